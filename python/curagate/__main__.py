@@ -1,0 +1,5 @@
+import sys
+
+from curagate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,91 @@
+"""The `curagate` command line: a thin layer over the library.
+
+Each subcommand lives in ``curagate.commands.<module>`` and exposes
+``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only
+when their command runs, so `curagate curate` never pays for (or needs) the
+training stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from curagate import __version__
+from curagate.errors import CuragateError
+
+# name -> (module under curagate.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "curate": ("curate", "validate, normalize and deduplicate JSONL/Parquet shards"),
+    "leakage": ("leakage", "find reference (golden/test) items inside a training corpus"),
+    "split": ("split", "make leakage-free train/val/test splits"),
+    "audit": ("audit", "audit a dataset: format, lengths, labels, token limits, PII"),
+    "check": ("check", "fast schema/duplicate/leakage check for pre-commit and CI"),
+    "train": ("train", "train a LoRA/QLoRA adapter with SFT or DPO"),
+    "model": ("model", "manage local base models (import-gguf)"),
+    "golden": ("golden", "manage versioned golden sets (lock, verify)"),
+    "gate": ("gate", "decide whether a candidate model may ship"),
+    "export": ("export", "merge and export a ship-ready model bundle"),
+    "verify": ("verify", "re-check an exported bundle against its manifest"),
+    "registry": ("registry", "list, show, promote and roll back model versions"),
+}
+
+
+def _available_commands() -> dict[str, tuple[str, str]]:
+    """Commands whose module exists in this build (others are not listed)."""
+    import importlib.util
+
+    return {
+        name: spec
+        for name, spec in COMMANDS.items()
+        if importlib.util.find_spec(f"curagate.commands.{spec[0]}") is not None
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curagate",
+        description="Curate fine-tuning data fast, and gate which fine-tuned model may ship.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  curagate curate data/*.jsonl --out curated/\n"
+            "  curagate curate shards/ --out curated/ --config curate.yaml --threads 8\n"
+            "\nexit codes: 0 ok, 1 check failed, 2 usage or input error"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"curagate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in _available_commands().items():
+        mod = importlib.import_module(f"curagate.commands.{module}")
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=(mod.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args))
+    except CuragateError as e:
+        print(f"curagate {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("curagate: interrupted; no partial output was published", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""One exception hierarchy for user-facing failures.
+
+The CLI turns a :class:`CuragateError` into a one-line message and its
+``exit_code``; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class CuragateError(Exception):
+    """Base of every error a user can cause and fix."""
+
+    exit_code = 2
+
+
+class InputError(CuragateError):
+    """An input path, file or record set that cannot be used as given."""
+
+
+class ConfigError(CuragateError):
+    """A configuration file or option with a bad key or value.
+
+    The message names the file, the line and the key when they are known.
+    """
+
+
+class CheckFailed(CuragateError):
+    """A check ran and found problems (exit code 1, not a usage error)."""
+
+    exit_code = 1
+
+
+class MissingExtraError(CuragateError):
+    """An optional dependency group is needed but not installed."""
+
+    def __init__(self, extra: str, module: str) -> None:
+        super().__init__(
+            f"this feature needs the optional dependency {module!r}; "
+            f"install it with: pip install 'curagate[{extra}]'"
+        )

@@ -1,0 +1,13 @@
+//! curagate-core: the algorithmic heart of curagate, free of PyO3 so that
+//! `cargo test` needs no Python and the crate can be reused from Rust.
+//!
+//! * [`text`]: normalization and shingling, shared by every index.
+//! * [`hash`]: the 128-bit content hash and the shingle hash functions.
+//! * [`dedup`]: exact and MinHash-LSH near dedup, streaming, with spill to disk.
+
+pub mod dedup;
+pub mod error;
+pub mod hash;
+pub mod text;
+
+pub use error::{Error, Result};

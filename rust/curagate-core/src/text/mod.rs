@@ -1,0 +1,7 @@
+//! Text preparation shared by exact dedup, near dedup and leakage indexes.
+
+pub mod normalize;
+pub mod shingle;
+
+pub use normalize::{normalize, NormalizeOptions};
+pub use shingle::{for_each_shingle, ShingleKind};

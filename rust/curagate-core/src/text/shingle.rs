@@ -1,0 +1,121 @@
+//! Shingling: the sets MinHash and n-gram indexes are computed over.
+
+/// What a shingle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShingleKind {
+    /// `n` consecutive whitespace-separated words, joined by one space.
+    Word(usize),
+    /// `n` consecutive characters (Unicode scalar values).
+    Char(usize),
+}
+
+/// Call `f` with the bytes of every shingle of `text`, in order (repeats
+/// included; MinHash is insensitive to them).
+///
+/// A text shorter than one shingle yields itself as a single shingle, so a
+/// short record still has a sketch; an empty text yields nothing.
+pub fn for_each_shingle(text: &str, kind: ShingleKind, mut f: impl FnMut(&[u8])) {
+    match kind {
+        ShingleKind::Word(n) => word_shingles(text, n.max(1), &mut f),
+        ShingleKind::Char(n) => char_shingles(text, n.max(1), &mut f),
+    }
+}
+
+fn word_shingles(text: &str, n: usize, f: &mut impl FnMut(&[u8])) {
+    // Word spans as byte ranges; when words are separated by exactly one
+    // space (normalized text) a shingle is a slice of the text, no copy.
+    let spans: Vec<(usize, usize)> = word_spans(text);
+    if spans.is_empty() {
+        return;
+    }
+    let bytes = text.as_bytes();
+    let single_spaced = spans.windows(2).all(|w| w[1].0 == w[0].1 + 1 && bytes[w[0].1] == b' ');
+    let windows = if spans.len() < n { 1 } else { spans.len() - n + 1 };
+    let width = n.min(spans.len());
+    let mut joined = String::new();
+    for i in 0..windows {
+        let (start, _) = spans[i];
+        let (_, end) = spans[i + width - 1];
+        if single_spaced {
+            f(&bytes[start..end]);
+        } else {
+            joined.clear();
+            for (k, &(s, e)) in spans[i..i + width].iter().enumerate() {
+                if k > 0 {
+                    joined.push(' ');
+                }
+                joined.push_str(&text[s..e]);
+            }
+            f(joined.as_bytes());
+        }
+    }
+}
+
+/// Byte ranges of the whitespace-separated words of `text`.
+pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if let Some(s) = start.take() {
+                spans.push((s, i));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+    spans
+}
+
+fn char_shingles(text: &str, n: usize, f: &mut impl FnMut(&[u8])) {
+    if text.is_empty() {
+        return;
+    }
+    let bytes = text.as_bytes();
+    let mut bounds: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+    bounds.push(text.len());
+    let chars = bounds.len() - 1;
+    if chars <= n {
+        f(bytes);
+        return;
+    }
+    for i in 0..=chars - n {
+        f(&bytes[bounds[i]..bounds[i + n]]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &str, kind: ShingleKind) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_shingle(text, kind, |s| out.push(String::from_utf8(s.to_vec()).unwrap()));
+        out
+    }
+
+    #[test]
+    fn word_shingles_slide_one_word() {
+        assert_eq!(collect("a b c d", ShingleKind::Word(2)), ["a b", "b c", "c d"]);
+    }
+
+    #[test]
+    fn irregular_spacing_is_joined_by_one_space() {
+        assert_eq!(collect(" a\t b \n c ", ShingleKind::Word(2)), ["a b", "b c"]);
+    }
+
+    #[test]
+    fn short_text_is_one_shingle() {
+        assert_eq!(collect("only two", ShingleKind::Word(5)), ["only two"]);
+        assert_eq!(collect("ab", ShingleKind::Char(3)), ["ab"]);
+        assert!(collect("   ", ShingleKind::Word(5)).is_empty());
+    }
+
+    #[test]
+    fn char_shingles_respect_utf8_boundaries() {
+        assert_eq!(collect("héllo", ShingleKind::Char(4)), ["héll", "éllo"]);
+    }
+}
