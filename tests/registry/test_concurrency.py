@@ -1,0 +1,111 @@
+"""Real processes writing the same registry at the same moment."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from registry_fixtures import write_bundle, write_gate_report
+
+import curagate
+from curagate.registry import Registry
+
+WORKER = """
+import sys, time
+from pathlib import Path
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+from curagate.cli import main
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def run_at_once(tmp_path: Path, commands: list[list[str]]) -> list[int]:
+    """Start one process per command, release them together, return their exit codes."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(curagate.__file__).parents[1]), env.get("PYTHONPATH", "")]
+    )
+    go = tmp_path / "go"
+    procs, ready = [], []
+    for i, cmd in enumerate(commands):
+        ready.append(tmp_path / f"ready-{i}")
+        procs.append(
+            subprocess.Popen([sys.executable, "-c", WORKER, str(ready[-1]), str(go), *cmd], env=env)
+        )
+    deadline = time.monotonic() + 60
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    return [p.wait(timeout=120) for p in procs]
+
+
+def test_concurrent_registrations_get_distinct_versions(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    Registry(db).close()
+    bundles = [tmp_path / f"b{i}" for i in range(4)]
+    for i, b in enumerate(bundles):
+        write_bundle(b, bytes([i]) * 64)
+    codes = run_at_once(
+        tmp_path,
+        [["registry", "--db", str(db), "register", str(b), "--name", "bot"] for b in bundles],
+    )
+    assert codes == [0, 0, 0, 0]
+    with Registry(db) as reg:
+        versions = reg.list_versions("bot")
+        assert sorted(v.version for v in versions) == [1, 2, 3, 4]
+        assert len({v.artifact_digest for v in versions}) == 4
+
+
+def test_concurrent_promotions_lose_no_transition_and_leave_one_production(tmp_path: Path) -> None:
+    db = tmp_path / "registry.db"
+    n = 4
+    with Registry(db) as reg:
+        for i in range(n):
+            digest = write_bundle(tmp_path / f"b{i}", bytes([i]) * 64)
+            reg.register(
+                tmp_path / f"b{i}",
+                name="bot",
+                gate_report=write_gate_report(tmp_path / f"gate{i}.json", digest),
+            )
+    codes = run_at_once(
+        tmp_path,
+        [
+            [
+                "registry",
+                "--db",
+                str(db),
+                "promote",
+                "bot",
+                str(i + 1),
+                "--to",
+                "production",
+                "--actor",
+                f"p{i}",
+            ]
+            for i in range(n)
+        ],
+    )
+    assert codes == [0] * n
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with Registry(db) as reg:
+        assert [v.stage for v in reg.list_versions("bot")].count("production") == 1
+        log = [t for t in reg.transitions("bot") if t.action != "register"]
+        promotes = [t for t in log if t.action == "promote"]
+        archives = [t for t in log if t.action == "archive"]
+        assert sorted(t.actor for t in promotes) == [f"p{i}" for i in range(n)]
+        assert len(archives) == n - 1
+        # Serialized: each promotion archives exactly the version promoted just before it.
+        for earlier, later in itertools.pairwise(promotes):
+            assert any(
+                a.version == earlier.version and earlier.id < a.id < later.id for a in archives
+            )
+        assert reg.production("bot").version == promotes[-1].version  # type: ignore[union-attr]
