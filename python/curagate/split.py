@@ -1,0 +1,608 @@
+"""Leakage-free train/val/test splits.
+
+A split is only honest if nothing in val or test is also in train. Rows are
+first joined into *units* that must land in the same split: rows sharing a
+``cluster_id`` (written by curate's exact/near/semantic dedup, even when a
+loose keep policy kept several of them), rows sharing a group key, rows with
+the same normalized dedup key, and (optionally) rows that semantic dedup puts
+in one cluster. Units, never rows, are then assigned to splits:
+
+``random``      units in a seeded random order, each to the split furthest below its target
+``stratified``  the same, per label (the label of a unit is its most common one), with
+                the rounding carried across labels so the totals stay on target
+``grouped``     like ``random``; ``--group`` must be given (groups never straddle)
+``time``        units ordered by their oldest timestamp: oldest to train, then val, then test
+
+After writing, the splits are checked against each other for exact, n-gram
+and near leakage, and ``split_manifest.json`` records counts, ratios, label
+distribution, seed, the findings and the sha256 of every output file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curagate.errors import ConfigError, InputError
+from curagate.io.atomic import atomic_path, write_text_atomic
+
+SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
+MODES: tuple[str, ...] = ("random", "stratified", "grouped", "time")
+DEFAULT_RATIOS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+DEFAULT_CLUSTER_COLUMN = "cluster_id"
+MANIFEST_NAME = "split_manifest.json"
+# Leak examples kept in the manifest; the counts are always complete.
+MAX_REPORTED_LEAKS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    out_dir: Path
+    counts: dict[str, int]
+    manifest: dict[str, Any]
+
+    @property
+    def leaks(self) -> int:
+        """Cross-split leaks the verification found (0 for a clean split)."""
+        return int(self.manifest["verification"]["leaks_total"])
+
+
+def parse_ratios(text: str) -> tuple[float, float, float]:
+    """Parse ``--ratios``: ``80/10/10``, ``0.8,0.1,0.1`` or ``8:1:1`` (scaled to sum 1)."""
+    parts = [p for p in text.replace(",", "/").replace(":", "/").split("/") if p.strip()]
+    if len(parts) != 3:
+        raise ConfigError(
+            f"--ratios {text!r}: give three numbers for train/val/test, e.g. --ratios 80/10/10"
+        )
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ConfigError(
+            f"--ratios {text!r}: not numbers; give three numbers, e.g. --ratios 80/10/10"
+        ) from None
+    return check_ratios(values, option=f"--ratios {text!r}")
+
+
+def check_ratios(values: Sequence[float], *, option: str = "ratios") -> tuple[float, float, float]:
+    if len(values) != 3:
+        raise ConfigError(f"{option}: need three values (train, val, test), got {len(values)}")
+    if any(not math.isfinite(v) or v < 0 for v in values):
+        raise ConfigError(f"{option}: ratios must be finite and >= 0, e.g. --ratios 80/10/10")
+    total = sum(values)
+    if values[0] <= 0 or total <= 0:
+        raise ConfigError(f"{option}: the train ratio must be > 0, e.g. --ratios 80/10/10")
+    return (values[0] / total, values[1] / total, values[2] / total)
+
+
+# --- units -------------------------------------------------------------------
+
+
+class _UnionFind:
+    __slots__ = ("parent",)
+
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            # The smaller root wins, so unit ids do not depend on union order.
+            if ra < rb:
+                self.parent[rb] = ra
+            else:
+                self.parent[ra] = rb
+
+
+def build_units(n_rows: int, constraints: Iterable[Sequence[Any]]) -> list[int]:
+    """Join rows that share a non-null value in any constraint column.
+
+    Returns a dense unit id per row, numbered in order of each unit's first row.
+    """
+    uf = _UnionFind(n_rows)
+    for values in constraints:
+        first: dict[Any, int] = {}
+        for row, value in enumerate(values):
+            if value is None:
+                continue
+            seen = first.setdefault(value, row)
+            if seen != row:
+                uf.union(seen, row)
+    dense: dict[int, int] = {}
+    return [dense.setdefault(uf.find(r), len(dense)) for r in range(n_rows)]
+
+
+# --- assignment --------------------------------------------------------------
+
+
+def _greedy_fill(
+    order: Sequence[int],
+    sizes: Sequence[int],
+    targets: list[float],
+    counts: list[int],
+    ratios: Sequence[float],
+    out: list[int],
+) -> None:
+    """Give each unit to the split furthest below its target (ties: larger ratio, then order)."""
+    for u in order:
+        best = max(range(3), key=lambda i: (targets[i] - counts[i], ratios[i], -i))
+        out[u] = best
+        counts[best] += sizes[u]
+
+
+def assign_units(
+    sizes: Sequence[int],
+    *,
+    ratios: Sequence[float],
+    seed: int,
+    mode: str,
+    unit_labels: Sequence[str] | None = None,
+    unit_times: Sequence[Any] | None = None,
+) -> list[int]:
+    """Return the split index (0 train, 1 val, 2 test) of every unit.
+
+    A pure function of its arguments: the same inputs give the same split.
+    """
+    n_units = len(sizes)
+    total = sum(sizes)
+    out = [0] * n_units
+    rng = random.Random(seed)
+    if mode == "time":
+        if unit_times is None:
+            raise ConfigError("--mode time needs --time COLUMN")
+        order = sorted(range(n_units), key=lambda u: (unit_times[u], u))
+        bounds = [round(ratios[0] * total), round((ratios[0] + ratios[1]) * total), total]
+        done = 0
+        for u in order:
+            out[u] = next((i for i in range(3) if done < bounds[i] and ratios[i] > 0), 2)
+            done += sizes[u]
+        return out
+    if mode == "stratified":
+        if unit_labels is None:
+            raise ConfigError("--mode stratified needs --label COLUMN")
+        strata: dict[str, list[int]] = {}
+        for u in range(n_units):
+            strata.setdefault(unit_labels[u], []).append(u)
+        carry = [0.0, 0.0, 0.0]
+        for label in sorted(strata):
+            members = strata[label]
+            rng.shuffle(members)
+            size = sum(sizes[u] for u in members)
+            # The rounding left by earlier labels is carried, so small labels
+            # do not all round towards train and the totals stay on target.
+            targets = [ratios[i] * size + carry[i] for i in range(3)]
+            counts = [0, 0, 0]
+            _greedy_fill(members, sizes, targets, counts, ratios, out)
+            carry = [targets[i] - counts[i] for i in range(3)]
+        return out
+    if mode not in ("random", "grouped"):
+        raise ConfigError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+    order = list(range(n_units))
+    rng.shuffle(order)
+    _greedy_fill(order, sizes, [r * total for r in ratios], [0, 0, 0], ratios, out)
+    return out
+
+
+# --- keys, labels, times -----------------------------------------------------
+
+
+def normalize_key(text: str) -> str:
+    """The core's default normalization: NFKC, lowercase, no punctuation, single spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    kept = "".join(c for c in text if c.isalnum() or c.isspace())
+    return " ".join(kept.split())
+
+
+def key_hash(text: str) -> bytes:
+    return hashlib.sha256(normalize_key(text).encode("utf-8")).digest()[:16]
+
+
+def _label_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _where(where: tuple[str, int, int | None]) -> str:
+    source, row, line = where
+    return f"{source}:{line}" if line is not None else f"{source} row {row}"
+
+
+def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
+    """Make timestamps comparable: ISO strings are parsed, naive times are UTC."""
+    if value is None:
+        raise InputError(
+            f"{_where(where)}: --time column {column!r} is null; every row needs a time"
+        )
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(
+                f"{_where(where)}: --time column {column!r} has {value!r}, which is not an ISO-8601 "
+                "time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return (1, value.timestamp())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if hasattr(value, "isoformat"):  # a date
+            return (1, datetime.fromisoformat(value.isoformat()).replace(tzinfo=UTC).timestamp())
+        raise InputError(
+            f"{_where(where)}: --time column {column!r} has {value!r}; use numbers or ISO-8601 times"
+        )
+    return (0, float(value))
+
+
+# --- reading -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Loaded:
+    table: pa.Table
+    keys: list[str]
+    ids: list[str]
+    where: list[tuple[str, int, int | None]]  # (source, row, line) per row
+    files: list[dict[str, Any]]
+    quarantined: list[Any]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(
+    inputs: Sequence[str | Path],
+    *,
+    format: str | None,
+    text_field: str | None,
+    preference_key: str,
+) -> _Loaded:
+    from curagate.io import expand_inputs, read_batches
+
+    paths = expand_inputs(inputs)
+    tables: list[pa.Table] = []
+    keys: list[str] = []
+    ids: list[str] = []
+    where: list[tuple[str, int, int | None]] = []
+    quarantined: list[Any] = []
+    rows_per_file: Counter[str] = Counter()
+    for batch in read_batches(
+        paths, format=format, text_field=text_field, preference_key=preference_key
+    ):
+        tables.append(batch.table)
+        keys.extend(batch.keys.to_pylist())
+        ids.extend(batch.ids.to_pylist())
+        lines = batch.lines.to_pylist() if batch.lines is not None else None
+        for i, row in enumerate(batch.rows.to_pylist()):
+            where.append((batch.source, row, lines[i] if lines is not None else None))
+        quarantined.extend(batch.quarantined)
+        rows_per_file[batch.source] += batch.input_rows
+    if not tables or sum(t.num_rows for t in tables) == 0:
+        raise InputError(
+            f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
+        )
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise InputError(
+            f"the input files have incompatible columns ({e}); split files with the same "
+            "columns together"
+        ) from None
+    files = [
+        {
+            "path": Path(p).as_posix(),
+            "rows": rows_per_file[Path(p).as_posix()],
+            "sha256": _sha256_file(Path(p)),
+        }
+        for p in paths
+    ]
+    return _Loaded(table.combine_chunks(), keys, ids, where, files, quarantined)
+
+
+def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
+    if name not in loaded.table.column_names:
+        raise InputError(
+            f"{option} {name!r}: no such column in "
+            f"{', '.join(f['path'] for f in loaded.files)}; "
+            f"columns are: {', '.join(loaded.table.column_names)}"
+        )
+    values: list[Any] = loaded.table.column(name).to_pylist()
+    return values
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+# --- verification ------------------------------------------------------------
+
+
+def _ngrams(text: str, n: int) -> set[str]:
+    words = normalize_key(text).split()
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def verify_splits(
+    keys_by_split: Sequence[Sequence[str]],
+    ids_by_split: Sequence[Sequence[str]],
+    *,
+    ngram: int = 13,
+) -> dict[str, Any]:
+    """Find exact and word n-gram overlap between every pair of splits.
+
+    An evaluation split (val, test) is a reference; every earlier split is a
+    corpus it must not appear in: val vs train, test vs train and val.
+    """
+    leaks: list[dict[str, Any]] = []
+    counts = {"exact": 0, "ngram": 0}
+    exact_seen: dict[bytes, tuple[int, int]] = {}
+    gram_seen: dict[str, tuple[int, int]] = {}
+    for s, keys in enumerate(keys_by_split):
+        hits: dict[int, tuple[str, int, int, int]] = {}
+        for r, key in enumerate(keys):
+            h = key_hash(key)
+            prev = exact_seen.get(h)
+            if s > 0 and prev is not None and prev[0] != s:
+                hits[r] = ("exact", prev[0], prev[1], 0)
+        for r, key in enumerate(keys):
+            if s == 0 or r in hits:
+                continue
+            shared: Counter[tuple[int, int]] = Counter()
+            for g in _ngrams(key, ngram):
+                where = gram_seen.get(g)
+                if where is not None and where[0] != s:
+                    shared[where] += 1
+            if shared:
+                (cs, cr), n = min(shared.items(), key=lambda kv: (-kv[1], kv[0]))
+                hits[r] = ("ngram", cs, cr, n)
+        for r, (method, cs, cr, n) in sorted(hits.items()):
+            counts[method] += 1
+            if len(leaks) < MAX_REPORTED_LEAKS:
+                leak: dict[str, Any] = {
+                    "method": method,
+                    "split": SPLIT_NAMES[s],
+                    "id": ids_by_split[s][r],
+                    "in_split": SPLIT_NAMES[cs],
+                    "in_id": ids_by_split[cs][cr],
+                }
+                if method == "ngram":
+                    leak["shared_ngrams"] = n
+                leaks.append(leak)
+        for r, key in enumerate(keys):
+            exact_seen.setdefault(key_hash(key), (s, r))
+            for g in _ngrams(key, ngram):
+                gram_seen.setdefault(g, (s, r))
+    return {
+        "ngram": ngram,
+        "methods": ["exact", "ngram"],
+        "leaks_total": counts["exact"] + counts["ngram"],
+        "leaked_rows": counts,
+        "leaks": leaks,
+    }
+
+
+# --- the step ----------------------------------------------------------------
+
+
+def _infer_mode(mode: str | None, label: str | None, group: str | None, time: str | None) -> str:
+    if mode is None:
+        if time:
+            return "time"
+        if label:
+            return "stratified"
+        if group:
+            return "grouped"
+        return "random"
+    if mode not in MODES:
+        raise ConfigError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+    needs = {
+        "stratified": ("--label", label),
+        "grouped": ("--group", group),
+        "time": ("--time", time),
+    }
+    if mode in needs and not needs[mode][1]:
+        raise ConfigError(f"--mode {mode} needs {needs[mode][0]} COLUMN")
+    return mode
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def split(
+    inputs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    seed: int = 0,
+    mode: str | None = None,
+    label: str | None = None,
+    group: str | None = None,
+    time: str | None = None,
+    cluster_column: str | None = None,
+    format: str | None = None,
+    text_field: str | None = None,
+    preference_key: str = "prompt",
+    semantic: bool = False,
+    semantic_threshold: float = 0.92,
+    model: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    ngram: int = 13,
+    verify: bool = True,
+) -> SplitResult:
+    """Split ``inputs`` into ``out``/{train,val,test}.parquet and ``split_manifest.json``.
+
+    ``cluster_column`` names a column whose equal values must stay together;
+    when not given, a ``cluster_id`` column is used if the data has one.
+    Returns the counts and the manifest; cross-split leaks are reported in
+    ``manifest["verification"]`` (the CLI turns them into exit 1 on request).
+    """
+    fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
+    resolved_mode = _infer_mode(mode, label, group, time)
+    if not 1 <= ngram <= 1000:
+        raise ConfigError(f"--ngram {ngram}: choose a word n-gram length between 1 and 1000")
+    loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
+    n = loaded.table.num_rows
+
+    labels = [_label_text(v) for v in _column(loaded, label, "--label")] if label else None
+    constraints: list[Sequence[Any]] = [[key_hash(k) for k in loaded.keys]]
+    used_cluster = cluster_column
+    if cluster_column is None and DEFAULT_CLUSTER_COLUMN in loaded.table.column_names:
+        used_cluster = DEFAULT_CLUSTER_COLUMN
+    if used_cluster:
+        constraints.append(
+            [_hashable(v) for v in _column(loaded, used_cluster, "--cluster-column")]
+        )
+    if group:
+        constraints.append([_hashable(v) for v in _column(loaded, group, "--group")])
+    semantic_info: dict[str, Any] | None = None
+    if semantic:
+        from curagate.semantic import semantic_clusters
+
+        sem = semantic_clusters(
+            loaded.keys, model=model, threshold=semantic_threshold, cache_dir=cache_dir
+        )
+        constraints.append([c if c >= 0 else None for c in sem.cluster])
+        semantic_info = {
+            "threshold": semantic_threshold,
+            "model": sem.model,
+            "clusters": sem.n_clusters,
+        }
+    units = build_units(n, constraints)
+    n_units = max(units) + 1
+    sizes = [0] * n_units
+    for u in units:
+        sizes[u] += 1
+
+    unit_labels: list[str] | None = None
+    if labels is not None:
+        per_unit: list[Counter[str]] = [Counter() for _ in range(n_units)]
+        for r, u in enumerate(units):
+            per_unit[u][labels[r]] += 1
+        unit_labels = [min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for c in per_unit]
+    unit_times: list[Any] | None = None
+    if time:
+        raw = _column(loaded, time, "--time")
+        unit_times = [None] * n_units
+        try:
+            for r, u in enumerate(units):
+                t = _time_value(raw[r], loaded.where[r], time)
+                if unit_times[u] is None or t < unit_times[u]:
+                    unit_times[u] = t
+        except TypeError:
+            raise InputError(
+                f"--time column {time!r} mixes numbers and times; use one kind"
+            ) from None
+
+    unit_split = assign_units(
+        sizes,
+        ratios=fractions,
+        seed=seed,
+        mode=resolved_mode,
+        unit_labels=unit_labels,
+        unit_times=unit_times,
+    )
+    row_split = [unit_split[u] for u in units]
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    split_rows: list[list[int]] = [[], [], []]
+    for r, s in enumerate(row_split):
+        split_rows[s].append(r)
+    splits_info: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for s, name in enumerate(SPLIT_NAMES):
+        idx = pa.array(split_rows[s], type=pa.int64())
+        part = loaded.table.take(idx)
+        path = out_dir / f"{name}.parquet"
+        _write_parquet(part, path)
+        counts[name] = part.num_rows
+        info: dict[str, Any] = {
+            "file": path.name,
+            "rows": part.num_rows,
+            "ratio": round(part.num_rows / n, 6),
+            "sha256": _sha256_file(path),
+        }
+        if labels is not None:
+            info["labels"] = dict(sorted(Counter(labels[r] for r in split_rows[s]).items()))
+        splits_info[name] = info
+
+    quarantine_info: dict[str, Any] = {"rows": len(loaded.quarantined)}
+    if loaded.quarantined:
+        qpath = out_dir / "quarantine.jsonl"
+        write_text_atomic(
+            qpath,
+            "".join(
+                json.dumps(
+                    {
+                        "file": q.file,
+                        "line": q.line,
+                        "row": q.row,
+                        "reason": q.reason,
+                        "raw": q.raw,
+                    },
+                    sort_keys=True,
+                    ensure_ascii=False,
+                )
+                + "\n"
+                for q in loaded.quarantined
+            ),
+        )
+        quarantine_info.update(file=qpath.name, sha256=_sha256_file(qpath))
+
+    if verify:
+        verification = verify_splits(
+            [[loaded.keys[r] for r in rows] for rows in split_rows],
+            [[loaded.ids[r] for r in rows] for rows in split_rows],
+            ngram=ngram,
+        )
+    else:
+        verification = {"skipped": True, "leaks_total": 0}
+
+    manifest: dict[str, Any] = {
+        "schema_version": 1,
+        "mode": resolved_mode,
+        "seed": seed,
+        "ratios": dict(zip(SPLIT_NAMES, (round(f, 6) for f in fractions), strict=True)),
+        "columns": {"label": label, "group": group, "time": time, "cluster": used_cluster},
+        "inputs": {"files": loaded.files, "total_rows": sum(f["rows"] for f in loaded.files)},
+        "units": {"count": n_units, "largest": max(sizes)},
+        "semantic": semantic_info,
+        "splits": splits_info,
+        "quarantined": quarantine_info,
+        "verification": verification,
+    }
+    write_text_atomic(
+        out_dir / MANIFEST_NAME,
+        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+    )
+    return SplitResult(out_dir, counts, manifest)

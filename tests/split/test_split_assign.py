@@ -1,0 +1,116 @@
+"""The split assignment as pure functions: units in, split index per unit out."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from curagate.errors import ConfigError
+from curagate.split import assign_units, build_units, parse_ratios, verify_splits
+
+RATIOS = (0.8, 0.1, 0.1)
+
+
+def test_random_mode_hits_the_ratios_exactly_for_single_rows() -> None:
+    out = assign_units([1] * 1000, ratios=RATIOS, seed=0, mode="random")
+    assert Counter(out) == {0: 800, 1: 100, 2: 100}
+
+
+def test_same_seed_same_split_other_seed_other_split() -> None:
+    a = assign_units([1] * 200, ratios=RATIOS, seed=1, mode="random")
+    b = assign_units([1] * 200, ratios=RATIOS, seed=1, mode="random")
+    c = assign_units([1] * 200, ratios=RATIOS, seed=2, mode="random")
+    assert a == b
+    assert a != c
+
+
+def test_stratified_keeps_each_label_in_proportion() -> None:
+    labels = ["a"] * 600 + ["b"] * 300 + ["c"] * 100
+    out = assign_units([1] * 1000, ratios=RATIOS, seed=0, mode="stratified", unit_labels=labels)
+    per_label = {
+        lab: Counter(s for s, x in zip(out, labels, strict=True) if x == lab) for lab in "abc"
+    }
+    assert per_label["a"] == {0: 480, 1: 60, 2: 60}
+    assert per_label["b"] == {0: 240, 1: 30, 2: 30}
+    assert per_label["c"] == {0: 80, 1: 10, 2: 10}
+
+
+def test_stratified_carries_rounding_so_many_small_labels_still_reach_val_and_test() -> None:
+    labels = [f"label{i}" for i in range(100) for _ in range(3)]
+    out = assign_units([1] * 300, ratios=RATIOS, seed=0, mode="stratified", unit_labels=labels)
+    assert Counter(out) == {0: 240, 1: 30, 2: 30}
+
+
+def test_time_mode_puts_the_oldest_units_in_train() -> None:
+    times = [(0, float(t)) for t in (5, 3, 9, 1, 7, 2, 8, 4, 6, 0)]
+    out = assign_units([1] * 10, ratios=RATIOS, seed=0, mode="time", unit_times=times)
+    by_split = {
+        s: sorted(t[1] for t, x in zip(times, out, strict=True) if x == s) for s in range(3)
+    }
+    assert by_split == {0: [0, 1, 2, 3, 4, 5, 6, 7], 1: [8], 2: [9]}
+
+
+def test_units_join_rows_sharing_any_constraint_value() -> None:
+    clusters = ["c1", None, "c1", None, None]
+    groups = [None, "g", None, "g", None]
+    keys = ["x", "y", "z", "y2", "x"]
+    assert build_units(5, [clusters, groups, keys]) == [0, 1, 0, 1, 0]
+
+
+def test_grouped_units_of_mixed_sizes_stay_near_the_targets() -> None:
+    sizes = [50, 3, 1, 1, 7, 20, 2] + [1] * 100
+    out = assign_units(sizes, ratios=RATIOS, seed=3, mode="grouped")
+    rows: Counter[int] = Counter()
+    for size, s in zip(sizes, out, strict=True):
+        rows[s] += size
+    total = sum(sizes)
+    for s, ratio in enumerate(RATIOS):
+        assert abs(rows[s] - ratio * total) <= max(sizes)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("80/10/10", (0.8, 0.1, 0.1)),
+        ("0.9,0.05,0.05", (0.9, 0.05, 0.05)),
+        ("8:1:1", (0.8, 0.1, 0.1)),
+    ],
+)
+def test_ratios_accept_percentages_fractions_and_parts(
+    text: str, expected: tuple[float, float, float]
+) -> None:
+    assert parse_ratios(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["80/20", "a/b/c", "-10/60/50", "0/50/50"])
+def test_bad_ratios_name_the_option(text: str) -> None:
+    with pytest.raises(ConfigError, match="--ratios"):
+        parse_ratios(text)
+
+
+def test_verify_finds_exact_copies_across_splits_after_normalization() -> None:
+    report = verify_splits(
+        [["The cat sat on the mat."], ["the CAT sat on the mat"], []],
+        [["t1"], ["v1"], []],
+    )
+    assert report["leaked_rows"] == {"exact": 1, "ngram": 0}
+    assert report["leaks"][0] == {
+        "method": "exact",
+        "split": "val",
+        "id": "v1",
+        "in_split": "train",
+        "in_id": "t1",
+    }
+
+
+def test_verify_finds_a_shared_13_gram_but_not_a_12_gram() -> None:
+    words = [f"w{i}" for i in range(13)]
+    train = ["intro " + " ".join(words) + " outro"]
+    test_shared = ["other start " + " ".join(words)]
+    test_short = ["other start " + " ".join(words[:12])]
+    leaky = verify_splits([train, [], test_shared], [["t"], [], ["x"]], ngram=13)
+    clean = verify_splits([train, [], test_short], [["t"], [], ["x"]], ngram=13)
+    assert leaky["leaked_rows"]["ngram"] == 1
+    assert leaky["leaks"][0]["shared_ngrams"] == 1
+    assert clean["leaks_total"] == 0
