@@ -1,0 +1,56 @@
+"""Train a LoRA/QLoRA adapter with SFT or DPO from a train.yaml config.
+
+examples:
+  curagate train sft --config examples/train/sft_smollm2.yaml
+  curagate train dpo --config dpo.yaml --name dpo-try2 --output-dir runs/
+  curagate train sft --config train.yaml --allow-leakage   # recorded in run.json
+
+The run lands in <output_dir>/<name>/ (run.json, config.yaml, metrics.jsonl,
+loss_curve.png, adapter/, checkpoints/). Exit codes: 0 trained; 1 refused by
+the leakage guard or stopped by the health monitor (NaN/inf); 2 config or
+input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", choices=["sft", "dpo"], help="supervised fine-tuning or DPO")
+    parser.add_argument("--config", required=True, help="train.yaml (see docs/train.md)")
+    parser.add_argument("--name", help="run name (default: `name` in the config)")
+    parser.add_argument("--output-dir", help="parent of the run directory (default: the config's)")
+    parser.add_argument(
+        "--allow-leakage",
+        action="store_true",
+        help="train even if the data contains golden-set items (recorded in run.json)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run with the same name"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from curagate.train import train
+
+    result = train(
+        args.task,
+        args.config,
+        name=args.name,
+        output_dir=args.output_dir,
+        allow_leakage=args.allow_leakage,
+        overwrite=args.overwrite,
+    )
+    s = result.summary
+    print(f"run: {result.run_dir}")
+    print(
+        f"steps: {s['global_step']}/{s['planned_steps']}"
+        + (" (stopped early)" if s["stopped_early"] else "")
+    )
+    print(f"train loss: {s['first_train_loss']} -> {s['last_train_loss']}")
+    if s["best_eval_loss"] is not None:
+        print(f"validation loss: {s['first_eval_loss']} -> best {s['best_eval_loss']}")
+    for f in result.findings:
+        print(f"{f.id} {f.severity}: {f.message}")
+    return 0

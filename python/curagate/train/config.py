@@ -1,0 +1,220 @@
+"""The training config (``train.yaml``): typed, validated, with errors that point at a line.
+
+Relative paths in the file resolve against the file's own directory, so a config
+and the data it names can move together. Defaults follow common LoRA
+fine-tuning practice (r=16, alpha=32, dropout 0.05 on the attention
+projections, lr 2e-4 with cosine decay and 3% warmup, grad clip 1.0, weight
+decay 0.01); DPO uses beta 0.1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from curagate.errors import ConfigError
+
+ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    train: list[str] = Field(min_length=1)
+    validation: list[str] = Field(default_factory=list)
+    # None: detect from the columns (chat, prompt_completion, preference).
+    format: Literal["chat", "prompt_completion", "preference"] | None = None
+    max_length: int = Field(default=1024, gt=8)
+    # Prepended to every conversation that has no system turn; None keeps the
+    # template's own behaviour.
+    system_prompt: str | None = None
+
+    @field_validator("train", "validation", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class LoraSettings(_Strict):
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    # A list of module names, or "all-linear" (every linear layer but the LM head).
+    target_modules: list[str] | Literal["all-linear"] = list(ATTENTION_PROJECTIONS)
+    use_dora: bool = False
+    # 4-bit NF4 base, double quantization, bf16 compute: needs CUDA and bitsandbytes.
+    qlora: bool = False
+
+
+class TrainingSettings(_Strict):
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    learning_rate: float = Field(default=2e-4, gt=0)
+    lr_scheduler: Literal[
+        "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts"
+    ] = "cosine"
+    warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    weight_decay: float = Field(default=0.01, ge=0.0)
+    batch_size: int = Field(default=4, gt=0)
+    eval_batch_size: int | None = Field(default=None, gt=0)
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    logging_steps: int = Field(default=1, gt=0)
+    eval_steps: int = Field(default=50, gt=0)
+    # Default: eval_steps (best-checkpoint tracking needs saves on eval steps).
+    save_steps: int | None = Field(default=None, gt=0)
+    save_total_limit: int = Field(default=3, gt=0)
+    # Evaluations without improvement of the validation loss before stopping; 0 disables.
+    early_stopping_patience: int = Field(default=3, ge=0)
+    gradient_checkpointing: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Passed through to transformers (mlflow, wandb, tensorboard, ...).
+    report_to: list[str] = Field(default_factory=list)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _report_to_list(cls, v: Any) -> Any:
+        if v is None or v == "none":
+            return []
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _save_on_eval(self) -> TrainingSettings:
+        if self.save_steps is not None and self.save_steps % self.eval_steps:
+            raise ValueError(
+                f"save_steps ({self.save_steps}) must be a multiple of eval_steps "
+                f"({self.eval_steps}) so the best checkpoint can be kept"
+            )
+        return self
+
+
+class DpoSettings(_Strict):
+    beta: float = Field(default=0.1, gt=0)
+
+
+class HealthSettings(_Strict):
+    # A logged loss above factor x the median of the recent window is a spike.
+    loss_spike_factor: float = Field(default=3.0, gt=1.0)
+    # A gradient norm above factor x the recent median is an explosion.
+    grad_norm_factor: float = Field(default=10.0, gt=1.0)
+    window: int = Field(default=20, ge=3)
+    # Consecutive evaluations with rising validation loss while training loss falls.
+    overfit_evals: int = Field(default=2, ge=1)
+
+
+class TrainConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    base_model: str
+    output_dir: str = "runs"
+    seed: int = 42
+    data: DataConfig
+    # name -> file (or a list of files: the name's entry then covers them all).
+    golden_sets: dict[str, str | list[str]] = Field(default_factory=dict)
+    lora: LoraSettings = LoraSettings()
+    training: TrainingSettings = TrainingSettings()
+    dpo: DpoSettings = DpoSettings()
+    health: HealthSettings = HealthSettings()
+
+    def resolved_paths(self, base_dir: Path) -> TrainConfig:
+        """Return a copy whose relative paths are made absolute against ``base_dir``."""
+
+        def fix(p: str) -> str:
+            q = Path(os.path.expanduser(p))
+            return (q if q.is_absolute() else base_dir / q).resolve().as_posix()
+
+        data = self.data.model_copy(
+            update={
+                "train": [fix(p) for p in self.data.train],
+                "validation": [fix(p) for p in self.data.validation],
+            }
+        )
+        golden: dict[str, str | list[str]] = {
+            k: fix(v) if isinstance(v, str) else [fix(p) for p in v]
+            for k, v in self.golden_sets.items()
+        }
+        return self.model_copy(
+            update={
+                "base_model": fix(self.base_model),
+                "output_dir": fix(self.output_dir),
+                "data": data,
+                "golden_sets": golden,
+            }
+        )
+
+
+def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
+    """The deepest YAML node along a pydantic error location (for its line number)."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next(
+                (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
+                None,
+            )
+            if nxt is None:
+                # An unknown key: point at the key itself.
+                key = next(
+                    (
+                        k
+                        for k, _ in node.value
+                        if isinstance(k, yaml.ScalarNode) and k.value == part
+                    ),
+                    None,
+                )
+                return key or node
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return node
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def load_config(path: str | os.PathLike[str]) -> TrainConfig:
+    """Read and validate ``train.yaml``; paths come back absolute.
+
+    Raises ConfigError naming the file, the line and the key.
+    """
+    cfg_path = Path(path)
+    try:
+        text = cfg_path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{cfg_path}: cannot read the config file: {e.strerror}") from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{cfg_path}:{mark.line + 1}" if mark is not None else str(cfg_path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{cfg_path}: the config must be a mapping of keys (name, base_model, data, ...)"
+        )
+    try:
+        cfg = TrainConfig.model_validate(data)
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            loc = tuple(
+                p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")
+            )
+            node = _node_at(root, loc)
+            line = f":{node.start_mark.line + 1}" if node is not None else ""
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see docs/train.md for the keys)"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            lines.append(f"{cfg_path}{line}: {key}: {msg}")
+        raise ConfigError("; ".join(lines)) from None
+    return cfg.resolved_paths(cfg_path.resolve().parent)

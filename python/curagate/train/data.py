@@ -1,0 +1,312 @@
+"""Training data: records -> conversations -> token ids with assistant-only labels.
+
+Why our own masking instead of trl's ``assistant_only_loss``: trl needs
+``{% generation %}`` markers in the chat template and swaps in its own
+template when they are missing (or refuses). We keep the tokenizer's own
+template and find each assistant turn by rendering the conversation up to
+that turn, which works for any prefix-preserving template and lets us check
+that the end-of-turn token falls inside the trained span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from curagate.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+Message = dict[str, str]
+IGNORE_INDEX = -100
+
+
+@dataclass
+class Records:
+    format: str  # chat | prompt_completion | preference
+    rows: list[dict[str, Any]]
+    files: list[Path]
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    from curagate import io as cio
+
+    expand = getattr(cio, "expand_inputs", None)
+    if expand is not None:
+        return list(expand(paths))
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            out.extend(
+                sorted(
+                    q
+                    for q in path.rglob("*")
+                    if q.is_file() and q.name.endswith((".jsonl", ".parquet"))
+                )
+            )
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise InputError(f"{p}: no such file or directory")
+    return out
+
+
+def _read_tables(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """Read rows with curagate.io when it is available, else plain pyarrow."""
+    from curagate import io as cio
+
+    read_batches = getattr(cio, "read_batches", None)
+    rows: list[dict[str, Any]] = []
+    if read_batches is not None:
+        detected: str | None = None
+        bad = []
+        for batch in read_batches(files, format=fmt):
+            detected = detected or str(batch.format)
+            if str(batch.format) != detected:
+                raise InputError(
+                    f"{batch.source}: records are {batch.format} but earlier files are {detected}; "
+                    "train on one format at a time"
+                )
+            bad.extend(batch.quarantined)
+            rows.extend(batch.table.to_pylist())
+        if bad:
+            first = bad[0]
+            where = f"{first.file}:{first.line}" if first.line else first.file
+            raise InputError(
+                f"{len(bad)} rows cannot be used for training (first: {where}: {first.reason}); "
+                "fix them or run `curagate curate` first"
+            )
+        return detected or (fmt or "chat"), rows
+
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
+
+    for f in files:
+        table = pq.read_table(f) if f.suffix == ".parquet" else pj.read_json(f)
+        rows.extend(table.to_pylist())
+    return fmt or _detect(rows, files), rows
+
+
+def _detect(rows: list[dict[str, Any]], files: list[Path]) -> str:
+    if not rows:
+        raise InputError(f"{', '.join(map(str, files))}: no records")
+    cols = set(rows[0])
+    if {"prompt", "chosen", "rejected"} <= cols:
+        return "preference"
+    if "messages" in cols:
+        return "chat"
+    if {"prompt", "completion"} <= cols:
+        return "prompt_completion"
+    raise InputError(
+        f"{files[0]}: cannot tell the record format from the columns {sorted(cols)}; "
+        "training needs messages (chat), prompt+completion, or prompt+chosen+rejected (preference)"
+    )
+
+
+def read_records(paths: Sequence[str], fmt: str | None) -> Records:
+    files = _expand(paths)
+    if not files:
+        raise InputError(f"{', '.join(paths)}: no data files found")
+    detected, rows = _read_tables(files, fmt)
+    if not rows:
+        raise InputError(f"{', '.join(map(str, files))}: no records to train on")
+    if detected == "text":
+        raise InputError(
+            f"{files[0]}: plain-text records have no assistant turn to learn; "
+            "train on chat (messages) or prompt/completion records"
+        )
+    return Records(detected, rows, files)
+
+
+def _clean_messages(value: Any, where: str) -> list[Message]:
+    if not isinstance(value, list) or not value:
+        raise InputError(f"{where}: expected a non-empty list of {{role, content}} messages")
+    out = []
+    for i, m in enumerate(value):
+        if (
+            not isinstance(m, dict)
+            or not isinstance(m.get("role"), str)
+            or not isinstance(m.get("content"), str)
+        ):
+            raise InputError(f"{where}: message {i} needs string 'role' and 'content'")
+        out.append({"role": m["role"], "content": m["content"]})
+    return out
+
+
+def _as_turns(value: Any, role: str, where: str) -> list[Message]:
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    return _clean_messages(value, where)
+
+
+def _with_system(messages: list[Message], system_prompt: str | None) -> list[Message]:
+    if system_prompt is None or (messages and messages[0]["role"] == "system"):
+        return messages
+    return [{"role": "system", "content": system_prompt}, *messages]
+
+
+def to_conversations(records: Records, system_prompt: str | None) -> list[list[Message]]:
+    """SFT examples as message lists (prompt/completion becomes one user and one assistant turn)."""
+    convs = []
+    for i, row in enumerate(records.rows):
+        where = f"{records.files[0] if len(records.files) == 1 else 'training data'} row {i}"
+        if records.format == "chat":
+            msgs = _clean_messages(row.get("messages"), where)
+        elif records.format == "prompt_completion":
+            msgs = _as_turns(row.get("prompt"), "user", where) + _as_turns(
+                row.get("completion"), "assistant", where
+            )
+        else:
+            raise InputError(
+                f"{records.files[0]}: preference records (prompt/chosen/rejected) are for "
+                "`curagate train dpo`, not sft"
+            )
+        if not any(m["role"] == "assistant" for m in msgs):
+            raise InputError(f"{where}: no assistant turn to learn")
+        convs.append(_with_system(msgs, system_prompt))
+    return convs
+
+
+def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str, list[Message]]]:
+    """DPO examples in trl's conversational form, so the tokenizer's chat template applies."""
+    if records.format != "preference":
+        raise InputError(
+            f"{records.files[0]}: DPO needs preference records (prompt, chosen, rejected); "
+            f"these are {records.format}"
+        )
+    out = []
+    for i, row in enumerate(records.rows):
+        where = f"row {i}"
+        out.append(
+            {
+                "prompt": _with_system(_as_turns(row.get("prompt"), "user", where), system_prompt),
+                "chosen": _as_turns(row.get("chosen"), "assistant", where),
+                "rejected": _as_turns(row.get("rejected"), "assistant", where),
+            }
+        )
+    return out
+
+
+def render(tok: PreTrainedTokenizerBase, messages: list[Message], gen_prompt: bool = False) -> str:
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen_prompt)
+    assert isinstance(text, str)
+    return text
+
+
+def require_chat_template(tok: PreTrainedTokenizerBase, model_dir: str) -> str:
+    template = tok.chat_template
+    if isinstance(template, dict):
+        template = template.get("default")
+    if not template:
+        raise ConfigError(
+            f"{model_dir}: the tokenizer has no chat template (chat_template.jinja or "
+            "'chat_template' in tokenizer_config.json); add the model's own template, "
+            "curagate never falls back to a generic one"
+        )
+    return str(template)
+
+
+def assistant_spans(
+    tok: PreTrainedTokenizerBase, messages: list[Message]
+) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its assistant turns.
+
+    A span runs from the end of the generation prompt to the end of the turn as
+    the template writes it, so it covers the end-of-turn token.
+    """
+    full = render(tok, messages)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        start_text = render(tok, messages[:i], gen_prompt=True)
+        end_text = render(tok, messages[: i + 1])
+        if not (full.startswith(start_text) and full.startswith(end_text)) or len(end_text) <= len(
+            start_text
+        ):
+            raise ConfigError(
+                "the chat template does not render a conversation's turns as prefixes of the whole "
+                "conversation (it rewrites earlier turns), so the assistant turns cannot be located; "
+                "use a prefix-preserving template for training"
+            )
+        spans.append((len(start_text), len(end_text)))
+    return full, spans
+
+
+@dataclass
+class Tokenized:
+    examples: list[dict[str, list[int]]]
+    truncated_before_end_of_turn: int = 0
+    dropped_no_trained_tokens: int = 0
+    assistant_turns: int = 0
+    trained_end_of_turn: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def end_of_turn_token(tok: PreTrainedTokenizerBase) -> tuple[str, int]:
+    """The special token that ends an assistant turn, found by rendering a probe conversation.
+
+    Raises ConfigError when the assistant span ends on plain text: a model
+    trained that way never learns to stop.
+    """
+    probe = [
+        {"role": "user", "content": "ping"},
+        {"role": "assistant", "content": "pong"},
+        {"role": "user", "content": "ping"},
+    ]
+    full, spans = assistant_spans(tok, probe)
+    enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
+    start, end = spans[0]
+    special = set(tok.all_special_ids) | set(tok.get_added_vocab().values())
+    in_span = [
+        tid
+        for tid, (a, b) in zip(enc["input_ids"], enc["offset_mapping"], strict=True)
+        if a >= start and b <= end and b > a
+    ]
+    for tid in reversed(in_span):
+        if tok.decode([tid]).strip() == "":
+            continue
+        if tid in special:
+            return tok.convert_ids_to_tokens(tid), int(tid)
+        break
+    raise ConfigError(
+        "the chat template does not close an assistant turn with a special end-of-turn token "
+        f"(the turn ends on {tok.decode(in_span[-3:])!r}); the model would never learn to stop. "
+        "Use a template that writes an end-of-turn token (e.g. <|im_end|>) after each assistant turn"
+    )
+
+
+def tokenize_sft(
+    tok: PreTrainedTokenizerBase,
+    conversations: list[list[Message]],
+    max_length: int,
+    eot_id: int,
+) -> Tokenized:
+    """input_ids + labels (-100 outside assistant turns), truncated to max_length."""
+    result = Tokenized(examples=[])
+    for msgs in conversations:
+        full, spans = assistant_spans(tok, msgs)
+        enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
+        ids: list[int] = list(enc["input_ids"])
+        labels = [IGNORE_INDEX] * len(ids)
+        for k, (a, b) in enumerate(enc["offset_mapping"]):
+            if any(s <= a < e for s, e in spans):
+                labels[k] = ids[k]
+        ids, labels = ids[:max_length], labels[:max_length]
+        turns = len(spans)
+        trained_eot = sum(
+            1 for t, lab in zip(ids, labels, strict=True) if t == eot_id and lab == eot_id
+        )
+        result.assistant_turns += turns
+        result.trained_end_of_turn += min(trained_eot, turns)
+        if trained_eot < turns:
+            result.truncated_before_end_of_turn += 1
+        if all(lab == IGNORE_INDEX for lab in labels):
+            result.dropped_no_trained_tokens += 1
+            continue
+        result.examples.append({"input_ids": ids, "labels": labels})
+    return result

@@ -1,0 +1,105 @@
+"""`curagate model import-gguf`: a GGUF file -> a plain local Hugging Face model directory.
+
+transformers (with the ``gguf`` package) dequantizes a GGUF checkpoint on load
+but refuses to ``save_pretrained`` it, because the loaded model still carries
+the GGUF quantization config. So: load it, build a fresh model from the same
+config without ``quantization_config``, copy the state dict over, and save
+that with the tokenizer and its chat template.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curagate.errors import InputError, MissingExtraError
+from curagate.io.atomic import atomic_path
+from curagate.train.provenance import sha256_file
+
+PROVENANCE_FILE = "curagate_import.json"
+
+
+@dataclass
+class ImportResult:
+    out_dir: Path
+    model_type: str
+    parameters: int
+    has_chat_template: bool
+
+
+def import_gguf(
+    file: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    dtype: str = "float32",
+    overwrite: bool = False,
+) -> ImportResult:
+    src = Path(file)
+    out_dir = Path(out)
+    if not src.is_file():
+        raise InputError(f"{src}: no such GGUF file")
+    with src.open("rb") as f:
+        if f.read(4) != b"GGUF":
+            raise InputError(f"{src}: not a GGUF file (missing the GGUF magic bytes)")
+    if out_dir.exists() and not overwrite:
+        raise InputError(f"{out_dir} already exists; choose another --out or pass --overwrite")
+    for module in ("torch", "transformers", "gguf"):
+        import importlib.util
+
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError("train", module)
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        dtype
+    ]
+    try:
+        tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name, local_files_only=True)
+        loaded = AutoModelForCausalLM.from_pretrained(
+            src.parent, gguf_file=src.name, dtype=torch_dtype, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise InputError(f"{src}: transformers cannot load this GGUF file: {e}") from None
+
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.dtype = torch_dtype
+    fresh: Any = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    state = loaded.state_dict()
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
+    if set(missing) - tied or unexpected:
+        raise InputError(
+            f"{src}: the dequantized weights do not match the model config "
+            f"(missing {sorted(set(missing) - tied)[:5]}, unexpected {sorted(unexpected)[:5]})"
+        )
+    if tied:
+        fresh.tie_weights()
+    fresh.generation_config = loaded.generation_config
+    if tok.eos_token_id is not None:
+        # Chat models end a turn with the tokenizer's eos; make generation stop there.
+        fresh.generation_config.eos_token_id = tok.eos_token_id
+    if tok.pad_token_id is not None:
+        fresh.generation_config.pad_token_id = tok.pad_token_id
+
+    n_params = sum(p.numel() for p in fresh.parameters())
+    with atomic_path(out_dir) as tmp:
+        fresh.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        provenance = {
+            "source_file": src.name,
+            "source_sha256": sha256_file(src),
+            "model_type": config.model_type,
+            "parameters": n_params,
+            "dtype": dtype,
+        }
+        (tmp / PROVENANCE_FILE).write_text(
+            json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+    return ImportResult(out_dir, str(config.model_type), n_params, bool(tok.chat_template))

@@ -1,0 +1,570 @@
+"""`curagate train sft|dpo`: a LoRA adapter plus the record of how it was made.
+
+The run is built in a hidden sibling directory and renamed to
+``<output_dir>/<name>/`` only when it succeeded, so a directory with that
+name always holds a complete run (see docs/train.md for its layout). A run
+stopped by the health monitor is kept as ``<name>.failed/`` for diagnosis.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
+from curagate.io.atomic import atomic_path, write_text_atomic
+from curagate.train import data as tdata
+from curagate.train.config import TrainConfig, load_config
+from curagate.train.health import Finding, HealthMonitor, TrainingDiverged, make_callback
+from curagate.train.provenance import (
+    git_commit,
+    hardware,
+    hash_tree,
+    library_versions,
+    sha256_file,
+    sha256_text,
+)
+
+Task = Literal["sft", "dpo"]
+SCHEMA_VERSION = 1
+REPORT_TO_MODULES = {
+    "mlflow": "mlflow",
+    "wandb": "wandb",
+    "tensorboard": "tensorboard",
+    "comet_ml": "comet_ml",
+    "trackio": "trackio",
+}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    task: str
+    global_step: int
+    summary: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+
+
+def _require_train_extra() -> None:
+    for module in ("torch", "transformers", "peft", "trl", "datasets"):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError("train", module)
+
+
+def _check_base_model(path: str) -> Path:
+    base = Path(path)
+    if not (base / "config.json").is_file():
+        raise ConfigError(
+            f"base_model: {base} is not a local Hugging Face model directory (no config.json); "
+            "point it at a saved model, e.g. one made by `curagate model import-gguf FILE --out DIR`"
+        )
+    return base
+
+
+def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
+    out: dict[str, list[Path]] = {}
+    for name, spec in sorted(cfg.golden_sets.items()):
+        paths = [spec] if isinstance(spec, str) else spec
+        files = tdata._expand(paths)
+        if not files:
+            raise InputError(f"golden_sets.{name}: no files found at {', '.join(paths)}")
+        out[name] = files
+    return out
+
+
+def _golden_hashes(golden: dict[str, list[Path]]) -> dict[str, str]:
+    out = {}
+    for name, files in golden.items():
+        if len(files) == 1:
+            out[name] = sha256_file(files[0])
+        else:
+            out[name] = sha256_text("".join(f"{sha256_file(f)}  {f.name}\n" for f in files))
+    return out
+
+
+def leakage_guard(
+    golden: dict[str, list[Path]], train_files: list[Path], allow_leakage: bool
+) -> dict[str, Any] | None:
+    """Refuse training data that contains golden-set items (unless explicitly allowed)."""
+    if not golden:
+        return None
+    try:
+        from curagate.leakage import detect
+    except ImportError as e:
+        raise CuragateError(
+            f"the leakage guard needs curagate.leakage, which cannot be imported ({e}); "
+            "golden_sets cannot be checked"
+        ) from None
+    reference = [f for files in golden.values() for f in files]
+    result = detect(reference=reference, corpus=train_files)
+    report = result.to_dict()
+    leaked = int(result.leaked_reference_items)
+    if leaked and not allow_leakage:
+        shown = []
+        for leak in list(result.leaks)[:10]:
+            item = leak.to_dict() if hasattr(leak, "to_dict") else leak
+            shown.append(json.dumps(item, sort_keys=True, default=str)[:300])
+        more = f" (and {len(result.leaks) - len(shown)} more)" if len(result.leaks) > len(shown) else ""
+        raise CheckFailed(
+            f"the training data contains {leaked} golden-set item(s); refusing to train on data "
+            "that leaks the evaluation set. Remove them (curagate leakage / curagate split) or "
+            "pass --allow-leakage to train anyway (recorded in run.json). Leaks: "
+            + "; ".join(shown)
+            + more
+        )
+    return {"leaked_reference_items": leaked, "report": report}
+
+
+def _manifest(files: list[Path]) -> dict[str, Any]:
+    try:
+        from curagate.io.manifest import build_manifest
+    except ImportError:
+        entries = []
+        for f in files:
+            with f.open("rb") as fh:
+                rows = sum(1 for line in fh if line.strip()) if f.suffix != ".parquet" else None
+            if rows is None:
+                import pyarrow.parquet as pq
+
+                rows = pq.ParquetFile(f).metadata.num_rows
+            entries.append({"path": f.as_posix(), "sha256": sha256_file(f), "rows": rows})
+        return {"files": entries, "total_rows": sum(e["rows"] for e in entries)}
+    return dict(build_manifest(files))
+
+
+def _pick_device(cfg: TrainConfig) -> str:
+    import torch
+
+    want = cfg.training.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device: cuda was asked for but no CUDA device is available")
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg.lora.qlora:
+        if want != "cuda":
+            raise ConfigError(
+                "lora.qlora: QLoRA (4-bit NF4) needs a CUDA GPU and none is available here; "
+                "set lora.qlora: false to train a LoRA on the full-precision base"
+            )
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ConfigError(
+                "lora.qlora: QLoRA needs the bitsandbytes package; pip install bitsandbytes, "
+                "or set lora.qlora: false"
+            )
+    return want
+
+
+def _check_report_to(cfg: TrainConfig) -> None:
+    for target in cfg.training.report_to:
+        module = REPORT_TO_MODULES.get(target, target)
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(
+                f"training.report_to: {target} is not installed; pip install {module} or remove it"
+            )
+
+
+def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    if cfg.lora.qlora:
+        from peft import prepare_model_for_kbit_training
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        kwargs["dtype"] = torch.bfloat16
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        return prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing
+        )
+    kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
+    try:
+        return AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"base_model: cannot load a causal LM from {base}: {e}") from None
+
+
+def _load_tokenizer(base: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"base_model: cannot load the tokenizer from {base}: {e}") from None
+    if not getattr(tok, "is_fast", False):
+        raise ConfigError(
+            f"base_model: {base} has only a slow tokenizer; curagate needs tokenizer.json "
+            "(a fast tokenizer) to locate assistant turns"
+        )
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _lora_config(cfg: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    lora = cfg.lora
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_modules,
+        use_dora=lora.use_dora,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def _common_args(cfg: TrainConfig, out: Path, device: str, has_eval: bool) -> dict[str, Any]:
+    t = cfg.training
+    eval_on = has_eval
+    return {
+        "output_dir": str(out),
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "full_determinism": device == "cpu",
+        "use_cpu": device == "cpu",
+        "bf16": device == "cuda",
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps or -1,
+        "learning_rate": t.learning_rate,
+        "lr_scheduler_type": t.lr_scheduler,
+        "warmup_steps": t.warmup_ratio,
+        "max_grad_norm": t.max_grad_norm,
+        "weight_decay": t.weight_decay,
+        "per_device_train_batch_size": t.batch_size,
+        "per_device_eval_batch_size": t.eval_batch_size or t.batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps,
+        "gradient_checkpointing": t.gradient_checkpointing,
+        "logging_steps": t.logging_steps,
+        "logging_first_step": True,
+        "logging_nan_inf_filter": False,
+        "eval_strategy": "steps" if eval_on else "no",
+        "eval_steps": t.eval_steps,
+        "save_strategy": "steps",
+        "save_steps": t.save_steps or t.eval_steps,
+        "save_total_limit": t.save_total_limit,
+        "load_best_model_at_end": eval_on,
+        "metric_for_best_model": "eval_loss" if eval_on else None,
+        "greater_is_better": False if eval_on else None,
+        "report_to": t.report_to or "none",
+        "dataloader_num_workers": 0,
+        "remove_unused_columns": True,
+        "max_length": cfg.data.max_length,
+    }
+
+
+def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def series(key: str) -> tuple[list[int], list[float]]:
+        pts = [
+            (int(r["step"]), float(r[key]))
+            for r in rows
+            if key in r and isinstance(r[key], int | float)
+        ]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    xs, ys = series("loss")
+    if xs:
+        ax.plot(xs, ys, label="train loss", linewidth=1)
+    xs, ys = series("eval_loss")
+    if xs:
+        ax.plot(xs, ys, "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _summary(rows: list[dict[str, Any]], state: Any, run_tmp: Path) -> dict[str, Any]:
+    losses = [r["loss"] for r in rows if isinstance(r.get("loss"), int | float)]
+    evals = [(r["step"], r["eval_loss"]) for r in rows if isinstance(r.get("eval_loss"), int | float)]
+    best = state.best_model_checkpoint
+    return {
+        "global_step": int(state.global_step),
+        "planned_steps": int(state.max_steps),
+        "stopped_early": int(state.global_step) < int(state.max_steps),
+        "first_train_loss": losses[0] if losses else None,
+        "last_train_loss": losses[-1] if losses else None,
+        "first_eval_loss": evals[0][1] if evals else None,
+        "last_eval_loss": evals[-1][1] if evals else None,
+        "best_eval_loss": state.best_metric,
+        "best_checkpoint": Path(best).relative_to(run_tmp).as_posix() if best else None,
+    }
+
+
+def train(
+    task: Task,
+    config: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    allow_leakage: bool = False,
+    overwrite: bool = False,
+) -> TrainResult:
+    """Train a LoRA adapter (SFT or DPO) as ``config`` says; returns where the run landed."""
+    cfg = load_config(config)
+    updates: dict[str, Any] = {}
+    if name is not None:
+        updates["name"] = name
+    if output_dir is not None:
+        updates["output_dir"] = Path(output_dir).resolve().as_posix()
+    if updates:
+        cfg = TrainConfig.model_validate({**cfg.model_dump(), **updates})
+    base = _check_base_model(cfg.base_model)
+    run_dir = Path(cfg.output_dir) / cfg.name
+    if run_dir.exists() and not overwrite:
+        raise InputError(f"{run_dir} already exists; choose another name or pass --overwrite")
+
+    # Cheap checks first: data, guard, environment, before loading any model.
+    train_records = tdata.read_records(cfg.data.train, cfg.data.format)
+    val_records = (
+        tdata.read_records(cfg.data.validation, cfg.data.format) if cfg.data.validation else None
+    )
+    golden = _golden_files(cfg)
+    leakage = leakage_guard(golden, train_records.files, allow_leakage)
+    _require_train_extra()
+    _check_report_to(cfg)
+    device = _pick_device(cfg)
+
+    import datasets
+    from transformers import EarlyStoppingCallback, set_seed
+
+    tok = _load_tokenizer(base)
+    template = tdata.require_chat_template(tok, str(base))
+    eot_token, eot_id = tdata.end_of_turn_token(tok)
+
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.name}.", suffix=".tmp", dir=run_dir.parent))
+    monitor = HealthMonitor(cfg.health, tmp / "metrics.jsonl")
+    data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
+    try:
+        if task == "sft":
+            train_tok = tdata.tokenize_sft(
+                tok,
+                tdata.to_conversations(train_records, cfg.data.system_prompt),
+                cfg.data.max_length,
+                eot_id,
+            )
+            if not train_tok.examples:
+                raise InputError("no training example has a trained token left after truncation")
+            val_tok = (
+                tdata.tokenize_sft(
+                    tok,
+                    tdata.to_conversations(val_records, cfg.data.system_prompt),
+                    cfg.data.max_length,
+                    eot_id,
+                )
+                if val_records
+                else None
+            )
+            if train_tok.trained_end_of_turn == 0:
+                raise ConfigError(
+                    f"the end-of-turn token {eot_token!r} is never inside the trained labels "
+                    "(every example is truncated before it); raise data.max_length"
+                )
+            if train_tok.truncated_before_end_of_turn:
+                monitor.add(
+                    Finding(
+                        "TH005",
+                        "end_of_turn_truncated",
+                        "warning",
+                        None,
+                        f"{train_tok.truncated_before_end_of_turn} training example(s) are cut by "
+                        f"data.max_length={cfg.data.max_length} before an end-of-turn token "
+                        f"{eot_token!r}; raise max_length so the model learns to stop",
+                    )
+                )
+            data_stats.update(
+                train_examples=len(train_tok.examples),
+                train_tokens=sum(len(e["input_ids"]) for e in train_tok.examples),
+                trained_tokens=sum(
+                    sum(1 for x in e["labels"] if x != tdata.IGNORE_INDEX) for e in train_tok.examples
+                ),
+                dropped_no_trained_tokens=train_tok.dropped_no_trained_tokens,
+                assistant_turns=train_tok.assistant_turns,
+                trained_end_of_turn=train_tok.trained_end_of_turn,
+                validation_examples=len(val_tok.examples) if val_tok else 0,
+            )
+            train_ds = datasets.Dataset.from_list(train_tok.examples)
+            eval_ds = datasets.Dataset.from_list(val_tok.examples) if val_tok else None
+        else:
+            train_pairs = tdata.to_preferences(train_records, cfg.data.system_prompt)
+            val_pairs = tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
+            _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
+            data_stats.update(
+                train_examples=len(train_pairs), validation_examples=len(val_pairs or [])
+            )
+            train_ds = datasets.Dataset.from_list(train_pairs)
+            eval_ds = datasets.Dataset.from_list(val_pairs) if val_pairs else None
+
+        model = _load_model(cfg, base, device)
+        _check_generation_stops(model, tok, eot_id, eot_token, monitor)
+        args = _common_args(cfg, tmp / "checkpoints", device, eval_ds is not None)
+        callbacks: list[Any] = [make_callback(monitor)]
+        if eval_ds is not None and cfg.training.early_stopping_patience:
+            callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
+        set_seed(cfg.seed, deterministic=device == "cpu")
+        if task == "sft":
+            from trl import SFTConfig, SFTTrainer
+
+            trainer = SFTTrainer(
+                model=model,
+                args=SFTConfig(**args, completion_only_loss=False, packing=False),
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                processing_class=tok,
+                peft_config=_lora_config(cfg),
+                callbacks=callbacks,
+            )
+        else:
+            from trl import DPOConfig, DPOTrainer
+
+            trainer = DPOTrainer(
+                model=model,
+                ref_model=None,  # with a peft_config: the base with the adapter disabled
+                args=DPOConfig(**args, beta=cfg.dpo.beta),
+                train_dataset=train_ds,
+                eval_dataset=eval_ds,
+                processing_class=tok,
+                peft_config=_lora_config(cfg),
+                callbacks=callbacks,
+            )
+        if eval_ds is not None:
+            trainer.evaluate()  # step-0 baseline on the validation split
+        trainer.train()
+    except TrainingDiverged as e:
+        failed = run_dir.with_name(f"{run_dir.name}.failed")
+        _write_json(tmp / "summary.json", {"status": "failed", "findings": _findings(monitor)})
+        rows = _read_metrics(tmp / "metrics.jsonl")
+        if rows:
+            _plot(rows, tmp / "loss_curve.png", f"{cfg.name} ({task}, failed)")
+        shutil.rmtree(failed, ignore_errors=True)
+        tmp.rename(failed)
+        raise TrainingDiverged(f"{e} (metrics kept in {failed})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    try:
+        adapter_dir = tmp / "adapter"
+        trainer.model.save_pretrained(adapter_dir)
+        tok.save_pretrained(adapter_dir)
+        rows = _read_metrics(tmp / "metrics.jsonl")
+        _plot(rows, tmp / "loss_curve.png", f"{cfg.name} ({task})")
+        summary = _summary(rows, trainer.state, tmp)
+        summary.update(
+            status="ok",
+            data=data_stats,
+            findings=_findings(monitor),
+            leakage=leakage,
+            loss_curve="loss_curve.png",
+        )
+        resolved = cfg.model_dump(mode="json")
+        write_text_atomic(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=True))
+        run = {
+            "schema_version": SCHEMA_VERSION,
+            "name": cfg.name,
+            "task": task,
+            "base_model": {"path": base.resolve().as_posix(), "files": hash_tree(base)},
+            "adapter_dir": "adapter",
+            "dataset_manifest": _manifest(train_records.files),
+            "validation_manifest": _manifest(val_records.files) if val_records else None,
+            "golden_sets": _golden_hashes(golden),
+            "allow_leakage": allow_leakage,
+            "config": resolved,
+            "seed": cfg.seed,
+            "git_commit": git_commit(Path.cwd()),
+            "versions": library_versions(),
+            "hardware": hardware(device),
+            "chat_template_sha256": sha256_text(template),
+            "metrics_file": "metrics.jsonl",
+            "summary": summary,
+        }
+        _write_json(tmp / "run.json", run)
+        with atomic_path(run_dir) as final:
+            tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return TrainResult(run_dir, task, summary["global_step"], summary, list(monitor.findings))
+
+
+def _findings(monitor: HealthMonitor) -> list[dict[str, Any]]:
+    return [f.to_dict() for f in monitor.findings]
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _check_dpo_end_of_turn(tok: Any, pairs: list[dict[str, Any]], eot_id: int, eot: str) -> None:
+    """trl trains the tokens after the rendered prompt; the chosen answer's end-of-turn must be among them."""
+    sample = pairs[0]
+    prompt = tdata.render(tok, sample["prompt"], gen_prompt=True)
+    full = tdata.render(tok, sample["prompt"] + sample["chosen"])
+    if not full.startswith(prompt):
+        raise ConfigError(
+            "the chat template renders the prompt differently with and without the answer; "
+            "DPO cannot locate the completion"
+        )
+    completion_ids = tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+    if eot_id not in completion_ids:
+        raise ConfigError(
+            f"the end-of-turn token {eot!r} is not part of the DPO completion; "
+            "the model would not learn to stop"
+        )
+
+
+def _check_generation_stops(model: Any, tok: Any, eot_id: int, eot: str, monitor: HealthMonitor) -> None:
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
+    if eot_id not in ids:
+        monitor.add(
+            Finding(
+                "TH006",
+                "generation_does_not_stop",
+                "warning",
+                None,
+                f"the end-of-turn token {eot!r} is neither the tokenizer's eos token nor in the "
+                "model's generation_config.eos_token_id; generation will run past the answer. "
+                "Add it to generation_config.json",
+            )
+        )
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a run's run.json (for gate/export)."""
+    path = Path(run_dir) / "run.json"
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(f"{path}: not a training run (no run.json)") from None

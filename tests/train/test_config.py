@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curagate.errors import ConfigError
+from curagate.train.config import load_config
+
+MINIMAL = "name: r1\nbase_model: models/base\ndata:\n  train: data/train.jsonl\n"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "train.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults_follow_the_fine_tuning_guide(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL))
+    assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (16, 32, 0.05)
+    assert cfg.lora.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
+    assert not cfg.lora.use_dora and not cfg.lora.qlora
+    t = cfg.training
+    assert (t.learning_rate, t.lr_scheduler, t.warmup_ratio) == (2e-4, "cosine", 0.03)
+    assert (t.max_grad_norm, t.weight_decay, t.save_total_limit) == (1.0, 0.01, 3)
+    assert cfg.dpo.beta == 0.1
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL))
+    assert cfg.base_model == (tmp_path / "models" / "base").resolve().as_posix()
+    assert cfg.data.train == [(tmp_path / "data" / "train.jsonl").resolve().as_posix()]
+
+
+def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
+    p = _write(tmp_path, MINIMAL + "lora:\n  r: 8\n  alpah: 16\n")
+    with pytest.raises(ConfigError, match=r"train\.yaml:7: lora\.alpah: unknown key"):
+        load_config(p)
+
+
+def test_bad_value_names_file_line_and_key(tmp_path: Path) -> None:
+    p = _write(tmp_path, MINIMAL + "training:\n  learning_rate: -1\n")
+    with pytest.raises(ConfigError, match=r"train\.yaml:6: training\.learning_rate: .*greater than 0"):
+        load_config(p)
+
+
+def test_missing_required_key_is_reported(tmp_path: Path) -> None:
+    p = _write(tmp_path, "name: r1\ndata:\n  train: x.jsonl\n")
+    with pytest.raises(ConfigError, match=r"base_model: required key is missing"):
+        load_config(p)
+
+
+def test_save_steps_must_land_on_eval_steps(tmp_path: Path) -> None:
+    p = _write(tmp_path, MINIMAL + "training:\n  eval_steps: 10\n  save_steps: 15\n")
+    with pytest.raises(ConfigError, match="multiple of eval_steps"):
+        load_config(p)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    p = _write(tmp_path, MINIMAL + "lora: [1,\n")
+    with pytest.raises(ConfigError, match=r"train\.yaml:\d+: invalid YAML"):
+        load_config(p)

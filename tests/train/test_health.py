@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.train.config import HealthSettings
+from curagate.train.health import HealthMonitor, TrainingDiverged
+
+
+def _monitor(tmp_path: Path) -> HealthMonitor:
+    return HealthMonitor(HealthSettings(), tmp_path / "metrics.jsonl")
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
+    m = _monitor(tmp_path)
+    m.observe(1, 0.1, {"loss": 2.0, "grad_norm": 1.0})
+    with pytest.raises(TrainingDiverged, match="diverged at step 2"):
+        m.observe(2, 0.2, {"loss": float("nan"), "grad_norm": float("nan")})
+    assert [f.id for f in m.findings] == ["TH001"]
+
+
+def test_non_finite_values_are_written_as_strings(tmp_path: Path) -> None:
+    m = _monitor(tmp_path)
+    with pytest.raises(TrainingDiverged):
+        m.observe(1, 0.1, {"loss": float("inf")})
+    row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["loss"] == "inf"
+
+
+def test_loss_spike_is_reported(tmp_path: Path) -> None:
+    m = _monitor(tmp_path)
+    for step, loss in enumerate([2.0, 1.9, 1.8, 1.7, 9.0], start=1):
+        m.observe(step, None, {"loss": loss})
+    assert [(f.id, f.step) for f in m.findings] == [("TH002", 5)]
+
+
+def test_exploding_gradient_norm_is_reported(tmp_path: Path) -> None:
+    m = _monitor(tmp_path)
+    for step, gn in enumerate([1.0, 1.1, 0.9, 1.0, 50.0], start=1):
+        m.observe(step, None, {"loss": 1.0, "grad_norm": gn})
+    assert [f.id for f in m.findings] == ["TH003"]
+
+
+def test_rising_validation_loss_with_falling_training_loss_is_overfitting(tmp_path: Path) -> None:
+    m = _monitor(tmp_path)
+    train = iter([2.0, 1.8, 1.6, 1.4, 1.2, 1.0])
+    for step, val in [(1, 1.5), (2, 1.6), (3, 1.7)]:
+        m.observe(step, None, {"loss": next(train)})
+        m.observe(step, None, {"loss": next(train)})
+        m.observe(step, None, {"eval_loss": val})
+    assert [f.id for f in m.findings] == ["TH004"]
+
+
+def test_falling_validation_loss_is_healthy(tmp_path: Path) -> None:
+    m = _monitor(tmp_path)
+    for step, (loss, val) in enumerate([(2.0, 1.9), (1.8, 1.7), (1.6, 1.5)], start=1):
+        m.observe(step, None, {"loss": loss})
+        m.observe(step, None, {"eval_loss": val})
+    assert m.findings == []
