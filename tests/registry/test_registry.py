@@ -280,3 +280,14 @@ def test_registry_location_comes_from_the_environment(
     monkeypatch.setenv("CURAGATE_REGISTRY", str(tmp_path / "env.db"))
     assert main(["registry", "register", str(bundle("a")[0]), "--name", "bot"]) == 0
     assert (tmp_path / "env.db").is_file()
+
+
+def test_a_gate_report_carrying_the_gates_directory_digest_backs_promotion(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path
+) -> None:
+    gate_models = pytest.importorskip("curagate.gate.models")
+    path, _ = bundle("a")
+    gate_digest = gate_models.digest(gate_models.hash_dir(path))
+    reg.register(path, name="bot")
+    report = write_gate_report(tmp_path / "gate.json", gate_digest)
+    assert reg.promote("bot", 1, to="production", gate_report=report).stage == "production"

@@ -1,8 +1,9 @@
 """Reading the few fields of a ``gate_report.json`` that promotion depends on.
 
-The gate writes ``verdict`` ("pass" | "warn" | "fail") and the candidate's
-``artifact_sha256`` (for an exported bundle: the sha256 of its MANIFEST.json,
-see :func:`curagate.export.artifact_digest`). The registry keeps the report's
+The gate writes ``verdict`` ("pass" | "warn" | "fail") and, under
+``candidate``, the judged artifact's digest: ``artifact_sha256`` (for an
+exported bundle: the sha256 of its MANIFEST.json, see
+:func:`curagate.export.artifact_digest`), else ``sha256``. The registry keeps the report's
 own sha256 so a report edited after the fact no longer matches what was
 recorded.
 """
@@ -35,7 +36,7 @@ class GateReport:
 def _candidate_digest(data: dict[str, Any]) -> str | None:
     candidate = data.get("candidate")
     if isinstance(candidate, dict):
-        for key in ("artifact_sha256", "digest"):
+        for key in ("artifact_sha256", "sha256"):
             value = candidate.get(key)
             if isinstance(value, str):
                 return value

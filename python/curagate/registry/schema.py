@@ -19,6 +19,7 @@ CREATE TABLE model_versions (
     name            TEXT    NOT NULL CHECK (length(name) > 0),
     version         INTEGER NOT NULL CHECK (version >= 1),
     artifact_digest TEXT    NOT NULL CHECK (length(artifact_digest) = 64),
+    tree_digest     TEXT    NOT NULL CHECK (length(tree_digest) = 64),
     artifact_path   TEXT    NOT NULL,
     lineage         TEXT    NOT NULL CHECK (json_valid(lineage)),
     stage           TEXT    NOT NULL
@@ -32,7 +33,8 @@ CREATE UNIQUE INDEX one_production_per_name
     ON model_versions (name) WHERE stage = 'production';
 
 CREATE TRIGGER model_versions_identity_is_immutable
-BEFORE UPDATE OF id, name, version, artifact_digest, artifact_path, lineage, created_at
+BEFORE UPDATE OF id, name, version, artifact_digest, tree_digest, artifact_path, lineage,
+    created_at
 ON model_versions
 BEGIN
     SELECT RAISE(ABORT, 'model_versions: only the stage of a registered version may change');

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.export.manifest import load_manifest, verify_bundle
+from curagate.export.manifest import load_manifest, tree_digest, verify_bundle
 from curagate.registry.gate_report import GateReport, read_gate_report
 from curagate.registry.schema import MIGRATIONS, SCHEMA_VERSION, STAGES
 
@@ -56,10 +56,15 @@ class ModelVersion:
     name: str
     version: int
     artifact_digest: str
+    tree_digest: str
     artifact_path: str
     lineage: dict[str, Any]
     stage: str
     created_at: str
+
+    def judged_by(self, candidate_digest: str) -> bool:
+        """Whether a gate report's candidate digest names exactly this artifact."""
+        return candidate_digest in (self.artifact_digest, self.tree_digest)
 
     @property
     def ref(self) -> str:
@@ -70,6 +75,7 @@ class ModelVersion:
             "name": self.name,
             "version": self.version,
             "artifact_digest": self.artifact_digest,
+            "tree_digest": self.tree_digest,
             "artifact_path": self.artifact_path,
             "lineage": self.lineage,
             "stage": self.stage,
@@ -136,7 +142,9 @@ def _statements(script: str) -> Iterator[str]:
         yield buf.strip()
 
 
-_VERSION_COLS = "id, name, version, artifact_digest, artifact_path, lineage, stage, created_at"
+_VERSION_COLS = (
+    "id, name, version, artifact_digest, tree_digest, artifact_path, lineage, stage, created_at"
+)
 
 
 def _version(row: sqlite3.Row | tuple[Any, ...]) -> ModelVersion:
@@ -145,10 +153,11 @@ def _version(row: sqlite3.Row | tuple[Any, ...]) -> ModelVersion:
         name=row[1],
         version=row[2],
         artifact_digest=row[3],
-        artifact_path=row[4],
-        lineage=json.loads(row[5]),
-        stage=row[6],
-        created_at=row[7],
+        tree_digest=row[4],
+        artifact_path=row[5],
+        lineage=json.loads(row[6]),
+        stage=row[7],
+        created_at=row[8],
     )
 
 
@@ -300,7 +309,7 @@ class Registry:
 
     @staticmethod
     def _check_report_matches(report: GateReport, mv: ModelVersion) -> None:
-        if report.candidate_digest != mv.artifact_digest:
+        if not mv.judged_by(report.candidate_digest):
             raise CheckFailed(
                 f"{report.path}: this gate report judged artifact {report.candidate_digest[:12]}…, "
                 f"but {mv.ref} is artifact {mv.artifact_digest[:12]}…; run the gate on this bundle "
@@ -348,7 +357,9 @@ class Registry:
                 f"model name {name!r}: use a non-empty name without surrounding spaces"
             )
         checked = verify_bundle(bundle)
-        lineage = load_manifest(bundle).get("lineage", {})
+        manifest = load_manifest(bundle)
+        lineage = manifest.get("lineage", {})
+        tree = tree_digest(manifest, checked.digest)
         report = read_gate_report(gate_report) if gate_report is not None else None
         who = actor or default_actor()
         with self._write() as db:
@@ -364,12 +375,14 @@ class Registry:
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
             ).fetchone()
             cur = db.execute(
-                "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, lineage, "
-                "stage, created_at) VALUES (?, ?, ?, ?, ?, 'experiment', ?)",
+                "INSERT INTO model_versions (name, version, artifact_digest, tree_digest, "
+                "artifact_path, lineage, stage, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'experiment', ?)",
                 (
                     name,
                     version,
                     checked.digest,
+                    tree,
                     str(Path(bundle).resolve()),
                     json.dumps(lineage, sort_keys=True),
                     _now(),
@@ -398,8 +411,8 @@ class Registry:
     def _passing_report(self, db: sqlite3.Connection, mv: ModelVersion) -> int:
         row = db.execute(
             "SELECT id FROM gate_reports WHERE model_version_id = ? AND verdict = 'pass' "
-            "AND candidate_digest = ? ORDER BY id DESC LIMIT 1",
-            (mv.id, mv.artifact_digest),
+            "AND candidate_digest IN (?, ?) ORDER BY id DESC LIMIT 1",
+            (mv.id, mv.artifact_digest, mv.tree_digest),
         ).fetchone()
         if row is None:
             verdicts = [
