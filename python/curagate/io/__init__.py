@@ -10,3 +10,9 @@ Contract used by every stage (curate, leakage, split, audit, check):
   (quarantined with file, line/row and reason). Nothing is dropped silently:
   ``batch.input_rows == batch.table.num_rows + len(batch.quarantined)``.
 """
+
+from __future__ import annotations
+
+from curagate.io.readers import SUPPORTED_SUFFIXES, count_records, expand_inputs, read_batches
+
+__all__ = ["SUPPORTED_SUFFIXES", "count_records", "expand_inputs", "read_batches"]

@@ -1,0 +1,714 @@
+"""Expanding input paths and streaming record shards as validated Arrow batches.
+
+The fast path hands a chunk of whole JSONL lines (or a Parquet row group) to
+Arrow in one call and validates whole columns; Python only ever touches the
+rows already found bad. When Arrow refuses a chunk (bad JSON, mixed types),
+that chunk alone is re-parsed line by line to find exactly the bad lines.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+import pyarrow.parquet as pq
+import zstandard
+
+from curagate.errors import ConfigError, InputError
+from curagate.records import (
+    PREFERENCE_KEYS,
+    Batch,
+    Quarantined,
+    RecordFormat,
+    arange,
+    build_keys,
+    check_record,
+    detect_format,
+    parse_format,
+    python_kind,
+    required_fields,
+    validate_table,
+)
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+PARQUET_SUFFIXES = (".parquet",)
+SUPPORTED_SUFFIXES = JSONL_SUFFIXES + PARQUET_SUFFIXES
+_SUPPORTED_TEXT = ".jsonl, .jsonl.gz, .jsonl.zst or .parquet"
+
+_READ_BLOCK = 4 << 20  # bytes read from a (decompressed) stream at a time
+_MAX_CHUNK_BYTES = 64 << 20  # a JSONL chunk ends at this size even below batch_rows
+_BOM = b"\xef\xbb\xbf"
+
+
+def _suffix(path: Path) -> str | None:
+    name = path.name.lower()
+    for suffix in SUPPORTED_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    return None
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    """Dot/underscore files (``.tmp``, ``_SUCCESS``) are not shards."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
+
+
+def _shards_in(directory: Path) -> list[Path]:
+    return [
+        p
+        for p in directory.rglob("*")
+        if p.is_file() and _suffix(p) is not None and not _is_hidden(p, directory)
+    ]
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
+    """Files, directories (searched recursively) and globs -> sorted shard paths.
+
+    Raises :class:`InputError` naming the offending input for an empty list,
+    a missing path, a glob that matches nothing, a directory without shards
+    and a file whose type is not supported.
+    """
+    if isinstance(inputs, str | os.PathLike):
+        inputs = [inputs]
+    if not inputs:
+        raise InputError(
+            f"no input given; pass JSONL/Parquet files ({_SUPPORTED_TEXT}), directories or globs"
+        )
+    found: dict[str, Path] = {}
+    for item in inputs:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            shards = _shards_in(path)
+            if not shards:
+                raise InputError(f"{text}: directory has no {_SUPPORTED_TEXT} file")
+        elif path.is_file():
+            if _suffix(path) is None:
+                raise InputError(
+                    f"{text}: unsupported file type; expected {_SUPPORTED_TEXT} "
+                    "(JSON Lines: one JSON object per line)"
+                )
+            shards = [path]
+        elif _has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))  # noqa: PTH207 - absolute patterns too
+            if not matches:
+                raise InputError(f"{text}: the pattern matches no file")
+            shards = []
+            for match in map(Path, matches):
+                if match.is_dir():
+                    shards.extend(_shards_in(match))
+                elif _suffix(match) is not None:
+                    shards.append(match)
+            if not shards:
+                raise InputError(f"{text}: the pattern matches no {_SUPPORTED_TEXT} file")
+        else:
+            raise InputError(f"{text}: no such file or directory")
+        for shard in shards:
+            found.setdefault(str(shard.resolve()), shard)
+    return sorted(found.values(), key=lambda p: p.as_posix())
+
+
+@dataclass
+class _Options:
+    format: RecordFormat | None
+    text_field: str | None
+    preference_key: str
+    batch_rows: int
+
+
+@dataclass
+class _FileState:
+    """What one file has taught us so far (format once detected, positions)."""
+
+    source: str
+    source_index: int
+    format: RecordFormat | None
+    line_base: int = 0  # physical lines before the current chunk
+    row_base: int = 0  # records (non-blank lines / Parquet rows) before it
+    checked_columns: bool = False
+    pending: list[Quarantined] = field(default_factory=list)
+
+
+def read_batches(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    format: RecordFormat | str | None = None,
+    text_field: str | None = None,
+    preference_key: str = "prompt",
+    batch_rows: int = 65536,
+) -> Iterator[Batch]:
+    """Stream the records of ``paths`` (as returned by :func:`expand_inputs`).
+
+    Each :class:`Batch` holds the valid rows of one chunk of one file and the
+    rows of that chunk that could not be used; ``batch.input_rows`` always
+    equals the chunk's records. Without ``format`` it is detected per file
+    from the columns of its first chunk. Empty files yield nothing.
+    """
+    fmt = parse_format(format)
+    if preference_key not in PREFERENCE_KEYS:
+        raise ConfigError(
+            f"preference_key must be one of {', '.join(PREFERENCE_KEYS)}; got {preference_key!r}"
+        )
+    if batch_rows < 1:
+        raise ConfigError(f"batch_rows must be at least 1; got {batch_rows}")
+    options = _Options(fmt, text_field, preference_key, batch_rows)
+    for index, item in enumerate(paths):
+        path = Path(item)
+        suffix = _suffix(path)
+        if suffix is None:
+            raise InputError(
+                f"{path.as_posix()}: unsupported file type; expected {_SUPPORTED_TEXT}"
+            )
+        if not path.is_file():
+            raise InputError(f"{path.as_posix()}: no such file")
+        state = _FileState(path.as_posix(), index, fmt)
+        if suffix in PARQUET_SUFFIXES:
+            yield from _read_parquet(path, state, options)
+        else:
+            yield from _read_jsonl(path, suffix, state, options)
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+def _open_jsonl(path: Path, suffix: str) -> BinaryIO:
+    try:
+        if suffix == ".jsonl.gz":
+            return cast(BinaryIO, gzip.open(path, "rb"))
+        if suffix == ".jsonl.zst":
+            raw = path.open("rb")
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                raw, read_across_frames=True, closefd=True
+            )
+            return cast(BinaryIO, reader)
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
+
+
+def _newline_positions(data: bytes | bytearray) -> pa.Array:
+    """Byte offsets of every ``\\n``, found by Arrow rather than a Python loop."""
+    if not data:
+        return pa.array([], pa.uint64())
+    buf = pa.py_buffer(data)
+    octets = pa.Array.from_buffers(pa.uint8(), len(data), [None, buf])
+    return pc.indices_nonzero(pc.equal(octets, 10))
+
+
+def _line_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[bytes]:
+    """Chunks of whole lines: at most ``batch_rows`` lines, about 64 MiB at most."""
+    pending = bytearray()
+    pending_lines = 0
+    eof = False
+    while not eof:
+        block = stream.read(_READ_BLOCK)
+        if block:
+            pending += block
+            pending_lines += block.count(b"\n")
+        else:
+            eof = True
+        while pending and (pending_lines >= batch_rows or len(pending) >= _MAX_CHUNK_BYTES or eof):
+            if pending_lines >= batch_rows or (pending_lines and len(pending) >= _MAX_CHUNK_BYTES):
+                positions = _newline_positions(pending)
+                take = min(batch_rows, len(positions))
+                cut = positions[take - 1].as_py() + 1
+                if cut > _MAX_CHUNK_BYTES and take > 1:
+                    # Too many bytes: cut at the last line end under the cap.
+                    under = pc.less(positions, _MAX_CHUNK_BYTES)
+                    n_under = pc.sum(under).as_py() or 0
+                    take = max(1, n_under)
+                    cut = positions[take - 1].as_py() + 1
+                pending_lines -= take
+            elif eof:
+                cut = len(pending)
+                pending_lines = 0
+            else:
+                break  # one line longer than the cap: keep reading until it ends
+            yield bytes(pending[:cut])
+            del pending[:cut]
+
+
+def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -> Iterator[Batch]:
+    stream = _open_jsonl(path, suffix)
+    first = True
+    try:
+        chunks = _line_chunks(stream, options.batch_rows)
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                break
+            except _DECOMPRESS_ERRORS as exc:
+                yield from _flush_pending(state, options)
+                yield _file_problem(
+                    state,
+                    options,
+                    f"cannot read the file after line {state.line_base}: {_decompress_error(exc)}; "
+                    "the rows after it are lost (re-create or re-download the file)",
+                )
+                return
+            if first and chunk.startswith(_BOM):
+                chunk = b" " * len(_BOM) + chunk[len(_BOM) :]
+            first = False
+            batch = _jsonl_chunk(chunk, state, options)
+            if batch is not None:
+                yield batch
+        yield from _flush_pending(state, options)
+    finally:
+        stream.close()
+
+
+_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+
+
+def _decompress_error(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "the compressed file is truncated"
+    return str(exc) or type(exc).__name__
+
+
+def _file_problem(state: _FileState, options: _Options, reason: str) -> Batch:
+    """A batch that only reports a file-level problem (row unknown)."""
+    fmt = state.format or options.format or RecordFormat.TEXT
+    return _empty_batch(state, fmt, [Quarantined(state.source, None, None, reason, None)])
+
+
+def _empty_batch(state: _FileState, fmt: RecordFormat, quarantined: list[Quarantined]) -> Batch:
+    return Batch(
+        source=state.source,
+        source_index=state.source_index,
+        format=fmt,
+        table=pa.table({}),
+        rows=pa.array([], pa.int64()),
+        lines=pa.array([], pa.int64()),
+        ids=pa.array([], pa.string()),
+        keys=pa.array([], pa.large_string()),
+        quarantined=quarantined,
+    )
+
+
+def _flush_pending(state: _FileState, options: _Options) -> Iterator[Batch]:
+    """Quarantined rows seen before any row told us the file's format."""
+    if state.pending:
+        fmt = state.format or options.format or RecordFormat.TEXT
+        yield _empty_batch(state, fmt, state.pending)
+        state.pending = []
+
+
+@dataclass
+class _Lines:
+    """Line layout of a chunk, computed once with Arrow."""
+
+    chunk: bytes
+    bounds: pa.Array  # uint64 start offsets of each line, plus the end
+    count: int  # physical lines in the chunk
+    record_lines: pa.Array  # uint64 index (in chunk) of each non-blank line
+    max_length: int
+
+    def text(self, line_index: int) -> bytes:
+        start = self.bounds[line_index].as_py()
+        end = self.bounds[line_index + 1].as_py()
+        return self.chunk[start:end].rstrip(b"\r\n")
+
+
+def _layout(chunk: bytes) -> _Lines:
+    positions = _newline_positions(chunk)
+    n = len(chunk)
+    parts = [pa.array([0], pa.uint64()), pc.add(positions, pa.scalar(1, pa.uint64()))]
+    if len(positions) == 0 or positions[-1].as_py() + 1 != n:
+        parts.append(pa.array([n], pa.uint64()))
+    bounds = pa.concat_arrays(parts)
+    count = len(bounds) - 1
+    offsets = bounds.cast(pa.int64())
+    lines = pa.Array.from_buffers(
+        pa.large_binary(), count, [None, offsets.buffers()[1], pa.py_buffer(chunk)]
+    )
+    lengths = pc.binary_length(lines)
+    as_text = lines.view(pa.large_string())
+    blank = pc.or_(pc.equal(lengths, 0), pc.ascii_is_space(as_text))
+    record_lines = pc.indices_nonzero(pc.invert(blank))
+    max_length = pc.max(lengths).as_py() or 0
+    return _Lines(chunk, bounds, count, record_lines, max_length)
+
+
+def _utf8_ok(chunk: bytes) -> bool:
+    arr = pa.Array.from_buffers(
+        pa.large_string(),
+        1,
+        [None, pa.array([0, len(chunk)], pa.int64()).buffers()[1], pa.py_buffer(chunk)],
+    )
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _read_options(max_length: int) -> pj.ReadOptions:
+    # Arrow needs every line inside one block; 16 MiB blocks keep it parallel.
+    return pj.ReadOptions(use_threads=True, block_size=max(16 << 20, 2 * max_length + 2))
+
+
+def _arrow_read(data: bytes, max_length: int, string_fields: Sequence[str] = ()) -> pa.Table:
+    """Arrow's JSON reader, with strings it took for timestamps kept as strings."""
+    table = pj.read_json(pa.BufferReader(data), read_options=_read_options(max_length))
+    as_dates = [
+        f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
+    ]
+    if as_dates:
+        schema = pa.schema([(name, pa.string()) for name in as_dates])
+        again = pj.read_json(
+            pa.BufferReader(data),
+            read_options=_read_options(max_length),
+            parse_options=pj.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="infer"
+            ),
+        )
+        table = again.select(table.column_names)
+    return table
+
+
+def _jsonl_chunk(chunk: bytes, state: _FileState, options: _Options) -> Batch | None:
+    layout = _layout(chunk)
+    n_records = len(layout.record_lines)
+    quarantined: list[Quarantined] = []
+    table: pa.Table | None = None
+    good: pa.Array | None = None  # indices (into the chunk's records) of the table rows
+    if n_records and _utf8_ok(chunk):
+        try:
+            table = _arrow_read(chunk, layout.max_length)
+        except pa.ArrowInvalid:
+            table = None
+        if table is not None and table.num_rows != n_records:
+            table = None  # e.g. two objects on one line: find it the slow way
+    if n_records and table is None:
+        table, good, quarantined = _parse_slowly(layout, state, options)
+
+    line_numbers = pc.add(layout.record_lines.cast(pa.int64()), state.line_base + 1)
+    row_numbers = arange(n_records, pa.int64(), state.row_base)
+    state.line_base += layout.count
+    state.row_base += n_records
+    if table is None:
+        return None
+    if good is not None:
+        line_numbers = line_numbers.take(good)
+        row_numbers = row_numbers.take(good)
+    raw_of = _jsonl_raw(layout, good)
+    return _finish(table, row_numbers, line_numbers, raw_of, quarantined, state, options)
+
+
+def _jsonl_raw(layout: _Lines, good: pa.Array | None) -> Any:
+    record_lines = layout.record_lines
+
+    def raw(table_row: int) -> str:
+        record = good[table_row].as_py() if good is not None else table_row
+        return layout.text(record_lines[record].as_py()).decode("utf-8", errors="replace")
+
+    return raw
+
+
+def _parse_slowly(
+    layout: _Lines, state: _FileState, options: _Options
+) -> tuple[pa.Table, pa.Array, list[Quarantined]]:
+    """Line-by-line parse of a chunk Arrow refused: quarantine exactly the bad lines."""
+    quarantined: list[Quarantined] = []
+    records: list[dict[str, Any]] = []
+    texts: list[bytes] = []
+    kept: list[int] = []
+    record_lines = layout.record_lines.to_pylist()
+
+    def reject(k: int, reason: str, raw: bytes) -> None:
+        quarantined.append(
+            Quarantined(
+                state.source,
+                state.line_base + record_lines[k] + 1,
+                state.row_base + k,
+                reason,
+                raw.decode("utf-8", errors="replace"),
+            )
+        )
+
+    for k, line_index in enumerate(record_lines):
+        raw = layout.text(line_index)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            reject(k, f"invalid UTF-8 at byte {exc.start}; save the file as UTF-8", raw)
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            reject(k, f"malformed JSON: {exc.msg} at column {exc.colno}", raw)
+            continue
+        except RecursionError:
+            reject(k, "malformed JSON: nested too deeply", raw)
+            continue
+        if not isinstance(value, dict):
+            reject(k, f"line is a JSON {python_kind(value)}, not an object", raw)
+            continue
+        records.append(value)
+        texts.append(raw)
+        kept.append(k)
+
+    fmt = state.format
+    if fmt is None and records:
+        columns: dict[str, None] = {}
+        for record in records:
+            columns.update(dict.fromkeys(record))
+        fmt = detect_format(columns, text_field=options.text_field, source=state.source)
+    survivors: list[int] = []
+    first_kind: dict[str, str] = {}
+    for i, record in enumerate(records):
+        reason = check_record(record, fmt, options.text_field) if fmt is not None else None
+        if reason is None:
+            reason = _kind_conflict(record, first_kind)
+        if reason is not None:
+            reject(kept[i], reason, texts[i])
+            continue
+        survivors.append(i)
+
+    good_texts = [texts[i] for i in survivors]
+    good = [kept[i] for i in survivors]
+    table: pa.Table
+    if not good_texts:
+        table = pa.table({})
+    else:
+        data = b"\n".join(good_texts)
+        try:
+            table = _arrow_read(data, layout.max_length)
+            if table.num_rows != len(good_texts):
+                raise pa.ArrowInvalid("row count mismatch")
+        except pa.ArrowInvalid:
+            table, good = _convert_one_by_one(good_texts, good, reject, layout.max_length)
+    quarantined.sort(key=lambda q: q.line or 0)
+    return table, pa.array(good, pa.int64()), quarantined
+
+
+def _kind_conflict(record: dict[str, Any], first_kind: dict[str, str]) -> str | None:
+    """An Arrow column has one type: a row whose field kind differs from earlier rows."""
+    for name, value in record.items():
+        if value is None:
+            continue
+        kind = python_kind(value)
+        seen = first_kind.setdefault(name, kind)
+        if seen != kind:
+            return (
+                f"field '{name}' is a {kind} here but a {seen} in earlier rows; "
+                "use one type per field"
+            )
+    return None
+
+
+def _convert_one_by_one(
+    texts: list[bytes], good: list[int], reject: Any, max_length: int
+) -> tuple[pa.Table, list[int]]:
+    """Last resort (nested type conflicts, values Arrow cannot hold): row by row."""
+    tables: list[pa.Table] = []
+    kept: list[int] = []
+    schema: pa.Schema | None = None
+    for text, k in zip(texts, good, strict=True):
+        try:
+            one = _arrow_read(text, max_length)
+            merged = (
+                one.schema
+                if schema is None
+                else pa.unify_schemas([schema, one.schema], promote_options="permissive")
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            reject(k, f"cannot convert the row to Arrow: {exc}; use one type per field", text)
+            continue
+        schema = merged
+        tables.append(one)
+        kept.append(k)
+    if not tables:
+        return pa.table({}), kept
+    return pa.concat_tables(tables, promote_options="permissive"), kept
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[Batch]:
+    if path.stat().st_size == 0:
+        return
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        yield _file_problem(
+            state, options, f"cannot read the Parquet file: {exc}; re-create or re-download it"
+        )
+        return
+    with parquet:
+        metadata = parquet.metadata
+        row_start = 0
+        for group in range(metadata.num_row_groups):
+            group_rows = metadata.row_group(group).num_rows
+            done = 0
+            batches = parquet.iter_batches(batch_size=options.batch_rows, row_groups=[group])
+            while True:
+                try:
+                    record_batch = next(batches)
+                except StopIteration:
+                    break
+                except (pa.ArrowException, OSError) as exc:
+                    first, last = row_start + done, row_start + group_rows - 1
+                    yield _file_problem(
+                        state,
+                        options,
+                        f"cannot read row group {group} (rows {first}-{last}): {exc}; "
+                        "those rows are lost (re-create or re-download the file)",
+                    )
+                    break
+                table = pa.Table.from_batches([record_batch])
+                state.row_base = row_start + done
+                rows = arange(table.num_rows, pa.int64(), state.row_base)
+                done += table.num_rows
+                if table.num_rows == 0:
+                    continue
+                batch = _finish(table, rows, None, _parquet_raw(table), [], state, options)
+                if batch is not None:
+                    yield batch
+            row_start += group_rows
+
+
+def _parquet_raw(table: pa.Table) -> Any:
+    def raw(table_row: int) -> str:
+        row = table.slice(table_row, 1).to_pylist()[0]
+        return json.dumps(row, ensure_ascii=False, default=str)
+
+    return raw
+
+
+# --------------------------------------------------------------------------- common
+
+
+def _finish(
+    table: pa.Table,
+    rows: pa.Array,
+    lines: pa.Array | None,
+    raw_of: Any,
+    quarantined: list[Quarantined],
+    state: _FileState,
+    options: _Options,
+) -> Batch | None:
+    """Validate a parsed chunk, quarantine bad rows, attach ids and keys."""
+    if state.format is None:
+        if table.num_rows == 0:
+            state.pending.extend(quarantined)
+            return None
+        state.format = detect_format(
+            table.column_names, text_field=options.text_field, source=state.source
+        )
+    fmt = state.format
+    if not state.checked_columns and table.num_rows:
+        state.checked_columns = True
+        absent = [
+            f for f in required_fields(fmt, options.text_field) if f not in table.column_names
+        ]
+        if absent:
+            found = ", ".join(repr(c) for c in table.column_names)
+            raise InputError(
+                f"{state.source}: no record has field '{absent[0]}' needed by format "
+                f"{fmt.value} (columns found: {found}); check --format"
+                + (" and --text-field" if fmt is RecordFormat.TEXT else "")
+            )
+    if state.pending:
+        quarantined = state.pending + quarantined
+        state.pending = []
+    if table.num_rows:
+        mask, reasons = validate_table(table, fmt, text_field=options.text_field)
+        if reasons:
+            for i, reason in reasons.items():
+                quarantined.append(
+                    Quarantined(
+                        state.source,
+                        lines[i].as_py() if lines is not None else None,
+                        rows[i].as_py(),
+                        reason,
+                        raw_of(i),
+                    )
+                )
+            table = table.filter(mask)
+            rows = rows.filter(mask)
+            lines = lines.filter(mask) if lines is not None else None
+        quarantined.sort(key=lambda q: q.row if q.row is not None else -1)
+    ids = _ids(table, rows, state.source)
+    keys = build_keys(
+        table, fmt, text_field=options.text_field, preference_key=options.preference_key
+    )
+    return Batch(
+        source=state.source,
+        source_index=state.source_index,
+        format=fmt,
+        table=table,
+        rows=rows,
+        lines=lines,
+        ids=ids,
+        keys=keys,
+        quarantined=quarantined,
+    )
+
+
+def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
+    """The ``id`` column as strings, else (and where null) ``<source>:<row>``."""
+    fallback = pc.binary_join_element_wise(
+        pa.scalar(source, pa.string()), rows.cast(pa.string()), pa.scalar(":", pa.string())
+    )
+    if "id" not in table.column_names or table.num_rows == 0:
+        return fallback
+    column = table.column("id").combine_chunks()
+    try:
+        as_text = column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return fallback
+    return pc.coalesce(as_text, fallback)
+
+
+def count_records(path: str | os.PathLike[str]) -> int:
+    """Records in one shard as :func:`read_batches` counts its input rows.
+
+    JSONL: non-blank lines; Parquet: the row count in its footer.
+    """
+    p = Path(path)
+    suffix = _suffix(p)
+    if suffix is None:
+        raise InputError(f"{p.as_posix()}: unsupported file type; expected {_SUPPORTED_TEXT}")
+    if suffix in PARQUET_SUFFIXES:
+        if p.stat().st_size == 0:
+            return 0
+        try:
+            return int(pq.ParquetFile(p).metadata.num_rows)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{p.as_posix()}: cannot read the Parquet file: {exc}") from None
+    total = 0
+    with _open_jsonl(p, suffix) as stream:
+        try:
+            for chunk in _line_chunks(stream, 1 << 20):
+                total += len(_layout(chunk).record_lines)
+        except _DECOMPRESS_ERRORS as exc:
+            raise InputError(f"{p.as_posix()}: cannot read: {_decompress_error(exc)}") from None
+    return total
+
+
+__all__ = [
+    "JSONL_SUFFIXES",
+    "PARQUET_SUFFIXES",
+    "SUPPORTED_SUFFIXES",
+    "count_records",
+    "expand_inputs",
+    "read_batches",
+]
