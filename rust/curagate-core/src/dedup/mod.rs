@@ -1,0 +1,441 @@
+//! Exact and near (MinHash LSH) dedup over a stream of record keys.
+//!
+//! Records arrive in batches ([`Deduper::add`]); memory stays bounded by the
+//! budget (band entries and signatures spill to disk). [`Deduper::finish`]
+//! clusters and picks one survivor per cluster:
+//!
+//! 1. exact: records whose normalized key has the same 128-bit hash form a
+//!    *group*; only one representative per group is sketched.
+//! 2. near: groups whose signatures share an LSH band become candidate
+//!    pairs; a pair counts only after verification (estimated Jaccard from
+//!    the signatures, or exact Jaccard of the shingle sets) reaches the
+//!    threshold; verified pairs are joined by union-find.
+//! 3. the survivor of each cluster is the record with the highest priority
+//!    (ties: the earliest record), so `first`, `longest` and score policies
+//!    are all "a priority per record".
+
+pub mod lsh;
+pub mod minhash;
+mod mt19937;
+pub mod spill;
+pub mod union_find;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::hash::{content_hash, fast_hash64};
+use crate::text::{for_each_shingle, normalize, NormalizeOptions, ShingleKind};
+use crate::{Error, Result};
+use minhash::{estimate_jaccard, MinHasher, Scheme};
+use spill::{BandStore, SignatureStore, SpillDir};
+use union_find::UnionFind;
+
+/// How candidate pairs are verified before they count as duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    /// Fraction of equal signature values (cheap; what the sketch estimates).
+    Signature,
+    /// Exact Jaccard of the shingle sets (keeps every set in memory).
+    Exact,
+}
+
+#[derive(Debug, Clone)]
+pub struct DedupConfig {
+    pub normalize: NormalizeOptions,
+    pub shingle: ShingleKind,
+    pub num_perm: usize,
+    pub threshold: f64,
+    pub scheme: Scheme,
+    pub seed: u64,
+    /// Bands x rows; `None` chooses them with [`lsh::optimal_params`].
+    pub bands_rows: Option<(usize, usize)>,
+    /// False: exact dedup only.
+    pub near: bool,
+    pub verify: Verify,
+    /// Bytes for band entries + signatures before they spill to disk.
+    pub memory_budget: usize,
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        Self {
+            normalize: NormalizeOptions::default(),
+            shingle: ShingleKind::Word(5),
+            num_perm: 128,
+            threshold: 0.7,
+            scheme: Scheme::Fast,
+            seed: 1,
+            bands_rows: None,
+            near: true,
+            verify: Verify::Signature,
+            memory_budget: 1 << 30,
+            spill_dir: None,
+        }
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    Kept = 0,
+    Exact = 1,
+    Near = 2,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DedupStats {
+    pub records: u64,
+    pub distinct: u64,
+    pub exact_removed: u64,
+    pub near_removed: u64,
+    pub near_clusters: u64,
+    pub empty_keys: u64,
+    pub candidate_pairs: u64,
+    pub verified_pairs: u64,
+    pub rejected_pairs: u64,
+    pub bands: usize,
+    pub rows: usize,
+    pub spilled_bytes: u64,
+}
+
+/// Per-record outcome, in input order.
+#[derive(Debug, Clone, Default)]
+pub struct DedupOutput {
+    pub status: Vec<u8>,
+    /// Index of the surviving record of the record's cluster (itself when kept).
+    pub kept_index: Vec<u64>,
+    /// Similarity to the survivor: 1.0 for exact copies and the survivor,
+    /// the signature estimate (or exact Jaccard) for near duplicates.
+    pub similarity: Vec<f32>,
+    pub stats: DedupStats,
+}
+
+pub struct Deduper {
+    cfg: DedupConfig,
+    hasher: MinHasher,
+    bands: usize,
+    rows: usize,
+    record_group: Vec<u32>,
+    record_priority: Vec<f64>,
+    groups: HashMap<u128, u32>,
+    group_empty: Vec<bool>,
+    signatures: SignatureStore,
+    band_store: BandStore,
+    shingle_sets: Vec<Vec<u64>>,
+    spill: SpillDir,
+    finished: bool,
+}
+
+impl Deduper {
+    pub fn new(cfg: DedupConfig) -> Result<Self> {
+        if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
+            return Err(Error::param("threshold", format!("must be in (0, 1], got {}", cfg.threshold)));
+        }
+        match cfg.shingle {
+            ShingleKind::Word(0) | ShingleKind::Char(0) => {
+                return Err(Error::param("ngram", "must be at least 1"));
+            }
+            _ => {}
+        }
+        let hasher = MinHasher::new(cfg.num_perm, cfg.seed, cfg.scheme)?;
+        let (bands, rows) = match cfg.bands_rows {
+            Some((b, r)) if b >= 1 && r >= 1 && b * r <= cfg.num_perm => (b, r),
+            Some((b, r)) => {
+                return Err(Error::param(
+                    "bands",
+                    format!("bands x rows = {b} x {r} must be >= 1 and fit in num_perm = {}", cfg.num_perm),
+                ))
+            }
+            None => lsh::optimal_params(cfg.threshold, cfg.num_perm, 0.5, 0.5),
+        };
+        let words = hasher.words();
+        let half = cfg.memory_budget / 2;
+        Ok(Self {
+            hasher,
+            bands,
+            rows,
+            record_group: Vec::new(),
+            record_priority: Vec::new(),
+            groups: HashMap::new(),
+            group_empty: Vec::new(),
+            signatures: SignatureStore::new(words, half),
+            band_store: BandStore::new(64, half),
+            shingle_sets: Vec::new(),
+            spill: SpillDir::new(cfg.spill_dir.clone()),
+            finished: false,
+            cfg,
+        })
+    }
+
+    pub fn bands_rows(&self) -> (usize, usize) {
+        (self.bands, self.rows)
+    }
+
+    pub fn records(&self) -> usize {
+        self.record_group.len()
+    }
+
+    /// Add one batch of record keys with their survivor priorities.
+    pub fn add(&mut self, keys: &[&str], priorities: &[f64]) -> Result<()> {
+        if self.finished {
+            return Err(Error::Finished);
+        }
+        if keys.len() != priorities.len() {
+            return Err(Error::param("priorities", "must have one value per key"));
+        }
+        let opts = self.cfg.normalize;
+        let normalized: Vec<(std::borrow::Cow<'_, str>, u128)> = keys
+            .par_iter()
+            .with_min_len(256)
+            .map(|k| {
+                let n = normalize(k, &opts);
+                let h = content_hash(n.as_bytes());
+                (n, h)
+            })
+            .collect();
+
+        // Sequential, in input order: group ids are assigned deterministically.
+        let mut new_groups: Vec<usize> = Vec::new();
+        for (i, (_, h)) in normalized.iter().enumerate() {
+            let next = self.groups.len() as u32;
+            let g = *self.groups.entry(*h).or_insert(next);
+            if g == next {
+                new_groups.push(i);
+            }
+            self.record_group.push(g);
+            self.record_priority.push(if priorities[i].is_nan() { f64::NEG_INFINITY } else { priorities[i] });
+        }
+        if !self.cfg.near {
+            self.group_empty.extend(new_groups.iter().map(|_| true));
+            return Ok(());
+        }
+
+        let hasher = &self.hasher;
+        let kind = self.cfg.shingle;
+        let words = hasher.words();
+        let exact = self.cfg.verify == Verify::Exact;
+        let seed = self.cfg.seed;
+        let sketched: Vec<(Vec<u32>, bool, Vec<u64>)> = new_groups
+            .par_iter()
+            .with_min_len(64)
+            .map(|&i| {
+                let text: &str = &normalized[i].0;
+                let mut sig = vec![0u32; words];
+                let n = hasher.sketch_text(text, kind, &mut sig);
+                let set = if exact { shingle_set(text, kind, seed) } else { Vec::new() };
+                (sig, n == 0, set)
+            })
+            .collect();
+
+        for (sig, empty, set) in sketched {
+            let g = self.group_empty.len() as u32;
+            self.signatures.push(&sig, &mut self.spill)?;
+            self.group_empty.push(empty);
+            if exact {
+                self.shingle_sets.push(set);
+            }
+            if !empty {
+                for key in lsh::band_keys(&sig, self.bands, self.rows, self.hasher.scheme().words_per_value()) {
+                    self.band_store.push(key, g, &mut self.spill)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Cluster, choose survivors and report every record's outcome.
+    pub fn finish(&mut self) -> Result<DedupOutput> {
+        if self.finished {
+            return Err(Error::Finished);
+        }
+        self.finished = true;
+        let n_groups = self.groups.len();
+        let mut uf = UnionFind::new(n_groups);
+        let mut stats = DedupStats {
+            records: self.record_group.len() as u64,
+            distinct: n_groups as u64,
+            bands: self.bands,
+            rows: self.rows,
+            ..Default::default()
+        };
+        if self.cfg.near {
+            self.signatures.seal(&mut self.spill)?;
+            for p in 0..self.band_store.partitions() {
+                let entries = self.band_store.take_partition(p)?;
+                let candidates = candidate_pairs(entries);
+                stats.candidate_pairs += candidates.len() as u64;
+                self.verify_and_join(&candidates, &mut uf, &mut stats);
+            }
+            stats.spilled_bytes = self.band_store.spilled_bytes + self.signatures.spilled_bytes;
+        }
+        stats.empty_keys = self.group_empty.iter().filter(|&&e| e).count() as u64;
+        if !self.cfg.near {
+            stats.empty_keys = 0;
+        }
+
+        // Survivors: best record per group and per cluster.
+        let roots: Vec<u32> = (0..n_groups as u32).map(|g| uf.find(g)).collect();
+        let n = self.record_group.len();
+        let mut best_in_group = vec![u32::MAX; n_groups];
+        let mut best_in_cluster = vec![u32::MAX; n_groups];
+        let better = |cand: u32, cur: u32, pr: &[f64]| cur == u32::MAX || pr[cand as usize] > pr[cur as usize];
+        for r in 0..n as u32 {
+            let g = self.record_group[r as usize] as usize;
+            if better(r, best_in_group[g], &self.record_priority) {
+                best_in_group[g] = r;
+            }
+            let c = roots[g] as usize;
+            if better(r, best_in_cluster[c], &self.record_priority) {
+                best_in_cluster[c] = r;
+            }
+        }
+
+        let mut out = DedupOutput {
+            status: Vec::with_capacity(n),
+            kept_index: Vec::with_capacity(n),
+            similarity: Vec::with_capacity(n),
+            stats: DedupStats::default(),
+        };
+        let wpv = self.hasher.scheme().words_per_value();
+        for r in 0..n as u32 {
+            let g = self.record_group[r as usize];
+            let survivor = best_in_cluster[roots[g as usize] as usize];
+            let survivor_group = self.record_group[survivor as usize];
+            let (status, sim) = if r == survivor {
+                (Status::Kept, 1.0)
+            } else if r != best_in_group[g as usize] || g == survivor_group {
+                (Status::Exact, 1.0)
+            } else {
+                let sim = match self.cfg.verify {
+                    Verify::Exact => {
+                        exact_jaccard(&self.shingle_sets[g as usize], &self.shingle_sets[survivor_group as usize])
+                    }
+                    Verify::Signature => {
+                        estimate_jaccard(self.signatures.get(g), self.signatures.get(survivor_group), wpv)
+                    }
+                };
+                (Status::Near, sim as f32)
+            };
+            match status {
+                Status::Exact => stats.exact_removed += 1,
+                Status::Near => stats.near_removed += 1,
+                Status::Kept => {}
+            }
+            out.status.push(status as u8);
+            out.kept_index.push(survivor as u64);
+            out.similarity.push(sim);
+        }
+        let mut sizes = vec![0u32; n_groups];
+        for &root in &roots {
+            sizes[root as usize] += 1;
+        }
+        stats.near_clusters = sizes.iter().filter(|&&s| s > 1).count() as u64;
+        out.stats = stats;
+        Ok(out)
+    }
+
+    fn verify_and_join(&self, candidates: &[(u32, u32)], uf: &mut UnionFind, stats: &mut DedupStats) {
+        const CHUNK: usize = 1 << 16;
+        let wpv = self.hasher.scheme().words_per_value();
+        let threshold = self.cfg.threshold;
+        for chunk in candidates.chunks(CHUNK) {
+            // Skip pairs already joined: an edge inside a component changes nothing.
+            let open: Vec<(u32, u32)> = chunk.iter().copied().filter(|&(a, b)| uf.find(a) != uf.find(b)).collect();
+            let verdicts: Vec<bool> = open
+                .par_iter()
+                .map(|&(a, b)| {
+                    let sim = match self.cfg.verify {
+                        Verify::Signature => {
+                            estimate_jaccard(self.signatures.get(a), self.signatures.get(b), wpv)
+                        }
+                        Verify::Exact => {
+                            exact_jaccard(&self.shingle_sets[a as usize], &self.shingle_sets[b as usize])
+                        }
+                    };
+                    sim >= threshold
+                })
+                .collect();
+            for (&(a, b), ok) in open.iter().zip(verdicts) {
+                if ok {
+                    stats.verified_pairs += 1;
+                    uf.union(a, b);
+                } else {
+                    stats.rejected_pairs += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Bucket members become candidate pairs: all pairs for small buckets; for
+/// large ones (templated boilerplate) a star on the first member plus a chain,
+/// which keeps the cost linear while connecting the bucket.
+const ALL_PAIRS_MAX: usize = 16;
+
+fn candidate_pairs(mut entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
+    entries.par_sort_unstable();
+    entries.dedup();
+    let mut pairs = Vec::new();
+    let mut start = 0;
+    while start < entries.len() {
+        let key = entries[start].0;
+        let mut end = start + 1;
+        while end < entries.len() && entries[end].0 == key {
+            end += 1;
+        }
+        let members = &entries[start..end];
+        if members.len() <= ALL_PAIRS_MAX {
+            for i in 0..members.len() {
+                for j in i + 1..members.len() {
+                    pairs.push((members[i].1, members[j].1));
+                }
+            }
+        } else {
+            for j in 1..members.len() {
+                pairs.push((members[0].1, members[j].1));
+                if j > 1 {
+                    pairs.push((members[j - 1].1, members[j].1));
+                }
+            }
+        }
+        start = end;
+    }
+    pairs.par_sort_unstable();
+    pairs.dedup();
+    pairs
+}
+
+fn shingle_set(text: &str, kind: ShingleKind, seed: u64) -> Vec<u64> {
+    let mut set = Vec::new();
+    for_each_shingle(text, kind, |s| set.push(fast_hash64(s, seed ^ 0x5bd1_e995)));
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+/// Exact Jaccard of two sorted, deduplicated sets.
+pub fn exact_jaccard(a: &[u64], b: &[u64]) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    inter as f64 / (a.len() + b.len() - inter) as f64
+}

@@ -1,0 +1,257 @@
+//! Bounded-memory storage for the two big per-record structures of near
+//! dedup: LSH band entries and MinHash signatures. Both stay in memory
+//! while they fit their budget and spill to files in a temporary directory
+//! beyond it, so the corpus never has to fit in RAM.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use tempfile::TempDir;
+
+use crate::{Error, Result};
+
+const ENTRY_BYTES: usize = 12; // u64 key + u32 group, little endian
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Spill { path: path.to_path_buf(), source }
+}
+
+/// Lazily created spill directory (removed on drop).
+#[derive(Debug)]
+pub struct SpillDir {
+    parent: Option<PathBuf>,
+    dir: Option<TempDir>,
+}
+
+impl SpillDir {
+    pub fn new(parent: Option<PathBuf>) -> Self {
+        Self { parent, dir: None }
+    }
+
+    fn path(&mut self) -> Result<&Path> {
+        if self.dir.is_none() {
+            let parent = self.parent.clone().unwrap_or_else(std::env::temp_dir);
+            std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+            let dir = tempfile::Builder::new()
+                .prefix("curagate-spill-")
+                .tempdir_in(&parent)
+                .map_err(io_err(&parent))?;
+            self.dir = Some(dir);
+        }
+        Ok(self.dir.as_ref().expect("created above").path())
+    }
+}
+
+/// LSH band entries `(key, group)`, hash-partitioned by key so that all
+/// entries of one bucket land in one partition, processed one at a time.
+#[derive(Debug)]
+pub struct BandStore {
+    buffers: Vec<Vec<(u64, u32)>>,
+    files: Vec<Option<(PathBuf, BufWriter<File>)>>,
+    in_memory: usize,
+    budget_entries: usize,
+    pub spilled_bytes: u64,
+}
+
+impl BandStore {
+    pub fn new(partitions: usize, budget_bytes: usize) -> Self {
+        let partitions = partitions.next_power_of_two().max(1);
+        Self {
+            buffers: (0..partitions).map(|_| Vec::new()).collect(),
+            files: (0..partitions).map(|_| None).collect(),
+            in_memory: 0,
+            budget_entries: (budget_bytes / std::mem::size_of::<(u64, u32)>()).max(1024),
+            spilled_bytes: 0,
+        }
+    }
+
+    fn partition_of(&self, key: u64) -> usize {
+        // High bits: the low bits are the ones buckets are sorted on.
+        (key >> 40) as usize & (self.buffers.len() - 1)
+    }
+
+    pub fn push(&mut self, key: u64, group: u32, spill: &mut SpillDir) -> Result<()> {
+        let p = self.partition_of(key);
+        self.buffers[p].push((key, group));
+        self.in_memory += 1;
+        if self.in_memory >= self.budget_entries {
+            self.spill_all(spill)?;
+        }
+        Ok(())
+    }
+
+    fn spill_all(&mut self, spill: &mut SpillDir) -> Result<()> {
+        for p in 0..self.buffers.len() {
+            if self.buffers[p].is_empty() {
+                continue;
+            }
+            if self.files[p].is_none() {
+                let path = spill.path()?.join(format!("bands-{p:04}.bin"));
+                let file = File::create(&path).map_err(io_err(&path))?;
+                self.files[p] = Some((path, BufWriter::with_capacity(1 << 20, file)));
+            }
+            let (path, w) = self.files[p].as_mut().expect("opened above");
+            for &(key, group) in &self.buffers[p] {
+                w.write_all(&key.to_le_bytes()).map_err(io_err(path))?;
+                w.write_all(&group.to_le_bytes()).map_err(io_err(path))?;
+            }
+            self.spilled_bytes += (self.buffers[p].len() * ENTRY_BYTES) as u64;
+            self.buffers[p] = Vec::new();
+        }
+        self.in_memory = 0;
+        Ok(())
+    }
+
+    pub fn partitions(&self) -> usize {
+        self.buffers.len()
+    }
+
+    /// All entries of partition `p` (spilled and in memory), consuming it.
+    pub fn take_partition(&mut self, p: usize) -> Result<Vec<(u64, u32)>> {
+        let mut entries = std::mem::take(&mut self.buffers[p]);
+        if let Some((path, w)) = self.files[p].take() {
+            let file = w.into_inner().map_err(|e| Error::Spill { path: path.clone(), source: e.into_error() })?;
+            drop(file);
+            let mut bytes = Vec::new();
+            File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err(&path))?;
+            entries.reserve(bytes.len() / ENTRY_BYTES);
+            for chunk in bytes.chunks_exact(ENTRY_BYTES) {
+                let key = u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
+                let group = u32::from_le_bytes(chunk[8..].try_into().expect("4 bytes"));
+                entries.push((key, group));
+            }
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        Ok(entries)
+    }
+}
+
+/// Fixed-width signatures indexed by group id: a Vec while it fits
+/// `budget_bytes`, then appended to a file that is memory-mapped for reading.
+#[derive(Debug)]
+pub struct SignatureStore {
+    words: usize,
+    mem: Vec<u32>,
+    budget_words: usize,
+    file: Option<(PathBuf, BufWriter<File>)>,
+    flushed: usize,
+    map: Option<Mmap>,
+    pub spilled_bytes: u64,
+}
+
+impl SignatureStore {
+    pub fn new(words: usize, budget_bytes: usize) -> Self {
+        Self {
+            words,
+            mem: Vec::new(),
+            budget_words: (budget_bytes / 4).max(words * 1024),
+            file: None,
+            flushed: 0,
+            map: None,
+            spilled_bytes: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        (self.flushed + self.mem.len()) / self.words
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, sig: &[u32], spill: &mut SpillDir) -> Result<()> {
+        debug_assert_eq!(sig.len(), self.words);
+        self.mem.extend_from_slice(sig);
+        if self.mem.len() >= self.budget_words {
+            self.flush(spill)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, spill: &mut SpillDir) -> Result<()> {
+        if self.file.is_none() {
+            let path = spill.path()?.join("signatures.bin");
+            let file = File::create(&path).map_err(io_err(&path))?;
+            self.file = Some((path, BufWriter::with_capacity(1 << 20, file)));
+        }
+        let (path, w) = self.file.as_mut().expect("opened above");
+        let bytes = words_as_bytes(&self.mem);
+        w.write_all(bytes).map_err(io_err(path))?;
+        self.spilled_bytes += bytes.len() as u64;
+        self.flushed += self.mem.len();
+        self.mem.clear();
+        Ok(())
+    }
+
+    /// Switch to read mode: spilled signatures become a memory map.
+    pub fn seal(&mut self, spill: &mut SpillDir) -> Result<()> {
+        if self.file.is_some() {
+            self.flush(spill)?;
+            let (path, w) = self.file.take().expect("checked above");
+            let file = w.into_inner().map_err(|e| Error::Spill { path: path.clone(), source: e.into_error() })?;
+            file.sync_all().map_err(io_err(&path))?;
+            let file = File::open(&path).map_err(io_err(&path))?;
+            // SAFETY: the file is private to this process (in our own temp dir)
+            // and is not modified while mapped.
+            let map = unsafe { Mmap::map(&file) }.map_err(io_err(&path))?;
+            self.map = Some(map);
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, group: u32) -> &[u32] {
+        let start = group as usize * self.words;
+        match &self.map {
+            Some(map) => {
+                let bytes = &map[start * 4..(start + self.words) * 4];
+                // SAFETY: mmap is page aligned, offsets are multiples of 4 and
+                // the data was written from u32s in native byte order.
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), self.words) }
+            }
+            None => &self.mem[start..start + self.words],
+        }
+    }
+}
+
+fn words_as_bytes(words: &[u32]) -> &[u8] {
+    // SAFETY: u32 has no padding; any byte pattern is a valid u8.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), std::mem::size_of_val(words)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_entries_survive_a_spill() {
+        let mut spill = SpillDir::new(None);
+        let mut store = BandStore::new(4, 0); // budget floor: spill every 1024 entries
+        for i in 0..5000u32 {
+            store.push((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), i, &mut spill).unwrap();
+        }
+        assert!(store.spilled_bytes > 0);
+        let mut all: Vec<u32> = (0..store.partitions())
+            .flat_map(|p| store.take_partition(p).unwrap())
+            .map(|(_, g)| g)
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..5000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn signatures_read_back_from_the_map() {
+        let mut spill = SpillDir::new(None);
+        let mut store = SignatureStore::new(4, 0); // floor: 1024 signatures in memory
+        for g in 0..3000u32 {
+            store.push(&[g, g + 1, g + 2, g + 3], &mut spill).unwrap();
+        }
+        store.seal(&mut spill).unwrap();
+        assert!(store.spilled_bytes > 0);
+        assert_eq!(store.get(0), [0, 1, 2, 3]);
+        assert_eq!(store.get(2999), [2999, 3000, 3001, 3002]);
+        assert_eq!(store.len(), 3000);
+    }
+}

@@ -1,0 +1,144 @@
+//! The streaming `Deduper` class.
+
+use std::path::PathBuf;
+
+use curagate_core::dedup::minhash::Scheme;
+use curagate_core::dedup::{DedupConfig, DedupOutput, Deduper as CoreDeduper, Verify};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::arrow::{f64_values, TextColumn};
+use crate::errors::{to_py, ParameterError};
+use crate::text::{norm_opts, shingle_kind};
+
+/// Exact + near dedup over batches of keys; see `curagate/_core.pyi`.
+#[pyclass(module = "curagate._core")]
+pub struct Deduper {
+    inner: CoreDeduper,
+    pool: rayon::ThreadPool,
+}
+
+#[pymethods]
+impl Deduper {
+    #[new]
+    #[pyo3(signature = (*, num_perm=128, threshold=0.7, ngram=5, shingle="word", hash="fast", seed=1,
+        bands=None, rows=None, near=true, verify="signature", memory_budget=1usize << 30,
+        spill_dir=None, threads=None, nfkc=true, lowercase=true, strip_punctuation=true,
+        collapse_whitespace=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        num_perm: usize,
+        threshold: f64,
+        ngram: usize,
+        shingle: &str,
+        hash: &str,
+        seed: u64,
+        bands: Option<usize>,
+        rows: Option<usize>,
+        near: bool,
+        verify: &str,
+        memory_budget: usize,
+        spill_dir: Option<PathBuf>,
+        threads: Option<usize>,
+        nfkc: bool,
+        lowercase: bool,
+        strip_punctuation: bool,
+        collapse_whitespace: bool,
+    ) -> PyResult<Self> {
+        let verify = match verify {
+            "signature" => Verify::Signature,
+            "exact" => Verify::Exact,
+            other => {
+                return Err(ParameterError::new_err(format!(
+                    "invalid parameter `verify`: {other:?}; use \"signature\" or \"exact\""
+                )))
+            }
+        };
+        let bands_rows = match (bands, rows) {
+            (Some(b), Some(r)) => Some((b, r)),
+            (None, None) => None,
+            _ => return Err(ParameterError::new_err("invalid parameter `bands`: give both bands and rows, or neither")),
+        };
+        let cfg = DedupConfig {
+            normalize: norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace),
+            shingle: shingle_kind(shingle, ngram)?,
+            num_perm,
+            threshold,
+            scheme: Scheme::parse(hash).map_err(to_py)?,
+            seed,
+            bands_rows,
+            near,
+            verify,
+            memory_budget,
+            spill_dir,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.unwrap_or(0))
+            .build()
+            .map_err(|e| ParameterError::new_err(format!("invalid parameter `threads`: {e}")))?;
+        Ok(Self { inner: CoreDeduper::new(cfg).map_err(to_py)?, pool })
+    }
+
+    /// (bands, rows) in use.
+    #[getter]
+    fn bands_rows(&self) -> (usize, usize) {
+        self.inner.bands_rows()
+    }
+
+    /// Records added so far.
+    fn __len__(&self) -> usize {
+        self.inner.records()
+    }
+
+    #[pyo3(signature = (offsets, data, offset, length, large, priorities, priorities_offset=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        offsets: &Bound<'_, PyAny>,
+        data: Option<&Bound<'_, PyAny>>,
+        offset: usize,
+        length: usize,
+        large: bool,
+        priorities: &Bound<'_, PyAny>,
+        priorities_offset: usize,
+    ) -> PyResult<()> {
+        let column = TextColumn::new(offsets, data, offset, length, large)?;
+        let priorities = f64_values(priorities, priorities_offset, column.len())?;
+        let (inner, pool) = (&mut self.inner, &self.pool);
+        py.detach(|| pool.install(|| -> curagate_core::Result<()> { inner.add(&column.strs()?, &priorities) }))
+            .map_err(to_py)
+    }
+
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let (inner, pool) = (&mut self.inner, &self.pool);
+        let out: DedupOutput = py.detach(|| pool.install(|| inner.finish())).map_err(to_py)?;
+        let d = PyDict::new(py);
+        d.set_item("status", PyBytes::new(py, &out.status))?;
+        let kept: Vec<u8> = out.kept_index.iter().flat_map(|v| v.to_le_bytes()).collect();
+        d.set_item("kept_index", PyBytes::new(py, &kept))?;
+        let sim: Vec<u8> = out.similarity.iter().flat_map(|v| v.to_le_bytes()).collect();
+        d.set_item("similarity", PyBytes::new(py, &sim))?;
+        let s = &out.stats;
+        let stats = PyDict::new(py);
+        stats.set_item("records", s.records)?;
+        stats.set_item("distinct", s.distinct)?;
+        stats.set_item("exact_removed", s.exact_removed)?;
+        stats.set_item("near_removed", s.near_removed)?;
+        stats.set_item("near_clusters", s.near_clusters)?;
+        stats.set_item("empty_keys", s.empty_keys)?;
+        stats.set_item("candidate_pairs", s.candidate_pairs)?;
+        stats.set_item("verified_pairs", s.verified_pairs)?;
+        stats.set_item("rejected_pairs", s.rejected_pairs)?;
+        stats.set_item("bands", s.bands)?;
+        stats.set_item("rows", s.rows)?;
+        stats.set_item("spilled_bytes", s.spilled_bytes)?;
+        d.set_item("stats", stats)?;
+        Ok(d)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Deduper>()?;
+    Ok(())
+}

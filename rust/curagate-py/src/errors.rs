@@ -1,0 +1,30 @@
+//! The core's error enum mapped onto one Python exception hierarchy.
+
+use curagate_core::Error;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(_core, CoreError, PyException, "Base of every error raised by curagate._core.");
+create_exception!(_core, ParameterError, CoreError, "A parameter is out of range; the message names it.");
+create_exception!(_core, SpillError, CoreError, "Spilling to disk failed (disk full or unwritable spill_dir).");
+create_exception!(_core, InputDataError, CoreError, "Input buffers are malformed (not Arrow string data).");
+
+pub fn to_py(err: Error) -> PyErr {
+    let msg = err.to_string();
+    match err {
+        Error::InvalidParameter { .. } => ParameterError::new_err(msg),
+        Error::Spill { .. } => SpillError::new_err(msg),
+        Error::BadOffsets(_) | Error::InvalidUtf8 { .. } => InputDataError::new_err(msg),
+        Error::Finished => CoreError::new_err(msg),
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CoreError", py.get_type::<CoreError>())?;
+    m.add("ParameterError", py.get_type::<ParameterError>())?;
+    m.add("SpillError", py.get_type::<SpillError>())?;
+    m.add("InputDataError", py.get_type::<InputDataError>())?;
+    Ok(())
+}
