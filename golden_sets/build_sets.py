@@ -1,0 +1,159 @@
+"""Rebuild the bundled golden sets from the public data in ../shared/data/.
+
+Run from the repository root:  python golden_sets/build_sets.py ../shared/data
+then review the diff and re-lock on purpose:  curagate golden lock golden_sets
+
+Every transformation is here so the provenance in each set.yaml is checkable.
+The excerpts are small; each folder keeps the upstream LICENSE beside its data.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+EOT = "<|endoftext|>"
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+    path.write_text(text, encoding="utf-8")
+
+
+def _completion(row: dict[str, Any]) -> str:
+    return str(row["completion"]).removesuffix(EOT).strip()
+
+
+def amazon_sentiment(data: Path) -> None:
+    src = data / "t0_templates" / "amazon_polarity_Is_this_review.jsonl"
+    rows = []
+    for i, r in enumerate(_read(src)):
+        review = r["prompt"].split("\nReview: ", 1)[-1]
+        words = len(review.split())
+        rows.append(
+            {
+                "id": f"amazon_polarity_{i:03d}",
+                "prompt": r["prompt"].strip() + "\nAnswer with one word: Positive or Negative.",
+                "reference": _completion(r),
+                "length": "short" if words < 60 else "long",
+            }
+        )
+    out = HERE / "amazon_sentiment"
+    _write(out / "data.jsonl", rows)
+    shutil.copyfile(data / "t0_templates" / "LICENSE", out / "LICENSE")
+
+
+def ag_news_topics(data: Path) -> None:
+    src = data / "t0_templates" / "ag_news_classify_with_choices.jsonl"
+    rows = []
+    for i, r in enumerate(_read(src)):
+        m = re.search(r"\((AP|Reuters|AFP|SPACE\.com|CNN)\)", r["prompt"])
+        rows.append(
+            {
+                "id": f"ag_news_{i:03d}",
+                "prompt": r["prompt"].strip(),
+                "reference": _completion(r),
+                "source": m.group(1) if m else "other",
+            }
+        )
+    out = HERE / "ag_news_topics"
+    _write(out / "data.jsonl", rows)
+    shutil.copyfile(data / "t0_templates" / "LICENSE", out / "LICENSE")
+
+
+def user_oriented(data: Path) -> None:
+    src = data / "self_instruct" / "user_oriented_instructions.jsonl"
+    rows = []
+    for task in _read(src):
+        for j, inst in enumerate(task["instances"]):
+            prompt = task["instruction"].strip()
+            if inst.get("input", "").strip():
+                prompt += "\n\n" + inst["input"].strip()
+            rows.append(
+                {
+                    "id": f"{task['id']}_{j}",
+                    "prompt": prompt,
+                    "reference": inst["output"].strip(),
+                    "app": task["motivation_app"],
+                }
+            )
+    out = HERE / "user_oriented"
+    _write(out / "data.jsonl", rows)
+    shutil.copyfile(data / "self_instruct" / "LICENSE", out / "LICENSE")
+
+
+def gsm8k_math(data: Path, n: int = 200) -> None:
+    src = data / "gsm8k" / "test.jsonl"
+    rows = []
+    for i, r in enumerate(_read(src)[:n]):
+        final = r["answer"].rsplit("####", 1)[-1].strip().replace(",", "")
+        rows.append(
+            {
+                "id": f"gsm8k_test_{i:04d}",
+                "prompt": r["question"].strip()
+                + "\nSolve step by step, then give the final number on the last line as '#### <number>'.",
+                "reference": final,
+                "solution": r["answer"],
+            }
+        )
+    out = HERE / "gsm8k_math"
+    _write(out / "data.jsonl", rows)
+    shutil.copyfile(data / "gsm8k" / "LICENSE", out / "LICENSE")
+
+
+def _dash_choices(prompt: str) -> tuple[str, list[str]]:
+    """Split a T0 prompt into its question and its '- choice' lines."""
+    lines = prompt.rstrip("\n").split("\n")
+    choices = [ln[2:].strip() for ln in lines if ln.startswith("- ")]
+    question = "\n".join(ln for ln in lines if not ln.startswith("- ")).strip()
+    return question, choices
+
+
+def regression_suite(data: Path, n: int = 100) -> None:
+    out = HERE / "regression"
+    for name, fname in (
+        ("csqa_mini", "commonsense_qa_question_answering.jsonl"),
+        ("dream_mini", "dream_baseline.jsonl"),
+    ):
+        rows = []
+        for i, r in enumerate(_read(data / "t0_templates" / fname)):
+            question, choices = _dash_choices(r["prompt"])
+            answer = _completion(r)
+            if answer not in choices:
+                continue
+            rows.append(
+                {
+                    "id": f"{name}_{i:03d}",
+                    "question": question,
+                    "choices": choices,
+                    "label": choices.index(answer),
+                }
+            )
+            if len(rows) == n:
+                break
+        _write(out / f"{name}.jsonl", rows)
+    shutil.copyfile(data / "t0_templates" / "LICENSE", out / "LICENSE")
+
+
+def main(data_dir: str) -> None:
+    data = Path(data_dir)
+    amazon_sentiment(data)
+    ag_news_topics(data)
+    user_oriented(data)
+    gsm8k_math(data)
+    regression_suite(data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")

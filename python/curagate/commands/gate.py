@@ -1,0 +1,86 @@
+"""Decide whether a candidate model may ship.
+
+Runs the candidate and its base on the locked golden sets named in a gate
+file, compares them with paired statistics, runs the lm-eval regression suite,
+checks the golden sets against the candidate's training data, and writes
+gate_report.json, report.md, report.html and junit.xml.
+
+examples:
+  curagate gate gates/sentiment.yaml --candidate runs/sentiment-lora --base models/smollm2 --out gate-out/
+  curagate gate gates/sentiment.yaml --candidate http://localhost:8000/v1 --candidate-model my-lora \\
+      --base models/smollm2 --out gate-out/ --strict
+
+exit codes: 0 pass, 1 fail (warnings too with --strict), 2 error
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("gate_file", help="gate definition (gates/*.yaml)")
+    parser.add_argument(
+        "--candidate",
+        required=True,
+        help="training run directory (run.json + adapter), model directory, or http(s) endpoint",
+    )
+    parser.add_argument("--base", required=True, help="base model directory or http(s) endpoint")
+    parser.add_argument("--out", required=True, help="output directory for the reports")
+    parser.add_argument("--strict", action="store_true", help="warnings fail the gate too (exit 1)")
+    parser.add_argument(
+        "--golden-dir", help="golden-set directory (default: golden_dir from the gate file)"
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=".curagate/generations",
+        help="generation cache (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="always generate, never read or write the cache"
+    )
+    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--candidate-model", help="model name to request from an http candidate endpoint"
+    )
+    parser.add_argument("--base-model", help="model name to request from an http base endpoint")
+    parser.add_argument(
+        "--train-data",
+        nargs="+",
+        help="training files to check for contamination (default: the run's dataset manifest)",
+    )
+    parser.add_argument(
+        "--fail-only-if-significant",
+        action="store_true",
+        default=None,
+        help="a regression fails only when it is also statistically significant",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from curagate.gate.report import terminal_summary
+    from curagate.gate.runner import run_gate
+
+    outcome = run_gate(
+        args.gate_file,
+        args.candidate,
+        args.base,
+        args.out,
+        strict=args.strict,
+        golden_dir=args.golden_dir,
+        cache_dir=None if args.no_cache else args.cache_dir,
+        device=args.device,
+        candidate_model_name=args.candidate_model,
+        base_model_name=args.base_model,
+        train_data=args.train_data,
+        fail_only_if_significant=args.fail_only_if_significant,
+    )
+    print(
+        terminal_summary(
+            outcome.report, Path(args.out), cache=(outcome.cache_hits, outcome.cache_misses)
+        ),
+        file=sys.stdout,
+    )
+    return outcome.exit_code

@@ -1,0 +1,244 @@
+"""Gate definitions (``gates/*.yaml``): typed, validated, with file:line errors.
+
+A gate names the golden sets to run, their task type, absolute metric
+thresholds, regression thresholds relative to the base, per-slice thresholds
+and the contamination policy. Unknown keys are errors: a typo must never turn
+a check off silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from curagate.errors import ConfigError
+
+TaskType = Literal[
+    "classification", "extraction", "generation", "structured_json", "multiple_choice", "refusal"
+]
+
+# Metrics each task type computes; thresholds may only name these.
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "classification": ("accuracy", "macro_f1"),
+    "extraction": ("exact_match", "rouge_l", "format_compliance"),
+    "generation": ("exact_match", "rouge_l", "format_compliance"),
+    "structured_json": ("json_valid_rate", "schema_compliance", "field_f1", "exact_match"),
+    "multiple_choice": ("accuracy",),
+    "refusal": ("accuracy", "refusal_rate", "false_refusal_rate"),
+}
+# Metrics where lower is better (a "drop" is an increase).
+LOWER_IS_BETTER = frozenset({"false_refusal_rate"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Threshold(_Strict):
+    """Absolute bounds on a metric (candidate value)."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class Regression(_Strict):
+    """Allowed drop versus the base, in metric points (0.02 = 2 points on a 0..1 metric).
+
+    The guide's defaults: under 2% passes, 2-5% warns, over 5% fails.
+    ``relative: true`` measures the drop as a fraction of the base value.
+    """
+
+    warn_drop: float = Field(0.02, ge=0)
+    fail_drop: float = Field(0.05, ge=0)
+    relative: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> Regression:
+        if self.warn_drop > self.fail_drop:
+            raise ValueError("warn_drop must not exceed fail_drop")
+        return self
+
+
+class SliceRule(_Strict):
+    column: str
+    metrics: dict[str, Threshold] = Field(default_factory=dict)
+    regression: Regression | None = None
+    min_items: int = Field(10, ge=1)
+
+
+class GenerationSettings(_Strict):
+    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(8, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    system_prompt: str | None = None
+
+
+class GoldenSetGate(_Strict):
+    name: str
+    task: TaskType
+    labels: list[str] | None = None
+    answer_regex: str | None = None
+    format_regex: str | None = None
+    json_schema: str | None = None
+    max_new_tokens: int | None = Field(None, ge=1)
+    system_prompt: str | None = None
+    metrics: dict[str, Threshold] = Field(default_factory=dict)
+    regression: dict[str, Regression] = Field(default_factory=dict)
+    slices: list[SliceRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> GoldenSetGate:
+        allowed = TASK_METRICS[self.task]
+        named = list(self.metrics) + list(self.regression)
+        for s in self.slices:
+            named += list(s.metrics)
+        for m in named:
+            if m not in allowed:
+                raise ValueError(
+                    f"metric {m!r} is not computed for task {self.task!r}; use one of {', '.join(allowed)}"
+                )
+        if self.task == "classification" and not self.labels:
+            raise ValueError("task 'classification' needs 'labels' (the list of class names)")
+        if "format_compliance" in named and not self.format_regex:
+            raise ValueError("metric 'format_compliance' needs 'format_regex'")
+        if "schema_compliance" in named and not self.json_schema:
+            raise ValueError(
+                "metric 'schema_compliance' needs 'json_schema' (a path to a JSON schema)"
+            )
+        return self
+
+
+class RegressionSuite(_Strict):
+    """lm-evaluation-harness local tasks compared between base and candidate."""
+
+    golden_set: str = "regression"
+    tasks: list[str]
+    metric: str = "acc"
+    num_fewshot: int = Field(0, ge=0)
+    limit: int | None = Field(None, ge=1)
+    batch_size: int = Field(8, ge=1)
+    regression: Regression = Field(default_factory=Regression)
+
+
+class Contamination(_Strict):
+    check: bool = True
+    ngram: int = Field(13, ge=1)
+    on_leak: Literal["fail", "warn", "ignore"] = "fail"
+    max_leaked_items: int = Field(0, ge=0)
+
+
+class Statistics(_Strict):
+    bootstrap_resamples: int = Field(1000, ge=0)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    seed: int = 0
+    fail_only_if_significant: bool = False
+
+
+class GateConfig(_Strict):
+    schema_version: Literal[1] = 1
+    name: str
+    description: str = ""
+    golden_dir: str = "../golden_sets"
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    statistics: Statistics = Field(default_factory=Statistics)
+    golden_sets: list[GoldenSetGate] = Field(default_factory=list)
+    regression_suite: RegressionSuite | None = None
+    contamination: Contamination = Field(default_factory=Contamination)
+
+    # Set by load_gate; not part of the YAML.
+    path: Path | None = Field(None, exclude=True)
+    sha256: str = Field("", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_sets(self) -> GateConfig:
+        names = [g.name for g in self.golden_sets]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"golden set listed twice: {', '.join(dup)}")
+        if not self.golden_sets and self.regression_suite is None:
+            raise ValueError("a gate needs at least one of 'golden_sets' or 'regression_suite'")
+        return self
+
+    def resolve(self, rel: str) -> Path:
+        """A path from the gate file, relative to the gate file's folder."""
+        base = self.path.parent if self.path else Path.cwd()
+        p = Path(rel)
+        return p if p.is_absolute() else (base / p)
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    """Record the 1-based line of every key/item so errors can point at it."""
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value
+            out[(*path, key)] = k.start_mark.line + 1
+            _line_index(v, (*path, key), out)
+            out[(*path, key)] = k.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_index(v, (*path, i), out)
+
+
+def _nearest_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig:
+    """Validate gate YAML text; errors name the file, the line and the key."""
+    src = str(path)
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{src}:{mark.line + 1}" if mark else src
+        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict) or node is None:
+        raise ConfigError(f"{src}:1: a gate file must be a mapping (keys: name, golden_sets, ...)")
+    lines: dict[tuple[Any, ...], int] = {}
+    _line_index(node, (), lines)
+    try:
+        cfg = GateConfig.model_validate(data)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            named = re.match(r"metric '([^']+)'", msg)
+            if named:
+                # Point at the offending metric key, not at the start of its golden set.
+                hits = [p for p in lines if p[: len(loc)] == loc and p[-1:] == (named.group(1),)]
+                loc = min(hits, key=lambda p: lines[p]) if hits else loc
+            line = _nearest_line(lines, loc)
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see docs/gate.md)"
+            msgs.append(f"{src}:{line}: key '{_format_loc(loc)}': {msg}")
+        raise ConfigError("\n".join(msgs)) from None
+    cfg.path = Path(path).resolve() if src != "<gate>" else None
+    cfg.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return cfg
+
+
+def load_gate(path: str | os.PathLike[str]) -> GateConfig:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: gate file not found")
+    return parse_gate(p.read_text(encoding="utf-8"), p)

@@ -1,0 +1,577 @@
+"""`curagate gate`: evaluate candidate and base on locked golden sets and decide.
+
+The flow: load and validate the gate file, verify every golden set against
+its lock, resolve both models (hashing their weights), generate answers
+(cached), score per item, compare with paired statistics, run the lm-eval
+regression suite, check contamination against the candidate's training data,
+and write the reports. The verdict is the worst check: pass, warn or fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
+from curagate.gate.checks import (
+    Check,
+    absolute_verdict,
+    overall,
+    regression_verdict,
+    rnd,
+)
+from curagate.gate.config import TASK_METRICS, GateConfig, Regression, load_gate
+from curagate.gate.evaluate import SetScores, conversation, load_schema, score_set
+from curagate.gate.models import (
+    GenerationCache,
+    GenSettings,
+    LoadedModels,
+    ModelRef,
+    generate_cached,
+    resolve_model,
+)
+from curagate.gate.stats import mcnemar, paired_bootstrap
+from curagate.golden import SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
+
+REPORT_SCHEMA_VERSION = 1
+MAX_FAILING_EXAMPLES = 10
+
+
+@dataclass
+class GateOutcome:
+    report: dict[str, Any]
+    exit_code: int
+    cache_hits: int
+    cache_misses: int
+    out_dir: Path
+
+
+def _compared_metrics(scores: SetScores) -> list[str]:
+    spec = scores.spec
+    named = list(dict.fromkeys([*spec.metrics, *spec.regression]))
+    computed = scores.metric_names()
+    return [m for m in (named or computed) if m in computed]
+
+
+def _stats(scores: SetScores, metric: str, idx: Sequence[int], cfg: GateConfig) -> dict[str, Any]:
+    st = cfg.statistics
+    ci = paired_bootstrap(
+        lambda sample: scores.pair(metric, [idx[i] for i in sample]),
+        len(idx),
+        resamples=st.bootstrap_resamples,
+        confidence=st.confidence,
+        seed=st.seed,
+    )
+    cand, base = scores.pair(metric, idx)
+    out: dict[str, Any] = {"candidate": cand, "base": base, **ci.to_dict()}
+    significant = ci.significant
+    if metric == "accuracy":
+        cc, bc = scores.correct("candidate"), scores.correct("base")
+        mc = mcnemar([cc[i] for i in idx], [bc[i] for i in idx])
+        out["mcnemar"] = mc.to_dict()
+        significant = mc.p_value < st.alpha
+    out["significant"] = significant
+    out["within_noise"] = not significant
+    return out
+
+
+def _round_stats(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, float):
+            out[k] = rnd(v)
+        elif isinstance(v, dict):
+            out[k] = _round_stats(v)
+        else:
+            out[k] = v
+    return out
+
+
+def _expected_text(ref: Any) -> str:
+    return ref if isinstance(ref, str) else json.dumps(ref, ensure_ascii=False, sort_keys=True)
+
+
+def _failing_examples(scores: SetScores, convs: list[list[dict[str, str]]]) -> list[dict[str, Any]]:
+    cc, bc = scores.correct("candidate"), scores.correct("base")
+    wrong = [i for i in range(len(cc)) if not cc[i]]
+    wrong.sort(key=lambda i: (0 if bc[i] else 1, i))  # regressions (base was right) first
+    out = []
+    for i in wrong[:MAX_FAILING_EXAMPLES]:
+        user = next((m["content"] for m in reversed(convs[i]) if m["role"] == "user"), "")
+        out.append(
+            {
+                "id": str(scores.items[i]["id"]),
+                "input": user[:1000],
+                "expected": _expected_text(scores.references[i])[:1000],
+                "candidate_output": scores.candidate.outputs[i][:1000],
+                "base_output": scores.base.outputs[i][:1000],
+                "base_correct": bool(bc[i]),
+            }
+        )
+    return out
+
+
+def _evaluate_set(
+    cfg: GateConfig,
+    golden: GoldenSet,
+    cand: ModelRef,
+    base: ModelRef,
+    models: LoadedModels,
+    cache: GenerationCache,
+) -> tuple[dict[str, Any], list[Check]]:
+    spec = next(g for g in cfg.golden_sets if g.name == golden.name)
+    if golden.task != spec.task:
+        raise ConfigError(
+            f"{cfg.path}: golden set {spec.name!r} is locked as task {golden.task!r} "
+            f"but the gate says {spec.task!r}"
+        )
+    items = read_items(golden)
+    if not items:
+        raise InputError(f"golden set {golden.name!r} has no items")
+    convs = [conversation(it, spec, cfg.generation.system_prompt) for it in items]
+    settings = GenSettings(
+        max_new_tokens=spec.max_new_tokens or cfg.generation.max_new_tokens,
+        temperature=cfg.generation.temperature,
+        batch_size=cfg.generation.batch_size,
+    )
+    cand_out = generate_cached(cand, models, convs, settings, cache)
+    base_out = generate_cached(base, models, convs, settings, cache)
+    scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve))
+    checks: list[Check] = []
+    everything = list(range(len(items)))
+
+    if golden.size < SMALL_SET_ITEMS:
+        checks.append(
+            Check(
+                "GATE006",
+                f"{golden.name}.size",
+                "warn",
+                f"{golden.size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
+                "grow the set",
+                golden_set=golden.name,
+            )
+        )
+
+    metric_results: dict[str, Any] = {}
+    for metric in scores.metric_names():
+        metric_results[metric] = _round_stats(_stats(scores, metric, everything, cfg))
+    for metric, th in spec.metrics.items():
+        value = scores.value(metric, "candidate", everything)
+        verdict, msg = absolute_verdict(value, th)
+        checks.append(
+            Check(
+                "GATE001",
+                f"{golden.name}.{metric}.threshold",
+                verdict,
+                msg,
+                golden_set=golden.name,
+                metric=metric,
+                candidate=value,
+                base=scores.value(metric, "base", everything),
+                threshold=th.model_dump(exclude_none=True),
+            )
+        )
+    st = cfg.statistics
+    for metric in _compared_metrics(scores):
+        rule = spec.regression.get(metric, Regression())
+        s = metric_results[metric]
+        verdict, msg = regression_verdict(
+            metric,
+            s["candidate"],
+            s["base"],
+            rule,
+            significant=s["significant"],
+            fail_only_if_significant=st.fail_only_if_significant,
+        )
+        checks.append(
+            Check(
+                "GATE002",
+                f"{golden.name}.{metric}.regression",
+                verdict,
+                msg,
+                golden_set=golden.name,
+                metric=metric,
+                candidate=s["candidate"],
+                base=s["base"],
+                delta=s["delta"],
+                threshold=rule.model_dump(),
+                stats={k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")},
+            )
+        )
+
+    slice_tables: list[dict[str, Any]] = []
+    for rule_s in spec.slices:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, it in enumerate(items):
+            if rule_s.column in it:
+                groups[str(it[rule_s.column])].append(i)
+        if not groups:
+            raise ConfigError(
+                f"{cfg.path}: golden set {spec.name!r}: slice column {rule_s.column!r} is in no item"
+            )
+        rows = []
+        for value in sorted(groups):
+            idx = groups[value]
+            row: dict[str, Any] = {
+                "value": value,
+                "n": len(idx),
+                "checked": len(idx) >= rule_s.min_items,
+                "metrics": {},
+            }
+            for metric in scores.metric_names():
+                c, b = scores.pair(metric, idx)
+                row["metrics"][metric] = {"candidate": rnd(c), "base": rnd(b), "delta": rnd(c - b)}
+            label = f"{rule_s.column}={value}"
+            if row["checked"]:
+                for metric, th in rule_s.metrics.items():
+                    c = scores.value(metric, "candidate", idx)
+                    verdict, msg = absolute_verdict(c, th)
+                    row["metrics"][metric]["verdict"] = verdict
+                    checks.append(
+                        Check(
+                            "GATE003",
+                            f"{golden.name}.{metric}[{label}].threshold",
+                            verdict,
+                            f"{msg} on {len(idx)} items",
+                            golden_set=golden.name,
+                            metric=metric,
+                            slice=label,
+                            candidate=c,
+                            base=scores.value(metric, "base", idx),
+                            threshold=th.model_dump(exclude_none=True),
+                        )
+                    )
+                if rule_s.regression is not None:
+                    for metric in list(rule_s.metrics) or _compared_metrics(scores):
+                        s = _stats(scores, metric, idx, cfg)
+                        verdict, msg = regression_verdict(
+                            metric,
+                            s["candidate"],
+                            s["base"],
+                            rule_s.regression,
+                            significant=s["significant"],
+                            fail_only_if_significant=st.fail_only_if_significant,
+                        )
+                        checks.append(
+                            Check(
+                                "GATE004",
+                                f"{golden.name}.{metric}[{label}].regression",
+                                verdict,
+                                f"{msg} on {len(idx)} items",
+                                golden_set=golden.name,
+                                metric=metric,
+                                slice=label,
+                                candidate=s["candidate"],
+                                base=s["base"],
+                                delta=s["delta"],
+                                threshold=rule_s.regression.model_dump(),
+                                stats={
+                                    k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")
+                                },
+                            )
+                        )
+            rows.append(row)
+        slice_tables.append({"column": rule_s.column, "min_items": rule_s.min_items, "rows": rows})
+
+    result: dict[str, Any] = {
+        "golden_set": golden.name,
+        "task": spec.task,
+        "items": len(items),
+        "max_new_tokens": settings.max_new_tokens,
+        "metrics": metric_results,
+        "slices": slice_tables,
+        "failing_examples": _failing_examples(scores, convs),
+    }
+    if spec.task == "classification":
+        from curagate.gate import metrics as gm
+
+        assert spec.labels is not None
+        result["per_class"] = {
+            side: {
+                k: {m: rnd(v) for m, v in d.items()}
+                for k, d in gm.per_class(s.labels, scores.references, spec.labels).items()
+            }
+            for side, s in (("candidate", scores.candidate), ("base", scores.base))
+        }
+        result["confusion_matrix"] = {
+            side: gm.confusion_matrix(s.labels, scores.references, spec.labels)
+            for side, s in (("candidate", scores.candidate), ("base", scores.base))
+        }
+    return result, checks
+
+
+def _regression_suite(
+    cfg: GateConfig,
+    golden_dir: Path,
+    cand: ModelRef,
+    base: ModelRef,
+    models: LoadedModels,
+) -> tuple[dict[str, Any] | None, list[Check], GoldenSet | None]:
+    suite = cfg.regression_suite
+    if suite is None:
+        return None, [], None
+    golden = load_locked(golden_dir, suite.golden_set)
+    if golden.task != "lm_eval":
+        raise ConfigError(
+            f"{cfg.path}: regression_suite.golden_set {golden.name!r} is a {golden.task!r} set; "
+            "it must be locked with task: lm_eval"
+        )
+    if "http" in (cand.kind, base.kind):
+        check = Check(
+            "GATE007",
+            "regression_suite",
+            "warn",
+            "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
+            "does not provide; run it against local weights",
+        )
+        return {"tasks": {}, "skipped": check.message}, [check], golden
+    from curagate.gate.regression import run_suite
+
+    device = models.resolved_device()
+    c_model, c_tok = models.hf(cand)
+    b_model, b_tok = models.hf(base)
+    c_res = run_suite(suite, golden, c_model, c_tok, device=device, seed=cfg.statistics.seed)
+    b_res = run_suite(suite, golden, b_model, b_tok, device=device, seed=cfg.statistics.seed)
+    checks: list[Check] = []
+    tasks: dict[str, Any] = {}
+    st = cfg.statistics
+    for task in suite.tasks:
+        cs, bs = c_res[task]["samples"], b_res[task]["samples"]
+        ci = paired_bootstrap(
+            lambda idx, cs=cs, bs=bs: (
+                sum(cs[i] for i in idx) / max(len(idx), 1),
+                sum(bs[i] for i in idx) / max(len(idx), 1),
+            ),
+            len(cs),
+            resamples=st.bootstrap_resamples,
+            confidence=st.confidence,
+            seed=st.seed,
+        )
+        mc = mcnemar([v == 1.0 for v in cs], [v == 1.0 for v in bs])
+        significant = mc.p_value < st.alpha
+        cand_v, base_v = c_res[task]["score"], b_res[task]["score"]
+        verdict, msg = regression_verdict(
+            suite.metric,
+            cand_v,
+            base_v,
+            suite.regression,
+            significant=significant,
+            fail_only_if_significant=st.fail_only_if_significant,
+        )
+        tasks[task] = _round_stats(
+            {
+                "metric": suite.metric,
+                "candidate": cand_v,
+                "base": base_v,
+                "items": len(cs),
+                **ci.to_dict(),
+                "mcnemar": mc.to_dict(),
+                "significant": significant,
+                "within_noise": not significant,
+            }
+        )
+        checks.append(
+            Check(
+                "GATE007",
+                f"regression_suite.{task}.{suite.metric}",
+                verdict,
+                msg,
+                golden_set=golden.name,
+                metric=suite.metric,
+                candidate=cand_v,
+                base=base_v,
+                delta=cand_v - base_v,
+                threshold=suite.regression.model_dump(),
+                stats={
+                    "ci_low": ci.low,
+                    "ci_high": ci.high,
+                    "p_value": mc.p_value,
+                    "significant": significant,
+                },
+            )
+        )
+    return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
+
+
+def _corpus_paths(cand: ModelRef, train_data: Sequence[str] | None) -> list[Path] | None:
+    if train_data:
+        return [Path(p) for p in train_data]
+    if cand.run is None:
+        return None
+    manifest = cand.run.get("dataset_manifest") or {}
+    run_dir = Path(cand.spec)
+    paths = []
+    for f in manifest.get("files", []):
+        p = Path(str(f["path"]))
+        if not p.is_absolute() and not p.exists() and (run_dir / p).exists():
+            p = run_dir / p
+        paths.append(p)
+    return paths
+
+
+def _contamination(
+    cfg: GateConfig,
+    cand: ModelRef,
+    goldens: list[GoldenSet],
+    train_data: Sequence[str] | None,
+) -> tuple[dict[str, Any], list[Check]]:
+    pol = cfg.contamination
+    if not pol.check:
+        return {"checked": False, "reason": "contamination.check is false"}, []
+    corpus = _corpus_paths(cand, train_data)
+    if corpus is None:
+        msg = (
+            "not checked: the candidate has no run.json dataset manifest; "
+            "pass --train-data FILES to check its training data"
+        )
+        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "warn", msg)]
+    missing = [str(p) for p in corpus if not p.is_file()]
+    if missing:
+        msg = (
+            f"training data from the run manifest not found: {', '.join(missing[:3])}; "
+            "restore it or pass --train-data"
+        )
+        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
+    reference = [str(p) for g in goldens for p in g.paths if p.suffix == ".jsonl"]
+    try:
+        from curagate.leakage import detect
+    except ImportError:
+        msg = (
+            "not checked: curagate.leakage is not available in this build; "
+            "install it or set contamination.check: false in the gate file"
+        )
+        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
+    result = detect(reference=reference, corpus=[str(p) for p in corpus], ngram=pol.ngram)
+    leaked = int(result.leaked_reference_items)
+    details: dict[str, Any] = {
+        "checked": True,
+        "ngram": pol.ngram,
+        "reference": [os.path.relpath(r) for r in reference],
+        "corpus": [str(p) for p in corpus],
+        "leaked_reference_items": leaked,
+        "allow_leakage_at_training": bool((cand.run or {}).get("allow_leakage", False)),
+        "result": result.to_dict(),
+    }
+    if leaked <= pol.max_leaked_items:
+        verdict, msg = (
+            "pass",
+            f"{leaked} golden items found in the training data (max {pol.max_leaked_items})",
+        )
+    else:
+        verdict = {"fail": "fail", "warn": "warn", "ignore": "pass"}[pol.on_leak]
+        msg = (
+            f"{leaked} golden items found in the training data (max {pol.max_leaked_items}); "
+            "scores on leaked items overstate the model: remove them from the training data "
+            "(curagate leakage) and retrain"
+        )
+    return details, [
+        Check(
+            "GATE005",
+            "contamination",
+            verdict,
+            msg,
+            candidate=float(leaked),
+            threshold={"max_leaked_items": pol.max_leaked_items, "on_leak": pol.on_leak},
+        )
+    ]
+
+
+def run_gate(
+    gate_file: str | os.PathLike[str],
+    candidate: str,
+    base: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    strict: bool = False,
+    golden_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    device: str | None = None,
+    candidate_model_name: str | None = None,
+    base_model_name: str | None = None,
+    train_data: Sequence[str] | None = None,
+    fail_only_if_significant: bool | None = None,
+) -> GateOutcome:
+    """Run the gate and write gate_report.json, report.md, report.html and junit.xml."""
+    from curagate.gate.report import write_reports
+
+    cfg = load_gate(gate_file)
+    if fail_only_if_significant is not None:
+        cfg.statistics.fail_only_if_significant = fail_only_if_significant
+    gdir = Path(golden_dir) if golden_dir else cfg.resolve(cfg.golden_dir)
+    try:
+        goldens = [load_locked(gdir, g.name) for g in cfg.golden_sets]
+    except CheckFailed as e:
+        # A tampered golden set makes the gate unable to decide: an error, not a failed model.
+        raise CuragateError(str(e)) from None
+    cand = resolve_model(candidate, http_model=candidate_model_name)
+    base_ref = resolve_model(base, http_model=base_model_name)
+    models = LoadedModels(device=device)
+    cache = GenerationCache(Path(cache_dir) if cache_dir else None)
+
+    checks: list[Check] = []
+    results: list[dict[str, Any]] = []
+    for golden in goldens:
+        res, cks = _evaluate_set(cfg, golden, cand, base_ref, models, cache)
+        results.append(res)
+        checks += cks
+    try:
+        suite, suite_checks, suite_set = _regression_suite(cfg, gdir, cand, base_ref, models)
+    except CheckFailed as e:
+        raise CuragateError(str(e)) from None
+    checks += suite_checks
+    all_sets = goldens + ([suite_set] if suite_set else [])
+    contamination, cont_checks = _contamination(cfg, cand, all_sets, train_data)
+    checks += cont_checks
+
+    verdict = overall(checks)
+    exit_code = 1 if verdict == "fail" or (strict and verdict == "warn") else 0
+    from curagate import __version__
+
+    report: dict[str, Any] = {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "tool": {"name": "curagate", "version": __version__},
+        "gate": {
+            "name": cfg.name,
+            "file": str(Path(gate_file)),
+            "sha256": cfg.sha256,
+            "description": cfg.description,
+        },
+        "verdict": verdict,
+        "strict": strict,
+        "exit_code": exit_code,
+        "candidate": cand.describe(),
+        "base": base_ref.describe(),
+        "golden_sets": [
+            {
+                "name": g.name,
+                "task": g.task,
+                "version": g.version,
+                "sha256": g.sha256,
+                "size": g.size,
+                "provenance": g.provenance,
+                "license": g.license,
+            }
+            for g in all_sets
+        ],
+        "settings": {
+            "generation": cfg.generation.model_dump(),
+            "statistics": cfg.statistics.model_dump(),
+            "contamination": cfg.contamination.model_dump(),
+        },
+        "results": results,
+        "regression_suite": suite,
+        "contamination": contamination,
+        "checks": [c.to_dict() for c in checks],
+        "summary": {v: sum(1 for c in checks if c.verdict == v) for v in ("pass", "warn", "fail")},
+    }
+    out = Path(out_dir)
+    write_reports(report, out)
+    return GateOutcome(report, exit_code, cache.hits, cache.misses, out)
+
+
+__all__ = ["TASK_METRICS", "GateOutcome", "run_gate"]

@@ -1,0 +1,283 @@
+"""Versioned golden sets and their lock manifest.
+
+A golden set is a folder under the golden directory (``golden_sets/`` by
+default) holding a ``set.yaml`` (name, task, version, provenance, license,
+files) and its JSONL data. ``lock.json`` records the sha256 and size of every
+set; the gate refuses a set whose files no longer match the lock, so a golden
+set never changes silently. ``curagate golden lock`` rewrites the lock on
+purpose, after a reviewed change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curagate.errors import CheckFailed, ConfigError, InputError
+from curagate.io.atomic import write_text_atomic
+
+LOCK_FILE = "lock.json"
+SET_FILE = "set.yaml"
+LOCK_SCHEMA_VERSION = 1
+SMALL_SET_ITEMS = 200
+TASK_TYPES = (
+    "classification",
+    "extraction",
+    "generation",
+    "structured_json",
+    "multiple_choice",
+    "refusal",
+    "lm_eval",
+)
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    """One locked golden set, resolved to absolute file paths."""
+
+    name: str
+    task: str
+    version: str
+    sha256: str
+    size: int
+    files: dict[str, str]
+    root: Path
+    provenance: str = ""
+    license: str = ""
+    license_file: str | None = None
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def paths(self) -> list[Path]:
+        return [self.root / rel for rel in sorted(self.files)]
+
+    def to_lock_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "task": self.task,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "files": dict(sorted(self.files.items())),
+            "provenance": self.provenance,
+            "license": self.license,
+            "description": self.description,
+        }
+        if self.license_file:
+            entry["license_file"] = self.license_file
+        return entry
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def combined_sha256(files: dict[str, str]) -> str:
+    """One hash for a set of files: sha256 over sorted ``relpath\\0sha256\\n`` lines."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(f"{rel}\0{files[rel]}\n".encode())
+    return h.hexdigest()
+
+
+def count_items(path: Path) -> int:
+    if path.suffix != ".jsonl":
+        return 0
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _read_set_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys name, task, version, files")
+    for key in ("name", "task", "version", "files"):
+        if key not in data:
+            raise ConfigError(f"{path}: missing key {key!r}; add it (see docs/gate.md#golden-sets)")
+    if data["task"] not in TASK_TYPES:
+        raise ConfigError(
+            f"{path}: key 'task': {data['task']!r} is not one of {', '.join(TASK_TYPES)}"
+        )
+    if not isinstance(data["files"], list) or not data["files"]:
+        raise ConfigError(
+            f"{path}: key 'files' must be a non-empty list of paths in the set folder"
+        )
+    return data
+
+
+def discover_sets(golden_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Map set name -> its ``set.yaml`` for every set folder under ``golden_dir``."""
+    root = Path(golden_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: golden-set directory not found")
+    found: dict[str, Path] = {}
+    for set_yaml in sorted(root.glob(f"*/{SET_FILE}")):
+        name = str(_read_set_yaml(set_yaml)["name"])
+        if name in found:
+            raise ConfigError(f"{set_yaml}: set name {name!r} also used by {found[name]}")
+        found[name] = set_yaml
+    return found
+
+
+def _hash_set(set_yaml: Path) -> GoldenSet:
+    meta = _read_set_yaml(set_yaml)
+    root = set_yaml.parent
+    files: dict[str, str] = {}
+    size = 0
+    for rel in meta["files"]:
+        p = root / str(rel)
+        if not p.is_file():
+            raise InputError(f"{set_yaml}: listed file {rel!r} not found in {root}")
+        files[str(rel)] = sha256_file(p)
+        size += count_items(p)
+    return GoldenSet(
+        name=str(meta["name"]),
+        task=str(meta["task"]),
+        version=str(meta["version"]),
+        sha256=combined_sha256(files),
+        size=size,
+        files=files,
+        root=root,
+        provenance=str(meta.get("provenance", "")).strip(),
+        license=str(meta.get("license", "")),
+        license_file=meta.get("license_file"),
+        description=str(meta.get("description", "")).strip(),
+    )
+
+
+def lock(golden_dir: str | os.PathLike[str], names: list[str] | None = None) -> dict[str, Any]:
+    """Hash the named sets (all when ``names`` is empty) and rewrite ``lock.json``.
+
+    Sets not named keep their existing lock entry, so locking one reviewed
+    change never re-blesses another set's unreviewed edit.
+    """
+    root = Path(golden_dir)
+    found = discover_sets(root)
+    unknown = sorted(set(names or []) - set(found))
+    if unknown:
+        raise InputError(
+            f"{root}: no golden set named {', '.join(unknown)}; known: {', '.join(found)}"
+        )
+    lock_path = root / LOCK_FILE
+    existing = _read_lock(lock_path)["sets"] if lock_path.exists() else {}
+    chosen = names or list(found)
+    entries: dict[str, Any] = {n: e for n, e in existing.items() if n in found}
+    for name in chosen:
+        entries[name] = _hash_set(found[name]).to_lock_entry()
+    doc = {"schema_version": LOCK_SCHEMA_VERSION, "sets": dict(sorted(entries.items()))}
+    write_text_atomic(lock_path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return doc
+
+
+def _read_lock(lock_path: Path) -> dict[str, Any]:
+    if not lock_path.is_file():
+        raise InputError(
+            f"{lock_path}: no lock manifest; create it with: curagate golden lock {lock_path.parent}"
+        )
+    try:
+        doc = json.loads(lock_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{lock_path}: line {e.lineno}: not valid JSON: {e.msg}") from None
+    if doc.get("schema_version") != LOCK_SCHEMA_VERSION or not isinstance(doc.get("sets"), dict):
+        raise ConfigError(f"{lock_path}: unsupported lock manifest (schema_version 1 expected)")
+    return dict(doc)
+
+
+def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:
+    """Return the locked set ``name`` after checking its files still match the lock.
+
+    Raises :class:`CheckFailed` (exit 1) when a file changed: a golden set
+    that changed silently must not decide a release.
+    """
+    root = Path(golden_dir)
+    doc = _read_lock(root / LOCK_FILE)
+    entry = doc["sets"].get(name)
+    if entry is None:
+        raise ConfigError(
+            f"{root / LOCK_FILE}: golden set {name!r} is not locked; "
+            f"known: {', '.join(sorted(doc['sets'])) or '(none)'}; "
+            f"lock it with: curagate golden lock {root} --set {name}"
+        )
+    found = discover_sets(root)
+    if name not in found:
+        raise InputError(f"{root}: golden set {name!r} is locked but its folder is missing")
+    set_root = found[name].parent
+    actual: dict[str, str] = {}
+    for rel in entry["files"]:
+        p = set_root / rel
+        if not p.is_file():
+            raise CheckFailed(f"golden set {name!r}: locked file {p} is missing")
+        actual[rel] = sha256_file(p)
+    changed = sorted(rel for rel in entry["files"] if actual[rel] != entry["files"][rel])
+    if changed:
+        raise CheckFailed(
+            f"golden set {name!r}: {', '.join(str(set_root / c) for c in changed)} no longer "
+            f"match the sha256 in {root / LOCK_FILE}; golden sets never change silently: "
+            f"restore the file, or review the change and run: curagate golden lock {root} --set {name}"
+        )
+    return GoldenSet(
+        name=name,
+        task=str(entry["task"]),
+        version=str(entry["version"]),
+        sha256=str(entry["sha256"]),
+        size=int(entry["size"]),
+        files=dict(entry["files"]),
+        root=set_root,
+        provenance=str(entry.get("provenance", "")),
+        license=str(entry.get("license", "")),
+        license_file=entry.get("license_file"),
+        description=str(entry.get("description", "")),
+    )
+
+
+def verify(golden_dir: str | os.PathLike[str]) -> list[str]:
+    """Check every locked set; return problems (empty when all match)."""
+    root = Path(golden_dir)
+    doc = _read_lock(root / LOCK_FILE)
+    problems: list[str] = []
+    for name in sorted(doc["sets"]):
+        try:
+            load_locked(root, name)
+        except CheckFailed as e:
+            problems.append(str(e))
+    for name in sorted(set(discover_sets(root)) - set(doc["sets"])):
+        problems.append(f"golden set {name!r} has a set.yaml but is not locked")
+    return problems
+
+
+def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
+    """The set's JSONL rows, each with an ``id`` (file order index when absent)."""
+    items: list[dict[str, Any]] = []
+    for path in golden.paths:
+        if path.suffix != ".jsonl":
+            continue
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
+                if not isinstance(row, dict):
+                    raise InputError(f"{path}: line {lineno}: expected a JSON object")
+                row.setdefault("id", f"{path.stem}:{lineno}")
+                items.append(row)
+    return items
+
+
+def list_locked(golden_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    return dict(_read_lock(Path(golden_dir) / LOCK_FILE)["sets"])

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from curagate.gate import metrics as gm
+
+
+def test_normalized_exact_match_ignores_case_punctuation_and_articles() -> None:
+    assert gm.exact_match("The Answer: Paris!", "answer paris") == 1.0
+    assert gm.exact_match("Paris", "London") == 0.0
+
+
+def test_match_label_prefers_exact_then_earliest_longest_label() -> None:
+    labels = ["Science", "Science and technology", "Business"]
+    assert gm.match_label("science and technology.", labels) == "Science and technology"
+    assert gm.match_label("It is about Business, not science", labels) == "Business"
+    assert gm.match_label("no idea", labels) is None
+
+
+def test_macro_f1_matches_hand_computed_value() -> None:
+    refs = ["a", "a", "b", "b", "c"]
+    preds = ["a", "b", "b", "b", None]
+    # a: p=1 r=.5 f=2/3; b: p=2/3 r=1 f=.8; c: f=0 -> mean = (2/3 + .8 + 0) / 3
+    assert gm.macro_f1(preds, refs, ["a", "b", "c"]) == pytest.approx((2 / 3 + 0.8) / 3)
+
+
+def test_per_class_precision_recall() -> None:
+    pc = gm.per_class(["a", "a", "b"], ["a", "b", "b"], ["a", "b"])
+    assert pc["a"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "support": 1.0}
+    assert pc["b"]["precision"] == 1.0 and pc["b"]["recall"] == 0.5
+
+
+def test_confusion_matrix_counts_unparsed_answers_as_none() -> None:
+    cm = gm.confusion_matrix(["a", None, "a"], ["a", "b", "b"], ["a", "b"])
+    assert cm == {"a": {"a": 1, "b": 0, "(none)": 0}, "b": {"a": 1, "b": 0, "(none)": 1}}
+
+
+def test_lcs_length() -> None:
+    assert gm.lcs_length(list("ABCBDAB"), list("BDCABA")) == 4
+    assert gm.lcs_length([], ["x"]) == 0
+
+
+def test_rouge_l_f1() -> None:
+    # LCS("the cat sat on mat", "cat on the mat") after normalization drops "the":
+    # pred: cat sat on mat (4), ref: cat on mat (3), LCS = 3 -> P=3/4 R=1 F=6/7
+    assert gm.rouge_l("The cat sat on the mat", "the cat on the mat") == pytest.approx(6 / 7)
+    assert gm.rouge_l("", "x") == 0.0
+
+
+def test_json_parse_accepts_one_code_fence() -> None:
+    assert gm.parse_json('```json\n{"a": 1}\n```') == (True, {"a": 1})
+    assert gm.parse_json("{'a': 1}") == (False, None)
+
+
+def test_schema_compliance() -> None:
+    schema = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    assert gm.schema_valid({"name": "x"}, schema) == 1.0
+    assert gm.schema_valid({"name": 3}, schema) == 0.0
+
+
+def test_field_f1_compares_nested_fields() -> None:
+    ref = {"name": "Ada Lovelace", "born": {"year": 1815, "city": "London"}}
+    assert (
+        gm.field_f1({"name": "ada lovelace", "born": {"year": 1815, "city": "London"}}, ref) == 1.0
+    )
+    # 2 of 3 fields right, no extra fields: P=1 R=2/3
+    assert gm.field_f1({"name": "Ada Lovelace", "born": {"year": 1815}}, ref) == pytest.approx(0.8)
+    assert gm.field_f1(None, ref) == 0.0
+
+
+def test_refusal_detector() -> None:
+    assert gm.is_refusal("I'm sorry, but I can't help with that.")
+    assert gm.is_refusal("I cannot provide instructions for building weapons.")
+    assert not gm.is_refusal("Sure! Here is a recipe for pancakes.")
+
+
+def test_format_compliance_and_answer_extraction() -> None:
+    assert gm.format_compliance("  #### 42 ", r"####\s*\d+") == 1.0
+    assert gm.format_compliance("42", r"####\s*\d+") == 0.0
+    assert gm.extract_answer("a #### 1 then #### 1,234", r"####\s*([\d,]+)") == "1,234"
+    assert gm.extract_answer("no number", r"####\s*(\d+)") == ""
