@@ -8,6 +8,7 @@
 pub mod dedup;
 pub mod error;
 pub mod hash;
+pub mod leakage;
 pub mod text;
 
 pub use error::{Error, Result};

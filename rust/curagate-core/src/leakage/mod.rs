@@ -1,0 +1,515 @@
+//! Leakage (contamination) detection: find reference items (golden sets,
+//! test splits) inside corpus records.
+//!
+//! The reference index is built once; corpus batches are then scanned in
+//! parallel, each record on its own, so memory is bounded by the index and
+//! one batch. Three methods, each switchable:
+//!
+//! * **exact**: the 128-bit hash of the whole normalized record equals the
+//!   hash of a normalized reference item.
+//! * **ngram**: the record shares word n-grams (default 13, as in GPT-3 and
+//!   lm-evaluation-harness) with a reference item. Reported per pair: distinct
+//!   shared n-grams, their ratio to the item's distinct n-grams, and the
+//!   longest matched span with character offsets into both original texts.
+//! * **minhash**: MinHash (LSH candidates, then the signature estimate) of
+//!   the whole record against the whole item, over word shingles.
+//!
+//! An item shorter than `n` words has no n-gram; exact and MinHash still
+//! match it, and [`ItemInfo::too_short_for_ngram`] says so.
+
+pub mod column;
+pub mod ngram_index;
+pub mod tokens;
+
+use rayon::prelude::*;
+
+use crate::dedup::lsh::{band_keys, optimal_params};
+use crate::dedup::minhash::{estimate_jaccard, MinHasher, Scheme};
+use crate::hash::content_hash;
+use crate::text::NormalizeOptions;
+use crate::{Error, Result};
+pub use column::{Offsets, StrColumn, TextSource};
+use ngram_index::{for_each_ngram, FastMap, NgramIndex, NgramIndexBuilder};
+use tokens::{chars_at, tokenize_into, Tokens};
+
+/// Which methods run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Methods {
+    pub exact: bool,
+    pub ngram: bool,
+    pub minhash: bool,
+}
+
+impl Default for Methods {
+    fn default() -> Self {
+        Self { exact: true, ngram: true, minhash: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeakageConfig {
+    /// Words per n-gram (8..=50).
+    pub ngram: usize,
+    pub methods: Methods,
+    /// A pair is an n-gram leak when it shares at least this many distinct
+    /// n-grams (default 1: any shared 13-gram flags)...
+    pub min_shared_ngrams: usize,
+    /// ...and at least this fraction of the item's distinct n-grams (default 0).
+    pub min_ratio: f64,
+    /// Estimated Jaccard similarity for a MinHash match (default 0.8).
+    pub minhash_threshold: f64,
+    pub num_perm: usize,
+    /// Words per MinHash shingle (default 3, so short items still have a few).
+    pub shingle_words: usize,
+    pub seed: u64,
+    pub normalize: NormalizeOptions,
+}
+
+impl Default for LeakageConfig {
+    fn default() -> Self {
+        Self {
+            ngram: 13,
+            methods: Methods::default(),
+            min_shared_ngrams: 1,
+            min_ratio: 0.0,
+            minhash_threshold: 0.8,
+            num_perm: 128,
+            shingle_words: 3,
+            seed: 1,
+            normalize: NormalizeOptions::default(),
+        }
+    }
+}
+
+impl LeakageConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(8..=50).contains(&self.ngram) {
+            return Err(Error::param("ngram", format!("must be in 8..=50 words, got {}", self.ngram)));
+        }
+        if !(self.methods.exact || self.methods.ngram || self.methods.minhash) {
+            return Err(Error::param("methods", "enable at least one of exact, ngram, minhash"));
+        }
+        if self.min_shared_ngrams == 0 {
+            return Err(Error::param("min_shared_ngrams", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.min_ratio) {
+            return Err(Error::param("min_ratio", format!("must be in [0, 1], got {}", self.min_ratio)));
+        }
+        if !(self.minhash_threshold > 0.0 && self.minhash_threshold <= 1.0) {
+            return Err(Error::param(
+                "minhash_threshold",
+                format!("must be in (0, 1], got {}", self.minhash_threshold),
+            ));
+        }
+        if self.shingle_words == 0 {
+            return Err(Error::param("shingle_words", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// What the index knows about one reference item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemInfo {
+    /// Normalized words (0: the item is empty after normalization and
+    /// cannot match anything).
+    pub words: u32,
+    /// Distinct n-grams (0 when shorter than `n` words).
+    pub ngrams: u32,
+    pub too_short_for_ngram: bool,
+}
+
+/// A matched span, in characters (Unicode scalars, as Python indexes `str`)
+/// of the original texts; `words` is its length in normalized words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub reference_start: u32,
+    pub reference_end: u32,
+    pub record_start: u32,
+    pub record_end: u32,
+    pub words: u32,
+}
+
+/// One (reference item, corpus record) pair that at least one method flagged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leak {
+    /// Row of the record in the scanned batch.
+    pub record: u32,
+    pub item: u32,
+    pub exact: bool,
+    pub ngram: bool,
+    pub minhash: bool,
+    /// Distinct n-grams of the item found in the record (also filled when
+    /// only another method flagged the pair).
+    pub shared_ngrams: u32,
+    /// `shared_ngrams` / the item's distinct n-grams (0 for short items).
+    pub ratio: f64,
+    /// MinHash estimate, when the pair was a LSH candidate.
+    pub similarity: Option<f64>,
+    /// Longest matched span (n-gram run, or the whole texts for an exact match).
+    pub longest: Option<Span>,
+}
+
+/// Adds reference items, then freezes into a [`ReferenceIndex`].
+pub struct ReferenceIndexBuilder {
+    config: LeakageConfig,
+    hasher: Option<MinHasher>,
+    items: Vec<ItemInfo>,
+    word_hashes: Vec<u64>,
+    word_start: Vec<usize>,
+    char_spans: Vec<(u32, u32)>,
+    exact: FastMap<u128, Vec<u32>>,
+    ngrams: NgramIndexBuilder,
+    signatures: Vec<u32>,
+}
+
+struct Prepared {
+    tokens: Tokens,
+    char_spans: Vec<(u32, u32)>,
+    signature: Vec<u32>,
+}
+
+impl ReferenceIndexBuilder {
+    pub fn new(config: LeakageConfig) -> Result<Self> {
+        config.validate()?;
+        let hasher = if config.methods.minhash {
+            Some(MinHasher::new(config.num_perm, config.seed, Scheme::Fast)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            config,
+            hasher,
+            items: Vec::new(),
+            word_hashes: Vec::new(),
+            word_start: vec![0],
+            char_spans: Vec::new(),
+            exact: FastMap::default(),
+            ngrams: NgramIndexBuilder::default(),
+            signatures: Vec::new(),
+        })
+    }
+
+    /// Add every text of `source` as a reference item; ids continue from the
+    /// previous batch (first item: 0).
+    pub fn add<S: TextSource + ?Sized>(&mut self, source: &S) -> Result<()> {
+        let prepared: Vec<Prepared> = (0..source.len())
+            .into_par_iter()
+            .map(|row| {
+                let text = source.text(row)?;
+                let mut tokens = Tokens::default();
+                tokenize_into(text, &self.config.normalize, &mut tokens);
+                let bounds: Vec<u32> = tokens.spans.iter().flat_map(|&(s, e)| [s, e]).collect();
+                let chars = chars_at(text, &bounds);
+                let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+                let signature = match &self.hasher {
+                    Some(h) if !tokens.is_empty() => sketch(h, &tokens.hashes, self.config.shingle_words),
+                    _ => Vec::new(),
+                };
+                Ok(Prepared { tokens, char_spans, signature })
+            })
+            .collect::<Result<_>>()?;
+        let n = self.config.ngram;
+        for p in prepared {
+            let id = u32::try_from(self.items.len())
+                .map_err(|_| Error::param("reference", "more than 4 billion reference items"))?;
+            let words = p.tokens.len();
+            let mut ngrams = 0;
+            if words > 0 {
+                if self.config.methods.exact {
+                    self.exact.entry(content_hash(p.tokens.normalized.as_bytes())).or_default().push(id);
+                }
+                if words >= n {
+                    let mut hashes = Vec::with_capacity(words + 1 - n);
+                    for_each_ngram(&p.tokens.hashes, n, |_, h| hashes.push(h));
+                    hashes.sort_unstable();
+                    hashes.dedup();
+                    ngrams = hashes.len() as u32;
+                    if self.config.methods.ngram {
+                        self.ngrams.add(id, &p.tokens.hashes, n);
+                    }
+                }
+            }
+            self.items.push(ItemInfo { words: words as u32, ngrams, too_short_for_ngram: words < n });
+            self.word_hashes.extend_from_slice(&p.tokens.hashes);
+            self.word_start.push(self.word_hashes.len());
+            self.char_spans.extend_from_slice(&p.char_spans);
+            if let Some(h) = &self.hasher {
+                if p.signature.is_empty() {
+                    // Empty item: a signature that no band key will ever meet.
+                    self.signatures.extend(std::iter::repeat_n(u32::MAX, h.words()));
+                } else {
+                    self.signatures.extend_from_slice(&p.signature);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> ReferenceIndex {
+        let mut lsh: FastMap<u64, Vec<u32>> = FastMap::default();
+        let mut bands_rows = (0, 0);
+        if let Some(h) = &self.hasher {
+            // Candidates are verified on the signatures, so a false positive
+            // costs one comparison while a false negative is a missed leak:
+            // weight the band choice towards recall.
+            bands_rows = optimal_params(self.config.minhash_threshold, h.num_perm(), 0.2, 0.8);
+            let (bands, rows) = bands_rows;
+            let width = h.words();
+            for (id, info) in self.items.iter().enumerate() {
+                if info.words == 0 {
+                    continue;
+                }
+                let sig = &self.signatures[id * width..(id + 1) * width];
+                for key in band_keys(sig, bands, rows, 1) {
+                    lsh.entry(key).or_default().push(id as u32);
+                }
+            }
+        }
+        ReferenceIndex {
+            config: self.config,
+            hasher: self.hasher,
+            bands_rows,
+            items: self.items,
+            word_hashes: self.word_hashes,
+            word_start: self.word_start,
+            char_spans: self.char_spans,
+            exact: self.exact,
+            ngrams: self.ngrams.finish(),
+            signatures: self.signatures,
+            lsh,
+        }
+    }
+}
+
+/// MinHash signature over `shingle_words`-word shingles of the word hashes
+/// (one shingle of all words when the text is shorter).
+fn sketch(hasher: &MinHasher, words: &[u64], shingle_words: usize) -> Vec<u32> {
+    let k = shingle_words.min(words.len()).max(1);
+    let mut shingles: Vec<[u8; 8]> = Vec::with_capacity(words.len());
+    for_each_ngram(words, k, |_, h| shingles.push(h.to_le_bytes()));
+    let mut out = vec![0u32; hasher.words()];
+    hasher.sketch_shingles(shingles.iter().map(|s| &s[..]), &mut out);
+    out
+}
+
+/// The frozen reference index: build once, scan many batches.
+pub struct ReferenceIndex {
+    config: LeakageConfig,
+    hasher: Option<MinHasher>,
+    bands_rows: (usize, usize),
+    items: Vec<ItemInfo>,
+    word_hashes: Vec<u64>,
+    word_start: Vec<usize>,
+    char_spans: Vec<(u32, u32)>,
+    exact: FastMap<u128, Vec<u32>>,
+    ngrams: NgramIndex,
+    signatures: Vec<u32>,
+    lsh: FastMap<u64, Vec<u32>>,
+}
+
+/// Per-thread buffers reused across records.
+#[derive(Default)]
+struct Scratch {
+    tokens: Tokens,
+    /// (item, diagonal, item position, record position, n-gram hash)
+    hits: Vec<(u32, i64, u32, u32, u64)>,
+    hashes: Vec<u64>,
+    candidates: Vec<u32>,
+}
+
+impl ReferenceIndex {
+    pub fn config(&self) -> &LeakageConfig {
+        &self.config
+    }
+
+    pub fn items(&self) -> &[ItemInfo] {
+        &self.items
+    }
+
+    /// LSH (bands, rows) in use; (0, 0) without MinHash.
+    pub fn bands_rows(&self) -> (usize, usize) {
+        self.bands_rows
+    }
+
+    /// Scan every text of `source` in parallel; leaks sorted by (record, item).
+    pub fn scan<S: TextSource + ?Sized>(&self, source: &S) -> Result<Vec<Leak>> {
+        let per_record: Vec<Vec<Leak>> = (0..source.len())
+            .into_par_iter()
+            .with_min_len(64)
+            .map_init(Scratch::default, |scratch, row| {
+                let text = source.text(row)?;
+                Ok(self.scan_one(row as u32, text, scratch))
+            })
+            .collect::<Result<_>>()?;
+        Ok(per_record.into_iter().flatten().collect())
+    }
+
+    fn item_words(&self, item: u32) -> &[u64] {
+        &self.word_hashes[self.word_start[item as usize]..self.word_start[item as usize + 1]]
+    }
+
+    fn item_span(&self, item: u32, first_word: usize, end_word: usize) -> (u32, u32) {
+        let base = self.word_start[item as usize];
+        (self.char_spans[base + first_word].0, self.char_spans[base + end_word - 1].1)
+    }
+
+    fn scan_one(&self, record: u32, text: &str, s: &mut Scratch) -> Vec<Leak> {
+        tokenize_into(text, &self.config.normalize, &mut s.tokens);
+        let words = s.tokens.len();
+        if words == 0 {
+            return Vec::new();
+        }
+        let mut leaks: Vec<Leak> = Vec::new();
+        let record_span = |first: usize, end: usize| {
+            let bytes = [s.tokens.spans[first].0, s.tokens.spans[end - 1].1];
+            let c = chars_at(text, &bytes);
+            (c[0], c[1])
+        };
+
+        if self.config.methods.exact {
+            if let Some(ids) = self.exact.get(&content_hash(s.tokens.normalized.as_bytes())) {
+                let (record_start, record_end) = record_span(0, words);
+                for &item in ids {
+                    let (reference_start, reference_end) = self.item_span(item, 0, words);
+                    leaks.push(Leak {
+                        longest: Some(Span {
+                            reference_start,
+                            reference_end,
+                            record_start,
+                            record_end,
+                            words: words as u32,
+                        }),
+                        exact: true,
+                        ..empty_leak(record, item)
+                    });
+                }
+            }
+        }
+
+        let n = self.config.ngram;
+        if self.config.methods.ngram && words >= n {
+            s.hits.clear();
+            let record_words = &s.tokens.hashes;
+            for_each_ngram(record_words, n, |j, h| {
+                for p in self.ngrams.get(h) {
+                    let item_words = self.item_words(p.item);
+                    let pos = p.position as usize;
+                    if item_words[pos..pos + n] == record_words[j..j + n] {
+                        s.hits.push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
+                    }
+                }
+            });
+            s.hits.sort_unstable();
+            let mut g = 0;
+            while g < s.hits.len() {
+                let item = s.hits[g].0;
+                let mut end = g;
+                while end < s.hits.len() && s.hits[end].0 == item {
+                    end += 1;
+                }
+                let group = &s.hits[g..end];
+                s.hashes.clear();
+                s.hashes.extend(group.iter().map(|h| h.4));
+                s.hashes.sort_unstable();
+                s.hashes.dedup();
+                let shared = s.hashes.len() as u32;
+                // Longest run of consecutive positions on one diagonal.
+                let (mut best_start, mut best_len) = (0usize, 0usize);
+                let mut run_start = 0usize;
+                for k in 0..group.len() {
+                    let continues =
+                        k > 0 && group[k].1 == group[k - 1].1 && group[k].2 == group[k - 1].2 + 1;
+                    if !continues {
+                        run_start = k;
+                    }
+                    if k + 1 - run_start > best_len {
+                        best_len = k + 1 - run_start;
+                        best_start = run_start;
+                    }
+                }
+                let first = group[best_start];
+                let span_words = best_len + n - 1;
+                let (reference_start, reference_end) =
+                    self.item_span(item, first.2 as usize, first.2 as usize + span_words);
+                let (record_start, record_end) = record_span(first.3 as usize, first.3 as usize + span_words);
+                let span = Span {
+                    reference_start,
+                    reference_end,
+                    record_start,
+                    record_end,
+                    words: span_words as u32,
+                };
+                let total = self.items[item as usize].ngrams.max(1);
+                let ratio = shared as f64 / total as f64;
+                let flagged = shared as usize >= self.config.min_shared_ngrams && ratio >= self.config.min_ratio;
+                let leak = match leaks.iter_mut().position(|l| l.item == item) {
+                    Some(i) => &mut leaks[i],
+                    None => {
+                        leaks.push(empty_leak(record, item));
+                        leaks.last_mut().expect("just pushed")
+                    }
+                };
+                leak.ngram = flagged;
+                leak.shared_ngrams = shared;
+                leak.ratio = ratio;
+                if !leak.exact {
+                    leak.longest = Some(span);
+                }
+                g = end;
+            }
+        }
+
+        if let Some(hasher) = &self.hasher {
+            let sig = sketch(hasher, &s.tokens.hashes, self.config.shingle_words);
+            let (bands, rows) = self.bands_rows;
+            s.candidates.clear();
+            for key in band_keys(&sig, bands, rows, 1) {
+                if let Some(ids) = self.lsh.get(&key) {
+                    s.candidates.extend_from_slice(ids);
+                }
+            }
+            s.candidates.sort_unstable();
+            s.candidates.dedup();
+            let width = hasher.words();
+            for &item in &s.candidates {
+                let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
+                let similarity = estimate_jaccard(&sig, item_sig, 1);
+                let matched = similarity >= self.config.minhash_threshold;
+                match leaks.iter_mut().find(|l| l.item == item) {
+                    Some(l) => {
+                        l.minhash = matched;
+                        l.similarity = Some(similarity);
+                    }
+                    None if matched => leaks.push(Leak {
+                        minhash: true,
+                        similarity: Some(similarity),
+                        ..empty_leak(record, item)
+                    }),
+                    None => {}
+                }
+            }
+        }
+
+        leaks.retain(|l| l.exact || l.ngram || l.minhash);
+        leaks.sort_by_key(|l| l.item);
+        leaks
+    }
+}
+
+fn empty_leak(record: u32, item: u32) -> Leak {
+    Leak {
+        record,
+        item,
+        exact: false,
+        ngram: false,
+        minhash: false,
+        shared_ngrams: 0,
+        ratio: 0.0,
+        similarity: None,
+        longest: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

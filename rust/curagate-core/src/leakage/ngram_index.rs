@@ -1,0 +1,162 @@
+//! Word n-gram index over reference items: n-gram hash -> (item, position).
+//!
+//! An n-gram hash is a rolling polynomial over the word hashes, so a text of
+//! `w` words costs `w` multiply-adds whatever `n` is. Positions are kept so
+//! matches can be chained into spans; hits are verified word by word
+//! against the stored word hashes, so a 64-bit collision never reports a leak.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+const BASE: u64 = 0x9E37_79B9_7F4A_7C15; // odd: the polynomial is invertible mod 2^64
+
+/// Call `f(position, hash)` for every window of `n` consecutive words.
+pub fn for_each_ngram(words: &[u64], n: usize, mut f: impl FnMut(usize, u64)) {
+    if n == 0 || words.len() < n {
+        return;
+    }
+    let top = (1..n).fold(1u64, |acc, _| acc.wrapping_mul(BASE)); // BASE^(n-1)
+    let mut h = words[..n].iter().fold(0u64, |acc, &w| acc.wrapping_mul(BASE).wrapping_add(w));
+    f(0, mix(h));
+    for i in 1..=words.len() - n {
+        h = h.wrapping_sub(words[i - 1].wrapping_mul(top)).wrapping_mul(BASE).wrapping_add(words[i + n - 1]);
+        f(i, mix(h));
+    }
+}
+
+#[inline]
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
+}
+
+/// The keys are already uniform hashes: hashing them again is wasted work.
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<PassThrough>>;
+
+/// One occurrence of an n-gram in a reference item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Posting {
+    pub item: u32,
+    pub position: u32,
+}
+
+/// Collects postings while reference items are added, then freezes.
+#[derive(Debug, Default)]
+pub struct NgramIndexBuilder {
+    entries: Vec<(u64, Posting)>,
+}
+
+impl NgramIndexBuilder {
+    pub fn add(&mut self, item: u32, words: &[u64], n: usize) {
+        for_each_ngram(words, n, |position, hash| {
+            self.entries.push((hash, Posting { item, position: position as u32 }));
+        });
+    }
+
+    pub fn finish(mut self) -> NgramIndex {
+        self.entries.sort_unstable();
+        let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
+        table.reserve(self.entries.len());
+        let mut postings = Vec::with_capacity(self.entries.len());
+        let mut i = 0;
+        while i < self.entries.len() {
+            let hash = self.entries[i].0;
+            let start = postings.len() as u32;
+            while i < self.entries.len() && self.entries[i].0 == hash {
+                postings.push(self.entries[i].1);
+                i += 1;
+            }
+            table.insert(hash, (start, postings.len() as u32 - start));
+        }
+        NgramIndex { table, postings }
+    }
+}
+
+/// Frozen index: lookups only, shared by all scanning threads.
+#[derive(Debug, Default)]
+pub struct NgramIndex {
+    table: FastMap<u64, (u32, u32)>,
+    postings: Vec<Posting>,
+}
+
+impl NgramIndex {
+    #[inline]
+    pub fn get(&self, hash: u64) -> &[Posting] {
+        match self.table.get(&hash) {
+            Some(&(start, len)) => &self.postings[start as usize..(start + len) as usize],
+            None => &[],
+        }
+    }
+
+    /// Distinct n-grams indexed.
+    pub fn distinct_ngrams(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn postings(&self) -> usize {
+        self.postings.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(words: &[u64], n: usize) -> Vec<u64> {
+        words
+            .windows(n)
+            .map(|w| mix(w.iter().fold(0u64, |acc, &x| acc.wrapping_mul(BASE).wrapping_add(x))))
+            .collect()
+    }
+
+    #[test]
+    fn rolling_hash_equals_direct_hash_of_each_window() {
+        let words: Vec<u64> = (0..40u64).map(|i| i.wrapping_mul(0x1234_5678_9abc_def1) ^ 77).collect();
+        for n in [1, 2, 8, 13, 40] {
+            let mut rolled = Vec::new();
+            for_each_ngram(&words, n, |_, h| rolled.push(h));
+            assert_eq!(rolled, naive(&words, n), "n={n}");
+        }
+    }
+
+    #[test]
+    fn fewer_words_than_n_yield_no_ngram() {
+        let mut count = 0;
+        for_each_ngram(&[1, 2, 3], 4, |_, _| count += 1);
+        assert_eq!(count, 0);
+    }
+
+    #[test]
+    fn index_returns_every_occurrence() {
+        let mut b = NgramIndexBuilder::default();
+        b.add(0, &[1, 2, 3, 1, 2], 2);
+        b.add(1, &[9, 1, 2], 2);
+        let index = b.finish();
+        let mut hash12 = 0;
+        for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
+        let hits = index.get(hash12);
+        assert_eq!(
+            hits,
+            [Posting { item: 0, position: 0 }, Posting { item: 0, position: 3 }, Posting { item: 1, position: 1 }]
+        );
+        assert!(index.get(12345).is_empty());
+    }
+}

@@ -1,0 +1,188 @@
+use super::*;
+
+const GSM: &str = "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and \
+bakes muffins for her friends every day with four. She sells the remainder at the farmers' market \
+daily for $2 per fresh duck egg. How much in dollars does she make every day at the farmers' market?";
+
+fn config(methods: Methods) -> LeakageConfig {
+    LeakageConfig { methods, ..LeakageConfig::default() }
+}
+
+fn only(exact: bool, ngram: bool, minhash: bool) -> Methods {
+    Methods { exact, ngram, minhash }
+}
+
+fn index(items: &[&str], config: LeakageConfig) -> ReferenceIndex {
+    let mut b = ReferenceIndexBuilder::new(config).unwrap();
+    b.add(items).unwrap();
+    b.finish()
+}
+
+fn scan(index: &ReferenceIndex, records: &[&str]) -> Vec<Leak> {
+    index.scan(records).unwrap()
+}
+
+#[test]
+fn exact_matches_a_normalized_copy() {
+    let idx = index(&[GSM], config(only(true, false, false)));
+    let copy = GSM.to_uppercase().replace(' ', "  ").replace('.', "");
+    let leaks = scan(&idx, &[&copy, "something else entirely"]);
+    assert_eq!(leaks.len(), 1);
+    assert!(leaks[0].exact && !leaks[0].ngram && !leaks[0].minhash);
+    assert_eq!(leaks[0].record, 0);
+}
+
+#[test]
+fn ngram_finds_an_item_inside_a_longer_record_with_offsets_into_both_originals() {
+    let idx = index(&[GSM], config(only(false, true, false)));
+    let prefix = "Question (answer step by step):\n\n";
+    let record = format!("{prefix}{GSM}\nAnswer: 18");
+    let leaks = scan(&idx, &[&record]);
+    assert_eq!(leaks.len(), 1);
+    let leak = &leaks[0];
+    assert!(leak.ngram && !leak.exact);
+    assert_eq!(leak.ratio, 1.0);
+    let span = leak.longest.unwrap();
+    let gsm_chars: Vec<char> = GSM.chars().collect();
+    let rec_chars: Vec<char> = record.chars().collect();
+    let item_text: String = gsm_chars[span.reference_start as usize..span.reference_end as usize].iter().collect();
+    let record_text: String = rec_chars[span.record_start as usize..span.record_end as usize].iter().collect();
+    assert_eq!(item_text, GSM);
+    assert_eq!(record_text, GSM);
+    assert_eq!(span.record_start as usize, prefix.chars().count());
+}
+
+#[test]
+fn offsets_are_in_characters_of_the_unnormalized_text() {
+    let item = "Ünïcödé wörds «quoted» and plenty more words so that thirteen are reached here now";
+    let idx = index(&[item], config(only(false, true, false)));
+    let record = format!("ÄÖÜ — intro: {}", item.to_uppercase());
+    let leak = &scan(&idx, &[&record])[0];
+    let span = leak.longest.unwrap();
+    let rec: Vec<char> = record.chars().collect();
+    let got: String = rec[span.record_start as usize..span.record_end as usize].iter().collect();
+    assert_eq!(got, item.to_uppercase());
+    assert_eq!(span.reference_start, 0);
+    assert_eq!(span.reference_end as usize, item.chars().count());
+}
+
+#[test]
+fn truncated_copy_reports_partial_ratio_and_the_longest_span() {
+    let idx = index(&[GSM], config(only(false, true, false)));
+    let words: Vec<&str> = GSM.split(' ').collect();
+    let half = words[..30].join(" ");
+    let leak = &scan(&idx, &[&half])[0];
+    assert!(leak.ngram);
+    assert_eq!(leak.shared_ngrams, 30 - 13 + 1);
+    assert!(leak.ratio > 0.3 && leak.ratio < 0.7, "{}", leak.ratio);
+    assert_eq!(leak.longest.unwrap().words, 30);
+}
+
+#[test]
+fn min_ratio_and_min_shared_raise_the_bar() {
+    let words: Vec<&str> = GSM.split(' ').collect();
+    let part = words[..14].join(" "); // 2 shared 13-grams
+    let strict = LeakageConfig { min_ratio: 0.5, ..config(only(false, true, false)) };
+    assert!(scan(&index(&[GSM], strict), &[&part]).is_empty());
+    let many = LeakageConfig { min_shared_ngrams: 3, ..config(only(false, true, false)) };
+    assert!(scan(&index(&[GSM], many), &[&part]).is_empty());
+    let default = config(only(false, true, false));
+    assert_eq!(scan(&index(&[GSM], default), &[&part]).len(), 1);
+}
+
+#[test]
+fn twelve_shared_words_do_not_make_a_13_gram() {
+    let idx = index(&[GSM], config(only(false, true, false)));
+    let words: Vec<&str> = GSM.split(' ').collect();
+    let record = format!("{} INSERTED {}", words[..12].join(" "), words[12..24].join(" "));
+    assert!(scan(&idx, &[&record]).is_empty());
+}
+
+#[test]
+fn the_longest_of_two_runs_is_reported() {
+    let idx = index(&[GSM], config(only(false, true, false)));
+    let words: Vec<&str> = GSM.split(' ').collect();
+    let record = format!("{} xx yy {}", words[..15].join(" "), words[20..45].join(" "));
+    let leak = &scan(&idx, &[&record])[0];
+    assert_eq!(leak.longest.unwrap().words, 25);
+    assert_eq!(leak.shared_ngrams, (15 - 12) + (25 - 12));
+}
+
+#[test]
+fn minhash_matches_a_near_copy_and_reports_similarity() {
+    let idx = index(&[GSM], config(only(false, false, true)));
+    let edited = GSM.replace("16 eggs", "sixteen eggs");
+    let leaks = scan(&idx, &[&edited, "an unrelated record about the weather in Paris today"]);
+    assert_eq!(leaks.len(), 1);
+    assert!(leaks[0].minhash);
+    assert!(leaks[0].similarity.unwrap() >= 0.8);
+}
+
+#[test]
+fn short_items_are_found_by_exact_and_minhash_and_marked() {
+    let short = "What is the capital of France?";
+    let idx = index(&[short, GSM], LeakageConfig::default());
+    assert!(idx.items()[0].too_short_for_ngram);
+    assert_eq!(idx.items()[0].ngrams, 0);
+    assert!(!idx.items()[1].too_short_for_ngram);
+    let leaks = scan(&idx, &["what is the capital of france"]);
+    assert_eq!(leaks.len(), 1);
+    assert_eq!(leaks[0].item, 0);
+    assert!(leaks[0].exact && leaks[0].minhash && !leaks[0].ngram);
+}
+
+#[test]
+fn empty_items_match_nothing() {
+    let idx = index(&["...", GSM], LeakageConfig::default());
+    assert_eq!(idx.items()[0].words, 0);
+    assert!(scan(&idx, &["", "!!!", "hello"]).is_empty());
+}
+
+#[test]
+fn all_methods_merge_into_one_leak_per_pair() {
+    let idx = index(&[GSM], LeakageConfig::default());
+    let leaks = scan(&idx, &[GSM]);
+    assert_eq!(leaks.len(), 1);
+    let l = &leaks[0];
+    assert!(l.exact && l.ngram && l.minhash);
+    assert_eq!(l.similarity, Some(1.0));
+}
+
+#[test]
+fn duplicate_items_are_each_reported() {
+    let idx = index(&[GSM, GSM], config(only(true, true, false)));
+    let items: Vec<u32> = scan(&idx, &[GSM]).iter().map(|l| l.item).collect();
+    assert_eq!(items, [0, 1]);
+}
+
+#[test]
+fn item_ids_continue_across_batches() {
+    let mut b = ReferenceIndexBuilder::new(LeakageConfig::default()).unwrap();
+    b.add(&["first item"][..]).unwrap();
+    b.add(&[GSM][..]).unwrap();
+    let idx = b.finish();
+    assert_eq!(scan(&idx, &[GSM])[0].item, 1);
+}
+
+#[test]
+fn ngram_outside_the_allowed_range_is_rejected() {
+    for n in [7, 51] {
+        let err = ReferenceIndexBuilder::new(LeakageConfig { ngram: n, ..LeakageConfig::default() })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("ngram") && err.contains("8..=50"), "{err}");
+    }
+}
+
+#[test]
+fn scanning_a_column_reads_arrow_buffers() {
+    let idx = index(&[GSM], LeakageConfig::default());
+    let data = format!("hello{GSM}");
+    let offsets = [0i64, 5, data.len() as i64];
+    let col = StrColumn::new(Offsets::I64(&offsets), data.as_bytes()).unwrap();
+    let leaks = idx.scan(&col).unwrap();
+    assert_eq!(leaks.len(), 1);
+    assert_eq!(leaks[0].record, 1);
+}
+

@@ -1,0 +1,196 @@
+//! Word tokens of normalized text that remember where they came from.
+//!
+//! Leakage reports spans in the *original* texts, but matches on normalized
+//! words. Normalizing word by word (each whitespace-separated word of the
+//! original through [`normalize`]) gives the normalized text and, for free,
+//! the normalized-word -> original-byte-range map. Joined with single spaces
+//! the words equal `normalize(text)` (whitespace is always collapsed here);
+//! the only exception is an NFKC composition across whitespace, which cannot
+//! occur in well-formed text.
+
+use crate::hash::fast_hash64;
+use crate::text::shingle::word_spans;
+use crate::text::{normalize, NormalizeOptions};
+
+/// Seed of the per-word hash; the n-gram and shingle hashes build on it.
+const WORD_SEED: u64 = 0x6c65_616b_6167_6531; // "leakage1"
+
+/// The normalized words of one text.
+#[derive(Debug, Default, Clone)]
+pub struct Tokens {
+    /// The normalized text: the words joined by single spaces.
+    pub normalized: String,
+    /// XXH3-64 of each normalized word.
+    pub hashes: Vec<u64>,
+    /// Byte range of each word in the original text. A word that NFKC
+    /// expands into several words gives them all the same range.
+    pub spans: Vec<(u32, u32)>,
+}
+
+impl Tokens {
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.normalized.clear();
+        self.hashes.clear();
+        self.spans.clear();
+    }
+
+    fn push_word(&mut self, word: &str, start: usize, end: usize) {
+        if word.is_empty() {
+            return;
+        }
+        if !self.normalized.is_empty() {
+            self.normalized.push(' ');
+        }
+        let from = self.normalized.len();
+        self.normalized.push_str(word);
+        self.hashes.push(fast_hash64(&self.normalized.as_bytes()[from..], WORD_SEED));
+        self.spans.push((start as u32, end as u32));
+    }
+}
+
+/// Tokenize `text` into `out` (cleared first), normalizing each word with `opts`.
+pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
+    out.clear();
+    let bytes = text.as_bytes();
+    let mut i = 0usize;
+    let mut word_start: Option<usize> = None;
+    let mut word_ascii = true;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (is_space, width) = if b < 0x80 {
+            (matches!(b, b' ' | b'\t'..=b'\r'), 1)
+        } else {
+            // `text` is valid UTF-8, so a char starts here.
+            let c = text[i..].chars().next().unwrap_or(' ');
+            (c.is_whitespace(), c.len_utf8())
+        };
+        if is_space {
+            if let Some(s) = word_start.take() {
+                emit_word(text, s, i, word_ascii, opts, out);
+            }
+        } else if word_start.is_none() {
+            word_start = Some(i);
+            word_ascii = b < 0x80;
+        } else if b >= 0x80 {
+            word_ascii = false;
+        }
+        i += width;
+    }
+    if let Some(s) = word_start {
+        emit_word(text, s, bytes.len(), word_ascii, opts, out);
+    }
+}
+
+fn emit_word(text: &str, start: usize, end: usize, ascii: bool, opts: &NormalizeOptions, out: &mut Tokens) {
+    let word = &text[start..end];
+    if ascii {
+        // Fast path, identical to `normalize` on ASCII: NFKC is the identity,
+        // alphanumeric and lowercase are the ASCII ones.
+        let mut buf = [0u8; 64];
+        if word.len() <= buf.len() {
+            let mut k = 0;
+            for &b in word.as_bytes() {
+                if opts.strip_punctuation && !b.is_ascii_alphanumeric() {
+                    continue;
+                }
+                buf[k] = if opts.lowercase { b.to_ascii_lowercase() } else { b };
+                k += 1;
+            }
+            // Only ASCII bytes were copied, so this is valid UTF-8.
+            let w = std::str::from_utf8(&buf[..k]).unwrap_or_default();
+            out.push_word(w, start, end);
+            return;
+        }
+    }
+    let normalized = normalize(word, opts);
+    if normalized.contains(char::is_whitespace) {
+        // NFKC turned one word into several (e.g. U+FDFA).
+        for (s, e) in word_spans(&normalized) {
+            out.push_word(&normalized[s..e], start, end);
+        }
+    } else {
+        out.push_word(&normalized, start, end);
+    }
+}
+
+/// Character (Unicode scalar) offsets of sorted byte offsets into `text`,
+/// in one pass: Python indexes strings by character.
+pub fn chars_at(text: &str, byte_offsets: &[u32]) -> Vec<u32> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(byte_offsets.len());
+    let (mut pos, mut chars) = (0usize, 0u32);
+    for &off in byte_offsets {
+        let off = (off as usize).min(bytes.len());
+        if off < pos {
+            // Not sorted: recount from the start (never happens for spans).
+            pos = 0;
+            chars = 0;
+        }
+        chars += bytes[pos..off].iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u32;
+        pos = off;
+        out.push(chars);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(text: &str) -> Tokens {
+        let mut t = Tokens::default();
+        tokenize_into(text, &NormalizeOptions::default(), &mut t);
+        t
+    }
+
+    #[test]
+    fn normalized_words_equal_normalize_of_the_whole_text() {
+        for text in [
+            "  Hello,   WORLD!\n\tIt's  me. ",
+            "Ｈｅｌｌｏ ﬁne — tëxt; 東京!",
+            "a\u{00A0}b\u{3000}c d",
+            "!!! ... ???",
+            "",
+            "x ﷺ y",
+            "Mixed ÀSCII and ÜNICODE, words; with punctuation...",
+        ] {
+            let expected = normalize(text, &NormalizeOptions::default());
+            assert_eq!(tok(text).normalized, expected, "{text:?}");
+            assert_eq!(tok(text).len(), word_spans(&expected).len(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn spans_point_at_the_original_words() {
+        let text = "  The CAT,  sat!";
+        let t = tok(text);
+        let words: Vec<&str> = t.spans.iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
+        assert_eq!(words, ["The", "CAT,", "sat!"]);
+    }
+
+    #[test]
+    fn punctuation_only_words_are_dropped() {
+        let t = tok("a -- b");
+        assert_eq!(t.normalized, "a b");
+        assert_eq!(t.spans, [(0, 1), (5, 6)]);
+    }
+
+    #[test]
+    fn equal_words_hash_equal_regardless_of_case_and_punctuation() {
+        assert_eq!(tok("Hello, World!").hashes, tok("hello world").hashes);
+    }
+
+    #[test]
+    fn chars_at_counts_unicode_scalars() {
+        let text = "héllo wörld";
+        assert_eq!(chars_at(text, &[0, 7, text.len() as u32]), [0, 6, 11]);
+    }
+}
