@@ -1,0 +1,39 @@
+"""Dataset audits: format, lengths, token limits, labels, mix, PII, duplicates, leakage.
+
+``audit()`` writes audit.json (schema: ``audit.schema.json``), audit.md,
+report.html and a review sample; ``--gx`` adds Great Expectations artifacts.
+Every finding comes from a rule in :mod:`curagate.audit.rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from curagate.audit.config import AuditConfig, load_config
+from curagate.audit.rules import RULES, Rule, Severity
+
+__all__ = ["RULES", "AuditConfig", "Rule", "Severity", "audit", "load_config"]
+
+
+def audit(
+    data: Sequence[str | Path],
+    *,
+    config: str | Path | AuditConfig | None = None,
+    out: str | Path = "audit",
+    gx: bool = False,
+) -> dict[str, Any]:
+    """Audit ``data`` and write the reports into ``out``; returns audit.json's content."""
+    from curagate.audit.engine import run_audit
+    from curagate.audit.report import write_outputs
+
+    cfg = config if isinstance(config, AuditConfig) else load_config(config)
+    result = run_audit(data, cfg, collect_table=gx)
+    out_dir = Path(out)
+    write_outputs(result, out_dir)
+    if gx:
+        from curagate.audit.gx import write_gx
+
+        write_gx(result, cfg, out_dir)
+    return result.report

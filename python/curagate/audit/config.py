@@ -1,0 +1,204 @@
+"""The audit configuration (``audit.yaml``), validated by typed models.
+
+Errors name the key, the file and the line, so a typo costs one glance.
+Relative paths (tokenizer, golden sets, schema files) are resolved against
+the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from curagate.audit.rules import RULES
+from curagate.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RuleConfig(_Model):
+    severity: Literal["error", "warning", "info", "off"] | None = None
+    error_above: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class LengthsConfig(_Model):
+    outlier_iqr: float = Field(default=3.0, gt=0)
+    min_cv: float = Field(default=0.1, ge=0)
+    bins: int = Field(default=20, ge=2, le=200)
+
+
+class TokensConfig(_Model):
+    tokenizer: Path | None = None
+    max_seq_len: int | None = Field(default=None, gt=0)
+
+
+class LabelsConfig(_Model):
+    field: str | None = None
+    max_share: float = Field(default=0.9, gt=0, le=1)
+    min_share: float = Field(default=0.01, ge=0, lt=1)
+
+
+class MixConfig(_Model):
+    multi_turn_min: float = Field(default=0.2, ge=0, le=1)
+    multi_turn_max: float = Field(default=0.3, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MixConfig:
+        if self.multi_turn_min > self.multi_turn_max:
+            raise ValueError("multi_turn_min must not exceed multi_turn_max")
+        return self
+
+
+class SecretsConfig(_Model):
+    entropy_threshold: float = Field(default=4.5, gt=0, le=8)
+    min_length: int = Field(default=24, ge=8)
+
+
+class StructuredOutput(_Model):
+    """A column (or ``assistant``: the last assistant message) that must hold JSON."""
+
+    field: str
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    schema_file: Path | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_schema(self) -> StructuredOutput:
+        if self.json_schema is not None and self.schema_file is not None:
+            raise ValueError("give either 'schema' or 'schema_file', not both")
+        return self
+
+
+class LeakageConfig(_Model):
+    ngram: int = Field(default=13, ge=1)
+
+
+class SampleConfig(_Model):
+    n: int = Field(default=50, ge=0)
+    seed: int = 0
+    redact: bool = True
+
+
+class AuditConfig(_Model):
+    format: Literal["text", "prompt_completion", "chat", "preference"] | None = None
+    text_field: str | None = None
+    preference_key: Literal["prompt", "prompt+responses"] = "prompt"
+    sft: bool = True
+    max_row_refs: int = Field(default=100, ge=1)
+    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+    lengths: LengthsConfig = Field(default_factory=LengthsConfig)
+    tokens: TokensConfig = Field(default_factory=TokensConfig)
+    labels: LabelsConfig = Field(default_factory=LabelsConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
+    secrets: SecretsConfig = Field(default_factory=SecretsConfig)
+    structured_outputs: list[StructuredOutput] = Field(default_factory=list)
+    golden_sets: list[Path] = Field(default_factory=list)
+    leakage: LeakageConfig = Field(default_factory=LeakageConfig)
+    sample: SampleConfig = Field(default_factory=SampleConfig)
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, v: dict[str, RuleConfig]) -> dict[str, RuleConfig]:
+        unknown = sorted(set(v) - set(RULES))
+        if unknown:
+            raise ValueError(
+                f"unknown rule id(s) {', '.join(unknown)}; known: {', '.join(sorted(RULES))}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _tokens_need_both(self) -> AuditConfig:
+        if self.tokens.max_seq_len is not None and self.tokens.tokenizer is None:
+            raise ValueError("tokens.max_seq_len needs tokens.tokenizer (a local tokenizer path)")
+        return self
+
+    def resolved(self, base: Path) -> AuditConfig:
+        """Relative paths resolved against ``base`` and schema files loaded."""
+        c = self.model_copy(deep=True)
+        if c.tokens.tokenizer is not None and not c.tokens.tokenizer.is_absolute():
+            c.tokens.tokenizer = base / c.tokens.tokenizer
+        c.golden_sets = [p if p.is_absolute() else base / p for p in c.golden_sets]
+        for so in c.structured_outputs:
+            if so.schema_file is not None:
+                path = so.schema_file if so.schema_file.is_absolute() else base / so.schema_file
+                try:
+                    so.json_schema = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError) as e:
+                    raise ConfigError(
+                        f"structured_outputs: schema_file {path} for field {so.field!r} cannot "
+                        f"be read as JSON ({e}); point it at a JSON Schema file"
+                    ) from e
+                so.schema_file = path
+        return c
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the deepest node on ``loc`` that exists in the YAML."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if key >= len(node.value):
+                return line
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def load_config(path: str | Path | None) -> AuditConfig:
+    """Load and validate ``audit.yaml``; ``None`` gives the defaults."""
+    if path is None:
+        return AuditConfig()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config {p}: {e.strerror or e}") from e
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}:1: the config must be a mapping of keys (format, rules, ...)")
+    try:
+        cfg = AuditConfig.model_validate(data)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(x) for x in loc) or "<root>"
+            line = _line_of(root, loc)
+            where = f"{p}:{line}" if line else str(p)
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see docs/audit.md for the keys)"
+            msgs.append(f"{where}: {key}: {msg}")
+        raise ConfigError("; ".join(msgs)) from None
+    return cfg.resolved(p.parent)

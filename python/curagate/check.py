@@ -1,0 +1,109 @@
+"""``curagate check``: the fast gate for pre-commit and CI.
+
+Schema and format validation, exact duplicates within and across the given
+files, and leakage against the golden sets (exact + n-gram). It reuses the
+audit's rule ids so a finding means the same thing in both places, and
+imports nothing heavy (no torch, no pandas): a commit hook must answer in
+well under a second for a few thousand records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from curagate.audit.config import AuditConfig
+from curagate.audit.formats import format_violations, quarantine_rule
+from curagate.audit.keys import fingerprint
+from curagate.audit.leaks import leak_locations
+from curagate.audit.rules import RULES
+from curagate.errors import InputError
+from curagate.records import RecordFormat
+
+DEFAULT_GOLDEN_DIR = Path("golden_sets")
+_GOLDEN_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Violation:
+    file: str
+    line: int
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.rule} {self.message}"
+
+
+def golden_files(golden_dir: Path) -> list[Path]:
+    """Every data file under the golden directory (set.yaml and lock.json are skipped)."""
+    return sorted(
+        p for p in golden_dir.rglob("*") if p.is_file() and p.name.endswith(_GOLDEN_SUFFIXES)
+    )
+
+
+def check(
+    files: Sequence[str | Path],
+    *,
+    golden: str | Path | None = None,
+    leakage: bool = True,
+    config: AuditConfig | None = None,
+    ngram: int | None = None,
+) -> list[Violation]:
+    """Check ``files``; returns the violations sorted by file, line and rule.
+
+    ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
+    otherwise); an explicit directory must exist. ``leakage=False`` skips it.
+    """
+    from curagate.io import expand_inputs, read_batches
+
+    cfg = config or AuditConfig()
+    off = {rid for rid, rc in cfg.rules.items() if rc.severity == "off"}
+    paths = expand_inputs(list(files))
+    out: list[Violation] = []
+    seen: dict[bytes, str] = {}
+
+    def add(file: str, line: int, rule: str, message: str) -> None:
+        if rule not in off:
+            out.append(Violation(file, line, rule, message))
+
+    for batch in read_batches(
+        paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
+    ):
+        src = Path(batch.source).as_posix()
+        fmt = RecordFormat(batch.format)
+        for q in batch.quarantined:
+            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
+            add(src, n, quarantine_rule(q.reason, fmt), q.reason)
+        if batch.table.num_rows == 0:
+            continue
+        rows = batch.rows.to_pylist()
+        lines = batch.lines.to_pylist() if batch.lines is not None else [r + 1 for r in rows]
+        keys = batch.keys.to_pylist()
+        records = batch.table.to_pylist()
+        for rec, line, key in zip(records, lines, keys, strict=True):
+            for v in format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft):
+                add(src, line, v.rule, f"{v.detail}; fix: {RULES[v.rule].fix}")
+            fp = fingerprint(key or "")
+            first = seen.get(fp)
+            if first is None:
+                seen[fp] = f"{src}:{line}"
+            else:
+                add(src, line, "DUP001", f"exact duplicate of {first} (after normalization); "
+                                         "remove one copy or run `curagate curate`")
+
+    golden_dir = Path(golden) if golden is not None else DEFAULT_GOLDEN_DIR
+    if golden is not None and not golden_dir.is_dir():
+        raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
+    if leakage and golden_dir.is_dir() and "LEAK001" not in off:
+        reference = golden_files(golden_dir)
+        if reference:
+            from curagate.leakage import detect
+
+            n = ngram or cfg.leakage.ngram
+            result = detect(reference, paths, ngram=n)
+            for file, line, detail in leak_locations(result):
+                add(file, line, "LEAK001", f"{detail}; remove the record (golden set items must "
+                                           "never be trained on)")
+    return sorted(set(out))

@@ -1,0 +1,39 @@
+"""Audit a dataset: format, lengths, token limits, labels, conversation mix, PII, duplicates, leakage.
+
+Writes audit.json, audit.md, report.html and sample.jsonl into --out; with
+--gx also a Great Expectations suite and validation result. Exit code 1 when
+an error-level finding is reported (see docs/audit.md for every rule).
+
+examples:
+  curagate audit data/train.jsonl --out audit/
+  curagate audit data/ --config audit.yaml --out audit/ --gx
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="+", help="JSONL/Parquet files, directories or globs")
+    parser.add_argument("--config", type=Path, help="audit.yaml (rules, thresholds, tokenizer, ...)")
+    parser.add_argument("--out", type=Path, default=Path("audit"), help="output directory (default: audit)")
+    parser.add_argument(
+        "--gx", action="store_true", help="also validate with Great Expectations (extra: audit)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from curagate.audit import audit
+
+    report = audit(args.data, config=args.config, out=args.out, gx=args.gx)
+    s = report["summary"]
+    for f in report["findings"]:
+        print(f"{f['rule']} {f['severity']}: {f['message']}")
+    status = "passed" if s["passed"] else "FAILED"
+    print(
+        f"audit {status}: {s['errors']} error(s), {s['warnings']} warning(s), "
+        f"{s['infos']} info; report: {args.out / 'report.html'}"
+    )
+    return 0 if s["passed"] else 1
