@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from curagate.errors import ConfigError, InputError
 from curagate.io.atomic import atomic_path, write_text_atomic
+from curagate.io.manifest import sha256_file
 
 SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
 MODES: tuple[str, ...] = ("random", "stratified", "grouped", "time")
@@ -268,14 +269,6 @@ class _Loaded:
     quarantined: list[Any]
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _load(
     inputs: Sequence[str | Path],
     *,
@@ -318,7 +311,7 @@ def _load(
         {
             "path": Path(p).as_posix(),
             "rows": rows_per_file[Path(p).as_posix()],
-            "sha256": _sha256_file(Path(p)),
+            "sha256": sha256_file(Path(p)),
         }
         for p in paths
     ]
@@ -550,7 +543,7 @@ def split(
             "file": path.name,
             "rows": part.num_rows,
             "ratio": round(part.num_rows / n, 6),
-            "sha256": _sha256_file(path),
+            "sha256": sha256_file(path),
         }
         if labels is not None:
             info["labels"] = dict(sorted(Counter(labels[r] for r in split_rows[s]).items()))
@@ -577,7 +570,7 @@ def split(
                 for q in loaded.quarantined
             ),
         )
-        quarantine_info.update(file=qpath.name, sha256=_sha256_file(qpath))
+        quarantine_info.update(file=qpath.name, sha256=sha256_file(qpath))
 
     if verify:
         verification = verify_splits(

@@ -1,0 +1,196 @@
+"""`curagate split` end to end: real JSONL in, Parquet splits and a manifest out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.cli import main
+
+SPLITS = ("train", "val", "test")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def records(n: int) -> list[dict[str, Any]]:
+    """Short distinct texts (under 13 words, so no n-gram overlap by accident)."""
+    return [
+        {
+            "id": f"r{i}",
+            "text": f"sample {i} talks about item {i * 7919 % 1000}",
+            "label": ["pos", "neg", "neutral"][i % 3 if i % 10 else 0],
+            "user": f"u{i % 17}",
+            "created": f"2024-01-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+        }
+        for i in range(n)
+    ]
+
+
+def read_split(out: Path, name: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = pq.read_table(out / f"{name}.parquet").to_pylist()
+    return rows
+
+
+def split_of(out: Path, column: str) -> dict[Any, set[str]]:
+    where: dict[Any, set[str]] = {}
+    for name in SPLITS:
+        for row in read_split(out, name):
+            where.setdefault(row[column], set()).add(name)
+    return where
+
+
+def manifest(out: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((out / "split_manifest.json").read_text())
+    return data
+
+
+def test_random_split_writes_every_row_once_in_80_10_10(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(200))
+    assert main(["split", str(src), "--out", str(tmp_path / "out")]) == 0
+    ids = [r["id"] for name in SPLITS for r in read_split(tmp_path / "out", name)]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(200))
+    assert manifest(tmp_path / "out")["splits"]["train"]["rows"] == 160
+    assert manifest(tmp_path / "out")["splits"]["val"]["rows"] == 20
+
+
+def test_rerun_writes_byte_identical_files(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(120))
+    outputs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert main(["split", str(src), "--out", str(out), "--seed", "5"]) == 0
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
+
+
+def test_manifest_records_seed_ratios_and_the_sha256_of_each_output(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(50))
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--seed", "9", "--ratios", "60/20/20"]) == 0
+    m = manifest(out)
+    assert m["seed"] == 9
+    assert m["ratios"] == {"train": 0.6, "val": 0.2, "test": 0.2}
+    for name in SPLITS:
+        info = m["splits"][name]
+        assert info["sha256"] == hashlib.sha256((out / info["file"]).read_bytes()).hexdigest()
+    assert m["inputs"]["total_rows"] == 50
+
+
+def test_stratified_split_reports_label_distribution_per_split(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(300))
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--label", "label"]) == 0
+    m = manifest(out)
+    assert m["mode"] == "stratified"
+    totals: dict[str, int] = {}
+    for name in SPLITS:
+        for label, count in m["splits"][name]["labels"].items():
+            totals[label] = totals.get(label, 0) + count
+    for name, ratio in (("train", 0.8), ("val", 0.1), ("test", 0.1)):
+        for label, count in m["splits"][name]["labels"].items():
+            assert abs(count - ratio * totals[label]) <= 1
+
+
+def test_grouped_split_never_puts_a_group_in_two_splits(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(170))
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--group", "user"]) == 0
+    assert all(len(s) == 1 for s in split_of(out, "user").values())
+
+
+def test_rows_of_one_cluster_id_never_straddle_splits(tmp_path: Path) -> None:
+    rows = records(100)
+    for i, row in enumerate(rows):
+        row["cluster_id"] = f"c{i // 10}" if i < 60 else None
+    src = write_jsonl(tmp_path / "data.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--seed", "1"]) == 0
+    where = split_of(out, "cluster_id")
+    assert all(len(where[f"c{k}"]) == 1 for k in range(6))
+    assert manifest(out)["columns"]["cluster"] == "cluster_id"
+
+
+def test_copies_that_differ_in_case_and_punctuation_stay_together(tmp_path: Path) -> None:
+    rows = records(60)
+    for i in range(0, 60, 2):
+        rows[i + 1]["text"] = rows[i]["text"].upper() + "!!"
+    src = write_jsonl(tmp_path / "data.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out)]) == 0
+    where = {r["id"]: name for name in SPLITS for r in read_split(out, name)}
+    assert all(where[f"r{i}"] == where[f"r{i + 1}"] for i in range(0, 60, 2))
+    assert manifest(out)["verification"]["leaks_total"] == 0
+
+
+def test_time_split_puts_the_oldest_rows_in_train(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(100))
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "created"]) == 0
+    train = [r["created"] for r in read_split(out, "train")]
+    val = [r["created"] for r in read_split(out, "val")]
+    test = [r["created"] for r in read_split(out, "test")]
+    assert max(train) <= min(val) and max(val) <= min(test)
+
+
+def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passage = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
+    rows = records(10)
+    for i, row in enumerate(rows):
+        row["created"] = f"2024-01-{i + 1:02d}"
+    rows[0]["text"] = f"first copy: {passage}"
+    rows[9]["text"] = f"{passage} and then it slept"
+    src = write_jsonl(tmp_path / "data.jsonl", rows)
+    out = tmp_path / "out"
+    argv = ["split", str(src), "--out", str(out), "--time", "created"]
+    assert main(argv) == 0
+    m = manifest(out)
+    assert m["verification"]["leaked_rows"]["ngram"] == 1
+    assert m["verification"]["leaks"][0]["id"] == "r9"
+    assert main([*argv, "--fail-on-leak"]) == 1
+    assert "overlap an earlier split" in capsys.readouterr().err
+
+
+def test_missing_label_column_exits_2_and_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--label", "topic"]) == 2
+    err = capsys.readouterr().err
+    assert "--label 'topic'" in err and "columns are" in err
+
+
+def test_bad_ratios_exit_2_and_name_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--ratios", "80/30"]) == 2
+    assert "--ratios '80/30'" in capsys.readouterr().err
+
+
+def test_stratified_mode_without_a_label_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--mode", "stratified"]) == 2
+    assert "--label" in capsys.readouterr().err
+
+
+def test_a_time_that_is_not_iso_exits_2_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = records(5)
+    rows[3]["created"] = "last tuesday"
+    src = write_jsonl(tmp_path / "data.jsonl", rows)
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "created"]) == 2
+    err = capsys.readouterr().err
+    assert "data.jsonl:4" in err and "'last tuesday'" in err
