@@ -267,16 +267,19 @@ class _Reasons:
         return pc.invert(pc.is_in(arange(self.num_rows, pa.uint64()), bad))
 
 
-def _column(table: pa.Table, name: str) -> pa.Array | None:
+def _column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray | None:
+    """A column to validate; list columns are combined (list kernels need one array)."""
     if name not in table.column_names:
         return None
-    col = table.column(name).combine_chunks()
+    col = table.column(name)
     if pa.types.is_string_view(col.type):
         col = col.cast(pa.large_string())
+    if _is_list_type(col.type):
+        return col.combine_chunks()
     return col
 
 
-def _check_string(col: pa.Array, name: str, reasons: _Reasons) -> None:
+def _check_string(col: pa.Array | pa.ChunkedArray, name: str, reasons: _Reasons) -> None:
     reasons.add_mask(col.is_null(), _missing(name))
     empty = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
     reasons.add_mask(empty, _empty(name))

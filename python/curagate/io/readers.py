@@ -8,9 +8,12 @@ that chunk alone is re-parsed line by line to find exactly the bad lines.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import glob
 import gzip
 import json
+import mmap
 import os
 import zlib
 from collections.abc import Iterator, Sequence
@@ -185,7 +188,11 @@ def read_batches(
 # --------------------------------------------------------------------------- JSONL
 
 
-def _open_jsonl(path: Path, suffix: str) -> BinaryIO:
+# A chunk: whole lines of bytes, and the offsets of its "\n" bytes.
+_Chunk = tuple[bytes | memoryview, list[int]]
+
+
+def _open_stream(path: Path, suffix: str) -> BinaryIO:
     try:
         if suffix == ".jsonl.gz":
             return cast(BinaryIO, gzip.open(path, "rb"))
@@ -200,56 +207,110 @@ def _open_jsonl(path: Path, suffix: str) -> BinaryIO:
         raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
 
 
-def _newline_positions(data: bytes | bytearray) -> pa.Array:
-    """Byte offsets of every ``\\n``, found by Arrow rather than a Python loop."""
-    if not data:
-        return pa.array([], pa.uint64())
-    buf = pa.py_buffer(data)
-    octets = pa.Array.from_buffers(pa.uint8(), len(data), [None, buf])
-    return pc.indices_nonzero(pc.equal(octets, 10))
+@contextlib.contextmanager
+def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator[_Chunk]]:
+    """Chunks of whole lines: plain files are memory-mapped (no copy), others streamed."""
+    if suffix != ".jsonl":
+        stream = _open_stream(path, suffix)
+        try:
+            yield _stream_chunks(stream, batch_rows)
+        finally:
+            stream.close()
+        return
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
+    with handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            yield iter(())
+            return
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield _mapped_chunks(mapped, batch_rows)
+        finally:
+            with contextlib.suppress(BufferError):  # a caller may still hold a view
+                mapped.close()
 
 
-def _line_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[bytes]:
-    """Chunks of whole lines: at most ``batch_rows`` lines, about 64 MiB at most."""
+def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Iterator[_Chunk]:
+    """Line chunks of a mapped file, found with one C-level find per line."""
+    size = len(data)
+    view = memoryview(data)
+    start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
+    find = data.find
+    try:
+        while start < size:
+            positions: list[int] = []
+            limit = start + _MAX_CHUNK_BYTES
+            i = start - 1
+            at_end = False
+            while len(positions) < batch_rows:
+                i = find(b"\n", i + 1)
+                if i < 0:
+                    at_end = True
+                    break
+                if i >= limit and positions:
+                    break
+                positions.append(i - start)
+            end = size if at_end else start + positions[-1] + 1
+            yield view[start:end], positions
+            start = end
+    finally:
+        view.release()
+
+
+def _stream_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[_Chunk]:
+    """Line chunks of a decompressed stream; each byte is scanned once."""
     pending = bytearray()
-    pending_lines = 0
+    positions: list[int] = []
+    scanned = 0
     eof = False
-    while not eof:
-        block = stream.read(_READ_BLOCK)
-        if block:
-            pending += block
-            pending_lines += block.count(b"\n")
-        else:
-            eof = True
-        while pending and (pending_lines >= batch_rows or len(pending) >= _MAX_CHUNK_BYTES or eof):
-            if pending_lines >= batch_rows or (pending_lines and len(pending) >= _MAX_CHUNK_BYTES):
-                positions = _newline_positions(pending)
+    first = True
+    while True:
+        if not eof:
+            block = stream.read(_READ_BLOCK)
+            if first and block.startswith(_BOM):
+                block = block[len(_BOM) :]
+            first = False
+            if block:
+                pending += block
+            else:
+                eof = True
+        find = pending.find
+        i = find(b"\n", scanned)
+        while i >= 0:
+            positions.append(i)
+            i = find(b"\n", i + 1)
+        scanned = len(pending)
+        while pending:
+            if len(positions) >= batch_rows or (positions and len(pending) >= _MAX_CHUNK_BYTES):
                 take = min(batch_rows, len(positions))
-                cut = positions[take - 1].as_py() + 1
-                if cut > _MAX_CHUNK_BYTES and take > 1:
-                    # Too many bytes: cut at the last line end under the cap.
-                    under = pc.less(positions, _MAX_CHUNK_BYTES)
-                    n_under = pc.sum(under).as_py() or 0
-                    take = max(1, n_under)
-                    cut = positions[take - 1].as_py() + 1
-                pending_lines -= take
+                if positions[take - 1] >= _MAX_CHUNK_BYTES:
+                    take = max(1, bisect.bisect_left(positions, _MAX_CHUNK_BYTES, 0, take))
+                cut = positions[take - 1] + 1
+                emitted = positions[:take]
+                positions = [p - cut for p in positions[take:]]
             elif eof:
                 cut = len(pending)
-                pending_lines = 0
+                emitted = positions
+                positions = []
             else:
-                break  # one line longer than the cap: keep reading until it ends
-            yield bytes(pending[:cut])
+                break  # need more bytes (or one line longer than the cap: read on)
+            with memoryview(pending) as view:
+                out = bytes(view[:cut])
             del pending[:cut]
+            scanned -= cut
+            yield out, emitted
+        if eof:
+            return
 
 
 def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -> Iterator[Batch]:
-    stream = _open_jsonl(path, suffix)
-    first = True
-    try:
-        chunks = _line_chunks(stream, options.batch_rows)
+    with _jsonl_chunks(path, suffix, options.batch_rows) as chunks:
         while True:
             try:
-                chunk = next(chunks)
+                chunk, positions = next(chunks)
             except StopIteration:
                 break
             except _DECOMPRESS_ERRORS as exc:
@@ -261,15 +322,11 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                     "the rows after it are lost (re-create or re-download the file)",
                 )
                 return
-            if first and chunk.startswith(_BOM):
-                chunk = b" " * len(_BOM) + chunk[len(_BOM) :]
-            first = False
-            batch = _jsonl_chunk(chunk, state, options)
+            batch = _jsonl_chunk(chunk, positions, state, options)
+            del chunk
             if batch is not None:
                 yield batch
         yield from _flush_pending(state, options)
-    finally:
-        stream.close()
 
 
 _DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
@@ -313,8 +370,8 @@ def _flush_pending(state: _FileState, options: _Options) -> Iterator[Batch]:
 class _Lines:
     """Line layout of a chunk, computed once with Arrow."""
 
-    chunk: bytes
-    bounds: pa.Array  # uint64 start offsets of each line, plus the end
+    chunk: bytes | memoryview
+    bounds: pa.Array  # int64 start offsets of each line, plus the end
     count: int  # physical lines in the chunk
     record_lines: pa.Array  # uint64 index (in chunk) of each non-blank line
     max_length: int
@@ -322,21 +379,18 @@ class _Lines:
     def text(self, line_index: int) -> bytes:
         start = self.bounds[line_index].as_py()
         end = self.bounds[line_index + 1].as_py()
-        return self.chunk[start:end].rstrip(b"\r\n")
+        return bytes(self.chunk[start:end]).rstrip(b"\r\n")
 
 
-def _layout(chunk: bytes) -> _Lines:
-    positions = _newline_positions(chunk)
+def _layout(chunk: bytes | memoryview, positions: list[int]) -> _Lines:
     n = len(chunk)
-    parts = [pa.array([0], pa.uint64()), pc.add(positions, pa.scalar(1, pa.uint64()))]
-    if len(positions) == 0 or positions[-1].as_py() + 1 != n:
-        parts.append(pa.array([n], pa.uint64()))
-    bounds = pa.concat_arrays(parts)
+    bounds_list = [0, *(p + 1 for p in positions)]
+    if bounds_list[-1] != n:
+        bounds_list.append(n)
+    bounds = pa.array(bounds_list, pa.int64())
     count = len(bounds) - 1
-    offsets = bounds.cast(pa.int64())
-    lines = pa.Array.from_buffers(
-        pa.large_binary(), count, [None, offsets.buffers()[1], pa.py_buffer(chunk)]
-    )
+    data = pa.py_buffer(chunk)
+    lines = pa.Array.from_buffers(pa.large_binary(), count, [None, bounds.buffers()[1], data])
     lengths = pc.binary_length(lines)
     as_text = lines.view(pa.large_string())
     blank = pc.or_(pc.equal(lengths, 0), pc.ascii_is_space(as_text))
@@ -345,7 +399,7 @@ def _layout(chunk: bytes) -> _Lines:
     return _Lines(chunk, bounds, count, record_lines, max_length)
 
 
-def _utf8_ok(chunk: bytes) -> bool:
+def _utf8_ok(chunk: bytes | memoryview) -> bool:
     arr = pa.Array.from_buffers(
         pa.large_string(),
         1,
@@ -363,16 +417,18 @@ def _read_options(max_length: int) -> pj.ReadOptions:
     return pj.ReadOptions(use_threads=True, block_size=max(16 << 20, 2 * max_length + 2))
 
 
-def _arrow_read(data: bytes, max_length: int, string_fields: Sequence[str] = ()) -> pa.Table:
+def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     """Arrow's JSON reader, with strings it took for timestamps kept as strings."""
-    table = pj.read_json(pa.BufferReader(data), read_options=_read_options(max_length))
+    table = pj.read_json(
+        pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(max_length)
+    )
     as_dates = [
         f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
     ]
     if as_dates:
         schema = pa.schema([(name, pa.string()) for name in as_dates])
         again = pj.read_json(
-            pa.BufferReader(data),
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=_read_options(max_length),
             parse_options=pj.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="infer"
@@ -382,8 +438,10 @@ def _arrow_read(data: bytes, max_length: int, string_fields: Sequence[str] = ())
     return table
 
 
-def _jsonl_chunk(chunk: bytes, state: _FileState, options: _Options) -> Batch | None:
-    layout = _layout(chunk)
+def _jsonl_chunk(
+    chunk: bytes | memoryview, positions: list[int], state: _FileState, options: _Options
+) -> Batch | None:
+    layout = _layout(chunk, positions)
     n_records = len(layout.record_lines)
     quarantined: list[Quarantined] = []
     table: pa.Table | None = None
@@ -695,10 +753,10 @@ def count_records(path: str | os.PathLike[str]) -> int:
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{p.as_posix()}: cannot read the Parquet file: {exc}") from None
     total = 0
-    with _open_jsonl(p, suffix) as stream:
+    with _jsonl_chunks(p, suffix, 1 << 20) as chunks:
         try:
-            for chunk in _line_chunks(stream, 1 << 20):
-                total += len(_layout(chunk).record_lines)
+            for chunk, positions in chunks:
+                total += len(_layout(chunk, positions).record_lines)
         except _DECOMPRESS_ERRORS as exc:
             raise InputError(f"{p.as_posix()}: cannot read: {_decompress_error(exc)}") from None
     return total
