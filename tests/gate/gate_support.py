@@ -1,0 +1,208 @@
+"""Support for gate tests: golden sets on disk, a canned OpenAI-compatible server,
+and a tiny Llama model (2 layers, tokenizer trained on the fly, with a chat template).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate import golden
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+SENTIMENT_ITEMS = [
+    {"id": f"s{i:02d}", "prompt": f"Review {i}: {text}", "reference": label, "length": length}
+    for i, (text, label, length) in enumerate(
+        [
+            ("great product, works well", "Positive", "short"),
+            ("terrible, broke in a day", "Negative", "short"),
+            ("I love it, would buy again", "Positive", "short"),
+            ("awful quality and rude seller", "Negative", "short"),
+            ("good value for the money", "Positive", "short"),
+            ("the worst purchase this year", "Negative", "short"),
+        ]
+        * 5
+        + [
+            ("long and detailed praise of the sound quality and battery", "Positive", "long"),
+            ("long complaint about delivery, packaging and missing parts", "Negative", "long"),
+        ]
+        * 5
+    )
+]
+
+
+def write_set(root: Path, name: str, task: str, items: list[dict[str, Any]], version: str = "1") -> Path:
+    d = root / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "data.jsonl").write_text("".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
+    (d / "set.yaml").write_text(
+        f"name: {name}\ntask: {task}\nversion: '{version}'\nfiles: [data.jsonl]\n"
+        "provenance: written by the test\nlicense: CC0-1.0\n"
+    )
+    return d
+
+
+@pytest.fixture
+def golden_dir(tmp_path: Path) -> Path:
+    """A locked golden directory with a 40-item sentiment classification set."""
+    root = tmp_path / "golden"
+    write_set(root, "sentiment", "classification", SENTIMENT_ITEMS)
+    golden.lock(root)
+    return root
+
+
+class CannedServer:
+    """An OpenAI-compatible /v1/chat/completions endpoint answering from a function."""
+
+    def __init__(self, answer: Callable[[str], str]) -> None:
+        self.answer = answer
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests += 1
+                user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+                data = json.dumps(
+                    {"choices": [{"index": 0, "message": {"role": "assistant",
+                                                          "content": server.answer(user)}}]}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _label_of(prompt: str) -> str:
+    item = next(i for i in SENTIMENT_ITEMS if i["prompt"] == prompt)
+    return str(item["reference"])
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, CannedServer]]:
+    """'right' answers every item correctly, 'wrong' flips every label,
+    'short_wrong' fails only the short reviews, 'rambling' never names a label."""
+    flip = {"Positive": "Negative", "Negative": "Positive"}
+
+    def short_wrong(p: str) -> str:
+        item = next(i for i in SENTIMENT_ITEMS if i["prompt"] == p)
+        return flip[_label_of(p)] if item["length"] == "short" else _label_of(p)
+
+    made = {
+        "right": CannedServer(lambda p: f"{_label_of(p)}."),
+        "right2": CannedServer(lambda p: f"The answer is {_label_of(p).lower()}"),
+        "wrong": CannedServer(lambda p: flip[_label_of(p)]),
+        "short_wrong": CannedServer(short_wrong),
+        "rambling": CannedServer(lambda p: "hmm, hard to say"),
+    }
+    yield made
+    for s in made.values():
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with a byte-level BPE tokenizer trained here and a chat template."""
+    pytest.importorskip("torch")
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    corpus = [str(i["prompt"]) + " " + str(i["reference"]) for i in SENTIMENT_ITEMS]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<unk>", "<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator(corpus * 3, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
+        eos_token="<|im_end|>", bos_token="<|im_start|>",
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out)
+    cfg = LlamaConfig(
+        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+        pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id,
+        bos_token_id=fast.bos_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(out)
+    return out
+
+
+def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: list[Path]) -> Path:
+    """A training run directory per the run.json contract, with a LoRA adapter.
+
+    ``zero_adapter`` keeps LoRA's B matrices at zero so the candidate equals the base.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from curagate.gate.models import hash_dir
+
+    run = root
+    run.mkdir(parents=True)
+    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    torch.manual_seed(1)
+    peft_model = get_peft_model(
+        model,
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                   init_lora_weights=zero_adapter),
+    )
+    peft_model.save_pretrained(str(run / "adapter"))
+    rows = [sum(1 for _ in p.open()) for p in train_files]
+    meta = {
+        "schema_version": 1,
+        "name": run.name,
+        "task": "sft",
+        "base_model": {"path": str(base), "files": hash_dir(base)},
+        "adapter_dir": "adapter",
+        "dataset_manifest": {
+            "files": [{"path": str(p), "sha256": golden.sha256_file(p), "rows": n}
+                      for p, n in zip(train_files, rows, strict=True)],
+            "total_rows": sum(rows),
+        },
+        "golden_sets": {},
+        "allow_leakage": False,
+        "config": {},
+        "seed": 0,
+        "metrics_file": "metrics.jsonl",
+    }
+    (run / "run.json").write_text(json.dumps(meta, indent=2))
+    return run

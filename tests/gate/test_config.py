@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curagate.errors import ConfigError
+from curagate.gate.config import load_gate, parse_gate
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = """\
+name: g
+golden_sets:
+  - name: sentiment
+    task: classification
+    labels: [Positive, Negative]
+    metrics:
+      accuracy: {min: 0.9}
+"""
+
+
+def test_valid_gate_parses_with_defaults() -> None:
+    cfg = parse_gate(GOOD, "g.yaml")
+    spec = cfg.golden_sets[0]
+    assert spec.metrics["accuracy"].min == 0.9
+    assert cfg.contamination.on_leak == "fail"
+    assert (cfg.statistics.seed, cfg.statistics.fail_only_if_significant) == (0, False)
+
+
+def test_unknown_key_names_file_line_and_key() -> None:
+    text = GOOD + "contamination:\n  on_leek: warn\n"
+    with pytest.raises(ConfigError, match=r"g\.yaml:9: key 'contamination\.on_leek': unknown key"):
+        parse_gate(text, "g.yaml")
+
+
+def test_metric_not_computed_for_task_points_at_the_metric() -> None:
+    text = GOOD.replace("accuracy: {min", "rouge_l: {min")
+    with pytest.raises(ConfigError, match=r"g\.yaml:7: key 'golden_sets\[0\]\.metrics\.rouge_l'"):
+        parse_gate(text, "g.yaml")
+
+
+def test_bad_value_names_the_key() -> None:
+    text = GOOD.replace("task: classification", "task: poetry")
+    with pytest.raises(ConfigError, match=r"g\.yaml:4: key 'golden_sets\[0\]\.task'"):
+        parse_gate(text, "g.yaml")
+
+
+def test_warn_drop_above_fail_drop_is_rejected() -> None:
+    text = GOOD + "    regression:\n      accuracy: {warn_drop: 0.1, fail_drop: 0.05}\n"
+    with pytest.raises(ConfigError, match="warn_drop must not exceed fail_drop"):
+        parse_gate(text, "g.yaml")
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    with pytest.raises(ConfigError, match=r"g\.yaml:2: not valid YAML"):
+        parse_gate("name: g\ndescription: a: b\n", "g.yaml")
+
+
+def test_classification_needs_labels() -> None:
+    with pytest.raises(ConfigError, match="needs 'labels'"):
+        parse_gate(GOOD.replace("    labels: [Positive, Negative]\n", ""), "g.yaml")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "gates").glob("*.yaml")), ids=lambda p: p.name)
+def test_bundled_gates_validate(path: Path) -> None:
+    cfg = load_gate(path)
+    assert cfg.golden_sets or cfg.regression_suite

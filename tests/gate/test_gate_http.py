@@ -1,0 +1,190 @@
+"""The whole gate over the OpenAI-compatible HTTP backend with canned answers (no torch)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.errors import CuragateError, InputError
+from curagate.gate import run_gate
+
+from gate_support import SENTIMENT_ITEMS, CannedServer
+
+GATE = """\
+name: sentiment
+golden_dir: {golden}
+generation: {{max_new_tokens: 8}}
+statistics: {{bootstrap_resamples: 200, fail_only_if_significant: {significant}}}
+golden_sets:
+  - name: sentiment
+    task: classification
+    labels: [Positive, Negative]
+    metrics:
+      accuracy: {{min: 0.8}}
+      macro_f1: {{min: 0.8}}
+    slices:
+      - column: length
+        min_items: 5
+        metrics:
+          accuracy: {{min: 0.7}}
+contamination: {{check: false}}
+"""
+
+
+def gate_file(tmp_path: Path, golden: Path, *, significant: bool = False) -> Path:
+    p = tmp_path / "gate.yaml"
+    p.write_text(GATE.format(golden=golden, significant=str(significant).lower()))
+    return p
+
+
+def checks_by(report: dict, verdict: str) -> set[str]:
+    return {c["name"] for c in report["checks"] if c["verdict"] == verdict}
+
+
+def test_better_candidate_passes_every_threshold(tmp_path, golden_dir, servers) -> None:
+    out = run_gate(gate_file(tmp_path, golden_dir), servers["right"].url, servers["wrong"].url,
+                   tmp_path / "out")
+    r = out.report
+    assert checks_by(r, "fail") == set()
+    assert checks_by(r, "warn") == {"sentiment.size"}  # 40 items < 200
+    acc = r["results"][0]["metrics"]["accuracy"]
+    assert (acc["candidate"], acc["base"], acc["delta"]) == (1.0, 0.0, 1.0)
+    assert acc["significant"] and acc["mcnemar"]["p_value"] < 1e-6
+    assert out.exit_code == 0
+
+
+def test_damaged_candidate_fails_thresholds_and_regression(tmp_path, golden_dir, servers) -> None:
+    out = run_gate(gate_file(tmp_path, golden_dir), servers["wrong"].url, servers["right"].url,
+                   tmp_path / "out")
+    failed = checks_by(out.report, "fail")
+    assert {"sentiment.accuracy.threshold", "sentiment.accuracy.regression",
+            "sentiment.macro_f1.regression"} <= failed
+    assert out.exit_code == 1
+
+
+def test_slice_threshold_fails_only_the_bad_slice(tmp_path, golden_dir, servers) -> None:
+    out = run_gate(gate_file(tmp_path, golden_dir), servers["short_wrong"].url,
+                   servers["short_wrong"].url, tmp_path / "out")
+    slice_checks = {c["slice"]: c["verdict"] for c in out.report["checks"] if c["id"] == "GATE003"}
+    assert slice_checks == {"length=long": "pass", "length=short": "fail"}
+
+
+def test_equal_candidate_is_within_noise_and_warnings_fail_only_with_strict(
+    tmp_path, golden_dir, servers
+) -> None:
+    gate = gate_file(tmp_path, golden_dir)
+    out = run_gate(gate, servers["right"].url, servers["right2"].url, tmp_path / "a")
+    metrics = out.report["results"][0]["metrics"]
+    assert all(m["delta"] == 0 and m["within_noise"] for m in metrics.values())
+    assert out.report["verdict"] == "warn" and out.exit_code == 0
+    strict = run_gate(gate, servers["right"].url, servers["right2"].url, tmp_path / "b", strict=True)
+    assert strict.exit_code == 1
+
+
+def test_insignificant_drop_only_warns_when_failing_needs_significance(tmp_path, golden_dir) -> None:
+    flipped = {i["prompt"] for i in SENTIMENT_ITEMS[:3]}
+    label = {i["prompt"]: i["reference"] for i in SENTIMENT_ITEMS}
+    flip = {"Positive": "Negative", "Negative": "Positive"}
+    three_wrong = CannedServer(lambda p: flip[label[p]] if p in flipped else label[p])
+    right = CannedServer(lambda p: label[p])
+    try:
+        plain = run_gate(gate_file(tmp_path, golden_dir), three_wrong.url, right.url, tmp_path / "a")
+        lenient = run_gate(gate_file(tmp_path, golden_dir, significant=True), three_wrong.url,
+                           right.url, tmp_path / "b")
+    finally:
+        three_wrong.close()
+        right.close()
+    name = "sentiment.accuracy.regression"
+    assert name in checks_by(plain.report, "fail")  # 7.5-point drop > 5
+    assert name in checks_by(lenient.report, "warn")  # McNemar p = 0.25: not significant
+
+
+def test_rerun_uses_the_generation_cache_and_writes_identical_reports(
+    tmp_path, golden_dir, servers
+) -> None:
+    gate, cache = gate_file(tmp_path, golden_dir), tmp_path / "cache"
+    first = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out", cache_dir=cache)
+    before = servers["right"].requests + servers["wrong"].requests
+    again = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out2", cache_dir=cache)
+    assert (first.cache_misses, again.cache_misses, again.cache_hits) == (80, 0, 80)
+    assert servers["right"].requests + servers["wrong"].requests == before
+    for name in ("gate_report.json", "report.md", "report.html", "junit.xml"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
+
+
+def test_report_json_carries_hashes_thresholds_and_cis(tmp_path, golden_dir, servers) -> None:
+    gate = gate_file(tmp_path, golden_dir)
+    run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out")
+    r = json.loads((tmp_path / "out" / "gate_report.json").read_text())
+    assert r["schema_version"] == 1
+    assert re.fullmatch(r"[0-9a-f]{64}", r["gate"]["sha256"])
+    assert r["golden_sets"][0]["sha256"] == json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]["sha256"]
+    check = next(c for c in r["checks"] if c["name"] == "sentiment.accuracy.regression")
+    assert check["threshold"] == {"warn_drop": 0.02, "fail_drop": 0.05, "relative": False}
+    assert {"ci_low", "ci_high", "p_value", "significant"} <= set(check["stats"])
+    assert r["results"][0]["confusion_matrix"]["candidate"]["Positive"]["Positive"] == 20
+
+
+def test_html_report_is_self_contained(tmp_path, golden_dir, servers) -> None:
+    run_gate(gate_file(tmp_path, golden_dir), servers["wrong"].url, servers["right"].url, tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<svg" in page and "Failing examples" in page
+
+    class Resources(HTMLParser):
+        found: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in ("script", "link", "img", "iframe", "object", "embed", "image", "use"):
+                self.found.append(tag)
+            self.found += [f"{tag} {k}" for k, _ in attrs if k in ("src", "href", "xlink:href")]
+
+    parser = Resources()
+    parser.feed(page)
+    assert parser.found == []
+    assert "url(" not in page and "@import" not in page
+
+
+def test_junit_has_one_testcase_per_check(tmp_path, golden_dir, servers) -> None:
+    out = run_gate(gate_file(tmp_path, golden_dir), servers["wrong"].url, servers["right"].url,
+                   tmp_path / "out")
+    root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
+    cases = root.findall("./testsuite/testcase")
+    assert len(cases) == len(out.report["checks"])
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert len(failed) == out.report["summary"]["fail"] == int(root.get("failures"))
+
+
+def test_cli_exit_codes(tmp_path, golden_dir, servers, capsys) -> None:
+    gate = str(gate_file(tmp_path, golden_dir))
+    common = ["--out", str(tmp_path / "o"), "--no-cache"]
+    assert main(["gate", gate, "--candidate", servers["right"].url, "--base", servers["wrong"].url, *common]) == 0
+    assert "gate sentiment: WARN" in capsys.readouterr().out
+    assert main(["gate", gate, "--candidate", servers["wrong"].url, "--base", servers["right"].url, *common]) == 1
+    assert main(["gate", gate, "--candidate", "http://127.0.0.1:9/v1", "--base", servers["right"].url, *common]) == 2
+    assert "endpoint not reachable" in capsys.readouterr().err
+
+
+def test_changed_golden_set_stops_the_gate_with_exit_2(tmp_path, golden_dir, servers) -> None:
+    data = golden_dir / "sentiment" / "data.jsonl"
+    data.write_text(data.read_text().replace("Positive", "Negative", 1))
+    with pytest.raises(CuragateError, match="golden sets never change silently") as e:
+        run_gate(gate_file(tmp_path, golden_dir), servers["right"].url, servers["right"].url, tmp_path / "o")
+    assert e.value.exit_code == 2
+
+
+def test_unparseable_answers_count_as_wrong(tmp_path, golden_dir, servers) -> None:
+    out = run_gate(gate_file(tmp_path, golden_dir), servers["rambling"].url, servers["right"].url,
+                   tmp_path / "o")
+    cm = out.report["results"][0]["confusion_matrix"]["candidate"]
+    assert cm["Positive"]["(none)"] == 20 and out.report["results"][0]["metrics"]["accuracy"]["candidate"] == 0
+
+
+def test_missing_candidate_is_an_input_error(tmp_path, golden_dir) -> None:
+    with pytest.raises(InputError, match="not a run directory, model directory"):
+        run_gate(gate_file(tmp_path, golden_dir), str(tmp_path / "nope"), str(tmp_path), tmp_path / "o")

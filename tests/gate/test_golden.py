@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate import golden
+from curagate.cli import main
+from curagate.errors import CheckFailed
+
+from gate_support import SENTIMENT_ITEMS, write_set
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_lock_records_hash_size_and_provenance(golden_dir: Path) -> None:
+    entry = json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]
+    assert entry["size"] == len(SENTIMENT_ITEMS)
+    assert entry["files"]["data.jsonl"] == golden.sha256_file(golden_dir / "sentiment" / "data.jsonl")
+    assert (entry["task"], entry["version"], entry["license"]) == ("classification", "1", "CC0-1.0")
+
+
+def test_changed_set_is_refused(golden_dir: Path) -> None:
+    data = golden_dir / "sentiment" / "data.jsonl"
+    data.write_text(data.read_text().replace("Negative", "Positive", 1))
+    with pytest.raises(CheckFailed, match="no longer match the sha256"):
+        golden.load_locked(golden_dir, "sentiment")
+
+
+def test_lock_on_purpose_accepts_the_change(golden_dir: Path) -> None:
+    data = golden_dir / "sentiment" / "data.jsonl"
+    data.write_text(data.read_text() + json.dumps({"id": "new", "prompt": "x", "reference": "Positive"}) + "\n")
+    golden.lock(golden_dir, ["sentiment"])
+    assert golden.load_locked(golden_dir, "sentiment").size == len(SENTIMENT_ITEMS) + 1
+
+
+def test_locking_one_set_keeps_the_other_sets_entry(golden_dir: Path) -> None:
+    write_set(golden_dir, "other", "generation", [{"prompt": "p", "reference": "r"}])
+    golden.lock(golden_dir, ["other"])
+    data = golden_dir / "sentiment" / "data.jsonl"
+    data.write_text(data.read_text()[:-200])
+    golden.lock(golden_dir, ["other"])
+    with pytest.raises(CheckFailed):
+        golden.load_locked(golden_dir, "sentiment")
+
+
+def test_golden_verify_command_exits_1_on_a_changed_set(golden_dir: Path) -> None:
+    assert main(["golden", "verify", str(golden_dir)]) == 0
+    (golden_dir / "sentiment" / "data.jsonl").write_text("{}\n")
+    assert main(["golden", "verify", str(golden_dir)]) == 1
+
+
+def test_bundled_golden_sets_match_their_lock() -> None:
+    assert golden.verify(REPO / "golden_sets") == []
+
+
+def test_bundled_sets_have_provenance_license_and_200_items() -> None:
+    for name, e in golden.list_locked(REPO / "golden_sets").items():
+        assert e["provenance"] and e["license"], name
+        assert (REPO / "golden_sets" / name / e["license_file"]).is_file(), name
+        assert e["size"] >= 200, name
