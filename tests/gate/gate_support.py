@@ -46,7 +46,9 @@ SENTIMENT_ITEMS = [
 ]
 
 
-def write_set(root: Path, name: str, task: str, items: list[dict[str, Any]], version: str = "1") -> Path:
+def write_set(
+    root: Path, name: str, task: str, items: list[dict[str, Any]], version: str = "1"
+) -> Path:
     d = root / name
     d.mkdir(parents=True, exist_ok=True)
     (d / "data.jsonl").write_text("".join(json.dumps(i, sort_keys=True) + "\n" for i in items))
@@ -80,8 +82,14 @@ class CannedServer:
                 server.requests += 1
                 user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
                 data = json.dumps(
-                    {"choices": [{"index": 0, "message": {"role": "assistant",
-                                                          "content": server.answer(user)}}]}
+                    {
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": server.answer(user)},
+                            }
+                        ]
+                    }
                 ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -149,15 +157,24 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     tok.train_from_iterator(corpus * 3, trainer)
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>",
-        eos_token="<|im_end|>", bos_token="<|im_start|>",
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        eos_token="<|im_end|>",
+        bos_token="<|im_start|>",
     )
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out)
     cfg = LlamaConfig(
-        vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
-        pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id,
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        pad_token_id=fast.pad_token_id,
+        eos_token_id=fast.eos_token_id,
         bos_token_id=fast.bos_token_id,
     )
     torch.manual_seed(0)
@@ -182,8 +199,9 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
     torch.manual_seed(1)
     peft_model = get_peft_model(
         model,
-        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                   init_lora_weights=zero_adapter),
+        LoraConfig(
+            r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=zero_adapter
+        ),
     )
     peft_model.save_pretrained(str(run / "adapter"))
     rows = [sum(1 for _ in p.open()) for p in train_files]
@@ -194,8 +212,10 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
         "base_model": {"path": str(base), "files": hash_dir(base)},
         "adapter_dir": "adapter",
         "dataset_manifest": {
-            "files": [{"path": str(p), "sha256": golden.sha256_file(p), "rows": n}
-                      for p, n in zip(train_files, rows, strict=True)],
+            "files": [
+                {"path": str(p), "sha256": golden.sha256_file(p), "rows": n}
+                for p, n in zip(train_files, rows, strict=True)
+            ],
             "total_rows": sum(rows),
         },
         "golden_sets": {},

@@ -9,12 +9,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from gate_support import SENTIMENT_ITEMS, CannedServer
 
 from curagate.cli import main
 from curagate.errors import CuragateError, InputError
 from curagate.gate import run_gate
-
-from gate_support import SENTIMENT_ITEMS, CannedServer
 
 GATE = """\
 name: sentiment
@@ -48,8 +47,12 @@ def checks_by(report: dict, verdict: str) -> set[str]:
 
 
 def test_better_candidate_passes_every_threshold(tmp_path, golden_dir, servers) -> None:
-    out = run_gate(gate_file(tmp_path, golden_dir), servers["right"].url, servers["wrong"].url,
-                   tmp_path / "out")
+    out = run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "out",
+    )
     r = out.report
     assert checks_by(r, "fail") == set()
     assert checks_by(r, "warn") == {"sentiment.size"}  # 40 items < 200
@@ -60,17 +63,28 @@ def test_better_candidate_passes_every_threshold(tmp_path, golden_dir, servers) 
 
 
 def test_damaged_candidate_fails_thresholds_and_regression(tmp_path, golden_dir, servers) -> None:
-    out = run_gate(gate_file(tmp_path, golden_dir), servers["wrong"].url, servers["right"].url,
-                   tmp_path / "out")
+    out = run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["wrong"].url,
+        servers["right"].url,
+        tmp_path / "out",
+    )
     failed = checks_by(out.report, "fail")
-    assert {"sentiment.accuracy.threshold", "sentiment.accuracy.regression",
-            "sentiment.macro_f1.regression"} <= failed
+    assert {
+        "sentiment.accuracy.threshold",
+        "sentiment.accuracy.regression",
+        "sentiment.macro_f1.regression",
+    } <= failed
     assert out.exit_code == 1
 
 
 def test_slice_threshold_fails_only_the_bad_slice(tmp_path, golden_dir, servers) -> None:
-    out = run_gate(gate_file(tmp_path, golden_dir), servers["short_wrong"].url,
-                   servers["short_wrong"].url, tmp_path / "out")
+    out = run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["short_wrong"].url,
+        servers["short_wrong"].url,
+        tmp_path / "out",
+    )
     slice_checks = {c["slice"]: c["verdict"] for c in out.report["checks"] if c["id"] == "GATE003"}
     assert slice_checks == {"length=long": "pass", "length=short": "fail"}
 
@@ -83,20 +97,30 @@ def test_equal_candidate_is_within_noise_and_warnings_fail_only_with_strict(
     metrics = out.report["results"][0]["metrics"]
     assert all(m["delta"] == 0 and m["within_noise"] for m in metrics.values())
     assert out.report["verdict"] == "warn" and out.exit_code == 0
-    strict = run_gate(gate, servers["right"].url, servers["right2"].url, tmp_path / "b", strict=True)
+    strict = run_gate(
+        gate, servers["right"].url, servers["right2"].url, tmp_path / "b", strict=True
+    )
     assert strict.exit_code == 1
 
 
-def test_insignificant_drop_only_warns_when_failing_needs_significance(tmp_path, golden_dir) -> None:
+def test_insignificant_drop_only_warns_when_failing_needs_significance(
+    tmp_path, golden_dir
+) -> None:
     flipped = {i["prompt"] for i in SENTIMENT_ITEMS[:3]}
     label = {i["prompt"]: i["reference"] for i in SENTIMENT_ITEMS}
     flip = {"Positive": "Negative", "Negative": "Positive"}
     three_wrong = CannedServer(lambda p: flip[label[p]] if p in flipped else label[p])
     right = CannedServer(lambda p: label[p])
     try:
-        plain = run_gate(gate_file(tmp_path, golden_dir), three_wrong.url, right.url, tmp_path / "a")
-        lenient = run_gate(gate_file(tmp_path, golden_dir, significant=True), three_wrong.url,
-                           right.url, tmp_path / "b")
+        plain = run_gate(
+            gate_file(tmp_path, golden_dir), three_wrong.url, right.url, tmp_path / "a"
+        )
+        lenient = run_gate(
+            gate_file(tmp_path, golden_dir, significant=True),
+            three_wrong.url,
+            right.url,
+            tmp_path / "b",
+        )
     finally:
         three_wrong.close()
         right.close()
@@ -109,9 +133,13 @@ def test_rerun_uses_the_generation_cache_and_writes_identical_reports(
     tmp_path, golden_dir, servers
 ) -> None:
     gate, cache = gate_file(tmp_path, golden_dir), tmp_path / "cache"
-    first = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out", cache_dir=cache)
+    first = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "out", cache_dir=cache
+    )
     before = servers["right"].requests + servers["wrong"].requests
-    again = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out2", cache_dir=cache)
+    again = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "out2", cache_dir=cache
+    )
     assert (first.cache_misses, again.cache_misses, again.cache_hits) == (80, 0, 80)
     assert servers["right"].requests + servers["wrong"].requests == before
     for name in ("gate_report.json", "report.md", "report.html", "junit.xml"):
@@ -124,7 +152,10 @@ def test_report_json_carries_hashes_thresholds_and_cis(tmp_path, golden_dir, ser
     r = json.loads((tmp_path / "out" / "gate_report.json").read_text())
     assert r["schema_version"] == 1
     assert re.fullmatch(r"[0-9a-f]{64}", r["gate"]["sha256"])
-    assert r["golden_sets"][0]["sha256"] == json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]["sha256"]
+    assert (
+        r["golden_sets"][0]["sha256"]
+        == json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]["sha256"]
+    )
     check = next(c for c in r["checks"] if c["name"] == "sentiment.accuracy.regression")
     assert check["threshold"] == {"warn_drop": 0.02, "fail_drop": 0.05, "relative": False}
     assert {"ci_low", "ci_high", "p_value", "significant"} <= set(check["stats"])
@@ -132,12 +163,19 @@ def test_report_json_carries_hashes_thresholds_and_cis(tmp_path, golden_dir, ser
 
 
 def test_html_report_is_self_contained(tmp_path, golden_dir, servers) -> None:
-    run_gate(gate_file(tmp_path, golden_dir), servers["wrong"].url, servers["right"].url, tmp_path / "out")
+    run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["wrong"].url,
+        servers["right"].url,
+        tmp_path / "out",
+    )
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<svg" in page and "Failing examples" in page
 
     class Resources(HTMLParser):
-        found: list[str] = []
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[str] = []
 
         def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
             if tag in ("script", "link", "img", "iframe", "object", "embed", "image", "use"):
@@ -151,8 +189,12 @@ def test_html_report_is_self_contained(tmp_path, golden_dir, servers) -> None:
 
 
 def test_junit_has_one_testcase_per_check(tmp_path, golden_dir, servers) -> None:
-    out = run_gate(gate_file(tmp_path, golden_dir), servers["wrong"].url, servers["right"].url,
-                   tmp_path / "out")
+    out = run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["wrong"].url,
+        servers["right"].url,
+        tmp_path / "out",
+    )
     root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
     cases = root.findall("./testsuite/testcase")
     assert len(cases) == len(out.report["checks"])
@@ -163,10 +205,49 @@ def test_junit_has_one_testcase_per_check(tmp_path, golden_dir, servers) -> None
 def test_cli_exit_codes(tmp_path, golden_dir, servers, capsys) -> None:
     gate = str(gate_file(tmp_path, golden_dir))
     common = ["--out", str(tmp_path / "o"), "--no-cache"]
-    assert main(["gate", gate, "--candidate", servers["right"].url, "--base", servers["wrong"].url, *common]) == 0
+    assert (
+        main(
+            [
+                "gate",
+                gate,
+                "--candidate",
+                servers["right"].url,
+                "--base",
+                servers["wrong"].url,
+                *common,
+            ]
+        )
+        == 0
+    )
     assert "gate sentiment: WARN" in capsys.readouterr().out
-    assert main(["gate", gate, "--candidate", servers["wrong"].url, "--base", servers["right"].url, *common]) == 1
-    assert main(["gate", gate, "--candidate", "http://127.0.0.1:9/v1", "--base", servers["right"].url, *common]) == 2
+    assert (
+        main(
+            [
+                "gate",
+                gate,
+                "--candidate",
+                servers["wrong"].url,
+                "--base",
+                servers["right"].url,
+                *common,
+            ]
+        )
+        == 1
+    )
+    assert (
+        main(
+            [
+                "gate",
+                gate,
+                "--candidate",
+                "http://127.0.0.1:9/v1",
+                "--base",
+                servers["right"].url,
+                *common,
+            ]
+        )
+        == 2
+    )
     assert "endpoint not reachable" in capsys.readouterr().err
 
 
@@ -174,17 +255,31 @@ def test_changed_golden_set_stops_the_gate_with_exit_2(tmp_path, golden_dir, ser
     data = golden_dir / "sentiment" / "data.jsonl"
     data.write_text(data.read_text().replace("Positive", "Negative", 1))
     with pytest.raises(CuragateError, match="golden sets never change silently") as e:
-        run_gate(gate_file(tmp_path, golden_dir), servers["right"].url, servers["right"].url, tmp_path / "o")
+        run_gate(
+            gate_file(tmp_path, golden_dir),
+            servers["right"].url,
+            servers["right"].url,
+            tmp_path / "o",
+        )
     assert e.value.exit_code == 2
 
 
 def test_unparseable_answers_count_as_wrong(tmp_path, golden_dir, servers) -> None:
-    out = run_gate(gate_file(tmp_path, golden_dir), servers["rambling"].url, servers["right"].url,
-                   tmp_path / "o")
+    out = run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["rambling"].url,
+        servers["right"].url,
+        tmp_path / "o",
+    )
     cm = out.report["results"][0]["confusion_matrix"]["candidate"]
-    assert cm["Positive"]["(none)"] == 20 and out.report["results"][0]["metrics"]["accuracy"]["candidate"] == 0
+    assert (
+        cm["Positive"]["(none)"] == 20
+        and out.report["results"][0]["metrics"]["accuracy"]["candidate"] == 0
+    )
 
 
 def test_missing_candidate_is_an_input_error(tmp_path, golden_dir) -> None:
     with pytest.raises(InputError, match="not a run directory, model directory"):
-        run_gate(gate_file(tmp_path, golden_dir), str(tmp_path / "nope"), str(tmp_path), tmp_path / "o")
+        run_gate(
+            gate_file(tmp_path, golden_dir), str(tmp_path / "nope"), str(tmp_path), tmp_path / "o"
+        )

@@ -4,12 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+from gate_support import SENTIMENT_ITEMS, write_set
 
 from curagate import golden
 from curagate.cli import main
 from curagate.errors import CheckFailed
-
-from gate_support import SENTIMENT_ITEMS, write_set
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_lock_records_hash_size_and_provenance(golden_dir: Path) -> None:
     entry = json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]
     assert entry["size"] == len(SENTIMENT_ITEMS)
-    assert entry["files"]["data.jsonl"] == golden.sha256_file(golden_dir / "sentiment" / "data.jsonl")
+    assert entry["files"]["data.jsonl"] == golden.sha256_file(
+        golden_dir / "sentiment" / "data.jsonl"
+    )
     assert (entry["task"], entry["version"], entry["license"]) == ("classification", "1", "CC0-1.0")
 
 
@@ -30,7 +31,9 @@ def test_changed_set_is_refused(golden_dir: Path) -> None:
 
 def test_lock_on_purpose_accepts_the_change(golden_dir: Path) -> None:
     data = golden_dir / "sentiment" / "data.jsonl"
-    data.write_text(data.read_text() + json.dumps({"id": "new", "prompt": "x", "reference": "Positive"}) + "\n")
+    data.write_text(
+        data.read_text() + json.dumps({"id": "new", "prompt": "x", "reference": "Positive"}) + "\n"
+    )
     golden.lock(golden_dir, ["sentiment"])
     assert golden.load_locked(golden_dir, "sentiment").size == len(SENTIMENT_ITEMS) + 1
 
