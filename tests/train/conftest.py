@@ -143,6 +143,7 @@ def write_config(path: Path, model: Path, train: Path, val: Path | None = None, 
             "learning_rate": 5e-3,
             "eval_steps": 4,
             "logging_steps": 1,
+            "threads": 1,
         },
     }
     if val is not None:

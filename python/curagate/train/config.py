@@ -74,6 +74,9 @@ class TrainingSettings(_Strict):
     early_stopping_patience: int = Field(default=3, ge=0)
     gradient_checkpointing: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for torch; None keeps torch's default (all cores). Fewer threads
+    # can be much faster on a busy machine and change float summation order.
+    threads: int | None = Field(default=None, gt=0)
     # Passed through to transformers (mlflow, wandb, tensorboard, ...).
     report_to: list[str] = Field(default_factory=list)
 

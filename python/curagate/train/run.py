@@ -148,6 +148,8 @@ def _pick_device(cfg: TrainConfig) -> str:
         raise ConfigError("training.device: cuda was asked for but no CUDA device is available")
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg.training.threads is not None:
+        torch.set_num_threads(cfg.training.threads)
     if cfg.lora.qlora:
         if want != "cuda":
             raise ConfigError(

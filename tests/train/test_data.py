@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from curagate.errors import ConfigError, InputError
+from curagate.train import data as tdata
+
+from .conftest import CHATML, build_tokenizer, sft_rows, write_jsonl
+
+pytest.importorskip("transformers")
+
+NO_END_OF_TURN = (
+    "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant: {% endif %}"
+)
+
+
+def test_labels_cover_assistant_turns_and_their_end_of_turn_only() -> None:
+    tok = build_tokenizer()
+    conv = [
+        {"role": "user", "content": "what color is the red cat?"},
+        {"role": "assistant", "content": "the cat is red."},
+        {"role": "user", "content": "and the dog?"},
+        {"role": "assistant", "content": "the dog is blue."},
+    ]
+    _, eot_id = tdata.end_of_turn_token(tok)
+    out = tdata.tokenize_sft(tok, [conv], max_length=256, eot_id=eot_id)
+    ex = out.examples[0]
+    trained = tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != -100])
+    assert trained == "the cat is red.<|im_end|>\nthe dog is blue.<|im_end|>\n"
+    assert out.trained_end_of_turn == 2
+
+
+def test_end_of_turn_token_is_found_from_the_template() -> None:
+    assert tdata.end_of_turn_token(build_tokenizer())[0] == "<|im_end|>"
+
+
+def test_template_without_end_of_turn_token_is_refused() -> None:
+    with pytest.raises(ConfigError, match="never learn to stop"):
+        tdata.end_of_turn_token(build_tokenizer(NO_END_OF_TURN))
+
+
+def test_missing_chat_template_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="no chat template"):
+        tdata.require_chat_template(build_tokenizer(None), "models/x")
+
+
+def test_truncation_before_end_of_turn_is_counted() -> None:
+    tok = build_tokenizer()
+    conv = sft_rows(1)[0]["messages"]
+    _, eot_id = tdata.end_of_turn_token(tok)
+    out = tdata.tokenize_sft(tok, [conv], max_length=14, eot_id=eot_id)
+    assert out.truncated_before_end_of_turn == 1
+
+
+def test_prompt_completion_records_become_one_exchange(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "pc.jsonl", [{"prompt": "hi", "completion": "hello"}])
+    records = tdata.read_records([str(f)], None)
+    assert tdata.to_conversations(records, None) == [
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    ]
+
+
+def test_preference_records_are_refused_for_sft(tmp_path: Path) -> None:
+    f = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a", "chosen": "b", "rejected": "c"}])
+    with pytest.raises(InputError, match="train dpo"):
+        tdata.to_conversations(tdata.read_records([str(f)], None), None)
+
+
+def test_chatml_renders_as_expected() -> None:
+    tok = build_tokenizer(CHATML)
+    assert tdata.render(tok, [{"role": "user", "content": "x"}], gen_prompt=True) == (
+        "<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n"
+    )

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.errors import CheckFailed
+from curagate.train import train
+
+from .conftest import write_config, write_jsonl
+
+pytest.importorskip("curagate.leakage")
+pytest.importorskip("trl")
+
+LEAKED = (
+    "a farmer has seventeen sheep and all but nine run away through the broken gate "
+    "in the night so how many sheep does the farmer still have in the field"
+)
+
+
+def _data(tmp_path: Path) -> tuple[Path, Path]:
+    golden = write_jsonl(tmp_path / "golden" / "g.jsonl", [{"prompt": LEAKED, "completion": "nine"}])
+    rows = [{"prompt": f"what color is the red cat number {i}?", "completion": "red."} for i in range(7)]
+    rows.append({"prompt": LEAKED, "completion": "nine"})
+    train_f = write_jsonl(tmp_path / "data" / "train.jsonl", rows)
+    return golden, train_f
+
+
+def test_guard_refuses_training_data_with_golden_items(tmp_path: Path, tiny_model: Path) -> None:
+    golden, train_f = _data(tmp_path)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, train_f, golden_sets={"riddles": str(golden)})
+    with pytest.raises(CheckFailed, match="1 golden-set item"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) -> None:
+    golden, train_f = _data(tmp_path)
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, train_f,
+        golden_sets={"riddles": str(golden)}, training={"max_steps": 1},
+    )
+    run_dir = train("sft", cfg, allow_leakage=True).run_dir
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["allow_leakage"] is True
+    assert set(run["golden_sets"]) == {"riddles"}
+    assert run["summary"]["leakage"]["leaked_reference_items"] == 1

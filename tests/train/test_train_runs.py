@@ -1,0 +1,126 @@
+"""End-to-end runs on the tiny local model (seconds on CPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.errors import CheckFailed, ConfigError
+from curagate.train import train
+
+from .conftest import preference_rows, write_config, write_jsonl
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+RUN_KEYS = {
+    "schema_version", "name", "task", "base_model", "adapter_dir", "dataset_manifest",
+    "golden_sets", "allow_leakage", "config", "seed", "git_commit", "versions", "hardware",
+    "chat_template_sha256", "metrics_file",
+}
+
+
+def test_sft_run_directory_is_complete(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"], sft_data["val"])
+    result = train("sft", cfg)
+    run_dir = result.run_dir
+    run = json.loads((run_dir / "run.json").read_text())
+    assert RUN_KEYS <= set(run)
+    assert run["task"] == "sft" and run["schema_version"] == 1 and run["seed"] == 7
+    assert run["dataset_manifest"]["total_rows"] == 32
+    assert run["dataset_manifest"]["files"][0]["rows"] == 32
+    assert "model.safetensors" in run["base_model"]["files"]
+    assert {"adapter_model.safetensors", "adapter_config.json"} <= {
+        p.name for p in (run_dir / run["adapter_dir"]).iterdir()
+    }
+    assert (run_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "config.yaml").is_file()
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert sum(1 for r in rows if "loss" in r) == 8
+    assert sum(1 for r in rows if "eval_loss" in r) >= 3  # baseline + every 4 steps
+
+
+def test_sft_loss_falls_on_the_toy_task(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"], sft_data["val"])
+    s = train("sft", cfg).summary
+    assert s["last_train_loss"] < s["first_train_loss"]
+    assert s["best_eval_loss"] < s["first_eval_loss"]
+
+
+def test_sft_is_bit_identical_on_rerun(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"])
+    a = train("sft", cfg, name="a").run_dir / "adapter" / "adapter_model.safetensors"
+    b = train("sft", cfg, name="b").run_dir / "adapter" / "adapter_model.safetensors"
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_dora_option_trains(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(
+        tmp_path / "train.yaml", tiny_model, sft_data["train"],
+        lora={"use_dora": True}, training={"max_steps": 2, "batch_size": 4},
+    )
+    run_dir = train("sft", cfg).run_dir
+    adapter_cfg = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())
+    assert adapter_cfg["use_dora"] is True
+
+
+def test_huge_learning_rate_stops_the_run(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(
+        tmp_path / "train.yaml", tiny_model, sft_data["train"],
+        training={"max_steps": 8, "learning_rate": 1e30, "batch_size": 4},
+    )
+    with pytest.raises(CheckFailed, match="diverged"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+    failed = json.loads((tmp_path / "runs" / "tiny.failed" / "summary.json").read_text())
+    assert failed["findings"][0]["id"] == "TH001"
+
+
+def test_cli_exit_code_for_diverged_run_is_1(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(
+        tmp_path / "train.yaml", tiny_model, sft_data["train"],
+        training={"max_steps": 8, "learning_rate": 1e30, "batch_size": 4},
+    )
+    assert main(["train", "sft", "--config", str(cfg)]) == 1
+
+
+def test_existing_run_is_not_overwritten(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"], training={"max_steps": 1})
+    train("sft", cfg)
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+
+
+def test_missing_chat_template_refuses_to_train(tmp_path: Path, sft_data: dict[str, Path]) -> None:
+    from .conftest import build_model_dir
+
+    model = build_model_dir(tmp_path / "nochat", chat_template=None)
+    cfg = write_config(tmp_path / "train.yaml", model, sft_data["train"])
+    with pytest.raises(ConfigError, match="no chat template"):
+        train("sft", cfg)
+
+
+def test_qlora_without_cuda_is_a_clear_error(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"], lora={"qlora": True})
+    with pytest.raises(ConfigError, match="QLoRA .*needs a CUDA GPU"):
+        train("sft", cfg)
+
+
+def test_dpo_trains_an_adapter(tmp_path: Path, tiny_model: Path) -> None:
+    train_f = write_jsonl(tmp_path / "pref" / "train.jsonl", preference_rows(16))
+    val_f = write_jsonl(tmp_path / "pref" / "val.jsonl", preference_rows(4, offset=50))
+    cfg = write_config(
+        tmp_path / "dpo.yaml", tiny_model, train_f, val_f,
+        training={"max_steps": 4, "batch_size": 4, "eval_steps": 2},
+    )
+    result = train("dpo", cfg)
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["task"] == "dpo" and run["config"]["dpo"]["beta"] == 0.1
+    assert (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert result.summary["global_step"] == 4
