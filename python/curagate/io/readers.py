@@ -335,7 +335,12 @@ _DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
 def _decompress_error(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "the compressed file is truncated"
-    return str(exc) or type(exc).__name__
+    return _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception's message on one line, without a trailing period."""
+    return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
 
 
 def _file_problem(state: _FileState, options: _Options, reason: str) -> Batch:
@@ -587,7 +592,11 @@ def _convert_one_by_one(
                 else pa.unify_schemas([schema, one.schema], promote_options="permissive")
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            reject(k, f"cannot convert the row to Arrow: {exc}; use one type per field", text)
+            reject(
+                k,
+                f"cannot convert the row to Arrow: {_describe(exc)}; use one type per field",
+                text,
+            )
             continue
         schema = merged
         tables.append(one)
@@ -607,7 +616,9 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
         yield _file_problem(
-            state, options, f"cannot read the Parquet file: {exc}; re-create or re-download it"
+            state,
+            options,
+            f"cannot read the Parquet file: {_describe(exc)}; re-create or re-download it",
         )
         return
     with parquet:
@@ -627,7 +638,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                     yield _file_problem(
                         state,
                         options,
-                        f"cannot read row group {group} (rows {first}-{last}): {exc}; "
+                        f"cannot read row group {group} (rows {first}-{last}): {_describe(exc)}; "
                         "those rows are lost (re-create or re-download the file)",
                     )
                     break
@@ -751,7 +762,9 @@ def count_records(path: str | os.PathLike[str]) -> int:
         try:
             return int(pq.ParquetFile(p).metadata.num_rows)
         except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{p.as_posix()}: cannot read the Parquet file: {exc}") from None
+            raise InputError(
+                f"{p.as_posix()}: cannot read the Parquet file: {_describe(exc)}"
+            ) from None
     total = 0
     with _jsonl_chunks(p, suffix, 1 << 20) as chunks:
         try:

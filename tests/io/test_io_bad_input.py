@@ -1,0 +1,268 @@
+"""Every bad input of issue 2: quarantined with file, line/row and reason, or an InputError."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from io_support import all_keys, all_quarantined, all_rows, read_all
+
+GOOD = {"text": "a good row"}
+
+
+def test_malformed_json_line_is_quarantined_and_the_rest_kept(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("m.jsonl", [GOOD, '{"text": "no end', {"text": "after"}])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert (q.file, q.line, q.row) == (path.as_posix(), 2, 1)
+    assert q.reason.startswith("malformed JSON: ")
+    assert q.raw == '{"text": "no end'
+    assert all_keys(batches) == ["a good row", "after"]
+
+
+def test_invalid_utf8_is_quarantined_with_the_byte_offset(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("u.jsonl", [GOOD, b'{"text": "caf\xe9"}'])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert (q.line, q.row) == (2, 1)
+    assert q.reason.startswith("invalid UTF-8 at byte 13")
+    assert q.raw == '{"text": "caf\ufffd"}'
+    assert all_keys(batches) == ["a good row"]
+
+
+def test_missing_text_field_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [GOOD, {"title": "no text here"}])
+
+    [q] = all_quarantined(read_all([path]))
+
+    assert (q.line, q.row) == (2, 1)
+    assert q.reason == "missing field 'text' (absent or null)"
+
+
+def test_null_field_is_quarantined_as_missing(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl(
+        "pc.jsonl", [{"prompt": "p", "completion": None}, {"prompt": "p", "completion": "c"}]
+    )
+
+    [q] = all_quarantined(read_all([path]))
+
+    assert q.reason == "missing field 'completion' (absent or null)"
+
+
+def test_messages_that_are_not_a_list_are_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    ok = {"messages": [{"role": "user", "content": "hi"}]}
+    path = write_jsonl("c.jsonl", [ok, {"messages": "user: hi"}])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert (q.line, q.row) == (2, 1)
+    assert q.reason == "field 'messages' must be a list of {role, content}; got string"
+    assert all_keys(batches) == ["user: hi"]
+
+
+def test_messages_of_the_wrong_type_in_every_row_are_all_quarantined(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("c.jsonl", [{"messages": "a"}, {"messages": "b"}])
+
+    batches = read_all([path], format="chat")
+
+    reasons = {q.reason for q in all_quarantined(batches)}
+    assert reasons == {"field 'messages' must be a list of {role, content}; got string"}
+    assert all_rows(batches) == []
+
+
+def test_message_with_a_number_as_content_is_quarantined(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    ok = {"messages": [{"role": "user", "content": "hi"}]}
+    bad = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 4}]}
+    path = write_jsonl("c.jsonl", [ok, bad])
+
+    [q] = all_quarantined(read_all([path]))
+
+    assert q.reason == "field 'messages': message 1 'content' must be a string; got number"
+
+
+def test_completion_of_the_wrong_type_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl(
+        "pc.jsonl", [{"prompt": "p", "completion": "c"}, {"prompt": "p", "completion": 5}]
+    )
+
+    [q] = all_quarantined(read_all([path]))
+
+    assert (q.line, q.reason) == (2, "field 'completion' must be a string; got number")
+
+
+def test_a_wrong_type_in_the_first_row_does_not_condemn_the_others(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("t.jsonl", [{"text": 5}, GOOD, GOOD])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert (q.line, q.reason) == (1, "field 'text' must be a string; got number")
+    assert len(all_rows(batches)) == 2
+
+
+def test_conflicting_types_in_another_column_quarantine_the_later_row(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "a", "score": 1}, {"text": "b", "score": "high"}])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert q.line == 2
+    assert q.reason.startswith("field 'score' is a string here but a number in earlier rows")
+    assert all_rows(batches) == [{"text": "a", "score": 1}]
+
+
+def test_empty_text_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [GOOD, {"text": ""}, {"text": "  \n\t"}])
+
+    quarantined = all_quarantined(read_all([path]))
+
+    assert [(q.line, q.reason) for q in quarantined] == [
+        (2, "field 'text' is empty"),
+        (3, "field 'text' is empty"),
+    ]
+
+
+def test_empty_chat_content_and_empty_message_list_are_quarantined(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    ok = {"messages": [{"role": "user", "content": "hi"}]}
+    empty_content = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    }
+    path = write_jsonl("c.jsonl", [ok, empty_content, {"messages": []}])
+
+    quarantined = all_quarantined(read_all([path]))
+
+    assert [(q.line, q.reason) for q in quarantined] == [
+        (2, "field 'messages': message 1 has empty 'content'"),
+        (3, "field 'messages' is empty"),
+    ]
+
+
+def test_message_without_a_role_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("c.jsonl", [{"messages": [{"content": "hi"}]}])
+
+    [q] = all_quarantined(read_all([path], format="chat"))
+
+    assert q.reason == "field 'messages': message 0 has no 'role'"
+
+
+def test_a_line_that_is_not_an_object_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [GOOD, '["a", "list"]'])
+
+    [q] = all_quarantined(read_all([path]))
+
+    assert (q.line, q.reason) == (2, "line is a JSON list, not an object")
+
+
+def test_two_objects_on_one_line_are_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [GOOD, '{"text": "a"}{"text": "b"}', GOOD])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert q.line == 2
+    assert q.reason.startswith("malformed JSON: Extra data")
+    assert len(all_rows(batches)) == 2
+
+
+def test_corrupt_parquet_file_is_one_quarantine_entry_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1 this is not really parquet")
+
+    [batch] = read_all([path])
+
+    [q] = batch.quarantined
+    assert (q.file, q.line, q.row, q.raw) == (path.as_posix(), None, None, None)
+    assert q.reason.startswith("cannot read the Parquet file: ")
+    assert batch.table.num_rows == 0
+
+
+def _corrupt_row_group(path: Path, group: int) -> None:
+    column = pq.ParquetFile(path).metadata.row_group(group).column(0)
+    start = column.dictionary_page_offset or column.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start : start + column.total_compressed_size] = b"\xff" * column.total_compressed_size
+    path.write_bytes(bytes(data))
+
+
+def test_unreadable_row_group_is_quarantined_and_other_groups_kept(tmp_path: Path) -> None:
+    path = tmp_path / "rg.parquet"
+    rows = [{"text": f"row {i}"} for i in range(9)]
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=3)
+    _corrupt_row_group(path, 1)
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert q.row is None
+    assert q.reason.startswith("cannot read row group 1 (rows 3-5): ")
+    assert all_keys(batches) == ["row 0", "row 1", "row 2", "row 6", "row 7", "row 8"]
+    assert [r for b in batches for r in b.rows.to_pylist()] == [0, 1, 2, 6, 7, 8]
+
+
+def test_truncated_gzip_keeps_the_rows_before_the_damage(tmp_path: Path) -> None:
+    data = gzip.compress(b"".join(b'{"text": "row %d"}\n' % i for i in range(2000)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+
+    batches = read_all([path])
+
+    problems = [q for q in all_quarantined(batches) if q.row is None]
+    assert len(problems) == 1
+    assert "the compressed file is truncated" in problems[0].reason
+    assert problems[0].file == path.as_posix()
+
+
+def test_file_that_is_not_gzip_is_a_quarantine_entry(tmp_path: Path) -> None:
+    path = tmp_path / "fake.jsonl.gz"
+    path.write_bytes(b'{"text": "plain"}\n')
+
+    [batch] = read_all([path])
+
+    [q] = batch.quarantined
+    assert q.row is None
+    assert "cannot read the file after line 0" in q.reason
+
+
+def test_empty_files_yield_no_rows(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    paths = [
+        write_jsonl("empty.jsonl", []),
+        write_jsonl("blank.jsonl", ["", "   ", ""]),
+        write_jsonl("empty.jsonl.gz", []),
+        write_jsonl("empty.jsonl.zst", []),
+    ]
+    (tmp_path / "empty.parquet").write_bytes(b"")
+    paths.append(tmp_path / "empty.parquet")
+
+    assert read_all(paths) == []
+
+
+def test_file_of_only_bad_lines_reports_them_all(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("bad.jsonl", ["{oops", "not json", b"\xff\xfe"])
+
+    batches = read_all([path])
+
+    assert [q.line for q in all_quarantined(batches)] == [1, 2, 3]
+    assert all_rows(batches) == []

@@ -1,0 +1,158 @@
+"""Format detection and the dedup key of every format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from curagate.errors import ConfigError, InputError
+from curagate.records import RecordFormat
+from io_support import all_keys, all_quarantined, read_all
+
+
+def _msgs(*turns: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"role": role, "content": content} for role, content in turns]
+
+
+def test_text_is_detected_and_keyed_by_the_text(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "Hello world", "lang": "en"}])
+
+    [batch] = read_all([path])
+
+    assert batch.format is RecordFormat.TEXT
+    assert batch.keys.to_pylist() == ["Hello world"]
+
+
+def test_prompt_completion_key_joins_prompt_and_completion(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("pc.jsonl", [{"prompt": "2+2?", "completion": "4"}])
+
+    [batch] = read_all([path])
+
+    assert batch.format is RecordFormat.PROMPT_COMPLETION
+    assert batch.keys.to_pylist() == ["2+2?\n4"]
+
+
+def test_chat_key_is_role_tagged_turns(write_jsonl: Callable[..., Path]) -> None:
+    rows = [
+        {"messages": _msgs(("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello!"))},
+        {"messages": _msgs(("user", "2+2?"), ("assistant", "4"))},
+    ]
+    path = write_jsonl("c.jsonl", rows)
+
+    [batch] = read_all([path])
+
+    assert batch.format is RecordFormat.CHAT
+    assert batch.keys.to_pylist() == [
+        "system: Be brief.\nuser: Hi\nassistant: Hello!",
+        "user: 2+2?\nassistant: 4",
+    ]
+
+
+def test_chat_wins_over_a_text_column(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("c.jsonl", [{"text": "x", "messages": _msgs(("user", "q"))}])
+
+    [batch] = read_all([path])
+
+    assert batch.format is RecordFormat.CHAT
+
+
+def test_preference_key_is_the_prompt_by_default(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("p.jsonl", [{"prompt": "Q", "chosen": "good", "rejected": "bad"}])
+
+    [batch] = read_all([path])
+
+    assert batch.format is RecordFormat.PREFERENCE
+    assert batch.keys.to_pylist() == ["Q"]
+
+
+def test_preference_key_can_include_the_responses(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("p.jsonl", [{"prompt": "Q", "chosen": "good", "rejected": "bad"}])
+
+    [batch] = read_all([path], preference_key="prompt+responses")
+
+    assert batch.keys.to_pylist() == ["Q\ngood\nbad"]
+
+
+def test_preference_message_lists_render_like_chat(write_jsonl: Callable[..., Path]) -> None:
+    row = {
+        "prompt": _msgs(("user", "Q")),
+        "chosen": _msgs(("assistant", "good")),
+        "rejected": _msgs(("assistant", "bad")),
+    }
+    path = write_jsonl("p.jsonl", [row])
+
+    [batch] = read_all([path], preference_key="prompt+responses")
+
+    assert batch.keys.to_pylist() == ["user: Q\nassistant: good\nassistant: bad"]
+
+
+def test_text_field_names_the_text_column(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("q.jsonl", [{"question": "Why?", "answer": "Because."}])
+
+    [batch] = read_all([path], text_field="question")
+
+    assert batch.format is RecordFormat.TEXT
+    assert batch.keys.to_pylist() == ["Why?"]
+
+
+def test_undetectable_format_names_the_columns_and_the_flags(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("q.jsonl", [{"question": "Why?", "answer": "Because."}])
+
+    with pytest.raises(InputError) as info:
+        read_all([path])
+
+    message = str(info.value)
+    assert "q.jsonl" in message
+    assert "'question', 'answer'" in message
+    assert "--format" in message
+    assert "--text-field" in message
+
+
+def test_named_format_overrides_detection(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("pc.jsonl", [{"prompt": "p", "completion": "c", "text": "t"}])
+
+    [batch] = read_all([path], format="text")
+
+    assert batch.format is RecordFormat.TEXT
+    assert batch.keys.to_pylist() == ["t"]
+
+
+def test_named_format_whose_field_no_record_has_is_an_input_error(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "hello"}])
+
+    with pytest.raises(InputError, match=r"t\.jsonl: no record has field 'messages'.*--format"):
+        read_all([path], format=RecordFormat.CHAT)
+
+
+def test_unknown_format_name_is_a_config_error(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "hello"}])
+
+    with pytest.raises(ConfigError, match="unknown format 'sharegpt'"):
+        read_all([path], format="sharegpt")
+
+
+def test_unknown_preference_key_is_a_config_error(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "hello"}])
+
+    with pytest.raises(ConfigError, match="preference_key"):
+        read_all([path], preference_key="responses")
+
+
+def test_each_file_gets_its_own_format(write_jsonl: Callable[..., Path]) -> None:
+    text = write_jsonl("a.jsonl", [{"text": "hello"}])
+    chat = write_jsonl("b.jsonl", [{"messages": _msgs(("user", "hi"))}])
+
+    batches = read_all([text, chat])
+
+    assert [b.format for b in batches] == [RecordFormat.TEXT, RecordFormat.CHAT]
+    assert [b.source_index for b in batches] == [0, 1]
+    assert all_keys(batches) == ["hello", "user: hi"]
+    assert all_quarantined(batches) == []

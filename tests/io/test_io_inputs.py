@@ -1,0 +1,117 @@
+"""expand_inputs: files, directories, globs -> sorted shards, or a clear InputError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from curagate.errors import InputError
+from curagate.io import expand_inputs, read_batches
+
+ROW = {"text": "hello"}
+
+
+def test_directory_is_searched_recursively_for_every_supported_suffix(
+    tmp_path: Path, write_jsonl: Callable[..., Path], write_parquet: Callable[..., Path]
+) -> None:
+    write_jsonl("d/a.jsonl", [ROW])
+    write_jsonl("d/sub/b.jsonl.gz", [ROW])
+    write_jsonl("d/sub/deeper/c.jsonl.zst", [ROW])
+    write_parquet("d/e.parquet", [ROW])
+    (tmp_path / "d" / "notes.txt").write_text("not a shard")
+
+    found = expand_inputs([tmp_path / "d"])
+
+    assert [p.relative_to(tmp_path / "d").as_posix() for p in found] == [
+        "a.jsonl",
+        "e.parquet",
+        "sub/b.jsonl.gz",
+        "sub/deeper/c.jsonl.zst",
+    ]
+
+
+def test_hidden_and_underscore_files_in_a_directory_are_not_shards(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    write_jsonl("d/a.jsonl", [ROW])
+    write_jsonl("d/.a.jsonl.tmp.jsonl", [ROW])
+    write_jsonl("d/_tmp/b.jsonl", [ROW])
+
+    assert expand_inputs([tmp_path / "d"]) == [tmp_path / "d" / "a.jsonl"]
+
+
+def test_glob_matches_shards(tmp_path: Path, write_jsonl: Callable[..., Path]) -> None:
+    write_jsonl("x/part-1.jsonl", [ROW])
+    write_jsonl("x/part-2.jsonl", [ROW])
+    write_jsonl("x/other.jsonl", [ROW])
+
+    found = expand_inputs([str(tmp_path / "x" / "part-*.jsonl")])
+
+    assert [p.name for p in found] == ["part-1.jsonl", "part-2.jsonl"]
+
+
+def test_result_is_sorted_and_deduplicated(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    b = write_jsonl("b.jsonl", [ROW])
+    a = write_jsonl("a.jsonl", [ROW])
+
+    found = expand_inputs([b, tmp_path, a, str(tmp_path / "*.jsonl")])
+
+    assert found == [a, b]
+
+
+def test_single_path_is_accepted(write_jsonl: Callable[..., Path]) -> None:
+    a = write_jsonl("a.jsonl", [ROW])
+
+    assert expand_inputs(a) == [a]
+
+
+def test_missing_path_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.jsonl"
+
+    with pytest.raises(InputError, match=r"nope\.jsonl: no such file or directory") as info:
+        expand_inputs([missing])
+    assert info.value.exit_code == 2
+
+
+def test_glob_matching_nothing_is_an_input_error(tmp_path: Path) -> None:
+    pattern = str(tmp_path / "*.jsonl")
+
+    with pytest.raises(InputError, match="the pattern matches no file"):
+        expand_inputs([pattern])
+
+
+def test_glob_matching_only_unsupported_files_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x\n")
+
+    with pytest.raises(InputError, match=r"matches no \.jsonl"):
+        expand_inputs([str(tmp_path / "a.*")])
+
+
+def test_directory_without_shards_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("hi")
+
+    with pytest.raises(InputError, match=r"empty: directory has no \.jsonl"):
+        expand_inputs([tmp_path / "empty"])
+
+
+def test_unsupported_suffix_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "data.json"
+    path.write_text('[{"text": "a"}]')
+
+    with pytest.raises(InputError, match=r"data\.json: unsupported file type"):
+        expand_inputs([path])
+
+
+def test_empty_input_list_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="no input given"):
+        expand_inputs([])
+
+
+def test_read_batches_refuses_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"gone\.jsonl: no such file"):
+        list(read_batches([tmp_path / "gone.jsonl"]))

@@ -1,0 +1,221 @@
+"""Streaming reads: compression, Parquet row groups, chunks, ids, conservation, columns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.io import expand_inputs
+from curagate.records import RecordFormat
+from io_support import all_keys, all_quarantined, all_rows, read_all
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz", "r.jsonl.zst"])
+def test_plain_gzip_and_zstd_read_the_same(write_jsonl: Callable[..., Path], name: str) -> None:
+    path = write_jsonl(name, [{"text": f"row {i}"} for i in range(5)])
+
+    batches = read_all([path])
+
+    assert all_keys(batches) == [f"row {i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz", "r.jsonl.zst"])
+def test_chunks_hold_at_most_batch_rows_and_keep_line_numbers(
+    write_jsonl: Callable[..., Path], name: str
+) -> None:
+    lines: list[object] = []
+    for i in range(10):
+        lines.append({"text": f"row {i}"})
+        if i % 3 == 0:
+            lines.append("")  # blank lines are not records but still count as lines
+    path = write_jsonl(name, lines)
+
+    batches = read_all([path], batch_rows=4)
+
+    assert all(b.input_rows <= 4 for b in batches)
+    assert [r for b in batches for r in b.rows.to_pylist()] == list(range(10))
+    line_numbers = [n for b in batches for n in b.lines.to_pylist()]
+    expected = [i + 1 for i, line in enumerate(lines) if line != ""]
+    assert line_numbers == expected
+
+
+def test_last_line_without_newline_is_read(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("r.jsonl", [{"text": "a"}, {"text": "b"}], newline_at_end=False)
+
+    assert all_keys(read_all([path])) == ["a", "b"]
+
+
+def test_windows_line_endings_and_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "win.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "a"}\r\n{"text": "b"}\r\n')
+
+    batches = read_all([path])
+
+    assert all_keys(batches) == ["a", "b"]
+    assert all_quarantined(batches) == []
+
+
+def test_parquet_is_read_by_row_group(write_parquet: Callable[..., Path]) -> None:
+    path = write_parquet("p.parquet", [{"text": f"row {i}"} for i in range(7)], row_group_size=3)
+
+    batches = read_all([path])
+
+    assert [b.table.num_rows for b in batches] == [3, 3, 1]
+    assert [b.rows.to_pylist() for b in batches] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert all(b.lines is None for b in batches)
+
+
+def test_parquet_row_group_larger_than_batch_rows_is_split(
+    write_parquet: Callable[..., Path],
+) -> None:
+    path = write_parquet("p.parquet", [{"text": f"row {i}"} for i in range(5)])
+
+    batches = read_all([path], batch_rows=2)
+
+    assert [b.rows.to_pylist() for b in batches] == [[0, 1], [2, 3], [4]]
+
+
+def test_parquet_bad_rows_are_quarantined_with_row_and_raw(
+    write_parquet: Callable[..., Path],
+) -> None:
+    path = write_parquet("p.parquet", [{"text": "ok", "n": 1}, {"text": "", "n": 2}])
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert (q.line, q.row, q.reason) == (None, 1, "field 'text' is empty")
+    assert json.loads(q.raw or "") == {"text": "", "n": 2}
+
+
+def test_parquet_chat_records(write_parquet: Callable[..., Path]) -> None:
+    row = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+    path = write_parquet("c.parquet", [row])
+
+    [batch] = read_all([path])
+
+    assert batch.format is RecordFormat.CHAT
+    assert batch.keys.to_pylist() == ["user: hi\nassistant: yo"]
+
+
+def test_ids_come_from_the_id_column_as_strings(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("i.jsonl", [{"id": 7, "text": "a"}, {"id": 8, "text": "b"}])
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == ["7", "8"]
+    assert batch.ids.type == pa.string()
+
+
+def test_ids_without_an_id_column_are_source_and_row(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("i.jsonl", ["", {"text": "a"}, {"text": "b"}])
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == [f"{path.as_posix()}:0", f"{path.as_posix()}:1"]
+
+
+def test_null_id_falls_back_to_source_and_row(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("i.jsonl", [{"id": "x", "text": "a"}, {"id": None, "text": "b"}])
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == ["x", f"{path.as_posix()}:1"]
+
+
+def test_ids_of_rows_after_a_quarantined_row_keep_their_file_row(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("i.jsonl", [{"text": "a"}, "{broken", {"text": "c"}])
+
+    [batch] = read_all([path])
+
+    assert batch.ids.to_pylist() == [f"{path.as_posix()}:0", f"{path.as_posix()}:2"]
+
+
+def test_every_batch_conserves_its_rows(write_jsonl: Callable[..., Path]) -> None:
+    lines: list[object] = []
+    for i in range(50):
+        lines.append({"text": f"row {i}"} if i % 7 else "{bad json")
+        if i % 11 == 0:
+            lines.append({"text": ""})
+    path = write_jsonl("c.jsonl", lines)
+
+    batches = read_all([path], batch_rows=8)
+
+    for batch in batches:
+        assert batch.input_rows == batch.table.num_rows + len(batch.quarantined)
+        assert len(batch.ids) == len(batch.keys) == len(batch.rows) == batch.table.num_rows
+        assert batch.lines is not None and len(batch.lines) == batch.table.num_rows
+    assert sum(b.input_rows for b in batches) == len(lines)
+    assert all(b.input_rows <= 8 for b in batches)
+
+
+def test_all_original_columns_are_kept(write_jsonl: Callable[..., Path]) -> None:
+    row = {
+        "id": "r1",
+        "prompt": "p",
+        "completion": "c",
+        "meta": {"src": "web", "tags": ["a"]},
+        "score": 0.5,
+    }
+    path = write_jsonl("pc.jsonl", [row])
+
+    [batch] = read_all([path])
+
+    assert batch.table.to_pylist() == [row]
+
+
+def test_date_like_strings_stay_strings(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("d.jsonl", [{"text": "2024-01-02", "created": "2024-01-02"}])
+
+    [batch] = read_all([path])
+
+    assert batch.table.to_pylist() == [{"text": "2024-01-02", "created": "2024-01-02"}]
+    assert batch.keys.to_pylist() == ["2024-01-02"]
+
+
+def test_keys_are_large_strings(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "a"}])
+
+    [batch] = read_all([path])
+
+    assert batch.keys.type == pa.large_string()
+
+
+def test_example_corpus_reads_with_its_four_broken_rows() -> None:
+    batches = read_all(expand_inputs([EXAMPLES / "corpus"]))
+
+    quarantined = all_quarantined(batches)
+    assert len(all_rows(batches)) == 305
+    assert [(Path(q.file).name, q.line) for q in quarantined] == [
+        ("amazon_polarity_Is_this_product_review_positive.jsonl", line) for line in (11, 22, 33, 44)
+    ]
+    assert {b.format for b in batches} == {RecordFormat.PROMPT_COMPLETION}
+
+
+def test_example_chat_and_preference_files_read_cleanly() -> None:
+    chat = read_all([EXAMPLES / "chat" / "chat.jsonl"])
+    preference = read_all([EXAMPLES / "preference" / "preference.jsonl"])
+
+    assert [b.format for b in chat + preference] == [RecordFormat.CHAT, RecordFormat.PREFERENCE]
+    assert len(all_rows(chat)) == len(all_rows(preference)) == 12
+    assert all_quarantined(chat + preference) == []
+    assert chat[0].ids.to_pylist()[:2] == ["chat-001", "chat-002"]
+
+
+def test_parquet_and_jsonl_of_the_same_rows_give_the_same_keys(
+    write_jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    rows = [{"prompt": f"p{i}", "completion": f"c{i}"} for i in range(4)]
+    jsonl = write_jsonl("s.jsonl", rows)
+    parquet = tmp_path / "s.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+
+    assert all_keys(read_all([jsonl])) == all_keys(read_all([parquet]))
