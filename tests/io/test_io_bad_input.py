@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from io_support import all_keys, all_quarantined, all_rows, read_all
 
 GOOD = {"text": "a good row"}

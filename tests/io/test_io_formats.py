@@ -6,10 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from io_support import all_keys, all_quarantined, read_all
 
 from curagate.errors import ConfigError, InputError
 from curagate.records import RecordFormat
-from io_support import all_keys, all_quarantined, read_all
 
 
 def _msgs(*turns: tuple[str, str]) -> list[dict[str, str]]:

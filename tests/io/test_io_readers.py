@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from io_support import all_keys, all_quarantined, all_rows, read_all
 
 from curagate.io import expand_inputs
 from curagate.records import RecordFormat
-from io_support import all_keys, all_quarantined, all_rows, read_all
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
