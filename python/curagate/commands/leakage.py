@@ -1,0 +1,119 @@
+"""Find reference (golden/test) items inside a training corpus.
+
+Writes leakage.json (every leaked reference item: corpus rows, methods,
+spans, ratios), leakage.md and a self-contained leakage.html into --out.
+
+examples:
+  curagate leakage --reference golden_sets/ --corpus data/ --fail-on-leak
+  curagate leakage --reference test.jsonl --reference-text-field question \\
+      --corpus shards/ --out reports/leakage --min-ratio 0.2
+
+exit codes: 0 ok (or leaks found without --fail-on-leak), 1 leaks found with
+--fail-on-leak, 2 usage or input error (missing path, empty reference set,
+records without the needed field)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from curagate.errors import CheckFailed
+from curagate.leakage import METHODS, detect, write_report
+from curagate.leakage.report import summary_lines
+
+
+def _methods(value: str) -> list[str]:
+    return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="reference files, directories or globs (golden sets, test splits)",
+    )
+    parser.add_argument(
+        "--corpus",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="corpus files, directories or globs (training shards)",
+    )
+    parser.add_argument(
+        "--out",
+        default="leakage-report",
+        metavar="DIR",
+        help="report directory (default: leakage-report)",
+    )
+    parser.add_argument(
+        "--fail-on-leak", action="store_true", help="exit 1 when any reference item leaks"
+    )
+    parser.add_argument(
+        "--ngram", type=int, default=13, metavar="N", help="words per n-gram, 8..50 (default 13)"
+    )
+    parser.add_argument(
+        "--methods",
+        type=_methods,
+        default=list(METHODS),
+        metavar="LIST",
+        help="comma-separated: exact,ngram,minhash (default: all)",
+    )
+    parser.add_argument(
+        "--min-shared-ngrams",
+        type=int,
+        default=1,
+        metavar="K",
+        help="distinct shared n-grams needed to flag (default 1)",
+    )
+    parser.add_argument(
+        "--min-ratio",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="shared / item n-grams needed to flag (default 0: any shared n-gram)",
+    )
+    parser.add_argument(
+        "--minhash-threshold",
+        type=float,
+        default=0.8,
+        metavar="J",
+        help="estimated Jaccard for a MinHash match (default 0.8)",
+    )
+    parser.add_argument("--format", default=None, help="corpus record format (default: detect)")
+    parser.add_argument("--text-field", default=None, help="corpus text column for format text")
+    parser.add_argument("--reference-format", default=None, help="reference record format")
+    parser.add_argument(
+        "--reference-text-field",
+        default=None,
+        help="reference text column (e.g. question for GSM8K)",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = detect(
+        args.reference,
+        args.corpus,
+        ngram=args.ngram,
+        methods=args.methods,
+        min_shared_ngrams=args.min_shared_ngrams,
+        min_ratio=args.min_ratio,
+        minhash_threshold=args.minhash_threshold,
+        reference_format=args.reference_format,
+        reference_text_field=args.reference_text_field,
+        format=args.format,
+        text_field=args.text_field,
+        threads=args.threads,
+    )
+    paths = write_report(result, args.out)
+    for line in summary_lines(result):
+        print(line)
+    print(f"report: {paths['json']} ({paths['markdown'].name}, {paths['html'].name})")
+    if args.fail_on_leak and result.leaked_reference_items:
+        raise CheckFailed(
+            f"{result.leaked_reference_items} reference item(s) leaked into the corpus; "
+            f"see {paths['markdown']}"
+        )
+    return 0

@@ -1,0 +1,490 @@
+"""Leakage (contamination) detection: which reference items hide in a corpus.
+
+A reference set (golden sets, val/test splits, any records) is indexed once
+by the Rust core; corpus shards then stream through it batch by batch, so
+memory is the index plus one batch. Three methods, each switchable:
+
+``exact``
+    the whole normalized record equals a normalized reference item.
+``ngram``
+    the record shares a word n-gram (default 13, as GPT-3 and
+    lm-evaluation-harness) with an item. By default any shared 13-gram
+    flags; ``min_shared_ngrams`` and ``min_ratio`` (shared distinct n-grams
+    over the item's distinct n-grams) raise the bar.
+``minhash``
+    MinHash near match of the whole record and the whole item (3-word
+    shingles, estimated Jaccard >= ``minhash_threshold``, default 0.8).
+
+Items shorter than ``ngram`` words have no n-gram: exact and MinHash still
+match them, and they are listed as ``too_short_for_ngram`` in the result.
+Text compared is each record's key (see :mod:`curagate.records`), normalized
+(NFKC, lowercase, punctuation stripped, whitespace collapsed); spans are
+character offsets into the keys before normalization.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from curagate.errors import ConfigError, InputError
+from curagate.io import expand_inputs, read_batches
+
+METHODS = ("exact", "ngram", "minhash")
+SCHEMA_VERSION = 1
+
+__all__ = [
+    "METHODS",
+    "LeakageIndex",
+    "LeakageResult",
+    "Match",
+    "ReferenceItem",
+    "ReferenceLeak",
+    "RowLeaks",
+    "Span",
+    "detect",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceItem:
+    index: int  # position in the reference set, 0-based
+    file: str
+    row: int
+    id: str
+    text: str  # the key that was indexed
+    words: int  # normalized words (0: empty after normalization, matches nothing)
+    ngrams: int  # distinct n-grams
+    too_short_for_ngram: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "file": self.file,
+            "row": self.row,
+            "id": self.id,
+            "words": self.words,
+            "ngrams": self.ngrams,
+            "too_short_for_ngram": self.too_short_for_ngram,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Longest matched span, in characters of the original (unnormalized) keys."""
+
+    reference_start: int
+    reference_end: int
+    record_start: int
+    record_end: int
+    words: int
+    text: str  # the matched part of the corpus record
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": [self.reference_start, self.reference_end],
+            "record": [self.record_start, self.record_end],
+            "words": self.words,
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One corpus record that contains a reference item."""
+
+    file: str
+    row: int
+    line: int | None
+    id: str
+    methods: tuple[str, ...]
+    shared_ngrams: int
+    ratio: float
+    similarity: float | None
+    span: Span | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "row": self.row,
+            "line": self.line,
+            "id": self.id,
+            "methods": list(self.methods),
+            "shared_ngrams": self.shared_ngrams,
+            "ratio": round(self.ratio, 6),
+            "similarity": None if self.similarity is None else round(self.similarity, 6),
+            "span": None if self.span is None else self.span.to_dict(),
+        }
+
+
+@dataclass(slots=True)
+class ReferenceLeak:
+    """A leaked reference item and every corpus record it was found in."""
+
+    item: ReferenceItem
+    matches: list[Match] = field(default_factory=list)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        found = {m for match in self.matches for m in match.methods}
+        return tuple(m for m in METHODS if m in found)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.item.to_dict(),
+            "methods": list(self.methods),
+            "records": len(self.matches),
+            "matches": [m.to_dict() for m in self.matches],
+        }
+
+
+@dataclass(slots=True)
+class LeakageResult:
+    config: dict[str, Any]
+    reference_files: list[str]
+    corpus_files: list[str]
+    items: list[ReferenceItem]
+    corpus_records: int
+    corpus_bytes: int
+    quarantined: int
+    leaks: list[ReferenceLeak]
+
+    @property
+    def leaked_reference_items(self) -> int:
+        return len(self.leaks)
+
+    @property
+    def contaminated_records(self) -> int:
+        return len({(m.file, m.row) for leak in self.leaks for m in leak.matches})
+
+    @property
+    def too_short_items(self) -> list[ReferenceItem]:
+        return [i for i in self.items if i.too_short_for_ngram and i.words > 0]
+
+    @property
+    def empty_items(self) -> list[ReferenceItem]:
+        return [i for i in self.items if i.words == 0]
+
+    def by_method(self) -> dict[str, int]:
+        """Leaked reference items per method (an item can count under several)."""
+        return {m: sum(1 for leak in self.leaks if m in leak.methods) for m in METHODS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "config": self.config,
+            "reference": {
+                "files": self.reference_files,
+                "items": len(self.items),
+                "empty_items": [i.to_dict() for i in self.empty_items],
+                "too_short_for_ngram": [i.to_dict() for i in self.too_short_items],
+            },
+            "corpus": {
+                "files": self.corpus_files,
+                "records": self.corpus_records,
+                "bytes": self.corpus_bytes,
+                "quarantined": self.quarantined,
+            },
+            "summary": {
+                "leaked_reference_items": self.leaked_reference_items,
+                "contaminated_records": self.contaminated_records,
+                "by_method": self.by_method(),
+            },
+            "leaks": [leak.to_dict() for leak in self.leaks],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RowLeaks:
+    """Per scanned row: leaked or not, the first reference item it contains, how."""
+
+    leaked: pa.BooleanArray
+    reference_ids: pa.StringArray  # null where not leaked
+    methods: pa.StringArray  # e.g. "exact+ngram"; null where not leaked
+
+
+# One raw leak from the core: (record, item, exact, ngram, minhash,
+# shared_ngrams, ratio, similarity, span); span = (ref_start, ref_end,
+# record_start, record_end, words).
+_RawLeak = tuple[
+    int, int, bool, bool, bool, int, float, float | None, tuple[int, int, int, int, int] | None
+]
+
+
+def _buffers(keys: pa.Array) -> tuple[memoryview, memoryview | None, int, int, bool]:
+    """The offsets and data buffers of a string column, zero-copy.
+
+    pyarrow buffers export the format "b" (signed bytes); the core reads
+    unsigned bytes, so the views are cast (no copy).
+    """
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    if pa.types.is_string_view(keys.type):
+        keys = keys.cast(pa.large_string())
+    if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+        raise InputError(f"keys must be a string or large_string array, got {keys.type}")
+    if keys.null_count:
+        keys = keys.fill_null("")
+    _, offsets, data = keys.buffers()
+    data_view = memoryview(data).cast("B") if data is not None and data.size else None
+    return (
+        memoryview(offsets).cast("B"),
+        data_view,
+        keys.offset,
+        len(keys),
+        pa.types.is_large_string(keys.type),
+    )
+
+
+def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(methods))
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown or not chosen:
+        raise ConfigError(
+            f"unknown leakage method(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"choose from {', '.join(METHODS)}"
+        )
+    return chosen
+
+
+class LeakageIndex:
+    """A reference set indexed once; scan any number of corpus batches.
+
+    ``curate --decontaminate REF`` uses :meth:`build` and :meth:`scan_keys`
+    to drop contaminated rows with reason ``leakage``.
+    """
+
+    def __init__(
+        self,
+        *,
+        ngram: int = 13,
+        methods: Sequence[str] = METHODS,
+        min_shared_ngrams: int = 1,
+        min_ratio: float = 0.0,
+        minhash_threshold: float = 0.8,
+        num_perm: int = 128,
+        shingle_words: int = 3,
+        seed: int = 1,
+        threads: int | None = None,
+    ) -> None:
+        from curagate import _core
+
+        self.methods = _check_methods(methods)
+        self.config: dict[str, Any] = {
+            "ngram": ngram,
+            "methods": list(self.methods),
+            "min_shared_ngrams": min_shared_ngrams,
+            "min_ratio": min_ratio,
+            "minhash_threshold": minhash_threshold,
+            "num_perm": num_perm,
+            "shingle_words": shingle_words,
+            "seed": seed,
+            "normalize": "nfkc+lowercase+strip_punctuation+collapse_whitespace",
+        }
+        try:
+            self._core = _core.ReferenceIndex(
+                ngram=ngram,
+                methods=list(self.methods),
+                min_shared_ngrams=min_shared_ngrams,
+                min_ratio=min_ratio,
+                minhash_threshold=minhash_threshold,
+                num_perm=num_perm,
+                shingle_words=shingle_words,
+                seed=seed,
+                threads=threads,
+            )
+        except _core.ParameterError as e:
+            raise ConfigError(f"leakage: {e}") from None
+        self.items: list[ReferenceItem] = []
+        self.reference_files: list[str] = []
+        self._frozen = False
+
+    @classmethod
+    def build(
+        cls,
+        reference: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        text_field: str | None = None,
+        **options: Any,
+    ) -> LeakageIndex:
+        """Index every record of the reference files (their keys).
+
+        Raises :class:`InputError` (exit 2) for missing paths, files whose
+        records have no usable field, and a set with no usable item.
+        """
+        index = cls(**options)
+        paths = expand_inputs(reference)
+        index.reference_files = [p.as_posix() for p in paths]
+        for batch in read_batches(paths, format=format, text_field=text_field):
+            index._add(batch.keys, batch.source, batch.rows, batch.ids)
+        index._freeze()
+        if not index.items:
+            raise InputError(
+                f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
+                "point --reference at golden/test files with records"
+            )
+        if all(i.words == 0 for i in index.items):
+            raise InputError(
+                f"reference set has {len(index.items)} item(s) but all are empty after "
+                "normalization (only punctuation or whitespace); nothing can be matched"
+            )
+        return index
+
+    def _add(self, keys: pa.Array, source: str, rows: pa.Array, ids: pa.Array) -> None:
+        if self._frozen:
+            raise InputError("the reference index is already built; create a new LeakageIndex")
+        if len(keys) == 0:
+            return
+        self._core.add(*_buffers(keys))
+        base = len(self.items)
+        for i, (text, row, rid) in enumerate(
+            zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True)
+        ):
+            self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, False))
+
+    def add_texts(self, texts: Sequence[str], *, source: str = "<texts>") -> None:
+        """Add reference items from strings (tests, notebooks); ids are ``source:row``."""
+        arr = pa.array(list(texts), pa.large_string())
+        rows = pa.array(range(len(texts)), pa.int64())
+        self._add(arr, source, rows, pa.array([f"{source}:{r}" for r in range(len(texts))]))
+
+    def _freeze(self) -> None:
+        if self._frozen:
+            return
+        self._frozen = True
+        words_raw, ngrams_raw = self._core.items()
+        words, ngrams = array("I", words_raw), array("I", ngrams_raw)
+        n = self.config["ngram"]
+        self.items = [
+            ReferenceItem(
+                it.index, it.file, it.row, it.id, it.text, words[k], ngrams[k], words[k] < n
+            )
+            for k, it in enumerate(self.items)
+        ]
+
+    def scan(self, keys: pa.Array) -> list[_RawLeak]:
+        """Raw flagged (row, item, ...) tuples of one batch of keys, rows ascending."""
+        self._freeze()
+        if len(keys) == 0:
+            return []
+        return list(self._core.scan(*_buffers(keys)))
+
+    def scan_keys(self, keys: pa.Array) -> RowLeaks:
+        """Per row of ``keys``: leaked?, the first reference id it contains, methods."""
+        leaked = [False] * len(keys)
+        ref_ids: list[str | None] = [None] * len(keys)
+        how: list[str | None] = [None] * len(keys)
+        for record, item, exact, ngram, minhash, *_ in self.scan(keys):
+            if leaked[record]:
+                continue
+            leaked[record] = True
+            ref_ids[record] = self.items[item].id
+            how[record] = "+".join(
+                m for m, on in zip(METHODS, (exact, ngram, minhash), strict=True) if on
+            )
+        return RowLeaks(
+            pa.array(leaked, pa.bool_()), pa.array(ref_ids, pa.string()), pa.array(how, pa.string())
+        )
+
+
+def detect(
+    reference: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    corpus: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    ngram: int = 13,
+    methods: Sequence[str] = METHODS,
+    min_shared_ngrams: int = 1,
+    min_ratio: float = 0.0,
+    minhash_threshold: float = 0.8,
+    reference_format: str | None = None,
+    reference_text_field: str | None = None,
+    format: str | None = None,
+    text_field: str | None = None,
+    threads: int | None = None,
+    batch_rows: int = 65536,
+) -> LeakageResult:
+    """Find reference items inside corpus records.
+
+    Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``);
+    MinHash at estimated Jaccard 0.8. Reference and corpus are read with
+    :func:`curagate.io.read_batches`; ``format``/``text_field`` apply to the
+    corpus, ``reference_format``/``reference_text_field`` to the reference.
+    """
+    index = LeakageIndex.build(
+        reference,
+        format=reference_format,
+        text_field=reference_text_field,
+        ngram=ngram,
+        methods=methods,
+        min_shared_ngrams=min_shared_ngrams,
+        min_ratio=min_ratio,
+        minhash_threshold=minhash_threshold,
+        threads=threads,
+    )
+    corpus_paths = expand_inputs(corpus)
+    by_item: dict[int, ReferenceLeak] = {}
+    records = nbytes = quarantined = 0
+    for batch in read_batches(
+        corpus_paths, format=format, text_field=text_field, batch_rows=batch_rows
+    ):
+        quarantined += len(batch.quarantined)
+        keys = batch.keys
+        records += len(keys)
+        nbytes += _text_bytes(keys)
+        raw = index.scan(keys)
+        if not raw:
+            continue
+        texts: dict[int, str] = {}
+        for record, item, exact, ng, mh, shared, ratio, similarity, span in raw:
+            text = texts.get(record)
+            if text is None:
+                text = texts[record] = keys[record].as_py()
+            line = batch.lines[record].as_py() if batch.lines is not None else None
+            methods_hit = tuple(m for m, on in zip(METHODS, (exact, ng, mh), strict=True) if on)
+            match = Match(
+                file=batch.source,
+                row=batch.rows[record].as_py(),
+                line=line,
+                id=batch.ids[record].as_py(),
+                methods=methods_hit,
+                shared_ngrams=shared,
+                ratio=ratio,
+                similarity=similarity,
+                span=None if span is None else Span(*span, text=text[span[2] : span[3]]),
+            )
+            leak = by_item.get(item)
+            if leak is None:
+                leak = by_item[item] = ReferenceLeak(index.items[item])
+            leak.matches.append(match)
+    return LeakageResult(
+        config=index.config,
+        reference_files=index.reference_files,
+        corpus_files=[p.as_posix() for p in corpus_paths],
+        items=index.items,
+        corpus_records=records,
+        corpus_bytes=nbytes,
+        quarantined=quarantined,
+        leaks=[by_item[k] for k in sorted(by_item)],
+    )
+
+
+def _text_bytes(keys: pa.Array) -> int:
+    import pyarrow.compute as pc
+
+    if len(keys) == 0:
+        return 0
+    return int(pc.sum(pc.binary_length(keys)).as_py() or 0)
+
+
+def write_report(result: LeakageResult, out: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``leakage.json``, ``leakage.md`` and ``leakage.html`` into ``out``."""
+    from curagate.leakage.report import write_report as _write
+
+    return _write(result, Path(out))
