@@ -1,0 +1,166 @@
+"""The gate over real transformers/peft/lm-eval code paths with a tiny local Llama."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from gate_support import make_run_dir
+
+from curagate import golden
+from curagate.errors import InputError
+from curagate.gate import run_gate
+
+pytestmark = pytest.mark.slow  # torch + lm-eval imports alone take ~15 s on the shared CPUs
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+MC_TASK = """\
+task: tiny_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: mc.jsonl
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{question}}\\nAnswer:"
+doc_to_choice: "{{choices}}"
+doc_to_target: label
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+GATE = """\
+name: tiny
+golden_dir: {golden}
+generation: {{max_new_tokens: 4, batch_size: 16}}
+statistics: {{bootstrap_resamples: 100}}
+golden_sets:
+  - name: sentiment
+    task: classification
+    labels: [Positive, Negative]
+    metrics:
+      accuracy: {{min: 0.0}}
+{suite}
+contamination: {{check: false}}
+"""
+
+SUITE = """\
+regression_suite:
+  golden_set: mini_suite
+  tasks: [tiny_mc]
+  batch_size: 4
+"""
+
+
+def _gate(tmp_path: Path, golden_dir: Path, *, suite: bool = False) -> Path:
+    p = tmp_path / "gate.yaml"
+    p.write_text(GATE.format(golden=golden_dir, suite=SUITE if suite else ""))
+    return p
+
+
+@pytest.fixture
+def train_file(tmp_path: Path) -> Path:
+    p = tmp_path / "train.jsonl"
+    p.write_text(json.dumps({"prompt": "Review: fine", "completion": "Positive"}) + "\n")
+    return p
+
+
+def test_zero_adapter_candidate_equals_base_within_noise(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    out = run_gate(
+        _gate(tmp_path, golden_dir), str(run), str(tiny_model_dir), tmp_path / "out", device="cpu"
+    )
+    res = out.report["results"][0]
+    assert res["metrics"]["accuracy"]["delta"] == 0
+    assert all(m["within_noise"] for m in res["metrics"].values())
+    assert [e["candidate_output"] for e in res["failing_examples"]] == [
+        e["base_output"] for e in res["failing_examples"]
+    ]
+    cand = out.report["candidate"]
+    assert cand["kind"] == "run" and len(cand["adapter_sha256"]) == 64
+    assert out.report["base"]["sha256"] == cand["base_model_sha256"]
+
+
+def test_trained_adapter_changes_the_outputs(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
+    )
+    out = run_gate(
+        _gate(tmp_path, golden_dir), str(run), str(tiny_model_dir), tmp_path / "out", device="cpu"
+    )
+    examples = out.report["results"][0]["failing_examples"]
+    assert any(e["candidate_output"] != e["base_output"] for e in examples)
+
+
+def test_rerun_loads_no_model_when_everything_is_cached(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
+    )
+    gate, cache = _gate(tmp_path, golden_dir), tmp_path / "cache"
+    first = run_gate(
+        gate, str(run), str(tiny_model_dir), tmp_path / "a", cache_dir=cache, device="cpu"
+    )
+    again = run_gate(
+        gate, str(run), str(tiny_model_dir), tmp_path / "b", cache_dir=cache, device="cpu"
+    )
+    assert first.cache_misses == 2 * 40 and again.cache_misses == 0
+    assert (tmp_path / "a" / "gate_report.json").read_bytes() == (
+        tmp_path / "b" / "gate_report.json"
+    ).read_bytes()
+
+
+def test_changed_base_weights_are_refused(tmp_path, golden_dir, tiny_model_dir, train_file) -> None:
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    meta = json.loads((run / "run.json").read_text())
+    meta["base_model"]["files"]["model.safetensors"] = "0" * 64
+    (run / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="base model files changed since training"):
+        run_gate(_gate(tmp_path, golden_dir), str(run), str(tiny_model_dir), tmp_path / "o")
+
+
+def test_lm_eval_suite_runs_base_and_candidate_identically(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    pytest.importorskip("lm_eval")
+    suite = golden_dir / "mini_suite"
+    suite.mkdir()
+    rows = [
+        {"question": f"Is {i} even?", "choices": ["yes", "no"], "label": i % 2} for i in range(12)
+    ]
+    (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (suite / "tiny_mc.yaml").write_text(MC_TASK)
+    (suite / "set.yaml").write_text(
+        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
+    )
+    golden.lock(golden_dir, ["mini_suite"])
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    out = run_gate(
+        _gate(tmp_path, golden_dir, suite=True),
+        str(run),
+        str(tiny_model_dir),
+        tmp_path / "out",
+        device="cpu",
+    )
+    task = out.report["regression_suite"]["tasks"]["tiny_mc"]
+    assert task["items"] == 12 and task["delta"] == 0 and task["within_noise"]
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE007")
+    assert check["verdict"] == "pass"
