@@ -272,6 +272,8 @@ def _column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray | None:
     if name not in table.column_names:
         return None
     col = table.column(name)
+    if pa.types.is_dictionary(col.type):  # e.g. a pandas category column in Parquet
+        col = col.cast(col.type.value_type)
     if pa.types.is_string_view(col.type):
         col = col.cast(pa.large_string())
     if _is_list_type(col.type):
@@ -356,6 +358,8 @@ def validate_table(
 
 def _render(col: pa.Array) -> pa.Array:
     """A string column as is; a message list as "role: content" lines."""
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
     if _is_string_type(col.type):
         return col.cast(pa.large_string())
     if not isinstance(col, pa.ListArray | pa.LargeListArray):

@@ -219,3 +219,35 @@ def test_parquet_and_jsonl_of_the_same_rows_give_the_same_keys(
     pq.write_table(pa.Table.from_pylist(rows), parquet)
 
     assert all_keys(read_all([jsonl])) == all_keys(read_all([parquet]))
+
+
+def test_dictionary_encoded_parquet_text_is_read(tmp_path: Path) -> None:
+    table = pa.table({"text": pa.array(["a", "b", "a"]).dictionary_encode()})
+    path = tmp_path / "d.parquet"
+    pq.write_table(table, path)
+
+    assert all_keys(read_all([path])) == ["a", "b", "a"]
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz"])
+@pytest.mark.parametrize("batch_rows", [1, 3, 64])
+def test_chunking_matches_a_naive_line_by_line_read(
+    write_jsonl: Callable[..., Path], name: str, batch_rows: int
+) -> None:
+    lines: list[object] = []
+    for i in range(200):
+        if i % 13 == 0:
+            lines.append("   ")
+        elif i % 17 == 0:
+            lines.append("{broken")
+        else:
+            lines.append({"text": "w " * (i % 29 + 1) + str(i)})
+    path = write_jsonl(name, lines)
+
+    batches = read_all([path], batch_rows=batch_rows)
+
+    expected_lines = [i + 1 for i, line in enumerate(lines) if isinstance(line, dict)]
+    expected_bad = [i + 1 for i, line in enumerate(lines) if line == "{broken"]
+    assert [n for b in batches for n in b.lines.to_pylist()] == expected_lines
+    assert [q.line for q in all_quarantined(batches)] == expected_bad
+    assert all_keys(batches) == [line["text"] for line in lines if isinstance(line, dict)]

@@ -532,7 +532,9 @@ def _parse_slowly(
         columns: dict[str, None] = {}
         for record in records:
             columns.update(dict.fromkeys(record))
-        fmt = detect_format(columns, text_field=options.text_field, source=state.source)
+        fmt = state.format = detect_format(
+            columns, text_field=options.text_field, source=state.source
+        )
     survivors: list[int] = []
     first_kind: dict[str, str] = {}
     for i, record in enumerate(records):
