@@ -6,40 +6,50 @@
 //! object is created per row.
 
 use curagate_core::Error;
-use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 
 use crate::errors::to_py;
 
-/// A borrowed byte view of a Python buffer, kept alive by `_buf`.
+/// A borrowed byte view of any object exporting the buffer protocol
+/// (pyarrow.Buffer, bytes, memoryview), whatever its item format.
 pub struct Bytes {
-    _buf: PyBuffer<u8>,
-    ptr: *const u8,
-    len: usize,
+    view: Box<pyo3::ffi::Py_buffer>,
 }
 
-// SAFETY: the exporter (a pyarrow Buffer, immutable) keeps the memory alive
-// and unchanged while `_buf` holds the export; we only read it.
+// SAFETY: the exporter (an immutable pyarrow Buffer or bytes) keeps the memory
+// alive and unchanged until the view is released; we only read it.
 unsafe impl Send for Bytes {}
 unsafe impl Sync for Bytes {}
 
 impl Bytes {
     pub fn new(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let buf = PyBuffer::<u8>::get(obj)?;
-        if !buf.is_c_contiguous() {
-            return Err(to_py(Error::BadOffsets("buffer is not contiguous".into())));
+        let mut view: Box<pyo3::ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: obj is a valid object; PyBUF_SIMPLE asks for contiguous bytes.
+        let rc = unsafe { pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, pyo3::ffi::PyBUF_SIMPLE) };
+        if rc != 0 {
+            return Err(PyErr::fetch(obj.py()));
         }
-        let ptr = buf.buf_ptr() as *const u8;
-        let len = buf.len_bytes();
-        Ok(Self { _buf: buf, ptr, len })
+        Ok(Self { view })
+    }
+
+    pub fn len(&self) -> usize {
+        self.view.len as usize
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        if self.len == 0 {
+        if self.view.len == 0 || self.view.buf.is_null() {
             return &[];
         }
-        // SAFETY: see the Send impl; ptr/len describe the exported buffer.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        // SAFETY: a PyBUF_SIMPLE view is `len` contiguous bytes at `buf`.
+        unsafe { std::slice::from_raw_parts(self.view.buf as *const u8, self.view.len as usize) }
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        // Releasing needs the GIL; views are dropped by the pyfunction that
+        // created them, after `detach` has returned.
+        Python::attach(|_| unsafe { pyo3::ffi::PyBuffer_Release(&mut *self.view) });
     }
 }
 
@@ -63,10 +73,10 @@ impl TextColumn {
         let offsets = Bytes::new(offsets)?;
         let data = data.map(Bytes::new).transpose()?;
         let width = if large { 8 } else { 4 };
-        if offsets.len < (offset + length + 1) * width && length > 0 {
+        if offsets.len() < (offset + length + 1) * width && length > 0 {
             return Err(to_py(Error::BadOffsets(format!(
                 "offsets buffer has {} bytes, need {} for offset {offset} + length {length}",
-                offsets.len,
+                offsets.len(),
                 (offset + length + 1) * width
             ))));
         }

@@ -1,0 +1,148 @@
+"""Typed surface of the native module `curagate._core` (rust/curagate-py)."""
+
+from typing import Any, Final, Literal
+
+from typing_extensions import Buffer
+
+HashScheme = Literal[
+    "fast", "datasketch", "datasketch-affine32", "datasketch-legacy", "datasketch-affine64"
+]
+
+class CoreError(Exception): ...
+class ParameterError(CoreError): ...
+class SpillError(CoreError): ...
+class InputDataError(CoreError): ...
+
+def normalize(
+    text: str,
+    *,
+    nfkc: bool = True,
+    lowercase: bool = True,
+    strip_punctuation: bool = True,
+    collapse_whitespace: bool = True,
+) -> str: ...
+def content_hash(
+    text: str,
+    *,
+    nfkc: bool = True,
+    lowercase: bool = True,
+    strip_punctuation: bool = True,
+    collapse_whitespace: bool = True,
+) -> int:
+    """128-bit XXH3 hash of the normalized text."""
+
+def hash_column(
+    offsets: Buffer,
+    data: Buffer | None,
+    offset: int,
+    length: int,
+    large: bool,
+    *,
+    nfkc: bool = True,
+    lowercase: bool = True,
+    strip_punctuation: bool = True,
+    collapse_whitespace: bool = True,
+) -> bytes:
+    """Content hashes of an Arrow string column: 16 little-endian bytes per row."""
+
+def shingles(text: str, *, ngram: int = 5, shingle: Literal["word", "char"] = "word") -> list[str]: ...
+def minhash(
+    shingles: list[bytes], *, num_perm: int = 128, seed: int = 1, hash: HashScheme = "fast"
+) -> list[int]:
+    """One value per permutation; the datasketch schemes match `datasketch.MinHash` bit for bit."""
+
+def optimal_params(
+    threshold: float,
+    num_perm: int,
+    false_positive_weight: float = 0.5,
+    false_negative_weight: float = 0.5,
+) -> tuple[int, int]:
+    """(bands, rows) as datasketch's MinHashLSH chooses them."""
+
+class Deduper:
+    """Exact + MinHash-LSH near dedup over batches of keys (GIL released, rayon)."""
+
+    bands_rows: Final[tuple[int, int]]
+
+    def __init__(
+        self,
+        *,
+        num_perm: int = 128,
+        threshold: float = 0.7,
+        ngram: int = 5,
+        shingle: Literal["word", "char"] = "word",
+        hash: HashScheme = "fast",
+        seed: int = 1,
+        bands: int | None = None,
+        rows: int | None = None,
+        near: bool = True,
+        verify: Literal["signature", "exact"] = "signature",
+        memory_budget: int = 1 << 30,
+        spill_dir: str | None = None,
+        threads: int | None = None,
+        nfkc: bool = True,
+        lowercase: bool = True,
+        strip_punctuation: bool = True,
+        collapse_whitespace: bool = True,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def add(
+        self,
+        offsets: Buffer,
+        data: Buffer | None,
+        offset: int,
+        length: int,
+        large: bool,
+        priorities: Buffer,
+        priorities_offset: int = 0,
+    ) -> None:
+        """Add keys given as the buffers of an Arrow (large_)string array, with
+        one float64 survivor priority per key (higher wins; ties: earliest)."""
+
+    def finish(self) -> dict[str, Any]:
+        """Cluster and choose survivors. Returns ``status`` (u8 per record:
+        0 kept, 1 exact, 2 near), ``kept_index`` (u64), ``similarity`` (f32) as
+        little-endian bytes, and ``stats`` (a dict of counters)."""
+
+# leakage
+
+# leakage
+
+# (record, item, exact, ngram, minhash, shared_ngrams, ratio, similarity, span);
+# span = (reference_start, reference_end, record_start, record_end, words), in characters.
+LeakTuple = tuple[
+    int, int, bool, bool, bool, int, float, float | None, tuple[int, int, int, int, int] | None
+]
+
+class ReferenceIndex:
+    """Leakage reference index (exact hash, word n-grams, MinHash LSH); frozen on first scan."""
+
+    def __init__(
+        self,
+        *,
+        ngram: int = 13,
+        methods: list[str] = ...,
+        min_shared_ngrams: int = 1,
+        min_ratio: float = 0.0,
+        minhash_threshold: float = 0.8,
+        num_perm: int = 128,
+        shingle_words: int = 3,
+        seed: int = 1,
+        threads: int | None = None,
+        nfkc: bool = True,
+        lowercase: bool = True,
+        strip_punctuation: bool = True,
+    ) -> None: ...
+    def add(
+        self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
+    ) -> None:
+        """Add reference items (ids continue across calls)."""
+
+    def items(self) -> tuple[bytes, bytes]:
+        """Per item (words, distinct n-grams) as little-endian u32 arrays."""
+
+    def bands_rows(self) -> tuple[int, int]: ...
+    def scan(
+        self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
+    ) -> list[LeakTuple]:
+        """Flagged (record, item) pairs of one batch, sorted by record then item."""

@@ -1,0 +1,84 @@
+"""Validate, normalize and deduplicate JSONL/Parquet shards.
+
+Every input row ends up kept (OUT/kept/), removed with a reason
+(OUT/removed/) or quarantined with file, line and reason (OUT/quarantine.jsonl);
+OUT/stats.json has the counts per step and per file.
+
+examples:
+  curagate curate data/*.jsonl --out curated/
+  curagate curate shards/ --out curated/ --config curate.yaml --threads 8
+  curagate curate chat.parquet --out curated/ --format chat --threshold 0.8 --keep longest
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from curagate.curate import CurateResult, curate
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs of shards")
+    p.add_argument("--out", required=True, help="output directory (replaced atomically)")
+    p.add_argument("--config", help="curate.yaml (see docs/curate.md)")
+    p.add_argument("--threads", type=int, help="worker threads for the Rust core (default: all cores)")
+    p.add_argument("--format", choices=["auto", "text", "prompt_completion", "chat", "preference"])
+    p.add_argument("--text-field", help="column holding the text (text format)")
+    p.add_argument("--threshold", type=float, help="near-dup Jaccard threshold (default 0.7)")
+    p.add_argument("--ngram", type=int, help="shingle size (default 5 words)")
+    p.add_argument("--keep", choices=["first", "longest", "score"], help="survivor policy")
+    p.add_argument("--score-column", help="column maximized by --keep score")
+    p.add_argument("--no-near", action="store_true", help="exact dedup only")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any row was quarantined")
+    p.add_argument("--json", action="store_true", help="print stats.json to stdout instead of a summary")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = curate(
+        args.inputs,
+        args.out,
+        config=args.config,
+        threads=args.threads,
+        format=args.format,
+        text_field=args.text_field,
+        near__threshold=args.threshold,
+        near__ngram=args.ngram,
+        near__enabled=False if args.no_near else None,
+        keep__policy=args.keep,
+        keep__score_column=args.score_column,
+        strict=True if args.strict else None,
+    )
+    if args.json:
+        json.dump(result.stats, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        print_summary(result)
+    strict = result.stats["config"]["strict"]
+    return 1 if strict and result.quarantined else 0
+
+
+def print_summary(r: CurateResult) -> None:
+    steps = r.stats["steps"]
+    near = steps["near"]
+    lines = [
+        f"curagate curate -> {r.out}",
+        f"  input rows      {r.input_rows:>10,}",
+        f"  quarantined     {r.quarantined:>10,}   (quarantine.jsonl)",
+        f"  removed exact   {r.removed.get('exact', 0):>10,}",
+        f"  removed near    {r.removed.get('near', 0):>10,}   "
+        f"({near['clusters']:,} clusters; LSH {near['bands']}x{near['rows']}; "
+        f"{near['verified_pairs']:,} pairs verified, {near['rejected_pairs']:,} rejected)",
+    ]
+    for reason, count in sorted(r.removed.items()):
+        if reason not in ("exact", "near"):
+            lines.append(f"  removed {reason:<8}{count:>10,}")
+    lines += [
+        f"  kept            {r.kept:>10,}   (kept/)",
+        f"  dedup rate      {r.dedup_rate:>10.1%}",
+        f"  time            {r.seconds:>9.2f}s   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)",
+    ]
+    for w in r.stats["warnings"]:
+        lines.append(f"warning: {w}")
+    print("\n".join(lines))

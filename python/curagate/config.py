@@ -1,0 +1,161 @@
+"""Configuration is data: YAML validated by typed models.
+
+Errors name the file, the line and the key (``curate.yaml:7: near.threshold:
+Input should be less than or equal to 1``), so a user can fix them without
+reading our code. Other stages (audit, train, gate) reuse :func:`load_model`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from curagate.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_size(value: Any) -> int:
+    """``"1.5GiB"``, ``"512MB"``, ``1048576`` -> bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"not a size: {value!r}; use bytes or a unit such as 512MiB or 2GB")
+    number, unit = float(m.group(1)), (m.group(2) or "").lower()
+    binary = "i" in unit
+    base = unit[:1]
+    factor = 1024 ** "bkmgt".index(base) if binary and base else _UNITS[base]
+    return int(number * factor)
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NormalizeConfig(_Strict):
+    nfkc: bool = True
+    lowercase: bool = True
+    strip_punctuation: bool = True
+    collapse_whitespace: bool = True
+
+
+class ExactConfig(_Strict):
+    enabled: bool = True
+
+
+class NearConfig(_Strict):
+    enabled: bool = True
+    shingle: Literal["word", "char"] = "word"
+    ngram: int = Field(5, ge=1, le=64)
+    num_perm: int = Field(128, ge=8, le=4096)
+    threshold: float = Field(0.7, gt=0.0, le=1.0)
+    hash: Literal[
+        "fast", "datasketch", "datasketch-affine32", "datasketch-legacy", "datasketch-affine64"
+    ] = "fast"
+    seed: int = Field(1, ge=0, le=2**32 - 1)
+    bands: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
+    verify: Literal["signature", "exact"] = "signature"
+
+
+class KeepConfig(_Strict):
+    """Which record of a cluster survives."""
+
+    policy: Literal["first", "longest", "score"] = "first"
+    score_column: str | None = None
+
+
+class DecontaminateConfig(_Strict):
+    reference: list[str] = Field(default_factory=list)
+    ngram: int = Field(13, ge=8, le=50)
+
+
+class CurateConfig(_Strict):
+    format: Literal["auto", "text", "prompt_completion", "chat", "preference"] = "auto"
+    text_field: str | None = None
+    preference_key: Literal["prompt", "prompt+responses"] = "prompt"
+    normalize: NormalizeConfig = NormalizeConfig()
+    exact: ExactConfig = ExactConfig()
+    near: NearConfig = NearConfig()
+    keep: KeepConfig = KeepConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
+    memory_budget: ByteSize = Field(1 << 30, ge=0)
+    spill_dir: str | None = None
+    threads: int | None = Field(None, ge=1)
+    batch_rows: int = Field(65536, ge=1)
+    strict: bool = False
+    dedup_rate_warning: float = Field(0.30, ge=0.0, le=1.0)
+
+
+def load_model(path: str | os.PathLike[str], model: type[M]) -> M:
+    """Load YAML at ``path`` into ``model``; errors name file, line and key."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read config: {e}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}:1: the config must be a mapping of keys to values")
+    return validate_model(data, model, source=str(p), node=node)
+
+
+def validate_model(
+    data: dict[str, Any], model: type[M], *, source: str = "<config>", node: yaml.Node | None = None
+) -> M:
+    """Validate ``data``; the first error becomes a ConfigError naming the key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = [str(x) for x in err["loc"]]
+        key = ".".join(loc) or "<root>"
+        line = _line_of(node, err["loc"]) if node is not None else None
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the documented options)"
+        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise ConfigError(f"{where}: {key}: {msg}{more}") from None
+
+
+def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest YAML node along ``loc`` that exists."""
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == str(part):
+                    line = k.start_mark.line + 1
+                    node = v
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line

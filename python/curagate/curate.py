@@ -1,0 +1,345 @@
+"""`curagate curate`: read, validate, normalize, deduplicate and write.
+
+Two passes over the inputs keep memory bounded: pass 1 streams every batch
+into the Rust deduper (and holds the valid tables only while they fit in a
+quarter of the memory budget); pass 2 routes each row to ``kept/`` or
+``removed/``. Outputs are built in a temporary directory and renamed into
+place, so an interrupted run never looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curagate import __version__
+from curagate.config import CurateConfig, load_model, validate_model
+from curagate.errors import InputError
+from curagate.io import expand_inputs, read_batches
+from curagate.io.atomic import atomic_path
+from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_priorities
+from curagate.pipeline.write import (
+    REMOVED_COLUMNS,
+    ShardWriter,
+    meta_name,
+    write_json,
+    write_manifest,
+    write_quarantine,
+)
+from curagate.records import Batch, Quarantined
+
+STATS_SCHEMA_VERSION = 1
+_OUTPUT_MARKERS = ("stats.json", "manifest.json")
+
+
+@dataclass
+class SourceCounts:
+    file: str
+    input_rows: int = 0
+    quarantined: int = 0
+    kept: int = 0
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "input_rows": self.input_rows,
+            "quarantined": self.quarantined,
+            "kept": self.kept,
+            "removed": dict(sorted(self.removed.items())),
+        }
+
+
+@dataclass(frozen=True)
+class CurateResult:
+    out: Path
+    input_rows: int
+    kept: int
+    removed: dict[str, int]
+    quarantined: int
+    stats: dict[str, Any]
+    seconds: float
+
+    @property
+    def removed_total(self) -> int:
+        return sum(self.removed.values())
+
+    @property
+    def dedup_rate(self) -> float:
+        valid = self.input_rows - self.quarantined
+        return self.removed_total / valid if valid else 0.0
+
+
+def resolve_config(config: str | os.PathLike[str] | CurateConfig | None, **overrides: Any) -> CurateConfig:
+    """A config file (or object) with dotted-key overrides (``near.threshold``)."""
+    base = config if isinstance(config, CurateConfig) else (
+        load_model(config, CurateConfig) if config is not None else CurateConfig()
+    )
+    data = base.model_dump()
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    source = str(config) if config is not None and not isinstance(config, CurateConfig) else "options"
+    return validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
+
+
+def curate(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    config: str | os.PathLike[str] | CurateConfig | None = None,
+    threads: int | None = None,
+    progress: bool | None = None,
+    **overrides: Any,
+) -> CurateResult:
+    """Curate ``inputs`` into ``out``. Keyword ``overrides`` use dotted config
+    keys with ``.`` written as ``__`` (``near__threshold=0.8``)."""
+    started = time.perf_counter()
+    cfg = resolve_config(config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()})
+    paths = expand_inputs(inputs)
+    out_dir = Path(out)
+    _check_output_dir(out_dir, paths)
+    show = sys.stderr.isatty() if progress is None else progress
+
+    read_opts = {
+        "format": None if cfg.format == "auto" else cfg.format,
+        "text_field": cfg.text_field,
+        "preference_key": cfg.preference_key,
+        "batch_rows": cfg.batch_rows,
+    }
+    sources = [SourceCounts(p.as_posix()) for p in paths]
+    quarantined: list[Quarantined] = []
+    dedup = DedupStep(cfg) if (cfg.exact.enabled or cfg.near.enabled) else None
+
+    # Pass 1: validate, key, feed the deduper.
+    held: list[Batch] | None = []
+    held_bytes = 0
+    id_chunks: list[pa.Array] = []
+    valid = 0
+    for batch in _progress(read_batches(paths, **read_opts), show, "reading"):
+        src = sources[batch.source_index]
+        src.input_rows += batch.input_rows
+        src.quarantined += len(batch.quarantined)
+        quarantined.extend(batch.quarantined)
+        if batch.table.num_rows == 0:
+            continue
+        valid += batch.table.num_rows
+        id_chunks.append(batch.ids)
+        if dedup is not None:
+            dedup.add(batch.keys, keep_priorities(batch, cfg))
+        if held is not None:
+            held_bytes += batch.table.nbytes
+            if held_bytes > cfg.memory_budget // 4:
+                held = None  # too big to hold: pass 2 re-reads the inputs
+            else:
+                held.append(batch)
+
+    input_rows = sum(s.input_rows for s in sources)
+    if input_rows == 0:
+        raise InputError(
+            f"no records found in {len(paths)} input file(s): {', '.join(s.file for s in sources[:3])}"
+            f"{' ...' if len(sources) > 3 else ''}; check the paths (empty files contain no records)"
+        )
+
+    outcome = dedup.finish() if dedup is not None else None
+    reasons = _reasons(outcome, cfg, valid)
+    ids = pa.chunked_array(id_chunks, pa.string()) if id_chunks else pa.chunked_array([], pa.string())
+
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
+        cluster_tables: list[pa.Table] = []
+        batches: Iterator[Batch] = iter(held) if held is not None else (
+            b for b in read_batches(paths, **read_opts) if b.table.num_rows
+        )
+        start = 0
+        for batch in _progress(batches, show, "writing"):
+            n = batch.table.num_rows
+            status = reasons.slice(start, n)
+            kept_mask = pc.equal(status, "kept")
+            kept_w.write(batch.source_index, batch.table.filter(kept_mask))
+            src = sources[batch.source_index]
+            kept_count = pc.sum(pc.cast(kept_mask, pa.int64())).as_py() or 0
+            src.kept += kept_count
+            cluster_id, kept_id, similarity = _cluster_columns(outcome, ids, start, n)
+            if kept_count < n:
+                meta = {
+                    "record_id": batch.ids,
+                    "source_file": pa.repeat(pa.scalar(batch.source), n),
+                    "source_row": batch.rows,
+                    "reason": status,
+                    "cluster_id": cluster_id,
+                    "kept_id": kept_id,
+                    "similarity": similarity,
+                }
+                removed = batch.table
+                for name in REMOVED_COLUMNS:
+                    removed = removed.append_column(meta_name(name, batch.table.column_names), meta[name])
+                removed_mask = pc.invert(kept_mask)
+                removed_w.write(batch.source_index, removed.filter(removed_mask))
+                for item in pc.value_counts(status.filter(removed_mask)).to_pylist():
+                    src.removed[item["values"]] = src.removed.get(item["values"], 0) + item["counts"]
+            cluster_tables.append(
+                pa.table(
+                    {
+                        "record_id": batch.ids,
+                        "source_file": pa.repeat(pa.scalar(batch.source), n),
+                        "source_row": batch.rows,
+                        "status": status,
+                        "cluster_id": cluster_id,
+                    }
+                )
+            )
+            start += n
+        kept_w.close()
+        removed_w.close()
+        if start != valid:
+            raise RuntimeError(f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run")
+
+        import pyarrow.parquet as pq
+
+        clusters = pa.concat_tables(cluster_tables) if cluster_tables else pa.table(
+            {"record_id": pa.array([], pa.string())}
+        )
+        pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
+        write_quarantine(tmp / "quarantine.jsonl", quarantined)
+        stats = _stats(cfg, sources, outcome, dedup)
+        write_json(tmp / "stats.json", stats)
+        rows = {**kept_w.rows, **removed_w.rows, tmp / "clusters.parquet": clusters.num_rows,
+                tmp / "quarantine.jsonl": len(quarantined)}
+        write_manifest(tmp, rows)
+
+    totals = stats["totals"]
+    return CurateResult(
+        out=out_dir,
+        input_rows=totals["input_rows"],
+        kept=totals["kept"],
+        removed=totals["removed"],
+        quarantined=totals["quarantined"],
+        stats=stats,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _reasons(outcome: DedupOutcome | None, cfg: CurateConfig, valid: int) -> pa.Array:
+    """Per valid record: "kept" or the removal reason."""
+    if outcome is None:
+        return pa.repeat(pa.scalar("kept"), valid)
+    names = pa.array(STATUS_NAMES)
+    if not cfg.exact.enabled:
+        # Exact copies are also near copies (J = 1): report them as such.
+        names = pa.array(["kept", "near", "near"])
+    return pc.take(names, outcome.status)
+
+
+def _cluster_columns(
+    outcome: DedupOutcome | None, ids: pa.ChunkedArray, start: int, n: int
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    if outcome is None:
+        idx = pa.array(range(start, start + n), pa.int64())
+        return idx, pc.take(ids, idx), pa.repeat(pa.scalar(1.0, pa.float32()), n)
+    kept_index = outcome.kept_index.slice(start, n)
+    return (
+        pc.cast(kept_index, pa.int64()),
+        pc.take(ids, kept_index).combine_chunks(),
+        outcome.similarity.slice(start, n),
+    )
+
+
+def _stats(
+    cfg: CurateConfig, sources: list[SourceCounts], outcome: DedupOutcome | None, dedup: DedupStep | None
+) -> dict[str, Any]:
+    input_rows = sum(s.input_rows for s in sources)
+    quarantined = sum(s.quarantined for s in sources)
+    kept = sum(s.kept for s in sources)
+    removed: dict[str, int] = {}
+    for s in sources:
+        for reason, count in s.removed.items():
+            removed[reason] = removed.get(reason, 0) + count
+    removed_total = sum(removed.values())
+    if input_rows != kept + removed_total + quarantined:
+        raise RuntimeError(
+            f"record accounting broken: {input_rows} in != {kept} kept + {removed_total} removed "
+            f"+ {quarantined} quarantined"
+        )
+    valid = input_rows - quarantined
+    rate = removed_total / valid if valid else 0.0
+    core = dict(outcome.stats) if outcome is not None else {}
+    warnings: list[str] = []
+    if rate > cfg.dedup_rate_warning:
+        warnings.append(
+            f"dedup removed {rate:.1%} of valid records (above {cfg.dedup_rate_warning:.0%}): "
+            "this usually means a collection problem (templated or scraped-twice data); inspect removed/"
+        )
+    if quarantined:
+        warnings.append(f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason")
+    steps: dict[str, Any] = {
+        "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid},
+        "exact": {"enabled": cfg.exact.enabled, "removed": removed.get("exact", 0)},
+        "near": {
+            "enabled": cfg.near.enabled,
+            "removed": removed.get("near", 0),
+            "clusters": core.get("near_clusters", 0),
+            "candidate_pairs": core.get("candidate_pairs", 0),
+            "verified_pairs": core.get("verified_pairs", 0),
+            "rejected_pairs": core.get("rejected_pairs", 0),
+            "bands": core.get("bands"),
+            "rows": core.get("rows"),
+            "spilled_bytes": core.get("spilled_bytes", 0),
+            "empty_keys": core.get("empty_keys", 0),
+        },
+    }
+    return {
+        "schema_version": STATS_SCHEMA_VERSION,
+        "curagate_version": __version__,
+        "config": cfg.model_dump(mode="json"),
+        "steps": steps,
+        "inputs": [s.to_dict() for s in sources],
+        "totals": {
+            "input_rows": input_rows,
+            "kept": kept,
+            "removed": dict(sorted(removed.items())),
+            "quarantined": quarantined,
+            "dedup_rate": round(rate, 6),
+        },
+        "warnings": warnings,
+    }
+
+
+def _check_output_dir(out: Path, inputs: list[Path]) -> None:
+    """Refuse to replace a directory that is not a previous curate output."""
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"--out {out}: exists and is not a directory")
+        if any(out.iterdir()) and not any((out / m).exists() for m in _OUTPUT_MARKERS):
+            raise InputError(
+                f"--out {out}: directory exists and is not a curagate output; "
+                "choose a new or empty directory (curate replaces its output as a whole)"
+            )
+    resolved = out.resolve()
+    for p in inputs:
+        if resolved in p.resolve().parents:
+            raise InputError(f"--out {out}: contains input {p}; write outputs elsewhere")
+
+
+def _progress(it: Any, show: bool, desc: str) -> Any:
+    if not show:
+        return it
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return it
+    return tqdm(it, desc=desc, unit="batch", leave=False)

@@ -1,0 +1,113 @@
+"""Exact + near dedup step over the Rust core.
+
+Keys go to Rust as the buffers of an Arrow string array (no Python object per
+row); the core hashes, sketches and clusters with the GIL released.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curagate import _core
+from curagate.config import CurateConfig
+from curagate.errors import ConfigError, InputError
+from curagate.records import Batch
+
+STATUS_NAMES = ("kept", "exact", "near")
+
+
+def text_buffers(arr: pa.Array | pa.ChunkedArray) -> tuple[Any, Any, int, int, bool]:
+    """(offsets, data, offset, length, large) of a string array, zero-copy."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    if arr.null_count:
+        arr = pc.fill_null(arr, "")
+    buffers = arr.buffers()
+    return buffers[1], buffers[2], arr.offset, len(arr), pa.types.is_large_string(arr.type)
+
+
+def keep_priorities(batch: Batch, cfg: CurateConfig) -> pa.Array:
+    """Survivor priority per row (higher wins; ties go to the earliest)."""
+    n = batch.table.num_rows
+    policy = cfg.keep.policy
+    if policy == "first":
+        return pa.repeat(pa.scalar(0.0, pa.float64()), n)
+    if policy == "longest":
+        return pc.cast(pc.utf8_length(batch.keys), pa.float64())
+    column = cfg.keep.score_column
+    if column is None:
+        raise ConfigError("keep.policy is 'score' but keep.score_column is not set; name the score column")
+    if column not in batch.table.column_names:
+        raise InputError(
+            f"{batch.source}: keep.score_column {column!r} is not a column "
+            f"(columns: {', '.join(batch.table.column_names)})"
+        )
+    try:
+        scores = pc.cast(batch.table.column(column), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(
+            f"{batch.source}: keep.score_column {column!r} must be numeric "
+            f"(found {batch.table.column(column).type})"
+        ) from None
+    return pc.fill_null(scores, float("-inf")).combine_chunks()
+
+
+@dataclass(frozen=True)
+class DedupOutcome:
+    status: pa.Array  # uint8: 0 kept, 1 exact, 2 near
+    kept_index: pa.Array  # uint64: global index of the cluster's survivor
+    similarity: pa.Array  # float32
+    stats: dict[str, int]
+
+
+class DedupStep:
+    """Feeds key batches to the core deduper and returns per-record outcomes."""
+
+    def __init__(self, cfg: CurateConfig) -> None:
+        near = cfg.near
+        try:
+            self._core = _core.Deduper(
+                num_perm=near.num_perm,
+                threshold=near.threshold,
+                ngram=near.ngram,
+                shingle=near.shingle,
+                hash=near.hash,
+                seed=near.seed,
+                bands=near.bands,
+                rows=near.rows,
+                near=near.enabled,
+                verify=near.verify,
+                memory_budget=cfg.memory_budget,
+                spill_dir=cfg.spill_dir,
+                threads=cfg.threads,
+                **cfg.normalize.model_dump(),
+            )
+        except _core.ParameterError as e:
+            raise ConfigError(f"near: {e}") from None
+        self.exact_enabled = cfg.exact.enabled
+
+    @property
+    def bands_rows(self) -> tuple[int, int]:
+        return self._core.bands_rows
+
+    def add(self, keys: pa.Array, priorities: pa.Array) -> None:
+        offsets, data, offset, length, large = text_buffers(keys)
+        prio = priorities.combine_chunks() if isinstance(priorities, pa.ChunkedArray) else priorities
+        prio = prio.cast(pa.float64())
+        if prio.null_count:
+            prio = pc.fill_null(prio, float("-inf"))
+        self._core.add(offsets, data, offset, length, large, prio.buffers()[1], prio.offset)
+
+    def finish(self) -> DedupOutcome:
+        out = self._core.finish()
+        n = len(out["status"])
+        status = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(out["status"])])
+        kept = pa.Array.from_buffers(pa.uint64(), n, [None, pa.py_buffer(out["kept_index"])])
+        sim = pa.Array.from_buffers(pa.float32(), n, [None, pa.py_buffer(out["similarity"])])
+        return DedupOutcome(status, kept, sim, dict(out["stats"]))

@@ -1,0 +1,88 @@
+"""Writers for curate's output directory.
+
+Layout (every file deterministic for the same input and config)::
+
+    OUT/kept/part-NNNNN.parquet      kept rows of input file NNNNN, original columns
+    OUT/removed/part-NNNNN.parquet   removed rows + reason, cluster_id, kept_id, similarity, ...
+    OUT/clusters.parquet             every valid record: id, source, row, status, cluster_id
+    OUT/quarantine.jsonl             unusable rows: file, line, row, reason, raw
+    OUT/stats.json                   counters per step and per input file, warnings
+    OUT/manifest.json                every file with sha256 and row count
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curagate.io.manifest import sha256_file
+from curagate.records import Quarantined
+
+# Columns curate adds to removed records; an input column with the same name
+# wins and ours get the `curagate_` prefix.
+REMOVED_COLUMNS = ("record_id", "source_file", "source_row", "reason", "cluster_id", "kept_id", "similarity")
+
+
+def meta_name(name: str, existing: list[str]) -> str:
+    return f"curagate_{name}" if name in existing else name
+
+
+class ShardWriter:
+    """One Parquet file per input file, opened lazily, one row group per batch."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._writers: dict[int, tuple[pq.ParquetWriter, Path]] = {}
+        self.rows: dict[Path, int] = {}
+
+    def write(self, source_index: int, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        entry = self._writers.get(source_index)
+        if entry is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"part-{source_index:05d}.parquet"
+            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+            entry = self._writers[source_index] = (writer, path)
+        writer, path = entry
+        if not table.schema.equals(writer.schema):
+            table = table.cast(writer.schema)
+        writer.write_table(table)
+        self.rows[path] = self.rows.get(path, 0) + table.num_rows
+
+    def close(self) -> None:
+        for writer, _ in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+def write_quarantine(path: Path, rows: list[Quarantined]) -> int:
+    with path.open("w", encoding="utf-8") as f:
+        for q in rows:
+            f.write(
+                json.dumps(
+                    {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason, "raw": q.raw},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
+    return len(rows)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_manifest(root: Path, row_counts: dict[Path, int]) -> dict[str, Any]:
+    """sha256 and rows of every file under ``root`` (paths relative, sorted)."""
+    files = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json"):
+        rel = path.relative_to(root).as_posix()
+        files.append({"path": rel, "sha256": sha256_file(path), "rows": row_counts.get(path)})
+    manifest = {"schema_version": 1, "files": files}
+    write_json(root / "manifest.json", manifest)
+    return manifest
