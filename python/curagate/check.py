@@ -15,14 +15,13 @@ from pathlib import Path
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.formats import format_violations, quarantine_rule
-from curagate.audit.keys import fingerprint
-from curagate.audit.leaks import leak_locations
+from curagate.audit.keys import fingerprints
+from curagate.audit.leaks import LeakScan, build_index
 from curagate.audit.rules import RULES
 from curagate.errors import InputError
 from curagate.records import RecordFormat
 
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
-_GOLDEN_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -34,13 +33,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.rule} {self.message}"
-
-
-def golden_files(golden_dir: Path) -> list[Path]:
-    """Every data file under the golden directory (set.yaml and lock.json are skipped)."""
-    return sorted(
-        p for p in golden_dir.rglob("*") if p.is_file() and p.name.endswith(_GOLDEN_SUFFIXES)
-    )
 
 
 def check(
@@ -68,6 +60,14 @@ def check(
         if rule not in off:
             out.append(Violation(file, line, rule, message))
 
+    golden_dir = Path(golden) if golden is not None else DEFAULT_GOLDEN_DIR
+    if golden is not None and not golden_dir.is_dir():
+        raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
+    leaks: LeakScan | None = None
+    if leakage and golden_dir.is_dir() and "LEAK001" not in off:
+        index = build_index([golden_dir], ngram=ngram or cfg.leakage.ngram)
+        leaks = LeakScan(index) if index is not None else None
+
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
     ):
@@ -80,30 +80,29 @@ def check(
             continue
         rows = batch.rows.to_pylist()
         lines = batch.lines.to_pylist() if batch.lines is not None else [r + 1 for r in rows]
-        keys = batch.keys.to_pylist()
+        fps = fingerprints(batch.keys)
         records = batch.table.to_pylist()
-        for rec, line, key in zip(records, lines, keys, strict=True):
+        for rec, line, fp in zip(records, lines, fps, strict=True):
             for v in format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft):
                 add(src, line, v.rule, f"{v.detail}; fix: {RULES[v.rule].fix}")
-            fp = fingerprint(key or "")
             first = seen.get(fp)
             if first is None:
                 seen[fp] = f"{src}:{line}"
             else:
-                add(src, line, "DUP001", f"exact duplicate of {first} (after normalization); "
-                                         "remove one copy or run `curagate curate`")
-
-    golden_dir = Path(golden) if golden is not None else DEFAULT_GOLDEN_DIR
-    if golden is not None and not golden_dir.is_dir():
-        raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
-    if leakage and golden_dir.is_dir() and "LEAK001" not in off:
-        reference = golden_files(golden_dir)
-        if reference:
-            from curagate.leakage import detect
-
-            n = ngram or cfg.leakage.ngram
-            result = detect(reference, paths, ngram=n)
-            for file, line, detail in leak_locations(result):
-                add(file, line, "LEAK001", f"{detail}; remove the record (golden set items must "
-                                           "never be trained on)")
+                add(
+                    src,
+                    line,
+                    "DUP001",
+                    f"exact duplicate of {first} (after normalization); "
+                    "remove one copy or run `curagate curate`",
+                )
+        if leaks is not None:
+            for i, what in sorted(leaks.scan(batch.keys).items()):
+                add(
+                    src,
+                    lines[i],
+                    "LEAK001",
+                    f"contains {what}; remove the record (golden set "
+                    "items must never be trained on)",
+                )
     return sorted(set(out))

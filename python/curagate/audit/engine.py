@@ -24,7 +24,8 @@ from curagate.audit.formats import (
     messages_of,
     quarantine_rule,
 )
-from curagate.audit.keys import fingerprint
+from curagate.audit.keys import fingerprints
+from curagate.audit.leaks import LeakScan, build_index
 from curagate.audit.pii import Hit, redact, scan
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.stats import outlier_threshold, summarize
@@ -89,7 +90,9 @@ class _Tokenizer:
         except ImportError as e:
             raise MissingExtraError("train", "transformers") from e
         if not path.exists():
-            raise ConfigError(f"tokens.tokenizer: {path} does not exist; give a local tokenizer directory")
+            raise ConfigError(
+                f"tokens.tokenizer: {path} does not exist; give a local tokenizer directory"
+            )
         try:
             self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as e:
@@ -120,16 +123,24 @@ def _conversations(fmt: RecordFormat, rec: dict[str, Any], text_field: str | Non
     if fmt == RecordFormat.TEXT:
         return [str(rec.get(text_field or "text") or "")]
     if fmt == RecordFormat.PROMPT_COMPLETION:
-        return [[{"role": "user", "content": str(rec.get("prompt") or "")},
-                 {"role": "assistant", "content": str(rec.get("completion") or "")}]]
+        return [
+            [
+                {"role": "user", "content": str(rec.get("prompt") or "")},
+                {"role": "assistant", "content": str(rec.get("completion") or "")},
+            ]
+        ]
     if fmt == RecordFormat.CHAT:
-        return [[{"role": m.get("role"), "content": m.get("content") or ""} for m in messages_of(rec)]]
+        return [
+            [{"role": m.get("role"), "content": m.get("content") or ""} for m in messages_of(rec)]
+        ]
     prompt = rec.get("prompt")
     base = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt or "")}]
     out = []
     for k in ("chosen", "rejected"):
         v = rec.get(k)
-        out.append(base + (v if isinstance(v, list) else [{"role": "assistant", "content": str(v or "")}]))
+        out.append(
+            base + (v if isinstance(v, list) else [{"role": "assistant", "content": str(v or "")}])
+        )
     return out
 
 
@@ -161,7 +172,9 @@ class _Structured:
         out: list[tuple[str, str]] = []
         for spec, validator in zip(self.specs, self.validators, strict=True):
             if spec.field == "assistant":
-                answers = [m.get("content") for m in messages_of(rec) if m.get("role") == "assistant"]
+                answers = [
+                    m.get("content") for m in messages_of(rec) if m.get("role") == "assistant"
+                ]
                 value: Any = answers[-1] if answers else None
             else:
                 value = rec.get(spec.field)
@@ -177,14 +190,21 @@ class _Structured:
             err = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
             if err is not None:
                 path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
-                out.append(("FMT009", f"{spec.field!r} at {path} fails {err.validator!r} "
-                                      f"({json.dumps(err.validator_value, sort_keys=True)[:80]})"))
+                out.append(
+                    (
+                        "FMT009",
+                        f"{spec.field!r} at {path} fails {err.validator!r} "
+                        f"({json.dumps(err.validator_value, sort_keys=True)[:80]})",
+                    )
+                )
         return out
 
 
 def _redact_value(v: Any, cfg: AuditConfig) -> Any:
     if isinstance(v, str):
-        hits = scan(v, entropy_threshold=cfg.secrets.entropy_threshold, min_length=cfg.secrets.min_length)
+        hits = scan(
+            v, entropy_threshold=cfg.secrets.entropy_threshold, min_length=cfg.secrets.min_length
+        )
         return redact(v, hits) if hits else v
     if isinstance(v, list):
         return [_redact_value(x, cfg) for x in v]
@@ -195,31 +215,6 @@ def _redact_value(v: Any, cfg: AuditConfig) -> Any:
 
 def _json_safe(v: Any) -> Any:
     return json.loads(json.dumps(v, default=str))
-
-
-def _leakage(cfg: AuditConfig, paths: list[Path], display: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-    """Leaking rows as refs, via the leakage module (exact + n-gram)."""
-    from curagate.leakage import detect
-
-    res = detect(cfg.golden_sets, paths, ngram=cfg.leakage.ngram)
-    refs: list[str] = []
-    for leak in res.leaks:
-        d = leak if isinstance(leak, dict) else getattr(leak, "__dict__", {}) or {}
-        if not d and hasattr(leak, "to_dict"):
-            d = leak.to_dict()
-        f = str(d.get("corpus_file") or d.get("file") or "")
-        line = d.get("corpus_line") or d.get("line")
-        if line is None and d.get("corpus_row", d.get("row")) is not None:
-            line = int(d.get("corpus_row", d.get("row"))) + 1
-        refs.append(f"{display.get(f, f)}:{line}")
-    refs = sorted(set(refs), key=_ref_sort_key)
-    summary = {
-        "golden_sets": [str(p) for p in cfg.golden_sets],
-        "ngram": cfg.leakage.ngram,
-        "leaked_reference_items": int(res.leaked_reference_items),
-        "leaking_rows": len(refs),
-    }
-    return summary, refs
 
 
 def _ref_sort_key(ref: str) -> tuple[str, int]:
@@ -237,7 +232,6 @@ def run_audit(
     from curagate.io import expand_inputs, read_batches
 
     paths = expand_inputs(list(data))
-    display = {Path(p).as_posix(): Path(p).as_posix() for p in paths}
     structured = _Structured(cfg.structured_outputs)
     tokenizer = (
         _Tokenizer(cfg.tokens.tokenizer, need_template=cfg.tokens.max_seq_len is not None)
@@ -245,6 +239,10 @@ def run_audit(
         else None
     )
     hits: dict[str, _Hits] = {rid: _Hits() for rid in RULES}
+    leaks: LeakScan | None = None
+    if cfg.golden_sets:
+        golden_index = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram)
+        leaks = LeakScan(golden_index) if golden_index is not None else None
 
     def hit(rule: str, ref: str, detail: str = "") -> None:
         h = hits[rule]
@@ -296,12 +294,15 @@ def run_audit(
         formats[fmt.value] += len(records)
         rows = batch.rows.to_pylist()
         lines = batch.lines.to_pylist() if batch.lines is not None else [r + 1 for r in rows]
-        keys = batch.keys.to_pylist()
+        fps = fingerprints(batch.keys)
         refs = [f"{src}:{ln}" for ln in lines]
+        leaking = leaks.scan(batch.keys) if leaks is not None else {}
         ins: list[str] = []
         outs: list[str] = []
         convs: list[list[Any]] = []
-        for rec, ref, key in zip(records, refs, keys, strict=True):
+        for k, (rec, ref, fp) in enumerate(zip(records, refs, fps, strict=True)):
+            if k in leaking:
+                hit("LEAK001", ref, "")
             index = valid
             valid += 1
             row_refs.append(ref)
@@ -325,7 +326,6 @@ def run_audit(
             for rule in sorted({h.rule for h in row_hits}):
                 hit(rule, ref, ", ".join(sorted({h.kind for h in row_hits if h.rule == rule})))
             pii_counts.update(h.rule for h in row_hits)
-            fp = fingerprint(key or "")
             if fp in seen:
                 hit("DUP001", ref, "")
             else:
@@ -359,6 +359,7 @@ def run_audit(
                 col("input_chars", len(i_txt))
                 col("output_chars", len(o_txt) if o_txt is not None else None)
                 col("dedup_key", fp.hex())
+                col("leaked", k in leaking)
                 for rid in _SCAN_RULES:
                     col(rid, sum(1 for h in row_hits if h.rule == rid))
                 if cfg.labels.field is not None:
@@ -414,8 +415,8 @@ def run_audit(
         summ["outlier_threshold"] = thr
         if thr is None:
             continue
-        for i, v in zip(idx, vals, strict=True):
-            if v > thr:
+        for i, length in zip(idx, vals, strict=True):
+            if length > thr:
                 outliers.setdefault(i, []).append(name)
     for i in sorted(outliers):
         hit("LEN001", row_refs[i], " and ".join(outliers[i]))
@@ -445,12 +446,19 @@ def run_audit(
         over = [(k, v / n_lab) for k, v in dist if v / n_lab > cfg.labels.max_share]
         under = [(k, v / n_lab) for k, v in dist if v / n_lab < cfg.labels.min_share]
         if n_lab and (over or under) and len(dist) > 1:
-            parts = [f"class {k!r} holds {s:.1%} (above {cfg.labels.max_share:.0%})" for k, s in over]
-            parts += [f"class {k!r} holds {s:.2%} (below {cfg.labels.min_share:.0%})" for k, s in under]
+            parts = [
+                f"class {k!r} holds {s:.1%} (above {cfg.labels.max_share:.0%})" for k, s in over
+            ]
+            parts += [
+                f"class {k!r} holds {s:.2%} (below {cfg.labels.min_share:.0%})" for k, s in under
+            ]
             worst = max([s for _, s in over] + [1 - s for _, s in under])
             dataset_level["LBL001"] = ("; ".join(parts), worst)
         elif n_lab and len(dist) == 1:
-            dataset_level["LBL001"] = (f"only one class ({dist[0][0]!r}) in {cfg.labels.field!r}", 1.0)
+            dataset_level["LBL001"] = (
+                f"only one class ({dist[0][0]!r}) in {cfg.labels.field!r}",
+                1.0,
+            )
 
     if single + multi:
         conv = single + multi
@@ -476,10 +484,13 @@ def run_audit(
             )
 
     if cfg.golden_sets:
-        leak_summary, leak_refs = _leakage(cfg, paths, display)
-        stats["leakage"] = leak_summary
-        for ref in leak_refs:
-            hit("LEAK001", ref, "")
+        stats["leakage"] = {
+            "golden_sets": [p.as_posix() for p in cfg.golden_sets],
+            "ngram": cfg.leakage.ngram,
+            "methods": ["exact", "ngram"],
+            "leaked_reference_items": len(leaks.items_hit) if leaks is not None else 0,
+            "leaking_rows": hits["LEAK001"].count,
+        }
 
     findings = _findings(cfg, hits, dataset_level, total)
     sev = Counter(f.severity.value for f in findings)
@@ -502,12 +513,19 @@ def run_audit(
         },
         "stats": stats,
         "findings": [f.to_dict() for f in findings],
-        "sample": {"file": "sample.jsonl", "n": len(reservoir), "seed": cfg.sample.seed,
-                   "redacted": cfg.sample.redact},
+        "sample": {
+            "file": "sample.jsonl",
+            "n": len(reservoir),
+            "seed": cfg.sample.seed,
+            "redacted": cfg.sample.redact,
+        },
     }
     reservoir.sort(key=lambda rr: _ref_sort_key(rr[0]))
     sample = [
-        {"ref": ref, "record": _redact_value(_json_safe(rec), cfg) if cfg.sample.redact else _json_safe(rec)}
+        {
+            "ref": ref,
+            "record": _redact_value(_json_safe(rec), cfg) if cfg.sample.redact else _json_safe(rec),
+        }
         for ref, rec in reservoir
     ]
     return AuditResult(report=report, sample=sample, table=table)
@@ -540,19 +558,23 @@ def _findings(
         else:
             continue
         severity = Severity(rc.severity) if rc is not None and rc.severity else rule.severity
-        error_above = rc.error_above if rc is not None and rc.error_above is not None else (
-            None if rc is not None and rc.severity else rule.error_above
+        error_above = (
+            rc.error_above
+            if rc is not None and rc.error_above is not None
+            else (None if rc is not None and rc.severity else rule.error_above)
         )
         if error_above is not None and count and share > error_above:
             severity = Severity.ERROR
-        out.append(Finding(
-            rule=rid,
-            severity=severity,
-            message=f"{what} Fix: {rule.fix}",
-            count=count,
-            share=share,
-            rows=list(refs),
-            rows_truncated=count > len(refs),
-        ))
+        out.append(
+            Finding(
+                rule=rid,
+                severity=severity,
+                message=f"{what} Fix: {rule.fix}",
+                count=count,
+                share=share,
+                rows=list(refs),
+                rows_truncated=count > len(refs),
+            )
+        )
     out.sort(key=lambda f: (f.severity.rank, f.rule))
     return out

@@ -1,8 +1,10 @@
 """Exact-duplicate fingerprints of dedup keys, shared by audit and check.
 
-The normalization mirrors the Rust core's defaults (NFKC, lowercase, drop
-punctuation, collapse whitespace) so audit, check and curate agree on what
-a duplicate is; the fingerprint is BLAKE2b-128 of the normalized key.
+The Rust core's ``hash_column`` (normalize + XXH3-128, straight from the
+Arrow buffers) when the extension is built, so audit, check and curate agree
+on what a duplicate is; otherwise the same normalization (NFKC, lowercase,
+drop punctuation, collapse whitespace) in Python and BLAKE2b-128. One run
+uses one of the two throughout, so fingerprints are always comparable.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+
+import pyarrow as pa
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 
@@ -20,6 +24,30 @@ def normalize(text: str) -> str:
     return " ".join(_PUNCT.sub("", text.lower()).split())
 
 
-def fingerprint(key: str) -> bytes:
-    """16 bytes; equal iff the normalized keys are equal (up to 2^-64 odds)."""
-    return hashlib.blake2b(normalize(key).encode("utf-8"), digest_size=16).digest()
+def _python(keys: pa.Array) -> list[bytes]:
+    return [
+        hashlib.blake2b(normalize(k or "").encode("utf-8"), digest_size=16).digest()
+        for k in keys.to_pylist()
+    ]
+
+
+def fingerprints(keys: pa.Array) -> list[bytes]:
+    """16 bytes per key; equal iff the normalized keys are equal."""
+    try:
+        from curagate._core import hash_column
+    except ImportError:
+        return _python(keys)
+    if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+        keys = keys.cast(pa.large_string())
+    if keys.null_count:
+        keys = keys.fill_null("")
+    _, offsets, data = keys.buffers()
+    # pyarrow exports buffers as signed bytes; the core takes unsigned ones.
+    raw = hash_column(
+        memoryview(offsets).cast("B"),
+        memoryview(data).cast("B") if data is not None else None,
+        keys.offset,
+        len(keys),
+        pa.types.is_large_string(keys.type),
+    )
+    return [raw[i : i + 16] for i in range(0, len(raw), 16)]

@@ -9,6 +9,7 @@ plain patterns give on numeric data.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
@@ -37,22 +38,36 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
-_KEYS: list[tuple[str, re.Pattern[str]]] = [
-    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("github-pat", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}\b")),
-    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
-    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
-    ("openai-key", re.compile(r"\bsk-(?!ant-)(?:proj-)?[A-Za-z0-9_-]{20,}")),
-    ("huggingface-token", re.compile(r"\bhf_[A-Za-z]{30,}\b")),
-    ("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("stripe-key", re.compile(r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}\b")),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("private-key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+# (kind, pattern, literal prefixes): the regex runs only when a prefix occurs,
+# which keeps the scan cheap on ordinary text.
+_KEYS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
+    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), ("AKIA", "ASIA")),
+    (
+        "github-token",
+        re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    ),
+    ("github-pat", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}\b"), ("github_pat_",)),
+    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), ("glpat-",)),
+    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}"), ("sk-ant-",)),
+    ("openai-key", re.compile(r"\bsk-(?!ant-)(?:proj-)?[A-Za-z0-9_-]{20,}"), ("sk-",)),
+    ("huggingface-token", re.compile(r"\bhf_[A-Za-z]{30,}\b"), ("hf_",)),
+    ("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), ("xox",)),
+    ("stripe-key", re.compile(r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}\b"), ("k_live_", "k_test_")),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), ("AIza",)),
+    (
+        "jwt",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        ("eyJ",),
+    ),
+    ("private-key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), ("PRIVATE KEY-----",)),
 ]
-_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]+")
 _HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+@functools.lru_cache(maxsize=8)
+def _long_tokens(min_length: int) -> re.Pattern[str]:
+    return re.compile(r"[A-Za-z0-9+/=_-]{" + str(min_length) + ",}")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -94,12 +109,15 @@ def scan(text: str, *, entropy_threshold: float = 4.5, min_length: int = 24) -> 
         hits.append(Hit(rule, m.start(), m.end(), kind))
         taken.append((m.start(), m.end()))
 
-    for kind, pat in _KEYS:
+    for kind, pat, prefixes in _KEYS:
+        if not any(p in text for p in prefixes):
+            continue
         for m in pat.finditer(text):
             if not _overlaps(taken, m.start(), m.end()):
                 add("SEC001", m, kind)
-    for m in _EMAIL.finditer(text):
-        add("PII001", m, "email")
+    if "@" in text:
+        for m in _EMAIL.finditer(text):
+            add("PII001", m, "email")
     for m in _IBAN.finditer(text):
         if not _overlaps(taken, m.start(), m.end()) and iban_ok(m.group()):
             add("PII005", m, "iban")
@@ -112,7 +130,7 @@ def scan(text: str, *, entropy_threshold: float = 4.5, min_length: int = 24) -> 
             and not _overlaps(taken, m.start(), m.end())
         ):
             add("PII003", m, "card")
-    for m in _IPV4.finditer(text):
+    for m in _IPV4.finditer(text) if "." in text else ():
         if not _overlaps(taken, m.start(), m.end()):
             try:
                 ipaddress.IPv4Address(m.group())
@@ -132,9 +150,9 @@ def scan(text: str, *, entropy_threshold: float = 4.5, min_length: int = 24) -> 
     for m in _PHONE.finditer(text):
         if not _overlaps(taken, m.start(), m.end()):
             add("PII002", m, "phone")
-    for m in _TOKEN.finditer(text):
+    for m in _long_tokens(min_length).finditer(text):
         tok = m.group()
-        if len(tok) < min_length or _overlaps(taken, m.start(), m.end()):
+        if _overlaps(taken, m.start(), m.end()):
             continue
         if len(tok) >= 32 and _HEX.fullmatch(tok):
             if shannon_entropy(tok) >= 3.0:

@@ -56,12 +56,19 @@ def to_markdown(report: dict[str, Any]) -> str:
         for f in report["findings"]:
             if f["rows"]:
                 more = " (first shown)" if f["rows_truncated"] else ""
-                out.append(f"- **{f['rule']}** rows{more}: " + ", ".join(f"`{r}`" for r in f["rows"][:20]))
+                out.append(
+                    f"- **{f['rule']}** rows{more}: " + ", ".join(f"`{r}`" for r in f["rows"][:20])
+                )
         out.append("")
     else:
         out += ["No findings.", ""]
     lengths = report["stats"]["lengths"]
-    out += ["## Lengths", "", "| series | count | min | p50 | p90 | p99 | max | cv |", "|---|---|---|---|---|---|---|---|"]
+    out += [
+        "## Lengths",
+        "",
+        "| series | count | min | p50 | p90 | p99 | max | cv |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for unit, group in sorted(lengths.items()):
         if not isinstance(group, dict):
             continue
@@ -76,7 +83,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         lab = report["stats"]["labels"]
         out += [f"## Labels (`{lab['field']}`)", "", "| label | rows | share |", "|---|---|---|"]
         for k, v in lab["counts"].items():
-            out.append(f"| {k.replace('|', chr(92) + '|')} | {v} | {_fmt_share(lab['shares'][k])} |")
+            out.append(
+                f"| {k.replace('|', chr(92) + '|')} | {v} | {_fmt_share(lab['shares'][k])} |"
+            )
         out.append("")
     if "mix" in report["stats"]:
         m = report["stats"]["mix"]
@@ -190,7 +199,14 @@ def to_html(report: dict[str, Any]) -> str:
     if findings:
         body.append(
             _svg_bars(
-                [(f"{f['rule']} {f['name']}", float(f["count"]) or 1.0, _SEV_COLOR[f["severity"]]) for f in findings],
+                [
+                    (
+                        f"{f['rule']} {f['name']}",
+                        float(f["count"]) or 1.0,
+                        _SEV_COLOR[f["severity"]],
+                    )
+                    for f in findings
+                ],
                 title="Findings by rule (rows affected; dataset-level findings count 1)",
                 horizontal=True,
             )
@@ -240,8 +256,10 @@ def to_html(report: dict[str, Any]) -> str:
         body.append("<h2>Conversation mix</h2>")
         body.append(
             _svg_bars(
-                [("single-turn", float(m["single_turn"]), "#5b7db1"),
-                 ("multi-turn", float(m["multi_turn"]), "#48a868")],
+                [
+                    ("single-turn", float(m["single_turn"]), "#5b7db1"),
+                    ("multi-turn", float(m["multi_turn"]), "#48a868"),
+                ],
                 title=f"conversations (system prompt in {m['system_prompt_share']:.1%})",
                 horizontal=True,
             )

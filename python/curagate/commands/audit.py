@@ -17,8 +17,12 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", nargs="+", help="JSONL/Parquet files, directories or globs")
-    parser.add_argument("--config", type=Path, help="audit.yaml (rules, thresholds, tokenizer, ...)")
-    parser.add_argument("--out", type=Path, default=Path("audit"), help="output directory (default: audit)")
+    parser.add_argument(
+        "--config", type=Path, help="audit.yaml (rules, thresholds, tokenizer, ...)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("audit"), help="output directory (default: audit)"
+    )
     parser.add_argument(
         "--gx", action="store_true", help="also validate with Great Expectations (extra: audit)"
     )

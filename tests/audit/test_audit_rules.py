@@ -1,0 +1,245 @@
+"""Every audit rule fires on a failing fixture and stays quiet on a passing one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from audit_support import finding, rules_found, write_records
+
+from curagate.audit import RULES
+
+
+def chat(*turns: tuple[str, str]) -> dict[str, Any]:
+    return {"messages": [{"role": r, "content": c} for r, c in turns]}
+
+
+def qa(i: int) -> dict[str, Any]:
+    return chat(
+        ("user", f"question number {i} about topic {i * 7}"),
+        ("assistant", f"answer {i}" + "!" * (i % 9)),
+    )
+
+
+def pc(i: int, completion: str | None = None) -> dict[str, Any]:
+    return {
+        "prompt": f"prompt {i} with some words {i * 3}",
+        "completion": completion or f"completion {i}" + "." * (i % 7),
+    }
+
+
+def varied(n: int) -> list[dict[str, Any]]:
+    return [pc(i, "x" * (5 + (i * 37) % 90)) for i in range(n)]
+
+
+SO_SCHEMA = {
+    "type": "object",
+    "required": ["name", "age"],
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+}
+SO = {"structured_outputs": [{"field": "completion", "schema": SO_SCHEMA}]}
+MIX_OFF = {"rules": {"MIX001": {"severity": "off"}}}
+
+# rule -> (failing records, passing records, config)
+CASES: dict[str, tuple[list[Any], list[Any], dict[str, Any] | None]] = {
+    "FMT001": (["{not json", pc(1)], [pc(1)], None),
+    "FMT002": (
+        [chat(("human", "hi"), ("assistant", "hello"))],
+        [chat(("user", "hi"), ("assistant", "hello"))],
+        MIX_OFF,
+    ),
+    "FMT003": (
+        [chat(("user", "a"), ("user", "b"), ("assistant", "c"))],
+        [
+            chat(
+                ("system", "s"),
+                ("user", "a"),
+                ("assistant", "b"),
+                ("user", "c"),
+                ("assistant", "d"),
+            )
+        ],
+        MIX_OFF,
+    ),
+    "FMT004": (
+        [chat(("user", "a"), ("assistant", "b"), ("user", "c"))],
+        [chat(("user", "a"), ("assistant", "b"))],
+        MIX_OFF,
+    ),
+    "FMT005": ([pc(1, " "), pc(2)], [pc(1), pc(2)], None),
+    "FMT006": (
+        [{"prompt": "p", "chosen": "same answer", "rejected": "same answer"}],
+        [{"prompt": "p", "chosen": "good answer", "rejected": "bad answer"}],
+        None,
+    ),
+    "FMT007": (
+        [{"prompt": "p", "chosen": "good", "rejected": ""}],
+        [{"prompt": "p", "chosen": "good", "rejected": "bad"}],
+        None,
+    ),
+    "FMT008": ([pc(1, '{"name": "a", "age": 3,}')], [pc(1, '{"name": "a", "age": 3}')], SO),
+    "FMT009": ([pc(1, '{"name": "a", "age": "three"}')], [pc(1, '{"name": "a", "age": 3}')], SO),
+    "LEN001": (
+        [pc(i, "x" * (20 + i % 5)) for i in range(40)] + [pc(99, "y" * 5000)],
+        [pc(i, "x" * (20 + i % 5)) for i in range(40)],
+        None,
+    ),
+    "LEN002": ([pc(i, f"answer {i:04d}") for i in range(30)], varied(30), None),
+    "LBL001": (
+        [{**pc(i), "label": "spam" if i < 3 else "ham"} for i in range(60)],
+        [{**pc(i), "label": "spam" if i % 2 else "ham"} for i in range(60)],
+        {"labels": {"field": "label"}},
+    ),
+    "LBL002": (
+        [{**pc(1), "label": "a"}, {**pc(2), "label": None}],
+        [{**pc(1), "label": "a"}, {**pc(2), "label": "b"}],
+        {"labels": {"field": "label"}},
+    ),
+    "MIX001": (
+        [qa(i) for i in range(10)],
+        [qa(i) for i in range(8)]
+        + [
+            chat(("user", "a"), ("assistant", "b"), ("user", f"c{i}"), ("assistant", "d"))
+            for i in range(3)
+        ],
+        None,
+    ),
+    "MIX002": (
+        [qa(1), chat(("system", "be brief"), ("user", "x"), ("assistant", "y"))],
+        [
+            chat(("system", "be brief"), ("user", "q"), ("assistant", "a")),
+            chat(("system", "be brief"), ("user", "x"), ("assistant", "y")),
+        ],
+        MIX_OFF,
+    ),
+    "PII001": (
+        [pc(1, "write to jane.roe@example.org today")],
+        [pc(1, "write to the support team today")],
+        None,
+    ),
+    "PII002": ([pc(1, "call me on +44 20 7946 0958")], [pc(1, "call me tomorrow at noon")], None),
+    "PII003": (
+        [pc(1, "card 4111 1111 1111 1111 exp 12/30")],
+        [pc(1, "card 4111 1111 1111 1112 is not valid")],
+        None,
+    ),
+    "PII004": (
+        [pc(1, "the server at 10.20.30.40 and 2001:db8::7")],
+        [pc(1, "version 3.14 at 12:30:45")],
+        None,
+    ),
+    "PII005": (
+        [pc(1, "pay to GB82 WEST 1234 5698 7654 32")],
+        [pc(1, "pay to GB82 WEST 1234 5698 7654 33")],
+        None,
+    ),
+    "SEC001": ([pc(1, "key AKIAIOSFODNN7EXAMPLE here")], [pc(1, "key AKIA is a prefix")], None),
+    "SEC002": (
+        [pc(1, "token Zx8vQ2pL9mN4bR7tY1wE5kJ3hG6fD0sA")],
+        [pc(1, "the word internationalization_everywhere is long")],
+        None,
+    ),
+    "DUP001": (
+        [pc(1, "Same answer!"), {"prompt": pc(1)["prompt"].upper(), "completion": "same answer"}],
+        [pc(1), pc(2)],
+        None,
+    ),
+}
+
+
+def test_every_rule_has_a_case_or_its_own_test() -> None:
+    own_tests = {"LEN003", "LEAK001"}  # need a tokenizer / the leakage module: see their tests
+    assert set(RULES) == set(CASES) | own_tests
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_fires_on_failing_fixture(rule: str, run_audit: Callable[..., dict[str, Any]]) -> None:
+    bad, _, config = CASES[rule]
+    report = run_audit(bad, config)
+    assert rule in rules_found(report)
+
+
+@pytest.mark.parametrize("rule", sorted(CASES))
+def test_rule_is_quiet_on_passing_fixture(
+    rule: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    _, good, config = CASES[rule]
+    report = run_audit(good, config)
+    assert rule not in rules_found(report)
+
+
+@pytest.mark.parametrize("rule", ["FMT002", "FMT006", "PII001", "DUP001"])
+def test_row_findings_point_at_file_and_line(
+    rule: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    bad, _, config = CASES[rule]
+    report = run_audit([pc(50), *bad], config)
+    rows = finding(report, rule)["rows"]
+    assert rows and all(r.endswith(":" + r.rsplit(":", 1)[1]) for r in rows)
+    assert {r.rsplit(":", 1)[1] for r in rows} <= {str(n) for n in range(2, len(bad) + 2)}
+    assert all(r.rsplit(":", 1)[0].endswith("train.jsonl") for r in rows)
+
+
+def test_message_says_how_to_fix(run_audit: Callable[..., dict[str, Any]]) -> None:
+    report = run_audit(CASES["FMT002"][0], MIX_OFF)
+    f = finding(report, "FMT002")
+    assert "Fix: " in f["message"] and f["fix"] == RULES["FMT002"].fix
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "jane.roe@example.org",
+        "4111 1111 1111 1111",
+        "AKIAIOSFODNN7EXAMPLE",
+        "Zx8vQ2pL9mN4bR7tY1wE5kJ3hG6fD0sA",
+        "GB82 WEST 1234 5698 7654 32",
+    ],
+)
+def test_secrets_never_appear_in_any_output(
+    secret: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    report = run_audit([pc(1, f"here: {secret} ok"), pc(2)])
+    assert report["stats"]["pii"] and any(report["stats"]["pii"].values())
+    outputs = list(tmp_path.glob("out*/*"))
+    assert {p.name for p in outputs} >= {"audit.json", "audit.md", "report.html", "sample.jsonl"}
+    for p in outputs:
+        assert secret not in p.read_text(encoding="utf-8"), p.name
+    assert "[REDACTED:" in (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+
+
+def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
+    report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
+    assert report["stats"]["pii"]["PII001"] == 3
+    assert finding(report, "PII001")["count"] == 2
+
+
+def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
+    pytest.importorskip("curagate.leakage")
+    from curagate.audit import AuditConfig, audit
+
+    item = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
+    golden = write_records(tmp_path / "golden" / "gsm.jsonl", [{"question": item, "answer": "72"}])
+    data = write_records(
+        tmp_path / "train.jsonl",
+        [pc(1), {"prompt": f"Solve this: {item}. Show your work.", "completion": "72"}, pc(3)],
+    )
+    cfg = AuditConfig(golden_sets=[golden.parent])
+    report = audit([data], config=cfg, out=tmp_path / "out")
+    f = finding(report, "LEAK001")
+    assert f["severity"] == "error" and f["rows"] == [f"{data.as_posix()}:2"]
+
+
+def test_leakage_clean_corpus_has_no_finding(tmp_path: Any) -> None:
+    pytest.importorskip("curagate.leakage")
+    from curagate.audit import AuditConfig, audit
+
+    golden = write_records(
+        tmp_path / "golden" / "gsm.jsonl",
+        [{"question": "a golden question nobody trains on " * 3, "answer": "1"}],
+    )
+    data = write_records(tmp_path / "train.jsonl", [pc(1), pc(2)])
+    report = audit([data], config=AuditConfig(golden_sets=[golden.parent]), out=tmp_path / "out")
+    assert "LEAK001" not in rules_found(report)
+    assert report["stats"]["leakage"]["leaking_rows"] == 0
