@@ -1,0 +1,451 @@
+"""`curagate export`: merge a run's adapter into its base and write a bundle that ships as is.
+
+The bundle is a plain Hugging Face model directory (safetensors, config,
+generation config, tokenizer with its chat template) plus a model card and
+MANIFEST.json. Nothing is reported as exported until the written directory was
+reloaded with plain transformers and shown to behave like base + adapter: same
+logits on fixed and golden prompts (within a stated tolerance) and the same
+chat template, rendered byte for byte. The whole directory appears atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curagate.errors import CheckFailed, InputError, MissingExtraError
+from curagate.export.card import model_card
+from curagate.export.manifest import (
+    MANIFEST_NAME,
+    MANIFEST_SCHEMA_VERSION,
+    artifact_digest,
+    hash_bundle_files,
+    manifest_bytes,
+    sha256_bytes,
+    sha256_file,
+)
+from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from curagate.registry.gate_report import GateReport, read_gate_report
+
+RUN_SCHEMA_VERSION = 1
+DTYPES = ("float32", "bfloat16", "float16")
+# Largest |logit| difference accepted between the reloaded bundle and base + adapter
+# (both evaluated in float32). A float32 bundle differs only by the rounding of the
+# merge; 16-bit bundles also carry the rounding of every weight to 16 bits.
+DEFAULT_ATOL = {"float32": 1e-3, "bfloat16": 0.5, "float16": 0.1}
+MAX_GOLDEN_PROMPTS = 16
+
+# Always checked, whatever the golden prompts: a system turn, a multi-turn
+# exchange and non-ASCII text exercise the template's branches.
+FIXED_CONVERSATIONS: list[list[dict[str, str]]] = [
+    [{"role": "user", "content": "Hello! What can you do?"}],
+    [
+        {"role": "system", "content": "You are a concise assistant."},
+        {"role": "user", "content": "Name three colours."},
+    ],
+    [
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": "4."},
+        {"role": "user", "content": "And 3 + 3? Réponds en français, s'il te plaît."},
+    ],
+]
+
+TRACKED_LIBRARIES = (
+    "curagate",
+    "torch",
+    "transformers",
+    "peft",
+    "safetensors",
+    "tokenizers",
+    "gguf",
+)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out: Path
+    digest: str
+    files: int
+    dtype: str
+    max_abs_logit_diff: float
+    atol: float
+    prompts: int
+    gguf: str | None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    path: Path
+    run: dict[str, Any]
+    run_sha256: str
+    base_dir: Path
+    adapter_dir: Path
+
+
+def _library_versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in TRACKED_LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
+    """Read and check a training run directory (the run.json contract)."""
+    root = Path(run_dir)
+    run_json = root / "run.json"
+    if not run_json.is_file():
+        raise InputError(f"{root}: no run.json; pass a run directory written by `curagate train`")
+    raw = run_json.read_bytes()
+    try:
+        run = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{run_json}: not valid JSON ({e})") from e
+    if not isinstance(run, dict):
+        raise InputError(f"{run_json}: expected a JSON object")
+    if run.get("schema_version") != RUN_SCHEMA_VERSION:
+        raise InputError(
+            f"{run_json}: schema_version {run.get('schema_version')!r} is not supported "
+            f"(expected {RUN_SCHEMA_VERSION}); export with the curagate version that trained it"
+        )
+    for key in ("name", "base_model", "adapter_dir", "chat_template_sha256"):
+        if key not in run:
+            raise InputError(f"{run_json}: missing key {key!r} (see the run.json contract)")
+    base_raw = run["base_model"].get("path") if isinstance(run["base_model"], dict) else None
+    if not isinstance(base_raw, str):
+        raise InputError(f"{run_json}: base_model.path must be a string")
+    base = Path(base_raw)
+    candidates = [base] if base.is_absolute() else [root / base, Path.cwd() / base]
+    base_dir = next((c.resolve() for c in candidates if c.is_dir()), None)
+    if base_dir is None:
+        raise InputError(
+            f"{run_json}: base_model.path {base_raw!r} is not a directory "
+            "(looked relative to the run directory and the working directory)"
+        )
+    adapter_dir = root / str(run["adapter_dir"])
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise InputError(
+            f"{run_json}: adapter_dir {adapter_dir} has no adapter_config.json "
+            "(expected a PEFT adapter saved with save_pretrained)"
+        )
+    return RunInfo(root, run, sha256_bytes(raw), base_dir, adapter_dir)
+
+
+def _check_base_unchanged(info: RunInfo) -> dict[str, str]:
+    recorded: dict[str, str] = info.run["base_model"].get("files") or {}
+    current = {
+        rel: sha256_file(info.base_dir / rel) for rel in recorded if (info.base_dir / rel).is_file()
+    }
+    changed = sorted(rel for rel, sha in recorded.items() if current.get(rel) != sha)
+    if changed:
+        raise CheckFailed(
+            f"{info.path / 'run.json'}: base model files changed since training: "
+            f"{', '.join(changed[:5])}; the adapter was trained on other weights: restore the base "
+            "model or retrain"
+        )
+    return recorded
+
+
+def _tokenizer_source(info: RunInfo) -> Path:
+    """The tokenizer saved with the adapter is the one training used; else the base's."""
+    if (info.adapter_dir / "tokenizer_config.json").is_file():
+        return info.adapter_dir
+    return info.base_dir
+
+
+def _read_prompts(path: Path) -> list[list[dict[str, str]]]:
+    """Golden prompts as conversations ending on a user turn (answers are dropped)."""
+    out: list[list[dict[str, str]]] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
+            if isinstance(row.get("messages"), list):
+                msgs = [dict(m) for m in row["messages"]]
+                while msgs and msgs[-1].get("role") == "assistant":
+                    msgs.pop()
+            elif isinstance(row.get("prompt"), str):
+                msgs = [{"role": "user", "content": row["prompt"]}]
+            elif isinstance(row.get("input"), str):
+                msgs = [{"role": "user", "content": row["input"]}]
+            else:
+                raise InputError(
+                    f"{path}:{lineno}: no 'messages', 'prompt' or 'input' field to use as a prompt"
+                )
+            if msgs:
+                out.append(msgs)
+            if len(out) >= MAX_GOLDEN_PROMPTS:
+                break
+    return out
+
+
+def _render(tok: Any, conversations: Sequence[list[dict[str, str]]]) -> list[str]:
+    return [
+        tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+        for c in conversations
+    ]
+
+
+def _logits(model: Any, tok: Any, texts: Sequence[str]) -> list[Any]:
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for text in texts:
+            ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            out.append(model(input_ids=ids).logits.float()[0])
+    return out
+
+
+def _resolve_dtype(dtype: str, base_dir: Path) -> str:
+    if dtype != "auto":
+        if dtype not in DTYPES:
+            raise InputError(f"--dtype {dtype!r}: choose auto or one of {', '.join(DTYPES)}")
+        return dtype
+    try:
+        cfg = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return "float32"
+    saved = cfg.get("dtype") or cfg.get("torch_dtype")
+    return saved if saved in DTYPES else "float32"
+
+
+def _check_out(out: Path, run_dir: Path) -> None:
+    if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
+        raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())
+    ):
+        raise InputError(
+            f"--out {out}: exists and is not a curagate bundle; choose a new directory "
+            "(an earlier bundle is replaced atomically)"
+        )
+
+
+def export_run(
+    run_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    gate_report: str | os.PathLike[str] | None = None,
+    prompts: str | os.PathLike[str] | None = None,
+    dtype: str = "auto",
+    max_shard_size: str = "2GB",
+    atol: float | None = None,
+    license: str | None = None,
+    base_model_id: str | None = None,
+    datasets: Sequence[str] = (),
+    gguf: bool = False,
+) -> ExportResult:
+    """Merge, write, reload and compare; return only when the bundle is proven equal."""
+    try:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "torch") from e
+
+    info = load_run(run_dir)
+    out_path = Path(out)
+    _check_out(out_path, info.path)
+    base_files = _check_base_unchanged(info)
+    report: GateReport | None = read_gate_report(gate_report) if gate_report is not None else None
+    golden = _read_prompts(Path(prompts)) if prompts is not None else []
+    conversations = FIXED_CONVERSATIONS + golden
+    target_dtype = _resolve_dtype(dtype, info.base_dir)
+    tolerance = DEFAULT_ATOL[target_dtype] if atol is None else atol
+    offline = {"local_files_only": True}
+
+    tok_src = _tokenizer_source(info)
+    tok = AutoTokenizer.from_pretrained(tok_src, **offline)
+    template = tok.chat_template
+    if not isinstance(template, str) or not template:
+        raise InputError(
+            f"{tok_src}: the tokenizer has no chat template; the bundle would not be usable as a chat model"
+        )
+    recorded_template = info.run["chat_template_sha256"]
+    if sha256_bytes(template.encode("utf-8")) != recorded_template:
+        raise CheckFailed(
+            f"{tok_src}: chat template sha256 {sha256_bytes(template.encode())[:12]}… differs from "
+            f"the one recorded at training time ({str(recorded_template)[:12]}…, run.json "
+            "chat_template_sha256); restore the tokenizer the run was trained with"
+        )
+    rendered = _render(tok, conversations)
+    token_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in rendered]
+
+    # Merge in float32 from an unquantized base, whatever training used (QLoRA
+    # included): merging into 4-bit weights would round the adapter away.
+    base = AutoModelForCausalLM.from_pretrained(info.base_dir, dtype=torch.float32, **offline)
+    model: Any = PeftModel.from_pretrained(base, info.adapter_dir, is_trainable=False)
+    model.eval()
+    reference = _logits(model, tok, rendered)
+    merged = model.merge_and_unload(safe_merge=True)
+    merged.to(getattr(torch, target_dtype))
+    if getattr(merged.config, "quantization_config", None) is not None:
+        del merged.config.quantization_config
+    merged.config.dtype = target_dtype
+
+    with atomic_path(out_path) as tmp:
+        tmp.mkdir()
+        merged.save_pretrained(tmp, max_shard_size=max_shard_size)
+        tok.save_pretrained(tmp)
+        if not (tmp / "generation_config.json").is_file():
+            GenerationConfig.from_model_config(merged.config).save_pretrained(tmp)
+        del merged, model, base
+
+        # Verify what was written, reloaded with nothing but transformers.
+        reloaded_tok = AutoTokenizer.from_pretrained(tmp, **offline)
+        reloaded_template = reloaded_tok.chat_template
+        if (
+            not isinstance(reloaded_template, str)
+            or sha256_bytes(reloaded_template.encode()) != recorded_template
+        ):
+            raise CheckFailed(
+                f"{out_path}: the written chat template differs from the training one"
+            )
+        re_rendered = _render(reloaded_tok, conversations)
+        for i, (a, b) in enumerate(zip(rendered, re_rendered, strict=True)):
+            if a != b or token_ids[i] != reloaded_tok(b, add_special_tokens=False)["input_ids"]:
+                raise CheckFailed(
+                    f"{out_path}: prompt {i} renders or tokenizes differently from training time; "
+                    "the tokenizer was not saved faithfully"
+                )
+        reloaded: Any = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32, **offline)
+        reloaded.eval()
+        got = _logits(reloaded, reloaded_tok, re_rendered)
+        del reloaded
+        diff = max(float((a - b).abs().max()) for a, b in zip(reference, got, strict=True))
+        if not diff <= tolerance:
+            raise CheckFailed(
+                f"{out_path}: reloaded bundle differs from base + adapter: max |logit diff| {diff:.3g} "
+                f"> tolerance {tolerance:g} ({target_dtype}); the merge is wrong or lossy "
+                "(try --dtype float32)"
+            )
+
+        gguf_name = None
+        if gguf:
+            from curagate.export.gguf_q8 import write_gguf_q8_0
+
+            gguf_name = write_gguf_q8_0(tmp, reference_logits=reference, texts=rendered)
+
+        adapter_files = hash_bundle_files(info.adapter_dir)
+        lineage: dict[str, Any] = {
+            "run": {
+                "name": info.run["name"],
+                "task": info.run.get("task"),
+                "run_json_sha256": info.run_sha256,
+                "seed": info.run.get("seed"),
+                "git_commit": info.run.get("git_commit"),
+            },
+            "base_model": {
+                "path": info.run["base_model"]["path"],
+                "files": base_files,
+            },
+            "adapter": {"files": adapter_files},
+            "training_config": info.run.get("config"),
+            "dataset_manifest": info.run.get("dataset_manifest"),
+            "golden_sets": info.run.get("golden_sets"),
+            "chat_template_sha256": recorded_template,
+            "allow_leakage": info.run.get("allow_leakage"),
+            "gate_report": (
+                {
+                    "sha256": report.sha256,
+                    "verdict": report.verdict,
+                    "candidate_digest": report.candidate_digest,
+                }
+                if report
+                else None
+            ),
+            "versions": {"training": info.run.get("versions"), "export": _library_versions()},
+        }
+        export_info = {
+            "dtype": target_dtype,
+            "merge": "peft merge_and_unload(safe_merge=True) into float32 base weights",
+            "max_shard_size": max_shard_size,
+            "gguf": gguf_name,
+        }
+        verification = {
+            "reloaded_with": "transformers AutoModelForCausalLM + AutoTokenizer",
+            "prompts": len(conversations),
+            "golden_prompts": len(golden),
+            "max_abs_logit_diff": float(f"{diff:.2e}"),
+            "atol": tolerance,
+            "chat_template_identical": True,
+        }
+        card = model_card(
+            run=info.run,
+            name=out_path.name,
+            base_model_id=base_model_id or _base_model_id(info.base_dir),
+            license=license or _base_license(info.base_dir),
+            datasets=list(datasets),
+            report=report,
+            export_info=export_info,
+            verification=verification,
+        )
+        write_text_atomic(tmp / "README.md", card)
+        manifest: dict[str, Any] = {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "kind": "curagate-bundle",
+            "files": hash_bundle_files(tmp),
+            "lineage": lineage,
+            "export": export_info,
+            "verification": verification,
+        }
+        write_bytes_atomic(tmp / MANIFEST_NAME, manifest_bytes(manifest))
+        files = len(manifest["files"])
+    return ExportResult(
+        out=out_path,
+        digest=artifact_digest(out_path),
+        files=files,
+        dtype=target_dtype,
+        max_abs_logit_diff=diff,
+        atol=tolerance,
+        prompts=len(conversations),
+        gguf=gguf_name,
+    )
+
+
+def _front_matter(base_dir: Path) -> dict[str, Any]:
+    readme = base_dir / "README.md"
+    if not readme.is_file():
+        return {}
+    text = readme.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _base_model_id(base_dir: Path) -> str:
+    """The hub id the base model card names, else the base directory's name."""
+    meta = _front_matter(base_dir)
+    for key in ("model_id", "model_name"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return base_dir.name
+
+
+def _base_license(base_dir: Path) -> str:
+    value = _front_matter(base_dir).get("license")
+    return value if isinstance(value, str) and value else "other"

@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from curagate.cli import main
+from curagate.errors import CheckFailed, InputError
+from curagate.export import artifact_digest, export_run, load_manifest
+from curagate.registry import Registry
+
+pytestmark = pytest.mark.slow  # each export merges, writes and reloads a model (~seconds)
+
+PROMPT = [{"role": "user", "content": "what color is the red fox?"}]
+
+
+def logits(model: Any, tok: Any) -> Any:
+    import torch
+
+    text = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
+    ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        return model(input_ids=ids).logits[0]
+
+
+def run_json(run: Path) -> dict[str, Any]:
+    return json.loads((run / "run.json").read_text())
+
+
+def front_matter(readme: Path) -> dict[str, Any]:
+    text = readme.read_text()
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def copy_run(tiny_run: Path, dest: Path) -> Path:
+    """A private copy of the run and its base (run.json repointed), safe to damage."""
+    shutil.copytree(tiny_run.parent / "base", dest / "base")
+    shutil.copytree(tiny_run, dest / "run")
+    run = run_json(dest / "run")
+    run["base_model"]["path"] = str(dest / "base")
+    (dest / "run" / "run.json").write_text(json.dumps(run))
+    return dest / "run"
+
+
+def test_bundle_reloads_with_plain_transformers_and_equals_base_plus_adapter(
+    tiny_run: Path, tiny_bundle: Path
+) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bundle)
+    exported = logits(AutoModelForCausalLM.from_pretrained(tiny_bundle, dtype=torch.float32), tok)
+    base = AutoModelForCausalLM.from_pretrained(tiny_run.parent / "base", dtype=torch.float32)
+    base_only = logits(base, tok)
+    with_adapter = logits(PeftModel.from_pretrained(base, tiny_run / "adapter"), tok)
+    assert float((exported - with_adapter).abs().max()) < 1e-4
+    assert float((exported - base_only).abs().max()) > 1e-2  # the adapter really changed the model
+
+
+def test_bundle_is_a_standalone_model_directory(tiny_bundle: Path) -> None:
+    names = {p.name for p in tiny_bundle.iterdir()}
+    assert {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "README.md",
+        "MANIFEST.json",
+    } <= names
+    assert "adapter_config.json" not in names
+
+
+def test_chat_template_renders_exactly_as_at_training_time(
+    tiny_run: Path, tiny_bundle: Path
+) -> None:
+    from transformers import AutoTokenizer
+
+    trained, exported = (
+        AutoTokenizer.from_pretrained(tiny_run / "adapter"),
+        AutoTokenizer.from_pretrained(tiny_bundle),
+    )
+    conv = [{"role": "system", "content": "be brief"}, *PROMPT]
+    assert exported.apply_chat_template(conv, tokenize=False, add_generation_prompt=True) == (
+        trained.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+    )
+    assert exported.chat_template == trained.chat_template
+
+
+def test_model_card_carries_hugging_face_metadata(tiny_bundle: Path) -> None:
+    meta = front_matter(tiny_bundle / "README.md")
+    assert meta["base_model_relation"] == "finetune"
+    assert meta["library_name"] == "transformers"
+    assert meta["license"] == "apache-2.0"  # taken from the base model's card
+    assert meta["base_model"] == "base"
+
+
+def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle: Path) -> None:
+    manifest = load_manifest(tiny_bundle)
+    run = run_json(tiny_run)
+    assert set(manifest["files"]) == {p.name for p in tiny_bundle.iterdir()} - {"MANIFEST.json"}
+    lineage = manifest["lineage"]
+    assert lineage["base_model"]["files"] == run["base_model"]["files"]
+    assert "adapter_model.safetensors" in lineage["adapter"]["files"]
+    assert lineage["dataset_manifest"] == run["dataset_manifest"]
+    assert lineage["golden_sets"] == run["golden_sets"]
+    assert lineage["chat_template_sha256"] == run["chat_template_sha256"]
+    assert {"torch", "transformers", "peft"} <= set(lineage["versions"]["export"])
+    assert manifest["verification"]["max_abs_logit_diff"] <= manifest["verification"]["atol"]
+
+
+def test_export_is_deterministic(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    again = export_run(tiny_run, tmp_path / "tiny-bot")
+    assert again.digest == artifact_digest(tiny_bundle)
+
+
+def test_verify_accepts_an_intact_bundle(
+    tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(tiny_bundle)]) == 0
+    assert artifact_digest(tiny_bundle) in capsys.readouterr().out
+
+
+def test_verify_fails_on_a_flipped_byte(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    weights.write_bytes(bytes(data))
+    assert main(["verify", str(copy)]) == 1
+    assert "model.safetensors: sha256 differs" in capsys.readouterr().err
+
+
+def test_verify_fails_on_an_added_file(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "extra.safetensors").write_bytes(b"x")
+    assert main(["verify", str(copy)]) == 1
+    assert "extra.safetensors: present but not listed" in capsys.readouterr().err
+
+
+def test_export_refuses_a_chat_template_changed_since_training(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    run = copy_run(tiny_run, tmp_path)
+    template = run / "adapter" / "chat_template.jinja"
+    template.write_text(template.read_text().replace("<|im_start|>assistant", "<|im_start|>bot"))
+    with pytest.raises(CheckFailed, match="chat template sha256"):
+        export_run(run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_refuses_a_base_model_changed_since_training(tiny_run: Path, tmp_path: Path) -> None:
+    run = copy_run(tiny_run, tmp_path)
+    (tmp_path / "base" / "generation_config.json").write_text("{}")
+    with pytest.raises(CheckFailed, match="base model files changed since training"):
+        export_run(run, tmp_path / "out")
+
+
+def test_export_does_not_overwrite_a_directory_that_is_not_a_bundle(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not a curagate bundle"):
+        export_run(tiny_run, tmp_path / "out")
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_large_weights_are_sharded_and_still_reload(tiny_run: Path, tmp_path: Path) -> None:
+    result = export_run(tiny_run, tmp_path / "out", max_shard_size="100KB")
+    shards = sorted(p.name for p in result.out.glob("model-*.safetensors"))
+    assert len(shards) > 1
+    assert (result.out / "model.safetensors.index.json").is_file()
+    assert set(shards) <= set(load_manifest(result.out)["files"])
+
+
+def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path: Path) -> None:
+    report = tmp_path / "gate_report.json"
+    checks = [
+        {
+            "id": "G001",
+            "golden_set": "colors",
+            "metric": "accuracy",
+            "candidate": 0.93,
+            "base": 0.4,
+            "verdict": "pass",
+            "slice": None,
+        }
+    ]
+    report.write_text(
+        json.dumps({"verdict": "pass", "candidate": {"sha256": "d" * 64}, "checks": checks})
+    )
+    result = export_run(tiny_run, tmp_path / "out", gate_report=report)
+    meta = front_matter(result.out / "README.md")
+    metric = meta["model-index"][0]["results"][0]["metrics"][0]
+    assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
+    assert load_manifest(result.out)["lineage"]["gate_report"]["verdict"] == "pass"
+
+
+def test_exported_bundle_is_promoted_once_its_gate_passed(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "gate_report.json"
+    report.write_text(
+        json.dumps(
+            {"verdict": "pass", "candidate": {"artifact_sha256": artifact_digest(tiny_bundle)}}
+        )
+    )
+    with Registry(tmp_path / "registry.db") as reg:
+        reg.register(tiny_bundle, name="tiny-bot", reason="export of tiny-run")
+        assert reg.promote("tiny-bot", 1, to="production", gate_report=report).stage == "production"
