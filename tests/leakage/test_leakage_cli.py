@@ -1,0 +1,116 @@
+"""`curagate leakage`: exit codes, the three report files, the JSON schema, determinism."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from curagate.cli import main
+
+ITEM = (
+    "Josh decides to try flipping a house. He buys a house for $80,000 and then puts in $50,000 "
+    "in repairs. This increased the value of the house by 150%. How much profit did he make?"
+)
+SHORT = "Name the largest planet."
+
+
+def write(path: Path, texts: list[str], field: str = "text") -> Path:
+    path.write_text("".join(json.dumps({field: t}) + "\n" for t in texts), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "ref": write(tmp_path / "test.jsonl", [ITEM, SHORT], field="question"),
+        "leaky": write(tmp_path / "leaky.jsonl", ["a clean line of text here", f"Q: {ITEM}"]),
+        "clean": write(tmp_path / "clean.jsonl", ["a clean line of text here"]),
+        "out": tmp_path / "report",
+    }
+
+
+def run(files: dict[str, Path], corpus: str, *extra: str) -> int:
+    return main(
+        [
+            "leakage",
+            "--reference",
+            str(files["ref"]),
+            "--reference-text-field",
+            "question",
+            "--corpus",
+            str(files[corpus]),
+            "--out",
+            str(files["out"]),
+            *extra,
+        ]
+    )
+
+
+def test_leak_with_fail_on_leak_exits_1(files: dict[str, Path]) -> None:
+    assert run(files, "leaky", "--fail-on-leak") == 1
+
+
+def test_leak_without_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
+    assert run(files, "leaky") == 0
+
+
+def test_clean_corpus_with_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
+    assert run(files, "clean", "--fail-on-leak") == 0
+
+
+def test_missing_corpus_path_exits_2(files: dict[str, Path], tmp_path: Path) -> None:
+    files["missing"] = tmp_path / "nope.jsonl"
+    assert run(files, "missing") == 2
+
+
+def test_reference_without_the_named_field_exits_2(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    files["ref"] = write(files["ref"], [ITEM], field="prompt_text")
+    assert run(files, "leaky") == 2
+    assert "test.jsonl" in capsys.readouterr().err
+
+
+def test_empty_reference_set_exits_2(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    files["ref"].write_text("", encoding="utf-8")
+    assert run(files, "leaky") == 2
+    assert "reference set is empty" in capsys.readouterr().err
+
+
+def test_writes_json_markdown_and_html(files: dict[str, Path]) -> None:
+    run(files, "leaky")
+    names = sorted(p.name for p in files["out"].iterdir())
+    assert names == ["leakage.html", "leakage.json", "leakage.md"]
+
+
+def test_json_matches_the_published_schema(files: dict[str, Path]) -> None:
+    run(files, "leaky")
+    schema = json.loads(
+        resources.files("curagate.leakage").joinpath("leakage.schema.json").read_text()
+    )
+    report = json.loads((files["out"] / "leakage.json").read_text(encoding="utf-8"))
+    jsonschema.validate(report, schema)
+    [leak] = report["leaks"]
+    assert leak["matches"][0]["row"] == 1
+    assert [i["row"] for i in report["reference"]["too_short_for_ngram"]] == [1]
+
+
+def test_reports_are_byte_identical_across_runs(files: dict[str, Path]) -> None:
+    run(files, "leaky")
+    first = {p.name: p.read_bytes() for p in files["out"].iterdir()}
+    run(files, "leaky")
+    assert {p.name: p.read_bytes() for p in files["out"].iterdir()} == first
+
+
+def test_html_loads_nothing_from_outside(files: dict[str, Path]) -> None:
+    run(files, "leaky")
+    page = (files["out"] / "leakage.html").read_text(encoding="utf-8")
+    assert "<mark>" in page
+    for external in ("http://", "https://", "src=", "<link", "@import"):
+        assert external not in page

@@ -1,0 +1,154 @@
+"""Leakage detection through the library: each method, short items, spans, per-row scans."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from curagate.errors import ConfigError, InputError
+from curagate.leakage import LeakageIndex, detect
+
+GSM = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+    "muffins for her friends every day with four. She sells the remainder at the farmers' "
+    "market daily for $2 per fresh duck egg. How much in dollars does she make every day at "
+    "the farmers' market?"
+)
+ROBE = (
+    "A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total "
+    "does it take to make the robe when the tailor works alone?"
+)
+SHORT = "What is the capital of France?"
+CLEAN = [
+    "The weather in Lisbon stays mild for most of the year, with wet winters.",
+    "Classify the news article: Stocks rallied on Monday after the central bank held rates.",
+]
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Path:
+    return write(tmp_path / "golden.jsonl", [{"text": t} for t in (GSM, ROBE, SHORT)])
+
+
+def corpus(tmp_path: Path, texts: list[str]) -> Path:
+    return write(tmp_path / "corpus.jsonl", [{"text": t} for t in texts])
+
+
+def test_verbatim_item_inside_a_record_is_an_ngram_leak_with_full_ratio(
+    tmp_path: Path, reference: Path
+) -> None:
+    record = f"Answer the question step by step.\n\n{GSM}\n\nAnswer: 18"
+    result = detect(reference, corpus(tmp_path, [*CLEAN, record]))
+    [leak] = result.leaks
+    [match] = leak.matches
+    assert leak.item.row == 0
+    assert match.row == 2 and "ngram" in match.methods
+    assert match.ratio == 1.0
+
+
+def test_span_offsets_slice_the_original_texts(tmp_path: Path, reference: Path) -> None:
+    record = f"Q:  {GSM.upper()}  (from a forum)"
+    result = detect(reference, corpus(tmp_path, [record]), methods=["ngram"])
+    span = result.leaks[0].matches[0].span
+    assert span is not None
+    assert record[span.record_start : span.record_end] == GSM.upper()
+    assert GSM[span.reference_start : span.reference_end] == GSM
+    assert span.text == GSM.upper()
+
+
+def test_normalized_copy_is_an_exact_leak(tmp_path: Path, reference: Path) -> None:
+    copy = "  " + ROBE.lower().replace(",", "").replace("?", " ?") + "  "
+    result = detect(reference, corpus(tmp_path, [copy]), methods=["exact"])
+    [leak] = result.leaks
+    assert leak.item.row == 1 and leak.methods == ("exact",)
+
+
+def test_edited_copy_is_a_minhash_leak_with_its_similarity(tmp_path: Path, reference: Path) -> None:
+    edited = GSM.replace("farmers' market?", "farmers' stall?")
+    result = detect(reference, corpus(tmp_path, [edited]), methods=["minhash"])
+    [match] = result.leaks[0].matches
+    assert match.methods == ("minhash",)
+    assert match.similarity is not None and match.similarity >= 0.8
+
+
+def test_short_item_is_matched_by_exact_and_listed_as_too_short(
+    tmp_path: Path, reference: Path
+) -> None:
+    result = detect(reference, corpus(tmp_path, ["what is the capital of France"]))
+    [leak] = result.leaks
+    assert leak.item.too_short_for_ngram and leak.item.row == 2
+    assert "exact" in leak.methods and "ngram" not in leak.methods
+    assert [i.row for i in result.too_short_items] == [2]
+
+
+def test_clean_corpus_has_no_leak(tmp_path: Path, reference: Path) -> None:
+    result = detect(reference, corpus(tmp_path, CLEAN))
+    assert result.leaked_reference_items == 0
+    assert result.corpus_records == 2
+
+
+def test_min_ratio_drops_a_small_overlap(tmp_path: Path, reference: Path) -> None:
+    part = " ".join(GSM.split()[:15])  # 3 of the item's 40 13-grams
+    path = corpus(tmp_path, [part])
+    assert detect(reference, path, methods=["ngram"]).leaked_reference_items == 1
+    assert detect(reference, path, methods=["ngram"], min_ratio=0.5).leaked_reference_items == 0
+
+
+def test_prompt_completion_records_are_scanned_by_their_key(
+    tmp_path: Path, reference: Path
+) -> None:
+    path = write(tmp_path / "pc.jsonl", [{"prompt": "Solve:", "completion": GSM}])
+    result = detect(reference, path)
+    assert result.leaks[0].matches[0].row == 0
+
+
+def test_scan_keys_marks_rows_with_reference_id_and_method(reference: Path) -> None:
+    index = LeakageIndex.build([reference])
+    keys = pa.array([CLEAN[0], f"intro {GSM}", SHORT], pa.large_string())
+    rows = index.scan_keys(keys)
+    assert rows.leaked.to_pylist() == [False, True, True]
+    assert rows.reference_ids.to_pylist() == [
+        None,
+        f"{reference.as_posix()}:0",
+        f"{reference.as_posix()}:2",
+    ]
+    assert rows.methods.to_pylist()[1] == "ngram+minhash"
+    assert rows.methods.to_pylist()[2] == "exact+minhash"
+
+
+def test_scan_keys_accepts_a_sliced_string_array(reference: Path) -> None:
+    index = LeakageIndex.build([reference])
+    keys = pa.array(["x", CLEAN[1], GSM], pa.string()).slice(1)
+    assert index.scan_keys(keys).leaked.to_pylist() == [False, True]
+
+
+def test_empty_reference_file_is_an_input_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="reference set is empty"):
+        detect(empty, corpus(tmp_path, CLEAN))
+
+
+def test_reference_of_only_punctuation_is_an_input_error(tmp_path: Path) -> None:
+    ref = write(tmp_path / "punct.jsonl", [{"text": "?!"}, {"text": "..."}])
+    with pytest.raises(InputError, match="empty after normalization"):
+        detect(ref, corpus(tmp_path, CLEAN))
+
+
+def test_unknown_method_is_a_config_error(tmp_path: Path, reference: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown leakage method"):
+        detect(reference, corpus(tmp_path, CLEAN), methods=["fuzzy"])
+
+
+def test_ngram_out_of_range_is_a_config_error(tmp_path: Path, reference: Path) -> None:
+    with pytest.raises(ConfigError, match=r"8\.\.=50"):
+        detect(reference, corpus(tmp_path, CLEAN), ngram=5)
