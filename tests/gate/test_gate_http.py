@@ -9,11 +9,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from gate_support import SENTIMENT_ITEMS, CannedServer
+from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
 
 from curagate.cli import main
 from curagate.errors import CuragateError, InputError
 from curagate.gate import run_gate
+from curagate.golden import lock
 
 GATE = """\
 name: sentiment
@@ -283,3 +284,84 @@ def test_missing_candidate_is_an_input_error(tmp_path, golden_dir) -> None:
         run_gate(
             gate_file(tmp_path, golden_dir), str(tmp_path / "nope"), str(tmp_path), tmp_path / "o"
         )
+
+
+def _contamination_gate(tmp_path: Path, golden: Path, on_leak: str = "fail") -> Path:
+    p = gate_file(tmp_path, golden)
+    p.write_text(
+        p.read_text().replace(
+            "contamination: {check: false}", f"contamination: {{on_leak: {on_leak}}}"
+        )
+    )
+    return p
+
+
+def _train_file(tmp_path: Path, prompts: list[str]) -> Path:
+    p = tmp_path / "train.jsonl"
+    p.write_text(
+        "".join(json.dumps({"prompt": q, "completion": "Positive"}) + "\n" for q in prompts)
+    )
+    return p
+
+
+LEAKED_PROMPT = "Review 31: long complaint about delivery, packaging and missing parts, written at length so it has words"
+
+
+def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, servers) -> None:
+    items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    train = _train_file(
+        tmp_path, ["an unrelated training prompt about cooking pasta", LEAKED_PROMPT]
+    )
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == ["s31"]
+
+
+def test_leak_policy_warn_downgrades_to_a_warning(tmp_path, golden_dir, servers) -> None:
+    items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    train = _train_file(tmp_path, [LEAKED_PROMPT])
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir, "warn"),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    assert next(c for c in out.report["checks"] if c["id"] == "GATE005")["verdict"] == "warn"
+
+
+def test_clean_training_data_passes_contamination(tmp_path, golden_dir, servers) -> None:
+    train = _train_file(tmp_path, ["an unrelated training prompt about cooking pasta al dente"])
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "pass" and out.report["contamination"]["leaked_reference_items"] == 0
+
+
+def test_candidate_without_training_manifest_warns_that_contamination_was_not_checked(
+    tmp_path, golden_dir, servers
+) -> None:
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "warn" and "--train-data" in check["message"]

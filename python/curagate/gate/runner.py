@@ -40,6 +40,7 @@ from curagate.golden import SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
 
 REPORT_SCHEMA_VERSION = 1
 MAX_FAILING_EXAMPLES = 10
+MAX_LEAKED_IDS = 50
 
 
 @dataclass
@@ -437,7 +438,6 @@ def _contamination(
             "restore it or pass --train-data"
         )
         return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
-    reference = [str(p) for g in goldens for p in g.paths if p.suffix == ".jsonl"]
     try:
         from curagate.leakage import detect
     except ImportError:
@@ -446,39 +446,71 @@ def _contamination(
             "install it or set contamination.check: false in the gate file"
         )
         return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
-    result = detect(reference=reference, corpus=[str(p) for p in corpus], ngram=pol.ngram)
-    leaked = int(result.leaked_reference_items)
+    per_set: dict[str, Any] = {}
+    leaked = 0
+    for g in goldens:
+        files = [p for p in g.paths if p.suffix == ".jsonl"]
+        if not files:
+            continue
+        result = detect(
+            reference=[str(p) for p in files],
+            corpus=[str(p) for p in corpus],
+            ngram=pol.ngram,
+            reference_text_field=_text_field(files[0]),
+        )
+        leaked += int(result.leaked_reference_items)
+        summary = result.to_dict()["summary"]
+        per_set[g.name] = {
+            "reference_items": len(result.items),
+            **summary,
+            "leaked_ids": sorted(leak.item.id for leak in result.leaks)[:MAX_LEAKED_IDS],
+        }
     details: dict[str, Any] = {
         "checked": True,
         "ngram": pol.ngram,
-        "reference": [os.path.relpath(r) for r in reference],
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
+        "golden_sets": per_set,
         "allow_leakage_at_training": bool((cand.run or {}).get("allow_leakage", False)),
-        "result": result.to_dict(),
     }
+    where = ", ".join(
+        f"{n}: {d['leaked_reference_items']}"
+        for n, d in per_set.items()
+        if d["leaked_reference_items"]
+    )
     if leaked <= pol.max_leaked_items:
-        verdict, msg = (
-            "pass",
-            f"{leaked} golden items found in the training data (max {pol.max_leaked_items})",
-        )
+        verdict = "pass"
+        msg = f"{leaked} golden items found in the training data (max {pol.max_leaked_items})"
     else:
         verdict = {"fail": "fail", "warn": "warn", "ignore": "pass"}[pol.on_leak]
         msg = (
-            f"{leaked} golden items found in the training data (max {pol.max_leaked_items}); "
-            "scores on leaked items overstate the model: remove them from the training data "
-            "(curagate leakage) and retrain"
+            f"{leaked} golden items found in the training data ({where}; max "
+            f"{pol.max_leaked_items}); scores on leaked items overstate the model: remove them "
+            "from the training data (curagate leakage) and retrain"
         )
-    return details, [
-        Check(
-            "GATE005",
-            "contamination",
-            verdict,
-            msg,
-            candidate=float(leaked),
-            threshold={"max_leaked_items": pol.max_leaked_items, "on_leak": pol.on_leak},
-        )
-    ]
+    check = Check(
+        "GATE005",
+        "contamination",
+        verdict,
+        msg,
+        candidate=float(leaked),
+        threshold={"max_leaked_items": pol.max_leaked_items, "on_leak": pol.on_leak},
+    )
+    return details, [check]
+
+
+def _text_field(path: Path) -> str | None:
+    """The field holding what a model reads: the prompt (gate sets) or the question (lm-eval)."""
+    with path.open(encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "{}")
+    try:
+        row = json.loads(first)
+    except json.JSONDecodeError:
+        return None
+    for key in ("prompt", "question", "text", "input"):
+        if isinstance(row, dict) and isinstance(row.get(key), str):
+            return key
+    return None
 
 
 def run_gate(
