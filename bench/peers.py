@@ -1,0 +1,245 @@
+"""One function per tool: texts in, removed set out.
+
+Each returns a dict with `removed` (sorted doc indices), optional `keeper` (for each removed
+doc, the doc kept in its place, when the tool's output allows it), optional `flagged` (docs a
+flag-only path marks, keepers included), and `phases` (seconds per step).
+
+The peers have no tokenizer of their own for this task, so all of them receive the same word
+5-gram strings (bench/shingles.py); that Python shingling is part of their end-to-end time
+and reported separately as `shingle_s`. They emit LSH candidates, not a removed set, so they
+share one glue step (`cluster`): keep candidates whose signature-estimated Jaccard (each
+tool's own signatures: fraction of equal slots) is >= the threshold, take connected
+components, keep the lowest index of each. That is what curagate does (verify, union-find,
+survivor `first`), so the removed sets mean the same thing for every tool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ground_truth import components, removed_from_labels
+from shingles import NUM_PERM, THRESHOLD, shingles
+
+LSH_BANDS_POW2 = 16  # rensa and FastSketchLSH need num_perm % bands == 0: 16 x 8 (S-curve ~0.707)
+SEED = 42
+
+Result = dict[str, Any]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self._t
+        self._t = now
+
+
+def pairs_from_csr(indptr: NDArray[np.int64], flat: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Unique (i < j) pairs from per-doc candidate lists."""
+    n = len(indptr) - 1
+    owner = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    flat = flat.astype(np.int64)
+    keep = flat > owner
+    packed = np.unique(owner[keep] * n + flat[keep])
+    return np.stack((packed // n, packed % n), axis=1)
+
+
+def pairs_from_lists(cands: list[list[int]]) -> NDArray[np.int64]:
+    lens = np.fromiter((len(c) for c in cands), dtype=np.int64, count=len(cands))
+    indptr = np.concatenate(([0], np.cumsum(lens)))
+    flat = np.fromiter((j for c in cands for j in c), dtype=np.int64, count=int(indptr[-1]))
+    return pairs_from_csr(indptr, flat)
+
+
+def cluster(
+    n: int,
+    pairs: NDArray[np.int64],
+    sigs: NDArray[Any],
+    threshold: float = THRESHOLD,
+    batch: int = 100_000,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    """Verify candidates on signatures, union them, keep the lowest index per component.
+
+    Returns removed docs, their keepers, and the number of verified pairs (accepted edges).
+    """
+    label = np.arange(n, dtype=np.int64)
+    edges: list[NDArray[np.int64]] = []
+    accepted = 0
+    for lo in range(0, len(pairs), batch):
+        p = pairs[lo : lo + batch]
+        p = p[label[p[:, 0]] != label[p[:, 1]]]  # already connected: cannot change anything
+        if len(p) == 0:
+            continue
+        est = (sigs[p[:, 0]] == sigs[p[:, 1]]).mean(axis=1)
+        ok = p[est >= threshold]
+        accepted += len(ok)
+        if len(ok):
+            edges.append(ok)
+            label = components(n, np.concatenate(edges))
+            moved = np.flatnonzero(label != np.arange(n))
+            edges = [np.stack((moved, label[moved]), axis=1)]
+    removed = removed_from_labels(label)
+    return removed, label[removed], accepted
+
+
+def _shingle_all(texts: list[str], as_bytes: bool = False) -> list[Any]:
+    if as_bytes:
+        return [[s.encode("utf-8") for s in shingles(t)] for t in texts]
+    return [shingles(t) for t in texts]
+
+
+def run_datasketch(texts: list[str], threads: int) -> Result:
+    from datasketch import MinHash, MinHashLSH
+
+    clk = Clock()
+    sh = _shingle_all(texts, as_bytes=True)
+    clk.lap("shingle_s")
+    mhs = MinHash.bulk(sh, num_perm=NUM_PERM)
+    clk.lap("sketch_s")
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    with lsh.insertion_session() as session:
+        for i, m in enumerate(mhs):
+            session.insert(i, m, check_duplication=False)
+    cands = [lsh.query(m) for m in mhs]
+    clk.lap("lsh_s")
+    pairs = pairs_from_lists(cands)
+    sigs = np.stack([m.hashvalues for m in mhs])
+    removed, keeper, accepted = cluster(len(texts), pairs, sigs)
+    clk.lap("cluster_s")
+    return {
+        "removed": removed,
+        "keeper": keeper,
+        "candidates": len(pairs),
+        "accepted": accepted,
+        "phases": clk.phases,
+        "params": {
+            "bands_rows": list(lsh.b_r if hasattr(lsh, "b_r") else (lsh.b, lsh.r)),
+            "scheme": "affine32 (default)",
+        },
+    }
+
+
+def run_rensa(texts: list[str], threads: int) -> Result:
+    from rensa import RMinHash, RMinHashLSH
+
+    clk = Clock()
+    sh = _shingle_all(texts)
+    clk.lap("shingle_s")
+    mhs = RMinHash.from_token_sets(sh, NUM_PERM, SEED)
+    clk.lap("sketch_s")
+    lsh = RMinHashLSH(THRESHOLD, NUM_PERM, LSH_BANDS_POW2)
+    lsh.insert_many(mhs)
+    cands = lsh.query_all(mhs)
+    clk.lap("lsh_s")
+    pairs = pairs_from_lists(cands)
+    sigs = np.array([m.digest() for m in mhs], dtype=np.uint32)
+    removed, keeper, accepted = cluster(len(texts), pairs, sigs)
+    clk.lap("cluster_s")
+    return {
+        "removed": removed,
+        "keeper": keeper,
+        "candidates": len(pairs),
+        "accepted": accepted,
+        "phases": clk.phases,
+        "params": {
+            "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
+            "sketch": "R-MinHash full set",
+        },
+    }
+
+
+def run_rensa_rho(texts: list[str], threads: int) -> Result:
+    """rensa's fastest documented path: rho sketch (samples token positions) + one-shot flags.
+
+    It returns one flag per doc, true for every member of a colliding group (the doc that
+    should be kept included) and unverified, so there is no removed set to score; the flags
+    are scored against the ground-truth set of docs that have a near duplicate.
+    """
+    from rensa import RMinHash, RMinHashLSH
+
+    clk = Clock()
+    sh = _shingle_all(texts)
+    clk.lap("shingle_s")
+    mat = RMinHash.digest_matrix_from_token_sets_rho(sh, NUM_PERM, SEED)
+    clk.lap("sketch_s")
+    lsh = RMinHashLSH(THRESHOLD, NUM_PERM, LSH_BANDS_POW2)
+    flags = np.asarray(lsh.query_duplicate_flags_matrix_one_shot(mat), dtype=bool)
+    clk.lap("lsh_s")
+    return {
+        "removed": None,
+        "flagged": np.flatnonzero(flags),
+        "phases": clk.phases,
+        "params": {
+            "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
+            "sketch": "rho (samples tokens)",
+        },
+    }
+
+
+def run_fastsketch(texts: list[str], threads: int) -> Result:
+    from FastSketchLSH import LSH, FastSimilaritySketch
+
+    clk = Clock()
+    sh = _shingle_all(texts)
+    clk.lap("shingle_s")
+    sketcher = FastSimilaritySketch(size=NUM_PERM, seed=SEED)
+    sigs = sketcher.batch(sh, num_threads=threads)
+    clk.lap("sketch_s")
+    lsh = LSH(num_perm=NUM_PERM, num_bands=LSH_BANDS_POW2, num_threads=threads)
+    lsh.insert(sigs)
+    flat, indptr = lsh.query(sigs, format="csr")
+    clk.lap("lsh_s")
+    pairs = pairs_from_csr(np.asarray(indptr, dtype=np.int64), np.asarray(flat, dtype=np.int64))
+    removed, keeper, accepted = cluster(len(texts), pairs, sigs)
+    clk.lap("cluster_s")
+    return {
+        "removed": removed,
+        "keeper": keeper,
+        "candidates": len(pairs),
+        "accepted": accepted,
+        "phases": clk.phases,
+        "params": {
+            "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
+            "sketch": "Fast Similarity Sketch",
+        },
+    }
+
+
+def run_fastsketch_flags(texts: list[str], threads: int) -> Result:
+    """FastSketchLSH's fused one-shot path: insert + duplicate flags (keepers flagged too)."""
+    from FastSketchLSH import LSH, FastSimilaritySketch
+
+    clk = Clock()
+    sh = _shingle_all(texts)
+    clk.lap("shingle_s")
+    sigs = FastSimilaritySketch(size=NUM_PERM, seed=SEED).batch(sh, num_threads=threads)
+    clk.lap("sketch_s")
+    lsh = LSH(num_perm=NUM_PERM, num_bands=LSH_BANDS_POW2, num_threads=threads)
+    flags = np.asarray(lsh.insert_and_query_duplicates(sigs), dtype=bool)
+    clk.lap("lsh_s")
+    return {
+        "removed": None,
+        "flagged": np.flatnonzero(flags),
+        "phases": clk.phases,
+        "params": {
+            "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
+            "sketch": "Fast Similarity Sketch",
+        },
+    }
+
+
+TOOLS: dict[str, Callable[[list[str], int], Result]] = {
+    "datasketch": run_datasketch,
+    "rensa": run_rensa,
+    "rensa-rho": run_rensa_rho,
+    "fastsketchlsh": run_fastsketch,
+    "fastsketchlsh-flags": run_fastsketch_flags,
+}
