@@ -216,7 +216,6 @@ def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> No
 
 
 def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
-    pytest.importorskip("curagate.leakage")
     from curagate.audit import AuditConfig, audit
 
     item = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
@@ -232,7 +231,6 @@ def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
 
 
 def test_leakage_clean_corpus_has_no_finding(tmp_path: Any) -> None:
-    pytest.importorskip("curagate.leakage")
     from curagate.audit import AuditConfig, audit
 
     golden = write_records(

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curagate.audit.rules import RULES
 from curagate.errors import ConfigError
+
+
+if TYPE_CHECKING:
+    RuleId = str
+else:  # a Literal of the known ids, so an unknown id is reported at its own line
+    RuleId = Literal[tuple(sorted(RULES))]
 
 
 class _Model(BaseModel):
@@ -25,6 +31,12 @@ class _Model(BaseModel):
 class RuleConfig(_Model):
     severity: Literal["error", "warning", "info", "off"] | None = None
     error_above: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: Any) -> Any:
+        # YAML 1.1 reads a bare `off` as false.
+        return "off" if v is False else v
 
 
 class LengthsConfig(_Model):
@@ -92,7 +104,7 @@ class AuditConfig(_Model):
     preference_key: Literal["prompt", "prompt+responses"] = "prompt"
     sft: bool = True
     max_row_refs: int = Field(default=100, ge=1)
-    rules: dict[str, RuleConfig] = Field(default_factory=dict)
+    rules: dict[RuleId, RuleConfig] = Field(default_factory=dict)
     lengths: LengthsConfig = Field(default_factory=LengthsConfig)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     labels: LabelsConfig = Field(default_factory=LabelsConfig)
@@ -102,16 +114,6 @@ class AuditConfig(_Model):
     golden_sets: list[Path] = Field(default_factory=list)
     leakage: LeakageConfig = Field(default_factory=LeakageConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
-
-    @field_validator("rules")
-    @classmethod
-    def _known_rules(cls, v: dict[str, RuleConfig]) -> dict[str, RuleConfig]:
-        unknown = sorted(set(v) - set(RULES))
-        if unknown:
-            raise ValueError(
-                f"unknown rule id(s) {', '.join(unknown)}; known: {', '.join(sorted(RULES))}"
-            )
-        return v
 
     @model_validator(mode="after")
     def _tokens_need_both(self) -> AuditConfig:
@@ -199,6 +201,9 @@ def load_config(path: str | Path | None) -> AuditConfig:
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; see docs/audit.md for the keys)"
+            elif loc[:1] == ("rules",) and loc[-1:] == ("[key]",):
+                key = f"rules.{loc[1]}"
+                msg = f"unknown rule id; known: {', '.join(sorted(RULES))}"
             msgs.append(f"{where}: {key}: {msg}")
         raise ConfigError("; ".join(msgs)) from None
     return cfg.resolved(p.parent)

@@ -1,0 +1,111 @@
+"""audit.yaml: validation errors name key, file and line; rules switch off and re-level."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_support import finding, rules_found
+
+from curagate.audit import load_config
+from curagate.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "audit.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "sample:\n  n: 5\nlabels:\n  feild: label\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}:4: labels.feild: unknown key" in str(e.value)
+
+
+def test_bad_value_names_key_and_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "lengths:\n  bins: 20\n  outlier_iqr: -1\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}:3: lengths.outlier_iqr" in str(e.value)
+
+
+def test_unknown_rule_id_is_rejected(tmp_path: Path) -> None:
+    p = write(tmp_path, "rules:\n  FMT999: {severity: off}\n")
+    with pytest.raises(ConfigError, match=r"audit.yaml:2: rules.FMT999: unknown rule id"):
+        load_config(p)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    p = write(tmp_path, "sample:\n  n: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"audit.yaml:\d+: not valid YAML"):
+        load_config(p)
+
+
+def test_max_seq_len_needs_a_tokenizer(tmp_path: Path) -> None:
+    p = write(tmp_path, "tokens:\n  max_seq_len: 512\n")
+    with pytest.raises(ConfigError, match=r"tokens\.max_seq_len needs tokens\.tokenizer"):
+        load_config(p)
+
+
+def test_relative_paths_resolve_against_the_config_dir(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "s.json").write_text('{"type": "object"}', encoding="utf-8")
+    p = write(
+        tmp_path,
+        "golden_sets: [golden]\nstructured_outputs:\n  - {field: out, schema_file: schemas/s.json}\n",
+    )
+    cfg = load_config(p)
+    assert cfg.golden_sets == [tmp_path / "golden"]
+    assert cfg.structured_outputs[0].json_schema == {"type": "object"}
+
+
+def dup_records() -> list[dict[str, Any]]:
+    base = [{"prompt": f"p {i}", "completion": "c" * (i + 3)} for i in range(20)]
+    return [*base, base[0]]
+
+
+def test_rule_can_be_switched_off(run_audit: Callable[..., dict[str, Any]]) -> None:
+    report = run_audit(dup_records(), {"rules": {"DUP001": {"severity": "off"}}})
+    assert "DUP001" not in rules_found(report)
+
+
+def test_rule_can_be_relevelled(run_audit: Callable[..., dict[str, Any]]) -> None:
+    report = run_audit(dup_records(), {"rules": {"DUP001": {"severity": "error"}}})
+    assert finding(report, "DUP001")["severity"] == "error"
+    assert report["summary"]["passed"] is False
+
+
+def test_share_threshold_decides_warning_or_error(run_audit: Callable[..., dict[str, Any]]) -> None:
+    low = run_audit(dup_records(), {"rules": {"DUP001": {"error_above": 0.5}}})
+    high = run_audit(dup_records(), {"rules": {"DUP001": {"error_above": 0.01}}})
+    assert finding(low, "DUP001")["severity"] == "warning"
+    assert finding(high, "DUP001")["severity"] == "error"
+
+
+def test_default_threshold_escalates_many_duplicates(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    recs = [{"prompt": "same", "completion": "same"}] * 5 + [
+        {"prompt": f"p {i}", "completion": "c" * (i + 3)} for i in range(10)
+    ]
+    assert finding(run_audit(recs), "DUP001")["severity"] == "error"  # 4/15 > 5%
+
+
+def test_label_thresholds_come_from_config(run_audit: Callable[..., dict[str, Any]]) -> None:
+    recs = [
+        {"prompt": f"p {i}", "completion": "c" * (i + 1), "label": "a" if i < 16 else "b"}
+        for i in range(20)
+    ]
+    assert "LBL001" not in rules_found(run_audit(recs, {"labels": {"field": "label"}}))
+    assert "LBL001" in rules_found(
+        run_audit(recs, {"labels": {"field": "label", "max_share": 0.75}})
+    )
+
+
+def test_bare_yaml_off_switches_a_rule_off(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "rules:\n  PII004: {severity: off}\n"))
+    assert cfg.rules["PII004"].severity == "off"

@@ -1,0 +1,149 @@
+"""audit.json against its JSON Schema, the HTML's self-containment, determinism, the sample."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from audit_support import write_records
+
+from curagate.audit import AuditConfig, audit
+from curagate.audit.report import SCHEMA_FILE
+from curagate.cli import main
+
+
+def records(n: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for i in range(n):
+        turns = [
+            ("user", f"question {i} about item {i * 13}"),
+            ("assistant", "answer " + "a" * (i % 40)),
+        ]
+        if i % 4 == 0:
+            turns += [("user", f"follow-up {i}"), ("assistant", "more " * (i % 7 + 1))]
+        msgs = [{"role": r, "content": c} for r, c in turns]
+        if i % 3 == 0:
+            msgs.insert(0, {"role": "system", "content": "be brief"})
+        out.append({"messages": msgs, "label": "pos" if i % 5 else "neg"})
+    out.append({"messages": [{"role": "user", "content": "mail me: x.y@example.com"}]})
+    out.append("{broken")
+    return out
+
+
+@pytest.fixture
+def audited(tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    data = write_records(tmp_path / "train.jsonl", records(60))
+    out = tmp_path / "out"
+    report = audit([data], config=AuditConfig(labels={"field": "label"}), out=out)  # type: ignore[arg-type]
+    return report, out
+
+
+def test_audit_json_validates_against_its_schema(audited: tuple[dict[str, Any], Path]) -> None:
+    _, out = audited
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    doc = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    assert doc["schema_version"] == 1
+
+
+def test_schema_rejects_a_report_without_version(audited: tuple[dict[str, Any], Path]) -> None:
+    _, out = audited
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    doc = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    del doc["schema_version"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+
+
+class _Resources(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.links += [
+            v or "" for k, v in attrs if k in ("src", "href", "srcset", "data", "xlink:href")
+        ]
+
+
+def test_html_has_charts_and_no_external_resources(audited: tuple[dict[str, Any], Path]) -> None:
+    _, out = audited
+    html = (out / "report.html").read_text(encoding="utf-8")
+    p = _Resources()
+    p.feed(html)
+    assert p.tags.count("svg") >= 4  # findings, length histograms, labels, mix
+    assert not p.links
+    assert not {"script", "link", "img", "iframe", "object", "embed"} & set(p.tags)
+    assert "url(" not in html and "@import" not in html and "http" not in html
+
+
+def test_html_shows_label_distribution_and_findings(audited: tuple[dict[str, Any], Path]) -> None:
+    _, out = audited
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Label distribution" in html and "Findings by rule" in html and "FMT001" in html
+
+
+def test_outputs_are_byte_identical_across_runs(tmp_path: Path) -> None:
+    data = write_records(tmp_path / "train.jsonl", records(40))
+    audit([data], out=tmp_path / "a")
+    audit([data], out=tmp_path / "b")
+    for name in ("audit.json", "audit.md", "report.html", "sample.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_sample_is_seeded_and_sized(tmp_path: Path) -> None:
+    data = write_records(tmp_path / "train.jsonl", records(60))
+
+    def sample(seed: int, out: str) -> list[str]:
+        audit([data], config=AuditConfig(sample={"n": 10, "seed": seed}), out=tmp_path / out)  # type: ignore[arg-type]
+        lines = (tmp_path / out / "sample.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(x)["ref"] for x in lines]
+
+    a, b, c = sample(1, "a"), sample(1, "b"), sample(2, "c")
+    assert len(a) == 10 and a == b and a != c
+
+
+def test_markdown_summarizes_status_and_findings(audited: tuple[dict[str, Any], Path]) -> None:
+    report, out = audited
+    md = (out / "audit.md").read_text(encoding="utf-8")
+    assert md.startswith("# curagate audit") and "FAILED" in md
+    assert all(f["rule"] in md for f in report["findings"])
+
+
+def test_cli_exits_1_on_error_findings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_records(tmp_path / "train.jsonl", records(10))
+    assert main(["audit", str(data), "--out", str(tmp_path / "o")]) == 1
+    assert "FMT001 error" in capsys.readouterr().out
+
+
+def test_cli_exits_0_without_error_findings(tmp_path: Path) -> None:
+    data = write_records(
+        tmp_path / "train.jsonl",
+        [{"prompt": f"p {i}", "completion": "c" * (i + 1)} for i in range(12)],
+    )
+    assert main(["audit", str(data), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "report.html").is_file()
+
+
+def test_cli_missing_input_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_row_references_are_capped_but_counted(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    bad = [{"prompt": "p", "chosen": f"same {i}", "rejected": f"same {i}"} for i in range(30)]
+    report = run_audit(bad, {"max_row_refs": 5})
+    f = next(x for x in report["findings"] if x["rule"] == "FMT006")
+    assert f["count"] == 30 and len(f["rows"]) == 5 and f["rows_truncated"]
