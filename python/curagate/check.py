@@ -65,8 +65,7 @@ def check(
         raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
     leaks: LeakScan | None = None
     if leakage and golden_dir.is_dir() and "LEAK001" not in off:
-        index = build_index([golden_dir], ngram=ngram or cfg.leakage.ngram)
-        leaks = LeakScan(index) if index is not None else None
+        leaks = build_index([golden_dir], ngram=ngram or cfg.leakage.ngram)
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from curagate.audit.rules import RULES
 from curagate.errors import ConfigError
 
-
 if TYPE_CHECKING:
     RuleId = str
 else:  # a Literal of the known ids, so an unknown id is reported at its own line

@@ -241,8 +241,7 @@ def run_audit(
     hits: dict[str, _Hits] = {rid: _Hits() for rid in RULES}
     leaks: LeakScan | None = None
     if cfg.golden_sets:
-        golden_index = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram)
-        leaks = LeakScan(golden_index) if golden_index is not None else None
+        leaks = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram)
 
     def hit(rule: str, ref: str, detail: str = "") -> None:
         h = hits[rule]

@@ -61,7 +61,7 @@ def _text_field(path: Path) -> str | None:
     return None
 
 
-def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakageIndex | None:
+def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakScan | None:
     """An exact + n-gram index over every golden item; None when there is none."""
     from curagate.io import read_batches
     from curagate.leakage import LeakageIndex
@@ -70,6 +70,7 @@ def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakageIndex
     if not files:
         return None
     index = LeakageIndex(ngram=ngram, methods=CHECK_METHODS)
+    ids: list[str] = []  # the golden items' own ids (their `id` column, else file:row)
     for f in files:
         try:
             batches = list(read_batches([f]))
@@ -84,7 +85,8 @@ def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakageIndex
         for b in batches:
             if len(b.keys):
                 index.add_texts(b.keys.to_pylist(), source=b.source)
-    return index if index.items else None
+                ids.extend(b.ids.to_pylist())
+    return LeakScan(index, ids) if index.items else None
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ class LeakScan:
     """Leaks found while streaming the data through a golden index."""
 
     index: LeakageIndex
+    ids: list[str]
     items_hit: set[int] = field(default_factory=set)
 
     def scan(self, keys: pa.Array) -> dict[int, str]:
@@ -105,5 +108,5 @@ class LeakScan:
                 how = "+".join(
                     m for m, on in zip(METHODS, (exact, ngram, minhash), strict=True) if on
                 )
-                found[record] = f"golden item {self.index.items[item].id} ({how})"
+                found[record] = f"golden item {self.ids[item]} ({how})"
         return found

@@ -1,0 +1,192 @@
+"""`curagate check`: violations as file:line: RULE message, exit codes, no torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import curagate
+from curagate.cli import main
+
+GOLDEN_ITEM = (
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+    "in May. How many clips did Natalia sell altogether in April and May?"
+)
+
+
+def write(path: Path, records: list[Any]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records),
+        encoding="utf-8",
+    )
+    return path
+
+
+def pc(i: int) -> dict[str, str]:
+    return {"prompt": f"prompt number {i}", "completion": f"completion number {i}"}
+
+
+@pytest.fixture
+def golden(tmp_path: Path) -> Path:
+    g = tmp_path / "golden_sets" / "gsm"
+    write(g / "data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM, "reference": "72"}])
+    (g / "set.yaml").write_text("name: gsm\n", encoding="utf-8")
+    return g.parent
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str], str]:
+    rc = main(["check", *argv])
+    cap = capsys.readouterr()
+    return rc, cap.out.splitlines(), cap.err
+
+
+def test_clean_files_exit_0_silently(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(1), pc(2)])
+    b = write(tmp_path / "b.jsonl", [pc(3)])
+    assert run([str(a), str(b), "--no-golden"], capsys) == (0, [], "")
+
+
+def test_duplicate_within_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(
+        tmp_path / "a.jsonl",
+        [pc(1), pc(2), {"prompt": "PROMPT number 1!", "completion": "completion number 1"}],
+    )
+    rc, out, _ = run([str(a)], capsys)
+    assert rc == 1
+    assert out == [
+        f"{a.as_posix()}:3: DUP001 exact duplicate of {a.as_posix()}:1 (after normalization); "
+        "remove one copy or run `curagate curate`"
+    ]
+
+
+def test_duplicate_across_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(1)])
+    b = write(tmp_path / "b.jsonl", [pc(2), pc(1)])
+    rc, out, err = run([str(a), str(b)], capsys)
+    assert rc == 1 and len(out) == 1
+    assert out[0].startswith(f"{b.as_posix()}:2: DUP001 exact duplicate of {a.as_posix()}:1")
+    assert "1 violation(s) in 1 file(s)" in err
+
+
+def test_schema_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write(
+        tmp_path / "a.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                ]
+            },
+            "{not json",
+            {
+                "messages": [
+                    {"role": "human", "content": "hi"},
+                    {"role": "assistant", "content": "yo"},
+                ]
+            },
+            {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}]},
+        ],
+    )
+    rc, out, _ = run([str(a)], capsys)
+    assert rc == 1
+    assert [line.split(" ")[:2] for line in out] == [
+        [f"{a.as_posix()}:2:", "FMT001"],
+        [f"{a.as_posix()}:3:", "FMT002"],
+        [f"{a.as_posix()}:4:", "FMT005"],
+    ]
+
+
+def test_leak_against_golden_dir_exact(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM.upper(), "completion": "72"}])
+    rc, out, _ = run([str(a), "--golden", str(golden)], capsys)
+    assert rc == 1
+    assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
+
+
+def test_leak_against_golden_dir_13_gram(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    part = " ".join(GOLDEN_ITEM.split()[2:17])  # 15 words, wrapped in other text
+    a = write(
+        tmp_path / "a.jsonl",
+        [pc(1), {"prompt": f"Here is a task. {part} Answer briefly.", "completion": "72"}],
+    )
+    rc, out, _ = run([str(a), "--golden", str(golden)], capsys)
+    assert rc == 1
+    assert out == [
+        f"{a.as_posix()}:2: LEAK001 contains golden item gsm_0 "
+        "(ngram); remove the record (golden set items must never be trained on)"
+    ]
+
+
+def test_golden_sets_dir_in_cwd_is_used_by_default(
+    tmp_path: Path,
+    golden: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "a.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    rc, out, _ = run(["a.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("a.jsonl:1: LEAK001")
+
+
+def test_no_golden_skips_leakage(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path / "a.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
+    assert run([str(a), "--no-golden"], capsys)[0] == 0
+
+
+def test_missing_file_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run([str(tmp_path / "missing.jsonl")], capsys)
+    assert rc == 2 and out == [] and "missing.jsonl" in err
+
+
+def test_missing_golden_dir_is_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(1)])
+    rc, _, err = run([str(a), "--golden", str(tmp_path / "nope")], capsys)
+    assert rc == 2 and "--golden" in err
+
+
+def test_unknown_option_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--frobnicate", "x.jsonl"])
+    assert e.value.code == 2
+
+
+def test_rules_switched_off_in_config_are_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(1), pc(1)])
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text("rules:\n  DUP001: {severity: off}\n", encoding="utf-8")
+    assert run([str(a), "--config", str(cfg)], capsys)[0] == 0
+
+
+def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(i) for i in range(50)] + [pc(3)])
+    code = (
+        "import sys\n"
+        "from curagate.cli import main\n"
+        f"rc = main(['check', {str(a)!r}, '--golden', {str(golden)!r}])\n"
+        "assert rc == 1, rc\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'great_expectations') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(curagate.__file__).parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
