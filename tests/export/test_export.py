@@ -221,3 +221,29 @@ def test_exported_bundle_is_promoted_once_its_gate_passed(
     with Registry(tmp_path / "registry.db") as reg:
         reg.register(tiny_bundle, name="tiny-bot", reason="export of tiny-run")
         assert reg.promote("tiny-bot", 1, to="production", gate_report=report).stage == "production"
+
+
+def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    result = export_run(tiny_run, tmp_path / "out", gguf=True)
+    assert result.gguf == "model.Q8_0.gguf"
+    tok = AutoTokenizer.from_pretrained(result.out)
+    merged = logits(AutoModelForCausalLM.from_pretrained(result.out, dtype=torch.float32), tok)
+    quantized = logits(AutoModelForCausalLM.from_pretrained(result.out, gguf_file=result.gguf), tok)
+    assert 0 < float((merged - quantized).abs().max()) < 0.5
+    assert "model.Q8_0.gguf" in load_manifest(result.out)["files"]
+
+
+def test_gguf_is_refused_for_an_unsupported_architecture(tiny_bundle: Path, tmp_path: Path) -> None:
+    from curagate.export.gguf_q8 import write_gguf_q8_0
+
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "model_type": "mistral"}))
+    with pytest.raises(InputError, match="only 'llama' is supported"):
+        write_gguf_q8_0(copy, reference_logits=[], texts=[])

@@ -334,11 +334,11 @@ def export_run(
                 "(try --dtype float32)"
             )
 
-        gguf_name = None
+        gguf_name, gguf_diff = None, None
         if gguf:
-            from curagate.export.gguf_q8 import write_gguf_q8_0
+            from curagate.export.gguf_q8 import Q8_0_ATOL, write_gguf_q8_0
 
-            gguf_name = write_gguf_q8_0(tmp, reference_logits=reference, texts=rendered)
+            gguf_name, gguf_diff = write_gguf_q8_0(tmp, reference_logits=reference, texts=rendered)
 
         adapter_files = hash_bundle_files(info.adapter_dir)
         lineage: dict[str, Any] = {
@@ -384,6 +384,13 @@ def export_run(
             "atol": tolerance,
             "chat_template_identical": True,
         }
+        if gguf_name is not None and gguf_diff is not None:
+            verification["gguf"] = {
+                "file": gguf_name,
+                "reloaded_with": "transformers gguf_file= (dequantized)",
+                "max_abs_logit_diff": float(f"{gguf_diff:.2e}"),
+                "atol": Q8_0_ATOL,
+            }
         card = model_card(
             run=info.run,
             name=out_path.name,

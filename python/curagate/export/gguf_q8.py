@@ -1,0 +1,192 @@
+"""An optional GGUF Q8_0 file next to the safetensors, from PyPI packages only.
+
+Why only Q8_0 and only llama: the `gguf` package quantizes to Q8_0 in NumPy
+and knows llama.cpp's tensor names, but it has no Hugging Face converter; this
+module is that converter for the plain llama architecture (default RoPE, no
+biases, a byte-level BPE tokenizer), which covers SmolLM2 and Llama-style
+fine-tunes. K-quants (Q4_K_M, …) need llama.cpp's C++ quantize tool and are not
+offered. Anything else is refused with a clear message rather than written
+half-right. The file is verified by reloading it with transformers
+(``gguf_file=``), which dequantizes it, and comparing logits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from curagate.errors import CheckFailed, InputError, MissingExtraError
+
+GGUF_NAME = "model.Q8_0.gguf"
+# Q8_0 keeps ~8 bits per weight with one scale per 32 values: logits move a
+# little, far less than 16-bit float rounding of a small model would.
+Q8_0_ATOL = 0.5
+_BLOCK = 32
+
+
+def _permute(w: Any, n_head: int, n_head_kv: int | None = None) -> Any:
+    """llama.cpp's rotary layout for Q/K rows (transformers reverses it on load)."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return (
+        w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(w.shape)
+    )
+
+
+def _check_supported(config: dict[str, Any], tokenizer: dict[str, Any], bundle: Path) -> None:
+    problems = []
+    if config.get("model_type") != "llama":
+        problems.append(f"architecture {config.get('model_type')!r} (only 'llama' is supported)")
+    if config.get("attention_bias") or config.get("mlp_bias"):
+        problems.append("attention/MLP biases")
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    if isinstance(rope, dict) and rope.get("rope_type", "default") != "default":
+        problems.append(f"rope_type {rope.get('rope_type')!r} (only default RoPE)")
+    model = tokenizer.get("model") or {}
+    if model.get("type") != "BPE" or not isinstance(model.get("merges"), list):
+        problems.append(f"tokenizer model {model.get('type')!r} (only byte-level BPE)")
+    if problems:
+        raise InputError(
+            f"{bundle}: cannot write GGUF Q8_0 with the gguf package for this model: "
+            f"{'; '.join(problems)}; export without --gguf (llama.cpp's convert_hf_to_gguf.py "
+            "handles more architectures)"
+        )
+
+
+def _check_tokenizer(bundle: Path, tok: Any, texts: Sequence[str]) -> None:
+    """The GGUF must carry the same chat template and tokenize prompts to the same ids."""
+    import gguf
+    from transformers import AutoTokenizer
+
+    path = bundle / GGUF_NAME
+    field = gguf.GGUFReader(path).fields.get("tokenizer.chat_template")
+    stored = bytes(field.parts[field.data[0]]).decode("utf-8") if field is not None else None
+    if stored != tok.chat_template:
+        path.unlink()
+        raise CheckFailed(f"{path}: the chat template stored in the GGUF differs from the bundle's")
+    # transformers rebuilds a tokenizer from the GGUF vocabulary and merges (not its template).
+    from_gguf = AutoTokenizer.from_pretrained(bundle, gguf_file=GGUF_NAME, local_files_only=True)
+    for i, text in enumerate(texts):
+        if (
+            from_gguf(text, add_special_tokens=False)["input_ids"]
+            != tok(text, add_special_tokens=False)["input_ids"]
+        ):
+            path.unlink()
+            raise CheckFailed(f"{path}: prompt {i} tokenizes differently with the GGUF vocabulary")
+
+
+def write_gguf_q8_0(
+    bundle: Path, *, reference_logits: Sequence[Any], texts: Sequence[str]
+) -> tuple[str, float]:
+    """Write ``model.Q8_0.gguf`` into the bundle and verify it; return (file name, max |logit diff|)."""
+    try:
+        import gguf
+        import numpy as np
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "gguf") from e
+
+    config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
+    tok_json = json.loads((bundle / "tokenizer.json").read_text(encoding="utf-8"))
+    _check_supported(config, tok_json, bundle)
+    tok = AutoTokenizer.from_pretrained(bundle, local_files_only=True)
+
+    state: dict[str, Any] = {}
+    for f in sorted(bundle.glob("*.safetensors")):
+        state.update(load_file(f))
+    n_layers = int(config["num_hidden_layers"])
+    n_head = int(config["num_attention_heads"])
+    n_kv = int(config.get("num_key_value_heads") or n_head)
+    hidden = int(config["hidden_size"])
+    head_dim = int(config.get("head_dim") or hidden // n_head)
+    rope = config.get("rope_parameters") or {}
+    rope_theta = float(rope.get("rope_theta") or config.get("rope_theta") or 10000.0)
+
+    path = bundle / GGUF_NAME
+    writer = gguf.GGUFWriter(path, "llama")
+    writer.add_name(bundle.name)
+    writer.add_context_length(int(config["max_position_embeddings"]))
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(n_layers)
+    writer.add_feed_forward_length(int(config["intermediate_size"]))
+    writer.add_rope_dimension_count(head_dim)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_kv)
+    writer.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
+    writer.add_rope_freq_base(rope_theta)
+    writer.add_vocab_size(len(tok))
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+
+    vocab = tok.get_vocab()
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise InputError(f"{bundle}: tokenizer ids are not contiguous; GGUF needs one token per id")
+    special = set(tok.all_special_tokens) | {
+        t.content for t in tok.added_tokens_decoder.values() if getattr(t, "special", False)
+    }
+    merges = tok_json["model"]["merges"]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list([t for t, _ in by_id])
+    writer.add_token_types(
+        [gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t, _ in by_id]
+    )
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    for key, setter in (
+        ("bos_token_id", writer.add_bos_token_id),
+        ("eos_token_id", writer.add_eos_token_id),
+        ("pad_token_id", writer.add_pad_token_id),
+    ):
+        value = getattr(tok, key)
+        if isinstance(value, int):
+            setter(value)
+    if isinstance(tok.chat_template, str):
+        writer.add_chat_template(tok.chat_template)
+
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers)
+    for hf_name in sorted(state):
+        if hf_name.endswith("rotary_emb.inv_freq"):
+            continue
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise InputError(
+                f"{bundle}: tensor {hf_name} has no GGUF llama name; cannot write GGUF"
+            )
+        data = state[hf_name].to(torch.float32).numpy()
+        if hf_name.endswith("q_proj.weight"):
+            data = _permute(data, n_head, n_head)
+        elif hf_name.endswith("k_proj.weight"):
+            data = _permute(data, n_head, n_kv)
+        if data.ndim >= 2 and data.shape[-1] % _BLOCK == 0:
+            q = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+            writer.add_tensor(name, q, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        else:
+            writer.add_tensor(name, np.ascontiguousarray(data, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    _check_tokenizer(bundle, tok, texts)
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        bundle, gguf_file=GGUF_NAME, dtype=torch.float32, local_files_only=True
+    )
+    model.eval()
+    worst = 0.0
+    with torch.no_grad():
+        for text, ref in zip(texts, reference_logits, strict=True):
+            ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            worst = max(worst, float((model(input_ids=ids).logits.float()[0] - ref).abs().max()))
+    if not worst <= Q8_0_ATOL:
+        path.unlink()
+        raise CheckFailed(
+            f"{path}: reloaded GGUF Q8_0 differs from base + adapter by max |logit diff| {worst:.3g} "
+            f"> {Q8_0_ATOL}; export without --gguf"
+        )
+    return GGUF_NAME, worst
