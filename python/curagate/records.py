@@ -150,21 +150,20 @@ def _empty(field_name: str) -> str:
     return f"field '{field_name}' is empty"
 
 
+_KIND_BY_TYPE: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "list",
+    dict: "object",
+}
+
+
 def python_kind(value: object) -> str:
     """JSON kind of a parsed value, in the words used by quarantine reasons."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    return _KIND_BY_TYPE.get(type(value)) or type(value).__name__
 
 
 def arrow_kind(dtype: pa.DataType) -> str:
@@ -294,13 +293,17 @@ def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
     values = col.flatten()
     if len(values) == 0:
         return
-    parents = pc.list_parent_indices(col).to_pylist() if len(values) else []
-    starts = pc.subtract(col.offsets, col.offsets[0]).to_pylist()
+    parents = pc.list_parent_indices(col)
+    first = col.offsets[0].as_py()
 
     def add_elements(mask: pa.Array, what: str) -> None:
-        for e in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
-            row = parents[e]
-            reasons.by_row.setdefault(row, f"field '{name}': message {e - starts[row]} {what}")
+        bad = pc.indices_nonzero(pc.fill_null(mask, False))
+        if len(bad) == 0:
+            return
+        rows = parents.take(bad)
+        starts = pc.subtract(col.offsets.take(rows), first)
+        for e, row, start in zip(bad.to_pylist(), rows.to_pylist(), starts.to_pylist(), strict=True):
+            reasons.by_row.setdefault(row, f"field '{name}': message {e - start} {what}")
 
     if not pa.types.is_struct(values.type):
         kind = arrow_kind(values.type)

@@ -251,3 +251,24 @@ def test_chunking_matches_a_naive_line_by_line_read(
     assert [n for b in batches for n in b.lines.to_pylist()] == expected_lines
     assert [q.line for q in all_quarantined(batches)] == expected_bad
     assert all_keys(batches) == [line["text"] for line in lines if isinstance(line, dict)]
+
+
+def test_sparse_bad_lines_in_later_chunks_give_the_same_result_as_one_chunk(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    lines: list[object] = [{"text": f"row {i}", "n": i} for i in range(1200)]
+    lines[5] = "{bad"
+    lines[450] = b'{"text": "\xff"}'
+    lines[700] = {"text": 7, "n": 700}
+    lines[1100] = {"text": "", "n": 1100}
+    path = write_jsonl("s.jsonl", lines)
+
+    whole = read_all([path], batch_rows=100_000)
+    chunked = read_all([path], batch_rows=600)
+
+    assert len(chunked) == 2
+    assert all_rows(chunked) == all_rows(whole)
+    assert [(q.line, q.reason) for q in all_quarantined(chunked)] == [
+        (q.line, q.reason) for q in all_quarantined(whole)
+    ]
+    assert [q.line for q in all_quarantined(whole)] == [6, 451, 701, 1101]

@@ -51,6 +51,9 @@ _SUPPORTED_TEXT = ".jsonl, .jsonl.gz, .jsonl.zst or .parquet"
 _READ_BLOCK = 4 << 20  # bytes read from a (decompressed) stream at a time
 _MAX_CHUNK_BYTES = 64 << 20  # a JSONL chunk ends at this size even below batch_rows
 _BOM = b"\xef\xbb\xbf"
+# A chunk Arrow refuses is re-read in about this many slices of at least this many records.
+_SEGMENTS = 64
+_SEGMENT_RECORDS = 256
 
 
 def _suffix(path: Path) -> str | None:
@@ -459,7 +462,9 @@ def _jsonl_chunk(
         if table is not None and table.num_rows != n_records:
             table = None  # e.g. two objects on one line: find it the slow way
     if n_records and table is None:
-        table, good, quarantined = _parse_slowly(layout, state, options)
+        parsed = _parse_in_segments(layout, state, options) or _parse_slowly(layout, state, options)
+        table, good_list, quarantined = parsed
+        good = pa.array(good_list, pa.int64())
 
     line_numbers = pc.add(layout.record_lines.cast(pa.int64()), state.line_base + 1)
     row_numbers = arange(n_records, pa.int64(), state.row_base)
@@ -485,14 +490,21 @@ def _jsonl_raw(layout: _Lines, good: pa.Array | None) -> Any:
 
 
 def _parse_slowly(
-    layout: _Lines, state: _FileState, options: _Options
-) -> tuple[pa.Table, pa.Array, list[Quarantined]]:
-    """Line-by-line parse of a chunk Arrow refused: quarantine exactly the bad lines."""
+    layout: _Lines, state: _FileState, options: _Options, first: int = 0, stop: int | None = None
+) -> tuple[pa.Table, list[int], list[Quarantined]]:
+    """Line-by-line parse of records ``first:stop`` of a chunk: quarantine exactly the bad lines.
+
+    Returns the table of the good lines, their record indices in the chunk and
+    the quarantined lines.
+    """
     quarantined: list[Quarantined] = []
     records: list[dict[str, Any]] = []
     texts: list[bytes] = []
     kept: list[int] = []
     record_lines = layout.record_lines.to_pylist()
+    bounds = layout.bounds.to_pylist()
+    chunk = layout.chunk
+    stop = len(record_lines) if stop is None else stop
 
     def reject(k: int, reason: str, raw: bytes) -> None:
         quarantined.append(
@@ -505,8 +517,9 @@ def _parse_slowly(
             )
         )
 
-    for k, line_index in enumerate(record_lines):
-        raw = layout.text(line_index)
+    for k in range(first, stop):
+        line_index = record_lines[k]
+        raw = bytes(chunk[bounds[line_index] : bounds[line_index + 1]]).rstrip(b"\r\n")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -560,7 +573,54 @@ def _parse_slowly(
         except pa.ArrowInvalid:
             table, good = _convert_one_by_one(good_texts, good, reject, layout.max_length)
     quarantined.sort(key=lambda q: q.line or 0)
-    return table, pa.array(good, pa.int64()), quarantined
+    return table, good, quarantined
+
+
+def _parse_in_segments(
+    layout: _Lines, state: _FileState, options: _Options
+) -> tuple[pa.Table, list[int], list[Quarantined]] | None:
+    """Arrow on slices of the chunk, Python only on the slices Arrow refuses.
+
+    A few bad lines in a large chunk then cost one more Arrow pass instead of
+    a Python parse of every line. Needs the file's format (known after its
+    first chunk); ``None`` when the slices' tables do not fit together (a
+    type that changes between slices), left to the whole-chunk slow path.
+    """
+    n = len(layout.record_lines)
+    size = max(_SEGMENT_RECORDS, -(-n // _SEGMENTS))
+    if state.format is None or n <= size:
+        return None
+    bounds = layout.bounds.to_pylist()
+    record_lines = layout.record_lines.to_pylist()
+    tables: list[pa.Table] = []
+    good: list[int] = []
+    quarantined: list[Quarantined] = []
+    for first in range(0, n, size):
+        stop = min(first + size, n)
+        data = layout.chunk[bounds[record_lines[first]] : bounds[record_lines[stop - 1] + 1]]
+        table: pa.Table | None = None
+        if _utf8_ok(data):
+            try:
+                table = _arrow_read(data, layout.max_length)
+            except pa.ArrowInvalid:
+                table = None
+            if table is not None and table.num_rows != stop - first:
+                table = None
+        if table is not None:
+            tables.append(table)
+            good.extend(range(first, stop))
+            continue
+        part, part_good, part_quarantined = _parse_slowly(layout, state, options, first, stop)
+        quarantined.extend(part_quarantined)
+        if part.num_rows:
+            tables.append(part)
+            good.extend(part_good)
+    if not tables:
+        return pa.table({}), good, quarantined
+    try:
+        return pa.concat_tables(tables, promote_options="permissive"), good, quarantined
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 def _kind_conflict(record: dict[str, Any], first_kind: dict[str, str]) -> str | None:
