@@ -302,7 +302,9 @@ def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
             return
         rows = parents.take(bad)
         starts = pc.subtract(col.offsets.take(rows), first)
-        for e, row, start in zip(bad.to_pylist(), rows.to_pylist(), starts.to_pylist(), strict=True):
+        for e, row, start in zip(
+            bad.to_pylist(), rows.to_pylist(), starts.to_pylist(), strict=True
+        ):
             reasons.by_row.setdefault(row, f"field '{name}': message {e - start} {what}")
 
     if not pa.types.is_struct(values.type):
