@@ -188,6 +188,7 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
 
     ``zero_adapter`` keeps LoRA's B matrices at zero so the candidate equals the base.
     """
+    pytest.importorskip("peft")
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM

@@ -14,8 +14,6 @@ from curagate.gate import run_gate
 
 pytestmark = pytest.mark.slow  # torch + lm-eval imports alone take ~15 s on the shared CPUs
 
-pytest.importorskip("torch")
-pytest.importorskip("peft")
 
 MC_TASK = """\
 task: tiny_mc
@@ -164,3 +162,28 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
     assert task["items"] == 12 and task["delta"] == 0 and task["within_noise"]
     check = next(c for c in out.report["checks"] if c["id"] == "GATE007")
     assert check["verdict"] == "pass"
+
+
+def test_run_whose_training_data_holds_golden_items_fails_on_contamination(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    long_prompt = "Review 99: " + " ".join(f"word{i}" for i in range(20))
+    items = json.loads(
+        "[" + ",".join((golden_dir / "sentiment" / "data.jsonl").read_text().split("\n")[:-1]) + "]"
+    )
+    items[0]["prompt"] = long_prompt
+    (golden_dir / "sentiment" / "data.jsonl").write_text(
+        "".join(json.dumps(i) + "\n" for i in items)
+    )
+    golden.lock(golden_dir)
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"prompt": long_prompt, "completion": "Positive"}) + "\n")
+    run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
+    gate = _gate(tmp_path, golden_dir)
+    gate.write_text(
+        gate.read_text().replace("contamination: {check: false}", "contamination: {on_leak: fail}")
+    )
+    out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "out", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert out.report["contamination"]["corpus"] == [str(train)]
