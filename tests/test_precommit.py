@@ -1,0 +1,127 @@
+"""The shipped pre-commit hook, run by the real `pre-commit` tool in a throwaway git repo.
+
+The hook is declared `repo: local` with `language: system` (calling this
+interpreter's curagate) so the test stays offline: a `language: python` hook
+would make pre-commit pip-install curagate, which needs the network. Every
+other field (files, exclude, require_serial, ...) is copied from the shipped
+.pre-commit-hooks.yaml, so the test pins what users get.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import curagate
+
+ROOT = Path(__file__).resolve().parents[1]
+PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
+GOLDEN = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+    "muffins for her friends every day with four."
+)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not PRE_COMMIT.exists() or shutil.which("git") is None, reason="needs pre-commit and git"
+    ),
+]
+
+
+def shipped_hook() -> dict[str, Any]:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    (hook,) = [h for h in hooks if h["id"] == "curagate-check"]
+    return dict(hook)
+
+
+def jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "data-repo"
+    repo.mkdir()
+    hook = shipped_hook()
+    assert hook["entry"].split()[:2] == ["curagate", "check"]
+    hook["entry"] = shlex.join([sys.executable, "-m", "curagate", *hook["entry"].split()[1:]])
+    hook["language"] = "system"
+    hook.pop("minimum_pre_commit_version", None)
+    config = {"repos": [{"repo": "local", "hooks": [hook]}]}
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    jsonl(
+        repo / "golden_sets" / "gsm" / "data.jsonl",
+        [{"id": "gsm_0", "prompt": GOLDEN, "reference": "18"}],
+    )
+    jsonl(
+        repo / "data" / "train.jsonl",
+        [{"prompt": f"q {i}", "completion": f"a {i}"} for i in range(5)],
+    )
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "--no-verify", "-m", "initial")
+    subprocess.run(
+        [str(PRE_COMMIT), "install"], cwd=repo, env=env(repo), check=True, capture_output=True
+    )
+    return repo
+
+
+def env(repo: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(repo.parent / "pre-commit-home"),
+        "PYTHONPATH": str(Path(curagate.__file__).parents[1]),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+
+
+def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=repo, env=env(repo), capture_output=True, text=True)
+
+
+def commit(
+    repo: Path, name: str, records: list[dict[str, Any]]
+) -> subprocess.CompletedProcess[str]:
+    jsonl(repo / "data" / name, records)
+    git(repo, "add", f"data/{name}")
+    return git(repo, "commit", "-m", f"add {name}")
+
+
+def test_clean_commit_passes(repo: Path) -> None:
+    res = commit(repo, "more.jsonl", [{"prompt": "new question", "completion": "new answer"}])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "curagate check" in res.stdout + res.stderr
+    assert git(repo, "status", "--porcelain").stdout == ""
+
+
+def test_duplicated_record_is_refused(repo: Path) -> None:
+    rec = {"prompt": "same question", "completion": "same answer"}
+    res = commit(repo, "dups.jsonl", [rec, {"prompt": "other", "completion": "x"}, rec])
+    assert res.returncode != 0
+    assert (
+        "data/dups.jsonl:3: DUP001 exact duplicate of data/dups.jsonl:1" in res.stdout + res.stderr
+    )
+    assert git(repo, "log", "--oneline").stdout.count("\n") == 1
+
+
+def test_leaking_record_is_refused(repo: Path) -> None:
+    res = commit(
+        repo, "leak.jsonl", [{"prompt": f"Solve: {GOLDEN} How many eggs?", "completion": "9"}]
+    )
+    assert res.returncode != 0
+    assert "data/leak.jsonl:1: LEAK001 contains golden item gsm_0" in res.stdout + res.stderr
