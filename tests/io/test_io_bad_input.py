@@ -265,3 +265,25 @@ def test_file_of_only_bad_lines_reports_them_all(write_jsonl: Callable[..., Path
 
     assert [q.line for q in all_quarantined(batches)] == [1, 2, 3]
     assert all_rows(batches) == []
+
+
+def test_nested_type_conflict_quarantines_the_later_row(write_jsonl: Callable[..., Path]) -> None:
+    lines = [{"text": "a", "meta": {"k": 1}}, {"text": "b", "meta": {"k": "one"}}]
+    path = write_jsonl("n.jsonl", lines)
+
+    batches = read_all([path])
+
+    [q] = all_quarantined(batches)
+    assert q.line == 2
+    assert q.reason.startswith("cannot convert the row to Arrow: ")
+    assert "Field k has incompatible types" in q.reason
+    assert all_rows(batches) == [lines[0]]
+
+
+def test_invalid_unicode_escape_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl("s.jsonl", [GOOD, '{"text": "\\ud800"}'])
+
+    [q] = all_quarantined(read_all([path]))
+
+    assert q.line == 2
+    assert "surrogate" in q.reason

@@ -15,6 +15,7 @@ import gzip
 import json
 import mmap
 import os
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -654,9 +655,11 @@ def _convert_one_by_one(
                 else pa.unify_schemas([schema, one.schema], promote_options="permissive")
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            message = re.sub(r"\.? in row \d+$", "", _describe(exc))
             reject(
                 k,
-                f"cannot convert the row to Arrow: {_describe(exc)}; use one type per field",
+                f"cannot convert the row to Arrow: {message}; "
+                "make its values and types match the other rows",
                 text,
             )
             continue
