@@ -10,7 +10,7 @@ from curagate.io import read_batches
 from curagate.records import Batch, Quarantined
 
 
-def read_all(paths: Sequence[Path], **kwargs: Any) -> list[Batch]:
+def read_all(paths: Sequence[Path] | str, **kwargs: Any) -> list[Batch]:
     return list(read_batches(paths, **kwargs))
 
 

@@ -272,3 +272,11 @@ def test_sparse_bad_lines_in_later_chunks_give_the_same_result_as_one_chunk(
         (q.line, q.reason) for q in all_quarantined(whole)
     ]
     assert [q.line for q in all_quarantined(whole)] == [6, 451, 701, 1101]
+
+
+def test_a_single_path_is_not_read_as_a_list_of_characters(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("a.jsonl", [{"text": "a"}])
+
+    assert all_keys(read_all(str(path))) == ["a"]

@@ -151,7 +151,7 @@ class _FileState:
 
 
 def read_batches(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
     format: RecordFormat | str | None = None,
     text_field: str | None = None,
@@ -173,6 +173,8 @@ def read_batches(
     if batch_rows < 1:
         raise ConfigError(f"batch_rows must be at least 1; got {batch_rows}")
     options = _Options(fmt, text_field, preference_key, batch_rows)
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
     for index, item in enumerate(paths):
         path = Path(item)
         suffix = _suffix(path)
