@@ -9,6 +9,7 @@ import pytest
 from io_support import all_keys, all_quarantined, read_all
 
 from curagate.errors import ConfigError, InputError
+from curagate.io import read_batches
 from curagate.records import RecordFormat
 
 
@@ -156,3 +157,12 @@ def test_each_file_gets_its_own_format(write_jsonl: Callable[..., Path]) -> None
     assert [b.source_index for b in batches] == [0, 1]
     assert all_keys(batches) == ["hello", "user: hi"]
     assert all_quarantined(batches) == []
+
+
+def test_bad_options_fail_at_the_call_not_at_the_first_batch(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("t.jsonl", [{"text": "hello"}])
+
+    with pytest.raises(ConfigError, match="batch_rows"):
+        read_batches([path], batch_rows=0)

@@ -2,8 +2,9 @@
 
 The fast path hands a chunk of whole JSONL lines (or a Parquet row group) to
 Arrow in one call and validates whole columns; Python only ever touches the
-rows already found bad. When Arrow refuses a chunk (bad JSON, mixed types),
-that chunk alone is re-parsed line by line to find exactly the bad lines.
+rows already found bad. When Arrow refuses a chunk (bad JSON, invalid UTF-8,
+mixed types), the chunk is re-read in slices and only the refused slices are
+parsed line by line, to quarantine exactly the bad lines.
 """
 
 from __future__ import annotations
@@ -175,6 +176,11 @@ def read_batches(
     options = _Options(fmt, text_field, preference_key, batch_rows)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
+    # Bad options raise here, at the call; file problems once iteration reaches them.
+    return _iter_batches(list(paths), options)
+
+
+def _iter_batches(paths: list[str | os.PathLike[str]], options: _Options) -> Iterator[Batch]:
     for index, item in enumerate(paths):
         path = Path(item)
         suffix = _suffix(path)
@@ -184,7 +190,7 @@ def read_batches(
             )
         if not path.is_file():
             raise InputError(f"{path.as_posix()}: no such file")
-        state = _FileState(path.as_posix(), index, fmt)
+        state = _FileState(path.as_posix(), index, options.format)
         if suffix in PARQUET_SUFFIXES:
             yield from _read_parquet(path, state, options)
         else:
