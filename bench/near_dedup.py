@@ -85,21 +85,24 @@ def run_curagate(texts: list[str], threads: int) -> dict[str, Any]:
 
 def run_curagate_curate(texts: list[str], threads: int, corpus_file: Path) -> dict[str, Any]:
     """The whole `curagate.curate` pipeline, files in -> files out (reads the JSONL itself,
-    writes kept/removed Parquet); the removed set is read back from its `removed/` output."""
+    writes kept/removed Parquet); the removed set is read back from `clusters.parquet`."""
     import pyarrow.parquet as pq
 
-    import curagate
+    from curagate.curate import curate
     from peers import Clock
 
     clk = Clock()
     with tempfile.TemporaryDirectory(prefix="bench-curate-") as tmp:
-        # INTEGRATION POINT: keyword names follow issue 2 (`curagate.curate(...)` mirrors the CLI).
-        curagate.curate([str(corpus_file)], out=tmp, threads=threads)  # type: ignore[attr-defined]
+        out = Path(tmp) / "out"
+        result = curate([corpus_file], out, threads=threads, progress=False)
         clk.lap("curate_s")
-        table = pq.read_table(Path(tmp) / "removed")
-        cols = table.column_names
-        row_col = next(c for c in ("row", "row_index", "source_row") if c in cols)
-        removed = np.sort(np.asarray(table.column(row_col).to_pylist(), dtype=np.int64))
+        # clusters.parquet lists every valid record in input order with its status.
+        status = pq.read_table(out / "clusters.parquet", columns=["status"]).column("status")
+        removed = np.flatnonzero(np.asarray(status.to_pylist(), dtype=object) != "kept")
+        if len(removed) != result.removed_total:
+            raise SystemExit(
+                f"bench: clusters.parquet has {len(removed)} removed, stats say {result.removed_total}"
+            )
     return {"removed": removed, "phases": clk.phases, "params": {"io": "jsonl in, parquet out"}}
 
 
@@ -126,6 +129,7 @@ def worker(tool: str, corpus_file: Path, threads: int, out_file: Path) -> None:
     texts = corpus.read(corpus_file)
     reset_peak_rss()
     base_kib = proc_status_kib("VmRSS")
+    cpu0 = time.process_time()
     if tool == "curagate":
         res = run_curagate(texts, threads)
     elif tool == "curagate-curate":
@@ -141,6 +145,7 @@ def worker(tool: str, corpus_file: Path, threads: int, out_file: Path) -> None:
     }
     for k in ("removed", "keeper", "flagged"):
         res.pop(k, None)
+    res["cpu_s"] = time.process_time() - cpu0
     res["baseline_rss_kib"] = base_kib
     res["peak_rss_kib"] = proc_status_kib("VmHWM")
     np.savez(out_file.with_suffix(".npz"), **arrays)
@@ -172,23 +177,17 @@ def spawn(tool: str, corpus_file: Path, threads: int, timeout: float) -> dict[st
             "--worker-out",
             str(out),
         ]
-        t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
-        deadline = t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
-                return {"error": f"timed out after {timeout:.0f}s"}
-            time.sleep(0.05)
-        stderr = proc.stderr.read() if proc.stderr else ""
-        if os.waitstatus_to_exitcode(status) != 0 or not out.exists():
-            tail = stderr.strip().splitlines()[-1:] or ["no output"]
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return {"error": f"timed out after {timeout:.0f}s"}
+        if proc.returncode != 0 or not out.exists():
+            tail = stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
             return {"error": tail[0][:300]}
         res: dict[str, Any] = json.loads(out.read_text())
         with np.load(out.with_suffix(".npz")) as z:
@@ -196,7 +195,6 @@ def spawn(tool: str, corpus_file: Path, threads: int, timeout: float) -> dict[st
                 res[k] = z[k]
         res["peak_rss_mib"] = res["peak_rss_kib"] / 1024
         res["work_rss_mib"] = (res["peak_rss_kib"] - res["baseline_rss_kib"]) / 1024
-        res["cpu_s"] = usage.ru_utime + usage.ru_stime
         return res
 
 
