@@ -18,7 +18,7 @@ import mmap
 import os
 import re
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -238,14 +238,16 @@ def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator
             yield iter(())
             return
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        chunks = _mapped_chunks(mapped, batch_rows)
         try:
-            yield _mapped_chunks(mapped, batch_rows)
+            yield chunks
         finally:
-            with contextlib.suppress(BufferError):  # a caller may still hold a view
+            chunks.close()  # releases its view of the map
+            with contextlib.suppress(BufferError):  # a caller may still hold a chunk
                 mapped.close()
 
 
-def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Iterator[_Chunk]:
+def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Generator[_Chunk, None, None]:
     """Line chunks of a mapped file, found with one C-level find per line."""
     size = len(data)
     view = memoryview(data)
