@@ -67,7 +67,12 @@ class NearConfig(_Strict):
     seed: int = Field(1, ge=0, le=2**32 - 1)
     bands: int | None = Field(None, ge=1)
     rows: int | None = Field(None, ge=1)
-    verify: Literal["signature", "exact"] = "signature"
+    # recall: miss at most `max_miss` of the pairs at the threshold before
+    # verification; balanced: datasketch's equal-weight choice.
+    banding: Literal["recall", "balanced"] = "recall"
+    max_miss: float = Field(0.02, ge=0.0, lt=1.0)
+    # exact: true Jaccard of the shingle sets; signature: the MinHash estimate.
+    verify: Literal["signature", "exact"] = "exact"
 
 
 class KeepConfig(_Strict):

@@ -38,6 +38,7 @@ from curagate.records import Batch, Quarantined
 
 STATS_SCHEMA_VERSION = 1
 _OUTPUT_MARKERS = ("stats.json", "manifest.json")
+RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
 
 
 @dataclass
@@ -305,7 +306,9 @@ def _stats(
     return {
         "schema_version": STATS_SCHEMA_VERSION,
         "curagate_version": __version__,
-        "config": cfg.model_dump(mode="json"),
+        # Settings that cannot change the outputs are left out, so runs with
+        # other thread counts or budgets stay byte-identical.
+        "config": cfg.model_dump(mode="json", exclude=RUNTIME_ONLY),
         "steps": steps,
         "inputs": [s.to_dict() for s in sources],
         "totals": {

@@ -81,6 +81,8 @@ class DedupStep:
                 seed=near.seed,
                 bands=near.bands,
                 rows=near.rows,
+                banding=near.banding,
+                max_miss=near.max_miss,
                 near=near.enabled,
                 verify=near.verify,
                 memory_budget=cfg.memory_budget,

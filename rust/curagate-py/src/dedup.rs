@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use curagate_core::dedup::minhash::Scheme;
-use curagate_core::dedup::{DedupConfig, DedupOutput, Deduper as CoreDeduper, Verify};
+use curagate_core::dedup::{Banding, DedupConfig, DedupOutput, Deduper as CoreDeduper, Verify};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -22,7 +22,7 @@ pub struct Deduper {
 impl Deduper {
     #[new]
     #[pyo3(signature = (*, num_perm=128, threshold=0.7, ngram=5, shingle="word", hash="fast", seed=1,
-        bands=None, rows=None, near=true, verify="signature", memory_budget=1usize << 30,
+        bands=None, rows=None, banding="recall", max_miss=0.02, near=true, verify="exact", memory_budget=1usize << 30,
         spill_dir=None, threads=None, nfkc=true, lowercase=true, strip_punctuation=true,
         collapse_whitespace=true))]
     #[allow(clippy::too_many_arguments)]
@@ -35,6 +35,8 @@ impl Deduper {
         seed: u64,
         bands: Option<usize>,
         rows: Option<usize>,
+        banding: &str,
+        max_miss: f64,
         near: bool,
         verify: &str,
         memory_budget: usize,
@@ -59,6 +61,16 @@ impl Deduper {
             (None, None) => None,
             _ => return Err(ParameterError::new_err("invalid parameter `bands`: give both bands and rows, or neither")),
         };
+        let banding = match banding {
+            "recall" if (0.0..1.0).contains(&max_miss) => Banding::Recall { max_miss },
+            "recall" => return Err(ParameterError::new_err("invalid parameter `max_miss`: must be in [0, 1)")),
+            "balanced" => Banding::Balanced,
+            other => {
+                return Err(ParameterError::new_err(format!(
+                    "invalid parameter `banding`: {other:?}; use \"recall\" or \"balanced\""
+                )))
+            }
+        };
         let cfg = DedupConfig {
             normalize: norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace),
             shingle: shingle_kind(shingle, ngram)?,
@@ -67,6 +79,7 @@ impl Deduper {
             scheme: Scheme::parse(hash).map_err(to_py)?,
             seed,
             bands_rows,
+            banding,
             near,
             verify,
             memory_budget,

@@ -25,6 +25,29 @@ pub fn optimal_params(threshold: f64, num_perm: usize, fp_weight: f64, fn_weight
     best
 }
 
+/// Recall-first banding, for LSH whose candidates are verified anyway: among
+/// the (bands, rows) that make a pair *at* the threshold a candidate with
+/// probability >= `1 - max_miss`, the one with the smallest false-positive
+/// area (the least verification work). Falls back to [`optimal_params`]
+/// when no split of `num_perm` is that sensitive.
+pub fn recall_params(threshold: f64, num_perm: usize, max_miss: f64) -> (usize, usize) {
+    let mut best = None;
+    let mut min_fp = f64::INFINITY;
+    for b in 1..=num_perm {
+        for r in 1..=num_perm / b {
+            if collision_probability(threshold, b, r) < 1.0 - max_miss {
+                continue;
+            }
+            let fp = integrate(|s| collision_probability(s, b, r), 0.0, threshold);
+            if fp < min_fp {
+                min_fp = fp;
+                best = Some((b, r));
+            }
+        }
+    }
+    best.unwrap_or_else(|| optimal_params(threshold, num_perm, 0.5, 0.5))
+}
+
 fn integrate(f: impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
     let p = 0.001;
     let mut area = 0.0;
@@ -85,6 +108,16 @@ mod tests {
         let (b, r) = optimal_params(0.7, 128, 0.5, 0.5);
         assert!(collision_probability(0.9, b, r) > 0.99);
         assert!(collision_probability(0.4, b, r) < 0.05);
+    }
+
+    #[test]
+    fn recall_first_banding_catches_pairs_at_the_threshold() {
+        let (b, r) = recall_params(0.7, 128, 0.02);
+        assert!(b * r <= 128);
+        assert!(collision_probability(0.7, b, r) >= 0.98);
+        // ... while the balanced choice misses most of them.
+        let (b0, r0) = optimal_params(0.7, 128, 0.5, 0.5);
+        assert!(collision_probability(0.7, b0, r0) < 0.5);
     }
 
     #[test]

@@ -32,8 +32,19 @@ use crate::hash::{content_hash, fast_hash64};
 use crate::text::{for_each_shingle, normalize, NormalizeOptions, ShingleKind};
 use crate::{Error, Result};
 use minhash::{estimate_jaccard, MinHasher, Scheme};
-use spill::{BandStore, SignatureStore, SpillDir};
+use spill::{BandStore, SpillDir, WordStore};
 use union_find::UnionFind;
+
+/// How bands x rows are chosen when not given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Banding {
+    /// Verified LSH: miss at most this fraction of pairs at the threshold
+    /// ([`lsh::recall_params`]); verification removes the extra candidates.
+    Recall { max_miss: f64 },
+    /// datasketch's choice: equal weights on false-positive and
+    /// false-negative areas ([`lsh::optimal_params`]).
+    Balanced,
+}
 
 /// How candidate pairs are verified before they count as duplicates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +63,9 @@ pub struct DedupConfig {
     pub threshold: f64,
     pub scheme: Scheme,
     pub seed: u64,
-    /// Bands x rows; `None` chooses them with [`lsh::optimal_params`].
+    /// Bands x rows; `None` chooses them by `banding`.
     pub bands_rows: Option<(usize, usize)>,
+    pub banding: Banding,
     /// False: exact dedup only.
     pub near: bool,
     pub verify: Verify,
@@ -72,8 +84,9 @@ impl Default for DedupConfig {
             scheme: Scheme::Fast,
             seed: 1,
             bands_rows: None,
+            banding: Banding::Recall { max_miss: 0.02 },
             near: true,
-            verify: Verify::Signature,
+            verify: Verify::Exact,
             memory_budget: 1 << 30,
             spill_dir: None,
         }
@@ -126,9 +139,10 @@ pub struct Deduper {
     record_priority: Vec<f64>,
     groups: HashMap<u128, u32>,
     group_empty: Vec<bool>,
-    signatures: SignatureStore,
+    /// MinHash signatures (signature verification) or shingle-hash sets
+    /// (exact verification), one record per group.
+    verify_data: WordStore,
     band_store: BandStore,
-    shingle_sets: Vec<Vec<u64>>,
     spill: SpillDir,
     finished: bool,
 }
@@ -153,10 +167,13 @@ impl Deduper {
                     format!("bands x rows = {b} x {r} must be >= 1 and fit in num_perm = {}", cfg.num_perm),
                 ))
             }
-            None => lsh::optimal_params(cfg.threshold, cfg.num_perm, 0.5, 0.5),
+            None => match cfg.banding {
+                Banding::Recall { max_miss } => lsh::recall_params(cfg.threshold, cfg.num_perm, max_miss),
+                Banding::Balanced => lsh::optimal_params(cfg.threshold, cfg.num_perm, 0.5, 0.5),
+            },
         };
-        let words = hasher.words();
         let half = cfg.memory_budget / 2;
+        let name = if cfg.verify == Verify::Exact { "shingle-sets" } else { "signatures" };
         Ok(Self {
             hasher,
             bands,
@@ -165,9 +182,8 @@ impl Deduper {
             record_priority: Vec::new(),
             groups: HashMap::new(),
             group_empty: Vec::new(),
-            signatures: SignatureStore::new(words, half),
+            verify_data: WordStore::new(name, half),
             band_store: BandStore::new(64, half),
-            shingle_sets: Vec::new(),
             spill: SpillDir::new(cfg.spill_dir.clone()),
             finished: false,
             cfg,
@@ -222,7 +238,7 @@ impl Deduper {
         let words = hasher.words();
         let exact = self.cfg.verify == Verify::Exact;
         let seed = self.cfg.seed;
-        let sketched: Vec<(Vec<u32>, bool, Vec<u64>)> = new_groups
+        let sketched: Vec<(Vec<u32>, bool, Vec<u32>)> = new_groups
             .par_iter()
             .with_min_len(64)
             .map(|&i| {
@@ -236,11 +252,8 @@ impl Deduper {
 
         for (sig, empty, set) in sketched {
             let g = self.group_empty.len() as u32;
-            self.signatures.push(&sig, &mut self.spill)?;
+            self.verify_data.push(if exact { &set } else { &sig }, &mut self.spill)?;
             self.group_empty.push(empty);
-            if exact {
-                self.shingle_sets.push(set);
-            }
             if !empty {
                 for key in lsh::band_keys(&sig, self.bands, self.rows, self.hasher.scheme().words_per_value()) {
                     self.band_store.push(key, g, &mut self.spill)?;
@@ -266,14 +279,14 @@ impl Deduper {
             ..Default::default()
         };
         if self.cfg.near {
-            self.signatures.seal(&mut self.spill)?;
+            self.verify_data.seal(&mut self.spill)?;
             for p in 0..self.band_store.partitions() {
                 let entries = self.band_store.take_partition(p)?;
                 let candidates = candidate_pairs(entries);
                 stats.candidate_pairs += candidates.len() as u64;
                 self.verify_and_join(&candidates, &mut uf, &mut stats);
             }
-            stats.spilled_bytes = self.band_store.spilled_bytes + self.signatures.spilled_bytes;
+            stats.spilled_bytes = self.band_store.spilled_bytes + self.verify_data.spilled_bytes;
         }
         stats.empty_keys = self.group_empty.iter().filter(|&&e| e).count() as u64;
         if !self.cfg.near {
@@ -313,15 +326,7 @@ impl Deduper {
             } else if r != best_in_group[g as usize] || g == survivor_group {
                 (Status::Exact, 1.0)
             } else {
-                let sim = match self.cfg.verify {
-                    Verify::Exact => {
-                        exact_jaccard(&self.shingle_sets[g as usize], &self.shingle_sets[survivor_group as usize])
-                    }
-                    Verify::Signature => {
-                        estimate_jaccard(self.signatures.get(g), self.signatures.get(survivor_group), wpv)
-                    }
-                };
-                (Status::Near, sim as f32)
+                (Status::Near, self.similarity(g, survivor_group, wpv) as f32)
             };
             match status {
                 Status::Exact => stats.exact_removed += 1,
@@ -341,6 +346,14 @@ impl Deduper {
         Ok(out)
     }
 
+    fn similarity(&self, a: u32, b: u32, words_per_value: usize) -> f64 {
+        let (x, y) = (self.verify_data.get(a), self.verify_data.get(b));
+        match self.cfg.verify {
+            Verify::Signature => estimate_jaccard(x, y, words_per_value),
+            Verify::Exact => exact_jaccard(x, y),
+        }
+    }
+
     fn verify_and_join(&self, candidates: &[(u32, u32)], uf: &mut UnionFind, stats: &mut DedupStats) {
         const CHUNK: usize = 1 << 16;
         let wpv = self.hasher.scheme().words_per_value();
@@ -350,17 +363,7 @@ impl Deduper {
             let open: Vec<(u32, u32)> = chunk.iter().copied().filter(|&(a, b)| uf.find(a) != uf.find(b)).collect();
             let verdicts: Vec<bool> = open
                 .par_iter()
-                .map(|&(a, b)| {
-                    let sim = match self.cfg.verify {
-                        Verify::Signature => {
-                            estimate_jaccard(self.signatures.get(a), self.signatures.get(b), wpv)
-                        }
-                        Verify::Exact => {
-                            exact_jaccard(&self.shingle_sets[a as usize], &self.shingle_sets[b as usize])
-                        }
-                    };
-                    sim >= threshold
-                })
+                .map(|&(a, b)| self.similarity(a, b, wpv) >= threshold)
                 .collect();
             for (&(a, b), ok) in open.iter().zip(verdicts) {
                 if ok {
@@ -412,16 +415,18 @@ fn candidate_pairs(mut entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
     pairs
 }
 
-fn shingle_set(text: &str, kind: ShingleKind, seed: u64) -> Vec<u64> {
+/// The shingle set as sorted 32-bit hashes: a collision inside one pair's
+/// union (~1e-7 for 1,000 shingles) barely moves the Jaccard value.
+fn shingle_set(text: &str, kind: ShingleKind, seed: u64) -> Vec<u32> {
     let mut set = Vec::new();
-    for_each_shingle(text, kind, |s| set.push(fast_hash64(s, seed ^ 0x5bd1_e995)));
+    for_each_shingle(text, kind, |s| set.push(fast_hash64(s, seed ^ 0x5bd1_e995) as u32));
     set.sort_unstable();
     set.dedup();
     set
 }
 
 /// Exact Jaccard of two sorted, deduplicated sets.
-pub fn exact_jaccard(a: &[u64], b: &[u64]) -> f64 {
+pub fn exact_jaccard(a: &[u32], b: &[u32]) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }

@@ -128,11 +128,13 @@ impl BandStore {
     }
 }
 
-/// Fixed-width signatures indexed by group id: a Vec while it fits
-/// `budget_bytes`, then appended to a file that is memory-mapped for reading.
+/// Records of u32 words indexed by group id (fixed-width MinHash signatures,
+/// or variable-length shingle sets): a Vec while it fits `budget_bytes`, then
+/// appended to a file that is memory-mapped for reading.
 #[derive(Debug)]
-pub struct SignatureStore {
-    words: usize,
+pub struct WordStore {
+    name: &'static str,
+    offsets: Vec<u64>,
     mem: Vec<u32>,
     budget_words: usize,
     file: Option<(PathBuf, BufWriter<File>)>,
@@ -141,12 +143,13 @@ pub struct SignatureStore {
     pub spilled_bytes: u64,
 }
 
-impl SignatureStore {
-    pub fn new(words: usize, budget_bytes: usize) -> Self {
+impl WordStore {
+    pub fn new(name: &'static str, budget_bytes: usize) -> Self {
         Self {
-            words,
+            name,
+            offsets: vec![0],
             mem: Vec::new(),
-            budget_words: (budget_bytes / 4).max(words * 1024),
+            budget_words: (budget_bytes / 4).max(1 << 16),
             file: None,
             flushed: 0,
             map: None,
@@ -155,16 +158,16 @@ impl SignatureStore {
     }
 
     pub fn len(&self) -> usize {
-        (self.flushed + self.mem.len()) / self.words
+        self.offsets.len() - 1
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    pub fn push(&mut self, sig: &[u32], spill: &mut SpillDir) -> Result<()> {
-        debug_assert_eq!(sig.len(), self.words);
-        self.mem.extend_from_slice(sig);
+    pub fn push(&mut self, words: &[u32], spill: &mut SpillDir) -> Result<()> {
+        self.mem.extend_from_slice(words);
+        self.offsets.push((self.flushed + self.mem.len()) as u64);
         if self.mem.len() >= self.budget_words {
             self.flush(spill)?;
         }
@@ -173,7 +176,7 @@ impl SignatureStore {
 
     fn flush(&mut self, spill: &mut SpillDir) -> Result<()> {
         if self.file.is_none() {
-            let path = spill.path()?.join("signatures.bin");
+            let path = spill.path()?.join(format!("{}.bin", self.name));
             let file = File::create(&path).map_err(io_err(&path))?;
             self.file = Some((path, BufWriter::with_capacity(1 << 20, file)));
         }
@@ -186,7 +189,7 @@ impl SignatureStore {
         Ok(())
     }
 
-    /// Switch to read mode: spilled signatures become a memory map.
+    /// Switch to read mode: spilled records become a memory map.
     pub fn seal(&mut self, spill: &mut SpillDir) -> Result<()> {
         if self.file.is_some() {
             self.flush(spill)?;
@@ -203,15 +206,18 @@ impl SignatureStore {
     }
 
     pub fn get(&self, group: u32) -> &[u32] {
-        let start = group as usize * self.words;
+        let (start, end) = (self.offsets[group as usize] as usize, self.offsets[group as usize + 1] as usize);
         match &self.map {
             Some(map) => {
-                let bytes = &map[start * 4..(start + self.words) * 4];
+                if start == end {
+                    return &[];
+                }
+                let bytes = &map[start * 4..end * 4];
                 // SAFETY: mmap is page aligned, offsets are multiples of 4 and
                 // the data was written from u32s in native byte order.
-                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), self.words) }
+                unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), end - start) }
             }
-            None => &self.mem[start..start + self.words],
+            None => &self.mem[start..end],
         }
     }
 }
@@ -244,14 +250,17 @@ mod tests {
     #[test]
     fn signatures_read_back_from_the_map() {
         let mut spill = SpillDir::new(None);
-        let mut store = SignatureStore::new(4, 0); // floor: 1024 signatures in memory
-        for g in 0..3000u32 {
-            store.push(&[g, g + 1, g + 2, g + 3], &mut spill).unwrap();
+        let mut store = WordStore::new("sigs", 0); // floor: 65536 words in memory
+        for g in 0..60_000u32 {
+            let len = (g % 5) as usize; // variable length, empty records included
+            let words: Vec<u32> = (0..len as u32).map(|k| g + k).collect();
+            store.push(&words, &mut spill).unwrap();
         }
         store.seal(&mut spill).unwrap();
         assert!(store.spilled_bytes > 0);
-        assert_eq!(store.get(0), [0, 1, 2, 3]);
-        assert_eq!(store.get(2999), [2999, 3000, 3001, 3002]);
-        assert_eq!(store.len(), 3000);
+        assert_eq!(store.get(0), [] as [u32; 0]);
+        assert_eq!(store.get(4), [4, 5, 6, 7]);
+        assert_eq!(store.get(59_999), [59_999, 60_000, 60_001, 60_002]);
+        assert_eq!(store.len(), 60_000);
     }
 }

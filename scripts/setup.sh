@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fresh machine -> working curagate: virtualenv, every Python extra, the Rust
+# extension built in release mode, then the main job on the bundled example.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
+# Dependencies of every extra (torch is large: pip's cache serves later runs).
+.venv/bin/maturin develop --release --quiet --extras all,dev
+
+bash scripts/example.sh

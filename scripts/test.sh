@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit tests, then pytest (slow tests included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import curagate._core" 2>/dev/null; then
+  echo "no built environment: run scripts/setup.sh first" >&2
+  exit 2
+fi
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+cargo test --workspace --exclude curagate-py --quiet
+.venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,89 @@
+"""The curate command as a user runs it: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.curate.conftest import EXAMPLE, ROOT
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curagate", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_curate_example_exits_0_and_prints_a_summary(tmp_path: Path) -> None:
+    p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"))
+    assert p.returncode == 0, p.stderr
+    assert "removed near" in p.stdout and "kept" in p.stdout
+    assert (tmp_path / "out" / "stats.json").exists()
+
+
+def test_json_flag_prints_the_stats(tmp_path: Path) -> None:
+    p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"), "--json")
+    stats = json.loads(p.stdout)
+    assert stats == json.loads((tmp_path / "out" / "stats.json").read_text())
+
+
+def test_strict_turns_quarantine_into_exit_1(tmp_path: Path) -> None:
+    p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"), "--strict")
+    assert p.returncode == 1
+    assert (tmp_path / "out" / "quarantine.jsonl").stat().st_size > 0
+
+
+def test_missing_input_is_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    p = run("curate", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "out"))
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    assert "nope.jsonl" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_input_is_exit_2(tmp_path: Path, write_jsonl: Callable) -> None:
+    path = write_jsonl("empty.jsonl", [])
+    p = run("curate", str(path), "--out", str(tmp_path / "out"))
+    assert p.returncode == 2 and "no records" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_config_is_exit_2_naming_file_line_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("near:\n  num_perm: lots\n")
+    p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"), "--config", str(cfg))
+    assert p.returncode == 2 and "c.yaml:2: near.num_perm" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_option_is_exit_2(tmp_path: Path) -> None:
+    p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--threshold", "2")
+    assert p.returncode == 2 and "near.threshold" in p.stderr
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.startswith("curagate ")
+    help_text = run("curate", "--help").stdout
+    assert "examples:" in help_text and "--threshold" in help_text
+
+
+def test_curate_never_imports_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys; from curagate.cli import main; "
+        f"rc = main(['curate', {str(EXAMPLE)!r}, '--out', {str(tmp_path / 'o')!r}]); "
+        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+
+def test_corrupt_parquet_is_quarantined_and_the_run_continues(tmp_path: Path, write_jsonl: Callable) -> None:
+    bad = tmp_path / "broken.parquet"
+    bad.write_bytes(b"PAR1 this is not really parquet")
+    good = write_jsonl("good.jsonl", [{"text": "a fine record with several words in it"}])
+    p = run("curate", str(bad), str(good), "--out", str(tmp_path / "out"), "--json")
+    assert p.returncode == 0, p.stderr
+    q = [json.loads(line) for line in (tmp_path / "out" / "quarantine.jsonl").open()]
+    assert any(r["file"].endswith("broken.parquet") for r in q)
+    assert json.loads(p.stdout)["totals"]["kept"] == 1
