@@ -215,3 +215,15 @@ def test_near_dedup_agrees_with_exact_jaccard_ground_truth(tmp_path: Path, write
     precision = len(removed & truth) / len(removed)
     assert recall >= 0.95, recall
     assert precision >= 0.98, precision
+
+
+def test_a_column_whose_type_changes_between_chunks_is_not_lost(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Chunk 1 (2 rows) has no `meta` column at all; chunk 2 has it.
+    rows = [{"text": f"record number {i} with its own words"} for i in range(2)]
+    rows += [{"text": f"another record {i} that differs", "meta": {"k": i}} for i in range(2)]
+    path = write_jsonl("d.jsonl", rows)
+    result = curate([path], tmp_path / "out", batch_rows=2)
+    kept = read_dir(tmp_path / "out" / "kept")
+    assert result.kept == 4 and kept is not None and kept.num_rows == 4

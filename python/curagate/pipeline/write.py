@@ -32,30 +32,45 @@ def meta_name(name: str, existing: list[str]) -> str:
 
 
 class ShardWriter:
-    """One Parquet file per input file, opened lazily, one row group per batch."""
+    """One Parquet file per input file, opened lazily, one row group per batch.
+
+    Arrow infers JSON types per chunk, so a later batch of the same file can
+    have another schema (a column all-null in one chunk, absent in another).
+    It is cast to the open file's schema when that is lossless; otherwise the
+    file continues in a new part (``part-NNNNN-1.parquet``), never dropping data.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._writers: dict[int, tuple[pq.ParquetWriter, Path]] = {}
+        self._writers: dict[int, tuple[pq.ParquetWriter, Path, int]] = {}
         self.rows: dict[Path, int] = {}
 
     def write(self, source_index: int, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
         entry = self._writers.get(source_index)
+        if entry is not None and not table.schema.equals(entry[0].schema):
+            try:
+                table = table.cast(entry[0].schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, KeyError):
+                entry[0].close()
+                entry = self._open(source_index, table.schema, part=entry[2] + 1)
         if entry is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / f"part-{source_index:05d}.parquet"
-            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-            entry = self._writers[source_index] = (writer, path)
-        writer, path = entry
-        if not table.schema.equals(writer.schema):
-            table = table.cast(writer.schema)
+            entry = self._open(source_index, table.schema, part=0)
+        writer, path, _ = entry
         writer.write_table(table)
         self.rows[path] = self.rows.get(path, 0) + table.num_rows
 
+    def _open(self, source_index: int, schema: pa.Schema, part: int) -> tuple[pq.ParquetWriter, Path, int]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        suffix = f"-{part}" if part else ""
+        path = self.directory / f"part-{source_index:05d}{suffix}.parquet"
+        entry = (pq.ParquetWriter(path, schema, compression="zstd"), path, part)
+        self._writers[source_index] = entry
+        return entry
+
     def close(self) -> None:
-        for writer, _ in self._writers.values():
+        for writer, _, _ in self._writers.values():
             writer.close()
         self._writers.clear()
 
