@@ -1,4 +1,8 @@
-"""curagate: curate fine-tuning data fast, and gate which fine-tuned model may ship."""
+"""curagate: curate fine-tuning data fast, and gate which fine-tuned model may ship.
+
+The curate path is imported eagerly (pyarrow + the Rust core); training,
+gating, export and embeddings load only when used.
+"""
 
 from __future__ import annotations
 
@@ -9,4 +13,34 @@ try:
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+# Imported after __version__, which curate records in stats.json.
+from curagate.config import CurateConfig  # noqa: E402
+from curagate.curate import CurateResult, curate  # noqa: E402
+from curagate.errors import (  # noqa: E402
+    CheckFailed,
+    ConfigError,
+    CuragateError,
+    InputError,
+    MissingExtraError,
+)
+from curagate.io import expand_inputs, read_batches  # noqa: E402
+from curagate.io.manifest import build_manifest  # noqa: E402
+from curagate.records import Batch, Quarantined, RecordFormat  # noqa: E402
+
+__all__ = [
+    "Batch",
+    "CheckFailed",
+    "ConfigError",
+    "CurateConfig",
+    "CurateResult",
+    "CuragateError",
+    "InputError",
+    "MissingExtraError",
+    "Quarantined",
+    "RecordFormat",
+    "__version__",
+    "build_manifest",
+    "curate",
+    "expand_inputs",
+    "read_batches",
+]
