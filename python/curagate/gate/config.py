@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -54,8 +54,8 @@ class Regression(_Strict):
     ``relative: true`` measures the drop as a fraction of the base value.
     """
 
-    warn_drop: float = Field(0.02, ge=0)
-    fail_drop: float = Field(0.05, ge=0)
+    warn_drop: Annotated[float, Field(ge=0)] = 0.02
+    fail_drop: Annotated[float, Field(ge=0)] = 0.05
     relative: bool = False
 
     @model_validator(mode="after")
@@ -69,13 +69,13 @@ class SliceRule(_Strict):
     column: str
     metrics: dict[str, Threshold] = Field(default_factory=dict)
     regression: Regression | None = None
-    min_items: int = Field(10, ge=1)
+    min_items: Annotated[int, Field(ge=1)] = 10
 
 
 class GenerationSettings(_Strict):
-    max_new_tokens: int = Field(64, ge=1)
-    batch_size: int = Field(8, ge=1)
-    temperature: float = Field(0.0, ge=0)
+    max_new_tokens: Annotated[int, Field(ge=1)] = 64
+    batch_size: Annotated[int, Field(ge=1)] = 8
+    temperature: Annotated[float, Field(ge=0)] = 0.0
     system_prompt: str | None = None
 
 
@@ -86,7 +86,7 @@ class GoldenSetGate(_Strict):
     answer_regex: str | None = None
     format_regex: str | None = None
     json_schema: str | None = None
-    max_new_tokens: int | None = Field(None, ge=1)
+    max_new_tokens: Annotated[int | None, Field(ge=1)] = None
     system_prompt: str | None = None
     metrics: dict[str, Threshold] = Field(default_factory=dict)
     regression: dict[str, Regression] = Field(default_factory=dict)
@@ -120,23 +120,23 @@ class RegressionSuite(_Strict):
     golden_set: str = "regression"
     tasks: list[str]
     metric: str = "acc"
-    num_fewshot: int = Field(0, ge=0)
-    limit: int | None = Field(None, ge=1)
-    batch_size: int = Field(8, ge=1)
-    regression: Regression = Field(default_factory=Regression)
+    num_fewshot: Annotated[int, Field(ge=0)] = 0
+    limit: Annotated[int | None, Field(ge=1)] = None
+    batch_size: Annotated[int, Field(ge=1)] = 8
+    regression: Regression = Field(default_factory=lambda: Regression())
 
 
 class Contamination(_Strict):
     check: bool = True
-    ngram: int = Field(13, ge=1)
+    ngram: Annotated[int, Field(ge=1)] = 13
     on_leak: Literal["fail", "warn", "ignore"] = "fail"
-    max_leaked_items: int = Field(0, ge=0)
+    max_leaked_items: Annotated[int, Field(ge=0)] = 0
 
 
 class Statistics(_Strict):
-    bootstrap_resamples: int = Field(1000, ge=0)
-    confidence: float = Field(0.95, gt=0, lt=1)
-    alpha: float = Field(0.05, gt=0, lt=1)
+    bootstrap_resamples: Annotated[int, Field(ge=0)] = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     seed: int = 0
     fail_only_if_significant: bool = False
 
@@ -146,15 +146,15 @@ class GateConfig(_Strict):
     name: str
     description: str = ""
     golden_dir: str = "../golden_sets"
-    generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    statistics: Statistics = Field(default_factory=Statistics)
+    generation: GenerationSettings = Field(default_factory=lambda: GenerationSettings())
+    statistics: Statistics = Field(default_factory=lambda: Statistics())
     golden_sets: list[GoldenSetGate] = Field(default_factory=list)
     regression_suite: RegressionSuite | None = None
-    contamination: Contamination = Field(default_factory=Contamination)
+    contamination: Contamination = Field(default_factory=lambda: Contamination())
 
     # Set by load_gate; not part of the YAML.
-    path: Path | None = Field(None, exclude=True)
-    sha256: str = Field("", exclude=True)
+    path: Annotated[Path | None, Field(exclude=True)] = None
+    sha256: Annotated[str, Field(exclude=True)] = ""
 
     @model_validator(mode="after")
     def _unique_sets(self) -> GateConfig:

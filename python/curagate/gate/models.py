@@ -336,7 +336,7 @@ class LoadedModels:
         assert ref.model_dir is not None
         device = self.resolved_device()
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        model = AutoModelForCausalLM.from_pretrained(str(ref.model_dir), dtype=dtype)
+        model: Any = AutoModelForCausalLM.from_pretrained(str(ref.model_dir), dtype=dtype)
         tok_dir = ref.model_dir
         if ref.adapter_dir is not None:
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,10 +216,10 @@ def _evaluate_set(
                 f"{cfg.path}: golden set {spec.name!r}: slice column {rule_s.column!r} is in no item"
             )
         rows = []
-        for value in sorted(groups):
-            idx = groups[value]
+        for group in sorted(groups):
+            idx = groups[group]
             row: dict[str, Any] = {
-                "value": value,
+                "value": group,
                 "n": len(idx),
                 "checked": len(idx) >= rule_s.min_items,
                 "metrics": {},
@@ -227,7 +227,7 @@ def _evaluate_set(
             for metric in scores.metric_names():
                 c, b = scores.pair(metric, idx)
                 row["metrics"][metric] = {"candidate": rnd(c), "base": rnd(b), "delta": rnd(c - b)}
-            label = f"{rule_s.column}={value}"
+            label = f"{rule_s.column}={group}"
             if row["checked"]:
                 for metric, th in rule_s.metrics.items():
                     c = scores.value(metric, "candidate", idx)
@@ -344,10 +344,7 @@ def _regression_suite(
     for task in suite.tasks:
         cs, bs = c_res[task]["samples"], b_res[task]["samples"]
         ci = paired_bootstrap(
-            lambda idx, cs=cs, bs=bs: (
-                sum(cs[i] for i in idx) / max(len(idx), 1),
-                sum(bs[i] for i in idx) / max(len(idx), 1),
-            ),
+            _mean_pair(cs, bs),
             len(cs),
             resamples=st.bootstrap_resamples,
             confidence=st.confidence,
@@ -397,6 +394,16 @@ def _regression_suite(
             )
         )
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
+
+
+def _mean_pair(
+    cand: list[float], base: list[float]
+) -> Callable[[Sequence[int]], tuple[float, float]]:
+    def metric(idx: Sequence[int]) -> tuple[float, float]:
+        n = max(len(idx), 1)
+        return sum(cand[i] for i in idx) / n, sum(base[i] for i in idx) / n
+
+    return metric
 
 
 def _corpus_paths(cand: ModelRef, train_data: Sequence[str] | None) -> list[Path] | None:
