@@ -40,4 +40,6 @@ def run(args: argparse.Namespace) -> int:
         f"audit {status}: {s['errors']} error(s), {s['warnings']} warning(s), "
         f"{s['infos']} info; report: {args.out / 'report.html'}"
     )
+    if args.gx:
+        print(f"Great Expectations validation result: {args.out / 'gx' / 'validation_result.json'}")
     return 0 if s["passed"] else 1

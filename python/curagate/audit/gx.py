@@ -1,0 +1,170 @@
+"""The audit's column-level rules as a Great Expectations suite (``--gx``).
+
+GX validates a derived per-row table (one row per valid record: its
+``file:line`` reference, lengths, format-violation count, dedup
+fingerprint, per-rule PII/secret hit counts, label, leakage flag), never the
+raw text, so GX's result (which lists unexpected values) cannot leak the
+PII and secrets it counts. Each expectation carries its curagate rule id in
+``meta.rule``. Dataset-level rules with no GX counterpart (length bias,
+conversation mix, label imbalance) stay in audit.json only.
+
+Writes ``gx/expectation_suite.json`` and ``gx/validation_result.json`` (GX's
+own JSON; the result carries GX's run id and timestamps, so unlike the
+other audit outputs it differs from run to run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from curagate.audit.config import AuditConfig
+from curagate.audit.engine import AuditResult
+from curagate.audit.rules import RULES
+from curagate.errors import CuragateError, MissingExtraError
+from curagate.io.atomic import write_text_atomic
+
+SUITE_NAME = "curagate-audit"
+_GX_SEVERITY = {"error": "critical", "warning": "warning", "info": "info"}
+
+
+def _enabled(cfg: AuditConfig, rule: str) -> bool:
+    rc = cfg.rules.get(rule)
+    return rc is None or rc.severity != "off"
+
+
+def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
+    """One GX expectation per column-level rule that applies to this data."""
+    import great_expectations as gx
+
+    e: Any = gx.expectations  # GX does not re-export its expectation classes to type checkers
+    table = result.table or {}
+    stats = result.report["stats"]
+    out: list[Any] = []
+
+    def severity(rule: str) -> str:
+        rc = cfg.rules.get(rule)
+        level = rc.severity if rc is not None and rc.severity else RULES[rule].severity.value
+        return _GX_SEVERITY[level]
+
+    def meta(rule: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "rule": rule,
+            "name": RULES[rule].name,
+            "severity": RULES[rule].severity.value,
+            **extra,
+        }
+
+    if _enabled(cfg, "FMT002"):  # every structural format rule, counted per row
+        out.append(
+            e.ExpectColumnValuesToBeBetween(
+                column="format_violations",
+                min_value=0,
+                max_value=0,
+                meta=meta(
+                    "FMT002", covers=["FMT002", "FMT003", "FMT004", "FMT005", "FMT006", "FMT007"]
+                ),
+            )
+        )
+    chars = stats["lengths"]["chars"]
+    if _enabled(cfg, "LEN001"):
+        for series, column in (("input", "input_chars"), ("output", "output_chars")):
+            thr = chars.get(series, {}).get("outlier_threshold")
+            if thr is not None:
+                out.append(
+                    e.ExpectColumnValuesToBeBetween(
+                        column=column,
+                        max_value=thr,
+                        severity=severity("LEN001"),
+                        meta=meta("LEN001", series=series),
+                    )
+                )
+    if "rendered_tokens" in table and _enabled(cfg, "LEN003"):
+        out.append(
+            e.ExpectColumnValuesToBeBetween(
+                column="rendered_tokens",
+                max_value=cfg.tokens.max_seq_len,
+                severity=severity("LEN003"),
+                meta=meta("LEN003"),
+            )
+        )
+    if "label" in table and _enabled(cfg, "LBL002"):
+        out.append(
+            e.ExpectColumnValuesToNotBeNull(
+                column="label", severity=severity("LBL002"), meta=meta("LBL002")
+            )
+        )
+    for rid in ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002"):
+        if _enabled(cfg, rid):
+            out.append(
+                e.ExpectColumnValuesToBeBetween(
+                    column=rid, min_value=0, max_value=0, meta=meta(rid)
+                )
+            )
+    if _enabled(cfg, "DUP001"):
+        out.append(
+            e.ExpectColumnValuesToBeUnique(
+                column="dedup_key", severity=severity("DUP001"), meta=meta("DUP001")
+            )
+        )
+    if cfg.golden_sets and _enabled(cfg, "LEAK001"):
+        out.append(
+            e.ExpectColumnValuesToBeInSet(
+                column="leaked",
+                value_set=[False],
+                severity=severity("LEAK001"),
+                meta=meta("LEAK001"),
+            )
+        )
+    return out
+
+
+def validate(result: AuditResult, cfg: AuditConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the suite on the derived table; returns (suite JSON, validation result JSON)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    try:
+        import great_expectations as gx
+        import pandas as pd
+    except ImportError as e:
+        raise MissingExtraError("audit", e.name or "great_expectations") from e
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    if not result.table or not result.table.get("ref"):
+        raise CuragateError("--gx: no valid record to validate (every row was unreadable)")
+    df = pd.DataFrame(result.table)
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas(name="curagate")
+    asset = source.add_dataframe_asset(name="audit")
+    batch_def = asset.add_batch_definition_whole_dataframe("all rows")
+    suite = context.suites.add(gx.ExpectationSuite(name=SUITE_NAME))
+    for exp in build_expectations(result, cfg):
+        suite.add_expectation(exp)
+    vd = context.validation_definitions.add(
+        gx.ValidationDefinition(name="curagate-audit-validation", data=batch_def, suite=suite)
+    )
+    res: Any = vd.run(
+        batch_parameters={"dataframe": df},
+        result_format={
+            "result_format": "SUMMARY",
+            "unexpected_index_column_names": ["ref"],
+            "partial_unexpected_count": cfg.max_row_refs,
+        },
+    )
+    return suite.to_json_dict(), res.to_json_dict()
+
+
+def write_gx(result: AuditResult, cfg: AuditConfig, out: Path) -> dict[str, Path]:
+    suite, res = validate(result, cfg)
+    paths = {
+        "suite": out / "gx" / "expectation_suite.json",
+        "result": out / "gx" / "validation_result.json",
+    }
+    write_text_atomic(
+        paths["suite"], json.dumps(suite, indent=2, sort_keys=True, default=str) + "\n"
+    )
+    write_text_atomic(
+        paths["result"], json.dumps(res, indent=2, sort_keys=True, default=str) + "\n"
+    )
+    return paths

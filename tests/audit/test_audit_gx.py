@@ -1,0 +1,68 @@
+"""`--gx`: the column-level rules as a Great Expectations suite, validated by GX."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_support import write_records
+
+from curagate.audit import AuditConfig, audit
+
+pytest.importorskip("great_expectations")
+pytestmark = pytest.mark.slow
+
+SECRET = "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.fixture(scope="module")
+def gx_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("gx")
+    recs: list[dict[str, Any]] = [
+        {
+            "prompt": f"please answer question number {i:03d} now",
+            "completion": "c" * (i + 2),
+            "label": "a",
+        }
+        for i in range(20)
+    ]
+    recs += [recs[3], {"prompt": f"my key is {SECRET} ok", "completion": "ok", "label": None}]
+    data = write_records(tmp / "train.jsonl", recs)
+    audit([data], config=AuditConfig(labels={"field": "label"}), out=tmp / "out", gx=True)  # type: ignore[arg-type]
+    return tmp / "out" / "gx"
+
+
+def load(p: Path) -> dict[str, Any]:
+    return json.loads(p.read_text(encoding="utf-8"))
+
+
+def test_suite_tags_each_expectation_with_its_rule(gx_out: Path) -> None:
+    suite = load(gx_out / "expectation_suite.json")
+    rules = {e["meta"]["rule"] for e in suite["expectations"]}
+    assert {"FMT002", "DUP001", "SEC001", "PII001", "LBL002"} <= rules
+
+
+def test_suite_carries_curagate_severities(gx_out: Path) -> None:
+    suite = load(gx_out / "expectation_suite.json")
+    by_rule = {e["meta"]["rule"]: e["severity"] for e in suite["expectations"]}
+    assert by_rule["SEC001"] == "critical" and by_rule["DUP001"] == "warning"
+
+
+def test_gx_result_fails_the_broken_rules_with_row_refs(
+    gx_out: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    res = load(gx_out / "validation_result.json")
+    assert res["success"] is False
+    failed = {
+        r["expectation_config"]["meta"]["rule"]: r for r in res["results"] if not r["success"]
+    }
+    assert set(failed) == {"DUP001", "SEC001", "LBL002"}
+    refs = [x["ref"] for x in failed["SEC001"]["result"]["partial_unexpected_index_list"]]
+    assert len(refs) == 1 and refs[0].endswith("train.jsonl:22")
+
+
+def test_gx_artifacts_never_contain_the_secret(gx_out: Path) -> None:
+    for p in gx_out.iterdir():
+        assert SECRET not in p.read_text(encoding="utf-8")
