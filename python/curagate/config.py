@@ -83,8 +83,14 @@ class KeepConfig(_Strict):
 
 
 class DecontaminateConfig(_Strict):
+    """Remove records that contain reference (golden/test) items; see docs/leakage.md."""
+
     reference: list[str] = Field(default_factory=list)
     ngram: int = Field(13, ge=8, le=50)
+    methods: list[Literal["exact", "ngram", "minhash"]] = Field(
+        default_factory=lambda: ["exact", "ngram", "minhash"]
+    )
+    min_ratio: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class CurateConfig(_Strict):

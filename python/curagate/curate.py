@@ -25,9 +25,9 @@ from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.io.atomic import atomic_path
+from curagate.leakage import LeakageIndex, RowLeaks
 from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_priorities
 from curagate.pipeline.write import (
-    REMOVED_COLUMNS,
     ShardWriter,
     meta_name,
     write_json,
@@ -124,11 +124,13 @@ def curate(
     sources = [SourceCounts(p.as_posix()) for p in paths]
     quarantined: list[Quarantined] = []
     dedup = DedupStep(cfg) if (cfg.exact.enabled or cfg.near.enabled) else None
+    leakage = _leakage_index(cfg)
 
-    # Pass 1: validate, key, feed the deduper.
+    # Pass 1: validate, key, scan for leakage, feed the deduper.
     held: list[Batch] | None = []
     held_bytes = 0
     id_chunks: list[pa.Array] = []
+    leak_chunks: list[RowLeaks] = []
     valid = 0
     for batch in _progress(read_batches(paths, **read_opts), show, "reading"):
         src = sources[batch.source_index]
@@ -139,8 +141,16 @@ def curate(
             continue
         valid += batch.table.num_rows
         id_chunks.append(batch.ids)
+        keys, priorities = batch.keys, keep_priorities(batch, cfg)
+        if leakage is not None:
+            # Contaminated rows never enter dedup: they must not survive a
+            # cluster in place of a clean record.
+            leaks = leakage.scan_keys(keys)
+            leak_chunks.append(leaks)
+            clean = pc.invert(leaks.leaked)
+            keys, priorities = keys.filter(clean), priorities.filter(clean)
         if dedup is not None:
-            dedup.add(batch.keys, keep_priorities(batch, cfg))
+            dedup.add(keys, priorities)
         if held is not None:
             held_bytes += batch.table.nbytes
             if held_bytes > cfg.memory_budget // 4:
@@ -155,9 +165,9 @@ def curate(
             f"{' ...' if len(sources) > 3 else ''}; check the paths (empty files contain no records)"
         )
 
+    ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
     outcome = dedup.finish() if dedup is not None else None
-    reasons = _reasons(outcome, cfg, valid)
-    ids = pa.chunked_array(id_chunks, pa.string()) if id_chunks else pa.chunked_array([], pa.string())
+    fates = _fates(outcome, cfg, ids, leak_chunks)
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -169,13 +179,13 @@ def curate(
         start = 0
         for batch in _progress(batches, show, "writing"):
             n = batch.table.num_rows
-            status = reasons.slice(start, n)
+            status = fates.reason.slice(start, n)
             kept_mask = pc.equal(status, "kept")
             kept_w.write(batch.source_index, batch.table.filter(kept_mask))
             src = sources[batch.source_index]
             kept_count = pc.sum(pc.cast(kept_mask, pa.int64())).as_py() or 0
             src.kept += kept_count
-            cluster_id, kept_id, similarity = _cluster_columns(outcome, ids, start, n)
+            cluster_id = fates.cluster_id.slice(start, n)
             if kept_count < n:
                 meta = {
                     "record_id": batch.ids,
@@ -183,12 +193,15 @@ def curate(
                     "source_row": batch.rows,
                     "reason": status,
                     "cluster_id": cluster_id,
-                    "kept_id": kept_id,
-                    "similarity": similarity,
+                    "kept_id": fates.kept_id.slice(start, n),
+                    "similarity": fates.similarity.slice(start, n),
                 }
+                if leakage is not None:
+                    meta["leaked_reference_id"] = fates.leaked_reference_id.slice(start, n)
+                    meta["leak_method"] = fates.leak_method.slice(start, n)
                 removed = batch.table
-                for name in REMOVED_COLUMNS:
-                    removed = removed.append_column(meta_name(name, batch.table.column_names), meta[name])
+                for name, column in meta.items():
+                    removed = removed.append_column(meta_name(name, batch.table.column_names), column)
                 removed_mask = pc.invert(kept_mask)
                 removed_w.write(batch.source_index, removed.filter(removed_mask))
                 for item in pc.value_counts(status.filter(removed_mask)).to_pylist():
@@ -235,28 +248,63 @@ def curate(
     )
 
 
-def _reasons(outcome: DedupOutcome | None, cfg: CurateConfig, valid: int) -> pa.Array:
-    """Per valid record: "kept" or the removal reason."""
-    if outcome is None:
-        return pa.repeat(pa.scalar("kept"), valid)
-    names = pa.array(STATUS_NAMES)
-    if not cfg.exact.enabled:
-        # Exact copies are also near copies (J = 1): report them as such.
-        names = pa.array(["kept", "near", "near"])
-    return pc.take(names, outcome.status)
+@dataclass(frozen=True)
+class _Fates:
+    """What happens to every valid record, in read order."""
+
+    reason: pa.Array  # "kept" | "exact" | "near" | "leakage"
+    cluster_id: pa.Array  # int64: read-order index of the cluster's survivor (null: leakage)
+    kept_id: pa.Array  # id of the record kept in this one's place
+    similarity: pa.Array  # float32, to that record
+    leaked_reference_id: pa.Array  # leakage only: the reference item found
+    leak_method: pa.Array  # leakage only: exact / ngram / minhash, "+"-joined
 
 
-def _cluster_columns(
-    outcome: DedupOutcome | None, ids: pa.ChunkedArray, start: int, n: int
-) -> tuple[pa.Array, pa.Array, pa.Array]:
+def _fates(
+    outcome: DedupOutcome | None, cfg: CurateConfig, ids: pa.Array, leaks: list[RowLeaks]
+) -> _Fates:
+    n = len(ids)
+    if leaks:
+        leaked = pa.concat_arrays([chunk.leaked for chunk in leaks])
+        ref_ids = pa.concat_arrays([chunk.reference_ids for chunk in leaks])
+        methods = pa.concat_arrays([chunk.methods for chunk in leaks])
+    else:
+        leaked = pa.repeat(pa.scalar(False), n)
+        ref_ids = methods = pa.nulls(n, pa.string())
+    clean = pc.invert(leaked)
+    # Read-order index of each record the deduper saw.
+    positions = pc.indices_nonzero(clean)
     if outcome is None:
-        idx = pa.array(range(start, start + n), pa.int64())
-        return idx, pc.take(ids, idx), pa.repeat(pa.scalar(1.0, pa.float32()), n)
-    kept_index = outcome.kept_index.slice(start, n)
-    return (
-        pc.cast(kept_index, pa.int64()),
-        pc.take(ids, kept_index).combine_chunks(),
-        outcome.similarity.slice(start, n),
+        names = pa.repeat(pa.scalar("kept"), len(positions))
+        survivors = positions
+        similarity = pa.repeat(pa.scalar(1.0, pa.float32()), len(positions))
+    else:
+        table = STATUS_NAMES if cfg.exact.enabled else ("kept", "near", "near")
+        # (with exact disabled, exact copies are reported as the near copies they are: J = 1)
+        names = pc.take(pa.array(table), outcome.status)
+        survivors = pc.take(positions, outcome.kept_index)
+        similarity = outcome.similarity
+    survivors = pc.cast(survivors, pa.int64())
+    return _Fates(
+        reason=pc.replace_with_mask(pa.repeat(pa.scalar("leakage"), n), clean, names),
+        cluster_id=pc.replace_with_mask(pa.nulls(n, pa.int64()), clean, survivors),
+        kept_id=pc.replace_with_mask(pa.nulls(n, pa.string()), clean, pc.take(ids, survivors)),
+        similarity=pc.replace_with_mask(pa.nulls(n, pa.float32()), clean, similarity),
+        leaked_reference_id=ref_ids,
+        leak_method=methods,
+    )
+
+
+def _leakage_index(cfg: CurateConfig) -> LeakageIndex | None:
+    d = cfg.decontaminate
+    if not d.reference:
+        return None
+    return LeakageIndex.build(
+        d.reference,
+        ngram=d.ngram,
+        methods=d.methods,
+        min_ratio=d.min_ratio,
+        threads=cfg.threads,
     )
 
 
@@ -290,6 +338,11 @@ def _stats(
     steps: dict[str, Any] = {
         "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid},
         "exact": {"enabled": cfg.exact.enabled, "removed": removed.get("exact", 0)},
+        "decontaminate": {
+            "enabled": bool(cfg.decontaminate.reference),
+            "reference": list(cfg.decontaminate.reference),
+            "removed": removed.get("leakage", 0),
+        },
         "near": {
             "enabled": cfg.near.enabled,
             "removed": removed.get("near", 0),

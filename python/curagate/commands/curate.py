@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", choices=["first", "longest", "score"], help="survivor policy")
     p.add_argument("--score-column", help="column maximized by --keep score")
     p.add_argument("--no-near", action="store_true", help="exact dedup only")
+    p.add_argument(
+        "--decontaminate",
+        action="append",
+        metavar="REF",
+        help="remove records containing items of these reference files/dirs (repeatable)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 if any row was quarantined")
     p.add_argument("--json", action="store_true", help="print stats.json to stdout instead of a summary")
 
@@ -46,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         near__threshold=args.threshold,
         near__ngram=args.ngram,
         near__enabled=False if args.no_near else None,
+        decontaminate__reference=args.decontaminate,
         keep__policy=args.keep,
         keep__score_column=args.score_column,
         strict=True if args.strict else None,

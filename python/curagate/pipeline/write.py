@@ -22,12 +22,8 @@ import pyarrow.parquet as pq
 from curagate.io.manifest import sha256_file
 from curagate.records import Quarantined
 
-# Columns curate adds to removed records; an input column with the same name
-# wins and ours get the `curagate_` prefix.
-REMOVED_COLUMNS = ("record_id", "source_file", "source_row", "reason", "cluster_id", "kept_id", "similarity")
-
-
 def meta_name(name: str, existing: list[str]) -> str:
+    """Our column name, prefixed with `curagate_` when an input column has it."""
     return f"curagate_{name}" if name in existing else name
 
 

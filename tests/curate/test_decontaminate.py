@@ -1,0 +1,59 @@
+"""curate --decontaminate removes records that contain golden/test items."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from curagate.curate import curate
+from tests.curate.conftest import SHARED, t0_records
+
+
+def gsm8k(n: int) -> list[dict[str, str]]:
+    with (SHARED / "gsm8k" / "test.jsonl").open() as f:
+        return [json.loads(line) for _, line in zip(range(n), f, strict=False)]
+
+
+def test_planted_test_items_are_removed_with_reason_leakage(write_jsonl: Callable, tmp_path: Path) -> None:
+    items = gsm8k(20)
+    ref = write_jsonl("ref/gsm8k.jsonl", [{"text": it["question"]} for it in items])
+    clean = t0_records(200)
+    planted = [
+        {"prompt": "Solve this problem step by step.\n" + items[3]["question"], "completion": "42"},
+        {"prompt": items[7]["question"].upper(), "completion": items[7]["answer"]},
+    ]
+    corpus = write_jsonl("corpus.jsonl", clean[:100] + planted + clean[100:])
+    result = curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)])
+
+    assert result.removed.get("leakage") == 2
+    assert result.input_rows == result.kept + result.removed_total + result.quarantined
+    removed = pq.read_table(tmp_path / "out" / "removed" / "part-00000.parquet").to_pylist()
+    leaked = [r for r in removed if r["reason"] == "leakage"]
+    assert sorted(r["source_row"] for r in leaked) == [100, 101]
+    assert {r["leaked_reference_id"] for r in leaked} == {f"{ref.as_posix()}:3", f"{ref.as_posix()}:7"}
+    assert all(r["kept_id"] is None and r["leak_method"] for r in leaked)
+    kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet").column("prompt").to_pylist()
+    assert not any(items[3]["question"] in p for p in kept)
+    assert result.stats["steps"]["decontaminate"]["removed"] == 2
+
+
+def test_leaked_record_never_survives_a_cluster(write_jsonl: Callable, tmp_path: Path) -> None:
+    item = gsm8k(1)[0]["question"]
+    ref = write_jsonl("ref.jsonl", [{"text": item}])
+    # The leaked copy comes first: without care it would be the cluster's survivor.
+    corpus = write_jsonl("c.jsonl", [{"text": item}, {"text": item + " Think carefully."}])
+    result = curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)], near__threshold=0.99)
+    assert result.removed == {"leakage": 2}
+
+
+def test_missing_reference_is_an_input_error(write_jsonl: Callable, tmp_path: Path) -> None:
+    import pytest
+
+    from curagate.errors import InputError
+
+    corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
+    with pytest.raises(InputError, match="nope.jsonl"):
+        curate([corpus], tmp_path / "out", decontaminate__reference=[str(tmp_path / "nope.jsonl")])
