@@ -210,10 +210,14 @@ def generate_cached(
     cache.misses += len(todo)
     if todo:
         gen = loader.generator(ref)
-        fresh = gen.generate([conversations[i] for i in todo], settings)
-        for i, out in zip(todo, fresh, strict=True):
-            outputs[i] = out
-            cache.put(keys[i], out)
+        # Chunks of a few batches: an interrupted run keeps what it already generated.
+        step = settings.batch_size * 4
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            fresh = gen.generate([conversations[i] for i in chunk], settings)
+            for i, out in zip(chunk, fresh, strict=True):
+                outputs[i] = out
+                cache.put(keys[i], out)
     return [o or "" for o in outputs]
 
 
