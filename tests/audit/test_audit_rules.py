@@ -149,7 +149,7 @@ CASES: dict[str, tuple[list[Any], list[Any], dict[str, Any] | None]] = {
 
 
 def test_every_rule_has_a_case_or_its_own_test() -> None:
-    own_tests = {"LEN003", "LEAK001"}  # need a tokenizer / the leakage module: see their tests
+    own_tests = {"LEN003", "LEAK001"}  # need a tokenizer / golden sets: see their tests
     assert set(RULES) == set(CASES) | own_tests
 
 

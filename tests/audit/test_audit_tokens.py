@@ -1,0 +1,93 @@
+"""Token lengths and the token limit, with a tiny tokenizer built locally (no download)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_support import finding, rules_found
+
+from curagate.errors import ConfigError
+
+pytest.importorskip("transformers")
+pytestmark = pytest.mark.slow
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+TEMPLATE = "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
+
+
+def make_tokenizer(path: Path, chat_template: str | None) -> Path:
+    """A whitespace word-level tokenizer: one token per word, markers included."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["[UNK]", "<user>", "<assistant>", "<system>", "</s>"] + [f"w{i}" for i in range(50)]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="</s>")
+    if chat_template is not None:
+        fast.chat_template = chat_template
+    fast.save_pretrained(str(path))
+    return path
+
+
+def conv(n_words: int) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "user", "content": "w1 w2"},
+            {"role": "assistant", "content": " ".join(f"w{i % 50}" for i in range(n_words))},
+        ]
+    }
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tokenizer(tmp_path_factory.mktemp("tok"), TEMPLATE)
+
+
+def cfg(tok: Path, max_len: int | None) -> dict[str, Any]:
+    c: dict[str, Any] = {
+        "tokens": {"tokenizer": str(tok)},
+        "rules": {"MIX001": {"severity": "off"}},
+    }
+    if max_len is not None:
+        c["tokens"]["max_seq_len"] = max_len
+    return c
+
+
+def test_record_over_max_seq_len_is_an_error(
+    tokenizer_dir: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # rendered: "<user> w1 w2 </s> <assistant> <n words> </s>" = 6 + n tokens
+    report = run_audit([conv(3), conv(11), conv(10)], cfg(tokenizer_dir, 16))
+    f = finding(report, "LEN003")
+    assert f["severity"] == "error" and f["count"] == 1 and f["rows"][0].endswith("train.jsonl:2")
+    assert report["stats"]["lengths"]["tokens"]["rendered"]["max"] == 17
+
+
+def test_records_within_max_seq_len_pass(
+    tokenizer_dir: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    report = run_audit([conv(3), conv(9)], cfg(tokenizer_dir, 16))
+    assert "LEN003" not in rules_found(report)
+
+
+def test_token_length_distribution_is_reported(
+    tokenizer_dir: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    report = run_audit([conv(3), conv(5)], cfg(tokenizer_dir, None))
+    tokens = report["stats"]["lengths"]["tokens"]
+    assert tokens["output"]["max"] == 5 and tokens["input"]["max"] == 2
+    assert "rendered" not in tokens
+
+
+def test_tokenizer_without_chat_template_is_an_error(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    plain = make_tokenizer(tmp_path / "plain", None)
+    with pytest.raises(ConfigError, match="has no chat template"):
+        run_audit([conv(3)], cfg(plain, 16))
