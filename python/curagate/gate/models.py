@@ -210,6 +210,7 @@ def generate_cached(
     cache.misses += len(todo)
     if todo:
         gen = loader.generator(ref)
+        todo.sort(key=lambda i: sum(len(m["content"]) for m in conversations[i]))
         # Chunks of a few batches: an interrupted run keeps what it already generated.
         step = settings.batch_size * 4
         for start in range(0, len(todo), step):
