@@ -167,9 +167,13 @@ class EmbeddingCache:
                         hashes, vectors = data["hashes"], data["vectors"]
                 except (OSError, ValueError, KeyError):
                     continue  # a damaged shard only costs re-embedding
+                if hashes.ndim != 2 or hashes.shape[1] != 32 or len(hashes) != len(vectors):
+                    continue
                 s = len(cache._shards)
                 cache._shards.append(vectors)
-                for row, h in enumerate(hashes.tolist()):
+                # Rows of raw digest bytes: a bytes dtype ("S32") would strip
+                # trailing zero bytes and lose about one digest in 256.
+                for row, h in enumerate(bytes(r) for r in hashes):
                     cache._index.setdefault(h, (s, row))
         return cache
 
@@ -183,7 +187,7 @@ class EmbeddingCache:
         _require("numpy")
         import numpy as np
 
-        hash_array = np.array(hashes, dtype="S32")
+        hash_array = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(len(hashes), 32)
         name = hashlib.sha256(hash_array.tobytes()).hexdigest()[:24]
         self.directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.directory / f"emb-{name}.npz") as tmp, tmp.open("wb") as f:

@@ -5,6 +5,7 @@ The model (~90 MB) loads in seconds on CPU; tests that embed are marked slow.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -126,6 +127,14 @@ def test_a_rerun_with_a_cache_encodes_no_text(tmp_path: Path) -> None:
     assert first.encoded == 3
     assert (again.encoded, again.cached) == (0, 3)
     assert again.cluster.tolist() == first.cluster.tolist()
+
+
+@pytest.mark.slow
+def test_the_cache_finds_a_text_whose_hash_ends_in_a_zero_byte(tmp_path: Path) -> None:
+    text = "a short sentence number 233"
+    assert hashlib.sha256(text.encode()).digest()[-1] == 0
+    semantic_clusters([text], cache_dir=tmp_path)
+    assert semantic_clusters([text], cache_dir=tmp_path).encoded == 0
 
 
 @pytest.mark.slow
