@@ -146,7 +146,6 @@ _RULES = [
         "Trainers truncate silently: the end of the answer (the part the loss is on) is lost, "
         "and the model learns to stop mid-sentence.",
         "Shorten or split the record, drop it, or raise max_seq_len.",
-        error_above=0.0,
     ),
     Rule(
         "LBL001",
