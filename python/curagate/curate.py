@@ -68,6 +68,7 @@ class CurateResult:
     quarantined: int
     stats: dict[str, Any]
     seconds: float
+    runtime: dict[str, Any] = field(default_factory=dict)  # facts that may differ between reruns
 
     @property
     def removed_total(self) -> int:
@@ -131,6 +132,9 @@ def curate(
     held_bytes = 0
     id_chunks: list[pa.Array] = []
     leak_chunks: list[RowLeaks] = []
+    # Semantic dedup runs after the others, over the kept records' keys.
+    key_chunks: list[pa.Array] | None = [] if cfg.semantic.enabled else None
+    priority_chunks: list[pa.Array] = []
     valid = 0
     for batch in _progress(read_batches(paths, **read_opts), show, "reading"):
         src = sources[batch.source_index]
@@ -142,6 +146,9 @@ def curate(
         valid += batch.table.num_rows
         id_chunks.append(batch.ids)
         keys, priorities = batch.keys, keep_priorities(batch, cfg)
+        if key_chunks is not None:
+            key_chunks.append(keys)
+            priority_chunks.append(priorities)
         if leakage is not None:
             # Contaminated rows never enter dedup: they must not survive a
             # cluster in place of a clean record.
@@ -168,6 +175,9 @@ def curate(
     ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
     outcome = dedup.finish() if dedup is not None else None
     fates = _fates(outcome, cfg, ids, leak_chunks)
+    semantic_stats: dict[str, Any] = {"enabled": False}
+    if key_chunks is not None and valid:
+        fates, semantic_stats = _semantic(fates, cfg, ids, key_chunks, priority_chunks)
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -230,7 +240,7 @@ def curate(
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
-        stats = _stats(cfg, sources, outcome, dedup)
+        stats = _stats(cfg, sources, outcome, semantic_stats)
         write_json(tmp / "stats.json", stats)
         rows = {**kept_w.rows, **removed_w.rows, tmp / "clusters.parquet": clusters.num_rows,
                 tmp / "quarantine.jsonl": len(quarantined)}
@@ -245,6 +255,7 @@ def curate(
         quarantined=totals["quarantined"],
         stats=stats,
         seconds=time.perf_counter() - started,
+        runtime={"semantic": semantic_stats.get("runtime", {})},
     )
 
 
@@ -295,6 +306,67 @@ def _fates(
     )
 
 
+def _semantic(
+    fates: _Fates,
+    cfg: CurateConfig,
+    ids: pa.Array,
+    key_chunks: list[pa.Array],
+    priority_chunks: list[pa.Array],
+) -> tuple[_Fates, dict[str, Any]]:
+    """Embedding dedup among the records still kept; survivors are re-pointed."""
+    from curagate.semantic import semantic_clusters
+
+    sem = cfg.semantic
+    kept_pos = pc.indices_nonzero(pc.equal(fates.reason, "kept"))
+    keys = pc.take(pa.chunked_array(key_chunks).combine_chunks(), kept_pos)
+    policy = cfg.keep.policy
+    scores = (
+        pc.take(pa.chunked_array(priority_chunks).combine_chunks(), kept_pos) if policy == "score" else None
+    )
+    cache_dir = sem.cache_dir or str(
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "curagate" / "embeddings"
+    )
+    result = semantic_clusters(
+        keys,
+        model=sem.model,
+        threshold=sem.threshold,
+        cache_dir=cache_dir,
+        batch_size=sem.batch_size,
+        keep="max" if policy == "score" else policy,
+        scores=scores,
+    )
+    removed = pa.array(~result.keep)
+    n = len(ids)
+    everyone = pa.array(range(n), pa.int64())
+    # Records removed here, in read order, and the kept record standing for each.
+    gone = kept_pos.filter(removed)
+    reps = pc.cast(pc.take(kept_pos, pa.array(result.representative)).filter(removed), pa.int64())
+    is_gone = pc.is_in(everyone, gone)
+    # Final survivor of every record: one removed here hands its cluster (and
+    # those of the records it had replaced) to its representative.
+    survivor = pc.replace_with_mask(everyone, is_gone, reps)
+    cluster_id = pc.take(survivor, fates.cluster_id)
+    reason = pc.replace_with_mask(fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone)))
+    similarity = pc.replace_with_mask(
+        fates.similarity, is_gone, pa.array(result.similarity[~result.keep], pa.float32())
+    )
+    kept_id = pc.take(ids, cluster_id)
+    stats = {
+        "enabled": True,
+        "model": result.model,
+        "threshold": result.threshold,
+        "index": result.index,
+        "clusters": result.n_clusters,
+        # Cache hits vary between reruns; reported in CurateResult.runtime,
+        # not in stats.json, which must be byte-identical.
+        "runtime": {"encoded": result.encoded, "cached": result.cached},
+    }
+    return (
+        _Fates(reason, cluster_id, kept_id, similarity, fates.leaked_reference_id, fates.leak_method),
+        stats,
+    )
+
+
 def _leakage_index(cfg: CurateConfig) -> LeakageIndex | None:
     d = cfg.decontaminate
     if not d.reference:
@@ -309,7 +381,10 @@ def _leakage_index(cfg: CurateConfig) -> LeakageIndex | None:
 
 
 def _stats(
-    cfg: CurateConfig, sources: list[SourceCounts], outcome: DedupOutcome | None, dedup: DedupStep | None
+    cfg: CurateConfig,
+    sources: list[SourceCounts],
+    outcome: DedupOutcome | None,
+    semantic: dict[str, Any],
 ) -> dict[str, Any]:
     input_rows = sum(s.input_rows for s in sources)
     quarantined = sum(s.quarantined for s in sources)
@@ -354,6 +429,10 @@ def _stats(
             "rows": core.get("rows"),
             "spilled_bytes": core.get("spilled_bytes", 0),
             "empty_keys": core.get("empty_keys", 0),
+        },
+        "semantic": {
+            **{k: v for k, v in semantic.items() if k != "runtime"},
+            "removed": removed.get("semantic", 0),
         },
     }
     return {

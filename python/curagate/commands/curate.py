@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", choices=["first", "longest", "score"], help="survivor policy")
     p.add_argument("--score-column", help="column maximized by --keep score")
     p.add_argument("--no-near", action="store_true", help="exact dedup only")
+    p.add_argument("--semantic", action="store_true", help="also remove paraphrases (extra `embed`)")
+    p.add_argument("--semantic-threshold", type=float, help="cosine threshold (default 0.92)")
+    p.add_argument("--embed-model", help="local sentence-transformers model directory")
     p.add_argument(
         "--decontaminate",
         action="append",
@@ -53,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
         near__ngram=args.ngram,
         near__enabled=False if args.no_near else None,
         decontaminate__reference=args.decontaminate,
+        semantic__enabled=True if args.semantic else None,
+        semantic__threshold=args.semantic_threshold,
+        semantic__model=args.embed_model,
         keep__policy=args.keep,
         keep__score_column=args.score_column,
         strict=True if args.strict else None,
