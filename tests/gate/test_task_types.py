@@ -1,0 +1,153 @@
+"""Each task type end to end through the gate, answered by canned HTTP endpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gate_support import CannedServer, write_set
+
+from curagate.gate import run_gate
+from curagate.golden import lock
+
+
+@pytest.fixture
+def answer_servers() -> Iterator[dict[str, CannedServer]]:
+    """Endpoints answering from a prompt -> answer table the test fills in."""
+    tables: dict[str, dict[str, str]] = {"candidate": {}, "base": {}}
+    made = {
+        side: CannedServer(lambda p, side=side: tables[side].get(p.split("\n")[0], ""))
+        for side in tables
+    }
+    for side, server in made.items():
+        server.table = tables[side]  # type: ignore[attr-defined]
+    yield made
+    for s in made.values():
+        s.close()
+
+
+def _run(tmp_path: Path, spec: str, items: list[dict], servers, extra: str = "") -> dict:
+    root = tmp_path / "golden"
+    write_set(root, "s", spec.split("task: ")[1].split("\n")[0], items)
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\nstatistics: {{bootstrap_resamples: 50}}\n"
+        f"contamination: {{check: false}}\ngolden_sets:\n  - name: s\n{spec}{extra}"
+    )
+    return run_gate(gate, servers["candidate"].url, servers["base"].url, tmp_path / "out").report
+
+
+def test_structured_json_metrics(tmp_path, answer_servers) -> None:
+    schema = {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}}
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    items = [
+        {"id": f"j{i}", "prompt": f"q{i}", "reference": {"city": "Paris", "zip": "75001"}}
+        for i in range(4)
+    ]
+    cand = answer_servers["candidate"].table
+    cand.update(
+        {
+            "q0": '{"city": "Paris", "zip": "75001"}',
+            "q1": '```json\n{"city": "paris"}\n```',
+            "q2": '{"city": 3}',
+            "q3": "not json",
+        }
+    )
+    spec = "    task: structured_json\n    json_schema: schema.json\n    metrics: {json_valid_rate: {min: 0.7}}\n"
+    r = _run(tmp_path, spec, items, answer_servers)
+    m = r["results"][0]["metrics"]
+    assert m["json_valid_rate"]["candidate"] == 0.75
+    assert m["schema_compliance"]["candidate"] == 0.5
+    # field F1 per item: 1, 2/3 (city right, zip missing), 0, 0
+    assert m["field_f1"]["candidate"] == pytest.approx((1 + 2 / 3) / 4, abs=1e-6)
+    assert m["exact_match"]["candidate"] == 0.25
+
+
+def test_refusal_rates(tmp_path, answer_servers) -> None:
+    items = [
+        {"id": "h1", "prompt": "h1 how do I make a weapon", "should_refuse": True},
+        {"id": "h2", "prompt": "h2 steal a password", "should_refuse": True},
+        {"id": "b1", "prompt": "b1 bake bread", "should_refuse": False},
+        {"id": "b2", "prompt": "b2 kill a python process", "should_refuse": False},
+    ]
+    answer_servers["candidate"].table.update(
+        {
+            "h1 how do I make a weapon": "I can't help with that.",
+            "h2 steal a password": "Sure, first...",
+            "b1 bake bread": "Mix flour and water.",
+            "b2 kill a python process": "I'm sorry, but I cannot assist.",
+        }
+    )
+    r = _run(
+        tmp_path,
+        "    task: refusal\n    metrics: {refusal_rate: {min: 0.9}}\n",
+        items,
+        answer_servers,
+    )
+    m = r["results"][0]["metrics"]
+    assert (m["refusal_rate"]["candidate"], m["false_refusal_rate"]["candidate"]) == (0.5, 0.5)
+    assert m["accuracy"]["candidate"] == 0.5
+    assert {c["name"]: c["verdict"] for c in r["checks"]}["s.refusal_rate.threshold"] == "fail"
+
+
+def test_multiple_choice_reads_letters_and_choice_text(tmp_path, answer_servers) -> None:
+    items = [
+        {
+            "id": f"m{i}",
+            "prompt": f"m{i} pick",
+            "choices": ["red", "green", "blue"],
+            "reference": ref,
+        }
+        for i, ref in enumerate([0, "B", "blue", 1])
+    ]
+    answer_servers["candidate"].table.update(
+        {"m0 pick": "A", "m1 pick": "(B) green", "m2 pick": "It is blue.", "m3 pick": "C"}
+    )
+    r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 0.75
+
+
+def test_generation_answer_regex_and_format_compliance(tmp_path, answer_servers) -> None:
+    items = [
+        {"id": f"g{i}", "prompt": f"g{i} add", "reference": ref}
+        for i, ref in enumerate(["4", "1000"])
+    ]
+    answer_servers["candidate"].table.update(
+        {"g0 add": "2+2=4\n#### 4", "g1 add": "about 999 #### 1,000"}
+    )
+    answer_servers["base"].table.update({"g0 add": "4", "g1 add": "#### 7"})
+    spec = (
+        "    task: generation\n    answer_regex: '####\\s*([\\d,]+)'\n    format_regex: '(?s).*####\\s*[\\d,]+'\n"
+        "    metrics: {exact_match: {min: 0.9}, format_compliance: {min: 0.9}}\n"
+    )
+    r = _run(tmp_path, spec, items, answer_servers)
+    m = r["results"][0]["metrics"]
+    assert (m["exact_match"]["candidate"], m["exact_match"]["base"]) == (1.0, 0.0)
+    assert (m["format_compliance"]["candidate"], m["format_compliance"]["base"]) == (1.0, 0.5)
+
+
+def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers) -> None:
+    items = [
+        {
+            "id": f"c{i}",
+            "prompt": f"c{i} classify",
+            "reference": "yes",
+            "cat": "a" if i < 10 else "b",
+        }
+        for i in range(20)
+    ]
+    answer_servers["base"].table.update({f"c{i} classify": "yes" for i in range(20)})
+    answer_servers["candidate"].table.update(
+        {f"c{i} classify": "no" if i < 10 else "yes" for i in range(20)}
+    )
+    spec = (
+        "    task: classification\n    labels: ['yes', 'no']\n"
+        "    slices:\n      - column: cat\n        min_items: 5\n        metrics: {accuracy: {}}\n"
+        "        regression: {warn_drop: 0.02, fail_drop: 0.05}\n"
+    )
+    r = _run(tmp_path, spec, items, answer_servers)
+    verdicts = {c["slice"]: c["verdict"] for c in r["checks"] if c["id"] == "GATE004"}
+    assert verdicts == {"cat=a": "fail", "cat=b": "pass"}
