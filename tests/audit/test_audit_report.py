@@ -147,3 +147,14 @@ def test_row_references_are_capped_but_counted(
     report = run_audit(bad, {"max_row_refs": 5})
     f = next(x for x in report["findings"] if x["rule"] == "FMT006")
     assert f["count"] == 30 and len(f["rows"]) == 5 and f["rows_truncated"]
+
+
+def test_parquet_rows_are_referenced_by_1_based_row_number(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"prompt": ["a b", "c d", "a b"], "completion": ["x", "y", "x"]}), path)
+    report = audit([path], out=tmp_path / "o")
+    dup = next(f for f in report["findings"] if f["rule"] == "DUP001")
+    assert dup["rows"] == [f"{path.as_posix()}:3"]
