@@ -67,7 +67,7 @@ def t0_keys(limit: int) -> list[str]:
 
 
 def words13(text: str) -> set[str]:
-    from curagate.split import normalize_key
+    from curagate.audit.keys import normalize as normalize_key
 
     w = normalize_key(text).split()
     return {" ".join(w[i : i + 13]) for i in range(len(w) - 12)}

@@ -20,11 +20,9 @@ distribution, seed, the findings and the sha256 of every output file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import random
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curagate.audit.keys import fingerprints
 from curagate.errors import ConfigError, InputError
 from curagate.io.atomic import atomic_path, write_text_atomic
 from curagate.io.manifest import sha256_file
@@ -205,17 +204,6 @@ def assign_units(
 # --- keys, labels, times -----------------------------------------------------
 
 
-def normalize_key(text: str) -> str:
-    """The core's default normalization: NFKC, lowercase, no punctuation, single spaces."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    kept = "".join(c for c in text if c.isalnum() or c.isspace())
-    return " ".join(kept.split())
-
-
-def key_hash(text: str) -> bytes:
-    return hashlib.sha256(normalize_key(text).encode("utf-8")).digest()[:16]
-
-
 def _label_text(value: Any) -> str:
     if value is None:
         return "null"
@@ -263,6 +251,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
 class _Loaded:
     table: pa.Table
     keys: list[str]
+    key_array: pa.LargeStringArray
     ids: list[str]
     where: list[tuple[str, int, int | None]]  # (source, row, line) per row
     files: list[dict[str, Any]]
@@ -315,7 +304,8 @@ def _load(
         }
         for p in paths
     ]
-    return _Loaded(table.combine_chunks(), keys, ids, where, files, quarantined)
+    key_array = pa.array(keys, type=pa.large_string())
+    return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
 
 
 def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
@@ -338,65 +328,69 @@ def _hashable(value: Any) -> Any:
 # --- verification ------------------------------------------------------------
 
 
-def _ngrams(text: str, n: int) -> set[str]:
-    words = normalize_key(text).split()
-    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-
-
 def verify_splits(
     keys_by_split: Sequence[Sequence[str]],
     ids_by_split: Sequence[Sequence[str]],
     *,
     ngram: int = 13,
+    methods: Sequence[str] = ("exact", "ngram", "minhash"),
+    minhash_threshold: float = 0.8,
 ) -> dict[str, Any]:
-    """Find exact and word n-gram overlap between every pair of splits.
+    """Find leakage between splits with the leakage index (exact, n-gram, MinHash).
 
-    An evaluation split (val, test) is a reference; every earlier split is a
-    corpus it must not appear in: val vs train, test vs train and val.
+    Each evaluation split is a reference set and every earlier split its
+    corpus: val against train, test against train and val. A row is counted
+    once per method that flags it; ``leaks`` lists each leaked row with its
+    first match.
     """
+    from curagate.leakage import LeakageIndex
+
+    counts = dict.fromkeys(methods, 0)
+    leaked_total = 0
     leaks: list[dict[str, Any]] = []
-    counts = {"exact": 0, "ngram": 0}
-    exact_seen: dict[bytes, tuple[int, int]] = {}
-    gram_seen: dict[str, tuple[int, int]] = {}
-    for s, keys in enumerate(keys_by_split):
-        hits: dict[int, tuple[str, int, int, int]] = {}
-        for r, key in enumerate(keys):
-            h = key_hash(key)
-            prev = exact_seen.get(h)
-            if s > 0 and prev is not None and prev[0] != s:
-                hits[r] = ("exact", prev[0], prev[1], 0)
-        for r, key in enumerate(keys):
-            if s == 0 or r in hits:
-                continue
-            shared: Counter[tuple[int, int]] = Counter()
-            for g in _ngrams(key, ngram):
-                where = gram_seen.get(g)
-                if where is not None and where[0] != s:
-                    shared[where] += 1
-            if shared:
-                (cs, cr), n = min(shared.items(), key=lambda kv: (-kv[1], kv[0]))
-                hits[r] = ("ngram", cs, cr, n)
-        for r, (method, cs, cr, n) in sorted(hits.items()):
-            counts[method] += 1
+    for s in range(1, len(keys_by_split)):
+        if not keys_by_split[s]:
+            continue
+        earlier = [(cs, cr) for cs in range(s) for cr in range(len(keys_by_split[cs]))]
+        if not earlier:
+            continue
+        index = LeakageIndex(ngram=ngram, methods=methods, minhash_threshold=minhash_threshold)
+        index.add_texts(list(keys_by_split[s]), source=SPLIT_NAMES[s])
+        corpus = pa.array([keys_by_split[cs][cr] for cs, cr in earlier], type=pa.large_string())
+        first: dict[int, tuple[int, set[str], int, float | None]] = {}
+        for record, item, exact, ng, mh, shared, _ratio, similarity, _span in index.scan(corpus):
+            hit = {
+                m
+                for m, on in zip(("exact", "ngram", "minhash"), (exact, ng, mh), strict=True)
+                if on
+            }
+            if item not in first:
+                first[item] = (record, hit, shared, similarity)
+            else:
+                first[item][1].update(hit)
+        for item in sorted(first):
+            record, hit, shared, similarity = first[item]
+            leaked_total += 1
+            for m in hit:
+                counts[m] += 1
             if len(leaks) < MAX_REPORTED_LEAKS:
-                leak: dict[str, Any] = {
-                    "method": method,
-                    "split": SPLIT_NAMES[s],
-                    "id": ids_by_split[s][r],
-                    "in_split": SPLIT_NAMES[cs],
-                    "in_id": ids_by_split[cs][cr],
-                }
-                if method == "ngram":
-                    leak["shared_ngrams"] = n
-                leaks.append(leak)
-        for r, key in enumerate(keys):
-            exact_seen.setdefault(key_hash(key), (s, r))
-            for g in _ngrams(key, ngram):
-                gram_seen.setdefault(g, (s, r))
+                cs, cr = earlier[record]
+                leaks.append(
+                    {
+                        "split": SPLIT_NAMES[s],
+                        "id": ids_by_split[s][item],
+                        "in_split": SPLIT_NAMES[cs],
+                        "in_id": ids_by_split[cs][cr],
+                        "methods": sorted(hit),
+                        "shared_ngrams": shared,
+                        "similarity": None if similarity is None else round(similarity, 6),
+                    }
+                )
     return {
+        "methods": list(methods),
         "ngram": ngram,
-        "methods": ["exact", "ngram"],
-        "leaks_total": counts["exact"] + counts["ngram"],
+        "minhash_threshold": minhash_threshold,
+        "leaks_total": leaked_total,
         "leaked_rows": counts,
         "leaks": leaks,
     }
@@ -467,7 +461,8 @@ def split(
     n = loaded.table.num_rows
 
     labels = [_label_text(v) for v in _column(loaded, label, "--label")] if label else None
-    constraints: list[Sequence[Any]] = [[key_hash(k) for k in loaded.keys]]
+    # Copies equal after normalization (what exact dedup compares) stay together.
+    constraints: list[Sequence[Any]] = [fingerprints(loaded.key_array)]
     used_cluster = cluster_column
     if cluster_column is None and DEFAULT_CLUSTER_COLUMN in loaded.table.column_names:
         used_cluster = DEFAULT_CLUSTER_COLUMN

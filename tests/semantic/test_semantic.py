@@ -15,10 +15,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from curagate.audit.keys import normalize as normalize_key
 from curagate.cli import main
 from curagate.errors import InputError
 from curagate.semantic import paraphrase_leaks, resolve_model_dir, semantic_clusters
-from curagate.split import normalize_key
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -94,14 +94,15 @@ def test_verify_finds_exact_copies_across_splits_after_normalization() -> None:
         [["The cat sat on the mat."], ["the CAT sat on the mat"], []],
         [["t1"], ["v1"], []],
     )
-    assert report["leaked_rows"] == {"exact": 1, "ngram": 0}
-    assert report["leaks"][0] == {
-        "method": "exact",
-        "split": "val",
-        "id": "v1",
-        "in_split": "train",
-        "in_id": "t1",
-    }
+    assert report["leaks_total"] == 1
+    assert report["leaked_rows"]["exact"] == 1
+    leak = report["leaks"][0]
+    assert (leak["split"], leak["id"], leak["in_split"], leak["in_id"]) == (
+        "val",
+        "v1",
+        "train",
+        "t1",
+    )
 
 
 def test_verify_finds_a_shared_13_gram_but_not_a_12_gram() -> None:
@@ -109,8 +110,23 @@ def test_verify_finds_a_shared_13_gram_but_not_a_12_gram() -> None:
     train = ["intro " + " ".join(words) + " outro"]
     test_shared = ["other start " + " ".join(words)]
     test_short = ["other start " + " ".join(words[:12])]
-    leaky = verify_splits([train, [], test_shared], [["t"], [], ["x"]], ngram=13)
-    clean = verify_splits([train, [], test_short], [["t"], [], ["x"]], ngram=13)
+    only_ngram = ["ngram"]
+    leaky = verify_splits([train, [], test_shared], [["t"], [], ["x"]], methods=only_ngram)
+    clean = verify_splits([train, [], test_short], [["t"], [], ["x"]], methods=only_ngram)
     assert leaky["leaked_rows"]["ngram"] == 1
     assert leaky["leaks"][0]["shared_ngrams"] == 1
     assert clean["leaks_total"] == 0
+
+
+def test_verify_finds_a_near_copy_with_minhash() -> None:
+    text = " ".join(f"word{i}" for i in range(60))
+    edited = text.replace("word30", "changed")
+    report = verify_splits([[text], [], [edited]], [["t"], [], ["x"]], methods=["minhash"])
+    assert report["leaked_rows"]["minhash"] == 1
+    assert report["leaks"][0]["similarity"] >= 0.8
+
+
+def test_verify_compares_test_with_val_too() -> None:
+    text = "a record that sits in val and again in test"
+    report = verify_splits([["unrelated train text"], [text], [text]], [["t"], ["v"], ["x"]])
+    assert report["leaks"][0]["in_split"] == "val"

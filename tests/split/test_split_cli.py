@@ -155,6 +155,7 @@ def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
     assert main(argv) == 0
     m = manifest(out)
     assert m["verification"]["leaked_rows"]["ngram"] == 1
+    assert m["verification"]["leaks_total"] == 1
     assert m["verification"]["leaks"][0]["id"] == "r9"
     assert main([*argv, "--fail-on-leak"]) == 1
     assert "overlap an earlier split" in capsys.readouterr().err
