@@ -13,7 +13,17 @@ use crate::text::norm_opts;
 /// One leak: (record, item, exact, ngram, minhash, shared_ngrams, ratio,
 /// similarity, span) with span = (reference_start, reference_end,
 /// record_start, record_end, words) in characters.
-type LeakTuple = (u32, u32, bool, bool, bool, u32, f64, Option<f64>, Option<(u32, u32, u32, u32, u32)>);
+type LeakTuple = (
+    u32,
+    u32,
+    bool,
+    bool,
+    bool,
+    u32,
+    f64,
+    Option<f64>,
+    Option<(u32, u32, u32, u32, u32)>,
+);
 
 /// Reference items in, then scans of corpus batches; see `curagate/_core.pyi`.
 #[pyclass(module = "curagate._core")]
@@ -44,7 +54,11 @@ impl ReferenceIndex {
         lowercase: bool,
         strip_punctuation: bool,
     ) -> PyResult<Self> {
-        let mut m = Methods { exact: false, ngram: false, minhash: false };
+        let mut m = Methods {
+            exact: false,
+            ngram: false,
+            minhash: false,
+        };
         for name in &methods {
             match name.as_str() {
                 "exact" => m.exact = true,
@@ -72,7 +86,11 @@ impl ReferenceIndex {
             .num_threads(threads.unwrap_or(0))
             .build()
             .map_err(|e| ParameterError::new_err(format!("invalid parameter `threads`: {e}")))?;
-        Ok(Self { builder: Some(ReferenceIndexBuilder::new(config).map_err(to_py)?), index: None, pool })
+        Ok(Self {
+            builder: Some(ReferenceIndexBuilder::new(config).map_err(to_py)?),
+            index: None,
+            pool,
+        })
     }
 
     /// Add a batch of reference items (ids continue from the previous batch).
@@ -87,17 +105,31 @@ impl ReferenceIndex {
     ) -> PyResult<()> {
         let column = TextColumn::new(offsets, data, offset, length, large)?;
         let Some(builder) = self.builder.as_mut() else {
-            return Err(CoreError::new_err("the reference index is frozen (scan was called); build a new one"));
+            return Err(CoreError::new_err(
+                "the reference index is frozen (scan was called); build a new one",
+            ));
         };
         let pool = &self.pool;
-        py.detach(|| pool.install(|| builder.add(&column.strs()?[..]))).map_err(to_py)
+        py.detach(|| pool.install(|| builder.add(&column.strs()?[..])))
+            .map_err(to_py)
     }
 
     /// Per item: (words, distinct n-grams) as little-endian u32 arrays.
-    fn items<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    fn items<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let index = self.frozen(py);
-        let words: Vec<u8> = index.items().iter().flat_map(|i| i.words.to_le_bytes()).collect();
-        let ngrams: Vec<u8> = index.items().iter().flat_map(|i| i.ngrams.to_le_bytes()).collect();
+        let words: Vec<u8> = index
+            .items()
+            .iter()
+            .flat_map(|i| i.words.to_le_bytes())
+            .collect();
+        let ngrams: Vec<u8> = index
+            .items()
+            .iter()
+            .flat_map(|i| i.ngrams.to_le_bytes())
+            .collect();
         Ok((PyBytes::new(py, &words), PyBytes::new(py, &ngrams)))
     }
 
@@ -119,14 +151,32 @@ impl ReferenceIndex {
         let column = TextColumn::new(offsets, data, offset, length, large)?;
         self.frozen(py);
         let (index, pool) = (self.index.as_ref().expect("frozen above"), &self.pool);
-        let leaks = py.detach(|| pool.install(|| index.scan(&column.strs()?[..]))).map_err(to_py)?;
+        let leaks = py
+            .detach(|| pool.install(|| index.scan(&column.strs()?[..])))
+            .map_err(to_py)?;
         Ok(leaks
             .into_iter()
             .map(|l| {
                 let span = l.longest.map(|s| {
-                    (s.reference_start, s.reference_end, s.record_start, s.record_end, s.words)
+                    (
+                        s.reference_start,
+                        s.reference_end,
+                        s.record_start,
+                        s.record_end,
+                        s.words,
+                    )
                 });
-                (l.record, l.item, l.exact, l.ngram, l.minhash, l.shared_ngrams, l.ratio, l.similarity, span)
+                (
+                    l.record,
+                    l.item,
+                    l.exact,
+                    l.ngram,
+                    l.minhash,
+                    l.shared_ngrams,
+                    l.ratio,
+                    l.similarity,
+                    span,
+                )
             })
             .collect())
     }

@@ -57,21 +57,31 @@ impl<'a> StrColumn<'a> {
     /// [`TextSource::text`] cannot go out of range.
     pub fn new(offsets: Offsets<'a>, data: &'a [u8]) -> Result<Self> {
         if offsets.len() == 0 {
-            return Err(Error::BadOffsets("no offsets (an array has len + 1 offsets)".into()));
+            return Err(Error::BadOffsets(
+                "no offsets (an array has len + 1 offsets)".into(),
+            ));
         }
         let mut prev = offsets.at(0);
         if prev < 0 {
-            return Err(Error::BadOffsets(format!("first offset {prev} is negative")));
+            return Err(Error::BadOffsets(format!(
+                "first offset {prev} is negative"
+            )));
         }
         for i in 1..offsets.len() {
             let cur = offsets.at(i);
             if cur < prev {
-                return Err(Error::BadOffsets(format!("offset {i} ({cur}) is below offset {} ({prev})", i - 1)));
+                return Err(Error::BadOffsets(format!(
+                    "offset {i} ({cur}) is below offset {} ({prev})",
+                    i - 1
+                )));
             }
             prev = cur;
         }
         if prev as usize > data.len() {
-            return Err(Error::BadOffsets(format!("last offset {prev} is past the data buffer ({} bytes)", data.len())));
+            return Err(Error::BadOffsets(format!(
+                "last offset {prev} is past the data buffer ({} bytes)",
+                data.len()
+            )));
         }
         Ok(Self { offsets, data })
     }
@@ -82,7 +92,10 @@ impl TextSource for StrColumn<'_> {
         self.offsets.len() - 1
     }
     fn text(&self, row: usize) -> Result<&str> {
-        let (s, e) = (self.offsets.at(row) as usize, self.offsets.at(row + 1) as usize);
+        let (s, e) = (
+            self.offsets.at(row) as usize,
+            self.offsets.at(row + 1) as usize,
+        );
         std::str::from_utf8(&self.data[s..e]).map_err(|_| Error::InvalidUtf8 { row })
     }
 }

@@ -21,6 +21,8 @@ pub mod column;
 pub mod ngram_index;
 pub mod tokens;
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use crate::dedup::lsh::{band_keys, optimal_params};
@@ -42,7 +44,11 @@ pub struct Methods {
 
 impl Default for Methods {
     fn default() -> Self {
-        Self { exact: true, ngram: true, minhash: true }
+        Self {
+            exact: true,
+            ngram: true,
+            minhash: true,
+        }
     }
 }
 
@@ -84,16 +90,25 @@ impl Default for LeakageConfig {
 impl LeakageConfig {
     pub fn validate(&self) -> Result<()> {
         if !(8..=50).contains(&self.ngram) {
-            return Err(Error::param("ngram", format!("must be in 8..=50 words, got {}", self.ngram)));
+            return Err(Error::param(
+                "ngram",
+                format!("must be in 8..=50 words, got {}", self.ngram),
+            ));
         }
         if !(self.methods.exact || self.methods.ngram || self.methods.minhash) {
-            return Err(Error::param("methods", "enable at least one of exact, ngram, minhash"));
+            return Err(Error::param(
+                "methods",
+                "enable at least one of exact, ngram, minhash",
+            ));
         }
         if self.min_shared_ngrams == 0 {
             return Err(Error::param("min_shared_ngrams", "must be at least 1"));
         }
         if !(0.0..=1.0).contains(&self.min_ratio) {
-            return Err(Error::param("min_ratio", format!("must be in [0, 1], got {}", self.min_ratio)));
+            return Err(Error::param(
+                "min_ratio",
+                format!("must be in [0, 1], got {}", self.min_ratio),
+            ));
         }
         if !(self.minhash_threshold > 0.0 && self.minhash_threshold <= 1.0) {
             return Err(Error::param(
@@ -203,10 +218,16 @@ impl ReferenceIndexBuilder {
                 let chars = chars_at(text, &bounds);
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
                 let signature = match &self.hasher {
-                    Some(h) if !tokens.is_empty() => sketch(h, &tokens.hashes, self.config.shingle_words),
+                    Some(h) if !tokens.is_empty() => {
+                        sketch(h, &tokens.hashes, self.config.shingle_words)
+                    }
                     _ => Vec::new(),
                 };
-                Ok(Prepared { tokens, char_spans, signature })
+                Ok(Prepared {
+                    tokens,
+                    char_spans,
+                    signature,
+                })
             })
             .collect::<Result<_>>()?;
         let n = self.config.ngram;
@@ -217,7 +238,10 @@ impl ReferenceIndexBuilder {
             let mut ngrams = 0;
             if words > 0 {
                 if self.config.methods.exact {
-                    self.exact.entry(content_hash(p.tokens.normalized.as_bytes())).or_default().push(id);
+                    self.exact
+                        .entry(content_hash(&p.tokens.normalized))
+                        .or_default()
+                        .push(id);
                 }
                 if words >= n {
                     let mut hashes = Vec::with_capacity(words + 1 - n);
@@ -230,14 +254,19 @@ impl ReferenceIndexBuilder {
                     }
                 }
             }
-            self.items.push(ItemInfo { words: words as u32, ngrams, too_short_for_ngram: words < n });
+            self.items.push(ItemInfo {
+                words: words as u32,
+                ngrams,
+                too_short_for_ngram: words < n,
+            });
             self.word_hashes.extend_from_slice(&p.tokens.hashes);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
                 if p.signature.is_empty() {
                     // Empty item: a signature that no band key will ever meet.
-                    self.signatures.extend(std::iter::repeat_n(u32::MAX, h.words()));
+                    self.signatures
+                        .extend(std::iter::repeat_n(u32::MAX, h.words()));
                 } else {
                     self.signatures.extend_from_slice(&p.signature);
                 }
@@ -285,12 +314,24 @@ impl ReferenceIndexBuilder {
 /// MinHash signature over `shingle_words`-word shingles of the word hashes
 /// (one shingle of all words when the text is shorter).
 fn sketch(hasher: &MinHasher, words: &[u64], shingle_words: usize) -> Vec<u32> {
-    let k = shingle_words.min(words.len()).max(1);
-    let mut shingles: Vec<[u8; 8]> = Vec::with_capacity(words.len());
-    for_each_ngram(words, k, |_, h| shingles.push(h.to_le_bytes()));
-    let mut out = vec![0u32; hasher.words()];
-    hasher.sketch_shingles(shingles.iter().map(|s| &s[..]), &mut out);
+    let mut out = Vec::new();
+    sketch_into(hasher, words, shingle_words, &mut Vec::new(), &mut out);
     out
+}
+
+fn sketch_into(
+    hasher: &MinHasher,
+    words: &[u64],
+    shingle_words: usize,
+    shingles: &mut Vec<[u8; 8]>,
+    out: &mut Vec<u32>,
+) {
+    let k = shingle_words.min(words.len()).max(1);
+    shingles.clear();
+    for_each_ngram(words, k, |_, h| shingles.push(h.to_le_bytes()));
+    out.clear();
+    out.resize(hasher.words(), 0);
+    hasher.sketch_shingles(shingles.iter().map(|s| &s[..]), out);
 }
 
 /// The frozen reference index: build once, scan many batches.
@@ -316,6 +357,9 @@ struct Scratch {
     hits: Vec<(u32, i64, u32, u32, u64)>,
     hashes: Vec<u64>,
     candidates: Vec<u32>,
+    shingles: Vec<[u8; 8]>,
+    signature: Vec<u32>,
+    leaks: Vec<Leak>,
 }
 
 impl ReferenceIndex {
@@ -334,15 +378,26 @@ impl ReferenceIndex {
 
     /// Scan every text of `source` in parallel; leaks sorted by (record, item).
     pub fn scan<S: TextSource + ?Sized>(&self, source: &S) -> Result<Vec<Leak>> {
-        let per_record: Vec<Vec<Leak>> = (0..source.len())
+        thread_local! {
+            // Buffers live as long as the worker thread: no allocation per record or split.
+            static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+        }
+        let per_chunk: Vec<Vec<Leak>> = (0..source.len())
             .into_par_iter()
-            .with_min_len(64)
-            .map_init(Scratch::default, |scratch, row| {
-                let text = source.text(row)?;
-                Ok(self.scan_one(row as u32, text, scratch))
+            .chunks(256)
+            .map(|rows| {
+                SCRATCH.with(|cell| {
+                    let scratch = &mut *cell.borrow_mut();
+                    let mut leaks = Vec::new();
+                    for row in rows {
+                        let text = source.text(row)?;
+                        self.scan_one(row as u32, text, scratch, &mut leaks);
+                    }
+                    Ok(leaks)
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(per_record.into_iter().flatten().collect())
+        Ok(per_chunk.into_iter().flatten().collect())
     }
 
     fn item_words(&self, item: u32) -> &[u64] {
@@ -351,16 +406,21 @@ impl ReferenceIndex {
 
     fn item_span(&self, item: u32, first_word: usize, end_word: usize) -> (u32, u32) {
         let base = self.word_start[item as usize];
-        (self.char_spans[base + first_word].0, self.char_spans[base + end_word - 1].1)
+        (
+            self.char_spans[base + first_word].0,
+            self.char_spans[base + end_word - 1].1,
+        )
     }
 
-    fn scan_one(&self, record: u32, text: &str, s: &mut Scratch) -> Vec<Leak> {
+    /// Append the leaks of one record to `out`, sorted by item.
+    fn scan_one(&self, record: u32, text: &str, s: &mut Scratch, out: &mut Vec<Leak>) {
         tokenize_into(text, &self.config.normalize, &mut s.tokens);
         let words = s.tokens.len();
         if words == 0 {
-            return Vec::new();
+            return;
         }
-        let mut leaks: Vec<Leak> = Vec::new();
+        let leaks = &mut s.leaks;
+        leaks.clear();
         let record_span = |first: usize, end: usize| {
             let bytes = [s.tokens.spans[first].0, s.tokens.spans[end - 1].1];
             let c = chars_at(text, &bytes);
@@ -368,7 +428,7 @@ impl ReferenceIndex {
         };
 
         if self.config.methods.exact {
-            if let Some(ids) = self.exact.get(&content_hash(s.tokens.normalized.as_bytes())) {
+            if let Some(ids) = self.exact.get(&content_hash(&s.tokens.normalized)) {
                 let (record_start, record_end) = record_span(0, words);
                 for &item in ids {
                     let (reference_start, reference_end) = self.item_span(item, 0, words);
@@ -396,7 +456,8 @@ impl ReferenceIndex {
                     let item_words = self.item_words(p.item);
                     let pos = p.position as usize;
                     if item_words[pos..pos + n] == record_words[j..j + n] {
-                        s.hits.push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
+                        s.hits
+                            .push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
                     }
                 }
             });
@@ -432,7 +493,8 @@ impl ReferenceIndex {
                 let span_words = best_len + n - 1;
                 let (reference_start, reference_end) =
                     self.item_span(item, first.2 as usize, first.2 as usize + span_words);
-                let (record_start, record_end) = record_span(first.3 as usize, first.3 as usize + span_words);
+                let (record_start, record_end) =
+                    record_span(first.3 as usize, first.3 as usize + span_words);
                 let span = Span {
                     reference_start,
                     reference_end,
@@ -442,7 +504,8 @@ impl ReferenceIndex {
                 };
                 let total = self.items[item as usize].ngrams.max(1);
                 let ratio = shared as f64 / total as f64;
-                let flagged = shared as usize >= self.config.min_shared_ngrams && ratio >= self.config.min_ratio;
+                let flagged = shared as usize >= self.config.min_shared_ngrams
+                    && ratio >= self.config.min_ratio;
                 let leak = match leaks.iter_mut().position(|l| l.item == item) {
                     Some(i) => &mut leaks[i],
                     None => {
@@ -461,10 +524,17 @@ impl ReferenceIndex {
         }
 
         if let Some(hasher) = &self.hasher {
-            let sig = sketch(hasher, &s.tokens.hashes, self.config.shingle_words);
+            sketch_into(
+                hasher,
+                &s.tokens.hashes,
+                self.config.shingle_words,
+                &mut s.shingles,
+                &mut s.signature,
+            );
+            let sig = &s.signature;
             let (bands, rows) = self.bands_rows;
             s.candidates.clear();
-            for key in band_keys(&sig, bands, rows, 1) {
+            for key in band_keys(sig, bands, rows, 1) {
                 if let Some(ids) = self.lsh.get(&key) {
                     s.candidates.extend_from_slice(ids);
                 }
@@ -474,7 +544,7 @@ impl ReferenceIndex {
             let width = hasher.words();
             for &item in &s.candidates {
                 let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
-                let similarity = estimate_jaccard(&sig, item_sig, 1);
+                let similarity = estimate_jaccard(sig, item_sig, 1);
                 let matched = similarity >= self.config.minhash_threshold;
                 match leaks.iter_mut().find(|l| l.item == item) {
                     Some(l) => {
@@ -493,7 +563,7 @@ impl ReferenceIndex {
 
         leaks.retain(|l| l.exact || l.ngram || l.minhash);
         leaks.sort_by_key(|l| l.item);
-        leaks
+        out.append(leaks);
     }
 }
 

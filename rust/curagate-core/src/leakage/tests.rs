@@ -5,11 +5,18 @@ bakes muffins for her friends every day with four. She sells the remainder at th
 daily for $2 per fresh duck egg. How much in dollars does she make every day at the farmers' market?";
 
 fn config(methods: Methods) -> LeakageConfig {
-    LeakageConfig { methods, ..LeakageConfig::default() }
+    LeakageConfig {
+        methods,
+        ..LeakageConfig::default()
+    }
 }
 
 fn only(exact: bool, ngram: bool, minhash: bool) -> Methods {
-    Methods { exact, ngram, minhash }
+    Methods {
+        exact,
+        ngram,
+        minhash,
+    }
 }
 
 fn index(items: &[&str], config: LeakageConfig) -> ReferenceIndex {
@@ -45,8 +52,12 @@ fn ngram_finds_an_item_inside_a_longer_record_with_offsets_into_both_originals()
     let span = leak.longest.unwrap();
     let gsm_chars: Vec<char> = GSM.chars().collect();
     let rec_chars: Vec<char> = record.chars().collect();
-    let item_text: String = gsm_chars[span.reference_start as usize..span.reference_end as usize].iter().collect();
-    let record_text: String = rec_chars[span.record_start as usize..span.record_end as usize].iter().collect();
+    let item_text: String = gsm_chars[span.reference_start as usize..span.reference_end as usize]
+        .iter()
+        .collect();
+    let record_text: String = rec_chars[span.record_start as usize..span.record_end as usize]
+        .iter()
+        .collect();
     assert_eq!(item_text, GSM);
     assert_eq!(record_text, GSM);
     assert_eq!(span.record_start as usize, prefix.chars().count());
@@ -60,7 +71,9 @@ fn offsets_are_in_characters_of_the_unnormalized_text() {
     let leak = &scan(&idx, &[&record])[0];
     let span = leak.longest.unwrap();
     let rec: Vec<char> = record.chars().collect();
-    let got: String = rec[span.record_start as usize..span.record_end as usize].iter().collect();
+    let got: String = rec[span.record_start as usize..span.record_end as usize]
+        .iter()
+        .collect();
     assert_eq!(got, item.to_uppercase());
     assert_eq!(span.reference_start, 0);
     assert_eq!(span.reference_end as usize, item.chars().count());
@@ -82,9 +95,15 @@ fn truncated_copy_reports_partial_ratio_and_the_longest_span() {
 fn min_ratio_and_min_shared_raise_the_bar() {
     let words: Vec<&str> = GSM.split(' ').collect();
     let part = words[..14].join(" "); // 2 shared 13-grams
-    let strict = LeakageConfig { min_ratio: 0.5, ..config(only(false, true, false)) };
+    let strict = LeakageConfig {
+        min_ratio: 0.5,
+        ..config(only(false, true, false))
+    };
     assert!(scan(&index(&[GSM], strict), &[&part]).is_empty());
-    let many = LeakageConfig { min_shared_ngrams: 3, ..config(only(false, true, false)) };
+    let many = LeakageConfig {
+        min_shared_ngrams: 3,
+        ..config(only(false, true, false))
+    };
     assert!(scan(&index(&[GSM], many), &[&part]).is_empty());
     let default = config(only(false, true, false));
     assert_eq!(scan(&index(&[GSM], default), &[&part]).len(), 1);
@@ -94,7 +113,11 @@ fn min_ratio_and_min_shared_raise_the_bar() {
 fn twelve_shared_words_do_not_make_a_13_gram() {
     let idx = index(&[GSM], config(only(false, true, false)));
     let words: Vec<&str> = GSM.split(' ').collect();
-    let record = format!("{} INSERTED {}", words[..12].join(" "), words[12..24].join(" "));
+    let record = format!(
+        "{} INSERTED {}",
+        words[..12].join(" "),
+        words[12..24].join(" ")
+    );
     assert!(scan(&idx, &[&record]).is_empty());
 }
 
@@ -102,7 +125,11 @@ fn twelve_shared_words_do_not_make_a_13_gram() {
 fn the_longest_of_two_runs_is_reported() {
     let idx = index(&[GSM], config(only(false, true, false)));
     let words: Vec<&str> = GSM.split(' ').collect();
-    let record = format!("{} xx yy {}", words[..15].join(" "), words[20..45].join(" "));
+    let record = format!(
+        "{} xx yy {}",
+        words[..15].join(" "),
+        words[20..45].join(" ")
+    );
     let leak = &scan(&idx, &[&record])[0];
     assert_eq!(leak.longest.unwrap().words, 25);
     assert_eq!(leak.shared_ngrams, (15 - 12) + (25 - 12));
@@ -112,7 +139,13 @@ fn the_longest_of_two_runs_is_reported() {
 fn minhash_matches_a_near_copy_and_reports_similarity() {
     let idx = index(&[GSM], config(only(false, false, true)));
     let edited = GSM.replace("16 eggs", "sixteen eggs");
-    let leaks = scan(&idx, &[&edited, "an unrelated record about the weather in Paris today"]);
+    let leaks = scan(
+        &idx,
+        &[
+            &edited,
+            "an unrelated record about the weather in Paris today",
+        ],
+    );
     assert_eq!(leaks.len(), 1);
     assert!(leaks[0].minhash);
     assert!(leaks[0].similarity.unwrap() >= 0.8);
@@ -167,10 +200,13 @@ fn item_ids_continue_across_batches() {
 #[test]
 fn ngram_outside_the_allowed_range_is_rejected() {
     for n in [7, 51] {
-        let err = ReferenceIndexBuilder::new(LeakageConfig { ngram: n, ..LeakageConfig::default() })
-            .err()
-            .unwrap()
-            .to_string();
+        let err = ReferenceIndexBuilder::new(LeakageConfig {
+            ngram: n,
+            ..LeakageConfig::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("ngram") && err.contains("8..=50"), "{err}");
     }
 }
@@ -185,4 +221,3 @@ fn scanning_a_column_reads_arrow_buffers() {
     assert_eq!(leaks.len(), 1);
     assert_eq!(leaks[0].record, 1);
 }
-

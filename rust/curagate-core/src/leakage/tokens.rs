@@ -18,8 +18,8 @@ const WORD_SEED: u64 = 0x6c65_616b_6167_6531; // "leakage1"
 /// The normalized words of one text.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
-    /// The normalized text: the words joined by single spaces.
-    pub normalized: String,
+    /// The normalized text (UTF-8): the words joined by single spaces.
+    pub normalized: Vec<u8>,
     /// XXH3-64 of each normalized word.
     pub hashes: Vec<u64>,
     /// Byte range of each word in the original text. A word that NFKC
@@ -42,27 +42,44 @@ impl Tokens {
         self.spans.clear();
     }
 
-    fn push_word(&mut self, word: &str, start: usize, end: usize) {
-        if word.is_empty() {
+    /// Record the word that occupies `normalized[from..]`, or drop it (and
+    /// its separator at `mark`) when normalization left nothing.
+    #[inline]
+    fn close_word(&mut self, mark: usize, from: usize, start: usize, end: usize) {
+        if self.normalized.len() == from {
+            self.normalized.truncate(mark);
             return;
         }
-        if !self.normalized.is_empty() {
-            self.normalized.push(' ');
+        self.hashes
+            .push(fast_hash64(&self.normalized[from..], WORD_SEED));
+        self.spans.push((start as u32, end as u32));
+    }
+
+    fn push_word(&mut self, word: &str, start: usize, end: usize) {
+        let mark = self.normalized.len();
+        if mark > 0 {
+            self.normalized.push(b' ');
         }
         let from = self.normalized.len();
-        self.normalized.push_str(word);
-        self.hashes.push(fast_hash64(&self.normalized.as_bytes()[from..], WORD_SEED));
-        self.spans.push((start as u32, end as u32));
+        self.normalized.extend_from_slice(word.as_bytes());
+        self.close_word(mark, from, start, end);
     }
 }
 
 /// Tokenize `text` into `out` (cleared first), normalizing each word with `opts`.
+///
+/// One pass over the bytes: ASCII words are folded straight into
+/// `out.normalized` (for ASCII, NFKC is the identity and alphanumeric and
+/// lowercase are the ASCII ones, so this equals [`normalize`]); a word with
+/// any non-ASCII character is rolled back and normalized with [`normalize`].
 pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
     out.clear();
     let bytes = text.as_bytes();
+    let (strip, lower) = (opts.strip_punctuation, opts.lowercase);
     let mut i = 0usize;
-    let mut word_start: Option<usize> = None;
-    let mut word_ascii = true;
+    let mut in_word = false;
+    let mut ascii = true;
+    let (mut word_start, mut mark, mut from) = (0usize, 0usize, 0usize);
     while i < bytes.len() {
         let b = bytes[i];
         let (is_space, width) = if b < 0x80 {
@@ -73,44 +90,54 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
             (c.is_whitespace(), c.len_utf8())
         };
         if is_space {
-            if let Some(s) = word_start.take() {
-                emit_word(text, s, i, word_ascii, opts, out);
+            if in_word {
+                finish(text, opts, out, ascii, word_start, i, mark, from);
+                in_word = false;
             }
-        } else if word_start.is_none() {
-            word_start = Some(i);
-            word_ascii = b < 0x80;
-        } else if b >= 0x80 {
-            word_ascii = false;
+            i += width;
+            continue;
+        }
+        if !in_word {
+            in_word = true;
+            ascii = true;
+            word_start = i;
+            mark = out.normalized.len();
+            if mark > 0 {
+                out.normalized.push(b' ');
+            }
+            from = out.normalized.len();
+        }
+        if b >= 0x80 {
+            ascii = false;
+        } else if ascii && (!strip || b.is_ascii_alphanumeric()) {
+            out.normalized
+                .push(if lower { b.to_ascii_lowercase() } else { b });
         }
         i += width;
     }
-    if let Some(s) = word_start {
-        emit_word(text, s, bytes.len(), word_ascii, opts, out);
+    if in_word {
+        finish(text, opts, out, ascii, word_start, bytes.len(), mark, from);
     }
 }
 
-fn emit_word(text: &str, start: usize, end: usize, ascii: bool, opts: &NormalizeOptions, out: &mut Tokens) {
-    let word = &text[start..end];
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn finish(
+    text: &str,
+    opts: &NormalizeOptions,
+    out: &mut Tokens,
+    ascii: bool,
+    start: usize,
+    end: usize,
+    mark: usize,
+    from: usize,
+) {
     if ascii {
-        // Fast path, identical to `normalize` on ASCII: NFKC is the identity,
-        // alphanumeric and lowercase are the ASCII ones.
-        let mut buf = [0u8; 64];
-        if word.len() <= buf.len() {
-            let mut k = 0;
-            for &b in word.as_bytes() {
-                if opts.strip_punctuation && !b.is_ascii_alphanumeric() {
-                    continue;
-                }
-                buf[k] = if opts.lowercase { b.to_ascii_lowercase() } else { b };
-                k += 1;
-            }
-            // Only ASCII bytes were copied, so this is valid UTF-8.
-            let w = std::str::from_utf8(&buf[..k]).unwrap_or_default();
-            out.push_word(w, start, end);
-            return;
-        }
+        out.close_word(mark, from, start, end);
+        return;
     }
-    let normalized = normalize(word, opts);
+    out.normalized.truncate(mark);
+    let normalized = normalize(&text[start..end], opts);
     if normalized.contains(char::is_whitespace) {
         // NFKC turned one word into several (e.g. U+FDFA).
         for (s, e) in word_spans(&normalized) {
@@ -134,7 +161,10 @@ pub fn chars_at(text: &str, byte_offsets: &[u32]) -> Vec<u32> {
             pos = 0;
             chars = 0;
         }
-        chars += bytes[pos..off].iter().filter(|&&b| (b & 0xC0) != 0x80).count() as u32;
+        chars += bytes[pos..off]
+            .iter()
+            .filter(|&&b| (b & 0xC0) != 0x80)
+            .count() as u32;
         pos = off;
         out.push(chars);
     }
@@ -163,7 +193,11 @@ mod tests {
             "Mixed ÀSCII and ÜNICODE, words; with punctuation...",
         ] {
             let expected = normalize(text, &NormalizeOptions::default());
-            assert_eq!(tok(text).normalized, expected, "{text:?}");
+            assert_eq!(
+                String::from_utf8(tok(text).normalized).unwrap(),
+                expected,
+                "{text:?}"
+            );
             assert_eq!(tok(text).len(), word_spans(&expected).len(), "{text:?}");
         }
     }
@@ -172,14 +206,18 @@ mod tests {
     fn spans_point_at_the_original_words() {
         let text = "  The CAT,  sat!";
         let t = tok(text);
-        let words: Vec<&str> = t.spans.iter().map(|&(s, e)| &text[s as usize..e as usize]).collect();
+        let words: Vec<&str> = t
+            .spans
+            .iter()
+            .map(|&(s, e)| &text[s as usize..e as usize])
+            .collect();
         assert_eq!(words, ["The", "CAT,", "sat!"]);
     }
 
     #[test]
     fn punctuation_only_words_are_dropped() {
         let t = tok("a -- b");
-        assert_eq!(t.normalized, "a b");
+        assert_eq!(t.normalized, b"a b");
         assert_eq!(t.spans, [(0, 1), (5, 6)]);
     }
 
