@@ -14,26 +14,26 @@ except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+unknown"
 
 # Imported after __version__, which curate records in stats.json.
-from curagate.config import CurateConfig  # noqa: E402
-from curagate.curate import CurateResult, curate  # noqa: E402
-from curagate.errors import (  # noqa: E402
+from curagate.config import CurateConfig
+from curagate.curate import CurateResult, curate
+from curagate.errors import (
     CheckFailed,
     ConfigError,
     CuragateError,
     InputError,
     MissingExtraError,
 )
-from curagate.io import expand_inputs, read_batches  # noqa: E402
-from curagate.io.manifest import build_manifest  # noqa: E402
-from curagate.records import Batch, Quarantined, RecordFormat  # noqa: E402
+from curagate.io import expand_inputs, read_batches
+from curagate.io.manifest import build_manifest
+from curagate.records import Batch, Quarantined, RecordFormat
 
 __all__ = [
     "Batch",
     "CheckFailed",
     "ConfigError",
+    "CuragateError",
     "CurateConfig",
     "CurateResult",
-    "CuragateError",
     "InputError",
     "MissingExtraError",
     "Quarantined",

@@ -87,9 +87,7 @@ class DecontaminateConfig(_Strict):
 
     reference: list[str] = Field(default_factory=list)
     ngram: int = Field(13, ge=8, le=50)
-    methods: list[Literal["exact", "ngram", "minhash"]] = Field(
-        default_factory=lambda: ["exact", "ngram", "minhash"]
-    )
+    methods: list[Literal["exact", "ngram", "minhash"]] = ["exact", "ngram", "minhash"]
     min_ratio: float = Field(0.0, ge=0.0, le=1.0)
 
 
@@ -175,7 +173,9 @@ def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
                     break
             else:
                 return line
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:

@@ -80,10 +80,14 @@ class CurateResult:
         return self.removed_total / valid if valid else 0.0
 
 
-def resolve_config(config: str | os.PathLike[str] | CurateConfig | None, **overrides: Any) -> CurateConfig:
+def resolve_config(
+    config: str | os.PathLike[str] | CurateConfig | None, **overrides: Any
+) -> CurateConfig:
     """A config file (or object) with dotted-key overrides (``near.threshold``)."""
-    base = config if isinstance(config, CurateConfig) else (
-        load_model(config, CurateConfig) if config is not None else CurateConfig()
+    base = (
+        config
+        if isinstance(config, CurateConfig)
+        else (load_model(config, CurateConfig) if config is not None else CurateConfig())
     )
     data = base.model_dump()
     for key, value in overrides.items():
@@ -94,7 +98,9 @@ def resolve_config(config: str | os.PathLike[str] | CurateConfig | None, **overr
         for p in parents:
             node = node[p]
         node[leaf] = value
-    source = str(config) if config is not None and not isinstance(config, CurateConfig) else "options"
+    source = (
+        str(config) if config is not None and not isinstance(config, CurateConfig) else "options"
+    )
     return validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
 
 
@@ -110,18 +116,23 @@ def curate(
     """Curate ``inputs`` into ``out``. Keyword ``overrides`` use dotted config
     keys with ``.`` written as ``__`` (``near__threshold=0.8``)."""
     started = time.perf_counter()
-    cfg = resolve_config(config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()})
+    cfg = resolve_config(
+        config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
+    )
     paths = expand_inputs(inputs)
     out_dir = Path(out)
     _check_output_dir(out_dir, paths)
     show = sys.stderr.isatty() if progress is None else progress
 
-    read_opts = {
-        "format": None if cfg.format == "auto" else cfg.format,
-        "text_field": cfg.text_field,
-        "preference_key": cfg.preference_key,
-        "batch_rows": cfg.batch_rows,
-    }
+    def read() -> Iterator[Batch]:
+        return read_batches(
+            paths,
+            format=None if cfg.format == "auto" else cfg.format,
+            text_field=cfg.text_field,
+            preference_key=cfg.preference_key,
+            batch_rows=cfg.batch_rows,
+        )
+
     sources = [SourceCounts(p.as_posix()) for p in paths]
     quarantined: list[Quarantined] = []
     dedup = DedupStep(cfg) if (cfg.exact.enabled or cfg.near.enabled) else None
@@ -136,7 +147,7 @@ def curate(
     key_chunks: list[pa.Array] | None = [] if cfg.semantic.enabled else None
     priority_chunks: list[pa.Array] = []
     valid = 0
-    for batch in _progress(read_batches(paths, **read_opts), show, "reading"):
+    for batch in _progress(read(), show, "reading"):
         src = sources[batch.source_index]
         src.input_rows += batch.input_rows
         src.quarantined += len(batch.quarantined)
@@ -183,8 +194,8 @@ def curate(
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
         cluster_tables: list[pa.Table] = []
-        batches: Iterator[Batch] = iter(held) if held is not None else (
-            b for b in read_batches(paths, **read_opts) if b.table.num_rows
+        batches: Iterator[Batch] = (
+            iter(held) if held is not None else (b for b in read() if b.table.num_rows)
         )
         start = 0
         for batch in _progress(batches, show, "writing"):
@@ -211,11 +222,15 @@ def curate(
                     meta["leak_method"] = fates.leak_method.slice(start, n)
                 removed = batch.table
                 for name, column in meta.items():
-                    removed = removed.append_column(meta_name(name, batch.table.column_names), column)
+                    removed = removed.append_column(
+                        meta_name(name, batch.table.column_names), column
+                    )
                 removed_mask = pc.invert(kept_mask)
                 removed_w.write(batch.source_index, removed.filter(removed_mask))
                 for item in pc.value_counts(status.filter(removed_mask)).to_pylist():
-                    src.removed[item["values"]] = src.removed.get(item["values"], 0) + item["counts"]
+                    src.removed[item["values"]] = (
+                        src.removed.get(item["values"], 0) + item["counts"]
+                    )
             cluster_tables.append(
                 pa.table(
                     {
@@ -231,19 +246,27 @@ def curate(
         kept_w.close()
         removed_w.close()
         if start != valid:
-            raise RuntimeError(f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run")
+            raise RuntimeError(
+                f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run"
+            )
 
         import pyarrow.parquet as pq
 
-        clusters = pa.concat_tables(cluster_tables) if cluster_tables else pa.table(
-            {"record_id": pa.array([], pa.string())}
+        clusters = (
+            pa.concat_tables(cluster_tables)
+            if cluster_tables
+            else pa.table({"record_id": pa.array([], pa.string())})
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = _stats(cfg, sources, outcome, semantic_stats)
         write_json(tmp / "stats.json", stats)
-        rows = {**kept_w.rows, **removed_w.rows, tmp / "clusters.parquet": clusters.num_rows,
-                tmp / "quarantine.jsonl": len(quarantined)}
+        rows = {
+            **kept_w.rows,
+            **removed_w.rows,
+            tmp / "clusters.parquet": clusters.num_rows,
+            tmp / "quarantine.jsonl": len(quarantined),
+        }
         write_manifest(tmp, rows)
 
     totals = stats["totals"]
@@ -321,7 +344,9 @@ def _semantic(
     keys = pc.take(pa.chunked_array(key_chunks).combine_chunks(), kept_pos)
     policy = cfg.keep.policy
     scores = (
-        pc.take(pa.chunked_array(priority_chunks).combine_chunks(), kept_pos) if policy == "score" else None
+        pc.take(pa.chunked_array(priority_chunks).combine_chunks(), kept_pos)
+        if policy == "score"
+        else None
     )
     cache_dir = sem.cache_dir or str(
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "curagate" / "embeddings"
@@ -346,7 +371,9 @@ def _semantic(
     # those of the records it had replaced) to its representative.
     survivor = pc.replace_with_mask(everyone, is_gone, reps)
     cluster_id = pc.take(survivor, fates.cluster_id)
-    reason = pc.replace_with_mask(fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone)))
+    reason = pc.replace_with_mask(
+        fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone))
+    )
     similarity = pc.replace_with_mask(
         fates.similarity, is_gone, pa.array(result.similarity[~result.keep], pa.float32())
     )
@@ -362,7 +389,9 @@ def _semantic(
         "runtime": {"encoded": result.encoded, "cached": result.cached},
     }
     return (
-        _Fates(reason, cluster_id, kept_id, similarity, fates.leaked_reference_id, fates.leak_method),
+        _Fates(
+            reason, cluster_id, kept_id, similarity, fates.leaked_reference_id, fates.leak_method
+        ),
         stats,
     )
 
@@ -409,7 +438,9 @@ def _stats(
             "this usually means a collection problem (templated or scraped-twice data); inspect removed/"
         )
     if quarantined:
-        warnings.append(f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason")
+        warnings.append(
+            f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason"
+        )
     steps: dict[str, Any] = {
         "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid},
         "exact": {"enabled": cfg.exact.enabled, "removed": removed.get("exact", 0)},

@@ -13,7 +13,11 @@ from tests.curate.conftest import EXAMPLE, ROOT
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "curagate", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "curagate", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -54,7 +58,9 @@ def test_bad_config_is_exit_2_naming_file_line_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("near:\n  num_perm: lots\n")
     p = run("curate", str(EXAMPLE), "--out", str(tmp_path / "out"), "--config", str(cfg))
-    assert p.returncode == 2 and "c.yaml:2: near.num_perm" in p.stderr and "Traceback" not in p.stderr
+    assert (
+        p.returncode == 2 and "c.yaml:2: near.num_perm" in p.stderr and "Traceback" not in p.stderr
+    )
 
 
 def test_bad_option_is_exit_2(tmp_path: Path) -> None:
@@ -74,11 +80,15 @@ def test_curate_never_imports_torch(tmp_path: Path) -> None:
         f"rc = main(['curate', {str(EXAMPLE)!r}, '--out', {str(tmp_path / 'o')!r}]); "
         "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
     assert p.returncode == 0, p.stderr
 
 
-def test_corrupt_parquet_is_quarantined_and_the_run_continues(tmp_path: Path, write_jsonl: Callable) -> None:
+def test_corrupt_parquet_is_quarantined_and_the_run_continues(
+    tmp_path: Path, write_jsonl: Callable
+) -> None:
     bad = tmp_path / "broken.parquet"
     bad.write_bytes(b"PAR1 this is not really parquet")
     good = write_jsonl("good.jsonl", [{"text": "a fine record with several words in it"}])

@@ -25,7 +25,11 @@ LONG = (
 
 def read_dir(d: Path) -> pa.Table | None:
     files = sorted(d.glob("*.parquet"))
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default") if files else None
+    return (
+        pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+        if files
+        else None
+    )
 
 
 def count_rows(d: Path) -> int:
@@ -59,8 +63,12 @@ def test_example_corpus_has_real_near_duplicates_and_broken_rows(tmp_path: Path)
 def test_same_input_and_config_give_byte_identical_outputs(tmp_path: Path) -> None:
     curate([EXAMPLE], tmp_path / "a", threads=1)
     curate([EXAMPLE], tmp_path / "b", threads=2)
-    files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
+    files_a = sorted(
+        p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
+    )
+    files_b = sorted(
+        p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file()
+    )
     assert files_a == files_b
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
@@ -83,17 +91,25 @@ def test_removed_records_point_at_a_kept_record(tmp_path: Path) -> None:
     assert {"prompt", "completion"} <= set(removed.column_names)
 
 
-def test_exact_copies_differing_in_case_space_and_punctuation(write_jsonl: Callable, tmp_path: Path) -> None:
-    path = write_jsonl("d.jsonl", [{"text": LONG}, {"text": "  " + LONG.upper() + "!!"}, {"text": "other"}])
+def test_exact_copies_differing_in_case_space_and_punctuation(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    path = write_jsonl(
+        "d.jsonl", [{"text": LONG}, {"text": "  " + LONG.upper() + "!!"}, {"text": "other"}]
+    )
     result = curate([path], tmp_path / "out")
     assert result.removed == {"exact": 1}
     removed = read_dir(tmp_path / "out" / "removed")
     assert removed is not None and removed.column("source_row").to_pylist() == [1]
 
 
-def test_near_copy_is_removed_and_a_different_text_kept(write_jsonl: Callable, tmp_path: Path) -> None:
+def test_near_copy_is_removed_and_a_different_text_kept(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
     near = LONG.replace("spring session", "spring sessions")
-    path = write_jsonl("d.jsonl", [{"text": LONG}, {"text": near}, {"text": "a short unrelated note"}])
+    path = write_jsonl(
+        "d.jsonl", [{"text": LONG}, {"text": near}, {"text": "a short unrelated note"}]
+    )
     result = curate([path], tmp_path / "out")
     assert result.removed == {"near": 1} and result.kept == 2
 
@@ -113,7 +129,11 @@ def test_longest_policy_keeps_the_longest(write_jsonl: Callable, tmp_path: Path)
 
 
 def test_score_policy_keeps_the_best_score(write_jsonl: Callable, tmp_path: Path) -> None:
-    rows = [{"text": LONG, "q": 0.1}, {"text": LONG.upper(), "q": 0.9}, {"text": LONG + ".", "q": None}]
+    rows = [
+        {"text": LONG, "q": 0.1},
+        {"text": LONG.upper(), "q": 0.9},
+        {"text": LONG + ".", "q": None},
+    ]
     path = write_jsonl("d.jsonl", rows)
     curate([path], tmp_path / "out", keep__policy="score", keep__score_column="q")
     kept = read_dir(tmp_path / "out" / "kept")
@@ -137,7 +157,9 @@ def test_failed_run_leaves_previous_output_untouched(write_jsonl: Callable, tmp_
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_refuses_to_replace_a_directory_that_is_not_an_output(write_jsonl: Callable, tmp_path: Path) -> None:
+def test_refuses_to_replace_a_directory_that_is_not_an_output(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
     path = write_jsonl("d.jsonl", [{"text": LONG}])
     precious = tmp_path / "precious"
     precious.mkdir()
@@ -150,7 +172,9 @@ def test_refuses_to_replace_a_directory_that_is_not_an_output(write_jsonl: Calla
 def test_spilling_to_disk_changes_nothing(tmp_path: Path, write_jsonl: Callable) -> None:
     path = write_jsonl("t0.jsonl", t0_records(3000))
     default = curate([path], tmp_path / "mem")
-    spilled = curate([path], tmp_path / "spill", memory_budget=0, spill_dir=str(tmp_path / "spilldir"))
+    spilled = curate(
+        [path], tmp_path / "spill", memory_budget=0, spill_dir=str(tmp_path / "spilldir")
+    )
     assert spilled.stats["steps"]["near"]["spilled_bytes"] > 0
     for rel in ["kept/part-00000.parquet", "removed/part-00000.parquet", "clusters.parquet"]:
         assert (tmp_path / "mem" / rel).read_bytes() == (tmp_path / "spill" / rel).read_bytes()
@@ -181,7 +205,9 @@ def test_unknown_config_key_names_file_line_and_key(tmp_path: Path, write_jsonl:
         curate([path], tmp_path / "out", config=cfg)
 
 
-def test_near_dedup_agrees_with_exact_jaccard_ground_truth(tmp_path: Path, write_jsonl: Callable) -> None:
+def test_near_dedup_agrees_with_exact_jaccard_ground_truth(
+    tmp_path: Path, write_jsonl: Callable
+) -> None:
     """On real templated data, the removed set matches brute-force exact Jaccard >= 0.7."""
     records = t0_records(1200, files=8)
     path = write_jsonl("t0.jsonl", records)

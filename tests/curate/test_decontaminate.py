@@ -17,7 +17,9 @@ def gsm8k(n: int) -> list[dict[str, str]]:
         return [json.loads(line) for _, line in zip(range(n), f, strict=False)]
 
 
-def test_planted_test_items_are_removed_with_reason_leakage(write_jsonl: Callable, tmp_path: Path) -> None:
+def test_planted_test_items_are_removed_with_reason_leakage(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
     items = gsm8k(20)
     ref = write_jsonl("ref/gsm8k.jsonl", [{"text": it["question"]} for it in items])
     clean = t0_records(200)
@@ -33,9 +35,14 @@ def test_planted_test_items_are_removed_with_reason_leakage(write_jsonl: Callabl
     removed = pq.read_table(tmp_path / "out" / "removed" / "part-00000.parquet").to_pylist()
     leaked = [r for r in removed if r["reason"] == "leakage"]
     assert sorted(r["source_row"] for r in leaked) == [100, 101]
-    assert {r["leaked_reference_id"] for r in leaked} == {f"{ref.as_posix()}:3", f"{ref.as_posix()}:7"}
+    assert {r["leaked_reference_id"] for r in leaked} == {
+        f"{ref.as_posix()}:3",
+        f"{ref.as_posix()}:7",
+    }
     assert all(r["kept_id"] is None and r["leak_method"] for r in leaked)
-    kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet").column("prompt").to_pylist()
+    kept = (
+        pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet").column("prompt").to_pylist()
+    )
     assert not any(items[3]["question"] in p for p in kept)
     assert result.stats["steps"]["decontaminate"]["removed"] == 2
 
@@ -45,7 +52,9 @@ def test_leaked_record_never_survives_a_cluster(write_jsonl: Callable, tmp_path:
     ref = write_jsonl("ref.jsonl", [{"text": item}])
     # The leaked copy comes first: without care it would be the cluster's survivor.
     corpus = write_jsonl("c.jsonl", [{"text": item}, {"text": item + " Think carefully."}])
-    result = curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)], near__threshold=0.99)
+    result = curate(
+        [corpus], tmp_path / "out", decontaminate__reference=[str(ref)], near__threshold=0.99
+    )
     assert result.removed == {"leakage": 2}
 
 
@@ -55,5 +64,5 @@ def test_missing_reference_is_an_input_error(write_jsonl: Callable, tmp_path: Pa
     from curagate.errors import InputError
 
     corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
-    with pytest.raises(InputError, match="nope.jsonl"):
+    with pytest.raises(InputError, match=r"nope\.jsonl"):
         curate([corpus], tmp_path / "out", decontaminate__reference=[str(tmp_path / "nope.jsonl")])

@@ -9,7 +9,11 @@ from datasketch.lsh import _optimal_param
 from curagate import _core
 from tests.curate.conftest import t0_records
 
-SCHEMES = {"datasketch-legacy": "legacy", "datasketch-affine32": "affine32", "datasketch-affine64": "affine64"}
+SCHEMES = {
+    "datasketch-legacy": "legacy",
+    "datasketch-affine32": "affine32",
+    "datasketch-affine64": "affine64",
+}
 
 
 def shingle_sets() -> list[list[bytes]]:
@@ -23,12 +27,16 @@ def shingle_sets() -> list[list[bytes]]:
 
 @pytest.mark.parametrize("ours,theirs", sorted(SCHEMES.items()))
 @pytest.mark.parametrize("seed,num_perm", [(1, 128), (42, 64), (7, 256)])
-def test_signatures_match_datasketch_bit_for_bit(ours: str, theirs: str, seed: int, num_perm: int) -> None:
+def test_signatures_match_datasketch_bit_for_bit(
+    ours: str, theirs: str, seed: int, num_perm: int
+) -> None:
     for shingles in shingle_sets():
         m = MinHash(num_perm=num_perm, seed=seed, scheme=theirs)
         for s in shingles:
             m.update(s)
-        assert _core.minhash(shingles, num_perm=num_perm, seed=seed, hash=ours) == [int(v) for v in m.hashvalues]
+        assert _core.minhash(shingles, num_perm=num_perm, seed=seed, hash=ours) == [
+            int(v) for v in m.hashvalues
+        ]
 
 
 def test_datasketch_alias_is_datasketch_default_scheme() -> None:
@@ -36,13 +44,17 @@ def test_datasketch_alias_is_datasketch_default_scheme() -> None:
     m = MinHash(num_perm=32, seed=3)  # datasketch 2.0 default: affine32
     for s in shingles:
         m.update(s)
-    assert _core.minhash(shingles, num_perm=32, seed=3, hash="datasketch") == [int(v) for v in m.hashvalues]
+    assert _core.minhash(shingles, num_perm=32, seed=3, hash="datasketch") == [
+        int(v) for v in m.hashvalues
+    ]
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.9])
 @pytest.mark.parametrize("num_perm", [64, 128, 256])
 def test_band_choice_matches_datasketch(threshold: float, num_perm: int) -> None:
-    assert _core.optimal_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+    assert _core.optimal_params(threshold, num_perm) == _optimal_param(
+        threshold, num_perm, 0.5, 0.5
+    )
 
 
 def test_weighted_band_choice_matches_datasketch() -> None:

@@ -24,10 +24,15 @@ ROWS = [
 
 
 @pytest.mark.slow
-def test_paraphrases_are_removed_and_survivors_repointed(write_jsonl: Callable, tmp_path: Path) -> None:
+def test_paraphrases_are_removed_and_survivors_repointed(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
     path = write_jsonl("d.jsonl", ROWS)
     result = curate(
-        [path], tmp_path / "out", semantic__enabled=True, semantic__threshold=0.85,
+        [path],
+        tmp_path / "out",
+        semantic__enabled=True,
+        semantic__threshold=0.85,
         semantic__cache_dir=str(tmp_path / "cache"),
     )
     assert result.removed == {"exact": 1, "semantic": 2}
@@ -41,8 +46,13 @@ def test_paraphrases_are_removed_and_survivors_repointed(write_jsonl: Callable, 
     assert result.runtime["semantic"]["encoded"] == 5
 
     again = curate(
-        [path], tmp_path / "out2", semantic__enabled=True, semantic__threshold=0.85,
+        [path],
+        tmp_path / "out2",
+        semantic__enabled=True,
+        semantic__threshold=0.85,
         semantic__cache_dir=str(tmp_path / "cache"),
     )
     assert again.runtime["semantic"] == {"encoded": 0, "cached": 5}  # all from the cache
-    assert (tmp_path / "out" / "stats.json").read_bytes() == (tmp_path / "out2" / "stats.json").read_bytes()
+    assert (tmp_path / "out" / "stats.json").read_bytes() == (
+        tmp_path / "out2" / "stats.json"
+    ).read_bytes()

@@ -20,10 +20,14 @@ from curagate.curate import CurateResult, curate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files, directories or globs of shards")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="files, directories or globs of shards"
+    )
     p.add_argument("--out", required=True, help="output directory (replaced atomically)")
     p.add_argument("--config", help="curate.yaml (see docs/curate.md)")
-    p.add_argument("--threads", type=int, help="worker threads for the Rust core (default: all cores)")
+    p.add_argument(
+        "--threads", type=int, help="worker threads for the Rust core (default: all cores)"
+    )
     p.add_argument("--format", choices=["auto", "text", "prompt_completion", "chat", "preference"])
     p.add_argument("--text-field", help="column holding the text (text format)")
     p.add_argument("--threshold", type=float, help="near-dup Jaccard threshold (default 0.7)")
@@ -31,7 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", choices=["first", "longest", "score"], help="survivor policy")
     p.add_argument("--score-column", help="column maximized by --keep score")
     p.add_argument("--no-near", action="store_true", help="exact dedup only")
-    p.add_argument("--semantic", action="store_true", help="also remove paraphrases (extra `embed`)")
+    p.add_argument(
+        "--semantic", action="store_true", help="also remove paraphrases (extra `embed`)"
+    )
     p.add_argument("--semantic-threshold", type=float, help="cosine threshold (default 0.92)")
     p.add_argument("--embed-model", help="local sentence-transformers model directory")
     p.add_argument(
@@ -41,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="remove records containing items of these reference files/dirs (repeatable)",
     )
     p.add_argument("--strict", action="store_true", help="exit 1 if any row was quarantined")
-    p.add_argument("--json", action="store_true", help="print stats.json to stdout instead of a summary")
+    p.add_argument(
+        "--json", action="store_true", help="print stats.json to stdout instead of a summary"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,7 +42,9 @@ def keep_priorities(batch: Batch, cfg: CurateConfig) -> pa.Array:
         return pc.cast(pc.utf8_length(batch.keys), pa.float64())
     column = cfg.keep.score_column
     if column is None:
-        raise ConfigError("keep.policy is 'score' but keep.score_column is not set; name the score column")
+        raise ConfigError(
+            "keep.policy is 'score' but keep.score_column is not set; name the score column"
+        )
     if column not in batch.table.column_names:
         raise InputError(
             f"{batch.source}: keep.score_column {column!r} is not a column "
@@ -100,7 +102,9 @@ class DedupStep:
 
     def add(self, keys: pa.Array, priorities: pa.Array) -> None:
         offsets, data, offset, length, large = text_buffers(keys)
-        prio = priorities.combine_chunks() if isinstance(priorities, pa.ChunkedArray) else priorities
+        prio = (
+            priorities.combine_chunks() if isinstance(priorities, pa.ChunkedArray) else priorities
+        )
         prio = prio.cast(pa.float64())
         if prio.null_count:
             prio = pc.fill_null(prio, float("-inf"))

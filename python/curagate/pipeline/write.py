@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from curagate.io.manifest import sha256_file
 from curagate.records import Quarantined
 
+
 def meta_name(name: str, existing: list[str]) -> str:
     """Our column name, prefixed with `curagate_` when an input column has it."""
     return f"curagate_{name}" if name in existing else name
@@ -57,7 +58,9 @@ class ShardWriter:
         writer.write_table(table)
         self.rows[path] = self.rows.get(path, 0) + table.num_rows
 
-    def _open(self, source_index: int, schema: pa.Schema, part: int) -> tuple[pq.ParquetWriter, Path, int]:
+    def _open(
+        self, source_index: int, schema: pa.Schema, part: int
+    ) -> tuple[pq.ParquetWriter, Path, int]:
         self.directory.mkdir(parents=True, exist_ok=True)
         suffix = f"-{part}" if part else ""
         path = self.directory / f"part-{source_index:05d}{suffix}.parquet"
@@ -76,7 +79,13 @@ def write_quarantine(path: Path, rows: list[Quarantined]) -> int:
         for q in rows:
             f.write(
                 json.dumps(
-                    {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason, "raw": q.raw},
+                    {
+                        "file": q.file,
+                        "line": q.line,
+                        "row": q.row,
+                        "reason": q.reason,
+                        "raw": q.raw,
+                    },
                     ensure_ascii=False,
                 )
                 + "\n"
@@ -85,7 +94,9 @@ def write_quarantine(path: Path, rows: list[Quarantined]) -> int:
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def write_manifest(root: Path, row_counts: dict[Path, int]) -> dict[str, Any]:
