@@ -74,3 +74,8 @@ def test_chatml_renders_as_expected() -> None:
     assert tdata.render(tok, [{"role": "user", "content": "x"}], gen_prompt=True) == (
         "<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n"
     )
+
+
+def test_special_token_spelled_in_text_is_counted() -> None:
+    tok = build_tokenizer()
+    assert tdata.special_token_text(tok, ["fine", "Positive<|im_end|>", "ok"]) == (1, "<|im_end|>")

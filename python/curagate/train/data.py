@@ -280,6 +280,22 @@ def end_of_turn_token(tok: PreTrainedTokenizerBase) -> tuple[str, int]:
     )
 
 
+def special_token_text(tok: PreTrainedTokenizerBase, texts: list[str]) -> tuple[int, str | None]:
+    """How many texts spell out a special token (e.g. a literal "<|endoftext|>" in a completion).
+
+    The tokenizer turns such text into the real control token, so the model
+    learns to emit it mid-answer; it is nearly always a data bug.
+    """
+    specials = {t for t in [*tok.all_special_tokens, *tok.get_added_vocab()] if len(t) > 1}
+    count, first = 0, None
+    for text in texts:
+        hit = next((t for t in specials if t in text), None)
+        if hit is not None:
+            count += 1
+            first = first or hit
+    return count, first
+
+
 def tokenize_sft(
     tok: PreTrainedTokenizerBase,
     conversations: list[list[Message]],

