@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod dedup;
 mod errors;
+mod leakage;
 mod text;
 
 #[pymodule]
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     text::register(m)?;
     dedup::register(m)?;
+    leakage::register(m)?;
     Ok(())
 }
