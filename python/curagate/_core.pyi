@@ -108,8 +108,6 @@ class Deduper:
 
 # leakage
 
-# leakage
-
 # (record, item, exact, ngram, minhash, shared_ngrams, ratio, similarity, span);
 # span = (reference_start, reference_end, record_start, record_end, words), in characters.
 LeakTuple = tuple[
