@@ -396,6 +396,133 @@ def verify_splits(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class SplitPlan:
+    split: list[int]  # per row: 0 train, 1 val, 2 test
+    n_units: int  # groups of rows that had to stay together
+    largest_unit: int
+
+
+def assign_rows(
+    keys: pa.Array | pa.ChunkedArray | Sequence[str],
+    *,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    seed: int = 0,
+    mode: str = "random",
+    labels: Sequence[Any] | None = None,
+    groups: Sequence[Any] | None = None,
+    times: Sequence[Any] | None = None,
+    together: Sequence[Sequence[Any]] = (),
+    time_column: str = "time",
+    where: Sequence[tuple[str, int, int | None]] | None = None,
+) -> SplitPlan:
+    """Choose the split of every row; the in-memory core of :func:`split`.
+
+    ``keys`` are the dedup keys (rows equal after normalization stay
+    together); ``groups`` and every column in ``together`` (e.g. curate's
+    ``cluster_id`` of the kept rows) join rows that share a non-null value.
+    ``labels`` stratify (mode ``stratified``), ``times`` order (mode ``time``).
+    ``where`` gives (file, row, line) per row for error messages.
+    """
+    fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
+    if not isinstance(keys, (pa.Array, pa.ChunkedArray)):
+        keys = pa.array(list(keys), type=pa.large_string())
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    n = len(keys)
+    constraints: list[Sequence[Any]] = [fingerprints(keys)]
+    if groups is not None:
+        constraints.append([_hashable(v) for v in groups])
+    constraints.extend(together)
+    for c in constraints:
+        if len(c) != n:
+            raise InputError(f"{len(c)} values for {n} rows; give one value per row")
+    units = build_units(n, constraints)
+    n_units = max(units) + 1 if units else 0
+    sizes = [0] * n_units
+    for u in units:
+        sizes[u] += 1
+    unit_labels: list[str] | None = None
+    if labels is not None:
+        per_unit: list[Counter[str]] = [Counter() for _ in range(n_units)]
+        for r, u in enumerate(units):
+            per_unit[u][_label_text(labels[r])] += 1
+        unit_labels = [min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for c in per_unit]
+    unit_times: list[Any] | None = None
+    if times is not None:
+        unit_times = [None] * n_units
+        try:
+            for r, u in enumerate(units):
+                at = where[r] if where is not None else ("input", r, None)
+                t = _time_value(times[r], at, time_column)
+                if unit_times[u] is None or t < unit_times[u]:
+                    unit_times[u] = t
+        except TypeError:
+            raise InputError(
+                f"--time column {time_column!r} mixes numbers and times; use one kind"
+            ) from None
+    unit_split = assign_units(
+        sizes,
+        ratios=fractions,
+        seed=seed,
+        mode=mode,
+        unit_labels=unit_labels,
+        unit_times=unit_times,
+    )
+    return SplitPlan([unit_split[u] for u in units], n_units, max(sizes, default=0))
+
+
+def near_components(
+    keys: pa.Array, *, threshold: float = 0.8, chunk_rows: int = 4096
+) -> list[int | None]:
+    """Per row, the first row of its MinHash near-duplicate component (None when alone).
+
+    The same MinHash test the verification runs, applied before the split so
+    near copies land together instead of being reported afterwards. n-gram
+    overlap is not joined: shared boilerplate (prompt templates) would glue
+    unrelated records into one unit.
+    """
+    from curagate.leakage import LeakageIndex
+
+    n = len(keys)
+    index = LeakageIndex(methods=["minhash"], minhash_threshold=threshold)
+    index.add_texts(keys.to_pylist(), source="split")
+    uf = _UnionFind(n)
+    for start in range(0, n, chunk_rows):
+        for record, item, *_ in index.scan(keys.slice(start, chunk_rows)):
+            if start + record != item:
+                uf.union(start + record, item)
+    roots = [uf.find(r) for r in range(n)]
+    sizes = Counter(roots)
+    return [root if sizes[root] > 1 else None for root in roots]
+
+
+def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Cluster id per row from curate's clusters.parquet, matched by record id."""
+    try:
+        table = pq.read_table(path, columns=["record_id", "cluster_id"])
+    except (OSError, pa.ArrowInvalid, KeyError) as e:
+        raise InputError(
+            f"--clusters {path.as_posix()!r}: cannot read record_id and cluster_id ({e}); "
+            "give the clusters.parquet written by curagate curate"
+        ) from None
+    cluster_of = dict(
+        zip(
+            table.column("record_id").to_pylist(),
+            table.column("cluster_id").to_pylist(),
+            strict=True,
+        )
+    )
+    values = [cluster_of.get(i) for i in ids]
+    matched = sum(i in cluster_of for i in ids)
+    if ids and not matched:
+        raise InputError(
+            f"--clusters {path.as_posix()!r}: none of the {len(ids)} record ids of the input "
+            "appears in it; the records need the `id` column they had when curated"
+        )
+    return values, {"path": path.as_posix(), "sha256": sha256_file(path), "matched": matched}
+
+
 # --- the step ----------------------------------------------------------------
 
 
@@ -436,6 +563,7 @@ def split(
     group: str | None = None,
     time: str | None = None,
     cluster_column: str | None = None,
+    clusters: str | Path | None = None,
     format: str | None = None,
     text_field: str | None = None,
     preference_key: str = "prompt",
@@ -443,6 +571,8 @@ def split(
     semantic_threshold: float = 0.92,
     model: str | Path | None = None,
     cache_dir: str | Path | None = None,
+    join_near: bool = True,
+    minhash_threshold: float = 0.8,
     ngram: int = 13,
     verify: bool = True,
 ) -> SplitResult:
@@ -450,28 +580,36 @@ def split(
 
     ``cluster_column`` names a column whose equal values must stay together;
     when not given, a ``cluster_id`` column is used if the data has one.
+    ``clusters`` is curate's ``clusters.parquet``: rows are matched to it by
+    record id and rows of one dedup cluster stay together. ``join_near`` keeps
+    MinHash near copies (estimated Jaccard >= ``minhash_threshold``) together.
     Returns the counts and the manifest; cross-split leaks are reported in
     ``manifest["verification"]`` (the CLI turns them into exit 1 on request).
     """
     fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
     resolved_mode = _infer_mode(mode, label, group, time)
+    if not 0.0 < minhash_threshold <= 1.0:
+        raise ConfigError(
+            f"--near-threshold {minhash_threshold}: an estimated Jaccard in (0, 1], e.g. 0.8"
+        )
     if not 1 <= ngram <= 1000:
         raise ConfigError(f"--ngram {ngram}: choose a word n-gram length between 1 and 1000")
     loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
     n = loaded.table.num_rows
 
     labels = [_label_text(v) for v in _column(loaded, label, "--label")] if label else None
-    # Copies equal after normalization (what exact dedup compares) stay together.
-    constraints: list[Sequence[Any]] = [fingerprints(loaded.key_array)]
+    together: list[Sequence[Any]] = []
     used_cluster = cluster_column
     if cluster_column is None and DEFAULT_CLUSTER_COLUMN in loaded.table.column_names:
         used_cluster = DEFAULT_CLUSTER_COLUMN
     if used_cluster:
-        constraints.append(
-            [_hashable(v) for v in _column(loaded, used_cluster, "--cluster-column")]
-        )
-    if group:
-        constraints.append([_hashable(v) for v in _column(loaded, group, "--group")])
+        together.append([_hashable(v) for v in _column(loaded, used_cluster, "--cluster-column")])
+    clusters_info: dict[str, Any] | None = None
+    if clusters is not None:
+        cluster_of, clusters_info = _clusters_file(Path(clusters), loaded.ids)
+        together.append(cluster_of)
+    if join_near:
+        together.append(near_components(loaded.key_array, threshold=minhash_threshold))
     semantic_info: dict[str, Any] | None = None
     if semantic:
         from curagate.semantic import semantic_clusters
@@ -479,52 +617,29 @@ def split(
         sem = semantic_clusters(
             loaded.keys, model=model, threshold=semantic_threshold, cache_dir=cache_dir
         )
-        constraints.append([c if c >= 0 else None for c in sem.cluster])
+        together.append([c if c >= 0 else None for c in sem.cluster.tolist()])
         semantic_info = {
             "threshold": semantic_threshold,
             "model": sem.model,
             "clusters": sem.n_clusters,
         }
-    units = build_units(n, constraints)
-    n_units = max(units) + 1
-    sizes = [0] * n_units
-    for u in units:
-        sizes[u] += 1
-
-    unit_labels: list[str] | None = None
-    if labels is not None:
-        per_unit: list[Counter[str]] = [Counter() for _ in range(n_units)]
-        for r, u in enumerate(units):
-            per_unit[u][labels[r]] += 1
-        unit_labels = [min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for c in per_unit]
-    unit_times: list[Any] | None = None
-    if time:
-        raw = _column(loaded, time, "--time")
-        unit_times = [None] * n_units
-        try:
-            for r, u in enumerate(units):
-                t = _time_value(raw[r], loaded.where[r], time)
-                if unit_times[u] is None or t < unit_times[u]:
-                    unit_times[u] = t
-        except TypeError:
-            raise InputError(
-                f"--time column {time!r} mixes numbers and times; use one kind"
-            ) from None
-
-    unit_split = assign_units(
-        sizes,
+    plan = assign_rows(
+        loaded.key_array,
         ratios=fractions,
         seed=seed,
         mode=resolved_mode,
-        unit_labels=unit_labels,
-        unit_times=unit_times,
+        labels=labels,
+        groups=_column(loaded, group, "--group") if group else None,
+        times=_column(loaded, time, "--time") if time else None,
+        time_column=time or "time",
+        together=together,
+        where=loaded.where,
     )
-    row_split = [unit_split[u] for u in units]
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     split_rows: list[list[int]] = [[], [], []]
-    for r, s in enumerate(row_split):
+    for r, s in enumerate(plan.split):
         split_rows[s].append(r)
     splits_info: dict[str, Any] = {}
     counts: dict[str, int] = {}
@@ -572,6 +687,7 @@ def split(
             [[loaded.keys[r] for r in rows] for rows in split_rows],
             [[loaded.ids[r] for r in rows] for rows in split_rows],
             ngram=ngram,
+            minhash_threshold=minhash_threshold,
         )
     else:
         verification = {"skipped": True, "leaks_total": 0}
@@ -581,9 +697,11 @@ def split(
         "mode": resolved_mode,
         "seed": seed,
         "ratios": dict(zip(SPLIT_NAMES, (round(f, 6) for f in fractions), strict=True)),
+        "join_near": join_near,
         "columns": {"label": label, "group": group, "time": time, "cluster": used_cluster},
         "inputs": {"files": loaded.files, "total_rows": sum(f["rows"] for f in loaded.files)},
-        "units": {"count": n_units, "largest": max(sizes)},
+        "units": {"count": plan.n_units, "largest": plan.largest_unit},
+        "clusters_file": clusters_info,
         "semantic": semantic_info,
         "splits": splits_info,
         "quarantined": quarantine_info,

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -195,3 +196,58 @@ def test_a_time_that_is_not_iso_exits_2_naming_file_and_line(
     assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "created"]) == 2
     err = capsys.readouterr().err
     assert "data.jsonl:4" in err and "'last tuesday'" in err
+
+
+def near_copy_families(n_families: int) -> list[dict[str, Any]]:
+    """Pairs of 60-word texts that differ in one word (MinHash Jaccard ~0.9)."""
+    rows = []
+    for f in range(n_families):
+        base = [f"f{f}w{i}" for i in range(60)]
+        edited = list(base)
+        edited[30] = f"edit{f}"
+        rows.append({"id": f"f{f}a", "family": f, "text": " ".join(base)})
+        rows.append({"id": f"f{f}b", "family": f, "text": " ".join(edited)})
+    return rows
+
+
+def test_near_copies_stay_together_by_default(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(20))
+    assert main(["split", str(src), "--out", str(tmp_path / "joined")]) == 0
+    assert main(["split", str(src), "--out", str(tmp_path / "apart"), "--no-join-near"]) == 0
+    assert all(len(s) == 1 for s in split_of(tmp_path / "joined", "family").values())
+    assert manifest(tmp_path / "joined")["verification"]["leaks_total"] == 0
+    assert any(len(s) > 1 for s in split_of(tmp_path / "apart", "family").values())
+    assert manifest(tmp_path / "apart")["verification"]["leaked_rows"]["minhash"] > 0
+
+
+def test_clusters_file_from_curate_keeps_its_clusters_together(tmp_path: Path) -> None:
+    rows = records(60)
+    src = write_jsonl(tmp_path / "data.jsonl", rows)
+    clusters = tmp_path / "clusters.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "record_id": [r["id"] for r in rows],
+                "status": ["kept"] * 60,
+                "cluster_id": pa.array([i // 6 for i in range(60)], pa.int64()),
+            }
+        ),
+        clusters,
+    )
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--clusters", str(clusters)]) == 0
+    where = {r["id"]: name for name in SPLITS for r in read_split(out, name)}
+    for k in range(10):
+        assert len({where[f"r{i}"] for i in range(6 * k, 6 * k + 6)}) == 1
+    assert manifest(out)["clusters_file"]["matched"] == 60
+
+
+def test_clusters_file_that_matches_no_record_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    clusters = tmp_path / "clusters.parquet"
+    pq.write_table(pa.table({"record_id": ["x", "y"], "cluster_id": [0, 0]}), clusters)
+    argv = ["split", str(src), "--out", str(tmp_path / "o"), "--clusters", str(clusters)]
+    assert main(argv) == 2
+    assert "--clusters" in capsys.readouterr().err

@@ -9,6 +9,7 @@ examples:
   curagate split curated/kept/ --out splits/
   curagate split data.jsonl --out splits/ --label category --ratios 90/5/5 --seed 7
   curagate split data.jsonl --out splits/ --group user_id
+  curagate split curated/kept/ --clusters curated/clusters.parquet --out splits/
   curagate split data.jsonl --out splits/ --time created_at --fail-on-leak
 """
 
@@ -44,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="COLUMN",
         help="dedup cluster ids that must stay together (default: cluster_id when present)",
     )
+    parser.add_argument(
+        "--clusters",
+        metavar="FILE",
+        help="curate's clusters.parquet: rows of one dedup cluster (matched by id) stay together",
+    )
     parser.add_argument("--format", help="record format (default: detected from the columns)")
     parser.add_argument("--text-field", metavar="FIELD", help="the text column of text records")
     parser.add_argument(
@@ -60,6 +66,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--semantic-threshold", type=float, default=0.92, metavar="COS")
     parser.add_argument("--model", metavar="PATH", help="sentence-transformers model directory")
     parser.add_argument("--cache-dir", metavar="DIR", help="embedding cache for --semantic")
+    parser.add_argument(
+        "--no-join-near",
+        dest="join_near",
+        action="store_false",
+        help="do not keep MinHash near copies together (they are still reported)",
+    )
+    parser.add_argument(
+        "--near-threshold",
+        type=float,
+        default=0.8,
+        metavar="J",
+        help="estimated Jaccard of a near copy, for joining and the leak check (default 0.8)",
+    )
     parser.add_argument(
         "--ngram", type=int, default=13, help="word n-gram length of the leak check (default 13)"
     )
@@ -81,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         group=args.group,
         time=args.time,
         cluster_column=args.cluster_column,
+        clusters=args.clusters,
         format=args.format,
         text_field=args.text_field,
         preference_key=args.preference_key,
@@ -88,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
         semantic_threshold=args.semantic_threshold,
         model=args.model,
         cache_dir=args.cache_dir,
+        join_near=args.join_near,
+        minhash_threshold=args.near_threshold,
         ngram=args.ngram,
     )
     counts = ", ".join(f"{name} {rows}" for name, rows in result.counts.items())
