@@ -32,86 +32,40 @@ class Records:
 
 
 def _expand(paths: Sequence[str]) -> list[Path]:
-    from curagate import io as cio
+    from curagate.io import expand_inputs
 
-    expand = getattr(cio, "expand_inputs", None)
-    if expand is not None:
-        return list(expand(paths))
-    out: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            out.extend(
-                sorted(
-                    q
-                    for q in path.rglob("*")
-                    if q.is_file() and q.name.endswith((".jsonl", ".parquet"))
-                )
-            )
-        elif path.is_file():
-            out.append(path)
-        else:
-            raise InputError(f"{p}: no such file or directory")
-    return out
+    return list(expand_inputs(list(paths)))
 
 
-def _read_tables(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """Read rows with curagate.io when it is available, else plain pyarrow."""
-    from curagate import io as cio
+def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """All rows of ``files`` in one format; any quarantined row stops the run."""
+    from curagate.io import read_batches
 
-    read_batches = getattr(cio, "read_batches", None)
     rows: list[dict[str, Any]] = []
-    if read_batches is not None:
-        detected: str | None = None
-        bad = []
-        for batch in read_batches(files, format=fmt):
-            detected = detected or str(batch.format)
-            if str(batch.format) != detected:
-                raise InputError(
-                    f"{batch.source}: records are {batch.format} but earlier files are {detected}; "
-                    "train on one format at a time"
-                )
-            bad.extend(batch.quarantined)
-            rows.extend(batch.table.to_pylist())
-        if bad:
-            first = bad[0]
-            where = f"{first.file}:{first.line}" if first.line else first.file
+    detected: str | None = None
+    bad = []
+    for batch in read_batches(files, format=fmt):
+        detected = detected or str(batch.format)
+        if str(batch.format) != detected:
             raise InputError(
-                f"{len(bad)} rows cannot be used for training (first: {where}: {first.reason}); "
-                "fix them or run `curagate curate` first"
+                f"{batch.source}: records are {batch.format} but earlier files are {detected}; "
+                "train on one format at a time"
             )
-        return detected or (fmt or "chat"), rows
-
-    import pyarrow.json as pj
-    import pyarrow.parquet as pq
-
-    for f in files:
-        table = pq.read_table(f) if f.suffix == ".parquet" else pj.read_json(f)
-        rows.extend(table.to_pylist())
-    return fmt or _detect(rows, files), rows
-
-
-def _detect(rows: list[dict[str, Any]], files: list[Path]) -> str:
-    if not rows:
-        raise InputError(f"{', '.join(map(str, files))}: no records")
-    cols = set(rows[0])
-    if {"prompt", "chosen", "rejected"} <= cols:
-        return "preference"
-    if "messages" in cols:
-        return "chat"
-    if {"prompt", "completion"} <= cols:
-        return "prompt_completion"
-    raise InputError(
-        f"{files[0]}: cannot tell the record format from the columns {sorted(cols)}; "
-        "training needs messages (chat), prompt+completion, or prompt+chosen+rejected (preference)"
-    )
+        bad.extend(batch.quarantined)
+        rows.extend(batch.table.to_pylist())
+    if bad:
+        first = bad[0]
+        where = f"{first.file}:{first.line}" if first.line else first.file
+        raise InputError(
+            f"{len(bad)} row(s) cannot be used for training (first: {where}: {first.reason}); "
+            "fix them or run `curagate curate` first"
+        )
+    return detected or (fmt or "chat"), rows
 
 
 def read_records(paths: Sequence[str], fmt: str | None) -> Records:
     files = _expand(paths)
-    if not files:
-        raise InputError(f"{', '.join(paths)}: no data files found")
-    detected, rows = _read_tables(files, fmt)
+    detected, rows = _read_rows(files, fmt)
     if not rows:
         raise InputError(f"{', '.join(map(str, files))}: no records to train on")
     if detected == "text":

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
+from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.io.atomic import atomic_path, write_text_atomic
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
@@ -96,22 +96,18 @@ def leakage_guard(
     """Refuse training data that contains golden-set items (unless explicitly allowed)."""
     if not golden:
         return None
-    try:
-        from curagate.leakage import detect
-    except ImportError as e:
-        raise CuragateError(
-            f"the leakage guard needs curagate.leakage, which cannot be imported ({e}); "
-            "golden_sets cannot be checked"
-        ) from None
+    from curagate.leakage import detect
+
     reference = [f for files in golden.values() for f in files]
     result = detect(reference=reference, corpus=train_files)
     report = result.to_dict()
     leaked = int(result.leaked_reference_items)
     if leaked and not allow_leakage:
         shown = []
-        for leak in list(result.leaks)[:10]:
-            item = leak.to_dict() if hasattr(leak, "to_dict") else leak
-            shown.append(json.dumps(item, sort_keys=True, default=str)[:300])
+        for leak in result.leaks[:10]:
+            ref = leak.item
+            hits = ", ".join(f"{m.file}:{m.line or m.row}" for m in leak.matches[:3])
+            shown.append(f"{ref.file} row {ref.row} (found in {hits}; {'/'.join(leak.methods)})")
         more = f" (and {len(result.leaks) - len(shown)} more)" if len(result.leaks) > len(shown) else ""
         raise CheckFailed(
             f"the training data contains {leaked} golden-set item(s); refusing to train on data "
@@ -124,19 +120,8 @@ def leakage_guard(
 
 
 def _manifest(files: list[Path]) -> dict[str, Any]:
-    try:
-        from curagate.io.manifest import build_manifest
-    except ImportError:
-        entries = []
-        for f in files:
-            with f.open("rb") as fh:
-                rows = sum(1 for line in fh if line.strip()) if f.suffix != ".parquet" else None
-            if rows is None:
-                import pyarrow.parquet as pq
+    from curagate.io.manifest import build_manifest
 
-                rows = pq.ParquetFile(f).metadata.num_rows
-            entries.append({"path": f.as_posix(), "sha256": sha256_file(f), "rows": rows})
-        return {"files": entries, "total_rows": sum(e["rows"] for e in entries)}
     return dict(build_manifest(files))
 
 
