@@ -158,3 +158,35 @@ def test_parquet_rows_are_referenced_by_1_based_row_number(tmp_path: Path) -> No
     report = audit([path], out=tmp_path / "o")
     dup = next(f for f in report["findings"] if f["rule"] == "DUP001")
     assert dup["rows"] == [f"{path.as_posix()}:3"]
+
+
+def test_data_derived_text_is_escaped_in_html(tmp_path: Path) -> None:
+    recs = [
+        {"prompt": f"p {i}", "completion": "c" * (i + 1), "label": "<script>alert(1)</script>"}
+        for i in range(5)
+    ]
+    data = write_records(tmp_path / "train.jsonl", recs)
+    audit([data], config=AuditConfig(labels={"field": "label"}), out=tmp_path / "o")  # type: ignore[arg-type]
+    html = (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_audit_without_tokenizer_never_imports_torch(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import curagate
+
+    data = write_records(tmp_path / "train.jsonl", records(20))
+    code = (
+        "import sys\n"
+        "from curagate.audit import audit\n"
+        f"audit([{str(data)!r}], out={str(tmp_path / 'o')!r})\n"
+        "print('torch' in sys.modules, 'transformers' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(curagate.__file__).parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert proc.stdout.split() == ["False", "False"]

@@ -91,3 +91,19 @@ def test_tokenizer_without_chat_template_is_an_error(
     plain = make_tokenizer(tmp_path / "plain", None)
     with pytest.raises(ConfigError, match="has no chat template"):
         run_audit([conv(3)], cfg(plain, 16))
+
+
+def test_conversation_the_template_rejects_is_a_format_error(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    strict = make_tokenizer(
+        tmp_path / "strict",
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+        "<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}",
+    )
+    with_system = {"messages": [{"role": "system", "content": "w1"}, *conv(3)["messages"]]}
+    report = run_audit([conv(3), with_system], cfg(strict, 16))
+    f = finding(report, "FMT003")
+    assert f["rows"][0].endswith("train.jsonl:2") and "System role not supported" in f["message"]
+    assert report["stats"]["lengths"]["tokens"]["rendered"]["count"] == 1

@@ -76,10 +76,6 @@ class AuditResult:
     sample: list[dict[str, Any]]  # {"ref", "record"} for sample.jsonl
     table: dict[str, list[Any]] | None  # per-row derived columns (for --gx)
 
-    @property
-    def errors(self) -> int:
-        return int(self.report["summary"]["errors"])
-
 
 class _Tokenizer:
     """A local tokenizer and its chat template (transformers, imported lazily)."""
@@ -97,6 +93,9 @@ class _Tokenizer:
             self.tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as e:
             raise ConfigError(f"tokens.tokenizer: cannot load a tokenizer from {path}: {e}") from e
+        from jinja2 import TemplateError
+
+        self.template_errors: tuple[type[Exception], ...] = (TemplateError, ValueError, TypeError)
         if need_template and not getattr(self.tok, "chat_template", None):
             raise ConfigError(
                 f"tokens.tokenizer: the tokenizer at {path} has no chat template, so the token "
@@ -111,11 +110,8 @@ class _Tokenizer:
         enc = self.tok(texts, add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in enc]
 
-    def render(self, conversations: list[list[dict[str, Any]]]) -> list[str]:
-        return [
-            str(self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=False))
-            for c in conversations
-        ]
+    def render(self, conversation: list[dict[str, Any]]) -> str:
+        return str(self.tok.apply_chat_template(conversation, tokenize=False))
 
 
 def _conversations(fmt: RecordFormat, rec: dict[str, Any], text_field: str | None) -> list[Any]:
@@ -368,17 +364,29 @@ def run_audit(
             tok_out.extend(tokenizer.count(outs))
         if tokenizer is not None and measure_limit:
             assert cfg.tokens.max_seq_len is not None
-            chats = [c for cs in convs for c in cs if isinstance(c, list)]
-            texts = [c for cs in convs for c in cs if isinstance(c, str)]
-            chat_n = iter(tokenizer.count(tokenizer.render(chats)))
-            text_n = iter(tokenizer.count(texts))
-            for ref, cs in zip(refs, convs, strict=True):
-                longest = max(next(chat_n) if isinstance(c, list) else next(text_n) for c in cs)
-                rendered.append(longest)
+            owners: list[int] = []
+            texts: list[str] = []
+            for k, cs in enumerate(convs):
+                for c in cs:
+                    try:
+                        texts.append(c if isinstance(c, str) else tokenizer.render(c))
+                    except tokenizer.template_errors as e:
+                        # The trainer would fail on this record the same way.
+                        hit("FMT003", refs[k], f"the chat template rejects it: {str(e)[:100]}")
+                        continue
+                    owners.append(k)
+            longest: dict[int, int] = {}
+            for k, n in zip(owners, tokenizer.count(texts), strict=True):
+                longest[k] = max(longest.get(k, 0), n)
+            for k, ref in enumerate(refs):
+                n_tok = longest.get(k)
                 if table is not None:
-                    col("rendered_tokens", longest)
-                if longest > cfg.tokens.max_seq_len:
-                    hit("LEN003", ref, f"{longest} tokens")
+                    col("rendered_tokens", n_tok)
+                if n_tok is None:
+                    continue
+                rendered.append(n_tok)
+                if n_tok > cfg.tokens.max_seq_len:
+                    hit("LEN003", ref, f"{n_tok} tokens")
     for p in paths:
         pp = Path(p).as_posix()
         files.append({"path": pp, "rows": file_rows.get(pp, 0)})
