@@ -4,7 +4,8 @@ The bundle is a standalone Hugging Face model directory (safetensors weights,
 config, generation config, tokenizer with chat template), a model card
 README.md and MANIFEST.json (sha256 of every file + lineage). Before reporting
 success it is reloaded with plain transformers and compared with base +
-adapter: logits on fixed and golden prompts within --atol, the chat template
+adapter: logits on fixed and golden prompts within --rtol, weights bit-identical
+after the round trip, the chat template
 rendering byte-identical to training time. Any mismatch exits 1 and writes
 nothing.
 
@@ -41,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-shard-size", default="2GB", help="split safetensors above this size (default 2GB)"
     )
     parser.add_argument(
-        "--atol",
+        "--rtol",
         type=float,
-        help="max |logit difference| accepted vs base + adapter (default: 1e-3 float32, 0.1 float16, 0.5 bfloat16)",
+        help="max |logit difference| vs base + adapter, as a fraction of the largest |logit| "
+        "(default: 1e-4 float32, 5e-3 float16, 2e-2 bfloat16)",
     )
     parser.add_argument(
         "--license", help="license for the model card (default: the base card's, else 'other')"
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         prompts=args.prompts,
         dtype=args.dtype,
         max_shard_size=args.max_shard_size,
-        atol=args.atol,
+        rtol=args.rtol,
         license=args.license,
         base_model_id=args.base_model_id,
         datasets=args.dataset,
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"exported {result.out}: {result.files} files ({result.dtype}), verified on {result.prompts} prompts "
-        f"(max |logit diff| {result.max_abs_logit_diff:.2g} <= {result.atol:g}); "
+        f"(max |logit diff| {result.max_abs_logit_diff:.2g} <= {result.bound:.2g}); "
         f"artifact digest {result.digest}"
     )
     if result.gguf:

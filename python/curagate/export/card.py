@@ -118,8 +118,10 @@ def model_card(
         "## Verification",
         "",
         f"Reloaded with plain transformers after writing: max |logit difference| against base + "
-        f"adapter {verification['max_abs_logit_diff']:g} (tolerance {verification['atol']:g}) on "
-        f"{verification['prompts']} prompts; chat template identical to training "
+        f"adapter {verification['max_abs_logit_diff']:g} (accepted: {verification['rtol']:g} x the "
+        f"largest |logit| {verification['max_abs_reference_logit']:g}) on "
+        f"{verification['prompts']} prompts; weights bit-identical after reload; chat template "
+        "identical to training "
         f"(sha256 `{str(run.get('chat_template_sha256'))[:12]}`).",
         "",
         "`MANIFEST.json` records the sha256 of every file and the full lineage (base model and "

@@ -20,9 +20,11 @@ from typing import Any
 from curagate.errors import CheckFailed, InputError, MissingExtraError
 
 GGUF_NAME = "model.Q8_0.gguf"
-# Q8_0 keeps ~8 bits per weight with one scale per 32 values: logits move a
-# little, far less than 16-bit float rounding of a small model would.
-Q8_0_ATOL = 0.5
+# Q8_0 keeps 8 bits per weight with one scale per 32 values. Accepted: max
+# |logit diff| up to this fraction of the largest |reference logit| (SmolLM2-135M:
+# 1.2 on logits up to 40, i.e. 0.03, with the greedy token unchanged on 97-100% of
+# positions); a wrong tensor layout moves logits by far more.
+Q8_0_RTOL = 5e-2
 _BLOCK = 32
 
 
@@ -183,10 +185,11 @@ def write_gguf_q8_0(
         for text, ref in zip(texts, reference_logits, strict=True):
             ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
             worst = max(worst, float((model(input_ids=ids).logits.float()[0] - ref).abs().max()))
-    if not worst <= Q8_0_ATOL:
+    bound = Q8_0_RTOL * max(float(r.abs().max()) for r in reference_logits)
+    if not worst <= bound:
         path.unlink()
         raise CheckFailed(
             f"{path}: reloaded GGUF Q8_0 differs from base + adapter by max |logit diff| {worst:.3g} "
-            f"> {Q8_0_ATOL}; export without --gguf"
+            f"> {bound:.3g} ({Q8_0_RTOL} x max |logit|); export without --gguf"
         )
     return GGUF_NAME, worst
