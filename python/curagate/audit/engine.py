@@ -244,7 +244,7 @@ def run_audit(
         h.count += 1
         if len(h.refs) < cfg.max_row_refs:
             h.refs.append(ref)
-        if detail:
+        if detail and (detail in h.details or len(h.details) < 1000):
             h.details[detail] += 1
 
     files: list[dict[str, Any]] = []
@@ -561,7 +561,7 @@ def _findings(
             if h.details:
                 top, n = sorted(h.details.items(), key=lambda kv: (-kv[1], kv[0]))[0]
                 what += f" First kind: {top}" + (f" ({n} rows)" if n > 1 else "") + "."
-            count, refs = h.count, h.refs
+            count, refs = h.count, sorted(h.refs, key=_ref_sort_key)
         else:
             continue
         severity = Severity(rc.severity) if rc is not None and rc.severity else rule.severity
