@@ -250,13 +250,13 @@ def fmt_rate(x: float) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| docs | tool | time (s) | docs/s | curagate speedup | peak RSS (MiB) | work RSS (MiB) "
-        "| removed | precision | recall | pair precision |"
+        "| docs | tool | time (s) | CPU (s) | docs/s | curagate speedup | peak RSS (MiB) "
+        "| work RSS (MiB) | removed | precision | recall | pair precision |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['docs']:,} | {r['tool']} | {r['error']} |" + " |" * 8)
+            lines.append(f"| {r['docs']:,} | {r['tool']} | {r['error']} |" + " |" * 9)
             continue
         q = r.get("quality", {})
 
@@ -270,7 +270,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             removed = f"{r['flagged_count']:,} flagged*"
         speed = f"{r['speedup']:.1f}x" if r.get("speedup") is not None else "n/a"
         lines.append(
-            f"| {r['docs']:,} | {r['tool']} | {r['time_s']:.2f} | {fmt_rate(r['docs_per_s'])} | {speed} "
+            f"| {r['docs']:,} | {r['tool']} | {r['time_s']:.2f} | {r['cpu_s']:.2f} "
+            f"| {fmt_rate(r['docs_per_s'])} | {speed} "
             f"| {r['peak_rss_mib']:,.0f} | {r['work_rss_mib']:,.0f} | {removed} | {prec} | {rec} "
             f"| {f('pair_precision')} |"
         )
