@@ -74,7 +74,8 @@ def check(
         fmt = RecordFormat(batch.format)
         for q in batch.quarantined:
             n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
-            add(src, n, quarantine_rule(q.reason, fmt), q.reason)
+            rule = quarantine_rule(q.reason, fmt)
+            add(src, n, rule, f"{q.reason}; fix: {RULES[rule].fix}")
         if batch.table.num_rows == 0:
             continue
         rows = batch.rows.to_pylist()
