@@ -56,8 +56,8 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# Gate `{r['gate']['name']}`: {VERDICT_MARK[r['verdict']]}",
         "",
-        f"- candidate: `{r['candidate']['spec']}` (sha256 `{r['candidate'].get('sha256')}`)",
-        f"- base: `{r['base']['spec']}` (sha256 `{r['base'].get('sha256')}`)",
+        f"- candidate: `{r['candidate']['spec']}` (sha256 `{_sha(r['candidate'])}`)",
+        f"- base: `{r['base']['spec']}` (sha256 `{_sha(r['base'])}`)",
         f"- gate file: `{r['gate']['file']}` (sha256 `{r['gate']['sha256']}`)",
         f"- checks: {r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail"
         + (" (strict: warnings fail)" if r["strict"] else ""),
@@ -88,6 +88,16 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"| {name} | {_fmt(m['candidate'])} | {_fmt(m['base'])} | {_signed(m['delta'])} | "
                 f"{_ci(m)} | {_fmt(p)} | {_noise(m)} |"
             )
+        if "per_class" in res:
+            lines += [
+                "",
+                "| class | precision (cand) | recall (cand) | precision (base) | recall (base) |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {_md_cell(c)} | {cp} | {cr} | {bp} | {br} |"
+                for c, cp, cr, bp, br in _per_class_rows(res)
+            ]
         for table in res["slices"]:
             metric_names = list(res["metrics"])
             lines += [
@@ -150,6 +160,26 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{_md_cell(g['license'])} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _sha(side: dict[str, Any]) -> str:
+    sha = side.get("sha256")
+    return str(sha) if sha else "n/a (HTTP endpoint: weights not visible)"
+
+
+def _per_class_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(class, candidate P, candidate R, base P, base R) for a classification result."""
+    cand, base = res["per_class"]["candidate"], res["per_class"]["base"]
+    return [
+        (
+            lab,
+            _fmt(cand[lab]["precision"]),
+            _fmt(cand[lab]["recall"]),
+            _fmt(base[lab]["precision"]),
+            _fmt(base[lab]["recall"]),
+        )
+        for lab in cand
+    ]
 
 
 def _md_cell(s: Any) -> str:
@@ -274,6 +304,16 @@ def render_html(r: dict[str, Any]) -> str:
                 f"<td>{_noise(m)}</td></tr>"
             )
         out.append("</table>")
+        if "per_class" in res:
+            out.append(
+                "<h3>Per class</h3><table><tr><th>class</th><th>precision (cand)</th>"
+                "<th>recall (cand)</th><th>precision (base)</th><th>recall (base)</th></tr>"
+            )
+            for c, cp, cr, bp, br in _per_class_rows(res):
+                out.append(
+                    f"<tr><td>{_e(c)}</td><td>{cp}</td><td>{cr}</td><td>{bp}</td><td>{br}</td></tr>"
+                )
+            out.append("</table>")
         if "confusion_matrix" in res:
             cm = res["confusion_matrix"]["candidate"]
             cols = list(next(iter(cm.values())).keys()) if cm else []
