@@ -124,6 +124,7 @@ class ReferenceIndex:
         methods: list[str] = ...,
         min_shared_ngrams: int = 1,
         min_ratio: float = 0.0,
+        max_ngram_items: int = 10,
         minhash_threshold: float = 0.8,
         num_perm: int = 128,
         shingle_words: int = 3,
@@ -138,8 +139,8 @@ class ReferenceIndex:
     ) -> None:
         """Add reference items (ids continue across calls)."""
 
-    def items(self) -> tuple[bytes, bytes]:
-        """Per item (words, distinct n-grams) as little-endian u32 arrays."""
+    def items(self) -> tuple[bytes, bytes, bytes]:
+        """Per item (words, indexed n-grams, boilerplate n-grams) as little-endian u32 arrays."""
 
     def bands_rows(self) -> tuple[int, int]: ...
     def scan(

@@ -152,3 +152,15 @@ def test_unknown_method_is_a_config_error(tmp_path: Path, reference: Path) -> No
 def test_ngram_out_of_range_is_a_config_error(tmp_path: Path, reference: Path) -> None:
     with pytest.raises(ConfigError, match=r"8\.\.=50"):
         detect(reference, corpus(tmp_path, CLEAN), ngram=5)
+
+
+def test_template_shared_by_the_reference_set_is_not_evidence(tmp_path: Path) -> None:
+    template = "Read the passage below carefully and answer the question that follows it"
+    items = [f"{template}. Passage {i}: the river number {i} floods in spring." for i in range(12)]
+    ref = write(tmp_path / "ref.jsonl", [{"text": t} for t in items])
+    record = f"{template}. Passage: a recipe for bread with flour, water and salt."
+    result = detect(ref, corpus(tmp_path, [record]), methods=["ngram"])
+    assert result.leaked_reference_items == 0
+    assert result.items[0].common_ngrams > 0
+    kept = detect(ref, corpus(tmp_path, [record]), methods=["ngram"], max_ngram_items=0)
+    assert kept.leaked_reference_items == 12

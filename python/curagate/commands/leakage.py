@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="shared / item n-grams needed to flag (default 0: any shared n-gram)",
     )
     parser.add_argument(
+        "--max-ngram-items",
+        type=int,
+        default=10,
+        metavar="K",
+        help="ignore n-grams found in more than K reference items (boilerplate); 0: keep all",
+    )
+    parser.add_argument(
         "--minhash-threshold",
         type=float,
         default=0.8,
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         methods=args.methods,
         min_shared_ngrams=args.min_shared_ngrams,
         min_ratio=args.min_ratio,
+        max_ngram_items=args.max_ngram_items,
         minhash_threshold=args.minhash_threshold,
         reference_format=args.reference_format,
         reference_text_field=args.reference_text_field,

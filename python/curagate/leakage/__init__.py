@@ -10,7 +10,9 @@ memory is the index plus one batch. Three methods, each switchable:
     the record shares a word n-gram (default 13, as GPT-3 and
     lm-evaluation-harness) with an item. By default any shared 13-gram
     flags; ``min_shared_ngrams`` and ``min_ratio`` (shared distinct n-grams
-    over the item's distinct n-grams) raise the bar.
+    over the item's distinct n-grams) raise the bar. N-grams found in more
+    than ``max_ngram_items`` reference items (a prompt template shared by a
+    golden set) are boilerplate, not evidence, and are not indexed.
 ``minhash``
     MinHash near match of the whole record and the whole item (3-word
     shingles, estimated Jaccard >= ``minhash_threshold``, default 0.8).
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ import pyarrow as pa
 
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
+from curagate.records import Batch
 
 METHODS = ("exact", "ngram", "minhash")
 SCHEMA_VERSION = 1
@@ -60,7 +63,8 @@ class ReferenceItem:
     id: str
     text: str  # the key that was indexed
     words: int  # normalized words (0: empty after normalization, matches nothing)
-    ngrams: int  # distinct n-grams
+    ngrams: int  # distinct indexed n-grams: the denominator of `ratio`
+    common_ngrams: int  # n-grams left out as boilerplate of the reference set
     too_short_for_ngram: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +75,7 @@ class ReferenceItem:
             "id": self.id,
             "words": self.words,
             "ngrams": self.ngrams,
+            "common_ngrams": self.common_ngrams,
             "too_short_for_ngram": self.too_short_for_ngram,
         }
 
@@ -242,6 +247,43 @@ def _buffers(keys: pa.Array) -> tuple[memoryview, memoryview | None, int, int, b
     )
 
 
+# Fields tried, in order, for reference files that match no record format
+# (golden sets: id + prompt + reference; benchmarks: question, input, ...).
+REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
+
+
+def _reference_batches(path: Path, format: str | None, text_field: str | None) -> Iterator[Batch]:
+    """Batches of one reference file.
+
+    A file whose columns match no record format (a golden set's ``id``,
+    ``prompt``, ``reference``; a benchmark's ``question``) is read through
+    the first of :data:`REFERENCE_FIELDS` it has, unless a format or field
+    was given explicitly.
+    """
+    batches = read_batches([path], format=format, text_field=text_field)
+    try:
+        first = next(batches, None)
+    except InputError:
+        if format is not None or text_field is not None:
+            raise
+        for name in REFERENCE_FIELDS:
+            try:
+                batches = read_batches([path], text_field=name)
+                first = next(batches, None)
+                break
+            except InputError:
+                continue
+        else:
+            raise InputError(
+                f"{path.as_posix()}: cannot tell which field holds the reference items "
+                f"(tried a record format, then {', '.join(REFERENCE_FIELDS)}); "
+                "pass --reference-text-field NAME or --reference-format"
+            ) from None
+    if first is not None:
+        yield first
+        yield from batches
+
+
 def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(methods))
     unknown = [m for m in chosen if m not in METHODS]
@@ -267,6 +309,7 @@ class LeakageIndex:
         methods: Sequence[str] = METHODS,
         min_shared_ngrams: int = 1,
         min_ratio: float = 0.0,
+        max_ngram_items: int = 10,
         minhash_threshold: float = 0.8,
         num_perm: int = 128,
         shingle_words: int = 3,
@@ -281,6 +324,7 @@ class LeakageIndex:
             "methods": list(self.methods),
             "min_shared_ngrams": min_shared_ngrams,
             "min_ratio": min_ratio,
+            "max_ngram_items": max_ngram_items,
             "minhash_threshold": minhash_threshold,
             "num_perm": num_perm,
             "shingle_words": shingle_words,
@@ -293,6 +337,7 @@ class LeakageIndex:
                 methods=list(self.methods),
                 min_shared_ngrams=min_shared_ngrams,
                 min_ratio=min_ratio,
+                max_ngram_items=max_ngram_items,
                 minhash_threshold=minhash_threshold,
                 num_perm=num_perm,
                 shingle_words=shingle_words,
@@ -322,8 +367,9 @@ class LeakageIndex:
         index = cls(**options)
         paths = expand_inputs(reference)
         index.reference_files = [p.as_posix() for p in paths]
-        for batch in read_batches(paths, format=format, text_field=text_field):
-            index._add(batch.keys, batch.source, batch.rows, batch.ids)
+        for path in paths:
+            for batch in _reference_batches(path, format, text_field):
+                index._add(batch.keys, batch.source, batch.rows, batch.ids)
         index._freeze()
         if not index.items:
             raise InputError(
@@ -347,7 +393,7 @@ class LeakageIndex:
         for i, (text, row, rid) in enumerate(
             zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True)
         ):
-            self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, False))
+            self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False))
 
     def add_texts(self, texts: Sequence[str], *, source: str = "<texts>") -> None:
         """Add reference items from strings (tests, notebooks); ids are ``source:row``."""
@@ -359,12 +405,19 @@ class LeakageIndex:
         if self._frozen:
             return
         self._frozen = True
-        words_raw, ngrams_raw = self._core.items()
-        words, ngrams = array("I", words_raw), array("I", ngrams_raw)
+        words, ngrams, common = (array("I", raw) for raw in self._core.items())
         n = self.config["ngram"]
         self.items = [
             ReferenceItem(
-                it.index, it.file, it.row, it.id, it.text, words[k], ngrams[k], words[k] < n
+                it.index,
+                it.file,
+                it.row,
+                it.id,
+                it.text,
+                words[k],
+                ngrams[k],
+                common[k],
+                words[k] < n,
             )
             for k, it in enumerate(self.items)
         ]
@@ -402,6 +455,7 @@ def detect(
     methods: Sequence[str] = METHODS,
     min_shared_ngrams: int = 1,
     min_ratio: float = 0.0,
+    max_ngram_items: int = 10,
     minhash_threshold: float = 0.8,
     reference_format: str | None = None,
     reference_text_field: str | None = None,
@@ -412,8 +466,10 @@ def detect(
 ) -> LeakageResult:
     """Find reference items inside corpus records.
 
-    Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``);
-    MinHash at estimated Jaccard 0.8. Reference and corpus are read with
+    Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``)
+    except n-grams shared by more than ``max_ngram_items`` (10) reference
+    items, which are the reference set's boilerplate; MinHash at estimated
+    Jaccard 0.8. Reference and corpus are read with
     :func:`curagate.io.read_batches`; ``format``/``text_field`` apply to the
     corpus, ``reference_format``/``reference_text_field`` to the reference.
     """
@@ -425,6 +481,7 @@ def detect(
         methods=methods,
         min_shared_ngrams=min_shared_ngrams,
         min_ratio=min_ratio,
+        max_ngram_items=max_ngram_items,
         minhash_threshold=minhash_threshold,
         threads=threads,
     )
@@ -457,7 +514,7 @@ def detect(
                 shared_ngrams=shared,
                 ratio=ratio,
                 similarity=similarity,
-                span=None if span is None else Span(*span, text=text[span[2] : span[3]]),
+                span=None if span is None else Span(*span, text=_clip(text[span[2] : span[3]])),
             )
             leak = by_item.get(item)
             if leak is None:
@@ -473,6 +530,17 @@ def detect(
         quarantined=quarantined,
         leaks=[by_item[k] for k in sorted(by_item)],
     )
+
+
+SPAN_TEXT_CHARS = 300
+
+
+def _clip(text: str) -> str:
+    """The matched text, shortened in the middle: offsets locate the whole span."""
+    if len(text) <= SPAN_TEXT_CHARS:
+        return text
+    half = SPAN_TEXT_CHARS // 2
+    return f"{text[:half]} … {text[-half:]}"
 
 
 def _text_bytes(keys: pa.Array) -> int:

@@ -1,10 +1,10 @@
 //! The `ReferenceIndex` class: leakage detection over Arrow string columns.
 
 use curagate_core::leakage::{
-    LeakageConfig, Methods, ReferenceIndex as CoreIndex, ReferenceIndexBuilder,
+    ItemInfo, LeakageConfig, Methods, ReferenceIndex as CoreIndex, ReferenceIndexBuilder,
 };
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 use crate::arrow::TextColumn;
 use crate::errors::{to_py, CoreError, ParameterError};
@@ -37,7 +37,7 @@ pub struct ReferenceIndex {
 impl ReferenceIndex {
     #[new]
     #[pyo3(signature = (*, ngram=13, methods=vec!["exact".to_string(), "ngram".to_string(), "minhash".to_string()],
-        min_shared_ngrams=1, min_ratio=0.0, minhash_threshold=0.8, num_perm=128, shingle_words=3, seed=1,
+        min_shared_ngrams=1, min_ratio=0.0, max_ngram_items=10, minhash_threshold=0.8, num_perm=128, shingle_words=3, seed=1,
         threads=None, nfkc=true, lowercase=true, strip_punctuation=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -45,6 +45,7 @@ impl ReferenceIndex {
         methods: Vec<String>,
         min_shared_ngrams: usize,
         min_ratio: f64,
+        max_ngram_items: usize,
         minhash_threshold: f64,
         num_perm: usize,
         shingle_words: usize,
@@ -76,6 +77,7 @@ impl ReferenceIndex {
             methods: m,
             min_shared_ngrams,
             min_ratio,
+            max_ngram_items,
             minhash_threshold,
             num_perm,
             shingle_words,
@@ -114,23 +116,26 @@ impl ReferenceIndex {
             .map_err(to_py)
     }
 
-    /// Per item: (words, distinct n-grams) as little-endian u32 arrays.
-    fn items<'py>(
-        &mut self,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let index = self.frozen(py);
-        let words: Vec<u8> = index
-            .items()
-            .iter()
-            .flat_map(|i| i.words.to_le_bytes())
-            .collect();
-        let ngrams: Vec<u8> = index
-            .items()
-            .iter()
-            .flat_map(|i| i.ngrams.to_le_bytes())
-            .collect();
-        Ok((PyBytes::new(py, &words), PyBytes::new(py, &ngrams)))
+    /// Per item: (words, indexed distinct n-grams, boilerplate n-grams left
+    /// out) as little-endian u32 arrays.
+    fn items<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let items = self.frozen(py).items();
+        let column = |f: fn(&ItemInfo) -> u32| -> Vec<u8> {
+            items.iter().flat_map(|i| f(i).to_le_bytes()).collect()
+        };
+        let (words, ngrams, common) = (
+            column(|i| i.words),
+            column(|i| i.ngrams),
+            column(|i| i.common_ngrams),
+        );
+        PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, &words),
+                PyBytes::new(py, &ngrams),
+                PyBytes::new(py, &common),
+            ],
+        )
     }
 
     /// (bands, rows) of the MinHash LSH; (0, 0) without MinHash.

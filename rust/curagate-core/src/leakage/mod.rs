@@ -62,6 +62,10 @@ pub struct LeakageConfig {
     pub min_shared_ngrams: usize,
     /// ...and at least this fraction of the item's distinct n-grams (default 0).
     pub min_ratio: f64,
+    /// An n-gram found in more than this many reference items is the
+    /// reference set's boilerplate (a shared prompt template) and is not
+    /// indexed (default 10; 0: index every n-gram).
+    pub max_ngram_items: usize,
     /// Estimated Jaccard similarity for a MinHash match (default 0.8).
     pub minhash_threshold: f64,
     pub num_perm: usize,
@@ -77,6 +81,7 @@ impl Default for LeakageConfig {
             ngram: 13,
             methods: Methods::default(),
             min_shared_ngrams: 1,
+            max_ngram_items: 10,
             min_ratio: 0.0,
             minhash_threshold: 0.8,
             num_perm: 128,
@@ -129,8 +134,12 @@ pub struct ItemInfo {
     /// Normalized words (0: the item is empty after normalization and
     /// cannot match anything).
     pub words: u32,
-    /// Distinct n-grams (0 when shorter than `n` words).
+    /// Distinct indexed n-grams (0 when shorter than `n` words); the
+    /// denominator of the overlap ratio.
     pub ngrams: u32,
+    /// Distinct n-grams left out as boilerplate shared with more than
+    /// `max_ngram_items` items.
+    pub common_ngrams: u32,
     pub too_short_for_ngram: bool,
 }
 
@@ -257,6 +266,7 @@ impl ReferenceIndexBuilder {
             self.items.push(ItemInfo {
                 words: words as u32,
                 ngrams,
+                common_ngrams: 0,
                 too_short_for_ngram: words < n,
             });
             self.word_hashes.extend_from_slice(&p.tokens.hashes);
@@ -275,7 +285,14 @@ impl ReferenceIndexBuilder {
         Ok(())
     }
 
-    pub fn finish(self) -> ReferenceIndex {
+    pub fn finish(mut self) -> ReferenceIndex {
+        let (ngrams, dropped) = self
+            .ngrams
+            .finish(self.items.len(), self.config.max_ngram_items);
+        for (info, common) in self.items.iter_mut().zip(dropped) {
+            info.ngrams -= common;
+            info.common_ngrams = common;
+        }
         let mut lsh: FastMap<u64, Vec<u32>> = FastMap::default();
         let mut bands_rows = (0, 0);
         if let Some(h) = &self.hasher {
@@ -304,7 +321,7 @@ impl ReferenceIndexBuilder {
             word_start: self.word_start,
             char_spans: self.char_spans,
             exact: self.exact,
-            ngrams: self.ngrams.finish(),
+            ngrams,
             signatures: self.signatures,
             lsh,
         }

@@ -82,20 +82,40 @@ impl NgramIndexBuilder {
         });
     }
 
-    pub fn finish(mut self) -> NgramIndex {
+    /// Freeze. An n-gram found in more than `max_items` distinct items
+    /// (0: no limit) is boilerplate of the reference set (a shared prompt
+    /// template, a stock instruction), not evidence of one item: it is left
+    /// out, and `dropped[item]` counts such distinct n-grams per item.
+    pub fn finish(mut self, items: usize, max_items: usize) -> (NgramIndex, Vec<u32>) {
         self.entries.sort_unstable();
+        let mut dropped = vec![0u32; items];
         let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
         table.reserve(self.entries.len());
         let mut postings = Vec::with_capacity(self.entries.len());
         let mut i = 0;
         while i < self.entries.len() {
             let hash = self.entries[i].0;
-            let start = postings.len() as u32;
-            while i < self.entries.len() && self.entries[i].0 == hash {
-                postings.push(self.entries[i].1);
-                i += 1;
+            let mut end = i;
+            let mut distinct = 0usize;
+            while end < self.entries.len() && self.entries[end].0 == hash {
+                if end == i || self.entries[end].1.item != self.entries[end - 1].1.item {
+                    distinct += 1;
+                }
+                end += 1;
             }
-            table.insert(hash, (start, postings.len() as u32 - start));
+            let group = &self.entries[i..end];
+            if max_items > 0 && distinct > max_items {
+                for (k, e) in group.iter().enumerate() {
+                    if k == 0 || e.1.item != group[k - 1].1.item {
+                        dropped[e.1.item as usize] += 1;
+                    }
+                }
+            } else {
+                let start = postings.len() as u32;
+                postings.extend(group.iter().map(|e| e.1));
+                table.insert(hash, (start, postings.len() as u32 - start));
+            }
+            i = end;
         }
         // ~16 bits per distinct n-gram: a miss (almost every corpus n-gram)
         // costs one bit test in a cache-friendly array instead of a table probe.
@@ -108,12 +128,15 @@ impl NgramIndexBuilder {
             let bit = (hash >> 20) & mask;
             filter[(bit >> 6) as usize] |= 1 << (bit & 63);
         }
-        NgramIndex {
-            table,
-            postings,
-            filter,
-            mask,
-        }
+        (
+            NgramIndex {
+                table,
+                postings,
+                filter,
+                mask,
+            },
+            dropped,
+        )
     }
 }
 
@@ -191,7 +214,8 @@ mod tests {
         let mut b = NgramIndexBuilder::default();
         b.add(0, &[1, 2, 3, 1, 2], 2);
         b.add(1, &[9, 1, 2], 2);
-        let index = b.finish();
+        let (index, dropped) = b.finish(2, 0);
+        assert_eq!(dropped, [0, 0]);
         let mut hash12 = 0;
         for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
         let hits = index.get(hash12);
@@ -213,5 +237,19 @@ mod tests {
             ]
         );
         assert!(index.get(12345).is_empty());
+    }
+
+    #[test]
+    fn ngrams_in_more_than_max_items_are_dropped_and_counted() {
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..3 {
+            b.add(item, &[1, 2, 100 + item as u64], 2);
+        }
+        let (index, dropped) = b.finish(3, 2);
+        let mut hash12 = 0;
+        for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
+        assert!(index.get(hash12).is_empty());
+        assert_eq!(dropped, [1, 1, 1]);
+        assert_eq!(index.distinct_ngrams(), 3);
     }
 }

@@ -221,3 +221,27 @@ fn scanning_a_column_reads_arrow_buffers() {
     assert_eq!(leaks.len(), 1);
     assert_eq!(leaks[0].record, 1);
 }
+
+#[test]
+fn boilerplate_shared_by_many_items_does_not_flag() {
+    let template =
+        "Read the following passage carefully and then answer the question that comes after it";
+    let items: Vec<String> = (0..12)
+        .map(|i| format!("{template} item number {i} is about topic {i}"))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let cfg = config(only(false, true, false));
+    let idx = index(&refs, cfg.clone());
+    assert!(idx.items()[0].common_ngrams > 0);
+    let record = format!("{template} a totally different passage about cooking pasta");
+    assert!(scan(&idx, &[&record]).is_empty());
+    assert_eq!(scan(&idx, &[&items[3]])[0].item, 3);
+    let keep_all = index(
+        &refs,
+        LeakageConfig {
+            max_ngram_items: 0,
+            ..cfg
+        },
+    );
+    assert_eq!(scan(&keep_all, &[&record]).len(), 12);
+}
