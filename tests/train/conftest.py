@@ -127,7 +127,9 @@ def sft_data(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-def write_config(path: Path, model: Path, train: Path, val: Path | None = None, **overrides: Any) -> Path:
+def write_config(
+    path: Path, model: Path, train: Path, val: Path | None = None, **overrides: Any
+) -> Path:
     """A train.yaml with small, fast settings; ``overrides`` replace whole sections or keys."""
     import yaml
 

@@ -41,7 +41,9 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
 
 def test_bad_value_names_file_line_and_key(tmp_path: Path) -> None:
     p = _write(tmp_path, MINIMAL + "training:\n  learning_rate: -1\n")
-    with pytest.raises(ConfigError, match=r"train\.yaml:6: training\.learning_rate: .*greater than 0"):
+    with pytest.raises(
+        ConfigError, match=r"train\.yaml:6: training\.learning_rate: .*greater than 0"
+    ):
         load_config(p)
 
 

@@ -28,7 +28,9 @@ def test_labels_cover_assistant_turns_and_their_end_of_turn_only() -> None:
     _, eot_id = tdata.end_of_turn_token(tok)
     out = tdata.tokenize_sft(tok, [conv], max_length=256, eot_id=eot_id)
     ex = out.examples[0]
-    trained = tok.decode([t for t, lab in zip(ex["input_ids"], ex["labels"]) if lab != -100])
+    trained = tok.decode(
+        [t for t, lab in zip(ex["input_ids"], ex["labels"], strict=True) if lab != -100]
+    )
     assert trained == "the cat is red.<|im_end|>\nthe dog is blue.<|im_end|>\n"
     assert out.trained_end_of_turn == 2
 

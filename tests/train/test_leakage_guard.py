@@ -20,8 +20,12 @@ LEAKED = (
 
 
 def _data(tmp_path: Path) -> tuple[Path, Path]:
-    golden = write_jsonl(tmp_path / "golden" / "g.jsonl", [{"prompt": LEAKED, "completion": "nine"}])
-    rows = [{"prompt": f"what color is the red cat number {i}?", "completion": "red."} for i in range(7)]
+    golden = write_jsonl(
+        tmp_path / "golden" / "g.jsonl", [{"prompt": LEAKED, "completion": "nine"}]
+    )
+    rows = [
+        {"prompt": f"what color is the red cat number {i}?", "completion": "red."} for i in range(7)
+    ]
     rows.append({"prompt": LEAKED, "completion": "nine"})
     train_f = write_jsonl(tmp_path / "data" / "train.jsonl", rows)
     return golden, train_f
@@ -29,7 +33,9 @@ def _data(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_guard_refuses_training_data_with_golden_items(tmp_path: Path, tiny_model: Path) -> None:
     golden, train_f = _data(tmp_path)
-    cfg = write_config(tmp_path / "t.yaml", tiny_model, train_f, golden_sets={"riddles": str(golden)})
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, train_f, golden_sets={"riddles": str(golden)}
+    )
     with pytest.raises(CheckFailed, match="1 golden-set item"):
         train("sft", cfg)
     assert not (tmp_path / "runs" / "tiny").exists()
@@ -38,8 +44,11 @@ def test_guard_refuses_training_data_with_golden_items(tmp_path: Path, tiny_mode
 def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) -> None:
     golden, train_f = _data(tmp_path)
     cfg = write_config(
-        tmp_path / "t.yaml", tiny_model, train_f,
-        golden_sets={"riddles": str(golden)}, training={"max_steps": 1},
+        tmp_path / "t.yaml",
+        tiny_model,
+        train_f,
+        golden_sets={"riddles": str(golden)},
+        training={"max_steps": 1},
     )
     run_dir = train("sft", cfg, allow_leakage=True).run_dir
     run = json.loads((run_dir / "run.json").read_text())

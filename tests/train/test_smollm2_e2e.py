@@ -46,7 +46,9 @@ def test_import_gguf_gives_a_chat_model_directory(smollm2: Path) -> None:
 
 
 @pytest.mark.slow
-def test_lora_sft_on_smollm2_lowers_train_and_validation_loss(tmp_path: Path, smollm2: Path) -> None:
+def test_lora_sft_on_smollm2_lowers_train_and_validation_loss(
+    tmp_path: Path, smollm2: Path
+) -> None:
     import yaml
 
     rows = _short_reviews()

@@ -19,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("file", help="the .gguf file")
     imp.add_argument("--out", required=True, help="output model directory")
     imp.add_argument(
-        "--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
         help="weight dtype of the saved model (default float32, right for CPU training)",
     )
     imp.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -9,4 +9,12 @@ from curagate.train.config import TrainConfig, load_config
 from curagate.train.gguf_import import ImportResult, import_gguf
 from curagate.train.run import TrainResult, load_run, train
 
-__all__ = ["ImportResult", "TrainConfig", "TrainResult", "import_gguf", "load_config", "load_run", "train"]
+__all__ = [
+    "ImportResult",
+    "TrainConfig",
+    "TrainResult",
+    "import_gguf",
+    "load_config",
+    "load_run",
+    "train",
+]

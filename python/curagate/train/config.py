@@ -128,7 +128,7 @@ class TrainConfig(_Strict):
         """Return a copy whose relative paths are made absolute against ``base_dir``."""
 
         def fix(p: str) -> str:
-            q = Path(os.path.expanduser(p))
+            q = Path(p).expanduser()
             return (q if q.is_absolute() else base_dir / q).resolve().as_posix()
 
         data = self.data.model_copy(

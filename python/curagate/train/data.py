@@ -222,10 +222,10 @@ def end_of_turn_token(tok: PreTrainedTokenizerBase) -> tuple[str, int]:
         if a >= start and b <= end and b > a
     ]
     for tid in reversed(in_span):
-        if tok.decode([tid]).strip() == "":
+        if str(tok.decode([tid])).strip() == "":
             continue
         if tid in special:
-            return tok.convert_ids_to_tokens(tid), int(tid)
+            return str(tok.convert_ids_to_tokens(tid)), int(tid)
         break
     raise ConfigError(
         "the chat template does not close an assistant turn with a special end-of-turn token "
@@ -263,7 +263,7 @@ def tokenize_sft(
         enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
         ids: list[int] = list(enc["input_ids"])
         labels = [IGNORE_INDEX] * len(ids)
-        for k, (a, b) in enumerate(enc["offset_mapping"]):
+        for k, (a, _) in enumerate(enc["offset_mapping"]):
             if any(s <= a < e for s, e in spans):
                 labels[k] = ids[k]
         ids, labels = ids[:max_length], labels[:max_length]

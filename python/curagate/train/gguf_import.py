@@ -70,7 +70,8 @@ def import_gguf(
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch_dtype
-    fresh: Any = AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
+    auto: Any = AutoModelForCausalLM
+    fresh: Any = auto.from_config(config, dtype=torch_dtype)
     state = loaded.state_dict()
     missing, unexpected = fresh.load_state_dict(state, strict=False)
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()

@@ -20,6 +20,7 @@ import json
 import math
 import statistics
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +133,10 @@ class HealthMonitor:
         if self._overfit_reported or len(self.evals) < n + 1:
             return
         window = self.evals[-(n + 1) :]
-        val_rising = all(b[1] > a[1] for a, b in zip(window, window[1:], strict=False))
+        val_rising = all(b[1] > a[1] for a, b in pairwise(window))
         trains = [w[2] for w in window]
         train_falling = all(t is not None for t in trains) and all(
-            b < a
-            for a, b in zip(trains, trains[1:], strict=False)
-            if a is not None and b is not None
+            b < a for a, b in pairwise(trains) if a is not None and b is not None
         )
         if val_rising and train_falling:
             self._overfit_reported = True
@@ -158,7 +157,7 @@ def make_callback(monitor: HealthMonitor) -> Any:
     """A transformers TrainerCallback feeding ``monitor`` (built lazily: no torch import at module load)."""
     from transformers import TrainerCallback
 
-    class HealthCallback(TrainerCallback):  # type: ignore[misc]
+    class HealthCallback(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             if logs:
                 monitor.observe(int(state.global_step), state.epoch, dict(logs))

@@ -108,7 +108,11 @@ def leakage_guard(
             ref = leak.item
             hits = ", ".join(f"{m.file}:{m.line or m.row}" for m in leak.matches[:3])
             shown.append(f"{ref.file} row {ref.row} (found in {hits}; {'/'.join(leak.methods)})")
-        more = f" (and {len(result.leaks) - len(shown)} more)" if len(result.leaks) > len(shown) else ""
+        more = (
+            f" (and {len(result.leaks) - len(shown)} more)"
+            if len(result.leaks) > len(shown)
+            else ""
+        )
         raise CheckFailed(
             f"the training data contains {leaked} golden-set item(s); refusing to train on data "
             "that leaks the evaluation set. Remove them (curagate leakage / curagate split) or "
@@ -164,10 +168,13 @@ def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
 
     kwargs: dict[str, Any] = {"local_files_only": True}
     if cfg.lora.qlora:
-        from peft import prepare_model_for_kbit_training
-        from transformers import BitsAndBytesConfig
+        import peft
+        import transformers
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
+        bnb: Any = transformers.BitsAndBytesConfig
+        prepare: Any = peft.prepare_model_for_kbit_training
+
+        kwargs["quantization_config"] = bnb(
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
@@ -175,9 +182,7 @@ def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
         )
         kwargs["dtype"] = torch.bfloat16
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-        return prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing
-        )
+        return prepare(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
     kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
     try:
         return AutoModelForCausalLM.from_pretrained(base, **kwargs)
@@ -293,7 +298,9 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
 
 def _summary(rows: list[dict[str, Any]], state: Any, run_tmp: Path) -> dict[str, Any]:
     losses = [r["loss"] for r in rows if isinstance(r.get("loss"), int | float)]
-    evals = [(r["step"], r["eval_loss"]) for r in rows if isinstance(r.get("eval_loss"), int | float)]
+    evals = [
+        (r["step"], r["eval_loss"]) for r in rows if isinstance(r.get("eval_loss"), int | float)
+    ]
     best = state.best_model_checkpoint
     return {
         "global_step": int(state.global_step),
@@ -391,7 +398,8 @@ def train(
                 train_examples=len(train_tok.examples),
                 train_tokens=sum(len(e["input_ids"]) for e in train_tok.examples),
                 trained_tokens=sum(
-                    sum(1 for x in e["labels"] if x != tdata.IGNORE_INDEX) for e in train_tok.examples
+                    sum(1 for x in e["labels"] if x != tdata.IGNORE_INDEX)
+                    for e in train_tok.examples
                 ),
                 dropped_no_trained_tokens=train_tok.dropped_no_trained_tokens,
                 assistant_turns=train_tok.assistant_turns,
@@ -402,7 +410,9 @@ def train(
             eval_ds = datasets.Dataset.from_list(val_tok.examples) if val_tok else None
         else:
             train_pairs = tdata.to_preferences(train_records, cfg.data.system_prompt)
-            val_pairs = tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
+            val_pairs = (
+                tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
+            )
             _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
             contents = [
                 m["content"] for pair in train_pairs for part in pair.values() for m in part
@@ -434,9 +444,9 @@ def train(
             callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
         set_seed(cfg.seed, deterministic=device == "cpu")
         if task == "sft":
-            from trl import SFTConfig, SFTTrainer
+            from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-            trainer = SFTTrainer(
+            trainer: Any = SFTTrainer(
                 model=model,
                 args=SFTConfig(**args, completion_only_loss=False, packing=False),
                 train_dataset=train_ds,
@@ -446,7 +456,7 @@ def train(
                 callbacks=callbacks,
             )
         else:
-            from trl import DPOConfig, DPOTrainer
+            from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]
 
             trainer = DPOTrainer(
                 model=model,
@@ -544,7 +554,9 @@ def _check_dpo_end_of_turn(tok: Any, pairs: list[dict[str, Any]], eot_id: int, e
         )
 
 
-def _check_generation_stops(model: Any, tok: Any, eot_id: int, eot: str, monitor: HealthMonitor) -> None:
+def _check_generation_stops(
+    model: Any, tok: Any, eot_id: int, eot: str, monitor: HealthMonitor
+) -> None:
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
     if eot_id not in ids:
