@@ -472,20 +472,30 @@ def assign_rows(
     return SplitPlan([unit_split[u] for u in units], n_units, max(sizes, default=0))
 
 
-def near_components(
-    keys: pa.Array, *, threshold: float = 0.8, chunk_rows: int = 4096
+def overlap_components(
+    keys: pa.Array,
+    *,
+    methods: Sequence[str] = ("minhash",),
+    minhash_threshold: float = 0.8,
+    ngram: int = 13,
+    min_ratio: float = 0.0,
+    chunk_rows: int = 2048,
 ) -> list[int | None]:
-    """Per row, the first row of its MinHash near-duplicate component (None when alone).
+    """Per row, the first row of its overlap component (None when alone).
 
-    The same MinHash test the verification runs, applied before the split so
-    near copies land together instead of being reported afterwards. n-gram
-    overlap is not joined: shared boilerplate (prompt templates) would glue
-    unrelated records into one unit.
+    The same tests the verification runs, applied before the split so that
+    overlapping records land together instead of being reported afterwards.
+    MinHash (near copies) is cheap and on by default; n-gram joining is
+    opt-in: shared boilerplate such as a prompt template links every record
+    that uses it, which can make very large units (``min_ratio`` limits
+    joining to records that share that fraction of an item's n-grams).
     """
     from curagate.leakage import LeakageIndex
 
     n = len(keys)
-    index = LeakageIndex(methods=["minhash"], minhash_threshold=threshold)
+    index = LeakageIndex(
+        methods=methods, minhash_threshold=minhash_threshold, ngram=ngram, min_ratio=min_ratio
+    )
     index.add_texts(keys.to_pylist(), source="split")
     uf = _UnionFind(n)
     for start in range(0, n, chunk_rows):
@@ -572,6 +582,8 @@ def split(
     model: str | Path | None = None,
     cache_dir: str | Path | None = None,
     join_near: bool = True,
+    join_ngram: bool = False,
+    join_min_ratio: float = 0.0,
     minhash_threshold: float = 0.8,
     ngram: int = 13,
     verify: bool = True,
@@ -582,7 +594,8 @@ def split(
     when not given, a ``cluster_id`` column is used if the data has one.
     ``clusters`` is curate's ``clusters.parquet``: rows are matched to it by
     record id and rows of one dedup cluster stay together. ``join_near`` keeps
-    MinHash near copies (estimated Jaccard >= ``minhash_threshold``) together.
+    MinHash near copies (estimated Jaccard >= ``minhash_threshold``) together;
+    ``join_ngram`` also rows sharing a word ``ngram`` (see :func:`overlap_components`).
     Returns the counts and the manifest; cross-split leaks are reported in
     ``manifest["verification"]`` (the CLI turns them into exit 1 on request).
     """
@@ -592,6 +605,8 @@ def split(
         raise ConfigError(
             f"--near-threshold {minhash_threshold}: an estimated Jaccard in (0, 1], e.g. 0.8"
         )
+    if not 0.0 <= join_min_ratio <= 1.0:
+        raise ConfigError(f"--join-min-ratio {join_min_ratio}: a fraction in [0, 1]")
     if not 1 <= ngram <= 1000:
         raise ConfigError(f"--ngram {ngram}: choose a word n-gram length between 1 and 1000")
     loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
@@ -608,8 +623,17 @@ def split(
     if clusters is not None:
         cluster_of, clusters_info = _clusters_file(Path(clusters), loaded.ids)
         together.append(cluster_of)
-    if join_near:
-        together.append(near_components(loaded.key_array, threshold=minhash_threshold))
+    join_methods = [m for m, on in (("minhash", join_near), ("ngram", join_ngram)) if on]
+    if join_methods:
+        together.append(
+            overlap_components(
+                loaded.key_array,
+                methods=join_methods,
+                minhash_threshold=minhash_threshold,
+                ngram=ngram,
+                min_ratio=join_min_ratio,
+            )
+        )
     semantic_info: dict[str, Any] | None = None
     if semantic:
         from curagate.semantic import semantic_clusters
@@ -697,7 +721,7 @@ def split(
         "mode": resolved_mode,
         "seed": seed,
         "ratios": dict(zip(SPLIT_NAMES, (round(f, 6) for f in fractions), strict=True)),
-        "join_near": join_near,
+        "join": {"methods": join_methods, "min_ratio": join_min_ratio},
         "columns": {"label": label, "group": group, "time": time, "cluster": used_cluster},
         "inputs": {"files": loaded.files, "total_rows": sum(f["rows"] for f in loaded.files)},
         "units": {"count": plan.n_units, "largest": plan.largest_unit},

@@ -141,16 +141,23 @@ def test_time_split_puts_the_oldest_rows_in_train(tmp_path: Path) -> None:
     assert max(train) <= min(val) and max(val) <= min(test)
 
 
-def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    passage = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
+PASSAGE = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
+
+
+def rows_sharing_a_passage() -> list[dict[str, Any]]:
+    """r0 (oldest) and r9 (newest) share a 15-word passage; nothing else overlaps."""
     rows = records(10)
     for i, row in enumerate(rows):
         row["created"] = f"2024-01-{i + 1:02d}"
-    rows[0]["text"] = f"first copy: {passage}"
-    rows[9]["text"] = f"{passage} and then it slept"
-    src = write_jsonl(tmp_path / "data.jsonl", rows)
+    rows[0]["text"] = f"first copy: {PASSAGE}"
+    rows[9]["text"] = f"{PASSAGE} and then it slept"
+    return rows
+
+
+def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", rows_sharing_a_passage())
     out = tmp_path / "out"
     argv = ["split", str(src), "--out", str(out), "--time", "created"]
     assert main(argv) == 0
@@ -160,6 +167,15 @@ def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
     assert m["verification"]["leaks"][0]["id"] == "r9"
     assert main([*argv, "--fail-on-leak"]) == 1
     assert "overlap an earlier split" in capsys.readouterr().err
+
+
+def test_join_ngram_keeps_records_sharing_a_13_gram_together(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", rows_sharing_a_passage())
+    out = tmp_path / "out"
+    argv = ["split", str(src), "--out", str(out), "--time", "created", "--join-ngram"]
+    assert main([*argv, "--fail-on-leak"]) == 0
+    where = {r["id"]: name for name in SPLITS for r in read_split(out, name)}
+    assert where["r0"] == where["r9"] == "train"
 
 
 def test_missing_label_column_exits_2_and_names_the_option(

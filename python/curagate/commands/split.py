@@ -73,6 +73,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not keep MinHash near copies together (they are still reported)",
     )
     parser.add_argument(
+        "--join-ngram",
+        action="store_true",
+        help="also keep records sharing a word n-gram together (may make large units)",
+    )
+    parser.add_argument(
+        "--join-min-ratio",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="with --join-ngram: join only when this fraction of an item's n-grams is shared",
+    )
+    parser.add_argument(
         "--near-threshold",
         type=float,
         default=0.8,
@@ -109,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         cache_dir=args.cache_dir,
         join_near=args.join_near,
+        join_ngram=args.join_ngram,
+        join_min_ratio=args.join_min_ratio,
         minhash_threshold=args.near_threshold,
         ngram=args.ngram,
     )
