@@ -114,3 +114,8 @@ def test_html_loads_nothing_from_outside(files: dict[str, Path]) -> None:
     assert "<mark>" in page
     for external in ("http://", "https://", "src=", "<link", "@import"):
         assert external not in page
+
+
+def test_missing_reference_path_exits_2(files: dict[str, Path], tmp_path: Path) -> None:
+    files["ref"] = tmp_path / "no_golden_sets"
+    assert run(files, "leaky") == 2

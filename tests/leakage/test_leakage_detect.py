@@ -164,3 +164,17 @@ def test_template_shared_by_the_reference_set_is_not_evidence(tmp_path: Path) ->
     assert result.items[0].common_ngrams > 0
     kept = detect(ref, corpus(tmp_path, [record]), methods=["ngram"], max_ngram_items=0)
     assert kept.leaked_reference_items == 12
+
+
+def test_golden_set_files_are_read_through_their_prompt(tmp_path: Path) -> None:
+    golden = write(
+        tmp_path / "data.jsonl", [{"id": "gsm_0", "prompt": GSM, "reference": "#### 18"}]
+    )
+    result = detect(golden, corpus(tmp_path, [f"Homework: {GSM}"]))
+    assert [leak.item.id for leak in result.leaks] == ["gsm_0"]
+
+
+def test_reference_without_any_known_field_names_the_file(tmp_path: Path) -> None:
+    odd = write(tmp_path / "odd.jsonl", [{"body": GSM}])
+    with pytest.raises(InputError, match=r"odd\.jsonl: cannot tell which field"):
+        detect(odd, corpus(tmp_path, CLEAN))
