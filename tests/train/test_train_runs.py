@@ -162,3 +162,23 @@ def test_dpo_trains_an_adapter(tmp_path: Path, tiny_model: Path) -> None:
     assert run["task"] == "dpo" and run["config"]["dpo"]["beta"] == 0.1
     assert (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert result.summary["global_step"] == 4
+
+
+def test_report_to_an_uninstalled_tracker_is_a_config_error(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        tiny_model,
+        sft_data["train"],
+        training={"report_to": ["no_such_tracker"]},
+    )
+    with pytest.raises(ConfigError, match="report_to: no_such_tracker is not installed"):
+        train("sft", cfg)
+
+
+def test_import_gguf_refuses_a_file_that_is_not_gguf(tmp_path: Path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a gguf file")
+    assert main(["model", "import-gguf", str(fake), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
