@@ -512,7 +512,7 @@ def train(
             "allow_leakage": allow_leakage,
             "config": resolved,
             "seed": cfg.seed,
-            "git_commit": git_commit(Path.cwd()),
+            "git_commit": git_commit(Path(config).resolve().parent),
             "versions": library_versions(),
             "hardware": hardware(device),
             "chat_template_sha256": sha256_text(template),
