@@ -451,16 +451,21 @@ def assign_rows(
     unit_times: list[Any] | None = None
     if times is not None:
         unit_times = [None] * n_units
-        try:
-            for r, u in enumerate(units):
-                at = where[r] if where is not None else ("input", r, None)
-                t = _time_value(times[r], at, time_column)
-                if unit_times[u] is None or t < unit_times[u]:
-                    unit_times[u] = t
-        except TypeError:
+        kinds: dict[int, int] = {}  # 0 number, 1 time -> first row of that kind
+        for r, u in enumerate(units):
+            at = where[r] if where is not None else ("input", r, None)
+            t = _time_value(times[r], at, time_column)
+            kinds.setdefault(t[0], r)
+            if unit_times[u] is None or t < unit_times[u]:
+                unit_times[u] = t
+        if len(kinds) > 1:
+            number, stamp = kinds[0], kinds[1]
+            first = where[number] if where is not None else ("input", number, None)
+            other = where[stamp] if where is not None else ("input", stamp, None)
             raise InputError(
-                f"--time column {time_column!r} mixes numbers and times; use one kind"
-            ) from None
+                f"--time column {time_column!r} mixes numbers ({_where(first)}) and times "
+                f"({_where(other)}); use one kind"
+            )
     unit_split = assign_units(
         sizes,
         ratios=fractions,

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from curagate.errors import ConfigError
-from curagate.split import assign_units, build_units, parse_ratios, verify_splits
+from curagate.errors import ConfigError, InputError
+from curagate.split import assign_rows, assign_units, build_units, parse_ratios, verify_splits
 
 RATIOS = (0.8, 0.1, 0.1)
 
@@ -130,3 +130,17 @@ def test_verify_compares_test_with_val_too() -> None:
     text = "a record that sits in val and again in test"
     report = verify_splits([["unrelated train text"], [text], [text]], [["t"], ["v"], ["x"]])
     assert report["leaks"][0]["in_split"] == "val"
+
+
+def test_times_mixing_numbers_and_iso_strings_are_an_input_error() -> None:
+    with pytest.raises(InputError, match=r"mixes numbers \(input row 1\) and times"):
+        assign_rows(["a", "b", "c"], mode="time", times=["2024-01-01", 5, "2024-01-02"])
+
+
+def test_assign_rows_keeps_rows_of_one_together_column_in_one_split() -> None:
+    keys = [f"text {i}" for i in range(100)]
+    clusters = [i // 5 for i in range(100)]
+    plan = assign_rows(keys, seed=4, together=[clusters])
+    for c in range(20):
+        assert len({plan.split[i] for i in range(5 * c, 5 * c + 5)}) == 1
+    assert plan.n_units == 20
