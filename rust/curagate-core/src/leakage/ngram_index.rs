@@ -8,6 +8,9 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+/// Positions kept per (n-gram, item); see [`NgramIndexBuilder::finish`].
+pub const MAX_POSITIONS_PER_ITEM: usize = 16;
+
 const BASE: u64 = 0x9E37_79B9_7F4A_7C15; // odd: the polynomial is invertible mod 2^64
 
 /// Call `f(position, hash)` for every window of `n` consecutive words.
@@ -112,7 +115,20 @@ impl NgramIndexBuilder {
                 }
             } else {
                 let start = postings.len() as u32;
-                postings.extend(group.iter().map(|e| e.1));
+                // A run of repeated text ("ha ha ha ...") repeats one n-gram at
+                // every position; a few positions per item are enough to find
+                // the span, and keep one corpus n-gram from hitting thousands.
+                let mut same_item = 0usize;
+                for (k, e) in group.iter().enumerate() {
+                    same_item = if k > 0 && e.1.item == group[k - 1].1.item {
+                        same_item + 1
+                    } else {
+                        0
+                    };
+                    if same_item < MAX_POSITIONS_PER_ITEM {
+                        postings.push(e.1);
+                    }
+                }
                 table.insert(hash, (start, postings.len() as u32 - start));
             }
             i = end;
@@ -237,6 +253,16 @@ mod tests {
             ]
         );
         assert!(index.get(12345).is_empty());
+    }
+
+    #[test]
+    fn repeated_ngrams_keep_a_bounded_number_of_positions() {
+        let mut b = NgramIndexBuilder::default();
+        b.add(0, &[7; 100], 2);
+        let (index, _) = b.finish(1, 0);
+        let mut hash77 = 0;
+        for_each_ngram(&[7, 7], 2, |_, h| hash77 = h);
+        assert_eq!(index.get(hash77).len(), MAX_POSITIONS_PER_ITEM);
     }
 
     #[test]

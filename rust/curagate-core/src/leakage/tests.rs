@@ -245,3 +245,13 @@ fn boilerplate_shared_by_many_items_does_not_flag() {
     );
     assert_eq!(scan(&keep_all, &[&record]).len(), 12);
 }
+
+#[test]
+fn repeated_text_is_found_without_blowing_up() {
+    let item = "ha ".repeat(5000);
+    let idx = index(&[&item], config(only(false, true, false)));
+    let record = format!("laugh: {}", "ha ".repeat(20000));
+    let leaks = scan(&idx, &[&record]);
+    assert_eq!(leaks.len(), 1);
+    assert_eq!(leaks[0].shared_ngrams, 1);
+}
