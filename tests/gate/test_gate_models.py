@@ -151,13 +151,13 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
     run = make_run_dir(
         tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
     )
+    gate, cache = _gate(tmp_path, golden_dir, suite=True), tmp_path / "cache"
     out = run_gate(
-        _gate(tmp_path, golden_dir, suite=True),
-        str(run),
-        str(tiny_model_dir),
-        tmp_path / "out",
-        device="cpu",
+        gate, str(run), str(tiny_model_dir), tmp_path / "out", device="cpu", cache_dir=cache
     )
+    again = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "again", cache_dir=cache)
+    assert again.report == out.report
+    assert len(list((cache / "lm_eval").glob("*.json"))) == 2
     task = out.report["regression_suite"]["tasks"]["tiny_mc"]
     assert task["items"] == 12 and task["delta"] == 0 and task["within_noise"]
     check = next(c for c in out.report["checks"] if c["id"] == "GATE007")

@@ -194,6 +194,20 @@ class GenerationCache:
         if self.root is not None:
             write_text_atomic(self._path(key), json.dumps({"output": output}, ensure_ascii=False))
 
+    def get_json(self, kind: str, key: str) -> Any:
+        """A cached result of another kind (e.g. lm-eval suite scores), or None."""
+        if self.root is None:
+            return None
+        p = self.root / kind / f"{key}.json"
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put_json(self, kind: str, key: str, value: Any) -> None:
+        if self.root is not None:
+            write_text_atomic(self.root / kind / f"{key}.json", json.dumps(value, sort_keys=True))
+
 
 def generate_cached(
     ref: ModelRef,

@@ -9,6 +9,7 @@ and write the reports. The verdict is the worst check: pass, warn or fail.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import defaultdict
@@ -312,6 +313,7 @@ def _regression_suite(
     cand: ModelRef,
     base: ModelRef,
     models: LoadedModels,
+    cache: GenerationCache,
 ) -> tuple[dict[str, Any] | None, list[Check], GoldenSet | None]:
     suite = cfg.regression_suite
     if suite is None:
@@ -331,18 +333,30 @@ def _regression_suite(
             "does not provide; run it against local weights",
         )
         return {"tasks": {}, "skipped": check.message}, [check], golden
-    from curagate.gate.regression import run_suite
 
-    device = models.resolved_device()
-    c_model, c_tok = models.hf(cand)
-    b_model, b_tok = models.hf(base)
-    c_res = run_suite(suite, golden, c_model, c_tok, device=device, seed=cfg.statistics.seed)
+    def scores(ref: ModelRef) -> dict[str, dict[str, Any]]:
+        """Suite results for one side, from the cache when these weights already ran it."""
+        key = hashlib.sha256(
+            json.dumps(
+                [ref.identity, golden.sha256, suite.model_dump(), cfg.statistics.seed],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        cached = cache.get_json("lm_eval", key)
+        if isinstance(cached, dict):
+            return cached
+        from curagate.gate.regression import run_suite
+
+        model, tok = models.hf(ref)
+        res = run_suite(
+            suite, golden, model, tok, device=models.resolved_device(), seed=cfg.statistics.seed
+        )
+        cache.put_json("lm_eval", key, res)
+        return res
+
+    c_res = scores(cand)
     # The same weights with the same settings give the same scores: do not evaluate twice.
-    b_res = (
-        c_res
-        if cand.identity == base.identity
-        else run_suite(suite, golden, b_model, b_tok, device=device, seed=cfg.statistics.seed)
-    )
+    b_res = c_res if cand.identity == base.identity else scores(base)
     checks: list[Check] = []
     tasks: dict[str, Any] = {}
     st = cfg.statistics
@@ -564,7 +578,7 @@ def run_gate(
         results.append(res)
         checks += cks
     try:
-        suite, suite_checks, suite_set = _regression_suite(cfg, gdir, cand, base_ref, models)
+        suite, suite_checks, suite_set = _regression_suite(cfg, gdir, cand, base_ref, models, cache)
     except CheckFailed as e:
         raise CuragateError(str(e)) from None
     checks += suite_checks
