@@ -222,12 +222,9 @@ _RawLeak = tuple[
 ]
 
 
-def _buffers(keys: pa.Array) -> tuple[memoryview, memoryview | None, int, int, bool]:
-    """The offsets and data buffers of a string column, zero-copy.
-
-    pyarrow buffers export the format "b" (signed bytes); the core reads
-    unsigned bytes, so the views are cast (no copy).
-    """
+def _buffers(keys: pa.Array) -> tuple[pa.Buffer, pa.Buffer | None, int, int, bool]:
+    """The offsets and data buffers of a string column (zero-copy: the core
+    reads them through the buffer protocol), with the array's offset and length."""
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     if pa.types.is_string_view(keys.type):
@@ -237,14 +234,7 @@ def _buffers(keys: pa.Array) -> tuple[memoryview, memoryview | None, int, int, b
     if keys.null_count:
         keys = keys.fill_null("")
     _, offsets, data = keys.buffers()
-    data_view = memoryview(data).cast("B") if data is not None and data.size else None
-    return (
-        memoryview(offsets).cast("B"),
-        data_view,
-        keys.offset,
-        len(keys),
-        pa.types.is_large_string(keys.type),
-    )
+    return offsets, data, keys.offset, len(keys), pa.types.is_large_string(keys.type)
 
 
 # Fields tried, in order, for reference files that match no record format
