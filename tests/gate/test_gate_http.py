@@ -365,3 +365,21 @@ def test_candidate_without_training_manifest_warns_that_contamination_was_not_ch
     )
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "warn" and "--train-data" in check["message"]
+
+
+def test_report_validates_against_the_published_schema(tmp_path, golden_dir, servers) -> None:
+    import jsonschema
+
+    from curagate.gate.report import REPORT_SCHEMA
+
+    train = _train_file(tmp_path, ["an unrelated training prompt about cooking pasta al dente"])
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    report = json.loads((tmp_path / "o" / "gate_report.json").read_text())
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(report)
+    assert report == json.loads(json.dumps(out.report))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 from gate_support import make_run_dir
 
 from curagate import golden
 from curagate.errors import InputError
 from curagate.gate import run_gate
+from curagate.gate.report import REPORT_SCHEMA
 
 pytestmark = pytest.mark.slow  # torch + lm-eval imports alone take ~15 s on the shared CPUs
 
@@ -87,6 +89,7 @@ def test_zero_adapter_candidate_equals_base_within_noise(
     ]
     cand = out.report["candidate"]
     assert cand["kind"] == "run" and len(cand["adapter_sha256"]) == 64
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(out.report)
     assert out.report["base"]["sha256"] == cand["base_model_sha256"]
 
 

@@ -16,6 +16,11 @@ from typing import Any
 
 from curagate.io.atomic import write_text_atomic
 
+# The JSON Schema of gate_report.json (schema_version 1), shipped with the package.
+REPORT_SCHEMA: dict[str, Any] = json.loads(
+    (Path(__file__).with_name("report_schema.json")).read_text(encoding="utf-8")
+)
+
 VERDICT_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 COLORS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
 
