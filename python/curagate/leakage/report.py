@@ -147,7 +147,9 @@ def to_html(result: LeakageResult) -> str:
         ratio, words = _best(leak)
         rows = []
         for m in leak.matches[:MAX_MATCHES_SHOWN]:
-            where = f"{m.file}:{m.row} ({m.id}) [{', '.join(m.methods)}]"
+            place = f"{m.file}:{m.row}"
+            named = place if m.id == place else f"{m.id} ({place})"
+            where = f"{named} [{', '.join(m.methods)}]"
             if m.span is not None:
                 ref = _marked(leak.item.text, m.span.reference_start, m.span.reference_end)
                 body = f"<br><code>{e(where)}</code><br>{ref}"
