@@ -11,6 +11,7 @@ import yaml
 from curagate.cli import main
 from curagate.errors import CheckFailed, InputError
 from curagate.export import artifact_digest, export_run, load_manifest
+from curagate.export.gguf_q8 import Q8_0_RTOL
 from curagate.registry import Registry
 
 pytestmark = pytest.mark.slow  # each export merges, writes and reloads a model (~seconds)
@@ -228,19 +229,51 @@ def test_exported_bundle_is_promoted_once_its_gate_passed(
         assert reg.promote("tiny-bot", 1, to="production", gate_report=report).stage == "production"
 
 
+@pytest.fixture(scope="module")
+def gguf_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    result = export_run(tiny_run, tmp_path_factory.mktemp("gguf") / "out", gguf=True)
+    assert result.gguf == "model.Q8_0.gguf"
+    return result.out
+
+
 def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
-    tiny_run: Path, tmp_path: Path
+    gguf_bundle: Path,
 ) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    result = export_run(tiny_run, tmp_path / "out", gguf=True)
-    assert result.gguf == "model.Q8_0.gguf"
-    tok = AutoTokenizer.from_pretrained(result.out)
-    merged = logits(AutoModelForCausalLM.from_pretrained(result.out, dtype=torch.float32), tok)
-    quantized = logits(AutoModelForCausalLM.from_pretrained(result.out, gguf_file=result.gguf), tok)
-    assert 0 < float((merged - quantized).abs().max()) < 0.5
-    assert "model.Q8_0.gguf" in load_manifest(result.out)["files"]
+    tok = AutoTokenizer.from_pretrained(gguf_bundle)
+    merged = logits(AutoModelForCausalLM.from_pretrained(gguf_bundle, dtype=torch.float32), tok)
+    quantized = logits(
+        AutoModelForCausalLM.from_pretrained(gguf_bundle, gguf_file="model.Q8_0.gguf"), tok
+    )
+    assert 0 < float((merged - quantized).abs().max()) < Q8_0_RTOL * float(merged.abs().max())
+    assert "model.Q8_0.gguf" in load_manifest(gguf_bundle)["files"]
+
+
+def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bundle: Path) -> None:
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(gguf_bundle)
+    text = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    llm = llama_cpp.Llama(
+        model_path=str(gguf_bundle / "model.Q8_0.gguf"), logits_all=True, verbose=False, n_ctx=128
+    )
+    try:
+        assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
+        assert llm.metadata["tokenizer.chat_template"] == tok.chat_template
+        llm.eval(ids)
+        scores = np.array(llm.scores[: len(ids)])
+    finally:
+        llm.close()
+    with torch.no_grad():
+        model = AutoModelForCausalLM.from_pretrained(gguf_bundle, dtype=torch.float32)
+        ref = model(input_ids=torch.tensor([ids])).logits[0].numpy()
+    assert np.abs(scores - ref).max() < Q8_0_RTOL * np.abs(ref).max()
 
 
 def test_gguf_is_refused_for_an_unsupported_architecture(tiny_bundle: Path, tmp_path: Path) -> None:

@@ -21,10 +21,11 @@ from curagate.errors import CheckFailed, InputError, MissingExtraError
 
 GGUF_NAME = "model.Q8_0.gguf"
 # Q8_0 keeps 8 bits per weight with one scale per 32 values. Accepted: max
-# |logit diff| up to this fraction of the largest |reference logit| (SmolLM2-135M:
-# 1.2 on logits up to 40, i.e. 0.03, with the greedy token unchanged on 97-100% of
-# positions); a wrong tensor layout moves logits by far more.
-Q8_0_RTOL = 5e-2
+# |logit diff| up to this fraction of the largest |reference logit|. Measured:
+# SmolLM2-135M 1.2 on logits up to 41 (0.03, greedy token unchanged on 97-100% of
+# positions), the tiny random test model 0.03-0.05. A wrong Q/K layout (rotary
+# permutation left out) gives 1.0 and 0.36 respectively.
+Q8_0_RTOL = 0.1
 _BLOCK = 32
 
 
