@@ -59,7 +59,15 @@ def test_lora_sft_on_smollm2_lowers_train_and_validation_loss(
         "base_model": str(smollm2),
         "output_dir": str(tmp_path / "runs"),
         "data": {"train": [str(train_f)], "validation": [str(val_f)], "max_length": 160},
-        "training": {"max_steps": 24, "batch_size": 4, "eval_steps": 8, "logging_steps": 1},
+        "training": {
+            "max_steps": 24,
+            "batch_size": 4,
+            "eval_steps": 8,
+            "logging_steps": 1,
+            # One thread: on a shared, oversubscribed machine two spinning threads
+            # are many times slower than one.
+            "threads": 1,
+        },
     }
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
     s = train("sft", tmp_path / "train.yaml").summary

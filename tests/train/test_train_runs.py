@@ -182,3 +182,23 @@ def test_import_gguf_refuses_a_file_that_is_not_gguf(tmp_path: Path) -> None:
     fake.write_bytes(b"not a gguf file")
     assert main(["model", "import-gguf", str(fake), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_early_stopping_ends_the_run_when_validation_loss_stalls(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # lr 1e-30 leaves the weights (and so the validation loss) unchanged.
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        tiny_model,
+        sft_data["train"],
+        sft_data["val"],
+        training={
+            "max_steps": 8,
+            "eval_steps": 2,
+            "learning_rate": 1e-30,
+            "early_stopping_patience": 1,
+        },
+    )
+    s = train("sft", cfg).summary
+    assert s["stopped_early"] and s["global_step"] == 4

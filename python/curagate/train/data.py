@@ -31,7 +31,7 @@ class Records:
     files: list[Path]
 
 
-def _expand(paths: Sequence[str]) -> list[Path]:
+def expand_paths(paths: Sequence[str]) -> list[Path]:
     from curagate.io import expand_inputs
 
     return list(expand_inputs(list(paths)))
@@ -64,7 +64,7 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
 
 
 def read_records(paths: Sequence[str], fmt: str | None) -> Records:
-    files = _expand(paths)
+    files = expand_paths(paths)
     detected, rows = _read_rows(files, fmt)
     if not rows:
         raise InputError(f"{', '.join(map(str, files))}: no records to train on")

@@ -73,7 +73,7 @@ def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for name, spec in sorted(cfg.golden_sets.items()):
         paths = [spec] if isinstance(spec, str) else spec
-        files = tdata._expand(paths)
+        files = tdata.expand_paths(paths)
         if not files:
             raise InputError(f"golden_sets.{name}: no files found at {', '.join(paths)}")
         out[name] = files
