@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -285,3 +286,41 @@ def test_gguf_is_refused_for_an_unsupported_architecture(tiny_bundle: Path, tmp_
     (copy / "config.json").write_text(json.dumps({**config, "model_type": "mistral"}))
     with pytest.raises(InputError, match="only 'llama' is supported"):
         write_gguf_q8_0(copy, reference_logits=[], texts=[])
+
+
+def test_export_refuses_a_base_stored_quantized(tiny_run: Path, tmp_path: Path) -> None:
+    run = copy_run(tiny_run, tmp_path)
+    config_path = tmp_path / "base" / "config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(
+        json.dumps({**config, "quantization_config": {"quant_method": "bitsandbytes"}})
+    )
+    recorded = run_json(run)
+    recorded["base_model"]["files"]["config.json"] = hashlib.sha256(
+        config_path.read_bytes()
+    ).hexdigest()
+    (run / "run.json").write_text(json.dumps(recorded))
+    with pytest.raises(InputError, match="stored quantized"):
+        export_run(run, tmp_path / "out")
+
+
+def test_cli_export_also_verifies_on_golden_prompts(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = tmp_path / "golden.jsonl"
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "what color is the blue owl?"},
+                {"role": "assistant", "content": "blue"},
+            ]
+        },
+        {"prompt": "what color is the gold cat?"},
+    ]
+    golden.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert (
+        main(["export", str(tiny_run), "--out", str(tmp_path / "out"), "--prompts", str(golden)])
+        == 0
+    )
+    assert "artifact digest" in capsys.readouterr().out
+    assert load_manifest(tmp_path / "out")["verification"]["golden_prompts"] == 2

@@ -230,6 +230,24 @@ def _weight_digests(model: Any, dtype: str | None = None) -> dict[str, str]:
     return out
 
 
+def _check_base_unquantized(base_dir: Path) -> None:
+    """Merging needs full-precision base weights (QLoRA quantizes at load time, not on disk)."""
+    try:
+        cfg = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(
+            f"{base_dir / 'config.json'}: cannot read the base model config ({e})"
+        ) from e
+    quant = cfg.get("quantization_config")
+    if quant:
+        method = quant.get("quant_method", "unknown") if isinstance(quant, dict) else "unknown"
+        raise InputError(
+            f"{base_dir / 'config.json'}: the base model is stored quantized ({method}); merging "
+            "into quantized weights would round the adapter away: point base_model.path at the "
+            "16/32-bit weights the quantized copy was made from"
+        )
+
+
 def _resolve_dtype(dtype: str, base_dir: Path) -> str:
     if dtype != "auto":
         if dtype not in DTYPES:
@@ -281,6 +299,7 @@ def export_run(
     out_path = Path(out)
     _check_out(out_path, info.path)
     base_files = _check_base_unchanged(info)
+    _check_base_unquantized(info.base_dir)
     report: GateReport | None = read_gate_report(gate_report) if gate_report is not None else None
     golden = _read_prompts(Path(prompts)) if prompts is not None else []
     conversations = FIXED_CONVERSATIONS + golden
