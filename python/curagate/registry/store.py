@@ -308,12 +308,14 @@ class Registry:
         db.execute("UPDATE model_versions SET stage = ? WHERE id = ?", (stage, mv_id))
 
     @staticmethod
+    @staticmethod
     def _check_report_matches(report: GateReport, mv: ModelVersion) -> None:
         if not mv.judged_by(report.candidate_digest):
             raise CheckFailed(
                 f"{report.path}: this gate report judged artifact {report.candidate_digest[:12]}…, "
-                f"but {mv.ref} is artifact {mv.artifact_digest[:12]}…; run the gate on this bundle "
-                f"({mv.artifact_path}) and pass that report"
+                f"but {mv.ref} is artifact {mv.artifact_digest[:12]}… (directory digest "
+                f"{mv.tree_digest[:12]}…); run the gate on this bundle ({mv.artifact_path}) and "
+                "pass that report"
             )
 
     def _record_report(self, db: sqlite3.Connection, mv: ModelVersion, report: GateReport) -> int:
