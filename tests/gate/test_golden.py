@@ -8,7 +8,7 @@ from gate_support import SENTIMENT_ITEMS, write_set
 
 from curagate import golden
 from curagate.cli import main
-from curagate.errors import CheckFailed
+from curagate.errors import CheckFailed, ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,3 +63,15 @@ def test_bundled_sets_have_provenance_license_and_200_items() -> None:
         assert e["provenance"] and e["license"], name
         assert (REPO / "golden_sets" / name / e["license_file"]).is_file(), name
         assert e["size"] >= 200, name
+
+
+def test_lock_command_warns_about_sets_under_200_items(golden_dir: Path, capsys) -> None:
+    assert main(["golden", "lock", str(golden_dir)]) == 0
+    assert "sentiment v1 classification 40 items" in capsys.readouterr().out
+    assert main(["golden", "lock", str(golden_dir), "--set", "sentiment"]) == 0
+    assert "warning: < 200 items" in capsys.readouterr().out
+
+
+def test_gate_on_an_unlocked_set_names_the_lock_command(golden_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"curagate golden lock .* --set missing"):
+        golden.load_locked(golden_dir, "missing")
