@@ -500,6 +500,50 @@ class ParaphraseResult:
         }
 
 
+class ParaphraseIndex:
+    """The reference set embedded and indexed once; scan corpus batches as they stream.
+
+    ``curagate leakage --paraphrase`` builds one from the reference keys and
+    calls :meth:`scan` per corpus batch (indices in leaks are batch rows).
+    """
+
+    def __init__(
+        self,
+        reference_keys: Texts,
+        *,
+        threshold: float = DEFAULT_PARAPHRASE_THRESHOLD,
+        model: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        faiss = _require("faiss")
+        if not -1.0 <= threshold <= 1.0:
+            raise ConfigError(f"--paraphrase-threshold {threshold}: a cosine similarity in [-1, 1]")
+        references = _as_texts(reference_keys)
+        if not references:
+            raise InputError("the reference set is empty: nothing to look for")
+        self.threshold = threshold
+        self.embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
+        vectors = self.embedder.embed(references)
+        self._index = faiss.IndexFlatIP(vectors.shape[1])
+        self._index.add(vectors)
+
+    @property
+    def model(self) -> str:
+        return str(self.embedder.model_dir)
+
+    def scan(self, corpus_keys: Texts, *, chunk_rows: int = 8192) -> list[ParaphraseLeak]:
+        """Leaks of one batch of corpus keys, sorted by corpus row, then reference."""
+        corpus = _as_texts(corpus_keys)
+        leaks: list[ParaphraseLeak] = []
+        for start in range(0, len(corpus), chunk_rows):
+            vectors = self.embedder.embed(corpus[start : start + chunk_rows])
+            for c, r, sim in _range_pairs(self._index, vectors, self.threshold):
+                leaks.append(ParaphraseLeak(r, start + c, min(sim, 1.0)))
+        leaks.sort(key=lambda k: (k.corpus, k.reference))
+        return leaks
+
+
 def paraphrase_leaks(
     reference_keys: Texts,
     corpus_keys: Texts,
@@ -516,23 +560,15 @@ def paraphrase_leaks(
     indexed exactly; the corpus is embedded and searched ``chunk_rows`` at a
     time, so memory stays bounded by the chunk, not the corpus.
     """
-    faiss = _require("faiss")
-    if not -1.0 <= threshold <= 1.0:
-        raise ConfigError(f"--paraphrase-threshold {threshold}: a cosine similarity in [-1, 1]")
-    references = _as_texts(reference_keys)
-    if not references:
-        raise InputError("the reference set is empty: nothing to look for")
-    corpus = _as_texts(corpus_keys)
-    embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
-    ref_vectors = embedder.embed(references)
-    index = faiss.IndexFlatIP(ref_vectors.shape[1])
-    index.add(ref_vectors)
-    leaks: list[ParaphraseLeak] = []
-    for start in range(0, len(corpus), chunk_rows):
-        vectors = embedder.embed(corpus[start : start + chunk_rows])
-        for c, r, sim in _range_pairs(index, vectors, threshold):
-            leaks.append(ParaphraseLeak(r, start + c, min(sim, 1.0)))
+    index = ParaphraseIndex(
+        reference_keys,
+        threshold=threshold,
+        model=model,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+    )
+    leaks = index.scan(corpus_keys, chunk_rows=chunk_rows)
     leaks.sort(key=lambda k: (k.reference, -k.similarity, k.corpus))
     return ParaphraseResult(
-        leaks, threshold, str(embedder.model_dir), embedder.encoded, embedder.cached
+        leaks, threshold, index.model, index.embedder.encoded, index.embedder.cached
     )

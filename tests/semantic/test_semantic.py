@@ -18,7 +18,12 @@ import pytest
 from curagate.audit.keys import normalize as normalize_key
 from curagate.cli import main
 from curagate.errors import InputError
-from curagate.semantic import paraphrase_leaks, resolve_model_dir, semantic_clusters
+from curagate.semantic import (
+    ParaphraseIndex,
+    paraphrase_leaks,
+    resolve_model_dir,
+    semantic_clusters,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -160,6 +165,21 @@ def test_paraphrase_leaks_catch_a_reworded_item_that_shares_no_13_gram() -> None
     assert [(leak.reference, leak.corpus) for leak in result.leaks] == [(1, 1)]
     assert result.leaked_reference_items == 1
     assert result.to_dict()["leaks"][0]["similarity"] > 0.9
+
+
+@pytest.mark.slow
+def test_a_paraphrase_index_embeds_the_reference_once_and_scans_batches() -> None:
+    index = ParaphraseIndex([CAPITAL, JANET])
+    first = index.scan([PHOTOSYNTHESIS, JANET_REWORDED])
+    second = index.scan([CAPITAL_REWORDED])
+    assert [(leak.reference, leak.corpus) for leak in first] == [(1, 1)]
+    assert [(leak.reference, leak.corpus) for leak in second] == [(0, 0)]
+    assert index.embedder.encoded == 5
+
+
+def test_an_empty_reference_set_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="reference set is empty"):
+        paraphrase_leaks([], [CAPITAL])
 
 
 @pytest.mark.slow
