@@ -116,8 +116,11 @@ class SetScores:
         return self.value(metric, "candidate", idx), self.value(metric, "base", idx)
 
     def correct(self, side: str) -> list[float]:
-        """Per-item correctness used for McNemar and for choosing failing examples."""
+        """Per-item correctness (for McNemar on accuracy, and to pick failing examples)."""
         s = self.candidate if side == "candidate" else self.base
+        if self.spec.task in ("generation", "extraction") and not self.spec.answer_regex:
+            # Free-form answers rarely match exactly: judge them by ROUGE-L instead.
+            return [1.0 if (v or 0.0) >= 0.5 else 0.0 for v in s.values["rouge_l"]]
         for key in ("accuracy", "exact_match", "field_f1"):
             if key in s.values:
                 return [float(v == 1.0) if v is not None else 0.0 for v in s.values[key]]
