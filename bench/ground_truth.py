@@ -160,23 +160,16 @@ def candidate_pairs(
 
 def components(n: int, edges: NDArray[np.int64]) -> NDArray[np.int64]:
     """Label of each node = lowest node index of its connected component."""
-    label = np.arange(n, dtype=np.int64)
+    from scipy.sparse.csgraph import connected_components
+
     if len(edges) == 0:
-        return label
-    a, b = edges[:, 0], edges[:, 1]
-    while True:
-        prev = label.copy()
-        m = np.minimum(label[a], label[b])
-        np.minimum.at(label, a, m)
-        np.minimum.at(label, b, m)
-        label = label[label]  # pointer jumping
-        while True:
-            nxt = label[label]
-            if np.array_equal(nxt, label):
-                break
-            label = nxt
-        if np.array_equal(label, prev):
-            return label
+        return np.arange(n, dtype=np.int64)
+    graph = sp.coo_matrix(
+        (np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n)
+    )
+    _, comp = connected_components(graph, directed=False)
+    _, first = np.unique(comp, return_index=True)  # lowest index of each component
+    return first[comp].astype(np.int64)
 
 
 def removed_from_labels(label: NDArray[np.int64]) -> NDArray[np.int64]:

@@ -36,6 +36,7 @@ CURAGATE_TOOLS = ("curagate", "curagate-curate")
 PEER_TOOLS = ("datasketch", "rensa", "rensa-rho", "fastsketchlsh", "fastsketchlsh-flags")
 DEFAULT_TOOLS = (
     "curagate",
+    "curagate-curate",
     "datasketch",
     "rensa",
     "rensa-rho",
@@ -127,6 +128,8 @@ def reset_peak_rss() -> None:
 
 def worker(tool: str, corpus_file: Path, threads: int, out_file: Path) -> None:
     texts = corpus.read(corpus_file)
+    import scipy.sparse.csgraph  # noqa: F401  (the peers' shared glue; not the tools' cost)
+
     reset_peak_rss()
     base_kib = proc_status_kib("VmRSS")
     cpu0 = time.process_time()
@@ -250,13 +253,13 @@ def fmt_rate(x: float) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| docs | tool | time (s) | CPU (s) | docs/s | curagate speedup | peak RSS (MiB) "
-        "| work RSS (MiB) | removed | precision | recall | pair precision |"
+        "| docs | tool | time (s) | CPU (s) | excl. shingling (s) | docs/s | curagate speedup "
+        "| peak RSS (MiB) | work RSS (MiB) | removed | precision | recall | pair precision |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['docs']:,} | {r['tool']} | {r['error']} |" + " |" * 9)
+            lines.append(f"| {r['docs']:,} | {r['tool']} | {r['error']} |" + " |" * 10)
             continue
         q = r.get("quality", {})
 
@@ -271,6 +274,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         speed = f"{r['speedup']:.1f}x" if r.get("speedup") is not None else "n/a"
         lines.append(
             f"| {r['docs']:,} | {r['tool']} | {r['time_s']:.2f} | {r['cpu_s']:.2f} "
+            f"| {r['time_s'] - r['phases'].get('shingle_s', 0.0):.2f} "
             f"| {fmt_rate(r['docs_per_s'])} | {speed} "
             f"| {r['peak_rss_mib']:,.0f} | {r['work_rss_mib']:,.0f} | {removed} | {prec} | {rec} "
             f"| {f('pair_precision')} |"
@@ -405,15 +409,17 @@ def main(argv: list[str] | None = None) -> int:
                 r["speedup"] = r["time_s"] / ref["time_s"]
         rows.extend(size_rows)
     report = {**meta, "rows": rows}
-    (RESULTS / "near_dedup.json").write_text(
+    # One file pair per set of sizes, so a scaling run does not overwrite the default one.
+    stem = "near_dedup-" + "-".join(sorted(meta["corpora"], key=int))
+    (RESULTS / f"{stem}.json").write_text(
         json.dumps(report, indent=1, sort_keys=True, default=float) + "\n"
     )
     table = markdown(rows)
-    (RESULTS / "near_dedup.md").write_text(table + "\n")
+    (RESULTS / f"{stem}.md").write_text(table + "\n")
     print(table)
     print(
         "\n`*` flag-only path (keepers flagged too): scored against docs that have a near duplicate."
-        f"\nresults: {RESULTS / 'near_dedup.json'}"
+        f"\nresults: {RESULTS / stem}.json"
     )
     return 0
 

@@ -90,20 +90,36 @@ def cluster(
     return removed, label[removed], accepted
 
 
-def _shingle_all(texts: list[str], as_bytes: bool = False) -> list[Any]:
-    if as_bytes:
-        return [[s.encode("utf-8") for s in shingles(t)] for t in texts]
-    return [shingles(t) for t in texts]
+CHUNK_DOCS = 100_000  # shingle + sketch this many docs at a time: bounded memory at 1M+
+
+
+def _sketch_chunks(
+    texts: list[str], clk: Clock, sketch: Callable[[list[Any]], Any], as_bytes: bool = False
+) -> list[Any]:
+    """Shingle and sketch chunk by chunk (the shingle strings of 1M docs would need ~12 GB);
+    returns one sketch output per chunk. Timed as `shingle_s` and `sketch_s`."""
+    out = []
+    for lo in range(0, len(texts), CHUNK_DOCS):
+        part = texts[lo : lo + CHUNK_DOCS]
+        if as_bytes:
+            sh: list[Any] = [[s.encode("utf-8") for s in shingles(t)] for t in part]
+        else:
+            sh = [shingles(t) for t in part]
+        clk.lap("shingle_s")
+        out.append(sketch(sh))
+        del sh
+        clk.lap("sketch_s")
+    return out
 
 
 def run_datasketch(texts: list[str], threads: int) -> Result:
     from datasketch import MinHash, MinHashLSH
 
     clk = Clock()
-    sh = _shingle_all(texts, as_bytes=True)
-    clk.lap("shingle_s")
-    mhs = MinHash.bulk(sh, num_perm=NUM_PERM)
-    clk.lap("sketch_s")
+    chunks = _sketch_chunks(
+        texts, clk, lambda sh: MinHash.bulk(sh, num_perm=NUM_PERM), as_bytes=True
+    )
+    mhs = [m for c in chunks for m in c]
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     with lsh.insertion_session() as session:
         for i, m in enumerate(mhs):
@@ -131,10 +147,8 @@ def run_rensa(texts: list[str], threads: int) -> Result:
     from rensa import RMinHash, RMinHashLSH
 
     clk = Clock()
-    sh = _shingle_all(texts)
-    clk.lap("shingle_s")
-    mhs = RMinHash.from_token_sets(sh, NUM_PERM, SEED)
-    clk.lap("sketch_s")
+    chunks = _sketch_chunks(texts, clk, lambda sh: RMinHash.from_token_sets(sh, NUM_PERM, SEED))
+    mhs = [m for c in chunks for m in c]
     lsh = RMinHashLSH(THRESHOLD, NUM_PERM, LSH_BANDS_POW2)
     lsh.insert_many(mhs)
     cands = lsh.query_all(mhs)
@@ -166,12 +180,20 @@ def run_rensa_rho(texts: list[str], threads: int) -> Result:
     from rensa import RMinHash, RMinHashLSH
 
     clk = Clock()
-    sh = _shingle_all(texts)
-    clk.lap("shingle_s")
-    mat = RMinHash.digest_matrix_from_token_sets_rho(sh, NUM_PERM, SEED)
-    clk.lap("sketch_s")
     lsh = RMinHashLSH(THRESHOLD, NUM_PERM, LSH_BANDS_POW2)
-    flags = np.asarray(lsh.query_duplicate_flags_matrix_one_shot(mat), dtype=bool)
+    flags: list[bool] = []
+    one_shot = len(texts) <= CHUNK_DOCS
+
+    def sketch_and_flag(sh: list[Any]) -> None:
+        mat = RMinHash.digest_matrix_from_token_sets_rho(sh, NUM_PERM, SEED)
+        if one_shot:  # the documented one-shot path (band folding, sparse verification)
+            flags.extend(lsh.query_duplicate_flags_matrix_one_shot(mat))
+        else:
+            # A rho matrix cannot be concatenated: above one chunk, each chunk is inserted
+            # and flagged against the docs before it.
+            flags.extend(lsh.insert_matrix_and_query_duplicate_flags(mat, start_key=len(flags)))
+
+    _sketch_chunks(texts, clk, sketch_and_flag)
     clk.lap("lsh_s")
     return {
         "removed": None,
@@ -180,6 +202,9 @@ def run_rensa_rho(texts: list[str], threads: int) -> Result:
         "params": {
             "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
             "sketch": "rho (samples tokens)",
+            "flags": "one-shot"
+            if one_shot
+            else "insert_matrix_and_query_duplicate_flags per chunk",
         },
     }
 
@@ -188,11 +213,10 @@ def run_fastsketch(texts: list[str], threads: int) -> Result:
     from FastSketchLSH import LSH, FastSimilaritySketch
 
     clk = Clock()
-    sh = _shingle_all(texts)
-    clk.lap("shingle_s")
     sketcher = FastSimilaritySketch(size=NUM_PERM, seed=SEED)
-    sigs = sketcher.batch(sh, num_threads=threads)
-    clk.lap("sketch_s")
+    sigs = np.concatenate(
+        _sketch_chunks(texts, clk, lambda sh: sketcher.batch(sh, num_threads=threads))
+    )
     lsh = LSH(num_perm=NUM_PERM, num_bands=LSH_BANDS_POW2, num_threads=threads)
     lsh.insert(sigs)
     flat, indptr = lsh.query(sigs, format="csr")
@@ -218,10 +242,10 @@ def run_fastsketch_flags(texts: list[str], threads: int) -> Result:
     from FastSketchLSH import LSH, FastSimilaritySketch
 
     clk = Clock()
-    sh = _shingle_all(texts)
-    clk.lap("shingle_s")
-    sigs = FastSimilaritySketch(size=NUM_PERM, seed=SEED).batch(sh, num_threads=threads)
-    clk.lap("sketch_s")
+    sketcher = FastSimilaritySketch(size=NUM_PERM, seed=SEED)
+    sigs = np.concatenate(
+        _sketch_chunks(texts, clk, lambda sh: sketcher.batch(sh, num_threads=threads))
+    )
     lsh = LSH(num_perm=NUM_PERM, num_bands=LSH_BANDS_POW2, num_threads=threads)
     flags = np.asarray(lsh.insert_and_query_duplicates(sigs), dtype=bool)
     clk.lap("lsh_s")
