@@ -1,0 +1,131 @@
+"""A training run directory made by hand, following the run.json contract: a tiny
+2-layer Llama with a tokenizer trained on the fly and a ChatML template, and a
+LoRA adapter created with peft (random B, so merging changes the weights)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+CORPUS = [
+    f"what color is the {c} {a}? the {a} is {c}."
+    for a in ("cat", "dog", "fox", "owl")
+    for c in ("red", "green", "blue", "gold")
+]
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): sha256_file(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def build_tokenizer() -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tk.train_from_iterator([*CORPUS, "user assistant system"], trainer=trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<pad>")
+    tok.chat_template = CHATML
+    return tok
+
+
+def build_base(path: Path) -> Path:
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    tok = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+    )
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    (path / "README.md").write_text("---\nlicense: apache-2.0\n---\n# tiny base\n")
+    return path
+
+
+def build_run(run_dir: Path, base: Path) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    torch.manual_seed(1)
+    lora = LoraConfig(
+        r=8,
+        lora_alpha=16,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        init_lora_weights=False,
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, lora)
+    adapter = run_dir / "adapter"
+    peft_model.save_pretrained(adapter)
+    tok.save_pretrained(adapter)
+    data = run_dir / "train.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in CORPUS))
+    run = {
+        "schema_version": 1,
+        "name": "tiny-run",
+        "task": "sft",
+        "base_model": {"path": str(base), "files": tree(base)},
+        "adapter_dir": "adapter",
+        "dataset_manifest": {
+            "files": [{"path": str(data), "sha256": sha256_file(data), "rows": len(CORPUS)}],
+            "total_rows": len(CORPUS),
+        },
+        "golden_sets": {"colors": "c" * 64},
+        "allow_leakage": False,
+        "config": {"lora": {"r": 8, "alpha": 16}, "seed": 1},
+        "seed": 1,
+        "git_commit": None,
+        "versions": {"torch": torch.__version__},
+        "hardware": {"device": "cpu"},
+        "chat_template_sha256": hashlib.sha256(CHATML.encode()).hexdigest(),
+        "metrics_file": "metrics.jsonl",
+    }
+    (run_dir / "metrics.jsonl").write_text("")
+    (run_dir / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
+    return run_dir

@@ -1,0 +1,46 @@
+"""Export of a run written by `curagate train` itself: the run.json contract end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from export_fixtures import CORPUS, build_base
+
+from curagate.export import export_run, verify_bundle
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_run_trained_by_curagate_exports_and_verifies(tmp_path: Path) -> None:
+    pytest.importorskip("trl")
+    train = pytest.importorskip("curagate.train").train
+    base = build_base(tmp_path / "base")
+    data = tmp_path / "train.jsonl"
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": t.split("? ")[0] + "?"},
+                {"role": "assistant", "content": t.split("? ")[1]},
+            ]
+        }
+        for t in CORPUS
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = {
+        "name": "tiny-trained",
+        "base_model": str(base),
+        "output_dir": str(tmp_path / "runs"),
+        "seed": 7,
+        "data": {"train": [str(data)], "max_length": 64},
+        "training": {"max_steps": 4, "batch_size": 4, "learning_rate": 5e-3, "logging_steps": 1},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    run = train("sft", tmp_path / "train.yaml").run_dir
+
+    result = export_run(run, tmp_path / "bundle")
+
+    assert verify_bundle(result.out).digest == result.digest
+    assert result.max_abs_logit_diff <= result.bound
