@@ -138,6 +138,12 @@ def _load_model(model_dir: Path) -> Any:
 # --- embeddings and their cache ----------------------------------------------
 
 
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/curagate/embeddings`` (``~/.cache/...``): shared by curate and split."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "curagate" / "embeddings"
+
+
 def text_hash(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 

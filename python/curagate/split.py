@@ -641,10 +641,13 @@ def split(
         )
     semantic_info: dict[str, Any] | None = None
     if semantic:
-        from curagate.semantic import semantic_clusters
+        from curagate.semantic import default_cache_dir, semantic_clusters
 
         sem = semantic_clusters(
-            loaded.keys, model=model, threshold=semantic_threshold, cache_dir=cache_dir
+            loaded.keys,
+            model=model,
+            threshold=semantic_threshold,
+            cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
         )
         together.append([c if c >= 0 else None for c in sem.cluster.tolist()])
         semantic_info = {

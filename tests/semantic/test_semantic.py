@@ -190,7 +190,8 @@ def test_split_semantic_keeps_paraphrases_in_one_split(tmp_path: Path) -> None:
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out"
     for seed in range(4):
-        assert main(["split", str(src), "--out", str(out), "--semantic", "--seed", str(seed)]) == 0
+        argv = ["split", str(src), "--out", str(out), "--semantic", "--seed", str(seed)]
+        assert main([*argv, "--cache-dir", str(tmp_path / "cache")]) == 0
         where = {
             r["id"]: name
             for name in ("train", "val", "test")

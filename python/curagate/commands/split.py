@@ -65,7 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--semantic-threshold", type=float, default=0.92, metavar="COS")
     parser.add_argument("--model", metavar="PATH", help="sentence-transformers model directory")
-    parser.add_argument("--cache-dir", metavar="DIR", help="embedding cache for --semantic")
+    parser.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="embedding cache for --semantic (default: $XDG_CACHE_HOME/curagate/embeddings)",
+    )
     parser.add_argument(
         "--no-join-near",
         dest="join_near",
