@@ -1,7 +1,8 @@
 """Make leakage-free train/val/test splits.
 
-Rows in one dedup cluster (a `cluster_id` column), one group (--group) or
-with the same normalized text never straddle splits. Writes
+Rows with the same normalized text, MinHash near copies, rows of one dedup
+cluster (a `cluster_id` column, or curate's clusters.parquet via --clusters)
+and rows of one group (--group) never straddle splits. Writes
 DIR/{train,val,test}.parquet and DIR/split_manifest.json (counts, ratios,
 label distribution, seed, sha256 of every output, cross-split leak check).
 
@@ -9,7 +10,7 @@ examples:
   curagate split curated/kept/ --out splits/
   curagate split data.jsonl --out splits/ --label category --ratios 90/5/5 --seed 7
   curagate split data.jsonl --out splits/ --group user_id
-  curagate split curated/kept/ --clusters curated/clusters.parquet --out splits/
+  curagate split data.jsonl --clusters curated/clusters.parquet --out splits/
   curagate split data.jsonl --out splits/ --time created_at --fail-on-leak
 """
 
@@ -63,7 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also keep records that embed alike together (needs curagate[embed])",
     )
-    parser.add_argument("--semantic-threshold", type=float, default=0.92, metavar="COS")
+    parser.add_argument(
+        "--semantic-threshold",
+        type=float,
+        default=0.92,
+        metavar="COS",
+        help="cosine similarity that joins records with --semantic (default 0.92)",
+    )
     parser.add_argument("--model", metavar="PATH", help="sentence-transformers model directory")
     parser.add_argument(
         "--cache-dir",
