@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from export_fixtures import build_base, build_run
+
+from .export_fixtures import build_base, build_run
 
 
 @pytest.fixture(scope="session")

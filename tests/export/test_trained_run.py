@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from export_fixtures import CORPUS, build_base
 
 from curagate.export import export_run, verify_bundle
+
+from .export_fixtures import CORPUS, build_base
 
 pytestmark = pytest.mark.slow
 

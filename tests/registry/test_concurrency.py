@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from registry_fixtures import write_bundle, write_gate_report
-
 import curagate
 from curagate.registry import Registry
+
+from .registry_fixtures import write_bundle, write_gate_report
 
 WORKER = """
 import sys, time

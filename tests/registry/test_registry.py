@@ -5,11 +5,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from registry_fixtures import write_bundle, write_gate_report
 
 from curagate.cli import main
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.registry import SCHEMA_VERSION, Registry
+
+from .registry_fixtures import write_bundle, write_gate_report
 
 MakeBundle = Callable[[str], tuple[Path, str]]
 
