@@ -193,8 +193,10 @@ def test_large_weights_are_sharded_and_still_reload(tiny_run: Path, tmp_path: Pa
     assert set(shards) <= set(load_manifest(result.out)["files"])
 
 
-def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path: Path) -> None:
-    report = tmp_path / "gate_report.json"
+def gate_report_for(run: Path, path: Path, digest: str | None = None) -> Path:
+    """A gate_report.json as `curagate gate --candidate RUN` writes it (digest from the gate's resolver)."""
+    from curagate.gate.models import resolve_model
+
     checks = [
         {
             "id": "G001",
@@ -206,14 +208,28 @@ def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path
             "slice": None,
         }
     ]
-    report.write_text(
-        json.dumps({"verdict": "pass", "candidate": {"sha256": "d" * 64}, "checks": checks})
+    candidate = digest or resolve_model(str(run)).artifacts["sha256"]
+    path.write_text(
+        json.dumps({"verdict": "pass", "candidate": {"sha256": candidate}, "checks": checks})
     )
+    return path
+
+
+def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path: Path) -> None:
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
     result = export_run(tiny_run, tmp_path / "out", gate_report=report)
     meta = front_matter(result.out / "README.md")
     metric = meta["model-index"][0]["results"][0]["metrics"][0]
     assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
     assert load_manifest(result.out)["lineage"]["gate_report"]["verdict"] == "pass"
+
+
+def test_export_refuses_a_gate_report_about_another_candidate(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json", digest="d" * 64)
+    with pytest.raises(CheckFailed, match="not this run"):
+        export_run(tiny_run, tmp_path / "out", gate_report=report)
 
 
 def test_exported_bundle_is_promoted_once_its_gate_passed(

@@ -160,6 +160,26 @@ def _check_base_unchanged(info: RunInfo) -> dict[str, str]:
     return recorded
 
 
+def _check_report_judged_run(report: GateReport, info: RunInfo) -> None:
+    """A gate report in the card must be about this run, not another candidate.
+
+    The digest is computed by the gate's own resolver, so the two never disagree
+    on what "this run" means.
+    """
+    try:
+        from curagate.gate.models import resolve_model
+    except ImportError:
+        return
+    expected = resolve_model(str(info.path)).artifacts.get("sha256")
+    if expected and report.candidate_digest != expected:
+        raise CheckFailed(
+            f"{report.path}: the gate judged candidate {report.candidate_digest[:12]}…, not this run "
+            f"({info.path}, {str(expected)[:12]}…); pass the report of `curagate gate "
+            f"--candidate {info.path}`, or gate the exported bundle and give that report to "
+            "`curagate registry`"
+        )
+
+
 def _tokenizer_source(info: RunInfo) -> Path:
     """The tokenizer saved with the adapter is the one training used; else the base's."""
     if (info.adapter_dir / "tokenizer_config.json").is_file():
@@ -301,6 +321,8 @@ def export_run(
     base_files = _check_base_unchanged(info)
     _check_base_unquantized(info.base_dir)
     report: GateReport | None = read_gate_report(gate_report) if gate_report is not None else None
+    if report is not None:
+        _check_report_judged_run(report, info)
     golden = _read_prompts(Path(prompts)) if prompts is not None else []
     conversations = FIXED_CONVERSATIONS + golden
     target_dtype = _resolve_dtype(dtype, info.base_dir)
