@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +25,9 @@ def bundle(tmp_path: Path) -> MakeBundle:
 
 
 @pytest.fixture
-def reg(tmp_path: Path) -> Registry:
-    return Registry(tmp_path / "reg" / "registry.db")
+def reg(tmp_path: Path) -> Iterator[Registry]:
+    with Registry(tmp_path / "reg" / "registry.db") as registry:
+        yield registry
 
 
 def production_ready(reg: Registry, bundle: MakeBundle, tmp_path: Path, label: str) -> int:
@@ -292,3 +293,10 @@ def test_a_gate_report_carrying_the_gates_directory_digest_backs_promotion(
     reg.register(path, name="bot")
     report = write_gate_report(tmp_path / "gate.json", gate_digest)
     assert reg.promote("bot", 1, to="production", gate_report=report).stage == "production"
+
+
+def test_cli_accepts_db_after_the_action(bundle: MakeBundle, tmp_path: Path) -> None:
+    db = str(tmp_path / "r.db")
+    assert main(["registry", "register", str(bundle("a")[0]), "--name", "bot", "--db", db]) == 0
+    with Registry(db) as reg:
+        assert reg.get("bot", 1).stage == "experiment"

@@ -32,31 +32,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sub = parser.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("list", help="list model versions and their stages")
-    p.add_argument("name", nargs="?", help="only this model name")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-    p = sub.add_parser(
-        "show",
-        help="show one version (or every version of a name) with gate reports and transitions",
-    )
-    p.add_argument("name")
-    p.add_argument("version", nargs="?", type=int)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        # Also accepted after the action (`registry list --db X`); SUPPRESS keeps the parent's value.
+        p.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="registry database")
+        return p
 
     def who_why(p: argparse.ArgumentParser) -> None:
         p.add_argument("--actor", help="who makes the change (default: $USER)")
         p.add_argument("--reason", default="", help="why; recorded in the audit log")
 
-    p = sub.add_parser("register", help="register an exported bundle as the next version of NAME")
+    p = action("list", "list model versions and their stages")
+    p.add_argument("name", nargs="?", help="only this model name")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = action("show", "show one version (or every version of a name) with gate reports and log")
+    p.add_argument("name")
+    p.add_argument("version", nargs="?", type=int)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = action("register", "register an exported bundle as the next version of NAME")
     p.add_argument("bundle", type=Path, help="directory written by `curagate export`")
     p.add_argument("--name", required=True)
     p.add_argument("--gate-report", type=Path, help="gate_report.json for this bundle")
     who_why(p)
 
-    p = sub.add_parser(
-        "promote", help="move a version forward: experiment → staging → production → archived"
-    )
+    p = action("promote", "move a version forward: experiment → staging → production → archived")
     p.add_argument("name")
     p.add_argument("version", type=int)
     p.add_argument("--to", required=True, choices=STAGES[1:])
@@ -67,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     who_why(p)
 
-    p = sub.add_parser("rollback", help="restore the previous production version of NAME")
+    p = action("rollback", "restore the previous production version of NAME")
     p.add_argument("name")
     who_why(p)
 
