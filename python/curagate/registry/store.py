@@ -182,12 +182,16 @@ class Registry:
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as e:
             raise InputError(f"{self.path}: not a usable SQLite database ({e})") from e
-        if str(mode).lower() != "wal":
-            raise ConfigError(
-                f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the registry on a local "
-                "filesystem (network filesystems do not support WAL)"
-            )
-        self._migrate()
+        try:
+            if str(mode).lower() != "wal":
+                raise ConfigError(
+                    f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the registry on a "
+                    "local filesystem (network filesystems do not support WAL)"
+                )
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
 
     def close(self) -> None:
         self._conn.close()
