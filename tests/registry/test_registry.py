@@ -300,3 +300,10 @@ def test_cli_accepts_db_after_the_action(bundle: MakeBundle, tmp_path: Path) -> 
     assert main(["registry", "register", str(bundle("a")[0]), "--name", "bot", "--db", db]) == 0
     with Registry(db) as reg:
         assert reg.get("bot", 1).stage == "experiment"
+
+
+def test_a_file_that_is_not_a_database_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    path.write_text("not sqlite, just text that is long enough to have a header" * 4)
+    with pytest.raises(InputError, match="not a usable SQLite database"):
+        Registry(path)

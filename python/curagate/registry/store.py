@@ -181,6 +181,7 @@ class Registry:
             self._conn.execute("PRAGMA foreign_keys = ON")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         except sqlite3.DatabaseError as e:
+            self._conn.close()
             raise InputError(f"{self.path}: not a usable SQLite database ({e})") from e
         try:
             if str(mode).lower() != "wal":
