@@ -97,6 +97,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="reference text column (e.g. question for GSM8K)",
     )
     parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    parser.add_argument(
+        "--paraphrase",
+        action="store_true",
+        help="also catch reworded items by embedding similarity (extra `embed`)",
+    )
+    parser.add_argument(
+        "--paraphrase-threshold",
+        type=float,
+        default=0.85,
+        metavar="C",
+        help="cosine similarity for a paraphrase match (default 0.85)",
+    )
+    parser.add_argument("--model", default=None, help="local sentence-transformers model directory")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         text_field=args.text_field,
         threads=args.threads,
+        paraphrase=args.paraphrase,
+        paraphrase_threshold=args.paraphrase_threshold,
+        model=args.model,
     )
     paths = write_report(result, args.out)
     for line in summary_lines(result):

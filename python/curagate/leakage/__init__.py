@@ -138,7 +138,7 @@ class ReferenceLeak:
     @property
     def methods(self) -> tuple[str, ...]:
         found = {m for match in self.matches for m in match.methods}
-        return tuple(m for m in METHODS if m in found)
+        return tuple(m for m in (*METHODS, "paraphrase") if m in found)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -178,7 +178,10 @@ class LeakageResult:
 
     def by_method(self) -> dict[str, int]:
         """Leaked reference items per method (an item can count under several)."""
-        return {m: sum(1 for leak in self.leaks if m in leak.methods) for m in METHODS}
+        counts = {m: sum(1 for leak in self.leaks if m in leak.methods) for m in METHODS}
+        if "paraphrase_threshold" in self.config:
+            counts["paraphrase"] = sum(1 for leak in self.leaks if "paraphrase" in leak.methods)
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -453,8 +456,17 @@ def detect(
     text_field: str | None = None,
     threads: int | None = None,
     batch_rows: int = 65536,
+    paraphrase: bool = False,
+    paraphrase_threshold: float = 0.85,
+    model: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> LeakageResult:
     """Find reference items inside corpus records.
+
+    With ``paraphrase=True`` (extra ``embed``) reworded items that share no
+    n-gram are caught too: corpus records whose sentence embedding is at least
+    ``paraphrase_threshold`` cosine-similar to a reference item are reported
+    with method ``paraphrase`` and their similarity.
 
     Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``)
     except n-grams shared by more than ``max_ngram_items`` (10) reference
@@ -476,6 +488,17 @@ def detect(
         threads=threads,
     )
     corpus_paths = expand_inputs(corpus)
+    paraphrases = None
+    if paraphrase:
+        from curagate.semantic import ParaphraseIndex
+
+        paraphrases = ParaphraseIndex(
+            [item.text for item in index.items],
+            threshold=paraphrase_threshold,
+            model=model,
+            cache_dir=cache_dir,
+        )
+        index.config["paraphrase_threshold"] = paraphrase_threshold
     by_item: dict[int, ReferenceLeak] = {}
     records = nbytes = quarantined = 0
     for batch in read_batches(
@@ -486,6 +509,15 @@ def detect(
         records += len(keys)
         nbytes += _text_bytes(keys)
         raw = index.scan(keys)
+        if paraphrases is not None:
+            # Only pairs the lexical methods missed: reworded copies.
+            found = {(record, item) for record, item, *_ in raw}
+            for p in paraphrases.scan(keys):
+                if (p.corpus, p.reference) not in found:
+                    raw.append(
+                        (p.corpus, p.reference, False, False, False, 0, 0.0, p.similarity, None)
+                    )
+            raw.sort(key=lambda r: (r[0], r[1]))
         if not raw:
             continue
         texts: dict[int, str] = {}
@@ -495,6 +527,7 @@ def detect(
                 text = texts[record] = keys[record].as_py()
             line = batch.lines[record].as_py() if batch.lines is not None else None
             methods_hit = tuple(m for m, on in zip(METHODS, (exact, ng, mh), strict=True) if on)
+            methods_hit = methods_hit or ("paraphrase",)
             match = Match(
                 file=batch.source,
                 row=batch.rows[record].as_py(),

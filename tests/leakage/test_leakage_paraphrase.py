@@ -1,0 +1,69 @@
+"""leakage --paraphrase catches reworded golden items that share no 13-gram (extra `embed`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sentence_transformers")
+pytest.importorskip("faiss")
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = (
+    "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
+    "muffins for her friends every day with four. She sells the remainder at the farmers' market "
+    "daily for $2 per fresh duck egg. How much in dollars does she make every day at the market?"
+)
+REWORDED = (
+    "Every day Janet's ducks produce 16 eggs. Three go into her breakfast and four into muffins "
+    "she bakes for friends; the rest are sold at the farmers' market at $2 each. What are her "
+    "daily market earnings in dollars?"
+)
+
+
+@pytest.mark.slow
+def test_reworded_item_is_reported_as_paraphrase_with_its_similarity(tmp_path: Path) -> None:
+    ref = tmp_path / "golden.jsonl"
+    ref.write_text(json.dumps({"text": QUESTION}) + "\n")
+    corpus = tmp_path / "train.jsonl"
+    rows = [{"text": REWORDED}, {"text": "Write a haiku about the autumn sea and its grey light."}]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = [
+        sys.executable,
+        "-m",
+        "curagate",
+        "leakage",
+        "--reference",
+        str(ref),
+        "--corpus",
+        str(corpus),
+    ]
+
+    plain = subprocess.run(
+        [*base, "--out", str(tmp_path / "plain")], capture_output=True, text=True
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert (
+        json.loads((tmp_path / "plain" / "leakage.json").read_text())["summary"][
+            "leaked_reference_items"
+        ]
+        == 0
+    )
+
+    p = subprocess.run(
+        [*base, "--out", str(tmp_path / "para"), "--paraphrase", "--fail-on-leak"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert p.returncode == 1, p.stderr
+    report = json.loads((tmp_path / "para" / "leakage.json").read_text())
+    assert report["summary"]["by_method"]["paraphrase"] == 1
+    (leak,) = report["leaks"]
+    (match,) = leak["matches"]
+    assert match["methods"] == ["paraphrase"] and match["row"] == 0
+    assert 0.85 <= match["similarity"] < 1.0
