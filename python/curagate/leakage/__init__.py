@@ -458,8 +458,8 @@ def detect(
     batch_rows: int = 65536,
     paraphrase: bool = False,
     paraphrase_threshold: float = 0.85,
-    model: str | os.PathLike[str] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
+    model: str | Path | None = None,
+    cache_dir: str | Path | None = None,
 ) -> LeakageResult:
     """Find reference items inside corpus records.
 

@@ -177,6 +177,9 @@ class Registry:
             self._conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
+        except sqlite3.Error as e:
+            raise InputError(f"{self.path}: cannot open the registry database ({e})") from e
+        try:
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA foreign_keys = ON")
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
