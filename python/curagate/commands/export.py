@@ -4,10 +4,9 @@ The bundle is a standalone Hugging Face model directory (safetensors weights,
 config, generation config, tokenizer with chat template), a model card
 README.md and MANIFEST.json (sha256 of every file + lineage). Before reporting
 success it is reloaded with plain transformers and compared with base +
-adapter: logits on fixed and golden prompts within --rtol, weights bit-identical
-after the round trip, the chat template
-rendering byte-identical to training time. Any mismatch exits 1 and writes
-nothing.
+adapter: weights bit-identical after the round trip, logits on fixed and
+golden prompts within --rtol, the chat template rendering byte-identical to
+training time. Any mismatch exits 1 and writes nothing.
 
 examples:
   curagate export runs/support-bot --out exports/support-bot
