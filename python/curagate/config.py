@@ -101,6 +101,22 @@ class SemanticConfig(_Strict):
     batch_size: int = Field(64, ge=1)
 
 
+class SplitConfig(_Strict):
+    """Split the kept records into train/val/test after curation (see docs/split.md)."""
+
+    enabled: bool = False
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    mode: Literal["random", "stratified", "grouped", "time"] | None = None
+    label: str | None = None
+    group: str | None = None
+    time: str | None = None
+    # Keep records that share a 13-gram in one split (templated rewrites of one
+    # source below the near threshold); slower, so off by default.
+    join_ngram: bool = False
+    fail_on_leak: bool = False
+
+
 class CurateConfig(_Strict):
     format: Literal["auto", "text", "prompt_completion", "chat", "preference"] = "auto"
     text_field: str | None = None
@@ -111,6 +127,7 @@ class CurateConfig(_Strict):
     keep: KeepConfig = KeepConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
     semantic: SemanticConfig = SemanticConfig()
+    split: SplitConfig = SplitConfig()
     memory_budget: ByteSize = Field(1 << 30, ge=0)
     spill_dir: str | None = None
     threads: int | None = Field(None, ge=1)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,6 +35,9 @@ from curagate.pipeline.write import (
     write_quarantine,
 )
 from curagate.records import Batch, Quarantined
+
+if TYPE_CHECKING:
+    from curagate.split import SplitResult
 
 STATS_SCHEMA_VERSION = 1
 _OUTPUT_MARKERS = ("stats.json", "manifest.json")
@@ -69,6 +72,7 @@ class CurateResult:
     stats: dict[str, Any]
     seconds: float
     runtime: dict[str, Any] = field(default_factory=dict)  # facts that may differ between reruns
+    split: SplitResult | None = None
 
     @property
     def removed_total(self) -> int:
@@ -269,6 +273,7 @@ def curate(
         }
         write_manifest(tmp, rows)
 
+    split_result = _split(cfg, out_dir, stats) if cfg.split.enabled else None
     totals = stats["totals"]
     return CurateResult(
         out=out_dir,
@@ -279,6 +284,7 @@ def curate(
         stats=stats,
         seconds=time.perf_counter() - started,
         runtime={"semantic": semantic_stats.get("runtime", {})},
+        split=split_result,
     )
 
 
@@ -393,6 +399,30 @@ def _semantic(
             reason, cluster_id, kept_id, similarity, fates.leaked_reference_id, fates.leak_method
         ),
         stats,
+    )
+
+
+def _split(cfg: CurateConfig, out: Path, stats: dict[str, Any]) -> SplitResult | None:
+    """OUT/splits/: its own stage folder (with split_manifest.json), written
+    atomically after the curate output it reads from."""
+    from curagate.split import split
+
+    if stats["totals"]["kept"] == 0:
+        return None
+    sc = cfg.split
+    return split(
+        [out / "kept"],
+        out / "splits",
+        ratios=sc.ratios,
+        seed=sc.seed,
+        mode=sc.mode,
+        label=sc.label,
+        group=sc.group,
+        time=sc.time,
+        join_ngram=sc.join_ngram,
+        format=None if cfg.format == "auto" else cfg.format,
+        text_field=cfg.text_field,
+        preference_key=cfg.preference_key,
     )
 
 

@@ -253,3 +253,18 @@ def test_a_column_whose_type_changes_between_chunks_is_not_lost(
     result = curate([path], tmp_path / "out", batch_rows=2)
     kept = read_dir(tmp_path / "out" / "kept")
     assert result.kept == 4 and kept is not None and kept.num_rows == 4
+
+
+def test_split_step_splits_exactly_the_kept_records(tmp_path: Path) -> None:
+    # The example has one review under several templates: below the near
+    # threshold, but sharing 13-grams. The plain split reports those leaks ...
+    plain = curate([EXAMPLE], tmp_path / "plain", split__enabled=True)
+    assert plain.split is not None and plain.split.leaks > 0
+    # ... and joining on shared n-grams keeps them in one split.
+    result = curate([EXAMPLE], tmp_path / "out", split__enabled=True, split__join_ngram=True)
+    assert result.split is not None
+    assert sum(result.split.counts.values()) == result.kept
+    manifest = json.loads((tmp_path / "out" / "splits" / "split_manifest.json").read_text())
+    assert manifest["verification"]["leaks_total"] == 0
+    for name in ("train", "val", "test"):
+        assert (tmp_path / "out" / "splits" / f"{name}.parquet").exists()

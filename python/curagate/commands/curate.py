@@ -17,6 +17,7 @@ import json
 import sys
 
 from curagate.curate import CurateResult, curate
+from curagate.split import parse_ratios
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="REF",
         help="remove records containing items of these reference files/dirs (repeatable)",
     )
+    p.add_argument("--split", action="store_true", help="also write OUT/splits/ (train/val/test)")
+    p.add_argument("--ratios", help="split ratios, e.g. 0.8,0.1,0.1 (with --split)")
+    p.add_argument("--label", help="stratify the split by this column (with --split)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any row was quarantined")
     p.add_argument(
         "--json", action="store_true", help="print stats.json to stdout instead of a summary"
@@ -69,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         semantic__model=args.embed_model,
         keep__policy=args.keep,
         keep__score_column=args.score_column,
+        split__enabled=True if args.split else None,
+        split__ratios=parse_ratios(args.ratios) if args.ratios else None,
+        split__label=args.label,
         strict=True if args.strict else None,
     )
     if args.json:
@@ -76,8 +83,14 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print_summary(result)
-    strict = result.stats["config"]["strict"]
-    return 1 if strict and result.quarantined else 0
+    failed = result.stats["config"]["strict"] and result.quarantined
+    if result.split is not None:
+        print(f"  splits          {result.split.counts}   (splits/split_manifest.json)")
+        leaks = result.split.leaks
+        if leaks:
+            print(f"warning: {leaks} cross-split leak(s); see splits/split_manifest.json")
+            failed = failed or result.stats["config"]["split"]["fail_on_leak"]
+    return 1 if failed else 0
 
 
 def print_summary(r: CurateResult) -> None:
