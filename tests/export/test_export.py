@@ -110,6 +110,12 @@ def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle
     lineage = manifest["lineage"]
     assert lineage["base_model"]["files"] == run["base_model"]["files"]
     assert "adapter_model.safetensors" in lineage["adapter"]["files"]
+    gate_models = pytest.importorskip("curagate.gate.models")
+    gate_view = gate_models.resolve_model(
+        str(tiny_run)
+    ).artifacts  # what a gate report on the run says
+    assert lineage["adapter"]["sha256"] == gate_view["adapter_sha256"]
+    assert lineage["base_model"]["sha256"] == gate_view["base_model_sha256"]
     assert lineage["dataset_manifest"] == run["dataset_manifest"]
     assert lineage["golden_sets"] == run["golden_sets"]
     assert lineage["chat_template_sha256"] == run["chat_template_sha256"]

@@ -24,6 +24,7 @@ from curagate.export.manifest import (
     MANIFEST_NAME,
     MANIFEST_SCHEMA_VERSION,
     artifact_digest,
+    files_digest,
     hash_bundle_files,
     manifest_bytes,
     sha256_bytes,
@@ -427,8 +428,9 @@ def export_run(
             "base_model": {
                 "path": info.run["base_model"]["path"],
                 "files": base_files,
+                "sha256": files_digest(base_files),
             },
-            "adapter": {"files": adapter_files},
+            "adapter": {"files": adapter_files, "sha256": files_digest(adapter_files)},
             "training_config": info.run.get("config"),
             "dataset_manifest": info.run.get("dataset_manifest"),
             "golden_sets": info.run.get("golden_sets"),

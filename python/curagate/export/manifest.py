@@ -70,21 +70,28 @@ def artifact_digest(bundle: str | os.PathLike[str]) -> str:
     return sha256_file(path)
 
 
-def tree_digest(manifest: dict[str, Any], manifest_digest: str) -> str:
-    """The digest `curagate gate` reports for a model directory, computed from the manifest.
+def files_digest(files: dict[str, str]) -> str:
+    """One digest for a ``{relpath: sha256}`` mapping, computed as `curagate gate` does.
 
-    The gate hashes every non-hidden file of a directory (MANIFEST.json
-    included) as sha256 over sorted ``"{relpath}\\0{sha256}\\n"`` lines. A bundle
-    that matches its manifest therefore has this digest without rehashing its
-    weights, so a gate report on the bundle can be matched either way.
+    sha256 over sorted ``"{relpath}\\0{sha256}\\n"`` lines, hidden files skipped: the
+    gate reports base models, adapters and model directories with this digest.
     """
-    files = dict(manifest["files"])
-    files[MANIFEST_NAME] = manifest_digest
     h = hashlib.sha256()
     for rel in sorted(files):
         if not any(part.startswith(".") for part in rel.split("/")):
             h.update(f"{rel}\0{files[rel]}\n".encode())
     return h.hexdigest()
+
+
+def tree_digest(manifest: dict[str, Any], manifest_digest: str) -> str:
+    """The digest `curagate gate` reports for a bundle directory, from its manifest.
+
+    The gate hashes every non-hidden file of a directory, MANIFEST.json included
+    (see :func:`files_digest`). A bundle that matches its manifest therefore has
+    this digest without rehashing its weights, so a gate report on the bundle can
+    be matched either way.
+    """
+    return files_digest({**manifest["files"], MANIFEST_NAME: manifest_digest})
 
 
 def load_manifest(bundle: str | os.PathLike[str]) -> dict[str, Any]:
