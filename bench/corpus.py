@@ -1,10 +1,11 @@
 """Benchmark corpora: the real t0 templates corpus and deterministic scale-ups of it.
 
 The base corpus holds real templated near-duplicates (one instance rendered through several
-prompt templates). Larger corpora append perturbed copies of base records (word deletions,
-substitutions from the corpus vocabulary, adjacent swaps) with a seeded RNG, so that some
-variants stay above the Jaccard threshold and some fall below it: the ground truth then has
-pairs on both sides of the boundary, not only trivial copies.
+prompt templates). Larger corpora append, with a seeded RNG, fresh docs (base records with
+half their words replaced) and perturbed copies of recent docs (word deletions,
+substitutions from the corpus vocabulary, adjacent swaps), so that some variants stay above
+the Jaccard threshold and some fall below it: the ground truth then has pairs on both sides
+of the boundary, not only trivial copies.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ SEED = 20261129
 # 5-grams one edit changes up to 5 shingles, so J ~ (1 - 5p) / (1 + 5p): the first band
 # stays well above 0.7, the middle straddles it, the last falls clearly below.
 RATE_BANDS = ((0.40, 0.0, 0.02), (0.30, 0.02, 0.08), (0.30, 0.08, 0.25))
+FRESH = 0.5  # share of generated docs that start a new cluster
+WINDOW = 50_000  # variants copy one of the last WINDOW docs
 
 
 def load_base(source: Path = DEFAULT_SOURCE) -> list[str]:
@@ -42,26 +45,48 @@ def load_base(source: Path = DEFAULT_SOURCE) -> list[str]:
     return texts
 
 
+def _edit(words: list[str], rate: float, vocab: list[str], rng: np.random.Generator) -> list[str]:
+    words = list(words)
+    for _ in range(int(rng.binomial(len(words), rate))):
+        if len(words) < 3:
+            break
+        pos = int(rng.integers(len(words) - 1))
+        op = int(rng.integers(3))
+        if op == 0:
+            del words[pos]
+        elif op == 1:
+            words[pos] = vocab[int(rng.integers(len(vocab)))]
+        else:
+            words[pos], words[pos + 1] = words[pos + 1], words[pos]
+    return words
+
+
 def _variants(base: list[str], count: int, seed: int) -> Iterator[str]:
+    """Half fresh docs, half near-duplicate variants of a recent doc.
+
+    A fresh doc is a random base doc with half of its words replaced by corpus words (J to
+    anything ~0: a new cluster seed). A variant edits one of the last WINDOW docs at a rate
+    from RATE_BANDS. Parents come from a sliding window, so each doc gets ~0.5 variants
+    whatever the size: the duplicate rate and cluster sizes stay the same from 100K to 10M
+    and time can scale linearly (drawing parents from the whole corpus would grow clusters,
+    and the candidate pairs of every tool, quadratically).
+    """
     rng = np.random.default_rng(seed)
     words_of = [t.split() for t in base]
     vocab = [w for ws in words_of for w in ws]
     probs = np.array([b[0] for b in RATE_BANDS])
-    for _ in range(count):
-        words = list(words_of[int(rng.integers(len(base)))])
-        lo, hi = RATE_BANDS[int(rng.choice(len(RATE_BANDS), p=probs))][1:]
-        edits = int(rng.binomial(len(words), rng.uniform(lo, hi)))
-        for _ in range(edits):
-            if len(words) < 3:
-                break
-            pos = int(rng.integers(len(words) - 1))
-            op = int(rng.integers(3))
-            if op == 0:
-                del words[pos]
-            elif op == 1:
-                words[pos] = vocab[int(rng.integers(len(vocab)))]
-            else:
-                words[pos], words[pos + 1] = words[pos + 1], words[pos]
+    window: list[list[str]] = list(words_of[-WINDOW:])
+    for k in range(count):
+        if rng.random() < FRESH:
+            src = words_of[int(rng.integers(len(base)))]
+            words = [vocab[int(rng.integers(len(vocab)))] if rng.random() < 0.5 else w for w in src]
+        else:
+            lo, hi = RATE_BANDS[int(rng.choice(len(RATE_BANDS), p=probs))][1:]
+            words = _edit(window[int(rng.integers(len(window)))], rng.uniform(lo, hi), vocab, rng)
+        if len(window) < WINDOW:
+            window.append(words)
+        else:
+            window[k % WINDOW] = words
         yield " ".join(words)
 
 
