@@ -70,9 +70,13 @@ def test_sft_is_bit_identical_on_rerun(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
     cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"])
+    from safetensors.torch import load_file
+
     a = train("sft", cfg, name="a").run_dir / "adapter" / "adapter_model.safetensors"
     b = train("sft", cfg, name="b").run_dir / "adapter" / "adapter_model.safetensors"
     assert a.read_bytes() == b.read_bytes()
+    trained = [t for k, t in load_file(a).items() if "lora_B" in k]
+    assert trained and all(t.abs().sum() > 0 for t in trained)  # the adapter did move
 
 
 def test_dora_option_trains(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
@@ -202,3 +206,13 @@ def test_early_stopping_ends_the_run_when_validation_loss_stalls(
     )
     s = train("sft", cfg).summary
     assert s["stopped_early"] and s["global_step"] == 4
+
+
+def test_dpo_is_bit_identical_on_rerun(tmp_path: Path, tiny_model: Path) -> None:
+    train_f = write_jsonl(tmp_path / "pref" / "train.jsonl", preference_rows(8))
+    cfg = write_config(
+        tmp_path / "dpo.yaml", tiny_model, train_f, training={"max_steps": 2, "batch_size": 4}
+    )
+    a = train("dpo", cfg, name="a").run_dir / "adapter" / "adapter_model.safetensors"
+    b = train("dpo", cfg, name="b").run_dir / "adapter" / "adapter_model.safetensors"
+    assert a.read_bytes() == b.read_bytes()
