@@ -383,3 +383,24 @@ def test_report_validates_against_the_published_schema(tmp_path, golden_dir, ser
     report = json.loads((tmp_path / "o" / "gate_report.json").read_text())
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(report)
     assert report == json.loads(json.dumps(out.report))
+
+
+def test_min_ratio_keeps_a_shared_template_from_flagging_an_item(
+    tmp_path, golden_dir, servers
+) -> None:
+    template = "is the review positive or negative answer with one word positive or negative"
+    prompt = "Review 31: " + " ".join(f"w{i}" for i in range(30)) + " " + template
+    items = [{**i, "prompt": prompt} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    train = _train_file(tmp_path, ["some other review entirely " + template])
+    gate = _contamination_gate(tmp_path, golden_dir)
+    strict = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "a", train_data=[str(train)]
+    )
+    gate.write_text(gate.read_text().replace("{on_leak: fail}", "{on_leak: fail, min_ratio: 0.1}"))
+    lenient = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "b", train_data=[str(train)]
+    )
+    assert strict.report["contamination"]["leaked_reference_items"] == 1
+    assert lenient.report["contamination"]["leaked_reference_items"] == 0

@@ -53,7 +53,7 @@ regression_suite:
   limit: 40
   batch_size: 8
   regression: {{warn_drop: 0.05, fail_drop: 0.10}}
-contamination: {{on_leak: fail}}
+contamination: {{on_leak: fail, min_ratio: 0.1}}
 """
 
 

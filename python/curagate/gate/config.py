@@ -23,6 +23,9 @@ TaskType = Literal[
     "classification", "extraction", "generation", "structured_json", "multiple_choice", "refusal"
 ]
 
+LeakMethod = Literal["exact", "ngram", "minhash"]
+LEAK_METHODS: tuple[LeakMethod, ...] = ("exact", "ngram", "minhash")
+
 # Metrics each task type computes; thresholds may only name these.
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "classification": ("accuracy", "macro_f1"),
@@ -127,8 +130,19 @@ class RegressionSuite(_Strict):
 
 
 class Contamination(_Strict):
+    """Passed to curagate.leakage.detect; see docs/leakage.md for the methods.
+
+    ``min_ratio`` (shared distinct n-grams over the item's) keeps a prompt template shared by
+    every item from flagging them all: templated sets want e.g. 0.1.
+    """
+
     check: bool = True
     ngram: Annotated[int, Field(ge=1)] = 13
+    min_shared_ngrams: Annotated[int, Field(ge=1)] = 1
+    min_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
+    methods: Annotated[list[LeakMethod], Field(min_length=1)] = Field(
+        default_factory=lambda: list(LEAK_METHODS)
+    )
     on_leak: Literal["fail", "warn", "ignore"] = "fail"
     max_leaked_items: Annotated[int, Field(ge=0)] = 0
 

@@ -482,6 +482,9 @@ def _contamination(
             reference=[str(p) for p in files],
             corpus=[str(p) for p in corpus],
             ngram=pol.ngram,
+            methods=pol.methods,
+            min_shared_ngrams=pol.min_shared_ngrams,
+            min_ratio=pol.min_ratio,
             reference_text_field=_text_field(files[0]),
         )
         leaked += int(result.leaked_reference_items)
