@@ -117,7 +117,7 @@ def _train(work: Path, base: Path, name: str, rows: list[dict[str, str]]) -> Pat
         f"name: {name}\nbase_model: {base}\noutput_dir: {work / 'runs'}\nseed: 0\n"
         f"data: {{train: [{data}], max_length: 384}}\n"
         "lora: {r: 8, alpha: 16, dropout: 0.0}\n"
-        "training: {max_steps: 40, batch_size: 8, learning_rate: 0.001, warmup_ratio: 0.0,"
+        "training: {max_steps: 12, batch_size: 8, learning_rate: 0.002, warmup_ratio: 0.0,"
         " device: auto}\n"
     )
     return Path(train("sft", cfg).run_dir)
