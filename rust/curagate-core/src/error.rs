@@ -27,6 +27,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn param(name: &'static str, message: impl Into<String>) -> Self {
-        Error::InvalidParameter { name, message: message.into() }
+        Error::InvalidParameter {
+            name,
+            message: message.into(),
+        }
     }
 }

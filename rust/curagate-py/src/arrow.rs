@@ -25,7 +25,9 @@ impl Bytes {
     pub fn new(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         let mut view: Box<pyo3::ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: obj is a valid object; PyBUF_SIMPLE asks for contiguous bytes.
-        let rc = unsafe { pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, pyo3::ffi::PyBUF_SIMPLE) };
+        let rc = unsafe {
+            pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *view, pyo3::ffi::PyBUF_SIMPLE)
+        };
         if rc != 0 {
             return Err(PyErr::fetch(obj.py()));
         }
@@ -80,7 +82,13 @@ impl TextColumn {
                 (offset + length + 1) * width
             ))));
         }
-        Ok(Self { offsets, data, offset, length, large })
+        Ok(Self {
+            offsets,
+            data,
+            offset,
+            length,
+            large,
+        })
     }
 
     /// The `length` strings, validated as UTF-8.
@@ -98,7 +106,10 @@ impl TextColumn {
         for row in 0..self.length {
             let (s, e) = (at(self.offset + row), at(self.offset + row + 1));
             if s > e || e > data.len() {
-                return Err(Error::BadOffsets(format!("row {row} spans {s}..{e} of {} data bytes", data.len())));
+                return Err(Error::BadOffsets(format!(
+                    "row {row} spans {s}..{e} of {} data bytes",
+                    data.len()
+                )));
             }
             out.push(std::str::from_utf8(&data[s..e]).map_err(|_| Error::InvalidUtf8 { row })?);
         }

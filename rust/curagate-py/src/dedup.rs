@@ -59,11 +59,19 @@ impl Deduper {
         let bands_rows = match (bands, rows) {
             (Some(b), Some(r)) => Some((b, r)),
             (None, None) => None,
-            _ => return Err(ParameterError::new_err("invalid parameter `bands`: give both bands and rows, or neither")),
+            _ => {
+                return Err(ParameterError::new_err(
+                    "invalid parameter `bands`: give both bands and rows, or neither",
+                ))
+            }
         };
         let banding = match banding {
             "recall" if (0.0..1.0).contains(&max_miss) => Banding::Recall { max_miss },
-            "recall" => return Err(ParameterError::new_err("invalid parameter `max_miss`: must be in [0, 1)")),
+            "recall" => {
+                return Err(ParameterError::new_err(
+                    "invalid parameter `max_miss`: must be in [0, 1)",
+                ))
+            }
             "balanced" => Banding::Balanced,
             other => {
                 return Err(ParameterError::new_err(format!(
@@ -89,7 +97,10 @@ impl Deduper {
             .num_threads(threads.unwrap_or(0))
             .build()
             .map_err(|e| ParameterError::new_err(format!("invalid parameter `threads`: {e}")))?;
-        Ok(Self { inner: CoreDeduper::new(cfg).map_err(to_py)?, pool })
+        Ok(Self {
+            inner: CoreDeduper::new(cfg).map_err(to_py)?,
+            pool,
+        })
     }
 
     /// (bands, rows) in use.
@@ -119,18 +130,32 @@ impl Deduper {
         let column = TextColumn::new(offsets, data, offset, length, large)?;
         let priorities = f64_values(priorities, priorities_offset, column.len())?;
         let (inner, pool) = (&mut self.inner, &self.pool);
-        py.detach(|| pool.install(|| -> curagate_core::Result<()> { inner.add(&column.strs()?, &priorities) }))
-            .map_err(to_py)
+        py.detach(|| {
+            pool.install(|| -> curagate_core::Result<()> {
+                inner.add(&column.strs()?, &priorities)
+            })
+        })
+        .map_err(to_py)
     }
 
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (inner, pool) = (&mut self.inner, &self.pool);
-        let out: DedupOutput = py.detach(|| pool.install(|| inner.finish())).map_err(to_py)?;
+        let out: DedupOutput = py
+            .detach(|| pool.install(|| inner.finish()))
+            .map_err(to_py)?;
         let d = PyDict::new(py);
         d.set_item("status", PyBytes::new(py, &out.status))?;
-        let kept: Vec<u8> = out.kept_index.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let kept: Vec<u8> = out
+            .kept_index
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         d.set_item("kept_index", PyBytes::new(py, &kept))?;
-        let sim: Vec<u8> = out.similarity.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let sim: Vec<u8> = out
+            .similarity
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         d.set_item("similarity", PyBytes::new(py, &sim))?;
         let s = &out.stats;
         let stats = PyDict::new(py);

@@ -5,10 +5,30 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(_core, CoreError, PyException, "Base of every error raised by curagate._core.");
-create_exception!(_core, ParameterError, CoreError, "A parameter is out of range; the message names it.");
-create_exception!(_core, SpillError, CoreError, "Spilling to disk failed (disk full or unwritable spill_dir).");
-create_exception!(_core, InputDataError, CoreError, "Input buffers are malformed (not Arrow string data).");
+create_exception!(
+    _core,
+    CoreError,
+    PyException,
+    "Base of every error raised by curagate._core."
+);
+create_exception!(
+    _core,
+    ParameterError,
+    CoreError,
+    "A parameter is out of range; the message names it."
+);
+create_exception!(
+    _core,
+    SpillError,
+    CoreError,
+    "Spilling to disk failed (disk full or unwritable spill_dir)."
+);
+create_exception!(
+    _core,
+    InputDataError,
+    CoreError,
+    "Input buffers are malformed (not Arrow string data)."
+);
 
 pub fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();

@@ -3,7 +3,9 @@
 use curagate_core::dedup::lsh;
 use curagate_core::dedup::minhash::{MinHasher, Scheme};
 use curagate_core::hash::content_hash as core_hash;
-use curagate_core::text::{for_each_shingle, normalize as core_normalize, NormalizeOptions, ShingleKind};
+use curagate_core::text::{
+    for_each_shingle, normalize as core_normalize, NormalizeOptions, ShingleKind,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
@@ -11,13 +13,25 @@ use rayon::prelude::*;
 use crate::arrow::TextColumn;
 use crate::errors::{to_py, ParameterError};
 
-pub fn norm_opts(nfkc: bool, lowercase: bool, strip_punctuation: bool, collapse_whitespace: bool) -> NormalizeOptions {
-    NormalizeOptions { nfkc, lowercase, strip_punctuation, collapse_whitespace }
+pub fn norm_opts(
+    nfkc: bool,
+    lowercase: bool,
+    strip_punctuation: bool,
+    collapse_whitespace: bool,
+) -> NormalizeOptions {
+    NormalizeOptions {
+        nfkc,
+        lowercase,
+        strip_punctuation,
+        collapse_whitespace,
+    }
 }
 
 pub fn shingle_kind(shingle: &str, ngram: usize) -> PyResult<ShingleKind> {
     if ngram == 0 {
-        return Err(ParameterError::new_err("invalid parameter `ngram`: must be at least 1"));
+        return Err(ParameterError::new_err(
+            "invalid parameter `ngram`: must be at least 1",
+        ));
     }
     match shingle {
         "word" => Ok(ShingleKind::Word(ngram)),
@@ -30,14 +44,30 @@ pub fn shingle_kind(shingle: &str, ngram: usize) -> PyResult<ShingleKind> {
 
 #[pyfunction]
 #[pyo3(signature = (text, *, nfkc=true, lowercase=true, strip_punctuation=true, collapse_whitespace=true))]
-fn normalize(text: &str, nfkc: bool, lowercase: bool, strip_punctuation: bool, collapse_whitespace: bool) -> String {
-    core_normalize(text, &norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace)).into_owned()
+fn normalize(
+    text: &str,
+    nfkc: bool,
+    lowercase: bool,
+    strip_punctuation: bool,
+    collapse_whitespace: bool,
+) -> String {
+    core_normalize(
+        text,
+        &norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace),
+    )
+    .into_owned()
 }
 
 /// 128-bit content hash of the normalized text, as a Python int.
 #[pyfunction]
 #[pyo3(signature = (text, *, nfkc=true, lowercase=true, strip_punctuation=true, collapse_whitespace=true))]
-fn content_hash(text: &str, nfkc: bool, lowercase: bool, strip_punctuation: bool, collapse_whitespace: bool) -> u128 {
+fn content_hash(
+    text: &str,
+    nfkc: bool,
+    lowercase: bool,
+    strip_punctuation: bool,
+    collapse_whitespace: bool,
+) -> u128 {
     let opts = norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace);
     core_hash(core_normalize(text, &opts).as_bytes())
 }
@@ -62,8 +92,11 @@ fn hash_column<'py>(
     let opts = norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace);
     let bytes = py.detach(|| -> Result<Vec<u8>, curagate_core::Error> {
         let texts = column.strs()?;
-        let hashes: Vec<u128> =
-            texts.par_iter().with_min_len(512).map(|t| core_hash(core_normalize(t, &opts).as_bytes())).collect();
+        let hashes: Vec<u128> = texts
+            .par_iter()
+            .with_min_len(512)
+            .map(|t| core_hash(core_normalize(t, &opts).as_bytes()))
+            .collect();
         Ok(hashes.iter().flat_map(|h| h.to_le_bytes()).collect())
     });
     Ok(PyBytes::new(py, &bytes.map_err(to_py)?))
@@ -75,7 +108,9 @@ fn hash_column<'py>(
 fn shingles(text: &str, ngram: usize, shingle: &str) -> PyResult<Vec<String>> {
     let kind = shingle_kind(shingle, ngram)?;
     let mut out = Vec::new();
-    for_each_shingle(text, kind, |s| out.push(String::from_utf8_lossy(s).into_owned()));
+    for_each_shingle(text, kind, |s| {
+        out.push(String::from_utf8_lossy(s).into_owned())
+    });
     Ok(out)
 }
 
@@ -83,7 +118,8 @@ fn shingles(text: &str, ngram: usize, shingle: &str) -> PyResult<Vec<String>> {
 #[pyfunction]
 #[pyo3(signature = (shingles, *, num_perm=128, seed=1, hash="fast"))]
 fn minhash(shingles: Vec<Vec<u8>>, num_perm: usize, seed: u64, hash: &str) -> PyResult<Vec<u64>> {
-    let hasher = MinHasher::new(num_perm, seed, Scheme::parse(hash).map_err(to_py)?).map_err(to_py)?;
+    let hasher =
+        MinHasher::new(num_perm, seed, Scheme::parse(hash).map_err(to_py)?).map_err(to_py)?;
     let mut sig = vec![0u32; hasher.words()];
     hasher.sketch_shingles(shingles.iter().map(|s| s.as_slice()), &mut sig);
     Ok(hasher.to_values(&sig))
@@ -98,7 +134,12 @@ fn optimal_params(
     false_positive_weight: f64,
     false_negative_weight: f64,
 ) -> (usize, usize) {
-    lsh::optimal_params(threshold, num_perm, false_positive_weight, false_negative_weight)
+    lsh::optimal_params(
+        threshold,
+        num_perm,
+        false_positive_weight,
+        false_negative_weight,
+    )
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

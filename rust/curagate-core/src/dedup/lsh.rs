@@ -7,14 +7,27 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 /// areas under the S-curve `1 - (1 - s^r)^b` below and above the threshold.
 /// Integration reproduces datasketch's `_optimal_param` (midpoint rule, step
 /// 0.001), so both pick the same parameters (0.7, 128 perms -> 14 x 9).
-pub fn optimal_params(threshold: f64, num_perm: usize, fp_weight: f64, fn_weight: f64) -> (usize, usize) {
+pub fn optimal_params(
+    threshold: f64,
+    num_perm: usize,
+    fp_weight: f64,
+    fn_weight: f64,
+) -> (usize, usize) {
     let mut best = (1, 1);
     let mut min_error = f64::INFINITY;
     for b in 1..=num_perm {
         let max_r = num_perm / b;
         for r in 1..=max_r {
-            let fp = integrate(|s| 1.0 - (1.0 - s.powi(r as i32)).powi(b as i32), 0.0, threshold);
-            let fn_ = integrate(|s| 1.0 - (1.0 - (1.0 - s.powi(r as i32)).powi(b as i32)), threshold, 1.0);
+            let fp = integrate(
+                |s| 1.0 - (1.0 - s.powi(r as i32)).powi(b as i32),
+                0.0,
+                threshold,
+            );
+            let fn_ = integrate(
+                |s| 1.0 - (1.0 - (1.0 - s.powi(r as i32)).powi(b as i32)),
+                threshold,
+                1.0,
+            );
             let error = fp * fp_weight + fn_ * fn_weight;
             if error < min_error {
                 min_error = error;

@@ -67,7 +67,10 @@ pub struct MinHasher {
 impl MinHasher {
     pub fn new(num_perm: usize, seed: u64, scheme: Scheme) -> Result<Self> {
         if num_perm == 0 || num_perm > 4096 {
-            return Err(Error::param("num_perm", format!("must be in 1..=4096, got {num_perm}")));
+            return Err(Error::param(
+                "num_perm",
+                format!("must be in 1..=4096, got {num_perm}"),
+            ));
         }
         if scheme != Scheme::Fast && seed > u32::MAX as u64 {
             return Err(Error::param("seed", "datasketch seeds must fit in 32 bits"));
@@ -82,16 +85,28 @@ impl MinHasher {
                 }
             }
             Scheme::Affine32 | Scheme::Fast => {
-                a32 = (0..num_perm).map(|_| rng.randint_u32(0, 1 << 31) * 2 + 1).collect();
+                a32 = (0..num_perm)
+                    .map(|_| rng.randint_u32(0, 1 << 31) * 2 + 1)
+                    .collect();
                 b32 = (0..num_perm).map(|_| rng.randint_u32(0, 1 << 32)).collect();
             }
             Scheme::Affine64 => {
-                a64 = (0..num_perm).map(|_| rng.randint_u64(0, 1 << 63) * 2 + 1).collect();
+                a64 = (0..num_perm)
+                    .map(|_| rng.randint_u64(0, 1 << 63) * 2 + 1)
+                    .collect();
                 // numpy's randint(0, 2**64) is one full 64-bit draw.
                 b64 = (0..num_perm).map(|_| rng.next_u64()).collect();
             }
         }
-        Ok(Self { scheme, num_perm, a32, b32, a64, b64, seed })
+        Ok(Self {
+            scheme,
+            num_perm,
+            a32,
+            b32,
+            a64,
+            b64,
+            seed,
+        })
     }
 
     pub fn num_perm(&self) -> usize {
@@ -120,11 +135,30 @@ impl MinHasher {
     }
 
     /// Sketch explicit shingles (datasketch parity tests feed the same bytes).
-    pub fn sketch_shingles<'a>(&self, shingles: impl IntoIterator<Item = &'a [u8]>, out: &mut [u32]) {
+    pub fn sketch_shingles<'a>(
+        &self,
+        shingles: impl IntoIterator<Item = &'a [u8]>,
+        out: &mut [u32],
+    ) {
         self.reset(out);
         for s in shingles {
             self.update(s, out);
         }
+    }
+
+    /// Fast scheme only: sketch from precomputed shingle hashes
+    /// ([`crate::hash::fast_hash64`] with this sketcher's seed), so a caller
+    /// that also needs the hashes (exact verification) computes them once.
+    pub fn sketch_fast_hashes(&self, hashes: &[u64], out: &mut [u32]) {
+        debug_assert_eq!(self.scheme, Scheme::Fast);
+        self.reset(out);
+        for &h in hashes {
+            min_affine32(&self.a32, &self.b32, (h ^ (h >> 32)) as u32, out);
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     fn reset(&self, out: &mut [u32]) {
@@ -168,9 +202,10 @@ impl MinHasher {
     /// The signature as integers (one per permutation), as datasketch stores it.
     pub fn to_values(&self, words: &[u32]) -> Vec<u64> {
         match self.scheme {
-            Scheme::Affine64 => {
-                words.chunks_exact(2).map(|w| (w[0] as u64) | ((w[1] as u64) << 32)).collect()
-            }
+            Scheme::Affine64 => words
+                .chunks_exact(2)
+                .map(|w| (w[0] as u64) | ((w[1] as u64) << 32))
+                .collect(),
             _ => words.iter().map(|&w| w as u64).collect(),
         }
     }
@@ -187,7 +222,10 @@ pub fn estimate_jaccard(a: &[u32], b: &[u32], words_per_value: usize) -> f64 {
     let equal = if words_per_value == 1 {
         a.iter().zip(b).filter(|(x, y)| x == y).count()
     } else {
-        a.chunks_exact(2).zip(b.chunks_exact(2)).filter(|(x, y)| x == y).count()
+        a.chunks_exact(2)
+            .zip(b.chunks_exact(2))
+            .filter(|(x, y)| x == y)
+            .count()
     };
     equal as f64 / values as f64
 }
@@ -247,7 +285,14 @@ mod tests {
         // numpy: g = RandomState(1); [g.randint(1, 2**61-1, dtype=uint64) for _ in 3]
         let mut rng = Mt19937::new(1);
         let drawn: Vec<u64> = (0..3).map(|_| rng.randint_u64(1, MERSENNE_61)).collect();
-        assert_eq!(drawn, [775_169_054_918_279_404, 1_758_426_461_858_698_313, 2_109_959_069_025_162]);
+        assert_eq!(
+            drawn,
+            [
+                775_169_054_918_279_404,
+                1_758_426_461_858_698_313,
+                2_109_959_069_025_162
+            ]
+        );
     }
 
     #[test]
@@ -255,7 +300,10 @@ mod tests {
         let mut rng = Mt19937::new(1);
         let a: Vec<u32> = (0..4).map(|_| rng.randint_u32(0, 1 << 31)).collect();
         let b: Vec<u32> = (0..4).map(|_| rng.randint_u32(0, 1 << 32)).collect();
-        assert_eq!(a, [1_791_095_845, 2_135_392_491, 946_286_476, 1_857_819_720]);
+        assert_eq!(
+            a,
+            [1_791_095_845, 2_135_392_491, 946_286_476, 1_857_819_720]
+        );
         assert_eq!(b, [491_263, 550_290_313, 1_298_508_491, 4_290_846_341]);
     }
 
@@ -276,9 +324,18 @@ mod tests {
 
     #[test]
     fn identical_sets_give_identical_sketches_in_every_scheme() {
-        for scheme in [Scheme::Fast, Scheme::Legacy, Scheme::Affine32, Scheme::Affine64] {
+        for scheme in [
+            Scheme::Fast,
+            Scheme::Legacy,
+            Scheme::Affine32,
+            Scheme::Affine64,
+        ] {
             let h = MinHasher::new(64, 7, scheme).unwrap();
-            assert_eq!(sketch(&h, "a b c a b"), sketch(&h, "a b c a b c"), "{scheme:?}");
+            assert_eq!(
+                sketch(&h, "a b c a b"),
+                sketch(&h, "a b c a b c"),
+                "{scheme:?}"
+            );
         }
     }
 
@@ -298,6 +355,9 @@ mod tests {
     #[test]
     fn unknown_scheme_is_a_clear_error() {
         let err = Scheme::parse("md5").unwrap_err().to_string();
-        assert!(err.contains("unknown hash scheme") && err.contains("datasketch"), "{err}");
+        assert!(
+            err.contains("unknown hash scheme") && err.contains("datasketch"),
+            "{err}"
+        );
     }
 }

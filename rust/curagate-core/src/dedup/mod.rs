@@ -150,7 +150,10 @@ pub struct Deduper {
 impl Deduper {
     pub fn new(cfg: DedupConfig) -> Result<Self> {
         if !(cfg.threshold > 0.0 && cfg.threshold <= 1.0) {
-            return Err(Error::param("threshold", format!("must be in (0, 1], got {}", cfg.threshold)));
+            return Err(Error::param(
+                "threshold",
+                format!("must be in (0, 1], got {}", cfg.threshold),
+            ));
         }
         match cfg.shingle {
             ShingleKind::Word(0) | ShingleKind::Char(0) => {
@@ -164,16 +167,25 @@ impl Deduper {
             Some((b, r)) => {
                 return Err(Error::param(
                     "bands",
-                    format!("bands x rows = {b} x {r} must be >= 1 and fit in num_perm = {}", cfg.num_perm),
+                    format!(
+                        "bands x rows = {b} x {r} must be >= 1 and fit in num_perm = {}",
+                        cfg.num_perm
+                    ),
                 ))
             }
             None => match cfg.banding {
-                Banding::Recall { max_miss } => lsh::recall_params(cfg.threshold, cfg.num_perm, max_miss),
+                Banding::Recall { max_miss } => {
+                    lsh::recall_params(cfg.threshold, cfg.num_perm, max_miss)
+                }
                 Banding::Balanced => lsh::optimal_params(cfg.threshold, cfg.num_perm, 0.5, 0.5),
             },
         };
         let half = cfg.memory_budget / 2;
-        let name = if cfg.verify == Verify::Exact { "shingle-sets" } else { "signatures" };
+        let name = if cfg.verify == Verify::Exact {
+            "shingle-sets"
+        } else {
+            "signatures"
+        };
         Ok(Self {
             hasher,
             bands,
@@ -226,7 +238,11 @@ impl Deduper {
                 new_groups.push(i);
             }
             self.record_group.push(g);
-            self.record_priority.push(if priorities[i].is_nan() { f64::NEG_INFINITY } else { priorities[i] });
+            self.record_priority.push(if priorities[i].is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                priorities[i]
+            });
         }
         if !self.cfg.near {
             self.group_empty.extend(new_groups.iter().map(|_| true));
@@ -244,18 +260,41 @@ impl Deduper {
             .map(|&i| {
                 let text: &str = &normalized[i].0;
                 let mut sig = vec![0u32; words];
-                let n = hasher.sketch_text(text, kind, &mut sig);
-                let set = if exact { shingle_set(text, kind, seed) } else { Vec::new() };
-                (sig, n == 0, set)
+                if hasher.scheme() == Scheme::Fast {
+                    // Hash each shingle once for both the sketch and the set.
+                    let mut hashes = Vec::new();
+                    for_each_shingle(text, kind, |s| hashes.push(fast_hash64(s, seed)));
+                    hasher.sketch_fast_hashes(&hashes, &mut sig);
+                    let set = if exact {
+                        to_set(hashes.iter().map(|&h| h as u32).collect())
+                    } else {
+                        Vec::new()
+                    };
+                    (sig, hashes.is_empty(), set)
+                } else {
+                    let n = hasher.sketch_text(text, kind, &mut sig);
+                    let set = if exact {
+                        shingle_set(text, kind, seed)
+                    } else {
+                        Vec::new()
+                    };
+                    (sig, n == 0, set)
+                }
             })
             .collect();
 
         for (sig, empty, set) in sketched {
             let g = self.group_empty.len() as u32;
-            self.verify_data.push(if exact { &set } else { &sig }, &mut self.spill)?;
+            self.verify_data
+                .push(if exact { &set } else { &sig }, &mut self.spill)?;
             self.group_empty.push(empty);
             if !empty {
-                for key in lsh::band_keys(&sig, self.bands, self.rows, self.hasher.scheme().words_per_value()) {
+                for key in lsh::band_keys(
+                    &sig,
+                    self.bands,
+                    self.rows,
+                    self.hasher.scheme().words_per_value(),
+                ) {
                     self.band_store.push(key, g, &mut self.spill)?;
                 }
             }
@@ -298,7 +337,9 @@ impl Deduper {
         let n = self.record_group.len();
         let mut best_in_group = vec![u32::MAX; n_groups];
         let mut best_in_cluster = vec![u32::MAX; n_groups];
-        let better = |cand: u32, cur: u32, pr: &[f64]| cur == u32::MAX || pr[cand as usize] > pr[cur as usize];
+        let better = |cand: u32, cur: u32, pr: &[f64]| {
+            cur == u32::MAX || pr[cand as usize] > pr[cur as usize]
+        };
         for r in 0..n as u32 {
             let g = self.record_group[r as usize] as usize;
             if better(r, best_in_group[g], &self.record_priority) {
@@ -354,13 +395,22 @@ impl Deduper {
         }
     }
 
-    fn verify_and_join(&self, candidates: &[(u32, u32)], uf: &mut UnionFind, stats: &mut DedupStats) {
+    fn verify_and_join(
+        &self,
+        candidates: &[(u32, u32)],
+        uf: &mut UnionFind,
+        stats: &mut DedupStats,
+    ) {
         const CHUNK: usize = 1 << 16;
         let wpv = self.hasher.scheme().words_per_value();
         let threshold = self.cfg.threshold;
         for chunk in candidates.chunks(CHUNK) {
             // Skip pairs already joined: an edge inside a component changes nothing.
-            let open: Vec<(u32, u32)> = chunk.iter().copied().filter(|&(a, b)| uf.find(a) != uf.find(b)).collect();
+            let open: Vec<(u32, u32)> = chunk
+                .iter()
+                .copied()
+                .filter(|&(a, b)| uf.find(a) != uf.find(b))
+                .collect();
             let verdicts: Vec<bool> = open
                 .par_iter()
                 .map(|&(a, b)| self.similarity(a, b, wpv) >= threshold)
@@ -419,10 +469,14 @@ fn candidate_pairs(mut entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
 /// union (~1e-7 for 1,000 shingles) barely moves the Jaccard value.
 fn shingle_set(text: &str, kind: ShingleKind, seed: u64) -> Vec<u32> {
     let mut set = Vec::new();
-    for_each_shingle(text, kind, |s| set.push(fast_hash64(s, seed ^ 0x5bd1_e995) as u32));
-    set.sort_unstable();
-    set.dedup();
-    set
+    for_each_shingle(text, kind, |s| set.push(fast_hash64(s, seed) as u32));
+    to_set(set)
+}
+
+fn to_set(mut hashes: Vec<u32>) -> Vec<u32> {
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
 }
 
 /// Exact Jaccard of two sorted, deduplicated sets.

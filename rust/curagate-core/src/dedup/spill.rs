@@ -15,7 +15,10 @@ use crate::{Error, Result};
 const ENTRY_BYTES: usize = 12; // u64 key + u32 group, little endian
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Spill { path: path.to_path_buf(), source }
+    move |source| Error::Spill {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Lazily created spill directory (removed on drop).
@@ -112,10 +115,15 @@ impl BandStore {
     pub fn take_partition(&mut self, p: usize) -> Result<Vec<(u64, u32)>> {
         let mut entries = std::mem::take(&mut self.buffers[p]);
         if let Some((path, w)) = self.files[p].take() {
-            let file = w.into_inner().map_err(|e| Error::Spill { path: path.clone(), source: e.into_error() })?;
+            let file = w.into_inner().map_err(|e| Error::Spill {
+                path: path.clone(),
+                source: e.into_error(),
+            })?;
             drop(file);
             let mut bytes = Vec::new();
-            File::open(&path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io_err(&path))?;
+            File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .map_err(io_err(&path))?;
             entries.reserve(bytes.len() / ENTRY_BYTES);
             for chunk in bytes.chunks_exact(ENTRY_BYTES) {
                 let key = u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
@@ -194,7 +202,10 @@ impl WordStore {
         if self.file.is_some() {
             self.flush(spill)?;
             let (path, w) = self.file.take().expect("checked above");
-            let file = w.into_inner().map_err(|e| Error::Spill { path: path.clone(), source: e.into_error() })?;
+            let file = w.into_inner().map_err(|e| Error::Spill {
+                path: path.clone(),
+                source: e.into_error(),
+            })?;
             file.sync_all().map_err(io_err(&path))?;
             let file = File::open(&path).map_err(io_err(&path))?;
             // SAFETY: the file is private to this process (in our own temp dir)
@@ -206,7 +217,10 @@ impl WordStore {
     }
 
     pub fn get(&self, group: u32) -> &[u32] {
-        let (start, end) = (self.offsets[group as usize] as usize, self.offsets[group as usize + 1] as usize);
+        let (start, end) = (
+            self.offsets[group as usize] as usize,
+            self.offsets[group as usize + 1] as usize,
+        );
         match &self.map {
             Some(map) => {
                 if start == end {
@@ -236,7 +250,13 @@ mod tests {
         let mut spill = SpillDir::new(None);
         let mut store = BandStore::new(4, 0); // budget floor: spill every 1024 entries
         for i in 0..5000u32 {
-            store.push((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), i, &mut spill).unwrap();
+            store
+                .push(
+                    (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    i,
+                    &mut spill,
+                )
+                .unwrap();
         }
         assert!(store.spilled_bytes > 0);
         let mut all: Vec<u32> = (0..store.partitions())

@@ -1,6 +1,7 @@
 use super::*;
 
-const BASE: &str = "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat \
+const BASE: &str =
+    "the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat \
                     near the old wooden door of the small house by the river where children play \
                     every summer afternoon and fishermen mend their nets before the evening tide \
                     rolls in over the grey stones of the harbour wall under a pale sky";
@@ -21,9 +22,16 @@ fn near_copy() -> String {
 #[test]
 fn exact_copies_after_normalization_are_removed_as_exact() {
     let shouted = BASE.to_uppercase() + "!!!";
-    let keys = [BASE, "something else entirely different here", shouted.as_str()];
+    let keys = [
+        BASE,
+        "something else entirely different here",
+        shouted.as_str(),
+    ];
     let out = run(DedupConfig::default(), &keys, &[0.0; 3]);
-    assert_eq!(out.status, [Status::Kept as u8, Status::Kept as u8, Status::Exact as u8]);
+    assert_eq!(
+        out.status,
+        [Status::Kept as u8, Status::Kept as u8, Status::Exact as u8]
+    );
     assert_eq!(out.kept_index[2], 0);
     assert_eq!(out.similarity[2], 1.0);
     assert_eq!(out.stats.exact_removed, 1);
@@ -32,11 +40,19 @@ fn exact_copies_after_normalization_are_removed_as_exact() {
 #[test]
 fn near_copies_are_clustered_and_verified() {
     let near = near_copy();
-    let keys = [BASE, near.as_str(), "a completely unrelated record about tax law in the old republic"];
+    let keys = [
+        BASE,
+        near.as_str(),
+        "a completely unrelated record about tax law in the old republic",
+    ];
     let out = run(DedupConfig::default(), &keys, &[0.0; 3]);
     assert_eq!(out.status[1], Status::Near as u8);
     assert_eq!(out.kept_index[1], 0);
-    assert!(out.similarity[1] >= 0.7 && out.similarity[1] < 1.0, "{}", out.similarity[1]);
+    assert!(
+        out.similarity[1] >= 0.7 && out.similarity[1] < 1.0,
+        "{}",
+        out.similarity[1]
+    );
     assert_eq!(out.status[2], Status::Kept as u8);
     assert_eq!(out.stats.near_clusters, 1);
 }
@@ -46,18 +62,31 @@ fn highest_priority_survives_ties_go_to_the_first() {
     let near = near_copy();
     let keys = [BASE, near.as_str(), BASE];
     let out = run(DedupConfig::default(), &keys, &[1.0, 5.0, 1.0]);
-    assert_eq!(out.status, [Status::Near as u8, Status::Kept as u8, Status::Exact as u8]);
+    assert_eq!(
+        out.status,
+        [Status::Near as u8, Status::Kept as u8, Status::Exact as u8]
+    );
     assert_eq!(out.kept_index, [1, 1, 1]);
     let out = run(DedupConfig::default(), &keys, &[0.0, 0.0, 0.0]);
-    assert_eq!(out.status, [Status::Kept as u8, Status::Near as u8, Status::Exact as u8]);
+    assert_eq!(
+        out.status,
+        [Status::Kept as u8, Status::Near as u8, Status::Exact as u8]
+    );
 }
 
 #[test]
 fn dissimilar_records_sharing_a_band_are_rejected_by_verification() {
     // With one band of one row, every pair sharing a single min-hash is a
     // candidate; verification must reject the dissimilar ones.
-    let cfg = DedupConfig { bands_rows: Some((1, 1)), num_perm: 64, ..Default::default() };
-    let keys = ["alpha beta gamma delta epsilon zeta", "alpha beta gamma delta epsilon eta theta iota kappa lambda"];
+    let cfg = DedupConfig {
+        bands_rows: Some((1, 1)),
+        num_perm: 64,
+        ..Default::default()
+    };
+    let keys = [
+        "alpha beta gamma delta epsilon zeta",
+        "alpha beta gamma delta epsilon eta theta iota kappa lambda",
+    ];
     let out = run(cfg, &keys, &[0.0; 2]);
     assert_eq!(out.status, [Status::Kept as u8, Status::Kept as u8]);
 }
@@ -65,23 +94,43 @@ fn dissimilar_records_sharing_a_band_are_rejected_by_verification() {
 #[test]
 fn exact_verification_uses_true_jaccard() {
     let near = near_copy();
-    let cfg = DedupConfig { verify: Verify::Exact, ..Default::default() };
+    let cfg = DedupConfig {
+        verify: Verify::Exact,
+        ..Default::default()
+    };
     let out = run(cfg, &[BASE, near.as_str()], &[0.0; 2]);
     assert_eq!(out.status[1], Status::Near as u8);
     // 58 words, 54 distinct 5-gram shingles; replacing one word swaps 5 of them.
     let expected = 49.0 / 59.0;
-    assert!((out.similarity[1] as f64 - expected).abs() < 1e-6, "{}", out.similarity[1]);
+    assert!(
+        (out.similarity[1] as f64 - expected).abs() < 1e-6,
+        "{}",
+        out.similarity[1]
+    );
 }
 
 #[test]
 fn spilling_gives_the_same_result_as_memory() {
     let texts: Vec<String> = (0..4000)
-        .map(|i| format!("{BASE} record number {} variant {}", i / 3, if i % 3 == 0 { "x" } else { "y z" }))
+        .map(|i| {
+            format!(
+                "{BASE} record number {} variant {}",
+                i / 3,
+                if i % 3 == 0 { "x" } else { "y z" }
+            )
+        })
         .collect();
     let keys: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     let pr = vec![0.0; keys.len()];
     let in_memory = run(DedupConfig::default(), &keys, &pr);
-    let spilled = run(DedupConfig { memory_budget: 0, ..Default::default() }, &keys, &pr);
+    let spilled = run(
+        DedupConfig {
+            memory_budget: 0,
+            ..Default::default()
+        },
+        &keys,
+        &pr,
+    );
     assert!(spilled.stats.spilled_bytes > 0);
     assert_eq!(in_memory.stats.spilled_bytes, 0);
     assert_eq!(in_memory.status, spilled.status);
@@ -93,23 +142,42 @@ fn spilling_gives_the_same_result_as_memory() {
 fn empty_keys_are_deduplicated_exactly_but_not_sketched() {
     let keys = ["!!!", "???", BASE];
     let out = run(DedupConfig::default(), &keys, &[0.0; 3]);
-    assert_eq!(out.status, [Status::Kept as u8, Status::Exact as u8, Status::Kept as u8]);
+    assert_eq!(
+        out.status,
+        [Status::Kept as u8, Status::Exact as u8, Status::Kept as u8]
+    );
     assert_eq!(out.stats.empty_keys, 1);
 }
 
 #[test]
 fn exact_only_mode_never_near_clusters() {
     let near = near_copy();
-    let cfg = DedupConfig { near: false, ..Default::default() };
+    let cfg = DedupConfig {
+        near: false,
+        ..Default::default()
+    };
     let out = run(cfg, &[BASE, near.as_str(), BASE], &[0.0; 3]);
-    assert_eq!(out.status, [Status::Kept as u8, Status::Kept as u8, Status::Exact as u8]);
+    assert_eq!(
+        out.status,
+        [Status::Kept as u8, Status::Kept as u8, Status::Exact as u8]
+    );
 }
 
 #[test]
 fn bad_parameters_are_named() {
-    let err = Deduper::new(DedupConfig { threshold: 1.5, ..Default::default() }).err().unwrap();
+    let err = Deduper::new(DedupConfig {
+        threshold: 1.5,
+        ..Default::default()
+    })
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("threshold"));
-    let err = Deduper::new(DedupConfig { bands_rows: Some((20, 9)), ..Default::default() }).err().unwrap();
+    let err = Deduper::new(DedupConfig {
+        bands_rows: Some((20, 9)),
+        ..Default::default()
+    })
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("bands"));
 }
 

@@ -20,13 +20,22 @@ pub struct NormalizeOptions {
 
 impl Default for NormalizeOptions {
     fn default() -> Self {
-        Self { nfkc: true, lowercase: true, strip_punctuation: true, collapse_whitespace: true }
+        Self {
+            nfkc: true,
+            lowercase: true,
+            strip_punctuation: true,
+            collapse_whitespace: true,
+        }
     }
 }
 
 impl NormalizeOptions {
-    pub const NONE: Self =
-        Self { nfkc: false, lowercase: false, strip_punctuation: false, collapse_whitespace: false };
+    pub const NONE: Self = Self {
+        nfkc: false,
+        lowercase: false,
+        strip_punctuation: false,
+        collapse_whitespace: false,
+    };
 }
 
 /// Normalize `text` with `opts`. Borrows when nothing needs to change.
@@ -40,6 +49,9 @@ pub fn normalize<'a>(text: &'a str, opts: &NormalizeOptions) -> Cow<'a, str> {
     }
     if is_clean(&out, opts) {
         return out;
+    }
+    if out.is_ascii() {
+        return Cow::Owned(normalize_ascii(out.as_bytes(), opts));
     }
     let src: &str = &out;
     let mut buf = String::with_capacity(src.len());
@@ -75,6 +87,38 @@ pub fn normalize<'a>(text: &'a str, opts: &NormalizeOptions) -> Cow<'a, str> {
     Cow::Owned(buf)
 }
 
+/// The same steps on ASCII bytes (most training text): a byte loop instead
+/// of Unicode character classes, several times faster.
+fn normalize_ascii(src: &[u8], opts: &NormalizeOptions) -> String {
+    let mut buf: Vec<u8> = Vec::with_capacity(src.len());
+    let mut pending_space = false;
+    for &b in src {
+        // Rust's char::is_whitespace on ASCII: space, \t, \n, \x0b, \x0c, \r.
+        if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            if opts.collapse_whitespace {
+                pending_space = !buf.is_empty();
+            } else {
+                buf.push(b);
+            }
+            continue;
+        }
+        if opts.strip_punctuation && !b.is_ascii_alphanumeric() {
+            continue;
+        }
+        if pending_space {
+            buf.push(b' ');
+            pending_space = false;
+        }
+        buf.push(if opts.lowercase {
+            b.to_ascii_lowercase()
+        } else {
+            b
+        });
+    }
+    // SAFETY-free: only ASCII bytes were pushed.
+    String::from_utf8(buf).expect("ASCII input gives ASCII output")
+}
+
 /// True when the remaining steps would leave `s` unchanged (the common case
 /// for already-clean text), so the copy can be skipped.
 fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
@@ -105,7 +149,10 @@ mod tests {
 
     #[test]
     fn default_folds_case_space_and_punctuation() {
-        assert_eq!(norm("  Hello,   WORLD!\n\tIt's  me. "), "hello world its me");
+        assert_eq!(
+            norm("  Hello,   WORLD!\n\tIt's  me. "),
+            "hello world its me"
+        );
     }
 
     #[test]
@@ -115,18 +162,55 @@ mod tests {
 
     #[test]
     fn clean_text_is_borrowed() {
-        assert!(matches!(normalize("already clean text", &NormalizeOptions::default()), Cow::Borrowed(_)));
+        assert!(matches!(
+            normalize("already clean text", &NormalizeOptions::default()),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
     fn each_step_can_be_switched_off() {
-        let keep_case = NormalizeOptions { lowercase: false, ..Default::default() };
+        let keep_case = NormalizeOptions {
+            lowercase: false,
+            ..Default::default()
+        };
         assert_eq!(normalize("Hi, Bob", &keep_case), "Hi Bob");
-        let keep_punct = NormalizeOptions { strip_punctuation: false, ..Default::default() };
+        let keep_punct = NormalizeOptions {
+            strip_punctuation: false,
+            ..Default::default()
+        };
         assert_eq!(normalize("Hi,  Bob", &keep_punct), "hi, bob");
-        let keep_space = NormalizeOptions { collapse_whitespace: false, ..Default::default() };
+        let keep_space = NormalizeOptions {
+            collapse_whitespace: false,
+            ..Default::default()
+        };
         assert_eq!(normalize(" a  b ", &keep_space), " a  b ");
         assert_eq!(normalize("A, b", &NormalizeOptions::NONE), "A, b");
+    }
+
+    #[test]
+    fn ascii_fast_path_agrees_with_the_unicode_path() {
+        // Same text with and without one non-ASCII char at the end, which
+        // is then removed by punctuation stripping: the outputs must agree.
+        for opts in [
+            NormalizeOptions::default(),
+            NormalizeOptions {
+                lowercase: false,
+                ..Default::default()
+            },
+            NormalizeOptions {
+                collapse_whitespace: false,
+                ..Default::default()
+            },
+        ] {
+            let ascii = "  Hello,\tWORLD!\r\n It's\x0b 42 --- a_b ";
+            let unicode = format!("{ascii}\u{2014}");
+            assert_eq!(
+                normalize(ascii, &opts),
+                normalize(&unicode, &opts),
+                "{opts:?}"
+            );
+        }
     }
 
     #[test]

@@ -29,8 +29,14 @@ fn word_shingles(text: &str, n: usize, f: &mut impl FnMut(&[u8])) {
         return;
     }
     let bytes = text.as_bytes();
-    let single_spaced = spans.windows(2).all(|w| w[1].0 == w[0].1 + 1 && bytes[w[0].1] == b' ');
-    let windows = if spans.len() < n { 1 } else { spans.len() - n + 1 };
+    let single_spaced = spans
+        .windows(2)
+        .all(|w| w[1].0 == w[0].1 + 1 && bytes[w[0].1] == b' ');
+    let windows = if spans.len() < n {
+        1
+    } else {
+        spans.len() - n + 1
+    };
     let width = n.min(spans.len());
     let mut joined = String::new();
     for i in 0..windows {
@@ -53,6 +59,9 @@ fn word_shingles(text: &str, n: usize, f: &mut impl FnMut(&[u8])) {
 
 /// Byte ranges of the whitespace-separated words of `text`.
 pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    if text.is_ascii() {
+        return ascii_word_spans(text.as_bytes());
+    }
     let mut spans = Vec::new();
     let mut start: Option<usize> = None;
     for (i, c) in text.char_indices() {
@@ -66,6 +75,24 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
     }
     if let Some(s) = start {
         spans.push((s, text.len()));
+    }
+    spans
+}
+
+fn ascii_word_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::with_capacity(bytes.len() / 5);
+    let mut start: Option<usize> = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+            if let Some(s) = start.take() {
+                spans.push((s, i));
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, bytes.len()));
     }
     spans
 }
@@ -93,18 +120,26 @@ mod tests {
 
     fn collect(text: &str, kind: ShingleKind) -> Vec<String> {
         let mut out = Vec::new();
-        for_each_shingle(text, kind, |s| out.push(String::from_utf8(s.to_vec()).unwrap()));
+        for_each_shingle(text, kind, |s| {
+            out.push(String::from_utf8(s.to_vec()).unwrap())
+        });
         out
     }
 
     #[test]
     fn word_shingles_slide_one_word() {
-        assert_eq!(collect("a b c d", ShingleKind::Word(2)), ["a b", "b c", "c d"]);
+        assert_eq!(
+            collect("a b c d", ShingleKind::Word(2)),
+            ["a b", "b c", "c d"]
+        );
     }
 
     #[test]
     fn irregular_spacing_is_joined_by_one_space() {
-        assert_eq!(collect(" a\t b \n c ", ShingleKind::Word(2)), ["a b", "b c"]);
+        assert_eq!(
+            collect(" a\t b \n c ", ShingleKind::Word(2)),
+            ["a b", "b c"]
+        );
     }
 
     #[test]
