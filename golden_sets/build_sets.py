@@ -35,10 +35,17 @@ def _completion(row: dict[str, Any]) -> str:
     return str(row["completion"]).removesuffix(EOT).strip()
 
 
+# Reviews 0-99 are the training half (examples/corpus); the golden set holds
+# the other half, so a model trained on the example can be gated honestly.
+AMAZON_GOLDEN_FROM = 100
+
+
 def amazon_sentiment(data: Path) -> None:
     src = data / "t0_templates" / "amazon_polarity_Is_this_review.jsonl"
     rows = []
     for i, r in enumerate(_read(src)):
+        if i < AMAZON_GOLDEN_FROM:
+            continue
         review = r["prompt"].split("\nReview: ", 1)[-1]
         words = len(review.split())
         rows.append(

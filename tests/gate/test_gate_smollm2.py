@@ -27,7 +27,7 @@ from curagate import golden
 from curagate.gate import run_gate
 
 REPO = Path(__file__).resolve().parents[2]
-HELD_OUT = slice(150, 174)
+HELD_OUT = slice(50, 74)  # reviews 150-173
 INSTRUCTION = "\nAnswer with one word: Positive or Negative."
 
 pytestmark = [
