@@ -62,13 +62,17 @@ def pairs_from_lists(cands: list[list[int]]) -> NDArray[np.int64]:
 def cluster(
     n: int,
     pairs: NDArray[np.int64],
-    sigs: NDArray[Any],
+    sigs: NDArray[Any] | None = None,
     threshold: float = THRESHOLD,
     batch: int = 100_000,
+    estimate: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float64]] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
     """Verify candidates on signatures, union them, keep the lowest index per component.
 
-    Returns removed docs, their keepers, and the number of verified pairs (accepted edges).
+    `sigs` is the (docs x slots) signature matrix; a tool whose signatures live in Python
+    objects passes `estimate` instead (its own Jaccard estimate for pairs a[k], b[k]), which
+    avoids copying every signature into a matrix. Returns removed docs, their keepers, and
+    the number of verified pairs (accepted edges).
     """
     label = np.arange(n, dtype=np.int64)
     edges: list[NDArray[np.int64]] = []
@@ -78,7 +82,11 @@ def cluster(
         p = p[label[p[:, 0]] != label[p[:, 1]]]  # already connected: cannot change anything
         if len(p) == 0:
             continue
-        est = (sigs[p[:, 0]] == sigs[p[:, 1]]).mean(axis=1)
+        if estimate is not None:
+            est = estimate(p[:, 0], p[:, 1])
+        else:
+            assert sigs is not None
+            est = (sigs[p[:, 0]] == sigs[p[:, 1]]).mean(axis=1)
         ok = p[est >= threshold]
         accepted += len(ok)
         if len(ok):
@@ -154,8 +162,15 @@ def run_rensa(texts: list[str], threads: int) -> Result:
     cands = lsh.query_all(mhs)
     clk.lap("lsh_s")
     pairs = pairs_from_lists(cands)
-    sigs = np.array([m.digest() for m in mhs], dtype=np.uint32)
-    removed, keeper, accepted = cluster(len(texts), pairs, sigs)
+
+    def estimate(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.float64]:
+        return np.fromiter(
+            (mhs[i].jaccard(mhs[j]) for i, j in zip(a.tolist(), b.tolist(), strict=True)),
+            dtype=np.float64,
+            count=len(a),
+        )
+
+    removed, keeper, accepted = cluster(len(texts), pairs, estimate=estimate)
     clk.lap("cluster_s")
     return {
         "removed": removed,
