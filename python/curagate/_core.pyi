@@ -45,7 +45,9 @@ def hash_column(
 ) -> bytes:
     """Content hashes of an Arrow string column: 16 little-endian bytes per row."""
 
-def shingles(text: str, *, ngram: int = 5, shingle: Literal["word", "char"] = "word") -> list[str]: ...
+def shingles(
+    text: str, *, ngram: int = 5, shingle: Literal["word", "char"] = "word"
+) -> list[str]: ...
 def minhash(
     shingles: list[bytes], *, num_perm: int = 128, seed: int = 1, hash: HashScheme = "fast"
 ) -> list[int]:
