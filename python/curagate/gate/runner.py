@@ -457,10 +457,12 @@ def _contamination(
             "pass --train-data FILES to check its training data"
         )
         return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "warn", msg)]
-    missing = [str(p) for p in corpus if not p.is_file()]
+    # --train-data may name directories or globs; manifest entries are files.
+    missing = [str(p) for p in corpus if not (p.exists() or any(p.parent.glob(p.name)))]
     if missing:
+        origin = "--train-data" if train_data else "the run manifest"
         msg = (
-            f"training data from the run manifest not found: {', '.join(missing[:3])}; "
+            f"training data from {origin} not found: {', '.join(missing[:3])}; "
             "restore it or pass --train-data"
         )
         return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
