@@ -169,7 +169,8 @@ def components(n: int, edges: NDArray[np.int64]) -> NDArray[np.int64]:
     )
     _, comp = connected_components(graph, directed=False)
     _, first = np.unique(comp, return_index=True)  # lowest index of each component
-    return first[comp].astype(np.int64)
+    label: NDArray[np.int64] = first[comp].astype(np.int64)
+    return label
 
 
 def removed_from_labels(label: NDArray[np.int64]) -> NDArray[np.int64]:

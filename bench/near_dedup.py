@@ -69,7 +69,7 @@ def run_curagate(texts: list[str], threads: int) -> dict[str, Any]:
         part = arr.slice(lo, chunk)
         _, offsets, data = part.buffers()
         prio = np.zeros(len(part), dtype=np.float64)
-        dedup.add(offsets, data, part.offset, len(part), True, prio)
+        dedup.add(offsets, data, part.offset, len(part), True, prio.data)
     out = dedup.finish()
     clk.lap("dedup_s")
     status = np.frombuffer(out["status"], dtype=np.uint8)
@@ -152,7 +152,7 @@ def worker(tool: str, corpus_file: Path, threads: int, out_file: Path) -> None:
     res["cpu_s"] = time.process_time() - cpu0
     res["baseline_rss_kib"] = base_kib
     res["peak_rss_kib"] = proc_status_kib("VmHWM")
-    np.savez(out_file.with_suffix(".npz"), **arrays)
+    np.savez(out_file.with_suffix(".npz"), **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
     out_file.write_text(json.dumps(res, default=float))
 
 
@@ -214,7 +214,7 @@ def load_ground_truth(corpus_file: Path, sha: str, texts: list[str]) -> dict[str
         "label": gt.label,
         "stats": np.array([gt.candidates, gt.verified, gt.edges, time.perf_counter() - t0]),
     }
-    np.savez(cache, **data)
+    np.savez(cache, **data)  # type: ignore[arg-type]  # numpy stubs type **kwds as bool
     return data
 
 
