@@ -136,8 +136,31 @@ class CurateConfig(_Strict):
     dedup_rate_warning: float = Field(0.30, ge=0.0, le=1.0)
 
 
-def load_model(path: str | os.PathLike[str], model: type[M]) -> M:
-    """Load YAML at ``path`` into ``model``; errors name file, line and key."""
+def parse_yaml(text: str, source: str, *, keys_hint: str = "") -> tuple[dict[str, Any], yaml.Node]:
+    """Parse YAML ``text`` that must be a mapping; keep its node tree for line numbers.
+
+    A syntax error or a non-mapping document is a ConfigError naming ``source``
+    and the line. An empty document is an empty mapping.
+    """
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}, yaml.MappingNode("tag:yaml.org,2002:map", [])
+    if not isinstance(data, dict) or node is None:
+        hint = f" ({keys_hint})" if keys_hint else ""
+        raise ConfigError(f"{source}:1: the file must be a mapping of keys{hint}")
+    return data, node
+
+
+def read_yaml(
+    path: str | os.PathLike[str], *, keys_hint: str = ""
+) -> tuple[dict[str, Any], yaml.Node]:
+    """:func:`parse_yaml` of a file; a missing or unreadable file is a ConfigError."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -145,18 +168,32 @@ def load_model(path: str | os.PathLike[str], model: type[M]) -> M:
         raise ConfigError(f"{p}: config file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark else str(p)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}:1: the config must be a mapping of keys to values")
-    return validate_model(data, model, source=str(p), node=node)
+    return parse_yaml(text, str(p), keys_hint=keys_hint)
+
+
+def error_lines(
+    e: ValidationError, node: yaml.Node | None, source: str, *, docs: str = "the documentation"
+) -> list[str]:
+    """One ``file:line: key: message`` per validation error."""
+    out = []
+    for err in e.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        key = ".".join(str(x) for x in loc) or "<root>"
+        line = line_of(node, loc) if node is not None else None
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key (check the spelling; see {docs} for the keys)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        out.append(f"{where}: {key}: {msg}")
+    return out
+
+
+def load_model(path: str | os.PathLike[str], model: type[M]) -> M:
+    """Load YAML at ``path`` into ``model``; errors name file, line and key."""
+    data, node = read_yaml(path)
+    return validate_model(data, model, source=str(path), node=node)
 
 
 def validate_model(
@@ -166,19 +203,12 @@ def validate_model(
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = [str(x) for x in err["loc"]]
-        key = ".".join(loc) or "<root>"
-        line = _line_of(node, err["loc"]) if node is not None else None
-        where = f"{source}:{line}" if line else source
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see the documented options)"
-        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-        raise ConfigError(f"{where}: {key}: {msg}{more}") from None
+        first, *rest = error_lines(e, node, source, docs="docs/curate.md")
+        more = f" (and {len(rest)} more)" if rest else ""
+        raise ConfigError(f"{first}{more}") from None
 
 
-def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
+def line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the deepest YAML node along ``loc`` that exists."""
     line = node.start_mark.line + 1
     for part in loc:

@@ -41,7 +41,7 @@ def test_unknown_rule_id_is_rejected(tmp_path: Path) -> None:
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     p = write(tmp_path, "sample:\n  n: [1, 2\n")
-    with pytest.raises(ConfigError, match=r"audit.yaml:\d+: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"audit.yaml:\d+: invalid YAML"):
         load_config(p)
 
 

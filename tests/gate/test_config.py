@@ -53,7 +53,7 @@ def test_warn_drop_above_fail_drop_is_rejected() -> None:
 
 
 def test_yaml_syntax_error_names_the_line() -> None:
-    with pytest.raises(ConfigError, match=r"g\.yaml:2: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"g\.yaml:2: invalid YAML"):
         parse_gate("name: g\ndescription: a: b\n", "g.yaml")
 
 

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curagate.audit.rules import RULES
+from curagate.config import line_of, read_yaml
 from curagate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -143,51 +143,12 @@ class AuditConfig(_Model):
         return self.model_dump(mode="json", by_alias=True)
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """1-based line of the deepest node on ``loc`` that exists in the YAML."""
-    node = root
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
-                    nxt = v
-                    line = k.start_mark.line + 1
-                    break
-            if nxt is None:
-                return line
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            if key >= len(node.value):
-                return line
-            node = node.value[key]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
 def load_config(path: str | Path | None) -> AuditConfig:
     """Load and validate ``audit.yaml``; ``None`` gives the defaults."""
     if path is None:
         return AuditConfig()
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read config {p}: {e.strerror or e}") from e
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}:1: the config must be a mapping of keys (format, rules, ...)")
+    data, root = read_yaml(p, keys_hint="format, rules, ...")
     try:
         cfg = AuditConfig.model_validate(data)
     except ValidationError as e:
@@ -195,7 +156,7 @@ def load_config(path: str | Path | None) -> AuditConfig:
         for err in e.errors():
             loc = tuple(err["loc"])
             key = ".".join(str(x) for x in loc) or "<root>"
-            line = _line_of(root, loc)
+            line = line_of(root, loc)
             where = f"{p}:{line}" if line else str(p)
             msg = err["msg"]
             if err["type"] == "extra_forbidden":

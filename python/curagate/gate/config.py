@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from curagate.config import parse_yaml
 from curagate.errors import ConfigError
 
 TaskType = Literal[
@@ -218,15 +219,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig:
     """Validate gate YAML text; errors name the file, the line and the key."""
     src = str(path)
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{src}:{mark.line + 1}" if mark else src
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict) or node is None:
-        raise ConfigError(f"{src}:1: a gate file must be a mapping (keys: name, golden_sets, ...)")
+    data, node = parse_yaml(text, src, keys_hint="name, golden_sets, ...")
     lines: dict[tuple[Any, ...], int] = {}
     _line_index(node, (), lines)
     try:

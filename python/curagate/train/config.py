@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from curagate.config import error_lines, read_yaml
 from curagate.errors import ConfigError
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -151,73 +151,16 @@ class TrainConfig(_Strict):
         )
 
 
-def _node_at(root: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.Node | None:
-    """The deepest YAML node along a pydantic error location (for its line number)."""
-    node = root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next(
-                (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part),
-                None,
-            )
-            if nxt is None:
-                # An unknown key: point at the key itself.
-                key = next(
-                    (
-                        k
-                        for k, _ in node.value
-                        if isinstance(k, yaml.ScalarNode) and k.value == part
-                    ),
-                    None,
-                )
-                return key or node
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                return node
-            node = node.value[part]
-        else:
-            return node
-    return node
-
-
 def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """Read and validate ``train.yaml``; paths come back absolute.
 
     Raises ConfigError naming the file, the line and the key.
     """
     cfg_path = Path(path)
-    try:
-        text = cfg_path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{cfg_path}: cannot read the config file: {e.strerror}") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{cfg_path}:{mark.line + 1}" if mark is not None else str(cfg_path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{cfg_path}: the config must be a mapping of keys (name, base_model, data, ...)"
-        )
+    data, root = read_yaml(cfg_path, keys_hint="name, base_model, data, ...")
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as e:
-        lines = []
-        for err in e.errors():
-            loc = tuple(
-                p for p in err["loc"] if not isinstance(p, str) or not p.startswith("function-")
-            )
-            node = _node_at(root, loc)
-            line = f":{node.start_mark.line + 1}" if node is not None else ""
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; see docs/train.md for the keys)"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            lines.append(f"{cfg_path}{line}: {key}: {msg}")
+        lines = error_lines(e, root, str(cfg_path), docs="docs/train.md")
         raise ConfigError("; ".join(lines)) from None
     return cfg.resolved_paths(cfg_path.resolve().parent)
