@@ -51,7 +51,8 @@ def amazon_sentiment(data: Path) -> None:
         rows.append(
             {
                 "id": f"amazon_polarity_{i:03d}",
-                "prompt": r["prompt"].strip() + "\nAnswer with one word: Positive or Negative.",
+                # The template's own question, as the example trains on it.
+                "prompt": r["prompt"].strip(),
                 "reference": _completion(r),
                 "length": "short" if words < 60 else "long",
             }

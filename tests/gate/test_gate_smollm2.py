@@ -28,7 +28,7 @@ from curagate.gate import run_gate
 
 REPO = Path(__file__).resolve().parents[2]
 HELD_OUT = slice(50, 74)  # reviews 150-173
-INSTRUCTION = "\nAnswer with one word: Positive or Negative."
+INSTRUCTION = ""  # golden set v3 asks the template's own question
 
 pytestmark = [
     pytest.mark.slow,
