@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff format --check python tests bench golden_sets
 .venv/bin/mypy
 cargo fmt --all -- --check
-PYO3_PYTHON=.venv/bin/python cargo clippy --quiet --workspace --all-targets -- -D warnings
+PYO3_PYTHON="$PWD/.venv/bin/python" cargo clippy --quiet --workspace --all-targets -- -D warnings
