@@ -262,8 +262,8 @@ _RULES = [
         "Records containing a golden (evaluation) set item: exact match or a shared "
         "13-gram (curagate.leakage).",
         "Training on the test set makes every later evaluation and gate meaningless.",
-        "Remove the leaking records (`curagate leakage ... --out`), or run `curagate split` "
-        "to make leakage-free splits.",
+        "Remove the leaking records: `curagate curate DATA --out DIR --decontaminate "
+        "golden_sets/` drops them with reason `leakage` (`curagate leakage` lists them).",
     ),
 ]
 
