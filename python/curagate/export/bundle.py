@@ -32,6 +32,7 @@ from curagate.export.manifest import (
 )
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.registry.gate_report import GateReport, read_gate_report
+from curagate.train.provenance import library_versions
 
 RUN_SCHEMA_VERSION = 1
 DTYPES = ("float32", "bfloat16", "float16")
@@ -59,16 +60,6 @@ FIXED_CONVERSATIONS: list[list[dict[str, str]]] = [
     ],
 ]
 
-TRACKED_LIBRARIES = (
-    "curagate",
-    "torch",
-    "transformers",
-    "peft",
-    "safetensors",
-    "tokenizers",
-    "gguf",
-)
-
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -90,19 +81,6 @@ class RunInfo:
     run_sha256: str
     base_dir: Path
     adapter_dir: Path
-
-
-def _library_versions() -> dict[str, str]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in TRACKED_LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
@@ -445,7 +423,7 @@ def export_run(
                 if report
                 else None
             ),
-            "versions": {"training": info.run.get("versions"), "export": _library_versions()},
+            "versions": {"training": info.run.get("versions"), "export": library_versions()},
         }
         export_info = {
             "dtype": target_dtype,

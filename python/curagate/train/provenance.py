@@ -19,6 +19,7 @@ TRACKED_LIBRARIES = (
     "datasets",
     "tokenizers",
     "safetensors",
+    "gguf",
 )
 
 
