@@ -93,10 +93,7 @@ impl Deduper {
             memory_budget,
             spill_dir,
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.unwrap_or(0))
-            .build()
-            .map_err(|e| ParameterError::new_err(format!("invalid parameter `threads`: {e}")))?;
+        let pool = crate::thread_pool(threads)?;
         Ok(Self {
             inner: CoreDeduper::new(cfg).map_err(to_py)?,
             pool,

@@ -84,10 +84,7 @@ impl ReferenceIndex {
             seed,
             normalize: norm_opts(nfkc, lowercase, strip_punctuation, true),
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.unwrap_or(0))
-            .build()
-            .map_err(|e| ParameterError::new_err(format!("invalid parameter `threads`: {e}")))?;
+        let pool = crate::thread_pool(threads)?;
         Ok(Self {
             builder: Some(ReferenceIndexBuilder::new(config).map_err(to_py)?),
             index: None,

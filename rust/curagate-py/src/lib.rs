@@ -11,6 +11,15 @@ mod errors;
 mod leakage;
 mod text;
 
+/// The rayon pool a native object runs its work in: `threads` workers, or
+/// one per core when `None` (each object owns its pool, so `--threads` holds).
+pub(crate) fn thread_pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| errors::ParameterError::new_err(format!("invalid parameter `threads`: {e}")))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
