@@ -21,6 +21,7 @@ import yaml
 
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.io.atomic import write_text_atomic
+from curagate.io.manifest import sha256_file as sha256_file
 
 LOCK_FILE = "lock.json"
 SET_FILE = "set.yaml"
@@ -71,14 +72,6 @@ class GoldenSet:
         if self.license_file:
             entry["license_file"] = self.license_file
         return entry
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def combined_sha256(files: dict[str, str]) -> str:

@@ -19,6 +19,7 @@ normalization); the record itself is written out unchanged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -46,6 +47,12 @@ class Quarantined:
     row: int | None  # 0-based row index within the file; None when unknown
     reason: str  # says what is wrong and how to fix it, naming the field
     raw: str | None  # the raw line/row as text (lossy for invalid UTF-8)
+
+    def to_jsonl(self) -> str:
+        """One ``quarantine.jsonl`` line, fields in declaration order."""
+        row = {"file": self.file, "line": self.line, "row": self.row}
+        row.update(reason=self.reason, raw=self.raw)
+        return json.dumps(row, ensure_ascii=False) + "\n"
 
 
 @dataclass(slots=True)

@@ -694,24 +694,7 @@ def split(
     quarantine_info: dict[str, Any] = {"rows": len(loaded.quarantined)}
     if loaded.quarantined:
         qpath = out_dir / "quarantine.jsonl"
-        write_text_atomic(
-            qpath,
-            "".join(
-                json.dumps(
-                    {
-                        "file": q.file,
-                        "line": q.line,
-                        "row": q.row,
-                        "reason": q.reason,
-                        "raw": q.raw,
-                    },
-                    sort_keys=True,
-                    ensure_ascii=False,
-                )
-                + "\n"
-                for q in loaded.quarantined
-            ),
-        )
+        write_text_atomic(qpath, "".join(q.to_jsonl() for q in loaded.quarantined))
         quarantine_info.update(file=qpath.name, sha256=sha256_file(qpath))
 
     if verify:

@@ -76,20 +76,7 @@ class ShardWriter:
 
 def write_quarantine(path: Path, rows: list[Quarantined]) -> int:
     with path.open("w", encoding="utf-8") as f:
-        for q in rows:
-            f.write(
-                json.dumps(
-                    {
-                        "file": q.file,
-                        "line": q.line,
-                        "row": q.row,
-                        "reason": q.reason,
-                        "raw": q.raw,
-                    },
-                    ensure_ascii=False,
-                )
-                + "\n"
-            )
+        f.writelines(q.to_jsonl() for q in rows)
     return len(rows)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from curagate.errors import InputError, MissingExtraError
 from curagate.io.atomic import atomic_path
-from curagate.train.provenance import sha256_file
+from curagate.io.manifest import sha256_file
 
 PROVENANCE_FILE = "curagate_import.json"
 

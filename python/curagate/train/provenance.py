@@ -9,6 +9,8 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from curagate.io.manifest import sha256_file
+
 TRACKED_LIBRARIES = (
     "curagate",
     "torch",
@@ -21,14 +23,6 @@ TRACKED_LIBRARIES = (
     "safetensors",
     "gguf",
 )
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_text(text: str) -> str:

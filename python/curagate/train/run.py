@@ -21,6 +21,7 @@ import yaml
 
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.io.atomic import atomic_path, write_text_atomic
+from curagate.io.manifest import sha256_file
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import Finding, HealthMonitor, TrainingDiverged, make_callback
@@ -29,7 +30,6 @@ from curagate.train.provenance import (
     hardware,
     hash_tree,
     library_versions,
-    sha256_file,
     sha256_text,
 )
 
