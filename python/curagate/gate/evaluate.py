@@ -76,6 +76,26 @@ def _mc_answer(output: str, choices: list[str]) -> int | None:
     return choices.index(hit) if hit is not None else None
 
 
+def parse_prediction(spec: GoldenSetGate, item: dict[str, Any], output: str) -> Any:
+    """What the gate reads from one raw output, as a JSON-ready value: the label
+    (classification), the option letter (multiple choice), the extracted answer
+    (generation, extraction), the canonical JSON (structured_json; None when not
+    JSON) or "refuse"/"answer" (refusal). Two outputs with the same prediction
+    score alike, except ``format_compliance``, which reads the raw output."""
+    if spec.task == "classification":
+        assert spec.labels is not None
+        return gm.match_label(output, spec.labels)
+    if spec.task == "multiple_choice":
+        answer = _mc_answer(output, _choices(item, spec))
+        return None if answer is None else LETTERS[answer]
+    if spec.task in ("generation", "extraction"):
+        return gm.extract_answer(output, spec.answer_regex)
+    if spec.task == "structured_json":
+        ok, parsed = gm.parse_json(output)
+        return json.dumps(parsed, sort_keys=True, ensure_ascii=False) if ok else None
+    return "refuse" if gm.is_refusal(output) else "answer"
+
+
 @dataclass
 class SideScores:
     """One model's outputs on a set and the per-item values of each metric.

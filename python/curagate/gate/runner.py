@@ -26,12 +26,13 @@ from curagate.gate.checks import (
     regression_verdict,
     rnd,
 )
-from curagate.gate.config import TASK_METRICS, GateConfig, Regression, load_gate
+from curagate.gate.config import TASK_METRICS, GateConfig, GoldenSetGate, Regression, load_gate
 from curagate.gate.evaluate import SetScores, conversation, load_schema, score_set
 from curagate.gate.models import (
     GenerationCache,
     GenSettings,
     LoadedModels,
+    Messages,
     ModelRef,
     generate_cached,
     resolve_model,
@@ -118,14 +119,12 @@ def _failing_examples(scores: SetScores, convs: list[list[dict[str, str]]]) -> l
     return out
 
 
-def _evaluate_set(
-    cfg: GateConfig,
-    golden: GoldenSet,
-    cand: ModelRef,
-    base: ModelRef,
-    models: LoadedModels,
-    cache: GenerationCache,
-) -> tuple[dict[str, Any], list[Check]]:
+def set_inputs(
+    cfg: GateConfig, golden: GoldenSet
+) -> tuple[GoldenSetGate, list[dict[str, Any]], list[Messages], GenSettings]:
+    """What the gate feeds the models for one golden set: its gate entry, the items, the
+    chats and the generation settings (shared with `curagate export`'s quick checks, so
+    both generate exactly alike)."""
     spec = next(g for g in cfg.golden_sets if g.name == golden.name)
     if golden.task != spec.task:
         raise ConfigError(
@@ -141,6 +140,18 @@ def _evaluate_set(
         temperature=cfg.generation.temperature,
         batch_size=cfg.generation.batch_size,
     )
+    return spec, items, convs, settings
+
+
+def _evaluate_set(
+    cfg: GateConfig,
+    golden: GoldenSet,
+    cand: ModelRef,
+    base: ModelRef,
+    models: LoadedModels,
+    cache: GenerationCache,
+) -> tuple[dict[str, Any], list[Check]]:
+    spec, items, convs, settings = set_inputs(cfg, golden)
     cand_out = generate_cached(cand, models, convs, settings, cache)
     base_out = generate_cached(base, models, convs, settings, cache)
     scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve))
@@ -637,4 +648,4 @@ def run_gate(
     return GateOutcome(report, exit_code, cache.hits, cache.misses, out)
 
 
-__all__ = ["TASK_METRICS", "GateOutcome", "run_gate"]
+__all__ = ["TASK_METRICS", "GateOutcome", "run_gate", "set_inputs"]
