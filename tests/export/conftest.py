@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .export_fixtures import build_base, build_run
+from .export_fixtures import build_base, build_gate, build_run
 
 
 @pytest.fixture(scope="session")
@@ -25,4 +25,20 @@ def tiny_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
     out = tmp_path_factory.mktemp("bundle") / "tiny-bot"
     export_run(tiny_run, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gate file with one locked golden set (read-only: tests that alter it build their own)."""
+    return build_gate(tmp_path_factory.mktemp("gate"))
+
+
+@pytest.fixture(scope="session")
+def gated_bundle(tiny_run: Path, tiny_gate: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle exported with the gate's quick checks."""
+    from curagate.export import export_run
+
+    out = tmp_path_factory.mktemp("gated") / "tiny-bot"
+    export_run(tiny_run, out, gate=tiny_gate)
     return out

@@ -85,14 +85,14 @@ def build_base(path: Path) -> Path:
     return path
 
 
-def build_run(run_dir: Path, base: Path) -> Path:
+def build_run(run_dir: Path, base: Path, seed: int = 1) -> Path:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     lora = LoraConfig(
         r=8,
         lora_alpha=16,
@@ -129,3 +129,34 @@ def build_run(run_dir: Path, base: Path) -> Path:
     (run_dir / "metrics.jsonl").write_text("")
     (run_dir / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True))
     return run_dir
+
+
+QUESTIONS = [(t.split("? ")[0] + "?", t.split("? ")[1]) for t in CORPUS]
+
+
+def build_gate(root: Path) -> Path:
+    """A gate over one locked golden set of 20 colour questions (generation, ROUGE-L), so
+    any change in what the tiny model writes changes a prediction."""
+    from curagate import golden
+
+    items = [
+        {"id": f"c{i:02d}", "prompt": q, "reference": a}
+        for i, (q, a) in enumerate([*QUESTIONS, *QUESTIONS[:4]])
+    ]
+    set_dir = root / "golden" / "colors"
+    set_dir.mkdir(parents=True)
+    (set_dir / "data.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    (set_dir / "set.yaml").write_text(
+        "name: colors\ntask: generation\nversion: '1'\nfiles: [data.jsonl]\n"
+        "provenance: written by the test\nlicense: CC0-1.0\n"
+    )
+    golden.lock(root / "golden")
+    gate = root / "gate.yaml"
+    gate.write_text(
+        "schema_version: 1\nname: tiny-colors\ngolden_dir: golden\n"
+        "generation: {max_new_tokens: 8, batch_size: 8}\n"
+        "golden_sets:\n"
+        "  - name: colors\n    task: generation\n    metrics: {rouge_l: {min: 0.0}}\n"
+        "contamination: {check: false}\n"
+    )
+    return gate

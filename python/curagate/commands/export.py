@@ -6,12 +6,16 @@ README.md and MANIFEST.json (sha256 of every file + lineage). Before reporting
 success it is reloaded with plain transformers and compared with base +
 adapter: weights bit-identical after the round trip, logits on fixed and
 golden prompts within --rtol, the chat template rendering byte-identical to
-training time. Any mismatch exits 1 and writes nothing.
+training time. With a gate (--gate, or the gate named by --gate-report) it
+also reruns the gate's quick checks: the first --quick-items items of every
+golden set, generated greedily by base + adapter and by the bundle, must give
+the same parsed predictions. Any mismatch exits 1 and writes nothing.
 
 examples:
   curagate export runs/support-bot --out exports/support-bot
   curagate export runs/support-bot --out exports/support-bot \\
       --gate-report gate/gate_report.json --prompts golden_sets/support.jsonl --license apache-2.0
+  curagate export runs/support-bot --out exports/support-bot --gate gates/support.yaml
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import argparse
 from pathlib import Path
 
 from curagate.export.bundle import DTYPES, export_run
+from curagate.export.quick import DEFAULT_QUICK_ITEMS, summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     parser.add_argument(
         "--gate-report", type=Path, help="gate_report.json: verdict and eval results for the card"
+    )
+    parser.add_argument(
+        "--gate",
+        type=Path,
+        help="gate YAML whose quick checks to rerun on the bundle (default: the gate named by "
+        "--gate-report, if any)",
+    )
+    parser.add_argument(
+        "--quick-items",
+        type=int,
+        default=DEFAULT_QUICK_ITEMS,
+        metavar="N",
+        help=f"quick-check items per golden set: the first N (default {DEFAULT_QUICK_ITEMS}; "
+        "0 skips the quick checks)",
     )
     parser.add_argument(
         "--prompts", type=Path, help="JSONL golden prompts to compare logits on (first 16)"
@@ -73,12 +92,15 @@ def run(args: argparse.Namespace) -> int:
         base_model_id=args.base_model_id,
         datasets=args.dataset,
         gguf=args.gguf,
+        gate=args.gate,
+        quick_items=args.quick_items,
     )
     print(
         f"exported {result.out}: {result.files} files ({result.dtype}), verified on {result.prompts} prompts "
         f"(max |logit diff| {result.max_abs_logit_diff:.2g} <= {result.bound:.2g}); "
         f"artifact digest {result.digest}"
     )
+    print(summary(result.quick_checks))
     if result.gguf:
         print(f"  + {result.gguf} (GGUF Q8_0, verified by reloading with transformers)")
     return 0

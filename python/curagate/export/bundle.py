@@ -30,6 +30,7 @@ from curagate.export.manifest import (
     sha256_bytes,
     sha256_file,
 )
+from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.registry.gate_report import GateReport, read_gate_report
 from curagate.train.provenance import library_versions
@@ -72,6 +73,7 @@ class ExportResult:
     rtol: float
     prompts: int
     gguf: str | None
+    quick_checks: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,45 @@ def _resolve_dtype(dtype: str, base_dir: Path) -> str:
     return saved if saved in DTYPES else "float32"
 
 
+def _gate_of_report(report: GateReport) -> Path | None:
+    """The gate file a report was made with, if it is still there and unchanged."""
+    gate = report.data.get("gate")
+    file = gate.get("file") if isinstance(gate, dict) else None
+    if not isinstance(file, str) or not file:
+        return None
+    path = Path(file)
+    if not path.is_file():
+        raise InputError(
+            f"{report.path}: its gate file {file} is not found from {Path.cwd()}; pass --gate FILE "
+            "for the quick checks (or --quick-items 0 to skip them)"
+        )
+    recorded = gate.get("sha256") if isinstance(gate, dict) else None
+    # The gate hashes the file's text (as curagate.gate.config.parse_gate does).
+    current = sha256_bytes(path.read_text(encoding="utf-8").encode("utf-8"))
+    if recorded and current != recorded:
+        raise InputError(
+            f"{report.path}: gate file {file} changed since the report was written (sha256 "
+            f"{current[:12]}… != {str(recorded)[:12]}…); pass --gate {file} to run the quick "
+            "checks with the gate as it is now, or restore it"
+        )
+    return path
+
+
+def _quick_plan(
+    gate: str | os.PathLike[str] | None, report: GateReport | None, items: int
+) -> tuple[QuickCheckPlan | None, str | None]:
+    """(plan, None) when quick checks run, else (None, why they do not)."""
+    if items < 0:
+        raise InputError(f"--quick-items {items}: must be 0 (skip) or more")
+    if gate is None and report is not None:
+        gate = _gate_of_report(report)
+    if gate is None:
+        return None, "no gate given (--gate, or a --gate-report naming its gate file)"
+    if items == 0:
+        return None, "--quick-items 0"
+    return plan_quick_checks(gate, items), None
+
+
 def _check_out(out: Path, run_dir: Path) -> None:
     if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
@@ -285,6 +326,8 @@ def export_run(
     base_model_id: str | None = None,
     datasets: Sequence[str] = (),
     gguf: bool = False,
+    gate: str | os.PathLike[str] | None = None,
+    quick_items: int = DEFAULT_QUICK_ITEMS,
 ) -> ExportResult:
     """Merge, write, reload and compare; return only when the bundle is proven equal."""
     try:
@@ -302,6 +345,7 @@ def export_run(
     report: GateReport | None = read_gate_report(gate_report) if gate_report is not None else None
     if report is not None:
         _check_report_judged_run(report, info)
+    quick_plan, quick_skipped = _quick_plan(gate, report, quick_items)
     golden = _read_prompts(Path(prompts)) if prompts is not None else []
     conversations = FIXED_CONVERSATIONS + golden
     target_dtype = _resolve_dtype(dtype, info.base_dir)
@@ -388,6 +432,16 @@ def export_run(
                 "is wrong or too lossy (try --dtype float32)"
             )
 
+        # The gate's own generation, parsing and scoring, on base + adapter and the bundle.
+        quick_record: dict[str, Any] = {"skipped": quick_skipped}
+        if quick_plan is not None:
+            quick = quick_plan.run(info.base_dir, info.adapter_dir, tmp)
+            if not quick.passed:
+                raise CheckFailed(
+                    f"{quick.failure_message(str(out_path))}\nnothing was written to {out_path}"
+                )
+            quick_record = quick.record
+
         gguf_name, gguf_diff = None, None
         if gguf:
             from curagate.export.gguf_q8 import Q8_0_RTOL, write_gguf_q8_0
@@ -440,6 +494,7 @@ def export_run(
             "max_abs_reference_logit": float(f"{scale:.4g}"),
             "rtol": tolerance,
             "chat_template_identical": True,
+            "quick_checks": quick_record,
         }
         if gguf_name is not None and gguf_diff is not None:
             verification["gguf"] = {
@@ -479,6 +534,7 @@ def export_run(
         rtol=tolerance,
         prompts=len(conversations),
         gguf=gguf_name,
+        quick_checks=quick_record,
     )
 
 

@@ -45,6 +45,19 @@ def _results(report: GateReport, name: str) -> list[dict[str, Any]]:
     return [{"name": name, "results": results}] if results else []
 
 
+def _quick_lines(record: dict[str, Any] | None) -> list[str]:
+    if not record or "skipped" in record:
+        return []
+    sets = ", ".join(
+        f"{s['name']} ({s['identical_predictions']}/{s['items']})" for s in record["golden_sets"]
+    )
+    return [
+        f"Gate quick checks (gate `{record['gate']['name']}`, first {record['items_per_set']} "
+        f"items of each golden set, greedy): same parsed predictions as base + adapter on {sets}.",
+        "",
+    ]
+
+
 def model_card(
     *,
     run: dict[str, Any],
@@ -124,6 +137,7 @@ def model_card(
         "identical to training "
         f"(sha256 `{str(run.get('chat_template_sha256'))[:12]}`).",
         "",
+        *_quick_lines(verification.get("quick_checks")),
         "`MANIFEST.json` records the sha256 of every file and the full lineage (base model and "
         "adapter hashes, training config, dataset manifest, golden-set hashes, library versions). "
         "Check the bundle with `curagate verify <dir>`.",
