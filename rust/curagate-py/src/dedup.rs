@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use curagate_core::dedup::minhash::Scheme;
 use curagate_core::dedup::{Banding, DedupConfig, DedupOutput, Deduper as CoreDeduper, Verify};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use crate::arrow::{f64_values, TextColumn};
 use crate::errors::{to_py, ParameterError};
@@ -133,6 +134,42 @@ impl Deduper {
             })
         })
         .map_err(to_py)
+    }
+
+    /// Add keys given as a sequence of Python `str`. Their UTF-8 bytes are
+    /// read in place (no copy for ASCII strings; CPython caches the UTF-8 form
+    /// of the others), so a caller holding a list does not need an Arrow copy.
+    #[pyo3(signature = (texts, priorities=None, priorities_offset=0))]
+    fn add_texts(
+        &mut self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        priorities: Option<&Bound<'_, PyAny>>,
+        priorities_offset: usize,
+    ) -> PyResult<()> {
+        // Owned references keep every string alive while the GIL is released,
+        // even if the caller's list is changed meanwhile.
+        let mut owned: Vec<Bound<'_, PyString>> = Vec::with_capacity(texts.len().unwrap_or(0));
+        for (i, item) in texts.try_iter()?.enumerate() {
+            let item = item?;
+            match item.cast_into::<PyString>() {
+                Ok(s) => owned.push(s),
+                Err(e) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "texts[{i}] is {}, not str",
+                        e.into_inner().get_type().name()?
+                    )))
+                }
+            }
+        }
+        let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
+        let priorities = match priorities {
+            Some(p) => f64_values(p, priorities_offset, strs.len())?,
+            None => vec![0.0; strs.len()],
+        };
+        let (inner, pool) = (&mut self.inner, &self.pool);
+        py.detach(|| pool.install(|| inner.add(&strs, &priorities)))
+            .map_err(to_py)
     }
 
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

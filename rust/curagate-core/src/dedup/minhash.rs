@@ -2,16 +2,18 @@
 //!
 //! Four schemes, all pure functions of the shingle set (no token sampling):
 //!
-//! * [`Scheme::Fast`] (default): XXH3-64 of the shingle folded to 32 bits,
-//!   then `num_perm` affine permutations `a*h + b mod 2^32` (a odd, so each
-//!   is a bijection). The inner loop is 32-bit multiply-add-min over all
-//!   permutations, which vectorizes (AVX2 when the CPU has it).
+//! * [`Scheme::Fast`] (default): the shingle's 64-bit hash
+//!   ([`crate::hash::fast_shingle_hash`]: each word hashed once, the n word
+//!   hashes of a word n-gram combined) folded to 32 bits, then `num_perm`
+//!   affine permutations `a*h + b mod 2^32` (a odd, so each is a bijection).
+//!   The inner loop is 32-bit multiply-add-min over all permutations, which
+//!   vectorizes (AVX-512 or AVX2 when the CPU has it).
 //! * [`Scheme::Legacy`], [`Scheme::Affine32`], [`Scheme::Affine64`]:
 //!   bit-identical to datasketch 2.0's `MinHash(scheme=...)` with its default
 //!   SHA-1 hash functions and the same `seed` and `num_perm`.
 
 use super::mt19937::Mt19937;
-use crate::hash::{fast_hash64, sha1_hash32, sha1_hash64};
+use crate::hash::{fast_shingle_hash, sha1_hash32, sha1_hash64};
 use crate::text::{for_each_shingle, ShingleKind};
 use crate::{Error, Result};
 
@@ -147,14 +149,12 @@ impl MinHasher {
     }
 
     /// Fast scheme only: sketch from precomputed shingle hashes
-    /// ([`crate::hash::fast_hash64`] with this sketcher's seed), so a caller
-    /// that also needs the hashes (exact verification) computes them once.
+    /// ([`crate::hash::fast_shingle_hash`] with this sketcher's seed), so a
+    /// caller that also needs the hashes (exact verification) computes them once.
     pub fn sketch_fast_hashes(&self, hashes: &[u64], out: &mut [u32]) {
         debug_assert_eq!(self.scheme, Scheme::Fast);
         self.reset(out);
-        for &h in hashes {
-            min_affine32(&self.a32, &self.b32, (h ^ (h >> 32)) as u32, out);
-        }
+        sketch_affine32(&self.a32, &self.b32, hashes, out);
     }
 
     pub fn seed(&self) -> u64 {
@@ -170,8 +170,8 @@ impl MinHasher {
     fn update(&self, shingle: &[u8], out: &mut [u32]) {
         match self.scheme {
             Scheme::Fast => {
-                let h = fast_hash64(shingle, self.seed);
-                min_affine32(&self.a32, &self.b32, (h ^ (h >> 32)) as u32, out);
+                let h = fast_shingle_hash(shingle, self.seed);
+                min_affine32(&self.a32, &self.b32, fold32(h), out);
             }
             Scheme::Affine32 => {
                 let h = fmix32(sha1_hash32(shingle));
@@ -230,6 +230,12 @@ pub fn estimate_jaccard(a: &[u32], b: &[u32], words_per_value: usize) -> f64 {
     equal as f64 / values as f64
 }
 
+/// The 32-bit value a 64-bit shingle hash enters the permutations with.
+#[inline(always)]
+pub fn fold32(h: u64) -> u32 {
+    (h ^ (h >> 32)) as u32
+}
+
 #[inline]
 fn fmix32(mut h: u32) -> u32 {
     h ^= h >> 16;
@@ -260,6 +266,97 @@ fn min_affine32(a: &[u32], b: &[u32], h: u32, out: &mut [u32]) {
         }
     }
     min_affine32_portable(a, b, h, out);
+}
+
+/// `min_affine32` over many hashes, with the CPU check done once and the
+/// whole loop compiled for the widest vector unit available.
+fn sketch_affine32(a: &[u32], b: &[u32], hashes: &[u64], out: &mut [u32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { sketch_affine32_avx512(a, b, hashes, out) };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { sketch_affine32_avx2(a, b, hashes, out) };
+            return;
+        }
+    }
+    sketch_affine32_portable(a, b, hashes, out);
+}
+
+#[inline(always)]
+fn sketch_affine32_portable(a: &[u32], b: &[u32], hashes: &[u64], out: &mut [u32]) {
+    // Permutations outer, hashes inner: one lane block of parameters and
+    // minima stays in registers while every hash streams through it.
+    const LANES: usize = 16;
+    let full = out.len() / LANES * LANES;
+    for ((o, a), b) in out[..full]
+        .chunks_exact_mut(LANES)
+        .zip(a.chunks_exact(LANES))
+        .zip(b.chunks_exact(LANES))
+    {
+        let a: [u32; LANES] = a.try_into().expect("LANES values");
+        let b: [u32; LANES] = b.try_into().expect("LANES values");
+        let mut acc: [u32; LANES] = (&*o).try_into().expect("LANES values");
+        for &h in hashes {
+            let h = fold32(h);
+            for k in 0..LANES {
+                acc[k] = acc[k].min(a[k].wrapping_mul(h).wrapping_add(b[k]));
+            }
+        }
+        o.copy_from_slice(&acc);
+    }
+    for &h in hashes {
+        min_affine32_portable(&a[full..], &b[full..], fold32(h), &mut out[full..]);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn sketch_affine32_avx512(a: &[u32], b: &[u32], hashes: &[u64], out: &mut [u32]) {
+    use std::arch::x86_64::*;
+    // Up to 8 blocks of 16 permutations at once: parameters and minima stay
+    // in 24 of the 32 zmm registers while the hashes stream through.
+    const LANES: usize = 16;
+    const BLOCKS: usize = 8;
+    let mut done = 0;
+    while out.len() - done >= LANES * BLOCKS {
+        let (pa, pb, po) = (
+            a[done..].as_ptr(),
+            b[done..].as_ptr(),
+            out[done..].as_mut_ptr(),
+        );
+        // SAFETY: LANES * BLOCKS values are in bounds from `done` in all three.
+        unsafe {
+            let va: [__m512i; BLOCKS] =
+                std::array::from_fn(|k| _mm512_loadu_si512(pa.add(k * LANES).cast()));
+            let vb: [__m512i; BLOCKS] =
+                std::array::from_fn(|k| _mm512_loadu_si512(pb.add(k * LANES).cast()));
+            let mut acc: [__m512i; BLOCKS] =
+                std::array::from_fn(|k| _mm512_loadu_si512(po.add(k * LANES).cast()));
+            for &h in hashes {
+                let vh = _mm512_set1_epi32(fold32(h) as i32);
+                for k in 0..BLOCKS {
+                    let v = _mm512_add_epi32(_mm512_mullo_epi32(va[k], vh), vb[k]);
+                    acc[k] = _mm512_min_epu32(acc[k], v);
+                }
+            }
+            for (k, v) in acc.iter().enumerate() {
+                _mm512_storeu_si512(po.add(k * LANES).cast(), *v);
+            }
+        }
+        done += LANES * BLOCKS;
+    }
+    sketch_affine32_portable(&a[done..], &b[done..], hashes, &mut out[done..]);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sketch_affine32_avx2(a: &[u32], b: &[u32], hashes: &[u64], out: &mut [u32]) {
+    sketch_affine32_portable(a, b, hashes, out);
 }
 
 #[inline(always)]
@@ -359,5 +456,41 @@ mod tests {
             err.contains("unknown hash scheme") && err.contains("datasketch"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn sketch_from_hashes_equals_sketch_from_shingles_on_every_code_path() {
+        let h = MinHasher::new(128, 3, Scheme::Fast).unwrap();
+        let shingles = ["a b c", "b c d", "c d e", "x"];
+        let mut from_bytes = vec![0; h.words()];
+        h.sketch_shingles(shingles.iter().map(|s| s.as_bytes()), &mut from_bytes);
+        let hashes: Vec<u64> = shingles
+            .iter()
+            .map(|s| fast_shingle_hash(s.as_bytes(), 3))
+            .collect();
+        // 128 = whole lane blocks; 37 leaves a remainder.
+        let odd = MinHasher::new(37, 3, Scheme::Fast).unwrap();
+        let mut by_block = vec![u32::MAX; 37];
+        sketch_affine32_portable(&odd.a32, &odd.b32, &hashes, &mut by_block);
+        let mut one_by_one = vec![u32::MAX; 37];
+        for &x in &hashes {
+            min_affine32_portable(&odd.a32, &odd.b32, fold32(x), &mut one_by_one);
+        }
+        assert_eq!(by_block, one_by_one);
+        let mut from_hashes = vec![0; h.words()];
+        h.sketch_fast_hashes(&hashes, &mut from_hashes);
+        assert_eq!(from_bytes, from_hashes);
+        let mut portable = vec![u32::MAX; h.words()];
+        sketch_affine32_portable(&h.a32, &h.b32, &hashes, &mut portable);
+        assert_eq!(portable, from_hashes);
+        // 300 = two 128-wide AVX-512 passes and a remainder.
+        let wide = MinHasher::new(300, 3, Scheme::Fast).unwrap();
+        let mut dispatched = vec![u32::MAX; 300];
+        sketch_affine32(&wide.a32, &wide.b32, &hashes, &mut dispatched);
+        let mut plain = vec![u32::MAX; 300];
+        for &x in &hashes {
+            min_affine32_portable(&wide.a32, &wide.b32, fold32(x), &mut plain);
+        }
+        assert_eq!(dispatched, plain);
     }
 }

@@ -24,12 +24,17 @@ pub mod union_find;
 mod tests;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
 
-use crate::hash::{content_hash, fast_hash64};
-use crate::text::{for_each_shingle, normalize, NormalizeOptions, ShingleKind};
+use crate::hash::{
+    combine_word_hashes, content_hash, fast_shingle_hash, read64, word_hash, word_hash_padded,
+};
+use crate::text::normalize::{normalize_into, AsciiTable};
+use crate::text::shingle::word_spans;
+use crate::text::{for_each_shingle, NormalizeOptions, ShingleKind};
 use crate::{Error, Result};
 use minhash::{estimate_jaccard, MinHasher, Scheme};
 use spill::{BandStore, SpillDir, WordStore};
@@ -137,14 +142,76 @@ pub struct Deduper {
     rows: usize,
     record_group: Vec<u32>,
     record_priority: Vec<f64>,
-    groups: HashMap<u128, u32>,
+    groups: HashMap<u128, u32, BuildHasherDefault<ContentHashHasher>>,
     group_empty: Vec<bool>,
     /// MinHash signatures (signature verification) or shingle-hash sets
     /// (exact verification), one record per group.
     verify_data: WordStore,
     band_store: BandStore,
     spill: SpillDir,
+    table: AsciiTable,
     finished: bool,
+}
+
+/// Records per sub-batch of [`Deduper::add`], and per parallel task.
+const SUB_BATCH: usize = 16_384;
+const PAR_CHUNK: usize = 64;
+
+/// One thread's work area while sketching, reused from record to record.
+#[derive(Default)]
+struct Scratch {
+    norm: String,
+    words: Vec<u64>,
+    shingles: Vec<u64>,
+    set: Vec<u32>,
+    sig: Vec<u32>,
+}
+
+/// The parallel step's output for a run of consecutive records.
+struct Sketched {
+    /// Content hash of each record's normalized key.
+    hashes: Vec<u128>,
+    /// Per record: the key has no shingle.
+    empty: Vec<bool>,
+    /// Verification data (shingle set or signature) of every record, end to
+    /// end; record j ends at `data_end[j]`.
+    data: Vec<u32>,
+    data_end: Vec<usize>,
+    /// `bands` LSH keys per record.
+    keys: Vec<u64>,
+}
+
+impl Sketched {
+    fn with_capacity(records: usize, bands: usize) -> Self {
+        Self {
+            hashes: Vec::with_capacity(records),
+            empty: Vec::with_capacity(records),
+            data: Vec::new(),
+            data_end: Vec::with_capacity(records),
+            keys: Vec::with_capacity(records * bands),
+        }
+    }
+}
+
+/// The group table's keys are already uniform 128-bit hashes: fold them
+/// instead of running SipHash over them again.
+#[derive(Default)]
+struct ContentHashHasher(u64);
+
+impl Hasher for ContentHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    }
 }
 
 impl Deduper {
@@ -192,7 +259,8 @@ impl Deduper {
             rows,
             record_group: Vec::new(),
             record_priority: Vec::new(),
-            groups: HashMap::new(),
+            groups: HashMap::default(),
+            table: AsciiTable::new(&cfg.normalize),
             group_empty: Vec::new(),
             verify_data: WordStore::new(name, half),
             band_store: BandStore::new(64, half),
@@ -211,6 +279,9 @@ impl Deduper {
     }
 
     /// Add one batch of record keys with their survivor priorities.
+    ///
+    /// Records are processed in sub-batches of [`SUB_BATCH`], so the
+    /// transient memory does not grow with the caller's batch size.
     pub fn add(&mut self, keys: &[&str], priorities: &[f64]) -> Result<()> {
         if self.finished {
             return Err(Error::Finished);
@@ -218,88 +289,141 @@ impl Deduper {
         if keys.len() != priorities.len() {
             return Err(Error::param("priorities", "must have one value per key"));
         }
-        let opts = self.cfg.normalize;
-        let normalized: Vec<(std::borrow::Cow<'_, str>, u128)> = keys
-            .par_iter()
-            .with_min_len(256)
-            .map(|k| {
-                let n = normalize(k, &opts);
-                let h = content_hash(n.as_bytes());
-                (n, h)
+        for (k, p) in keys.chunks(SUB_BATCH).zip(priorities.chunks(SUB_BATCH)) {
+            self.add_sub_batch(k, p)?;
+        }
+        Ok(())
+    }
+
+    fn add_sub_batch(&mut self, keys: &[&str], priorities: &[f64]) -> Result<()> {
+        // Parallel: normalize, content-hash and sketch every record, into one
+        // flat output per run of records (no allocation per record). Exact
+        // copies are sketched too (speculatively): cheaper than normalizing
+        // twice to learn first which records start a new group.
+        let this = &*self;
+        let parts: Vec<Sketched> = keys
+            .par_chunks(PAR_CHUNK)
+            .map_init(Scratch::default, |scratch, chunk| {
+                let mut out = Sketched::with_capacity(chunk.len(), this.bands);
+                for key in chunk {
+                    this.sketch_record(key, scratch, &mut out);
+                }
+                out
             })
             .collect();
 
         // Sequential, in input order: group ids are assigned deterministically.
-        let mut new_groups: Vec<usize> = Vec::new();
-        for (i, (_, h)) in normalized.iter().enumerate() {
-            let next = self.groups.len() as u32;
-            let g = *self.groups.entry(*h).or_insert(next);
-            if g == next {
-                new_groups.push(i);
-            }
-            self.record_group.push(g);
-            self.record_priority.push(if priorities[i].is_nan() {
-                f64::NEG_INFINITY
-            } else {
-                priorities[i]
-            });
-        }
-        if !self.cfg.near {
-            self.group_empty.extend(new_groups.iter().map(|_| true));
-            return Ok(());
-        }
-
-        let hasher = &self.hasher;
-        let kind = self.cfg.shingle;
-        let words = hasher.words();
-        let exact = self.cfg.verify == Verify::Exact;
-        let seed = self.cfg.seed;
-        let sketched: Vec<(Vec<u32>, bool, Vec<u32>)> = new_groups
-            .par_iter()
-            .with_min_len(64)
-            .map(|&i| {
-                let text: &str = &normalized[i].0;
-                let mut sig = vec![0u32; words];
-                if hasher.scheme() == Scheme::Fast {
-                    // Hash each shingle once for both the sketch and the set.
-                    let mut hashes = Vec::new();
-                    for_each_shingle(text, kind, |s| hashes.push(fast_hash64(s, seed)));
-                    hasher.sketch_fast_hashes(&hashes, &mut sig);
-                    let set = if exact {
-                        to_set(hashes.iter().map(|&h| h as u32).collect())
+        let mut r = 0;
+        for part in &parts {
+            let mut data_start = 0;
+            for (j, &h) in part.hashes.iter().enumerate() {
+                let next = self.groups.len() as u32;
+                let g = *self.groups.entry(h).or_insert(next);
+                let p = priorities[r];
+                r += 1;
+                self.record_group.push(g);
+                self.record_priority
+                    .push(if p.is_nan() { f64::NEG_INFINITY } else { p });
+                let data_end = part.data_end[j];
+                if g == next {
+                    if self.cfg.near {
+                        self.verify_data
+                            .push(&part.data[data_start..data_end], &mut self.spill)?;
+                        self.group_empty.push(part.empty[j]);
+                        if !part.empty[j] {
+                            for &key in &part.keys[j * self.bands..(j + 1) * self.bands] {
+                                self.band_store.push(key, g, &mut self.spill)?;
+                            }
+                        }
                     } else {
-                        Vec::new()
-                    };
-                    (sig, hashes.is_empty(), set)
-                } else {
-                    let n = hasher.sketch_text(text, kind, &mut sig);
-                    let set = if exact {
-                        shingle_set(text, kind, seed)
-                    } else {
-                        Vec::new()
-                    };
-                    (sig, n == 0, set)
+                        self.group_empty.push(true);
+                    }
                 }
-            })
-            .collect();
-
-        for (sig, empty, set) in sketched {
-            let g = self.group_empty.len() as u32;
-            self.verify_data
-                .push(if exact { &set } else { &sig }, &mut self.spill)?;
-            self.group_empty.push(empty);
-            if !empty {
-                for key in lsh::band_keys(
-                    &sig,
-                    self.bands,
-                    self.rows,
-                    self.hasher.scheme().words_per_value(),
-                ) {
-                    self.band_store.push(key, g, &mut self.spill)?;
-                }
+                data_start = data_end;
             }
         }
         Ok(())
+    }
+
+    /// Normalize, hash and (near dedup) sketch one record into `out`.
+    fn sketch_record(&self, key: &str, scratch: &mut Scratch, out: &mut Sketched) {
+        let opts = &self.cfg.normalize;
+        let Scratch {
+            norm,
+            words,
+            shingles,
+            set,
+            sig,
+        } = scratch;
+        normalize_into(key, opts, &self.table, norm);
+        let len = norm.len();
+        // Zero padding lets words be loaded 16 bytes at a time.
+        // SAFETY: zero bytes are valid UTF-8, and `text` stops before them.
+        unsafe { norm.as_mut_vec() }.extend_from_slice(&[0u8; 16]);
+        let padded: &[u8] = norm.as_bytes();
+        let text: &str = &norm[..len];
+        out.hashes.push(content_hash(text.as_bytes()));
+        if !self.cfg.near {
+            out.empty.push(true);
+            out.data_end.push(out.data.len());
+            return;
+        }
+        let exact = self.cfg.verify == Verify::Exact;
+        sig.resize(self.hasher.words(), 0);
+        let count = match (self.hasher.scheme(), self.cfg.shingle) {
+            (Scheme::Fast, ShingleKind::Word(n)) => {
+                // Each word hashed once; an n-gram combines its n word hashes.
+                let seed = self.cfg.seed;
+                words.clear();
+                if text.is_empty() {
+                } else if opts.collapse_whitespace {
+                    // Normalized: words are separated by exactly one space.
+                    hash_words_single_spaced(padded, len, seed, words);
+                } else {
+                    let bytes = text.as_bytes();
+                    words.extend(
+                        word_spans(text)
+                            .into_iter()
+                            .map(|(s, e)| word_hash(&bytes[s..e], seed)),
+                    );
+                }
+                shingles.clear();
+                if words.is_empty() {
+                } else if words.len() < n {
+                    shingles.push(combine_word_hashes(words));
+                } else {
+                    shingles.extend(words.windows(n).map(combine_word_hashes));
+                }
+                self.hasher.sketch_fast_hashes(shingles, sig);
+                if exact {
+                    set.clear();
+                    set.extend(shingles.iter().map(|&h| h as u32));
+                    set.sort_unstable();
+                    set.dedup();
+                    out.data.extend_from_slice(set);
+                }
+                shingles.len()
+            }
+            (_, kind) => {
+                let count = self.hasher.sketch_text(text, kind, sig);
+                if exact {
+                    out.data
+                        .extend_from_slice(&shingle_set(text, kind, self.cfg.seed));
+                }
+                count
+            }
+        };
+        if !exact {
+            out.data.extend_from_slice(sig);
+        }
+        out.data_end.push(out.data.len());
+        out.empty.push(count == 0);
+        out.keys.extend(lsh::band_keys(
+            sig,
+            self.bands,
+            self.rows,
+            self.hasher.scheme().words_per_value(),
+        ));
     }
 
     /// Cluster, choose survivors and report every record's outcome.
@@ -395,6 +519,17 @@ impl Deduper {
         }
     }
 
+    /// `similarity(a, b) >= threshold`, with the exact Jaccard stopped as
+    /// soon as the intersection can no longer reach it (same verdicts).
+    fn similar_enough(&self, a: u32, b: u32, words_per_value: usize, threshold: f64) -> bool {
+        match self.cfg.verify {
+            Verify::Signature => self.similarity(a, b, words_per_value) >= threshold,
+            Verify::Exact => {
+                exact_jaccard_at_least(self.verify_data.get(a), self.verify_data.get(b), threshold)
+            }
+        }
+    }
+
     fn verify_and_join(
         &self,
         candidates: &[(u32, u32)],
@@ -413,7 +548,7 @@ impl Deduper {
                 .collect();
             let verdicts: Vec<bool> = open
                 .par_iter()
-                .map(|&(a, b)| self.similarity(a, b, wpv) >= threshold)
+                .map(|&(a, b)| self.similar_enough(a, b, wpv, threshold))
                 .collect();
             for (&(a, b), ok) in open.iter().zip(verdicts) {
                 if ok {
@@ -425,6 +560,30 @@ impl Deduper {
             }
         }
     }
+}
+
+/// Hash the words of `padded[..n]`, a normalized text whose words are
+/// separated by exactly one space, followed by at least 16 readable bytes.
+/// Spaces are found 8 bytes at a time (SWAR zero-byte test).
+fn hash_words_single_spaced(padded: &[u8], n: usize, seed: u64, out: &mut Vec<u64>) {
+    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut start = 0;
+    let mut i = 0;
+    while i < n {
+        let v = read64(padded, i) ^ 0x2020_2020_2020_2020; // spaces become 0
+        let mut m = !(((v & LO7).wrapping_add(LO7)) | v | LO7); // 0x80 at each zero byte
+        if n - i < 8 {
+            m &= (1u64 << ((n - i) * 8)) - 1;
+        }
+        while m != 0 {
+            let pos = i + (m.trailing_zeros() / 8) as usize;
+            out.push(word_hash_padded(padded, start, pos - start, seed));
+            start = pos + 1;
+            m &= m - 1;
+        }
+        i += 8;
+    }
+    out.push(word_hash_padded(padded, start, n - start, seed));
 }
 
 /// Bucket members become candidate pairs: all pairs for small buckets; for
@@ -469,7 +628,7 @@ fn candidate_pairs(mut entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
 /// union (~1e-7 for 1,000 shingles) barely moves the Jaccard value.
 fn shingle_set(text: &str, kind: ShingleKind, seed: u64) -> Vec<u32> {
     let mut set = Vec::new();
-    for_each_shingle(text, kind, |s| set.push(fast_hash64(s, seed) as u32));
+    for_each_shingle(text, kind, |s| set.push(fast_shingle_hash(s, seed) as u32));
     to_set(set)
 }
 
@@ -477,6 +636,37 @@ fn to_set(mut hashes: Vec<u32>) -> Vec<u32> {
     hashes.sort_unstable();
     hashes.dedup();
     hashes
+}
+
+fn jaccard_of(inter: usize, a: usize, b: usize) -> f64 {
+    inter as f64 / (a + b - inter) as f64
+}
+
+/// `exact_jaccard(a, b) >= threshold`, decided early: a pair is rejected as
+/// soon as even an intersection with every remaining element could not reach
+/// the threshold (the same formula, so the same verdicts).
+pub fn exact_jaccard_at_least(a: &[u32], b: &[u32], threshold: f64) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return exact_jaccard(a, b) >= threshold;
+    }
+    let (na, nb) = (a.len(), b.len());
+    if jaccard_of(na.min(nb), na, nb) < threshold {
+        return false;
+    }
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    let mut steps = 0u32;
+    while i < na && j < nb {
+        // Branch-free merge step: the comparisons are unpredictable.
+        let (x, y) = (a[i], b[j]);
+        inter += (x == y) as usize;
+        i += (x <= y) as usize;
+        j += (y <= x) as usize;
+        steps += 1;
+        if steps & 31 == 0 && jaccard_of(inter + (na - i).min(nb - j), na, nb) < threshold {
+            return false;
+        }
+    }
+    jaccard_of(inter, na, nb) >= threshold
 }
 
 /// Exact Jaccard of two sorted, deduplicated sets.

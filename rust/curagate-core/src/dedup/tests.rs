@@ -187,3 +187,23 @@ fn adding_after_finish_is_an_error() {
     d.finish().unwrap();
     assert!(matches!(d.add(&["x"], &[0.0]), Err(Error::Finished)));
 }
+
+#[test]
+fn early_exit_jaccard_gives_the_same_verdicts() {
+    // Overlapping ranges of every size and shift, at several thresholds.
+    for la in [1u32, 5, 40, 200] {
+        for lb in [1u32, 7, 50, 190] {
+            for shift in [0u32, 1, 3, 20, 100] {
+                let a: Vec<u32> = (0..la).map(|x| x * 3).collect();
+                let b: Vec<u32> = (0..lb).map(|x| (x + shift) * 3).collect();
+                for t in [0.3, 0.5, 0.7, 0.9, 1.0] {
+                    assert_eq!(
+                        exact_jaccard_at_least(&a, &b, t),
+                        exact_jaccard(&a, &b) >= t,
+                        "{la} {lb} {shift} {t}"
+                    );
+                }
+            }
+        }
+    }
+}

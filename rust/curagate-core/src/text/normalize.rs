@@ -40,8 +40,17 @@ impl NormalizeOptions {
 
 /// Normalize `text` with `opts`. Borrows when nothing needs to change.
 pub fn normalize<'a>(text: &'a str, opts: &NormalizeOptions) -> Cow<'a, str> {
+    if text.is_ascii() {
+        let table = AsciiTable::new(opts);
+        if table.is_clean(text.as_bytes(), opts.collapse_whitespace) {
+            return Cow::Borrowed(text);
+        }
+        let mut buf = String::with_capacity(text.len());
+        table.normalize_into(text.as_bytes(), &mut buf);
+        return Cow::Owned(buf);
+    }
     let mut out: Cow<'a, str> = Cow::Borrowed(text);
-    if opts.nfkc && !text.is_ascii() && is_nfkc_quick(text.chars()) != IsNormalized::Yes {
+    if opts.nfkc && is_nfkc_quick(text.chars()) != IsNormalized::Yes {
         out = Cow::Owned(text.nfkc().collect());
     }
     if !(opts.lowercase || opts.strip_punctuation || opts.collapse_whitespace) {
@@ -51,9 +60,67 @@ pub fn normalize<'a>(text: &'a str, opts: &NormalizeOptions) -> Cow<'a, str> {
         return out;
     }
     if out.is_ascii() {
-        return Cow::Owned(normalize_ascii(out.as_bytes(), opts));
+        let mut buf = String::with_capacity(out.len());
+        AsciiTable::new(opts).normalize_into(out.as_bytes(), &mut buf);
+        return Cow::Owned(buf);
     }
-    let src: &str = &out;
+    Cow::Owned(normalize_unicode(&out, opts))
+}
+
+/// [`normalize`] into a reusable buffer: `buf` is replaced by the
+/// normalized text. `table` must be `AsciiTable::new(opts)` (built once by
+/// the caller).
+pub fn normalize_into(text: &str, opts: &NormalizeOptions, table: &AsciiTable, buf: &mut String) {
+    buf.clear();
+    if text.is_ascii() {
+        table.normalize_into(text.as_bytes(), buf);
+        return;
+    }
+    let src: Cow<'_, str> = if opts.nfkc {
+        let mut nfkc = String::with_capacity(text.len());
+        nfkc_into(text, &mut nfkc);
+        Cow::Owned(nfkc)
+    } else {
+        Cow::Borrowed(text)
+    };
+    if opts.lowercase || opts.strip_punctuation || opts.collapse_whitespace {
+        table.normalize_chars_into(&src, opts, buf);
+    } else {
+        buf.push_str(&src);
+    }
+}
+
+/// NFKC of `text` into `out`, computed only on the pieces that can change:
+/// NFKC never alters ASCII, and an ASCII character is a starter that nothing
+/// before it composes or reorders with, so the text can be cut before any
+/// ASCII character. Each run of non-ASCII characters is checked alone (the
+/// quick check's state resets on ASCII, class 0, anyway) and, unless it
+/// passes, normalized together with the ASCII character just before it
+/// (which a combining mark may compose with).
+fn nfkc_into(text: &str, out: &mut String) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let Some(j) = bytes[i..].iter().position(|&b| b >= 0x80).map(|p| i + p) else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        let end = bytes[j..]
+            .iter()
+            .position(|&b| b < 0x80)
+            .map_or(bytes.len(), |p| j + p);
+        if is_nfkc_quick(text[j..end].chars()) == IsNormalized::Yes {
+            out.push_str(&text[i..end]);
+        } else {
+            let start = if j > i { j - 1 } else { j };
+            out.push_str(&text[i..start]);
+            out.extend(text[start..end].nfkc());
+        }
+        i = end;
+    }
+}
+
+fn normalize_unicode(src: &str, opts: &NormalizeOptions) -> String {
     let mut buf = String::with_capacity(src.len());
     // `pending_space`: a whitespace run was seen and will become one space
     // if a non-space character follows (this trims both ends too).
@@ -84,39 +151,249 @@ pub fn normalize<'a>(text: &'a str, opts: &NormalizeOptions) -> Cow<'a, str> {
             buf.push(c);
         }
     }
-    Cow::Owned(buf)
+    buf
 }
 
-/// The same steps on ASCII bytes (most training text): a byte loop instead
-/// of Unicode character classes, several times faster.
-fn normalize_ascii(src: &[u8], opts: &NormalizeOptions) -> String {
-    let mut buf: Vec<u8> = Vec::with_capacity(src.len());
-    let mut pending_space = false;
-    for &b in src {
-        // Rust's char::is_whitespace on ASCII: space, \t, \n, \x0b, \x0c, \r.
-        if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
-            if opts.collapse_whitespace {
-                pending_space = !buf.is_empty();
+const SPACE: u8 = 0x80;
+const DROP: u8 = 0x81;
+
+/// The normalization of ASCII text as one byte table (most training text is
+/// ASCII): each byte maps to its output byte, to "whitespace" or to "drop",
+/// which gives a branch-light loop instead of Unicode character classes.
+#[derive(Debug, Clone)]
+pub struct AsciiTable {
+    map: [u8; 128],
+}
+
+impl AsciiTable {
+    pub fn new(opts: &NormalizeOptions) -> Self {
+        let mut map = [0u8; 128];
+        for (b, m) in map.iter_mut().enumerate() {
+            let b = b as u8;
+            // Rust's char::is_whitespace on ASCII: space, \t, \n, \x0b, \x0c, \r.
+            *m = if matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
+                if opts.collapse_whitespace {
+                    SPACE
+                } else {
+                    b
+                }
+            } else if opts.strip_punctuation && !b.is_ascii_alphanumeric() {
+                DROP
+            } else if opts.lowercase {
+                b.to_ascii_lowercase()
             } else {
-                buf.push(b);
-            }
-            continue;
+                b
+            };
         }
-        if opts.strip_punctuation && !b.is_ascii_alphanumeric() {
-            continue;
-        }
-        if pending_space {
-            buf.push(b' ');
-            pending_space = false;
-        }
-        buf.push(if opts.lowercase {
-            b.to_ascii_lowercase()
-        } else {
-            b
-        });
+        Self { map }
     }
-    // SAFETY-free: only ASCII bytes were pushed.
-    String::from_utf8(buf).expect("ASCII input gives ASCII output")
+
+    /// Append the normalization of ASCII `src` to `out`.
+    pub fn normalize_into(&self, src: &[u8], out: &mut String) {
+        let mut pending = false;
+        let start = out.len();
+        self.ascii_run_into(src, out, &mut pending, start);
+    }
+
+    /// Normalize one ASCII run of a text whose output starts at
+    /// `out[text_start..]`; `pending` (a whitespace run was seen and becomes
+    /// one space before the next kept character) carries across runs.
+    fn ascii_run_into(&self, src: &[u8], out: &mut String, pending: &mut bool, text_start: usize) {
+        debug_assert!(src.is_ascii());
+        // SAFETY: only bytes < 0x80 (the table's plain outputs and b' ') are
+        // written, so `out` stays valid UTF-8 after the truncate below.
+        let buf = unsafe { out.as_mut_vec() };
+        let base = buf.len();
+        // The output is never longer than the input; the spare bytes let the
+        // loops write unconditionally (64 at a time in the vector loop).
+        buf.resize(base + src.len() + 65, 0);
+        let started = base > text_start;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vbmi")
+                && std::arch::is_x86_feature_detected!("avx512vbmi2")
+            {
+                // SAFETY: the CPU has these features (checked just above), and
+                // `buf[base..]` has src.len() + 65 bytes.
+                let w =
+                    unsafe { ascii_run_avx512(&self.map, src, &mut buf[base..], pending, started) };
+                buf.truncate(base + w);
+                return;
+            }
+        }
+        let w = self.ascii_run_scalar(src, &mut buf[base..], pending, started);
+        buf.truncate(base + w);
+    }
+
+    /// The portable loop of [`Self::ascii_run_into`]: writes to `dst` (at
+    /// least `src.len() + 1` bytes) and returns the length written.
+    fn ascii_run_scalar(
+        &self,
+        src: &[u8],
+        dst: &mut [u8],
+        pending: &mut bool,
+        started: bool,
+    ) -> usize {
+        let mut from = 0;
+        let mut p = *pending;
+        if !started {
+            // Nothing written yet: bytes before the first kept one produce
+            // nothing (no leading space).
+            from = src
+                .iter()
+                .position(|&b| self.map[(b & 0x7f) as usize] < SPACE)
+                .unwrap_or(src.len());
+            p = false;
+        }
+        let mut w = 0usize;
+        for &b in &src[from..] {
+            let m = self.map[(b & 0x7f) as usize];
+            let keep = m < SPACE;
+            // A pending space is written before the next kept byte.
+            dst[w] = b' ';
+            w += (p & keep) as usize;
+            dst[w] = m;
+            w += keep as usize;
+            p = (p | (m == SPACE)) & !keep;
+        }
+        *pending = p;
+        w
+    }
+
+    /// Append the normalization of `src` (any text whose NFKC step is done)
+    /// to `out`: ASCII runs through the table, other characters through their
+    /// Unicode classes.
+    fn normalize_chars_into(&self, src: &str, opts: &NormalizeOptions, out: &mut String) {
+        let start = out.len();
+        let mut pending = false;
+        let bytes = src.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let j = bytes[i..]
+                .iter()
+                .position(|&b| b >= 0x80)
+                .map_or(bytes.len(), |p| i + p);
+            if j > i {
+                self.ascii_run_into(&bytes[i..j], out, &mut pending, start);
+            }
+            let end = bytes[j..]
+                .iter()
+                .position(|&b| b < 0x80)
+                .map_or(bytes.len(), |p| j + p);
+            for c in src[j..end].chars() {
+                if c.is_whitespace() {
+                    if opts.collapse_whitespace {
+                        pending = out.len() > start;
+                    } else {
+                        out.push(c);
+                    }
+                    continue;
+                }
+                if opts.strip_punctuation && !c.is_alphanumeric() {
+                    continue;
+                }
+                if pending {
+                    out.push(' ');
+                    pending = false;
+                }
+                if opts.lowercase {
+                    out.extend(c.to_lowercase());
+                } else {
+                    out.push(c);
+                }
+            }
+            i = end;
+        }
+    }
+
+    /// True when normalizing ASCII `src` would not change it.
+    fn is_clean(&self, src: &[u8], collapse_whitespace: bool) -> bool {
+        let mut prev_space = true; // a leading space is not clean
+        for &b in src {
+            let m = self.map[(b & 0x7f) as usize];
+            if m == SPACE {
+                if prev_space || b != b' ' {
+                    return false;
+                }
+                prev_space = true;
+            } else if m != b {
+                return false;
+            } else {
+                prev_space = false;
+            }
+        }
+        !(collapse_whitespace && prev_space && !src.is_empty())
+    }
+}
+
+/// [`AsciiTable::ascii_run_scalar`], 64 bytes per step with AVX-512
+/// (VBMI for the 128-entry table lookup, VBMI2 to compress the kept bytes).
+///
+/// Masks over the 64 bytes: K = kept, X = whitespace, N = not kept. A kept
+/// byte gets a space before it when the run of not-kept bytes just before it
+/// contains whitespace: adding X to N carries out of exactly those runs, onto
+/// the kept byte that ends them, so E = (N + X + carry_in) & K; the carry out
+/// of the top bit is the pending space for the next block. Each space is
+/// written in place of the (dropped) byte just before its kept byte, so one
+/// compress emits the block in order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
+unsafe fn ascii_run_avx512(
+    map: &[u8; 128],
+    src: &[u8],
+    dst: &mut [u8],
+    pending: &mut bool,
+    mut started: bool,
+) -> usize {
+    use std::arch::x86_64::*;
+    debug_assert!(dst.len() >= src.len() + 65);
+    // SAFETY (whole body): loads read `map` (128 bytes) and at most the
+    // valid bytes of `src` (masked tail); every store writes 64 bytes at
+    // `dst[w..]` with w <= bytes consumed + 1, inside `dst`.
+    unsafe {
+        let lo = _mm512_loadu_si512(map.as_ptr().cast());
+        let hi = _mm512_loadu_si512(map.as_ptr().add(64).cast());
+        let kept_below = _mm512_set1_epi8(SPACE as i8);
+        let space_code = _mm512_set1_epi8(SPACE as i8);
+        let space = _mm512_set1_epi8(b' ' as i8);
+        let mut carry = *pending as u64;
+        let mut w = 0usize;
+        let mut i = 0usize;
+        while i < src.len() {
+            let n = (src.len() - i).min(64);
+            let valid: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+            let bytes = _mm512_maskz_loadu_epi8(valid, src.as_ptr().add(i).cast());
+            let m = _mm512_permutex2var_epi8(lo, bytes, hi);
+            let k = _mm512_cmplt_epu8_mask(m, kept_below) & valid;
+            let x = _mm512_cmpeq_epi8_mask(m, space_code) & valid;
+            // Bytes past the end count as not kept, so a trailing whitespace
+            // run still carries out of the top bit.
+            let not_kept = !k;
+            let (s1, c1) = not_kept.overflowing_add(x);
+            let (s2, c2) = s1.overflowing_add(carry);
+            let mut e = s2 & k;
+            carry = (c1 | c2) as u64;
+            if !started && k != 0 {
+                e &= !(k & k.wrapping_neg()); // no space before the first kept byte
+                started = true;
+            }
+            if e & 1 != 0 {
+                *dst.get_unchecked_mut(w) = b' ';
+                w += 1;
+            }
+            let spaces = e >> 1;
+            let vals = _mm512_mask_blend_epi8(spaces, m, space);
+            let sel = k | spaces;
+            let packed = _mm512_maskz_compress_epi8(sel, vals);
+            _mm512_storeu_si512(dst.as_mut_ptr().add(w).cast(), packed);
+            w += sel.count_ones() as usize;
+            i += n;
+        }
+        // Whitespace at the very end only matters if more text follows.
+        *pending = carry != 0 && started;
+        w
+    }
 }
 
 /// True when the remaining steps would leave `s` unchanged (the common case
@@ -221,5 +498,117 @@ mod tests {
     #[test]
     fn unicode_letters_survive_punctuation_stripping() {
         assert_eq!(norm("Ünïcödé — tëxt; 東京!"), "ünïcödé tëxt 東京");
+    }
+
+    #[test]
+    fn table_paths_agree_with_the_unicode_path_on_random_text() {
+        // xorshift-generated strings (ASCII, then with non-ASCII letters,
+        // spaces, punctuation and compatibility forms), every option combination.
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let alphabet: Vec<char> = "aZ9 \t\n\x0b\x0c\r.,_-!Q zÉé\u{3000}—ﬁＡ".chars().collect();
+        for case in 0..4000 {
+            let len = case % 40;
+            let letters = if case < 2000 { 17 } else { alphabet.len() };
+            let text: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % letters as u64) as usize]
+                })
+                .collect();
+            for bits in 0..16u8 {
+                let opts = NormalizeOptions {
+                    nfkc: bits & 1 != 0,
+                    lowercase: bits & 2 != 0,
+                    strip_punctuation: bits & 4 != 0,
+                    collapse_whitespace: bits & 8 != 0,
+                };
+                let src: String = if opts.nfkc {
+                    text.nfkc().collect()
+                } else {
+                    text.clone()
+                };
+                let expected = normalize_unicode(&src, &opts);
+                assert_eq!(normalize(&text, &opts), expected, "{text:?} {opts:?}");
+                let mut buf = String::from("stale");
+                normalize_into(&text, &opts, &AsciiTable::new(&opts), &mut buf);
+                assert_eq!(buf, expected, "{text:?} {opts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn piecewise_nfkc_equals_nfkc() {
+        for text in [
+            "cafe\u{301} ﬁne",
+            "\u{301}start with a mark",
+            "Ｈｅｌｌｏ — a\u{308}\u{301}b ½ x",
+            "plain ascii only",
+            "e\u{327}\u{301}\u{308} and o\u{31b}\u{323}",
+            "ｶﾞ ㈱ Å",
+            "",
+        ] {
+            let expected: String = text.nfkc().collect();
+            let mut got = String::new();
+            nfkc_into(text, &mut got);
+            assert_eq!(got, expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn vector_and_scalar_ascii_loops_agree() {
+        let mut x: u64 = 0x0bad_cafe_dead_beef;
+        let alphabet = b"abcXYZ019 \t\n\r.,-_!  ";
+        for case in 0..3000usize {
+            let len = case % 300;
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            for bits in [0u8, 2, 4, 8, 14, 15] {
+                let opts = NormalizeOptions {
+                    nfkc: bits & 1 != 0,
+                    lowercase: bits & 2 != 0,
+                    strip_punctuation: bits & 4 != 0,
+                    collapse_whitespace: bits & 8 != 0,
+                };
+                let table = AsciiTable::new(&opts);
+                // Split in two runs, as around a non-ASCII character.
+                let cut = len / 3;
+                for started in [false, true] {
+                    for pending0 in [false, true] {
+                        let pending0 = pending0 && started && opts.collapse_whitespace;
+                        let mut scalar = vec![0u8; len + 65];
+                        let (mut p1, mut w1) = (pending0, 0);
+                        w1 += table.ascii_run_scalar(
+                            &text[..cut],
+                            &mut scalar[w1..],
+                            &mut p1,
+                            started,
+                        );
+                        let s2 = started || w1 > 0;
+                        w1 += table.ascii_run_scalar(&text[cut..], &mut scalar[w1..], &mut p1, s2);
+                        let mut via_into = String::from(if started { "x" } else { "" });
+                        let start = if started { 0 } else { via_into.len() };
+                        let mut p2 = pending0;
+                        table.ascii_run_into(&text[..cut], &mut via_into, &mut p2, start);
+                        table.ascii_run_into(&text[cut..], &mut via_into, &mut p2, start);
+                        let got = &via_into.as_bytes()[usize::from(started)..];
+                        assert_eq!(
+                            got,
+                            &scalar[..w1],
+                            "{:?} {opts:?} {started} {pending0}",
+                            String::from_utf8_lossy(&text)
+                        );
+                        assert_eq!(p1, p2);
+                    }
+                }
+            }
+        }
     }
 }
