@@ -483,6 +483,9 @@ impl Deduper {
         };
         let wpv = self.hasher.scheme().words_per_value();
         for r in 0..n as u32 {
+            if r % 4096 == 0 {
+                self.verify_data.relieve();
+            }
             let g = self.record_group[r as usize];
             let survivor = best_in_cluster[roots[g as usize] as usize];
             let survivor_group = self.record_group[survivor as usize];
@@ -531,12 +534,16 @@ impl Deduper {
     }
 
     fn verify_and_join(
-        &self,
+        &mut self,
         candidates: &[(u32, u32)],
         uf: &mut UnionFind,
         stats: &mut DedupStats,
     ) {
-        const CHUNK: usize = 1 << 16;
+        // Small fixed chunks (not tied to the thread count, so the counters are
+        // the same for any --threads): a pair whose records an earlier chunk
+        // already joined is skipped, which saves most verifications in big
+        // templated clusters.
+        const CHUNK: usize = 1 << 12;
         let wpv = self.hasher.scheme().words_per_value();
         let threshold = self.cfg.threshold;
         for chunk in candidates.chunks(CHUNK) {
@@ -550,6 +557,7 @@ impl Deduper {
                 .par_iter()
                 .map(|&(a, b)| self.similar_enough(a, b, wpv, threshold))
                 .collect();
+            self.verify_data.relieve();
             for (&(a, b), ok) in open.iter().zip(verdicts) {
                 if ok {
                     stats.verified_pairs += 1;

@@ -7,7 +7,9 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use memmap2::{Mmap, UncheckedAdvice};
 use tempfile::TempDir;
 
 use crate::{Error, Result};
@@ -49,23 +51,26 @@ impl SpillDir {
 
 /// LSH band entries `(key, group)`, hash-partitioned by key so that all
 /// entries of one bucket land in one partition, processed one at a time.
+///
+/// Each partition holds at most its share of the budget in memory (its
+/// buffer is allocated once at that size, so growth never overshoots) and
+/// appends to its own file when full.
 #[derive(Debug)]
 pub struct BandStore {
     buffers: Vec<Vec<(u64, u32)>>,
     files: Vec<Option<(PathBuf, BufWriter<File>)>>,
-    in_memory: usize,
-    budget_entries: usize,
+    per_partition: usize,
     pub spilled_bytes: u64,
 }
 
 impl BandStore {
     pub fn new(partitions: usize, budget_bytes: usize) -> Self {
         let partitions = partitions.next_power_of_two().max(1);
+        let budget_entries = budget_bytes / std::mem::size_of::<(u64, u32)>();
         Self {
             buffers: (0..partitions).map(|_| Vec::new()).collect(),
             files: (0..partitions).map(|_| None).collect(),
-            in_memory: 0,
-            budget_entries: (budget_bytes / std::mem::size_of::<(u64, u32)>()).max(1024),
+            per_partition: (budget_entries / partitions).max(1024),
             spilled_bytes: 0,
         }
     }
@@ -77,33 +82,34 @@ impl BandStore {
 
     pub fn push(&mut self, key: u64, group: u32, spill: &mut SpillDir) -> Result<()> {
         let p = self.partition_of(key);
-        self.buffers[p].push((key, group));
-        self.in_memory += 1;
-        if self.in_memory >= self.budget_entries {
-            self.spill_all(spill)?;
+        let buf = &mut self.buffers[p];
+        if buf.capacity() == 0 {
+            // Grow by doubling up to the share, never past it.
+            buf.reserve_exact(1024.min(self.per_partition));
+        } else if buf.len() == buf.capacity() && buf.len() < self.per_partition {
+            let grow = buf.len().min(self.per_partition - buf.len());
+            buf.reserve_exact(grow);
+        }
+        buf.push((key, group));
+        if buf.len() >= self.per_partition {
+            self.spill_partition(p, spill)?;
         }
         Ok(())
     }
 
-    fn spill_all(&mut self, spill: &mut SpillDir) -> Result<()> {
-        for p in 0..self.buffers.len() {
-            if self.buffers[p].is_empty() {
-                continue;
-            }
-            if self.files[p].is_none() {
-                let path = spill.path()?.join(format!("bands-{p:04}.bin"));
-                let file = File::create(&path).map_err(io_err(&path))?;
-                self.files[p] = Some((path, BufWriter::with_capacity(1 << 20, file)));
-            }
-            let (path, w) = self.files[p].as_mut().expect("opened above");
-            for &(key, group) in &self.buffers[p] {
-                w.write_all(&key.to_le_bytes()).map_err(io_err(path))?;
-                w.write_all(&group.to_le_bytes()).map_err(io_err(path))?;
-            }
-            self.spilled_bytes += (self.buffers[p].len() * ENTRY_BYTES) as u64;
-            self.buffers[p] = Vec::new();
+    fn spill_partition(&mut self, p: usize, spill: &mut SpillDir) -> Result<()> {
+        if self.files[p].is_none() {
+            let path = spill.path()?.join(format!("bands-{p:04}.bin"));
+            let file = File::create(&path).map_err(io_err(&path))?;
+            self.files[p] = Some((path, BufWriter::with_capacity(1 << 16, file)));
         }
-        self.in_memory = 0;
+        let (path, w) = self.files[p].as_mut().expect("opened above");
+        for &(key, group) in &self.buffers[p] {
+            w.write_all(&key.to_le_bytes()).map_err(io_err(path))?;
+            w.write_all(&group.to_le_bytes()).map_err(io_err(path))?;
+        }
+        self.spilled_bytes += (self.buffers[p].len() * ENTRY_BYTES) as u64;
+        self.buffers[p].clear(); // keeps its (budgeted) capacity for reuse
         Ok(())
     }
 
@@ -114,6 +120,7 @@ impl BandStore {
     /// All entries of partition `p` (spilled and in memory), consuming it.
     pub fn take_partition(&mut self, p: usize) -> Result<Vec<(u64, u32)>> {
         let mut entries = std::mem::take(&mut self.buffers[p]);
+        entries.shrink_to_fit();
         if let Some((path, w)) = self.files[p].take() {
             let file = w.into_inner().map_err(|e| Error::Spill {
                 path: path.clone(),
@@ -139,6 +146,12 @@ impl BandStore {
 /// Records of u32 words indexed by group id (fixed-width MinHash signatures,
 /// or variable-length shingle sets): a Vec while it fits `budget_bytes`, then
 /// appended to a file that is memory-mapped for reading.
+///
+/// Pages of the map that reads touch count in the process's RSS although
+/// the kernel can drop them; [`WordStore::relieve`] unmaps them from the
+/// process once reads may have mapped [`MAP_RELIEF_BYTES`] (the data stays
+/// in the page cache, the next read maps it back), so the map adds at most
+/// about that much to RSS.
 #[derive(Debug)]
 pub struct WordStore {
     name: &'static str,
@@ -148,8 +161,13 @@ pub struct WordStore {
     file: Option<(PathBuf, BufWriter<File>)>,
     flushed: usize,
     map: Option<Mmap>,
+    touched: AtomicU64,
     pub spilled_bytes: u64,
 }
+
+/// Bytes of mapped spill data read between two reliefs.
+pub const MAP_RELIEF_BYTES: u64 = 64 << 20;
+const FAULT_AROUND_BYTES: u64 = 64 << 10;
 
 impl WordStore {
     pub fn new(name: &'static str, budget_bytes: usize) -> Self {
@@ -161,6 +179,7 @@ impl WordStore {
             file: None,
             flushed: 0,
             map: None,
+            touched: AtomicU64::new(0),
             spilled_bytes: 0,
         }
     }
@@ -174,6 +193,13 @@ impl WordStore {
     }
 
     pub fn push(&mut self, words: &[u32], spill: &mut SpillDir) -> Result<()> {
+        if self.mem.capacity() - self.mem.len() < words.len() {
+            // Double, but never past the budget (plus this record).
+            let want = (self.mem.len() + words.len())
+                .max(self.mem.capacity() * 2)
+                .min(self.budget_words.max(self.mem.len() + words.len()));
+            self.mem.reserve_exact(want - self.mem.len());
+        }
         self.mem.extend_from_slice(words);
         self.offsets.push((self.flushed + self.mem.len()) as u64);
         if self.mem.len() >= self.budget_words {
@@ -206,7 +232,9 @@ impl WordStore {
                 path: path.clone(),
                 source: e.into_error(),
             })?;
-            file.sync_all().map_err(io_err(&path))?;
+            drop(file);
+            // Everything is in the file now: give the write buffer back.
+            self.mem = Vec::new();
             let file = File::open(&path).map_err(io_err(&path))?;
             // SAFETY: the file is private to this process (in our own temp dir)
             // and is not modified while mapped.
@@ -227,11 +255,36 @@ impl WordStore {
                     return &[];
                 }
                 let bytes = &map[start * 4..end * 4];
+                // A fault maps up to 16 pages around the one read (Linux
+                // fault-around): count that, not just the bytes asked for.
+                self.touched.fetch_add(
+                    bytes.len() as u64 + FAULT_AROUND_BYTES,
+                    Ordering::Relaxed,
+                );
                 // SAFETY: mmap is page aligned, offsets are multiples of 4 and
                 // the data was written from u32s in native byte order.
                 unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), end - start) }
             }
             None => &self.mem[start..end],
+        }
+    }
+}
+
+impl WordStore {
+    /// Unmap the pages of the spill map from the process once reads have
+    /// touched [`MAP_RELIEF_BYTES`] since the last relief. Call between
+    /// batches of reads (no slice from [`WordStore::get`] may be alive: the
+    /// borrow checker sees to it, as this takes `&mut self`).
+    pub fn relieve(&mut self) {
+        if *self.touched.get_mut() < MAP_RELIEF_BYTES {
+            return;
+        }
+        *self.touched.get_mut() = 0;
+        if let Some(map) = &self.map {
+            // SAFETY: a private read-only file map: MADV_DONTNEED only drops
+            // this process's page mappings; the next read faults the same
+            // file bytes back in (from the page cache or the file).
+            let _ = unsafe { map.unchecked_advise(UncheckedAdvice::DontNeed) };
         }
     }
 }
@@ -244,6 +297,18 @@ fn words_as_bytes(words: &[u32]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partitions_spill_alone_and_never_grow_past_their_share() {
+        let mut spill = SpillDir::new(None);
+        let mut store = BandStore::new(2, 2 * 1024 * 16); // 1024 entries per partition
+        for i in 0..3000u64 {
+            store.push(i << 40, i as u32, &mut spill).unwrap(); // alternate partitions
+            assert!(store.buffers.iter().all(|b| b.capacity() <= 1024));
+        }
+        let got: usize = (0..2).map(|p| store.take_partition(p).unwrap().len()).sum();
+        assert_eq!(got, 3000);
+    }
 
     #[test]
     fn band_entries_survive_a_spill() {
@@ -282,5 +347,10 @@ mod tests {
         assert_eq!(store.get(4), [4, 5, 6, 7]);
         assert_eq!(store.get(59_999), [59_999, 60_000, 60_001, 60_002]);
         assert_eq!(store.len(), 60_000);
+        // Reads stay correct after the map's pages are dropped.
+        store.touched.store(MAP_RELIEF_BYTES, Ordering::Relaxed);
+        store.relieve();
+        assert_eq!(store.get(4), [4, 5, 6, 7]);
+        assert_eq!(store.get(59_999), [59_999, 60_000, 60_001, 60_002]);
     }
 }
