@@ -257,10 +257,8 @@ impl WordStore {
                 let bytes = &map[start * 4..end * 4];
                 // A fault maps up to 16 pages around the one read (Linux
                 // fault-around): count that, not just the bytes asked for.
-                self.touched.fetch_add(
-                    bytes.len() as u64 + FAULT_AROUND_BYTES,
-                    Ordering::Relaxed,
-                );
+                self.touched
+                    .fetch_add(bytes.len() as u64 + FAULT_AROUND_BYTES, Ordering::Relaxed);
                 // SAFETY: mmap is page aligned, offsets are multiples of 4 and
                 // the data was written from u32s in native byte order.
                 unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u32>(), end - start) }
