@@ -169,3 +169,14 @@ def test_an_explicit_gate_wins_over_the_gate_report(
     report = gate_report(tiny_run, tmp_path / "gate_report.json", tiny_gate, "0" * 64)
     result = export_run(tiny_run, tmp_path / "out", gate_report=report, gate=other_gate)
     assert quick_record(result.out)["gate"]["file"] == str(other_gate)
+
+
+def test_a_gate_without_golden_sets_records_why_no_quick_check_ran(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate.yaml"
+    gate.write_text("schema_version: 1\nname: suite-only\nregression_suite: {tasks: [t]}\n")
+    result = export_run(tiny_run, tmp_path / "out", gate=gate)
+    assert quick_record(result.out) == {
+        "skipped": "gate 'suite-only' has no golden sets (only a regression suite)"
+    }

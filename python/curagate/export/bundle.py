@@ -298,7 +298,10 @@ def _quick_plan(
         return None, "no gate given (--gate, or a --gate-report naming its gate file)"
     if items == 0:
         return None, "--quick-items 0"
-    return plan_quick_checks(gate, items), None
+    plan = plan_quick_checks(gate, items)
+    if not plan.sets:
+        return None, f"gate {plan.gate.name!r} has no golden sets (only a regression suite)"
+    return plan, None
 
 
 def _check_out(out: Path, run_dir: Path) -> None:
