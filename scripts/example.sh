@@ -26,7 +26,7 @@ $cg train sft --config examples/lifecycle/train.yaml --output-dir $out/runs --ov
 
 echo "== export a merged bundle, verified by reloading it"
 rm -rf $out/export
-$cg export $out/runs/polarity --out $out/export
+$cg export $out/runs/polarity --out $out/export --gate examples/lifecycle/gate.yaml
 
 echo "== gate the exported bundle against its base"
 gate_rc=0
