@@ -24,7 +24,7 @@ fi
 echo "== train a LoRA adapter"
 $cg train sft --config examples/lifecycle/train.yaml --output-dir $out/runs --overwrite
 
-echo "== export a merged bundle, verified by reloading it"
+echo "== export a merged bundle, verified by reloading it and rerunning the gate's quick checks"
 rm -rf $out/export
 $cg export $out/runs/polarity --out $out/export --gate examples/lifecycle/gate.yaml
 
