@@ -117,42 +117,52 @@ fn long_word_hash(w: &[u8], seed: u64) -> u64 {
     )
 }
 
-/// The odd multiplier of word position `k` in an n-gram.
-const fn position_multiplier(k: u64) -> u64 {
-    // splitmix64 of the position: fixed, well-spread odd constants.
-    let mut z = k.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) | 1
-}
+/// The base of the polynomial that combines word hashes (odd).
+const BASE: u64 = P0 | 1;
 
-const POSITIONS: usize = 32;
-const MULTIPLIERS: [u64; POSITIONS] = {
-    let mut m = [0u64; POSITIONS];
-    let mut k = 0;
-    while k < POSITIONS {
-        m[k] = position_multiplier(k as u64);
-        k += 1;
-    }
-    m
-};
-
-/// Hash of a word n-gram from its word hashes, in order: a position-weighted
-/// sum (distinct odd multipliers, so order matters) finished by a bijective
-/// mixer; the word count is mixed in, so a 3-word shingle and a 5-word one
-/// never share a structure.
+/// Hash of a word n-gram from its word hashes, in order: the polynomial
+/// `sum w_k * BASE^(m-1-k)` (wrapping; order matters), plus a term for the
+/// word count m, finished by a bijective mixer. Sliding the window one word
+/// updates the polynomial with two multiplies ([`ngram_hashes`]).
 #[inline]
 pub fn combine_word_hashes(words: &[u64]) -> u64 {
-    let mut h = (words.len() as u64).wrapping_mul(P3) ^ P2;
-    for (k, &w) in words.iter().enumerate() {
-        let m = if k < POSITIONS {
-            MULTIPLIERS[k]
-        } else {
-            position_multiplier(k as u64)
-        };
-        h = h.wrapping_add(w.wrapping_mul(m));
+    let g = words
+        .iter()
+        .fold(0u64, |g, &w| g.wrapping_mul(BASE).wrapping_add(w));
+    finish_ngram(g, words.len())
+}
+
+#[inline(always)]
+fn finish_ngram(g: u64, words: usize) -> u64 {
+    fmix64(g.wrapping_add((words as u64).wrapping_mul(P3)))
+}
+
+/// Append the hash of every word n-gram of `words` (one per window; a text
+/// of fewer than `n` words is one n-gram of all its words) to `out`: equal to
+/// [`combine_word_hashes`] of each window, by a rolling update.
+pub fn ngram_hashes(words: &[u64], n: usize, out: &mut Vec<u64>) {
+    let n = n.max(1);
+    if words.is_empty() {
+        return;
     }
-    fmix64(h)
+    if words.len() <= n {
+        out.push(combine_word_hashes(words));
+        return;
+    }
+    // BASE^n, to remove the word leaving the window.
+    let top = (0..n).fold(1u64, |p, _| p.wrapping_mul(BASE));
+    let mut g = words[..n]
+        .iter()
+        .fold(0u64, |g, &w| g.wrapping_mul(BASE).wrapping_add(w));
+    out.reserve(words.len() - n + 1);
+    out.push(finish_ngram(g, n));
+    for i in n..words.len() {
+        g = g
+            .wrapping_mul(BASE)
+            .wrapping_sub(words[i - n].wrapping_mul(top))
+            .wrapping_add(words[i]);
+        out.push(finish_ngram(g, n));
+    }
 }
 
 /// The `fast` scheme's hash of one shingle given as bytes: its words are the
@@ -160,26 +170,13 @@ pub fn combine_word_hashes(words: &[u64]) -> u64 {
 /// with [`word_hash`], then [`combine_word_hashes`]. Equal to what the Deduper
 /// computes from the words of a text.
 pub fn fast_shingle_hash(shingle: &[u8], seed: u64) -> u64 {
-    let mut words: [u64; POSITIONS] = [0; POSITIONS];
+    let mut g = 0u64;
     let mut n = 0;
-    let mut spill: Vec<u64> = Vec::new();
     for w in shingle.split(|&b| b == b' ') {
-        let h = word_hash(w, seed);
-        if n < POSITIONS {
-            words[n] = h;
-        } else {
-            if spill.is_empty() {
-                spill.extend_from_slice(&words);
-            }
-            spill.push(h);
-        }
+        g = g.wrapping_mul(BASE).wrapping_add(word_hash(w, seed));
         n += 1;
     }
-    if n <= POSITIONS {
-        combine_word_hashes(&words[..n])
-    } else {
-        combine_word_hashes(&spill)
-    }
+    finish_ngram(g, n)
 }
 
 /// MurmurHash3's 64-bit finalizer (a bijection).
@@ -224,6 +221,25 @@ mod tests {
             }
         }
         assert_ne!(word_hash(b"cat", 1), word_hash(b"cat", 2));
+    }
+
+    #[test]
+    fn rolling_ngram_hashes_equal_the_combination_of_each_window() {
+        let words: Vec<u64> = (0..30u64).map(|i| word_hash(&i.to_le_bytes(), 9)).collect();
+        for n in 1..8 {
+            for len in 0..12 {
+                let mut got = Vec::new();
+                ngram_hashes(&words[..len], n, &mut got);
+                let expected: Vec<u64> = if len == 0 {
+                    vec![]
+                } else if len <= n {
+                    vec![combine_word_hashes(&words[..len])]
+                } else {
+                    words[..len].windows(n).map(combine_word_hashes).collect()
+                };
+                assert_eq!(got, expected, "n {n} len {len}");
+            }
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use crate::hash::{
-    combine_word_hashes, content_hash, fast_shingle_hash, read64, word_hash, word_hash_padded,
+    content_hash, fast_shingle_hash, ngram_hashes, read64, word_hash, word_hash_padded,
 };
 use crate::text::normalize::{normalize_into, AsciiTable};
 use crate::text::shingle::word_spans;
@@ -150,6 +150,8 @@ pub struct Deduper {
     band_store: BandStore,
     spill: SpillDir,
     table: AsciiTable,
+    /// Reused output buffers of the parallel sketching step.
+    parts: Vec<Sketched>,
     finished: bool,
 }
 
@@ -182,6 +184,14 @@ struct Sketched {
 }
 
 impl Sketched {
+    fn clear(&mut self) {
+        self.hashes.clear();
+        self.empty.clear();
+        self.data.clear();
+        self.data_end.clear();
+        self.keys.clear();
+    }
+
     fn with_capacity(records: usize, bands: usize) -> Self {
         Self {
             hashes: Vec::with_capacity(records),
@@ -261,6 +271,7 @@ impl Deduper {
             record_priority: Vec::new(),
             groups: HashMap::default(),
             table: AsciiTable::new(&cfg.normalize),
+            parts: Vec::new(),
             group_empty: Vec::new(),
             verify_data: WordStore::new(name, half),
             band_store: BandStore::new(64, half),
@@ -300,21 +311,27 @@ impl Deduper {
         // flat output per run of records (no allocation per record). Exact
         // copies are sketched too (speculatively): cheaper than normalizing
         // twice to learn first which records start a new group.
+        // The output buffers are kept from one sub-batch to the next: freeing
+        // and re-allocating them costs fresh zeroed pages from the kernel.
+        let mut parts = std::mem::take(&mut self.parts);
+        let needed = keys.len().div_ceil(PAR_CHUNK);
+        if parts.len() < needed {
+            parts.resize_with(needed, || Sketched::with_capacity(PAR_CHUNK, self.bands));
+        }
         let this = &*self;
-        let parts: Vec<Sketched> = keys
-            .par_chunks(PAR_CHUNK)
-            .map_init(Scratch::default, |scratch, chunk| {
-                let mut out = Sketched::with_capacity(chunk.len(), this.bands);
+        parts[..needed]
+            .par_iter_mut()
+            .zip(keys.par_chunks(PAR_CHUNK))
+            .for_each_init(Scratch::default, |scratch, (out, chunk)| {
+                out.clear();
                 for key in chunk {
-                    this.sketch_record(key, scratch, &mut out);
+                    this.sketch_record(key, scratch, out);
                 }
-                out
-            })
-            .collect();
+            });
 
         // Sequential, in input order: group ids are assigned deterministically.
         let mut r = 0;
-        for part in &parts {
+        for part in &parts[..needed] {
             let mut data_start = 0;
             for (j, &h) in part.hashes.iter().enumerate() {
                 let next = self.groups.len() as u32;
@@ -342,6 +359,7 @@ impl Deduper {
                 data_start = data_end;
             }
         }
+        self.parts = parts;
         Ok(())
     }
 
@@ -388,12 +406,7 @@ impl Deduper {
                     );
                 }
                 shingles.clear();
-                if words.is_empty() {
-                } else if words.len() < n {
-                    shingles.push(combine_word_hashes(words));
-                } else {
-                    shingles.extend(words.windows(n).map(combine_word_hashes));
-                }
+                ngram_hashes(words, n, shingles);
                 self.hasher.sketch_fast_hashes(shingles, sig);
                 if exact {
                     set.clear();
