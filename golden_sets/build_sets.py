@@ -80,6 +80,62 @@ def ag_news_topics(data: Path) -> None:
     shutil.copyfile(data / "t0_templates" / "LICENSE", out / "LICENSE")
 
 
+# "Headline (Agency) Agency - text" or "Headline  DATELINE (Agency) - text": the two ways the
+# excerpt's items name a news agency. Items naming none have no reliable headline end: skipped.
+_AGENCY_REPEATED = re.compile(r"^(?P<headline>.+?) \((?P<source>[^()]+)\) (?P=source) - ")
+_AGENCY_DATELINE = re.compile(
+    r"^(?P<headline>.+?)  (?P<dateline>[A-Z][A-Z/ .,'-]*[A-Z]) \((?P<source>[^()]+)\) - "
+)
+AG_NEWS_TOPICS = ["world politics", "sports", "business", "science and technology"]
+AG_NEWS_JSON_PROMPT = (
+    "Extract the fields of this news item as a JSON object with exactly these keys: "
+    '"headline" (the headline, exactly as written), "source" (the news agency named in '
+    'parentheses), "dateline" (the place in capitals before the agency, or null) and "topic" '
+    "(one of: world politics, sports, business, science and technology). "
+    "Answer with the JSON object only.\n\n"
+)
+
+
+def ag_news_json(data: Path) -> None:
+    src = data / "t0_templates" / "ag_news_classify_with_choices.jsonl"
+    question = "\nIs this a piece of news regarding"
+    rows = []
+    for i, r in enumerate(_read(src)):
+        m = _AGENCY_REPEATED.match(r["prompt"]) or _AGENCY_DATELINE.match(r["prompt"])
+        if m is None:
+            continue
+        fields = m.groupdict()
+        rows.append(
+            {
+                "id": f"ag_news_{i:03d}",
+                "prompt": AG_NEWS_JSON_PROMPT + r["prompt"].split(question, 1)[0].strip(),
+                "reference": {
+                    "headline": fields["headline"].strip(),
+                    "source": fields["source"],
+                    "dateline": fields.get("dateline"),
+                    "topic": _completion(r).lower(),
+                },
+                "agency": fields["source"] if fields["source"] in ("AP", "Reuters") else "other",
+            }
+        )
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "headline": {"type": "string", "minLength": 1},
+            "source": {"type": "string", "minLength": 1},
+            "dateline": {"type": ["string", "null"]},
+            "topic": {"enum": AG_NEWS_TOPICS},
+        },
+        "required": ["headline", "source", "dateline", "topic"],
+        "additionalProperties": False,
+    }
+    out = HERE / "ag_news_json"
+    _write(out / "data.jsonl", rows)
+    (out / "schema.json").write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
+    shutil.copyfile(data / "t0_templates" / "LICENSE", out / "LICENSE")
+
+
 def user_oriented(data: Path) -> None:
     src = data / "self_instruct" / "user_oriented_instructions.jsonl"
     rows = []
@@ -158,6 +214,7 @@ def main(data_dir: str) -> None:
     data = Path(data_dir)
     amazon_sentiment(data)
     ag_news_topics(data)
+    ag_news_json(data)
     user_oriented(data)
     gsm8k_math(data)
     regression_suite(data)
