@@ -70,7 +70,7 @@ impl BandStore {
         Self {
             buffers: (0..partitions).map(|_| Vec::new()).collect(),
             files: (0..partitions).map(|_| None).collect(),
-            per_partition: (budget_entries / partitions).max(1024),
+            per_partition: (budget_entries / partitions).max(64),
             spilled_bytes: 0,
         }
     }
@@ -85,7 +85,7 @@ impl BandStore {
         let buf = &mut self.buffers[p];
         if buf.capacity() == 0 {
             // Grow by doubling up to the share, never past it.
-            buf.reserve_exact(1024.min(self.per_partition));
+            buf.reserve_exact(64.min(self.per_partition));
         } else if buf.len() == buf.capacity() && buf.len() < self.per_partition {
             let grow = buf.len().min(self.per_partition - buf.len());
             buf.reserve_exact(grow);
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn band_entries_survive_a_spill() {
         let mut spill = SpillDir::new(None);
-        let mut store = BandStore::new(4, 0); // budget floor: spill every 1024 entries
+        let mut store = BandStore::new(4, 0); // budget floor: 64 entries per partition
         for i in 0..5000u32 {
             store
                 .push(
