@@ -1,24 +1,17 @@
-"""A tiny chat model built on the fly: a byte-level BPE tokenizer trained on the test
-corpus, a ChatML template with an end-of-turn token, and a 2-layer Llama."""
+"""Training fixtures: a toy colour task (SFT and preference rows) and the tiny chat model
+(tests/tiny_llama.py) with a tokenizer trained on it."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from tests import tiny_llama
+from tests.tiny_llama import CHATML
 
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 COLORS = ["red", "green", "blue", "black", "white", "pink", "gray", "gold"]
 ANIMALS = ["cat", "dog", "fox", "owl", "bee", "cow"]
 
@@ -61,56 +54,14 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def build_tokenizer(chat_template: str | None = CHATML) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tk.post_processor = processors.ByteLevel(trim_offsets=False)
-    specials = ["<pad>", "<|im_start|>", "<|im_end|>"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
     corpus = [json.dumps(r) for r in sft_rows(48)] + ["user assistant system what color is the"]
-    tk.train_from_iterator(corpus, trainer=trainer)
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, eos_token="<|im_end|>", pad_token="<pad>", bos_token=None
-    )
-    if chat_template is not None:
-        tok.chat_template = chat_template
-    return tok
+    return tiny_llama.build_tokenizer(corpus, chat_template=chat_template)
 
 
 def build_model_dir(path: Path, chat_template: str | None = CHATML) -> Path:
-    import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
-
-    tok = build_tokenizer(chat_template)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=None,
-        tie_word_embeddings=True,
+    return tiny_llama.save_tiny_llama(
+        path, build_tokenizer(chat_template), tie_word_embeddings=True
     )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
-    )
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="session")

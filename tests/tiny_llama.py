@@ -1,0 +1,99 @@
+"""A tiny chat model for the ML tests, built from a config in about a second.
+
+A byte-level BPE tokenizer trained on the suite's own corpus (with a ChatML template whose
+end-of-turn token is the EOS), and a 2-layer Llama initialised with seed 0, both saved with
+``save_pretrained``. Nothing is downloaded. Each suite picks its corpus and sizes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def build_tokenizer(
+    corpus: Iterable[str],
+    *,
+    chat_template: str | None = CHATML,
+    vocab_size: int = 400,
+    unk_token: str | None = None,
+    bos_token: str | None = None,
+) -> Any:
+    """A ``PreTrainedTokenizerFast`` with ``<pad>``, ``<|im_start|>`` and ``<|im_end|>`` (EOS)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<|im_start|>", "<|im_end|>"]
+    if unk_token is not None:
+        specials.insert(0, unk_token)
+    tk = Tokenizer(models.BPE(unk_token=unk_token))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tk.train_from_iterator(list(corpus), trainer=trainer)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        unk_token=unk_token,
+        pad_token="<pad>",
+        eos_token="<|im_end|>",
+        bos_token=bos_token,
+    )
+    if chat_template is not None:
+        tok.chat_template = chat_template
+    return tok
+
+
+def save_tiny_llama(
+    path: Path,
+    tok: Any,
+    *,
+    hidden_size: int = 64,
+    num_key_value_heads: int = 2,
+    max_position_embeddings: int = 256,
+    tie_word_embeddings: bool = False,
+    generation_config: bool = True,
+) -> Path:
+    """Save a seeded 2-layer Llama (intermediate size twice the hidden size) with ``tok``."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=num_key_value_heads,
+        max_position_embeddings=max_position_embeddings,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=tie_word_embeddings,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    if generation_config:
+        model.generation_config = GenerationConfig(
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id
+        )
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
