@@ -1,5 +1,6 @@
 """Typed surface of the native module `curagate._core` (rust/curagate-py)."""
 
+from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 from typing_extensions import Buffer
@@ -102,6 +103,15 @@ class Deduper:
     ) -> None:
         """Add keys given as the buffers of an Arrow (large_)string array, with
         one float64 survivor priority per key (higher wins; ties: earliest)."""
+
+    def add_texts(
+        self,
+        texts: Sequence[str],
+        priorities: Buffer | None = None,
+        priorities_offset: int = 0,
+    ) -> None:
+        """Add keys given as Python ``str`` (their UTF-8 read in place, no Arrow copy);
+        ``priorities`` as in :meth:`add`, all 0 when omitted. Same results as ``add``."""
 
     def finish(self) -> dict[str, Any]:
         """Cluster and choose survivors. Returns ``status`` (u8 per record:
