@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -61,11 +61,9 @@ def run_curagate(texts: list[str], threads: int) -> dict[str, Any]:
 
     clk = Clock()
     dedup = _core.Deduper(num_perm=NUM_PERM, threshold=THRESHOLD, ngram=NGRAM, threads=threads)
-    # `add_texts` is newer than the _core.pyi stub in this checkout.
-    add_texts = cast(Any, dedup).add_texts
     chunk = 65_536
     for lo in range(0, len(texts), chunk):
-        add_texts(texts[lo : lo + chunk])
+        dedup.add_texts(texts[lo : lo + chunk])
     out = dedup.finish()
     clk.lap("dedup_s")
     status = np.frombuffer(out["status"], dtype=np.uint8)
