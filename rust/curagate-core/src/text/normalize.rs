@@ -204,29 +204,15 @@ impl AsciiTable {
         // written, so `out` stays valid UTF-8 after the truncate below.
         let buf = unsafe { out.as_mut_vec() };
         let base = buf.len();
-        // The output is never longer than the input; the spare bytes let the
-        // loops write unconditionally (64 at a time in the vector loop).
-        buf.resize(base + src.len() + 65, 0);
+        // The output is never longer than the input plus one pending space;
+        // the spare byte lets the loop write unconditionally.
+        buf.resize(base + src.len() + 1, 0);
         let started = base > text_start;
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512bw")
-                && std::arch::is_x86_feature_detected!("avx512vbmi")
-                && std::arch::is_x86_feature_detected!("avx512vbmi2")
-            {
-                // SAFETY: the CPU has these features (checked just above), and
-                // `buf[base..]` has src.len() + 65 bytes.
-                let w =
-                    unsafe { ascii_run_avx512(&self.map, src, &mut buf[base..], pending, started) };
-                buf.truncate(base + w);
-                return;
-            }
-        }
         let w = self.ascii_run_scalar(src, &mut buf[base..], pending, started);
         buf.truncate(base + w);
     }
 
-    /// The portable loop of [`Self::ascii_run_into`]: writes to `dst` (at
+    /// The loop of [`Self::ascii_run_into`]: writes to `dst` (at
     /// least `src.len() + 1` bytes) and returns the length written.
     fn ascii_run_scalar(
         &self,
@@ -324,75 +310,6 @@ impl AsciiTable {
             }
         }
         !(collapse_whitespace && prev_space && !src.is_empty())
-    }
-}
-
-/// [`AsciiTable::ascii_run_scalar`], 64 bytes per step with AVX-512
-/// (VBMI for the 128-entry table lookup, VBMI2 to compress the kept bytes).
-///
-/// Masks over the 64 bytes: K = kept, X = whitespace, N = not kept. A kept
-/// byte gets a space before it when the run of not-kept bytes just before it
-/// contains whitespace: adding X to N carries out of exactly those runs, onto
-/// the kept byte that ends them, so E = (N + X + carry_in) & K; the carry out
-/// of the top bit is the pending space for the next block. Each space is
-/// written in place of the (dropped) byte just before its kept byte, so one
-/// compress emits the block in order.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vbmi2")]
-unsafe fn ascii_run_avx512(
-    map: &[u8; 128],
-    src: &[u8],
-    dst: &mut [u8],
-    pending: &mut bool,
-    mut started: bool,
-) -> usize {
-    use std::arch::x86_64::*;
-    debug_assert!(dst.len() >= src.len() + 65);
-    // SAFETY (whole body): loads read `map` (128 bytes) and at most the
-    // valid bytes of `src` (masked tail); every store writes 64 bytes at
-    // `dst[w..]` with w <= bytes consumed + 1, inside `dst`.
-    unsafe {
-        let lo = _mm512_loadu_si512(map.as_ptr().cast());
-        let hi = _mm512_loadu_si512(map.as_ptr().add(64).cast());
-        let kept_below = _mm512_set1_epi8(SPACE as i8);
-        let space_code = _mm512_set1_epi8(SPACE as i8);
-        let space = _mm512_set1_epi8(b' ' as i8);
-        let mut carry = *pending as u64;
-        let mut w = 0usize;
-        let mut i = 0usize;
-        while i < src.len() {
-            let n = (src.len() - i).min(64);
-            let valid: u64 = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-            let bytes = _mm512_maskz_loadu_epi8(valid, src.as_ptr().add(i).cast());
-            let m = _mm512_permutex2var_epi8(lo, bytes, hi);
-            let k = _mm512_cmplt_epu8_mask(m, kept_below) & valid;
-            let x = _mm512_cmpeq_epi8_mask(m, space_code) & valid;
-            // Bytes past the end count as not kept, so a trailing whitespace
-            // run still carries out of the top bit.
-            let not_kept = !k;
-            let (s1, c1) = not_kept.overflowing_add(x);
-            let (s2, c2) = s1.overflowing_add(carry);
-            let mut e = s2 & k;
-            carry = (c1 | c2) as u64;
-            if !started && k != 0 {
-                e &= !(k & k.wrapping_neg()); // no space before the first kept byte
-                started = true;
-            }
-            if e & 1 != 0 {
-                *dst.get_unchecked_mut(w) = b' ';
-                w += 1;
-            }
-            let spaces = e >> 1;
-            let vals = _mm512_mask_blend_epi8(spaces, m, space);
-            let sel = k | spaces;
-            let packed = _mm512_maskz_compress_epi8(sel, vals);
-            _mm512_storeu_si512(dst.as_mut_ptr().add(w).cast(), packed);
-            w += sel.count_ones() as usize;
-            i += n;
-        }
-        // Whitespace at the very end only matters if more text follows.
-        *pending = carry != 0 && started;
-        w
     }
 }
 
@@ -553,62 +470,6 @@ mod tests {
             let mut got = String::new();
             nfkc_into(text, &mut got);
             assert_eq!(got, expected, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn vector_and_scalar_ascii_loops_agree() {
-        let mut x: u64 = 0x0bad_cafe_dead_beef;
-        let alphabet = b"abcXYZ019 \t\n\r.,-_!  ";
-        for case in 0..3000usize {
-            let len = case % 300;
-            let text: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    alphabet[(x % alphabet.len() as u64) as usize]
-                })
-                .collect();
-            for bits in [0u8, 2, 4, 8, 14, 15] {
-                let opts = NormalizeOptions {
-                    nfkc: bits & 1 != 0,
-                    lowercase: bits & 2 != 0,
-                    strip_punctuation: bits & 4 != 0,
-                    collapse_whitespace: bits & 8 != 0,
-                };
-                let table = AsciiTable::new(&opts);
-                // Split in two runs, as around a non-ASCII character.
-                let cut = len / 3;
-                for started in [false, true] {
-                    for pending0 in [false, true] {
-                        let pending0 = pending0 && started && opts.collapse_whitespace;
-                        let mut scalar = vec![0u8; len + 65];
-                        let (mut p1, mut w1) = (pending0, 0);
-                        w1 += table.ascii_run_scalar(
-                            &text[..cut],
-                            &mut scalar[w1..],
-                            &mut p1,
-                            started,
-                        );
-                        let s2 = started || w1 > 0;
-                        w1 += table.ascii_run_scalar(&text[cut..], &mut scalar[w1..], &mut p1, s2);
-                        let mut via_into = String::from(if started { "x" } else { "" });
-                        let start = if started { 0 } else { via_into.len() };
-                        let mut p2 = pending0;
-                        table.ascii_run_into(&text[..cut], &mut via_into, &mut p2, start);
-                        table.ascii_run_into(&text[cut..], &mut via_into, &mut p2, start);
-                        let got = &via_into.as_bytes()[usize::from(started)..];
-                        assert_eq!(
-                            got,
-                            &scalar[..w1],
-                            "{:?} {opts:?} {started} {pending0}",
-                            String::from_utf8_lossy(&text)
-                        );
-                        assert_eq!(p1, p2);
-                    }
-                }
-            }
         }
     }
 }
