@@ -66,3 +66,10 @@ def test_add_texts_names_a_non_string() -> None:
     d = _core.Deduper()
     with pytest.raises(TypeError, match=r"texts\[1\] is int, not str"):
         d.add_texts(["a", 3])  # type: ignore[list-item]
+
+
+def test_add_texts_does_not_trust_a_claimed_length() -> None:
+    # range(2**40) claims 10^12 items: the first non-str is reported, nothing is reserved for the rest.
+    d = _core.Deduper()
+    with pytest.raises(TypeError, match=r"texts\[0\] is int, not str"):
+        d.add_texts(range(2**40))  # type: ignore[arg-type]

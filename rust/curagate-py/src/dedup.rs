@@ -149,7 +149,9 @@ impl Deduper {
     ) -> PyResult<()> {
         // Owned references keep every string alive while the GIL is released,
         // even if the caller's list is changed meanwhile.
-        let mut owned: Vec<Bound<'_, PyString>> = Vec::with_capacity(texts.len().unwrap_or(0));
+        // `len()` is only a hint: a lazy sequence may claim any length.
+        let hint = texts.len().unwrap_or(0).min(1 << 16);
+        let mut owned: Vec<Bound<'_, PyString>> = Vec::with_capacity(hint);
         for (i, item) in texts.try_iter()?.enumerate() {
             let item = item?;
             match item.cast_into::<PyString>() {

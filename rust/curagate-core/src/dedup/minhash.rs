@@ -152,7 +152,14 @@ impl MinHasher {
     /// ([`crate::hash::fast_shingle_hash`] with this sketcher's seed), so a
     /// caller that also needs the hashes (exact verification) computes them once.
     pub fn sketch_fast_hashes(&self, hashes: &[u64], out: &mut [u32]) {
-        debug_assert_eq!(self.scheme, Scheme::Fast);
+        // Checked in release too: the vector loops below index `a32`/`b32`
+        // by `out`'s length through raw pointers.
+        assert_eq!(
+            self.scheme,
+            Scheme::Fast,
+            "sketch_fast_hashes needs the fast scheme"
+        );
+        assert_eq!(out.len(), self.a32.len(), "one output word per permutation");
         self.reset(out);
         sketch_affine32(&self.a32, &self.b32, hashes, out);
     }

@@ -445,6 +445,9 @@ impl Deduper {
             return Err(Error::Finished);
         }
         self.finished = true;
+        // The sketching buffers are sized by the largest sub-batch seen; free them
+        // before the partitions are read back.
+        self.parts = Vec::new();
         let n_groups = self.groups.len();
         let mut uf = UnionFind::new(n_groups);
         let mut stats = DedupStats {

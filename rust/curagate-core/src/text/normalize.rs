@@ -313,6 +313,12 @@ impl AsciiTable {
     }
 }
 
+/// `c` lowercases to itself.
+fn is_own_lowercase(c: char) -> bool {
+    let mut lower = c.to_lowercase();
+    lower.next() == Some(c) && lower.next().is_none()
+}
+
 /// True when the remaining steps would leave `s` unchanged (the common case
 /// for already-clean text), so the copy can be skipped.
 fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
@@ -322,7 +328,8 @@ fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
         if opts.collapse_whitespace && space && (prev_space || c != ' ') {
             return false;
         }
-        if opts.lowercase && c.is_uppercase() {
+        // Not `is_uppercase`: titlecase letters (ǅ, ᾈ) lowercase too.
+        if opts.lowercase && !is_own_lowercase(c) {
             return false;
         }
         if opts.strip_punctuation && !space && !c.is_alphanumeric() {
@@ -452,6 +459,18 @@ mod tests {
                 normalize_into(&text, &opts, &AsciiTable::new(&opts), &mut buf);
                 assert_eq!(buf, expected, "{text:?} {opts:?}");
             }
+        }
+    }
+
+    #[test]
+    fn titlecase_letters_lowercase_alone_and_in_context() {
+        let opts = NormalizeOptions::default();
+        let table = AsciiTable::new(&opts);
+        for (text, expected) in [("ᾈ", "ᾀ"), ("ǅ", "d\u{17e}"), ("ᾈ X", "ᾀ x")] {
+            assert_eq!(normalize(text, &opts), expected, "{text:?}");
+            let mut buf = String::new();
+            normalize_into(text, &opts, &table, &mut buf);
+            assert_eq!(buf, expected, "{text:?}");
         }
     }
 
