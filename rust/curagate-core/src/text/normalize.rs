@@ -122,36 +122,46 @@ fn nfkc_into(text: &str, out: &mut String) {
 
 fn normalize_unicode(src: &str, opts: &NormalizeOptions) -> String {
     let mut buf = String::with_capacity(src.len());
-    // `pending_space`: a whitespace run was seen and will become one space
-    // if a non-space character follows (this trims both ends too).
     let mut pending_space = false;
     for c in src.chars() {
-        if c.is_whitespace() {
-            if opts.collapse_whitespace {
-                pending_space = !buf.is_empty();
-            } else {
-                buf.push(c);
-            }
-            continue;
-        }
-        if opts.strip_punctuation && !c.is_alphanumeric() {
-            continue;
-        }
-        if pending_space {
-            buf.push(' ');
-            pending_space = false;
-        }
-        if opts.lowercase {
-            if c.is_ascii() {
-                buf.push(c.to_ascii_lowercase());
-            } else {
-                buf.extend(c.to_lowercase());
-            }
-        } else {
-            buf.push(c);
-        }
+        let started = !buf.is_empty();
+        push_char(c, opts, &mut buf, &mut pending_space, started);
     }
     buf
+}
+
+/// One character through the steps after NFKC. `pending`: a whitespace run
+/// was seen and becomes one space if a kept character follows (`started`:
+/// the output already has one, so leading whitespace is dropped, and trailing
+/// whitespace never becomes a space).
+#[inline]
+fn push_char(
+    c: char,
+    opts: &NormalizeOptions,
+    out: &mut String,
+    pending: &mut bool,
+    started: bool,
+) {
+    if c.is_whitespace() {
+        if opts.collapse_whitespace {
+            *pending = started;
+        } else {
+            out.push(c);
+        }
+        return;
+    }
+    if opts.strip_punctuation && !c.is_alphanumeric() {
+        return;
+    }
+    if *pending {
+        out.push(' ');
+        *pending = false;
+    }
+    if opts.lowercase {
+        out.extend(c.to_lowercase());
+    } else {
+        out.push(c);
+    }
 }
 
 const SPACE: u8 = 0x80;
@@ -268,26 +278,8 @@ impl AsciiTable {
                 .position(|&b| b < 0x80)
                 .map_or(bytes.len(), |p| j + p);
             for c in src[j..end].chars() {
-                if c.is_whitespace() {
-                    if opts.collapse_whitespace {
-                        pending = out.len() > start;
-                    } else {
-                        out.push(c);
-                    }
-                    continue;
-                }
-                if opts.strip_punctuation && !c.is_alphanumeric() {
-                    continue;
-                }
-                if pending {
-                    out.push(' ');
-                    pending = false;
-                }
-                if opts.lowercase {
-                    out.extend(c.to_lowercase());
-                } else {
-                    out.push(c);
-                }
+                let started = out.len() > start;
+                push_char(c, opts, out, &mut pending, started);
             }
             i = end;
         }
