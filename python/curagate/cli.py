@@ -28,8 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "golden": ("golden", "manage versioned golden sets (lock, verify)"),
     "gate": ("gate", "decide whether a candidate model may ship"),
     "export": ("export", "merge and export a ship-ready model bundle"),
-    "verify": ("verify", "re-check an exported bundle against its manifest"),
-    "registry": ("registry", "list, show, promote and roll back model versions"),
+    "verify": ("verify", "re-check an exported bundle against its manifest and signature"),
+    "keys": ("keys", "generate the key pair that signs bundles and gate attestations"),
+    "registry": ("registry", "register, promote, roll back; trust keys; check the log"),
 }
 
 

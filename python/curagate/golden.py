@@ -10,7 +10,6 @@ purpose, after a reviewed change.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from curagate.digest import files_digest, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.io.atomic import write_text_atomic
-from curagate.io.manifest import sha256_file as sha256_file
 
 LOCK_FILE = "lock.json"
 SET_FILE = "set.yaml"
@@ -72,14 +71,6 @@ class GoldenSet:
         if self.license_file:
             entry["license_file"] = self.license_file
         return entry
-
-
-def combined_sha256(files: dict[str, str]) -> str:
-    """One hash for a set of files: sha256 over sorted ``relpath\\0sha256\\n`` lines."""
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        h.update(f"{rel}\0{files[rel]}\n".encode())
-    return h.hexdigest()
 
 
 def count_items(path: Path) -> int:
@@ -139,7 +130,7 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
         name=str(meta["name"]),
         task=str(meta["task"]),
         version=str(meta["version"]),
-        sha256=combined_sha256(files),
+        sha256=files_digest(files),
         size=size,
         files=files,
         root=root,

@@ -106,8 +106,8 @@ def test_model_card_carries_hugging_face_metadata(tiny_bundle: Path) -> None:
 def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle: Path) -> None:
     manifest = load_manifest(tiny_bundle)
     run = run_json(tiny_run)
-    assert set(manifest["files"]) == {p.name for p in tiny_bundle.iterdir()} - {"MANIFEST.json"}
-    lineage = manifest["lineage"]
+    assert set(manifest.files) == {p.name for p in tiny_bundle.iterdir()} - {"MANIFEST.json"}
+    lineage = manifest.lineage
     assert lineage["base_model"]["files"] == run["base_model"]["files"]
     assert "adapter_model.safetensors" in lineage["adapter"]["files"]
     gate_models = pytest.importorskip("curagate.gate.models")
@@ -120,7 +120,7 @@ def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle
     assert lineage["golden_sets"] == run["golden_sets"]
     assert lineage["chat_template_sha256"] == run["chat_template_sha256"]
     assert {"torch", "transformers", "peft"} <= set(lineage["versions"]["export"])
-    verification = manifest["verification"]
+    verification = manifest.verification
     assert verification["weights_identical_after_reload"] is True
     assert (
         verification["max_abs_logit_diff"]
@@ -196,7 +196,7 @@ def test_large_weights_are_sharded_and_still_reload(tiny_run: Path, tmp_path: Pa
     shards = sorted(p.name for p in result.out.glob("model-*.safetensors"))
     assert len(shards) > 1
     assert (result.out / "model.safetensors.index.json").is_file()
-    assert set(shards) <= set(load_manifest(result.out)["files"])
+    assert set(shards) <= set(load_manifest(result.out).files)
 
 
 def gate_report_for(run: Path, path: Path, digest: str | None = None) -> Path:
@@ -214,10 +214,17 @@ def gate_report_for(run: Path, path: Path, digest: str | None = None) -> Path:
             "slice": None,
         }
     ]
-    candidate = digest or resolve_model(str(run)).artifacts["sha256"]
-    path.write_text(
-        json.dumps({"verdict": "pass", "candidate": {"sha256": candidate}, "checks": checks})
-    )
+    candidate = digest or resolve_model(str(run)).artifacts["artifact_sha256"]
+    side = {"kind": "run", "spec": str(run), "identity": candidate, "artifact_sha256": candidate}
+    report = {
+        "schema_version": 2,
+        "verdict": "pass",
+        "candidate": side,
+        "base": {"kind": "model_dir", "spec": "base", "identity": "b" * 64},
+        "gate": {"name": "colors", "file": "", "sha256": "c" * 64},
+        "checks": checks,
+    }
+    path.write_text(json.dumps(report))
     return path
 
 
@@ -227,7 +234,7 @@ def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path
     meta = front_matter(result.out / "README.md")
     metric = meta["model-index"][0]["results"][0]["metrics"][0]
     assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
-    assert load_manifest(result.out)["lineage"]["gate_report"]["verdict"] == "pass"
+    assert load_manifest(result.out).lineage["gate_report"]["verdict"] == "pass"
 
 
 def test_export_refuses_a_gate_report_about_another_candidate(
@@ -238,18 +245,129 @@ def test_export_refuses_a_gate_report_about_another_candidate(
         export_run(tiny_run, tmp_path / "out", gate_report=report)
 
 
-def test_exported_bundle_is_promoted_once_its_gate_passed(
-    tiny_bundle: Path, tmp_path: Path
+@pytest.fixture(scope="module")
+def ci_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from curagate.signing import generate_keypair
+
+    return generate_keypair(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def signed_bundle(
+    tiny_run: Path, ci_key: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("signed") / "tiny-bot"
+    result = export_run(tiny_run, out, sign_key=ci_key[0])
+    assert result.signed_by is not None
+    return out
+
+
+def test_a_signed_bundle_verifies_with_its_public_key_only(
+    signed_bundle: Path,
+    ci_key: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    report = tmp_path / "gate_report.json"
+    from curagate.signing import generate_keypair
+
+    assert main(["verify", str(signed_bundle), "--public-key", str(ci_key[1])]) == 0
+    assert "model.sig verifies" in capsys.readouterr().out
+    _, other = generate_keypair(tmp_path / "other")
+    assert main(["verify", str(signed_bundle), "--public-key", str(other)]) == 1
+    assert "signature does not verify" in capsys.readouterr().err
+
+
+def test_a_changed_lineage_byte_fails_a_signed_verify(
+    signed_bundle: Path,
+    ci_key: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(signed_bundle, copy)
+    manifest = copy / "MANIFEST.json"
+    text = manifest.read_text()
+    assert '"seed": 1' in text
+    manifest.write_text(text.replace('"seed": 1', '"seed": 2', 1))
+    assert main(["verify", str(copy)]) == 0  # file hashes alone cannot see it (and say so)
+    assert "unsigned check" in capsys.readouterr().out
+    assert main(["verify", str(copy), "--public-key", str(ci_key[1])]) == 1
+    assert main(["verify", str(copy), "--digest", artifact_digest(signed_bundle)]) == 1
+
+
+@pytest.mark.parametrize("where", ["file", "dir", "dangling"])
+def test_a_symlink_anywhere_in_a_bundle_fails_verify(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "adapter_config.json").write_text("{}")
+    if where == "file":
+        (copy / "adapter_config.json").symlink_to(evil / "adapter_config.json")
+    elif where == "dir":
+        (copy / "extra").symlink_to(evil, target_is_directory=True)
+    else:
+        (copy / "adapter_model.safetensors").symlink_to(tmp_path / "missing")
+    assert main(["verify", str(copy)]) == 1
+    assert "is a symbolic link" in capsys.readouterr().err
+
+
+def test_a_fifo_in_a_bundle_fails_verify(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    os.mkfifo(copy / "sub.safetensors")
+    assert main(["verify", str(copy)]) == 1
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_a_signed_export_is_registered_signed_and_promoted_on_a_signed_gate(
+    signed_bundle: Path, ci_key: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from curagate.gate.runner import write_attestation
+
+    digest = artifact_digest(signed_bundle)
+    report = tmp_path / "gate" / "gate_report.json"
+    report.parent.mkdir()
+    side = {
+        "kind": "bundle",
+        "spec": str(signed_bundle),
+        "identity": "c" * 64,
+        "artifact_sha256": digest,
+    }
     report.write_text(
         json.dumps(
-            {"verdict": "pass", "candidate": {"artifact_sha256": artifact_digest(tiny_bundle)}}
+            {
+                "schema_version": 2,
+                "verdict": "pass",
+                "candidate": side,
+                "base": {"kind": "model_dir", "spec": "base", "identity": "b" * 64},
+                "gate": {"name": "colors", "file": "gates/colors.yaml", "sha256": "c" * 64},
+            }
         )
     )
+    write_attestation(report, ci_key[0])
     with Registry(tmp_path / "registry.db") as reg:
-        reg.register(tiny_bundle, name="tiny-bot", reason="export of tiny-run")
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        reg.trust_add(ci_key[1], role="export", name="ci")
+        mv, _ = reg.register(signed_bundle, name="tiny-bot", reason="export of tiny-run")
+        assert mv.signed_by is not None
         assert reg.promote("tiny-bot", 1, to="production", gate_report=report).stage == "production"
+
+
+def test_a_signed_bundle_is_not_registered_without_a_trusted_export_key(
+    signed_bundle: Path, tmp_path: Path
+) -> None:
+    with (
+        Registry(tmp_path / "registry.db") as reg,
+        pytest.raises(CheckFailed, match="trusts no export key"),
+    ):
+        reg.register(signed_bundle, name="tiny-bot")
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +389,7 @@ def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
         AutoModelForCausalLM.from_pretrained(gguf_bundle, gguf_file="model.Q8_0.gguf"), tok
     )
     assert 0 < float((merged - quantized).abs().max()) < Q8_0_RTOL * float(merged.abs().max())
-    assert "model.Q8_0.gguf" in load_manifest(gguf_bundle)["files"]
+    assert "model.Q8_0.gguf" in load_manifest(gguf_bundle).files
 
 
 def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bundle: Path) -> None:
@@ -345,4 +463,4 @@ def test_cli_export_also_verifies_on_golden_prompts(
         == 0
     )
     assert "artifact digest" in capsys.readouterr().out
-    assert load_manifest(tmp_path / "out")["verification"]["golden_prompts"] == 2
+    assert load_manifest(tmp_path / "out").verification["golden_prompts"] == 2

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # exports and generates with a tiny model (~a sec
 
 
 def quick_record(bundle: Path) -> dict[str, Any]:
-    record: dict[str, Any] = load_manifest(bundle)["verification"]["quick_checks"]
+    record: dict[str, Any] = load_manifest(bundle).verification["quick_checks"]
     return record
 
 

@@ -161,7 +161,7 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from curagate.gate.models import hash_dir
+    from curagate.digest import hash_tree
 
     run = root
     run.mkdir(parents=True)
@@ -179,7 +179,7 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
         "schema_version": 1,
         "name": run.name,
         "task": "sft",
-        "base_model": {"path": str(base), "files": hash_dir(base)},
+        "base_model": {"path": str(base), "files": hash_tree(base)},
         "adapter_dir": "adapter",
         "dataset_manifest": {
             "files": [

@@ -1,16 +1,16 @@
-"""Bundles and gate reports as files on disk, laid out like `curagate export` and `curagate gate` write them."""
+"""Bundles, keys, gate reports and attestations as files on disk, laid out as
+`curagate export`, `curagate keys generate` and `curagate gate --sign-key` write them."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from curagate.export.manifest import (
-    MANIFEST_NAME,
-    artifact_digest,
-    hash_bundle_files,
-    manifest_bytes,
-)
+from curagate.artifacts import BundleManifest
+from curagate.digest import artifact_digest
+from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
+from curagate.gate.runner import REPORT_SCHEMA_VERSION, write_attestation
+from curagate.signing import generate_keypair
 
 
 def write_bundle(path: Path, weights: bytes) -> str:
@@ -18,16 +18,49 @@ def write_bundle(path: Path, weights: bytes) -> str:
     path.mkdir(parents=True)
     (path / "model.safetensors").write_bytes(weights)
     (path / "config.json").write_text('{"model_type": "llama"}\n')
-    manifest = {
-        "schema_version": 1,
-        "files": hash_bundle_files(path),
-        "lineage": {"adapter_sha256": "a" * 64, "run": "runs/demo"},
-    }
+    manifest = BundleManifest(
+        schema_version=1,
+        files=hash_bundle_files(path),
+        lineage={"adapter_sha256": "a" * 64, "run": "runs/demo"},
+    )
     (path / MANIFEST_NAME).write_bytes(manifest_bytes(manifest))
     return artifact_digest(path)
 
 
-def write_gate_report(path: Path, digest: str, verdict: str = "pass") -> Path:
-    report = {"schema_version": 1, "verdict": verdict, "candidate": {"artifact_sha256": digest}}
-    path.write_text(json.dumps(report, sort_keys=True))
+def keypair(directory: Path) -> tuple[Path, Path]:
+    """(private, public) PEM paths of a fresh EC P-256 key pair."""
+    return generate_keypair(directory)
+
+
+def report_doc(digest: str | None, verdict: str = "pass") -> dict[str, object]:
+    """A gate_report.json with the fields the gate writes that trust depends on."""
+    side = {"kind": "bundle", "spec": "exports/bot", "identity": "c" * 64, "sha256": "c" * 64}
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "tool": {"name": "curagate", "version": "test"},
+        "verdict": verdict,
+        "strict": False,
+        "candidate": {**side, "artifact_sha256": digest},
+        "base": {
+            "kind": "model_dir",
+            "spec": "models/base",
+            "identity": "b" * 64,
+            "sha256": "b" * 64,
+        },
+        "gate": {"name": "demo", "file": "gates/demo.yaml", "sha256": "d" * 64},
+        "golden_sets": [{"name": "demo_set", "version": "1", "sha256": "e" * 64}],
+        "summary": {"pass": 3, "warn": 0, "fail": 0 if verdict == "pass" else 1},
+        "attestation": {"signed": True, "keyid": None, "file": "gate_attestation.dsse.json"},
+    }
+
+
+def write_gate_report(
+    directory: Path, digest: str | None, verdict: str = "pass", sign_key: Path | None = None
+) -> Path:
+    """gate_report.json in its own directory, signed (attestation beside it) when a key is given."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "gate_report.json"
+    path.write_text(json.dumps(report_doc(digest, verdict), indent=2, sort_keys=True) + "\n")
+    if sign_key is not None:
+        write_attestation(path, sign_key)
     return path

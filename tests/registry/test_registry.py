@@ -8,9 +8,9 @@ import pytest
 
 from curagate.cli import main
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.registry import SCHEMA_VERSION, Registry
+from curagate.registry import SCHEMA_VERSION, ChainBroken, Registry
 
-from .registry_fixtures import write_bundle, write_gate_report
+from .registry_fixtures import keypair, write_bundle, write_gate_report
 
 MakeBundle = Callable[[str], tuple[Path, str]]
 
@@ -24,23 +24,35 @@ def bundle(tmp_path: Path) -> MakeBundle:
     return make
 
 
+@pytest.fixture(scope="session")
+def ci_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return keypair(tmp_path_factory.mktemp("ci-key"))
+
+
 @pytest.fixture
-def reg(tmp_path: Path) -> Iterator[Registry]:
+def reg(tmp_path: Path, ci_key: tuple[Path, Path]) -> Iterator[Registry]:
     with Registry(tmp_path / "reg" / "registry.db") as registry:
+        registry.trust_add(ci_key[1], role="gate", name="ci", actor="admin")
         yield registry
 
 
-def production_ready(reg: Registry, bundle: MakeBundle, tmp_path: Path, label: str) -> int:
+def signed_report(tmp_path: Path, key: Path, digest: str | None, verdict: str = "pass") -> Path:
+    directory = tmp_path / f"gate-{(digest or 'none')[:8]}-{verdict}-{key.parent.name}"
+    return write_gate_report(directory, digest, verdict, sign_key=key)
+
+
+def production_ready(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, key: Path, label: str
+) -> int:
     path, digest = bundle(label)
-    mv = reg.register(path, name="bot", actor="ci", reason=f"register {label}")
-    write_gate_report(tmp_path / f"gate-{label}.json", digest)
+    mv, _ = reg.register(path, name="bot", actor="ci", reason=f"register {label}")
     reg.promote(
         "bot",
         mv.version,
         to="production",
         actor="ci",
         reason=f"ship {label}",
-        gate_report=tmp_path / f"gate-{label}.json",
+        gate_report=signed_report(tmp_path, key, digest),
     )
     return mv.version
 
@@ -63,10 +75,10 @@ def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
 def test_register_numbers_versions_per_name_and_logs_who_and_why(
     reg: Registry, bundle: MakeBundle
 ) -> None:
-    v1 = reg.register(bundle("a")[0], name="bot", actor="alice", reason="first")
-    v2 = reg.register(bundle("b")[0], name="bot", actor="bob", reason="second")
+    v1, _ = reg.register(bundle("a")[0], name="bot", actor="alice", reason="first")
+    v2, _ = reg.register(bundle("b")[0], name="bot", actor="bob", reason="second")
     assert (v1.version, v2.version, v2.stage) == (1, 2, "experiment")
-    log = reg.transitions("bot")
+    log = reg.log("bot")
     assert [(t.version, t.action, t.actor, t.reason) for t in log] == [
         (1, "register", "alice", "first"),
         (2, "register", "bob", "second"),
@@ -78,7 +90,7 @@ def test_register_records_digest_and_lineage_from_manifest(
     reg: Registry, bundle: MakeBundle
 ) -> None:
     path, digest = bundle("a")
-    mv = reg.register(path, name="bot")
+    mv, _ = reg.register(path, name="bot")
     assert mv.artifact_digest == digest
     assert mv.lineage["run"] == "runs/demo"
 
@@ -97,71 +109,151 @@ def test_register_refuses_the_same_artifact_twice(reg: Registry, bundle: MakeBun
         reg.register(path, name="bot")
 
 
+@pytest.mark.parametrize(
+    "name", ["bot\nsupport-bot 1 production", "", " bot", "../etc", "a" * 129, "-x"]
+)
+def test_names_outside_the_rule_are_refused(reg: Registry, bundle: MakeBundle, name: str) -> None:
+    with pytest.raises(InputError, match=r"A-Z a-z 0-9"):
+        reg.register(bundle("a")[0], name=name)
+
+
 def test_promotion_to_production_is_refused_without_a_gate_report(
     reg: Registry, bundle: MakeBundle
 ) -> None:
     reg.register(bundle("a")[0], name="bot")
-    with pytest.raises(CheckFailed, match="needs a passing gate report"):
+    with pytest.raises(CheckFailed, match="needs a signed gate attestation"):
         reg.promote("bot", 1, to="production")
     assert reg.get("bot", 1).stage == "experiment"
 
 
-def test_promotion_to_production_is_refused_with_a_failing_gate_report(
+def test_a_signed_failing_verdict_is_refused_and_recorded(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    path, digest = bundle("a")
+    reg.register(path, name="bot")
+    report = signed_report(tmp_path, ci_key[0], digest, verdict="fail")
+    with pytest.raises(CheckFailed, match="verdict is fail"):
+        reg.promote("bot", 1, to="production", gate_report=report)
+    assert reg.production("bot") is None
+    [rec] = reg.gate_reports("bot", 1)
+    assert (rec.accepted, rec.verdict) == (True, "fail")
+
+
+def test_an_edited_verdict_is_refused_and_recorded(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    path, digest = bundle("a")
+    reg.register(path, name="bot")
+    report = signed_report(tmp_path, ci_key[0], digest, verdict="fail")
+    report.write_text(report.read_text().replace('"verdict": "fail"', '"verdict": "pass"'))
+    with pytest.raises(CheckFailed, match="changed after the gate signed it"):
+        reg.promote("bot", 1, to="production", gate_report=report)
+    [rec] = reg.gate_reports("bot", 1)
+    assert (rec.accepted, rec.verdict) == (False, "pass")
+    assert reg.blob(rec.report_sha256) == report.read_bytes()
+
+
+def test_a_hand_written_report_is_refused_and_recorded(
     reg: Registry, bundle: MakeBundle, tmp_path: Path
 ) -> None:
     path, digest = bundle("a")
     reg.register(path, name="bot")
-    report = write_gate_report(tmp_path / "gate.json", digest, verdict="fail")
-    with pytest.raises(CheckFailed, match="recorded verdicts: fail"):
+    report = write_gate_report(tmp_path / "by-hand", digest)  # no attestation
+    with pytest.raises(CheckFailed, match="unsigned"):
         reg.promote("bot", 1, to="production", gate_report=report)
-    assert reg.production("bot") is None
+    assert [r.accepted for r in reg.gate_reports("bot", 1)] == [False]
 
 
-def test_promotion_is_refused_when_the_gate_judged_another_artifact(
+def test_a_report_signed_by_an_untrusted_key_is_refused(
     reg: Registry, bundle: MakeBundle, tmp_path: Path
+) -> None:
+    path, digest = bundle("a")
+    reg.register(path, name="bot")
+    stranger, _ = keypair(tmp_path / "stranger")
+    with pytest.raises(CheckFailed, match="no signature verifies with a trusted"):
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, stranger, digest)
+        )
+    assert reg.get("bot", 1).stage == "experiment"
+
+
+def test_a_report_signed_by_a_revoked_key_is_refused(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    path, digest = bundle("a")
+    reg.register(path, name="bot", gate_report=signed_report(tmp_path, ci_key[0], digest))
+    reg.trust_revoke("ci", role="gate", actor="security", reason="key leaked")
+    # Recorded while the key was trusted, but re-verified at promotion time.
+    with pytest.raises(CheckFailed, match="trusted, unrevoked key"):
+        reg.promote("bot", 1, to="production")
+    with pytest.raises(CheckFailed, match="trusted, unrevoked key"):
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
+        )
+    assert [k.revoke_reason for k in reg.trusted_keys()] == ["key leaked"]
+
+
+def test_a_report_on_another_artifact_is_refused(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     path, _ = bundle("a")
     _, other_digest = bundle("b")
     reg.register(path, name="bot")
-    report = write_gate_report(tmp_path / "gate.json", other_digest)
-    with pytest.raises(CheckFailed, match="judged artifact"):
-        reg.promote("bot", 1, to="production", gate_report=report)
+    with pytest.raises(CheckFailed, match="attestation is for artifact"):
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], other_digest)
+        )
     assert reg.get("bot", 1).stage == "experiment"
 
 
 def test_promotion_is_refused_when_the_bundle_changed_after_registration(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     path, digest = bundle("a")
     reg.register(path, name="bot")
     (path / "config.json").write_text('{"model_type": "gpt2"}\n')
-    report = write_gate_report(tmp_path / "gate.json", digest)
     with pytest.raises(CheckFailed, match=r"config\.json: sha256 differs"):
-        reg.promote("bot", 1, to="production", gate_report=report)
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
+        )
+
+
+def test_promotion_is_refused_when_the_lineage_changed_after_registration(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    path, digest = bundle("a")
+    reg.register(path, name="bot")
+    manifest = path / "MANIFEST.json"
+    manifest.write_text(manifest.read_text().replace("runs/demo", "runs/demx"))
+    with pytest.raises(CheckFailed, match=r"artifact digest .* differs from the expected"):
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
+        )
 
 
 def test_passing_gate_promotes_and_archives_the_replaced_version(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
-    production_ready(reg, bundle, tmp_path, "a")
-    production_ready(reg, bundle, tmp_path, "b")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")
     assert [(v.version, v.stage) for v in reg.list_versions("bot")] == [
         (1, "archived"),
         (2, "production"),
     ]
-    archive = [t for t in reg.transitions("bot") if t.action == "archive"]
+    archive = [t for t in reg.log("bot") if t.action == "archive"]
     assert [(t.version, t.reason) for t in archive] == [(1, "replaced by v2: ship b")]
 
 
 def test_gate_report_recorded_at_registration_backs_a_later_promotion(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     path, digest = bundle("a")
-    reg.register(path, name="bot", gate_report=write_gate_report(tmp_path / "gate.json", digest))
+    _, rec = reg.register(path, name="bot", gate_report=signed_report(tmp_path, ci_key[0], digest))
+    assert rec is not None and rec.accepted
     reg.promote("bot", 1, to="staging")
     reg.promote("bot", 1, to="production")
-    promote = reg.transitions("bot", 1)[-1]
-    assert (promote.to_stage, promote.gate_report_sha256 is not None) == ("production", True)
+    promote = reg.log("bot", 1)[-1]
+    assert (promote.to_stage, promote.data["gate_report_id"]) == ("production", rec.id)
 
 
 def test_promotion_only_moves_forward(reg: Registry, bundle: MakeBundle) -> None:
@@ -172,31 +264,44 @@ def test_promotion_only_moves_forward(reg: Registry, bundle: MakeBundle) -> None
 
 
 def test_rollback_restores_the_previous_production_version(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
-    production_ready(reg, bundle, tmp_path, "a")
-    production_ready(reg, bundle, tmp_path, "b")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")
     restored = reg.rollback("bot", actor="oncall", reason="latency")
     assert (restored.version, restored.stage) == (1, "production")
     assert reg.get("bot", 2).stage == "archived"
-    last = reg.transitions("bot")[-2:]
+    last = reg.log("bot")[-2:]
     assert [(t.version, t.action, t.to_stage, t.actor, t.reason) for t in last] == [
         (2, "rollback", "archived", "oncall", "latency"),
         (1, "rollback", "production", "oncall", "latency"),
     ]
 
 
-def test_second_rollback_swaps_back(reg: Registry, bundle: MakeBundle, tmp_path: Path) -> None:
-    production_ready(reg, bundle, tmp_path, "a")
-    production_ready(reg, bundle, tmp_path, "b")
+def test_rollback_refuses_a_version_whose_bytes_changed(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")
+    (tmp_path / "bundles" / "a" / "model.safetensors").write_bytes(b"backdoored weights")
+    with pytest.raises(CheckFailed, match="bot v1: its bytes are not the registered ones"):
+        reg.rollback("bot", reason="regression")
+    assert reg.production("bot").version == 2  # type: ignore[union-attr]
+
+
+def test_second_rollback_swaps_back(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")
     reg.rollback("bot")
     assert reg.rollback("bot").version == 2
 
 
 def test_rollback_without_an_earlier_production_version_is_an_error(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
-    production_ready(reg, bundle, tmp_path, "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
     with pytest.raises(InputError, match="nothing to roll back to"):
         reg.rollback("bot")
 
@@ -204,29 +309,167 @@ def test_rollback_without_an_earlier_production_version_is_an_error(
 @pytest.mark.parametrize(
     "sql",
     [
-        "UPDATE transitions SET reason = 'edited'",
-        "DELETE FROM transitions",
+        "UPDATE log SET reason = 'edited'",
+        "DELETE FROM log",
         "UPDATE gate_reports SET verdict = 'pass'",
         "DELETE FROM gate_reports",
         "UPDATE model_versions SET artifact_digest = printf('%064d', 0)",
         "DELETE FROM model_versions",
+        "DELETE FROM trusted_keys",
     ],
 )
-def test_history_cannot_be_rewritten_even_with_plain_sql(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path, sql: str
+def test_triggers_stop_casual_edits(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path], sql: str
 ) -> None:
-    production_ready(reg, bundle, tmp_path, "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
     with sqlite3.connect(reg.path) as db, pytest.raises(sqlite3.IntegrityError):
         db.execute(sql)
 
 
-def test_two_production_versions_of_one_name_are_impossible(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
+def tamper(path: Path, *statements: str) -> None:
+    db = sqlite3.connect(path)
+    for stmt in statements:
+        db.execute(stmt)
+    db.commit()
+    db.close()
+
+
+FORGED_REPORT = (
+    "INSERT INTO gate_reports (model_version_id, report_sha256, attestation_sha256, verdict, "
+    "accepted, why, keyid, path, actor, recorded_at) VALUES (2, printf('%064d', 7), NULL, 'pass', "
+    "1, 'verified', NULL, '/tmp/x', 'mallory', '2026-01-01T00:00:00Z')"
+)
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (
+            ["UPDATE model_versions SET stage = 'staging' WHERE version = 2"],
+            "but the log puts it in",
+        ),
+        (
+            [
+                "DROP INDEX one_production_per_name",
+                "UPDATE model_versions SET stage = 'production'",
+            ],
+            "index one_production_per_name was dropped",
+        ),
+        ([FORGED_REPORT], "inserted by hand"),
+        (
+            ["DROP TRIGGER log_no_update", "UPDATE log SET reason = 'nothing to see' WHERE id = 3"],
+            "trigger log_no_update was dropped",
+        ),
+        (
+            [
+                "DROP TRIGGER log_no_delete",
+                "DELETE FROM log WHERE id = 4",
+                "CREATE TRIGGER log_no_delete BEFORE DELETE ON log BEGIN SELECT RAISE(ABORT, 'x'); END",
+            ],
+            "row 4 is missing",
+        ),
+        (
+            [
+                "DROP TRIGGER log_no_update",
+                "UPDATE log SET actor = 'nobody' WHERE id = 2",
+                "CREATE TRIGGER log_no_update BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, 'x'); END",
+            ],
+            "row 2 .*edited by hand",
+        ),
+        (
+            [
+                "DROP TRIGGER log_no_delete",
+                "DELETE FROM log WHERE id = (SELECT MAX(id) FROM log)",
+                "CREATE TRIGGER log_no_delete BEFORE DELETE ON log BEGIN SELECT RAISE(ABORT, 'x'); END",
+            ],
+            "deleted by hand",
+        ),
+        (["DROP TRIGGER gate_reports_no_delete"], "trigger gate_reports_no_delete was dropped"),
+    ],
+    ids=[
+        "stage-update",
+        "second-production",
+        "forged-report",
+        "dropped-trigger",
+        "deleted-row",
+        "edited-row",
+        "deleted-tail",
+        "dropped-report-trigger",
+    ],
+)
+def test_hand_edits_are_detected_by_check_and_block_the_next_write(
+    tmp_path: Path,
+    bundle: MakeBundle,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    statements: list[str],
+    message: str,
 ) -> None:
-    production_ready(reg, bundle, tmp_path, "a")
-    reg.register(bundle("b")[0], name="bot")
-    with sqlite3.connect(reg.path) as db, pytest.raises(sqlite3.IntegrityError):
-        db.execute("UPDATE model_versions SET stage = 'production' WHERE version = 2")
+    db = tmp_path / "reg" / "registry.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+        reg.register(bundle("b")[0], name="bot")
+    tamper(db, *statements)
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1  # one line, no traceback
+    with pytest.raises(ChainBroken, match=message):
+        Registry(db)
+    path_c, _ = bundle("c")
+    assert main(["registry", "--db", str(db), "register", str(path_c), "--name", "bot"]) == 1
+    with sqlite3.connect(db) as conn:
+        assert (
+            conn.execute("SELECT COUNT(*) FROM model_versions WHERE version = 3").fetchone()[0] == 0
+        )
+
+
+def test_check_passes_on_an_untouched_registry_and_verifies_a_recorded_head(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    head_id, head_hash = reg.head()
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")
+    assert (
+        main(["registry", "--db", str(reg.path), "check", "--head", f"{head_id}:{head_hash}"]) == 0
+    )
+    assert "ok" in capsys.readouterr().out
+    forged = f"{head_id}:{'0' * 64}"
+    assert main(["registry", "--db", str(reg.path), "check", "--head", forged]) == 1
+    assert "history up to that row was rewritten" in capsys.readouterr().err
+
+
+def test_check_detects_a_changed_stored_report(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    [rec] = reg.gate_reports("bot", 1)
+    stored = reg.store_dir / rec.report_sha256[:2] / rec.report_sha256
+    stored.write_bytes(stored.read_bytes().replace(b'"pass"', b'"PASS"'))
+    with pytest.raises(ChainBroken, match="stored blob was changed"):
+        reg.check()
+
+
+def test_reads_do_not_wait_for_a_writer(
+    reg: Registry, bundle: MakeBundle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg.register(bundle("a")[0], name="bot")
+    writer = sqlite3.connect(reg.path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock until rolled back
+    try:
+        with Registry(reg.path, create=False, timeout=0.5) as reader:
+            assert [v.version for v in reader.list_versions()] == [1]
+        assert main(["registry", "--db", str(reg.path), "list"]) == 0
+        assert "bot" in capsys.readouterr().out
+        # A write does wait, and past its timeout says so in one line (exit 2).
+        with Registry(reg.path, timeout=0.2) as other, pytest.raises(InputError, match="locked"):
+            other.promote("bot", 1, to="staging")
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
 
 
 def test_cli_refuses_promotion_without_gate_with_exit_1(
@@ -235,15 +478,56 @@ def test_cli_refuses_promotion_without_gate_with_exit_1(
     db = str(tmp_path / "r.db")
     assert main(["registry", "--db", db, "register", str(bundle("a")[0]), "--name", "bot"]) == 0
     assert main(["registry", "--db", db, "promote", "bot", "1", "--to", "production"]) == 1
-    assert "needs a passing gate report" in capsys.readouterr().err
+    assert "needs a signed gate attestation" in capsys.readouterr().err
 
 
-def test_cli_promote_then_list_and_show(
-    bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["promote", "bot", "99999999999999999999999", "--to", "staging"],
+        ["promote", "bot", "0", "--to", "staging"],
+        ["show", "bot\nx"],
+        ["register", "/nonexistent/bundle", "--name", "bot"],
+        ["trust", "add", "/nonexistent.pub", "--role", "gate", "--name", "ci"],
+    ],
+)
+def test_cli_input_errors_are_one_line_with_exit_2(
+    bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    db = str(tmp_path / "r.db")
+    assert main(["registry", "--db", db, "register", str(bundle("a")[0]), "--name", "bot"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "--db", db, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_signed_promotion_then_list_and_show(
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     db = str(tmp_path / "r.db")
     path, digest = bundle("a")
-    report = write_gate_report(tmp_path / "gate.json", digest)
+    report = signed_report(tmp_path, ci_key[0], digest)
+    assert (
+        main(
+            [
+                "registry",
+                "--db",
+                db,
+                "trust",
+                "add",
+                str(ci_key[1]),
+                "--role",
+                "gate",
+                "--name",
+                "ci",
+            ]
+        )
+        == 0
+    )
     main(["registry", "--db", db, "register", str(path), "--name", "bot", "--actor", "alice"])
     rc = main(
         [
@@ -265,7 +549,7 @@ def test_cli_promote_then_list_and_show(
     main(["registry", "--db", db, "list"])
     main(["registry", "--db", db, "show", "bot", "1"])
     out = capsys.readouterr().out
-    assert "production" in out and digest[:12] in out and "by alice" in out
+    assert "production" in out and digest[:12] in out and "by alice" in out and "accepted" in out
 
 
 def test_cli_list_on_a_missing_database_is_an_input_error(
@@ -284,17 +568,6 @@ def test_registry_location_comes_from_the_environment(
     assert (tmp_path / "env.db").is_file()
 
 
-def test_a_gate_report_carrying_the_gates_directory_digest_backs_promotion(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path
-) -> None:
-    gate_models = pytest.importorskip("curagate.gate.models")
-    path, _ = bundle("a")
-    gate_digest = gate_models.digest(gate_models.hash_dir(path))
-    reg.register(path, name="bot")
-    report = write_gate_report(tmp_path / "gate.json", gate_digest)
-    assert reg.promote("bot", 1, to="production", gate_report=report).stage == "production"
-
-
 def test_cli_accepts_db_after_the_action(bundle: MakeBundle, tmp_path: Path) -> None:
     db = str(tmp_path / "r.db")
     assert main(["registry", "register", str(bundle("a")[0]), "--name", "bot", "--db", db]) == 0
@@ -307,3 +580,30 @@ def test_a_file_that_is_not_a_database_is_an_input_error(tmp_path: Path) -> None
     path.write_text("not sqlite, just text that is long enough to have a header" * 4)
     with pytest.raises(InputError, match="not a usable SQLite database"):
         Registry(path)
+
+
+def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: MakeBundle) -> None:
+    from curagate.registry.schema import SCHEMA_V1
+
+    path, digest = bundle("a")
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA_V1)
+    conn.execute(
+        "INSERT INTO model_versions VALUES (1, 'bot', 1, ?, ?, ?, '{\"run\": \"r\"}', 'staging', 't0')",
+        (digest, "f" * 64, str(path)),
+    )
+    conn.execute(
+        "INSERT INTO transitions VALUES (1, 1, 'register', NULL, 'experiment', 'a', 't1', 'r', NULL)"
+    )
+    conn.execute(
+        "INSERT INTO transitions VALUES (2, 1, 'promote', 'experiment', 'staging', 'a', 't2', 'qa', NULL)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Registry(db) as reg:
+        assert reg.schema_version == SCHEMA_VERSION
+        assert reg.get("bot", 1).stage == "staging"
+        assert [r.action for r in reg.log("bot", 1)] == ["register", "promote"]
+        reg.check()

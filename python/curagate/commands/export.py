@@ -16,6 +16,7 @@ examples:
   curagate export runs/support-bot --out exports/support-bot \\
       --gate-report gate/gate_report.json --prompts golden_sets/support.jsonl --license apache-2.0
   curagate export runs/support-bot --out exports/support-bot --gate gates/support.yaml
+  curagate export runs/support-bot --out exports/support-bot --sign-key keys/signing_key.pem
 """
 
 from __future__ import annotations
@@ -77,9 +78,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gguf", action="store_true", help="also write a GGUF Q8_0 file (llama architecture)"
     )
+    parser.add_argument(
+        "--sign-key",
+        help="EC private key (PEM) to sign the bundle with (model.sig, OpenSSF model signing); "
+        "default: $CURAGATE_SIGNING_KEY, else unsigned",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from curagate.signing import resolve_sign_key
+
     result = export_run(
         args.run,
         args.out,
@@ -94,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         gguf=args.gguf,
         gate=args.gate,
         quick_items=args.quick_items,
+        sign_key=resolve_sign_key(args.sign_key),
     )
     print(
         f"exported {result.out}: {result.files} files ({result.dtype}), verified on {result.prompts} prompts "
@@ -101,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         f"artifact digest {result.digest}"
     )
     print(summary(result.quick_checks))
+    if result.signed_by:
+        print(f"  signed: model.sig by key {result.signed_by[:16]}")
+    else:
+        print("  unsigned: no --sign-key (a registry that requires signed bundles will refuse it)")
     if result.gguf:
         print(f"  + {result.gguf} (GGUF Q8_0, verified by reloading with transformers)")
     return 0

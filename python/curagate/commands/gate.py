@@ -7,6 +7,8 @@ gate_report.json, report.md, report.html and junit.xml.
 
 examples:
   curagate gate gates/sentiment.yaml --candidate runs/sentiment-lora --base models/smollm2 --out gate-out/
+  curagate gate gates/sentiment.yaml --candidate exports/sentiment --base models/smollm2 \\
+      --out gate-out/ --sign-key keys/signing_key.pem
   curagate gate gates/sentiment.yaml --candidate http://localhost:8000/v1 --candidate-model my-lora \\
       --base models/smollm2 --out gate-out/ --strict
 
@@ -52,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="training files to check for contamination (default: the run's dataset manifest)",
     )
     parser.add_argument(
+        "--sign-key",
+        help="EC private key (PEM) to sign an attestation of the verdict for exactly the "
+        "candidate's artifact digest (gate_attestation.dsse.json); default: "
+        "$CURAGATE_SIGNING_KEY, else unsigned",
+    )
+    parser.add_argument(
         "--fail-only-if-significant",
         action="store_true",
         default=None,
@@ -62,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from curagate.gate.report import terminal_summary
     from curagate.gate.runner import run_gate
+    from curagate.signing import resolve_sign_key
 
     outcome = run_gate(
         args.gate_file,
@@ -76,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         base_model_name=args.base_model,
         train_data=args.train_data,
         fail_only_if_significant=args.fail_only_if_significant,
+        sign_key=resolve_sign_key(args.sign_key),
     )
     print(
         terminal_summary(

@@ -1,17 +1,22 @@
-"""List, show, register, promote and roll back model versions.
+"""List, show, register, promote and roll back model versions; trust keys; check the log.
 
-The registry is a SQLite file (default .curagate/registry.db, or
-$CURAGATE_REGISTRY, or --db). Promotion to production needs a passing gate
-report for exactly the registered artifact; every transition is logged with
-who, when (UTC) and why.
+The registry is a SQLite file (default .curagate/registry.db, or $CURAGATE_REGISTRY,
+or --db). Promotion to production needs a gate attestation signed by a trusted,
+unrevoked gate key, for exactly the registered artifact, with verdict pass; every
+report offered is recorded, accepted or not. Every change is a row of a
+hash-chained log that `registry check` replays.
 
 examples:
+  curagate registry trust add keys/signing_key.pub --role gate --name ci
+  curagate registry trust add keys/signing_key.pub --role export --name ci
   curagate registry register exports/support-bot --name support-bot --reason "first cut"
-  curagate registry promote support-bot 1 --to staging --reason "QA"
   curagate registry promote support-bot 1 --to production --gate-report gate/gate_report.json
   curagate registry rollback support-bot --reason "latency regression"
   curagate registry list
   curagate registry show support-bot 1 --json
+  curagate registry check --head "$(cat registry-head.txt)"
+
+exit codes: 0 ok, 1 refused or tampering found, 2 usage or input error
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import argparse
 import json
 from pathlib import Path
 
-from curagate.registry import STAGES, Registry
+from curagate.registry import ROLES, STAGES, Registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sub = parser.add_subparsers(dest="registry_command", metavar="ACTION", required=True)
 
-    def action(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text)
+    def action(
+        name: str,
+        help_text: str,
+        into: argparse._SubParsersAction[argparse.ArgumentParser] = sub,
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = into.add_parser(name, help=help_text)
         # Also accepted after the action (`registry list --db X`); SUPPRESS keeps the parent's value.
         p.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="registry database")
         return p
@@ -41,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     def who_why(p: argparse.ArgumentParser) -> None:
         p.add_argument("--actor", help="who makes the change (default: $USER)")
         p.add_argument("--reason", default="", help="why; recorded in the audit log")
+
+    def report_args(p: argparse.ArgumentParser, help_text: str) -> None:
+        p.add_argument("--gate-report", type=Path, help=help_text)
+        p.add_argument(
+            "--attestation",
+            type=Path,
+            help="signed gate attestation (default: gate_attestation.dsse.json beside the report)",
+        )
 
     p = action("list", "list model versions and their stages")
     p.add_argument("name", nargs="?", help="only this model name")
@@ -54,22 +71,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = action("register", "register an exported bundle as the next version of NAME")
     p.add_argument("bundle", type=Path, help="directory written by `curagate export`")
     p.add_argument("--name", required=True)
-    p.add_argument("--gate-report", type=Path, help="gate_report.json for this bundle")
+    report_args(p, "gate_report.json for this bundle (recorded, accepted or not)")
     who_why(p)
 
     p = action("promote", "move a version forward: experiment → staging → production → archived")
     p.add_argument("name")
     p.add_argument("version", type=int)
     p.add_argument("--to", required=True, choices=STAGES[1:])
-    p.add_argument(
-        "--gate-report",
-        type=Path,
-        help="gate_report.json (required for production unless recorded before)",
-    )
+    report_args(p, "gate_report.json (with its attestation) backing this promotion")
     who_why(p)
 
-    p = action("rollback", "restore the previous production version of NAME")
+    p = action("rollback", "restore the previous production version of NAME (bytes re-verified)")
     p.add_argument("name")
+    who_why(p)
+
+    p = action("check", "replay the hash-chained log and check every table and stored report")
+    p.add_argument(
+        "--head",
+        help="ID:HASH recorded earlier by `registry head`: history up to it must be unchanged",
+    )
+
+    action("head", "print the log's head (ID:HASH), to keep or sign outside the registry")
+
+    trust = action("trust", "manage the public keys whose signatures the registry accepts")
+    tsub = trust.add_subparsers(dest="trust_command", metavar="TRUST_ACTION", required=True)
+    p = action("add", "trust a public key for a role", tsub)
+    p.add_argument("public_key", type=Path, help="PEM public key (signing_key.pub)")
+    p.add_argument(
+        "--role", required=True, choices=ROLES, help="gate: attestations; export: bundles"
+    )
+    p.add_argument("--name", required=True, help="a name for the key, e.g. ci")
+    who_why(p)
+    p = action("list", "list trusted and revoked keys", tsub)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = action("revoke", "revoke a key (recorded, never deleted)", tsub)
+    p.add_argument("key", help="key name or fingerprint (at least 12 hex digits)")
+    p.add_argument("--role", choices=ROLES)
     who_why(p)
 
 
@@ -80,17 +117,80 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
+def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
+    versions = [reg.get(name, version)] if version else reg.list_versions(name)
+    if not versions:
+        reg.get(name, 1)  # raises the "unknown name" error
+    out = []
+    for v in versions:
+        d = v.to_dict()
+        d["gate_reports"] = [g.to_dict() for g in reg.gate_reports(v.name, v.version)]
+        d["log"] = [t.to_dict() for t in reg.log(v.name, v.version)]
+        out.append(d)
+    if as_json:
+        print(json.dumps(out[0] if version else out, indent=2, sort_keys=True))
+        return 0
+    for d in out:
+        print(f"{d['name']} v{d['version']}  [{d['stage']}]")
+        signed = f"signed by {d['signed_by'][:12]}" if d["signed_by"] else "unsigned"
+        print(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
+        for g in d["gate_reports"]:
+            mark = "accepted" if g["accepted"] else "REFUSED"
+            print(
+                f"  report    {g['id']:>3} {mark:<8} {g['verdict'] or '-':<5} {g['report_sha256'][:12]}  {g['why']}"
+            )
+        for t in d["log"]:
+            move = f"{t['from_stage'] or '-'} → {t['to_stage']}" if t["to_stage"] else ""
+            print(
+                f"  {t['at']}  #{t['id']} {t['action']:<8} {move}  by {t['actor']}: {t['reason']}"
+            )
+    return 0
+
+
+def _trust(reg: Registry, args: argparse.Namespace) -> int:
+    if args.trust_command == "add":
+        k = reg.trust_add(
+            args.public_key, role=args.role, name=args.name, actor=args.actor, reason=args.reason
+        )
+        print(f"trusted {k.role} key {k.name} ({k.fingerprint[:16]})")
+        return 0
+    if args.trust_command == "revoke":
+        k = reg.trust_revoke(args.key, role=args.role, actor=args.actor, reason=args.reason)
+        print(f"revoked {k.role} key {k.name} ({k.fingerprint[:16]}) at {k.revoked_at}")
+        return 0
+    keys = reg.trusted_keys()
+    if args.json:
+        print(json.dumps([k.to_dict() for k in keys], indent=2, sort_keys=True))
+    elif keys:
+        rows = [["NAME", "ROLE", "FINGERPRINT", "ADDED", "REVOKED"]]
+        rows += [
+            [k.name, k.role, k.fingerprint[:16], k.added_at, k.revoked_at or "-"] for k in keys
+        ]
+        print(_table(rows))
+    else:
+        print("no trusted keys")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     action = args.registry_command
-    with Registry(args.db, create=action in ("register",)) as reg:
+    create = action in ("register", "trust") and getattr(args, "trust_command", "add") == "add"
+    with Registry(args.db, create=create) as reg:
         if action == "list":
             versions = reg.list_versions(args.name)
             if args.json:
                 print(json.dumps([v.to_dict() for v in versions], indent=2, sort_keys=True))
             elif versions:
-                rows = [["NAME", "VERSION", "STAGE", "DIGEST", "CREATED"]]
+                rows = [["NAME", "VERSION", "STAGE", "DIGEST", "SIGNED", "CREATED"]]
                 rows += [
-                    [v.name, str(v.version), v.stage, v.artifact_digest[:12], v.created_at]
+                    [
+                        v.name,
+                        str(v.version),
+                        v.stage,
+                        v.artifact_digest[:12],
+                        "yes" if v.signed_by else "no",
+                        v.created_at,
+                    ]
                     for v in versions
                 ]
                 print(_table(rows))
@@ -98,40 +198,34 @@ def run(args: argparse.Namespace) -> int:
                 print("no model versions registered")
             return 0
         if action == "show":
-            versions = (
-                [reg.get(args.name, args.version)] if args.version else reg.list_versions(args.name)
+            return _show(reg, args.name, args.version, args.json)
+        if action == "trust":
+            return _trust(reg, args)
+        if action == "check":
+            state = reg.check(head=args.head)
+            print(
+                f"{reg.path}: ok, {state.rows} log rows chain to head {state.head_id}:{state.head_hash}; "
+                f"{len(state.versions)} versions, {len(state.reports)} reports and "
+                f"{len(state.keys)} keys agree with the log"
             )
-            if not versions:
-                reg.get(args.name, 1)  # raises the "unknown name" error
-            out = []
-            for v in versions:
-                d = v.to_dict()
-                d["gate_reports"] = [g.to_dict() for g in reg.gate_reports(v.name, v.version)]
-                d["transitions"] = [t.to_dict() for t in reg.transitions(v.name, v.version)]
-                out.append(d)
-            if args.json:
-                print(json.dumps(out[0] if args.version else out, indent=2, sort_keys=True))
-                return 0
-            for d in out:
-                print(f"{d['name']} v{d['version']}  [{d['stage']}]")
-                print(f"  artifact  {d['artifact_digest']}  {d['artifact_path']}")
-                for g in d["gate_reports"]:
-                    print(f"  gate      {g['verdict']:<5} {g['sha256'][:12]}  {g['path']}")
-                for t in d["transitions"]:
-                    frm = t["from_stage"] or "-"
-                    print(
-                        f"  {t['at']}  {t['action']:<8} {frm} → {t['to_stage']}  by {t['actor']}: {t['reason']}"
-                    )
+            return 0
+        if action == "head":
+            head_id, head_hash = reg.head()
+            print(f"{head_id}:{head_hash}")
             return 0
         if action == "register":
-            v = reg.register(
+            v, rec = reg.register(
                 args.bundle,
                 name=args.name,
                 actor=args.actor,
                 reason=args.reason,
                 gate_report=args.gate_report,
+                attestation=args.attestation,
             )
-            print(f"registered {v.ref} ({v.artifact_digest[:12]}) in {v.stage}")
+            signed = f"signed by {v.signed_by[:12]}" if v.signed_by else "unsigned"
+            print(f"registered {v.ref} ({v.artifact_digest[:12]}, {signed}) in {v.stage}")
+            if rec is not None:
+                print(f"  gate report {'accepted' if rec.accepted else 'REFUSED'}: {rec.why}")
             return 0
         if action == "promote":
             v = reg.promote(
@@ -141,9 +235,10 @@ def run(args: argparse.Namespace) -> int:
                 actor=args.actor,
                 reason=args.reason,
                 gate_report=args.gate_report,
+                attestation=args.attestation,
             )
             print(f"{v.ref} is now in {v.stage}")
             return 0
         v = reg.rollback(args.name, actor=args.actor, reason=args.reason)
-        print(f"rolled back: {v.ref} is in production again")
+        print(f"rolled back: {v.ref} is in production again (bytes re-verified)")
         return 0

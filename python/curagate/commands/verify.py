@@ -1,11 +1,16 @@
-"""Re-check an exported bundle against its MANIFEST.json.
+"""Re-check an exported bundle against its MANIFEST.json, and its signature.
 
-Every file's sha256 must match, none may be missing or added. Prints the
-bundle's artifact digest (the sha256 of MANIFEST.json, the value the gate and
-the registry use). Exit 0 when intact, 1 when anything differs.
+Every file's sha256 must match, none may be missing or added, and nothing in the
+bundle may be a symlink, device or FIFO. With --public-key, model.sig must verify
+with that key: it covers every file, MANIFEST.json (and so the lineage) included.
+With --digest, MANIFEST.json's own sha256 must be that value. Without either,
+an edit of MANIFEST.json itself cannot be detected, and the output says so.
+Prints the bundle's artifact digest (the sha256 of MANIFEST.json, the value the
+gate attests and the registry stores). Exit 0 when intact, 1 when anything differs.
 
-example:
+examples:
   curagate verify exports/support-bot
+  curagate verify exports/support-bot --public-key keys/signing_key.pub
 """
 
 from __future__ import annotations
@@ -13,16 +18,36 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from curagate.errors import InputError
 from curagate.export.manifest import verify_bundle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", type=Path, help="directory written by `curagate export`")
+    parser.add_argument(
+        "--public-key", type=Path, help="PEM public key that must have signed model.sig"
+    )
+    parser.add_argument("--digest", help="the artifact digest (sha256 of MANIFEST.json) expected")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = verify_bundle(args.bundle)
+    pem = None
+    if args.public_key is not None:
+        try:
+            pem = args.public_key.read_bytes()
+        except OSError as e:
+            raise InputError(
+                f"{args.public_key}: cannot read the public key ({e.strerror})"
+            ) from None
+    result = verify_bundle(args.bundle, public_key=pem, expected_digest=args.digest)
     print(
         f"{args.bundle}: ok, {result.checked} files match MANIFEST.json; artifact digest {result.digest}"
     )
+    if result.signed_by:
+        print(f"  signature: model.sig verifies with key {result.signed_by[:16]}")
+    elif args.digest is None:
+        print(
+            "  unsigned check: MANIFEST.json itself is pinned only by a signature (--public-key) "
+            "or an expected digest (--digest)"
+        )
     return 0

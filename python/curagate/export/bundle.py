@@ -18,24 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curagate.artifacts import (
+    BundleManifest,
+    GateReportDoc,
+    Loaded,
+    RunInfo,
+    check_base_unchanged,
+    load_run,
+    read_artifact,
+    run_digests,
+)
+from curagate.digest import artifact_digest, files_digest, sha256_bytes
 from curagate.errors import CheckFailed, InputError, MissingExtraError
 from curagate.export.card import model_card
-from curagate.export.manifest import (
-    MANIFEST_NAME,
-    MANIFEST_SCHEMA_VERSION,
-    artifact_digest,
-    files_digest,
-    hash_bundle_files,
-    manifest_bytes,
-    sha256_bytes,
-    sha256_file,
-)
+from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from curagate.registry.gate_report import GateReport, read_gate_report
+from curagate.signing import key_fingerprint, load_private_key, sign_bundle
 from curagate.train.provenance import library_versions
 
-RUN_SCHEMA_VERSION = 1
 DTYPES = ("float32", "bfloat16", "float16")
 # Largest |logit difference| accepted between the reloaded bundle and base + adapter
 # (both evaluated in float32), as a fraction of the largest |reference logit|.
@@ -74,88 +75,17 @@ class ExportResult:
     prompts: int
     gguf: str | None
     quick_checks: dict[str, Any] | None = None
+    signed_by: str | None = None
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    path: Path
-    run: dict[str, Any]
-    run_sha256: str
-    base_dir: Path
-    adapter_dir: Path
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
-    """Read and check a training run directory (the run.json contract)."""
-    root = Path(run_dir)
-    run_json = root / "run.json"
-    if not run_json.is_file():
-        raise InputError(f"{root}: no run.json; pass a run directory written by `curagate train`")
-    raw = run_json.read_bytes()
-    try:
-        run = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{run_json}: not valid JSON ({e})") from e
-    if not isinstance(run, dict):
-        raise InputError(f"{run_json}: expected a JSON object")
-    if run.get("schema_version") != RUN_SCHEMA_VERSION:
-        raise InputError(
-            f"{run_json}: schema_version {run.get('schema_version')!r} is not supported "
-            f"(expected {RUN_SCHEMA_VERSION}); export with the curagate version that trained it"
-        )
-    for key in ("name", "base_model", "adapter_dir", "chat_template_sha256"):
-        if key not in run:
-            raise InputError(f"{run_json}: missing key {key!r} (see the run.json contract)")
-    base_raw = run["base_model"].get("path") if isinstance(run["base_model"], dict) else None
-    if not isinstance(base_raw, str):
-        raise InputError(f"{run_json}: base_model.path must be a string")
-    base = Path(base_raw)
-    candidates = [base] if base.is_absolute() else [root / base, Path.cwd() / base]
-    base_dir = next((c.resolve() for c in candidates if c.is_dir()), None)
-    if base_dir is None:
-        raise InputError(
-            f"{run_json}: base_model.path {base_raw!r} is not a directory "
-            "(looked relative to the run directory and the working directory)"
-        )
-    adapter_dir = root / str(run["adapter_dir"])
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise InputError(
-            f"{run_json}: adapter_dir {adapter_dir} has no adapter_config.json "
-            "(expected a PEFT adapter saved with save_pretrained)"
-        )
-    return RunInfo(root, run, sha256_bytes(raw), base_dir, adapter_dir)
-
-
-def _check_base_unchanged(info: RunInfo) -> dict[str, str]:
-    recorded: dict[str, str] = info.run["base_model"].get("files") or {}
-    current = {
-        rel: sha256_file(info.base_dir / rel) for rel in recorded if (info.base_dir / rel).is_file()
-    }
-    changed = sorted(rel for rel, sha in recorded.items() if current.get(rel) != sha)
-    if changed:
+def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> None:
+    """A gate report in the card must be about this run, not another candidate."""
+    judged = report.doc.candidate.artifact_sha256 or report.doc.candidate.sha256
+    expected = run_digests(info).digest
+    if judged != expected:
         raise CheckFailed(
-            f"{info.path / 'run.json'}: base model files changed since training: "
-            f"{', '.join(changed[:5])}; the adapter was trained on other weights: restore the base "
-            "model or retrain"
-        )
-    return recorded
-
-
-def _check_report_judged_run(report: GateReport, info: RunInfo) -> None:
-    """A gate report in the card must be about this run, not another candidate.
-
-    The digest is computed by the gate's own resolver, so the two never disagree
-    on what "this run" means.
-    """
-    try:
-        from curagate.gate.models import resolve_model
-    except ImportError:
-        return
-    expected = resolve_model(str(info.path)).artifacts.get("sha256")
-    if expected and report.candidate_digest != expected:
-        raise CheckFailed(
-            f"{report.path}: the gate judged candidate {report.candidate_digest[:12]}…, not this run "
-            f"({info.path}, {str(expected)[:12]}…); pass the report of `curagate gate "
+            f"{report.path}: the gate judged candidate {str(judged)[:12]}…, not this run "
+            f"({info.path}, {expected[:12]}…); pass the report of `curagate gate "
             f"--candidate {info.path}`, or gate the exported bundle and give that report to "
             "`curagate registry`"
         )
@@ -262,11 +192,11 @@ def _resolve_dtype(dtype: str, base_dir: Path) -> str:
     return saved if saved in DTYPES else "float32"
 
 
-def _gate_of_report(report: GateReport) -> Path | None:
+def _gate_of_report(report: Loaded[GateReportDoc]) -> Path | None:
     """The gate file a report was made with, if it is still there and unchanged."""
-    gate = report.data.get("gate")
-    file = gate.get("file") if isinstance(gate, dict) else None
-    if not isinstance(file, str) or not file:
+    file = report.doc.gate.file
+    recorded = report.doc.gate.sha256
+    if not file:
         return None
     path = Path(file)
     if not path.is_file():
@@ -274,7 +204,6 @@ def _gate_of_report(report: GateReport) -> Path | None:
             f"{report.path}: its gate file {file} is not found from {Path.cwd()}; pass --gate FILE "
             "for the quick checks (or --quick-items 0 to skip them)"
         )
-    recorded = gate.get("sha256") if isinstance(gate, dict) else None
     # The gate hashes the file's text (as curagate.gate.config.parse_gate does).
     current = sha256_bytes(path.read_text(encoding="utf-8").encode("utf-8"))
     if recorded and current != recorded:
@@ -287,7 +216,7 @@ def _gate_of_report(report: GateReport) -> Path | None:
 
 
 def _quick_plan(
-    gate: str | os.PathLike[str] | None, report: GateReport | None, items: int
+    gate: str | os.PathLike[str] | None, report: Loaded[GateReportDoc] | None, items: int
 ) -> tuple[QuickCheckPlan | None, str | None]:
     """(plan, None) when quick checks run, else (None, why they do not)."""
     if items < 0:
@@ -331,6 +260,7 @@ def export_run(
     gguf: bool = False,
     gate: str | os.PathLike[str] | None = None,
     quick_items: int = DEFAULT_QUICK_ITEMS,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Merge, write, reload and compare; return only when the bundle is proven equal."""
     try:
@@ -341,11 +271,14 @@ def export_run(
         raise MissingExtraError("train", e.name or "torch") from e
 
     info = load_run(run_dir)
+    if sign_key is not None:
+        load_private_key(sign_key)  # a bad key fails before minutes of merging
+    signed_by: str | None = None
     out_path = Path(out)
     _check_out(out_path, info.path)
-    base_files = _check_base_unchanged(info)
+    base_files = check_base_unchanged(info)
     _check_base_unquantized(info.base_dir)
-    report: GateReport | None = read_gate_report(gate_report) if gate_report is not None else None
+    report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
     if report is not None:
         _check_report_judged_run(report, info)
     quick_plan, quick_skipped = _quick_plan(gate, report, quick_items)
@@ -362,7 +295,7 @@ def export_run(
         raise InputError(
             f"{tok_src}: the tokenizer has no chat template; the bundle would not be usable as a chat model"
         )
-    recorded_template = info.run["chat_template_sha256"]
+    recorded_template = info.record.chat_template_sha256
     if sha256_bytes(template.encode("utf-8")) != recorded_template:
         raise CheckFailed(
             f"{tok_src}: chat template sha256 {sha256_bytes(template.encode())[:12]}… differs from "
@@ -454,33 +387,33 @@ def export_run(
         adapter_files = hash_bundle_files(info.adapter_dir)
         lineage: dict[str, Any] = {
             "run": {
-                "name": info.run["name"],
-                "task": info.run.get("task"),
+                "name": info.record.name,
+                "task": info.record.task,
                 "run_json_sha256": info.run_sha256,
-                "seed": info.run.get("seed"),
-                "git_commit": info.run.get("git_commit"),
+                "seed": info.record.seed,
+                "git_commit": info.record.git_commit,
             },
             "base_model": {
-                "path": info.run["base_model"]["path"],
+                "path": info.record.base_model.path,
                 "files": base_files,
                 "sha256": files_digest(base_files),
             },
             "adapter": {"files": adapter_files, "sha256": files_digest(adapter_files)},
-            "training_config": info.run.get("config"),
-            "dataset_manifest": info.run.get("dataset_manifest"),
-            "golden_sets": info.run.get("golden_sets"),
+            "training_config": info.record.config,
+            "dataset_manifest": info.record.dataset_manifest,
+            "golden_sets": info.record.golden_sets,
             "chat_template_sha256": recorded_template,
-            "allow_leakage": info.run.get("allow_leakage"),
+            "allow_leakage": info.record.allow_leakage,
             "gate_report": (
                 {
                     "sha256": report.sha256,
-                    "verdict": report.verdict,
-                    "candidate_digest": report.candidate_digest,
+                    "verdict": report.doc.verdict,
+                    "candidate_digest": report.doc.candidate.artifact_sha256,
                 }
                 if report
                 else None
             ),
-            "versions": {"training": info.run.get("versions"), "export": library_versions()},
+            "versions": {"training": info.record.versions, "export": library_versions()},
         }
         export_info = {
             "dtype": target_dtype,
@@ -507,7 +440,7 @@ def export_run(
                 "rtol": Q8_0_RTOL,
             }
         card = model_card(
-            run=info.run,
+            run=info.record.model_dump(mode="json"),
             name=out_path.name,
             base_model_id=base_model_id or _base_model_id(info.base_dir),
             license=license or _base_license(info.base_dir),
@@ -517,16 +450,19 @@ def export_run(
             verification=verification,
         )
         write_text_atomic(tmp / "README.md", card)
-        manifest: dict[str, Any] = {
-            "schema_version": MANIFEST_SCHEMA_VERSION,
-            "kind": "curagate-bundle",
-            "files": hash_bundle_files(tmp),
-            "lineage": lineage,
-            "export": export_info,
-            "verification": verification,
-        }
+        manifest = BundleManifest(
+            schema_version=BundleManifest.SCHEMA_VERSION,
+            files=hash_bundle_files(tmp),
+            lineage=lineage,
+            export=export_info,
+            verification=verification,
+        )
         write_bytes_atomic(tmp / MANIFEST_NAME, manifest_bytes(manifest))
-        files = len(manifest["files"])
+        files = len(manifest.files)
+        if sign_key is not None:
+            # Inside the temp directory: a bundle appears signed or not at all.
+            sign_bundle(tmp, sign_key)
+            signed_by = key_fingerprint(load_private_key(sign_key).public_key())
     return ExportResult(
         out=out_path,
         digest=artifact_digest(out_path),
@@ -538,6 +474,7 @@ def export_run(
         prompts=len(conversations),
         gguf=gguf_name,
         quick_checks=quick_record,
+        signed_by=signed_by,
     )
 
 

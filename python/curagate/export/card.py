@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from curagate.registry.gate_report import GateReport
+from curagate.artifacts import GateReportDoc, Loaded
 
 
-def _results(report: GateReport, name: str) -> list[dict[str, Any]]:
+def _results(report: Loaded[GateReportDoc], name: str) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for check in report.data.get("checks") or []:
         if not isinstance(check, dict):
@@ -65,7 +65,7 @@ def model_card(
     base_model_id: str,
     license: str,
     datasets: list[str],
-    report: GateReport | None,
+    report: Loaded[GateReportDoc] | None,
     export_info: dict[str, Any],
     verification: dict[str, Any],
 ) -> str:
@@ -112,7 +112,9 @@ def model_card(
     if report is None:
         lines.append("No gate report was attached at export time.")
     else:
-        lines.append(f"Verdict: **{report.verdict}** (gate report sha256 `{report.sha256[:12]}`).")
+        lines.append(
+            f"Verdict: **{report.doc.verdict}** (gate report sha256 `{report.sha256[:12]}`)."
+        )
         checks = [c for c in report.data.get("checks") or [] if isinstance(c, dict)]
         if checks:
             lines += [

@@ -1,52 +1,37 @@
-"""Bundle manifests: the sha256 of every file, and the bundle's digest.
+"""Bundle manifests and bundle verification.
 
-A bundle's identity (its *artifact digest*) is the sha256 of its
-``MANIFEST.json`` bytes. The manifest lists the sha256 of every other file, so
-this one hash pins every byte of the bundle: the gate reports it as the
-candidate's ``artifact_sha256`` and the registry refuses to promote a bundle
-whose digest differs from the one that passed the gate.
+A bundle's identity (its *artifact digest*, :func:`curagate.digest.artifact_digest`)
+is the sha256 of its ``MANIFEST.json`` bytes; the manifest lists the sha256 of every
+other file. Verification refuses anything a loader could be tricked through: a file
+the manifest does not list, a symlink or special file anywhere, a missing or changed
+file. The one file outside the manifest is ``model.sig``, the signature over all of
+them (and over MANIFEST.json itself, which is how an edit to the lineage is caught).
 
 Pure Python (no torch): the gate, the registry and ``curagate verify`` use it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from curagate.artifacts import BundleManifest, parse_artifact
+from curagate.digest import MANIFEST_NAME, artifact_digest, sha256_file, walk_strict
 from curagate.errors import CheckFailed, InputError
+from curagate.signing import BUNDLE_SIGNATURE_NAME, verify_bundle_signature
 
-MANIFEST_NAME = "MANIFEST.json"
-MANIFEST_SCHEMA_VERSION = 1
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+MANIFEST_SCHEMA_VERSION = BundleManifest.SCHEMA_VERSION
+_NOT_LISTED = {MANIFEST_NAME, BUNDLE_SIGNATURE_NAME}
 
 
 def bundle_files(bundle: str | os.PathLike[str]) -> list[str]:
-    """Relative POSIX paths of every regular file in the bundle but the manifest, sorted."""
-    root = Path(bundle)
-    out = []
-    for p in root.rglob("*"):
-        if p.is_file() and not p.is_symlink():
-            rel = p.relative_to(root).as_posix()
-            if rel != MANIFEST_NAME:
-                out.append(rel)
-    return sorted(out)
+    """Relative POSIX paths of the files a manifest lists (all but MANIFEST.json and
+    model.sig); refuses links and special files."""
+    files, problems = walk_strict(bundle)
+    if problems:
+        raise InputError(f"{bundle}: {problems[0]}")
+    return [f for f in files if f not in _NOT_LISTED]
 
 
 def hash_bundle_files(bundle: str | os.PathLike[str]) -> dict[str, str]:
@@ -54,60 +39,21 @@ def hash_bundle_files(bundle: str | os.PathLike[str]) -> dict[str, str]:
     return {rel: sha256_file(root / rel) for rel in bundle_files(root)}
 
 
-def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    """Canonical JSON (sorted keys, fixed indent): same content, same digest."""
-    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+def manifest_bytes(manifest: BundleManifest) -> bytes:
+    return manifest.to_json_bytes()
 
 
-def artifact_digest(bundle: str | os.PathLike[str]) -> str:
-    """The digest that names a bundle: sha256 of its MANIFEST.json bytes."""
+def load_manifest(bundle: str | os.PathLike[str]) -> BundleManifest:
     path = Path(bundle) / MANIFEST_NAME
-    if not path.is_file():
-        raise InputError(
-            f"{bundle}: no {MANIFEST_NAME}; this is not an exported curagate bundle "
-            "(create one with: curagate export RUN --out DIR)"
-        )
-    return sha256_file(path)
-
-
-def files_digest(files: dict[str, str]) -> str:
-    """One digest for a ``{relpath: sha256}`` mapping, computed as `curagate gate` does.
-
-    sha256 over sorted ``"{relpath}\\0{sha256}\\n"`` lines, hidden files skipped: the
-    gate reports base models, adapters and model directories with this digest.
-    """
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        if not any(part.startswith(".") for part in rel.split("/")):
-            h.update(f"{rel}\0{files[rel]}\n".encode())
-    return h.hexdigest()
-
-
-def tree_digest(manifest: dict[str, Any], manifest_digest: str) -> str:
-    """The digest `curagate gate` reports for a bundle directory, from its manifest.
-
-    The gate hashes every non-hidden file of a directory, MANIFEST.json included
-    (see :func:`files_digest`). A bundle that matches its manifest therefore has
-    this digest without rehashing its weights, so a gate report on the bundle can
-    be matched either way.
-    """
-    return files_digest({**manifest["files"], MANIFEST_NAME: manifest_digest})
-
-
-def load_manifest(bundle: str | os.PathLike[str]) -> dict[str, Any]:
-    path = Path(bundle) / MANIFEST_NAME
-    if not path.is_file():
+    if path.is_symlink() or not path.is_file():
         raise InputError(
             f"{bundle}: no {MANIFEST_NAME}; this is not an exported curagate bundle "
             "(create one with: curagate export RUN --out DIR)"
         )
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckFailed(f"{path}: not valid JSON ({e}); the manifest was damaged") from e
-    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise CheckFailed(f"{path}: missing the 'files' mapping {{relpath: sha256}}")
-    return data
+        return parse_artifact(BundleManifest, path.read_bytes(), source=path)
+    except InputError as e:
+        raise CheckFailed(f"{e}; the manifest was damaged: re-export the bundle") from None
 
 
 @dataclass
@@ -115,17 +61,20 @@ class VerifyResult:
     bundle: Path
     digest: str
     checked: int = 0
+    signed_by: str | None = None
     mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
+    unsafe: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatched or self.missing or self.unexpected)
+        return not (self.mismatched or self.missing or self.unexpected or self.unsafe)
 
     def problems(self) -> list[str]:
         return (
-            [f"{p}: sha256 differs from {MANIFEST_NAME}" for p in self.mismatched]
+            self.unsafe
+            + [f"{p}: sha256 differs from {MANIFEST_NAME}" for p in self.mismatched]
             + [f"{p}: listed in {MANIFEST_NAME} but missing" for p in self.missing]
             + [f"{p}: present but not listed in {MANIFEST_NAME}" for p in self.unexpected]
         )
@@ -134,30 +83,65 @@ class VerifyResult:
 def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
     """Compare every file of the bundle with the hashes its manifest recorded."""
     root = Path(bundle)
-    if not root.is_dir():
-        raise InputError(f"{bundle}: not a directory")
+    if root.is_symlink() or not root.is_dir():
+        raise InputError(f"{bundle}: not a directory (a bundle is a real directory, not a link)")
     manifest = load_manifest(root)
     result = VerifyResult(bundle=root, digest=artifact_digest(root))
-    listed: dict[str, str] = manifest["files"]
-    present = set(bundle_files(root))
-    for rel, expected in sorted(listed.items()):
+    files, result.unsafe = walk_strict(root)
+    present = {f for f in files if f not in _NOT_LISTED}
+    for rel, expected in sorted(manifest.files.items()):
         if rel not in present:
             result.missing.append(rel)
             continue
         result.checked += 1
         if sha256_file(root / rel) != expected:
             result.mismatched.append(rel)
-    result.unexpected = sorted(present - set(listed))
+    result.unexpected = sorted(present - set(manifest.files))
     return result
 
 
-def verify_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
-    """Like :func:`check_bundle`, but a mismatch raises :class:`CheckFailed` (exit 1)."""
+def verify_bundle(
+    bundle: str | os.PathLike[str],
+    *,
+    public_key: bytes | None = None,
+    expected_digest: str | None = None,
+) -> VerifyResult:
+    """Like :func:`check_bundle`, but any problem raises :class:`CheckFailed` (exit 1).
+
+    With ``public_key`` (PEM) the bundle's ``model.sig`` must verify with it; with
+    ``expected_digest`` the manifest's own bytes must hash to it. Either catches an
+    edit of MANIFEST.json itself, which the file hashes alone cannot.
+    """
     result = check_bundle(bundle)
     if not result.ok:
-        lines = "\n  ".join(result.problems())
+        problems = result.problems()
+        more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
         raise CheckFailed(
-            f"{bundle}: bundle does not match its manifest ({len(result.problems())} problem(s)); "
-            f"it was modified after export, re-export it:\n  {lines}"
+            f"{bundle}: bundle does not match its manifest: {'; '.join(problems[:3])}{more}; "
+            "it was modified after export: re-export it"
         )
+    if expected_digest is not None and result.digest != expected_digest:
+        raise CheckFailed(
+            f"{bundle}: artifact digest {result.digest[:12]}… differs from the expected "
+            f"{expected_digest[:12]}…; {MANIFEST_NAME} was changed or this is another bundle"
+        )
+    if public_key is not None:
+        from curagate.signing import key_fingerprint, load_public_key
+
+        verify_bundle_signature(bundle, public_key)
+        result.signed_by = key_fingerprint(load_public_key(public_key, source="public key"))
     return result
+
+
+__all__ = [
+    "MANIFEST_NAME",
+    "MANIFEST_SCHEMA_VERSION",
+    "VerifyResult",
+    "artifact_digest",
+    "bundle_files",
+    "check_bundle",
+    "hash_bundle_files",
+    "load_manifest",
+    "manifest_bytes",
+    "verify_bundle",
+]

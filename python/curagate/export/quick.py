@@ -314,7 +314,7 @@ def quick_check(
     ``curagate export`` runs this on the bundle it wrote; it also checks a bundle
     made elsewhere against the run it claims to come from.
     """
-    from curagate.export.bundle import load_run
+    from curagate.artifacts import load_run
 
     info = load_run(run_dir)
     return plan_quick_checks(gate_file, items).run(info.base_dir, info.adapter_dir, model_dir)

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from curagate.artifacts import RunRecord, check_base_unchanged, load_run, run_digests
+from curagate.digest import MANIFEST_NAME, tree_digest
 from curagate.errors import InputError, MissingExtraError
-from curagate.golden import sha256_file
 from curagate.io.atomic import write_text_atomic
 
 Messages = list[dict[str, str]]
@@ -43,28 +44,11 @@ class GenSettings:
         return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
 
 
-def hash_dir(path: Path) -> dict[str, str]:
-    """sha256 of every regular file under ``path`` (hidden files skipped), by relative path."""
-    out: dict[str, str] = {}
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-            out[rel.as_posix()] = sha256_file(p)
-    return out
-
-
-def digest(files: dict[str, str]) -> str:
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        h.update(f"{rel}\0{files[rel]}\n".encode())
-    return h.hexdigest()
-
-
 @dataclass
 class ModelRef:
     """What the user named as candidate or base, resolved but not loaded."""
 
-    kind: str  # "run" | "model_dir" | "http"
+    kind: str  # "run" | "model_dir" | "bundle" | "http"
     spec: str
     model_dir: Path | None = None  # the weights to load (the base model for a run)
     adapter_dir: Path | None = None
@@ -80,17 +64,6 @@ class ModelRef:
         return d
 
 
-def _resolve_base(run_dir: Path, raw: str) -> Path:
-    p = Path(raw)
-    for cand in [p] if p.is_absolute() else [run_dir / p, Path.cwd() / p]:
-        if cand.is_dir():
-            return cand.resolve()
-    raise InputError(
-        f"{run_dir / 'run.json'}: base_model.path {raw!r} is not a directory "
-        "(looked relative to the run directory and the working directory)"
-    )
-
-
 def resolve_model(spec: str, *, http_model: str | None = None) -> ModelRef:
     """Turn a candidate/base argument into a :class:`ModelRef` with artifact hashes."""
     if spec.startswith(("http://", "https://")):
@@ -101,59 +74,54 @@ def resolve_model(spec: str, *, http_model: str | None = None) -> ModelRef:
             spec=spec,
             url=spec.rstrip("/"),
             model_name=name,
-            artifacts={"endpoint": spec, "model": name, "sha256": None},
+            artifacts={"endpoint": spec, "model": name, "sha256": None, "artifact_sha256": None},
             identity=ident,
         )
     path = Path(spec)
     if not path.is_dir():
         raise InputError(f"{spec}: not a run directory, model directory or http(s) endpoint")
-    run_json = path / "run.json"
-    if run_json.is_file():
-        try:
-            run = json.loads(run_json.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise InputError(f"{run_json}: line {e.lineno}: not valid JSON: {e.msg}") from None
-        for key in ("base_model", "adapter_dir"):
-            if key not in run:
-                raise InputError(f"{run_json}: missing key {key!r} (see the run.json contract)")
-        base_dir = _resolve_base(path, str(run["base_model"]["path"]))
-        adapter = path / str(run["adapter_dir"])
-        if not adapter.is_dir():
-            raise InputError(f"{run_json}: adapter_dir {adapter} not found")
-        base_files = hash_dir(base_dir)
-        adapter_files = hash_dir(adapter)
-        locked = run["base_model"].get("files") or {}
-        changed = sorted(k for k, v in locked.items() if base_files.get(k) != v)
-        if changed:
-            raise InputError(
-                f"{run_json}: base model files changed since training: {', '.join(changed[:5])}; "
-                "the adapter was trained on other weights: retrain or restore the base model"
-            )
-        base_sha, adapter_sha = digest(base_files), digest(adapter_files)
+    if (path / RunRecord.FILE).is_file():
+        info = load_run(path)
+        check_base_unchanged(info)
+        d = run_digests(info)
         return ModelRef(
             kind="run",
             spec=spec,
-            model_dir=base_dir,
-            adapter_dir=adapter,
-            run=run,
+            model_dir=info.base_dir,
+            adapter_dir=info.adapter_dir,
+            run=info.record.model_dump(mode="json"),
             artifacts={
-                "sha256": digest({"base": base_sha, "adapter": adapter_sha}),
-                "base_model_sha256": base_sha,
-                "adapter_sha256": adapter_sha,
-                "base_model_path": str(base_dir),
+                "sha256": d.digest,
+                "artifact_sha256": d.digest,
+                "base_model_sha256": d.base,
+                "adapter_sha256": d.adapter,
+                "base_model_path": str(info.base_dir),
             },
-            identity=digest({"base": base_sha, "adapter": adapter_sha}),
+            identity=d.digest,
         )
     if not (path / "config.json").is_file():
         raise InputError(
             f"{spec}: neither run.json (a training run) nor config.json (a model directory) found"
         )
-    sha = digest(hash_dir(path))
+    sha = tree_digest(path)
+    if (path / MANIFEST_NAME).exists():
+        # An exported bundle: judged only when it matches its manifest, and named by the
+        # digest the registry knows it by.
+        from curagate.export.manifest import verify_bundle
+
+        checked = verify_bundle(path)
+        return ModelRef(
+            kind="bundle",
+            spec=spec,
+            model_dir=path.resolve(),
+            artifacts={"sha256": sha, "artifact_sha256": checked.digest},
+            identity=sha,
+        )
     return ModelRef(
         kind="model_dir",
         spec=spec,
         model_dir=path.resolve(),
-        artifacts={"sha256": sha},
+        artifacts={"sha256": sha, "artifact_sha256": sha},
         identity=sha,
     )
 

@@ -64,6 +64,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"- candidate: `{r['candidate']['spec']}` (sha256 `{_sha(r['candidate'])}`)",
         f"- base: `{r['base']['spec']}` (sha256 `{_sha(r['base'])}`)",
         f"- gate file: `{r['gate']['file']}` (sha256 `{r['gate']['sha256']}`)",
+        f"- attestation: {_attestation_line(r)}",
         f"- checks: {r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail"
         + (" (strict: warnings fail)" if r["strict"] else ""),
         "",
@@ -165,6 +166,13 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"{_md_cell(g['license'])} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _attestation_line(r: dict[str, Any]) -> str:
+    att = r.get("attestation") or {}
+    if att.get("signed"):
+        return f"signed by key {str(att.get('keyid'))[:16]} ({att.get('file')})"
+    return "unsigned (no --sign-key): this report cannot back a production promotion"
 
 
 def _sha(side: dict[str, Any]) -> str:
@@ -475,5 +483,6 @@ def terminal_summary(
             )
     if cache is not None:
         lines.append(f"  generations: {cache[0]} cached, {cache[1]} generated")
+    lines.append(f"  attestation: {_attestation_line(r)}")
     lines.append(f"  reports: {out_dir}/gate_report.json, report.md, report.html, junit.xml")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
 from curagate.gate.checks import (
     Check,
@@ -39,8 +40,16 @@ from curagate.gate.models import (
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
 from curagate.golden import SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
+from curagate.io.atomic import write_bytes_atomic
+from curagate.signing import (
+    ATTESTATION_NAME,
+    key_fingerprint,
+    load_private_key,
+    sign_envelope,
+    statement,
+)
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
 MAX_FAILING_EXAMPLES = 10
 MAX_LEAKED_IDS = 50
 
@@ -569,8 +578,13 @@ def run_gate(
     base_model_name: str | None = None,
     train_data: Sequence[str] | None = None,
     fail_only_if_significant: bool | None = None,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> GateOutcome:
-    """Run the gate and write gate_report.json, report.md, report.html and junit.xml."""
+    """Run the gate and write gate_report.json, report.md, report.html and junit.xml.
+
+    With ``sign_key``, also a signed attestation of the verdict for exactly the
+    candidate's artifact digest (``gate_attestation.dsse.json``).
+    """
     from curagate.gate.report import write_reports
 
     cfg = load_gate(gate_file)
@@ -584,6 +598,7 @@ def run_gate(
         raise CuragateError(str(e)) from None
     cand = resolve_model(candidate, http_model=candidate_model_name)
     base_ref = resolve_model(base, http_model=base_model_name)
+    keyid = _signing_keyid(sign_key, cand)
     models = LoadedModels(device=device)
     cache = GenerationCache(Path(cache_dir) if cache_dir else None)
 
@@ -642,10 +657,54 @@ def run_gate(
         "contamination": contamination,
         "checks": [c.to_dict() for c in checks],
         "summary": {v: sum(1 for c in checks if c.verdict == v) for v in ("pass", "warn", "fail")},
+        "attestation": (
+            {"signed": True, "keyid": keyid, "file": ATTESTATION_NAME}
+            if keyid
+            else {"signed": False, "keyid": None, "file": None}
+        ),
     }
     out = Path(out_dir)
     write_reports(report, out)
+    attestation = out / ATTESTATION_NAME
+    if sign_key is not None:
+        write_attestation(out / "gate_report.json", sign_key, attestation)
+    else:
+        attestation.unlink(missing_ok=True)  # a stale one would attest another report
     return GateOutcome(report, exit_code, cache.hits, cache.misses, out)
 
 
-__all__ = ["TASK_METRICS", "GateOutcome", "run_gate", "set_inputs"]
+def _signing_keyid(sign_key: str | os.PathLike[str] | None, cand: ModelRef) -> str | None:
+    """Check up front that a signed run can be signed: a key, and bytes to attest."""
+    if sign_key is None:
+        return None
+    if not cand.artifacts.get("artifact_sha256"):
+        raise InputError(
+            f"--sign-key: the candidate {cand.spec} is an endpoint; an attestation names the "
+            "artifact's bytes, so gate the exported bundle (or run directory) instead"
+        )
+    return key_fingerprint(load_private_key(sign_key).public_key())
+
+
+def write_attestation(
+    report_path: Path, sign_key: str | os.PathLike[str], dest: Path | None = None
+) -> Path:
+    """Sign an in-toto statement over a written report, as read back from disk.
+
+    The subject is the candidate's artifact digest; the predicate pins the report's
+    sha256 (see :class:`curagate.artifacts.GatePredicate`).
+    """
+    loaded = read_artifact(GateReportDoc, report_path)
+    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256)
+    subject = predicate.candidate.artifact_sha256
+    if subject is None:
+        raise InputError(
+            f"{report_path}: the candidate has no artifact digest (an endpoint); nothing to attest"
+        )
+    name = Path(predicate.candidate.spec).name or "candidate"
+    stmt = statement(name, subject, predicate.model_dump(mode="json"))
+    dest = dest or report_path.parent / ATTESTATION_NAME
+    write_bytes_atomic(dest, sign_envelope(stmt, sign_key))
+    return dest
+
+
+__all__ = ["TASK_METRICS", "GateOutcome", "run_gate", "set_inputs", "write_attestation"]

@@ -6,28 +6,12 @@ one, so a later stage can prove it read exactly what an earlier one wrote.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from curagate.errors import InputError
+from curagate.digest import sha256_file
 from curagate.io.readers import count_records, expand_inputs
-
-_HASH_BLOCK = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    try:
-        with Path(path).open("rb") as handle:
-            while block := handle.read(_HASH_BLOCK):
-                digest.update(block)
-    except OSError as exc:
-        raise InputError(f"{Path(path).as_posix()}: cannot read: {exc.strerror or exc}") from None
-    return digest.hexdigest()
 
 
 def build_manifest(

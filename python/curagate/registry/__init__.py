@@ -1,19 +1,21 @@
-"""A local model registry that only promotes what passed its gate.
+"""A local model registry that verifies what it promotes.
 
-See docs/registry.md. Pure Python over the standard library's sqlite3.
+See docs/registry.md. SQLite (standard library) for the state, a hash-chained log
+for its history, and signatures (the ``sign`` extra) for what backs a promotion.
 """
 
 from __future__ import annotations
 
-from curagate.registry.gate_report import GateReport, read_gate_report
-from curagate.registry.schema import SCHEMA_VERSION, STAGES
+from curagate.registry.chain import ChainBroken, LogRow
+from curagate.registry.schema import ROLES, SCHEMA_VERSION, STAGES
 from curagate.registry.store import (
     DEFAULT_DB,
     ENV_DB,
+    NAME_RULE,
     ModelVersion,
     RecordedGateReport,
     Registry,
-    Transition,
+    TrustedKey,
     default_actor,
     default_db_path,
 )
@@ -21,14 +23,16 @@ from curagate.registry.store import (
 __all__ = [
     "DEFAULT_DB",
     "ENV_DB",
+    "NAME_RULE",
+    "ROLES",
     "SCHEMA_VERSION",
     "STAGES",
-    "GateReport",
+    "ChainBroken",
+    "LogRow",
     "ModelVersion",
     "RecordedGateReport",
     "Registry",
-    "Transition",
+    "TrustedKey",
     "default_actor",
     "default_db_path",
-    "read_gate_report",
 ]

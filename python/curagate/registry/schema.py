@@ -1,18 +1,128 @@
 """The registry's SQLite schema, versioned with ``PRAGMA user_version``.
 
-Integrity rules live in the database itself (CHECK constraints, a partial
-unique index and triggers), so a second process or a hand-run ``sqlite3``
-session cannot break them either: at most one production version per model
-name, identity columns that never change after registration, and gate reports
-and transitions that are append-only.
+Integrity rules live in the database itself (CHECK constraints, a partial unique
+index, append-only triggers), so a second process cannot break them by accident.
+They do not stop someone with ``sqlite3`` and write access, who can drop a trigger:
+that is what the hash-chained ``log`` is for (see :mod:`curagate.registry.chain`).
+Every row of every other table is matched against the log at each open, and the
+triggers' presence is part of that check.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STAGES = ("experiment", "staging", "production", "archived")
+ROLES = ("gate", "export")
+ACTIONS = ("register", "report", "promote", "archive", "rollback", "trust", "revoke", "migrate")
+APPEND_ONLY = ("gate_reports", "trusted_keys", "key_revocations", "log")
 
+_NO_CHANGE = "".join(
+    f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+"""
+    for table in APPEND_ONLY
+)
+
+SCHEMA_V2 = (
+    """
+CREATE TABLE model_versions (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    artifact_digest TEXT    NOT NULL CHECK (length(artifact_digest) = 64),
+    artifact_path   TEXT    NOT NULL,
+    lineage         TEXT    NOT NULL CHECK (json_valid(lineage)),
+    signed_by       TEXT,
+    stage           TEXT    NOT NULL
+        CHECK (stage IN ('experiment', 'staging', 'production', 'archived')),
+    created_at      TEXT    NOT NULL,
+    UNIQUE (name, version),
+    UNIQUE (name, artifact_digest)
+);
+
+CREATE UNIQUE INDEX one_production_per_name
+    ON model_versions (name) WHERE stage = 'production';
+
+CREATE TRIGGER model_versions_identity_is_immutable
+BEFORE UPDATE OF id, name, version, artifact_digest, artifact_path, lineage, signed_by, created_at
+ON model_versions
+BEGIN
+    SELECT RAISE(ABORT, 'model_versions: only the stage of a registered version may change');
+END;
+
+CREATE TRIGGER model_versions_no_delete
+BEFORE DELETE ON model_versions
+BEGIN
+    SELECT RAISE(ABORT, 'model_versions: registered versions are never deleted (archive them)');
+END;
+
+-- Every gate report offered to the registry, accepted or not, and why.
+CREATE TABLE gate_reports (
+    id                 INTEGER PRIMARY KEY,
+    model_version_id   INTEGER NOT NULL REFERENCES model_versions (id),
+    report_sha256      TEXT    NOT NULL CHECK (length(report_sha256) = 64),
+    attestation_sha256 TEXT    CHECK (attestation_sha256 IS NULL OR length(attestation_sha256) = 64),
+    verdict            TEXT,
+    accepted           INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+    why                TEXT    NOT NULL,
+    keyid              TEXT,
+    path               TEXT    NOT NULL,
+    actor              TEXT    NOT NULL,
+    recorded_at        TEXT    NOT NULL
+);
+
+CREATE TABLE trusted_keys (
+    id          INTEGER PRIMARY KEY,
+    fingerprint TEXT    NOT NULL CHECK (length(fingerprint) = 64),
+    name        TEXT    NOT NULL,
+    role        TEXT    NOT NULL CHECK (role IN ('gate', 'export')),
+    public_pem  TEXT    NOT NULL,
+    added_by    TEXT    NOT NULL,
+    added_at    TEXT    NOT NULL,
+    UNIQUE (fingerprint, role),
+    UNIQUE (name, role)
+);
+
+CREATE TABLE key_revocations (
+    id         INTEGER PRIMARY KEY,
+    key_id     INTEGER NOT NULL UNIQUE REFERENCES trusted_keys (id),
+    reason     TEXT    NOT NULL,
+    revoked_by TEXT    NOT NULL,
+    revoked_at TEXT    NOT NULL
+);
+
+-- The audit log: a hash chain. Each row's hash covers its content and the previous
+-- row's hash, so an edited, inserted or deleted row breaks every hash after it.
+CREATE TABLE log (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT    NOT NULL,
+    actor      TEXT    NOT NULL,
+    action     TEXT    NOT NULL,
+    name       TEXT,
+    version    INTEGER,
+    from_stage TEXT,
+    to_stage   TEXT,
+    reason     TEXT    NOT NULL,
+    payload    TEXT    NOT NULL CHECK (json_valid(payload)),
+    prev_hash  TEXT    NOT NULL CHECK (length(prev_hash) = 64),
+    hash       TEXT    NOT NULL CHECK (length(hash) = 64)
+);
+
+CREATE INDEX log_by_version ON log (name, version, id);
+"""
+    + _NO_CHANGE
+)
+
+EXPECTED_TRIGGERS = frozenset(
+    ["model_versions_identity_is_immutable", "model_versions_no_delete"]
+    + [f"{t}_no_{op}" for t in APPEND_ONLY for op in ("update", "delete")]
+)
+
+# Schema 1 (curagate 0.1), kept to migrate its databases and to test that migration.
 SCHEMA_V1 = """
 CREATE TABLE model_versions (
     id              INTEGER PRIMARY KEY,
@@ -97,5 +207,3 @@ BEGIN
     SELECT RAISE(ABORT, 'transitions is an append-only audit log');
 END;
 """
-
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1}

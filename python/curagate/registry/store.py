@@ -1,10 +1,20 @@
-"""The model registry: versions, their gate reports and an audit log, in SQLite.
+"""The model registry: versions, trusted keys, gate reports and a hash-chained log, in SQLite.
 
-Why SQLite: one file next to the project, no server, and real transactions.
-Every write runs in ``BEGIN IMMEDIATE`` (the write lock is taken before
-anything is read), so two processes promoting at once are serialized: the
-second waits (``busy_timeout``) and then sees the first one's result instead
-of acting on a stale view. WAL mode lets readers run while a writer works.
+It verifies instead of trusting. A version reaches production only on a gate
+attestation that verifies with a trusted, unrevoked gate key, names exactly this
+version's artifact digest, pins the report's bytes and says ``pass``; and only
+while its bundle on disk still matches (and, if it was registered signed, its
+signature still verifies). Every report offered is kept, accepted or not, with why.
+Every change is a row of the hash-chained log (:mod:`curagate.registry.chain`),
+which is replayed and compared with the tables at every open and before every
+write: a hand edit is reported, and no write proceeds on a broken chain.
+
+Why SQLite: one file next to the project, no server, real transactions. Writes run
+in ``BEGIN IMMEDIATE`` (the write lock is taken before anything is read), so two
+processes promoting at once are serialized. Reads run in WAL snapshots and never
+take the write lock. Reports and attestations are stored content-addressed in a
+folder beside the database (``registry.db.store/``), so nothing depends on a user's
+output folder.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import contextlib
 import getpass
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,14 +31,44 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from curagate.artifacts import GatePredicate, GateReportDoc, parse_artifact
+from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.export.manifest import load_manifest, tree_digest, verify_bundle
-from curagate.registry.gate_report import GateReport, read_gate_report
-from curagate.registry.schema import MIGRATIONS, SCHEMA_VERSION, STAGES
+from curagate.export.manifest import load_manifest, verify_bundle
+from curagate.io.atomic import write_bytes_atomic
+from curagate.registry.chain import (
+    GENESIS,
+    LOG_COLS,
+    ChainBroken,
+    LogRow,
+    State,
+    canonical,
+    lineage_sha256,
+    replay,
+    row_hash,
+    verify,
+)
+from curagate.registry.schema import ROLES, SCHEMA_V2, SCHEMA_VERSION, STAGES
+from curagate.signing import (
+    ATTESTATION_NAME,
+    BUNDLE_SIGNATURE_NAME,
+    GATE_PREDICATE_TYPE,
+    SignatureInvalid,
+    key_fingerprint,
+    load_public_key,
+    open_envelope,
+    subject_digests,
+    verify_bundle_signature,
+)
 
 DEFAULT_DB = Path(".curagate") / "registry.db"
 ENV_DB = "CURAGATE_REGISTRY"
-BUSY_TIMEOUT_MS = 60_000
+BUSY_TIMEOUT_S = 60.0
+NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+MAX_VERSION = 2**31 - 1
 _RANK = {stage: i for i, stage in enumerate(STAGES)}
 
 
@@ -46,88 +87,20 @@ def default_actor() -> str:
         return "unknown"
 
 
+def check_name(name: str, what: str = "model name") -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InputError(f"{what} {name!r}: use {NAME_RULE}")
+    return name
+
+
+def check_version(version: int) -> int:
+    if not 1 <= version <= MAX_VERSION:
+        raise InputError(f"version {version}: versions are numbered from 1 (at most {MAX_VERSION})")
+    return version
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    id: int
-    name: str
-    version: int
-    artifact_digest: str
-    tree_digest: str
-    artifact_path: str
-    lineage: dict[str, Any]
-    stage: str
-    created_at: str
-
-    def judged_by(self, candidate_digest: str) -> bool:
-        """Whether a gate report's candidate digest names exactly this artifact."""
-        return candidate_digest in (self.artifact_digest, self.tree_digest)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name} v{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "artifact_digest": self.artifact_digest,
-            "tree_digest": self.tree_digest,
-            "artifact_path": self.artifact_path,
-            "lineage": self.lineage,
-            "stage": self.stage,
-            "created_at": self.created_at,
-        }
-
-
-@dataclass(frozen=True)
-class Transition:
-    id: int
-    name: str
-    version: int
-    action: str
-    from_stage: str | None
-    to_stage: str
-    actor: str
-    at: str
-    reason: str
-    gate_report_sha256: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "version": self.version,
-            "action": self.action,
-            "from_stage": self.from_stage,
-            "to_stage": self.to_stage,
-            "actor": self.actor,
-            "at": self.at,
-            "reason": self.reason,
-            "gate_report_sha256": self.gate_report_sha256,
-        }
-
-
-@dataclass(frozen=True)
-class RecordedGateReport:
-    id: int
-    path: str
-    sha256: str
-    verdict: str
-    candidate_digest: str
-    recorded_at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "verdict": self.verdict,
-            "candidate_digest": self.candidate_digest,
-            "recorded_at": self.recorded_at,
-        }
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -142,29 +115,175 @@ def _statements(script: str) -> Iterator[str]:
         yield buf.strip()
 
 
+@dataclass(frozen=True)
+class ModelVersion:
+    id: int
+    name: str
+    version: int
+    artifact_digest: str
+    artifact_path: str
+    lineage: dict[str, Any]
+    signed_by: str | None
+    stage: str
+    created_at: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "artifact_digest": self.artifact_digest,
+            "artifact_path": self.artifact_path,
+            "lineage": self.lineage,
+            "signed_by": self.signed_by,
+            "stage": self.stage,
+            "created_at": self.created_at,
+        }
+
+
 _VERSION_COLS = (
-    "id, name, version, artifact_digest, tree_digest, artifact_path, lineage, stage, created_at"
+    "id, name, version, artifact_digest, artifact_path, lineage, signed_by, stage, created_at"
 )
 
 
-def _version(row: sqlite3.Row | tuple[Any, ...]) -> ModelVersion:
+def _version(row: tuple[Any, ...]) -> ModelVersion:
     return ModelVersion(
         id=row[0],
         name=row[1],
         version=row[2],
         artifact_digest=row[3],
-        tree_digest=row[4],
-        artifact_path=row[5],
-        lineage=json.loads(row[6]),
+        artifact_path=row[4],
+        lineage=json.loads(row[5]),
+        signed_by=row[6],
         stage=row[7],
         created_at=row[8],
     )
 
 
+@dataclass(frozen=True)
+class RecordedGateReport:
+    """A gate report as offered to the registry, and the registry's judgement of it."""
+
+    id: int
+    report_sha256: str
+    attestation_sha256: str | None
+    verdict: str | None
+    accepted: bool
+    why: str
+    keyid: str | None
+    path: str
+    actor: str
+    recorded_at: str
+
+    @property
+    def backs_production(self) -> bool:
+        return self.accepted and self.verdict == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "report_sha256": self.report_sha256,
+            "attestation_sha256": self.attestation_sha256,
+            "verdict": self.verdict,
+            "accepted": self.accepted,
+            "why": self.why,
+            "keyid": self.keyid,
+            "path": self.path,
+            "actor": self.actor,
+            "recorded_at": self.recorded_at,
+        }
+
+
+_REPORT_COLS = (
+    "id, report_sha256, attestation_sha256, verdict, accepted, why, keyid, path, actor, recorded_at"
+)
+
+
+def _report(row: tuple[Any, ...]) -> RecordedGateReport:
+    return RecordedGateReport(
+        row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8], row[9]
+    )
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    id: int
+    fingerprint: str
+    name: str
+    role: str
+    public_pem: str
+    added_by: str
+    added_at: str
+    revoked_at: str | None
+    revoke_reason: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "name": self.name,
+            "role": self.role,
+            "added_by": self.added_by,
+            "added_at": self.added_at,
+            "revoked_at": self.revoked_at,
+            "revoke_reason": self.revoke_reason,
+        }
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A gate report (and its attestation, if any) as read from disk."""
+
+    path: Path
+    raw: bytes
+    attestation: bytes | None
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: str | None
+    accepted: bool
+    why: str
+    keyid: str | None
+
+
+def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[str] | None) -> Offer:
+    """Read a report and its attestation (default: the one beside it)."""
+    p = Path(report)
+    if p.is_dir():
+        p = p / GateReportDoc.FILE
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"{p}: cannot read the gate report ({e.strerror or e})") from None
+    att_path = Path(attestation) if attestation is not None else p.parent / ATTESTATION_NAME
+    try:
+        att = att_path.read_bytes()
+    except FileNotFoundError:
+        if attestation is not None:
+            raise InputError(f"{att_path}: attestation not found") from None
+        att = None
+    except OSError as e:
+        raise InputError(f"{att_path}: cannot read the attestation ({e.strerror or e})") from None
+    return Offer(p, raw, att)
+
+
 class Registry:
     """A handle on one registry database; use as a context manager."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        timeout: float = BUSY_TIMEOUT_S,
+    ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         if not self.path.exists():
             if not create:
@@ -174,28 +293,49 @@ class Registry:
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-            )
+            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
         except sqlite3.Error as e:
-            raise InputError(f"{self.path}: cannot open the registry database ({e})") from e
+            raise InputError(f"{self.path}: cannot open the registry database ({e})") from None
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self._open()
+        except sqlite3.OperationalError as e:
+            self._conn.close()
+            raise self._sql_error(e) from None
         except sqlite3.DatabaseError as e:
             self._conn.close()
-            raise InputError(f"{self.path}: not a usable SQLite database ({e})") from e
-        try:
+            raise InputError(f"{self.path}: not a usable SQLite database ({e})") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _sql_error(self, e: sqlite3.OperationalError) -> InputError:
+        if "locked" in str(e) or "busy" in str(e):
+            return InputError(
+                f"{self.path}: the registry is locked by another writer ({e}); retry when it is done"
+            )
+        return InputError(f"{self.path}: registry database error ({e})")
+
+    def _open(self) -> None:
+        """Create or migrate (under the write lock) only when needed; then verify, read-only."""
+        current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if current > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{self.path}: registry schema version {current} is newer than this curagate "
+                f"supports ({SCHEMA_VERSION}); upgrade curagate"
+            )
+        if current < SCHEMA_VERSION:
+            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise ConfigError(
                     f"{self.path}: SQLite refused WAL mode (got {mode!r}); put the registry on a "
                     "local filesystem (network filesystems do not support WAL)"
                 )
-            self._migrate()
-        except BaseException:
-            self._conn.close()
-            raise
+            with self._write(check=False) as db:
+                self._migrate(db)
+        with self._read() as db:
+            verify(db)
 
     def close(self) -> None:
         self._conn.close()
@@ -207,32 +347,73 @@ class Registry:
         self.close()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction holding the database write lock from its first statement."""
-        self._conn.execute("BEGIN IMMEDIATE")
+    def _write(self, *, check: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction holding the write lock from its first statement.
+
+        The chain is verified first: no write proceeds on a registry changed by hand.
+        """
         try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise self._sql_error(e) from None
+        try:
+            if check:
+                verify(self._conn)
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
-    def _migrate(self) -> None:
-        with self._write() as db:
-            current = db.execute("PRAGMA user_version").fetchone()[0]
-            if current > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"{self.path}: registry schema version {current} is newer than this curagate "
-                    f"supports ({SCHEMA_VERSION}); upgrade curagate"
-                )
-            for target in range(current + 1, SCHEMA_VERSION + 1):
-                for stmt in _statements(MIGRATIONS[target]):
-                    db.execute(stmt)
-                db.execute(f"PRAGMA user_version = {target}")
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read snapshot (WAL): consistent, and never waits for a writer."""
+        self._conn.execute("BEGIN")
+        try:
+            yield self._conn
+        finally:
+            self._conn.execute("COMMIT")
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        current = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if current == SCHEMA_VERSION:
+            return  # another process migrated while this one waited for the lock
+        v1 = _V1Data.take(db) if current == 1 else None
+        for stmt in _statements(SCHEMA_V2):
+            db.execute(stmt)
+        if v1 is not None:
+            v1.replay_into(self, db)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
     def schema_version(self) -> int:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def store_dir(self) -> Path:
+        """Content-addressed copies of every report and attestation recorded."""
+        return self.path.parent / (self.path.name + ".store")
+
+    def _put_blob(self, data: bytes) -> str:
+        sha = sha256_bytes(data)
+        dest = self.store_dir / sha[:2] / sha
+        if not dest.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(dest, data)
+        return sha
+
+    def blob(self, sha: str) -> bytes:
+        """A stored report or attestation, checked against its address."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise InputError(f"{sha!r}: not a sha256 (64 hex digits)")
+        path = self.store_dir / sha[:2] / sha
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise ChainBroken(f"{path}: stored blob missing ({e.strerror or e})") from None
+        if sha256_bytes(data) != sha:
+            raise ChainBroken(f"{path}: stored blob was changed (its sha256 no longer matches)")
+        return data
 
     # reading
 
@@ -241,16 +422,27 @@ class Registry:
         params: tuple[Any, ...] = ()
         if name is not None:
             sql += " WHERE name = ?"
-            params = (name,)
-        return [_version(r) for r in self._conn.execute(sql + " ORDER BY name, version", params)]
+            params = (check_name(name),)
+        with self._read() as db:
+            return [_version(r) for r in db.execute(sql + " ORDER BY name, version", params)]
 
     def get(self, name: str, version: int) -> ModelVersion:
-        row = self._conn.execute(
+        return self._get(self._conn, name, version)
+
+    def _get(self, db: sqlite3.Connection, name: str, version: int) -> ModelVersion:
+        check_name(name)
+        check_version(version)
+        row = db.execute(
             f"SELECT {_VERSION_COLS} FROM model_versions WHERE name = ? AND version = ?",
             (name, version),
         ).fetchone()
         if row is None:
-            known = [v.version for v in self.list_versions(name)]
+            known = [
+                r[0]
+                for r in db.execute(
+                    "SELECT version FROM model_versions WHERE name = ? ORDER BY version", (name,)
+                )
+            ]
             hint = (
                 f"known versions: {', '.join(map(str, known))}"
                 if known
@@ -260,97 +452,273 @@ class Registry:
         return _version(row)
 
     def production(self, name: str) -> ModelVersion | None:
-        row = self._conn.execute(
+        return self._production(self._conn, name)
+
+    @staticmethod
+    def _production(db: sqlite3.Connection, name: str) -> ModelVersion | None:
+        row = db.execute(
             f"SELECT {_VERSION_COLS} FROM model_versions WHERE name = ? AND stage = 'production'",
             (name,),
         ).fetchone()
         return _version(row) if row else None
 
-    def transitions(self, name: str | None = None, version: int | None = None) -> list[Transition]:
-        sql = (
-            "SELECT t.id, m.name, m.version, t.action, t.from_stage, t.to_stage, t.actor, t.at, "
-            "t.reason, g.sha256 FROM transitions t JOIN model_versions m ON m.id = t.model_version_id "
-            "LEFT JOIN gate_reports g ON g.id = t.gate_report_id"
-        )
+    def log(self, name: str | None = None, version: int | None = None) -> list[LogRow]:
+        sql = f"SELECT {LOG_COLS} FROM log"
         where: list[str] = []
         params: list[Any] = []
         if name is not None:
-            where.append("m.name = ?")
-            params.append(name)
+            where.append("name = ?")
+            params.append(check_name(name))
         if version is not None:
-            where.append("m.version = ?")
-            params.append(version)
+            where.append("version = ?")
+            params.append(check_version(version))
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [Transition(*r) for r in self._conn.execute(sql + " ORDER BY t.id", params)]
+        with self._read() as db:
+            return [LogRow(*r) for r in db.execute(sql + " ORDER BY id", params)]
 
     def gate_reports(self, name: str, version: int) -> list[RecordedGateReport]:
-        mv = self.get(name, version)
-        rows = self._conn.execute(
-            "SELECT id, path, sha256, verdict, candidate_digest, recorded_at FROM gate_reports "
-            "WHERE model_version_id = ? ORDER BY id",
-            (mv.id,),
+        with self._read() as db:
+            mv = self._get(db, name, version)
+            rows = db.execute(
+                f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? ORDER BY id",
+                (mv.id,),
+            )
+            return [_report(r) for r in rows]
+
+    def trusted_keys(self, role: str | None = None) -> list[TrustedKey]:
+        with self._read() as db:
+            return self._keys(db, role)
+
+    @staticmethod
+    def _keys(db: sqlite3.Connection, role: str | None) -> list[TrustedKey]:
+        sql = (
+            "SELECT k.id, k.fingerprint, k.name, k.role, k.public_pem, k.added_by, k.added_at, "
+            "r.revoked_at, r.reason FROM trusted_keys k LEFT JOIN key_revocations r ON r.key_id = k.id"
         )
-        return [RecordedGateReport(*r) for r in rows]
+        params: tuple[Any, ...] = ()
+        if role is not None:
+            sql += " WHERE k.role = ?"
+            params = (role,)
+        return [TrustedKey(*r) for r in db.execute(sql + " ORDER BY k.id", params)]
+
+    def check(self, *, head: str | None = None) -> State:
+        """Everything :func:`verify` checks, every stored blob, and optionally a recorded head."""
+        with self._read() as db:
+            state = verify(db)
+            for sha, att in db.execute(
+                "SELECT report_sha256, attestation_sha256 FROM gate_reports ORDER BY id"
+            ):
+                self.blob(sha)
+                if att is not None:
+                    self.blob(att)
+            if head is not None:
+                _check_head(db, head)
+        return state
+
+    def head(self) -> tuple[int, str]:
+        with self._read() as db:
+            state = replay(db)
+        return state.head_id, state.head_hash
 
     # writing
 
     def _log(
         self,
         db: sqlite3.Connection,
-        mv_id: int,
         action: str,
-        from_stage: str | None,
-        to_stage: str,
+        *,
         actor: str,
         reason: str,
-        gate_report_id: int | None = None,
-    ) -> None:
+        name: str | None = None,
+        version: int | None = None,
+        from_stage: str | None = None,
+        to_stage: str | None = None,
+        payload: dict[str, Any] | None = None,
+        at: str | None = None,
+    ) -> int:
+        last = db.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        row_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        fields = (
+            at or _now(),
+            actor,
+            action,
+            name,
+            version,
+            from_stage,
+            to_stage,
+            reason,
+            canonical(payload or {}),
+        )
         db.execute(
-            "INSERT INTO transitions (model_version_id, action, from_stage, to_stage, actor, at, "
-            "reason, gate_report_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (mv_id, action, from_stage, to_stage, actor, _now(), reason, gate_report_id),
+            f"INSERT INTO log ({LOG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row_id, *fields, prev, row_hash(prev, row_id, fields)),
+        )
+        return row_id
+
+    def _set_stage(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        to: str,
+        action: str,
+        actor: str,
+        reason: str,
+        report_id: int | None = None,
+    ) -> None:
+        db.execute("UPDATE model_versions SET stage = ? WHERE id = ?", (to, mv.id))
+        self._log(
+            db,
+            action,
+            actor=actor,
+            reason=reason,
+            name=mv.name,
+            version=mv.version,
+            from_stage=mv.stage,
+            to_stage=to,
+            payload={"gate_report_id": report_id},
         )
 
-    def _set_stage(self, db: sqlite3.Connection, mv_id: int, stage: str) -> None:
-        db.execute("UPDATE model_versions SET stage = ? WHERE id = ?", (stage, mv_id))
+    def _trusted(self, db: sqlite3.Connection, role: str) -> dict[str, bytes]:
+        return {k.fingerprint: k.public_pem.encode() for k in self._keys(db, role) if k.active}
 
-    @staticmethod
-    @staticmethod
-    def _check_report_matches(report: GateReport, mv: ModelVersion) -> None:
-        if not mv.judged_by(report.candidate_digest):
-            raise CheckFailed(
-                f"{report.path}: this gate report judged artifact {report.candidate_digest[:12]}…, "
-                f"but {mv.ref} is artifact {mv.artifact_digest[:12]}… (directory digest "
-                f"{mv.tree_digest[:12]}…); run the gate on this bundle ({mv.artifact_path}) and "
-                "pass that report"
+    def _judge(self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer) -> Judgement:
+        """Is this report authentic, about exactly this artifact, and unedited?"""
+        source = str(offer.path)
+        try:
+            doc = parse_artifact(GateReportDoc, offer.raw, source=source)
+        except InputError as e:
+            return Judgement(None, False, str(e), None)
+        if offer.attestation is None:
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: unsigned: no {ATTESTATION_NAME} beside it; rerun the gate with "
+                "--sign-key (a report alone proves nothing: anyone can write one)",
+                None,
             )
+        try:
+            opened = open_envelope(
+                offer.attestation, self._trusted(db, "gate"), source=f"{source} attestation"
+            )
+        except SignatureInvalid as e:
+            return Judgement(doc.verdict, False, str(e), None)
+        stmt = opened.statement
+        if stmt.get("predicateType") != GATE_PREDICATE_TYPE:
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: the attestation is not a curagate gate attestation",
+                opened.keyid,
+            )
+        try:
+            pred = GatePredicate.model_validate(stmt.get("predicate"))
+        except ValidationError as e:
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: attestation predicate is not valid ({e.errors()[0]['msg']})",
+                opened.keyid,
+            )
+        if mv.artifact_digest not in subject_digests(stmt):
+            judged = (subject_digests(stmt) or ["nothing"])[0]
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: the attestation is for artifact {judged[:12]}…, not {mv.ref} "
+                f"({mv.artifact_digest[:12]}…); gate this version's bundle ({mv.artifact_path})",
+                opened.keyid,
+            )
+        if pred.gate_report_sha256 != sha256_bytes(offer.raw):
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: the report was changed after the gate signed it (sha256 "
+                f"{sha256_bytes(offer.raw)[:12]}… is not the attested {pred.gate_report_sha256[:12]}…)",
+                opened.keyid,
+            )
+        if pred.verdict != doc.verdict:
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: report and attestation disagree on the verdict",
+                opened.keyid,
+            )
+        return Judgement(
+            pred.verdict,
+            True,
+            f"verified: signed by gate key {opened.keyid[:12]}, verdict {pred.verdict}",
+            opened.keyid,
+        )
 
-    def _record_report(self, db: sqlite3.Connection, mv: ModelVersion, report: GateReport) -> int:
-        self._check_report_matches(report, mv)
-        db.execute(
-            "INSERT OR IGNORE INTO gate_reports (model_version_id, path, sha256, verdict, "
-            "candidate_digest, recorded_at) VALUES (?, ?, ?, ?, ?, ?)",
+    def _record(
+        self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer, actor: str
+    ) -> RecordedGateReport:
+        j = self._judge(db, mv, offer)
+        report_sha = self._put_blob(offer.raw)
+        att_sha = self._put_blob(offer.attestation) if offer.attestation is not None else None
+        path = str(offer.path.resolve())
+        at = _now()
+        cur = db.execute(
+            "INSERT INTO gate_reports (model_version_id, report_sha256, attestation_sha256, "
+            "verdict, accepted, why, keyid, path, actor, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 mv.id,
-                str(report.path.resolve()),
-                report.sha256,
-                report.verdict,
-                report.candidate_digest,
-                _now(),
+                report_sha,
+                att_sha,
+                j.verdict,
+                int(j.accepted),
+                j.why,
+                j.keyid,
+                path,
+                actor,
+                at,
             ),
         )
-        row = db.execute(
-            "SELECT id FROM gate_reports WHERE model_version_id = ? AND sha256 = ?",
-            (mv.id, report.sha256),
-        ).fetchone()
-        return int(row[0])
+        report_id = int(cur.lastrowid or 0)
+        self._log(
+            db,
+            "report",
+            actor=actor,
+            reason=j.why,
+            name=mv.name,
+            version=mv.version,
+            payload={
+                "gate_report_id": report_id,
+                "report_sha256": report_sha,
+                "attestation_sha256": att_sha,
+                "verdict": j.verdict,
+                "accepted": j.accepted,
+                "why": j.why,
+                "keyid": j.keyid,
+                "path": path,
+            },
+            at=at,
+        )
+        return _report(
+            db.execute(
+                f"SELECT {_REPORT_COLS} FROM gate_reports WHERE id = ?", (report_id,)
+            ).fetchone()
+        )
 
-    def _fresh(self, db: sqlite3.Connection, mv_id: int) -> ModelVersion:
-        row = db.execute(
-            f"SELECT {_VERSION_COLS} FROM model_versions WHERE id = ?", (mv_id,)
-        ).fetchone()
-        return _version(row)
+    def _verify_bytes(self, mv: ModelVersion) -> None:
+        """The bundle on disk is still the registered one (and still signed, if it was)."""
+        pem = None
+        if mv.signed_by is not None:
+            with self._read() as db:
+                row = db.execute(
+                    "SELECT public_pem FROM trusted_keys WHERE fingerprint = ? AND role = 'export'",
+                    (mv.signed_by,),
+                ).fetchone()
+            pem = row[0].encode() if row else None
+            if pem is None:
+                raise CheckFailed(
+                    f"{mv.ref}: registered signed by key {mv.signed_by[:12]}, which the registry no longer has"
+                )
+        try:
+            verify_bundle(mv.artifact_path, public_key=pem, expected_digest=mv.artifact_digest)
+        except (CheckFailed, InputError) as e:
+            raise CheckFailed(f"{mv.ref}: its bytes are not the registered ones: {e}") from None
 
     def register(
         self,
@@ -360,17 +728,19 @@ class Registry:
         actor: str | None = None,
         reason: str = "",
         gate_report: str | os.PathLike[str] | None = None,
-    ) -> ModelVersion:
-        """Add a verified bundle as the next version of ``name``, in stage experiment."""
-        if not name or name.strip() != name:
-            raise InputError(
-                f"model name {name!r}: use a non-empty name without surrounding spaces"
-            )
-        checked = verify_bundle(bundle)
-        manifest = load_manifest(bundle)
-        lineage = manifest.get("lineage", {})
-        tree = tree_digest(manifest, checked.digest)
-        report = read_gate_report(gate_report) if gate_report is not None else None
+        attestation: str | os.PathLike[str] | None = None,
+    ) -> tuple[ModelVersion, RecordedGateReport | None]:
+        """Add a verified bundle as the next version of ``name``, in stage experiment.
+
+        A bundle carrying ``model.sig`` must verify with a trusted export key; it is then
+        registered signed, and its signature is re-verified at every promotion.
+        """
+        check_name(name)
+        root = Path(bundle)
+        checked = verify_bundle(root)
+        lineage_json = canonical(load_manifest(root).lineage)
+        offer = read_offer(gate_report, attestation) if gate_report is not None else None
+        signed_by = self._signer(root) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
         who = actor or default_actor()
         with self._write() as db:
             dup = db.execute(
@@ -384,61 +754,92 @@ class Registry:
             (version,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
             ).fetchone()
+            path = str(root.resolve())
+            at = _now()
             cur = db.execute(
-                "INSERT INTO model_versions (name, version, artifact_digest, tree_digest, "
-                "artifact_path, lineage, stage, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'experiment', ?)",
-                (
-                    name,
-                    version,
-                    checked.digest,
-                    tree,
-                    str(Path(bundle).resolve()),
-                    json.dumps(lineage, sort_keys=True),
-                    _now(),
-                ),
+                "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, "
+                "lineage, signed_by, stage, created_at) VALUES (?, ?, ?, ?, ?, ?, 'experiment', ?)",
+                (name, version, checked.digest, path, lineage_json, signed_by, at),
             )
-            mv_id = int(cur.lastrowid or 0)
-            mv = self._fresh(db, mv_id)
-            report_id = self._record_report(db, mv, report) if report is not None else None
-            self._log(db, mv_id, "register", None, "experiment", who, reason, report_id)
-            return mv
+            self._log(
+                db,
+                "register",
+                actor=who,
+                reason=reason,
+                name=name,
+                version=version,
+                to_stage="experiment",
+                payload={
+                    "artifact_digest": checked.digest,
+                    "artifact_path": path,
+                    "lineage_sha256": lineage_sha256(lineage_json),
+                    "signed_by": signed_by,
+                },
+                at=at,
+            )
+            mv = _version(
+                db.execute(
+                    f"SELECT {_VERSION_COLS} FROM model_versions WHERE id = ?", (cur.lastrowid,)
+                ).fetchone()
+            )
+            recorded = self._record(db, mv, offer, who) if offer is not None else None
+            return mv, recorded
+
+    def _signer(self, bundle: Path) -> str:
+        """The trusted export key that signed this bundle's model.sig."""
+        with self._read() as db:
+            keys = self._trusted(db, "export")
+        if not keys:
+            raise CheckFailed(
+                f"{bundle}: it carries {BUNDLE_SIGNATURE_NAME} but the registry trusts no export "
+                "key; add the signer's public key with `curagate registry trust add PUBKEY "
+                "--role export --name NAME`"
+            )
+        for fp, pem in keys.items():
+            try:
+                verify_bundle_signature(bundle, pem)
+            except SignatureInvalid:
+                continue
+            return fp
+        raise CheckFailed(
+            f"{bundle}/{BUNDLE_SIGNATURE_NAME}: does not verify with any trusted, unrevoked export "
+            "key; the bundle was changed after signing, or signed by a key this registry does not trust"
+        )
 
     def add_gate_report(
-        self, name: str, version: int, report_path: str | os.PathLike[str]
+        self,
+        name: str,
+        version: int,
+        report_path: str | os.PathLike[str],
+        *,
+        attestation: str | os.PathLike[str] | None = None,
+        actor: str | None = None,
     ) -> RecordedGateReport:
-        report = read_gate_report(report_path)
+        offer = read_offer(report_path, attestation)
         with self._write() as db:
-            mv = self.get(name, version)
-            report_id = self._record_report(db, mv, report)
-            row = db.execute(
-                "SELECT id, path, sha256, verdict, candidate_digest, recorded_at FROM gate_reports "
-                "WHERE id = ?",
-                (report_id,),
-            ).fetchone()
-            return RecordedGateReport(*row)
+            return self._record(db, self._get(db, name, version), offer, actor or default_actor())
 
-    def _passing_report(self, db: sqlite3.Connection, mv: ModelVersion) -> int:
-        row = db.execute(
-            "SELECT id FROM gate_reports WHERE model_version_id = ? AND verdict = 'pass' "
-            "AND candidate_digest IN (?, ?) ORDER BY id DESC LIMIT 1",
-            (mv.id, mv.artifact_digest, mv.tree_digest),
-        ).fetchone()
-        if row is None:
-            verdicts = [
-                r[0]
-                for r in db.execute(
-                    "SELECT verdict FROM gate_reports WHERE model_version_id = ? ORDER BY id",
-                    (mv.id,),
-                )
-            ]
-            seen = f" (recorded verdicts: {', '.join(verdicts)})" if verdicts else ""
-            raise CheckFailed(
-                f"{mv.ref}: promotion to production needs a passing gate report for artifact "
-                f"{mv.artifact_digest[:12]}…{seen}; run `curagate gate` on {mv.artifact_path} and pass "
-                "its gate_report.json with --gate-report"
-            )
-        return int(row[0])
+    def _backing_report(self, db: sqlite3.Connection, mv: ModelVersion) -> tuple[int | None, str]:
+        """The newest recorded report that still verifies today and says pass (keys may
+        have been revoked since it was recorded)."""
+        rows = db.execute(
+            f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? AND accepted = 1 "
+            "ORDER BY id DESC",
+            (mv.id,),
+        ).fetchall()
+        seen = []
+        for r in map(_report, rows):
+            att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
+            j = self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
+            if j.accepted and j.verdict == "pass":
+                return r.id, j.why
+            seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
+        detail = f" ({'; '.join(seen)})" if seen else ""
+        return None, (
+            f"{mv.ref}: promotion to production needs a signed gate attestation with verdict pass "
+            f"for artifact {mv.artifact_digest[:12]}…{detail}; run `curagate gate` on "
+            f"{mv.artifact_path} with --sign-key and pass its gate_report.json with --gate-report"
+        )
 
     def promote(
         self,
@@ -449,95 +850,293 @@ class Registry:
         actor: str | None = None,
         reason: str = "",
         gate_report: str | os.PathLike[str] | None = None,
+        attestation: str | os.PathLike[str] | None = None,
     ) -> ModelVersion:
         """Move a version forward (experiment → staging → production → archived).
 
-        Production needs a passing gate report for exactly this artifact and an
-        intact bundle on disk; the version it replaces is archived in the same
-        transaction.
+        Production needs a verified gate attestation with verdict pass for exactly this
+        artifact, and intact bytes on disk; the version it replaces is archived in the
+        same transaction. A report offered here is recorded even when it is refused.
         """
         if to not in STAGES:
             raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES)}")
         who = actor or default_actor()
-        report = read_gate_report(gate_report) if gate_report is not None else None
+        offer = read_offer(gate_report, attestation) if gate_report is not None else None
         if to == "production":
-            mv = self.get(name, version)
-            checked = verify_bundle(mv.artifact_path)
-            if checked.digest != mv.artifact_digest:
-                raise CheckFailed(
-                    f"{mv.artifact_path}: its MANIFEST.json digest {checked.digest[:12]}… differs from "
-                    f"the registered {mv.artifact_digest[:12]}…; the bundle was replaced after registration"
-                )
+            self._verify_bytes(self.get(name, version))
+        refusal: str | None = None
         with self._write() as db:
-            mv = self.get(name, version)
+            mv = self._get(db, name, version)
             if _RANK[to] <= _RANK[mv.stage]:
                 raise InputError(
                     f"{mv.ref} is in {mv.stage}; promotion only moves forward "
                     f"({' → '.join(STAGES)}); use `curagate registry rollback` to restore an "
                     "earlier production version"
                 )
-            report_id = self._record_report(db, mv, report) if report is not None else None
-            if to == "production":
-                report_id = self._passing_report(db, mv)
-                current = self.production(name)
-                if current is not None:
-                    self._set_stage(db, current.id, "archived")
-                    self._log(
-                        db,
-                        current.id,
-                        "archive",
-                        "production",
-                        "archived",
-                        who,
-                        f"replaced by v{mv.version}: {reason}".rstrip(": "),
+            report_id = None
+            if offer is not None:
+                rec = self._record(db, mv, offer, who)
+                report_id = rec.id
+                if to == "production" and not rec.backs_production:
+                    refusal = (
+                        rec.why
+                        if not rec.accepted
+                        else f"{mv.ref}: the gate's verdict is {rec.verdict}; production needs pass"
                     )
-            self._set_stage(db, mv.id, to)
-            self._log(
-                db,
-                mv.id,
-                "archive" if to == "archived" else "promote",
-                mv.stage,
-                to,
-                who,
-                reason,
-                report_id,
+            if refusal is None and to == "production":
+                if offer is None:
+                    report_id, why = self._backing_report(db, mv)
+                    if report_id is None:
+                        refusal = why
+                if refusal is None:
+                    current = self._production(db, name)
+                    if current is not None:
+                        self._set_stage(
+                            db,
+                            current,
+                            "archived",
+                            "archive",
+                            who,
+                            f"replaced by v{mv.version}: {reason}".rstrip(": "),
+                        )
+            if refusal is None:
+                self._set_stage(
+                    db, mv, to, "archive" if to == "archived" else "promote", who, reason, report_id
+                )
+        if refusal is not None:
+            raise CheckFailed(refusal)
+        return self.get(name, version)
+
+    def _previous_production(
+        self, db: sqlite3.Connection, name: str
+    ) -> tuple[ModelVersion, ModelVersion]:
+        current = self._production(db, name)
+        if current is None:
+            raise InputError(f"{self.path}: model {name!r} has no production version to roll back")
+        since = db.execute(
+            "SELECT MAX(id) FROM log WHERE name = ? AND version = ? AND to_stage = 'production'",
+            (name, current.version),
+        ).fetchone()[0]
+        row = db.execute(
+            "SELECT version FROM log WHERE name = ? AND to_stage = 'production' AND id < ? "
+            "AND version != ? ORDER BY id DESC LIMIT 1",
+            (name, since, current.version),
+        ).fetchone()
+        if row is None:
+            raise InputError(
+                f"{current.ref} is the only version of {name!r} that was ever in production; "
+                "nothing to roll back to"
             )
-            return self._fresh(db, mv.id)
+        return current, self._get(db, name, int(row[0]))
 
     def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> ModelVersion:
         """Put the previous production version back; the current one is archived.
 
-        "Previous" is the version that was in production just before the current
-        one took over, so two rollbacks in a row swap back (like ``cd -``).
+        "Previous" is the version that was in production just before the current one
+        took over, so two rollbacks in a row swap back (like ``cd -``). Its bytes are
+        re-verified first: a rollback never restores a bundle changed since it shipped.
         """
+        check_name(name)
+        who = actor or default_actor()
+        with self._read() as db:
+            _, previous = self._previous_production(db, name)
+        self._verify_bytes(previous)
+        with self._write() as db:
+            current, again = self._previous_production(db, name)
+            if again.id != previous.id:
+                raise InputError(f"{name}: production changed during the rollback; run it again")
+            self._set_stage(db, current, "archived", "rollback", who, reason)
+            self._set_stage(db, again, "production", "rollback", who, reason)
+        return self.get(name, previous.version)
+
+    def trust_add(
+        self,
+        public_key: str | os.PathLike[str],
+        *,
+        role: str,
+        name: str,
+        actor: str | None = None,
+        reason: str = "",
+    ) -> TrustedKey:
+        if role not in ROLES:
+            raise InputError(f"--role {role!r}: choose one of {', '.join(ROLES)}")
+        check_name(name, "key name")
+        try:
+            pem = Path(public_key).read_bytes()
+        except OSError as e:
+            raise InputError(
+                f"{public_key}: cannot read the public key ({e.strerror or e})"
+            ) from None
+        fp = key_fingerprint(load_public_key(pem, source=str(public_key)))
+        text = pem.decode("ascii", errors="replace")
         who = actor or default_actor()
         with self._write() as db:
-            current = self.production(name)
-            if current is None:
-                raise InputError(
-                    f"{self.path}: model {name!r} has no production version to roll back"
-                )
-            since = db.execute(
-                "SELECT MAX(id) FROM transitions WHERE model_version_id = ? AND to_stage = 'production'",
-                (current.id,),
-            ).fetchone()[0]
-            row = db.execute(
-                "SELECT t.model_version_id, t.gate_report_id FROM transitions t "
-                "JOIN model_versions m ON m.id = t.model_version_id "
-                "WHERE m.name = ? AND t.to_stage = 'production' AND t.id < ? AND t.model_version_id != ? "
-                "ORDER BY t.id DESC LIMIT 1",
-                (name, since, current.id),
+            clash = db.execute(
+                "SELECT name FROM trusted_keys WHERE role = ? AND (fingerprint = ? OR name = ?)",
+                (role, fp, name),
             ).fetchone()
-            if row is None:
+            if clash is not None:
                 raise InputError(
-                    f"{current.ref} is the only version of {name!r} that was ever in production; "
-                    "nothing to roll back to"
+                    f"a {role} key named {clash[0]!r} with this name or fingerprint is already "
+                    "trusted (revoked keys stay recorded and are never trusted again)"
                 )
-            previous = self._fresh(db, int(row[0]))
-            self._set_stage(db, current.id, "archived")
-            self._log(db, current.id, "rollback", "production", "archived", who, reason)
-            self._set_stage(db, previous.id, "production")
-            self._log(
-                db, previous.id, "rollback", previous.stage, "production", who, reason, row[1]
+            at = _now()
+            cur = db.execute(
+                "INSERT INTO trusted_keys (fingerprint, name, role, public_pem, added_by, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (fp, name, role, text, who, at),
             )
-            return self._fresh(db, previous.id)
+            kid = int(cur.lastrowid or 0)
+            self._log(
+                db,
+                "trust",
+                actor=who,
+                reason=reason,
+                payload={
+                    "key_id": kid,
+                    "fingerprint": fp,
+                    "name": name,
+                    "role": role,
+                    "public_pem_sha256": sha256_bytes(text.encode()),
+                },
+                at=at,
+            )
+        return next(k for k in self.trusted_keys(role) if k.id == kid)
+
+    def trust_revoke(
+        self, key: str, *, role: str | None = None, actor: str | None = None, reason: str = ""
+    ) -> TrustedKey:
+        """Revoke a key by name or fingerprint (a prefix of at least 12 hex digits)."""
+        who = actor or default_actor()
+        with self._write() as db:
+            matches = [
+                k
+                for k in self._keys(db, role)
+                if k.name == key or (len(key) >= 12 and k.fingerprint.startswith(key))
+            ]
+            if len(matches) != 1:
+                raise InputError(
+                    f"key {key!r}: {'no' if not matches else 'more than one'} trusted key matches; "
+                    "give its name or fingerprint (see `curagate registry trust list`), and --role"
+                )
+            k = matches[0]
+            if not k.active:
+                raise InputError(f"key {k.name!r} ({k.role}) was already revoked at {k.revoked_at}")
+            at = _now()
+            db.execute(
+                "INSERT INTO key_revocations (key_id, reason, revoked_by, revoked_at) VALUES (?, ?, ?, ?)",
+                (k.id, reason, who, at),
+            )
+            self._log(
+                db,
+                "revoke",
+                actor=who,
+                reason=reason,
+                payload={"key_id": k.id, "fingerprint": k.fingerprint, "role": k.role},
+                at=at,
+            )
+        return next(x for x in self.trusted_keys() if x.id == k.id)
+
+
+def _check_head(db: sqlite3.Connection, head: str) -> None:
+    ident, _, expected = head.partition(":")
+    if not ident.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", expected):
+        raise InputError(f"--head {head!r}: give ID:HASH as printed by `curagate registry head`")
+    row = db.execute("SELECT hash FROM log WHERE id = ?", (int(ident),)).fetchone()
+    if row is None:
+        raise ChainBroken(f"registry log: row {ident} of the recorded head no longer exists")
+    if row[0] != expected:
+        raise ChainBroken(
+            f"registry log row {ident}: hash {row[0][:12]}… is not the recorded head "
+            f"{expected[:12]}…; history up to that row was rewritten"
+        )
+
+
+@dataclass
+class _V1Data:
+    """A schema-1 registry's rows, replayed into the schema-2 log on migration.
+
+    Schema 1 had no signatures: its reports are kept in the register entries'
+    payloads (sha256, verdict, path) but none of them is an accepted report.
+    """
+
+    versions: list[tuple[Any, ...]]
+    reports: list[tuple[Any, ...]]
+    transitions: list[tuple[Any, ...]]
+
+    @classmethod
+    def take(cls, db: sqlite3.Connection) -> _V1Data:
+        data = cls(
+            versions=db.execute(
+                "SELECT id, name, version, artifact_digest, artifact_path, lineage, stage, "
+                "created_at FROM model_versions ORDER BY id"
+            ).fetchall(),
+            reports=db.execute(
+                "SELECT model_version_id, path, sha256, verdict FROM gate_reports ORDER BY id"
+            ).fetchall(),
+            transitions=db.execute(
+                "SELECT t.model_version_id, t.action, t.from_stage, t.to_stage, t.actor, t.at, "
+                "t.reason, g.sha256 FROM transitions t LEFT JOIN gate_reports g "
+                "ON g.id = t.gate_report_id ORDER BY t.id"
+            ).fetchall(),
+        )
+        for table in ("transitions", "gate_reports", "model_versions"):
+            db.execute(f"DROP TABLE {table}")
+        return data
+
+    def replay_into(self, reg: Registry, db: sqlite3.Connection) -> None:
+        by_id = {}
+        for vid, name, version, digest, path, lineage, stage, created in self.versions:
+            lineage_json = canonical(json.loads(lineage))
+            db.execute(
+                "INSERT INTO model_versions (id, name, version, artifact_digest, artifact_path, "
+                "lineage, signed_by, stage, created_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                (vid, name, version, digest, path, lineage_json, stage, created),
+            )
+            by_id[vid] = (name, version, digest, path, lineage_json)
+        for vid, action, frm, to, actor, at, reason, report_sha in self.transitions:
+            name, version, digest, path, lineage_json = by_id[vid]
+            payload: dict[str, Any]
+            if action == "register":
+                payload = {
+                    "artifact_digest": digest,
+                    "artifact_path": path,
+                    "lineage_sha256": lineage_sha256(lineage_json),
+                    "signed_by": None,
+                    "migrated_from_schema": 1,
+                    "v1_gate_reports": [
+                        {"sha256": r[2], "verdict": r[3], "path": r[1]}
+                        for r in self.reports
+                        if r[0] == vid
+                    ],
+                }
+            else:
+                payload = {"migrated_from_schema": 1, "gate_report_sha256": report_sha}
+            reg._log(
+                db,
+                action,
+                actor=actor,
+                reason=reason,
+                name=name,
+                version=version,
+                from_stage=frm,
+                to_stage=to,
+                payload=payload,
+                at=at,
+            )
+
+
+__all__ = [
+    "DEFAULT_DB",
+    "ENV_DB",
+    "NAME_RULE",
+    "ModelVersion",
+    "RecordedGateReport",
+    "Registry",
+    "TrustedKey",
+    "check_name",
+    "check_version",
+    "default_actor",
+    "default_db_path",
+    "read_offer",
+]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.gguf_import import ImportResult, import_gguf
-from curagate.train.run import TrainResult, load_run, train
+from curagate.train.run import TrainResult, train
 
 __all__ = [
     "ImportResult",
@@ -15,6 +15,5 @@ __all__ = [
     "TrainResult",
     "import_gguf",
     "load_config",
-    "load_run",
     "train",
 ]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-from curagate.io.manifest import sha256_file
 
 TRACKED_LIBRARIES = (
     "curagate",
@@ -23,20 +20,6 @@ TRACKED_LIBRARIES = (
     "safetensors",
     "gguf",
 )
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def hash_tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` by POSIX relative path (hidden files skipped)."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-            out[rel.as_posix()] = sha256_file(p)
-    return out
 
 
 def git_commit(cwd: Path) -> str | None:

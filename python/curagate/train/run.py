@@ -19,18 +19,16 @@ from typing import Any, Literal
 
 import yaml
 
+from curagate.digest import hash_tree, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.io.atomic import atomic_path, write_text_atomic
-from curagate.io.manifest import sha256_file
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import Finding, HealthMonitor, TrainingDiverged, make_callback
 from curagate.train.provenance import (
     git_commit,
     hardware,
-    hash_tree,
     library_versions,
-    sha256_text,
 )
 
 Task = Literal["sft", "dpo"]
@@ -571,12 +569,3 @@ def _check_generation_stops(
                 "Add it to generation_config.json",
             )
         )
-
-
-def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a run's run.json (for gate/export)."""
-    path = Path(run_dir) / "run.json"
-    try:
-        return dict(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise InputError(f"{path}: not a training run (no run.json)") from None

@@ -1,0 +1,379 @@
+"""The files that cross a stage boundary and carry trust, as typed contracts.
+
+Each artifact is one pydantic model with a ``schema_version``, owned by the stage
+that writes it and imported by every stage that reads it; nothing else parses these
+files. Reading is strict about what trust depends on (types of the fields a later
+stage acts on) and tolerant about the rest (``extra="allow"``: a report keeps its
+full content for display). A file from a newer curagate is refused with a message;
+an older schema is migrated on read.
+
+=====================  ==============  ==========================================
+file                   writer          readers
+=====================  ==============  ==========================================
+``run.json``           train           export, gate
+``MANIFEST.json``      export          verify, gate, registry
+``gate_report.json``   gate            registry, export (lineage), serve
+=====================  ==============  ==========================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curagate.digest import MANIFEST_NAME, files_digest, hash_tree, sha256_bytes, sha256_file
+from curagate.errors import CheckFailed, InputError
+
+Sha256 = str  # 64 lowercase hex digits; checked where it is compared
+Verdict = Literal["pass", "warn", "fail"]
+
+
+class Artifact(BaseModel):
+    """Base of every artifact: a versioned JSON object."""
+
+    model_config = ConfigDict(extra="allow")
+
+    FILE: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int]
+    WRITER: ClassVar[str]
+
+    schema_version: int
+
+    @classmethod
+    def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """Bring an older schema up to date (identity by default)."""
+        return data
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical bytes (sorted keys, 2-space indent): same content, same digest."""
+        return (
+            json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, ensure_ascii=False)
+            + "\n"
+        ).encode()
+
+
+A = TypeVar("A", bound=Artifact)
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[A]):
+    """An artifact together with the bytes it was read from."""
+
+    path: Path
+    raw: bytes
+    doc: A
+
+    @property
+    def sha256(self) -> str:
+        return sha256_bytes(self.raw)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The whole document as JSON data (typed fields and the rest)."""
+        return self.doc.model_dump(mode="json")
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"field {where!r}: {err['msg']}"
+
+
+def parse_artifact(cls: type[A], raw: bytes, *, source: str | os.PathLike[str]) -> A:
+    """Parse ``raw`` as ``cls``; every problem is one line naming the file and field."""
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{source}: not valid JSON ({e}); {cls.WRITER} writes this file") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a JSON object; {cls.WRITER} writes this file")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError(f"{source}: field 'schema_version' is missing or not an integer")
+    if version > cls.SCHEMA_VERSION:
+        raise InputError(
+            f"{source}: schema_version {version} is newer than this curagate reads "
+            f"({cls.SCHEMA_VERSION}); upgrade curagate"
+        )
+    if version < 1:
+        raise InputError(f"{source}: schema_version {version} is not valid")
+    if version < cls.SCHEMA_VERSION:
+        data = cls.migrate(data, version)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise InputError(f"{source}: {_first_error(e)}; {cls.WRITER} writes this file") from None
+
+
+def read_artifact(cls: type[A], path: str | os.PathLike[str]) -> Loaded[A]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / cls.FILE
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise InputError(f"{p}: cannot read {cls.FILE} ({e.strerror or e})") from None
+    return Loaded(p, raw, parse_artifact(cls, raw, source=p))
+
+
+# run.json
+
+
+class BaseModelRecord(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    path: str
+    files: dict[str, Sha256] = Field(default_factory=dict)
+
+
+class RunRecord(Artifact):
+    """``run.json``: what a training run was given and produced."""
+
+    FILE = "run.json"
+    SCHEMA_VERSION = 1
+    WRITER = "`curagate train`"
+
+    name: str
+    task: str | None = None
+    base_model: BaseModelRecord
+    adapter_dir: str
+    chat_template_sha256: Sha256
+    seed: int | None = None
+    git_commit: str | None = None
+    allow_leakage: bool | None = None
+    config: dict[str, Any] | None = None
+    dataset_manifest: dict[str, Any] | None = None
+    validation_manifest: dict[str, Any] | None = None
+    golden_sets: dict[str, Any] | None = None
+    versions: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A training run directory, resolved: the record and where its weights are."""
+
+    path: Path
+    record: RunRecord
+    run_sha256: str
+    base_dir: Path
+    adapter_dir: Path
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunInfo:
+    """Read and resolve a run directory; the one reader of ``run.json``."""
+    root = Path(run_dir)
+    if not (root / RunRecord.FILE).is_file():
+        raise InputError(f"{root}: no run.json; pass a run directory written by `curagate train`")
+    loaded = read_artifact(RunRecord, root)
+    run = loaded.doc
+    base = Path(run.base_model.path)
+    candidates = [base] if base.is_absolute() else [root / base, Path.cwd() / base]
+    base_dir = next((c.resolve() for c in candidates if c.is_dir()), None)
+    if base_dir is None:
+        raise InputError(
+            f"{loaded.path}: base_model.path {run.base_model.path!r} is not a directory "
+            "(looked relative to the run directory and the working directory)"
+        )
+    adapter_dir = root / run.adapter_dir
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise InputError(
+            f"{loaded.path}: adapter_dir {adapter_dir} has no adapter_config.json "
+            "(expected a PEFT adapter saved with save_pretrained)"
+        )
+    return RunInfo(root, run, loaded.sha256, base_dir, adapter_dir)
+
+
+@dataclass(frozen=True)
+class RunDigests:
+    """What a run's model is made of: the base weights and the adapter."""
+
+    base: str
+    adapter: str
+
+    @property
+    def digest(self) -> str:
+        """The run's artifact digest (what a gate report on the run names)."""
+        return files_digest({"base": self.base, "adapter": self.adapter})
+
+
+def run_digests(info: RunInfo) -> RunDigests:
+    return RunDigests(
+        base=files_digest(hash_tree(info.base_dir)),
+        adapter=files_digest(hash_tree(info.adapter_dir)),
+    )
+
+
+def check_base_unchanged(info: RunInfo) -> dict[str, str]:
+    """The base model's files as recorded at training; a changed one fails (exit 1).
+
+    The adapter was trained on exactly those weights: on others it is a different
+    model, whoever asks (gate or export).
+    """
+    recorded = info.record.base_model.files
+    changed = sorted(
+        rel
+        for rel, sha in recorded.items()
+        if not (info.base_dir / rel).is_file() or sha256_file(info.base_dir / rel) != sha
+    )
+    if changed:
+        raise CheckFailed(
+            f"{info.path / RunRecord.FILE}: base model files changed since training: "
+            f"{', '.join(changed[:5])}; the adapter was trained on other weights: restore the base "
+            "model or retrain"
+        )
+    return dict(recorded)
+
+
+# MANIFEST.json
+
+
+class BundleManifest(Artifact):
+    """``MANIFEST.json``: the sha256 of every file of an exported bundle, and its lineage."""
+
+    FILE = MANIFEST_NAME
+    SCHEMA_VERSION = 1
+    WRITER = "`curagate export`"
+
+    kind: Literal["curagate-bundle"] = "curagate-bundle"
+    files: dict[str, Sha256]
+    lineage: dict[str, Any] = Field(default_factory=dict)
+    export: dict[str, Any] = Field(default_factory=dict)
+    verification: dict[str, Any] = Field(default_factory=dict)
+
+
+# gate_report.json
+
+
+class GateSide(BaseModel):
+    """One side of a gate comparison, as the report names it."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: Literal["run", "model_dir", "bundle", "http"]
+    spec: str
+    identity: str
+    sha256: Sha256 | None = None
+    # The digest a registry knows the artifact by: MANIFEST.json's sha256 for a bundle,
+    # the weights digest otherwise; None for an endpoint (no bytes to name).
+    artifact_sha256: Sha256 | None = None
+
+
+class GateFileRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    file: str
+    sha256: Sha256
+
+
+class GoldenSetRef(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: str | int
+    sha256: Sha256
+
+
+class AttestationRef(BaseModel):
+    """Whether the run was signed, and by which key (the envelope sits beside the report)."""
+
+    signed: bool
+    keyid: str | None = None
+    file: str | None = None
+
+
+class GateReportDoc(Artifact):
+    """``gate_report.json``. Only the fields trust depends on are typed here; the full
+    layout is ``gate/report_schema.json``."""
+
+    FILE = "gate_report.json"
+    SCHEMA_VERSION = 2
+    WRITER = "`curagate gate`"
+
+    verdict: Verdict
+    strict: bool = False
+    candidate: GateSide
+    base: GateSide
+    gate: GateFileRef
+    golden_sets: list[GoldenSetRef] = Field(default_factory=list)
+    summary: dict[str, int] = Field(default_factory=dict)
+    attestation: AttestationRef = AttestationRef(signed=False)
+
+    @classmethod
+    def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        # v1 had no artifact_sha256 and no attestation: it was never signed.
+        data = dict(data, schema_version=cls.SCHEMA_VERSION)
+        data.setdefault("attestation", {"signed": False})
+        return data
+
+
+class PredicateSide(BaseModel):
+    kind: str
+    spec: str
+    identity: str
+    artifact_sha256: Sha256 | None = None
+
+
+class GatePredicate(BaseModel):
+    """The predicate of a signed gate attestation (in-toto Statement v1, DSSE).
+
+    Written by the gate beside ``gate_report.json``; read by the registry, which
+    acts on a report only through this: the subject names the artifact, and
+    ``gate_report_sha256`` pins the report's exact bytes.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Verdict
+    strict: bool
+    summary: dict[str, int]
+    gate_report_sha256: Sha256
+    gate: GateFileRef
+    golden_sets: list[GoldenSetRef]
+    candidate: PredicateSide
+    base: PredicateSide
+    tool: dict[str, str]
+
+    @classmethod
+    def of_report(cls, report: GateReportDoc, report_sha256: str) -> GatePredicate:
+        def side(s: GateSide) -> PredicateSide:
+            return PredicateSide(
+                kind=s.kind, spec=s.spec, identity=s.identity, artifact_sha256=s.artifact_sha256
+            )
+
+        return cls(
+            verdict=report.verdict,
+            strict=report.strict,
+            summary=report.summary,
+            gate_report_sha256=report_sha256,
+            gate=GateFileRef(
+                name=report.gate.name, file=report.gate.file, sha256=report.gate.sha256
+            ),
+            golden_sets=[
+                GoldenSetRef(name=g.name, version=g.version, sha256=g.sha256)
+                for g in report.golden_sets
+            ],
+            candidate=side(report.candidate),
+            base=side(report.base),
+            tool={k: str(v) for k, v in (report.model_extra or {}).get("tool", {}).items()},
+        )
+
+
+__all__ = [
+    "Artifact",
+    "AttestationRef",
+    "BundleManifest",
+    "GatePredicate",
+    "GateReportDoc",
+    "GateSide",
+    "Loaded",
+    "RunDigests",
+    "RunInfo",
+    "RunRecord",
+    "check_base_unchanged",
+    "load_run",
+    "parse_artifact",
+    "read_artifact",
+    "run_digests",
+]

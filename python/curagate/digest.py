@@ -1,0 +1,144 @@
+"""Every hash curagate computes: of bytes, of a file, of a directory, of a bundle.
+
+One module, so that a digest printed by one command is the digest another
+command compares against. Three kinds of digest name things:
+
+* ``sha256_file`` / ``sha256_bytes``: one file's bytes.
+* ``files_digest``: a set of files, as sha256 over sorted ``"{relpath}\\0{sha256}\\n"``
+  lines; ``tree_digest`` applies it to a directory (model directories, adapters,
+  golden sets).
+* ``artifact_digest``: an exported bundle's identity, the sha256 of its
+  ``MANIFEST.json`` bytes. The manifest lists the sha256 of every other file, so this
+  one hash pins every byte of the bundle; gate attestations name it as their subject
+  and the registry stores it.
+
+``walk_strict`` lists a directory that will be trusted as a unit (a bundle): any
+symlink, device, FIFO or socket anywhere in it is a problem, because loaders such as
+``from_pretrained`` follow links to files the manifest never covered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from curagate.errors import InputError
+
+MANIFEST_NAME = "MANIFEST.json"
+_BLOCK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return sha256_bytes(text.encode("utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as handle:
+            while block := handle.read(_BLOCK):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"{Path(path).as_posix()}: cannot read: {exc.strerror or exc}") from None
+    return digest.hexdigest()
+
+
+def files_digest(files: Mapping[str, str]) -> str:
+    """One digest for a ``{relpath: sha256}`` mapping (order-independent)."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(f"{rel}\0{files[rel]}\n".encode())
+    return h.hexdigest()
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def hash_tree(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> dict[str, str]:
+    """sha256 of every file under ``root`` by POSIX relative path.
+
+    Links to files are followed (Hugging Face cache snapshots are symlinks into a
+    blob store); hidden files (``.git``, ``.cache``) are skipped by default. Use
+    :func:`walk_strict` for a directory that must not contain links.
+    """
+    base = Path(root)
+    out: dict[str, str] = {}
+    for p in sorted(base.rglob("*")):
+        rel = p.relative_to(base)
+        if p.is_file() and not (skip_hidden and _hidden(rel)):
+            out[rel.as_posix()] = sha256_file(p)
+    return out
+
+
+def tree_digest(root: str | os.PathLike[str]) -> str:
+    """:func:`files_digest` of :func:`hash_tree` (hidden files skipped)."""
+    return files_digest(hash_tree(root))
+
+
+def walk_strict(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """Regular files under ``root`` (sorted POSIX relpaths) and the problems found.
+
+    Nothing is followed: a symlink (to a file, to a directory, dangling, or
+    escaping the root), a device, FIFO or socket is reported as a problem and not
+    listed. Hidden files are listed like any other file.
+    """
+    base = Path(root)
+    files: list[str] = []
+    problems: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        here = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            p = here / name
+            rel = p.relative_to(base).as_posix()
+            try:
+                mode = p.lstat().st_mode
+            except OSError as exc:
+                problems.append(f"{rel}: cannot be read ({exc.strerror or exc})")
+                continue
+            if stat.S_ISLNK(mode):
+                target = p.readlink()
+                problems.append(
+                    f"{rel}: is a symbolic link (to {target}); a bundle holds only regular files"
+                )
+                if name in dirnames:
+                    dirnames.remove(name)
+            elif stat.S_ISDIR(mode):
+                continue
+            elif stat.S_ISREG(mode):
+                files.append(rel)
+            else:
+                problems.append(f"{rel}: is not a regular file (device, FIFO or socket)")
+    return sorted(files), problems
+
+
+def artifact_digest(bundle: str | os.PathLike[str]) -> str:
+    """The digest that names an exported bundle: sha256 of its MANIFEST.json bytes."""
+    path = Path(bundle) / MANIFEST_NAME
+    if path.is_symlink() or not path.is_file():
+        raise InputError(
+            f"{bundle}: no {MANIFEST_NAME}; this is not an exported curagate bundle "
+            "(create one with: curagate export RUN --out DIR)"
+        )
+    return sha256_file(path)
+
+
+__all__ = [
+    "MANIFEST_NAME",
+    "artifact_digest",
+    "files_digest",
+    "hash_tree",
+    "sha256_bytes",
+    "sha256_file",
+    "sha256_text",
+    "tree_digest",
+    "walk_strict",
+]

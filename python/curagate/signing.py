@@ -1,0 +1,332 @@
+"""Keys, signed bundles and signed gate attestations.
+
+Two signatures carry trust, both over an EC P-256 key the team keeps outside the
+repository (``curagate keys generate``; ``--sign-key`` or ``$CURAGATE_SIGNING_KEY``):
+
+* A **bundle signature** (``model.sig``, OpenSSF model signing): a Sigstore bundle
+  whose DSSE envelope holds an in-toto statement listing the sha256 of every file of
+  the bundle. It says "these exact bytes were exported by the holder of this key".
+* A **gate attestation** (``gate_attestation.dsse.json``): an in-toto Statement v1 in
+  a DSSE envelope whose subject is the candidate's artifact digest and whose
+  predicate is the verdict, the sha256 of ``gate_report.json``, of the gate file and
+  of every golden set used. It says "the holder of this key ran this gate on exactly
+  this artifact and it gave this verdict". An edited report no longer matches the
+  sha256 the attestation signed; a hand-written one has no valid signature.
+
+Neither says anything about who holds the key: a stolen CI key signs anything
+(docs/registry.md, threat model). Nothing here touches the network.
+
+``cryptography`` and ``model-signing`` come with the ``sign`` extra and are imported
+inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curagate.digest import sha256_bytes
+from curagate.errors import CheckFailed, InputError, MissingExtraError
+
+ENV_SIGNING_KEY = "CURAGATE_SIGNING_KEY"
+PRIVATE_KEY_NAME = "signing_key.pem"
+PUBLIC_KEY_NAME = "signing_key.pub"
+BUNDLE_SIGNATURE_NAME = "model.sig"
+ATTESTATION_NAME = "gate_attestation.dsse.json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+GATE_PREDICATE_TYPE = "https://curagate.dev/attestations/gate/v1"
+DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+
+
+class SignatureInvalid(CheckFailed):
+    """A signature or attestation that does not prove what it is offered for (exit 1)."""
+
+
+def _crypto() -> Any:
+    try:
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+    except ImportError:
+        raise MissingExtraError("sign", "cryptography") from None
+    return hashes, serialization, ec
+
+
+# keys
+
+
+def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write a new EC P-256 key pair (PEM) into ``out_dir``; never overwrites."""
+    _, serialization, ec = _crypto()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    private, public = out / PRIVATE_KEY_NAME, out / PUBLIC_KEY_NAME
+    for p in (private, public):
+        if p.exists():
+            raise InputError(
+                f"{p}: already exists; keys are never overwritten (choose another --out)"
+            )
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    public.write_bytes(public_pem(key.public_key()))
+    return private, public
+
+
+def public_pem(public_key: Any) -> bytes:
+    _, serialization, _ = _crypto()
+    data: bytes = public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return data
+
+
+def resolve_sign_key(flag: str | os.PathLike[str] | None) -> Path | None:
+    """The private key to sign with: the flag, else ``$CURAGATE_SIGNING_KEY``, else none."""
+    value = flag if flag is not None else os.environ.get(ENV_SIGNING_KEY) or None
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(
+            f"{path}: signing key not found; create one with `curagate keys generate --out DIR` "
+            f"and pass --sign-key DIR/{PRIVATE_KEY_NAME} (or set ${ENV_SIGNING_KEY})"
+        )
+    return path
+
+
+def load_private_key(path: str | os.PathLike[str]) -> Any:
+    _, serialization, ec = _crypto()
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as e:
+        raise InputError(
+            f"{path}: not an unencrypted PEM private key ({e}); use the {PRIVATE_KEY_NAME} "
+            "written by `curagate keys generate`"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InputError(f"{path}: not an elliptic-curve key; curagate signs with EC P-256")
+    return key
+
+
+def load_public_key(pem: bytes, *, source: str) -> Any:
+    _, serialization, ec = _crypto()
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as e:
+        raise InputError(
+            f"{source}: not a PEM public key ({e}); use the {PUBLIC_KEY_NAME} written by "
+            "`curagate keys generate`"
+        ) from None
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise InputError(f"{source}: not an elliptic-curve public key")
+    return key
+
+
+def key_fingerprint(public_key: Any) -> str:
+    """sha256 of the DER SubjectPublicKeyInfo: the key id in envelopes and the registry."""
+    _, serialization, _ = _crypto()
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return sha256_bytes(der)
+
+
+# DSSE + in-toto
+
+
+def _pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding: what is actually signed."""
+    t = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def statement(
+    subject_name: str, subject_sha256: str, predicate: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": subject_name, "digest": {"sha256": subject_sha256}}],
+        "predicateType": GATE_PREDICATE_TYPE,
+        "predicate": dict(predicate),
+    }
+
+
+def sign_envelope(stmt: Mapping[str, Any], private_key_path: str | os.PathLike[str]) -> bytes:
+    """A DSSE envelope over the canonical JSON of ``stmt``, signed with ECDSA P-256/SHA-256.
+
+    Signing is deterministic (RFC 6979): the same statement and key give the same bytes.
+    """
+    hashes, _, ec = _crypto()
+    key = load_private_key(private_key_path)
+    payload = canonical_json(stmt)
+    sig = key.sign(
+        _pae(DSSE_PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+    )
+    envelope = {
+        "payloadType": DSSE_PAYLOAD_TYPE,
+        "payload": base64.b64encode(payload).decode(),
+        "signatures": [
+            {"keyid": key_fingerprint(key.public_key()), "sig": base64.b64encode(sig).decode()}
+        ],
+    }
+    return json.dumps(envelope, indent=2, sort_keys=True).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class OpenedEnvelope:
+    statement: dict[str, Any]
+    keyid: str
+
+
+def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> OpenedEnvelope:
+    """Verify a DSSE envelope against ``trusted`` ({fingerprint: public PEM}).
+
+    Returns the statement and the id of the key that signed it; raises
+    :class:`SignatureInvalid` with a one-line reason otherwise.
+    """
+    hashes, _, ec = _crypto()
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        env = json.loads(data)
+        payload_type = env["payloadType"]
+        payload = base64.b64decode(env["payload"], validate=True)
+        sigs = [
+            (s.get("keyid", ""), base64.b64decode(s["sig"], validate=True))
+            for s in env["signatures"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as e:
+        raise SignatureInvalid(f"{source}: not a DSSE envelope ({type(e).__name__}: {e})") from None
+    if payload_type != DSSE_PAYLOAD_TYPE:
+        raise SignatureInvalid(
+            f"{source}: payloadType {payload_type!r} is not an in-toto statement"
+        )
+    if not trusted:
+        raise SignatureInvalid(
+            f"{source}: no trusted, unrevoked key to check it with; add the signer's public key with "
+            "`curagate registry trust add PUBKEY --role gate --name NAME`"
+        )
+    signed = _pae(payload_type, payload)
+    for keyid, sig in sigs:
+        candidates = [keyid] if keyid in trusted else list(trusted)
+        for fp in candidates:
+            key = load_public_key(trusted[fp], source=f"trusted key {fp[:12]}")
+            try:
+                key.verify(sig, signed, ec.ECDSA(hashes.SHA256()))
+            except InvalidSignature:
+                continue
+            try:
+                stmt = json.loads(payload)
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise SignatureInvalid(f"{source}: signed payload is not JSON ({e})") from None
+            if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
+                raise SignatureInvalid(f"{source}: signed payload is not an in-toto Statement v1")
+            return OpenedEnvelope(stmt, fp)
+    known = ", ".join(k[:12] for k, _ in sigs) or "none"
+    raise SignatureInvalid(
+        f"{source}: no signature verifies with a trusted, unrevoked key (signed by key id {known})"
+    )
+
+
+def subject_digests(stmt: Mapping[str, Any]) -> list[str]:
+    out = []
+    for s in stmt.get("subject") or []:
+        if isinstance(s, dict) and isinstance(s.get("digest"), dict):
+            value = s["digest"].get("sha256")
+            if isinstance(value, str):
+                out.append(value)
+    return out
+
+
+# bundles (OpenSSF model signing)
+
+
+def _model_signing() -> Any:
+    try:
+        import model_signing
+        from model_signing import hashing, signing, verifying
+    except ImportError:
+        raise MissingExtraError("sign", "model-signing") from None
+    return model_signing, hashing, signing, verifying
+
+
+def _hashing_config(hashing: Any) -> Any:
+    # The signature file is the one file of the bundle it cannot cover; nothing else
+    # is ignored (model-signing ignores .git* files by default).
+    return hashing.Config().set_ignored_paths(paths=[BUNDLE_SIGNATURE_NAME], ignore_git_paths=False)
+
+
+def sign_bundle(bundle: str | os.PathLike[str], private_key_path: str | os.PathLike[str]) -> Path:
+    """Write ``model.sig`` into ``bundle``, covering every other file."""
+    load_private_key(private_key_path)  # a clear error before model-signing's own
+    _, hashing, signing, _ = _model_signing()
+    sig = Path(bundle) / BUNDLE_SIGNATURE_NAME
+    (
+        signing.Config()
+        .set_hashing_config(_hashing_config(hashing))
+        .use_elliptic_key_signer(private_key=Path(private_key_path))
+        .sign(Path(bundle), sig)
+    )
+    return sig
+
+
+def verify_bundle_signature(bundle: str | os.PathLike[str], public_pem_bytes: bytes) -> None:
+    """Raise :class:`SignatureInvalid` unless ``model.sig`` verifies with this public key."""
+    _, hashing, _, verifying = _model_signing()
+    root = Path(bundle)
+    sig = root / BUNDLE_SIGNATURE_NAME
+    if sig.is_symlink() or not sig.is_file():
+        raise SignatureInvalid(f"{root}: no {BUNDLE_SIGNATURE_NAME}; the bundle is not signed")
+    load_public_key(public_pem_bytes, source="public key")
+    with tempfile.TemporaryDirectory() as tmp:
+        pub = Path(tmp) / "key.pub"
+        pub.write_bytes(public_pem_bytes)
+        try:
+            (
+                verifying.Config()
+                .set_hashing_config(_hashing_config(hashing))
+                .use_elliptic_key_verifier(public_key=pub)
+                .verify(root, sig)
+            )
+        except Exception as e:  # model-signing raises ValueError and library-specific errors
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SignatureInvalid(f"{sig}: signature does not verify: {reason}") from None
+
+
+__all__ = [
+    "ATTESTATION_NAME",
+    "BUNDLE_SIGNATURE_NAME",
+    "ENV_SIGNING_KEY",
+    "GATE_PREDICATE_TYPE",
+    "OpenedEnvelope",
+    "SignatureInvalid",
+    "generate_keypair",
+    "key_fingerprint",
+    "load_private_key",
+    "load_public_key",
+    "open_envelope",
+    "public_pem",
+    "resolve_sign_key",
+    "sign_bundle",
+    "sign_envelope",
+    "statement",
+    "subject_digests",
+    "verify_bundle_signature",
+]
