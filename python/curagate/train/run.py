@@ -19,9 +19,10 @@ from typing import Any, Literal
 
 import yaml
 
+from curagate.artifacts import RunRecord
 from curagate.digest import hash_tree, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
-from curagate.io.atomic import atomic_path, write_text_atomic
+from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import Finding, HealthMonitor, TrainingDiverged, make_callback
@@ -32,7 +33,7 @@ from curagate.train.provenance import (
 )
 
 Task = Literal["sft", "dpo"]
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = RunRecord.SCHEMA_VERSION
 REPORT_TO_MODULES = {
     "mlflow": "mlflow",
     "wandb": "wandb",
@@ -517,7 +518,9 @@ def train(
             "metrics_file": "metrics.jsonl",
             "summary": summary,
         }
-        _write_json(tmp / "run.json", run)
+        # Through the contract its readers use: a field they need cannot be left out.
+        record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
+        write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
         with atomic_path(run_dir) as final:
             tmp.rename(final)
     except BaseException:
