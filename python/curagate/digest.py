@@ -120,15 +120,20 @@ def walk_strict(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
     return sorted(files), problems
 
 
-def artifact_digest(bundle: str | os.PathLike[str]) -> str:
-    """The digest that names an exported bundle: sha256 of its MANIFEST.json bytes."""
+def manifest_path(bundle: str | os.PathLike[str]) -> Path:
+    """A bundle's MANIFEST.json, which must be a regular file (not a link)."""
     path = Path(bundle) / MANIFEST_NAME
     if path.is_symlink() or not path.is_file():
         raise InputError(
             f"{bundle}: no {MANIFEST_NAME}; this is not an exported curagate bundle "
             "(create one with: curagate export RUN --out DIR)"
         )
-    return sha256_file(path)
+    return path
+
+
+def artifact_digest(bundle: str | os.PathLike[str]) -> str:
+    """The digest that names an exported bundle: sha256 of its MANIFEST.json bytes."""
+    return sha256_file(manifest_path(bundle))
 
 
 __all__ = [
@@ -136,6 +141,7 @@ __all__ = [
     "artifact_digest",
     "files_digest",
     "hash_tree",
+    "manifest_path",
     "sha256_bytes",
     "sha256_file",
     "sha256_text",

@@ -216,6 +216,8 @@ def test_promotion_is_refused_when_the_bundle_changed_after_registration(
         reg.promote(
             "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
         )
+    assert [r.accepted for r in reg.gate_reports("bot", 1)] == [True]  # kept all the same
+    assert reg.get("bot", 1).stage == "experiment"
 
 
 def test_promotion_is_refused_when_the_lineage_changed_after_registration(

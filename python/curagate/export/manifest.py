@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curagate.artifacts import BundleManifest, parse_artifact
-from curagate.digest import MANIFEST_NAME, artifact_digest, sha256_file, walk_strict
+from curagate.digest import (
+    MANIFEST_NAME,
+    artifact_digest,
+    manifest_path,
+    sha256_file,
+    walk_strict,
+)
 from curagate.errors import CheckFailed, InputError
 from curagate.signing import BUNDLE_SIGNATURE_NAME, verify_bundle_signature
 
@@ -44,12 +50,7 @@ def manifest_bytes(manifest: BundleManifest) -> bytes:
 
 
 def load_manifest(bundle: str | os.PathLike[str]) -> BundleManifest:
-    path = Path(bundle) / MANIFEST_NAME
-    if path.is_symlink() or not path.is_file():
-        raise InputError(
-            f"{bundle}: no {MANIFEST_NAME}; this is not an exported curagate bundle "
-            "(create one with: curagate export RUN --out DIR)"
-        )
+    path = manifest_path(bundle)
     try:
         return parse_artifact(BundleManifest, path.read_bytes(), source=path)
     except InputError as e:

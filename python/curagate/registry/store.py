@@ -862,9 +862,12 @@ class Registry:
             raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES)}")
         who = actor or default_actor()
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
-        if to == "production":
-            self._verify_bytes(self.get(name, version))
         refusal: str | None = None
+        if to == "production":
+            try:
+                self._verify_bytes(self.get(name, version))
+            except CheckFailed as e:
+                refusal = str(e)  # still record the report offered with it, below
         with self._write() as db:
             mv = self._get(db, name, version)
             if _RANK[to] <= _RANK[mv.stage]:
@@ -877,7 +880,7 @@ class Registry:
             if offer is not None:
                 rec = self._record(db, mv, offer, who)
                 report_id = rec.id
-                if to == "production" and not rec.backs_production:
+                if refusal is None and to == "production" and not rec.backs_production:
                     refusal = (
                         rec.why
                         if not rec.accepted
