@@ -90,6 +90,10 @@ def parse_artifact(cls: type[A], raw: bytes, *, source: str | os.PathLike[str]) 
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{source}: not valid JSON ({e}); {cls.WRITER} writes this file") from None
+    except (RecursionError, ValueError) as e:  # nesting or integers beyond any sane file
+        raise InputError(
+            f"{source}: not a usable JSON file ({type(e).__name__}); {cls.WRITER} writes this file"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a JSON object; {cls.WRITER} writes this file")
     version = data.get("schema_version")
@@ -106,6 +110,8 @@ def parse_artifact(cls: type[A], raw: bytes, *, source: str | os.PathLike[str]) 
         data = cls.migrate(data, version)
     try:
         return cls.model_validate(data)
+    except RecursionError:
+        raise InputError(f"{source}: nested too deeply; {cls.WRITER} writes this file") from None
     except ValidationError as e:
         raise InputError(f"{source}: {_first_error(e)}; {cls.WRITER} writes this file") from None
 

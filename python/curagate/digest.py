@@ -89,7 +89,8 @@ def walk_strict(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
 
     Nothing is followed: a symlink (to a file, to a directory, dangling, or
     escaping the root), a device, FIFO or socket is reported as a problem and not
-    listed. Hidden files are listed like any other file.
+    listed, and so is a regular file with more than one hard link. Hidden files are
+    listed like any other file.
     """
     base = Path(root)
     files: list[str] = []
@@ -114,7 +115,12 @@ def walk_strict(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
             elif stat.S_ISDIR(mode):
                 continue
             elif stat.S_ISREG(mode):
-                files.append(rel)
+                if p.lstat().st_nlink > 1:
+                    # A hard link shares its bytes with a file outside the manifest's view:
+                    # whoever owns the other name can change them after verification.
+                    problems.append(f"{rel}: is a hard link ({p.lstat().st_nlink} names); copy it")
+                else:
+                    files.append(rel)
             else:
                 problems.append(f"{rel}: is not a regular file (device, FIFO or socket)")
     return sorted(files), problems

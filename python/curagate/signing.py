@@ -209,10 +209,10 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
         payload_type = env["payloadType"]
         payload = base64.b64decode(env["payload"], validate=True)
         sigs = [
-            (s.get("keyid", ""), base64.b64decode(s["sig"], validate=True))
+            (str(s.get("keyid", "")), base64.b64decode(s["sig"], validate=True))
             for s in env["signatures"]
         ]
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError) as e:
         raise SignatureInvalid(f"{source}: not a DSSE envelope ({type(e).__name__}: {e})") from None
     if payload_type != DSSE_PAYLOAD_TYPE:
         raise SignatureInvalid(
@@ -234,7 +234,7 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
                 continue
             try:
                 stmt = json.loads(payload)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            except (ValueError, RecursionError) as e:
                 raise SignatureInvalid(f"{source}: signed payload is not JSON ({e})") from None
             if not isinstance(stmt, dict) or stmt.get("_type") != STATEMENT_TYPE:
                 raise SignatureInvalid(f"{source}: signed payload is not an in-toto Statement v1")

@@ -329,8 +329,11 @@ def test_triggers_stop_casual_edits(
 
 
 def tamper(path: Path, *statements: str) -> None:
+    """Run SQL by hand; ``RESTORE name`` puts a trigger back exactly as the schema has it."""
     db = sqlite3.connect(path)
     for stmt in statements:
+        if stmt.startswith("RESTORE "):
+            stmt = restore_trigger(stmt.removeprefix("RESTORE "))
         db.execute(stmt)
     db.commit()
     db.close()
@@ -366,7 +369,7 @@ FORGED_REPORT = (
             [
                 "DROP TRIGGER log_no_delete",
                 "DELETE FROM log WHERE id = 4",
-                "CREATE TRIGGER log_no_delete BEFORE DELETE ON log BEGIN SELECT RAISE(ABORT, 'x'); END",
+                "RESTORE log_no_delete",
             ],
             "row 4 is missing",
         ),
@@ -374,7 +377,7 @@ FORGED_REPORT = (
             [
                 "DROP TRIGGER log_no_update",
                 "UPDATE log SET actor = 'nobody' WHERE id = 2",
-                "CREATE TRIGGER log_no_update BEFORE UPDATE ON log BEGIN SELECT RAISE(ABORT, 'x'); END",
+                "RESTORE log_no_update",
             ],
             "row 2 .*edited by hand",
         ),
@@ -382,7 +385,7 @@ FORGED_REPORT = (
             [
                 "DROP TRIGGER log_no_delete",
                 "DELETE FROM log WHERE id = (SELECT MAX(id) FROM log)",
-                "CREATE TRIGGER log_no_delete BEFORE DELETE ON log BEGIN SELECT RAISE(ABORT, 'x'); END",
+                "RESTORE log_no_delete",
             ],
             "deleted by hand",
         ),
@@ -604,8 +607,196 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
-    with Registry(db) as reg:
+    # Never a side effect of a read: a migration rebuilds the chain from unsigned history.
+    with pytest.raises(InputError, match="registry migrate"):
+        Registry(db)
+    with Registry(db, migrate=True) as reg:
         assert reg.schema_version == SCHEMA_VERSION
         assert reg.get("bot", 1).stage == "staging"
         assert [r.action for r in reg.log("bot", 1)] == ["register", "promote"]
         reg.check()
+
+
+# Holes found by attacking the first version of the trust chain; each is a test now.
+
+
+def restore_trigger(name: str) -> str:
+    """The exact CREATE TRIGGER statement of the schema, to put back after an edit."""
+    from curagate.registry.schema import SCHEMA_V2, split_statements
+
+    return next(s for s in split_statements(SCHEMA_V2) if f"TRIGGER {name} " in s)
+
+
+def test_a_hand_edit_with_the_trigger_put_back_exactly_is_still_detected(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    reg.close()
+    tamper(
+        reg.path,
+        "DROP TRIGGER gate_reports_no_update",
+        "UPDATE gate_reports SET actor = 'mallory'",
+        restore_trigger("gate_reports_no_update"),
+    )
+    with pytest.raises(ChainBroken, match="gate_reports row 1: differs from the report entry"):
+        Registry(reg.path)
+
+
+def test_a_trigger_replaced_by_a_no_op_of_the_same_name_is_detected(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    reg.close()
+    tamper(
+        reg.path,
+        "DROP TRIGGER key_revocations_no_update",
+        "CREATE TRIGGER key_revocations_no_update BEFORE UPDATE ON key_revocations WHEN 0 "
+        "BEGIN SELECT RAISE(ABORT, 'x'); END",
+    )
+    with pytest.raises(ChainBroken, match="trigger key_revocations_no_update was altered"):
+        Registry(reg.path)
+
+
+def test_an_appended_promotion_with_a_valid_hash_is_detected(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.registry.chain import canonical, row_hash
+
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    reg.register(bundle("b")[0], name="bot")
+    head_id, head_hash = reg.head()
+    reg.close()
+    fields = ("2026-01-01T00:00:00Z", "mallory", "promote", "bot", 2, "experiment", "production",
+              "", canonical({"gate_report_id": None}))  # fmt: skip
+    forged = row_hash(head_hash, head_id + 1, fields)
+    tamper(
+        reg.path,
+        "DROP INDEX one_production_per_name",
+        "UPDATE model_versions SET stage = 'archived' WHERE version = 1",
+        "UPDATE model_versions SET stage = 'production' WHERE version = 2",
+        "CREATE UNIQUE INDEX one_production_per_name ON model_versions (name) "
+        "WHERE stage = 'production'",
+        "DROP TRIGGER log_no_update",
+        f"INSERT INTO log VALUES ({head_id + 1}, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{head_hash}', "
+        f"'{forged}')".replace("?", "'{}'").format(*fields),
+        restore_trigger("log_no_update"),
+    )
+    with pytest.raises(ChainBroken, match="to production without an accepted, passing gate report"):
+        Registry(reg.path)
+
+
+def test_rollback_refuses_a_version_whose_gate_key_was_revoked_since(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    second, second_pub = keypair(tmp_path / "second")
+    reg.trust_add(second_pub, role="gate", name="ci2")
+    production_ready(reg, bundle, tmp_path, second, "b")
+    reg.trust_revoke("ci", role="gate", reason="leaked")
+    with pytest.raises(CheckFailed, match="rollback refused"):
+        reg.rollback("bot")
+    assert reg.production("bot").version == 2  # type: ignore[union-attr]
+
+
+def test_a_version_signed_by_a_revoked_export_key_is_not_promoted(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.signing import sign_bundle
+
+    path, digest = bundle("a")
+    sign_bundle(path, ci_key[0])
+    reg.trust_add(ci_key[1], role="export", name="ci")
+    mv, _ = reg.register(path, name="bot")
+    assert mv.signed_by is not None
+    reg.trust_revoke("ci", role="export", reason="leaked")
+    with pytest.raises(CheckFailed, match="which is revoked"):
+        reg.promote(
+            "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
+        )
+
+
+def test_an_attestation_naming_several_artifacts_is_refused(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    import json
+
+    from curagate.signing import sign_envelope
+
+    path, digest = bundle("a")
+    _, other = bundle("b")
+    reg.register(path, name="bot")
+    report = signed_report(tmp_path, ci_key[0], digest)
+    att = report.parent / "gate_attestation.dsse.json"
+    import base64
+
+    stmt = json.loads(base64.b64decode(json.loads(att.read_bytes())["payload"]))
+    stmt["subject"].append({"name": "other", "digest": {"sha256": other}})
+    att.write_bytes(sign_envelope(stmt, ci_key[0]))
+    with pytest.raises(CheckFailed, match="attestation is for artifact"):
+        reg.promote("bot", 1, to="production", gate_report=report)
+
+
+def test_a_deeply_nested_report_is_refused_and_recorded_not_a_crash(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = bundle("a")
+    reg.register(path, name="bot")
+    report = tmp_path / "deep" / "gate_report.json"
+    report.parent.mkdir()
+    report.write_text("[" * 100_000 + "]" * 100_000)
+    argv = ["registry", "--db", str(reg.path), "promote", "bot", "1", "--to", "production"]
+    assert main([*argv, "--gate-report", str(report)]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    assert [r.accepted for r in reg.gate_reports("bot", 1)] == [False]
+
+
+@pytest.mark.parametrize("field", ["--reason", "--actor"])
+def test_free_text_with_a_newline_is_refused(
+    reg: Registry, bundle: MakeBundle, capsys: pytest.CaptureFixture[str], field: str
+) -> None:
+    forged = "ok\n  2026-01-01  #9 promote staging → production  by release-manager: verified"
+    argv = ["registry", "--db", str(reg.path), "register", str(bundle("a")[0]), "--name", "bot"]
+    assert main([*argv, field, forged]) == 2
+    assert "control or formatting character" in capsys.readouterr().err
+
+
+def test_index_files_naming_shards_outside_the_bundle_fail_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from curagate.artifacts import BundleManifest
+    from curagate.export.manifest import hash_bundle_files, manifest_bytes
+
+    path = tmp_path / "b"
+    path.mkdir()
+    (path / "config.json").write_text('{"model_type": "llama"}')
+    index = {"weight_map": {"lm_head.weight": "../outside/model.safetensors"}}
+    (path / "model.safetensors.index.json").write_text(json.dumps(index))
+    manifest = BundleManifest(schema_version=1, files=hash_bundle_files(path))
+    (path / "MANIFEST.json").write_bytes(manifest_bytes(manifest))
+    assert main(["verify", str(path)]) == 1
+    assert "names shard '../outside/model.safetensors'" in capsys.readouterr().err
+
+
+def test_a_hard_linked_file_fails_verify(
+    bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    path, _ = bundle("a")
+    os.link(path / "model.safetensors", tmp_path / "elsewhere.safetensors")
+    assert main(["verify", str(path)]) == 1
+    assert "is a hard link" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["check", "--head", "99999999999999999999999:" + "0" * 64], ["show", "bot", "0"]],
+)
+def test_odd_numbers_are_input_errors(
+    reg: Registry, bundle: MakeBundle, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    reg.register(bundle("a")[0], name="bot")
+    assert main(["registry", "--db", str(reg.path), *argv]) == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -93,6 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     action("head", "print the log's head (ID:HASH), to keep or sign outside the registry")
 
+    action("migrate", "rebuild a schema-1 registry as a hash-chained one (once, by its owner)")
+
     trust = action("trust", "manage the public keys whose signatures the registry accepts")
     tsub = trust.add_subparsers(dest="trust_command", metavar="TRUST_ACTION", required=True)
     p = action("add", "trust a public key for a role", tsub)
@@ -118,7 +120,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
-    versions = [reg.get(name, version)] if version else reg.list_versions(name)
+    versions = [reg.get(name, version)] if version is not None else reg.list_versions(name)
     if not versions:
         reg.get(name, 1)  # raises the "unknown name" error
     out = []
@@ -128,7 +130,7 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
         d["log"] = [t.to_dict() for t in reg.log(v.name, v.version)]
         out.append(d)
     if as_json:
-        print(json.dumps(out[0] if version else out, indent=2, sort_keys=True))
+        print(json.dumps(out[0] if version is not None else out, indent=2, sort_keys=True))
         return 0
     for d in out:
         print(f"{d['name']} v{d['version']}  [{d['stage']}]")
@@ -175,7 +177,14 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     action = args.registry_command
     create = action in ("register", "trust") and getattr(args, "trust_command", "add") == "add"
-    with Registry(args.db, create=create) as reg:
+    with Registry(args.db, create=create, migrate=action == "migrate") as reg:
+        if action == "migrate":
+            versions = reg.list_versions()
+            print(f"{reg.path}: schema {reg.schema_version}, {len(versions)} versions")
+            for v in versions:
+                if v.stage == "production":
+                    print(f"  {v.ref} is in production on unsigned (schema 1) history")
+            return 0
         if action == "list":
             versions = reg.list_versions(args.name)
             if args.json:

@@ -12,6 +12,7 @@ Pure Python (no torch): the gate, the registry and ``curagate verify`` use it.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from curagate.digest import (
     MANIFEST_NAME,
     artifact_digest,
     manifest_path,
+    sha256_bytes,
     sha256_file,
     walk_strict,
 )
@@ -49,18 +51,71 @@ def manifest_bytes(manifest: BundleManifest) -> bytes:
     return manifest.to_json_bytes()
 
 
-def load_manifest(bundle: str | os.PathLike[str]) -> BundleManifest:
+def _read_manifest(bundle: str | os.PathLike[str]) -> tuple[bytes, BundleManifest]:
+    """The manifest's bytes and their parse: the digest and the content come from one read."""
     path = manifest_path(bundle)
     try:
-        return parse_artifact(BundleManifest, path.read_bytes(), source=path)
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return raw, parse_artifact(BundleManifest, raw, source=path)
     except InputError as e:
         raise CheckFailed(f"{e}; the manifest was damaged: re-export the bundle") from None
+
+
+def load_manifest(bundle: str | os.PathLike[str]) -> BundleManifest:
+    return _read_manifest(bundle)[1]
+
+
+# Files that make a loader open other files, and the keys that name them.
+_INDEX_SUFFIX = ".index.json"
+
+
+def _loader_references(root: Path, listed: dict[str, str]) -> list[str]:
+    """Problems with files a loader would follow out of the manifest's view.
+
+    ``from_pretrained`` opens the shards a ``*.index.json`` names (``../x`` included),
+    runs the code ``auto_map`` names (with trust_remote_code), and an
+    ``adapter_config.json`` makes PEFT load a base model from wherever it says. A
+    merged bundle needs none of that outside itself.
+    """
+    problems: list[str] = []
+    for rel in sorted(listed):
+        name = rel.rsplit("/", 1)[-1]
+        if name == "adapter_config.json":
+            problems.append(
+                f"{rel}: a merged bundle holds no adapter (PEFT would load a base from elsewhere)"
+            )
+        if not (name.endswith(_INDEX_SUFFIX) or name in ("config.json", "tokenizer_config.json")):
+            continue
+        try:
+            data = json.loads((root / rel).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            problems.append(f"{rel}: not readable JSON")
+            continue
+        if not isinstance(data, dict):
+            continue
+        if "auto_map" in data:
+            problems.append(
+                f"{rel}: names remote code (auto_map); a bundle's model must load without it"
+            )
+        weight_map = data.get("weight_map") if name.endswith(_INDEX_SUFFIX) else None
+        if isinstance(weight_map, dict):
+            folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+            for shard in sorted({str(v) for v in weight_map.values()}):
+                if f"{folder}{shard}" not in listed:
+                    problems.append(
+                        f"{rel}: names shard {shard!r}, which is not a file of the bundle"
+                    )
+    return problems
 
 
 @dataclass
 class VerifyResult:
     bundle: Path
     digest: str
+    manifest: BundleManifest
     checked: int = 0
     signed_by: str | None = None
     mismatched: list[str] = field(default_factory=list)
@@ -86,8 +141,8 @@ def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
     root = Path(bundle)
     if root.is_symlink() or not root.is_dir():
         raise InputError(f"{bundle}: not a directory (a bundle is a real directory, not a link)")
-    manifest = load_manifest(root)
-    result = VerifyResult(bundle=root, digest=artifact_digest(root))
+    raw, manifest = _read_manifest(root)
+    result = VerifyResult(bundle=root, digest=sha256_bytes(raw), manifest=manifest)
     files, result.unsafe = walk_strict(root)
     present = {f for f in files if f not in _NOT_LISTED}
     for rel, expected in sorted(manifest.files.items()):
@@ -98,6 +153,8 @@ def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
         if sha256_file(root / rel) != expected:
             result.mismatched.append(rel)
     result.unexpected = sorted(present - set(manifest.files))
+    if not (result.missing or result.mismatched):
+        result.unsafe += _loader_references(root, manifest.files)
     return result
 
 
@@ -130,6 +187,8 @@ def verify_bundle(
         from curagate.signing import key_fingerprint, load_public_key
 
         verify_bundle_signature(bundle, public_key)
+        if artifact_digest(bundle) != result.digest:
+            raise CheckFailed(f"{bundle}: {MANIFEST_NAME} changed while the bundle was verified")
         result.signed_by = key_fingerprint(load_public_key(public_key, source="public key"))
     return result
 

@@ -15,6 +15,7 @@ check it later with ``curagate registry check --head ID:HASH``.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Any
 
 from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
-from curagate.registry.schema import ACTIONS, EXPECTED_TRIGGERS, STAGES
+from curagate.registry.schema import ACTIONS, SCHEMA_V2, STAGES, split_statements
 
 GENESIS = "0" * 64
 LOG_COLS = (
@@ -95,6 +96,7 @@ class State:
     head_id: int = 0
     head_hash: str = GENESIS
     rows: int = 0
+    native: bool = False  # a row written by schema 2 was seen (migrated rows come first)
 
 
 def _apply(state: State, row: LogRow) -> str | None:
@@ -103,10 +105,16 @@ def _apply(state: State, row: LogRow) -> str | None:
         return f"unknown action {row.action!r}"
     data = row.data
     key = (row.name or "", row.version or 0)
+    # Who and when are part of what the tables must agree with.
+    meta = {"_at": row.at, "_actor": row.actor, "_reason": row.reason}
+    migrated = data.get("migrated_from_schema") is not None
+    if migrated and state.native:
+        return "claims to be migrated from schema 1 after schema-2 rows"
+    state.native = state.native or not migrated
     if row.action == "register":
         if key in state.versions:
             return f"registers {row.name} v{row.version} a second time"
-        state.versions[key] = {"stage": row.to_stage, **data}
+        state.versions[key] = {"stage": row.to_stage, **data, **meta}
     elif row.action in ("promote", "archive", "rollback", "migrate"):
         current = state.versions.get(key)
         if current is None:
@@ -118,6 +126,18 @@ def _apply(state: State, row: LogRow) -> str | None:
             )
         if row.to_stage not in STAGES:
             return f"unknown stage {row.to_stage!r}"
+        if row.to_stage == "production" and not migrated:
+            backing = state.reports.get(int(data.get("gate_report_id") or -1))
+            if (
+                backing is None
+                or (backing["name"], backing["version"]) != key
+                or not backing.get("accepted")
+                or backing.get("verdict") != "pass"
+            ):
+                return (
+                    f"moves {row.name} v{row.version} to production without an accepted, "
+                    "passing gate report of that version recorded before it"
+                )
         current["stage"] = row.to_stage
     elif row.action == "report":
         if key not in state.versions:
@@ -126,13 +146,14 @@ def _apply(state: State, row: LogRow) -> str | None:
             "name": row.name,
             "version": row.version,
             **data,
+            **meta,
         }
     elif row.action == "trust":
-        state.keys[int(data.get("key_id", -1))] = data
+        state.keys[int(data.get("key_id", -1))] = {**data, **meta}
     elif row.action == "revoke":
         if int(data.get("key_id", -1)) not in state.keys:
             return "revokes a key that was never trusted"
-        state.revoked[int(data.get("key_id", -1))] = data
+        state.revoked[int(data.get("key_id", -1))] = {**data, **meta}
     return None
 
 
@@ -195,27 +216,56 @@ def _mismatch(table: str, row_id: Any, what: str) -> ChainBroken:
     )
 
 
+@functools.cache
+def _expected_objects() -> frozenset[tuple[str, str, str]]:
+    """(type, name, sql) of every table, index and trigger the schema creates."""
+    mem = sqlite3.connect(":memory:")
+    try:
+        for stmt in split_statements(SCHEMA_V2):
+            mem.execute(stmt)
+        return _objects(mem)
+    finally:
+        mem.close()
+
+
+def _objects(conn: sqlite3.Connection) -> frozenset[tuple[str, str, str]]:
+    return frozenset(
+        (t, n, " ".join(str(sql).split()))
+        for t, n, sql in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+            "AND name NOT LIKE 'sqlite_%'"
+        )
+    )
+
+
+def _check_schema(conn: sqlite3.Connection) -> None:
+    """Every table, index and trigger exactly as the schema creates them.
+
+    Names are not enough: a trigger can be replaced by a no-op of the same name, an
+    index made non-unique, a NOT NULL dropped by recreating a table.
+    """
+    expected, actual = _expected_objects(), _objects(conn)
+    if expected == actual:
+        return
+    changed = sorted(expected - actual) or sorted(actual - expected)
+    kind, name, _ = changed[0]
+    how = "dropped or altered" if (kind, name) not in {(t, n) for t, n, _ in actual} else "altered"
+    if changed[0] in actual and (kind, name) not in {(t, n) for t, n, _ in expected}:
+        how = "added"
+    raise ChainBroken(
+        f"registry: {kind} {name} was {how} by hand; the registry's guarantees no longer hold"
+    )
+
+
 def verify(conn: sqlite3.Connection) -> State:
-    """Replay the log and check every table and trigger against it."""
-    present = {
-        (r[0], r[1])
-        for r in conn.execute(
-            "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index')"
-        )
-    }
-    expected = {("trigger", t) for t in EXPECTED_TRIGGERS} | {("index", "one_production_per_name")}
-    missing = sorted(expected - present)
-    if missing:
-        kind, name = missing[0]
-        raise ChainBroken(
-            f"registry: {kind} {name} was dropped by hand; the registry's guarantees no longer hold"
-        )
+    """Replay the log and check every table, column and schema object against it."""
+    _check_schema(conn)
     state = replay(conn)
 
     seen: set[tuple[str, int]] = set()
-    for vid, name, version, digest, path, lineage, signed_by, stage in conn.execute(
-        "SELECT id, name, version, artifact_digest, artifact_path, lineage, signed_by, stage "
-        "FROM model_versions ORDER BY id"
+    for vid, name, version, digest, path, lineage, signed_by, stage, created in conn.execute(
+        "SELECT id, name, version, artifact_digest, artifact_path, lineage, signed_by, stage, "
+        "created_at FROM model_versions ORDER BY id"
     ):
         logged = state.versions.get((name, version))
         if logged is None:
@@ -227,8 +277,9 @@ def verify(conn: sqlite3.Connection) -> State:
             logged.get("artifact_path"),
             logged.get("lineage_sha256"),
             logged.get("signed_by"),
+            logged.get("_at"),
         )
-        if registered != (digest, path, lineage_sha256(lineage), signed_by):
+        if registered != (digest, path, lineage_sha256(lineage), signed_by, created):
             raise _mismatch(
                 "model_versions", vid, f"{name} v{version} differs from its registration"
             )
@@ -246,6 +297,8 @@ def verify(conn: sqlite3.Connection) -> State:
         )
 
     report_cols = (
+        "name",
+        "version",
         "report_sha256",
         "attestation_sha256",
         "verdict",
@@ -253,11 +306,13 @@ def verify(conn: sqlite3.Connection) -> State:
         "why",
         "keyid",
         "path",
+        "_actor",
+        "_at",
     )
     count = 0
     for row in conn.execute(
         "SELECT g.id, m.name, m.version, g.report_sha256, g.attestation_sha256, g.verdict, "
-        "g.accepted, g.why, g.keyid, g.path FROM gate_reports g "
+        "g.accepted, g.why, g.keyid, g.path, g.actor, g.recorded_at FROM gate_reports g "
         "JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
     ):
         logged = state.reports.get(row[0])
@@ -265,7 +320,9 @@ def verify(conn: sqlite3.Connection) -> State:
             raise _mismatch(
                 "gate_reports", row[0], "has no report entry in the log (inserted by hand)"
             )
-        actual = dict(zip(("name", "version", *report_cols), row[1:], strict=True))
+        actual = dict(zip(report_cols, row[1:], strict=True))
+        if actual["accepted"] not in (0, 1):
+            raise _mismatch("gate_reports", row[0], "accepted is neither 0 nor 1")
         actual["accepted"] = bool(actual["accepted"])
         if any(logged.get(k) != v for k, v in actual.items()):
             raise _mismatch("gate_reports", row[0], "differs from the report entry in the log")
@@ -274,8 +331,9 @@ def verify(conn: sqlite3.Connection) -> State:
         raise _mismatch("gate_reports", "-", "a report in the log is missing from the table")
 
     count = 0
-    for kid, fp, name, role, pem in conn.execute(
-        "SELECT id, fingerprint, name, role, public_pem FROM trusted_keys ORDER BY id"
+    for kid, fp, name, role, pem, added_by, added_at in conn.execute(
+        "SELECT id, fingerprint, name, role, public_pem, added_by, added_at FROM trusted_keys "
+        "ORDER BY id"
     ):
         logged = state.keys.get(kid)
         if logged is None or (
@@ -283,13 +341,23 @@ def verify(conn: sqlite3.Connection) -> State:
             logged.get("name"),
             logged.get("role"),
             logged.get("public_pem_sha256"),
-        ) != (fp, name, role, sha256_text(pem)):
+            logged.get("_actor"),
+            logged.get("_at"),
+        ) != (fp, name, role, sha256_text(pem), added_by, added_at):
             raise _mismatch("trusted_keys", kid, "does not match a trust entry in the log")
         count += 1
     if count != len(state.keys):
         raise _mismatch("trusted_keys", "-", "a trusted key in the log is missing from the table")
-    revoked = {r[0] for r in conn.execute("SELECT key_id FROM key_revocations")}
-    if revoked != set(state.revoked):
+    revocations = {
+        kid: (reason, by, at)
+        for kid, reason, by, at in conn.execute(
+            "SELECT key_id, reason, revoked_by, revoked_at FROM key_revocations"
+        )
+    }
+    logged_revocations = {
+        kid: (r["_reason"], r["_actor"], r["_at"]) for kid, r in state.revoked.items()
+    }
+    if revocations != logged_revocations:
         raise _mismatch("key_revocations", "-", "revocations differ from the log")
     return state
 

@@ -10,6 +10,9 @@ triggers' presence is part of that check.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+
 SCHEMA_VERSION = 2
 
 STAGES = ("experiment", "staging", "production", "archived")
@@ -117,10 +120,18 @@ CREATE INDEX log_by_version ON log (name, version, id);
     + _NO_CHANGE
 )
 
-EXPECTED_TRIGGERS = frozenset(
-    ["model_versions_identity_is_immutable", "model_versions_no_delete"]
-    + [f"{t}_no_{op}" for t in APPEND_ONLY for op in ("update", "delete")]
-)
+
+def split_statements(script: str) -> Iterator[str]:
+    """Split a schema script into statements (triggers contain ';' inside BEGIN/END)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        yield buf.strip()
+
 
 # Schema 1 (curagate 0.1), kept to migrate its databases and to test that migration.
 SCHEMA_V1 = """

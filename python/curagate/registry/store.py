@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,9 +35,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from curagate.artifacts import GatePredicate, GateReportDoc, parse_artifact
-from curagate.digest import sha256_bytes
+from curagate.digest import artifact_digest, sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.export.manifest import load_manifest, verify_bundle
+from curagate.export.manifest import verify_bundle
 from curagate.io.atomic import write_bytes_atomic
 from curagate.registry.chain import (
     GENESIS,
@@ -50,7 +51,7 @@ from curagate.registry.chain import (
     row_hash,
     verify,
 )
-from curagate.registry.schema import ROLES, SCHEMA_V2, SCHEMA_VERSION, STAGES
+from curagate.registry.schema import ROLES, SCHEMA_V2, SCHEMA_VERSION, STAGES, split_statements
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
@@ -93,6 +94,18 @@ def check_name(name: str, what: str = "model name") -> str:
     return name
 
 
+def check_text(value: str, what: str) -> str:
+    """Free text (actor, reason) on one line: no control or bidi characters that could
+    forge or hide lines of `registry show`."""
+    bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+    if bad:
+        raise InputError(
+            f"{what} {value!r}: contains control or formatting character {bad[0]!r}; "
+            "use one line of plain text"
+        )
+    return value
+
+
 def check_version(version: int) -> int:
     if not 1 <= version <= MAX_VERSION:
         raise InputError(f"version {version}: versions are numbered from 1 (at most {MAX_VERSION})")
@@ -101,18 +114,6 @@ def check_version(version: int) -> int:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a schema script into statements (triggers contain ';' inside BEGIN/END)."""
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            yield buf.strip()
-            buf = ""
-    if buf.strip():
-        yield buf.strip()
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ class Registry:
         *,
         create: bool = True,
         timeout: float = BUSY_TIMEOUT_S,
+        migrate: bool = False,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         if not self.path.exists():
@@ -299,7 +301,7 @@ class Registry:
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._open()
+            self._open(migrate=migrate)
         except sqlite3.OperationalError as e:
             self._conn.close()
             raise self._sql_error(e) from None
@@ -317,13 +319,24 @@ class Registry:
             )
         return InputError(f"{self.path}: registry database error ({e})")
 
-    def _open(self) -> None:
-        """Create or migrate (under the write lock) only when needed; then verify, read-only."""
+    def _open(self, *, migrate: bool) -> None:
+        """Create (under the write lock) only when new; then verify, read-only.
+
+        An older schema is migrated only when asked (`registry migrate`): a migration
+        rebuilds the chain from unsigned history, so it is an owner's decision, never a
+        side effect of a read.
+        """
         current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if current > SCHEMA_VERSION:
             raise ConfigError(
                 f"{self.path}: registry schema version {current} is newer than this curagate "
                 f"supports ({SCHEMA_VERSION}); upgrade curagate"
+            )
+        if 0 < current < SCHEMA_VERSION and not migrate:
+            raise InputError(
+                f"{self.path}: registry schema {current} (unsigned history); run `curagate "
+                "registry migrate` once to rebuild it as a hash-chained registry (its "
+                "production versions stay, unbacked by any signed report)"
             )
         if current < SCHEMA_VERSION:
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -379,7 +392,7 @@ class Registry:
         if current == SCHEMA_VERSION:
             return  # another process migrated while this one waited for the lock
         v1 = _V1Data.take(db) if current == 1 else None
-        for stmt in _statements(SCHEMA_V2):
+        for stmt in split_statements(SCHEMA_V2):
             db.execute(stmt)
         if v1 is not None:
             v1.replay_into(self, db)
@@ -506,12 +519,25 @@ class Registry:
         """Everything :func:`verify` checks, every stored blob, and optionally a recorded head."""
         with self._read() as db:
             state = verify(db)
-            for sha, att in db.execute(
-                "SELECT report_sha256, attestation_sha256 FROM gate_reports ORDER BY id"
-            ):
-                self.blob(sha)
-                if att is not None:
-                    self.blob(att)
+            # Every gate key the log ever trusted: a report accepted before a revocation
+            # was accepted rightly; what must hold is that its signature is real.
+            ever = {k.fingerprint: k.public_pem.encode() for k in self._keys(db, "gate")}
+            rows = db.execute(
+                f"SELECT g.{_REPORT_COLS.replace(', ', ', g.')}, m.name, m.version FROM gate_reports g "
+                "JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
+            ).fetchall()
+            for row in rows:
+                rec = _report(row[:10])
+                raw = self.blob(rec.report_sha256)
+                att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
+                if rec.accepted:
+                    mv = self._get(db, row[10], row[11])
+                    j = self._judge(db, mv, Offer(Path(rec.path), raw, att), trusted=ever)
+                    if not (j.accepted and j.verdict == rec.verdict):
+                        raise ChainBroken(
+                            f"registry table gate_reports row {rec.id}: recorded as accepted, but "
+                            f"its stored attestation does not verify ({j.why})"
+                        )
             if head is not None:
                 _check_head(db, head)
         return state
@@ -582,8 +608,17 @@ class Registry:
     def _trusted(self, db: sqlite3.Connection, role: str) -> dict[str, bytes]:
         return {k.fingerprint: k.public_pem.encode() for k in self._keys(db, role) if k.active}
 
-    def _judge(self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer) -> Judgement:
-        """Is this report authentic, about exactly this artifact, and unedited?"""
+    def _judge(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        offer: Offer,
+        trusted: dict[str, bytes] | None = None,
+    ) -> Judgement:
+        """Is this report authentic, about exactly this artifact, and unedited?
+
+        ``trusted`` defaults to the gate keys trusted and unrevoked now.
+        """
         source = str(offer.path)
         try:
             doc = parse_artifact(GateReportDoc, offer.raw, source=source)
@@ -599,7 +634,9 @@ class Registry:
             )
         try:
             opened = open_envelope(
-                offer.attestation, self._trusted(db, "gate"), source=f"{source} attestation"
+                offer.attestation,
+                self._trusted(db, "gate") if trusted is None else trusted,
+                source=f"{source} attestation",
             )
         except SignatureInvalid as e:
             return Judgement(doc.verdict, False, str(e), None)
@@ -620,8 +657,14 @@ class Registry:
                 f"{source}: attestation predicate is not valid ({e.errors()[0]['msg']})",
                 opened.keyid,
             )
-        if mv.artifact_digest not in subject_digests(stmt):
-            judged = (subject_digests(stmt) or ["nothing"])[0]
+        subjects = subject_digests(stmt)
+        if subjects != [mv.artifact_digest] or pred.candidate.artifact_sha256 != mv.artifact_digest:
+            # Exactly one subject, and the predicate's candidate is that same artifact.
+            judged = (
+                (subjects or ["nothing"])[0]
+                if subjects != [mv.artifact_digest]
+                else str(pred.candidate.artifact_sha256)
+            )
             return Judgement(
                 doc.verdict,
                 False,
@@ -706,14 +749,11 @@ class Registry:
         pem = None
         if mv.signed_by is not None:
             with self._read() as db:
-                row = db.execute(
-                    "SELECT public_pem FROM trusted_keys WHERE fingerprint = ? AND role = 'export'",
-                    (mv.signed_by,),
-                ).fetchone()
-            pem = row[0].encode() if row else None
+                pem = self._trusted(db, "export").get(mv.signed_by)
             if pem is None:
                 raise CheckFailed(
-                    f"{mv.ref}: registered signed by key {mv.signed_by[:12]}, which the registry no longer has"
+                    f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
+                    "revoked: its signature no longer vouches for these bytes"
                 )
         try:
             verify_bundle(mv.artifact_path, public_key=pem, expected_digest=mv.artifact_digest)
@@ -738,10 +778,13 @@ class Registry:
         check_name(name)
         root = Path(bundle)
         checked = verify_bundle(root)
-        lineage_json = canonical(load_manifest(root).lineage)
+        lineage_json = canonical(checked.manifest.lineage)
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
-        signed_by = self._signer(root) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
-        who = actor or default_actor()
+        signed_by = (
+            self._signer(root, checked.digest) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
+        )
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         with self._write() as db:
             dup = db.execute(
                 "SELECT version FROM model_versions WHERE name = ? AND artifact_digest = ?",
@@ -785,8 +828,8 @@ class Registry:
             recorded = self._record(db, mv, offer, who) if offer is not None else None
             return mv, recorded
 
-    def _signer(self, bundle: Path) -> str:
-        """The trusted export key that signed this bundle's model.sig."""
+    def _signer(self, bundle: Path, digest: str) -> str:
+        """The trusted export key that signed this bundle's model.sig (over ``digest``)."""
         with self._read() as db:
             keys = self._trusted(db, "export")
         if not keys:
@@ -800,6 +843,8 @@ class Registry:
                 verify_bundle_signature(bundle, pem)
             except SignatureInvalid:
                 continue
+            if artifact_digest(bundle) != digest:
+                raise CheckFailed(f"{bundle}: MANIFEST.json changed while it was registered")
             return fp
         raise CheckFailed(
             f"{bundle}/{BUNDLE_SIGNATURE_NAME}: does not verify with any trusted, unrevoked export "
@@ -817,7 +862,12 @@ class Registry:
     ) -> RecordedGateReport:
         offer = read_offer(report_path, attestation)
         with self._write() as db:
-            return self._record(db, self._get(db, name, version), offer, actor or default_actor())
+            return self._record(
+                db,
+                self._get(db, name, version),
+                offer,
+                check_text(actor or default_actor(), "actor"),
+            )
 
     def _backing_report(self, db: sqlite3.Connection, mv: ModelVersion) -> tuple[int | None, str]:
         """The newest recorded report that still verifies today and says pass (keys may
@@ -860,7 +910,8 @@ class Registry:
         """
         if to not in STAGES:
             raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES)}")
-        who = actor or default_actor()
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
         refusal: str | None = None
         if to == "production":
@@ -940,7 +991,8 @@ class Registry:
         re-verified first: a rollback never restores a bundle changed since it shipped.
         """
         check_name(name)
-        who = actor or default_actor()
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         with self._read() as db:
             _, previous = self._previous_production(db, name)
         self._verify_bytes(previous)
@@ -948,8 +1000,12 @@ class Registry:
             current, again = self._previous_production(db, name)
             if again.id != previous.id:
                 raise InputError(f"{name}: production changed during the rollback; run it again")
+            # What let it ship must still hold today: a key revoked since backs nothing.
+            report_id, why = self._backing_report(db, again)
+            if report_id is None:
+                raise CheckFailed(f"rollback refused: {why}")
             self._set_stage(db, current, "archived", "rollback", who, reason)
-            self._set_stage(db, again, "production", "rollback", who, reason)
+            self._set_stage(db, again, "production", "rollback", who, reason, report_id)
         return self.get(name, previous.version)
 
     def trust_add(
@@ -972,7 +1028,8 @@ class Registry:
             ) from None
         fp = key_fingerprint(load_public_key(pem, source=str(public_key)))
         text = pem.decode("ascii", errors="replace")
-        who = actor or default_actor()
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         with self._write() as db:
             clash = db.execute(
                 "SELECT name FROM trusted_keys WHERE role = ? AND (fingerprint = ? OR name = ?)",
@@ -1010,7 +1067,8 @@ class Registry:
         self, key: str, *, role: str | None = None, actor: str | None = None, reason: str = ""
     ) -> TrustedKey:
         """Revoke a key by name or fingerprint (a prefix of at least 12 hex digits)."""
-        who = actor or default_actor()
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         with self._write() as db:
             matches = [
                 k
@@ -1043,7 +1101,7 @@ class Registry:
 
 def _check_head(db: sqlite3.Connection, head: str) -> None:
     ident, _, expected = head.partition(":")
-    if not ident.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", expected):
+    if not re.fullmatch(r"[0-9]{1,18}", ident) or not re.fullmatch(r"[0-9a-f]{64}", expected):
         raise InputError(f"--head {head!r}: give ID:HASH as printed by `curagate registry head`")
     row = db.execute("SELECT hash FROM log WHERE id = ?", (int(ident),)).fetchone()
     if row is None:
@@ -1089,7 +1147,9 @@ class _V1Data:
 
     def replay_into(self, reg: Registry, db: sqlite3.Connection) -> None:
         by_id = {}
+        created_at = {}
         for vid, name, version, digest, path, lineage, stage, created in self.versions:
+            created_at[vid] = created
             lineage_json = canonical(json.loads(lineage))
             db.execute(
                 "INSERT INTO model_versions (id, name, version, artifact_digest, artifact_path, "
@@ -1125,7 +1185,7 @@ class _V1Data:
                 from_stage=frm,
                 to_stage=to,
                 payload=payload,
-                at=at,
+                at=created_at[vid] if action == "register" else at,
             )
 
 
