@@ -162,11 +162,12 @@ def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
     argv = ["split", str(src), "--out", str(out), "--time", "created"]
     assert main(argv) == 0
     m = manifest(out)
-    assert m["verification"]["leaked_rows"]["ngram"] == 1
-    assert m["verification"]["leaks_total"] == 1
-    assert m["verification"]["leaks"][0]["id"] == "r9"
+    passages = m["verification"]["shared_passages"]
+    assert (passages["pairs"], passages["rows"], m["verification"]["leaks_total"]) == (1, 1, 1)
+    assert passages["examples"][0]["id"] == "r9"
+    assert passages["examples"][0]["spans"][0]["text"] == PASSAGE
     assert main([*argv, "--fail-on-leak"]) == 1
-    assert "overlap an earlier split" in capsys.readouterr().err
+    assert "share a passage with an earlier split" in capsys.readouterr().err
 
 
 def test_join_ngram_keeps_records_sharing_a_13_gram_together(tmp_path: Path) -> None:
@@ -229,11 +230,20 @@ def near_copy_families(n_families: int) -> list[dict[str, Any]]:
 def test_near_copies_stay_together_by_default(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(20))
     assert main(["split", str(src), "--out", str(tmp_path / "joined")]) == 0
-    assert main(["split", str(src), "--out", str(tmp_path / "apart"), "--no-join-near"]) == 0
     assert all(len(s) == 1 for s in split_of(tmp_path / "joined", "family").values())
-    assert manifest(tmp_path / "joined")["verification"]["leaks_total"] == 0
-    assert any(len(s) > 1 for s in split_of(tmp_path / "apart", "family").values())
-    assert manifest(tmp_path / "apart")["verification"]["leaked_rows"]["minhash"] > 0
+    m = manifest(tmp_path / "joined")
+    assert m["verification"]["leaks_total"] == 0
+    assert m["join"]["near_links"] == 20
+    assert m["repair"] == {"rounds": 1, "pairs_joined": 0, "units_joined": 0}
+
+
+def test_without_prejoining_repair_joins_the_near_copies_that_straddle(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(20))
+    assert main(["split", str(src), "--out", str(tmp_path / "apart"), "--no-join-near"]) == 0
+    assert all(len(s) == 1 for s in split_of(tmp_path / "apart", "family").values())
+    m = manifest(tmp_path / "apart")
+    assert m["verification"]["near_copies"]["pairs"] == 0
+    assert m["repair"]["rounds"] >= 2 and m["repair"]["units_joined"] > 0
 
 
 def test_clusters_file_from_curate_keeps_its_clusters_together(tmp_path: Path) -> None:
