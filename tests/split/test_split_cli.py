@@ -277,3 +277,35 @@ def test_clusters_file_that_matches_no_record_exits_2(
     argv = ["split", str(src), "--out", str(tmp_path / "o"), "--clusters", str(clusters)]
     assert main(argv) == 2
     assert "--clusters" in capsys.readouterr().err
+
+
+def test_split_and_curate_share_one_near_threshold(tmp_path: Path) -> None:
+    from curagate import curate
+    from curagate.config import NearConfig
+
+    src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(5))
+    assert main(["split", str(src), "--out", str(tmp_path / "default")]) == 0
+    assert manifest(tmp_path / "default")["join"]["near_threshold"] == NearConfig().threshold
+    config = tmp_path / "curate.yaml"
+    config.write_text("near:\n  threshold: 0.9\n  ngram: 3\n", encoding="utf-8")
+    assert main(["split", str(src), "--out", str(tmp_path / "cfg"), "--config", str(config)]) == 0
+    join = manifest(tmp_path / "cfg")["join"]
+    assert (join["near_threshold"], join["near_ngram"]) == (0.9, 3)
+    result = curate([src], tmp_path / "curated", config=config, split__enabled=True)
+    assert result.split is not None
+    assert result.split.manifest["join"]["near_threshold"] == 0.9
+    # The flag has one name: curate takes --near-threshold too.
+    argv = ["curate", str(src), "--out", str(tmp_path / "c2"), "--near-threshold", "0.95"]
+    assert main([*argv, "--split"]) == 0
+    assert manifest(tmp_path / "c2" / "splits")["join"]["near_threshold"] == 0.95
+
+
+def test_a_bad_split_key_in_the_config_exits_2_naming_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    config = tmp_path / "curate.yaml"
+    config.write_text("split:\n  shared_passages: maybe\n", encoding="utf-8")
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "curate.yaml:2" in err and "split.shared_passages" in err
