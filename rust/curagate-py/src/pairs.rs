@@ -1,6 +1,6 @@
 //! The `PairIndex` class: near copies and n-gram hashes for `curagate split`.
 
-use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearSets};
+use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
 use curagate_core::text::normalize as core_normalize;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -21,6 +21,7 @@ pub struct PairIndex {
 impl PairIndex {
     #[new]
     #[pyo3(signature = (offsets, data, offset, length, large, *, ngram=5, threshold=0.7))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         offsets: &Bound<'_, PyAny>,
@@ -69,7 +70,7 @@ impl PairIndex {
         py: Python<'_>,
         labels: Option<Vec<u32>>,
         connect: bool,
-    ) -> PyResult<(Vec<(u32, u32, f64)>, u64)> {
+    ) -> PyResult<(Vec<NearPair>, u64)> {
         if let Some(l) = &labels {
             if l.len() != self.near.len() {
                 return Err(ParameterError::new_err(format!(
