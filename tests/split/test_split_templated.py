@@ -155,3 +155,12 @@ def test_joining_shared_passages_leaves_none_across_splits(tmp_path: Path) -> No
     assert m["verification"]["shared_passages"]["pairs"] == 0
     assert m["verification"]["leaks_total"] == 0
     assert m["join"]["passage_links"] > 0
+
+
+def test_reruns_on_templated_data_are_byte_identical(tmp_path: Path) -> None:
+    outputs = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        assert main(["split", str(SAMPLE), "--out", str(out), "--no-join-near"]) == 0
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
