@@ -4,8 +4,10 @@ A split is only honest if nothing in val or test is also in train. Rows are
 first joined into *units* that must land in the same split: rows sharing a
 ``cluster_id`` (written by curate's exact/near/semantic dedup, even when a
 loose keep policy kept several of them), rows sharing a group key, rows with
-the same normalized dedup key, and (optionally) rows that semantic dedup puts
-in one cluster. Units, never rows, are then assigned to splits:
+the same normalized dedup key, near copies (exact Jaccard of word 5-gram sets
+>= curate's ``near.threshold``, every pair: :mod:`curagate.split_pairs`),
+and (optionally) records sharing a passage or a semantic cluster. Units,
+never rows, are then assigned to splits:
 
 ``random``      units in a seeded random order, each to the split furthest below its target
 ``stratified``  the same, per label (the label of a unit is its most common one), with
@@ -13,9 +15,12 @@ in one cluster. Units, never rows, are then assigned to splits:
 ``grouped``     like ``random``; ``--group`` must be given (groups never straddle)
 ``time``        units ordered by their oldest timestamp: oldest to train, then val, then test
 
-After writing, the splits are checked against each other for exact, n-gram
-and near leakage, and ``split_manifest.json`` records counts, ratios, label
-distribution, seed, the findings and the sha256 of every output file.
+After assignment the splits are checked against each other (:class:`Overlap`):
+exact and near copies in two splits are joined and the units reassigned until
+none is left (the repair); shared passages (a word 13-gram that is not
+boilerplate) are reported or, on request, joined. ``split_manifest.json``
+records counts, ratios, label distribution, seed, the repair, the findings
+and the sha256 of every output file.
 """
 
 from __future__ import annotations
@@ -57,7 +62,8 @@ class SplitResult:
 
     @property
     def leaks(self) -> int:
-        """Cross-split leaks the verification found (0 for a clean split)."""
+        """Val/test rows the check flags after the repair: rows sharing a passage
+        with an earlier split (near and exact copies are repaired, never left)."""
         return int(self.manifest["verification"]["leaks_total"])
 
 
