@@ -199,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         message = (
             f"{result.leaks} rows of val/test share a passage with an earlier split "
             f"({passages['pairs']} pairs; n-grams in more than {passages['max_ngram_items']} "
-            f"rows count as boilerplate; see {result.out_dir / MANIFEST_NAME})"
+            f"rows count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
+            "together with --shared-passages join, or name prompt templates with --templates"
         )
         if pick(args.fail_on_leak, sc.fail_on_leak):
             raise CheckFailed(message)
