@@ -200,10 +200,7 @@ mod tests {
         let mut out = Vec::new();
         for a in 0..texts.len() {
             for b in a + 1..texts.len() {
-                if !sets.sets[a].is_empty()
-                    && !sets.sets[b].is_empty()
-                    && sets.jaccard(a, b) >= t
-                {
+                if !sets.sets[a].is_empty() && !sets.sets[b].is_empty() && sets.jaccard(a, b) >= t {
                     out.push((a as u32, b as u32));
                 }
             }
@@ -231,7 +228,9 @@ mod tests {
                 for k in 0..e * 2 {
                     words[(k * 7 + e) % base.len()] = format!("edit{k}");
                 }
-                words.extend(["what", "label", "best", "describes", "this", "text"].map(String::from));
+                words.extend(
+                    ["what", "label", "best", "describes", "this", "text"].map(String::from),
+                );
                 texts.push(words.join(" "));
             }
         }
@@ -247,7 +246,11 @@ mod tests {
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         for t in [0.3, 0.5, 0.7, 0.8, 0.9, 1.0] {
             for ngram in [1, 3, 5] {
-                assert_eq!(found(&texts, ngram, t), brute(&texts, ngram, t), "t={t} n={ngram}");
+                assert_eq!(
+                    found(&texts, ngram, t),
+                    brute(&texts, ngram, t),
+                    "t={t} n={ngram}"
+                );
             }
         }
     }
