@@ -159,3 +159,35 @@ class ReferenceIndex:
         self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
     ) -> list[LeakTuple]:
         """Flagged (record, item) pairs of one batch, sorted by record then item."""
+
+# splits
+
+class PairIndex:
+    """Normalized records with their word-shingle sets, for `curagate split`:
+    all-pairs exact-Jaccard near copies (prefix filtering) and word n-gram hashes."""
+
+    def __init__(
+        self,
+        offsets: Buffer,
+        data: Buffer | None,
+        offset: int,
+        length: int,
+        large: bool,
+        *,
+        ngram: int = 5,
+        threshold: float = 0.7,
+    ) -> None: ...
+    def __len__(self) -> int: ...
+    def near_pairs(
+        self, labels: list[int] | None = None, connect: bool = False
+    ) -> tuple[list[tuple[int, int, float]], int]:
+        """(pairs (a, b, jaccard) at or above the threshold, candidates verified);
+        pairs with equal ``labels`` are skipped, and with ``connect`` pairs already linked."""
+
+    def jaccard(self, a: int, b: int) -> float: ...
+    def normalized(self, i: int) -> str: ...
+    def ngram_hashes(self, n: int) -> tuple[bytes, bytes]:
+        """Distinct word n-gram hashes per record: (u64 offsets, i64 hashes), little-endian."""
+
+    def positional_ngrams(self, i: int, n: int) -> list[int]:
+        """The hash of the n-gram starting at each word of record ``i``."""

@@ -111,8 +111,17 @@ class SplitConfig(_Strict):
     label: str | None = None
     group: str | None = None
     time: str | None = None
-    # Keep records that share a 13-gram in one split (templated rewrites of one
-    # source below the near threshold); slower, so off by default.
+    # The near threshold and shingle size are near.threshold / near.ngram:
+    # what curate calls a duplicate never straddles splits.
+    join_near: bool = True
+    # Records sharing a word `ngram`-gram that is not boilerplate (in more
+    # than max_ngram_items rows, or in a template): ignore, warn, or join them.
+    shared_passages: Literal["ignore", "warn", "join"] = "warn"
+    ngram: int = Field(13, ge=1, le=1000)
+    max_ngram_items: int = Field(10, ge=2)
+    templates: list[str] = Field(default_factory=list)
+    max_rounds: int = Field(20, ge=1)
+    # Old spelling of shared_passages: join.
     join_ngram: bool = False
     fail_on_leak: bool = False
 

@@ -4,8 +4,10 @@ A split is only honest if nothing in val or test is also in train. Rows are
 first joined into *units* that must land in the same split: rows sharing a
 ``cluster_id`` (written by curate's exact/near/semantic dedup, even when a
 loose keep policy kept several of them), rows sharing a group key, rows with
-the same normalized dedup key, and (optionally) rows that semantic dedup puts
-in one cluster. Units, never rows, are then assigned to splits:
+the same normalized dedup key, near copies (exact Jaccard of word 5-gram sets
+>= curate's ``near.threshold``, every pair: :mod:`curagate.split_pairs`),
+and (optionally) records sharing a passage or a semantic cluster. Units,
+never rows, are then assigned to splits:
 
 ``random``      units in a seeded random order, each to the split furthest below its target
 ``stratified``  the same, per label (the label of a unit is its most common one), with
@@ -13,9 +15,12 @@ in one cluster. Units, never rows, are then assigned to splits:
 ``grouped``     like ``random``; ``--group`` must be given (groups never straddle)
 ``time``        units ordered by their oldest timestamp: oldest to train, then val, then test
 
-After writing, the splits are checked against each other for exact, n-gram
-and near leakage, and ``split_manifest.json`` records counts, ratios, label
-distribution, seed, the findings and the sha256 of every output file.
+After assignment the splits are checked against each other (:class:`Overlap`):
+exact and near copies in two splits are joined and the units reassigned until
+none is left (the repair); shared passages (a word 13-gram that is not
+boilerplate) are reported or, on request, joined. ``split_manifest.json``
+records counts, ratios, label distribution, seed, the repair, the findings
+and the sha256 of every output file.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,7 +40,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curagate.audit.keys import fingerprints
-from curagate.errors import ConfigError, InputError
+from curagate.config import NearConfig
+from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.io.atomic import atomic_path, write_text_atomic
 from curagate.io.manifest import sha256_file
 
@@ -55,7 +62,8 @@ class SplitResult:
 
     @property
     def leaks(self) -> int:
-        """Cross-split leaks the verification found (0 for a clean split)."""
+        """Val/test rows the check flags after the repair: rows sharing a passage
+        with an earlier split (near and exact copies are repaired, never left)."""
         return int(self.manifest["verification"]["leaks_total"])
 
 
@@ -112,8 +120,13 @@ class _UnionFind:
                 self.parent[ra] = rb
 
 
-def build_units(n_rows: int, constraints: Iterable[Sequence[Any]]) -> list[int]:
-    """Join rows that share a non-null value in any constraint column.
+def build_units(
+    n_rows: int,
+    constraints: Iterable[Sequence[Any]],
+    links: Iterable[tuple[int, int]] = (),
+) -> list[int]:
+    """Join rows that share a non-null value in any constraint column, and the
+    row pairs in ``links`` (near copies, shared passages).
 
     Returns a dense unit id per row, numbered in order of each unit's first row.
     """
@@ -126,6 +139,8 @@ def build_units(n_rows: int, constraints: Iterable[Sequence[Any]]) -> list[int]:
             seen = first.setdefault(value, row)
             if seen != row:
                 uf.union(seen, row)
+    for a, b in links:
+        uf.union(a, b)
     dense: dict[int, int] = {}
     return [dense.setdefault(uf.find(r), len(dense)) for r in range(n_rows)]
 
@@ -327,73 +342,248 @@ def _hashable(value: Any) -> Any:
 
 # --- verification ------------------------------------------------------------
 
+SHARED_PASSAGE_POLICIES: tuple[str, ...] = ("ignore", "warn", "join")
+# As `curagate leakage --max-ngram-items`: an n-gram in more rows is boilerplate.
+DEFAULT_MAX_NGRAM_ITEMS = 10
+DEFAULT_MAX_ROUNDS = 20
+_PLACEHOLDER = re.compile(r"\{\{.*?\}\}|\{[^{}\s]*\}|\n\s*\n")
+
+
+def template_fragments(text: str) -> list[str]:
+    """The literal parts of a template file: split at ``{{placeholders}}``,
+    ``{fields}`` and blank lines, so no n-gram spans a filled-in value."""
+    return [part for part in _PLACEHOLDER.split(text) if part.strip()]
+
+
+def read_templates(paths: Sequence[str | Path]) -> list[str]:
+    fragments: list[str] = []
+    for p in paths:
+        try:
+            text = Path(p).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(
+                f"--templates {Path(p).as_posix()!r}: cannot read it ({e}); give a UTF-8 text "
+                "file with the prompt templates"
+            ) from None
+        fragments.extend(template_fragments(text))
+    return fragments
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOptions:
+    """What counts as a near copy and as a shared passage (see docs/split.md)."""
+
+    near_threshold: float = NearConfig().threshold
+    near_ngram: int = NearConfig().ngram
+    ngram: int = 13
+    max_ngram_items: int = DEFAULT_MAX_NGRAM_ITEMS
+    shared_passages: str = "warn"
+    templates: tuple[str, ...] = ()  # literal template text (see template_fragments)
+
+    def validate(self) -> None:
+        if not 0.0 < self.near_threshold <= 1.0:
+            raise ConfigError(
+                f"--near-threshold {self.near_threshold}: a Jaccard similarity in (0, 1], e.g. 0.7"
+            )
+        if not 1 <= self.near_ngram <= 64:
+            raise ConfigError(f"near.ngram {self.near_ngram}: a word n-gram length in 1..64")
+        if not 1 <= self.ngram <= 1000:
+            raise ConfigError(
+                f"--ngram {self.ngram}: choose a word n-gram length between 1 and 1000"
+            )
+        if self.max_ngram_items < 2:
+            raise ConfigError(
+                f"--max-ngram-items {self.max_ngram_items}: at least 2 (an n-gram must be "
+                "shared to be evidence)"
+            )
+        if self.shared_passages not in SHARED_PASSAGE_POLICIES:
+            raise ConfigError(
+                f"--shared-passages {self.shared_passages!r}: choose one of "
+                f"{', '.join(SHARED_PASSAGE_POLICIES)}"
+            )
+
+
+class Overlap:
+    """Near copies and shared passages of a set of rows, for joining and checking.
+
+    Rows with equal normalized keys are one *record* here (they always share
+    a unit), represented by their first row.
+    """
+
+    def __init__(
+        self, keys: Sequence[str], key_fingerprints: Sequence[bytes], options: CheckOptions
+    ) -> None:
+        from curagate.split_pairs import NearIndex, PassageIndex
+
+        self.options = options
+        record_of: dict[bytes, int] = {}
+        self.record_of_row = [record_of.setdefault(fp, len(record_of)) for fp in key_fingerprints]
+        self.first_row: list[int] = []
+        self.weights: list[int] = []
+        for row, rec in enumerate(self.record_of_row):
+            if rec == len(self.first_row):
+                self.first_row.append(row)
+                self.weights.append(0)
+            self.weights[rec] += 1
+        self.near = NearIndex(
+            [keys[r] for r in self.first_row],
+            ngram=options.near_ngram,
+            threshold=options.near_threshold,
+        )
+        templates = (
+            NearIndex(options.templates, ngram=1, threshold=1.0) if options.templates else None
+        )
+        self.passages = (
+            None
+            if options.shared_passages == "ignore"
+            else PassageIndex.build(
+                self.near,
+                self.weights,
+                ngram=options.ngram,
+                max_items=options.max_ngram_items,
+                templates=templates,
+            )
+        )
+
+    def near_links(self) -> list[tuple[int, int]]:
+        """Row pairs that connect every group of near copies (joined before assignment)."""
+        pairs, _ = self.near.pairs(connect=True)
+        return [(self.first_row[a], self.first_row[b]) for a, b, _ in pairs]
+
+    def passage_links(self) -> list[tuple[int, int]]:
+        if self.passages is None:
+            return []
+        return [(self.first_row[a], self.first_row[b]) for a, b in self.passages.links()]
+
+    def check(
+        self, split: Sequence[int], ids: Sequence[str]
+    ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+        """Cross-split report, and the row pairs that repair must join."""
+        from curagate.split_pairs import shared_spans
+
+        first = self.first_row
+        where = [split[r] for r in first]
+        exact = [
+            (first[rec], row)
+            for row, rec in enumerate(self.record_of_row)
+            if split[row] != where[rec]
+        ]
+        near, verified = self.near.pairs(where)
+        near_set = {(min(x, y), max(x, y)) for x, y, _ in near}
+        passages: list[tuple[int, int, int]] = []
+        if self.passages is not None:
+            shared = self.passages.pairs(lambda a, b: where[a] != where[b])
+            passages = [(a, b, c) for (a, b), c in sorted(shared.items()) if (a, b) not in near_set]
+        boilerplate = self.passages.boilerplate if self.passages is not None else set()
+
+        def later_first(a: int, b: int) -> tuple[int, int]:
+            """(record in the later split, record in the earlier one)."""
+            return (a, b) if (where[a], a) > (where[b], b) else (b, a)
+
+        def entry(later: int, earlier: int, method: str, similarity: float) -> dict[str, Any]:
+            count, spans = shared_spans(self.near, later, earlier, self.options.ngram, boilerplate)
+            return {
+                "split": SPLIT_NAMES[where[later]],
+                "id": ids[first[later]],
+                "in_split": SPLIT_NAMES[where[earlier]],
+                "in_id": ids[first[earlier]],
+                "method": method,
+                "similarity": round(similarity, 6),
+                "shared_ngrams": count,
+                "spans": spans,
+            }
+
+        def ordered(pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+            return sorted(
+                (later_first(a, b) for a, b in pairs), key=lambda p: (where[p[0]], p[0], p[1])
+            )
+
+        def rows(pairs: list[tuple[int, int]]) -> int:
+            return sum(self.weights[rec] for rec in {p[0] for p in pairs})
+
+        near_sorted = ordered((x, y) for x, y, _ in near)
+        sim = {(min(x, y), max(x, y)): j for x, y, j in near}
+        passage_sorted = ordered((a, b) for a, b, _ in passages)
+        exact_later = sorted(
+            {(row, rep) if split[row] > split[rep] else (rep, row) for rep, row in exact}
+        )
+        flagged_records = {p[0] for p in near_sorted} | {p[0] for p in passage_sorted}
+        flagged_rows = {r for r, _ in exact_later} | {
+            row
+            for row, rec in enumerate(self.record_of_row)
+            if rec in flagged_records and split[row] == where[rec]
+        }
+        report: dict[str, Any] = {
+            "near_copies": {
+                "method": "exact Jaccard of word n-gram sets, all pairs (prefix filtering)",
+                "threshold": self.options.near_threshold,
+                "ngram": self.options.near_ngram,
+                "candidates_verified": verified,
+                "pairs": len(near_sorted),
+                "rows": rows(near_sorted),
+                "examples": [
+                    entry(a, b, "near", sim[min(a, b), max(a, b)])
+                    for a, b in near_sorted[:MAX_REPORTED_LEAKS]
+                ],
+            },
+            "exact_copies": {
+                "pairs": len(exact_later),
+                "rows": len({r for r, _ in exact_later}),
+                "examples": [
+                    {
+                        "split": SPLIT_NAMES[split[r]],
+                        "id": ids[r],
+                        "in_split": SPLIT_NAMES[split[e]],
+                        "in_id": ids[e],
+                        "method": "exact",
+                        "similarity": 1.0,
+                    }
+                    for r, e in exact_later[:MAX_REPORTED_LEAKS]
+                ],
+            },
+            "shared_passages": {
+                "policy": self.options.shared_passages,
+                "ngram": self.options.ngram,
+                "max_ngram_items": self.options.max_ngram_items,
+            },
+            "leaks_total": len(flagged_rows),
+        }
+        if self.passages is not None:
+            report["shared_passages"].update(
+                template_ngrams=self.passages.template_ngrams,
+                boilerplate_ngrams=self.passages.boilerplate_ngrams,
+                pairs=len(passage_sorted),
+                rows=rows(passage_sorted),
+                examples=[
+                    entry(a, b, "shared_passage", self.near.jaccard(a, b))
+                    for a, b in passage_sorted[:MAX_REPORTED_LEAKS]
+                ],
+            )
+        join = [(first[x], first[y]) for x, y, _ in near] + exact
+        if self.options.shared_passages == "join":
+            join += [(first[a], first[b]) for a, b, _ in passages]
+        return report, join
+
 
 def verify_splits(
     keys_by_split: Sequence[Sequence[str]],
     ids_by_split: Sequence[Sequence[str]],
-    *,
-    ngram: int = 13,
-    methods: Sequence[str] = ("exact", "ngram", "minhash"),
-    minhash_threshold: float = 0.8,
+    options: CheckOptions | None = None,
 ) -> dict[str, Any]:
-    """Find leakage between splits with the leakage index (exact, n-gram, MinHash).
+    """Check given splits against each other (the report :func:`split` writes).
 
-    Each evaluation split is a reference set and every earlier split its
-    corpus: val against train, test against train and val. A row is counted
-    once per method that flags it; ``leaks`` lists each leaked row with its
-    first match.
+    Near copies (exact Jaccard >= ``near_threshold``, all pairs) and exact
+    copies in two splits must not exist; shared passages (a word n-gram in at
+    most ``max_ngram_items`` rows and in no template) are reported.
     """
-    from curagate.leakage import LeakageIndex
-
-    counts = dict.fromkeys(methods, 0)
-    leaked_total = 0
-    leaks: list[dict[str, Any]] = []
-    for s in range(1, len(keys_by_split)):
-        if not keys_by_split[s]:
-            continue
-        earlier = [(cs, cr) for cs in range(s) for cr in range(len(keys_by_split[cs]))]
-        if not earlier:
-            continue
-        index = LeakageIndex(ngram=ngram, methods=methods, minhash_threshold=minhash_threshold)
-        index.add_texts(list(keys_by_split[s]), source=SPLIT_NAMES[s])
-        corpus = pa.array([keys_by_split[cs][cr] for cs, cr in earlier], type=pa.large_string())
-        first: dict[int, tuple[int, set[str], int, float | None]] = {}
-        for record, item, exact, ng, mh, shared, _ratio, similarity, _span in index.scan(corpus):
-            hit = {
-                m
-                for m, on in zip(("exact", "ngram", "minhash"), (exact, ng, mh), strict=True)
-                if on
-            }
-            if item not in first:
-                first[item] = (record, hit, shared, similarity)
-            else:
-                first[item][1].update(hit)
-        for item in sorted(first):
-            record, hit, shared, similarity = first[item]
-            leaked_total += 1
-            for m in hit:
-                counts[m] += 1
-            if len(leaks) < MAX_REPORTED_LEAKS:
-                cs, cr = earlier[record]
-                leaks.append(
-                    {
-                        "split": SPLIT_NAMES[s],
-                        "id": ids_by_split[s][item],
-                        "in_split": SPLIT_NAMES[cs],
-                        "in_id": ids_by_split[cs][cr],
-                        "methods": sorted(hit),
-                        "shared_ngrams": shared,
-                        "similarity": None if similarity is None else round(similarity, 6),
-                    }
-                )
-    return {
-        "methods": list(methods),
-        "ngram": ngram,
-        "minhash_threshold": minhash_threshold,
-        "leaks_total": leaked_total,
-        "leaked_rows": counts,
-        "leaks": leaks,
-    }
+    options = options or CheckOptions()
+    options.validate()
+    keys = [k for part in keys_by_split for k in part]
+    ids = [i for part in ids_by_split for i in part]
+    split = [s for s, part in enumerate(keys_by_split) for _ in part]
+    overlap = Overlap(keys, fingerprints(pa.array(keys, pa.large_string())), options)
+    report, _ = overlap.check(split, ids)
+    return report
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,16 +603,20 @@ def assign_rows(
     groups: Sequence[Any] | None = None,
     times: Sequence[Any] | None = None,
     together: Sequence[Sequence[Any]] = (),
+    links: Sequence[tuple[int, int]] = (),
     time_column: str = "time",
     where: Sequence[tuple[str, int, int | None]] | None = None,
+    key_fingerprints: Sequence[bytes] | None = None,
 ) -> SplitPlan:
     """Choose the split of every row; the in-memory core of :func:`split`.
 
     ``keys`` are the dedup keys (rows equal after normalization stay
     together); ``groups`` and every column in ``together`` (e.g. curate's
-    ``cluster_id`` of the kept rows) join rows that share a non-null value.
+    ``cluster_id`` of the kept rows) join rows that share a non-null value;
+    ``links`` join row pairs (near copies, shared passages).
     ``labels`` stratify (mode ``stratified``), ``times`` order (mode ``time``).
-    ``where`` gives (file, row, line) per row for error messages.
+    ``where`` gives (file, row, line) per row for error messages;
+    ``key_fingerprints`` the keys' fingerprints when already computed.
     """
     fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
     if not isinstance(keys, (pa.Array, pa.ChunkedArray)):
@@ -430,14 +624,16 @@ def assign_rows(
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     n = len(keys)
-    constraints: list[Sequence[Any]] = [fingerprints(keys)]
+    constraints: list[Sequence[Any]] = [
+        key_fingerprints if key_fingerprints is not None else fingerprints(keys)
+    ]
     if groups is not None:
         constraints.append([_hashable(v) for v in groups])
     constraints.extend(together)
     for c in constraints:
         if len(c) != n:
             raise InputError(f"{len(c)} values for {n} rows; give one value per row")
-    units = build_units(n, constraints)
+    units = build_units(n, constraints, links)
     n_units = max(units) + 1 if units else 0
     sizes = [0] * n_units
     for u in units:
@@ -475,41 +671,6 @@ def assign_rows(
         unit_times=unit_times,
     )
     return SplitPlan([unit_split[u] for u in units], n_units, max(sizes, default=0))
-
-
-def overlap_components(
-    keys: pa.Array,
-    *,
-    methods: Sequence[str] = ("minhash",),
-    minhash_threshold: float = 0.8,
-    ngram: int = 13,
-    min_ratio: float = 0.0,
-    chunk_rows: int = 2048,
-) -> list[int | None]:
-    """Per row, the first row of its overlap component (None when alone).
-
-    The same tests the verification runs, applied before the split so that
-    overlapping records land together instead of being reported afterwards.
-    MinHash (near copies) is cheap and on by default; n-gram joining is
-    opt-in: shared boilerplate such as a prompt template links every record
-    that uses it, which can make very large units (``min_ratio`` limits
-    joining to records that share that fraction of an item's n-grams).
-    """
-    from curagate.leakage import LeakageIndex
-
-    n = len(keys)
-    index = LeakageIndex(
-        methods=methods, minhash_threshold=minhash_threshold, ngram=ngram, min_ratio=min_ratio
-    )
-    index.add_texts(keys.to_pylist(), source="split")
-    uf = _UnionFind(n)
-    for start in range(0, n, chunk_rows):
-        for record, item, *_ in index.scan(keys.slice(start, chunk_rows)):
-            if start + record != item:
-                uf.union(start + record, item)
-    roots = [uf.find(r) for r in range(n)]
-    sizes = Counter(roots)
-    return [root if sizes[root] > 1 else None for root in roots]
 
 
 def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
@@ -587,10 +748,13 @@ def split(
     model: str | Path | None = None,
     cache_dir: str | Path | None = None,
     join_near: bool = True,
-    join_ngram: bool = False,
-    join_min_ratio: float = 0.0,
-    minhash_threshold: float = 0.8,
+    near_threshold: float = NearConfig().threshold,
+    near_ngram: int = NearConfig().ngram,
+    shared_passages: str = "warn",
+    max_ngram_items: int = DEFAULT_MAX_NGRAM_ITEMS,
+    templates: Sequence[str | Path] = (),
     ngram: int = 13,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
     verify: bool = True,
 ) -> SplitResult:
     """Split ``inputs`` into ``out``/{train,val,test}.parquet and ``split_manifest.json``.
@@ -598,22 +762,34 @@ def split(
     ``cluster_column`` names a column whose equal values must stay together;
     when not given, a ``cluster_id`` column is used if the data has one.
     ``clusters`` is curate's ``clusters.parquet``: rows are matched to it by
-    record id and rows of one dedup cluster stay together. ``join_near`` keeps
-    MinHash near copies (estimated Jaccard >= ``minhash_threshold``) together;
-    ``join_ngram`` also rows sharing a word ``ngram`` (see :func:`overlap_components`).
-    Returns the counts and the manifest; cross-split leaks are reported in
-    ``manifest["verification"]`` (the CLI turns them into exit 1 on request).
+    record id and rows of one dedup cluster stay together. ``join_near``
+    joins near copies (exact Jaccard of word ``near_ngram``-gram sets >=
+    ``near_threshold``, curate's ``near`` settings) before assignment.
+
+    After assignment the splits are checked (:class:`Overlap`); near and
+    exact copies found in two splits (and, with ``shared_passages="join"``,
+    records sharing a non-boilerplate ``ngram``-gram) are joined and the
+    units reassigned, up to ``max_rounds`` times; if copies still straddle
+    then, :class:`CheckFailed` lists them and nothing is written. Shared
+    passages are reported in ``manifest["verification"]`` (the CLI warns or,
+    with --fail-on-leak, exits 1).
     """
     fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
     resolved_mode = _infer_mode(mode, label, group, time)
-    if not 0.0 < minhash_threshold <= 1.0:
-        raise ConfigError(
-            f"--near-threshold {minhash_threshold}: an estimated Jaccard in (0, 1], e.g. 0.8"
-        )
-    if not 0.0 <= join_min_ratio <= 1.0:
-        raise ConfigError(f"--join-min-ratio {join_min_ratio}: a fraction in [0, 1]")
-    if not 1 <= ngram <= 1000:
-        raise ConfigError(f"--ngram {ngram}: choose a word n-gram length between 1 and 1000")
+    if shared_passages == "join" and not verify:
+        raise ConfigError("shared passages can only be joined when the splits are verified")
+    if max_rounds < 1:
+        raise ConfigError(f"--max-rounds {max_rounds}: at least 1")
+    template_texts = read_templates(templates)
+    options = CheckOptions(
+        near_threshold=near_threshold,
+        near_ngram=near_ngram,
+        ngram=ngram,
+        max_ngram_items=max_ngram_items,
+        shared_passages=shared_passages,
+        templates=tuple(template_texts),
+    )
+    options.validate()
     loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
     n = loaded.table.num_rows
 
@@ -628,17 +804,6 @@ def split(
     if clusters is not None:
         cluster_of, clusters_info = _clusters_file(Path(clusters), loaded.ids)
         together.append(cluster_of)
-    join_methods = [m for m, on in (("minhash", join_near), ("ngram", join_ngram)) if on]
-    if join_methods:
-        together.append(
-            overlap_components(
-                loaded.key_array,
-                methods=join_methods,
-                minhash_threshold=minhash_threshold,
-                ngram=ngram,
-                min_ratio=join_min_ratio,
-            )
-        )
     semantic_info: dict[str, Any] | None = None
     if semantic:
         from curagate.semantic import default_cache_dir, semantic_clusters
@@ -655,18 +820,63 @@ def split(
             "model": sem.model,
             "clusters": sem.n_clusters,
         }
-    plan = assign_rows(
-        loaded.key_array,
-        ratios=fractions,
-        seed=seed,
-        mode=resolved_mode,
-        labels=labels,
-        groups=_column(loaded, group, "--group") if group else None,
-        times=_column(loaded, time, "--time") if time else None,
-        time_column=time or "time",
-        together=together,
-        where=loaded.where,
-    )
+    key_fps = fingerprints(loaded.key_array)
+    overlap = Overlap(loaded.keys, key_fps, options) if (verify or join_near) else None
+    # Joined before assignment, so that the first assignment is usually clean.
+    links: list[tuple[int, int]] = []
+    prejoined = {"near_links": 0, "passage_links": 0}
+    if overlap is not None and join_near:
+        near_links = overlap.near_links()
+        prejoined["near_links"] = len(near_links)
+        links.extend(near_links)
+    if overlap is not None and shared_passages == "join":
+        passage_links = overlap.passage_links()
+        prejoined["passage_links"] = len(passage_links)
+        links.extend(passage_links)
+    groups = _column(loaded, group, "--group") if group else None
+    times = _column(loaded, time, "--time") if time else None
+
+    def plan_with(extra: Sequence[tuple[int, int]]) -> SplitPlan:
+        return assign_rows(
+            loaded.key_array,
+            ratios=fractions,
+            seed=seed,
+            mode=resolved_mode,
+            labels=labels,
+            groups=groups,
+            times=times,
+            time_column=time or "time",
+            together=together,
+            links=extra,
+            where=loaded.where,
+            key_fingerprints=key_fps,
+        )
+
+    plan = plan_with(links)
+    units_before_repair = plan.n_units
+    rounds = 1
+    repaired_pairs = 0
+    verification: dict[str, Any] = {"skipped": True, "leaks_total": 0}
+    while overlap is not None and verify:
+        verification, join = overlap.check(plan.split, loaded.ids)
+        if not join:
+            break
+        if rounds >= max_rounds:
+            shown = "; ".join(
+                f"{loaded.ids[a]} ({SPLIT_NAMES[plan.split[a]]}) ~ "
+                f"{loaded.ids[b]} ({SPLIT_NAMES[plan.split[b]]})"
+                for a, b in join[:5]
+            )
+            raise CheckFailed(
+                f"{len(join)} near or exact copies still straddle splits after {rounds} "
+                f"round(s) of repair: {shown}; raise --max-rounds"
+            )
+        # Join every straddling pair and assign again; units only grow, so
+        # this ends (at worst with every linked component in one unit).
+        links.extend(join)
+        repaired_pairs += len(join)
+        rounds += 1
+        plan = plan_with(links)
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -697,24 +907,26 @@ def split(
         write_text_atomic(qpath, "".join(q.to_jsonl() for q in loaded.quarantined))
         quarantine_info.update(file=qpath.name, sha256=sha256_file(qpath))
 
-    if verify:
-        verification = verify_splits(
-            [[loaded.keys[r] for r in rows] for rows in split_rows],
-            [[loaded.ids[r] for r in rows] for rows in split_rows],
-            ngram=ngram,
-            minhash_threshold=minhash_threshold,
-        )
-    else:
-        verification = {"skipped": True, "leaks_total": 0}
-
     manifest: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": 2,
         "mode": resolved_mode,
         "seed": seed,
         "ratios": dict(zip(SPLIT_NAMES, (round(f, 6) for f in fractions), strict=True)),
-        "join": {"methods": join_methods, "min_ratio": join_min_ratio},
+        "join": {
+            "near": join_near,
+            "near_threshold": near_threshold,
+            "near_ngram": near_ngram,
+            "shared_passages": shared_passages,
+            **prejoined,
+        },
+        "repair": {
+            "rounds": rounds,
+            "pairs_joined": repaired_pairs,
+            "units_joined": units_before_repair - plan.n_units,
+        },
         "columns": {"label": label, "group": group, "time": time, "cluster": used_cluster},
         "inputs": {"files": loaded.files, "total_rows": sum(f["rows"] for f in loaded.files)},
+        "templates": [Path(p).as_posix() for p in templates],
         "units": {"count": plan.n_units, "largest": plan.largest_unit},
         "clusters_file": clusters_info,
         "semantic": semantic_info,

@@ -7,7 +7,15 @@ from collections import Counter
 import pytest
 
 from curagate.errors import ConfigError, InputError
-from curagate.split import assign_rows, assign_units, build_units, parse_ratios, verify_splits
+from curagate.split import (
+    CheckOptions,
+    assign_rows,
+    assign_units,
+    build_units,
+    parse_ratios,
+    template_fragments,
+    verify_splits,
+)
 
 RATIOS = (0.8, 0.1, 0.1)
 
@@ -95,8 +103,8 @@ def test_verify_finds_exact_copies_across_splits_after_normalization() -> None:
         [["t1"], ["v1"], []],
     )
     assert report["leaks_total"] == 1
-    assert report["leaked_rows"]["exact"] == 1
-    leak = report["leaks"][0]
+    assert report["exact_copies"]["rows"] == 1
+    leak = report["exact_copies"]["examples"][0]
     assert (leak["split"], leak["id"], leak["in_split"], leak["in_id"]) == (
         "val",
         "v1",
@@ -105,31 +113,71 @@ def test_verify_finds_exact_copies_across_splits_after_normalization() -> None:
     )
 
 
-def test_verify_finds_a_shared_13_gram_but_not_a_12_gram() -> None:
+def test_verify_reports_a_shared_13_gram_with_its_span_but_not_a_12_gram() -> None:
     words = [f"w{i}" for i in range(13)]
     train = ["intro " + " ".join(words) + " outro"]
     test_shared = ["other start " + " ".join(words)]
     test_short = ["other start " + " ".join(words[:12])]
-    only_ngram = ["ngram"]
-    leaky = verify_splits([train, [], test_shared], [["t"], [], ["x"]], methods=only_ngram)
-    clean = verify_splits([train, [], test_short], [["t"], [], ["x"]], methods=only_ngram)
-    assert leaky["leaked_rows"]["ngram"] == 1
-    assert leaky["leaks"][0]["shared_ngrams"] == 1
-    assert clean["leaks_total"] == 0
+    leaky = verify_splits([train, [], test_shared], [["t"], [], ["x"]])
+    clean = verify_splits([train, [], test_short], [["t"], [], ["x"]])
+    passages = leaky["shared_passages"]
+    assert passages["pairs"] == 1 and leaky["leaks_total"] == 1
+    pair = passages["examples"][0]
+    assert pair["method"] == "shared_passage" and pair["shared_ngrams"] == 1
+    assert pair["spans"] == [{"words": [2, 15], "text": " ".join(words)}]
+    assert 0 < pair["similarity"] < 0.7
+    assert clean["leaks_total"] == 0 and clean["shared_passages"]["pairs"] == 0
 
 
-def test_verify_finds_a_near_copy_with_minhash() -> None:
+def test_an_ngram_in_more_than_max_items_rows_is_boilerplate_not_evidence() -> None:
+    boiler = "please read the following text very carefully and then answer the question below"
+    train = [f"{boiler} train item {i} about topic {i}" for i in range(6)]
+    test = [f"{boiler} test item {i} about subject {i}" for i in range(6)]
+    strict = verify_splits([train, [], test], [[*"abcdef"], [], [*"uvwxyz"]])
+    loose = verify_splits(
+        [train, [], test],
+        [[*"abcdef"], [], [*"uvwxyz"]],
+        CheckOptions(max_ngram_items=12),
+    )
+    assert strict["leaks_total"] == 0
+    assert strict["shared_passages"]["boilerplate_ngrams"] > 0
+    assert loose["shared_passages"]["rows"] == 6
+
+
+def test_ngrams_of_a_given_template_are_not_evidence() -> None:
+    template = "{{text}}\n\nplease read the following text very carefully and then answer the question below"
+    train = [
+        "a review: please read the following text very carefully and then answer the question below"
+    ]
+    test = [
+        "other words: please read the following text very carefully and then answer the question below"
+    ]
+    plain = verify_splits([train, [], test], [["t"], [], ["x"]])
+    listed = verify_splits(
+        [train, [], test],
+        [["t"], [], ["x"]],
+        CheckOptions(templates=tuple(template_fragments(template))),
+    )
+    assert plain["shared_passages"]["pairs"] == 1
+    assert listed["shared_passages"]["pairs"] == 0
+    assert listed["shared_passages"]["template_ngrams"] > 0
+
+
+def test_verify_finds_a_near_copy_by_exact_jaccard() -> None:
     text = " ".join(f"word{i}" for i in range(60))
     edited = text.replace("word30", "changed")
-    report = verify_splits([[text], [], [edited]], [["t"], [], ["x"]], methods=["minhash"])
-    assert report["leaked_rows"]["minhash"] == 1
-    assert report["leaks"][0]["similarity"] >= 0.8
+    report = verify_splits([[text], [], [edited]], [["t"], [], ["x"]])
+    near = report["near_copies"]
+    assert near["pairs"] == 1
+    # 56 word 5-grams each, 5 differ: 51 / 61.
+    assert near["examples"][0]["similarity"] == round(51 / 61, 6)
+    assert near["examples"][0]["method"] == "near"
 
 
 def test_verify_compares_test_with_val_too() -> None:
     text = "a record that sits in val and again in test"
     report = verify_splits([["unrelated train text"], [text], [text]], [["t"], ["v"], ["x"]])
-    assert report["leaks"][0]["in_split"] == "val"
+    assert report["exact_copies"]["examples"][0]["in_split"] == "val"
 
 
 def test_times_mixing_numbers_and_iso_strings_are_an_input_error() -> None:

@@ -162,11 +162,12 @@ def test_a_shared_13_gram_across_splits_is_reported_and_fails_on_request(
     argv = ["split", str(src), "--out", str(out), "--time", "created"]
     assert main(argv) == 0
     m = manifest(out)
-    assert m["verification"]["leaked_rows"]["ngram"] == 1
-    assert m["verification"]["leaks_total"] == 1
-    assert m["verification"]["leaks"][0]["id"] == "r9"
+    passages = m["verification"]["shared_passages"]
+    assert (passages["pairs"], passages["rows"], m["verification"]["leaks_total"]) == (1, 1, 1)
+    assert passages["examples"][0]["id"] == "r9"
+    assert passages["examples"][0]["spans"][0]["text"] == PASSAGE
     assert main([*argv, "--fail-on-leak"]) == 1
-    assert "overlap an earlier split" in capsys.readouterr().err
+    assert "share a passage with an earlier split" in capsys.readouterr().err
 
 
 def test_join_ngram_keeps_records_sharing_a_13_gram_together(tmp_path: Path) -> None:
@@ -229,11 +230,20 @@ def near_copy_families(n_families: int) -> list[dict[str, Any]]:
 def test_near_copies_stay_together_by_default(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(20))
     assert main(["split", str(src), "--out", str(tmp_path / "joined")]) == 0
-    assert main(["split", str(src), "--out", str(tmp_path / "apart"), "--no-join-near"]) == 0
     assert all(len(s) == 1 for s in split_of(tmp_path / "joined", "family").values())
-    assert manifest(tmp_path / "joined")["verification"]["leaks_total"] == 0
-    assert any(len(s) > 1 for s in split_of(tmp_path / "apart", "family").values())
-    assert manifest(tmp_path / "apart")["verification"]["leaked_rows"]["minhash"] > 0
+    m = manifest(tmp_path / "joined")
+    assert m["verification"]["leaks_total"] == 0
+    assert m["join"]["near_links"] == 20
+    assert m["repair"] == {"rounds": 1, "pairs_joined": 0, "units_joined": 0}
+
+
+def test_without_prejoining_repair_joins_the_near_copies_that_straddle(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(20))
+    assert main(["split", str(src), "--out", str(tmp_path / "apart"), "--no-join-near"]) == 0
+    assert all(len(s) == 1 for s in split_of(tmp_path / "apart", "family").values())
+    m = manifest(tmp_path / "apart")
+    assert m["verification"]["near_copies"]["pairs"] == 0
+    assert m["repair"]["rounds"] >= 2 and m["repair"]["units_joined"] > 0
 
 
 def test_clusters_file_from_curate_keeps_its_clusters_together(tmp_path: Path) -> None:
@@ -267,3 +277,35 @@ def test_clusters_file_that_matches_no_record_exits_2(
     argv = ["split", str(src), "--out", str(tmp_path / "o"), "--clusters", str(clusters)]
     assert main(argv) == 2
     assert "--clusters" in capsys.readouterr().err
+
+
+def test_split_and_curate_share_one_near_threshold(tmp_path: Path) -> None:
+    from curagate import curate
+    from curagate.config import NearConfig
+
+    src = write_jsonl(tmp_path / "data.jsonl", near_copy_families(5))
+    assert main(["split", str(src), "--out", str(tmp_path / "default")]) == 0
+    assert manifest(tmp_path / "default")["join"]["near_threshold"] == NearConfig().threshold
+    config = tmp_path / "curate.yaml"
+    config.write_text("near:\n  threshold: 0.9\n  ngram: 3\n", encoding="utf-8")
+    assert main(["split", str(src), "--out", str(tmp_path / "cfg"), "--config", str(config)]) == 0
+    join = manifest(tmp_path / "cfg")["join"]
+    assert (join["near_threshold"], join["near_ngram"]) == (0.9, 3)
+    result = curate([src], tmp_path / "curated", config=config, split__enabled=True)
+    assert result.split is not None
+    assert result.split.manifest["join"]["near_threshold"] == 0.9
+    # The flag has one name: curate takes --near-threshold too.
+    argv = ["curate", str(src), "--out", str(tmp_path / "c2"), "--near-threshold", "0.95"]
+    assert main([*argv, "--split"]) == 0
+    assert manifest(tmp_path / "c2" / "splits")["join"]["near_threshold"] == 0.95
+
+
+def test_a_bad_split_key_in_the_config_exits_2_naming_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    config = tmp_path / "curate.yaml"
+    config.write_text("split:\n  shared_passages: maybe\n", encoding="utf-8")
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "curate.yaml:2" in err and "split.shared_passages" in err

@@ -7,7 +7,7 @@ OUT/stats.json has the counts per step and per file.
 examples:
   curagate curate data/*.jsonl --out curated/
   curagate curate shards/ --out curated/ --config curate.yaml --threads 8
-  curagate curate chat.parquet --out curated/ --format chat --threshold 0.8 --keep longest
+  curagate curate chat.parquet --out curated/ --format chat --near-threshold 0.8 --keep longest
 """
 
 from __future__ import annotations
@@ -31,7 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--format", choices=["auto", "text", "prompt_completion", "chat", "preference"])
     p.add_argument("--text-field", help="column holding the text (text format)")
-    p.add_argument("--threshold", type=float, help="near-dup Jaccard threshold (default 0.7)")
+    p.add_argument(
+        "--near-threshold",
+        "--threshold",
+        dest="threshold",
+        type=float,
+        help="near-dup Jaccard threshold, config near.threshold (default 0.7); also the split's",
+    )
     p.add_argument("--ngram", type=int, help="shingle size (default 5 words)")
     p.add_argument("--keep", choices=["first", "longest", "score"], help="survivor policy")
     p.add_argument("--score-column", help="column maximized by --keep score")

@@ -1,10 +1,14 @@
 """Make leakage-free train/val/test splits.
 
-Rows with the same normalized text, MinHash near copies, rows of one dedup
-cluster (a `cluster_id` column, or curate's clusters.parquet via --clusters)
-and rows of one group (--group) never straddle splits. Writes
-DIR/{train,val,test}.parquet and DIR/split_manifest.json (counts, ratios,
-label distribution, seed, sha256 of every output, cross-split leak check).
+Rows with the same normalized text, near copies (Jaccard of word 5-gram sets
+>= --near-threshold, curate's near.threshold), rows of one dedup cluster (a
+`cluster_id` column, or curate's clusters.parquet via --clusters) and rows of
+one group (--group) never straddle splits: after assignment every pair is
+checked, and any that straddles is joined and the units reassigned. Shared
+passages (a 13-gram that is not boilerplate) are reported, or joined with
+--shared-passages join. Writes DIR/{train,val,test}.parquet and
+DIR/split_manifest.json (counts, ratios, label distribution, seed, sha256 of
+every output, repair rounds, the cross-split check).
 
 examples:
   curagate split curated/kept/ --out splits/
@@ -12,15 +16,26 @@ examples:
   curagate split data.jsonl --out splits/ --group user_id
   curagate split data.jsonl --clusters curated/clusters.parquet --out splits/
   curagate split data.jsonl --out splits/ --time created_at --fail-on-leak
+  curagate split t0/ --out splits/ --templates templates.txt --shared-passages join
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TypeVar
 
+from curagate.config import CurateConfig, load_model
 from curagate.errors import CheckFailed
-from curagate.split import DEFAULT_RATIOS, MANIFEST_NAME, MODES, parse_ratios, split
+from curagate.split import (
+    MANIFEST_NAME,
+    MODES,
+    SHARED_PASSAGE_POLICIES,
+    parse_ratios,
+    split,
+)
+
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument(
         "--ratios",
-        default="/".join(f"{r * 100:g}" for r in DEFAULT_RATIOS),
         metavar="T/V/T",
         help="train/val/test proportions, e.g. 80/10/10 (default) or 0.9,0.05,0.05",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument(
         "--mode",
         choices=MODES,
@@ -78,50 +92,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="embedding cache for --semantic (default: $XDG_CACHE_HOME/curagate/embeddings)",
     )
     parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="curate.yaml: near.threshold, near.ngram and the split keys give the defaults",
+    )
+    parser.add_argument(
         "--no-join-near",
         dest="join_near",
         action="store_false",
-        help="do not keep MinHash near copies together (they are still reported)",
-    )
-    parser.add_argument(
-        "--join-ngram",
-        action="store_true",
-        help="also keep records sharing a word n-gram together (may make large units)",
-    )
-    parser.add_argument(
-        "--join-min-ratio",
-        type=float,
-        default=0.0,
-        metavar="R",
-        help="with --join-ngram: join only when this fraction of an item's n-grams is shared",
+        default=None,
+        help="do not join near copies before assignment (repair still joins those that straddle)",
     )
     parser.add_argument(
         "--near-threshold",
         type=float,
-        default=0.8,
         metavar="J",
-        help="estimated Jaccard of a near copy, for joining and the leak check (default 0.8)",
+        help="Jaccard of word n-gram sets that makes a near copy, config near.threshold "
+        "(default 0.7, as curate)",
     )
     parser.add_argument(
-        "--ngram", type=int, default=13, help="word n-gram length of the leak check (default 13)"
+        "--shared-passages",
+        choices=SHARED_PASSAGE_POLICIES,
+        help="records in two splits sharing a non-boilerplate n-gram: ignore, warn "
+        "(default) or join them",
+    )
+    parser.add_argument(
+        "--join-ngram",
+        action="store_const",
+        const="join",
+        dest="shared_passages",
+        help="the same as --shared-passages join",
+    )
+    parser.add_argument(
+        "--max-ngram-items",
+        type=int,
+        metavar="K",
+        help="an n-gram in more than K rows is boilerplate, not evidence (default 10)",
+    )
+    parser.add_argument(
+        "--templates",
+        action="append",
+        metavar="FILE",
+        help="text file of prompt templates: their n-grams are not evidence (repeatable)",
+    )
+    parser.add_argument(
+        "--ngram", type=int, help="word n-gram length of a shared passage (default 13)"
+    )
+    parser.add_argument(
+        "--max-rounds",
+        type=int,
+        metavar="N",
+        help="repair rounds before giving up with exit 1 (default 20)",
     )
     parser.add_argument(
         "--fail-on-leak",
         action="store_true",
-        help="exit 1 when the leak check finds overlap between splits",
+        default=None,
+        help="exit 1 when shared passages cross splits (near copies never do)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    cfg = load_model(args.config, CurateConfig) if args.config else CurateConfig()
+    sc = cfg.split
+
+    def pick(value: T | None, default: T) -> T:
+        return default if value is None else value
+
     result = split(
         args.inputs,
         args.out,
-        ratios=parse_ratios(args.ratios),
-        seed=args.seed,
-        mode=args.mode,
-        label=args.label,
-        group=args.group,
-        time=args.time,
+        ratios=parse_ratios(args.ratios) if args.ratios else sc.ratios,
+        seed=pick(args.seed, sc.seed),
+        mode=pick(args.mode, sc.mode),
+        label=pick(args.label, sc.label),
+        group=pick(args.group, sc.group),
+        time=pick(args.time, sc.time),
         cluster_column=args.cluster_column,
         clusters=args.clusters,
         format=args.format,
@@ -131,20 +177,32 @@ def run(args: argparse.Namespace) -> int:
         semantic_threshold=args.semantic_threshold,
         model=args.model,
         cache_dir=args.cache_dir,
-        join_near=args.join_near,
-        join_ngram=args.join_ngram,
-        join_min_ratio=args.join_min_ratio,
-        minhash_threshold=args.near_threshold,
-        ngram=args.ngram,
+        join_near=pick(args.join_near, sc.join_near),
+        near_threshold=pick(args.near_threshold, cfg.near.threshold),
+        near_ngram=cfg.near.ngram,
+        shared_passages=pick(args.shared_passages, "join" if sc.join_ngram else sc.shared_passages),
+        max_ngram_items=pick(args.max_ngram_items, sc.max_ngram_items),
+        templates=pick(args.templates, sc.templates),
+        ngram=pick(args.ngram, sc.ngram),
+        max_rounds=pick(args.max_rounds, sc.max_rounds),
     )
     counts = ", ".join(f"{name} {rows}" for name, rows in result.counts.items())
-    print(f"split {sum(result.counts.values())} rows: {counts} -> {result.out_dir}")
+    repair = result.manifest["repair"]
+    repaired = (
+        f"; repair joined {repair['units_joined']} units in {repair['rounds'] - 1} extra round(s)"
+        if repair["rounds"] > 1
+        else ""
+    )
+    print(f"split {sum(result.counts.values())} rows: {counts} -> {result.out_dir}{repaired}")
     if result.leaks:
+        passages = result.manifest["verification"]["shared_passages"]
         message = (
-            f"{result.leaks} rows of val/test overlap an earlier split "
-            f"(see {result.out_dir / MANIFEST_NAME})"
+            f"{result.leaks} rows of val/test share a passage with an earlier split "
+            f"({passages['pairs']} pairs; n-grams in more than {passages['max_ngram_items']} "
+            f"rows count as boilerplate; see {result.out_dir / MANIFEST_NAME}); keep them "
+            "together with --shared-passages join, or name prompt templates with --templates"
         )
-        if args.fail_on_leak:
+        if pick(args.fail_on_leak, sc.fail_on_leak):
             raise CheckFailed(message)
         print(f"curagate split: warning: {message}", file=sys.stderr)
     return 0

@@ -9,6 +9,7 @@ mod arrow;
 mod dedup;
 mod errors;
 mod leakage;
+mod pairs;
 mod text;
 
 /// The rayon pool a native object runs its work in: `threads` workers, or
@@ -26,5 +27,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     text::register(m)?;
     dedup::register(m)?;
     leakage::register(m)?;
+    pairs::register(m)?;
     Ok(())
 }

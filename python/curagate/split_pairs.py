@@ -1,0 +1,191 @@
+"""Which records must not straddle splits: near copies and shared passages.
+
+Both are found over the text curate deduplicates, normalized the same way
+(NFKC, lowercase, punctuation stripped, whitespace collapsed), one record
+per normalized key: rows with equal keys always share a unit.
+
+Near copies
+    exact Jaccard of the word-``ngram`` shingle sets (curate's ``near.ngram``,
+    5) at or above the threshold (curate's ``near.threshold``), for all pairs:
+    the Rust core finds candidates by prefix filtering, which, unlike MinHash
+    banding, misses no pair (``curagate_core::pairs``).
+Shared passages
+    word ``ngram``-grams (13) that two records share. An n-gram in more than
+    ``max_items`` rows of the corpus (a prompt template, a licence line) or in
+    a user-given template is boilerplate, not evidence.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curagate import _core
+
+SPAN_TEXT_WORDS = 60
+
+
+def _buffers(texts: Sequence[str]) -> tuple[pa.Buffer, pa.Buffer | None, int, int, bool]:
+    arr = pa.array(list(texts), pa.large_string())
+    _, offsets, data = arr.buffers()
+    return offsets, data, arr.offset, len(arr), True
+
+
+class NearIndex:
+    """Normalized records, their shingle sets and word n-grams (in the core)."""
+
+    def __init__(self, texts: Sequence[str], *, ngram: int, threshold: float) -> None:
+        self.threshold = threshold
+        self._core = _core.PairIndex(*_buffers(texts), ngram=ngram, threshold=threshold)
+
+    def __len__(self) -> int:
+        return len(self._core)
+
+    def pairs(
+        self, labels: Sequence[int] | None = None, *, connect: bool = False
+    ) -> tuple[list[tuple[int, int, float]], int]:
+        """Every pair at or above the threshold, but not pairs with equal
+        ``labels`` (same split) and, with ``connect``, not pairs already linked
+        through earlier ones. Returns the pairs and the candidates verified."""
+        return self._core.near_pairs(None if labels is None else list(labels), connect)
+
+    def jaccard(self, a: int, b: int) -> float:
+        return self._core.jaccard(a, b)
+
+    def words(self, i: int) -> list[str]:
+        return [w for w in self._core.normalized(i).split(" ") if w]
+
+    def positional_ngrams(self, i: int, n: int) -> list[int]:
+        return self._core.positional_ngrams(i, n)
+
+    def ngram_hashes(self, n: int) -> tuple[pa.Array, pa.Array]:
+        """(record, hash) of every distinct word n-gram of every record."""
+        raw_offsets, raw_hashes = self._core.ngram_hashes(n)
+        offsets = pa.Array.from_buffers(
+            pa.int64(), len(raw_offsets) // 8, [None, pa.py_buffer(raw_offsets)]
+        )
+        hashes = pa.Array.from_buffers(
+            pa.int64(), len(raw_hashes) // 8, [None, pa.py_buffer(raw_hashes)]
+        )
+        lists = pa.LargeListArray.from_arrays(offsets, hashes)
+        owners = pc.cast(pc.list_parent_indices(lists), pa.int32())
+        return owners, hashes
+
+
+@dataclass(slots=True)
+class PassageIndex:
+    """Groups of records that share evidence n-grams (boilerplate left out)."""
+
+    ngram: int
+    max_items: int
+    # sorted record tuple -> number of distinct evidence n-grams they all share
+    groups: dict[tuple[int, ...], int]
+    # hashes of the n-grams left out: in more than max_items rows, or in a template
+    boilerplate: set[int]
+    boilerplate_ngrams: int  # distinct n-grams in 2+ records left out as boilerplate
+    template_ngrams: int  # distinct n-grams of the given templates
+
+    @classmethod
+    def build(
+        cls,
+        near: NearIndex,
+        weights: Sequence[int],
+        *,
+        ngram: int,
+        max_items: int,
+        templates: NearIndex | None = None,
+    ) -> PassageIndex:
+        """``weights[x]``: how many corpus rows record ``x`` stands for (equal keys);
+        ``templates``: an index over the literal template fragments."""
+        owners, hashes = near.ngram_hashes(ngram)
+        template_hashes: set[int] = set()
+        if templates is not None:
+            template_hashes = set(templates.ngram_hashes(ngram)[1].to_pylist())
+        if len(hashes) == 0:
+            return cls(ngram, max_items, {}, template_hashes, 0, len(template_hashes))
+        w = pa.array(weights, pa.int64()).take(owners)
+        grouped = (
+            pa.table({"h": hashes, "d": owners, "w": w})
+            .group_by("h", use_threads=False)
+            .aggregate([("w", "sum"), ("d", "list")])
+        )
+        grouped = grouped.filter(pc.greater_equal(pc.list_value_length(grouped["d_list"]), 2))
+        keep = pc.less_equal(grouped["w_sum"], max_items)
+        if template_hashes:
+            listed = pc.is_in(grouped["h"], value_set=pa.array(sorted(template_hashes), pa.int64()))
+            keep = pc.and_(keep, pc.invert(listed))
+        left_out = set(grouped.filter(pc.invert(keep))["h"].to_pylist())
+        evidence = grouped.filter(keep)
+        # Many n-grams have the same owners (one source text under several
+        # templates): count them per owner set in Arrow before Python sees them.
+        names = pc.binary_join(pc.cast(evidence["d_list"], pa.list_(pa.string())), ",")
+        per_set = (
+            pa.table({"k": names}).group_by("k", use_threads=False).aggregate([("k", "count")])
+        )
+        groups: dict[tuple[int, ...], int] = {}
+        for key, count in zip(
+            per_set["k"].to_pylist(), per_set["k_count"].to_pylist(), strict=True
+        ):
+            members = tuple(sorted(int(v) for v in key.split(",")))
+            groups[members] = groups.get(members, 0) + count
+        return cls(
+            ngram,
+            max_items,
+            dict(sorted(groups.items())),
+            left_out | template_hashes,
+            len(left_out),
+            len(template_hashes),
+        )
+
+    def pairs(self, keep: Callable[[int, int], bool]) -> Counter[tuple[int, int]]:
+        """Evidence n-grams shared per pair (a < b) that ``keep`` accepts."""
+        out: Counter[tuple[int, int]] = Counter()
+        for members, count in self.groups.items():
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    if keep(a, b):
+                        out[a, b] += count
+        return out
+
+    def links(self) -> Iterable[tuple[int, int]]:
+        """Enough pairs to connect every group (consecutive members)."""
+        for members in self.groups:
+            yield from itertools.pairwise(members)
+
+
+def shared_spans(
+    near: NearIndex,
+    a: int,
+    b: int,
+    n: int,
+    boilerplate: set[int],
+    *,
+    limit: int = 3,
+) -> tuple[int, list[dict[str, object]]]:
+    """Evidence n-grams records ``a`` and ``b`` share, and ``a``'s longest
+    shared spans (word offsets into ``a``'s normalized text, and the words)."""
+    other = set(near.positional_ngrams(b, n))
+    grams = near.positional_ngrams(a, n)
+    hits = [i for i, h in enumerate(grams) if h in other and h not in boilerplate]
+    distinct = len({grams[i] for i in hits})
+    spans: list[tuple[int, int]] = []
+    for i in hits:
+        if spans and i <= spans[-1][1] - n + 1:
+            spans[-1] = (spans[-1][0], i + n)
+        else:
+            spans.append((i, i + n))
+    spans.sort(key=lambda s: (s[0] - s[1], s[0]))
+    words = near.words(a) if spans else []
+    out: list[dict[str, object]] = []
+    for start, end in spans[:limit]:
+        text = words[start:end]
+        if len(text) > SPAN_TEXT_WORDS:
+            half = SPAN_TEXT_WORDS // 2
+            text = [*text[:half], "…", *text[-half:]]
+        out.append({"words": [start, end], "text": " ".join(text)})
+    return distinct, out

@@ -1,0 +1,133 @@
+//! The `PairIndex` class: near copies and n-gram hashes for `curagate split`.
+
+use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
+use curagate_core::text::normalize as core_normalize;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use rayon::prelude::*;
+
+use crate::arrow::TextColumn;
+use crate::errors::{to_py, ParameterError};
+use crate::text::norm_opts;
+
+/// Normalized texts with their shingle sets; see `curagate/_core.pyi`.
+#[pyclass(module = "curagate._core")]
+pub struct PairIndex {
+    normalized: Vec<String>,
+    near: NearSets,
+}
+
+#[pymethods]
+impl PairIndex {
+    #[new]
+    #[pyo3(signature = (offsets, data, offset, length, large, *, ngram=5, threshold=0.7))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        offsets: &Bound<'_, PyAny>,
+        data: Option<&Bound<'_, PyAny>>,
+        offset: usize,
+        length: usize,
+        large: bool,
+        ngram: usize,
+        threshold: f64,
+    ) -> PyResult<Self> {
+        if ngram == 0 {
+            return Err(ParameterError::new_err(
+                "invalid parameter `ngram`: must be at least 1",
+            ));
+        }
+        if !(threshold > 0.0 && threshold <= 1.0) {
+            return Err(ParameterError::new_err(format!(
+                "invalid parameter `threshold`: {threshold}; a Jaccard similarity in (0, 1]"
+            )));
+        }
+        let column = TextColumn::new(offsets, data, offset, length, large)?;
+        let opts = norm_opts(true, true, true, true);
+        py.detach(|| {
+            let texts = column.strs()?;
+            let normalized: Vec<String> = texts
+                .par_iter()
+                .map(|t| core_normalize(t, &opts).into_owned())
+                .collect();
+            let refs: Vec<&str> = normalized.iter().map(String::as_str).collect();
+            let near = NearSets::new(&refs, ngram, threshold);
+            Ok(Self { normalized, near })
+        })
+        .map_err(to_py)
+    }
+
+    fn __len__(&self) -> usize {
+        self.normalized.len()
+    }
+
+    /// Near pairs (a, b, jaccard); `labels` (one u32 per record, little-endian
+    /// bytes) skips pairs with equal labels, `connect` pairs already linked.
+    /// Returns the pairs and the number of candidates verified.
+    #[pyo3(signature = (labels=None, connect=false))]
+    fn near_pairs(
+        &self,
+        py: Python<'_>,
+        labels: Option<Vec<u32>>,
+        connect: bool,
+    ) -> PyResult<(Vec<NearPair>, u64)> {
+        if let Some(l) = &labels {
+            if l.len() != self.near.len() {
+                return Err(ParameterError::new_err(format!(
+                    "invalid parameter `labels`: {} labels for {} records",
+                    l.len(),
+                    self.near.len()
+                )));
+            }
+        }
+        Ok(py.detach(|| self.near.search(labels.as_deref(), connect)))
+    }
+
+    /// Exact Jaccard of the shingle sets of records `a` and `b`.
+    fn jaccard(&self, a: usize, b: usize) -> PyResult<f64> {
+        if a >= self.near.len() || b >= self.near.len() {
+            return Err(ParameterError::new_err("record index out of range"));
+        }
+        Ok(self.near.jaccard(a, b))
+    }
+
+    /// The normalized text of record `i`.
+    fn normalized(&self, i: usize) -> PyResult<&str> {
+        self.normalized
+            .get(i)
+            .map(String::as_str)
+            .ok_or_else(|| ParameterError::new_err("record index out of range"))
+    }
+
+    /// Distinct word `n`-gram hashes per record as little-endian bytes:
+    /// (u64 offsets, one more than records; i64 hashes, sorted per record).
+    fn ngram_hashes<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+    ) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
+        let (offsets, hashes) = py.detach(|| {
+            let refs: Vec<&str> = self.normalized.iter().map(String::as_str).collect();
+            ngram_hash_sets(&refs, n)
+        });
+        let off: Vec<u8> = offsets.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let hs: Vec<u8> = hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
+        (PyBytes::new(py, &off), PyBytes::new(py, &hs))
+    }
+
+    /// The hash of the `n`-gram starting at each word of record `i` (as i64).
+    fn positional_ngrams(&self, i: usize, n: usize) -> PyResult<Vec<i64>> {
+        let text = self
+            .normalized
+            .get(i)
+            .ok_or_else(|| ParameterError::new_err("record index out of range"))?;
+        let (mut words, mut out) = (Vec::new(), Vec::new());
+        positional_ngrams(text, n, &mut words, &mut out);
+        Ok(out.into_iter().map(|h| h as i64).collect())
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PairIndex>()?;
+    Ok(())
+}
