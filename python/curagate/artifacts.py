@@ -147,7 +147,9 @@ class RunRecord(Artifact):
     task: str | None = None
     base_model: BaseModelRecord
     adapter_dir: str
-    chat_template_sha256: Sha256
+    # Needed by export (the bundle must render as training did); runs made by hand for
+    # the gate may lack it.
+    chat_template_sha256: Sha256 | None = None
     seed: int | None = None
     git_commit: str | None = None
     allow_leakage: bool | None = None

@@ -103,9 +103,17 @@ def gate_report(run: Path, path: Path, gate: Path, gate_sha256: str) -> Path:
     """The fields of a `curagate gate --candidate RUN` report that export reads."""
     from curagate.gate.models import resolve_model
 
+    digest = resolve_model(str(run)).artifacts["artifact_sha256"]
     report = {
+        "schema_version": 2,
         "verdict": "pass",
-        "candidate": {"sha256": resolve_model(str(run)).artifacts["sha256"]},
+        "candidate": {
+            "kind": "run",
+            "spec": str(run),
+            "identity": digest,
+            "artifact_sha256": digest,
+        },
+        "base": {"kind": "model_dir", "spec": "base", "identity": "b" * 64},
         "gate": {"name": "tiny-colors", "file": str(gate), "sha256": gate_sha256},
         "checks": [],
     }

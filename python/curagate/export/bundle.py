@@ -296,6 +296,11 @@ def export_run(
             f"{tok_src}: the tokenizer has no chat template; the bundle would not be usable as a chat model"
         )
     recorded_template = info.record.chat_template_sha256
+    if recorded_template is None:
+        raise InputError(
+            f"{info.path / 'run.json'}: no chat_template_sha256; export needs the template the run "
+            "was trained with (runs written by `curagate train` record it)"
+        )
     if sha256_bytes(template.encode("utf-8")) != recorded_template:
         raise CheckFailed(
             f"{tok_src}: chat template sha256 {sha256_bytes(template.encode())[:12]}… differs from "
