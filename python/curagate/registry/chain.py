@@ -92,6 +92,11 @@ class State:
     reports: dict[int, dict[str, Any]] = field(default_factory=dict)
     keys: dict[int, dict[str, Any]] = field(default_factory=dict)
     revoked: dict[int, dict[str, Any]] = field(default_factory=dict)
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    users_revoked: set[int] = field(default_factory=set)
+    requests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    approvals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    waivers: dict[int, dict[str, Any]] = field(default_factory=dict)
     head_id: int = 0
     head_hash: str = GENESIS
     rows: int = 0
@@ -133,6 +138,42 @@ def _apply(state: State, row: LogRow) -> str | None:
         if int(data.get("key_id", -1)) not in state.keys:
             return "revokes a key that was never trusted"
         state.revoked[int(data.get("key_id", -1))] = data
+    elif row.action == "user_add":
+        state.users[int(data.get("user_id", -1))] = data
+    elif row.action == "user_revoke":
+        uid = int(data.get("user_id", -1))
+        if uid not in state.users or uid in state.users_revoked:
+            return "revokes a user that was never added, or twice"
+        state.users_revoked.add(uid)
+    elif row.action == "request":
+        if key not in state.versions:
+            return f"requests a promotion of {row.name} v{row.version}, which was never registered"
+        state.requests[int(data.get("request_id", -1))] = {
+            "name": row.name,
+            "version": row.version,
+            "to_stage": row.to_stage,
+            "requested_by": row.actor,
+            "reason": row.reason,
+        }
+    elif row.action == "approve":
+        rid = int(data.get("request_id", -1))
+        req = state.requests.get(rid)
+        if req is None or rid in state.approvals:
+            return f"approves request {rid}, which does not exist or was approved before"
+        if req["requested_by"] == row.actor:
+            return f"request {rid} is approved by its own requester"
+        state.approvals[rid] = {"approved_by": row.actor, "reason": row.reason}
+    elif row.action == "waive":
+        if key not in state.versions:
+            return f"waives a report of {row.name} v{row.version}, which was never registered"
+        state.waivers[int(data.get("waiver_id", -1))] = {
+            "name": row.name,
+            "version": row.version,
+            "report_sha256": data.get("report_sha256"),
+            "expires_at": data.get("expires_at"),
+            "reason": row.reason,
+            "granted_by": row.actor,
+        }
     return None
 
 
@@ -291,7 +332,63 @@ def verify(conn: sqlite3.Connection) -> State:
     revoked = {r[0] for r in conn.execute("SELECT key_id FROM key_revocations")}
     if revoked != set(state.revoked):
         raise _mismatch("key_revocations", "-", "revocations differ from the log")
+    _verify_people(conn, state)
     return state
+
+
+def _same_rows(
+    table: str,
+    rows: list[tuple[Any, ...]],
+    logged: dict[int, dict[str, Any]],
+    cols: tuple[str, ...],
+) -> None:
+    """Each row (id first, then ``cols``) equals the log's entry with that id, and none is missing."""
+    for row in rows:
+        entry = logged.get(row[0])
+        if entry is None or tuple(entry.get(c) for c in cols) != tuple(row[1:]):
+            raise _mismatch(table, row[0], "does not match its entry in the log")
+    if len(rows) != len(logged):
+        raise _mismatch(table, "-", "a row in the log is missing from the table")
+
+
+def _verify_people(conn: sqlite3.Connection, state: State) -> None:
+    """Schema 3: users, their revocations, promotion requests, approvals and waivers."""
+    _same_rows(
+        "users",
+        conn.execute("SELECT id, name, role, token_sha256 FROM users ORDER BY id").fetchall(),
+        state.users,
+        ("name", "role", "token_sha256"),
+    )
+    revoked = {r[0] for r in conn.execute("SELECT user_id FROM user_revocations")}
+    if revoked != state.users_revoked:
+        raise _mismatch("user_revocations", "-", "revocations differ from the log")
+    _same_rows(
+        "promotion_requests",
+        conn.execute(
+            "SELECT r.id, m.name, m.version, r.to_stage, r.requested_by, r.reason "
+            "FROM promotion_requests r JOIN model_versions m ON m.id = r.model_version_id "
+            "ORDER BY r.id"
+        ).fetchall(),
+        state.requests,
+        ("name", "version", "to_stage", "requested_by", "reason"),
+    )
+    _same_rows(
+        "approvals",
+        conn.execute(
+            "SELECT request_id, approved_by, reason FROM approvals ORDER BY request_id"
+        ).fetchall(),
+        state.approvals,
+        ("approved_by", "reason"),
+    )
+    _same_rows(
+        "waivers",
+        conn.execute(
+            "SELECT w.id, m.name, m.version, w.report_sha256, w.expires_at, w.reason, w.granted_by "
+            "FROM waivers w JOIN model_versions m ON m.id = w.model_version_id ORDER BY w.id"
+        ).fetchall(),
+        state.waivers,
+        ("name", "version", "report_sha256", "expires_at", "reason", "granted_by"),
+    )
 
 
 __all__ = [
