@@ -1475,6 +1475,48 @@ class Registry:
             )
         return mv, _report(row[1:])
 
+    def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
+        """Judge a recorded report again against the keys trusted now: (ok, verdict, why)."""
+        att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
+        with self._read() as db:
+            j = self._judge(db, mv, Offer(Path(rec.path), self.blob(rec.report_sha256), att))
+        return j.accepted, j.verdict, j.why
+
+    def overview(self) -> list[dict[str, Any]]:
+        """Every version with its newest report and who put it in production (one snapshot)."""
+        with self._read() as db:
+            versions = [
+                _version(r)
+                for r in db.execute(
+                    f"SELECT {_VERSION_COLS} FROM model_versions ORDER BY name, version"
+                )
+            ]
+            latest: dict[int, tuple[int, str | None, bool]] = {}
+            for vid, rid, verdict, accepted in db.execute(
+                "SELECT model_version_id, id, verdict, accepted FROM gate_reports ORDER BY id"
+            ):
+                latest[vid] = (rid, verdict, bool(accepted))
+            promoted: dict[tuple[str, int], str] = {}
+            for name, version, actor, payload in db.execute(
+                "SELECT name, version, actor, payload FROM log WHERE to_stage = 'production' "
+                "AND action IN ('promote', 'rollback') ORDER BY id"
+            ):
+                requester = json.loads(payload).get("requested_by")
+                promoted[(name, version)] = f"{requester} + {actor}" if requester else actor
+        out = []
+        for mv in versions:
+            rid, verdict, accepted = latest.get(mv.id, (None, None, False))
+            out.append(
+                {
+                    "version": mv,
+                    "report_id": rid,
+                    "verdict": verdict,
+                    "verified": accepted,
+                    "promoted_by": promoted.get((mv.name, mv.version)),
+                }
+            )
+        return out
+
     def report_items(self, rec: RecordedGateReport) -> bytes | None:
         """The stored items.jsonl the report names, or None when it was not offered."""
         sha = Offer(Path(rec.path), self.blob(rec.report_sha256), None).declared_items_sha256()
