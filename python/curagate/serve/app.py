@@ -276,6 +276,10 @@ def create_app(db: str | Path) -> FastAPI:
     def healthz() -> str:
         return "ok"
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon, and no 404 in the browser console
+
     @app.get("/static/style.css", include_in_schema=False)
     def css() -> Response:
         return Response(stylesheet(), media_type="text/css")
