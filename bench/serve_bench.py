@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from tests.registry.registry_fixtures import keypair, write_bundle
+from tests.serve.serve_fixtures import items_rows, write_gate_dir
 
 from curagate.registry import Registry
 from curagate.serve.app import create_app
-from tests.registry.registry_fixtures import keypair, write_bundle
-from tests.serve.serve_fixtures import items_rows, write_gate_dir
 
 
 def build(root: Path, versions: int, items: int) -> tuple[Path, str, tuple[int, int]]:
@@ -37,9 +37,15 @@ def build(root: Path, versions: int, items: int) -> tuple[Path, str, tuple[int, 
             report = None
             if v > versions - 2:  # the last two versions carry the big reports
                 report = write_gate_dir(
-                    root / "g" / str(v), digest, "pass", private, items_rows(items, flip_every=2 + v % 2)
+                    root / "g" / str(v),
+                    digest,
+                    "pass",
+                    private,
+                    items_rows(items, flip_every=2 + v % 2),
                 )
-            _, rec = reg.register(root / "b" / str(v), name=f"model-{v % 50:02d}", gate_report=report)
+            _, rec = reg.register(
+                root / "b" / str(v), name=f"model-{v % 50:02d}", gate_report=report
+            )
             if rec is not None:
                 report_ids.append(rec.id)
         token = reg.user_add("viewer", role="viewer")[1]
@@ -68,7 +74,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         db, token, (a, b) = build(Path(tmp), args.versions, args.items)
-        print(f"built {args.versions} versions, 2 reports of {args.items} items in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"built {args.versions} versions, 2 reports of {args.items} items in {time.perf_counter() - t0:.1f} s"
+        )
         client = TestClient(create_app(db))
         page = client.get("/login")
         nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
@@ -77,7 +85,7 @@ def main() -> int:
         for label, url in (
             (f"/ ({args.versions} versions)", "/"),
             (f"compare, 2 x {args.items} items", f"/compare?a={a}&b={b}"),
-            (f"compare, changed only, page 3", f"/compare?a={a}&b={b}&changed=1&page=3"),
+            ("compare, changed only, page 3", f"/compare?a={a}&b={b}&changed=1&page=3"),
             ("version page", "/models/model-00/versions/1"),
         ):
             cold, warm = timed(client, url, args.repeat)
