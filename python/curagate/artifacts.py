@@ -291,6 +291,14 @@ class AttestationRef(BaseModel):
     file: str | None = None
 
 
+class ItemsRef(BaseModel):
+    """``items.jsonl`` beside the report: one row per golden item, both sides' outputs."""
+
+    file: str
+    sha256: Sha256
+    count: int
+
+
 class GateReportDoc(Artifact):
     """``gate_report.json``. Only the fields trust depends on are typed here; the full
     layout is ``gate/report_schema.json``."""
@@ -307,6 +315,7 @@ class GateReportDoc(Artifact):
     golden_sets: list[GoldenSetRef] = Field(default_factory=list)
     summary: dict[str, int] = Field(default_factory=dict)
     attestation: AttestationRef = AttestationRef(signed=False)
+    items: ItemsRef | None = None
 
     @classmethod
     def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
@@ -342,6 +351,9 @@ class GatePredicate(BaseModel):
     candidate: PredicateSide
     base: PredicateSide
     tool: dict[str, str]
+    # The sha256 of items.jsonl (per-item outputs), so the attestation covers them too;
+    # None for reports written before the gate wrote items.
+    items_sha256: Sha256 | None = None
 
     @classmethod
     def of_report(cls, report: GateReportDoc, report_sha256: str) -> GatePredicate:
@@ -365,6 +377,7 @@ class GatePredicate(BaseModel):
             candidate=side(report.candidate),
             base=side(report.base),
             tool={k: str(v) for k, v in (report.model_extra or {}).get("tool", {}).items()},
+            items_sha256=report.items.sha256 if report.items is not None else None,
         )
 
 
@@ -375,6 +388,7 @@ __all__ = [
     "GatePredicate",
     "GateReportDoc",
     "GateSide",
+    "ItemsRef",
     "Loaded",
     "RunDigests",
     "RunInfo",

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("verify", "re-check an exported bundle against its manifest and signature"),
     "keys": ("keys", "generate the key pair that signs bundles and gate attestations"),
     "registry": ("registry", "register, promote, roll back; trust keys; check the log"),
+    "serve": ("serve", "the release service: compare, approve and roll back in a browser"),
 }
 
 

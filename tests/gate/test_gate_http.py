@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -143,8 +144,38 @@ def test_rerun_uses_the_generation_cache_and_writes_identical_reports(
     )
     assert (first.cache_misses, again.cache_misses, again.cache_hits) == (80, 0, 80)
     assert servers["right"].requests + servers["wrong"].requests == before
-    for name in ("gate_report.json", "report.md", "report.html", "junit.xml"):
+    for name in ("gate_report.json", "report.md", "report.html", "junit.xml", "items.jsonl"):
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes()
+
+
+def test_items_jsonl_holds_every_item_with_both_outputs_and_its_sha_is_in_the_report(
+    tmp_path, golden_dir, servers
+) -> None:
+    from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
+
+    run_gate(
+        gate_file(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "out",
+    )
+    raw = (tmp_path / "out" / "items.jsonl").read_bytes()
+    rows = [json.loads(line) for line in raw.decode().splitlines()]
+    assert [r["id"] for r in rows] == [i["id"] for i in SENTIMENT_ITEMS]
+    first = rows[0]
+    assert first["set"] == "sentiment" and first["reference"] == "Positive"
+    assert first["slices"] == {"length": "short"} and "Review 0" in first["prompt"]
+    assert (first["candidate_answer"], first["base_answer"]) == ("Positive", "Negative")
+    assert (first["candidate_correct"], first["base_correct"]) == (True, False)
+    assert first["candidate_output"] and first["base_output"]
+    loaded = read_artifact(GateReportDoc, tmp_path / "out" / "gate_report.json")
+    assert loaded.doc.items is not None
+    assert loaded.doc.items.sha256 == hashlib.sha256(raw).hexdigest()
+    assert loaded.doc.items.count == len(SENTIMENT_ITEMS)
+    # what a signed run attests
+    assert (
+        GatePredicate.of_report(loaded.doc, loaded.sha256).items_sha256 == loaded.doc.items.sha256
+    )
 
 
 def test_report_json_carries_hashes_thresholds_and_cis(tmp_path, golden_dir, servers) -> None:

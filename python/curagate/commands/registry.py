@@ -15,6 +15,10 @@ examples:
   curagate registry list
   curagate registry show support-bot 1 --json
   curagate registry check --head "$(cat registry-head.txt)"
+  curagate registry users add alice --role approver     # prints alice's token, last line
+  CURAGATE_TOKEN=... curagate registry request support-bot 2 --to production --reason "ok"
+  CURAGATE_TOKEN=... curagate registry approve 1        # a second approver
+  CURAGATE_TOKEN=... curagate registry waive support-bot 2 --reason "small set" --expires 7d
 
 exit codes: 0 ok, 1 refused or tampering found, 2 usage or input error
 """
@@ -23,9 +27,84 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
-from curagate.registry import ROLES, STAGES, Registry
+from curagate.errors import InputError
+from curagate.registry import ROLES, STAGES, USER_ROLES, ModelVersion, Registry, User
+
+TOKEN_ENV = "CURAGATE_TOKEN"
+
+
+def _token_user(reg: Registry) -> User:
+    """The user whose token is in $CURAGATE_TOKEN (an environment variable, not an
+    argument, so the token stays out of shell history and `ps`)."""
+    user = reg.authenticate(os.environ.get(TOKEN_ENV))
+    if user is None:
+        raise InputError(
+            f"${TOKEN_ENV}: missing, unknown or revoked token; set it to the token printed by "
+            "`curagate registry users add NAME --role approver`"
+        )
+    return user
+
+
+def _users(reg: Registry, args: argparse.Namespace) -> int:
+    if args.users_command == "add":
+        user, token = reg.user_add(args.user, role=args.role, actor=args.actor, reason=args.reason)
+        print(f"added {user.role} {user.name}; their API token (shown once, stored hashed):")
+        print(token)
+        return 0
+    if args.users_command == "revoke":
+        user = reg.user_revoke(args.user, actor=args.actor, reason=args.reason)
+        print(f"revoked {user.role} {user.name} at {user.revoked_at}")
+        return 0
+    users = reg.users()
+    if args.json:
+        print(json.dumps([u.to_dict() for u in users], indent=2, sort_keys=True))
+    elif users:
+        rows = [["NAME", "ROLE", "CREATED", "REVOKED"]]
+        rows += [[u.name, u.role, u.created_at, u.revoked_at or "-"] for u in users]
+        print(_table(rows))
+    else:
+        print("no users")
+    return 0
+
+
+def _workflow(reg: Registry, args: argparse.Namespace) -> int:
+    action = args.registry_command
+    if action == "requests":
+        reqs = reg.promotion_requests()
+        if args.json:
+            print(json.dumps([r.to_dict() for r in reqs], indent=2, sort_keys=True))
+        for r in [] if args.json else reqs:
+            print(
+                f"#{r.id} {r.name} v{r.version} → {r.to_stage}  {r.status}  by {r.requested_by}"
+                + (f", approved by {r.approved_by}" if r.approved_by else "")
+            )
+        return 0
+    user = _token_user(reg)
+    if action == "request":
+        out = reg.request_promotion(
+            args.name, args.version, to=args.to, user=user, reason=args.reason
+        )
+        if isinstance(out, ModelVersion):
+            print(f"{out.ref} is now in {out.stage}")
+        else:
+            print(
+                f"request {out.id}: {out.name} v{out.version} → {out.to_stage}, waiting for a "
+                f"second approver (`curagate registry approve {out.id}`)"
+            )
+        return 0
+    if action == "approve":
+        v = reg.approve(args.request_id, user=user, reason=args.reason)
+        print(f"approved request {args.request_id}: {v.ref} is now in {v.stage}")
+        return 0
+    w = reg.waive(args.name, args.version, user=user, reason=args.reason, expires=args.expires)
+    print(
+        f"waiver {w.id}: {w.name} v{w.version}'s warn report {w.report_sha256[:12]} may back "
+        f"production until {w.expires_at}"
+    )
+    return 0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +173,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     action("head", "print the log's head (ID:HASH), to keep or sign outside the registry")
 
     action("migrate", "rebuild a schema-1 registry as a hash-chained one (once, by its owner)")
+
+    users = action("users", "manage the people who use `curagate serve` and their API tokens")
+    usub = users.add_subparsers(dest="users_command", metavar="USERS_ACTION", required=True)
+    p = action("add", "add a user; prints their API token once, as the last line", usub)
+    p.add_argument("user")
+    p.add_argument("--role", required=True, choices=USER_ROLES)
+    who_why(p)
+    p = action("list", "list users and their roles", usub)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = action("revoke", "revoke a user's token (recorded, never deleted)", usub)
+    p.add_argument("user")
+    who_why(p)
+
+    p = action(
+        "request",
+        "first approver: request a promotion (production waits for a second approver); "
+        "token from $CURAGATE_TOKEN",
+    )
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--to", required=True, choices=STAGES[1:])
+    p.add_argument("--reason", default="", help="why; recorded in the audit log")
+    p = action("approve", "second approver: approve a request; the promotion happens now")
+    p.add_argument("request_id", type=int)
+    p.add_argument("--reason", default="", help="why; recorded in the audit log")
+    p = action("waive", "let a verified warn verdict back production until an expiry")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--reason", required=True, help="why the warning is acceptable")
+    p.add_argument(
+        "--expires", required=True, help="ISO 8601 time (2026-12-31T00:00:00Z) or days (7d)"
+    )
+    p = action("requests", "list promotion requests")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     trust = action("trust", "manage the public keys whose signatures the registry accepts")
     tsub = trust.add_subparsers(dest="trust_command", metavar="TRUST_ACTION", required=True)
@@ -176,7 +289,10 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     action = args.registry_command
-    create = action in ("register", "trust") and getattr(args, "trust_command", "add") == "add"
+    create = action in ("register", "trust", "users") and (
+        getattr(args, "trust_command", "add") == "add"
+        and getattr(args, "users_command", "add") == "add"
+    )
     with Registry(args.db, create=create, migrate=action == "migrate") as reg:
         if action == "migrate":
             versions = reg.list_versions()
@@ -210,6 +326,10 @@ def run(args: argparse.Namespace) -> int:
             return _show(reg, args.name, args.version, args.json)
         if action == "trust":
             return _trust(reg, args)
+        if action == "users":
+            return _users(reg, args)
+        if action in ("request", "approve", "waive", "requests"):
+            return _workflow(reg, args)
         if action == "check":
             state = reg.check(head=args.head)
             print(

@@ -52,6 +52,7 @@ from curagate.signing import (
 REPORT_SCHEMA_VERSION = 2
 MAX_FAILING_EXAMPLES = 10
 MAX_LEAKED_IDS = 50
+ITEMS_NAME = "items.jsonl"
 
 
 @dataclass
@@ -126,6 +127,43 @@ def _failing_examples(scores: SetScores, convs: list[list[dict[str, str]]]) -> l
             }
         )
     return out
+
+
+def _item_rows(
+    spec: GoldenSetGate, scores: SetScores, convs: list[list[dict[str, str]]]
+) -> list[dict[str, Any]]:
+    """One row per golden item for ``items.jsonl``: what the release service compares."""
+    cc, bc = scores.correct("candidate"), scores.correct("base")
+    score_metric = next(iter(scores.candidate.values), None)
+    rows = []
+    for i, item in enumerate(scores.items):
+        user = next((m["content"] for m in reversed(convs[i]) if m["role"] == "user"), "")
+        row: dict[str, Any] = {
+            "set": spec.name,
+            "id": str(item["id"]),
+            "prompt": user,
+            "reference": scores.references[i],
+            "slices": {r.column: str(item[r.column]) for r in spec.slices if r.column in item},
+        }
+        for side, s, correct in (("candidate", scores.candidate, cc), ("base", scores.base, bc)):
+            row[f"{side}_output"] = s.outputs[i]
+            row[f"{side}_answer"] = s.labels[i] if s.labels else None
+            row[f"{side}_correct"] = bool(correct[i])
+            row[f"{side}_score"] = (
+                rnd(s.values[score_metric][i] or 0.0) if score_metric is not None else None
+            )
+        rows.append(row)
+    return rows
+
+
+def write_items(rows: list[dict[str, Any]], path: Path) -> str:
+    """Write ``items.jsonl`` (sorted keys, one item a line) and return its sha256."""
+    data = "".join(
+        json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for r in rows
+    ).encode()
+    write_bytes_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def set_inputs(
@@ -308,6 +346,7 @@ def _evaluate_set(
         "metrics": metric_results,
         "slices": slice_tables,
         "failing_examples": _failing_examples(scores, convs),
+        "_items": _item_rows(spec, scores, convs),
     }
     if spec.task == "classification":
         from curagate.gate import metrics as gm
@@ -617,6 +656,11 @@ def run_gate(
     contamination, cont_checks = _contamination(cfg, cand, all_sets, train_data)
     checks += cont_checks
 
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    item_rows = [row for res in results for row in res.pop("_items")]
+    items_sha = write_items(item_rows, out / ITEMS_NAME)
+
     verdict = overall(checks)
     exit_code = 1 if verdict == "fail" or (strict and verdict == "warn") else 0
     from curagate import __version__
@@ -657,13 +701,13 @@ def run_gate(
         "contamination": contamination,
         "checks": [c.to_dict() for c in checks],
         "summary": {v: sum(1 for c in checks if c.verdict == v) for v in ("pass", "warn", "fail")},
+        "items": {"file": ITEMS_NAME, "sha256": items_sha, "count": len(item_rows)},
         "attestation": (
             {"signed": True, "keyid": keyid, "file": ATTESTATION_NAME}
             if keyid
             else {"signed": False, "keyid": None, "file": None}
         ),
     }
-    out = Path(out_dir)
     write_reports(report, out)
     attestation = out / ATTESTATION_NAME
     if sign_key is not None:
@@ -707,4 +751,12 @@ def write_attestation(
     return dest
 
 
-__all__ = ["TASK_METRICS", "GateOutcome", "run_gate", "set_inputs", "write_attestation"]
+__all__ = [
+    "ITEMS_NAME",
+    "TASK_METRICS",
+    "GateOutcome",
+    "run_gate",
+    "set_inputs",
+    "write_attestation",
+    "write_items",
+]

@@ -7,15 +7,19 @@ for its history, and signatures (the ``sign`` extra) for what backs a promotion.
 from __future__ import annotations
 
 from curagate.registry.chain import ChainBroken, LogRow
-from curagate.registry.schema import ROLES, SCHEMA_VERSION, STAGES
+from curagate.registry.schema import ROLES, SCHEMA_VERSION, STAGES, USER_ROLES
 from curagate.registry.store import (
     DEFAULT_DB,
     ENV_DB,
     NAME_RULE,
+    Forbidden,
     ModelVersion,
+    PromotionRequest,
     RecordedGateReport,
     Registry,
     TrustedKey,
+    User,
+    Waiver,
     default_actor,
     default_db_path,
 )
@@ -27,12 +31,17 @@ __all__ = [
     "ROLES",
     "SCHEMA_VERSION",
     "STAGES",
+    "USER_ROLES",
     "ChainBroken",
+    "Forbidden",
     "LogRow",
     "ModelVersion",
+    "PromotionRequest",
     "RecordedGateReport",
     "Registry",
     "TrustedKey",
+    "User",
+    "Waiver",
     "default_actor",
     "default_db_path",
 ]

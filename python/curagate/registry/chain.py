@@ -23,7 +23,13 @@ from typing import Any
 
 from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
-from curagate.registry.schema import ACTIONS, SCHEMA_V2, STAGES, split_statements
+from curagate.registry.schema import (
+    ACTIONS,
+    SCHEMA_V2,
+    SCHEMA_V3_ADDITIONS,
+    STAGES,
+    split_statements,
+)
 
 GENESIS = "0" * 64
 LOG_COLS = (
@@ -93,10 +99,38 @@ class State:
     reports: dict[int, dict[str, Any]] = field(default_factory=dict)
     keys: dict[int, dict[str, Any]] = field(default_factory=dict)
     revoked: dict[int, dict[str, Any]] = field(default_factory=dict)
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    users_revoked: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: dict[int, dict[str, Any]] = field(default_factory=dict)
+    approvals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    waivers: dict[int, dict[str, Any]] = field(default_factory=dict)
     head_id: int = 0
     head_hash: str = GENESIS
     rows: int = 0
     native: bool = False  # a row written by schema 2 was seen (migrated rows come first)
+
+
+def _unbacked(state: State, key: tuple[str, int], data: dict[str, Any], at: str) -> str | None:
+    """Why a move to production is not backed by what the log recorded before it."""
+    backing = state.reports.get(int(data.get("gate_report_id") or -1))
+    if (
+        backing is None
+        or (backing["name"], backing["version"]) != key
+        or not backing.get("accepted")
+    ):
+        return "without an accepted gate report of that version recorded before it"
+    if backing.get("verdict") == "pass":
+        return None
+    waiver = state.waivers.get(int(data.get("waiver_id") or -1))
+    if (
+        backing.get("verdict") == "warn"
+        and waiver is not None
+        and (waiver["name"], waiver["version"]) == key
+        and waiver.get("report_sha256") == backing.get("report_sha256")
+        and str(waiver.get("expires_at")) > at
+    ):
+        return None
+    return f"on a {backing.get('verdict')} verdict without a waiver in force"
 
 
 def _apply(state: State, row: LogRow) -> str | None:
@@ -127,17 +161,9 @@ def _apply(state: State, row: LogRow) -> str | None:
         if row.to_stage not in STAGES:
             return f"unknown stage {row.to_stage!r}"
         if row.to_stage == "production" and not migrated:
-            backing = state.reports.get(int(data.get("gate_report_id") or -1))
-            if (
-                backing is None
-                or (backing["name"], backing["version"]) != key
-                or not backing.get("accepted")
-                or backing.get("verdict") != "pass"
-            ):
-                return (
-                    f"moves {row.name} v{row.version} to production without an accepted, "
-                    "passing gate report of that version recorded before it"
-                )
+            why = _unbacked(state, key, data, row.at)
+            if why:
+                return f"moves {row.name} v{row.version} to production {why}"
         current["stage"] = row.to_stage
     elif row.action == "report":
         if key not in state.versions:
@@ -154,6 +180,44 @@ def _apply(state: State, row: LogRow) -> str | None:
         if int(data.get("key_id", -1)) not in state.keys:
             return "revokes a key that was never trusted"
         state.revoked[int(data.get("key_id", -1))] = {**data, **meta}
+    elif row.action == "user_add":
+        state.users[int(data.get("user_id", -1))] = {**data, **meta}
+    elif row.action == "user_revoke":
+        uid = int(data.get("user_id", -1))
+        if uid not in state.users or uid in state.users_revoked:
+            return "revokes a user that was never added, or twice"
+        state.users_revoked[uid] = meta
+    elif row.action == "request":
+        if key not in state.versions:
+            return f"requests a promotion of {row.name} v{row.version}, which was never registered"
+        state.requests[int(data.get("request_id", -1))] = {
+            "name": row.name,
+            "version": row.version,
+            "to_stage": row.to_stage,
+            "requested_by": row.actor,
+            "reason": row.reason,
+            **meta,
+        }
+    elif row.action == "approve":
+        rid = int(data.get("request_id", -1))
+        req = state.requests.get(rid)
+        if req is None or rid in state.approvals:
+            return f"approves request {rid}, which does not exist or was approved before"
+        if req["requested_by"] == row.actor:
+            return f"request {rid} is approved by its own requester"
+        state.approvals[rid] = {"approved_by": row.actor, "reason": row.reason, **meta}
+    elif row.action == "waive":
+        if key not in state.versions:
+            return f"waives a report of {row.name} v{row.version}, which was never registered"
+        state.waivers[int(data.get("waiver_id", -1))] = {
+            "name": row.name,
+            "version": row.version,
+            "report_sha256": data.get("report_sha256"),
+            "expires_at": data.get("expires_at"),
+            "reason": row.reason,
+            "granted_by": row.actor,
+            **meta,
+        }
     return None
 
 
@@ -221,7 +285,7 @@ def _expected_objects() -> frozenset[tuple[str, str, str]]:
     """(type, name, sql) of every table, index and trigger the schema creates."""
     mem = sqlite3.connect(":memory:")
     try:
-        for stmt in split_statements(SCHEMA_V2):
+        for stmt in split_statements(SCHEMA_V2 + SCHEMA_V3_ADDITIONS):
             mem.execute(stmt)
         return _objects(mem)
     finally:
@@ -359,7 +423,72 @@ def verify(conn: sqlite3.Connection) -> State:
     }
     if revocations != logged_revocations:
         raise _mismatch("key_revocations", "-", "revocations differ from the log")
+    _verify_people(conn, state)
     return state
+
+
+def _same_rows(
+    table: str,
+    rows: list[tuple[Any, ...]],
+    logged: dict[int, dict[str, Any]],
+    cols: tuple[str, ...],
+) -> None:
+    """Each row (id first, then ``cols``) equals the log's entry with that id, and none is missing."""
+    for row in rows:
+        entry = logged.get(row[0])
+        if entry is None or tuple(entry.get(c) for c in cols) != tuple(row[1:]):
+            raise _mismatch(table, row[0], "does not match its entry in the log")
+    if len(rows) != len(logged):
+        raise _mismatch(table, "-", "a row in the log is missing from the table")
+
+
+def _verify_people(conn: sqlite3.Connection, state: State) -> None:
+    """Schema 3: users, their revocations, promotion requests, approvals and waivers."""
+    _same_rows(
+        "users",
+        conn.execute(
+            "SELECT id, name, role, token_sha256, created_by, created_at FROM users ORDER BY id"
+        ).fetchall(),
+        state.users,
+        ("name", "role", "token_sha256", "_actor", "_at"),
+    )
+    revoked = {
+        r[0]: (r[1], r[2], r[3])
+        for r in conn.execute(
+            "SELECT user_id, reason, revoked_by, revoked_at FROM user_revocations"
+        )
+    }
+    logged = {u: (m["_reason"], m["_actor"], m["_at"]) for u, m in state.users_revoked.items()}
+    if revoked != logged:
+        raise _mismatch("user_revocations", "-", "revocations differ from the log")
+    _same_rows(
+        "promotion_requests",
+        conn.execute(
+            "SELECT r.id, m.name, m.version, r.to_stage, r.requested_by, r.reason, r.created_at "
+            "FROM promotion_requests r JOIN model_versions m ON m.id = r.model_version_id "
+            "ORDER BY r.id"
+        ).fetchall(),
+        state.requests,
+        ("name", "version", "to_stage", "requested_by", "reason", "_at"),
+    )
+    _same_rows(
+        "approvals",
+        conn.execute(
+            "SELECT request_id, approved_by, reason, approved_at FROM approvals ORDER BY request_id"
+        ).fetchall(),
+        state.approvals,
+        ("approved_by", "reason", "_at"),
+    )
+    _same_rows(
+        "waivers",
+        conn.execute(
+            "SELECT w.id, m.name, m.version, w.report_sha256, w.expires_at, w.reason, w.granted_by, "
+            "w.granted_at "
+            "FROM waivers w JOIN model_versions m ON m.id = w.model_version_id ORDER BY w.id"
+        ).fetchall(),
+        state.waivers,
+        ("name", "version", "report_sha256", "expires_at", "reason", "granted_by", "_at"),
+    )
 
 
 __all__ = [

@@ -13,25 +13,44 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 STAGES = ("experiment", "staging", "production", "archived")
 ROLES = ("gate", "export")
-ACTIONS = ("register", "report", "promote", "archive", "rollback", "trust", "revoke", "migrate")
-APPEND_ONLY = ("gate_reports", "trusted_keys", "key_revocations", "log")
+USER_ROLES = ("viewer", "approver", "admin")
+ACTIONS = (
+    "register",
+    "report",
+    "promote",
+    "archive",
+    "rollback",
+    "trust",
+    "revoke",
+    "migrate",
+    "user_add",
+    "user_revoke",
+    "request",
+    "approve",
+    "waive",
+)
+APPEND_ONLY_V2 = ("gate_reports", "trusted_keys", "key_revocations", "log")
+APPEND_ONLY_V3 = ("users", "user_revocations", "promotion_requests", "approvals", "waivers")
+APPEND_ONLY = APPEND_ONLY_V2 + APPEND_ONLY_V3
 
-_NO_CHANGE = "".join(
-    f"""
+
+def _no_change(tables: tuple[str, ...]) -> str:
+    return "".join(
+        f"""
 CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
 CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
 BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
 """
-    for table in APPEND_ONLY
-)
+        for table in tables
+    )
 
-SCHEMA_V2 = (
-    """
+
+SCHEMA_V2 = """
 CREATE TABLE model_versions (
     id              INTEGER PRIMARY KEY,
     name            TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
@@ -116,9 +135,60 @@ CREATE TABLE log (
 );
 
 CREATE INDEX log_by_version ON log (name, version, id);
-"""
-    + _NO_CHANGE
-)
+""" + _no_change(APPEND_ONLY_V2)
+
+# Schema 3 adds people and the two-approver workflow; all of it append-only and logged.
+# Tokens are 256-bit random strings, so a plain sha256 suffices to store them (a slow
+# password hash guards low-entropy secrets; it would also make lookup by hash impossible).
+SCHEMA_V3_ADDITIONS = """
+CREATE TABLE users (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),
+    role         TEXT    NOT NULL CHECK (role IN ('viewer', 'approver', 'admin')),
+    token_sha256 TEXT    NOT NULL UNIQUE CHECK (length(token_sha256) = 64),
+    created_by   TEXT    NOT NULL,
+    created_at   TEXT    NOT NULL
+);
+
+CREATE TABLE user_revocations (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL UNIQUE REFERENCES users (id),
+    reason     TEXT    NOT NULL,
+    revoked_by TEXT    NOT NULL,
+    revoked_at TEXT    NOT NULL
+);
+
+-- A request to move a version to a stage, waiting for a second approver.
+CREATE TABLE promotion_requests (
+    id               INTEGER PRIMARY KEY,
+    model_version_id INTEGER NOT NULL REFERENCES model_versions (id),
+    to_stage         TEXT    NOT NULL CHECK (to_stage IN ('staging', 'production', 'archived')),
+    requested_by     TEXT    NOT NULL,
+    reason           TEXT    NOT NULL,
+    created_at       TEXT    NOT NULL
+);
+
+CREATE TABLE approvals (
+    id          INTEGER PRIMARY KEY,
+    request_id  INTEGER NOT NULL UNIQUE REFERENCES promotion_requests (id),
+    approved_by TEXT    NOT NULL,
+    reason      TEXT    NOT NULL,
+    approved_at TEXT    NOT NULL
+);
+
+-- A time-limited acceptance of a warn verdict: report_sha256 names the exact report.
+CREATE TABLE waivers (
+    id               INTEGER PRIMARY KEY,
+    model_version_id INTEGER NOT NULL REFERENCES model_versions (id),
+    report_sha256    TEXT    NOT NULL CHECK (length(report_sha256) = 64),
+    reason           TEXT    NOT NULL CHECK (length(reason) > 0),
+    expires_at       TEXT    NOT NULL,
+    granted_by       TEXT    NOT NULL,
+    granted_at       TEXT    NOT NULL
+);
+""" + _no_change(APPEND_ONLY_V3)
+
+SCHEMA_V3 = SCHEMA_V2 + SCHEMA_V3_ADDITIONS
 
 
 def split_statements(script: str) -> Iterator[str]:

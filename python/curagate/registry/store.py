@@ -24,11 +24,12 @@ import getpass
 import json
 import os
 import re
+import secrets
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,15 @@ from curagate.registry.chain import (
     row_hash,
     verify,
 )
-from curagate.registry.schema import ROLES, SCHEMA_V2, SCHEMA_VERSION, STAGES, split_statements
+from curagate.registry.schema import (
+    ROLES,
+    SCHEMA_V2,
+    SCHEMA_V3_ADDITIONS,
+    SCHEMA_VERSION,
+    STAGES,
+    USER_ROLES,
+    split_statements,
+)
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
@@ -70,6 +79,35 @@ BUSY_TIMEOUT_S = 60.0
 NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MAX_VERSION = 2**31 - 1
+ITEMS_NAME = "items.jsonl"
+TOKEN_PREFIX = "cgt_"
+MAX_WAIVER_DAYS = 90
+
+
+class Forbidden(CheckFailed):
+    """The user may not do this (wrong role, revoked, or approving their own request)."""
+
+
+def token_sha256(token: str) -> str:
+    return sha256_bytes(token.encode())
+
+
+def parse_expiry(value: str) -> datetime:
+    """An ISO 8601 time (``2026-12-31T00:00:00Z``) or a duration in days (``7d``)."""
+    text = value.strip()
+    m = re.fullmatch(r"(\d{1,3})d", text)
+    if m:
+        return datetime.now(UTC) + timedelta(days=int(m.group(1)))
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"expiry {value!r}: give an ISO 8601 time such as 2026-12-31T00:00:00Z, or days "
+            "such as 7d"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 _RANK = {stage: i for i, stage in enumerate(STAGES)}
 
 
@@ -112,8 +150,12 @@ def check_version(version: int) -> int:
     return version
 
 
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -238,12 +280,133 @@ class TrustedKey:
 
 
 @dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    created_by: str
+    created_at: str
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def can_approve(self) -> bool:
+        return self.active and self.role in ("approver", "admin")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+_USER_SQL = (
+    "SELECT u.id, u.name, u.role, u.created_by, u.created_at, r.revoked_at FROM users u "
+    "LEFT JOIN user_revocations r ON r.user_id = u.id"
+)
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    id: int
+    name: str
+    version: int
+    to_stage: str
+    requested_by: str
+    reason: str
+    created_at: str
+    approved_by: str | None
+    approved_at: str | None
+
+    @property
+    def status(self) -> str:
+        return "approved" if self.approved_by is not None else "pending"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "to": self.to_stage,
+            "requested_by": self.requested_by,
+            "reason": self.reason,
+            "created_at": self.created_at,
+            "status": self.status,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at,
+        }
+
+
+_REQUEST_SQL = (
+    "SELECT r.id, m.name, m.version, r.to_stage, r.requested_by, r.reason, r.created_at, "
+    "a.approved_by, a.approved_at FROM promotion_requests r "
+    "JOIN model_versions m ON m.id = r.model_version_id "
+    "LEFT JOIN approvals a ON a.request_id = r.id"
+)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    id: int
+    name: str
+    version: int
+    report_sha256: str
+    reason: str
+    expires_at: str
+    granted_by: str
+    granted_at: str
+
+    def active(self, now: datetime | None = None) -> bool:
+        at = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
+        return (now or datetime.now(UTC)) < at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "waiver_id": self.id,
+            "name": self.name,
+            "version": self.version,
+            "report_sha256": self.report_sha256,
+            "reason": self.reason,
+            "expires_at": self.expires_at,
+            "granted_by": self.granted_by,
+            "granted_at": self.granted_at,
+            "active": self.active(),
+        }
+
+
+_WAIVER_SQL = (
+    "SELECT w.id, m.name, m.version, w.report_sha256, w.reason, w.expires_at, w.granted_by, "
+    "w.granted_at FROM waivers w JOIN model_versions m ON m.id = w.model_version_id"
+)
+
+
+@dataclass(frozen=True)
 class Offer:
-    """A gate report (and its attestation, if any) as read from disk."""
+    """A gate report (and its attestation and items, if any) as read from disk or received."""
 
     path: Path
     raw: bytes
     attestation: bytes | None
+    items: bytes | None = None
+    source: str | None = None  # shown instead of the resolved path (an API upload)
+
+    @property
+    def label(self) -> str:
+        return self.source if self.source is not None else str(self.path.resolve())
+
+    def declared_items_sha256(self) -> str | None:
+        try:
+            doc = json.loads(self.raw)
+            sha = doc["items"]["sha256"]
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return None
+        return sha if isinstance(sha, str) else None
 
 
 @dataclass(frozen=True)
@@ -272,7 +435,11 @@ def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[st
         att = None
     except OSError as e:
         raise InputError(f"{att_path}: cannot read the attestation ({e.strerror or e})") from None
-    return Offer(p, raw, att)
+    try:
+        items: bytes | None = (p.parent / ITEMS_NAME).read_bytes()
+    except OSError:
+        items = None  # an older report, or items not kept: the report still counts
+    return Offer(p, raw, att, items)
 
 
 class Registry:
@@ -322,9 +489,9 @@ class Registry:
     def _open(self, *, migrate: bool) -> None:
         """Create (under the write lock) only when new; then verify, read-only.
 
-        An older schema is migrated only when asked (`registry migrate`): a migration
-        rebuilds the chain from unsigned history, so it is an owner's decision, never a
-        side effect of a read.
+        Schema 1 is migrated only when asked (`registry migrate`): that migration rebuilds
+        the chain from unsigned history, so it is an owner's decision, never a side effect
+        of a read. Later schemas only add tables and migrate on open.
         """
         current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if current > SCHEMA_VERSION:
@@ -332,7 +499,7 @@ class Registry:
                 f"{self.path}: registry schema version {current} is newer than this curagate "
                 f"supports ({SCHEMA_VERSION}); upgrade curagate"
             )
-        if 0 < current < SCHEMA_VERSION and not migrate:
+        if current == 1 and not migrate:
             raise InputError(
                 f"{self.path}: registry schema {current} (unsigned history); run `curagate "
                 "registry migrate` once to rebuild it as a hash-chained registry (its "
@@ -391,11 +558,14 @@ class Registry:
         current = int(db.execute("PRAGMA user_version").fetchone()[0])
         if current == SCHEMA_VERSION:
             return  # another process migrated while this one waited for the lock
-        v1 = _V1Data.take(db) if current == 1 else None
-        for stmt in split_statements(SCHEMA_V2):
+        if current < 2:
+            v1 = _V1Data.take(db) if current == 1 else None
+            for stmt in split_statements(SCHEMA_V2):
+                db.execute(stmt)
+            if v1 is not None:
+                v1.replay_into(self, db)
+        for stmt in split_statements(SCHEMA_V3_ADDITIONS):
             db.execute(stmt)
-        if v1 is not None:
-            v1.replay_into(self, db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -591,6 +761,7 @@ class Registry:
         actor: str,
         reason: str,
         report_id: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         db.execute("UPDATE model_versions SET stage = ? WHERE id = ?", (to, mv.id))
         self._log(
@@ -602,7 +773,7 @@ class Registry:
             version=mv.version,
             from_stage=mv.stage,
             to_stage=to,
-            payload={"gate_report_id": report_id},
+            payload={"gate_report_id": report_id, **(extra or {})},
         )
 
     def _trusted(self, db: sqlite3.Connection, role: str) -> dict[str, bytes]:
@@ -619,7 +790,7 @@ class Registry:
 
         ``trusted`` defaults to the gate keys trusted and unrevoked now.
         """
-        source = str(offer.path)
+        source = offer.source or str(offer.path)
         try:
             doc = parse_artifact(GateReportDoc, offer.raw, source=source)
         except InputError as e:
@@ -700,7 +871,11 @@ class Registry:
         j = self._judge(db, mv, offer)
         report_sha = self._put_blob(offer.raw)
         att_sha = self._put_blob(offer.attestation) if offer.attestation is not None else None
-        path = str(offer.path.resolve())
+        declared = offer.declared_items_sha256()
+        if offer.items is not None and declared == sha256_bytes(offer.items):
+            # Stored only when it is the file the report names (and so the attestation covers).
+            self._put_blob(offer.items)
+        path = offer.label
         at = _now()
         cur = db.execute(
             "INSERT INTO gate_reports (model_version_id, report_sha256, attestation_sha256, "
@@ -869,27 +1044,155 @@ class Registry:
                 check_text(actor or default_actor(), "actor"),
             )
 
-    def _backing_report(self, db: sqlite3.Connection, mv: ModelVersion) -> tuple[int | None, str]:
-        """The newest recorded report that still verifies today and says pass (keys may
-        have been revoked since it was recorded)."""
+    def add_gate_report_bytes(
+        self,
+        name: str,
+        version: int,
+        report: bytes,
+        *,
+        attestation: bytes | None = None,
+        items: bytes | None = None,
+        actor: str | None = None,
+        source: str = "api upload",
+    ) -> RecordedGateReport:
+        """Record a report received over the API (CI uploads), judged like one on disk."""
+        offer = Offer(Path(GateReportDoc.FILE), report, attestation, items, source=source)
+        with self._write() as db:
+            return self._record(db, self._get(db, name, version), offer, actor or default_actor())
+
+    def _active_waiver(
+        self, db: sqlite3.Connection, mv: ModelVersion, report_sha256: str
+    ) -> int | None:
+        """An unexpired waiver for exactly this report of this version (times are UTC ISO
+        strings of one format, so they compare as text)."""
+        row = db.execute(
+            "SELECT id FROM waivers WHERE model_version_id = ? AND report_sha256 = ? "
+            "AND expires_at > ? ORDER BY id DESC LIMIT 1",
+            (mv.id, report_sha256, _now()),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def _verified_reports(
+        self, db: sqlite3.Connection, mv: ModelVersion
+    ) -> Iterator[tuple[RecordedGateReport, Judgement]]:
+        """Accepted reports, newest first, each judged again against today's keys."""
         rows = db.execute(
             f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? AND accepted = 1 "
             "ORDER BY id DESC",
             (mv.id,),
         ).fetchall()
-        seen = []
         for r in map(_report, rows):
             att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
-            j = self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
+            yield r, self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
+
+    def _backing_report(
+        self, db: sqlite3.Connection, mv: ModelVersion
+    ) -> tuple[int | None, str, int | None]:
+        """The newest recorded report that still verifies today and says pass, or says warn
+        under an unexpired waiver (keys may have been revoked since it was recorded).
+        Returns (report id, why, waiver id)."""
+        seen = []
+        for r, j in self._verified_reports(db, mv):
             if j.accepted and j.verdict == "pass":
-                return r.id, j.why
+                return r.id, j.why, None
+            if j.accepted and j.verdict == "warn":
+                waiver = self._active_waiver(db, mv, r.report_sha256)
+                if waiver is not None:
+                    return r.id, f"{j.why}; warn waived (waiver {waiver})", waiver
+                seen.append(f"report {r.id}: warn, no unexpired waiver")
+                continue
             seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
         detail = f" ({'; '.join(seen)})" if seen else ""
-        return None, (
-            f"{mv.ref}: promotion to production needs a signed gate attestation with verdict pass "
-            f"for artifact {mv.artifact_digest[:12]}…{detail}; run `curagate gate` on "
-            f"{mv.artifact_path} with --sign-key and pass its gate_report.json with --gate-report"
+        return (
+            None,
+            (
+                f"{mv.ref}: promotion to production needs a signed gate attestation with verdict "
+                f"pass (or warn with an unexpired waiver) for artifact {mv.artifact_digest[:12]}…"
+                f"{detail}; run `curagate gate` on {mv.artifact_path} with --sign-key and pass its "
+                "gate_report.json with --gate-report"
+            ),
+            None,
         )
+
+    def _move(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        to: str,
+        who: str,
+        reason: str,
+        offer: Offer | None,
+        extra: dict[str, Any],
+        *,
+        refused: str | None = None,
+    ) -> str | None:
+        """The verified path every promotion takes (CLI, approval, API); returns why it was
+        refused, or None once the version is moved. A report offered is recorded either way,
+        also when the move is already ``refused`` (e.g. its bytes changed)."""
+        if _RANK[to] <= _RANK[mv.stage]:
+            raise InputError(
+                f"{mv.ref} is in {mv.stage}; promotion only moves forward "
+                f"({' → '.join(STAGES)}); use `curagate registry rollback` to restore an "
+                "earlier production version"
+            )
+        report_id = None
+        waiver_id = None
+        refusal = refused
+        if offer is not None:
+            rec = self._record(db, mv, offer, who)
+            report_id = rec.id
+            if refusal is None and to == "production":
+                if not rec.accepted:
+                    refusal = rec.why
+                elif rec.verdict == "warn":
+                    waiver_id = self._active_waiver(db, mv, rec.report_sha256)
+                    if waiver_id is None:
+                        refusal = (
+                            f"{mv.ref}: the gate's verdict is warn; production needs pass, or an "
+                            "unexpired waiver from an approver (`curagate registry waive`)"
+                        )
+                elif rec.verdict != "pass":
+                    refusal = (
+                        f"{mv.ref}: the gate's verdict is {rec.verdict}; production needs pass"
+                    )
+        if refusal is None and to == "production":
+            if offer is None:
+                report_id, why, waiver_id = self._backing_report(db, mv)
+                if report_id is None:
+                    refusal = why
+            if refusal is None:
+                current = self._production(db, mv.name)
+                if current is not None:
+                    self._set_stage(
+                        db,
+                        current,
+                        "archived",
+                        "archive",
+                        who,
+                        f"replaced by v{mv.version}: {reason}".rstrip(": "),
+                    )
+        if refusal is None:
+            if waiver_id is not None:
+                extra = {**extra, "waiver_id": waiver_id}
+            self._set_stage(
+                db,
+                mv,
+                to,
+                "archive" if to == "archived" else "promote",
+                who,
+                reason,
+                report_id,
+                extra,
+            )
+        return refusal
+
+    @staticmethod
+    def _has_approvers(db: sqlite3.Connection) -> bool:
+        row = db.execute(
+            "SELECT 1 FROM users u LEFT JOIN user_revocations r ON r.user_id = u.id "
+            "WHERE r.id IS NULL AND u.role IN ('approver', 'admin') LIMIT 1"
+        ).fetchone()
+        return row is not None
 
     def promote(
         self,
@@ -904,62 +1207,385 @@ class Registry:
     ) -> ModelVersion:
         """Move a version forward (experiment → staging → production → archived).
 
-        Production needs a verified gate attestation with verdict pass for exactly this
-        artifact, and intact bytes on disk; the version it replaces is archived in the
-        same transaction. A report offered here is recorded even when it is refused.
+        Production needs a verified gate attestation with verdict pass (or warn under an
+        unexpired waiver) for exactly this artifact, and intact bytes on disk; the version
+        it replaces is archived in the same transaction. A report offered here is recorded
+        even when it is refused. Once the registry has approvers (``users add --role
+        approver``), production goes only through :meth:`request_promotion` and
+        :meth:`approve`: two different people.
         """
         if to not in STAGES:
             raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES)}")
         who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
-        refusal: str | None = None
+        bytes_refusal: str | None = None
         if to == "production":
             try:
                 self._verify_bytes(self.get(name, version))
             except CheckFailed as e:
-                refusal = str(e)  # still record the report offered with it, below
+                bytes_refusal = str(e)  # still record the report offered with it
         with self._write() as db:
-            mv = self._get(db, name, version)
-            if _RANK[to] <= _RANK[mv.stage]:
-                raise InputError(
-                    f"{mv.ref} is in {mv.stage}; promotion only moves forward "
-                    f"({' → '.join(STAGES)}); use `curagate registry rollback` to restore an "
-                    "earlier production version"
+            if to == "production" and self._has_approvers(db):
+                raise Forbidden(
+                    f"{self.path}: this registry has approvers, so production needs two of them: "
+                    f"one runs `curagate registry request {name} {version} --to production`, "
+                    "another `curagate registry approve ID` (or both use `curagate serve`)"
                 )
-            report_id = None
-            if offer is not None:
-                rec = self._record(db, mv, offer, who)
-                report_id = rec.id
-                if refusal is None and to == "production" and not rec.backs_production:
-                    refusal = (
-                        rec.why
-                        if not rec.accepted
-                        else f"{mv.ref}: the gate's verdict is {rec.verdict}; production needs pass"
-                    )
-            if refusal is None and to == "production":
-                if offer is None:
-                    report_id, why = self._backing_report(db, mv)
-                    if report_id is None:
-                        refusal = why
-                if refusal is None:
-                    current = self._production(db, name)
-                    if current is not None:
-                        self._set_stage(
-                            db,
-                            current,
-                            "archived",
-                            "archive",
-                            who,
-                            f"replaced by v{mv.version}: {reason}".rstrip(": "),
-                        )
-            if refusal is None:
-                self._set_stage(
-                    db, mv, to, "archive" if to == "archived" else "promote", who, reason, report_id
-                )
+            refusal = self._move(
+                db, self._get(db, name, version), to, who, reason, offer, {}, refused=bytes_refusal
+            )
         if refusal is not None:
             raise CheckFailed(refusal)
         return self.get(name, version)
+
+    # people and the two-approver workflow
+
+    def user_add(
+        self, name: str, *, role: str, actor: str | None = None, reason: str = ""
+    ) -> tuple[User, str]:
+        """Create a user; returns the user and their API token (shown once, stored hashed)."""
+        check_name(name, "user name")
+        if role not in USER_ROLES:
+            raise InputError(f"--role {role!r}: choose one of {', '.join(USER_ROLES)}")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        who = actor or default_actor()
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise InputError(
+                    f"user {name!r} already exists (revoked users stay recorded; pick a new name)"
+                )
+            at = _now()
+            digest = token_sha256(token)
+            cur = db.execute(
+                "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (name, role, digest, who, at),
+            )
+            uid = int(cur.lastrowid or 0)
+            self._log(
+                db,
+                "user_add",
+                actor=who,
+                reason=reason,
+                payload={"user_id": uid, "name": name, "role": role, "token_sha256": digest},
+                at=at,
+            )
+            return self._user(db, uid), token
+
+    @staticmethod
+    def _user(db: sqlite3.Connection, uid: int) -> User:
+        return User(*db.execute(_USER_SQL + " WHERE u.id = ?", (uid,)).fetchone())
+
+    def users(self) -> list[User]:
+        with self._read() as db:
+            return [User(*r) for r in db.execute(_USER_SQL + " ORDER BY u.id")]
+
+    def user_revoke(self, name: str, *, actor: str | None = None, reason: str = "") -> User:
+        who = actor or default_actor()
+        with self._write() as db:
+            row = db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise InputError(
+                    f"user {name!r}: no such user (see `curagate registry users list`)"
+                )
+            user = self._user(db, int(row[0]))
+            if not user.active:
+                raise InputError(f"user {name!r} was already revoked at {user.revoked_at}")
+            at = _now()
+            db.execute(
+                "INSERT INTO user_revocations (user_id, reason, revoked_by, revoked_at) "
+                "VALUES (?, ?, ?, ?)",
+                (user.id, reason, who, at),
+            )
+            self._log(
+                db,
+                "user_revoke",
+                actor=who,
+                reason=reason,
+                payload={"user_id": user.id, "name": name},
+                at=at,
+            )
+            return self._user(db, user.id)
+
+    def authenticate(self, token: str | None) -> User | None:
+        """The active user holding this token, or None (unknown, malformed or revoked)."""
+        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+            return None
+        with self._read() as db:
+            row = db.execute(
+                _USER_SQL + " WHERE u.token_sha256 = ?", (token_sha256(token),)
+            ).fetchone()
+        user = User(*row) if row else None
+        return user if user is not None and user.active else None
+
+    def _approver(self, db: sqlite3.Connection, user: User, what: str) -> User:
+        """Re-read the user inside the transaction: a revocation since login counts."""
+        now = self._user(db, user.id)
+        if not now.active:
+            raise Forbidden(f"user {now.name!r} was revoked at {now.revoked_at}")
+        if not now.can_approve:
+            raise Forbidden(
+                f"user {now.name!r} is a {now.role}; {what} needs the approver or admin role"
+            )
+        return now
+
+    def _request(self, db: sqlite3.Connection, request_id: int) -> PromotionRequest:
+        row = db.execute(_REQUEST_SQL + " WHERE r.id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise InputError(f"promotion request {request_id}: no such request")
+        return PromotionRequest(*row)
+
+    def promotion_request(self, request_id: int) -> PromotionRequest:
+        with self._read() as db:
+            return self._request(db, request_id)
+
+    def promotion_requests(self, name: str | None = None) -> list[PromotionRequest]:
+        sql, params = _REQUEST_SQL, ()
+        if name is not None:
+            sql += " WHERE m.name = ?"
+            params = (check_name(name),)  # type: ignore[assignment]
+        with self._read() as db:
+            return [PromotionRequest(*r) for r in db.execute(sql + " ORDER BY r.id", params)]
+
+    def request_promotion(
+        self, name: str, version: int, *, to: str, user: User, reason: str = ""
+    ) -> PromotionRequest | ModelVersion:
+        """First approver's step. Production: checked now (bytes, a backing report) and
+        recorded as a request for a second approver. Other stages: done at once."""
+        if to not in STAGES[1:]:
+            raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES[1:])}")
+        if to == "production":
+            self._verify_bytes(self.get(name, version))
+        with self._write() as db:
+            u = self._approver(db, user, "requesting a promotion")
+            mv = self._get(db, name, version)
+            if to != "production":
+                refusal = self._move(db, mv, to, u.name, reason, None, {})
+                assert refusal is None  # only production can be refused
+                return self._get(db, name, version)
+            if _RANK[to] <= _RANK[mv.stage]:
+                raise InputError(f"{mv.ref} is already in {mv.stage}")
+            pending = db.execute(
+                "SELECT r.id FROM promotion_requests r LEFT JOIN approvals a "
+                "ON a.request_id = r.id WHERE r.model_version_id = ? AND a.id IS NULL",
+                (mv.id,),
+            ).fetchone()
+            if pending is not None:
+                raise InputError(
+                    f"{mv.ref}: request {pending[0]} is already waiting for a second approver"
+                )
+            report_id, why, _ = self._backing_report(db, mv)
+            if report_id is None:
+                raise CheckFailed(why)
+            at = _now()
+            cur = db.execute(
+                "INSERT INTO promotion_requests (model_version_id, to_stage, requested_by, "
+                "reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                (mv.id, to, u.name, reason, at),
+            )
+            rid = int(cur.lastrowid or 0)
+            self._log(
+                db,
+                "request",
+                actor=u.name,
+                reason=reason,
+                name=mv.name,
+                version=mv.version,
+                from_stage=mv.stage,
+                to_stage=to,
+                payload={"request_id": rid, "gate_report_id": report_id},
+                at=at,
+            )
+            return self._request(db, rid)
+
+    def approve(self, request_id: int, *, user: User, reason: str = "") -> ModelVersion:
+        """Second approver's step: the promotion happens now, through the verified path
+        (bytes re-verified, backing report re-judged); if that refuses, nothing is recorded."""
+        first = self.promotion_request(request_id)
+        if first.to_stage == "production":
+            self._verify_bytes(self.get(first.name, first.version))
+        with self._write() as db:
+            u = self._approver(db, user, "approving a promotion")
+            req = self._request(db, request_id)
+            if req.approved_by is not None:
+                raise InputError(
+                    f"promotion request {request_id} was already approved by {req.approved_by}"
+                )
+            if req.requested_by == u.name:
+                raise Forbidden(
+                    f"promotion request {request_id} was made by {u.name}; a second, different "
+                    "approver must approve it"
+                )
+            mv = self._get(db, req.name, req.version)
+            at = _now()
+            db.execute(
+                "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
+                "VALUES (?, ?, ?, ?)",
+                (request_id, u.name, reason, at),
+            )
+            self._log(
+                db,
+                "approve",
+                actor=u.name,
+                reason=reason,
+                name=mv.name,
+                version=mv.version,
+                from_stage=mv.stage,
+                to_stage=req.to_stage,
+                payload={"request_id": request_id},
+                at=at,
+            )
+            refusal = self._move(
+                db,
+                mv,
+                req.to_stage,
+                u.name,
+                reason or req.reason,
+                None,
+                {"request_id": request_id, "requested_by": req.requested_by},
+            )
+            if refusal is not None:
+                raise CheckFailed(refusal)  # rolls back the approval with it
+        return self.get(req.name, req.version)
+
+    def waive(
+        self,
+        name: str,
+        version: int,
+        *,
+        user: User,
+        reason: str,
+        expires: str | datetime,
+        report_sha256: str | None = None,
+    ) -> Waiver:
+        """Let a verified ``warn`` report back production until ``expires`` (at most
+        MAX_WAIVER_DAYS ahead). An expired waiver backs nothing."""
+        if not reason.strip():
+            raise InputError("a waiver needs a reason (--reason): it is what auditors read")
+        at_dt = parse_expiry(expires) if isinstance(expires, str) else expires
+        now = datetime.now(UTC)
+        if at_dt <= now:
+            raise InputError(f"waiver expiry {_iso(at_dt)} is in the past; give a future time")
+        if at_dt > now + timedelta(days=MAX_WAIVER_DAYS):
+            raise InputError(
+                f"waiver expiry {_iso(at_dt)}: at most {MAX_WAIVER_DAYS} days ahead; renew it later"
+            )
+        with self._write() as db:
+            u = self._approver(db, user, "granting a waiver")
+            mv = self._get(db, name, version)
+            target = None
+            for r, j in self._verified_reports(db, mv):
+                if j.accepted and j.verdict == "warn" and report_sha256 in (None, r.report_sha256):
+                    target = r
+                    break
+            if target is None:
+                raise CheckFailed(
+                    f"{mv.ref}: no signed gate report with verdict warn that verifies today"
+                    f"{' with sha256 ' + report_sha256[:12] if report_sha256 else ''}; only a "
+                    "verified warn can be waived"
+                )
+            at = _now()
+            expires_at = _iso(at_dt)
+            cur = db.execute(
+                "INSERT INTO waivers (model_version_id, report_sha256, reason, expires_at, "
+                "granted_by, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (mv.id, target.report_sha256, reason, expires_at, u.name, at),
+            )
+            wid = int(cur.lastrowid or 0)
+            self._log(
+                db,
+                "waive",
+                actor=u.name,
+                reason=reason,
+                name=mv.name,
+                version=mv.version,
+                payload={
+                    "waiver_id": wid,
+                    "report_sha256": target.report_sha256,
+                    "gate_report_id": target.id,
+                    "expires_at": expires_at,
+                },
+                at=at,
+            )
+            return Waiver(*db.execute(_WAIVER_SQL + " WHERE w.id = ?", (wid,)).fetchone())
+
+    def waivers(self, name: str | None = None, version: int | None = None) -> list[Waiver]:
+        sql, params = _WAIVER_SQL, list[Any]()
+        if name is not None:
+            sql += " WHERE m.name = ?"
+            params.append(check_name(name))
+            if version is not None:
+                sql += " AND m.version = ?"
+                params.append(check_version(version))
+        with self._read() as db:
+            return [Waiver(*r) for r in db.execute(sql + " ORDER BY w.id", params)]
+
+    def report_by_id(self, report_id: int) -> tuple[ModelVersion, RecordedGateReport]:
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports WHERE id = ?",
+                (report_id,),
+            ).fetchone()
+            if row is None:
+                raise InputError(f"gate report {report_id}: no such report in {self.path}")
+            mv = _version(
+                db.execute(
+                    f"SELECT {_VERSION_COLS} FROM model_versions WHERE id = ?", (row[0],)
+                ).fetchone()
+            )
+        return mv, _report(row[1:])
+
+    def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
+        """Judge a recorded report again against the keys trusted now: (ok, verdict, why)."""
+        att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
+        with self._read() as db:
+            j = self._judge(db, mv, Offer(Path(rec.path), self.blob(rec.report_sha256), att))
+        return j.accepted, j.verdict, j.why
+
+    def overview(self) -> list[dict[str, Any]]:
+        """Every version with its newest report and who put it in production (one snapshot)."""
+        with self._read() as db:
+            versions = [
+                _version(r)
+                for r in db.execute(
+                    f"SELECT {_VERSION_COLS} FROM model_versions ORDER BY name, version"
+                )
+            ]
+            latest: dict[int, tuple[int, str | None, bool]] = {}
+            for vid, rid, verdict, accepted in db.execute(
+                "SELECT model_version_id, id, verdict, accepted FROM gate_reports ORDER BY id"
+            ):
+                latest[vid] = (rid, verdict, bool(accepted))
+            promoted: dict[tuple[str, int], str] = {}
+            for name, version, actor, payload in db.execute(
+                "SELECT name, version, actor, payload FROM log WHERE to_stage = 'production' "
+                "AND action IN ('promote', 'rollback') ORDER BY id"
+            ):
+                requester = json.loads(payload).get("requested_by")
+                promoted[(name, version)] = f"{requester} + {actor}" if requester else actor
+        out = []
+        for mv in versions:
+            rid, verdict, accepted = latest.get(mv.id, (None, None, False))
+            out.append(
+                {
+                    "version": mv,
+                    "report_id": rid,
+                    "verdict": verdict,
+                    "verified": accepted,
+                    "promoted_by": promoted.get((mv.name, mv.version)),
+                }
+            )
+        return out
+
+    def report_items(self, rec: RecordedGateReport) -> bytes | None:
+        """The stored items.jsonl the report names, or None when it was not offered."""
+        sha = Offer(Path(rec.path), self.blob(rec.report_sha256), None).declared_items_sha256()
+        if sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            return None
+        if not (self.store_dir / sha[:2] / sha).is_file():
+            return None
+        return self.blob(sha)
 
     def _previous_production(
         self, db: sqlite3.Connection, name: str
@@ -1001,11 +1627,12 @@ class Registry:
             if again.id != previous.id:
                 raise InputError(f"{name}: production changed during the rollback; run it again")
             # What let it ship must still hold today: a key revoked since backs nothing.
-            report_id, why = self._backing_report(db, again)
+            report_id, why, waiver_id = self._backing_report(db, again)
             if report_id is None:
                 raise CheckFailed(f"rollback refused: {why}")
             self._set_stage(db, current, "archived", "rollback", who, reason)
-            self._set_stage(db, again, "production", "rollback", who, reason, report_id)
+            extra = {"waiver_id": waiver_id} if waiver_id is not None else None
+            self._set_stage(db, again, "production", "rollback", who, reason, report_id, extra)
         return self.get(name, previous.version)
 
     def trust_add(
@@ -1192,14 +1819,20 @@ class _V1Data:
 __all__ = [
     "DEFAULT_DB",
     "ENV_DB",
+    "ITEMS_NAME",
     "NAME_RULE",
+    "Forbidden",
     "ModelVersion",
+    "PromotionRequest",
     "RecordedGateReport",
     "Registry",
     "TrustedKey",
+    "User",
+    "Waiver",
     "check_name",
     "check_version",
     "default_actor",
     "default_db_path",
+    "parse_expiry",
     "read_offer",
 ]

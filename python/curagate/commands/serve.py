@@ -1,0 +1,47 @@
+"""Serve a registry to release managers: compare, approve, waive, roll back.
+
+Pages and a JSON API (OpenAPI at /openapi.json) over one registry database. Users log
+in with the token printed by `curagate registry users add`. Binds 127.0.0.1 unless
+told otherwise: put a TLS-terminating proxy in front before exposing it.
+
+examples:
+  curagate registry users add alice --role approver --db .curagate/registry.db
+  curagate serve --db .curagate/registry.db
+  curagate serve --db .curagate/registry.db --host 0.0.0.0 --port 8080
+
+exit codes: 0 stopped cleanly, 2 usage or input error (missing or broken registry)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from curagate.errors import MissingExtraError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="registry database (default: $CURAGATE_REGISTRY or .curagate/registry.db)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from curagate.serve.app import create_app
+    except ImportError as e:
+        raise MissingExtraError("serve", e.name or "fastapi") from None
+    from curagate.registry import default_db_path
+
+    db = args.db or default_db_path()
+    app = create_app(db)
+    print(f"curagate serve: {db} at http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0

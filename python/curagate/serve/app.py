@@ -1,0 +1,755 @@
+"""`curagate serve`: the release service over one registry database.
+
+Every request opens the registry afresh, which replays and checks the hash-chained
+log (so a hand-edited database is refused, not shown), and every action goes through
+the registry's verified path (signed attestation for exactly these bytes, bundle
+re-verified). The browser logs in with an API token and gets a server-side session
+(HttpOnly, SameSite=Strict cookie); every form POST carries the session's CSRF token;
+the Content-Security-Policy allows no script at all (the pages need none) and no
+inline style; Jinja2 escapes everything. The JSON API takes the same token as a
+bearer token. Sessions live in this process's memory: a restart logs everyone out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from curagate.errors import CheckFailed, CuragateError, InputError
+from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
+from curagate.registry.store import check_name, check_version
+from curagate.reports import render, stylesheet
+from curagate.serve import compare as cmp
+
+SESSION_COOKIE = "curagate_session"
+LOGIN_COOKIE = "curagate_login"
+SESSION_TTL_S = 8 * 3600
+PAGE_SIZE = 50
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, shown as JSON on the API and as a page in the browser."""
+
+    def __init__(self, status: int, error: str, fix: str = "") -> None:
+        super().__init__(error)
+        self.status, self.error, self.fix = status, error, fix
+
+
+@dataclass
+class Session:
+    token: str
+    csrf: str
+    expires: float
+
+
+@dataclass
+class Sessions:
+    """In-memory browser sessions; the token is re-checked on every request, so a
+    revoked user is logged out at their next click."""
+
+    items: dict[str, Session] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def new(self, token: str) -> tuple[str, Session]:
+        sid = secrets.token_urlsafe(32)
+        s = Session(token, secrets.token_urlsafe(32), time.time() + SESSION_TTL_S)
+        with self.lock:
+            self.items[sid] = s
+        return sid, s
+
+    def get(self, sid: str | None) -> Session | None:
+        if not sid:
+            return None
+        with self.lock:
+            s = self.items.get(sid)
+            if s is not None and s.expires < time.time():
+                del self.items[sid]
+                s = None
+        return s
+
+    def drop(self, sid: str | None) -> None:
+        with self.lock:
+            self.items.pop(sid or "", None)
+
+
+class PromotionBody(BaseModel):
+    to: Literal["staging", "production"]
+    reason: str = Field(default="", max_length=2000)
+
+
+class ReasonBody(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+class WaiverBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    expires: str = Field(description="ISO 8601 time or days such as 7d", max_length=64)
+
+
+class ReportUpload(BaseModel):
+    name: str = Field(max_length=128)
+    version: int
+    report: str = Field(description="gate_report.json, as text")
+    attestation: str | None = Field(default=None, description="gate_attestation.dsse.json")
+    items: str | None = Field(default=None, description="items.jsonl")
+
+
+def _status_of(e: CuragateError) -> int:
+    if isinstance(e, Forbidden):
+        return 403
+    if isinstance(e, ChainBroken):
+        return 503
+    if isinstance(e, CheckFailed):
+        return 409
+    return 400
+
+
+def _fix_of(e: CuragateError) -> str:
+    if isinstance(e, Forbidden):
+        return "ask an approver who did not make the request, or an admin for the role"
+    if isinstance(e, ChainBroken):
+        return "the registry was changed outside curagate: run `curagate registry check`"
+    if isinstance(e, CheckFailed):
+        return "see the error: the registry refused the action; nothing was promoted"
+    return "correct the request as the error says"
+
+
+def create_app(db: str | Path) -> FastAPI:
+    db_path = Path(db)
+    Registry(db_path, create=False).close()  # fail at start on a missing or broken registry
+    sessions = Sessions()
+    app = FastAPI(
+        title="curagate release service",
+        version="1",
+        description=(
+            "Compare, approve and roll back model versions in a curagate registry. "
+            "Bearer-token auth (tokens from `curagate registry users add`)."
+        ),
+        docs_url=None,  # Swagger UI and ReDoc load script from a CDN: offline and CSP forbid it
+        redoc_url=None,
+    )
+
+    def registry() -> Iterator[Registry]:
+        reg = Registry(db_path, create=False)
+        try:
+            yield reg
+        finally:
+            reg.close()
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def error_response(request: Request, status: int, error: str, fix: str) -> Response:
+        resp: Response
+        if is_api(request) or request.url.path == "/healthz":
+            resp = JSONResponse({"error": error, "fix": fix}, status_code=status)
+        elif status == 401:
+            resp = RedirectResponse("/login", status_code=303)
+        else:
+            html = render("error.html", user=None, csrf="", status=status, error=error, fix=fix)
+            resp = HTMLResponse(html, status_code=status)
+        # set here too: a 500 is answered outside the middleware
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        return resp
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, e: ApiError) -> Response:
+        return error_response(request, e.status, e.error, e.fix)
+
+    @app.exception_handler(CuragateError)
+    async def on_curagate_error(request: Request, e: CuragateError) -> Response:
+        return error_response(request, _status_of(e), str(e), _fix_of(e))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, e: RequestValidationError) -> Response:
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        return error_response(
+            request,
+            422,
+            f"{where}: {first.get('msg', 'invalid request')}",
+            "see the OpenAPI description at /openapi.json",
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, e: StarletteHTTPException) -> Response:
+        return error_response(request, e.status_code, str(e.detail), "check the URL")
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, e: Exception) -> Response:
+        return error_response(
+            request, 500, "internal error", "this is a bug in curagate; the server log has it"
+        )
+
+    # who is asking
+
+    def api_user(request: Request, reg: Registry = Depends(registry)) -> User:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(
+                401,
+                "no bearer token",
+                "send Authorization: Bearer TOKEN (curagate registry users add)",
+            )
+        user = reg.authenticate(token.strip())
+        if user is None:
+            raise ApiError(401, "unknown or revoked token", "ask an admin for a new token")
+        return user
+
+    def approver(user: User) -> User:
+        if not user.can_approve:
+            raise ApiError(
+                403,
+                f"user {user.name!r} is a {user.role}; this needs the approver or admin role",
+                "ask an admin for the approver role",
+            )
+        return user
+
+    @dataclass
+    class Browser:
+        user: User
+        session: Session
+
+    def browser(request: Request, reg: Registry = Depends(registry)) -> Browser:
+        session = sessions.get(request.cookies.get(SESSION_COOKIE))
+        user = reg.authenticate(session.token) if session else None
+        if session is None or user is None:
+            sessions.drop(request.cookies.get(SESSION_COOKIE))
+            raise ApiError(401, "log in first", "")
+        return Browser(user, session)
+
+    def check_csrf(b: Browser, token: str) -> None:
+        if not hmac.compare_digest(b.session.csrf.encode(), token.encode()):
+            raise ApiError(403, "missing or wrong CSRF token", "reload the page and submit again")
+
+    def found(call: Callable[[], T]) -> T:
+        """Turn 'no such version/report/request' into a 404."""
+        try:
+            return call()
+        except InputError as e:
+            raise ApiError(404, str(e), "check the name, version or id") from None
+
+    def version_url(mv: ModelVersion) -> str:
+        return f"/models/{mv.name}/versions/{mv.version}"
+
+    # health and static
+
+    @app.get("/healthz", response_class=PlainTextResponse)
+    def healthz() -> str:
+        return "ok"
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(status_code=204)  # no icon, and no 404 in the browser console
+
+    @app.get("/static/style.css", include_in_schema=False)
+    def css() -> Response:
+        return Response(stylesheet(), media_type="text/css")
+
+    # browser: login
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(request: Request) -> Response:
+        nonce = secrets.token_urlsafe(32)
+        html = render("login.html", user=None, csrf=nonce, error=None)
+        resp = HTMLResponse(html)
+        resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", max_age=600)
+        return resp
+
+    @app.post("/login", include_in_schema=False)
+    def login(
+        request: Request,
+        token: str = Form(""),
+        csrf: str = Form(""),
+        reg: Registry = Depends(registry),
+    ) -> Response:
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not hmac.compare_digest(nonce.encode(), csrf.encode()):
+            raise ApiError(403, "missing or wrong CSRF token", "reload the login page")
+        user = reg.authenticate(token.strip())
+        if user is None:
+            html = render("login.html", user=None, csrf=nonce, error="Unknown or revoked token.")
+            return HTMLResponse(html, status_code=401)
+        sid, _ = sessions.new(token.strip())
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(
+            SESSION_COOKIE,
+            sid,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=SESSION_TTL_S,
+        )
+        resp.delete_cookie(LOGIN_COOKIE)
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(request: Request, csrf: str = Form(""), b: Browser = Depends(browser)) -> Response:
+        check_csrf(b, csrf)
+        sessions.drop(request.cookies.get(SESSION_COOKIE))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    # browser: pages
+
+    def page(who: Browser, template: str, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(
+            render(
+                template,
+                user=who.user,
+                csrf=who.session.csrf,
+                can_approve=who.user.can_approve,
+                **ctx,
+            )
+        )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(
+        notice: str | None = Query(None, max_length=300),
+        b: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> HTMLResponse:
+        rows = []
+        production = []
+        for o in reg.overview():
+            mv: ModelVersion = o["version"]
+            row = {
+                "name": mv.name,
+                "version": mv.version,
+                "url": version_url(mv),
+                "stage": mv.stage,
+                "verdict": o["verdict"],
+                "report_id": o["report_id"],
+                "verified": o["verified"],
+                "signed": mv.signed_by is not None,
+                "digest": mv.artifact_digest,
+                "created_at": mv.created_at,
+                "promoted_by": o["promoted_by"],
+            }
+            rows.append(row)
+            if mv.stage == "production":
+                production.append(row)
+        pending = [r for r in reg.promotion_requests() if r.status == "pending"]
+        return page(
+            b, "index.html", rows=rows, production=production, requests=pending, notice=notice
+        )
+
+    @app.get(
+        "/models/{name}/versions/{version}", response_class=HTMLResponse, include_in_schema=False
+    )
+    def version_page(
+        name: str,
+        version: int,
+        notice: str | None = Query(None, max_length=300),
+        b: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> HTMLResponse:
+        mv = found(lambda: reg.get(name, version))
+        reports = []
+        warn_report = False
+        for rec in reg.gate_reports(name, version):
+            ok, verdict, why = reg.judge_now(mv, rec)
+            warn_report = warn_report or (ok and verdict == "warn")
+            reports.append(
+                {
+                    "rec": rec,
+                    "now_ok": ok,
+                    "now_why": why,
+                    "has_items": reg.report_items(rec) is not None,
+                }
+            )
+        prod = reg.production(name)
+        prod_report = None
+        if prod is not None and prod.id != mv.id:
+            accepted = [r.id for r in reg.gate_reports(prod.name, prod.version) if r.accepted]
+            prod_report = accepted[-1] if accepted else None
+        return page(
+            b,
+            "version.html",
+            mv=mv,
+            reports=reports,
+            warn_report=warn_report,
+            prod_report=prod_report,
+            waivers=reg.waivers(name, version),
+            requests=[r for r in reg.promotion_requests(name) if r.version == version],
+            log=reg.log(name, version),
+            notice=notice,
+        )
+
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit(b: Browser = Depends(browser), reg: Registry = Depends(registry)) -> HTMLResponse:
+        try:
+            state = reg.check()
+            ok, error = True, ""
+        except ChainBroken as e:
+            state, ok, error = None, False, str(e)
+        return page(
+            b,
+            "audit.html",
+            chain_ok=ok,
+            chain_error=error,
+            rows=state.rows if state else 0,
+            head_id=state.head_id if state else 0,
+            head_hash=state.head_hash if state else "",
+            log=reg.log(),
+        )
+
+    @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
+    def compare_page(
+        a: int = Query(..., ge=1),
+        b_report: int | None = Query(None, alias="b", ge=1),
+        changed: bool = Query(False),
+        set_name: str | None = Query(None, alias="set", max_length=200),
+        slice_key: str | None = Query(None, alias="slice", max_length=300),
+        page_no: int = Query(1, alias="page", ge=1),
+        br: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> HTMLResponse:
+        ctx = comparison(reg, a, b_report, changed, set_name or None, slice_key or None, page_no)
+        return page(br, "compare.html", **ctx)
+
+    def side(reg: Registry, report_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        mv, rec = found(lambda: reg.report_by_id(report_id))
+        ok, _, why = reg.judge_now(mv, rec)
+        raw = reg.report_items(rec)
+        if raw is None:
+            raise ApiError(
+                404,
+                f"gate report {report_id} of {mv.ref} has no stored items.jsonl",
+                "rerun `curagate gate` (it writes items.jsonl) and record the new report",
+            )
+        items = cmp.parse_items(rec.report_sha256 + ":items", raw)
+        info = {
+            "report_id": rec.id,
+            "label": mv.ref,
+            "verdict": rec.verdict or "-",
+            "trust": "signature verified" if ok else f"NOT verified: {why}",
+            "report_sha256": rec.report_sha256,
+        }
+        return info, items
+
+    def comparison(
+        reg: Registry,
+        a_id: int,
+        b_id: int | None,
+        changed: bool,
+        set_name: str | None,
+        slice_key: str | None,
+        page_no: int,
+    ) -> dict[str, Any]:
+        a_info, a_items = side(reg, a_id)
+        if b_id is None:
+            b_info = {**a_info, "label": f"{a_info['label']}'s base", "report_id": a_id}
+            b_items = None
+        else:
+            b_info, b_items_list = side(reg, b_id)
+            b_items = b_items_list
+        rows, unmatched = cmp.pair_rows(a_items, b_items)
+        chosen = cmp.order(
+            cmp.select(rows, changed=changed, set_name=set_name, slice_key=slice_key)
+        )
+        pages = max(1, math.ceil(len(chosen) / PAGE_SIZE))
+        page_no = min(page_no, pages)
+        base_q: dict[str, Any] = {"a": a_id}
+        if b_id is not None:
+            base_q["b"] = b_id
+        filt = dict(base_q)
+        if changed:
+            filt["changed"] = 1
+        if set_name:
+            filt["set"] = set_name
+        if slice_key:
+            filt["slice"] = slice_key
+
+        def url(**more: Any) -> str:
+            return "/compare?" + urlencode({**filt, **more})
+
+        gate_metrics = []
+        if b_id is None:
+            _, rec = reg.report_by_id(a_id)
+            doc = json.loads(reg.blob(rec.report_sha256))
+            for res in doc.get("results", []):
+                for metric, m in sorted((res.get("metrics") or {}).items()):
+                    if isinstance(m, dict):
+                        gate_metrics.append({"set": res.get("golden_set"), "metric": metric, **m})
+        for g in gate_metrics:
+            for k in ("candidate", "base", "delta", "ci_low", "ci_high", "p_value", "significant"):
+                g.setdefault(k, None)
+        slices = cmp.per_slice(rows)
+        for s in slices:
+            s["url"] = "/compare?" + urlencode({**base_q, "slice": s["key"], "changed": 1})
+        return {
+            "a": a_info,
+            "b": b_info,
+            "b_param": b_id,
+            "matched": len(rows),
+            "unmatched": unmatched,
+            "metrics": cmp.per_set(rows),
+            "gate_metrics": gate_metrics,
+            "slices": slices,
+            "sets": sorted({r.set for r in rows}),
+            "slice_keys": [s["key"] for s in slices],
+            "filters": {"changed": changed, "set": set_name or "", "slice": slice_key or ""},
+            "total": len(chosen),
+            "page": page_no,
+            "pages": pages,
+            "items": chosen[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE],
+            "prev_url": url(page=page_no - 1) if page_no > 1 else None,
+            "next_url": url(page=page_no + 1) if page_no < pages else None,
+        }
+
+    # browser: actions (each a form POST with the session's CSRF token)
+
+    def back(mv: ModelVersion | None, notice: str) -> RedirectResponse:
+        target = version_url(mv) if mv is not None else "/"
+        return RedirectResponse(f"{target}?{urlencode({'notice': notice[:290]})}", status_code=303)
+
+    @app.post("/ui/models/{name}/versions/{version}/promote", include_in_schema=False)
+    def ui_promote(
+        name: str,
+        version: int,
+        to: Literal["staging", "production"] = Form(...),
+        reason: str = Form("", max_length=2000),
+        csrf: str = Form(""),
+        b: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> Response:
+        check_csrf(b, csrf)
+        mv = found(lambda: reg.get(name, version))
+        out = reg.request_promotion(name, version, to=to, user=approver(b.user), reason=reason)
+        if isinstance(out, ModelVersion):
+            return back(mv, f"{out.ref} is now in {out.stage}")
+        return back(mv, f"request {out.id} created: a second approver must approve it")
+
+    @app.post("/ui/requests/{request_id}/approve", include_in_schema=False)
+    def ui_approve(
+        request_id: int,
+        reason: str = Form("", max_length=2000),
+        csrf: str = Form(""),
+        b: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> Response:
+        check_csrf(b, csrf)
+        found(lambda: reg.promotion_request(request_id))
+        mv = reg.approve(request_id, user=approver(b.user), reason=reason)
+        return back(mv, f"approved: {mv.ref} is now in {mv.stage}")
+
+    @app.post("/ui/models/{name}/versions/{version}/waive", include_in_schema=False)
+    def ui_waive(
+        name: str,
+        version: int,
+        reason: str = Form("", max_length=2000),
+        expires: str = Form("7d", max_length=64),
+        csrf: str = Form(""),
+        b: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> Response:
+        check_csrf(b, csrf)
+        mv = found(lambda: reg.get(name, version))
+        w = reg.waive(name, version, user=approver(b.user), reason=reason, expires=expires)
+        return back(mv, f"waiver {w.id} granted until {w.expires_at}")
+
+    @app.post("/ui/models/{name}/rollback", include_in_schema=False)
+    def ui_rollback(
+        name: str,
+        reason: str = Form("", max_length=2000),
+        csrf: str = Form(""),
+        b: Browser = Depends(browser),
+        reg: Registry = Depends(registry),
+    ) -> Response:
+        check_csrf(b, csrf)
+        check_name(name)
+        mv = reg.rollback(name, actor=approver(b.user).name, reason=reason)
+        return back(mv, f"rolled back: {mv.ref} is in production again")
+
+    # JSON API
+
+    def model_json(mv: ModelVersion, verdict: str | None, verified: bool) -> dict[str, Any]:
+        return {
+            "name": mv.name,
+            "version": mv.version,
+            "stage": mv.stage,
+            "digest": mv.artifact_digest,
+            "verdict": verdict,
+            "signed": mv.signed_by is not None,
+            "report_verified": verified,
+        }
+
+    @app.get("/api/v1/models", tags=["models"])
+    def api_models(
+        user: User = Depends(api_user), reg: Registry = Depends(registry)
+    ) -> list[dict[str, Any]]:
+        """Every version: name, version, stage, digest, newest gate verdict, signed bundle."""
+        return [model_json(o["version"], o["verdict"], o["verified"]) for o in reg.overview()]
+
+    @app.get("/api/v1/models/{name}/versions/{version}", tags=["models"])
+    def api_version(
+        name: str, version: int, user: User = Depends(api_user), reg: Registry = Depends(registry)
+    ) -> dict[str, Any]:
+        """One version with lineage, gate reports, waivers, requests and its audit log."""
+        check_name(name)
+        check_version(version)
+        mv = found(lambda: reg.get(name, version))
+        return {
+            **mv.to_dict(),
+            "gate_reports": [r.to_dict() for r in reg.gate_reports(name, version)],
+            "waivers": [w.to_dict() for w in reg.waivers(name, version)],
+            "promotion_requests": [
+                r.to_dict() for r in reg.promotion_requests(name) if r.version == version
+            ],
+            "log": [row.to_dict() for row in reg.log(name, version)],
+        }
+
+    @app.post(
+        "/api/v1/models/{name}/versions/{version}/promotions",
+        tags=["workflow"],
+        responses={201: {"description": "a second approver must approve the request"}},
+    )
+    def api_promote(
+        name: str,
+        version: int,
+        body: PromotionBody,
+        user: User = Depends(api_user),
+        reg: Registry = Depends(registry),
+    ) -> JSONResponse:
+        """Staging: done at once (200). Production: a request for a second approver (201)."""
+        approver(user)
+        check_name(name)
+        found(lambda: reg.get(name, version))
+        out = reg.request_promotion(name, version, to=body.to, user=user, reason=body.reason)
+        if isinstance(out, ModelVersion):
+            return JSONResponse({"status": "done", "stage": out.stage}, status_code=200)
+        return JSONResponse({"request_id": out.id, "status": out.status}, status_code=201)
+
+    @app.get("/api/v1/promotion-requests", tags=["workflow"])
+    def api_requests(
+        user: User = Depends(api_user), reg: Registry = Depends(registry)
+    ) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in reg.promotion_requests()]
+
+    @app.post("/api/v1/promotion-requests/{request_id}/approve", tags=["workflow"])
+    def api_approve(
+        request_id: int,
+        body: ReasonBody | None = None,
+        user: User = Depends(api_user),
+        reg: Registry = Depends(registry),
+    ) -> dict[str, Any]:
+        """The second approval: the promotion happens now, through the verified path."""
+        approver(user)
+        found(lambda: reg.promotion_request(request_id))
+        mv = reg.approve(request_id, user=user, reason=body.reason if body else "")
+        return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
+
+    @app.post("/api/v1/models/{name}/versions/{version}/waivers", tags=["workflow"])
+    def api_waive(
+        name: str,
+        version: int,
+        body: WaiverBody,
+        user: User = Depends(api_user),
+        reg: Registry = Depends(registry),
+    ) -> JSONResponse:
+        """Let this version's verified warn report back production until ``expires``."""
+        approver(user)
+        check_name(name)
+        found(lambda: reg.get(name, version))
+        w = reg.waive(name, version, user=user, reason=body.reason, expires=body.expires)
+        return JSONResponse(w.to_dict(), status_code=201)
+
+    @app.post("/api/v1/models/{name}/rollback", tags=["workflow"])
+    def api_rollback(
+        name: str,
+        body: ReasonBody,
+        user: User = Depends(api_user),
+        reg: Registry = Depends(registry),
+    ) -> dict[str, Any]:
+        """Put the previous production version back (its bytes re-verified first)."""
+        approver(user)
+        check_name(name)
+        mv = reg.rollback(name, actor=user.name, reason=body.reason)
+        return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
+
+    @app.post("/api/v1/reports", tags=["reports"], status_code=201)
+    def api_upload(
+        body: ReportUpload, user: User = Depends(api_user), reg: Registry = Depends(registry)
+    ) -> dict[str, Any]:
+        """CI uploads a gate report (+ attestation + items) for a registered version; it
+        is judged and recorded like one offered on the CLI, accepted or not."""
+        approver(user)
+        check_name(body.name)
+        check_version(body.version)
+        found(lambda: reg.get(body.name, body.version))
+        rec = reg.add_gate_report_bytes(
+            body.name,
+            body.version,
+            body.report.encode(),
+            attestation=body.attestation.encode() if body.attestation is not None else None,
+            items=body.items.encode() if body.items is not None else None,
+            actor=user.name,
+        )
+        return rec.to_dict()
+
+    @app.get("/api/v1/compare", tags=["reports"])
+    def api_compare(
+        a: int = Query(..., ge=1),
+        b: int | None = Query(None, ge=1),
+        changed: bool = Query(False),
+        page: int = Query(1, ge=1),
+        user: User = Depends(api_user),
+        reg: Registry = Depends(registry),
+    ) -> dict[str, Any]:
+        """The compare page as JSON: paired metrics, slices and one page of items."""
+        ctx = comparison(reg, a, b, changed, None, None, page)
+        return {
+            "a": ctx["a"],
+            "b": ctx["b"],
+            "metrics": ctx["metrics"],
+            "slices": [{k: v for k, v in s.items() if k != "url"} for s in ctx["slices"]],
+            "total": ctx["total"],
+            "page": ctx["page"],
+            "pages": ctx["pages"],
+            "items": [r.to_dict() for r in ctx["items"]],
+        }
+
+    return app
+
+
+__all__ = ["create_app"]

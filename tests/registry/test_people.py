@@ -1,0 +1,284 @@
+"""Users, tokens, two-approver promotions and waivers (registry schema 3)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.digest import sha256_bytes
+from curagate.errors import CheckFailed, InputError
+from curagate.registry import ChainBroken, Forbidden, Registry, User
+from curagate.registry.schema import APPEND_ONLY_V3
+
+from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
+
+
+@pytest.fixture(scope="module")
+def ci_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return keypair(tmp_path_factory.mktemp("ci-key"))
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> tuple[Registry, dict[str, tuple[User, str]], str]:
+    """A registry with a gate key, bot v1 registered with a signed pass report, and
+    users alice and bob (approvers), vera (viewer)."""
+    reg = Registry(tmp_path / "reg" / "registry.db")
+    reg.trust_add(ci_key[1], role="gate", name="ci", actor="admin")
+    digest = write_bundle(tmp_path / "b1", b"one" * 16)
+    report = write_gate_report(tmp_path / "g1", digest, "pass", sign_key=ci_key[0])
+    reg.register(tmp_path / "b1", name="bot", gate_report=report, actor="ci")
+    users = {
+        n: reg.user_add(n, role=r, actor="admin")
+        for n, r in (("alice", "approver"), ("bob", "approver"), ("vera", "viewer"))
+    }
+    return reg, users, digest
+
+
+def test_a_token_is_printed_once_stored_hashed_and_stops_working_when_revoked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "r.db"
+    assert main(["registry", "users", "add", "alice", "--role", "approver", "--db", str(db)]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    raw = db.read_bytes() + (Path(f"{db}-wal").read_bytes() if Path(f"{db}-wal").exists() else b"")
+    assert token.encode() not in raw and sha256_bytes(token.encode()).encode() in raw
+    with Registry(db) as reg:
+        user = reg.authenticate(token)
+        assert user is not None and user.name == "alice" and user.can_approve
+        assert reg.authenticate(token + "x") is None and reg.authenticate("") is None
+    assert main(["registry", "users", "revoke", "alice", "--db", str(db)]) == 0
+    with Registry(db) as reg:
+        assert reg.authenticate(token) is None
+    assert main(["registry", "users", "list", "--json", "--db", str(db)]) == 0
+    listed = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert listed[0]["name"] == "alice" and listed[0]["revoked_at"]
+
+
+def test_production_needs_two_different_approvers(setup) -> None:
+    reg, users, _ = setup
+    alice, bob, vera = users["alice"][0], users["bob"][0], users["vera"][0]
+    with pytest.raises(Forbidden, match="two of them"):
+        reg.promote("bot", 1, to="production", actor="alice")
+    with pytest.raises(Forbidden, match="viewer"):
+        reg.request_promotion("bot", 1, to="production", user=vera)
+    req = reg.request_promotion("bot", 1, to="production", user=alice, reason="ready")
+    assert reg.get("bot", 1).stage == "experiment"
+    with pytest.raises(Forbidden, match="different approver"):
+        reg.approve(req.id, user=alice)
+    with pytest.raises(Forbidden, match="viewer"):
+        reg.approve(req.id, user=vera)
+    assert reg.approve(req.id, user=bob, reason="agreed").stage == "production"
+    actions = [(r.action, r.actor) for r in reg.log("bot", 1)]
+    assert actions[-3:] == [("request", "alice"), ("approve", "bob"), ("promote", "bob")]
+    promote = reg.log("bot", 1)[-1].data
+    assert promote["request_id"] == req.id and promote["requested_by"] == "alice"
+    with pytest.raises(InputError, match="already approved"):
+        reg.approve(req.id, user=bob)
+    reg.check()
+    reg.close()
+
+
+def test_a_revoked_approver_can_no_longer_approve(setup) -> None:
+    reg, users, _ = setup
+    req = reg.request_promotion("bot", 1, to="production", user=users["alice"][0])
+    reg.user_revoke("bob", actor="admin", reason="left")
+    with pytest.raises(Forbidden, match="revoked"):
+        reg.approve(req.id, user=users["bob"][0])
+    reg.close()
+
+
+def test_a_warn_backs_production_only_under_an_unexpired_waiver(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    reg, users, _ = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    digest = write_bundle(tmp_path / "b2", b"two" * 16)
+    report = write_gate_report(tmp_path / "g2", digest, "warn", sign_key=ci_key[0])
+    reg.register(tmp_path / "b2", name="bot", gate_report=report, actor="ci")
+    with pytest.raises(CheckFailed, match="warn, no unexpired waiver"):
+        reg.request_promotion("bot", 2, to="production", user=alice)
+    with pytest.raises(InputError, match="in the past"):
+        reg.waive("bot", 2, user=bob, reason="x", expires="2001-01-01T00:00:00Z")
+    with pytest.raises(Forbidden, match="viewer"):
+        reg.waive("bot", 2, user=users["vera"][0], reason="x", expires="1d")
+    with pytest.raises(CheckFailed, match="only a verified warn"):
+        reg.waive("bot", 1, user=bob, reason="v1 passed", expires="1d")  # nothing to waive
+    # expires in a second: requested in time, approved after it expired
+    soon = datetime.now(UTC) + timedelta(seconds=1.5)
+    reg.waive("bot", 2, user=bob, reason="size warning: small set", expires=soon)
+    req = reg.request_promotion("bot", 2, to="production", user=alice)
+    time.sleep(1.6)
+    before = len(reg.log())
+    with pytest.raises(CheckFailed, match="warn, no unexpired waiver"):
+        reg.approve(req.id, user=bob)
+    assert len(reg.log()) == before and reg.promotion_request(req.id).status == "pending"
+    # a fresh waiver: now the approval goes through, and the log names the waiver
+    w = reg.waive("bot", 2, user=bob, reason="size warning: small set", expires="7d")
+    assert reg.approve(req.id, user=bob).stage == "production"
+    assert reg.log("bot", 2)[-1].data["waiver_id"] == w.id
+    assert [x.active() for x in reg.waivers("bot", 2)] == [False, True]
+    reg.check()
+    reg.close()
+
+
+def test_staging_needs_one_approver(setup) -> None:
+    reg, users, _ = setup
+    out = reg.request_promotion("bot", 1, to="staging", user=users["alice"][0])
+    assert getattr(out, "stage", None) == "staging"
+    reg.close()
+
+
+def test_cli_request_and_approve_with_tokens_from_the_environment(
+    setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reg, users, _ = setup
+    db = str(reg.path)
+    reg.close()
+    monkeypatch.delenv("CURAGATE_TOKEN", raising=False)
+    assert main(["registry", "request", "bot", "1", "--to", "production", "--db", db]) == 2
+    monkeypatch.setenv("CURAGATE_TOKEN", users["alice"][1])
+    assert main(["registry", "request", "bot", "1", "--to", "production", "--db", db]) == 0
+    assert main(["registry", "approve", "1", "--db", db]) == 1  # alice's own request
+    monkeypatch.setenv("CURAGATE_TOKEN", users["bob"][1])
+    assert main(["registry", "approve", "1", "--db", db]) == 0
+    assert "bot v1 is now in production" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (
+            [
+                "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
+                f"VALUES ('mallory', 'admin', '{'f' * 64}', 'me', 'now')"
+            ],
+            "table users row 4",
+        ),
+        (
+            ["DROP TRIGGER users_no_update", "UPDATE users SET role = 'admin' WHERE name = 'vera'"],
+            "trigger users_no_update was dropped or altered",
+        ),
+        (
+            [
+                "DROP TRIGGER users_no_update",
+                "UPDATE users SET role = 'admin' WHERE name = 'vera'",
+                "CREATE TRIGGER users_no_update BEFORE UPDATE ON users\n"
+                "BEGIN SELECT RAISE(ABORT, 'users is append-only'); END",
+            ],
+            "table users row 3",
+        ),
+        (
+            [
+                "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
+                "VALUES (1, 'bob', '', 'now')"
+            ],
+            "table approvals",
+        ),
+        (
+            [
+                "INSERT INTO waivers (model_version_id, report_sha256, reason, expires_at, "
+                f"granted_by, granted_at) VALUES (1, '{'a' * 64}', 'x', '2999', 'bob', 'now')"
+            ],
+            "table waivers",
+        ),
+        (
+            [
+                "DROP TRIGGER user_revocations_no_delete",
+                "DELETE FROM user_revocations",
+                "CREATE TRIGGER user_revocations_no_delete BEFORE DELETE ON user_revocations\n"
+                "BEGIN SELECT RAISE(ABORT, 'user_revocations is append-only'); END",
+            ],
+            "user_revocations",
+        ),
+    ],
+    ids=[
+        "forged-user",
+        "dropped-trigger",
+        "role-raised",
+        "forged-approval",
+        "forged-waiver",
+        "unrevoked",
+    ],
+)
+def test_hand_edits_of_people_tables_are_detected(
+    setup, statements: list[str], message: str
+) -> None:
+    reg, users, _ = setup
+    reg.request_promotion("bot", 1, to="production", user=users["alice"][0])
+    reg.user_revoke("vera", actor="admin")
+    db = reg.path
+    reg.close()
+    conn = sqlite3.connect(db)
+    for stmt in statements:
+        conn.execute(stmt)
+    conn.commit()
+    conn.close()
+    with pytest.raises(ChainBroken, match=message):
+        Registry(db)
+
+
+def test_every_people_table_is_append_only(setup) -> None:
+    reg, _, _ = setup
+    db = reg.path
+    reg.close()
+    conn = sqlite3.connect(db)
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    for table in APPEND_ONLY_V3:
+        assert {f"{table}_no_update", f"{table}_no_delete"} <= triggers
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM users")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE users SET role = 'admin'")
+    conn.close()
+
+
+def test_a_schema_2_registry_migrates_to_3_and_keeps_its_history(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    db = tmp_path / "r.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        digest = write_bundle(tmp_path / "b1", b"one" * 16)
+        reg.register(tmp_path / "b1", name="bot")
+        head = reg.head()
+    # make it a schema-2 database: the schema-3 tables and their triggers did not exist
+    conn = sqlite3.connect(db)
+    for table in APPEND_ONLY_V3:
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    with Registry(db) as reg:
+        assert reg.schema_version == 3 and reg.head() == head
+        assert reg.get("bot", 1).artifact_digest == digest
+        reg.user_add("alice", role="approver")
+        reg.check()
+
+
+def test_items_beside_a_report_are_stored_when_the_report_names_them(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    reg, _, _ = setup
+    items = b'{"id":"1","set":"s"}\n'
+    digest = write_bundle(tmp_path / "b3", b"three" * 16)
+    for label, declared in (("named", sha256_bytes(items)), ("other", "0" * 64)):
+        d = tmp_path / f"g3-{label}"
+        d.mkdir()
+        doc = report_doc(digest)
+        doc["items"] = {"file": "items.jsonl", "sha256": declared, "count": 1}
+        (d / "gate_report.json").write_text(json.dumps(doc))
+        (d / "items.jsonl").write_bytes(items)
+    reg.register(tmp_path / "b3", name="bot", gate_report=tmp_path / "g3-named")
+    rec = reg.add_gate_report("bot", 2, tmp_path / "g3-other")
+    named, other = reg.gate_reports("bot", 2)
+    assert reg.report_items(named) == items
+    assert reg.report_items(other) is None and rec.id == other.id
+    reg.close()

@@ -1,0 +1,332 @@
+"""The release service's API and pages through FastAPI's test client, on real registries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from curagate.registry import Registry
+from curagate.serve.app import create_app
+
+from .serve_fixtures import HOSTILE, World, build_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return build_world(tmp_path)
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(world.db), raise_server_exceptions=False) as c:
+        yield c
+
+
+def bearer(world: World, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.tokens[user]}"}
+
+
+def login(client: TestClient, world: World, user: str) -> str:
+    """Log in through the form; returns the session's CSRF token."""
+    page = client.get("/login")
+    nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert nonce is not None
+    r = client.post(
+        "/login", data={"token": world.tokens[user], "csrf": nonce.group(1)}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    home = client.get("/")
+    m = re.search(r'name="csrf" value="([^"]+)"', home.text)
+    assert m is not None
+    return m.group(1)
+
+
+def test_healthz_and_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/models/{name}/versions/{version}/promotions" in spec["paths"]
+    assert "/api/v1/reports" in spec["paths"]
+
+
+def test_models_lists_every_version(client: TestClient, world: World) -> None:
+    r = client.get("/api/v1/models", headers=bearer(world, "vera"))
+    assert r.status_code == 200
+    got = {(m["name"], m["version"]): m for m in r.json()}
+    assert got[("bot", 1)]["stage"] == "production" and got[("bot", 1)]["verdict"] == "pass"
+    assert got[("bot", 2)]["verdict"] == "warn" and got[("bot", 2)]["report_verified"] is True
+    assert set(got[("bot", 1)]) >= {"name", "version", "stage", "digest", "verdict", "signed"}
+    one = client.get("/api/v1/models/bot/versions/2", headers=bearer(world, "vera")).json()
+    assert one["gate_reports"][0]["verdict"] == "warn" and one["log"][0]["action"] == "register"
+
+
+def test_no_token_bad_token_and_revoked_token_are_401(client: TestClient, world: World) -> None:
+    assert client.get("/api/v1/models").status_code == 401
+    bad = client.get("/api/v1/models", headers={"Authorization": "Bearer cgt_nope"})
+    assert bad.status_code == 401 and set(bad.json()) == {"error", "fix"}
+    with Registry(world.db) as reg:
+        reg.user_revoke("alice", actor="carol")
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "staging"},
+        headers=bearer(world, "alice"),
+    )
+    assert r.status_code == 401
+
+
+def test_a_viewer_cannot_promote_waive_approve_roll_back_or_upload(
+    client: TestClient, world: World
+) -> None:
+    h = bearer(world, "vera")
+    assert (
+        client.post(
+            "/api/v1/models/bot/versions/2/promotions", json={"to": "staging"}, headers=h
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/v1/models/bot/versions/2/waivers",
+            json={"reason": "x", "expires": "1d"},
+            headers=h,
+        ).status_code
+        == 403
+    )
+    assert client.post("/api/v1/promotion-requests/1/approve", headers=h).status_code == 403
+    assert (
+        client.post("/api/v1/models/bot/rollback", json={"reason": "x"}, headers=h).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/api/v1/reports", json={"name": "bot", "version": 2, "report": "{}"}, headers=h
+        ).status_code
+        == 403
+    )
+
+
+def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
+    client: TestClient, world: World
+) -> None:
+    a, b = bearer(world, "alice"), bearer(world, "bob")
+    url = "/api/v1/models/bot/versions/2/promotions"
+    refused = client.post(url, json={"to": "production", "reason": "ship"}, headers=a)
+    assert refused.status_code == 409 and "waiver" in refused.json()["error"]
+    w = client.post(
+        "/api/v1/models/bot/versions/2/waivers",
+        json={"reason": "small golden set", "expires": "7d"},
+        headers=b,
+    )
+    assert w.status_code == 201 and w.json()["active"] is True
+    r = client.post(url, json={"to": "production", "reason": "ship"}, headers=a)
+    assert r.status_code == 201
+    rid = r.json()["request_id"]
+    own = client.post(f"/api/v1/promotion-requests/{rid}/approve", headers=a)
+    assert own.status_code == 403 and "different" in own.json()["error"]
+    ok = client.post(f"/api/v1/promotion-requests/{rid}/approve", json={"reason": "ok"}, headers=b)
+    assert ok.status_code == 200 and ok.json()["stage"] == "production"
+    with Registry(world.db) as reg:
+        assert reg.get("bot", 1).stage == "archived"
+        assert [r.action for r in reg.log("bot", 2)][-4:] == [
+            "waive",
+            "request",
+            "approve",
+            "promote",
+        ]
+        reg.check()
+    back = client.post("/api/v1/models/bot/rollback", json={"reason": "regression"}, headers=b)
+    assert back.status_code == 200 and back.json()["version"] == 1
+    assert client.post(url, json={"to": "staging"}, headers=a).status_code == 400  # archived
+
+
+def test_staging_is_done_at_once_with_200(client: TestClient, world: World) -> None:
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "staging", "reason": "try"},
+        headers=bearer(world, "alice"),
+    )
+    assert r.status_code == 200 and r.json()["stage"] == "staging"
+
+
+def test_an_expired_waiver_backs_nothing(client: TestClient, world: World) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    with Registry(world.db) as reg:
+        bob = reg.authenticate(world.tokens["bob"])
+        assert bob is not None
+        reg.waive(
+            "bot", 2, user=bob, reason="brief", expires=datetime.now(UTC) + timedelta(seconds=1)
+        )
+    time.sleep(1.2)
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production"},
+        headers=bearer(world, "alice"),
+    )
+    assert r.status_code == 409 and "no unexpired waiver" in r.json()["error"]
+
+
+def test_uploaded_reports_are_judged_and_recorded(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    g2 = tmp_path / "g2"
+    body = {
+        "name": "bot",
+        "version": 2,
+        "report": (g2 / "gate_report.json").read_text(),
+        "attestation": (g2 / "gate_attestation.dsse.json").read_text(),
+        "items": (g2 / "items.jsonl").read_text(),
+    }
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "carol"))
+    assert (
+        r.status_code == 201 and r.json()["accepted"] is True and r.json()["path"] == "api upload"
+    )
+    forged = dict(body, report=body["report"].replace('"warn"', '"pass"'))
+    r = client.post("/api/v1/reports", json=forged, headers=bearer(world, "carol"))
+    assert r.status_code == 201 and r.json()["accepted"] is False
+    assert "changed after the gate signed it" in r.json()["why"]
+    assert (
+        client.post(
+            "/api/v1/reports", json=dict(body, version=9), headers=bearer(world, "carol")
+        ).status_code
+        == 404
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/models/..%2F..%2Fetc/versions/1",
+        "/api/v1/models/bot%0Aevil/versions/1",
+        "/api/v1/models/%3Cscript%3E/versions/1",
+        "/api/v1/models/bot/versions/0",
+        "/api/v1/models/bot/versions/abc",
+        "/api/v1/models/bot/versions/99",
+        "/api/v1/compare?a=..%2F..%2Fetc%2Fpasswd",
+        "/api/v1/compare?a=999",
+    ],
+)
+def test_path_traversal_and_bad_ids_get_json_errors_not_files(
+    client: TestClient, world: World, url: str
+) -> None:
+    r = client.get(url, headers=bearer(world, "vera"))
+    assert r.status_code in (400, 404, 422)
+    assert set(r.json()) == {"error", "fix"} and "Traceback" not in r.text
+
+
+def test_an_internal_error_is_json_without_a_stack_trace(client: TestClient, world: World) -> None:
+    # a stored blob deleted behind the service's back: a ChainBroken-class error, not a 500 trace
+    store = Path(f"{world.db}.store")
+    for blob in store.rglob("*"):
+        if blob.is_file():
+            blob.unlink()
+    r = client.get("/api/v1/compare?a=2", headers=bearer(world, "vera"))
+    assert r.status_code >= 400 and set(r.json()) == {"error", "fix"} and "Traceback" not in r.text
+
+
+class _Scripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts = 0
+        self.inline_handlers = 0
+        self.style_attrs = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.scripts += tag == "script"
+        self.inline_handlers += sum(1 for k, _ in attrs if k.startswith("on"))
+        self.style_attrs += sum(1 for k, _ in attrs if k == "style") + (tag == "style")
+
+
+def test_every_page_has_a_csp_no_script_and_hostile_text_is_inert(
+    client: TestClient, world: World
+) -> None:
+    login(client, world, "alice")
+    pages = [
+        "/",
+        "/models/bot/versions/2",
+        "/models/bot/versions/1",
+        "/audit",
+        "/compare?a=2",
+        "/compare?a=2&b=1&changed=1",
+        "/login",
+        "/nope",
+    ]
+    for url in pages:
+        r = client.get(url)
+        assert "script-src" not in r.headers["content-security-policy"]  # default-src 'none'
+        assert "default-src 'none'" in r.headers["content-security-policy"], url
+        p = _Scripts()
+        p.feed(r.text)
+        assert (p.scripts, p.inline_handlers, p.style_attrs) == (0, 0, 0), url
+        assert HOSTILE not in r.text, url
+    version = client.get("/models/bot/versions/2").text
+    assert "&lt;script&gt;alert(" in version  # the hostile reason, escaped
+    compare = client.get("/compare?a=2").text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in compare  # the hostile model output, escaped
+
+
+def test_session_cookie_is_httponly_and_samesite_strict(client: TestClient, world: World) -> None:
+    page = client.get("/login")
+    nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert nonce is not None
+    r = client.post(
+        "/login",
+        data={"token": world.tokens["vera"], "csrf": nonce.group(1)},
+        follow_redirects=False,
+    )
+    cookie = r.headers["set-cookie"].lower()
+    assert "curagate_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_a_form_post_without_the_csrf_token_is_refused(client: TestClient, world: World) -> None:
+    csrf = login(client, world, "alice")
+    url = "/ui/models/bot/versions/2/promote"
+    r = client.post(url, data={"to": "staging"}, follow_redirects=False)
+    assert r.status_code == 403
+    r = client.post(url, data={"to": "staging", "csrf": "forged"}, follow_redirects=False)
+    assert r.status_code == 403
+    with Registry(world.db) as reg:
+        assert reg.get("bot", 2).stage == "experiment"
+    r = client.post(url, data={"to": "staging", "csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    with Registry(world.db) as reg:
+        assert reg.get("bot", 2).stage == "staging"
+    # a login form posted without its nonce cookie (a cross-site login) is refused too
+    fresh = TestClient(client.app)
+    assert (
+        fresh.post("/login", data={"token": world.tokens["alice"], "csrf": "x"}).status_code == 403
+    )
+
+
+def test_pages_need_a_login_and_a_viewer_sees_no_promote_control(
+    client: TestClient, world: World
+) -> None:
+    r = client.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    login(client, world, "vera")
+    assert 'id="versions"' in client.get("/").text
+    version = client.get("/models/bot/versions/2").text
+    assert 'id="promote"' not in version and 'id="actions"' not in version
+    login(client, world, "alice")
+    assert 'id="promote"' in client.get("/models/bot/versions/2").text
+
+
+def test_compare_lists_flips_filters_and_pages(client: TestClient, world: World) -> None:
+    login(client, world, "vera")
+    page = client.get("/compare?a=2&changed=1").text
+    # items_rows: candidate wrong on i % 3 == 0, base wrong on odd i; 30 items
+    flips = sum(1 for i in range(30) if (i % 3 != 0) != (i % 2 == 0))
+    assert f"{flips} item(s) match" in page
+    assert page.count("right→wrong") >= 1 and page.count("wrong→right") >= 1
+    only_long = client.get("/compare?a=2&changed=1&slice=length%3Dlong").text
+    long_flips = sum(1 for i in range(30) if i % 5 == 0 and (i % 3 != 0) != (i % 2 == 0))
+    assert f"{long_flips} item(s) match" in only_long
+    with_prod = client.get("/compare?a=2&b=1").text
+    assert "bot v1" in with_prod and "Correctness, paired" in with_prod
+    api = client.get("/api/v1/compare?a=2&changed=1", headers=bearer(world, "vera")).json()
+    assert api["total"] == flips and api["items"][0]["flip"] == "right→wrong"
