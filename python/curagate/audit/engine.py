@@ -19,6 +19,7 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig, StructuredOutput
 from curagate.audit.formats import (
     all_text,
+    conversations,
     format_violations,
     input_output,
     messages_of,
@@ -112,32 +113,6 @@ class _Tokenizer:
 
     def render(self, conversation: list[dict[str, Any]]) -> str:
         return str(self.tok.apply_chat_template(conversation, tokenize=False))
-
-
-def _conversations(fmt: RecordFormat, rec: dict[str, Any], text_field: str | None) -> list[Any]:
-    """What the trainer renders for one record: a list of conversations, or texts."""
-    if fmt == RecordFormat.TEXT:
-        return [str(rec.get(text_field or "text") or "")]
-    if fmt == RecordFormat.PROMPT_COMPLETION:
-        return [
-            [
-                {"role": "user", "content": str(rec.get("prompt") or "")},
-                {"role": "assistant", "content": str(rec.get("completion") or "")},
-            ]
-        ]
-    if fmt == RecordFormat.CHAT:
-        return [
-            [{"role": m.get("role"), "content": m.get("content") or ""} for m in messages_of(rec)]
-        ]
-    prompt = rec.get("prompt")
-    base = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt or "")}]
-    out = []
-    for k in ("chosen", "rejected"):
-        v = rec.get(k)
-        out.append(
-            base + (v if isinstance(v, list) else [{"role": "assistant", "content": str(v or "")}])
-        )
-    return out
 
 
 class _Structured:
@@ -347,7 +322,7 @@ def run_audit(
                     if j < cfg.sample.n:
                         reservoir[j] = (ref, rec)
             if measure_limit:
-                convs.append(_conversations(fmt, rec, cfg.text_field))
+                convs.append(conversations(fmt, rec, cfg.text_field))
             if table is not None:
                 col("ref", ref)
                 col("format_violations", len(violations))
