@@ -310,3 +310,24 @@ def test_cli_takes_digests_and_prints_endpoint_requests(
     )
     assert bad == 2
     assert "--candidate-digest 'two words': must be one token" in capsys.readouterr().err
+
+
+def test_generation_shows_a_bar_per_set_and_side_with_its_total(
+    tmp_path: Path,
+    golden_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CURAGATE_PROGRESS", "always")
+    right = CannedServer(lambda p: _label(p))
+    try:
+        args = ["gate", str(_gate(tmp_path, golden_dir)), "--candidate", right.url]
+        rc = main([*args, "--base", right.url, "--out", str(tmp_path / "o"), "--no-cache"])
+        err = capsys.readouterr().err
+        assert rc == 0
+        assert "sentiment: candidate" in err and "sentiment: base" in err
+        assert "/40 [" in err and "answer" in err
+        main([*args, "--base", right.url, "--out", str(tmp_path / "o2"), "--no-cache", "--quiet"])
+        assert capsys.readouterr().err == ""
+    finally:
+        right.close()

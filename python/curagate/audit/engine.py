@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from curagate.audit.pii import Hit, redact, scan
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.stats import outlier_threshold, summarize
 from curagate.errors import ConfigError, MissingExtraError
-from curagate.records import RecordFormat
+from curagate.records import Batch, RecordFormat
 
 SCHEMA_VERSION = 1
 _SCAN_RULES = ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002")
@@ -113,6 +113,16 @@ class _Tokenizer:
 
     def render(self, conversation: list[dict[str, Any]]) -> str:
         return str(self.tok.apply_chat_template(conversation, tokenize=False))
+
+
+def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """The batches, with a progress bar of rows read (stderr, TTY only)."""
+    from curagate.progress import Bar
+
+    with Bar(total=None, desc="audit", unit="rows") as bar:
+        for batch in batches:
+            yield batch
+            bar.update(batch.input_rows)
 
 
 class _Structured:
@@ -247,8 +257,10 @@ def run_audit(
         assert table is not None
         table.setdefault(name, []).append(value)
 
-    for batch in read_batches(
-        paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
+    for batch in _rows_bar(
+        read_batches(
+            paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
+        )
     ):
         src = Path(batch.source).as_posix()
         fmt = RecordFormat(batch.format)

@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from curagate.errors import InputError, MissingExtraError
 from curagate.golden import sha256_file
 from curagate.io.atomic import write_text_atomic
+from curagate.progress import Bar
 
 Messages = list[dict[str, str]]
 
@@ -297,8 +298,10 @@ def generate_cached(
     conversations: Sequence[Messages],
     settings: GenSettings,
     cache: GenerationCache,
+    desc: str = "generating",
 ) -> list[str]:
-    """Answers for every conversation; only cache misses reach the model.
+    """Answers for every conversation; only cache misses reach the model (with a
+    progress bar over them, see curagate.progress).
 
     An endpoint nobody vouched for (``ref.cacheable`` false) neither reads
     nor writes the cache.
@@ -313,13 +316,15 @@ def generate_cached(
         todo.sort(key=lambda i: sum(len(m["content"]) for m in conversations[i]))
         # Chunks of a few batches: an interrupted run keeps what it already generated.
         step = settings.batch_size * 4
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            fresh = gen.generate([conversations[i] for i in chunk], settings)
-            for i, out in zip(chunk, fresh, strict=True):
-                outputs[i] = out
-                if ref.cacheable:
-                    cache.put(keys[i], out)
+        with Bar(total=len(todo), desc=desc, unit="answer") as bar:
+            for start in range(0, len(todo), step):
+                chunk = todo[start : start + step]
+                fresh = gen.generate([conversations[i] for i in chunk], settings)
+                for i, out in zip(chunk, fresh, strict=True):
+                    outputs[i] = out
+                    if ref.cacheable:
+                        cache.put(keys[i], out)
+                bar.update(len(chunk))
     return [o or "" for o in outputs]
 
 

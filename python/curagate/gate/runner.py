@@ -161,8 +161,8 @@ def _evaluate_set(
     cache: GenerationCache,
 ) -> tuple[dict[str, Any], list[Check]]:
     spec, items, convs, settings = set_inputs(cfg, golden)
-    cand_out = generate_cached(cand, models, convs, settings, cache)
-    base_out = generate_cached(base, models, convs, settings, cache)
+    cand_out = generate_cached(cand, models, convs, settings, cache, f"{golden.name}: candidate")
+    base_out = generate_cached(base, models, convs, settings, cache, f"{golden.name}: base")
     scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve))
     checks: list[Check] = []
     everything = list(range(len(items)))
