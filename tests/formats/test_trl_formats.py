@@ -218,3 +218,17 @@ def test_audit_reads_every_trl_type(tmp_path: Path) -> None:
         assert report["inputs"]["formats"] == {fmt.value: report["inputs"]["valid_rows"]}, name
         rules = {f["rule"] for f in report.get("findings", [])}
         assert not {r for r in rules if r.startswith("FMT")}, (name, rules)
+
+
+def test_audit_counts_non_text_parts_without_dropping_them(tmp_path: Path) -> None:
+    pytest.importorskip("jsonschema")
+    from curagate.audit import audit
+
+    report = audit([DATA / "chat_image_parts.jsonl"], out=tmp_path / "a")
+    assert report["inputs"]["non_text_parts"] == {"image": 1}
+    assert (
+        "Non-text content parts (kept, not read by the text checks): image (1)."
+        in (tmp_path / "a" / "audit.md").read_text()
+    )
+    text_only = audit([DATA / "chat.jsonl"], out=tmp_path / "b")
+    assert text_only["inputs"]["non_text_parts"] == {}

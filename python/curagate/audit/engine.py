@@ -23,6 +23,7 @@ from curagate.audit.formats import (
     format_violations,
     input_output,
     messages_of,
+    non_text_part_kinds,
     quarantine_rule,
 )
 from curagate.audit.keys import fingerprints
@@ -235,6 +236,7 @@ def run_audit(
     files: list[dict[str, Any]] = []
     file_rows: Counter[str] = Counter()
     formats: Counter[str] = Counter()
+    non_text: Counter[str] = Counter()
     total = valid = quarantined = 0
     row_refs: list[str] = []  # per valid row, in input order
     len_in: list[int] = []
@@ -293,6 +295,7 @@ def run_audit(
                 hit(v.rule, ref, v.detail)
             for rule, detail in structured.check(rec):
                 hit(rule, ref, detail)
+            non_text.update(non_text_part_kinds(rec))
             i_txt, o_txt = input_output(fmt, rec, cfg.text_field)
             ins.append(i_txt)
             len_in.append(len(i_txt))
@@ -497,6 +500,7 @@ def run_audit(
             "valid_rows": valid,
             "quarantined_rows": quarantined,
             "formats": dict(sorted(formats.items())),
+            "non_text_parts": dict(sorted(non_text.items())),
         },
         "config": cfg.to_dict(),
         "summary": {

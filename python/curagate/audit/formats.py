@@ -6,6 +6,7 @@ may be imported here.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,19 @@ def all_text(fmt: RecordFormat, record: dict[str, Any], text_field: str | None) 
     else:
         for m in messages_of(record):
             yield _message_text(m)
+
+
+def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
+    """Image/audio/... content parts per type: kept in the data, read by no text check."""
+    kinds: Counter[str] = Counter()
+    for key in ("messages", "prompt", "completion", "chosen", "rejected"):
+        value = record.get(key)
+        for m in value if isinstance(value, list) else ():
+            content = m.get("content") if isinstance(m, dict) else None
+            for part in content if isinstance(content, list) else ():
+                if isinstance(part, dict) and part.get("type") != "text":
+                    kinds[str(part.get("type"))] += 1
+    return kinds
 
 
 def _is_empty(value: Any) -> bool:
