@@ -126,6 +126,7 @@ class CurateConfig(_Strict):
         "preference",
         "prompt_only",
         "unpaired_preference",
+        "stepwise_supervision",
     ] = "auto"
     text_field: str | None = None
     preference_key: Literal["prompt", "prompt+responses"] = "prompt"

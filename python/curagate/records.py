@@ -12,6 +12,8 @@ chat                 ``messages: [{role, content}, ...]``        "role: content"
 prompt_only          ``prompt``                                  the prompt
 prompt_completion    ``prompt``, ``completion``                  prompt + "\\n" + completion
 unpaired_preference  ``prompt``, ``completion``, ``label`` (bool) prompt + "\\n" + completion
+stepwise_supervision ``prompt``, ``completions`` (steps),       prompt + the steps, "\\n"-joined
+                     ``labels`` (one bool per step)
 preference           ``chosen``, ``rejected``, optional          the prompt (implicit: the turns
                      ``prompt``                                  chosen and rejected share); with
                                                                  ``preference_key="prompt+responses"``
@@ -49,6 +51,7 @@ class RecordFormat(StrEnum):
     PREFERENCE = "preference"
     PROMPT_ONLY = "prompt_only"
     UNPAIRED_PREFERENCE = "unpaired_preference"
+    STEPWISE_SUPERVISION = "stepwise_supervision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,8 @@ def detect_format(
         return RecordFormat.CHAT
     if {"chosen", "rejected"} <= present:
         return RecordFormat.PREFERENCE
+    if {"prompt", "completions", "labels"} <= present:
+        return RecordFormat.STEPWISE_SUPERVISION
     if {"prompt", "completion", "label"} <= present and "label" in set(bool_columns):
         return RecordFormat.UNPAIRED_PREFERENCE
     if {"prompt", "completion"} <= present:
@@ -170,6 +175,8 @@ def required_fields(fmt: RecordFormat, text_field: str | None = None) -> tuple[s
         return ("prompt",)
     if fmt is RecordFormat.UNPAIRED_PREFERENCE:
         return ("prompt", "completion", "label")
+    if fmt is RecordFormat.STEPWISE_SUPERVISION:
+        return ("prompt", "completions", "labels")
     return ("chosen", "rejected")
 
 
@@ -183,8 +190,10 @@ def checked_fields(
     return names
 
 
-# What each field may hold: a string, a message list, either, or a boolean.
+# What each field may hold: a string, a message list, either, a boolean, a list of
+# strings (the steps of stepwise supervision) or a list of booleans (their labels).
 _STRING, _MESSAGES, _EITHER, _BOOL = "string", "messages", "either", "boolean"
+_STEPS, _BOOLS = "steps", "booleans"
 
 
 def _field_shape(fmt: RecordFormat, name: str) -> str:
@@ -194,6 +203,10 @@ def _field_shape(fmt: RecordFormat, name: str) -> str:
         return _STRING
     if name == "label":
         return _BOOL
+    if fmt is RecordFormat.STEPWISE_SUPERVISION and name == "completions":
+        return _STEPS
+    if fmt is RecordFormat.STEPWISE_SUPERVISION and name == "labels":
+        return _BOOLS
     return _EITHER
 
 
@@ -202,6 +215,10 @@ def _expected(field_name: str, shape: str) -> str:
         return f"field '{field_name}' must be a string"
     if shape == _BOOL:
         return f"field '{field_name}' must be true or false"
+    if shape == _STEPS:
+        return f"field '{field_name}' must be a list of strings (one per step)"
+    if shape == _BOOLS:
+        return f"field '{field_name}' must be a list of true/false (one per step)"
     if shape == _MESSAGES:
         return f"field '{field_name}' must be a list of {{role, content}}"
     return f"field '{field_name}' must be a string or a list of {{role, content}}"
@@ -390,11 +407,14 @@ def message_line(message: dict[str, Any]) -> str:
 
 
 def render_value(value: object) -> str:
-    """A string as is; a message list as one :func:`message_line` per turn."""
+    """A string as is; a message list as one :func:`message_line` per turn; a list
+    of strings (stepwise completions) one per line."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n".join(message_line(m) for m in value if isinstance(m, dict))
+        return "\n".join(
+            v if isinstance(v, str) else message_line(v) for v in value if isinstance(v, str | dict)
+        )
     return ""
 
 
@@ -433,6 +453,12 @@ def check_record(
         if kind == "string" and shape in (_STRING, _EITHER):
             continue
         if kind == "boolean" and shape == _BOOL:
+            continue
+        if kind == "list" and shape in (_STEPS, _BOOLS):
+            want = str if shape == _STEPS else bool
+            bad = next((v for v in value if not isinstance(v, want)), None)
+            if bad is not None or (None in value):
+                return f"{_expected(name, shape)}; got a {python_kind(bad)} in it"
             continue
         if kind == "list" and shape in (_MESSAGES, _EITHER):
             for i, message in enumerate(value):
@@ -568,12 +594,46 @@ def validate_table(
             _check_messages(col, name, reasons)
         elif pa.types.is_boolean(dtype) and shape == _BOOL:
             reasons.add_mask(col.is_null(), _missing(name))
+        elif _is_list_type(dtype) and shape in (_STEPS, _BOOLS):
+            _check_steps(col, name, shape, reasons)
         else:
             reasons.add_mask(col.is_null(), _missing(name))
             reasons.add_mask(col.is_valid(), f"{_expected(name, shape)}; got {arrow_kind(dtype)}")
     if fmt is RecordFormat.PREFERENCE and "prompt" not in table.column_names:
         _check_implicit_prompts(table, reasons)
+    if fmt is RecordFormat.STEPWISE_SUPERVISION:
+        _check_step_labels(table, reasons)
     return reasons.valid_mask(), reasons.by_row
+
+
+def _check_steps(col: pa.Array, name: str, shape: str, reasons: _Reasons) -> None:
+    """Stepwise supervision: a non-empty list of strings (steps) or booleans (labels)."""
+    want = str if shape == _STEPS else bool
+    for row, value in enumerate(col.to_pylist()):
+        if value is None:
+            reasons.by_row.setdefault(row, _missing(name))
+        elif not value:
+            reasons.by_row.setdefault(row, _empty(name))
+        elif any(not isinstance(v, want) for v in value):
+            bad = next(v for v in value if not isinstance(v, want))
+            reasons.by_row.setdefault(
+                row, f"{_expected(name, shape)}; got a {python_kind(bad)} in it"
+            )
+        elif shape == _STEPS and any(not v.strip() for v in value):
+            step = next(i for i, v in enumerate(value) if not v.strip())
+            reasons.by_row.setdefault(row, f"field '{name}': step {step} is empty")
+
+
+def _check_step_labels(table: pa.Table, reasons: _Reasons) -> None:
+    """One label per step: a shorter or longer list leaves steps unlabelled."""
+    steps = table.column("completions").to_pylist()
+    labels = table.column("labels").to_pylist()
+    for row, (s, lab) in enumerate(zip(steps, labels, strict=True)):
+        if row not in reasons.by_row and len(s) != len(lab):
+            reasons.by_row[row] = (
+                f"field 'labels' has {len(lab)} label(s) for {len(s)} step(s) in 'completions'; "
+                "give one true/false per step"
+            )
 
 
 def _check_implicit_prompts(table: pa.Table, reasons: _Reasons) -> None:
@@ -643,6 +703,8 @@ def build_keys(
         names: tuple[str, ...] = ("prompt",)
     elif fmt is RecordFormat.UNPAIRED_PREFERENCE:
         names = ("prompt", "completion")  # the label is not text
+    elif fmt is RecordFormat.STEPWISE_SUPERVISION:
+        names = ("prompt", "completions")
     else:
         names = checked_fields(fmt, table.column_names, text_field)
     parts = [_render(table.column(n).combine_chunks()) for n in names]

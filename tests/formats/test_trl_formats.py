@@ -56,6 +56,10 @@ VALID = {
         RecordFormat.UNPAIRED_PREFERENCE,
         "user: what color is the sky?\nassistant: blue.",
     ),
+    "stepwise_supervision": (
+        RecordFormat.STEPWISE_SUPERVISION,
+        "which color is the sky at noon?\nthe sun is up at noon.\nso the sky is blue.",
+    ),
 }
 
 # fixture -> the check findings, as (line, rule, start of the message)
@@ -87,6 +91,11 @@ MALFORMED = {
         (2, "FMT001", "missing field 'label' (absent or null)"),
         (3, "FMT005", "field 'completion' is empty"),
     ],
+    "stepwise_supervision": [
+        (2, "FMT001", "field 'labels' has 1 label(s) for 2 step(s) in 'completions'"),
+        (3, "FMT005", "field 'completions': step 1 is empty"),
+        (4, "FMT005", "field 'completions' is empty"),
+    ],
 }
 
 
@@ -98,6 +107,7 @@ QUARANTINED = {
     "prompt_completion_conversational": [3],
     "preference_implicit": [2, 4],
     "unpaired_preference": [2, 3],
+    "stepwise_supervision": [2, 3, 4],
 }
 
 

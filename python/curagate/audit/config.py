@@ -100,7 +100,13 @@ class SampleConfig(_Model):
 class AuditConfig(_Model):
     format: (
         Literal[
-            "text", "prompt_completion", "chat", "preference", "prompt_only", "unpaired_preference"
+            "text",
+            "prompt_completion",
+            "chat",
+            "preference",
+            "prompt_only",
+            "unpaired_preference",
+            "stepwise_supervision",
         ]
         | None
     ) = None

@@ -78,6 +78,8 @@ def input_output(
     if fmt == RecordFormat.PREFERENCE:
         prompt, chosen, _ = preference_parts(record)
         return _text(prompt), _text(chosen)
+    if fmt == RecordFormat.STEPWISE_SUPERVISION:
+        return _text(record.get("prompt")), _steps_text(record)
     msgs = messages_of(record)
     ins = [_message_text(m) for m in msgs if m.get("role") != "assistant"]
     outs = [_message_text(m) for m in msgs if m.get("role") == "assistant"]
@@ -96,6 +98,9 @@ def all_text(fmt: RecordFormat, record: dict[str, Any], text_field: str | None) 
     elif fmt == RecordFormat.PREFERENCE:
         for k in ("prompt", "chosen", "rejected"):
             yield _text(record.get(k))
+    elif fmt == RecordFormat.STEPWISE_SUPERVISION:
+        yield _text(record.get("prompt"))
+        yield _steps_text(record)
     else:
         for m in messages_of(record):
             yield _message_text(m)
@@ -112,6 +117,11 @@ def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
                 if isinstance(part, dict) and part.get("type") != "text":
                     kinds[str(part.get("type"))] += 1
     return kinds
+
+
+def _steps_text(record: dict[str, Any]) -> str:
+    steps = record.get("completions")
+    return "\n".join(s for s in steps if isinstance(s, str)) if isinstance(steps, list) else ""
 
 
 def _is_empty(value: Any) -> bool:
@@ -149,6 +159,11 @@ def conversations(fmt: RecordFormat, record: dict[str, Any], text_field: str | N
         turns = _as_turns(record.get("prompt"), "user") + _as_turns(
             record.get("completion"), "assistant"
         )
+        return [[_render_message(m) for m in turns]]
+    if fmt == RecordFormat.STEPWISE_SUPERVISION:
+        # trl's PRM trainer joins the steps with a separator; one answer turn measures it.
+        answer = {"role": "assistant", "content": _steps_text(record)}
+        turns = [*_as_turns(record.get("prompt"), "user"), answer]
         return [[_render_message(m) for m in turns]]
     prompt, chosen, rejected = preference_parts(record)
     base = _as_turns(prompt, "user") if prompt else []
@@ -197,6 +212,9 @@ def format_violations(
         field = text_field or "text"
         if _is_empty(record.get(field)):
             out.append(Violation("FMT005", f"{field!r} is empty"))
+    elif fmt == RecordFormat.STEPWISE_SUPERVISION:
+        if _is_empty(record.get("prompt")):
+            out.append(Violation("FMT005", "'prompt' is empty"))
     elif fmt == RecordFormat.PROMPT_ONLY:
         prompt = record.get("prompt")
         if isinstance(prompt, list):

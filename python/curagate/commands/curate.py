@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             "preference",
             "prompt_only",
             "unpaired_preference",
+            "stepwise_supervision",
         ],
     )
     p.add_argument("--text-field", help="column holding the text (text format)")

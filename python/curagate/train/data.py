@@ -116,6 +116,11 @@ def _refuse(records: Records, task: str) -> None:
             "online methods such as GRPO, which curagate does not run); add completions "
             f"to train {task}"
         )
+    if records.format == "stepwise_supervision":
+        raise InputError(
+            f"{records.files[0]}: stepwise supervision records (prompt, completions, labels) are "
+            "for process reward models (trl's PRMTrainer), which curagate does not train"
+        )
     if records.format == "unpaired_preference":
         raise InputError(
             f"{records.files[0]}: unpaired preference records (prompt, completion, label) are "
