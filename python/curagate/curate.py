@@ -10,7 +10,6 @@ place, so an interrupted run never looks complete.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -126,7 +125,12 @@ def curate(
     paths = expand_inputs(inputs)
     out_dir = Path(out)
     _check_output_dir(out_dir, paths)
-    show = sys.stderr.isatty() if progress is None else progress
+    if progress is None:
+        from curagate.progress import enabled
+
+        show = enabled()
+    else:
+        show = progress
 
     def read() -> Iterator[Batch]:
         return read_batches(
@@ -151,7 +155,7 @@ def curate(
     key_chunks: list[pa.Array] | None = [] if cfg.semantic.enabled else None
     priority_chunks: list[pa.Array] = []
     valid = 0
-    for batch in _progress(read(), show, "reading"):
+    for batch in _progress(read(), show, "reading", None):
         src = sources[batch.source_index]
         src.input_rows += batch.input_rows
         src.quarantined += len(batch.quarantined)
@@ -202,7 +206,7 @@ def curate(
             iter(held) if held is not None else (b for b in read() if b.table.num_rows)
         )
         start = 0
-        for batch in _progress(batches, show, "writing"):
+        for batch in _progress(batches, show, "writing", valid):
             n = batch.table.num_rows
             status = fates.reason.slice(start, n)
             kept_mask = pc.equal(status, "kept")
@@ -538,11 +542,14 @@ def _check_output_dir(out: Path, inputs: list[Path]) -> None:
             raise InputError(f"--out {out}: contains input {p}; write outputs elsewhere")
 
 
-def _progress(it: Any, show: bool, desc: str) -> Any:
+def _progress(batches: Iterator[Batch], show: bool, desc: str, total: int | None) -> Any:
+    """Batches, with a bar counting rows (the total once pass 1 knows it)."""
     if not show:
-        return it
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return it
-    return tqdm(it, desc=desc, unit="batch", leave=False)
+        yield from batches
+        return
+    from curagate.progress import Bar
+
+    with Bar(total=total, desc=desc, unit="rows") as bar:
+        for batch in batches:
+            yield batch
+            bar.update(batch.input_rows if total is None else batch.table.num_rows)

@@ -1,17 +1,29 @@
 """Record formats, their dedup keys, and the batch type every stage consumes.
 
-Formats (auto-detected from the columns, or named with ``--format``):
+Formats (auto-detected from the columns, or named with ``--format``); they are
+the dataset types trl documents, each standard (strings) or conversational
+(message lists):
 
-==================  ==========================================  ===============================
-format              columns                                     dedup key
-==================  ==========================================  ===============================
-text                ``text`` (or ``--text-field``)              the text
-prompt_completion   ``prompt``, ``completion``                  prompt + "\\n" + completion
-chat                ``messages: [{role, content}, ...]``        "role: content" per turn, "\\n"-joined
-preference          ``prompt``, ``chosen``, ``rejected``        the prompt; with
-                    (strings or message lists)                  ``preference_key="prompt+responses"``
-                                                                prompt + chosen + rejected
-==================  ==========================================  ===============================
+===================  ==========================================  ===============================
+format               columns                                     dedup key
+===================  ==========================================  ===============================
+text                 ``text`` (or ``--text-field``)              the text
+chat                 ``messages: [{role, content}, ...]``        "role: content" per turn, "\\n"-joined
+prompt_only          ``prompt``                                  the prompt
+prompt_completion    ``prompt``, ``completion``                  prompt + "\\n" + completion
+unpaired_preference  ``prompt``, ``completion``, ``label`` (bool) prompt + "\\n" + completion
+stepwise_supervision ``prompt``, ``completions`` (steps),       prompt + the steps, "\\n"-joined
+                     ``labels`` (one bool per step)
+preference           ``chosen``, ``rejected``, optional          the prompt (implicit: the turns
+                     ``prompt``                                  chosen and rejected share); with
+                                                                 ``preference_key="prompt+responses"``
+                                                                 prompt + chosen + rejected
+===================  ==========================================  ===============================
+
+A message's ``content`` is a string, a list of parts (``{"type": "text",
+"text": ...}``, ``{"type": "image"}``, ...; only text parts enter keys), or
+null on an assistant turn that carries ``tool_calls`` (rendered into the key
+as ``name(arguments)``).
 
 The key is what exact, near and leakage checks compare (after
 normalization); the record itself is written out unchanged.
@@ -19,6 +31,7 @@ normalization); the record itself is written out unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -36,6 +49,9 @@ class RecordFormat(StrEnum):
     PROMPT_COMPLETION = "prompt_completion"
     CHAT = "chat"
     PREFERENCE = "preference"
+    PROMPT_ONLY = "prompt_only"
+    UNPAIRED_PREFERENCE = "unpaired_preference"
+    STEPWISE_SUPERVISION = "stepwise_supervision"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,59 +107,118 @@ def parse_format(value: str | RecordFormat | None) -> RecordFormat | None:
         ) from None
 
 
+# Columns that hold an answer under another name: a file with ``prompt`` and
+# one of these is not prompt-only data, and reading it as such would dedup on
+# the prompt alone.
+_ANSWER_LIKE = ("response", "answer", "output", "target", "reference", "completions")
+
+
 def detect_format(
-    columns: Iterable[str], *, text_field: str | None = None, source: str = "input"
+    columns: Iterable[str],
+    *,
+    text_field: str | None = None,
+    source: str = "input",
+    bool_columns: Iterable[str] = (),
 ) -> RecordFormat:
     """Pick the format from the column names of the first rows of a file.
 
     The order matters: a chat file may also carry a ``text`` column, a
-    preference file always has a ``prompt``.
+    preference file often has a ``prompt``. ``label`` marks unpaired
+    preference (KTO) data only when it holds booleans, so a classification
+    label beside a prompt/completion pair keeps meaning prompt/completion.
     """
     names = list(columns)
     present = set(names)
     if "messages" in present:
         return RecordFormat.CHAT
-    if {"prompt", "chosen", "rejected"} <= present:
+    if {"chosen", "rejected"} <= present:
         return RecordFormat.PREFERENCE
+    if {"prompt", "completions", "labels"} <= present:
+        return RecordFormat.STEPWISE_SUPERVISION
+    if {"prompt", "completion", "label"} <= present and "label" in set(bool_columns):
+        return RecordFormat.UNPAIRED_PREFERENCE
     if {"prompt", "completion"} <= present:
         return RecordFormat.PROMPT_COMPLETION
     if (text_field or DEFAULT_TEXT_FIELD) in present:
         return RecordFormat.TEXT
     found = ", ".join(repr(n) for n in names) or "none"
+    if "prompt" in present:
+        answer = next((n for n in _ANSWER_LIKE if n in present), None)
+        if answer is None:
+            return RecordFormat.PROMPT_ONLY
+        raise InputError(
+            f"{source}: records have 'prompt' and '{answer}' (columns: {found}); rename "
+            f"'{answer}' to 'completion' for prompt/completion records, or pass "
+            "--format prompt_only to read the prompts alone"
+        )
     raise InputError(
         f"{source}: cannot tell the record format from the columns ({found}); expected "
-        "'text', 'prompt'+'completion', 'messages' or 'prompt'+'chosen'+'rejected'. "
+        "'text', 'messages', 'prompt' (+'completion'), or 'chosen'+'rejected'. "
         "Pass --format {" + ",".join(FORMAT_CHOICES) + "}, and --text-field NAME "
         "when the text is in another column"
     )
 
 
 def required_fields(fmt: RecordFormat, text_field: str | None = None) -> tuple[str, ...]:
-    """The columns a record of ``fmt`` must have (non-null, non-empty)."""
+    """The columns a record of ``fmt`` must have (non-null, non-empty).
+
+    A preference record's ``prompt`` is optional (implicit prompt: the turns
+    chosen and rejected share); when the column is there it is checked too.
+    """
     if fmt is RecordFormat.TEXT:
         return (text_field or DEFAULT_TEXT_FIELD,)
     if fmt is RecordFormat.PROMPT_COMPLETION:
         return ("prompt", "completion")
     if fmt is RecordFormat.CHAT:
         return ("messages",)
-    return ("prompt", "chosen", "rejected")
+    if fmt is RecordFormat.PROMPT_ONLY:
+        return ("prompt",)
+    if fmt is RecordFormat.UNPAIRED_PREFERENCE:
+        return ("prompt", "completion", "label")
+    if fmt is RecordFormat.STEPWISE_SUPERVISION:
+        return ("prompt", "completions", "labels")
+    return ("chosen", "rejected")
 
 
-# What each required field may hold: a string, a message list, or either.
-_STRING, _MESSAGES, _EITHER = "string", "messages", "either"
+def checked_fields(
+    fmt: RecordFormat, columns: Iterable[str], text_field: str | None = None
+) -> tuple[str, ...]:
+    """The required fields plus the optional ones present in ``columns``."""
+    names = required_fields(fmt, text_field)
+    if fmt is RecordFormat.PREFERENCE and "prompt" in set(columns):
+        return ("prompt", *names)
+    return names
 
 
-def _field_shape(fmt: RecordFormat) -> str:
+# What each field may hold: a string, a message list, either, a boolean, a list of
+# strings (the steps of stepwise supervision) or a list of booleans (their labels).
+_STRING, _MESSAGES, _EITHER, _BOOL = "string", "messages", "either", "boolean"
+_STEPS, _BOOLS = "steps", "booleans"
+
+
+def _field_shape(fmt: RecordFormat, name: str) -> str:
     if fmt is RecordFormat.CHAT:
         return _MESSAGES
-    if fmt is RecordFormat.PREFERENCE:
-        return _EITHER
-    return _STRING
+    if fmt is RecordFormat.TEXT:
+        return _STRING
+    if name == "label":
+        return _BOOL
+    if fmt is RecordFormat.STEPWISE_SUPERVISION and name == "completions":
+        return _STEPS
+    if fmt is RecordFormat.STEPWISE_SUPERVISION and name == "labels":
+        return _BOOLS
+    return _EITHER
 
 
 def _expected(field_name: str, shape: str) -> str:
     if shape == _STRING:
         return f"field '{field_name}' must be a string"
+    if shape == _BOOL:
+        return f"field '{field_name}' must be true or false"
+    if shape == _STEPS:
+        return f"field '{field_name}' must be a list of strings (one per step)"
+    if shape == _BOOLS:
+        return f"field '{field_name}' must be a list of true/false (one per step)"
     if shape == _MESSAGES:
         return f"field '{field_name}' must be a list of {{role, content}}"
     return f"field '{field_name}' must be a string or a list of {{role, content}}"
@@ -208,37 +283,188 @@ def _is_list_type(dtype: pa.DataType) -> bool:
     )
 
 
+def message_problem(message: object, *, types_only: bool = False) -> str | None:
+    """What is wrong with one chat message, or ``None``.
+
+    Accepts what trl and chat templates accept: ``content`` as a string, a
+    list of typed parts (``{"type": "text", "text": ...}``, ``{"type":
+    "image"}``, ...), or null/empty on a turn that carries ``tool_calls``.
+    ``types_only`` reports wrong types only (the slow reader path leaves
+    missing and empty values to :func:`validate_table`, so both paths agree).
+    """
+    if not isinstance(message, dict):
+        return f"must be an object with 'role' and 'content'; got {python_kind(message)}"
+    role = message.get("role")
+    if role is not None and not isinstance(role, str):
+        return f"'role' must be a string; got {python_kind(role)}"
+    calls = message.get("tool_calls")
+    if calls is not None:
+        if not isinstance(calls, list):
+            return f"'tool_calls' must be a list; got {python_kind(calls)}"
+        for j, call in enumerate(calls):
+            fn = call.get("function") if isinstance(call, dict) else None
+            name = fn.get("name") if isinstance(fn, dict) else None
+            if not isinstance(name, str) or not name.strip():
+                return f"tool call {j} has no 'function' with a 'name'"
+            args = fn.get("arguments") if isinstance(fn, dict) else None
+            if args is not None and not isinstance(args, str | dict):
+                return (
+                    f"tool call {j} 'arguments' must be a string or an object; "
+                    f"got {python_kind(args)}"
+                )
+    content = message.get("content")
+    has_text = False
+    if isinstance(content, list):
+        for j, part in enumerate(content):
+            if not isinstance(part, dict):
+                return (
+                    f"'content' part {j} must be an object with a 'type'; got {python_kind(part)}"
+                )
+            kind = part.get("type")
+            if not isinstance(kind, str):
+                return f"'content' part {j} has no 'type'"
+            if kind == "text":
+                text = part.get("text")
+                if not isinstance(text, str):
+                    return f"'content' part {j} (text) must have a string 'text'"
+                has_text = has_text or bool(text.strip())
+            else:
+                has_text = True  # an image or audio part is content, counted not dropped
+    elif content is not None and not isinstance(content, str):
+        return f"'content' must be a string or a list of parts; got {python_kind(content)}"
+    if types_only:
+        return None
+    if role is None:
+        return "has no 'role'"
+    if not role.strip():
+        return "has empty 'role'"
+    if calls:
+        return None
+    if content is None:
+        return "has no 'content'"
+    if isinstance(content, str):
+        has_text = bool(content.strip())
+    return None if has_text else "has empty 'content'"
+
+
+def strip_nulls(value: Any) -> Any:
+    """Drop null object members: Arrow gives a struct every field seen in the
+    chunk, so a key must not depend on which other rows shared the chunk."""
+    if isinstance(value, dict):
+        return {k: strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [strip_nulls(v) for v in value]
+    return value
+
+
+def content_text(content: object) -> str:
+    """The text of a message's content: the string, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            p["text"]
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        )
+    return ""
+
+
+def non_text_parts(content: object) -> int:
+    """How many parts of a content list are not text (images, audio)."""
+    if not isinstance(content, list):
+        return 0
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") != "text")
+
+
+def tool_call_texts(message: dict[str, Any]) -> list[str]:
+    """Each tool call as ``name(arguments)``, arguments as canonical JSON when they parse."""
+    out = []
+    for call in message.get("tool_calls") or []:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict):
+            continue
+        args = fn.get("arguments")
+        if isinstance(args, str):
+            with contextlib.suppress(ValueError):
+                args = json.loads(args)
+        if args is None:
+            text = ""
+        elif isinstance(args, str):
+            text = args
+        else:
+            text = json.dumps(
+                strip_nulls(args), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+            )
+        out.append(f"{fn.get('name')}({text})")
+    return out
+
+
+def message_line(message: dict[str, Any]) -> str:
+    """One turn of a key: ``role: text``, tool calls after the text."""
+    parts = [content_text(message.get("content")), *tool_call_texts(message)]
+    return f"{message.get('role')}: " + "\n".join(p for p in parts if p)
+
+
+def render_value(value: object) -> str:
+    """A string as is; a message list as one :func:`message_line` per turn; a list
+    of strings (stepwise completions) one per line."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(
+            v if isinstance(v, str) else message_line(v) for v in value if isinstance(v, str | dict)
+        )
+    return ""
+
+
+def extract_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
+    """Implicit prompt: the leading turns (or characters) chosen and rejected share.
+
+    The rule trl's ``extract_prompt`` applies, so the key, the audit and
+    training see the prompt the trainer will see.
+    """
+    if type(chosen) is not type(rejected) or not isinstance(chosen, str | list):
+        return chosen[:0] if isinstance(chosen, str | list) else "", chosen, rejected
+    n = min(len(chosen), len(rejected))
+    idx = n
+    for i in range(n):
+        if chosen[i] != rejected[i]:
+            idx = i - 1 if isinstance(chosen, str) and i > 0 and chosen[i - 1] == " " else i
+            break
+    return chosen[:idx], chosen[idx:], rejected[idx:]
+
+
 def check_record(
     record: dict[str, Any], fmt: RecordFormat, text_field: str | None = None
 ) -> str | None:
-    """Type check of one parsed record's required fields (slow path only).
+    """Type check of one parsed record's fields (slow path only).
 
     Used when a chunk could not be read as a whole, to find the rows whose
     types would break the Arrow column; emptiness and nulls are left to
     :func:`validate_table` so both paths give the same reasons.
     """
-    shape = _field_shape(fmt)
-    for name in required_fields(fmt, text_field):
+    for name in checked_fields(fmt, record, text_field):
+        shape = _field_shape(fmt, name)
         value = record.get(name)
         if value is None:
             continue
         kind = python_kind(value)
         if kind == "string" and shape in (_STRING, _EITHER):
             continue
+        if kind == "boolean" and shape == _BOOL:
+            continue
+        if kind == "list" and shape in (_STEPS, _BOOLS):
+            want = str if shape == _STEPS else bool
+            bad = next((v for v in value if not isinstance(v, want)), None)
+            if bad is not None or (None in value):
+                return f"{_expected(name, shape)}; got a {python_kind(bad)} in it"
+            continue
         if kind == "list" and shape in (_MESSAGES, _EITHER):
             for i, message in enumerate(value):
-                if not isinstance(message, dict):
-                    return (
-                        f"field '{name}': message {i} must be an object with 'role' and "
-                        f"'content'; got {python_kind(message)}"
-                    )
-                for part in ("role", "content"):
-                    part_value = message.get(part)
-                    if part_value is not None and not isinstance(part_value, str):
-                        return (
-                            f"field '{name}': message {i} '{part}' must be a string; "
-                            f"got {python_kind(part_value)}"
-                        )
+                problem = message_problem(message, types_only=True)
+                if problem is not None:
+                    return f"field '{name}': message {i} {problem}"
             continue
         return f"{_expected(name, shape)}; got {kind}"
     return None
@@ -293,12 +519,33 @@ def _check_string(col: pa.Array | pa.ChunkedArray, name: str, reasons: _Reasons)
     reasons.add_mask(empty, _empty(name))
 
 
+def _simple_messages(values_type: pa.DataType) -> bool:
+    """Messages whose role and content are plain strings and that carry no
+    tool calls: checked and rendered with Arrow kernels. Anything else (parts,
+    tool calls, wrong types) takes the per-message Python path."""
+    if not pa.types.is_struct(values_type) or values_type.get_field_index("tool_calls") >= 0:
+        return False
+    for part in ("role", "content"):
+        i = values_type.get_field_index(part)
+        if i < 0 or not _is_string_type(values_type.field(i).type):
+            return False
+    return True
+
+
 def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
     reasons.add_mask(col.is_null(), _missing(name))
     lengths = pc.list_value_length(col)
     reasons.add_mask(pc.equal(lengths, 0), _empty(name))
     values = col.flatten()
     if len(values) == 0:
+        return
+    if not _simple_messages(values.type):
+        for row, messages in enumerate(col.to_pylist()):
+            for e, message in enumerate(messages or ()):
+                problem = message_problem(message)
+                if problem is not None:
+                    reasons.by_row.setdefault(row, f"field '{name}': message {e} {problem}")
+                    break
         return
     parents = pc.list_parent_indices(col)
     first = col.offsets[0].as_py()
@@ -314,28 +561,11 @@ def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
         ):
             reasons.by_row.setdefault(row, f"field '{name}': message {e - start} {what}")
 
-    if not pa.types.is_struct(values.type):
-        kind = arrow_kind(values.type)
-        add_elements(
-            pa.repeat(True, len(values)),
-            f"must be an object with 'role' and 'content'; got {kind}",
-        )
-        return
     add_elements(values.is_null(), "must be an object with 'role' and 'content'; got null")
-    struct_type = values.type
     for part in ("role", "content"):
-        if struct_type.get_field_index(part) < 0:
-            add_elements(pa.repeat(True, len(values)), f"has no '{part}'")
-            continue
         child = pc.struct_field(values, part)
         if pa.types.is_string_view(child.type):
             child = child.cast(pa.large_string())
-        if not _is_string_type(child.type):
-            add_elements(
-                child.is_valid(), f"'{part}' must be a string; got {arrow_kind(child.type)}"
-            )
-            add_elements(child.is_null(), f"has no '{part}'")
-            continue
         add_elements(child.is_null(), f"has no '{part}'")
         empty = pc.or_(pc.equal(pc.binary_length(child), 0), pc.utf8_is_space(child))
         add_elements(empty, f"has empty '{part}'")
@@ -351,8 +581,8 @@ def validate_table(
     whole columns; Python only sees the rows already found bad.
     """
     reasons = _Reasons(table.num_rows)
-    shape = _field_shape(fmt)
-    for name in required_fields(fmt, text_field):
+    for name in checked_fields(fmt, table.column_names, text_field):
+        shape = _field_shape(fmt, name)
         col = _column(table, name)
         if col is None or pa.types.is_null(col.type):
             reasons.add_all(_missing(name))
@@ -362,10 +592,63 @@ def validate_table(
             _check_string(col, name, reasons)
         elif _is_list_type(dtype) and shape in (_MESSAGES, _EITHER):
             _check_messages(col, name, reasons)
+        elif pa.types.is_boolean(dtype) and shape == _BOOL:
+            reasons.add_mask(col.is_null(), _missing(name))
+        elif _is_list_type(dtype) and shape in (_STEPS, _BOOLS):
+            _check_steps(col, name, shape, reasons)
         else:
             reasons.add_mask(col.is_null(), _missing(name))
             reasons.add_mask(col.is_valid(), f"{_expected(name, shape)}; got {arrow_kind(dtype)}")
+    if fmt is RecordFormat.PREFERENCE and "prompt" not in table.column_names:
+        _check_implicit_prompts(table, reasons)
+    if fmt is RecordFormat.STEPWISE_SUPERVISION:
+        _check_step_labels(table, reasons)
     return reasons.valid_mask(), reasons.by_row
+
+
+def _check_steps(col: pa.Array, name: str, shape: str, reasons: _Reasons) -> None:
+    """Stepwise supervision: a non-empty list of strings (steps) or booleans (labels)."""
+    want = str if shape == _STEPS else bool
+    for row, value in enumerate(col.to_pylist()):
+        if value is None:
+            reasons.by_row.setdefault(row, _missing(name))
+        elif not value:
+            reasons.by_row.setdefault(row, _empty(name))
+        elif any(not isinstance(v, want) for v in value):
+            bad = next(v for v in value if not isinstance(v, want))
+            reasons.by_row.setdefault(
+                row, f"{_expected(name, shape)}; got a {python_kind(bad)} in it"
+            )
+        elif shape == _STEPS and any(not v.strip() for v in value):
+            step = next(i for i, v in enumerate(value) if not v.strip())
+            reasons.by_row.setdefault(row, f"field '{name}': step {step} is empty")
+
+
+def _check_step_labels(table: pa.Table, reasons: _Reasons) -> None:
+    """One label per step: a shorter or longer list leaves steps unlabelled."""
+    steps = table.column("completions").to_pylist()
+    labels = table.column("labels").to_pylist()
+    for row, (s, lab) in enumerate(zip(steps, labels, strict=True)):
+        if row not in reasons.by_row and len(s) != len(lab):
+            reasons.by_row[row] = (
+                f"field 'labels' has {len(lab)} label(s) for {len(s)} step(s) in 'completions'; "
+                "give one true/false per step"
+            )
+
+
+def _check_implicit_prompts(table: pa.Table, reasons: _Reasons) -> None:
+    """An implicit prompt must exist: without a shared leading turn the pair has no
+    prompt to train on and its key would be empty (every such row a duplicate)."""
+    chosen = table.column("chosen").to_pylist()
+    rejected = table.column("rejected").to_pylist()
+    for i, (c, r) in enumerate(zip(chosen, rejected, strict=True)):
+        if i in reasons.by_row:
+            continue
+        if not render_value(extract_prompt(c, r)[0]).strip():
+            reasons.by_row[i] = (
+                "the implicit prompt is empty: 'chosen' and 'rejected' share no leading "
+                "turn or text; add a 'prompt' field"
+            )
 
 
 def _render(col: pa.Array) -> pa.Array:
@@ -374,6 +657,8 @@ def _render(col: pa.Array) -> pa.Array:
         col = col.cast(col.type.value_type)
     if _is_string_type(col.type):
         return col.cast(pa.large_string())
+    if not _simple_messages(col.type.value_type):
+        return pa.array([render_value(v) for v in col.to_pylist()], pa.large_string())
     if not isinstance(col, pa.ListArray | pa.LargeListArray):
         col = col.cast(pa.large_list(col.type.value_type))
     values = col.flatten()
@@ -386,6 +671,16 @@ def _render(col: pa.Array) -> pa.Array:
     else:
         lists = pa.ListArray.from_arrays(offsets, turns)
     return pc.binary_join(lists, pa.scalar("\n", pa.large_string()))
+
+
+def _implicit_prompts(table: pa.Table) -> pa.Array:
+    """The shared leading turns of chosen and rejected, rendered, per row."""
+    chosen = table.column("chosen").to_pylist()
+    rejected = table.column("rejected").to_pylist()
+    return pa.array(
+        [render_value(extract_prompt(c, r)[0]) for c, r in zip(chosen, rejected, strict=True)],
+        pa.large_string(),
+    )
 
 
 def build_keys(
@@ -403,9 +698,15 @@ def build_keys(
     if table.num_rows == 0:
         return pa.array([], pa.large_string())
     if fmt is RecordFormat.PREFERENCE and preference_key == "prompt":
+        if "prompt" not in table.column_names:
+            return _implicit_prompts(table)
         names: tuple[str, ...] = ("prompt",)
+    elif fmt is RecordFormat.UNPAIRED_PREFERENCE:
+        names = ("prompt", "completion")  # the label is not text
+    elif fmt is RecordFormat.STEPWISE_SUPERVISION:
+        names = ("prompt", "completions")
     else:
-        names = required_fields(fmt, text_field)
+        names = checked_fields(fmt, table.column_names, text_field)
     parts = [_render(table.column(n).combine_chunks()) for n in names]
     if len(parts) == 1:
         return parts[0]

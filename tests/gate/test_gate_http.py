@@ -135,12 +135,24 @@ def test_rerun_uses_the_generation_cache_and_writes_identical_reports(
     tmp_path, golden_dir, servers
 ) -> None:
     gate, cache = gate_file(tmp_path, golden_dir), tmp_path / "cache"
+    # Endpoint answers are cached only under a stated model digest (test_gate_concurrency.py).
+    digests = {"candidate_digest": "sha256:right", "base_digest": "sha256:wrong"}
     first = run_gate(
-        gate, servers["right"].url, servers["wrong"].url, tmp_path / "out", cache_dir=cache
+        gate,
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "out",
+        cache_dir=cache,
+        **digests,
     )
     before = servers["right"].requests + servers["wrong"].requests
     again = run_gate(
-        gate, servers["right"].url, servers["wrong"].url, tmp_path / "out2", cache_dir=cache
+        gate,
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "out2",
+        cache_dir=cache,
+        **digests,
     )
     assert (first.cache_misses, again.cache_misses, again.cache_hits) == (80, 0, 80)
     assert servers["right"].requests + servers["wrong"].requests == before

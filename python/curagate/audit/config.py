@@ -98,7 +98,18 @@ class SampleConfig(_Model):
 
 
 class AuditConfig(_Model):
-    format: Literal["text", "prompt_completion", "chat", "preference"] | None = None
+    format: (
+        Literal[
+            "text",
+            "prompt_completion",
+            "chat",
+            "preference",
+            "prompt_only",
+            "unpaired_preference",
+            "stepwise_supervision",
+        ]
+        | None
+    ) = None
     text_field: str | None = None
     preference_key: Literal["prompt", "prompt+responses"] = "prompt"
     sft: bool = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,11 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig, StructuredOutput
 from curagate.audit.formats import (
     all_text,
+    conversations,
     format_violations,
     input_output,
     messages_of,
+    non_text_part_kinds,
     quarantine_rule,
 )
 from curagate.audit.keys import fingerprints
@@ -30,7 +32,7 @@ from curagate.audit.pii import Hit, redact, scan
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.stats import outlier_threshold, summarize
 from curagate.errors import ConfigError, MissingExtraError
-from curagate.records import RecordFormat
+from curagate.records import Batch, RecordFormat
 
 SCHEMA_VERSION = 1
 _SCAN_RULES = ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002")
@@ -114,30 +116,14 @@ class _Tokenizer:
         return str(self.tok.apply_chat_template(conversation, tokenize=False))
 
 
-def _conversations(fmt: RecordFormat, rec: dict[str, Any], text_field: str | None) -> list[Any]:
-    """What the trainer renders for one record: a list of conversations, or texts."""
-    if fmt == RecordFormat.TEXT:
-        return [str(rec.get(text_field or "text") or "")]
-    if fmt == RecordFormat.PROMPT_COMPLETION:
-        return [
-            [
-                {"role": "user", "content": str(rec.get("prompt") or "")},
-                {"role": "assistant", "content": str(rec.get("completion") or "")},
-            ]
-        ]
-    if fmt == RecordFormat.CHAT:
-        return [
-            [{"role": m.get("role"), "content": m.get("content") or ""} for m in messages_of(rec)]
-        ]
-    prompt = rec.get("prompt")
-    base = prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt or "")}]
-    out = []
-    for k in ("chosen", "rejected"):
-        v = rec.get(k)
-        out.append(
-            base + (v if isinstance(v, list) else [{"role": "assistant", "content": str(v or "")}])
-        )
-    return out
+def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """The batches, with a progress bar of rows read (stderr, TTY only)."""
+    from curagate.progress import Bar
+
+    with Bar(total=None, desc="audit", unit="rows") as bar:
+        for batch in batches:
+            yield batch
+            bar.update(batch.input_rows)
 
 
 class _Structured:
@@ -250,6 +236,7 @@ def run_audit(
     files: list[dict[str, Any]] = []
     file_rows: Counter[str] = Counter()
     formats: Counter[str] = Counter()
+    non_text: Counter[str] = Counter()
     total = valid = quarantined = 0
     row_refs: list[str] = []  # per valid row, in input order
     len_in: list[int] = []
@@ -272,8 +259,10 @@ def run_audit(
         assert table is not None
         table.setdefault(name, []).append(value)
 
-    for batch in read_batches(
-        paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
+    for batch in _rows_bar(
+        read_batches(
+            paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
+        )
     ):
         src = Path(batch.source).as_posix()
         fmt = RecordFormat(batch.format)
@@ -306,6 +295,7 @@ def run_audit(
                 hit(v.rule, ref, v.detail)
             for rule, detail in structured.check(rec):
                 hit(rule, ref, detail)
+            non_text.update(non_text_part_kinds(rec))
             i_txt, o_txt = input_output(fmt, rec, cfg.text_field)
             ins.append(i_txt)
             len_in.append(len(i_txt))
@@ -347,7 +337,7 @@ def run_audit(
                     if j < cfg.sample.n:
                         reservoir[j] = (ref, rec)
             if measure_limit:
-                convs.append(_conversations(fmt, rec, cfg.text_field))
+                convs.append(conversations(fmt, rec, cfg.text_field))
             if table is not None:
                 col("ref", ref)
                 col("format_violations", len(violations))
@@ -510,6 +500,7 @@ def run_audit(
             "valid_rows": valid,
             "quarantined_rows": quarantined,
             "formats": dict(sorted(formats.items())),
+            "non_text_parts": dict(sorted(non_text.items())),
         },
         "config": cfg.to_dict(),
         "summary": {

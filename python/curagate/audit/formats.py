@@ -6,11 +6,18 @@ may be imported here.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from curagate.records import RecordFormat
+from curagate.records import (
+    RecordFormat,
+    content_text,
+    extract_prompt,
+    non_text_parts,
+    tool_call_texts,
+)
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 
@@ -21,24 +28,41 @@ class Violation:
     detail: str  # what exactly is wrong in this record (never record content)
 
 
+def _message_text(m: dict[str, Any]) -> str:
+    """A turn's text parts and tool calls (``name(arguments)``): what a scanner reads."""
+    return "\n".join(p for p in [content_text(m.get("content")), *tool_call_texts(m)] if p)
+
+
 def _text(value: Any) -> str:
-    """A response as text: a string, or the contents of a message list."""
+    """A field as text: a string, or the turns of a message list."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "\n".join(
-            _text(m.get("content")) if isinstance(m, dict) else _text(m) for m in value
-        )
+        return "\n".join(_message_text(m) if isinstance(m, dict) else _text(m) for m in value)
     if isinstance(value, dict):
-        return _text(value.get("content"))
+        return _message_text(value)
     return str(value)
+
+
+def _content_empty(m: dict[str, Any]) -> bool:
+    """No text and no image/audio part (a tool-call turn is judged by its caller)."""
+    content = m.get("content")
+    return not content_text(content).strip() and non_text_parts(content) == 0
 
 
 def messages_of(record: dict[str, Any]) -> list[dict[str, Any]]:
     msgs = record.get("messages")
     return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
+
+
+def preference_parts(record: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """prompt, chosen, rejected; an implicit prompt is extracted the way trl does."""
+    chosen, rejected = record.get("chosen"), record.get("rejected")
+    if record.get("prompt") is not None:
+        return record["prompt"], chosen, rejected
+    return extract_prompt(chosen, rejected)
 
 
 def input_output(
@@ -47,33 +71,105 @@ def input_output(
     """What the model reads and what it is trained to write, as plain text."""
     if fmt == RecordFormat.TEXT:
         return _text(record.get(text_field or "text")), None
-    if fmt == RecordFormat.PROMPT_COMPLETION:
+    if fmt == RecordFormat.PROMPT_ONLY:
+        return _text(record.get("prompt")), None
+    if fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
         return _text(record.get("prompt")), _text(record.get("completion"))
     if fmt == RecordFormat.PREFERENCE:
-        return _text(record.get("prompt")), _text(record.get("chosen"))
+        prompt, chosen, _ = preference_parts(record)
+        return _text(prompt), _text(chosen)
+    if fmt == RecordFormat.STEPWISE_SUPERVISION:
+        return _text(record.get("prompt")), _steps_text(record)
     msgs = messages_of(record)
-    ins = [_text(m.get("content")) for m in msgs if m.get("role") != "assistant"]
-    outs = [_text(m.get("content")) for m in msgs if m.get("role") == "assistant"]
+    ins = [_message_text(m) for m in msgs if m.get("role") != "assistant"]
+    outs = [_message_text(m) for m in msgs if m.get("role") == "assistant"]
     return "\n".join(ins), "\n".join(outs)
 
 
 def all_text(fmt: RecordFormat, record: dict[str, Any], text_field: str | None) -> Iterator[str]:
-    """Every string a scanner (PII, secrets) must look at."""
+    """Every string a scanner (PII, secrets) must look at, tool-call arguments included."""
     if fmt == RecordFormat.TEXT:
         yield _text(record.get(text_field or "text"))
-    elif fmt == RecordFormat.PROMPT_COMPLETION:
+    elif fmt == RecordFormat.PROMPT_ONLY:
+        yield _text(record.get("prompt"))
+    elif fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
         yield _text(record.get("prompt"))
         yield _text(record.get("completion"))
     elif fmt == RecordFormat.PREFERENCE:
         for k in ("prompt", "chosen", "rejected"):
             yield _text(record.get(k))
+    elif fmt == RecordFormat.STEPWISE_SUPERVISION:
+        yield _text(record.get("prompt"))
+        yield _steps_text(record)
     else:
         for m in messages_of(record):
-            yield _text(m.get("content"))
+            yield _message_text(m)
+
+
+def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
+    """Image/audio/... content parts per type: kept in the data, read by no text check."""
+    kinds: Counter[str] = Counter()
+    for key in ("messages", "prompt", "completion", "chosen", "rejected"):
+        value = record.get(key)
+        for m in value if isinstance(value, list) else ():
+            content = m.get("content") if isinstance(m, dict) else None
+            for part in content if isinstance(content, list) else ():
+                if isinstance(part, dict) and part.get("type") != "text":
+                    kinds[str(part.get("type"))] += 1
+    return kinds
+
+
+def _steps_text(record: dict[str, Any]) -> str:
+    steps = record.get("completions")
+    return "\n".join(s for s in steps if isinstance(s, str)) if isinstance(steps, list) else ""
 
 
 def _is_empty(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(
+            _content_empty(m) and not m.get("tool_calls") for m in value if isinstance(m, dict)
+        )
     return not _text(value).strip()
+
+
+def _as_turns(value: Any, role: str) -> list[dict[str, Any]]:
+    if isinstance(value, list):
+        return [m for m in value if isinstance(m, dict)]
+    return [{"role": role, "content": value if isinstance(value, str) else ""}]
+
+
+def _render_message(m: dict[str, Any]) -> dict[str, Any]:
+    """A turn as a text-only chat template takes it: text parts joined, tool calls kept."""
+    out: dict[str, Any] = {"role": m.get("role"), "content": content_text(m.get("content"))}
+    for k in ("tool_calls", "tool_call_id", "name"):
+        if m.get(k) is not None:
+            out[k] = m[k]
+    return out
+
+
+def conversations(fmt: RecordFormat, record: dict[str, Any], text_field: str | None) -> list[Any]:
+    """What a trainer renders for one record: a list of conversations, or texts."""
+    if fmt == RecordFormat.TEXT:
+        return [str(record.get(text_field or "text") or "")]
+    if fmt == RecordFormat.CHAT:
+        return [[_render_message(m) for m in messages_of(record)]]
+    if fmt == RecordFormat.PROMPT_ONLY:
+        return [[_render_message(m) for m in _as_turns(record.get("prompt"), "user")]]
+    if fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
+        turns = _as_turns(record.get("prompt"), "user") + _as_turns(
+            record.get("completion"), "assistant"
+        )
+        return [[_render_message(m) for m in turns]]
+    if fmt == RecordFormat.STEPWISE_SUPERVISION:
+        # trl's PRM trainer joins the steps with a separator; one answer turn measures it.
+        answer = {"role": "assistant", "content": _steps_text(record)}
+        turns = [*_as_turns(record.get("prompt"), "user"), answer]
+        return [[_render_message(m) for m in turns]]
+    prompt, chosen, rejected = preference_parts(record)
+    base = _as_turns(prompt, "user") if prompt else []
+    return [
+        [_render_message(m) for m in base + _as_turns(v, "assistant")] for v in (chosen, rejected)
+    ]
 
 
 def _chat_violations(msgs: list[dict[str, Any]], sft: bool) -> Iterator[Violation]:
@@ -85,7 +181,7 @@ def _chat_violations(msgs: list[dict[str, Any]], sft: bool) -> Iterator[Violatio
             prev = None
             continue
         has_tool_calls = bool(m.get("tool_calls"))
-        if _is_empty(m.get("content")) and not has_tool_calls:
+        if _content_empty(m) and not has_tool_calls:
             yield Violation("FMT005", f"messages[{i}] ({role}) has empty content")
         ok = {
             None: role in ("system", "user") if i == 0 else True,
@@ -116,19 +212,39 @@ def format_violations(
         field = text_field or "text"
         if _is_empty(record.get(field)):
             out.append(Violation("FMT005", f"{field!r} is empty"))
-    elif fmt == RecordFormat.PROMPT_COMPLETION:
-        for k in ("prompt", "completion"):
-            if _is_empty(record.get(k)):
-                out.append(Violation("FMT005", f"{k!r} is empty"))
+    elif fmt == RecordFormat.STEPWISE_SUPERVISION:
+        if _is_empty(record.get("prompt")):
+            out.append(Violation("FMT005", "'prompt' is empty"))
+    elif fmt == RecordFormat.PROMPT_ONLY:
+        prompt = record.get("prompt")
+        if isinstance(prompt, list):
+            out.extend(_chat_violations([m for m in prompt if isinstance(m, dict)], sft=False))
+        elif _is_empty(prompt):
+            out.append(Violation("FMT005", "'prompt' is empty"))
+    elif fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
+        prompt, completion = record.get("prompt"), record.get("completion")
+        if isinstance(prompt, list) and isinstance(completion, list):
+            # Conversational: the prompt's turns then the completion's, as one chat.
+            turns = [m for m in prompt + completion if isinstance(m, dict)]
+            out.extend(_chat_violations(turns, sft=True))
+        else:
+            for k in ("prompt", "completion"):
+                if _is_empty(record.get(k)):
+                    out.append(Violation("FMT005", f"{k!r} is empty"))
     elif fmt == RecordFormat.PREFERENCE:
-        chosen, rejected = record.get("chosen"), record.get("rejected")
+        prompt, chosen, rejected = preference_parts(record)
         empty = [k for k, v in (("chosen", chosen), ("rejected", rejected)) if _is_empty(v)]
         if empty:
             out.append(Violation("FMT007", f"{' and '.join(repr(k) for k in empty)} empty"))
         elif _text(chosen).strip() == _text(rejected).strip():
             out.append(Violation("FMT006", "'chosen' and 'rejected' are identical"))
-        if _is_empty(record.get("prompt")):
-            out.append(Violation("FMT005", "'prompt' is empty"))
+        if _is_empty(prompt):
+            detail = (
+                "'prompt' is empty"
+                if record.get("prompt") is not None
+                else "no implicit prompt: 'chosen' and 'rejected' share no leading turn"
+            )
+            out.append(Violation("FMT005", detail))
     return out
 
 
@@ -139,6 +255,8 @@ def quarantine_rule(reason: str, fmt: RecordFormat) -> str:
     rule (empty content, empty preference response) rather than FMT001.
     """
     if "is empty" in reason or "has empty" in reason:
+        if "implicit prompt" in reason:
+            return "FMT005"
         if fmt == RecordFormat.PREFERENCE and ("'chosen'" in reason or "'rejected'" in reason):
             return "FMT007"
         return "FMT005"

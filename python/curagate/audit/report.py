@@ -42,7 +42,14 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{inp['total_rows']} rows in {len(inp['files'])} file(s); {inp['valid_rows']} valid, "
         f"{inp['quarantined_rows']} unreadable. Formats: "
         + (", ".join(f"{k} ({v})" for k, v in inp["formats"].items()) or "none")
-        + ".",
+        + "."
+        + (
+            " Non-text content parts (kept, not read by the text checks): "
+            + ", ".join(f"{k} ({v})" for k, v in inp["non_text_parts"].items())
+            + "."
+            if inp.get("non_text_parts")
+            else ""
+        ),
         "",
         "## Findings",
         "",

@@ -1,12 +1,15 @@
 """Fast check for pre-commit and CI: schema, exact duplicates, golden-set leakage.
 
-Prints one line per violation as `file:line: RULE message` and exits 1 when
-there is any; 0 when clean; 2 on bad usage or unreadable input. Leakage is
-checked against ./golden_sets when it exists (or --golden DIR).
+Prints one line per violation as `file:line: RULE message` (or GitHub
+annotations, SARIF 2.1.0 or JSON with --format) and exits 1 when there is
+any; 0 when clean; 2 on bad usage or unreadable input. Leakage is checked
+against ./golden_sets when it exists (or --golden DIR).
 
 examples:
   curagate check data/*.jsonl
   curagate check data/train.jsonl data/val.jsonl --golden golden_sets/
+  curagate check data/ --format sarif > curagate.sarif
+  curagate check data/ --format github --max-findings 50
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", type=Path, help="audit.yaml: format, text_field, sft, rules switched off"
     )
+    parser.add_argument(
+        "--format",
+        dest="output_format",
+        choices=("text", "github", "sarif", "json"),
+        default="text",
+        help="output: text (file:line: RULE message), github (workflow annotations), "
+        "sarif (SARIF 2.1.0 for code scanning) or json (default text)",
+    )
+    parser.add_argument(
+        "--max-findings",
+        type=int,
+        metavar="N",
+        help="print at most N findings, then say how many of each rule were left out",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,15 +54,37 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--golden and --no-golden contradict each other; give one")
     if args.ngram is not None and args.ngram < 1:
         raise ConfigError(f"--ngram {args.ngram}: must be a positive number of words (default 13)")
+    if args.max_findings is not None and args.max_findings < 0:
+        raise ConfigError(f"--max-findings {args.max_findings}: must be 0 or more")
+    config = load_config(args.config)
     violations = check(
         args.files,
         golden=args.golden,
         leakage=not args.no_golden,
-        config=load_config(args.config),
+        config=config,
         ngram=args.ngram,
     )
-    for v in violations:
-        print(v)
+    from curagate import __version__
+    from curagate import check_output as out
+    from curagate.audit.rules import RULES
+
+    shown, cut = out.cut(violations, args.max_findings)
+    levels = {rid: rc.severity for rid, rc in config.rules.items() if rc.severity}
+    rules = {
+        rid: out.RuleInfo(rid, r.name, levels.get(rid) or r.severity.value, r.checks, r.fix)
+        for rid, r in RULES.items()
+        if levels.get(rid) != "off"
+    }
+    if args.output_format == "text":
+        sys.stdout.write(out.render_text(shown))
+    elif args.output_format == "github":
+        sys.stdout.write(out.render_github(shown, rules, cut))
+    elif args.output_format == "json":
+        sys.stdout.write(out.render_json(shown, rules, cut))
+    else:
+        sys.stdout.write(out.render_sarif(shown, rules, cut, __version__))
+    if cut is not None:
+        print(f"curagate check: {cut.summary()}", file=sys.stderr)
     if violations:
         files = len({v.file for v in violations})
         print(f"curagate check: {len(violations)} violation(s) in {files} file(s)", file=sys.stderr)

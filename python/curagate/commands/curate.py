@@ -29,7 +29,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, help="worker threads for the Rust core (default: all cores)"
     )
-    p.add_argument("--format", choices=["auto", "text", "prompt_completion", "chat", "preference"])
+    p.add_argument(
+        "--format",
+        choices=[
+            "auto",
+            "text",
+            "prompt_completion",
+            "chat",
+            "preference",
+            "prompt_only",
+            "unpaired_preference",
+            "stepwise_supervision",
+        ],
+    )
     p.add_argument("--text-field", help="column holding the text (text format)")
     p.add_argument(
         "--near-threshold",

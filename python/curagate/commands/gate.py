@@ -49,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-model", help="model name to request from an http base endpoint")
     parser.add_argument(
+        "--candidate-digest",
+        metavar="DIGEST",
+        help="which model an http candidate serves (e.g. the sha256 of its weights); only "
+        "then are its answers cached, keyed by it and recorded in the report",
+    )
+    parser.add_argument(
+        "--base-digest", metavar="DIGEST", help="the same for an http base endpoint"
+    )
+    parser.add_argument(
         "--train-data",
         nargs="+",
         help="training files to check for contamination (default: the run's dataset manifest)",
@@ -83,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         candidate_model_name=args.candidate_model,
         base_model_name=args.base_model,
+        candidate_digest=args.candidate_digest,
+        base_digest=args.base_digest,
         train_data=args.train_data,
         fail_only_if_significant=args.fail_only_if_significant,
         sign_key=resolve_sign_key(args.sign_key),
@@ -93,4 +104,11 @@ def run(args: argparse.Namespace) -> int:
         ),
         file=sys.stdout,
     )
+    for side, st in outcome.endpoints.items():
+        by = ", ".join(f"{k} {v}" for k, v in st["retries_by_cause"].items())
+        print(
+            f"  {side} endpoint: {st['requests']} request(s), {st['retries']} retried"
+            + (f" ({by})" if by else ""),
+            file=sys.stdout,
+        )
     return outcome.exit_code

@@ -1,48 +1,236 @@
-"""The bundle's model card: Hugging Face YAML metadata plus a short, factual body.
+"""The bundle's model card, built with ``huggingface_hub.ModelCard``/``ModelCardData``.
 
-Metadata follows the Hub's model card conventions: ``base_model`` with
+Metadata follows the Hub's model card conventions: ``base_model`` (the Hub id
+when the import or the base model's card names one) with
 ``base_model_relation: finetune`` (a merged LoRA fine-tune of one base is a
 fine-tune; "merge" means merging several models, "adapter" an unmerged
-adapter), ``library_name: transformers`` and, when a gate report is given,
-``model-index`` results taken from its checks.
+adapter), ``license`` (``other`` always with a ``license_name``),
+``datasets``, ``library_name``, ``pipeline_tag``, tags, and ``model-index``
+results when a gate report is given. The body names files by relative path
+only (a card is published; local directories mean nothing elsewhere).
+
+Gate results usually arrive after export, and the card is inside the hashed
+bundle, so they live in a sidecar, ``eval_results.json`` (:func:`eval_results`),
+that is not part of the bundle's hashes; :func:`card_with_eval_results` renders
+a card with them for publishing.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
-
-import yaml
 
 from curagate.artifacts import GateReportDoc, Loaded
 
+EVAL_RESULTS_FILE = "eval_results.json"
+EVAL_RESULTS_SCHEMA = "curagate-eval-results/1"
 
-def _results(report: Loaded[GateReportDoc], name: str) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
+# Licence ids the Hub accepts in `license:`; anything else is `other` plus `license_name`.
+HUB_LICENSES = frozenset(
+    {
+        "apache-2.0",
+        "mit",
+        "openrail",
+        "bigscience-openrail-m",
+        "creativeml-openrail-m",
+        "bigscience-bloom-rail-1.0",
+        "bigcode-openrail-m",
+        "afl-3.0",
+        "artistic-2.0",
+        "bsl-1.0",
+        "bsd",
+        "bsd-2-clause",
+        "bsd-3-clause",
+        "bsd-3-clause-clear",
+        "c-uda",
+        "cc",
+        "cc0-1.0",
+        "cc-by-2.0",
+        "cc-by-2.5",
+        "cc-by-3.0",
+        "cc-by-4.0",
+        "cc-by-sa-3.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-2.0",
+        "cc-by-nc-3.0",
+        "cc-by-nc-4.0",
+        "cc-by-nd-4.0",
+        "cc-by-nc-nd-3.0",
+        "cc-by-nc-nd-4.0",
+        "cc-by-nc-sa-2.0",
+        "cc-by-nc-sa-3.0",
+        "cc-by-nc-sa-4.0",
+        "cdla-sharing-1.0",
+        "cdla-permissive-1.0",
+        "cdla-permissive-2.0",
+        "wtfpl",
+        "ecl-2.0",
+        "epl-1.0",
+        "epl-2.0",
+        "etalab-2.0",
+        "eupl-1.1",
+        "agpl-3.0",
+        "gfdl",
+        "gpl",
+        "gpl-2.0",
+        "gpl-3.0",
+        "lgpl",
+        "lgpl-2.1",
+        "lgpl-3.0",
+        "isc",
+        "lppl-1.3c",
+        "ms-pl",
+        "mpl-2.0",
+        "odc-by",
+        "odbl",
+        "openrail++",
+        "osl-3.0",
+        "postgresql",
+        "ofl-1.1",
+        "ncsa",
+        "unlicense",
+        "zlib",
+        "pddl",
+        "lgpl-lr",
+        "deepfloyd-if-license",
+        "llama2",
+        "llama3",
+        "llama3.1",
+        "llama3.2",
+        "llama3.3",
+        "gemma",
+        "unknown",
+        "other",
+    }
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _license_fields(license: str) -> dict[str, str]:
+    """``license`` (+ ``license_name``): the Hub requires a name with ``other``."""
+    value = license.strip()
+    if value.lower() in HUB_LICENSES and value.lower() != "other":
+        return {"license": value.lower()}
+    if value.lower() in ("", "other"):
+        return {"license": "other", "license_name": "unknown"}
+    slug = re.sub(r"[^a-z0-9.]+", "-", value.lower()).strip("-") or "unknown"
+    return {"license": "other", "license_name": slug}
+
+
+def _relative(path: str) -> str:
+    """A path as a published card may show it: relative, POSIX; an absolute path
+    (a local directory nobody else has) is reduced to its file name."""
+    for flavour in (PureWindowsPath, PurePosixPath):
+        p: PurePath = flavour(path)
+        if p.is_absolute() or p.drive:
+            return p.name
+    parts = [x for x in PurePosixPath(path.replace("\\", "/")).parts if x not in ("..", ".")]
+    return "/".join(parts) or PurePosixPath(path).name
+
+
+def _title(run: dict[str, Any], name: str) -> str:
+    """The run's name (what the user called the model), not the export directory's."""
+    run_name = run.get("name")
+    return str(run_name) if isinstance(run_name, str) and run_name.strip() else name
+
+
+def _base_ref(base_model_id: str) -> str:
+    return (
+        f"[{base_model_id}](https://huggingface.co/{base_model_id})"
+        if _HUB_ID.match(base_model_id)
+        else f"`{base_model_id}` (a local model; no Hub id was recorded)"
+    )
+
+
+def eval_results(report: Loaded[GateReportDoc]) -> dict[str, Any]:
+    """The gate-results sidecar (``eval_results.json``) for a bundle, from its gate report.
+
+    Deterministic: the report's checks in report order; values as the report rounded them.
+    """
+    results = []
     for check in report.data.get("checks") or []:
         if not isinstance(check, dict):
             continue
-        metric, golden, value = check.get("metric"), check.get("golden_set"), check.get("candidate")
-        if not (
-            isinstance(metric, str) and isinstance(golden, str) and isinstance(value, int | float)
-        ):
-            continue
-        if check.get("slice"):
-            continue
         results.append(
             {
-                "task": {"type": "text-generation"},
-                "dataset": {"name": golden, "type": golden},
-                "metrics": [
-                    {
-                        "type": metric,
-                        "value": value,
-                        "name": f"{metric} (gate: {check.get('verdict', '?')})",
-                        "verified": False,
-                    }
-                ],
+                "check": check.get("id"),
+                "name": check.get("name"),
+                "golden_set": check.get("golden_set"),
+                "metric": check.get("metric"),
+                "slice": check.get("slice"),
+                "candidate": check.get("candidate"),
+                "base": check.get("base"),
+                "delta": check.get("delta"),
+                "verdict": check.get("verdict"),
             }
         )
-    return [{"name": name, "results": results}] if results else []
+    gate = report.data.get("gate") if isinstance(report.data.get("gate"), dict) else {}
+    return {
+        "schema": EVAL_RESULTS_SCHEMA,
+        "gate": (gate or {}).get("name"),
+        "gate_report_sha256": report.sha256,
+        "candidate_digest": report.doc.candidate.artifact_sha256,
+        "verdict": report.doc.verdict,
+        "results": results,
+    }
+
+
+def eval_results_json(report: Loaded[GateReportDoc]) -> str:
+    return json.dumps(eval_results(report), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _hub_results(results: dict[str, Any]) -> list[Any]:
+    """model-index entries for the whole-set metric checks (slices stay in the body)."""
+    from huggingface_hub import EvalResult
+
+    out = []
+    for r in results.get("results") or []:
+        metric, golden, value = r.get("metric"), r.get("golden_set"), r.get("candidate")
+        if not (isinstance(metric, str) and isinstance(golden, str)):
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool) or r.get("slice"):
+            continue
+        out.append(
+            EvalResult(
+                task_type="text-generation",
+                dataset_type=golden,
+                dataset_name=golden,
+                metric_type=metric,
+                metric_value=value,
+                metric_name=f"{metric} (gate: {r.get('verdict', '?')})",
+                verified=False,
+            )
+        )
+    return out
+
+
+def _gate_lines(results: dict[str, Any] | None) -> list[str]:
+    if results is None:
+        return [
+            "No gate report was attached at export time. The registry keeps the gate results "
+            f"of a promoted version in `{EVAL_RESULTS_FILE}` beside this card.",
+        ]
+    lines = [
+        f"Verdict: **{results.get('verdict')}** (gate `{results.get('gate')}`, report sha256 "
+        f"`{str(results.get('gate_report_sha256'))[:12]}`)."
+    ]
+    rows = results.get("results") or []
+    if rows:
+        lines += [
+            "",
+            "| check | golden set | metric | candidate | base | verdict |",
+            "|---|---|---|---:|---:|---|",
+        ]
+        for r in rows:
+            cand = "" if r.get("candidate") is None else r.get("candidate")
+            base = "" if r.get("base") is None else r.get("base")
+            lines.append(
+                f"| {r.get('check') or ''} | {r.get('golden_set') or ''} | "
+                f"{r.get('metric') or ''} | {cand} | {base} | {r.get('verdict') or ''} |"
+            )
+    return lines
 
 
 def _quick_lines(record: dict[str, Any] | None) -> list[str]:
@@ -58,6 +246,9 @@ def _quick_lines(record: dict[str, Any] | None) -> list[str]:
     ]
 
 
+_GATE_HEADING = "## Release gate"
+
+
 def model_card(
     *,
     run: dict[str, Any],
@@ -69,65 +260,57 @@ def model_card(
     export_info: dict[str, Any],
     verification: dict[str, Any],
 ) -> str:
-    task = run.get("task") or "sft"
-    meta: dict[str, Any] = {
-        "base_model": base_model_id,
-        "base_model_relation": "finetune",
-        "library_name": "transformers",
-        "license": license,
-        "pipeline_tag": "text-generation",
-        "tags": ["curagate", "lora", "merged", task],
-    }
-    if datasets:
-        meta["datasets"] = datasets
-    if report is not None:
-        index = _results(report, name)
-        if index:
-            meta["model-index"] = index
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    """README.md of an export bundle (YAML metadata + body), as ``ModelCard`` renders it."""
+    from huggingface_hub import ModelCard, ModelCardData
 
+    task = run.get("task") or "sft"
+    title = _title(run, name)
+    results = eval_results(report) if report is not None else None
+    hub_results = _hub_results(results) if results is not None else []
+    lic: dict[str, Any] = _license_fields(license)
+    data = ModelCardData(
+        base_model=base_model_id,
+        datasets=list(datasets) or None,
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["curagate", "lora", "merged", task],
+        model_name=title if hub_results else None,
+        eval_results=hub_results or None,
+        base_model_relation="finetune",
+        **lic,
+    )
     lines = [
-        f"---\n{front}---",
+        f"# {title}",
         "",
-        f"# {name}",
-        "",
-        f"A LoRA fine-tune ({task.upper()}) of `{base_model_id}`, merged into the base weights "
-        f"({export_info['dtype']}) by `curagate export` from training run `{run.get('name')}`.",
-        "",
-        "## Training data",
+        f"A LoRA fine-tune ({task.upper()}) of {_base_ref(base_model_id)}, merged into the base "
+        f"weights ({export_info['dtype']}) by `curagate export` from training run "
+        f"`{run.get('name')}`.",
         "",
     ]
+    if data.license == "other":
+        lines += [
+            f"License: `{data.license_name}`"
+            + (
+                " (the base model's card names none: check its terms before publishing)."
+                if data.license_name == "unknown"
+                else "."
+            ),
+            "",
+        ]
+    lines += ["## Training data", ""]
     manifest = run.get("dataset_manifest") or {}
     files = manifest.get("files") or []
     if files:
         lines += ["| file | rows | sha256 |", "|---|---:|---|"]
         lines += [
-            f"| `{f.get('path')}` | {f.get('rows')} | `{str(f.get('sha256'))[:12]}` |"
+            f"| `{_relative(str(f.get('path')))}` | {f.get('rows')} | "
+            f"`{str(f.get('sha256'))[:12]}` |"
             for f in files
         ]
         lines.append(f"\nTotal rows: {manifest.get('total_rows')}.")
     else:
         lines.append("Not recorded in the run.")
-    lines += ["", "## Release gate", ""]
-    if report is None:
-        lines.append("No gate report was attached at export time.")
-    else:
-        lines.append(
-            f"Verdict: **{report.doc.verdict}** (gate report sha256 `{report.sha256[:12]}`)."
-        )
-        checks = [c for c in report.data.get("checks") or [] if isinstance(c, dict)]
-        if checks:
-            lines += [
-                "",
-                "| check | golden set | metric | candidate | base | verdict |",
-                "|---|---|---|---:|---:|---|",
-            ]
-            for c in checks:
-                lines.append(
-                    f"| {c.get('id', '')} | {c.get('golden_set') or ''} | {c.get('metric') or ''} | "
-                    f"{'' if c.get('candidate') is None else c.get('candidate')} | "
-                    f"{'' if c.get('base') is None else c.get('base')} | {c.get('verdict', '')} |"
-                )
+    lines += ["", _GATE_HEADING, "", *_gate_lines(results)]
     lines += [
         "",
         "## Verification",
@@ -156,4 +339,34 @@ def model_card(
         "```",
         "",
     ]
-    return "\n".join(lines)
+    card = ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines))
+    return str(card)
+
+
+def card_with_eval_results(card_text: str, results: dict[str, Any]) -> str:
+    """The card with a gate-results sidecar rendered in: ``model-index`` and the
+    release-gate section. What a registry publishes for a promoted version; the
+    bundle's own README.md (hashed) is never rewritten."""
+    from huggingface_hub import ModelCard
+
+    if results.get("schema") != EVAL_RESULTS_SCHEMA:
+        raise ValueError(
+            f"{EVAL_RESULTS_FILE}: schema {results.get('schema')!r}, expected "
+            f"{EVAL_RESULTS_SCHEMA!r}"
+        )
+    card = ModelCard(card_text)
+    data: Any = card.data  # a ModelCardData: ModelCard parses model metadata
+    hub_results = _hub_results(results)
+    if hub_results:
+        heading = card.text.lstrip().splitlines()[0] if card.text.strip() else ""
+        data.model_name = data.model_name or heading.removeprefix("# ").strip() or None
+        data.eval_results = hub_results
+    text = card.text
+    start = text.find(_GATE_HEADING)
+    if start >= 0:
+        end = text.find("\n## ", start + len(_GATE_HEADING))
+        section = "\n".join([_GATE_HEADING, "", *_gate_lines(results), ""])
+        text = text[:start] + section + (text[end:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join([_GATE_HEADING, "", *_gate_lines(results)])
+    return str(ModelCard(f"---\n{data.to_yaml()}\n---\n{text}"))

@@ -81,6 +81,12 @@ class GenerationSettings(_Strict):
     batch_size: Annotated[int, Field(ge=1)] = 8
     temperature: Annotated[float, Field(ge=0)] = 0.0
     system_prompt: str | None = None
+    # HTTP endpoints: requests in flight at once, per-request timeout, retries on
+    # 429/5xx/reset/timeout with exponential backoff starting at retry_backoff_s.
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    request_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    max_retries: Annotated[int, Field(ge=0, le=20)] = 4
+    retry_backoff_s: Annotated[float, Field(ge=0, le=30)] = 0.5
 
 
 class GoldenSetGate(_Strict):

@@ -5,22 +5,33 @@ A side of the comparison is one of:
 * a training run directory (``run.json`` + PEFT adapter on a base model),
 * a model directory (a merged or base Hugging Face checkpoint),
 * an OpenAI-compatible HTTP endpoint (``http://host:port/v1`` + model name,
-  e.g. vLLM), reached with urllib so no client library is needed.
+  e.g. vLLM), reached with urllib so no client library is needed; up to
+  ``generation.concurrency`` requests are in flight at once (serving engines
+  batch them), with retries on 429/5xx, resets and timeouts.
 
-Every backend has an ``identity`` (a hash of its weights, or of its endpoint
-and model name), which keys the on-disk generation cache: a rerun only
-generates what changed. torch/transformers/peft are imported lazily so the
-light commands never load them.
+Every backend has an ``identity`` (a hash of its weights, or of its endpoint,
+model name and the digest the user states for it), which keys the on-disk
+generation cache: a rerun only generates what changed. An endpoint's answers
+are cached only when the user states which model serves it: a URL and a name
+say nothing about the weights behind them, which can be swapped. torch,
+transformers and peft are imported lazily so the light commands never load
+them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
+import random
+import threading
+import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +40,7 @@ from curagate.artifacts import RunRecord, check_base_unchanged, load_run, run_di
 from curagate.digest import MANIFEST_NAME, tree_digest
 from curagate.errors import InputError, MissingExtraError
 from curagate.io.atomic import write_text_atomic
+from curagate.progress import Bar
 
 Messages = list[dict[str, str]]
 
@@ -38,10 +50,46 @@ class GenSettings:
     max_new_tokens: int = 64
     temperature: float = 0.0
     batch_size: int = 8
+    concurrency: int = 8  # endpoint requests in flight at once
+    request_timeout_s: float = 120.0
+    max_retries: int = 4
+    retry_backoff_s: float = 0.5
 
     def key(self) -> dict[str, Any]:
-        # batch_size changes padding, not greedy outputs of a correct model: not in the key.
+        # batch_size changes padding and concurrency the order requests reach a server,
+        # not greedy outputs of a correct model: neither is in the key.
         return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+
+
+class EndpointStats:
+    """What talking to an endpoint took: requests sent, retries by cause (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.answers = 0
+        self.retries: Counter[str] = Counter()
+
+    def sent(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def answered(self) -> None:
+        with self._lock:
+            self.answers += 1
+
+    def retried(self, cause: str) -> None:
+        with self._lock:
+            self.retries[cause] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "answers": self.answers,
+                "retries": sum(self.retries.values()),
+                "retries_by_cause": dict(sorted(self.retries.items())),
+            }
 
 
 @dataclass
@@ -57,25 +105,65 @@ class ModelRef:
     model_name: str | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
     identity: str = ""
+    cacheable: bool = True  # False: an endpoint whose model nobody vouched for
+    cache_reason: str = "keyed by the sha256 of the weights"
+    stats: EndpointStats = field(default_factory=EndpointStats)
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "spec": self.spec, "identity": self.identity}
         d.update(self.artifacts)
+        d["cache"] = {"used": self.cacheable, "reason": self.cache_reason}
         return d
 
 
-def resolve_model(spec: str, *, http_model: str | None = None) -> ModelRef:
-    """Turn a candidate/base argument into a :class:`ModelRef` with artifact hashes."""
+def resolve_model(
+    spec: str,
+    *,
+    http_model: str | None = None,
+    model_digest: str | None = None,
+    digest_flag: str = "--candidate-digest",
+) -> ModelRef:
+    """Turn a candidate/base argument into a :class:`ModelRef` with artifact hashes.
+
+    ``model_digest`` is the user's statement of which model an endpoint serves (the
+    sha256 of its weights, an image digest): only then are its answers cached.
+    """
     if spec.startswith(("http://", "https://")):
         name = http_model or "default"
-        ident = hashlib.sha256(f"http\0{spec.rstrip('/')}\0{name}".encode()).hexdigest()
+        url = spec.rstrip("/")
+        if model_digest is not None and (
+            not model_digest.strip() or any(c.isspace() for c in model_digest)
+        ):
+            raise InputError(
+                f"{digest_flag} {model_digest!r}: must be one token naming the served weights "
+                "(e.g. their sha256)"
+            )
+        ident = hashlib.sha256(f"http\0{url}\0{name}\0{model_digest or ''}".encode()).hexdigest()
+        if model_digest is None:
+            reason = (
+                f"not cached: nothing states which model serves {url} (model {name!r}), and "
+                "the server behind a URL can change; answers are regenerated every run. Pass "
+                f"{digest_flag} with the served weights' sha256 to cache them"
+            )
+        else:
+            reason = f"keyed by the stated model digest {model_digest} ({digest_flag})"
+        artifacts: dict[str, Any] = {
+            "endpoint": spec,
+            "model": name,
+            "sha256": None,
+            "artifact_sha256": None,
+        }
+        if model_digest is not None:
+            artifacts["stated_digest"] = model_digest
         return ModelRef(
             kind="http",
             spec=spec,
-            url=spec.rstrip("/"),
+            url=url,
             model_name=name,
-            artifacts={"endpoint": spec, "model": name, "sha256": None, "artifact_sha256": None},
+            artifacts=artifacts,
             identity=ident,
+            cacheable=model_digest is not None,
+            cache_reason=reason,
         )
     path = Path(spec)
     if not path.is_dir():
@@ -183,10 +271,16 @@ def generate_cached(
     conversations: Sequence[Messages],
     settings: GenSettings,
     cache: GenerationCache,
+    desc: str = "generating",
 ) -> list[str]:
-    """Answers for every conversation; only cache misses reach the model."""
+    """Answers for every conversation; only cache misses reach the model (with a
+    progress bar over them, see curagate.progress).
+
+    An endpoint nobody vouched for (``ref.cacheable`` false) neither reads
+    nor writes the cache.
+    """
     keys = [GenerationCache.key(ref.identity, c, settings) for c in conversations]
-    outputs: list[str | None] = [cache.get(k) for k in keys]
+    outputs: list[str | None] = [cache.get(k) if ref.cacheable else None for k in keys]
     todo = [i for i, o in enumerate(outputs) if o is None]
     cache.hits += len(conversations) - len(todo)
     cache.misses += len(todo)
@@ -195,28 +289,70 @@ def generate_cached(
         todo.sort(key=lambda i: sum(len(m["content"]) for m in conversations[i]))
         # Chunks of a few batches: an interrupted run keeps what it already generated.
         step = settings.batch_size * 4
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            fresh = gen.generate([conversations[i] for i in chunk], settings)
-            for i, out in zip(chunk, fresh, strict=True):
-                outputs[i] = out
-                cache.put(keys[i], out)
+        with Bar(total=len(todo), desc=desc, unit="answer") as bar:
+            for start in range(0, len(todo), step):
+                chunk = todo[start : start + step]
+                fresh = gen.generate([conversations[i] for i in chunk], settings)
+                for i, out in zip(chunk, fresh, strict=True):
+                    outputs[i] = out
+                    if ref.cacheable:
+                        cache.put(keys[i], out)
+                bar.update(len(chunk))
     return [o or "" for o in outputs]
 
 
-class HttpGenerator:
-    """OpenAI-compatible ``/chat/completions`` client over urllib, one request per item."""
+# Answers worth asking again: rate limits, overload, a gateway between restarts.
+RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_BACKOFF_S = 30.0
 
-    def __init__(self, url: str, model: str, *, api_key: str | None = None, timeout: float = 120):
+
+def _retry_after(err: urllib.error.HTTPError) -> float | None:
+    value = err.headers.get("Retry-After") if err.headers else None
+    try:
+        return min(max(float(value), 0.0), 60.0) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+class HttpGenerator:
+    """OpenAI-compatible ``/chat/completions`` client over urllib.
+
+    Sends up to ``settings.concurrency`` requests at once from a thread pool
+    (serving engines batch concurrent requests; one at a time leaves them
+    idle) and returns the answers in item order. A 429/5xx, a reset
+    connection or a timeout is retried up to ``settings.max_retries`` times
+    with exponential backoff (``Retry-After`` when the server sends one);
+    any other error stops the run with one line naming the endpoint.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        stats: EndpointStats | None = None,
+    ):
         self.url = url.rstrip("/")
         self.model = model
         self.api_key = api_key
-        self.timeout = timeout
+        self.stats = stats or EndpointStats()
 
     def generate(self, conversations: Sequence[Messages], settings: GenSettings) -> list[str]:
-        return [self._one(c, settings) for c in conversations]
+        workers = min(settings.concurrency, len(conversations))
+        if workers <= 1:
+            return [self._one(c, settings) for c in conversations]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="curagate-http")
+        try:
+            futures: list[Future[str]] = [
+                pool.submit(self._one, c, settings) for c in conversations
+            ]
+            return [f.result() for f in futures]
+        finally:
+            # On the first error, drop the requests not yet sent rather than wait for them.
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def _one(self, conv: Messages, settings: GenSettings) -> str:
+    def _request(self, conv: Messages, settings: GenSettings) -> urllib.request.Request:
         body = json.dumps(
             {
                 "model": self.model,
@@ -228,26 +364,63 @@ class HttpGenerator:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        req = urllib.request.Request(
+        return urllib.request.Request(
             f"{self.url}/chat/completions", data=body, headers=headers, method="POST"
         )
+
+    def _one(self, conv: Messages, settings: GenSettings) -> str:
+        req = self._request(conv, settings)
+        attempts = settings.max_retries + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            wait: float | None = None
+            try:
+                self.stats.sent()
+                with urllib.request.urlopen(req, timeout=settings.request_timeout_s) as resp:
+                    data = json.loads(resp.read().decode("utf-8"))
+                break
+            except urllib.error.HTTPError as e:
+                if e.code not in RETRY_STATUS or last:
+                    tries = f" after {attempt + 1} attempts" if attempt else ""
+                    raise InputError(
+                        f"{self.url}: HTTP {e.code} from chat/completions{tries}: {e.reason}"
+                    ) from None
+                cause, wait = f"http_{e.code}", _retry_after(e)
+            except (
+                TimeoutError,
+                ConnectionResetError,
+                ConnectionAbortedError,
+                BrokenPipeError,
+                http.client.RemoteDisconnected,
+                http.client.IncompleteRead,
+            ) as e:
+                if last:
+                    raise InputError(
+                        f"{self.url}: no answer after {attempts} attempts (last: "
+                        f"{type(e).__name__}: {e}); check the server, or raise "
+                        "generation.request_timeout_s / max_retries"
+                    ) from None
+                cause = "timeout" if isinstance(e, TimeoutError) else "connection"
+            except urllib.error.URLError as e:
+                transient = isinstance(e.reason, TimeoutError | ConnectionResetError)
+                if not transient or last:
+                    raise InputError(f"{self.url}: endpoint not reachable: {e.reason}") from None
+                cause = "timeout" if isinstance(e.reason, TimeoutError) else "connection"
+            except json.JSONDecodeError:
+                raise InputError(f"{self.url}: chat/completions did not return JSON") from None
+            self.stats.retried(cause)
+            if wait is None:
+                # Jitter spreads the retries of concurrent requests apart.
+                wait = settings.retry_backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
+            time.sleep(min(wait, MAX_BACKOFF_S))
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
-        except urllib.error.HTTPError as e:
-            raise InputError(
-                f"{self.url}: HTTP {e.code} from chat/completions: {e.reason}"
-            ) from None
-        except (urllib.error.URLError, TimeoutError) as e:
-            raise InputError(f"{self.url}: endpoint not reachable: {e}") from None
-        except json.JSONDecodeError:
-            raise InputError(f"{self.url}: chat/completions did not return JSON") from None
-        try:
-            return str(data["choices"][0]["message"]["content"] or "")
+            answer = str(data["choices"][0]["message"]["content"] or "")
         except (KeyError, IndexError, TypeError):
             raise InputError(
                 f"{self.url}: unexpected chat/completions response (no choices[0].message.content)"
             ) from None
+        self.stats.answered()
+        return answer
 
 
 class HFGenerator:
@@ -342,6 +515,6 @@ class LoadedModels:
     def generator(self, ref: ModelRef) -> Generator:
         if ref.kind == "http":
             assert ref.url is not None and ref.model_name is not None
-            return HttpGenerator(ref.url, ref.model_name, api_key=self.api_key)
+            return HttpGenerator(ref.url, ref.model_name, api_key=self.api_key, stats=ref.stats)
         model, tok = self.hf(ref)
         return HFGenerator(model, tok)

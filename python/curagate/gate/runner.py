@@ -14,7 +14,7 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from curagate.gate.models import (
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
 from curagate.golden import SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
-from curagate.io.atomic import write_bytes_atomic
+from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
     key_fingerprint,
@@ -62,6 +62,9 @@ class GateOutcome:
     cache_hits: int
     cache_misses: int
     out_dir: Path
+    # Requests and retries per http side (not in the report: a rerun served from the
+    # cache sends none, and the report must not change with the network).
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _compared_metrics(scores: SetScores) -> list[str]:
@@ -182,10 +185,15 @@ def set_inputs(
     if not items:
         raise InputError(f"golden set {golden.name!r} has no items")
     convs = [conversation(it, spec, cfg.generation.system_prompt) for it in items]
+    gen = cfg.generation
     settings = GenSettings(
-        max_new_tokens=spec.max_new_tokens or cfg.generation.max_new_tokens,
-        temperature=cfg.generation.temperature,
-        batch_size=cfg.generation.batch_size,
+        max_new_tokens=spec.max_new_tokens or gen.max_new_tokens,
+        temperature=gen.temperature,
+        batch_size=gen.batch_size,
+        concurrency=gen.concurrency,
+        request_timeout_s=gen.request_timeout_s,
+        max_retries=gen.max_retries,
+        retry_backoff_s=gen.retry_backoff_s,
     )
     return spec, items, convs, settings
 
@@ -199,8 +207,8 @@ def _evaluate_set(
     cache: GenerationCache,
 ) -> tuple[dict[str, Any], list[Check]]:
     spec, items, convs, settings = set_inputs(cfg, golden)
-    cand_out = generate_cached(cand, models, convs, settings, cache)
-    base_out = generate_cached(base, models, convs, settings, cache)
+    cand_out = generate_cached(cand, models, convs, settings, cache, f"{golden.name}: candidate")
+    base_out = generate_cached(base, models, convs, settings, cache, f"{golden.name}: base")
     scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve))
     checks: list[Check] = []
     everything = list(range(len(items)))
@@ -615,6 +623,8 @@ def run_gate(
     device: str | None = None,
     candidate_model_name: str | None = None,
     base_model_name: str | None = None,
+    candidate_digest: str | None = None,
+    base_digest: str | None = None,
     train_data: Sequence[str] | None = None,
     fail_only_if_significant: bool | None = None,
     sign_key: str | os.PathLike[str] | None = None,
@@ -635,8 +645,10 @@ def run_gate(
     except CheckFailed as e:
         # A tampered golden set makes the gate unable to decide: an error, not a failed model.
         raise CuragateError(str(e)) from None
-    cand = resolve_model(candidate, http_model=candidate_model_name)
-    base_ref = resolve_model(base, http_model=base_model_name)
+    cand = resolve_model(candidate, http_model=candidate_model_name, model_digest=candidate_digest)
+    base_ref = resolve_model(
+        base, http_model=base_model_name, model_digest=base_digest, digest_flag="--base-digest"
+    )
     keyid = _signing_keyid(sign_key, cand)
     models = LoadedModels(device=device)
     cache = GenerationCache(Path(cache_dir) if cache_dir else None)
@@ -709,12 +721,21 @@ def run_gate(
         ),
     }
     write_reports(report, out)
+    endpoints = {
+        side: ref.stats.to_dict()
+        for side, ref in (("candidate", cand), ("base", base_ref))
+        if ref.kind == "http"
+    }
+    if endpoints:
+        write_text_atomic(
+            out / "endpoint_log.json", json.dumps(endpoints, indent=2, sort_keys=True) + "\n"
+        )
     attestation = out / ATTESTATION_NAME
     if sign_key is not None:
         write_attestation(out / "gate_report.json", sign_key, attestation)
     else:
         attestation.unlink(missing_ok=True)  # a stale one would attest another report
-    return GateOutcome(report, exit_code, cache.hits, cache.misses, out)
+    return GateOutcome(report, exit_code, cache.hits, cache.misses, out, endpoints)
 
 
 def _signing_keyid(sign_key: str | os.PathLike[str] | None, cand: ModelRef) -> str | None:

@@ -557,7 +557,12 @@ def _parse_slowly(
         for record in records:
             columns.update(dict.fromkeys(record))
         fmt = state.format = detect_format(
-            columns, text_field=options.text_field, source=state.source
+            columns,
+            text_field=options.text_field,
+            source=state.source,
+            bool_columns=[
+                n for n in ("label",) if any(isinstance(r.get(n), bool) for r in records)
+            ],
         )
     survivors: list[int] = []
     first_kind: dict[str, str] = {}
@@ -755,7 +760,10 @@ def _finish(
             state.pending.extend(quarantined)
             return None
         state.format = detect_format(
-            table.column_names, text_field=options.text_field, source=state.source
+            table.column_names,
+            text_field=options.text_field,
+            source=state.source,
+            bool_columns=[f.name for f in table.schema if pa.types.is_boolean(f.type)],
         )
     fmt = state.format
     if not state.checked_columns and table.num_rows:

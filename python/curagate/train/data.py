@@ -20,13 +20,13 @@ from curagate.errors import ConfigError, InputError
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-Message = dict[str, str]
+Message = dict[str, Any]
 IGNORE_INDEX = -100
 
 
 @dataclass
 class Records:
-    format: str  # chat | prompt_completion | preference
+    format: str  # a RecordFormat value; text is refused by read_records
     rows: list[dict[str, Any]]
     files: list[Path]
 
@@ -77,17 +77,28 @@ def read_records(paths: Sequence[str], fmt: str | None) -> Records:
 
 
 def _clean_messages(value: Any, where: str) -> list[Message]:
+    """Turns as the chat template takes them: text parts joined into the
+    content, tool calls (and a tool turn's id/name) passed through."""
+    from curagate.records import content_text, message_problem, non_text_parts, strip_nulls
+
     if not isinstance(value, list) or not value:
         raise InputError(f"{where}: expected a non-empty list of {{role, content}} messages")
     out = []
     for i, m in enumerate(value):
-        if (
-            not isinstance(m, dict)
-            or not isinstance(m.get("role"), str)
-            or not isinstance(m.get("content"), str)
-        ):
-            raise InputError(f"{where}: message {i} needs string 'role' and 'content'")
-        out.append({"role": m["role"], "content": m["content"]})
+        problem = message_problem(m)
+        if problem is not None:
+            raise InputError(f"{where}: message {i} {problem}")
+        parts = non_text_parts(m.get("content"))
+        if parts:
+            raise InputError(
+                f"{where}: message {i} has {parts} non-text content part(s) (image, audio); "
+                "curagate trains text-only models: drop those parts or the record"
+            )
+        msg: Message = {"role": m["role"], "content": content_text(m.get("content"))}
+        for k in ("tool_calls", "tool_call_id", "name"):
+            if m.get(k) is not None:
+                msg[k] = strip_nulls(m[k])
+        out.append(msg)
     return out
 
 
@@ -95,6 +106,28 @@ def _as_turns(value: Any, role: str, where: str) -> list[Message]:
     if isinstance(value, str):
         return [{"role": role, "content": value}]
     return _clean_messages(value, where)
+
+
+def _refuse(records: Records, task: str) -> None:
+    """Formats curagate does not train, with what to do instead."""
+    if records.format == "prompt_only":
+        raise InputError(
+            f"{records.files[0]}: prompt-only records have no answer to learn (they are for "
+            "online methods such as GRPO, which curagate does not run); add completions "
+            f"to train {task}"
+        )
+    if records.format == "stepwise_supervision":
+        raise InputError(
+            f"{records.files[0]}: stepwise supervision records (prompt, completions, labels) are "
+            "for process reward models (trl's PRMTrainer), which curagate does not train"
+        )
+    if records.format == "unpaired_preference":
+        raise InputError(
+            f"{records.files[0]}: unpaired preference records (prompt, completion, label) are "
+            "for KTO, which curagate does not run; pair a chosen and a rejected completion per "
+            "prompt for `curagate train dpo`, or keep the label=true rows as prompt/completion "
+            "records for sft"
+        )
 
 
 def _with_system(messages: list[Message], system_prompt: str | None) -> list[Message]:
@@ -105,6 +138,7 @@ def _with_system(messages: list[Message], system_prompt: str | None) -> list[Mes
 
 def to_conversations(records: Records, system_prompt: str | None) -> list[list[Message]]:
     """SFT examples as message lists (prompt/completion becomes one user and one assistant turn)."""
+    _refuse(records, "sft")
     convs = []
     for i, row in enumerate(records.rows):
         where = f"{records.files[0] if len(records.files) == 1 else 'training data'} row {i}"
@@ -127,6 +161,7 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[list[M
 
 def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str, list[Message]]]:
     """DPO examples in trl's conversational form, so the tokenizer's chat template applies."""
+    _refuse(records, "dpo")
     if records.format != "preference":
         raise InputError(
             f"{records.files[0]}: DPO needs preference records (prompt, chosen, rejected); "
@@ -135,11 +170,22 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
     out = []
     for i, row in enumerate(records.rows):
         where = f"row {i}"
+        prompt, chosen, rejected = row.get("prompt"), row.get("chosen"), row.get("rejected")
+        if prompt is None:
+            # Implicit prompt: the turns both responses share, as trl extracts it.
+            from curagate.records import extract_prompt
+
+            prompt, chosen, rejected = extract_prompt(chosen, rejected)
+            if not prompt:
+                raise InputError(
+                    f"{where}: 'chosen' and 'rejected' share no leading turn, so there is no "
+                    "prompt; add a 'prompt' field or start both with the same user turn"
+                )
         out.append(
             {
-                "prompt": _with_system(_as_turns(row.get("prompt"), "user", where), system_prompt),
-                "chosen": _as_turns(row.get("chosen"), "assistant", where),
-                "rejected": _as_turns(row.get("rejected"), "assistant", where),
+                "prompt": _with_system(_as_turns(prompt, "user", where), system_prompt),
+                "chosen": _as_turns(chosen, "assistant", where),
+                "rejected": _as_turns(rejected, "assistant", where),
             }
         )
     return out
@@ -187,8 +233,23 @@ def assistant_spans(
                 "conversation (it rewrites earlier turns), so the assistant turns cannot be located; "
                 "use a prefix-preserving template for training"
             )
+        for name in _tool_call_names(m):
+            if name not in end_text[len(start_text) :]:
+                raise ConfigError(
+                    f"the chat template does not render tool calls (the call to {name!r} is "
+                    "missing from the rendered assistant turn), so the model would learn an "
+                    "empty turn; use the model's tool-calling template"
+                )
         spans.append((len(start_text), len(end_text)))
     return full, spans
+
+
+def _tool_call_names(message: Message) -> list[str]:
+    return [
+        str(c["function"]["name"])
+        for c in message.get("tool_calls") or []
+        if isinstance(c, dict) and isinstance(c.get("function"), dict)
+    ]
 
 
 @dataclass

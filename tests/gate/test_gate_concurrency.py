@@ -1,0 +1,333 @@
+"""Endpoints at serving speed: concurrent requests kept in item order, retries on 429/5xx,
+resets and timeouts, and endpoint answers cached only under a stated model digest."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gate_support import SENTIMENT_ITEMS, CannedServer
+
+from curagate.cli import main
+from curagate.errors import InputError
+from curagate.gate import run_gate
+from curagate.gate.models import GenSettings, HttpGenerator
+
+GATE = """\
+name: sentiment
+golden_dir: {golden}
+generation: {{max_new_tokens: 8, concurrency: {concurrency}, retry_backoff_s: 0.01}}
+statistics: {{bootstrap_resamples: 100}}
+golden_sets:
+  - name: sentiment
+    task: classification
+    labels: [Positive, Negative]
+    metrics:
+      accuracy: {{min: 0.8}}
+contamination: {{check: false}}
+"""
+
+
+class FlakyServer:
+    """Answers ``echo:<prompt>`` after a delay that makes later items finish first, and fails
+    the first attempt of chosen prompts: 503, 429 (Retry-After: 0), a dropped connection, or
+    a stall longer than the client's timeout."""
+
+    def __init__(self, failures: dict[str, str], *, stall_s: float = 0.0) -> None:
+        self.failures = dict(failures)
+        self.stall_s = stall_s
+        self.attempts: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.finished: list[str] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
+                with server.lock:
+                    server.attempts[prompt] += 1
+                    first = server.attempts[prompt] == 1
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    failure = server.failures.get(prompt) if first else None
+                    if failure == "reset":
+                        self.close_connection = True
+                        self.connection.close()  # no status line: RemoteDisconnected
+                        return
+                    if failure == "stall":
+                        time.sleep(server.stall_s)
+                    if failure in ("503", "429"):
+                        self.send_response(int(failure))
+                        self.send_header("Retry-After", "0")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    # Items that arrive first wait longest: answers come back out of order.
+                    n = int(prompt.rsplit(" ", 1)[-1]) if prompt[-1].isdigit() else 0
+                    time.sleep(max(0.0, 0.03 - 0.003 * (n % 10)))
+                    data = json.dumps(
+                        {
+                            "choices": [
+                                {"message": {"role": "assistant", "content": f"echo:{prompt}"}}
+                            ]
+                        }
+                    ).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    with server.lock:
+                        server.finished.append(prompt)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def flaky() -> Iterator[FlakyServer]:
+    server = FlakyServer(
+        {"item 3": "503", "item 7": "429", "item 11": "reset", "item 15": "stall"},
+        stall_s=1.0,
+    )
+    yield server
+    server.close()
+
+
+def convs(n: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"item {i}"}] for i in range(n)]
+
+
+def test_concurrent_requests_keep_item_order_and_retry_failures_once(flaky: FlakyServer) -> None:
+    gen = HttpGenerator(flaky.url, "m")
+    settings = GenSettings(concurrency=8, request_timeout_s=0.5, retry_backoff_s=0.01)
+    out = gen.generate(convs(24), settings)
+    assert out == [f"echo:item {i}" for i in range(24)]
+    assert flaky.finished != sorted(flaky.finished, key=lambda p: int(p.split()[1]))
+    assert 2 <= flaky.max_in_flight <= 8
+    assert {p: n for p, n in flaky.attempts.items() if n > 1} == {
+        "item 3": 2,
+        "item 7": 2,
+        "item 11": 2,
+        "item 15": 2,
+    }
+    stats = gen.stats.to_dict()
+    assert stats["requests"] == 28 and stats["answers"] == 24
+    assert stats["retries_by_cause"] == {
+        "connection": 1,
+        "http_429": 1,
+        "http_503": 1,
+        "timeout": 1,
+    }
+
+
+def test_concurrency_one_sends_one_request_at_a_time(flaky: FlakyServer) -> None:
+    flaky.failures.clear()
+    out = HttpGenerator(flaky.url, "m").generate(convs(6), GenSettings(concurrency=1))
+    assert out == [f"echo:item {i}" for i in range(6)]
+    assert flaky.max_in_flight == 1
+
+
+def test_retries_give_up_with_one_line_naming_the_endpoint(flaky: FlakyServer) -> None:
+    flaky.failures = {"item 0": "503"}
+    settings = GenSettings(max_retries=0, retry_backoff_s=0.0)
+    with pytest.raises(InputError, match=r"127\.0\.0\.1:\d+/v1: HTTP 503 from chat/completions"):
+        HttpGenerator(flaky.url, "m").generate(convs(3), settings)
+
+
+def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
+    class NotFound(BaseHTTPRequestHandler):
+        hits = 0
+
+        def do_POST(self) -> None:
+            NotFound.hits += 1
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    t = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        with pytest.raises(InputError, match="HTTP 404"):
+            HttpGenerator(url, "m").generate(convs(1), GenSettings(retry_backoff_s=0.0))
+        assert NotFound.hits == 1
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _gate(tmp_path: Path, golden: Path, concurrency: int = 8) -> Path:
+    p = tmp_path / "gate.yaml"
+    p.write_text(GATE.format(golden=golden, concurrency=concurrency))
+    return p
+
+
+def _label(prompt: str) -> str:
+    return str(next(i["reference"] for i in SENTIMENT_ITEMS if i["prompt"] == prompt))
+
+
+def test_gate_over_endpoints_reports_concurrency_and_writes_an_endpoint_log(
+    tmp_path: Path, golden_dir: Path
+) -> None:
+    right = CannedServer(lambda p: _label(p))
+    flip = {"Positive": "Negative", "Negative": "Positive"}
+    wrong = CannedServer(lambda p: flip[_label(p)])
+    try:
+        out = run_gate(_gate(tmp_path, golden_dir), right.url, wrong.url, tmp_path / "out")
+    finally:
+        right.close()
+        wrong.close()
+    r = out.report
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 1.0  # answers in item order
+    gen = r["settings"]["generation"]
+    assert (gen["concurrency"], gen["max_retries"], gen["request_timeout_s"]) == (8, 4, 120.0)
+    log = json.loads((tmp_path / "out" / "endpoint_log.json").read_text())
+    assert log["candidate"] == {
+        "answers": 40,
+        "requests": 40,
+        "retries": 0,
+        "retries_by_cause": {},
+    }
+
+
+def test_endpoint_answers_are_not_cached_without_a_stated_digest(
+    tmp_path: Path, golden_dir: Path
+) -> None:
+    """The server behind a URL is swapped for a worse model: without a digest the rerun sees
+    it (and fails); with one, answers are reused only under the same digest."""
+    answers = {"mode": "right"}
+    flip = {"Positive": "Negative", "Negative": "Positive"}
+
+    def cand(p: str) -> str:
+        return _label(p) if answers["mode"] == "right" else flip[_label(p)]
+
+    cand_server = CannedServer(cand)
+    base_server = CannedServer(lambda p: flip[_label(p)])
+    gate, cache = _gate(tmp_path, golden_dir), tmp_path / "cache"
+    try:
+        first = run_gate(gate, cand_server.url, base_server.url, tmp_path / "o1", cache_dir=cache)
+        side = first.report["candidate"]
+        assert side["cache"]["used"] is False
+        assert "--candidate-digest" in side["cache"]["reason"]
+        assert "--base-digest" in first.report["base"]["cache"]["reason"]
+        assert first.exit_code == 0
+
+        answers["mode"] = "wrong"  # same URL, same model name, other weights
+        again = run_gate(gate, cand_server.url, base_server.url, tmp_path / "o2", cache_dir=cache)
+        assert again.cache_hits == 0 and again.cache_misses == 80
+        assert again.exit_code == 1
+
+        answers["mode"] = "right"
+        kw: dict[str, Any] = {"cache_dir": cache, "candidate_digest": "sha256:aaa"}
+        d1 = run_gate(gate, cand_server.url, base_server.url, tmp_path / "d1", **kw)
+        assert d1.report["candidate"]["stated_digest"] == "sha256:aaa"
+        assert d1.report["candidate"]["cache"]["used"] is True
+        requests = cand_server.requests
+        d2 = run_gate(gate, cand_server.url, base_server.url, tmp_path / "d2", **kw)
+        assert cand_server.requests == requests  # served from the cache
+        assert d2.cache_hits == 40
+        kw["candidate_digest"] = "sha256:bbb"
+        run_gate(gate, cand_server.url, base_server.url, tmp_path / "d3", **kw)
+        assert cand_server.requests == requests + 40  # another digest: asked again
+    finally:
+        cand_server.close()
+        base_server.close()
+
+
+def test_cli_takes_digests_and_prints_endpoint_requests(
+    tmp_path: Path, golden_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    right = CannedServer(lambda p: _label(p))
+    try:
+        rc = main(
+            [
+                "gate",
+                str(_gate(tmp_path, golden_dir, concurrency=4)),
+                "--candidate",
+                right.url,
+                "--base",
+                right.url,
+                "--candidate-digest",
+                "abc123",
+                "--base-digest",
+                "abc123",
+                "--out",
+                str(tmp_path / "o"),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+    finally:
+        right.close()
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "candidate endpoint: 40 request(s), 0 retried" in out
+    # Same URL and digest on both sides: the base answers come from the candidate's cache.
+    assert "base endpoint: 0 request(s), 0 retried" in out
+    bad = main(
+        [
+            *("gate", str(tmp_path / "gate.yaml"), "--candidate", right.url),
+            *(
+                "--base",
+                right.url,
+                "--candidate-digest",
+                "two words",
+                "--out",
+                str(tmp_path / "o2"),
+            ),
+        ]
+    )
+    assert bad == 2
+    assert "--candidate-digest 'two words': must be one token" in capsys.readouterr().err
+
+
+def test_generation_shows_a_bar_per_set_and_side_with_its_total(
+    tmp_path: Path,
+    golden_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CURAGATE_PROGRESS", "always")
+    right = CannedServer(lambda p: _label(p))
+    try:
+        args = ["gate", str(_gate(tmp_path, golden_dir)), "--candidate", right.url]
+        rc = main([*args, "--base", right.url, "--out", str(tmp_path / "o"), "--no-cache"])
+        err = capsys.readouterr().err
+        assert rc == 0
+        assert "sentiment: candidate" in err and "sentiment: base" in err
+        assert "/40 [" in err and "answer" in err
+        main([*args, "--base", right.url, "--out", str(tmp_path / "o2"), "--no-cache", "--quiet"])
+        assert capsys.readouterr().err == ""
+    finally:
+        right.close()
