@@ -62,3 +62,16 @@ esac
 $cg registry list --db $db
 $cg registry show polarity 1 --db $db
 $cg registry check --db $db
+
+echo "== release managers for the release service: two approvers (production needs both)"
+tokens=$out/serve-tokens.txt
+(
+  umask 077
+  for who in alice bob; do
+    printf '%s %s\n' "$who" "$($cg registry users add $who --role approver --db $db | tail -1)"
+  done > $tokens
+)
+echo "API/browser tokens for alice and bob are in $tokens (shown once; stored hashed in the registry)."
+echo "Open this registry in the release service, log in as alice, waive the size warning and"
+echo "request production; log in as bob and approve it:"
+echo "  .venv/bin/curagate serve --db $db     # then http://127.0.0.1:8000/"
