@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  curagate curate data/*.jsonl --out curated/\n"
             "  curagate curate shards/ --out curated/ --config curate.yaml --threads 8\n"
-            "\nexit codes: 0 ok, 1 check failed, 2 usage or input error"
+            "\nexit codes: 0 ok, 1 check failed, 2 usage or input error, 3 internal error (a bug)"
         ),
     )
     parser.add_argument("--version", action="version", version=f"curagate {__version__}")
@@ -93,6 +93,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("curagate: interrupted; no partial output was published", file=sys.stderr)
         return 130
+    except Exception as e:
+        return _unexpected(args.command, e)
+
+
+def _unexpected(command: str, error: Exception) -> int:
+    """An exception no curagate code raised on purpose.
+
+    The Rust core's parameter, input and spill errors are user errors (exit 2, one
+    line); anything else is a bug: exit 3, the traceback in a file, never exit 1
+    ("check failed"), which CI would read as a verdict.
+    """
+    from curagate import _core
+
+    if isinstance(error, (_core.ParameterError, _core.InputDataError, _core.SpillError)):
+        print(f"curagate {command}: error: {error}", file=sys.stderr)
+        return 2
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile(
+        "w", prefix="curagate-crash-", suffix=".log", delete=False, encoding="utf-8"
+    ) as log:
+        traceback.print_exception(error, file=log)
+    print(
+        f"curagate {command}: internal error ({type(error).__name__}: {error}); this is a bug, "
+        f"please report it with the traceback in {log.name}",
+        file=sys.stderr,
+    )
+    return 3
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle
     lineage = manifest.lineage
     assert lineage["base_model"]["files"] == run["base_model"]["files"]
     assert "adapter_model.safetensors" in lineage["adapter"]["files"]
-    gate_models = pytest.importorskip("curagate.gate.models")
+    from curagate.gate import models as gate_models
+
     gate_view = gate_models.resolve_model(
         str(tiny_run)
     ).artifacts  # what a gate report on the run says

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 def test_a_run_trained_by_curagate_exports_and_verifies(tmp_path: Path) -> None:
     pytest.importorskip("trl")
-    train = pytest.importorskip("curagate.train").train
+    from curagate.train import train
+
     base = build_base(tmp_path / "base")
     data = tmp_path / "train.jsonl"
     rows = [

@@ -207,6 +207,56 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
     assert check["verdict"] == "pass"
 
 
+def _mini_suite(golden_dir: Path, labels: list[int]) -> None:
+    suite = golden_dir / "mini_suite"
+    suite.mkdir(exist_ok=True)
+    # Words the tiny tokenizer knows (it was trained on the sentiment items): unknown
+    # words would all be <unk>, and every model would score every choice the same.
+    rows = [
+        {
+            "question": f"Review {i}: great product",
+            "choices": ["Positive", "Negative"],
+            "label": label,
+        }
+        for i, label in enumerate(labels)
+    ]
+    (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (suite / "tiny_mc.yaml").write_text(MC_TASK)
+    (suite / "set.yaml").write_text(
+        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
+    )
+    golden.lock(golden_dir, ["mini_suite"])
+
+
+def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    pytest.importorskip("lm_eval")
+    n = 24
+    # First learn the base's answers (labels all 0: a correct sample means it chose 0) ...
+    _mini_suite(golden_dir, [0] * n)
+    gate, cache = _gate(tmp_path, golden_dir, suite=True), tmp_path / "cache"
+    run_gate(gate, str(tiny_model_dir), str(tiny_model_dir), tmp_path / "probe", cache_dir=cache)
+    [probe] = (cache / "lm_eval").glob("*.json")
+    samples = json.loads(probe.read_text())["tiny_mc"]["samples"]
+    # ... then make those the right answers: the base scores 1.0, and a candidate whose
+    # random adapter changes any answer regresses.
+    _mini_suite(golden_dir, [0 if s == 1.0 else 1 for s in samples])
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
+    )
+    from safetensors.torch import load_file, save_file
+
+    weights = run / "adapter" / "adapter_model.safetensors"
+    tensors = load_file(weights)  # a candidate far from its base: LoRA's B scaled up
+    save_file({k: t * 300 if "lora_B" in k else t for k, t in tensors.items()}, weights)
+    out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "out", cache_dir=cache)
+    task = out.report["regression_suite"]["tasks"]["tiny_mc"]
+    assert task["base"] == 1.0 and task["candidate"] < 0.95
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE007")
+    assert check["verdict"] == "fail" and out.report["verdict"] == "fail"
+
+
 def test_run_whose_training_data_holds_golden_items_fails_on_contamination(
     tmp_path, golden_dir, tiny_model_dir
 ) -> None:

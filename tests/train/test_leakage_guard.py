@@ -10,7 +10,6 @@ from curagate.train import train
 
 from .conftest import write_config, write_jsonl
 
-pytest.importorskip("curagate.leakage")
 pytest.importorskip("trl")
 
 LEAKED = (
