@@ -41,10 +41,34 @@ def test_lcs_length() -> None:
 
 
 def test_rouge_l_f1() -> None:
-    # LCS("the cat sat on mat", "cat on the mat") after normalization drops "the":
-    # pred: cat sat on mat (4), ref: cat on mat (3), LCS = 3 -> P=3/4 R=1 F=6/7
-    assert gm.rouge_l("The cat sat on the mat", "the cat on the mat") == pytest.approx(6 / 7)
+    # LCS "the cat on the mat" = 5 of 6 and 5 of 5 tokens: articles count, as in rouge-score.
+    assert gm.rouge_l("The cat sat on the mat", "the cat on the mat") == pytest.approx(
+        2 * (5 / 6) * 1.0 / (5 / 6 + 1.0)
+    )
     assert gm.rouge_l("", "x") == 0.0
+
+
+PAIRS = [
+    ("The cat sat on the mat", "the cat on the mat"),
+    ("A quick brown fox; jumps over the lazy dog!", "the quick brown dog jumps on a fox"),
+    ("Order #987654 ships on 2024-05-01.", "order 987654 shipped 2024 05 01"),
+    ("it's 100% worth it", "It is worth it, 100 percent"),
+    ("an answer", "a different answer entirely"),
+    ("", "empty prediction"),
+    ("snake_case and CamelCase", "snake case and camelcase"),
+]
+
+
+@pytest.mark.parametrize(("prediction", "reference"), PAIRS)
+def test_rouge_l_equals_rouge_score_on_ascii_text(prediction: str, reference: str) -> None:
+    rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
+    expected = rouge_scorer.RougeScorer(["rougeL"]).score(reference, prediction)["rougeL"]
+    assert gm.rouge_l(prediction, reference) == pytest.approx(expected.fmeasure)
+
+
+def test_rouge_l_keeps_non_ascii_words_where_rouge_score_drops_them() -> None:
+    assert gm.rouge_l("猫 在 垫子 上", "猫 在 垫子 上") == 1.0
+    assert gm.rouge_l("café au lait", "cafe au lait") == pytest.approx(2 * (2 / 3) ** 2 / (4 / 3))
 
 
 def test_json_parse_accepts_one_code_fence() -> None:

@@ -112,10 +112,20 @@ def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
     return prev[-1]
 
 
+_ROUGE_TOKEN = re.compile(r"[^\W_]+")
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge-score's default tokenization (lowercase, runs of letters and digits, no
+    stemming, articles kept), except that non-ASCII letters stay in their tokens where
+    rouge-score deletes them (it scores any Chinese answer 0)."""
+    return _ROUGE_TOKEN.findall(text.lower())
+
+
 def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 over normalized word tokens (beta = 1, as rouge-score's rougeL fmeasure)."""
-    p = normalize_text(prediction).split()
-    r = normalize_text(reference).split()
+    """ROUGE-L F1 (beta = 1): rouge-score's ``rougeL`` fmeasure on ASCII text, tested so."""
+    p = rouge_tokens(prediction)
+    r = rouge_tokens(reference)
     lcs = lcs_length(p, r)
     if lcs == 0:
         return 0.0
