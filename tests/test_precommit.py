@@ -1,8 +1,8 @@
 """The shipped pre-commit hook, run by the real `pre-commit` tool in a throwaway git repo.
 
-The hook is declared `repo: local` with `language: system` (calling this
-interpreter's curagate) so the test stays offline: a `language: python` hook
-would make pre-commit pip-install curagate, which needs the network. Every
+Most tests declare the hook `repo: local` with `language: system` (calling this
+interpreter's curagate) so they run in seconds; one test installs the shipped manifest as
+users do (pre-commit builds curagate from source with pip, minutes). Every
 other field (files, exclude, require_serial, ...) is copied from the shipped
 .pre-commit-hooks.yaml, so the test pins what users get.
 """
@@ -125,3 +125,38 @@ def test_leaking_record_is_refused(repo: Path) -> None:
     )
     assert res.returncode != 0
     assert "data/leak.jsonl:1: LEAK001 contains golden item gsm_0" in res.stdout + res.stderr
+
+
+def test_the_shipped_manifest_installs_and_runs_as_users_get_it(repo: Path) -> None:
+    """`language: python` as shipped: pre-commit builds curagate from this checkout (pip, maturin,
+    cargo; dependencies from PyPI) into its own environment and runs the hook from there.
+
+    Slow (a release build of the Rust extension, sped up by sharing this checkout's cargo
+    target folder); it is the only test that installs curagate the way hook users do.
+    """
+    bad = [{"prompt": "same", "completion": "x"}, {"prompt": "same", "completion": "x"}]
+    jsonl(repo / "data" / "dups.jsonl", bad)
+    git(repo, "add", "data/dups.jsonl")
+    build_env = {
+        **env(repo),
+        "CARGO_TARGET_DIR": str(ROOT / "target"),
+        # The hook must run from its own install: neither this checkout nor this venv.
+        "PYTHONPATH": "",
+        "PATH": os.pathsep.join(
+            p
+            for p in os.environ.get("PATH", "").split(os.pathsep)
+            if Path(p) != Path(sys.executable).parent
+        ),
+    }
+    res = subprocess.run(
+        [str(PRE_COMMIT), "try-repo", str(ROOT), "curagate-check", "--files", "data/dups.jsonl"],
+        cwd=repo,
+        env=build_env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    assert "data/dups.jsonl:2: DUP001 exact duplicate of data/dups.jsonl:1" in out
+    assert "Installing environment for" in out  # built its own, as for any hook user

@@ -359,6 +359,13 @@ def test_a_signed_export_is_registered_signed_and_promoted_on_a_signed_gate(
         mv, _ = reg.register(signed_bundle, name="tiny-bot", reason="export of tiny-run")
         assert mv.signed_by is not None
         assert reg.promote("tiny-bot", 1, to="production", gate_report=report).stage == "production"
+        # The registry's card: the bundle's README with the results that backed it.
+        card = reg.card("tiny-bot", 1)
+    from huggingface_hub import ModelCard
+
+    assert "Verdict: **pass** (gate `colors`" in card
+    assert ModelCard(card).data.base_model is not None
+    assert (signed_bundle / "README.md").read_text() != card  # the hashed README is untouched
 
 
 def test_a_signed_bundle_is_not_registered_without_a_trusted_export_key(

@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 
 from curagate.errors import InputError
+from curagate.io.atomic import write_text_atomic
 from curagate.registry import ROLES, STAGES, USER_ROLES, ModelVersion, Registry, User
 
 TOKEN_ENV = "CURAGATE_TOKEN"
@@ -171,6 +172,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
     action("head", "print the log's head (ID:HASH), to keep or sign outside the registry")
+
+    p = action("card", "the version's model card with the gate results that back it")
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--out", type=Path, help="write the card here (default: print it)")
 
     action("migrate", "rebuild a schema-1 registry as a hash-chained one (once, by its owner)")
 
@@ -337,6 +343,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{len(state.versions)} versions, {len(state.reports)} reports and "
                 f"{len(state.keys)} keys agree with the log"
             )
+            return 0
+        if action == "card":
+            text = reg.card(args.name, args.version)
+            if args.out is None:
+                print(text, end="")
+            else:
+                write_text_atomic(args.out, text)
+                print(f"wrote {args.out}")
             return 0
         if action == "head":
             head_id, head_hash = reg.head()

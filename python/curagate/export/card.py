@@ -209,8 +209,8 @@ def _hub_results(results: dict[str, Any]) -> list[Any]:
 def _gate_lines(results: dict[str, Any] | None) -> list[str]:
     if results is None:
         return [
-            "No gate report was attached at export time. The registry keeps the gate results "
-            f"of a promoted version in `{EVAL_RESULTS_FILE}` beside this card.",
+            "No gate report was attached at export time. The registry renders the gate "
+            "results that back a version into its card: `curagate registry card NAME VERSION`.",
         ]
     lines = [
         f"Verdict: **{results.get('verdict')}** (gate `{results.get('gate')}`, report sha256 "

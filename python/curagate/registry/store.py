@@ -712,6 +712,35 @@ class Registry:
                 _check_head(db, head)
         return state
 
+    def card(self, name: str, version: int) -> str:
+        """The version's model card with the gate results that back it rendered in.
+
+        The bundle's README.md stays as exported (it is hashed); the gate's results come
+        from the newest accepted report recorded for the version, re-read from the
+        registry's own store, so the card shows why it passed (or what it was waived on).
+        """
+        from curagate.artifacts import Loaded
+        from curagate.export.card import card_with_eval_results, eval_results
+
+        mv = self.get(name, version)
+        checked = verify_bundle(mv.artifact_path, expected_digest=mv.artifact_digest)
+        try:
+            readme = (Path(mv.artifact_path) / "README.md").read_text(encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"{mv.ref}: the bundle has no readable README.md ({e})") from None
+        if "README.md" not in checked.manifest.files:
+            raise CheckFailed(f"{mv.ref}: README.md is not covered by the bundle's manifest")
+        accepted = [r for r in self.gate_reports(name, version) if r.accepted]
+        if not accepted:
+            raise InputError(
+                f"{mv.ref}: no accepted gate report is recorded; the card would show no results "
+                "(record one with `registry register/promote --gate-report`)"
+            )
+        rec = accepted[-1]
+        raw = self.blob(rec.report_sha256)
+        report = Loaded(Path(rec.path), raw, parse_artifact(GateReportDoc, raw, source=rec.path))
+        return card_with_eval_results(readme, eval_results(report))
+
     def head(self) -> tuple[int, str]:
         with self._read() as db:
             state = replay(db)
