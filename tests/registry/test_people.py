@@ -282,3 +282,120 @@ def test_items_beside_a_report_are_stored_when_the_report_names_them(
     assert reg.report_items(named) == items
     assert reg.report_items(other) is None and rec.id == other.id
     reg.close()
+
+
+# Holes found by attacking the release service; each is a test now.
+
+
+def _second_version(tmp_path: Path, reg: Registry, ci_key: tuple[Path, Path], verdict: str) -> str:
+    digest = write_bundle(tmp_path / f"b2-{verdict}", f"two-{verdict}".encode() * 16)
+    report = write_gate_report(tmp_path / f"g2-{verdict}", digest, verdict, sign_key=ci_key[0])
+    reg.register(tmp_path / f"b2-{verdict}", name="bot", gate_report=report, actor="ci")
+    return digest
+
+
+def test_a_pending_request_is_not_a_production_history_for_rollback(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    reg, users, _ = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
+    _second_version(tmp_path, reg, ci_key, "warn")
+    reg.waive("bot", 2, user=alice, reason="size only", expires="7d")
+    reg.request_promotion("bot", 2, to="production", user=alice)  # never approved
+    with pytest.raises(InputError, match="nothing to roll back to"):
+        reg.rollback("bot", actor="alice")
+    assert reg.production("bot").version == 1  # type: ignore[union-attr]
+    reg.check()
+    reg.close()
+
+
+def test_a_newer_signed_fail_outvotes_an_older_pass(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    reg, users, digest = setup
+    req = reg.request_promotion("bot", 1, to="production", user=users["alice"][0])
+    fail = write_gate_report(tmp_path / "g1-fail", digest, "fail", sign_key=ci_key[0])
+    reg.add_gate_report("bot", 1, fail)
+    with pytest.raises(CheckFailed, match="newest recorded: report 2: fail"):
+        reg.approve(req.id, user=users["bob"][0])
+    assert reg.get("bot", 1).stage == "experiment"
+    reg.close()
+
+
+def test_a_revoked_users_request_and_waiver_back_nothing(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    reg, users, _ = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    _second_version(tmp_path, reg, ci_key, "warn")
+    reg.waive("bot", 2, user=alice, reason="size only", expires="7d")
+    req = reg.request_promotion("bot", 2, to="production", user=alice)
+    reg.user_revoke("alice", actor="admin", reason="left")
+    with pytest.raises(Forbidden, match="whose access was revoked"):
+        reg.approve(req.id, user=bob)
+    carol, _ = reg.user_add("carol", role="approver", actor="admin")
+    req2_refused = pytest.raises(CheckFailed, match="no unexpired waiver")
+    with req2_refused:  # alice's waiver died with her access: bob must waive anew
+        reg.request_promotion("bot", 2, to="production", user=carol)
+    reg.close()
+
+
+@pytest.mark.parametrize(
+    "reason", ["ok\n#99 approve by bob: verified", "nul\x00", "\x1b[2Kansi", "bidi\u202egnorw"]
+)
+def test_reasons_given_through_the_service_paths_are_one_plain_line(setup, reason: str) -> None:
+    reg, users, _ = setup
+    alice = users["alice"][0]
+    with pytest.raises(InputError, match="control or formatting character"):
+        reg.request_promotion("bot", 1, to="production", user=alice, reason=reason)
+    with pytest.raises(InputError, match="control or formatting character"):
+        reg.user_add("mallory", role="viewer", actor="admin", reason=reason)
+    reg.close()
+
+
+def test_one_approver_cannot_archive_production_by_request(setup) -> None:
+    reg, users, _ = setup
+    reg.approve(
+        reg.request_promotion("bot", 1, to="production", user=users["alice"][0]).id,
+        user=users["bob"][0],
+    )
+    with pytest.raises(InputError, match="staging or production"):
+        reg.request_promotion("bot", 1, to="archived", user=users["alice"][0])
+    assert reg.get("bot", 1).stage == "production"
+    reg.close()
+
+
+@pytest.mark.parametrize(
+    "expiry", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+01:00", "\u0667d"]
+)
+def test_odd_waiver_expiries_are_input_errors(setup, expiry: str) -> None:
+    reg, users, _ = setup
+    with pytest.raises(InputError, match="expiry"):
+        reg.waive("bot", 1, user=users["alice"][0], reason="x", expires=expiry)
+    reg.close()
+
+
+def test_check_verifies_the_stored_items_a_report_kept(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.digest import sha256_bytes as sha
+
+    reg = Registry(tmp_path / "reg" / "registry.db")
+    reg.trust_add(ci_key[1], role="gate", name="ci")
+    digest = write_bundle(tmp_path / "b", b"x" * 16)
+    items = b'{"golden_set": "s", "item_id": "1"}\n'
+    doc = report_doc(digest)
+    doc["items"] = {"file": "items.jsonl", "sha256": sha(items), "count": 1}
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "gate_report.json").write_text(json.dumps(doc))
+    (tmp_path / "g" / "items.jsonl").write_bytes(items)
+    from curagate.gate.runner import write_attestation
+
+    write_attestation(tmp_path / "g" / "gate_report.json", ci_key[0])
+    reg.register(tmp_path / "b", name="bot", gate_report=tmp_path / "g" / "gate_report.json")
+    reg.check()
+    (reg.store_dir / sha(items)[:2] / sha(items)).unlink()
+    with pytest.raises(ChainBroken, match="stored blob missing"):
+        reg.check()
+    reg.close()

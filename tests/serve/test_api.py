@@ -330,3 +330,29 @@ def test_compare_lists_flips_filters_and_pages(client: TestClient, world: World)
     assert "bot v1" in with_prod and "Correctness, paired" in with_prod
     api = client.get("/api/v1/compare?a=2&changed=1", headers=bearer(world, "vera")).json()
     assert api["total"] == flips and api["items"][0]["flip"] == "right→wrong"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/promotion-requests/100000000000000000000/approve",
+        "/api/v1/compare?a=100000000000000000000",
+    ],
+)
+def test_numbers_beyond_sqlite_are_a_400_not_a_500(
+    client: TestClient, world: World, url: str
+) -> None:
+    method = client.post if "approve" in url else client.get
+    r = method(url, headers=bearer(world, "bob"))
+    assert r.status_code in (400, 404, 422), r.text
+    assert "error" in r.json()
+
+
+def test_an_upload_over_the_body_limit_is_refused_before_it_is_read(
+    client: TestClient, world: World
+) -> None:
+    from curagate.serve.app import MAX_BODY_BYTES
+
+    headers = {**bearer(world, "bob"), "content-length": str(MAX_BODY_BYTES + 1)}
+    r = client.post("/api/v1/reports", headers=headers, content=b"{}")
+    assert r.status_code == 413

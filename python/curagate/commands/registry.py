@@ -199,7 +199,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("name")
     p.add_argument("version", type=int)
-    p.add_argument("--to", required=True, choices=STAGES[1:])
+    p.add_argument("--to", required=True, choices=("staging", "production"))
     p.add_argument("--reason", default="", help="why; recorded in the audit log")
     p = action("approve", "second approver: approve a request; the promotion happens now")
     p.add_argument("request_id", type=int)

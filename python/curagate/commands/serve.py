@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from curagate.errors import MissingExtraError
+from curagate.errors import InputError, MissingExtraError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="registry database (default: $CURAGATE_REGISTRY or .curagate/registry.db)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+
+
+def _port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a port is a number from 1 to 65535")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,5 +49,15 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     app = create_app(db)
     print(f"curagate serve: {db} at http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    import socket
+
+    try:  # a taken port or an unknown host is the user's to fix, not a crash
+        socket.getaddrinfo(args.host, args.port)
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as e:
+        raise InputError(
+            f"--host {args.host} --port {args.port}: cannot listen there ({e})"
+        ) from None
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

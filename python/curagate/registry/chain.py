@@ -164,6 +164,10 @@ def _apply(state: State, row: LogRow) -> str | None:
             why = _unbacked(state, key, data, row.at)
             if why:
                 return f"moves {row.name} v{row.version} to production {why}"
+            if row.action == "rollback" and not current.get("was_production"):
+                return f"rolls {row.name} v{row.version} back into production, where it never was"
+        if row.to_stage == "production":
+            current["was_production"] = True
         current["stage"] = row.to_stage
     elif row.action == "report":
         if key not in state.versions:

@@ -95,17 +95,19 @@ def token_sha256(token: str) -> str:
 def parse_expiry(value: str) -> datetime:
     """An ISO 8601 time (``2026-12-31T00:00:00Z``) or a duration in days (``7d``)."""
     text = value.strip()
-    m = re.fullmatch(r"(\d{1,3})d", text)
+    m = re.fullmatch(r"([0-9]{1,3})d", text)
     if m:
         return datetime.now(UTC) + timedelta(days=int(m.group(1)))
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        at = at.astimezone(UTC)  # out of range here (year 1 or 9999 with an offset) raises
+    except (ValueError, OverflowError):
         raise InputError(
             f"expiry {value!r}: give an ISO 8601 time such as 2026-12-31T00:00:00Z, or days "
             "such as 7d"
         ) from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return at
 
 
 _RANK = {stage: i for i, stage in enumerate(STAGES)}
@@ -462,7 +464,12 @@ class Registry:
                 )
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=timeout)
+            # check_same_thread off: the release service opens one Registry per request and
+            # FastAPI may run its dependency and its handler on different worker threads;
+            # one request never uses it from two threads at once.
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=timeout, check_same_thread=False
+            )
         except sqlite3.Error as e:
             raise InputError(f"{self.path}: cannot open the registry database ({e})") from None
         try:
@@ -700,6 +707,9 @@ class Registry:
                 rec = _report(row[:10])
                 raw = self.blob(rec.report_sha256)
                 att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
+                stored_items = state.reports[rec.id].get("items_sha256")
+                if stored_items:
+                    self.blob(stored_items)  # the items the log says were kept
                 if rec.accepted:
                     mv = self._get(db, row[10], row[11])
                     j = self._judge(db, mv, Offer(Path(rec.path), raw, att), trusted=ever)
@@ -901,9 +911,10 @@ class Registry:
         report_sha = self._put_blob(offer.raw)
         att_sha = self._put_blob(offer.attestation) if offer.attestation is not None else None
         declared = offer.declared_items_sha256()
+        items_sha = None
         if offer.items is not None and declared == sha256_bytes(offer.items):
             # Stored only when it is the file the report names (and so the attestation covers).
-            self._put_blob(offer.items)
+            items_sha = self._put_blob(offer.items)
         path = offer.label
         at = _now()
         cur = db.execute(
@@ -939,6 +950,7 @@ class Registry:
                 "why": j.why,
                 "keyid": j.keyid,
                 "path": path,
+                "items_sha256": items_sha,
             },
             at=at,
         )
@@ -1094,9 +1106,12 @@ class Registry:
     ) -> int | None:
         """An unexpired waiver for exactly this report of this version (times are UTC ISO
         strings of one format, so they compare as text)."""
+        # A waiver is void once its granter's access is revoked, as a revoked key's
+        # signatures are.
         row = db.execute(
-            "SELECT id FROM waivers WHERE model_version_id = ? AND report_sha256 = ? "
-            "AND expires_at > ? ORDER BY id DESC LIMIT 1",
+            "SELECT w.id FROM waivers w WHERE w.model_version_id = ? AND w.report_sha256 = ? "
+            "AND w.expires_at > ? AND NOT EXISTS (SELECT 1 FROM users u JOIN user_revocations r "
+            "ON r.user_id = u.id WHERE u.name = w.granted_by) ORDER BY w.id DESC LIMIT 1",
             (mv.id, report_sha256, _now()),
         ).fetchone()
         return int(row[0]) if row else None
@@ -1117,9 +1132,9 @@ class Registry:
     def _backing_report(
         self, db: sqlite3.Connection, mv: ModelVersion
     ) -> tuple[int | None, str, int | None]:
-        """The newest recorded report that still verifies today and says pass, or says warn
-        under an unexpired waiver (keys may have been revoked since it was recorded).
-        Returns (report id, why, waiver id)."""
+        """The newest accepted report, judged again today (keys may have been revoked since
+        it was recorded), if it says pass, or warn under an unexpired waiver. An older pass
+        never outvotes a newer verdict on the same bytes. Returns (report id, why, waiver id)."""
         seen = []
         for r, j in self._verified_reports(db, mv):
             if j.accepted and j.verdict == "pass":
@@ -1129,9 +1144,10 @@ class Registry:
                 if waiver is not None:
                     return r.id, f"{j.why}; warn waived (waiver {waiver})", waiver
                 seen.append(f"report {r.id}: warn, no unexpired waiver")
-                continue
-            seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
-        detail = f" ({'; '.join(seen)})" if seen else ""
+            else:
+                seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
+            break  # the newest accepted report decides
+        detail = f" (newest recorded: {'; '.join(seen)})" if seen else ""
         return (
             None,
             (
@@ -1278,7 +1294,8 @@ class Registry:
         if role not in USER_ROLES:
             raise InputError(f"--role {role!r}: choose one of {', '.join(USER_ROLES)}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        who = actor or default_actor()
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         with self._write() as db:
             if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
                 raise InputError(
@@ -1311,7 +1328,8 @@ class Registry:
             return [User(*r) for r in db.execute(_USER_SQL + " ORDER BY u.id")]
 
     def user_revoke(self, name: str, *, actor: str | None = None, reason: str = "") -> User:
-        who = actor or default_actor()
+        who = check_text(actor or default_actor(), "actor")
+        check_text(reason, "reason")
         with self._write() as db:
             row = db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -1360,6 +1378,8 @@ class Registry:
         return now
 
     def _request(self, db: sqlite3.Connection, request_id: int) -> PromotionRequest:
+        if not 1 <= request_id <= MAX_VERSION:
+            raise InputError(f"promotion request {request_id}: no such request")
         row = db.execute(_REQUEST_SQL + " WHERE r.id = ?", (request_id,)).fetchone()
         if row is None:
             raise InputError(f"promotion request {request_id}: no such request")
@@ -1381,9 +1401,11 @@ class Registry:
         self, name: str, version: int, *, to: str, user: User, reason: str = ""
     ) -> PromotionRequest | ModelVersion:
         """First approver's step. Production: checked now (bytes, a backing report) and
-        recorded as a request for a second approver. Other stages: done at once."""
-        if to not in STAGES[1:]:
-            raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES[1:])}")
+        recorded as a request for a second approver. Staging: done at once. Archiving is not
+        a request (one person must not be able to take production down): use rollback."""
+        if to not in ("staging", "production"):
+            raise InputError(f"stage {to!r}: a request moves a version to staging or production")
+        check_text(reason, "reason")
         if to == "production":
             self._verify_bytes(self.get(name, version))
         with self._write() as db:
@@ -1395,9 +1417,11 @@ class Registry:
                 return self._get(db, name, version)
             if _RANK[to] <= _RANK[mv.stage]:
                 raise InputError(f"{mv.ref} is already in {mv.stage}")
-            pending = db.execute(
+            pending = db.execute(  # a revoked requester's request is void, not pending
                 "SELECT r.id FROM promotion_requests r LEFT JOIN approvals a "
-                "ON a.request_id = r.id WHERE r.model_version_id = ? AND a.id IS NULL",
+                "ON a.request_id = r.id WHERE r.model_version_id = ? AND a.id IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM users u JOIN user_revocations v "
+                "ON v.user_id = u.id WHERE u.name = r.requested_by)",
                 (mv.id,),
             ).fetchone()
             if pending is not None:
@@ -1431,6 +1455,7 @@ class Registry:
     def approve(self, request_id: int, *, user: User, reason: str = "") -> ModelVersion:
         """Second approver's step: the promotion happens now, through the verified path
         (bytes re-verified, backing report re-judged); if that refuses, nothing is recorded."""
+        check_text(reason, "reason")
         first = self.promotion_request(request_id)
         if first.to_stage == "production":
             self._verify_bytes(self.get(first.name, first.version))
@@ -1445,6 +1470,15 @@ class Registry:
                 raise Forbidden(
                     f"promotion request {request_id} was made by {u.name}; a second, different "
                     "approver must approve it"
+                )
+            if db.execute(
+                "SELECT 1 FROM users u JOIN user_revocations r ON r.user_id = u.id "
+                "WHERE u.name = ?",
+                (req.requested_by,),
+            ).fetchone():
+                raise Forbidden(
+                    f"promotion request {request_id} was made by {req.requested_by}, whose access "
+                    "was revoked since; an active approver must request it again"
                 )
             mv = self._get(db, req.name, req.version)
             at = _now()
@@ -1492,6 +1526,7 @@ class Registry:
         MAX_WAIVER_DAYS ahead). An expired waiver backs nothing."""
         if not reason.strip():
             raise InputError("a waiver needs a reason (--reason): it is what auditors read")
+        check_text(reason, "reason")
         at_dt = parse_expiry(expires) if isinstance(expires, str) else expires
         now = datetime.now(UTC)
         if at_dt <= now:
@@ -1622,12 +1657,14 @@ class Registry:
         current = self._production(db, name)
         if current is None:
             raise InputError(f"{self.path}: model {name!r} has no production version to roll back")
+        # Only moves that happened: a pending request also names production as its target.
+        moved = "action IN ('promote', 'rollback') AND to_stage = 'production'"
         since = db.execute(
-            "SELECT MAX(id) FROM log WHERE name = ? AND version = ? AND to_stage = 'production'",
+            f"SELECT MAX(id) FROM log WHERE name = ? AND version = ? AND {moved}",
             (name, current.version),
         ).fetchone()[0]
         row = db.execute(
-            "SELECT version FROM log WHERE name = ? AND to_stage = 'production' AND id < ? "
+            f"SELECT version FROM log WHERE name = ? AND {moved} AND id < ? "
             "AND version != ? ORDER BY id DESC LIMIT 1",
             (name, since, current.version),
         ).fetchone()

@@ -112,12 +112,21 @@ class WaiverBody(BaseModel):
     expires: str = Field(description="ISO 8601 time or days such as 7d", max_length=64)
 
 
+# Upload limits: a gate report is KBs, an attestation less; items.jsonl of 100,000 items
+# with long outputs stays well under the items cap.
+MAX_REPORT_CHARS = 8 << 20
+MAX_ITEMS_CHARS = 256 << 20
+MAX_BODY_BYTES = MAX_REPORT_CHARS + MAX_ITEMS_CHARS + (1 << 20)
+
+
 class ReportUpload(BaseModel):
     name: str = Field(max_length=128)
-    version: int
-    report: str = Field(description="gate_report.json, as text")
-    attestation: str | None = Field(default=None, description="gate_attestation.dsse.json")
-    items: str | None = Field(default=None, description="items.jsonl")
+    version: int = Field(ge=1, le=2**31 - 1)
+    report: str = Field(max_length=MAX_REPORT_CHARS, description="gate_report.json, as text")
+    attestation: str | None = Field(
+        default=None, max_length=1 << 20, description="gate_attestation.dsse.json"
+    )
+    items: str | None = Field(default=None, max_length=MAX_ITEMS_CHARS, description="items.jsonl")
 
 
 def _status_of(e: CuragateError) -> int:
@@ -211,6 +220,29 @@ def create_app(db: str | Path) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, e: StarletteHTTPException) -> Response:
         return error_response(request, e.status_code, str(e.detail), "check the URL")
+
+    @app.exception_handler(OverflowError)
+    async def on_overflow(request: Request, e: OverflowError) -> Response:
+        # A number beyond SQLite's 64-bit integers: a bad id, not a bug.
+        return error_response(
+            request, 400, "a number in the request is out of range", "check the URL"
+        )
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def on_surrogates(request: Request, e: UnicodeEncodeError) -> Response:
+        return error_response(
+            request, 400, "the request holds text that is not valid Unicode", "send UTF-8"
+        )
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return error_response(
+                request, 413, "request body too large", f"at most {MAX_BODY_BYTES} bytes"
+            )
+        response: Response = await call_next(request)
+        return response
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, e: Exception) -> Response:

@@ -37,8 +37,8 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-        except ValueError:
-            raise InputError(f"stored items {sha[:12]}: line {n} is not JSON") from None
+        except (ValueError, RecursionError):
+            raise InputError(f"stored items {sha[:12]}: line {n} is not usable JSON") from None
         if isinstance(row, dict):
             rows.append(row)
     _CACHE[sha] = rows
