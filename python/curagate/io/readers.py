@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import glob
-import gzip
 import json
 import mmap
 import os
@@ -21,7 +20,7 @@ import zlib
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -204,30 +203,103 @@ def _iter_batches(paths: list[str | os.PathLike[str]], options: _Options) -> Ite
 _Chunk = tuple[bytes | memoryview, list[int]]
 
 
-def _open_stream(path: Path, suffix: str) -> BinaryIO:
+class DamagedStream(Exception):
+    """A compressed stream that ends early or is corrupt; raised only after
+    every byte decoded before the damage has been handed out."""
+
+
+_RAW_BLOCK = 1 << 20  # compressed bytes read at a time
+_FEED = 64 << 10  # compressed bytes per decompress call: what damage can cost at most
+
+
+def _salvage_deflate(dec: Any, piece: bytes) -> Iterator[bytes]:
+    """Decode ``piece`` with ``dec`` (the state before it) 64 bytes at a time,
+    up to the first step that fails."""
+    for i in range(0, len(piece), 64):
+        try:
+            out = dec.decompress(piece[i : i + 64])
+        except zlib.error:
+            return
+        if out:
+            yield out
+        if dec.eof:
+            return
+
+
+def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None]:
+    """The decompressed bytes of a ``.jsonl.gz`` / ``.jsonl.zst`` file, block by block.
+
+    Decoded with incremental decompressors (one per gzip member / zstd
+    frame) rather than ``gzip.open`` or a zstd stream reader, so that a
+    file cut short or corrupt yields everything before the damage and then
+    raises :class:`DamagedStream`: ``gzip.open`` loses the block being read
+    and a zstd stream reader ends a truncated last frame without a word.
+    """
     try:
-        if suffix == ".jsonl.gz":
-            return cast(BinaryIO, gzip.open(path, "rb"))
-        if suffix == ".jsonl.zst":
-            raw = path.open("rb")
-            reader = zstandard.ZstdDecompressor().stream_reader(
-                raw, read_across_frames=True, closefd=True
-            )
-            return cast(BinaryIO, reader)
-        return path.open("rb")
+        raw = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
+    gz = suffix == ".jsonl.gz"
+
+    def new() -> Any:
+        # wbits 47: a gzip (or zlib) header is detected; one object per member/frame.
+        return zlib.decompressobj(47) if gz else zstandard.ZstdDecompressor().decompressobj()
+
+    with raw:
+        dec = new()
+        fed = False  # the current member/frame has received input
+        while True:
+            try:
+                block = raw.read(_RAW_BLOCK)
+            except OSError as exc:
+                raise DamagedStream(f"read error: {exc.strerror or exc}") from None
+            if not block:
+                break
+            pos = 0
+            while pos < len(block):
+                piece = block[pos : pos + _FEED]
+                pos += len(piece)
+                backup = dec.copy() if gz else None
+                try:
+                    out = dec.decompress(piece)
+                except (zlib.error, zstandard.ZstdError) as exc:
+                    if backup is not None:
+                        # Decode the failing piece again in small steps, so the
+                        # bytes before the exact point of damage are kept.
+                        yield from _salvage_deflate(backup, piece)
+                    raise DamagedStream(f"corrupt data: {_describe(exc)}") from None
+                fed = True
+                if out:
+                    yield out
+                if not dec.eof:
+                    continue
+                # End of a gzip member / zstd frame: the next one starts in the rest.
+                block = dec.unused_data + block[pos:]
+                pos = 0
+                if not block.strip(b"\0"):
+                    block = b""  # zero padding after the last member (tape, some tools)
+                dec = new()
+                fed = False
+        if gz and fed:
+            with contextlib.suppress(zlib.error):
+                tail = dec.flush()
+                if tail:
+                    yield tail
+        if fed and not dec.eof:
+            raise DamagedStream("the compressed file is truncated")
 
 
 @contextlib.contextmanager
 def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator[_Chunk]]:
     """Chunks of whole lines: plain files are memory-mapped (no copy), others streamed."""
     if suffix != ".jsonl":
-        stream = _open_stream(path, suffix)
+        blocks = _decompressed_blocks(path, suffix)
+        chunks = _stream_chunks(blocks, batch_rows)
         try:
-            yield _stream_chunks(stream, batch_rows)
+            yield chunks
         finally:
-            stream.close()
+            chunks.close()
+            blocks.close()
         return
     try:
         handle = path.open("rb")
@@ -274,20 +346,34 @@ def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Generator[_Chunk, None, 
         view.release()
 
 
-def _stream_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[_Chunk]:
-    """Line chunks of a decompressed stream; each byte is scanned once."""
+def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk, None, None]:
+    """Line chunks of a decompressed stream; each byte is scanned once.
+
+    When the stream is damaged, the whole lines before the damage are
+    yielded first; the partial line at the damage is dropped (it is part of
+    what was lost) and the error raised after them.
+    """
     pending = bytearray()
     positions: list[int] = []
     scanned = 0
     eof = False
     first = True
+    damage: DamagedStream | None = None
     while True:
         if not eof:
-            block = stream.read(_READ_BLOCK)
+            try:
+                block = next(blocks, b"")
+            except DamagedStream as exc:
+                damage, block = exc, b""
+                if positions:
+                    del pending[positions[-1] + 1 :]
+                else:
+                    pending.clear()
+                scanned = min(scanned, len(pending))
             if first and block.startswith(_BOM):
                 block = block[len(_BOM) :]
-            first = False
             if block:
+                first = False
                 pending += block
             else:
                 eof = True
@@ -317,6 +403,8 @@ def _stream_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[_Chunk]:
             scanned -= cut
             yield out, emitted
         if eof:
+            if damage is not None:
+                raise damage
             return
 
 
@@ -343,7 +431,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
         yield from _flush_pending(state, options)
 
 
-_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+_DECOMPRESS_ERRORS = (DamagedStream, OSError, EOFError, zlib.error, zstandard.ZstdError)
 
 
 def _decompress_error(exc: BaseException) -> str:
