@@ -524,11 +524,78 @@ def _read_options(max_length: int) -> pj.ReadOptions:
     return pj.ReadOptions(use_threads=True, block_size=max(16 << 20, 2 * max_length + 2))
 
 
+MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
+
+
+def _type_depth(schema: pa.Schema) -> int:
+    """Nesting depth of the deepest column type (iterative: the type may be deep)."""
+    deepest = 0
+    stack = [(f.type, 1) for f in schema]
+    while stack:
+        dtype, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((dtype.field(i).type, depth + 1) for i in range(dtype.num_fields))
+    return deepest
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (an object of scalars is 1)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((child, depth + 1) for child in v.values())
+        elif isinstance(v, list):
+            stack.extend((child, depth + 1) for child in v)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_NESTING:
+            break
+    return deepest
+
+
+# Arrow's JSON parser recurses once per level and overflows its stack between
+# 10K and 20K levels (a segfault, measured with pyarrow 21-26): a line that
+# could be that deep never reaches it.
+_ARROW_SAFE_DEPTH = 4096
+
+
+def _may_overflow_arrow(layout: _Lines) -> bool:
+    """Whether a line of the chunk has more than :data:`_ARROW_SAFE_DEPTH`
+    ``[``/``{`` bytes, so could nest that deep (only long lines are counted)."""
+    if layout.max_length <= _ARROW_SAFE_DEPTH:
+        return False
+    bounds = layout.bounds
+    lengths = pc.subtract(bounds[1:], bounds[:-1])
+    starts = bounds.to_pylist()
+    for i in pc.indices_nonzero(pc.greater(lengths, _ARROW_SAFE_DEPTH)).to_pylist():
+        line = bytes(layout.chunk[starts[i] : starts[i + 1]])
+        if line.count(b"[") + line.count(b"{") > _ARROW_SAFE_DEPTH:
+            return True
+    return False
+
+
+_TOO_DEEP = (
+    f"nested deeper than {MAX_NESTING} levels (objects/arrays inside each other); "
+    "flatten the record or store the structure as a JSON string"
+)
+
+
 def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
-    """Arrow's JSON reader, with strings it took for timestamps kept as strings."""
+    """Arrow's JSON reader, with strings it took for timestamps kept as strings.
+
+    A table whose types nest deeper than :data:`MAX_NESTING` is refused
+    (``ArrowInvalid``), so the chunk goes the line-by-line way and the deep
+    record is quarantined: filtering such a table crashes Arrow.
+    """
     table = pj.read_json(
         pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(max_length)
     )
+    if _type_depth(table.schema) > MAX_NESTING:
+        raise pa.ArrowInvalid(_TOO_DEEP)
     as_dates = [
         f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
     ]
@@ -553,7 +620,8 @@ def _jsonl_chunk(
     quarantined: list[Quarantined] = []
     table: pa.Table | None = None
     good: pa.Array | None = None  # indices (into the chunk's records) of the table rows
-    if n_records and _utf8_ok(chunk):
+    too_deep = _may_overflow_arrow(layout)
+    if n_records and not too_deep and _utf8_ok(chunk):
         try:
             table = _arrow_read(chunk, layout.max_length)
         except pa.ArrowInvalid:
@@ -561,7 +629,9 @@ def _jsonl_chunk(
         if table is not None and table.num_rows != n_records:
             table = None  # e.g. two objects on one line: find it the slow way
     if n_records and table is None:
-        parsed = _parse_in_segments(layout, state, options) or _parse_slowly(layout, state, options)
+        parsed = (
+            None if too_deep else _parse_in_segments(layout, state, options)
+        ) or _parse_slowly(layout, state, options)
         table, good_list, quarantined = parsed
         good = pa.array(good_list, pa.int64())
 
@@ -630,7 +700,10 @@ def _parse_slowly(
             reject(k, f"malformed JSON: {exc.msg} at column {exc.colno}", raw)
             continue
         except RecursionError:
-            reject(k, "malformed JSON: nested too deeply", raw)
+            reject(k, _TOO_DEEP, raw)
+            continue
+        if _json_depth(value) > MAX_NESTING:
+            reject(k, _TOO_DEEP, raw)
             continue
         if not isinstance(value, dict):
             reject(k, f"line is a JSON {python_kind(value)}, not an object", raw)
@@ -861,6 +934,8 @@ def _finish(
     if state.pending:
         quarantined = state.pending + quarantined
         state.pending = []
+    if table.num_rows and lines is not None and "id" in table.column_names:
+        table = _exact_ids(table, raw_of)
     if table.num_rows:
         mask, reasons = validate_table(table, fmt, text_field=options.text_field)
         if reasons:
@@ -893,6 +968,30 @@ def _finish(
         keys=keys,
         quarantined=quarantined,
     )
+
+
+def _exact_ids(table: pa.Table, raw_of: Any) -> pa.Table:
+    """An ``id`` column Arrow read as floats, re-read from the raw lines as strings.
+
+    Arrow turns integers beyond int64 into doubles, so distinct ids above
+    2^53 collide; Python's JSON parser keeps them exact.
+    """
+    index = table.schema.get_field_index("id")
+    if not pa.types.is_floating(table.schema.field(index).type):
+        return table
+    exact: list[str | None] = []
+    for i in range(table.num_rows):
+        try:
+            value = json.loads(raw_of(i)).get("id")
+        except (ValueError, AttributeError, RecursionError):
+            value = None
+        if value is None:
+            exact.append(None)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            exact.append(str(value))
+        else:
+            exact.append(json.dumps(value))
+    return table.set_column(index, "id", pa.array(exact, pa.string()))
 
 
 def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
