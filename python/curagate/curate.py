@@ -23,8 +23,9 @@ import pyarrow.compute as pc
 from curagate import __version__
 from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
-from curagate.io import expand_inputs, read_batches
+from curagate.io import read_batches
 from curagate.io.atomic import atomic_path
+from curagate.io.readers import Unreadable, scan_inputs
 from curagate.leakage import LeakageIndex, RowLeaks
 from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_priorities
 from curagate.pipeline.write import (
@@ -123,7 +124,7 @@ def curate(
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
     )
-    paths = expand_inputs(inputs)
+    paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
     out_dir = Path(out)
     _check_output_dir(out_dir, paths)
     show = sys.stderr.isatty() if progress is None else progress
@@ -263,7 +264,7 @@ def curate(
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
-        stats = _stats(cfg, sources, outcome, semantic_stats)
+        stats = _stats(cfg, sources, outcome, semantic_stats, skipped)
         write_json(tmp / "stats.json", stats)
         rows = {
             **kept_w.rows,
@@ -444,6 +445,7 @@ def _stats(
     sources: list[SourceCounts],
     outcome: DedupOutcome | None,
     semantic: dict[str, Any],
+    skipped: list[Unreadable],
 ) -> dict[str, Any]:
     input_rows = sum(s.input_rows for s in sources)
     quarantined = sum(s.quarantined for s in sources)
@@ -470,6 +472,11 @@ def _stats(
     if quarantined:
         warnings.append(
             f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason"
+        )
+    if skipped:
+        warnings.append(
+            f"{len(skipped)} unreadable input path(s) skipped (--skip-unreadable): "
+            f"see skipped_inputs in stats.json; first: {skipped[0].path}: {skipped[0].reason}"
         )
     steps: dict[str, Any] = {
         "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid},
@@ -504,6 +511,7 @@ def _stats(
         "config": cfg.model_dump(mode="json", exclude=RUNTIME_ONLY),
         "steps": steps,
         "inputs": [s.to_dict() for s in sources],
+        "skipped_inputs": [u.to_dict() for u in skipped],
         "totals": {
             "input_rows": input_rows,
             "kept": kept,

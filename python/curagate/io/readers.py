@@ -70,25 +70,106 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
 
 
-def _shards_in(directory: Path) -> list[Path]:
-    return [
-        p
-        for p in directory.rglob("*")
-        if p.is_file() and _suffix(p) is not None and not _is_hidden(p, directory)
-    ]
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Something inside an input folder that could hold records but cannot be read."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+def _entry_error(entry: os.DirEntry[str], exc: OSError) -> str:
+    if entry.is_symlink():
+        return "broken or looping symbolic link"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
+    """Shards under ``directory`` (symlinked folders followed once each).
+
+    Unlike ``rglob``, nothing is skipped silently: a folder that cannot be
+    listed, a broken or looping symbolic link, a shard-named FIFO/socket/
+    device and a shard without read permission go to ``problems``.
+    """
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [directory]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # a link back up the tree
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(
+                Unreadable(folder.as_posix(), f"cannot list the folder: {exc.strerror or exc}")
+            )
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if _is_hidden(path, directory):
+                continue
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError as exc:  # a link loop (ELOOP), a vanished entry
+                problems.append(Unreadable(path.as_posix(), _entry_error(entry, exc)))
+                continue
+            if is_dir:
+                stack.append(path)
+            elif is_file:
+                if _suffix(path) is None:
+                    continue
+                if os.access(path, os.R_OK):
+                    found.append(path)
+                else:
+                    problems.append(Unreadable(path.as_posix(), "no read permission"))
+            elif entry.is_symlink():
+                problems.append(Unreadable(path.as_posix(), "broken or looping symbolic link"))
+            elif _suffix(path) is not None:
+                problems.append(
+                    Unreadable(path.as_posix(), "not a regular file (a FIFO, socket or device)")
+                )
+    return found
 
 
 def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    skip_unreadable: bool = False,
+) -> list[Path]:
     """Files, directories (searched recursively) and globs -> sorted shard paths.
 
     Raises :class:`InputError` naming the offending input for an empty list,
-    a missing path, a glob that matches nothing, a directory without shards
-    and a file whose type is not supported.
+    a missing path, a glob that matches nothing, a directory without shards,
+    a file whose type is not supported and (unless ``skip_unreadable``)
+    anything inside a folder that cannot be read: see :func:`scan_inputs`.
     """
+    return scan_inputs(inputs, skip_unreadable=skip_unreadable)[0]
+
+
+def scan_inputs(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    skip_unreadable: bool = False,
+) -> tuple[list[Path], list[Unreadable]]:
+    """:func:`expand_inputs` and what was skipped.
+
+    An unlistable subfolder, a broken link, a FIFO or an unreadable shard
+    inside an input folder would silently drop records: it is an
+    :class:`InputError` (exit 2) unless ``skip_unreadable``, in which case
+    it is returned, for the caller to list (curate: ``stats.json``).
+    """
+    problems: list[Unreadable] = []
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
     if not inputs:
@@ -100,8 +181,9 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            shards = _shards_in(path)
-            if not shards:
+            before = len(problems)
+            shards = _shards_in(path, problems)
+            if not shards and len(problems) == before:
                 raise InputError(f"{text}: directory has no {_SUPPORTED_TEXT} file")
         elif path.is_file():
             if _suffix(path) is None:
@@ -117,16 +199,33 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
             shards = []
             for match in map(Path, matches):
                 if match.is_dir():
-                    shards.extend(_shards_in(match))
-                elif _suffix(match) is not None:
+                    shards.extend(_shards_in(match, problems))
+                elif _suffix(match) is None:
+                    continue
+                elif match.is_file():
                     shards.append(match)
-            if not shards:
+                else:
+                    problems.append(Unreadable(match.as_posix(), "not a regular file"))
+            if not shards and not problems:
                 raise InputError(f"{text}: the pattern matches no {_SUPPORTED_TEXT} file")
         else:
             raise InputError(f"{text}: no such file or directory")
         for shard in shards:
             found.setdefault(str(shard.resolve()), shard)
-    return sorted(found.values(), key=lambda p: p.as_posix())
+    problems = sorted(set(problems), key=lambda u: u.path)
+    if problems and not skip_unreadable:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(
+            f"{first.path}: {first.reason}{more}; its records would be skipped silently: "
+            "fix or remove it, or pass --skip-unreadable to skip it (listed in the stats)"
+        )
+    if not found:
+        raise InputError(
+            f"{', '.join(os.fspath(i) for i in inputs)}: no readable {_SUPPORTED_TEXT} file "
+            f"({len(problems)} unreadable entries skipped)"
+        )
+    return sorted(found.values(), key=lambda p: p.as_posix()), problems
 
 
 @dataclass
@@ -1041,7 +1140,9 @@ __all__ = [
     "JSONL_SUFFIXES",
     "PARQUET_SUFFIXES",
     "SUPPORTED_SUFFIXES",
+    "Unreadable",
     "count_records",
     "expand_inputs",
     "read_batches",
+    "scan_inputs",
 ]
