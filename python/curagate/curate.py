@@ -9,6 +9,7 @@ place, so an interrupted run never looks complete.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
 from curagate.io import read_batches
 from curagate.io.atomic import atomic_path
+from curagate.io.outputs import check_replaceable, refuse_overlap, write_marker
 from curagate.io.readers import Unreadable, scan_inputs
 from curagate.leakage import LeakageIndex, RowLeaks
 from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_priorities
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from curagate.split import SplitResult
 
 STATS_SCHEMA_VERSION = 1
-_OUTPUT_MARKERS = ("stats.json", "manifest.json")
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
 
 
@@ -126,7 +127,8 @@ def curate(
     )
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
     out_dir = Path(out)
-    _check_output_dir(out_dir, paths)
+    check_replaceable(out_dir, "curate")
+    refuse_overlap(out_dir, inputs, paths)
     show = sys.stderr.isatty() if progress is None else progress
 
     def read() -> Iterator[Batch]:
@@ -273,8 +275,10 @@ def curate(
             tmp / "quarantine.jsonl": len(quarantined),
         }
         write_manifest(tmp, rows)
-
-    split_result = _split(cfg, out_dir, stats) if cfg.split.enabled else None
+        # The split is part of the output: built inside the temporary folder, so
+        # a run killed at any point leaves the previous output or the whole new one.
+        split_result = _split(cfg, tmp, out_dir, stats) if cfg.split.enabled else None
+        write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
     totals = stats["totals"]
     return CurateResult(
         out=out_dir,
@@ -403,17 +407,18 @@ def _semantic(
     )
 
 
-def _split(cfg: CurateConfig, out: Path, stats: dict[str, Any]) -> SplitResult | None:
-    """OUT/splits/: its own stage folder (with split_manifest.json), written
-    atomically after the curate output it reads from."""
-    from curagate.split import split
+def _split(cfg: CurateConfig, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
+    """OUT/splits/ (with split_manifest.json), split from the kept records while
+    the output is still the temporary folder ``tmp``; the manifest names the
+    final paths."""
+    from curagate.split import MANIFEST_NAME, SplitResult, split
 
     if stats["totals"]["kept"] == 0:
         return None
     sc = cfg.split
-    return split(
-        [out / "kept"],
-        out / "splits",
+    result = split(
+        [tmp / "kept"],
+        tmp / "splits",
         ratios=sc.ratios,
         seed=sc.seed,
         mode=sc.mode,
@@ -425,6 +430,10 @@ def _split(cfg: CurateConfig, out: Path, stats: dict[str, Any]) -> SplitResult |
         text_field=cfg.text_field,
         preference_key=cfg.preference_key,
     )
+    path = tmp / "splits" / MANIFEST_NAME
+    text = path.read_text(encoding="utf-8").replace(tmp.as_posix(), out.as_posix())
+    path.write_text(text, encoding="utf-8")
+    return SplitResult(out / "splits", result.counts, json.loads(text))
 
 
 def _leakage_index(cfg: CurateConfig) -> LeakageIndex | None:
@@ -521,22 +530,6 @@ def _stats(
         },
         "warnings": warnings,
     }
-
-
-def _check_output_dir(out: Path, inputs: list[Path]) -> None:
-    """Refuse to replace a directory that is not a previous curate output."""
-    if out.exists():
-        if not out.is_dir():
-            raise InputError(f"--out {out}: exists and is not a directory")
-        if any(out.iterdir()) and not any((out / m).exists() for m in _OUTPUT_MARKERS):
-            raise InputError(
-                f"--out {out}: directory exists and is not a curagate output; "
-                "choose a new or empty directory (curate replaces its output as a whole)"
-            )
-    resolved = out.resolve()
-    for p in inputs:
-        if resolved in p.resolve().parents:
-            raise InputError(f"--out {out}: contains input {p}; write outputs elsewhere")
 
 
 def _progress(it: Any, show: bool, desc: str) -> Any:

@@ -614,6 +614,11 @@ def split(
         raise ConfigError(f"--join-min-ratio {join_min_ratio}: a fraction in [0, 1]")
     if not 1 <= ngram <= 1000:
         raise ConfigError(f"--ngram {ngram}: choose a word n-gram length between 1 and 1000")
+    from curagate.io import expand_inputs
+    from curagate.io.outputs import refuse_overlap
+
+    # `split DIR --out DIR` run twice would read its own outputs back.
+    refuse_overlap(Path(out), inputs, expand_inputs(inputs))
     loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
     n = loaded.table.num_rows
 

@@ -1100,10 +1100,9 @@ def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
     )
     if "id" not in table.column_names or table.num_rows == 0:
         return fallback
-    column = table.column("id").combine_chunks()
     try:
-        as_text = column.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        as_text = table.column("id").combine_chunks().cast(pa.string())
+    except pa.ArrowException:  # lists, structs (some casts even fail with IndexError)
         return fallback
     return pc.coalesce(as_text, fallback)
 
