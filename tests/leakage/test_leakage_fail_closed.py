@@ -117,3 +117,17 @@ def test_truncated_gzip_corpus_is_exit_2_with_fail_on_leak(tmp_path: Path, refer
 def test_clean_readable_corpus_still_exits_0(tmp_path: Path, reference: Path) -> None:
     corpus = write(tmp_path / "c.jsonl", [{"text": "nothing to see here"}])
     assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 0
+
+
+def test_strings_outside_the_key_of_valid_rows_are_scanned(tmp_path: Path, reference: Path) -> None:
+    rows = [
+        # Preference rows are keyed by their prompt: the item sits in a response.
+        {"prompt": "Answer politely.", "chosen": f"Sure. {ITEM}", "rejected": "no"},
+        {"prompt": "Hi", "chosen": "Hello", "rejected": "Go away", "meta": {"src": [OTHER]}},
+        {"prompt": f"Q: {ITEM}", "chosen": f"Again: {ITEM}", "rejected": "x"},  # key and response
+    ]
+    corpus = write(tmp_path / "pref.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
+    assert found == {ITEM: [0, 2], OTHER: [1]}  # row 2 once, not once per field
+    assert result.quarantined == 0

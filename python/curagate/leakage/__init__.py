@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
@@ -542,6 +543,25 @@ def detect(
                 for k in {record for record, *_ in raw}
             }
             _collect(by_item, index, raw, keys, places)
+        # Text outside the key (a preference row's responses, a system or
+        # metadata field) can hold a test item too.
+        extra = _other_text(batch, text_field)
+        if extra is not None:
+            found = {(record, item) for record, item, *_ in raw}
+            more = [r for r in _scan(index, paraphrases, extra) if (r[0], r[1]) not in found]
+            if more:
+                lines = batch.lines
+                places = {
+                    k: _Place(
+                        batch.source,
+                        batch.rows[k].as_py(),
+                        None if lines is None else lines[k].as_py(),
+                        batch.ids[k].as_py(),
+                        False,
+                    )
+                    for k in {record for record, *_ in more}
+                }
+                _collect(by_item, index, more, extra, places)
         if batch.quarantined:
             quarantined += len(batch.quarantined)
             # Rows that failed format validation still hold text: a test item
@@ -625,6 +645,43 @@ def _collect(
         leak.matches.append(match)
 
 
+def _key_columns(batch: Batch, text_field: str | None) -> set[str]:
+    """The columns the key is made of (see :func:`curagate.records.build_keys`)."""
+    from curagate.records import RecordFormat, required_fields
+
+    if batch.format is RecordFormat.PREFERENCE:
+        return {"prompt"}
+    return set(required_fields(RecordFormat(batch.format), text_field))
+
+
+def _other_text(batch: Batch, text_field: str | None) -> pa.Array | None:
+    """Per row, every string outside the key columns joined by newlines; None
+    when the rows have no such string (the common case costs nothing)."""
+    table = batch.table
+    skip = _key_columns(batch, text_field)
+    names = [n for n in table.column_names if n not in skip and n != "id"]
+    if not names or table.num_rows == 0:
+        return None
+    flat = [n for n in names if pa.types.is_string(table.schema.field(n).type)]
+    flat += [n for n in names if pa.types.is_large_string(table.schema.field(n).type)]
+    nested = [n for n in names if pa.types.is_nested(table.schema.field(n).type)]
+    if not flat and not nested:
+        return None
+    parts = [table.column(n).combine_chunks().cast(pa.large_string()) for n in flat]
+    for n in nested:
+        # Rare: lists/structs of strings, read in Python.
+        values = table.column(n).to_pylist()
+        parts.append(pa.array(["\n".join(_strings(v)) for v in values], pa.large_string()))
+    joined = (
+        parts[0]
+        if len(parts) == 1
+        else pc.binary_join_element_wise(
+            *parts, pa.scalar("\n", pa.large_string()), null_handling="skip"
+        )
+    )
+    return joined.fill_null("")
+
+
 def _quarantined_texts(
     rows: Sequence[Quarantined],
 ) -> tuple[list[str], dict[int, _Place], list[Quarantined]]:
@@ -685,8 +742,6 @@ def _clip(text: str) -> str:
 
 
 def _text_bytes(keys: pa.Array) -> int:
-    import pyarrow.compute as pc
-
     if len(keys) == 0:
         return 0
     return int(pc.sum(pc.binary_length(keys)).as_py() or 0)
