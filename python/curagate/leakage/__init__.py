@@ -24,9 +24,11 @@ string they hold; rows that cannot be parsed are reported as unreadable.
 
 Items shorter than ``ngram`` words have no n-gram: exact and MinHash still
 match them, and they are listed as ``too_short_for_ngram`` in the result.
-Text compared is each record's key (see :mod:`curagate.records`), normalized
-(NFKC, lowercase, punctuation stripped, whitespace collapsed); spans are
-character offsets into the keys before normalization.
+Text compared is each record's key (see :mod:`curagate.records`) and,
+separately, every other string of the record (spans then point into those
+strings joined by newlines), normalized (NFKC, lowercase, punctuation
+stripped, whitespace collapsed); spans are character offsets into the
+texts before normalization.
 """
 
 from __future__ import annotations
