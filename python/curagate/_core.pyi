@@ -32,6 +32,9 @@ def content_hash(
 ) -> int:
     """128-bit XXH3 hash of the normalized text."""
 
+def pii_candidates(texts: list[str], *, min_length: int = 24) -> list[bool]:
+    """Per text: may it hold a PII/secret hit (a superset of audit.pii.scan)."""
+
 def hash_column(
     offsets: Buffer,
     data: Buffer | None,

@@ -151,6 +151,9 @@ class CurateConfig(_Strict):
     threads: int | None = Field(None, ge=1)
     batch_rows: int = Field(65536, ge=1)
     strict: bool = False
+    # Unreadable folders, broken links, FIFOs inside input folders: skipped and
+    # listed in stats.json instead of exit 2.
+    skip_unreadable: bool = False
     dedup_rate_warning: float = Field(0.30, ge=0.0, le=1.0)
 
 

@@ -9,6 +9,7 @@ place, so an interrupted run never looks complete.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -22,8 +23,10 @@ import pyarrow.compute as pc
 from curagate import __version__
 from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
-from curagate.io import expand_inputs, read_batches
+from curagate.io import read_batches
 from curagate.io.atomic import atomic_path
+from curagate.io.outputs import check_replaceable, refuse_overlap, write_marker
+from curagate.io.readers import Unreadable, scan_inputs
 from curagate.leakage import LeakageIndex, RowLeaks
 from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_priorities
 from curagate.pipeline.write import (
@@ -39,7 +42,6 @@ if TYPE_CHECKING:
     from curagate.split import SplitResult
 
 STATS_SCHEMA_VERSION = 1
-_OUTPUT_MARKERS = ("stats.json", "manifest.json")
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
 
 
@@ -122,9 +124,10 @@ def curate(
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
     )
-    paths = expand_inputs(inputs)
+    paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
     out_dir = Path(out)
-    _check_output_dir(out_dir, paths)
+    check_replaceable(out_dir, "curate")
+    refuse_overlap(out_dir, inputs, paths)
     if progress is None:
         from curagate.progress import enabled
 
@@ -267,7 +270,7 @@ def curate(
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
-        stats = _stats(cfg, sources, outcome, semantic_stats)
+        stats = _stats(cfg, sources, outcome, semantic_stats, skipped)
         write_json(tmp / "stats.json", stats)
         rows = {
             **kept_w.rows,
@@ -276,8 +279,10 @@ def curate(
             tmp / "quarantine.jsonl": len(quarantined),
         }
         write_manifest(tmp, rows)
-
-    split_result = _split(cfg, out_dir, stats) if cfg.split.enabled else None
+        # The split is part of the output: built inside the temporary folder, so
+        # a run killed at any point leaves the previous output or the whole new one.
+        split_result = _split(cfg, tmp, out_dir, stats) if cfg.split.enabled else None
+        write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
     totals = stats["totals"]
     return CurateResult(
         out=out_dir,
@@ -406,17 +411,18 @@ def _semantic(
     )
 
 
-def _split(cfg: CurateConfig, out: Path, stats: dict[str, Any]) -> SplitResult | None:
-    """OUT/splits/: its own stage folder (with split_manifest.json), written
-    atomically after the curate output it reads from."""
-    from curagate.split import split
+def _split(cfg: CurateConfig, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
+    """OUT/splits/ (with split_manifest.json), split from the kept records while
+    the output is still the temporary folder ``tmp``; the manifest names the
+    final paths."""
+    from curagate.split import MANIFEST_NAME, SplitResult, split
 
     if stats["totals"]["kept"] == 0:
         return None
     sc = cfg.split
-    return split(
-        [out / "kept"],
-        out / "splits",
+    result = split(
+        [tmp / "kept"],
+        tmp / "splits",
         ratios=sc.ratios,
         seed=sc.seed,
         mode=sc.mode,
@@ -435,6 +441,10 @@ def _split(cfg: CurateConfig, out: Path, stats: dict[str, Any]) -> SplitResult |
         text_field=cfg.text_field,
         preference_key=cfg.preference_key,
     )
+    path = tmp / "splits" / MANIFEST_NAME
+    text = path.read_text(encoding="utf-8").replace(tmp.as_posix(), out.as_posix())
+    path.write_text(text, encoding="utf-8")
+    return SplitResult(out / "splits", result.counts, json.loads(text))
 
 
 def _leakage_index(cfg: CurateConfig) -> LeakageIndex | None:
@@ -455,6 +465,7 @@ def _stats(
     sources: list[SourceCounts],
     outcome: DedupOutcome | None,
     semantic: dict[str, Any],
+    skipped: list[Unreadable],
 ) -> dict[str, Any]:
     input_rows = sum(s.input_rows for s in sources)
     quarantined = sum(s.quarantined for s in sources)
@@ -481,6 +492,11 @@ def _stats(
     if quarantined:
         warnings.append(
             f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason"
+        )
+    if skipped:
+        warnings.append(
+            f"{len(skipped)} unreadable input path(s) skipped (--skip-unreadable): "
+            f"see skipped_inputs in stats.json; first: {skipped[0].path}: {skipped[0].reason}"
         )
     steps: dict[str, Any] = {
         "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid},
@@ -515,6 +531,7 @@ def _stats(
         "config": cfg.model_dump(mode="json", exclude=RUNTIME_ONLY),
         "steps": steps,
         "inputs": [s.to_dict() for s in sources],
+        "skipped_inputs": [u.to_dict() for u in skipped],
         "totals": {
             "input_rows": input_rows,
             "kept": kept,
@@ -524,22 +541,6 @@ def _stats(
         },
         "warnings": warnings,
     }
-
-
-def _check_output_dir(out: Path, inputs: list[Path]) -> None:
-    """Refuse to replace a directory that is not a previous curate output."""
-    if out.exists():
-        if not out.is_dir():
-            raise InputError(f"--out {out}: exists and is not a directory")
-        if any(out.iterdir()) and not any((out / m).exists() for m in _OUTPUT_MARKERS):
-            raise InputError(
-                f"--out {out}: directory exists and is not a curagate output; "
-                "choose a new or empty directory (curate replaces its output as a whole)"
-            )
-    resolved = out.resolve()
-    for p in inputs:
-        if resolved in p.resolve().parents:
-            raise InputError(f"--out {out}: contains input {p}; write outputs elsewhere")
 
 
 def _progress(batches: Iterator[Batch], show: bool, desc: str, total: int | None) -> Any:

@@ -790,6 +790,11 @@ def split(
         templates=tuple(template_texts),
     )
     options.validate()
+    from curagate.io import expand_inputs
+    from curagate.io.outputs import refuse_overlap
+
+    # `split DIR --out DIR` run twice would read its own outputs back.
+    refuse_overlap(Path(out), inputs, expand_inputs(inputs))
     loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
     n = loaded.table.num_rows
 

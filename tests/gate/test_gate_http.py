@@ -398,6 +398,22 @@ def test_clean_training_data_passes_contamination(tmp_path, golden_dir, servers)
     assert check["verdict"] == "pass" and out.report["contamination"]["leaked_reference_items"] == 0
 
 
+def test_unreadable_training_rows_fail_contamination_closed(tmp_path, golden_dir, servers) -> None:
+    train = _train_file(tmp_path, ["an unrelated training prompt about cooking pasta al dente"])
+    with train.open("a") as f:
+        f.write('{"prompt": "cut in the mid\n')  # not JSON: its text cannot be checked
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir, "warn"),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and "could not be read" in check["message"]
+    assert out.report["contamination"]["unreadable_corpus_rows"] == 1
+
+
 def test_candidate_without_training_manifest_warns_that_contamination_was_not_checked(
     tmp_path, golden_dir, servers
 ) -> None:

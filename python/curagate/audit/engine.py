@@ -28,7 +28,7 @@ from curagate.audit.formats import (
 )
 from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
-from curagate.audit.pii import Hit, redact, scan
+from curagate.audit.pii import Hit, redact, scan, scan_many
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.stats import outlier_threshold, summarize
 from curagate.errors import ConfigError, MissingExtraError
@@ -284,6 +284,15 @@ def run_audit(
         ins: list[str] = []
         outs: list[str] = []
         convs: list[list[Any]] = []
+        # PII/secret hits of the whole batch at once (the core prefilters in parallel).
+        texts_of = [list(all_text(fmt, rec, cfg.text_field)) for rec in records]
+        flat_hits = iter(
+            scan_many(
+                [t for texts in texts_of for t in texts],
+                entropy_threshold=sec.entropy_threshold,
+                min_length=sec.min_length,
+            )
+        )
         for k, (rec, ref, fp) in enumerate(zip(records, refs, fps, strict=True)):
             if k in leaking:
                 hit("LEAK001", ref, "")
@@ -304,10 +313,8 @@ def run_audit(
                 len_out.append(len(o_txt))
                 out_rows.append(index)
             row_hits: list[Hit] = []
-            for t in all_text(fmt, rec, cfg.text_field):
-                row_hits.extend(
-                    scan(t, entropy_threshold=sec.entropy_threshold, min_length=sec.min_length)
-                )
+            for _ in texts_of[k]:
+                row_hits.extend(next(flat_hits))
             for rule in sorted({h.rule for h in row_hits}):
                 hit(rule, ref, ", ".join(sorted({h.kind for h in row_hits if h.rule == rule})))
             pii_counts.update(h.rule for h in row_hits)

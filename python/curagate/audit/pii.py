@@ -166,6 +166,22 @@ def scan(text: str, *, entropy_threshold: float = 4.5, min_length: int = 24) -> 
     return hits
 
 
+def scan_many(
+    texts: list[str], *, entropy_threshold: float = 4.5, min_length: int = 24
+) -> list[list[Hit]]:
+    """:func:`scan` of each text; the Rust core's ``RegexSet`` (a superset of
+    these patterns, see ``rust/curagate-core/src/text/pii.rs``) first picks the
+    few texts that may hold a hit, in parallel, so most texts skip the dozen
+    Python regexes."""
+    from curagate import _core
+
+    maybe = _core.pii_candidates(texts, min_length=min_length)
+    return [
+        scan(t, entropy_threshold=entropy_threshold, min_length=min_length) if m else []
+        for t, m in zip(texts, maybe, strict=True)
+    ]
+
+
 def redact(text: str, hits: list[Hit]) -> str:
     """``text`` with every hit replaced by ``[REDACTED:<RULE>]``."""
     out: list[str] = []

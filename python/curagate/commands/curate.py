@@ -70,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", help="stratify the split by this column (with --split)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any row was quarantined")
     p.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="skip unreadable folders, broken links and FIFOs inside input folders (listed in "
+        "stats.json) instead of exit 2",
+    )
+    p.add_argument(
         "--json", action="store_true", help="print stats.json to stdout instead of a summary"
     )
 
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         split__ratios=parse_ratios(args.ratios) if args.ratios else None,
         split__label=args.label,
         strict=True if args.strict else None,
+        skip_unreadable=True if args.skip_unreadable else None,
     )
     if args.json:
         json.dump(result.stats, sys.stdout, indent=2, sort_keys=True)

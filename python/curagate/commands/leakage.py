@@ -8,16 +8,21 @@ examples:
   curagate leakage --reference test.jsonl --reference-text-field question \\
       --corpus shards/ --out reports/leakage --min-ratio 0.2
 
+Rows that fail format validation are scanned by every string they hold;
+rows that cannot be parsed at all (bad JSON, a damaged compressed file) are
+listed as unreadable.
+
 exit codes: 0 ok (or leaks found without --fail-on-leak), 1 leaks found with
 --fail-on-leak, 2 usage or input error (missing path, empty reference set,
-records without the needed field)
+records without the needed field; with --fail-on-leak, any unreadable corpus
+row: it cannot be shown clean)
 """
 
 from __future__ import annotations
 
 import argparse
 
-from curagate.errors import CheckFailed
+from curagate.errors import CheckFailed, InputError
 from curagate.leakage import METHODS, detect, write_report
 from curagate.leakage.report import summary_lines
 
@@ -48,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="report directory (default: leakage-report)",
     )
     parser.add_argument(
-        "--fail-on-leak", action="store_true", help="exit 1 when any reference item leaks"
+        "--fail-on-leak",
+        action="store_true",
+        help="exit 1 when any reference item leaks, 2 when a corpus row cannot be read",
     )
     parser.add_argument(
         "--ngram", type=int, default=13, metavar="N", help="words per n-gram, 8..50 (default 13)"
@@ -135,6 +142,14 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(result):
         print(line)
     print(f"report: {paths['json']} ({paths['markdown'].name}, {paths['html'].name})")
+    if args.fail_on_leak and result.unreadable:
+        first = result.unreadable[0]
+        place = first.file if first.line is None else f"{first.file}:{first.line}"
+        raise InputError(
+            f"{len(result.unreadable)} corpus row(s) could not be read, so the corpus cannot "
+            f"be shown free of leaks (first: {place}: {first.reason}); fix or remove them "
+            f"({result.leaked_reference_items} reference item(s) leaked in the rows read)"
+        )
     if args.fail_on_leak and result.leaked_reference_items:
         raise CheckFailed(
             f"{result.leaked_reference_items} reference item(s) leaked into the corpus; "

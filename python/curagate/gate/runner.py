@@ -542,7 +542,7 @@ def _contamination(
         )
         return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
     per_set: dict[str, Any] = {}
-    leaked = 0
+    leaked = unreadable = 0
     for g in goldens:
         files = [p for p in g.paths if p.suffix == ".jsonl"]
         if not files:
@@ -557,6 +557,8 @@ def _contamination(
             reference_text_field=_text_field(files[0]),
         )
         leaked += int(result.leaked_reference_items)
+        # The corpus is the same for every set: count its unreadable rows once.
+        unreadable = len(result.unreadable)
         summary = result.to_dict()["summary"]
         per_set[g.name] = {
             "reference_items": len(result.items),
@@ -568,6 +570,7 @@ def _contamination(
         "ngram": pol.ngram,
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
+        "unreadable_corpus_rows": unreadable,
         "golden_sets": per_set,
         "allow_leakage_at_training": bool((cand.run or {}).get("allow_leakage", False)),
     }
@@ -585,6 +588,13 @@ def _contamination(
             f"{leaked} golden items found in the training data ({where}; max "
             f"{pol.max_leaked_items}); scores on leaked items overstate the model: remove them "
             "from the training data (curagate leakage) and retrain"
+        )
+    if unreadable:
+        # Fail closed: rows that could not be parsed cannot be shown clean.
+        verdict = "fail"
+        msg += (
+            f"; {unreadable} training row(s) could not be read, so the data cannot be shown "
+            "free of golden items: fix them (curagate leakage lists them) and rerun"
         )
     check = Check(
         "GATE005",

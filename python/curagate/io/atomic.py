@@ -23,7 +23,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale(target)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    )
     tmp.rmdir()  # the body creates a file or a directory here
     try:
         yield tmp
@@ -43,6 +46,51 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale(target: Path) -> list[Path]:
+    """Remove what killed runs left next to ``target``; returns what was removed.
+
+    Temporaries are named ``.NAME.PID.XXXX.tmp``: one whose process is gone
+    is removed (a live one belongs to a concurrent run and is left alone). A
+    ``.NAME.old`` is the previous output moved aside; when the run died
+    between the two renames ``target`` is missing and it is moved back.
+    """
+    removed: list[Path] = []
+    parent, name = target.parent, target.name
+    try:
+        siblings = list(parent.iterdir())
+    except OSError:
+        return removed
+    prefix = f".{name}."
+    for sib in siblings:
+        rest = sib.name[len(prefix) :] if sib.name.startswith(prefix) else ""
+        pid, _, tail = rest.partition(".")
+        if not (pid.isdigit() and tail.endswith(".tmp")) or _alive(int(pid)):
+            continue
+        if sib.is_dir() and not sib.is_symlink():
+            shutil.rmtree(sib, ignore_errors=True)
+        else:
+            sib.unlink(missing_ok=True)
+        removed.append(sib)
+    old = parent / f".{name}.old"
+    if old.is_dir() and not old.is_symlink():
+        if not target.exists() and not target.is_symlink():
+            old.rename(target)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import glob
-import gzip
 import json
 import mmap
 import os
@@ -21,7 +20,7 @@ import zlib
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -71,25 +70,106 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
 
 
-def _shards_in(directory: Path) -> list[Path]:
-    return [
-        p
-        for p in directory.rglob("*")
-        if p.is_file() and _suffix(p) is not None and not _is_hidden(p, directory)
-    ]
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Something inside an input folder that could hold records but cannot be read."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
+def _entry_error(entry: os.DirEntry[str], exc: OSError) -> str:
+    if entry.is_symlink():
+        return "broken or looping symbolic link"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
+    """Shards under ``directory`` (symlinked folders followed once each).
+
+    Unlike ``rglob``, nothing is skipped silently: a folder that cannot be
+    listed, a broken or looping symbolic link, a shard-named FIFO/socket/
+    device and a shard without read permission go to ``problems``.
+    """
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [directory]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # a link back up the tree
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(
+                Unreadable(folder.as_posix(), f"cannot list the folder: {exc.strerror or exc}")
+            )
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if _is_hidden(path, directory):
+                continue
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+            except OSError as exc:  # a link loop (ELOOP), a vanished entry
+                problems.append(Unreadable(path.as_posix(), _entry_error(entry, exc)))
+                continue
+            if is_dir:
+                stack.append(path)
+            elif is_file:
+                if _suffix(path) is None:
+                    continue
+                if os.access(path, os.R_OK):
+                    found.append(path)
+                else:
+                    problems.append(Unreadable(path.as_posix(), "no read permission"))
+            elif entry.is_symlink():
+                problems.append(Unreadable(path.as_posix(), "broken or looping symbolic link"))
+            elif _suffix(path) is not None:
+                problems.append(
+                    Unreadable(path.as_posix(), "not a regular file (a FIFO, socket or device)")
+                )
+    return found
 
 
 def _has_magic(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
+def expand_inputs(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    skip_unreadable: bool = False,
+) -> list[Path]:
     """Files, directories (searched recursively) and globs -> sorted shard paths.
 
     Raises :class:`InputError` naming the offending input for an empty list,
-    a missing path, a glob that matches nothing, a directory without shards
-    and a file whose type is not supported.
+    a missing path, a glob that matches nothing, a directory without shards,
+    a file whose type is not supported and (unless ``skip_unreadable``)
+    anything inside a folder that cannot be read: see :func:`scan_inputs`.
     """
+    return scan_inputs(inputs, skip_unreadable=skip_unreadable)[0]
+
+
+def scan_inputs(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    skip_unreadable: bool = False,
+) -> tuple[list[Path], list[Unreadable]]:
+    """:func:`expand_inputs` and what was skipped.
+
+    An unlistable subfolder, a broken link, a FIFO or an unreadable shard
+    inside an input folder would silently drop records: it is an
+    :class:`InputError` (exit 2) unless ``skip_unreadable``, in which case
+    it is returned, for the caller to list (curate: ``stats.json``).
+    """
+    problems: list[Unreadable] = []
     if isinstance(inputs, str | os.PathLike):
         inputs = [inputs]
     if not inputs:
@@ -101,8 +181,9 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            shards = _shards_in(path)
-            if not shards:
+            before = len(problems)
+            shards = _shards_in(path, problems)
+            if not shards and len(problems) == before:
                 raise InputError(f"{text}: directory has no {_SUPPORTED_TEXT} file")
         elif path.is_file():
             if _suffix(path) is None:
@@ -118,16 +199,33 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[s
             shards = []
             for match in map(Path, matches):
                 if match.is_dir():
-                    shards.extend(_shards_in(match))
-                elif _suffix(match) is not None:
+                    shards.extend(_shards_in(match, problems))
+                elif _suffix(match) is None:
+                    continue
+                elif match.is_file():
                     shards.append(match)
-            if not shards:
+                else:
+                    problems.append(Unreadable(match.as_posix(), "not a regular file"))
+            if not shards and not problems:
                 raise InputError(f"{text}: the pattern matches no {_SUPPORTED_TEXT} file")
         else:
             raise InputError(f"{text}: no such file or directory")
         for shard in shards:
             found.setdefault(str(shard.resolve()), shard)
-    return sorted(found.values(), key=lambda p: p.as_posix())
+    problems = sorted(set(problems), key=lambda u: u.path)
+    if problems and not skip_unreadable:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(
+            f"{first.path}: {first.reason}{more}; its records would be skipped silently: "
+            "fix or remove it, or pass --skip-unreadable to skip it (listed in the stats)"
+        )
+    if not found:
+        raise InputError(
+            f"{', '.join(os.fspath(i) for i in inputs)}: no readable {_SUPPORTED_TEXT} file "
+            f"({len(problems)} unreadable entries skipped)"
+        )
+    return sorted(found.values(), key=lambda p: p.as_posix()), problems
 
 
 @dataclass
@@ -204,30 +302,103 @@ def _iter_batches(paths: list[str | os.PathLike[str]], options: _Options) -> Ite
 _Chunk = tuple[bytes | memoryview, list[int]]
 
 
-def _open_stream(path: Path, suffix: str) -> BinaryIO:
+class DamagedStream(Exception):
+    """A compressed stream that ends early or is corrupt; raised only after
+    every byte decoded before the damage has been handed out."""
+
+
+_RAW_BLOCK = 1 << 20  # compressed bytes read at a time
+_FEED = 64 << 10  # compressed bytes per decompress call: what damage can cost at most
+
+
+def _salvage_deflate(dec: Any, piece: bytes) -> Iterator[bytes]:
+    """Decode ``piece`` with ``dec`` (the state before it) 64 bytes at a time,
+    up to the first step that fails."""
+    for i in range(0, len(piece), 64):
+        try:
+            out = dec.decompress(piece[i : i + 64])
+        except zlib.error:
+            return
+        if out:
+            yield out
+        if dec.eof:
+            return
+
+
+def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None]:
+    """The decompressed bytes of a ``.jsonl.gz`` / ``.jsonl.zst`` file, block by block.
+
+    Decoded with incremental decompressors (one per gzip member / zstd
+    frame) rather than ``gzip.open`` or a zstd stream reader, so that a
+    file cut short or corrupt yields everything before the damage and then
+    raises :class:`DamagedStream`: ``gzip.open`` loses the block being read
+    and a zstd stream reader ends a truncated last frame without a word.
+    """
     try:
-        if suffix == ".jsonl.gz":
-            return cast(BinaryIO, gzip.open(path, "rb"))
-        if suffix == ".jsonl.zst":
-            raw = path.open("rb")
-            reader = zstandard.ZstdDecompressor().stream_reader(
-                raw, read_across_frames=True, closefd=True
-            )
-            return cast(BinaryIO, reader)
-        return path.open("rb")
+        raw = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
+    gz = suffix == ".jsonl.gz"
+
+    def new() -> Any:
+        # wbits 47: a gzip (or zlib) header is detected; one object per member/frame.
+        return zlib.decompressobj(47) if gz else zstandard.ZstdDecompressor().decompressobj()
+
+    with raw:
+        dec = new()
+        fed = False  # the current member/frame has received input
+        while True:
+            try:
+                block = raw.read(_RAW_BLOCK)
+            except OSError as exc:
+                raise DamagedStream(f"read error: {exc.strerror or exc}") from None
+            if not block:
+                break
+            pos = 0
+            while pos < len(block):
+                piece = block[pos : pos + _FEED]
+                pos += len(piece)
+                backup = dec.copy() if gz else None
+                try:
+                    out = dec.decompress(piece)
+                except (zlib.error, zstandard.ZstdError) as exc:
+                    if backup is not None:
+                        # Decode the failing piece again in small steps, so the
+                        # bytes before the exact point of damage are kept.
+                        yield from _salvage_deflate(backup, piece)
+                    raise DamagedStream(f"corrupt data: {_describe(exc)}") from None
+                fed = True
+                if out:
+                    yield out
+                if not dec.eof:
+                    continue
+                # End of a gzip member / zstd frame: the next one starts in the rest.
+                block = dec.unused_data + block[pos:]
+                pos = 0
+                if not block.strip(b"\0"):
+                    block = b""  # zero padding after the last member (tape, some tools)
+                dec = new()
+                fed = False
+        if gz and fed:
+            with contextlib.suppress(zlib.error):
+                tail = dec.flush()
+                if tail:
+                    yield tail
+        if fed and not dec.eof:
+            raise DamagedStream("the compressed file is truncated")
 
 
 @contextlib.contextmanager
 def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator[_Chunk]]:
     """Chunks of whole lines: plain files are memory-mapped (no copy), others streamed."""
     if suffix != ".jsonl":
-        stream = _open_stream(path, suffix)
+        blocks = _decompressed_blocks(path, suffix)
+        chunks = _stream_chunks(blocks, batch_rows)
         try:
-            yield _stream_chunks(stream, batch_rows)
+            yield chunks
         finally:
-            stream.close()
+            chunks.close()
+            blocks.close()
         return
     try:
         handle = path.open("rb")
@@ -274,20 +445,34 @@ def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Generator[_Chunk, None, 
         view.release()
 
 
-def _stream_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[_Chunk]:
-    """Line chunks of a decompressed stream; each byte is scanned once."""
+def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk, None, None]:
+    """Line chunks of a decompressed stream; each byte is scanned once.
+
+    When the stream is damaged, the whole lines before the damage are
+    yielded first; the partial line at the damage is dropped (it is part of
+    what was lost) and the error raised after them.
+    """
     pending = bytearray()
     positions: list[int] = []
     scanned = 0
     eof = False
     first = True
+    damage: DamagedStream | None = None
     while True:
         if not eof:
-            block = stream.read(_READ_BLOCK)
+            try:
+                block = next(blocks, b"")
+            except DamagedStream as exc:
+                damage, block = exc, b""
+                if positions:
+                    del pending[positions[-1] + 1 :]
+                else:
+                    pending.clear()
+                scanned = min(scanned, len(pending))
             if first and block.startswith(_BOM):
                 block = block[len(_BOM) :]
-            first = False
             if block:
+                first = False
                 pending += block
             else:
                 eof = True
@@ -317,6 +502,8 @@ def _stream_chunks(stream: BinaryIO, batch_rows: int) -> Iterator[_Chunk]:
             scanned -= cut
             yield out, emitted
         if eof:
+            if damage is not None:
+                raise damage
             return
 
 
@@ -343,7 +530,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
         yield from _flush_pending(state, options)
 
 
-_DECOMPRESS_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+_DECOMPRESS_ERRORS = (DamagedStream, OSError, EOFError, zlib.error, zstandard.ZstdError)
 
 
 def _decompress_error(exc: BaseException) -> str:
@@ -436,11 +623,78 @@ def _read_options(max_length: int) -> pj.ReadOptions:
     return pj.ReadOptions(use_threads=True, block_size=max(16 << 20, 2 * max_length + 2))
 
 
+MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
+
+
+def _type_depth(schema: pa.Schema) -> int:
+    """Nesting depth of the deepest column type (iterative: the type may be deep)."""
+    deepest = 0
+    stack = [(f.type, 1) for f in schema]
+    while stack:
+        dtype, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((dtype.field(i).type, depth + 1) for i in range(dtype.num_fields))
+    return deepest
+
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (an object of scalars is 1)."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((child, depth + 1) for child in v.values())
+        elif isinstance(v, list):
+            stack.extend((child, depth + 1) for child in v)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_NESTING:
+            break
+    return deepest
+
+
+# Arrow's JSON parser recurses once per level and overflows its stack between
+# 10K and 20K levels (a segfault, measured with pyarrow 21-26): a line that
+# could be that deep never reaches it.
+_ARROW_SAFE_DEPTH = 4096
+
+
+def _may_overflow_arrow(layout: _Lines) -> bool:
+    """Whether a line of the chunk has more than :data:`_ARROW_SAFE_DEPTH`
+    ``[``/``{`` bytes, so could nest that deep (only long lines are counted)."""
+    if layout.max_length <= _ARROW_SAFE_DEPTH:
+        return False
+    bounds = layout.bounds
+    lengths = pc.subtract(bounds[1:], bounds[:-1])
+    starts = bounds.to_pylist()
+    for i in pc.indices_nonzero(pc.greater(lengths, _ARROW_SAFE_DEPTH)).to_pylist():
+        line = bytes(layout.chunk[starts[i] : starts[i + 1]])
+        if line.count(b"[") + line.count(b"{") > _ARROW_SAFE_DEPTH:
+            return True
+    return False
+
+
+_TOO_DEEP = (
+    f"nested deeper than {MAX_NESTING} levels (objects/arrays inside each other); "
+    "flatten the record or store the structure as a JSON string"
+)
+
+
 def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
-    """Arrow's JSON reader, with strings it took for timestamps kept as strings."""
+    """Arrow's JSON reader, with strings it took for timestamps kept as strings.
+
+    A table whose types nest deeper than :data:`MAX_NESTING` is refused
+    (``ArrowInvalid``), so the chunk goes the line-by-line way and the deep
+    record is quarantined: filtering such a table crashes Arrow.
+    """
     table = pj.read_json(
         pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(max_length)
     )
+    if _type_depth(table.schema) > MAX_NESTING:
+        raise pa.ArrowInvalid(_TOO_DEEP)
     as_dates = [
         f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
     ]
@@ -465,7 +719,8 @@ def _jsonl_chunk(
     quarantined: list[Quarantined] = []
     table: pa.Table | None = None
     good: pa.Array | None = None  # indices (into the chunk's records) of the table rows
-    if n_records and _utf8_ok(chunk):
+    too_deep = _may_overflow_arrow(layout)
+    if n_records and not too_deep and _utf8_ok(chunk):
         try:
             table = _arrow_read(chunk, layout.max_length)
         except pa.ArrowInvalid:
@@ -473,7 +728,9 @@ def _jsonl_chunk(
         if table is not None and table.num_rows != n_records:
             table = None  # e.g. two objects on one line: find it the slow way
     if n_records and table is None:
-        parsed = _parse_in_segments(layout, state, options) or _parse_slowly(layout, state, options)
+        parsed = (
+            None if too_deep else _parse_in_segments(layout, state, options)
+        ) or _parse_slowly(layout, state, options)
         table, good_list, quarantined = parsed
         good = pa.array(good_list, pa.int64())
 
@@ -542,7 +799,10 @@ def _parse_slowly(
             reject(k, f"malformed JSON: {exc.msg} at column {exc.colno}", raw)
             continue
         except RecursionError:
-            reject(k, "malformed JSON: nested too deeply", raw)
+            reject(k, _TOO_DEEP, raw)
+            continue
+        if _json_depth(value) > MAX_NESTING:
+            reject(k, _TOO_DEEP, raw)
             continue
         if not isinstance(value, dict):
             reject(k, f"line is a JSON {python_kind(value)}, not an object", raw)
@@ -781,6 +1041,8 @@ def _finish(
     if state.pending:
         quarantined = state.pending + quarantined
         state.pending = []
+    if table.num_rows and lines is not None and "id" in table.column_names:
+        table = _exact_ids(table, raw_of)
     if table.num_rows:
         mask, reasons = validate_table(table, fmt, text_field=options.text_field)
         if reasons:
@@ -815,6 +1077,30 @@ def _finish(
     )
 
 
+def _exact_ids(table: pa.Table, raw_of: Any) -> pa.Table:
+    """An ``id`` column Arrow read as floats, re-read from the raw lines as strings.
+
+    Arrow turns integers beyond int64 into doubles, so distinct ids above
+    2^53 collide; Python's JSON parser keeps them exact.
+    """
+    index = table.schema.get_field_index("id")
+    if not pa.types.is_floating(table.schema.field(index).type):
+        return table
+    exact: list[str | None] = []
+    for i in range(table.num_rows):
+        try:
+            value = json.loads(raw_of(i)).get("id")
+        except (ValueError, AttributeError, RecursionError):
+            value = None
+        if value is None:
+            exact.append(None)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            exact.append(str(value))
+        else:
+            exact.append(json.dumps(value))
+    return table.set_column(index, "id", pa.array(exact, pa.string()))
+
+
 def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
     """The ``id`` column as strings, else (and where null) ``<source>:<row>``."""
     fallback = pc.binary_join_element_wise(
@@ -822,10 +1108,9 @@ def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
     )
     if "id" not in table.column_names or table.num_rows == 0:
         return fallback
-    column = table.column("id").combine_chunks()
     try:
-        as_text = column.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        as_text = table.column("id").combine_chunks().cast(pa.string())
+    except pa.ArrowException:  # lists, structs (some casts even fail with IndexError)
         return fallback
     return pc.coalesce(as_text, fallback)
 
@@ -862,7 +1147,9 @@ __all__ = [
     "JSONL_SUFFIXES",
     "PARQUET_SUFFIXES",
     "SUPPORTED_SUFFIXES",
+    "Unreadable",
     "count_records",
     "expand_inputs",
     "read_batches",
+    "scan_inputs",
 ]

@@ -17,15 +17,23 @@ memory is the index plus one batch. Three methods, each switchable:
     MinHash near match of the whole record and the whole item (3-word
     shingles, estimated Jaccard >= ``minhash_threshold``, default 0.8).
 
+Inside runs of scripts written without spaces (Han, kana, Thai, Lao, Khmer,
+Myanmar) each character is a token: there an n-gram is n characters.
+Quarantined corpus rows (failed format validation) are scanned by every
+string they hold; rows that cannot be parsed are reported as unreadable.
+
 Items shorter than ``ngram`` words have no n-gram: exact and MinHash still
 match them, and they are listed as ``too_short_for_ngram`` in the result.
-Text compared is each record's key (see :mod:`curagate.records`), normalized
-(NFKC, lowercase, punctuation stripped, whitespace collapsed); spans are
-character offsets into the keys before normalization.
+Text compared is each record's key (see :mod:`curagate.records`) and,
+separately, every other string of the record (spans then point into those
+strings joined by newlines), normalized (NFKC, lowercase, punctuation
+stripped, whitespace collapsed); spans are character offsets into the
+texts before normalization.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,13 +42,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
-from curagate.records import Batch
+from curagate.records import Batch, Quarantined
 
 METHODS = ("exact", "ngram", "minhash")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: quarantined rows scanned, unreadable rows listed
+MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
 __all__ = [
     "METHODS",
@@ -113,6 +123,7 @@ class Match:
     ratio: float
     similarity: float | None
     span: Span | None
+    quarantined: bool = False  # the row failed format validation (scanned all the same)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,6 +131,7 @@ class Match:
             "row": self.row,
             "line": self.line,
             "id": self.id,
+            "quarantined": self.quarantined,
             "methods": list(self.methods),
             "shared_ngrams": self.shared_ngrams,
             "ratio": round(self.ratio, 6),
@@ -159,6 +171,11 @@ class LeakageResult:
     corpus_bytes: int
     quarantined: int
     leaks: list[ReferenceLeak]
+    # Quarantined rows whose text was still scanned (every string field).
+    quarantined_scanned: int = 0
+    # Rows (or the rest of a file) that could not be parsed at all: their
+    # text was not (fully) scanned, so "no leak" cannot be claimed for them.
+    unreadable: list[Quarantined] = field(default_factory=list)
 
     @property
     def leaked_reference_items(self) -> int:
@@ -198,6 +215,12 @@ class LeakageResult:
                 "records": self.corpus_records,
                 "bytes": self.corpus_bytes,
                 "quarantined": self.quarantined,
+                "quarantined_scanned": self.quarantined_scanned,
+                "unreadable": len(self.unreadable),
+                "unreadable_rows": [
+                    {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason}
+                    for q in self.unreadable[:MAX_UNREADABLE_LISTED]
+                ],
             },
             "summary": {
                 "leaked_reference_items": self.leaked_reference_items,
@@ -500,49 +523,61 @@ def detect(
         )
         index.config["paraphrase_threshold"] = paraphrase_threshold
     by_item: dict[int, ReferenceLeak] = {}
-    records = nbytes = quarantined = 0
+    records = nbytes = quarantined = scanned_quarantined = 0
+    unreadable: list[Quarantined] = []
     for batch in read_batches(
         corpus_paths, format=format, text_field=text_field, batch_rows=batch_rows
     ):
-        quarantined += len(batch.quarantined)
         keys = batch.keys
         records += len(keys)
         nbytes += _text_bytes(keys)
-        raw = index.scan(keys)
-        if paraphrases is not None:
-            # Only pairs the lexical methods missed: reworded copies.
+        raw = _scan(index, paraphrases, keys)
+        if raw:
+            lines = batch.lines
+            places = {
+                k: _Place(
+                    batch.source,
+                    batch.rows[k].as_py(),
+                    None if lines is None else lines[k].as_py(),
+                    batch.ids[k].as_py(),
+                    False,
+                )
+                for k in {record for record, *_ in raw}
+            }
+            _collect(by_item, index, raw, keys, places)
+        # Text outside the key (a preference row's responses, a system or
+        # metadata field) can hold a test item too.
+        extra = _other_text(batch, text_field)
+        if extra is not None:
             found = {(record, item) for record, item, *_ in raw}
-            for p in paraphrases.scan(keys):
-                if (p.corpus, p.reference) not in found:
-                    raw.append(
-                        (p.corpus, p.reference, False, False, False, 0, 0.0, p.similarity, None)
+            more = [r for r in _scan(index, paraphrases, extra) if (r[0], r[1]) not in found]
+            if more:
+                lines = batch.lines
+                places = {
+                    k: _Place(
+                        batch.source,
+                        batch.rows[k].as_py(),
+                        None if lines is None else lines[k].as_py(),
+                        batch.ids[k].as_py(),
+                        False,
                     )
-            raw.sort(key=lambda r: (r[0], r[1]))
-        if not raw:
-            continue
-        texts: dict[int, str] = {}
-        for record, item, exact, ng, mh, shared, ratio, similarity, span in raw:
-            text = texts.get(record)
-            if text is None:
-                text = texts[record] = keys[record].as_py()
-            line = batch.lines[record].as_py() if batch.lines is not None else None
-            methods_hit = tuple(m for m, on in zip(METHODS, (exact, ng, mh), strict=True) if on)
-            methods_hit = methods_hit or ("paraphrase",)
-            match = Match(
-                file=batch.source,
-                row=batch.rows[record].as_py(),
-                line=line,
-                id=batch.ids[record].as_py(),
-                methods=methods_hit,
-                shared_ngrams=shared,
-                ratio=ratio,
-                similarity=similarity,
-                span=None if span is None else Span(*span, text=_clip(text[span[2] : span[3]])),
-            )
-            leak = by_item.get(item)
-            if leak is None:
-                leak = by_item[item] = ReferenceLeak(index.items[item])
-            leak.matches.append(match)
+                    for k in {record for record, *_ in more}
+                }
+                _collect(by_item, index, more, extra, places)
+        if batch.quarantined:
+            quarantined += len(batch.quarantined)
+            # Rows that failed format validation still hold text: a test item
+            # hidden in a row with an empty completion is a leak all the same.
+            texts, where, bad = _quarantined_texts(batch.quarantined)
+            unreadable.extend(bad)
+            scanned_quarantined += len(texts)
+            if texts:
+                qkeys = pa.array(texts, pa.large_string())
+                nbytes += _text_bytes(qkeys)
+                _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
+    leaks = [by_item[k] for k in sorted(by_item)]
+    for leak in leaks:
+        leak.matches.sort(key=lambda m: (m.file, m.row))
     return LeakageResult(
         config=index.config,
         reference_files=index.reference_files,
@@ -551,8 +586,150 @@ def detect(
         corpus_records=records,
         corpus_bytes=nbytes,
         quarantined=quarantined,
-        leaks=[by_item[k] for k in sorted(by_item)],
+        leaks=leaks,
+        quarantined_scanned=scanned_quarantined,
+        unreadable=unreadable,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where a scanned text came from."""
+
+    file: str
+    row: int
+    line: int | None
+    id: str
+    quarantined: bool
+
+
+def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_RawLeak]:
+    raw = index.scan(keys)
+    if paraphrases is not None:
+        # Only pairs the lexical methods missed: reworded copies.
+        found = {(record, item) for record, item, *_ in raw}
+        for p in paraphrases.scan(keys):
+            if (p.corpus, p.reference) not in found:
+                raw.append((p.corpus, p.reference, False, False, False, 0, 0.0, p.similarity, None))
+        raw.sort(key=lambda r: (r[0], r[1]))
+    return raw
+
+
+def _collect(
+    by_item: dict[int, ReferenceLeak],
+    index: LeakageIndex,
+    raw: list[_RawLeak],
+    keys: pa.Array,
+    places: dict[int, _Place],
+) -> None:
+    texts: dict[int, str] = {}
+    for record, item, exact, ng, mh, shared, ratio, similarity, span in raw:
+        text = texts.get(record)
+        if text is None:
+            text = texts[record] = keys[record].as_py()
+        place = places[record]
+        methods_hit = tuple(m for m, on in zip(METHODS, (exact, ng, mh), strict=True) if on)
+        match = Match(
+            file=place.file,
+            row=place.row,
+            line=place.line,
+            id=place.id,
+            methods=methods_hit or ("paraphrase",),
+            shared_ngrams=shared,
+            ratio=ratio,
+            similarity=similarity,
+            span=None if span is None else Span(*span, text=_clip(text[span[2] : span[3]])),
+            quarantined=place.quarantined,
+        )
+        leak = by_item.get(item)
+        if leak is None:
+            leak = by_item[item] = ReferenceLeak(index.items[item])
+        leak.matches.append(match)
+
+
+def _key_columns(batch: Batch, text_field: str | None) -> set[str]:
+    """The columns the key is made of (see :func:`curagate.records.build_keys`)."""
+    from curagate.records import RecordFormat, required_fields
+
+    if batch.format is RecordFormat.PREFERENCE:
+        return {"prompt"}
+    return set(required_fields(RecordFormat(batch.format), text_field))
+
+
+def _other_text(batch: Batch, text_field: str | None) -> pa.Array | None:
+    """Per row, every string outside the key columns joined by newlines; None
+    when the rows have no such string (the common case costs nothing)."""
+    table = batch.table
+    skip = _key_columns(batch, text_field)
+    names = [n for n in table.column_names if n not in skip and n != "id"]
+    if not names or table.num_rows == 0:
+        return None
+    flat = [n for n in names if pa.types.is_string(table.schema.field(n).type)]
+    flat += [n for n in names if pa.types.is_large_string(table.schema.field(n).type)]
+    nested = [n for n in names if pa.types.is_nested(table.schema.field(n).type)]
+    if not flat and not nested:
+        return None
+    parts = [table.column(n).combine_chunks().cast(pa.large_string()) for n in flat]
+    for n in nested:
+        # Rare: lists/structs of strings, read in Python.
+        values = table.column(n).to_pylist()
+        parts.append(pa.array(["\n".join(_strings(v)) for v in values], pa.large_string()))
+    joined = (
+        parts[0]
+        if len(parts) == 1
+        else pc.binary_join_element_wise(
+            *parts, pa.scalar("\n", pa.large_string()), null_handling="skip"
+        )
+    )
+    return joined.fill_null("")
+
+
+def _quarantined_texts(
+    rows: Sequence[Quarantined],
+) -> tuple[list[str], dict[int, _Place], list[Quarantined]]:
+    """The text of each quarantined row (every string in it, joined by newlines),
+    where each came from, and the rows that could not be parsed at all.
+
+    A row that is not valid JSON is unreadable; its raw line is still
+    scanned as text (best effort: JSON escapes are not undone).
+    """
+    texts: list[str] = []
+    places: dict[int, _Place] = {}
+    unreadable: list[Quarantined] = []
+    for q in rows:
+        if q.raw is None or q.row is None:
+            unreadable.append(q)  # the file's damaged part, or a row without its bytes
+            continue
+        try:
+            value = json.loads(q.raw)
+        except (ValueError, RecursionError):
+            unreadable.append(q)
+            value = q.raw
+        strings = _strings(value)
+        if not strings:
+            continue
+        record_id = value.get("id") if isinstance(value, dict) else None
+        if not isinstance(record_id, str | int) or isinstance(record_id, bool):
+            record_id = f"{q.file}:{q.row}"
+        places[len(texts)] = _Place(q.file, q.row, q.line, str(record_id), True)
+        texts.append("\n".join(strings))
+    return texts, places, unreadable
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string value in a parsed JSON value, in document order (iterative:
+    a row nested thousands deep must not overflow the stack)."""
+    out: list[str] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
+    return out
 
 
 SPAN_TEXT_CHARS = 300
@@ -567,8 +744,6 @@ def _clip(text: str) -> str:
 
 
 def _text_bytes(keys: pa.Array) -> int:
-    import pyarrow.compute as pc
-
     if len(keys) == 0:
         return 0
     return int(pc.sum(pc.binary_length(keys)).as_py() or 0)

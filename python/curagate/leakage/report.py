@@ -60,6 +60,18 @@ def summary_lines(result: LeakageResult) -> list[str]:
         f"(exact {by['exact']}, ngram {by['ngram']}, minhash {by['minhash']}); "
         f"contaminated corpus records: {result.contaminated_records}",
     ]
+    if result.quarantined:
+        lines.append(
+            f"quarantined corpus rows (failed format validation): {result.quarantined}, "
+            f"of which {result.quarantined_scanned} scanned by their text"
+        )
+    if result.unreadable:
+        first = result.unreadable[0]
+        place = first.file if first.line is None else f"{first.file}:{first.line}"
+        lines.append(
+            f"UNREADABLE corpus rows: {len(result.unreadable)} could not be parsed, so "
+            f"they are not known to be clean (first: {place}: {first.reason})"
+        )
     if result.too_short_items:
         lines.append(
             f"{len(result.too_short_items)} reference item(s) shorter than "

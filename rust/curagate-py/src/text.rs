@@ -3,10 +3,12 @@
 use curagate_core::dedup::lsh;
 use curagate_core::dedup::minhash::{MinHasher, Scheme};
 use curagate_core::hash::content_hash as core_hash;
+use curagate_core::text::pii::PiiPrefilter;
 use curagate_core::text::{
     for_each_shingle, normalize as core_normalize, NormalizeOptions, ShingleKind,
 };
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
 
@@ -142,7 +144,27 @@ fn optimal_params(
     )
 }
 
+/// Per text: may it hold a PII or secret hit? A superset of the audit's
+/// Python scanner (`curagate.audit.pii.scan`): false means certainly none.
+#[pyfunction]
+#[pyo3(signature = (texts, *, min_length=24))]
+fn pii_candidates(
+    py: Python<'_>,
+    texts: Vec<PyBackedStr>,
+    min_length: usize,
+) -> PyResult<Vec<bool>> {
+    let filter = PiiPrefilter::new(min_length).map_err(to_py)?;
+    Ok(py.detach(|| {
+        texts
+            .par_iter()
+            .with_min_len(256)
+            .map(|t| filter.may_match(t))
+            .collect()
+    }))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(pii_candidates, m)?)?;
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(content_hash, m)?)?;
     m.add_function(wrap_pyfunction!(hash_column, m)?)?;

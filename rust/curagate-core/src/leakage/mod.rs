@@ -14,6 +14,10 @@
 //! * **minhash**: MinHash (LSH candidates, then the signature estimate) of
 //!   the whole record against the whole item, over word shingles.
 //!
+//! Words are whitespace-separated, except in scripts written without spaces
+//! (Han, kana, Thai, Lao, Khmer, Myanmar), where each character is a word
+//! (see [`tokens`]).
+//!
 //! An item shorter than `n` words has no n-gram; exact and MinHash still
 //! match it, and [`ItemInfo::too_short_for_ngram`] says so.
 

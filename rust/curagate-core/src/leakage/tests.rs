@@ -255,3 +255,40 @@ fn repeated_text_is_found_without_blowing_up() {
     assert_eq!(leaks.len(), 1);
     assert_eq!(leaks[0].shared_ngrams, 1);
 }
+
+const ZH: &str = "小明有五个苹果，他给了小红两个，又买了三个。请问小明现在有几个苹果？";
+const JA: &str =
+    "太郎はりんごを五つ持っています。花子に二つあげて、三つ買いました。今いくつ持っていますか。";
+
+#[test]
+fn chinese_and_japanese_items_are_found_inside_longer_records() {
+    // No spaces: each Han/kana character is a token, so a 13-gram is 13 characters.
+    let idx = index(&[ZH, JA], config(only(false, true, true)));
+    let zh = format!("以下是一道数学题。{ZH}答案：六个。");
+    let ja = format!("次の問題を解いてください：{JA}答えは六つです。");
+    let leaks = scan(
+        &idx,
+        &[&zh, &ja, "小明有五个朋友。", "今日は良い天気です。"],
+    );
+    let pairs: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+    assert_eq!(pairs, [(0, 0), (1, 1)]);
+    for leak in &leaks {
+        assert!(leak.ngram);
+        assert_eq!(leak.ratio, 1.0);
+    }
+    // The span points at the planted item in the record.
+    let span = leaks[0].longest.unwrap();
+    let chars: Vec<char> = zh.chars().collect();
+    let found: String = chars[span.record_start as usize..span.record_end as usize]
+        .iter()
+        .collect();
+    assert_eq!(found, ZH.trim_end_matches('？'));
+}
+
+#[test]
+fn a_short_cjk_overlap_does_not_flag() {
+    // Twelve shared characters are not a 13-gram.
+    let idx = index(&[ZH], config(only(false, true, false)));
+    let twelve: String = ZH.chars().take(12).collect();
+    assert!(scan(&idx, &[&format!("完全不同的内容{twelve}其他")]).is_empty());
+}

@@ -1,6 +1,7 @@
 //! Text preparation shared by exact dedup, near dedup and leakage indexes.
 
 pub mod normalize;
+pub mod pii;
 pub mod shingle;
 
 pub use normalize::{normalize, NormalizeOptions};

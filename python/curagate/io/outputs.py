@@ -1,0 +1,85 @@
+"""Output folders that never destroy: what may be replaced, and where outputs may go.
+
+A folder is replaced as a whole only when it holds curagate's own marker
+file (written last, inside the temporary folder, just before the rename), so
+a user's folder that merely contains a ``manifest.json`` is never deleted.
+The marker's run id is a hash of the run's ``stats.json`` and
+``manifest.json``: it names the run while keeping reruns byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from curagate.errors import InputError
+
+MARKER_NAME = ".curagate-output.json"
+
+
+def write_marker(folder: Path, command: str, identity: Sequence[Path]) -> str:
+    """Write the marker into ``folder``; returns the run id."""
+    digest = hashlib.sha256()
+    for path in identity:
+        digest.update(path.read_bytes())
+    run_id = digest.hexdigest()[:16]
+    marker = {"tool": "curagate", "command": command, "run_id": run_id, "complete": True}
+    (folder / MARKER_NAME).write_text(json.dumps(marker, sort_keys=True) + "\n", encoding="utf-8")
+    return run_id
+
+
+def read_marker(folder: Path) -> dict[str, object] | None:
+    """The marker of a complete curagate output, or None."""
+    try:
+        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if (
+        isinstance(marker, dict)
+        and marker.get("tool") == "curagate"
+        and isinstance(marker.get("run_id"), str)
+        and marker.get("complete") is True
+    ):
+        return marker
+    return None
+
+
+def check_replaceable(out: Path, command: str) -> None:
+    """Refuse an ``--out`` that exists and is not a complete previous ``command`` output."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    if not any(out.iterdir()):
+        return
+    marker = read_marker(out)
+    if marker is None or marker.get("command") != command:
+        raise InputError(
+            f"--out {out}: directory exists and is not a curagate output (no complete "
+            f"{command} marker {MARKER_NAME}); choose a new or empty directory ({command} "
+            "replaces its output folder as a whole)"
+        )
+
+
+def refuse_overlap(
+    out: Path, inputs: Sequence[str | os.PathLike[str]], files: Sequence[Path]
+) -> None:
+    """An output inside an input folder would be read back by the next run; an
+    output folder holding an input would delete it when replaced."""
+    target = out.resolve()
+    for item in inputs:
+        given = Path(item)
+        if not given.is_dir():
+            continue
+        root = given.resolve()
+        if target == root or root in target.parents:
+            raise InputError(
+                f"--out {out}: is inside input folder {given}; the next run would read its "
+                "outputs back: write outputs elsewhere"
+            )
+    for path in files:
+        if target in path.resolve().parents:
+            raise InputError(f"--out {out}: contains input {path}; write outputs elsewhere")

@@ -1,0 +1,87 @@
+"""The Rust prefilter of the PII/secret scan is a superset of the Python scanner:
+a text it skips never has a hit, so audit findings are unchanged."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from curagate import _core
+from curagate.audit.pii import scan, scan_many
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SAMPLES = [
+    "key AKIAIOSFODNN7EXAMPLE in the config",
+    "token ghp_" + "a1B2" * 10,
+    "write to jane.doe+news@example.co.uk today",
+    "IBAN GB82 WEST 1234 5698 7654 32 please",
+    "card 4111 1111 1111 1111 expires",
+    "server at 192.168.10.20 and fe80::1ff:fe23:4567:890a",
+    "call +44 20 7946 0958 or (555) 123-4567 or 555-123-4567",
+    "secret Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg==",
+    "hash 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "-----BEGIN RSA PRIVATE KEY-----",
+]
+FRAGMENTS = [
+    "0",
+    "1",
+    "4",
+    "7",
+    "9",
+    "٣",
+    " ",
+    "-",
+    ".",
+    ":",
+    "::",
+    "+",
+    "(",
+    ")",
+    "@",
+    "_",
+    "/",
+    "=",
+    "a",
+    "f",
+    "Z",
+    "GB",
+    "DE",
+    "AKIA",
+    "ghp_",
+    "sk-",
+    "sk-ant-",
+    "hf_",
+    "xoxb-",
+    "eyJ",
+    "AIza",
+    "k_live_",
+    "example.com",
+    "abcdefghij",
+    "ABCDEFGHIJ",
+    "0123456789",
+    "\n",
+]
+
+
+def test_every_sample_with_a_hit_is_a_candidate_and_prose_is_not() -> None:
+    assert all(scan(t) for t in SAMPLES)
+    assert _core.pii_candidates(SAMPLES) == [True] * len(SAMPLES)
+    prose = ["What label best describes this news article? Business.", "Answer: 42"]
+    assert _core.pii_candidates(prose) == [False, False]
+
+
+def test_scan_many_equals_scan_text_by_text() -> None:
+    texts = [*SAMPLES, "nothing here", ""]
+    assert scan_many(texts) == [scan(t) for t in texts]
+
+
+@settings(max_examples=int(os.environ.get("CURAGATE_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(parts=st.lists(st.sampled_from(FRAGMENTS), max_size=40), min_length=st.integers(8, 40))
+def test_prefilter_never_skips_a_text_with_a_hit(parts: list[str], min_length: int) -> None:
+    text = "".join(parts)
+    if scan(text, min_length=min_length):
+        assert _core.pii_candidates([text], min_length=min_length) == [True], text

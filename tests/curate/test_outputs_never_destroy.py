@@ -1,0 +1,149 @@
+"""Outputs that never destroy: only a complete previous curagate output is replaced,
+``--split`` output is complete or absent even under kill -9, temporaries of killed
+runs are cleaned up, and an output inside an input is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.curate import curate
+from curagate.errors import InputError
+from curagate.io.atomic import remove_stale
+from curagate.io.outputs import MARKER_NAME, read_marker
+
+REPO = Path(__file__).resolve().parents[2]
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "omicron",
+]
+
+
+def corpus(path: Path, n: int) -> Path:
+    rng = random.Random(7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            text = " ".join(rng.choice(WORDS) for _ in range(30))
+            f.write(json.dumps({"text": f"record {i}: {text}"}) + "\n")
+    return path
+
+
+def test_a_user_folder_with_manifest_and_stats_is_not_replaced(tmp_path: Path) -> None:
+    data = corpus(tmp_path / "d.jsonl", 20)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name, text in {"manifest.json": "{}", "stats.json": "{}", "notes.txt": "keep"}.items():
+        (mine / name).write_text(text)
+    with pytest.raises(InputError, match="not a curagate output"):
+        curate([data], mine)
+    assert sorted(p.name for p in mine.iterdir()) == ["manifest.json", "notes.txt", "stats.json"]
+
+
+def test_a_complete_output_has_a_marker_and_is_replaced_by_a_rerun(tmp_path: Path) -> None:
+    data = corpus(tmp_path / "d.jsonl", 20)
+    curate([data], tmp_path / "out")
+    marker = read_marker(tmp_path / "out")
+    assert marker is not None and marker["command"] == "curate" and len(str(marker["run_id"])) == 16
+    curate([data], tmp_path / "out")  # replaces its own output
+    assert read_marker(tmp_path / "out") == marker  # same inputs, same run id: byte-identical
+
+
+def test_a_split_output_is_replaced_only_by_curate_when_marked_curate(tmp_path: Path) -> None:
+    data = corpus(tmp_path / "d.jsonl", 20)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / MARKER_NAME).write_text(
+        json.dumps({"tool": "curagate", "command": "other", "run_id": "x", "complete": True})
+    )
+    (out / "file").write_text("x")
+    with pytest.raises(InputError, match="not a curagate output"):
+        curate([data], out)
+
+
+def test_output_inside_an_input_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "data"
+    corpus(folder / "d.jsonl", 20)
+    assert main(["curate", str(folder), "--out", str(folder / "curated")]) == 2
+    assert "inside input folder" in capsys.readouterr().err
+    assert main(["split", str(folder), "--out", str(folder)]) == 2
+    assert "inside input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == ["d.jsonl"]
+
+
+def _kill_when(proc: subprocess.Popen[bytes], parent: Path, part: str) -> Path | None:
+    """SIGKILL ``proc`` as soon as a temporary output holding ``part`` appears."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        for tmp in parent.glob(".out.*.tmp"):
+            if (tmp / part).exists():
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return tmp
+        time.sleep(0.001)
+    return None
+
+
+@pytest.mark.parametrize("part", ["kept", "splits"])
+def test_kill_9_mid_write_leaves_the_previous_output_or_none(tmp_path: Path, part: str) -> None:
+    data = corpus(tmp_path / "d.jsonl", 20000)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    argv = [sys.executable, "-m", "curagate", "curate", str(data), "--out", str(out), "--split"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed_in = _kill_when(proc, tmp_path, part)
+    if killed_in is None:
+        pytest.skip("the run finished before it could be killed mid-write")
+    assert not out.exists()  # before: stats.json and manifest.json without splits/
+    assert killed_in.exists()  # the killed run's temporary is left behind...
+
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert not killed_in.exists()  # ...and removed by the next run
+    assert (out / "splits" / "split_manifest.json").exists() and read_marker(out) is not None
+    manifest = json.loads((out / "splits" / "split_manifest.json").read_text())
+    assert ".tmp" not in json.dumps(manifest["inputs"])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
+
+
+def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
+    live = tmp_path / f".out.{os.getpid()}.abcd.tmp"
+    dead = tmp_path / ".out.999999999.abcd.tmp"
+    live.mkdir()
+    dead.mkdir()
+    assert remove_stale(tmp_path / "out") == [dead]
+    assert live.exists() and not dead.exists()
+
+
+def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / ".out.old"
+    old.mkdir()
+    (old / "stats.json").write_text("{}")
+    remove_stale(tmp_path / "out")
+    assert (tmp_path / "out" / "stats.json").exists() and not old.exists()

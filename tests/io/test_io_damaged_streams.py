@@ -1,0 +1,119 @@
+"""Damaged compressed shards: every row before the damage is kept, the damage is reported
+(file, last good line, error), ``curate --strict`` and ``check`` exit 1."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import pytest
+import zstandard
+from io_support import all_keys, all_quarantined, read_all
+
+from curagate.cli import main
+
+ROWS = [b'{"text": "row %d %s"}\n' % (i, b"pad " * 8) for i in range(20000)]
+
+
+def _zst_frames(rows: list[bytes], per_frame: int) -> bytes:
+    c = zstandard.ZstdCompressor()
+    return b"".join(
+        c.compress(b"".join(rows[i : i + per_frame])) for i in range(0, len(rows), per_frame)
+    )
+
+
+def _readable_lines(decoded_prefix: bytes) -> int:
+    return decoded_prefix.count(b"\n")
+
+
+def _problem(path: Path) -> tuple[int, str]:
+    batches = read_all([path], batch_rows=4096)
+    [q] = all_quarantined(batches)
+    assert (q.file, q.line, q.row) == (path.as_posix(), None, None)
+    return len(all_keys(batches)), q.reason
+
+
+def test_multi_frame_zstd_cut_in_half_is_reported(tmp_path: Path) -> None:
+    data = _zst_frames(ROWS, 1000)
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(data[: len(data) // 2])
+    # Independent oracle: the whole frames before the cut, decoded one by one.
+    whole = 0
+    rest = data[: len(data) // 2]
+    while True:
+        d = zstandard.ZstdDecompressor().decompressobj()
+        out = d.decompress(rest)
+        if not d.eof:
+            break
+        whole += _readable_lines(out)
+        rest = d.unused_data
+
+    rows, reason = _problem(path)
+    assert rows == whole > 0
+    assert reason.startswith(f"cannot read the file after line {whole}: ")
+    assert "the compressed file is truncated" in reason
+
+
+def test_gzip_cut_at_75_percent_keeps_every_decodable_row(tmp_path: Path) -> None:
+    data = gzip.compress(b"".join(ROWS))
+    cut = data[: len(data) * 3 // 4]
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(cut)
+    expected = _readable_lines(zlib.decompressobj(31).decompress(cut))
+
+    rows, reason = _problem(path)
+    assert rows == expected > 14000  # before the fix: the last 4 MiB block was lost
+    assert f"after line {expected}: the compressed file is truncated" in reason
+
+
+def test_corrupt_bytes_inside_a_gzip_member(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(b"".join(ROWS)))
+    mid = len(data) // 2
+    data[mid : mid + 64] = b"\xff" * 64
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(bytes(data))
+
+    batches = read_all([path], batch_rows=4096)
+    quarantined = all_quarantined(batches)
+    # Deflate has no per-block check: the damaged stretch may decode to garbage
+    # lines (quarantined one by one) before the CRC or a bad code stops it.
+    [problem] = [q for q in quarantined if q.row is None]
+    kept = len(all_keys(batches))
+    lines = kept + len(quarantined) - 1
+    assert problem.file == path.as_posix()
+    assert problem.reason.startswith(f"cannot read the file after line {lines}: corrupt data")
+    assert all_keys(batches)[:9000] == [f"row {i} {'pad ' * 8}" for i in range(9000)]
+
+
+def test_complete_multi_member_gzip_and_multi_frame_zstd_read_every_row(tmp_path: Path) -> None:
+    gz = tmp_path / "m.jsonl.gz"
+    gz.write_bytes(
+        b"".join(gzip.compress(b"".join(ROWS[i : i + 999])) for i in range(0, 20000, 999))
+    )
+    zst = tmp_path / "m.jsonl.zst"
+    zst.write_bytes(_zst_frames(ROWS, 777))
+    for path in (gz, zst):
+        batches = read_all([path], batch_rows=3000)
+        assert all_quarantined(batches) == []
+        keys = all_keys(batches)
+        assert len(keys) == len(ROWS) and keys[-1].startswith("row 19999 ")
+
+
+def test_zero_padding_after_the_last_gzip_member_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "padded.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(ROWS[:10])) + b"\0" * 512)
+    batches = read_all([path])
+    assert all_quarantined(batches) == [] and len(all_keys(batches)) == 10
+
+
+@pytest.mark.parametrize("name", ["cut.jsonl.gz", "cut.jsonl.zst"])
+def test_strict_curate_and_check_exit_1_on_a_truncated_shard(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = gzip.compress(b"".join(ROWS)) if name.endswith("gz") else _zst_frames(ROWS, 1000)
+    path = tmp_path / name
+    path.write_bytes(data[: len(data) // 2])
+    assert main(["curate", str(path), "--out", str(tmp_path / "out"), "--strict"]) == 1
+    assert main(["check", str(path), "--no-golden"]) == 1
+    assert "the compressed file is truncated" in capsys.readouterr().out

@@ -1,0 +1,100 @@
+"""Rows nested thousands deep are quarantined (no crash in curate, split, audit);
+integer ids beyond what a double holds exactly stay exact, as strings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from io_support import all_quarantined, read_all
+
+from curagate.io.readers import MAX_NESTING
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def deep_row(levels: int) -> str:
+    return '{"text": "deep row", "a": ' + "[" * levels + "]" * levels + "}"
+
+
+def write_deep(path: Path, levels: int) -> Path:
+    rows = [json.dumps({"text": f"row {i}"}) for i in range(5)]
+    rows.insert(2, deep_row(levels))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    # A subprocess: a segfault must fail the test, not kill the test run.
+    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    return subprocess.run(
+        [sys.executable, "-m", "curagate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING + 1, 3000, 50_000])
+def test_too_deep_rows_are_quarantined_by_the_reader(tmp_path: Path, levels: int) -> None:
+    path = write_deep(tmp_path / "d.jsonl", levels)
+    batches = read_all([path])
+    [q] = all_quarantined(batches)
+    assert (q.line, q.row) == (3, 2)
+    assert q.reason.startswith(f"nested deeper than {MAX_NESTING} levels")
+    assert sum(b.table.num_rows for b in batches) == 5
+
+
+def test_rows_at_the_nesting_limit_are_kept(tmp_path: Path) -> None:
+    path = write_deep(tmp_path / "d.jsonl", MAX_NESTING - 1)
+    assert all_quarantined(read_all([path])) == []
+
+
+def test_curate_and_split_quarantine_a_row_3000_deep(tmp_path: Path) -> None:
+    path = write_deep(tmp_path / "d.jsonl", 3000)
+    done = cli("curate", str(path), "--out", str(tmp_path / "c"))
+    assert done.returncode == 0, done.stderr
+    [q] = [json.loads(x) for x in (tmp_path / "c" / "quarantine.jsonl").read_text().splitlines()]
+    assert q["line"] == 3 and "nested deeper" in q["reason"]
+    done = cli("split", str(path), "--out", str(tmp_path / "s"))
+    assert done.returncode == 0, done.stderr
+
+
+def test_audit_reports_a_row_1000_deep_without_a_traceback(tmp_path: Path) -> None:
+    path = write_deep(tmp_path / "d.jsonl", 1000)
+    done = cli("audit", str(path), "--out", str(tmp_path / "a"))
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 1
+    assert "nested deeper than" in done.stdout
+
+
+def test_integer_ids_beyond_int64_stay_exact_and_distinct(tmp_path: Path) -> None:
+    big = [2**64 + 1, 2**64 + 2, -(2**70) - 1]
+    path = tmp_path / "ids.jsonl"
+    path.write_text(
+        "".join(f'{{"id": {i}, "text": "row number {k}"}}\n' for k, i in enumerate(big)),
+        encoding="utf-8",
+    )
+    [batch] = read_all([path])
+    assert batch.ids.to_pylist() == [str(i) for i in big]
+    assert batch.table.column("id").to_pylist() == [str(i) for i in big]
+    out = tmp_path / "out"
+    done = cli("curate", str(path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    kept = pq.read_table(out / "kept" / "part-00000.parquet").column("id").to_pylist()
+    assert kept == [str(i) for i in big]
+
+
+def test_int64_ids_above_2_53_are_exact(tmp_path: Path) -> None:
+    ids = [2**53 + 1, 2**53 + 2, 2**63 - 1]
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(f'{{"id": {i}, "text": "t{i}"}}\n' for i in ids), encoding="utf-8")
+    [batch] = read_all([path])
+    assert batch.ids.to_pylist() == [str(i) for i in ids]

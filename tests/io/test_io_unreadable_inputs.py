@@ -1,0 +1,100 @@
+"""Nothing inside an input folder is skipped silently: broken links, FIFOs and folders
+that cannot be listed are exit 2, or skipped and listed with ``--skip-unreadable``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.errors import InputError
+from curagate.io import expand_inputs
+from curagate.io.readers import scan_inputs
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.jsonl").write_text('{"text": "row a"}\n', encoding="utf-8")
+    (d / "sub" / "b.jsonl").write_text('{"text": "row b"}\n', encoding="utf-8")
+    return d
+
+
+def test_a_clean_folder_expands_as_before(folder: Path) -> None:
+    assert [p.name for p in expand_inputs([folder])] == ["a.jsonl", "b.jsonl"]
+
+
+def test_broken_link_is_an_input_error_naming_it(folder: Path) -> None:
+    (folder / "sub" / "c.jsonl").symlink_to(folder / "gone.jsonl")
+    with pytest.raises(InputError, match=r"sub/c\.jsonl: broken or looping symbolic link"):
+        expand_inputs([folder])
+
+
+def test_fifo_is_an_input_error_and_never_blocks(folder: Path) -> None:
+    os.mkfifo(folder / "pipe.jsonl")
+    with pytest.raises(InputError, match=r"pipe\.jsonl: not a regular file"):
+        expand_inputs([folder])
+
+
+def test_link_loops_are_followed_once(folder: Path) -> None:
+    (folder / "sub" / "up").symlink_to(folder)
+    (folder / "self").symlink_to(folder / "self")
+    paths, skipped = scan_inputs([folder], skip_unreadable=True)
+    assert sorted(p.name for p in paths) == ["a.jsonl", "b.jsonl"]
+    assert [u.path.rsplit("/", 1)[1] for u in skipped] == ["self"]
+
+
+def test_hidden_entries_stay_ignored(folder: Path) -> None:
+    (folder / ".partial.jsonl").symlink_to(folder / "gone.jsonl")
+    os.mkfifo(folder / "_tmp.jsonl")
+    assert len(expand_inputs([folder])) == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads folders whatever their mode")
+def test_unlistable_subfolder_is_an_input_error(folder: Path) -> None:
+    (folder / "sub").chmod(0)
+    try:
+        with pytest.raises(InputError, match="cannot list the folder"):
+            expand_inputs([folder])
+    finally:
+        (folder / "sub").chmod(0o755)
+
+
+def test_curate_exits_2_then_skips_and_lists_with_skip_unreadable(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "c.jsonl").symlink_to(folder / "gone.jsonl")
+    os.mkfifo(folder / "sub" / "p.jsonl.gz")
+    out = tmp_path / "out"
+    assert main(["curate", str(folder), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "c.jsonl: broken or looping symbolic link (and 1 more)" in err
+    assert "--skip-unreadable" in err
+    assert not out.exists()
+
+    assert main(["curate", str(folder), "--out", str(out), "--skip-unreadable"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["totals"]["kept"] == 2
+    assert stats["skipped_inputs"] == [
+        {"path": (folder / "c.jsonl").as_posix(), "reason": "broken or looping symbolic link"},
+        {
+            "path": (folder / "sub" / "p.jsonl.gz").as_posix(),
+            "reason": "not a regular file (a FIFO, socket or device)",
+        },
+    ]
+    assert any("unreadable input path(s) skipped" in w for w in stats["warnings"])
+
+
+def test_leakage_corpus_with_a_broken_link_exits_2(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "c.jsonl").symlink_to(folder / "gone.jsonl")
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text('{"text": "a reference item of a few words"}\n', encoding="utf-8")
+    argv = ["leakage", "--reference", str(ref), "--corpus", str(folder)]
+    assert main([*argv, "--out", str(tmp_path / "r"), "--fail-on-leak"]) == 2
+    assert "broken or looping symbolic link" in capsys.readouterr().err

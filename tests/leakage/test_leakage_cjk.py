@@ -1,0 +1,104 @@
+"""Scripts written without spaces: a Chinese or Japanese test item pasted into a
+training row is found by leakage, check and curate --decontaminate.
+
+Han, kana, Thai, Lao, Khmer and Myanmar characters are one token each, so a
+13-gram there is 13 characters (see docs/leakage.md). The items are written
+for these tests.
+"""
+
+# ruff: noqa: RUF001  (full-width punctuation is the point of these items)
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.cli import main
+from curagate.curate import curate
+from curagate.leakage import detect
+
+ZH = "小明有五个苹果，他给了小红两个，又买了三个。请问小明现在有几个苹果？"
+JA = "太郎はりんごを五つ持っています。花子に二つあげて、三つ買いました。今いくつ持っていますか。"
+EN = (
+    "Josh decides to try flipping a house. He buys a house for $80,000 and then puts in $50,000 "
+    "in repairs. How much profit did he make?"
+)
+CLEAN = [
+    "今天天气很好，我们去公园散步吧。",
+    "東京は日本の首都で、人口が多い都市です。",
+    "小明有五个朋友，他们都喜欢踢足球。",  # shares a few characters with ZH, not 13
+    "The weather in Lisbon stays mild for most of the year.",
+]
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    return path
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Path:
+    return write(tmp_path / "ref.jsonl", [{"text": t} for t in (ZH, JA, EN)])
+
+
+def planted(tmp_path: Path) -> Path:
+    rows = [
+        *({"text": t} for t in CLEAN),
+        {"text": f"以下是一道数学题。{ZH}答案：六个。"},
+        {"text": f"次の問題を解いてください：{JA}答えは六つです。"},
+        # Truncated copies: the first 80% of each item.
+        {"text": "问题：" + ZH[: len(ZH) * 4 // 5]},
+        {"text": JA[: len(JA) * 4 // 5] + "（続く）"},
+    ]
+    return write(tmp_path / "corpus.jsonl", rows)
+
+
+def test_chinese_and_japanese_plants_are_ngram_leaks(tmp_path: Path, reference: Path) -> None:
+    result = detect(reference, planted(tmp_path))
+    found = {leak.item.text: sorted(m.row for m in leak.matches) for leak in result.leaks}
+    assert found == {ZH: [4, 6], JA: [5, 7]}
+    for leak in result.leaks:
+        assert all("ngram" in m.methods for m in leak.matches)
+    full = next(m for m in result.leaks[0].matches if m.row == 4)
+    assert full.span is not None and full.span.text.startswith(ZH[:10])
+    # A Japanese item is 40+ characters: long enough for 13-grams, not "too short".
+    assert not result.too_short_items
+
+
+def test_clean_cjk_rows_are_not_flagged(tmp_path: Path, reference: Path) -> None:
+    corpus = write(tmp_path / "clean.jsonl", [{"text": t} for t in CLEAN])
+    assert detect(reference, corpus).leaks == []
+
+
+def test_check_reports_a_chinese_golden_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = tmp_path / "golden_sets" / "zh"
+    write(golden / "data.jsonl", [{"id": "zh_0", "prompt": ZH, "reference": "6"}])
+    data = write(
+        tmp_path / "train.jsonl",
+        [
+            {"prompt": "请解答：" + ZH, "completion": "六个"},
+            {"prompt": CLEAN[0], "completion": "好的"},
+        ],
+    )
+    rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1
+    assert [line.split(": ")[1].split()[0] for line in out] == ["LEAK001"]
+    assert out[0].startswith(f"{data.as_posix()}:1: LEAK001 contains golden item zh_0")
+
+
+def test_curate_decontaminate_drops_japanese_plants(tmp_path: Path, reference: Path) -> None:
+    result = curate(
+        [planted(tmp_path)], tmp_path / "out", decontaminate__reference=[str(reference)]
+    )
+    assert result.removed.get("leakage") == 4
+    kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet").column("text")
+    assert sorted(kept.to_pylist()) == sorted(CLEAN)

@@ -1,0 +1,133 @@
+"""Leakage fails closed: quarantined rows are scanned, unreadable rows are never a silent 0."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.cli import main
+from curagate.leakage import detect
+
+ITEM = (
+    "Josh decides to try flipping a house. He buys a house for $80,000 and then puts in $50,000 "
+    "in repairs. This increased the value of the house by 150%. How much profit did he make?"
+)
+OTHER = (
+    "A robe takes 2 bolts of blue fiber and half that much white fiber. How many bolts in total "
+    "does it take to make the robe when the tailor works alone?"
+)
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Path:
+    return write(tmp_path / "test.jsonl", [{"question": ITEM}, {"question": OTHER}])
+
+
+def leakage(reference: Path, corpus: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "leakage",
+            "--reference",
+            str(reference),
+            "--reference-text-field",
+            "question",
+            "--corpus",
+            str(corpus),
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def test_plants_in_quarantined_rows_are_all_found(tmp_path: Path, reference: Path) -> None:
+    # Rows with an empty completion fail validation; 70% of the item sits in the prompt.
+    part = ITEM[: int(len(ITEM) * 0.7)]
+    clean = [
+        {"prompt": f"question {i} about the weather", "completion": "sunny"} for i in range(40)
+    ]
+    plants = [{"prompt": f"Solve: {part}", "completion": ""} for _ in range(20)]
+    corpus = write(tmp_path / "corpus.jsonl", clean[:20] + plants + clean[20:])
+    result = detect(reference, corpus, reference_text_field="question")
+
+    assert result.quarantined == 20
+    assert result.quarantined_scanned == 20
+    assert result.unreadable == []
+    assert result.leaked_reference_items == 1
+    matches = result.leaks[0].matches
+    assert [m.row for m in matches] == list(range(20, 40))
+    assert [m.line for m in matches] == list(range(21, 41))
+    assert all(m.quarantined and "ngram" in m.methods for m in matches)
+
+
+def test_every_string_field_of_a_quarantined_row_is_scanned(
+    tmp_path: Path, reference: Path
+) -> None:
+    # Wrong type for completion (a number) and the item hidden in a nested extra field.
+    row = {"id": "r-1", "prompt": "hi", "completion": 3, "meta": {"notes": [f"see: {OTHER}"]}}
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": "a", "completion": "b"}, row])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.id for m in leak.matches]) for leak in result.leaks] == [
+        (OTHER, ["r-1"])
+    ]
+
+
+def test_all_corpus_files_unreadable_is_exit_2_with_fail_on_leak(
+    tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_bytes(b"\x00\x01garbage that is not json\n{broken\n")
+    (corpus / "b.jsonl.gz").write_bytes(b"this is not gzip at all\n")
+    assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 2
+    err = capsys.readouterr().err
+    assert "could not be read" in err and "a.jsonl:1" in err
+    report = json.loads((tmp_path / "report" / "leakage.json").read_text())
+    assert report["corpus"]["unreadable"] == 3
+    assert report["corpus"]["records"] == 0
+
+
+def test_unreadable_rows_without_fail_on_leak_exit_0_and_say_so(
+    tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text('{"text": "fine row"}\n{"text": "cut\n', encoding="utf-8")
+    assert leakage(reference, corpus, tmp_path / "report") == 0
+    assert "UNREADABLE corpus rows: 1" in capsys.readouterr().out
+
+
+def test_truncated_gzip_corpus_is_exit_2_with_fail_on_leak(tmp_path: Path, reference: Path) -> None:
+    data = gzip.compress(
+        "".join(json.dumps({"text": f"row {i} " * 20}) + "\n" for i in range(3000)).encode()
+    )
+    corpus = tmp_path / "c.jsonl.gz"
+    corpus.write_bytes(data[: len(data) // 2])
+    assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 2
+
+
+def test_clean_readable_corpus_still_exits_0(tmp_path: Path, reference: Path) -> None:
+    corpus = write(tmp_path / "c.jsonl", [{"text": "nothing to see here"}])
+    assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 0
+
+
+def test_strings_outside_the_key_of_valid_rows_are_scanned(tmp_path: Path, reference: Path) -> None:
+    rows = [
+        # Preference rows are keyed by their prompt: the item sits in a response.
+        {"prompt": "Answer politely.", "chosen": f"Sure. {ITEM}", "rejected": "no"},
+        {"prompt": "Hi", "chosen": "Hello", "rejected": "Go away", "meta": {"src": [OTHER]}},
+        {"prompt": f"Q: {ITEM}", "chosen": f"Again: {ITEM}", "rejected": "x"},  # key and response
+    ]
+    corpus = write(tmp_path / "pref.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
+    assert found == {ITEM: [0, 2], OTHER: [1]}  # row 2 once, not once per field
+    assert result.quarantined == 0
