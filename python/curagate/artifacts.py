@@ -7,13 +7,17 @@ stage acts on) and tolerant about the rest (``extra="allow"``: a report keeps it
 full content for display). A file from a newer curagate is refused with a message;
 an older schema is migrated on read.
 
-=====================  ==============  ==========================================
-file                   writer          readers
-=====================  ==============  ==========================================
-``run.json``           train           export, gate
-``MANIFEST.json``      export          verify, gate, registry
-``gate_report.json``   gate            registry, export (lineage), serve
-=====================  ==============  ==========================================
+=======================  ==============  ========================================
+file                     writer          readers
+=======================  ==============  ========================================
+``run.json``             train           export, gate
+``MANIFEST.json``        export          verify, gate, registry
+``gate_report.json``     gate            registry, export (lineage), serve
+``stats.json``           curate          (users, CI); the accounting invariant
+``manifest.json``        curate          (users, train's dataset manifests)
+``leakage.json``         leakage         (users, CI)
+``split_manifest.json``  split           (users, CI)
+=======================  ==============  ========================================
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curagate.digest import MANIFEST_NAME, files_digest, hash_tree, sha256_bytes, sha256_file
 from curagate.errors import CheckFailed, InputError
@@ -381,21 +385,163 @@ class GatePredicate(BaseModel):
         )
 
 
+# curate: stats.json and manifest.json
+
+
+class CurateTotals(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    input_rows: int
+    kept: int
+    removed: dict[str, int]
+    quarantined: int
+    dedup_rate: float
+
+
+class CurateStats(Artifact):
+    """``stats.json`` of a curate output: counters per step and file, and the totals.
+
+    The contract carries curate's promise: every input row is kept, removed (with a
+    reason) or quarantined, so the totals add up or the file is not valid.
+    """
+
+    FILE = "stats.json"
+    SCHEMA_VERSION = 1
+    WRITER = "`curagate curate`"
+
+    curagate_version: str
+    config: dict[str, Any]
+    steps: dict[str, Any]
+    inputs: list[dict[str, Any]]
+    skipped_inputs: list[dict[str, Any]] = Field(default_factory=list)
+    totals: CurateTotals
+    warnings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rows_add_up(self) -> CurateStats:
+        t = self.totals
+        accounted = t.kept + sum(t.removed.values()) + t.quarantined
+        if accounted != t.input_rows:
+            raise ValueError(
+                f"totals do not add up: {t.input_rows} input rows, but kept + removed + "
+                f"quarantined = {accounted}"
+            )
+        return self
+
+
+class FileEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    path: str
+    sha256: Sha256
+    rows: int | None = None
+
+
+class DatasetManifest(Artifact):
+    """``manifest.json`` of a curate output: every file with its sha256 and rows."""
+
+    FILE = "manifest.json"
+    SCHEMA_VERSION = 1
+    WRITER = "`curagate curate`"
+
+    files: list[FileEntry]
+
+
+# leakage.json
+
+
+class LeakageCorpus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    files: list[Any]
+    records: int
+    quarantined: int = 0
+    quarantined_scanned: int = 0
+    unreadable: int = 0
+
+
+class LeakageSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    leaked_reference_items: int
+    contaminated_records: int
+    by_method: dict[str, int]
+
+
+class LeakageReportDoc(Artifact):
+    """``leakage.json``: every leaked reference item, where and how."""
+
+    FILE = "leakage.json"
+    SCHEMA_VERSION = 2
+    WRITER = "`curagate leakage`"
+
+    config: dict[str, Any]
+    reference: dict[str, Any]
+    corpus: LeakageCorpus
+    summary: LeakageSummary
+    leaks: list[dict[str, Any]]
+
+    @classmethod
+    def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        # v1 did not scan quarantined rows nor list unreadable ones: it says none.
+        return dict(data, schema_version=cls.SCHEMA_VERSION)
+
+
+# split_manifest.json
+
+
+class SplitManifestDoc(Artifact):
+    """``split_manifest.json``: how the splits were made and checked."""
+
+    FILE = "split_manifest.json"
+    SCHEMA_VERSION = 2
+    WRITER = "`curagate split`"
+
+    mode: str
+    seed: int
+    ratios: dict[str, float]
+    splits: dict[str, Any]
+    verification: dict[str, Any]
+    repair: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+def write_artifact(doc: Artifact, path: str | os.PathLike[str]) -> bytes:
+    """Write ``doc`` atomically in its canonical form; returns the bytes written."""
+    from curagate.io.atomic import write_bytes_atomic
+
+    data = doc.to_json_bytes()
+    write_bytes_atomic(path, data)
+    return data
+
+
+def validated(cls: type[A], data: dict[str, Any], *, what: str) -> A:
+    """A writer's dict through its contract: a writer that breaks it is a bug (exit 3)."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise RuntimeError(
+            f"{what} breaks its contract ({cls.__name__}): {_first_error(e)}"
+        ) from None
+
+
 __all__ = [
     "Artifact",
     "AttestationRef",
     "BundleManifest",
+    "CurateStats",
+    "DatasetManifest",
     "GatePredicate",
     "GateReportDoc",
     "GateSide",
     "ItemsRef",
+    "LeakageReportDoc",
     "Loaded",
     "RunDigests",
     "RunInfo",
     "RunRecord",
+    "SplitManifestDoc",
     "check_base_unchanged",
     "load_run",
     "parse_artifact",
     "read_artifact",
     "run_digests",
+    "validated",
+    "write_artifact",
 ]

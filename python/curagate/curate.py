@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curagate import __version__
+from curagate.artifacts import CurateStats, validated, write_artifact
 from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
 from curagate.io import read_batches
@@ -32,7 +33,6 @@ from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_
 from curagate.pipeline.write import (
     ShardWriter,
     meta_name,
-    write_json,
     write_manifest,
     write_quarantine,
 )
@@ -271,7 +271,7 @@ def curate(
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = _stats(cfg, sources, outcome, semantic_stats, skipped)
-        write_json(tmp / "stats.json", stats)
+        write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
         rows = {
             **kept_w.rows,
             **removed_w.rows,

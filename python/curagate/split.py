@@ -39,6 +39,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curagate.artifacts import SplitManifestDoc, validated, write_artifact
 from curagate.audit.keys import fingerprints
 from curagate.config import NearConfig
 from curagate.errors import CheckFailed, ConfigError, InputError
@@ -939,8 +940,7 @@ def split(
         "quarantined": quarantine_info,
         "verification": verification,
     }
-    write_text_atomic(
-        out_dir / MANIFEST_NAME,
-        json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+    write_artifact(
+        validated(SplitManifestDoc, manifest, what=MANIFEST_NAME), out_dir / MANIFEST_NAME
     )
     return SplitResult(out_dir, counts, manifest)

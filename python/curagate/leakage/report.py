@@ -7,10 +7,10 @@ Outputs are deterministic: same inputs and options give byte-identical files.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curagate.artifacts import LeakageReportDoc, validated
 from curagate.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ def write_report(result: LeakageResult, out: Path) -> dict[str, Path]:
 
 
 def to_json(result: LeakageResult) -> str:
-    return json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    doc = validated(LeakageReportDoc, result.to_dict(), what="leakage.json")
+    return doc.to_json_bytes().decode("utf-8")
 
 
 def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curagate.artifacts import DatasetManifest, validated, write_artifact
 from curagate.io.manifest import sha256_file
 from curagate.records import Quarantined
 
@@ -92,6 +93,8 @@ def write_manifest(root: Path, row_counts: dict[Path, int]) -> dict[str, Any]:
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json"):
         rel = path.relative_to(root).as_posix()
         files.append({"path": rel, "sha256": sha256_file(path), "rows": row_counts.get(path)})
-    manifest = {"schema_version": 1, "files": files}
-    write_json(root / "manifest.json", manifest)
+    manifest = {"schema_version": DatasetManifest.SCHEMA_VERSION, "files": files}
+    write_artifact(
+        validated(DatasetManifest, manifest, what="manifest.json"), root / "manifest.json"
+    )
     return manifest
