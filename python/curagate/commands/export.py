@@ -76,7 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", action="append", default=[], help="dataset id for the card (repeatable)"
     )
     parser.add_argument(
-        "--gguf", action="store_true", help="also write a GGUF Q8_0 file (llama architecture)"
+        "--gguf",
+        action="store_true",
+        help="also write a GGUF Q8_0 file (llama architecture), verified by tokenizing with "
+        "llama.cpp (needs the gguf-verify extra)",
     )
     parser.add_argument(
         "--sign-key",
