@@ -382,6 +382,7 @@ def test_a_signed_bundle_is_not_registered_without_a_trusted_export_key(
 def gguf_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = export_run(tiny_run, tmp_path_factory.mktemp("gguf") / "out", gguf=True)
     assert result.gguf == "model.Q8_0.gguf"
+    assert result.gguf_pre_tokenizer == "gpt-2"
     return result.out
 
 

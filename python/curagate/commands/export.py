@@ -118,5 +118,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("  unsigned: no --sign-key (a registry that requires signed bundles will refuse it)")
     if result.gguf:
-        print(f"  + {result.gguf} (GGUF Q8_0, verified by reloading with transformers)")
+        print(
+            f"  + {result.gguf} (GGUF Q8_0, pre-tokenizer {result.gguf_pre_tokenizer!r}: llama.cpp "
+            "tokenizes the parity set and prompts like the model; logits checked by reloading "
+            "with transformers)"
+        )
     return 0

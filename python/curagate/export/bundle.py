@@ -76,6 +76,7 @@ class ExportResult:
     gguf: str | None
     quick_checks: dict[str, Any] | None = None
     signed_by: str | None = None
+    gguf_pre_tokenizer: str | None = None
 
 
 def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> None:
@@ -496,6 +497,7 @@ def export_run(
         gguf=gguf_name,
         quick_checks=quick_record,
         signed_by=signed_by,
+        gguf_pre_tokenizer=gguf_pre.name if gguf_pre is not None else None,
     )
 
 
