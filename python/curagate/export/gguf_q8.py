@@ -6,18 +6,22 @@ module is that converter for the plain llama architecture (default RoPE, no
 biases, a byte-level BPE tokenizer), which covers SmolLM2 and Llama-style
 fine-tunes. K-quants (Q4_K_M, …) need llama.cpp's C++ quantize tool and are not
 offered. Anything else is refused with a clear message rather than written
-half-right. The file is verified by reloading it with transformers
-(``gguf_file=``), which dequantizes it, and comparing logits.
+half-right. The file is verified twice: llama.cpp must tokenize a fixed multilingual
+set and the prompts exactly like the bundle's tokenizer (see ``gguf_tokenizer``: the
+pre-tokenizer name decides how llama.cpp splits text), and transformers (``gguf_file=``),
+which dequantizes it, must give logits close to the merged model's.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curagate.errors import CheckFailed, InputError, MissingExtraError
+from curagate.export.gguf_tokenizer import PreTokenizer, verify_tokenization
 
 GGUF_NAME = "model.Q8_0.gguf"
 # Q8_0 keeps 8 bits per weight with one scale per 32 values. Accepted: max
@@ -60,45 +64,44 @@ def _check_supported(config: dict[str, Any], tokenizer: dict[str, Any], bundle: 
         )
 
 
-def _check_tokenizer(bundle: Path, tok: Any, texts: Sequence[str]) -> None:
-    """The GGUF must carry the same chat template and tokenize prompts to the same ids."""
-    import gguf
-    from transformers import AutoTokenizer
-
-    path = bundle / GGUF_NAME
-    field = gguf.GGUFReader(path).fields.get("tokenizer.chat_template")
-    stored = bytes(field.parts[field.data[0]]).decode("utf-8") if field is not None else None
-    if stored != tok.chat_template:
-        path.unlink()
-        raise CheckFailed(f"{path}: the chat template stored in the GGUF differs from the bundle's")
-    # transformers rebuilds a tokenizer from the GGUF vocabulary and merges (not its template).
-    from_gguf = AutoTokenizer.from_pretrained(bundle, gguf_file=GGUF_NAME, local_files_only=True)
-    for i, text in enumerate(texts):
-        if (
-            from_gguf(text, add_special_tokens=False)["input_ids"]
-            != tok(text, add_special_tokens=False)["input_ids"]
-        ):
-            path.unlink()
-            raise CheckFailed(f"{path}: prompt {i} tokenizes differently with the GGUF vocabulary")
+def check_supported(config_dir: Path, tokenizer_dir: Path) -> None:
+    """InputError (exit 2) before any work when this model cannot be written as GGUF."""
+    try:
+        config = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
+        tok_json = json.loads((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(
+            f"{config_dir}: --gguf needs config.json and a tokenizer.json ({e})"
+        ) from e
+    _check_supported(config, tok_json, config_dir)
 
 
-def write_gguf_q8_0(
-    bundle: Path, *, reference_logits: Sequence[Any], texts: Sequence[str]
-) -> tuple[str, float]:
-    """Write ``model.Q8_0.gguf`` into the bundle and verify it; return (file name, max |logit diff|)."""
+def _added_by_tokenizer(tok: Any) -> tuple[bool, bool]:
+    """Whether the tokenizer puts BOS before and EOS after a plain text (llama.cpp's
+    ``add_bos_token``/``add_eos_token`` must say the same)."""
+    text = "it's 100% worth it"
+    plain = list(tok(text, add_special_tokens=False)["input_ids"])
+    full = list(tok(text)["input_ids"])
+    bos, eos = tok.bos_token_id, tok.eos_token_id
+    add_bos = bos is not None and len(full) > len(plain) and full[0] == bos
+    add_eos = eos is not None and len(full) > len(plain) and full[-1] == eos
+    return add_bos, add_eos
+
+
+def write_gguf_file(bundle: Path, tok: Any, pre: PreTokenizer) -> Path:
+    """Write ``model.Q8_0.gguf`` into ``bundle`` with ``pre`` as llama.cpp's pre-tokenizer
+    (unverified: :func:`write_gguf_q8_0` verifies)."""
     try:
         import gguf
         import numpy as np
         import torch
         from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as e:
         raise MissingExtraError("train", e.name or "gguf") from e
 
     config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
     tok_json = json.loads((bundle / "tokenizer.json").read_text(encoding="utf-8"))
     _check_supported(config, tok_json, bundle)
-    tok = AutoTokenizer.from_pretrained(bundle, local_files_only=True)
 
     state: dict[str, Any] = {}
     for f in sorted(bundle.glob("*.safetensors")):
@@ -133,13 +136,20 @@ def write_gguf_q8_0(
     special = set(tok.all_special_tokens) | {
         t.content for t in tok.added_tokens_decoder.values() if getattr(t, "special", False)
     }
+    # Added tokens that are not special are still split out before BPE by Hugging Face;
+    # llama.cpp does that for USER_DEFINED tokens (as its converter marks them).
+    added = {t.content for t in tok.added_tokens_decoder.values()} - special
+
+    def token_type(t: str) -> Any:
+        if t in special:
+            return gguf.TokenType.CONTROL
+        return gguf.TokenType.USER_DEFINED if t in added else gguf.TokenType.NORMAL
+
     merges = tok_json["model"]["merges"]
     writer.add_tokenizer_model("gpt2")
-    writer.add_tokenizer_pre("default")
+    writer.add_tokenizer_pre(pre.name)
     writer.add_token_list([t for t, _ in by_id])
-    writer.add_token_types(
-        [gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t, _ in by_id]
-    )
+    writer.add_token_types([token_type(t) for t, _ in by_id])
     writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
     for key, setter in (
         ("bos_token_id", writer.add_bos_token_id),
@@ -149,6 +159,9 @@ def write_gguf_q8_0(
         value = getattr(tok, key)
         if isinstance(value, int):
             setter(value)
+    add_bos, add_eos = _added_by_tokenizer(tok)
+    writer.add_add_bos_token(add_bos)
+    writer.add_add_eos_token(add_eos)
     if isinstance(tok.chat_template, str):
         writer.add_chat_template(tok.chat_template)
 
@@ -175,8 +188,34 @@ def write_gguf_q8_0(
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
 
-    _check_tokenizer(bundle, tok, texts)
+
+@dataclass(frozen=True)
+class GgufResult:
+    file: str
+    max_abs_logit_diff: float
+    tokenizer: dict[str, Any]
+
+
+def write_gguf_q8_0(
+    bundle: Path, *, reference_logits: Sequence[Any], texts: Sequence[str], pre: PreTokenizer
+) -> GgufResult:
+    """Write ``model.Q8_0.gguf`` into the bundle and verify its tokenization (llama.cpp) and
+    logits (transformers); the file is deleted and CheckFailed raised if either differs."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "torch") from e
+
+    tok = AutoTokenizer.from_pretrained(bundle, local_files_only=True)
+    path = write_gguf_file(bundle, tok, pre)
+    try:
+        tokenizer_record = verify_tokenization(path, tok, texts, pre)
+    except CheckFailed:
+        path.unlink()
+        raise
     model: Any = AutoModelForCausalLM.from_pretrained(
         bundle, gguf_file=GGUF_NAME, dtype=torch.float32, local_files_only=True
     )
@@ -193,4 +232,4 @@ def write_gguf_q8_0(
             f"{path}: reloaded GGUF Q8_0 differs from base + adapter by max |logit diff| {worst:.3g} "
             f"> {bound:.3g} ({Q8_0_RTOL} x max |logit|); export without --gguf"
         )
-    return GGUF_NAME, worst
+    return GgufResult(GGUF_NAME, worst, tokenizer_record)
