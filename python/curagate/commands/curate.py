@@ -17,6 +17,7 @@ import json
 import sys
 
 from curagate.curate import CurateResult, curate
+from curagate.records import FORMAT_CHOICES
 from curagate.split import parse_ratios
 
 
@@ -29,19 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, help="worker threads for the Rust core (default: all cores)"
     )
-    p.add_argument(
-        "--format",
-        choices=[
-            "auto",
-            "text",
-            "prompt_completion",
-            "chat",
-            "preference",
-            "prompt_only",
-            "unpaired_preference",
-            "stepwise_supervision",
-        ],
-    )
+    p.add_argument("--format", choices=["auto", *FORMAT_CHOICES])
     p.add_argument("--text-field", help="column holding the text (text format)")
     p.add_argument(
         "--near-threshold",

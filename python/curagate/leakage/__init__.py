@@ -533,18 +533,7 @@ def detect(
         nbytes += _text_bytes(keys)
         raw = _scan(index, paraphrases, keys)
         if raw:
-            lines = batch.lines
-            places = {
-                k: _Place(
-                    batch.source,
-                    batch.rows[k].as_py(),
-                    None if lines is None else lines[k].as_py(),
-                    batch.ids[k].as_py(),
-                    False,
-                )
-                for k in {record for record, *_ in raw}
-            }
-            _collect(by_item, index, raw, keys, places)
+            _collect(by_item, index, raw, keys, _places(batch, raw))
         # Text outside the key (a preference row's responses, a system or
         # metadata field) can hold a test item too.
         extra = _other_text(batch, text_field)
@@ -552,18 +541,7 @@ def detect(
             found = {(record, item) for record, item, *_ in raw}
             more = [r for r in _scan(index, paraphrases, extra) if (r[0], r[1]) not in found]
             if more:
-                lines = batch.lines
-                places = {
-                    k: _Place(
-                        batch.source,
-                        batch.rows[k].as_py(),
-                        None if lines is None else lines[k].as_py(),
-                        batch.ids[k].as_py(),
-                        False,
-                    )
-                    for k in {record for record, *_ in more}
-                }
-                _collect(by_item, index, more, extra, places)
+                _collect(by_item, index, more, extra, _places(batch, more))
         if batch.quarantined:
             quarantined += len(batch.quarantined)
             # Rows that failed format validation still hold text: a test item
@@ -613,6 +591,21 @@ def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_RawLea
                 raw.append((p.corpus, p.reference, False, False, False, 0, 0.0, p.similarity, None))
         raw.sort(key=lambda r: (r[0], r[1]))
     return raw
+
+
+def _places(batch: Any, hits: list[Any]) -> dict[int, _Place]:
+    """Where each record with a hit is: file, row, line, id (a valid row)."""
+    lines = batch.lines
+    return {
+        k: _Place(
+            batch.source,
+            batch.rows[k].as_py(),
+            None if lines is None else lines[k].as_py(),
+            batch.ids[k].as_py(),
+            False,
+        )
+        for k in {record for record, *_ in hits}
+    }
 
 
 def _collect(
