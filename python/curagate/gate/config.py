@@ -122,6 +122,8 @@ class JudgeSettings(_Strict):
     # refusal sets: "judge" asks the judge whether each response refuses (instead of
     # the regex detector) and reports where the two disagree.
     refusal_detector: Literal["regex", "judge"] = "regex"
+    # false: use the judge only as the refusal detector (no pairwise verdicts, no judge_*).
+    pairwise: bool = True
 
 
 class GoldenSetGate(_Strict):
@@ -147,7 +149,15 @@ class GoldenSetGate(_Strict):
                     f"a judge compares free-form answers; task {self.task!r} has exact answers "
                     f"(use one of {', '.join(sorted(JUDGE_TASKS))})"
                 )
-            allowed = allowed + JUDGE_METRICS
+            if not self.judge.pairwise and self.judge.refusal_detector != "judge":
+                raise ValueError(
+                    "judge.pairwise is false and judge.refusal_detector is not 'judge': "
+                    "the judge would do nothing; remove the judge block or set one of them"
+                )
+            if self.judge.refusal_detector == "judge" and self.task != "refusal":
+                raise ValueError("judge.refusal_detector: judge applies to task 'refusal' only")
+            if self.judge.pairwise:
+                allowed = allowed + JUDGE_METRICS
             for m in self.regression:
                 if m in JUDGE_METRICS:
                     raise ValueError(

@@ -524,13 +524,14 @@ def _evaluate_set(
     everything = list(range(len(items)))
     judge_result: dict[str, Any] | None = None
     item_verdicts: list[dict[str, Any]] | None = None
-    if spec.judge is not None and judge is not None:
+    if spec.judge is not None and judge is not None and spec.judge.pairwise:
         judge_result, judge_checks, item_verdicts = _judge_set(
             cfg, golden, spec, convs, cand_out, base_out, judge, models, cache
         )
         checks += judge_checks
-        if detector is not None:
-            judge_result["refusal_detector"] = detector
+    if detector is not None:
+        judge_result = judge_result or {"judge": judge.describe() if judge else None}
+        judge_result["refusal_detector"] = detector
 
     if golden.size < SMALL_SET_ITEMS:
         checks.append(
@@ -679,9 +680,12 @@ def _evaluate_set(
     }
     if judge_result is not None:
         result["judge"] = judge_result
-        assert item_verdicts is not None
+    if item_verdicts is not None:
         for row, v in zip(result["_items"], item_verdicts, strict=True):
             row["judge"] = v
+    if refused is not None:
+        for row, c, b in zip(result["_items"], refused[0], refused[1], strict=True):
+            row["judge_refusal"] = {"candidate": c, "base": b}
     if spec.task == "classification":
         from curagate.gate import metrics as gm
 
