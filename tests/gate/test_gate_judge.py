@@ -4,8 +4,12 @@ the longer answer, and one that agrees with the human labels on 60% of them."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from curagate.cli import main
 from curagate.errors import ConfigError
 from curagate.gate import run_gate
 from curagate.gate.judge import cohen_kappa, parse_verdict
+from curagate.gate.label import label
 from curagate.golden import lock
 
 N = 40
@@ -307,3 +312,114 @@ def test_verdict_parsing_and_kappa() -> None:
     assert parse_verdict("Both are fine") is None
     assert cohen_kappa(["a", "b", "a", "b"], ["a", "b", "a", "b"]) == 1.0
     assert cohen_kappa(["a", "a", "b", "b"], ["a", "b", "a", "b"]) == 0.0
+
+
+class Person:
+    """A labeller at the terminal: reads what was shown and prefers the candidate's answer
+    (the one starting with "cand:"), skipping the third item and quitting after ``stop``."""
+
+    def __init__(self, screen: io.StringIO, stop: int) -> None:
+        self.screen = screen
+        self.stop = stop
+        self.asked = 0
+
+    def readline(self) -> str:
+        self.asked += 1
+        if self.asked > self.stop:
+            return "q\n"
+        if self.asked == 3:
+            return "s\n"
+        shown = self.screen.getvalue().rsplit("REQUEST:", 1)[1]
+        first = shown.split("FIRST ANSWER:\n", 1)[1]
+        return "1\n" if first.startswith("cand") else "2\n"
+
+
+def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
+    golden = make_golden(tmp_path, None)
+    run_gate(
+        gate(tmp_path, golden, endpoints["candidate"], "c"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out",
+    )
+    items = tmp_path / "out" / "items.jsonl"
+    screen = io.StringIO()
+    added, path = label(
+        golden, "chat", items, labeller="ann", stdin=Person(screen, stop=12), stdout=screen
+    )
+    assert added == 11 and path == golden / "chat" / "human_labels.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert {r["preferred"] for r in rows} == {"candidate"} and {r["labeller"] for r in rows} == {
+        "ann"
+    }
+    assert all(r["candidate"].startswith("cand") and r["base"].startswith("base") for r in rows)
+    # Both orders were shown (the order is random per item, seeded).
+    assert "FIRST ANSWER:\ncand" in screen.getvalue() and "FIRST ANSWER:\nbase" in screen.getvalue()
+    # The CLI, fed from stdin: the same labeller continues where they stopped; "x" is asked again.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curagate",
+            "golden",
+            "label",
+            "chat",
+            "--golden-dir",
+            str(golden),
+            "--items",
+            str(items),
+            "--labeller",
+            "ann",
+            "--limit",
+            "3",
+        ],
+        input="x\nt\nt\nt\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 labels added" in proc.stdout and "curagate golden lock" in proc.stdout
+    rows2 = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(rows2) == 14 and [r["preferred"] for r in rows2[11:]] == ["tie"] * 3
+    assert len({r["id"] for r in rows2}) == 14
+    # Locked with the set, the labels calibrate the judge (too few of them yet: a warning).
+    (golden / "chat" / "set.yaml").write_text(
+        (golden / "chat" / "set.yaml")
+        .read_text()
+        .replace("[data.jsonl]", "[data.jsonl, human_labels.jsonl]")
+    )
+    lock(golden)
+    out = run_gate(
+        gate(tmp_path, golden, endpoints["candidate"], "c"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out2",
+    )
+    cal = out.report["results"][0]["judge"]["calibration"]
+    assert cal["labels"] == 14 and cal["agreement"] == pytest.approx(11 / 14, abs=1e-6)
+    assert out.report["results"][0]["items"] == N  # the labels are not items
+    msg = check(out.report, "chat.judge.calibration")
+    assert msg["verdict"] == "warn" and "only 14 human labels" in msg["message"]
+
+
+def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:
+    golden = make_golden(tmp_path, None)
+    code = main(
+        [
+            "golden",
+            "label",
+            "chat",
+            "--golden-dir",
+            str(golden),
+            "--items",
+            str(tmp_path / "nope.jsonl"),
+            "--labeller",
+            "a",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.jsonl: not found" in err and "Traceback" not in err
+    code = main(["golden", "label", "chat", "--golden-dir", str(golden)])
+    assert code == 2 and "--items" in capsys.readouterr().err
