@@ -184,6 +184,11 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     assert rows[0]["judge"]["verdict"] == "candidate"
     assert rows[0]["judge"]["candidate_first"]["verdict"] == "candidate"
     assert rows[0]["judge"]["base_first"] == {"verdict": "candidate", "raw": "B"}
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "### LLM judge" in md and "judge: canned judge (candidate)" in md
+    assert "trusted yes; agreement 90.0% with 50 human labels, kappa" in md
+    assert "| judge_win_rate | 1.0000 | [1.0000, 1.0000] | 40 |" in md
+    assert "LLM judge" in (tmp_path / "out" / "report.html").read_text()
 
 
 def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
@@ -209,6 +214,8 @@ def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
     assert rows[0]["judge"]["position_disagreement"] is True
     assert rows[0]["judge"]["candidate_first"]["verdict"] == "candidate"
     assert rows[0]["judge"]["base_first"]["verdict"] == "base"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "trusted NO" in md and "order flips 40" in md
     assert out.exit_code == 1
 
 
