@@ -330,3 +330,15 @@ def test_compare_lists_flips_filters_and_pages(client: TestClient, world: World)
     assert "bot v1" in with_prod and "Correctness, paired" in with_prod
     api = client.get("/api/v1/compare?a=2&changed=1", headers=bearer(world, "vera")).json()
     assert api["total"] == flips and api["items"][0]["flip"] == "right→wrong"
+
+
+def test_compare_shows_the_judge_verdict_in_both_orders(client: TestClient, world: World) -> None:
+    login(client, world, "vera")
+    page = client.get("/compare?a=2&set=support").text
+    assert "judge (vs its base): <strong>tie</strong>" in page
+    assert "the two orders disagree: counted as a tie" in page
+    assert "candidate shown first: candidate" in page and "base shown first: base" in page
+    api = client.get("/api/v1/compare?a=2&set=support", headers=bearer(world, "vera")).json()
+    judged = [r for r in api["items"] if r["judge"] is not None]
+    assert [r["id"] for r in judged] == ["item-00001"]
+    assert judged[0]["judge"]["base_first"] == {"verdict": "base", "raw": "A"}
