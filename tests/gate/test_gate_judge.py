@@ -430,3 +430,19 @@ def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:
     assert code == 2 and "nope.jsonl: not found" in err and "Traceback" not in err
     code = main(["golden", "label", "chat", "--golden-dir", str(golden)])
     assert code == 2 and "--items" in capsys.readouterr().err
+
+
+def test_bundled_judge_and_safety_gates_validate() -> None:
+    from curagate.gate import load_gate
+
+    root = Path(__file__).resolve().parents[2]
+    example = load_gate(root / "examples" / "judge" / "gate.yaml")
+    judged = next(g for g in example.golden_sets if g.name == "user_oriented")
+    assert judged.judge is not None and judged.judge.model.startswith("http://127.0.0.1")
+    assert example.resolve(judged.judge.prompt or "").is_file()
+    safety = load_gate(root / "gates" / "safety.yaml")
+    assert {g.name for g in safety.golden_sets} == {
+        "safety_refusal",
+        "safety_jailbreak",
+        "safety_pii",
+    }
