@@ -446,3 +446,18 @@ def test_bundled_judge_and_safety_gates_validate() -> None:
         "safety_jailbreak",
         "safety_pii",
     }
+
+
+def test_judge_thresholds_keep_the_default_regression_rule(tmp_path, endpoints) -> None:
+    """A set that names only judge thresholds still gets the default regression rule on
+    every metric the task computes (the judge does not replace the string metrics)."""
+    golden = make_golden(tmp_path, None)
+    g = gate(tmp_path, golden, endpoints["candidate"], "c")
+    g.write_text(
+        g.read_text().replace(
+            "    regression:\n      rouge_l: {warn_drop: 1.0, fail_drop: 1.0}\n", ""
+        )
+    )
+    out = run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "out")
+    names = {c["name"] for c in out.report["checks"] if c["id"] == "GATE002"}
+    assert names == {"chat.exact_match.regression", "chat.rouge_l.regression"}

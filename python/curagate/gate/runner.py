@@ -87,7 +87,9 @@ class GateOutcome:
 
 def _compared_metrics(scores: SetScores) -> list[str]:
     spec = scores.spec
-    named = list(dict.fromkeys([*spec.metrics, *spec.regression]))
+    # Judge metrics compare the two sides already; they never make a set "name" a metric
+    # for the default regression rule.
+    named = [m for m in dict.fromkeys([*spec.metrics, *spec.regression]) if m not in JUDGE_METRICS]
     computed = scores.metric_names()
     return [m for m in (named or computed) if m in computed]
 
