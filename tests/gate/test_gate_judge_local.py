@@ -15,6 +15,13 @@ from gate_support import CannedServer, tiny_model_dir, write_set  # noqa: F401 (
 from curagate.digest import tree_digest
 from curagate.gate import run_gate
 from curagate.golden import lock
+from curagate.signing import (
+    ATTESTATION_NAME,
+    generate_keypair,
+    key_fingerprint,
+    load_public_key,
+    open_envelope,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +67,17 @@ def test_tiny_local_judge_plumbing(tmp_path: Path, tiny_model_dir: Path) -> None
             )
             for k in (1, 2)
         ]
+        # A model-directory candidate can be signed: the attestation names the judge too.
+        private, public = generate_keypair(tmp_path / "keys")
+        signed = run_gate(
+            gate,
+            str(tiny_model_dir),
+            base.url,
+            tmp_path / "out3",
+            cache_dir=tmp_path / "cache",
+            device="cpu",
+            sign_key=private,
+        )
     finally:
         cand.close()
         base.close()
@@ -93,6 +111,14 @@ def test_tiny_local_judge_plumbing(tmp_path: Path, tiny_model_dir: Path) -> None
     # The rerun: the 24 judge answers come from the cache (the endpoints are never cached:
     # no digest stated), and the report is byte-identical.
     assert runs[1].cache_hits == 2 * len(ITEMS) and runs[1].cache_misses == 2 * len(ITEMS)
+    pem = public.read_bytes()
+    fp = key_fingerprint(load_public_key(pem, source="test"))
+    env = open_envelope(
+        (tmp_path / "out3" / ATTESTATION_NAME).read_bytes(), {fp: pem}, source="attestation"
+    )
+    judged = env.statement["predicate"]["judges"]["chat"]
+    assert judged["identity"] == signed.report["judges"]["chat"]["identity"] == judge["identity"]
+    assert judged["kind"] == "model_dir" and judged["artifact_sha256"] == judge["sha256"]
     assert (tmp_path / "out1" / "gate_report.json").read_bytes() == (
         tmp_path / "out2" / "gate_report.json"
     ).read_bytes()
