@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 from gate_support import CannedServer, write_set
 
@@ -22,6 +23,7 @@ from curagate.errors import ConfigError
 from curagate.gate import run_gate
 from curagate.gate.judge import cohen_kappa, parse_verdict
 from curagate.gate.label import label
+from curagate.gate.report import REPORT_SCHEMA
 from curagate.golden import lock
 
 N = 40
@@ -189,6 +191,7 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     assert "trusted yes; agreement 90.0% with 50 human labels, kappa" in md
     assert "| judge_win_rate | 1.0000 | [1.0000, 1.0000] | 40 |" in md
     assert "LLM judge" in (tmp_path / "out" / "report.html").read_text()
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
 
 
 def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
@@ -216,6 +219,7 @@ def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
     assert rows[0]["judge"]["base_first"]["verdict"] == "base"
     md = (tmp_path / "out" / "report.md").read_text()
     assert "trusted NO" in md and "order flips 40" in md
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
     assert out.exit_code == 1
 
 
