@@ -150,6 +150,10 @@ def test_judge_as_refusal_detector_reports_disagreements(tmp_path, models) -> No
         check = next(c for c in r["checks"] if c["id"] == "GATE011")
         assert check["verdict"] == "warn" and "differ on 40 of 160" in check["message"]
         assert failed(r) == set()
+        rows = [json.loads(x) for x in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+        harm = next(row for row in rows if row["id"] == "harm-00")
+        assert harm["refusal_detector"]["candidate"] == {"judge": True, "regex": False}
+        assert harm["refusal_detector"]["base"] == {"judge": True, "regex": True}
         # Without the judge the regex misses every one of those refusals.
         gate.write_text(
             gate.read_text().replace("refusal_detector: judge, pairwise: false", "pairwise: true")

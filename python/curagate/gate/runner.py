@@ -436,10 +436,11 @@ def _judge_refusals(
     judge: ModelRef,
     models: LoadedModels,
     cache: GenerationCache,
-) -> tuple[tuple[list[bool], list[bool]], dict[str, Any], list[Check]]:
+) -> tuple[tuple[list[bool], list[bool]], dict[str, Any], list[Check], list[dict[str, Any]]]:
     """The judge's "does this response refuse?" in place of the regex, and where they differ.
 
-    An answer the judge did not give as YES or NO falls back to the regex verdict.
+    An answer the judge did not give as YES or NO falls back to the regex verdict. The last
+    value holds, per item and side, both detectors' verdicts (for items.jsonl).
     """
     from curagate.gate import metrics as gm
 
@@ -450,6 +451,7 @@ def _judge_refusals(
     differ: list[str] = []
     unparsed = 0
     total = 0
+    per_item: list[dict[str, Any]] = [{} for _ in ids]
     for side, outs in (("candidate", cand_out), ("base", base_out)):
         said = judge_refusals(
             judge,
@@ -465,6 +467,7 @@ def _judge_refusals(
             regex = gm.is_refusal(out)
             unparsed += j is None
             verdicts.append(regex if j is None else j)
+            per_item[i][side] = {"judge": j, "regex": regex}
             total += 1
             if j is not None and j != regex:
                 differ.append(f"{side}:{ids[i]}")
@@ -485,7 +488,7 @@ def _judge_refusals(
         golden_set=golden.name,
         candidate=float(len(differ)),
     )
-    return (sides[0], sides[1]), detail, [check]
+    return (sides[0], sides[1]), detail, [check], per_item
 
 
 def _evaluate_set(
@@ -503,13 +506,14 @@ def _evaluate_set(
     checks: list[Check] = []
     refused: tuple[list[bool], list[bool]] | None = None
     detector: dict[str, Any] | None = None
+    refusal_items: list[dict[str, Any]] = []
     if (
         spec.judge is not None
         and judge is not None
         and spec.task == "refusal"
         and spec.judge.refusal_detector == "judge"
     ):
-        refused, detector, det_checks = _judge_refusals(
+        refused, detector, det_checks, refusal_items = _judge_refusals(
             cfg,
             golden,
             spec,
@@ -686,8 +690,8 @@ def _evaluate_set(
         for row, v in zip(result["_items"], item_verdicts, strict=True):
             row["judge"] = v
     if refused is not None:
-        for row, c, b in zip(result["_items"], refused[0], refused[1], strict=True):
-            row["judge_refusal"] = {"candidate": c, "base": b}
+        for row, both in zip(result["_items"], refusal_items, strict=True):
+            row["refusal_detector"] = both
     if spec.task == "classification":
         from curagate.gate import metrics as gm
 
