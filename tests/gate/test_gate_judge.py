@@ -188,7 +188,7 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     assert rows[0]["judge"]["base_first"] == {"verdict": "candidate", "raw": "B"}
     md = (tmp_path / "out" / "report.md").read_text()
     assert "### LLM judge" in md and "judge: canned judge (candidate)" in md
-    assert "trusted yes; agreement 90.0% with 50 human labels, kappa" in md
+    assert "trusted yes; agreement 90.0% with 50 human better/worse labels (50 in all), kappa" in md
     assert "| judge_win_rate | 1.0000 | [1.0000, 1.0000] | 40 |" in md
     assert "LLM judge" in (tmp_path / "out" / "report.html").read_text()
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
@@ -409,10 +409,14 @@ def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
         tmp_path / "out2",
     )
     cal = out.report["results"][0]["judge"]["calibration"]
-    assert cal["labels"] == 14 and cal["agreement"] == pytest.approx(11 / 14, abs=1e-6)
+    # 11 better/worse choices, all agreeing; the 3 ties count only in the three-way figure.
+    assert cal["labels"] == 14 and cal["decisive_labels"] == 11 and cal["agreement"] == 1.0
+    assert cal["agreement_with_ties"] == pytest.approx(11 / 14, abs=1e-6)
     assert out.report["results"][0]["items"] == N  # the labels are not items
     msg = check(out.report, "chat.judge.calibration")
-    assert msg["verdict"] == "warn" and "only 14 human labels" in msg["message"]
+    assert (
+        msg["verdict"] == "warn" and "only 11 human labels choosing a side (of 14" in msg["message"]
+    )
 
 
 def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:

@@ -364,11 +364,16 @@ def calibrate(
     human = [lab.preferred for lab in labels]
     judged = [v.final for v in verdicts]
     agree = [h == j for h, j in zip(human, judged, strict=True)]
+    # The bar is on binary better/worse: the pairs where the person chose a side (a judge's
+    # tie there is a miss). Ties are kept in the three-way figure and in kappa.
+    binary = [ok for ok, h in zip(agree, human, strict=True) if h != "tie"]
     disagreeing = [lab.id for lab, ok in zip(labels, agree, strict=True) if not ok]
     return {
         "labels": len(labels),
+        "decisive_labels": len(binary),
         "labellers": sorted({lab.labeller for lab in labels}),
-        "agreement": sum(agree) / len(agree) if agree else 0.0,
+        "agreement": sum(binary) / len(binary) if binary else 0.0,
+        "agreement_with_ties": sum(agree) / len(agree) if agree else 0.0,
         "cohen_kappa": cohen_kappa(human, judged),
         "position_disagreement": (
             sum(v.disagree for v in verdicts) / len(verdicts) if verdicts else 0.0

@@ -66,7 +66,8 @@ def _judge_summary(j: dict[str, Any]) -> list[str]:
     if "metrics" in j:
         cal = j["calibration"]
         cal_text = (
-            f"agreement {cal['agreement']:.1%} with {cal['labels']} human labels, "
+            f"agreement {cal['agreement']:.1%} with {cal['decisive_labels']} human better/worse "
+            f"labels ({cal['labels']} in all), "
             f"kappa {cal['cohen_kappa']:.2f}"
             if cal.get("labels")
             else "no human labels (not calibrated)"

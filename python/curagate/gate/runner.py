@@ -330,25 +330,28 @@ def _judge_set(
             labels, judge, models, cache, settings, template, f"{name}: calibrating judge"
         )
         agreement = calibration["agreement"]
-        if len(labels) < MIN_HUMAN_LABELS:
+        if calibration["decisive_labels"] < MIN_HUMAN_LABELS:
             cal_verdict = "warn"
             msg = (
-                f"only {len(labels)} human labels (need {MIN_HUMAN_LABELS}): the judge is not "
-                f"calibrated; label more with `curagate golden label {name}`"
+                f"only {calibration['decisive_labels']} human labels choosing a side (of "
+                f"{len(labels)}; need {MIN_HUMAN_LABELS}): the judge is not calibrated; label "
+                f"more with `curagate golden label {name}`"
             )
         elif agreement < js.min_human_agreement:
             cal_verdict = "fail"
             msg = (
-                f"the judge agrees with {len(labels)} human labels on {agreement:.1%} "
-                f"(kappa {calibration['cohen_kappa']:.2f}) < min_human_agreement "
+                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
+                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) < "
+                "min_human_agreement "
                 f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
                 "or a better prompt, then recheck"
             )
         else:
             cal_verdict = "pass"
             msg = (
-                f"the judge agrees with {len(labels)} human labels on {agreement:.1%} "
-                f"(kappa {calibration['cohen_kappa']:.2f}) >= {js.min_human_agreement:.0%}"
+                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
+                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) >= "
+                f"{js.min_human_agreement:.0%}"
             )
         calibration["min_human_agreement"] = js.min_human_agreement
     else:
