@@ -111,6 +111,11 @@ def test_tiny_local_judge_plumbing(tmp_path: Path, tiny_model_dir: Path) -> None
     # The rerun: the 24 judge answers come from the cache (the endpoints are never cached:
     # no digest stated), and the report is byte-identical.
     assert runs[1].cache_hits == 2 * len(ITEMS) and runs[1].cache_misses == 2 * len(ITEMS)
+    # That candidate is the judge's own weights: self-preference is flagged (GATE012).
+    own = next(c for c in signed.report["checks"] if c["id"] == "GATE012")
+    assert own["verdict"] == "warn" and "shares weights with the candidate" in own["message"]
+    ind = next(c for c in r["checks"] if c["id"] == "GATE012")
+    assert ind["verdict"] == "pass"
     pem = public.read_bytes()
     fp = key_fingerprint(load_public_key(pem, source="test"))
     env = open_envelope(

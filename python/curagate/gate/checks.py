@@ -24,6 +24,7 @@ CHECK_IDS: dict[str, str] = {
     "GATE009": "judge-calibration",
     "GATE010": "judge-length-bias",
     "GATE011": "refusal-detector-agreement",
+    "GATE012": "judge-independence",
 }
 
 VERDICT_ORDER = {"pass": 0, "warn": 1, "fail": 2}

@@ -428,6 +428,43 @@ def _judge_set(
     return result, checks, [v.to_dict() for v in verdicts]
 
 
+def _weights(ref: ModelRef) -> set[str]:
+    """The weight digests a side is made of (a run: its base model too), or of an endpoint
+    with a stated digest, that digest."""
+    keys = ("sha256", "base_model_sha256", "stated_digest")
+    return {str(ref.artifacts[k]) for k in keys if ref.artifacts.get(k)}
+
+
+def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
+    """GATE012: a judge made of the same weights as a side it judges prefers that side's
+    style (self-preference); its verdict is then not independent evidence."""
+    checks = []
+    for name, judge in sorted(judges.items()):
+        mine = _weights(judge)
+        same = [
+            side
+            for side, ref in (("candidate", cand), ("base", base))
+            if ref.identity == judge.identity or mine & _weights(ref)
+        ]
+        msg = (
+            f"the judge shares weights with the {' and the '.join(same)}: it tends to prefer "
+            "its own style (self-preference); use a judge from another model family"
+            if same
+            else "the judge's weights are not the candidate's or the base's (as far as their "
+            "digests show)"
+        )
+        checks.append(
+            Check(
+                "GATE012",
+                f"{name}.judge.independence",
+                "warn" if same else "pass",
+                msg,
+                golden_set=name,
+            )
+        )
+    return checks
+
+
 def _judge_refusals(
     cfg: GateConfig,
     golden: GoldenSet,
@@ -993,7 +1030,7 @@ def run_gate(
     models = LoadedModels(device=device)
     cache = GenerationCache(Path(cache_dir) if cache_dir else None)
 
-    checks: list[Check] = []
+    checks: list[Check] = _self_judging(judges, cand, base_ref)
     results: list[dict[str, Any]] = []
     for golden in goldens:
         res, cks = _evaluate_set(
