@@ -320,6 +320,9 @@ class GateReportDoc(Artifact):
     summary: dict[str, int] = Field(default_factory=dict)
     attestation: AttestationRef = AttestationRef(signed=False)
     items: ItemsRef | None = None
+    # The LLM judge of each golden set that has one (weights digest, or endpoint plus
+    # stated identity): its verdicts are evidence, so the attestation names it too.
+    judges: dict[str, GateSide] = Field(default_factory=dict)
 
     @classmethod
     def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
@@ -334,6 +337,7 @@ class PredicateSide(BaseModel):
     spec: str
     identity: str
     artifact_sha256: Sha256 | None = None
+    stated_identity: str | None = None  # an endpoint judge's identity, in words
 
 
 class GatePredicate(BaseModel):
@@ -358,12 +362,20 @@ class GatePredicate(BaseModel):
     # The sha256 of items.jsonl (per-item outputs), so the attestation covers them too;
     # None for reports written before the gate wrote items.
     items_sha256: Sha256 | None = None
+    # The judge per golden set (reports without judges: empty).
+    judges: dict[str, PredicateSide] = Field(default_factory=dict)
 
     @classmethod
     def of_report(cls, report: GateReportDoc, report_sha256: str) -> GatePredicate:
         def side(s: GateSide) -> PredicateSide:
+            extra = s.model_extra or {}
+            stated = extra.get("stated_identity")
             return PredicateSide(
-                kind=s.kind, spec=s.spec, identity=s.identity, artifact_sha256=s.artifact_sha256
+                kind=s.kind,
+                spec=s.spec,
+                identity=s.identity,
+                artifact_sha256=s.artifact_sha256,
+                stated_identity=str(stated) if stated is not None else None,
             )
 
         return cls(
@@ -382,6 +394,7 @@ class GatePredicate(BaseModel):
             base=side(report.base),
             tool={k: str(v) for k, v in (report.model_extra or {}).get("tool", {}).items()},
             items_sha256=report.items.sha256 if report.items is not None else None,
+            judges={name: side(j) for name, j in sorted(report.judges.items())},
         )
 
 

@@ -25,6 +25,9 @@ from curagate.io.atomic import write_text_atomic
 LOCK_FILE = "lock.json"
 SET_FILE = "set.yaml"
 LOCK_SCHEMA_VERSION = 1
+# A set's people-labelled judge comparisons (see curagate.gate.judge): locked with the
+# set, but not items.
+HUMAN_LABELS = "human_labels.jsonl"
 SMALL_SET_ITEMS = 200
 TASK_TYPES = (
     "classification",
@@ -74,7 +77,7 @@ class GoldenSet:
 
 
 def count_items(path: Path) -> int:
-    if path.suffix != ".jsonl":
+    if path.suffix != ".jsonl" or path.name == HUMAN_LABELS:
         return 0
     with path.open("rb") as f:
         return sum(1 for line in f if line.strip())
@@ -245,7 +248,7 @@ def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
     """The set's JSONL rows, each with an ``id`` (file order index when absent)."""
     items: list[dict[str, Any]] = []
     for path in golden.paths:
-        if path.suffix != ".jsonl":
+        if path.suffix != ".jsonl" or path.name == HUMAN_LABELS:
             continue
         with path.open(encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):

@@ -41,6 +41,13 @@ def items_rows(n: int, *, flip_every: int = 3, hostile: bool = False) -> list[di
                 "base_score": 1.0 if base_ok else 0.0,
             }
         )
+        if i == 1:  # an LLM judge's verdict in both orders, as the gate writes it
+            rows[-1]["judge"] = {
+                "verdict": "tie",
+                "position_disagreement": True,
+                "candidate_first": {"verdict": "candidate", "raw": "A"},
+                "base_first": {"verdict": "base", "raw": "A"},
+            }
     return rows
 
 

@@ -356,3 +356,15 @@ def test_an_upload_over_the_body_limit_is_refused_before_it_is_read(
     headers = {**bearer(world, "bob"), "content-length": str(MAX_BODY_BYTES + 1)}
     r = client.post("/api/v1/reports", headers=headers, content=b"{}")
     assert r.status_code == 413
+
+
+def test_compare_shows_the_judge_verdict_in_both_orders(client: TestClient, world: World) -> None:
+    login(client, world, "vera")
+    page = client.get("/compare?a=2&set=support").text
+    assert "judge (vs its base): <strong>tie</strong>" in page
+    assert "the two orders disagree: counted as a tie" in page
+    assert "candidate shown first: candidate" in page and "base shown first: base" in page
+    api = client.get("/api/v1/compare?a=2&set=support", headers=bearer(world, "vera")).json()
+    judged = [r for r in api["items"] if r["judge"] is not None]
+    assert [r["id"] for r in judged] == ["item-00001"]
+    assert judged[0]["judge"]["base_first"] == {"verdict": "base", "raw": "A"}

@@ -5,6 +5,12 @@ examples:
   curagate golden lock golden_sets --set amazon_sentiment
   curagate golden verify golden_sets                    # exit 1 when a set changed
   curagate golden list golden_sets
+  curagate golden label chat --items gate-out/items.jsonl --labeller ana   # calibrate a judge
+
+`label` shows each item's request and the candidate's and base's answers from a gate run
+in random order, asks which is better (1, 2, t = tie, s = skip, q = quit), and records the
+choice with both texts in SET/human_labels.jsonl (label 50-100 items; add the file to the
+set's `files` and re-lock it; docs/gate.md, "LLM judge").
 
 exit codes: 0 ok, 1 a set no longer matches its lock, 2 usage or input error
 """
@@ -16,12 +22,28 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["lock", "verify", "list"])
+    parser.add_argument("action", choices=["lock", "verify", "list", "label"])
     parser.add_argument(
         "golden_dir",
         nargs="?",
         default="golden_sets",
-        help="golden-set directory (default: %(default)s)",
+        help="golden-set directory (default: %(default)s); for label: the set's name",
+    )
+    parser.add_argument(
+        "--golden-dir",
+        dest="label_dir",
+        default="golden_sets",
+        help="label only: the golden-set directory (default: %(default)s)",
+    )
+    parser.add_argument("--items", help="label only: items.jsonl of a gate run that gated the set")
+    parser.add_argument(
+        "--labeller", help="label only: your name or handle, recorded with each label"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=100, help="label only: at most this many items (default 100)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="label only: seed of the item and answer order"
     )
     parser.add_argument(
         "--set",
@@ -36,6 +58,29 @@ def run(args: argparse.Namespace) -> int:
     from curagate import golden
     from curagate.errors import CheckFailed
 
+    if args.action == "label":
+        from curagate.errors import InputError
+        from curagate.gate.label import label
+
+        if not args.items or not args.labeller:
+            raise InputError(
+                "golden label SET needs --items (a gate run's items.jsonl) and --labeller NAME"
+            )
+        added, path = label(
+            args.label_dir,
+            args.golden_dir,
+            args.items,
+            labeller=args.labeller,
+            limit=args.limit,
+            seed=args.seed,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+        )
+        print(
+            f"\n{added} labels added to {path}; review it, list {path.name} in the set's files "
+            f"and re-lock: curagate golden lock {args.label_dir} --set {args.golden_dir}"
+        )
+        return 0
     if args.action == "lock":
         doc = golden.lock(args.golden_dir, args.sets or None)
         for name in args.sets or sorted(doc["sets"]):

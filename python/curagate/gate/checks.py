@@ -20,6 +20,11 @@ CHECK_IDS: dict[str, str] = {
     "GATE005": "contamination",
     "GATE006": "golden-set-size",
     "GATE007": "capability-regression",
+    "GATE008": "judge-position-consistency",
+    "GATE009": "judge-calibration",
+    "GATE010": "judge-length-bias",
+    "GATE011": "refusal-detector-agreement",
+    "GATE012": "judge-independence",
 }
 
 VERDICT_ORDER = {"pass": 0, "warn": 1, "fail": 2}

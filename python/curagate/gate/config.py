@@ -34,10 +34,19 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "generation": ("exact_match", "rouge_l", "format_compliance"),
     "structured_json": ("json_valid_rate", "schema_compliance", "field_f1", "exact_match"),
     "multiple_choice": ("accuracy",),
-    "refusal": ("accuracy", "refusal_rate", "false_refusal_rate"),
+    "refusal": ("accuracy", "refusal_rate", "false_refusal_rate", "pii_leak_rate"),
 }
 # Metrics where lower is better (a "drop" is an increase).
-LOWER_IS_BETTER = frozenset({"false_refusal_rate"})
+LOWER_IS_BETTER = frozenset({"false_refusal_rate", "pii_leak_rate"})
+# What a pairwise judge adds to a set with a ``judge`` block (absolute thresholds only:
+# each already compares the candidate with the base).
+JUDGE_METRICS: tuple[str, ...] = (
+    "judge_win_rate",
+    "judge_loss_rate",
+    "position_disagreement",
+    "length_bias",
+)
+JUDGE_TASKS = frozenset({"generation", "extraction", "structured_json", "refusal"})
 
 
 class _Strict(BaseModel):
@@ -89,6 +98,34 @@ class GenerationSettings(_Strict):
     retry_backoff_s: Annotated[float, Field(ge=0, le=30)] = 0.5
 
 
+class JudgeSettings(_Strict):
+    """A pairwise LLM judge for one golden set (docs/gate.md, "LLM judge").
+
+    ``model`` is a model directory or an ``http(s)://.../v1`` endpoint; an endpoint
+    names the served model (``endpoint_model``) and states which weights serve it
+    (``digest``), or its verdicts are neither cached nor attested by weights.
+    """
+
+    model: str
+    endpoint_model: str | None = None
+    digest: str | None = None
+    identity: str | None = None  # stated in words, e.g. "Qwen2.5-72B-Instruct AWQ on vLLM"
+    # Path (relative to the gate file) of a prompt template with {question}, {answer_a},
+    # {answer_b}; the built-in pairwise prompt when unset.
+    prompt: str | None = None
+    max_new_tokens: Annotated[int, Field(ge=1)] = 16
+    max_position_disagreement: Annotated[float, Field(ge=0, le=1)] = 0.10
+    min_human_agreement: Annotated[float, Field(ge=0, le=1)] = 0.80
+    # Items whose decisive verdicts are mostly won by the longer answer warn (GATE010).
+    max_length_bias: Annotated[float, Field(ge=0.5, le=1)] = 0.80
+    min_decisive_for_length_bias: Annotated[int, Field(ge=1)] = 10
+    # refusal sets: "judge" asks the judge whether each response refuses (instead of
+    # the regex detector) and reports where the two disagree.
+    refusal_detector: Literal["regex", "judge"] = "regex"
+    # false: use the judge only as the refusal detector (no pairwise verdicts, no judge_*).
+    pairwise: bool = True
+
+
 class GoldenSetGate(_Strict):
     name: str
     task: TaskType
@@ -101,13 +138,40 @@ class GoldenSetGate(_Strict):
     metrics: dict[str, Threshold] = Field(default_factory=dict)
     regression: dict[str, Regression] = Field(default_factory=dict)
     slices: list[SliceRule] = Field(default_factory=list)
+    judge: JudgeSettings | None = None
 
     @model_validator(mode="after")
     def _known_metrics(self) -> GoldenSetGate:
         allowed = TASK_METRICS[self.task]
+        if self.judge is not None:
+            if self.task not in JUDGE_TASKS:
+                raise ValueError(
+                    f"a judge compares free-form answers; task {self.task!r} has exact answers "
+                    f"(use one of {', '.join(sorted(JUDGE_TASKS))})"
+                )
+            if not self.judge.pairwise and self.judge.refusal_detector != "judge":
+                raise ValueError(
+                    "judge.pairwise is false and judge.refusal_detector is not 'judge': "
+                    "the judge would do nothing; remove the judge block or set one of them"
+                )
+            if self.judge.refusal_detector == "judge" and self.task != "refusal":
+                raise ValueError("judge.refusal_detector: judge applies to task 'refusal' only")
+            if self.judge.pairwise:
+                allowed = allowed + JUDGE_METRICS
+            for m in self.regression:
+                if m in JUDGE_METRICS:
+                    raise ValueError(
+                        f"metric {m!r} already compares candidate and base; give it an absolute "
+                        "threshold under 'metrics' instead of 'regression'"
+                    )
         named = list(self.metrics) + list(self.regression)
         for s in self.slices:
             named += list(s.metrics)
+            if set(s.metrics) & set(JUDGE_METRICS):
+                raise ValueError(
+                    f"slice {s.column!r}: judge metrics are set-level only (a slice has too few "
+                    "verdicts to resolve them)"
+                )
         for m in named:
             if m not in allowed:
                 raise ValueError(

@@ -224,3 +224,11 @@ _REFUSAL = re.compile("|".join(REFUSAL_PATTERNS), re.IGNORECASE)
 
 def is_refusal(output: str) -> bool:
     return _REFUSAL.search(output.strip()[:200].replace("\u2019", "'")) is not None
+
+
+def leaks_pii(output: str) -> bool:
+    """Whether an output holds personal data or a secret, by the audit's PII detectors
+    (emails, phone numbers, card numbers passing Luhn, IBANs, long high-entropy tokens)."""
+    from curagate.audit.pii import scan
+
+    return bool(scan(output))

@@ -57,6 +57,43 @@ def _noise(m: dict[str, Any]) -> str:
     return "within noise" if m.get("within_noise") else "significant"
 
 
+def _judge_summary(j: dict[str, Any]) -> list[str]:
+    """Plain-text lines about a set's judge: who it is, whether it is trusted, and why."""
+    who = j["judge"] or {}
+    name = who.get("stated_identity") or who.get("spec", "")
+    ident = who.get("sha256") or who.get("stated_digest") or "no weights digest"
+    out = [f"judge: {name} ({who.get('kind', '')}, {ident})"]
+    if "metrics" in j:
+        cal = j["calibration"]
+        cal_text = (
+            f"agreement {cal['agreement']:.1%} with {cal['decisive_labels']} human better/worse "
+            f"labels ({cal['labels']} in all), "
+            f"kappa {cal['cohen_kappa']:.2f}"
+            if cal.get("labels")
+            else "no human labels (not calibrated)"
+        )
+        c = j["counts"]
+        out.append(
+            f"verdicts: trusted {'yes' if j['trusted'] else 'NO'}; {cal_text}; "
+            f"candidate wins {c['candidate_wins']}, base wins {c['base_wins']}, ties "
+            f"{c['ties']} (order flips {c['position_disagreements']}, unparsed {c['unparsed']})"
+        )
+    det = j.get("refusal_detector")
+    if det:
+        out.append(
+            f"refusal detector: judge; differs from the regex on {det['regex_disagreements']} "
+            f"of {det['responses']} responses"
+        )
+    return out
+
+
+def _judge_rows(j: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    return [
+        (name, _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["items"]))
+        for name, m in j.get("metrics", {}).items()
+    ]
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     lines = [
         f"# Gate `{r['gate']['name']}`: {VERDICT_MARK[r['verdict']]}",
@@ -94,6 +131,13 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"| {name} | {_fmt(m['candidate'])} | {_fmt(m['base'])} | {_signed(m['delta'])} | "
                 f"{_ci(m)} | {_fmt(p)} | {_noise(m)} |"
             )
+        if "judge" in res:
+            lines += ["", "### LLM judge", ""]
+            lines += [f"- {_md_cell(t)}" for t in _judge_summary(res["judge"])]
+            rows = _judge_rows(res["judge"])
+            if rows:
+                lines += ["", "| judge metric | value | CI | items |", "|---|---|---|---|"]
+                lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
         if "per_class" in res:
             lines += [
                 "",
@@ -317,6 +361,20 @@ def render_html(r: dict[str, Any]) -> str:
                 f"<td>{_noise(m)}</td></tr>"
             )
         out.append("</table>")
+        if "judge" in res:
+            out.append("<h3>LLM judge</h3><ul>")
+            out += [f"<li>{_e(t)}</li>" for t in _judge_summary(res["judge"])]
+            out.append("</ul>")
+            rows = _judge_rows(res["judge"])
+            if rows:
+                out.append(
+                    "<table><tr><th>judge metric</th><th>value</th><th>CI</th><th>items</th></tr>"
+                )
+                out += [
+                    f"<tr><td>{_e(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
+                    for a, b, c, d in rows
+                ]
+                out.append("</table>")
         if "per_class" in res:
             out.append(
                 "<h3>Per class</h3><table><tr><th>class</th><th>precision (cand)</th>"
@@ -473,6 +531,10 @@ def terminal_summary(
                 f"    {name:<20} cand {m['candidate']:.4f}  base {m['base']:.4f}  "
                 f"delta {m['delta']:+.4f}  {_ci(m)}  {_noise(m)}"
             )
+        if "judge" in res:
+            lines += [f"    {t}" for t in _judge_summary(res["judge"])]
+            for a, b, c, _ in _judge_rows(res["judge"]):
+                lines.append(f"    {a:<20} {b}  {c}")
     suite = r.get("regression_suite")
     if suite and suite.get("tasks"):
         lines.append("  regression suite")

@@ -27,8 +27,26 @@ from curagate.gate.checks import (
     regression_verdict,
     rnd,
 )
-from curagate.gate.config import TASK_METRICS, GateConfig, GoldenSetGate, Regression, load_gate
+from curagate.gate.config import (
+    JUDGE_METRICS,
+    TASK_METRICS,
+    GateConfig,
+    GoldenSetGate,
+    JudgeSettings,
+    Regression,
+    load_gate,
+)
 from curagate.gate.evaluate import SetScores, conversation, load_schema, score_set
+from curagate.gate.judge import (
+    MIN_HUMAN_LABELS,
+    JudgeScores,
+    calibrate,
+    judge_pairs,
+    judge_refusals,
+    load_prompt,
+    prompt_sha256,
+    read_human_labels,
+)
 from curagate.gate.models import (
     GenerationCache,
     GenSettings,
@@ -39,7 +57,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
-from curagate.golden import SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
+from curagate.golden import HUMAN_LABELS, SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -69,7 +87,9 @@ class GateOutcome:
 
 def _compared_metrics(scores: SetScores) -> list[str]:
     spec = scores.spec
-    named = list(dict.fromkeys([*spec.metrics, *spec.regression]))
+    # Judge metrics compare the two sides already; they never make a set "name" a metric
+    # for the default regression rule.
+    named = [m for m in dict.fromkeys([*spec.metrics, *spec.regression]) if m not in JUDGE_METRICS]
     computed = scores.metric_names()
     return [m for m in (named or computed) if m in computed]
 
@@ -198,6 +218,319 @@ def set_inputs(
     return spec, items, convs, settings
 
 
+def _question(conv: Messages) -> str:
+    """What the judge is told was asked: the user turn, or the whole chat when longer."""
+    turns = [m for m in conv if m["role"] != "system"]
+    if len(turns) == 1:
+        return turns[0]["content"]
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in turns)
+
+
+def _judge_settings(cfg: GateConfig, js: JudgeSettings) -> GenSettings:
+    gen = cfg.generation
+    return GenSettings(
+        max_new_tokens=js.max_new_tokens,
+        temperature=0.0,  # a verdict must not depend on sampling
+        batch_size=gen.batch_size,
+        concurrency=gen.concurrency,
+        request_timeout_s=gen.request_timeout_s,
+        max_retries=gen.max_retries,
+        retry_backoff_s=gen.retry_backoff_s,
+    )
+
+
+def resolve_judge(cfg: GateConfig, js: JudgeSettings) -> ModelRef:
+    """The judge as a model reference: a directory (relative to the gate file) or an endpoint."""
+    spec = js.model
+    if not spec.startswith(("http://", "https://")):
+        spec = str(cfg.resolve(spec))
+    ref = resolve_model(
+        spec, http_model=js.endpoint_model, model_digest=js.digest, digest_flag="judge.digest"
+    )
+    if js.identity:
+        ref.artifacts["stated_identity"] = js.identity
+    if ref.kind == "http" and not js.identity and js.digest is None:
+        raise ConfigError(
+            f"{cfg.path}: judge {js.model}: an endpoint judge needs 'identity' (which model "
+            "serves it, in words) or 'digest' (its weights' sha256), so the report can name it"
+        )
+    return ref
+
+
+def _judge_set(
+    cfg: GateConfig,
+    golden: GoldenSet,
+    spec: GoldenSetGate,
+    convs: list[Messages],
+    cand_out: list[str],
+    base_out: list[str],
+    judge: ModelRef,
+    models: LoadedModels,
+    cache: GenerationCache,
+) -> tuple[dict[str, Any], list[Check], list[dict[str, Any]]]:
+    """Pairwise verdicts in both orders, their metrics and the checks that say whether
+    the judge may be believed (GATE008 position, GATE009 calibration, GATE010 length)."""
+    js = spec.judge
+    assert js is not None
+    template = load_prompt(js, cfg.resolve)
+    settings = _judge_settings(cfg, js)
+    questions = [_question(c) for c in convs]
+    verdicts = judge_pairs(
+        judge,
+        models,
+        cache,
+        settings,
+        template,
+        questions,
+        cand_out,
+        base_out,
+        f"{golden.name}: judge",
+    )
+    js_scores = JudgeScores.of(verdicts, cand_out, base_out)
+    st = cfg.statistics
+    metrics = {
+        m: _round_stats(
+            js_scores.stats(
+                m, resamples=st.bootstrap_resamples, confidence=st.confidence, seed=st.seed
+            )
+        )
+        for m in (*JUDGE_METRICS, "candidate_longer_rate")
+    }
+    checks: list[Check] = []
+    name = golden.name
+
+    pd = js_scores.value("position_disagreement", range(len(verdicts)))
+    consistent = pd <= js.max_position_disagreement
+    checks.append(
+        Check(
+            "GATE008",
+            f"{name}.judge.position",
+            "pass" if consistent else "fail",
+            (
+                f"the judge's verdict flips with the order of the answers on {pd:.1%} of items "
+                f"(max {js.max_position_disagreement:.0%})"
+                + (
+                    ""
+                    if consistent
+                    else "; a position-biased judge must not decide: use a stronger judge "
+                    "or a better prompt"
+                )
+            ),
+            golden_set=name,
+            metric="position_disagreement",
+            candidate=pd,
+            threshold={"max": js.max_position_disagreement},
+        )
+    )
+
+    calibration: dict[str, Any]
+    if HUMAN_LABELS in golden.files:
+        labels = read_human_labels(golden.root / HUMAN_LABELS)
+        calibration = calibrate(
+            labels, judge, models, cache, settings, template, f"{name}: calibrating judge"
+        )
+        agreement = calibration["agreement"]
+        if calibration["decisive_labels"] < MIN_HUMAN_LABELS:
+            cal_verdict = "warn"
+            msg = (
+                f"only {calibration['decisive_labels']} human labels choosing a side (of "
+                f"{len(labels)}; need {MIN_HUMAN_LABELS}): the judge is not calibrated; label "
+                f"more with `curagate golden label {name}`"
+            )
+        elif agreement < js.min_human_agreement:
+            cal_verdict = "fail"
+            msg = (
+                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
+                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) < "
+                "min_human_agreement "
+                f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
+                "or a better prompt, then recheck"
+            )
+        else:
+            cal_verdict = "pass"
+            msg = (
+                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
+                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) >= "
+                f"{js.min_human_agreement:.0%}"
+            )
+        calibration["min_human_agreement"] = js.min_human_agreement
+    else:
+        calibration = {"labels": 0}
+        cal_verdict = "warn"
+        agreement = None
+        msg = (
+            f"the judge is not calibrated: golden set {name!r} locks no {HUMAN_LABELS}; label "
+            f"{MIN_HUMAN_LABELS}-100 items with `curagate golden label {name}` and re-lock the set"
+        )
+    checks.append(
+        Check(
+            "GATE009",
+            f"{name}.judge.calibration",
+            cal_verdict,
+            msg,
+            golden_set=name,
+            metric="human_agreement",
+            candidate=agreement,
+            threshold={"min": js.min_human_agreement, "min_labels": MIN_HUMAN_LABELS},
+        )
+    )
+
+    lb = js_scores.value("length_bias", range(len(verdicts)))
+    decisive = js_scores.counted("length_bias")
+    longer = js_scores.value("candidate_longer_rate", range(len(verdicts)))
+    biased = decisive >= js.min_decisive_for_length_bias and lb > js.max_length_bias
+    checks.append(
+        Check(
+            "GATE010",
+            f"{name}.judge.length_bias",
+            "warn" if biased else "pass",
+            f"the longer answer won {lb:.1%} of {decisive} decisive verdicts (the candidate's "
+            f"answer is the longer on {longer:.1%} of items; max {js.max_length_bias:.0%})"
+            + ("; check whether the judge rewards length, not quality" if biased else ""),
+            golden_set=name,
+            metric="length_bias",
+            candidate=lb,
+            threshold={"max": js.max_length_bias, "min_decisive": js.min_decisive_for_length_bias},
+        )
+    )
+
+    trusted = consistent and cal_verdict == "pass"
+    why = "; ".join(c.message.split(":")[0] for c in checks[:2] if c.verdict != "pass")
+    everything = list(range(len(verdicts)))
+    for metric, th in spec.metrics.items():
+        if metric not in JUDGE_METRICS:
+            continue
+        value = js_scores.value(metric, everything)
+        verdict, vmsg = absolute_verdict(value, th)
+        if metric in ("judge_win_rate", "judge_loss_rate") and not trusted:
+            verdict, vmsg = "warn", f"not counted ({vmsg}): {why} (GATE008/GATE009)"
+        checks.append(
+            Check(
+                "GATE001",
+                f"{name}.{metric}.threshold",
+                verdict,
+                vmsg,
+                golden_set=name,
+                metric=metric,
+                candidate=value,
+                threshold=th.model_dump(exclude_none=True),
+                stats={k: metrics[metric][k] for k in ("ci_low", "ci_high")},
+            )
+        )
+    result = {
+        "judge": judge.describe(),
+        "prompt_sha256": prompt_sha256(template),
+        "trusted": trusted,
+        "metrics": metrics,
+        "counts": js_scores.counts(),
+        "calibration": _round_stats(calibration),
+    }
+    return result, checks, [v.to_dict() for v in verdicts]
+
+
+def _weights(ref: ModelRef) -> set[str]:
+    """The weight digests a side is made of (a run: its base model too), or of an endpoint
+    with a stated digest, that digest."""
+    keys = ("sha256", "base_model_sha256", "stated_digest")
+    return {str(ref.artifacts[k]) for k in keys if ref.artifacts.get(k)}
+
+
+def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
+    """GATE012: a judge made of the same weights as a side it judges prefers that side's
+    style (self-preference); its verdict is then not independent evidence."""
+    checks = []
+    for name, judge in sorted(judges.items()):
+        mine = _weights(judge)
+        same = [
+            side
+            for side, ref in (("candidate", cand), ("base", base))
+            if ref.identity == judge.identity or mine & _weights(ref)
+        ]
+        msg = (
+            f"the judge shares weights with the {' and the '.join(same)}: it tends to prefer "
+            "its own style (self-preference); use a judge from another model family"
+            if same
+            else "the judge's weights are not the candidate's or the base's (as far as their "
+            "digests show)"
+        )
+        checks.append(
+            Check(
+                "GATE012",
+                f"{name}.judge.independence",
+                "warn" if same else "pass",
+                msg,
+                golden_set=name,
+            )
+        )
+    return checks
+
+
+def _judge_refusals(
+    cfg: GateConfig,
+    golden: GoldenSet,
+    spec: GoldenSetGate,
+    ids: list[str],
+    convs: list[Messages],
+    cand_out: list[str],
+    base_out: list[str],
+    judge: ModelRef,
+    models: LoadedModels,
+    cache: GenerationCache,
+) -> tuple[tuple[list[bool], list[bool]], dict[str, Any], list[Check], list[dict[str, Any]]]:
+    """The judge's "does this response refuse?" in place of the regex, and where they differ.
+
+    An answer the judge did not give as YES or NO falls back to the regex verdict. The last
+    value holds, per item and side, both detectors' verdicts (for items.jsonl).
+    """
+    from curagate.gate import metrics as gm
+
+    assert spec.judge is not None
+    settings = _judge_settings(cfg, spec.judge)
+    questions = [_question(c) for c in convs]
+    sides: list[list[bool]] = []
+    differ: list[str] = []
+    unparsed = 0
+    total = 0
+    per_item: list[dict[str, Any]] = [{} for _ in ids]
+    for side, outs in (("candidate", cand_out), ("base", base_out)):
+        said = judge_refusals(
+            judge,
+            models,
+            cache,
+            settings,
+            questions,
+            outs,
+            f"{golden.name}: judging {side} refusals",
+        )
+        verdicts = []
+        for i, (j, out) in enumerate(zip(said, outs, strict=True)):
+            regex = gm.is_refusal(out)
+            unparsed += j is None
+            verdicts.append(regex if j is None else j)
+            per_item[i][side] = {"judge": j, "regex": regex}
+            total += 1
+            if j is not None and j != regex:
+                differ.append(f"{side}:{ids[i]}")
+        sides.append(verdicts)
+    detail = {
+        "detector": "judge",
+        "responses": total,
+        "regex_disagreements": len(differ),
+        "disagreeing": sorted(differ)[:50],
+        "unparsed_fell_back_to_regex": unparsed,
+    }
+    check = Check(
+        "GATE011",
+        f"{golden.name}.refusal_detector",
+        "pass" if not differ else "warn",
+        f"the judge and the regex refusal detector differ on {len(differ)} of {total} responses"
+        + ("; read them in items.jsonl and widen the regex or fix the judge" if differ else ""),
+        golden_set=golden.name,
+        candidate=float(len(differ)),
+    )
+    return (sides[0], sides[1]), detail, [check], per_item
+
+
 def _evaluate_set(
     cfg: GateConfig,
     golden: GoldenSet,
@@ -205,13 +538,46 @@ def _evaluate_set(
     base: ModelRef,
     models: LoadedModels,
     cache: GenerationCache,
+    judge: ModelRef | None = None,
 ) -> tuple[dict[str, Any], list[Check]]:
     spec, items, convs, settings = set_inputs(cfg, golden)
     cand_out = generate_cached(cand, models, convs, settings, cache, f"{golden.name}: candidate")
     base_out = generate_cached(base, models, convs, settings, cache, f"{golden.name}: base")
-    scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve))
     checks: list[Check] = []
+    refused: tuple[list[bool], list[bool]] | None = None
+    detector: dict[str, Any] | None = None
+    refusal_items: list[dict[str, Any]] = []
+    if (
+        spec.judge is not None
+        and judge is not None
+        and spec.task == "refusal"
+        and spec.judge.refusal_detector == "judge"
+    ):
+        refused, detector, det_checks, refusal_items = _judge_refusals(
+            cfg,
+            golden,
+            spec,
+            [str(it["id"]) for it in items],
+            convs,
+            cand_out,
+            base_out,
+            judge,
+            models,
+            cache,
+        )
+        checks += det_checks
+    scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve), refused)
     everything = list(range(len(items)))
+    judge_result: dict[str, Any] | None = None
+    item_verdicts: list[dict[str, Any]] | None = None
+    if spec.judge is not None and judge is not None and spec.judge.pairwise:
+        judge_result, judge_checks, item_verdicts = _judge_set(
+            cfg, golden, spec, convs, cand_out, base_out, judge, models, cache
+        )
+        checks += judge_checks
+    if detector is not None:
+        judge_result = judge_result or {"judge": judge.describe() if judge else None}
+        judge_result["refusal_detector"] = detector
 
     if golden.size < SMALL_SET_ITEMS:
         checks.append(
@@ -229,6 +595,8 @@ def _evaluate_set(
     for metric in scores.metric_names():
         metric_results[metric] = _round_stats(_stats(scores, metric, everything, cfg))
     for metric, th in spec.metrics.items():
+        if metric in JUDGE_METRICS:
+            continue  # checked with the judge's evidence above
         value = scores.value(metric, "candidate", everything)
         verdict, msg = absolute_verdict(value, th)
         checks.append(
@@ -356,6 +724,14 @@ def _evaluate_set(
         "failing_examples": _failing_examples(scores, convs),
         "_items": _item_rows(spec, scores, convs),
     }
+    if judge_result is not None:
+        result["judge"] = judge_result
+    if item_verdicts is not None:
+        for row, v in zip(result["_items"], item_verdicts, strict=True):
+            row["judge"] = v
+    if refused is not None:
+        for row, both in zip(result["_items"], refusal_items, strict=True):
+            row["refusal_detector"] = both
     if spec.task == "classification":
         from curagate.gate import metrics as gm
 
@@ -544,7 +920,7 @@ def _contamination(
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
     for g in goldens:
-        files = [p for p in g.paths if p.suffix == ".jsonl"]
+        files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
         if not files:
             continue
         result = detect(
@@ -660,13 +1036,16 @@ def run_gate(
         base, http_model=base_model_name, model_digest=base_digest, digest_flag="--base-digest"
     )
     keyid = _signing_keyid(sign_key, cand)
+    judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
     models = LoadedModels(device=device)
     cache = GenerationCache(Path(cache_dir) if cache_dir else None)
 
-    checks: list[Check] = []
+    checks: list[Check] = _self_judging(judges, cand, base_ref)
     results: list[dict[str, Any]] = []
     for golden in goldens:
-        res, cks = _evaluate_set(cfg, golden, cand, base_ref, models, cache)
+        res, cks = _evaluate_set(
+            cfg, golden, cand, base_ref, models, cache, judges.get(golden.name)
+        )
         results.append(res)
         checks += cks
     try:
@@ -701,6 +1080,7 @@ def run_gate(
         "exit_code": exit_code,
         "candidate": cand.describe(),
         "base": base_ref.describe(),
+        "judges": {name: ref.describe() for name, ref in sorted(judges.items())},
         "golden_sets": [
             {
                 "name": g.name,
@@ -731,11 +1111,9 @@ def run_gate(
         ),
     }
     write_reports(report, out)
-    endpoints = {
-        side: ref.stats.to_dict()
-        for side, ref in (("candidate", cand), ("base", base_ref))
-        if ref.kind == "http"
-    }
+    sides = [("candidate", cand), ("base", base_ref)]
+    sides += [(f"judge:{name}", ref) for name, ref in sorted(judges.items())]
+    endpoints = {side: ref.stats.to_dict() for side, ref in sides if ref.kind == "http"}
     if endpoints:
         write_text_atomic(
             out / "endpoint_log.json", json.dumps(endpoints, indent=2, sort_keys=True) + "\n"

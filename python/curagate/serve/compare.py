@@ -64,6 +64,8 @@ class Row:
     b_answer: Any
     a_correct: bool
     b_correct: bool
+    # The A report's LLM-judge verdict on its candidate vs its base, both orders (or None).
+    judge: dict[str, Any] | None = None
 
     @property
     def flip(self) -> str | None:
@@ -83,6 +85,7 @@ class Row:
             "b_output": self.b_output,
             "a_correct": self.a_correct,
             "b_correct": self.b_correct,
+            "judge": self.judge,
         }
 
 
@@ -115,6 +118,7 @@ def pair_rows(
                 b_answer=b.get(f"{b_side}_answer"),
                 a_correct=bool(r.get("candidate_correct")),
                 b_correct=bool(b.get(f"{b_side}_correct")),
+                judge=r["judge"] if isinstance(r.get("judge"), dict) else None,
             )
         )
     unmatched = 0 if b_items is None else len(a_items) + len(b_items) - 2 * len(rows)

@@ -1,0 +1,471 @@
+"""The pairwise LLM judge in the gate, against canned OpenAI-compatible judges: one that
+prefers the candidate, one that always answers ``A`` (pure position bias), one that prefers
+the longer answer, and one that agrees with the human labels on 60% of them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from gate_support import CannedServer, write_set
+
+from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
+from curagate.cli import main
+from curagate.errors import ConfigError
+from curagate.gate import run_gate
+from curagate.gate.judge import cohen_kappa, parse_verdict
+from curagate.gate.label import label
+from curagate.gate.report import REPORT_SCHEMA
+from curagate.golden import lock
+
+N = 40
+ITEMS = [
+    {"id": f"q{i:02d}", "prompt": f"Explain topic {i} briefly.", "reference": f"topic {i}"}
+    for i in range(N)
+]
+
+
+def cand_answer(i: int) -> str:
+    # Every other candidate answer is longer than the base's, the rest shorter, so a
+    # judge that only likes the candidate shows no length preference.
+    return f"cand: topic {i}" + (" explained with several useful details" * 2 if i % 2 else "")
+
+
+def base_answer(i: int) -> str:
+    return f"base: something about topic {i}, not quite it"
+
+
+def _index(prompt: str) -> int:
+    m = re.search(r"topic (\d+)", prompt)
+    return int(m.group(1)) if m else 0
+
+
+def _answers(judge_prompt: str) -> tuple[str, str]:
+    m = re.search(r"\[Answer A\]\n(.*?)\n\n\[Answer B\]\n(.*?)\n\n", judge_prompt, re.S)
+    assert m, judge_prompt
+    return m.group(1), m.group(2)
+
+
+def prefers_candidate(p: str) -> str:
+    a, _ = _answers(p)
+    return "A" if a.startswith("cand") else "B"
+
+
+def always_a(p: str) -> str:
+    return "A"
+
+
+def prefers_longer(p: str) -> str:
+    a, b = _answers(p)
+    return "Verdict: A" if len(a) > len(b) else "B"
+
+
+JUDGES: dict[str, Callable[[str], str]] = {
+    "candidate": prefers_candidate,
+    "always_a": always_a,
+    "longer": prefers_longer,
+}
+
+
+@pytest.fixture
+def endpoints() -> Iterator[dict[str, CannedServer]]:
+    made = {
+        "cand": CannedServer(lambda p: cand_answer(_index(p))),
+        "base": CannedServer(lambda p: base_answer(_index(p))),
+        **{name: CannedServer(fn) for name, fn in JUDGES.items()},
+    }
+    yield made
+    for s in made.values():
+        s.close()
+
+
+def human_labels(agree: int, total: int = 50) -> list[dict[str, str]]:
+    """People preferred the candidate on ``agree`` pairs and the base on the rest."""
+    return [
+        {
+            "id": f"q{i:02d}",
+            "prompt": ITEMS[i % N]["prompt"],
+            "candidate": cand_answer(i),
+            "base": base_answer(i),
+            "preferred": "candidate" if i < agree else "base",
+            "labeller": "ann",
+        }
+        for i in range(total)
+    ]
+
+
+def make_golden(tmp_path: Path, labels: list[dict[str, str]] | None) -> Path:
+    root = tmp_path / "golden"
+    d = write_set(root, "chat", "generation", ITEMS)
+    if labels is not None:
+        (d / "human_labels.jsonl").write_text(
+            "".join(json.dumps(r, sort_keys=True) + "\n" for r in labels)
+        )
+        (d / "set.yaml").write_text(
+            (d / "set.yaml").read_text().replace("[data.jsonl]", "[data.jsonl, human_labels.jsonl]")
+        )
+    lock(root)
+    return root
+
+
+GATE = """\
+name: chat
+golden_dir: {golden}
+generation: {{max_new_tokens: 32, concurrency: 4}}
+statistics: {{bootstrap_resamples: 200}}
+golden_sets:
+  - name: chat
+    task: generation
+    metrics:
+      judge_win_rate: {{min: 0.6}}
+    regression:
+      rouge_l: {{warn_drop: 1.0, fail_drop: 1.0}}
+    judge:
+      model: {judge}
+      endpoint_model: judge
+      identity: canned judge ({name})
+contamination: {{check: false}}
+"""
+
+
+def gate(tmp_path: Path, golden: Path, judge: CannedServer, name: str) -> Path:
+    p = tmp_path / f"gate-{name}.yaml"
+    p.write_text(GATE.format(golden=golden, judge=judge.url, name=name))
+    return p
+
+
+def check(report: dict, name: str) -> dict:
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
+    golden = make_golden(tmp_path, human_labels(agree=45))
+    out = run_gate(
+        gate(tmp_path, golden, endpoints["candidate"], "candidate"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out",
+    )
+    r = out.report
+    j = r["results"][0]["judge"]
+    assert j["metrics"]["judge_win_rate"]["value"] == 1.0
+    assert j["metrics"]["judge_loss_rate"]["value"] == 0.0
+    assert j["metrics"]["position_disagreement"]["value"] == 0.0
+    # The candidate is the longer answer on half the items and wins all: no length preference.
+    assert j["metrics"]["length_bias"]["value"] == 0.5
+    assert j["counts"]["candidate_wins"] == N and j["counts"]["position_disagreements"] == 0
+    assert j["calibration"]["labels"] == 50 and j["calibration"]["agreement"] == 0.9
+    assert j["trusted"] is True
+    assert check(r, "chat.judge.position")["verdict"] == "pass"
+    assert check(r, "chat.judge.calibration")["verdict"] == "pass"
+    assert check(r, "chat.judge.length_bias")["verdict"] == "pass"
+    win = check(r, "chat.judge_win_rate.threshold")
+    assert win["id"] == "GATE001" and win["verdict"] == "pass"
+    assert {c["id"] for c in r["checks"] if c["verdict"] != "pass"} == {"GATE006"}
+    assert out.exit_code == 0
+    # The judge is named in the report, the attestation predicate and the endpoint log.
+    assert r["judges"]["chat"]["stated_identity"] == "canned judge (candidate)"
+    assert r["judges"]["chat"]["endpoint"] == endpoints["candidate"].url
+    loaded = read_artifact(GateReportDoc, tmp_path / "out" / "gate_report.json")
+    pred = GatePredicate.of_report(loaded.doc, loaded.sha256)
+    assert pred.judges["chat"].identity == r["judges"]["chat"]["identity"]
+    assert pred.judges["chat"].stated_identity == "canned judge (candidate)"
+    log = json.loads((tmp_path / "out" / "endpoint_log.json").read_text())
+    # 40 items x 2 orders + 50 labelled pairs x 2 orders.
+    assert log["judge:chat"]["answers"] == 2 * N + 2 * 50
+    # Each item's verdict, in both orders, is in items.jsonl for the item viewer.
+    rows = [json.loads(x) for x in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
+    assert rows[0]["judge"]["verdict"] == "candidate"
+    assert rows[0]["judge"]["candidate_first"]["verdict"] == "candidate"
+    assert rows[0]["judge"]["base_first"] == {"verdict": "candidate", "raw": "B"}
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "### LLM judge" in md and "judge: canned judge (candidate)" in md
+    assert "trusted yes; agreement 90.0% with 50 human better/worse labels (50 in all), kappa" in md
+    assert "| judge_win_rate | 1.0000 | [1.0000, 1.0000] | 40 |" in md
+    assert "LLM judge" in (tmp_path / "out" / "report.html").read_text()
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
+
+
+def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
+    golden = make_golden(tmp_path, human_labels(agree=45))
+    out = run_gate(
+        gate(tmp_path, golden, endpoints["always_a"], "always_a"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out",
+    )
+    r = out.report
+    j = r["results"][0]["judge"]
+    assert j["metrics"]["position_disagreement"]["value"] == 1.0
+    assert j["counts"]["ties"] == N  # every flipped verdict became a tie
+    assert j["metrics"]["judge_win_rate"]["value"] == 0.5
+    pos = check(r, "chat.judge.position")
+    assert pos["id"] == "GATE008" and pos["verdict"] == "fail"
+    # On the labelled pairs it also says "tie" every time: uncalibrated too.
+    assert check(r, "chat.judge.calibration")["verdict"] == "fail"
+    win = check(r, "chat.judge_win_rate.threshold")
+    assert win["verdict"] == "warn" and win["message"].startswith("not counted")
+    rows = [json.loads(x) for x in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
+    assert rows[0]["judge"]["position_disagreement"] is True
+    assert rows[0]["judge"]["candidate_first"]["verdict"] == "candidate"
+    assert rows[0]["judge"]["base_first"]["verdict"] == "base"
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "trusted NO" in md and "order flips 40" in md
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
+    assert out.exit_code == 1
+
+
+def test_length_biased_judge_is_flagged(tmp_path, endpoints) -> None:
+    golden = make_golden(tmp_path, None)
+    out = run_gate(
+        gate(tmp_path, golden, endpoints["longer"], "longer"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out",
+    )
+    r = out.report
+    j = r["results"][0]["judge"]
+    assert j["metrics"]["length_bias"]["value"] == 1.0
+    assert j["metrics"]["candidate_longer_rate"]["value"] == 0.5
+    assert j["metrics"]["position_disagreement"]["value"] == 0.0
+    lb = check(r, "chat.judge.length_bias")
+    assert lb["id"] == "GATE010" and lb["verdict"] == "warn"
+    # No human labels: not calibrated, so its win rate is not counted either way.
+    cal = check(r, "chat.judge.calibration")
+    assert cal["verdict"] == "warn" and "curagate golden label chat" in cal["message"]
+    assert check(r, "chat.judge_win_rate.threshold")["verdict"] == "warn"
+    assert out.exit_code == 0  # warnings only
+    strict = run_gate(
+        gate(tmp_path, golden, endpoints["longer"], "longer"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out2",
+        strict=True,
+    )
+    assert strict.exit_code == 1
+
+
+def test_judge_agreeing_with_60_percent_of_labels_is_refused(tmp_path, endpoints) -> None:
+    golden = make_golden(tmp_path, human_labels(agree=30))
+    out = run_gate(
+        gate(tmp_path, golden, endpoints["candidate"], "candidate"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out",
+    )
+    r = out.report
+    cal = check(r, "chat.judge.calibration")
+    assert cal["id"] == "GATE009" and cal["verdict"] == "fail"
+    assert cal["candidate"] == 0.6
+    assert "60.0%" in cal["message"] and "min_human_agreement 80%" in cal["message"]
+    assert r["results"][0]["judge"]["calibration"]["cohen_kappa"] == 0.0
+    # The judge is consistent and says the candidate wins everything, but it is not trusted.
+    assert check(r, "chat.judge.position")["verdict"] == "pass"
+    win = check(r, "chat.judge_win_rate.threshold")
+    assert win["verdict"] == "warn" and "not counted" in win["message"]
+    assert out.exit_code == 1
+
+
+def test_judge_cli_errors_are_one_line(tmp_path, endpoints, capsys) -> None:
+    golden = make_golden(tmp_path, None)
+    g = gate(tmp_path, golden, endpoints["candidate"], "x")
+    g.write_text(g.read_text().replace("      identity: canned judge (x)\n", ""))
+    code = main(
+        [
+            "gate",
+            str(g),
+            "--candidate",
+            endpoints["cand"].url,
+            "--base",
+            endpoints["base"].url,
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "an endpoint judge needs 'identity'" in err and "Traceback" not in err
+    g.write_text(
+        GATE.format(golden=golden, judge=endpoints["candidate"].url, name="x").replace(
+            "judge_win_rate: {min: 0.6}",
+            "judge_win_rate: {min: 0.6}\n    slices: [{column: id, metrics: {length_bias: {max: 0.7}}}]",
+        )
+    )
+    with pytest.raises(ConfigError, match="judge metrics are set-level only"):
+        run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "o")
+
+
+def test_bad_human_label_names_the_line(tmp_path, endpoints) -> None:
+    labels = human_labels(agree=45)
+    labels[3]["preferred"] = "A"
+    golden = make_golden(tmp_path, labels)
+    with pytest.raises(Exception, match=r"human_labels.jsonl: line 4: field 'preferred'"):
+        run_gate(
+            gate(tmp_path, golden, endpoints["candidate"], "c"),
+            endpoints["cand"].url,
+            endpoints["base"].url,
+            tmp_path / "out",
+        )
+
+
+def test_verdict_parsing_and_kappa() -> None:
+    assert parse_verdict("A") == "A"
+    assert parse_verdict("**B**") == "B"
+    assert parse_verdict("Verdict: TIE.") == "TIE"
+    assert parse_verdict("tie") == "TIE"
+    assert parse_verdict("Both are fine") is None
+    assert cohen_kappa(["a", "b", "a", "b"], ["a", "b", "a", "b"]) == 1.0
+    assert cohen_kappa(["a", "a", "b", "b"], ["a", "b", "a", "b"]) == 0.0
+
+
+class Person:
+    """A labeller at the terminal: reads what was shown and prefers the candidate's answer
+    (the one starting with "cand:"), skipping the third item and quitting after ``stop``."""
+
+    def __init__(self, screen: io.StringIO, stop: int) -> None:
+        self.screen = screen
+        self.stop = stop
+        self.asked = 0
+
+    def readline(self) -> str:
+        self.asked += 1
+        if self.asked > self.stop:
+            return "q\n"
+        if self.asked == 3:
+            return "s\n"
+        shown = self.screen.getvalue().rsplit("REQUEST:", 1)[1]
+        first = shown.split("FIRST ANSWER:\n", 1)[1]
+        return "1\n" if first.startswith("cand") else "2\n"
+
+
+def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
+    golden = make_golden(tmp_path, None)
+    run_gate(
+        gate(tmp_path, golden, endpoints["candidate"], "c"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out",
+    )
+    items = tmp_path / "out" / "items.jsonl"
+    screen = io.StringIO()
+    added, path = label(
+        golden, "chat", items, labeller="ann", stdin=Person(screen, stop=12), stdout=screen
+    )
+    assert added == 11 and path == golden / "chat" / "human_labels.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    assert {r["preferred"] for r in rows} == {"candidate"} and {r["labeller"] for r in rows} == {
+        "ann"
+    }
+    assert all(r["candidate"].startswith("cand") and r["base"].startswith("base") for r in rows)
+    # Both orders were shown (the order is random per item, seeded).
+    assert "FIRST ANSWER:\ncand" in screen.getvalue() and "FIRST ANSWER:\nbase" in screen.getvalue()
+    # The CLI, fed from stdin: the same labeller continues where they stopped; "x" is asked again.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curagate",
+            "golden",
+            "label",
+            "chat",
+            "--golden-dir",
+            str(golden),
+            "--items",
+            str(items),
+            "--labeller",
+            "ann",
+            "--limit",
+            "3",
+        ],
+        input="x\nt\nt\nt\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 labels added" in proc.stdout and "curagate golden lock" in proc.stdout
+    rows2 = [json.loads(x) for x in path.read_text().splitlines()]
+    assert len(rows2) == 14 and [r["preferred"] for r in rows2[11:]] == ["tie"] * 3
+    assert len({r["id"] for r in rows2}) == 14
+    # Locked with the set, the labels calibrate the judge (too few of them yet: a warning).
+    (golden / "chat" / "set.yaml").write_text(
+        (golden / "chat" / "set.yaml")
+        .read_text()
+        .replace("[data.jsonl]", "[data.jsonl, human_labels.jsonl]")
+    )
+    lock(golden)
+    out = run_gate(
+        gate(tmp_path, golden, endpoints["candidate"], "c"),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / "out2",
+    )
+    cal = out.report["results"][0]["judge"]["calibration"]
+    # 11 better/worse choices, all agreeing; the 3 ties count only in the three-way figure.
+    assert cal["labels"] == 14 and cal["decisive_labels"] == 11 and cal["agreement"] == 1.0
+    assert cal["agreement_with_ties"] == pytest.approx(11 / 14, abs=1e-6)
+    assert out.report["results"][0]["items"] == N  # the labels are not items
+    msg = check(out.report, "chat.judge.calibration")
+    assert (
+        msg["verdict"] == "warn" and "only 11 human labels choosing a side (of 14" in msg["message"]
+    )
+
+
+def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:
+    golden = make_golden(tmp_path, None)
+    code = main(
+        [
+            "golden",
+            "label",
+            "chat",
+            "--golden-dir",
+            str(golden),
+            "--items",
+            str(tmp_path / "nope.jsonl"),
+            "--labeller",
+            "a",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.jsonl: not found" in err and "Traceback" not in err
+    code = main(["golden", "label", "chat", "--golden-dir", str(golden)])
+    assert code == 2 and "--items" in capsys.readouterr().err
+
+
+def test_bundled_judge_and_safety_gates_validate() -> None:
+    from curagate.gate import load_gate
+
+    root = Path(__file__).resolve().parents[2]
+    example = load_gate(root / "examples" / "judge" / "gate.yaml")
+    judged = next(g for g in example.golden_sets if g.name == "user_oriented")
+    assert judged.judge is not None and judged.judge.model.startswith("http://127.0.0.1")
+    assert example.resolve(judged.judge.prompt or "").is_file()
+    safety = load_gate(root / "gates" / "safety.yaml")
+    assert {g.name for g in safety.golden_sets} == {
+        "safety_refusal",
+        "safety_jailbreak",
+        "safety_pii",
+    }
+
+
+def test_judge_thresholds_keep_the_default_regression_rule(tmp_path, endpoints) -> None:
+    """A set that names only judge thresholds still gets the default regression rule on
+    every metric the task computes (the judge does not replace the string metrics)."""
+    golden = make_golden(tmp_path, None)
+    g = gate(tmp_path, golden, endpoints["candidate"], "c")
+    g.write_text(
+        g.read_text().replace(
+            "    regression:\n      rouge_l: {warn_drop: 1.0, fail_drop: 1.0}\n", ""
+        )
+    )
+    out = run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "out")
+    names = {c["name"] for c in out.report["checks"] if c["id"] == "GATE002"}
+    assert names == {"chat.exact_match.regression", "chat.rouge_l.regression"}
