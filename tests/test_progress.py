@@ -64,6 +64,15 @@ def test_audit_counts_rows(data: Path, tmp_path: Path) -> None:
     assert "audit" in p.stderr and "50" in p.stderr and "rows" in p.stderr
 
 
+def test_leakage_scan_counts_rows(data: Path, tmp_path: Path) -> None:
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "r1", "text": "an unrelated golden item text"}) + "\n")
+    args = ["leakage", "--reference", str(ref), "--corpus", str(data), "--out", str(tmp_path / "l")]
+    p = _run(args, tmp_path, "always")
+    assert p.returncode == 0, p.stderr
+    assert "leakage scan" in p.stderr and "50" in p.stderr and "rows" in p.stderr
+
+
 def test_check_sarif_stdout_has_no_bar(data: Path, tmp_path: Path) -> None:
     p = _run(["check", str(data), "--no-golden", "--format", "sarif"], tmp_path, "always")
     assert p.returncode == 0

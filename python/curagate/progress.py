@@ -55,6 +55,7 @@ class Bar:
 
     def close(self) -> None:
         if self._bar is not None:
+            self._bar.refresh()  # the final count, even when the work took under one refresh
             self._bar.close()
             self._bar = None
 

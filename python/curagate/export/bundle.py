@@ -328,6 +328,12 @@ def export_run(
     base = AutoModelForCausalLM.from_pretrained(info.base_dir, dtype=torch.float32, **offline)
     model: Any = PeftModel.from_pretrained(base, info.adapter_dir, is_trainable=False)
     model.eval()
+    from curagate.progress import Bar
+
+    # Steps, not bytes: merge, write, reload and compare, quick checks, GGUF (stderr, TTY only).
+    steps = Bar(
+        total=3 + (quick_plan is not None) + (gguf_pre is not None), desc="export", unit="step"
+    )
     reference = _logits(model, tok, rendered)
     merged = model.merge_and_unload(safe_merge=True)
     merged.to(getattr(torch, target_dtype))
@@ -340,6 +346,7 @@ def export_run(
 
     with atomic_path(out_path) as tmp:
         tmp.mkdir()
+        steps.update()  # merged
         merged.save_pretrained(tmp, max_shard_size=max_shard_size)
         tok.save_pretrained(tmp)
         if not (tmp / "generation_config.json").is_file():
@@ -376,6 +383,7 @@ def export_run(
                 f"{out_path}: reloaded weights differ from the merged weights ({', '.join(changed[:5])}); "
                 "the safetensors were not written faithfully"
             )
+        steps.update()  # written and reloaded
         got = _logits(reloaded, reloaded_tok, re_rendered)
         del reloaded
         diff = max(float((a - b).abs().max()) for a, b in zip(reference, got, strict=True))
@@ -387,9 +395,11 @@ def export_run(
             )
 
         # The gate's own generation, parsing and scoring, on base + adapter and the bundle.
+        steps.update()  # logits compared
         quick_record: dict[str, Any] = {"skipped": quick_skipped}
         if quick_plan is not None:
             quick = quick_plan.run(info.base_dir, info.adapter_dir, tmp)
+            steps.update()
             if not quick.passed:
                 raise CheckFailed(
                     f"{quick.failure_message(str(out_path))}\nnothing was written to {out_path}"
@@ -403,6 +413,8 @@ def export_run(
             gguf_result = write_gguf_q8_0(
                 tmp, reference_logits=reference, texts=rendered, pre=gguf_pre
             )
+            steps.update()
+        steps.close()
         gguf_name = gguf_result.file if gguf_result is not None else None
 
         adapter_files = hash_bundle_files(info.adapter_dir)

@@ -525,9 +525,13 @@ def detect(
     by_item: dict[int, ReferenceLeak] = {}
     records = nbytes = quarantined = scanned_quarantined = 0
     unreadable: list[Quarantined] = []
+    from curagate.progress import Bar
+
+    bar = Bar(total=None, desc="leakage scan", unit="rows")  # stderr, TTY only
     for batch in read_batches(
         corpus_paths, format=format, text_field=text_field, batch_rows=batch_rows
     ):
+        bar.update(batch.input_rows)
         keys = batch.keys
         records += len(keys)
         nbytes += _text_bytes(keys)
@@ -553,6 +557,7 @@ def detect(
                 qkeys = pa.array(texts, pa.large_string())
                 nbytes += _text_bytes(qkeys)
                 _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
+    bar.close()
     leaks = [by_item[k] for k in sorted(by_item)]
     for leak in leaks:
         leak.matches.sort(key=lambda m: (m.file, m.row))
