@@ -1,0 +1,163 @@
+"""The staged curate (stages linked by files) on the local executor: the same
+bytes as the one-process run, resumable, fsspec inputs and outputs.
+
+The Ray executor runs the same stage functions: tests/ray/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.curate import curate
+from tests.ray.cluster import output_files, t0_shards
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return t0_shards(tmp_path_factory.mktemp("t0") / "in", shards=5)
+
+
+CONFIGS: list[dict[str, Any]] = [
+    {},
+    {"memory_budget": 300_000},  # both spill stores spill: spilled_bytes must match
+    {"near__verify": "signature"},
+    {"keep__policy": "longest"},
+    {"exact__enabled": False},
+    {"near__enabled": False},
+    {"near__threshold": 0.5, "near__ngram": 3},
+    {"near__hash": "datasketch", "near__shingle": "char"},
+]
+
+
+@pytest.mark.parametrize("overrides", CONFIGS, ids=lambda o: ",".join(o) or "default")
+def test_staged_run_is_byte_identical_to_the_one_process_run(
+    shards: Path, tmp_path: Path, overrides: dict[str, Any]
+) -> None:
+    one = curate([shards], tmp_path / "one", batch_rows=97, progress=False, **overrides)
+    staged = curate(
+        [shards],
+        tmp_path / "staged",
+        batch_rows=97,
+        progress=False,
+        executor="local",
+        work_dir=tmp_path / "work",
+        **overrides,
+    )
+    assert staged.runtime["tasks"] > 0 and staged.runtime["resumed"] == 0
+    assert output_files(tmp_path / "staged") == output_files(tmp_path / "one")
+    assert one.removed_total > 0 or overrides.get("near__enabled") is False
+    if overrides.get("memory_budget"):
+        assert staged.stats["steps"]["near"]["spilled_bytes"] > 0
+
+
+def test_decontamination_staged_is_byte_identical(shards: Path, tmp_path: Path) -> None:
+    # Reference: 40 records of the corpus itself, so leakage really removes rows.
+    lines = (shards / "shard-001.jsonl").read_text(encoding="utf-8").splitlines()
+    ref = tmp_path / "golden.jsonl"
+    ref.write_text("\n".join(line for line in lines[:41] if line != "{not json") + "\n")
+    kw: dict[str, Any] = {"decontaminate__reference": [str(ref)], "progress": False}
+    one = curate([shards], tmp_path / "one", **kw)
+    curate([shards], tmp_path / "staged", executor="local", work_dir=tmp_path / "w", **kw)
+    assert one.removed["leakage"] >= 40
+    assert output_files(tmp_path / "staged") == output_files(tmp_path / "one")
+
+
+def test_rerun_after_completion_is_a_no_op_and_a_new_config_starts_afresh(
+    shards: Path, tmp_path: Path
+) -> None:
+    kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}
+    first = curate([shards], tmp_path / "out", **kw)
+    before = output_files(tmp_path / "out")
+    again = curate([shards], tmp_path / "out", **kw)
+    assert again.runtime["tasks"] == 0 and again.stats == first.stats
+    assert output_files(tmp_path / "out") == before
+    other = curate([shards], tmp_path / "out", near__threshold=0.9, **kw)
+    assert other.runtime["tasks"] > 0 and other.runtime["resumed"] == 0
+    assert other.stats["config"]["near"]["threshold"] == 0.9
+
+
+def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """SIGKILL the driver once a few sketch tasks are done; the rerun reuses
+    them and writes the same bytes as an uninterrupted one-process run."""
+    inputs = t0_shards(tmp_path / "in", shards=40)
+    work, out = tmp_path / "work", tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(out),
+        "--executor", "local", "--work-dir", str(work),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = work / "sketch" / "00002" / "done.json"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker.exists(), proc.stderr.read() if proc.stderr else ""
+    assert not out.exists()
+    finished = {p.parent.name for p in (work / "sketch").glob("*/done.json")}
+    assert 3 <= len(finished) < 40
+
+    rerun = subprocess.run([*cmd, "--json"], env=ENV, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    one = curate([inputs], tmp_path / "one", progress=False)
+    assert output_files(out) == output_files(tmp_path / "one")
+    assert json.loads(rerun.stdout) == one.stats
+
+
+def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    local = t0_shards(tmp_path / "in", shards=3, limit=600)
+    fs = fsspec.filesystem("memory")
+    for p in sorted(local.iterdir()):
+        fs.pipe(f"/corpus/{p.name}", p.read_bytes())
+    try:
+        result = curate(
+            ["memory://corpus"], "memory://curated", work_dir=tmp_path / "w", progress=False
+        )
+        one = curate([local], tmp_path / "one", progress=False)
+        assert (result.kept, result.removed, result.quarantined) == (
+            one.kept,
+            one.removed,
+            one.quarantined,
+        )
+        names = [i["file"] for i in result.stats["inputs"]]
+        assert names == [f"memory:///corpus/shard-{i:03d}.jsonl" for i in range(3)]
+        # kept/ has the original columns only: the same bytes whatever the source names.
+        for part in sorted((tmp_path / "one" / "kept").iterdir()):
+            assert fs.cat(f"/curated/kept/{part.name}") == part.read_bytes()
+        stats = json.loads(fs.cat("/curated/stats.json"))
+        assert stats["totals"] == one.stats["totals"]
+    finally:
+        for path in ("/corpus", "/curated"):
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+
+
+def test_missing_url_and_semantic_with_ray_are_one_line_errors(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", "memory://nowhere/x", "--out", str(tmp_path / "o")],
+        env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "memory://nowhere/x: no such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
+    inputs = t0_shards(tmp_path / "in", shards=1, limit=20)
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+         "--executor", "ray", "--semantic"],
+        env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "semantic dedup runs on one machine only" in r.stderr
