@@ -132,7 +132,11 @@ def curate(
         from curagate.pipeline.distributed import run
 
         result: CurateResult = run(
-            inputs, out, cfg, executor=executor or "local", ray_address=ray_address,
+            inputs,
+            out,
+            cfg,
+            executor=executor or "local",
+            ray_address=ray_address,
             work_dir=work_dir,
         )
         return result

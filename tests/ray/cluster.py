@@ -9,6 +9,7 @@ their descendants (the workers).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -71,10 +72,8 @@ class Cluster:
     def stop(self) -> None:
         procs = self.processes()
         for p in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(procs, timeout=20)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
@@ -91,24 +90,48 @@ def start_cluster(pythonpath: str) -> Cluster:
     }
     common = ["--num-cpus", "1", "--disable-usage-stats", "--object-store-memory", "80000000"]
     head = [
-        str(RAY), "start", "--head", "--port", str(port), "--temp-dir", str(temp_dir),
-        "--include-dashboard", "false", "--node-ip-address", "127.0.0.1", *common,
+        str(RAY),
+        "start",
+        "--head",
+        "--port",
+        str(port),
+        "--temp-dir",
+        str(temp_dir),
+        "--include-dashboard",
+        "false",
+        "--node-ip-address",
+        "127.0.0.1",
+        *common,
     ]
     cluster = Cluster(f"127.0.0.1:{port}", temp_dir, env)
     try:
         subprocess.run(head, env=env, check=True, capture_output=True, timeout=120)
         worker = [
-            str(RAY), "start", "--address", cluster.address, "--temp-dir", str(temp_dir),
-            "--node-ip-address", "127.0.0.1", *common,
+            str(RAY),
+            "start",
+            "--address",
+            cluster.address,
+            "--temp-dir",
+            str(temp_dir),
+            "--node-ip-address",
+            "127.0.0.1",
+            *common,
         ]
         subprocess.run(worker, env=env, check=True, capture_output=True, timeout=120)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             probe = subprocess.run(
-                [sys.executable, "-c", "import ray, sys; ray.init(address=sys.argv[1], "
-                 "log_to_driver=False); print(len([n for n in ray.nodes() if n['Alive']]))",
-                 cluster.address],
-                env=env, capture_output=True, text=True, timeout=120,
+                [
+                    sys.executable,
+                    "-c",
+                    "import ray, sys; ray.init(address=sys.argv[1], "
+                    "log_to_driver=False); print(len([n for n in ray.nodes() if n['Alive']]))",
+                    cluster.address,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             if probe.stdout.strip() == "2":
                 return cluster

@@ -151,6 +151,13 @@ def print_summary(r: CurateResult) -> None:
         f"  dedup rate      {r.dedup_rate:>10.1%}",
         f"  time            {r.seconds:>9.2f}s   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)",
     ]
+    if "executor" in r.runtime:
+        lines.append(
+            f"  executor        {r.runtime['executor']:>10}   ({r.runtime['tasks']} tasks, "
+            f"{r.runtime['resumed']} resumed from an earlier attempt)"
+        )
+    elif r.runtime.get("resumed") == "all":
+        lines.append("  executor        nothing to do: this output is complete (work dir markers)")
     for w in r.stats["warnings"]:
         lines.append(f"warning: {w}")
     print("\n".join(lines))

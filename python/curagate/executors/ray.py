@@ -43,7 +43,8 @@ class RayExecutor:
                     "start one with `ray start --head` or omit --ray-address for a local one"
                 ) from None
             self._owned = True
-        self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self.workers = max(1, int(resources.get("CPU", 1)))
 
     def map(self, fn: Callable[[Any, T], Any], common: Any, items: Sequence[T]) -> list[Any]:
         if not items:

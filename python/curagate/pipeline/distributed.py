@@ -87,7 +87,9 @@ def _fetch_remote(urls: list[str], into: Path) -> dict[str, str]:
         try:
             fs, path = fsspec.core.url_to_fs(url)
         except (ImportError, ValueError) as e:
-            raise InputError(f"{url}: cannot open ({e}); install the fsspec package for it") from None
+            raise InputError(
+                f"{url}: cannot open ({e}); install the fsspec package for it"
+            ) from None
         if any(c in path for c in "*?["):
             matches = fs.glob(path)
         elif fs.isdir(path):
@@ -142,9 +144,7 @@ def run(
     """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
     ran and how many were resumed from a previous attempt)."""
-    import importlib
-
-    one = importlib.import_module("curagate.curate")
+    from curagate.curate import _check_output_dir, _leakage_index
 
     started = time.perf_counter()
     stages.check_supported(cfg)
@@ -163,10 +163,10 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     shards = resolve_shards(inputs, work)
     if not remote_out:
-        one._check_output_dir(out_local, [Path(s.path) for s in shards])
+        _check_output_dir(out_local, [Path(s.path) for s in shards])
     reference = None
     if cfg.decontaminate.reference:
-        index = one._leakage_index(cfg)
+        index = _leakage_index(cfg)
         d = cfg.decontaminate
         reference = stages.reference_of(
             index, {"ngram": d.ngram, "methods": list(d.methods), "min_ratio": d.min_ratio}
@@ -250,9 +250,7 @@ def _cleanup(work: Path) -> None:
 
 def _finish(plan: Plan, out: Path) -> dict[str, Any]:
     """Assemble the output directory from the shard files (atomically)."""
-    import importlib
-
-    one = importlib.import_module("curagate.curate")
+    from curagate.curate import SourceCounts, _split, _stats
 
     cfg = plan.cfg
     sources = []
@@ -283,7 +281,7 @@ def _finish(plan: Plan, out: Path) -> dict[str, Any]:
                 with plan.dir("sketch", f"{shard.index:05d}", "quarantine.jsonl").open("rb") as q:
                     shutil.copyfileobj(q, quarantine)
                 sources.append(
-                    one.SourceCounts(
+                    SourceCounts(
                         shard.name, sk["input_rows"], sk["quarantined"], fl["kept"], fl["removed"]
                     )
                 )
@@ -294,14 +292,15 @@ def _finish(plan: Plan, out: Path) -> dict[str, Any]:
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         quarantined = sum(s.quarantined for s in sources)
-        stats = one._stats(cfg, sources, outcome, {"enabled": False})
+        stats = _stats(cfg, sources, outcome, {"enabled": False})
         write_json(tmp / "stats.json", stats)
         rows[tmp / "clusters.parquet"] = clusters.num_rows
         rows[tmp / "quarantine.jsonl"] = quarantined
         write_manifest(tmp, rows)
     if cfg.split.enabled:
-        one._split(cfg, out, stats)
-    return stats
+        _split(cfg, out, stats)
+    result: dict[str, Any] = stats
+    return result
 
 
 def _result(out: Path, stats: dict[str, Any], started: float, runtime: dict[str, Any]) -> Any:

@@ -30,8 +30,8 @@ deduper's chunking, so outputs *and* counters are byte-identical to
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -201,7 +201,8 @@ def rebuild_reference(ref: Reference, threads: int | None) -> Any:
 
 
 def _np(path: Path) -> np.ndarray[Any, Any]:
-    return np.load(path, mmap_mode="r")
+    array: np.ndarray[Any, Any] = np.load(path, mmap_mode="r")
+    return array
 
 
 def _save(path: Path, array: np.ndarray[Any, Any]) -> None:
@@ -501,8 +502,8 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
     survivor_group = record_group[survivor] if n else np.zeros(0, np.int64)
     status = np.full(n, 1, dtype=np.uint8)
     status[survivor == idx] = 0
-    near = (survivor != idx) & (best_in_group[record_group] == idx) & (
-        record_group != survivor_group
+    near = (
+        (survivor != idx) & (best_in_group[record_group] == idx) & (record_group != survivor_group)
     )
     status[near] = 2
     similarity = np.ones(n, dtype=np.float32)
@@ -541,7 +542,10 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
     }
     # Survivors as read-order indices over every valid record (leaked ones too).
     positions = _concat(
-        [np.asarray(_np(d / "clean_pos.npy")) + int(lay.valid_off[i]) for i, d in enumerate(sketches)],
+        [
+            np.asarray(_np(d / "clean_pos.npy")) + int(lay.valid_off[i])
+            for i, d in enumerate(sketches)
+        ],
         np.int64,
     )
     survivor_valid = positions[survivor] if n else np.zeros(0, np.int64)
@@ -583,7 +587,9 @@ def _spilled_bytes(
     # the rest at the end once anything was flushed: all of it, or nothing.
     budget = max(half // 4, 1 << 16)
     lengths = [
-        np.diff(np.asarray(_np(plan.dir("sketch", f"{s.index:05d}", "offsets.npy")))).astype(np.int64)
+        np.diff(np.asarray(_np(plan.dir("sketch", f"{s.index:05d}", "offsets.npy")))).astype(
+            np.int64
+        )
         for s in plan.shards
     ]
     per_record = _concat(lengths, np.int64)
@@ -597,9 +603,7 @@ def _spilled_bytes(
 
 def filter_shard(plan: Plan, shard: Shard) -> dict[str, Any]:
     """Kept / removed rows, cluster rows and counts of one shard (stage 5)."""
-    return _task(
-        plan.dir("filter", f"{shard.index:05d}"), lambda tmp: _filter(plan, shard, tmp)
-    )
+    return _task(plan.dir("filter", f"{shard.index:05d}"), lambda tmp: _filter(plan, shard, tmp))
 
 
 def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
@@ -696,9 +700,7 @@ def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
             f"{shard.name}: filter saw {start} valid records, sketch saw {n}: "
             "the input changed during the run"
         )
-    rows = {
-        p.relative_to(tmp).as_posix(): r for p, r in {**kept_w.rows, **removed_w.rows}.items()
-    }
+    rows = {p.relative_to(tmp).as_posix(): r for p, r in {**kept_w.rows, **removed_w.rows}.items()}
     return {"kept": kept_total, "removed": dict(sorted(removed.items())), "rows": rows}
 
 
@@ -711,11 +713,13 @@ def _ids_at(plan: Plan, lay: Layout, positions: np.ndarray[Any, Any]) -> pa.Arra
     parts = np.flatnonzero(np.diff(shard_of)) + 1
     bounds = np.concatenate([[0], parts, [len(positions)]])
     cache: dict[int, pa.Array] = {}
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds.tolist()):
         j = int(shard_of[lo])
         if j not in cache:
             d = plan.dir("sketch", f"{plan.shards[j].index:05d}")
-            cache = {j: pq.read_table(d / "meta.parquet", columns=["id"]).column(0).combine_chunks()}
+            cache = {
+                j: pq.read_table(d / "meta.parquet", columns=["id"]).column(0).combine_chunks()
+            }
         local = positions[lo:hi] - int(lay.valid_off[j])
         out.append(pc.take(cache[j], pa.array(local)))
     return pa.concat_arrays(out) if len(out) > 1 else out[0]

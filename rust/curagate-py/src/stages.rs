@@ -16,7 +16,7 @@ use crate::errors::ParameterError;
 fn view<'a, T: Copy + Default>(b: &'a Bytes, what: &str) -> PyResult<Cow<'a, [T]>> {
     let raw = b.as_slice();
     let width = std::mem::size_of::<T>();
-    if raw.len() % width != 0 {
+    if !raw.len().is_multiple_of(width) {
         return Err(ParameterError::new_err(format!(
             "{what}: {} bytes is not a whole number of {width}-byte values",
             raw.len()
@@ -60,7 +60,9 @@ fn dedup_candidate_pairs<'py>(
     let (kb, gb) = (Bytes::new(keys)?, Bytes::new(groups)?);
     let (k, g) = (view::<u64>(&kb, "keys")?, view::<u32>(&gb, "groups")?);
     if k.len() != g.len() {
-        return Err(ParameterError::new_err("keys and groups must have the same length"));
+        return Err(ParameterError::new_err(
+            "keys and groups must have the same length",
+        ));
     }
     let flat: Vec<u8> = py.detach(|| {
         let entries: Vec<(u64, u32)> = k.iter().copied().zip(g.iter().copied()).collect();
@@ -98,19 +100,42 @@ fn dedup_verify_pairs<'py>(
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let verify = parse_verify(verify)?;
-    let (pb, sb, lb) = (Bytes::new(pairs)?, Bytes::new(group_shard)?, Bytes::new(group_local)?);
+    let (pb, sb, lb) = (
+        Bytes::new(pairs)?,
+        Bytes::new(group_shard)?,
+        Bytes::new(group_local)?,
+    );
     let pairs = as_pairs(&view::<u32>(&pb, "pairs")?);
-    let (gs, gl) = (view::<u32>(&sb, "group_shard")?, view::<u32>(&lb, "group_local")?);
-    let off_bytes: Vec<Bytes> = shard_offsets.iter().map(|b| Bytes::new(&b)).collect::<PyResult<_>>()?;
-    let data_bytes: Vec<Bytes> = shard_data.iter().map(|b| Bytes::new(&b)).collect::<PyResult<_>>()?;
-    let offs: Vec<Cow<'_, [u64]>> = off_bytes.iter().map(|b| view::<u64>(b, "shard_offsets")).collect::<PyResult<_>>()?;
-    let datas: Vec<Cow<'_, [u32]>> = data_bytes.iter().map(|b| view::<u32>(b, "shard_data")).collect::<PyResult<_>>()?;
+    let (gs, gl) = (
+        view::<u32>(&sb, "group_shard")?,
+        view::<u32>(&lb, "group_local")?,
+    );
+    let off_bytes: Vec<Bytes> = shard_offsets
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    let data_bytes: Vec<Bytes> = shard_data
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    let offs: Vec<Cow<'_, [u64]>> = off_bytes
+        .iter()
+        .map(|b| view::<u64>(b, "shard_offsets"))
+        .collect::<PyResult<_>>()?;
+    let datas: Vec<Cow<'_, [u32]>> = data_bytes
+        .iter()
+        .map(|b| view::<u32>(b, "shard_data"))
+        .collect::<PyResult<_>>()?;
     for &(a, b) in &pairs {
         for g in [a, b] {
             let g = g as usize;
             let (s, l) = match (gs.get(g), gl.get(g)) {
                 (Some(&s), Some(&l)) => (s as usize, l as usize),
-                _ => return Err(ParameterError::new_err(format!("group {g} has no shard/local entry"))),
+                _ => {
+                    return Err(ParameterError::new_err(format!(
+                        "group {g} has no shard/local entry"
+                    )))
+                }
             };
             let ok = s < offs.len()
                 && s < datas.len()
@@ -135,7 +160,9 @@ fn dedup_verify_pairs<'py>(
                 use rayon::prelude::*;
                 pairs
                     .par_iter()
-                    .map(|&(a, b)| stages::similarity(get(a), get(b), verify, words_per_value) as f32)
+                    .map(|&(a, b)| {
+                        stages::similarity(get(a), get(b), verify, words_per_value) as f32
+                    })
                     .collect::<Vec<f32>>()
                     .into_iter()
                     .flat_map(f32::to_le_bytes)
@@ -164,9 +191,16 @@ fn dedup_replay_union<'py>(
     if pairs.len() != verdicts.len() {
         return Err(ParameterError::new_err("one verdict list per pair list"));
     }
-    let pb: Vec<Bytes> = pairs.iter().map(|b| Bytes::new(&b)).collect::<PyResult<_>>()?;
-    let vb: Vec<Bytes> = verdicts.iter().map(|b| Bytes::new(&b)).collect::<PyResult<_>>()?;
-    let mut parts: Vec<(Vec<(u32, u32)>, Vec<bool>)> = Vec::with_capacity(pb.len());
+    let pb: Vec<Bytes> = pairs
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    let vb: Vec<Bytes> = verdicts
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    type Owned = (Vec<(u32, u32)>, Vec<bool>);
+    let mut parts: Vec<Owned> = Vec::with_capacity(pb.len());
     for (p, v) in pb.iter().zip(&vb) {
         let flat = view::<u32>(p, "pairs")?;
         let pairs = as_pairs(&flat);
@@ -174,17 +208,26 @@ fn dedup_replay_union<'py>(
         if pairs.len() != verdicts.len() {
             return Err(ParameterError::new_err("one verdict per pair"));
         }
-        if pairs.iter().any(|&(a, b)| a as usize >= n_groups || b as usize >= n_groups) {
+        if pairs
+            .iter()
+            .any(|&(a, b)| a as usize >= n_groups || b as usize >= n_groups)
+        {
             return Err(ParameterError::new_err("a pair names a group >= n_groups"));
         }
         parts.push((pairs, verdicts));
     }
     let replayed = py.detach(|| {
-        let refs: Vec<(&[(u32, u32)], &[bool])> =
-            parts.iter().map(|(p, v)| (p.as_slice(), v.as_slice())).collect();
+        let refs: Vec<stages::Verdicts<'_>> = parts
+            .iter()
+            .map(|(p, v)| (p.as_slice(), v.as_slice()))
+            .collect();
         stages::replay_union(n_groups, &refs)
     });
-    let roots: Vec<u8> = replayed.roots.iter().flat_map(|r| r.to_le_bytes()).collect();
+    let roots: Vec<u8> = replayed
+        .roots
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
     Ok((
         PyBytes::new(py, &roots),
         replayed.candidate_pairs,

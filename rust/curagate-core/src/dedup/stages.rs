@@ -58,6 +58,9 @@ where
         .collect()
 }
 
+/// One partition's candidate pairs and their verdicts.
+pub type Verdicts<'a> = (&'a [(u32, u32)], &'a [bool]);
+
 /// Outcome of [`replay_union`].
 pub struct Replayed {
     /// Root (smallest group id) of every group's cluster.
@@ -70,7 +73,7 @@ pub struct Replayed {
 /// Join verified pairs partition by partition, in chunks of 4,096 pairs
 /// whose already-joined pairs are skipped (not counted), exactly as the
 /// streaming deduper does; the verdicts were computed for every pair.
-pub fn replay_union(n_groups: usize, partitions: &[(&[(u32, u32)], &[bool])]) -> Replayed {
+pub fn replay_union(n_groups: usize, partitions: &[Verdicts<'_>]) -> Replayed {
     const CHUNK: usize = 1 << 12;
     let mut uf = UnionFind::new(n_groups);
     let (mut candidates, mut verified, mut rejected) = (0u64, 0u64, 0u64);
@@ -110,4 +113,31 @@ pub struct SketchBatch {
     pub data_end: Vec<u64>,
     /// `bands` keys per record (empty when near dedup is off).
     pub keys: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_skips_pairs_already_joined_within_the_chunk_order() {
+        // (0,1) joins; (1,2) rejected; (0,2) verified joins 2; in the next
+        // partition (1,2) is already joined: skipped, not counted.
+        let p0 = [(0, 1), (1, 2), (0, 2)];
+        let v0 = [true, false, true];
+        let p1 = [(1, 2), (3, 4)];
+        let v1 = [true, false];
+        let r = replay_union(5, &[(&p0, &v0), (&p1, &v1)]);
+        assert_eq!(r.roots, vec![0, 0, 0, 3, 4]);
+        assert_eq!(
+            (r.candidate_pairs, r.verified_pairs, r.rejected_pairs),
+            (5, 2, 2)
+        );
+    }
+
+    #[test]
+    fn candidate_pairs_are_sorted_and_unique() {
+        let pairs = candidate_pairs(vec![(7, 2), (7, 0), (9, 2), (9, 0), (7, 1)]);
+        assert_eq!(pairs, vec![(0, 1), (0, 2), (1, 2)]);
+    }
 }
