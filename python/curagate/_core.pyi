@@ -148,7 +148,8 @@ def dedup_verify_pairs(
     similarity: bool = False,
     threads: int | None = None,
 ) -> bytes:
-    """Verdict (u8) or similarity (f32) of every pair of groups."""
+    """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
+    pairs) or similarities (f32, ``similarity=True``) of pairs of groups."""
 
 def dedup_replay_union(
     n_groups: int, pairs: list[Any], verdicts: list[Any]

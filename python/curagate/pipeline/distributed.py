@@ -194,8 +194,25 @@ def run(
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
     results: list[dict[str, Any]] = []
+    timings: dict[str, dict[str, float]] = {}
+
+    def stage(name: str, fn: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        out: list[dict[str, Any]] = ex.map(fn, plan, items)
+        fresh = [r for r in out if not r.get("resumed")]
+        timings[name] = {
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "task_s": round(sum(r.get("seconds", 0.0) for r in fresh), 3),
+            "max_task_rss_mib": round(
+                max((r.get("peak_rss_kib", 0) for r in fresh), default=0) / 1024, 1
+            ),
+            "bytes": _tree_bytes(work / ("groups" if name == "groups" else name)),
+        }
+        results.extend(out)
+        return out
+
     try:
-        results += ex.map(stages.sketch, plan, shards)
+        stage("sketch", stages.sketch, shards)
         input_rows = sum(r["input_rows"] for r in results)
         if input_rows == 0:
             raise InputError(
@@ -204,16 +221,18 @@ def run(
                 "check the paths (empty files contain no records)"
             )
         if plan.dedup:
-            results += ex.map(_call, plan, ["groups"])
+            stage("groups", _call, ["groups"])
             if cfg.near.enabled:
-                results += ex.map(stages.bucket, plan, list(range(stages.PARTITIONS)))
-            results += ex.map(_call, plan, ["cluster"])
-        results += ex.map(stages.filter_shard, plan, shards)
+                stage("bucket", stages.bucket, list(range(stages.PARTITIONS)))
+            stage("cluster", _call, ["cluster"])
+        stage("filter", stages.filter_shard, shards)
     finally:
         ex.close()
 
     build = work / "output" if remote_out else out_local
+    t0 = time.perf_counter()
     stats = _finish(plan, build)
+    timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
     if remote_out:
         fs, path = _fsspec().core.url_to_fs(out_text)
         if fs.exists(path):
@@ -225,6 +244,7 @@ def run(
         "executor": ex.name,
         "tasks": len(results),
         "resumed": sum(1 for r in results if r.get("resumed")),
+        "stages": timings,
     }
     return _result(Path(out_text) if remote_out else out_local, stats, started, runtime)
 
@@ -233,6 +253,10 @@ def _call(plan: Plan, name: str) -> dict[str, Any]:
     """The one-node stages, as a task of the same executor."""
     result: dict[str, Any] = getattr(stages, name)(plan)
     return result
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
 def _slug(text: str) -> str:

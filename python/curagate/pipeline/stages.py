@@ -32,7 +32,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import resource
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -119,8 +121,12 @@ def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
     tmp.mkdir()
+    started = time.perf_counter()
     try:
         result = body(tmp)
+        # Facts of this attempt, for benchmarks (never written into outputs).
+        result["seconds"] = round(time.perf_counter() - started, 4)
+        result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         write_json(tmp / DONE, result)
         if final.exists():  # a half-written leftover never has done.json
             shutil.rmtree(final, ignore_errors=True)
@@ -400,7 +406,7 @@ def _shard_data(plan: Plan) -> tuple[list[Any], list[Any]]:
 
 
 def bucket(plan: Plan, partition: int) -> dict[str, Any]:
-    """Candidate pairs of one band partition, every one verified (stage 3)."""
+    """Candidate pairs of one band partition and the verdicts the replay can need (stage 3)."""
     return _task(plan.dir("bucket", f"{partition:02d}"), lambda tmp: _bucket(plan, partition, tmp))
 
 
@@ -705,24 +711,26 @@ def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
 
 
 def _ids_at(plan: Plan, lay: Layout, positions: np.ndarray[Any, Any]) -> pa.Array:
-    """Record ids at global read-order positions (they may be in other shards)."""
+    """Record ids at global read-order positions (they may be in other shards):
+    each shard's ids are read once, for all the positions that fall in it."""
     if len(positions) == 0:
         return pa.array([], pa.string())
     shard_of = np.searchsorted(lay.valid_off, positions, side="right") - 1
-    out: list[pa.Array] = []
-    parts = np.flatnonzero(np.diff(shard_of)) + 1
-    bounds = np.concatenate([[0], parts, [len(positions)]])
-    cache: dict[int, pa.Array] = {}
-    for lo, hi in itertools.pairwise(bounds.tolist()):
-        j = int(shard_of[lo])
-        if j not in cache:
-            d = plan.dir("sketch", f"{plan.shards[j].index:05d}")
-            cache = {
-                j: pq.read_table(d / "meta.parquet", columns=["id"]).column(0).combine_chunks()
-            }
-        local = positions[lo:hi] - int(lay.valid_off[j])
-        out.append(pc.take(cache[j], pa.array(local)))
-    return pa.concat_arrays(out) if len(out) > 1 else out[0]
+    order = np.argsort(shard_of, kind="stable")
+    sorted_shards = shard_of[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_shards[1:] != sorted_shards[:-1]]))
+    bounds = [*starts.tolist(), len(order)]
+    parts: list[pa.Array] = []
+    for lo, hi in itertools.pairwise(bounds):
+        j = int(sorted_shards[lo])
+        d = plan.dir("sketch", f"{plan.shards[j].index:05d}")
+        ids = pq.read_table(d / "meta.parquet", columns=["id"]).column(0).combine_chunks()
+        local = positions[order[lo:hi]] - int(lay.valid_off[j])
+        parts.append(pc.take(ids, pa.array(local)))
+    gathered = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order), dtype=np.int64)
+    return pc.take(gathered, pa.array(inverse))
 
 
 def check_supported(cfg: CurateConfig) -> None:

@@ -79,7 +79,8 @@ fn dedup_candidate_pairs<'py>(
     Ok(PyBytes::new(py, &flat))
 }
 
-/// Verdicts (u8, `similarity=False`) or similarities (f32) of `pairs`
+/// Verdict codes (u8: 0 rejected, 1 verified, 2 skipped as already joined
+/// within these pairs' chunks; `similarity=False`) or similarities (f32) of `pairs`
 /// (interleaved u32 group ids). A group's record is
 /// `shard_data[s][shard_offsets[s][l] .. shard_offsets[s][l + 1]]` with
 /// `s = group_shard[g]`, `l = group_local[g]`.
@@ -168,10 +169,7 @@ fn dedup_verify_pairs<'py>(
                     .flat_map(f32::to_le_bytes)
                     .collect()
             } else {
-                stages::verify_pairs(&pairs, get, verify, words_per_value, threshold)
-                    .into_iter()
-                    .map(u8::from)
-                    .collect()
+                stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
             }
         })
     });
@@ -199,12 +197,12 @@ fn dedup_replay_union<'py>(
         .iter()
         .map(|b| Bytes::new(&b))
         .collect::<PyResult<_>>()?;
-    type Owned = (Vec<(u32, u32)>, Vec<bool>);
+    type Owned = (Vec<(u32, u32)>, Vec<u8>);
     let mut parts: Vec<Owned> = Vec::with_capacity(pb.len());
     for (p, v) in pb.iter().zip(&vb) {
         let flat = view::<u32>(p, "pairs")?;
         let pairs = as_pairs(&flat);
-        let verdicts: Vec<bool> = v.as_slice().iter().map(|&x| x != 0).collect();
+        let verdicts: Vec<u8> = v.as_slice().to_vec();
         if pairs.len() != verdicts.len() {
             return Err(ParameterError::new_err("one verdict per pair"));
         }
@@ -216,13 +214,15 @@ fn dedup_replay_union<'py>(
         }
         parts.push((pairs, verdicts));
     }
-    let replayed = py.detach(|| {
-        let refs: Vec<stages::Verdicts<'_>> = parts
-            .iter()
-            .map(|(p, v)| (p.as_slice(), v.as_slice()))
-            .collect();
-        stages::replay_union(n_groups, &refs)
-    });
+    let replayed = py
+        .detach(|| {
+            let refs: Vec<stages::Verdicts<'_>> = parts
+                .iter()
+                .map(|(p, v)| (p.as_slice(), v.as_slice()))
+                .collect();
+            stages::replay_union(n_groups, &refs)
+        })
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("replay: {e}")))?;
     let roots: Vec<u8> = replayed
         .roots
         .iter()
