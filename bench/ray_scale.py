@@ -31,9 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
-from near_dedup import parse_size
-
 from curagate.curate import curate
+from near_dedup import parse_size
 
 RESULTS = corpus.BENCH_DIR / "results"
 
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.shutdown()
         report["runs"]["ray"]["identical"] = files(out) == reference
     one_s = report["runs"]["one-process"]["wall_s"]
-    for name, r in report["runs"].items():
+    for r in report["runs"].values():
         r["vs_one_process"] = round(r["wall_s"] / one_s, 2)
     path = RESULTS / f"ray_scale-{n}-{args.shards}.json"
     path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")

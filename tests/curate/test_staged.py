@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from curagate.curate import curate
+from curagate.errors import InputError
 from tests.ray.cluster import output_files, t0_shards
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,8 +142,13 @@ def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
             assert fs.cat(f"/curated/kept/{part.name}") == part.read_bytes()
         stats = json.loads(fs.cat("/curated/stats.json"))
         assert stats["totals"] == one.stats["totals"]
+        # A remote folder that is not a curate output is never replaced.
+        fs.pipe("/precious/notes.txt", b"keep me")
+        with pytest.raises(InputError, match="is not a curagate output"):
+            curate(["memory://corpus"], "memory://precious", work_dir=tmp_path / "w2")
+        assert fs.cat("/precious/notes.txt") == b"keep me"
     finally:
-        for path in ("/corpus", "/curated"):
+        for path in ("/corpus", "/curated", "/precious"):
             if fs.exists(path):
                 fs.rm(path, recursive=True)
 

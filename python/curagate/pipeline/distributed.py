@@ -13,6 +13,7 @@ start it afresh.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -164,6 +165,8 @@ def run(
     shards = resolve_shards(inputs, work)
     if not remote_out:
         _check_output_dir(out_local, [Path(s.path) for s in shards])
+    else:
+        _check_remote_out(out_text)
     reference = None
     if cfg.decontaminate.reference:
         index = _leakage_index(cfg)
@@ -193,6 +196,10 @@ def run(
         return _result(out_local, stats, started, {"tasks": 0, "resumed": "all"})
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
+    if cfg.threads is None and ex.name == "ray":
+        # A Ray task reserves one CPU: its Rust pool uses one thread, and the
+        # cluster's parallelism comes from running tasks side by side.
+        plan = dataclasses.replace(plan, threads=1)
     results: list[dict[str, Any]] = []
     timings: dict[str, dict[str, float]] = {}
 
@@ -247,6 +254,20 @@ def run(
         "stages": timings,
     }
     return _result(Path(out_text) if remote_out else out_local, stats, started, runtime)
+
+
+def _check_remote_out(url: str) -> None:
+    """Like the local check: never replace a folder that is not a curate output."""
+    fs, path = _fsspec().core.url_to_fs(url)
+    if not fs.exists(path):
+        return
+    if not fs.isdir(path):
+        raise InputError(f"--out {url}: exists and is not a directory")
+    if fs.ls(path) and not any(fs.exists(f"{path}/{m}") for m in ("stats.json", "manifest.json")):
+        raise InputError(
+            f"--out {url}: directory exists and is not a curagate output; "
+            "choose a new or empty directory (curate replaces its output as a whole)"
+        )
 
 
 def _call(plan: Plan, name: str) -> dict[str, Any]:
