@@ -318,7 +318,7 @@ def _finish(plan: Plan, out: Path) -> dict[str, Any]:
                 for rel, count in fl["rows"].items():
                     target = tmp / rel
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(fd / rel, target)
+                    _link_or_copy(fd / rel, target)
                     rows[target] = count
                 if (fd / "clusters.parquet").is_file():
                     pf = pq.ParquetFile(fd / "clusters.parquet")
@@ -346,6 +346,15 @@ def _finish(plan: Plan, out: Path) -> dict[str, Any]:
         _split(cfg, out, stats)
     result: dict[str, Any] = stats
     return result
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard link when the work dir and the output share a file system (the
+    finish step then costs per file, not per byte), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
 
 
 def _result(out: Path, stats: dict[str, Any], started: float, runtime: dict[str, Any]) -> Any:
