@@ -39,6 +39,7 @@ CONFIGS: list[dict[str, Any]] = [
     {"near__enabled": False},
     {"near__threshold": 0.5, "near__ngram": 3},
     {"near__hash": "datasketch", "near__shingle": "char"},
+    {"split__enabled": True},  # OUT/splits/ from the kept rows, as in one process
 ]
 
 
@@ -46,10 +47,13 @@ CONFIGS: list[dict[str, Any]] = [
 def test_staged_run_is_byte_identical_to_the_one_process_run(
     shards: Path, tmp_path: Path, overrides: dict[str, Any]
 ) -> None:
-    one = curate([shards], tmp_path / "one", batch_rows=97, progress=False, **overrides)
+    # Both into the same folder: split_manifest.json names the files it read.
+    out = tmp_path / "out"
+    one = curate([shards], out, batch_rows=97, progress=False, **overrides)
+    expected = output_files(out)
     staged = curate(
         [shards],
-        tmp_path / "staged",
+        out,
         batch_rows=97,
         progress=False,
         executor="local",
@@ -57,7 +61,7 @@ def test_staged_run_is_byte_identical_to_the_one_process_run(
         **overrides,
     )
     assert staged.runtime["tasks"] > 0 and staged.runtime["resumed"] == 0
-    assert output_files(tmp_path / "staged") == output_files(tmp_path / "one")
+    assert output_files(out) == expected
     assert one.removed_total > 0 or overrides.get("near__enabled") is False
     if overrides.get("memory_budget"):
         assert staged.stats["steps"]["near"]["spilled_bytes"] > 0
@@ -142,6 +146,12 @@ def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
             assert fs.cat(f"/curated/kept/{part.name}") == part.read_bytes()
         stats = json.loads(fs.cat("/curated/stats.json"))
         assert stats["totals"] == one.stats["totals"]
+        # A rerun is a no-op: nothing listed is downloaded or computed again.
+        again = curate(
+            ["memory://corpus"], "memory://curated", work_dir=tmp_path / "w", progress=False
+        )
+        assert again.runtime["tasks"] == 0 and again.stats == result.stats
+        assert not (tmp_path / "w" / "inputs").exists()  # the copies went with the stage files
         # A remote folder that is not a curate output is never replaced.
         fs.pipe("/precious/notes.txt", b"keep me")
         with pytest.raises(InputError, match="is not a curagate output"):

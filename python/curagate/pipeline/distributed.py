@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,24 +48,37 @@ def _local(value: str | os.PathLike[str]) -> str:
     return text[len("file://") :] if text.startswith("file://") else text
 
 
-def resolve_shards(inputs: Sequence[str | os.PathLike[str]], work: Path) -> list[Shard]:
-    """Input files in the one-process order; fsspec URLs are listed with
-    fsspec and copied once into the work directory (``WORK/inputs/``)."""
+@dataclass(frozen=True)
+class Remote:
+    """A remote shard: where fsspec reads it and the local copy the stages read."""
+
+    fs: Any
+    path: str
+    size: int
+    target: Path
+
+
+def resolve_shards(
+    inputs: Sequence[str | os.PathLike[str]], work: Path
+) -> tuple[list[Shard], dict[str, Remote]]:
+    """Input files in the one-process order. fsspec URLs are listed here and
+    copied into ``WORK/inputs/`` by :func:`download` (once: a resumed or
+    finished run does not download again)."""
     from curagate.io import expand_inputs
 
     local = [_local(i) for i in inputs if not is_url(i)]
-    remote = [os.fspath(i) for i in inputs if is_url(i)]
+    urls = [os.fspath(i) for i in inputs if is_url(i)]
     named: dict[str, str] = {}  # name -> readable local path
     if local:
         for p in expand_inputs(local):
             named[p.as_posix()] = str(p.resolve())
-    if remote:
-        for url, path in _fetch_remote(remote, work / "inputs").items():
-            named[url] = path
-    if not local and not remote:
+    remote = _list_remote(urls, work / "inputs") if urls else {}
+    for name, r in remote.items():
+        named[name] = str(r.target)
+    if not local and not urls:
         expand_inputs([])  # the usual "no input given" error
     names = sorted(named)
-    return [Shard(i, named[n], n) for i, n in enumerate(names)]
+    return [Shard(i, named[n], n) for i, n in enumerate(names)], remote
 
 
 def _fsspec() -> Any:
@@ -77,13 +91,12 @@ def _fsspec() -> Any:
     return fsspec
 
 
-def _fetch_remote(urls: list[str], into: Path) -> dict[str, str]:
-    """Every shard under the URLs (files, folders, globs), copied locally.
+def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
+    """Every shard under the URLs (files, folders, globs), by fsspec name."""
+    import hashlib
 
-    Copies are cached by URL and size: a resumed run does not download again.
-    """
     fsspec = _fsspec()
-    found: dict[str, str] = {}
+    found: dict[str, Remote] = {}
     for url in urls:
         try:
             fs, path = fsspec.core.url_to_fs(url)
@@ -104,25 +117,29 @@ def _fetch_remote(urls: list[str], into: Path) -> dict[str, str]:
             raise InputError(f"{url}: no {', '.join(_SUFFIXES)} file there")
         for m in shards:
             name = fs.unstrip_protocol(m)
-            size = fs.size(m)
-            suffix = next(s for s in sorted(_SUFFIXES, key=len, reverse=True) if m.endswith(s))
-            import hashlib
-
+            size = int(fs.size(m))
+            suffix = next(x for x in sorted(_SUFFIXES, key=len, reverse=True) if m.endswith(x))
             digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-            target = into / f"{digest}-{size}{suffix}"
-            if not target.is_file():
-                into.mkdir(parents=True, exist_ok=True)
-                with atomic_path(target) as tmp:
-                    fs.get_file(m, str(tmp))
-            found[name] = str(target)
+            found[name] = Remote(fs, m, size, into / f"{digest}-{size}{suffix}")
     return found
 
 
-def _fingerprint(plan: Plan) -> dict[str, Any]:
-    files = []
+def download(remote: dict[str, Remote]) -> None:
+    for r in remote.values():
+        if not r.target.is_file():
+            r.target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(r.target) as tmp:
+                r.fs.get_file(r.path, str(tmp))
+
+
+def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
+    files: list[list[Any]] = []
     for s in plan.shards:
-        st = Path(s.path).stat()
-        files.append([s.name, st.st_size, st.st_mtime_ns])
+        if s.name in remote:
+            files.append([s.name, remote[s.name].size])
+        else:
+            st = Path(s.path).stat()
+            files.append([s.name, st.st_size, st.st_mtime_ns])
     return {
         "schema": stages.WORK_SCHEMA,
         "config": plan.cfg.model_dump(mode="json", exclude={"threads", "spill_dir"}),
@@ -162,7 +179,7 @@ def run(
         )
     )
     work.mkdir(parents=True, exist_ok=True)
-    shards = resolve_shards(inputs, work)
+    shards, remote = resolve_shards(inputs, work)
     if not remote_out:
         _check_output_dir(out_local, [Path(s.path) for s in shards])
     else:
@@ -176,7 +193,7 @@ def run(
         )
     plan = Plan(cfg, shards, str(work.resolve()), reference, cfg.threads)
 
-    fingerprint = _fingerprint(plan)
+    fingerprint = _fingerprint(plan, remote)
     plan_file = work / "plan.json"
     if plan_file.is_file() and json.loads(plan_file.read_text(encoding="utf-8")) != json.loads(
         json.dumps(fingerprint)
@@ -190,10 +207,14 @@ def run(
                 target.unlink(missing_ok=True)
     write_json(plan_file, fingerprint)
 
-    target_stats = (work / "output" if remote_out else out_local) / "stats.json"
-    if (work / "done.json").is_file() and target_stats.is_file() and not remote_out:
-        stats = json.loads(target_stats.read_text(encoding="utf-8"))
-        return _result(out_local, stats, started, {"tasks": 0, "resumed": "all"})
+    if (work / "done.json").is_file():
+        # Finished before with this plan: the output is there, nothing to do.
+        stats_text = _read_stats(out_text) if remote_out else _read_local(out_local / "stats.json")
+        if stats_text is not None:
+            stats = json.loads(stats_text)
+            out_path = Path(out_text) if remote_out else out_local
+            return _result(out_path, stats, started, {"tasks": 0, "resumed": "all"})
+    download(remote)
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
     if cfg.threads is None and ex.name == "ray":
@@ -256,6 +277,19 @@ def run(
     return _result(Path(out_text) if remote_out else out_local, stats, started, runtime)
 
 
+def _read_local(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _read_stats(url: str) -> str | None:
+    fs, path = _fsspec().core.url_to_fs(url)
+    target = f"{path}/stats.json"
+    if not fs.exists(target):
+        return None
+    text: str = fs.cat(target).decode("utf-8")
+    return text
+
+
 def _check_remote_out(url: str) -> None:
     """Like the local check: never replace a folder that is not a curate output."""
     fs, path = _fsspec().core.url_to_fs(url)
@@ -289,7 +323,7 @@ def _slug(text: str) -> str:
 def _cleanup(work: Path) -> None:
     """Drop the stage files once the output is in place; the markers of
     completion (plan.json, done.json) stay so a rerun is a no-op."""
-    for child in ("sketch", "groups", "bucket", "cluster", "filter", "output"):
+    for child in ("sketch", "groups", "bucket", "cluster", "filter", "output", "inputs"):
         shutil.rmtree(work / child, ignore_errors=True)
 
 
