@@ -19,7 +19,7 @@ import pytest
 
 from curagate.curate import curate
 from curagate.errors import InputError
-from tests.ray.cluster import output_files, t0_shards
+from tests.ray.cluster import free_port, output_files, t0_shards
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
@@ -163,7 +163,9 @@ def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
                 fs.rm(path, recursive=True)
 
 
-def test_missing_url_and_semantic_with_ray_are_one_line_errors(tmp_path: Path) -> None:
+def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
+    tmp_path: Path,
+) -> None:
     r = subprocess.run(
         [sys.executable, "-m", "curagate", "curate", "memory://nowhere/x", "--out", str(tmp_path / "o")],
         env=ENV, capture_output=True, text=True,
@@ -179,3 +181,13 @@ def test_missing_url_and_semantic_with_ray_are_one_line_errors(tmp_path: Path) -
     )  # fmt: skip
     assert r.returncode == 2
     assert "semantic dedup runs on one machine only" in r.stderr
+    pytest.importorskip("ray")
+    port = free_port()  # nothing listens there
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+         "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
+        env=ENV, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert f"--ray-address 127.0.0.1:{port}: nothing answers there" in r.stderr
+    assert "Traceback" not in r.stderr

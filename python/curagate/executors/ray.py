@@ -11,6 +11,7 @@ node sees (one machine, or a shared file system).
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ class RayExecutor:
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if address:
+                _probe(address)
                 kwargs["address"] = address
             try:
                 ray.init(**kwargs)
@@ -57,3 +59,19 @@ class RayExecutor:
     def close(self) -> None:
         if self._owned and os.environ.get("CURAGATE_RAY_KEEP") != "1":
             self._ray.shutdown()
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds, in one line, when HOST:PORT does not answer: Ray itself
+    would retry the connection for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray://...: Ray resolves those itself
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except OSError as e:
+        raise InputError(
+            f"--ray-address {address}: nothing answers there ({e.strerror or e}); "
+            "start a cluster with `ray start --head --port PORT` or use --ray-address auto"
+        ) from None
