@@ -93,6 +93,7 @@ def test_rerun_after_completion_is_a_no_op_and_a_new_config_starts_afresh(
     assert other.stats["config"]["near"]["threshold"] == 0.9
 
 
+@pytest.mark.slow
 def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
     """SIGKILL the driver once a few sketch tasks are done; the rerun reuses
     them and writes the same bytes as an uninterrupted one-process run."""
