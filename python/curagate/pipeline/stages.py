@@ -36,7 +36,7 @@ import resource
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -542,9 +542,7 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
         "rejected_pairs": int(rejected),
         "bands": bands,
         "rows": rows,
-        "spilled_bytes": _spilled_bytes(plan, entries, group_first, group_empty)
-        if cfg.near.enabled
-        else 0,
+        "spilled_bytes": _spilled_bytes(plan, entries, group_first) if cfg.near.enabled else 0,
     }
     # Survivors as read-order indices over every valid record (leaked ones too).
     positions = _concat(
@@ -581,7 +579,6 @@ def _spilled_bytes(
     plan: Plan,
     entries: np.ndarray[Any, Any],
     group_first: np.ndarray[Any, Any],
-    group_empty: np.ndarray[Any, Any],
 ) -> int:
     """What the streaming deduper would have spilled with this memory budget
     (it is reported in stats.json, so the staged run reports the same)."""
@@ -738,7 +735,3 @@ def check_supported(cfg: CurateConfig) -> None:
         raise ConfigError(
             "semantic dedup runs on one machine only; use --executor local with --semantic"
         )
-
-
-def stage_names() -> Sequence[str]:
-    return ("sketch", "groups", "bucket", "cluster", "filter")
