@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -224,6 +224,16 @@ def sketch(plan: Plan, shard: Shard) -> dict[str, Any]:
 
 
 def _sketch(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
+    # The verification data (the largest part) streams to raw files as it is
+    # computed, so a sketch worker holds ~0.4 KB per record of its shard.
+    with (tmp / "data.bin").open("wb") as sets, (tmp / "offsets.bin").open("wb") as offsets:
+        offsets.write(np.zeros(1, "<u8").tobytes())
+        return _sketch_into(plan, shard, tmp, sets, offsets)
+
+
+def _sketch_into(
+    plan: Plan, shard: Shard, tmp: Path, sets: BinaryIO, offsets: BinaryIO
+) -> dict[str, Any]:
     cfg = plan.cfg
     leakage = _leakage(plan)
     dedup = _deduper(plan) if plan.dedup else None
@@ -239,8 +249,6 @@ def _sketch(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
     prio: list[np.ndarray[Any, Any]] = []
     hashes: list[np.ndarray[Any, Any]] = []
     empty: list[np.ndarray[Any, Any]] = []
-    data: list[np.ndarray[Any, Any]] = []
-    ends: list[np.ndarray[Any, Any]] = []
     keys: list[np.ndarray[Any, Any]] = []
     valid = 0
     data_base = 0
@@ -276,10 +284,10 @@ def _sketch(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
         out = dedup._core.sketch(*text_buffers(batch_keys))
         hashes.append(np.frombuffer(out["hashes"], dtype="<u8").reshape(-1, 2))
         empty.append(np.frombuffer(out["empty"], dtype=np.uint8))
-        words = np.frombuffer(out["data"], dtype="<u4")
-        data.append(words)
-        ends.append(np.frombuffer(out["data_end"], dtype="<u8") + data_base)
-        data_base += len(words)
+        sets.write(out["data"])
+        ends = np.frombuffer(out["data_end"], dtype="<u8") + np.uint64(data_base)
+        offsets.write(ends.astype("<u8").tobytes())
+        data_base += len(out["data"]) // 4
         keys.append(np.frombuffer(out["keys"], dtype="<u8"))
 
     write_quarantine(tmp / "quarantine.jsonl", quarantined)
@@ -298,8 +306,6 @@ def _sketch(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
         _save(tmp / "hashes.npy", np.concatenate(hashes) if hashes else np.zeros((0, 2), "<u8"))
         empty_all = cat(empty, np.uint8)
         _save(tmp / "empty.npy", empty_all)
-        _save(tmp / "data.npy", cat(data, np.uint32))
-        _save(tmp / "offsets.npy", np.concatenate([[0], cat(ends, np.uint64)]).astype("<u8"))
         band_keys = cat(keys, np.uint64)
         if near and clean_n:
             # Band entries of the records that can start a group: non-empty,
@@ -396,10 +402,19 @@ def _groups(plan: Plan, tmp: Path) -> dict[str, Any]:
     return {"records": n, "groups": len(group_first)}
 
 
+def _raw(path: Path, dtype: str) -> np.ndarray[Any, Any]:
+    """A raw little-endian array file, memory-mapped (numpy cannot map 0 bytes)."""
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
 def _shard_data(plan: Plan) -> tuple[list[Any], list[Any]]:
-    offsets = [_np(plan.dir("sketch", f"{s.index:05d}", "offsets.npy")) for s in plan.shards]
-    data = [_np(plan.dir("sketch", f"{s.index:05d}", "data.npy")) for s in plan.shards]
-    return offsets, data
+    """Per shard: verification data offsets (u64, one more than records) and words (u32)."""
+    dirs = [plan.dir("sketch", f"{s.index:05d}") for s in plan.shards]
+    return [_raw(d / "offsets.bin", "<u8") for d in dirs], [
+        _raw(d / "data.bin", "<u4") for d in dirs
+    ]
 
 
 # --------------------------------------------------------------------------- 3. bucket
@@ -590,9 +605,9 @@ def _spilled_bytes(
     # the rest at the end once anything was flushed: all of it, or nothing.
     budget = max(half // 4, 1 << 16)
     lengths = [
-        np.diff(np.asarray(_np(plan.dir("sketch", f"{s.index:05d}", "offsets.npy")))).astype(
-            np.int64
-        )
+        np.diff(
+            np.asarray(_raw(plan.dir("sketch", f"{s.index:05d}", "offsets.bin"), "<u8"))
+        ).astype(np.int64)
         for s in plan.shards
     ]
     per_record = _concat(lengths, np.int64)
