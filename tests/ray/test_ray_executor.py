@@ -125,3 +125,18 @@ def test_a_killed_driver_resumes_on_rerun(cluster: Cluster, tmp_path: Path) -> N
     assert resumed is not None, rerun.stdout
     # The sketch tasks finished before the kill were reused, not redone.
     assert int(resumed.group(2)) >= len(before) >= 2
+
+
+def test_a_user_error_inside_a_task_is_one_line_exit_2(
+    cluster: Cluster, corpus: Path, tmp_path: Path
+) -> None:
+    r = subprocess.run(
+        _cli(cluster, str(corpus), "--out", str(tmp_path / "o"), "--keep", "score",
+             "--score-column", "quality"),
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "keep.score_column 'quality' is not a column" in r.stderr
+    # Ray's own rendering of the task error carries the worker's stack: not shown.
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "ray::" not in r.stderr and 'File "' not in r.stderr

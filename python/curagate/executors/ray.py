@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from curagate.errors import InputError, MissingExtraError
+from curagate.errors import CuragateError, InputError, MissingExtraError
 
 T = TypeVar("T")
 
@@ -54,7 +54,14 @@ class RayExecutor:
         ray = self._ray
         remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
         shared = ray.put(common)
-        return list(ray.get([remote.remote(shared, item) for item in items]))
+        try:
+            return list(ray.get([remote.remote(shared, item) for item in items]))
+        except ray.exceptions.RayTaskError as e:
+            # A user error inside a task (a bad column, an unreadable file) is
+            # reported as it would be locally: one line, exit 2, no worker traceback.
+            if isinstance(e.cause, CuragateError):
+                raise e.cause from None
+            raise
 
     def close(self) -> None:
         if self._owned and os.environ.get("CURAGATE_RAY_KEEP") != "1":
