@@ -116,10 +116,48 @@ class Deduper:
         """Add keys given as Python ``str`` (their UTF-8 read in place, no Arrow copy);
         ``priorities`` as in :meth:`add`, all 0 when omitted. Same results as ``add``."""
 
+    @property
+    def words_per_value(self) -> int:
+        """u32 words per signature value of the hash scheme (similarity estimates)."""
+
+    def sketch(
+        self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
+    ) -> dict[str, bytes]:
+        """Sketch keys without adding them (the staged pipeline): ``hashes`` (16 LE
+        bytes per record), ``empty`` (u8), ``data`` (u32), ``data_end`` (u64 per
+        record, cumulative), ``keys`` (u64, ``bands`` per record)."""
+
     def finish(self) -> dict[str, Any]:
         """Cluster and choose survivors. Returns ``status`` (u8 per record:
         0 kept, 1 exact, 2 near), ``kept_index`` (u64), ``similarity`` (f32) as
         little-endian bytes, and ``stats`` (a dict of counters)."""
+
+# staged near dedup (curagate.pipeline.stages); array arguments are anything with the
+# buffer protocol of little-endian values (numpy arrays and memory maps included)
+
+def dedup_candidate_pairs(keys: Any, groups: Any) -> bytes:
+    """Candidate pairs of one band partition (u64 keys, u32 groups): interleaved u32, sorted."""
+
+def dedup_verify_pairs(
+    pairs: Any,
+    group_shard: Any,
+    group_local: Any,
+    shard_offsets: list[Any],
+    shard_data: list[Any],
+    *,
+    verify: Literal["signature", "exact"],
+    words_per_value: int,
+    threshold: float,
+    similarity: bool = False,
+    threads: int | None = None,
+) -> bytes:
+    """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
+    pairs) or similarities (f32, ``similarity=True``) of pairs of groups."""
+
+def dedup_replay_union(
+    n_groups: int, pairs: list[Any], verdicts: list[Any]
+) -> tuple[bytes, int, int, int]:
+    """The streaming deduper's union-find replayed: (roots u32, candidates, verified, rejected)."""
 
 # leakage
 

@@ -116,14 +116,32 @@ def curate(
     config: str | os.PathLike[str] | CurateConfig | None = None,
     threads: int | None = None,
     progress: bool | None = None,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
     **overrides: Any,
 ) -> CurateResult:
     """Curate ``inputs`` into ``out``. Keyword ``overrides`` use dotted config
-    keys with ``.`` written as ``__`` (``near__threshold=0.8``)."""
+    keys with ``.`` written as ``__`` (``near__threshold=0.8``).
+
+    ``executor="ray"`` (or an fsspec URL among ``inputs`` / ``out``) runs the
+    staged pipeline of :mod:`curagate.pipeline.distributed`: same bytes out."""
     started = time.perf_counter()
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
     )
+    if executor not in (None, "local") or work_dir is not None or _any_url(inputs, out):
+        from curagate.pipeline.distributed import run
+
+        result: CurateResult = run(
+            inputs,
+            out,
+            cfg,
+            executor=executor or "local",
+            ray_address=ray_address,
+            work_dir=work_dir,
+        )
+        return result
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
     out_dir = Path(out)
     check_replaceable(out_dir, "curate")
@@ -295,6 +313,11 @@ def curate(
         runtime={"semantic": semantic_stats.get("runtime", {})},
         split=split_result,
     )
+
+
+def _any_url(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> bool:
+    texts = [os.fspath(x) for x in ([inputs] if isinstance(inputs, str | os.PathLike) else inputs)]
+    return any("://" in t for t in [*texts, os.fspath(out)])
 
 
 @dataclass(frozen=True)

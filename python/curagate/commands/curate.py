@@ -8,6 +8,7 @@ examples:
   curagate curate data/*.jsonl --out curated/
   curagate curate shards/ --out curated/ --config curate.yaml --threads 8
   curagate curate chat.parquet --out curated/ --format chat --near-threshold 0.8 --keep longest
+  curagate curate shards/ --out curated/ --executor ray --ray-address auto
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--json", action="store_true", help="print stats.json to stdout instead of a summary"
     )
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: stage tasks on a Ray cluster "
+        "(extra `ray`), same output bytes",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="Ray cluster to join (`auto`, HOST:PORT, ray://...); default: start a local one",
+    )
+    p.add_argument(
+        "--work-dir",
+        help="stage files and completion markers of the staged run, seen by every worker "
+        "(default OUT.curagate-work); a killed run resumes from it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         split__label=args.label,
         strict=True if args.strict else None,
         skip_unreadable=True if args.skip_unreadable else None,
+        executor=args.executor,
+        ray_address=args.ray_address,
+        work_dir=args.work_dir,
     )
     if args.json:
         json.dump(result.stats, sys.stdout, indent=2, sort_keys=True)
@@ -127,6 +147,13 @@ def print_summary(r: CurateResult) -> None:
         f"  dedup rate      {r.dedup_rate:>10.1%}",
         f"  time            {r.seconds:>9.2f}s   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)",
     ]
+    if "executor" in r.runtime:
+        lines.append(
+            f"  executor        {r.runtime['executor']:>10}   ({r.runtime['tasks']} tasks, "
+            f"{r.runtime['resumed']} resumed from an earlier attempt)"
+        )
+    elif r.runtime.get("resumed") == "all":
+        lines.append("  executor        nothing to do: this output is complete (work dir markers)")
     for w in r.stats["warnings"]:
         lines.append(f"warning: {w}")
     print("\n".join(lines))

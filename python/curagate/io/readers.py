@@ -256,8 +256,14 @@ def read_batches(
     text_field: str | None = None,
     preference_key: str = "prompt",
     batch_rows: int = 65536,
+    names: Sequence[str] | None = None,
+    first_index: int = 0,
 ) -> Iterator[Batch]:
     """Stream the records of ``paths`` (as returned by :func:`expand_inputs`).
+
+    ``names`` (one per path) replace the paths in ``source`` and record ids,
+    and ``first_index`` offsets ``source_index``: a worker reading one shard
+    from a local copy still reports it as the driver named it.
 
     Each :class:`Batch` holds the valid rows of one chunk of one file and the
     rows of that chunk that could not be used; ``batch.input_rows`` always
@@ -274,11 +280,18 @@ def read_batches(
     options = _Options(fmt, text_field, preference_key, batch_rows)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
+    if names is not None and len(names) != len(paths):
+        raise ValueError("read_batches: one name per path")
     # Bad options raise here, at the call; file problems once iteration reaches them.
-    return _iter_batches(list(paths), options)
+    return _iter_batches(list(paths), options, names, first_index)
 
 
-def _iter_batches(paths: list[str | os.PathLike[str]], options: _Options) -> Iterator[Batch]:
+def _iter_batches(
+    paths: list[str | os.PathLike[str]],
+    options: _Options,
+    names: Sequence[str] | None = None,
+    first_index: int = 0,
+) -> Iterator[Batch]:
     for index, item in enumerate(paths):
         path = Path(item)
         suffix = _suffix(path)
@@ -288,7 +301,8 @@ def _iter_batches(paths: list[str | os.PathLike[str]], options: _Options) -> Ite
             )
         if not path.is_file():
             raise InputError(f"{path.as_posix()}: no such file")
-        state = _FileState(path.as_posix(), index, options.format)
+        name = names[index] if names is not None else path.as_posix()
+        state = _FileState(name, first_index + index, options.format)
         if suffix in PARQUET_SUFFIXES:
             yield from _read_parquet(path, state, options)
         else:

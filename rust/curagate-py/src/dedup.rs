@@ -174,6 +174,42 @@ impl Deduper {
             .map_err(to_py)
     }
 
+    /// Words per signature value and verification mode, for the stage functions.
+    #[getter]
+    fn words_per_value(&self) -> usize {
+        self.inner.words_per_value()
+    }
+
+    /// Sketch keys without adding them (the staged pipeline's `sketch`):
+    /// `hashes` (16 LE bytes per record), `empty` (u8), `data` (u32),
+    /// `data_end` (u64 per record) and `keys` (u64, `bands` per record).
+    fn sketch<'py>(
+        &self,
+        py: Python<'py>,
+        offsets: &Bound<'py, PyAny>,
+        data: Option<&Bound<'py, PyAny>>,
+        offset: usize,
+        length: usize,
+        large: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let column = TextColumn::new(offsets, data, offset, length, large)?;
+        let strs = column.strs().map_err(to_py)?;
+        let (inner, pool) = (&self.inner, &self.pool);
+        let out = py.detach(|| pool.install(|| inner.sketch_batch(&strs)));
+        let d = PyDict::new(py);
+        let hashes: Vec<u8> = out.hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
+        d.set_item("hashes", PyBytes::new(py, &hashes))?;
+        let empty: Vec<u8> = out.empty.iter().map(|&e| u8::from(e)).collect();
+        d.set_item("empty", PyBytes::new(py, &empty))?;
+        let words: Vec<u8> = out.data.iter().flat_map(|w| w.to_le_bytes()).collect();
+        d.set_item("data", PyBytes::new(py, &words))?;
+        let ends: Vec<u8> = out.data_end.iter().flat_map(|e| e.to_le_bytes()).collect();
+        d.set_item("data_end", PyBytes::new(py, &ends))?;
+        let keys: Vec<u8> = out.keys.iter().flat_map(|k| k.to_le_bytes()).collect();
+        d.set_item("keys", PyBytes::new(py, &keys))?;
+        Ok(d)
+    }
+
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let (inner, pool) = (&mut self.inner, &self.pool);
         let out: DedupOutput = py

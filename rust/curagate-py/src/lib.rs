@@ -10,6 +10,7 @@ mod dedup;
 mod errors;
 mod leakage;
 mod pairs;
+mod stages;
 mod text;
 
 /// The rayon pool a native object runs its work in: `threads` workers, or
@@ -28,5 +29,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dedup::register(m)?;
     leakage::register(m)?;
     pairs::register(m)?;
+    stages::register(m)?;
     Ok(())
 }

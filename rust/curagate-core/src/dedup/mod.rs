@@ -18,6 +18,7 @@ pub mod lsh;
 pub mod minhash;
 mod mt19937;
 pub mod spill;
+pub mod stages;
 pub mod union_find;
 
 #[cfg(test)]
@@ -361,6 +362,46 @@ impl Deduper {
         }
         self.parts = parts;
         Ok(())
+    }
+
+    /// Words per signature value of the hash scheme (for similarity).
+    pub fn words_per_value(&self) -> usize {
+        self.hasher.scheme().words_per_value()
+    }
+
+    pub fn verify(&self) -> Verify {
+        self.cfg.verify
+    }
+
+    pub fn near(&self) -> bool {
+        self.cfg.near
+    }
+
+    /// Sketch a batch of keys without adding them: what [`Deduper::add`]
+    /// computes per record, for the staged pipeline ([`stages`]).
+    pub fn sketch_batch(&self, keys: &[&str]) -> stages::SketchBatch {
+        let mut parts: Vec<Sketched> = (0..keys.len().div_ceil(PAR_CHUNK))
+            .map(|_| Sketched::with_capacity(PAR_CHUNK, self.bands))
+            .collect();
+        parts
+            .par_iter_mut()
+            .zip(keys.par_chunks(PAR_CHUNK))
+            .for_each_init(Scratch::default, |scratch, (out, chunk)| {
+                for key in chunk {
+                    self.sketch_record(key, scratch, out);
+                }
+            });
+        let mut out = stages::SketchBatch::default();
+        for part in parts {
+            let base = out.data.len() as u64;
+            out.hashes.extend_from_slice(&part.hashes);
+            out.empty.extend_from_slice(&part.empty);
+            out.data_end
+                .extend(part.data_end.iter().map(|&e| base + e as u64));
+            out.data.extend_from_slice(&part.data);
+            out.keys.extend_from_slice(&part.keys);
+        }
+        out
     }
 
     /// Normalize, hash and (near dedup) sketch one record into `out`.

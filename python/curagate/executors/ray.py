@@ -1,0 +1,84 @@
+"""Ray executor: every stage task is a Ray task (Ray Core).
+
+The plan is put in the object store once and shared by every task. Tasks are
+retried when a worker dies (``max_retries``); a retried task redoes only its
+own work, and a finished one is skipped thanks to its ``done.json`` marker.
+Workers import curagate (and its Rust extension) themselves: curagate must be
+installed on every node, and the work directory must be a path that every
+node sees (one machine, or a shared file system).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from curagate.errors import CuragateError, InputError, MissingExtraError
+
+T = TypeVar("T")
+
+MAX_RETRIES = 3
+
+
+class RayExecutor:
+    name = "ray"
+
+    def __init__(self, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise MissingExtraError("ray", "ray") from None
+        self._ray = ray
+        self._owned = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+            if address:
+                _probe(address)
+                kwargs["address"] = address
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as e:
+                raise InputError(
+                    f"--ray-address {address}: cannot connect to a Ray cluster ({e}); "
+                    "start one with `ray start --head` or omit --ray-address for a local one"
+                ) from None
+            self._owned = True
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        self.workers = max(1, int(resources.get("CPU", 1)))
+
+    def map(self, fn: Callable[[Any, T], Any], common: Any, items: Sequence[T]) -> list[Any]:
+        if not items:
+            return []
+        ray = self._ray
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
+        shared = ray.put(common)
+        try:
+            return list(ray.get([remote.remote(shared, item) for item in items]))
+        except ray.exceptions.RayTaskError as e:
+            # A user error inside a task (a bad column, an unreadable file) is
+            # reported as it would be locally: one line, exit 2, no worker traceback.
+            if isinstance(e.cause, CuragateError):
+                raise e.cause from None
+            raise
+
+    def close(self) -> None:
+        if self._owned and os.environ.get("CURAGATE_RAY_KEEP") != "1":
+            self._ray.shutdown()
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds, in one line, when HOST:PORT does not answer: Ray itself
+    would retry the connection for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray://...: Ray resolves those itself
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except OSError as e:
+        raise InputError(
+            f"--ray-address {address}: nothing answers there ({e.strerror or e}); "
+            "start a cluster with `ray start --head --port PORT` or use --ray-address auto"
+        ) from None

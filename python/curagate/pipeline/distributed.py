@@ -1,0 +1,407 @@
+"""Drive the staged curate (:mod:`curagate.pipeline.stages`) on an executor.
+
+``curagate curate --executor ray`` (and any fsspec URL input or output)
+comes here. The output has the same bytes as the one-process run for the
+same input and config, whatever the executor, worker and shard counts.
+
+The work directory (``--work-dir``, default ``OUT.curagate-work`` next to
+the output) holds every stage's files and completion markers: a rerun with
+the same inputs and config resumes where a killed one stopped, and a rerun
+after completion returns at once. A different config or changed inputs
+start it afresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curagate.config import CurateConfig
+from curagate.errors import InputError
+from curagate.executors import Executor, get_executor
+from curagate.io.atomic import atomic_path
+from curagate.pipeline import stages
+from curagate.pipeline.dedup import DedupOutcome
+from curagate.pipeline.stages import Plan, Shard
+from curagate.pipeline.write import write_json, write_manifest
+
+_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+
+
+def is_url(value: str | os.PathLike[str]) -> bool:
+    text = os.fspath(value)
+    return "://" in text and not text.startswith("file://")
+
+
+def _local(value: str | os.PathLike[str]) -> str:
+    text = os.fspath(value)
+    return text[len("file://") :] if text.startswith("file://") else text
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A remote shard: where fsspec reads it and the local copy the stages read."""
+
+    fs: Any
+    path: str
+    size: int
+    target: Path
+
+
+def resolve_shards(
+    inputs: Sequence[str | os.PathLike[str]], work: Path
+) -> tuple[list[Shard], dict[str, Remote]]:
+    """Input files in the one-process order. fsspec URLs are listed here and
+    copied into ``WORK/inputs/`` by :func:`download` (once: a resumed or
+    finished run does not download again)."""
+    from curagate.io import expand_inputs
+
+    local = [_local(i) for i in inputs if not is_url(i)]
+    urls = [os.fspath(i) for i in inputs if is_url(i)]
+    named: dict[str, str] = {}  # name -> readable local path
+    if local:
+        for p in expand_inputs(local):
+            named[p.as_posix()] = str(p.resolve())
+    remote = _list_remote(urls, work / "inputs") if urls else {}
+    for name, r in remote.items():
+        named[name] = str(r.target)
+    if not local and not urls:
+        expand_inputs([])  # the usual "no input given" error
+    names = sorted(named)
+    return [Shard(i, named[n], n) for i, n in enumerate(names)], remote
+
+
+def _fsspec() -> Any:
+    try:
+        import fsspec
+    except ImportError:
+        from curagate.errors import MissingExtraError
+
+        raise MissingExtraError("ray", "fsspec") from None
+    return fsspec
+
+
+def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
+    """Every shard under the URLs (files, folders, globs), by fsspec name."""
+    import hashlib
+
+    fsspec = _fsspec()
+    found: dict[str, Remote] = {}
+    for url in urls:
+        try:
+            fs, path = fsspec.core.url_to_fs(url)
+        except (ImportError, ValueError) as e:
+            raise InputError(
+                f"{url}: cannot open ({e}); install the fsspec package for it"
+            ) from None
+        if any(c in path for c in "*?["):
+            matches = fs.glob(path)
+        elif fs.isdir(path):
+            matches = fs.find(path)
+        elif fs.isfile(path):
+            matches = [path]
+        else:
+            raise InputError(f"{url}: no such file or directory")
+        shards = [m for m in matches if m.endswith(_SUFFIXES)]
+        if not shards:
+            raise InputError(f"{url}: no {', '.join(_SUFFIXES)} file there")
+        for m in shards:
+            name = fs.unstrip_protocol(m)
+            size = int(fs.size(m))
+            suffix = next(x for x in sorted(_SUFFIXES, key=len, reverse=True) if m.endswith(x))
+            digest = hashlib.sha256(name.encode()).hexdigest()[:24]
+            found[name] = Remote(fs, m, size, into / f"{digest}-{size}{suffix}")
+    return found
+
+
+def download(remote: dict[str, Remote]) -> None:
+    for r in remote.values():
+        if not r.target.is_file():
+            r.target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(r.target) as tmp:
+                r.fs.get_file(r.path, str(tmp))
+
+
+def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
+    files: list[list[Any]] = []
+    for s in plan.shards:
+        if s.name in remote:
+            files.append([s.name, remote[s.name].size])
+        else:
+            st = Path(s.path).stat()
+            files.append([s.name, st.st_size, st.st_mtime_ns])
+    return {
+        "schema": stages.WORK_SCHEMA,
+        "config": plan.cfg.model_dump(mode="json", exclude={"threads", "spill_dir"}),
+        "shards": files,
+        "reference": None
+        if plan.reference is None
+        else [plan.reference.options, plan.reference.items],
+    }
+
+
+def run(
+    inputs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    cfg: CurateConfig,
+    *,
+    executor: str | Executor = "local",
+    ray_address: str | None = None,
+    work_dir: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
+    :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
+    ran and how many were resumed from a previous attempt)."""
+    from curagate.curate import _check_output_dir, _leakage_index
+
+    started = time.perf_counter()
+    stages.check_supported(cfg)
+    out_text = os.fspath(out)
+    remote_out = is_url(out_text)
+    out_local = Path(_local(out_text))
+    work = Path(
+        work_dir
+        if work_dir is not None
+        else (
+            f"{out_local}.curagate-work"
+            if not remote_out
+            else Path(os.environ.get("TMPDIR", "/tmp")) / f"curagate-work-{_slug(out_text)}"
+        )
+    )
+    work.mkdir(parents=True, exist_ok=True)
+    shards, remote = resolve_shards(inputs, work)
+    if not remote_out:
+        _check_output_dir(out_local, [Path(s.path) for s in shards])
+    else:
+        _check_remote_out(out_text)
+    reference = None
+    if cfg.decontaminate.reference:
+        index = _leakage_index(cfg)
+        d = cfg.decontaminate
+        reference = stages.reference_of(
+            index, {"ngram": d.ngram, "methods": list(d.methods), "min_ratio": d.min_ratio}
+        )
+    plan = Plan(cfg, shards, str(work.resolve()), reference, cfg.threads)
+
+    fingerprint = _fingerprint(plan, remote)
+    plan_file = work / "plan.json"
+    if plan_file.is_file() and json.loads(plan_file.read_text(encoding="utf-8")) != json.loads(
+        json.dumps(fingerprint)
+    ):
+        # Another config or changed inputs: nothing here can be reused.
+        for child in ("sketch", "groups", "bucket", "cluster", "filter", "done.json"):
+            target = work / child
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    write_json(plan_file, fingerprint)
+
+    if (work / "done.json").is_file():
+        # Finished before with this plan: the output is there, nothing to do.
+        stats_text = _read_stats(out_text) if remote_out else _read_local(out_local / "stats.json")
+        if stats_text is not None:
+            stats = json.loads(stats_text)
+            out_path = Path(out_text) if remote_out else out_local
+            return _result(out_path, stats, started, {"tasks": 0, "resumed": "all"})
+    download(remote)
+
+    ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
+    if cfg.threads is None and ex.name == "ray":
+        # A Ray task reserves one CPU: its Rust pool uses one thread, and the
+        # cluster's parallelism comes from running tasks side by side.
+        plan = dataclasses.replace(plan, threads=1)
+    results: list[dict[str, Any]] = []
+    timings: dict[str, dict[str, float]] = {}
+
+    def stage(name: str, fn: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
+        t0 = time.perf_counter()
+        out: list[dict[str, Any]] = ex.map(fn, plan, items)
+        fresh = [r for r in out if not r.get("resumed")]
+        timings[name] = {
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "task_s": round(sum(r.get("seconds", 0.0) for r in fresh), 3),
+            "max_task_rss_mib": round(
+                max((r.get("peak_rss_kib", 0) for r in fresh), default=0) / 1024, 1
+            ),
+            "bytes": _tree_bytes(work / ("groups" if name == "groups" else name)),
+        }
+        results.extend(out)
+        return out
+
+    try:
+        stage("sketch", stages.sketch, shards)
+        input_rows = sum(r["input_rows"] for r in results)
+        if input_rows == 0:
+            raise InputError(
+                f"no records found in {len(shards)} input file(s): "
+                f"{', '.join(s.name for s in shards[:3])}{' ...' if len(shards) > 3 else ''}; "
+                "check the paths (empty files contain no records)"
+            )
+        if plan.dedup:
+            stage("groups", _call, ["groups"])
+            if cfg.near.enabled:
+                stage("bucket", stages.bucket, list(range(stages.PARTITIONS)))
+            stage("cluster", _call, ["cluster"])
+        stage("filter", stages.filter_shard, shards)
+    finally:
+        ex.close()
+
+    build = work / "output" if remote_out else out_local
+    t0 = time.perf_counter()
+    stats = _finish(plan, build)
+    timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
+    if remote_out:
+        fs, path = _fsspec().core.url_to_fs(out_text)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
+        fs.put(str(build), path, recursive=True)
+    write_json(work / "done.json", {"out": out_text})
+    _cleanup(work)
+    runtime = {
+        "executor": ex.name,
+        "tasks": len(results),
+        "resumed": sum(1 for r in results if r.get("resumed")),
+        "stages": timings,
+    }
+    return _result(Path(out_text) if remote_out else out_local, stats, started, runtime)
+
+
+def _read_local(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _read_stats(url: str) -> str | None:
+    fs, path = _fsspec().core.url_to_fs(url)
+    target = f"{path}/stats.json"
+    if not fs.exists(target):
+        return None
+    text: str = fs.cat(target).decode("utf-8")
+    return text
+
+
+def _check_remote_out(url: str) -> None:
+    """Like the local check: never replace a folder that is not a curate output."""
+    fs, path = _fsspec().core.url_to_fs(url)
+    if not fs.exists(path):
+        return
+    if not fs.isdir(path):
+        raise InputError(f"--out {url}: exists and is not a directory")
+    if fs.ls(path) and not any(fs.exists(f"{path}/{m}") for m in ("stats.json", "manifest.json")):
+        raise InputError(
+            f"--out {url}: directory exists and is not a curagate output; "
+            "choose a new or empty directory (curate replaces its output as a whole)"
+        )
+
+
+def _call(plan: Plan, name: str) -> dict[str, Any]:
+    """The one-node stages, as a task of the same executor."""
+    result: dict[str, Any] = getattr(stages, name)(plan)
+    return result
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def _slug(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cleanup(work: Path) -> None:
+    """Drop the stage files once the output is in place; the markers of
+    completion (plan.json, done.json) stay so a rerun is a no-op."""
+    for child in ("sketch", "groups", "bucket", "cluster", "filter", "output", "inputs"):
+        shutil.rmtree(work / child, ignore_errors=True)
+
+
+def _finish(plan: Plan, out: Path) -> dict[str, Any]:
+    """Assemble the output directory from the shard files (atomically)."""
+    from curagate.curate import SourceCounts, _split, _stats
+
+    cfg = plan.cfg
+    sources = []
+    outcome = None
+    if plan.dedup:
+        info = stages.done(plan.dir("cluster"))
+        assert info is not None
+        empty = pa.array([], pa.uint8())
+        outcome = DedupOutcome(empty, empty, empty, dict(info["stats"]))
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        rows: dict[Path, int] = {}
+        cluster_tables: list[pa.Table] = []
+        with (tmp / "quarantine.jsonl").open("wb") as quarantine:
+            for shard in plan.shards:
+                sk = stages.done(plan.dir("sketch", f"{shard.index:05d}"))
+                fd = plan.dir("filter", f"{shard.index:05d}")
+                fl = stages.done(fd)
+                assert sk is not None and fl is not None
+                for rel, count in fl["rows"].items():
+                    target = tmp / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _link_or_copy(fd / rel, target)
+                    rows[target] = count
+                if (fd / "clusters.parquet").is_file():
+                    pf = pq.ParquetFile(fd / "clusters.parquet")
+                    cluster_tables += [pf.read_row_group(k) for k in range(pf.num_row_groups)]
+                with plan.dir("sketch", f"{shard.index:05d}", "quarantine.jsonl").open("rb") as q:
+                    shutil.copyfileobj(q, quarantine)
+                sources.append(
+                    SourceCounts(
+                        shard.name, sk["input_rows"], sk["quarantined"], fl["kept"], fl["removed"]
+                    )
+                )
+        clusters = (
+            pa.concat_tables(cluster_tables)
+            if cluster_tables
+            else pa.table({"record_id": pa.array([], pa.string())})
+        )
+        pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
+        quarantined = sum(s.quarantined for s in sources)
+        stats = _stats(cfg, sources, outcome, {"enabled": False})
+        write_json(tmp / "stats.json", stats)
+        rows[tmp / "clusters.parquet"] = clusters.num_rows
+        rows[tmp / "quarantine.jsonl"] = quarantined
+        write_manifest(tmp, rows)
+    if cfg.split.enabled:
+        _split(cfg, out, stats)
+    result: dict[str, Any] = stats
+    return result
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard link when the work dir and the output share a file system (the
+    finish step then costs per file, not per byte), else copy."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def _result(out: Path, stats: dict[str, Any], started: float, runtime: dict[str, Any]) -> Any:
+    from curagate.curate import CurateResult
+
+    totals = stats["totals"]
+    return CurateResult(
+        out=out,
+        input_rows=totals["input_rows"],
+        kept=totals["kept"],
+        removed=totals["removed"],
+        quarantined=totals["quarantined"],
+        stats=stats,
+        seconds=time.perf_counter() - started,
+        runtime=runtime,
+    )

@@ -1,0 +1,752 @@
+"""Curate as stages linked by files, each a pure function of its inputs.
+
+The streaming deduper (:mod:`curagate.pipeline.dedup`) holds all its state in
+one process. Here the same work is split so that any executor
+(:mod:`curagate.executors`) can run it, shard by shard, on many workers:
+
+1. ``sketch(shard)``: read and validate one input file, scan it for leakage,
+   and write per clean record its content hash, survivor priority, LSH band
+   keys (grouped by band partition) and verification data (shingle set or
+   signature) to ``WORK/sketch/NNNNN/``;
+2. ``groups``: exact groups over every shard's content hashes (one node,
+   16 bytes per record), ``WORK/groups/``;
+3. ``bucket(p)``: for band partition ``p`` (of 64) the candidate pairs and
+   the verdict of every pair; the shingle sets are read by id from the
+   sketch files (memory maps), ``WORK/bucket/PP/``;
+4. ``cluster``: union-find over the verdicts, replayed in the streaming
+   deduper's order (smallest id is the root), survivors by priority,
+   ``WORK/cluster/``;
+5. ``filter(shard)``: re-read the shard and write its kept / removed rows,
+   cluster rows and counts, ``WORK/filter/NNNNN/``;
+6. ``finish``: the output directory, assembled from the shard files.
+
+Every task writes into a temporary folder renamed into place with a
+``done.json`` marker, so a killed job resumes where it stopped and a rerun
+after completion does nothing. The union-find is replayed with the streaming
+deduper's chunking, so outputs *and* counters are byte-identical to
+``curate`` run in one process (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import resource
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from curagate.config import CurateConfig
+from curagate.errors import ConfigError
+from curagate.io import read_batches
+from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities, text_buffers
+from curagate.pipeline.write import ShardWriter, meta_name, write_json, write_quarantine
+from curagate.records import Batch
+
+PARTITIONS = 64
+WORK_SCHEMA = 1
+DONE = "done.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One input file: ``index`` in the sorted input list, ``path`` to read
+    it from, and ``name``, the ``source`` written into outputs and ids."""
+
+    index: int
+    path: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The leakage reference items, shipped to workers that rebuild the
+    index from them (deterministic: the same items in the same order)."""
+
+    options: dict[str, Any]
+    items: list[tuple[str, str, int, str]]  # (source, text, row, id), in index order
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a stage needs (picklable, sent to every task)."""
+
+    cfg: CurateConfig
+    shards: list[Shard]
+    work: str
+    reference: Reference | None = None
+    threads: int | None = None
+
+    @property
+    def dedup(self) -> bool:
+        return self.cfg.exact.enabled or self.cfg.near.enabled
+
+    def dir(self, *parts: str) -> Path:
+        return Path(self.work, *parts)
+
+
+# --------------------------------------------------------------------------- markers
+
+
+def done(path: Path) -> dict[str, Any] | None:
+    """The result a finished task recorded, or None."""
+    marker = path / DONE
+    if not marker.is_file():
+        return None
+    result: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
+    return result
+
+
+def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``body`` into a fresh temporary folder, then rename it to ``final``.
+
+    A finished task is skipped (its recorded result returned). A retried or
+    duplicate attempt that loses the rename race discards its own folder:
+    every attempt computes the same bytes.
+    """
+    previous = done(final)
+    if previous is not None:
+        return {**previous, "resumed": True}
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    tmp.mkdir()
+    started = time.perf_counter()
+    try:
+        result = body(tmp)
+        # Facts of this attempt, for benchmarks (never written into outputs).
+        result["seconds"] = round(time.perf_counter() - started, 4)
+        result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        write_json(tmp / DONE, result)
+        if final.exists():  # a half-written leftover never has done.json
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if done(final) is None:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {**result, "resumed": False}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _deduper(plan: Plan) -> DedupStep:
+    return DedupStep(plan.cfg.model_copy(update={"threads": plan.threads}))
+
+
+def _read(plan: Plan, shard: Shard) -> Iterator[Batch]:
+    cfg = plan.cfg
+    return read_batches(
+        [shard.path],
+        format=None if cfg.format == "auto" else cfg.format,
+        text_field=cfg.text_field,
+        preference_key=cfg.preference_key,
+        batch_rows=cfg.batch_rows,
+        names=[shard.name],
+        first_index=shard.index,
+    )
+
+
+_LEAKAGE_CACHE: dict[str, Any] = {}
+
+
+def _leakage(plan: Plan) -> Any:
+    """The reference index, rebuilt once per worker process from the items."""
+    ref = plan.reference
+    if ref is None:
+        return None
+    key = hashlib.sha256(json.dumps([ref.options, ref.items], sort_keys=True).encode()).hexdigest()
+    index = _LEAKAGE_CACHE.get(key)
+    if index is None:
+        index = rebuild_reference(ref, plan.threads)
+        _LEAKAGE_CACHE.clear()
+        _LEAKAGE_CACHE[key] = index
+    return index
+
+
+def reference_of(index: Any, options: dict[str, Any]) -> Reference:
+    """What a worker needs to rebuild ``index`` (a built LeakageIndex)."""
+    items = [(it.file, it.text, it.row, it.id) for it in index.items]
+    return Reference(options, items, list(index.reference_files))
+
+
+def rebuild_reference(ref: Reference, threads: int | None) -> Any:
+    from curagate.leakage import LeakageIndex
+
+    index = LeakageIndex(**ref.options, threads=threads)
+    index.reference_files = list(ref.files)
+    start = 0
+    while start < len(ref.items):
+        source = ref.items[start][0]
+        end = start
+        while end < len(ref.items) and ref.items[end][0] == source:
+            end += 1
+        run = ref.items[start:end]
+        index._add(
+            pa.array([t for _, t, _, _ in run], pa.large_string()),
+            source,
+            pa.array([r for _, _, r, _ in run], pa.int64()),
+            pa.array([i for _, _, _, i in run], pa.string()),
+        )
+        start = end
+    index._freeze()
+    return index
+
+
+def _np(path: Path) -> np.ndarray[Any, Any]:
+    array: np.ndarray[Any, Any] = np.load(path, mmap_mode="r")
+    return array
+
+
+def _save(path: Path, array: np.ndarray[Any, Any]) -> None:
+    np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+
+
+# --------------------------------------------------------------------------- 1. sketch
+
+
+def sketch(plan: Plan, shard: Shard) -> dict[str, Any]:
+    """Read, validate and sketch one shard (stage 1)."""
+    return _task(plan.dir("sketch", f"{shard.index:05d}"), lambda tmp: _sketch(plan, shard, tmp))
+
+
+def _sketch(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
+    # The verification data (the largest part) streams to raw files as it is
+    # computed, so a sketch worker holds ~0.4 KB per record of its shard.
+    with (tmp / "data.bin").open("wb") as sets, (tmp / "offsets.bin").open("wb") as offsets:
+        offsets.write(np.zeros(1, "<u8").tobytes())
+        return _sketch_into(plan, shard, tmp, sets, offsets)
+
+
+def _sketch_into(
+    plan: Plan, shard: Shard, tmp: Path, sets: BinaryIO, offsets: BinaryIO
+) -> dict[str, Any]:
+    cfg = plan.cfg
+    leakage = _leakage(plan)
+    dedup = _deduper(plan) if plan.dedup else None
+    near = cfg.near.enabled and dedup is not None
+    bands = dedup.bands_rows[0] if dedup is not None else 0
+    input_rows = 0
+    quarantined = []
+    ids: list[pa.Array] = []
+    leaked: list[pa.Array] = []
+    ref_ids: list[pa.Array] = []
+    methods: list[pa.Array] = []
+    clean_pos: list[np.ndarray[Any, Any]] = []
+    prio: list[np.ndarray[Any, Any]] = []
+    hashes: list[np.ndarray[Any, Any]] = []
+    empty: list[np.ndarray[Any, Any]] = []
+    keys: list[np.ndarray[Any, Any]] = []
+    valid = 0
+    data_base = 0
+    for batch in _read(plan, shard):
+        input_rows += batch.input_rows
+        quarantined.extend(batch.quarantined)
+        n = batch.table.num_rows
+        if n == 0:
+            continue
+        ids.append(batch.ids)
+        batch_keys, priorities = batch.keys, keep_priorities(batch, cfg)
+        clean = None
+        if leakage is not None:
+            leaks = leakage.scan_keys(batch_keys)
+            leaked.append(leaks.leaked)
+            ref_ids.append(leaks.reference_ids)
+            methods.append(leaks.methods)
+            clean = pc.invert(leaks.leaked)
+            batch_keys, priorities = batch_keys.filter(clean), priorities.filter(clean)
+        positions = (
+            np.arange(n, dtype=np.int64)
+            if clean is None
+            else np.flatnonzero(clean.to_numpy(zero_copy_only=False)).astype(np.int64)
+        )
+        clean_pos.append(positions + valid)
+        valid += n
+        if dedup is None or len(batch_keys) == 0:
+            continue
+        p = priorities.combine_chunks() if isinstance(priorities, pa.ChunkedArray) else priorities
+        p = pc.fill_null(p.cast(pa.float64()), float("-inf"))
+        p_np = p.to_numpy(zero_copy_only=False).astype(np.float64)
+        prio.append(np.where(np.isnan(p_np), -np.inf, p_np))
+        out = dedup._core.sketch(*text_buffers(batch_keys))
+        hashes.append(np.frombuffer(out["hashes"], dtype="<u8").reshape(-1, 2))
+        empty.append(np.frombuffer(out["empty"], dtype=np.uint8))
+        sets.write(out["data"])
+        ends = np.frombuffer(out["data_end"], dtype="<u8") + np.uint64(data_base)
+        offsets.write(ends.astype("<u8").tobytes())
+        data_base += len(out["data"]) // 4
+        keys.append(np.frombuffer(out["keys"], dtype="<u8"))
+
+    write_quarantine(tmp / "quarantine.jsonl", quarantined)
+    meta: dict[str, pa.Array] = {"id": pa.chunked_array(ids, pa.string()).combine_chunks()}
+    if leakage is not None:
+        meta["leaked"] = pa.chunked_array(leaked, pa.bool_()).combine_chunks()
+        meta["leaked_reference_id"] = pa.chunked_array(ref_ids, pa.string()).combine_chunks()
+        meta["leak_method"] = pa.chunked_array(methods, pa.string()).combine_chunks()
+    pq.write_table(pa.table(meta), tmp / "meta.parquet")
+    cat = _concat
+    positions_all = cat(clean_pos, np.int64)
+    _save(tmp / "clean_pos.npy", positions_all)
+    clean_n = len(positions_all)
+    if dedup is not None:
+        _save(tmp / "priority.npy", cat(prio, np.float64))
+        _save(tmp / "hashes.npy", np.concatenate(hashes) if hashes else np.zeros((0, 2), "<u8"))
+        empty_all = cat(empty, np.uint8)
+        _save(tmp / "empty.npy", empty_all)
+        band_keys = cat(keys, np.uint64)
+        if near and clean_n:
+            # Band entries of the records that can start a group: non-empty,
+            # and first of their content hash in this shard.
+            h = _concat_hashes(hashes)
+            _, first = np.unique(h.view("V16").ravel(), return_index=True)
+            starts = np.zeros(clean_n, dtype=bool)
+            starts[first] = True
+            starts &= empty_all == 0
+            rec = np.repeat(np.arange(clean_n, dtype=np.uint32), bands)
+            take = np.repeat(starts, bands)
+            band_keys, rec = band_keys[take], rec[take]
+            part = ((band_keys >> np.uint64(40)) & np.uint64(PARTITIONS - 1)).astype(np.int64)
+            order = np.argsort(part, kind="stable")
+            band_keys, rec, part = band_keys[order], rec[order], part[order]
+            bounds = np.searchsorted(part, np.arange(PARTITIONS + 1))
+        else:
+            band_keys, rec = np.zeros(0, np.uint64), np.zeros(0, np.uint32)
+            bounds = np.zeros(PARTITIONS + 1, dtype=np.int64)
+        _save(tmp / "band_keys.npy", band_keys)
+        _save(tmp / "band_rec.npy", rec)
+        _save(tmp / "band_bounds.npy", bounds.astype(np.int64))
+    return {
+        "input_rows": input_rows,
+        "quarantined": len(quarantined),
+        "valid": valid,
+        "clean": clean_n,
+    }
+
+
+def _concat(parts: list[np.ndarray[Any, Any]], dtype: Any) -> np.ndarray[Any, Any]:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def _concat_hashes(parts: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
+    return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, 2), "<u8")
+
+
+# --------------------------------------------------------------------------- 2. groups
+
+
+@dataclass
+class Layout:
+    """Where every shard's records start in the global (read) order."""
+
+    counts: list[dict[str, Any]]
+    clean_off: np.ndarray[Any, Any] = field(init=False)
+    valid_off: np.ndarray[Any, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clean_off = np.concatenate([[0], np.cumsum([c["clean"] for c in self.counts])])
+        self.valid_off = np.concatenate([[0], np.cumsum([c["valid"] for c in self.counts])])
+
+
+def layout(plan: Plan) -> Layout:
+    counts = []
+    for shard in plan.shards:
+        c = done(plan.dir("sketch", f"{shard.index:05d}"))
+        if c is None:
+            raise RuntimeError(f"sketch of shard {shard.index} ({shard.name}) is not done")
+        counts.append(c)
+    return Layout(counts)
+
+
+def groups(plan: Plan) -> dict[str, Any]:
+    """Exact groups (stage 2): group ids in order of first occurrence."""
+    return _task(plan.dir("groups"), lambda tmp: _groups(plan, tmp))
+
+
+def _groups(plan: Plan, tmp: Path) -> dict[str, Any]:
+    lay = layout(plan)
+    hashes = _concat_hashes(
+        [np.asarray(_np(plan.dir("sketch", f"{s.index:05d}", "hashes.npy"))) for s in plan.shards]
+    )
+    n = len(hashes)
+    if n:
+        _, first, inverse = np.unique(
+            hashes.view("V16").ravel(), return_index=True, return_inverse=True
+        )
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(first), dtype=np.uint32)
+        rank[order] = np.arange(len(first), dtype=np.uint32)
+        record_group = rank[inverse.ravel()]
+        group_first = first[order].astype(np.int64)
+    else:
+        record_group = np.zeros(0, np.uint32)
+        group_first = np.zeros(0, np.int64)
+    shard_of = (np.searchsorted(lay.clean_off, group_first, side="right") - 1).astype(np.uint32)
+    local = (group_first - lay.clean_off[shard_of]).astype(np.uint32)
+    _save(tmp / "record_group.npy", record_group)
+    _save(tmp / "group_first.npy", group_first)
+    _save(tmp / "group_shard.npy", shard_of)
+    _save(tmp / "group_local.npy", local)
+    return {"records": n, "groups": len(group_first)}
+
+
+def _raw(path: Path, dtype: str) -> np.ndarray[Any, Any]:
+    """A raw little-endian array file, memory-mapped (numpy cannot map 0 bytes)."""
+    if path.stat().st_size == 0:
+        return np.zeros(0, dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
+
+
+def _shard_data(plan: Plan) -> tuple[list[Any], list[Any]]:
+    """Per shard: verification data offsets (u64, one more than records) and words (u32)."""
+    dirs = [plan.dir("sketch", f"{s.index:05d}") for s in plan.shards]
+    return [_raw(d / "offsets.bin", "<u8") for d in dirs], [
+        _raw(d / "data.bin", "<u4") for d in dirs
+    ]
+
+
+# --------------------------------------------------------------------------- 3. bucket
+
+
+def bucket(plan: Plan, partition: int) -> dict[str, Any]:
+    """Candidate pairs of one band partition and the verdicts the replay can need (stage 3)."""
+    return _task(plan.dir("bucket", f"{partition:02d}"), lambda tmp: _bucket(plan, partition, tmp))
+
+
+def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
+    from curagate import _core
+
+    lay = layout(plan)
+    g = plan.dir("groups")
+    record_group, group_first = _np(g / "record_group.npy"), _np(g / "group_first.npy")
+    keys: list[np.ndarray[Any, Any]] = []
+    members: list[np.ndarray[Any, Any]] = []
+    entries = 0
+    for i, shard in enumerate(plan.shards):
+        d = plan.dir("sketch", f"{shard.index:05d}")
+        bounds = _np(d / "band_bounds.npy")
+        lo, hi = int(bounds[p]), int(bounds[p + 1])
+        if lo == hi:
+            continue
+        k = np.asarray(_np(d / "band_keys.npy")[lo:hi])
+        rec = np.asarray(_np(d / "band_rec.npy")[lo:hi]).astype(np.int64) + int(lay.clean_off[i])
+        grp = np.asarray(record_group[rec])
+        first = np.asarray(group_first[grp]) == rec  # only a group's first record has entries
+        keys.append(k[first])
+        members.append(grp[first])
+        entries += int(first.sum())
+    k_all = _concat(keys, np.uint64)
+    g_all = _concat(members, np.uint32)
+    pairs = np.frombuffer(_core.dedup_candidate_pairs(k_all, g_all), dtype="<u4")
+    offsets, data = _shard_data(plan)
+    dedup = _deduper(plan)
+    verdicts = np.frombuffer(
+        _core.dedup_verify_pairs(
+            pairs,
+            _np(g / "group_shard.npy"),
+            _np(g / "group_local.npy"),
+            offsets,
+            data,
+            verify=plan.cfg.near.verify,
+            words_per_value=dedup._core.words_per_value,
+            threshold=plan.cfg.near.threshold,
+            threads=plan.threads,
+        ),
+        dtype=np.uint8,
+    )
+    _save(tmp / "pairs.npy", pairs)
+    _save(tmp / "verdicts.npy", verdicts)
+    return {"entries": entries, "candidates": len(pairs) // 2}
+
+
+# --------------------------------------------------------------------------- 4. cluster
+
+
+def cluster(plan: Plan) -> dict[str, Any]:
+    """Union-find over the verdicts and survivors by priority (stage 4, one node)."""
+    return _task(plan.dir("cluster"), lambda tmp: _cluster(plan, tmp))
+
+
+def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
+    from curagate import _core
+
+    cfg = plan.cfg
+    lay = layout(plan)
+    g = plan.dir("groups")
+    record_group = np.asarray(_np(g / "record_group.npy")).astype(np.int64)
+    group_first = np.asarray(_np(g / "group_first.npy"))
+    n, n_groups = len(record_group), len(group_first)
+    dedup = _deduper(plan)
+    bands, rows = dedup.bands_rows
+    sketches = [plan.dir("sketch", f"{s.index:05d}") for s in plan.shards]
+    priority = _concat([np.asarray(_np(d / "priority.npy")) for d in sketches], np.float64)
+    empty = _concat([np.asarray(_np(d / "empty.npy")) for d in sketches], np.uint8)
+    group_empty = empty[group_first] != 0 if cfg.near.enabled else np.ones(n_groups, bool)
+
+    entries = np.zeros(PARTITIONS, dtype=np.int64)
+    if cfg.near.enabled:
+        pair_list, verdict_list = [], []
+        for p in range(PARTITIONS):
+            b = plan.dir("bucket", f"{p:02d}")
+            info = done(b)
+            if info is None:
+                raise RuntimeError(f"bucket {p} is not done")
+            entries[p] = info["entries"]
+            pair_list.append(np.asarray(_np(b / "pairs.npy")))
+            verdict_list.append(np.asarray(_np(b / "verdicts.npy")))
+        roots_raw, candidates, verified, rejected = _core.dedup_replay_union(
+            n_groups, pair_list, verdict_list
+        )
+        roots = np.frombuffer(roots_raw, dtype="<u4").astype(np.int64)
+    else:
+        roots = np.arange(n_groups, dtype=np.int64)
+        candidates = verified = rejected = 0
+
+    idx = np.arange(n, dtype=np.int64)
+    neg = -priority
+    best_in_group = _best(record_group, neg, idx, n_groups)
+    cluster_of = roots[record_group] if n else np.zeros(0, np.int64)
+    best_in_cluster = _best(cluster_of, neg, idx, n_groups)
+    survivor = best_in_cluster[cluster_of] if n else np.zeros(0, np.int64)
+    survivor_group = record_group[survivor] if n else np.zeros(0, np.int64)
+    status = np.full(n, 1, dtype=np.uint8)
+    status[survivor == idx] = 0
+    near = (
+        (survivor != idx) & (best_in_group[record_group] == idx) & (record_group != survivor_group)
+    )
+    status[near] = 2
+    similarity = np.ones(n, dtype=np.float32)
+    if near.any():
+        pairs = np.stack([record_group[near], survivor_group[near]], axis=1).astype("<u4")
+        offsets, data = _shard_data(plan)
+        sims = _core.dedup_verify_pairs(
+            pairs.ravel(),
+            _np(g / "group_shard.npy"),
+            _np(g / "group_local.npy"),
+            offsets,
+            data,
+            verify=cfg.near.verify,
+            words_per_value=dedup._core.words_per_value,
+            threshold=cfg.near.threshold,
+            similarity=True,
+            threads=plan.threads,
+        )
+        similarity[near] = np.frombuffer(sims, dtype="<f4")
+    sizes = np.bincount(roots, minlength=n_groups) if n_groups else np.zeros(0, np.int64)
+    stats = {
+        "records": n,
+        "distinct": n_groups,
+        "exact_removed": int((status == 1).sum()),
+        "near_removed": int((status == 2).sum()),
+        "near_clusters": int((sizes > 1).sum()),
+        "empty_keys": int(group_empty.sum()) if cfg.near.enabled else 0,
+        "candidate_pairs": int(candidates),
+        "verified_pairs": int(verified),
+        "rejected_pairs": int(rejected),
+        "bands": bands,
+        "rows": rows,
+        "spilled_bytes": _spilled_bytes(plan, entries, group_first) if cfg.near.enabled else 0,
+    }
+    # Survivors as read-order indices over every valid record (leaked ones too).
+    positions = _concat(
+        [
+            np.asarray(_np(d / "clean_pos.npy")) + int(lay.valid_off[i])
+            for i, d in enumerate(sketches)
+        ],
+        np.int64,
+    )
+    survivor_valid = positions[survivor] if n else np.zeros(0, np.int64)
+    for i, shard in enumerate(plan.shards):
+        lo, hi = int(lay.clean_off[i]), int(lay.clean_off[i + 1])
+        _save(tmp / f"status-{shard.index:05d}.npy", status[lo:hi])
+        _save(tmp / f"survivor-{shard.index:05d}.npy", survivor_valid[lo:hi])
+        _save(tmp / f"similarity-{shard.index:05d}.npy", similarity[lo:hi])
+    return {"stats": stats}
+
+
+def _best(
+    key: np.ndarray[Any, Any], neg_priority: np.ndarray[Any, Any], idx: np.ndarray[Any, Any], m: int
+) -> np.ndarray[Any, Any]:
+    """Per key value: the record with the highest priority, ties to the earliest."""
+    best = np.full(m, -1, dtype=np.int64)
+    if len(key) == 0:
+        return best
+    order = np.lexsort((idx, neg_priority, key))
+    k = key[order]
+    first = np.concatenate([[True], k[1:] != k[:-1]])
+    best[k[first]] = order[first]
+    return best
+
+
+def _spilled_bytes(
+    plan: Plan,
+    entries: np.ndarray[Any, Any],
+    group_first: np.ndarray[Any, Any],
+) -> int:
+    """What the streaming deduper would have spilled with this memory budget
+    (it is reported in stats.json, so the staged run reports the same)."""
+    half = plan.cfg.memory_budget // 2
+    # Band entries: each partition spills whenever its buffer reaches its share.
+    per_partition = max((half // 16) // PARTITIONS, 64)
+    band = int(((entries // per_partition) * per_partition).sum()) * 12
+    # Verification data: one buffer flushed whenever it reaches its budget and
+    # the rest at the end once anything was flushed: all of it, or nothing.
+    budget = max(half // 4, 1 << 16)
+    lengths = [
+        np.diff(
+            np.asarray(_raw(plan.dir("sketch", f"{s.index:05d}", "offsets.bin"), "<u8"))
+        ).astype(np.int64)
+        for s in plan.shards
+    ]
+    per_record = _concat(lengths, np.int64)
+    total = int(per_record[group_first].sum()) if len(group_first) else 0
+    spilled = total * 4 if total >= budget else 0
+    return band + spilled
+
+
+# --------------------------------------------------------------------------- 5. filter
+
+
+def filter_shard(plan: Plan, shard: Shard) -> dict[str, Any]:
+    """Kept / removed rows, cluster rows and counts of one shard (stage 5)."""
+    return _task(plan.dir("filter", f"{shard.index:05d}"), lambda tmp: _filter(plan, shard, tmp))
+
+
+def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
+    cfg = plan.cfg
+    lay = layout(plan)
+    i = plan.shards.index(shard)
+    s = plan.dir("sketch", f"{shard.index:05d}")
+    meta = pq.read_table(s / "meta.parquet")
+    ids = meta.column("id").combine_chunks()
+    n = len(ids)
+    clean_pos = np.asarray(_np(s / "clean_pos.npy"))
+    leaking = "leaked" in meta.column_names
+    clean_mask = np.zeros(n, dtype=bool)
+    clean_mask[clean_pos] = True
+    clean = pa.array(clean_mask)
+    if plan.dedup:
+        c = plan.dir("cluster")
+        status = np.asarray(_np(c / f"status-{shard.index:05d}.npy"))
+        survivors = np.asarray(_np(c / f"survivor-{shard.index:05d}.npy"))
+        similarity = pa.array(np.asarray(_np(c / f"similarity-{shard.index:05d}.npy")))
+        table = STATUS_NAMES if cfg.exact.enabled else ("kept", "near", "near")
+        names = pc.take(pa.array(table), pa.array(status))
+    else:
+        survivors = clean_pos + int(lay.valid_off[i])
+        names = pa.repeat(pa.scalar("kept"), len(clean_pos))
+        similarity = pa.repeat(pa.scalar(1.0, pa.float32()), len(clean_pos))
+    kept_ids = _ids_at(plan, lay, survivors)
+    reason = pc.replace_with_mask(pa.repeat(pa.scalar("leakage"), n), clean, names)
+    cluster_id = pc.replace_with_mask(
+        pa.nulls(n, pa.int64()), clean, pa.array(survivors, pa.int64())
+    )
+    kept_id = pc.replace_with_mask(pa.nulls(n, pa.string()), clean, kept_ids)
+    sim = pc.replace_with_mask(pa.nulls(n, pa.float32()), clean, similarity)
+    if leaking:
+        ref_ids = meta.column("leaked_reference_id").combine_chunks()
+        methods = meta.column("leak_method").combine_chunks()
+
+    kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
+    clusters = None
+    kept_total = 0
+    removed: dict[str, int] = {}
+    start = 0
+    for batch in _read(plan, shard):
+        n_rows = batch.table.num_rows
+        if n_rows == 0:
+            continue
+        # Mirrors curate.curate's pass 2 row for row: the byte-identity tests
+        # compare the two.
+        status_s = reason.slice(start, n_rows)
+        kept_mask = pc.equal(status_s, "kept")
+        kept_w.write(batch.source_index, batch.table.filter(kept_mask))
+        kept_count = pc.sum(pc.cast(kept_mask, pa.int64())).as_py() or 0
+        kept_total += kept_count
+        cluster_s = cluster_id.slice(start, n_rows)
+        if kept_count < n_rows:
+            meta_cols = {
+                "record_id": batch.ids,
+                "source_file": pa.repeat(pa.scalar(batch.source), n_rows),
+                "source_row": batch.rows,
+                "reason": status_s,
+                "cluster_id": cluster_s,
+                "kept_id": kept_id.slice(start, n_rows),
+                "similarity": sim.slice(start, n_rows),
+            }
+            if leaking:
+                meta_cols["leaked_reference_id"] = ref_ids.slice(start, n_rows)
+                meta_cols["leak_method"] = methods.slice(start, n_rows)
+            rem = batch.table
+            for name, column in meta_cols.items():
+                rem = rem.append_column(meta_name(name, batch.table.column_names), column)
+            removed_mask = pc.invert(kept_mask)
+            removed_w.write(batch.source_index, rem.filter(removed_mask))
+            for item in pc.value_counts(status_s.filter(removed_mask)).to_pylist():
+                removed[item["values"]] = removed.get(item["values"], 0) + item["counts"]
+        part = pa.table(
+            {
+                "record_id": batch.ids,
+                "source_file": pa.repeat(pa.scalar(batch.source), n_rows),
+                "source_row": batch.rows,
+                "status": status_s,
+                "cluster_id": cluster_s,
+            }
+        )
+        if clusters is None:
+            clusters = pq.ParquetWriter(tmp / "clusters.parquet", part.schema)
+        clusters.write_table(part)  # one row group per batch: read back as the same chunks
+        start += n_rows
+    kept_w.close()
+    removed_w.close()
+    if clusters is not None:
+        clusters.close()
+    if start != n:
+        raise RuntimeError(
+            f"{shard.name}: filter saw {start} valid records, sketch saw {n}: "
+            "the input changed during the run"
+        )
+    rows = {p.relative_to(tmp).as_posix(): r for p, r in {**kept_w.rows, **removed_w.rows}.items()}
+    return {"kept": kept_total, "removed": dict(sorted(removed.items())), "rows": rows}
+
+
+def _ids_at(plan: Plan, lay: Layout, positions: np.ndarray[Any, Any]) -> pa.Array:
+    """Record ids at global read-order positions (they may be in other shards):
+    each shard's ids are read once, for all the positions that fall in it."""
+    if len(positions) == 0:
+        return pa.array([], pa.string())
+    shard_of = np.searchsorted(lay.valid_off, positions, side="right") - 1
+    order = np.argsort(shard_of, kind="stable")
+    sorted_shards = shard_of[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_shards[1:] != sorted_shards[:-1]]))
+    bounds = [*starts.tolist(), len(order)]
+    parts: list[pa.Array] = []
+    for lo, hi in itertools.pairwise(bounds):
+        j = int(sorted_shards[lo])
+        d = plan.dir("sketch", f"{plan.shards[j].index:05d}")
+        ids = pq.read_table(d / "meta.parquet", columns=["id"]).column(0).combine_chunks()
+        local = positions[order[lo:hi]] - int(lay.valid_off[j])
+        parts.append(pc.take(ids, pa.array(local)))
+    gathered = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order), dtype=np.int64)
+    return pc.take(gathered, pa.array(inverse))
+
+
+def check_supported(cfg: CurateConfig) -> None:
+    if cfg.semantic.enabled:
+        raise ConfigError(
+            "semantic dedup runs on one machine only; use --executor local with --semantic"
+        )

@@ -1,0 +1,244 @@
+//! Stage functions of the distributed near dedup (`curagate.pipeline.stages`):
+//! arrays in and out as little-endian buffers (numpy arrays, memory maps),
+//! the GIL released around the work.
+
+use std::borrow::Cow;
+
+use curagate_core::dedup::stages;
+use curagate_core::dedup::Verify;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::arrow::Bytes;
+use crate::errors::ParameterError;
+
+/// A buffer of little-endian `T`s: borrowed when aligned, else copied.
+fn view<'a, T: Copy + Default>(b: &'a Bytes, what: &str) -> PyResult<Cow<'a, [T]>> {
+    let raw = b.as_slice();
+    let width = std::mem::size_of::<T>();
+    if !raw.len().is_multiple_of(width) {
+        return Err(ParameterError::new_err(format!(
+            "{what}: {} bytes is not a whole number of {width}-byte values",
+            raw.len()
+        )));
+    }
+    // SAFETY: T is a plain integer type here (u8/u32/u64): any bit pattern is valid.
+    let (pre, mid, post) = unsafe { raw.align_to::<T>() };
+    if pre.is_empty() && post.is_empty() {
+        return Ok(Cow::Borrowed(mid));
+    }
+    let mut out = vec![T::default(); raw.len() / width];
+    // SAFETY: `out` has exactly raw.len() bytes of plain integers.
+    unsafe {
+        std::ptr::copy_nonoverlapping(raw.as_ptr(), out.as_mut_ptr().cast::<u8>(), raw.len());
+    }
+    Ok(Cow::Owned(out))
+}
+
+fn parse_verify(verify: &str) -> PyResult<Verify> {
+    match verify {
+        "signature" => Ok(Verify::Signature),
+        "exact" => Ok(Verify::Exact),
+        other => Err(ParameterError::new_err(format!(
+            "invalid parameter `verify`: {other:?}; use \"signature\" or \"exact\""
+        ))),
+    }
+}
+
+fn as_pairs(flat: &[u32]) -> Vec<(u32, u32)> {
+    flat.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+}
+
+/// Candidate pairs of one band partition: `keys` (u64) and `groups` (u32),
+/// one per entry; returns the pairs as interleaved u32 (a, b), sorted.
+#[pyfunction]
+fn dedup_candidate_pairs<'py>(
+    py: Python<'py>,
+    keys: &Bound<'py, PyAny>,
+    groups: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (kb, gb) = (Bytes::new(keys)?, Bytes::new(groups)?);
+    let (k, g) = (view::<u64>(&kb, "keys")?, view::<u32>(&gb, "groups")?);
+    if k.len() != g.len() {
+        return Err(ParameterError::new_err(
+            "keys and groups must have the same length",
+        ));
+    }
+    let flat: Vec<u8> = py.detach(|| {
+        let entries: Vec<(u64, u32)> = k.iter().copied().zip(g.iter().copied()).collect();
+        stages::candidate_pairs(entries)
+            .into_iter()
+            .flat_map(|(a, b)| {
+                let mut v = [0u8; 8];
+                v[..4].copy_from_slice(&a.to_le_bytes());
+                v[4..].copy_from_slice(&b.to_le_bytes());
+                v
+            })
+            .collect()
+    });
+    Ok(PyBytes::new(py, &flat))
+}
+
+/// Verdict codes (u8: 0 rejected, 1 verified, 2 skipped as already joined
+/// within these pairs' chunks; `similarity=False`) or similarities (f32) of `pairs`
+/// (interleaved u32 group ids). A group's record is
+/// `shard_data[s][shard_offsets[s][l] .. shard_offsets[s][l + 1]]` with
+/// `s = group_shard[g]`, `l = group_local[g]`.
+#[pyfunction]
+#[pyo3(signature = (pairs, group_shard, group_local, shard_offsets, shard_data, *, verify, words_per_value, threshold, similarity=false, threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn dedup_verify_pairs<'py>(
+    py: Python<'py>,
+    pairs: &Bound<'py, PyAny>,
+    group_shard: &Bound<'py, PyAny>,
+    group_local: &Bound<'py, PyAny>,
+    shard_offsets: &Bound<'py, PyList>,
+    shard_data: &Bound<'py, PyList>,
+    verify: &str,
+    words_per_value: usize,
+    threshold: f64,
+    similarity: bool,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let verify = parse_verify(verify)?;
+    let (pb, sb, lb) = (
+        Bytes::new(pairs)?,
+        Bytes::new(group_shard)?,
+        Bytes::new(group_local)?,
+    );
+    let pairs = as_pairs(&view::<u32>(&pb, "pairs")?);
+    let (gs, gl) = (
+        view::<u32>(&sb, "group_shard")?,
+        view::<u32>(&lb, "group_local")?,
+    );
+    let off_bytes: Vec<Bytes> = shard_offsets
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    let data_bytes: Vec<Bytes> = shard_data
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    let offs: Vec<Cow<'_, [u64]>> = off_bytes
+        .iter()
+        .map(|b| view::<u64>(b, "shard_offsets"))
+        .collect::<PyResult<_>>()?;
+    let datas: Vec<Cow<'_, [u32]>> = data_bytes
+        .iter()
+        .map(|b| view::<u32>(b, "shard_data"))
+        .collect::<PyResult<_>>()?;
+    for &(a, b) in &pairs {
+        for g in [a, b] {
+            let g = g as usize;
+            let (s, l) = match (gs.get(g), gl.get(g)) {
+                (Some(&s), Some(&l)) => (s as usize, l as usize),
+                _ => {
+                    return Err(ParameterError::new_err(format!(
+                        "group {g} has no shard/local entry"
+                    )))
+                }
+            };
+            let ok = s < offs.len()
+                && s < datas.len()
+                && l + 1 < offs[s].len()
+                && offs[s][l] <= offs[s][l + 1]
+                && offs[s][l + 1] as usize <= datas[s].len();
+            if !ok {
+                return Err(ParameterError::new_err(format!(
+                    "group {g}: shard {s} record {l} is outside its verification data"
+                )));
+            }
+        }
+    }
+    let get = |g: u32| -> &[u32] {
+        let (s, l) = (gs[g as usize] as usize, gl[g as usize] as usize);
+        &datas[s][offs[s][l] as usize..offs[s][l + 1] as usize]
+    };
+    let pool = crate::thread_pool(threads)?;
+    let out: Vec<u8> = py.detach(|| {
+        pool.install(|| {
+            if similarity {
+                use rayon::prelude::*;
+                pairs
+                    .par_iter()
+                    .map(|&(a, b)| {
+                        stages::similarity(get(a), get(b), verify, words_per_value) as f32
+                    })
+                    .collect::<Vec<f32>>()
+                    .into_iter()
+                    .flat_map(f32::to_le_bytes)
+                    .collect()
+            } else {
+                stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
+            }
+        })
+    });
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Replay the streaming deduper's union-find over every partition's pairs
+/// (interleaved u32) and verdicts (u8), in partition order. Returns
+/// (roots as u32 bytes, candidate_pairs, verified_pairs, rejected_pairs).
+#[pyfunction]
+fn dedup_replay_union<'py>(
+    py: Python<'py>,
+    n_groups: usize,
+    pairs: &Bound<'py, PyList>,
+    verdicts: &Bound<'py, PyList>,
+) -> PyResult<(Bound<'py, PyBytes>, u64, u64, u64)> {
+    if pairs.len() != verdicts.len() {
+        return Err(ParameterError::new_err("one verdict list per pair list"));
+    }
+    let pb: Vec<Bytes> = pairs
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    let vb: Vec<Bytes> = verdicts
+        .iter()
+        .map(|b| Bytes::new(&b))
+        .collect::<PyResult<_>>()?;
+    type Owned = (Vec<(u32, u32)>, Vec<u8>);
+    let mut parts: Vec<Owned> = Vec::with_capacity(pb.len());
+    for (p, v) in pb.iter().zip(&vb) {
+        let flat = view::<u32>(p, "pairs")?;
+        let pairs = as_pairs(&flat);
+        let verdicts: Vec<u8> = v.as_slice().to_vec();
+        if pairs.len() != verdicts.len() {
+            return Err(ParameterError::new_err("one verdict per pair"));
+        }
+        if pairs
+            .iter()
+            .any(|&(a, b)| a as usize >= n_groups || b as usize >= n_groups)
+        {
+            return Err(ParameterError::new_err("a pair names a group >= n_groups"));
+        }
+        parts.push((pairs, verdicts));
+    }
+    let replayed = py
+        .detach(|| {
+            let refs: Vec<stages::Verdicts<'_>> = parts
+                .iter()
+                .map(|(p, v)| (p.as_slice(), v.as_slice()))
+                .collect();
+            stages::replay_union(n_groups, &refs)
+        })
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("replay: {e}")))?;
+    let roots: Vec<u8> = replayed
+        .roots
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
+    Ok((
+        PyBytes::new(py, &roots),
+        replayed.candidate_pairs,
+        replayed.verified_pairs,
+        replayed.rejected_pairs,
+    ))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dedup_candidate_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup_verify_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(dedup_replay_union, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,194 @@
+"""The staged curate (stages linked by files) on the local executor: the same
+bytes as the one-process run, resumable, fsspec inputs and outputs.
+
+The Ray executor runs the same stage functions: tests/ray/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.curate import curate
+from curagate.errors import InputError
+from tests.ray.cluster import free_port, output_files, t0_shards
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return t0_shards(tmp_path_factory.mktemp("t0") / "in", shards=5)
+
+
+CONFIGS: list[dict[str, Any]] = [
+    {},
+    {"memory_budget": 300_000},  # both spill stores spill: spilled_bytes must match
+    {"near__verify": "signature"},
+    {"keep__policy": "longest"},
+    {"exact__enabled": False},
+    {"near__enabled": False},
+    {"near__threshold": 0.5, "near__ngram": 3},
+    {"near__hash": "datasketch", "near__shingle": "char"},
+    {"split__enabled": True},  # OUT/splits/ from the kept rows, as in one process
+]
+
+
+@pytest.mark.parametrize("overrides", CONFIGS, ids=lambda o: ",".join(o) or "default")
+def test_staged_run_is_byte_identical_to_the_one_process_run(
+    shards: Path, tmp_path: Path, overrides: dict[str, Any]
+) -> None:
+    # Both into the same folder: split_manifest.json names the files it read.
+    out = tmp_path / "out"
+    one = curate([shards], out, batch_rows=97, progress=False, **overrides)
+    expected = output_files(out)
+    staged = curate(
+        [shards],
+        out,
+        batch_rows=97,
+        progress=False,
+        executor="local",
+        work_dir=tmp_path / "work",
+        **overrides,
+    )
+    assert staged.runtime["tasks"] > 0 and staged.runtime["resumed"] == 0
+    assert output_files(out) == expected
+    assert one.removed_total > 0 or overrides.get("near__enabled") is False
+    if overrides.get("memory_budget"):
+        assert staged.stats["steps"]["near"]["spilled_bytes"] > 0
+
+
+def test_decontamination_staged_is_byte_identical(shards: Path, tmp_path: Path) -> None:
+    # Reference: 40 records of the corpus itself, so leakage really removes rows.
+    lines = (shards / "shard-001.jsonl").read_text(encoding="utf-8").splitlines()
+    ref = tmp_path / "golden.jsonl"
+    ref.write_text("\n".join(line for line in lines[:41] if line != "{not json") + "\n")
+    kw: dict[str, Any] = {"decontaminate__reference": [str(ref)], "progress": False}
+    one = curate([shards], tmp_path / "one", **kw)
+    curate([shards], tmp_path / "staged", executor="local", work_dir=tmp_path / "w", **kw)
+    assert one.removed["leakage"] >= 40
+    assert output_files(tmp_path / "staged") == output_files(tmp_path / "one")
+
+
+def test_rerun_after_completion_is_a_no_op_and_a_new_config_starts_afresh(
+    shards: Path, tmp_path: Path
+) -> None:
+    kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}
+    first = curate([shards], tmp_path / "out", **kw)
+    before = output_files(tmp_path / "out")
+    again = curate([shards], tmp_path / "out", **kw)
+    assert again.runtime["tasks"] == 0 and again.stats == first.stats
+    assert output_files(tmp_path / "out") == before
+    other = curate([shards], tmp_path / "out", near__threshold=0.9, **kw)
+    assert other.runtime["tasks"] > 0 and other.runtime["resumed"] == 0
+    assert other.stats["config"]["near"]["threshold"] == 0.9
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """SIGKILL the driver once a few sketch tasks are done; the rerun reuses
+    them and writes the same bytes as an uninterrupted one-process run."""
+    inputs = t0_shards(tmp_path / "in", shards=40)
+    work, out = tmp_path / "work", tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(out),
+        "--executor", "local", "--work-dir", str(work),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = work / "sketch" / "00002" / "done.json"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker.exists(), proc.stderr.read() if proc.stderr else ""
+    assert not out.exists()
+    finished = {p.parent.name for p in (work / "sketch").glob("*/done.json")}
+    assert 3 <= len(finished) < 40
+
+    rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(finished)} resumed from an earlier attempt" in rerun.stdout
+    curate([inputs], tmp_path / "one", progress=False)
+    assert output_files(out) == output_files(tmp_path / "one")
+    again = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert "nothing to do: this output is complete" in again.stdout
+
+
+def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    local = t0_shards(tmp_path / "in", shards=3, limit=600)
+    fs = fsspec.filesystem("memory")
+    for p in sorted(local.iterdir()):
+        fs.pipe(f"/corpus/{p.name}", p.read_bytes())
+    try:
+        result = curate(
+            ["memory://corpus"], "memory://curated", work_dir=tmp_path / "w", progress=False
+        )
+        one = curate([local], tmp_path / "one", progress=False)
+        assert (result.kept, result.removed, result.quarantined) == (
+            one.kept,
+            one.removed,
+            one.quarantined,
+        )
+        names = [i["file"] for i in result.stats["inputs"]]
+        assert names == [f"memory:///corpus/shard-{i:03d}.jsonl" for i in range(3)]
+        # kept/ has the original columns only: the same bytes whatever the source names.
+        for part in sorted((tmp_path / "one" / "kept").iterdir()):
+            assert fs.cat(f"/curated/kept/{part.name}") == part.read_bytes()
+        stats = json.loads(fs.cat("/curated/stats.json"))
+        assert stats["totals"] == one.stats["totals"]
+        # A rerun is a no-op: nothing listed is downloaded or computed again.
+        again = curate(
+            ["memory://corpus"], "memory://curated", work_dir=tmp_path / "w", progress=False
+        )
+        assert again.runtime["tasks"] == 0 and again.stats == result.stats
+        assert not (tmp_path / "w" / "inputs").exists()  # the copies went with the stage files
+        # A remote folder that is not a curate output is never replaced.
+        fs.pipe("/precious/notes.txt", b"keep me")
+        with pytest.raises(InputError, match="is not a curagate output"):
+            curate(["memory://corpus"], "memory://precious", work_dir=tmp_path / "w2")
+        assert fs.cat("/precious/notes.txt") == b"keep me"
+    finally:
+        for path in ("/corpus", "/curated", "/precious"):
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+
+
+def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
+    tmp_path: Path,
+) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", "memory://nowhere/x", "--out", str(tmp_path / "o")],
+        env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "memory://nowhere/x: no such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
+    inputs = t0_shards(tmp_path / "in", shards=1, limit=20)
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+         "--executor", "ray", "--semantic"],
+        env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "semantic dedup runs on one machine only" in r.stderr
+    pytest.importorskip("ray")
+    port = free_port()  # nothing listens there
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(tmp_path / "o"),
+         "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"],
+        env=ENV, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert f"--ray-address 127.0.0.1:{port}: nothing answers there" in r.stderr
+    assert "Traceback" not in r.stderr
