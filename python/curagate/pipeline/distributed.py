@@ -26,10 +26,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curagate.artifacts import CurateStats, validated, write_artifact
 from curagate.config import CurateConfig
 from curagate.errors import InputError
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
+from curagate.io.outputs import write_marker
 from curagate.pipeline import stages
 from curagate.pipeline.dedup import DedupOutcome
 from curagate.pipeline.stages import Plan, Shard
@@ -162,7 +164,8 @@ def run(
     """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
     ran and how many were resumed from a previous attempt)."""
-    from curagate.curate import _check_output_dir, _leakage_index
+    from curagate.curate import _leakage_index
+    from curagate.io.outputs import check_replaceable, refuse_overlap
 
     started = time.perf_counter()
     stages.check_supported(cfg)
@@ -181,7 +184,9 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     shards, remote = resolve_shards(inputs, work)
     if not remote_out:
-        _check_output_dir(out_local, [Path(s.path) for s in shards])
+        check_replaceable(out_local, "curate")
+        files = [Path(s.path) for s in shards]
+        refuse_overlap(out_local, [i for i in _inputs_list(inputs) if not is_url(i)], files)
     else:
         _check_remote_out(out_text)
     reference = None
@@ -371,13 +376,16 @@ def _finish(plan: Plan, out: Path) -> dict[str, Any]:
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         quarantined = sum(s.quarantined for s in sources)
-        stats = _stats(cfg, sources, outcome, {"enabled": False})
-        write_json(tmp / "stats.json", stats)
+        stats = _stats(cfg, sources, outcome, {"enabled": False}, [])
+        write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
         rows[tmp / "clusters.parquet"] = clusters.num_rows
         rows[tmp / "quarantine.jsonl"] = quarantined
         write_manifest(tmp, rows)
-    if cfg.split.enabled:
-        _split(cfg, out, stats)
+        # As in the one-process run: the split is built inside the temporary folder, and
+        # the marker makes the folder a complete curate output.
+        if cfg.split.enabled:
+            _split(cfg, tmp, out, stats)
+        write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
     result: dict[str, Any] = stats
     return result
 
@@ -405,3 +413,8 @@ def _result(out: Path, stats: dict[str, Any], started: float, runtime: dict[str,
         seconds=time.perf_counter() - started,
         runtime=runtime,
     )
+
+
+def _inputs_list(inputs: Any) -> list[str]:
+    items = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    return [os.fspath(x) for x in items]
