@@ -528,3 +528,14 @@ def test_cli_export_also_verifies_on_golden_prompts(
     )
     assert "artifact digest" in capsys.readouterr().out
     assert load_manifest(tmp_path / "out").verification["golden_prompts"] == 2
+
+
+def test_a_bundle_outside_the_logit_bound_is_refused_and_nothing_is_written(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # bfloat16 weights round every value: with a bound of 1e-9 of the largest logit the
+    # reloaded bundle cannot match base + adapter, and export must say so, not ship it.
+    out = tmp_path / "out"
+    with pytest.raises(CheckFailed, match=r"reloaded bundle differs from base \+ adapter"):
+        export_run(tiny_run, out, dtype="bfloat16", rtol=1e-9)
+    assert not out.exists()
