@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
+DATA = ROOT / "tests" / "data"  # vendored excerpts, with their licenses (no ../shared in tests)
 EXAMPLE = ROOT / "examples" / "corpus"
 
 
@@ -24,11 +25,10 @@ def write_jsonl(tmp_path: Path) -> Callable[[str, list[object]], Path]:
     return write
 
 
-def t0_records(limit: int, files: int = 6) -> list[dict[str, str]]:
-    """Real templated records (prompt/completion) with real near-duplicates."""
-    paths = sorted((SHARED / "t0_templates").glob("*.jsonl"))[:files]
-    out: list[dict[str, str]] = []
-    for p in paths:
-        with p.open(encoding="utf-8") as f:
-            out.extend(json.loads(line) for line in f if line.strip())
-    return out[:limit]
+def t0_records(limit: int) -> list[dict[str, str]]:
+    """Real templated records (prompt/completion) with real near-duplicates: the first
+    ``limit`` of the vendored T0 sample (40 rows of each of 56 templates, in template
+    order; row i of every template of one dataset is the same instance)."""
+    with gzip.open(DATA / "t0_templates_sample.jsonl.gz", "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows[:limit]]

@@ -209,7 +209,7 @@ def test_near_dedup_agrees_with_exact_jaccard_ground_truth(
     tmp_path: Path, write_jsonl: Callable
 ) -> None:
     """On real templated data, the removed set matches brute-force exact Jaccard >= 0.7."""
-    records = t0_records(1200, files=8)
+    records = t0_records(1200)
     path = write_jsonl("t0.jsonl", records)
     curate([path], tmp_path / "out", exact__enabled=True, near__verify="exact")
     clusters = pq.read_table(tmp_path / "out" / "clusters.parquet").to_pylist()

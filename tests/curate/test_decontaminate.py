@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from curagate.curate import curate
-from tests.curate.conftest import SHARED, t0_records
+from tests.curate.conftest import DATA, t0_records
 
 
 def gsm8k(n: int) -> list[dict[str, str]]:
-    with (SHARED / "gsm8k" / "test.jsonl").open() as f:
+    with (DATA / "gsm8k_test_sample.jsonl").open() as f:
         return [json.loads(line) for _, line in zip(range(n), f, strict=False)]
 
 
