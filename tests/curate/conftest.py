@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tests" / "data"  # vendored excerpts, with their licenses (no ../shared in tests)
+DATA = ROOT / "tests" / "data"  # vendored excerpts, each with its license and provenance
 EXAMPLE = ROOT / "examples" / "corpus"
 
 
