@@ -75,6 +75,29 @@ class CurateResult:
     runtime: dict[str, Any] = field(default_factory=dict)  # facts that may differ between reruns
     split: SplitResult | None = None
 
+    @classmethod
+    def of(
+        cls,
+        out: Path,
+        stats: dict[str, Any],
+        started: float,
+        runtime: dict[str, Any],
+        split: SplitResult | None = None,
+    ) -> CurateResult:
+        """The result of a run that wrote ``stats`` (``started``: its perf_counter start)."""
+        totals = stats["totals"]
+        return cls(
+            out=out,
+            input_rows=totals["input_rows"],
+            kept=totals["kept"],
+            removed=totals["removed"],
+            quarantined=totals["quarantined"],
+            stats=stats,
+            seconds=time.perf_counter() - started,
+            runtime=runtime,
+            split=split,
+        )
+
     @property
     def removed_total(self) -> int:
         return sum(self.removed.values())
@@ -289,30 +312,31 @@ def curate(
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = _stats(cfg, sources, outcome, semantic_stats, skipped)
-        write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
         rows = {
             **kept_w.rows,
             **removed_w.rows,
             tmp / "clusters.parquet": clusters.num_rows,
             tmp / "quarantine.jsonl": len(quarantined),
         }
-        write_manifest(tmp, rows)
-        # The split is part of the output: built inside the temporary folder, so
-        # a run killed at any point leaves the previous output or the whole new one.
-        split_result = _split(cfg, tmp, out_dir, stats) if cfg.split.enabled else None
-        write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
-    totals = stats["totals"]
-    return CurateResult(
-        out=out_dir,
-        input_rows=totals["input_rows"],
-        kept=totals["kept"],
-        removed=totals["removed"],
-        quarantined=totals["quarantined"],
-        stats=stats,
-        seconds=time.perf_counter() - started,
-        runtime={"semantic": semantic_stats.get("runtime", {})},
-        split=split_result,
-    )
+        split_result = seal(cfg, tmp, out_dir, stats, rows)
+    runtime = {"semantic": semantic_stats.get("runtime", {})}
+    return CurateResult.of(out_dir, stats, started, runtime, split_result)
+
+
+def seal(
+    cfg: CurateConfig, tmp: Path, out_dir: Path, stats: dict[str, Any], rows: dict[Path, int]
+) -> SplitResult | None:
+    """Finish an output folder still under its temporary name (one-process and staged
+    runs alike): stats through their contract, the manifest, the split, the marker.
+
+    The split is part of the output, built inside the temporary folder, so a run killed
+    at any point leaves the previous output or the whole new one.
+    """
+    write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
+    write_manifest(tmp, rows)
+    split_result = _split(cfg, tmp, out_dir, stats) if cfg.split.enabled else None
+    write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
+    return split_result
 
 
 def _any_url(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]) -> bool:

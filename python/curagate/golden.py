@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,24 +245,31 @@ def verify(golden_dir: str | os.PathLike[str]) -> list[str]:
     return problems
 
 
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file of objects; an
+    unparsable line or a non-object is an error naming the file and line."""
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}: line {lineno}: expected a JSON object")
+            yield lineno, row
+
+
 def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
     """The set's JSONL rows, each with an ``id`` (file order index when absent)."""
     items: list[dict[str, Any]] = []
     for path in golden.paths:
         if path.suffix != ".jsonl" or path.name == HUMAN_LABELS:
             continue
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}: line {lineno}: expected a JSON object")
-                row.setdefault("id", f"{path.stem}:{lineno}")
-                items.append(row)
+        for lineno, row in jsonl_objects(path):
+            row.setdefault("id", f"{path.stem}:{lineno}")
+            items.append(row)
     return items
 
 

@@ -17,7 +17,6 @@ the same endpoint client, concurrency, retries and cache as the models judged.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from curagate.gate.models import (
     generate_cached,
 )
 from curagate.gate.stats import paired_bootstrap
-from curagate.golden import HUMAN_LABELS
+from curagate.golden import HUMAN_LABELS, jsonl_objects
 
 __all__ = ["HUMAN_LABELS", "JudgeScores", "PairVerdict", "calibrate", "judge_pairs"]
 
@@ -294,36 +293,27 @@ class HumanLabel:
 def read_human_labels(path: Path) -> list[HumanLabel]:
     """``human_labels.jsonl``: one labelled pair a line; errors name the line and field."""
     labels: list[HumanLabel] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}: line {lineno}: expected a JSON object")
-            for key in ("id", "prompt", "candidate", "base", "labeller"):
-                if not isinstance(row.get(key), str):
-                    raise InputError(
-                        f"{path}: line {lineno}: field '{key}' must be a string "
-                        "(label with `curagate golden label`)"
-                    )
-            if row.get("preferred") not in SIDES:
+    for lineno, row in jsonl_objects(path):
+        for key in ("id", "prompt", "candidate", "base", "labeller"):
+            if not isinstance(row.get(key), str):
                 raise InputError(
-                    f"{path}: line {lineno}: field 'preferred' must be one of candidate, base, tie"
+                    f"{path}: line {lineno}: field '{key}' must be a string "
+                    "(label with `curagate golden label`)"
                 )
-            labels.append(
-                HumanLabel(
-                    row["id"],
-                    row["prompt"],
-                    row["candidate"],
-                    row["base"],
-                    row["preferred"],
-                    row["labeller"],
-                )
+        if row.get("preferred") not in SIDES:
+            raise InputError(
+                f"{path}: line {lineno}: field 'preferred' must be one of candidate, base, tie"
             )
+        labels.append(
+            HumanLabel(
+                row["id"],
+                row["prompt"],
+                row["candidate"],
+                row["base"],
+                row["preferred"],
+                row["labeller"],
+            )
+        )
     return labels
 
 

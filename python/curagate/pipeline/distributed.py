@@ -21,21 +21,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curagate.artifacts import CurateStats, validated, write_artifact
 from curagate.config import CurateConfig
 from curagate.errors import InputError
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
-from curagate.io.outputs import write_marker
 from curagate.pipeline import stages
 from curagate.pipeline.dedup import DedupOutcome
 from curagate.pipeline.stages import Plan, Shard
-from curagate.pipeline.write import write_json, write_manifest
+from curagate.pipeline.write import write_json
+
+if TYPE_CHECKING:
+    from curagate.split import SplitResult
 
 _SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 
@@ -164,7 +165,7 @@ def run(
     """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
     ran and how many were resumed from a previous attempt)."""
-    from curagate.curate import _leakage_index
+    from curagate.curate import CurateResult, _leakage_index
     from curagate.io.outputs import check_replaceable, refuse_overlap
 
     started = time.perf_counter()
@@ -218,7 +219,7 @@ def run(
         if stats_text is not None:
             stats = json.loads(stats_text)
             out_path = Path(out_text) if remote_out else out_local
-            return _result(out_path, stats, started, {"tasks": 0, "resumed": "all"})
+            return CurateResult.of(out_path, stats, started, {"tasks": 0, "resumed": "all"})
     download(remote)
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
@@ -264,7 +265,7 @@ def run(
 
     build = work / "output" if remote_out else out_local
     t0 = time.perf_counter()
-    stats = _finish(plan, build)
+    stats, split_result = _finish(plan, build)
     timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
     if remote_out:
         fs, path = _fsspec().core.url_to_fs(out_text)
@@ -279,7 +280,8 @@ def run(
         "resumed": sum(1 for r in results if r.get("resumed")),
         "stages": timings,
     }
-    return _result(Path(out_text) if remote_out else out_local, stats, started, runtime)
+    out_path = Path(out_text) if remote_out else out_local
+    return CurateResult.of(out_path, stats, started, runtime, split_result)
 
 
 def _read_local(path: Path) -> str | None:
@@ -332,9 +334,9 @@ def _cleanup(work: Path) -> None:
         shutil.rmtree(work / child, ignore_errors=True)
 
 
-def _finish(plan: Plan, out: Path) -> dict[str, Any]:
+def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
     """Assemble the output directory from the shard files (atomically)."""
-    from curagate.curate import SourceCounts, _split, _stats
+    from curagate.curate import SourceCounts, _stats, seal
 
     cfg = plan.cfg
     sources = []
@@ -377,17 +379,10 @@ def _finish(plan: Plan, out: Path) -> dict[str, Any]:
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         quarantined = sum(s.quarantined for s in sources)
         stats = _stats(cfg, sources, outcome, {"enabled": False}, [])
-        write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
         rows[tmp / "clusters.parquet"] = clusters.num_rows
         rows[tmp / "quarantine.jsonl"] = quarantined
-        write_manifest(tmp, rows)
-        # As in the one-process run: the split is built inside the temporary folder, and
-        # the marker makes the folder a complete curate output.
-        if cfg.split.enabled:
-            _split(cfg, tmp, out, stats)
-        write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
-    result: dict[str, Any] = stats
-    return result
+        split_result = seal(cfg, tmp, out, stats, rows)
+    return stats, split_result
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -397,22 +392,6 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def _result(out: Path, stats: dict[str, Any], started: float, runtime: dict[str, Any]) -> Any:
-    from curagate.curate import CurateResult
-
-    totals = stats["totals"]
-    return CurateResult(
-        out=out,
-        input_rows=totals["input_rows"],
-        kept=totals["kept"],
-        removed=totals["removed"],
-        quarantined=totals["quarantined"],
-        stats=stats,
-        seconds=time.perf_counter() - started,
-        runtime=runtime,
-    )
 
 
 def _inputs_list(inputs: Any) -> list[str]:
