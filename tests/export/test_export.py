@@ -539,3 +539,81 @@ def test_a_bundle_outside_the_logit_bound_is_refused_and_nothing_is_written(
     with pytest.raises(CheckFailed, match=r"reloaded bundle differs from base \+ adapter"):
         export_run(tiny_run, out, dtype="bfloat16", rtol=1e-9)
     assert not out.exists()
+
+
+# The checks export runs on what it wrote. Each is triggered by a faulty writer in the
+# third-party save path (transformers / safetensors), the failure it exists to catch.
+
+
+def _after_tokenizer_save(monkeypatch: pytest.MonkeyPatch, damage: Any) -> None:
+    from transformers import PreTrainedTokenizerBase
+
+    original = PreTrainedTokenizerBase.save_pretrained
+
+    def save(self: Any, save_directory: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, save_directory, *args, **kwargs)
+        damage(Path(save_directory))
+        return out
+
+    monkeypatch.setattr(PreTrainedTokenizerBase, "save_pretrained", save)
+
+
+def test_export_refuses_a_chat_template_written_unfaithfully(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def damage(d: Path) -> None:
+        written = d / "chat_template.jinja"
+        if written.is_file():
+            written.write_text(written.read_text() + "{# changed #}")
+        else:  # older transformers keep it in tokenizer_config.json
+            cfg = json.loads((d / "tokenizer_config.json").read_text())
+            cfg["chat_template"] += "{# changed #}"
+            (d / "tokenizer_config.json").write_text(json.dumps(cfg))
+
+    _after_tokenizer_save(monkeypatch, damage)
+    out = tmp_path / "out"
+    with pytest.raises(CheckFailed, match="written chat template differs from the training one"):
+        export_run(tiny_run, out)
+    assert not out.exists()
+
+
+def test_export_refuses_a_tokenizer_that_tokenizes_differently_once_written(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Same template, same rendered text; the written tokenizer lowercases before it splits,
+    # so the golden prompts get other token ids than at training time.
+    def damage(d: Path) -> None:
+        tj = json.loads((d / "tokenizer.json").read_text())
+        tj["normalizer"] = {"type": "Lowercase"}
+        (d / "tokenizer.json").write_text(json.dumps(tj))
+
+    _after_tokenizer_save(monkeypatch, damage)
+    out = tmp_path / "out"
+    with pytest.raises(CheckFailed, match="tokenizes differently from training time"):
+        export_run(tiny_run, out)
+    assert not out.exists()
+
+
+def test_export_refuses_weights_written_unfaithfully(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors.torch import load_file, save_file
+    from transformers import PreTrainedModel
+
+    original = PreTrainedModel.save_pretrained
+
+    def save(self: Any, save_directory: Any, *args: Any, **kwargs: Any) -> Any:
+        out = original(self, save_directory, *args, **kwargs)
+        shard = sorted(Path(save_directory).glob("*.safetensors"))[0]
+        tensors = load_file(shard)
+        name = sorted(tensors)[0]
+        tensors[name] = tensors[name].clone()
+        tensors[name].view(-1)[0] += 1.0  # one value off by one
+        save_file(tensors, shard, metadata={"format": "pt"})
+        return out
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", save)
+    out = tmp_path / "out"
+    with pytest.raises(CheckFailed, match="reloaded weights differ from the merged weights"):
+        export_run(tiny_run, out)
+    assert not out.exists()
