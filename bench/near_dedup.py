@@ -33,16 +33,17 @@ from shingles import NGRAM, NUM_PERM, THRESHOLD
 
 RESULTS = corpus.BENCH_DIR / "results"
 CURAGATE_TOOLS = ("curagate", "curagate-curate")
-PEER_TOOLS = ("datasketch", "rensa", "rensa-rho", "fastsketchlsh", "fastsketchlsh-flags")
-DEFAULT_TOOLS = (
-    "curagate",
-    "curagate-curate",
+PEER_TOOLS = (
     "datasketch",
+    "datasketch-best",
     "rensa",
+    "rensa-best",
     "rensa-rho",
     "fastsketchlsh",
+    "fastsketchlsh-best",
     "fastsketchlsh-flags",
 )
+DEFAULT_TOOLS = CURAGATE_TOOLS + PEER_TOOLS
 GT_MAX = 200_000  # beyond this the exact join is not run (time + memory only)
 
 

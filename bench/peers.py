@@ -26,6 +26,10 @@ from ground_truth import components, removed_from_labels
 from shingles import NUM_PERM, THRESHOLD, shingles
 
 LSH_BANDS_POW2 = 16  # rensa and FastSketchLSH need num_perm % bands == 0: 16 x 8 (S-curve ~0.707)
+# Each peer's best setting: 32 bands x 4 rows (S-curve midpoint ~0.42; a pair at J = 0.7 becomes
+# a candidate with probability 1 - (1 - 0.7^4)^32 = 0.9998) and every candidate verified by the
+# exact Jaccard of its shingle sets, so no signature noise reaches the removed set.
+BEST_BANDS = 32
 SEED = 42
 
 Result = dict[str, Any]
@@ -102,17 +106,24 @@ CHUNK_DOCS = 100_000  # shingle + sketch this many docs at a time: bounded memor
 
 
 def _sketch_chunks(
-    texts: list[str], clk: Clock, sketch: Callable[[list[Any]], Any], as_bytes: bool = False
+    texts: list[str],
+    clk: Clock,
+    sketch: Callable[[list[Any]], Any],
+    as_bytes: bool = False,
+    sets: list[frozenset[int]] | None = None,
 ) -> list[Any]:
     """Shingle and sketch chunk by chunk (the shingle strings of 1M docs would need ~12 GB);
-    returns one sketch output per chunk. Timed as `shingle_s` and `sketch_s`."""
+    returns one sketch output per chunk. Timed as `shingle_s` and `sketch_s`. With `sets`,
+    each doc's shingle set (as Python string hashes: 64 bits, collisions negligible) is
+    appended there for exact verification, timed as `shingle_s`."""
     out = []
     for lo in range(0, len(texts), CHUNK_DOCS):
         part = texts[lo : lo + CHUNK_DOCS]
+        sh: list[Any] = [shingles(t) for t in part]
+        if sets is not None:
+            sets.extend(frozenset(map(hash, d)) for d in sh)
         if as_bytes:
-            sh: list[Any] = [[s.encode("utf-8") for s in shingles(t)] for t in part]
-        else:
-            sh = [shingles(t) for t in part]
+            sh = [[s.encode("utf-8") for s in d] for d in sh]
         clk.lap("shingle_s")
         out.append(sketch(sh))
         del sh
@@ -120,23 +131,51 @@ def _sketch_chunks(
     return out
 
 
-def run_datasketch(texts: list[str], threads: int) -> Result:
+def exact_estimate(
+    sets: list[frozenset[int]],
+) -> Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float64]]:
+    """Verification by exact Jaccard (1.0 = keep the pair), in the ground truth's integer
+    arithmetic (10 |A & B| >= 7 |A | B|) so a pair at exactly 0.7 is judged the same way."""
+    num, den = round(THRESHOLD * 10), 10
+
+    def estimate(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.float64]:
+        out = np.zeros(len(a), dtype=np.float64)
+        for k, (i, j) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+            sa, sb = sets[i], sets[j]
+            if not sa or not sb:
+                continue
+            inter = len(sa & sb)
+            if den * inter >= num * (len(sa) + len(sb) - inter):
+                out[k] = 1.0
+        return out
+
+    return estimate
+
+
+def run_datasketch(texts: list[str], threads: int, best: bool = False) -> Result:
+    """Shared setting: datasketch's own band choice for the threshold, verification on its
+    signatures. Best: 32 x 4 bands (`params=`), exact verification."""
     from datasketch import MinHash, MinHashLSH
 
     clk = Clock()
+    sets: list[frozenset[int]] | None = [] if best else None
     chunks = _sketch_chunks(
-        texts, clk, lambda sh: MinHash.bulk(sh, num_perm=NUM_PERM), as_bytes=True
+        texts, clk, lambda sh: MinHash.bulk(sh, num_perm=NUM_PERM), as_bytes=True, sets=sets
     )
     mhs = [m for c in chunks for m in c]
-    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
+    params = (BEST_BANDS, NUM_PERM // BEST_BANDS) if best else None
+    lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, params=params)
     with lsh.insertion_session() as session:
         for i, m in enumerate(mhs):
             session.insert(i, m, check_duplication=False)
     cands = [lsh.query(m) for m in mhs]
     clk.lap("lsh_s")
     pairs = pairs_from_lists(cands)
-    sigs = np.stack([m.hashvalues for m in mhs])
-    removed, keeper, accepted = cluster(len(texts), pairs, sigs)
+    if sets is not None:
+        removed, keeper, accepted = cluster(len(texts), pairs, estimate=exact_estimate(sets))
+    else:
+        sigs = np.stack([m.hashvalues for m in mhs])
+        removed, keeper, accepted = cluster(len(texts), pairs, sigs)
     clk.lap("cluster_s")
     return {
         "removed": removed,
@@ -145,19 +184,26 @@ def run_datasketch(texts: list[str], threads: int) -> Result:
         "accepted": accepted,
         "phases": clk.phases,
         "params": {
-            "bands_rows": list(lsh.b_r if hasattr(lsh, "b_r") else (lsh.b, lsh.r)),
+            "bands_rows": [lsh.b, lsh.r],
             "scheme": "affine32 (default)",
+            "verify": "exact Jaccard" if best else "signature estimate",
         },
     }
 
 
-def run_rensa(texts: list[str], threads: int) -> Result:
+def run_rensa(texts: list[str], threads: int, best: bool = False) -> Result:
+    """Shared setting: 16 x 8 bands, verification on rensa's Jaccard estimate. Best: 32 x 4,
+    exact verification."""
     from rensa import RMinHash, RMinHashLSH
 
     clk = Clock()
-    chunks = _sketch_chunks(texts, clk, lambda sh: RMinHash.from_token_sets(sh, NUM_PERM, SEED))
+    sets: list[frozenset[int]] | None = [] if best else None
+    chunks = _sketch_chunks(
+        texts, clk, lambda sh: RMinHash.from_token_sets(sh, NUM_PERM, SEED), sets=sets
+    )
     mhs = [m for c in chunks for m in c]
-    lsh = RMinHashLSH(THRESHOLD, NUM_PERM, LSH_BANDS_POW2)
+    bands = BEST_BANDS if best else LSH_BANDS_POW2
+    lsh = RMinHashLSH(THRESHOLD, NUM_PERM, bands)
     lsh.insert_many(mhs)
     cands = lsh.query_all(mhs)
     clk.lap("lsh_s")
@@ -170,7 +216,9 @@ def run_rensa(texts: list[str], threads: int) -> Result:
             count=len(a),
         )
 
-    removed, keeper, accepted = cluster(len(texts), pairs, estimate=estimate)
+    removed, keeper, accepted = cluster(
+        len(texts), pairs, estimate=exact_estimate(sets) if sets is not None else estimate
+    )
     clk.lap("cluster_s")
     return {
         "removed": removed,
@@ -179,8 +227,9 @@ def run_rensa(texts: list[str], threads: int) -> Result:
         "accepted": accepted,
         "phases": clk.phases,
         "params": {
-            "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
+            "bands_rows": [bands, NUM_PERM // bands],
             "sketch": "R-MinHash full set",
+            "verify": "exact Jaccard" if best else "signature estimate",
         },
     }
 
@@ -224,20 +273,26 @@ def run_rensa_rho(texts: list[str], threads: int) -> Result:
     }
 
 
-def run_fastsketch(texts: list[str], threads: int) -> Result:
+def run_fastsketch(texts: list[str], threads: int, best: bool = False) -> Result:
+    """Shared setting: 16 bands, verification on its signatures. Best: 32 bands, exact."""
     from FastSketchLSH import LSH, FastSimilaritySketch
 
     clk = Clock()
+    sets: list[frozenset[int]] | None = [] if best else None
     sketcher = FastSimilaritySketch(size=NUM_PERM, seed=SEED)
     sigs = np.concatenate(
-        _sketch_chunks(texts, clk, lambda sh: sketcher.batch(sh, num_threads=threads))
+        _sketch_chunks(texts, clk, lambda sh: sketcher.batch(sh, num_threads=threads), sets=sets)
     )
-    lsh = LSH(num_perm=NUM_PERM, num_bands=LSH_BANDS_POW2, num_threads=threads)
+    bands = BEST_BANDS if best else LSH_BANDS_POW2
+    lsh = LSH(num_perm=NUM_PERM, num_bands=bands, num_threads=threads)
     lsh.insert(sigs)
     flat, indptr = lsh.query(sigs, format="csr")
     clk.lap("lsh_s")
     pairs = pairs_from_csr(np.asarray(indptr, dtype=np.int64), np.asarray(flat, dtype=np.int64))
-    removed, keeper, accepted = cluster(len(texts), pairs, sigs)
+    if sets is not None:
+        removed, keeper, accepted = cluster(len(texts), pairs, estimate=exact_estimate(sets))
+    else:
+        removed, keeper, accepted = cluster(len(texts), pairs, sigs)
     clk.lap("cluster_s")
     return {
         "removed": removed,
@@ -246,8 +301,9 @@ def run_fastsketch(texts: list[str], threads: int) -> Result:
         "accepted": accepted,
         "phases": clk.phases,
         "params": {
-            "bands_rows": [LSH_BANDS_POW2, NUM_PERM // LSH_BANDS_POW2],
+            "bands_rows": [bands, NUM_PERM // bands],
             "sketch": "Fast Similarity Sketch",
+            "verify": "exact Jaccard" if best else "signature estimate",
         },
     }
 
@@ -277,8 +333,11 @@ def run_fastsketch_flags(texts: list[str], threads: int) -> Result:
 
 TOOLS: dict[str, Callable[[list[str], int], Result]] = {
     "datasketch": run_datasketch,
+    "datasketch-best": lambda texts, threads: run_datasketch(texts, threads, best=True),
     "rensa": run_rensa,
+    "rensa-best": lambda texts, threads: run_rensa(texts, threads, best=True),
     "rensa-rho": run_rensa_rho,
     "fastsketchlsh": run_fastsketch,
+    "fastsketchlsh-best": lambda texts, threads: run_fastsketch(texts, threads, best=True),
     "fastsketchlsh-flags": run_fastsketch_flags,
 }
