@@ -11,7 +11,6 @@ every text (pyarrow's JSON reader + the Rust core) and writes the 16-byte hashes
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ def floor(src: Path, out: Path) -> None:
     column = pj.read_json(src).column("text").combine_chunks()
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(b"".join(fingerprints(column)))
-    os.replace(tmp, out)
+    tmp.replace(out)
 
 
 def peer(tool: str, src: Path, out: Path) -> None:
@@ -43,7 +42,7 @@ def peer(tool: str, src: Path, out: Path) -> None:
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("wb") as fh:
         fh.writelines(lines[i] for i in kept.tolist())
-    os.replace(tmp, out)
+    tmp.replace(out)
     np.save(out.with_suffix(".kept.npy"), kept)
 
 

@@ -156,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"load_average": load, "versions": versions(), "threshold": THRESHOLD, "rows": rows}
     (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     (RESULTS / f"{stem}.md").write_text(table + "\n")
-    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)")
+    print(
+        f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)"
+    )
     print(table)
     return 0
 

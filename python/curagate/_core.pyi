@@ -82,7 +82,7 @@ class Deduper:
         bands: int | None = None,
         rows: int | None = None,
         banding: Literal["recall", "balanced"] = "recall",
-        max_miss: float = 0.02,
+        max_miss: float = 0.005,
         near: bool = True,
         verify: Literal["signature", "exact"] = "exact",
         memory_budget: int = 1 << 30,

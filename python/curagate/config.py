@@ -70,7 +70,7 @@ class NearConfig(_Strict):
     # recall: miss at most `max_miss` of the pairs at the threshold before
     # verification; balanced: datasketch's equal-weight choice.
     banding: Literal["recall", "balanced"] = "recall"
-    max_miss: float = Field(0.02, ge=0.0, lt=1.0)
+    max_miss: float = Field(0.005, ge=0.0, lt=1.0)
     # exact: true Jaccard of the shingle sets; signature: the MinHash estimate.
     verify: Literal["signature", "exact"] = "exact"
 

@@ -23,7 +23,7 @@ pub struct Deduper {
 impl Deduper {
     #[new]
     #[pyo3(signature = (*, num_perm=128, threshold=0.7, ngram=5, shingle="word", hash="fast", seed=1,
-        bands=None, rows=None, banding="recall", max_miss=0.02, near=true, verify="exact", memory_budget=1usize << 30,
+        bands=None, rows=None, banding="recall", max_miss=0.005, near=true, verify="exact", memory_budget=1usize << 30,
         spill_dir=None, threads=None, nfkc=true, lowercase=true, strip_punctuation=true,
         collapse_whitespace=true))]
     #[allow(clippy::too_many_arguments)]
