@@ -207,3 +207,22 @@ fn early_exit_jaccard_gives_the_same_verdicts() {
         }
     }
 }
+
+#[test]
+fn every_pair_of_a_templated_bucket_is_a_candidate_up_to_the_cap() {
+    // 40 records sharing one band value (a templated bucket): a record whose only near
+    // duplicate is another member must get that pair, whatever their positions.
+    let bucket: Vec<(u64, u32)> = (0..40).map(|i| (7, i)).collect();
+    let pairs = super::candidate_pairs(bucket);
+    assert_eq!(pairs.len(), 40 * 39 / 2);
+    assert!(pairs.contains(&(17, 35)));
+}
+
+#[test]
+fn a_bucket_above_the_cap_is_linked_in_linear_pairs() {
+    let n = super::ALL_PAIRS_MAX as u32 + 1;
+    let pairs = super::candidate_pairs((0..n).map(|i| (7, i)).collect());
+    // A star on the first member plus a chain: 2n - 3 distinct pairs, still connected.
+    assert_eq!(pairs.len(), 2 * n as usize - 3);
+    assert!(pairs.iter().all(|&(a, b)| a == 0 || b == a + 1));
+}
