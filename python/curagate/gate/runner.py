@@ -15,21 +15,33 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
+from curagate.findings import Verdict
 from curagate.gate.checks import (
+    CAPABILITY,
+    CONTAMINATION,
+    JUDGE_CALIBRATION,
+    JUDGE_INDEPENDENCE,
+    JUDGE_LENGTH_BIAS,
+    JUDGE_POSITION,
+    REFUSAL_DETECTOR,
+    SET_SIZE,
+    SLICE_THRESHOLD,
+    THRESHOLD,
     Check,
+    Scope,
     absolute_verdict,
+    metric_checks,
     overall,
     regression_verdict,
-    rnd,
 )
 from curagate.gate.config import (
     JUDGE_METRICS,
-    TASK_METRICS,
     GateConfig,
     GoldenSetGate,
     JudgeSettings,
@@ -47,6 +59,7 @@ from curagate.gate.judge import (
     prompt_sha256,
     read_human_labels,
 )
+from curagate.gate.metrics import rnd
 from curagate.gate.models import (
     GenerationCache,
     GenSettings,
@@ -303,10 +316,10 @@ def _judge_set(
     consistent = pd <= js.max_position_disagreement
     checks.append(
         Check(
-            "GATE008",
-            f"{name}.judge.position",
-            "pass" if consistent else "fail",
-            (
+            rule=JUDGE_POSITION,
+            name=f"{name}.judge.position",
+            verdict=Verdict.PASS if consistent else Verdict.FAIL,
+            message=(
                 f"the judge's verdict flips with the order of the answers on {pd:.1%} of items "
                 f"(max {js.max_position_disagreement:.0%})"
                 + (
@@ -324,6 +337,7 @@ def _judge_set(
     )
 
     calibration: dict[str, Any]
+    cal_verdict: Verdict
     if HUMAN_LABELS in golden.files:
         labels = read_human_labels(golden.root / HUMAN_LABELS)
         calibration = calibrate(
@@ -331,14 +345,14 @@ def _judge_set(
         )
         agreement = calibration["agreement"]
         if calibration["decisive_labels"] < MIN_HUMAN_LABELS:
-            cal_verdict = "warn"
+            cal_verdict = Verdict.WARN
             msg = (
                 f"only {calibration['decisive_labels']} human labels choosing a side (of "
                 f"{len(labels)}; need {MIN_HUMAN_LABELS}): the judge is not calibrated; label "
                 f"more with `curagate golden label {name}`"
             )
         elif agreement < js.min_human_agreement:
-            cal_verdict = "fail"
+            cal_verdict = Verdict.FAIL
             msg = (
                 f"the judge agrees with {calibration['decisive_labels']} human better/worse "
                 f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) < "
@@ -347,7 +361,7 @@ def _judge_set(
                 "or a better prompt, then recheck"
             )
         else:
-            cal_verdict = "pass"
+            cal_verdict = Verdict.PASS
             msg = (
                 f"the judge agrees with {calibration['decisive_labels']} human better/worse "
                 f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) >= "
@@ -356,7 +370,7 @@ def _judge_set(
         calibration["min_human_agreement"] = js.min_human_agreement
     else:
         calibration = {"labels": 0}
-        cal_verdict = "warn"
+        cal_verdict = Verdict.WARN
         agreement = None
         msg = (
             f"the judge is not calibrated: golden set {name!r} locks no {HUMAN_LABELS}; label "
@@ -364,10 +378,10 @@ def _judge_set(
         )
     checks.append(
         Check(
-            "GATE009",
-            f"{name}.judge.calibration",
-            cal_verdict,
-            msg,
+            rule=JUDGE_CALIBRATION,
+            name=f"{name}.judge.calibration",
+            verdict=cal_verdict,
+            message=msg,
             golden_set=name,
             metric="human_agreement",
             candidate=agreement,
@@ -381,10 +395,10 @@ def _judge_set(
     biased = decisive >= js.min_decisive_for_length_bias and lb > js.max_length_bias
     checks.append(
         Check(
-            "GATE010",
-            f"{name}.judge.length_bias",
-            "warn" if biased else "pass",
-            f"the longer answer won {lb:.1%} of {decisive} decisive verdicts (the candidate's "
+            rule=JUDGE_LENGTH_BIAS,
+            name=f"{name}.judge.length_bias",
+            verdict=Verdict.WARN if biased else Verdict.PASS,
+            message=f"the longer answer won {lb:.1%} of {decisive} decisive verdicts (the candidate's "
             f"answer is the longer on {longer:.1%} of items; max {js.max_length_bias:.0%})"
             + ("; check whether the judge rewards length, not quality" if biased else ""),
             golden_set=name,
@@ -403,13 +417,13 @@ def _judge_set(
         value = js_scores.value(metric, everything)
         verdict, vmsg = absolute_verdict(value, th)
         if metric in ("judge_win_rate", "judge_loss_rate") and not trusted:
-            verdict, vmsg = "warn", f"not counted ({vmsg}): {why} (GATE008/GATE009)"
+            verdict, vmsg = Verdict.WARN, f"not counted ({vmsg}): {why} (GATE008/GATE009)"
         checks.append(
             Check(
-                "GATE001",
-                f"{name}.{metric}.threshold",
-                verdict,
-                vmsg,
+                rule=THRESHOLD,
+                name=f"{name}.{metric}.threshold",
+                verdict=verdict,
+                message=vmsg,
                 golden_set=name,
                 metric=metric,
                 candidate=value,
@@ -455,10 +469,10 @@ def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -
         )
         checks.append(
             Check(
-                "GATE012",
-                f"{name}.judge.independence",
-                "warn" if same else "pass",
-                msg,
+                rule=JUDGE_INDEPENDENCE,
+                name=f"{name}.judge.independence",
+                verdict=Verdict.WARN if same else Verdict.PASS,
+                message=msg,
                 golden_set=name,
             )
         )
@@ -520,10 +534,10 @@ def _judge_refusals(
         "unparsed_fell_back_to_regex": unparsed,
     }
     check = Check(
-        "GATE011",
-        f"{golden.name}.refusal_detector",
-        "pass" if not differ else "warn",
-        f"the judge and the regex refusal detector differ on {len(differ)} of {total} responses"
+        rule=REFUSAL_DETECTOR,
+        name=f"{golden.name}.refusal_detector",
+        verdict=Verdict.PASS if not differ else Verdict.WARN,
+        message=f"the judge and the regex refusal detector differ on {len(differ)} of {total} responses"
         + ("; read them in items.jsonl and widen the regex or fix the judge" if differ else ""),
         golden_set=golden.name,
         candidate=float(len(differ)),
@@ -550,7 +564,7 @@ def _evaluate_set(
     if (
         spec.judge is not None
         and judge is not None
-        and spec.task == "refusal"
+        and spec.task_type.detects_refusals
         and spec.judge.refusal_detector == "judge"
     ):
         refused, detector, det_checks, refusal_items = _judge_refusals(
@@ -582,10 +596,10 @@ def _evaluate_set(
     if golden.size < SMALL_SET_ITEMS:
         checks.append(
             Check(
-                "GATE006",
-                f"{golden.name}.size",
-                "warn",
-                f"{golden.size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
+                rule=SET_SIZE,
+                name=f"{golden.name}.size",
+                verdict=Verdict.WARN,
+                message=f"{golden.size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
                 "grow the set",
                 golden_set=golden.name,
             )
@@ -594,51 +608,18 @@ def _evaluate_set(
     metric_results: dict[str, Any] = {}
     for metric in scores.metric_names():
         metric_results[metric] = _round_stats(_stats(scores, metric, everything, cfg))
-    for metric, th in spec.metrics.items():
-        if metric in JUDGE_METRICS:
-            continue  # checked with the judge's evidence above
-        value = scores.value(metric, "candidate", everything)
-        verdict, msg = absolute_verdict(value, th)
-        checks.append(
-            Check(
-                "GATE001",
-                f"{golden.name}.{metric}.threshold",
-                verdict,
-                msg,
-                golden_set=golden.name,
-                metric=metric,
-                candidate=value,
-                base=scores.value(metric, "base", everything),
-                threshold=th.model_dump(exclude_none=True),
-            )
-        )
     st = cfg.statistics
-    for metric in _compared_metrics(scores):
-        rule = spec.regression.get(metric, Regression())
-        s = metric_results[metric]
-        verdict, msg = regression_verdict(
-            metric,
-            s["candidate"],
-            s["base"],
-            rule,
-            significant=s["significant"],
-            fail_only_if_significant=st.fail_only_if_significant,
-        )
-        checks.append(
-            Check(
-                "GATE002",
-                f"{golden.name}.{metric}.regression",
-                verdict,
-                msg,
-                golden_set=golden.name,
-                metric=metric,
-                candidate=s["candidate"],
-                base=s["base"],
-                delta=s["delta"],
-                threshold=rule.model_dump(),
-                stats={k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")},
-            )
-        )
+    task = spec.task_type
+    # Judge metrics are checked with the judge's evidence above.
+    checks += metric_checks(
+        Scope(golden.name, len(items)),
+        {m: th for m, th in spec.metrics.items() if m not in JUDGE_METRICS},
+        {m: spec.regression.get(m, Regression()) for m in _compared_metrics(scores)},
+        values=lambda m: scores.pair(m, everything),
+        stats=metric_results.__getitem__,
+        higher_is_better=lambda m: task.metric(m).higher_is_better,
+        fail_only_if_significant=st.fail_only_if_significant,
+    )
 
     slice_tables: list[dict[str, Any]] = []
     for rule_s in spec.slices:
@@ -662,55 +643,24 @@ def _evaluate_set(
             for metric in scores.metric_names():
                 c, b = scores.pair(metric, idx)
                 row["metrics"][metric] = {"candidate": rnd(c), "base": rnd(b), "delta": rnd(c - b)}
-            label = f"{rule_s.column}={group}"
             if row["checked"]:
-                for metric, th in rule_s.metrics.items():
-                    c = scores.value(metric, "candidate", idx)
-                    verdict, msg = absolute_verdict(c, th)
-                    row["metrics"][metric]["verdict"] = verdict
-                    checks.append(
-                        Check(
-                            "GATE003",
-                            f"{golden.name}.{metric}[{label}].threshold",
-                            verdict,
-                            f"{msg} on {len(idx)} items",
-                            golden_set=golden.name,
-                            metric=metric,
-                            slice=label,
-                            candidate=c,
-                            base=scores.value(metric, "base", idx),
-                            threshold=th.model_dump(exclude_none=True),
-                        )
-                    )
-                if rule_s.regression is not None:
-                    for metric in list(rule_s.metrics) or _compared_metrics(scores):
-                        s = _stats(scores, metric, idx, cfg)
-                        verdict, msg = regression_verdict(
-                            metric,
-                            s["candidate"],
-                            s["base"],
-                            rule_s.regression,
-                            significant=s["significant"],
-                            fail_only_if_significant=st.fail_only_if_significant,
-                        )
-                        checks.append(
-                            Check(
-                                "GATE004",
-                                f"{golden.name}.{metric}[{label}].regression",
-                                verdict,
-                                f"{msg} on {len(idx)} items",
-                                golden_set=golden.name,
-                                metric=metric,
-                                slice=label,
-                                candidate=s["candidate"],
-                                base=s["base"],
-                                delta=s["delta"],
-                                threshold=rule_s.regression.model_dump(),
-                                stats={
-                                    k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")
-                                },
-                            )
-                        )
+                regression = rule_s.regression
+                slice_checks = metric_checks(
+                    Scope(golden.name, len(idx), f"{rule_s.column}={group}"),
+                    rule_s.metrics,
+                    {m: regression for m in (list(rule_s.metrics) or _compared_metrics(scores))}
+                    if regression is not None
+                    else {},
+                    values=partial(scores.pair, idx=idx),
+                    stats=partial(_stats, scores, idx=idx, cfg=cfg),
+                    higher_is_better=lambda m: task.metric(m).higher_is_better,
+                    fail_only_if_significant=st.fail_only_if_significant,
+                )
+                for chk in slice_checks:
+                    if chk.rule is SLICE_THRESHOLD:
+                        assert chk.metric is not None
+                        row["metrics"][chk.metric]["verdict"] = chk.verdict.value
+                checks += slice_checks
             rows.append(row)
         slice_tables.append({"column": rule_s.column, "min_items": rule_s.min_items, "rows": rows})
 
@@ -732,21 +682,13 @@ def _evaluate_set(
     if refused is not None:
         for row, both in zip(result["_items"], refusal_items, strict=True):
             row["refusal_detector"] = both
-    if spec.task == "classification":
-        from curagate.gate import metrics as gm
-
-        assert spec.labels is not None
-        result["per_class"] = {
-            side: {
-                k: {m: rnd(v) for m, v in d.items()}
-                for k, d in gm.per_class(s.labels, scores.references, spec.labels).items()
-            }
-            for side, s in (("candidate", scores.candidate), ("base", scores.base))
-        }
-        result["confusion_matrix"] = {
-            side: gm.confusion_matrix(s.labels, scores.references, spec.labels)
-            for side, s in (("candidate", scores.candidate), ("base", scores.base))
-        }
+    result.update(
+        task.extra_results(
+            spec,
+            {"candidate": scores.candidate.labels, "base": scores.base.labels},
+            scores.references,
+        )
+    )
     return result, checks
 
 
@@ -769,10 +711,10 @@ def _regression_suite(
         )
     if "http" in (cand.kind, base.kind):
         check = Check(
-            "GATE007",
-            "regression_suite",
-            "warn",
-            "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
+            rule=CAPABILITY,
+            name="regression_suite",
+            verdict=Verdict.WARN,
+            message="not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
             "does not provide; run it against local weights",
         )
         return {"tasks": {}, "skipped": check.message}, [check], golden
@@ -816,10 +758,10 @@ def _regression_suite(
         significant = mc.p_value < st.alpha
         cand_v, base_v = c_res[task]["score"], b_res[task]["score"]
         verdict, msg = regression_verdict(
-            suite.metric,
             cand_v,
             base_v,
             suite.regression,
+            higher_is_better=True,  # lm-eval's acc, acc_norm, exact_match
             significant=significant,
             fail_only_if_significant=st.fail_only_if_significant,
         )
@@ -837,10 +779,10 @@ def _regression_suite(
         )
         checks.append(
             Check(
-                "GATE007",
-                f"regression_suite.{task}.{suite.metric}",
-                verdict,
-                msg,
+                rule=CAPABILITY,
+                name=f"regression_suite.{task}.{suite.metric}",
+                verdict=verdict,
+                message=msg,
                 golden_set=golden.name,
                 metric=suite.metric,
                 candidate=cand_v,
@@ -899,7 +841,7 @@ def _contamination(
             "not checked: the candidate has no run.json dataset manifest; "
             "pass --train-data FILES to check its training data"
         )
-        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "warn", msg)]
+        return {"checked": False, "reason": msg}, [_contamination_check(Verdict.WARN, msg)]
     # --train-data may name directories or globs; manifest entries are files.
     missing = [str(p) for p in corpus if not (p.exists() or any(p.parent.glob(p.name)))]
     if missing:
@@ -908,7 +850,7 @@ def _contamination(
             f"training data from {origin} not found: {', '.join(missing[:3])}; "
             "restore it or pass --train-data"
         )
-        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
+        return {"checked": False, "reason": msg}, [_contamination_check(Verdict.FAIL, msg)]
     try:
         from curagate.leakage import detect
     except ImportError:
@@ -916,7 +858,7 @@ def _contamination(
             "not checked: curagate.leakage is not available in this build; "
             "install it or set contamination.check: false in the gate file"
         )
-        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
+        return {"checked": False, "reason": msg}, [_contamination_check(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
     for g in goldens:
@@ -955,11 +897,12 @@ def _contamination(
         for n, d in per_set.items()
         if d["leaked_reference_items"]
     )
+    verdict: Verdict
     if leaked <= pol.max_leaked_items:
-        verdict = "pass"
+        verdict = Verdict.PASS
         msg = f"{leaked} golden items found in the training data (max {pol.max_leaked_items})"
     else:
-        verdict = {"fail": "fail", "warn": "warn", "ignore": "pass"}[pol.on_leak]
+        verdict = {"fail": Verdict.FAIL, "warn": Verdict.WARN, "ignore": Verdict.PASS}[pol.on_leak]
         msg = (
             f"{leaked} golden items found in the training data ({where}; max "
             f"{pol.max_leaked_items}); scores on leaked items overstate the model: remove them "
@@ -967,20 +910,24 @@ def _contamination(
         )
     if unreadable:
         # Fail closed: rows that could not be parsed cannot be shown clean.
-        verdict = "fail"
+        verdict = Verdict.FAIL
         msg += (
             f"; {unreadable} training row(s) could not be read, so the data cannot be shown "
             "free of golden items: fix them (curagate leakage lists them) and rerun"
         )
-    check = Check(
-        "GATE005",
-        "contamination",
+    check = _contamination_check(
         verdict,
         msg,
         candidate=float(leaked),
         threshold={"max_leaked_items": pol.max_leaked_items, "on_leak": pol.on_leak},
     )
     return details, [check]
+
+
+def _contamination_check(verdict: Verdict, message: str, **numbers: Any) -> Check:
+    return Check(
+        rule=CONTAMINATION, name="contamination", verdict=verdict, message=message, **numbers
+    )
 
 
 def _text_field(path: Path) -> str | None:
@@ -1162,7 +1109,6 @@ def write_attestation(
 
 __all__ = [
     "ITEMS_NAME",
-    "TASK_METRICS",
     "GateOutcome",
     "run_gate",
     "set_inputs",
