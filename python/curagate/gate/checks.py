@@ -249,6 +249,39 @@ class Scope:
 PairedStats = Mapping[str, Any]
 
 
+def threshold_check(
+    scope: Scope,
+    metric: str,
+    th: Threshold,
+    candidate: float,
+    base: float | None = None,
+    *,
+    stats: dict[str, Any] | None = None,
+    not_counted: str | None = None,
+) -> Check:
+    """GATE001 (a set) or GATE003 (a slice): the candidate's value against ``min``/``max``.
+
+    ``not_counted`` gives the reason a result must not decide (an untrusted judge's
+    metric): the check then warns whatever the value.
+    """
+    verdict, msg = absolute_verdict(candidate, th)
+    if not_counted is not None:
+        verdict, msg = Verdict.WARN, f"not counted ({msg}): {not_counted}"
+    return Check(
+        rule=THRESHOLD if scope.slice is None else SLICE_THRESHOLD,
+        name=scope.name(metric, "threshold"),
+        verdict=verdict,
+        message=scope.message(msg),
+        golden_set=scope.golden_set,
+        metric=metric,
+        slice=scope.slice,
+        candidate=candidate,
+        base=base,
+        threshold=th.model_dump(exclude_none=True),
+        stats=stats or {},
+    )
+
+
 def metric_checks(
     scope: Scope,
     thresholds: Mapping[str, Threshold],
@@ -268,21 +301,7 @@ def metric_checks(
     checks: list[Check] = []
     for metric, th in thresholds.items():
         cand, base = values(metric)
-        verdict, msg = absolute_verdict(cand, th)
-        checks.append(
-            Check(
-                rule=THRESHOLD if whole else SLICE_THRESHOLD,
-                name=scope.name(metric, "threshold"),
-                verdict=verdict,
-                message=scope.message(msg),
-                golden_set=scope.golden_set,
-                metric=metric,
-                slice=scope.slice,
-                candidate=cand,
-                base=base,
-                threshold=th.model_dump(exclude_none=True),
-            )
-        )
+        checks.append(threshold_check(scope, metric, th, cand, base))
     for metric, rule in regressions.items():
         s = stats(metric)
         verdict, msg = regression_verdict(

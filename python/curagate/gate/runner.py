@@ -32,13 +32,12 @@ from curagate.gate.checks import (
     REFUSAL_DETECTOR,
     SET_SIZE,
     SLICE_THRESHOLD,
-    THRESHOLD,
     Check,
     Scope,
-    absolute_verdict,
     metric_checks,
     overall,
     regression_verdict,
+    threshold_check,
 )
 from curagate.gate.config import (
     JUDGE_METRICS,
@@ -414,21 +413,15 @@ def _judge_set(
     for metric, th in spec.metrics.items():
         if metric not in JUDGE_METRICS:
             continue
-        value = js_scores.value(metric, everything)
-        verdict, vmsg = absolute_verdict(value, th)
-        if metric in ("judge_win_rate", "judge_loss_rate") and not trusted:
-            verdict, vmsg = Verdict.WARN, f"not counted ({vmsg}): {why} (GATE008/GATE009)"
+        untrusted = metric in ("judge_win_rate", "judge_loss_rate") and not trusted
         checks.append(
-            Check(
-                rule=THRESHOLD,
-                name=f"{name}.{metric}.threshold",
-                verdict=verdict,
-                message=vmsg,
-                golden_set=name,
-                metric=metric,
-                candidate=value,
-                threshold=th.model_dump(exclude_none=True),
+            threshold_check(
+                Scope(name, len(verdicts)),
+                metric,
+                th,
+                js_scores.value(metric, everything),
                 stats={k: metrics[metric][k] for k in ("ci_low", "ci_high")},
+                not_counted=f"{why} (GATE008/GATE009)" if untrusted else None,
             )
         )
     result = {
