@@ -1,8 +1,9 @@
-"""Gate checks: their rules (stable ids with what / why / fix), verdicts and GATE001-004.
+"""Gate checks: each rule (a stable id with what / why / fix) and the function deciding it.
 
-Every check has an id (``GATE00N``) declared here with its documentation, which
+Every check has an id (``GATE0NN``) declared here with its documentation, which
 docs/gate.md repeats in its "Checks" table (tests/test_rule_docs.py keeps the
-two in step). The metric checks GATE001-004 are one function over a
+two in step), and a function here turns the numbers the runner gathers into
+its verdict and message. The metric checks GATE001-004 are one function over a
 :class:`Scope`: the whole golden set (GATE001, GATE002) or one slice of it
 (GATE003, GATE004).
 """
@@ -15,8 +16,16 @@ from typing import Any
 
 from curagate.findings import Finding, Rule, Severity, Verdict, rule_table
 from curagate.findings import overall as _overall
-from curagate.gate.config import Regression, Threshold
+from curagate.gate.config import (
+    Contamination,
+    JudgeSettings,
+    Regression,
+    RegressionSuite,
+    Threshold,
+)
+from curagate.gate.judge import MIN_HUMAN_LABELS
 from curagate.gate.metrics import rnd as rnd  # re-exported: reports round with it
+from curagate.golden import HUMAN_LABELS, SMALL_SET_ITEMS
 
 THRESHOLD = Rule(
     "GATE001",
@@ -329,3 +338,222 @@ def metric_checks(
             )
         )
     return checks
+
+
+# The other checks: each rule's decision, from the numbers the runner gathers.
+
+
+def contamination_not_checked(verdict: Verdict, reason: str) -> Check:
+    """GATE005 when the training data could not be scanned (why, in ``reason``)."""
+    return Check(rule=CONTAMINATION, name="contamination", verdict=verdict, message=reason)
+
+
+def contamination_check(leaked: int, where: str, unreadable: int, policy: Contamination) -> Check:
+    """GATE005: golden items found in the training data (``where``: per set), against policy."""
+    verdict: Verdict
+    if leaked <= policy.max_leaked_items:
+        verdict = Verdict.PASS
+        msg = f"{leaked} golden items found in the training data (max {policy.max_leaked_items})"
+    else:
+        verdict = {"fail": Verdict.FAIL, "warn": Verdict.WARN, "ignore": Verdict.PASS}[
+            policy.on_leak
+        ]
+        msg = (
+            f"{leaked} golden items found in the training data ({where}; max "
+            f"{policy.max_leaked_items}); scores on leaked items overstate the model: remove them "
+            "from the training data (curagate leakage) and retrain"
+        )
+    if unreadable:
+        # Fail closed: rows that could not be parsed cannot be shown clean.
+        verdict = Verdict.FAIL
+        msg += (
+            f"; {unreadable} training row(s) could not be read, so the data cannot be shown "
+            "free of golden items: fix them (curagate leakage lists them) and rerun"
+        )
+    return Check(
+        rule=CONTAMINATION,
+        name="contamination",
+        verdict=verdict,
+        message=msg,
+        candidate=float(leaked),
+        threshold={"max_leaked_items": policy.max_leaked_items, "on_leak": policy.on_leak},
+    )
+
+
+def set_size_check(golden_set: str, size: int) -> Check | None:
+    """GATE006: a warning for a set too small to resolve a few points (None: large enough)."""
+    if size >= SMALL_SET_ITEMS:
+        return None
+    return Check(
+        rule=SET_SIZE,
+        name=f"{golden_set}.size",
+        verdict=Verdict.WARN,
+        message=f"{size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
+        "grow the set",
+        golden_set=golden_set,
+    )
+
+
+def capability_not_run(reason: str) -> Check:
+    """GATE007 when the lm-eval suite cannot run against these models."""
+    return Check(rule=CAPABILITY, name="regression_suite", verdict=Verdict.WARN, message=reason)
+
+
+def capability_check(
+    golden_set: str,
+    task: str,
+    suite: RegressionSuite,
+    candidate: float,
+    base: float,
+    stats: PairedStats,
+    *,
+    fail_only_if_significant: bool,
+) -> Check:
+    """GATE007: one lm-eval task's score against the base (lm-eval metrics: higher is better)."""
+    verdict, msg = regression_verdict(
+        candidate,
+        base,
+        suite.regression,
+        higher_is_better=True,
+        significant=stats["significant"],
+        fail_only_if_significant=fail_only_if_significant,
+    )
+    return Check(
+        rule=CAPABILITY,
+        name=f"regression_suite.{task}.{suite.metric}",
+        verdict=verdict,
+        message=msg,
+        golden_set=golden_set,
+        metric=suite.metric,
+        candidate=candidate,
+        base=base,
+        delta=candidate - base,
+        threshold=suite.regression.model_dump(),
+        stats={k: stats[k] for k in ("ci_low", "ci_high", "p_value", "significant")},
+    )
+
+
+def judge_position_check(golden_set: str, disagreement: float, js: JudgeSettings) -> Check:
+    """GATE008: how often the judge's verdict flips when the two answers swap places."""
+    consistent = disagreement <= js.max_position_disagreement
+    return Check(
+        rule=JUDGE_POSITION,
+        name=f"{golden_set}.judge.position",
+        verdict=Verdict.PASS if consistent else Verdict.FAIL,
+        message=(
+            f"the judge's verdict flips with the order of the answers on {disagreement:.1%} of "
+            f"items (max {js.max_position_disagreement:.0%})"
+            + (
+                ""
+                if consistent
+                else "; a position-biased judge must not decide: use a stronger judge "
+                "or a better prompt"
+            )
+        ),
+        golden_set=golden_set,
+        metric="position_disagreement",
+        candidate=disagreement,
+        threshold={"max": js.max_position_disagreement},
+    )
+
+
+def judge_calibration_check(
+    golden_set: str, calibration: Mapping[str, Any] | None, labels: int, js: JudgeSettings
+) -> Check:
+    """GATE009: the judge's agreement with the set's human labels (``calibration`` is
+    curagate.gate.judge.calibrate's result over ``labels`` labels; None: the set has none)."""
+    agreement: float | None = None
+    verdict: Verdict
+    if calibration is None:
+        verdict = Verdict.WARN
+        msg = (
+            f"the judge is not calibrated: golden set {golden_set!r} locks no {HUMAN_LABELS}; "
+            f"label {MIN_HUMAN_LABELS}-100 items with `curagate golden label {golden_set}` and "
+            "re-lock the set"
+        )
+    else:
+        agreement = calibration["agreement"]
+        decisive = calibration["decisive_labels"]
+        if decisive < MIN_HUMAN_LABELS:
+            verdict = Verdict.WARN
+            msg = (
+                f"only {decisive} human labels choosing a side (of {labels}; need "
+                f"{MIN_HUMAN_LABELS}): the judge is not calibrated; label more with "
+                f"`curagate golden label {golden_set}`"
+            )
+        elif agreement is not None and agreement < js.min_human_agreement:
+            verdict = Verdict.FAIL
+            msg = (
+                f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
+                f"(kappa {calibration['cohen_kappa']:.2f}) < min_human_agreement "
+                f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
+                "or a better prompt, then recheck"
+            )
+        else:
+            verdict = Verdict.PASS
+            msg = (
+                f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
+                f"(kappa {calibration['cohen_kappa']:.2f}) >= {js.min_human_agreement:.0%}"
+            )
+    return Check(
+        rule=JUDGE_CALIBRATION,
+        name=f"{golden_set}.judge.calibration",
+        verdict=verdict,
+        message=msg,
+        golden_set=golden_set,
+        metric="human_agreement",
+        candidate=agreement,
+        threshold={"min": js.min_human_agreement, "min_labels": MIN_HUMAN_LABELS},
+    )
+
+
+def judge_length_bias_check(
+    golden_set: str, bias: float, decisive: int, candidate_longer: float, js: JudgeSettings
+) -> Check:
+    """GATE010: how often the longer answer wins a decisive verdict."""
+    biased = decisive >= js.min_decisive_for_length_bias and bias > js.max_length_bias
+    return Check(
+        rule=JUDGE_LENGTH_BIAS,
+        name=f"{golden_set}.judge.length_bias",
+        verdict=Verdict.WARN if biased else Verdict.PASS,
+        message=f"the longer answer won {bias:.1%} of {decisive} decisive verdicts (the "
+        f"candidate's answer is the longer on {candidate_longer:.1%} of items; max "
+        f"{js.max_length_bias:.0%})"
+        + ("; check whether the judge rewards length, not quality" if biased else ""),
+        golden_set=golden_set,
+        metric="length_bias",
+        candidate=bias,
+        threshold={"max": js.max_length_bias, "min_decisive": js.min_decisive_for_length_bias},
+    )
+
+
+def refusal_detector_check(golden_set: str, differ: int, total: int) -> Check:
+    """GATE011: responses on which the judge and the regex refusal detector disagree."""
+    return Check(
+        rule=REFUSAL_DETECTOR,
+        name=f"{golden_set}.refusal_detector",
+        verdict=Verdict.PASS if not differ else Verdict.WARN,
+        message=f"the judge and the regex refusal detector differ on {differ} of {total} "
+        "responses"
+        + ("; read them in items.jsonl and widen the regex or fix the judge" if differ else ""),
+        golden_set=golden_set,
+        candidate=float(differ),
+    )
+
+
+def judge_independence_check(golden_set: str, shares_weights_with: list[str]) -> Check:
+    """GATE012: whether the judge is made of the weights of a side it judges."""
+    same = shares_weights_with
+    return Check(
+        rule=JUDGE_INDEPENDENCE,
+        name=f"{golden_set}.judge.independence",
+        verdict=Verdict.WARN if same else Verdict.PASS,
+        message=(
+            f"the judge shares weights with the {' and the '.join(same)}: it tends to prefer "
+            "its own style (self-preference); use a judge from another model family"
+            if same
+            else "the judge's weights are not the candidate's or the base's (as far as their "
+            "digests show)"
+        ),
+        golden_set=golden_set,
+    )

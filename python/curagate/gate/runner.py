@@ -23,20 +23,21 @@ from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
 from curagate.findings import Verdict
 from curagate.gate.checks import (
-    CAPABILITY,
-    CONTAMINATION,
-    JUDGE_CALIBRATION,
-    JUDGE_INDEPENDENCE,
-    JUDGE_LENGTH_BIAS,
-    JUDGE_POSITION,
-    REFUSAL_DETECTOR,
-    SET_SIZE,
     SLICE_THRESHOLD,
     Check,
     Scope,
+    capability_check,
+    capability_not_run,
+    contamination_check,
+    contamination_not_checked,
+    judge_calibration_check,
+    judge_independence_check,
+    judge_length_bias_check,
+    judge_position_check,
     metric_checks,
     overall,
-    regression_verdict,
+    refusal_detector_check,
+    set_size_check,
     threshold_check,
 )
 from curagate.gate.config import (
@@ -49,7 +50,6 @@ from curagate.gate.config import (
 )
 from curagate.gate.evaluate import SetScores, conversation, load_schema, score_set
 from curagate.gate.judge import (
-    MIN_HUMAN_LABELS,
     JudgeScores,
     calibrate,
     judge_pairs,
@@ -69,7 +69,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
-from curagate.golden import HUMAN_LABELS, SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
+from curagate.golden import HUMAN_LABELS, GoldenSet, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -312,102 +312,30 @@ def _judge_set(
     name = golden.name
 
     pd = js_scores.value("position_disagreement", range(len(verdicts)))
-    consistent = pd <= js.max_position_disagreement
-    checks.append(
-        Check(
-            rule=JUDGE_POSITION,
-            name=f"{name}.judge.position",
-            verdict=Verdict.PASS if consistent else Verdict.FAIL,
-            message=(
-                f"the judge's verdict flips with the order of the answers on {pd:.1%} of items "
-                f"(max {js.max_position_disagreement:.0%})"
-                + (
-                    ""
-                    if consistent
-                    else "; a position-biased judge must not decide: use a stronger judge "
-                    "or a better prompt"
-                )
-            ),
-            golden_set=name,
-            metric="position_disagreement",
-            candidate=pd,
-            threshold={"max": js.max_position_disagreement},
-        )
-    )
+    checks.append(judge_position_check(name, pd, js))
 
-    calibration: dict[str, Any]
-    cal_verdict: Verdict
+    calibration: dict[str, Any] = {"labels": 0}
     if HUMAN_LABELS in golden.files:
         labels = read_human_labels(golden.root / HUMAN_LABELS)
         calibration = calibrate(
             labels, judge, models, cache, settings, template, f"{name}: calibrating judge"
         )
-        agreement = calibration["agreement"]
-        if calibration["decisive_labels"] < MIN_HUMAN_LABELS:
-            cal_verdict = Verdict.WARN
-            msg = (
-                f"only {calibration['decisive_labels']} human labels choosing a side (of "
-                f"{len(labels)}; need {MIN_HUMAN_LABELS}): the judge is not calibrated; label "
-                f"more with `curagate golden label {name}`"
-            )
-        elif agreement < js.min_human_agreement:
-            cal_verdict = Verdict.FAIL
-            msg = (
-                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
-                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) < "
-                "min_human_agreement "
-                f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
-                "or a better prompt, then recheck"
-            )
-        else:
-            cal_verdict = Verdict.PASS
-            msg = (
-                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
-                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) >= "
-                f"{js.min_human_agreement:.0%}"
-            )
+        checks.append(judge_calibration_check(name, calibration, len(labels), js))
         calibration["min_human_agreement"] = js.min_human_agreement
     else:
-        calibration = {"labels": 0}
-        cal_verdict = Verdict.WARN
-        agreement = None
-        msg = (
-            f"the judge is not calibrated: golden set {name!r} locks no {HUMAN_LABELS}; label "
-            f"{MIN_HUMAN_LABELS}-100 items with `curagate golden label {name}` and re-lock the set"
-        )
+        checks.append(judge_calibration_check(name, None, 0, js))
+
     checks.append(
-        Check(
-            rule=JUDGE_CALIBRATION,
-            name=f"{name}.judge.calibration",
-            verdict=cal_verdict,
-            message=msg,
-            golden_set=name,
-            metric="human_agreement",
-            candidate=agreement,
-            threshold={"min": js.min_human_agreement, "min_labels": MIN_HUMAN_LABELS},
+        judge_length_bias_check(
+            name,
+            js_scores.value("length_bias", range(len(verdicts))),
+            js_scores.counted("length_bias"),
+            js_scores.value("candidate_longer_rate", range(len(verdicts))),
+            js,
         )
     )
 
-    lb = js_scores.value("length_bias", range(len(verdicts)))
-    decisive = js_scores.counted("length_bias")
-    longer = js_scores.value("candidate_longer_rate", range(len(verdicts)))
-    biased = decisive >= js.min_decisive_for_length_bias and lb > js.max_length_bias
-    checks.append(
-        Check(
-            rule=JUDGE_LENGTH_BIAS,
-            name=f"{name}.judge.length_bias",
-            verdict=Verdict.WARN if biased else Verdict.PASS,
-            message=f"the longer answer won {lb:.1%} of {decisive} decisive verdicts (the candidate's "
-            f"answer is the longer on {longer:.1%} of items; max {js.max_length_bias:.0%})"
-            + ("; check whether the judge rewards length, not quality" if biased else ""),
-            golden_set=name,
-            metric="length_bias",
-            candidate=lb,
-            threshold={"max": js.max_length_bias, "min_decisive": js.min_decisive_for_length_bias},
-        )
-    )
-
-    trusted = consistent and cal_verdict == "pass"
+    trusted = all(c.verdict == "pass" for c in checks[:2])  # GATE008 and GATE009
     why = "; ".join(c.message.split(":")[0] for c in checks[:2] if c.verdict != "pass")
     everything = list(range(len(verdicts)))
     for metric, th in spec.metrics.items():
@@ -453,22 +381,7 @@ def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -
             for side, ref in (("candidate", cand), ("base", base))
             if ref.identity == judge.identity or mine & _weights(ref)
         ]
-        msg = (
-            f"the judge shares weights with the {' and the '.join(same)}: it tends to prefer "
-            "its own style (self-preference); use a judge from another model family"
-            if same
-            else "the judge's weights are not the candidate's or the base's (as far as their "
-            "digests show)"
-        )
-        checks.append(
-            Check(
-                rule=JUDGE_INDEPENDENCE,
-                name=f"{name}.judge.independence",
-                verdict=Verdict.WARN if same else Verdict.PASS,
-                message=msg,
-                golden_set=name,
-            )
-        )
+        checks.append(judge_independence_check(name, same))
     return checks
 
 
@@ -526,15 +439,7 @@ def _judge_refusals(
         "disagreeing": sorted(differ)[:50],
         "unparsed_fell_back_to_regex": unparsed,
     }
-    check = Check(
-        rule=REFUSAL_DETECTOR,
-        name=f"{golden.name}.refusal_detector",
-        verdict=Verdict.PASS if not differ else Verdict.WARN,
-        message=f"the judge and the regex refusal detector differ on {len(differ)} of {total} responses"
-        + ("; read them in items.jsonl and widen the regex or fix the judge" if differ else ""),
-        golden_set=golden.name,
-        candidate=float(len(differ)),
-    )
+    check = refusal_detector_check(golden.name, len(differ), total)
     return (sides[0], sides[1]), detail, [check], per_item
 
 
@@ -586,17 +491,9 @@ def _evaluate_set(
         judge_result = judge_result or {"judge": judge.describe() if judge else None}
         judge_result["refusal_detector"] = detector
 
-    if golden.size < SMALL_SET_ITEMS:
-        checks.append(
-            Check(
-                rule=SET_SIZE,
-                name=f"{golden.name}.size",
-                verdict=Verdict.WARN,
-                message=f"{golden.size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
-                "grow the set",
-                golden_set=golden.name,
-            )
-        )
+    size = set_size_check(golden.name, golden.size)
+    if size is not None:
+        checks.append(size)
 
     metric_results: dict[str, Any] = {}
     for metric in scores.metric_names():
@@ -703,12 +600,9 @@ def _regression_suite(
             "it must be locked with task: lm_eval"
         )
     if "http" in (cand.kind, base.kind):
-        check = Check(
-            rule=CAPABILITY,
-            name="regression_suite",
-            verdict=Verdict.WARN,
-            message="not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
-            "does not provide; run it against local weights",
+        check = capability_not_run(
+            "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
+            "does not provide; run it against local weights"
         )
         return {"tasks": {}, "skipped": check.message}, [check], golden
 
@@ -750,14 +644,6 @@ def _regression_suite(
         mc = mcnemar([v == 1.0 for v in cs], [v == 1.0 for v in bs])
         significant = mc.p_value < st.alpha
         cand_v, base_v = c_res[task]["score"], b_res[task]["score"]
-        verdict, msg = regression_verdict(
-            cand_v,
-            base_v,
-            suite.regression,
-            higher_is_better=True,  # lm-eval's acc, acc_norm, exact_match
-            significant=significant,
-            fail_only_if_significant=st.fail_only_if_significant,
-        )
         tasks[task] = _round_stats(
             {
                 "metric": suite.metric,
@@ -771,23 +657,19 @@ def _regression_suite(
             }
         )
         checks.append(
-            Check(
-                rule=CAPABILITY,
-                name=f"regression_suite.{task}.{suite.metric}",
-                verdict=verdict,
-                message=msg,
-                golden_set=golden.name,
-                metric=suite.metric,
-                candidate=cand_v,
-                base=base_v,
-                delta=cand_v - base_v,
-                threshold=suite.regression.model_dump(),
-                stats={
+            capability_check(
+                golden.name,
+                task,
+                suite,
+                cand_v,
+                base_v,
+                {
                     "ci_low": ci.low,
                     "ci_high": ci.high,
                     "p_value": mc.p_value,
                     "significant": significant,
                 },
+                fail_only_if_significant=st.fail_only_if_significant,
             )
         )
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
@@ -834,7 +716,7 @@ def _contamination(
             "not checked: the candidate has no run.json dataset manifest; "
             "pass --train-data FILES to check its training data"
         )
-        return {"checked": False, "reason": msg}, [_contamination_check(Verdict.WARN, msg)]
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.WARN, msg)]
     # --train-data may name directories or globs; manifest entries are files.
     missing = [str(p) for p in corpus if not (p.exists() or any(p.parent.glob(p.name)))]
     if missing:
@@ -843,7 +725,7 @@ def _contamination(
             f"training data from {origin} not found: {', '.join(missing[:3])}; "
             "restore it or pass --train-data"
         )
-        return {"checked": False, "reason": msg}, [_contamination_check(Verdict.FAIL, msg)]
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     try:
         from curagate.leakage import detect
     except ImportError:
@@ -851,7 +733,7 @@ def _contamination(
             "not checked: curagate.leakage is not available in this build; "
             "install it or set contamination.check: false in the gate file"
         )
-        return {"checked": False, "reason": msg}, [_contamination_check(Verdict.FAIL, msg)]
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
     for g in goldens:
@@ -890,37 +772,7 @@ def _contamination(
         for n, d in per_set.items()
         if d["leaked_reference_items"]
     )
-    verdict: Verdict
-    if leaked <= pol.max_leaked_items:
-        verdict = Verdict.PASS
-        msg = f"{leaked} golden items found in the training data (max {pol.max_leaked_items})"
-    else:
-        verdict = {"fail": Verdict.FAIL, "warn": Verdict.WARN, "ignore": Verdict.PASS}[pol.on_leak]
-        msg = (
-            f"{leaked} golden items found in the training data ({where}; max "
-            f"{pol.max_leaked_items}); scores on leaked items overstate the model: remove them "
-            "from the training data (curagate leakage) and retrain"
-        )
-    if unreadable:
-        # Fail closed: rows that could not be parsed cannot be shown clean.
-        verdict = Verdict.FAIL
-        msg += (
-            f"; {unreadable} training row(s) could not be read, so the data cannot be shown "
-            "free of golden items: fix them (curagate leakage lists them) and rerun"
-        )
-    check = _contamination_check(
-        verdict,
-        msg,
-        candidate=float(leaked),
-        threshold={"max_leaked_items": pol.max_leaked_items, "on_leak": pol.on_leak},
-    )
-    return details, [check]
-
-
-def _contamination_check(verdict: Verdict, message: str, **numbers: Any) -> Check:
-    return Check(
-        rule=CONTAMINATION, name="contamination", verdict=verdict, message=message, **numbers
-    )
+    return details, [contamination_check(leaked, where, unreadable, pol)]
 
 
 def _text_field(path: Path) -> str | None:
