@@ -163,3 +163,18 @@ def test_task_requirements_come_from_the_registry(task: str, body: str, message:
     assert re.fullmatch(
         r"g\.yaml:\d+: key 'golden_sets\[0\][.\w]*': " + re.escape(message), str(e.value)
     )
+
+
+def test_a_task_scoring_an_undeclared_metric_is_named_as_the_bug(keyword_task) -> None:
+    """A task module that forgets to declare a metric fails loudly, naming the module."""
+    from curagate.gate.evaluate import score_side
+
+    spec = parse_gate(_gate("kw", keyword_task, ""), "g.yaml").golden_sets[0]
+    task = get_task(keyword_task)
+    declared = type(task).metrics
+    type(task).metrics = declared[:1]  # "words" is still scored but no longer declared
+    try:
+        with pytest.raises(TypeError, match=r"keyword_task\) scored metric 'words'"):
+            score_side(spec, [{"id": "a", "prompt": "q", "reference": "x"}], ["x y"], None)
+    finally:
+        type(task).metrics = declared

@@ -77,7 +77,7 @@ class SetScores:
 
     def value(self, metric: str, side: str, idx: Sequence[int]) -> float:
         s = self.candidate if side == "candidate" else self.base
-        if metric not in s.values:
+        if not self.task.metric(metric).per_item:
             return self.task.aggregate(
                 metric, self.spec, [s.labels[i] for i in idx], [self.references[i] for i in idx]
             )
@@ -104,6 +104,7 @@ def score_side(
     """Per-item metric values for one side. ``refused`` replaces the regex refusal
     detector with another verdict per item (the judge's, on refusal sets)."""
     task = get_task(spec.task)
+    declared = {m.name for m in task.metrics if m.per_item}
     refs: list[Any] = []
     side = SideScores(outputs=outputs)
     vals: dict[str, list[float | None]] = {}
@@ -115,6 +116,12 @@ def score_side(
             item, spec, out, schema=schema, refused=refused[n] if refused is not None else None
         )
         for metric, v in scored.values.items():
+            if metric not in declared:
+                # A task module's bug, not the user's: say which file to fix.
+                raise TypeError(
+                    f"gate task type {task.name!r} ({type(task).__module__}) scored metric "
+                    f"{metric!r}, which it does not declare in its 'metrics'"
+                )
             vals.setdefault(metric, []).append(v)
         if task.predicts_labels:
             side.labels.append(scored.label)

@@ -64,7 +64,10 @@ class Task:
     correct_at: ClassVar[float] = 1.0
 
     def metric(self, name: str) -> Metric:
-        return next(m for m in self.metrics if m.name == name)
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(f"task {self.name!r} computes no metric {name!r}")
 
     def check_config(self, spec: GoldenSetGate) -> None:
         """Raise ValueError (one sentence naming the key) when the gate entry cannot run."""
