@@ -1,6 +1,7 @@
 """``curagate check`` output: text, GitHub workflow commands, SARIF 2.1.0, JSON.
 
-Light on purpose (a commit hook imports it): the standard library only. Every
+Light on purpose (a commit hook imports it): the standard library and
+curagate.findings (the rules' shape, itself standard library only). Every
 format is deterministic: the findings arrive sorted and are written in that
 order, so two runs over the same files give the same bytes.
 """
@@ -15,6 +16,8 @@ from pathlib import PurePosixPath
 from typing import Protocol
 from urllib.parse import quote
 
+from curagate.findings import Rule
+
 OUTPUT_FORMATS = ("text", "github", "sarif", "json")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -28,17 +31,6 @@ class Finding(Protocol):
     def rule(self) -> str: ...
     @property
     def message(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RuleInfo:
-    """What an output needs to know about a rule (from curagate.audit.rules)."""
-
-    id: str
-    name: str
-    level: str  # error | warning | info, after the config's re-levelling
-    checks: str
-    fix: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +77,7 @@ def render_text(findings: Sequence[Finding]) -> str:
     return "".join(f"{f.file}:{f.line}: {f.rule} {f.message}\n" for f in findings)
 
 
-def render_github(
-    findings: Sequence[Finding], rules: Mapping[str, RuleInfo], cut_: Cut | None
-) -> str:
+def render_github(findings: Sequence[Finding], rules: Mapping[str, Rule], cut_: Cut | None) -> str:
     """One ``::error file=...,line=...`` annotation per finding (GitHub Actions)."""
     lines = []
     for f in findings:
@@ -95,7 +85,7 @@ def render_github(
         if f.line > 0:
             props.append(f"line={f.line}")
         props.append(f"title={_gh_escape(f.rule + ' ' + rules[f.rule].name, prop=True)}")
-        command = _GH_COMMAND[rules[f.rule].level]
+        command = _GH_COMMAND[rules[f.rule].severity.value]
         lines.append(f"::{command} {','.join(props)}::{_gh_escape(f.message, prop=False)}\n")
     if cut_ is not None:
         lines.append(f"::warning title=curagate check::{_gh_escape(cut_.summary(), prop=False)}\n")
@@ -109,9 +99,7 @@ def _uri(path: str) -> str:
     return quote(str(p))
 
 
-def render_json(
-    findings: Sequence[Finding], rules: Mapping[str, RuleInfo], cut_: Cut | None
-) -> str:
+def render_json(findings: Sequence[Finding], rules: Mapping[str, Rule], cut_: Cut | None) -> str:
     doc = {
         "version": 1,
         "findings": [
@@ -120,7 +108,7 @@ def render_json(
                 "line": f.line,
                 "rule": f.rule,
                 "name": rules[f.rule].name,
-                "level": rules[f.rule].level,
+                "level": rules[f.rule].severity.value,
                 "message": f.message,
             }
             for f in findings
@@ -134,7 +122,7 @@ def render_json(
 
 def render_sarif(
     findings: Sequence[Finding],
-    rules: Mapping[str, RuleInfo],
+    rules: Mapping[str, Rule],
     cut_: Cut | None,
     version: str,
 ) -> str:
@@ -155,7 +143,7 @@ def render_sarif(
             {
                 "ruleId": f.rule,
                 "ruleIndex": index[f.rule],
-                "level": _SARIF_LEVEL[rules[f.rule].level],
+                "level": _SARIF_LEVEL[rules[f.rule].severity.value],
                 "message": {"text": f.message},
                 "locations": [{"physicalLocation": location}],
             }
@@ -176,7 +164,7 @@ def render_sarif(
                         "name": rules[rid].name,
                         "shortDescription": {"text": rules[rid].checks},
                         "help": {"text": rules[rid].fix},
-                        "defaultConfiguration": {"level": _SARIF_LEVEL[rules[rid].level]},
+                        "defaultConfiguration": {"level": _SARIF_LEVEL[rules[rid].severity.value]},
                     }
                     for rid in rule_ids
                 ],

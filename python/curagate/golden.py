@@ -21,6 +21,7 @@ import yaml
 
 from curagate.digest import files_digest, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
+from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
 
 LOCK_FILE = "lock.json"
@@ -30,15 +31,13 @@ LOCK_SCHEMA_VERSION = 1
 # set, but not items.
 HUMAN_LABELS = "human_labels.jsonl"
 SMALL_SET_ITEMS = 200
-TASK_TYPES = (
-    "classification",
-    "extraction",
-    "generation",
-    "structured_json",
-    "multiple_choice",
-    "refusal",
-    "lm_eval",
-)
+# Besides the gate's task types: an lm-evaluation-harness suite (the gate's regression_suite).
+LM_EVAL_TASK = "lm_eval"
+
+
+def task_types() -> tuple[str, ...]:
+    """What a set's ``task`` may be: a registered gate task type, or lm_eval."""
+    return (*task_names(), LM_EVAL_TASK)
 
 
 @dataclass(frozen=True)
@@ -94,9 +93,9 @@ def _read_set_yaml(path: Path) -> dict[str, Any]:
     for key in ("name", "task", "version", "files"):
         if key not in data:
             raise ConfigError(f"{path}: missing key {key!r}; add it (see docs/gate.md#golden-sets)")
-    if data["task"] not in TASK_TYPES:
+    if data["task"] not in task_types():
         raise ConfigError(
-            f"{path}: key 'task': {data['task']!r} is not one of {', '.join(TASK_TYPES)}"
+            f"{path}: key 'task': {data['task']!r} is not one of {', '.join(task_types())}"
         )
     if not isinstance(data["files"], list) or not data["files"]:
         raise ConfigError(

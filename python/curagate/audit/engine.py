@@ -30,6 +30,7 @@ from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
 from curagate.audit.pii import Hit, redact, scan, scan_many
 from curagate.audit.rules import RULES, Severity
+from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.stats import outlier_threshold, summarize
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.records import Batch, RecordFormat
@@ -45,31 +46,6 @@ class _Hits:
     count: int = 0
     refs: list[str] = field(default_factory=list)
     details: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(slots=True)
-class Finding:
-    rule: str
-    severity: Severity
-    message: str
-    count: int  # rows affected (0 for dataset-level findings)
-    share: float  # count / rows, or the dataset-level metric that broke the threshold
-    rows: list[str]  # "file:line" references, the first max_row_refs
-    rows_truncated: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        r = RULES[self.rule]
-        return {
-            "rule": self.rule,
-            "name": r.name,
-            "severity": self.severity.value,
-            "message": self.message,
-            "fix": r.fix,
-            "count": self.count,
-            "share": round(self.share, 6),
-            "rows": self.rows,
-            "rows_truncated": self.rows_truncated,
-        }
 
 
 @dataclass(slots=True)
@@ -572,7 +548,7 @@ def _findings(
             severity = Severity.ERROR
         out.append(
             Finding(
-                rule=rid,
+                rule=rule,
                 severity=severity,
                 message=f"{what} Fix: {rule.fix}",
                 count=count,
@@ -581,5 +557,5 @@ def _findings(
                 rows_truncated=count > len(refs),
             )
         )
-    out.sort(key=lambda f: (f.severity.rank, f.rule))
+    out.sort(key=lambda f: (f.severity.rank, f.rule.id))
     return out

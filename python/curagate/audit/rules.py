@@ -3,36 +3,16 @@
 Ids never change meaning once released (ruff style): a rule that is
 retired keeps its id reserved. ``docs/audit.md`` documents every rule in the
 same three parts as here: what it checks, why it matters, how to fix it.
+``Rule``, ``Severity`` and the ``Finding`` base are shared with the training
+and gate checks (curagate.findings).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
-
-class Severity(StrEnum):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-    @property
-    def rank(self) -> int:
-        return {"error": 0, "warning": 1, "info": 2}[self.value]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    name: str
-    severity: Severity  # default; re-levelled or switched off in config
-    checks: str
-    why: str
-    fix: str
-    # Share of rows above which the finding becomes an error (None: never
-    # escalated). Overridable per rule with ``rules.<ID>.error_above``.
-    error_above: float | None = None
-
+from curagate.findings import Finding, Rule, Severity, rule_table
 
 _RULES = [
     Rule(
@@ -267,4 +247,30 @@ _RULES = [
     ),
 ]
 
-RULES: dict[str, Rule] = {r.id: r for r in _RULES}
+RULES: dict[str, Rule] = rule_table(*_RULES)
+
+
+@dataclass(kw_only=True)
+class AuditFinding(Finding):
+    """Rows that broke one rule (or the dataset-level metric that did), as audit.json lists it."""
+
+    count: int  # rows affected (0 for dataset-level findings)
+    share: float  # count / rows, or the dataset-level metric that broke the threshold
+    rows: list[str]  # "file:line" references, the first max_row_refs
+    rows_truncated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule.id,
+            "name": self.rule.name,
+            "severity": self.severity.value,
+            "message": self.message,
+            "fix": self.rule.fix,
+            "count": self.count,
+            "share": round(self.share, 6),
+            "rows": self.rows,
+            "rows_truncated": self.rows_truncated,
+        }
+
+
+__all__ = ["RULES", "AuditFinding", "Rule", "Severity"]

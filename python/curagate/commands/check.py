@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -66,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
     )
     from curagate import __version__
     from curagate import check_output as out
-    from curagate.audit.rules import RULES
+    from curagate.audit.rules import RULES, Severity
 
     shown, cut = out.cut(violations, args.max_findings)
     levels = {rid: rc.severity for rid, rc in config.rules.items() if rc.severity}
+    # Each rule at the severity the config gives it (outputs report that level).
     rules = {
-        rid: out.RuleInfo(rid, r.name, levels.get(rid) or r.severity.value, r.checks, r.fix)
+        rid: replace(r, severity=Severity(levels.get(rid) or r.severity))
         for rid, r in RULES.items()
         if levels.get(rid) != "off"
     }

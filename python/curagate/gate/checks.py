@@ -1,41 +1,160 @@
-"""Gate checks: stable ids, verdicts, and the regression rule.
+"""Gate checks: each rule (a stable id with what / why / fix) and the function deciding it.
 
-Every check has an id (``GATE00N``) documented in docs/gate.md in the same
-form as lint rules: what it checks, why it matters, how to fix it.
+Every check has an id (``GATE0NN``) declared here with its documentation, which
+docs/gate.md repeats in its "Checks" table (tests/test_rule_docs.py keeps the
+two in step), and a function here turns the numbers the runner gathers into
+its verdict and message. The metric checks GATE001-004 are one function over a
+:class:`Scope`: the whole golden set (GATE001, GATE002) or one slice of it
+(GATE003, GATE004).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from curagate.gate.config import LOWER_IS_BETTER, Regression, Threshold
+from curagate.findings import Finding, Rule, Severity, Verdict, rule_table
+from curagate.findings import overall as _overall
+from curagate.gate.config import (
+    Contamination,
+    JudgeSettings,
+    Regression,
+    RegressionSuite,
+    Threshold,
+)
+from curagate.gate.judge import MIN_HUMAN_LABELS
+from curagate.gate.metrics import rnd as rnd  # re-exported: reports round with it
+from curagate.golden import HUMAN_LABELS, SMALL_SET_ITEMS
 
-# id -> short name; the docs explain each one.
-CHECK_IDS: dict[str, str] = {
-    "GATE001": "metric-threshold",
-    "GATE002": "regression-vs-base",
-    "GATE003": "slice-threshold",
-    "GATE004": "slice-regression",
-    "GATE005": "contamination",
-    "GATE006": "golden-set-size",
-    "GATE007": "capability-regression",
-    "GATE008": "judge-position-consistency",
-    "GATE009": "judge-calibration",
-    "GATE010": "judge-length-bias",
-    "GATE011": "refusal-detector-agreement",
-    "GATE012": "judge-independence",
-}
+THRESHOLD = Rule(
+    "GATE001",
+    "metric-threshold",
+    Severity.ERROR,
+    "the candidate's metric against `min`/`max`",
+    "the absolute bar the product needs",
+    "improve the model or data; lower the bar only with a reason",
+)
+REGRESSION = Rule(
+    "GATE002",
+    "regression-vs-base",
+    Severity.ERROR,
+    "the drop from base to candidate",
+    "fine-tuning must not make the task worse",
+    'inspect failing examples marked "regression"',
+)
+SLICE_THRESHOLD = Rule(
+    "GATE003",
+    "slice-threshold",
+    Severity.ERROR,
+    "the metric on each slice with at least `min_items` items",
+    "an average can hide a broken category",
+    "add training data for the slice",
+)
+SLICE_REGRESSION = Rule(
+    "GATE004",
+    "slice-regression",
+    Severity.ERROR,
+    "the drop on each slice",
+    "a regression confined to one slice",
+    "add training data for the slice",
+)
+CONTAMINATION = Rule(
+    "GATE005",
+    "contamination",
+    Severity.ERROR,
+    "golden items found in the training data",
+    "scores on leaked items overstate the model",
+    "remove them (`curagate leakage`), retrain",
+)
+SET_SIZE = Rule(
+    "GATE006",
+    "golden-set-size",
+    Severity.WARNING,
+    "sets under 200 items (warning)",
+    "small sets cannot resolve a few points",
+    "grow the set",
+)
+CAPABILITY = Rule(
+    "GATE007",
+    "capability-regression",
+    Severity.ERROR,
+    "lm-eval suite scores vs base",
+    "fine-tuning can erode general capability",
+    "lower the learning rate / rank, mix in general data",
+)
+JUDGE_POSITION = Rule(
+    "GATE008",
+    "judge-position-consistency",
+    Severity.ERROR,
+    "the share of items whose judge verdict flips when the answers swap places, against "
+    "`judge.max_position_disagreement` (default 0.10); fails",
+    "a judge that prefers a position says nothing about the answers",
+    "a stronger judge, a better prompt",
+)
+JUDGE_CALIBRATION = Rule(
+    "GATE009",
+    "judge-calibration",
+    Severity.ERROR,
+    "the judge's agreement with the set's locked human labels against "
+    "`judge.min_human_agreement` (default 0.80); fails below, warns without 50 labels",
+    "a judge nobody checked against people may be wrong in a systematic way",
+    "label with `curagate golden label`, then a better judge or prompt if it disagrees",
+)
+JUDGE_LENGTH_BIAS = Rule(
+    "GATE010",
+    "judge-length-bias",
+    Severity.WARNING,
+    "how often the longer answer wins a decisive verdict, against `judge.max_length_bias` "
+    "(default 0.80); warns",
+    "judges tend to reward length",
+    "read the items; tell the judge to ignore length; compare `candidate_longer_rate`",
+)
+REFUSAL_DETECTOR = Rule(
+    "GATE011",
+    "refusal-detector-agreement",
+    Severity.WARNING,
+    "responses where the judge and the regex refusal detector disagree (with "
+    "`refusal_detector: judge`); warns",
+    "each detector misses some refusals",
+    "read the listed items; widen the regex or fix the judge",
+)
+JUDGE_INDEPENDENCE = Rule(
+    "GATE012",
+    "judge-independence",
+    Severity.WARNING,
+    "whether the judge is made of the candidate's or the base's weights (same identity, or a "
+    "shared weights digest: a run's base model counts); warns",
+    "a model judging its own answers prefers its own style (self-preference)",
+    "use a judge from another model family",
+)
 
-VERDICT_ORDER = {"pass": 0, "warn": 1, "fail": 2}
+RULES: dict[str, Rule] = rule_table(
+    THRESHOLD,
+    REGRESSION,
+    SLICE_THRESHOLD,
+    SLICE_REGRESSION,
+    CONTAMINATION,
+    SET_SIZE,
+    CAPABILITY,
+    JUDGE_POSITION,
+    JUDGE_CALIBRATION,
+    JUDGE_LENGTH_BIAS,
+    REFUSAL_DETECTOR,
+    JUDGE_INDEPENDENCE,
+)
 
 
-@dataclass
-class Check:
-    id: str
-    name: str
-    verdict: str  # pass | warn | fail
-    message: str
+@dataclass(kw_only=True)
+class Check(Finding):
+    """One decided check: a finding with a verdict (passing checks are reported too).
+
+    The severity follows the verdict (fail: error, warn: warning, pass: info).
+    """
+
+    severity: Severity = field(init=False)
+    name: str  # this instance, e.g. "sentiment.accuracy[length=long].threshold"
+    verdict: Verdict
     golden_set: str | None = None
     metric: str | None = None
     slice: str | None = None
@@ -45,12 +164,16 @@ class Check:
     threshold: dict[str, Any] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.verdict = Verdict(self.verdict)
+        self.severity = self.verdict.severity
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "rule": CHECK_IDS[self.id],
+            "id": self.rule.id,
+            "rule": self.rule.name,
             "name": self.name,
-            "verdict": self.verdict,
+            "verdict": self.verdict.value,
             "message": self.message,
             "golden_set": self.golden_set,
             "metric": self.metric,
@@ -63,16 +186,16 @@ class Check:
         }
 
 
-def rnd(x: float | None) -> float | None:
-    """Round for reports: stable text across platforms, precise enough for any threshold."""
-    return None if x is None else round(float(x), 6)
+def overall(checks: Iterable[Check]) -> str:
+    """The gate's verdict: the worst check's."""
+    return _overall(checks).value
 
 
-def absolute_verdict(value: float, th: Threshold) -> tuple[str, str]:
+def absolute_verdict(value: float, th: Threshold) -> tuple[Verdict, str]:
     if th.min is not None and value < th.min:
-        return "fail", f"{value:.4f} < min {th.min}"
+        return Verdict.FAIL, f"{value:.4f} < min {th.min}"
     if th.max is not None and value > th.max:
-        return "fail", f"{value:.4f} > max {th.max}"
+        return Verdict.FAIL, f"{value:.4f} > max {th.max}"
     bounds = " and ".join(
         s
         for s in (
@@ -81,39 +204,356 @@ def absolute_verdict(value: float, th: Threshold) -> tuple[str, str]:
         )
         if s
     )
-    return "pass", f"{value:.4f} {bounds}".strip()
+    return Verdict.PASS, f"{value:.4f} {bounds}".strip()
 
 
-def drop_of(metric: str, candidate: float, base: float, rule: Regression) -> float:
+def drop_of(candidate: float, base: float, rule: Regression, *, higher_is_better: bool) -> float:
     """How much worse the candidate is (positive = worse), in points or relative to base."""
-    drop = candidate - base if metric in LOWER_IS_BETTER else base - candidate
+    drop = base - candidate if higher_is_better else candidate - base
     if rule.relative:
         return drop / base if base else (0.0 if drop <= 0 else float("inf"))
     return drop
 
 
 def regression_verdict(
-    metric: str,
     candidate: float,
     base: float,
     rule: Regression,
     *,
+    higher_is_better: bool,
     significant: bool,
     fail_only_if_significant: bool,
-) -> tuple[str, str]:
-    drop = drop_of(metric, candidate, base, rule)
+) -> tuple[Verdict, str]:
+    drop = drop_of(candidate, base, rule, higher_is_better=higher_is_better)
     unit = "of base" if rule.relative else "points"
     noise = "" if significant else " (within noise)"
     if drop > rule.fail_drop:
         if fail_only_if_significant and not significant:
-            return "warn", f"drop {drop:.4f} {unit} > {rule.fail_drop} but not significant"
-        return "fail", f"drop {drop:.4f} {unit} > fail_drop {rule.fail_drop}{noise}"
+            return Verdict.WARN, f"drop {drop:.4f} {unit} > {rule.fail_drop} but not significant"
+        return Verdict.FAIL, f"drop {drop:.4f} {unit} > fail_drop {rule.fail_drop}{noise}"
     if drop > rule.warn_drop:
-        return "warn", f"drop {drop:.4f} {unit} > warn_drop {rule.warn_drop}{noise}"
+        return Verdict.WARN, f"drop {drop:.4f} {unit} > warn_drop {rule.warn_drop}{noise}"
     change = "gain" if drop < 0 else "drop"
-    return "pass", f"{change} {abs(drop):.4f} {unit} <= warn_drop {rule.warn_drop}{noise}"
+    return Verdict.PASS, f"{change} {abs(drop):.4f} {unit} <= warn_drop {rule.warn_drop}{noise}"
 
 
-def overall(checks: list[Check]) -> str:
-    worst = max((VERDICT_ORDER[c.verdict] for c in checks), default=0)
-    return {v: k for k, v in VERDICT_ORDER.items()}[worst]
+@dataclass(frozen=True)
+class Scope:
+    """Where GATE001-004 look: a whole golden set, or one slice of it (``column=value``)."""
+
+    golden_set: str
+    items: int
+    slice: str | None = None
+
+    def name(self, metric: str, kind: str) -> str:
+        where = f"[{self.slice}]" if self.slice is not None else ""
+        return f"{self.golden_set}.{metric}{where}.{kind}"
+
+    def message(self, msg: str) -> str:
+        return msg if self.slice is None else f"{msg} on {self.items} items"
+
+
+# The paired statistics GATE002/GATE004 read for a metric: candidate, base, delta,
+# ci_low, ci_high, p_value and significant (see curagate.gate.stats).
+PairedStats = Mapping[str, Any]
+
+
+def threshold_check(
+    scope: Scope,
+    metric: str,
+    th: Threshold,
+    candidate: float,
+    base: float | None = None,
+    *,
+    stats: dict[str, Any] | None = None,
+    not_counted: str | None = None,
+) -> Check:
+    """GATE001 (a set) or GATE003 (a slice): the candidate's value against ``min``/``max``.
+
+    ``not_counted`` gives the reason a result must not decide (an untrusted judge's
+    metric): the check then warns whatever the value.
+    """
+    verdict, msg = absolute_verdict(candidate, th)
+    if not_counted is not None:
+        verdict, msg = Verdict.WARN, f"not counted ({msg}): {not_counted}"
+    return Check(
+        rule=THRESHOLD if scope.slice is None else SLICE_THRESHOLD,
+        name=scope.name(metric, "threshold"),
+        verdict=verdict,
+        message=scope.message(msg),
+        golden_set=scope.golden_set,
+        metric=metric,
+        slice=scope.slice,
+        candidate=candidate,
+        base=base,
+        threshold=th.model_dump(exclude_none=True),
+        stats=stats or {},
+    )
+
+
+def metric_checks(
+    scope: Scope,
+    thresholds: Mapping[str, Threshold],
+    regressions: Mapping[str, Regression],
+    *,
+    values: Callable[[str], tuple[float, float]],
+    stats: Callable[[str], PairedStats],
+    higher_is_better: Callable[[str], bool],
+    fail_only_if_significant: bool,
+) -> list[Check]:
+    """GATE001/GATE003 (absolute thresholds) then GATE002/GATE004 (regression vs base).
+
+    ``values(metric)`` is the (candidate, base) value on the scope's items; ``stats(metric)``
+    their paired statistics; ``regressions`` maps each compared metric to its rule.
+    """
+    whole = scope.slice is None
+    checks: list[Check] = []
+    for metric, th in thresholds.items():
+        cand, base = values(metric)
+        checks.append(threshold_check(scope, metric, th, cand, base))
+    for metric, rule in regressions.items():
+        s = stats(metric)
+        verdict, msg = regression_verdict(
+            s["candidate"],
+            s["base"],
+            rule,
+            higher_is_better=higher_is_better(metric),
+            significant=s["significant"],
+            fail_only_if_significant=fail_only_if_significant,
+        )
+        checks.append(
+            Check(
+                rule=REGRESSION if whole else SLICE_REGRESSION,
+                name=scope.name(metric, "regression"),
+                verdict=verdict,
+                message=scope.message(msg),
+                golden_set=scope.golden_set,
+                metric=metric,
+                slice=scope.slice,
+                candidate=s["candidate"],
+                base=s["base"],
+                delta=s["delta"],
+                threshold=rule.model_dump(),
+                stats={k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")},
+            )
+        )
+    return checks
+
+
+# The other checks: each rule's decision, from the numbers the runner gathers.
+
+
+def contamination_not_checked(verdict: Verdict, reason: str) -> Check:
+    """GATE005 when the training data could not be scanned (why, in ``reason``)."""
+    return Check(rule=CONTAMINATION, name="contamination", verdict=verdict, message=reason)
+
+
+def contamination_check(leaked: int, where: str, unreadable: int, policy: Contamination) -> Check:
+    """GATE005: golden items found in the training data (``where``: per set), against policy."""
+    verdict: Verdict
+    if leaked <= policy.max_leaked_items:
+        verdict = Verdict.PASS
+        msg = f"{leaked} golden items found in the training data (max {policy.max_leaked_items})"
+    else:
+        verdict = {"fail": Verdict.FAIL, "warn": Verdict.WARN, "ignore": Verdict.PASS}[
+            policy.on_leak
+        ]
+        msg = (
+            f"{leaked} golden items found in the training data ({where}; max "
+            f"{policy.max_leaked_items}); scores on leaked items overstate the model: remove them "
+            "from the training data (curagate leakage) and retrain"
+        )
+    if unreadable:
+        # Fail closed: rows that could not be parsed cannot be shown clean.
+        verdict = Verdict.FAIL
+        msg += (
+            f"; {unreadable} training row(s) could not be read, so the data cannot be shown "
+            "free of golden items: fix them (curagate leakage lists them) and rerun"
+        )
+    return Check(
+        rule=CONTAMINATION,
+        name="contamination",
+        verdict=verdict,
+        message=msg,
+        candidate=float(leaked),
+        threshold={"max_leaked_items": policy.max_leaked_items, "on_leak": policy.on_leak},
+    )
+
+
+def set_size_check(golden_set: str, size: int) -> Check | None:
+    """GATE006: a warning for a set too small to resolve a few points (None: large enough)."""
+    if size >= SMALL_SET_ITEMS:
+        return None
+    return Check(
+        rule=SET_SIZE,
+        name=f"{golden_set}.size",
+        verdict=Verdict.WARN,
+        message=f"{size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
+        "grow the set",
+        golden_set=golden_set,
+    )
+
+
+def capability_not_run(reason: str) -> Check:
+    """GATE007 when the lm-eval suite cannot run against these models."""
+    return Check(rule=CAPABILITY, name="regression_suite", verdict=Verdict.WARN, message=reason)
+
+
+def capability_check(
+    golden_set: str,
+    task: str,
+    suite: RegressionSuite,
+    candidate: float,
+    base: float,
+    stats: PairedStats,
+    *,
+    fail_only_if_significant: bool,
+) -> Check:
+    """GATE007: one lm-eval task's score against the base (lm-eval metrics: higher is better)."""
+    verdict, msg = regression_verdict(
+        candidate,
+        base,
+        suite.regression,
+        higher_is_better=True,
+        significant=stats["significant"],
+        fail_only_if_significant=fail_only_if_significant,
+    )
+    return Check(
+        rule=CAPABILITY,
+        name=f"regression_suite.{task}.{suite.metric}",
+        verdict=verdict,
+        message=msg,
+        golden_set=golden_set,
+        metric=suite.metric,
+        candidate=candidate,
+        base=base,
+        delta=candidate - base,
+        threshold=suite.regression.model_dump(),
+        stats={k: stats[k] for k in ("ci_low", "ci_high", "p_value", "significant")},
+    )
+
+
+def judge_position_check(golden_set: str, disagreement: float, js: JudgeSettings) -> Check:
+    """GATE008: how often the judge's verdict flips when the two answers swap places."""
+    consistent = disagreement <= js.max_position_disagreement
+    return Check(
+        rule=JUDGE_POSITION,
+        name=f"{golden_set}.judge.position",
+        verdict=Verdict.PASS if consistent else Verdict.FAIL,
+        message=(
+            f"the judge's verdict flips with the order of the answers on {disagreement:.1%} of "
+            f"items (max {js.max_position_disagreement:.0%})"
+            + (
+                ""
+                if consistent
+                else "; a position-biased judge must not decide: use a stronger judge "
+                "or a better prompt"
+            )
+        ),
+        golden_set=golden_set,
+        metric="position_disagreement",
+        candidate=disagreement,
+        threshold={"max": js.max_position_disagreement},
+    )
+
+
+def judge_calibration_check(
+    golden_set: str, calibration: Mapping[str, Any] | None, labels: int, js: JudgeSettings
+) -> Check:
+    """GATE009: the judge's agreement with the set's human labels (``calibration`` is
+    curagate.gate.judge.calibrate's result over ``labels`` labels; None: the set has none)."""
+    agreement: float | None = None
+    verdict: Verdict
+    if calibration is None:
+        verdict = Verdict.WARN
+        msg = (
+            f"the judge is not calibrated: golden set {golden_set!r} locks no {HUMAN_LABELS}; "
+            f"label {MIN_HUMAN_LABELS}-100 items with `curagate golden label {golden_set}` and "
+            "re-lock the set"
+        )
+    else:
+        agreement = calibration["agreement"]
+        decisive = calibration["decisive_labels"]
+        if decisive < MIN_HUMAN_LABELS:
+            verdict = Verdict.WARN
+            msg = (
+                f"only {decisive} human labels choosing a side (of {labels}; need "
+                f"{MIN_HUMAN_LABELS}): the judge is not calibrated; label more with "
+                f"`curagate golden label {golden_set}`"
+            )
+        elif agreement is not None and agreement < js.min_human_agreement:
+            verdict = Verdict.FAIL
+            msg = (
+                f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
+                f"(kappa {calibration['cohen_kappa']:.2f}) < min_human_agreement "
+                f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
+                "or a better prompt, then recheck"
+            )
+        else:
+            verdict = Verdict.PASS
+            msg = (
+                f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
+                f"(kappa {calibration['cohen_kappa']:.2f}) >= {js.min_human_agreement:.0%}"
+            )
+    return Check(
+        rule=JUDGE_CALIBRATION,
+        name=f"{golden_set}.judge.calibration",
+        verdict=verdict,
+        message=msg,
+        golden_set=golden_set,
+        metric="human_agreement",
+        candidate=agreement,
+        threshold={"min": js.min_human_agreement, "min_labels": MIN_HUMAN_LABELS},
+    )
+
+
+def judge_length_bias_check(
+    golden_set: str, bias: float, decisive: int, candidate_longer: float, js: JudgeSettings
+) -> Check:
+    """GATE010: how often the longer answer wins a decisive verdict."""
+    biased = decisive >= js.min_decisive_for_length_bias and bias > js.max_length_bias
+    return Check(
+        rule=JUDGE_LENGTH_BIAS,
+        name=f"{golden_set}.judge.length_bias",
+        verdict=Verdict.WARN if biased else Verdict.PASS,
+        message=f"the longer answer won {bias:.1%} of {decisive} decisive verdicts (the "
+        f"candidate's answer is the longer on {candidate_longer:.1%} of items; max "
+        f"{js.max_length_bias:.0%})"
+        + ("; check whether the judge rewards length, not quality" if biased else ""),
+        golden_set=golden_set,
+        metric="length_bias",
+        candidate=bias,
+        threshold={"max": js.max_length_bias, "min_decisive": js.min_decisive_for_length_bias},
+    )
+
+
+def refusal_detector_check(golden_set: str, differ: int, total: int) -> Check:
+    """GATE011: responses on which the judge and the regex refusal detector disagree."""
+    return Check(
+        rule=REFUSAL_DETECTOR,
+        name=f"{golden_set}.refusal_detector",
+        verdict=Verdict.PASS if not differ else Verdict.WARN,
+        message=f"the judge and the regex refusal detector differ on {differ} of {total} "
+        "responses"
+        + ("; read them in items.jsonl and widen the regex or fix the judge" if differ else ""),
+        golden_set=golden_set,
+        candidate=float(differ),
+    )
+
+
+def judge_independence_check(golden_set: str, shares_weights_with: list[str]) -> Check:
+    """GATE012: whether the judge is made of the weights of a side it judges."""
+    same = shares_weights_with
+    return Check(
+        rule=JUDGE_INDEPENDENCE,
+        name=f"{golden_set}.judge.independence",
+        verdict=Verdict.WARN if same else Verdict.PASS,
+        message=(
+            f"the judge shares weights with the {' and the '.join(same)}: it tends to prefer "
+            "its own style (self-preference); use a judge from another model family"
+            if same
+            else "the judge's weights are not the candidate's or the base's (as far as their "
+            "digests show)"
+        ),
+        golden_set=golden_set,
+    )

@@ -15,29 +15,22 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curagate.config import parse_yaml
 from curagate.errors import ConfigError
-
-TaskType = Literal[
-    "classification", "extraction", "generation", "structured_json", "multiple_choice", "refusal"
-]
+from curagate.gate.tasks import Task, get_task, task_names
 
 LeakMethod = Literal["exact", "ngram", "minhash"]
 LEAK_METHODS: tuple[LeakMethod, ...] = ("exact", "ngram", "minhash")
 
-# Metrics each task type computes; thresholds may only name these.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "macro_f1"),
-    "extraction": ("exact_match", "rouge_l", "format_compliance"),
-    "generation": ("exact_match", "rouge_l", "format_compliance"),
-    "structured_json": ("json_valid_rate", "schema_compliance", "field_f1", "exact_match"),
-    "multiple_choice": ("accuracy",),
-    "refusal": ("accuracy", "refusal_rate", "false_refusal_rate", "pii_leak_rate"),
-}
-# Metrics where lower is better (a "drop" is an increase).
-LOWER_IS_BETTER = frozenset({"false_refusal_rate", "pii_leak_rate"})
 # What a pairwise judge adds to a set with a ``judge`` block (absolute thresholds only:
 # each already compares the candidate with the base).
 JUDGE_METRICS: tuple[str, ...] = (
@@ -46,7 +39,6 @@ JUDGE_METRICS: tuple[str, ...] = (
     "position_disagreement",
     "length_bias",
 )
-JUDGE_TASKS = frozenset({"generation", "extraction", "structured_json", "refusal"})
 
 
 class _Strict(BaseModel):
@@ -128,7 +120,7 @@ class JudgeSettings(_Strict):
 
 class GoldenSetGate(_Strict):
     name: str
-    task: TaskType
+    task: str  # a registered task type (curagate.gate.tasks)
     labels: list[str] | None = None
     answer_regex: str | None = None
     format_regex: str | None = None
@@ -140,22 +132,41 @@ class GoldenSetGate(_Strict):
     slices: list[SliceRule] = Field(default_factory=list)
     judge: JudgeSettings | None = None
 
+    @field_validator("task", mode="before")
+    @classmethod
+    def _known_task(cls, task: Any) -> Any:
+        names = task_names()
+        if not isinstance(task, str) or task not in names:
+            allowed = ", ".join(f"{n!r}" for n in names[:-1]) + f" or {names[-1]!r}"
+            raise ValueError(f"Input should be {allowed}")
+        return task
+
+    @property
+    def task_type(self) -> Task:
+        return get_task(self.task)
+
     @model_validator(mode="after")
     def _known_metrics(self) -> GoldenSetGate:
-        allowed = TASK_METRICS[self.task]
+        task = self.task_type
+        allowed = tuple(m.name for m in task.metrics)
         if self.judge is not None:
-            if self.task not in JUDGE_TASKS:
+            if not task.judged:
+                judged = sorted(n for n in task_names() if get_task(n).judged)
                 raise ValueError(
                     f"a judge compares free-form answers; task {self.task!r} has exact answers "
-                    f"(use one of {', '.join(sorted(JUDGE_TASKS))})"
+                    f"(use one of {', '.join(judged)})"
                 )
             if not self.judge.pairwise and self.judge.refusal_detector != "judge":
                 raise ValueError(
                     "judge.pairwise is false and judge.refusal_detector is not 'judge': "
                     "the judge would do nothing; remove the judge block or set one of them"
                 )
-            if self.judge.refusal_detector == "judge" and self.task != "refusal":
-                raise ValueError("judge.refusal_detector: judge applies to task 'refusal' only")
+            if self.judge.refusal_detector == "judge" and not task.detects_refusals:
+                refusing = [n for n in task_names() if get_task(n).detects_refusals]
+                raise ValueError(
+                    "judge.refusal_detector: judge applies to task "
+                    f"{' or '.join(repr(n) for n in refusing)} only"
+                )
             if self.judge.pairwise:
                 allowed = allowed + JUDGE_METRICS
             for m in self.regression:
@@ -177,14 +188,10 @@ class GoldenSetGate(_Strict):
                 raise ValueError(
                     f"metric {m!r} is not computed for task {self.task!r}; use one of {', '.join(allowed)}"
                 )
-        if self.task == "classification" and not self.labels:
-            raise ValueError("task 'classification' needs 'labels' (the list of class names)")
-        if "format_compliance" in named and not self.format_regex:
-            raise ValueError("metric 'format_compliance' needs 'format_regex'")
-        if "schema_compliance" in named and not self.json_schema:
-            raise ValueError(
-                "metric 'schema_compliance' needs 'json_schema' (a path to a JSON schema)"
-            )
+        task.check_config(self)
+        for metric in task.metrics:
+            if metric.requires and metric.name in named and not getattr(self, metric.requires):
+                raise ValueError(f"metric {metric.name!r} needs {metric.requires!r}{metric.hint}")
         return self
 
 

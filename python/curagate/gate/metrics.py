@@ -25,6 +25,11 @@ def normalize_text(s: str) -> str:
     return " ".join(s.split())
 
 
+def rnd(x: float | None) -> float | None:
+    """Round for reports: stable text across platforms, precise enough for any threshold."""
+    return None if x is None else round(float(x), 6)
+
+
 def exact_match(prediction: str, reference: str) -> float:
     return float(normalize_text(prediction) == normalize_text(reference))
 

@@ -15,21 +15,33 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
+from curagate.findings import Verdict
 from curagate.gate.checks import (
+    SLICE_THRESHOLD,
     Check,
-    absolute_verdict,
+    Scope,
+    capability_check,
+    capability_not_run,
+    contamination_check,
+    contamination_not_checked,
+    judge_calibration_check,
+    judge_independence_check,
+    judge_length_bias_check,
+    judge_position_check,
+    metric_checks,
     overall,
-    regression_verdict,
-    rnd,
+    refusal_detector_check,
+    set_size_check,
+    threshold_check,
 )
 from curagate.gate.config import (
     JUDGE_METRICS,
-    TASK_METRICS,
     GateConfig,
     GoldenSetGate,
     JudgeSettings,
@@ -38,7 +50,6 @@ from curagate.gate.config import (
 )
 from curagate.gate.evaluate import SetScores, conversation, load_schema, score_set
 from curagate.gate.judge import (
-    MIN_HUMAN_LABELS,
     JudgeScores,
     calibrate,
     judge_pairs,
@@ -47,6 +58,7 @@ from curagate.gate.judge import (
     prompt_sha256,
     read_human_labels,
 )
+from curagate.gate.metrics import rnd
 from curagate.gate.models import (
     GenerationCache,
     GenSettings,
@@ -57,7 +69,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
-from curagate.golden import HUMAN_LABELS, SMALL_SET_ITEMS, GoldenSet, load_locked, read_items
+from curagate.golden import HUMAN_LABELS, GoldenSet, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -300,121 +312,44 @@ def _judge_set(
     name = golden.name
 
     pd = js_scores.value("position_disagreement", range(len(verdicts)))
-    consistent = pd <= js.max_position_disagreement
-    checks.append(
-        Check(
-            "GATE008",
-            f"{name}.judge.position",
-            "pass" if consistent else "fail",
-            (
-                f"the judge's verdict flips with the order of the answers on {pd:.1%} of items "
-                f"(max {js.max_position_disagreement:.0%})"
-                + (
-                    ""
-                    if consistent
-                    else "; a position-biased judge must not decide: use a stronger judge "
-                    "or a better prompt"
-                )
-            ),
-            golden_set=name,
-            metric="position_disagreement",
-            candidate=pd,
-            threshold={"max": js.max_position_disagreement},
-        )
-    )
+    checks.append(judge_position_check(name, pd, js))
 
-    calibration: dict[str, Any]
+    calibration: dict[str, Any] = {"labels": 0}
     if HUMAN_LABELS in golden.files:
         labels = read_human_labels(golden.root / HUMAN_LABELS)
         calibration = calibrate(
             labels, judge, models, cache, settings, template, f"{name}: calibrating judge"
         )
-        agreement = calibration["agreement"]
-        if calibration["decisive_labels"] < MIN_HUMAN_LABELS:
-            cal_verdict = "warn"
-            msg = (
-                f"only {calibration['decisive_labels']} human labels choosing a side (of "
-                f"{len(labels)}; need {MIN_HUMAN_LABELS}): the judge is not calibrated; label "
-                f"more with `curagate golden label {name}`"
-            )
-        elif agreement < js.min_human_agreement:
-            cal_verdict = "fail"
-            msg = (
-                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
-                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) < "
-                "min_human_agreement "
-                f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
-                "or a better prompt, then recheck"
-            )
-        else:
-            cal_verdict = "pass"
-            msg = (
-                f"the judge agrees with {calibration['decisive_labels']} human better/worse "
-                f"labels on {agreement:.1%} (kappa {calibration['cohen_kappa']:.2f}) >= "
-                f"{js.min_human_agreement:.0%}"
-            )
+        checks.append(judge_calibration_check(name, calibration, len(labels), js))
         calibration["min_human_agreement"] = js.min_human_agreement
     else:
-        calibration = {"labels": 0}
-        cal_verdict = "warn"
-        agreement = None
-        msg = (
-            f"the judge is not calibrated: golden set {name!r} locks no {HUMAN_LABELS}; label "
-            f"{MIN_HUMAN_LABELS}-100 items with `curagate golden label {name}` and re-lock the set"
-        )
+        checks.append(judge_calibration_check(name, None, 0, js))
+
     checks.append(
-        Check(
-            "GATE009",
-            f"{name}.judge.calibration",
-            cal_verdict,
-            msg,
-            golden_set=name,
-            metric="human_agreement",
-            candidate=agreement,
-            threshold={"min": js.min_human_agreement, "min_labels": MIN_HUMAN_LABELS},
+        judge_length_bias_check(
+            name,
+            js_scores.value("length_bias", range(len(verdicts))),
+            js_scores.counted("length_bias"),
+            js_scores.value("candidate_longer_rate", range(len(verdicts))),
+            js,
         )
     )
 
-    lb = js_scores.value("length_bias", range(len(verdicts)))
-    decisive = js_scores.counted("length_bias")
-    longer = js_scores.value("candidate_longer_rate", range(len(verdicts)))
-    biased = decisive >= js.min_decisive_for_length_bias and lb > js.max_length_bias
-    checks.append(
-        Check(
-            "GATE010",
-            f"{name}.judge.length_bias",
-            "warn" if biased else "pass",
-            f"the longer answer won {lb:.1%} of {decisive} decisive verdicts (the candidate's "
-            f"answer is the longer on {longer:.1%} of items; max {js.max_length_bias:.0%})"
-            + ("; check whether the judge rewards length, not quality" if biased else ""),
-            golden_set=name,
-            metric="length_bias",
-            candidate=lb,
-            threshold={"max": js.max_length_bias, "min_decisive": js.min_decisive_for_length_bias},
-        )
-    )
-
-    trusted = consistent and cal_verdict == "pass"
+    trusted = all(c.verdict == "pass" for c in checks[:2])  # GATE008 and GATE009
     why = "; ".join(c.message.split(":")[0] for c in checks[:2] if c.verdict != "pass")
     everything = list(range(len(verdicts)))
     for metric, th in spec.metrics.items():
         if metric not in JUDGE_METRICS:
             continue
-        value = js_scores.value(metric, everything)
-        verdict, vmsg = absolute_verdict(value, th)
-        if metric in ("judge_win_rate", "judge_loss_rate") and not trusted:
-            verdict, vmsg = "warn", f"not counted ({vmsg}): {why} (GATE008/GATE009)"
+        untrusted = metric in ("judge_win_rate", "judge_loss_rate") and not trusted
         checks.append(
-            Check(
-                "GATE001",
-                f"{name}.{metric}.threshold",
-                verdict,
-                vmsg,
-                golden_set=name,
-                metric=metric,
-                candidate=value,
-                threshold=th.model_dump(exclude_none=True),
+            threshold_check(
+                Scope(name, len(verdicts)),
+                metric,
+                th,
+                js_scores.value(metric, everything),
                 stats={k: metrics[metric][k] for k in ("ci_low", "ci_high")},
+                not_counted=f"{why} (GATE008/GATE009)" if untrusted else None,
             )
         )
     result = {
@@ -446,22 +381,7 @@ def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -
             for side, ref in (("candidate", cand), ("base", base))
             if ref.identity == judge.identity or mine & _weights(ref)
         ]
-        msg = (
-            f"the judge shares weights with the {' and the '.join(same)}: it tends to prefer "
-            "its own style (self-preference); use a judge from another model family"
-            if same
-            else "the judge's weights are not the candidate's or the base's (as far as their "
-            "digests show)"
-        )
-        checks.append(
-            Check(
-                "GATE012",
-                f"{name}.judge.independence",
-                "warn" if same else "pass",
-                msg,
-                golden_set=name,
-            )
-        )
+        checks.append(judge_independence_check(name, same))
     return checks
 
 
@@ -519,15 +439,7 @@ def _judge_refusals(
         "disagreeing": sorted(differ)[:50],
         "unparsed_fell_back_to_regex": unparsed,
     }
-    check = Check(
-        "GATE011",
-        f"{golden.name}.refusal_detector",
-        "pass" if not differ else "warn",
-        f"the judge and the regex refusal detector differ on {len(differ)} of {total} responses"
-        + ("; read them in items.jsonl and widen the regex or fix the judge" if differ else ""),
-        golden_set=golden.name,
-        candidate=float(len(differ)),
-    )
+    check = refusal_detector_check(golden.name, len(differ), total)
     return (sides[0], sides[1]), detail, [check], per_item
 
 
@@ -550,7 +462,7 @@ def _evaluate_set(
     if (
         spec.judge is not None
         and judge is not None
-        and spec.task == "refusal"
+        and spec.task_type.detects_refusals
         and spec.judge.refusal_detector == "judge"
     ):
         refused, detector, det_checks, refusal_items = _judge_refusals(
@@ -579,66 +491,25 @@ def _evaluate_set(
         judge_result = judge_result or {"judge": judge.describe() if judge else None}
         judge_result["refusal_detector"] = detector
 
-    if golden.size < SMALL_SET_ITEMS:
-        checks.append(
-            Check(
-                "GATE006",
-                f"{golden.name}.size",
-                "warn",
-                f"{golden.size} items < {SMALL_SET_ITEMS}: differences of a few points are noise; "
-                "grow the set",
-                golden_set=golden.name,
-            )
-        )
+    size = set_size_check(golden.name, golden.size)
+    if size is not None:
+        checks.append(size)
 
     metric_results: dict[str, Any] = {}
     for metric in scores.metric_names():
         metric_results[metric] = _round_stats(_stats(scores, metric, everything, cfg))
-    for metric, th in spec.metrics.items():
-        if metric in JUDGE_METRICS:
-            continue  # checked with the judge's evidence above
-        value = scores.value(metric, "candidate", everything)
-        verdict, msg = absolute_verdict(value, th)
-        checks.append(
-            Check(
-                "GATE001",
-                f"{golden.name}.{metric}.threshold",
-                verdict,
-                msg,
-                golden_set=golden.name,
-                metric=metric,
-                candidate=value,
-                base=scores.value(metric, "base", everything),
-                threshold=th.model_dump(exclude_none=True),
-            )
-        )
     st = cfg.statistics
-    for metric in _compared_metrics(scores):
-        rule = spec.regression.get(metric, Regression())
-        s = metric_results[metric]
-        verdict, msg = regression_verdict(
-            metric,
-            s["candidate"],
-            s["base"],
-            rule,
-            significant=s["significant"],
-            fail_only_if_significant=st.fail_only_if_significant,
-        )
-        checks.append(
-            Check(
-                "GATE002",
-                f"{golden.name}.{metric}.regression",
-                verdict,
-                msg,
-                golden_set=golden.name,
-                metric=metric,
-                candidate=s["candidate"],
-                base=s["base"],
-                delta=s["delta"],
-                threshold=rule.model_dump(),
-                stats={k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")},
-            )
-        )
+    task = spec.task_type
+    # Judge metrics are checked with the judge's evidence above.
+    checks += metric_checks(
+        Scope(golden.name, len(items)),
+        {m: th for m, th in spec.metrics.items() if m not in JUDGE_METRICS},
+        {m: spec.regression.get(m, Regression()) for m in _compared_metrics(scores)},
+        values=lambda m: scores.pair(m, everything),
+        stats=metric_results.__getitem__,
+        higher_is_better=lambda m: task.metric(m).higher_is_better,
+        fail_only_if_significant=st.fail_only_if_significant,
+    )
 
     slice_tables: list[dict[str, Any]] = []
     for rule_s in spec.slices:
@@ -662,55 +533,24 @@ def _evaluate_set(
             for metric in scores.metric_names():
                 c, b = scores.pair(metric, idx)
                 row["metrics"][metric] = {"candidate": rnd(c), "base": rnd(b), "delta": rnd(c - b)}
-            label = f"{rule_s.column}={group}"
             if row["checked"]:
-                for metric, th in rule_s.metrics.items():
-                    c = scores.value(metric, "candidate", idx)
-                    verdict, msg = absolute_verdict(c, th)
-                    row["metrics"][metric]["verdict"] = verdict
-                    checks.append(
-                        Check(
-                            "GATE003",
-                            f"{golden.name}.{metric}[{label}].threshold",
-                            verdict,
-                            f"{msg} on {len(idx)} items",
-                            golden_set=golden.name,
-                            metric=metric,
-                            slice=label,
-                            candidate=c,
-                            base=scores.value(metric, "base", idx),
-                            threshold=th.model_dump(exclude_none=True),
-                        )
-                    )
-                if rule_s.regression is not None:
-                    for metric in list(rule_s.metrics) or _compared_metrics(scores):
-                        s = _stats(scores, metric, idx, cfg)
-                        verdict, msg = regression_verdict(
-                            metric,
-                            s["candidate"],
-                            s["base"],
-                            rule_s.regression,
-                            significant=s["significant"],
-                            fail_only_if_significant=st.fail_only_if_significant,
-                        )
-                        checks.append(
-                            Check(
-                                "GATE004",
-                                f"{golden.name}.{metric}[{label}].regression",
-                                verdict,
-                                f"{msg} on {len(idx)} items",
-                                golden_set=golden.name,
-                                metric=metric,
-                                slice=label,
-                                candidate=s["candidate"],
-                                base=s["base"],
-                                delta=s["delta"],
-                                threshold=rule_s.regression.model_dump(),
-                                stats={
-                                    k: s[k] for k in ("ci_low", "ci_high", "p_value", "significant")
-                                },
-                            )
-                        )
+                regression = rule_s.regression
+                slice_checks = metric_checks(
+                    Scope(golden.name, len(idx), f"{rule_s.column}={group}"),
+                    rule_s.metrics,
+                    {m: regression for m in (list(rule_s.metrics) or _compared_metrics(scores))}
+                    if regression is not None
+                    else {},
+                    values=partial(scores.pair, idx=idx),
+                    stats=partial(_stats, scores, idx=idx, cfg=cfg),
+                    higher_is_better=lambda m: task.metric(m).higher_is_better,
+                    fail_only_if_significant=st.fail_only_if_significant,
+                )
+                for chk in slice_checks:
+                    if chk.rule is SLICE_THRESHOLD:
+                        assert chk.metric is not None
+                        row["metrics"][chk.metric]["verdict"] = chk.verdict.value
+                checks += slice_checks
             rows.append(row)
         slice_tables.append({"column": rule_s.column, "min_items": rule_s.min_items, "rows": rows})
 
@@ -732,21 +572,13 @@ def _evaluate_set(
     if refused is not None:
         for row, both in zip(result["_items"], refusal_items, strict=True):
             row["refusal_detector"] = both
-    if spec.task == "classification":
-        from curagate.gate import metrics as gm
-
-        assert spec.labels is not None
-        result["per_class"] = {
-            side: {
-                k: {m: rnd(v) for m, v in d.items()}
-                for k, d in gm.per_class(s.labels, scores.references, spec.labels).items()
-            }
-            for side, s in (("candidate", scores.candidate), ("base", scores.base))
-        }
-        result["confusion_matrix"] = {
-            side: gm.confusion_matrix(s.labels, scores.references, spec.labels)
-            for side, s in (("candidate", scores.candidate), ("base", scores.base))
-        }
+    result.update(
+        task.extra_results(
+            spec,
+            {"candidate": scores.candidate.labels, "base": scores.base.labels},
+            scores.references,
+        )
+    )
     return result, checks
 
 
@@ -768,12 +600,9 @@ def _regression_suite(
             "it must be locked with task: lm_eval"
         )
     if "http" in (cand.kind, base.kind):
-        check = Check(
-            "GATE007",
-            "regression_suite",
-            "warn",
+        check = capability_not_run(
             "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
-            "does not provide; run it against local weights",
+            "does not provide; run it against local weights"
         )
         return {"tasks": {}, "skipped": check.message}, [check], golden
 
@@ -815,14 +644,6 @@ def _regression_suite(
         mc = mcnemar([v == 1.0 for v in cs], [v == 1.0 for v in bs])
         significant = mc.p_value < st.alpha
         cand_v, base_v = c_res[task]["score"], b_res[task]["score"]
-        verdict, msg = regression_verdict(
-            suite.metric,
-            cand_v,
-            base_v,
-            suite.regression,
-            significant=significant,
-            fail_only_if_significant=st.fail_only_if_significant,
-        )
         tasks[task] = _round_stats(
             {
                 "metric": suite.metric,
@@ -836,23 +657,19 @@ def _regression_suite(
             }
         )
         checks.append(
-            Check(
-                "GATE007",
-                f"regression_suite.{task}.{suite.metric}",
-                verdict,
-                msg,
-                golden_set=golden.name,
-                metric=suite.metric,
-                candidate=cand_v,
-                base=base_v,
-                delta=cand_v - base_v,
-                threshold=suite.regression.model_dump(),
-                stats={
+            capability_check(
+                golden.name,
+                task,
+                suite,
+                cand_v,
+                base_v,
+                {
                     "ci_low": ci.low,
                     "ci_high": ci.high,
                     "p_value": mc.p_value,
                     "significant": significant,
                 },
+                fail_only_if_significant=st.fail_only_if_significant,
             )
         )
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
@@ -899,7 +716,7 @@ def _contamination(
             "not checked: the candidate has no run.json dataset manifest; "
             "pass --train-data FILES to check its training data"
         )
-        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "warn", msg)]
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.WARN, msg)]
     # --train-data may name directories or globs; manifest entries are files.
     missing = [str(p) for p in corpus if not (p.exists() or any(p.parent.glob(p.name)))]
     if missing:
@@ -908,7 +725,7 @@ def _contamination(
             f"training data from {origin} not found: {', '.join(missing[:3])}; "
             "restore it or pass --train-data"
         )
-        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     try:
         from curagate.leakage import detect
     except ImportError:
@@ -916,7 +733,7 @@ def _contamination(
             "not checked: curagate.leakage is not available in this build; "
             "install it or set contamination.check: false in the gate file"
         )
-        return {"checked": False, "reason": msg}, [Check("GATE005", "contamination", "fail", msg)]
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
     for g in goldens:
@@ -955,32 +772,7 @@ def _contamination(
         for n, d in per_set.items()
         if d["leaked_reference_items"]
     )
-    if leaked <= pol.max_leaked_items:
-        verdict = "pass"
-        msg = f"{leaked} golden items found in the training data (max {pol.max_leaked_items})"
-    else:
-        verdict = {"fail": "fail", "warn": "warn", "ignore": "pass"}[pol.on_leak]
-        msg = (
-            f"{leaked} golden items found in the training data ({where}; max "
-            f"{pol.max_leaked_items}); scores on leaked items overstate the model: remove them "
-            "from the training data (curagate leakage) and retrain"
-        )
-    if unreadable:
-        # Fail closed: rows that could not be parsed cannot be shown clean.
-        verdict = "fail"
-        msg += (
-            f"; {unreadable} training row(s) could not be read, so the data cannot be shown "
-            "free of golden items: fix them (curagate leakage lists them) and rerun"
-        )
-    check = Check(
-        "GATE005",
-        "contamination",
-        verdict,
-        msg,
-        candidate=float(leaked),
-        threshold={"max_leaked_items": pol.max_leaked_items, "on_leak": pol.on_leak},
-    )
-    return details, [check]
+    return details, [contamination_check(leaked, where, unreadable, pol)]
 
 
 def _text_field(path: Path) -> str | None:
@@ -1162,7 +954,6 @@ def write_attestation(
 
 __all__ = [
     "ITEMS_NAME",
-    "TASK_METRICS",
     "GateOutcome",
     "run_gate",
     "set_inputs",

@@ -1,14 +1,9 @@
 """Training-health checks, run as a transformers callback on every log.
 
-Each finding has a stable id (documented in docs/train.md):
-
-* ``TH001`` non-finite loss or gradient norm: the run stops (exit 1).
-* ``TH002`` loss spike: a logged loss far above the recent median.
-* ``TH003`` exploding gradient norm: far above the recent median.
-* ``TH004`` overfitting: validation loss rising while training loss falls.
-* ``TH005`` end-of-turn token not trained for some examples (truncated).
-* ``TH006`` generation would not stop at the end-of-turn token.
-* ``TH007`` message text spells out a special token (e.g. "<|endoftext|>").
+Each finding has a stable id, declared below with what it checks, why it
+matters and how to fix it (docs/train.md repeats the same text; a test keeps
+them in step). TH001-TH004 are checked here on every log line; TH005-TH007 on
+the data and the model before training starts (curagate.train.run).
 
 The callback also writes every log line to ``metrics.jsonl`` as it arrives,
 so a run that dies still leaves its curve behind.
@@ -19,25 +14,113 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from curagate.errors import CheckFailed
+from curagate.findings import Finding, Rule, Severity, rule_table
 from curagate.train.config import HealthSettings
 
+NON_FINITE = Rule(
+    "TH001",
+    "non_finite",
+    Severity.ERROR,
+    "the training loss, gradient norm or validation loss is NaN or infinite.",
+    "training cannot recover; every later step is wasted.",
+    "lower `training.learning_rate`, keep `max_grad_norm` set, look for empty or extreme "
+    "examples. The run stops with exit 1; its metrics stay in `runs/<name>.failed/`.",
+)
+LOSS_SPIKE = Rule(
+    "TH002",
+    "loss_spike",
+    Severity.WARNING,
+    "a logged loss above `health.loss_spike_factor` x the median of the recent window.",
+    "spikes come from outlier batches or a too-high learning rate, and can precede divergence.",
+    "inspect the examples of that step; lower the learning rate or add warmup.",
+)
+GRAD_NORM_EXPLOSION = Rule(
+    "TH003",
+    "grad_norm_explosion",
+    Severity.WARNING,
+    "a gradient norm above `health.grad_norm_factor` x the recent median.",
+    "exploding gradients make updates erratic even when clipped.",
+    "lower the learning rate or `max_grad_norm`.",
+)
+OVERFITTING = Rule(
+    "TH004",
+    "overfitting",
+    Severity.WARNING,
+    "validation loss rose for `health.overfit_evals` evaluations in a row while the training "
+    "loss fell.",
+    "the adapter is memorizing the training set.",
+    "fewer epochs, more data, lower rank; the kept adapter is already the best checkpoint.",
+)
+END_OF_TURN_TRUNCATED = Rule(
+    "TH005",
+    "end_of_turn_truncated",
+    Severity.WARNING,
+    "examples cut by `data.max_length` before an assistant turn's end-of-turn token.",
+    "those examples teach the model to keep going instead of stopping.",
+    "raise `data.max_length`, or drop the longest examples. (If no example keeps its "
+    "end-of-turn token the run is refused.)",
+)
+GENERATION_DOES_NOT_STOP = Rule(
+    "TH006",
+    "generation_does_not_stop",
+    Severity.WARNING,
+    "the end-of-turn token is neither the tokenizer's eos token nor in "
+    "`generation_config.eos_token_id`.",
+    "the trained model would learn to stop, but generation would not stop there.",
+    "add the token id to the base model's `generation_config.json`.",
+)
+SPECIAL_TOKEN_IN_TEXT = Rule(
+    "TH007",
+    "special_token_in_text",
+    Severity.WARNING,
+    "message text spells out a special token, e.g. a literal `<|endoftext|>` at the end of a "
+    "completion.",
+    "the tokenizer turns it into the control token, so the model learns to emit it mid-answer.",
+    "strip it from the data (a curate rule), then retrain.",
+)
 
-@dataclass(frozen=True)
-class Finding:
-    id: str
-    check: str
-    severity: str  # "error" stops the run; "warning" is reported
+RULES: dict[str, Rule] = rule_table(
+    NON_FINITE,
+    LOSS_SPIKE,
+    GRAD_NORM_EXPLOSION,
+    OVERFITTING,
+    END_OF_TURN_TRUNCATED,
+    GENERATION_DOES_NOT_STOP,
+    SPECIAL_TOKEN_IN_TEXT,
+)
+
+
+@dataclass(kw_only=True)
+class HealthFinding(Finding):
+    """A training-health finding at a step (None: found before training).
+
+    Its severity is its rule's: an error stops the run, a warning is reported.
+    """
+
+    severity: Severity = field(init=False)
     step: int | None
-    message: str
+
+    def __post_init__(self) -> None:
+        self.severity = self.rule.severity
+
+    @property
+    def check(self) -> str:
+        return self.rule.name
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "id": self.rule.id,
+            "check": self.rule.name,
+            "severity": self.severity.value,
+            "step": self.step,
+            "message": self.message,
+        }
 
 
 class TrainingDiverged(CheckFailed):
@@ -57,7 +140,7 @@ class HealthMonitor:
     def __init__(self, settings: HealthSettings, metrics_path: Path) -> None:
         self.settings = settings
         self.metrics_path = metrics_path
-        self.findings: list[Finding] = []
+        self.findings: list[HealthFinding] = []
         self.losses: list[float] = []
         self.grad_norms: list[float] = []
         self.evals: list[tuple[int, float, float | None]] = []  # (step, eval_loss, train loss EMA)
@@ -66,7 +149,7 @@ class HealthMonitor:
         metrics_path.parent.mkdir(parents=True, exist_ok=True)
         metrics_path.write_text("", encoding="utf-8")
 
-    def add(self, finding: Finding) -> None:
+    def add(self, finding: HealthFinding) -> None:
         self.findings.append(finding)
 
     def observe(self, step: int, epoch: float | None, logs: dict[str, Any]) -> None:
@@ -88,19 +171,17 @@ class HealthMonitor:
                 "Lower training.learning_rate, keep training.max_grad_norm set, and check the "
                 "data for empty or extreme examples"
             )
-            self.add(Finding("TH001", "non_finite", "error", step, msg))
+            self.add(HealthFinding(rule=NON_FINITE, step=step, message=msg))
             raise TrainingDiverged(msg)
         recent = self.losses[-s.window :]
         if len(recent) >= 3:
             med = statistics.median(recent)
             if med > 0 and loss > s.loss_spike_factor * med:
                 self.add(
-                    Finding(
-                        "TH002",
-                        "loss_spike",
-                        "warning",
-                        step,
-                        f"loss {loss:.4g} at step {step} is {loss / med:.1f}x the recent median "
+                    HealthFinding(
+                        rule=LOSS_SPIKE,
+                        step=step,
+                        message=f"loss {loss:.4g} at step {step} is {loss / med:.1f}x the recent median "
                         f"{med:.4g}; look for outlier examples or lower the learning rate",
                     )
                 )
@@ -111,12 +192,10 @@ class HealthMonitor:
                 med_g = statistics.median(recent_g)
                 if med_g > 0 and gn > s.grad_norm_factor * med_g:
                     self.add(
-                        Finding(
-                            "TH003",
-                            "grad_norm_explosion",
-                            "warning",
-                            step,
-                            f"gradient norm {gn:.4g} at step {step} is {gn / med_g:.1f}x the recent "
+                        HealthFinding(
+                            rule=GRAD_NORM_EXPLOSION,
+                            step=step,
+                            message=f"gradient norm {gn:.4g} at step {step} is {gn / med_g:.1f}x the recent "
                             f"median {med_g:.4g}; lower the learning rate or max_grad_norm",
                         )
                     )
@@ -126,7 +205,7 @@ class HealthMonitor:
     def _eval(self, step: int, eval_loss: float) -> None:
         if not math.isfinite(eval_loss):
             msg = f"validation loss is {eval_loss} at step {step}; the run was stopped"
-            self.add(Finding("TH001", "non_finite", "error", step, msg))
+            self.add(HealthFinding(rule=NON_FINITE, step=step, message=msg))
             raise TrainingDiverged(msg)
         self.evals.append((step, eval_loss, self._train_ema))
         n = self.settings.overfit_evals
@@ -141,12 +220,10 @@ class HealthMonitor:
         if val_rising and train_falling:
             self._overfit_reported = True
             self.add(
-                Finding(
-                    "TH004",
-                    "overfitting",
-                    "warning",
-                    step,
-                    f"validation loss rose for {n} evaluations in a row (to {eval_loss:.4g} at step "
+                HealthFinding(
+                    rule=OVERFITTING,
+                    step=step,
+                    message=f"validation loss rose for {n} evaluations in a row (to {eval_loss:.4g} at step "
                     f"{step}) while training loss fell; the best checkpoint (lowest validation loss) "
                     "is the one kept as the adapter",
                 )

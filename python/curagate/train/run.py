@@ -25,7 +25,15 @@ from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraEr
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
-from curagate.train.health import Finding, HealthMonitor, TrainingDiverged, make_callback
+from curagate.train.health import (
+    END_OF_TURN_TRUNCATED,
+    GENERATION_DOES_NOT_STOP,
+    SPECIAL_TOKEN_IN_TEXT,
+    HealthFinding,
+    HealthMonitor,
+    TrainingDiverged,
+    make_callback,
+)
 from curagate.train.provenance import (
     git_commit,
     hardware,
@@ -49,7 +57,7 @@ class TrainResult:
     task: str
     global_step: int
     summary: dict[str, Any]
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[HealthFinding] = field(default_factory=list)
 
 
 def _require_train_extra() -> None:
@@ -383,12 +391,10 @@ def train(
                 )
             if train_tok.truncated_before_end_of_turn:
                 monitor.add(
-                    Finding(
-                        "TH005",
-                        "end_of_turn_truncated",
-                        "warning",
-                        None,
-                        f"{train_tok.truncated_before_end_of_turn} training example(s) are cut by "
+                    HealthFinding(
+                        rule=END_OF_TURN_TRUNCATED,
+                        step=None,
+                        message=f"{train_tok.truncated_before_end_of_turn} training example(s) are cut by "
                         f"data.max_length={cfg.data.max_length} before an end-of-turn token "
                         f"{eot_token!r}; raise max_length so the model learns to stop",
                     )
@@ -425,12 +431,10 @@ def train(
         n_special, example = tdata.special_token_text(tok, contents)
         if n_special:
             monitor.add(
-                Finding(
-                    "TH007",
-                    "special_token_in_text",
-                    "warning",
-                    None,
-                    f"{n_special} message(s) spell out a special token as text (e.g. {example!r}); "
+                HealthFinding(
+                    rule=SPECIAL_TOKEN_IN_TEXT,
+                    step=None,
+                    message=f"{n_special} message(s) spell out a special token as text (e.g. {example!r}); "
                     "the tokenizer turns it into the control token, so the model learns to emit "
                     "it mid-answer. Strip it from the data",
                 )
@@ -562,12 +566,10 @@ def _check_generation_stops(
     ids = set(eos if isinstance(eos, list) else [eos]) | {tok.eos_token_id}
     if eot_id not in ids:
         monitor.add(
-            Finding(
-                "TH006",
-                "generation_does_not_stop",
-                "warning",
-                None,
-                f"the end-of-turn token {eot!r} is neither the tokenizer's eos token nor in the "
+            HealthFinding(
+                rule=GENERATION_DOES_NOT_STOP,
+                step=None,
+                message=f"the end-of-turn token {eot!r} is neither the tokenizer's eos token nor in the "
                 "model's generation_config.eos_token_id; generation will run past the answer. "
                 "Add it to generation_config.json",
             )

@@ -1,0 +1,65 @@
+"""generation and extraction: a free-form answer compared with the reference text.
+
+Extraction (the answer is a span of the input) is scored exactly like generation;
+the two names let golden sets say which they hold.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from curagate.gate import metrics as gm
+from curagate.gate.tasks.base import Metric, Scored, Task, register
+
+if TYPE_CHECKING:
+    from curagate.gate.config import GoldenSetGate
+
+
+class FreeForm(Task):
+    metrics = (
+        Metric("exact_match"),
+        Metric("rouge_l"),
+        Metric("format_compliance", requires="format_regex"),
+    )
+    judged = True
+
+    def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
+        return str(item["reference"])
+
+    def parse(self, item: dict[str, Any], spec: GoldenSetGate, output: str) -> str:
+        """The extracted answer (``answer_regex`` applied first when set)."""
+        return gm.extract_answer(output, spec.answer_regex)
+
+    def score(
+        self,
+        item: dict[str, Any],
+        spec: GoldenSetGate,
+        output: str,
+        *,
+        schema: dict[str, Any] | None,
+        refused: bool | None,
+    ) -> Scored:
+        ref = self.reference(item, spec)
+        answer = self.parse(item, spec, output)
+        values: dict[str, float | None] = {
+            "exact_match": gm.exact_match(answer, ref),
+            "rouge_l": gm.rouge_l(answer, ref),
+        }
+        if spec.format_regex:
+            values["format_compliance"] = gm.format_compliance(output, spec.format_regex)
+        return Scored(values)
+
+    def correct_by(self, spec: GoldenSetGate) -> tuple[str, float]:
+        # Free-form answers rarely match exactly: judge them by ROUGE-L unless an
+        # answer_regex extracts a short answer.
+        return ("exact_match", 1.0) if spec.answer_regex else ("rouge_l", 0.5)
+
+
+@register
+class Extraction(FreeForm):
+    name = "extraction"
+
+
+@register
+class Generation(FreeForm):
+    name = "generation"

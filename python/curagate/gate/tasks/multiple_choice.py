@@ -1,0 +1,83 @@
+"""multiple_choice: the item lists ``choices``; the output names one by letter or text."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from curagate.errors import InputError
+from curagate.gate import metrics as gm
+from curagate.gate.tasks.base import Metric, Scored, Task, register
+
+if TYPE_CHECKING:
+    from curagate.gate.config import GoldenSetGate
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def choices_of(item: dict[str, Any], spec: GoldenSetGate) -> list[str]:
+    ch = item.get("choices")
+    if not isinstance(ch, list) or not ch or len(ch) > len(LETTERS):
+        raise InputError(
+            f"golden set {spec.name!r}: item {item['id']!r} needs 'choices' (a list of 1-26 options)"
+        )
+    return [str(c) for c in ch]
+
+
+def reference_index(item: dict[str, Any], choices: list[str]) -> int:
+    ref = item.get("reference")
+    if isinstance(ref, int) and 0 <= ref < len(choices):
+        return ref
+    if isinstance(ref, str):
+        if len(ref.strip()) == 1 and ref.strip().upper() in LETTERS[: len(choices)]:
+            return LETTERS.index(ref.strip().upper())
+        if ref in choices:
+            return choices.index(ref)
+    raise InputError(
+        f"item {item['id']!r}: 'reference' must be a choice index, letter or the choice text"
+    )
+
+
+def answer_index(output: str, choices: list[str]) -> int | None:
+    """A leading letter (``B``, ``(B)``, ``B.``), else the choice text the output names."""
+    m = re.match(r"^\s*\(?([A-Z])[\).:\s]|^\s*\(?([A-Z])\)?\s*$", output.strip() + " ")
+    if m:
+        letter = m.group(1) or m.group(2)
+        if LETTERS.index(letter) < len(choices):
+            return LETTERS.index(letter)
+    hit = gm.match_label(output, choices)
+    return choices.index(hit) if hit is not None else None
+
+
+@register
+class MultipleChoice(Task):
+    name = "multiple_choice"
+    metrics = (Metric("accuracy"),)
+
+    def prompt(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
+        choices = choices_of(item, spec)
+        text = str(item["prompt"])
+        text += "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
+        return text + "\nAnswer with the letter of the correct option."
+
+    def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
+        choices = choices_of(item, spec)
+        return choices[reference_index(item, choices)]
+
+    def parse(self, item: dict[str, Any], spec: GoldenSetGate, output: str) -> str | None:
+        """The option letter; None when no option is named."""
+        answer = answer_index(output, choices_of(item, spec))
+        return None if answer is None else LETTERS[answer]
+
+    def score(
+        self,
+        item: dict[str, Any],
+        spec: GoldenSetGate,
+        output: str,
+        *,
+        schema: dict[str, Any] | None,
+        refused: bool | None,
+    ) -> Scored:
+        choices = choices_of(item, spec)
+        ref_i = reference_index(item, choices)
+        return Scored({"accuracy": float(answer_index(output, choices) == ref_i)})
