@@ -336,7 +336,7 @@ def _html_context(r: dict[str, Any]) -> dict[str, Any]:
         f"{r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail"
         + (" (strict: warnings fail)" if r["strict"] else "")
     )
-    header = [
+    header: list[list[Any]] = [
         [
             Cell(label, header=True),
             Cell(str(side["spec"]), kind="code", note=f"sha256 {_sha(side)}"),
