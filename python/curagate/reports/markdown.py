@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 # CommonMark: a backslash escapes any ASCII punctuation, so "\|", "\`" and "\<" render as
-# the character itself, and GFM splits table cells on unescaped pipes only. Emphasis
-# characters are left alone: they change looks, not structure, and escaping them would
-# clutter ids like `set_1` for people reading the file as text.
-_TEXT_SPECIAL = re.compile(r"([\\|`<>])")
+# the character itself, and GFM splits table cells on unescaped pipes only. An escaped
+# "<" cannot open an HTML tag, so ">" stays as it is; emphasis characters too: they
+# change looks, not structure, and escaping them would clutter messages ("x > 0.05")
+# and ids ("set_1") for people reading the file as text.
+_TEXT_SPECIAL = re.compile(r"([\\|`<])")
 _BACKTICKS = re.compile(r"`+")
 
 
