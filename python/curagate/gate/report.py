@@ -249,7 +249,29 @@ def _per_class_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
 def _checks_sorted(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Failing checks first, then warnings, then passes; by name within each."""
     order = {"fail": 0, "warn": 1, "pass": 2}
-    return sorted(r["checks"], key=lambda c: (order[c["verdict"]], c["name"]))
+    return sorted(r.get("checks") or [], key=lambda c: (order[c["verdict"]], c["name"]))
+
+
+def check_rows(r: dict[str, Any]) -> list[dict[str, str]]:
+    """The checks as ``partials/gate_checks.html`` shows them (the static report and the
+    service's version page), failing first, numbers formatted as in report.md."""
+    rows = []
+    for c in _checks_sorted(r):
+        st = c.get("stats") or {}
+        rows.append(
+            {
+                "verdict": c["verdict"],
+                "mark": VERDICT_MARK[c["verdict"]],
+                "id": c["id"],
+                "name": c["name"],
+                "candidate": _fmt(c.get("candidate")),
+                "base": _fmt(c.get("base")),
+                "delta": _signed(c.get("delta")),
+                "ci": f"[{st['ci_low']:+.4f}, {st['ci_high']:+.4f}]" if "ci_low" in st else "-",
+                "message": c["message"],
+            }
+        )
+    return rows
 
 
 def _metric_row(name: str, m: dict[str, Any], p: Any) -> list[Any]:
@@ -351,22 +373,6 @@ def _html_context(r: dict[str, Any]) -> dict[str, Any]:
         [Cell("attestation", header=True), _attestation_line(r)],
         [Cell("checks", header=True), summary],
     ]
-    checks = []
-    for c in _checks_sorted(r):
-        st = c.get("stats") or {}
-        checks.append(
-            {
-                "verdict": c["verdict"],
-                "mark": VERDICT_MARK[c["verdict"]],
-                "id": c["id"],
-                "name": c["name"],
-                "candidate": _fmt(c["candidate"]),
-                "base": _fmt(c["base"]),
-                "delta": _signed(c["delta"]),
-                "ci": f"[{st['ci_low']:+.4f}, {st['ci_high']:+.4f}]" if "ci_low" in st else "-",
-                "message": c["message"],
-            }
-        )
     suite = r.get("regression_suite")
     suite_ctx = None
     if suite and suite.get("tasks"):
@@ -383,7 +389,7 @@ def _html_context(r: dict[str, Any]) -> dict[str, Any]:
         "verdict": r["verdict"],
         "mark": VERDICT_MARK[r["verdict"]],
         "header": header,
-        "checks": checks,
+        "checks": check_rows(r),
         "results": [_html_result(r, res) for res in r["results"]],
         "suite": suite_ctx,
         "contamination": (
