@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,27 +19,11 @@ import pytest
 from markdown_it import MarkdownIt
 
 import curagate
-from curagate import golden
 from curagate.cli import main
 from curagate.gate import run_gate
 from curagate.reports.markdown import md_cell, md_code
-from tests.gate.gate_support import CannedServer, write_set
 
-DATA = Path(__file__).parents[1] / "data"
-GSM8K = DATA / "gsm8k_test_sample.jsonl"
-
-SCRIPT = "<script>alert(1)</script>"
-IMG = '"><img src=x onerror=alert(2)>'
-MD = "pipe | in\nnew line `tick`"
-HOSTILE = f"{SCRIPT} {IMG} {MD}"
-
-
-def gsm8k() -> list[dict[str, str]]:
-    return [json.loads(line) for line in GSM8K.read_text(encoding="utf-8").splitlines()]
-
-
-def final_answer(answer: str) -> str:
-    return answer.rsplit("####", 1)[1].strip()
+from .report_support import HOSTILE, IMG, SCRIPT, gsm8k
 
 
 class Page(HTMLParser):
@@ -190,49 +173,6 @@ def test_leakage_report_escapes_hostile_ids_and_text(tmp_path: Path) -> None:
 
 
 # --- gate --------------------------------------------------------------------------
-
-
-GATE = """\
-name: {name}
-golden_dir: {golden}
-generation: {{max_new_tokens: 16}}
-statistics: {{bootstrap_resamples: 50}}
-golden_sets:
-  - name: gsm
-    task: extraction
-    metrics:
-      exact_match: {{min: 0.5}}
-    slices:
-      - column: kind
-        min_items: 2
-contamination: {{check: false}}
-"""
-
-
-@pytest.fixture
-def gate_setup(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    rows = gsm8k()
-    items = [
-        {
-            "id": f"{SCRIPT}{i}" if i == 0 else f"gsm-{i}",
-            "prompt": f"{r['question']} {HOSTILE}" if i < 3 else r["question"],
-            "reference": final_answer(r["answer"]),
-            "kind": HOSTILE if i % 2 else "plain",
-        }
-        for i, r in enumerate(rows)
-    ]
-    root = tmp_path / "golden"
-    write_set(root, "gsm", "extraction", items)
-    golden.lock(root)
-    answers = {str(i["prompt"]): str(i["reference"]) for i in items}
-    right = CannedServer(lambda p: answers.get(p, "0"))
-    # the candidate gets the hostile prompts wrong, echoing hostile output
-    wrong = CannedServer(lambda p: f"{HOSTILE} {IMG}" if HOSTILE in p else answers.get(p, "0"))
-    gate = tmp_path / "gate.yaml"
-    gate.write_text(GATE.format(name=json.dumps(HOSTILE), golden=root), encoding="utf-8")
-    yield {"gate": gate, "candidate": wrong.url, "base": right.url}
-    right.close()
-    wrong.close()
 
 
 def test_gate_report_escapes_hostile_names_outputs_and_reasons(
