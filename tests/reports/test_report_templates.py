@@ -220,6 +220,27 @@ def test_gate_markdown_keeps_hostile_strings_inside_their_cells_and_lines(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
 
 
+def test_model_card_gate_table_keeps_hostile_names_in_their_cells() -> None:
+    pytest.importorskip("huggingface_hub")  # the card is written with huggingface_hub
+    from curagate.export.card import EVAL_RESULTS_SCHEMA, card_with_eval_results
+
+    row = {"check": "GATE001", "name": HOSTILE, "golden_set": HOSTILE, "metric": "accuracy"}
+    row |= {"slice": None, "candidate": 0.5, "base": 0.4, "delta": 0.1, "verdict": "pass"}
+    results = {
+        "schema": EVAL_RESULTS_SCHEMA,
+        "gate": HOSTILE,
+        "gate_report_sha256": "a" * 64,
+        "candidate_digest": None,
+        "verdict": "pass",
+        "results": [row],
+    }
+    card = card_with_eval_results("---\nlicense: mit\n---\n# demo\n", results)
+    section = card.split("## Release gate", 1)[1]
+    assert set(md_table_widths(section)) == {6}
+    rendered = MarkdownIt("commonmark").enable("table").render(section)
+    assert "<script>" not in rendered and "<img" not in rendered
+
+
 # --- the Markdown helpers ----------------------------------------------------------
 
 
