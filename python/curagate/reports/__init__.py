@@ -59,7 +59,7 @@ def render(template: str, *, standalone: bool = False, **context: Any) -> str:
 
 def render_report(template: str, **context: Any) -> str:
     """A static report: one self-contained file (stylesheet inlined, no service nav)."""
-    return render(template, standalone=True, user=None, **context)
+    return render(template, standalone=True, **context)
 
 
 __all__ = ["environment", "render", "render_report", "stylesheet"]
