@@ -1,9 +1,9 @@
 """Rendering an audit: audit.json, audit.md, report.html and sample.jsonl.
 
 report.html is self-contained (inline CSS and SVG, no scripts, no external
-resources) so it can be attached to a CI run or mailed as one file. All
-data-derived text is HTML-escaped; no record content appears in the reports
-(only the sample file holds records, redacted by default).
+resources) so it can be attached to a CI run or mailed as one file; it is
+``reports/templates/report_audit.html`` (autoescaped). No record content appears
+in the reports (only the sample file holds records, redacted by default).
 """
 
 from __future__ import annotations

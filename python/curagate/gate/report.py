@@ -3,7 +3,9 @@
 Everything is rendered from the report dict alone, so the JSON is the source
 of truth and the other files can be regenerated from it. The HTML is
 self-contained (inline CSS and SVG, no scripts, no external resources) so it
-can be attached to a CI run or a release ticket and opened offline.
+can be attached to a CI run or a release ticket and opened offline; it is
+``reports/templates/report_gate.html``, drawn from the values ``_html_context``
+formats here (the same numbers report.md shows).
 """
 
 from __future__ import annotations

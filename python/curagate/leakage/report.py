@@ -1,5 +1,6 @@
 """Leakage reports: ``leakage.json`` (complete), ``leakage.md`` and a
-self-contained ``leakage.html`` (summaries for people; no external resources).
+self-contained ``leakage.html`` (summaries for people; no external resources;
+``reports/templates/report_leakage.html``).
 
 Outputs are deterministic: same inputs and options give byte-identical files.
 """
