@@ -75,6 +75,26 @@ def write_gate_dir(
             },
         }
     ]
+    doc["checks"] = [
+        {
+            "id": "GATE001",
+            "name": "support.accuracy.threshold",
+            "verdict": "pass",
+            "candidate": 0.66,
+            "base": 0.5,
+            "delta": None,
+            "message": "0.6600 >= 0.6",
+        },
+        {
+            "id": "GATE006",
+            "name": "support.size",
+            "verdict": verdict,
+            "candidate": None,
+            "base": None,
+            "delta": None,
+            "message": f"{len(rows)} items < 200 {HOSTILE}",
+        },
+    ]
     path = directory / "gate_report.json"
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     write_attestation(path, key)

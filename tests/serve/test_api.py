@@ -270,6 +270,18 @@ def test_every_page_has_a_csp_no_script_and_hostile_text_is_inert(
     assert "&lt;img src=x onerror=alert(1)&gt;" in compare  # the hostile model output, escaped
 
 
+def test_version_page_shows_the_newest_reports_checks_with_the_static_reports_partial(
+    client: TestClient, world: World
+) -> None:
+    login(client, world, "vera")
+    page = client.get("/models/bot/versions/2").text
+    table = page.split('<table id="checks">', 1)[1].split("</table>", 1)[0]
+    # failing first, as in report.html; the hostile message escaped
+    assert table.index("support.size") < table.index("support.accuracy.threshold")
+    assert '<span class="verdict-warn">WARN</span>' in table
+    assert "&lt;script&gt;alert(" in table and "<script" not in table
+
+
 def test_session_cookie_is_httponly_and_samesite_strict(client: TestClient, world: World) -> None:
     page = client.get("/login")
     nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)

@@ -1,14 +1,13 @@
 """Rendering an audit: audit.json, audit.md, report.html and sample.jsonl.
 
 report.html is self-contained (inline CSS and SVG, no scripts, no external
-resources) so it can be attached to a CI run or mailed as one file. All
-data-derived text is HTML-escaped; no record content appears in the reports
-(only the sample file holds records, redacted by default).
+resources) so it can be attached to a CI run or mailed as one file; it is
+``reports/templates/report_audit.html`` (autoescaped). No record content appears
+in the reports (only the sample file holds records, redacted by default).
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,8 @@ from typing import Any
 from curagate.audit.engine import AuditResult
 from curagate.audit.rules import RULES
 from curagate.io.atomic import write_text_atomic
+from curagate.reports import charts, render_report
+from curagate.reports.markdown import md_cell, md_code
 
 SCHEMA_FILE = Path(__file__).with_name("audit.schema.json")
 
@@ -45,7 +46,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         + "."
         + (
             " Non-text content parts (kept, not read by the text checks): "
-            + ", ".join(f"{k} ({v})" for k, v in inp["non_text_parts"].items())
+            + ", ".join(f"{md_cell(k)} ({v})" for k, v in inp["non_text_parts"].items())
             + "."
             if inp.get("non_text_parts")
             else ""
@@ -57,14 +58,17 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["findings"]:
         out += ["| rule | severity | rows | message |", "|---|---|---|---|"]
         for f in report["findings"]:
-            msg = f["message"].replace("|", "\\|")
-            out.append(f"| {f['rule']} {f['name']} | {f['severity']} | {f['count']} | {msg} |")
+            out.append(
+                f"| {f['rule']} {f['name']} | {f['severity']} | {f['count']} | "
+                f"{md_cell(f['message'])} |"
+            )
         out.append("")
         for f in report["findings"]:
             if f["rows"]:
                 more = " (first shown)" if f["rows_truncated"] else ""
                 out.append(
-                    f"- **{f['rule']}** rows{more}: " + ", ".join(f"`{r}`" for r in f["rows"][:20])
+                    f"- **{f['rule']}** rows{more}: "
+                    + ", ".join(md_code(r, table=False) for r in f["rows"][:20])
                 )
         out.append("")
     else:
@@ -88,11 +92,14 @@ def to_markdown(report: dict[str, Any]) -> str:
     out.append("")
     if "labels" in report["stats"]:
         lab = report["stats"]["labels"]
-        out += [f"## Labels (`{lab['field']}`)", "", "| label | rows | share |", "|---|---|---|"]
+        out += [
+            f"## Labels ({md_code(lab['field'], table=False)})",
+            "",
+            "| label | rows | share |",
+            "|---|---|---|",
+        ]
         for k, v in lab["counts"].items():
-            out.append(
-                f"| {k.replace('|', chr(92) + '|')} | {v} | {_fmt_share(lab['shares'][k])} |"
-            )
+            out.append(f"| {md_cell(k)} | {v} | {_fmt_share(lab['shares'][k])} |")
         out.append("")
     if "mix" in report["stats"]:
         m = report["stats"]["mix"]
@@ -118,175 +125,74 @@ def to_markdown(report: dict[str, Any]) -> str:
             "",
         ]
     sm = report["sample"]
-    out += [f"Sample for manual review: `{sm['file']}` ({sm['n']} records, seed {sm['seed']}).", ""]
+    out += [
+        f"Sample for manual review: {md_code(sm['file'], table=False)} ({sm['n']} records, seed {sm['seed']}).",
+        "",
+    ]
     return "\n".join(out)
 
 
-def _svg_bars(
-    items: list[tuple[str, float, str]], *, title: str, width: int = 640, horizontal: bool = False
-) -> str:
-    """A bar chart as inline SVG; items are (label, value, colour)."""
-    esc = html.escape
-    if not items:
-        return ""
-    top = max(v for _, v, _ in items) or 1.0
-    if horizontal:
-        bar_h, label_w = 20, 220
-        height = 30 + bar_h * len(items)
-        parts = [
-            f'<svg role="img" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}"><title>{esc(title)}</title>',
-            f'<text x="0" y="16" class="t">{esc(title)}</text>',
-        ]
-        for i, (label, v, colour) in enumerate(items):
-            y = 26 + i * bar_h
-            w = (width - label_w - 60) * v / top
-            parts.append(
-                f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{esc(label[:32])}</text>'
-                f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 4}" fill="{colour}">'
-                f"<title>{esc(label)}: {v:g}</title></rect>"
-                f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{v:g}</text>'
-            )
-        parts.append("</svg>")
-        return "".join(parts)
-    height, base, left = 200, 170, 40
-    bw = (width - left - 10) / len(items)
-    parts = [
-        f'<svg role="img" width="{width}" height="{height + 20}" '
-        f'viewBox="0 0 {width} {height + 20}"><title>{esc(title)}</title>',
-        f'<text x="0" y="16" class="t">{esc(title)}</text>',
-        f'<text x="{left - 4}" y="34" text-anchor="end">{top:g}</text>',
-        f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#888"/>',
-    ]
-    for i, (label, v, colour) in enumerate(items):
-        h = (base - 30) * v / top
-        x = left + i * bw
-        parts.append(
-            f'<rect x="{x + 1:.1f}" y="{base - h:.1f}" width="{max(bw - 2, 1):.1f}" height="{h:.1f}" '
-            f'fill="{colour}"><title>{esc(label)}: {v:g}</title></rect>'
-        )
-    first, last = items[0][0].split("-")[0], items[-1][0].split("-")[-1]
-    parts.append(f'<text x="{left}" y="{base + 16}">{esc(first)}</text>')
-    parts.append(f'<text x="{width - 10}" y="{base + 16}" text-anchor="end">{esc(last)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _hist_svg(title: str, st: dict[str, Any]) -> str:
-    edges, counts = st["histogram"]["edges"], st["histogram"]["counts"]
-    items = [(f"{edges[i]}-{edges[i + 1]}", float(c), "#5b7db1") for i, c in enumerate(counts)]
-    return _svg_bars(items, title=title)
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;max-width:70rem;color:#222}
-h1{margin-bottom:.2rem}.pass{color:#1e8449}.fail{color:#c0392b}
-table{border-collapse:collapse;margin:.5rem 0 1.5rem}td,th{border:1px solid #ccc;padding:.25rem .5rem;
-text-align:left;vertical-align:top;font-size:.9rem}th{background:#f3f3f3}
-.sev-error{color:#c0392b;font-weight:600}.sev-warning{color:#b9770e;font-weight:600}.sev-info{color:#2e86c1}
-svg{display:block;margin:.5rem 0 1rem;font-size:11px}svg .t{font-size:13px;font-weight:600}
-code{font-size:.85rem}details{margin:.2rem 0}
-"""
-
-
-def to_html(report: dict[str, Any]) -> str:
-    esc = html.escape
+def _html_context(report: dict[str, Any]) -> dict[str, Any]:
+    """What ``report_audit.html`` draws: the report's own dicts plus placed charts."""
     s = report["summary"]
-    inp = report["inputs"]
-    status = "passed" if s["passed"] else "failed"
-    body = [
-        "<h1>curagate audit</h1>",
-        f'<p class="{"pass" if s["passed"] else "fail"}"><strong>{status.upper()}</strong>: '
-        f"{s['errors']} error(s), {s['warnings']} warning(s), {s['infos']} info.</p>",
-        f"<p>{inp['total_rows']} rows in {len(inp['files'])} file(s); {inp['valid_rows']} valid, "
-        f"{inp['quarantined_rows']} unreadable.</p>",
-        "<h2>Findings</h2>",
-    ]
     findings = report["findings"]
-    if findings:
-        body.append(
-            _svg_bars(
-                [
-                    (
-                        f"{f['rule']} {f['name']}",
-                        float(f["count"]) or 1.0,
-                        _SEV_COLOR[f["severity"]],
-                    )
-                    for f in findings
-                ],
-                title="Findings by rule (rows affected; dataset-level findings count 1)",
-                horizontal=True,
-            )
-        )
-        body.append("<table><tr><th>rule</th><th>severity</th><th>rows</th><th>message</th></tr>")
-        for f in findings:
-            rows = ""
-            if f["rows"]:
-                more = " (first shown)" if f["rows_truncated"] else ""
-                rows = (
-                    f"<details><summary>row references{more}</summary><code>"
-                    + "<br>".join(esc(r) for r in f["rows"])
-                    + "</code></details>"
-                )
-            body.append(
-                f"<tr><td>{esc(f['rule'])}<br><small>{esc(f['name'])}</small></td>"
-                f'<td class="sev-{esc(f["severity"])}">{esc(f["severity"])}</td>'
-                f"<td>{f['count']}</td><td>{esc(f['message'])}{rows}</td></tr>"
-            )
-        body.append("</table>")
-    else:
-        body.append("<p>No findings.</p>")
-    body.append("<h2>Length distributions</h2>")
-    for unit, group in sorted(report["stats"]["lengths"].items()):
+    stats = report["stats"]
+    length_charts = []
+    for unit, group in sorted(stats["lengths"].items()):
         if isinstance(group, dict):
             for name, st in sorted(group.items()):
                 if isinstance(st, dict):
-                    body.append(
-                        _hist_svg(
-                            f"{name} length in {unit}: p50 {st['p50']}, p90 {st['p90']}, "
+                    length_charts.append(
+                        charts.histogram(
+                            st["histogram"]["edges"],
+                            st["histogram"]["counts"],
+                            title=f"{name} length in {unit}: p50 {st['p50']}, p90 {st['p90']}, "
                             f"p99 {st['p99']}, max {st['max']}",
-                            st,
                         )
                     )
-    if "labels" in report["stats"]:
-        lab = report["stats"]["labels"]
-        body.append(f"<h2>Label distribution ({esc(lab['field'])})</h2>")
-        body.append(
-            _svg_bars(
-                [(k, float(v), "#48a868") for k, v in lab["counts"].items()],
+    labels = None
+    if "labels" in stats:
+        lab = stats["labels"]
+        labels = {
+            "field": lab["field"],
+            "chart": charts.hbars(
+                [(str(k), float(v), "#48a868") for k, v in lab["counts"].items()],
                 title=f"rows per class of {lab['field']}",
-                horizontal=True,
-            )
+            ),
+        }
+    mix_chart = None
+    if "mix" in stats:
+        m = stats["mix"]
+        mix_chart = charts.hbars(
+            [
+                ("single-turn", float(m["single_turn"]), "#5b7db1"),
+                ("multi-turn", float(m["multi_turn"]), "#48a868"),
+            ],
+            title=f"conversations (system prompt in {m['system_prompt_share']:.1%})",
         )
-    if "mix" in report["stats"]:
-        m = report["stats"]["mix"]
-        body.append("<h2>Conversation mix</h2>")
-        body.append(
-            _svg_bars(
-                [
-                    ("single-turn", float(m["single_turn"]), "#5b7db1"),
-                    ("multi-turn", float(m["multi_turn"]), "#48a868"),
-                ],
-                title=f"conversations (system prompt in {m['system_prompt_share']:.1%})",
-                horizontal=True,
-            )
-        )
-    body.append("<h2>PII and secrets (counts only)</h2><table><tr><th>rule</th><th>hits</th></tr>")
-    for rid, n in report["stats"]["pii"].items():
-        body.append(f"<tr><td>{esc(rid)} {esc(RULES[rid].name)}</td><td>{n}</td></tr>")
-    body.append("</table>")
-    sm = report["sample"]
-    body.append(
-        f"<p>Sample for manual review: <code>{esc(sm['file'])}</code> ({sm['n']} records, "
-        f"seed {sm['seed']}).</p>"
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>curagate audit: {status}</title><style>{_CSS}</style></head><body>"
-        + "\n".join(body)
-        + "</body></html>\n"
-    )
+    return {
+        "s": s,
+        "status": "passed" if s["passed"] else "failed",
+        "inp": report["inputs"],
+        "findings": findings,
+        "findings_chart": charts.hbars(
+            [
+                (f"{f['rule']} {f['name']}", float(f["count"]) or 1.0, _SEV_COLOR[f["severity"]])
+                for f in findings
+            ],
+            title="Findings by rule (rows affected; dataset-level findings count 1)",
+        ),
+        "length_charts": length_charts,
+        "labels": labels,
+        "mix_chart": mix_chart,
+        "pii": [[f"{rid} {RULES[rid].name}", n] for rid, n in stats["pii"].items()],
+        "sample": report["sample"],
+    }
+
+
+def to_html(report: dict[str, Any]) -> str:
+    """report.html from the shared template set (jinja2 is imported on this call only)."""
+    return render_report("report_audit.html", **_html_context(report))
 
 
 def write_outputs(result: AuditResult, out: Path) -> dict[str, Path]:

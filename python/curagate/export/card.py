@@ -23,6 +23,7 @@ from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from curagate.artifacts import GateReportDoc, Loaded
+from curagate.reports.markdown import md_cell, md_code
 
 EVAL_RESULTS_FILE = "eval_results.json"
 EVAL_RESULTS_SCHEMA = "curagate-eval-results/1"
@@ -213,8 +214,9 @@ def _gate_lines(results: dict[str, Any] | None) -> list[str]:
             "results that back a version into its card: `curagate registry card NAME VERSION`.",
         ]
     lines = [
-        f"Verdict: **{results.get('verdict')}** (gate `{results.get('gate')}`, report sha256 "
-        f"`{str(results.get('gate_report_sha256'))[:12]}`)."
+        f"Verdict: **{md_cell(results.get('verdict'))}** "
+        f"(gate {md_code(results.get('gate'), table=False)}, report sha256 "
+        f"{md_code(str(results.get('gate_report_sha256'))[:12], table=False)})."
     ]
     rows = results.get("results") or []
     if rows:
@@ -227,8 +229,9 @@ def _gate_lines(results: dict[str, Any] | None) -> list[str]:
             cand = "" if r.get("candidate") is None else r.get("candidate")
             base = "" if r.get("base") is None else r.get("base")
             lines.append(
-                f"| {r.get('check') or ''} | {r.get('golden_set') or ''} | "
-                f"{r.get('metric') or ''} | {cand} | {base} | {r.get('verdict') or ''} |"
+                f"| {md_cell(r.get('check') or '')} | {md_cell(r.get('golden_set') or '')} | "
+                f"{md_cell(r.get('metric') or '')} | {md_cell(cand)} | {md_cell(base)} | "
+                f"{md_cell(r.get('verdict') or '')} |"
             )
     return lines
 
@@ -237,10 +240,11 @@ def _quick_lines(record: dict[str, Any] | None) -> list[str]:
     if not record or "skipped" in record:
         return []
     sets = ", ".join(
-        f"{s['name']} ({s['identical_predictions']}/{s['items']})" for s in record["golden_sets"]
+        f"{md_cell(s['name'])} ({s['identical_predictions']}/{s['items']})"
+        for s in record["golden_sets"]
     )
     return [
-        f"Gate quick checks (gate `{record['gate']['name']}`, first {record['items_per_set']} "
+        f"Gate quick checks (gate {md_code(record['gate']['name'], table=False)}, first {record['items_per_set']} "
         f"items of each golden set, greedy): same parsed predictions as base + adapter on {sets}.",
         "",
     ]
@@ -303,8 +307,8 @@ def model_card(
     if files:
         lines += ["| file | rows | sha256 |", "|---|---:|---|"]
         lines += [
-            f"| `{_relative(str(f.get('path')))}` | {f.get('rows')} | "
-            f"`{str(f.get('sha256'))[:12]}` |"
+            f"| {md_code(_relative(str(f.get('path'))))} | {f.get('rows')} | "
+            f"{md_code(str(f.get('sha256'))[:12])} |"
             for f in files
         ]
         lines.append(f"\nTotal rows: {manifest.get('total_rows')}.")

@@ -3,18 +3,22 @@
 Everything is rendered from the report dict alone, so the JSON is the source
 of truth and the other files can be regenerated from it. The HTML is
 self-contained (inline CSS and SVG, no scripts, no external resources) so it
-can be attached to a CI run or a release ticket and opened offline.
+can be attached to a CI run or a release ticket and opened offline; it is
+``reports/templates/report_gate.html``, drawn from the values ``_html_context``
+formats here (the same numbers report.md shows).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from curagate.io.atomic import write_text_atomic
+from curagate.reports import charts, render_report
+from curagate.reports.markdown import md_cell, md_code
+from curagate.reports.tables import Cell
 
 # The JSON Schema of gate_report.json (schema_version 1), shipped with the package.
 REPORT_SCHEMA: dict[str, Any] = json.loads(
@@ -22,7 +26,6 @@ REPORT_SCHEMA: dict[str, Any] = json.loads(
 )
 
 VERDICT_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
-COLORS = {"pass": "#1a7f37", "warn": "#9a6700", "fail": "#cf222e"}
 
 
 def write_reports(report: dict[str, Any], out_dir: Path) -> None:
@@ -96,12 +99,16 @@ def _judge_rows(j: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def render_markdown(r: dict[str, Any]) -> str:
     lines = [
-        f"# Gate `{r['gate']['name']}`: {VERDICT_MARK[r['verdict']]}",
+        f"# Gate {md_code(r['gate']['name'], table=False)}: {VERDICT_MARK[r['verdict']]}",
         "",
-        f"- candidate: `{r['candidate']['spec']}` (sha256 `{_sha(r['candidate'])}`)",
-        f"- base: `{r['base']['spec']}` (sha256 `{_sha(r['base'])}`)",
-        f"- gate file: `{r['gate']['file']}` (sha256 `{r['gate']['sha256']}`)",
-        f"- attestation: {_attestation_line(r)}",
+        *[
+            f"- {label}: {md_code(side['spec'], table=False)} "
+            f"(sha256 {md_code(_sha(side), table=False)})"
+            for label, side in (("candidate", r["candidate"]), ("base", r["base"]))
+        ],
+        f"- gate file: {md_code(r['gate']['file'], table=False)} "
+        f"(sha256 {md_code(r['gate']['sha256'], table=False)})",
+        f"- attestation: {md_cell(_attestation_line(r))}",
         f"- checks: {r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail"
         + (" (strict: warnings fail)" if r["strict"] else ""),
         "",
@@ -110,17 +117,16 @@ def render_markdown(r: dict[str, Any]) -> str:
         "| verdict | id | check | candidate | base | delta | detail |",
         "|---|---|---|---|---|---|---|",
     ]
-    for c in sorted(
-        r["checks"], key=lambda c: ({"fail": 0, "warn": 1, "pass": 2}[c["verdict"]], c["name"])
-    ):
+    for c in _checks_sorted(r):
         lines.append(
-            f"| {VERDICT_MARK[c['verdict']]} | {c['id']} | {c['name']} | {_fmt(c['candidate'])} | "
-            f"{_fmt(c['base'])} | {_signed(c['delta'])} | {_md_cell(c['message'])} |"
+            f"| {VERDICT_MARK[c['verdict']]} | {c['id']} | {md_cell(c['name'])} | {_fmt(c['candidate'])} | "
+            f"{_fmt(c['base'])} | {_signed(c['delta'])} | {md_cell(c['message'])} |"
         )
     for res in r["results"]:
         lines += [
             "",
-            f"## Golden set `{res['golden_set']}` ({res['task']}, {res['items']} items)",
+            f"## Golden set {md_code(res['golden_set'], table=False)} "
+            f"({md_cell(res['task'])}, {res['items']} items)",
             "",
             "| metric | candidate | base | delta | CI | p | |",
             "|---|---|---|---|---|---|---|",
@@ -128,16 +134,16 @@ def render_markdown(r: dict[str, Any]) -> str:
         for name, m in res["metrics"].items():
             p = m.get("mcnemar", {}).get("p_value", m["p_value"])
             lines.append(
-                f"| {name} | {_fmt(m['candidate'])} | {_fmt(m['base'])} | {_signed(m['delta'])} | "
-                f"{_ci(m)} | {_fmt(p)} | {_noise(m)} |"
+                f"| {md_cell(name)} | {_fmt(m['candidate'])} | {_fmt(m['base'])} | "
+                f"{_signed(m['delta'])} | {_ci(m)} | {_fmt(p)} | {_noise(m)} |"
             )
         if "judge" in res:
             lines += ["", "### LLM judge", ""]
-            lines += [f"- {_md_cell(t)}" for t in _judge_summary(res["judge"])]
+            lines += [f"- {md_cell(t)}" for t in _judge_summary(res["judge"])]
             rows = _judge_rows(res["judge"])
             if rows:
                 lines += ["", "| judge metric | value | CI | items |", "|---|---|---|---|"]
-                lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+                lines += [f"| {md_cell(a)} | {b} | {c} | {d} |" for a, b, c, d in rows]
         if "per_class" in res:
             lines += [
                 "",
@@ -145,16 +151,18 @@ def render_markdown(r: dict[str, Any]) -> str:
                 "|---|---|---|---|---|",
             ]
             lines += [
-                f"| {_md_cell(c)} | {cp} | {cr} | {bp} | {br} |"
+                f"| {md_cell(c)} | {cp} | {cr} | {bp} | {br} |"
                 for c, cp, cr, bp, br in _per_class_rows(res)
             ]
         for table in res["slices"]:
             metric_names = list(res["metrics"])
             lines += [
                 "",
-                f"### Slices by `{table['column']}`",
+                f"### Slices by {md_code(table['column'], table=False)}",
                 "",
-                "| value | n | " + " | ".join(f"{m} (cand / base)" for m in metric_names) + " |",
+                "| value | n | "
+                + " | ".join(f"{md_cell(m)} (cand / base)" for m in metric_names)
+                + " |",
                 "|---|---|" + "---|" * len(metric_names),
             ]
             for row in table["rows"]:
@@ -163,16 +171,17 @@ def render_markdown(r: dict[str, Any]) -> str:
                     for m in metric_names
                 ]
                 n = f"{row['n']}" + ("" if row["checked"] else " (too few, not checked)")
-                lines.append(f"| {_md_cell(row['value'])} | {n} | " + " | ".join(cells) + " |")
+                lines.append(f"| {md_cell(row['value'])} | {n} | " + " | ".join(cells) + " |")
         if res["failing_examples"]:
             lines += ["", "### Failing examples (candidate wrong; regressions first)", ""]
             for ex in res["failing_examples"]:
                 lines += [
-                    f"- `{ex['id']}`" + (" (base was right)" if ex["base_correct"] else ""),
-                    f"  - input: {_md_cell(ex['input'][:300])}",
-                    f"  - expected: {_md_cell(ex['expected'][:200])}",
-                    f"  - candidate: {_md_cell(ex['candidate_output'][:200])}",
-                    f"  - base: {_md_cell(ex['base_output'][:200])}",
+                    f"- {md_code(ex['id'], table=False)}"
+                    + (" (base was right)" if ex["base_correct"] else ""),
+                    f"  - input: {md_cell(ex['input'][:300])}",
+                    f"  - expected: {md_cell(ex['expected'][:200])}",
+                    f"  - candidate: {md_cell(ex['candidate_output'][:200])}",
+                    f"  - base: {md_cell(ex['base_output'][:200])}",
                 ]
     suite = r.get("regression_suite")
     if suite and suite.get("tasks"):
@@ -185,8 +194,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         ]
         for task, t in suite["tasks"].items():
             lines.append(
-                f"| {task} | {_fmt(t['candidate'])} | {_fmt(t['base'])} | {_signed(t['delta'])} | "
-                f"{_ci(t)} | {_fmt(t['mcnemar']['p_value'])} | {_noise(t)} |"
+                f"| {md_cell(task)} | {_fmt(t['candidate'])} | {_fmt(t['base'])} | "
+                f"{_signed(t['delta'])} | {_ci(t)} | {_fmt(t['mcnemar']['p_value'])} | {_noise(t)} |"
             )
     cont = r["contamination"]
     lines += ["", "## Contamination", ""]
@@ -196,7 +205,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             f"({cont['ngram']}-gram overlap)."
         )
     else:
-        lines.append(f"Not checked: {cont.get('reason')}")
+        lines.append(f"Not checked: {md_cell(cont.get('reason'))}")
     lines += [
         "",
         "## Golden sets",
@@ -206,8 +215,8 @@ def render_markdown(r: dict[str, Any]) -> str:
     ]
     for g in r["golden_sets"]:
         lines.append(
-            f"| {g['name']} | {g['task']} | {g['version']} | {g['size']} | `{g['sha256'][:16]}` | "
-            f"{_md_cell(g['license'])} |"
+            f"| {md_cell(g['name'])} | {md_cell(g['task'])} | {md_cell(g['version'])} | "
+            f"{g['size']} | {md_code(g['sha256'][:16])} | {md_cell(g['license'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -239,235 +248,176 @@ def _per_class_rows(res: dict[str, Any]) -> list[tuple[str, str, str, str, str]]
     ]
 
 
-def _md_cell(s: Any) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ").strip()
+def _checks_sorted(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failing checks first, then warnings, then passes; by name within each."""
+    order = {"fail": 0, "warn": 1, "pass": 2}
+    return sorted(r.get("checks") or [], key=lambda c: (order[c["verdict"]], c["name"]))
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#1f2328;max-width:1200px}
-h1 .v{padding:.1em .5em;border-radius:.3em;color:#fff}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;vertical-align:top;font-size:.9em}
-th{background:#f6f8fa} .pass{color:#1a7f37} .warn{color:#9a6700} .fail{color:#cf222e;font-weight:600}
-pre{white-space:pre-wrap;margin:0;max-width:28em;font-size:.85em}
-code{font-size:.85em} .muted{color:#656d76}
-"""
+def check_rows(r: dict[str, Any]) -> list[dict[str, str]]:
+    """The checks as ``partials/gate_checks.html`` shows them (the static report and the
+    service's version page), failing first, numbers formatted as in report.md."""
+    rows = []
+    for c in _checks_sorted(r):
+        st = c.get("stats") or {}
+        rows.append(
+            {
+                "verdict": c["verdict"],
+                "mark": VERDICT_MARK[c["verdict"]],
+                "id": c["id"],
+                "name": c["name"],
+                "candidate": _fmt(c.get("candidate")),
+                "base": _fmt(c.get("base")),
+                "delta": _signed(c.get("delta")),
+                "ci": f"[{st['ci_low']:+.4f}, {st['ci_high']:+.4f}]" if "ci_low" in st else "-",
+                "message": c["message"],
+            }
+        )
+    return rows
 
 
-def _e(s: Any) -> str:
-    return html.escape(str(s), quote=True)
-
-
-def _bar_chart(
-    title: str, metrics: dict[str, dict[str, Any]], thresholds: dict[str, dict[str, Any]]
-) -> str:
-    """Candidate vs base bars per metric on a 0..1 axis, with min/max threshold lines."""
-    names = list(metrics)
-    row_h, label_w, bar_w = 34, 170, 420
-    height = 30 + row_h * len(names) + 20
-    parts = [
-        f'<svg width="{label_w + bar_w + 150}" height="{height}" '
-        f'role="img" aria-label="{_e(title)}">',
-        f'<text x="0" y="16" font-size="13" font-weight="600">{_e(title)}</text>',
-        f'<rect x="{label_w}" y="22" width="10" height="8" fill="#0969da"/>'
-        f'<text x="{label_w + 14}" y="30" font-size="11">candidate</text>'
-        f'<rect x="{label_w + 90}" y="22" width="10" height="8" fill="#8c959f"/>'
-        f'<text x="{label_w + 104}" y="30" font-size="11">base</text>'
-        f'<line x1="{label_w + 160}" y1="26" x2="{label_w + 176}" y2="26" stroke="#cf222e" stroke-width="2"/>'
-        f'<text x="{label_w + 180}" y="30" font-size="11">threshold</text>',
+def _metric_row(name: str, m: dict[str, Any], p: Any) -> list[Any]:
+    return [
+        name,
+        _fmt(m["candidate"]),
+        _fmt(m["base"]),
+        _signed(m["delta"]),
+        _ci(m),
+        _fmt(p),
+        _noise(m),
     ]
-    for i, name in enumerate(names):
-        m = metrics[name]
-        y = 40 + i * row_h
-        c = max(0.0, min(1.0, float(m["candidate"] or 0)))
-        b = max(0.0, min(1.0, float(m["base"] or 0)))
-        parts.append(f'<text x="0" y="{y + 14}" font-size="12">{_e(name)}</text>')
-        parts.append(
-            f'<rect x="{label_w}" y="{y}" width="{c * bar_w:.1f}" height="11" fill="#0969da"/>'
-        )
-        parts.append(
-            f'<rect x="{label_w}" y="{y + 13}" width="{b * bar_w:.1f}" height="11" fill="#8c959f"/>'
-        )
-        parts.append(f'<text x="{label_w + bar_w + 8}" y="{y + 10}" font-size="11">{c:.3f}</text>')
-        parts.append(f'<text x="{label_w + bar_w + 8}" y="{y + 23}" font-size="11">{b:.3f}</text>')
-        for key in ("min", "max"):
-            t = thresholds.get(name, {}).get(key)
-            if t is not None:
-                x = label_w + max(0.0, min(1.0, float(t))) * bar_w
-                parts.append(
-                    f'<line x1="{x:.1f}" y1="{y - 2}" x2="{x:.1f}" y2="{y + 26}" '
-                    f'stroke="#cf222e" stroke-width="2"><title>{key} {t}</title></line>'
+
+
+def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
+    """One golden set's section of report.html, as values for ``report_gate.html``."""
+    name = res["golden_set"]
+    thresholds = {
+        c["metric"]: c["threshold"]
+        for c in r["checks"]
+        if c["id"] == "GATE001" and c["golden_set"] == name
+    }
+    metrics = res["metrics"]
+    out: dict[str, Any] = {
+        "name": name,
+        "task": res["task"],
+        "n_items": res["items"],
+        "chart": charts.paired_bars(
+            f"{name}: candidate vs base",
+            {k: (m["candidate"], m["base"]) for k, m in metrics.items()},
+            thresholds,
+        ),
+        "metrics": [
+            _metric_row(k, m, m.get("mcnemar", {}).get("p_value", m["p_value"]))
+            for k, m in metrics.items()
+        ],
+        "judge": None,
+        "per_class": [list(row) for row in _per_class_rows(res)] if "per_class" in res else None,
+        "confusion": None,
+        "slices": [],
+        "failing": res["failing_examples"],
+    }
+    if "judge" in res:
+        out["judge"] = {
+            "lines": _judge_summary(res["judge"]),
+            "rows": [list(row) for row in _judge_rows(res["judge"])],
+        }
+    if "confusion_matrix" in res:
+        cm = res["confusion_matrix"]["candidate"]
+        cols = list(next(iter(cm.values())).keys()) if cm else []
+        out["confusion"] = {
+            "cols": cols,
+            "rows": [[Cell(ref, header=True)] + [row[c] for c in cols] for ref, row in cm.items()],
+        }
+    for table in res["slices"]:
+        rows = []
+        for row in table["rows"]:
+            cells: list[Any] = [
+                row["value"],
+                Cell(str(row["n"]), note="" if row["checked"] else "(not checked)"),
+            ]
+            for m in metrics:
+                mm = row["metrics"][m]
+                cells.append(
+                    Cell(
+                        f"{_fmt(mm['candidate'])} / {_fmt(mm['base'])}",
+                        cls=f"verdict-{mm['verdict']}" if "verdict" in mm else "",
+                    )
                 )
-    parts.append(
-        f'<line x1="{label_w}" y1="36" x2="{label_w}" y2="{height - 14}" stroke="#d0d7de"/>'
+            rows.append(cells)
+        out["slices"].append(
+            {
+                "column": table["column"],
+                "head": ["value", "n", *[f"{m} (cand / base)" for m in metrics]],
+                "rows": rows,
+            }
+        )
+    return out
+
+
+def _html_context(r: dict[str, Any]) -> dict[str, Any]:
+    """What ``report_gate.html`` draws, formatted exactly as report.md formats it."""
+    summary = (
+        f"{r['summary']['pass']} pass, {r['summary']['warn']} warn, {r['summary']['fail']} fail"
+        + (" (strict: warnings fail)" if r["strict"] else "")
     )
-    parts.append("</svg>")
-    return "".join(parts)
+    header: list[list[Any]] = [
+        [
+            Cell(label, header=True),
+            Cell(str(side["spec"]), kind="code", note=f"sha256 {_sha(side)}"),
+        ]
+        for label, side in (("candidate", r["candidate"]), ("base", r["base"]))
+    ]
+    header += [
+        [
+            Cell("gate file", header=True),
+            Cell(str(r["gate"]["file"]), kind="code", note=f"sha256 {r['gate']['sha256']}"),
+        ],
+        [Cell("attestation", header=True), _attestation_line(r)],
+        [Cell("checks", header=True), summary],
+    ]
+    suite = r.get("regression_suite")
+    suite_ctx = None
+    if suite and suite.get("tasks"):
+        tasks = suite["tasks"]
+        suite_ctx = {
+            "chart": charts.paired_bars(
+                "regression suite", {k: (t["candidate"], t["base"]) for k, t in tasks.items()}
+            ),
+            "rows": [_metric_row(k, t, t["mcnemar"]["p_value"]) for k, t in tasks.items()],
+        }
+    cont = r["contamination"]
+    return {
+        "gate_name": r["gate"]["name"],
+        "verdict": r["verdict"],
+        "mark": VERDICT_MARK[r["verdict"]],
+        "header": header,
+        "checks": check_rows(r),
+        "results": [_html_result(r, res) for res in r["results"]],
+        "suite": suite_ctx,
+        "contamination": (
+            f"{cont['leaked_reference_items']} golden items found in the training data "
+            f"({cont['ngram']}-gram overlap)."
+            if cont.get("checked")
+            else f"Not checked: {cont.get('reason')}"
+        ),
+        "golden_sets": [
+            [
+                g["name"],
+                g["task"],
+                g["version"],
+                g["size"],
+                Cell(g["sha256"][:16], kind="code"),
+                g["provenance"],
+                g["license"],
+            ]
+            for g in r["golden_sets"]
+        ],
+    }
 
 
 def render_html(r: dict[str, Any]) -> str:
-    v = r["verdict"]
-    out = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        f"<title>curagate gate {_e(r['gate']['name'])}: {VERDICT_MARK[v]}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f'<h1>Gate <code>{_e(r["gate"]["name"])}</code> <span class="v" style="background:{COLORS[v]}">'
-        f"{VERDICT_MARK[v]}</span></h1>",
-        "<table>",
-        f"<tr><th>candidate</th><td><code>{_e(r['candidate']['spec'])}</code><br>"
-        f'<span class="muted">sha256 {_e(r["candidate"].get("sha256"))}</span></td></tr>',
-        f"<tr><th>base</th><td><code>{_e(r['base']['spec'])}</code><br>"
-        f'<span class="muted">sha256 {_e(r["base"].get("sha256"))}</span></td></tr>',
-        f"<tr><th>gate file</th><td><code>{_e(r['gate']['file'])}</code><br>"
-        f'<span class="muted">sha256 {_e(r["gate"]["sha256"])}</span></td></tr>',
-        f"<tr><th>checks</th><td>{r['summary']['pass']} pass, {r['summary']['warn']} warn, "
-        f"{r['summary']['fail']} fail{' (strict: warnings fail)' if r['strict'] else ''}</td></tr>",
-        "</table>",
-        "<h2>Checks</h2><table><tr><th>verdict</th><th>id</th><th>check</th><th>candidate</th>"
-        "<th>base</th><th>delta</th><th>CI</th><th>detail</th></tr>",
-    ]
-    for c in sorted(
-        r["checks"], key=lambda c: ({"fail": 0, "warn": 1, "pass": 2}[c["verdict"]], c["name"])
-    ):
-        st = c.get("stats") or {}
-        ci = f"[{st['ci_low']:+.4f}, {st['ci_high']:+.4f}]" if "ci_low" in st else "-"
-        out.append(
-            f'<tr><td class="{c["verdict"]}">{VERDICT_MARK[c["verdict"]]}</td><td>{c["id"]}</td>'
-            f"<td>{_e(c['name'])}</td><td>{_fmt(c['candidate'])}</td><td>{_fmt(c['base'])}</td>"
-            f"<td>{_signed(c['delta'])}</td><td>{ci}</td><td>{_e(c['message'])}</td></tr>"
-        )
-    out.append("</table>")
-    for res in r["results"]:
-        name = res["golden_set"]
-        thresholds = {
-            c["metric"]: c["threshold"]
-            for c in r["checks"]
-            if c["id"] == "GATE001" and c["golden_set"] == name
-        }
-        out.append(
-            f'<h2>Golden set <code>{_e(name)}</code> <span class="muted">{_e(res["task"])}, '
-            f"{res['items']} items</span></h2>"
-        )
-        out.append(_bar_chart(f"{name}: candidate vs base", res["metrics"], thresholds))
-        out.append(
-            "<table><tr><th>metric</th><th>candidate</th><th>base</th><th>delta</th><th>CI</th>"
-            "<th>p</th><th></th></tr>"
-        )
-        for m_name, m in res["metrics"].items():
-            p = m.get("mcnemar", {}).get("p_value", m["p_value"])
-            out.append(
-                f"<tr><td>{_e(m_name)}</td><td>{_fmt(m['candidate'])}</td><td>{_fmt(m['base'])}</td>"
-                f"<td>{_signed(m['delta'])}</td><td>{_ci(m)}</td><td>{_fmt(p)}</td>"
-                f"<td>{_noise(m)}</td></tr>"
-            )
-        out.append("</table>")
-        if "judge" in res:
-            out.append("<h3>LLM judge</h3><ul>")
-            out += [f"<li>{_e(t)}</li>" for t in _judge_summary(res["judge"])]
-            out.append("</ul>")
-            rows = _judge_rows(res["judge"])
-            if rows:
-                out.append(
-                    "<table><tr><th>judge metric</th><th>value</th><th>CI</th><th>items</th></tr>"
-                )
-                out += [
-                    f"<tr><td>{_e(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>"
-                    for a, b, c, d in rows
-                ]
-                out.append("</table>")
-        if "per_class" in res:
-            out.append(
-                "<h3>Per class</h3><table><tr><th>class</th><th>precision (cand)</th>"
-                "<th>recall (cand)</th><th>precision (base)</th><th>recall (base)</th></tr>"
-            )
-            for c, cp, cr, bp, br in _per_class_rows(res):
-                out.append(
-                    f"<tr><td>{_e(c)}</td><td>{cp}</td><td>{cr}</td><td>{bp}</td><td>{br}</td></tr>"
-                )
-            out.append("</table>")
-        if "confusion_matrix" in res:
-            cm = res["confusion_matrix"]["candidate"]
-            cols = list(next(iter(cm.values())).keys()) if cm else []
-            out.append(
-                "<h3>Confusion matrix (candidate; rows = expected)</h3><table><tr><th></th>"
-                + "".join(f"<th>{_e(c)}</th>" for c in cols)
-                + "</tr>"
-            )
-            for ref, row in cm.items():
-                out.append(
-                    f"<tr><th>{_e(ref)}</th>"
-                    + "".join(f"<td>{row[c]}</td>" for c in cols)
-                    + "</tr>"
-                )
-            out.append("</table>")
-        for table in res["slices"]:
-            metric_names = list(res["metrics"])
-            out.append(
-                f"<h3>Slices by <code>{_e(table['column'])}</code></h3><table><tr><th>value</th>"
-                "<th>n</th>"
-                + "".join(f"<th>{_e(m)}<br>cand / base</th>" for m in metric_names)
-                + "</tr>"
-            )
-            for row in table["rows"]:
-                cells = []
-                for m in metric_names:
-                    mm = row["metrics"][m]
-                    cls = f' class="{mm["verdict"]}"' if "verdict" in mm else ""
-                    cells.append(f"<td{cls}>{_fmt(mm['candidate'])} / {_fmt(mm['base'])}</td>")
-                n = f"{row['n']}" + (
-                    "" if row["checked"] else ' <span class="muted">(not checked)</span>'
-                )
-                out.append(f"<tr><td>{_e(row['value'])}</td><td>{n}</td>{''.join(cells)}</tr>")
-            out.append("</table>")
-        if res["failing_examples"]:
-            out.append(
-                "<h3>Failing examples</h3><table><tr><th>id</th><th>input</th><th>expected</th>"
-                "<th>candidate</th><th>base</th></tr>"
-            )
-            for ex in res["failing_examples"]:
-                flag = ' <span class="fail">regression</span>' if ex["base_correct"] else ""
-                out.append(
-                    f"<tr><td><code>{_e(ex['id'])}</code>{flag}</td><td><pre>{_e(ex['input'])}</pre></td>"
-                    f"<td><pre>{_e(ex['expected'])}</pre></td><td><pre>{_e(ex['candidate_output'])}</pre></td>"
-                    f"<td><pre>{_e(ex['base_output'])}</pre></td></tr>"
-                )
-            out.append("</table>")
-    suite = r.get("regression_suite")
-    if suite and suite.get("tasks"):
-        out.append("<h2>General-capability regression suite (lm-eval)</h2>")
-        out.append(_bar_chart("regression suite", suite["tasks"], {}))
-        out.append(
-            "<table><tr><th>task</th><th>candidate</th><th>base</th><th>delta</th><th>CI</th>"
-            "<th>McNemar p</th><th></th></tr>"
-        )
-        for task, t in suite["tasks"].items():
-            out.append(
-                f"<tr><td>{_e(task)}</td><td>{_fmt(t['candidate'])}</td><td>{_fmt(t['base'])}</td>"
-                f"<td>{_signed(t['delta'])}</td><td>{_ci(t)}</td><td>{_fmt(t['mcnemar']['p_value'])}</td>"
-                f"<td>{_noise(t)}</td></tr>"
-            )
-        out.append("</table>")
-    cont = r["contamination"]
-    out.append("<h2>Contamination</h2>")
-    if cont.get("checked"):
-        out.append(
-            f"<p>{cont['leaked_reference_items']} golden items found in the training data "
-            f"({cont['ngram']}-gram overlap).</p>"
-        )
-    else:
-        out.append(f"<p>Not checked: {_e(cont.get('reason'))}</p>")
-    out.append(
-        "<h2>Golden sets</h2><table><tr><th>name</th><th>task</th><th>version</th><th>items</th>"
-        "<th>sha256</th><th>provenance</th><th>license</th></tr>"
-    )
-    for g in r["golden_sets"]:
-        out.append(
-            f"<tr><td>{_e(g['name'])}</td><td>{_e(g['task'])}</td><td>{_e(g['version'])}</td>"
-            f"<td>{g['size']}</td><td><code>{_e(g['sha256'][:16])}</code></td>"
-            f"<td>{_e(g['provenance'])}</td><td>{_e(g['license'])}</td></tr>"
-        )
-    out.append("</table></body></html>\n")
-    return "\n".join(out)
+    """report.html from the shared template set (jinja2 is imported on this call only)."""
+    return render_report("report_gate.html", **_html_context(r))
 
 
 def render_junit(r: dict[str, Any]) -> str:

@@ -1,17 +1,19 @@
 """Leakage reports: ``leakage.json`` (complete), ``leakage.md`` and a
-self-contained ``leakage.html`` (summaries for people; no external resources).
+self-contained ``leakage.html`` (summaries for people; no external resources;
+``reports/templates/report_leakage.html``).
 
 Outputs are deterministic: same inputs and options give byte-identical files.
 """
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from curagate.artifacts import LeakageReportDoc, validated
 from curagate.io.atomic import write_text_atomic
+from curagate.reports import render_report
+from curagate.reports.markdown import md_cell
 
 if TYPE_CHECKING:
     from curagate.leakage import LeakageResult, ReferenceLeak
@@ -90,10 +92,6 @@ def _where(leak: ReferenceLeak) -> str:
     return place if leak.item.id == place else f"{leak.item.id} ({place})"
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(result: LeakageResult) -> str:
     c = result.config
     out = [
@@ -116,8 +114,8 @@ def to_markdown(result: LeakageResult) -> str:
         ratio, words = _best(leak)
         ref = _where(leak)
         out.append(
-            f"| {_md_cell(ref)} | {', '.join(leak.methods)} | {len(leak.matches)} | "
-            f"{ratio:.3f} | {words} | {_md_cell(_snippet(leak.item.text, 80))} |"
+            f"| {md_cell(ref)} | {', '.join(leak.methods)} | {len(leak.matches)} | "
+            f"{ratio:.3f} | {words} | {md_cell(_snippet(leak.item.text, 80))} |"
         )
     if len(result.leaks) > MAX_ITEMS_SHOWN:
         out.append(f"\n{len(result.leaks) - MAX_ITEMS_SHOWN} more leaked item(s) in leakage.json.")
@@ -125,65 +123,47 @@ def to_markdown(result: LeakageResult) -> str:
     return "\n".join(out)
 
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:4px 6px;
-vertical-align:top;text-align:left}th{background:#f3f3f3}mark{background:#ffd54f}
-.num{text-align:right}code{font-size:12px}details{margin:2px 0}
-"""
-
-
-def _marked(text: str, start: int, end: int) -> str:
-    """The text with [start, end) highlighted, trimmed around the span."""
+def _marked(text: str, start: int, end: int) -> dict[str, str]:
+    """The text around [start, end), trimmed: ``head``, the ``hit`` to highlight, ``tail``."""
     lo, hi = max(0, start - 80), min(len(text), end + 80)
-    head = ("…" if lo else "") + html.escape(text[lo:start])
-    tail = html.escape(text[end:hi]) + ("…" if hi < len(text) else "")
-    return f"{head}<mark>{html.escape(text[start:end])}</mark>{tail}"
+    return {
+        "head": ("…" if lo else "") + text[lo:start],
+        "hit": text[start:end],
+        "tail": text[end:hi] + ("…" if hi < len(text) else ""),
+    }
+
+
+def _html_leak(leak: ReferenceLeak) -> dict[str, Any]:
+    ratio, words = _best(leak)
+    matches: list[dict[str, Any]] = []
+    for m in leak.matches[:MAX_MATCHES_SHOWN]:
+        place = f"{m.file}:{m.row}"
+        named = place if m.id == place else f"{m.id} ({place})"
+        row: dict[str, Any] = {"where": f"{named} [{', '.join(m.methods)}]", "hit": None}
+        if m.span is not None:
+            row.update(_marked(leak.item.text, m.span.reference_start, m.span.reference_end))
+        else:
+            row["similarity"] = (
+                f" similarity {m.similarity:.3f}" if m.similarity is not None else ""
+            )
+        matches.append(row)
+    return {
+        "where": _where(leak),
+        "methods": ", ".join(leak.methods),
+        "records": len(leak.matches),
+        "ratio": f"{ratio:.3f}",
+        "words": words,
+        "snippet": _snippet(leak.item.text, 100),
+        "matches": matches,
+        "more": max(0, len(leak.matches) - MAX_MATCHES_SHOWN),
+    }
 
 
 def to_html(result: LeakageResult) -> str:
-    e = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Leakage report</title>",
-        f"<style>{_CSS}</style></head><body><h1>Leakage report</h1><ul>",
-        *[f"<li>{e(line)}</li>" for line in summary_lines(result)],
-        "</ul>",
-    ]
-    if not result.leaks:
-        parts.append("<p>No reference item was found in the corpus.</p></body></html>\n")
-        return "".join(parts)
-    parts.append(
-        "<table><tr><th>reference</th><th>methods</th><th class=num>records</th>"
-        "<th class=num>max ratio</th><th class=num>span words</th><th>matches</th></tr>"
+    """leakage.html from the shared template set (jinja2 is imported on this call only)."""
+    return render_report(
+        "report_leakage.html",
+        summary=summary_lines(result),
+        leaks=[_html_leak(leak) for leak in result.leaks[:MAX_ITEMS_SHOWN]],
+        more=max(0, len(result.leaks) - MAX_ITEMS_SHOWN),
     )
-    for leak in result.leaks[:MAX_ITEMS_SHOWN]:
-        ratio, words = _best(leak)
-        rows = []
-        for m in leak.matches[:MAX_MATCHES_SHOWN]:
-            place = f"{m.file}:{m.row}"
-            named = place if m.id == place else f"{m.id} ({place})"
-            where = f"{named} [{', '.join(m.methods)}]"
-            if m.span is not None:
-                ref = _marked(leak.item.text, m.span.reference_start, m.span.reference_end)
-                body = f"<br><code>{e(where)}</code><br>{ref}"
-            else:
-                sim = f" similarity {m.similarity:.3f}" if m.similarity is not None else ""
-                body = f"<br><code>{e(where)}</code>{e(sim)}"
-            rows.append(f"<div>{body}</div>")
-        more = len(leak.matches) - MAX_MATCHES_SHOWN
-        if more > 0:
-            rows.append(f"<div>… {more} more in leakage.json</div>")
-        parts.append(
-            f"<tr><td><code>{e(_where(leak))}</code></td>"
-            f"<td>{e(', '.join(leak.methods))}</td><td class=num>{len(leak.matches)}</td>"
-            f"<td class=num>{ratio:.3f}</td><td class=num>{words}</td>"
-            f"<td><details><summary>{e(_snippet(leak.item.text, 100))}</summary>"
-            f"{''.join(rows)}</details></td></tr>"
-        )
-    parts.append("</table>")
-    if len(result.leaks) > MAX_ITEMS_SHOWN:
-        parts.append(
-            f"<p>{len(result.leaks) - MAX_ITEMS_SHOWN} more leaked item(s) in leakage.json.</p>"
-        )
-    parts.append("</body></html>\n")
-    return "".join(parts)

@@ -1,10 +1,16 @@
-"""One Jinja2 template set for curagate's HTML: the release service's pages now, and
-the static reports later (they share ``base.html``).
+"""One Jinja2 template set for curagate's HTML: the release service's pages and the
+static reports (audit, leakage, gate) share ``base.html`` and the partials in
+``templates/partials/`` (tables, verdict badges, inline SVG charts).
 
-Autoescaping is on for every template: model names, reasons and model outputs are
-hostile input. No template carries inline script or inline style, so the service's
-Content-Security-Policy can forbid both; a static report inlines ``style.css`` through
-``standalone=True`` (a file opened from disk has no server to fetch it from).
+Autoescaping is on for every template: model names, reasons, record text and model
+outputs are hostile input. No template carries inline script or inline style, so the
+service's Content-Security-Policy can forbid both; a static report inlines
+``style.css`` through ``standalone=True`` (a file opened from disk has no server to
+fetch it from), which keeps it one offline file.
+
+jinja2 is imported inside :func:`environment`, not at module top: the light commands
+(``check``, ``curate``) import modules that import this package (for the Markdown
+helpers) and must not pay for jinja2.
 """
 
 from __future__ import annotations
@@ -12,21 +18,25 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = "templates"
 
 
 @cache
 def environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("curagate.reports", TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
     env.filters["pct"] = lambda x: "-" if x is None else f"{100 * float(x):.1f}%"
@@ -38,7 +48,7 @@ def environment() -> jinja2.Environment:
 
 @cache
 def stylesheet() -> str:
-    return resources.files("curagate.reports").joinpath("static/style.css").read_text()
+    return resources.files("curagate.reports").joinpath("static/style.css").read_text("utf-8")
 
 
 def render(template: str, *, standalone: bool = False, **context: Any) -> str:
@@ -47,4 +57,9 @@ def render(template: str, *, standalone: bool = False, **context: Any) -> str:
     return environment().get_template(template).render(inline_css=css, **context)
 
 
-__all__ = ["environment", "render", "stylesheet"]
+def render_report(template: str, **context: Any) -> str:
+    """A static report: one self-contained file (stylesheet inlined, no service nav)."""
+    return render(template, standalone=True, **context)
+
+
+__all__ = ["environment", "render", "render_report", "stylesheet"]

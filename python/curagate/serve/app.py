@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from curagate.errors import CheckFailed, CuragateError, InputError
+from curagate.gate.report import check_rows
 from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
 from curagate.registry.store import check_name, check_version
 from curagate.reports import render, stylesheet
@@ -418,7 +419,8 @@ def create_app(db: str | Path) -> FastAPI:
         mv = found(lambda: reg.get(name, version))
         reports = []
         warn_report = False
-        for rec in reg.gate_reports(name, version):
+        recs = reg.gate_reports(name, version)
+        for rec in recs:
             ok, verdict, why = reg.judge_now(mv, rec)
             warn_report = warn_report or (ok and verdict == "warn")
             reports.append(
@@ -429,6 +431,9 @@ def create_app(db: str | Path) -> FastAPI:
                     "has_items": reg.report_items(rec) is not None,
                 }
             )
+        # The newest report's checks, drawn by the same partial as the static report.html.
+        newest = recs[-1] if recs else None
+        checks = check_rows(json.loads(reg.blob(newest.report_sha256))) if newest else []
         prod = reg.production(name)
         prod_report = None
         if prod is not None and prod.id != mv.id:
@@ -439,6 +444,8 @@ def create_app(db: str | Path) -> FastAPI:
             "version.html",
             mv=mv,
             reports=reports,
+            checks=checks,
+            checks_report=newest.id if newest else None,
             warn_report=warn_report,
             prod_report=prod_report,
             waivers=reg.waivers(name, version),
