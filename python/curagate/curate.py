@@ -186,7 +186,12 @@ def curate(
 
     sources = [SourceCounts(p.as_posix()) for p in paths]
     quarantined: list[Quarantined] = []
-    steps = build_steps(cfg)
+    steps = build_steps(
+        cfg,
+        source=str(config)
+        if config is not None and not isinstance(config, CurateConfig)
+        else "options",
+    )
 
     # Pass 1: validate, key, and show every step each batch (a row one step
     # removes is not alive for the next).

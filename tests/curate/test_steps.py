@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import Field
 
+from curagate.cli import main
 from curagate.curate import curate
 from curagate.errors import ConfigError
 from curagate.pipeline.step import FILTERS, Filter, FilterParams, Rows, register_filter
@@ -121,8 +122,10 @@ def test_unknown_filter_names_the_entry_and_the_known_filters(
 
 def test_bad_filter_parameter_names_the_key(write_jsonl: Callable, tmp_path: Path) -> None:
     corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
-    with pytest.raises(ConfigError, match=re.escape("filters[0].length.min_chars")):
-        curate([corpus], tmp_path / "out", filters=[{"length": {"min_chars": -1}}])
+    config = tmp_path / "curate.yaml"
+    config.write_text("filters:\n  - length: {min_chars: -1}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(f"{config}: filters[0].length.min_chars")):
+        curate([corpus], tmp_path / "out", config=config)
     with pytest.raises(ConfigError, match=re.escape("filters[0].length.min_char")):
         curate([corpus], tmp_path / "out", filters=[{"length": {"min_char": 3}}])
 
@@ -155,3 +158,19 @@ def test_a_filter_may_not_take_a_built_in_reason() -> None:
     with pytest.raises(ValueError, match="built-in"):
         register_filter("exact")(BannedWordFilter)
     assert FILTERS["banned_word"] is BannedWordFilter
+
+
+def test_cli_unknown_filter_is_one_line_exit_2(
+    write_jsonl: Callable, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
+    config = tmp_path / "curate.yaml"
+    config.write_text("filters:\n  - lenght: {min_chars: 3}\n", encoding="utf-8")
+    code = main(["curate", str(corpus), "--out", str(tmp_path / "out"), "--config", str(config)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.splitlines() == [
+        f"curagate curate: error: {config}: filters[0]: unknown filter 'lenght' (known: "
+        + ", ".join(sorted(FILTERS))
+        + ")"
+    ]
