@@ -209,12 +209,12 @@ def curate(
             continue
         id_chunks.append(batch.ids)
         alive = pa.repeat(pa.scalar(True), n)
-        rows = Rows(batch, batch.keys, keep_priorities(batch, cfg), alive, valid)
+        rows = Rows(batch, batch.keys, keep_priorities(batch, cfg), alive)
         for step in steps:
             removed = step.scan(rows)
             if removed is not None:
                 alive = pc.and_(alive, pc.invert(removed))
-                rows = Rows(batch, rows.keys, rows.priorities, alive, valid)
+                rows = Rows(batch, rows.keys, rows.priorities, alive)
         valid += n
         if held is not None:
             held_bytes += batch.table.nbytes

@@ -33,10 +33,9 @@ class Rows:
     """One batch of valid records as the steps see it, in read order."""
 
     batch: Batch
-    keys: pa.Array  # normalized-text keys, as dedup and leakage see them
+    keys: pa.Array  # the record's text as dedup and leakage take it (normalized in the core)
     priorities: pa.Array  # float64 survivor priority (keep.policy)
     alive: pa.Array  # bool: not removed by an earlier step's scan
-    start: int  # read-order index of the batch's first row among all valid records
 
 
 @dataclass(frozen=True)
@@ -175,10 +174,6 @@ RESERVED = frozenset(
 )
 
 F = TypeVar("F", bound=type[Filter])
-
-
-def concat(chunks: list[pa.Array], type: pa.DataType) -> pa.Array:
-    return pa.concat_arrays(chunks) if chunks else pa.array([], type)
 
 
 def register_filter(name: str) -> Callable[[F], F]:
