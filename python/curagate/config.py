@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from curagate.errors import ConfigError
 
@@ -146,6 +153,9 @@ class CurateConfig(_Strict):
     decontaminate: DecontaminateConfig = DecontaminateConfig()
     semantic: SemanticConfig = SemanticConfig()
     split: SplitConfig = SplitConfig()
+    # Quality filters, in order: [{name: {param: value}}]; names are registered
+    # steps (curagate/pipeline/filters/), checked when the run starts.
+    filters: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
     memory_budget: ByteSize = Field(1 << 30, ge=0)
     spill_dir: str | None = None
     threads: int | None = Field(None, ge=1)
@@ -155,6 +165,18 @@ class CurateConfig(_Strict):
     # listed in stats.json instead of exit 2.
     skip_unreadable: bool = False
     dedup_rate_warning: float = Field(0.30, ge=0.0, le=1.0)
+
+    @field_validator("filters")
+    @classmethod
+    def _one_name_per_filter(
+        cls, value: list[dict[str, dict[str, Any] | None]]
+    ) -> list[dict[str, dict[str, Any] | None]]:
+        for i, entry in enumerate(value):
+            if len(entry) != 1:
+                raise ValueError(
+                    f"filters[{i}] must name one filter, e.g. '- length: {{min_chars: 20}}'"
+                )
+        return value
 
 
 def parse_yaml(text: str, source: str, *, keys_hint: str = "") -> tuple[dict[str, Any], yaml.Node]:

@@ -9,16 +9,16 @@ place, so an interrupted run never looks complete.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curagate import __version__
 from curagate.artifacts import CurateStats, validated, write_artifact
@@ -28,8 +28,9 @@ from curagate.io import read_batches
 from curagate.io.atomic import atomic_path
 from curagate.io.outputs import check_replaceable, refuse_overlap, write_marker
 from curagate.io.readers import Unreadable, scan_inputs
-from curagate.leakage import LeakageIndex, RowLeaks
-from curagate.pipeline.dedup import STATUS_NAMES, DedupOutcome, DedupStep, keep_priorities
+from curagate.pipeline.build import build_steps
+from curagate.pipeline.dedup import keep_priorities
+from curagate.pipeline.step import Fates, Rows, Step
 from curagate.pipeline.write import (
     ShardWriter,
     meta_name,
@@ -37,9 +38,7 @@ from curagate.pipeline.write import (
     write_quarantine,
 )
 from curagate.records import Batch, Quarantined
-
-if TYPE_CHECKING:
-    from curagate.split import SplitResult
+from curagate.split import SplitResult
 
 STATS_SCHEMA_VERSION = 1
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
@@ -187,40 +186,36 @@ def curate(
 
     sources = [SourceCounts(p.as_posix()) for p in paths]
     quarantined: list[Quarantined] = []
-    dedup = DedupStep(cfg) if (cfg.exact.enabled or cfg.near.enabled) else None
-    leakage = _leakage_index(cfg)
+    steps = build_steps(
+        cfg,
+        source=str(config)
+        if config is not None and not isinstance(config, CurateConfig)
+        else "options",
+    )
 
-    # Pass 1: validate, key, scan for leakage, feed the deduper.
+    # Pass 1: validate, key, and show every step each batch (a row one step
+    # removes is not alive for the next).
     held: list[Batch] | None = []
     held_bytes = 0
     id_chunks: list[pa.Array] = []
-    leak_chunks: list[RowLeaks] = []
-    # Semantic dedup runs after the others, over the kept records' keys.
-    key_chunks: list[pa.Array] | None = [] if cfg.semantic.enabled else None
-    priority_chunks: list[pa.Array] = []
     valid = 0
     for batch in _progress(read(), show, "reading", None):
         src = sources[batch.source_index]
         src.input_rows += batch.input_rows
         src.quarantined += len(batch.quarantined)
         quarantined.extend(batch.quarantined)
-        if batch.table.num_rows == 0:
+        n = batch.table.num_rows
+        if n == 0:
             continue
-        valid += batch.table.num_rows
         id_chunks.append(batch.ids)
-        keys, priorities = batch.keys, keep_priorities(batch, cfg)
-        if key_chunks is not None:
-            key_chunks.append(keys)
-            priority_chunks.append(priorities)
-        if leakage is not None:
-            # Contaminated rows never enter dedup: they must not survive a
-            # cluster in place of a clean record.
-            leaks = leakage.scan_keys(keys)
-            leak_chunks.append(leaks)
-            clean = pc.invert(leaks.leaked)
-            keys, priorities = keys.filter(clean), priorities.filter(clean)
-        if dedup is not None:
-            dedup.add(keys, priorities)
+        alive = pa.repeat(pa.scalar(True), n)
+        rows = Rows(batch, batch.keys, keep_priorities(batch, cfg), alive)
+        for step in steps:
+            removed = step.scan(rows)
+            if removed is not None:
+                alive = pc.and_(alive, pc.invert(removed))
+                rows = Rows(batch, rows.keys, rows.priorities, alive)
+        valid += n
         if held is not None:
             held_bytes += batch.table.nbytes
             if held_bytes > cfg.memory_budget // 4:
@@ -236,11 +231,9 @@ def curate(
         )
 
     ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
-    outcome = dedup.finish() if dedup is not None else None
-    fates = _fates(outcome, cfg, ids, leak_chunks)
-    semantic_stats: dict[str, Any] = {"enabled": False}
-    if key_chunks is not None and valid:
-        fates, semantic_stats = _semantic(fates, cfg, ids, key_chunks, priority_chunks)
+    fates = Fates.everyone_kept(ids)
+    for step in steps:
+        fates = step.finish(fates, ids)
 
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -268,10 +261,8 @@ def curate(
                     "cluster_id": cluster_id,
                     "kept_id": fates.kept_id.slice(start, n),
                     "similarity": fates.similarity.slice(start, n),
+                    **{name: col.slice(start, n) for name, col in fates.extra.items()},
                 }
-                if leakage is not None:
-                    meta["leaked_reference_id"] = fates.leaked_reference_id.slice(start, n)
-                    meta["leak_method"] = fates.leak_method.slice(start, n)
                 removed = batch.table
                 for name, column in meta.items():
                     removed = removed.append_column(
@@ -302,8 +293,6 @@ def curate(
                 f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run"
             )
 
-        import pyarrow.parquet as pq
-
         clusters = (
             pa.concat_tables(cluster_tables)
             if cluster_tables
@@ -311,30 +300,37 @@ def curate(
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
-        stats = _stats(cfg, sources, outcome, semantic_stats, skipped)
-        rows = {
+        stats = build_stats(cfg, sources, steps, skipped)
+        rows_written = {
             **kept_w.rows,
             **removed_w.rows,
             tmp / "clusters.parquet": clusters.num_rows,
             tmp / "quarantine.jsonl": len(quarantined),
         }
-        split_result = seal(cfg, tmp, out_dir, stats, rows)
-    runtime = {"semantic": semantic_stats.get("runtime", {})}
+        split_result = seal(steps, tmp, out_dir, stats, rows_written)
+    runtime: dict[str, Any] = {}
+    for step in steps:
+        runtime.update(step.runtime())
     return CurateResult.of(out_dir, stats, started, runtime, split_result)
 
 
 def seal(
-    cfg: CurateConfig, tmp: Path, out_dir: Path, stats: dict[str, Any], rows: dict[Path, int]
+    steps: Sequence[Step], tmp: Path, out_dir: Path, stats: dict[str, Any], rows: dict[Path, int]
 ) -> SplitResult | None:
     """Finish an output folder still under its temporary name (one-process and staged
-    runs alike): stats through their contract, the manifest, the split, the marker.
+    runs alike): stats through their contract, the manifest, each step's files (the
+    split), the marker.
 
-    The split is part of the output, built inside the temporary folder, so a run killed
-    at any point leaves the previous output or the whole new one.
+    Everything is built inside the temporary folder, so a run killed at any point
+    leaves the previous output or the whole new one.
     """
     write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
     write_manifest(tmp, rows)
-    split_result = _split(cfg, tmp, out_dir, stats) if cfg.split.enabled else None
+    split_result: SplitResult | None = None
+    for step in steps:
+        result = step.seal(tmp, out_dir, stats)
+        if isinstance(result, SplitResult):
+            split_result = result
     write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
     return split_result
 
@@ -344,176 +340,13 @@ def _any_url(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[st
     return any("://" in t for t in [*texts, os.fspath(out)])
 
 
-@dataclass(frozen=True)
-class _Fates:
-    """What happens to every valid record, in read order."""
-
-    reason: pa.Array  # "kept" | "exact" | "near" | "leakage"
-    cluster_id: pa.Array  # int64: read-order index of the cluster's survivor (null: leakage)
-    kept_id: pa.Array  # id of the record kept in this one's place
-    similarity: pa.Array  # float32, to that record
-    leaked_reference_id: pa.Array  # leakage only: the reference item found
-    leak_method: pa.Array  # leakage only: exact / ngram / minhash, "+"-joined
-
-
-def _fates(
-    outcome: DedupOutcome | None, cfg: CurateConfig, ids: pa.Array, leaks: list[RowLeaks]
-) -> _Fates:
-    n = len(ids)
-    if leaks:
-        leaked = pa.concat_arrays([chunk.leaked for chunk in leaks])
-        ref_ids = pa.concat_arrays([chunk.reference_ids for chunk in leaks])
-        methods = pa.concat_arrays([chunk.methods for chunk in leaks])
-    else:
-        leaked = pa.repeat(pa.scalar(False), n)
-        ref_ids = methods = pa.nulls(n, pa.string())
-    clean = pc.invert(leaked)
-    # Read-order index of each record the deduper saw.
-    positions = pc.indices_nonzero(clean)
-    if outcome is None:
-        names = pa.repeat(pa.scalar("kept"), len(positions))
-        survivors = positions
-        similarity = pa.repeat(pa.scalar(1.0, pa.float32()), len(positions))
-    else:
-        table = STATUS_NAMES if cfg.exact.enabled else ("kept", "near", "near")
-        # (with exact disabled, exact copies are reported as the near copies they are: J = 1)
-        names = pc.take(pa.array(table), outcome.status)
-        survivors = pc.take(positions, outcome.kept_index)
-        similarity = outcome.similarity
-    survivors = pc.cast(survivors, pa.int64())
-    return _Fates(
-        reason=pc.replace_with_mask(pa.repeat(pa.scalar("leakage"), n), clean, names),
-        cluster_id=pc.replace_with_mask(pa.nulls(n, pa.int64()), clean, survivors),
-        kept_id=pc.replace_with_mask(pa.nulls(n, pa.string()), clean, pc.take(ids, survivors)),
-        similarity=pc.replace_with_mask(pa.nulls(n, pa.float32()), clean, similarity),
-        leaked_reference_id=ref_ids,
-        leak_method=methods,
-    )
-
-
-def _semantic(
-    fates: _Fates,
-    cfg: CurateConfig,
-    ids: pa.Array,
-    key_chunks: list[pa.Array],
-    priority_chunks: list[pa.Array],
-) -> tuple[_Fates, dict[str, Any]]:
-    """Embedding dedup among the records still kept; survivors are re-pointed."""
-    from curagate.semantic import semantic_clusters
-
-    sem = cfg.semantic
-    kept_pos = pc.indices_nonzero(pc.equal(fates.reason, "kept"))
-    keys = pc.take(pa.chunked_array(key_chunks).combine_chunks(), kept_pos)
-    policy = cfg.keep.policy
-    scores = (
-        pc.take(pa.chunked_array(priority_chunks).combine_chunks(), kept_pos)
-        if policy == "score"
-        else None
-    )
-    cache_dir = sem.cache_dir or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "curagate" / "embeddings"
-    )
-    result = semantic_clusters(
-        keys,
-        model=sem.model,
-        threshold=sem.threshold,
-        cache_dir=cache_dir,
-        batch_size=sem.batch_size,
-        keep="max" if policy == "score" else policy,
-        scores=scores,
-    )
-    removed = pa.array(~result.keep)
-    n = len(ids)
-    everyone = pa.array(range(n), pa.int64())
-    # Records removed here, in read order, and the kept record standing for each.
-    gone = kept_pos.filter(removed)
-    reps = pc.cast(pc.take(kept_pos, pa.array(result.representative)).filter(removed), pa.int64())
-    is_gone = pc.is_in(everyone, gone)
-    # Final survivor of every record: one removed here hands its cluster (and
-    # those of the records it had replaced) to its representative.
-    survivor = pc.replace_with_mask(everyone, is_gone, reps)
-    cluster_id = pc.take(survivor, fates.cluster_id)
-    reason = pc.replace_with_mask(
-        fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone))
-    )
-    similarity = pc.replace_with_mask(
-        fates.similarity, is_gone, pa.array(result.similarity[~result.keep], pa.float32())
-    )
-    kept_id = pc.take(ids, cluster_id)
-    stats = {
-        "enabled": True,
-        "model": result.model,
-        "threshold": result.threshold,
-        "index": result.index,
-        "clusters": result.n_clusters,
-        # Cache hits vary between reruns; reported in CurateResult.runtime,
-        # not in stats.json, which must be byte-identical.
-        "runtime": {"encoded": result.encoded, "cached": result.cached},
-    }
-    return (
-        _Fates(
-            reason, cluster_id, kept_id, similarity, fates.leaked_reference_id, fates.leak_method
-        ),
-        stats,
-    )
-
-
-def _split(cfg: CurateConfig, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
-    """OUT/splits/ (with split_manifest.json), split from the kept records while
-    the output is still the temporary folder ``tmp``; the manifest names the
-    final paths."""
-    from curagate.split import MANIFEST_NAME, SplitResult, split
-
-    if stats["totals"]["kept"] == 0:
-        return None
-    sc = cfg.split
-    result = split(
-        [tmp / "kept"],
-        tmp / "splits",
-        ratios=sc.ratios,
-        seed=sc.seed,
-        mode=sc.mode,
-        label=sc.label,
-        group=sc.group,
-        time=sc.time,
-        join_near=sc.join_near,
-        near_threshold=cfg.near.threshold,
-        near_ngram=cfg.near.ngram,
-        shared_passages="join" if sc.join_ngram else sc.shared_passages,
-        ngram=sc.ngram,
-        max_ngram_items=sc.max_ngram_items,
-        templates=sc.templates,
-        max_rounds=sc.max_rounds,
-        format=None if cfg.format == "auto" else cfg.format,
-        text_field=cfg.text_field,
-        preference_key=cfg.preference_key,
-    )
-    path = tmp / "splits" / MANIFEST_NAME
-    text = path.read_text(encoding="utf-8").replace(tmp.as_posix(), out.as_posix())
-    path.write_text(text, encoding="utf-8")
-    return SplitResult(out / "splits", result.counts, json.loads(text))
-
-
-def _leakage_index(cfg: CurateConfig) -> LeakageIndex | None:
-    d = cfg.decontaminate
-    if not d.reference:
-        return None
-    return LeakageIndex.build(
-        d.reference,
-        ngram=d.ngram,
-        methods=d.methods,
-        min_ratio=d.min_ratio,
-        threads=cfg.threads,
-    )
-
-
-def _stats(
+def build_stats(
     cfg: CurateConfig,
     sources: list[SourceCounts],
-    outcome: DedupOutcome | None,
-    semantic: dict[str, Any],
+    steps: Sequence[Step],
     skipped: list[Unreadable],
 ) -> dict[str, Any]:
+    """``stats.json``: the read counters, each step's, the per-file and total counts."""
     input_rows = sum(s.input_rows for s in sources)
     quarantined = sum(s.quarantined for s in sources)
     kept = sum(s.kept for s in sources)
@@ -529,7 +362,6 @@ def _stats(
         )
     valid = input_rows - quarantined
     rate = removed_total / valid if valid else 0.0
-    core = dict(outcome.stats) if outcome is not None else {}
     warnings: list[str] = []
     if rate > cfg.dedup_rate_warning:
         warnings.append(
@@ -545,38 +377,20 @@ def _stats(
             f"{len(skipped)} unreadable input path(s) skipped (--skip-unreadable): "
             f"see skipped_inputs in stats.json; first: {skipped[0].path}: {skipped[0].reason}"
         )
-    steps: dict[str, Any] = {
-        "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid},
-        "exact": {"enabled": cfg.exact.enabled, "removed": removed.get("exact", 0)},
-        "decontaminate": {
-            "enabled": bool(cfg.decontaminate.reference),
-            "reference": list(cfg.decontaminate.reference),
-            "removed": removed.get("leakage", 0),
-        },
-        "near": {
-            "enabled": cfg.near.enabled,
-            "removed": removed.get("near", 0),
-            "clusters": core.get("near_clusters", 0),
-            "candidate_pairs": core.get("candidate_pairs", 0),
-            "verified_pairs": core.get("verified_pairs", 0),
-            "rejected_pairs": core.get("rejected_pairs", 0),
-            "bands": core.get("bands"),
-            "rows": core.get("rows"),
-            "spilled_bytes": core.get("spilled_bytes", 0),
-            "empty_keys": core.get("empty_keys", 0),
-        },
-        "semantic": {
-            **{k: v for k, v in semantic.items() if k != "runtime"},
-            "removed": removed.get("semantic", 0),
-        },
+    step_stats: dict[str, Any] = {
+        "read": {"input_rows": input_rows, "quarantined": quarantined, "valid": valid}
     }
+    for step in steps:
+        step_stats.update(step.stats(removed))
+    # No filters configured: the config reads as it did before filters existed.
+    exclude = RUNTIME_ONLY | (set() if cfg.filters else {"filters"})
     return {
         "schema_version": STATS_SCHEMA_VERSION,
         "curagate_version": __version__,
         # Settings that cannot change the outputs are left out, so runs with
         # other thread counts or budgets stay byte-identical.
-        "config": cfg.model_dump(mode="json", exclude=RUNTIME_ONLY),
-        "steps": steps,
+        "config": cfg.model_dump(mode="json", exclude=exclude),
+        "steps": step_stats,
         "inputs": [s.to_dict() for s in sources],
         "skipped_inputs": [u.to_dict() for u in skipped],
         "totals": {

@@ -28,19 +28,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     )
     tmp.rmdir()  # the body creates a file or a directory here
+    old = target.with_name(f".{target.name}.old")
+    moved_aside = False
     try:
         yield tmp
         if target.is_dir() and not target.is_symlink():
             # os.replace cannot overwrite a non-empty directory: move the old
             # one aside first so the swap is still a pair of renames.
-            old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
+            moved_aside = True
             tmp.rename(target)
+            moved_aside = False
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.replace(target)
     except BaseException:
+        if moved_aside and not target.exists() and not target.is_symlink():
+            # The new one never got in place: put the previous one back.
+            old.rename(target)
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:

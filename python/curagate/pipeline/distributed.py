@@ -31,7 +31,8 @@ from curagate.errors import InputError
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
 from curagate.pipeline import stages
-from curagate.pipeline.dedup import DedupOutcome
+from curagate.pipeline.build import build_steps
+from curagate.pipeline.decontaminate import DecontaminateStep
 from curagate.pipeline.stages import Plan, Shard
 from curagate.pipeline.write import write_json
 
@@ -165,7 +166,7 @@ def run(
     """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
     ran and how many were resumed from a previous attempt)."""
-    from curagate.curate import CurateResult, _leakage_index
+    from curagate.curate import CurateResult
     from curagate.io.outputs import check_replaceable, refuse_overlap
 
     started = time.perf_counter()
@@ -192,7 +193,7 @@ def run(
         _check_remote_out(out_text)
     reference = None
     if cfg.decontaminate.reference:
-        index = _leakage_index(cfg)
+        index = DecontaminateStep(cfg).index
         d = cfg.decontaminate
         reference = stages.reference_of(
             index, {"ngram": d.ngram, "methods": list(d.methods), "min_ratio": d.min_ratio}
@@ -336,16 +337,17 @@ def _cleanup(work: Path) -> None:
 
 def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
     """Assemble the output directory from the shard files (atomically)."""
-    from curagate.curate import SourceCounts, _stats, seal
+    from curagate.curate import SourceCounts, build_stats, seal
 
     cfg = plan.cfg
     sources = []
-    outcome = None
+    core_stats: dict[str, Any] = {}
     if plan.dedup:
         info = stages.done(plan.dir("cluster"))
         assert info is not None
-        empty = pa.array([], pa.uint8())
-        outcome = DedupOutcome(empty, empty, empty, dict(info["stats"]))
+        core_stats = dict(info["stats"])
+    # The stages did the scanning; the steps report their counters and seal.
+    steps = build_steps(cfg, stats_only=True, core_stats=core_stats)
     with atomic_path(out) as tmp:
         tmp.mkdir()
         rows: dict[Path, int] = {}
@@ -378,10 +380,10 @@ def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
         )
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         quarantined = sum(s.quarantined for s in sources)
-        stats = _stats(cfg, sources, outcome, {"enabled": False}, [])
+        stats = build_stats(cfg, sources, steps, [])
         rows[tmp / "clusters.parquet"] = clusters.num_rows
         rows[tmp / "quarantine.jsonl"] = quarantined
-        split_result = seal(cfg, tmp, out, stats, rows)
+        split_result = seal(steps, tmp, out, stats, rows)
     return stats, split_result
 
 

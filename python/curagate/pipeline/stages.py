@@ -750,3 +750,8 @@ def check_supported(cfg: CurateConfig) -> None:
         raise ConfigError(
             "semantic dedup runs on one machine only; use --executor local with --semantic"
         )
+    if cfg.filters:
+        raise ConfigError(
+            "quality filters (filters:) run on one machine only for now; "
+            "use --executor local, or remove filters: from the config"
+        )

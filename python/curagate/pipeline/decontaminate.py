@@ -1,0 +1,78 @@
+"""Decontamination step: records containing a reference (golden/test) item are
+removed with reason ``leakage`` before dedup sees them (see docs/leakage.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curagate.config import CurateConfig
+from curagate.leakage import LeakageIndex
+from curagate.pipeline.step import BaseStep, Fates, Rows
+
+
+class DecontaminateStep(BaseStep):
+    """``decontaminate.reference`` set: scan every batch against the reference index."""
+
+    def __init__(self, cfg: CurateConfig, *, build: bool = True) -> None:
+        d = cfg.decontaminate
+        self.reference = list(d.reference)
+        self.index: LeakageIndex | None = None
+        if d.reference and build:
+            self.index = LeakageIndex.build(
+                d.reference,
+                ngram=d.ngram,
+                methods=d.methods,
+                min_ratio=d.min_ratio,
+                threads=cfg.threads,
+            )
+        self._leaked: list[pa.Array] = []
+        self._ids: list[pa.Array] = []
+        self._methods: list[pa.Array] = []
+
+    def scan(self, rows: Rows) -> pa.Array | None:
+        if self.index is None:
+            return None
+        leaks = self.index.scan_keys(rows.keys)
+        leaked, ids, methods = leaks.leaked, leaks.reference_ids, leaks.methods
+        if not pc.all(rows.alive).as_py():
+            # A record an earlier step removed keeps that reason.
+            leaked = pc.and_(leaked, rows.alive)
+            ids = pc.if_else(leaked, ids, pa.nulls(len(ids), pa.string()))
+            methods = pc.if_else(leaked, methods, pa.nulls(len(methods), pa.string()))
+        self._leaked.append(leaked)
+        self._ids.append(ids)
+        self._methods.append(methods)
+        return leaked
+
+    def finish(self, fates: Fates, ids: pa.Array) -> Fates:
+        if self.index is None:
+            return fates
+        n = len(ids)
+        if self._leaked:
+            leaked = pa.concat_arrays(self._leaked)
+            ref_ids = pa.concat_arrays(self._ids)
+            methods = pa.concat_arrays(self._methods)
+        else:
+            leaked = pa.repeat(pa.scalar(False), n)
+            ref_ids = methods = pa.nulls(n, pa.string())
+        fates = fates.remove(leaked, "leakage")
+        return Fates(
+            fates.reason,
+            fates.cluster_id,
+            fates.kept_id,
+            fates.similarity,
+            {**fates.extra, "leaked_reference_id": ref_ids, "leak_method": methods},
+        )
+
+    def stats(self, removed: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+        return {
+            "decontaminate": {
+                "enabled": bool(self.reference),
+                "reference": self.reference,
+                "removed": removed.get("leakage", 0),
+            }
+        }

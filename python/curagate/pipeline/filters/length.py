@@ -1,0 +1,38 @@
+"""``length``: drop records whose text is too short or too long to be useful.
+
+Copy this file to add a quality filter: a ``Params`` model (the keys of its
+config entry), a ``keep`` mask, and the ``register_filter`` name. Config::
+
+    filters:
+      - length: {min_chars: 20, max_chars: 100000}
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from curagate.pipeline.step import Filter, FilterParams, Rows, register_filter
+
+
+class LengthParams(FilterParams):
+    min_chars: int = Field(0, ge=0)
+    max_chars: int | None = Field(None, ge=1)
+
+
+@register_filter("length")
+class LengthFilter(Filter):
+    """Characters of the record's text (the dedup key: prompt and completion,
+    chat turns ... joined) within ``[min_chars, max_chars]``."""
+
+    Params = LengthParams
+
+    def keep(self, rows: Rows) -> pa.Array:
+        p = self.params
+        assert isinstance(p, LengthParams)
+        length = pc.utf8_length(rows.keys)
+        ok = pc.greater_equal(length, p.min_chars)
+        if p.max_chars is not None:
+            ok = pc.and_(ok, pc.less_equal(length, p.max_chars))
+        return ok

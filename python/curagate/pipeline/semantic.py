@@ -1,0 +1,99 @@
+"""Semantic dedup step: embedding near-duplicates among the records the other
+steps kept (extra ``embed``); a removed record hands its cluster to its
+representative."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curagate.config import CurateConfig
+from curagate.pipeline.step import BaseStep, Fates, Rows
+
+
+class SemanticStep(BaseStep):
+    def __init__(self, cfg: CurateConfig) -> None:
+        self.cfg = cfg
+        self.enabled = cfg.semantic.enabled
+        self._keys: list[pa.Array] = []
+        self._priorities: list[pa.Array] = []
+        self._stats: dict[str, Any] = {"enabled": False}
+        self._runtime: dict[str, Any] = {}
+
+    def scan(self, rows: Rows) -> pa.Array | None:
+        if self.enabled:
+            self._keys.append(rows.keys)
+            self._priorities.append(rows.priorities)
+        return None
+
+    def finish(self, fates: Fates, ids: pa.Array) -> Fates:
+        if not self.enabled or not len(ids):
+            return fates
+        from curagate.semantic import semantic_clusters  # heavy: only when enabled
+
+        cfg, sem = self.cfg, self.cfg.semantic
+        kept_pos = pc.indices_nonzero(fates.kept())
+        keys = pc.take(pa.chunked_array(self._keys).combine_chunks(), kept_pos)
+        policy = cfg.keep.policy
+        scores = (
+            pc.take(pa.chunked_array(self._priorities).combine_chunks(), kept_pos)
+            if policy == "score"
+            else None
+        )
+        cache_dir = sem.cache_dir or str(
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+            / "curagate"
+            / "embeddings"
+        )
+        result = semantic_clusters(
+            keys,
+            model=sem.model,
+            threshold=sem.threshold,
+            cache_dir=cache_dir,
+            batch_size=sem.batch_size,
+            keep="max" if policy == "score" else policy,
+            scores=scores,
+        )
+        removed = pa.array(~result.keep)
+        everyone = pa.array(range(len(ids)), pa.int64())
+        # Records removed here, in read order, and the kept record standing for each.
+        gone = kept_pos.filter(removed)
+        reps = pc.cast(
+            pc.take(kept_pos, pa.array(result.representative)).filter(removed), pa.int64()
+        )
+        is_gone = pc.is_in(everyone, gone)
+        # Final survivor of every record: one removed here hands its cluster (and
+        # those of the records it had replaced) to its representative.
+        survivor = pc.replace_with_mask(everyone, is_gone, reps)
+        cluster_id = pc.take(survivor, fates.cluster_id)
+        self._stats = {
+            "enabled": True,
+            "model": result.model,
+            "threshold": result.threshold,
+            "index": result.index,
+            "clusters": result.n_clusters,
+        }
+        # Cache hits vary between reruns: CurateResult.runtime, not stats.json.
+        self._runtime = {"encoded": result.encoded, "cached": result.cached}
+        return Fates(
+            reason=pc.replace_with_mask(
+                fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone))
+            ),
+            cluster_id=cluster_id,
+            kept_id=pc.take(ids, cluster_id),
+            similarity=pc.replace_with_mask(
+                fates.similarity, is_gone, pa.array(result.similarity[~result.keep], pa.float32())
+            ),
+            extra=fates.extra,
+        )
+
+    def stats(self, removed: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+        return {"semantic": {**self._stats, "removed": removed.get("semantic", 0)}}
+
+    def runtime(self) -> dict[str, Any]:
+        return {"semantic": self._runtime}

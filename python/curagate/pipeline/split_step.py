@@ -1,0 +1,48 @@
+"""Split step: OUT/splits/ (with split_manifest.json) from the kept records,
+built while the output is still its temporary folder; the manifest names the
+final paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from curagate.config import CurateConfig
+from curagate.pipeline.step import BaseStep
+from curagate.split import MANIFEST_NAME, SplitResult, split
+
+
+class SplitStep(BaseStep):
+    def __init__(self, cfg: CurateConfig) -> None:
+        self.cfg = cfg
+
+    def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
+        cfg, sc = self.cfg, self.cfg.split
+        if not sc.enabled or stats["totals"]["kept"] == 0:
+            return None
+        result = split(
+            [tmp / "kept"],
+            tmp / "splits",
+            ratios=sc.ratios,
+            seed=sc.seed,
+            mode=sc.mode,
+            label=sc.label,
+            group=sc.group,
+            time=sc.time,
+            join_near=sc.join_near,
+            near_threshold=cfg.near.threshold,
+            near_ngram=cfg.near.ngram,
+            shared_passages="join" if sc.join_ngram else sc.shared_passages,
+            ngram=sc.ngram,
+            max_ngram_items=sc.max_ngram_items,
+            templates=sc.templates,
+            max_rounds=sc.max_rounds,
+            format=None if cfg.format == "auto" else cfg.format,
+            text_field=cfg.text_field,
+            preference_key=cfg.preference_key,
+        )
+        path = tmp / "splits" / MANIFEST_NAME
+        text = path.read_text(encoding="utf-8").replace(tmp.as_posix(), out.as_posix())
+        path.write_text(text, encoding="utf-8")
+        return SplitResult(out / "splits", result.counts, json.loads(text))

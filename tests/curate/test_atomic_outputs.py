@@ -1,0 +1,172 @@
+"""curate replaces its output atomically: a run that fails or is killed while it
+writes the new output, or while it swaps it for the previous one, leaves the
+previous output byte for byte, and nothing half-written under the output's name.
+
+The failures are injected into the standard library (``os.replace``,
+``os.rename``), not into curagate, so the real writers run up to that point.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.curate import curate
+from curagate.io.atomic import remove_stale
+from curagate.io.outputs import read_marker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_corpus(path: Path, version: int, n: int = 60) -> Path:
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            f.write(json.dumps({"text": f"version {version} record {i} " + "word " * (i % 7)}))
+            f.write("\n")
+        f.write(json.dumps({"text": f"version {version} record 0 "}) + "\n")  # an exact copy
+        f.write("{broken\n")  # quarantined
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def temporaries(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.*.tmp"))
+
+
+@pytest.fixture
+def previous(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A finished output of corpus version 1, and corpus version 2 to replace it with."""
+    out = tmp_path / "out"
+    curate([write_corpus(tmp_path / "v1.jsonl", 1)], out)
+    new = write_corpus(tmp_path / "v2.jsonl", 2)
+    before = snapshot(out)
+    assert "kept/part-00000.parquet" in before and "stats.json" in before
+    return out, new, before
+
+
+def test_failure_while_writing_the_outputs_keeps_the_previous_output(
+    previous: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, new, before = previous
+    real_replace = os.replace
+    seen: list[dict[str, bytes]] = []
+
+    def full_disk(src: Any, dst: Any, **kwargs: Any) -> None:
+        # stats.json goes in after kept/, removed/, clusters and quarantine.
+        tmps = temporaries(out)
+        if tmps and (tmps[0] / "kept").is_dir():
+            seen.append(snapshot(tmps[0]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        curate([new], out)
+    monkeypatch.undo()
+
+    # The failure struck mid-write: new data files were there, no stats yet.
+    assert seen and "kept/part-00000.parquet" in seen[0] and "stats.json" not in seen[0]
+    assert seen[0]["kept/part-00000.parquet"] != before["kept/part-00000.parquet"]
+    assert snapshot(out) == before
+    assert temporaries(out) == []
+
+
+def test_failure_while_swapping_in_the_new_output_keeps_the_previous_output(
+    previous: tuple[Path, Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, new, before = previous
+    real_rename = os.rename
+    calls: list[tuple[str, str]] = []
+
+    def failing_swap(src: Any, dst: Any, **kwargs: Any) -> None:
+        calls.append((os.fspath(src), os.fspath(dst)))
+        if Path(dst) == out and len(calls) == 2:
+            # The new output's rename, after the old one moved aside (a second
+            # rename to out, putting the old one back, is let through).
+            raise OSError(errno.EIO, "Input/output error")
+        real_rename(src, dst, **kwargs)
+
+    monkeypatch.setattr(os, "rename", failing_swap)
+    with pytest.raises(OSError, match="Input/output error"):
+        curate([new], out)
+    monkeypatch.undo()
+
+    assert [Path(d).name for _, d in calls][:2] == [".out.old", "out"]  # it failed mid-swap
+    assert snapshot(out) == before
+    assert temporaries(out) == [] and not (out.parent / ".out.old").exists()
+
+
+# Runs curate in a fresh interpreter that SIGKILLs itself at one point of the run.
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+out, mode = Path(sys.argv[1]), sys.argv[2]
+real_replace, real_rename = os.replace, os.rename
+def temp_with_kept():
+    return any(p.is_dir() for p in out.parent.glob(f".{out.name}.*.tmp/kept"))
+def replace(src, dst, **kw):
+    if mode == "write" and temp_with_kept():
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst, **kw)
+def rename(src, dst, **kw):
+    if mode == "swap" and Path(dst) == out:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_rename(src, dst, **kw)
+os.replace, os.rename = replace, rename
+from curagate.cli import main
+sys.exit(main(["curate", *sys.argv[3:], "--out", str(out)]))
+"""
+
+
+def run_killed(out: Path, mode: str, *inputs: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    argv = [sys.executable, "-c", KILLER, str(out), mode, *map(str, inputs)]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_kill_9_while_writing_leaves_the_previous_output(
+    previous: tuple[Path, Path, dict[str, bytes]],
+) -> None:
+    out, new, before = previous
+    done = run_killed(out, "write", new)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+    assert snapshot(out) == before
+    (left,) = temporaries(out)  # the killed run's half-written output ...
+    assert (left / "kept").is_dir() and read_marker(left) is None  # ... does not look complete
+
+    curate([new], out)  # the next run removes it and replaces the output
+    assert temporaries(out) == []
+    assert snapshot(out) != before and read_marker(out) is not None
+
+
+def test_kill_9_between_the_two_renames_gives_the_previous_output_back(
+    previous: tuple[Path, Path, dict[str, bytes]],
+) -> None:
+    out, new, before = previous
+    done = run_killed(out, "swap", new)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+    # Killed with the old output moved aside and the new one not yet in place:
+    # nothing under the output's name looks complete ...
+    assert not out.exists()
+    assert snapshot(out.parent / ".out.old") == before
+    # ... and the cleanup every run starts with puts the previous output back.
+    remove_stale(out)
+    assert snapshot(out) == before
+    assert temporaries(out) == [] and not (out.parent / ".out.old").exists()
