@@ -5,6 +5,6 @@ A step is a small object with standard counters; the orchestration in
 input row ends up kept, removed (with a reason) or quarantined.
 """
 
-from curagate.pipeline.dedup import DedupOutcome, DedupStep, keep_priorities, text_buffers
+from curagate.pipeline.dedup import DedupOutcome, DedupStep, keep_priorities
 
-__all__ = ["DedupOutcome", "DedupStep", "keep_priorities", "text_buffers"]
+__all__ = ["DedupOutcome", "DedupStep", "keep_priorities"]

@@ -35,7 +35,7 @@ pub fn to_py(err: Error) -> PyErr {
     match err {
         Error::InvalidParameter { .. } => ParameterError::new_err(msg),
         Error::Spill { .. } => SpillError::new_err(msg),
-        Error::BadOffsets(_) | Error::InvalidUtf8 { .. } => InputDataError::new_err(msg),
+        Error::BadColumn(_) | Error::InvalidUtf8 { .. } => InputDataError::new_err(msg),
         Error::Finished => CoreError::new_err(msg),
     }
 }

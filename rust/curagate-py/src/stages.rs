@@ -64,9 +64,9 @@ fn dedup_candidate_pairs<'py>(
             "keys and groups must have the same length",
         ));
     }
-    let flat: Vec<u8> = py.detach(|| {
+    let flat: Vec<u8> = crate::enter(py, None, || {
         let entries: Vec<(u64, u32)> = k.iter().copied().zip(g.iter().copied()).collect();
-        stages::candidate_pairs(entries)
+        Ok(stages::candidate_pairs(entries)
             .into_iter()
             .flat_map(|(a, b)| {
                 let mut v = [0u8; 8];
@@ -74,8 +74,8 @@ fn dedup_candidate_pairs<'py>(
                 v[4..].copy_from_slice(&b.to_le_bytes());
                 v
             })
-            .collect()
-    });
+            .collect())
+    })?;
     Ok(PyBytes::new(py, &flat))
 }
 
@@ -155,24 +155,20 @@ fn dedup_verify_pairs<'py>(
         &datas[s][offs[s][l] as usize..offs[s][l + 1] as usize]
     };
     let pool = crate::thread_pool(threads)?;
-    let out: Vec<u8> = py.detach(|| {
-        pool.install(|| {
-            if similarity {
-                use rayon::prelude::*;
-                pairs
-                    .par_iter()
-                    .map(|&(a, b)| {
-                        stages::similarity(get(a), get(b), verify, words_per_value) as f32
-                    })
-                    .collect::<Vec<f32>>()
-                    .into_iter()
-                    .flat_map(f32::to_le_bytes)
-                    .collect()
-            } else {
-                stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
-            }
+    let out: Vec<u8> = crate::enter(py, Some(&pool), || {
+        Ok(if similarity {
+            use rayon::prelude::*;
+            pairs
+                .par_iter()
+                .map(|&(a, b)| stages::similarity(get(a), get(b), verify, words_per_value) as f32)
+                .collect::<Vec<f32>>()
+                .into_iter()
+                .flat_map(f32::to_le_bytes)
+                .collect()
+        } else {
+            stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
         })
-    });
+    })?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -214,15 +210,16 @@ fn dedup_replay_union<'py>(
         }
         parts.push((pairs, verdicts));
     }
-    let replayed = py
-        .detach(|| {
-            let refs: Vec<stages::Verdicts<'_>> = parts
-                .iter()
-                .map(|(p, v)| (p.as_slice(), v.as_slice()))
-                .collect();
-            stages::replay_union(n_groups, &refs)
-        })
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("replay: {e}")))?;
+    // A missing verdict means the stage files disagree with each other: a
+    // bug (exit 3), not a user error, hence RuntimeError.
+    let replayed = crate::enter(py, None, || {
+        let refs: Vec<stages::Verdicts<'_>> = parts
+            .iter()
+            .map(|(p, v)| (p.as_slice(), v.as_slice()))
+            .collect();
+        Ok(stages::replay_union(n_groups, &refs))
+    })?
+    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("replay: {e}")))?;
     let roots: Vec<u8> = replayed
         .roots
         .iter()
