@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from typing import Any, Final, Literal, Protocol
 
+from curagate.errors import CuragateError
+
 class ArrowArrayExportable(Protocol):
     """An Arrow array (pyarrow.Array, polars, nanoarrow): the PyCapsule interface."""
 
@@ -24,7 +26,9 @@ HashScheme = Literal[
     "fast", "datasketch", "datasketch-affine32", "datasketch-legacy", "datasketch-affine64"
 ]
 
-class CoreError(Exception): ...
+class CoreError(CuragateError):
+    """Base of every user error raised by curagate._core (exit code 2)."""
+
 class ParameterError(CoreError): ...
 class SpillError(CoreError): ...
 class InputDataError(CoreError): ...

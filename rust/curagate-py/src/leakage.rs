@@ -3,11 +3,12 @@
 use curagate_core::leakage::{
     ItemInfo, LeakageConfig, Methods, ReferenceIndex as CoreIndex, ReferenceIndexBuilder,
 };
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::arrow::TextColumn;
-use crate::errors::{to_py, CoreError, ParameterError};
+use crate::errors::{to_py, ParameterError};
 use crate::text::norm_opts;
 
 /// Where the longest shared run of words lies, in characters.
@@ -190,7 +191,7 @@ impl ReferenceIndex {
     fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
         let column = TextColumn::from_py(texts, "texts")?;
         let Some(builder) = self.builder.as_mut() else {
-            return Err(CoreError::new_err(
+            return Err(PyRuntimeError::new_err(
                 "the reference index is frozen (scan was called); build a new one",
             ));
         };
