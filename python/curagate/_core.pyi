@@ -213,10 +213,21 @@ def dedup_verify_pairs(
     """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
     pairs) or similarities (f32, ``similarity=True``) of pairs of groups."""
 
-def dedup_replay_union(
-    n_groups: int, pairs: list[Any], verdicts: list[Any]
-) -> tuple[bytes, int, int, int]:
-    """The streaming deduper's union-find replayed: (roots u32, candidates, verified, rejected)."""
+def dedup_replay_union(n_groups: int, pairs: list[Any], verdicts: list[Any]) -> UnionReplay:
+    """The streaming deduper's union-find replayed over every partition's verdicts."""
+
+class UnionReplay:
+    """The streaming deduper's union-find, replayed over the staged verdicts."""
+
+    @property
+    def roots(self) -> bytes:
+        """u32 per group: the root (smallest group id) of its cluster."""
+    @property
+    def candidate_pairs(self) -> int: ...
+    @property
+    def verified_pairs(self) -> int: ...
+    @property
+    def rejected_pairs(self) -> int: ...
 
 # leakage
 

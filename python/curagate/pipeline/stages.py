@@ -506,10 +506,10 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
             entries[p] = info["entries"]
             pair_list.append(np.asarray(_np(b / "pairs.npy")))
             verdict_list.append(np.asarray(_np(b / "verdicts.npy")))
-        roots_raw, candidates, verified, rejected = _core.dedup_replay_union(
-            n_groups, pair_list, verdict_list
-        )
-        roots = np.frombuffer(roots_raw, dtype="<u4").astype(np.int64)
+        replay = _core.dedup_replay_union(n_groups, pair_list, verdict_list)
+        roots = np.frombuffer(replay.roots, dtype="<u4").astype(np.int64)
+        candidates, verified = replay.candidate_pairs, replay.verified_pairs
+        rejected = replay.rejected_pairs
     else:
         roots = np.arange(n_groups, dtype=np.int64)
         candidates = verified = rejected = 0

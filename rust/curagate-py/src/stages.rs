@@ -173,15 +173,14 @@ fn dedup_verify_pairs<'py>(
 }
 
 /// Replay the streaming deduper's union-find over every partition's pairs
-/// (interleaved u32) and verdicts (u8), in partition order. Returns
-/// (roots as u32 bytes, candidate_pairs, verified_pairs, rejected_pairs).
+/// (interleaved u32) and verdicts (u8), in partition order.
 #[pyfunction]
 fn dedup_replay_union<'py>(
     py: Python<'py>,
     n_groups: usize,
     pairs: &Bound<'py, PyList>,
     verdicts: &Bound<'py, PyList>,
-) -> PyResult<(Bound<'py, PyBytes>, u64, u64, u64)> {
+) -> PyResult<UnionReplay> {
     if pairs.len() != verdicts.len() {
         return Err(ParameterError::new_err("one verdict list per pair list"));
     }
@@ -225,17 +224,28 @@ fn dedup_replay_union<'py>(
         .iter()
         .flat_map(|r| r.to_le_bytes())
         .collect();
-    Ok((
-        PyBytes::new(py, &roots),
-        replayed.candidate_pairs,
-        replayed.verified_pairs,
-        replayed.rejected_pairs,
-    ))
+    Ok(UnionReplay {
+        roots: PyBytes::new(py, &roots).unbind(),
+        candidate_pairs: replayed.candidate_pairs,
+        verified_pairs: replayed.verified_pairs,
+        rejected_pairs: replayed.rejected_pairs,
+    })
+}
+
+/// The streaming deduper's union-find, replayed over the staged verdicts.
+#[pyclass(module = "curagate._core", frozen, get_all)]
+pub struct UnionReplay {
+    /// u32 per group: the root (smallest group id) of its cluster.
+    roots: Py<PyBytes>,
+    candidate_pairs: u64,
+    verified_pairs: u64,
+    rejected_pairs: u64,
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dedup_candidate_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_verify_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_replay_union, m)?)?;
+    m.add_class::<UnionReplay>()?;
     Ok(())
 }
