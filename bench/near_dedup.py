@@ -67,15 +67,15 @@ def run_curagate(texts: list[str], threads: int) -> dict[str, Any]:
         dedup.add_texts(texts[lo : lo + chunk])
     out = dedup.finish()
     clk.lap("dedup_s")
-    status = np.frombuffer(out["status"], dtype=np.uint8)
-    kept_index = np.frombuffer(out["kept_index"], dtype="<u8").astype(np.int64)
+    status = np.frombuffer(out.status, dtype=np.uint8)
+    kept_index = np.frombuffer(out.kept_index, dtype="<u8").astype(np.int64)
     removed = np.flatnonzero(status != 0)
     return {
         "removed": removed,
         "keeper": kept_index[removed],
         "phases": clk.phases,
         "params": {"bands_rows": list(dedup.bands_rows), "hash": "fast"},
-        "stats": out.get("stats", {}),
+        "stats": out.stats.as_dict(),
     }
 
 

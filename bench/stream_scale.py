@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 from curagate import _core
 from curagate.io import read_batches
-from curagate.pipeline.dedup import text_buffers
 from near_dedup import parse_size, proc_status_kib
 from shingles import NGRAM, NUM_PERM, THRESHOLD
 
@@ -95,7 +94,7 @@ def run(source: Path, docs: int, threads: int, budget: int) -> dict[str, Any]:
             t = time.perf_counter()
             for lo in range(0, len(texts), len(zeros)):
                 part = texts[lo : lo + len(zeros)]
-                dedup.add(*text_buffers(part), zeros.buffers()[1], 0)
+                dedup.add(part, zeros[: len(part)])
             dedup_s += time.perf_counter() - t
             fed += len(texts)
             if fed >= docs:
@@ -107,11 +106,11 @@ def run(source: Path, docs: int, threads: int, budget: int) -> dict[str, Any]:
     dedup_s += time.perf_counter() - t
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     peak_anon_mib = anon.stop()
-    status = np.frombuffer(out["status"], dtype=np.uint8)
+    status = np.frombuffer(out.status, dtype=np.uint8)
     removed_per_copy = [
         int(np.count_nonzero(status[a:b])) for a, b in itertools.pairwise(copy_bounds)
     ]
-    stats = dict(out["stats"])
+    stats = out.stats.as_dict()
     return {
         "docs": fed,
         "threads": threads,

@@ -38,3 +38,58 @@ def test_an_error_the_rust_core_raises_on_bad_parameters_is_a_usage_error(
     assert main(["verify", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "num_perm" in err
+
+
+def _records(path: Path, n: int) -> Path:
+    import json
+
+    from tests.curate.conftest import t0_records
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in t0_records(n)), encoding="utf-8")
+    return path
+
+
+def test_a_core_spill_failure_is_a_curagate_error_for_library_callers(tmp_path: Path) -> None:
+    from curagate.curate import curate
+    from curagate.errors import CuragateError
+
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    data = _records(tmp_path / "in.jsonl", 400)
+    # memory_budget 0 spills at once; spill_dir is a file, so the spill fails.
+    with pytest.raises(CuragateError, match=r"spill I/O failed.*spill_dir") as caught:
+        curate([data], tmp_path / "out", memory_budget=0, spill_dir=str(blocker), progress=False)
+    assert caught.value.exit_code == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_core_spill_failure_in_the_cli_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    config = tmp_path / "curate.yaml"
+    config.write_text(f"memory_budget: 0\nspill_dir: {blocker}\n", encoding="utf-8")
+    data = _records(tmp_path / "in.jsonl", 400)
+    rc = main(["curate", str(data), "--out", str(tmp_path / "out"), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "spill_dir" in err and "Traceback" not in err
+
+
+def test_misusing_the_bindings_is_a_bug_not_a_user_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curagate import _core
+
+    def finishes_twice(args: object) -> int:
+        d = _core.Deduper()
+        d.finish()
+        d.finish()  # curagate's own code never does this: a bug if it happens
+        return 0
+
+    monkeypatch.setattr(verify, "run", finishes_twice)
+    assert main(["verify", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "internal error (RuntimeError: the deduper was already finished" in err
+    Path(err.rsplit("traceback in ", 1)[1].strip()).unlink()

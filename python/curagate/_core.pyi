@@ -1,15 +1,34 @@
 """Typed surface of the native module `curagate._core` (rust/curagate-py)."""
 
 from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
-from typing_extensions import Buffer
+from curagate.errors import CuragateError
+
+class ArrowArrayExportable(Protocol):
+    """An Arrow array (pyarrow.Array, polars, nanoarrow): the PyCapsule interface."""
+
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+
+class ArrowStreamExportable(Protocol):
+    """A chunked Arrow array (pyarrow.ChunkedArray): the PyCapsule stream interface."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+# A text column: string, large_string or string_view (nulls read as "").
+ArrowText = ArrowArrayExportable | ArrowStreamExportable
+# A float64 column (nulls read as -inf).
+ArrowFloat64 = ArrowArrayExportable | ArrowStreamExportable
 
 HashScheme = Literal[
     "fast", "datasketch", "datasketch-affine32", "datasketch-legacy", "datasketch-affine64"
 ]
 
-class CoreError(Exception): ...
+class CoreError(CuragateError):
+    """Base of every user error raised by curagate._core (exit code 2)."""
+
 class ParameterError(CoreError): ...
 class SpillError(CoreError): ...
 class InputDataError(CoreError): ...
@@ -36,11 +55,7 @@ def pii_candidates(texts: list[str], *, min_length: int = 24) -> list[bool]:
     """Per text: may it hold a PII/secret hit (a superset of audit.pii.scan)."""
 
 def hash_column(
-    offsets: Buffer,
-    data: Buffer | None,
-    offset: int,
-    length: int,
-    large: bool,
+    texts: ArrowText,
     *,
     nfkc: bool = True,
     lowercase: bool = True,
@@ -94,25 +109,11 @@ class Deduper:
         collapse_whitespace: bool = True,
     ) -> None: ...
     def __len__(self) -> int: ...
-    def add(
-        self,
-        offsets: Buffer,
-        data: Buffer | None,
-        offset: int,
-        length: int,
-        large: bool,
-        priorities: Buffer,
-        priorities_offset: int = 0,
-    ) -> None:
-        """Add keys given as the buffers of an Arrow (large_)string array, with
-        one float64 survivor priority per key (higher wins; ties: earliest)."""
+    def add(self, keys: ArrowText, priorities: ArrowFloat64) -> None:
+        """Add keys (an Arrow text column) with one float64 survivor priority
+        per key (higher wins; ties: earliest; null: -inf)."""
 
-    def add_texts(
-        self,
-        texts: Sequence[str],
-        priorities: Buffer | None = None,
-        priorities_offset: int = 0,
-    ) -> None:
+    def add_texts(self, texts: Sequence[str], priorities: ArrowFloat64 | None = None) -> None:
         """Add keys given as Python ``str`` (their UTF-8 read in place, no Arrow copy);
         ``priorities`` as in :meth:`add`, all 0 when omitted. Same results as ``add``."""
 
@@ -120,17 +121,75 @@ class Deduper:
     def words_per_value(self) -> int:
         """u32 words per signature value of the hash scheme (similarity estimates)."""
 
-    def sketch(
-        self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
-    ) -> dict[str, bytes]:
-        """Sketch keys without adding them (the staged pipeline): ``hashes`` (16 LE
-        bytes per record), ``empty`` (u8), ``data`` (u32), ``data_end`` (u64 per
-        record, cumulative), ``keys`` (u64, ``bands`` per record)."""
+    def sketch(self, keys: ArrowText) -> Sketch:
+        """Sketch keys without adding them (the staged pipeline)."""
 
-    def finish(self) -> dict[str, Any]:
-        """Cluster and choose survivors. Returns ``status`` (u8 per record:
-        0 kept, 1 exact, 2 near), ``kept_index`` (u64), ``similarity`` (f32) as
-        little-endian bytes, and ``stats`` (a dict of counters)."""
+    def finish(self) -> DedupResult:
+        """Cluster and choose survivors."""
+
+class Sketch:
+    """One batch sketched, as little-endian arrays."""
+
+    @property
+    def hashes(self) -> bytes:
+        """16 bytes (u128) content hash per record."""
+    @property
+    def empty(self) -> bytes:
+        """u8 per record: 1 where the key has no shingle."""
+    @property
+    def data(self) -> bytes:
+        """u32 verification words of all records, concatenated."""
+    @property
+    def data_end(self) -> bytes:
+        """u64 per record: end of its words in ``data`` (cumulative)."""
+    @property
+    def keys(self) -> bytes:
+        """u64 band keys, ``bands`` per record."""
+
+class DedupStats:
+    """The counters of one dedup run."""
+
+    @property
+    def records(self) -> int: ...
+    @property
+    def distinct(self) -> int: ...
+    @property
+    def exact_removed(self) -> int: ...
+    @property
+    def near_removed(self) -> int: ...
+    @property
+    def near_clusters(self) -> int: ...
+    @property
+    def empty_keys(self) -> int: ...
+    @property
+    def candidate_pairs(self) -> int: ...
+    @property
+    def verified_pairs(self) -> int: ...
+    @property
+    def rejected_pairs(self) -> int: ...
+    @property
+    def bands(self) -> int: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def spilled_bytes(self) -> int: ...
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name, for stats.json."""
+
+class DedupResult:
+    """Per record outcome of a finished dedup, as little-endian arrays."""
+
+    @property
+    def status(self) -> bytes:
+        """u8 per record: 0 kept, 1 exact copy, 2 near copy."""
+    @property
+    def kept_index(self) -> bytes:
+        """u64 per record: global index of its cluster's survivor."""
+    @property
+    def similarity(self) -> bytes:
+        """f32 per record: similarity to the survivor."""
+    @property
+    def stats(self) -> DedupStats: ...
 
 # staged near dedup (curagate.pipeline.stages); array arguments are anything with the
 # buffer protocol of little-endian values (numpy arrays and memory maps included)
@@ -154,18 +213,101 @@ def dedup_verify_pairs(
     """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
     pairs) or similarities (f32, ``similarity=True``) of pairs of groups."""
 
-def dedup_replay_union(
-    n_groups: int, pairs: list[Any], verdicts: list[Any]
-) -> tuple[bytes, int, int, int]:
-    """The streaming deduper's union-find replayed: (roots u32, candidates, verified, rejected)."""
+def dedup_replay_union(n_groups: int, pairs: list[Any], verdicts: list[Any]) -> UnionReplay:
+    """The streaming deduper's union-find replayed over every partition's verdicts."""
+
+class UnionReplay:
+    """The streaming deduper's union-find, replayed over the staged verdicts."""
+
+    @property
+    def roots(self) -> bytes:
+        """u32 per group: the root (smallest group id) of its cluster."""
+    @property
+    def candidate_pairs(self) -> int: ...
+    @property
+    def verified_pairs(self) -> int: ...
+    @property
+    def rejected_pairs(self) -> int: ...
 
 # leakage
 
-# (record, item, exact, ngram, minhash, shared_ngrams, ratio, similarity, span);
-# span = (reference_start, reference_end, record_start, record_end, words), in characters.
-LeakTuple = tuple[
-    int, int, bool, bool, bool, int, float, float | None, tuple[int, int, int, int, int] | None
-]
+class LeakSpan:
+    """Where the longest shared run of words lies, in characters."""
+
+    def __init__(
+        self,
+        reference_start: int,
+        reference_end: int,
+        record_start: int,
+        record_end: int,
+        words: int,
+    ) -> None: ...
+    @property
+    def reference_start(self) -> int: ...
+    @property
+    def reference_end(self) -> int: ...
+    @property
+    def record_start(self) -> int: ...
+    @property
+    def record_end(self) -> int: ...
+    @property
+    def words(self) -> int:
+        """Words in the run."""
+
+class Leak:
+    """One flagged (record, reference item) pair of a scan."""
+
+    def __init__(
+        self,
+        record: int,
+        item: int,
+        *,
+        exact: bool = False,
+        ngram: bool = False,
+        minhash: bool = False,
+        shared_ngrams: int = 0,
+        ratio: float = 0.0,
+        similarity: float | None = None,
+        span: LeakSpan | None = None,
+    ) -> None: ...
+    @property
+    def record(self) -> int:
+        """Row in the scanned batch."""
+    @property
+    def item(self) -> int:
+        """Reference item id (order of ``add``)."""
+    @property
+    def exact(self) -> bool: ...
+    @property
+    def ngram(self) -> bool: ...
+    @property
+    def minhash(self) -> bool: ...
+    @property
+    def shared_ngrams(self) -> int: ...
+    @property
+    def ratio(self) -> float:
+        """Shared n-grams over the item's indexed n-grams."""
+    @property
+    def similarity(self) -> float | None:
+        """Similarity estimate (MinHash, paraphrase); None when not measured."""
+    @property
+    def span(self) -> LeakSpan | None: ...
+    @property
+    def methods(self) -> list[str]:
+        """The lexical methods that flagged the pair: exact, ngram, minhash order."""
+
+class ItemStats:
+    """Per reference item, as little-endian u32 arrays."""
+
+    @property
+    def words(self) -> bytes:
+        """Words after normalization."""
+    @property
+    def ngrams(self) -> bytes:
+        """Distinct n-grams indexed."""
+    @property
+    def common_ngrams(self) -> bytes:
+        """Boilerplate n-grams left out (shared by more than ``max_ngram_items`` items)."""
 
 class ReferenceIndex:
     """Leakage reference index (exact hash, word n-grams, MinHash LSH); frozen on first scan."""
@@ -187,18 +329,14 @@ class ReferenceIndex:
         lowercase: bool = True,
         strip_punctuation: bool = True,
     ) -> None: ...
-    def add(
-        self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
-    ) -> None:
+    def add(self, texts: ArrowText) -> None:
         """Add reference items (ids continue across calls)."""
 
-    def items(self) -> tuple[bytes, bytes, bytes]:
-        """Per item (words, indexed n-grams, boilerplate n-grams) as little-endian u32 arrays."""
+    def items(self) -> ItemStats:
+        """Words, indexed n-grams and boilerplate n-grams of every item."""
 
     def bands_rows(self) -> tuple[int, int]: ...
-    def scan(
-        self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
-    ) -> list[LeakTuple]:
+    def scan(self, texts: ArrowText) -> list[Leak]:
         """Flagged (record, item) pairs of one batch, sorted by record then item."""
 
 # splits
@@ -207,17 +345,7 @@ class PairIndex:
     """Normalized records with their word-shingle sets, for `curagate split`:
     all-pairs exact-Jaccard near copies (prefix filtering) and word n-gram hashes."""
 
-    def __init__(
-        self,
-        offsets: Buffer,
-        data: Buffer | None,
-        offset: int,
-        length: int,
-        large: bool,
-        *,
-        ngram: int = 5,
-        threshold: float = 0.7,
-    ) -> None: ...
+    def __init__(self, texts: ArrowText, *, ngram: int = 5, threshold: float = 0.7) -> None: ...
     def __len__(self) -> int: ...
     def near_pairs(
         self, labels: list[int] | None = None, connect: bool = False

@@ -98,17 +98,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _unexpected(command: str, error: Exception) -> int:
-    """An exception no curagate code raised on purpose.
+    """An exception no curagate code raised on purpose: a bug.
 
-    The Rust core's parameter, input and spill errors are user errors (exit 2, one
-    line); anything else is a bug: exit 3, the traceback in a file, never exit 1
-    ("check failed"), which CI would read as a verdict.
+    Exit 3, the traceback in a file, never exit 1 ("check failed"), which CI
+    would read as a verdict. (The Rust core's parameter, input and spill errors
+    are CuragateErrors, handled in :func:`main`.)
     """
-    from curagate import _core
-
-    if isinstance(error, (_core.ParameterError, _core.InputDataError, _core.SpillError)):
-        print(f"curagate {command}: error: {error}", file=sys.stderr)
-        return 2
     import tempfile
     import traceback
 

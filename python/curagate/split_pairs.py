@@ -30,18 +30,14 @@ from curagate import _core
 SPAN_TEXT_WORDS = 60
 
 
-def _buffers(texts: Sequence[str]) -> tuple[pa.Buffer, pa.Buffer | None, int, int, bool]:
-    arr = pa.array(list(texts), pa.large_string())
-    _, offsets, data = arr.buffers()
-    return offsets, data, arr.offset, len(arr), True
-
-
 class NearIndex:
     """Normalized records, their shingle sets and word n-grams (in the core)."""
 
     def __init__(self, texts: Sequence[str], *, ngram: int, threshold: float) -> None:
         self.threshold = threshold
-        self._core = _core.PairIndex(*_buffers(texts), ngram=ngram, threshold=threshold)
+        self._core = _core.PairIndex(
+            pa.array(list(texts), pa.large_string()), ngram=ngram, threshold=threshold
+        )
 
     def __len__(self) -> int:
         return len(self._core)

@@ -37,17 +37,7 @@ def fingerprints(keys: pa.Array) -> list[bytes]:
         from curagate._core import hash_column
     except ImportError:
         return _python(keys)
-    if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+    if keys.type not in (pa.string(), pa.large_string(), pa.string_view()):
         keys = keys.cast(pa.large_string())
-    if keys.null_count:
-        keys = keys.fill_null("")
-    _, offsets, data = keys.buffers()
-    # pyarrow exports buffers as signed bytes; the core takes unsigned ones.
-    raw = hash_column(
-        memoryview(offsets).cast("B"),
-        memoryview(data).cast("B") if data is not None else None,
-        keys.offset,
-        len(keys),
-        pa.types.is_large_string(keys.type),
-    )
+    raw = hash_column(keys)
     return [raw[i : i + 16] for i in range(0, len(raw), 16)]

@@ -59,14 +59,10 @@ class LeakScan:
 
     def scan(self, keys: pa.Array) -> dict[int, str]:
         """Leaking rows of one batch: {row in batch: what leaked (item id, methods)}."""
-        from curagate.leakage import METHODS
-
         found: dict[int, str] = {}
-        for record, item, exact, ngram, minhash, *_ in self.index.scan(keys):
-            self.items_hit.add(item)
-            if record not in found:
-                how = "+".join(
-                    m for m, on in zip(METHODS, (exact, ngram, minhash), strict=True) if on
-                )
-                found[record] = f"golden item {self.index.items[item].id} ({how})"
+        for leak in self.index.scan(keys):
+            self.items_hit.add(leak.item)
+            if leak.record not in found:
+                how = "+".join(leak.methods)
+                found[leak.record] = f"golden item {self.index.items[leak.item].id} ({how})"
         return found

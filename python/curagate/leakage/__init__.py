@@ -44,6 +44,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curagate import _core
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.records import Batch, Quarantined
@@ -240,29 +241,6 @@ class RowLeaks:
     methods: pa.StringArray  # e.g. "exact+ngram"; null where not leaked
 
 
-# One raw leak from the core: (record, item, exact, ngram, minhash,
-# shared_ngrams, ratio, similarity, span); span = (ref_start, ref_end,
-# record_start, record_end, words).
-_RawLeak = tuple[
-    int, int, bool, bool, bool, int, float, float | None, tuple[int, int, int, int, int] | None
-]
-
-
-def _buffers(keys: pa.Array) -> tuple[pa.Buffer, pa.Buffer | None, int, int, bool]:
-    """The offsets and data buffers of a string column (zero-copy: the core
-    reads them through the buffer protocol), with the array's offset and length."""
-    if isinstance(keys, pa.ChunkedArray):
-        keys = keys.combine_chunks()
-    if pa.types.is_string_view(keys.type):
-        keys = keys.cast(pa.large_string())
-    if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
-        raise InputError(f"keys must be a string or large_string array, got {keys.type}")
-    if keys.null_count:
-        keys = keys.fill_null("")
-    _, offsets, data = keys.buffers()
-    return offsets, data, keys.offset, len(keys), pa.types.is_large_string(keys.type)
-
-
 # Fields tried, in order, for reference files that match no record format
 # (golden sets: id + prompt + reference; benchmarks: question, input, ...).
 REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
@@ -332,8 +310,6 @@ class LeakageIndex:
         seed: int = 1,
         threads: int | None = None,
     ) -> None:
-        from curagate import _core
-
         self.methods = _check_methods(methods)
         self.config: dict[str, Any] = {
             "ngram": ngram,
@@ -404,7 +380,7 @@ class LeakageIndex:
             raise InputError("the reference index is already built; create a new LeakageIndex")
         if len(keys) == 0:
             return
-        self._core.add(*_buffers(keys))
+        self._core.add(keys)
         base = len(self.items)
         for i, (text, row, rid) in enumerate(
             zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True)
@@ -421,7 +397,10 @@ class LeakageIndex:
         if self._frozen:
             return
         self._frozen = True
-        words, ngrams, common = (array("I", raw) for raw in self._core.items())
+        stats = self._core.items()
+        words, ngrams, common = (
+            array("I", raw) for raw in (stats.words, stats.ngrams, stats.common_ngrams)
+        )
         n = self.config["ngram"]
         self.items = [
             ReferenceItem(
@@ -438,26 +417,25 @@ class LeakageIndex:
             for k, it in enumerate(self.items)
         ]
 
-    def scan(self, keys: pa.Array) -> list[_RawLeak]:
-        """Raw flagged (row, item, ...) tuples of one batch of keys, rows ascending."""
+    def scan(self, keys: pa.Array) -> list[_core.Leak]:
+        """Flagged (record, item) pairs of one batch of keys, records ascending."""
         self._freeze()
         if len(keys) == 0:
             return []
-        return list(self._core.scan(*_buffers(keys)))
+        return self._core.scan(keys)
 
     def scan_keys(self, keys: pa.Array) -> RowLeaks:
         """Per row of ``keys``: leaked?, the first reference id it contains, methods."""
         leaked = [False] * len(keys)
         ref_ids: list[str | None] = [None] * len(keys)
         how: list[str | None] = [None] * len(keys)
-        for record, item, exact, ngram, minhash, *_ in self.scan(keys):
+        for leak in self.scan(keys):
+            record = leak.record
             if leaked[record]:
                 continue
             leaked[record] = True
-            ref_ids[record] = self.items[item].id
-            how[record] = "+".join(
-                m for m, on in zip(METHODS, (exact, ngram, minhash), strict=True) if on
-            )
+            ref_ids[record] = self.items[leak.item].id
+            how[record] = "+".join(leak.methods)
         return RowLeaks(
             pa.array(leaked, pa.bool_()), pa.array(ref_ids, pa.string()), pa.array(how, pa.string())
         )
@@ -542,8 +520,8 @@ def detect(
         # metadata field) can hold a test item too.
         extra = _other_text(batch, text_field)
         if extra is not None:
-            found = {(record, item) for record, item, *_ in raw}
-            more = [r for r in _scan(index, paraphrases, extra) if (r[0], r[1]) not in found]
+            found = {(r.record, r.item) for r in raw}
+            more = [r for r in _scan(index, paraphrases, extra) if (r.record, r.item) not in found]
             if more:
                 _collect(by_item, index, more, extra, _places(batch, more))
         if batch.quarantined:
@@ -586,19 +564,19 @@ class _Place:
     quarantined: bool
 
 
-def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_RawLeak]:
+def _scan(index: LeakageIndex, paraphrases: Any, keys: pa.Array) -> list[_core.Leak]:
     raw = index.scan(keys)
     if paraphrases is not None:
         # Only pairs the lexical methods missed: reworded copies.
-        found = {(record, item) for record, item, *_ in raw}
+        found = {(leak.record, leak.item) for leak in raw}
         for p in paraphrases.scan(keys):
             if (p.corpus, p.reference) not in found:
-                raw.append((p.corpus, p.reference, False, False, False, 0, 0.0, p.similarity, None))
-        raw.sort(key=lambda r: (r[0], r[1]))
+                raw.append(_core.Leak(p.corpus, p.reference, similarity=p.similarity))
+        raw.sort(key=lambda leak: (leak.record, leak.item))
     return raw
 
 
-def _places(batch: Any, hits: list[Any]) -> dict[int, _Place]:
+def _places(batch: Any, hits: list[_core.Leak]) -> dict[int, _Place]:
     """Where each record with a hit is: file, row, line, id (a valid row)."""
     lines = batch.lines
     return {
@@ -609,39 +587,48 @@ def _places(batch: Any, hits: list[Any]) -> dict[int, _Place]:
             batch.ids[k].as_py(),
             False,
         )
-        for k in {record for record, *_ in hits}
+        for k in {hit.record for hit in hits}
     }
 
 
 def _collect(
     by_item: dict[int, ReferenceLeak],
     index: LeakageIndex,
-    raw: list[_RawLeak],
+    raw: list[_core.Leak],
     keys: pa.Array,
     places: dict[int, _Place],
 ) -> None:
     texts: dict[int, str] = {}
-    for record, item, exact, ng, mh, shared, ratio, similarity, span in raw:
-        text = texts.get(record)
+    for hit in raw:
+        text = texts.get(hit.record)
         if text is None:
-            text = texts[record] = keys[record].as_py()
-        place = places[record]
-        methods_hit = tuple(m for m, on in zip(METHODS, (exact, ng, mh), strict=True) if on)
+            text = texts[hit.record] = keys[hit.record].as_py()
+        place = places[hit.record]
+        span = hit.span
         match = Match(
             file=place.file,
             row=place.row,
             line=place.line,
             id=place.id,
-            methods=methods_hit or ("paraphrase",),
-            shared_ngrams=shared,
-            ratio=ratio,
-            similarity=similarity,
-            span=None if span is None else Span(*span, text=_clip(text[span[2] : span[3]])),
+            methods=tuple(hit.methods) or ("paraphrase",),
+            shared_ngrams=hit.shared_ngrams,
+            ratio=hit.ratio,
+            similarity=hit.similarity,
+            span=None
+            if span is None
+            else Span(
+                span.reference_start,
+                span.reference_end,
+                span.record_start,
+                span.record_end,
+                span.words,
+                text=_clip(text[span.record_start : span.record_end]),
+            ),
             quarantined=place.quarantined,
         )
-        leak = by_item.get(item)
+        leak = by_item.get(hit.item)
         if leak is None:
-            leak = by_item[item] = ReferenceLeak(index.items[item])
+            leak = by_item[hit.item] = ReferenceLeak(index.items[hit.item])
         leak.matches.append(match)
 
 

@@ -7,7 +7,7 @@ vanish: every input row ends up kept, removed (with a reason) or quarantined.
 A quality filter is one file in ``pipeline/filters/`` (copy ``length.py``).
 """
 
-from curagate.pipeline.dedup import DedupOutcome, DedupStep, keep_priorities, text_buffers
+from curagate.pipeline.dedup import DedupOutcome, DedupStep, keep_priorities
 from curagate.pipeline.step import (
     BaseStep,
     Fates,
@@ -29,5 +29,4 @@ __all__ = [
     "Step",
     "keep_priorities",
     "register_filter",
-    "text_buffers",
 ]

@@ -1,13 +1,13 @@
 """Exact + near dedup step over the Rust core.
 
-Keys go to Rust as the buffers of an Arrow string array (no Python object per
-row); the core hashes, sketches and clusters with the GIL released.
+Keys go to Rust as an Arrow string array through the PyCapsule interface (no
+Python object per row, no copy); the core hashes, sketches and clusters with
+the GIL released.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,18 +18,6 @@ from curagate.errors import ConfigError, InputError
 from curagate.records import Batch
 
 STATUS_NAMES = ("kept", "exact", "near")
-
-
-def text_buffers(arr: pa.Array | pa.ChunkedArray) -> tuple[Any, Any, int, int, bool]:
-    """(offsets, data, offset, length, large) of a string array, zero-copy."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = arr.cast(pa.large_string())
-    if arr.null_count:
-        arr = pc.fill_null(arr, "")
-    buffers = arr.buffers()
-    return buffers[1], buffers[2], arr.offset, len(arr), pa.types.is_large_string(arr.type)
 
 
 def keep_priorities(batch: Batch, cfg: CurateConfig) -> pa.Array:
@@ -100,20 +88,14 @@ class DedupStep:
     def bands_rows(self) -> tuple[int, int]:
         return self._core.bands_rows
 
-    def add(self, keys: pa.Array, priorities: pa.Array) -> None:
-        offsets, data, offset, length, large = text_buffers(keys)
-        prio = (
-            priorities.combine_chunks() if isinstance(priorities, pa.ChunkedArray) else priorities
-        )
-        prio = prio.cast(pa.float64())
-        if prio.null_count:
-            prio = pc.fill_null(prio, float("-inf"))
-        self._core.add(offsets, data, offset, length, large, prio.buffers()[1], prio.offset)
+    def add(self, keys: pa.Array | pa.ChunkedArray, priorities: pa.Array) -> None:
+        """One batch: string keys and float64 priorities (nulls lose, as -inf)."""
+        self._core.add(keys, priorities.cast(pa.float64()))
 
     def finish(self) -> DedupOutcome:
         out = self._core.finish()
-        n = len(out["status"])
-        status = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(out["status"])])
-        kept = pa.Array.from_buffers(pa.uint64(), n, [None, pa.py_buffer(out["kept_index"])])
-        sim = pa.Array.from_buffers(pa.float32(), n, [None, pa.py_buffer(out["similarity"])])
-        return DedupOutcome(status, kept, sim, dict(out["stats"]))
+        n = len(out.status)
+        status = pa.Array.from_buffers(pa.uint8(), n, [None, pa.py_buffer(out.status)])
+        kept = pa.Array.from_buffers(pa.uint64(), n, [None, pa.py_buffer(out.kept_index)])
+        sim = pa.Array.from_buffers(pa.float32(), n, [None, pa.py_buffer(out.similarity)])
+        return DedupOutcome(status, kept, sim, out.stats.as_dict())

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from curagate.config import CurateConfig
 from curagate.errors import ConfigError
 from curagate.io import read_batches
-from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities, text_buffers
+from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities
 from curagate.pipeline.write import ShardWriter, meta_name, write_json, write_quarantine
 from curagate.records import Batch
 
@@ -281,14 +281,14 @@ def _sketch_into(
         p = pc.fill_null(p.cast(pa.float64()), float("-inf"))
         p_np = p.to_numpy(zero_copy_only=False).astype(np.float64)
         prio.append(np.where(np.isnan(p_np), -np.inf, p_np))
-        out = dedup._core.sketch(*text_buffers(batch_keys))
-        hashes.append(np.frombuffer(out["hashes"], dtype="<u8").reshape(-1, 2))
-        empty.append(np.frombuffer(out["empty"], dtype=np.uint8))
-        sets.write(out["data"])
-        ends = np.frombuffer(out["data_end"], dtype="<u8") + np.uint64(data_base)
+        out = dedup._core.sketch(batch_keys)
+        hashes.append(np.frombuffer(out.hashes, dtype="<u8").reshape(-1, 2))
+        empty.append(np.frombuffer(out.empty, dtype=np.uint8))
+        sets.write(out.data)
+        ends = np.frombuffer(out.data_end, dtype="<u8") + np.uint64(data_base)
         offsets.write(ends.astype("<u8").tobytes())
-        data_base += len(out["data"]) // 4
-        keys.append(np.frombuffer(out["keys"], dtype="<u8"))
+        data_base += len(out.data) // 4
+        keys.append(np.frombuffer(out.keys, dtype="<u8"))
 
     write_quarantine(tmp / "quarantine.jsonl", quarantined)
     meta: dict[str, pa.Array] = {"id": pa.chunked_array(ids, pa.string()).combine_chunks()}
@@ -506,10 +506,10 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
             entries[p] = info["entries"]
             pair_list.append(np.asarray(_np(b / "pairs.npy")))
             verdict_list.append(np.asarray(_np(b / "verdicts.npy")))
-        roots_raw, candidates, verified, rejected = _core.dedup_replay_union(
-            n_groups, pair_list, verdict_list
-        )
-        roots = np.frombuffer(roots_raw, dtype="<u4").astype(np.int64)
+        replay = _core.dedup_replay_union(n_groups, pair_list, verdict_list)
+        roots = np.frombuffer(replay.roots, dtype="<u4").astype(np.int64)
+        candidates, verified = replay.candidate_pairs, replay.verified_pairs
+        rejected = replay.rejected_pairs
     else:
         roots = np.arange(n_groups, dtype=np.int64)
         candidates = verified = rejected = 0

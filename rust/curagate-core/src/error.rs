@@ -13,8 +13,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("offsets buffer is malformed: {0}; pass a pyarrow string or large_string array")]
-    BadOffsets(String),
+    #[error(
+        "Arrow column is malformed: {0}; pass a pyarrow string, large_string or string_view array"
+    )]
+    BadColumn(String),
 
     #[error("text at row {row} is not valid UTF-8")]
     InvalidUtf8 { row: usize },

@@ -112,40 +112,28 @@ impl Deduper {
         self.inner.records()
     }
 
-    #[pyo3(signature = (offsets, data, offset, length, large, priorities, priorities_offset=0))]
-    #[allow(clippy::too_many_arguments)]
+    /// Add keys (an Arrow text column) with one float64 survivor priority each.
     fn add(
         &mut self,
         py: Python<'_>,
-        offsets: &Bound<'_, PyAny>,
-        data: Option<&Bound<'_, PyAny>>,
-        offset: usize,
-        length: usize,
-        large: bool,
+        keys: &Bound<'_, PyAny>,
         priorities: &Bound<'_, PyAny>,
-        priorities_offset: usize,
     ) -> PyResult<()> {
-        let column = TextColumn::new(offsets, data, offset, length, large)?;
-        let priorities = f64_values(priorities, priorities_offset, column.len())?;
+        let column = TextColumn::from_py(keys, "keys")?;
+        let priorities = f64_values(priorities, "priorities", column.len())?;
         let (inner, pool) = (&mut self.inner, &self.pool);
-        py.detach(|| {
-            pool.install(|| -> curagate_core::Result<()> {
-                inner.add(&column.strs()?, &priorities)
-            })
-        })
-        .map_err(to_py)
+        crate::enter(py, Some(pool), || inner.add(&column.strs()?, &priorities))
     }
 
     /// Add keys given as a sequence of Python `str`. Their UTF-8 bytes are
     /// read in place (no copy for ASCII strings; CPython caches the UTF-8 form
     /// of the others), so a caller holding a list does not need an Arrow copy.
-    #[pyo3(signature = (texts, priorities=None, priorities_offset=0))]
+    #[pyo3(signature = (texts, priorities=None))]
     fn add_texts(
         &mut self,
         py: Python<'_>,
         texts: &Bound<'_, PyAny>,
         priorities: Option<&Bound<'_, PyAny>>,
-        priorities_offset: usize,
     ) -> PyResult<()> {
         // Owned references keep every string alive while the GIL is released,
         // even if the caller's list is changed meanwhile.
@@ -166,12 +154,11 @@ impl Deduper {
         }
         let strs: Vec<&str> = owned.iter().map(|s| s.to_str()).collect::<PyResult<_>>()?;
         let priorities = match priorities {
-            Some(p) => f64_values(p, priorities_offset, strs.len())?,
+            Some(p) => f64_values(p, "priorities", strs.len())?,
             None => vec![0.0; strs.len()],
         };
         let (inner, pool) = (&mut self.inner, &self.pool);
-        py.detach(|| pool.install(|| inner.add(&strs, &priorities)))
-            .map_err(to_py)
+        crate::enter(py, Some(pool), || inner.add(&strs, &priorities))
     }
 
     /// Words per signature value and verification mode, for the stage functions.
@@ -180,75 +167,124 @@ impl Deduper {
         self.inner.words_per_value()
     }
 
-    /// Sketch keys without adding them (the staged pipeline's `sketch`):
-    /// `hashes` (16 LE bytes per record), `empty` (u8), `data` (u32),
-    /// `data_end` (u64 per record) and `keys` (u64, `bands` per record).
-    fn sketch<'py>(
-        &self,
-        py: Python<'py>,
-        offsets: &Bound<'py, PyAny>,
-        data: Option<&Bound<'py, PyAny>>,
-        offset: usize,
-        length: usize,
-        large: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let column = TextColumn::new(offsets, data, offset, length, large)?;
-        let strs = column.strs().map_err(to_py)?;
+    /// Sketch keys (an Arrow text column) without adding them: the staged
+    /// pipeline's `sketch`.
+    fn sketch(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Sketch> {
+        let column = TextColumn::from_py(keys, "keys")?;
         let (inner, pool) = (&self.inner, &self.pool);
-        let out = py.detach(|| pool.install(|| inner.sketch_batch(&strs)));
-        let d = PyDict::new(py);
-        let hashes: Vec<u8> = out.hashes.iter().flat_map(|h| h.to_le_bytes()).collect();
-        d.set_item("hashes", PyBytes::new(py, &hashes))?;
-        let empty: Vec<u8> = out.empty.iter().map(|&e| u8::from(e)).collect();
-        d.set_item("empty", PyBytes::new(py, &empty))?;
-        let words: Vec<u8> = out.data.iter().flat_map(|w| w.to_le_bytes()).collect();
-        d.set_item("data", PyBytes::new(py, &words))?;
-        let ends: Vec<u8> = out.data_end.iter().flat_map(|e| e.to_le_bytes()).collect();
-        d.set_item("data_end", PyBytes::new(py, &ends))?;
-        let keys: Vec<u8> = out.keys.iter().flat_map(|k| k.to_le_bytes()).collect();
-        d.set_item("keys", PyBytes::new(py, &keys))?;
-        Ok(d)
+        let out = crate::enter(py, Some(pool), || Ok(inner.sketch_batch(&column.strs()?)))?;
+        Ok(Sketch {
+            hashes: le_bytes(py, out.hashes.iter().map(|h| h.to_le_bytes())),
+            empty: le_bytes(py, out.empty.iter().map(|&e| [u8::from(e)])),
+            data: le_bytes(py, out.data.iter().map(|w| w.to_le_bytes())),
+            data_end: le_bytes(py, out.data_end.iter().map(|e| e.to_le_bytes())),
+            keys: le_bytes(py, out.keys.iter().map(|k| k.to_le_bytes())),
+        })
     }
 
-    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Cluster and choose survivors; the deduper cannot be used afterwards.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<DedupResult> {
         let (inner, pool) = (&mut self.inner, &self.pool);
-        let out: DedupOutput = py
-            .detach(|| pool.install(|| inner.finish()))
-            .map_err(to_py)?;
-        let d = PyDict::new(py);
-        d.set_item("status", PyBytes::new(py, &out.status))?;
-        let kept: Vec<u8> = out
-            .kept_index
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        d.set_item("kept_index", PyBytes::new(py, &kept))?;
-        let sim: Vec<u8> = out
-            .similarity
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        d.set_item("similarity", PyBytes::new(py, &sim))?;
+        let out: DedupOutput = crate::enter(py, Some(pool), || inner.finish())?;
         let s = &out.stats;
-        let stats = PyDict::new(py);
-        stats.set_item("records", s.records)?;
-        stats.set_item("distinct", s.distinct)?;
-        stats.set_item("exact_removed", s.exact_removed)?;
-        stats.set_item("near_removed", s.near_removed)?;
-        stats.set_item("near_clusters", s.near_clusters)?;
-        stats.set_item("empty_keys", s.empty_keys)?;
-        stats.set_item("candidate_pairs", s.candidate_pairs)?;
-        stats.set_item("verified_pairs", s.verified_pairs)?;
-        stats.set_item("rejected_pairs", s.rejected_pairs)?;
-        stats.set_item("bands", s.bands)?;
-        stats.set_item("rows", s.rows)?;
-        stats.set_item("spilled_bytes", s.spilled_bytes)?;
-        d.set_item("stats", stats)?;
+        Ok(DedupResult {
+            status: PyBytes::new(py, &out.status).unbind(),
+            kept_index: le_bytes(py, out.kept_index.iter().map(|v| v.to_le_bytes())),
+            similarity: le_bytes(py, out.similarity.iter().map(|v| v.to_le_bytes())),
+            stats: DedupStats {
+                records: s.records,
+                distinct: s.distinct,
+                exact_removed: s.exact_removed,
+                near_removed: s.near_removed,
+                near_clusters: s.near_clusters,
+                empty_keys: s.empty_keys,
+                candidate_pairs: s.candidate_pairs,
+                verified_pairs: s.verified_pairs,
+                rejected_pairs: s.rejected_pairs,
+                bands: s.bands,
+                rows: s.rows,
+                spilled_bytes: s.spilled_bytes,
+            },
+        })
+    }
+}
+
+/// Fixed-width little-endian values as one `bytes` object.
+fn le_bytes<const N: usize>(py: Python<'_>, values: impl Iterator<Item = [u8; N]>) -> Py<PyBytes> {
+    let flat: Vec<u8> = values.flatten().collect();
+    PyBytes::new(py, &flat).unbind()
+}
+
+/// One batch sketched: little-endian arrays for the staged pipeline.
+#[pyclass(module = "curagate._core", frozen, get_all)]
+pub struct Sketch {
+    /// 16 bytes (u128) content hash per record.
+    hashes: Py<PyBytes>,
+    /// u8 per record: 1 where the key has no shingle.
+    empty: Py<PyBytes>,
+    /// u32 verification words of all records, concatenated.
+    data: Py<PyBytes>,
+    /// u64 per record: end of its words in `data` (cumulative).
+    data_end: Py<PyBytes>,
+    /// u64 band keys, `bands` per record.
+    keys: Py<PyBytes>,
+}
+
+/// The counters of one dedup run (stats.json's `near` and `exact` steps).
+#[pyclass(module = "curagate._core", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct DedupStats {
+    records: u64,
+    distinct: u64,
+    exact_removed: u64,
+    near_removed: u64,
+    near_clusters: u64,
+    empty_keys: u64,
+    candidate_pairs: u64,
+    verified_pairs: u64,
+    rejected_pairs: u64,
+    bands: usize,
+    rows: usize,
+    spilled_bytes: u64,
+}
+
+#[pymethods]
+impl DedupStats {
+    /// The counters by name, for stats.json.
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("records", self.records)?;
+        d.set_item("distinct", self.distinct)?;
+        d.set_item("exact_removed", self.exact_removed)?;
+        d.set_item("near_removed", self.near_removed)?;
+        d.set_item("near_clusters", self.near_clusters)?;
+        d.set_item("empty_keys", self.empty_keys)?;
+        d.set_item("candidate_pairs", self.candidate_pairs)?;
+        d.set_item("verified_pairs", self.verified_pairs)?;
+        d.set_item("rejected_pairs", self.rejected_pairs)?;
+        d.set_item("bands", self.bands)?;
+        d.set_item("rows", self.rows)?;
+        d.set_item("spilled_bytes", self.spilled_bytes)?;
         Ok(d)
     }
 }
 
+/// Per record outcome of a finished dedup, as little-endian arrays.
+#[pyclass(module = "curagate._core", frozen, get_all)]
+pub struct DedupResult {
+    /// u8 per record: 0 kept, 1 exact copy, 2 near copy.
+    status: Py<PyBytes>,
+    /// u64 per record: global index of its cluster's survivor.
+    kept_index: Py<PyBytes>,
+    /// f32 per record: similarity to the survivor.
+    similarity: Py<PyBytes>,
+    stats: DedupStats,
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Deduper>()?;
+    m.add_class::<Sketch>()?;
+    m.add_class::<DedupStats>()?;
+    m.add_class::<DedupResult>()?;
     Ok(())
 }

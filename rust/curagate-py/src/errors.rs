@@ -1,15 +1,23 @@
 //! The core's error enum mapped onto one Python exception hierarchy.
+//!
+//! `CoreError` derives from `curagate.errors.CuragateError`, so every error
+//! a user can cause in the core (a parameter, the input data, the spill
+//! disk) is a one-line user error with exit code 2 wherever curagate
+//! handles its own errors. Misuse of the bindings by curagate's own code (a
+//! finished deduper, a frozen index) is a `RuntimeError`: a bug, exit 3.
 
 use curagate_core::Error;
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+
+pyo3::import_exception!(curagate.errors, CuragateError);
 
 create_exception!(
     _core,
     CoreError,
-    PyException,
-    "Base of every error raised by curagate._core."
+    CuragateError,
+    "Base of every user error raised by curagate._core (a curagate CuragateError)."
 );
 create_exception!(
     _core,
@@ -35,8 +43,8 @@ pub fn to_py(err: Error) -> PyErr {
     match err {
         Error::InvalidParameter { .. } => ParameterError::new_err(msg),
         Error::Spill { .. } => SpillError::new_err(msg),
-        Error::BadOffsets(_) | Error::InvalidUtf8 { .. } => InputDataError::new_err(msg),
-        Error::Finished => CoreError::new_err(msg),
+        Error::BadColumn(_) | Error::InvalidUtf8 { .. } => InputDataError::new_err(msg),
+        Error::Finished => PyRuntimeError::new_err(msg),
     }
 }
 

@@ -3,27 +3,121 @@
 use curagate_core::leakage::{
     ItemInfo, LeakageConfig, Methods, ReferenceIndex as CoreIndex, ReferenceIndexBuilder,
 };
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::PyBytes;
 
 use crate::arrow::TextColumn;
-use crate::errors::{to_py, CoreError, ParameterError};
+use crate::errors::{to_py, ParameterError};
 use crate::text::norm_opts;
 
-/// One leak: (record, item, exact, ngram, minhash, shared_ngrams, ratio,
-/// similarity, span) with span = (reference_start, reference_end,
-/// record_start, record_end, words) in characters.
-type LeakTuple = (
-    u32,
-    u32,
-    bool,
-    bool,
-    bool,
-    u32,
-    f64,
-    Option<f64>,
-    Option<(u32, u32, u32, u32, u32)>,
-);
+/// Where the longest shared run of words lies, in characters.
+#[pyclass(module = "curagate._core", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct LeakSpan {
+    reference_start: u32,
+    reference_end: u32,
+    record_start: u32,
+    record_end: u32,
+    /// Words in the run.
+    words: u32,
+}
+
+#[pymethods]
+impl LeakSpan {
+    #[new]
+    fn new(
+        reference_start: u32,
+        reference_end: u32,
+        record_start: u32,
+        record_end: u32,
+        words: u32,
+    ) -> Self {
+        Self {
+            reference_start,
+            reference_end,
+            record_start,
+            record_end,
+            words,
+        }
+    }
+}
+
+/// One flagged (record, reference item) pair of a scan. Constructible so
+/// that methods outside the core (paraphrase) report in the same shape.
+#[pyclass(module = "curagate._core", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Leak {
+    /// Row in the scanned batch.
+    record: u32,
+    /// Reference item id (order of `add`).
+    item: u32,
+    exact: bool,
+    ngram: bool,
+    minhash: bool,
+    shared_ngrams: u32,
+    /// Shared n-grams over the item's indexed n-grams.
+    ratio: f64,
+    /// Similarity estimate (MinHash, paraphrase); None when not measured.
+    similarity: Option<f64>,
+    span: Option<LeakSpan>,
+}
+
+#[pymethods]
+impl Leak {
+    #[new]
+    #[pyo3(signature = (record, item, *, exact=false, ngram=false, minhash=false, shared_ngrams=0,
+        ratio=0.0, similarity=None, span=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        record: u32,
+        item: u32,
+        exact: bool,
+        ngram: bool,
+        minhash: bool,
+        shared_ngrams: u32,
+        ratio: f64,
+        similarity: Option<f64>,
+        span: Option<LeakSpan>,
+    ) -> Self {
+        Self {
+            record,
+            item,
+            exact,
+            ngram,
+            minhash,
+            shared_ngrams,
+            ratio,
+            similarity,
+            span,
+        }
+    }
+
+    /// The lexical methods that flagged the pair, in the order exact, ngram,
+    /// minhash (empty for a paraphrase).
+    #[getter]
+    fn methods(&self) -> Vec<&'static str> {
+        [
+            ("exact", self.exact),
+            ("ngram", self.ngram),
+            ("minhash", self.minhash),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
+}
+
+/// Per reference item, as little-endian u32 arrays.
+#[pyclass(module = "curagate._core", frozen, get_all)]
+pub struct ItemStats {
+    /// Words after normalization.
+    words: Py<PyBytes>,
+    /// Distinct n-grams indexed.
+    ngrams: Py<PyBytes>,
+    /// Boilerplate n-grams left out (shared by more than `max_ngram_items` items).
+    common_ngrams: Py<PyBytes>,
+}
 
 /// Reference items in, then scans of corpus batches; see `curagate/_core.pyi`.
 #[pyclass(module = "curagate._core")]
@@ -92,93 +186,62 @@ impl ReferenceIndex {
         })
     }
 
-    /// Add a batch of reference items (ids continue from the previous batch).
-    fn add(
-        &mut self,
-        py: Python<'_>,
-        offsets: &Bound<'_, PyAny>,
-        data: Option<&Bound<'_, PyAny>>,
-        offset: usize,
-        length: usize,
-        large: bool,
-    ) -> PyResult<()> {
-        let column = TextColumn::new(offsets, data, offset, length, large)?;
+    /// Add a batch of reference items (an Arrow text column); ids continue
+    /// from the previous batch.
+    fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
+        let column = TextColumn::from_py(texts, "texts")?;
         let Some(builder) = self.builder.as_mut() else {
-            return Err(CoreError::new_err(
+            return Err(PyRuntimeError::new_err(
                 "the reference index is frozen (scan was called); build a new one",
             ));
         };
-        let pool = &self.pool;
-        py.detach(|| pool.install(|| builder.add(&column.strs()?[..])))
-            .map_err(to_py)
+        crate::enter(py, Some(&self.pool), || builder.add(&column.strs()?[..]))
     }
 
-    /// Per item: (words, indexed distinct n-grams, boilerplate n-grams left
-    /// out) as little-endian u32 arrays.
-    fn items<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let items = self.frozen(py).items();
-        let column = |f: fn(&ItemInfo) -> u32| -> Vec<u8> {
-            items.iter().flat_map(|i| f(i).to_le_bytes()).collect()
+    /// Words, indexed n-grams and boilerplate n-grams of every item.
+    fn items(&mut self, py: Python<'_>) -> PyResult<ItemStats> {
+        let items = self.frozen(py)?.items();
+        let column = |f: fn(&ItemInfo) -> u32| -> Py<PyBytes> {
+            let flat: Vec<u8> = items.iter().flat_map(|i| f(i).to_le_bytes()).collect();
+            PyBytes::new(py, &flat).unbind()
         };
-        let (words, ngrams, common) = (
-            column(|i| i.words),
-            column(|i| i.ngrams),
-            column(|i| i.common_ngrams),
-        );
-        PyTuple::new(
-            py,
-            [
-                PyBytes::new(py, &words),
-                PyBytes::new(py, &ngrams),
-                PyBytes::new(py, &common),
-            ],
-        )
+        Ok(ItemStats {
+            words: column(|i| i.words),
+            ngrams: column(|i| i.ngrams),
+            common_ngrams: column(|i| i.common_ngrams),
+        })
     }
 
     /// (bands, rows) of the MinHash LSH; (0, 0) without MinHash.
-    fn bands_rows(&mut self, py: Python<'_>) -> (usize, usize) {
-        self.frozen(py).bands_rows()
+    fn bands_rows(&mut self, py: Python<'_>) -> PyResult<(usize, usize)> {
+        Ok(self.frozen(py)?.bands_rows())
     }
 
-    /// Scan a batch of corpus texts; returns the flagged pairs only.
-    fn scan(
-        &mut self,
-        py: Python<'_>,
-        offsets: &Bound<'_, PyAny>,
-        data: Option<&Bound<'_, PyAny>>,
-        offset: usize,
-        length: usize,
-        large: bool,
-    ) -> PyResult<Vec<LeakTuple>> {
-        let column = TextColumn::new(offsets, data, offset, length, large)?;
-        self.frozen(py);
+    /// Scan a batch of corpus texts (an Arrow text column); returns the
+    /// flagged pairs only, by record then item.
+    fn scan(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<Vec<Leak>> {
+        let column = TextColumn::from_py(texts, "texts")?;
+        self.frozen(py)?;
         let (index, pool) = (self.index.as_ref().expect("frozen above"), &self.pool);
-        let leaks = py
-            .detach(|| pool.install(|| index.scan(&column.strs()?[..])))
-            .map_err(to_py)?;
+        let leaks = crate::enter(py, Some(pool), || index.scan(&column.strs()?[..]))?;
         Ok(leaks
             .into_iter()
-            .map(|l| {
-                let span = l.longest.map(|s| {
-                    (
-                        s.reference_start,
-                        s.reference_end,
-                        s.record_start,
-                        s.record_end,
-                        s.words,
-                    )
-                });
-                (
-                    l.record,
-                    l.item,
-                    l.exact,
-                    l.ngram,
-                    l.minhash,
-                    l.shared_ngrams,
-                    l.ratio,
-                    l.similarity,
-                    span,
-                )
+            .map(|l| Leak {
+                record: l.record,
+                item: l.item,
+                exact: l.exact,
+                ngram: l.ngram,
+                minhash: l.minhash,
+                shared_ngrams: l.shared_ngrams,
+                ratio: l.ratio,
+                similarity: l.similarity,
+                span: l.longest.map(|s| LeakSpan {
+                    reference_start: s.reference_start,
+                    reference_end: s.reference_end,
+                    record_start: s.record_start,
+                    record_end: s.record_end,
+                    words: s.words,
+                }),
             })
             .collect())
     }
@@ -186,16 +249,19 @@ impl ReferenceIndex {
 
 impl ReferenceIndex {
     /// Freeze on first use: building the n-gram and LSH tables happens once.
-    fn frozen(&mut self, py: Python<'_>) -> &CoreIndex {
+    fn frozen(&mut self, py: Python<'_>) -> PyResult<&CoreIndex> {
         if let Some(builder) = self.builder.take() {
             let pool = &self.pool;
-            self.index = Some(py.detach(|| pool.install(|| builder.finish())));
+            self.index = Some(crate::enter(py, Some(pool), || Ok(builder.finish()))?);
         }
-        self.index.as_ref().expect("frozen above")
+        Ok(self.index.as_ref().expect("frozen above"))
     }
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReferenceIndex>()?;
+    m.add_class::<Leak>()?;
+    m.add_class::<LeakSpan>()?;
+    m.add_class::<ItemStats>()?;
     Ok(())
 }

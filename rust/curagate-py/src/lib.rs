@@ -1,7 +1,8 @@
 //! `curagate._core`: thin PyO3 bindings over `curagate-core`.
 //!
-//! Bindings only convert: Arrow buffers in (zero-copy), the GIL released
-//! around every long call, core errors mapped to one exception hierarchy.
+//! Bindings only convert: Arrow columns in through the PyCapsule interface
+//! (zero-copy), the GIL released around every long call ([`enter`]), core
+//! errors mapped to one exception hierarchy, results as typed classes.
 
 use pyo3::prelude::*;
 
@@ -20,6 +21,21 @@ pub(crate) fn thread_pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool>
         .num_threads(threads.unwrap_or(0))
         .build()
         .map_err(|e| errors::ParameterError::new_err(format!("invalid parameter `threads`: {e}")))
+}
+
+/// Every long call goes through here: the GIL released, the work run in the
+/// object's rayon pool (`None`: rayon's global pool, for objects without a
+/// `threads` parameter), core errors mapped to `curagate._core` exceptions.
+pub(crate) fn enter<T, F>(py: Python<'_>, pool: Option<&rayon::ThreadPool>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> curagate_core::Result<T> + Send,
+{
+    py.detach(|| match pool {
+        Some(pool) => pool.install(f),
+        None => f(),
+    })
+    .map_err(errors::to_py)
 }
 
 #[pymodule]

@@ -7,7 +7,7 @@ use pyo3::types::PyBytes;
 use rayon::prelude::*;
 
 use crate::arrow::TextColumn;
-use crate::errors::{to_py, ParameterError};
+use crate::errors::ParameterError;
 use crate::text::norm_opts;
 
 /// Normalized texts with their shingle sets; see `curagate/_core.pyi`.
@@ -19,16 +19,12 @@ pub struct PairIndex {
 
 #[pymethods]
 impl PairIndex {
+    /// `texts`: an Arrow text column (nulls as "").
     #[new]
-    #[pyo3(signature = (offsets, data, offset, length, large, *, ngram=5, threshold=0.7))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (texts, *, ngram=5, threshold=0.7))]
     fn new(
         py: Python<'_>,
-        offsets: &Bound<'_, PyAny>,
-        data: Option<&Bound<'_, PyAny>>,
-        offset: usize,
-        length: usize,
-        large: bool,
+        texts: &Bound<'_, PyAny>,
         ngram: usize,
         threshold: f64,
     ) -> PyResult<Self> {
@@ -42,9 +38,9 @@ impl PairIndex {
                 "invalid parameter `threshold`: {threshold}; a Jaccard similarity in (0, 1]"
             )));
         }
-        let column = TextColumn::new(offsets, data, offset, length, large)?;
+        let column = TextColumn::from_py(texts, "texts")?;
         let opts = norm_opts(true, true, true, true);
-        py.detach(|| {
+        crate::enter(py, None, || {
             let texts = column.strs()?;
             let normalized: Vec<String> = texts
                 .par_iter()
@@ -54,7 +50,6 @@ impl PairIndex {
             let near = NearSets::new(&refs, ngram, threshold);
             Ok(Self { normalized, near })
         })
-        .map_err(to_py)
     }
 
     fn __len__(&self) -> usize {
@@ -80,7 +75,9 @@ impl PairIndex {
                 )));
             }
         }
-        Ok(py.detach(|| self.near.search(labels.as_deref(), connect)))
+        crate::enter(py, None, || {
+            Ok(self.near.search(labels.as_deref(), connect))
+        })
     }
 
     /// Exact Jaccard of the shingle sets of records `a` and `b`.
@@ -105,14 +102,14 @@ impl PairIndex {
         &self,
         py: Python<'py>,
         n: usize,
-    ) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
-        let (offsets, hashes) = py.detach(|| {
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let (offsets, hashes) = crate::enter(py, None, || {
             let refs: Vec<&str> = self.normalized.iter().map(String::as_str).collect();
-            ngram_hash_sets(&refs, n)
-        });
+            Ok(ngram_hash_sets(&refs, n))
+        })?;
         let off: Vec<u8> = offsets.iter().flat_map(|v| v.to_le_bytes()).collect();
         let hs: Vec<u8> = hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
-        (PyBytes::new(py, &off), PyBytes::new(py, &hs))
+        Ok((PyBytes::new(py, &off), PyBytes::new(py, &hs)))
     }
 
     /// The hash of the `n`-gram starting at each word of record `i` (as i64).

@@ -64,9 +64,9 @@ fn dedup_candidate_pairs<'py>(
             "keys and groups must have the same length",
         ));
     }
-    let flat: Vec<u8> = py.detach(|| {
+    let flat: Vec<u8> = crate::enter(py, None, || {
         let entries: Vec<(u64, u32)> = k.iter().copied().zip(g.iter().copied()).collect();
-        stages::candidate_pairs(entries)
+        Ok(stages::candidate_pairs(entries)
             .into_iter()
             .flat_map(|(a, b)| {
                 let mut v = [0u8; 8];
@@ -74,8 +74,8 @@ fn dedup_candidate_pairs<'py>(
                 v[4..].copy_from_slice(&b.to_le_bytes());
                 v
             })
-            .collect()
-    });
+            .collect())
+    })?;
     Ok(PyBytes::new(py, &flat))
 }
 
@@ -155,37 +155,32 @@ fn dedup_verify_pairs<'py>(
         &datas[s][offs[s][l] as usize..offs[s][l + 1] as usize]
     };
     let pool = crate::thread_pool(threads)?;
-    let out: Vec<u8> = py.detach(|| {
-        pool.install(|| {
-            if similarity {
-                use rayon::prelude::*;
-                pairs
-                    .par_iter()
-                    .map(|&(a, b)| {
-                        stages::similarity(get(a), get(b), verify, words_per_value) as f32
-                    })
-                    .collect::<Vec<f32>>()
-                    .into_iter()
-                    .flat_map(f32::to_le_bytes)
-                    .collect()
-            } else {
-                stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
-            }
+    let out: Vec<u8> = crate::enter(py, Some(&pool), || {
+        Ok(if similarity {
+            use rayon::prelude::*;
+            pairs
+                .par_iter()
+                .map(|&(a, b)| stages::similarity(get(a), get(b), verify, words_per_value) as f32)
+                .collect::<Vec<f32>>()
+                .into_iter()
+                .flat_map(f32::to_le_bytes)
+                .collect()
+        } else {
+            stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
         })
-    });
+    })?;
     Ok(PyBytes::new(py, &out))
 }
 
 /// Replay the streaming deduper's union-find over every partition's pairs
-/// (interleaved u32) and verdicts (u8), in partition order. Returns
-/// (roots as u32 bytes, candidate_pairs, verified_pairs, rejected_pairs).
+/// (interleaved u32) and verdicts (u8), in partition order.
 #[pyfunction]
 fn dedup_replay_union<'py>(
     py: Python<'py>,
     n_groups: usize,
     pairs: &Bound<'py, PyList>,
     verdicts: &Bound<'py, PyList>,
-) -> PyResult<(Bound<'py, PyBytes>, u64, u64, u64)> {
+) -> PyResult<UnionReplay> {
     if pairs.len() != verdicts.len() {
         return Err(ParameterError::new_err("one verdict list per pair list"));
     }
@@ -214,31 +209,43 @@ fn dedup_replay_union<'py>(
         }
         parts.push((pairs, verdicts));
     }
-    let replayed = py
-        .detach(|| {
-            let refs: Vec<stages::Verdicts<'_>> = parts
-                .iter()
-                .map(|(p, v)| (p.as_slice(), v.as_slice()))
-                .collect();
-            stages::replay_union(n_groups, &refs)
-        })
-        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("replay: {e}")))?;
+    // A missing verdict means the stage files disagree with each other: a
+    // bug (exit 3), not a user error, hence RuntimeError.
+    let replayed = crate::enter(py, None, || {
+        let refs: Vec<stages::Verdicts<'_>> = parts
+            .iter()
+            .map(|(p, v)| (p.as_slice(), v.as_slice()))
+            .collect();
+        Ok(stages::replay_union(n_groups, &refs))
+    })?
+    .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("replay: {e}")))?;
     let roots: Vec<u8> = replayed
         .roots
         .iter()
         .flat_map(|r| r.to_le_bytes())
         .collect();
-    Ok((
-        PyBytes::new(py, &roots),
-        replayed.candidate_pairs,
-        replayed.verified_pairs,
-        replayed.rejected_pairs,
-    ))
+    Ok(UnionReplay {
+        roots: PyBytes::new(py, &roots).unbind(),
+        candidate_pairs: replayed.candidate_pairs,
+        verified_pairs: replayed.verified_pairs,
+        rejected_pairs: replayed.rejected_pairs,
+    })
+}
+
+/// The streaming deduper's union-find, replayed over the staged verdicts.
+#[pyclass(module = "curagate._core", frozen, get_all)]
+pub struct UnionReplay {
+    /// u32 per group: the root (smallest group id) of its cluster.
+    roots: Py<PyBytes>,
+    candidate_pairs: u64,
+    verified_pairs: u64,
+    rejected_pairs: u64,
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dedup_candidate_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_verify_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(dedup_replay_union, m)?)?;
+    m.add_class::<UnionReplay>()?;
     Ok(())
 }

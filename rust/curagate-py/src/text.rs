@@ -74,34 +74,32 @@ fn content_hash(
     core_hash(core_normalize(text, &opts).as_bytes())
 }
 
-/// Content hashes of a whole Arrow string column: 16 little-endian bytes per row.
+/// Content hashes of an Arrow text column: 16 little-endian bytes per row.
 #[pyfunction]
-#[pyo3(signature = (offsets, data, offset, length, large, *, nfkc=true, lowercase=true, strip_punctuation=true, collapse_whitespace=true))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (texts, *, nfkc=true, lowercase=true, strip_punctuation=true, collapse_whitespace=true))]
 fn hash_column<'py>(
     py: Python<'py>,
-    offsets: &Bound<'py, PyAny>,
-    data: Option<&Bound<'py, PyAny>>,
-    offset: usize,
-    length: usize,
-    large: bool,
+    texts: &Bound<'py, PyAny>,
     nfkc: bool,
     lowercase: bool,
     strip_punctuation: bool,
     collapse_whitespace: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let column = TextColumn::new(offsets, data, offset, length, large)?;
+    let column = TextColumn::from_py(texts, "texts")?;
     let opts = norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace);
-    let bytes = py.detach(|| -> Result<Vec<u8>, curagate_core::Error> {
+    let bytes = crate::enter(py, None, || {
         let texts = column.strs()?;
         let hashes: Vec<u128> = texts
             .par_iter()
             .with_min_len(512)
             .map(|t| core_hash(core_normalize(t, &opts).as_bytes()))
             .collect();
-        Ok(hashes.iter().flat_map(|h| h.to_le_bytes()).collect())
-    });
-    Ok(PyBytes::new(py, &bytes.map_err(to_py)?))
+        Ok(hashes
+            .iter()
+            .flat_map(|h| h.to_le_bytes())
+            .collect::<Vec<u8>>())
+    })?;
+    Ok(PyBytes::new(py, &bytes))
 }
 
 /// The shingles of a (normalized) text, in order.
@@ -154,13 +152,13 @@ fn pii_candidates(
     min_length: usize,
 ) -> PyResult<Vec<bool>> {
     let filter = PiiPrefilter::new(min_length).map_err(to_py)?;
-    Ok(py.detach(|| {
-        texts
+    crate::enter(py, None, || {
+        Ok(texts
             .par_iter()
             .with_min_len(256)
             .map(|t| filter.may_match(t))
-            .collect()
-    }))
+            .collect())
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -34,7 +34,7 @@ use crate::dedup::minhash::{estimate_jaccard, MinHasher, Scheme};
 use crate::hash::content_hash;
 use crate::text::NormalizeOptions;
 use crate::{Error, Result};
-pub use column::{Offsets, StrColumn, TextSource};
+pub use column::TextSource;
 use ngram_index::{for_each_ngram, FastMap, NgramIndex, NgramIndexBuilder};
 use tokens::{chars_at, tokenize_into, Tokens};
 

@@ -212,17 +212,6 @@ fn ngram_outside_the_allowed_range_is_rejected() {
 }
 
 #[test]
-fn scanning_a_column_reads_arrow_buffers() {
-    let idx = index(&[GSM], LeakageConfig::default());
-    let data = format!("hello{GSM}");
-    let offsets = [0i64, 5, data.len() as i64];
-    let col = StrColumn::new(Offsets::I64(&offsets), data.as_bytes()).unwrap();
-    let leaks = idx.scan(&col).unwrap();
-    assert_eq!(leaks.len(), 1);
-    assert_eq!(leaks[0].record, 1);
-}
-
-#[test]
 fn boilerplate_shared_by_many_items_does_not_flag() {
     let template =
         "Read the following passage carefully and then answer the question that comes after it";
