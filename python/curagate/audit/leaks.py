@@ -57,13 +57,18 @@ class LeakScan:
     index: LeakageIndex
     items_hit: set[int] = field(default_factory=set)
 
-    def scan(self, keys: pa.Array) -> dict[int, str]:
-        """Leaking rows of one batch: {row in batch: what leaked (item id, methods)}."""
+    def scan(self, keys: pa.Array, items_hit: set[int] | None = None) -> dict[int, str]:
+        """Leaking rows of one batch: {row in batch: what leaked (item id, methods)}.
+
+        The golden items hit are added to ``items_hit`` (default: this scan's
+        own set; the audit passes each shard's, so shards can be merged).
+        """
         from curagate.leakage import METHODS
 
+        hit = self.items_hit if items_hit is None else items_hit
         found: dict[int, str] = {}
         for record, item, exact, ngram, minhash, *_ in self.index.scan(keys):
-            self.items_hit.add(item)
+            hit.add(item)
             if record not in found:
                 how = "+".join(
                     m for m, on in zip(METHODS, (exact, ngram, minhash), strict=True) if on
