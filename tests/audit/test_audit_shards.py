@@ -130,16 +130,16 @@ def test_batches_as_shards_merge_exactly(setup: tuple[list[Path], AuditConfig]) 
     parts = [audit_shard(ctx, [b]) for b in read_batches(files, batch_rows=4)]
     assert len(parts) > 30
     merged = reduce(merge, parts)
-    assert dump(finish(merged, ctx, files)) == dump(one)
+    assert dump(finish(merged, cfg, files)) == dump(one)
 
 
 def test_columnar_and_per_record_paths_agree(setup: tuple[list[Path], AuditConfig]) -> None:
     paths, cfg = setup
     ctx = audit_context(cfg, collect_table=True)
     files = expand_inputs([str(p) for p in paths])
-    fast = finish(audit_shard(ctx, read_batches(files)), ctx, files)
+    fast = finish(audit_shard(ctx, read_batches(files)), cfg, files)
     ctx.columnar = False
-    slow = finish(audit_shard(ctx, read_batches(files)), ctx, files)
+    slow = finish(audit_shard(ctx, read_batches(files)), cfg, files)
     assert dump(fast) == dump(slow)
     assert "FMT006" in {f["rule"] for f in fast.report["findings"]}
     assert "FMT007" in {f["rule"] for f in fast.report["findings"]}
@@ -149,3 +149,48 @@ def test_python_whitespace_list_is_complete() -> None:
     """The columnar path strips what str.strip() strips, no more and no less."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert sorted(PY_WHITESPACE) == sorted(every)
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def test_cli_local_executor_writes_the_same_bytes(
+    setup: tuple[list[Path], AuditConfig], tmp_path: Path
+) -> None:
+    """`--executor local`: one task per file, merged: the one-pass run's bytes."""
+    from curagate.cli import main
+
+    paths, cfg = setup
+    config = tmp_path / "audit.yaml"
+    config.write_text(json.dumps(cfg.to_dict(), default=str), encoding="utf-8")
+    data = str(paths[0].parent)
+    assert main(["audit", data, "--config", str(config), "--out", str(tmp_path / "one")]) == 1
+    rc = main(
+        [
+            "audit",
+            data,
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "ex"),
+            "--executor",
+            "local",
+        ]
+    )
+    assert rc == 1  # FMT004 and friends are errors
+    one, ex = _outputs(tmp_path / "one"), _outputs(tmp_path / "ex")
+    assert set(one) == {"audit.json", "audit.md", "report.html", "sample.jsonl"}
+    assert one == ex
+
+
+def test_ray_address_without_the_ray_executor_is_a_usage_error(
+    setup: tuple[list[Path], AuditConfig], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curagate.cli import main
+
+    paths, _ = setup
+    rc = main(["audit", str(paths[0]), "--out", str(tmp_path / "o"), "--ray-address", "auto"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ray-address needs --executor ray" in err[0]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from curagate.errors import ConfigError, MissingExtraError
+from curagate.executors import Executor
 
 try:  # the statistics run on polars (extra `audit`); `check` and `curate` never import it
     import polars as pl
@@ -206,26 +207,66 @@ def run_audit(
     cfg: AuditConfig,
     *,
     collect_table: bool = False,
-    shards: int = 1,
+    shards: int | None = None,
+    executor: str | Executor | None = None,
+    ray_address: str | None = None,
 ) -> AuditResult:
     """Audit the records in ``data`` (files, directories, globs).
 
-    ``shards`` > 1 audits that many consecutive groups of the input files
-    separately and merges their partial aggregates (the result is the same
-    bytes; a test holds it to that, the executors run shards in parallel).
+    Without an executor the records are audited in this process as one shard
+    (or ``shards`` consecutive groups of files, merged). With ``executor``
+    (``local``, ``ray`` or an :class:`~curagate.executors.Executor`) every
+    group (default: one per file) is a task and the driver merges their
+    partial aggregates; the report is the same bytes either way.
     """
     from curagate.io import expand_inputs
 
     paths = expand_inputs(list(data))
-    ctx = audit_context(cfg, collect_table=collect_table)
-    groups = shard_paths(paths, shards)
-    part: AuditPartial | None = None
-    for group in groups:
-        p = audit_paths(ctx, group)
-        part = p if part is None else merge(part, p)
-    if part is None:
-        part = audit_shard(ctx, [])
-    return finish(part, ctx, paths)
+    if executor is None:
+        ctx = audit_context(cfg, collect_table=collect_table)
+        part: AuditPartial | None = None
+        for group in shard_paths(paths, shards or 1):
+            p = audit_paths(ctx, group)
+            part = p if part is None else merge(part, p)
+        assert part is not None
+        return finish(part, cfg, paths)
+
+    from curagate.executors import get_executor
+
+    ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
+    try:
+        groups = shard_paths(paths, shards or len(paths))
+        task = AuditTask(cfg=cfg, collect_table=collect_table)
+        parts: list[AuditPartial] = ex.map(_audit_task, task, [[str(p) for p in g] for g in groups])
+    finally:
+        ex.close()
+    merged = parts[0]
+    for p in parts[1:]:
+        merged = merge(merged, p)
+    return finish(merged, cfg, paths)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTask:
+    """What every shard task of one audit shares (pickled once to the workers)."""
+
+    cfg: AuditConfig
+    collect_table: bool
+
+
+# A worker builds the validators, tokenizer and golden index once per audit, not per task.
+_CONTEXTS: dict[str, AuditContext] = {}
+
+
+def _audit_task(task: AuditTask, group: list[str]) -> AuditPartial:
+    """One shard as an executor task: its partial aggregate."""
+    key = json.dumps([task.cfg.to_dict(), task.collect_table], sort_keys=True, default=str)
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        ctx = audit_context(task.cfg, collect_table=task.collect_table)
+        _CONTEXTS.clear()
+        _CONTEXTS[key] = ctx
+    return audit_paths(ctx, group)
 
 
 def shard_paths(paths: Sequence[str | Path], shards: int) -> list[list[str | Path]]:
@@ -277,9 +318,9 @@ def audit_paths(ctx: AuditContext, paths: Sequence[str | Path], **read: Any) -> 
     return audit_shard(ctx, _rows_bar(batches))
 
 
-def finish(part: AuditPartial, ctx: AuditContext, paths: Sequence[str | Path]) -> AuditResult:
+def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) -> AuditResult:
     """The report of a whole audit from its (merged) partial aggregate."""
-    cfg = ctx.cfg
+    tokens = cfg.tokens.tokenizer is not None
     hits: dict[str, _Hits] = {rid: _Hits() for rid in RULES}
     for rid, h in part.hits.items():
         hits[rid] = _Hits(count=h.count, refs=list(h.refs), details=Counter(h.details))
@@ -296,7 +337,7 @@ def finish(part: AuditPartial, ctx: AuditContext, paths: Sequence[str | Path]) -
     lengths: dict[str, Any] = {"chars": {"input": summarize_counts(hist["chars.input"], bins)}}
     if hist["chars.output"]:
         lengths["chars"]["output"] = summarize_counts(hist["chars.output"], bins)
-    if ctx.tokenizer is not None:
+    if tokens:
         lengths["tokens"] = {"input": summarize_counts(hist["tokens.input"], bins)}
         if hist["tokens.output"]:
             lengths["tokens"]["output"] = summarize_counts(hist["tokens.output"], bins)
@@ -311,7 +352,7 @@ def finish(part: AuditPartial, ctx: AuditContext, paths: Sequence[str | Path]) -
     ]
     if hist["chars.output"]:
         series.append(("output chars", "out_chars", lengths["chars"]["output"]))
-    if ctx.tokenizer is not None:
+    if tokens:
         series.append(("input tokens", "tok_in", lengths["tokens"]["input"]))
         if hist["tokens.output"]:
             series.append(("output tokens", "tok_out", lengths["tokens"]["output"]))

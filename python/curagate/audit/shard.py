@@ -73,8 +73,8 @@ class _Columns:
     out_chars: pl.Series | list[int | None] | None
     tok_in: list[int] | None = None
     tok_out: list[int | None] | None = None
-    violations: list[int] | None = None  # per row, for the --gx table
-    pii: list[list[Hit]] | None = None
+    violations: dict[int, int] | None = None  # row -> format violations (rows with any)
+    pii: dict[int, list[Hit]] | None = None  # row -> PII/secret hits (rows with any)
     labels: list[str | None] | None = None
     rendered: list[int | None] | None = None
 
@@ -165,13 +165,14 @@ class ShardAuditor:
             cols = self._per_record(batch, fmt, src, lines)
 
         fps = fingerprint_array(batch.keys)
+        line_col = pl.Series("line", lines_arr).cast(pl.Int64)
         self._fps.append(
             pl.DataFrame(
                 {
                     "fp": pl.from_arrow(fps),
                     "pos": pl.int_range(first, first + n_rows, eager=True),
                     "file": pl.repeat(fid, n_rows, dtype=pl.UInt32, eager=True),
-                    "line": pl.Series(lines, dtype=pl.Int64),
+                    "line": line_col,
                 },
                 schema=UNIQUE_SCHEMA,
             )
@@ -179,7 +180,7 @@ class ShardAuditor:
         frame = pl.DataFrame(
             {
                 "file": pl.repeat(fid, n_rows, dtype=pl.UInt32, eager=True),
-                "line": pl.Series(lines, dtype=pl.Int64),
+                "line": line_col,
                 "in_chars": cols.in_chars,
                 "out_chars": cols.out_chars,
                 "tok_in": cols.tok_in,
@@ -214,14 +215,17 @@ class ShardAuditor:
         cfg = self.ctx.cfg
         n = frame.height
         t.setdefault("ref", []).extend(f"{src}:{ln}" for ln in lines)
-        t.setdefault("format_violations", []).extend(cols.violations or [0] * n)
+        viol = cols.violations or {}
+        t.setdefault("format_violations", []).extend(viol.get(k, 0) for k in range(n))
         t.setdefault("input_chars", []).extend(frame.get_column("in_chars").to_list())
         t.setdefault("output_chars", []).extend(frame.get_column("out_chars").to_list())
         t.setdefault("dedup_key", []).extend(bytes(fp).hex() for fp in fps.to_pylist())
         t.setdefault("leaked", []).extend(k in leaking for k in range(n))
-        pii = cols.pii or [[] for _ in range(n)]
+        pii = cols.pii or {}
         for rid in SCAN_RULES:
-            t.setdefault(rid, []).extend(sum(1 for h in hs if h.rule == rid) for hs in pii)
+            t.setdefault(rid, []).extend(
+                sum(1 for h in pii.get(k, ()) if h.rule == rid) for k in range(n)
+            )
         if cfg.labels.field is not None:
             t.setdefault("label", []).extend(cols.labels or [None] * n)
         if cols.rendered is not None:
@@ -242,32 +246,32 @@ class ShardAuditor:
             ]
         )
 
-    def _pii(self, columns: list[list[str]], n_rows: int) -> list[list[Hit]]:
+    def _pii(self, columns: list[list[str]]) -> dict[int, list[Hit]]:
         """PII/secret hits per row of the texts in ``columns`` (one list per field, or
         one list of each row's texts); the Rust prefilter picks the texts worth scanning."""
         from curagate import _core
 
         sec = self.ctx.cfg.secrets
-        out: list[list[Hit]] = [[] for _ in range(n_rows)]
+        out: dict[int, list[Hit]] = {}
         for texts in columns:
             maybe = _core.pii_candidates(texts, min_length=sec.min_length)
             for row in (i for i, m in enumerate(maybe) if m):
-                out[row].extend(
+                out.setdefault(row, []).extend(
                     scan(
                         texts[row],
                         entropy_threshold=sec.entropy_threshold,
                         min_length=sec.min_length,
                     )
                 )
-        return out
+        return {row: hs for row, hs in sorted(out.items()) if hs}
 
-    def _pii_rows(self, texts_per_row: list[list[str]]) -> list[list[Hit]]:
+    def _pii_rows(self, texts_per_row: list[list[str]]) -> dict[int, list[Hit]]:
         """:meth:`_pii` for records whose texts vary in number (chat turns)."""
         owner = [row for row, texts in enumerate(texts_per_row) for _ in texts]
         flat = [t for texts in texts_per_row for t in texts]
-        out: list[list[Hit]] = [[] for _ in texts_per_row]
-        for i, hs in enumerate(self._pii([flat], len(flat))):
-            out[owner[i]].extend(hs)
+        out: dict[int, list[Hit]] = {}
+        for i, hs in self._pii([flat]).items():
+            out.setdefault(owner[i], []).extend(hs)
         return out
 
     def _record_pii(self, ref: str, row_hits: list[Hit]) -> None:
@@ -283,7 +287,6 @@ class ShardAuditor:
         self, batch: Batch, fmt: RecordFormat, fields: list[str], src: str, lines: list[int]
     ) -> _Columns:
         part = self.part
-        n_rows = batch.table.num_rows
         df = pl.from_arrow(batch.table.select(fields))
         assert isinstance(df, pl.DataFrame)
         df = df.with_columns(pl.all().fill_null(""))
@@ -314,10 +317,9 @@ class ShardAuditor:
             per_row_v[r] += 1
 
         # PII and secrets over every text field.
-        row_hits = self._pii([df.get_column(f).to_list() for f in fields], n_rows)
-        for r, hs in enumerate(row_hits):
-            if hs:
-                self._record_pii(f"{src}:{lines[r]}", hs)
+        row_hits = self._pii([df.get_column(f).to_list() for f in fields])
+        for r, hs in row_hits.items():
+            self._record_pii(f"{src}:{lines[r]}", hs)
 
         label_col = self._labels_columnar(batch, src, lines)
 
@@ -333,7 +335,7 @@ class ShardAuditor:
         return _Columns(
             in_chars=in_chars,
             out_chars=out_chars,
-            violations=[per_row_v.get(r, 0) for r in range(n_rows)],
+            violations=dict(per_row_v),
             pii=row_hits,
             labels=label_col,
         )
@@ -377,12 +379,13 @@ class ShardAuditor:
         in_chars: list[int] = []
         out_chars: list[int | None] = []
         labels_col: list[str | None] = []
-        n_viol: list[int] = []
+        n_viol: dict[int, int] = {}
         for k, (rec, ref) in enumerate(zip(records, refs, strict=True)):
             violations = format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft)
             for v in violations:
                 part.hit(v.rule, ref, v.detail)
-            n_viol.append(len(violations))
+            if violations:
+                n_viol[k] = len(violations)
             for rule, detail in ctx.structured.check(rec):
                 part.hit(rule, ref, detail)
             part.non_text.update(non_text_part_kinds(rec))
@@ -393,7 +396,7 @@ class ShardAuditor:
                 outs.append(o_txt)
                 out_rows.append(k)
             out_chars.append(len(o_txt) if o_txt is not None else None)
-            if row_hits[k]:
+            if k in row_hits:
                 self._record_pii(ref, row_hits[k])
             if cfg.labels.field is not None:
                 lv = rec.get(cfg.labels.field)
