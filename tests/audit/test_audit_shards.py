@@ -194,3 +194,54 @@ def test_ray_address_without_the_ray_executor_is_a_usage_error(
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--ray-address needs --executor ray" in err[0]
+
+
+def _turns(*pairs: tuple[Any, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": r, "content": c} for r, c in pairs]}
+
+
+CHATS: list[Any] = [
+    _turns(("user", "hi"), ("assistant", "hello")),
+    _turns(("system", "s"), ("user", "a"), ("assistant", "b"), ("user", "c"), ("assistant", "d")),
+    _turns(("human", "hi"), ("assistant", "hello")),  # FMT002
+    _turns(("user", "a"), ("user", "b"), ("assistant", "c")),  # FMT003
+    _turns(("assistant", "first"), ("user", "q"), ("assistant", "a")),  # FMT003 first turn
+    _turns(("user", "a"), ("assistant", "b"), ("user", "c")),  # FMT004
+    _turns(("user", "a"), ("assistant", " \u3000")),  # FMT005 (maybe quarantined)
+    _turns(("user", "q"), ("assistant", "calling"), ("tool", "42"), ("assistant", "it is 42")),
+    _turns(("user", "q"), ("tool", "x"), ("assistant", "a")),  # FMT003 tool after user
+    _turns(("a-very-long-role-name-beyond-twenty", "x"), ("user", "q"), ("assistant", "a")),
+    _turns((None, "no role"), ("user", "q"), ("assistant", "a")),
+    _turns(("user", None), ("assistant", "a")),
+    _turns(("system", "s"), ("system", "s2"), ("user", "q"), ("assistant", "a")),
+    _turns(("user", "mail a@example.com"), ("assistant", "key AKIAIOSFODNN7EXAMPLE")),
+    _turns(("user", "x" * 500), ("assistant", "y" * 900)),
+    _turns(("user", "hi"), ("assistant", "hello")),  # duplicate
+    {"messages": []},
+    _turns(
+        ("user", "last is a user"),
+    ),
+]
+
+
+@pytest.mark.parametrize("sft", [True, False])
+def test_columnar_chat_matches_per_record(tmp_path: Path, sft: bool) -> None:
+    rows = [
+        {**c, "label": ["a", "b", None][i % 3]} for i, c in enumerate(CHATS * 3) if c is not None
+    ]
+    paths = [
+        write_records(tmp_path / "c1.jsonl", rows[:20]),
+        write_records(tmp_path / "c2.jsonl", rows[20:]),
+    ]
+    cfg = AuditConfig.model_validate(
+        {"sft": sft, "labels": {"field": "label"}, "max_row_refs": 100, "sample": {"n": 4}}
+    )
+    ctx = audit_context(cfg, collect_table=True)
+    files = expand_inputs([str(p) for p in paths])
+    fast = finish(audit_shard(ctx, read_batches(files)), cfg, files)
+    ctx.columnar = False
+    slow = finish(audit_shard(ctx, read_batches(files)), cfg, files)
+    assert dump(fast) == dump(slow)
+    found = {f["rule"] for f in fast.report["findings"]}
+    assert {"FMT002", "FMT003", "PII001", "SEC001", "DUP001", "LBL002"} <= found
+    assert ("FMT004" in found) == sft

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.formats import (
+    ROLES,
     all_text,
     conversations,
     format_violations,
@@ -89,7 +90,11 @@ def _columnar_fields(batch: Batch, fmt: RecordFormat, cfg: AuditConfig) -> list[
     names = set(schema.names)
     for k in _NESTED_KEYS:  # non-text parts live only in nested values
         if k in names and not _is_string(schema.field(k).type):
+            if fmt == RecordFormat.CHAT and k == "messages" and _plain_turns(schema.field(k).type):
+                continue
             return None
+    if fmt == RecordFormat.CHAT:
+        return ["messages"] if "messages" in names else None
     if fmt == RecordFormat.TEXT:
         fields = [cfg.text_field or "text"]
     elif fmt == RecordFormat.PROMPT_ONLY:
@@ -106,6 +111,19 @@ def _columnar_fields(batch: Batch, fmt: RecordFormat, cfg: AuditConfig) -> list[
     if not all(f in names and _is_string(schema.field(f).type) for f in fields):
         return None
     return fields
+
+
+def _plain_turns(t: pa.DataType) -> bool:
+    """A list of {role, content} structs with string values: no tool calls, no parts."""
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return False
+    item = t.value_type
+    if not pa.types.is_struct(item):
+        return False
+    fields = {item.field(i).name: item.field(i).type for i in range(item.num_fields)}
+    return set(fields) == {"role", "content"} and all(
+        _is_string(v) or pa.types.is_null(v) for v in fields.values()
+    )
 
 
 class ShardAuditor:
@@ -158,10 +176,13 @@ class ShardAuditor:
             and self.ctx.tokenizer is None
             and not self.ctx.structured.specs
         )
-        if simple:
+        cols: _Columns | None = None
+        if simple and fmt == RecordFormat.CHAT:
+            cols = self._columnar_chat(batch, src, lines)
+        elif simple:
             assert fields is not None
             cols = self._columnar(batch, fmt, fields, src, lines)
-        else:
+        if cols is None:
             cols = self._per_record(batch, fmt, src, lines)
 
         fps = fingerprint_array(batch.keys)
@@ -338,6 +359,123 @@ class ShardAuditor:
             violations=dict(per_row_v),
             pii=row_hits,
             labels=label_col,
+        )
+
+    def _columnar_chat(self, batch: Batch, src: str, lines: list[int]) -> _Columns | None:
+        """Chat records as one frame of turns; None (per-record path) if a turn is null."""
+        part, cfg = self.part, self.ctx.cfg
+        n_rows = batch.table.num_rows
+        msgs = pl.from_arrow(batch.table.select(["messages"]))
+        assert isinstance(msgs, pl.DataFrame)
+        if msgs.select(
+            pl.col("messages").list.eval(pl.element().is_null()).list.any().any()
+        ).item():
+            return None
+        allowed = sorted(ROLES)
+        turns = (
+            msgs.with_row_index("row")
+            .explode("messages")
+            .filter(pl.col("messages").is_not_null())
+            .unnest("messages")
+            .with_columns(
+                pl.col("role").cast(pl.String),
+                pl.col("content").cast(pl.String).fill_null(""),
+            )
+            .with_columns(
+                pl.int_range(pl.len()).over("row").alias("i"),
+                pl.len().over("row").alias("n"),
+                pl.col("role").is_in(allowed).fill_null(False).alias("valid"),
+                pl.col("role").shift(1).over("row").alias("prev"),
+            )
+            .with_columns(
+                pl.col("prev").is_in(allowed).fill_null(False).alias("prev_valid"),
+                (pl.col("content").str.strip_chars(PY_WHITESPACE).str.len_bytes() == 0).alias(
+                    "empty"
+                ),
+                pl.col("content").str.len_chars().cast(pl.Int64).alias("chars"),
+                (pl.col("role") == "assistant").fill_null(False).alias("answer"),
+            )
+        )
+        role, prev = pl.col("role"), pl.col("prev")
+        ok = (
+            pl.when(pl.col("i") == 0)
+            .then(role.is_in(["system", "user"]))
+            .when(~pl.col("prev_valid"))
+            .then(True)
+            .when(prev == "system")
+            .then(role.is_in(["system", "user"]))
+            .when(prev == "user")
+            .then(role == "assistant")
+            .when(prev == "assistant")
+            .then(role.is_in(["user", "tool"]))
+            .otherwise(role.is_in(["tool", "assistant"]))
+        )
+        turns = turns.with_columns(ok.fill_null(False).alias("ok"))
+
+        # Format rules: the few turns that break one, in format_violations' order.
+        found: list[tuple[int, int, int, str, str]] = []  # (row, turn, order, rule, detail)
+        bad = turns.filter(~pl.col("valid") | (pl.col("valid") & (pl.col("empty") | ~pl.col("ok"))))
+        for r, i, rl, pv, valid, empty, ok_ in bad.select(
+            "row", "i", "role", "prev", "valid", "empty", "ok"
+        ).iter_rows():
+            if not valid:
+                found.append((r, i, 0, "FMT002", f"messages[{i}].role is {str(rl)[:20]!r}"))
+                continue
+            if empty:
+                found.append((r, i, 1, "FMT005", f"messages[{i}] ({rl}) has empty content"))
+            if not ok_:
+                after = f"after a {pv} turn" if i else "as the first turn"
+                found.append((r, i, 2, "FMT003", f"messages[{i}] is a {rl} turn {after}"))
+        if cfg.sft:
+            last = turns.filter((pl.col("i") == pl.col("n") - 1) & ~pl.col("answer"))
+            for r, i, rl in last.select("row", "i", "role").iter_rows():
+                detail = f"the last message (messages[{i}]) is a {rl!s:.20} turn"
+                found.append((r, i + 1, 0, "FMT004", detail))
+        found.sort()
+        per_row_v: Counter[int] = Counter()
+        for r, _, _, rule, detail in found:
+            part.hit(rule, f"{src}:{lines[r]}", detail)
+            per_row_v[r] += 1
+
+        # PII and secrets in every turn.
+        owner = turns.get_column("row").to_list()
+        row_hits: dict[int, list[Hit]] = {}
+        for t, hs in self._pii([turns.get_column("content").to_list()]).items():
+            row_hits.setdefault(owner[t], []).extend(hs)
+        for r in sorted(row_hits):
+            self._record_pii(f"{src}:{lines[r]}", row_hits[r])
+
+        # Input (every turn but the answers) and output lengths as the joined texts have
+        # them, and the conversation mix.
+        answers = pl.col("answer").cast(pl.Int64).sum()  # signed: "answers - 1" may be -1
+        per_row = (
+            turns.group_by("row")
+            .agg(
+                (pl.col("chars").filter(~pl.col("answer")).sum()
+                 + (pl.len().cast(pl.Int64) - answers - 1).clip(0)).alias("in_chars"),
+                (pl.col("chars").filter(pl.col("answer")).sum()
+                 + (answers - 1).clip(0)).alias("out_chars"),
+                (pl.col("role") == "user").sum().alias("users"),
+                (pl.col("role") == "system").any().alias("system"),
+            )
+        )  # fmt: skip
+        full = (
+            pl.DataFrame({"row": pl.int_range(0, n_rows, dtype=pl.UInt32, eager=True)})
+            .join(per_row, on="row", how="left")
+            .fill_null(0)
+            .sort("row")
+        )
+        users = full.get_column("users")
+        multi = int((users > 1).sum())
+        part.multi += multi
+        part.single += n_rows - multi
+        part.with_system += int(full.get_column("system").cast(pl.Int64).sum())
+        return _Columns(
+            in_chars=full.get_column("in_chars").cast(pl.Int64),
+            out_chars=full.get_column("out_chars").cast(pl.Int64),
+            violations=dict(per_row_v),
+            pii=row_hits,
+            labels=self._labels_columnar(batch, src, lines),
         )
 
     def _labels_columnar(self, batch: Batch, src: str, lines: list[int]) -> list[str | None]:
