@@ -8,13 +8,14 @@ from functools import reduce
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from audit_support import finding, write_records
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import AuditResult, audit_context, finish, run_audit
 from curagate.audit.partial import merge
-from curagate.audit.shard import PY_WHITESPACE, audit_shard
+from curagate.audit.shard import _VISIBLE, PY_WHITESPACE, audit_shard
 from curagate.io import expand_inputs, read_batches
 
 GOLDEN = "Natalia sold clips to 48 of her friends in April and then she sold half as many in May"
@@ -149,6 +150,9 @@ def test_python_whitespace_list_is_complete() -> None:
     """The columnar path strips what str.strip() strips, no more and no less."""
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert sorted(PY_WHITESPACE) == sorted(every)
+    texts = [*every, "", every, "\u200b", "a", f"{every}.{every}", "\x00"]
+    blank = (~pl.Series(texts).str.contains(_VISIBLE)).to_list()
+    assert blank == [not t.strip() for t in texts]
 
 
 def _outputs(out: Path) -> dict[str, bytes]:
