@@ -14,7 +14,7 @@ from audit_support import finding, write_records
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import AuditResult, audit_context, finish, run_audit
-from curagate.audit.partial import merge
+from curagate.audit.partial import merge, merge_all
 from curagate.audit.shard import _VISIBLE, PY_WHITESPACE, audit_shard
 from curagate.io import expand_inputs, read_batches
 
@@ -130,8 +130,10 @@ def test_batches_as_shards_merge_exactly(setup: tuple[list[Path], AuditConfig]) 
     files = expand_inputs([str(p) for p in paths])
     parts = [audit_shard(ctx, [b]) for b in read_batches(files, batch_rows=4)]
     assert len(parts) > 30
-    merged = reduce(merge, parts)
+    merged = reduce(merge, parts)  # pairwise, as partials arrive
     assert dump(finish(merged, cfg, files)) == dump(one)
+    parts = [audit_shard(ctx, [b]) for b in read_batches(files, batch_rows=4)]
+    assert dump(finish(merge_all(parts), cfg, files)) == dump(one)  # all at once
 
 
 def test_columnar_and_per_record_paths_agree(setup: tuple[list[Path], AuditConfig]) -> None:

@@ -26,7 +26,7 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig, StructuredOutput
 from curagate.audit.formats import messages_of
 from curagate.audit.leaks import build_index
-from curagate.audit.partial import AuditPartial, merge
+from curagate.audit.partial import AuditPartial, merge_all
 from curagate.audit.pii import redact, scan
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.shard import SCAN_RULES, AuditContext, audit_shard
@@ -224,12 +224,8 @@ def run_audit(
     paths = expand_inputs(list(data))
     if executor is None:
         ctx = audit_context(cfg, collect_table=collect_table)
-        part: AuditPartial | None = None
-        for group in shard_paths(paths, shards or 1):
-            p = audit_paths(ctx, group)
-            part = p if part is None else merge(part, p)
-        assert part is not None
-        return finish(part, cfg, paths)
+        local = [audit_paths(ctx, group) for group in shard_paths(paths, shards or 1)]
+        return finish(merge_all(local), cfg, paths)
 
     from curagate.executors import get_executor
 
@@ -240,10 +236,7 @@ def run_audit(
         parts: list[AuditPartial] = ex.map(_audit_task, task, [[str(p) for p in g] for g in groups])
     finally:
         ex.close()
-    merged = parts[0]
-    for p in parts[1:]:
-        merged = merge(merged, p)
-    return finish(merged, cfg, paths)
+    return finish(merge_all(parts), cfg, paths)
 
 
 @dataclass(frozen=True, slots=True)

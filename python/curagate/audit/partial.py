@@ -27,6 +27,7 @@ engine, never by ``check`` or ``curate``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,45 @@ def _remap_files(frame: pl.DataFrame, ids: list[int]) -> pl.DataFrame:
 
 def merge(a: AuditPartial, b: AuditPartial) -> AuditPartial:
     """The partial of shard ``a`` followed by shard ``b`` (``a`` is updated and returned)."""
+    return merge_all([a, b])
+
+
+def merge_all(parts: Sequence[AuditPartial]) -> AuditPartial:
+    """The partial of consecutive shards ``parts``, in input order (the first is updated
+    and returned). Duplicates across shards are found in one pass over every shard's
+    distinct keys, so merging k shards costs one hash of the keys, not k."""
+    if not parts:
+        raise ValueError("merge_all needs at least one partial")
+    a = parts[0]
+    uniques = [a.unique]
+    within = list(a.dup_refs)
+    dup_count = a.dup_count
+    for b in parts[1:]:
+        offset, ids = _merge_counts(a, b)
+        uniques.append(_remap_files(b.unique, ids).with_columns(pl.col("pos") + offset))
+        within.extend((pos + offset, ref) for pos, ref in b.dup_refs)
+        dup_count += b.dup_count
+    if len(uniques) > 1:
+        keys = pl.concat(uniques, how="vertical")
+        # A shard's keys are distinct, so a key seen again was first held by an earlier shard.
+        first = keys.get_column("fp").is_first_distinct()
+        crossed = keys.filter(~first)
+        cross = [
+            (pos, a.ref(f, line))
+            for pos, f, line in crossed.select("pos", "file", "line")
+            .head(a.max_row_refs)
+            .iter_rows()
+        ]
+        # Positions are global and each list is in row order: the first max_row_refs of
+        # the union are the first of all duplicates.
+        a.dup_refs = sorted(cross + within)[: a.max_row_refs]
+        a.dup_count = dup_count + crossed.height
+        a.unique = keys.filter(first)
+    return a
+
+
+def _merge_counts(a: AuditPartial, b: AuditPartial) -> tuple[int, list[int]]:
+    """Everything but duplicates of ``b`` into ``a``; returns b's row offset and file ids."""
     ids = [a.file_id(p) for p, _ in b.files]
     for (_, rows), i in zip(b.files, ids, strict=True):
         a.files[i] = (a.files[i][0], a.files[i][1] + rows)
@@ -157,22 +197,6 @@ def merge(a: AuditPartial, b: AuditPartial) -> AuditPartial:
     for s in SERIES:
         add_counts(a.hist[s], b.hist[s])
     a.rows = pl.concat([a.rows, _remap_files(b.rows, ids)], how="vertical")
-
-    # Duplicates: b's first occurrences of keys that a already holds are duplicates now.
-    b_unique = _remap_files(b.unique, ids).with_columns(pl.col("pos") + offset)
-    crossed = b_unique.filter(pl.col("fp").is_in(a.unique["fp"].implode()))
-    cross_refs = [
-        (pos, a.ref(f, line))
-        for pos, f, line in crossed.select("pos", "file", "line").head(a.max_row_refs).iter_rows()
-    ]
-    b_dups = sorted(cross_refs + [(pos + offset, ref) for pos, ref in b.dup_refs])
-    a.dup_refs.extend(b_dups[: max(0, a.max_row_refs - len(a.dup_refs))])
-    a.dup_count += b.dup_count + crossed.height
-    a.unique = pl.concat(
-        [a.unique, b_unique.filter(~pl.col("fp").is_in(a.unique["fp"].implode()))],
-        how="vertical",
-    )
-
     a.labels.update(b.labels)
     a.multi += b.multi
     a.single += b.single
@@ -183,4 +207,4 @@ def merge(a: AuditPartial, b: AuditPartial) -> AuditPartial:
     if a.table is not None and b.table is not None:
         for k, v in b.table.items():
             a.table.setdefault(k, []).extend(v)
-    return a
+    return offset, ids
