@@ -97,6 +97,7 @@ class AuditPartial:
     leaked_items: set[int] = field(default_factory=set)
     sample: list[SampleRow] = field(default_factory=list)
     table: dict[str, list[Any]] | None = None
+    _file_index: dict[str, int] = field(default_factory=dict)  # path -> index in files
 
     def rule(self, rid: str) -> RuleHits:
         h = self.hits.get(rid)
@@ -114,11 +115,11 @@ class AuditPartial:
 
     def file_id(self, path: str) -> int:
         """The index of ``path`` in :attr:`files` (added with 0 rows if new)."""
-        for i, (p, _) in enumerate(self.files):
-            if p == path:
-                return i
-        self.files.append((path, 0))
-        return len(self.files) - 1
+        i = self._file_index.get(path)
+        if i is None:
+            i = self._file_index[path] = len(self.files)
+            self.files.append((path, 0))
+        return i
 
     def ref(self, file: int, line: int) -> str:
         return f"{self.files[file][0]}:{line}"
