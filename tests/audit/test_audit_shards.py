@@ -251,3 +251,18 @@ def test_columnar_chat_matches_per_record(tmp_path: Path, sft: bool) -> None:
     found = {f["rule"] for f in fast.report["findings"]}
     assert {"FMT002", "FMT003", "PII001", "SEC001", "DUP001", "LBL002"} <= found
     assert ("FMT004" in found) == sft
+
+
+def test_parquet_shards_merge_exactly(tmp_path: Path) -> None:
+    """Parquet rows are referenced by row number (no lines); shards still merge exactly."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for k in range(3):
+        rows = [pc(i % 17, label="ab"[i % 2]) for i in range(k * 20, k * 20 + 20)]
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / f"p{k}.parquet")
+    cfg = AuditConfig.model_validate({"labels": {"field": "label"}, "sample": {"n": 5}})
+    one = run_audit([tmp_path], cfg, collect_table=True)
+    assert finding(one.report, "DUP001")["count"] == 60 - 17
+    assert all(".parquet:" in r["ref"] for r in one.sample)
+    assert dump(run_audit([tmp_path], cfg, collect_table=True, shards=3)) == dump(one)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.formats import (
@@ -159,9 +160,7 @@ class ShardAuditor:
             return
         part.formats[fmt.value] += n_rows
         lines_arr = (
-            batch.lines
-            if batch.lines is not None
-            else pa.compute.add(batch.rows, pa.scalar(1, pa.int64()))
+            batch.lines if batch.lines is not None else pc.add(batch.rows, pa.scalar(1, pa.int64()))
         )
         lines: list[int] = lines_arr.to_pylist()
         first = part.valid
