@@ -183,7 +183,8 @@ def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
         "from curagate.cli import main\n"
         f"rc = main(['check', {str(a)!r}, '--golden', {str(golden)!r}])\n"
         "assert rc == 1, rc\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'great_expectations') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'great_expectations', 'polars') "
+        "if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(curagate.__file__).parents[1])}
     proc = subprocess.run(

@@ -78,7 +78,8 @@ def test_curate_never_imports_torch(tmp_path: Path) -> None:
     code = (
         "import sys; from curagate.cli import main; "
         f"rc = main(['curate', {str(EXAMPLE)!r}, '--out', {str(tmp_path / 'o')!r}]); "
-        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert 'polars' not in sys.modules, 'polars imported'; sys.exit(rc)"
     )
     p = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300

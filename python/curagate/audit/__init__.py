@@ -23,13 +23,19 @@ def audit(
     config: str | Path | AuditConfig | None = None,
     out: str | Path = "audit",
     gx: bool = False,
+    executor: str | None = None,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
-    """Audit ``data`` and write the reports into ``out``; returns audit.json's content."""
+    """Audit ``data`` and write the reports into ``out``; returns audit.json's content.
+
+    ``executor`` (``local`` or ``ray``) audits each input file as a task and
+    merges the per-file statistics; the outputs are the same bytes.
+    """
     from curagate.audit.engine import run_audit
     from curagate.audit.report import write_outputs
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
-    result = run_audit(data, cfg, collect_table=gx)
+    result = run_audit(data, cfg, collect_table=gx, executor=executor, ray_address=ray_address)
     out_dir = Path(out)
     write_outputs(result, out_dir)
     if gx:

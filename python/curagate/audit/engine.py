@@ -8,35 +8,33 @@ conversation mix) run on the collected distributions at the end.
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curagate.errors import ConfigError, MissingExtraError
+from curagate.executors import Executor
+
+try:  # the statistics run on polars (extra `audit`); `check` and `curate` never import it
+    import polars as pl
+except ImportError as e:  # pragma: no cover - depends on the install
+    raise MissingExtraError("audit", "polars") from e
+
 from curagate import __version__
 from curagate.audit.config import AuditConfig, StructuredOutput
-from curagate.audit.formats import (
-    all_text,
-    conversations,
-    format_violations,
-    input_output,
-    messages_of,
-    non_text_part_kinds,
-    quarantine_rule,
-)
-from curagate.audit.keys import fingerprints
-from curagate.audit.leaks import LeakScan, build_index
-from curagate.audit.pii import Hit, redact, scan, scan_many
+from curagate.audit.formats import messages_of
+from curagate.audit.leaks import build_index
+from curagate.audit.partial import AuditPartial, merge_all
+from curagate.audit.pii import redact, scan
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.rules import AuditFinding as Finding
-from curagate.audit.stats import outlier_threshold, summarize
-from curagate.errors import ConfigError, MissingExtraError
-from curagate.records import Batch, RecordFormat
+from curagate.audit.shard import SCAN_RULES, AuditContext, audit_shard
+from curagate.audit.stats import outlier_threshold, summarize_counts
+from curagate.records import Batch
 
 SCHEMA_VERSION = 1
-_SCAN_RULES = ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002")
 
 
 @dataclass(slots=True)
@@ -185,224 +183,170 @@ def run_audit(
     cfg: AuditConfig,
     *,
     collect_table: bool = False,
+    shards: int | None = None,
+    executor: str | Executor | None = None,
+    ray_address: str | None = None,
 ) -> AuditResult:
-    """Audit the records in ``data`` (files, directories, globs)."""
-    from curagate.io import expand_inputs, read_batches
+    """Audit the records in ``data`` (files, directories, globs).
+
+    Without an executor the records are audited in this process as one shard
+    (or ``shards`` consecutive groups of files, merged). With ``executor``
+    (``local``, ``ray`` or an :class:`~curagate.executors.Executor`) every
+    group (default: one per file) is a task and the driver merges their
+    partial aggregates; the report is the same bytes either way.
+    """
+    from curagate.io import expand_inputs
 
     paths = expand_inputs(list(data))
-    structured = _Structured(cfg.structured_outputs)
+    if executor is None:
+        ctx = audit_context(cfg, collect_table=collect_table)
+        local = [audit_paths(ctx, group) for group in shard_paths(paths, shards or 1)]
+        return finish(merge_all(local), cfg, paths)
+
+    from curagate.executors import get_executor
+
+    ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
+    try:
+        groups = shard_paths(paths, shards or len(paths))
+        task = AuditTask(cfg=cfg, collect_table=collect_table)
+        parts: list[AuditPartial] = ex.map(_audit_task, task, [[str(p) for p in g] for g in groups])
+    finally:
+        ex.close()
+    return finish(merge_all(parts), cfg, paths)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTask:
+    """What every shard task of one audit shares (pickled once to the workers)."""
+
+    cfg: AuditConfig
+    collect_table: bool
+
+
+# A worker builds the validators, tokenizer and golden index once per audit, not per task.
+_CONTEXTS: dict[str, AuditContext] = {}
+
+
+def _audit_task(task: AuditTask, group: list[str]) -> AuditPartial:
+    """One shard as an executor task: its partial aggregate."""
+    key = json.dumps([task.cfg.to_dict(), task.collect_table], sort_keys=True, default=str)
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        ctx = audit_context(task.cfg, collect_table=task.collect_table)
+        _CONTEXTS.clear()
+        _CONTEXTS[key] = ctx
+    return audit_paths(ctx, group)
+
+
+def shard_paths(paths: Sequence[str | Path], shards: int) -> list[list[str | Path]]:
+    """``paths`` in ``shards`` consecutive groups of near-equal size (order kept)."""
+    if shards < 1:
+        raise ConfigError(f"shards must be at least 1; got {shards}")
+    n = max(1, min(shards, len(paths)))
+    size, extra = divmod(len(paths), n)
+    out: list[list[str | Path]] = []
+    start = 0
+    for i in range(n):
+        end = start + size + (1 if i < extra else 0)
+        out.append(list(paths[start:end]))
+        start = end
+    return [g for g in out if g] or [[]]
+
+
+def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditContext:
+    """Validators, tokenizer and golden index: built once, shared by every shard."""
     tokenizer = (
         _Tokenizer(cfg.tokens.tokenizer, need_template=cfg.tokens.max_seq_len is not None)
         if cfg.tokens.tokenizer is not None
         else None
     )
+    leaks = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram) if cfg.golden_sets else None
+    return AuditContext(
+        cfg=cfg,
+        structured=_Structured(cfg.structured_outputs),
+        tokenizer=tokenizer,
+        leaks=leaks,
+        collect_table=collect_table,
+    )
+
+
+def audit_paths(ctx: AuditContext, paths: Sequence[str | Path], **read: Any) -> AuditPartial:
+    """The partial aggregate of one shard: the records of ``paths``, in order."""
+    from curagate.io import read_batches
+
+    cfg = ctx.cfg
+    if not paths:
+        return audit_shard(ctx, [])
+    batches = read_batches(
+        paths,
+        format=cfg.format,
+        text_field=cfg.text_field,
+        preference_key=cfg.preference_key,
+        **read,
+    )
+    return audit_shard(ctx, _rows_bar(batches))
+
+
+def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) -> AuditResult:
+    """The report of a whole audit from its (merged) partial aggregate."""
+    tokens = cfg.tokens.tokenizer is not None
     hits: dict[str, _Hits] = {rid: _Hits() for rid in RULES}
-    leaks: LeakScan | None = None
-    if cfg.golden_sets:
-        leaks = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram)
-
-    def hit(rule: str, ref: str, detail: str = "") -> None:
-        h = hits[rule]
-        h.count += 1
-        if len(h.refs) < cfg.max_row_refs:
-            h.refs.append(ref)
-        if detail and (detail in h.details or len(h.details) < 1000):
-            h.details[detail] += 1
-
-    files: list[dict[str, Any]] = []
-    file_rows: Counter[str] = Counter()
-    formats: Counter[str] = Counter()
-    non_text: Counter[str] = Counter()
-    total = valid = quarantined = 0
-    row_refs: list[str] = []  # per valid row, in input order
-    len_in: list[int] = []
-    len_out: list[int] = []
-    out_rows: list[int] = []  # valid-row index of each len_out entry
-    tok_in: list[int] = []
-    tok_out: list[int] = []
-    rendered: list[int] = []
-    labels: Counter[str] = Counter()
-    seen: dict[bytes, str] = {}
-    multi = single = with_system = 0
-    pii_counts: Counter[str] = Counter()
-    rng = random.Random(cfg.sample.seed)
-    reservoir: list[tuple[str, dict[str, Any]]] = []
-    table: dict[str, list[Any]] | None = {} if collect_table else None
-    sec = cfg.secrets
-    measure_limit = tokenizer is not None and cfg.tokens.max_seq_len is not None
-
-    def col(name: str, value: Any) -> None:
-        assert table is not None
-        table.setdefault(name, []).append(value)
-
-    for batch in _rows_bar(
-        read_batches(
-            paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
-        )
-    ):
-        src = Path(batch.source).as_posix()
-        fmt = RecordFormat(batch.format)
-        file_rows[src] += batch.input_rows
-        total += batch.input_rows
-        quarantined += len(batch.quarantined)
-        for q in batch.quarantined:
-            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
-            hit(quarantine_rule(q.reason, fmt), f"{src}:{n}", q.reason)
-        records = batch.table.to_pylist()
-        if not records:
-            continue
-        formats[fmt.value] += len(records)
-        rows = batch.rows.to_pylist()
-        lines = batch.lines.to_pylist() if batch.lines is not None else [r + 1 for r in rows]
-        fps = fingerprints(batch.keys)
-        refs = [f"{src}:{ln}" for ln in lines]
-        leaking = leaks.scan(batch.keys) if leaks is not None else {}
-        ins: list[str] = []
-        outs: list[str] = []
-        convs: list[list[Any]] = []
-        # PII/secret hits of the whole batch at once (the core prefilters in parallel).
-        texts_of = [list(all_text(fmt, rec, cfg.text_field)) for rec in records]
-        flat_hits = iter(
-            scan_many(
-                [t for texts in texts_of for t in texts],
-                entropy_threshold=sec.entropy_threshold,
-                min_length=sec.min_length,
-            )
-        )
-        for k, (rec, ref, fp) in enumerate(zip(records, refs, fps, strict=True)):
-            if k in leaking:
-                hit("LEAK001", ref, "")
-            index = valid
-            valid += 1
-            row_refs.append(ref)
-            violations = format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft)
-            for v in violations:
-                hit(v.rule, ref, v.detail)
-            for rule, detail in structured.check(rec):
-                hit(rule, ref, detail)
-            non_text.update(non_text_part_kinds(rec))
-            i_txt, o_txt = input_output(fmt, rec, cfg.text_field)
-            ins.append(i_txt)
-            len_in.append(len(i_txt))
-            if o_txt is not None:
-                outs.append(o_txt)
-                len_out.append(len(o_txt))
-                out_rows.append(index)
-            row_hits: list[Hit] = []
-            for _ in texts_of[k]:
-                row_hits.extend(next(flat_hits))
-            for rule in sorted({h.rule for h in row_hits}):
-                hit(rule, ref, ", ".join(sorted({h.kind for h in row_hits if h.rule == rule})))
-            pii_counts.update(h.rule for h in row_hits)
-            if fp in seen:
-                hit("DUP001", ref, "")
-            else:
-                seen[fp] = ref
-            label: str | None = None
-            if cfg.labels.field is not None:
-                lv = rec.get(cfg.labels.field)
-                if lv is None:
-                    hit("LBL002", ref, "")
-                else:
-                    label = lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
-                    labels[label] += 1
-            if fmt == RecordFormat.CHAT:
-                msgs = messages_of(rec)
-                users = sum(1 for m in msgs if m.get("role") == "user")
-                multi += users > 1
-                single += users <= 1
-                with_system += any(m.get("role") == "system" for m in msgs)
-            if cfg.sample.n:
-                if index < cfg.sample.n:
-                    reservoir.append((ref, rec))
-                else:
-                    j = rng.randrange(index + 1)
-                    if j < cfg.sample.n:
-                        reservoir[j] = (ref, rec)
-            if measure_limit:
-                convs.append(conversations(fmt, rec, cfg.text_field))
-            if table is not None:
-                col("ref", ref)
-                col("format_violations", len(violations))
-                col("input_chars", len(i_txt))
-                col("output_chars", len(o_txt) if o_txt is not None else None)
-                col("dedup_key", fp.hex())
-                col("leaked", k in leaking)
-                for rid in _SCAN_RULES:
-                    col(rid, sum(1 for h in row_hits if h.rule == rid))
-                if cfg.labels.field is not None:
-                    col("label", label)
-        if tokenizer is not None:
-            tok_in.extend(tokenizer.count(ins))
-            tok_out.extend(tokenizer.count(outs))
-        if tokenizer is not None and measure_limit:
-            assert cfg.tokens.max_seq_len is not None
-            owners: list[int] = []
-            texts: list[str] = []
-            for k, cs in enumerate(convs):
-                for c in cs:
-                    try:
-                        texts.append(c if isinstance(c, str) else tokenizer.render(c))
-                    except tokenizer.template_errors as e:
-                        # The trainer would fail on this record the same way.
-                        hit("FMT003", refs[k], f"the chat template rejects it: {str(e)[:100]}")
-                        continue
-                    owners.append(k)
-            longest: dict[int, int] = {}
-            for k, n in zip(owners, tokenizer.count(texts), strict=True):
-                longest[k] = max(longest.get(k, 0), n)
-            for k, ref in enumerate(refs):
-                n_tok = longest.get(k)
-                if table is not None:
-                    col("rendered_tokens", n_tok)
-                if n_tok is None:
-                    continue
-                rendered.append(n_tok)
-                if n_tok > cfg.tokens.max_seq_len:
-                    hit("LEN003", ref, f"{n_tok} tokens")
-    for p in paths:
-        pp = Path(p).as_posix()
-        files.append({"path": pp, "rows": file_rows.get(pp, 0)})
+    for rid, h in part.hits.items():
+        hits[rid] = _Hits(count=h.count, refs=list(h.refs), details=Counter(h.details))
+    hits["DUP001"] = _Hits(count=part.dup_count, refs=[r for _, r in part.dup_refs])
+    rows_of = dict(part.files)
+    files = [
+        {"path": Path(p).as_posix(), "rows": rows_of.get(Path(p).as_posix(), 0)} for p in paths
+    ]
+    total, valid = part.total, part.valid
 
     stats: dict[str, Any] = {}
     bins = cfg.lengths.bins
-    lengths: dict[str, Any] = {"chars": {"input": summarize(len_in, bins)}}
-    if len_out:
-        lengths["chars"]["output"] = summarize(len_out, bins)
-    if tokenizer is not None:
-        lengths["tokens"] = {"input": summarize(tok_in, bins)}
-        if tok_out:
-            lengths["tokens"]["output"] = summarize(tok_out, bins)
-        if rendered:
-            lengths["tokens"]["rendered"] = summarize(rendered, bins)
+    hist = part.hist
+    lengths: dict[str, Any] = {"chars": {"input": summarize_counts(hist["chars.input"], bins)}}
+    if hist["chars.output"]:
+        lengths["chars"]["output"] = summarize_counts(hist["chars.output"], bins)
+    if tokens:
+        lengths["tokens"] = {"input": summarize_counts(hist["tokens.input"], bins)}
+        if hist["tokens.output"]:
+            lengths["tokens"]["output"] = summarize_counts(hist["tokens.output"], bins)
+        if hist["tokens.rendered"]:
+            lengths["tokens"]["rendered"] = summarize_counts(hist["tokens.rendered"], bins)
             lengths["tokens"]["max_seq_len"] = cfg.tokens.max_seq_len
     stats["lengths"] = lengths
 
-    # LEN001: rows beyond Q3 + k*IQR in any series; needs the per-row refs again.
-    all_rows = list(range(len(len_in)))
-    series: list[tuple[str, list[int], list[int], dict[str, Any]]] = [
-        ("input chars", len_in, all_rows, lengths["chars"]["input"])
+    # LEN001: rows beyond Q3 + k*IQR in any series, judged on the per-row lengths.
+    series: list[tuple[str, str, dict[str, Any]]] = [
+        ("input chars", "in_chars", lengths["chars"]["input"])
     ]
-    if len_out:
-        series.append(("output chars", len_out, out_rows, lengths["chars"]["output"]))
-    if tokenizer is not None:
-        series.append(("input tokens", tok_in, all_rows, lengths["tokens"]["input"]))
-        if tok_out:
-            series.append(("output tokens", tok_out, out_rows, lengths["tokens"]["output"]))
-    outliers: dict[int, list[str]] = {}
-    for name, vals, idx, summ in series:
+    if hist["chars.output"]:
+        series.append(("output chars", "out_chars", lengths["chars"]["output"]))
+    if tokens:
+        series.append(("input tokens", "tok_in", lengths["tokens"]["input"]))
+        if hist["tokens.output"]:
+            series.append(("output tokens", "tok_out", lengths["tokens"]["output"]))
+    flags: list[pl.Expr] = []
+    for name, column, summ in series:
         thr = outlier_threshold(summ, cfg.lengths.outlier_iqr)
         summ["outlier_threshold"] = thr
-        if thr is None:
-            continue
-        for i, length in zip(idx, vals, strict=True):
-            if length > thr:
-                outliers.setdefault(i, []).append(name)
-    for i in sorted(outliers):
-        hit("LEN001", row_refs[i], " and ".join(outliers[i]))
+        if thr is not None:
+            flags.append(pl.when(pl.col(column) > thr).then(pl.lit(name)).otherwise(pl.lit(None)))
+    if flags:
+        out = (
+            part.rows.lazy()
+            .select("file", "line", pl.concat_list(flags).list.drop_nulls().alias("why"))
+            .filter(pl.col("why").list.len() > 0)
+            .select("file", "line", pl.col("why").list.join(" and "))
+            .collect()
+        )
+        hits["LEN001"] = _Hits(
+            count=out.height,
+            refs=[part.ref(f, line) for f, line, _ in out.head(cfg.max_row_refs).iter_rows()],
+            details=Counter(dict(out.get_column("why").value_counts().iter_rows())),
+        )
 
-    stats["duplicates"] = {"duplicate_rows": hits["DUP001"].count, "unique_keys": len(seen)}
-    stats["pii"] = {rid: pii_counts.get(rid, 0) for rid in _SCAN_RULES}
+    stats["duplicates"] = {"duplicate_rows": part.dup_count, "unique_keys": part.unique.height}
+    stats["pii"] = {rid: part.pii_counts.get(rid, 0) for rid in SCAN_RULES}
 
     dataset_level: dict[str, tuple[str, float]] = {}
     bias_series = lengths["chars"].get("output") or lengths["chars"]["input"]
@@ -414,6 +358,7 @@ def run_audit(
             float(bias_series["cv"]),
         )
 
+    labels = part.labels
     if cfg.labels.field is not None:
         n_lab = sum(labels.values())
         dist = sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -440,6 +385,7 @@ def run_audit(
                 1.0,
             )
 
+    single, multi, with_system = part.single, part.multi, part.with_system
     if single + multi:
         conv = single + multi
         share = multi / conv
@@ -468,7 +414,7 @@ def run_audit(
             "golden_sets": [p.as_posix() for p in cfg.golden_sets],
             "ngram": cfg.leakage.ngram,
             "methods": ["exact", "ngram"],
-            "leaked_reference_items": len(leaks.items_hit) if leaks is not None else 0,
+            "leaked_reference_items": len(part.leaked_items),
             "leaking_rows": hits["LEAK001"].count,
         }
 
@@ -481,9 +427,9 @@ def run_audit(
             "files": files,
             "total_rows": total,
             "valid_rows": valid,
-            "quarantined_rows": quarantined,
-            "formats": dict(sorted(formats.items())),
-            "non_text_parts": dict(sorted(non_text.items())),
+            "quarantined_rows": part.quarantined,
+            "formats": dict(sorted(part.formats.items())),
+            "non_text_parts": dict(sorted(part.non_text.items())),
         },
         "config": cfg.to_dict(),
         "summary": {
@@ -496,20 +442,22 @@ def run_audit(
         "findings": [f.to_dict() for f in findings],
         "sample": {
             "file": "sample.jsonl",
-            "n": len(reservoir),
+            "n": len(part.sample),
             "seed": cfg.sample.seed,
             "redacted": cfg.sample.redact,
         },
     }
-    reservoir.sort(key=lambda rr: _ref_sort_key(rr[0]))
+    chosen = sorted(part.sample, key=lambda r: _ref_sort_key(r.ref))
     sample = [
         {
-            "ref": ref,
-            "record": _redact_value(_json_safe(rec), cfg) if cfg.sample.redact else _json_safe(rec),
+            "ref": r.ref,
+            "record": _redact_value(_json_safe(r.record), cfg)
+            if cfg.sample.redact
+            else _json_safe(r.record),
         }
-        for ref, rec in reservoir
+        for r in chosen
     ]
-    return AuditResult(report=report, sample=sample, table=table)
+    return AuditResult(report=report, sample=sample, table=part.table)
 
 
 def _findings(

@@ -33,11 +33,50 @@ def _python(keys: pa.Array) -> list[bytes]:
 
 def fingerprints(keys: pa.Array) -> list[bytes]:
     """16 bytes per key; equal iff the normalized keys are equal."""
+    raw = fingerprint_bytes(keys)
+    return [raw[i : i + 16] for i in range(0, len(raw), 16)]
+
+
+def fingerprint_array(keys: pa.Array) -> pa.FixedSizeBinaryArray:
+    """:func:`fingerprints` as one Arrow column (no Python object per row)."""
+    raw = fingerprint_bytes(keys)
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(keys), [None, pa.py_buffer(raw)])
+
+
+def row_keys(seed: int, source: str, lines: pa.Array) -> pa.FixedSizeBinaryArray:
+    """A seeded 16-byte hash of each row's ``source:line``, for the audit's sample.
+
+    A pure function of the seed and the row's reference, so a bottom-k sample
+    on it is the same whichever shard a row was read in. The raw (never
+    normalized) strings go through the same hash as :func:`fingerprints`.
+    """
+    import pyarrow.compute as pc
+
+    prefix = f"{seed}\x1f{source}\x1f"
+    texts = pc.binary_join_element_wise(prefix, pc.cast(lines, pa.string()), "")
+    raw = fingerprint_bytes(texts, normalized=False)
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), len(lines), [None, pa.py_buffer(raw)]
+    )
+
+
+def fingerprint_bytes(keys: pa.Array, *, normalized: bool = True) -> bytes:
+    """16 bytes per key, concatenated (see :func:`fingerprints`)."""
     try:
         from curagate._core import hash_column
     except ImportError:
-        return _python(keys)
+        if normalized:
+            return b"".join(_python(keys))
+        return b"".join(
+            hashlib.blake2b((k or "").encode("utf-8"), digest_size=16).digest()
+            for k in keys.to_pylist()
+        )
     if keys.type not in (pa.string(), pa.large_string(), pa.string_view()):
         keys = keys.cast(pa.large_string())
-    raw = hash_column(keys)
-    return [raw[i : i + 16] for i in range(0, len(raw), 16)]
+    return hash_column(
+        keys,
+        nfkc=normalized,
+        lowercase=normalized,
+        strip_punctuation=normalized,
+        collapse_whitespace=normalized,
+    )

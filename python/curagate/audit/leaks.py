@@ -57,11 +57,16 @@ class LeakScan:
     index: LeakageIndex
     items_hit: set[int] = field(default_factory=set)
 
-    def scan(self, keys: pa.Array) -> dict[int, str]:
-        """Leaking rows of one batch: {row in batch: what leaked (item id, methods)}."""
+    def scan(self, keys: pa.Array, items_hit: set[int] | None = None) -> dict[int, str]:
+        """Leaking rows of one batch: {row in batch: what leaked (item id, methods)}.
+
+        The golden items hit are added to ``items_hit`` (default: this scan's
+        own set; the audit passes each shard's, so shards can be merged).
+        """
+        hit = self.items_hit if items_hit is None else items_hit
         found: dict[int, str] = {}
         for leak in self.index.scan(keys):
-            self.items_hit.add(leak.item)
+            hit.add(leak.item)
             if leak.record not in found:
                 how = "+".join(leak.methods)
                 found[leak.record] = f"golden item {self.index.items[leak.item].id} ({how})"

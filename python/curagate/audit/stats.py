@@ -1,12 +1,17 @@
 """Distribution summaries: percentiles, histograms, IQR outliers.
 
-Pure Python over lists of ints so the audit needs no numpy; numbers are
-rounded so that audit.json is byte-identical across platforms.
+A distribution is kept as an exact integer histogram (value -> count): two
+shards' histograms add up to the histogram of both, so every statistic below
+(nearest-rank percentiles included) is the same however the data was split.
+Pure Python over the distinct values; numbers are rounded so that audit.json
+is byte-identical across platforms.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from typing import Any
 
 
@@ -22,37 +27,75 @@ def percentile(sorted_vals: list[int], q: float) -> int:
     return sorted_vals[k - 1]
 
 
-def histogram(vals: list[int], bins: int) -> dict[str, list[int]]:
+def counts_of(vals: Iterable[int]) -> dict[int, int]:
+    """The exact histogram of ``vals``."""
+    out: dict[int, int] = {}
+    for v in vals:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def add_counts(into: dict[int, int], other: Mapping[int, int]) -> None:
+    """Merge histogram ``other`` into ``into`` (exact: counts add)."""
+    for v, c in other.items():
+        into[v] = into.get(v, 0) + c
+
+
+def histogram(counts: Mapping[int, int], bins: int) -> dict[str, list[int]]:
     """Equal-width integer bins from 0 to the maximum (last bin inclusive)."""
-    top = max(vals) if vals else 0
+    top = max(counts) if counts else 0
     width = max(1, math.ceil((top + 1) / bins))
     edges = [i * width for i in range(bins + 1)]
-    counts = [0] * bins
-    for v in vals:
-        counts[min(v // width, bins - 1)] += 1
-    return {"edges": edges, "counts": counts}
+    out = [0] * bins
+    for v, c in counts.items():
+        out[min(v // width, bins - 1)] += c
+    return {"edges": edges, "counts": out}
 
 
-def summarize(vals: list[int], bins: int) -> dict[str, Any]:
-    s = sorted(vals)
-    n = len(s)
-    mean = sum(s) / n if n else 0.0
-    std = math.sqrt(sum((v - mean) ** 2 for v in s) / n) if n else 0.0
+def summarize_counts(counts: Mapping[int, int], bins: int) -> dict[str, Any]:
+    """Summary of the distribution with exact histogram ``counts``.
+
+    Mean and variance come from exact integer sums (no float accumulation),
+    so the result does not depend on the order in which shards were merged.
+    """
+    items = sorted((v, c) for v, c in counts.items() if c)
+    n = sum(c for _, c in items)
+    s1 = sum(v * c for v, c in items)
+    s2 = sum(v * v * c for v, c in items)
+    mean = s1 / n if n else 0.0
+    std = math.sqrt(float(Fraction(n * s2 - s1 * s1, n * n))) if n else 0.0
+
+    def pct(q: float) -> int:
+        if not n:
+            return 0
+        k = max(1, math.ceil(q / 100 * n))
+        seen = 0
+        for v, c in items:
+            seen += c
+            if seen >= k:
+                return v
+        return items[-1][0]
+
     return {
         "count": n,
-        "min": s[0] if n else 0,
-        "max": s[-1] if n else 0,
+        "min": items[0][0] if n else 0,
+        "max": items[-1][0] if n else 0,
         "mean": _r(mean),
         "std": _r(std),
         "cv": _r(std / mean) if mean else 0.0,
-        "p25": percentile(s, 25),
-        "p50": percentile(s, 50),
-        "p75": percentile(s, 75),
-        "p90": percentile(s, 90),
-        "p95": percentile(s, 95),
-        "p99": percentile(s, 99),
-        "histogram": histogram(s, bins),
+        "p25": pct(25),
+        "p50": pct(50),
+        "p75": pct(75),
+        "p90": pct(90),
+        "p95": pct(95),
+        "p99": pct(99),
+        "histogram": histogram(counts, bins),
     }
+
+
+def summarize(vals: list[int], bins: int) -> dict[str, Any]:
+    """:func:`summarize_counts` of a list of values."""
+    return summarize_counts(counts_of(vals), bins)
 
 
 def outlier_threshold(summary: dict[str, Any], k: float) -> float | None:

@@ -7,12 +7,15 @@ an error-level finding is reported (see docs/audit.md for every rule).
 examples:
   curagate audit data/train.jsonl --out audit/
   curagate audit data/ --config audit.yaml --out audit/ --gx
+  curagate audit shards/ --out audit/ --executor ray --ray-address auto
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from curagate.errors import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +29,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gx", action="store_true", help="also validate with Great Expectations (extra: audit)"
     )
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        help="audit each input file as a task and merge the statistics (same output bytes); "
+        "ray: on a Ray cluster (extra `ray`); default: one pass in this process",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="Ray cluster to join (`auto`, HOST:PORT, ray://...); default: start a local one",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from curagate.audit import audit
 
-    report = audit(args.data, config=args.config, out=args.out, gx=args.gx)
+    if args.ray_address and args.executor != "ray":
+        raise ConfigError("--ray-address needs --executor ray")
+    report = audit(
+        args.data,
+        config=args.config,
+        out=args.out,
+        gx=args.gx,
+        executor=args.executor,
+        ray_address=args.ray_address,
+    )
     s = report["summary"]
     for f in report["findings"]:
         print(f"{f['rule']} {f['severity']}: {f['message']}")

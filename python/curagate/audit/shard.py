@@ -1,0 +1,634 @@
+"""Audit one shard of batches into an :class:`~curagate.audit.partial.AuditPartial`.
+
+Columnar where the records allow it: when a batch's text fields are plain
+string columns (text, prompt-only, prompt/completion, preference with an
+explicit prompt) every per-row check (empty fields, identical responses,
+lengths, labels, duplicates, the sample) runs on whole Arrow/polars columns
+and only the few texts the Rust PII prefilter flags reach Python. Nested
+records (chat, conversational prompt/completion, steps), structured-output
+schemas and tokenizers need the parsed record, so those batches take the
+per-record path; both paths record the same hits in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curagate.audit.config import AuditConfig
+from curagate.audit.formats import (
+    ROLES,
+    all_text,
+    conversations,
+    format_violations,
+    input_output,
+    messages_of,
+    non_text_part_kinds,
+    quarantine_rule,
+)
+from curagate.audit.keys import fingerprint_array, row_keys
+from curagate.audit.partial import ROW_SCHEMA, UNIQUE_SCHEMA, AuditPartial, SampleRow
+from curagate.audit.pii import Hit, scan
+from curagate.audit.stats import add_counts
+from curagate.records import Batch, RecordFormat
+
+if TYPE_CHECKING:
+    from curagate.audit.engine import _Structured, _Tokenizer
+    from curagate.audit.leaks import LeakScan
+
+SCAN_RULES = ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002")
+# What Python's str.strip() removes (str.isspace over all of Unicode; a test
+# checks this list), so "empty" means the same in both paths.
+PY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# A text is blank iff it holds no character outside PY_WHITESPACE: a regex search that stops
+# at the first visible character, instead of stripping (copying) every text.
+_VISIBLE = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE) + "]"
+_NESTED_KEYS = ("messages", "prompt", "completion", "chosen", "rejected")
+
+
+@dataclass(slots=True)
+class AuditContext:
+    """What every shard of one audit shares (built once by the driver)."""
+
+    cfg: AuditConfig
+    structured: _Structured
+    tokenizer: _Tokenizer | None
+    leaks: LeakScan | None
+    collect_table: bool = False
+    # False sends every batch down the per-record path (tests hold both paths equal).
+    columnar: bool = True
+
+
+@dataclass(slots=True)
+class _Columns:
+    """Per-row results of one batch, from either path."""
+
+    in_chars: pl.Series | list[int]
+    out_chars: pl.Series | list[int | None] | None
+    tok_in: list[int] | None = None
+    tok_out: list[int | None] | None = None
+    violations: dict[int, int] | None = None  # row -> format violations (rows with any)
+    pii: dict[int, list[Hit]] | None = None  # row -> PII/secret hits (rows with any)
+    labels: list[str | None] | None = None
+    rendered: list[int | None] | None = None
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _columnar_fields(batch: Batch, fmt: RecordFormat, cfg: AuditConfig) -> list[str] | None:
+    """The text columns of a batch the columnar path reads, or None if it cannot."""
+    schema = batch.table.schema
+    names = set(schema.names)
+    for k in _NESTED_KEYS:  # non-text parts live only in nested values
+        if k in names and not _is_string(schema.field(k).type):
+            if fmt == RecordFormat.CHAT and k == "messages" and _plain_turns(schema.field(k).type):
+                continue
+            return None
+    if fmt == RecordFormat.CHAT:
+        return ["messages"] if "messages" in names else None
+    if fmt == RecordFormat.TEXT:
+        fields = [cfg.text_field or "text"]
+    elif fmt == RecordFormat.PROMPT_ONLY:
+        fields = ["prompt"]
+    elif fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
+        fields = ["prompt", "completion"]
+    elif fmt == RecordFormat.PREFERENCE:
+        fields = ["prompt", "chosen", "rejected"]
+        # An implicit prompt is extracted from the turns: per record.
+        if "prompt" not in names or batch.table.column("prompt").null_count:
+            return None
+    else:
+        return None
+    if not all(f in names and _is_string(schema.field(f).type) for f in fields):
+        return None
+    return fields
+
+
+def _plain_turns(t: pa.DataType) -> bool:
+    """A list of {role, content} structs with string values: no tool calls, no parts."""
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return False
+    item = t.value_type
+    if not pa.types.is_struct(item):
+        return False
+    fields = {item.field(i).name: item.field(i).type for i in range(item.num_fields)}
+    return set(fields) == {"role", "content"} and all(
+        _is_string(v) or pa.types.is_null(v) for v in fields.values()
+    )
+
+
+class ShardAuditor:
+    """Feeds batches into one partial; :meth:`finish` returns it."""
+
+    def __init__(self, ctx: AuditContext) -> None:
+        self.ctx = ctx
+        cfg = ctx.cfg
+        self.part = AuditPartial(max_row_refs=cfg.max_row_refs, sample_n=cfg.sample.n)
+        if ctx.collect_table:
+            self.part.table = {}
+        self._rows: list[pl.DataFrame] = []
+        self._fps: list[pl.DataFrame] = []
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def add(self, batch: Batch) -> None:
+        part = self.part
+        src = Path(batch.source).as_posix()
+        fmt = RecordFormat(batch.format)
+        fid = part.file_id(src)
+        part.files[fid] = (src, part.files[fid][1] + batch.input_rows)
+        part.total += batch.input_rows
+        part.quarantined += len(batch.quarantined)
+        for q in batch.quarantined:
+            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
+            part.hit(quarantine_rule(q.reason, fmt), f"{src}:{n}", q.reason)
+        n_rows = batch.table.num_rows
+        if not n_rows:
+            return
+        part.formats[fmt.value] += n_rows
+        lines_arr = (
+            batch.lines if batch.lines is not None else pc.add(batch.rows, pa.scalar(1, pa.int64()))
+        )
+        lines: list[int] = lines_arr.to_pylist()
+        first = part.valid
+        part.valid += n_rows
+        leaking = (
+            self.ctx.leaks.scan(batch.keys, part.leaked_items) if self.ctx.leaks is not None else {}
+        )
+        for k in sorted(leaking):
+            part.hit("LEAK001", f"{src}:{lines[k]}")
+
+        fields = _columnar_fields(batch, fmt, self.ctx.cfg)
+        simple = (
+            self.ctx.columnar
+            and fields is not None
+            and self.ctx.tokenizer is None
+            and not self.ctx.structured.specs
+        )
+        cols: _Columns | None = None
+        if simple and fmt == RecordFormat.CHAT:
+            cols = self._columnar_chat(batch, src, lines)
+        elif simple:
+            assert fields is not None
+            cols = self._columnar(batch, fmt, fields, src, lines)
+        if cols is None:
+            cols = self._per_record(batch, fmt, src, lines)
+
+        fps = fingerprint_array(batch.keys)
+        line_col = pl.Series("line", lines_arr).cast(pl.Int64)
+        self._fps.append(
+            pl.DataFrame(
+                {
+                    "fp": pl.from_arrow(fps),
+                    "pos": pl.int_range(first, first + n_rows, eager=True),
+                    "file": pl.repeat(fid, n_rows, dtype=pl.UInt32, eager=True),
+                    "line": line_col,
+                },
+                schema=UNIQUE_SCHEMA,
+            )
+        )
+        frame = pl.DataFrame(
+            {
+                "file": pl.repeat(fid, n_rows, dtype=pl.UInt32, eager=True),
+                "line": line_col,
+                "in_chars": cols.in_chars,
+                "out_chars": cols.out_chars,
+                "tok_in": cols.tok_in,
+                "tok_out": cols.tok_out,
+            },
+            schema=ROW_SCHEMA,
+        )
+        self._rows.append(frame)
+        for series, column in (
+            ("chars.input", "in_chars"),
+            ("chars.output", "out_chars"),
+            ("tokens.input", "tok_in"),
+            ("tokens.output", "tok_out"),
+        ):
+            vc = frame.get_column(column).drop_nulls().value_counts()
+            add_counts(part.hist[series], dict(vc.iter_rows()))
+        if part.table is not None:
+            self._table(part.table, cols, frame, fps, set(leaking), src, lines)
+        self._sample(batch, src, lines_arr)
+
+    def _table(
+        self,
+        t: dict[str, list[Any]],
+        cols: _Columns,
+        frame: pl.DataFrame,
+        fps: pa.Array,
+        leaking: set[int],
+        src: str,
+        lines: list[int],
+    ) -> None:
+        """The per-row derived columns of the batch (for ``--gx``)."""
+        cfg = self.ctx.cfg
+        n = frame.height
+        t.setdefault("ref", []).extend(f"{src}:{ln}" for ln in lines)
+        viol = cols.violations or {}
+        t.setdefault("format_violations", []).extend(viol.get(k, 0) for k in range(n))
+        t.setdefault("input_chars", []).extend(frame.get_column("in_chars").to_list())
+        t.setdefault("output_chars", []).extend(frame.get_column("out_chars").to_list())
+        t.setdefault("dedup_key", []).extend(bytes(fp).hex() for fp in fps.to_pylist())
+        t.setdefault("leaked", []).extend(k in leaking for k in range(n))
+        pii = cols.pii or {}
+        for rid in SCAN_RULES:
+            t.setdefault(rid, []).extend(
+                sum(1 for h in pii.get(k, ()) if h.rule == rid) for k in range(n)
+            )
+        if cfg.labels.field is not None:
+            t.setdefault("label", []).extend(cols.labels or [None] * n)
+        if cols.rendered is not None:
+            t.setdefault("rendered_tokens", []).extend(cols.rendered)
+
+    def _sample(self, batch: Batch, src: str, lines: pa.Array) -> None:
+        n = self.part.sample_n
+        if not n:
+            return
+        keys = pl.from_arrow(row_keys(self.ctx.cfg.sample.seed, src, lines))
+        assert isinstance(keys, pl.Series)
+        best = keys.arg_sort().head(n).to_list()
+        records = batch.table.take(best).to_pylist()
+        self.part.keep_sample(
+            [
+                SampleRow(key=keys[i], ref=f"{src}:{lines[i].as_py()}", record=rec)
+                for i, rec in zip(best, records, strict=True)
+            ]
+        )
+
+    def _pii(self, columns: list[list[str]]) -> dict[int, list[Hit]]:
+        """PII/secret hits per row of the texts in ``columns`` (one list per field, or
+        one list of each row's texts); the Rust prefilter picks the texts worth scanning."""
+        from curagate import _core
+
+        sec = self.ctx.cfg.secrets
+        out: dict[int, list[Hit]] = {}
+        for texts in columns:
+            maybe = _core.pii_candidates(texts, min_length=sec.min_length)
+            for row in (i for i, m in enumerate(maybe) if m):
+                out.setdefault(row, []).extend(
+                    scan(
+                        texts[row],
+                        entropy_threshold=sec.entropy_threshold,
+                        min_length=sec.min_length,
+                    )
+                )
+        return {row: hs for row, hs in sorted(out.items()) if hs}
+
+    def _pii_rows(self, texts_per_row: list[list[str]]) -> dict[int, list[Hit]]:
+        """:meth:`_pii` for records whose texts vary in number (chat turns)."""
+        owner = [row for row, texts in enumerate(texts_per_row) for _ in texts]
+        flat = [t for texts in texts_per_row for t in texts]
+        out: dict[int, list[Hit]] = {}
+        for i, hs in self._pii([flat]).items():
+            out.setdefault(owner[i], []).extend(hs)
+        return out
+
+    def _record_pii(self, ref: str, row_hits: list[Hit]) -> None:
+        for rule in sorted({h.rule for h in row_hits}):
+            self.part.hit(
+                rule, ref, ", ".join(sorted({h.kind for h in row_hits if h.rule == rule}))
+            )
+        self.part.pii_counts.update(h.rule for h in row_hits)
+
+    # -- columnar path ---------------------------------------------------------------------
+
+    def _columnar(
+        self, batch: Batch, fmt: RecordFormat, fields: list[str], src: str, lines: list[int]
+    ) -> _Columns:
+        part = self.part
+        df = pl.from_arrow(batch.table.select(fields))
+        assert isinstance(df, pl.DataFrame)
+        df = df.with_columns(pl.all().fill_null(""))
+        empty = df.select(~pl.all().str.contains(_VISIBLE))
+        lengths = df.select(pl.all().str.len_chars().cast(pl.Int64))
+
+        # Format rules, each row's violations in format_violations' order.
+        violations: list[tuple[int, int, str, str]] = []  # (row, order, rule, detail)
+        if fmt == RecordFormat.PREFERENCE:
+            e_ch, e_rj = empty["chosen"], empty["rejected"]
+            stripped = df.select(pl.col("chosen", "rejected").str.strip_chars(PY_WHITESPACE))
+            same = stripped["chosen"] == stripped["rejected"]
+            for rule, mask, detail in (
+                ("FMT007", e_ch & e_rj, "'chosen' and 'rejected' empty"),
+                ("FMT007", e_ch & ~e_rj, "'chosen' empty"),
+                ("FMT007", ~e_ch & e_rj, "'rejected' empty"),
+                ("FMT006", ~e_ch & ~e_rj & same, "'chosen' and 'rejected' are identical"),
+            ):
+                violations += [(r, 0, rule, detail) for r in mask.arg_true().to_list()]
+            violations += [(r, 1, "FMT005", "'prompt' is empty") for r in _true(empty["prompt"])]
+        else:
+            for order, f in enumerate(fields):
+                violations += [(r, order, "FMT005", f"{f!r} is empty") for r in _true(empty[f])]
+        violations.sort()
+        per_row_v: Counter[int] = Counter()
+        for r, _, rule, detail in violations:
+            part.hit(rule, f"{src}:{lines[r]}", detail)
+            per_row_v[r] += 1
+
+        # PII and secrets over every text field.
+        row_hits = self._pii([df.get_column(f).to_list() for f in fields])
+        for r, hs in row_hits.items():
+            self._record_pii(f"{src}:{lines[r]}", hs)
+
+        label_col = self._labels_columnar(batch, src, lines)
+
+        in_chars = lengths.get_column(fields[0]).rename("in_chars")
+        out_chars: pl.Series | None = None
+        if fmt in (
+            RecordFormat.PROMPT_COMPLETION,
+            RecordFormat.UNPAIRED_PREFERENCE,
+            RecordFormat.PREFERENCE,
+        ):
+            out_chars = lengths.get_column(fields[1]).rename("out_chars")
+
+        return _Columns(
+            in_chars=in_chars,
+            out_chars=out_chars,
+            violations=dict(per_row_v),
+            pii=row_hits,
+            labels=label_col,
+        )
+
+    def _columnar_chat(self, batch: Batch, src: str, lines: list[int]) -> _Columns | None:
+        """Chat records as one frame of turns; None (per-record path) if a turn is null."""
+        part, cfg = self.part, self.ctx.cfg
+        n_rows = batch.table.num_rows
+        msgs = pl.from_arrow(batch.table.select(["messages"]))
+        assert isinstance(msgs, pl.DataFrame)
+        if msgs.select(
+            pl.col("messages").list.eval(pl.element().is_null()).list.any().any()
+        ).item():
+            return None
+        allowed = sorted(ROLES)
+        turns = (
+            msgs.with_row_index("row")
+            .explode("messages")
+            .filter(pl.col("messages").is_not_null())
+            .unnest("messages")
+            .with_columns(
+                pl.col("role").cast(pl.String),
+                pl.col("content").cast(pl.String).fill_null(""),
+            )
+            .with_columns(
+                pl.int_range(pl.len()).over("row").alias("i"),
+                pl.len().over("row").alias("n"),
+                pl.col("role").is_in(allowed).fill_null(False).alias("valid"),
+                pl.col("role").shift(1).over("row").alias("prev"),
+            )
+            .with_columns(
+                pl.col("prev").is_in(allowed).fill_null(False).alias("prev_valid"),
+                (~pl.col("content").str.contains(_VISIBLE)).alias("empty"),
+                pl.col("content").str.len_chars().cast(pl.Int64).alias("chars"),
+                (pl.col("role") == "assistant").fill_null(False).alias("answer"),
+            )
+        )
+        role, prev = pl.col("role"), pl.col("prev")
+        ok = (
+            pl.when(pl.col("i") == 0)
+            .then(role.is_in(["system", "user"]))
+            .when(~pl.col("prev_valid"))
+            .then(True)
+            .when(prev == "system")
+            .then(role.is_in(["system", "user"]))
+            .when(prev == "user")
+            .then(role == "assistant")
+            .when(prev == "assistant")
+            .then(role.is_in(["user", "tool"]))
+            .otherwise(role.is_in(["tool", "assistant"]))
+        )
+        turns = turns.with_columns(ok.fill_null(False).alias("ok"))
+
+        # Format rules: the few turns that break one, in format_violations' order.
+        found: list[tuple[int, int, int, str, str]] = []  # (row, turn, order, rule, detail)
+        bad = turns.filter(~pl.col("valid") | (pl.col("valid") & (pl.col("empty") | ~pl.col("ok"))))
+        for r, i, rl, pv, valid, empty, ok_ in bad.select(
+            "row", "i", "role", "prev", "valid", "empty", "ok"
+        ).iter_rows():
+            if not valid:
+                found.append((r, i, 0, "FMT002", f"messages[{i}].role is {str(rl)[:20]!r}"))
+                continue
+            if empty:
+                found.append((r, i, 1, "FMT005", f"messages[{i}] ({rl}) has empty content"))
+            if not ok_:
+                after = f"after a {pv} turn" if i else "as the first turn"
+                found.append((r, i, 2, "FMT003", f"messages[{i}] is a {rl} turn {after}"))
+        if cfg.sft:
+            last = turns.filter((pl.col("i") == pl.col("n") - 1) & ~pl.col("answer"))
+            for r, i, rl in last.select("row", "i", "role").iter_rows():
+                detail = f"the last message (messages[{i}]) is a {rl!s:.20} turn"
+                found.append((r, i + 1, 0, "FMT004", detail))
+        found.sort()
+        per_row_v: Counter[int] = Counter()
+        for r, _, _, rule, detail in found:
+            part.hit(rule, f"{src}:{lines[r]}", detail)
+            per_row_v[r] += 1
+
+        # PII and secrets in every turn.
+        owner = turns.get_column("row").to_list()
+        row_hits: dict[int, list[Hit]] = {}
+        for t, hs in self._pii([turns.get_column("content").to_list()]).items():
+            row_hits.setdefault(owner[t], []).extend(hs)
+        for r in sorted(row_hits):
+            self._record_pii(f"{src}:{lines[r]}", row_hits[r])
+
+        # Input (every turn but the answers) and output lengths as the joined texts have
+        # them, and the conversation mix.
+        answers = pl.col("answer").cast(pl.Int64).sum()  # signed: "answers - 1" may be -1
+        per_row = (
+            turns.group_by("row")
+            .agg(
+                (pl.col("chars").filter(~pl.col("answer")).sum()
+                 + (pl.len().cast(pl.Int64) - answers - 1).clip(0)).alias("in_chars"),
+                (pl.col("chars").filter(pl.col("answer")).sum()
+                 + (answers - 1).clip(0)).alias("out_chars"),
+                (pl.col("role") == "user").sum().alias("users"),
+                (pl.col("role") == "system").any().alias("system"),
+            )
+        )  # fmt: skip
+        full = (
+            pl.DataFrame({"row": pl.int_range(0, n_rows, dtype=pl.UInt32, eager=True)})
+            .join(per_row, on="row", how="left")
+            .fill_null(0)
+            .sort("row")
+        )
+        users = full.get_column("users")
+        multi = int((users > 1).sum())
+        part.multi += multi
+        part.single += n_rows - multi
+        part.with_system += int(full.get_column("system").cast(pl.Int64).sum())
+        return _Columns(
+            in_chars=full.get_column("in_chars").cast(pl.Int64),
+            out_chars=full.get_column("out_chars").cast(pl.Int64),
+            violations=dict(per_row_v),
+            pii=row_hits,
+            labels=self._labels_columnar(batch, src, lines),
+        )
+
+    def _labels_columnar(self, batch: Batch, src: str, lines: list[int]) -> list[str | None]:
+        """Count labels; LBL002 for rows without one. Returns each row's label."""
+        cfg, part = self.ctx.cfg, self.part
+        name = cfg.labels.field
+        if name is None:
+            return []
+        n_rows = batch.table.num_rows
+        if name not in batch.table.schema.names:
+            values: list[Any] = [None] * n_rows
+        else:
+            values = batch.table.column(name).to_pylist()
+        out: list[str | None] = []
+        for r, lv in enumerate(values):
+            if lv is None:
+                part.hit("LBL002", f"{src}:{lines[r]}")
+                out.append(None)
+            else:
+                label = lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
+                out.append(label)
+        part.labels.update(x for x in out if x is not None)
+        return out
+
+    # -- per-record path -------------------------------------------------------------------
+
+    def _per_record(self, batch: Batch, fmt: RecordFormat, src: str, lines: list[int]) -> _Columns:
+        part, ctx = self.part, self.ctx
+        cfg = ctx.cfg
+        tokenizer = ctx.tokenizer
+        measure_limit = tokenizer is not None and cfg.tokens.max_seq_len is not None
+        records = batch.table.to_pylist()
+        refs = [f"{src}:{ln}" for ln in lines]
+        row_hits = self._pii_rows([list(all_text(fmt, rec, cfg.text_field)) for rec in records])
+        ins: list[str] = []
+        outs: list[str] = []
+        out_rows: list[int] = []
+        convs: list[list[Any]] = []
+        in_chars: list[int] = []
+        out_chars: list[int | None] = []
+        labels_col: list[str | None] = []
+        n_viol: dict[int, int] = {}
+        for k, (rec, ref) in enumerate(zip(records, refs, strict=True)):
+            violations = format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft)
+            for v in violations:
+                part.hit(v.rule, ref, v.detail)
+            if violations:
+                n_viol[k] = len(violations)
+            for rule, detail in ctx.structured.check(rec):
+                part.hit(rule, ref, detail)
+            part.non_text.update(non_text_part_kinds(rec))
+            i_txt, o_txt = input_output(fmt, rec, cfg.text_field)
+            ins.append(i_txt)
+            in_chars.append(len(i_txt))
+            if o_txt is not None:
+                outs.append(o_txt)
+                out_rows.append(k)
+            out_chars.append(len(o_txt) if o_txt is not None else None)
+            if k in row_hits:
+                self._record_pii(ref, row_hits[k])
+            if cfg.labels.field is not None:
+                lv = rec.get(cfg.labels.field)
+                if lv is None:
+                    part.hit("LBL002", ref)
+                    labels_col.append(None)
+                else:
+                    label = lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
+                    part.labels[label] += 1
+                    labels_col.append(label)
+            if fmt == RecordFormat.CHAT:
+                msgs = messages_of(rec)
+                users = sum(1 for m in msgs if m.get("role") == "user")
+                part.multi += users > 1
+                part.single += users <= 1
+                part.with_system += any(m.get("role") == "system" for m in msgs)
+            if measure_limit:
+                convs.append(conversations(fmt, rec, cfg.text_field))
+        tok_in: list[int] | None = None
+        tok_out: list[int | None] | None = None
+        rendered: list[int | None] = [None] * len(records)
+        if tokenizer is not None:
+            tok_in = tokenizer.count(ins)
+            tok_out = [None] * len(records)
+            for k, n in zip(out_rows, tokenizer.count(outs), strict=True):
+                tok_out[k] = n
+        if tokenizer is not None and measure_limit:
+            assert cfg.tokens.max_seq_len is not None
+            owners: list[int] = []
+            texts: list[str] = []
+            for k, cs in enumerate(convs):
+                for c in cs:
+                    try:
+                        texts.append(c if isinstance(c, str) else tokenizer.render(c))
+                    except tokenizer.template_errors as e:
+                        # The trainer would fail on this record the same way.
+                        part.hit("FMT003", refs[k], f"the chat template rejects it: {str(e)[:100]}")
+                        continue
+                    owners.append(k)
+            longest: dict[int, int] = {}
+            for k, n in zip(owners, tokenizer.count(texts), strict=True):
+                longest[k] = max(longest.get(k, 0), n)
+            for k, ref in enumerate(refs):
+                n_tok = longest.get(k)
+                rendered[k] = n_tok
+                if n_tok is None:
+                    continue
+                if n_tok > cfg.tokens.max_seq_len:
+                    part.hit("LEN003", ref, f"{n_tok} tokens")
+            add_counts(
+                part.hist["tokens.rendered"],
+                Counter(n for n in rendered if n is not None),
+            )
+        return _Columns(
+            in_chars=in_chars,
+            out_chars=out_chars,
+            tok_in=tok_in,
+            tok_out=tok_out,
+            violations=n_viol,
+            pii=row_hits,
+            labels=labels_col,
+            rendered=rendered if measure_limit else None,
+        )
+
+    # -- end of the shard ------------------------------------------------------------------
+
+    def finish(self) -> AuditPartial:
+        """Within-shard duplicates and the per-row frame; the partial is complete."""
+        part = self.part
+        if self._rows:
+            part.rows = pl.concat(self._rows, how="vertical")
+        if self._fps:
+            fps = pl.concat(self._fps, how="vertical")
+            first = fps.get_column("fp").is_first_distinct()
+            dups = fps.filter(~first)
+            part.dup_count = dups.height
+            part.dup_refs = [
+                (pos, part.ref(f, line))
+                for pos, f, line in dups.select("pos", "file", "line")
+                .head(part.max_row_refs)
+                .iter_rows()
+            ]
+            part.unique = fps.filter(first)
+        self._rows, self._fps = [], []
+        return part
+
+
+def _true(mask: pl.Series) -> list[int]:
+    return [int(i) for i in mask.arg_true().to_list()]
+
+
+def audit_shard(ctx: AuditContext, batches: Iterable[Batch]) -> AuditPartial:
+    """The partial of one shard: ``batches`` in input order."""
+    auditor = ShardAuditor(ctx)
+    for batch in batches:
+        auditor.add(batch)
+    return auditor.finish()
