@@ -51,6 +51,9 @@ lines = st.lists(st.one_of(good_line, good_line, deep_line, junk_line), min_size
 
 
 def _records(data: bytes) -> int:
+    # A UTF-8 byte-order mark opening the file is an encoding marker, not content: a file
+    # holding only a BOM and a newline has one blank line and no record.
+    data = data.removeprefix(b"\xef\xbb\xbf")
     return sum(1 for line in data.split(b"\n") if line.strip())
 
 
@@ -108,7 +111,12 @@ def test_damaged_streams_never_crash_and_lose_nothing_silently(
     path = tmp_path / f"f.jsonl.{codec}"
     path.write_bytes(bytes(damaged))
 
-    kept, quarantined, file_level = _read(path, 7)
+    try:
+        kept, quarantined, file_level = _read(path, 7)
+    except InputError:
+        # Also not silent: damage that renames a field of every row read so far (gzip's CRC
+        # is only checked at the end of a member) is a one-line input error, exit 2.
+        return
     if file_level == 0:
         # No damage reported: every row was read (a flip that decodes to the same
         # byte, or a cut after the last byte of data).
