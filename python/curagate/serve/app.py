@@ -42,6 +42,7 @@ from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, Us
 from curagate.registry.store import check_name, check_version
 from curagate.reports import environment, render, stylesheet
 from curagate.serve import compare as cmp
+from curagate.serve.webhooks import Webhooks
 from curagate.signing import _crypto
 
 SESSION_COOKIE = "curagate_session"
@@ -159,10 +160,26 @@ def _fix_of(e: CuragateError) -> str:
     return "correct the request as the error says"
 
 
-def create_app(db: str | Path) -> FastAPI:
+def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
+    """The service over the registry at ``db``; ``webhooks`` hears of every transition."""
     db_path = Path(db)
     Registry(db_path, create=False).close()  # fail at start on a missing or broken registry
     sessions = Sessions()
+    hooks = webhooks or Webhooks([])
+
+    def notify(event: str, mv: ModelVersion, actor: str, reason: str, **more: Any) -> None:
+        """Tell the webhooks (after the registry committed the change; never blocks)."""
+        hooks.emit(
+            event,
+            name=mv.name,
+            version=mv.version,
+            stage=mv.stage,
+            digest=mv.artifact_digest,
+            actor=actor,
+            reason=reason,
+            **more,
+        )
+
     # One-time costs paid at start rather than by the first visitor (~100 ms of a first
     # compare page): compiling the page templates and importing the signature library.
     for template in PAGE_TEMPLATES:
@@ -616,7 +633,9 @@ def create_app(db: str | Path) -> FastAPI:
         mv = found(lambda: reg.get(name, version))
         out = reg.request_promotion(name, version, to=to, user=approver(b.user), reason=reason)
         if isinstance(out, ModelVersion):
+            notify("promoted", out, b.user.name, reason)
             return back(mv, f"{out.ref} is now in {out.stage}")
+        notify("promotion_requested", mv, b.user.name, reason, to=to, request_id=out.id)
         return back(mv, f"request {out.id} created: a second approver must approve it")
 
     @app.post("/ui/requests/{request_id}/approve", include_in_schema=False)
@@ -630,6 +649,7 @@ def create_app(db: str | Path) -> FastAPI:
         check_csrf(b, csrf)
         found(lambda: reg.promotion_request(request_id))
         mv = reg.approve(request_id, user=approver(b.user), reason=reason)
+        notify("promoted", mv, b.user.name, reason, request_id=request_id)
         return back(mv, f"approved: {mv.ref} is now in {mv.stage}")
 
     @app.post("/ui/models/{name}/versions/{version}/waive", include_in_schema=False)
@@ -645,6 +665,7 @@ def create_app(db: str | Path) -> FastAPI:
         check_csrf(b, csrf)
         mv = found(lambda: reg.get(name, version))
         w = reg.waive(name, version, user=approver(b.user), reason=reason, expires=expires)
+        notify("waiver", mv, b.user.name, reason, waiver_id=w.id, expires_at=w.expires_at)
         return back(mv, f"waiver {w.id} granted until {w.expires_at}")
 
     @app.post("/ui/models/{name}/rollback", include_in_schema=False)
@@ -658,6 +679,7 @@ def create_app(db: str | Path) -> FastAPI:
         check_csrf(b, csrf)
         check_name(name)
         mv = reg.rollback(name, actor=approver(b.user).name, reason=reason)
+        notify("rollback", mv, b.user.name, reason)
         return back(mv, f"rolled back: {mv.ref} is in production again")
 
     # JSON API
@@ -716,7 +738,10 @@ def create_app(db: str | Path) -> FastAPI:
         found(lambda: reg.get(name, version))
         out = reg.request_promotion(name, version, to=body.to, user=user, reason=body.reason)
         if isinstance(out, ModelVersion):
+            notify("promoted", out, user.name, body.reason)
             return JSONResponse({"status": "done", "stage": out.stage}, status_code=200)
+        mv = reg.get(name, version)
+        notify("promotion_requested", mv, user.name, body.reason, to=body.to, request_id=out.id)
         return JSONResponse({"request_id": out.id, "status": out.status}, status_code=201)
 
     @app.get("/api/v1/promotion-requests", tags=["workflow"])
@@ -735,7 +760,9 @@ def create_app(db: str | Path) -> FastAPI:
         """The second approval: the promotion happens now, through the verified path."""
         approver(user)
         found(lambda: reg.promotion_request(request_id))
-        mv = reg.approve(request_id, user=user, reason=body.reason if body else "")
+        reason = body.reason if body else ""
+        mv = reg.approve(request_id, user=user, reason=reason)
+        notify("promoted", mv, user.name, reason, request_id=request_id)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
     @app.post("/api/v1/models/{name}/versions/{version}/waivers", tags=["workflow"])
@@ -751,6 +778,8 @@ def create_app(db: str | Path) -> FastAPI:
         check_name(name)
         found(lambda: reg.get(name, version))
         w = reg.waive(name, version, user=user, reason=body.reason, expires=body.expires)
+        mv = reg.get(name, version)
+        notify("waiver", mv, user.name, body.reason, waiver_id=w.id, expires_at=w.expires_at)
         return JSONResponse(w.to_dict(), status_code=201)
 
     @app.post("/api/v1/models/{name}/rollback", tags=["workflow"])
@@ -764,6 +793,7 @@ def create_app(db: str | Path) -> FastAPI:
         approver(user)
         check_name(name)
         mv = reg.rollback(name, actor=user.name, reason=body.reason)
+        notify("rollback", mv, user.name, body.reason)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
     @app.post("/api/v1/reports", tags=["reports"], status_code=201)
