@@ -8,6 +8,11 @@ examples:
   curagate registry users add alice --role approver --db .curagate/registry.db
   curagate serve --db .curagate/registry.db
   curagate serve --db .curagate/registry.db --host 0.0.0.0 --port 8080
+  CURAGATE_WEBHOOK_SECRET=... curagate serve --webhook https://ci.example/hooks/curagate
+
+webhooks: after each waiver, promotion request, promotion and rollback, a JSON POST to every
+--webhook URL, signed (X-Curagate-Signature: sha256=HMAC of the body) with
+$CURAGATE_WEBHOOK_SECRET when set; retried on errors, failures logged, never blocking.
 
 exit codes: 0 stopped cleanly, 2 usage or input error (missing or broken registry)
 """
@@ -15,6 +20,7 @@ exit codes: 0 stopped cleanly, 2 usage or input error (missing or broken registr
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from curagate.errors import InputError, MissingExtraError
@@ -29,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="POST a JSON event here after each transition (repeatable); signed with "
+        "$CURAGATE_WEBHOOK_SECRET when set",
+    )
 
 
 def _port(text: str) -> int:
@@ -42,12 +56,15 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from curagate.serve.app import create_app
+        from curagate.serve.webhooks import Webhooks
     except ImportError as e:
         raise MissingExtraError("serve", e.name or "fastapi") from None
     from curagate.registry import default_db_path
 
     db = args.db or default_db_path()
-    app = create_app(db)
+    secret = os.environ.get("CURAGATE_WEBHOOK_SECRET") or None
+    hooks = Webhooks(args.webhook, secret.encode("utf-8") if secret else None)
+    app = create_app(db, webhooks=hooks)
     print(f"curagate serve: {db} at http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
     import socket
 

@@ -18,6 +18,7 @@ import yaml
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.gate.config import RegressionSuite
 from curagate.golden import GoldenSet
+from curagate.progress import Bar
 
 
 def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
@@ -41,6 +42,46 @@ def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
     return names
 
 
+def _tracked(hflm: type[Any], cache_hook: type[Any], side: str) -> type[Any]:
+    """``HFLM`` with curagate's progress bars instead of lm-eval's own.
+
+    lm-eval sends every request of one type (all tasks together) in one call, and reports
+    each answer through the model's cache hook: the bar gets that call's total and counts
+    the hook's calls. lm-eval's own bars are turned off (``disable_tqdm``): they ignore
+    ``--quiet`` and are drawn even when no terminal is watching.
+    """
+
+    class CountingHook(cache_hook):  # type: ignore[misc]
+        def __init__(self, bar: Bar, inner: Any) -> None:
+            super().__init__(None)
+            self.bar, self.inner = bar, inner
+
+        def add_partial(self, attr: str, req: Any, res: Any) -> None:
+            self.inner.add_partial(attr, req, res)
+            self.bar.update(1)
+
+    class Tracked(hflm):  # type: ignore[misc]
+        def _counted(self, kind: str, requests: list[Any], call: Any) -> Any:
+            with Bar(total=len(requests), desc=f"lm-eval {side} {kind}", unit="req") as bar:
+                inner = self.cache_hook
+                self.set_cache_hook(CountingHook(bar, inner))
+                try:
+                    return call(requests, disable_tqdm=True)
+                finally:
+                    self.set_cache_hook(inner)
+
+        def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> Any:
+            return self._counted("loglikelihood", requests, super().loglikelihood)
+
+        def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> Any:
+            return self._counted("rolling", requests, super().loglikelihood_rolling)
+
+        def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> Any:
+            return self._counted("generation", requests, super().generate_until)
+
+    return Tracked
+
+
 def run_suite(
     suite: RegressionSuite,
     golden: GoldenSet,
@@ -49,10 +90,13 @@ def run_suite(
     *,
     device: str,
     seed: int = 0,
+    side: str = "model",
 ) -> dict[str, dict[str, Any]]:
-    """``{task: {"score": float, "samples": [per-doc score in doc order]}}`` for one model."""
+    """``{task: {"score": float, "samples": [per-doc score in doc order]}}`` for one model
+    (``side`` names it on the progress bars)."""
     try:
         from lm_eval import simple_evaluate
+        from lm_eval.api.model import CacheHook
         from lm_eval.models.huggingface import HFLM
         from lm_eval.tasks import TaskManager
     except ImportError as e:
@@ -66,7 +110,9 @@ def run_suite(
                 f"{golden.name!r} (it defines: {', '.join(sorted(available))})"
             )
         tm = TaskManager(include_path=tmp, include_defaults=False)
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=suite.batch_size, device=device)
+        lm = _tracked(HFLM, CacheHook, side)(
+            pretrained=model, tokenizer=tokenizer, batch_size=suite.batch_size, device=device
+        )
         res = simple_evaluate(
             model=lm,
             tasks=list(suite.tasks),

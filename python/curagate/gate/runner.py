@@ -606,7 +606,7 @@ def _regression_suite(
         )
         return {"tasks": {}, "skipped": check.message}, [check], golden
 
-    def scores(ref: ModelRef) -> dict[str, dict[str, Any]]:
+    def scores(ref: ModelRef, side: str) -> dict[str, dict[str, Any]]:
         """Suite results for one side, from the cache when these weights already ran it."""
         key = hashlib.sha256(
             json.dumps(
@@ -621,14 +621,20 @@ def _regression_suite(
 
         model, tok = models.hf(ref)
         res = run_suite(
-            suite, golden, model, tok, device=models.resolved_device(), seed=cfg.statistics.seed
+            suite,
+            golden,
+            model,
+            tok,
+            device=models.resolved_device(),
+            seed=cfg.statistics.seed,
+            side=side,
         )
         cache.put_json("lm_eval", key, res)
         return res
 
-    c_res = scores(cand)
+    c_res = scores(cand, "candidate")
     # The same weights with the same settings give the same scores: do not evaluate twice.
-    b_res = c_res if cand.identity == base.identity else scores(base)
+    b_res = c_res if cand.identity == base.identity else scores(base, "base")
     checks: list[Check] = []
     tasks: dict[str, Any] = {}
     st = cfg.statistics

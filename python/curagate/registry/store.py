@@ -1642,12 +1642,20 @@ class Registry:
             )
         return out
 
-    def report_items(self, rec: RecordedGateReport) -> bytes | None:
-        """The stored items.jsonl the report names, or None when it was not offered."""
+    def report_items_sha256(self, rec: RecordedGateReport) -> str | None:
+        """The sha256 of the items.jsonl the (verified) stored report names, if any.
+
+        The release service keys its parsed copy of the items by it: the address is
+        the content, so a copy checked once against it stays valid."""
         sha = Offer(Path(rec.path), self.blob(rec.report_sha256), None).declared_items_sha256()
         if sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
             return None
-        if not (self.store_dir / sha[:2] / sha).is_file():
+        return sha
+
+    def report_items(self, rec: RecordedGateReport) -> bytes | None:
+        """The stored items.jsonl the report names, or None when it was not offered."""
+        sha = self.report_items_sha256(rec)
+        if sha is None or not (self.store_dir / sha[:2] / sha).is_file():
             return None
         return self.blob(sha)
 

@@ -12,6 +12,7 @@ bearer token. Sessions live in this process's memory: a restart logs everyone ou
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import math
@@ -36,17 +37,27 @@ from fastapi.responses import (
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from curagate.errors import CheckFailed, CuragateError, InputError
+from curagate.errors import CheckFailed, CuragateError, InputError, MissingExtraError
 from curagate.gate.report import check_rows
 from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
 from curagate.registry.store import check_name, check_version
-from curagate.reports import render, stylesheet
+from curagate.reports import environment, render, stylesheet
 from curagate.serve import compare as cmp
+from curagate.serve.webhooks import Webhooks
+from curagate.signing import _crypto
 
 SESSION_COOKIE = "curagate_session"
 LOGIN_COOKIE = "curagate_login"
 SESSION_TTL_S = 8 * 3600
 PAGE_SIZE = 50
+PAGE_TEMPLATES = (
+    "login.html",
+    "index.html",
+    "version.html",
+    "audit.html",
+    "compare.html",
+    "error.html",
+)
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -150,10 +161,32 @@ def _fix_of(e: CuragateError) -> str:
     return "correct the request as the error says"
 
 
-def create_app(db: str | Path) -> FastAPI:
+def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
+    """The service over the registry at ``db``; ``webhooks`` hears of every transition."""
     db_path = Path(db)
     Registry(db_path, create=False).close()  # fail at start on a missing or broken registry
     sessions = Sessions()
+    hooks = webhooks or Webhooks([])
+
+    def notify(event: str, mv: ModelVersion, actor: str, reason: str, **more: Any) -> None:
+        """Tell the webhooks (after the registry committed the change; never blocks)."""
+        hooks.emit(
+            event,
+            name=mv.name,
+            version=mv.version,
+            stage=mv.stage,
+            digest=mv.artifact_digest,
+            actor=actor,
+            reason=reason,
+            **more,
+        )
+
+    # One-time costs paid at start rather than by the first visitor (~100 ms of a first
+    # compare page): compiling the page templates and importing the signature library.
+    for template in PAGE_TEMPLATES:
+        environment().get_template(template)
+    with contextlib.suppress(MissingExtraError):  # without it each judgement says so
+        _crypto()
     app = FastAPI(
         title="curagate release service",
         version="1",
@@ -486,17 +519,27 @@ def create_app(db: str | Path) -> FastAPI:
         ctx = comparison(reg, a, b_report, changed, set_name or None, slice_key or None, page_no)
         return page(br, "compare.html", **ctx)
 
-    def side(reg: Registry, report_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def no_items(report_id: int, mv: ModelVersion) -> ApiError:
+        return ApiError(
+            404,
+            f"gate report {report_id} of {mv.ref} has no stored items.jsonl",
+            "rerun `curagate gate` (it writes items.jsonl) and record the new report",
+        )
+
+    def side(reg: Registry, report_id: int) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
         mv, rec = found(lambda: reg.report_by_id(report_id))
-        ok, _, why = reg.judge_now(mv, rec)
-        raw = reg.report_items(rec)
-        if raw is None:
-            raise ApiError(
-                404,
-                f"gate report {report_id} of {mv.ref} has no stored items.jsonl",
-                "rerun `curagate gate` (it writes items.jsonl) and record the new report",
-            )
-        items = cmp.parse_items(rec.report_sha256 + ":items", raw)
+        ok, _, why = reg.judge_now(mv, rec)  # every request: keys may have been revoked
+        sha = reg.report_items_sha256(rec)
+        if sha is None:
+            raise no_items(report_id, mv)
+        # Parsed once per content address: bytes that hashed to this sha256 once are
+        # these bytes forever, and the report just judged records (and signs) it.
+        items = cmp.cached_items(sha)
+        if items is None:
+            raw = reg.report_items(rec)
+            if raw is None:
+                raise no_items(report_id, mv)
+            items = cmp.parse_items(sha, raw)
         info = {
             "report_id": rec.id,
             "label": mv.ref,
@@ -504,7 +547,7 @@ def create_app(db: str | Path) -> FastAPI:
             "trust": "signature verified" if ok else f"NOT verified: {why}",
             "report_sha256": rec.report_sha256,
         }
-        return info, items
+        return info, sha, items
 
     def comparison(
         reg: Registry,
@@ -515,17 +558,15 @@ def create_app(db: str | Path) -> FastAPI:
         slice_key: str | None,
         page_no: int,
     ) -> dict[str, Any]:
-        a_info, a_items = side(reg, a_id)
+        a_info, a_key, a_items = side(reg, a_id)
+        b_key: str | None = None
+        b_items: list[dict[str, Any]] | None = None
         if b_id is None:
             b_info = {**a_info, "label": f"{a_info['label']}'s base", "report_id": a_id}
-            b_items = None
         else:
-            b_info, b_items_list = side(reg, b_id)
-            b_items = b_items_list
-        rows, unmatched = cmp.pair_rows(a_items, b_items)
-        chosen = cmp.order(
-            cmp.select(rows, changed=changed, set_name=set_name, slice_key=slice_key)
-        )
+            b_info, b_key, b_items = side(reg, b_id)
+        paired = cmp.pairing(a_key, a_items, b_key, b_items)
+        chosen = paired.select(changed=changed, set_name=set_name, slice_key=slice_key)
         pages = max(1, math.ceil(len(chosen) / PAGE_SIZE))
         page_no = min(page_no, pages)
         base_q: dict[str, Any] = {"a": a_id}
@@ -553,25 +594,28 @@ def create_app(db: str | Path) -> FastAPI:
         for g in gate_metrics:
             for k in ("candidate", "base", "delta", "ci_low", "ci_high", "p_value", "significant"):
                 g.setdefault(k, None)
-        slices = cmp.per_slice(rows)
-        for s in slices:
-            s["url"] = "/compare?" + urlencode({**base_q, "slice": s["key"], "changed": 1})
+        # Copies: the cached pairing's statistics are shared by every request.
+        slices = [
+            {**s, "url": "/compare?" + urlencode({**base_q, "slice": s["key"], "changed": 1})}
+            for s in paired.slice_stats
+        ]
+        shown = chosen[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
         return {
             "a": a_info,
             "b": b_info,
             "b_param": b_id,
-            "matched": len(rows),
-            "unmatched": unmatched,
-            "metrics": cmp.per_set(rows),
+            "matched": paired.matched,
+            "unmatched": paired.unmatched,
+            "metrics": [dict(m) for m in paired.metrics],
             "gate_metrics": gate_metrics,
             "slices": slices,
-            "sets": sorted({r.set for r in rows}),
+            "sets": sorted(set(paired.sets)),
             "slice_keys": [s["key"] for s in slices],
             "filters": {"changed": changed, "set": set_name or "", "slice": slice_key or ""},
             "total": len(chosen),
             "page": page_no,
             "pages": pages,
-            "items": chosen[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE],
+            "items": [paired.row(k) for k in shown],
             "prev_url": url(page=page_no - 1) if page_no > 1 else None,
             "next_url": url(page=page_no + 1) if page_no < pages else None,
         }
@@ -596,7 +640,9 @@ def create_app(db: str | Path) -> FastAPI:
         mv = found(lambda: reg.get(name, version))
         out = reg.request_promotion(name, version, to=to, user=approver(b.user), reason=reason)
         if isinstance(out, ModelVersion):
+            notify("promoted", out, b.user.name, reason)
             return back(mv, f"{out.ref} is now in {out.stage}")
+        notify("promotion_requested", mv, b.user.name, reason, to=to, request_id=out.id)
         return back(mv, f"request {out.id} created: a second approver must approve it")
 
     @app.post("/ui/requests/{request_id}/approve", include_in_schema=False)
@@ -610,6 +656,7 @@ def create_app(db: str | Path) -> FastAPI:
         check_csrf(b, csrf)
         found(lambda: reg.promotion_request(request_id))
         mv = reg.approve(request_id, user=approver(b.user), reason=reason)
+        notify("promoted", mv, b.user.name, reason, request_id=request_id)
         return back(mv, f"approved: {mv.ref} is now in {mv.stage}")
 
     @app.post("/ui/models/{name}/versions/{version}/waive", include_in_schema=False)
@@ -625,6 +672,7 @@ def create_app(db: str | Path) -> FastAPI:
         check_csrf(b, csrf)
         mv = found(lambda: reg.get(name, version))
         w = reg.waive(name, version, user=approver(b.user), reason=reason, expires=expires)
+        notify("waiver", mv, b.user.name, reason, waiver_id=w.id, expires_at=w.expires_at)
         return back(mv, f"waiver {w.id} granted until {w.expires_at}")
 
     @app.post("/ui/models/{name}/rollback", include_in_schema=False)
@@ -638,6 +686,7 @@ def create_app(db: str | Path) -> FastAPI:
         check_csrf(b, csrf)
         check_name(name)
         mv = reg.rollback(name, actor=approver(b.user).name, reason=reason)
+        notify("rollback", mv, b.user.name, reason)
         return back(mv, f"rolled back: {mv.ref} is in production again")
 
     # JSON API
@@ -696,7 +745,10 @@ def create_app(db: str | Path) -> FastAPI:
         found(lambda: reg.get(name, version))
         out = reg.request_promotion(name, version, to=body.to, user=user, reason=body.reason)
         if isinstance(out, ModelVersion):
+            notify("promoted", out, user.name, body.reason)
             return JSONResponse({"status": "done", "stage": out.stage}, status_code=200)
+        mv = reg.get(name, version)
+        notify("promotion_requested", mv, user.name, body.reason, to=body.to, request_id=out.id)
         return JSONResponse({"request_id": out.id, "status": out.status}, status_code=201)
 
     @app.get("/api/v1/promotion-requests", tags=["workflow"])
@@ -715,7 +767,9 @@ def create_app(db: str | Path) -> FastAPI:
         """The second approval: the promotion happens now, through the verified path."""
         approver(user)
         found(lambda: reg.promotion_request(request_id))
-        mv = reg.approve(request_id, user=user, reason=body.reason if body else "")
+        reason = body.reason if body else ""
+        mv = reg.approve(request_id, user=user, reason=reason)
+        notify("promoted", mv, user.name, reason, request_id=request_id)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
     @app.post("/api/v1/models/{name}/versions/{version}/waivers", tags=["workflow"])
@@ -731,6 +785,8 @@ def create_app(db: str | Path) -> FastAPI:
         check_name(name)
         found(lambda: reg.get(name, version))
         w = reg.waive(name, version, user=user, reason=body.reason, expires=body.expires)
+        mv = reg.get(name, version)
+        notify("waiver", mv, user.name, body.reason, waiver_id=w.id, expires_at=w.expires_at)
         return JSONResponse(w.to_dict(), status_code=201)
 
     @app.post("/api/v1/models/{name}/rollback", tags=["workflow"])
@@ -744,6 +800,7 @@ def create_app(db: str | Path) -> FastAPI:
         approver(user)
         check_name(name)
         mv = reg.rollback(name, actor=user.name, reason=body.reason)
+        notify("rollback", mv, user.name, body.reason)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
     @app.post("/api/v1/reports", tags=["reports"], status_code=201)

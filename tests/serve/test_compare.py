@@ -1,0 +1,156 @@
+"""The compare path's caches (issue 12 speed) keep every answer the uncached path gave:
+reports judged on every request, statistics equal to a direct computation, each JSON
+line read as the json module reads it (orjson is only a faster path), the collector left
+as it was."""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from curagate.errors import InputError
+from curagate.registry import Registry
+from curagate.serve import compare as cmp
+from curagate.serve.app import create_app
+
+from .serve_fixtures import World, build_world, items_rows
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    cmp._ITEMS.clear()
+    cmp._PAIRS.clear()
+    return build_world(tmp_path)
+
+
+def bearer(world: World, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.tokens[user]}"}
+
+
+def test_a_cached_compare_still_judges_the_reports_on_every_request(world: World) -> None:
+    """Revoking the gate key after a first (caching) compare must show both reports as
+    unverified on the next one: only parsed items are cached, never a verdict."""
+    client = TestClient(create_app(world.db))
+    first = client.get("/api/v1/compare?a=2&b=1", headers=bearer(world, "vera")).json()
+    assert first["a"]["trust"] == first["b"]["trust"] == "signature verified"
+    assert cmp._PAIRS, "the first compare should have cached its pairing"
+    with Registry(world.db) as reg:
+        reg.trust_revoke("ci", actor="carol", reason="key leaked")
+    again = client.get("/api/v1/compare?a=2&b=1", headers=bearer(world, "vera")).json()
+    assert again["a"]["trust"].startswith("NOT verified")
+    assert again["b"]["trust"].startswith("NOT verified")
+    assert again["metrics"] == first["metrics"] and again["items"] == first["items"]
+
+
+def test_a_missing_items_blob_is_a_404_before_anything_is_cached(world: World) -> None:
+    with Registry(world.db) as reg:
+        _, rec = reg.report_by_id(2)
+        sha = reg.report_items_sha256(rec)
+        assert sha is not None
+        (reg.store_dir / sha[:2] / sha).unlink()
+    client = TestClient(create_app(world.db))
+    r = client.get("/api/v1/compare?a=2", headers=bearer(world, "vera"))
+    assert r.status_code == 404 and "no stored items.jsonl" in r.json()["error"]
+
+
+def direct_stats(
+    a_items: list[dict[str, object]], b_items: list[dict[str, object]]
+) -> dict[str, dict[str, object]]:
+    """What the compare page showed before the pairing cache, computed row by row."""
+    b_by_key = {(str(r["set"]), str(r["id"])): r for r in b_items}
+    pairs = [(r, b_by_key[(str(r["set"]), str(r["id"]))]) for r in a_items]
+    out: dict[str, dict[str, object]] = {}
+    for name in sorted({str(r["set"]) for r, _ in pairs}):
+        group = [(r, b) for r, b in pairs if r["set"] == name]
+        out[name] = cmp.paired_stats(
+            [bool(r["candidate_correct"]) for r, _ in group],
+            [bool(b["candidate_correct"]) for _, b in group],
+        )
+    out["all"] = cmp.paired_stats(
+        [bool(r["candidate_correct"]) for r, _ in pairs],
+        [bool(b["candidate_correct"]) for _, b in pairs],
+    )
+    return out
+
+
+def test_pairing_statistics_equal_a_row_by_row_computation() -> None:
+    a_items = items_rows(500, flip_every=3)
+    b_items = items_rows(500, flip_every=7)[::-1]  # another order: matched by key
+    for r in b_items:  # B right except on every 5th item: every kind of pair occurs
+        r["candidate_correct"] = int(str(r["id"])[-3:]) % 5 != 0
+    paired = cmp.pairing("a" * 64, a_items, "b" * 64, b_items)
+    want = direct_stats(a_items, b_items)
+    assert {m["set"]: m for m in paired.metrics} == {k: {"set": k, **v} for k, v in want.items()}
+    assert sum(m["fixes"] + m["regressions"] for m in paired.metrics[:-1]) > 30
+    chosen = paired.select(changed=True, set_name=None, slice_key="length=long")
+    flips = [paired.row(k).flip for k in chosen]
+    assert flips == sorted(flips, key=lambda f: f != "right→wrong")  # regressions first
+    assert all(paired.row(k).slices == {"length": "long"} for k in chosen)
+    assert len(chosen) == sum(
+        1
+        for r in a_items
+        if r["slices"] == {"length": "long"}
+        and r["candidate_correct"]
+        != next(b for b in b_items if b["id"] == r["id"])["candidate_correct"]
+    )
+
+
+def test_items_lines_read_as_json_reads_them_and_a_bad_line_is_named() -> None:
+    rows = [
+        b'{"set": "s", "id": "1", "score": NaN}',  # json accepts NaN, orjson does not
+        b"",
+        b'{"set": "s", "id": "2", "big": 123456789012345678901234567890}',
+        b'{"set": "s", "id": "3", "text": "a\xe2\x80\xa8b"}',  # U+2028 inside a string
+        b'{"set": "s", "id": "4", "small": -9223372036854775809, "lone": "\\ud800"}',
+        b"[1, 2]",  # not an object: skipped, as before
+    ]
+    got = cmp.parse_items("c" * 64, b"\n".join(rows) + b"\n")
+    assert [r["id"] for r in got] == ["1", "2", "3", "4"]
+    assert got[1]["big"] == 123456789012345678901234567890 and got[2]["text"] == "a\u2028b"
+    assert got[3] == json.loads(rows[4])
+    assert json.dumps(got[0]["score"]) == "NaN"
+    with pytest.raises(InputError, match=r"line 3 is not usable JSON"):
+        cmp.parse_items("d" * 64, b'{"id": 1}\n{"id": 2}\n{"id": \n')
+
+
+def test_parsing_leaves_the_collector_as_it_found_it() -> None:
+    raw = b"".join(json.dumps({"set": "s", "id": str(i)}).encode() + b"\n" for i in range(2000))
+    assert gc.isenabled()
+    errors: list[BaseException] = []
+
+    def parse(n: int) -> None:
+        try:
+            cmp.parse_items(f"{n:064x}", raw)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=parse, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and gc.isenabled()
+    gc.disable()
+    try:
+        cmp.parse_items("e" * 64, raw)
+        assert not gc.isenabled()  # a caller's choice is kept too
+    finally:
+        gc.enable()
+
+
+def test_compare_pages_are_the_same_from_the_cache(world: World) -> None:
+    client = TestClient(create_app(world.db))
+    urls = ["/api/v1/compare?a=2&b=1&changed=1", "/api/v1/compare?a=2", "/api/v1/compare?a=1&b=2"]
+    first = [client.get(u, headers=bearer(world, "vera")).text for u in urls]
+    cmp._ITEMS.clear()
+    cmp._PAIRS.clear()
+    fresh = [client.get(u, headers=bearer(world, "vera")).text for u in urls]
+    cached = [client.get(u, headers=bearer(world, "vera")).text for u in urls]
+    assert first == fresh == cached
+    assert re.search(r'"total":\s*\d+', first[0])

@@ -1,0 +1,139 @@
+"""Webhooks against a real local HTTP server: every transition is posted as signed JSON,
+a failing receiver is retried, and an unreachable one is logged without failing the action."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from curagate.errors import InputError
+from curagate.serve.app import create_app
+from curagate.serve.webhooks import SIGNATURE_HEADER, Webhooks, sign
+
+from .serve_fixtures import World, build_world
+
+SECRET = b"hook-secret"
+
+
+class Receiver:
+    """Records every POST; answers 500 to the first ``fail_first`` of them."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.posts.append((dict(self.headers), body))
+                code = 500 if len(receiver.posts) <= receiver.fail_first else 204
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token=abc"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(fail_first=1)
+    yield r
+    r.close()
+
+
+def bearer(world: World, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.tokens[user]}"}
+
+
+def test_each_transition_is_posted_signed_and_a_500_is_retried(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    world = build_world(tmp_path)
+    hooks = Webhooks([receiver.url], SECRET, backoff_s=0.01)
+    client = TestClient(create_app(world.db, webhooks=hooks))
+    alice, bob = bearer(world, "alice"), bearer(world, "bob")
+    assert (
+        client.post(
+            "/api/v1/models/bot/versions/2/waivers",
+            json={"reason": "size warning understood", "expires": "7d"},
+            headers=alice,
+        ).status_code
+        == 201
+    )
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", "reason": "better"},
+        headers=alice,
+    )
+    assert r.status_code == 201
+    request_id = r.json()["request_id"]
+    approved = client.post(f"/api/v1/promotion-requests/{request_id}/approve", headers=bob)
+    assert approved.status_code == 200
+    back = client.post("/api/v1/models/bot/rollback", json={"reason": "pager"}, headers=bob)
+    assert back.status_code == 200
+    assert hooks.drain(30)
+
+    # The first POST got a 500 and was sent again, byte for byte.
+    assert receiver.posts[0][1] == receiver.posts[1][1]
+    delivered = receiver.posts[1:]
+    events = [json.loads(body) for _, body in delivered]
+    assert [e["event"] for e in events] == ["waiver", "promotion_requested", "promoted", "rollback"]
+    assert events[1]["request_id"] == request_id and events[1]["to"] == "production"
+    assert events[2]["stage"] == "production" and events[2]["actor"] == "bob"
+    assert (events[3]["version"], events[3]["stage"], events[3]["reason"]) == (
+        1,
+        "production",
+        "pager",
+    )
+    assert len({e["delivery"] for e in events}) == 4
+    for headers, body in delivered:
+        assert headers["X-Curagate-Event"] == json.loads(body)["event"]
+        assert hmac.compare_digest(headers[SIGNATURE_HEADER], sign(SECRET, body))
+        assert not hmac.compare_digest(headers[SIGNATURE_HEADER], sign(b"other", body))
+
+
+def test_an_unreachable_receiver_is_logged_and_the_action_still_succeeds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = build_world(tmp_path)
+    dead = Receiver()
+    url = dead.url
+    dead.close()  # nothing listens there any more
+    hooks = Webhooks([url], None, attempts=2, backoff_s=0.01, timeout_s=2)
+    client = TestClient(create_app(world.db, webhooks=hooks))
+    with caplog.at_level(logging.WARNING, logger="curagate.serve.webhooks"):
+        r = client.post(
+            "/api/v1/models/bot/versions/2/promotions",
+            json={"to": "staging", "reason": "try it"},
+            headers=bearer(world, "alice"),
+        )
+        assert r.status_code == 200 and r.json()["stage"] == "staging"
+        assert hooks.drain(30)
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert len(lines) == 1 and "event promoted not delivered after 2 attempt(s)" in lines[0]
+    assert "token=abc" not in lines[0]  # the query string may hold a secret
+
+
+def test_a_webhook_must_be_an_http_url() -> None:
+    with pytest.raises(InputError, match="not an http"):
+        Webhooks(["file:///etc/passwd"])
