@@ -232,3 +232,31 @@ class PairIndex:
 
     def positional_ngrams(self, i: int, n: int) -> list[int]:
         """The hash of the n-gram starting at each word of record ``i``."""
+
+# The JSONL chunk reader (rust/curagate-py/src/jsonl.rs).
+
+_ColumnBuffers = tuple[bytes | None, bytes, bytes, int]  # validity, offsets, data, null count
+
+class FlatColumns:
+    """The records of a chunk that are all flat objects of strings, as string columns."""
+
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def block_rows(self) -> list[int]:
+        """Rows per block: the chunks of the table Arrow's JSON reader would return."""
+
+    def column(self, index: int) -> _ColumnBuffers:
+        """Buffers of an Arrow ``string`` array (i32 offsets)."""
+
+    def join(self, indices: list[int], sep: str) -> _ColumnBuffers:
+        """Columns joined row by row with ``sep``: an Arrow ``large_string`` array."""
+
+def jsonl_chunk(
+    chunk: Buffer, *, safe_depth: int, min_block_size: int | None = None
+) -> tuple[bytes, bytes, int, bool, bool, FlatColumns | None]:
+    """Layout of a chunk of whole JSONL lines: (int64 line starts + end, uint64 indices
+    of the non-blank lines, longest line, UTF-8 ok, a line may nest deeper than
+    ``safe_depth``, and with ``min_block_size`` the flat columns or None)."""

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod dedup;
 mod errors;
+mod jsonl;
 mod leakage;
 mod pairs;
 mod stages;
@@ -30,5 +31,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     leakage::register(m)?;
     pairs::register(m)?;
     stages::register(m)?;
+    jsonl::register(m)?;
     Ok(())
 }
