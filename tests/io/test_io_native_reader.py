@@ -16,7 +16,7 @@ import pytest
 from tests.io.io_support import all_keys, all_quarantined, read_all
 
 from curagate._core import jsonl_chunk
-from curagate.io.readers import _arrow_read, _flat_table, _layout
+from curagate.io.readers import _arrow_read, _flat_table, _layout, _string_array
 from curagate.records import RecordFormat, build_keys
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -102,12 +102,9 @@ def test_flat_chunk_of_the_default_block_size_writes_the_same_parquet_bytes() ->
     assert native.column(0).num_chunks == arrow.column(0).num_chunks > 1
     assert _parquet(native) == _parquet(arrow)
     keys = build_keys(arrow, RecordFormat.PROMPT_COMPLETION)
-    flat_keys = layout.flat.join([0, 1], "\n")
-    assert pa.Array.from_buffers(
-        pa.large_string(),
-        len(lines),
-        [None, pa.py_buffer(flat_keys[1]), pa.py_buffer(flat_keys[2])],
-    ).equals(keys)
+    assert _string_array(pa.large_string(), len(lines), *layout.flat.join([0, 1], "\n")).equals(
+        keys
+    )
 
 
 @pytest.mark.parametrize(

@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 import zstandard
+from typing_extensions import Buffer
 
-from curagate._core import FlatColumns, jsonl_chunk
+from curagate._core import FlatColumns, jsonl_chunk, jsonl_chunk_end
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
     PREFERENCE_KEYS,
@@ -314,8 +315,8 @@ def _iter_batches(
 # --------------------------------------------------------------------------- JSONL
 
 
-# A chunk: whole lines of bytes, and the offsets of its "\n" bytes.
-_Chunk = tuple[bytes | memoryview, list[int]]
+# A chunk: whole lines of bytes.
+_Chunk = bytes | memoryview
 
 
 class DamagedStream(Exception):
@@ -435,27 +436,14 @@ def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator
 
 
 def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Generator[_Chunk, None, None]:
-    """Line chunks of a mapped file, found with one C-level find per line."""
+    """Line chunks of a mapped file, cut natively (``memchr``)."""
     size = len(data)
     view = memoryview(data)
     start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
-    find = data.find
     try:
         while start < size:
-            positions: list[int] = []
-            limit = start + _MAX_CHUNK_BYTES
-            i = start - 1
-            at_end = False
-            while len(positions) < batch_rows:
-                i = find(b"\n", i + 1)
-                if i < 0:
-                    at_end = True
-                    break
-                if i >= limit and positions:
-                    break
-                positions.append(i - start)
-            end = size if at_end else start + positions[-1] + 1
-            yield view[start:end], positions
+            end = jsonl_chunk_end(view, start, batch_rows, _MAX_CHUNK_BYTES)
+            yield view[start:end]
             start = end
     finally:
         view.release()
@@ -504,11 +492,9 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
                 if positions[take - 1] >= _MAX_CHUNK_BYTES:
                     take = max(1, bisect.bisect_left(positions, _MAX_CHUNK_BYTES, 0, take))
                 cut = positions[take - 1] + 1
-                emitted = positions[:take]
                 positions = [p - cut for p in positions[take:]]
             elif eof:
                 cut = len(pending)
-                emitted = positions
                 positions = []
             else:
                 break  # need more bytes (or one line longer than the cap: read on)
@@ -516,7 +502,7 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
                 out = bytes(view[:cut])
             del pending[:cut]
             scanned -= cut
-            yield out, emitted
+            yield out
         if eof:
             if damage is not None:
                 raise damage
@@ -527,7 +513,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
     with _jsonl_chunks(path, suffix, options.batch_rows) as chunks:
         while True:
             try:
-                chunk, positions = next(chunks)
+                chunk = next(chunks)
             except StopIteration:
                 break
             except _DECOMPRESS_ERRORS as exc:
@@ -539,7 +525,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                     "the rows after it are lost (re-create or re-download the file)",
                 )
                 return
-            batch = _jsonl_chunk(chunk, positions, state, options)
+            batch = _jsonl_chunk(chunk, state, options)
             del chunk
             if batch is not None:
                 yield batch
@@ -719,9 +705,7 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     return table
 
 
-def _jsonl_chunk(
-    chunk: bytes | memoryview, positions: list[int], state: _FileState, options: _Options
-) -> Batch | None:
+def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options) -> Batch | None:
     layout = _layout(chunk, flat=True)
     n_records = len(layout.record_lines)
     quarantined: list[Quarantined] = []
@@ -763,20 +747,26 @@ def _jsonl_chunk(
 def _flat_table(flat: FlatColumns) -> pa.Table:
     """The native reader's string columns as the table Arrow's JSON reader gives
     for the same chunk: same types, values and chunks (one per read block), so
-    the Parquet files written from it are the same bytes."""
-    columns = []
-    for index in range(len(flat.names)):
-        array = _string_array(pa.string(), flat.rows, *flat.column(index))
-        chunks, start = [], 0
-        for n in flat.block_rows:
-            chunks.append(array.slice(start, n))
-            start += n
-        columns.append(pa.chunked_array(chunks, pa.string()))
+    the Parquet files written from it are the same bytes. No copy: the arrays
+    wrap the native buffers."""
+    blocks = flat.block_rows
+    columns = [
+        pa.chunked_array(
+            [_string_array(pa.string(), n, *flat.column(b, c)) for b, n in enumerate(blocks)],
+            pa.string(),
+        )
+        for c in range(len(flat.names))
+    ]
     return pa.Table.from_arrays(columns, names=flat.names)
 
 
 def _string_array(
-    dtype: pa.DataType, rows: int, validity: bytes | None, offsets: bytes, data: bytes, nulls: int
+    dtype: pa.DataType,
+    rows: int,
+    validity: Buffer | None,
+    offsets: Buffer,
+    data: Buffer,
+    nulls: int,
 ) -> pa.Array:
     buffers = [None if validity is None else pa.py_buffer(validity)]
     return pa.Array.from_buffers(
@@ -1195,7 +1185,7 @@ def count_records(path: str | os.PathLike[str]) -> int:
     total = 0
     with _jsonl_chunks(p, suffix, 1 << 20) as chunks:
         try:
-            for chunk, _positions in chunks:
+            for chunk in chunks:
                 total += len(_layout(chunk).record_lines)
         except _DECOMPRESS_ERRORS as exc:
             raise InputError(f"{p.as_posix()}: cannot read: {_decompress_error(exc)}") from None

@@ -32,8 +32,49 @@ fn ascii_space(b: u8) -> bool {
     b == b' ' || (0x09..=0x0d).contains(&b)
 }
 
+/// Where the chunk that starts at `start` ends: after its `batch_rows`-th line,
+/// or after the last line that starts before `start + max_bytes` (at least one
+/// line), or at the end of `data`.
+pub fn chunk_end(data: &[u8], start: usize, batch_rows: usize, max_bytes: usize) -> usize {
+    let limit = start.saturating_add(max_bytes);
+    let mut lines = 0usize;
+    let mut last = None;
+    for i in memchr::memchr_iter(b'\n', data.get(start..).unwrap_or(&[])) {
+        let at = start + i;
+        if lines >= batch_rows.max(1) || (at >= limit && last.is_some()) {
+            return last.map_or(data.len(), |l: usize| l + 1);
+        }
+        last = Some(at);
+        lines += 1;
+    }
+    if lines >= batch_rows.max(1) {
+        return last.map_or(data.len(), |l| l + 1);
+    }
+    data.len()
+}
+
+/// The line layout of `chunk` and, with a `block_size`, its flat records (see
+/// [`parse_flat`]), validating the UTF-8 once for both.
+pub fn read_chunk(
+    chunk: &[u8],
+    safe_depth: usize,
+    min_block_size: Option<usize>,
+) -> (Layout, Option<FlatTable>) {
+    let text = std::str::from_utf8(chunk).ok();
+    let layout = layout_of(chunk, safe_depth, text.is_some());
+    let flat = match (text, min_block_size) {
+        (Some(text), Some(min)) => flat_of(text, &layout, min.max(2 * layout.max_length + 2)),
+        _ => None,
+    };
+    (layout, flat)
+}
+
 /// The line layout of `chunk` (lines end at `\n`; the last may be unterminated).
 pub fn layout(chunk: &[u8], safe_depth: usize) -> Layout {
+    layout_of(chunk, safe_depth, std::str::from_utf8(chunk).is_ok())
+}
+
+fn layout_of(chunk: &[u8], safe_depth: usize, utf8_ok: bool) -> Layout {
     let mut bounds = Vec::with_capacity(chunk.len() / 64 + 2);
     bounds.push(0i64);
     for p in memchr::memchr_iter(b'\n', chunk) {
@@ -62,15 +103,14 @@ pub fn layout(chunk: &[u8], safe_depth: usize) -> Layout {
         bounds,
         record_lines,
         max_length,
-        utf8_ok: std::str::from_utf8(chunk).is_ok(),
+        utf8_ok,
         may_overflow,
     }
 }
 
-/// One string column: Arrow `string` buffers (i32 offsets) and a validity bitmap.
+/// One string column of one block: Arrow `string` buffers (i32 offsets) and a validity bitmap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StringColumn {
-    pub name: String,
     pub offsets: Vec<i32>,
     pub data: Vec<u8>,
     /// Bit `i` set when row `i` is not null; `None` when no row is null.
@@ -78,14 +118,37 @@ pub struct StringColumn {
     pub null_count: usize,
 }
 
-/// The records of a chunk as string columns.
+impl StringColumn {
+    fn is_valid(&self, row: usize) -> bool {
+        self.validity
+            .as_ref()
+            .is_none_or(|bits| bits[row / 8] & (1 << (row % 8)) != 0)
+    }
+
+    fn value(&self, row: usize) -> &[u8] {
+        &self.data[self.offsets[row] as usize..self.offsets[row + 1] as usize]
+    }
+}
+
+/// The records of a chunk as string columns, one set per block of
+/// `block_size` bytes: the chunks of the table Arrow's JSON reader returns
+/// (a row belongs to the block holding its line end).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlatTable {
-    pub columns: Vec<StringColumn>,
+    pub names: Vec<String>,
     pub rows: usize,
-    /// Rows per block of `block_size` bytes: the chunks of the table Arrow's
-    /// JSON reader returns (a row belongs to the block holding its line end).
-    pub block_rows: Vec<usize>,
+    /// Per block, one column per name.
+    pub blocks: Vec<Vec<StringColumn>>,
+}
+
+impl FlatTable {
+    /// Rows per block.
+    pub fn block_rows(&self) -> Vec<usize> {
+        self.blocks
+            .iter()
+            .map(|b| b.first().map_or(0, |c| c.offsets.len() - 1))
+            .collect()
+    }
 }
 
 /// One parsed record: its keys and values, borrowed from the line where no
@@ -95,6 +158,7 @@ type Cow<'a> = std::borrow::Cow<'a, str>;
 
 /// A parser for one line holding a flat JSON object of strings and nulls.
 struct Flat<'a> {
+    text: &'a str,
     s: &'a [u8],
     i: usize,
 }
@@ -122,69 +186,67 @@ impl<'a> Flat<'a> {
     }
 
     /// A JSON string (the opening quote already consumed); `None` on any error,
-    /// a raw control character or an unpaired surrogate escape.
+    /// a raw control character or an unpaired surrogate escape. Runs between
+    /// escapes are found with `memchr` and copied whole.
     fn string(&mut self) -> Option<Cow<'a>> {
-        let start = self.i;
         let s = self.s;
-        while self.i < s.len() {
-            match s[self.i] {
-                b'"' => {
-                    let text = std::str::from_utf8(&s[start..self.i]).ok()?;
-                    self.i += 1;
-                    return Some(Cow::Borrowed(text));
-                }
-                b'\\' => break,
-                c if c < 0x20 => return None,
-                _ => self.i += 1,
+        let start = self.i;
+        let mut run = start;
+        let mut out: Option<Vec<u8>> = None;
+        loop {
+            let stop = run + memchr::memchr2(b'"', b'\\', &s[run..])?;
+            if s[run..stop].iter().fold(false, |bad, &b| bad | (b < 0x20)) {
+                return None;
             }
-        }
-        let mut out: Vec<u8> = s.get(start..self.i)?.to_vec();
-        while self.i < s.len() {
-            let c = s[self.i];
+            self.i = stop + 1;
+            if s[stop] == b'"' {
+                return match out {
+                    // Quotes are ASCII: the slice of the (UTF-8) line is on char boundaries.
+                    None => self.text.get(start..stop).map(Cow::Borrowed),
+                    Some(mut v) => {
+                        v.extend_from_slice(&s[run..stop]);
+                        String::from_utf8(v).ok().map(Cow::Owned)
+                    }
+                };
+            }
+            let v = out.get_or_insert_with(|| Vec::with_capacity(stop - start + 64));
+            v.extend_from_slice(&s[run..stop]);
+            let e = *s.get(self.i)?;
             self.i += 1;
-            match c {
-                b'"' => return String::from_utf8(out).ok().map(Cow::Owned),
-                b'\\' => {
-                    let e = *s.get(self.i)?;
-                    self.i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let code = if (0xD800..0xDC00).contains(&hi) {
-                                if s.get(self.i..self.i + 2)? != b"\\u" {
-                                    return None;
-                                }
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return None;
-                                }
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else if (0xDC00..0xE000).contains(&hi) {
-                                return None;
-                            } else {
-                                hi
-                            };
-                            char::from_u32(code)?
+            let ch = match e {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                b'u' => {
+                    let hi = self.hex4()?;
+                    let code = if (0xD800..0xDC00).contains(&hi) {
+                        if s.get(self.i..self.i + 2)? != b"\\u" {
+                            return None;
                         }
-                        _ => return None,
+                        self.i += 2;
+                        let lo = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return None;
+                        }
+                        0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                    } else if (0xDC00..0xE000).contains(&hi) {
+                        return None;
+                    } else {
+                        hi
                     };
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                    char::from_u32(code)?
                 }
-                c if c < 0x20 => return None,
-                c => out.push(c),
-            }
+                _ => return None,
+            };
+            let mut buf = [0u8; 4];
+            v.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            run = self.i;
         }
-        None
     }
 
     fn value(&mut self) -> Option<Option<Cow<'a>>> {
@@ -202,8 +264,12 @@ impl<'a> Flat<'a> {
         }
     }
 
-    fn record(line: &'a [u8]) -> Option<Record<'a>> {
-        let mut p = Flat { s: line, i: 0 };
+    fn record(line: &'a str) -> Option<Record<'a>> {
+        let mut p = Flat {
+            text: line,
+            s: line.as_bytes(),
+            i: 0,
+        };
         p.eat(b'{')?;
         let mut fields = Vec::with_capacity(4);
         p.ws();
@@ -228,46 +294,69 @@ impl<'a> Flat<'a> {
             }
         }
         p.ws();
-        (p.i == line.len()).then_some(fields)
+        (p.i == p.s.len()).then_some(fields)
     }
 }
 
-/// Columns built from a run of records.
-struct Part {
-    offsets: Vec<Vec<i32>>,
-    data: Vec<Vec<u8>>,
-    nulls: Vec<Vec<usize>>, // row indices (within the part) that are null
-}
-
-fn parse_part(lines: &[&[u8]], names: &[String]) -> Option<Part> {
-    let n = names.len();
-    let mut part = Part {
-        offsets: vec![Vec::with_capacity(lines.len() + 1); n],
-        data: vec![Vec::new(); n],
-        nulls: vec![Vec::new(); n],
-    };
-    for o in &mut part.offsets {
-        o.push(0);
+/// The columns of one block's records; `None` if one is not flat or has other keys.
+fn parse_block(lines: &[&str], names: &[String]) -> Option<Vec<StringColumn>> {
+    let rows = lines.len();
+    let mut offsets = vec![Vec::with_capacity(rows + 1); names.len()];
+    // Room for every byte of the block in each column: no regrowth; the pages
+    // never written are never touched.
+    let bytes: usize = lines.iter().map(|l| l.len()).sum();
+    let mut data: Vec<Vec<u8>> = (0..names.len())
+        .map(|_| Vec::with_capacity(bytes))
+        .collect();
+    let mut nulls: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for o in &mut offsets {
+        o.push(0i32);
     }
     for (row, line) in lines.iter().enumerate() {
         let record = Flat::record(line)?;
-        if record.len() != n {
+        if record.len() != names.len() {
             return None;
         }
         for (c, (key, value)) in record.into_iter().enumerate() {
             if key != names[c].as_str() {
                 return None;
             }
-            if let Some(v) = value {
-                part.data[c].extend_from_slice(v.as_bytes());
-            } else {
-                part.nulls[c].push(row);
+            match value {
+                Some(v) => data[c].extend_from_slice(v.as_bytes()),
+                None => nulls[c].push(row),
             }
-            let end = i32::try_from(part.data[c].len()).ok()?;
-            part.offsets[c].push(end);
+            offsets[c].push(i32::try_from(data[c].len()).ok()?);
         }
     }
-    Some(part)
+    Some(
+        offsets
+            .into_iter()
+            .zip(data)
+            .zip(nulls)
+            .map(|((offsets, data), nulls)| StringColumn {
+                offsets,
+                data,
+                validity: bitmap(rows, &nulls),
+                null_count: nulls.len(),
+            })
+            .collect(),
+    )
+}
+
+/// A validity bitmap with the bits of `nulls` cleared (`None` when there are none).
+fn bitmap(rows: usize, nulls: &[usize]) -> Option<Vec<u8>> {
+    if nulls.is_empty() {
+        return None;
+    }
+    let mut bits = vec![0xffu8; rows.div_ceil(8)];
+    for &r in nulls {
+        bits[r / 8] &= !(1 << (r % 8));
+    }
+    if !rows.is_multiple_of(8) {
+        let last = bits.len() - 1;
+        bits[last] &= (1u8 << (rows % 8)) - 1;
+    }
+    Some(bits)
 }
 
 /// The records of `chunk` as string columns, when every record is a flat
@@ -280,6 +369,11 @@ fn parse_part(lines: &[&[u8]], names: &[String]) -> Option<Part> {
 /// the `\r` of a `\r\n`, else the `\n`; the unterminated last line goes to
 /// the last block).
 pub fn parse_flat(chunk: &[u8], layout: &Layout, block_size: usize) -> Option<FlatTable> {
+    flat_of(std::str::from_utf8(chunk).ok()?, layout, block_size)
+}
+
+fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> {
+    let chunk = text.as_bytes();
     if !layout.utf8_ok || layout.may_overflow || layout.record_lines.is_empty() || block_size == 0 {
         return None;
     }
@@ -289,20 +383,17 @@ pub fn parse_flat(chunk: &[u8], layout: &Layout, block_size: usize) -> Option<Fl
     };
     // Blank lines: JSON whitespace only (Arrow's parser refuses \v and \f).
     // A '\r' anywhere but before the '\n' that ends a line could end a block early.
-    for i in 0..layout.bounds.len() - 1 {
-        let line = line_of(i);
-        let body = line.strip_suffix(b"\n").unwrap_or(line);
-        let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if body.iter().any(|&b| b == b'\r' || b == 0x0b || b == 0x0c) {
+    for at in memchr::memchr3_iter(b'\r', 0x0b, 0x0c, chunk) {
+        let ends_line = chunk[at] == b'\r' && (at + 1 == chunk.len() || chunk[at + 1] == b'\n');
+        if !ends_line {
             return None;
         }
     }
-    let lines: Vec<&[u8]> = layout
-        .record_lines
-        .iter()
-        .map(|&i| line_of(i as usize))
-        .collect();
-    let first = Flat::record(lines[0])?;
+    let line_text = |i: usize| {
+        let body = &text[layout.bounds[i] as usize..layout.bounds[i + 1] as usize];
+        body.strip_suffix('\n').unwrap_or(body)
+    };
+    let first = Flat::record(line_text(layout.record_lines[0] as usize))?;
     let names: Vec<String> = first.iter().map(|(k, _)| k.to_string()).collect();
     if names.is_empty() {
         return None;
@@ -313,56 +404,10 @@ pub fn parse_flat(chunk: &[u8], layout: &Layout, block_size: usize) -> Option<Fl
     if sorted.len() != names.len() {
         return None;
     }
-    let per = lines
-        .len()
-        .div_ceil(rayon::current_num_threads().max(1) * 4)
-        .max(256);
-    let parts: Vec<Option<Part>> = lines
-        .par_chunks(per)
-        .map(|run| parse_part(run, &names))
-        .collect();
-    let parts: Vec<Part> = parts.into_iter().collect::<Option<_>>()?;
-    let rows = lines.len();
-    let mut columns = Vec::with_capacity(names.len());
-    for (c, name) in names.iter().enumerate() {
-        let total: usize = parts.iter().map(|p| p.data[c].len()).sum();
-        i32::try_from(total).ok()?;
-        let mut data = Vec::with_capacity(total);
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0i32);
-        let mut null_rows = Vec::new();
-        let mut base_row = 0usize;
-        for p in &parts {
-            let base = data.len() as i32;
-            offsets.extend(p.offsets[c][1..].iter().map(|o| o + base));
-            data.extend_from_slice(&p.data[c]);
-            null_rows.extend(p.nulls[c].iter().map(|r| r + base_row));
-            base_row += p.offsets[c].len() - 1;
-        }
-        if null_rows.len() == rows {
-            return None; // Arrow types an all-null column as null, not string
-        }
-        let validity = (!null_rows.is_empty()).then(|| {
-            let mut bits = vec![0xffu8; rows.div_ceil(8)];
-            for &r in &null_rows {
-                bits[r / 8] &= !(1 << (r % 8));
-            }
-            if !rows.is_multiple_of(8) {
-                let last = bits.len() - 1;
-                bits[last] &= (1u8 << (rows % 8)) - 1;
-            }
-            bits
-        });
-        columns.push(StringColumn {
-            name: name.clone(),
-            offsets,
-            data,
-            validity,
-            null_count: null_rows.len(),
-        });
-    }
+    // Records by block: the block holding the line end (the '\r' of a "\r\n"),
+    // the last block for an unterminated last line.
     let blocks = chunk.len().div_ceil(block_size).max(1);
-    let mut block_rows = vec![0usize; blocks];
+    let mut by_block: Vec<Vec<&str>> = vec![Vec::new(); blocks];
     for &i in &layout.record_lines {
         let line = line_of(i as usize);
         let start = layout.bounds[i as usize] as usize;
@@ -373,56 +418,62 @@ pub fn parse_flat(chunk: &[u8], layout: &Layout, block_size: usize) -> Option<Fl
         } else {
             None
         };
-        let block = end.map_or(blocks - 1, |e| e / block_size);
-        block_rows[block] += 1;
+        by_block[end.map_or(blocks - 1, |e| e / block_size)].push(line_text(i as usize));
+    }
+    let parsed: Vec<Option<Vec<StringColumn>>> = by_block
+        .par_iter()
+        .map(|lines| parse_block(lines, &names))
+        .collect();
+    let blocks: Vec<Vec<StringColumn>> = parsed.into_iter().collect::<Option<_>>()?;
+    let rows = layout.record_lines.len();
+    for c in 0..names.len() {
+        if blocks.iter().map(|b| b[c].null_count).sum::<usize>() == rows {
+            return None; // Arrow types an all-null column as null, not string
+        }
     }
     Some(FlatTable {
-        columns,
+        names,
         rows,
-        block_rows,
+        blocks,
     })
 }
 
-/// Rows of string columns joined with `sep` (Arrow `large_string` buffers):
-/// a row is null when any of its parts is.
-pub fn join_columns(columns: &[&StringColumn], rows: usize, sep: &[u8]) -> JoinedColumn {
-    let total: usize = columns.iter().map(|c| c.data.len()).sum::<usize>()
-        + sep.len() * rows * columns.len().saturating_sub(1);
+/// Columns `indices` of every block joined row by row with `sep`, as one Arrow
+/// `large_string` array: a row is null when any of its parts is.
+pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedColumn {
+    let rows = table.rows;
+    let total: usize = table
+        .blocks
+        .iter()
+        .flat_map(|b| indices.iter().map(move |&c| b[c].data.len()))
+        .sum::<usize>()
+        + sep.len() * rows * indices.len().saturating_sub(1);
     let mut data = Vec::with_capacity(total);
     let mut offsets = Vec::with_capacity(rows + 1);
     offsets.push(0i64);
     let mut null_rows = Vec::new();
-    let valid = |c: &StringColumn, r: usize| {
-        c.validity
-            .as_ref()
-            .is_none_or(|bits| bits[r / 8] & (1 << (r % 8)) != 0)
-    };
-    for r in 0..rows {
-        if columns.iter().all(|c| valid(c, r)) {
-            for (k, c) in columns.iter().enumerate() {
-                if k > 0 {
-                    data.extend_from_slice(sep);
+    for block in &table.blocks {
+        let columns: Vec<&StringColumn> = indices.iter().map(|&c| &block[c]).collect();
+        let n = columns.first().map_or(0, |c| c.offsets.len() - 1);
+        for r in 0..n {
+            if columns.iter().all(|c| c.is_valid(r)) {
+                for (k, c) in columns.iter().enumerate() {
+                    if k > 0 {
+                        data.extend_from_slice(sep);
+                    }
+                    data.extend_from_slice(c.value(r));
                 }
-                let (a, b) = (c.offsets[r] as usize, c.offsets[r + 1] as usize);
-                data.extend_from_slice(&c.data[a..b]);
+            } else {
+                null_rows.push(offsets.len() - 1);
             }
-        } else {
-            null_rows.push(r);
+            offsets.push(data.len() as i64);
         }
-        offsets.push(data.len() as i64);
     }
-    let validity = (!null_rows.is_empty()).then(|| {
-        let mut bits = vec![0xffu8; rows.div_ceil(8)];
-        for &r in &null_rows {
-            bits[r / 8] &= !(1 << (r % 8));
-        }
-        bits
-    });
     JoinedColumn {
+        validity: bitmap(rows, &null_rows),
+        null_count: null_rows.len(),
         offsets,
         data,
-        validity,
-        null_count: null_rows.len(),
     }
 }
 
@@ -456,6 +507,20 @@ mod tests {
     }
 
     #[test]
+    fn chunks_end_after_batch_rows_lines_or_past_the_byte_limit() {
+        let data = b"a\nbb\nccc\ndddd";
+        assert_eq!(chunk_end(data, 0, 2, 100), 5);
+        assert_eq!(chunk_end(data, 0, 3, 100), 9);
+        assert_eq!(chunk_end(data, 0, 4, 100), 13); // the unterminated last line
+        assert_eq!(chunk_end(data, 5, 1, 100), 9);
+        assert_eq!(chunk_end(data, 0, 9, 3), 2); // the '\n' at 4 is past the limit
+        assert_eq!(chunk_end(data, 0, 9, 5), 5);
+        assert_eq!(chunk_end(data, 0, 9, 1), 2);
+        assert_eq!(chunk_end(data, 9, 9, 1), 13);
+        assert_eq!(chunk_end(b"", 0, 1, 1), 0);
+    }
+
+    #[test]
     fn flat_records_become_string_columns() {
         let t = flat(
             b"{\"p\": \"a\\u00e9\\n\", \"c\": null}\r\n\n{\"p\":\"\\ud83d\\ude00\",\"c\":\"x\"}\n",
@@ -463,13 +528,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.rows, 2);
-        assert_eq!(t.columns[0].name, "p");
-        assert_eq!(t.columns[0].data, "a\u{e9}\n\u{1F600}".as_bytes());
-        assert_eq!(t.columns[0].offsets, vec![0, 4, 8]);
-        assert_eq!(t.columns[1].validity, Some(vec![0b10]));
-        assert_eq!(t.columns[1].null_count, 1);
-        assert_eq!(t.block_rows, vec![2]);
-        let keys = join_columns(&[&t.columns[0], &t.columns[1]], t.rows, b"\n");
+        assert_eq!(t.names, vec!["p", "c"]);
+        let block = &t.blocks[0];
+        assert_eq!(block[0].data, "a\u{e9}\n\u{1F600}".as_bytes());
+        assert_eq!(block[0].offsets, vec![0, 4, 8]);
+        assert_eq!(block[1].validity, Some(vec![0b10]));
+        assert_eq!(block[1].null_count, 1);
+        assert_eq!(t.block_rows(), vec![2]);
+        let keys = join_columns(&t, &[0, 1], b"\n");
         assert_eq!(keys.null_count, 1);
         assert_eq!(&keys.data, "\u{1F600}\nx".as_bytes());
     }
@@ -504,7 +570,7 @@ mod tests {
     fn rows_are_split_by_the_block_holding_their_line_end() {
         let chunk = b"{\"a\":\"x\"}\r\n{\"a\":\"y\"}\n{\"a\":\"z\"}";
         // The first line's '\r' is byte 9 (block 0 of 10-byte blocks), the second '\n' byte 20.
-        assert_eq!(flat(chunk, 10).unwrap().block_rows, vec![1, 0, 2]);
+        assert_eq!(flat(chunk, 10).unwrap().block_rows(), vec![1, 0, 2]);
     }
 
     #[test]
@@ -522,7 +588,7 @@ mod tests {
             }
             let l = layout(&bytes, 8);
             if let Some(t) = parse_flat(&bytes, &l, 1 + (state % 16) as usize) {
-                assert_eq!(t.block_rows.iter().sum::<usize>(), t.rows);
+                assert_eq!(t.block_rows().iter().sum::<usize>(), t.rows);
                 assert_eq!(t.rows, l.record_lines.len());
             }
         }
