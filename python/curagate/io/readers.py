@@ -20,14 +20,13 @@ import zlib
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 import zstandard
-from typing_extensions import Buffer
 
 from curagate._core import FlatColumns, jsonl_chunk, jsonl_chunk_end
 from curagate.errors import ConfigError, InputError
@@ -46,6 +45,9 @@ from curagate.records import (
     required_fields,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet",)
