@@ -360,3 +360,44 @@ class PairIndex:
 
     def positional_ngrams(self, i: int, n: int) -> list[int]:
         """The hash of the n-gram starting at each word of record ``i``."""
+
+# The JSONL chunk reader (rust/curagate-py/src/jsonl.rs).
+
+class NativeBuffer:
+    """Bytes owned by the native module, exported through the buffer protocol."""
+
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __len__(self) -> int: ...
+
+# validity (None: no nulls), offsets, data, null count
+_ColumnBuffers = tuple[NativeBuffer | None, NativeBuffer, NativeBuffer, int]
+
+class FlatColumns:
+    """The records of a chunk that are all flat objects of strings, as string
+    columns, one set per block Arrow's JSON reader would read."""
+
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def rows(self) -> int: ...
+    @property
+    def block_rows(self) -> list[int]:
+        """Rows per block: the chunks of the table Arrow's JSON reader would return."""
+
+    def column(self, block: int, index: int) -> _ColumnBuffers:
+        """Buffers of an Arrow ``string`` array (i32 offsets)."""
+
+    def join(self, indices: list[int], sep: str) -> _ColumnBuffers:
+        """Columns joined row by row with ``sep`` over all blocks: an Arrow
+        ``large_string`` array."""
+
+def jsonl_chunk(
+    chunk: Buffer, *, safe_depth: int, min_block_size: int | None = None
+) -> tuple[bytes, bytes, int, bool, bool, FlatColumns | None]:
+    """Layout of a chunk of whole JSONL lines: (int64 line starts + end, uint64 indices
+    of the non-blank lines, longest line, UTF-8 ok, a line may nest deeper than
+    ``safe_depth``, and with ``min_block_size`` the flat columns or None)."""
+
+def jsonl_chunk_end(data: Buffer, start: int, batch_rows: int, max_bytes: int) -> int:
+    """Where the JSONL chunk starting at ``start`` ends: after ``batch_rows`` lines, or
+    before the first line end at or past ``start + max_bytes`` (one line at least)."""

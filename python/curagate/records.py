@@ -683,6 +683,21 @@ def _implicit_prompts(table: pa.Table) -> pa.Array:
     )
 
 
+def key_columns(
+    fmt: RecordFormat, columns: Iterable[str], text_field: str | None, preference_key: str
+) -> tuple[str, ...] | None:
+    """The columns a key joins (rendered, "\\n" between them); ``None`` for the
+    implicit prompt of preference records without a ``prompt`` column."""
+    columns = list(columns)
+    if fmt is RecordFormat.PREFERENCE and preference_key == "prompt":
+        return ("prompt",) if "prompt" in columns else None
+    if fmt is RecordFormat.UNPAIRED_PREFERENCE:
+        return ("prompt", "completion")  # the label is not text
+    if fmt is RecordFormat.STEPWISE_SUPERVISION:
+        return ("prompt", "completions")
+    return checked_fields(fmt, columns, text_field)
+
+
 def build_keys(
     table: pa.Table,
     fmt: RecordFormat,
@@ -697,16 +712,9 @@ def build_keys(
         )
     if table.num_rows == 0:
         return pa.array([], pa.large_string())
-    if fmt is RecordFormat.PREFERENCE and preference_key == "prompt":
-        if "prompt" not in table.column_names:
-            return _implicit_prompts(table)
-        names: tuple[str, ...] = ("prompt",)
-    elif fmt is RecordFormat.UNPAIRED_PREFERENCE:
-        names = ("prompt", "completion")  # the label is not text
-    elif fmt is RecordFormat.STEPWISE_SUPERVISION:
-        names = ("prompt", "completions")
-    else:
-        names = checked_fields(fmt, table.column_names, text_field)
+    names = key_columns(fmt, table.column_names, text_field, preference_key)
+    if names is None:
+        return _implicit_prompts(table)
     parts = [_render(table.column(n).combine_chunks()) for n in names]
     if len(parts) == 1:
         return parts[0]

@@ -16,7 +16,7 @@ import pytest
 import zstandard
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from curagate.errors import InputError  # noqa: E402
@@ -71,6 +71,7 @@ def _read(path: Path, batch_rows: int) -> tuple[int, int, int]:
 
 @FUZZ
 @given(lines=lines, batch_rows=st.integers(1, 16))
+@example(lines=[b"\xef\xbb\xbf"], batch_rows=1)  # a file that is only a byte order mark
 def test_arbitrary_jsonl_lines_are_kept_or_quarantined(
     tmp_path: Path, lines: list[bytes], batch_rows: int
 ) -> None:

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +28,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 import zstandard
 
+from curagate._core import FlatColumns, jsonl_chunk, jsonl_chunk_end
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
     PREFERENCE_KEYS,
@@ -38,11 +39,15 @@ from curagate.records import (
     build_keys,
     check_record,
     detect_format,
+    key_columns,
     parse_format,
     python_kind,
     required_fields,
     validate_table,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet",)
@@ -312,8 +317,8 @@ def _iter_batches(
 # --------------------------------------------------------------------------- JSONL
 
 
-# A chunk: whole lines of bytes, and the offsets of its "\n" bytes.
-_Chunk = tuple[bytes | memoryview, list[int]]
+# A chunk: whole lines of bytes.
+_Chunk = bytes | memoryview
 
 
 class DamagedStream(Exception):
@@ -433,27 +438,14 @@ def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator
 
 
 def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Generator[_Chunk, None, None]:
-    """Line chunks of a mapped file, found with one C-level find per line."""
+    """Line chunks of a mapped file, cut natively (``memchr``)."""
     size = len(data)
     view = memoryview(data)
     start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
-    find = data.find
     try:
         while start < size:
-            positions: list[int] = []
-            limit = start + _MAX_CHUNK_BYTES
-            i = start - 1
-            at_end = False
-            while len(positions) < batch_rows:
-                i = find(b"\n", i + 1)
-                if i < 0:
-                    at_end = True
-                    break
-                if i >= limit and positions:
-                    break
-                positions.append(i - start)
-            end = size if at_end else start + positions[-1] + 1
-            yield view[start:end], positions
+            end = jsonl_chunk_end(view, start, batch_rows, _MAX_CHUNK_BYTES)
+            yield view[start:end]
             start = end
     finally:
         view.release()
@@ -502,11 +494,9 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
                 if positions[take - 1] >= _MAX_CHUNK_BYTES:
                     take = max(1, bisect.bisect_left(positions, _MAX_CHUNK_BYTES, 0, take))
                 cut = positions[take - 1] + 1
-                emitted = positions[:take]
                 positions = [p - cut for p in positions[take:]]
             elif eof:
                 cut = len(pending)
-                emitted = positions
                 positions = []
             else:
                 break  # need more bytes (or one line longer than the cap: read on)
@@ -514,7 +504,7 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
                 out = bytes(view[:cut])
             del pending[:cut]
             scanned -= cut
-            yield out, emitted
+            yield out
         if eof:
             if damage is not None:
                 raise damage
@@ -525,7 +515,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
     with _jsonl_chunks(path, suffix, options.batch_rows) as chunks:
         while True:
             try:
-                chunk, positions = next(chunks)
+                chunk = next(chunks)
             except StopIteration:
                 break
             except _DECOMPRESS_ERRORS as exc:
@@ -537,7 +527,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                     "the rows after it are lost (re-create or re-download the file)",
                 )
                 return
-            batch = _jsonl_chunk(chunk, positions, state, options)
+            batch = _jsonl_chunk(chunk, state, options)
             del chunk
             if batch is not None:
                 yield batch
@@ -588,13 +578,16 @@ def _flush_pending(state: _FileState, options: _Options) -> Iterator[Batch]:
 
 @dataclass
 class _Lines:
-    """Line layout of a chunk, computed once with Arrow."""
+    """Line layout of a chunk, computed once in the Rust core."""
 
     chunk: bytes | memoryview
     bounds: pa.Array  # int64 start offsets of each line, plus the end
     count: int  # physical lines in the chunk
     record_lines: pa.Array  # uint64 index (in chunk) of each non-blank line
     max_length: int
+    utf8_ok: bool = True  # the whole chunk is UTF-8
+    may_overflow: bool = False  # a line could nest deeper than _ARROW_SAFE_DEPTH
+    flat: FlatColumns | None = None  # the records, when all are flat objects of strings
 
     def text(self, line_index: int) -> bytes:
         start = self.bounds[line_index].as_py()
@@ -602,21 +595,21 @@ class _Lines:
         return bytes(self.chunk[start:end]).rstrip(b"\r\n")
 
 
-def _layout(chunk: bytes | memoryview, positions: list[int]) -> _Lines:
-    n = len(chunk)
-    bounds_list = [0, *(p + 1 for p in positions)]
-    if bounds_list[-1] != n:
-        bounds_list.append(n)
-    bounds = pa.array(bounds_list, pa.int64())
-    count = len(bounds) - 1
-    data = pa.py_buffer(chunk)
-    lines = pa.Array.from_buffers(pa.large_binary(), count, [None, bounds.buffers()[1], data])
-    lengths = pc.binary_length(lines)
-    as_text = lines.view(pa.large_string())
-    blank = pc.or_(pc.equal(lengths, 0), pc.ascii_is_space(as_text))
-    record_lines = pc.indices_nonzero(pc.invert(blank))
-    max_length = pc.max(lengths).as_py() or 0
-    return _Lines(chunk, bounds, count, record_lines, max_length)
+def _layout(chunk: bytes | memoryview, *, flat: bool = False) -> _Lines:
+    """Lines, records (non-blank lines), UTF-8 validity and (``flat``) the flat
+    string columns of a chunk, in one native pass over its bytes."""
+    bounds_buf, records_buf, max_length, utf8_ok, may_overflow, columns = jsonl_chunk(
+        chunk, safe_depth=_ARROW_SAFE_DEPTH, min_block_size=_MIN_BLOCK if flat else None
+    )
+    bounds = pa.Array.from_buffers(
+        pa.int64(), len(bounds_buf) // 8, [None, pa.py_buffer(bounds_buf)]
+    )
+    record_lines = pa.Array.from_buffers(
+        pa.uint64(), len(records_buf) // 8, [None, pa.py_buffer(records_buf)]
+    )
+    return _Lines(
+        chunk, bounds, len(bounds) - 1, record_lines, max_length, utf8_ok, may_overflow, columns
+    )
 
 
 def _utf8_ok(chunk: bytes | memoryview) -> bool:
@@ -632,9 +625,13 @@ def _utf8_ok(chunk: bytes | memoryview) -> bool:
     return True
 
 
+_MIN_BLOCK = 16 << 20
+
+
 def _read_options(max_length: int) -> pj.ReadOptions:
     # Arrow needs every line inside one block; 16 MiB blocks keep it parallel.
-    return pj.ReadOptions(use_threads=True, block_size=max(16 << 20, 2 * max_length + 2))
+    # (The native flat path cuts its tables at the same blocks: keep them in step.)
+    return pj.ReadOptions(use_threads=True, block_size=max(_MIN_BLOCK, 2 * max_length + 2))
 
 
 MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
@@ -676,21 +673,6 @@ def _json_depth(value: Any) -> int:
 _ARROW_SAFE_DEPTH = 4096
 
 
-def _may_overflow_arrow(layout: _Lines) -> bool:
-    """Whether a line of the chunk has more than :data:`_ARROW_SAFE_DEPTH`
-    ``[``/``{`` bytes, so could nest that deep (only long lines are counted)."""
-    if layout.max_length <= _ARROW_SAFE_DEPTH:
-        return False
-    bounds = layout.bounds
-    lengths = pc.subtract(bounds[1:], bounds[:-1])
-    starts = bounds.to_pylist()
-    for i in pc.indices_nonzero(pc.greater(lengths, _ARROW_SAFE_DEPTH)).to_pylist():
-        line = bytes(layout.chunk[starts[i] : starts[i + 1]])
-        if line.count(b"[") + line.count(b"{") > _ARROW_SAFE_DEPTH:
-            return True
-    return False
-
-
 _TOO_DEEP = (
     f"nested deeper than {MAX_NESTING} levels (objects/arrays inside each other); "
     "flatten the record or store the structure as a JSON string"
@@ -725,16 +707,17 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     return table
 
 
-def _jsonl_chunk(
-    chunk: bytes | memoryview, positions: list[int], state: _FileState, options: _Options
-) -> Batch | None:
-    layout = _layout(chunk, positions)
+def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options) -> Batch | None:
+    layout = _layout(chunk, flat=True)
     n_records = len(layout.record_lines)
     quarantined: list[Quarantined] = []
     table: pa.Table | None = None
     good: pa.Array | None = None  # indices (into the chunk's records) of the table rows
-    too_deep = _may_overflow_arrow(layout)
-    if n_records and not too_deep and _utf8_ok(chunk):
+    # A line with more [/{ than Arrow's parser can recurse into never reaches it.
+    too_deep = layout.may_overflow
+    if layout.flat is not None:
+        table = _flat_table(layout.flat)
+    elif n_records and not too_deep and layout.utf8_ok:
         try:
             table = _arrow_read(chunk, layout.max_length)
         except pa.ArrowInvalid:
@@ -758,7 +741,39 @@ def _jsonl_chunk(
         line_numbers = line_numbers.take(good)
         row_numbers = row_numbers.take(good)
     raw_of = _jsonl_raw(layout, good)
-    return _finish(table, row_numbers, line_numbers, raw_of, quarantined, state, options)
+    return _finish(
+        table, row_numbers, line_numbers, raw_of, quarantined, state, options, layout.flat
+    )
+
+
+def _flat_table(flat: FlatColumns) -> pa.Table:
+    """The native reader's string columns as the table Arrow's JSON reader gives
+    for the same chunk: same types, values and chunks (one per read block), so
+    the Parquet files written from it are the same bytes. No copy: the arrays
+    wrap the native buffers."""
+    blocks = flat.block_rows
+    columns = [
+        pa.chunked_array(
+            [_string_array(pa.string(), n, *flat.column(b, c)) for b, n in enumerate(blocks)],
+            pa.string(),
+        )
+        for c in range(len(flat.names))
+    ]
+    return pa.Table.from_arrays(columns, names=flat.names)
+
+
+def _string_array(
+    dtype: pa.DataType,
+    rows: int,
+    validity: Buffer | None,
+    offsets: Buffer,
+    data: Buffer,
+    nulls: int,
+) -> pa.Array:
+    buffers = [None if validity is None else pa.py_buffer(validity)]
+    return pa.Array.from_buffers(
+        dtype, rows, [*buffers, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls
+    )
 
 
 def _jsonl_raw(layout: _Lines, good: pa.Array | None) -> Any:
@@ -1027,8 +1042,12 @@ def _finish(
     quarantined: list[Quarantined],
     state: _FileState,
     options: _Options,
+    flat: FlatColumns | None = None,
 ) -> Batch | None:
-    """Validate a parsed chunk, quarantine bad rows, attach ids and keys."""
+    """Validate a parsed chunk, quarantine bad rows, attach ids and keys.
+
+    ``flat``: the native columns ``table`` was made from; string keys are
+    then joined natively instead of by Arrow kernels over the table."""
     if state.format is None:
         if table.num_rows == 0:
             state.pending.extend(quarantined)
@@ -1057,9 +1076,11 @@ def _finish(
         state.pending = []
     if table.num_rows and lines is not None and "id" in table.column_names:
         table = _exact_ids(table, raw_of)
+    valid: pa.BooleanArray | None = None
     if table.num_rows:
         mask, reasons = validate_table(table, fmt, text_field=options.text_field)
         if reasons:
+            valid = mask
             for i, reason in reasons.items():
                 quarantined.append(
                     Quarantined(
@@ -1075,9 +1096,11 @@ def _finish(
             lines = lines.filter(mask) if lines is not None else None
         quarantined.sort(key=lambda q: q.row if q.row is not None else -1)
     ids = _ids(table, rows, state.source)
-    keys = build_keys(
-        table, fmt, text_field=options.text_field, preference_key=options.preference_key
-    )
+    keys = _flat_keys(flat, fmt, options, valid) if flat is not None else None
+    if keys is None:
+        keys = build_keys(
+            table, fmt, text_field=options.text_field, preference_key=options.preference_key
+        )
     return Batch(
         source=state.source,
         source_index=state.source_index,
@@ -1089,6 +1112,20 @@ def _finish(
         keys=keys,
         quarantined=quarantined,
     )
+
+
+def _flat_keys(
+    flat: FlatColumns, fmt: RecordFormat, options: _Options, valid: pa.BooleanArray | None
+) -> pa.LargeStringArray | None:
+    """:func:`build_keys` for the native columns (strings: the key is the named
+    columns joined with "\\n"); ``None`` when a key needs more than strings."""
+    names = key_columns(fmt, flat.names, options.text_field, options.preference_key)
+    if names is None or any(n not in flat.names for n in names):
+        return None
+    keys = _string_array(
+        pa.large_string(), flat.rows, *flat.join([flat.names.index(n) for n in names], "\n")
+    )
+    return keys if valid is None else keys.filter(valid)
 
 
 def _exact_ids(table: pa.Table, raw_of: Any) -> pa.Table:
@@ -1150,8 +1187,8 @@ def count_records(path: str | os.PathLike[str]) -> int:
     total = 0
     with _jsonl_chunks(p, suffix, 1 << 20) as chunks:
         try:
-            for chunk, positions in chunks:
-                total += len(_layout(chunk, positions).record_lines)
+            for chunk in chunks:
+                total += len(_layout(chunk).record_lines)
         except _DECOMPRESS_ERRORS as exc:
             raise InputError(f"{p.as_posix()}: cannot read: {_decompress_error(exc)}") from None
     return total

@@ -4,11 +4,13 @@
 //! * [`text`]: normalization and shingling, shared by every index.
 //! * [`hash`]: the 128-bit content hash and the shingle hash functions.
 //! * [`dedup`]: exact and MinHash-LSH near dedup, streaming, with spill to disk.
+//! * [`jsonl`]: JSONL chunk layout and flat string records for the reader.
 //! * [`pairs`]: all-pairs near copies and n-gram hashes for leakage-free splits.
 
 pub mod dedup;
 pub mod error;
 pub mod hash;
+pub mod jsonl;
 pub mod leakage;
 pub mod pairs;
 pub mod text;

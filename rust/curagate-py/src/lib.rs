@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod arrow;
 mod dedup;
 mod errors;
+mod jsonl;
 mod leakage;
 mod pairs;
 mod stages;
@@ -46,5 +47,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     leakage::register(m)?;
     pairs::register(m)?;
     stages::register(m)?;
+    jsonl::register(m)?;
     Ok(())
 }

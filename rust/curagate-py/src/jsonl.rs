@@ -1,0 +1,263 @@
+//! The JSONL chunk reader: line layout and flat records (see `curagate_core::jsonl`).
+//!
+//! Buffers go back to Python as `bytes` that pyarrow wraps without a copy.
+
+use std::ffi::{c_int, c_void};
+use std::sync::Arc;
+
+use curagate_core::jsonl::{chunk_end, join_columns, read_chunk, FlatTable, StringColumn};
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::ParameterError;
+
+/// Which buffer of a column a [`NativeBuffer`] exports.
+#[derive(Clone, Copy)]
+enum Part {
+    Validity,
+    Offsets,
+    Data,
+}
+
+enum Storage {
+    /// A buffer of column `.2` of block `.1` of a parsed table.
+    Table(Arc<FlatTable>, usize, usize, Part),
+    Owned(Vec<u8>),
+}
+
+/// Bytes owned by the native side, exported through the buffer protocol, so
+/// pyarrow wraps them (`pa.py_buffer`) without a copy.
+#[pyclass(module = "curagate._core", frozen)]
+pub struct NativeBuffer {
+    storage: Storage,
+}
+
+fn column(table: &FlatTable, block: usize, col: usize) -> &StringColumn {
+    &table.blocks[block][col]
+}
+
+impl NativeBuffer {
+    fn bytes(&self) -> &[u8] {
+        match &self.storage {
+            Storage::Owned(v) => v,
+            Storage::Table(table, block, col, part) => {
+                let c = column(table, *block, *col);
+                match part {
+                    Part::Validity => c.validity.as_deref().unwrap_or(&[]),
+                    Part::Data => &c.data,
+                    // SAFETY: i32 has no padding and u8 no alignment; Arrow buffers
+                    // are little-endian, as every platform we build for.
+                    Part::Offsets => unsafe {
+                        std::slice::from_raw_parts(c.offsets.as_ptr().cast(), c.offsets.len() * 4)
+                    },
+                }
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl NativeBuffer {
+    /// # Safety
+    /// Called by Python with a valid `view`; the bytes are immutable while this
+    /// object lives, and the view holds a reference to it.
+    unsafe fn __getbuffer__(
+        slf: PyRef<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let bytes = slf.bytes();
+        // SAFETY: see above; read-only (1), so a writable request fails.
+        let rc = unsafe {
+            pyo3::ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                bytes.as_ptr() as *mut c_void,
+                bytes.len() as pyo3::ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut pyo3::ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.bytes().len()
+    }
+}
+
+/// Arrow buffers of one string array: (validity or None, offsets, data, null count).
+type ColumnBuffers = (Option<NativeBuffer>, NativeBuffer, NativeBuffer, usize);
+
+fn le_bytes<'py, T: Copy, const N: usize>(
+    py: Python<'py>,
+    values: &[T],
+    to: impl Fn(T) -> [u8; N],
+) -> Bound<'py, PyBytes> {
+    PyBytes::new_with(py, values.len() * N, |out| {
+        for (slot, &v) in out.chunks_exact_mut(N).zip(values) {
+            slot.copy_from_slice(&to(v));
+        }
+        Ok(())
+    })
+    .expect("filling a new bytes object cannot fail")
+}
+
+/// The records of a chunk as string columns, one set per Arrow read block
+/// (see `parse_flat`).
+#[pyclass(module = "curagate._core", frozen)]
+pub struct FlatColumns {
+    table: Arc<FlatTable>,
+}
+
+#[pymethods]
+impl FlatColumns {
+    /// Column names, in the records' key order.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.table.names.clone()
+    }
+
+    #[getter]
+    fn rows(&self) -> usize {
+        self.table.rows
+    }
+
+    /// Rows per block: the chunks of the table Arrow's JSON reader would return.
+    #[getter]
+    fn block_rows(&self) -> Vec<usize> {
+        self.table.block_rows()
+    }
+
+    /// Buffers of column `index` in block `block`, as an Arrow `string` array.
+    fn column(&self, block: usize, index: usize) -> PyResult<ColumnBuffers> {
+        if block >= self.table.blocks.len() || index >= self.table.names.len() {
+            return Err(ParameterError::new_err(format!(
+                "invalid parameter `block`/`index`: {block}/{index}; the table has {} blocks of {} columns",
+                self.table.blocks.len(),
+                self.table.names.len()
+            )));
+        }
+        let c = column(&self.table, block, index);
+        let buffer = |part| NativeBuffer {
+            storage: Storage::Table(self.table.clone(), block, index, part),
+        };
+        Ok((
+            c.validity.as_ref().map(|_| buffer(Part::Validity)),
+            buffer(Part::Offsets),
+            buffer(Part::Data),
+            c.null_count,
+        ))
+    }
+
+    /// Columns `indices` joined row by row with `sep`, as one Arrow `large_string`
+    /// array (null where any part is null): the dedup key of string records.
+    fn join(&self, py: Python<'_>, indices: Vec<usize>, sep: &str) -> PyResult<ColumnBuffers> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.table.names.len()) {
+            return Err(ParameterError::new_err(format!(
+                "invalid parameter `indices`: {bad}; the table has {} columns",
+                self.table.names.len()
+            )));
+        }
+        let table = self.table.clone();
+        let joined = py.detach(|| join_columns(&table, &indices, sep.as_bytes()));
+        let offsets: Vec<u8> = joined
+            .offsets
+            .iter()
+            .flat_map(|o| o.to_le_bytes())
+            .collect();
+        let owned = |v| NativeBuffer {
+            storage: Storage::Owned(v),
+        };
+        Ok((
+            joined.validity.map(owned),
+            owned(offsets),
+            owned(joined.data),
+            joined.null_count,
+        ))
+    }
+}
+
+/// What `jsonl_chunk` returns: bounds (int64 bytes), record line indices (uint64
+/// bytes), the longest line, UTF-8 ok, may overflow Arrow, the flat columns or None.
+type ChunkInfo<'py> = (
+    Bound<'py, PyBytes>,
+    Bound<'py, PyBytes>,
+    usize,
+    bool,
+    bool,
+    Option<FlatColumns>,
+);
+
+/// Layout of a chunk of whole JSONL lines and, when `min_block_size` is given
+/// and every record is a flat object of strings, its columns, cut as Arrow's
+/// JSON reader cuts them with blocks of `max(min_block_size, 2 * longest line + 2)`
+/// bytes (the block size the Python reader gives it).
+#[pyfunction]
+#[pyo3(signature = (chunk, *, safe_depth, min_block_size=None))]
+fn jsonl_chunk<'py>(
+    py: Python<'py>,
+    chunk: &Bound<'py, PyAny>,
+    safe_depth: usize,
+    min_block_size: Option<usize>,
+) -> PyResult<ChunkInfo<'py>> {
+    let buffer = PyBuffer::<u8>::get(chunk)?;
+    let data = buffer_bytes(&buffer)?;
+    let (lay, flat) = py.detach(|| read_chunk(data, safe_depth, min_block_size));
+    let bounds = le_bytes(py, &lay.bounds, i64::to_le_bytes);
+    let records = le_bytes(py, &lay.record_lines, u64::to_le_bytes);
+    Ok((
+        bounds,
+        records,
+        lay.max_length,
+        lay.utf8_ok,
+        lay.may_overflow,
+        flat.map(|table| FlatColumns {
+            table: Arc::new(table),
+        }),
+    ))
+}
+
+/// Where the JSONL chunk of `data` that starts at `start` ends: after `batch_rows`
+/// lines, or before the first line end at or past `start + max_bytes` (one line at least).
+#[pyfunction]
+fn jsonl_chunk_end(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    start: usize,
+    batch_rows: usize,
+    max_bytes: usize,
+) -> PyResult<usize> {
+    let buffer = PyBuffer::<u8>::get(data)?;
+    let bytes = buffer_bytes(&buffer)?;
+    Ok(py.detach(|| chunk_end(bytes, start, batch_rows, max_bytes)))
+}
+
+fn buffer_bytes(buffer: &PyBuffer<u8>) -> PyResult<&[u8]> {
+    if !buffer.is_c_contiguous() {
+        return Err(ParameterError::new_err(
+            "invalid parameter: not a contiguous byte buffer",
+        ));
+    }
+    if buffer.len_bytes() == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: a C-contiguous u8 buffer is `len_bytes` bytes at `buf_ptr`; the
+    // exporter (bytes, a read-only mmap) keeps them unchanged while `buffer`
+    // holds the view, and the slice borrows `buffer`.
+    Ok(unsafe { std::slice::from_raw_parts(buffer.buf_ptr() as *const u8, buffer.len_bytes()) })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(jsonl_chunk_end, m)?)?;
+    m.add_class::<FlatColumns>()?;
+    m.add_class::<NativeBuffer>()?;
+    m.add_function(wrap_pyfunction!(jsonl_chunk, m)?)?;
+    Ok(())
+}
