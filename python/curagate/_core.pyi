@@ -13,6 +13,7 @@ class CoreError(Exception): ...
 class ParameterError(CoreError): ...
 class SpillError(CoreError): ...
 class InputDataError(CoreError): ...
+class IndexFormatError(CoreError): ...
 
 def normalize(
     text: str,
@@ -200,6 +201,12 @@ class ReferenceIndex:
         self, offsets: Buffer, data: Buffer | None, offset: int, length: int, large: bool
     ) -> list[LeakTuple]:
         """Flagged (record, item) pairs of one batch, sorted by record then item."""
+
+def leakage_index_to_bytes(index: ReferenceIndex) -> bytes:
+    """The frozen index (frozen now if needed) as a versioned, checksummed blob."""
+
+def leakage_index_from_bytes(data: bytes, *, threads: int | None = None) -> ReferenceIndex:
+    """A frozen index from ``leakage_index_to_bytes``; damage raises IndexFormatError."""
 
 # splits
 

@@ -70,12 +70,15 @@ class Shard:
 
 @dataclass(frozen=True)
 class Reference:
-    """The leakage reference items, shipped to workers that rebuild the
-    index from them (deterministic: the same items in the same order)."""
+    """The leakage reference index, built once by the driver and shipped to
+    the sketch tasks (pickled as the Rust core's checked blob: see
+    :meth:`curagate.leakage.LeakageIndex.__getstate__`), never rebuilt there.
+    ``digest`` names its content (for the resume fingerprint and the
+    per-worker cache)."""
 
     options: dict[str, Any]
-    items: list[tuple[str, str, int, str]]  # (source, text, row, id), in index order
-    files: list[str]
+    index: Any  # curagate.leakage.LeakageIndex, frozen
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -164,46 +167,27 @@ _LEAKAGE_CACHE: dict[str, Any] = {}
 
 
 def _leakage(plan: Plan) -> Any:
-    """The reference index, rebuilt once per worker process from the items."""
+    """The shipped reference index, loaded once per worker process."""
     ref = plan.reference
     if ref is None:
         return None
-    key = hashlib.sha256(json.dumps([ref.options, ref.items], sort_keys=True).encode()).hexdigest()
-    index = _LEAKAGE_CACHE.get(key)
+    index = _LEAKAGE_CACHE.get(ref.digest)
     if index is None:
-        index = rebuild_reference(ref, plan.threads)
+        index = ref.index
         _LEAKAGE_CACHE.clear()
-        _LEAKAGE_CACHE[key] = index
+        _LEAKAGE_CACHE[ref.digest] = index
     return index
 
 
-def reference_of(index: Any, options: dict[str, Any]) -> Reference:
-    """What a worker needs to rebuild ``index`` (a built LeakageIndex)."""
-    items = [(it.file, it.text, it.row, it.id) for it in index.items]
-    return Reference(options, items, list(index.reference_files))
-
-
-def rebuild_reference(ref: Reference, threads: int | None) -> Any:
-    from curagate.leakage import LeakageIndex
-
-    index = LeakageIndex(**ref.options, threads=threads)
-    index.reference_files = list(ref.files)
-    start = 0
-    while start < len(ref.items):
-        source = ref.items[start][0]
-        end = start
-        while end < len(ref.items) and ref.items[end][0] == source:
-            end += 1
-        run = ref.items[start:end]
-        index._add(
-            pa.array([t for _, t, _, _ in run], pa.large_string()),
-            source,
-            pa.array([r for _, _, r, _ in run], pa.int64()),
-            pa.array([i for _, _, _, i in run], pa.string()),
-        )
-        start = end
-    index._freeze()
-    return index
+def reference_of(index: Any, options: dict[str, Any], threads: int | None = None) -> Reference:
+    """A built LeakageIndex ready to ship: its content digest is the sha256 of
+    the core blob and the item metadata, so an equal index has an equal digest.
+    ``threads`` sizes the Rust pool of the copy each worker loads."""
+    state = index.__getstate__()
+    h = hashlib.sha256(state["core"])
+    h.update(json.dumps([options, state["items"], state["reference_files"]]).encode())
+    index.ship_threads = threads
+    return Reference(options, index, h.hexdigest())
 
 
 def _np(path: Path) -> np.ndarray[Any, Any]:
