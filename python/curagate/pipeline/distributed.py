@@ -246,6 +246,11 @@ def run(
             ),
             "bytes": _tree_bytes(work / ("groups" if name == "groups" else name)),
         }
+        if name == "bucket":
+            # Key ranges a partition was cut into to stay within memory_budget.
+            timings[name]["max_subpartitions"] = max(
+                (r.get("subpartitions", 1) for r in out), default=1
+            )
         results.extend(out)
         return out
 

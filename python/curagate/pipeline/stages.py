@@ -409,31 +409,92 @@ def bucket(plan: Plan, partition: int) -> dict[str, Any]:
     return _task(plan.dir("bucket", f"{partition:02d}"), lambda tmp: _bucket(plan, partition, tmp))
 
 
+# Bytes one band entry costs while its sub-partition's candidate pairs are
+# made: the u64 key and u32 group in numpy, then a (u64, u32) tuple (16 bytes
+# with padding) in the core's sort.
+ENTRY_COST = 28
+READ_CHUNK = 1 << 20  # band entries read from a shard's files at a time
+MAX_SUBPARTITIONS = 1 << 12
+
+
+def subpartitions(raw_entries: int, memory_budget: int) -> int:
+    """How many key ranges a partition is cut into so that one range's entries
+    fit half the task's ``memory_budget`` (a power of two; 1: no spill)."""
+    share = max(memory_budget // 2, 1 << 12)
+    need = -(-raw_entries * ENTRY_COST // share)
+    return min(1 << max(need - 1, 0).bit_length(), MAX_SUBPARTITIONS)
+
+
 def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
     from curagate import _core
 
     lay = layout(plan)
     g = plan.dir("groups")
     record_group, group_first = _np(g / "record_group.npy"), _np(g / "group_first.npy")
-    keys: list[np.ndarray[Any, Any]] = []
-    members: list[np.ndarray[Any, Any]] = []
-    entries = 0
-    for i, shard in enumerate(plan.shards):
-        d = plan.dir("sketch", f"{shard.index:05d}")
+    sketches = [plan.dir("sketch", f"{s.index:05d}") for s in plan.shards]
+    ranges = []
+    for i, d in enumerate(sketches):
         bounds = _np(d / "band_bounds.npy")
-        lo, hi = int(bounds[p]), int(bounds[p + 1])
-        if lo == hi:
-            continue
-        k = np.asarray(_np(d / "band_keys.npy")[lo:hi])
-        rec = np.asarray(_np(d / "band_rec.npy")[lo:hi]).astype(np.int64) + int(lay.clean_off[i])
-        grp = np.asarray(record_group[rec])
-        first = np.asarray(group_first[grp]) == rec  # only a group's first record has entries
-        keys.append(k[first])
-        members.append(grp[first])
-        entries += int(first.sum())
-    k_all = _concat(keys, np.uint64)
-    g_all = _concat(members, np.uint32)
-    pairs = np.frombuffer(_core.dedup_candidate_pairs(k_all, g_all), dtype="<u4")
+        ranges.append((i, d, int(bounds[p]), int(bounds[p + 1])))
+    raw = sum(hi - lo for _, _, lo, hi in ranges)
+    # Buckets are equal keys, so cutting the partition by more key bits (above
+    # the 6 partition bits) keeps every bucket whole: each range gives its own
+    # candidate pairs, and their sorted union is the partition's, unchanged.
+    subs = subpartitions(raw, plan.cfg.memory_budget)
+    spill = tmp / "spill"
+    held: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+    entries = 0
+    for i, d, lo, hi in ranges:
+        for start in range(lo, hi, READ_CHUNK):
+            end = min(start + READ_CHUNK, hi)
+            k = np.asarray(_np(d / "band_keys.npy")[start:end])
+            rec = np.asarray(_np(d / "band_rec.npy")[start:end]).astype(np.int64)
+            rec += int(lay.clean_off[i])
+            grp = np.asarray(record_group[rec])
+            first = np.asarray(group_first[grp]) == rec  # only a group's first record has entries
+            k, grp = k[first], grp[first].astype(np.uint32)
+            entries += len(k)
+            if subs == 1:
+                held.append((k, grp))
+                continue
+            sub = ((k >> np.uint64(46)) & np.uint64(subs - 1)).astype(np.int64)
+            order = np.argsort(sub, kind="stable")
+            k, grp, sub = k[order], grp[order], sub[order]
+            cuts = np.searchsorted(sub, np.arange(subs + 1))
+            spill.mkdir(exist_ok=True)
+            for nonempty in np.flatnonzero(np.diff(cuts)).tolist():
+                a, b = int(cuts[nonempty]), int(cuts[nonempty + 1])
+                with (spill / f"{nonempty:04d}.keys").open("ab") as f:
+                    f.write(k[a:b].tobytes())
+                with (spill / f"{nonempty:04d}.groups").open("ab") as f:
+                    f.write(grp[a:b].tobytes())
+    runs: list[np.ndarray[Any, Any]] = []
+    if subs == 1:
+        k_all = _concat([k for k, _ in held], np.uint64)
+        g_all = _concat([grp for _, grp in held], np.uint32)
+        del held
+        pairs = np.frombuffer(_core.dedup_candidate_pairs(k_all, g_all), dtype="<u4")
+        del k_all, g_all
+    else:
+        for j in range(subs):
+            keys_file = spill / f"{j:04d}.keys"
+            if not keys_file.is_file():
+                continue
+            k_sub = np.fromfile(keys_file, dtype="<u8")
+            g_sub = np.fromfile(spill / f"{j:04d}.groups", dtype="<u4")
+            got = np.frombuffer(_core.dedup_candidate_pairs(k_sub, g_sub), dtype="<u8")
+            runs.append(got.copy())  # (a, b) pairs as one little-endian u64: b << 32 | a
+            del k_sub, g_sub
+        shutil.rmtree(spill, ignore_errors=True)
+        # Sorted by (a, b) and deduplicated across the ranges, as the one-pass
+        # rule makes them (a pair can come from buckets in several ranges).
+        merged = _concat(runs, np.uint64)
+        del runs
+        if len(merged):
+            packed = (merged << np.uint64(32)) | (merged >> np.uint64(32))  # a << 32 | b
+            packed = np.unique(packed)
+            merged = ((packed & np.uint64(0xFFFFFFFF)) << np.uint64(32)) | (packed >> np.uint64(32))
+        pairs = merged.astype("<u8").view("<u4")
     offsets, data = _shard_data(plan)
     dedup = _deduper(plan)
     verdicts = np.frombuffer(
@@ -452,7 +513,7 @@ def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
     )
     _save(tmp / "pairs.npy", pairs)
     _save(tmp / "verdicts.npy", verdicts)
-    return {"entries": entries, "candidates": len(pairs) // 2}
+    return {"entries": entries, "candidates": len(pairs) // 2, "subpartitions": subs}
 
 
 # --------------------------------------------------------------------------- 4. cluster
@@ -731,6 +792,11 @@ def _ids_at(plan: Plan, lay: Layout, positions: np.ndarray[Any, Any]) -> pa.Arra
 
 def check_supported(cfg: CurateConfig) -> None:
     if cfg.semantic.enabled:
+        # Its FAISS search holds every kept record's embedding in one index: spread
+        # over tasks it would need a sharded neighbour search and a cluster merge.
         raise ConfigError(
-            "semantic dedup runs on one machine only; use --executor local with --semantic"
+            "semantic dedup runs on one machine only, not in the staged pipeline "
+            "(--executor ray, --work-dir, fsspec URLs); run --semantic with --executor local "
+            "on local paths, or curate the kept output of this run again with --semantic "
+            "(docs/curate.md#executors-local-and-ray)"
         )
