@@ -6,7 +6,9 @@ bucket task of each of the first ``--partitions`` band partitions runs in a *fre
 per (size, budget), so its peak RSS (``ru_maxrss``) is that task's alone, not a long-lived
 worker's. Reported per run: peak RSS, RSS after the imports (the interpreter, numpy,
 pyarrow, the Rust extension), their difference (peak = VmHWM reset after the imports), the band entries of the partition and the
-key ranges (sub-partitions) it was cut into to fit ``memory_budget``.
+key ranges (sub-partitions) it was cut into to fit ``memory_budget``, and the peak of
+anonymous memory (RssAnon, sampled every 2 ms): VmHWM also counts the pages of the
+memory-mapped verification data that the task touched, which are reclaimable page cache.
 
     .venv/bin/python bench/bucket_memory.py --docs 100k,400k --budgets 1g,4m
 """
@@ -18,6 +20,8 @@ import json
 import multiprocessing as mp
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +52,34 @@ def _bucket_child(plan: Any, partition: int, queue: Any) -> None:
     from curagate.pipeline import stages
 
     base = _status_kib("VmRSS")
+    base_anon = _status_kib("RssAnon")
+    peak_anon = [base_anon]
+    done = threading.Event()
+
+    def sample() -> None:
+        # The kernel keeps no peak of anonymous memory alone: sample it.
+        while not done.is_set():
+            peak_anon[0] = max(peak_anon[0], _status_kib("RssAnon"))
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current RSS
+    sampler.start()
     result = stages._task(
         Path(plan.work) / "bench-bucket" / f"{partition:02d}",
         lambda tmp: stages._bucket(plan, partition, tmp),
     )
-    queue.put({"base_kib": base, **result, "peak_rss_kib": _status_kib("VmHWM")})
+    done.set()
+    sampler.join()
+    queue.put(
+        {
+            "base_kib": base,
+            "base_anon_kib": base_anon,
+            **result,
+            "peak_rss_kib": _status_kib("VmHWM"),
+            "peak_anon_kib": max(peak_anon[0], _status_kib("RssAnon")),
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
                     "peak_rss_mib": round(r["peak_rss_kib"] / 1024, 1),
                     "after_imports_mib": round(r["base_kib"] / 1024, 1),
                     "task_mib": round((r["peak_rss_kib"] - r["base_kib"]) / 1024, 1),
+                    # Anonymous memory only (the task's own arrays, not the pages of
+                    # memory-mapped stage files, which the kernel can drop).
+                    "task_anon_mib": round((r["peak_anon_kib"] - r["base_anon_kib"]) / 1024, 1),
+                    "verification_data_mib": round(
+                        sum(
+                            (work / "sketch" / f"{s.index:05d}" / "data.bin").stat().st_size
+                            for s in shards
+                        )
+                        / 2**20,
+                        1,
+                    ),
                     "seconds": r["seconds"],
                 }
                 report["runs"].append(run)

@@ -151,9 +151,12 @@ def dedup_verify_pairs(
     threshold: float,
     similarity: bool = False,
     threads: int | None = None,
+    relieve_maps: bool = False,
 ) -> bytes:
     """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
-    pairs) or similarities (f32, ``similarity=True``) of pairs of groups."""
+    pairs) or similarities (f32, ``similarity=True``) of pairs of groups. With
+    ``relieve_maps`` (only for read-only file memory maps in ``shard_data``) their pages
+    are dropped from the process after each chunk of pairs, so RSS does not grow."""
 
 def dedup_replay_union(
     n_groups: int, pairs: list[Any], verdicts: list[Any]

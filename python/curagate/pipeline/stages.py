@@ -508,6 +508,9 @@ def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
             words_per_value=dedup._core.words_per_value,
             threshold=plan.cfg.near.threshold,
             threads=plan.threads,
+            # The sets are np.memmap (see _raw): the pages a chunk read are dropped
+            # after it, or the whole corpus's sets would end up in this task's RSS.
+            relieve_maps=True,
         ),
         dtype=np.uint8,
     )

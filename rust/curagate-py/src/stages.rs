@@ -85,7 +85,14 @@ fn dedup_candidate_pairs<'py>(
 /// `shard_data[s][shard_offsets[s][l] .. shard_offsets[s][l + 1]]` with
 /// `s = group_shard[g]`, `l = group_local[g]`.
 #[pyfunction]
-#[pyo3(signature = (pairs, group_shard, group_local, shard_offsets, shard_data, *, verify, words_per_value, threshold, similarity=false, threads=None))]
+///
+/// With `relieve_maps`, every `shard_data` buffer must be a read-only
+/// *file* memory map (`numpy.memmap(mode="r")`): after each chunk of pairs its
+/// pages are dropped from the process (`MADV_DONTNEED`, the bytes stay in the
+/// page cache and fault back in on the next read), so the task's RSS does not
+/// grow with the verification data it touched. Copied (unaligned) buffers are
+/// never advised.
+#[pyo3(signature = (pairs, group_shard, group_local, shard_offsets, shard_data, *, verify, words_per_value, threshold, similarity=false, threads=None, relieve_maps=false))]
 #[allow(clippy::too_many_arguments)]
 fn dedup_verify_pairs<'py>(
     py: Python<'py>,
@@ -99,6 +106,7 @@ fn dedup_verify_pairs<'py>(
     threshold: f64,
     similarity: bool,
     threads: Option<usize>,
+    relieve_maps: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let verify = parse_verify(verify)?;
     let (pb, sb, lb) = (
@@ -169,11 +177,45 @@ fn dedup_verify_pairs<'py>(
                     .flat_map(f32::to_le_bytes)
                     .collect()
             } else {
-                stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
+                let mut relieve = || {
+                    if relieve_maps {
+                        for data in &datas {
+                            if let Cow::Borrowed(words) = data {
+                                drop_pages(words);
+                            }
+                        }
+                    }
+                };
+                stages::verify_partition_relieving(
+                    &pairs,
+                    get,
+                    verify,
+                    words_per_value,
+                    threshold,
+                    &mut relieve,
+                )
             }
         })
     });
     Ok(PyBytes::new(py, &out))
+}
+
+/// Drop the whole pages of a read-only file map from this process's page
+/// tables (the file's bytes stay in the page cache).
+fn drop_pages(words: &[u32]) {
+    const PAGE: usize = 4096;
+    let (start, len) = (words.as_ptr() as usize, std::mem::size_of_val(words));
+    let first = start.div_ceil(PAGE) * PAGE;
+    let end = (start + len) / PAGE * PAGE;
+    if end > first {
+        // SAFETY: the caller guarantees a read-only MAP_SHARED file mapping
+        // (numpy.memmap mode "r"): MADV_DONTNEED only unmaps its pages here,
+        // the next read faults the same file bytes back in. No slice of it is
+        // being read (called between chunks).
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED);
+        }
+    }
 }
 
 /// Replay the streaming deduper's union-find over every partition's pairs
