@@ -35,12 +35,30 @@ def test_relieving_the_maps_changes_no_verdict(tmp_path: Path) -> None:
         "threshold": 0.5,
         "threads": 2,
     }
-    args = (pairs, np.zeros(groups, "<u4"), np.arange(groups, dtype="<u4"), [offs], [data])
-    kept = _core.dedup_verify_pairs(*args, **kwargs)  # type: ignore[arg-type]
-    relieved = _core.dedup_verify_pairs(*args, relieve_maps=True, **kwargs)  # type: ignore[arg-type]
-    verdicts = np.frombuffer(relieved, dtype=np.uint8)
+    # Group arrays in memory (anonymous: must never be advised, it would zero
+    # them) and as file maps (as the bucket stage passes them).
+    shard_of, local = np.zeros(groups, "<u4"), np.arange(groups, dtype="<u4")
+    np.save(tmp_path / "shard.npy", shard_of)
+    np.save(tmp_path / "local.npy", local)
+    mapped = (
+        np.load(tmp_path / "shard.npy", mmap_mode="r"),
+        np.load(tmp_path / "local.npy", mmap_mode="r"),
+    )
+    kept = _core.dedup_verify_pairs(pairs, shard_of, local, [offs], [data], **kwargs)  # type: ignore[arg-type]
     assert len(pairs) // 2 > 2 * 512  # several relief slices
-    assert {0, 1} <= set(verdicts.tolist())
-    assert relieved == kept
-    # The mapped bytes are intact afterwards (pages fault back in from the file).
+    assert {0, 1} <= set(np.frombuffer(kept, dtype=np.uint8).tolist())
+    for group_arrays in ((shard_of, local), mapped):
+        relieved = _core.dedup_verify_pairs(
+            pairs,
+            *group_arrays,
+            [offs],
+            [data],
+            relieve_maps=True,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        assert relieved == kept
+    # Every buffer is intact afterwards: the in-memory ones were left alone, the
+    # mapped ones fault back in from their files.
+    assert np.array_equal(local, np.arange(groups))
+    assert np.array_equal(np.asarray(mapped[1]), np.arange(groups))
     assert np.array_equal(np.asarray(data[: len(sets[0])]), sets[0])

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import mmap
 import resource
 import shutil
 import time
@@ -188,6 +189,15 @@ def reference_of(index: Any, options: dict[str, Any], threads: int | None = None
     h.update(json.dumps([options, state["items"], state["reference_files"]]).encode())
     index.ship_threads = threads
     return Reference(options, index, h.hexdigest())
+
+
+def _drop_pages(*maps: np.ndarray[Any, Any]) -> None:
+    """Unmap the pages of read-only file maps from this process (MADV_DONTNEED:
+    the bytes stay in the page cache and fault back in when read again)."""
+    for array in maps:
+        handle = getattr(array, "_mmap", None)
+        if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+            handle.madvise(mmap.MADV_DONTNEED)
 
 
 def _np(path: Path) -> np.ndarray[Any, Any]:
@@ -454,6 +464,9 @@ def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
             first = np.asarray(group_first[grp]) == rec  # only a group's first record has entries
             k, grp = k[first], grp[first].astype(np.uint32)
             entries += len(k)
+            # Random reads map pages of these per-record files: drop them so
+            # they do not pile up in RSS over the chunks (they stay in the page cache).
+            _drop_pages(record_group, group_first)
             if subs == 1:
                 held.append((k, grp))
                 continue
@@ -508,8 +521,9 @@ def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
             words_per_value=dedup._core.words_per_value,
             threshold=plan.cfg.near.threshold,
             threads=plan.threads,
-            # The sets are np.memmap (see _raw): the pages a chunk read are dropped
-            # after it, or the whole corpus's sets would end up in this task's RSS.
+            # The sets, offsets and group arrays are file maps (_raw, _np): the pages
+            # a slice of pairs read are dropped after it, or the whole corpus's sets
+            # would end up in this task's RSS.
             relieve_maps=True,
         ),
         dtype=np.uint8,

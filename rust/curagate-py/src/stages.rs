@@ -86,9 +86,10 @@ fn dedup_candidate_pairs<'py>(
 /// `s = group_shard[g]`, `l = group_local[g]`.
 #[pyfunction]
 ///
-/// With `relieve_maps`, every `shard_data` buffer must be a read-only
-/// *file* memory map (`numpy.memmap(mode="r")`): after each chunk of pairs its
-/// pages are dropped from the process (`MADV_DONTNEED`, the bytes stay in the
+/// With `relieve_maps`, `group_shard`, `group_local` and every `shard_offsets`
+/// and `shard_data` buffer must be a read-only *file* memory map
+/// (`numpy.memmap(mode="r")`, `numpy.load(mmap_mode="r")`): after each slice of
+/// pairs their pages are dropped from the process (`MADV_DONTNEED`, the bytes stay in the
 /// page cache and fault back in on the next read), so the task's RSS does not
 /// grow with the verification data it touched. Copied (unaligned) buffers are
 /// never advised.
@@ -177,13 +178,34 @@ fn dedup_verify_pairs<'py>(
                     .flat_map(f32::to_le_bytes)
                     .collect()
             } else {
-                let mut relieve = || {
-                    if relieve_maps {
-                        for data in &datas {
-                            if let Cow::Borrowed(words) = data {
-                                drop_pages(words);
-                            }
+                // Only buffers that lie inside a shared file mapping are advised:
+                // MADV_DONTNEED on anonymous memory would zero it.
+                let maps = if relieve_maps {
+                    shared_file_maps()
+                } else {
+                    Vec::new()
+                };
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                {
+                    let mut add = |ptr: usize, len: usize| {
+                        if maps.iter().any(|&(lo, hi)| lo <= ptr && ptr + len <= hi) {
+                            ranges.push((ptr, len));
                         }
+                    };
+                    for words in datas.iter().chain([&gs, &gl]) {
+                        if let Cow::Borrowed(w) = words {
+                            add(w.as_ptr() as usize, std::mem::size_of_val(*w));
+                        }
+                    }
+                    for words in &offs {
+                        if let Cow::Borrowed(w) = words {
+                            add(w.as_ptr() as usize, std::mem::size_of_val(*w));
+                        }
+                    }
+                }
+                let mut relieve = || {
+                    for &(ptr, len) in &ranges {
+                        drop_pages(ptr, len);
                     }
                 };
                 stages::verify_partition_relieving(
@@ -202,20 +224,43 @@ fn dedup_verify_pairs<'py>(
 
 /// Drop the whole pages of a read-only file map from this process's page
 /// tables (the file's bytes stay in the page cache).
-fn drop_pages(words: &[u32]) {
+fn drop_pages(start: usize, len: usize) {
     const PAGE: usize = 4096;
-    let (start, len) = (words.as_ptr() as usize, std::mem::size_of_val(words));
     let first = start.div_ceil(PAGE) * PAGE;
     let end = (start + len) / PAGE * PAGE;
     if end > first {
-        // SAFETY: the caller guarantees a read-only MAP_SHARED file mapping
-        // (numpy.memmap mode "r"): MADV_DONTNEED only unmaps its pages here,
-        // the next read faults the same file bytes back in. No slice of it is
-        // being read (called between chunks).
+        // SAFETY: the range lies in a shared file mapping (checked against
+        // /proc/self/maps by the caller): MADV_DONTNEED only unmaps its pages
+        // here, the next read faults the same file bytes back in. No slice of
+        // it is being read (called between slices of pairs).
         unsafe {
             libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED);
         }
     }
+}
+
+/// Address ranges of this process's shared file mappings (`/proc/self/maps`
+/// lines with an `s` permission and a path); empty where that file is absent.
+fn shared_file_maps() -> Vec<(usize, usize)> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let range = parts.next()?;
+            let perms = parts.next()?;
+            let path = parts.nth(3)?;
+            if !perms.ends_with('s') || !path.starts_with('/') {
+                return None;
+            }
+            let (lo, hi) = range.split_once('-')?;
+            Some((
+                usize::from_str_radix(lo, 16).ok()?,
+                usize::from_str_radix(hi, 16).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// Replay the streaming deduper's union-find over every partition's pairs
