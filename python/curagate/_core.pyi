@@ -155,8 +155,9 @@ def dedup_verify_pairs(
 ) -> bytes:
     """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
     pairs) or similarities (f32, ``similarity=True``) of pairs of groups. With
-    ``relieve_maps`` (only for read-only file memory maps in ``shard_data``) their pages
-    are dropped from the process after each chunk of pairs, so RSS does not grow."""
+    ``relieve_maps``, the buffers among ``group_shard``, ``group_local``, ``shard_offsets``
+    and ``shard_data`` that are shared file maps (``numpy.memmap``) have their pages dropped
+    from the process every 512 pairs, so RSS does not grow; other buffers are left alone."""
 
 def dedup_replay_union(
     n_groups: int, pairs: list[Any], verdicts: list[Any]

@@ -84,15 +84,16 @@ fn dedup_candidate_pairs<'py>(
 /// (interleaved u32 group ids). A group's record is
 /// `shard_data[s][shard_offsets[s][l] .. shard_offsets[s][l + 1]]` with
 /// `s = group_shard[g]`, `l = group_local[g]`.
-#[pyfunction]
 ///
-/// With `relieve_maps`, `group_shard`, `group_local` and every `shard_offsets`
-/// and `shard_data` buffer must be a read-only *file* memory map
-/// (`numpy.memmap(mode="r")`, `numpy.load(mmap_mode="r")`): after each slice of
-/// pairs their pages are dropped from the process (`MADV_DONTNEED`, the bytes stay in the
+/// With `relieve_maps`, those of `group_shard`, `group_local` and the
+/// `shard_offsets` and `shard_data` buffers that lie in a shared *file*
+/// memory map (`numpy.memmap(mode="r")`, `numpy.load(mmap_mode="r")`; checked
+/// in `/proc/self/maps`) have their pages dropped from the process after each
+/// slice of pairs (`MADV_DONTNEED`, the bytes stay in the
 /// page cache and fault back in on the next read), so the task's RSS does not
 /// grow with the verification data it touched. Copied (unaligned) buffers are
 /// never advised.
+#[pyfunction]
 #[pyo3(signature = (pairs, group_shard, group_local, shard_offsets, shard_data, *, verify, words_per_value, threshold, similarity=false, threads=None, relieve_maps=false))]
 #[allow(clippy::too_many_arguments)]
 fn dedup_verify_pairs<'py>(
