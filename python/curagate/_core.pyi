@@ -32,6 +32,7 @@ class CoreError(CuragateError):
 class ParameterError(CoreError): ...
 class SpillError(CoreError): ...
 class InputDataError(CoreError): ...
+class IndexFormatError(CoreError): ...
 
 def normalize(
     text: str,
@@ -209,9 +210,13 @@ def dedup_verify_pairs(
     threshold: float,
     similarity: bool = False,
     threads: int | None = None,
+    relieve_maps: bool = False,
 ) -> bytes:
     """Verdict codes (u8: 0 rejected, 1 verified, 2 skipped: already joined within these
-    pairs) or similarities (f32, ``similarity=True``) of pairs of groups."""
+    pairs) or similarities (f32, ``similarity=True``) of pairs of groups. With
+    ``relieve_maps``, the buffers among ``group_shard``, ``group_local``, ``shard_offsets``
+    and ``shard_data`` that are shared file maps (``numpy.memmap``) have their pages dropped
+    from the process every 512 pairs, so RSS does not grow; other buffers are left alone."""
 
 def dedup_replay_union(n_groups: int, pairs: list[Any], verdicts: list[Any]) -> UnionReplay:
     """The streaming deduper's union-find replayed over every partition's verdicts."""
@@ -338,6 +343,12 @@ class ReferenceIndex:
     def bands_rows(self) -> tuple[int, int]: ...
     def scan(self, texts: ArrowText) -> list[Leak]:
         """Flagged (record, item) pairs of one batch, sorted by record then item."""
+
+def leakage_index_to_bytes(index: ReferenceIndex) -> bytes:
+    """The frozen index (frozen now if needed) as a versioned, checksummed blob."""
+
+def leakage_index_from_bytes(data: bytes, *, threads: int | None = None) -> ReferenceIndex:
+    """A frozen index from ``leakage_index_to_bytes``; damage raises IndexFormatError."""
 
 # splits
 

@@ -67,6 +67,26 @@ def test_staged_run_is_byte_identical_to_the_one_process_run(
         assert staged.stats["steps"]["near"]["spilled_bytes"] > 0
 
 
+def test_a_bucket_task_over_its_budget_cuts_its_partition_and_changes_no_byte(
+    shards: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    curate([shards], out, batch_rows=97, progress=False, memory_budget=0)
+    expected = output_files(out)
+    staged = curate(
+        [shards], out, batch_rows=97, progress=False, memory_budget=0,
+        executor="local", work_dir=tmp_path / "work",
+    )  # fmt: skip
+    # With no budget every partition is cut into key ranges that spill to disk.
+    assert staged.runtime["stages"]["bucket"]["max_subpartitions"] > 1
+    assert output_files(out) == expected
+    roomy = curate(
+        [shards], tmp_path / "roomy", batch_rows=97, progress=False,
+        executor="local", work_dir=tmp_path / "work2",
+    )  # fmt: skip
+    assert roomy.runtime["stages"]["bucket"]["max_subpartitions"] == 1
+
+
 def test_decontamination_staged_is_byte_identical(shards: Path, tmp_path: Path) -> None:
     # Reference: 40 records of the corpus itself, so leakage really removes rows.
     lines = (shards / "shard-001.jsonl").read_text(encoding="utf-8").splitlines()

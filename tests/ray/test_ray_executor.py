@@ -144,3 +144,35 @@ def test_a_user_error_inside_a_task_is_one_line_exit_2(
     # Ray's own rendering of the task error carries the worker's stack: not shown.
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "ray::" not in r.stderr and 'File "' not in r.stderr
+
+
+def test_leakage_on_the_cluster_writes_the_same_report_as_the_local_run(
+    cluster: Cluster, corpus: Path, tmp_path: Path
+) -> None:
+    # Golden items taken from two shards: leaks in several files, plus the
+    # unparseable line of every shard (listed as unreadable in both runs).
+    lines = [
+        line
+        for name in ("shard-001.jsonl", "shard-004.jsonl")
+        for line in (corpus / name).read_text(encoding="utf-8").splitlines()[:12]
+        if line != "{not json"
+    ]
+    ref = tmp_path / "golden.jsonl"
+    ref.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    runs = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        extra = ["--ray-address", cluster.address] if executor == "ray" else []
+        r = subprocess.run(
+            [sys.executable, "-m", "curagate", "leakage", "--reference", str(ref),
+             "--corpus", str(corpus), "--out", str(out), "--executor", executor, *extra],
+            env=cluster.env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        runs[executor] = output_files(out)
+    report = json.loads(runs["local"]["leakage.json"])
+    assert report["summary"]["leaked_reference_items"] >= 20
+    assert len({m["file"] for leak in report["leaks"] for m in leak["matches"]}) >= 2
+    assert report["corpus"]["unreadable"] == 6
+    assert sorted(runs["ray"]) == ["leakage.html", "leakage.json", "leakage.md"]
+    assert runs["ray"] == runs["local"]

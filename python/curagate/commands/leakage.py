@@ -7,6 +7,7 @@ examples:
   curagate leakage --reference golden_sets/ --corpus data/ --fail-on-leak
   curagate leakage --reference test.jsonl --reference-text-field question \\
       --corpus shards/ --out reports/leakage --min-ratio 0.2
+  curagate leakage --reference golden_sets/ --corpus shards/ --executor ray --ray-address auto
 
 Rows that fail format validation are scanned by every string they hold;
 rows that cannot be parsed at all (bad JSON, a damaged compressed file) are
@@ -117,6 +118,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cosine similarity for a paraphrase match (default 0.85)",
     )
     parser.add_argument("--model", default=None, help="local sentence-transformers model directory")
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: this process (default); ray: one task per corpus file on a Ray cluster "
+        "(extra `ray`), the index built once and shared; same report bytes",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="Ray cluster to join (`auto`, HOST:PORT, ray://...); default: start a local one",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
         paraphrase=args.paraphrase,
         paraphrase_threshold=args.paraphrase_threshold,
         model=args.model,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
     paths = write_report(result, args.out)
     for line in summary_lines(result):

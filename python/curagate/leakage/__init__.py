@@ -33,6 +33,7 @@ texts before normalization.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from array import array
@@ -51,6 +52,7 @@ from curagate.records import Batch, Quarantined
 
 METHODS = ("exact", "ngram", "minhash")
 SCHEMA_VERSION = 2  # 2: quarantined rows scanned, unreadable rows listed
+PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
 __all__ = [
@@ -341,6 +343,8 @@ class LeakageIndex:
         self.items: list[ReferenceItem] = []
         self.reference_files: list[str] = []
         self._frozen = False
+        # Rust threads of an unpickled copy (a Ray task reserves one CPU: 1).
+        self.ship_threads: int | None = None
 
     @classmethod
     def build(
@@ -417,6 +421,41 @@ class LeakageIndex:
             for k, it in enumerate(self.items)
         ]
 
+    # Pickling (Ray's object store, multiprocessing) ships the frozen index as
+    # the core's checked blob: workers load it instead of rebuilding it.
+    def __getstate__(self) -> dict[str, Any]:
+        from curagate import _core
+
+        self._freeze()
+        return {
+            "version": PICKLE_VERSION,
+            "methods": self.methods,
+            "config": self.config,
+            "reference_files": self.reference_files,
+            "items": [dataclasses.astuple(i) for i in self.items],
+            "core": _core.leakage_index_to_bytes(self._core),
+            "threads": self.ship_threads,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from curagate import _core
+
+        if not isinstance(state, dict) or state.get("version") != PICKLE_VERSION:
+            raise InputError(
+                "a pickled leakage index from another curagate version; "
+                "rebuild it (install the same curagate on every worker)"
+            )
+        try:
+            self._core = _core.leakage_index_from_bytes(state["core"], threads=state.get("threads"))
+        except _core.IndexFormatError as e:
+            raise InputError(f"leakage index: {e}") from None
+        self.methods = tuple(state["methods"])
+        self.config = dict(state["config"])
+        self.reference_files = list(state["reference_files"])
+        self.items = [ReferenceItem(*t) for t in state["items"]]
+        self._frozen = True
+        self.ship_threads = state.get("threads")
+
     def scan(self, keys: pa.Array) -> list[_core.Leak]:
         """Flagged (record, item) pairs of one batch of keys, records ascending."""
         self._freeze()
@@ -461,6 +500,8 @@ def detect(
     paraphrase_threshold: float = 0.85,
     model: str | Path | None = None,
     cache_dir: str | Path | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
 ) -> LeakageResult:
     """Find reference items inside corpus records.
 
@@ -475,6 +516,10 @@ def detect(
     Jaccard 0.8. Reference and corpus are read with
     :func:`curagate.io.read_batches`; ``format``/``text_field`` apply to the
     corpus, ``reference_format``/``reference_text_field`` to the reference.
+
+    ``executor="ray"`` scans the corpus files as parallel Ray tasks (one per
+    file) sharing the index built here; the result is the same as the
+    one-process scan (``"local"``, the default), byte for byte once written.
     """
     index = LeakageIndex.build(
         reference,
@@ -489,6 +534,11 @@ def detect(
         threads=threads,
     )
     corpus_paths = expand_inputs(corpus)
+    if paraphrase and executor != "local":
+        raise ConfigError(
+            "--paraphrase runs on one machine only (it loads an embedding model); "
+            "use --executor local with --paraphrase"
+        )
     paraphrases = None
     if paraphrase:
         from curagate.semantic import ParaphraseIndex
@@ -500,19 +550,91 @@ def detect(
             cache_dir=cache_dir,
         )
         index.config["paraphrase_threshold"] = paraphrase_threshold
-    by_item: dict[int, ReferenceLeak] = {}
-    records = nbytes = quarantined = scanned_quarantined = 0
-    unreadable: list[Quarantined] = []
-    from curagate.progress import Bar
+    options = _ScanOptions(format, text_field, batch_rows)
+    paths = [p.as_posix() for p in corpus_paths]
+    parts: list[_FileScan]
+    if executor == "local":
+        from curagate.progress import Bar
 
-    bar = Bar(total=None, desc="leakage scan", unit="rows")  # stderr, TTY only
+        bar = Bar(total=None, desc="leakage scan", unit="rows")  # stderr, TTY only
+        parts = [_scan_file(index, paraphrases, options, path, bar) for path in paths]
+        bar.close()
+    else:
+        # One task per corpus file; the index is built once above and shipped
+        # to every task as the core's serialized blob (Ray: put once in the
+        # object store), never rebuilt there.
+        from curagate.executors import get_executor
+
+        ex = get_executor(executor, address=ray_address)
+        index.ship_threads = threads if threads is not None else 1
+        try:
+            parts = ex.map(_scan_task, (index, options), paths)
+        finally:
+            ex.close()
+    # Merged in file order: the same match order as one sequential pass.
+    by_item: dict[int, ReferenceLeak] = {}
+    for part in parts:
+        for item, leak in part.by_item.items():
+            if item in by_item:
+                by_item[item].matches.extend(leak.matches)
+            else:
+                by_item[item] = leak
+    leaks = [by_item[k] for k in sorted(by_item)]
+    for leak in leaks:
+        leak.matches.sort(key=lambda m: (m.file, m.row))
+    return LeakageResult(
+        config=index.config,
+        reference_files=index.reference_files,
+        corpus_files=paths,
+        items=index.items,
+        corpus_records=sum(p.records for p in parts),
+        corpus_bytes=sum(p.nbytes for p in parts),
+        quarantined=sum(p.quarantined for p in parts),
+        leaks=leaks,
+        quarantined_scanned=sum(p.quarantined_scanned for p in parts),
+        unreadable=[q for p in parts for q in p.unreadable],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ScanOptions:
+    format: str | None
+    text_field: str | None
+    batch_rows: int
+
+
+@dataclass(slots=True)
+class _FileScan:
+    """What one corpus file contributed (merged across files in file order)."""
+
+    by_item: dict[int, ReferenceLeak] = field(default_factory=dict)
+    records: int = 0
+    nbytes: int = 0
+    quarantined: int = 0
+    quarantined_scanned: int = 0
+    unreadable: list[Quarantined] = field(default_factory=list)
+
+
+def _scan_task(common: tuple[LeakageIndex, _ScanOptions], path: str) -> _FileScan:
+    """One corpus file, as an executor task."""
+    index, options = common
+    return _scan_file(index, None, options, path, None)
+
+
+def _scan_file(
+    index: LeakageIndex, paraphrases: Any, options: _ScanOptions, path: str, bar: Any
+) -> _FileScan:
+    part = _FileScan()
+    by_item = part.by_item
+    text_field = options.text_field
     for batch in read_batches(
-        corpus_paths, format=format, text_field=text_field, batch_rows=batch_rows
+        [path], format=options.format, text_field=text_field, batch_rows=options.batch_rows
     ):
-        bar.update(batch.input_rows)
+        if bar is not None:
+            bar.update(batch.input_rows)
         keys = batch.keys
-        records += len(keys)
-        nbytes += _text_bytes(keys)
+        part.records += len(keys)
+        part.nbytes += _text_bytes(keys)
         raw = _scan(index, paraphrases, keys)
         if raw:
             _collect(by_item, index, raw, keys, _places(batch, raw))
@@ -525,32 +647,17 @@ def detect(
             if more:
                 _collect(by_item, index, more, extra, _places(batch, more))
         if batch.quarantined:
-            quarantined += len(batch.quarantined)
+            part.quarantined += len(batch.quarantined)
             # Rows that failed format validation still hold text: a test item
             # hidden in a row with an empty completion is a leak all the same.
             texts, where, bad = _quarantined_texts(batch.quarantined)
-            unreadable.extend(bad)
-            scanned_quarantined += len(texts)
+            part.unreadable.extend(bad)
+            part.quarantined_scanned += len(texts)
             if texts:
                 qkeys = pa.array(texts, pa.large_string())
-                nbytes += _text_bytes(qkeys)
+                part.nbytes += _text_bytes(qkeys)
                 _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
-    bar.close()
-    leaks = [by_item[k] for k in sorted(by_item)]
-    for leak in leaks:
-        leak.matches.sort(key=lambda m: (m.file, m.row))
-    return LeakageResult(
-        config=index.config,
-        reference_files=index.reference_files,
-        corpus_files=[p.as_posix() for p in corpus_paths],
-        items=index.items,
-        corpus_records=records,
-        corpus_bytes=nbytes,
-        quarantined=quarantined,
-        leaks=leaks,
-        quarantined_scanned=scanned_quarantined,
-        unreadable=unreadable,
-    )
+    return part
 
 
 @dataclass(frozen=True, slots=True)

@@ -150,7 +150,7 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
         "shards": files,
         "reference": None
         if plan.reference is None
-        else [plan.reference.options, plan.reference.items],
+        else [plan.reference.options, plan.reference.digest],
     }
 
 
@@ -191,14 +191,20 @@ def run(
         refuse_overlap(out_local, [i for i in _inputs_list(inputs) if not is_url(i)], files)
     else:
         _check_remote_out(out_text)
+    ex_name = executor if isinstance(executor, str) else executor.name
+    # A Ray task reserves one CPU: its Rust pool uses one thread, and the
+    # cluster's parallelism comes from running tasks side by side.
+    threads = 1 if cfg.threads is None and ex_name == "ray" else cfg.threads
     reference = None
     if cfg.decontaminate.reference:
+        # Built once here; the sketch tasks get it through the executor (Ray's
+        # object store) as the core's serialized index, not rebuilt per worker.
         index = DecontaminateStep(cfg).index
         d = cfg.decontaminate
         reference = stages.reference_of(
-            index, {"ngram": d.ngram, "methods": list(d.methods), "min_ratio": d.min_ratio}
+            index, {"ngram": d.ngram, "methods": list(d.methods), "min_ratio": d.min_ratio}, threads
         )
-    plan = Plan(cfg, shards, str(work.resolve()), reference, cfg.threads)
+    plan = Plan(cfg, shards, str(work.resolve()), reference, threads)
 
     fingerprint = _fingerprint(plan, remote)
     plan_file = work / "plan.json"
@@ -224,16 +230,14 @@ def run(
     download(remote)
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
-    if cfg.threads is None and ex.name == "ray":
-        # A Ray task reserves one CPU: its Rust pool uses one thread, and the
-        # cluster's parallelism comes from running tasks side by side.
-        plan = dataclasses.replace(plan, threads=1)
+    # Only the sketch tasks scan for leakage: the other stages do not carry the index.
+    plan_rest = dataclasses.replace(plan, reference=None)
     results: list[dict[str, Any]] = []
     timings: dict[str, dict[str, float]] = {}
 
     def stage(name: str, fn: Any, items: Sequence[Any]) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
-        out: list[dict[str, Any]] = ex.map(fn, plan, items)
+        out: list[dict[str, Any]] = ex.map(fn, plan if name == "sketch" else plan_rest, items)
         fresh = [r for r in out if not r.get("resumed")]
         timings[name] = {
             "wall_s": round(time.perf_counter() - t0, 3),
@@ -243,6 +247,11 @@ def run(
             ),
             "bytes": _tree_bytes(work / ("groups" if name == "groups" else name)),
         }
+        if name == "bucket":
+            # Key ranges a partition was cut into to stay within memory_budget.
+            timings[name]["max_subpartitions"] = max(
+                (r.get("subpartitions", 1) for r in out), default=1
+            )
         results.extend(out)
         return out
 

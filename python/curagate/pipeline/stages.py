@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import mmap
 import resource
 import shutil
 import time
@@ -70,12 +71,15 @@ class Shard:
 
 @dataclass(frozen=True)
 class Reference:
-    """The leakage reference items, shipped to workers that rebuild the
-    index from them (deterministic: the same items in the same order)."""
+    """The leakage reference index, built once by the driver and shipped to
+    the sketch tasks (pickled as the Rust core's checked blob: see
+    :meth:`curagate.leakage.LeakageIndex.__getstate__`), never rebuilt there.
+    ``digest`` names its content (for the resume fingerprint and the
+    per-worker cache)."""
 
     options: dict[str, Any]
-    items: list[tuple[str, str, int, str]]  # (source, text, row, id), in index order
-    files: list[str]
+    index: Any  # curagate.leakage.LeakageIndex, frozen
+    digest: str
 
 
 @dataclass(frozen=True)
@@ -164,46 +168,36 @@ _LEAKAGE_CACHE: dict[str, Any] = {}
 
 
 def _leakage(plan: Plan) -> Any:
-    """The reference index, rebuilt once per worker process from the items."""
+    """The shipped reference index, loaded once per worker process."""
     ref = plan.reference
     if ref is None:
         return None
-    key = hashlib.sha256(json.dumps([ref.options, ref.items], sort_keys=True).encode()).hexdigest()
-    index = _LEAKAGE_CACHE.get(key)
+    index = _LEAKAGE_CACHE.get(ref.digest)
     if index is None:
-        index = rebuild_reference(ref, plan.threads)
+        index = ref.index
         _LEAKAGE_CACHE.clear()
-        _LEAKAGE_CACHE[key] = index
+        _LEAKAGE_CACHE[ref.digest] = index
     return index
 
 
-def reference_of(index: Any, options: dict[str, Any]) -> Reference:
-    """What a worker needs to rebuild ``index`` (a built LeakageIndex)."""
-    items = [(it.file, it.text, it.row, it.id) for it in index.items]
-    return Reference(options, items, list(index.reference_files))
+def reference_of(index: Any, options: dict[str, Any], threads: int | None = None) -> Reference:
+    """A built LeakageIndex ready to ship: its content digest is the sha256 of
+    the core blob and the item metadata, so an equal index has an equal digest.
+    ``threads`` sizes the Rust pool of the copy each worker loads."""
+    state = index.__getstate__()
+    h = hashlib.sha256(state["core"])
+    h.update(json.dumps([options, state["items"], state["reference_files"]]).encode())
+    index.ship_threads = threads
+    return Reference(options, index, h.hexdigest())
 
 
-def rebuild_reference(ref: Reference, threads: int | None) -> Any:
-    from curagate.leakage import LeakageIndex
-
-    index = LeakageIndex(**ref.options, threads=threads)
-    index.reference_files = list(ref.files)
-    start = 0
-    while start < len(ref.items):
-        source = ref.items[start][0]
-        end = start
-        while end < len(ref.items) and ref.items[end][0] == source:
-            end += 1
-        run = ref.items[start:end]
-        index._add(
-            pa.array([t for _, t, _, _ in run], pa.large_string()),
-            source,
-            pa.array([r for _, _, r, _ in run], pa.int64()),
-            pa.array([i for _, _, _, i in run], pa.string()),
-        )
-        start = end
-    index._freeze()
-    return index
+def _drop_pages(*maps: np.ndarray[Any, Any]) -> None:
+    """Unmap the pages of read-only file maps from this process (MADV_DONTNEED:
+    the bytes stay in the page cache and fault back in when read again)."""
+    for array in maps:
+        handle = getattr(array, "_mmap", None)
+        if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+            handle.madvise(mmap.MADV_DONTNEED)
 
 
 def _np(path: Path) -> np.ndarray[Any, Any]:
@@ -425,31 +419,95 @@ def bucket(plan: Plan, partition: int) -> dict[str, Any]:
     return _task(plan.dir("bucket", f"{partition:02d}"), lambda tmp: _bucket(plan, partition, tmp))
 
 
+# Bytes one band entry costs while its sub-partition's candidate pairs are
+# made: the u64 key and u32 group in numpy, then a (u64, u32) tuple (16 bytes
+# with padding) in the core's sort.
+ENTRY_COST = 28
+READ_CHUNK = 1 << 20  # band entries read from a shard's files at a time
+MAX_SUBPARTITIONS = 1 << 12
+
+
+def subpartitions(raw_entries: int, memory_budget: int) -> int:
+    """How many key ranges a partition is cut into so that one range's entries
+    fit half the task's ``memory_budget`` (a power of two; 1: no spill)."""
+    share = max(memory_budget // 2, 1 << 12)
+    need = -(-raw_entries * ENTRY_COST // share)
+    return min(1 << max(need - 1, 0).bit_length(), MAX_SUBPARTITIONS)
+
+
 def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
     from curagate import _core
 
     lay = layout(plan)
     g = plan.dir("groups")
     record_group, group_first = _np(g / "record_group.npy"), _np(g / "group_first.npy")
-    keys: list[np.ndarray[Any, Any]] = []
-    members: list[np.ndarray[Any, Any]] = []
-    entries = 0
-    for i, shard in enumerate(plan.shards):
-        d = plan.dir("sketch", f"{shard.index:05d}")
+    sketches = [plan.dir("sketch", f"{s.index:05d}") for s in plan.shards]
+    ranges = []
+    for i, d in enumerate(sketches):
         bounds = _np(d / "band_bounds.npy")
-        lo, hi = int(bounds[p]), int(bounds[p + 1])
-        if lo == hi:
-            continue
-        k = np.asarray(_np(d / "band_keys.npy")[lo:hi])
-        rec = np.asarray(_np(d / "band_rec.npy")[lo:hi]).astype(np.int64) + int(lay.clean_off[i])
-        grp = np.asarray(record_group[rec])
-        first = np.asarray(group_first[grp]) == rec  # only a group's first record has entries
-        keys.append(k[first])
-        members.append(grp[first])
-        entries += int(first.sum())
-    k_all = _concat(keys, np.uint64)
-    g_all = _concat(members, np.uint32)
-    pairs = np.frombuffer(_core.dedup_candidate_pairs(k_all, g_all), dtype="<u4")
+        ranges.append((i, d, int(bounds[p]), int(bounds[p + 1])))
+    raw = sum(hi - lo for _, _, lo, hi in ranges)
+    # Buckets are equal keys, so cutting the partition by more key bits (above
+    # the 6 partition bits) keeps every bucket whole: each range gives its own
+    # candidate pairs, and their sorted union is the partition's, unchanged.
+    subs = subpartitions(raw, plan.cfg.memory_budget)
+    spill = tmp / "spill"
+    held: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = []
+    entries = 0
+    for i, d, lo, hi in ranges:
+        for start in range(lo, hi, READ_CHUNK):
+            end = min(start + READ_CHUNK, hi)
+            k = np.asarray(_np(d / "band_keys.npy")[start:end])
+            rec = np.asarray(_np(d / "band_rec.npy")[start:end]).astype(np.int64)
+            rec += int(lay.clean_off[i])
+            grp = np.asarray(record_group[rec])
+            first = np.asarray(group_first[grp]) == rec  # only a group's first record has entries
+            k, grp = k[first], grp[first].astype(np.uint32)
+            entries += len(k)
+            # Random reads map pages of these per-record files: drop them so
+            # they do not pile up in RSS over the chunks (they stay in the page cache).
+            _drop_pages(record_group, group_first)
+            if subs == 1:
+                held.append((k, grp))
+                continue
+            sub = ((k >> np.uint64(46)) & np.uint64(subs - 1)).astype(np.int64)
+            order = np.argsort(sub, kind="stable")
+            k, grp, sub = k[order], grp[order], sub[order]
+            cuts = np.searchsorted(sub, np.arange(subs + 1))
+            spill.mkdir(exist_ok=True)
+            for nonempty in np.flatnonzero(np.diff(cuts)).tolist():
+                a, b = int(cuts[nonempty]), int(cuts[nonempty + 1])
+                with (spill / f"{nonempty:04d}.keys").open("ab") as f:
+                    f.write(k[a:b].tobytes())
+                with (spill / f"{nonempty:04d}.groups").open("ab") as f:
+                    f.write(grp[a:b].tobytes())
+    runs: list[np.ndarray[Any, Any]] = []
+    if subs == 1:
+        k_all = _concat([k for k, _ in held], np.uint64)
+        g_all = _concat([grp for _, grp in held], np.uint32)
+        del held
+        pairs = np.frombuffer(_core.dedup_candidate_pairs(k_all, g_all), dtype="<u4")
+        del k_all, g_all
+    else:
+        for j in range(subs):
+            keys_file = spill / f"{j:04d}.keys"
+            if not keys_file.is_file():
+                continue
+            k_sub = np.fromfile(keys_file, dtype="<u8")
+            g_sub = np.fromfile(spill / f"{j:04d}.groups", dtype="<u4")
+            got = np.frombuffer(_core.dedup_candidate_pairs(k_sub, g_sub), dtype="<u8")
+            runs.append(got.copy())  # (a, b) pairs as one little-endian u64: b << 32 | a
+            del k_sub, g_sub
+        shutil.rmtree(spill, ignore_errors=True)
+        # Sorted by (a, b) and deduplicated across the ranges, as the one-pass
+        # rule makes them (a pair can come from buckets in several ranges).
+        merged = _concat(runs, np.uint64)
+        del runs
+        if len(merged):
+            packed = (merged << np.uint64(32)) | (merged >> np.uint64(32))  # a << 32 | b
+            packed = np.unique(packed)
+            merged = ((packed & np.uint64(0xFFFFFFFF)) << np.uint64(32)) | (packed >> np.uint64(32))
+        pairs = merged.astype("<u8").view("<u4")
     offsets, data = _shard_data(plan)
     dedup = _deduper(plan)
     verdicts = np.frombuffer(
@@ -463,12 +521,16 @@ def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
             words_per_value=dedup._core.words_per_value,
             threshold=plan.cfg.near.threshold,
             threads=plan.threads,
+            # The sets, offsets and group arrays are file maps (_raw, _np): the pages
+            # a slice of pairs read are dropped after it, or the whole corpus's sets
+            # would end up in this task's RSS.
+            relieve_maps=True,
         ),
         dtype=np.uint8,
     )
     _save(tmp / "pairs.npy", pairs)
     _save(tmp / "verdicts.npy", verdicts)
-    return {"entries": entries, "candidates": len(pairs) // 2}
+    return {"entries": entries, "candidates": len(pairs) // 2, "subpartitions": subs}
 
 
 # --------------------------------------------------------------------------- 4. cluster
@@ -747,8 +809,13 @@ def _ids_at(plan: Plan, lay: Layout, positions: np.ndarray[Any, Any]) -> pa.Arra
 
 def check_supported(cfg: CurateConfig) -> None:
     if cfg.semantic.enabled:
+        # Its FAISS search holds every kept record's embedding in one index: spread
+        # over tasks it would need a sharded neighbour search and a cluster merge.
         raise ConfigError(
-            "semantic dedup runs on one machine only; use --executor local with --semantic"
+            "semantic dedup runs on one machine only, not in the staged pipeline "
+            "(--executor ray, --work-dir, fsspec URLs); run --semantic with --executor local "
+            "on local paths, or curate the kept output of this run again with --semantic "
+            "(docs/curate.md#executors-local-and-ray)"
         )
     if cfg.filters:
         raise ConfigError(

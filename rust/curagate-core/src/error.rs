@@ -23,6 +23,9 @@ pub enum Error {
 
     #[error("the deduper was already finished; create a new one for another run")]
     Finished,
+
+    #[error("serialized leakage index is unreadable: {0}; rebuild it from the reference files (same curagate version on every worker)")]
+    CorruptIndex(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

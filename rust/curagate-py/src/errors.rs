@@ -33,6 +33,12 @@ create_exception!(
 );
 create_exception!(
     _core,
+    IndexFormatError,
+    CoreError,
+    "A serialized index is truncated, corrupted or from another format version."
+);
+create_exception!(
+    _core,
     InputDataError,
     CoreError,
     "Input buffers are malformed (not Arrow string data)."
@@ -45,6 +51,7 @@ pub fn to_py(err: Error) -> PyErr {
         Error::Spill { .. } => SpillError::new_err(msg),
         Error::BadColumn(_) | Error::InvalidUtf8 { .. } => InputDataError::new_err(msg),
         Error::Finished => PyRuntimeError::new_err(msg),
+        Error::CorruptIndex(_) => IndexFormatError::new_err(msg),
     }
 }
 
@@ -54,5 +61,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ParameterError", py.get_type::<ParameterError>())?;
     m.add("SpillError", py.get_type::<SpillError>())?;
     m.add("InputDataError", py.get_type::<InputDataError>())?;
+    m.add("IndexFormatError", py.get_type::<IndexFormatError>())?;
     Ok(())
 }

@@ -258,10 +258,45 @@ impl ReferenceIndex {
     }
 }
 
+// Serialization: build the index once, ship the bytes to workers (kept apart
+// from the class's methods above).
+
+/// The frozen index (frozen now if it was not) as a versioned, checksummed
+/// blob; see `curagate_core::leakage` `serial`.
+#[pyfunction]
+fn leakage_index_to_bytes<'py>(
+    py: Python<'py>,
+    index: &Bound<'py, ReferenceIndex>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut this = index.borrow_mut();
+    let core = this.frozen(py)?;
+    let blob = crate::enter(py, None, || Ok(core.to_bytes()))?;
+    Ok(PyBytes::new(py, &blob))
+}
+
+/// A frozen `ReferenceIndex` from `leakage_index_to_bytes` output; a damaged
+/// blob raises `IndexFormatError`.
+#[pyfunction]
+#[pyo3(signature = (data, *, threads=None))]
+fn leakage_index_from_bytes(
+    py: Python<'_>,
+    data: &[u8],
+    threads: Option<usize>,
+) -> PyResult<ReferenceIndex> {
+    let index = crate::enter(py, None, || CoreIndex::from_bytes(data))?;
+    Ok(ReferenceIndex {
+        builder: None,
+        index: Some(index),
+        pool: crate::thread_pool(threads)?,
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ReferenceIndex>()?;
     m.add_class::<Leak>()?;
     m.add_class::<LeakSpan>()?;
     m.add_class::<ItemStats>()?;
+    m.add_function(wrap_pyfunction!(leakage_index_to_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(leakage_index_from_bytes, m)?)?;
     Ok(())
 }

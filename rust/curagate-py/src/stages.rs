@@ -84,8 +84,17 @@ fn dedup_candidate_pairs<'py>(
 /// (interleaved u32 group ids). A group's record is
 /// `shard_data[s][shard_offsets[s][l] .. shard_offsets[s][l + 1]]` with
 /// `s = group_shard[g]`, `l = group_local[g]`.
+///
+/// With `relieve_maps`, those of `group_shard`, `group_local` and the
+/// `shard_offsets` and `shard_data` buffers that lie in a shared *file*
+/// memory map (`numpy.memmap(mode="r")`, `numpy.load(mmap_mode="r")`; checked
+/// in `/proc/self/maps`) have their pages dropped from the process after each
+/// slice of pairs (`MADV_DONTNEED`, the bytes stay in the
+/// page cache and fault back in on the next read), so the task's RSS does not
+/// grow with the verification data it touched. Copied (unaligned) buffers are
+/// never advised.
 #[pyfunction]
-#[pyo3(signature = (pairs, group_shard, group_local, shard_offsets, shard_data, *, verify, words_per_value, threshold, similarity=false, threads=None))]
+#[pyo3(signature = (pairs, group_shard, group_local, shard_offsets, shard_data, *, verify, words_per_value, threshold, similarity=false, threads=None, relieve_maps=false))]
 #[allow(clippy::too_many_arguments)]
 fn dedup_verify_pairs<'py>(
     py: Python<'py>,
@@ -99,6 +108,7 @@ fn dedup_verify_pairs<'py>(
     threshold: f64,
     similarity: bool,
     threads: Option<usize>,
+    relieve_maps: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let verify = parse_verify(verify)?;
     let (pb, sb, lb) = (
@@ -166,10 +176,88 @@ fn dedup_verify_pairs<'py>(
                 .flat_map(f32::to_le_bytes)
                 .collect()
         } else {
-            stages::verify_partition(&pairs, get, verify, words_per_value, threshold)
+            // Only buffers that lie inside a shared file mapping are advised:
+            // MADV_DONTNEED on anonymous memory would zero it.
+            let maps = if relieve_maps {
+                shared_file_maps()
+            } else {
+                Vec::new()
+            };
+            let mut ranges: Vec<(usize, usize)> = Vec::new();
+            {
+                let mut add = |ptr: usize, len: usize| {
+                    if maps.iter().any(|&(lo, hi)| lo <= ptr && ptr + len <= hi) {
+                        ranges.push((ptr, len));
+                    }
+                };
+                for words in datas.iter().chain([&gs, &gl]) {
+                    if let Cow::Borrowed(w) = words {
+                        add(w.as_ptr() as usize, std::mem::size_of_val(*w));
+                    }
+                }
+                for words in &offs {
+                    if let Cow::Borrowed(w) = words {
+                        add(w.as_ptr() as usize, std::mem::size_of_val(*w));
+                    }
+                }
+            }
+            let mut relieve = || {
+                for &(ptr, len) in &ranges {
+                    drop_pages(ptr, len);
+                }
+            };
+            stages::verify_partition_relieving(
+                &pairs,
+                get,
+                verify,
+                words_per_value,
+                threshold,
+                &mut relieve,
+            )
         })
     })?;
     Ok(PyBytes::new(py, &out))
+}
+
+/// Drop the whole pages of a read-only file map from this process's page
+/// tables (the file's bytes stay in the page cache).
+fn drop_pages(start: usize, len: usize) {
+    const PAGE: usize = 4096;
+    let first = start.div_ceil(PAGE) * PAGE;
+    let end = (start + len) / PAGE * PAGE;
+    if end > first {
+        // SAFETY: the range lies in a shared file mapping (checked against
+        // /proc/self/maps by the caller): MADV_DONTNEED only unmaps its pages
+        // here, the next read faults the same file bytes back in. No slice of
+        // it is being read (called between slices of pairs).
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// Address ranges of this process's shared file mappings (`/proc/self/maps`
+/// lines with an `s` permission and a path); empty where that file is absent.
+fn shared_file_maps() -> Vec<(usize, usize)> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let range = parts.next()?;
+            let perms = parts.next()?;
+            let path = parts.nth(3)?;
+            if !perms.ends_with('s') || !path.starts_with('/') {
+                return None;
+            }
+            let (lo, hi) = range.split_once('-')?;
+            Some((
+                usize::from_str_radix(lo, 16).ok()?,
+                usize::from_str_radix(hi, 16).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// Replay the streaming deduper's union-find over every partition's pairs

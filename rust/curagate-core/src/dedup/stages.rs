@@ -65,6 +65,29 @@ pub fn verify_partition<'a, F>(
 where
     F: Fn(u32) -> &'a [u32] + Sync,
 {
+    verify_partition_relieving(pairs, get, verify, words_per_value, threshold, &mut || {})
+}
+
+/// Pairs verified between two calls of `relieve`: 1,024 record reads, each
+/// of which can map up to 64 KiB of a memory-mapped file (Linux fault-around),
+/// so at most ~64 MiB of mapped pages accumulate between reliefs.
+pub const RELIEF_PAIRS: usize = 512;
+
+/// [`verify_partition`], calling `relieve` after every [`RELIEF_PAIRS`]
+/// verifications (no read of `get` is in flight then): the caller can drop
+/// the pages of memory-mapped verification data from the process there, so
+/// they do not pile up in RSS.
+pub fn verify_partition_relieving<'a, F>(
+    pairs: &[(u32, u32)],
+    get: F,
+    verify: Verify,
+    words_per_value: usize,
+    threshold: f64,
+    relieve: &mut dyn FnMut(),
+) -> Vec<u8>
+where
+    F: Fn(u32) -> &'a [u32] + Sync,
+{
     let mut ids: Vec<u32> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -75,9 +98,12 @@ where
         let open: Vec<usize> = (0..chunk.len())
             .filter(|&i| uf.find(local(chunk[i].0)) != uf.find(local(chunk[i].1)))
             .collect();
-        let verdicts: Vec<bool> = open
-            .par_iter()
-            .map(|&i| {
+        // Verdicts in slices of RELIEF_PAIRS with `relieve` between them; the
+        // joins below still wait for the whole chunk, so the verdicts and
+        // skips are those of one pass over the chunk.
+        let mut verdicts: Vec<bool> = Vec::with_capacity(open.len());
+        for slice in open.chunks(RELIEF_PAIRS) {
+            verdicts.par_extend(slice.par_iter().map(|&i| {
                 let (a, b) = chunk[i];
                 match verify {
                     Verify::Signature => {
@@ -85,8 +111,9 @@ where
                     }
                     Verify::Exact => exact_jaccard_at_least(get(a), get(b), threshold),
                 }
-            })
-            .collect();
+            }));
+            relieve();
+        }
         for (&i, ok) in open.iter().zip(verdicts) {
             out[c * CHUNK + i] = if ok { VERIFIED } else { REJECTED };
             if ok {

@@ -23,6 +23,7 @@
 
 pub mod column;
 pub mod ngram_index;
+mod serial;
 pub mod tokens;
 
 use std::cell::RefCell;
@@ -297,25 +298,13 @@ impl ReferenceIndexBuilder {
             info.ngrams -= common;
             info.common_ngrams = common;
         }
-        let mut lsh: FastMap<u64, Vec<u32>> = FastMap::default();
-        let mut bands_rows = (0, 0);
-        if let Some(h) = &self.hasher {
-            // Candidates are verified on the signatures, so a false positive
-            // costs one comparison while a false negative is a missed leak:
-            // weight the band choice towards recall.
-            bands_rows = optimal_params(self.config.minhash_threshold, h.num_perm(), 0.2, 0.8);
-            let (bands, rows) = bands_rows;
-            let width = h.words();
-            for (id, info) in self.items.iter().enumerate() {
-                if info.words == 0 {
-                    continue;
-                }
-                let sig = &self.signatures[id * width..(id + 1) * width];
-                for key in band_keys(sig, bands, rows, 1) {
-                    lsh.entry(key).or_default().push(id as u32);
-                }
-            }
-        }
+        let bands_rows = lsh_params(&self.config, self.hasher.as_ref());
+        let lsh = lsh_table(
+            &self.items,
+            &self.signatures,
+            self.hasher.as_ref(),
+            bands_rows,
+        );
         ReferenceIndex {
             config: self.config,
             hasher: self.hasher,
@@ -330,6 +319,41 @@ impl ReferenceIndexBuilder {
             lsh,
         }
     }
+}
+
+/// LSH (bands, rows) for the config; (0, 0) without MinHash.
+fn lsh_params(config: &LeakageConfig, hasher: Option<&MinHasher>) -> (usize, usize) {
+    match hasher {
+        // Candidates are verified on the signatures, so a false positive
+        // costs one comparison while a false negative is a missed leak:
+        // weight the band choice towards recall.
+        Some(h) => optimal_params(config.minhash_threshold, h.num_perm(), 0.2, 0.8),
+        None => (0, 0),
+    }
+}
+
+/// Band key -> items, in item order (derived from the signatures, so a
+/// serialized index does not store it).
+fn lsh_table(
+    items: &[ItemInfo],
+    signatures: &[u32],
+    hasher: Option<&MinHasher>,
+    (bands, rows): (usize, usize),
+) -> FastMap<u64, Vec<u32>> {
+    let mut lsh: FastMap<u64, Vec<u32>> = FastMap::default();
+    if let Some(h) = hasher {
+        let width = h.words();
+        for (id, info) in items.iter().enumerate() {
+            if info.words == 0 {
+                continue;
+            }
+            let sig = &signatures[id * width..(id + 1) * width];
+            for key in band_keys(sig, bands, rows, 1) {
+                lsh.entry(key).or_default().push(id as u32);
+            }
+        }
+    }
+    lsh
 }
 
 /// MinHash signature over `shingle_words`-word shingles of the word hashes

@@ -133,26 +133,7 @@ impl NgramIndexBuilder {
             }
             i = end;
         }
-        // ~16 bits per distinct n-gram: a miss (almost every corpus n-gram)
-        // costs one bit test in a cache-friendly array instead of a table probe.
-        let bits = (table.len() * 16)
-            .next_power_of_two()
-            .clamp(1 << 16, 1 << 30);
-        let mut filter = vec![0u64; bits / 64];
-        let mask = bits as u64 - 1;
-        for &hash in table.keys() {
-            let bit = (hash >> 20) & mask;
-            filter[(bit >> 6) as usize] |= 1 << (bit & 63);
-        }
-        (
-            NgramIndex {
-                table,
-                postings,
-                filter,
-                mask,
-            },
-            dropped,
-        )
+        (NgramIndex::from_parts(table, postings), dropped)
     }
 }
 
@@ -166,6 +147,39 @@ pub struct NgramIndex {
 }
 
 impl NgramIndex {
+    /// The frozen index from its table and postings (the miss filter is
+    /// derived from the table, so it is never stored).
+    pub(crate) fn from_parts(table: FastMap<u64, (u32, u32)>, postings: Vec<Posting>) -> Self {
+        // ~16 bits per distinct n-gram: a miss (almost every corpus n-gram)
+        // costs one bit test in a cache-friendly array instead of a table probe.
+        let bits = (table.len() * 16)
+            .next_power_of_two()
+            .clamp(1 << 16, 1 << 30);
+        let mut filter = vec![0u64; bits / 64];
+        let mask = bits as u64 - 1;
+        for &hash in table.keys() {
+            let bit = (hash >> 20) & mask;
+            filter[(bit >> 6) as usize] |= 1 << (bit & 63);
+        }
+        NgramIndex {
+            table,
+            postings,
+            filter,
+            mask,
+        }
+    }
+
+    /// (hash, (start, len)) of every indexed n-gram, sorted by hash.
+    pub(crate) fn sorted_table(&self) -> Vec<(u64, (u32, u32))> {
+        let mut rows: Vec<(u64, (u32, u32))> = self.table.iter().map(|(&h, &v)| (h, v)).collect();
+        rows.sort_unstable();
+        rows
+    }
+
+    pub(crate) fn posting_list(&self) -> &[Posting] {
+        &self.postings
+    }
+
     #[inline]
     pub fn get(&self, hash: u64) -> &[Posting] {
         if self.filter.is_empty() {

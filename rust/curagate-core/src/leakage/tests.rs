@@ -281,3 +281,101 @@ fn a_short_cjk_overlap_does_not_flag() {
     let twelve: String = ZH.chars().take(12).collect();
     assert!(scan(&idx, &[&format!("完全不同的内容{twelve}其他")]).is_empty());
 }
+
+fn sample_index(methods: Methods) -> ReferenceIndex {
+    let short = "What is the capital of France?";
+    let other = "The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat by the door.";
+    index(
+        &[
+            GSM,
+            short,
+            other,
+            "",
+            "日本語のテキストはスペースなしで書かれています",
+        ],
+        config(methods),
+    )
+}
+
+#[test]
+fn serialized_index_scans_exactly_like_the_original() {
+    let records = [
+        GSM.to_string(),
+        format!("Intro. {GSM} Answer: 18"),
+        "what is the capital of france".to_string(),
+        "The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat"
+            .to_string(),
+        "unrelated text with nothing in common".to_string(),
+        "日本語のテキストはスペースなしで書かれています".to_string(),
+    ];
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    for methods in [
+        Methods::default(),
+        only(true, false, false),
+        only(false, true, false),
+        only(false, false, true),
+    ] {
+        let original = sample_index(methods);
+        let blob = original.to_bytes();
+        let copy = ReferenceIndex::from_bytes(&blob).unwrap();
+        assert_eq!(copy.to_bytes(), blob, "the same index gives the same bytes");
+        assert_eq!(copy.items(), original.items());
+        assert_eq!(copy.bands_rows(), original.bands_rows());
+        assert_eq!(copy.config(), original.config());
+        let (a, b) = (scan(&original, &refs), scan(&copy, &refs));
+        assert!(!a.is_empty());
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn truncated_or_altered_blobs_are_errors_not_crashes() {
+    let blob = sample_index(Methods::default()).to_bytes();
+    // Every truncation is refused.
+    for len in (0..blob.len()).step_by(7).chain([blob.len() - 1]) {
+        let err = ReferenceIndex::from_bytes(&blob[..len])
+            .err()
+            .expect("refused");
+        assert!(matches!(err, Error::CorruptIndex(_)), "{err}");
+    }
+    // Any flipped byte (header or body) is refused.
+    for pos in (0..blob.len()).step_by(11) {
+        let mut bad = blob.clone();
+        bad[pos] ^= 0x5a;
+        let err = ReferenceIndex::from_bytes(&bad).err().expect("refused");
+        assert!(matches!(err, Error::CorruptIndex(_)), "byte {pos}: {err}");
+    }
+    let mut newer = blob.clone();
+    newer[8] = 99;
+    let msg = ReferenceIndex::from_bytes(&newer)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("format version 99"), "{msg}");
+    let msg = ReferenceIndex::from_bytes(b"not an index at all, just some bytes")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("bad magic"), "{msg}");
+}
+
+#[test]
+fn a_blob_with_a_valid_checksum_but_broken_structure_is_refused() {
+    // Re-seal a body whose posting points past its item: the checksum
+    // passes, the structural checks must not.
+    let idx = sample_index(only(false, true, false));
+    let blob = idx.to_bytes();
+    let mut body = blob[32..].to_vec();
+    // The postings are followed by the (empty) signature count: the last
+    // posting's position is the 4 bytes before those 8.
+    let at = body.len() - 8 - 4;
+    body[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut forged = blob[..24].to_vec();
+    forged.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
+    forged.extend_from_slice(&body);
+    let msg = ReferenceIndex::from_bytes(&forged)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("posting points outside"), "{msg}");
+}

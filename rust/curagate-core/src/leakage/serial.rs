@@ -1,0 +1,396 @@
+//! A frozen [`ReferenceIndex`] as bytes, so it is built once and shipped to
+//! workers (the Ray object store) instead of being rebuilt on each.
+//!
+//! Layout (little endian): an 8-byte magic, a `u32` format version, a `u32`
+//! of zero flags, the body length (`u64`) and the XXH3-64 of the body
+//! (`u64`), then the body. Reading checks all four before parsing and every
+//! structural invariant the scan relies on (lengths, ids and offsets in
+//! range) after it, so a truncated, corrupted or foreign blob is an
+//! [`Error::CorruptIndex`], never a panic or an out-of-bounds read. Derived
+//! tables (the n-gram miss filter, the LSH buckets, the MinHash permutations)
+//! are rebuilt on load rather than stored. Hash maps are written sorted by
+//! key: the same index always gives the same bytes.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::ngram_index::{FastMap, NgramIndex, Posting};
+use super::{lsh_params, lsh_table, ItemInfo, LeakageConfig, Methods, ReferenceIndex};
+use crate::dedup::minhash::{MinHasher, Scheme};
+use crate::text::NormalizeOptions;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"CGLEAKIX";
+/// Bump on any change of the body layout; older blobs are then refused.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 4 + 8 + 8;
+
+fn corrupt(message: impl Into<String>) -> Error {
+    Error::CorruptIndex(message.into())
+}
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn len(&mut self, n: usize) {
+        self.u64(n as u64);
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(corrupt(format!(
+                "truncated: {what} needs {n} bytes at body offset {}, {} left",
+                self.pos,
+                self.bytes.len() - self.pos
+            )));
+        };
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
+    }
+    fn usize(&mut self, what: &str) -> Result<usize> {
+        usize::try_from(self.u64(what)?).map_err(|_| corrupt(format!("{what} does not fit")))
+    }
+    fn bool(&mut self, what: &str) -> Result<bool> {
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(corrupt(format!("{what}: {v} is not a boolean"))),
+        }
+    }
+    /// A length prefix for `width`-byte elements, checked against the bytes
+    /// left so that a corrupted length never allocates more than the blob.
+    fn count(&mut self, width: usize, what: &str) -> Result<usize> {
+        let n = self.usize(what)?;
+        let left = self.bytes.len() - self.pos;
+        if n.checked_mul(width).is_none_or(|b| b > left) {
+            return Err(corrupt(format!(
+                "{what}: {n} entries of {width} bytes but only {left} bytes left"
+            )));
+        }
+        Ok(n)
+    }
+}
+
+impl ReferenceIndex {
+    /// The index as a self-checking blob (see the module docs).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        let c = &self.config;
+        w.len(c.ngram);
+        w.u8(c.methods.exact as u8 | (c.methods.ngram as u8) << 1 | (c.methods.minhash as u8) << 2);
+        w.len(c.min_shared_ngrams);
+        w.u64(c.min_ratio.to_bits());
+        w.len(c.max_ngram_items);
+        w.u64(c.minhash_threshold.to_bits());
+        w.len(c.num_perm);
+        w.len(c.shingle_words);
+        w.u64(c.seed);
+        let n = &c.normalize;
+        for flag in [
+            n.nfkc,
+            n.lowercase,
+            n.strip_punctuation,
+            n.collapse_whitespace,
+        ] {
+            w.u8(flag as u8);
+        }
+        w.len(self.bands_rows.0);
+        w.len(self.bands_rows.1);
+
+        w.len(self.items.len());
+        for i in &self.items {
+            w.u32(i.words);
+            w.u32(i.ngrams);
+            w.u32(i.common_ngrams);
+            w.u8(i.too_short_for_ngram as u8);
+        }
+        w.len(self.word_hashes.len());
+        self.word_hashes.iter().for_each(|&h| w.u64(h));
+        w.len(self.word_start.len());
+        self.word_start.iter().for_each(|&s| w.len(s));
+        w.len(self.char_spans.len());
+        for &(s, e) in &self.char_spans {
+            w.u32(s);
+            w.u32(e);
+        }
+        let mut exact: Vec<(&u128, &Vec<u32>)> = self.exact.iter().collect();
+        exact.sort_unstable_by_key(|(k, _)| **k);
+        w.len(exact.len());
+        for (key, ids) in exact {
+            w.0.extend_from_slice(&key.to_le_bytes());
+            w.len(ids.len());
+            ids.iter().for_each(|&id| w.u32(id));
+        }
+        let table = self.ngrams.sorted_table();
+        w.len(table.len());
+        for (hash, (start, len)) in table {
+            w.u64(hash);
+            w.u32(start);
+            w.u32(len);
+        }
+        let postings = self.ngrams.posting_list();
+        w.len(postings.len());
+        for p in postings {
+            w.u32(p.item);
+            w.u32(p.position);
+        }
+        w.len(self.signatures.len());
+        self.signatures.iter().for_each(|&s| w.u32(s));
+
+        let body = w.0;
+        let mut out = Vec::with_capacity(HEADER + body.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&xxh3_64(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Read a blob written by [`ReferenceIndex::to_bytes`]; any damage is an
+    /// [`Error::CorruptIndex`] naming what is wrong.
+    pub fn from_bytes(blob: &[u8]) -> Result<Self> {
+        if blob.len() < HEADER {
+            return Err(corrupt(format!(
+                "{} bytes is shorter than the {HEADER}-byte header",
+                blob.len()
+            )));
+        }
+        if &blob[..8] != MAGIC {
+            return Err(corrupt("not a curagate leakage index (bad magic bytes)"));
+        }
+        let field = |a: usize, b: usize| &blob[a..b];
+        let version = u32::from_le_bytes(field(8, 12).try_into().expect("4 bytes"));
+        if version != FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "format version {version}, this curagate reads version {FORMAT_VERSION}"
+            )));
+        }
+        let flags = u32::from_le_bytes(field(12, 16).try_into().expect("4 bytes"));
+        if flags != 0 {
+            return Err(corrupt(format!("unknown flags {flags:#x}")));
+        }
+        let body_len = u64::from_le_bytes(field(16, 24).try_into().expect("8 bytes"));
+        let checksum = u64::from_le_bytes(field(24, 32).try_into().expect("8 bytes"));
+        let body = &blob[HEADER..];
+        if body.len() as u64 != body_len {
+            return Err(corrupt(format!(
+                "truncated or padded: the header says {body_len} body bytes, {} are there",
+                body.len()
+            )));
+        }
+        if xxh3_64(body) != checksum {
+            return Err(corrupt("checksum mismatch (the bytes were altered)"));
+        }
+        parse(body)
+    }
+}
+
+fn parse(body: &[u8]) -> Result<ReferenceIndex> {
+    let mut r = Reader {
+        bytes: body,
+        pos: 0,
+    };
+    let ngram = r.usize("ngram")?;
+    let m = r.u8("methods")?;
+    if m > 7 {
+        return Err(corrupt(format!("methods bits {m:#x}")));
+    }
+    let methods = Methods {
+        exact: m & 1 != 0,
+        ngram: m & 2 != 0,
+        minhash: m & 4 != 0,
+    };
+    let min_shared_ngrams = r.usize("min_shared_ngrams")?;
+    let min_ratio = f64::from_bits(r.u64("min_ratio")?);
+    let max_ngram_items = r.usize("max_ngram_items")?;
+    let minhash_threshold = f64::from_bits(r.u64("minhash_threshold")?);
+    let num_perm = r.usize("num_perm")?;
+    let shingle_words = r.usize("shingle_words")?;
+    let seed = r.u64("seed")?;
+    let normalize = NormalizeOptions {
+        nfkc: r.bool("nfkc")?,
+        lowercase: r.bool("lowercase")?,
+        strip_punctuation: r.bool("strip_punctuation")?,
+        collapse_whitespace: r.bool("collapse_whitespace")?,
+    };
+    let config = LeakageConfig {
+        ngram,
+        methods,
+        min_shared_ngrams,
+        min_ratio,
+        max_ngram_items,
+        minhash_threshold,
+        num_perm,
+        shingle_words,
+        seed,
+        normalize,
+    };
+    config
+        .validate()
+        .map_err(|e| corrupt(format!("stored config: {e}")))?;
+    let hasher = if methods.minhash {
+        Some(
+            MinHasher::new(num_perm, seed, Scheme::Fast)
+                .map_err(|e| corrupt(format!("stored config: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let bands_rows = (r.usize("bands")?, r.usize("rows")?);
+    if bands_rows != lsh_params(&config, hasher.as_ref()) {
+        return Err(corrupt(format!(
+            "LSH bands/rows {bands_rows:?} do not follow from the stored config"
+        )));
+    }
+
+    let n_items = r.count(13, "items")?;
+    let mut items = Vec::with_capacity(n_items);
+    for _ in 0..n_items {
+        items.push(ItemInfo {
+            words: r.u32("item words")?,
+            ngrams: r.u32("item ngrams")?,
+            common_ngrams: r.u32("item common_ngrams")?,
+            too_short_for_ngram: r.bool("item too_short_for_ngram")?,
+        });
+    }
+    let n = r.count(8, "word_hashes")?;
+    let word_hashes = (0..n)
+        .map(|_| r.u64("word hash"))
+        .collect::<Result<Vec<_>>>()?;
+    let n = r.count(8, "word_start")?;
+    let word_start = (0..n)
+        .map(|_| r.usize("word start"))
+        .collect::<Result<Vec<_>>>()?;
+    let n = r.count(8, "char_spans")?;
+    let char_spans = (0..n)
+        .map(|_| Ok((r.u32("span start")?, r.u32("span end")?)))
+        .collect::<Result<Vec<_>>>()?;
+    let n = r.count(24, "exact table")?;
+    let mut exact: FastMap<u128, Vec<u32>> = FastMap::default();
+    exact.reserve(n);
+    for _ in 0..n {
+        let key = u128::from_le_bytes(r.take(16, "exact key")?.try_into().expect("16 bytes"));
+        let k = r.count(4, "exact ids")?;
+        let ids = (0..k)
+            .map(|_| r.u32("exact id"))
+            .collect::<Result<Vec<_>>>()?;
+        if ids.iter().any(|&id| id as usize >= n_items) {
+            return Err(corrupt("exact table names an item that does not exist"));
+        }
+        exact.insert(key, ids);
+    }
+    let n = r.count(16, "n-gram table")?;
+    let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
+    table.reserve(n);
+    for _ in 0..n {
+        let hash = r.u64("n-gram hash")?;
+        let range = (r.u32("postings start")?, r.u32("postings length")?);
+        table.insert(hash, range);
+    }
+    let n = r.count(8, "postings")?;
+    let postings = (0..n)
+        .map(|_| {
+            Ok(Posting {
+                item: r.u32("posting item")?,
+                position: r.u32("posting position")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let n = r.count(4, "signatures")?;
+    let signatures = (0..n)
+        .map(|_| r.u32("signature word"))
+        .collect::<Result<Vec<_>>>()?;
+    if r.pos != body.len() {
+        return Err(corrupt(format!(
+            "{} unexpected bytes after the signatures",
+            body.len() - r.pos
+        )));
+    }
+
+    // Invariants the scan indexes with: checked here so that no blob can
+    // make it read out of bounds.
+    if word_start.len() != n_items + 1
+        || word_start.first() != Some(&0)
+        || word_start.windows(2).any(|w| w[0] > w[1])
+        || word_start.last() != Some(&word_hashes.len())
+    {
+        return Err(corrupt("word offsets are inconsistent with the items"));
+    }
+    if char_spans.len() != word_hashes.len() {
+        return Err(corrupt("one character span per word expected"));
+    }
+    for (id, info) in items.iter().enumerate() {
+        if info.words as usize != word_start[id + 1] - word_start[id] {
+            return Err(corrupt(format!("item {id}: word count disagrees")));
+        }
+    }
+    for &(start, len) in table.values() {
+        if start as usize + len as usize > postings.len() {
+            return Err(corrupt("n-gram table points past the postings"));
+        }
+    }
+    for p in &postings {
+        let ok = items.get(p.item as usize).is_some_and(|info| {
+            (p.position as usize)
+                .checked_add(ngram)
+                .is_some_and(|end| end <= info.words as usize)
+        });
+        if !ok {
+            return Err(corrupt("a posting points outside its item's words"));
+        }
+    }
+    let width = hasher.as_ref().map_or(0, MinHasher::words);
+    if signatures.len() != n_items * width {
+        return Err(corrupt(format!(
+            "{} signature words for {n_items} items of {width}",
+            signatures.len()
+        )));
+    }
+    let lsh = lsh_table(&items, &signatures, hasher.as_ref(), bands_rows);
+    Ok(ReferenceIndex {
+        config,
+        hasher,
+        bands_rows,
+        items,
+        word_hashes,
+        word_start,
+        char_spans,
+        exact,
+        ngrams: NgramIndex::from_parts(table, postings),
+        signatures,
+        lsh,
+    })
+}
