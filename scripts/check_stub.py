@@ -39,6 +39,10 @@ _IMPLICIT = {
     "__ge__",
     "__dict__",
     "__weakref__",
+    # The buffer protocol (PEP 688): stubs declare `__buffer__` for type checkers, but
+    # CPython exposes the slot as a method only from 3.12.
+    "__buffer__",
+    "__release_buffer__",
 }
 _UNKNOWN = object()  # a default the text signature renders as `...`
 
@@ -197,7 +201,7 @@ def _check_class(name: str, cls: type, stub: _StubClass) -> list[str]:
         got = _params(method.args, skip_first=True)
         if not _same(got, want):
             problems.append(f"{name}.{attr}: stub {_show(got)} != module {_show(want)}")
-    for attr in sorted((stub.methods.keys() | stub.properties) - members.keys() - {"__init__"}):
+    for attr in sorted((stub.methods.keys() | stub.properties) - members.keys() - _IMPLICIT):
         problems.append(f"{name}.{attr}: in the stub, not in the module")
     return problems
 
