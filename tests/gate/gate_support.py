@@ -196,3 +196,58 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
     }
     (run / "run.json").write_text(json.dumps(meta, indent=2))
     return run
+
+
+# A tiny lm-eval regression suite and a gate config that runs it (`{suite}`: SUITE or "").
+MC_TASK = """\
+task: tiny_mc
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: mc.jsonl
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{question}}\\nAnswer:"
+doc_to_choice: "{{choices}}"
+doc_to_target: label
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+GATE = """\
+name: tiny
+golden_dir: {golden}
+generation: {{max_new_tokens: 4, batch_size: 16}}
+statistics: {{bootstrap_resamples: 100}}
+golden_sets:
+  - name: sentiment
+    task: classification
+    labels: [Positive, Negative]
+    metrics:
+      accuracy: {{min: 0.0}}
+{suite}
+contamination: {{check: false}}
+"""
+
+SUITE = """\
+regression_suite:
+  golden_set: mini_suite
+  tasks: [tiny_mc]
+  batch_size: 4
+"""
+
+
+def write_mini_suite(golden_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """The `mini_suite` lm-eval golden set (one multiple-choice task over `rows`), locked."""
+    suite = golden_dir / "mini_suite"
+    suite.mkdir(exist_ok=True)
+    (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (suite / "tiny_mc.yaml").write_text(MC_TASK)
+    (suite / "set.yaml").write_text(
+        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
+    )
+    golden.lock(golden_dir, ["mini_suite"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from gate_support import make_run_dir
+from gate_support import GATE, SUITE, make_run_dir, write_mini_suite
 
 from curagate import golden
 from curagate.errors import CheckFailed
@@ -15,48 +15,6 @@ from curagate.gate import run_gate
 from curagate.gate.report import REPORT_SCHEMA
 
 pytestmark = pytest.mark.slow  # torch + lm-eval imports alone take ~15 s on the shared CPUs
-
-
-MC_TASK = """\
-task: tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: mc.jsonl
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{question}}\\nAnswer:"
-doc_to_choice: "{{choices}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
-"""
-
-GATE = """\
-name: tiny
-golden_dir: {golden}
-generation: {{max_new_tokens: 4, batch_size: 16}}
-statistics: {{bootstrap_resamples: 100}}
-golden_sets:
-  - name: sentiment
-    task: classification
-    labels: [Positive, Negative]
-    metrics:
-      accuracy: {{min: 0.0}}
-{suite}
-contamination: {{check: false}}
-"""
-
-SUITE = """\
-regression_suite:
-  golden_set: mini_suite
-  tasks: [tiny_mc]
-  batch_size: 4
-"""
 
 
 def _gate(tmp_path: Path, golden_dir: Path, *, suite: bool = False) -> Path:
@@ -180,17 +138,10 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:
     pytest.importorskip("lm_eval")
-    suite = golden_dir / "mini_suite"
-    suite.mkdir()
     rows = [
         {"question": f"Is {i} even?", "choices": ["yes", "no"], "label": i % 2} for i in range(12)
     ]
-    (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (suite / "tiny_mc.yaml").write_text(MC_TASK)
-    (suite / "set.yaml").write_text(
-        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
-    )
-    golden.lock(golden_dir, ["mini_suite"])
+    write_mini_suite(golden_dir, rows)
     run = make_run_dir(
         tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
     )
@@ -208,8 +159,6 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
 
 
 def _mini_suite(golden_dir: Path, labels: list[int]) -> None:
-    suite = golden_dir / "mini_suite"
-    suite.mkdir(exist_ok=True)
     # Words the tiny tokenizer knows (it was trained on the sentiment items): unknown
     # words would all be <unk>, and every model would score every choice the same.
     rows = [
@@ -220,12 +169,7 @@ def _mini_suite(golden_dir: Path, labels: list[int]) -> None:
         }
         for i, label in enumerate(labels)
     ]
-    (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (suite / "tiny_mc.yaml").write_text(MC_TASK)
-    (suite / "set.yaml").write_text(
-        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
-    )
-    golden.lock(golden_dir, ["mini_suite"])
+    write_mini_suite(golden_dir, rows)
 
 
 def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(

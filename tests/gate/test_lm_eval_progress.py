@@ -8,72 +8,28 @@ import json
 from pathlib import Path
 
 import pytest
-from gate_support import make_run_dir
+from gate_support import GATE, SUITE, make_run_dir, write_mini_suite
 
-from curagate import golden, progress
+from curagate import progress
 from curagate.cli import main
 
 pytestmark = pytest.mark.slow  # torch + lm-eval imports and two tiny-model suite runs
-
-MC_TASK = """\
-task: tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: mc.jsonl
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{question}}\\nAnswer:"
-doc_to_choice: "{{choices}}"
-doc_to_target: label
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
-"""
-
-GATE = """\
-name: tiny
-golden_dir: {golden}
-generation: {{max_new_tokens: 4, batch_size: 16}}
-statistics: {{bootstrap_resamples: 100}}
-golden_sets:
-  - name: sentiment
-    task: classification
-    labels: [Positive, Negative]
-    metrics:
-      accuracy: {{min: 0.0}}
-regression_suite:
-  golden_set: mini_suite
-  tasks: [tiny_mc]
-  batch_size: 4
-contamination: {{check: false}}
-"""
 
 BAR_MARKS = ("lm-eval", "req/s", "s/req", "Running loglikelihood", "|")
 
 
 @pytest.fixture
 def gate_args(tmp_path: Path, golden_dir: Path, tiny_model_dir: Path) -> list[str]:
-    suite = golden_dir / "mini_suite"
-    suite.mkdir()
     rows = [
         {"question": f"Review {i}: great product", "choices": ["Positive", "Negative"], "label": 0}
         for i in range(12)
     ]
-    (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (suite / "tiny_mc.yaml").write_text(MC_TASK)
-    (suite / "set.yaml").write_text(
-        "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
-    )
-    golden.lock(golden_dir, ["mini_suite"])
+    write_mini_suite(golden_dir, rows)
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps({"prompt": "Review: fine", "completion": "Positive"}) + "\n")
     run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
     gate = tmp_path / "gate.yaml"
-    gate.write_text(GATE.format(golden=golden_dir))
+    gate.write_text(GATE.format(golden=golden_dir, suite=SUITE))
     return ["gate", str(gate), "--candidate", str(run), "--base", str(tiny_model_dir)]
 
 
