@@ -13,7 +13,6 @@ import pyarrow.parquet as pq
 import pytest
 from io_support import all_quarantined, read_all
 
-
 REPO = Path(__file__).resolve().parents[2]
 
 
