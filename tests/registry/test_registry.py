@@ -8,7 +8,7 @@ import pytest
 
 from curagate.cli import main
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.registry import SCHEMA_VERSION, ChainBroken, Registry
+from curagate.registry import ChainBroken, Registry
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -60,14 +60,15 @@ def production_ready(
 def test_new_database_uses_wal_and_current_schema_version(reg: Registry) -> None:
     with sqlite3.connect(reg.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert reg.schema_version == SCHEMA_VERSION
+        # Schema 3 (people, approvals, waivers), read from SQLite itself, not the product.
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     Registry(path).close()
     with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.execute("PRAGMA user_version = 4")  # one past schema 3
     with pytest.raises(ConfigError, match="newer"):
         Registry(path)
 
@@ -611,7 +612,7 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
     with pytest.raises(InputError, match="registry migrate"):
         Registry(db)
     with Registry(db, migrate=True) as reg:
-        assert reg.schema_version == SCHEMA_VERSION
+        assert reg.schema_version == 3  # migrated 1 -> 3
         assert reg.get("bot", 1).stage == "staging"
         assert [r.action for r in reg.log("bot", 1)] == ["register", "promote"]
         reg.check()
