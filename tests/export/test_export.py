@@ -126,11 +126,13 @@ def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle
     assert lineage["chat_template_sha256"] == run["chat_template_sha256"]
     assert {"torch", "transformers", "peft"} <= set(lineage["versions"]["export"])
     verification = manifest.verification
-    assert verification["weights_identical_after_reload"] is True
-    assert (
-        verification["max_abs_logit_diff"]
-        <= verification["rtol"] * verification["max_abs_reference_logit"]
-    )
+    # The export refuses a bundle outside rtol x scale, so re-checking that inequality on
+    # the manifest's own numbers could not fail; check the recorded numbers against
+    # literals instead: float32's documented default rtol (docs/export.md) and the
+    # absolute bound test_bundle_reloads_... measures independently.
+    assert verification["rtol"] == 1e-4
+    assert 0 <= verification["max_abs_logit_diff"] < 1e-4
+    assert verification["max_abs_reference_logit"] > 0.1  # a real logit scale, not 0
 
 
 def test_export_is_deterministic(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
