@@ -310,22 +310,32 @@ def test_rollback_without_an_earlier_production_version_is_an_error(
 
 
 @pytest.mark.parametrize(
-    "sql",
+    ("sql", "message"),
     [
-        "UPDATE log SET reason = 'edited'",
-        "DELETE FROM log",
-        "UPDATE gate_reports SET verdict = 'pass'",
-        "DELETE FROM gate_reports",
-        "UPDATE model_versions SET artifact_digest = printf('%064d', 0)",
-        "DELETE FROM model_versions",
-        "DELETE FROM trusted_keys",
+        ("UPDATE log SET reason = 'edited'", "log is append-only"),
+        ("DELETE FROM log", "log is append-only"),
+        ("UPDATE gate_reports SET verdict = 'pass'", "gate_reports is append-only"),
+        ("DELETE FROM gate_reports", "gate_reports is append-only"),
+        (
+            "UPDATE model_versions SET artifact_digest = printf('%064d', 0)",
+            "model_versions: only the stage of a registered version may change",
+        ),
+        ("DELETE FROM model_versions", "model_versions: registered versions are never deleted"),
+        ("DELETE FROM trusted_keys", "trusted_keys is append-only"),
     ],
 )
 def test_triggers_stop_casual_edits(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path], sql: str
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    sql: str,
+    message: str,
 ) -> None:
     production_ready(reg, bundle, tmp_path, ci_key[0], "a")
-    with sqlite3.connect(reg.path) as db, pytest.raises(sqlite3.IntegrityError):
+    # The trigger's own message: any IntegrityError (a foreign key, a CHECK) is not proof
+    # that the append-only trigger exists.
+    with sqlite3.connect(reg.path) as db, pytest.raises(sqlite3.IntegrityError, match=message):
         db.execute(sql)
 
 
