@@ -245,3 +245,15 @@ def test_leakage_clean_corpus_has_no_finding(tmp_path: Any) -> None:
     report = audit([data], config=AuditConfig(golden_sets=[golden.parent]), out=tmp_path / "out")
     assert "LEAK001" not in rules_found(report)
     assert report["stats"]["leakage"]["leaking_rows"] == 0
+
+
+@pytest.mark.parametrize(("spam", "fires"), [(6, False), (5, True)])
+def test_label_imbalance_is_above_ninety_percent(
+    spam: int, fires: bool, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # labels.max_share defaults to 0.9 (docs/audit.md), strictly above: 54 of 60 is 90.0%
+    # and passes, 55 of 60 is 91.7% and fails. The CASES pair (95% vs 50%) passes with
+    # any bound from 0.5 to 0.95.
+    records = [{**pc(i), "label": "spam" if i < spam else "ham"} for i in range(60)]
+    report = run_audit(records, {"labels": {"field": "label"}})
+    assert ("LBL001" in rules_found(report)) is fires
