@@ -145,7 +145,7 @@ def test_no_golden_skips_leakage(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     a = write(tmp_path / "a.jsonl", [{"prompt": GOLDEN_ITEM, "completion": "72"}])
-    assert run([str(a), "--no-golden"], capsys)[0] == 0
+    assert run([str(a), "--no-golden"], capsys)[:2] == (0, [])
 
 
 def test_missing_file_is_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -173,7 +173,10 @@ def test_rules_switched_off_in_config_are_skipped(
     a = write(tmp_path / "a.jsonl", [pc(1), pc(1)])
     cfg = tmp_path / "audit.yaml"
     cfg.write_text("rules:\n  DUP001: {severity: off}\n", encoding="utf-8")
-    assert run([str(a), "--config", str(cfg)], capsys)[0] == 0
+    # Without the config the duplicate fails the check: the rule is really switched off.
+    rc, out, _ = run([str(a), "--no-golden"], capsys)
+    assert rc == 1 and any("DUP001" in line for line in out)
+    assert run([str(a), "--config", str(cfg)], capsys)[:2] == (0, [])
 
 
 def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from curagate.artifacts import GateReportDoc, Loaded, parse_artifact
 from curagate.export.card import (
-    EVAL_RESULTS_SCHEMA,
     card_with_eval_results,
     eval_results,
     eval_results_json,
@@ -152,7 +151,7 @@ def test_sidecar_renders_gate_results_into_a_card_exported_without_them(tmp_path
     sidecar = tmp_path / "eval_results.json"
     sidecar.write_text(eval_results_json(report()))
     results = json.loads(sidecar.read_text())
-    assert results["schema"] == EVAL_RESULTS_SCHEMA
+    assert results["schema"] == "curagate-eval-results/1"  # docs/export.md
     assert results == eval_results(report())
     published = card_with_eval_results(bundle_card, results)
     parsed = hub.ModelCard(published)

@@ -12,12 +12,16 @@ import yaml
 from curagate.cli import main
 from curagate.errors import CheckFailed, InputError
 from curagate.export import artifact_digest, export_run, load_manifest
-from curagate.export.gguf_q8 import Q8_0_RTOL
 from curagate.registry import Registry
 
 pytestmark = pytest.mark.slow  # each export merges, writes and reloads a model (~seconds)
 
 PROMPT = [{"role": "user", "content": "what color is the red fox?"}]
+# Max |logit diff| of the Q8_0 file over the largest |logit|, written here rather than
+# imported: the export refuses a file above its own bound (gguf_q8.Q8_0_RTOL, 0.1), so a
+# test reading that constant could only restate the guard. Q8_0 on the tiny model
+# measures 0.03-0.05; a rotary Q/K permutation left out gives 0.36.
+Q8_0_MEASURED_MAX = 0.07
 
 
 def logits(model: Any, tok: Any) -> Any:
@@ -122,11 +126,13 @@ def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle
     assert lineage["chat_template_sha256"] == run["chat_template_sha256"]
     assert {"torch", "transformers", "peft"} <= set(lineage["versions"]["export"])
     verification = manifest.verification
-    assert verification["weights_identical_after_reload"] is True
-    assert (
-        verification["max_abs_logit_diff"]
-        <= verification["rtol"] * verification["max_abs_reference_logit"]
-    )
+    # The export refuses a bundle outside rtol x scale, so re-checking that inequality on
+    # the manifest's own numbers could not fail; check the recorded numbers against
+    # literals instead: float32's documented default rtol (docs/export.md) and the
+    # absolute bound test_bundle_reloads_... measures independently.
+    assert verification["rtol"] == 1e-4
+    assert 0 <= verification["max_abs_logit_diff"] < 1e-4
+    assert verification["max_abs_reference_logit"] > 0.1  # a real logit scale, not 0
 
 
 def test_export_is_deterministic(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
@@ -397,7 +403,8 @@ def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
     quantized = logits(
         AutoModelForCausalLM.from_pretrained(gguf_bundle, gguf_file="model.Q8_0.gguf"), tok
     )
-    assert 0 < float((merged - quantized).abs().max()) < Q8_0_RTOL * float(merged.abs().max())
+    ratio = float((merged - quantized).abs().max()) / float(merged.abs().max())
+    assert 0 < ratio < Q8_0_MEASURED_MAX, ratio
     assert "model.Q8_0.gguf" in load_manifest(gguf_bundle).files
 
 
@@ -425,19 +432,18 @@ def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bund
     with torch.no_grad():
         model = AutoModelForCausalLM.from_pretrained(gguf_bundle, dtype=torch.float32)
         ref = model(input_ids=torch.tensor([ids])).logits[0].numpy()
-    assert np.abs(scores - ref).max() < Q8_0_RTOL * np.abs(ref).max()
+    ratio = float(np.abs(scores - ref).max() / np.abs(ref).max())
+    assert ratio < Q8_0_MEASURED_MAX, ratio
 
 
 def test_gguf_manifest_records_the_pre_tokenizer_and_the_llama_cpp_parity(
     gguf_bundle: Path,
 ) -> None:
-    from curagate.export.gguf_tokenizer import PARITY_STRINGS
-
     record = load_manifest(gguf_bundle).verification["gguf"]["tokenizer"]
     assert record["pre_tokenizer"]["name"] == "gpt-2"
     assert record["pre_tokenizer"]["determined_by"].startswith("pre-tokenizer pieces")
-    assert record["identical_token_ids"] is True
-    assert record["strings"] == len(PARITY_STRINGS) + 3  # + the three fixed chat prompts
+    # 19 built-in parity strings + the three fixed chat prompts, counted by hand.
+    assert record["strings"] == 22
     assert record["tokenized_with"].startswith("llama-cpp-python ")
 
 

@@ -475,3 +475,16 @@ def test_an_endpoint_candidate_cannot_be_signed(tmp_path, golden_dir, servers) -
         run_gate(
             gate, servers["right"].url, servers["wrong"].url, tmp_path / "out", sign_key=private
         )
+
+
+@pytest.mark.parametrize(("bar", "verdict"), [("{min: 1.0}", "pass"), ("{max: 0.0}", "fail")])
+def test_a_metric_exactly_at_min_passes_and_above_max_fails(
+    tmp_path: Path, golden_dir: Path, servers: dict[str, CannedServer], bar: str, verdict: str
+) -> None:
+    # The right candidate scores accuracy 1.0 exactly (40 of 40): `min` is inclusive, and
+    # 1.0 is above max 0.0. The other tests' 1.0 vs min 0.8 holds with `<` or `<=`.
+    gate = gate_file(tmp_path, golden_dir)
+    gate.write_text(gate.read_text().replace("accuracy: {min: 0.8}", f"accuracy: {bar}", 1))
+    out = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out")
+    [check] = [c for c in out.report["checks"] if c["name"] == "sentiment.accuracy.threshold"]
+    assert check["verdict"] == verdict, check["message"]

@@ -19,7 +19,7 @@ from gate_support import CannedServer, write_set
 
 from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.cli import main
-from curagate.errors import ConfigError
+from curagate.errors import ConfigError, InputError
 from curagate.gate import run_gate
 from curagate.gate.judge import cohen_kappa, parse_verdict
 from curagate.gate.label import label
@@ -306,7 +306,10 @@ def test_bad_human_label_names_the_line(tmp_path, endpoints) -> None:
     labels = human_labels(agree=45)
     labels[3]["preferred"] = "A"
     golden = make_golden(tmp_path, labels)
-    with pytest.raises(Exception, match=r"human_labels.jsonl: line 4: field 'preferred'"):
+    # InputError (exit 2, one line), not any exception: a KeyError or TypeError that
+    # happened to mention the field would be an internal bug (exit 3).
+    message = r"human_labels.jsonl: line 4: field 'preferred' must be one of candidate, base, tie$"
+    with pytest.raises(InputError, match=message):
         run_gate(
             gate(tmp_path, golden, endpoints["candidate"], "c"),
             endpoints["cand"].url,

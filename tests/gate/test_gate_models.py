@@ -98,8 +98,9 @@ def test_changed_base_weights_are_refused(tmp_path, golden_dir, tiny_model_dir, 
 def test_signed_run_attests_the_verdict_for_exactly_the_candidate(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:
+    import hashlib
+
     from curagate.artifacts import GatePredicate
-    from curagate.digest import sha256_file
     from curagate.signing import generate_keypair, key_fingerprint, load_private_key, open_envelope
 
     private, public = generate_keypair(tmp_path / "keys")
@@ -123,7 +124,8 @@ def test_signed_run_attests_the_verdict_for_exactly_the_candidate(
     envelope = (tmp_path / "out" / "gate_attestation.dsse.json").read_bytes()
     opened = open_envelope(envelope, {fp: public.read_bytes()}, source="test")
     pred = GatePredicate.model_validate(opened.statement["predicate"])
-    assert pred.gate_report_sha256 == sha256_file(tmp_path / "out" / "gate_report.json")
+    report_bytes = (tmp_path / "out" / "gate_report.json").read_bytes()
+    assert pred.gate_report_sha256 == hashlib.sha256(report_bytes).hexdigest()
     assert pred.verdict == out.report["verdict"]
     digest = out.report["candidate"]["artifact_sha256"]
     assert opened.statement["subject"][0]["digest"]["sha256"] == digest

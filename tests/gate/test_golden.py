@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,9 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 def test_lock_records_hash_size_and_provenance(golden_dir: Path) -> None:
     entry = json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]
     assert entry["size"] == len(SENTIMENT_ITEMS)
-    assert entry["files"]["data.jsonl"] == golden.sha256_file(
-        golden_dir / "sentiment" / "data.jsonl"
-    )
+    data = (golden_dir / "sentiment" / "data.jsonl").read_bytes()
+    assert entry["files"]["data.jsonl"] == hashlib.sha256(data).hexdigest()
     assert (entry["task"], entry["version"], entry["license"]) == ("classification", "1", "CC0-1.0")
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from curagate.gate.stats import mcnemar, paired_bootstrap
@@ -45,6 +43,9 @@ def test_mcnemar_exact_matches_binomial() -> None:
     r = mcnemar(cand, base)
     assert (r.base_only, r.candidate_only, r.method) == (1, 6, "exact")
     assert r.p_value == pytest.approx(16 / 128)
+    from scipy.stats import binomtest
+
+    assert r.p_value == pytest.approx(binomtest(1, 7, 0.5).pvalue)  # the same, from scipy
 
 
 def test_mcnemar_chi2_with_continuity_correction() -> None:
@@ -53,7 +54,13 @@ def test_mcnemar_chi2_with_continuity_correction() -> None:
     r = mcnemar(cand, base)
     assert r.method == "chi2"
     assert r.statistic == pytest.approx((30 - 1) ** 2 / 50)
-    assert r.p_value == pytest.approx(math.erfc(math.sqrt(r.statistic / 2)))
+    # The reference is scipy's chi-squared survival function with 1 degree of freedom, on
+    # the hand-computed statistic (was erfc(sqrt(stat / 2)): the code's own formula, fed
+    # the code's own statistic).
+    from scipy.stats import chi2
+
+    assert r.p_value == pytest.approx(chi2.sf(29**2 / 50, df=1), rel=1e-9)
+    assert r.p_value == pytest.approx(4.1098e-05, rel=1e-4)  # 16.82 on 1 df
 
 
 def test_mcnemar_without_discordant_pairs_is_not_significant() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -54,12 +55,20 @@ def test_leak_with_fail_on_leak_exits_1(files: dict[str, Path]) -> None:
     assert run(files, "leaky", "--fail-on-leak") == 1
 
 
+def leaks(files: dict[str, Path]) -> list[dict[str, Any]]:
+    report = json.loads((files["out"] / "leakage.json").read_text(encoding="utf-8"))
+    return list(report["leaks"])
+
+
 def test_leak_without_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
+    # Exit 0 because the flag is off, not because nothing was found.
     assert run(files, "leaky") == 0
+    assert [leak["reference"]["row"] for leak in leaks(files)] == [0]  # ITEM, not SHORT
 
 
 def test_clean_corpus_with_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
     assert run(files, "clean", "--fail-on-leak") == 0
+    assert leaks(files) == []
 
 
 def test_missing_corpus_path_exits_2(files: dict[str, Path], tmp_path: Path) -> None:

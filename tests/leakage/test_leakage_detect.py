@@ -178,3 +178,13 @@ def test_reference_without_any_known_field_names_the_file(tmp_path: Path) -> Non
     odd = write(tmp_path / "odd.jsonl", [{"body": GSM}])
     with pytest.raises(InputError, match=r"odd\.jsonl: cannot tell which field"):
         detect(odd, corpus(tmp_path, CLEAN))
+
+
+@pytest.mark.parametrize(("words", "leaked"), [(12, 0), (13, 1)])
+def test_one_shared_13_gram_is_a_leak_and_12_words_are_not(
+    tmp_path: Path, reference: Path, words: int, leaked: int
+) -> None:
+    # docs/leakage.md: n = 13 words and any shared 13-gram flags. Counted by hand: the
+    # item's first 13 words are one 13-gram, its first 12 words none.
+    path = corpus(tmp_path, [" ".join(GSM.split()[:words])])
+    assert detect(reference, path, methods=["ngram"]).leaked_reference_items == leaked

@@ -8,7 +8,7 @@ import pytest
 
 from curagate.cli import main
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.registry import SCHEMA_VERSION, ChainBroken, Registry
+from curagate.registry import ChainBroken, Registry
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -60,14 +60,15 @@ def production_ready(
 def test_new_database_uses_wal_and_current_schema_version(reg: Registry) -> None:
     with sqlite3.connect(reg.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert reg.schema_version == SCHEMA_VERSION
+        # Schema 3 (people, approvals, waivers), read from SQLite itself, not the product.
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     Registry(path).close()
     with sqlite3.connect(path) as db:
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        db.execute("PRAGMA user_version = 4")  # one past schema 3
     with pytest.raises(ConfigError, match="newer"):
         Registry(path)
 
@@ -309,22 +310,32 @@ def test_rollback_without_an_earlier_production_version_is_an_error(
 
 
 @pytest.mark.parametrize(
-    "sql",
+    ("sql", "message"),
     [
-        "UPDATE log SET reason = 'edited'",
-        "DELETE FROM log",
-        "UPDATE gate_reports SET verdict = 'pass'",
-        "DELETE FROM gate_reports",
-        "UPDATE model_versions SET artifact_digest = printf('%064d', 0)",
-        "DELETE FROM model_versions",
-        "DELETE FROM trusted_keys",
+        ("UPDATE log SET reason = 'edited'", "log is append-only"),
+        ("DELETE FROM log", "log is append-only"),
+        ("UPDATE gate_reports SET verdict = 'pass'", "gate_reports is append-only"),
+        ("DELETE FROM gate_reports", "gate_reports is append-only"),
+        (
+            "UPDATE model_versions SET artifact_digest = printf('%064d', 0)",
+            "model_versions: only the stage of a registered version may change",
+        ),
+        ("DELETE FROM model_versions", "model_versions: registered versions are never deleted"),
+        ("DELETE FROM trusted_keys", "trusted_keys is append-only"),
     ],
 )
 def test_triggers_stop_casual_edits(
-    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path], sql: str
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    sql: str,
+    message: str,
 ) -> None:
     production_ready(reg, bundle, tmp_path, ci_key[0], "a")
-    with sqlite3.connect(reg.path) as db, pytest.raises(sqlite3.IntegrityError):
+    # The trigger's own message: any IntegrityError (a foreign key, a CHECK) is not proof
+    # that the append-only trigger exists.
+    with sqlite3.connect(reg.path) as db, pytest.raises(sqlite3.IntegrityError, match=message):
         db.execute(sql)
 
 
@@ -611,7 +622,7 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
     with pytest.raises(InputError, match="registry migrate"):
         Registry(db)
     with Registry(db, migrate=True) as reg:
-        assert reg.schema_version == SCHEMA_VERSION
+        assert reg.schema_version == 3  # migrated 1 -> 3
         assert reg.get("bot", 1).stage == "staging"
         assert [r.action for r in reg.log("bot", 1)] == ["register", "promote"]
         reg.check()

@@ -122,6 +122,13 @@ def test_removed_records_carry_reason_cluster_kept_id_and_similarity() -> None:
     assert removed["cluster_id"] == 0
     assert removed["kept_id"] == "a"
     assert removed["similarity"] == pytest.approx(float(result.similarity[1]), abs=1e-6)
+    # Independently: sentence-transformers' own cosine of the two texts with the same model
+    # (0.9723 measured), not a number read back from the result.
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model_dir(None)), device="cpu")
+    a, b = model.encode([CAPITAL, CAPITAL_REWORDED], normalize_embeddings=True)
+    assert removed["similarity"] == pytest.approx(float(a @ b), abs=1e-4)
 
 
 @pytest.mark.slow

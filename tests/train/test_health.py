@@ -36,6 +36,30 @@ def test_loss_spike_is_reported(tmp_path: Path) -> None:
     assert [(f.id, f.step) for f in m.findings] == [("TH002", 5)]
 
 
+@pytest.mark.parametrize(("last", "found"), [(5.5, []), (5.6, [("TH002", 5)])])
+def test_a_loss_spike_is_above_three_times_the_recent_median(
+    tmp_path: Path, last: float, found: list[tuple[str, int]]
+) -> None:
+    # The documented default (docs/train.md: loss_spike_factor 3.0), worked by hand: the
+    # median of 2.0, 1.9, 1.8, 1.7 is 1.85, so 5.55 is the line; 9.0 alone would pass
+    # with any factor from 1.1 to 4.8.
+    m = _monitor(tmp_path)
+    for step, loss in enumerate([2.0, 1.9, 1.8, 1.7, last], start=1):
+        m.observe(step, None, {"loss": loss})
+    assert [(f.id, f.step) for f in m.findings] == found
+
+
+@pytest.mark.parametrize(("last", "found"), [(9.9, []), (10.1, ["TH003"])])
+def test_a_gradient_explosion_is_above_ten_times_the_recent_median(
+    tmp_path: Path, last: float, found: list[str]
+) -> None:
+    # grad_norm_factor 10.0 (docs/train.md) over the median 1.0 of 1.0, 1.1, 0.9, 1.0.
+    m = _monitor(tmp_path)
+    for step, gn in enumerate([1.0, 1.1, 0.9, 1.0, last], start=1):
+        m.observe(step, None, {"loss": 1.0, "grad_norm": gn})
+    assert [f.id for f in m.findings] == found
+
+
 def test_exploding_gradient_norm_is_reported(tmp_path: Path) -> None:
     m = _monitor(tmp_path)
     for step, gn in enumerate([1.0, 1.1, 0.9, 1.0, 50.0], start=1):
