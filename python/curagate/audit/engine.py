@@ -32,6 +32,7 @@ from curagate.audit.rules import RULES, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.shard import SCAN_RULES, AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
+from curagate.findings import failed
 from curagate.records import Batch
 
 SCHEMA_VERSION = 1
@@ -436,7 +437,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "errors": sev.get("error", 0),
             "warnings": sev.get("warning", 0),
             "infos": sev.get("info", 0),
-            "passed": sev.get("error", 0) == 0,
+            "passed": not failed(findings),
         },
         "stats": stats,
         "findings": [f.to_dict() for f in findings],

@@ -21,7 +21,8 @@ from typing import Any
 
 from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
-from curagate.findings import Verdict
+from curagate.findings import Severity, Verdict
+from curagate.findings import exit_code as findings_exit_code
 from curagate.gate.checks import (
     SLICE_THRESHOLD,
     Check,
@@ -861,7 +862,9 @@ def run_gate(
     items_sha = write_items(item_rows, out / ITEMS_NAME)
 
     verdict = overall(checks)
-    exit_code = 1 if verdict == "fail" or (strict and verdict == "warn") else 0
+    exit_code = findings_exit_code(
+        checks, fail_on=Severity.WARNING if strict else Severity.ERROR
+    )
     from curagate import __version__
 
     report: dict[str, Any] = {
