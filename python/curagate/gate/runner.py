@@ -862,9 +862,7 @@ def run_gate(
     items_sha = write_items(item_rows, out / ITEMS_NAME)
 
     verdict = overall(checks)
-    exit_code = findings_exit_code(
-        checks, fail_on=Severity.WARNING if strict else Severity.ERROR
-    )
+    exit_code = findings_exit_code(checks, fail_on=Severity.WARNING if strict else Severity.ERROR)
     from curagate import __version__
 
     report: dict[str, Any] = {
