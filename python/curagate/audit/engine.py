@@ -261,7 +261,11 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
         if cfg.tokens.tokenizer is not None
         else None
     )
-    leaks = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram) if cfg.golden_sets else None
+    leaks = (
+        build_index(cfg.leakage.reference, ngram=cfg.leakage.ngram)
+        if cfg.leakage.reference
+        else None
+    )
     return AuditContext(
         cfg=cfg,
         structured=_Structured(cfg.structured_outputs),
@@ -410,9 +414,9 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
                 sys_share,
             )
 
-    if cfg.golden_sets:
+    if cfg.leakage.reference:
         stats["leakage"] = {
-            "golden_sets": [p.as_posix() for p in cfg.golden_sets],
+            "golden_sets": [p.as_posix() for p in cfg.leakage.reference],
             "ngram": cfg.leakage.ngram,
             "methods": ["exact", "ngram"],
             "leaked_reference_items": len(part.leaked_items),
