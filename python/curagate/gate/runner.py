@@ -70,7 +70,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
-from curagate.golden import HUMAN_LABELS, GoldenSet, load_locked, read_items
+from curagate.golden import HUMAN_LABELS, GoldenSet, item_ids, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -760,10 +760,14 @@ def _contamination(
         # The corpus is the same for every set: count its unreadable rows once.
         unreadable = len(result.unreadable)
         summary = result.to_dict()["summary"]
+        # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
+        ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
         per_set[g.name] = {
             "reference_items": len(result.items),
             **summary,
-            "leaked_ids": sorted(leak.item.id for leak in result.leaks)[:MAX_LEAKED_IDS],
+            "leaked_ids": sorted(
+                ids.get((leak.item.file, leak.item.row), leak.item.id) for leak in result.leaks
+            )[:MAX_LEAKED_IDS],
         }
     details: dict[str, Any] = {
         "checked": True,
