@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from curagate.audit.rules import RULES as AUDIT_RULES
 from curagate.audit.rules import AuditFinding
-from curagate.findings import Rule, Severity, Verdict, overall, rule_table
+from curagate.cli import main
+from curagate.findings import Rule, Severity, Verdict, exit_code, overall, rule_table
 from curagate.gate.checks import (
     RULES as GATE_RULES,
 )
@@ -146,3 +150,59 @@ def test_gate001_to_004_are_one_check_over_a_set_or_a_slice() -> None:
 def test_lower_is_better_turns_a_fall_into_a_gain() -> None:
     _, reg = _metric_checks(Scope("qa", 40), higher_is_better=False)
     assert (reg.verdict, reg.message) == ("pass", "gain 0.1000 points <= warn_drop 0.02")
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("planted", "levels", "audit_rc", "check_rc"),
+    [
+        # An empty completion (FMT005, an error) fails both.
+        ({"prompt": "p 3", "completion": ""}, "", 1, 1),
+        # A rare duplicate (DUP001, a warning) passes the audit; check fails on any finding.
+        ({"prompt": "p 3", "completion": "cccc"}, "", 0, 1),
+        # Re-levelled to an error by the config, the duplicate fails both.
+        ({"prompt": "p 3", "completion": "cccc"}, "  DUP001: {severity: error}\n", 1, 1),
+    ],
+)
+def test_check_and_audit_agree_on_what_an_error_means(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    planted: dict[str, str],
+    levels: str,
+    audit_rc: int,
+    check_rc: int,
+) -> None:
+    # 40 clean rows: one duplicate stays under DUP001's error_above share (5%).
+    rows = [{"prompt": f"p {i}", "completion": "c" * (i + 1)} for i in range(40)]
+    data = _write(tmp_path / "train.jsonl", [*rows, planted])
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text(f"rules:\n{levels}" if levels else "{}\n", encoding="utf-8")
+    out = tmp_path / "o"
+    assert main(["audit", str(data), "--out", str(out), "--config", str(cfg)]) == audit_rc
+    report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    assert report["summary"]["passed"] is (audit_rc == 0)
+    capsys.readouterr()
+    rc = main(["check", str(data), "--no-golden", "--config", str(cfg), "--format", "json"])
+    assert rc == check_rc
+    checked = json.loads(capsys.readouterr().out)["findings"]
+    audited = {f["rule"]: f["severity"] for f in report["findings"]}
+    # Every rule check reports, the audit reports at the same level.
+    assert checked and all(audited[f["rule"]] == f["level"] for f in checked)
+
+
+def test_one_exit_rule_for_every_stage() -> None:
+    """Gate checks, audit and check findings go through `findings.exit_code`; only the
+    threshold differs (the gate's --strict fails on warnings, check on anything)."""
+    warn, fail = _check("warn"), _check("fail")
+    assert (exit_code([warn]), exit_code([warn], fail_on=Severity.WARNING)) == (0, 1)
+    assert exit_code([warn, fail]) == 1 and exit_code([]) == 0
+    info = HealthFinding(rule=HEALTH_RULES["TH002"], step=1, message="m")
+    info.severity = Severity.INFO
+    assert (
+        exit_code([info], fail_on=Severity.WARNING),
+        exit_code([info], fail_on=Severity.INFO),
+    ) == (0, 1)

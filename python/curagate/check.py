@@ -10,8 +10,9 @@ well under a second for a few thousand records.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.formats import format_violations, quarantine_rule
@@ -19,20 +20,47 @@ from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
 from curagate.audit.rules import RULES
 from curagate.errors import InputError
+from curagate.findings import Finding, Rule, Severity
 from curagate.records import RecordFormat
 
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Violation:
+@dataclass(kw_only=True)
+class CheckFinding(Finding):
+    """A finding at one line of one file (line 0: the whole file, e.g. a Parquet file).
+
+    Its rule carries the severity the config gives it, which the outputs report.
+    """
+
     file: str
     line: int
-    rule: str
-    message: str
+
+    def sort_key(self) -> tuple[str, int, str, str]:
+        return (self.file, self.line, self.rule.id, self.message)
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.rule} {self.message}"
+        return f"{self.file}:{self.line}: {self.rule.id} {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "rule": self.rule.id,
+            "name": self.rule.name,
+            "level": self.severity.value,
+            "message": self.message,
+        }
+
+
+def configured_rules(config: AuditConfig) -> dict[str, Rule]:
+    """The audit's rules at the severity ``config`` gives each, less those switched off."""
+    levels = {rid: rc.severity for rid, rc in config.rules.items() if rc.severity}
+    return {
+        rid: replace(r, severity=Severity(levels.get(rid) or r.severity))
+        for rid, r in RULES.items()
+        if levels.get(rid) != "off"
+    }
 
 
 def check(
@@ -42,8 +70,8 @@ def check(
     leakage: bool = True,
     config: AuditConfig | None = None,
     ngram: int | None = None,
-) -> list[Violation]:
-    """Check ``files``; returns the violations sorted by file, line and rule.
+) -> list[CheckFinding]:
+    """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
     otherwise); an explicit directory must exist. ``leakage=False`` skips it.
@@ -51,20 +79,22 @@ def check(
     from curagate.io import expand_inputs, read_batches
 
     cfg = config or AuditConfig()
-    off = {rid for rid, rc in cfg.rules.items() if rc.severity == "off"}
+    rules = configured_rules(cfg)
     paths = expand_inputs(list(files))
-    out: list[Violation] = []
+    out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
 
     def add(file: str, line: int, rule: str, message: str) -> None:
-        if rule not in off:
-            out.append(Violation(file, line, rule, message))
+        r = rules.get(rule)
+        if r is not None:
+            f = CheckFinding(rule=r, severity=r.severity, message=message, file=file, line=line)
+            out.setdefault(f.sort_key(), f)
 
     golden_dir = Path(golden) if golden is not None else DEFAULT_GOLDEN_DIR
     if golden is not None and not golden_dir.is_dir():
         raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
     leaks: LeakScan | None = None
-    if leakage and golden_dir.is_dir() and "LEAK001" not in off:
+    if leakage and golden_dir.is_dir() and "LEAK001" in rules:
         leaks = build_index([golden_dir], ngram=ngram or cfg.leakage.ngram)
 
     for batch in read_batches(
@@ -105,4 +135,4 @@ def check(
                     f"contains {what}; remove the record (golden set "
                     "items must never be trained on)",
                 )
-    return sorted(set(out))
+    return [out[k] for k in sorted(out)]

@@ -1,7 +1,9 @@
 """``curagate check`` output: text, GitHub workflow commands, SARIF 2.1.0, JSON.
 
 Light on purpose (a commit hook imports it): the standard library and
-curagate.findings (the rules' shape, itself standard library only). Every
+curagate.findings (the rules' shape, itself standard library only); the
+findings are :class:`curagate.check.CheckFinding` (file, line, rule at its
+configured severity, message). Every
 format is deterministic: the findings arrive sorted and are written in that
 order, so two runs over the same files give the same bytes.
 """
@@ -13,24 +15,16 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from curagate.findings import Rule
 
+if TYPE_CHECKING:
+    from curagate.check import CheckFinding as Finding
+
 OUTPUT_FORMATS = ("text", "github", "sarif", "json")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-
-
-class Finding(Protocol):
-    @property
-    def file(self) -> str: ...
-    @property
-    def line(self) -> int: ...
-    @property
-    def rule(self) -> str: ...
-    @property
-    def message(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +52,7 @@ def cut(findings: Sequence[Finding], max_findings: int | None) -> tuple[list[Fin
     if max_findings is None or len(findings) <= max_findings:
         return list(findings), None
     kept, rest = list(findings[:max_findings]), findings[max_findings:]
-    return kept, Cut(len(findings), len(kept), dict(Counter(f.rule for f in rest)))
+    return kept, Cut(len(findings), len(kept), dict(Counter(f.rule.id for f in rest)))
 
 
 def _gh_escape(value: str, *, prop: bool) -> str:
@@ -74,18 +68,18 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 
 def render_text(findings: Sequence[Finding]) -> str:
-    return "".join(f"{f.file}:{f.line}: {f.rule} {f.message}\n" for f in findings)
+    return "".join(f"{f}\n" for f in findings)
 
 
-def render_github(findings: Sequence[Finding], rules: Mapping[str, Rule], cut_: Cut | None) -> str:
+def render_github(findings: Sequence[Finding], cut_: Cut | None) -> str:
     """One ``::error file=...,line=...`` annotation per finding (GitHub Actions)."""
     lines = []
     for f in findings:
         props = [f"file={_gh_escape(f.file, prop=True)}"]
         if f.line > 0:
             props.append(f"line={f.line}")
-        props.append(f"title={_gh_escape(f.rule + ' ' + rules[f.rule].name, prop=True)}")
-        command = _GH_COMMAND[rules[f.rule].severity.value]
+        props.append(f"title={_gh_escape(f.rule.id + ' ' + f.rule.name, prop=True)}")
+        command = _GH_COMMAND[f.severity.value]
         lines.append(f"::{command} {','.join(props)}::{_gh_escape(f.message, prop=False)}\n")
     if cut_ is not None:
         lines.append(f"::warning title=curagate check::{_gh_escape(cut_.summary(), prop=False)}\n")
@@ -99,20 +93,10 @@ def _uri(path: str) -> str:
     return quote(str(p))
 
 
-def render_json(findings: Sequence[Finding], rules: Mapping[str, Rule], cut_: Cut | None) -> str:
+def render_json(findings: Sequence[Finding], cut_: Cut | None) -> str:
     doc = {
         "version": 1,
-        "findings": [
-            {
-                "file": f.file,
-                "line": f.line,
-                "rule": f.rule,
-                "name": rules[f.rule].name,
-                "level": rules[f.rule].severity.value,
-                "message": f.message,
-            }
-            for f in findings
-        ],
+        "findings": [f.to_dict() for f in findings],
         "total": cut_.total if cut_ else len(findings),
         "shown": len(findings),
         "omitted_by_rule": dict(sorted(cut_.by_rule.items())) if cut_ else {},
@@ -141,9 +125,9 @@ def render_sarif(
             location["region"] = {"startLine": f.line}
         results.append(
             {
-                "ruleId": f.rule,
-                "ruleIndex": index[f.rule],
-                "level": _SARIF_LEVEL[rules[f.rule].severity.value],
+                "ruleId": f.rule.id,
+                "ruleIndex": index[f.rule.id],
+                "level": _SARIF_LEVEL[f.severity.value],
                 "message": {"text": f.message},
                 "locations": [{"physicalLocation": location}],
             }

@@ -233,6 +233,21 @@ def error_lines(
     return out
 
 
+def refuse_renamed(
+    data: dict[str, Any], node: yaml.Node, source: str, renamed: dict[str, str]
+) -> None:
+    """A top-level key that was renamed is a one-line error naming the new key.
+
+    Refused rather than read silently, so a config never carries two names for
+    one setting (``renamed`` maps the old key to the new one and why).
+    """
+    for old, new in renamed.items():
+        if old in data:
+            line = line_of(node, (old,))
+            where = f"{source}:{line}" if line else source
+            raise ConfigError(f"{where}: {old}: renamed to {new}; move the value there")
+
+
 def load_model(path: str | os.PathLike[str], model: type[M]) -> M:
     """Load YAML at ``path`` into ``model``; errors name file, line and key."""
     data, node = read_yaml(path)

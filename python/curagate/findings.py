@@ -102,3 +102,19 @@ def overall(findings: Iterable[Finding]) -> Verdict:
     """The verdict of a run: fail on any error, warn on any warning, else pass."""
     worst = min((f.severity.rank for f in findings), default=_RANK[Severity.INFO])
     return {0: Verdict.FAIL, 1: Verdict.WARN}.get(worst, Verdict.PASS)
+
+
+def failed(findings: Iterable[Finding], *, fail_on: Severity = Severity.ERROR) -> bool:
+    """Whether a run fails: any finding at ``fail_on`` or worse.
+
+    The one rule every command's exit code follows; only the threshold differs:
+    the audit and the gate fail on an error (``gate --strict`` on a warning too),
+    ``curagate check`` on any finding, because a commit hook has no report to
+    warn in.
+    """
+    return any(f.severity.rank <= fail_on.rank for f in findings)
+
+
+def exit_code(findings: Iterable[Finding], *, fail_on: Severity = Severity.ERROR) -> int:
+    """1 when the run :func:`failed`, else 0 (the CLI's "check failed" code)."""
+    return 1 if failed(findings, fail_on=fail_on) else 0

@@ -261,7 +261,12 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
-    """The set's JSONL rows, each with an ``id`` (file order index when absent)."""
+    """The set's JSONL rows, each with an ``id``: its own, else ``<file stem>:<line>``.
+
+    The default names the item wherever the set lives (unlike the corpus readers'
+    ``<path>:<row>``, which names a place), so gate reports and human labels keyed
+    by it stay the same on every machine; :func:`item_ids` maps reader rows to it.
+    """
     items: list[dict[str, Any]] = []
     for path in golden.paths:
         if path.suffix != ".jsonl" or path.name == HUMAN_LABELS:
@@ -270,6 +275,16 @@ def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
             row.setdefault("id", f"{path.stem}:{lineno}")
             items.append(row)
     return items
+
+
+def item_ids(path: Path) -> list[str]:
+    """The id :func:`read_items` gives each item of one golden JSONL file, in file order.
+
+    Index ``r`` is the item a corpus reader calls row ``r`` (both count the file's
+    non-blank lines), so a leak found by ``curagate.leakage`` (whose default id is
+    the reader's ``<path>:<row>``) is reported under the id the gate's items carry.
+    """
+    return [str(row.get("id", f"{path.stem}:{lineno}")) for lineno, row in jsonl_objects(path)]
 
 
 def list_locked(golden_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -26,6 +26,13 @@ def test_unknown_key_names_key_file_and_line(tmp_path: Path) -> None:
     assert f"{p}:4: labels.feild: unknown key" in str(e.value)
 
 
+def test_old_golden_sets_key_names_its_new_place(tmp_path: Path) -> None:
+    p = write(tmp_path, "sample: {n: 5}\ngolden_sets: [golden]\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}:2: golden_sets: renamed to leakage.reference; move the value there"
+
+
 def test_bad_value_names_key_and_line(tmp_path: Path) -> None:
     p = write(tmp_path, "lengths:\n  bins: 20\n  outlier_iqr: -1\n")
     with pytest.raises(ConfigError) as e:
@@ -56,10 +63,10 @@ def test_relative_paths_resolve_against_the_config_dir(tmp_path: Path) -> None:
     (tmp_path / "schemas" / "s.json").write_text('{"type": "object"}', encoding="utf-8")
     p = write(
         tmp_path,
-        "golden_sets: [golden]\nstructured_outputs:\n  - {field: out, schema_file: schemas/s.json}\n",
+        "leakage: {reference: [golden]}\nstructured_outputs:\n  - {field: out, schema_file: schemas/s.json}\n",
     )
     cfg = load_config(p)
-    assert cfg.golden_sets == [tmp_path / "golden"]
+    assert cfg.leakage.reference == [tmp_path / "golden"]
     assert cfg.structured_outputs[0].json_schema == {"type": "object"}
 
 

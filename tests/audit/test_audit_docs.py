@@ -28,7 +28,7 @@ def test_every_rule_is_documented_what_why_fix(rule: str) -> None:
 def test_example_audit_config_is_valid() -> None:
     cfg = load_config(ROOT / "examples" / "audit.yaml")
     assert cfg.rules["PII004"].severity == "off"
-    assert cfg.golden_sets == [ROOT / "examples" / ".." / "golden_sets"]
+    assert cfg.leakage.reference == [ROOT / "examples" / ".." / "golden_sets"]
 
 
 def test_example_ci_workflow_runs_check_and_audit() -> None:

@@ -221,6 +221,7 @@ def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> No
 
 def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
     from curagate.audit import AuditConfig, audit
+    from curagate.audit.config import LeakageConfig
 
     item = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
     golden = write_records(tmp_path / "golden" / "gsm.jsonl", [{"question": item, "answer": "72"}])
@@ -228,7 +229,7 @@ def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
         tmp_path / "train.jsonl",
         [pc(1), {"prompt": f"Solve this: {item}. Show your work.", "completion": "72"}, pc(3)],
     )
-    cfg = AuditConfig(golden_sets=[golden.parent])
+    cfg = AuditConfig(leakage=LeakageConfig(reference=[golden.parent]))
     report = audit([data], config=cfg, out=tmp_path / "out")
     f = finding(report, "LEAK001")
     assert f["severity"] == "error" and f["rows"] == [f"{data.as_posix()}:2"]
@@ -236,13 +237,18 @@ def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
 
 def test_leakage_clean_corpus_has_no_finding(tmp_path: Any) -> None:
     from curagate.audit import AuditConfig, audit
+    from curagate.audit.config import LeakageConfig
 
     golden = write_records(
         tmp_path / "golden" / "gsm.jsonl",
         [{"question": "a golden question nobody trains on " * 3, "answer": "1"}],
     )
     data = write_records(tmp_path / "train.jsonl", [pc(1), pc(2)])
-    report = audit([data], config=AuditConfig(golden_sets=[golden.parent]), out=tmp_path / "out")
+    report = audit(
+        [data],
+        config=AuditConfig(leakage=LeakageConfig(reference=[golden.parent])),
+        out=tmp_path / "out",
+    )
     assert "LEAK001" not in rules_found(report)
     assert report["stats"]["leakage"]["leaking_rows"] == 0
 

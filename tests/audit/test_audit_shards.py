@@ -90,7 +90,7 @@ def setup(tmp_path: Path) -> tuple[list[Path], AuditConfig]:
             "max_row_refs": 3,
             "labels": {"field": "label"},
             "sample": {"n": 6, "seed": 3},
-            "golden_sets": [str(golden.parent)],
+            "leakage": {"reference": [str(golden.parent)]},
             "lengths": {"outlier_iqr": 1.5},
         }
     )

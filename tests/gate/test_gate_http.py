@@ -370,6 +370,32 @@ def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, s
     assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == ["s31"]
 
 
+def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
+    tmp_path, golden_dir, servers
+) -> None:
+    # No ids: the gate's items are "data:<line>"; the leakage reader would say "<path>:<row>".
+    items = [
+        {k: v for k, v in {**i, "prompt": LEAKED_PROMPT}.items() if k != "id"}
+        if i["id"] == "s31"
+        else {k: v for k, v in i.items() if k != "id"}
+        for i in SENTIMENT_ITEMS
+    ]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    train = _train_file(tmp_path, [LEAKED_PROMPT])
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    line = 1 + next(k for k, i in enumerate(items) if i["prompt"] == LEAKED_PROMPT)
+    assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == [f"data:{line}"]
+    gate_items = [json.loads(x) for x in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+    assert f"data:{line}" in {i["id"] for i in gate_items}
+
+
 def test_leak_policy_warn_downgrades_to_a_warning(tmp_path, golden_dir, servers) -> None:
     items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
     write_set(golden_dir, "sentiment", "classification", items)

@@ -39,6 +39,18 @@ def test_unknown_key_names_file_line_and_key(tmp_path: Path) -> None:
         load_config(p)
 
 
+def test_old_golden_sets_key_names_its_new_name(tmp_path: Path) -> None:
+    p = _write(tmp_path, MINIMAL + "golden_sets:\n  qa: golden/qa\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert str(e.value) == f"{p}:5: golden_sets: renamed to leakage_reference; move the value there"
+
+
+def test_leakage_reference_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, MINIMAL + "leakage_reference:\n  qa: [golden/qa]\n"))
+    assert cfg.leakage_reference == {"qa": [(tmp_path / "golden" / "qa").resolve().as_posix()]}
+
+
 def test_bad_value_names_file_line_and_key(tmp_path: Path) -> None:
     p = _write(tmp_path, MINIMAL + "training:\n  learning_rate: -1\n")
     with pytest.raises(

@@ -33,7 +33,7 @@ def _data(tmp_path: Path) -> tuple[Path, Path]:
 def test_guard_refuses_training_data_with_golden_items(tmp_path: Path, tiny_model: Path) -> None:
     golden, train_f = _data(tmp_path)
     cfg = write_config(
-        tmp_path / "t.yaml", tiny_model, train_f, golden_sets={"riddles": str(golden)}
+        tmp_path / "t.yaml", tiny_model, train_f, leakage_reference={"riddles": str(golden)}
     )
     with pytest.raises(CheckFailed, match="1 golden-set item"):
         train("sft", cfg)
@@ -46,7 +46,7 @@ def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) 
         tmp_path / "t.yaml",
         tiny_model,
         train_f,
-        golden_sets={"riddles": str(golden)},
+        leakage_reference={"riddles": str(golden)},
         training={"max_steps": 1},
     )
     run_dir = train("sft", cfg, allow_leakage=True).run_dir

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curagate.audit.rules import RULES
-from curagate.config import line_of, read_yaml
+from curagate.config import line_of, read_yaml, refuse_renamed
 from curagate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -88,6 +88,9 @@ class StructuredOutput(_Model):
 
 
 class LeakageConfig(_Model):
+    # Files or folders of items that must not be in the data (LEAK001): the golden
+    # sets, as curate's decontaminate.reference and `curagate leakage --reference`.
+    reference: list[Path] = Field(default_factory=list)
     ngram: int = Field(default=13, ge=1)
 
 
@@ -121,7 +124,6 @@ class AuditConfig(_Model):
     mix: MixConfig = Field(default_factory=MixConfig)
     secrets: SecretsConfig = Field(default_factory=SecretsConfig)
     structured_outputs: list[StructuredOutput] = Field(default_factory=list)
-    golden_sets: list[Path] = Field(default_factory=list)
     leakage: LeakageConfig = Field(default_factory=LeakageConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
 
@@ -136,7 +138,7 @@ class AuditConfig(_Model):
         c = self.model_copy(deep=True)
         if c.tokens.tokenizer is not None and not c.tokens.tokenizer.is_absolute():
             c.tokens.tokenizer = base / c.tokens.tokenizer
-        c.golden_sets = [p if p.is_absolute() else base / p for p in c.golden_sets]
+        c.leakage.reference = [p if p.is_absolute() else base / p for p in c.leakage.reference]
         for so in c.structured_outputs:
             if so.schema_file is not None:
                 path = so.schema_file if so.schema_file.is_absolute() else base / so.schema_file
@@ -160,6 +162,7 @@ def load_config(path: str | Path | None) -> AuditConfig:
         return AuditConfig()
     p = Path(path)
     data, root = read_yaml(p, keys_hint="format, rules, ...")
+    refuse_renamed(data, root, str(p), {"golden_sets": "leakage.reference"})
     try:
         cfg = AuditConfig.model_validate(data)
     except ValidationError as e:

@@ -32,6 +32,7 @@ from curagate.audit.rules import RULES, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.shard import SCAN_RULES, AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
+from curagate.findings import failed
 from curagate.records import Batch
 
 SCHEMA_VERSION = 1
@@ -260,7 +261,11 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
         if cfg.tokens.tokenizer is not None
         else None
     )
-    leaks = build_index(cfg.golden_sets, ngram=cfg.leakage.ngram) if cfg.golden_sets else None
+    leaks = (
+        build_index(cfg.leakage.reference, ngram=cfg.leakage.ngram)
+        if cfg.leakage.reference
+        else None
+    )
     return AuditContext(
         cfg=cfg,
         structured=_Structured(cfg.structured_outputs),
@@ -409,9 +414,9 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
                 sys_share,
             )
 
-    if cfg.golden_sets:
+    if cfg.leakage.reference:
         stats["leakage"] = {
-            "golden_sets": [p.as_posix() for p in cfg.golden_sets],
+            "golden_sets": [p.as_posix() for p in cfg.leakage.reference],
             "ngram": cfg.leakage.ngram,
             "methods": ["exact", "ngram"],
             "leaked_reference_items": len(part.leaked_items),
@@ -436,7 +441,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "errors": sev.get("error", 0),
             "warnings": sev.get("warning", 0),
             "infos": sev.get("info", 0),
-            "passed": sev.get("error", 0) == 0,
+            "passed": not failed(findings),
         },
         "stats": stats,
         "findings": [f.to_dict() for f in findings],

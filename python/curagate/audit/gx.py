@@ -110,7 +110,7 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
                 column="dedup_key", severity=severity("DUP001"), meta=meta("DUP001")
             )
         )
-    if cfg.golden_sets and _enabled(cfg, "LEAK001"):
+    if cfg.leakage.reference and _enabled(cfg, "LEAK001"):
         out.append(
             e.ExpectColumnValuesToBeInSet(
                 column="leaked",

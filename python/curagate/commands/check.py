@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 
@@ -48,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from curagate.audit.config import load_config
-    from curagate.check import check
+    from curagate.check import check, configured_rules
     from curagate.errors import ConfigError
 
     if args.no_golden and args.golden is not None:
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_findings is not None and args.max_findings < 0:
         raise ConfigError(f"--max-findings {args.max_findings}: must be 0 or more")
     config = load_config(args.config)
-    violations = check(
+    findings = check(
         args.files,
         golden=args.golden,
         leakage=not args.no_golden,
@@ -67,28 +66,23 @@ def run(args: argparse.Namespace) -> int:
     )
     from curagate import __version__
     from curagate import check_output as out
-    from curagate.audit.rules import RULES, Severity
+    from curagate.findings import Severity, exit_code
 
-    shown, cut = out.cut(violations, args.max_findings)
-    levels = {rid: rc.severity for rid, rc in config.rules.items() if rc.severity}
-    # Each rule at the severity the config gives it (outputs report that level).
-    rules = {
-        rid: replace(r, severity=Severity(levels.get(rid) or r.severity))
-        for rid, r in RULES.items()
-        if levels.get(rid) != "off"
-    }
+    shown, cut = out.cut(findings, args.max_findings)
     if args.output_format == "text":
         sys.stdout.write(out.render_text(shown))
     elif args.output_format == "github":
-        sys.stdout.write(out.render_github(shown, rules, cut))
+        sys.stdout.write(out.render_github(shown, cut))
     elif args.output_format == "json":
-        sys.stdout.write(out.render_json(shown, rules, cut))
+        sys.stdout.write(out.render_json(shown, cut))
     else:
+        rules = configured_rules(config)
         sys.stdout.write(out.render_sarif(shown, rules, cut, __version__))
     if cut is not None:
         print(f"curagate check: {cut.summary()}", file=sys.stderr)
-    if violations:
-        files = len({v.file for v in violations})
-        print(f"curagate check: {len(violations)} violation(s) in {files} file(s)", file=sys.stderr)
-        return 1
-    return 0
+    # A commit hook has no report to warn in: any finding fails it, whatever its level.
+    code = exit_code(findings, fail_on=Severity.INFO)
+    if code:
+        files = len({f.file for f in findings})
+        print(f"curagate check: {len(findings)} violation(s) in {files} file(s)", file=sys.stderr)
+    return code

@@ -21,7 +21,8 @@ from typing import Any
 
 from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
-from curagate.findings import Verdict
+from curagate.findings import Severity, Verdict
+from curagate.findings import exit_code as findings_exit_code
 from curagate.gate.checks import (
     SLICE_THRESHOLD,
     Check,
@@ -69,7 +70,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.stats import mcnemar, paired_bootstrap
-from curagate.golden import HUMAN_LABELS, GoldenSet, load_locked, read_items
+from curagate.golden import HUMAN_LABELS, GoldenSet, item_ids, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -759,10 +760,14 @@ def _contamination(
         # The corpus is the same for every set: count its unreadable rows once.
         unreadable = len(result.unreadable)
         summary = result.to_dict()["summary"]
+        # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
+        ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
         per_set[g.name] = {
             "reference_items": len(result.items),
             **summary,
-            "leaked_ids": sorted(leak.item.id for leak in result.leaks)[:MAX_LEAKED_IDS],
+            "leaked_ids": sorted(
+                ids.get((leak.item.file, leak.item.row), leak.item.id) for leak in result.leaks
+            )[:MAX_LEAKED_IDS],
         }
     details: dict[str, Any] = {
         "checked": True,
@@ -861,7 +866,7 @@ def run_gate(
     items_sha = write_items(item_rows, out / ITEMS_NAME)
 
     verdict = overall(checks)
-    exit_code = 1 if verdict == "fail" or (strict and verdict == "warn") else 0
+    exit_code = findings_exit_code(checks, fail_on=Severity.WARNING if strict else Severity.ERROR)
     from curagate import __version__
 
     report: dict[str, Any] = {

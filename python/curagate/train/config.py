@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from curagate.config import error_lines, read_yaml
+from curagate.config import error_lines, read_yaml, refuse_renamed
 from curagate.errors import ConfigError
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
@@ -117,8 +117,10 @@ class TrainConfig(_Strict):
     output_dir: str = "runs"
     seed: int = 42
     data: DataConfig
-    # name -> file (or a list of files: the name's entry then covers them all).
-    golden_sets: dict[str, str | list[str]] = Field(default_factory=dict)
+    # The golden sets the leakage guard keeps out of the training data, as audit's
+    # leakage.reference and curate's decontaminate.reference: name -> file, folder or
+    # list (run.json records each name's sha256 under `golden_sets`).
+    leakage_reference: dict[str, str | list[str]] = Field(default_factory=dict)
     lora: LoraSettings = LoraSettings()
     training: TrainingSettings = TrainingSettings()
     dpo: DpoSettings = DpoSettings()
@@ -139,14 +141,14 @@ class TrainConfig(_Strict):
         )
         golden: dict[str, str | list[str]] = {
             k: fix(v) if isinstance(v, str) else [fix(p) for p in v]
-            for k, v in self.golden_sets.items()
+            for k, v in self.leakage_reference.items()
         }
         return self.model_copy(
             update={
                 "base_model": fix(self.base_model),
                 "output_dir": fix(self.output_dir),
                 "data": data,
-                "golden_sets": golden,
+                "leakage_reference": golden,
             }
         )
 
@@ -158,6 +160,7 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     """
     cfg_path = Path(path)
     data, root = read_yaml(cfg_path, keys_hint="name, base_model, data, ...")
+    refuse_renamed(data, root, str(cfg_path), {"golden_sets": "leakage_reference"})
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as e:

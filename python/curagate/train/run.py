@@ -78,11 +78,11 @@ def _check_base_model(path: str) -> Path:
 
 def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
-    for name, spec in sorted(cfg.golden_sets.items()):
+    for name, spec in sorted(cfg.leakage_reference.items()):
         paths = [spec] if isinstance(spec, str) else spec
         files = tdata.expand_paths(paths)
         if not files:
-            raise InputError(f"golden_sets.{name}: no files found at {', '.join(paths)}")
+            raise InputError(f"leakage_reference.{name}: no files found at {', '.join(paths)}")
         out[name] = files
     return out
 
