@@ -3,6 +3,8 @@
 from collections.abc import Sequence
 from typing import Any, Final, Literal, Protocol
 
+from typing_extensions import Buffer
+
 from curagate.errors import CuragateError
 
 class ArrowArrayExportable(Protocol):
