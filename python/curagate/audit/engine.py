@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig, StructuredOutput
 from curagate.audit.formats import messages_of
 from curagate.audit.leaks import build_index
-from curagate.audit.partial import AuditPartial, merge_all
+from curagate.audit.partial import AuditPartial, RuleHits, merge_all
 from curagate.audit.pii import redact, scan
 from curagate.audit.rules import RULES, Severity
 from curagate.audit.rules import AuditFinding as Finding
@@ -36,15 +36,6 @@ from curagate.findings import failed
 from curagate.records import Batch
 
 SCHEMA_VERSION = 1
-
-
-@dataclass(slots=True)
-class _Hits:
-    """Rows that broke one rule: the total, the first references, one detail."""
-
-    count: int = 0
-    refs: list[str] = field(default_factory=list)
-    details: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(slots=True)
@@ -295,10 +286,10 @@ def audit_paths(ctx: AuditContext, paths: Sequence[str | Path], **read: Any) -> 
 def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) -> AuditResult:
     """The report of a whole audit from its (merged) partial aggregate."""
     tokens = cfg.tokens.tokenizer is not None
-    hits: dict[str, _Hits] = {rid: _Hits() for rid in RULES}
+    hits: dict[str, RuleHits] = {rid: RuleHits() for rid in RULES}
     for rid, h in part.hits.items():
-        hits[rid] = _Hits(count=h.count, refs=list(h.refs), details=Counter(h.details))
-    hits["DUP001"] = _Hits(count=part.dup_count, refs=[r for _, r in part.dup_refs])
+        hits[rid] = RuleHits(count=h.count, refs=list(h.refs), details=Counter(h.details))
+    hits["DUP001"] = RuleHits(count=part.dup_count, refs=[r for _, r in part.dup_refs])
     rows_of = dict(part.files)
     files = [
         {"path": Path(p).as_posix(), "rows": rows_of.get(Path(p).as_posix(), 0)} for p in paths
@@ -344,7 +335,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             .select("file", "line", pl.col("why").list.join(" and "))
             .collect()
         )
-        hits["LEN001"] = _Hits(
+        hits["LEN001"] = RuleHits(
             count=out.height,
             refs=[part.ref(f, line) for f, line, _ in out.head(cfg.max_row_refs).iter_rows()],
             details=Counter(dict(out.get_column("why").value_counts().iter_rows())),
@@ -467,7 +458,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
 
 def _findings(
     cfg: AuditConfig,
-    hits: dict[str, _Hits],
+    hits: dict[str, RuleHits],
     dataset_level: dict[str, tuple[str, float]],
     total: int,
 ) -> list[Finding]:

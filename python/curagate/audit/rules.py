@@ -261,10 +261,7 @@ class AuditFinding(Finding):
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "rule": self.rule.id,
-            "name": self.rule.name,
-            "severity": self.severity.value,
-            "message": self.message,
+            **Finding.to_dict(self),
             "fix": self.rule.fix,
             "count": self.count,
             "share": round(self.share, 6),
