@@ -38,7 +38,7 @@ def test_audit_on_the_cluster_matches_the_local_run(cluster: Cluster, tmp_path: 
     golden.write_text("\n".join(ln for ln in lines[:20] if ln != "{not json") + "\n")
     config = tmp_path / "audit.yaml"
     config.write_text(
-        f"golden_sets: [{golden.parent}]\nmax_row_refs: 5\nsample: {{n: 7, seed: 1}}\n",
+        f"leakage: {{reference: [{golden.parent}]}}\nmax_row_refs: 5\nsample: {{n: 7, seed: 1}}\n",
         encoding="utf-8",
     )
 
