@@ -7,27 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.ray.cluster import Cluster, output_files, start_cluster, t0_shards
+from tests.ray.cluster import Cluster, output_files, t0_shards
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    c = start_cluster(str(ROOT / "python"))
-    try:
-        yield c
-    finally:
-        c.stop()
-    assert not c.processes()
 
 
 def test_audit_on_the_cluster_matches_the_local_run(cluster: Cluster, tmp_path: Path) -> None:

@@ -12,29 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from curagate.curate import curate
-from tests.ray.cluster import Cluster, output_files, start_cluster, t0_shards
+from tests.ray.cluster import Cluster, output_files, t0_shards
 
 pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    c = start_cluster(str(ROOT / "python"))
-    try:
-        yield c
-    finally:
-        c.stop()
-    assert not c.processes()
 
 
 @pytest.fixture(scope="module")
