@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -142,18 +143,24 @@ def gate(tmp_path: Path, golden: Path, judge: CannedServer, name: str) -> Path:
     return p
 
 
+def judged(tmp_path, golden, endpoints, judge: str, out: str = "out", **kw: Any) -> Any:
+    """The gate over the canned candidate and base, judged by the canned `judge` endpoint."""
+    return run_gate(
+        gate(tmp_path, golden, endpoints[judge], judge),
+        endpoints["cand"].url,
+        endpoints["base"].url,
+        tmp_path / out,
+        **kw,
+    )
+
+
 def check(report: dict, name: str) -> dict:
     return next(c for c in report["checks"] if c["name"] == name)
 
 
 def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, human_labels(agree=45))
-    out = run_gate(
-        gate(tmp_path, golden, endpoints["candidate"], "candidate"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out",
-    )
+    out = judged(tmp_path, golden, endpoints, "candidate")
     r = out.report
     j = r["results"][0]["judge"]
     assert j["metrics"]["judge_win_rate"]["value"] == 1.0
@@ -196,12 +203,7 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
 
 def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, human_labels(agree=45))
-    out = run_gate(
-        gate(tmp_path, golden, endpoints["always_a"], "always_a"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out",
-    )
+    out = judged(tmp_path, golden, endpoints, "always_a")
     r = out.report
     j = r["results"][0]["judge"]
     assert j["metrics"]["position_disagreement"]["value"] == 1.0
@@ -225,12 +227,7 @@ def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
 
 def test_length_biased_judge_is_flagged(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, None)
-    out = run_gate(
-        gate(tmp_path, golden, endpoints["longer"], "longer"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out",
-    )
+    out = judged(tmp_path, golden, endpoints, "longer")
     r = out.report
     j = r["results"][0]["judge"]
     assert j["metrics"]["length_bias"]["value"] == 1.0
@@ -243,24 +240,13 @@ def test_length_biased_judge_is_flagged(tmp_path, endpoints) -> None:
     assert cal["verdict"] == "warn" and "curagate golden label chat" in cal["message"]
     assert check(r, "chat.judge_win_rate.threshold")["verdict"] == "warn"
     assert out.exit_code == 0  # warnings only
-    strict = run_gate(
-        gate(tmp_path, golden, endpoints["longer"], "longer"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out2",
-        strict=True,
-    )
+    strict = judged(tmp_path, golden, endpoints, "longer", "out2", strict=True)
     assert strict.exit_code == 1
 
 
 def test_judge_agreeing_with_60_percent_of_labels_is_refused(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, human_labels(agree=30))
-    out = run_gate(
-        gate(tmp_path, golden, endpoints["candidate"], "candidate"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out",
-    )
+    out = judged(tmp_path, golden, endpoints, "candidate")
     r = out.report
     cal = check(r, "chat.judge.calibration")
     assert cal["id"] == "GATE009" and cal["verdict"] == "fail"
@@ -310,12 +296,7 @@ def test_bad_human_label_names_the_line(tmp_path, endpoints) -> None:
     # happened to mention the field would be an internal bug (exit 3).
     message = r"human_labels.jsonl: line 4: field 'preferred' must be one of candidate, base, tie$"
     with pytest.raises(InputError, match=message):
-        run_gate(
-            gate(tmp_path, golden, endpoints["candidate"], "c"),
-            endpoints["cand"].url,
-            endpoints["base"].url,
-            tmp_path / "out",
-        )
+        judged(tmp_path, golden, endpoints, "candidate")
 
 
 def test_verdict_parsing_and_kappa() -> None:
@@ -350,12 +331,7 @@ class Person:
 
 def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, None)
-    run_gate(
-        gate(tmp_path, golden, endpoints["candidate"], "c"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out",
-    )
+    judged(tmp_path, golden, endpoints, "candidate")
     items = tmp_path / "out" / "items.jsonl"
     screen = io.StringIO()
     added, path = label(
@@ -405,12 +381,7 @@ def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
         .replace("[data.jsonl]", "[data.jsonl, human_labels.jsonl]")
     )
     lock(golden)
-    out = run_gate(
-        gate(tmp_path, golden, endpoints["candidate"], "c"),
-        endpoints["cand"].url,
-        endpoints["base"].url,
-        tmp_path / "out2",
-    )
+    out = judged(tmp_path, golden, endpoints, "candidate", "out2")
     cal = out.report["results"][0]["judge"]["calibration"]
     # 11 better/worse choices, all agreeing; the 3 ties count only in the three-way figure.
     assert cal["labels"] == 14 and cal["decisive_labels"] == 11 and cal["agreement"] == 1.0
