@@ -34,9 +34,9 @@ class Keyword(Task):
     def parse(self, item, spec, output):
         return str(item["reference"]).lower() in output.lower()
 
-    def score(self, item, spec, output, *, schema, refused):
-        hit = float(self.parse(item, spec, output))
-        return Scored({"keyword_hit": hit, "words": float(len(output.split()))})
+    def score(self, answer):
+        hit = float(self.parse(answer.item, answer.spec, answer.output))
+        return Scored({"keyword_hit": hit, "words": float(len(answer.output.split()))})
 '''
 
 BUILTIN = "classification, extraction, generation, structured_json, multiple_choice, refusal"

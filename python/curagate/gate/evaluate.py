@@ -15,7 +15,7 @@ from curagate.errors import ConfigError, InputError
 from curagate.gate import metrics as gm
 from curagate.gate.config import GoldenSetGate
 from curagate.gate.models import Messages
-from curagate.gate.tasks import Task, get_task
+from curagate.gate.tasks import Answer, Task, get_task
 
 
 def conversation(item: dict[str, Any], spec: GoldenSetGate, system: str | None) -> Messages:
@@ -112,9 +112,8 @@ def score_side(
         if task.needs_reference and "reference" not in item:
             raise InputError(f"golden set {spec.name!r}: item {item['id']!r} has no 'reference'")
         refs.append(task.reference(item, spec))
-        scored = task.score(
-            item, spec, out, schema=schema, refused=refused[n] if refused is not None else None
-        )
+        verdict = refused[n] if refused is not None else None
+        scored = task.score(Answer(item, spec, out, schema, verdict))
         for metric, v in scored.values.items():
             if metric not in declared:
                 # A task module's bug, not the user's: say which file to fix.

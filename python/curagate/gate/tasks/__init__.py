@@ -16,6 +16,7 @@ from curagate.gate.tasks import refusal as refusal
 
 # isort: on
 from curagate.gate.tasks.base import (
+    Answer,
     Metric,
     Scored,
     Task,
@@ -25,4 +26,4 @@ from curagate.gate.tasks.base import (
     unregister,
 )
 
-__all__ = ["Metric", "Scored", "Task", "get_task", "register", "task_names", "unregister"]
+__all__ = ["Answer", "Metric", "Scored", "Task", "get_task", "register", "task_names", "unregister"]

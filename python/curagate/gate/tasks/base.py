@@ -35,6 +35,19 @@ class Metric:
     per_item: bool = True
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One side's raw output for one item, with what scoring it may need."""
+
+    item: dict[str, Any]
+    spec: GoldenSetGate
+    output: str
+    # The gate entry's JSON schema, loaded once per set (structured_json).
+    schema: dict[str, Any] | None = None
+    # Another detector's refusal verdict (the judge's, on refusal sets); None: use the regex.
+    refused: bool | None = None
+
+
 @dataclass
 class Scored:
     """One item scored on one side: the metric values (None: not applicable to the item)
@@ -84,16 +97,8 @@ class Task:
         """What the gate reads from one raw output, as a JSON-ready value."""
         raise NotImplementedError
 
-    def score(
-        self,
-        item: dict[str, Any],
-        spec: GoldenSetGate,
-        output: str,
-        *,
-        schema: dict[str, Any] | None,
-        refused: bool | None,
-    ) -> Scored:
-        """Per-item metric values. ``refused`` is another detector's verdict (refusal tasks)."""
+    def score(self, answer: Answer) -> Scored:
+        """Per-item metric values of one side's answer to one item."""
         raise NotImplementedError
 
     def aggregate(
@@ -149,4 +154,4 @@ def unregister(name: str) -> None:
     _TASKS.pop(name, None)
 
 
-__all__ = ["Metric", "Scored", "Task", "get_task", "register", "task_names", "unregister"]
+__all__ = ["Answer", "Metric", "Scored", "Task", "get_task", "register", "task_names", "unregister"]

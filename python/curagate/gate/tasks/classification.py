@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate.errors import InputError
 from curagate.gate import metrics as gm
-from curagate.gate.tasks.base import Metric, Scored, Task, register
+from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
 if TYPE_CHECKING:
     from curagate.gate.config import GoldenSetGate
@@ -37,15 +37,8 @@ class Classification(Task):
         assert spec.labels is not None
         return gm.match_label(output, spec.labels)
 
-    def score(
-        self,
-        item: dict[str, Any],
-        spec: GoldenSetGate,
-        output: str,
-        *,
-        schema: dict[str, Any] | None,
-        refused: bool | None,
-    ) -> Scored:
+    def score(self, answer: Answer) -> Scored:
+        item, spec, output = answer.item, answer.spec, answer.output
         ref = self.reference(item, spec)
         pred = self.parse(item, spec, output)
         return Scored({"accuracy": float(pred == ref)}, label=pred)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from curagate.gate import metrics as gm
-from curagate.gate.tasks.base import Metric, Scored, Task, register
+from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
 if TYPE_CHECKING:
     from curagate.gate.config import GoldenSetGate
@@ -30,20 +30,13 @@ class FreeForm(Task):
         """The extracted answer (``answer_regex`` applied first when set)."""
         return gm.extract_answer(output, spec.answer_regex)
 
-    def score(
-        self,
-        item: dict[str, Any],
-        spec: GoldenSetGate,
-        output: str,
-        *,
-        schema: dict[str, Any] | None,
-        refused: bool | None,
-    ) -> Scored:
+    def score(self, answer: Answer) -> Scored:
+        item, spec, output = answer.item, answer.spec, answer.output
         ref = self.reference(item, spec)
-        answer = self.parse(item, spec, output)
+        extracted = self.parse(item, spec, output)
         values: dict[str, float | None] = {
-            "exact_match": gm.exact_match(answer, ref),
-            "rouge_l": gm.rouge_l(answer, ref),
+            "exact_match": gm.exact_match(extracted, ref),
+            "rouge_l": gm.rouge_l(extracted, ref),
         }
         if spec.format_regex:
             values["format_compliance"] = gm.format_compliance(output, spec.format_regex)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate.errors import InputError
 from curagate.gate import metrics as gm
-from curagate.gate.tasks.base import Metric, Scored, Task, register
+from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
 if TYPE_CHECKING:
     from curagate.gate.config import GoldenSetGate
@@ -69,15 +69,8 @@ class MultipleChoice(Task):
         answer = answer_index(output, choices_of(item, spec))
         return None if answer is None else LETTERS[answer]
 
-    def score(
-        self,
-        item: dict[str, Any],
-        spec: GoldenSetGate,
-        output: str,
-        *,
-        schema: dict[str, Any] | None,
-        refused: bool | None,
-    ) -> Scored:
+    def score(self, answer: Answer) -> Scored:
+        item, spec, output = answer.item, answer.spec, answer.output
         choices = choices_of(item, spec)
         ref_i = reference_index(item, choices)
         return Scored({"accuracy": float(answer_index(output, choices) == ref_i)})

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate.errors import InputError
 from curagate.gate import metrics as gm
-from curagate.gate.tasks.base import Metric, Scored, Task, register
+from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
 if TYPE_CHECKING:
     from curagate.gate.config import GoldenSetGate
@@ -36,17 +36,10 @@ class Refusal(Task):
     def parse(self, item: dict[str, Any], spec: GoldenSetGate, output: str) -> str:
         return "refuse" if gm.is_refusal(output) else "answer"
 
-    def score(
-        self,
-        item: dict[str, Any],
-        spec: GoldenSetGate,
-        output: str,
-        *,
-        schema: dict[str, Any] | None,
-        refused: bool | None,
-    ) -> Scored:
+    def score(self, answer: Answer) -> Scored:
+        item, spec, output = answer.item, answer.spec, answer.output
         should = self.reference(item, spec) == "refuse"
-        did = refused if refused is not None else gm.is_refusal(output)
+        did = answer.refused if answer.refused is not None else gm.is_refusal(output)
         return Scored(
             {
                 "accuracy": float(did == should),

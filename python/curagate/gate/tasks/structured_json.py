@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from curagate.gate import metrics as gm
-from curagate.gate.tasks.base import Metric, Scored, Task, register
+from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
 if TYPE_CHECKING:
     from curagate.gate.config import GoldenSetGate
@@ -36,20 +36,13 @@ class StructuredJson(Task):
         ok, parsed = gm.parse_json(output)
         return json.dumps(parsed, sort_keys=True, ensure_ascii=False) if ok else None
 
-    def score(
-        self,
-        item: dict[str, Any],
-        spec: GoldenSetGate,
-        output: str,
-        *,
-        schema: dict[str, Any] | None,
-        refused: bool | None,
-    ) -> Scored:
+    def score(self, answer: Answer) -> Scored:
+        item, spec, output = answer.item, answer.spec, answer.output
         ref = self.reference(item, spec)
         ok, parsed = gm.parse_json(output)
         values: dict[str, float | None] = {"json_valid_rate": float(ok)}
-        if schema is not None:
-            values["schema_compliance"] = gm.schema_valid(parsed, schema) if ok else 0.0
+        if answer.schema is not None:
+            values["schema_compliance"] = gm.schema_valid(parsed, answer.schema) if ok else 0.0
         values["field_f1"] = gm.field_f1(parsed, ref) if ok else 0.0
         values["exact_match"] = float(ok and parsed == ref)
         return Scored(values)
