@@ -536,6 +536,26 @@ def test_cli_export_also_verifies_on_golden_prompts(
     assert load_manifest(tmp_path / "out").verification["golden_prompts"] == 2
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('["a list"]', "line 2: expected a JSON object"),
+        ("{not json", "line 2: not valid JSON"),
+        ('{"answer": "x"}', "line 2: no 'messages', 'prompt' or 'input' field"),
+    ],
+)
+def test_cli_export_names_the_bad_line_of_the_golden_prompts(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(json.dumps({"prompt": "fine"}) + "\n" + line + "\n")
+    out = tmp_path / "out"
+    assert main(["export", str(tiny_run), "--out", str(out), "--prompts", str(golden)]) == 2
+    err = capsys.readouterr().err
+    assert f"{golden}: {message}" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_a_bundle_outside_the_logit_bound_is_refused_and_nothing_is_written(
     tiny_run: Path, tmp_path: Path
 ) -> None:

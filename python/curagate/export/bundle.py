@@ -33,6 +33,7 @@ from curagate.errors import CheckFailed, InputError, MissingExtraError
 from curagate.export.card import model_card
 from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
+from curagate.golden import jsonl_objects
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.signing import key_fingerprint, load_private_key, sign_bundle
 from curagate.train.provenance import library_versions
@@ -102,30 +103,23 @@ def _tokenizer_source(info: RunInfo) -> Path:
 def _read_prompts(path: Path) -> list[list[dict[str, str]]]:
     """Golden prompts as conversations ending on a user turn (answers are dropped)."""
     out: list[list[dict[str, str]]] = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({e.msg})") from e
-            if isinstance(row.get("messages"), list):
-                msgs = [dict(m) for m in row["messages"]]
-                while msgs and msgs[-1].get("role") == "assistant":
-                    msgs.pop()
-            elif isinstance(row.get("prompt"), str):
-                msgs = [{"role": "user", "content": row["prompt"]}]
-            elif isinstance(row.get("input"), str):
-                msgs = [{"role": "user", "content": row["input"]}]
-            else:
-                raise InputError(
-                    f"{path}:{lineno}: no 'messages', 'prompt' or 'input' field to use as a prompt"
-                )
-            if msgs:
-                out.append(msgs)
-            if len(out) >= MAX_GOLDEN_PROMPTS:
-                break
+    for lineno, row in jsonl_objects(path):
+        if isinstance(row.get("messages"), list):
+            msgs = [dict(m) for m in row["messages"]]
+            while msgs and msgs[-1].get("role") == "assistant":
+                msgs.pop()
+        elif isinstance(row.get("prompt"), str):
+            msgs = [{"role": "user", "content": row["prompt"]}]
+        elif isinstance(row.get("input"), str):
+            msgs = [{"role": "user", "content": row["input"]}]
+        else:
+            raise InputError(
+                f"{path}: line {lineno}: no 'messages', 'prompt' or 'input' field to use as a prompt"
+            )
+        if msgs:
+            out.append(msgs)
+        if len(out) >= MAX_GOLDEN_PROMPTS:
+            break
     return out
 
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from curagate.errors import InputError
 from curagate.gate.judge import HumanLabel, read_human_labels
-from curagate.golden import HUMAN_LABELS, discover_sets
+from curagate.golden import HUMAN_LABELS, discover_sets, jsonl_objects
 from curagate.io.atomic import write_text_atomic
 
 CHOICES = "[1] first  [2] second  [t] tie  [s] skip  [q] quit"
@@ -31,21 +31,12 @@ def _rows(items_path: Path, set_name: str) -> list[dict[str, Any]]:
             "(written beside gate_report.json)"
         )
     rows = []
-    with items_path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{items_path}: line {lineno}: not valid JSON: {e.msg}") from None
-            if isinstance(row, dict) and row.get("set") == set_name:
-                for key in ("id", "prompt", "candidate_output", "base_output"):
-                    if not isinstance(row.get(key), str):
-                        raise InputError(
-                            f"{items_path}: line {lineno}: field '{key}' must be a string"
-                        )
-                rows.append(row)
+    for lineno, row in jsonl_objects(items_path):
+        if row.get("set") == set_name:
+            for key in ("id", "prompt", "candidate_output", "base_output"):
+                if not isinstance(row.get(key), str):
+                    raise InputError(f"{items_path}: line {lineno}: field '{key}' must be a string")
+            rows.append(row)
     if not rows:
         raise InputError(f"{items_path}: no items of golden set {set_name!r}; gate that set first")
     return rows
