@@ -41,7 +41,7 @@ use crate::hash::content_hash;
 use crate::text::NormalizeOptions;
 use crate::{Error, Result};
 pub use column::TextSource;
-use ngram_index::{for_each_ngram, FastMap, NgramIndex, NgramIndexBuilder};
+use ngram_index::{for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder};
 use tokens::{chars_at, tokenize_into, Tokens};
 
 /// Which methods run.
@@ -464,6 +464,8 @@ struct Scratch {
     tokens: Tokens,
     /// (item, diagonal, item position, record position, n-gram hash)
     hits: Vec<(u32, i64, u32, u32, u64)>,
+    /// The same for the span index's `min_span_words`-grams.
+    span_hits: Vec<(u32, i64, u32, u32, u64)>,
     hashes: Vec<u64>,
     candidates: Vec<u32>,
     shingles: Vec<[u8; 8]>,
@@ -557,8 +559,36 @@ impl ReferenceIndex {
         }
 
         let n = self.config.ngram;
-        if self.config.methods.ngram && words >= n {
-            collect_hits(&self.ngrams, self, n, &s.tokens.hashes, &mut s.hits);
+        let m = self.config.min_span_words;
+        let with_ngrams = self.config.methods.ngram && words >= n;
+        // Span criterion for items whose required run is shorter than n.
+        let with_spans =
+            self.config.methods.ngram && m > 0 && words >= m && self.spans.distinct_ngrams() > 0;
+        // One pass over the words hashes both sizes.
+        s.hits.clear();
+        s.span_hits.clear();
+        for_each_ngram_pair(
+            &s.tokens.hashes,
+            if with_ngrams { n } else { 0 },
+            if with_spans { m } else { 0 },
+            |span, j, h| {
+                let (index, size, hits) = if span {
+                    (&self.spans, m, &mut s.span_hits)
+                } else {
+                    (&self.ngrams, n, &mut s.hits)
+                };
+                for p in index.get(h) {
+                    let item_words = self.item_words(p.item);
+                    let pos = p.position as usize;
+                    if item_words[pos..pos + size] == s.tokens.hashes[j..j + size] {
+                        hits.push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
+                    }
+                }
+            },
+        );
+        s.hits.sort_unstable();
+        s.span_hits.sort_unstable();
+        if with_ngrams {
             let mut g = 0;
             while g < s.hits.len() {
                 let item = s.hits[g].0;
@@ -608,16 +638,13 @@ impl ReferenceIndex {
             }
         }
 
-        // Span criterion for items whose required run is shorter than n:
-        // the same chaining over min_span_words-grams.
-        let m = self.config.min_span_words;
-        if self.config.methods.ngram && m > 0 && words >= m && self.spans.distinct_ngrams() > 0 {
-            collect_hits(&self.spans, self, m, &s.tokens.hashes, &mut s.hits);
+        // The span index's hits, chained the same way.
+        if with_spans {
             let mut g = 0;
-            while g < s.hits.len() {
-                let item = s.hits[g].0;
-                let end = g + s.hits[g..].iter().take_while(|h| h.0 == item).count();
-                let (first, span_words) = longest_run(&s.hits[g..end], m);
+            while g < s.span_hits.len() {
+                let item = s.span_hits[g].0;
+                let end = g + s.span_hits[g..].iter().take_while(|h| h.0 == item).count();
+                let (first, span_words) = longest_run(&s.span_hits[g..end], m);
                 g = end;
                 let need = self
                     .config
@@ -692,29 +719,6 @@ impl ReferenceIndex {
         leaks.sort_by_key(|l| l.item);
         out.append(leaks);
     }
-}
-
-/// Every verified `n`-word window shared by the record and an item of
-/// `index`, as (item, diagonal, item position, record position, hash),
-/// sorted so that one item's hits are contiguous and runs are consecutive.
-fn collect_hits(
-    index: &NgramIndex,
-    reference: &ReferenceIndex,
-    n: usize,
-    record_words: &[u64],
-    hits: &mut Vec<(u32, i64, u32, u32, u64)>,
-) {
-    hits.clear();
-    for_each_ngram(record_words, n, |j, h| {
-        for p in index.get(h) {
-            let item_words = reference.item_words(p.item);
-            let pos = p.position as usize;
-            if item_words[pos..pos + n] == record_words[j..j + n] {
-                hits.push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
-            }
-        }
-    });
-    hits.sort_unstable();
 }
 
 /// The longest run of consecutive positions on one diagonal of one item's
