@@ -6,6 +6,7 @@ Real data: the vendored GSM8K test sample and T0 template sample (tests/data, wi
 licenses), and three more GSM8K test questions (MIT, openai/grade-school-math) quoted below.
 """
 
+# ruff: noqa: RUF001  (full-width punctuation in the CJK items is the point)
 from __future__ import annotations
 
 import gzip
@@ -165,3 +166,21 @@ def test_span_settings_out_of_range_are_a_one_line_usage_error(
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and flag.lstrip("-").replace("-", "_") in err[0], err
+
+
+def test_cjk_items_use_characters_for_the_span(tmp_path: Path) -> None:
+    # Written for this test. Each Han character is a token: 12 of them in the short item
+    # (no 13-gram), 30 in the long one.
+    short = "小红每天读十页书，读了三天。"
+    long = "小明有五个苹果，他给了小红两个，又买了三个。请问小明现在有几个苹果？"
+    reference = write(tmp_path / "ref.jsonl", [{"text": t} for t in (short, long)])
+    rows = [
+        {"text": "今天的作业：小红每天读十页书"},  # 8 of 12 characters: found
+        {"text": "完全不同的内容小明有五个苹果他给其他"},  # 8 of 30: not found
+        {"text": "练习：小明有五个苹果，他给了小红两个，又买"},  # 15 of 30: found
+    ]
+    result = detect(reference, write(tmp_path / "corpus.jsonl", rows), methods=["ngram"])
+    found = sorted((m.row, leak.item.row) for leak in result.leaks for m in leak.matches)
+    assert found == [(0, 0), (2, 1)]
+    span = next(m.span for leak in result.leaks for m in leak.matches if m.row == 0)
+    assert span is not None and span.text == "小红每天读十页书" and span.words == 8

@@ -107,8 +107,12 @@ def to_markdown(result: LeakageResult) -> str:
         *[f"- {line}" for line in summary_lines(result)],
         f"- methods: {', '.join(c['methods'])}; n-gram: {c['ngram']} words, "
         f"min shared n-grams {c['min_shared_ngrams']}, min ratio {c['min_ratio']}; "
-        f"span: {c['min_span_words']}+ words covering {c['min_span_ratio']} of an item; "
-        f"MinHash threshold {c['minhash_threshold']}",
+        + (
+            f"span: {c['min_span_words']}+ words covering {c['min_span_ratio']} of an item; "
+            if c["min_span_words"]
+            else "span criterion off; "
+        )
+        + f"MinHash threshold {c['minhash_threshold']}",
         "",
     ]
     if not result.leaks:
