@@ -23,6 +23,13 @@ on PyPI) when lm-eval is installed.
 
     .venv/bin/python bench/leakage_bench.py                 # table + bench/results/leakage.json
     .venv/bin/python bench/leakage_bench.py --no-janitor    # skip the peer
+    .venv/bin/python bench/leakage_bench.py --sweep         # choose the span criterion
+
+`--sweep` measures the span criterion's two settings (min_span_words, min_span_ratio) on
+harder ground: three truncations (50-80 % of the words) of every one of the 1319 items,
+plus every item whole, among the clean t0 records (n-gram method only). It reports recall
+on the truncations (and on those shorter than 13 words), false flags on t0 records, and
+pairs of distinct GSM8K items reported for each other's records (cross-matches).
 """
 
 from __future__ import annotations
@@ -157,6 +164,7 @@ def score(flagged: dict[int, set[int]], setup: dict[str, Any], ngram: int) -> di
     truth = setup["truth"]
     per_kind: dict[str, list[int]] = {k: [0, 0] for k in KINDS}
     long_parts = [0, 0]
+    short_parts = [0, 0]
     clean = false_flags = 0
     reported_items: set[int] = set()
     for row, plant in enumerate(truth):
@@ -170,15 +178,17 @@ def score(flagged: dict[int, set[int]], setup: dict[str, Any], ngram: int) -> di
         hit = item in items
         per_kind[kind][0] += hit
         per_kind[kind][1] += 1
-        if kind == "truncated" and setup["part_words"][row] >= ngram:
-            long_parts[0] += hit
-            long_parts[1] += 1
+        if kind == "truncated":
+            parts = long_parts if setup["part_words"][row] >= ngram else short_parts
+            parts[0] += hit
+            parts[1] += 1
     return {
         "recall": {k: (h / n if n else None) for k, (h, n) in per_kind.items()},
         "counts": {k: {"found": h, "planted": n} for k, (h, n) in per_kind.items()},
         "recall_truncated_at_least_n_words": long_parts[0] / long_parts[1]
         if long_parts[1]
         else None,
+        "truncated_shorter_than_n_words": {"found": short_parts[0], "planted": short_parts[1]},
         "clean_records": clean,
         "false_flags": false_flags,
         "false_flag_rate": false_flags / clean,
@@ -187,7 +197,11 @@ def score(flagged: dict[int, set[int]], setup: dict[str, Any], ngram: int) -> di
 
 
 def run_curagate(
-    setup: dict[str, Any], methods: tuple[str, ...], threads: int, ngram: int = 13
+    setup: dict[str, Any],
+    methods: tuple[str, ...],
+    threads: int,
+    ngram: int = 13,
+    min_span_words: int = 8,
 ) -> dict[str, Any]:
     from curagate.io import read_batches
     from curagate.leakage import LeakageIndex, detect
@@ -198,6 +212,7 @@ def run_curagate(
         [setup["corpus"]],
         methods=methods,
         ngram=ngram,
+        min_span_words=min_span_words,
         reference_text_field="question",
         threads=threads,
     )
@@ -211,7 +226,12 @@ def run_curagate(
 
     # Core scan throughput: keys already in memory, one thread, best of three.
     index = LeakageIndex.build(
-        [setup["reference"]], text_field="question", methods=methods, ngram=ngram, threads=1
+        [setup["reference"]],
+        text_field="question",
+        methods=methods,
+        ngram=ngram,
+        min_span_words=min_span_words,
+        threads=1,
     )
     batches = [b.keys for b in read_batches([setup["corpus"]])]
     nbytes = sum(len(k.buffers()[2]) if k.buffers()[2] is not None else 0 for k in batches)
@@ -279,6 +299,87 @@ def _janitor_ngrams(janitor: Any, text: str) -> list[str]:
     return [" ".join(words[i : i + 13]) for i in range(len(words) - 12)]
 
 
+SWEEP = ((0, 0.5), (8, 0.3), (8, 0.4), (8, 0.5), (8, 0.6), (6, 0.5), (10, 0.5), (12, 0.5))
+
+
+def sweep(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    from curagate.leakage import detect
+
+    rng = random.Random(args.seed)
+    questions = [r["question"] for r in load_gsm8k(args.gsm8k)]
+    texts = [f"{r['prompt']}\n{r['completion']}" for r in load_t0(args.t0)]
+    truth: list[tuple[str, int] | None] = [None] * len(texts)
+    for i, q in enumerate(questions):
+        for _ in range(3):
+            texts.append(edit("truncated", q, rng))
+            truth.append(("truncated", i))
+        texts.append(q)
+        truth.append(("whole", i))
+    reference = workdir / "gsm8k_test.jsonl"
+    reference.write_text("".join(json.dumps({"question": q}) + "\n" for q in questions))
+    corpus = workdir / "sweep.jsonl"
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    rows: list[dict[str, Any]] = []
+    for words, ratio in SWEEP:
+        result = detect(
+            [reference],
+            [corpus],
+            methods=("ngram",),
+            min_span_words=words,
+            min_span_ratio=ratio,
+            reference_text_field="question",
+            threads=args.threads,
+        )
+        flagged: dict[int, set[int]] = {}
+        for leak in result.leaks:
+            for m in leak.matches:
+                flagged.setdefault(m.row, set()).add(leak.item.index)
+        found = planted = short_found = short_planted = false_flags = 0
+        cross: set[tuple[int, int]] = set()
+        for row, plant in enumerate(truth):
+            items = flagged.get(row, set())
+            if plant is None:
+                false_flags += bool(items)
+                continue
+            kind, i = plant
+            cross |= {(min(i, j), max(i, j)) for j in items if j != i}
+            if kind == "truncated":
+                planted += 1
+                found += i in items
+                if len(texts[row].split()) < 13:
+                    short_planted += 1
+                    short_found += i in items
+        rows.append(
+            {
+                "min_span_words": words,
+                "min_span_ratio": ratio,
+                "truncated": {"found": found, "planted": planted},
+                "truncated_under_13_words": {"found": short_found, "planted": short_planted},
+                "false_flags": false_flags,
+                "clean_records": sum(t is None for t in truth),
+                "cross_item_pairs": len(cross),
+            }
+        )
+    return rows
+
+
+def sweep_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| min_span_words | min_span_ratio | truncated recall | parts < 13 words "
+        "| false flags (t0) | cross-item pairs |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        t, s = r["truncated"], r["truncated_under_13_words"]
+        lines.append(
+            f"| {r['min_span_words'] or 'off'} | {r['min_span_ratio']} "
+            f"| {100 * t['found'] / t['planted']:.2f}% ({t['found']} / {t['planted']}) "
+            f"| {s['found']} / {s['planted']} | {r['false_flags']} / {r['clean_records']} "
+            f"| {r['cross_item_pairs']} |"
+        )
+    return "\n".join(lines)
+
+
 def table(results: dict[str, dict[str, Any]]) -> str:
     names = list(results)
     lines = ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -295,6 +396,13 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     row(
         "recall truncated, parts >= n words",
         [pct(results[n]["recall_truncated_at_least_n_words"]) for n in names],
+    )
+    row(
+        "truncated parts < n words found",
+        [
+            "{found} / {planted}".format(**results[n]["truncated_shorter_than_n_words"])
+            for n in names
+        ],
     )
     row(
         "false flags on clean records",
@@ -320,8 +428,17 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1, help="threads for the end-to-end run")
     p.add_argument("--no-janitor", action="store_true")
     p.add_argument("--janitor-limit", type=int, default=None, help="scan only the first N records")
+    p.add_argument("--sweep", action="store_true", help="sweep the span criterion's settings")
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results" / "leakage.json")
     args = p.parse_args()
+    if args.sweep:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = sweep(args, Path(tmp))
+        print(sweep_table(rows))
+        out = args.out.with_name("leakage_sweep.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2) + "\n")
+        return 0
     if args.per_kind * len(KINDS) > 1319:
         p.error("--per-kind too large: GSM8K test has 1319 items")
     with tempfile.TemporaryDirectory() as tmp:
@@ -337,7 +454,12 @@ def main() -> int:
                 setup, ("exact", "ngram", "minhash"), args.threads
             ),
             "curagate (ngram only)": run_curagate(setup, ("ngram",), args.threads),
-            "curagate (ngram only, n=8)": run_curagate(setup, ("ngram",), args.threads, 8),
+            "curagate (ngram only, no span)": run_curagate(
+                setup, ("ngram",), args.threads, min_span_words=0
+            ),
+            "curagate (ngram only, n=8, no span)": run_curagate(
+                setup, ("ngram",), args.threads, 8, min_span_words=0
+            ),
         }
         if not args.no_janitor:
             jan = run_janitor(setup, args.janitor_limit)

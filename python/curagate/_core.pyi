@@ -327,6 +327,8 @@ class ReferenceIndex:
         min_shared_ngrams: int = 1,
         min_ratio: float = 0.0,
         max_ngram_items: int = 10,
+        min_span_words: int = 8,
+        min_span_ratio: float = 0.5,
         minhash_threshold: float = 0.8,
         num_perm: int = 128,
         shingle_words: int = 3,

@@ -96,6 +96,10 @@ class DecontaminateConfig(_Strict):
     ngram: int = Field(13, ge=8, le=50)
     methods: list[Literal["exact", "ngram", "minhash"]] = ["exact", "ngram", "minhash"]
     min_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    # A contiguous run of >= min_span_words of an item covering >= min_span_ratio of it
+    # also flags (items and truncations shorter than ngram); 0 words: off.
+    min_span_words: int = Field(8, ge=0, le=50)
+    min_span_ratio: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class SemanticConfig(_Strict):

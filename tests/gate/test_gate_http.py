@@ -367,7 +367,15 @@ def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, s
     )
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
-    assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == ["s31"]
+    # s33..s39 are "Review N: long complaint about delivery, packaging and missing parts": the
+    # training row holds 8 of their 10 words in a row, a leak by the span criterion.
+    assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == [
+        "s31",
+        "s33",
+        "s35",
+        "s37",
+        "s39",
+    ]
 
 
 def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
@@ -391,7 +399,11 @@ def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
         train_data=[str(train)],
     )
     line = 1 + next(k for k, i in enumerate(items) if i["prompt"] == LEAKED_PROMPT)
-    assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == [f"data:{line}"]
+    # The other four are the items holding the same review text (see the test above).
+    assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == [
+        f"data:{line}",
+        *(f"data:{line + k}" for k in (2, 4, 6, 8)),
+    ]
     gate_items = [json.loads(x) for x in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
     assert f"data:{line}" in {i["id"] for i in gate_items}
 
@@ -490,6 +502,30 @@ def test_min_ratio_keeps_a_shared_template_from_flagging_an_item(
     )
     assert strict.report["contamination"]["leaked_reference_items"] == 1
     assert lenient.report["contamination"]["leaked_reference_items"] == 0
+
+
+def test_a_short_truncation_of_a_golden_item_fails_the_gate_unless_the_span_rule_is_off(
+    tmp_path, golden_dir, servers
+) -> None:
+    # 18 words: a 9-word part of it has no 13-gram; the span criterion (>= 8 words
+    # covering >= half of the item) finds it, `min_span_words: 0` turns that off.
+    prompt = "Review 31: the blender arrived late but it crushes ice well and the jar cleans easily"
+    items = [{**i, "prompt": prompt} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    train = _train_file(tmp_path, ["my note: it crushes ice well and the jar cleans easily"])
+    gate = _contamination_gate(tmp_path, golden_dir)
+    found = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "a", train_data=[str(train)]
+    )
+    gate.write_text(
+        gate.read_text().replace("{on_leak: fail}", "{on_leak: fail, min_span_words: 0}")
+    )
+    off = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "b", train_data=[str(train)]
+    )
+    assert found.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == ["s31"]
+    assert off.report["contamination"]["leaked_reference_items"] == 0
 
 
 def test_an_endpoint_candidate_cannot_be_signed(tmp_path, golden_dir, servers) -> None:

@@ -55,7 +55,7 @@ def _state(index: LeakageIndex) -> dict[str, object]:
     return state
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "version"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "version", "old"])
 def test_a_damaged_blob_is_a_clear_error(damage: str) -> None:
     state = _state(LeakageIndex.build(DATA))
     blob = bytearray(state["core"])  # type: ignore[arg-type]
@@ -63,14 +63,19 @@ def test_a_damaged_blob_is_a_clear_error(damage: str) -> None:
         blob = blob[: len(blob) // 2]
     elif damage == "flip":
         blob[len(blob) // 2] ^= 0xFF
-    else:
+    elif damage == "version":
         blob[8] += 1  # the format version, right after the 8 magic bytes
+    else:
+        # Version 1 (before the span criterion's index): refused, not misread. Re-sealing
+        # is not needed, the version is checked before the checksum.
+        blob[8:12] = (1).to_bytes(4, "little")
     with pytest.raises(_core.IndexFormatError) as core_error:
         _core.leakage_index_from_bytes(bytes(blob))
     expected = {
         "truncate": "truncated",
         "flip": "checksum mismatch",
         "version": "format version",
+        "old": "format version 1, this curagate reads version 2",
     }[damage]
     assert expected in str(core_error.value)
     # Through pickle (what a worker does): a curagate input error, one line.

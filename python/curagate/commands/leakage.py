@@ -90,6 +90,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ignore n-grams found in more than K reference items (boilerplate); 0: keep all",
     )
     parser.add_argument(
+        "--min-span-words",
+        type=int,
+        default=8,
+        metavar="M",
+        help="also flag a contiguous run of >= M of an item's words (with --min-span-ratio; "
+        "finds items and truncations shorter than --ngram); 0: off, else 4..50 (default 8)",
+    )
+    parser.add_argument(
+        "--min-span-ratio",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="share of the item's words such a run must cover (default 0.5)",
+    )
+    parser.add_argument(
         "--minhash-threshold",
         type=float,
         default=0.8,
@@ -140,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
         min_shared_ngrams=args.min_shared_ngrams,
         min_ratio=args.min_ratio,
         max_ngram_items=args.max_ngram_items,
+        min_span_words=args.min_span_words,
+        min_span_ratio=args.min_span_ratio,
         minhash_threshold=args.minhash_threshold,
         reference_format=args.reference_format,
         reference_text_field=args.reference_text_field,

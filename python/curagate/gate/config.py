@@ -218,6 +218,10 @@ class Contamination(_Strict):
     ngram: Annotated[int, Field(ge=1)] = 13
     min_shared_ngrams: Annotated[int, Field(ge=1)] = 1
     min_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # A contiguous run of >= min_span_words of an item covering >= min_span_ratio of it
+    # also flags (short items, short truncations); 0 words: off.
+    min_span_words: Annotated[int, Field(ge=0, le=50)] = 8
+    min_span_ratio: Annotated[float, Field(ge=0, le=1)] = 0.5
     methods: Annotated[list[LeakMethod], Field(min_length=1)] = Field(
         default_factory=lambda: list(LEAK_METHODS)
     )

@@ -754,6 +754,8 @@ def _contamination(
             methods=pol.methods,
             min_shared_ngrams=pol.min_shared_ngrams,
             min_ratio=pol.min_ratio,
+            min_span_words=pol.min_span_words,
+            min_span_ratio=pol.min_span_ratio,
             reference_text_field=_text_field(files[0]),
         )
         leaked += int(result.leaked_reference_items)

@@ -13,6 +13,11 @@ memory is the index plus one batch. Three methods, each switchable:
     over the item's distinct n-grams) raise the bar. N-grams found in more
     than ``max_ngram_items`` reference items (a prompt template shared by a
     golden set) are boilerplate, not evidence, and are not indexed.
+    The same method also flags a record holding a contiguous run of at least
+    ``min_span_words`` (8) of an item's words covering at least
+    ``min_span_ratio`` (0.5) of the item: short items and short truncations
+    have no 13-gram, while a stock phrase shared with a long item covers too
+    little of it.
 ``minhash``
     MinHash near match of the whole record and the whole item (3-word
     shingles, estimated Jaccard >= ``minhash_threshold``, default 0.8).
@@ -22,8 +27,9 @@ Myanmar) each character is a token: there an n-gram is n characters.
 Quarantined corpus rows (failed format validation) are scanned by every
 string they hold; rows that cannot be parsed are reported as unreadable.
 
-Items shorter than ``ngram`` words have no n-gram: exact and MinHash still
-match them, and they are listed as ``too_short_for_ngram`` in the result.
+Items shorter than ``ngram`` words have no n-gram: the span criterion, exact
+and MinHash still match them, and they are listed as ``too_short_for_ngram`` in
+the result.
 Text compared is each record's key (see :mod:`curagate.records`) and,
 separately, every other string of the record (spans then point into those
 strings joined by newlines), normalized (NFKC, lowercase, punctuation
@@ -51,7 +57,7 @@ from curagate.io import expand_inputs, read_batches
 from curagate.records import Batch, Quarantined
 
 METHODS = ("exact", "ngram", "minhash")
-SCHEMA_VERSION = 2  # 2: quarantined rows scanned, unreadable rows listed
+SCHEMA_VERSION = 3  # 2: quarantined rows scanned, unreadable rows listed; 3: span settings
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -306,6 +312,8 @@ class LeakageIndex:
         min_shared_ngrams: int = 1,
         min_ratio: float = 0.0,
         max_ngram_items: int = 10,
+        min_span_words: int = 8,
+        min_span_ratio: float = 0.5,
         minhash_threshold: float = 0.8,
         num_perm: int = 128,
         shingle_words: int = 3,
@@ -319,6 +327,8 @@ class LeakageIndex:
             "min_shared_ngrams": min_shared_ngrams,
             "min_ratio": min_ratio,
             "max_ngram_items": max_ngram_items,
+            "min_span_words": min_span_words,
+            "min_span_ratio": min_span_ratio,
             "minhash_threshold": minhash_threshold,
             "num_perm": num_perm,
             "shingle_words": shingle_words,
@@ -332,6 +342,8 @@ class LeakageIndex:
                 min_shared_ngrams=min_shared_ngrams,
                 min_ratio=min_ratio,
                 max_ngram_items=max_ngram_items,
+                min_span_words=min_span_words,
+                min_span_ratio=min_span_ratio,
                 minhash_threshold=minhash_threshold,
                 num_perm=num_perm,
                 shingle_words=shingle_words,
@@ -489,6 +501,8 @@ def detect(
     min_shared_ngrams: int = 1,
     min_ratio: float = 0.0,
     max_ngram_items: int = 10,
+    min_span_words: int = 8,
+    min_span_ratio: float = 0.5,
     minhash_threshold: float = 0.8,
     reference_format: str | None = None,
     reference_text_field: str | None = None,
@@ -512,8 +526,10 @@ def detect(
 
     Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``)
     except n-grams shared by more than ``max_ngram_items`` (10) reference
-    items, which are the reference set's boilerplate; MinHash at estimated
-    Jaccard 0.8. Reference and corpus are read with
+    items, which are the reference set's boilerplate; so does a contiguous
+    run of at least ``min_span_words`` (8) of an item's words that covers at
+    least ``min_span_ratio`` (0.5) of them (``min_span_words=0``: off);
+    MinHash at estimated Jaccard 0.8. Reference and corpus are read with
     :func:`curagate.io.read_batches`; ``format``/``text_field`` apply to the
     corpus, ``reference_format``/``reference_text_field`` to the reference.
 
@@ -530,6 +546,8 @@ def detect(
         min_shared_ngrams=min_shared_ngrams,
         min_ratio=min_ratio,
         max_ngram_items=max_ngram_items,
+        min_span_words=min_span_words,
+        min_span_ratio=min_span_ratio,
         minhash_threshold=minhash_threshold,
         threads=threads,
     )

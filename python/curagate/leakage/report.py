@@ -76,9 +76,16 @@ def summary_lines(result: LeakageResult) -> list[str]:
             f"they are not known to be clean (first: {place}: {first.reason})"
         )
     if result.too_short_items:
+        c = result.config
+        span = c.get("min_span_words", 0)
+        how = (
+            f"matched by exact, minhash and (from {span} words) the span criterion"
+            if span and "ngram" in c["methods"]
+            else "matched by exact and minhash only"
+        )
         lines.append(
             f"{len(result.too_short_items)} reference item(s) shorter than "
-            f"{result.config['ngram']} words: matched by exact and minhash only"
+            f"{c['ngram']} words: {how}"
         )
     if result.empty_items:
         lines.append(
@@ -100,7 +107,12 @@ def to_markdown(result: LeakageResult) -> str:
         *[f"- {line}" for line in summary_lines(result)],
         f"- methods: {', '.join(c['methods'])}; n-gram: {c['ngram']} words, "
         f"min shared n-grams {c['min_shared_ngrams']}, min ratio {c['min_ratio']}; "
-        f"MinHash threshold {c['minhash_threshold']}",
+        + (
+            f"span: {c['min_span_words']}+ words covering {c['min_span_ratio']} of an item; "
+            if c["min_span_words"]
+            else "span criterion off; "
+        )
+        + f"MinHash threshold {c['minhash_threshold']}",
         "",
     ]
     if not result.leaks:

@@ -27,6 +27,8 @@ class DecontaminateStep(BaseStep):
                 ngram=d.ngram,
                 methods=d.methods,
                 min_ratio=d.min_ratio,
+                min_span_words=d.min_span_words,
+                min_span_ratio=d.min_span_ratio,
                 threads=cfg.threads,
             )
         self._leaked: list[pa.Array] = []

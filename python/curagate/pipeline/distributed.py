@@ -201,9 +201,14 @@ def run(
         # object store) as the core's serialized index, not rebuilt per worker.
         index = DecontaminateStep(cfg).index
         d = cfg.decontaminate
-        reference = stages.reference_of(
-            index, {"ngram": d.ngram, "methods": list(d.methods), "min_ratio": d.min_ratio}, threads
-        )
+        settings = {
+            "ngram": d.ngram,
+            "methods": list(d.methods),
+            "min_ratio": d.min_ratio,
+            "min_span_words": d.min_span_words,
+            "min_span_ratio": d.min_span_ratio,
+        }
+        reference = stages.reference_of(index, settings, threads)
     plan = Plan(cfg, shards, str(work.resolve()), reference, threads)
 
     fingerprint = _fingerprint(plan, remote)

@@ -131,7 +131,7 @@ pub struct ReferenceIndex {
 impl ReferenceIndex {
     #[new]
     #[pyo3(signature = (*, ngram=13, methods=vec!["exact".to_string(), "ngram".to_string(), "minhash".to_string()],
-        min_shared_ngrams=1, min_ratio=0.0, max_ngram_items=10, minhash_threshold=0.8, num_perm=128, shingle_words=3, seed=1,
+        min_shared_ngrams=1, min_ratio=0.0, max_ngram_items=10, min_span_words=8, min_span_ratio=0.5, minhash_threshold=0.8, num_perm=128, shingle_words=3, seed=1,
         threads=None, nfkc=true, lowercase=true, strip_punctuation=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -140,6 +140,8 @@ impl ReferenceIndex {
         min_shared_ngrams: usize,
         min_ratio: f64,
         max_ngram_items: usize,
+        min_span_words: usize,
+        min_span_ratio: f64,
         minhash_threshold: f64,
         num_perm: usize,
         shingle_words: usize,
@@ -172,6 +174,8 @@ impl ReferenceIndex {
             min_shared_ngrams,
             min_ratio,
             max_ngram_items,
+            min_span_words,
+            min_span_ratio,
             minhash_threshold,
             num_perm,
             shingle_words,

@@ -11,6 +11,11 @@
 //!   lm-evaluation-harness) with a reference item. Reported per pair: distinct
 //!   shared n-grams, their ratio to the item's distinct n-grams, and the
 //!   longest matched span with character offsets into both original texts.
+//!   The same method also flags a record holding a contiguous run of at
+//!   least `min_span_words` of an item's words that covers at least
+//!   `min_span_ratio` of the item (the *span* criterion): a short item, or a
+//!   short truncation of one, has no n-gram, while a stock phrase shared with
+//!   a long item covers too little of it to count.
 //! * **minhash**: MinHash (LSH candidates, then the signature estimate) of
 //!   the whole record against the whole item, over word shingles.
 //!
@@ -36,7 +41,7 @@ use crate::hash::content_hash;
 use crate::text::NormalizeOptions;
 use crate::{Error, Result};
 pub use column::TextSource;
-use ngram_index::{for_each_ngram, FastMap, NgramIndex, NgramIndexBuilder};
+use ngram_index::{for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder};
 use tokens::{chars_at, tokenize_into, Tokens};
 
 /// Which methods run.
@@ -71,6 +76,13 @@ pub struct LeakageConfig {
     /// reference set's boilerplate (a shared prompt template) and is not
     /// indexed (default 10; 0: index every n-gram).
     pub max_ngram_items: usize,
+    /// Span criterion of the n-gram method: a record also leaks an item when
+    /// it holds a contiguous run of at least this many of the item's words
+    /// (default 8; 0: off)...
+    pub min_span_words: usize,
+    /// ...that covers at least this share of the item's words (default 0.5).
+    /// Independent of `min_shared_ngrams` and `min_ratio`.
+    pub min_span_ratio: f64,
     /// Estimated Jaccard similarity for a MinHash match (default 0.8).
     pub minhash_threshold: f64,
     pub num_perm: usize,
@@ -88,6 +100,8 @@ impl Default for LeakageConfig {
             min_shared_ngrams: 1,
             max_ngram_items: 10,
             min_ratio: 0.0,
+            min_span_words: 8,
+            min_span_ratio: 0.5,
             minhash_threshold: 0.8,
             num_perm: 128,
             shingle_words: 3,
@@ -120,6 +134,21 @@ impl LeakageConfig {
                 format!("must be in [0, 1], got {}", self.min_ratio),
             ));
         }
+        if self.min_span_words != 0 && !(4..=50).contains(&self.min_span_words) {
+            return Err(Error::param(
+                "min_span_words",
+                format!(
+                    "must be 0 (off) or in 4..=50 words, got {}",
+                    self.min_span_words
+                ),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.min_span_ratio) {
+            return Err(Error::param(
+                "min_span_ratio",
+                format!("must be in [0, 1], got {}", self.min_span_ratio),
+            ));
+        }
         if !(self.minhash_threshold > 0.0 && self.minhash_threshold <= 1.0) {
             return Err(Error::param(
                 "minhash_threshold",
@@ -130,6 +159,26 @@ impl LeakageConfig {
             return Err(Error::param("shingle_words", "must be at least 1"));
         }
         Ok(())
+    }
+
+    /// Words a run must have to leak an item of `words` words by the span
+    /// criterion; `None` when the criterion is off or the item too short.
+    pub fn span_required(&self, words: usize) -> Option<usize> {
+        if self.min_span_words == 0 || !self.methods.ngram || words == 0 {
+            return None;
+        }
+        // The epsilon keeps 0.6 * 10 from rounding up to 7.
+        let share = (self.min_span_ratio * words as f64 - 1e-9).ceil().max(0.0) as usize;
+        let need = share.max(self.min_span_words);
+        (need <= words).then_some(need)
+    }
+
+    /// Whether an item of `words` words goes into the span index: a run of
+    /// the required length can be shorter than `ngram`, so the n-gram index
+    /// alone would not see it.
+    fn needs_span_index(&self, words: usize) -> bool {
+        self.span_required(words)
+            .is_some_and(|need| need < self.ngram)
     }
 }
 
@@ -189,6 +238,7 @@ pub struct ReferenceIndexBuilder {
     char_spans: Vec<(u32, u32)>,
     exact: FastMap<u128, Vec<u32>>,
     ngrams: NgramIndexBuilder,
+    spans: NgramIndexBuilder,
     signatures: Vec<u32>,
 }
 
@@ -215,6 +265,7 @@ impl ReferenceIndexBuilder {
             char_spans: Vec::new(),
             exact: FastMap::default(),
             ngrams: NgramIndexBuilder::default(),
+            spans: NgramIndexBuilder::default(),
             signatures: Vec::new(),
         })
     }
@@ -267,6 +318,10 @@ impl ReferenceIndexBuilder {
                         self.ngrams.add(id, &p.tokens.hashes, n);
                     }
                 }
+                if self.config.needs_span_index(words) {
+                    self.spans
+                        .add(id, &p.tokens.hashes, self.config.min_span_words);
+                }
             }
             self.items.push(ItemInfo {
                 words: words as u32,
@@ -298,6 +353,11 @@ impl ReferenceIndexBuilder {
             info.ngrams -= common;
             info.common_ngrams = common;
         }
+        // Boilerplate runs (a template shared by many short items) are left
+        // out of the span index too; its per-item counts are not reported.
+        let (spans, _) = self
+            .spans
+            .finish(self.items.len(), self.config.max_ngram_items);
         let bands_rows = lsh_params(&self.config, self.hasher.as_ref());
         let lsh = lsh_table(
             &self.items,
@@ -315,6 +375,7 @@ impl ReferenceIndexBuilder {
             char_spans: self.char_spans,
             exact: self.exact,
             ngrams,
+            spans,
             signatures: self.signatures,
             lsh,
         }
@@ -390,6 +451,9 @@ pub struct ReferenceIndex {
     char_spans: Vec<(u32, u32)>,
     exact: FastMap<u128, Vec<u32>>,
     ngrams: NgramIndex,
+    /// `min_span_words`-grams of the items whose required span is shorter
+    /// than `ngram` (see [`LeakageConfig::needs_span_index`]).
+    spans: NgramIndex,
     signatures: Vec<u32>,
     lsh: FastMap<u64, Vec<u32>>,
 }
@@ -400,6 +464,8 @@ struct Scratch {
     tokens: Tokens,
     /// (item, diagonal, item position, record position, n-gram hash)
     hits: Vec<(u32, i64, u32, u32, u64)>,
+    /// The same for the span index's `min_span_words`-grams.
+    span_hits: Vec<(u32, i64, u32, u32, u64)>,
     hashes: Vec<u64>,
     candidates: Vec<u32>,
     shingles: Vec<[u8; 8]>,
@@ -493,49 +559,47 @@ impl ReferenceIndex {
         }
 
         let n = self.config.ngram;
-        if self.config.methods.ngram && words >= n {
-            s.hits.clear();
-            let record_words = &s.tokens.hashes;
-            for_each_ngram(record_words, n, |j, h| {
-                for p in self.ngrams.get(h) {
+        let m = self.config.min_span_words;
+        let with_ngrams = self.config.methods.ngram && words >= n;
+        // Span criterion for items whose required run is shorter than n.
+        let with_spans =
+            self.config.methods.ngram && m > 0 && words >= m && self.spans.distinct_ngrams() > 0;
+        // One pass over the words hashes both sizes.
+        s.hits.clear();
+        s.span_hits.clear();
+        for_each_ngram_pair(
+            &s.tokens.hashes,
+            if with_ngrams { n } else { 0 },
+            if with_spans { m } else { 0 },
+            |span, j, h| {
+                let (index, size, hits) = if span {
+                    (&self.spans, m, &mut s.span_hits)
+                } else {
+                    (&self.ngrams, n, &mut s.hits)
+                };
+                for p in index.get(h) {
                     let item_words = self.item_words(p.item);
                     let pos = p.position as usize;
-                    if item_words[pos..pos + n] == record_words[j..j + n] {
-                        s.hits
-                            .push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
+                    if item_words[pos..pos + size] == s.tokens.hashes[j..j + size] {
+                        hits.push((p.item, j as i64 - pos as i64, p.position, j as u32, h));
                     }
                 }
-            });
-            s.hits.sort_unstable();
+            },
+        );
+        s.hits.sort_unstable();
+        s.span_hits.sort_unstable();
+        if with_ngrams {
             let mut g = 0;
             while g < s.hits.len() {
                 let item = s.hits[g].0;
-                let mut end = g;
-                while end < s.hits.len() && s.hits[end].0 == item {
-                    end += 1;
-                }
+                let end = g + s.hits[g..].iter().take_while(|h| h.0 == item).count();
                 let group = &s.hits[g..end];
                 s.hashes.clear();
                 s.hashes.extend(group.iter().map(|h| h.4));
                 s.hashes.sort_unstable();
                 s.hashes.dedup();
                 let shared = s.hashes.len() as u32;
-                // Longest run of consecutive positions on one diagonal.
-                let (mut best_start, mut best_len) = (0usize, 0usize);
-                let mut run_start = 0usize;
-                for k in 0..group.len() {
-                    let continues =
-                        k > 0 && group[k].1 == group[k - 1].1 && group[k].2 == group[k - 1].2 + 1;
-                    if !continues {
-                        run_start = k;
-                    }
-                    if k + 1 - run_start > best_len {
-                        best_len = k + 1 - run_start;
-                        best_start = run_start;
-                    }
-                }
-                let first = group[best_start];
-                let span_words = best_len + n - 1;
+                let (first, span_words) = longest_run(group, n);
                 let (reference_start, reference_end) =
                     self.item_span(item, first.2 as usize, first.2 as usize + span_words);
                 let (record_start, record_end) =
@@ -547,10 +611,16 @@ impl ReferenceIndex {
                     record_end,
                     words: span_words as u32,
                 };
-                let total = self.items[item as usize].ngrams.max(1);
+                let info = &self.items[item as usize];
+                let total = info.ngrams.max(1);
                 let ratio = shared as f64 / total as f64;
-                let flagged = shared as usize >= self.config.min_shared_ngrams
-                    && ratio >= self.config.min_ratio;
+                let contained = self
+                    .config
+                    .span_required(info.words as usize)
+                    .is_some_and(|need| span_words >= need);
+                let flagged = contained
+                    || (shared as usize >= self.config.min_shared_ngrams
+                        && ratio >= self.config.min_ratio);
                 let leak = match leaks.iter_mut().position(|l| l.item == item) {
                     Some(i) => &mut leaks[i],
                     None => {
@@ -565,6 +635,45 @@ impl ReferenceIndex {
                     leak.longest = Some(span);
                 }
                 g = end;
+            }
+        }
+
+        // The span index's hits, chained the same way.
+        if with_spans {
+            let mut g = 0;
+            while g < s.span_hits.len() {
+                let item = s.span_hits[g].0;
+                let end = g + s.span_hits[g..].iter().take_while(|h| h.0 == item).count();
+                let (first, span_words) = longest_run(&s.span_hits[g..end], m);
+                g = end;
+                let need = self
+                    .config
+                    .span_required(self.items[item as usize].words as usize);
+                if need.is_none_or(|need| span_words < need) {
+                    continue;
+                }
+                let (reference_start, reference_end) =
+                    self.item_span(item, first.2 as usize, first.2 as usize + span_words);
+                let (record_start, record_end) =
+                    record_span(first.3 as usize, first.3 as usize + span_words);
+                let span = Span {
+                    reference_start,
+                    reference_end,
+                    record_start,
+                    record_end,
+                    words: span_words as u32,
+                };
+                let leak = match leaks.iter_mut().position(|l| l.item == item) {
+                    Some(i) => &mut leaks[i],
+                    None => {
+                        leaks.push(empty_leak(record, item));
+                        leaks.last_mut().expect("just pushed")
+                    }
+                };
+                leak.ngram = true;
+                if !leak.exact && leak.longest.is_none_or(|l| l.words < span.words) {
+                    leak.longest = Some(span);
+                }
             }
         }
 
@@ -610,6 +719,27 @@ impl ReferenceIndex {
         leaks.sort_by_key(|l| l.item);
         out.append(leaks);
     }
+}
+
+/// The longest run of consecutive positions on one diagonal of one item's
+/// hits: its first hit and its length in words.
+fn longest_run(
+    group: &[(u32, i64, u32, u32, u64)],
+    n: usize,
+) -> ((u32, i64, u32, u32, u64), usize) {
+    let (mut best_start, mut best_len) = (0usize, 0usize);
+    let mut run_start = 0usize;
+    for k in 0..group.len() {
+        let continues = k > 0 && group[k].1 == group[k - 1].1 && group[k].2 == group[k - 1].2 + 1;
+        if !continues {
+            run_start = k;
+        }
+        if k + 1 - run_start > best_len {
+            best_len = k + 1 - run_start;
+            best_start = run_start;
+        }
+    }
+    (group[best_start], best_len + n - 1)
 }
 
 fn empty_leak(record: u32, item: u32) -> Leak {

@@ -32,6 +32,35 @@ pub fn for_each_ngram(words: &[u64], n: usize, mut f: impl FnMut(usize, u64)) {
     }
 }
 
+/// [`for_each_ngram`] for two sizes in one pass over the words (a size of 0
+/// is skipped): `f(false, position, hash)` for each `n`-gram and
+/// `f(true, position, hash)` for each `m`-gram, with the same hashes.
+pub fn for_each_ngram_pair(words: &[u64], n: usize, m: usize, mut f: impl FnMut(bool, usize, u64)) {
+    let pow = |k: usize| (0..k).fold(1u64, |acc, _| acc.wrapping_mul(BASE)); // BASE^k
+    let (pn, pm) = (pow(n), pow(m));
+    let (mut hn, mut hm) = (0u64, 0u64);
+    for (i, &w) in words.iter().enumerate() {
+        if n > 0 {
+            hn = hn.wrapping_mul(BASE).wrapping_add(w);
+            if i >= n {
+                hn = hn.wrapping_sub(words[i - n].wrapping_mul(pn));
+            }
+            if i + 1 >= n {
+                f(false, i + 1 - n, mix(hn));
+            }
+        }
+        if m > 0 {
+            hm = hm.wrapping_mul(BASE).wrapping_add(w);
+            if i >= m {
+                hm = hm.wrapping_sub(words[i - m].wrapping_mul(pm));
+            }
+            if i + 1 >= m {
+                f(true, i + 1 - m, mix(hm));
+            }
+        }
+    }
+}
+
 #[inline]
 fn mix(mut h: u64) -> u64 {
     h ^= h >> 33;
@@ -229,6 +258,28 @@ mod tests {
             let mut rolled = Vec::new();
             for_each_ngram(&words, n, |_, h| rolled.push(h));
             assert_eq!(rolled, naive(&words, n), "n={n}");
+        }
+    }
+
+    #[test]
+    fn one_pass_over_two_sizes_gives_each_size_s_hashes() {
+        let words: Vec<u64> = (0..30u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9) ^ 5)
+            .collect();
+        for (n, m) in [(13, 8), (8, 13), (13, 0), (0, 8), (5, 5), (40, 8)] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for_each_ngram_pair(&words, n, m, |second, pos, h| {
+                if second {
+                    b.push((pos, h))
+                } else {
+                    a.push((pos, h))
+                }
+            });
+            let mut want_a = Vec::new();
+            for_each_ngram(&words, n, |pos, h| want_a.push((pos, h)));
+            let mut want_b = Vec::new();
+            for_each_ngram(&words, m, |pos, h| want_b.push((pos, h)));
+            assert_eq!((a, b), (want_a, want_b), "n={n} m={m}");
         }
     }
 

@@ -21,7 +21,8 @@ use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// Bump on any change of the body layout; older blobs are then refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added the span criterion (its two settings and its index).
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
@@ -112,6 +113,8 @@ impl ReferenceIndex {
         w.len(c.min_shared_ngrams);
         w.u64(c.min_ratio.to_bits());
         w.len(c.max_ngram_items);
+        w.len(c.min_span_words);
+        w.u64(c.min_span_ratio.to_bits());
         w.u64(c.minhash_threshold.to_bits());
         w.len(c.num_perm);
         w.len(c.shingle_words);
@@ -152,18 +155,20 @@ impl ReferenceIndex {
             w.len(ids.len());
             ids.iter().for_each(|&id| w.u32(id));
         }
-        let table = self.ngrams.sorted_table();
-        w.len(table.len());
-        for (hash, (start, len)) in table {
-            w.u64(hash);
-            w.u32(start);
-            w.u32(len);
-        }
-        let postings = self.ngrams.posting_list();
-        w.len(postings.len());
-        for p in postings {
-            w.u32(p.item);
-            w.u32(p.position);
+        for index in [&self.ngrams, &self.spans] {
+            let table = index.sorted_table();
+            w.len(table.len());
+            for (hash, (start, len)) in table {
+                w.u64(hash);
+                w.u32(start);
+                w.u32(len);
+            }
+            let postings = index.posting_list();
+            w.len(postings.len());
+            for p in postings {
+                w.u32(p.item);
+                w.u32(p.position);
+            }
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
@@ -218,6 +223,30 @@ impl ReferenceIndex {
     }
 }
 
+type Table = (FastMap<u64, (u32, u32)>, Vec<Posting>);
+
+/// One n-gram table and its postings (bounds are checked by the caller).
+fn read_ngram_index(r: &mut Reader<'_>, what: &str) -> Result<Table> {
+    let n = r.count(16, &format!("{what} table"))?;
+    let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
+    table.reserve(n);
+    for _ in 0..n {
+        let hash = r.u64("n-gram hash")?;
+        let range = (r.u32("postings start")?, r.u32("postings length")?);
+        table.insert(hash, range);
+    }
+    let n = r.count(8, &format!("{what} postings"))?;
+    let postings = (0..n)
+        .map(|_| {
+            Ok(Posting {
+                item: r.u32("posting item")?,
+                position: r.u32("posting position")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((table, postings))
+}
+
 fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     let mut r = Reader {
         bytes: body,
@@ -236,6 +265,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     let min_shared_ngrams = r.usize("min_shared_ngrams")?;
     let min_ratio = f64::from_bits(r.u64("min_ratio")?);
     let max_ngram_items = r.usize("max_ngram_items")?;
+    let min_span_words = r.usize("min_span_words")?;
+    let min_span_ratio = f64::from_bits(r.u64("min_span_ratio")?);
     let minhash_threshold = f64::from_bits(r.u64("minhash_threshold")?);
     let num_perm = r.usize("num_perm")?;
     let shingle_words = r.usize("shingle_words")?;
@@ -252,6 +283,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         min_shared_ngrams,
         min_ratio,
         max_ngram_items,
+        min_span_words,
+        min_span_ratio,
         minhash_threshold,
         num_perm,
         shingle_words,
@@ -312,23 +345,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         }
         exact.insert(key, ids);
     }
-    let n = r.count(16, "n-gram table")?;
-    let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
-    table.reserve(n);
-    for _ in 0..n {
-        let hash = r.u64("n-gram hash")?;
-        let range = (r.u32("postings start")?, r.u32("postings length")?);
-        table.insert(hash, range);
-    }
-    let n = r.count(8, "postings")?;
-    let postings = (0..n)
-        .map(|_| {
-            Ok(Posting {
-                item: r.u32("posting item")?,
-                position: r.u32("posting position")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let ngrams = read_ngram_index(&mut r, "n-gram")?;
+    let spans = read_ngram_index(&mut r, "span")?;
     let n = r.count(4, "signatures")?;
     let signatures = (0..n)
         .map(|_| r.u32("signature word"))
@@ -357,19 +375,26 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             return Err(corrupt(format!("item {id}: word count disagrees")));
         }
     }
-    for &(start, len) in table.values() {
-        if start as usize + len as usize > postings.len() {
-            return Err(corrupt("n-gram table points past the postings"));
+    for ((table, postings), width, what) in
+        [(&ngrams, ngram, "n-gram"), (&spans, min_span_words, "span")]
+    {
+        if table
+            .values()
+            .any(|&(start, len)| start as usize + len as usize > postings.len())
+        {
+            return Err(corrupt(format!("{what} table points past its postings")));
         }
-    }
-    for p in &postings {
-        let ok = items.get(p.item as usize).is_some_and(|info| {
-            (p.position as usize)
-                .checked_add(ngram)
-                .is_some_and(|end| end <= info.words as usize)
-        });
-        if !ok {
-            return Err(corrupt("a posting points outside its item's words"));
+        for p in postings {
+            let ok = items.get(p.item as usize).is_some_and(|info| {
+                (p.position as usize)
+                    .checked_add(width)
+                    .is_some_and(|end| end <= info.words as usize)
+            });
+            if !ok {
+                return Err(corrupt(format!(
+                    "a {what} posting points outside its item's words"
+                )));
+            }
         }
     }
     let width = hasher.as_ref().map_or(0, MinHasher::words);
@@ -389,7 +414,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         word_start,
         char_spans,
         exact,
-        ngrams: NgramIndex::from_parts(table, postings),
+        ngrams: NgramIndex::from_parts(ngrams.0, ngrams.1),
+        spans: NgramIndex::from_parts(spans.0, spans.1),
         signatures,
         lsh,
     })

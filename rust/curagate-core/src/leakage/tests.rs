@@ -303,6 +303,7 @@ fn serialized_index_scans_exactly_like_the_original() {
         GSM.to_string(),
         format!("Intro. {GSM} Answer: 18"),
         "what is the capital of france".to_string(),
+        "Intro: the quick brown fox jumps over the lazy dog while the cat".to_string(),
         "The quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat"
             .to_string(),
         "unrelated text with nothing in common".to_string(),
@@ -322,6 +323,10 @@ fn serialized_index_scans_exactly_like_the_original() {
         assert_eq!(copy.items(), original.items());
         assert_eq!(copy.bands_rows(), original.bands_rows());
         assert_eq!(copy.config(), original.config());
+        assert_eq!(
+            copy.spans.distinct_ngrams(),
+            original.spans.distinct_ngrams()
+        );
         let (a, b) = (scan(&original, &refs), scan(&copy, &refs));
         assert!(!a.is_empty());
         assert_eq!(a, b);
@@ -378,4 +383,149 @@ fn a_blob_with_a_valid_checksum_but_broken_structure_is_refused() {
         .unwrap()
         .to_string();
     assert!(msg.contains("posting points outside"), "{msg}");
+}
+
+// Span criterion. Both items are real GSM8K test questions (openai/grade-school-math,
+// MIT): a 9-word truncation of the short one has no 13-gram, and the long one
+// shares an 8-word stock phrase with another test question.
+const TEAM: &str =
+    "A football team played 22 games. They won 8 more than they lost. How many did they win?";
+const JOHN: &str = "There are 6 periods in the day for a normal student but John has to take 2 \
+extra classes.  Each class is 40 minutes long.  He goes to class for 5 days a week.  He then \
+spends 1/16 of his weekly minutes each on Saturday and Sunday as extra learning time.  How many \
+hours a week does he spend learning?";
+const DOGS: &str = "John takes care of 10 dogs.  Each dog takes .5 hours a day to walk and take \
+care of their business.  How many hours a week does he spend taking care of dogs?";
+
+#[test]
+fn a_nine_word_truncation_of_a_short_item_is_found_by_its_span() {
+    let idx = index(&[TEAM, JOHN], config(only(false, true, false)));
+    assert_eq!(idx.items()[0].words, 18);
+    // 9 of 18 words: exactly min_span_ratio 0.5, and no 13-gram.
+    let part = "They won 8 more than they lost. How many";
+    let record = format!("Practice set, problem 4: {part}");
+    let leaks = scan(&idx, &[&record]);
+    assert_eq!(leaks.len(), 1);
+    let leak = &leaks[0];
+    assert_eq!(leak.item, 0);
+    assert!(leak.ngram && leak.shared_ngrams == 0);
+    let span = leak.longest.unwrap();
+    assert_eq!(span.words, 9);
+    let chars: Vec<char> = record.chars().collect();
+    let got: String = chars[span.record_start as usize..span.record_end as usize]
+        .iter()
+        .collect();
+    assert_eq!(got, part);
+    let team: Vec<char> = TEAM.chars().collect();
+    let got: String = team[span.reference_start as usize..span.reference_end as usize]
+        .iter()
+        .collect();
+    assert_eq!(got, part);
+    // Off: the 13-gram rule alone misses it (the defect this criterion fixes).
+    let off = LeakageConfig {
+        min_span_words: 0,
+        ..config(only(false, true, false))
+    };
+    assert!(scan(&index(&[TEAM, JOHN], off), &[&record]).is_empty());
+    // Eight of its words cover 44%: below min_span_ratio.
+    assert!(scan(&idx, &["They won 8 more than they lost. How"]).is_empty());
+}
+
+#[test]
+fn a_stock_phrase_shared_with_a_long_item_does_not_flag() {
+    // "How many hours a week does he spend" (8 words) is in both questions:
+    // 8 of JOHN's 60 words, 8 of DOGS' 31.
+    let idx = index(&[JOHN, DOGS], config(only(false, true, false)));
+    assert!(scan(&idx, &[DOGS]).iter().all(|l| l.item == 1));
+    assert!(scan(&idx, &[JOHN]).iter().all(|l| l.item == 0));
+    assert!(scan(&idx, &["How many hours a week does he spend reading?"]).is_empty());
+    // A half of the long item is still found, through its 13-grams.
+    let words: Vec<&str> = JOHN.split_whitespace().collect();
+    let half = words[..words.len() / 2].join(" ");
+    assert_eq!(scan(&idx, &[&half])[0].item, 0);
+}
+
+#[test]
+fn the_span_must_cover_min_span_ratio_of_the_item() {
+    let words: Vec<&str> = TEAM.split_whitespace().collect();
+    let ten = words[..10].join(" ");
+    let strict = LeakageConfig {
+        min_span_ratio: 0.6,
+        ..config(only(false, true, false))
+    };
+    assert_eq!(
+        scan(&index(&[TEAM], config(only(false, true, false))), &[&ten]).len(),
+        1
+    );
+    assert!(scan(&index(&[TEAM], strict.clone()), &[&ten]).is_empty());
+    let eleven = words[..11].join(" ");
+    assert_eq!(scan(&index(&[TEAM], strict), &[&eleven]).len(), 1);
+    // The criterion stands beside min_ratio / min_shared_ngrams: a high bar
+    // for n-grams does not hide a run covering most of an item.
+    let many = LeakageConfig {
+        min_shared_ngrams: 50,
+        min_ratio: 0.9,
+        ..config(only(false, true, false))
+    };
+    let idx = index(&[GSM], many);
+    let gsm: Vec<&str> = GSM.split_whitespace().collect();
+    assert!(scan(&idx, &[&gsm[..20].join(" ")]).is_empty());
+    assert_eq!(scan(&idx, &[&gsm[..gsm.len() * 3 / 4].join(" ")]).len(), 1);
+}
+
+#[test]
+fn a_short_cjk_truncation_is_found_and_a_short_cjk_phrase_is_not() {
+    // 30 character tokens: a 15-character run covers half of it.
+    let idx = index(&[ZH, JA], config(only(false, true, false)));
+    let fifteen: String = ZH.chars().take(17).collect(); // 15 tokens and two commas
+    let leaks = scan(&idx, &[&format!("练习：{fifteen}。")]);
+    assert_eq!(leaks.len(), 1);
+    assert_eq!((leaks[0].item, leaks[0].longest.unwrap().words), (0, 15));
+    // A short CJK item (12 characters) and an 8-character truncation of it.
+    let short = "小红每天读十页书，读了三天。";
+    let idx = index(&[short, ZH], config(only(false, true, false)));
+    assert!(idx.items()[0].too_short_for_ngram);
+    let leaks = scan(&idx, &["今天的作业：小红每天读十页书"]);
+    assert_eq!(leaks.iter().map(|l| l.item).collect::<Vec<_>>(), [0]);
+    // Eight shared characters of the 30-character item do not flag it.
+    let eight: String = ZH.chars().take(8).collect();
+    assert!(scan(&idx, &[&format!("完全不同的内容{eight}其他")]).is_empty());
+}
+
+#[test]
+fn span_settings_outside_their_range_are_rejected() {
+    for (words, ratio, field) in [
+        (3, 0.5, "min_span_words"),
+        (51, 0.5, "min_span_words"),
+        (8, 1.5, "min_span_ratio"),
+        (8, -0.1, "min_span_ratio"),
+    ] {
+        let err = ReferenceIndexBuilder::new(LeakageConfig {
+            min_span_words: words,
+            min_span_ratio: ratio,
+            ..LeakageConfig::default()
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains(field), "{err}");
+    }
+    assert!(ReferenceIndexBuilder::new(LeakageConfig {
+        min_span_words: 0,
+        ..LeakageConfig::default()
+    })
+    .is_ok());
+}
+
+#[test]
+fn a_version_1_blob_is_refused_with_a_one_line_error() {
+    // Version 1 had no span index; its blobs must be rebuilt, not misread.
+    let mut old = sample_index(Methods::default()).to_bytes();
+    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let msg = ReferenceIndex::from_bytes(&old).err().unwrap().to_string();
+    assert!(
+        msg.contains("format version 1, this curagate reads version 2"),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'));
 }

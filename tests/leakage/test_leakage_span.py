@@ -1,0 +1,186 @@
+"""The span criterion: a record holding a contiguous run of >= min_span_words (8) of an
+item's words that covers >= min_span_ratio (0.5) of them leaks the item, so truncations
+shorter than the 13-gram are found while a stock phrase shared with a long item is not.
+
+Real data: the vendored GSM8K test sample and T0 template sample (tests/data, with their
+licenses), and three more GSM8K test questions (MIT, openai/grade-school-math) quoted below.
+"""
+
+# ruff: noqa: RUF001  (full-width punctuation in the CJK items is the point)
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.cli import main
+from curagate.curate import curate
+from curagate.leakage import detect
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+# GSM8K test questions: 18 words (a 9-word part has no 13-gram), and two that share the
+# 8-word phrase "How many hours a week does he spend" (60 and 31 words).
+TEAM = "A football team played 22 games. They won 8 more than they lost. How many did they win?"
+TEAM_PART = "They won 8 more than they lost. How many"
+JOHN = (
+    "There are 6 periods in the day for a normal student but John has to take 2 extra classes.  "
+    "Each class is 40 minutes long.  He goes to class for 5 days a week.  He then spends 1/16 of "
+    "his weekly minutes each on Saturday and Sunday as extra learning time.  How many hours a "
+    "week does he spend learning?"
+)
+DOGS = (
+    "John takes care of 10 dogs.  Each dog takes .5 hours a day to walk and take care of their "
+    "business.  How many hours a week does he spend taking care of dogs?"
+)
+
+
+def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def gsm8k_questions() -> list[str]:
+    with (DATA / "gsm8k_test_sample.jsonl").open(encoding="utf-8") as f:
+        return [json.loads(line)["question"] for line in f]
+
+
+def t0_records() -> list[dict[str, Any]]:
+    with gzip.open(DATA / "t0_templates_sample.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [{"prompt": r["prompt"], "completion": r["completion"]} for r in map(json.loads, f)]
+
+
+def test_half_truncations_of_gsm8k_items_are_found_among_real_t0_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    questions = gsm8k_questions()
+    reference = write(tmp_path / "ref.jsonl", [{"question": q} for q in questions])
+    clean = t0_records()
+    # The first and the last half of every item (rounded up): 11 to 41 words.
+    parts: list[str] = []
+    for q in questions:
+        words = q.split()
+        half = (len(words) + 1) // 2
+        parts += [" ".join(words[:half]), " ".join(words[-half:])]
+    rows = [*clean, *({"prompt": p, "completion": "See above."} for p in parts)]
+    corpus = write(tmp_path / "corpus.jsonl", rows)
+
+    rc = main(
+        ["leakage", "--reference", str(reference), "--corpus", str(corpus), "--out", str(tmp_path)]
+    )
+    assert rc == 0
+    report = json.loads((tmp_path / "leakage.json").read_text())
+    assert report["config"]["min_span_words"] == 8
+    assert report["config"]["min_span_ratio"] == 0.5
+    found: dict[int, set[int]] = {}
+    for leak in report["leaks"]:
+        for m in leak["matches"]:
+            found.setdefault(m["row"], set()).add(leak["reference"]["row"])
+    assert not [row for row in found if row < len(clean)], "a clean T0 record was flagged"
+    for k in range(len(parts)):
+        assert k // 2 in found.get(len(clean) + k, set()), parts[k]
+    capsys.readouterr()
+
+    # Without the span criterion the parts shorter than 13 words are missed.
+    short = [k for k, p in enumerate(parts) if len(p.split()) < 13]
+    assert short
+    off = detect(reference, corpus, min_span_words=0, methods=["ngram"])
+    missed = {m.row - len(clean) for leak in off.leaks for m in leak.matches}
+    assert not missed & set(short)
+
+
+def test_a_nine_word_truncation_is_reported_with_its_span(tmp_path: Path) -> None:
+    reference = write(tmp_path / "ref.jsonl", [{"question": q} for q in (TEAM, JOHN)])
+    record = f"Warm-up: {TEAM_PART} -- then answer."
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": DOGS}, {"text": record}])
+    result = detect(reference, corpus)
+    [leak] = result.leaks
+    [match] = leak.matches
+    assert leak.item.row == 0 and match.row == 1 and "ngram" in match.methods
+    assert match.shared_ngrams == 0  # no 13-gram: the span criterion found it
+    assert match.span is not None and match.span.words == 9
+    assert record[match.span.record_start : match.span.record_end] == TEAM_PART
+    assert TEAM[match.span.reference_start : match.span.reference_end] == TEAM_PART
+
+
+def test_a_stock_phrase_shared_with_a_long_item_is_not_a_leak(tmp_path: Path) -> None:
+    # DOGS holds 8 of JOHN's 60 words; each is a different test question.
+    reference = write(tmp_path / "ref.jsonl", [{"question": JOHN}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": DOGS}])
+    assert detect(reference, corpus).leaks == []
+    # The same phrase does leak with 8-grams: the false flag this criterion avoids.
+    assert len(detect(reference, corpus, ngram=8).leaks) == 1
+
+
+def test_check_reports_a_short_truncation_of_a_golden_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = tmp_path / "golden_sets" / "math"
+    write(golden / "data.jsonl", [{"id": "team", "prompt": TEAM, "reference": "15"}])
+    data = write(
+        tmp_path / "train.jsonl",
+        [
+            {"prompt": DOGS, "completion": "35"},
+            {"prompt": f"Solve: {TEAM_PART} games did they win?", "completion": "15"},
+        ],
+    )
+    rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 1
+    assert len(out) == 1
+    assert out[0].startswith(f"{data.as_posix()}:2: LEAK001 contains golden item team")
+
+
+def test_curate_decontaminate_drops_a_short_truncation_and_honours_the_setting(
+    tmp_path: Path,
+) -> None:
+    reference = write(tmp_path / "ref.jsonl", [{"question": q} for q in (TEAM, JOHN)])
+    rows = [{"text": DOGS}, {"text": TEAM_PART}, {"text": "An unrelated training row."}]
+    corpus = write(tmp_path / "corpus.jsonl", rows)
+    result = curate([corpus], tmp_path / "on", decontaminate__reference=[str(reference)])
+    assert result.removed.get("leakage") == 1
+    kept = pq.read_table(tmp_path / "on" / "kept" / "part-00000.parquet").column("text")
+    assert TEAM_PART not in kept.to_pylist() and DOGS in kept.to_pylist()
+    off = curate(
+        [corpus],
+        tmp_path / "off",
+        decontaminate__reference=[str(reference)],
+        decontaminate__min_span_words=0,
+    )
+    assert not off.removed.get("leakage")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--min-span-words", "3"), ("--min-span-ratio", "1.5")]
+)
+def test_span_settings_out_of_range_are_a_one_line_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    reference = write(tmp_path / "ref.jsonl", [{"question": TEAM}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": DOGS}])
+    rc = main(["leakage", "--reference", str(reference), "--corpus", str(corpus), flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and flag.lstrip("-").replace("-", "_") in err[0], err
+
+
+def test_cjk_items_use_characters_for_the_span(tmp_path: Path) -> None:
+    # Written for this test. Each Han character is a token: 12 of them in the short item
+    # (no 13-gram), 30 in the long one.
+    short = "小红每天读十页书，读了三天。"
+    long = "小明有五个苹果，他给了小红两个，又买了三个。请问小明现在有几个苹果？"
+    reference = write(tmp_path / "ref.jsonl", [{"text": t} for t in (short, long)])
+    rows = [
+        {"text": "今天的作业：小红每天读十页书"},  # 8 of 12 characters: found
+        {"text": "完全不同的内容小明有五个苹果他给其他"},  # 8 of 30: not found
+        {"text": "练习：小明有五个苹果，他给了小红两个，又买"},  # 15 of 30: found
+    ]
+    result = detect(reference, write(tmp_path / "corpus.jsonl", rows), methods=["ngram"])
+    found = sorted((m.row, leak.item.row) for leak in result.leaks for m in leak.matches)
+    assert found == [(0, 0), (2, 1)]
+    span = next(m.span for leak in result.leaks for m in leak.matches if m.row == 0)
+    assert span is not None and span.text == "小红每天读十页书" and span.words == 8
