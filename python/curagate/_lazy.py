@@ -2,10 +2,10 @@
 
 The rule (docs/architecture.md, "Start-up"): a module on the hot import paths
 (``curagate``, ``curagate.cli``, ``curagate.check``, ``curagate.curate`` and
-what they import at module top) binds a heavy third-party package (pyarrow and
-its submodules, zstandard) with :func:`lazy_import` under an ``if
-TYPE_CHECKING:`` twin, so the name reads the same everywhere and mypy sees the
-real module::
+what they import at module top) binds a heavy third-party package used in
+several functions (pyarrow and its submodules, yaml) with :func:`lazy_import`
+under an ``if TYPE_CHECKING:`` twin, so the name reads the same everywhere and
+mypy sees the real module::
 
     if TYPE_CHECKING:
         import pyarrow as pa
@@ -13,8 +13,10 @@ real module::
         pa = lazy_import("pyarrow")
 
 and never touches it at module level (no ``pa.int64()`` default, constant or
-base class). One-off heavy imports (yaml, jinja2, importlib.metadata) go inside
-the one function that needs them. Everything else imports at module top.
+base class). A one-off heavy import (jinja2, importlib.metadata for
+``__version__``) goes inside the one function that needs it. pydantic models
+are ``defer_build`` and no model is instantiated at import. Everything else
+imports at module top.
 ``tests/test_startup.py`` checks which modules each entry point loads.
 """
 
