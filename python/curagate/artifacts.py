@@ -38,9 +38,14 @@ Verdict = Literal["pass", "warn", "fail"]
 
 
 class Artifact(BaseModel):
-    """Base of every artifact: a versioned JSON object."""
+    """Base of every artifact: a versioned JSON object.
 
-    model_config = ConfigDict(extra="allow")
+    Every model here is ``defer_build``: its validator is built on first use,
+    so importing this module (which curate and split do) builds none (docs/
+    architecture.md, "Start-up").
+    """
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     FILE: ClassVar[str]
     SCHEMA_VERSION: ClassVar[int]
@@ -135,7 +140,7 @@ def read_artifact(cls: type[A], path: str | os.PathLike[str]) -> Loaded[A]:
 
 
 class BaseModelRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     path: str
     files: dict[str, Sha256] = Field(default_factory=dict)
 
@@ -263,7 +268,7 @@ class BundleManifest(Artifact):
 class GateSide(BaseModel):
     """One side of a gate comparison, as the report names it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     kind: Literal["run", "model_dir", "bundle", "http"]
     spec: str
     identity: str
@@ -274,14 +279,14 @@ class GateSide(BaseModel):
 
 
 class GateFileRef(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     name: str
     file: str
     sha256: Sha256
 
 
 class GoldenSetRef(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     name: str
     version: str | int
     sha256: Sha256
@@ -290,6 +295,7 @@ class GoldenSetRef(BaseModel):
 class AttestationRef(BaseModel):
     """Whether the run was signed, and by which key (the envelope sits beside the report)."""
 
+    model_config = ConfigDict(defer_build=True)
     signed: bool
     keyid: str | None = None
     file: str | None = None
@@ -298,6 +304,7 @@ class AttestationRef(BaseModel):
 class ItemsRef(BaseModel):
     """``items.jsonl`` beside the report: one row per golden item, both sides' outputs."""
 
+    model_config = ConfigDict(defer_build=True)
     file: str
     sha256: Sha256
     count: int
@@ -318,7 +325,7 @@ class GateReportDoc(Artifact):
     gate: GateFileRef
     golden_sets: list[GoldenSetRef] = Field(default_factory=list)
     summary: dict[str, int] = Field(default_factory=dict)
-    attestation: AttestationRef = AttestationRef(signed=False)
+    attestation: AttestationRef = Field(default_factory=lambda: AttestationRef(signed=False))
     items: ItemsRef | None = None
     # The LLM judge of each golden set that has one (weights digest, or endpoint plus
     # stated identity): its verdicts are evidence, so the attestation names it too.
@@ -333,6 +340,7 @@ class GateReportDoc(Artifact):
 
 
 class PredicateSide(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     kind: str
     spec: str
     identity: str
@@ -348,7 +356,7 @@ class GatePredicate(BaseModel):
     ``gate_report_sha256`` pins the report's exact bytes.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     verdict: Verdict
     strict: bool
@@ -402,7 +410,7 @@ class GatePredicate(BaseModel):
 
 
 class CurateTotals(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     input_rows: int
     kept: int
     removed: dict[str, int]
@@ -442,7 +450,7 @@ class CurateStats(Artifact):
 
 
 class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     path: str
     sha256: Sha256
     rows: int | None = None
@@ -462,7 +470,7 @@ class DatasetManifest(Artifact):
 
 
 class LeakageCorpus(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     files: list[Any]
     records: int
     quarantined: int = 0
@@ -471,7 +479,7 @@ class LeakageCorpus(BaseModel):
 
 
 class LeakageSummary(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
     leaked_reference_items: int
     contaminated_records: int
     by_method: dict[str, int]

@@ -1,9 +1,10 @@
 """The `curagate` command line: a thin layer over the library.
 
 Each subcommand lives in ``curagate.commands.<module>`` and exposes
-``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only
-when their command runs, so `curagate curate` never pays for (or needs) the
-training stack.
+``add_arguments(parser)`` and ``run(args) -> int``. Only the module of the
+command being run (or asked for ``--help``) is imported, so `curagate check`
+never pays for (or needs) the training stack, and `curagate --help` imports
+no command at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from curagate import __version__
 from curagate.errors import CuragateError
 
 # name -> (module under curagate.commands, one-line help)
@@ -46,7 +46,49 @@ def _available_commands() -> dict[str, tuple[str, str]]:
     }
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """``--version``, looking the version up only when asked (importlib.metadata is slow)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="show program's version number and exit",
+        )
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from curagate import __version__
+
+        sys.stdout.write(f"curagate {__version__}\n")  # where argparse's own action prints it
+        parser.exit()
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option.
+
+    The top-level parser has only flags (--help, --version), so the first
+    positional word is the command, wherever options of the command follow.
+    """
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command`` only that subcommand's module is imported.
+
+    Every subcommand is listed (name and help) either way; ``None`` imports
+    them all (each gets its full arguments), which the tests of the help use.
+    """
     parser = argparse.ArgumentParser(
         prog="curagate",
         description="Curate fine-tuning data fast, and gate which fine-tuned model may ship.",
@@ -58,9 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
             "\nexit codes: 0 ok, 1 check failed, 2 usage or input error, 3 internal error (a bug)"
         ),
     )
-    parser.add_argument("--version", action="version", version=f"curagate {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in _available_commands().items():
+        if command is not None and name != command:
+            sub.add_parser(name, help=help_text)  # listed in --help, never parsed
+            continue
         mod = importlib.import_module(f"curagate.commands.{module}")
         p = sub.add_parser(
             name,
@@ -77,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(words) or "")
+    args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return 2

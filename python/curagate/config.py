@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -22,7 +21,13 @@ from pydantic import (
     field_validator,
 )
 
+from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
+
+if TYPE_CHECKING:
+    import yaml
+else:
+    yaml = lazy_import("yaml")  # ~10 ms, and only a config file needs it
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,7 +53,9 @@ ByteSize = Annotated[int, BeforeValidator(parse_size)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: each model's validator is built on its first use, not at
+    # import (most runs use a few of these models; building all costs ~25 ms).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NormalizeConfig(_Strict):
@@ -150,13 +157,13 @@ class CurateConfig(_Strict):
     ] = "auto"
     text_field: str | None = None
     preference_key: Literal["prompt", "prompt+responses"] = "prompt"
-    normalize: NormalizeConfig = NormalizeConfig()
-    exact: ExactConfig = ExactConfig()
-    near: NearConfig = NearConfig()
-    keep: KeepConfig = KeepConfig()
-    decontaminate: DecontaminateConfig = DecontaminateConfig()
-    semantic: SemanticConfig = SemanticConfig()
-    split: SplitConfig = SplitConfig()
+    normalize: NormalizeConfig = Field(default_factory=NormalizeConfig)
+    exact: ExactConfig = Field(default_factory=ExactConfig)
+    near: NearConfig = Field(default_factory=NearConfig)
+    keep: KeepConfig = Field(default_factory=KeepConfig)
+    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
+    semantic: SemanticConfig = Field(default_factory=SemanticConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
     # Quality filters, in order: [{name: {param: value}}]; names are registered
     # steps (curagate/pipeline/filters/), checked when the run starts.
     filters: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)

@@ -14,13 +14,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
-from curagate import __version__
+from curagate._lazy import lazy_import
 from curagate.artifacts import CurateStats, validated, write_artifact
 from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
@@ -39,6 +35,15 @@ from curagate.pipeline.write import (
 )
 from curagate.records import Batch, Quarantined
 from curagate.split import SplitResult
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
+    pq = lazy_import("pyarrow.parquet")
 
 STATS_SCHEMA_VERSION = 1
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
@@ -384,6 +389,8 @@ def build_stats(
         step_stats.update(step.stats(removed))
     # No filters configured: the config reads as it did before filters existed.
     exclude = RUNTIME_ONLY | (set() if cfg.filters else {"filters"})
+    from curagate import __version__  # its metadata lookup is slow: only when a run ends
+
     return {
         "schema_version": STATS_SCHEMA_VERSION,
         "curagate_version": __version__,

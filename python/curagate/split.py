@@ -34,17 +34,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from curagate._lazy import lazy_import
 from curagate.artifacts import SplitManifestDoc, validated, write_artifact
 from curagate.audit.keys import fingerprints
 from curagate.config import NearConfig
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.io.atomic import atomic_path, write_text_atomic
 from curagate.io.manifest import sha256_file
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:
+    pa = lazy_import("pyarrow")
+    pq = lazy_import("pyarrow.parquet")
 
 SPLIT_NAMES: tuple[str, str, str] = ("train", "val", "test")
 MODES: tuple[str, ...] = ("random", "stratified", "grouped", "time")
@@ -370,12 +375,18 @@ def read_templates(paths: Sequence[str | Path]) -> list[str]:
     return fragments
 
 
+# The curate defaults, read off the model's fields: building a NearConfig here
+# would build its validator at import (docs/architecture.md, "Start-up").
+_NEAR_THRESHOLD: float = NearConfig.model_fields["threshold"].default
+_NEAR_NGRAM: int = NearConfig.model_fields["ngram"].default
+
+
 @dataclass(frozen=True, slots=True)
 class CheckOptions:
     """What counts as a near copy and as a shared passage (see docs/split.md)."""
 
-    near_threshold: float = NearConfig().threshold
-    near_ngram: int = NearConfig().ngram
+    near_threshold: float = _NEAR_THRESHOLD
+    near_ngram: int = _NEAR_NGRAM
     ngram: int = 13
     max_ngram_items: int = DEFAULT_MAX_NGRAM_ITEMS
     shared_passages: str = "warn"
@@ -749,8 +760,8 @@ def split(
     model: str | Path | None = None,
     cache_dir: str | Path | None = None,
     join_near: bool = True,
-    near_threshold: float = NearConfig().threshold,
-    near_ngram: int = NearConfig().ngram,
+    near_threshold: float = _NEAR_THRESHOLD,
+    near_ngram: int = _NEAR_NGRAM,
     shared_passages: str = "warn",
     max_ngram_items: int = DEFAULT_MAX_NGRAM_ITEMS,
     templates: Sequence[str | Path] = (),

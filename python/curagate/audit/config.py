@@ -24,7 +24,7 @@ else:  # a Literal of the known ids, so an unknown id is reported at its own lin
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class RuleConfig(_Model):
@@ -78,7 +78,7 @@ class StructuredOutput(_Model):
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     schema_file: Path | None = None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
     @model_validator(mode="after")
     def _one_schema(self) -> StructuredOutput:

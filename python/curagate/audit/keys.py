@@ -12,8 +12,15 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+from curagate._lazy import lazy_import
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = lazy_import("pyarrow")
+
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
+from curagate._lazy import lazy_import
 from curagate.errors import InputError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from curagate.leakage import LeakageIndex
+else:
+    pa = lazy_import("pyarrow")
 
 GOLDEN_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 CHECK_METHODS = ("exact", "ngram")

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curagate._lazy import pyarrow_without_pandas
+
+    pyarrow_without_pandas()  # check never uses pandas; pyarrow would import it anyway
     from curagate.audit.config import load_config
     from curagate.check import check, configured_rules
     from curagate.errors import ConfigError
@@ -64,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
         config=config,
         ngram=args.ngram,
     )
-    from curagate import __version__
     from curagate import check_output as out
     from curagate.findings import Severity, exit_code
 
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.output_format == "json":
         sys.stdout.write(out.render_json(shown, cut))
     else:
+        from curagate import __version__
+
         rules = configured_rules(config)
         sys.stdout.write(out.render_sarif(shown, rules, cut, __version__))
     if cut is not None:

@@ -22,13 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pj
-import pyarrow.parquet as pq
 import zstandard
 
 from curagate._core import FlatColumns, jsonl_chunk, jsonl_chunk_end
+from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
     PREFERENCE_KEYS,
@@ -47,7 +44,17 @@ from curagate.records import (
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+    import pyarrow.parquet as pq
     from typing_extensions import Buffer
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
+    pj = lazy_import("pyarrow.json")
+    pq = lazy_import("pyarrow.parquet")
+
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 PARQUET_SUFFIXES = (".parquet",)

@@ -46,15 +46,20 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from curagate import _core
+from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.records import Batch, Quarantined
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 METHODS = ("exact", "ngram", "minhash")
 SCHEMA_VERSION = 3  # 2: quarantined rows scanned, unreadable rows listed; 3: span settings

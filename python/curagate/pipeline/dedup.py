@@ -8,14 +8,20 @@ the GIL released.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
 
 from curagate import _core
+from curagate._lazy import lazy_import
 from curagate.config import CurateConfig
 from curagate.errors import ConfigError, InputError
 from curagate.records import Batch
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 STATUS_NAMES = ("kept", "exact", "near")
 

@@ -4,14 +4,19 @@ a removed record points at the survivor of its cluster."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from curagate._lazy import lazy_import
 from curagate.config import CurateConfig
 from curagate.pipeline.dedup import STATUS_NAMES, DedupStep
 from curagate.pipeline.step import BaseStep, Fates, Rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 
 class DuplicatesStep(BaseStep):

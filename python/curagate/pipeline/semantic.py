@@ -7,13 +7,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from curagate._lazy import lazy_import
 from curagate.config import CurateConfig
 from curagate.pipeline.step import BaseStep, Fates, Rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 
 class SemanticStep(BaseStep):

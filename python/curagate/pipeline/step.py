@@ -19,13 +19,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
+from curagate._lazy import lazy_import
 from curagate.records import Batch
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ class BaseStep:
 class FilterParams(BaseModel):
     """Base of a quality filter's parameters (the keys under its config entry)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Filter(BaseStep):

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from curagate._lazy import lazy_import
 from curagate.artifacts import DatasetManifest, validated, write_artifact
 from curagate.io.manifest import sha256_file
 from curagate.records import Quarantined
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:
+    pa = lazy_import("pyarrow")
+    pq = lazy_import("pyarrow.parquet")
 
 
 def meta_name(name: str, existing: list[str]) -> str:

@@ -9,11 +9,19 @@ config entry), a ``keep`` mask, and the ``register_filter`` name. Config::
 
 from __future__ import annotations
 
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
+from curagate._lazy import lazy_import
 from curagate.pipeline.step import Filter, FilterParams, Rows, register_filter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    pa = lazy_import("pyarrow")
+    pc = lazy_import("pyarrow.compute")
 
 
 class LengthParams(FilterParams):

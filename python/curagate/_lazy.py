@@ -1,0 +1,93 @@
+"""Start-up helpers: the one place for what keeps short commands short.
+
+The rule (docs/architecture.md, "Start-up"): a module on the hot import paths
+(``curagate``, ``curagate.cli``, ``curagate.check``, ``curagate.curate`` and
+what they import at module top) binds a heavy third-party package used in
+several functions (pyarrow and its submodules, yaml) with :func:`lazy_import`
+under an ``if TYPE_CHECKING:`` twin, so the name reads the same everywhere and
+mypy sees the real module::
+
+    if TYPE_CHECKING:
+        import pyarrow as pa
+    else:
+        pa = lazy_import("pyarrow")
+
+and never touches it at module level (no ``pa.int64()`` default, constant or
+base class). A one-off heavy import (jinja2, importlib.metadata for
+``__version__``) goes inside the one function that needs it. pydantic models
+are ``defer_build`` and no model is instantiated at import. Everything else
+imports at module top.
+``tests/test_startup.py`` checks which modules each entry point loads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+
+
+class _NoPandas:
+    """A meta path finder under which ``import pandas`` fails as if not installed."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+class LazyModule:
+    """A module imported on its first attribute access (then every access reads it).
+
+    Attributes are not cached here: each access is ``getattr`` on the real
+    module, so a test's ``monkeypatch`` of the module is seen as with a plain
+    ``import``. An access costs a few hundred nanoseconds; the heavy modules
+    are called per batch or per column, not per record.
+    """
+
+    __slots__ = ("_module", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> object:
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+    def __repr__(self) -> str:
+        return f"<lazy module {self._name!r}>"
+
+
+def lazy_import(name: str) -> LazyModule:
+    """A stand-in for ``import name`` that imports it when first used."""
+    return LazyModule(name)
+
+
+def pyarrow_without_pandas() -> None:
+    """Settle pyarrow's pandas integration as "not installed" in this process.
+
+    pyarrow imports pandas (~200 ms, with its numpy and dateutil) the first
+    time any Python value is converted (``pa.array([...])``, ``pa.scalar``, a
+    plain int given to a compute function), only to ask whether the value is a
+    pandas object. A process that never uses pandas (``curagate check``) calls
+    this first: pyarrow then behaves as in a core-only install, where pandas is
+    absent (``tests/test_setup.py`` runs `check` that way). ``import pandas``
+    itself still works afterwards. Does nothing when pandas is already loaded.
+    """
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.array([0])  # the first conversion tries the import once and remembers
+    finally:
+        sys.meta_path.remove(finder)

@@ -1,0 +1,168 @@
+"""Start-up: what each entry point imports, and the public API behind the lazy package.
+
+Each case runs a fresh interpreter and reads its ``sys.modules``: the heavy
+packages made lazy (docs/architecture.md, "Start-up") must not be loaded by
+importing ``curagate``, ``curagate.curate`` or ``curagate.check``, or by
+``curagate --help``; pandas must not be loaded by a whole ``curagate check``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Loaded on first use only, on every hot path.
+LAZY = ("pyarrow", "pyarrow.compute", "pyarrow.parquet", "yaml", "importlib.metadata")
+# Never needed to start: the training, export and report stacks.
+NEVER = ("pandas", "numpy", "torch", "transformers", "jinja2", "polars")
+
+
+def _modules(
+    code: str, cwd: Path | None = None
+) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """Run ``code`` in a fresh interpreter; the modules loaded when it ends, and the run."""
+    probe = (
+        "import sys, json\n"
+        "try:\n" + "".join(f"    {line}\n" for line in code.splitlines()) + "finally:\n"
+        "    sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    marker = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
+    assert marker, done.stderr
+    return set(json.loads(marker[-1].removeprefix("MODULES "))), done
+
+
+@pytest.mark.parametrize("module", ["curagate", "curagate.curate", "curagate.check"])
+def test_import_loads_no_heavy_module(module: str) -> None:
+    loaded, done = _modules(f"import {module}")
+    assert done.returncode == 0, done.stderr
+    assert module in loaded
+    assert not loaded & {*LAZY, *NEVER}, sorted(loaded & {*LAZY, *NEVER})
+
+
+def test_import_curagate_loads_only_the_lazy_helper() -> None:
+    loaded, _ = _modules("import curagate")
+    ours = {m for m in loaded if m.startswith("curagate.")}
+    assert ours <= {"curagate._lazy"}, sorted(ours)
+    assert "pydantic" not in loaded
+
+
+def test_help_imports_no_command_and_lists_every_command() -> None:
+    loaded, done = _modules(
+        "from curagate.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0, e.code"
+    )
+    assert done.returncode == 0, done.stderr
+    from curagate.cli import COMMANDS
+
+    for name, (_, help_text) in COMMANDS.items():
+        assert f"{name}  " in done.stdout and help_text in done.stdout, name
+    assert not {m for m in loaded if m.startswith("curagate.commands.")}
+    assert not loaded & {*LAZY, *NEVER, "pydantic"}, sorted(loaded & {*LAZY, *NEVER, "pydantic"})
+
+
+def test_command_help_imports_that_command_only() -> None:
+    loaded, done = _modules(
+        "from curagate.cli import main\ntry:\n    main(['check', '--help'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--max-findings" in done.stdout  # the command's own arguments
+    assert "Fast check for pre-commit and CI" in done.stdout  # its module docstring
+    assert {m for m in loaded if m.startswith("curagate.commands.")} == {"curagate.commands.check"}
+
+
+def test_version_is_the_installed_one() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        expected = version("curagate")
+    except PackageNotFoundError:
+        expected = "0.0.0+unknown"
+    done = subprocess.run(
+        [sys.executable, "-m", "curagate", "--version"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, f"curagate {expected}\n")
+    import curagate
+
+    assert curagate.__version__ == expected
+
+
+def test_check_runs_without_loading_pandas(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    rows = [{"prompt": "p1", "completion": "c1"}, {"prompt": "P1!", "completion": "c1"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    loaded, done = _modules(
+        "from curagate.cli import main\nsys.exit(main(['check', 'd.jsonl', '--no-golden']))",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("d.jsonl:2: DUP001 exact duplicate of d.jsonl:1")
+    assert "pyarrow" in loaded and "pandas" not in loaded
+    assert not {m for m in loaded if m.startswith("curagate.commands.")} - {
+        "curagate.commands.check"
+    }
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas not installed")
+def test_pandas_still_imports_after_check_settled_pyarrow() -> None:
+    loaded, done = _modules(
+        "from curagate._lazy import pyarrow_without_pandas\n"
+        "import pyarrow as pa\n"
+        "pyarrow_without_pandas()\n"
+        "assert 'pandas' not in sys.modules\n"
+        "assert pa.array([1, 2]).to_pylist() == [1, 2]\n"
+        "import pandas\n"
+        "assert pandas.Series([1]).tolist() == [1]"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pandas" in loaded
+
+
+def test_public_api_resolves_lazily() -> None:
+    import curagate
+
+    for name in curagate.__all__:
+        assert getattr(curagate, name) is not None, name
+    assert set(curagate.__all__) <= set(dir(curagate))
+    from curagate import CurateConfig, __version__, curate
+    from curagate.config import CurateConfig as Defined
+    from curagate.curate import curate as defined
+
+    assert (curate, CurateConfig) == (defined, Defined)
+    assert isinstance(__version__, str) and __version__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        curagate.nope  # noqa: B018
+
+
+def test_curagate_curate_stays_the_function_after_the_submodule_import() -> None:
+    _, done = _modules(
+        "import curagate.curate\n"
+        "import curagate\n"
+        "from curagate import curate\n"
+        "assert callable(curate) and curate is curagate.curate, curate\n"
+        "assert curate.__module__ == 'curagate.curate'\n"
+        "assert sys.modules['curagate.curate'].curate is curate"
+    )
+    assert done.returncode == 0, done.stderr
