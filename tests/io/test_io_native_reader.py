@@ -365,3 +365,73 @@ def test_one_odd_chat_line_takes_the_general_path_with_the_same_verdicts(
     batches = native
     assert sum(b.table.num_rows for b in batches) + len(all_quarantined(batches)) == 6
     assert all_keys(batches)[:2] == ["user: q0", "user: q1"]
+
+
+# --------------------------------------------------------------------------- preference records
+
+turn = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": texts})
+replies = texts | st.lists(turn, min_size=1, max_size=3)
+
+
+@st.composite
+def preference_lines(draw: st.DrawFn) -> list[bytes]:
+    """Preference pairs, standard (strings) or conversational (message lists),
+    with or without an explicit prompt; sometimes a shared opening, sometimes none."""
+    with_prompt = draw(st.booleans())
+    conversational = draw(st.booleans())
+    lines = []
+    for _ in range(draw(st.integers(1, 20))):
+        shared = draw(st.sampled_from(["", "Q: same ", "Q: same"]))
+        if conversational:
+            opening = [{"role": "user", "content": shared or "q"}] if shared else []
+            chosen: Any = opening + draw(st.lists(turn, min_size=1, max_size=2))
+            rejected: Any = opening + draw(st.lists(turn, min_size=1, max_size=2))
+        else:
+            chosen, rejected = shared + draw(texts), shared + draw(texts)
+        record: dict[str, Any] = {"prompt": draw(replies)} if with_prompt else {}
+        record.update(chosen=chosen, rejected=rejected)
+        if draw(st.integers(0, 9)) == 0:
+            record["rejected"] = draw(st.none() | replies)  # a missing or odd reply
+        lines.append(json.dumps(record).encode() + b"\n")
+    return lines
+
+
+@FUZZ
+@given(
+    lines=preference_lines(),
+    key=st.sampled_from(["prompt", "prompt+responses"]),
+    batch_rows=st.integers(1, 20),
+)
+def test_preference_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("pref") / "pref.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="preference", preference_key=key, batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+
+
+def test_conversational_preference_pairs_take_the_native_path(tmp_path: Path) -> None:
+    def turns(*contents: str) -> list[dict[str, str]]:
+        return [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": c}
+            for i, c in enumerate(contents)
+        ]
+
+    path = tmp_path / "pref.jsonl"
+    rows = [
+        {"prompt": turns("q1"), "chosen": turns("a"), "rejected": turns("b")},
+        {"prompt": turns("q2"), "chosen": turns("c"), "rejected": []},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    flat = _layout(path.read_bytes(), flat=True).flat
+    assert flat is not None and flat.kinds == [["role", "content"]] * 3
+    batches = read_all([path], preference_key="prompt+responses")
+    assert all_keys(batches) == ["user: q1\nuser: a\nuser: b"]
+    assert [q.reason for q in all_quarantined(batches)] == ["field 'rejected' is empty"]
