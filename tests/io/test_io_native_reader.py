@@ -435,3 +435,49 @@ def test_conversational_preference_pairs_take_the_native_path(tmp_path: Path) ->
     batches = read_all([path], preference_key="prompt+responses")
     assert all_keys(batches) == ["user: q1\nuser: a\nuser: b"]
     assert [q.reason for q in all_quarantined(batches)] == ["field 'rejected' is empty"]
+
+
+def test_curating_chat_records_gives_the_same_bytes_natively_at_any_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curagate.curate import curate
+
+    words = [f"w{k}" for k in range(40)]
+    lines = []
+    for i in range(400):
+        base = i % 150  # copies of records 0-149: exact duplicates, or near ones below
+        question = " ".join(words[(base * 7 + k) % 40] for k in range(20)) + f" case {base}"
+        answer = "answer " + " ".join(words[(base + k) % 40] for k in range(15))
+        if i >= 300:
+            answer += " indeed"  # a near duplicate of its first copy
+        record = {
+            "id": f"r{i}",
+            "messages": [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ],
+        }
+        if i % 50 == 7:
+            record["messages"] = []  # quarantined: empty
+        if i % 50 == 11:
+            record["messages"][1]["content"] = " "  # quarantined: empty content
+        lines.append(json.dumps(record))
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _layout(path.read_bytes(), flat=True).flat is not None
+
+    def outputs(out: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+        }
+
+    result = curate([path], tmp_path / "native1", threads=1)
+    assert result.quarantined == 16
+    assert result.removed.get("exact", 0) > 50 and result.removed.get("near", 0) > 10
+    curate([path], tmp_path / "native2", threads=2)
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_NATIVE_SHAPES", False)
+        curate([path], tmp_path / "general", threads=1)
+    native1 = outputs(tmp_path / "native1")
+    assert native1 == outputs(tmp_path / "native2") == outputs(tmp_path / "general")
+    assert {"kept/part-00000.parquet", "removed/part-00000.parquet"} <= set(native1)
