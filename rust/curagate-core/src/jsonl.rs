@@ -712,6 +712,11 @@ fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> 
 /// list is rendered as one `role: content` line per message (null when the
 /// list or a role or content is), as the Python key builder renders it.
 pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedColumn {
+    if let [c] = indices {
+        if table.kinds[*c] == Kind::Strings {
+            return concat_strings(table, *c);
+        }
+    }
     let rows = table.rows;
     let size = |c: &Column| match c {
         Column::Strings(s) => s.data.len(),
@@ -789,6 +794,42 @@ pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedC
     }
 }
 
+/// String column `c` of every block as one `large_string` array: the blocks'
+/// bytes copied whole (a null row holds no bytes), offsets rebased.
+fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
+    let columns: Vec<&StringColumn> = table
+        .blocks
+        .iter()
+        .filter_map(|b| match &b[c] {
+            Column::Strings(s) => Some(s),
+            Column::Messages(_) => None,
+        })
+        .collect();
+    let mut data = Vec::with_capacity(columns.iter().map(|s| s.data.len()).sum());
+    let mut offsets = Vec::with_capacity(table.rows + 1);
+    offsets.push(0i64);
+    let mut null_rows = Vec::new();
+    for s in columns {
+        let base = data.len() as i64;
+        if s.null_count > 0 {
+            let first = offsets.len() - 1;
+            null_rows.extend(
+                (0..s.offsets.len() - 1)
+                    .filter(|&r| !s.is_valid(r))
+                    .map(|r| first + r),
+            );
+        }
+        offsets.extend(s.offsets[1..].iter().map(|&o| base + i64::from(o)));
+        data.extend_from_slice(&s.data);
+    }
+    JoinedColumn {
+        validity: bitmap(table.rows, &null_rows),
+        null_count: null_rows.len(),
+        offsets,
+        data,
+    }
+}
+
 /// A joined key column (`large_string` buffers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinedColumn {
@@ -850,6 +891,9 @@ mod tests {
         assert_eq!(strings(1).validity, Some(vec![0b10]));
         assert_eq!(strings(1).null_count, 1);
         assert_eq!(t.block_rows(), vec![2]);
+        let one = join_columns(&t, &[1], b"\n");
+        assert_eq!((one.offsets, one.data), (vec![0, 0, 1], b"x".to_vec()));
+        assert_eq!((one.validity, one.null_count), (Some(vec![0b10]), 1));
         let keys = join_columns(&t, &[0, 1], b"\n");
         assert_eq!(keys.null_count, 1);
         assert_eq!(&keys.data, "\u{1F600}\nx".as_bytes());
