@@ -388,11 +388,16 @@ class NativeBuffer:
 _ColumnBuffers = tuple[NativeBuffer | None, NativeBuffer, NativeBuffer, int]
 
 class FlatColumns:
-    """The records of a chunk that are all flat objects of strings, as string
-    columns, one set per block Arrow's JSON reader would read."""
+    """The records of a chunk that all have the simple shape (string values, or
+    chat message lists of string fields) as Arrow columns, one set per block
+    Arrow's JSON reader would read."""
 
     @property
     def names(self) -> list[str]: ...
+    @property
+    def kinds(self) -> list[list[str] | None]:
+        """Per column: None for strings, the message keys for a message-list column."""
+
     @property
     def rows(self) -> int: ...
     @property
@@ -402,9 +407,15 @@ class FlatColumns:
     def column(self, block: int, index: int) -> _ColumnBuffers:
         """Buffers of an Arrow ``string`` array (i32 offsets)."""
 
+    def messages(
+        self, block: int, index: int
+    ) -> tuple[NativeBuffer | None, NativeBuffer, int, list[_ColumnBuffers]]:
+        """Buffers of a message-list column: the list's (validity, i32 offsets,
+        null count) and the ``string`` buffers of each message key (a row per message)."""
+
     def join(self, indices: list[int], sep: str) -> _ColumnBuffers:
-        """Columns joined row by row with ``sep`` over all blocks: an Arrow
-        ``large_string`` array."""
+        """Columns joined row by row with ``sep`` over all blocks (a message list
+        as "role: content" lines): an Arrow ``large_string`` array."""
 
 def jsonl_chunk(
     chunk: Buffer, *, safe_depth: int, min_block_size: int | None = None

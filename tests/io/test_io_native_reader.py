@@ -8,6 +8,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pj
@@ -16,8 +17,10 @@ import pytest
 from tests.io.io_support import all_keys, all_quarantined, read_all
 
 from curagate._core import jsonl_chunk
+from curagate.errors import InputError
+from curagate.io import readers
 from curagate.io.readers import _arrow_read, _flat_table, _layout, _string_array
-from curagate.records import RecordFormat, build_keys
+from curagate.records import Batch, RecordFormat, build_keys
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -164,3 +167,317 @@ def test_arbitrary_bytes_never_crash_the_native_chunk_reader(data: bytes, block:
     assert longest <= len(data)
     if flat is not None:
         assert flat.rows == len(records) // 8 == sum(flat.block_rows)
+
+
+# --------------------------------------------------------------------------- chat records
+
+roles = st.sampled_from(["user", "assistant", "system", " ", ""]) | texts
+message_texts = st.none() | texts
+
+
+@st.composite
+def chat_lines(draw: st.DrawFn, odd: bool) -> list[bytes]:
+    """Chat records (``messages`` lists of {role, content}, maybe an ``id``); with
+    ``odd``, some of the shapes the native reader must leave to the general path."""
+    with_id = draw(st.booleans())
+    order = draw(st.sampled_from([("role", "content"), ("content", "role")]))
+    lines = []
+    for _ in range(draw(st.integers(1, 25))):
+        messages: list[Any] | None = [
+            {
+                order[0]: draw(roles if order[0] == "role" else message_texts),
+                order[1]: draw(roles if order[1] == "role" else message_texts),
+            }
+            for _ in range(draw(st.integers(0, 4)))
+        ]
+        if draw(st.integers(0, 9)) == 0:
+            messages = None
+        record: dict[str, Any] = {"id": draw(st.none() | texts)} if with_id else {}
+        record["messages"] = messages
+        if odd and draw(st.integers(0, 3)) == 0:
+            record = draw(
+                st.sampled_from(
+                    [
+                        {"messages": [{"role": "user", "content": 7}]},
+                        {"messages": [{"role": "user", "content": "a", "name": "n"}]},
+                        {"messages": [{"content": "a"}]},
+                        {"messages": [None]},
+                        {
+                            "messages": [
+                                {"role": "user", "content": [{"type": "text", "text": "t"}]}
+                            ]
+                        },
+                        {"messages": [{"role": "user", "content": "2024-01-01"}]},
+                        {"messages": "a string"},
+                        {"text": "no messages"},
+                    ]
+                )
+            )
+        line = json.dumps(record, ensure_ascii=draw(st.booleans())).encode()
+        lines.append(line + draw(st.sampled_from([b"\n", b"\r\n", b"\n\n"])))
+    return lines
+
+
+def _batches_both_ways(
+    path: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any
+) -> tuple[list[Batch] | str, list[Batch] | str]:
+    """The batches (or the input error) with the native reader, then without it."""
+
+    def read() -> list[Batch] | str:
+        try:
+            return read_all([path], **kwargs)
+        except InputError as exc:
+            return str(exc)
+
+    native = read()
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_NATIVE_SHAPES", False)
+        general = read()
+    return native, general
+
+
+def _assert_same_batches(native: list[Batch] | str, general: list[Batch] | str) -> None:
+    if isinstance(native, str) or isinstance(general, str):
+        assert native == general
+        return
+    assert len(native) == len(general)
+    for a, b in zip(native, general, strict=True):
+        assert a.format == b.format
+        assert a.table.equals(b.table)
+        if a.table.num_rows:
+            assert _parquet(a.table) == _parquet(b.table)
+        assert a.keys.equals(b.keys)
+        assert a.ids.equals(b.ids)
+        assert a.rows.equals(b.rows)
+        assert a.lines is not None and b.lines is not None and a.lines.equals(b.lines)
+        assert a.quarantined == b.quarantined
+
+
+@FUZZ
+@given(lines=chat_lines(odd=False), block=st.integers(1, 300))
+def test_chat_records_give_the_table_arrow_gives_chunk_for_chunk(
+    lines: list[bytes], block: int
+) -> None:
+    data = b"".join(lines)
+    native = _native(data, block)
+    records = [json.loads(line) for line in lines if line.strip()]
+    fields = [m[k] for r in records for m in r["messages"] or () for k in ("role", "content")]
+    if (
+        records[0]["messages"]
+        and all(
+            any(m[k] is not None for r in records for m in r["messages"] or ())
+            for k in ("role", "content")
+        )
+        and any(r.get("id") is not None for r in records) == ("id" in records[0])
+    ):
+        assert native is not None, "the simple chat shape takes the native path"
+    if native is None:
+        return
+    assert fields
+    try:
+        arrow = _arrow(data, block)
+    except pa.ArrowNotImplementedError:
+        # Arrow cannot promote a block of only empty/null lists to the struct
+        # type a later block has (pyarrow 26); nothing to compare with.
+        return
+    assert native.equals(arrow)
+    chunks = [len(c) for c in native.column("messages").chunks]
+    assert chunks == [len(c) for c in arrow.column("messages").chunks]
+    assert _parquet(native) == _parquet(arrow)
+
+
+@FUZZ
+@given(lines=chat_lines(odd=True), batch_rows=st.integers(1, 30))
+def test_chat_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("chat") / "chat.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="chat", batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+
+
+def test_each_chat_quarantine_reason_on_the_native_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def chat(*turns: tuple[str | None, str | None]) -> dict[str, Any]:
+        return {"messages": [{"role": r, "content": c} for r, c in turns]}
+
+    records: list[dict[str, Any]] = [
+        chat(("user", "hi"), ("assistant", "yo")),
+        {"messages": []},
+        {"messages": None},
+        chat(("user", "hi"), (None, "x")),
+        chat((" ", "x")),
+        chat(("user", None)),
+        chat(("user", "ok"), ("assistant", " \n")),
+        chat(("user", "fine")),
+    ]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert _layout(path.read_bytes(), flat=True).flat is not None
+    native, general = _batches_both_ways(path, monkeypatch)
+    _assert_same_batches(native, general)
+    assert not isinstance(native, str)
+    assert all_keys(native) == ["user: hi\nassistant: yo", "user: fine"]
+    assert [(q.line, q.row, q.reason) for q in all_quarantined(native)] == [
+        (2, 1, "field 'messages' is empty"),
+        (3, 2, "missing field 'messages' (absent or null)"),
+        (4, 3, "field 'messages': message 1 has no 'role'"),
+        (5, 4, "field 'messages': message 0 has empty 'role'"),
+        (6, 5, "field 'messages': message 0 has no 'content'"),
+        (7, 6, "field 'messages': message 1 has empty 'content'"),
+    ]
+    assert all_quarantined(native)[0].raw == '{"messages": []}'
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"messages": [{"role": "user", "content": 7}]}',
+        b'{"messages": [{"role": "user", "content": "a", "name": "n"}]}',
+        b'{"messages": [null]}',
+        b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "t"}]}]}',
+        b'{"messages": [{"role": "user", "content": "a"}]',  # unterminated
+        b'{"messages": "a string"}',
+    ],
+)
+def test_one_odd_chat_line_takes_the_general_path_with_the_same_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: bytes
+) -> None:
+    good = [
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}).encode() for i in range(5)
+    ]
+    data = b"\n".join([*good[:2], line, *good[2:]]) + b"\n"
+    assert jsonl_chunk(data, safe_depth=4096, min_block_size=1 << 20)[5] is None
+    assert _layout(b"\n".join(good), flat=True).flat is not None
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    native, general = _batches_both_ways(path, monkeypatch)
+    _assert_same_batches(native, general)
+    assert not isinstance(native, str)
+    batches = native
+    assert sum(b.table.num_rows for b in batches) + len(all_quarantined(batches)) == 6
+    assert all_keys(batches)[:2] == ["user: q0", "user: q1"]
+
+
+# --------------------------------------------------------------------------- preference records
+
+turn = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant"]), "content": texts})
+replies = texts | st.lists(turn, min_size=1, max_size=3)
+
+
+@st.composite
+def preference_lines(draw: st.DrawFn) -> list[bytes]:
+    """Preference pairs, standard (strings) or conversational (message lists),
+    with or without an explicit prompt; sometimes a shared opening, sometimes none."""
+    with_prompt = draw(st.booleans())
+    conversational = draw(st.booleans())
+    lines = []
+    for _ in range(draw(st.integers(1, 20))):
+        shared = draw(st.sampled_from(["", "Q: same ", "Q: same"]))
+        if conversational:
+            opening = [{"role": "user", "content": shared or "q"}] if shared else []
+            chosen: Any = opening + draw(st.lists(turn, min_size=1, max_size=2))
+            rejected: Any = opening + draw(st.lists(turn, min_size=1, max_size=2))
+        else:
+            chosen, rejected = shared + draw(texts), shared + draw(texts)
+        record: dict[str, Any] = {"prompt": draw(replies)} if with_prompt else {}
+        record.update(chosen=chosen, rejected=rejected)
+        if draw(st.integers(0, 9)) == 0:
+            record["rejected"] = draw(st.none() | replies)  # a missing or odd reply
+        lines.append(json.dumps(record).encode() + b"\n")
+    return lines
+
+
+@FUZZ
+@given(
+    lines=preference_lines(),
+    key=st.sampled_from(["prompt", "prompt+responses"]),
+    batch_rows=st.integers(1, 20),
+)
+def test_preference_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("pref") / "pref.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="preference", preference_key=key, batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+
+
+def test_conversational_preference_pairs_take_the_native_path(tmp_path: Path) -> None:
+    def turns(*contents: str) -> list[dict[str, str]]:
+        return [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": c}
+            for i, c in enumerate(contents)
+        ]
+
+    path = tmp_path / "pref.jsonl"
+    rows = [
+        {"prompt": turns("q1"), "chosen": turns("a"), "rejected": turns("b")},
+        {"prompt": turns("q2"), "chosen": turns("c"), "rejected": []},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    flat = _layout(path.read_bytes(), flat=True).flat
+    assert flat is not None and flat.kinds == [["role", "content"]] * 3
+    batches = read_all([path], preference_key="prompt+responses")
+    assert all_keys(batches) == ["user: q1\nuser: a\nuser: b"]
+    assert [q.reason for q in all_quarantined(batches)] == ["field 'rejected' is empty"]
+
+
+def test_curating_chat_records_gives_the_same_bytes_natively_at_any_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curagate.curate import curate
+
+    words = [f"w{k}" for k in range(40)]
+    lines = []
+    for i in range(400):
+        base = i % 150  # copies of records 0-149: exact duplicates, or near ones below
+        question = " ".join(words[(base * 7 + k) % 40] for k in range(20)) + f" case {base}"
+        answer = "answer " + " ".join(words[(base + k) % 40] for k in range(15))
+        if i >= 300:
+            answer += " indeed"  # a near duplicate of its first copy
+        record = {
+            "id": f"r{i}",
+            "messages": [
+                {"role": "user", "content": question},
+                {"role": "assistant", "content": answer},
+            ],
+        }
+        if i % 50 == 7:
+            record["messages"] = []  # quarantined: empty
+        if i % 50 == 11:
+            record["messages"][1]["content"] = " "  # quarantined: empty content
+        lines.append(json.dumps(record))
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert _layout(path.read_bytes(), flat=True).flat is not None
+
+    def outputs(out: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+        }
+
+    result = curate([path], tmp_path / "native1", threads=1)
+    assert result.quarantined == 16
+    assert result.removed.get("exact", 0) > 50 and result.removed.get("near", 0) > 10
+    curate([path], tmp_path / "native2", threads=2)
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_NATIVE_SHAPES", False)
+        curate([path], tmp_path / "general", threads=1)
+    native1 = outputs(tmp_path / "native1")
+    assert native1 == outputs(tmp_path / "native2") == outputs(tmp_path / "general")
+    assert {"kept/part-00000.parquet", "removed/part-00000.parquet"} <= set(native1)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import zstandard
 
-from curagate._core import FlatColumns, jsonl_chunk, jsonl_chunk_end
+from curagate._core import FlatColumns, NativeBuffer, jsonl_chunk, jsonl_chunk_end
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
@@ -594,7 +594,7 @@ class _Lines:
     max_length: int
     utf8_ok: bool = True  # the whole chunk is UTF-8
     may_overflow: bool = False  # a line could nest deeper than _ARROW_SAFE_DEPTH
-    flat: FlatColumns | None = None  # the records, when all are flat objects of strings
+    flat: FlatColumns | None = None  # the records, when all have the simple shape (native path)
 
     def text(self, line_index: int) -> bytes:
         start = self.bounds[line_index].as_py()
@@ -714,8 +714,13 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     return table
 
 
+# The native reader for records of the simple shapes (flat strings, chat message
+# lists); off, every chunk takes the general path (tests compare the two).
+_NATIVE_SHAPES = True
+
+
 def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options) -> Batch | None:
-    layout = _layout(chunk, flat=True)
+    layout = _layout(chunk, flat=_NATIVE_SHAPES)
     n_records = len(layout.record_lines)
     quarantined: list[Quarantined] = []
     table: pa.Table | None = None
@@ -754,19 +759,44 @@ def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options
 
 
 def _flat_table(flat: FlatColumns) -> pa.Table:
-    """The native reader's string columns as the table Arrow's JSON reader gives
-    for the same chunk: same types, values and chunks (one per read block), so
-    the Parquet files written from it are the same bytes. No copy: the arrays
-    wrap the native buffers."""
+    """The native reader's columns as the table Arrow's JSON reader gives for
+    the same chunk: same types, values and chunks (one per read block), so the
+    Parquet files written from it are the same bytes. No copy: the arrays wrap
+    the native buffers."""
     blocks = flat.block_rows
-    columns = [
-        pa.chunked_array(
-            [_string_array(pa.string(), n, *flat.column(b, c)) for b, n in enumerate(blocks)],
-            pa.string(),
+    columns = []
+    for c, keys in enumerate(flat.kinds):
+        if keys is None:
+            chunks = [
+                _string_array(pa.string(), n, *flat.column(b, c)) for b, n in enumerate(blocks)
+            ]
+            columns.append(pa.chunked_array(chunks, pa.string()))
+            continue
+        dtype = pa.list_(pa.struct([(k, pa.string()) for k in keys]))
+        columns.append(
+            pa.chunked_array(
+                [_messages_array(dtype, n, *flat.messages(b, c)) for b, n in enumerate(blocks)],
+                dtype,
+            )
         )
-        for c in range(len(flat.names))
-    ]
     return pa.Table.from_arrays(columns, names=flat.names)
+
+
+def _messages_array(
+    dtype: pa.ListType,
+    rows: int,
+    validity: NativeBuffer | None,
+    offsets: NativeBuffer,
+    nulls: int,
+    fields: list[tuple[NativeBuffer | None, NativeBuffer, NativeBuffer, int]],
+) -> pa.Array:
+    """A ``list<struct<key: string, ...>>`` array over the native buffers."""
+    struct_type = dtype.value_type
+    messages = len(fields[0][1]) // 4 - 1  # a row per message in each field
+    children = [_string_array(pa.string(), messages, *f) for f in fields]
+    values = pa.Array.from_buffers(struct_type, messages, [None], children=children)
+    buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets)]
+    return pa.Array.from_buffers(dtype, rows, buffers, null_count=nulls, children=[values])
 
 
 def _string_array(
@@ -1124,8 +1154,9 @@ def _finish(
 def _flat_keys(
     flat: FlatColumns, fmt: RecordFormat, options: _Options, valid: pa.BooleanArray | None
 ) -> pa.LargeStringArray | None:
-    """:func:`build_keys` for the native columns (strings: the key is the named
-    columns joined with "\\n"); ``None`` when a key needs more than strings."""
+    """:func:`build_keys` for the native columns, natively: the named columns
+    joined with "\\n", a message list rendered as "role: content" lines;
+    ``None`` when a key needs more (the implicit prompt of preference pairs)."""
     names = key_columns(fmt, flat.names, options.text_field, options.preference_key)
     if names is None or any(n not in flat.names for n in names):
         return None

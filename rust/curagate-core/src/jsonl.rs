@@ -4,12 +4,14 @@
 //! lines, the non-blank ones (the records), the longest line, whether the
 //! bytes are UTF-8 and whether a line could nest deep enough to overflow
 //! Arrow's recursive JSON parser. [`parse_flat`] then reads the chunk when
-//! every record is a flat object of strings (and nulls) with the same keys in
-//! the same order, the shape of most text/prompt/completion corpora, into
-//! string columns cut into the row groups Arrow's JSON reader would make,
-//! so the Parquet written from them is the same bytes. Anything else
-//! (another shape, a JSON error, a key order that changes) returns `None`
-//! and the caller keeps its general path, which quarantines bad lines.
+//! every record is an object with the same keys in the same order whose
+//! values are strings (and nulls) or chat message lists (`[{role, content},
+//! ...]`, every message with the same string keys), the shape of most
+//! text/prompt/completion and chat corpora, into Arrow columns cut into the
+//! row groups Arrow's JSON reader would make, so the Parquet written from them
+//! is the same bytes. Anything else (another shape, a JSON error, a key order
+//! that changes) returns `None` and the caller keeps its general path, which
+//! quarantines bad lines.
 
 use rayon::prelude::*;
 
@@ -130,15 +132,66 @@ impl StringColumn {
     }
 }
 
-/// The records of a chunk as string columns, one set per block of
-/// `block_size` bytes: the chunks of the table Arrow's JSON reader returns
-/// (a row belongs to the block holding its line end).
+/// One column of one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Column {
+    /// Arrow `string`.
+    Strings(StringColumn),
+    /// Arrow `list<item: struct<key: string, ...>>`: chat messages.
+    Messages(MessagesColumn),
+}
+
+impl Column {
+    fn rows(&self) -> usize {
+        match self {
+            Column::Strings(c) => c.offsets.len() - 1,
+            Column::Messages(c) => c.offsets.len() - 1,
+        }
+    }
+
+    fn null_count(&self) -> usize {
+        match self {
+            Column::Strings(c) => c.null_count,
+            Column::Messages(c) => c.null_count,
+        }
+    }
+}
+
+/// A list-of-messages column: list offsets and validity, then one string
+/// column per message key (a row per message; a message is never null).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagesColumn {
+    pub offsets: Vec<i32>,
+    pub validity: Option<Vec<u8>>,
+    pub null_count: usize,
+    pub fields: Vec<StringColumn>,
+}
+
+impl MessagesColumn {
+    fn is_valid(&self, row: usize) -> bool {
+        self.validity
+            .as_ref()
+            .is_none_or(|bits| bits[row / 8] & (1 << (row % 8)) != 0)
+    }
+}
+
+/// What a column holds: strings, or message lists with these keys (in order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Strings,
+    Messages(Vec<String>),
+}
+
+/// The records of a chunk as columns, one set per block of `block_size`
+/// bytes: the chunks of the table Arrow's JSON reader returns (a row belongs
+/// to the block holding its line end).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlatTable {
     pub names: Vec<String>,
+    pub kinds: Vec<Kind>,
     pub rows: usize,
     /// Per block, one column per name.
-    pub blocks: Vec<Vec<StringColumn>>,
+    pub blocks: Vec<Vec<Column>>,
 }
 
 impl FlatTable {
@@ -146,14 +199,14 @@ impl FlatTable {
     pub fn block_rows(&self) -> Vec<usize> {
         self.blocks
             .iter()
-            .map(|b| b.first().map_or(0, |c| c.offsets.len() - 1))
+            .map(|b| b.first().map_or(0, Column::rows))
             .collect()
     }
 }
 
-/// One parsed record: its keys and values, borrowed from the line where no
-/// escape had to be decoded.
-type Record<'a> = Vec<(Cow<'a>, Option<Cow<'a>>)>;
+/// One parsed message or flat record: its keys and values, borrowed from the
+/// line where no escape had to be decoded.
+type Fields<'a> = Vec<(Cow<'a>, Option<Cow<'a>>)>;
 type Cow<'a> = std::borrow::Cow<'a, str>;
 
 /// A parser for one line holding a flat JSON object of strings and nulls.
@@ -264,80 +317,278 @@ impl<'a> Flat<'a> {
         }
     }
 
-    fn record(line: &'a str) -> Option<Record<'a>> {
-        let mut p = Flat {
+    fn new(line: &'a str) -> Self {
+        Flat {
             text: line,
             s: line.as_bytes(),
             i: 0,
-        };
-        p.eat(b'{')?;
+        }
+    }
+
+    fn null(&mut self) -> bool {
+        self.ws();
+        let found = self.s.get(self.i..self.i + 4) == Some(b"null");
+        if found {
+            self.i += 4;
+        }
+        found
+    }
+
+    /// `{"key": string-or-null, ...}` (whitespace before it allowed).
+    fn object(&mut self) -> Option<Fields<'a>> {
+        self.eat(b'{')?;
         let mut fields = Vec::with_capacity(4);
-        p.ws();
-        if p.s.get(p.i) == Some(&b'}') {
-            p.i += 1;
-        } else {
-            loop {
-                p.eat(b'"')?;
-                let key = p.string()?;
-                p.eat(b':')?;
-                let value = p.value()?;
-                fields.push((key, value));
-                p.ws();
-                match p.s.get(p.i)? {
-                    b',' => p.i += 1,
-                    b'}' => {
-                        p.i += 1;
-                        break;
+        self.ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Some(fields);
+        }
+        loop {
+            self.eat(b'"')?;
+            let key = self.string()?;
+            self.eat(b':')?;
+            let value = self.value()?;
+            fields.push((key, value));
+            self.ws();
+            match self.s.get(self.i)? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(fields);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The names and kinds of the first record: string (or null) values, or
+    /// non-empty message lists whose first message names the message keys.
+    fn shape(line: &'a str) -> Option<(Vec<String>, Vec<Kind>)> {
+        let mut p = Flat::new(line);
+        p.eat(b'{')?;
+        let (mut names, mut kinds) = (Vec::new(), Vec::new());
+        loop {
+            p.eat(b'"')?;
+            names.push(p.string()?.into_owned());
+            p.eat(b':')?;
+            p.ws();
+            if p.s.get(p.i) == Some(&b'[') {
+                p.i += 1;
+                let first = p.object()?;
+                let keys: Vec<String> = first.into_iter().map(|(k, _)| k.into_owned()).collect();
+                if !message_keys_ok(&keys) {
+                    return None;
+                }
+                kinds.push(Kind::Messages(keys));
+                loop {
+                    p.ws();
+                    match p.s.get(p.i)? {
+                        b',' => p.i += 1,
+                        b']' => {
+                            p.i += 1;
+                            break;
+                        }
+                        _ => return None,
                     }
-                    _ => return None,
+                    p.object()?;
+                }
+            } else {
+                p.value()?;
+                kinds.push(Kind::Strings);
+            }
+            p.ws();
+            match p.s.get(p.i)? {
+                b',' => p.i += 1,
+                b'}' => {
+                    p.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        p.ws();
+        (p.i == p.s.len()).then_some((names, kinds))
+    }
+
+    /// One record with exactly the keys `names`, in order, into `builders`.
+    fn record_into(line: &'a str, names: &[String], builders: &mut [Builder]) -> Option<()> {
+        let mut p = Flat::new(line);
+        p.eat(b'{')?;
+        for (c, (name, builder)) in names.iter().zip(builders.iter_mut()).enumerate() {
+            if c > 0 {
+                p.eat(b',')?;
+            }
+            p.eat(b'"')?;
+            if p.string()? != name.as_str() {
+                return None;
+            }
+            p.eat(b':')?;
+            match builder {
+                Builder::Strings(b) => b.push(p.value()?)?,
+                Builder::Messages(m) => p.messages_into(m)?,
+            }
+        }
+        p.eat(b'}')?;
+        p.ws();
+        (p.i == p.s.len()).then_some(())
+    }
+
+    /// A message list (or null), every message with exactly `m.keys` in order.
+    fn messages_into(&mut self, m: &mut MessagesBuilder) -> Option<()> {
+        if self.null() {
+            m.nulls.push(m.offsets.len() - 1);
+        } else {
+            self.eat(b'[')?;
+            self.ws();
+            if self.s.get(self.i) == Some(&b']') {
+                self.i += 1;
+            } else {
+                loop {
+                    self.eat(b'{')?;
+                    for (k, (key, field)) in m.keys.iter().zip(m.fields.iter_mut()).enumerate() {
+                        if k > 0 {
+                            self.eat(b',')?;
+                        }
+                        self.eat(b'"')?;
+                        if self.string()? != key.as_str() {
+                            return None;
+                        }
+                        self.eat(b':')?;
+                        let value = self.value()?;
+                        if value.as_deref().is_some_and(date_like) {
+                            return None; // Arrow may type the field as a timestamp
+                        }
+                        field.push(value)?;
+                    }
+                    self.eat(b'}')?;
+                    self.ws();
+                    match self.s.get(self.i)? {
+                        b',' => self.i += 1,
+                        b']' => {
+                            self.i += 1;
+                            break;
+                        }
+                        _ => return None,
+                    }
                 }
             }
         }
-        p.ws();
-        (p.i == p.s.len()).then_some(fields)
+        let messages = m.fields.first().map_or(0, |f| f.offsets.len() - 1);
+        m.offsets.push(i32::try_from(messages).ok()?);
+        Some(())
     }
 }
 
-/// The columns of one block's records; `None` if one is not flat or has other keys.
-fn parse_block(lines: &[&str], names: &[String]) -> Option<Vec<StringColumn>> {
+/// Message keys the fast path takes: distinct, with `role` and `content`
+/// (what keys are made of) and without `tool_calls` (rendered otherwise).
+fn message_keys_ok(keys: &[String]) -> bool {
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    sorted.len() == keys.len()
+        && keys.iter().any(|k| k == "role")
+        && keys.iter().any(|k| k == "content")
+        && !keys.iter().any(|k| k == "tool_calls")
+}
+
+/// `YYYY-MM-DD...`: a nested string Arrow's JSON reader may read as a
+/// timestamp (the general path re-reads only top-level columns as strings).
+fn date_like(value: &str) -> bool {
+    let b = value.trim_start().as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)
+}
+
+/// A string column being filled.
+struct StringBuilder {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+    nulls: Vec<usize>,
+}
+
+impl StringBuilder {
+    fn new(rows: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        StringBuilder {
+            offsets,
+            data: Vec::with_capacity(bytes),
+            nulls: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, value: Option<Cow<'_>>) -> Option<()> {
+        match value {
+            Some(v) => self.data.extend_from_slice(v.as_bytes()),
+            None => self.nulls.push(self.offsets.len() - 1),
+        }
+        self.offsets.push(i32::try_from(self.data.len()).ok()?);
+        Some(())
+    }
+
+    fn finish(self) -> StringColumn {
+        let rows = self.offsets.len() - 1;
+        StringColumn {
+            validity: bitmap(rows, &self.nulls),
+            null_count: self.nulls.len(),
+            offsets: self.offsets,
+            data: self.data,
+        }
+    }
+}
+
+/// A message-list column being filled.
+struct MessagesBuilder {
+    keys: Vec<String>,
+    offsets: Vec<i32>,
+    nulls: Vec<usize>,
+    fields: Vec<StringBuilder>,
+}
+
+enum Builder {
+    Strings(StringBuilder),
+    Messages(MessagesBuilder),
+}
+
+/// The columns of one block's records; `None` if one does not have the shape.
+fn parse_block(lines: &[&str], names: &[String], kinds: &[Kind]) -> Option<Vec<Column>> {
     let rows = lines.len();
-    let mut offsets = vec![Vec::with_capacity(rows + 1); names.len()];
     // Room for every byte of the block in each column: no regrowth; the pages
     // never written are never touched.
     let bytes: usize = lines.iter().map(|l| l.len()).sum();
-    let mut data: Vec<Vec<u8>> = (0..names.len())
-        .map(|_| Vec::with_capacity(bytes))
+    let mut builders: Vec<Builder> = kinds
+        .iter()
+        .map(|kind| match kind {
+            Kind::Strings => Builder::Strings(StringBuilder::new(rows, bytes)),
+            Kind::Messages(keys) => {
+                let mut offsets = Vec::with_capacity(rows + 1);
+                offsets.push(0);
+                Builder::Messages(MessagesBuilder {
+                    keys: keys.clone(),
+                    offsets,
+                    nulls: Vec::new(),
+                    fields: keys
+                        .iter()
+                        .map(|_| StringBuilder::new(rows * 4, bytes))
+                        .collect(),
+                })
+            }
+        })
         .collect();
-    let mut nulls: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
-    for o in &mut offsets {
-        o.push(0i32);
-    }
-    for (row, line) in lines.iter().enumerate() {
-        let record = Flat::record(line)?;
-        if record.len() != names.len() {
-            return None;
-        }
-        for (c, (key, value)) in record.into_iter().enumerate() {
-            if key != names[c].as_str() {
-                return None;
-            }
-            match value {
-                Some(v) => data[c].extend_from_slice(v.as_bytes()),
-                None => nulls[c].push(row),
-            }
-            offsets[c].push(i32::try_from(data[c].len()).ok()?);
-        }
+    for line in lines {
+        Flat::record_into(line, names, &mut builders)?;
     }
     Some(
-        offsets
+        builders
             .into_iter()
-            .zip(data)
-            .zip(nulls)
-            .map(|((offsets, data), nulls)| StringColumn {
-                offsets,
-                data,
-                validity: bitmap(rows, &nulls),
-                null_count: nulls.len(),
+            .map(|b| match b {
+                Builder::Strings(b) => Column::Strings(b.finish()),
+                Builder::Messages(m) => Column::Messages(MessagesColumn {
+                    validity: bitmap(rows, &m.nulls),
+                    null_count: m.nulls.len(),
+                    offsets: m.offsets,
+                    fields: m.fields.into_iter().map(StringBuilder::finish).collect(),
+                }),
             })
             .collect(),
     )
@@ -393,11 +644,7 @@ fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> 
         let body = &text[layout.bounds[i] as usize..layout.bounds[i + 1] as usize];
         body.strip_suffix('\n').unwrap_or(body)
     };
-    let first = Flat::record(line_text(layout.record_lines[0] as usize))?;
-    let names: Vec<String> = first.iter().map(|(k, _)| k.to_string()).collect();
-    if names.is_empty() {
-        return None;
-    }
+    let (names, kinds) = Flat::shape(line_text(layout.record_lines[0] as usize))?;
     let mut sorted = names.clone();
     sorted.sort();
     sorted.dedup();
@@ -420,50 +667,120 @@ fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> 
         };
         by_block[end.map_or(blocks - 1, |e| e / block_size)].push(line_text(i as usize));
     }
-    let parsed: Vec<Option<Vec<StringColumn>>> = by_block
+    let parsed: Vec<Option<Vec<Column>>> = by_block
         .par_iter()
-        .map(|lines| parse_block(lines, &names))
+        .map(|lines| parse_block(lines, &names, &kinds))
         .collect();
-    let blocks: Vec<Vec<StringColumn>> = parsed.into_iter().collect::<Option<_>>()?;
+    let blocks: Vec<Vec<Column>> = parsed.into_iter().collect::<Option<_>>()?;
     let rows = layout.record_lines.len();
-    for c in 0..names.len() {
-        if blocks.iter().map(|b| b[c].null_count).sum::<usize>() == rows {
-            return None; // Arrow types an all-null column as null, not string
+    for (c, kind) in kinds.iter().enumerate() {
+        // Arrow types an all-null column (or message field) as null, not string,
+        // and a list column without a message as a list of nulls.
+        if blocks.iter().map(|b| b[c].null_count()).sum::<usize>() == rows {
+            return None;
+        }
+        if let Kind::Messages(keys) = kind {
+            let messages = |b: &Vec<Column>| match &b[c] {
+                Column::Messages(m) => m.fields[0].offsets.len() - 1,
+                Column::Strings(_) => 0,
+            };
+            let total: usize = blocks.iter().map(messages).sum();
+            for k in 0..keys.len() {
+                let nulls: usize = blocks
+                    .iter()
+                    .map(|b| match &b[c] {
+                        Column::Messages(m) => m.fields[k].null_count,
+                        Column::Strings(_) => 0,
+                    })
+                    .sum();
+                if total == 0 || nulls == total {
+                    return None;
+                }
+            }
         }
     }
     Some(FlatTable {
         names,
+        kinds,
         rows,
         blocks,
     })
 }
 
 /// Columns `indices` of every block joined row by row with `sep`, as one Arrow
-/// `large_string` array: a row is null when any of its parts is.
+/// `large_string` array: a row is null when any of its parts is. A message
+/// list is rendered as one `role: content` line per message (null when the
+/// list or a role or content is), as the Python key builder renders it.
 pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedColumn {
+    if let [c] = indices {
+        if table.kinds[*c] == Kind::Strings {
+            return concat_strings(table, *c);
+        }
+    }
     let rows = table.rows;
+    let size = |c: &Column| match c {
+        Column::Strings(s) => s.data.len(),
+        Column::Messages(m) => {
+            m.fields.iter().map(|f| f.data.len()).sum::<usize>() + 3 * (m.fields[0].offsets.len())
+        }
+    };
     let total: usize = table
         .blocks
         .iter()
-        .flat_map(|b| indices.iter().map(move |&c| b[c].data.len()))
+        .flat_map(|b| indices.iter().map(move |&c| size(&b[c])))
         .sum::<usize>()
         + sep.len() * rows * indices.len().saturating_sub(1);
+    // Where role and content are among the message keys of each column.
+    let parts: Vec<(usize, usize)> = indices
+        .iter()
+        .map(|&c| match &table.kinds[c] {
+            Kind::Messages(keys) => (
+                keys.iter().position(|k| k == "role").unwrap_or(0),
+                keys.iter().position(|k| k == "content").unwrap_or(0),
+            ),
+            Kind::Strings => (0, 0),
+        })
+        .collect();
     let mut data = Vec::with_capacity(total);
     let mut offsets = Vec::with_capacity(rows + 1);
     offsets.push(0i64);
     let mut null_rows = Vec::new();
     for block in &table.blocks {
-        let columns: Vec<&StringColumn> = indices.iter().map(|&c| &block[c]).collect();
-        let n = columns.first().map_or(0, |c| c.offsets.len() - 1);
+        let columns: Vec<&Column> = indices.iter().map(|&c| &block[c]).collect();
+        let n = columns.first().map_or(0, |c| c.rows());
         for r in 0..n {
-            if columns.iter().all(|c| c.is_valid(r)) {
-                for (k, c) in columns.iter().enumerate() {
-                    if k > 0 {
-                        data.extend_from_slice(sep);
-                    }
-                    data.extend_from_slice(c.value(r));
+            let row_start = data.len();
+            let mut valid = true;
+            for (k, (c, &(role, content))) in columns.iter().zip(&parts).enumerate() {
+                if k > 0 {
+                    data.extend_from_slice(sep);
                 }
-            } else {
+                match c {
+                    Column::Strings(s) if s.is_valid(r) => data.extend_from_slice(s.value(r)),
+                    Column::Messages(m) if m.is_valid(r) => {
+                        let (roles, contents) = (&m.fields[role], &m.fields[content]);
+                        let (a, b) = (m.offsets[r] as usize, m.offsets[r + 1] as usize);
+                        for e in a..b {
+                            if !(roles.is_valid(e) && contents.is_valid(e)) {
+                                valid = false;
+                                break;
+                            }
+                            if e > a {
+                                data.push(b'\n');
+                            }
+                            data.extend_from_slice(roles.value(e));
+                            data.extend_from_slice(b": ");
+                            data.extend_from_slice(contents.value(e));
+                        }
+                    }
+                    _ => valid = false,
+                }
+                if !valid {
+                    break;
+                }
+            }
+            if !valid {
+                data.truncate(row_start);
                 null_rows.push(offsets.len() - 1);
             }
             offsets.push(data.len() as i64);
@@ -471,6 +788,42 @@ pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedC
     }
     JoinedColumn {
         validity: bitmap(rows, &null_rows),
+        null_count: null_rows.len(),
+        offsets,
+        data,
+    }
+}
+
+/// String column `c` of every block as one `large_string` array: the blocks'
+/// bytes copied whole (a null row holds no bytes), offsets rebased.
+fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
+    let columns: Vec<&StringColumn> = table
+        .blocks
+        .iter()
+        .filter_map(|b| match &b[c] {
+            Column::Strings(s) => Some(s),
+            Column::Messages(_) => None,
+        })
+        .collect();
+    let mut data = Vec::with_capacity(columns.iter().map(|s| s.data.len()).sum());
+    let mut offsets = Vec::with_capacity(table.rows + 1);
+    offsets.push(0i64);
+    let mut null_rows = Vec::new();
+    for s in columns {
+        let base = data.len() as i64;
+        if s.null_count > 0 {
+            let first = offsets.len() - 1;
+            null_rows.extend(
+                (0..s.offsets.len() - 1)
+                    .filter(|&r| !s.is_valid(r))
+                    .map(|r| first + r),
+            );
+        }
+        offsets.extend(s.offsets[1..].iter().map(|&o| base + i64::from(o)));
+        data.extend_from_slice(&s.data);
+    }
+    JoinedColumn {
+        validity: bitmap(table.rows, &null_rows),
         null_count: null_rows.len(),
         offsets,
         data,
@@ -529,12 +882,18 @@ mod tests {
         .unwrap();
         assert_eq!(t.rows, 2);
         assert_eq!(t.names, vec!["p", "c"]);
-        let block = &t.blocks[0];
-        assert_eq!(block[0].data, "a\u{e9}\n\u{1F600}".as_bytes());
-        assert_eq!(block[0].offsets, vec![0, 4, 8]);
-        assert_eq!(block[1].validity, Some(vec![0b10]));
-        assert_eq!(block[1].null_count, 1);
+        let strings = |c: usize| match &t.blocks[0][c] {
+            Column::Strings(s) => s.clone(),
+            Column::Messages(_) => panic!("a string column"),
+        };
+        assert_eq!(strings(0).data, "a\u{e9}\n\u{1F600}".as_bytes());
+        assert_eq!(strings(0).offsets, vec![0, 4, 8]);
+        assert_eq!(strings(1).validity, Some(vec![0b10]));
+        assert_eq!(strings(1).null_count, 1);
         assert_eq!(t.block_rows(), vec![2]);
+        let one = join_columns(&t, &[1], b"\n");
+        assert_eq!((one.offsets, one.data), (vec![0, 0, 1], b"x".to_vec()));
+        assert_eq!((one.validity, one.null_count), (Some(vec![0b10]), 1));
         let keys = join_columns(&t, &[0, 1], b"\n");
         assert_eq!(keys.null_count, 1);
         assert_eq!(&keys.data, "\u{1F600}\nx".as_bytes());
@@ -567,6 +926,65 @@ mod tests {
     }
 
     #[test]
+    fn chat_records_become_message_list_columns_and_render_into_keys() {
+        let chunk = concat!(
+            "{\"id\": \"a\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\\n\"}, ",
+            "{\"role\": \"assistant\", \"content\": \"yo\"}]}\n",
+            "{\"id\": \"b\", \"messages\": []}\n",
+            "{\"id\": null, \"messages\": null}\n",
+            "{\"id\": \"c\", \"messages\": [{\"role\": null, \"content\": \"x\"}]}\n",
+        );
+        let t = flat(chunk.as_bytes(), 1 << 20).unwrap();
+        assert_eq!(t.names, vec!["id", "messages"]);
+        assert_eq!(
+            t.kinds,
+            vec![
+                Kind::Strings,
+                Kind::Messages(vec!["role".into(), "content".into()])
+            ]
+        );
+        let Column::Messages(m) = &t.blocks[0][1] else {
+            panic!("a message column")
+        };
+        assert_eq!(m.offsets, vec![0, 2, 2, 2, 3]);
+        assert_eq!((m.validity.clone(), m.null_count), (Some(vec![0b1011]), 1));
+        assert_eq!(m.fields[0].data, b"userassistant");
+        assert_eq!(m.fields[0].validity, Some(vec![0b011]));
+        assert_eq!(m.fields[1].data, b"hi\nyox");
+        let keys = join_columns(&t, &[1], b"\n");
+        // An empty list renders empty; a null list or a null role, null.
+        assert_eq!(keys.data, b"user: hi\n\nassistant: yo");
+        assert_eq!(keys.offsets, vec![0, 23, 23, 23, 23]);
+        assert_eq!((keys.validity, keys.null_count), (Some(vec![0b0011]), 2));
+    }
+
+    #[test]
+    fn chat_records_of_another_shape_are_left_to_the_general_path() {
+        for bad in [
+            // A message with other keys, another key order, a null message,
+            // a non-string content, parts, tool calls, a date Arrow may type.
+            &b"{\"messages\": [{\"role\": \"u\", \"content\": \"a\"}, {\"role\": \"u\", \"content\": \"a\", \"name\": \"n\"}]}\n"[..],
+            b"{\"messages\": [{\"role\": \"u\", \"content\": \"a\"}, {\"content\": \"a\", \"role\": \"u\"}]}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": \"a\"}, null]}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": 1}]}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": [{\"type\": \"text\"}]}]}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": \"a\", \"tool_calls\": null}]}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": \"2024-01-01\"}]}\n",
+            b"{\"messages\": [{\"role\": \"u\"}]}\n",
+            b"{\"messages\": []}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": null}]}\n",
+            b"{\"messages\": [{\"role\": \"u\", \"content\": \"a\"},]}\n",
+            b"{\"messages\": null}\n{\"messages\": [{\"role\": \"u\", \"content\": \"a\"}]}\n",
+        ] {
+            assert!(
+                flat(bad, 1 << 20).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
     fn rows_are_split_by_the_block_holding_their_line_end() {
         let chunk = b"{\"a\":\"x\"}\r\n{\"a\":\"y\"}\n{\"a\":\"z\"}";
         // The first line's '\r' is byte 9 (block 0 of 10-byte blocks), the second '\n' byte 20.
@@ -577,14 +995,27 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let alphabet = b"{}[]\":,\\ \n\r\tnul0123456789abcdefu\x00\xff\xc3\xa9";
+        // Pieces of chat records, so that some inputs get past the first bytes.
+        let pieces: [&[u8]; 6] = [
+            b"{\"messages\": [",
+            b"{\"role\": \"u\", \"content\": \"a\"}",
+            b"]}\n",
+            b", ",
+            b"null",
+            b"{\"a\": \"x\"}\n",
+        ];
         for _ in 0..20_000 {
-            let len = (state % 48) as usize;
+            let len = (state % 64) as usize;
             let mut bytes = Vec::with_capacity(len);
             for _ in 0..len {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                bytes.push(alphabet[(state % alphabet.len() as u64) as usize]);
+                if state.is_multiple_of(3) {
+                    bytes.extend_from_slice(pieces[(state / 3 % pieces.len() as u64) as usize]);
+                } else {
+                    bytes.push(alphabet[(state % alphabet.len() as u64) as usize]);
+                }
             }
             let l = layout(&bytes, 8);
             if let Some(t) = parse_flat(&bytes, &l, 1 + (state % 16) as usize) {

@@ -5,7 +5,9 @@
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
-use curagate_core::jsonl::{chunk_end, join_columns, read_chunk, FlatTable, StringColumn};
+use curagate_core::jsonl::{
+    chunk_end, join_columns, read_chunk, Column, FlatTable, Kind, StringColumn,
+};
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -21,8 +23,9 @@ enum Part {
 }
 
 enum Storage {
-    /// A buffer of column `.2` of block `.1` of a parsed table.
-    Table(Arc<FlatTable>, usize, usize, Part),
+    /// A buffer of column `.2` of block `.1` of a parsed table: of the column
+    /// itself, or (`.3`) of one message field of a message-list column.
+    Table(Arc<FlatTable>, usize, usize, Option<usize>, Part),
     Owned(Vec<u8>),
 }
 
@@ -33,23 +36,32 @@ pub struct NativeBuffer {
     storage: Storage,
 }
 
-fn column(table: &FlatTable, block: usize, col: usize) -> &StringColumn {
-    &table.blocks[block][col]
+fn offsets_bytes(offsets: &[i32]) -> &[u8] {
+    // SAFETY: i32 has no padding and u8 no alignment; Arrow buffers are
+    // little-endian, as every platform we build for.
+    unsafe { std::slice::from_raw_parts(offsets.as_ptr().cast(), offsets.len() * 4) }
+}
+
+fn string_part(c: &StringColumn, part: Part) -> &[u8] {
+    match part {
+        Part::Validity => c.validity.as_deref().unwrap_or(&[]),
+        Part::Data => &c.data,
+        Part::Offsets => offsets_bytes(&c.offsets),
+    }
 }
 
 impl NativeBuffer {
     fn bytes(&self) -> &[u8] {
         match &self.storage {
             Storage::Owned(v) => v,
-            Storage::Table(table, block, col, part) => {
-                let c = column(table, *block, *col);
-                match part {
-                    Part::Validity => c.validity.as_deref().unwrap_or(&[]),
-                    Part::Data => &c.data,
-                    // SAFETY: i32 has no padding and u8 no alignment; Arrow buffers
-                    // are little-endian, as every platform we build for.
-                    Part::Offsets => unsafe {
-                        std::slice::from_raw_parts(c.offsets.as_ptr().cast(), c.offsets.len() * 4)
+            Storage::Table(table, block, col, field, part) => {
+                match (&table.blocks[*block][*col], field) {
+                    (Column::Strings(c), _) => string_part(c, *part),
+                    (Column::Messages(m), Some(f)) => string_part(&m.fields[*f], *part),
+                    (Column::Messages(m), None) => match part {
+                        Part::Validity => m.validity.as_deref().unwrap_or(&[]),
+                        Part::Offsets => offsets_bytes(&m.offsets),
+                        Part::Data => &[],
                     },
                 }
             }
@@ -109,11 +121,54 @@ fn le_bytes<'py, T: Copy, const N: usize>(
     .expect("filling a new bytes object cannot fail")
 }
 
-/// The records of a chunk as string columns, one set per Arrow read block
-/// (see `parse_flat`).
+/// Arrow buffers of one list array and its message fields: (validity or None,
+/// offsets, null count, the string buffers of each field).
+type MessageBuffers = (
+    Option<NativeBuffer>,
+    NativeBuffer,
+    usize,
+    Vec<ColumnBuffers>,
+);
+
+/// The records of a chunk as string and message-list columns, one set per
+/// Arrow read block (see `parse_flat`).
 #[pyclass(module = "curagate._core", frozen)]
 pub struct FlatColumns {
     table: Arc<FlatTable>,
+}
+
+impl FlatColumns {
+    fn get(&self, block: usize, index: usize) -> PyResult<&Column> {
+        self.table
+            .blocks
+            .get(block)
+            .and_then(|b| b.get(index))
+            .ok_or_else(|| {
+                ParameterError::new_err(format!(
+                    "invalid parameter `block`/`index`: {block}/{index}; the table has {} blocks of {} columns",
+                    self.table.blocks.len(),
+                    self.table.names.len()
+                ))
+            })
+    }
+
+    fn string_buffers(
+        &self,
+        c: &StringColumn,
+        block: usize,
+        index: usize,
+        field: Option<usize>,
+    ) -> ColumnBuffers {
+        let buffer = |part| NativeBuffer {
+            storage: Storage::Table(self.table.clone(), block, index, field, part),
+        };
+        (
+            c.validity.as_ref().map(|_| buffer(Part::Validity)),
+            buffer(Part::Offsets),
+            buffer(Part::Data),
+            c.null_count,
+        )
+    }
 }
 
 #[pymethods]
@@ -135,25 +190,53 @@ impl FlatColumns {
         self.table.block_rows()
     }
 
-    /// Buffers of column `index` in block `block`, as an Arrow `string` array.
+    /// Per column: `None` for strings, the message keys (in order) for a
+    /// message-list column.
+    #[getter]
+    fn kinds(&self) -> Vec<Option<Vec<String>>> {
+        self.table
+            .kinds
+            .iter()
+            .map(|k| match k {
+                Kind::Strings => None,
+                Kind::Messages(keys) => Some(keys.clone()),
+            })
+            .collect()
+    }
+
+    /// Buffers of string column `index` in block `block`, as an Arrow `string` array.
     fn column(&self, block: usize, index: usize) -> PyResult<ColumnBuffers> {
-        if block >= self.table.blocks.len() || index >= self.table.names.len() {
-            return Err(ParameterError::new_err(format!(
-                "invalid parameter `block`/`index`: {block}/{index}; the table has {} blocks of {} columns",
-                self.table.blocks.len(),
-                self.table.names.len()
-            )));
+        match self.get(block, index)? {
+            Column::Strings(c) => Ok(self.string_buffers(c, block, index, None)),
+            Column::Messages(_) => Err(ParameterError::new_err(format!(
+                "invalid parameter `index`: {index}; column {index} holds message lists (use messages())"
+            ))),
         }
-        let c = column(&self.table, block, index);
-        let buffer = |part| NativeBuffer {
-            storage: Storage::Table(self.table.clone(), block, index, part),
-        };
-        Ok((
-            c.validity.as_ref().map(|_| buffer(Part::Validity)),
-            buffer(Part::Offsets),
-            buffer(Part::Data),
-            c.null_count,
-        ))
+    }
+
+    /// Buffers of message-list column `index` in block `block`: the list's
+    /// (validity or None, offsets, null count) and the string buffers of each
+    /// message key, one row per message.
+    fn messages(&self, block: usize, index: usize) -> PyResult<MessageBuffers> {
+        match self.get(block, index)? {
+            Column::Strings(_) => Err(ParameterError::new_err(format!(
+                "invalid parameter `index`: {index}; column {index} holds strings (use column())"
+            ))),
+            Column::Messages(m) => {
+                let buffer = |part| NativeBuffer {
+                    storage: Storage::Table(self.table.clone(), block, index, None, part),
+                };
+                let fields = (0..m.fields.len())
+                    .map(|f| self.string_buffers(&m.fields[f], block, index, Some(f)))
+                    .collect();
+                Ok((
+                    m.validity.as_ref().map(|_| buffer(Part::Validity)),
+                    buffer(Part::Offsets),
+                    m.null_count,
+                    fields,
+                ))
+            }
+        }
     }
 
     /// Columns `indices` joined row by row with `sep`, as one Arrow `large_string`
