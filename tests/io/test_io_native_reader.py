@@ -481,3 +481,23 @@ def test_curating_chat_records_gives_the_same_bytes_natively_at_any_thread_count
     native1 = outputs(tmp_path / "native1")
     assert native1 == outputs(tmp_path / "native2") == outputs(tmp_path / "general")
     assert {"kept/part-00000.parquet", "removed/part-00000.parquet"} <= set(native1)
+
+
+def test_a_block_of_only_empty_message_lists_before_messages_is_read_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrow infers a block of only empty lists as list<null> and then refuses the next
+    # block's messages with ArrowNotImplementedError (not ArrowInvalid). Real files meet
+    # it with a 16 MiB block of such rows; a 64-byte block shows it on a small file.
+    path = tmp_path / "chat.jsonl"
+    empty = [json.dumps({"messages": []}) for _ in range(40)]
+    chats = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(40)]
+    path.write_text("\n".join(empty + chats) + "\n")
+    with pytest.raises(pa.ArrowNotImplementedError):
+        pj.read_json(pa.BufferReader(path.read_bytes()), read_options=pj.ReadOptions(block_size=64))
+    monkeypatch.setattr(readers, "_MIN_BLOCK", 64)
+    batches = read_all([path], format="chat")
+    kept = [row["messages"][0]["content"] for b in batches for row in b.table.to_pylist()]
+    assert kept == [f"q{i}" for i in range(40)]
+    quarantined = all_quarantined(batches)
+    assert [q.line for q in quarantined] == list(range(1, 41))

@@ -691,11 +691,17 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
 
     A table whose types nest deeper than :data:`MAX_NESTING` is refused
     (``ArrowInvalid``), so the chunk goes the line-by-line way and the deep
-    record is quarantined: filtering such a table crashes Arrow.
+    record is quarantined: filtering such a table crashes Arrow. Every refusal
+    is an ``ArrowInvalid``: Arrow also raises ``ArrowNotImplementedError`` when a
+    block's inferred type cannot take a later block's values (a block of only
+    empty message lists, then messages), which the slower paths read fine.
     """
-    table = pj.read_json(
-        pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(max_length)
-    )
+    try:
+        table = pj.read_json(
+            pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(max_length)
+        )
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise pa.ArrowInvalid(str(exc)) from exc
     if _type_depth(table.schema) > MAX_NESTING:
         raise pa.ArrowInvalid(_TOO_DEEP)
     as_dates = [
