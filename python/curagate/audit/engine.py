@@ -1,8 +1,9 @@
 """The audit: one streaming pass over the records, then dataset-level rules.
 
-Per-row rules (format, PII, duplicates, token limit) record row references
-as they go; dataset-level rules (length outliers and bias, label balance,
-conversation mix) run on the collected distributions at the end.
+Every rule is a module of :mod:`curagate.audit.rules`. Row checks (format,
+PII, labels, leakage, token limit) record row references as the pass goes
+(audit/shard.py); dataset checks (length outliers and bias, label balance,
+conversation mix, duplicates) run on the merged distributions at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from curagate.errors import ConfigError, MissingExtraError
 from curagate.executors import Executor
 
 try:  # the statistics run on polars (extra `audit`); `check` and `curate` never import it
-    import polars as pl
+    import polars  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the install
     raise MissingExtraError("audit", "polars") from e
 
@@ -28,9 +29,10 @@ from curagate.audit.formats import messages_of
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
 from curagate.audit.pii import redact, scan
-from curagate.audit.rules import RULES, Severity
+from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
-from curagate.audit.shard import SCAN_RULES, AuditContext, audit_shard
+from curagate.audit.rules.pii import SCAN_RULES
+from curagate.audit.shard import AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
 from curagate.findings import failed
 from curagate.records import Batch
@@ -289,7 +291,6 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     hits: dict[str, RuleHits] = {rid: RuleHits() for rid in RULES}
     for rid, h in part.hits.items():
         hits[rid] = RuleHits(count=h.count, refs=list(h.refs), details=Counter(h.details))
-    hits["DUP001"] = RuleHits(count=part.dup_count, refs=[r for _, r in part.dup_refs])
     rows_of = dict(part.files)
     files = [
         {"path": Path(p).as_posix(), "rows": rows_of.get(Path(p).as_posix(), 0)} for p in paths
@@ -311,48 +312,15 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             lengths["tokens"]["max_seq_len"] = cfg.tokens.max_seq_len
     stats["lengths"] = lengths
 
-    # LEN001: rows beyond Q3 + k*IQR in any series, judged on the per-row lengths.
-    series: list[tuple[str, str, dict[str, Any]]] = [
-        ("input chars", "in_chars", lengths["chars"]["input"])
-    ]
-    if hist["chars.output"]:
-        series.append(("output chars", "out_chars", lengths["chars"]["output"]))
-    if tokens:
-        series.append(("input tokens", "tok_in", lengths["tokens"]["input"]))
-        if hist["tokens.output"]:
-            series.append(("output tokens", "tok_out", lengths["tokens"]["output"]))
-    flags: list[pl.Expr] = []
-    for name, column, summ in series:
-        thr = outlier_threshold(summ, cfg.lengths.outlier_iqr)
-        summ["outlier_threshold"] = thr
-        if thr is not None:
-            flags.append(pl.when(pl.col(column) > thr).then(pl.lit(name)).otherwise(pl.lit(None)))
-    if flags:
-        out = (
-            part.rows.lazy()
-            .select("file", "line", pl.concat_list(flags).list.drop_nulls().alias("why"))
-            .filter(pl.col("why").list.len() > 0)
-            .select("file", "line", pl.col("why").list.join(" and "))
-            .collect()
-        )
-        hits["LEN001"] = RuleHits(
-            count=out.height,
-            refs=[part.ref(f, line) for f, line, _ in out.head(cfg.max_row_refs).iter_rows()],
-            details=Counter(dict(out.get_column("why").value_counts().iter_rows())),
-        )
+    # The outlier threshold of each input/output series (LEN001 judges rows against it).
+    for kind in ("chars", "tokens") if tokens else ("chars",):
+        for side in ("input", "output"):
+            if side in lengths[kind]:
+                summ = lengths[kind][side]
+                summ["outlier_threshold"] = outlier_threshold(summ, cfg.lengths.outlier_iqr)
 
     stats["duplicates"] = {"duplicate_rows": part.dup_count, "unique_keys": part.unique.height}
     stats["pii"] = {rid: part.pii_counts.get(rid, 0) for rid in SCAN_RULES}
-
-    dataset_level: dict[str, tuple[str, float]] = {}
-    bias_series = lengths["chars"].get("output") or lengths["chars"]["input"]
-    if bias_series["count"] >= 10 and bias_series["cv"] < cfg.lengths.min_cv:
-        which = "output" if "output" in lengths["chars"] else "input"
-        dataset_level["LEN002"] = (
-            f"{which} lengths are nearly constant (coefficient of variation {bias_series['cv']}, "
-            f"below {cfg.lengths.min_cv})",
-            float(bias_series["cv"]),
-        )
 
     labels = part.labels
     if cfg.labels.field is not None:
@@ -364,22 +332,6 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "shares": {k: round(v / n_lab, 6) for k, v in dist} if n_lab else {},
             "missing": hits["LBL002"].count,
         }
-        over = [(k, v / n_lab) for k, v in dist if v / n_lab > cfg.labels.max_share]
-        under = [(k, v / n_lab) for k, v in dist if v / n_lab < cfg.labels.min_share]
-        if n_lab and (over or under) and len(dist) > 1:
-            parts = [
-                f"class {k!r} holds {s:.1%} (above {cfg.labels.max_share:.0%})" for k, s in over
-            ]
-            parts += [
-                f"class {k!r} holds {s:.2%} (below {cfg.labels.min_share:.0%})" for k, s in under
-            ]
-            worst = max([s for _, s in over] + [1 - s for _, s in under])
-            dataset_level["LBL001"] = ("; ".join(parts), worst)
-        elif n_lab and len(dist) == 1:
-            dataset_level["LBL001"] = (
-                f"only one class ({dist[0][0]!r}) in {cfg.labels.field!r}",
-                1.0,
-            )
 
     single, multi, with_system = part.single, part.multi, part.with_system
     if single + multi:
@@ -393,17 +345,6 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "multi_turn_share": round(share, 6),
             "system_prompt_share": round(sys_share, 6),
         }
-        if not cfg.mix.multi_turn_min <= share <= cfg.mix.multi_turn_max:
-            dataset_level["MIX001"] = (
-                f"{share:.1%} of conversations are multi-turn; the target is "
-                f"{cfg.mix.multi_turn_min:.0%}..{cfg.mix.multi_turn_max:.0%}",
-                share,
-            )
-        if 0 < with_system < conv:
-            dataset_level["MIX002"] = (
-                f"{sys_share:.1%} of conversations have a system prompt, the rest none",
-                sys_share,
-            )
 
     if cfg.leakage.reference:
         stats["leakage"] = {
@@ -413,6 +354,21 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "leaked_reference_items": len(part.leaked_items),
             "leaking_rows": hits["LEAK001"].count,
         }
+
+    # Every rule module's dataset check, on the merged partial and the finished stats.
+    dataset_level: dict[str, tuple[str, float]] = {}
+    view = DatasetView(cfg=cfg, part=part, stats=stats, hits=hits)
+    for checks in CHECKS.values():
+        if checks.dataset is None:
+            continue
+        own = {r.id for r in checks.rules}
+        for rid, outcome in checks.dataset(view).items():
+            if rid not in own:
+                raise ValueError(f"audit rules {checks.name!r} decided {rid}, not theirs")
+            if isinstance(outcome, RuleHits):
+                hits[rid] = outcome
+            else:
+                dataset_level[rid] = outcome
 
     findings = _findings(cfg, hits, dataset_level, total)
     sev = Counter(f.severity.value for f in findings)
