@@ -15,7 +15,7 @@ from audit_support import finding, write_records
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import AuditResult, audit_context, finish, run_audit
 from curagate.audit.partial import merge, merge_all
-from curagate.audit.shard import VISIBLE, PY_WHITESPACE, audit_shard
+from curagate.audit.shard import PY_WHITESPACE, VISIBLE, audit_shard
 from curagate.io import expand_inputs, read_batches
 
 GOLDEN = "Natalia sold clips to 48 of her friends in April and then she sold half as many in May"

@@ -24,13 +24,13 @@ except ImportError as e:  # pragma: no cover - depends on the install
     raise MissingExtraError("audit", "polars") from e
 
 from curagate import __version__
-from curagate.audit.config import AuditConfig, StructuredOutput
-from curagate.audit.formats import messages_of
+from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
 from curagate.audit.pii import redact, scan
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
+from curagate.audit.rules.formats import StructuredOutputs
 from curagate.audit.rules.pii import SCAN_RULES
 from curagate.audit.shard import AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
@@ -92,62 +92,6 @@ def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
         for batch in batches:
             yield batch
             bar.update(batch.input_rows)
-
-
-class _Structured:
-    """Validators for the structured outputs declared in the config."""
-
-    def __init__(self, specs: Sequence[StructuredOutput]) -> None:
-        self.specs = list(specs)
-        self.validators: list[Any] = []
-        if not self.specs:
-            return
-        try:
-            import jsonschema
-        except ImportError as e:
-            raise MissingExtraError("audit", "jsonschema") from e
-        for s in self.specs:
-            schema = s.json_schema or {}
-            cls = jsonschema.validators.validator_for(schema)
-            try:
-                cls.check_schema(schema)
-            except jsonschema.SchemaError as e:
-                raise ConfigError(
-                    f"structured_outputs: the schema for field {s.field!r} is not a valid JSON "
-                    f"Schema: {e.message}"
-                ) from e
-            self.validators.append(cls(schema))
-
-    def check(self, rec: dict[str, Any]) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        for spec, validator in zip(self.specs, self.validators, strict=True):
-            if spec.field == "assistant":
-                answers = [
-                    m.get("content") for m in messages_of(rec) if m.get("role") == "assistant"
-                ]
-                value: Any = answers[-1] if answers else None
-            else:
-                value = rec.get(spec.field)
-            if value is None:
-                out.append(("FMT008", f"{spec.field!r} is missing"))
-                continue
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError as e:
-                    out.append(("FMT008", f"{spec.field!r} is not JSON ({e.msg} at char {e.pos})"))
-                    continue
-            err = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
-            if err is not None:
-                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
-                out.append(
-                    (
-                        "FMT009",
-                        f"{spec.field!r} at {path} fails {err.validator!r} "
-                        f"({json.dumps(err.validator_value, sort_keys=True)[:80]})",
-                    )
-                )
-        return out
 
 
 def _redact_value(v: Any, cfg: AuditConfig) -> Any:
@@ -261,7 +205,7 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
     )
     return AuditContext(
         cfg=cfg,
-        structured=_Structured(cfg.structured_outputs),
+        structured=StructuredOutputs(cfg.structured_outputs),
         tokenizer=tokenizer,
         leaks=leaks,
         collect_table=collect_table,

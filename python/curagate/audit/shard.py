@@ -43,8 +43,9 @@ from curagate.audit.stats import add_counts
 from curagate.records import Batch, RecordFormat
 
 if TYPE_CHECKING:
-    from curagate.audit.engine import _Structured, _Tokenizer
+    from curagate.audit.engine import _Tokenizer
     from curagate.audit.leaks import LeakScan
+    from curagate.audit.rules.formats import StructuredOutputs
 
 # What Python's str.strip() removes (str.isspace over all of Unicode; a test
 # checks this list), so "empty" means the same in both paths.
@@ -63,7 +64,7 @@ class AuditContext:
     """What every shard of one audit shares (built once by the driver)."""
 
     cfg: AuditConfig
-    structured: _Structured
+    structured: StructuredOutputs
     tokenizer: _Tokenizer | None
     leaks: LeakScan | None
     collect_table: bool = False

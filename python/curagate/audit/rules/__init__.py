@@ -25,6 +25,7 @@ from curagate.audit.rules.base import (
     Rule,
     Severity,
     register,
+    rules_markdown,
     unregister,
 )
 
@@ -48,5 +49,6 @@ __all__ = [
     "Rule",
     "Severity",
     "register",
+    "rules_markdown",
     "unregister",
 ]

@@ -159,6 +159,24 @@ def owner(rule_id: str) -> Checks:
     raise KeyError(rule_id)
 
 
+def rules_markdown() -> str:
+    """docs/audit.md's rule sections, from the registry (``scripts/audit_rules_doc.py``
+    writes them; tests/audit/test_audit_docs.py holds the doc equal to this)."""
+    out = []
+    for r in RULES.values():
+        escalates = (
+            f" Becomes an error when more than {r.error_above:.0%} of the rows are affected."
+            if r.error_above is not None
+            else ""
+        )
+        out.append(
+            f"### {r.id} `{r.name}`\n\nDefault severity: **{r.severity.value}**.{escalates}\n\n"
+            f"**What it checks.** {r.checks}\n\n**Why it matters.** {r.why}\n\n"
+            f"**How to fix.** {r.fix}\n"
+        )
+    return "\n".join(out)
+
+
 @dataclass(kw_only=True)
 class AuditFinding(Finding):
     """Rows that broke one rule (or the dataset-level metric that did), as audit.json lists it."""
@@ -190,5 +208,6 @@ __all__ = [
     "Rule",
     "Severity",
     "register",
+    "rules_markdown",
     "unregister",
 ]

@@ -9,10 +9,18 @@ structured outputs the config declares.
 
 from __future__ import annotations
 
-from curagate.audit.formats import ROLES, format_violations
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from curagate.audit.formats import ROLES, format_violations, messages_of
 from curagate.audit.rules.base import BatchView, RowHit, register
+from curagate.errors import ConfigError, MissingExtraError
 from curagate.findings import Rule, Severity
 from curagate.records import RecordFormat
+
+if TYPE_CHECKING:
+    from curagate.audit.config import StructuredOutput
 
 RULES = (
     Rule(
@@ -204,6 +212,63 @@ def _chat(view: BatchView) -> list[RowHit]:
     for r, *_ in found:
         view.violations[r] = view.violations.get(r, 0) + 1
     return [(rule, r, detail) for r, _, _, rule, detail in found]
+
+
+class StructuredOutputs:
+    """FMT008/FMT009: validators for the structured outputs the config declares (built once
+    per audit; ``check`` runs on each parsed record)."""
+
+    def __init__(self, specs: Sequence[StructuredOutput]) -> None:
+        self.specs = list(specs)
+        self.validators: list[Any] = []
+        if not self.specs:
+            return
+        try:
+            import jsonschema
+        except ImportError as e:
+            raise MissingExtraError("audit", "jsonschema") from e
+        for s in self.specs:
+            schema = s.json_schema or {}
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as e:
+                raise ConfigError(
+                    f"structured_outputs: the schema for field {s.field!r} is not a valid JSON "
+                    f"Schema: {e.message}"
+                ) from e
+            self.validators.append(cls(schema))
+
+    def check(self, rec: dict[str, Any]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for spec, validator in zip(self.specs, self.validators, strict=True):
+            if spec.field == "assistant":
+                answers = [
+                    m.get("content") for m in messages_of(rec) if m.get("role") == "assistant"
+                ]
+                value: Any = answers[-1] if answers else None
+            else:
+                value = rec.get(spec.field)
+            if value is None:
+                out.append(("FMT008", f"{spec.field!r} is missing"))
+                continue
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as e:
+                    out.append(("FMT008", f"{spec.field!r} is not JSON ({e.msg} at char {e.pos})"))
+                    continue
+            err = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
+            if err is not None:
+                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
+                out.append(
+                    (
+                        "FMT009",
+                        f"{spec.field!r} at {path} fails {err.validator!r} "
+                        f"({json.dumps(err.validator_value, sort_keys=True)[:80]})",
+                    )
+                )
+        return out
 
 
 register(__name__, *RULES, rows=rows)
