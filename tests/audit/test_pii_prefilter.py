@@ -85,3 +85,24 @@ def test_prefilter_never_skips_a_text_with_a_hit(parts: list[str], min_length: i
     text = "".join(parts)
     if scan(text, min_length=min_length):
         assert _core.pii_candidates([text], min_length=min_length) == [True], text
+
+
+def test_candidate_rows_of_an_arrow_column_are_the_list_prefilter() -> None:
+    """pii_candidate_rows reads the column in place (every text type, chunks, nulls as "")
+    and picks exactly the texts pii_candidates picks."""
+    import pyarrow as pa
+
+    texts: list[str | None] = ["plain prose, nothing here"] * 700
+    for i, s in zip(range(5, 700, 70), SAMPLES, strict=False):
+        texts[i] = s
+    texts[1] = None
+    expected = [i for i, m in enumerate(_core.pii_candidates([t or "" for t in texts])) if m]
+    assert len(expected) == len(SAMPLES)
+    for typ in (pa.string(), pa.large_string(), pa.string_view()):
+        column = pa.array(texts, typ)
+        assert _core.pii_candidate_rows(column) == expected
+        chunked = pa.chunked_array([column[:300], column[300:]])
+        assert _core.pii_candidate_rows(chunked) == expected
+    assert _core.pii_candidate_rows(pa.array([], pa.string())) == []
+    with pytest.raises(_core.ParameterError):
+        _core.pii_candidate_rows(pa.array(["a"]), min_length=0)

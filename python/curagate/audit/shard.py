@@ -165,7 +165,6 @@ class ShardAuditor:
         lines_arr = (
             batch.lines if batch.lines is not None else pc.add(batch.rows, pa.scalar(1, pa.int64()))
         )
-        lines: list[int] = lines_arr.to_pylist()
         first = part.valid
         part.valid += n_rows
 
@@ -197,7 +196,7 @@ class ShardAuditor:
             template_errors=cols.template_errors or [],
             _records=cols.records,
         )
-        self._check(view, lines)
+        self._check(view, lines_arr)
 
         fps = fingerprint_array(batch.keys)
         line_col = pl.Series("line", lines_arr).cast(pl.Int64)
@@ -233,7 +232,7 @@ class ShardAuditor:
             vc = frame.get_column(column).drop_nulls().value_counts()
             add_counts(part.hist[series], dict(vc.iter_rows()))
         if part.table is not None:
-            self._table(part.table, cols, view, frame, fps, src, lines)
+            self._table(part.table, cols, view, frame, fps, src, lines_arr.to_pylist())
         self._sample(batch, src, lines_arr)
 
     def _table(
@@ -270,20 +269,26 @@ class ShardAuditor:
         n = self.part.sample_n
         if not n:
             return
-        keys = pl.from_arrow(row_keys(self.ctx.cfg.sample.seed, src, lines))
-        assert isinstance(keys, pl.Series)
-        best = keys.arg_sort().head(n).to_list()
-        records = batch.table.take(best).to_pylist()
+        keys = row_keys(self.ctx.cfg.sample.seed, src, lines)
+        # The n smallest keys without sorting them all (keys hash distinct refs: no ties).
+        best = pc.select_k_unstable(keys, n, [("key", "ascending")]).to_pylist()
+        # One slice per kept row: Table.take over a batch's large chunks copies far more.
+        table = batch.table
         self.part.keep_sample(
             [
-                SampleRow(key=keys[i], ref=f"{src}:{lines[i].as_py()}", record=rec)
-                for i, rec in zip(best, records, strict=True)
+                SampleRow(
+                    key=keys[i].as_py(),
+                    ref=f"{src}:{lines[i].as_py()}",
+                    record=table.slice(i, 1).to_pylist()[0],
+                )
+                for i in best
             ]
         )
 
-    def _check(self, view: BatchView, lines: list[int]) -> None:
+    def _check(self, view: BatchView, lines_arr: pa.Array) -> None:
         """Every registered rule module's row check on the batch, its hits in its order."""
         part, src = self.part, view.source
+        lines: list[int] | None = None  # the batch's line numbers, in Python once a row hits
         for checks in CHECKS.values():
             if checks.rows is None:
                 continue
@@ -294,6 +299,8 @@ class ShardAuditor:
                         f"audit rules {checks.name!r} reported {rule}, which they do not declare"
                         + ("" if rule in RULES else " (no rule has this id)")
                     )
+                if lines is None:
+                    lines = lines_arr.to_pylist()
                 part.hit(rule, f"{src}:{lines[row]}", detail)
 
     # -- columnar path ---------------------------------------------------------------------

@@ -73,16 +73,17 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
         series.append(("input tokens", "tok_in", lengths["tokens"]["input"]))
         if "output" in lengths["tokens"]:
             series.append(("output tokens", "tok_out", lengths["tokens"]["output"]))
-    flags = [
-        pl.when(pl.col(column) > summ["outlier_threshold"])
-        .then(pl.lit(name))
-        .otherwise(pl.lit(None))
+    above = [
+        (name, pl.col(column) > summ["outlier_threshold"])
         for name, column, summ in series
         if summ.get("outlier_threshold") is not None
     ]
-    if flags:
+    if above:
+        flags = [pl.when(over).then(pl.lit(name)).otherwise(pl.lit(None)) for name, over in above]
         hit = (
             part.rows.lazy()
+            # The few outliers first, so the labels are built for them alone.
+            .filter(pl.any_horizontal([over for _, over in above]))
             .select("file", "line", pl.concat_list(flags).list.drop_nulls().alias("why"))
             .filter(pl.col("why").list.len() > 0)
             .select("file", "line", pl.col("why").list.join(" and "))

@@ -8,10 +8,15 @@ cannot hold a hit. Reports name the kind found, never the matched text.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from curagate.audit.formats import all_text
 from curagate.audit.pii import Hit, scan
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.findings import Rule, Severity
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 RULES = (
     Rule(
@@ -81,21 +86,24 @@ SCAN_RULES = tuple(r.id for r in RULES)
 def rows(view: BatchView) -> list[RowHit]:
     """Each row's PII/secret hits: one per rule it breaks, detailed by the kinds found."""
     if view.turns is not None:
-        owner = view.turns.get_column("row").to_list()
+        owner = view.turns.get_column("row")
         per_row: dict[int, list[Hit]] = {}
-        for t, hs in _scan_columns(view, [view.turns.get_column("content").to_list()]).items():
+        for t, hs in _scan_arrow(view, view.turns.get_column("content").to_arrow()).items():
             per_row.setdefault(owner[t], []).extend(hs)
         hits = dict(sorted(per_row.items()))
     elif view.fields is not None:
-        df = view.frame()
-        hits = _scan_columns(view, [df.get_column(f).to_list() for f in view.fields])
+        hits = {}
+        for f in view.fields:
+            for r, hs in _scan_arrow(view, view.table.column(f)).items():
+                hits.setdefault(r, []).extend(hs)
+        hits = dict(sorted(hits.items()))
     else:
         cfg = view.cfg
         texts = [list(all_text(view.format, r, cfg.text_field)) for r in view.records()]
         owners = [row for row, ts in enumerate(texts) for _ in ts]
         flat = [t for ts in texts for t in ts]
         hits = {}
-        for i, hs in _scan_columns(view, [flat]).items():
+        for i, hs in _scan_list(view, flat).items():
             hits.setdefault(owners[i], []).extend(hs)
     view.pii = hits
     out: list[RowHit] = []
@@ -106,20 +114,33 @@ def rows(view: BatchView) -> list[RowHit]:
     return out
 
 
-def _scan_columns(view: BatchView, columns: list[list[str]]) -> dict[int, list[Hit]]:
-    """Hits per row of the texts in ``columns`` (one list per field, or one flat list);
-    the Rust prefilter picks the few texts worth the Python regexes."""
+def _scan_arrow(view: BatchView, texts: pa.Array | pa.ChunkedArray) -> dict[int, list[Hit]]:
+    """Hits per row of an Arrow text column (nulls read as ""): the Rust prefilter picks,
+    without a Python string per row, the few texts worth the Python regexes."""
     from curagate import _core
 
     sec = view.cfg.secrets
     out: dict[int, list[Hit]] = {}
-    for texts in columns:
-        maybe = _core.pii_candidates(texts, min_length=sec.min_length)
-        for row in (i for i, m in enumerate(maybe) if m):
-            out.setdefault(row, []).extend(
-                scan(texts[row], entropy_threshold=sec.entropy_threshold, min_length=sec.min_length)
-            )
-    return {row: hs for row, hs in sorted(out.items()) if hs}
+    for row in _core.pii_candidate_rows(texts, min_length=sec.min_length):
+        text = texts[row].as_py() or ""
+        hs = scan(text, entropy_threshold=sec.entropy_threshold, min_length=sec.min_length)
+        if hs:
+            out[row] = hs
+    return out
+
+
+def _scan_list(view: BatchView, texts: list[str]) -> dict[int, list[Hit]]:
+    """:func:`_scan_arrow` for texts already in Python (the per-record path)."""
+    from curagate import _core
+
+    sec = view.cfg.secrets
+    out: dict[int, list[Hit]] = {}
+    maybe = _core.pii_candidates(texts, min_length=sec.min_length)
+    for row in (i for i, m in enumerate(maybe) if m):
+        hs = scan(texts[row], entropy_threshold=sec.entropy_threshold, min_length=sec.min_length)
+        if hs:
+            out[row] = hs
+    return out
 
 
 register(__name__, *RULES, rows=rows)
