@@ -19,6 +19,23 @@ pub fn pii_candidate_rows(texts: &[&str], filter: &PiiPrefilter) -> Vec<u32> {
         .collect()
 }
 
+/// `(row, families)` of the texts that may hold a hit, rows ascending: the
+/// families as [`PiiPrefilter::families`] gives them, so the Python scanner
+/// runs only the patterns that can match.
+pub fn pii_candidate_families(texts: &[&str], filter: &PiiPrefilter) -> Vec<(u32, u16)> {
+    texts
+        .par_iter()
+        .with_min_len(256)
+        .enumerate()
+        .filter_map(|(i, t)| {
+            if !filter.may_match(t) {
+                return None;
+            }
+            Some((i as u32, filter.families(t)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,5 +49,23 @@ mod tests {
         texts[1999] = "token AKIAABCDEFGHIJKLMNOP";
         assert_eq!(pii_candidate_rows(&texts, &f), vec![3, 1500, 1999]);
         assert!(pii_candidate_rows(&[], &f).is_empty());
+    }
+
+    #[test]
+    fn candidate_families_name_the_matching_patterns() {
+        let f = PiiPrefilter::new(24).unwrap();
+        let texts = [
+            "nothing",
+            "mail bob@example.com",
+            "call +44 20 7946 0958, mail a@b.org",
+            "aws AKIAABCDEFGHIJKLMNOP",
+        ];
+        let got = pii_candidate_families(&texts, &f);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], (1, 1 << 1));
+        assert_eq!(got[1].0, 2);
+        assert_eq!(got[1].1 & (1 << 1 | 1 << 6), 1 << 1 | 1 << 6);
+        assert_eq!(got[2].0, 3);
+        assert_ne!(got[2].1 & 1, 0);
     }
 }

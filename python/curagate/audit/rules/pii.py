@@ -116,14 +116,20 @@ def rows(view: BatchView) -> list[RowHit]:
 
 def _scan_arrow(view: BatchView, texts: pa.Array | pa.ChunkedArray) -> dict[int, list[Hit]]:
     """Hits per row of an Arrow text column (nulls read as ""): the Rust prefilter picks,
-    without a Python string per row, the few texts worth the Python regexes."""
+    without a Python string per row, the few texts worth the Python regexes, and which
+    of the regexes can match in each."""
     from curagate import _core
 
     sec = view.cfg.secrets
     out: dict[int, list[Hit]] = {}
-    for row in _core.pii_candidate_rows(texts, min_length=sec.min_length):
+    for row, families in _core.pii_candidate_families(texts, min_length=sec.min_length):
         text = texts[row].as_py() or ""
-        hs = scan(text, entropy_threshold=sec.entropy_threshold, min_length=sec.min_length)
+        hs = scan(
+            text,
+            entropy_threshold=sec.entropy_threshold,
+            min_length=sec.min_length,
+            families=families,
+        )
         if hs:
             out[row] = hs
     return out
