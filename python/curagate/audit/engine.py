@@ -27,7 +27,7 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
-from curagate.audit.pii import redact, scan
+from curagate.audit.pii import pii_families, redact, scan
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.rules.formats import StructuredOutputs
@@ -96,8 +96,15 @@ def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
 
 def _redact_value(v: Any, cfg: AuditConfig) -> Any:
     if isinstance(v, str):
+        sec = cfg.secrets
+        families = pii_families(v, min_length=sec.min_length)
+        if not families:  # the prefilter rules every pattern out: nothing to redact
+            return v
         hits = scan(
-            v, entropy_threshold=cfg.secrets.entropy_threshold, min_length=cfg.secrets.min_length
+            v,
+            entropy_threshold=sec.entropy_threshold,
+            min_length=sec.min_length,
+            families=families,
         )
         return redact(v, hits) if hits else v
     if isinstance(v, list):

@@ -86,9 +86,13 @@ SCAN_RULES = tuple(r.id for r in RULES)
 def rows(view: BatchView) -> list[RowHit]:
     """Each row's PII/secret hits: one per rule it breaks, detailed by the kinds found."""
     if view.turns is not None:
+        import polars as pl
+
         owner = view.turns.get_column("row")
+        # polars' own string view crosses as is; the default (large_string) copies every turn.
+        content = view.turns.get_column("content").to_arrow(compat_level=pl.CompatLevel.newest())
         per_row: dict[int, list[Hit]] = {}
-        for t, hs in _scan_arrow(view, view.turns.get_column("content").to_arrow()).items():
+        for t, hs in _scan_arrow(view, content).items():
             per_row.setdefault(owner[t], []).extend(hs)
         hits = dict(sorted(per_row.items()))
     elif view.fields is not None:
