@@ -27,7 +27,7 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
-from curagate.audit.pii import pii_families, redact, scan
+from curagate.audit.pii import redact, scan
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.rules.formats import StructuredOutputs
@@ -94,23 +94,58 @@ def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
             bar.update(batch.input_rows)
 
 
-def _redact_value(v: Any, cfg: AuditConfig) -> Any:
+def _strings(v: Any, out: list[str]) -> None:
+    """Every string in ``v``, in the order :func:`_redact_value` visits them."""
     if isinstance(v, str):
-        sec = cfg.secrets
-        families = pii_families(v, min_length=sec.min_length)
-        if not families:  # the prefilter rules every pattern out: nothing to redact
-            return v
-        hits = scan(
-            v,
-            entropy_threshold=sec.entropy_threshold,
-            min_length=sec.min_length,
-            families=families,
+        out.append(v)
+    elif isinstance(v, list):
+        for x in v:
+            _strings(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _strings(x, out)
+
+
+def _redact_all(values: list[Any], cfg: AuditConfig) -> list[Any]:
+    """``values`` with PII and secrets redacted: one prefilter call over all their strings
+    (it names the pattern families each may hold), then the scan of those families."""
+    from curagate import _core
+
+    strings: list[str] = []
+    for v in values:
+        _strings(v, strings)
+    sec = cfg.secrets
+    families = [0] * len(strings)
+    if strings:
+        import pyarrow as pa
+
+        arr = pa.array(strings, pa.large_string())
+        for row, bits in _core.pii_candidate_families(arr, min_length=sec.min_length):
+            families[row] = bits
+    redacted: list[str] = []
+    for text, bits in zip(strings, families, strict=True):
+        hits = (
+            scan(
+                text,
+                entropy_threshold=sec.entropy_threshold,
+                min_length=sec.min_length,
+                families=bits,
+            )
+            if bits
+            else []
         )
-        return redact(v, hits) if hits else v
+        redacted.append(redact(text, hits) if hits else text)
+    it = iter(redacted)
+    return [_redact_value(v, it) for v in values]
+
+
+def _redact_value(v: Any, redacted: Iterator[str]) -> Any:
+    if isinstance(v, str):
+        return next(redacted)
     if isinstance(v, list):
-        return [_redact_value(x, cfg) for x in v]
+        return [_redact_value(x, redacted) for x in v]
     if isinstance(v, dict):
-        return {k: _redact_value(x, cfg) for k, x in v.items()}
+        return {k: _redact_value(x, redacted) for k, x in v.items()}
     return v
 
 
@@ -351,15 +386,10 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         },
     }
     chosen = sorted(part.sample, key=lambda r: _ref_sort_key(r.ref))
-    sample = [
-        {
-            "ref": r.ref,
-            "record": _redact_value(_json_safe(r.record), cfg)
-            if cfg.sample.redact
-            else _json_safe(r.record),
-        }
-        for r in chosen
-    ]
+    records = [_json_safe(r.record) for r in chosen]
+    if cfg.sample.redact:
+        records = _redact_all(records, cfg)
+    sample = [{"ref": r.ref, "record": rec} for r, rec in zip(chosen, records, strict=True)]
     return AuditResult(report=report, sample=sample, table=part.table)
 
 

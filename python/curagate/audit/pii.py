@@ -199,17 +199,6 @@ def scan_many(
     ]
 
 
-def pii_families(text: str, *, min_length: int = 24) -> int:
-    """The pattern families (bits above) the Rust prefilter says ``text`` may hold a hit
-    of; 0: certainly none. ``scan(text, families=...)`` then runs only those."""
-    import pyarrow as pa
-
-    from curagate import _core
-
-    got = _core.pii_candidate_families(pa.array([text], pa.string()), min_length=min_length)
-    return int(got[0][1]) if got else 0
-
-
 def redact(text: str, hits: list[Hit]) -> str:
     """``text`` with every hit replaced by ``[REDACTED:<RULE>]``."""
     out: list[str] = []
