@@ -151,14 +151,6 @@ def unregister(name: str) -> None:
         RULES.pop(r.id, None)
 
 
-def owner(rule_id: str) -> Checks:
-    """The registered module that declares ``rule_id``."""
-    for c in CHECKS.values():
-        if any(r.id == rule_id for r in c.rules):
-            return c
-    raise KeyError(rule_id)
-
-
 def rules_markdown() -> str:
     """docs/audit.md's rule sections, from the registry (``scripts/audit_rules_doc.py``
     writes them; tests/audit/test_audit_docs.py holds the doc equal to this)."""
