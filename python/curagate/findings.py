@@ -4,7 +4,7 @@ A :class:`Rule` is a stable id with its documentation (what it checks, why it
 matters, how to fix it) and a default :class:`Severity`, declared with the code
 that decides it (ruff's model): gate/checks.py holds each gate rule and its
 decision function, train/health.py the training-health rules and checks;
-audit/rules.py the audit's, whose detectors run in the audit's single pass. The
+audit/rules/ the audit's, one module per rule family with its checks. The
 docs (docs/audit.md, docs/train.md, docs/gate.md) repeat the same text, which
 tests/test_rule_docs.py holds in step. A :class:`Finding` is one result of a rule: the rule, a severity
 and a message. Each stage adds the fields its report has always carried (an

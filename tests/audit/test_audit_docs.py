@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from curagate.audit import RULES, load_config
+from curagate.audit.rules import rules_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +24,13 @@ def test_every_rule_is_documented_what_why_fix(rule: str) -> None:
     assert f"**Why it matters.** {r.why}" in section
     assert f"**How to fix.** {r.fix}" in section
     assert f"Default severity: **{r.severity.value}**" in section
+
+
+def test_rules_section_is_the_registry_rendered() -> None:
+    """Every registered rule, in registry order, and nothing else (both directions):
+    regenerate with ``scripts/audit_rules_doc.py``."""
+    doc = (ROOT / "docs" / "audit.md").read_text(encoding="utf-8")
+    assert doc.split("\n## Rules\n\n", 1)[1] == rules_markdown()
 
 
 def test_example_audit_config_is_valid() -> None:

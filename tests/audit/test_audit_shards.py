@@ -15,7 +15,7 @@ from audit_support import finding, write_records
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import AuditResult, audit_context, finish, run_audit
 from curagate.audit.partial import merge, merge_all
-from curagate.audit.shard import _VISIBLE, PY_WHITESPACE, audit_shard
+from curagate.audit.shard import PY_WHITESPACE, VISIBLE, audit_shard
 from curagate.io import expand_inputs, read_batches
 
 GOLDEN = "Natalia sold clips to 48 of her friends in April and then she sold half as many in May"
@@ -153,7 +153,7 @@ def test_python_whitespace_list_is_complete() -> None:
     every = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
     assert sorted(PY_WHITESPACE) == sorted(every)
     texts = [*every, "", every, "\u200b", "a", f"{every}.{every}", "\x00"]
-    blank = (~pl.Series(texts).str.contains(_VISIBLE)).to_list()
+    blank = (~pl.Series(texts).str.contains(VISIBLE)).to_list()
     assert blank == [not t.strip() for t in texts]
 
 

@@ -85,3 +85,60 @@ def test_prefilter_never_skips_a_text_with_a_hit(parts: list[str], min_length: i
     text = "".join(parts)
     if scan(text, min_length=min_length):
         assert _core.pii_candidates([text], min_length=min_length) == [True], text
+
+
+def _families(text: str, min_length: int = 24) -> int:
+    import pyarrow as pa
+
+    got = _core.pii_candidate_families(pa.array([text]), min_length=min_length)
+    return got[0][1] if got else 0
+
+
+@settings(max_examples=int(os.environ.get("CURAGATE_FUZZ_EXAMPLES", "300")), deadline=None)
+@given(
+    parts=st.lists(st.sampled_from(FRAGMENTS + SAMPLES), max_size=40), min_length=st.integers(8, 40)
+)
+def test_scanning_only_the_prefilter_families_finds_the_same_hits(
+    parts: list[str], min_length: int
+) -> None:
+    """Each family's prefilter pattern covers its Python patterns: skipping the families
+    the prefilter rules out changes no hit (nor the spans that decide overlaps)."""
+    text = " ".join(parts)
+    fams = _families(text, min_length)
+    assert scan(text, min_length=min_length, families=fams) == scan(text, min_length=min_length)
+
+
+def test_each_sample_names_its_family() -> None:
+    from curagate.audit import pii
+
+    assert _families(SAMPLES[0]) & pii.SECRET
+    assert _families(SAMPLES[2]) == pii.EMAIL
+    assert _families(SAMPLES[3]) & pii.IBAN
+    assert _families(SAMPLES[4]) & pii.CARD
+    assert _families(SAMPLES[5]) & (pii.IPV4 | pii.IPV6) == pii.IPV4 | pii.IPV6
+    assert _families(SAMPLES[6]) & pii.PHONE
+    assert _families(SAMPLES[7]) & pii.LONG_TOKEN
+    assert _families("nothing here") == 0
+    # Without a family, its hits are not looked for: the bits do select the patterns.
+    assert scan(SAMPLES[2], families=pii.ALL_FAMILIES & ~pii.EMAIL) == []
+
+
+def test_candidate_rows_of_an_arrow_column_are_the_list_prefilter() -> None:
+    """pii_candidate_rows reads the column in place (every text type, chunks, nulls as "")
+    and picks exactly the texts pii_candidates picks."""
+    import pyarrow as pa
+
+    texts: list[str | None] = ["plain prose, nothing here"] * 700
+    for i, s in zip(range(5, 700, 70), SAMPLES, strict=False):
+        texts[i] = s
+    texts[1] = None
+    expected = [i for i, m in enumerate(_core.pii_candidates([t or "" for t in texts])) if m]
+    assert len(expected) == len(SAMPLES)
+    for typ in (pa.string(), pa.large_string(), pa.string_view()):
+        column = pa.array(texts, typ)
+        assert _core.pii_candidate_rows(column) == expected
+        chunked = pa.chunked_array([column[:300], column[300:]])
+        assert _core.pii_candidate_rows(chunked) == expected
+    assert _core.pii_candidate_rows(pa.array([], pa.string())) == []
+    with pytest.raises(_core.ParameterError):
+        _core.pii_candidate_rows(pa.array(["a"]), min_length=0)

@@ -1,8 +1,9 @@
 """The audit: one streaming pass over the records, then dataset-level rules.
 
-Per-row rules (format, PII, duplicates, token limit) record row references
-as they go; dataset-level rules (length outliers and bias, label balance,
-conversation mix) run on the collected distributions at the end.
+Every rule is a module of :mod:`curagate.audit.rules`. Row checks (format,
+PII, labels, leakage, token limit) record row references as the pass goes
+(audit/shard.py); dataset checks (length outliers and bias, label balance,
+conversation mix, duplicates) run on the merged distributions at the end.
 """
 
 from __future__ import annotations
@@ -18,19 +19,20 @@ from curagate.errors import ConfigError, MissingExtraError
 from curagate.executors import Executor
 
 try:  # the statistics run on polars (extra `audit`); `check` and `curate` never import it
-    import polars as pl
+    import polars  # noqa: F401
 except ImportError as e:  # pragma: no cover - depends on the install
     raise MissingExtraError("audit", "polars") from e
 
 from curagate import __version__
-from curagate.audit.config import AuditConfig, StructuredOutput
-from curagate.audit.formats import messages_of
+from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
 from curagate.audit.pii import redact, scan
-from curagate.audit.rules import RULES, Severity
+from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
-from curagate.audit.shard import SCAN_RULES, AuditContext, audit_shard
+from curagate.audit.rules.formats import StructuredOutputs
+from curagate.audit.rules.pii import SCAN_RULES
+from curagate.audit.shard import AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
 from curagate.findings import failed
 from curagate.records import Batch
@@ -92,72 +94,58 @@ def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
             bar.update(batch.input_rows)
 
 
-class _Structured:
-    """Validators for the structured outputs declared in the config."""
-
-    def __init__(self, specs: Sequence[StructuredOutput]) -> None:
-        self.specs = list(specs)
-        self.validators: list[Any] = []
-        if not self.specs:
-            return
-        try:
-            import jsonschema
-        except ImportError as e:
-            raise MissingExtraError("audit", "jsonschema") from e
-        for s in self.specs:
-            schema = s.json_schema or {}
-            cls = jsonschema.validators.validator_for(schema)
-            try:
-                cls.check_schema(schema)
-            except jsonschema.SchemaError as e:
-                raise ConfigError(
-                    f"structured_outputs: the schema for field {s.field!r} is not a valid JSON "
-                    f"Schema: {e.message}"
-                ) from e
-            self.validators.append(cls(schema))
-
-    def check(self, rec: dict[str, Any]) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        for spec, validator in zip(self.specs, self.validators, strict=True):
-            if spec.field == "assistant":
-                answers = [
-                    m.get("content") for m in messages_of(rec) if m.get("role") == "assistant"
-                ]
-                value: Any = answers[-1] if answers else None
-            else:
-                value = rec.get(spec.field)
-            if value is None:
-                out.append(("FMT008", f"{spec.field!r} is missing"))
-                continue
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except json.JSONDecodeError as e:
-                    out.append(("FMT008", f"{spec.field!r} is not JSON ({e.msg} at char {e.pos})"))
-                    continue
-            err = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
-            if err is not None:
-                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
-                out.append(
-                    (
-                        "FMT009",
-                        f"{spec.field!r} at {path} fails {err.validator!r} "
-                        f"({json.dumps(err.validator_value, sort_keys=True)[:80]})",
-                    )
-                )
-        return out
-
-
-def _redact_value(v: Any, cfg: AuditConfig) -> Any:
+def _strings(v: Any, out: list[str]) -> None:
+    """Every string in ``v``, in the order :func:`_redact_value` visits them."""
     if isinstance(v, str):
-        hits = scan(
-            v, entropy_threshold=cfg.secrets.entropy_threshold, min_length=cfg.secrets.min_length
+        out.append(v)
+    elif isinstance(v, list):
+        for x in v:
+            _strings(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _strings(x, out)
+
+
+def _redact_all(values: list[Any], cfg: AuditConfig) -> list[Any]:
+    """``values`` with PII and secrets redacted: one prefilter call over all their strings
+    (it names the pattern families each may hold), then the scan of those families."""
+    from curagate import _core
+
+    strings: list[str] = []
+    for v in values:
+        _strings(v, strings)
+    sec = cfg.secrets
+    families = [0] * len(strings)
+    if strings:
+        import pyarrow as pa
+
+        arr = pa.array(strings, pa.large_string())
+        for row, bits in _core.pii_candidate_families(arr, min_length=sec.min_length):
+            families[row] = bits
+    redacted: list[str] = []
+    for text, bits in zip(strings, families, strict=True):
+        hits = (
+            scan(
+                text,
+                entropy_threshold=sec.entropy_threshold,
+                min_length=sec.min_length,
+                families=bits,
+            )
+            if bits
+            else []
         )
-        return redact(v, hits) if hits else v
+        redacted.append(redact(text, hits) if hits else text)
+    it = iter(redacted)
+    return [_redact_value(v, it) for v in values]
+
+
+def _redact_value(v: Any, redacted: Iterator[str]) -> Any:
+    if isinstance(v, str):
+        return next(redacted)
     if isinstance(v, list):
-        return [_redact_value(x, cfg) for x in v]
+        return [_redact_value(x, redacted) for x in v]
     if isinstance(v, dict):
-        return {k: _redact_value(x, cfg) for k, x in v.items()}
+        return {k: _redact_value(x, redacted) for k, x in v.items()}
     return v
 
 
@@ -259,7 +247,7 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
     )
     return AuditContext(
         cfg=cfg,
-        structured=_Structured(cfg.structured_outputs),
+        structured=StructuredOutputs(cfg.structured_outputs),
         tokenizer=tokenizer,
         leaks=leaks,
         collect_table=collect_table,
@@ -289,7 +277,6 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     hits: dict[str, RuleHits] = {rid: RuleHits() for rid in RULES}
     for rid, h in part.hits.items():
         hits[rid] = RuleHits(count=h.count, refs=list(h.refs), details=Counter(h.details))
-    hits["DUP001"] = RuleHits(count=part.dup_count, refs=[r for _, r in part.dup_refs])
     rows_of = dict(part.files)
     files = [
         {"path": Path(p).as_posix(), "rows": rows_of.get(Path(p).as_posix(), 0)} for p in paths
@@ -311,48 +298,15 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             lengths["tokens"]["max_seq_len"] = cfg.tokens.max_seq_len
     stats["lengths"] = lengths
 
-    # LEN001: rows beyond Q3 + k*IQR in any series, judged on the per-row lengths.
-    series: list[tuple[str, str, dict[str, Any]]] = [
-        ("input chars", "in_chars", lengths["chars"]["input"])
-    ]
-    if hist["chars.output"]:
-        series.append(("output chars", "out_chars", lengths["chars"]["output"]))
-    if tokens:
-        series.append(("input tokens", "tok_in", lengths["tokens"]["input"]))
-        if hist["tokens.output"]:
-            series.append(("output tokens", "tok_out", lengths["tokens"]["output"]))
-    flags: list[pl.Expr] = []
-    for name, column, summ in series:
-        thr = outlier_threshold(summ, cfg.lengths.outlier_iqr)
-        summ["outlier_threshold"] = thr
-        if thr is not None:
-            flags.append(pl.when(pl.col(column) > thr).then(pl.lit(name)).otherwise(pl.lit(None)))
-    if flags:
-        out = (
-            part.rows.lazy()
-            .select("file", "line", pl.concat_list(flags).list.drop_nulls().alias("why"))
-            .filter(pl.col("why").list.len() > 0)
-            .select("file", "line", pl.col("why").list.join(" and "))
-            .collect()
-        )
-        hits["LEN001"] = RuleHits(
-            count=out.height,
-            refs=[part.ref(f, line) for f, line, _ in out.head(cfg.max_row_refs).iter_rows()],
-            details=Counter(dict(out.get_column("why").value_counts().iter_rows())),
-        )
+    # The outlier threshold of each input/output series (LEN001 judges rows against it).
+    for kind in ("chars", "tokens") if tokens else ("chars",):
+        for side in ("input", "output"):
+            if side in lengths[kind]:
+                summ = lengths[kind][side]
+                summ["outlier_threshold"] = outlier_threshold(summ, cfg.lengths.outlier_iqr)
 
     stats["duplicates"] = {"duplicate_rows": part.dup_count, "unique_keys": part.unique.height}
     stats["pii"] = {rid: part.pii_counts.get(rid, 0) for rid in SCAN_RULES}
-
-    dataset_level: dict[str, tuple[str, float]] = {}
-    bias_series = lengths["chars"].get("output") or lengths["chars"]["input"]
-    if bias_series["count"] >= 10 and bias_series["cv"] < cfg.lengths.min_cv:
-        which = "output" if "output" in lengths["chars"] else "input"
-        dataset_level["LEN002"] = (
-            f"{which} lengths are nearly constant (coefficient of variation {bias_series['cv']}, "
-            f"below {cfg.lengths.min_cv})",
-            float(bias_series["cv"]),
-        )
 
     labels = part.labels
     if cfg.labels.field is not None:
@@ -364,22 +318,6 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "shares": {k: round(v / n_lab, 6) for k, v in dist} if n_lab else {},
             "missing": hits["LBL002"].count,
         }
-        over = [(k, v / n_lab) for k, v in dist if v / n_lab > cfg.labels.max_share]
-        under = [(k, v / n_lab) for k, v in dist if v / n_lab < cfg.labels.min_share]
-        if n_lab and (over or under) and len(dist) > 1:
-            parts = [
-                f"class {k!r} holds {s:.1%} (above {cfg.labels.max_share:.0%})" for k, s in over
-            ]
-            parts += [
-                f"class {k!r} holds {s:.2%} (below {cfg.labels.min_share:.0%})" for k, s in under
-            ]
-            worst = max([s for _, s in over] + [1 - s for _, s in under])
-            dataset_level["LBL001"] = ("; ".join(parts), worst)
-        elif n_lab and len(dist) == 1:
-            dataset_level["LBL001"] = (
-                f"only one class ({dist[0][0]!r}) in {cfg.labels.field!r}",
-                1.0,
-            )
 
     single, multi, with_system = part.single, part.multi, part.with_system
     if single + multi:
@@ -393,17 +331,6 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "multi_turn_share": round(share, 6),
             "system_prompt_share": round(sys_share, 6),
         }
-        if not cfg.mix.multi_turn_min <= share <= cfg.mix.multi_turn_max:
-            dataset_level["MIX001"] = (
-                f"{share:.1%} of conversations are multi-turn; the target is "
-                f"{cfg.mix.multi_turn_min:.0%}..{cfg.mix.multi_turn_max:.0%}",
-                share,
-            )
-        if 0 < with_system < conv:
-            dataset_level["MIX002"] = (
-                f"{sys_share:.1%} of conversations have a system prompt, the rest none",
-                sys_share,
-            )
 
     if cfg.leakage.reference:
         stats["leakage"] = {
@@ -413,6 +340,21 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "leaked_reference_items": len(part.leaked_items),
             "leaking_rows": hits["LEAK001"].count,
         }
+
+    # Every rule module's dataset check, on the merged partial and the finished stats.
+    dataset_level: dict[str, tuple[str, float]] = {}
+    view = DatasetView(cfg=cfg, part=part, stats=stats, hits=hits)
+    for checks in CHECKS.values():
+        if checks.dataset is None:
+            continue
+        own = {r.id for r in checks.rules}
+        for rid, outcome in checks.dataset(view).items():
+            if rid not in own:
+                raise ValueError(f"audit rules {checks.name!r} decided {rid}, not theirs")
+            if isinstance(outcome, RuleHits):
+                hits[rid] = outcome
+            else:
+                dataset_level[rid] = outcome
 
     findings = _findings(cfg, hits, dataset_level, total)
     sev = Counter(f.severity.value for f in findings)
@@ -444,15 +386,10 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         },
     }
     chosen = sorted(part.sample, key=lambda r: _ref_sort_key(r.ref))
-    sample = [
-        {
-            "ref": r.ref,
-            "record": _redact_value(_json_safe(r.record), cfg)
-            if cfg.sample.redact
-            else _json_safe(r.record),
-        }
-        for r in chosen
-    ]
+    records = [_json_safe(r.record) for r in chosen]
+    if cfg.sample.redact:
+        records = _redact_all(records, cfg)
+    sample = [{"ref": r.ref, "record": rec} for r, rec in zip(chosen, records, strict=True)]
     return AuditResult(report=report, sample=sample, table=part.table)
 
 

@@ -1,13 +1,17 @@
 """Audit one shard of batches into an :class:`~curagate.audit.partial.AuditPartial`.
 
+The shard collects what the dataset-level rules need (lengths, labels, the
+conversation mix, duplicate keys, the sample) and runs every registered rule
+module's row check (:mod:`curagate.audit.rules`) on each batch.
+
 Columnar where the records allow it: when a batch's text fields are plain
 string columns (text, prompt-only, prompt/completion, preference with an
-explicit prompt) every per-row check (empty fields, identical responses,
-lengths, labels, duplicates, the sample) runs on whole Arrow/polars columns
-and only the few texts the Rust PII prefilter flags reach Python. Nested
-records (chat, conversational prompt/completion, steps), structured-output
-schemas and tokenizers need the parsed record, so those batches take the
-per-record path; both paths record the same hits in the same order.
+explicit prompt, chat of plain turns) the statistics and the built-in checks
+run on whole Arrow/polars columns and only the few texts the Rust PII
+prefilter flags reach Python. Nested records (conversational
+prompt/completion, steps, tool calls), structured-output schemas and
+tokenizers need the parsed record, so those batches take the per-record path;
+both paths record the same hits in the same order.
 """
 
 from __future__ import annotations
@@ -25,10 +29,7 @@ import pyarrow.compute as pc
 
 from curagate.audit.config import AuditConfig
 from curagate.audit.formats import (
-    ROLES,
-    all_text,
     conversations,
-    format_violations,
     input_output,
     messages_of,
     non_text_part_kinds,
@@ -36,15 +37,16 @@ from curagate.audit.formats import (
 )
 from curagate.audit.keys import fingerprint_array, row_keys
 from curagate.audit.partial import ROW_SCHEMA, UNIQUE_SCHEMA, AuditPartial, SampleRow
-from curagate.audit.pii import Hit, scan
+from curagate.audit.rules import CHECKS, RULES, BatchView
+from curagate.audit.rules.pii import SCAN_RULES
 from curagate.audit.stats import add_counts
 from curagate.records import Batch, RecordFormat
 
 if TYPE_CHECKING:
-    from curagate.audit.engine import _Structured, _Tokenizer
+    from curagate.audit.engine import _Tokenizer
     from curagate.audit.leaks import LeakScan
+    from curagate.audit.rules.formats import StructuredOutputs
 
-SCAN_RULES = ("PII001", "PII002", "PII003", "PII004", "PII005", "SEC001", "SEC002")
 # What Python's str.strip() removes (str.isspace over all of Unicode; a test
 # checks this list), so "empty" means the same in both paths.
 PY_WHITESPACE = (
@@ -53,7 +55,7 @@ PY_WHITESPACE = (
 )
 # A text is blank iff it holds no character outside PY_WHITESPACE: a regex search that stops
 # at the first visible character, instead of stripping (copying) every text.
-_VISIBLE = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE) + "]"
+VISIBLE = "[^" + "".join(f"\\x{{{ord(c):x}}}" for c in PY_WHITESPACE) + "]"
 _NESTED_KEYS = ("messages", "prompt", "completion", "chosen", "rejected")
 
 
@@ -62,7 +64,7 @@ class AuditContext:
     """What every shard of one audit shares (built once by the driver)."""
 
     cfg: AuditConfig
-    structured: _Structured
+    structured: StructuredOutputs
     tokenizer: _Tokenizer | None
     leaks: LeakScan | None
     collect_table: bool = False
@@ -78,10 +80,11 @@ class _Columns:
     out_chars: pl.Series | list[int | None] | None
     tok_in: list[int] | None = None
     tok_out: list[int | None] | None = None
-    violations: dict[int, int] | None = None  # row -> format violations (rows with any)
-    pii: dict[int, list[Hit]] | None = None  # row -> PII/secret hits (rows with any)
     labels: list[str | None] | None = None
     rendered: list[int | None] | None = None
+    template_errors: list[tuple[int, str]] | None = None  # (row, why) the template rejects
+    turns: pl.DataFrame | None = None  # columnar chat: the turn frame the checks read
+    records: list[dict[str, Any]] | None = None  # per-record path: the parsed rows
 
 
 def _is_string(t: pa.DataType) -> bool:
@@ -162,14 +165,8 @@ class ShardAuditor:
         lines_arr = (
             batch.lines if batch.lines is not None else pc.add(batch.rows, pa.scalar(1, pa.int64()))
         )
-        lines: list[int] = lines_arr.to_pylist()
         first = part.valid
         part.valid += n_rows
-        leaking = (
-            self.ctx.leaks.scan(batch.keys, part.leaked_items) if self.ctx.leaks is not None else {}
-        )
-        for k in sorted(leaking):
-            part.hit("LEAK001", f"{src}:{lines[k]}")
 
         fields = _columnar_fields(batch, fmt, self.ctx.cfg)
         simple = (
@@ -180,12 +177,26 @@ class ShardAuditor:
         )
         cols: _Columns | None = None
         if simple and fmt == RecordFormat.CHAT:
-            cols = self._columnar_chat(batch, src, lines)
+            cols = self._columnar_chat(batch)
         elif simple:
             assert fields is not None
-            cols = self._columnar(batch, fmt, fields, src, lines)
+            cols = self._columnar(batch, fmt, fields)
         if cols is None:
-            cols = self._per_record(batch, fmt, src, lines)
+            cols = self._per_record(batch, fmt)
+        view = BatchView(
+            ctx=self.ctx,
+            part=part,
+            format=fmt,
+            source=src,
+            table=batch.table,
+            keys=batch.keys,
+            fields=fields if simple and fmt != RecordFormat.CHAT else None,
+            turns=cols.turns,
+            rendered=cols.rendered,
+            template_errors=cols.template_errors or [],
+            _records=cols.records,
+        )
+        self._check(view, lines_arr)
 
         fps = fingerprint_array(batch.keys)
         line_col = pl.Series("line", lines_arr).cast(pl.Int64)
@@ -221,16 +232,16 @@ class ShardAuditor:
             vc = frame.get_column(column).drop_nulls().value_counts()
             add_counts(part.hist[series], dict(vc.iter_rows()))
         if part.table is not None:
-            self._table(part.table, cols, frame, fps, set(leaking), src, lines)
+            self._table(part.table, cols, view, frame, fps, src, lines_arr.to_pylist())
         self._sample(batch, src, lines_arr)
 
     def _table(
         self,
         t: dict[str, list[Any]],
         cols: _Columns,
+        view: BatchView,
         frame: pl.DataFrame,
         fps: pa.Array,
-        leaking: set[int],
         src: str,
         lines: list[int],
     ) -> None:
@@ -238,13 +249,13 @@ class ShardAuditor:
         cfg = self.ctx.cfg
         n = frame.height
         t.setdefault("ref", []).extend(f"{src}:{ln}" for ln in lines)
-        viol = cols.violations or {}
+        viol = view.violations
         t.setdefault("format_violations", []).extend(viol.get(k, 0) for k in range(n))
         t.setdefault("input_chars", []).extend(frame.get_column("in_chars").to_list())
         t.setdefault("output_chars", []).extend(frame.get_column("out_chars").to_list())
         t.setdefault("dedup_key", []).extend(bytes(fp).hex() for fp in fps.to_pylist())
-        t.setdefault("leaked", []).extend(k in leaking for k in range(n))
-        pii = cols.pii or {}
+        t.setdefault("leaked", []).extend(k in view.leaking for k in range(n))
+        pii = view.pii
         for rid in SCAN_RULES:
             t.setdefault(rid, []).extend(
                 sum(1 for h in pii.get(k, ()) if h.rule == rid) for k in range(n)
@@ -258,95 +269,46 @@ class ShardAuditor:
         n = self.part.sample_n
         if not n:
             return
-        keys = pl.from_arrow(row_keys(self.ctx.cfg.sample.seed, src, lines))
-        assert isinstance(keys, pl.Series)
-        best = keys.arg_sort().head(n).to_list()
-        records = batch.table.take(best).to_pylist()
+        keys = row_keys(self.ctx.cfg.sample.seed, src, lines)
+        # The n smallest keys without sorting them all (keys hash distinct refs: no ties).
+        best = pc.select_k_unstable(keys, n, [("key", "ascending")]).to_pylist()
+        # One slice per kept row: Table.take over a batch's large chunks copies far more.
+        table = batch.table
         self.part.keep_sample(
             [
-                SampleRow(key=keys[i], ref=f"{src}:{lines[i].as_py()}", record=rec)
-                for i, rec in zip(best, records, strict=True)
+                SampleRow(
+                    key=keys[i].as_py(),
+                    ref=f"{src}:{lines[i].as_py()}",
+                    record=table.slice(i, 1).to_pylist()[0],
+                )
+                for i in best
             ]
         )
 
-    def _pii(self, columns: list[list[str]]) -> dict[int, list[Hit]]:
-        """PII/secret hits per row of the texts in ``columns`` (one list per field, or
-        one list of each row's texts); the Rust prefilter picks the texts worth scanning."""
-        from curagate import _core
-
-        sec = self.ctx.cfg.secrets
-        out: dict[int, list[Hit]] = {}
-        for texts in columns:
-            maybe = _core.pii_candidates(texts, min_length=sec.min_length)
-            for row in (i for i, m in enumerate(maybe) if m):
-                out.setdefault(row, []).extend(
-                    scan(
-                        texts[row],
-                        entropy_threshold=sec.entropy_threshold,
-                        min_length=sec.min_length,
+    def _check(self, view: BatchView, lines_arr: pa.Array) -> None:
+        """Every registered rule module's row check on the batch, its hits in its order."""
+        part, src = self.part, view.source
+        lines: list[int] | None = None  # the batch's line numbers, in Python once a row hits
+        for checks in CHECKS.values():
+            if checks.rows is None:
+                continue
+            own = {r.id for r in checks.rules}
+            for rule, row, detail in checks.rows(view):
+                if rule not in own:
+                    raise ValueError(
+                        f"audit rules {checks.name!r} reported {rule}, which they do not declare"
+                        + ("" if rule in RULES else " (no rule has this id)")
                     )
-                )
-        return {row: hs for row, hs in sorted(out.items()) if hs}
-
-    def _pii_rows(self, texts_per_row: list[list[str]]) -> dict[int, list[Hit]]:
-        """:meth:`_pii` for records whose texts vary in number (chat turns)."""
-        owner = [row for row, texts in enumerate(texts_per_row) for _ in texts]
-        flat = [t for texts in texts_per_row for t in texts]
-        out: dict[int, list[Hit]] = {}
-        for i, hs in self._pii([flat]).items():
-            out.setdefault(owner[i], []).extend(hs)
-        return out
-
-    def _record_pii(self, ref: str, row_hits: list[Hit]) -> None:
-        for rule in sorted({h.rule for h in row_hits}):
-            self.part.hit(
-                rule, ref, ", ".join(sorted({h.kind for h in row_hits if h.rule == rule}))
-            )
-        self.part.pii_counts.update(h.rule for h in row_hits)
+                if lines is None:
+                    lines = lines_arr.to_pylist()
+                part.hit(rule, f"{src}:{lines[row]}", detail)
 
     # -- columnar path ---------------------------------------------------------------------
 
-    def _columnar(
-        self, batch: Batch, fmt: RecordFormat, fields: list[str], src: str, lines: list[int]
-    ) -> _Columns:
-        part = self.part
-        df = pl.from_arrow(batch.table.select(fields))
-        assert isinstance(df, pl.DataFrame)
-        df = df.with_columns(pl.all().fill_null(""))
-        empty = df.select(~pl.all().str.contains(_VISIBLE))
-        lengths = df.select(pl.all().str.len_chars().cast(pl.Int64))
-
-        # Format rules, each row's violations in format_violations' order.
-        violations: list[tuple[int, int, str, str]] = []  # (row, order, rule, detail)
-        if fmt == RecordFormat.PREFERENCE:
-            e_ch, e_rj = empty["chosen"], empty["rejected"]
-            stripped = df.select(pl.col("chosen", "rejected").str.strip_chars(PY_WHITESPACE))
-            same = stripped["chosen"] == stripped["rejected"]
-            for rule, mask, detail in (
-                ("FMT007", e_ch & e_rj, "'chosen' and 'rejected' empty"),
-                ("FMT007", e_ch & ~e_rj, "'chosen' empty"),
-                ("FMT007", ~e_ch & e_rj, "'rejected' empty"),
-                ("FMT006", ~e_ch & ~e_rj & same, "'chosen' and 'rejected' are identical"),
-            ):
-                violations += [(r, 0, rule, detail) for r in mask.arg_true().to_list()]
-            violations += [(r, 1, "FMT005", "'prompt' is empty") for r in _true(empty["prompt"])]
-        else:
-            for order, f in enumerate(fields):
-                violations += [(r, order, "FMT005", f"{f!r} is empty") for r in _true(empty[f])]
-        violations.sort()
-        per_row_v: Counter[int] = Counter()
-        for r, _, rule, detail in violations:
-            part.hit(rule, f"{src}:{lines[r]}", detail)
-            per_row_v[r] += 1
-
-        # PII and secrets over every text field.
-        row_hits = self._pii([df.get_column(f).to_list() for f in fields])
-        for r, hs in row_hits.items():
-            self._record_pii(f"{src}:{lines[r]}", hs)
-
-        label_col = self._labels_columnar(batch, src, lines)
-
-        in_chars = lengths.get_column(fields[0]).rename("in_chars")
+    def _columnar(self, batch: Batch, fmt: RecordFormat, fields: list[str]) -> _Columns:
+        lengths = pl.from_arrow(batch.table.select(fields))
+        assert isinstance(lengths, pl.DataFrame)
+        lengths = lengths.select(pl.all().str.len_chars().fill_null(0).cast(pl.Int64))
         out_chars: pl.Series | None = None
         if fmt in (
             RecordFormat.PROMPT_COMPLETION,
@@ -354,18 +316,15 @@ class ShardAuditor:
             RecordFormat.PREFERENCE,
         ):
             out_chars = lengths.get_column(fields[1]).rename("out_chars")
-
         return _Columns(
-            in_chars=in_chars,
+            in_chars=lengths.get_column(fields[0]).rename("in_chars"),
             out_chars=out_chars,
-            violations=dict(per_row_v),
-            pii=row_hits,
-            labels=label_col,
+            labels=self._labels_columnar(batch),
         )
 
-    def _columnar_chat(self, batch: Batch, src: str, lines: list[int]) -> _Columns | None:
+    def _columnar_chat(self, batch: Batch) -> _Columns | None:
         """Chat records as one frame of turns; None (per-record path) if a turn is null."""
-        part, cfg = self.part, self.ctx.cfg
+        part = self.part
         n_rows = batch.table.num_rows
         msgs = pl.from_arrow(batch.table.select(["messages"]))
         assert isinstance(msgs, pl.DataFrame)
@@ -373,7 +332,6 @@ class ShardAuditor:
             pl.col("messages").list.eval(pl.element().is_null()).list.any().any()
         ).item():
             return None
-        allowed = sorted(ROLES)
         turns = (
             msgs.with_row_index("row")
             .explode("messages")
@@ -386,64 +344,11 @@ class ShardAuditor:
             .with_columns(
                 pl.int_range(pl.len()).over("row").alias("i"),
                 pl.len().over("row").alias("n"),
-                pl.col("role").is_in(allowed).fill_null(False).alias("valid"),
                 pl.col("role").shift(1).over("row").alias("prev"),
-            )
-            .with_columns(
-                pl.col("prev").is_in(allowed).fill_null(False).alias("prev_valid"),
-                (~pl.col("content").str.contains(_VISIBLE)).alias("empty"),
                 pl.col("content").str.len_chars().cast(pl.Int64).alias("chars"),
                 (pl.col("role") == "assistant").fill_null(False).alias("answer"),
             )
         )
-        role, prev = pl.col("role"), pl.col("prev")
-        ok = (
-            pl.when(pl.col("i") == 0)
-            .then(role.is_in(["system", "user"]))
-            .when(~pl.col("prev_valid"))
-            .then(True)
-            .when(prev == "system")
-            .then(role.is_in(["system", "user"]))
-            .when(prev == "user")
-            .then(role == "assistant")
-            .when(prev == "assistant")
-            .then(role.is_in(["user", "tool"]))
-            .otherwise(role.is_in(["tool", "assistant"]))
-        )
-        turns = turns.with_columns(ok.fill_null(False).alias("ok"))
-
-        # Format rules: the few turns that break one, in format_violations' order.
-        found: list[tuple[int, int, int, str, str]] = []  # (row, turn, order, rule, detail)
-        bad = turns.filter(~pl.col("valid") | (pl.col("valid") & (pl.col("empty") | ~pl.col("ok"))))
-        for r, i, rl, pv, valid, empty, ok_ in bad.select(
-            "row", "i", "role", "prev", "valid", "empty", "ok"
-        ).iter_rows():
-            if not valid:
-                found.append((r, i, 0, "FMT002", f"messages[{i}].role is {str(rl)[:20]!r}"))
-                continue
-            if empty:
-                found.append((r, i, 1, "FMT005", f"messages[{i}] ({rl}) has empty content"))
-            if not ok_:
-                after = f"after a {pv} turn" if i else "as the first turn"
-                found.append((r, i, 2, "FMT003", f"messages[{i}] is a {rl} turn {after}"))
-        if cfg.sft:
-            last = turns.filter((pl.col("i") == pl.col("n") - 1) & ~pl.col("answer"))
-            for r, i, rl in last.select("row", "i", "role").iter_rows():
-                detail = f"the last message (messages[{i}]) is a {rl!s:.20} turn"
-                found.append((r, i + 1, 0, "FMT004", detail))
-        found.sort()
-        per_row_v: Counter[int] = Counter()
-        for r, _, _, rule, detail in found:
-            part.hit(rule, f"{src}:{lines[r]}", detail)
-            per_row_v[r] += 1
-
-        # PII and secrets in every turn.
-        owner = turns.get_column("row").to_list()
-        row_hits: dict[int, list[Hit]] = {}
-        for t, hs in self._pii([turns.get_column("content").to_list()]).items():
-            row_hits.setdefault(owner[t], []).extend(hs)
-        for r in sorted(row_hits):
-            self._record_pii(f"{src}:{lines[r]}", row_hits[r])
 
         # Input (every turn but the answers) and output lengths as the joined texts have
         # them, and the conversation mix.
@@ -473,43 +378,32 @@ class ShardAuditor:
         return _Columns(
             in_chars=full.get_column("in_chars").cast(pl.Int64),
             out_chars=full.get_column("out_chars").cast(pl.Int64),
-            violations=dict(per_row_v),
-            pii=row_hits,
-            labels=self._labels_columnar(batch, src, lines),
+            labels=self._labels_columnar(batch),
+            turns=turns,
         )
 
-    def _labels_columnar(self, batch: Batch, src: str, lines: list[int]) -> list[str | None]:
-        """Count labels; LBL002 for rows without one. Returns each row's label."""
-        cfg, part = self.ctx.cfg, self.part
-        name = cfg.labels.field
+    def _labels_columnar(self, batch: Batch) -> list[str | None]:
+        """Count the labels (LBL001's distribution); returns each row's label."""
+        name = self.ctx.cfg.labels.field
         if name is None:
             return []
-        n_rows = batch.table.num_rows
         if name not in batch.table.schema.names:
-            values: list[Any] = [None] * n_rows
-        else:
-            values = batch.table.column(name).to_pylist()
-        out: list[str | None] = []
-        for r, lv in enumerate(values):
-            if lv is None:
-                part.hit("LBL002", f"{src}:{lines[r]}")
-                out.append(None)
-            else:
-                label = lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
-                out.append(label)
-        part.labels.update(x for x in out if x is not None)
+            return [None] * batch.table.num_rows
+        out = [
+            None if lv is None else lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
+            for lv in batch.table.column(name).to_pylist()
+        ]
+        self.part.labels.update(x for x in out if x is not None)
         return out
 
     # -- per-record path -------------------------------------------------------------------
 
-    def _per_record(self, batch: Batch, fmt: RecordFormat, src: str, lines: list[int]) -> _Columns:
+    def _per_record(self, batch: Batch, fmt: RecordFormat) -> _Columns:
         part, ctx = self.part, self.ctx
         cfg = ctx.cfg
         tokenizer = ctx.tokenizer
         measure_limit = tokenizer is not None and cfg.tokens.max_seq_len is not None
         records = batch.table.to_pylist()
-        refs = [f"{src}:{ln}" for ln in lines]
-        row_hits = self._pii_rows([list(all_text(fmt, rec, cfg.text_field)) for rec in records])
         ins: list[str] = []
         outs: list[str] = []
         out_rows: list[int] = []
@@ -517,15 +411,8 @@ class ShardAuditor:
         in_chars: list[int] = []
         out_chars: list[int | None] = []
         labels_col: list[str | None] = []
-        n_viol: dict[int, int] = {}
-        for k, (rec, ref) in enumerate(zip(records, refs, strict=True)):
-            violations = format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft)
-            for v in violations:
-                part.hit(v.rule, ref, v.detail)
-            if violations:
-                n_viol[k] = len(violations)
-            for rule, detail in ctx.structured.check(rec):
-                part.hit(rule, ref, detail)
+        template_errors: list[tuple[int, str]] = []
+        for k, rec in enumerate(records):
             part.non_text.update(non_text_part_kinds(rec))
             i_txt, o_txt = input_output(fmt, rec, cfg.text_field)
             ins.append(i_txt)
@@ -534,12 +421,9 @@ class ShardAuditor:
                 outs.append(o_txt)
                 out_rows.append(k)
             out_chars.append(len(o_txt) if o_txt is not None else None)
-            if k in row_hits:
-                self._record_pii(ref, row_hits[k])
             if cfg.labels.field is not None:
                 lv = rec.get(cfg.labels.field)
                 if lv is None:
-                    part.hit("LBL002", ref)
                     labels_col.append(None)
                 else:
                     label = lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
@@ -570,20 +454,14 @@ class ShardAuditor:
                     try:
                         texts.append(c if isinstance(c, str) else tokenizer.render(c))
                     except tokenizer.template_errors as e:
-                        # The trainer would fail on this record the same way.
-                        part.hit("FMT003", refs[k], f"the chat template rejects it: {str(e)[:100]}")
+                        template_errors.append((k, str(e)[:100]))  # FMT003 (rules/formats.py)
                         continue
                     owners.append(k)
             longest: dict[int, int] = {}
             for k, n in zip(owners, tokenizer.count(texts), strict=True):
                 longest[k] = max(longest.get(k, 0), n)
-            for k, ref in enumerate(refs):
-                n_tok = longest.get(k)
-                rendered[k] = n_tok
-                if n_tok is None:
-                    continue
-                if n_tok > cfg.tokens.max_seq_len:
-                    part.hit("LEN003", ref, f"{n_tok} tokens")
+            for k in range(len(records)):
+                rendered[k] = longest.get(k)
             add_counts(
                 part.hist["tokens.rendered"],
                 Counter(n for n in rendered if n is not None),
@@ -593,10 +471,10 @@ class ShardAuditor:
             out_chars=out_chars,
             tok_in=tok_in,
             tok_out=tok_out,
-            violations=n_viol,
-            pii=row_hits,
             labels=labels_col,
             rendered=rendered if measure_limit else None,
+            template_errors=template_errors,
+            records=records,
         )
 
     # -- end of the shard ------------------------------------------------------------------
@@ -620,10 +498,6 @@ class ShardAuditor:
             part.unique = fps.filter(first)
         self._rows, self._fps = [], []
         return part
-
-
-def _true(mask: pl.Series) -> list[int]:
-    return [int(i) for i in mask.arg_true().to_list()]
 
 
 def audit_shard(ctx: AuditContext, batches: Iterable[Batch]) -> AuditPartial:

@@ -7,6 +7,8 @@
 use pyo3::prelude::*;
 
 mod arrow;
+// curagate audit (branch audit): its own block.
+mod audit;
 mod dedup;
 mod errors;
 mod jsonl;
@@ -48,5 +50,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pairs::register(m)?;
     stages::register(m)?;
     jsonl::register(m)?;
+    // curagate audit's per-row passes.
+    audit::register(m)?;
     Ok(())
 }

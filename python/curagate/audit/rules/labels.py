@@ -1,0 +1,77 @@
+"""LBL001-LBL002: the label column's balance and gaps (``labels.field`` in the config).
+
+The smallest complete example of an audit rule module: the rules, a row check
+(LBL002, per batch) and a dataset check (LBL001, on the merged label counts
+the single pass collects).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from curagate.audit.rules.base import BatchView, DatasetView, RowHit, register
+from curagate.findings import Rule, Severity
+
+if TYPE_CHECKING:
+    from curagate.audit.partial import RuleHits
+
+RULES = (
+    Rule(
+        "LBL001",
+        "label-imbalance",
+        Severity.WARNING,
+        "A class of the label column holds more than labels.max_share (default 0.9) or less "
+        "than labels.min_share (default 0.01) of the rows.",
+        "The model learns the prior: it predicts the majority class and never sees enough of "
+        "the rare one.",
+        "Rebalance (down-sample the majority, add rare examples) or weight the loss.",
+    ),
+    Rule(
+        "LBL002",
+        "label-missing",
+        Severity.ERROR,
+        "A row has no value (absent or null) in the configured label column.",
+        "Rows without a label cannot be counted for balance and usually mean a join failed.",
+        "Fill in the label or remove the row; check labels.field names the right column.",
+    ),
+)
+
+
+def rows(view: BatchView) -> list[RowHit]:
+    """LBL002: rows with no value in the label column (absent or null)."""
+    name = view.cfg.labels.field
+    if name is None:
+        return []
+    if name not in view.table.schema.names:
+        return [("LBL002", r, "") for r in range(view.num_rows)]
+    column = view.table.column(name)
+    if not column.null_count:
+        return []
+    import pyarrow.compute as pc
+
+    nulls = pc.indices_nonzero(pc.is_null(column)).to_pylist()
+    return [("LBL002", r, "") for r in nulls]
+
+
+def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
+    """LBL001: a class above labels.max_share or below labels.min_share, or only one."""
+    cfg = view.cfg.labels
+    if cfg.field is None:
+        return {}
+    dist = sorted(view.part.labels.items(), key=lambda kv: (-kv[1], kv[0]))
+    n = sum(v for _, v in dist)
+    if not n:
+        return {}
+    if len(dist) == 1:
+        return {"LBL001": (f"only one class ({dist[0][0]!r}) in {cfg.field!r}", 1.0)}
+    over = [(k, v / n) for k, v in dist if v / n > cfg.max_share]
+    under = [(k, v / n) for k, v in dist if v / n < cfg.min_share]
+    if not (over or under):
+        return {}
+    parts = [f"class {k!r} holds {s:.1%} (above {cfg.max_share:.0%})" for k, s in over]
+    parts += [f"class {k!r} holds {s:.2%} (below {cfg.min_share:.0%})" for k, s in under]
+    worst = max([s for _, s in over] + [1 - s for _, s in under])
+    return {"LBL001": ("; ".join(parts), worst)}
+
+
+register(__name__, *RULES, rows=rows, dataset=dataset)

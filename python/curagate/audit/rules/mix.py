@@ -1,0 +1,60 @@
+"""MIX001-MIX002: the mix of single- and multi-turn conversations and system prompts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from curagate.audit.rules.base import DatasetView, register
+from curagate.findings import Rule, Severity
+
+if TYPE_CHECKING:
+    from curagate.audit.partial import RuleHits
+
+RULES = (
+    Rule(
+        "MIX001",
+        "multi-turn-share",
+        Severity.WARNING,
+        "The share of multi-turn conversations (more than one user turn) lies outside "
+        "mix.multi_turn_min..mix.multi_turn_max (default 0.2..0.3, the fine-tuning guide's "
+        "suggestion).",
+        "Too few multi-turn examples and the model forgets context across turns; too many "
+        "and single questions get verbose, context-seeking answers.",
+        "Add (or remove) multi-turn conversations to reach the target mix.",
+    ),
+    Rule(
+        "MIX002",
+        "inconsistent-system-prompt",
+        Severity.INFO,
+        "Some conversations have a system prompt and others do not.",
+        "The model learns two behaviours and which one applies depends on a prompt your "
+        "serving stack may or may not send.",
+        "Use the system prompt you will serve with in every conversation, or in none.",
+    ),
+)
+
+
+def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
+    """MIX001/MIX002 on the conversation counts of the whole dataset."""
+    part, cfg = view.part, view.cfg.mix
+    conv = part.single + part.multi
+    if not conv:
+        return {}
+    out: dict[str, RuleHits | tuple[str, float]] = {}
+    share = part.multi / conv
+    if not cfg.multi_turn_min <= share <= cfg.multi_turn_max:
+        out["MIX001"] = (
+            f"{share:.1%} of conversations are multi-turn; the target is "
+            f"{cfg.multi_turn_min:.0%}..{cfg.multi_turn_max:.0%}",
+            share,
+        )
+    if 0 < part.with_system < conv:
+        sys_share = part.with_system / conv
+        out["MIX002"] = (
+            f"{sys_share:.1%} of conversations have a system prompt, the rest none",
+            sys_share,
+        )
+    return out
+
+
+register(__name__, *RULES, dataset=dataset)

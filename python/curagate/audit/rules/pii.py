@@ -1,0 +1,156 @@
+"""PII001-PII005 and SEC001-SEC002: personal data and credentials in the texts.
+
+Every text of a record (tool-call arguments included) goes through the
+scanners of ``curagate/audit/pii.py`` (patterns plus validators: Luhn,
+mod-97, ``ipaddress``); the Rust core's prefilter first drops the texts that
+cannot hold a hit. Reports name the kind found, never the matched text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from curagate.audit.formats import all_text
+from curagate.audit.pii import Hit, scan
+from curagate.audit.rules.base import BatchView, RowHit, register
+from curagate.findings import Rule, Severity
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+RULES = (
+    Rule(
+        "PII001",
+        "email-address",
+        Severity.WARNING,
+        "An e-mail address.",
+        "Models memorise and regurgitate personal data; shipping it may breach privacy law.",
+        "Replace it with a placeholder (e.g. user@example.com) or remove the record.",
+    ),
+    Rule(
+        "PII002",
+        "phone-number",
+        Severity.WARNING,
+        "A phone number (international +CC form, or grouped digits such as 555-123-4567).",
+        "Personal data a model can memorise and reveal.",
+        "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
+    ),
+    Rule(
+        "PII003",
+        "card-number",
+        Severity.ERROR,
+        "A payment card number: 13-19 digits with a card-network prefix that pass the Luhn check.",
+        "Card numbers are regulated (PCI DSS) and must never enter training data.",
+        "Remove the number or the record; find the upstream source that leaked it.",
+    ),
+    Rule(
+        "PII004",
+        "ip-address",
+        Severity.INFO,
+        "An IPv4 or IPv6 address (validated, not just dotted digits).",
+        "IP addresses can identify people and internal hosts.",
+        "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",
+    ),
+    Rule(
+        "PII005",
+        "iban",
+        Severity.ERROR,
+        "An IBAN that passes the ISO 13616 mod-97 check.",
+        "Bank account numbers are personal financial data.",
+        "Remove the number or replace it with a documentation IBAN.",
+    ),
+    Rule(
+        "SEC001",
+        "api-key",
+        Severity.ERROR,
+        "An API key, token or private key with a known prefix (AWS, GitHub, GitLab, OpenAI, "
+        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM private key).",
+        "A model trained on a credential can print it to anyone; the credential is "
+        "compromised as soon as the data is shared.",
+        "Revoke the credential, then remove it from the data (and from git history).",
+    ),
+    Rule(
+        "SEC002",
+        "high-entropy-string",
+        Severity.WARNING,
+        "A long random-looking string (Shannon entropy above secrets.entropy_threshold bits "
+        "per character for base64-like strings, 3.0 for hex of 32+ chars).",
+        "Unknown credentials look like this; so do hashes and ids, hence a warning.",
+        "Check the referenced rows; remove real secrets, ignore (or disable the rule for) ids.",
+    ),
+)
+
+SCAN_RULES = tuple(r.id for r in RULES)
+
+
+def rows(view: BatchView) -> list[RowHit]:
+    """Each row's PII/secret hits: one per rule it breaks, detailed by the kinds found."""
+    if view.turns is not None:
+        import polars as pl
+
+        owner = view.turns.get_column("row")
+        # polars' own string view crosses as is; the default (large_string) copies every turn.
+        content = view.turns.get_column("content").to_arrow(compat_level=pl.CompatLevel.newest())
+        per_row: dict[int, list[Hit]] = {}
+        for t, hs in _scan_arrow(view, content).items():
+            per_row.setdefault(owner[t], []).extend(hs)
+        hits = dict(sorted(per_row.items()))
+    elif view.fields is not None:
+        hits = {}
+        for f in view.fields:
+            for r, hs in _scan_arrow(view, view.table.column(f)).items():
+                hits.setdefault(r, []).extend(hs)
+        hits = dict(sorted(hits.items()))
+    else:
+        cfg = view.cfg
+        texts = [list(all_text(view.format, r, cfg.text_field)) for r in view.records()]
+        owners = [row for row, ts in enumerate(texts) for _ in ts]
+        flat = [t for ts in texts for t in ts]
+        hits = {}
+        for i, hs in _scan_list(view, flat).items():
+            hits.setdefault(owners[i], []).extend(hs)
+    view.pii = hits
+    out: list[RowHit] = []
+    for r, hs in hits.items():
+        for rule in sorted({h.rule for h in hs}):
+            out.append((rule, r, ", ".join(sorted({h.kind for h in hs if h.rule == rule}))))
+        view.part.pii_counts.update(h.rule for h in hs)
+    return out
+
+
+def _scan_arrow(view: BatchView, texts: pa.Array | pa.ChunkedArray) -> dict[int, list[Hit]]:
+    """Hits per row of an Arrow text column (nulls read as ""): the Rust prefilter picks,
+    without a Python string per row, the few texts worth the Python regexes, and which
+    of the regexes can match in each."""
+    from curagate import _core
+
+    sec = view.cfg.secrets
+    out: dict[int, list[Hit]] = {}
+    for row, families in _core.pii_candidate_families(texts, min_length=sec.min_length):
+        text = texts[row].as_py() or ""
+        hs = scan(
+            text,
+            entropy_threshold=sec.entropy_threshold,
+            min_length=sec.min_length,
+            families=families,
+        )
+        if hs:
+            out[row] = hs
+    return out
+
+
+def _scan_list(view: BatchView, texts: list[str]) -> dict[int, list[Hit]]:
+    """:func:`_scan_arrow` for texts already in Python (the per-record path)."""
+    from curagate import _core
+
+    sec = view.cfg.secrets
+    out: dict[int, list[Hit]] = {}
+    maybe = _core.pii_candidates(texts, min_length=sec.min_length)
+    for row in (i for i, m in enumerate(maybe) if m):
+        hs = scan(texts[row], entropy_threshold=sec.entropy_threshold, min_length=sec.min_length)
+        if hs:
+            out[row] = hs
+    return out
+
+
+register(__name__, *RULES, rows=rows)

@@ -1,0 +1,162 @@
+"""An audit rule defined outside the package runs through `curagate audit` as a built-in does.
+
+The rules here are registered by this test module (not by curagate), with a
+row check and a dataset check; the audit must count, reference, re-level and
+merge their findings exactly like the bundled rules'.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from curagate.audit.partial import RuleHits
+from curagate.audit.rules import (
+    RULES,
+    BatchView,
+    DatasetView,
+    RowHit,
+    Rule,
+    Severity,
+    register,
+    unregister,
+)
+from curagate.cli import main
+
+SHOUTING = Rule(
+    "TST001",
+    "shouting",
+    Severity.WARNING,
+    "A prompt written in capitals only.",
+    "Shouted prompts teach the model that capitals are normal input.",
+    "Rewrite the prompt in sentence case.",
+)
+TOO_FEW = Rule(
+    "TST002",
+    "too-few-rows",
+    Severity.INFO,
+    "Fewer than 10 valid rows.",
+    "A handful of examples cannot teach a task.",
+    "Collect more examples.",
+)
+
+
+def shouting(view: BatchView) -> Iterator[RowHit]:
+    prompts = pc.fill_null(view.table.column("prompt"), "")
+    for row in pc.indices_nonzero(pc.utf8_is_upper(prompts)).to_pylist():
+        yield ("TST001", row, "all capitals")
+
+
+def too_few(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
+    valid = view.part.valid
+    return {"TST002": (f"only {valid} valid rows", float(valid))} if valid < 10 else {}
+
+
+@pytest.fixture
+def plugin_rules() -> Iterator[None]:
+    register("tests.shouting", SHOUTING, TOO_FEW, rows=shouting, dataset=too_few)
+    try:
+        yield
+    finally:
+        unregister("tests.shouting")
+
+
+def _write(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _pc(prompt: str, completion: str = "An answer.") -> str:
+    return json.dumps({"prompt": prompt, "completion": completion})
+
+
+def test_a_rule_defined_outside_the_package_runs_through_the_cli(
+    plugin_rules: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write(
+        tmp_path / "data" / "a.jsonl",
+        [
+            _pc("What is the capital of France?"),
+            _pc("WHAT IS THE CAPITAL OF SPAIN?"),  # line 2
+            "{not json",  # quarantined: not a row the rule sees
+            _pc("Name a prime number."),
+            _pc("TELL ME A JOKE"),  # line 5
+        ],
+    )
+    config = tmp_path / "audit.yaml"
+    config.write_text("rules:\n  TST001: {severity: error}\n", encoding="utf-8")
+    out = tmp_path / "out"
+
+    code = main(["audit", str(data), "--config", str(config), "--out", str(out)])
+
+    assert code == 1  # TST001 re-levelled to error by the config
+    report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    found = {f["rule"]: f for f in report["findings"]}
+    ref = data.as_posix()
+    assert found["TST001"]["severity"] == "error"
+    assert found["TST001"]["count"] == 2
+    assert found["TST001"]["rows"] == [f"{ref}:2", f"{ref}:5"]
+    assert found["TST001"]["message"].startswith("2 rows (40.00%): a prompt written in capitals")
+    assert "First kind: all capitals (2 rows)." in found["TST001"]["message"]
+    assert found["TST002"]["severity"] == "info"
+    assert found["TST002"]["message"].startswith("only 4 valid rows.")
+    assert found["FMT001"]["rows"] == [f"{ref}:3"]
+    md = (out / "audit.md").read_text(encoding="utf-8")
+    assert "TST001" in md and "shouting" in md
+    assert "TST001" in (out / "report.html").read_text(encoding="utf-8")
+
+    # Switched off by the config like any rule; an unknown id is still refused.
+    config.write_text("rules:\n  TST001: {severity: 'off'}\n", encoding="utf-8")
+    assert main(["audit", str(data), "--config", str(config), "--out", str(out)]) == 1  # FMT001
+    report = json.loads((out / "audit.json").read_text(encoding="utf-8"))
+    assert [f["rule"] for f in report["findings"]] == ["FMT001", "TST002"]
+    capsys.readouterr()
+    config.write_text("rules:\n  TST009: {severity: 'off'}\n", encoding="utf-8")
+    assert main(["audit", str(data), "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rules.TST009: unknown rule id; known: " in err[0]
+    assert "TST001" in err[0]
+
+
+def test_a_plugin_rule_merges_across_shards(plugin_rules: None, tmp_path: Path) -> None:
+    """Its hits travel in the mergeable partials: one task per file gives the same report."""
+    a = _write(tmp_path / "d" / "a.jsonl", [_pc("LOUD ONE"), _pc("quiet one")])
+    b = _write(tmp_path / "d" / "b.jsonl", [_pc("quiet two"), _pc("LOUD TWO"), _pc("LOUD 3")])
+    one = tmp_path / "one"
+    per_file = tmp_path / "per_file"
+    assert main(["audit", str(a), str(b), "--out", str(one)]) == 0
+    assert main(["audit", str(a), str(b), "--out", str(per_file), "--executor", "local"]) == 0
+    report = (one / "audit.json").read_text(encoding="utf-8")
+    assert report == (per_file / "audit.json").read_text(encoding="utf-8")
+    found = {f["rule"]: f for f in json.loads(report)["findings"]}
+    assert found["TST001"]["rows"] == [
+        f"{a.as_posix()}:1",
+        f"{b.as_posix()}:2",
+        f"{b.as_posix()}:3",
+    ]
+
+
+def test_registration_refuses_a_taken_id_and_checks_may_only_report_their_rules(
+    plugin_rules: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="FMT001 is declared twice"):
+        register("tests.clash", RULES["FMT001"])
+    assert "tests.clash" not in RULES
+
+    def wrong(view: BatchView) -> list[RowHit]:
+        return [("FMT002", 0, "")]
+
+    register("tests.wrong", Rule("TST003", "wrong", Severity.INFO, "-", "-", "-"), rows=wrong)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister("tests.wrong")
+    assert code == 3  # a bug in the rule module, not the user's data
+    assert "'tests.wrong' reported FMT002, which they do not declare" in capsys.readouterr().err
+    assert "TST003" not in RULES
