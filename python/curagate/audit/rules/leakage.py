@@ -14,8 +14,9 @@ RULES = (
         "LEAK001",
         "golden-set-leakage",
         Severity.ERROR,
-        "Records containing a golden (evaluation) set item: exact match or a shared "
-        "13-gram (curagate.leakage).",
+        "Records containing a golden (evaluation) set item: exact match, a shared "
+        "13-gram, or a run of >= 8 of the item's words covering >= half of it "
+        "(curagate.leakage).",
         "Training on the test set makes every later evaluation and gate meaningless.",
         "Remove the leaking records: `curagate curate DATA --out DIR --decontaminate "
         "golden_sets/` drops them with reason `leakage` (`curagate leakage` lists them).",
