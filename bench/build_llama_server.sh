@@ -3,7 +3,7 @@
 # bench/endpoint_concurrency.py --llama-server, from PyPI only: the llama-cpp-python
 # sdist vendors the whole llama.cpp tree, and cmake/ninja come as PyPI wheels.
 # CPU only, no HTTPS, no web UI (nothing is downloaded at build time). Not part of setup
-# or tests. On a 2-core box the llama-server target takes about 10-20 minutes.
+# or tests. On the shared 2-core box (load ~10, nice 10) the llama-server target took 43 min.
 #
 #   bash bench/build_llama_server.sh [WORKDIR]     # default /tmp/llama-build
 #   -> WORKDIR/build/bin/llama-server
@@ -21,16 +21,24 @@ cd "$work"
 [ -x buildenv/bin/cmake ] || { "$py" -m venv buildenv && buildenv/bin/pip install -q cmake ninja; }
 sdist=llama_cpp_python-$ver.tar.gz
 if [ ! -f "$sdist" ]; then
-  # The sdist file itself, straight from PyPI's JSON index: `pip download --no-binary`
-  # would also build cmake from source just to read the package metadata.
-  url=$("$py" - "$ver" <<'PY'
-import json, sys, urllib.request
-ver = sys.argv[1]
-with urllib.request.urlopen(f"https://pypi.org/pypi/llama-cpp-python/{ver}/json") as r:
-    print(next(u["url"] for u in json.load(r)["urls"] if u["packagetype"] == "sdist"))
-PY
+  # The sdist file itself, found on PyPI's simple index (PEP 691 JSON) and checked against
+  # its sha256: `pip download --no-binary :all:` would also build cmake from source just to
+  # read the package metadata.
+  "$py" - "$sdist" <<'PY'
+import hashlib, json, sys, urllib.request
+name = sys.argv[1]
+req = urllib.request.Request(
+    "https://pypi.org/simple/llama-cpp-python/",
+    headers={"Accept": "application/vnd.pypi.simple.v1+json"},
 )
-  "$py" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$url" "$sdist.part"
+with urllib.request.urlopen(req) as r:
+    entry = next(f for f in json.load(r)["files"] if f["filename"] == name)
+urllib.request.urlretrieve(entry["url"], name + ".part")
+with open(name + ".part", "rb") as f:
+    digest = hashlib.sha256(f.read()).hexdigest()
+if digest != entry["hashes"]["sha256"]:
+    sys.exit(f"{name}: sha256 {digest} is not PyPI's {entry['hashes']['sha256']}")
+PY
   mv "$sdist.part" "$sdist"
 fi
 [ -d "llama_cpp_python-$ver" ] || tar xzf "$sdist"
