@@ -206,15 +206,19 @@ def main() -> int:
         run(url, model, convs[:1], args.tokens, 1)  # warm-up: first eval, page cache
         print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
         best: dict[int, tuple[float, list[str], dict[str, object]]] = {}
+        times: dict[int, list[float]] = {}
         for _ in range(args.repeat):
-            for c in (1, *levels):
+            for c in (1, *levels):  # interleaved, so a change of load hits every level
                 got = run(url, model, convs, args.tokens, c)
+                times.setdefault(c, []).append(got[0])
                 if c not in best or got[0] < best[c][0]:
                     best[c] = got
         for c, (secs, _, stats) in sorted(best.items()):
+            runs = ", ".join(f"{t:.2f}" for t in times[c])
             print(
                 f"concurrency {c:>3}: {secs:7.2f} s for {args.prompts} answers of <= "
-                f"{args.tokens} tokens, {args.prompts / secs:6.2f} answers/s, endpoint {stats}"
+                f"{args.tokens} tokens, {args.prompts / secs:6.2f} answers/s (runs: {runs} s), "
+                f"endpoint {stats}"
             )
         one = best[1]
         for c in levels:
