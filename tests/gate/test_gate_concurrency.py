@@ -187,6 +187,52 @@ def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
         httpd.server_close()
 
 
+def test_a_client_error_names_the_servers_message(tmp_path: Path) -> None:
+    """llama-server (from the llama-cpp-python 0.3.36 sdist) answers a prompt longer than a slot's context with 400
+    and this body; the one-line error must carry its message, not only "Bad Request"."""
+    body = json.dumps(
+        {
+            "error": {
+                "code": 400,
+                "message": "request (431 tokens) exceeds the available context size "
+                "(256 tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 431,
+                "n_ctx": 256,
+            }
+        }
+    ).encode()
+
+    class TooLong(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), TooLong)
+    t = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        with pytest.raises(InputError) as info:
+            HttpGenerator(url, "m").generate(convs(4), GenSettings(concurrency=4))
+        msg = str(info.value)
+        assert msg == (
+            f"{url}: HTTP 400 from chat/completions: Bad Request: request (431 tokens) "
+            "exceeds the available context size (256 tokens), try increasing it"
+        )
+        assert "\n" not in msg
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def _gate(tmp_path: Path, golden: Path, concurrency: int = 8) -> Path:
     p = tmp_path / "gate.yaml"
     p.write_text(GATE.format(golden=golden, concurrency=concurrency))

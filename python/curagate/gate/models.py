@@ -314,6 +314,35 @@ def _retry_after(err: urllib.error.HTTPError) -> float | None:
         return None  # an HTTP date: fall back to our own backoff
 
 
+def _error_detail(err: urllib.error.HTTPError) -> str:
+    """The server's own words for a failed request, on one line.
+
+    OpenAI-compatible servers say what went wrong in the body (llama-server with parallel
+    slots: ``request (431 tokens) exceeds the available context size (256 tokens)``, since
+    each slot gets only its share of ``-c``); the status reason alone (``Bad Request``) does
+    not tell the user what to change.
+    """
+    try:
+        raw = err.read(4096)
+    except (OSError, http.client.HTTPException):
+        raw = b""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError:
+        body = None
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if isinstance(msg, str) and msg.strip():
+            text = msg
+    text = " ".join(text.split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    reason = str(err.reason or "")
+    return f"{reason}: {text}" if text and reason else text or reason
+
+
 class HttpGenerator:
     """OpenAI-compatible ``/chat/completions`` client over urllib.
 
@@ -383,7 +412,8 @@ class HttpGenerator:
                 if e.code not in RETRY_STATUS or last:
                     tries = f" after {attempt + 1} attempts" if attempt else ""
                     raise InputError(
-                        f"{self.url}: HTTP {e.code} from chat/completions{tries}: {e.reason}"
+                        f"{self.url}: HTTP {e.code} from chat/completions{tries}: "
+                        f"{_error_detail(e)}"
                     ) from None
                 cause, wait = f"http_{e.code}", _retry_after(e)
             except (
