@@ -57,9 +57,6 @@ def content_hash(
 def pii_candidates(texts: list[str], *, min_length: int = 24) -> list[bool]:
     """Per text: may it hold a PII/secret hit (a superset of audit.pii.scan)."""
 
-def pii_candidate_rows(texts: ArrowText, *, min_length: int = 24) -> list[int]:
-    """Rows of an Arrow text column (nulls as "") that may hold a PII/secret hit, ascending."""
-
 def pii_candidate_families(texts: ArrowText, *, min_length: int = 24) -> list[tuple[int, int]]:
     """(row, family bits) of the texts that may hold a hit, rows ascending (audit.pii.scan's
     ``families``)."""

@@ -4,6 +4,7 @@ a text it skips never has a hit, so audit findings are unchanged."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
@@ -124,8 +125,8 @@ def test_each_sample_names_its_family() -> None:
 
 
 def test_candidate_rows_of_an_arrow_column_are_the_list_prefilter() -> None:
-    """pii_candidate_rows reads the column in place (every text type, chunks, nulls as "")
-    and picks exactly the texts pii_candidates picks."""
+    """pii_candidate_families reads the column in place (every text type, chunks, nulls
+    as "") and picks exactly the texts pii_candidates picks."""
     import pyarrow as pa
 
     texts: list[str | None] = ["plain prose, nothing here"] * 700
@@ -136,9 +137,12 @@ def test_candidate_rows_of_an_arrow_column_are_the_list_prefilter() -> None:
     assert len(expected) == len(SAMPLES)
     for typ in (pa.string(), pa.large_string(), pa.string_view()):
         column = pa.array(texts, typ)
-        assert _core.pii_candidate_rows(column) == expected
-        chunked = pa.chunked_array([column[:300], column[300:]])
-        assert _core.pii_candidate_rows(chunked) == expected
-    assert _core.pii_candidate_rows(pa.array([], pa.string())) == []
+        assert _rows(column) == expected
+        assert _rows(pa.chunked_array([column[:300], column[300:]])) == expected
+    assert _rows(pa.array([], pa.string())) == []
     with pytest.raises(_core.ParameterError):
-        _core.pii_candidate_rows(pa.array(["a"]), min_length=0)
+        _core.pii_candidate_families(pa.array(["a"]), min_length=0)
+
+
+def _rows(column: Any) -> list[int]:
+    return [row for row, _ in _core.pii_candidate_families(column)]

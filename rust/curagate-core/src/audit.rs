@@ -8,17 +8,6 @@ use rayon::prelude::*;
 
 use crate::text::pii::PiiPrefilter;
 
-/// Indices (ascending) of the texts that may hold a PII or secret hit: the
-/// only rows the Python scanner (`curagate.audit.pii.scan`) has to read.
-pub fn pii_candidate_rows(texts: &[&str], filter: &PiiPrefilter) -> Vec<u32> {
-    texts
-        .par_iter()
-        .with_min_len(256)
-        .enumerate()
-        .filter_map(|(i, t)| filter.may_match(t).then_some(i as u32))
-        .collect()
-}
-
 /// `(row, families)` of the texts that may hold a hit, rows ascending: the
 /// families as [`PiiPrefilter::families`] gives them, so the Python scanner
 /// runs only the patterns that can match.
@@ -41,14 +30,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn candidate_rows_are_the_matching_texts_in_order() {
+    fn candidates_are_the_matching_texts_in_order() {
         let f = PiiPrefilter::new(24).unwrap();
         let mut texts = vec!["plain prose, nothing to see"; 2000];
         texts[3] = "write to bob@example.com";
         texts[1500] = "call +44 20 7946 0958";
         texts[1999] = "token AKIAABCDEFGHIJKLMNOP";
-        assert_eq!(pii_candidate_rows(&texts, &f), vec![3, 1500, 1999]);
-        assert!(pii_candidate_rows(&[], &f).is_empty());
+        let rows: Vec<u32> = pii_candidate_families(&texts, &f)
+            .iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(rows, vec![3, 1500, 1999]);
+        assert!(pii_candidate_families(&[], &f).is_empty());
     }
 
     #[test]

@@ -1,31 +1,11 @@
 //! Bindings for the audit's per-row passes (`curagate_core::audit`).
 
-use curagate_core::audit::{
-    pii_candidate_families as core_pii_candidate_families,
-    pii_candidate_rows as core_pii_candidate_rows,
-};
+use curagate_core::audit::pii_candidate_families as core_pii_candidate_families;
 use curagate_core::text::pii::PiiPrefilter;
 use pyo3::prelude::*;
 
 use crate::arrow::TextColumn;
 use crate::errors::to_py;
-
-/// Rows of an Arrow text column (nulls read as "") that may hold a PII or
-/// secret hit, ascending: the prefilter of `pii_candidates` without a Python
-/// string per row.
-#[pyfunction]
-#[pyo3(signature = (texts, *, min_length=24))]
-fn pii_candidate_rows(
-    py: Python<'_>,
-    texts: &Bound<'_, PyAny>,
-    min_length: usize,
-) -> PyResult<Vec<u32>> {
-    let column = TextColumn::from_py(texts, "texts")?;
-    let filter = PiiPrefilter::new(min_length).map_err(to_py)?;
-    crate::enter(py, None, || {
-        Ok(core_pii_candidate_rows(&column.strs()?, &filter))
-    })
-}
 
 /// `(row, families)` of the texts of an Arrow column that may hold a PII or
 /// secret hit, rows ascending; bit `i` of `families` is the prefilter's
@@ -46,7 +26,6 @@ fn pii_candidate_families(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(pii_candidate_rows, m)?)?;
     m.add_function(wrap_pyfunction!(pii_candidate_families, m)?)?;
     Ok(())
 }
