@@ -109,20 +109,52 @@ def test_version_is_the_installed_one() -> None:
     assert curagate.__version__ == expected
 
 
+def _as_cli(*words: str) -> str:
+    """Code that runs curagate as its console script does (``main()`` reading sys.argv)."""
+    return f"from curagate.cli import main\nsys.argv = {['curagate', *words]!r}\nsys.exit(main())"
+
+
 def test_check_runs_without_loading_pandas(tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
     rows = [{"prompt": "p1", "completion": "c1"}, {"prompt": "P1!", "completion": "c1"}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    loaded, done = _modules(
-        "from curagate.cli import main\nsys.exit(main(['check', 'd.jsonl', '--no-golden']))",
-        cwd=tmp_path,
-    )
+    loaded, done = _modules(_as_cli("check", "d.jsonl", "--no-golden"), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("d.jsonl:2: DUP001 exact duplicate of d.jsonl:1")
     assert "pyarrow" in loaded and "pandas" not in loaded
     assert not {m for m in loaded if m.startswith("curagate.commands.")} - {
         "curagate.commands.check"
     }
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("curate", "d.jsonl", "--out", "out"),
+        ("audit", "d.jsonl", "--out", "audit"),
+        ("split", "d.jsonl", "--out", "splits"),
+    ],
+)
+def test_data_commands_run_without_loading_pandas(tmp_path: Path, words: tuple[str, ...]) -> None:
+    rows = [{"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(40)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    loaded, done = _modules(_as_cli(*words), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "pyarrow" in loaded and "pandas" not in loaded
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas not installed")
+def test_main_called_by_a_host_program_leaves_pyarrows_pandas_alone(tmp_path: Path) -> None:
+    # A program (or a test) that calls main(argv) keeps pyarrow's pandas conversions.
+    (tmp_path / "d.jsonl").write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
+    _, done = _modules(
+        "from curagate.cli import main\n"
+        "assert main(['check', 'd.jsonl', '--no-golden']) == 0\n"
+        "import pyarrow as pa\n"
+        "assert pa.table({'a': [1]}).to_pandas()['a'].tolist() == [1]",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas not installed")

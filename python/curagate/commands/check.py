@@ -46,9 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curagate._lazy import pyarrow_without_pandas
-
-    pyarrow_without_pandas()  # check never uses pandas; pyarrow would import it anyway
     from curagate.audit.config import load_config
     from curagate.check import check, configured_rules
     from curagate.errors import ConfigError
