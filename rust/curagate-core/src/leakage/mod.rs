@@ -532,25 +532,30 @@ impl ReferenceIndex {
         }
         let leaks = &mut s.leaks;
         leaks.clear();
-        let record_span = |first: usize, end: usize| {
-            let bytes = [s.tokens.spans[first].0, s.tokens.spans[end - 1].1];
-            let c = chars_at(text, &bytes);
-            (c[0], c[1])
-        };
+        // The run of `words` words at `item_first` in the item and `record_first` here.
+        let span_of =
+            |tokens: &Tokens, item: u32, item_first: usize, record_first: usize, words: usize| {
+                let (reference_start, reference_end) =
+                    self.item_span(item, item_first, item_first + words);
+                let bytes = [
+                    tokens.spans[record_first].0,
+                    tokens.spans[record_first + words - 1].1,
+                ];
+                let c = chars_at(text, &bytes);
+                Span {
+                    reference_start,
+                    reference_end,
+                    record_start: c[0],
+                    record_end: c[1],
+                    words: words as u32,
+                }
+            };
 
         if self.config.methods.exact {
             if let Some(ids) = self.exact.get(&content_hash(&s.tokens.normalized)) {
-                let (record_start, record_end) = record_span(0, words);
                 for &item in ids {
-                    let (reference_start, reference_end) = self.item_span(item, 0, words);
                     leaks.push(Leak {
-                        longest: Some(Span {
-                            reference_start,
-                            reference_end,
-                            record_start,
-                            record_end,
-                            words: words as u32,
-                        }),
+                        longest: Some(span_of(&s.tokens, item, 0, 0, words)),
                         exact: true,
                         ..empty_leak(record, item)
                     });
@@ -600,17 +605,13 @@ impl ReferenceIndex {
                 s.hashes.dedup();
                 let shared = s.hashes.len() as u32;
                 let (first, span_words) = longest_run(group, n);
-                let (reference_start, reference_end) =
-                    self.item_span(item, first.2 as usize, first.2 as usize + span_words);
-                let (record_start, record_end) =
-                    record_span(first.3 as usize, first.3 as usize + span_words);
-                let span = Span {
-                    reference_start,
-                    reference_end,
-                    record_start,
-                    record_end,
-                    words: span_words as u32,
-                };
+                let span = span_of(
+                    &s.tokens,
+                    item,
+                    first.2 as usize,
+                    first.3 as usize,
+                    span_words,
+                );
                 let info = &self.items[item as usize];
                 let total = info.ngrams.max(1);
                 let ratio = shared as f64 / total as f64;
@@ -621,13 +622,7 @@ impl ReferenceIndex {
                 let flagged = contained
                     || (shared as usize >= self.config.min_shared_ngrams
                         && ratio >= self.config.min_ratio);
-                let leak = match leaks.iter_mut().position(|l| l.item == item) {
-                    Some(i) => &mut leaks[i],
-                    None => {
-                        leaks.push(empty_leak(record, item));
-                        leaks.last_mut().expect("just pushed")
-                    }
-                };
+                let leak = leak_of(leaks, record, item);
                 leak.ngram = flagged;
                 leak.shared_ngrams = shared;
                 leak.ratio = ratio;
@@ -652,24 +647,14 @@ impl ReferenceIndex {
                 if need.is_none_or(|need| span_words < need) {
                     continue;
                 }
-                let (reference_start, reference_end) =
-                    self.item_span(item, first.2 as usize, first.2 as usize + span_words);
-                let (record_start, record_end) =
-                    record_span(first.3 as usize, first.3 as usize + span_words);
-                let span = Span {
-                    reference_start,
-                    reference_end,
-                    record_start,
-                    record_end,
-                    words: span_words as u32,
-                };
-                let leak = match leaks.iter_mut().position(|l| l.item == item) {
-                    Some(i) => &mut leaks[i],
-                    None => {
-                        leaks.push(empty_leak(record, item));
-                        leaks.last_mut().expect("just pushed")
-                    }
-                };
+                let span = span_of(
+                    &s.tokens,
+                    item,
+                    first.2 as usize,
+                    first.3 as usize,
+                    span_words,
+                );
+                let leak = leak_of(leaks, record, item);
                 leak.ngram = true;
                 if !leak.exact && leak.longest.is_none_or(|l| l.words < span.words) {
                     leak.longest = Some(span);
@@ -740,6 +725,17 @@ fn longest_run(
         }
     }
     (group[best_start], best_len + n - 1)
+}
+
+/// The leak of `item` in `leaks`, added empty when it is not there yet.
+fn leak_of(leaks: &mut Vec<Leak>, record: u32, item: u32) -> &mut Leak {
+    match leaks.iter().position(|l| l.item == item) {
+        Some(i) => &mut leaks[i],
+        None => {
+            leaks.push(empty_leak(record, item));
+            leaks.last_mut().expect("just pushed")
+        }
+    }
 }
 
 fn empty_leak(record: u32, item: u32) -> Leak {
