@@ -155,7 +155,17 @@ def test_curate_decontaminate_drops_a_short_truncation_and_honours_the_setting(
 
 
 @pytest.mark.parametrize(
-    ("flag", "value"), [("--min-span-words", "3"), ("--min-span-ratio", "1.5")]
+    ("flag", "value"),
+    [
+        ("--min-span-words", "3"),
+        ("--min-span-ratio", "1.5"),
+        # Negative or past 64 bits: the Rust index's unsigned fields (was exit 3).
+        ("--min-span-words", "-1"),
+        ("--min-span-words", "99999999999999999999"),
+        ("--min-shared-ngrams", "-5"),
+        ("--max-ngram-items", "-1"),
+        ("--threads", "-1"),
+    ],
 )
 def test_span_settings_out_of_range_are_a_one_line_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
