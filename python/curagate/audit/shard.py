@@ -17,6 +17,7 @@ both paths record the same hits in the same order.
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -299,6 +300,12 @@ class ShardAuditor:
                         f"audit rules {checks.name!r} reported {rule}, which they do not declare"
                         + ("" if rule in RULES else " (no rule has this id)")
                     )
+                # A negative index would name another row's line (silently wrong).
+                if not _is_row(row, view.num_rows):
+                    raise ValueError(
+                        f"audit rules {checks.name!r} reported {rule} at row {row!r}, "
+                        f"not a row of the batch (0..{view.num_rows - 1})"
+                    )
                 if lines is None:
                     lines = lines_arr.to_pylist()
                 part.hit(rule, f"{src}:{lines[row]}", detail)
@@ -506,3 +513,12 @@ def audit_shard(ctx: AuditContext, batches: Iterable[Batch]) -> AuditPartial:
     for batch in batches:
         auditor.add(batch)
     return auditor.finish()
+
+
+def _is_row(row: object, num_rows: int) -> bool:
+    """``row`` is an index into a batch of ``num_rows`` (numpy integers too)."""
+    try:
+        index = operator.index(row)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return 0 <= index < num_rows
