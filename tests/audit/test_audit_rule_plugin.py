@@ -189,3 +189,22 @@ def test_one_registration_may_not_declare_an_id_twice() -> None:
     with pytest.raises(ValueError, match="TST005 is declared twice"):
         register("tests.twice", rule, rule)
     assert "TST005" not in RULES
+
+
+def test_a_failing_rule_module_is_named_in_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error once read only "internal error (RuntimeError: boom)", naming no module."""
+
+    def broken(view: BatchView) -> list[RowHit]:
+        raise RuntimeError("boom")
+
+    register("tests.broken", Rule("TST006", "broken", Severity.INFO, "-", "-", "-"), rows=broken)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister("tests.broken")
+    assert code == 3
+    err = capsys.readouterr().err
+    assert f"audit rules 'tests.broken' failed on {data.as_posix()}: RuntimeError: boom" in err

@@ -38,9 +38,10 @@ from curagate.audit.formats import (
 )
 from curagate.audit.keys import fingerprint_array, row_keys
 from curagate.audit.partial import ROW_SCHEMA, UNIQUE_SCHEMA, AuditPartial, SampleRow
-from curagate.audit.rules import CHECKS, RULES, BatchView
+from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
 from curagate.audit.rules.pii import SCAN_RULES
 from curagate.audit.stats import add_counts
+from curagate.errors import CuragateError
 from curagate.records import Batch, RecordFormat
 
 if TYPE_CHECKING:
@@ -294,7 +295,7 @@ class ShardAuditor:
             if checks.rows is None:
                 continue
             own = {r.id for r in checks.rules}
-            for rule, row, detail in checks.rows(view):
+            for rule, row, detail in _row_hits(checks, view):
                 if rule not in own:
                     raise ValueError(
                         f"audit rules {checks.name!r} reported {rule}, which they do not declare"
@@ -522,3 +523,17 @@ def _is_row(row: object, num_rows: int) -> bool:
     except TypeError:
         return False
     return 0 <= index < num_rows
+
+
+def _row_hits(checks: Checks, view: BatchView) -> list[RowHit]:
+    """A module's row hits on a batch; a module that fails (a rule from outside the package
+    too) is named in the error, which is still an internal one (exit 3)."""
+    assert checks.rows is not None
+    try:
+        return [(rule, row, detail) for rule, row, detail in checks.rows(view)]
+    except CuragateError:
+        raise  # a user error the check found (a missing tokenizer file, ...)
+    except Exception as e:
+        raise RuntimeError(
+            f"audit rules {checks.name!r} failed on {view.source}: {type(e).__name__}: {e}"
+        ) from e
