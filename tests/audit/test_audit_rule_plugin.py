@@ -208,3 +208,27 @@ def test_a_failing_rule_module_is_named_in_the_error(
     assert code == 3
     err = capsys.readouterr().err
     assert f"audit rules 'tests.broken' failed on {data.as_posix()}: RuntimeError: boom" in err
+
+
+@pytest.mark.parametrize(
+    ("outcome", "why"),
+    [
+        # NaN once reached audit.json as a bare NaN (invalid JSON), exit 0.
+        ({"TST007": ("odd", float("nan"))}, "ValueError: metric nan is not a finite number"),
+        (None, "AttributeError: 'NoneType' object has no attribute 'items'"),
+    ],
+)
+def test_a_failing_dataset_check_is_named_in_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], outcome: object, why: str
+) -> None:
+    def decide(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
+        return outcome  # type: ignore[return-value]
+
+    register("tests.decide", Rule("TST007", "odd", Severity.INFO, "-", "-", "-"), dataset=decide)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister("tests.decide")
+    assert code == 3
+    assert f"audit rules 'tests.decide' failed on the dataset: {why}" in capsys.readouterr().err
