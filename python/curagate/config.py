@@ -96,6 +96,14 @@ class KeepConfig(_Strict):
     score_column: str | None = None
 
 
+def check_span_words(v: int) -> int:
+    """The leakage span's word count: 0 (off) or 4..50, the range the index takes
+    (a value it refuses would otherwise fail only when the index is built)."""
+    if v != 0 and not 4 <= v <= 50:
+        raise ValueError(f"must be 0 (off) or in 4..50 words, got {v}")
+    return v
+
+
 class DecontaminateConfig(_Strict):
     """Remove records that contain reference (golden/test) items; see docs/leakage.md."""
 
@@ -107,6 +115,11 @@ class DecontaminateConfig(_Strict):
     # also flags (items and truncations shorter than ngram); 0 words: off.
     min_span_words: int = Field(8, ge=0, le=50)
     min_span_ratio: float = Field(0.5, ge=0.0, le=1.0)
+
+    @field_validator("min_span_words")
+    @classmethod
+    def _span_words(cls, v: int) -> int:
+        return check_span_words(v)
 
 
 class SemanticConfig(_Strict):

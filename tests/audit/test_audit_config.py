@@ -40,6 +40,14 @@ def test_bad_value_names_key_and_line(tmp_path: Path) -> None:
     assert f"{p}:3: lengths.outlier_iqr" in str(e.value)
 
 
+def test_a_leakage_ngram_the_index_refuses_names_key_and_line(tmp_path: Path) -> None:
+    """`ngram: 5` once passed here and failed as the index was built, with no file or line."""
+    p = write(tmp_path, "leakage:\n  reference: []\n  ngram: 5\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}:3: leakage.ngram" in str(e.value)
+
+
 def test_unknown_rule_id_is_rejected(tmp_path: Path) -> None:
     p = write(tmp_path, "rules:\n  FMT999: {severity: off}\n")
     with pytest.raises(ConfigError, match=r"audit.yaml:2: rules.FMT999: unknown rule id"):

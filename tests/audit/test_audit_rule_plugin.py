@@ -160,3 +160,75 @@ def test_registration_refuses_a_taken_id_and_checks_may_only_report_their_rules(
     assert code == 3  # a bug in the rule module, not the user's data
     assert "'tests.wrong' reported FMT002, which they do not declare" in capsys.readouterr().err
     assert "TST003" not in RULES
+
+
+@pytest.mark.parametrize("row", [-1, 1, 0.0])
+def test_a_row_outside_the_batch_is_the_rule_modules_bug_not_another_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], row: object
+) -> None:
+    """-1 once named the batch's last line (exit 0, a wrong reference); 1 past a one-row
+    batch was a bare IndexError."""
+
+    def off_the_end(view: BatchView) -> list[RowHit]:
+        return [("TST004", row, "")]  # type: ignore[list-item]
+
+    register("tests.off", Rule("TST004", "off", Severity.INFO, "-", "-", "-"), rows=off_the_end)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister("tests.off")
+    assert code == 3
+    assert f"'tests.off' reported TST004 at row {row!r}, not a row of the batch (0..0)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_one_registration_may_not_declare_an_id_twice() -> None:
+    rule = Rule("TST005", "twice", Severity.INFO, "-", "-", "-")
+    with pytest.raises(ValueError, match="TST005 is declared twice"):
+        register("tests.twice", rule, rule)
+    assert "TST005" not in RULES
+
+
+def test_a_failing_rule_module_is_named_in_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error once read only "internal error (RuntimeError: boom)", naming no module."""
+
+    def broken(view: BatchView) -> list[RowHit]:
+        raise RuntimeError("boom")
+
+    register("tests.broken", Rule("TST006", "broken", Severity.INFO, "-", "-", "-"), rows=broken)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister("tests.broken")
+    assert code == 3
+    err = capsys.readouterr().err
+    assert f"audit rules 'tests.broken' failed on {data.as_posix()}: RuntimeError: boom" in err
+
+
+@pytest.mark.parametrize(
+    ("outcome", "why"),
+    [
+        # NaN once reached audit.json as a bare NaN (invalid JSON), exit 0.
+        ({"TST007": ("odd", float("nan"))}, "ValueError: metric nan is not a finite number"),
+        (None, "AttributeError: 'NoneType' object has no attribute 'items'"),
+    ],
+)
+def test_a_failing_dataset_check_is_named_in_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], outcome: object, why: str
+) -> None:
+    def decide(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
+        return outcome  # type: ignore[return-value]
+
+    register("tests.decide", Rule("TST007", "odd", Severity.INFO, "-", "-", "-"), dataset=decide)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister("tests.decide")
+    assert code == 3
+    assert f"audit rules 'tests.decide' failed on the dataset: {why}" in capsys.readouterr().err

@@ -66,3 +66,16 @@ def test_classification_needs_labels() -> None:
 def test_bundled_gates_validate(path: Path) -> None:
     cfg = load_gate(path)
     assert cfg.golden_sets or cfg.regression_suite
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [("min_span_words: 3", "min_span_words"), ("ngram: 5", "ngram")],
+)
+def test_contamination_settings_the_index_refuses_fail_at_load(setting: str, key: str) -> None:
+    """They once passed here and failed only in the contamination check, after every
+    golden set had been generated on both models."""
+    text = GOOD + f"contamination:\n  {setting}\n"
+    with pytest.raises(ConfigError, match=rf"g\.yaml:9: key 'contamination\.{key}'"):
+        parse_gate(text, "g.yaml")
+    assert parse_gate(GOOD + "contamination:\n  min_span_words: 0\n", "g.yaml")

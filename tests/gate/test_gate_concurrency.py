@@ -233,6 +233,48 @@ def test_a_client_error_names_the_servers_message(tmp_path: Path) -> None:
         httpd.server_close()
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Nested past Python's recursion limit: json.loads raised RecursionError (exit 3).
+        (b"[" * 3000, "Bad Request: " + "[" * 297 + "..."),
+        # A terminal escape sequence in the server's words reached the user's terminal.
+        (b'{"error": {"message": "bad \\u001b[31mred\\u001b[0m\\u0007 input"}}', None),
+        (b'{"error": "raw \x1b[2J cleared"}', None),
+    ],
+)
+def test_a_hostile_error_body_is_still_one_printable_line(
+    body: bytes, expected: str | None
+) -> None:
+    class Hostile(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    t = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    t.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        with pytest.raises(InputError) as info:
+            HttpGenerator(url, "m").generate(convs(1), GenSettings(concurrency=1))
+        msg = str(info.value)
+        assert msg.isprintable(), repr(msg)
+        prefix = f"{url}: HTTP 400 from chat/completions: "
+        assert msg.startswith(prefix + "Bad Request: ")
+        if expected is not None:
+            assert msg == prefix + expected
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 def _gate(tmp_path: Path, golden: Path, concurrency: int = 8) -> Path:
     p = tmp_path / "gate.yaml"
     p.write_text(GATE.format(golden=golden, concurrency=concurrency))

@@ -155,7 +155,17 @@ def test_curate_decontaminate_drops_a_short_truncation_and_honours_the_setting(
 
 
 @pytest.mark.parametrize(
-    ("flag", "value"), [("--min-span-words", "3"), ("--min-span-ratio", "1.5")]
+    ("flag", "value"),
+    [
+        ("--min-span-words", "3"),
+        ("--min-span-ratio", "1.5"),
+        # Negative or past 64 bits: the Rust index's unsigned fields (was exit 3).
+        ("--min-span-words", "-1"),
+        ("--min-span-words", "99999999999999999999"),
+        ("--min-shared-ngrams", "-5"),
+        ("--max-ngram-items", "-1"),
+        ("--threads", "-1"),
+    ],
 )
 def test_span_settings_out_of_range_are_a_one_line_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
@@ -184,3 +194,21 @@ def test_cjk_items_use_characters_for_the_span(tmp_path: Path) -> None:
     assert found == [(0, 0), (2, 1)]
     span = next(m.span for leak in result.leaks for m in leak.matches if m.row == 0)
     assert span is not None and span.text == "小红每天读十页书" and span.words == 8
+
+
+def test_a_span_the_index_refuses_in_curate_yaml_names_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`min_span_words: 2` once passed the config (0..50) and failed as the index was
+    built, with no file or line."""
+    reference = write(tmp_path / "ref.jsonl", [{"question": TEAM}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": DOGS}])
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        f"decontaminate:\n  reference: [{reference.as_posix()}]\n  min_span_words: 2\n",
+        encoding="utf-8",
+    )
+    rc = main(["curate", str(corpus), "--out", str(tmp_path / "out"), "--config", str(config)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and "curate.yaml:3: decontaminate.min_span_words" in err[0], err

@@ -105,7 +105,7 @@ class LeakageConfig(_Model):
     # Files or folders of items that must not be in the data (LEAK001): the golden
     # sets, as curate's decontaminate.reference and `curagate leakage --reference`.
     reference: list[Path] = Field(default_factory=list)
-    ngram: int = Field(default=13, ge=1)
+    ngram: int = Field(default=13, ge=8, le=50)  # the leakage index's range
 
 
 class SampleConfig(_Model):

@@ -9,13 +9,14 @@ conversation mix, duplicates) run on the merged distributions at the end.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curagate.errors import ConfigError, MissingExtraError
+from curagate.errors import ConfigError, CuragateError, MissingExtraError
 from curagate.executors import Executor
 
 try:  # the statistics run on polars (extra `audit`); `check` and `curate` never import it
@@ -348,7 +349,19 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         if checks.dataset is None:
             continue
         own = {r.id for r in checks.rules}
-        for rid, outcome in checks.dataset(view).items():
+        try:
+            decided = checks.dataset(view)
+            outcomes = [
+                (rid, o if isinstance(o, RuleHits) else (str(o[0]), _finite(float(o[1]))))
+                for rid, o in decided.items()
+            ]
+        except CuragateError:
+            raise
+        except Exception as e:  # a rule module's bug (one from outside the package too)
+            raise RuntimeError(
+                f"audit rules {checks.name!r} failed on the dataset: {type(e).__name__}: {e}"
+            ) from e
+        for rid, outcome in outcomes:
             if rid not in own:
                 raise ValueError(f"audit rules {checks.name!r} decided {rid}, not theirs")
             if isinstance(outcome, RuleHits):
@@ -440,3 +453,10 @@ def _findings(
         )
     out.sort(key=lambda f: (f.severity.rank, f.rule.id))
     return out
+
+
+def _finite(metric: float) -> float:
+    """A dataset finding's metric; NaN or infinity would make audit.json invalid JSON."""
+    if not math.isfinite(metric):
+        raise ValueError(f"metric {metric} is not a finite number")
+    return metric

@@ -17,6 +17,7 @@ both paths record the same hits in the same order.
 from __future__ import annotations
 
 import json
+import operator
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,9 +38,10 @@ from curagate.audit.formats import (
 )
 from curagate.audit.keys import fingerprint_array, row_keys
 from curagate.audit.partial import ROW_SCHEMA, UNIQUE_SCHEMA, AuditPartial, SampleRow
-from curagate.audit.rules import CHECKS, RULES, BatchView
+from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
 from curagate.audit.rules.pii import SCAN_RULES
 from curagate.audit.stats import add_counts
+from curagate.errors import CuragateError
 from curagate.records import Batch, RecordFormat
 
 if TYPE_CHECKING:
@@ -293,11 +295,17 @@ class ShardAuditor:
             if checks.rows is None:
                 continue
             own = {r.id for r in checks.rules}
-            for rule, row, detail in checks.rows(view):
+            for rule, row, detail in _row_hits(checks, view):
                 if rule not in own:
                     raise ValueError(
                         f"audit rules {checks.name!r} reported {rule}, which they do not declare"
                         + ("" if rule in RULES else " (no rule has this id)")
+                    )
+                # A negative index would name another row's line (silently wrong).
+                if not _is_row(row, view.num_rows):
+                    raise ValueError(
+                        f"audit rules {checks.name!r} reported {rule} at row {row!r}, "
+                        f"not a row of the batch (0..{view.num_rows - 1})"
                     )
                 if lines is None:
                     lines = lines_arr.to_pylist()
@@ -506,3 +514,26 @@ def audit_shard(ctx: AuditContext, batches: Iterable[Batch]) -> AuditPartial:
     for batch in batches:
         auditor.add(batch)
     return auditor.finish()
+
+
+def _is_row(row: object, num_rows: int) -> bool:
+    """``row`` is an index into a batch of ``num_rows`` (numpy integers too)."""
+    try:
+        index = operator.index(row)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return 0 <= index < num_rows
+
+
+def _row_hits(checks: Checks, view: BatchView) -> list[RowHit]:
+    """A module's row hits on a batch; a module that fails (a rule from outside the package
+    too) is named in the error, which is still an internal one (exit 3)."""
+    assert checks.rows is not None
+    try:
+        return [(rule, row, detail) for rule, row, detail in checks.rows(view)]
+    except CuragateError:
+        raise  # a user error the check found (a missing tokenizer file, ...)
+    except Exception as e:
+        raise RuntimeError(
+            f"audit rules {checks.name!r} failed on {view.source}: {type(e).__name__}: {e}"
+        ) from e

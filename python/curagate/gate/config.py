@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from curagate.config import parse_yaml
+from curagate.config import check_span_words, parse_yaml
 from curagate.errors import ConfigError
 from curagate.gate.tasks import Task, get_task, task_names
 
@@ -215,7 +215,9 @@ class Contamination(_Strict):
     """
 
     check: bool = True
-    ngram: Annotated[int, Field(ge=1)] = 13
+    # The leakage index's own ranges, checked here so that a bad value fails at load,
+    # not after every golden set was generated on both models.
+    ngram: Annotated[int, Field(ge=8, le=50)] = 13
     min_shared_ngrams: Annotated[int, Field(ge=1)] = 1
     min_ratio: Annotated[float, Field(ge=0, le=1)] = 0.0
     # A contiguous run of >= min_span_words of an item covering >= min_span_ratio of it
@@ -227,6 +229,11 @@ class Contamination(_Strict):
     )
     on_leak: Literal["fail", "warn", "ignore"] = "fail"
     max_leaked_items: Annotated[int, Field(ge=0)] = 0
+
+    @field_validator("min_span_words")
+    @classmethod
+    def _span_words(cls, v: int) -> int:
+        return check_span_words(v)
 
 
 class Statistics(_Strict):

@@ -329,14 +329,15 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
     text = raw.decode("utf-8", "replace").strip()
     try:
         body = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's recursion limit
         body = None
     if isinstance(body, dict):
         inner = body.get("error", body)
         msg = inner.get("message") if isinstance(inner, dict) else inner
         if isinstance(msg, str) and msg.strip():
             text = msg
-    text = " ".join(text.split())
+    # Control characters (a terminal's escape sequences) from the server never reach it.
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if len(text) > 300:
         text = text[:297] + "..."
     reason = str(err.reason or "")

@@ -340,6 +340,23 @@ class LeakageIndex:
             "seed": seed,
             "normalize": "nfkc+lowercase+strip_punctuation+collapse_whitespace",
         }
+        # The Rust index takes these as unsigned integers: a negative or huge value
+        # would be an OverflowError (exit 3) where the user gave a bad option.
+        counts = {
+            "ngram": ngram,
+            "min_shared_ngrams": min_shared_ngrams,
+            "max_ngram_items": max_ngram_items,
+            "min_span_words": min_span_words,
+            "num_perm": num_perm,
+            "shingle_words": shingle_words,
+            "seed": seed,
+            "threads": threads,
+        }
+        for name, value in counts.items():
+            if value is not None and not 0 <= value < 2**64:
+                raise ConfigError(
+                    f"leakage: invalid parameter `{name}`: must be a whole number >= 0, got {value}"
+                )
         try:
             self._core = _core.ReferenceIndex(
                 ngram=ngram,

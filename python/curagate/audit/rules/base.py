@@ -132,8 +132,9 @@ def register(
         raise ValueError(f"audit rules {name!r} are registered twice")
     if not rules:
         raise ValueError(f"audit rules {name!r}: register at least one rule")
+    ids = [r.id for r in rules]
     for r in rules:
-        if r.id in RULES:
+        if r.id in RULES or ids.count(r.id) > 1:
             raise ValueError(f"rule id {r.id} is declared twice")
         if not (r.id[:-3].isalpha() and r.id[:-3].isupper() and r.id[-3:].isdigit()):
             raise ValueError(f"rule id {r.id!r}: use upper-case letters then 3 digits (FMT001)")
