@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -54,6 +55,16 @@ def shouting(view: BatchView) -> Iterator[RowHit]:
 def too_few(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
     valid = view.part.valid
     return {"TST002": (f"only {valid} valid rows", float(valid))} if valid < 10 else {}
+
+
+def _audit_one_row(tmp_path: Path, module: str, rule: Rule, **checks: Any) -> int:
+    """The exit code of one audit of ``tmp_path/a.jsonl`` (one row) with ``rule`` registered."""
+    register(module, rule, **checks)
+    try:
+        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
+        return main(["audit", str(data), "--out", str(tmp_path / "out")])
+    finally:
+        unregister(module)
 
 
 @pytest.fixture
@@ -151,12 +162,9 @@ def test_registration_refuses_a_taken_id_and_checks_may_only_report_their_rules(
     def wrong(view: BatchView) -> list[RowHit]:
         return [("FMT002", 0, "")]
 
-    register("tests.wrong", Rule("TST003", "wrong", Severity.INFO, "-", "-", "-"), rows=wrong)
-    try:
-        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
-        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
-    finally:
-        unregister("tests.wrong")
+    code = _audit_one_row(
+        tmp_path, "tests.wrong", Rule("TST003", "wrong", Severity.INFO, "-", "-", "-"), rows=wrong
+    )
     assert code == 3  # a bug in the rule module, not the user's data
     assert "'tests.wrong' reported FMT002, which they do not declare" in capsys.readouterr().err
     assert "TST003" not in RULES
@@ -172,12 +180,9 @@ def test_a_row_outside_the_batch_is_the_rule_modules_bug_not_another_line(
     def off_the_end(view: BatchView) -> list[RowHit]:
         return [("TST004", row, "")]  # type: ignore[list-item]
 
-    register("tests.off", Rule("TST004", "off", Severity.INFO, "-", "-", "-"), rows=off_the_end)
-    try:
-        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
-        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
-    finally:
-        unregister("tests.off")
+    code = _audit_one_row(
+        tmp_path, "tests.off", Rule("TST004", "off", Severity.INFO, "-", "-", "-"), rows=off_the_end
+    )
     assert code == 3
     assert f"'tests.off' reported TST004 at row {row!r}, not a row of the batch (0..0)" in (
         capsys.readouterr().err
@@ -199,15 +204,18 @@ def test_a_failing_rule_module_is_named_in_the_error(
     def broken(view: BatchView) -> list[RowHit]:
         raise RuntimeError("boom")
 
-    register("tests.broken", Rule("TST006", "broken", Severity.INFO, "-", "-", "-"), rows=broken)
-    try:
-        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
-        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
-    finally:
-        unregister("tests.broken")
+    code = _audit_one_row(
+        tmp_path,
+        "tests.broken",
+        Rule("TST006", "broken", Severity.INFO, "-", "-", "-"),
+        rows=broken,
+    )
     assert code == 3
     err = capsys.readouterr().err
-    assert f"audit rules 'tests.broken' failed on {data.as_posix()}: RuntimeError: boom" in err
+    assert (
+        f"audit rules 'tests.broken' failed on {(tmp_path / 'a.jsonl').as_posix()}: RuntimeError: boom"
+        in err
+    )
 
 
 @pytest.mark.parametrize(
@@ -224,11 +232,11 @@ def test_a_failing_dataset_check_is_named_in_the_error(
     def decide(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
         return outcome  # type: ignore[return-value]
 
-    register("tests.decide", Rule("TST007", "odd", Severity.INFO, "-", "-", "-"), dataset=decide)
-    try:
-        data = _write(tmp_path / "a.jsonl", [_pc("a prompt")])
-        code = main(["audit", str(data), "--out", str(tmp_path / "out")])
-    finally:
-        unregister("tests.decide")
+    code = _audit_one_row(
+        tmp_path,
+        "tests.decide",
+        Rule("TST007", "odd", Severity.INFO, "-", "-", "-"),
+        dataset=decide,
+    )
     assert code == 3
     assert f"audit rules 'tests.decide' failed on the dataset: {why}" in capsys.readouterr().err
