@@ -194,3 +194,28 @@ def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_check_without_a_config_is_check_with_the_default_config(
+    tmp_path: Path, golden: Path
+) -> None:
+    # Without --config, check takes AuditConfig()'s defaults without building the
+    # pydantic model: the settings, the rules and every finding must be the same.
+    from curagate.audit.config import AuditConfig
+    from curagate.check import _settings, check, configured_rules
+
+    assert _settings(None) == _settings(AuditConfig())
+    assert configured_rules(None) == configured_rules(AuditConfig())
+    a = write(
+        tmp_path / "a.jsonl",
+        [
+            pc(1),
+            pc(1),
+            {"prompt": GOLDEN_ITEM, "completion": "72"},
+            {"prompt": "", "completion": "x"},
+        ],
+    )
+    b = write(tmp_path / "b.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}, pc(1)])
+    found = check([a, b], golden=golden)
+    assert {f.rule.id for f in found} == {"DUP001", "LEAK001", "FMT001", "FMT004", "FMT005"}
+    assert found == check([a, b], golden=golden, config=AuditConfig())

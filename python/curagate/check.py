@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curagate.audit.config import AuditConfig
 from curagate.audit.formats import format_violations, quarantine_rule
 from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
@@ -23,7 +22,40 @@ from curagate.errors import InputError
 from curagate.findings import Finding, Rule, Severity
 from curagate.records import RecordFormat
 
+if TYPE_CHECKING:
+    from curagate.audit.config import AuditConfig
+
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What :func:`check` reads of an :class:`AuditConfig`.
+
+    Without a config file these are ``AuditConfig()``'s defaults, taken
+    without building the pydantic model (pydantic costs a commit hook ~0.1 s
+    to import and build; ``tests/check`` pins that the two agree).
+    """
+
+    format: str | None = None
+    text_field: str | None = None
+    preference_key: str = "prompt"
+    sft: bool = True
+    ngram: int = 13
+    levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
+
+
+def _settings(config: AuditConfig | None) -> _Settings:
+    if config is None:
+        return _Settings()
+    return _Settings(
+        format=config.format,
+        text_field=config.text_field,
+        preference_key=config.preference_key,
+        sft=config.sft,
+        ngram=config.leakage.ngram,
+        levels=tuple((rid, rc.severity) for rid, rc in config.rules.items() if rc.severity),
+    )
 
 
 @dataclass(kw_only=True)
@@ -53,9 +85,14 @@ class CheckFinding(Finding):
         }
 
 
-def configured_rules(config: AuditConfig) -> dict[str, Rule]:
-    """The audit's rules at the severity ``config`` gives each, less those switched off."""
-    levels = {rid: rc.severity for rid, rc in config.rules.items() if rc.severity}
+def configured_rules(config: AuditConfig | None = None) -> dict[str, Rule]:
+    """The audit's rules at the severity ``config`` gives each, less those switched off
+    (``None``: the defaults, every rule at its own severity)."""
+    return _rules_at(_settings(config))
+
+
+def _rules_at(cfg: _Settings) -> dict[str, Rule]:
+    levels = dict(cfg.levels)
     return {
         rid: replace(r, severity=Severity(levels.get(rid) or r.severity))
         for rid, r in RULES.items()
@@ -78,8 +115,8 @@ def check(
     """
     from curagate.io import expand_inputs, read_batches
 
-    cfg = config or AuditConfig()
-    rules = configured_rules(cfg)
+    cfg = _settings(config)
+    rules = _rules_at(cfg)
     paths = expand_inputs(list(files))
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
@@ -95,7 +132,7 @@ def check(
         raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
     leaks: LeakScan | None = None
     if leakage and golden_dir.is_dir() and "LEAK001" in rules:
-        leaks = build_index([golden_dir], ngram=ngram or cfg.leakage.ngram)
+        leaks = build_index([golden_dir], ngram=ngram or cfg.ngram)
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
