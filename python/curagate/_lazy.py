@@ -15,8 +15,11 @@ mypy sees the real module::
 and never touches it at module level (no ``pa.int64()`` default, constant or
 base class). A one-off heavy import (jinja2, importlib.metadata for
 ``__version__``) goes inside the one function that needs it. pydantic models
-are ``defer_build`` and no model is instantiated at import. Everything else
-imports at module top.
+are ``defer_build`` and no model is instantiated at import; the hot import
+paths import no pydantic module at all (the config, pipeline and artifact
+modules are imported inside the functions that use them). The readers call
+Arrow kernels through :mod:`curagate._kernels`, never ``pyarrow.compute``.
+Everything else imports at module top.
 ``tests/test_startup.py`` checks which modules each entry point loads.
 """
 
