@@ -60,6 +60,23 @@ def test_import_loads_no_heavy_module(module: str) -> None:
     assert not loaded & {*LAZY, *NEVER}, sorted(loaded & {*LAZY, *NEVER})
 
 
+@pytest.mark.parametrize("module", ["curagate.curate", "curagate.check"])
+def test_import_loads_no_config_model_or_rule_registry(module: str) -> None:
+    # pydantic's models (configs, artifacts, pipeline steps) and the audit's rule
+    # registry (every rule module) load when a run needs them, not on import.
+    loaded, done = _modules(f"import {module}")
+    assert done.returncode == 0, done.stderr
+    deferred = {
+        "curagate.config",
+        "curagate.artifacts",
+        "curagate.pipeline",
+        "curagate.split",
+        "curagate.audit.config",
+        "curagate.audit.rules",
+    }
+    assert not loaded & deferred, sorted(loaded & deferred)
+
+
 def test_import_curagate_loads_only_the_lazy_helper() -> None:
     loaded, _ = _modules("import curagate")
     ours = {m for m in loaded if m.startswith("curagate.")}

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from curagate.audit.formats import Violation, format_violations, quarantine_rule
 from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
-from curagate.audit.rules import RULES
 from curagate.errors import InputError
 from curagate.findings import Finding, Rule, Severity
 from curagate.records import RecordFormat
@@ -94,6 +93,8 @@ def configured_rules(config: AuditConfig | None = None) -> dict[str, Rule]:
 
 
 def _rules_at(cfg: _Settings) -> dict[str, Rule]:
+    from curagate.audit.rules import RULES  # the registry: every rule module, on first use
+
     levels = dict(cfg.levels)
     return {
         rid: replace(r, severity=Severity(levels.get(rid) or r.severity))
@@ -115,6 +116,7 @@ def check(
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
     otherwise); an explicit directory must exist. ``leakage=False`` skips it.
     """
+    from curagate.audit.rules import RULES
     from curagate.io import expand_inputs, read_batches
 
     cfg = _settings(config)

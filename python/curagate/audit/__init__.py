@@ -4,10 +4,10 @@
 report.html and a review sample; ``--gx`` adds Great Expectations artifacts.
 Every finding comes from a rule in :mod:`curagate.audit.rules`.
 
-``AuditConfig`` and ``load_config`` (pydantic) load on first use (PEP 562
-``__getattr__``): ``curagate check`` imports submodules of this package
-(formats, keys, rules) and must not pay for pydantic (docs/architecture.md,
-"Start-up").
+``AuditConfig`` and ``load_config`` (pydantic) and the rule registry load on
+first use (PEP 562 ``__getattr__``): ``import curagate.check`` imports
+submodules of this package (formats, keys) and pays for neither pydantic nor
+the rules (docs/architecture.md, "Start-up").
 """
 
 from __future__ import annotations
@@ -16,19 +16,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curagate.audit.rules import RULES, Rule, Severity
-
 if TYPE_CHECKING:
     from curagate.audit.config import AuditConfig, load_config
+    from curagate.audit.rules import RULES, Rule, Severity
 
 __all__ = ["RULES", "AuditConfig", "Rule", "Severity", "audit", "load_config"]
 
+# public name -> the submodule that defines it
+_LAZY = {
+    "AuditConfig": "config",
+    "load_config": "config",
+    "RULES": "rules",
+    "Rule": "rules",
+    "Severity": "rules",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("AuditConfig", "load_config"):
-        from curagate.audit import config
+    if name in _LAZY:
+        import importlib
 
-        return getattr(config, name)
+        return getattr(importlib.import_module(f"curagate.audit.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
