@@ -74,6 +74,8 @@ def test_import_loads_no_config_model_or_rule_registry(module: str) -> None:
         "curagate.audit.config",
         "curagate.audit.rules",
     }
+    if module == "curagate.curate":  # the readers and writers load when it runs
+        deferred |= {"curagate.io", "zstandard", "curagate._core"}
     assert not loaded & deferred, sorted(loaded & deferred)
 
 

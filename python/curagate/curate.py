@@ -18,22 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
 from curagate.errors import InputError
-from curagate.io import read_batches
-from curagate.io.atomic import atomic_path
-from curagate.io.outputs import check_replaceable, refuse_overlap, write_marker
-from curagate.io.readers import Unreadable, scan_inputs
-from curagate.records import Batch, Quarantined
 
 # The config, the steps and the artifacts are pydantic models (the pipeline package
-# too): they are imported in the functions that run, so `import curagate.curate`
-# loads no pydantic (docs/architecture.md, "Start-up").
+# too), the readers and writers bring zstandard, shutil and hashlib: all are imported
+# in the functions that run, so `import curagate.curate` costs little more than the
+# package (docs/architecture.md, "Start-up").
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from curagate.config import CurateConfig
+    from curagate.io.readers import Unreadable
     from curagate.pipeline.step import Step
+    from curagate.records import Batch, Quarantined
     from curagate.split import SplitResult
 else:
     pa = lazy_import("pyarrow")
@@ -151,6 +149,10 @@ def curate(
     ``executor="ray"`` (or an fsspec URL among ``inputs`` / ``out``) runs the
     staged pipeline of :mod:`curagate.pipeline.distributed`: same bytes out."""
     from curagate.config import CurateConfig
+    from curagate.io import read_batches
+    from curagate.io.atomic import atomic_path
+    from curagate.io.outputs import check_replaceable, refuse_overlap
+    from curagate.io.readers import scan_inputs
     from curagate.pipeline.build import build_steps
     from curagate.pipeline.dedup import keep_priorities
     from curagate.pipeline.step import Fates, Rows
@@ -333,6 +335,7 @@ def seal(
     leaves the previous output or the whole new one.
     """
     from curagate.artifacts import CurateStats, validated, write_artifact
+    from curagate.io.outputs import write_marker
     from curagate.pipeline.write import write_manifest
     from curagate.split import SplitResult
 
