@@ -194,3 +194,95 @@ def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_check_without_a_config_is_check_with_the_default_config(
+    tmp_path: Path, golden: Path
+) -> None:
+    # Without --config, check takes AuditConfig()'s defaults without building the
+    # pydantic model: the settings, the rules and every finding must be the same.
+    from curagate.audit.config import AuditConfig
+    from curagate.check import _settings, check, configured_rules
+
+    assert _settings(None) == _settings(AuditConfig())
+    assert configured_rules(None) == configured_rules(AuditConfig())
+    a = write(
+        tmp_path / "a.jsonl",
+        [
+            pc(1),
+            pc(1),
+            {"prompt": GOLDEN_ITEM, "completion": "72"},
+            {"prompt": "", "completion": "x"},
+        ],
+    )
+    b = write(tmp_path / "b.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}, pc(1)])
+    found = check([a, b], golden=golden)
+    assert {f.rule.id for f in found} == {"DUP001", "LEAK001", "FMT001", "FMT004", "FMT005"}
+    assert found == check([a, b], golden=golden, config=AuditConfig())
+
+
+BLANKS = ["a", "", " ", "\t\n", "\u3000", "\x1c", "\u200b", "\u00a0x", None, "  b  "]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "fields"),
+    [
+        ("text", ("body",)),
+        ("prompt_only", ("prompt",)),
+        ("prompt_completion", ("prompt", "completion")),
+        ("unpaired_preference", ("prompt", "completion")),
+        ("stepwise_supervision", ("prompt",)),
+    ],
+)
+@pytest.mark.parametrize("string_type", ["string", "large_string"])
+def test_column_wise_format_rules_equal_format_violations(
+    fmt: str, fields: tuple[str, ...], string_type: str
+) -> None:
+    # check applies format_violations' rule for string fields column by column: the
+    # same violations, row by row, as format_violations on each record.
+    import pyarrow as pa
+
+    from curagate.audit.formats import format_violations
+    from curagate.check import _Settings, _violations
+    from curagate.records import RecordFormat
+
+    n = len(BLANKS)
+    columns: dict[str, Any] = {
+        name: pa.array(BLANKS[k:] + BLANKS[:k], getattr(pa, string_type)())
+        for k, name in enumerate(fields)
+    }
+    columns["id"] = pa.array(range(n))
+    columns["meta"] = pa.array([{"x": [i]} for i in range(n)])
+    table = pa.table(columns)
+    cfg = _Settings(text_field="body" if fmt == "text" else None)
+    got = _violations(table, RecordFormat(fmt), cfg)
+    want = [
+        format_violations(RecordFormat(fmt), r, text_field=cfg.text_field, sft=cfg.sft)
+        for r in table.to_pylist()
+    ]
+    assert got == want
+    assert any(got) and not all(got)  # blanks and non-blanks both present
+
+
+def test_format_rules_on_records_read_fields_only() -> None:
+    # Chat and preference rows go through format_violations with the fields it reads.
+    import pyarrow as pa
+
+    from curagate.audit.formats import format_violations
+    from curagate.check import _Settings, _violations
+    from curagate.records import RecordFormat
+
+    chat = pa.table(
+        {
+            "messages": [
+                [{"role": "user", "content": "hi"}, {"role": "user", "content": ""}],
+                [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+            ],
+            "id": ["a", "b"],
+        }
+    )
+    pref = pa.table({"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["a", " "]})
+    for fmt, table in ((RecordFormat.CHAT, chat), (RecordFormat.PREFERENCE, pref)):
+        want = [format_violations(fmt, r) for r in table.to_pylist()]
+        assert _violations(table, fmt, _Settings()) == want
+        assert want[0]

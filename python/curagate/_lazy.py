@@ -15,8 +15,11 @@ mypy sees the real module::
 and never touches it at module level (no ``pa.int64()`` default, constant or
 base class). A one-off heavy import (jinja2, importlib.metadata for
 ``__version__``) goes inside the one function that needs it. pydantic models
-are ``defer_build`` and no model is instantiated at import. Everything else
-imports at module top.
+are ``defer_build`` and no model is instantiated at import; the hot import
+paths import no pydantic module at all (the config, pipeline and artifact
+modules are imported inside the functions that use them). The readers call
+Arrow kernels through :mod:`curagate._kernels`, never ``pyarrow.compute``.
+Everything else imports at module top.
 ``tests/test_startup.py`` checks which modules each entry point loads.
 """
 
@@ -29,13 +32,17 @@ from importlib.machinery import ModuleSpec
 from types import ModuleType
 
 
-class _NoPandas:
-    """A meta path finder under which ``import pandas`` fails as if not installed."""
+class _Absent:
+    """A meta path finder under which importing ``names`` (and their submodules)
+    fails as if they were not installed."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if name == "pandas" or name.startswith("pandas."):
+        if name.partition(".")[0] in self.names:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
@@ -85,9 +92,33 @@ def pyarrow_without_pandas() -> None:
         return
     import pyarrow as pa
 
-    finder = _NoPandas()
+    finder = _Absent("pandas")
     sys.meta_path.insert(0, finder)
     try:
         pa.array([0])  # the first conversion tries the import once and remembers
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def pyarrow_without_numpy() -> None:
+    """Import pyarrow as an install without numpy has it, in this process.
+
+    pyarrow and its kernels (``pyarrow._compute``) import numpy (~0.1 s, more
+    than pyarrow itself) when it is installed, and pyarrow cloudpickle (for
+    pickling Python objects inside Arrow data); both are optional to them
+    (``pyarrow/lib.pyx`` and ``_compute.pyx``: ``np = None`` when the import
+    fails; no other pyarrow module imports numpy but ``pandas_compat``). A
+    process that converts no Arrow data to or from numpy and pickles none
+    (``curagate check``) calls this before anything imports pyarrow: both
+    modules are imported now, as in an install without numpy, and stay so
+    (``to_numpy()`` raises). ``import numpy`` itself still works afterwards.
+    Does nothing when numpy is already loaded.
+    """
+    if "numpy" in sys.modules:
+        return
+    finder = _Absent("numpy", "cloudpickle")
+    sys.meta_path.insert(0, finder)
+    try:
+        import pyarrow._compute  # noqa: F401  (pyarrow first)
     finally:
         sys.meta_path.remove(finder)

@@ -12,18 +12,51 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curagate.audit.config import AuditConfig
-from curagate.audit.formats import format_violations, quarantine_rule
+from curagate.audit.formats import Violation, format_violations, quarantine_rule
 from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
-from curagate.audit.rules import RULES
 from curagate.errors import InputError
 from curagate.findings import Finding, Rule, Severity
 from curagate.records import RecordFormat
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curagate.audit.config import AuditConfig
+
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What :func:`check` reads of an :class:`AuditConfig`.
+
+    Without a config file these are ``AuditConfig()``'s defaults, taken
+    without building the pydantic model (pydantic costs a commit hook ~0.1 s
+    to import and build; ``tests/check`` pins that the two agree).
+    """
+
+    format: str | None = None
+    text_field: str | None = None
+    preference_key: str = "prompt"
+    sft: bool = True
+    ngram: int = 13
+    levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
+
+
+def _settings(config: AuditConfig | None) -> _Settings:
+    if config is None:
+        return _Settings()
+    return _Settings(
+        format=config.format,
+        text_field=config.text_field,
+        preference_key=config.preference_key,
+        sft=config.sft,
+        ngram=config.leakage.ngram,
+        levels=tuple((rid, rc.severity) for rid, rc in config.rules.items() if rc.severity),
+    )
 
 
 @dataclass(kw_only=True)
@@ -53,9 +86,16 @@ class CheckFinding(Finding):
         }
 
 
-def configured_rules(config: AuditConfig) -> dict[str, Rule]:
-    """The audit's rules at the severity ``config`` gives each, less those switched off."""
-    levels = {rid: rc.severity for rid, rc in config.rules.items() if rc.severity}
+def configured_rules(config: AuditConfig | None = None) -> dict[str, Rule]:
+    """The audit's rules at the severity ``config`` gives each, less those switched off
+    (``None``: the defaults, every rule at its own severity)."""
+    return _rules_at(_settings(config))
+
+
+def _rules_at(cfg: _Settings) -> dict[str, Rule]:
+    from curagate.audit.rules import RULES  # the registry: every rule module, on first use
+
+    levels = dict(cfg.levels)
     return {
         rid: replace(r, severity=Severity(levels.get(rid) or r.severity))
         for rid, r in RULES.items()
@@ -76,10 +116,11 @@ def check(
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
     otherwise); an explicit directory must exist. ``leakage=False`` skips it.
     """
+    from curagate.audit.rules import RULES
     from curagate.io import expand_inputs, read_batches
 
-    cfg = config or AuditConfig()
-    rules = configured_rules(cfg)
+    cfg = _settings(config)
+    rules = _rules_at(cfg)
     paths = expand_inputs(list(files))
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
@@ -95,7 +136,7 @@ def check(
         raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
     leaks: LeakScan | None = None
     if leakage and golden_dir.is_dir() and "LEAK001" in rules:
-        leaks = build_index([golden_dir], ngram=ngram or cfg.leakage.ngram)
+        leaks = build_index([golden_dir], ngram=ngram or cfg.ngram)
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
@@ -111,9 +152,9 @@ def check(
         rows = batch.rows.to_pylist()
         lines = batch.lines.to_pylist() if batch.lines is not None else [r + 1 for r in rows]
         fps = fingerprints(batch.keys)
-        records = batch.table.to_pylist()
-        for rec, line, fp in zip(records, lines, fps, strict=True):
-            for v in format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft):
+        violations = _violations(batch.table, fmt, cfg)
+        for found, line, fp in zip(violations, lines, fps, strict=True):
+            for v in found:
                 add(src, line, v.rule, f"{v.detail}; fix: {RULES[v.rule].fix}")
             first = seen.get(fp)
             if first is None:
@@ -136,3 +177,50 @@ def check(
                     "items must never be trained on)",
                 )
     return [out[k] for k in sorted(out)]
+
+
+def _violations(table: pa.Table, fmt: RecordFormat, cfg: _Settings) -> list[list[Violation]]:
+    """:func:`format_violations` of each row of ``table``.
+
+    Rows become Python dicts of the fields it reads only. Where those are
+    string columns (text, prompt/completion and the like), its one rule for
+    them, a field that is null or blank is FMT005, is applied column by column
+    instead (a fraction of the time; ``tests/test_check.py`` pins the two
+    equal).
+    """
+    fields = _string_fields(fmt, cfg.text_field)
+    columns = None
+    if fields is not None:
+        index = [table.schema.get_field_index(name) for name in fields]  # -1: absent or twice
+        if all(i >= 0 and _is_plain_string(table.schema.field(i).type) for i in index):
+            columns = [table.column(i).to_pylist() for i in index]
+    if fields is not None and columns is not None:
+        return [
+            [
+                Violation("FMT005", f"{name!r} is empty")
+                for name, value in zip(fields, values, strict=True)
+                if value is None or not value.strip()
+            ]
+            for values in zip(*columns, strict=True)
+        ]
+    read = {"messages", cfg.text_field or "text", "prompt", "completion", "chosen", "rejected"}
+    keep = [i for i, name in enumerate(table.column_names) if name in read]
+    records = table.select(keep).to_pylist() if keep else [{} for _ in range(table.num_rows)]
+    return [format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft) for rec in records]
+
+
+def _string_fields(fmt: RecordFormat, text_field: str | None) -> tuple[str, ...] | None:
+    """The fields :func:`format_violations` only checks for emptiness when they are strings."""
+    if fmt is RecordFormat.TEXT:
+        return (text_field or "text",)
+    if fmt in (RecordFormat.PROMPT_ONLY, RecordFormat.STEPWISE_SUPERVISION):
+        return ("prompt",)
+    if fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
+        return ("prompt", "completion")
+    return None
+
+
+def _is_plain_string(dtype: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(dtype) or pa.types.is_large_string(dtype))

@@ -123,6 +123,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 # Commands that never convert between pyarrow and pandas.
 _PANDAS_FREE = frozenset({"audit", "check", "curate", "leakage", "split"})
+# Commands that never hand numpy arrays to pyarrow, nor take them from it.
+_NUMPY_FREE = frozenset({"check"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,8 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The process is the CLI (console script or ``python -m curagate``), not a host
         # program calling main(argv): settle pyarrow's pandas probe as "absent", ~0.25 s
         # of CPU per run that these commands never use (audit --gx does: GX is pandas).
-        from curagate._lazy import pyarrow_without_pandas
+        from curagate._lazy import pyarrow_without_numpy, pyarrow_without_pandas
 
+        if args.command in _NUMPY_FREE:
+            pyarrow_without_numpy()
         pyarrow_without_pandas()
     try:
         return int(args._run(args))

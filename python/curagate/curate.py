@@ -17,29 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
-from curagate.artifacts import CurateStats, validated, write_artifact
-from curagate.config import CurateConfig, load_model, validate_model
 from curagate.errors import InputError
-from curagate.io import read_batches
-from curagate.io.atomic import atomic_path
-from curagate.io.outputs import check_replaceable, refuse_overlap, write_marker
-from curagate.io.readers import Unreadable, scan_inputs
-from curagate.pipeline.build import build_steps
-from curagate.pipeline.dedup import keep_priorities
-from curagate.pipeline.step import Fates, Rows, Step
-from curagate.pipeline.write import (
-    ShardWriter,
-    meta_name,
-    write_manifest,
-    write_quarantine,
-)
-from curagate.records import Batch, Quarantined
-from curagate.split import SplitResult
 
+# The config, the steps and the artifacts are pydantic models (the pipeline package
+# too), the readers and writers bring zstandard, shutil and hashlib: all are imported
+# in the functions that run, so `import curagate.curate` costs little more than the
+# package (docs/architecture.md, "Start-up").
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+
+    from curagate.config import CurateConfig
+    from curagate.io.readers import Unreadable
+    from curagate.pipeline.step import Step
+    from curagate.records import Batch, Quarantined
+    from curagate.split import SplitResult
 else:
     pa = lazy_import("pyarrow")
     pc = lazy_import("pyarrow.compute")
@@ -116,6 +109,8 @@ def resolve_config(
     config: str | os.PathLike[str] | CurateConfig | None, **overrides: Any
 ) -> CurateConfig:
     """A config file (or object) with dotted-key overrides (``near.threshold``)."""
+    from curagate.config import CurateConfig, load_model, validate_model
+
     base = (
         config
         if isinstance(config, CurateConfig)
@@ -153,6 +148,16 @@ def curate(
 
     ``executor="ray"`` (or an fsspec URL among ``inputs`` / ``out``) runs the
     staged pipeline of :mod:`curagate.pipeline.distributed`: same bytes out."""
+    from curagate.config import CurateConfig
+    from curagate.io import read_batches
+    from curagate.io.atomic import atomic_path
+    from curagate.io.outputs import check_replaceable, refuse_overlap
+    from curagate.io.readers import scan_inputs
+    from curagate.pipeline.build import build_steps
+    from curagate.pipeline.dedup import keep_priorities
+    from curagate.pipeline.step import Fates, Rows
+    from curagate.pipeline.write import ShardWriter, meta_name, write_quarantine
+
     started = time.perf_counter()
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
@@ -329,6 +334,11 @@ def seal(
     Everything is built inside the temporary folder, so a run killed at any point
     leaves the previous output or the whole new one.
     """
+    from curagate.artifacts import CurateStats, validated, write_artifact
+    from curagate.io.outputs import write_marker
+    from curagate.pipeline.write import write_manifest
+    from curagate.split import SplitResult
+
     write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
     write_manifest(tmp, rows)
     split_result: SplitResult | None = None

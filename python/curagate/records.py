@@ -41,12 +41,15 @@ from typing import TYPE_CHECKING, Any
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 
+# pc: pyarrow.compute's kernels without importing it (curagate._kernels), so the
+# readers' hot path spells Array methods that import it as pc functions.
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
 else:
+    from curagate import _kernels as pc
+
     pa = lazy_import("pyarrow")
-    pc = lazy_import("pyarrow.compute")
 
 
 class RecordFormat(StrEnum):
@@ -478,7 +481,7 @@ def check_record(
 def arange(n: int, dtype: pa.DataType | None = None, start: int = 0) -> pa.Array:
     """``start, start+1, ...`` as an Arrow array, built without Python ints."""
     dtype = dtype or pa.int64()
-    idx = pc.indices_nonzero(pa.repeat(True, n)).cast(dtype)
+    idx = pc.cast(pc.indices_nonzero(pa.repeat(True, n)), dtype)
     return pc.add(idx, pa.scalar(start, dtype)) if start else idx
 
 
@@ -510,16 +513,16 @@ def _column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray | None:
         return None
     col = table.column(name)
     if pa.types.is_dictionary(col.type):  # e.g. a pandas category column in Parquet
-        col = col.cast(col.type.value_type)
+        col = pc.cast(col, col.type.value_type)
     if pa.types.is_string_view(col.type):
-        col = col.cast(pa.large_string())
+        col = pc.cast(col, pa.large_string())
     if _is_list_type(col.type):
         return col.combine_chunks()
     return col
 
 
 def _check_string(col: pa.Array | pa.ChunkedArray, name: str, reasons: _Reasons) -> None:
-    reasons.add_mask(col.is_null(), _missing(name))
+    reasons.add_mask(pc.is_null(col), _missing(name))
     empty = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
     reasons.add_mask(empty, _empty(name))
 
@@ -538,10 +541,10 @@ def _simple_messages(values_type: pa.DataType) -> bool:
 
 
 def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
-    reasons.add_mask(col.is_null(), _missing(name))
+    reasons.add_mask(pc.is_null(col), _missing(name))
     lengths = pc.list_value_length(col)
     reasons.add_mask(pc.equal(lengths, 0), _empty(name))
-    values = col.flatten()
+    values = pc.list_flatten(col)
     if len(values) == 0:
         return
     if not _simple_messages(values.type):
@@ -559,19 +562,19 @@ def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
         bad = pc.indices_nonzero(pc.fill_null(mask, False))
         if len(bad) == 0:
             return
-        rows = parents.take(bad)
-        starts = pc.subtract(col.offsets.take(rows), first)
+        rows = pc.take(parents, bad)
+        starts = pc.subtract(pc.take(col.offsets, rows), first)
         for e, row, start in zip(
             bad.to_pylist(), rows.to_pylist(), starts.to_pylist(), strict=True
         ):
             reasons.by_row.setdefault(row, f"field '{name}': message {e - start} {what}")
 
-    add_elements(values.is_null(), "must be an object with 'role' and 'content'; got null")
+    add_elements(pc.is_null(values), "must be an object with 'role' and 'content'; got null")
     for part in ("role", "content"):
         child = pc.struct_field(values, part)
         if pa.types.is_string_view(child.type):
-            child = child.cast(pa.large_string())
-        add_elements(child.is_null(), f"has no '{part}'")
+            child = pc.cast(child, pa.large_string())
+        add_elements(pc.is_null(child), f"has no '{part}'")
         empty = pc.or_(pc.equal(pc.binary_length(child), 0), pc.utf8_is_space(child))
         add_elements(empty, f"has empty '{part}'")
 
@@ -598,12 +601,12 @@ def validate_table(
         elif _is_list_type(dtype) and shape in (_MESSAGES, _EITHER):
             _check_messages(col, name, reasons)
         elif pa.types.is_boolean(dtype) and shape == _BOOL:
-            reasons.add_mask(col.is_null(), _missing(name))
+            reasons.add_mask(pc.is_null(col), _missing(name))
         elif _is_list_type(dtype) and shape in (_STEPS, _BOOLS):
             _check_steps(col, name, shape, reasons)
         else:
-            reasons.add_mask(col.is_null(), _missing(name))
-            reasons.add_mask(col.is_valid(), f"{_expected(name, shape)}; got {arrow_kind(dtype)}")
+            reasons.add_mask(pc.is_null(col), _missing(name))
+            reasons.add_mask(pc.is_valid(col), f"{_expected(name, shape)}; got {arrow_kind(dtype)}")
     if fmt is RecordFormat.PREFERENCE and "prompt" not in table.column_names:
         _check_implicit_prompts(table, reasons)
     if fmt is RecordFormat.STEPWISE_SUPERVISION:
@@ -659,16 +662,16 @@ def _check_implicit_prompts(table: pa.Table, reasons: _Reasons) -> None:
 def _render(col: pa.Array) -> pa.Array:
     """A string column as is; a message list as "role: content" lines."""
     if pa.types.is_dictionary(col.type):
-        col = col.cast(col.type.value_type)
+        col = pc.cast(col, col.type.value_type)
     if _is_string_type(col.type):
-        return col.cast(pa.large_string())
+        return pc.cast(col, pa.large_string())
     if not _simple_messages(col.type.value_type):
         return pa.array([render_value(v) for v in col.to_pylist()], pa.large_string())
     if not isinstance(col, pa.ListArray | pa.LargeListArray):
-        col = col.cast(pa.large_list(col.type.value_type))
-    values = col.flatten()
-    role = pc.struct_field(values, "role").cast(pa.large_string())
-    content = pc.struct_field(values, "content").cast(pa.large_string())
+        col = pc.cast(col, pa.large_list(col.type.value_type))
+    values = pc.list_flatten(col)
+    role = pc.cast(pc.struct_field(values, "role"), pa.large_string())
+    content = pc.cast(pc.struct_field(values, "content"), pa.large_string())
     turns = pc.binary_join_element_wise(role, content, pa.scalar(": ", pa.large_string()))
     offsets = pc.subtract(col.offsets, col.offsets[0])
     if isinstance(col, pa.LargeListArray):

@@ -3,18 +3,45 @@
 ``audit()`` writes audit.json (schema: ``audit.schema.json``), audit.md,
 report.html and a review sample; ``--gx`` adds Great Expectations artifacts.
 Every finding comes from a rule in :mod:`curagate.audit.rules`.
+
+``AuditConfig`` and ``load_config`` (pydantic) and the rule registry load on
+first use (PEP 562 ``__getattr__``): ``import curagate.check`` imports
+submodules of this package (formats, keys) and pays for neither pydantic nor
+the rules (docs/architecture.md, "Start-up").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from curagate.audit.config import AuditConfig, load_config
-from curagate.audit.rules import RULES, Rule, Severity
+if TYPE_CHECKING:
+    from curagate.audit.config import AuditConfig, load_config
+    from curagate.audit.rules import RULES, Rule, Severity
 
 __all__ = ["RULES", "AuditConfig", "Rule", "Severity", "audit", "load_config"]
+
+# public name -> the submodule that defines it
+_LAZY = {
+    "AuditConfig": "config",
+    "load_config": "config",
+    "RULES": "rules",
+    "Rule": "rules",
+    "Severity": "rules",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"curagate.audit.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def audit(
@@ -31,6 +58,7 @@ def audit(
     ``executor`` (``local`` or ``ray``) audits each input file as a task and
     merges the per-file statistics; the outputs are the same bytes.
     """
+    from curagate.audit.config import AuditConfig, load_config
     from curagate.audit.engine import run_audit
     from curagate.audit.report import write_outputs
 

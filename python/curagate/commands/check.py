@@ -46,7 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curagate.audit.config import load_config
     from curagate.check import check, configured_rules
     from curagate.errors import ConfigError
 
@@ -56,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ngram {args.ngram}: must be a positive number of words (default 13)")
     if args.max_findings is not None and args.max_findings < 0:
         raise ConfigError(f"--max-findings {args.max_findings}: must be 0 or more")
-    config = load_config(args.config)
+    config = None  # the defaults, without building the pydantic model
+    if args.config is not None:
+        from curagate.audit.config import load_config
+
+        config = load_config(args.config)
     findings = check(
         args.files,
         golden=args.golden,

@@ -43,6 +43,8 @@ from curagate.records import (
     validate_table,
 )
 
+# pc: pyarrow.compute's kernels without importing it (curagate._kernels), so the
+# hot path spells Array methods that import it (cast, take, filter) as pc functions.
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -50,8 +52,9 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
     from typing_extensions import Buffer
 else:
+    from curagate import _kernels as pc
+
     pa = lazy_import("pyarrow")
-    pc = lazy_import("pyarrow.compute")
     pj = lazy_import("pyarrow.json")
     pq = lazy_import("pyarrow.parquet")
 
@@ -749,15 +752,15 @@ def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options
         table, good_list, quarantined = parsed
         good = pa.array(good_list, pa.int64())
 
-    line_numbers = pc.add(layout.record_lines.cast(pa.int64()), state.line_base + 1)
+    line_numbers = pc.add(pc.cast(layout.record_lines, pa.int64()), state.line_base + 1)
     row_numbers = arange(n_records, pa.int64(), state.row_base)
     state.line_base += layout.count
     state.row_base += n_records
     if table is None:
         return None
     if good is not None:
-        line_numbers = line_numbers.take(good)
-        row_numbers = row_numbers.take(good)
+        line_numbers = pc.take(line_numbers, good)
+        row_numbers = pc.take(row_numbers, good)
     raw_of = _jsonl_raw(layout, good)
     return _finish(
         table, row_numbers, line_numbers, raw_of, quarantined, state, options, layout.flat
@@ -1134,9 +1137,9 @@ def _finish(
                         raw_of(i),
                     )
                 )
-            table = table.filter(mask)
-            rows = rows.filter(mask)
-            lines = lines.filter(mask) if lines is not None else None
+            table = pc.filter(table, mask)
+            rows = pc.filter(rows, mask)
+            lines = pc.filter(lines, mask) if lines is not None else None
         quarantined.sort(key=lambda q: q.row if q.row is not None else -1)
     ids = _ids(table, rows, state.source)
     keys = _flat_keys(flat, fmt, options, valid) if flat is not None else None
@@ -1169,7 +1172,7 @@ def _flat_keys(
     keys = _string_array(
         pa.large_string(), flat.rows, *flat.join([flat.names.index(n) for n in names], "\n")
     )
-    return keys if valid is None else keys.filter(valid)
+    return keys if valid is None else pc.filter(keys, valid)
 
 
 def _exact_ids(table: pa.Table, raw_of: Any) -> pa.Table:
@@ -1199,12 +1202,12 @@ def _exact_ids(table: pa.Table, raw_of: Any) -> pa.Table:
 def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
     """The ``id`` column as strings, else (and where null) ``<source>:<row>``."""
     fallback = pc.binary_join_element_wise(
-        pa.scalar(source, pa.string()), rows.cast(pa.string()), pa.scalar(":", pa.string())
+        pa.scalar(source, pa.string()), pc.cast(rows, pa.string()), pa.scalar(":", pa.string())
     )
     if "id" not in table.column_names or table.num_rows == 0:
         return fallback
     try:
-        as_text = table.column("id").combine_chunks().cast(pa.string())
+        as_text = pc.cast(table.column("id").combine_chunks(), pa.string())
     except pa.ArrowException:  # lists, structs (some casts even fail with IndexError)
         return fallback
     return pc.coalesce(as_text, fallback)
