@@ -204,6 +204,24 @@ def test_corrupt_parquet_file_is_one_quarantine_entry_naming_the_file(tmp_path: 
     assert batch.table.num_rows == 0
 
 
+def test_parquet_with_a_column_name_twice_is_quarantined_naming_it(tmp_path: Path) -> None:
+    # Arrow reads such a file, but every lookup of "prompt" raised KeyError: exit 3 in
+    # check, audit and curate alike.
+    path = tmp_path / "twice.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array(["a", "b"]), pa.array(["x", "y"]), pa.array(["c", "d"])],
+        names=["prompt", "completion", "prompt"],
+    )
+    pq.write_table(table, path)
+
+    [batch] = read_all([path])
+
+    [q] = batch.quarantined
+    assert (q.file, q.line, q.row) == (path.as_posix(), None, None)
+    assert q.reason.startswith("column 'prompt' appears 2 times in the Parquet schema")
+    assert batch.table.num_rows == 0
+
+
 def _corrupt_row_group(path: Path, group: int) -> None:
     column = pq.ParquetFile(path).metadata.row_group(group).column(0)
     start = column.dictionary_page_offset or column.data_page_offset

@@ -1037,6 +1037,17 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
         )
         return
     with parquet:
+        names = parquet.schema_arrow.names
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            # Arrow keeps both columns, but no field lookup can choose between them.
+            yield _file_problem(
+                state,
+                options,
+                f"column {twice[0]!r} appears {names.count(twice[0])} times in the Parquet "
+                "schema; rename or drop all but one (curagate cannot tell which holds the data)",
+            )
+            return
         metadata = parquet.metadata
         row_start = 0
         for group in range(metadata.num_row_groups):
