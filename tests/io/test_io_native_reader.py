@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from curagate._core import jsonl_chunk
 from curagate.errors import InputError
 from curagate.io import readers
 from curagate.io.readers import _arrow_read, _flat_table, _layout, _string_array
-from curagate.records import Batch, RecordFormat, build_keys
+from curagate.records import Batch, RecordFormat, build_keys, python_kind
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -501,3 +502,295 @@ def test_a_block_of_only_empty_message_lists_before_messages_is_read_not_a_crash
     assert kept == [f"q{i}" for i in range(40)]
     quarantined = all_quarantined(batches)
     assert [q.line for q in quarantined] == list(range(1, 41))
+
+
+# --------------------------------------------------------------------------- numbers and booleans
+
+# Integers on both sides of int64 and of 2^53, floats as Python writes them.
+ints = st.integers(-(2**70), 2**70) | st.integers(-(2**54), 2**54) | st.integers(-3, 3)
+floats = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
+scalar_kinds = {
+    "int": ints,
+    "float": floats,
+    "number": ints | floats,
+    "bool": st.booleans(),
+    "string": texts,
+}
+
+
+@st.composite
+def scalar_lines(draw: st.DrawFn, odd: bool = False) -> list[bytes]:
+    """Records with an ``id`` and a ``text`` plus columns of numbers or booleans
+    (nulls anywhere); with ``odd``, a row may hold another kind in a column."""
+    kinds = draw(st.lists(st.sampled_from(sorted(scalar_kinds)), min_size=1, max_size=3))
+    names = ["id", *(f"c{i}" for i in range(len(kinds) - 1))]
+    lines = []
+    for _ in range(draw(st.integers(1, 25))):
+        record: dict[str, Any] = {}
+        for name, kind in zip(names, kinds, strict=True):
+            value = draw(st.none() | scalar_kinds[kind])
+            if odd and draw(st.integers(0, 9)) == 0:
+                value = draw(st.sampled_from([True, 1, 1.5, "s", [1]]))
+            record[name] = value
+        record["text"] = draw(texts | st.none())
+        line = json.dumps(record).encode()
+        lines.append(line + draw(st.sampled_from([b"\n", b"\r\n", b"\n\n"])))
+    return lines
+
+
+def _arrow_may_differ(data: bytes) -> bool:
+    """Literals the native reader leaves to Arrow: exponents beyond +-300."""
+    return any(abs(int(e)) > 300 for e in re.findall(rb"[eE]([+-]?\d+)", data))
+
+
+@FUZZ
+@given(lines=scalar_lines(), block=st.integers(1, 300))
+def test_number_and_boolean_records_give_the_table_arrow_gives_chunk_for_chunk(
+    lines: list[bytes], block: int
+) -> None:
+    data = b"".join(lines)
+    native = _native(data, block)
+    records = [json.loads(line) for line in lines if line.strip()]
+    columns = list(records[0])
+    kinds_ok = all(
+        len({python_kind(r[c]) for r in records} - {"null"}) == 1
+        or {python_kind(r[c]) for r in records} - {"null"} == set()
+        for c in columns
+    )
+    all_null = any(all(r[c] is None for r in records) for c in columns)
+    if kinds_ok and not all_null and not _arrow_may_differ(data):
+        assert native is not None, "numbers, booleans and strings take the native path"
+    if native is None:
+        return
+    arrow = _arrow(data, block)
+    assert native.equals(arrow)
+    assert native.schema == arrow.schema
+    for name in columns:
+        chunks = [len(c) for c in native.column(name).chunks]
+        assert chunks == [len(c) for c in arrow.column(name).chunks]
+    assert _parquet(native) == _parquet(arrow)
+
+
+@FUZZ
+@given(lines=scalar_lines(odd=True), batch_rows=st.integers(1, 30))
+def test_number_and_boolean_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("scalars") / "scalars.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="text", batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+    if not isinstance(native, str):  # conservation: every record kept or quarantined
+        records = sum(1 for line in lines if line.strip())
+        assert sum(b.input_rows for b in native) == records
+
+
+def _no_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every general-path step fail: a read that needs one then raises."""
+
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the general path was taken")
+
+    import curagate.records as records_module
+
+    monkeypatch.setattr(readers, "_arrow_read", fail)
+    monkeypatch.setattr(readers, "_parse_slowly", fail)
+    monkeypatch.setattr(readers, "json", None)  # _exact_ids re-reading lines
+    monkeypatch.setattr(records_module, "extract_prompt", fail)
+    monkeypatch.setattr(records_module, "render_value", fail)
+
+
+def test_ids_beyond_2_53_and_float_ids_stay_exact_without_reparsing_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = 2**53
+    rows = [
+        {"id": big + 1, "text": "a", "score": 0.5, "ok": True},
+        {"id": big + 2, "text": "b", "score": 1, "ok": False},
+        {"id": 10**25, "text": "c", "score": None, "ok": None},
+        {"id": 1.5, "text": "d", "score": -0.0, "ok": True},
+        {"id": None, "text": "e", "score": 1e-05, "ok": True},
+        {"id": 3, "text": " ", "score": 1e16, "ok": True},
+    ]
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    native, general = _batches_both_ways(path, monkeypatch)
+    _assert_same_batches(native, general)
+    with monkeypatch.context() as m:
+        _no_general_path(m)
+        batches = read_all([path])
+    assert [b.ids.to_pylist() for b in batches] == [
+        [str(big + 1), str(big + 2), str(10**25), "1.5", f"{path.as_posix()}:4"]
+    ]
+    table = batches[0].table
+    assert table.schema.field("score").type == pa.float64()
+    assert table.schema.field("ok").type == pa.bool_()
+    assert [(q.line, q.reason) for q in all_quarantined(batches)] == [(6, "field 'text' is empty")]
+
+
+def test_implicit_prompt_pairs_are_validated_and_keyed_without_python_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def turns(*contents: str) -> list[dict[str, str]]:
+        return [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": c}
+            for i, c in enumerate(contents)
+        ]
+
+    strings = tmp_path / "strings.jsonl"
+    strings.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"chosen": "Q: sky? blue.", "rejected": "Q: sky? green.", "n": 1},
+                {"chosen": "blue.", "rejected": "green.", "n": 2},
+                {"chosen": "caf\u00e9 ok", "rejected": "caf\u00e8 ok", "n": 3},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"chosen": turns("q", "a"), "rejected": turns("q", "b")},
+                {"chosen": turns("q1", "a"), "rejected": turns("q2", "b")},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    blank = (
+        "the implicit prompt is empty: 'chosen' and 'rejected' share no leading "
+        "turn or text; add a 'prompt' field"
+    )
+    for path, keys, bad in [
+        (strings, ["Q: sky?", "caf"], [(2, blank)]),
+        (chats, ["user: q"], [(2, blank)]),
+    ]:
+        for key in ("prompt", "prompt+responses"):
+            native, general = _batches_both_ways(path, monkeypatch, preference_key=key)
+            _assert_same_batches(native, general)
+        with monkeypatch.context() as m:
+            _no_general_path(m)
+            batches = read_all([path])
+        assert all_keys(batches) == keys
+        assert [(q.line, q.reason) for q in all_quarantined(batches)] == bad
+
+
+@pytest.mark.parametrize(
+    ("records", "options", "reasons"),
+    [
+        (
+            [{"text": "a"}, {"text": 5}, {"text": None}],
+            {"format": "text"},
+            None,  # a string column and a number: Arrow refuses, the general path reads it
+        ),
+        (
+            [{"text": 5}, {"text": 6.5}],
+            {"format": "text"},
+            ["field 'text' must be a string; got number"] * 2,
+        ),
+        (
+            [{"text": True}, {"text": None}],
+            {"format": "text"},
+            [
+                "field 'text' must be a string; got boolean",
+                "missing field 'text' (absent or null)",
+            ],
+        ),
+        (
+            [{"prompt": 1, "completion": "c"}],
+            {"format": "prompt_completion"},
+            ["field 'prompt' must be a string or a list of {role, content}; got number"],
+        ),
+        (
+            [
+                {"prompt": "p", "completion": "c", "label": True},
+                {"prompt": "p", "completion": "d", "label": None},
+            ],
+            {},
+            ["missing field 'label' (absent or null)"],
+        ),
+        (
+            [{"prompt": "p", "completion": "c", "label": 1}],
+            {"format": "unpaired_preference"},
+            ["field 'label' must be true or false; got number"],
+        ),
+        (
+            [{"chosen": "x", "rejected": 2}],
+            {"format": "preference"},
+            ["field 'rejected' must be a string or a list of {role, content}; got number"],
+        ),
+    ],
+)
+def test_each_number_and_boolean_quarantine_reason_on_the_native_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    records: list[dict[str, Any]],
+    options: dict[str, Any],
+    reasons: list[str] | None,
+) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    native, general = _batches_both_ways(path, monkeypatch, **options)
+    _assert_same_batches(native, general)
+    assert not isinstance(native, str)
+    assert (_layout(path.read_bytes(), flat=True).flat is not None) == (reasons is not None)
+    if reasons is not None:
+        assert [q.reason for q in all_quarantined(native)] == reasons
+        with monkeypatch.context() as m:
+            _no_general_path(m)
+            assert [q.reason for q in all_quarantined(read_all([path], **options))] == reasons
+
+
+@st.composite
+def implicit_preference_lines(draw: st.DrawFn) -> list[bytes]:
+    """Preference pairs without a prompt: strings, or message lists, that share a
+    leading part (texts that differ inside a character or after a space) or not;
+    sometimes a null reply; ids as numbers."""
+    conversational = draw(st.booleans())
+    shared_texts = st.sampled_from(["", "Q: same ", "Q: same", "caf\u00e9", " ", "\x1f"])
+    lines = []
+    for i in range(draw(st.integers(1, 20))):
+        shared = draw(shared_texts)
+        if conversational:
+            opening = [{"role": "user", "content": shared}] if shared.strip() else []
+            chosen: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
+            rejected: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
+        else:
+            chosen, rejected = shared + draw(texts), shared + draw(texts)
+        if draw(st.integers(0, 9)) == 0:
+            rejected = None
+        record = {"id": i * 2**40, "chosen": chosen, "rejected": rejected}
+        lines.append(json.dumps(record, ensure_ascii=draw(st.booleans())).encode() + b"\n")
+    return lines
+
+
+@FUZZ
+@given(
+    lines=implicit_preference_lines(),
+    key=st.sampled_from(["prompt", "prompt+responses"]),
+    batch_rows=st.integers(1, 20),
+)
+def test_implicit_prompt_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("implicit") / "pref.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="preference", preference_key=key, batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+    if not isinstance(native, str):
+        assert sum(b.input_rows for b in native) == len(lines)
