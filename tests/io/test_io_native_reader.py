@@ -157,8 +157,27 @@ def test_flat_path_keys_quarantine_and_line_numbers(tmp_path: Path) -> None:
     assert [b.lines.to_pylist() for b in batches if b.table.num_rows] == [[1], [5]]
 
 
+json_values = st.sampled_from(
+    [
+        *(b"1", b"-0", b"2.5e3", b"true", b"null", b'"x y"', b'"x z"', b'"\\u00e9"', b"1e999"),
+        *(b'[{"role": "u", "content": "c"}]', b"[]", b"99999999999999999999", b"[1]"),
+    ]
+)
+# Lines of two-field records (values of every kind), sometimes cut or doubled.
+json_records = st.lists(
+    st.tuples(json_values, json_values, st.sampled_from([b"}\n", b"}\r\n", b"", b"}}\n"])).map(
+        lambda t: b'{"chosen": ' + t[0] + b', "rejected": ' + t[1] + t[2]
+    ),
+    min_size=1,
+    max_size=12,
+).map(b"".join)
+
+
 @FUZZ
-@given(data=st.binary(max_size=300), block=st.integers(1, 64))
+@given(
+    data=st.binary(max_size=300) | json_records,
+    block=st.integers(1, 64),
+)
 def test_arbitrary_bytes_never_crash_the_native_chunk_reader(data: bytes, block: int) -> None:
     bounds, records, longest, _utf8, _deep, flat = jsonl_chunk(
         data, safe_depth=16, min_block_size=block
@@ -168,6 +187,14 @@ def test_arbitrary_bytes_never_crash_the_native_chunk_reader(data: bytes, block:
     assert longest <= len(data)
     if flat is not None:
         assert flat.rows == len(records) // 8 == sum(flat.block_rows)
+        _flat_table(flat).validate(full=True)  # the native buffers make valid Arrow arrays
+        for c, kind in enumerate(flat.types):
+            if kind in ("int64", "double", "bool"):
+                exact = _string_array(pa.large_string(), flat.rows, *flat.exact_values(c))
+                exact.validate(full=True)
+        if len(flat.names) > 1:
+            keys, _blank = flat.implicit_prompts(0, 1)
+            _string_array(pa.large_string(), flat.rows, *keys).validate(full=True)
 
 
 # --------------------------------------------------------------------------- chat records

@@ -1640,14 +1640,20 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let alphabet = b"{}[]\":,\\ \n\r\tnul0123456789abcdefu\x00\xff\xc3\xa9";
-        // Pieces of chat records, so that some inputs get past the first bytes.
-        let pieces: [&[u8]; 6] = [
+        // Pieces of chat, number and preference records, so that some inputs get past the first bytes.
+        let pieces: [&[u8]; 12] = [
             b"{\"messages\": [",
             b"{\"role\": \"u\", \"content\": \"a\"}",
             b"]}\n",
             b", ",
             b"null",
             b"{\"a\": \"x\"}\n",
+            b"{\"a\": -0.5e-3}\n",
+            b"{\"a\": 99999999999999999999}\n",
+            b"true",
+            b"-0",
+            b"{\"chosen\": \"ab c\", \"rejected\": \"ab d\"}\n",
+            b"{\"chosen\": [",
         ];
         for _ in 0..20_000 {
             let len = (state % 64) as usize;
@@ -1666,6 +1672,11 @@ mod tests {
             if let Some(t) = parse_flat(&bytes, &l, 1 + (state % 16) as usize) {
                 assert_eq!(t.block_rows().iter().sum::<usize>(), t.rows);
                 assert_eq!(t.rows, l.record_lines.len());
+                for c in 0..t.names.len() {
+                    assert_eq!(exact_values(&t, c).offsets.len(), t.rows + 1);
+                    let p = implicit_prompts(&t, c, t.names.len() - 1 - c);
+                    assert_eq!(p.keys.offsets.len(), t.rows + 1);
+                }
             }
         }
     }
