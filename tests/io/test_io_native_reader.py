@@ -821,3 +821,45 @@ def test_implicit_prompt_files_read_natively_give_the_general_paths_batches(
     _assert_same_batches(native, general)
     if not isinstance(native, str):
         assert sum(b.input_rows for b in native) == len(lines)
+
+
+def test_curating_implicit_preference_pairs_with_numbers_gives_the_same_bytes_at_any_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curagate.curate import curate
+
+    words = [f"w{k}" for k in range(40)]
+    lines = []
+    for i in range(400):
+        base = i % 150  # copies of pairs 0-149: exact duplicates of their prompt
+        question = " ".join(words[(base * 7 + k) % 40] for k in range(20)) + f" case {base}?"
+        record: dict[str, Any] = {
+            "id": 2**60 + i if i % 2 else i,  # ints beyond 2^53 in an int64 column
+            "score": i / 7,
+            "flag": i % 3 == 0,
+            "chosen": f"{question} yes {i}",
+            "rejected": f"{question} no {i}",
+        }
+        if i % 50 == 7:
+            record["rejected"] = f"unrelated {i}"  # quarantined: no shared prompt
+        lines.append(json.dumps(record))
+    path = tmp_path / "pref.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flat = _layout(path.read_bytes(), flat=True).flat
+    assert flat is not None and flat.types == ["int64", "double", "bool", "string", "string"]
+
+    def outputs(out: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+        }
+
+    result = curate([path], tmp_path / "native1", threads=1)
+    assert result.quarantined == 8
+    assert result.removed.get("exact", 0) > 200
+    curate([path], tmp_path / "native2", threads=2)
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_NATIVE_SHAPES", False)
+        curate([path], tmp_path / "general", threads=1)
+    native1 = outputs(tmp_path / "native1")
+    assert native1 == outputs(tmp_path / "native2") == outputs(tmp_path / "general")
+    assert {"kept/part-00000.parquet", "removed/part-00000.parquet"} <= set(native1)
