@@ -863,3 +863,39 @@ def test_curating_implicit_preference_pairs_with_numbers_gives_the_same_bytes_at
     native1 = outputs(tmp_path / "native1")
     assert native1 == outputs(tmp_path / "native2") == outputs(tmp_path / "general")
     assert {"kept/part-00000.parquet", "removed/part-00000.parquet"} <= set(native1)
+
+
+TRL_FORMATS = Path(__file__).resolve().parent.parent / "data" / "trl_formats"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "language_modeling",
+        "prompt_only",
+        "prompt_only_conversational",
+        "prompt_completion",
+        "prompt_completion_conversational",
+        "chat",
+        "preference",
+        "preference_conversational",
+        "preference_implicit",
+        "preference_implicit_conversational",
+        "unpaired_preference",
+        "unpaired_preference_conversational",
+    ],
+)
+def test_the_trl_fixtures_of_the_native_shapes_never_take_the_general_path(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = TRL_FORMATS / f"{name}.jsonl"
+    native, general = _batches_both_ways(path, monkeypatch)
+    _assert_same_batches(native, general)
+    with monkeypatch.context() as m:
+        _no_general_path(m)
+        batches = read_all([path])
+    assert not isinstance(native, str)
+    assert all_keys(batches) == all_keys(native)
+    assert sum(b.table.num_rows for b in batches) == sum(
+        1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    )
