@@ -779,7 +779,7 @@ def _flat_table(flat: FlatColumns) -> pa.Table:
             columns.append(pa.chunked_array(chunks, pa.string()))
             continue
         if keys is None:  # numbers or booleans
-            vtype = _VALUE_TYPES[kind]
+            vtype = {"int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}[kind]
             chunks = [_values_array(vtype, n, *flat.values(b, c)) for b, n in enumerate(blocks)]
             columns.append(pa.chunked_array(chunks, vtype))
             continue
@@ -791,9 +791,6 @@ def _flat_table(flat: FlatColumns) -> pa.Table:
             )
         )
     return pa.Table.from_arrays(columns, names=flat.names)
-
-
-_VALUE_TYPES = {"int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}
 
 
 def _values_array(
