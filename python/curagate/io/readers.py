@@ -1028,7 +1028,33 @@ def _convert_one_by_one(
         kept.append(k)
     if not tables:
         return pa.table({}), kept
-    return pa.concat_tables(tables, promote_options="permissive"), kept
+    try:
+        return pa.concat_tables(tables, promote_options="permissive"), kept
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    # A value the unified type cannot hold (an integer beyond 2^53 in a list that
+    # became double): each row cast to the unified schema, the rows that fail rejected.
+    assert schema is not None
+    empty = schema.empty_table()
+    cast_tables: list[pa.Table] = []
+    cast_kept: list[int] = []
+    by_record = dict(zip(good, texts, strict=True))
+    for one, k in zip(tables, kept, strict=True):
+        try:
+            cast_tables.append(pa.concat_tables([empty, one], promote_options="permissive"))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            message = re.sub(r"\.? in row \d+$", "", _describe(exc))
+            reject(
+                k,
+                f"cannot convert the row to Arrow: {message}; "
+                "make its values and types match the other rows",
+                by_record[k],
+            )
+            continue
+        cast_kept.append(k)
+    if not cast_tables:
+        return pa.table({}), cast_kept
+    return pa.concat_tables(cast_tables, promote_options="permissive"), cast_kept
 
 
 # --------------------------------------------------------------------------- Parquet
