@@ -392,15 +392,19 @@ class NativeBuffer:
 _ColumnBuffers = tuple[NativeBuffer | None, NativeBuffer, NativeBuffer, int]
 
 class FlatColumns:
-    """The records of a chunk that all have the simple shape (string values, or
-    chat message lists of string fields) as Arrow columns, one set per block
-    Arrow's JSON reader would read."""
+    """The records of a chunk that all have the simple shape (strings, numbers,
+    booleans, or chat message lists of string fields) as Arrow columns, one set
+    per block Arrow's JSON reader would read."""
 
     @property
     def names(self) -> list[str]: ...
     @property
     def kinds(self) -> list[list[str] | None]:
-        """Per column: None for strings, the message keys for a message-list column."""
+        """Per column: the message keys for a message-list column, else None."""
+
+    @property
+    def types(self) -> list[str]:
+        """Per column: "string", "messages", "int64", "double" or "bool"."""
 
     @property
     def rows(self) -> int: ...
@@ -416,6 +420,18 @@ class FlatColumns:
     ) -> tuple[NativeBuffer | None, NativeBuffer, int, list[_ColumnBuffers]]:
         """Buffers of a message-list column: the list's (validity, i32 offsets,
         null count) and the ``string`` buffers of each message key (a row per message)."""
+
+    def values(self, block: int, index: int) -> tuple[NativeBuffer | None, NativeBuffer, int]:
+        """Buffers of an Arrow ``int64``, ``double`` or ``bool`` array: (validity,
+        values or bitmap, null count)."""
+
+    def implicit_prompts(self, chosen: int, rejected: int) -> tuple[_ColumnBuffers, bytes]:
+        """The implicit prompts of preference pairs, rendered as their dedup key (an
+        Arrow ``large_string`` array), and the rows whose prompt is blank (uint64)."""
+
+    def exact_values(self, index: int) -> _ColumnBuffers:
+        """A number/boolean column as the strings Python's ``json`` makes of its
+        values (integers exact at any size): an Arrow ``large_string`` array."""
 
     def join(self, indices: list[int], sep: str) -> _ColumnBuffers:
         """Columns joined row by row with ``sep`` over all blocks (a message list

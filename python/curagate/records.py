@@ -580,13 +580,20 @@ def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
 
 
 def validate_table(
-    table: pa.Table, fmt: RecordFormat, *, text_field: str | None = None
+    table: pa.Table,
+    fmt: RecordFormat,
+    *,
+    text_field: str | None = None,
+    blank_prompts: Iterable[int] | None = None,
 ) -> tuple[pa.BooleanArray, dict[int, str]]:
     """Which rows can be used as ``fmt`` records, and why the others cannot.
 
     Returns the valid-row mask and ``{row index in table: reason}`` for the
     invalid rows (the first problem found, fields in format order). Works on
     whole columns; Python only sees the rows already found bad.
+    ``blank_prompts``: the rows of preference pairs without a ``prompt``
+    column whose implicit prompt is blank, when the native reader found them
+    (else they are found here, row by row).
     """
     reasons = _Reasons(table.num_rows)
     for name in checked_fields(fmt, table.column_names, text_field):
@@ -608,7 +615,7 @@ def validate_table(
             reasons.add_mask(pc.is_null(col), _missing(name))
             reasons.add_mask(pc.is_valid(col), f"{_expected(name, shape)}; got {arrow_kind(dtype)}")
     if fmt is RecordFormat.PREFERENCE and "prompt" not in table.column_names:
-        _check_implicit_prompts(table, reasons)
+        _check_implicit_prompts(table, reasons, blank_prompts)
     if fmt is RecordFormat.STEPWISE_SUPERVISION:
         _check_step_labels(table, reasons)
     return reasons.valid_mask(), reasons.by_row
@@ -644,19 +651,28 @@ def _check_step_labels(table: pa.Table, reasons: _Reasons) -> None:
             )
 
 
-def _check_implicit_prompts(table: pa.Table, reasons: _Reasons) -> None:
+_NO_IMPLICIT_PROMPT = (
+    "the implicit prompt is empty: 'chosen' and 'rejected' share no leading "
+    "turn or text; add a 'prompt' field"
+)
+
+
+def _check_implicit_prompts(
+    table: pa.Table, reasons: _Reasons, blank: Iterable[int] | None = None
+) -> None:
     """An implicit prompt must exist: without a shared leading turn the pair has no
-    prompt to train on and its key would be empty (every such row a duplicate)."""
-    chosen = table.column("chosen").to_pylist()
-    rejected = table.column("rejected").to_pylist()
-    for i, (c, r) in enumerate(zip(chosen, rejected, strict=True)):
-        if i in reasons.by_row:
-            continue
-        if not render_value(extract_prompt(c, r)[0]).strip():
-            reasons.by_row[i] = (
-                "the implicit prompt is empty: 'chosen' and 'rejected' share no leading "
-                "turn or text; add a 'prompt' field"
-            )
+    prompt to train on and its key would be empty (every such row a duplicate).
+    ``blank``: those rows, already found (natively)."""
+    if blank is None:
+        chosen = table.column("chosen").to_pylist()
+        rejected = table.column("rejected").to_pylist()
+        blank = [
+            i
+            for i, (c, r) in enumerate(zip(chosen, rejected, strict=True))
+            if i not in reasons.by_row and not render_value(extract_prompt(c, r)[0]).strip()
+        ]
+    for i in blank:
+        reasons.by_row.setdefault(i, _NO_IMPLICIT_PROMPT)
 
 
 def _render(col: pa.Array) -> pa.Array:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from curagate._core import jsonl_chunk
 from curagate.errors import InputError
 from curagate.io import readers
 from curagate.io.readers import _arrow_read, _flat_table, _layout, _string_array
-from curagate.records import Batch, RecordFormat, build_keys
+from curagate.records import Batch, RecordFormat, build_keys, python_kind
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -47,7 +48,9 @@ def _native(data: bytes, block: int) -> pa.Table | None:
 
 
 def _arrow(data: bytes, block: int) -> pa.Table:
-    longest = max(len(line) + 1 for line in data.split(b"\n"))
+    # The block size the reader gives Arrow (the longest line as the layout measures
+    # it: an unterminated last line has no '\n' to count).
+    longest = jsonl_chunk(data, safe_depth=4096)[2]
     options = pj.ReadOptions(use_threads=True, block_size=max(block, 2 * longest + 2))
     return pj.read_json(pa.BufferReader(data), read_options=options)
 
@@ -156,8 +159,27 @@ def test_flat_path_keys_quarantine_and_line_numbers(tmp_path: Path) -> None:
     assert [b.lines.to_pylist() for b in batches if b.table.num_rows] == [[1], [5]]
 
 
+json_values = st.sampled_from(
+    [
+        *(b"1", b"-0", b"2.5e3", b"true", b"null", b'"x y"', b'"x z"', b'"\\u00e9"', b"1e999"),
+        *(b'[{"role": "u", "content": "c"}]', b"[]", b"99999999999999999999", b"[1]"),
+    ]
+)
+# Lines of two-field records (values of every kind), sometimes cut or doubled.
+json_records = st.lists(
+    st.tuples(json_values, json_values, st.sampled_from([b"}\n", b"}\r\n", b"", b"}}\n"])).map(
+        lambda t: b'{"chosen": ' + t[0] + b', "rejected": ' + t[1] + t[2]
+    ),
+    min_size=1,
+    max_size=12,
+).map(b"".join)
+
+
 @FUZZ
-@given(data=st.binary(max_size=300), block=st.integers(1, 64))
+@given(
+    data=st.binary(max_size=300) | json_records,
+    block=st.integers(1, 64),
+)
 def test_arbitrary_bytes_never_crash_the_native_chunk_reader(data: bytes, block: int) -> None:
     bounds, records, longest, _utf8, _deep, flat = jsonl_chunk(
         data, safe_depth=16, min_block_size=block
@@ -167,6 +189,14 @@ def test_arbitrary_bytes_never_crash_the_native_chunk_reader(data: bytes, block:
     assert longest <= len(data)
     if flat is not None:
         assert flat.rows == len(records) // 8 == sum(flat.block_rows)
+        _flat_table(flat).validate(full=True)  # the native buffers make valid Arrow arrays
+        for c, kind in enumerate(flat.types):
+            if kind in ("int64", "double", "bool"):
+                exact = _string_array(pa.large_string(), flat.rows, *flat.exact_values(c))
+                exact.validate(full=True)
+        if len(flat.names) > 1:
+            keys, _blank = flat.implicit_prompts(0, 1)
+            _string_array(pa.large_string(), flat.rows, *keys).validate(full=True)
 
 
 # --------------------------------------------------------------------------- chat records
@@ -501,3 +531,371 @@ def test_a_block_of_only_empty_message_lists_before_messages_is_read_not_a_crash
     assert kept == [f"q{i}" for i in range(40)]
     quarantined = all_quarantined(batches)
     assert [q.line for q in quarantined] == list(range(1, 41))
+
+
+# --------------------------------------------------------------------------- numbers and booleans
+
+# Integers on both sides of int64 and of 2^53, floats as Python writes them.
+ints = st.integers(-(2**70), 2**70) | st.integers(-(2**54), 2**54) | st.integers(-3, 3)
+floats = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
+scalar_kinds = {
+    "int": ints,
+    "float": floats,
+    "number": ints | floats,
+    "bool": st.booleans(),
+    "string": texts,
+}
+
+
+@st.composite
+def scalar_lines(draw: st.DrawFn, odd: bool = False) -> list[bytes]:
+    """Records with an ``id`` and a ``text`` plus columns of numbers or booleans
+    (nulls anywhere); with ``odd``, a row may hold another kind in a column."""
+    kinds = draw(st.lists(st.sampled_from(sorted(scalar_kinds)), min_size=1, max_size=3))
+    names = ["id", *(f"c{i}" for i in range(len(kinds) - 1))]
+    lines = []
+    for _ in range(draw(st.integers(1, 25))):
+        record: dict[str, Any] = {}
+        for name, kind in zip(names, kinds, strict=True):
+            value = draw(st.none() | scalar_kinds[kind])
+            if odd and draw(st.integers(0, 9)) == 0:
+                value = draw(st.sampled_from([True, 1, 1.5, "s", [1]]))
+            record[name] = value
+        record["text"] = draw(texts | st.none())
+        if odd and lines and draw(st.integers(0, 4)) == 0:  # a key absent: the general path
+            del record[draw(st.sampled_from(sorted(record)))]
+        line = json.dumps(record).encode()
+        lines.append(line + draw(st.sampled_from([b"\n", b"\r\n", b"\n\n"])))
+    return lines
+
+
+def _arrow_may_differ(data: bytes) -> bool:
+    """Literals the native reader leaves to Arrow: exponents beyond +-300."""
+    return any(abs(int(e)) > 300 for e in re.findall(rb"[eE]([+-]?\d+)", data))
+
+
+@FUZZ
+@given(lines=scalar_lines(), block=st.integers(1, 300))
+def test_number_and_boolean_records_give_the_table_arrow_gives_chunk_for_chunk(
+    lines: list[bytes], block: int
+) -> None:
+    data = b"".join(lines)
+    native = _native(data, block)
+    records = [json.loads(line) for line in lines if line.strip()]
+    columns = list(records[0])
+    kinds_ok = all(len({python_kind(r.get(c)) for r in records} - {"null"}) <= 1 for c in columns)
+    all_null = any(all(r.get(c) is None for r in records) for c in columns)
+    if kinds_ok and not all_null and not _arrow_may_differ(data):
+        assert native is not None, "numbers, booleans and strings take the native path"
+    if native is None:
+        return
+    arrow = _arrow(data, block)
+    assert native.equals(arrow)
+    assert native.schema == arrow.schema
+    for name in columns:
+        chunks = [len(c) for c in native.column(name).chunks]
+        assert chunks == [len(c) for c in arrow.column(name).chunks]
+    assert _parquet(native) == _parquet(arrow)
+
+
+@FUZZ
+@given(lines=scalar_lines(odd=True), batch_rows=st.integers(1, 30))
+def test_number_and_boolean_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("scalars") / "scalars.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="text", batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+    if not isinstance(native, str):  # conservation: every record kept or quarantined
+        records = sum(1 for line in lines if line.strip())
+        assert sum(b.input_rows for b in native) == records
+
+
+def _no_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every general-path step fail: a read that needs one then raises."""
+
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the general path was taken")
+
+    import curagate.records as records_module
+
+    monkeypatch.setattr(readers, "_arrow_read", fail)
+    monkeypatch.setattr(readers, "_parse_slowly", fail)
+    monkeypatch.setattr(readers, "json", None)  # _exact_ids re-reading lines
+    monkeypatch.setattr(records_module, "extract_prompt", fail)
+    monkeypatch.setattr(records_module, "render_value", fail)
+
+
+def test_ids_beyond_2_53_and_float_ids_stay_exact_without_reparsing_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = 2**53
+    rows = [
+        {"id": big + 1, "text": "a", "score": 0.5, "ok": True},
+        {"id": big + 2, "text": "b", "score": 1, "ok": False},
+        {"id": 10**25, "text": "c", "score": None, "ok": None},
+        {"id": 1.5, "text": "d", "score": -0.0, "ok": True},
+        {"id": None, "text": "e", "score": 1e-05, "ok": True},
+        {"id": 3, "text": " ", "score": 1e16, "ok": True},
+    ]
+    path = tmp_path / "ids.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    native, general = _batches_both_ways(path, monkeypatch)
+    _assert_same_batches(native, general)
+    with monkeypatch.context() as m:
+        _no_general_path(m)
+        batches = read_all([path])
+    assert [b.ids.to_pylist() for b in batches] == [
+        [str(big + 1), str(big + 2), str(10**25), "1.5", f"{path.as_posix()}:4"]
+    ]
+    table = batches[0].table
+    assert table.schema.field("score").type == pa.float64()
+    assert table.schema.field("ok").type == pa.bool_()
+    assert [(q.line, q.reason) for q in all_quarantined(batches)] == [(6, "field 'text' is empty")]
+
+
+def test_implicit_prompt_pairs_are_validated_and_keyed_without_python_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def turns(*contents: str) -> list[dict[str, str]]:
+        return [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": c}
+            for i, c in enumerate(contents)
+        ]
+
+    strings = tmp_path / "strings.jsonl"
+    strings.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"chosen": "Q: sky? blue.", "rejected": "Q: sky? green.", "n": 1},
+                {"chosen": "blue.", "rejected": "green.", "n": 2},
+                {"chosen": "caf\u00e9 ok", "rejected": "caf\u00e8 ok", "n": 3},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"chosen": turns("q", "a"), "rejected": turns("q", "b")},
+                {"chosen": turns("q1", "a"), "rejected": turns("q2", "b")},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    blank = (
+        "the implicit prompt is empty: 'chosen' and 'rejected' share no leading "
+        "turn or text; add a 'prompt' field"
+    )
+    for path, keys, bad in [
+        (strings, ["Q: sky?", "caf"], [(2, blank)]),
+        (chats, ["user: q"], [(2, blank)]),
+    ]:
+        for key in ("prompt", "prompt+responses"):
+            native, general = _batches_both_ways(path, monkeypatch, preference_key=key)
+            _assert_same_batches(native, general)
+        with monkeypatch.context() as m:
+            _no_general_path(m)
+            batches = read_all([path])
+        assert all_keys(batches) == keys
+        assert [(q.line, q.reason) for q in all_quarantined(batches)] == bad
+
+
+@pytest.mark.parametrize(
+    ("records", "options", "reasons"),
+    [
+        (
+            [{"text": "a"}, {"text": 5}, {"text": None}],
+            {"format": "text"},
+            None,  # a string column and a number: Arrow refuses, the general path reads it
+        ),
+        (
+            [{"text": 5}, {"text": 6.5}],
+            {"format": "text"},
+            ["field 'text' must be a string; got number"] * 2,
+        ),
+        (
+            [{"text": True}, {"text": None}],
+            {"format": "text"},
+            [
+                "field 'text' must be a string; got boolean",
+                "missing field 'text' (absent or null)",
+            ],
+        ),
+        (
+            [{"prompt": 1, "completion": "c"}],
+            {"format": "prompt_completion"},
+            ["field 'prompt' must be a string or a list of {role, content}; got number"],
+        ),
+        (
+            [
+                {"prompt": "p", "completion": "c", "label": True},
+                {"prompt": "p", "completion": "d", "label": None},
+            ],
+            {},
+            ["missing field 'label' (absent or null)"],
+        ),
+        (
+            [{"prompt": "p", "completion": "c", "label": 1}],
+            {"format": "unpaired_preference"},
+            ["field 'label' must be true or false; got number"],
+        ),
+        (
+            [{"chosen": "x", "rejected": 2}],
+            {"format": "preference"},
+            ["field 'rejected' must be a string or a list of {role, content}; got number"],
+        ),
+    ],
+)
+def test_each_number_and_boolean_quarantine_reason_on_the_native_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    records: list[dict[str, Any]],
+    options: dict[str, Any],
+    reasons: list[str] | None,
+) -> None:
+    path = tmp_path / "f.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    native, general = _batches_both_ways(path, monkeypatch, **options)
+    _assert_same_batches(native, general)
+    assert not isinstance(native, str)
+    assert (_layout(path.read_bytes(), flat=True).flat is not None) == (reasons is not None)
+    if reasons is not None:
+        assert [q.reason for q in all_quarantined(native)] == reasons
+        with monkeypatch.context() as m:
+            _no_general_path(m)
+            assert [q.reason for q in all_quarantined(read_all([path], **options))] == reasons
+
+
+@st.composite
+def implicit_preference_lines(draw: st.DrawFn) -> list[bytes]:
+    """Preference pairs without a prompt: strings, or message lists, that share a
+    leading part (texts that differ inside a character or after a space) or not;
+    sometimes a null reply; ids as numbers."""
+    conversational = draw(st.booleans())
+    shared_texts = st.sampled_from(["", "Q: same ", "Q: same", "caf\u00e9", " ", "\x1f"])
+    lines = []
+    for i in range(draw(st.integers(1, 20))):
+        shared = draw(shared_texts)
+        if conversational:
+            opening = [{"role": "user", "content": shared}] if shared.strip() else []
+            chosen: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
+            rejected: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
+        else:
+            chosen, rejected = shared + draw(texts), shared + draw(texts)
+        if draw(st.integers(0, 9)) == 0:
+            rejected = None
+        record = {"id": i * 2**40, "chosen": chosen, "rejected": rejected}
+        lines.append(json.dumps(record, ensure_ascii=draw(st.booleans())).encode() + b"\n")
+    return lines
+
+
+@FUZZ
+@given(
+    lines=implicit_preference_lines(),
+    key=st.sampled_from(["prompt", "prompt+responses"]),
+    batch_rows=st.integers(1, 20),
+)
+def test_implicit_prompt_files_read_natively_give_the_general_paths_batches(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
+) -> None:
+    path = tmp_path_factory.mktemp("implicit") / "pref.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        native, general = _batches_both_ways(
+            path, monkeypatch, format="preference", preference_key=key, batch_rows=batch_rows
+        )
+    finally:
+        monkeypatch.undo()
+    _assert_same_batches(native, general)
+    if not isinstance(native, str):
+        assert sum(b.input_rows for b in native) == len(lines)
+
+
+def test_curating_implicit_preference_pairs_with_numbers_gives_the_same_bytes_at_any_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from curagate.curate import curate
+
+    words = [f"w{k}" for k in range(40)]
+    lines = []
+    for i in range(400):
+        base = i % 150  # copies of pairs 0-149: exact duplicates of their prompt
+        question = " ".join(words[(base * 7 + k) % 40] for k in range(20)) + f" case {base}?"
+        record: dict[str, Any] = {
+            "id": 2**60 + i if i % 2 else i,  # ints beyond 2^53 in an int64 column
+            "score": i / 7,
+            "flag": i % 3 == 0,
+            "chosen": f"{question} yes {i}",
+            "rejected": f"{question} no {i}",
+        }
+        if i % 50 == 7:
+            record["rejected"] = f"unrelated {i}"  # quarantined: no shared prompt
+        lines.append(json.dumps(record))
+    path = tmp_path / "pref.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flat = _layout(path.read_bytes(), flat=True).flat
+    assert flat is not None and flat.types == ["int64", "double", "bool", "string", "string"]
+
+    def outputs(out: Path) -> dict[str, bytes]:
+        return {
+            p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+        }
+
+    result = curate([path], tmp_path / "native1", threads=1)
+    assert result.quarantined == 8
+    assert result.removed.get("exact", 0) > 200
+    curate([path], tmp_path / "native2", threads=2)
+    with monkeypatch.context() as m:
+        m.setattr(readers, "_NATIVE_SHAPES", False)
+        curate([path], tmp_path / "general", threads=1)
+    native1 = outputs(tmp_path / "native1")
+    assert native1 == outputs(tmp_path / "native2") == outputs(tmp_path / "general")
+    assert {"kept/part-00000.parquet", "removed/part-00000.parquet"} <= set(native1)
+
+
+TRL_FORMATS = Path(__file__).resolve().parent.parent / "data" / "trl_formats"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "language_modeling",
+        "prompt_only",
+        "prompt_only_conversational",
+        "prompt_completion",
+        "prompt_completion_conversational",
+        "chat",
+        "preference",
+        "preference_conversational",
+        "preference_implicit",
+        "preference_implicit_conversational",
+        "unpaired_preference",
+        "unpaired_preference_conversational",
+    ],
+)
+def test_the_trl_fixtures_of_the_native_shapes_never_take_the_general_path(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = TRL_FORMATS / f"{name}.jsonl"
+    native, general = _batches_both_ways(path, monkeypatch)
+    _assert_same_batches(native, general)
+    with monkeypatch.context() as m:
+        _no_general_path(m)
+        batches = read_all([path])
+    assert not isinstance(native, str)
+    assert all_keys(batches) == all_keys(native)
+    assert sum(b.table.num_rows for b in batches) == sum(
+        1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    )

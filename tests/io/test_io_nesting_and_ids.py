@@ -99,3 +99,25 @@ def test_int64_ids_above_2_53_are_exact(tmp_path: Path) -> None:
     path.write_text("".join(f'{{"id": {i}, "text": "t{i}"}}\n' for i in ids), encoding="utf-8")
     [batch] = read_all([path])
     assert batch.ids.to_pylist() == [str(i) for i in ids]
+
+
+def test_an_integer_beyond_2_53_in_a_list_that_becomes_double_is_quarantined_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    # The rows cannot share one Arrow chunk (a list of ints, of booleans, of floats): they
+    # are converted one by one, and the int list then cannot be cast to the double list
+    # the floats make of the column (found by tests/io/test_io_fuzz.py).
+    path = tmp_path / "f.jsonl"
+    rows = [
+        {"text": "a", "meta": [2**53 + 1]},
+        {"text": "b", "meta": [False]},
+        {"text": "c", "meta": [0.5]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    batches = read_all([path], format="text")
+    kept = [row["text"] for b in batches for row in b.table.to_pylist()]
+    quarantined = [(q.line, q.reason) for q in all_quarantined(batches)]
+    assert kept == ["c"]
+    assert [line for line, _ in quarantined] == [1, 2]
+    assert quarantined[0][1].startswith("cannot convert the row to Arrow: Integer value")
+    assert quarantined[0][1].endswith("make its values and types match the other rows")

@@ -723,8 +723,8 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     return table
 
 
-# The native reader for records of the simple shapes (flat strings, chat message
-# lists); off, every chunk takes the general path (tests compare the two).
+# The native reader for records of the simple shapes (strings, numbers, booleans,
+# message lists of strings); off, every chunk takes the general path (tests compare the two).
 _NATIVE_SHAPES = True
 
 
@@ -774,12 +774,17 @@ def _flat_table(flat: FlatColumns) -> pa.Table:
     the native buffers."""
     blocks = flat.block_rows
     columns = []
-    for c, keys in enumerate(flat.kinds):
-        if keys is None:
+    for c, (kind, keys) in enumerate(zip(flat.types, flat.kinds, strict=True)):
+        if kind == "string":
             chunks = [
                 _string_array(pa.string(), n, *flat.column(b, c)) for b, n in enumerate(blocks)
             ]
             columns.append(pa.chunked_array(chunks, pa.string()))
+            continue
+        if keys is None:  # numbers or booleans
+            vtype = {"int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}[kind]
+            chunks = [_values_array(vtype, n, *flat.values(b, c)) for b, n in enumerate(blocks)]
+            columns.append(pa.chunked_array(chunks, vtype))
             continue
         dtype = pa.list_(pa.struct([(k, pa.string()) for k in keys]))
         columns.append(
@@ -789,6 +794,14 @@ def _flat_table(flat: FlatColumns) -> pa.Table:
             )
         )
     return pa.Table.from_arrays(columns, names=flat.names)
+
+
+def _values_array(
+    dtype: pa.DataType, rows: int, validity: NativeBuffer | None, data: NativeBuffer, nulls: int
+) -> pa.Array:
+    """An ``int64``, ``double`` or ``bool`` array over the native buffers."""
+    buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(data)]
+    return pa.Array.from_buffers(dtype, rows, buffers, null_count=nulls)
 
 
 def _messages_array(
@@ -1018,7 +1031,33 @@ def _convert_one_by_one(
         kept.append(k)
     if not tables:
         return pa.table({}), kept
-    return pa.concat_tables(tables, promote_options="permissive"), kept
+    try:
+        return pa.concat_tables(tables, promote_options="permissive"), kept
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        pass
+    # A value the unified type cannot hold (an integer beyond 2^53 in a list that
+    # became double): each row cast to the unified schema, the rows that fail rejected.
+    assert schema is not None
+    empty = schema.empty_table()
+    cast_tables: list[pa.Table] = []
+    cast_kept: list[int] = []
+    by_record = dict(zip(good, texts, strict=True))
+    for one, k in zip(tables, kept, strict=True):
+        try:
+            cast_tables.append(pa.concat_tables([empty, one], promote_options="permissive"))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            message = re.sub(r"\.? in row \d+$", "", _describe(exc))
+            reject(
+                k,
+                f"cannot convert the row to Arrow: {message}; "
+                "make its values and types match the other rows",
+                by_record[k],
+            )
+            continue
+        cast_kept.append(k)
+    if not cast_tables:
+        return pa.table({}), cast_kept
+    return pa.concat_tables(cast_tables, promote_options="permissive"), cast_kept
 
 
 # --------------------------------------------------------------------------- Parquet
@@ -1132,10 +1171,21 @@ def _finish(
         quarantined = state.pending + quarantined
         state.pending = []
     if table.num_rows and lines is not None and "id" in table.column_names:
-        table = _exact_ids(table, raw_of)
+        table = _exact_ids(table, raw_of, flat)
+    # Preference pairs without a prompt column: their implicit prompts, natively.
+    implicit = (
+        _implicit_prompts(flat)
+        if flat is not None and fmt is RecordFormat.PREFERENCE and "prompt" not in flat.names
+        else None
+    )
     valid: pa.BooleanArray | None = None
     if table.num_rows:
-        mask, reasons = validate_table(table, fmt, text_field=options.text_field)
+        mask, reasons = validate_table(
+            table,
+            fmt,
+            text_field=options.text_field,
+            blank_prompts=None if implicit is None else implicit[1],
+        )
         if reasons:
             valid = mask
             for i, reason in reasons.items():
@@ -1153,7 +1203,7 @@ def _finish(
             lines = pc.filter(lines, mask) if lines is not None else None
         quarantined.sort(key=lambda q: q.row if q.row is not None else -1)
     ids = _ids(table, rows, state.source)
-    keys = _flat_keys(flat, fmt, options, valid) if flat is not None else None
+    keys = _flat_keys(flat, fmt, options, valid, implicit) if flat is not None else None
     if keys is None:
         keys = build_keys(
             table, fmt, text_field=options.text_field, preference_key=options.preference_key
@@ -1172,42 +1222,69 @@ def _finish(
 
 
 def _flat_keys(
-    flat: FlatColumns, fmt: RecordFormat, options: _Options, valid: pa.BooleanArray | None
+    flat: FlatColumns,
+    fmt: RecordFormat,
+    options: _Options,
+    valid: pa.BooleanArray | None,
+    implicit: tuple[pa.LargeStringArray, list[int]] | None = None,
 ) -> pa.LargeStringArray | None:
     """:func:`build_keys` for the native columns, natively: the named columns
-    joined with "\\n", a message list rendered as "role: content" lines;
-    ``None`` when a key needs more (the implicit prompt of preference pairs)."""
+    joined with "\\n", a message list rendered as "role: content" lines, the
+    implicit prompt of preference pairs as found natively; ``None`` when a key
+    column holds numbers or booleans (every row is then quarantined)."""
     names = key_columns(fmt, flat.names, options.text_field, options.preference_key)
-    if names is None or any(n not in flat.names for n in names):
-        return None
-    keys = _string_array(
-        pa.large_string(), flat.rows, *flat.join([flat.names.index(n) for n in names], "\n")
-    )
+    if names is None:
+        if implicit is None:
+            return None
+        keys = implicit[0]
+    else:
+        if any(n not in flat.names for n in names):
+            return None
+        indices = [flat.names.index(n) for n in names]
+        if any(flat.types[i] not in ("string", "messages") for i in indices):
+            return None
+        keys = _string_array(pa.large_string(), flat.rows, *flat.join(indices, "\n"))
     return keys if valid is None else pc.filter(keys, valid)
 
 
-def _exact_ids(table: pa.Table, raw_of: Any) -> pa.Table:
+def _implicit_prompts(flat: FlatColumns) -> tuple[pa.LargeStringArray, list[int]] | None:
+    """The implicit prompts of preference pairs (rendered) and the rows whose
+    prompt is blank, found natively; ``None`` without both reply columns."""
+    if "chosen" not in flat.names or "rejected" not in flat.names:
+        return None
+    buffers, blank = flat.implicit_prompts(flat.names.index("chosen"), flat.names.index("rejected"))
+    keys = _string_array(pa.large_string(), flat.rows, *buffers)
+    rows = pa.Array.from_buffers(pa.uint64(), len(blank) // 8, [None, pa.py_buffer(blank)])
+    return keys, rows.to_pylist()
+
+
+def _exact_ids(table: pa.Table, raw_of: Any, flat: FlatColumns | None = None) -> pa.Table:
     """An ``id`` column Arrow read as floats, re-read from the raw lines as strings.
 
     Arrow turns integers beyond int64 into doubles, so distinct ids above
-    2^53 collide; Python's JSON parser keeps them exact.
+    2^53 collide; Python's JSON parser keeps them exact. The native reader
+    kept each number's literal: the same strings come from it in one pass.
     """
     index = table.schema.get_field_index("id")
     if not pa.types.is_floating(table.schema.field(index).type):
         return table
-    exact: list[str | None] = []
+    if flat is not None:
+        values = flat.exact_values(flat.names.index("id"))
+        exact = _string_array(pa.large_string(), flat.rows, *values)
+        return table.set_column(index, "id", exact.cast(pa.string()))
+    exact_values: list[str | None] = []
     for i in range(table.num_rows):
         try:
             value = json.loads(raw_of(i)).get("id")
         except (ValueError, AttributeError, RecursionError):
             value = None
         if value is None:
-            exact.append(None)
+            exact_values.append(None)
         elif isinstance(value, int) and not isinstance(value, bool):
-            exact.append(str(value))
+            exact_values.append(str(value))
         else:
-            exact.append(json.dumps(value))
-    return table.set_column(index, "id", pa.array(exact, pa.string()))
+            exact_values.append(json.dumps(value))
+    return table.set_column(index, "id", pa.array(exact_values, pa.string()))
 
 
 def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:

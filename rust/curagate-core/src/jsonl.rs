@@ -133,12 +133,14 @@ impl StringColumn {
 }
 
 /// One column of one block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Column {
     /// Arrow `string`.
     Strings(StringColumn),
     /// Arrow `list<item: struct<key: string, ...>>`: chat messages.
     Messages(MessagesColumn),
+    /// Arrow `int64`, `double` or `bool`: JSON numbers or booleans.
+    Values(ValueColumn),
 }
 
 impl Column {
@@ -146,6 +148,7 @@ impl Column {
         match self {
             Column::Strings(c) => c.offsets.len() - 1,
             Column::Messages(c) => c.offsets.len() - 1,
+            Column::Values(c) => c.literals.offsets.len() - 1,
         }
     }
 
@@ -153,8 +156,18 @@ impl Column {
         match self {
             Column::Strings(c) => c.null_count,
             Column::Messages(c) => c.null_count,
+            Column::Values(c) => c.literals.null_count,
         }
     }
+}
+
+/// A column of numbers or booleans: the Arrow data buffer (little-endian
+/// `int64`/`double` values, or a bitmap of `bool`s; 0 where null) and, with
+/// the validity, the JSON text of each value (the exact literal of a number).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueColumn {
+    pub data: Vec<u8>,
+    pub literals: StringColumn,
 }
 
 /// A list-of-messages column: list offsets and validity, then one string
@@ -175,17 +188,21 @@ impl MessagesColumn {
     }
 }
 
-/// What a column holds: strings, or message lists with these keys (in order).
+/// What a column holds: strings, message lists with these keys (in order),
+/// or the numbers and booleans Arrow types as `int64`, `double` or `bool`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Strings,
     Messages(Vec<String>),
+    Int64,
+    Float64,
+    Bool,
 }
 
 /// The records of a chunk as columns, one set per block of `block_size`
 /// bytes: the chunks of the table Arrow's JSON reader returns (a row belongs
 /// to the block holding its line end).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlatTable {
     pub names: Vec<String>,
     pub kinds: Vec<Kind>,
@@ -317,6 +334,79 @@ impl<'a> Flat<'a> {
         }
     }
 
+    /// A top-level value: a string, null, a JSON number (its literal) or a boolean.
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        self.ws();
+        let s = self.s;
+        match *s.get(self.i)? {
+            b'"' => {
+                self.i += 1;
+                self.string().map(Scalar::Str)
+            }
+            b'n' if s.get(self.i..self.i + 4) == Some(b"null") => {
+                self.i += 4;
+                Some(Scalar::Null)
+            }
+            b't' if s.get(self.i..self.i + 4) == Some(b"true") => {
+                self.i += 4;
+                Some(Scalar::Bool(true))
+            }
+            b'f' if s.get(self.i..self.i + 5) == Some(b"false") => {
+                self.i += 5;
+                Some(Scalar::Bool(false))
+            }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    /// A JSON number (`-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?`) as its literal:
+    /// an integer when it has neither fraction nor exponent.
+    fn number(&mut self) -> Option<Scalar<'a>> {
+        let s = self.s;
+        let start = self.i;
+        let digits = |i: &mut usize| {
+            let from = *i;
+            while s.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+            *i - from
+        };
+        let mut i = start;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        let int_digits = digits(&mut i);
+        if int_digits == 0 || (int_digits > 1 && s[i - int_digits] == b'0') {
+            return None;
+        }
+        let mut integer = true;
+        if s.get(i) == Some(&b'.') {
+            i += 1;
+            integer = false;
+            if digits(&mut i) == 0 {
+                return None;
+            }
+        }
+        if matches!(s.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            integer = false;
+            if matches!(s.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if digits(&mut i) == 0 {
+                return None;
+            }
+        }
+        self.i = i;
+        let literal = self.text.get(start..i)?;
+        Some(if integer {
+            Scalar::Int(literal)
+        } else {
+            Scalar::Float(literal)
+        })
+    }
+
     fn new(line: &'a str) -> Self {
         Flat {
             text: line,
@@ -393,8 +483,8 @@ impl<'a> Flat<'a> {
                     p.object()?;
                 }
             } else {
-                p.value()?;
-                kinds.push(Kind::Strings);
+                p.scalar()?;
+                kinds.push(Kind::Strings); // or numbers, booleans: see `finish_blocks`
             }
             p.ws();
             match p.s.get(p.i)? {
@@ -424,7 +514,7 @@ impl<'a> Flat<'a> {
             }
             p.eat(b':')?;
             match builder {
-                Builder::Strings(b) => b.push(p.value()?)?,
+                Builder::Values(b) => b.push(p.scalar()?)?,
                 Builder::Messages(m) => p.messages_into(m)?,
             }
         }
@@ -477,6 +567,15 @@ impl<'a> Flat<'a> {
         m.offsets.push(i32::try_from(messages).ok()?);
         Some(())
     }
+}
+
+/// A top-level value as parsed: numbers kept as their literal.
+enum Scalar<'a> {
+    Null,
+    Str(Cow<'a>),
+    Int(&'a str),
+    Float(&'a str),
+    Bool(bool),
 }
 
 /// Message keys the fast path takes: distinct, with `role` and `content`
@@ -546,12 +645,155 @@ struct MessagesBuilder {
 }
 
 enum Builder {
-    Strings(StringBuilder),
+    Values(ValuesBuilder),
     Messages(MessagesBuilder),
 }
 
-/// The columns of one block's records; `None` if one does not have the shape.
-fn parse_block(lines: &[&str], names: &[String], kinds: &[Kind]) -> Option<Vec<Column>> {
+/// What a scalar column has held so far.
+const SEEN_STRING: u8 = 1;
+const SEEN_INT: u8 = 2;
+const SEEN_FLOAT: u8 = 4;
+const SEEN_BOOL: u8 = 8;
+
+/// A number as Arrow will store it: an `int64` while every number of the
+/// column is one, else a `double` (`-0` is an int64 0 but a double -0.0).
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    NegZero,
+    Float(f64),
+}
+
+impl Num {
+    fn as_i64(self) -> i64 {
+        match self {
+            Num::Int(v) => v,
+            Num::NegZero | Num::Float(_) => 0,
+        }
+    }
+
+    fn as_f64(self) -> f64 {
+        match self {
+            // Exact for |v| <= 2^53, else rounded to nearest-even like parsing the literal.
+            Num::Int(v) => v as f64,
+            Num::NegZero => -0.0,
+            Num::Float(v) => v,
+        }
+    }
+}
+
+/// A top-level scalar column being filled. Its Arrow type is known only once
+/// every block is read (ints in one block and a float in another make a
+/// `double` column, as Arrow's reader promotes them): strings and number
+/// literals go to `text`, numbers and booleans to their own vectors.
+struct ValuesBuilder {
+    text: StringBuilder,
+    numbers: Vec<Num>,
+    bools: Vec<bool>,
+    seen: u8,
+}
+
+impl ValuesBuilder {
+    fn push(&mut self, value: Scalar<'_>) -> Option<()> {
+        let row = self.text.offsets.len() - 1;
+        match value {
+            Scalar::Null => self.text.push(None),
+            Scalar::Str(v) => {
+                self.seen |= SEEN_STRING;
+                self.text.push(Some(v))
+            }
+            Scalar::Bool(b) => {
+                self.seen |= SEEN_BOOL;
+                self.bools.resize(row, false);
+                self.bools.push(b);
+                self.text
+                    .push(Some(Cow::Borrowed(if b { "true" } else { "false" })))
+            }
+            Scalar::Int(literal) => {
+                let num = match literal.parse::<i64>() {
+                    Ok(0) if literal.starts_with('-') => Num::NegZero,
+                    Ok(v) => Num::Int(v),
+                    Err(_) => Num::Float(float_literal(literal)?), // beyond int64: a double
+                };
+                self.number(row, num, literal)
+            }
+            Scalar::Float(literal) => {
+                self.number(row, Num::Float(float_literal(literal)?), literal)
+            }
+        }
+    }
+
+    fn number(&mut self, row: usize, num: Num, literal: &str) -> Option<()> {
+        self.seen |= if matches!(num, Num::Float(_)) {
+            SEEN_FLOAT
+        } else {
+            SEEN_INT
+        };
+        self.numbers.resize(row, Num::Int(0));
+        self.numbers.push(num);
+        self.text.push(Some(Cow::Borrowed(literal)))
+    }
+
+    /// The block's column once the column's type is known.
+    fn finish(mut self, kind: &Kind) -> Column {
+        let rows = self.text.offsets.len() - 1;
+        let literals = self.text.finish();
+        let data = match kind {
+            Kind::Int64 => {
+                self.numbers.resize(rows, Num::Int(0));
+                self.numbers
+                    .iter()
+                    .flat_map(|n| n.as_i64().to_le_bytes())
+                    .collect()
+            }
+            Kind::Float64 => {
+                self.numbers.resize(rows, Num::Int(0));
+                self.numbers
+                    .iter()
+                    .flat_map(|n| n.as_f64().to_le_bytes())
+                    .collect()
+            }
+            Kind::Bool => {
+                self.bools.resize(rows, false);
+                let mut bits = vec![0u8; rows.div_ceil(8)];
+                for (r, _) in self.bools.iter().enumerate().filter(|(_, &b)| b) {
+                    bits[r / 8] |= 1 << (r % 8);
+                }
+                bits
+            }
+            Kind::Strings | Kind::Messages(_) => return Column::Strings(literals),
+        };
+        Column::Values(ValueColumn { data, literals })
+    }
+}
+
+/// A number literal as a double; `None` where Arrow's reader may not read it
+/// the same way (out of range, or an exponent beyond what doubles hold: the
+/// general path decides those).
+fn float_literal(literal: &str) -> Option<f64> {
+    let value: f64 = literal.parse().ok()?;
+    let exponent = literal
+        .find(['e', 'E'])
+        .and_then(|at| literal[at + 1..].parse::<i64>().ok())
+        .unwrap_or(0);
+    (value.is_finite() && exponent.abs() <= 300 && literal.len() <= 300).then_some(value)
+}
+
+/// The type of a scalar column from what its blocks held; `None` for a mix
+/// Arrow's reader refuses (a string and a number, a boolean and a number).
+fn values_kind(seen: u8) -> Option<Kind> {
+    match seen {
+        0 | SEEN_STRING => Some(Kind::Strings),
+        SEEN_INT => Some(Kind::Int64),
+        SEEN_FLOAT => Some(Kind::Float64),
+        s if s == SEEN_INT | SEEN_FLOAT => Some(Kind::Float64),
+        SEEN_BOOL => Some(Kind::Bool),
+        _ => None,
+    }
+}
+
+/// The builders of one block's records; `None` if one does not have the shape.
+fn parse_block(lines: &[&str], names: &[String], kinds: &[Kind]) -> Option<Vec<Builder>> {
     let rows = lines.len();
     // Room for every byte of the block in each column: no regrowth; the pages
     // never written are never touched.
@@ -559,7 +801,6 @@ fn parse_block(lines: &[&str], names: &[String], kinds: &[Kind]) -> Option<Vec<C
     let mut builders: Vec<Builder> = kinds
         .iter()
         .map(|kind| match kind {
-            Kind::Strings => Builder::Strings(StringBuilder::new(rows, bytes)),
             Kind::Messages(keys) => {
                 let mut offsets = Vec::with_capacity(rows + 1);
                 offsets.push(0);
@@ -573,22 +814,56 @@ fn parse_block(lines: &[&str], names: &[String], kinds: &[Kind]) -> Option<Vec<C
                         .collect(),
                 })
             }
+            _ => Builder::Values(ValuesBuilder {
+                text: StringBuilder::new(rows, bytes),
+                numbers: Vec::new(),
+                bools: Vec::new(),
+                seen: 0,
+            }),
         })
         .collect();
     for line in lines {
         Flat::record_into(line, names, &mut builders)?;
     }
+    Some(builders)
+}
+
+fn finish_messages(m: MessagesBuilder) -> Column {
+    let rows = m.offsets.len() - 1;
+    Column::Messages(MessagesColumn {
+        validity: bitmap(rows, &m.nulls),
+        null_count: m.nulls.len(),
+        offsets: m.offsets,
+        fields: m.fields.into_iter().map(StringBuilder::finish).collect(),
+    })
+}
+
+/// The blocks' builders as columns: each scalar column typed from what all
+/// blocks held (see [`values_kind`]); `None` for a mix Arrow refuses.
+fn finish_blocks(parsed: Vec<Vec<Builder>>, kinds: &mut [Kind]) -> Option<Vec<Vec<Column>>> {
+    for (c, kind) in kinds.iter_mut().enumerate() {
+        if matches!(kind, Kind::Messages(_)) {
+            continue;
+        }
+        let seen = parsed.iter().fold(0u8, |seen, b| match &b[c] {
+            Builder::Values(v) => seen | v.seen,
+            Builder::Messages(_) => seen,
+        });
+        *kind = values_kind(seen)?;
+    }
+    let kinds = &*kinds;
     Some(
-        builders
-            .into_iter()
-            .map(|b| match b {
-                Builder::Strings(b) => Column::Strings(b.finish()),
-                Builder::Messages(m) => Column::Messages(MessagesColumn {
-                    validity: bitmap(rows, &m.nulls),
-                    null_count: m.nulls.len(),
-                    offsets: m.offsets,
-                    fields: m.fields.into_iter().map(StringBuilder::finish).collect(),
-                }),
+        parsed
+            .into_par_iter()
+            .map(|block| {
+                block
+                    .into_iter()
+                    .zip(kinds)
+                    .map(|(b, kind)| match b {
+                        Builder::Values(v) => v.finish(kind),
+                        Builder::Messages(m) => finish_messages(m),
+                    })
+                    .collect()
             })
             .collect(),
     )
@@ -667,11 +942,12 @@ fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> 
         };
         by_block[end.map_or(blocks - 1, |e| e / block_size)].push(line_text(i as usize));
     }
-    let parsed: Vec<Option<Vec<Column>>> = by_block
+    let parsed: Vec<Option<Vec<Builder>>> = by_block
         .par_iter()
         .map(|lines| parse_block(lines, &names, &kinds))
         .collect();
-    let blocks: Vec<Vec<Column>> = parsed.into_iter().collect::<Option<_>>()?;
+    let mut kinds = kinds;
+    let blocks = finish_blocks(parsed.into_iter().collect::<Option<_>>()?, &mut kinds)?;
     let rows = layout.record_lines.len();
     for (c, kind) in kinds.iter().enumerate() {
         // Arrow types an all-null column (or message field) as null, not string,
@@ -682,7 +958,7 @@ fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> 
         if let Kind::Messages(keys) = kind {
             let messages = |b: &Vec<Column>| match &b[c] {
                 Column::Messages(m) => m.fields[0].offsets.len() - 1,
-                Column::Strings(_) => 0,
+                _ => 0,
             };
             let total: usize = blocks.iter().map(messages).sum();
             for k in 0..keys.len() {
@@ -690,7 +966,7 @@ fn flat_of(text: &str, layout: &Layout, block_size: usize) -> Option<FlatTable> 
                     .iter()
                     .map(|b| match &b[c] {
                         Column::Messages(m) => m.fields[k].null_count,
-                        Column::Strings(_) => 0,
+                        _ => 0,
                     })
                     .sum();
                 if total == 0 || nulls == total {
@@ -723,6 +999,7 @@ pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedC
         Column::Messages(m) => {
             m.fields.iter().map(|f| f.data.len()).sum::<usize>() + 3 * (m.fields[0].offsets.len())
         }
+        Column::Values(_) => 0,
     };
     let total: usize = table
         .blocks
@@ -738,7 +1015,7 @@ pub fn join_columns(table: &FlatTable, indices: &[usize], sep: &[u8]) -> JoinedC
                 keys.iter().position(|k| k == "role").unwrap_or(0),
                 keys.iter().position(|k| k == "content").unwrap_or(0),
             ),
-            Kind::Strings => (0, 0),
+            _ => (0, 0),
         })
         .collect();
     let mut data = Vec::with_capacity(total);
@@ -802,7 +1079,7 @@ fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
         .iter()
         .filter_map(|b| match &b[c] {
             Column::Strings(s) => Some(s),
-            Column::Messages(_) => None,
+            _ => None,
         })
         .collect();
     let mut data = Vec::with_capacity(columns.iter().map(|s| s.data.len()).sum());
@@ -821,6 +1098,203 @@ fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
         }
         offsets.extend(s.offsets[1..].iter().map(|&o| base + i64::from(o)));
         data.extend_from_slice(&s.data);
+    }
+    JoinedColumn {
+        validity: bitmap(table.rows, &null_rows),
+        null_count: null_rows.len(),
+        offsets,
+        data,
+    }
+}
+
+/// Python's `str.isspace`: Unicode White_Space and the separators U+001C-U+001F.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// The implicit prompts of preference pairs without a `prompt` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImplicitPrompts {
+    /// Per row, the prompt rendered (`large_string` buffers; null where
+    /// `chosen` or `rejected` is null).
+    pub keys: JoinedColumn,
+    /// Rows whose prompt is empty or whitespace (Python's `str.strip`).
+    pub blank: Vec<u64>,
+}
+
+/// The implicit prompt of each row: the leading part `chosen` and `rejected`
+/// share, by the rule of `records.extract_prompt` (trl's): for strings the
+/// common prefix, backed off one space when the texts differ right after it;
+/// for message lists the common leading messages (equal in every key). Two
+/// columns of different kinds share nothing. Rendered as `records.render_value`
+/// renders it: the string, or one `role: content` line per message.
+pub fn implicit_prompts(table: &FlatTable, chosen: usize, rejected: usize) -> ImplicitPrompts {
+    let rows = table.rows;
+    let mut data = Vec::new();
+    let mut offsets = Vec::with_capacity(rows + 1);
+    offsets.push(0i64);
+    let mut null_rows = Vec::new();
+    let mut blank = Vec::new();
+    // Where each key of the chosen messages is among the rejected ones (None:
+    // the key sets differ, so no two messages are equal).
+    let mapping: Option<Vec<usize>> = match (&table.kinds[chosen], &table.kinds[rejected]) {
+        (Kind::Messages(a), Kind::Messages(b)) if a.len() == b.len() => {
+            a.iter().map(|k| b.iter().position(|x| x == k)).collect()
+        }
+        _ => None,
+    };
+    for block in &table.blocks {
+        let (c, r) = (&block[chosen], &block[rejected]);
+        for row in 0..c.rows() {
+            let at = offsets.len() - 1;
+            match (c, r) {
+                (Column::Strings(c), Column::Strings(r)) if c.is_valid(row) && r.is_valid(row) => {
+                    let (a, b) = (c.value(row), r.value(row));
+                    let mut end = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+                    if end < a.len().min(b.len()) {
+                        // Back to the start of the first differing character.
+                        while end > 0 && (a[end] & 0xC0) == 0x80 {
+                            end -= 1;
+                        }
+                        if end > 0 && a[end - 1] == b' ' {
+                            end -= 1;
+                        }
+                    }
+                    data.extend_from_slice(&a[..end]);
+                }
+                (Column::Messages(c), Column::Messages(r))
+                    if c.is_valid(row) && r.is_valid(row) =>
+                {
+                    let (c0, c1) = (c.offsets[row] as usize, c.offsets[row + 1] as usize);
+                    let (r0, r1) = (r.offsets[row] as usize, r.offsets[row + 1] as usize);
+                    let same = |i: usize| {
+                        mapping.as_ref().is_some_and(|map| {
+                            map.iter().enumerate().all(|(k, &j)| {
+                                let (x, y) = (&c.fields[k], &r.fields[j]);
+                                match (x.is_valid(c0 + i), y.is_valid(r0 + i)) {
+                                    (true, true) => x.value(c0 + i) == y.value(r0 + i),
+                                    (false, false) => true,
+                                    _ => false,
+                                }
+                            })
+                        })
+                    };
+                    let shared = (0..(c1 - c0).min(r1 - r0)).take_while(|&i| same(i)).count();
+                    let keys: &[String] = match &table.kinds[chosen] {
+                        Kind::Messages(keys) => keys,
+                        _ => &[],
+                    };
+                    let role = keys.iter().position(|k| k == "role");
+                    let content = keys.iter().position(|k| k == "content");
+                    for e in c0..c0 + shared {
+                        if e > c0 {
+                            data.push(b'\n');
+                        }
+                        match role.filter(|&k| c.fields[k].is_valid(e)) {
+                            Some(k) => data.extend_from_slice(c.fields[k].value(e)),
+                            None => data.extend_from_slice(b"None"),
+                        }
+                        data.extend_from_slice(b": ");
+                        if let Some(k) = content.filter(|&k| c.fields[k].is_valid(e)) {
+                            data.extend_from_slice(c.fields[k].value(e));
+                        }
+                    }
+                }
+                _ if c.null_count() > 0 || r.null_count() > 0 => {
+                    let valid = |col: &Column| match col {
+                        Column::Strings(s) => s.is_valid(row),
+                        Column::Messages(m) => m.is_valid(row),
+                        Column::Values(v) => v.literals.is_valid(row),
+                    };
+                    if !(valid(c) && valid(r)) {
+                        null_rows.push(at);
+                    }
+                }
+                _ => {}
+            }
+            let prompt = &data[offsets[at] as usize..];
+            if std::str::from_utf8(prompt).is_ok_and(|p| p.chars().all(py_space)) {
+                blank.push(at as u64);
+            }
+            offsets.push(data.len() as i64);
+        }
+    }
+    ImplicitPrompts {
+        keys: JoinedColumn {
+            validity: bitmap(rows, &null_rows),
+            null_count: null_rows.len(),
+            offsets,
+            data,
+        },
+        blank,
+    }
+}
+
+/// Python's `repr` of a double (`float_repr_style` "short"): the shortest
+/// digits that read back, in positional notation for decimal exponents -4
+/// to 16 (`0.0001`, `1e+16`, `1.5e-05`, `2.0`).
+fn py_float_repr(v: f64) -> String {
+    // Rust's `{:e}` gives the same shortest digits: "-1.5e-5", "1e16", "0e0".
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = exp + 1; // digits before the decimal point
+    if !(-4 < point && point <= 16) {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{rest}e{esign}{:02}", exp.abs());
+    }
+    let n = digits.len() as i32;
+    if point <= 0 {
+        format!("{sign}0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point >= n {
+        format!("{sign}{digits}{}.0", "0".repeat((point - n) as usize))
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{sign}{a}.{b}")
+    }
+}
+
+/// Column `c` (numbers or booleans) as the strings Python's JSON module makes
+/// of its values (`str(int)` for an integer literal, however long; `repr`
+/// of the double for any other number; `true`/`false`), as one
+/// `large_string` array: the exact ids of a column Arrow reads as doubles.
+pub fn exact_values(table: &FlatTable, c: usize) -> JoinedColumn {
+    let mut data = Vec::new();
+    let mut offsets = Vec::with_capacity(table.rows + 1);
+    offsets.push(0i64);
+    let mut null_rows = Vec::new();
+    for block in &table.blocks {
+        let column = &block[c];
+        for row in 0..column.rows() {
+            let literal = match column {
+                Column::Values(v) if v.literals.is_valid(row) => Some(v.literals.value(row)),
+                _ => None,
+            };
+            match literal {
+                None => null_rows.push(offsets.len() - 1),
+                Some(b"-0") => data.push(b'0'),
+                Some(l) if l.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) => {
+                    let value: f64 = std::str::from_utf8(l)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(f64::NAN);
+                    data.extend_from_slice(py_float_repr(value).as_bytes());
+                }
+                Some(l) => data.extend_from_slice(l),
+            }
+            offsets.push(data.len() as i64);
+        }
     }
     JoinedColumn {
         validity: bitmap(table.rows, &null_rows),
@@ -884,7 +1358,7 @@ mod tests {
         assert_eq!(t.names, vec!["p", "c"]);
         let strings = |c: usize| match &t.blocks[0][c] {
             Column::Strings(s) => s.clone(),
-            Column::Messages(_) => panic!("a string column"),
+            _ => panic!("a string column"),
         };
         assert_eq!(strings(0).data, "a\u{e9}\n\u{1F600}".as_bytes());
         assert_eq!(strings(0).offsets, vec![0, 4, 8]);
@@ -902,8 +1376,7 @@ mod tests {
     #[test]
     fn anything_but_flat_string_records_is_left_to_the_general_path() {
         for bad in [
-            &b"{\"a\": 1}\n"[..],
-            b"{\"a\": \"x\"}\n{\"b\": \"y\"}\n",
+            &b"{\"a\": \"x\"}\n{\"b\": \"y\"}\n"[..],
             b"{\"a\": \"x\", \"b\": \"y\"}\n{\"b\": \"y\", \"a\": \"x\"}\n",
             b"{\"a\": \"x\", \"a\": \"y\"}\n",
             b"{\"a\": null}\n",
@@ -984,6 +1457,178 @@ mod tests {
         }
     }
 
+    fn values(t: &FlatTable, block: usize, c: usize) -> &ValueColumn {
+        match &t.blocks[block][c] {
+            Column::Values(v) => v,
+            _ => panic!("a value column"),
+        }
+    }
+
+    #[test]
+    fn numbers_and_booleans_become_int64_double_and_bool_columns() {
+        let t = flat(
+            concat!(
+                "{\"id\": 7, \"score\": 1, \"ok\": true, \"big\": 1}\n",
+                "{\"id\": -0, \"score\": 2.5e1, \"ok\": null, \"big\": 99999999999999999999}\n",
+                "{\"id\": null, \"score\": -0, \"ok\": false, \"big\": -0}\n",
+            )
+            .as_bytes(),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(
+            t.kinds,
+            vec![Kind::Int64, Kind::Float64, Kind::Bool, Kind::Float64]
+        );
+        let id = values(&t, 0, 0);
+        let ints: Vec<i64> = id
+            .data
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(ints, vec![7, 0, 0]);
+        assert_eq!(
+            (id.literals.validity.clone(), id.literals.null_count),
+            (Some(vec![0b011]), 1)
+        );
+        let doubles = |c| -> Vec<u64> {
+            values(&t, 0, c)
+                .data
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+                .collect()
+        };
+        // An int64 -0 is 0; in a double column it is -0.0, as Arrow reads the literal.
+        assert_eq!(
+            doubles(1),
+            vec![1f64.to_bits(), 25f64.to_bits(), (-0f64).to_bits()]
+        );
+        assert_eq!(
+            doubles(3),
+            vec![1f64.to_bits(), 1e20f64.to_bits(), (-0f64).to_bits()]
+        );
+        assert_eq!(values(&t, 0, 2).data, vec![0b001]);
+        let exact = exact_values(&t, 3);
+        assert_eq!(exact.data, b"1999999999999999999990");
+        assert_eq!(exact.offsets, vec![0, 1, 21, 22]);
+        let score = exact_values(&t, 1);
+        assert_eq!(score.data, b"125.00");
+    }
+
+    #[test]
+    fn a_column_of_ints_becomes_double_when_another_block_holds_a_float() {
+        let t = flat(b"{\"a\": 1}\n{\"a\": 2}\n{\"a\": 3.5}\n", 9).unwrap();
+        assert_eq!(t.kinds, vec![Kind::Float64]);
+        assert_eq!(t.block_rows(), vec![1, 1, 0, 1]);
+        let t = flat(b"{\"a\": null}\n{\"a\": 2}\n", 1 << 20).unwrap();
+        assert_eq!(t.kinds, vec![Kind::Int64]);
+    }
+
+    #[test]
+    fn numbers_arrow_may_read_otherwise_are_left_to_the_general_path() {
+        for bad in [
+            &b"{\"a\": 1}\n{\"a\": \"x\"}\n"[..],
+            b"{\"a\": true}\n{\"a\": 1}\n",
+            b"{\"a\": 1e400}\n",
+            b"{\"a\": 1e-400}\n",
+            b"{\"a\": 01}\n",
+            b"{\"a\": 1.}\n",
+            b"{\"a\": .5}\n",
+            b"{\"a\": +1}\n",
+            b"{\"a\": 1e}\n",
+            b"{\"a\": NaN}\n",
+            b"{\"a\": Infinity}\n",
+            b"{\"a\": -}\n",
+            b"{\"a\": tru}\n",
+        ] {
+            assert!(
+                flat(bad, 1 << 20).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn doubles_are_written_as_python_writes_them() {
+        for (v, text) in [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1.0, "1.0"),
+            (2.5, "2.5"),
+            (0.1, "0.1"),
+            (1e-4, "0.0001"),
+            (1.5e-5, "1.5e-05"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.2345678901234568e24, "1.2345678901234568e+24"),
+            (123456.789, "123456.789"),
+            (-1e-300, "-1e-300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(py_float_repr(v), text);
+        }
+    }
+
+    #[test]
+    fn implicit_prompts_follow_the_shared_prefix_rule() {
+        let t = flat(
+            concat!(
+                "{\"chosen\": \"Q: sky? blue\", \"rejected\": \"Q: sky? green\"}\n",
+                "{\"chosen\": \"caf\\u00e9 a\", \"rejected\": \"caf\\u00e8 a\"}\n",
+                "{\"chosen\": \"same\", \"rejected\": \"same and more\"}\n",
+                "{\"chosen\": \"x\", \"rejected\": \"y\"}\n",
+                "{\"chosen\": \" \\u001f\", \"rejected\": \" \\u001fz\"}\n",
+                "{\"chosen\": null, \"rejected\": \"y\"}\n",
+            )
+            .as_bytes(),
+            1 << 20,
+        )
+        .unwrap();
+        let p = implicit_prompts(&t, 0, 1);
+        let rows: Vec<&[u8]> = p
+            .keys
+            .offsets
+            .windows(2)
+            .map(|w| &p.keys.data[w[0] as usize..w[1] as usize])
+            .collect();
+        // Backed off the space before the first difference; a differing character
+        // is not split; a prefix of the other is the prompt whole.
+        assert_eq!(
+            rows,
+            vec![
+                &b"Q: sky?"[..],
+                b"caf",
+                b"same",
+                b"",
+                " \u{1f}".as_bytes(),
+                b""
+            ]
+        );
+        assert_eq!(p.keys.validity, Some(vec![0b011111]));
+        // "\u{1f}" is whitespace to Python's str.strip.
+        assert_eq!(p.blank, vec![3, 4, 5]);
+
+        let chat = concat!(
+            "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}], ",
+            "\"rejected\": [{\"content\": \"q\", \"role\": \"user\"}, {\"content\": \"b\", \"role\": \"assistant\"}]}\n",
+            "{\"chosen\": [{\"role\": \"user\", \"content\": \"q\"}], ",
+            "\"rejected\": [{\"content\": \"r\", \"role\": \"user\"}]}\n",
+        );
+        let t = flat(chat.as_bytes(), 1 << 20).unwrap();
+        let p = implicit_prompts(&t, 0, 1);
+        assert_eq!(p.keys.data, b"user: q");
+        assert_eq!(p.keys.offsets, vec![0, 7, 7]);
+        assert_eq!(p.blank, vec![1]);
+
+        // Strings against message lists share nothing.
+        let mixed =
+            "{\"chosen\": \"q\", \"rejected\": [{\"role\": \"user\", \"content\": \"q\"}]}\n";
+        let p = implicit_prompts(&flat(mixed.as_bytes(), 1 << 20).unwrap(), 0, 1);
+        assert_eq!((p.keys.data.len(), p.blank), (0, vec![0]));
+    }
+
     #[test]
     fn rows_are_split_by_the_block_holding_their_line_end() {
         let chunk = b"{\"a\":\"x\"}\r\n{\"a\":\"y\"}\n{\"a\":\"z\"}";
@@ -995,14 +1640,20 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let alphabet = b"{}[]\":,\\ \n\r\tnul0123456789abcdefu\x00\xff\xc3\xa9";
-        // Pieces of chat records, so that some inputs get past the first bytes.
-        let pieces: [&[u8]; 6] = [
+        // Pieces of chat, number and preference records, so that some inputs get past the first bytes.
+        let pieces: [&[u8]; 12] = [
             b"{\"messages\": [",
             b"{\"role\": \"u\", \"content\": \"a\"}",
             b"]}\n",
             b", ",
             b"null",
             b"{\"a\": \"x\"}\n",
+            b"{\"a\": -0.5e-3}\n",
+            b"{\"a\": 99999999999999999999}\n",
+            b"true",
+            b"-0",
+            b"{\"chosen\": \"ab c\", \"rejected\": \"ab d\"}\n",
+            b"{\"chosen\": [",
         ];
         for _ in 0..20_000 {
             let len = (state % 64) as usize;
@@ -1021,6 +1672,11 @@ mod tests {
             if let Some(t) = parse_flat(&bytes, &l, 1 + (state % 16) as usize) {
                 assert_eq!(t.block_rows().iter().sum::<usize>(), t.rows);
                 assert_eq!(t.rows, l.record_lines.len());
+                for c in 0..t.names.len() {
+                    assert_eq!(exact_values(&t, c).offsets.len(), t.rows + 1);
+                    let p = implicit_prompts(&t, c, t.names.len() - 1 - c);
+                    assert_eq!(p.keys.offsets.len(), t.rows + 1);
+                }
             }
         }
     }

@@ -6,7 +6,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use curagate_core::jsonl::{
-    chunk_end, join_columns, read_chunk, Column, FlatTable, Kind, StringColumn,
+    chunk_end, exact_values, implicit_prompts, join_columns, read_chunk, Column, FlatTable,
+    JoinedColumn, Kind, StringColumn,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -62,6 +63,11 @@ impl NativeBuffer {
                         Part::Validity => m.validity.as_deref().unwrap_or(&[]),
                         Part::Offsets => offsets_bytes(&m.offsets),
                         Part::Data => &[],
+                    },
+                    (Column::Values(v), _) => match part {
+                        Part::Validity => v.literals.validity.as_deref().unwrap_or(&[]),
+                        Part::Offsets => &[],
+                        Part::Data => &v.data,
                     },
                 }
             }
@@ -198,8 +204,25 @@ impl FlatColumns {
             .kinds
             .iter()
             .map(|k| match k {
-                Kind::Strings => None,
                 Kind::Messages(keys) => Some(keys.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Per column, its Arrow type: "string", "messages" (a list of message
+    /// structs, see `kinds`), "int64", "double" or "bool".
+    #[getter]
+    fn types(&self) -> Vec<&'static str> {
+        self.table
+            .kinds
+            .iter()
+            .map(|k| match k {
+                Kind::Strings => "string",
+                Kind::Messages(_) => "messages",
+                Kind::Int64 => "int64",
+                Kind::Float64 => "double",
+                Kind::Bool => "bool",
             })
             .collect()
     }
@@ -208,10 +231,58 @@ impl FlatColumns {
     fn column(&self, block: usize, index: usize) -> PyResult<ColumnBuffers> {
         match self.get(block, index)? {
             Column::Strings(c) => Ok(self.string_buffers(c, block, index, None)),
-            Column::Messages(_) => Err(ParameterError::new_err(format!(
-                "invalid parameter `index`: {index}; column {index} holds message lists (use messages())"
+            _ => Err(ParameterError::new_err(format!(
+                "invalid parameter `index`: {index}; column {index} does not hold strings (see types)"
             ))),
         }
+    }
+
+    /// Buffers of number or boolean column `index` in block `block`: (validity
+    /// or None, the `int64`/`double` values or the `bool` bitmap, null count).
+    fn values(
+        &self,
+        block: usize,
+        index: usize,
+    ) -> PyResult<(Option<NativeBuffer>, NativeBuffer, usize)> {
+        match self.get(block, index)? {
+            Column::Values(v) => {
+                let buffer = |part| NativeBuffer {
+                    storage: Storage::Table(self.table.clone(), block, index, None, part),
+                };
+                Ok((
+                    v.literals.validity.as_ref().map(|_| buffer(Part::Validity)),
+                    buffer(Part::Data),
+                    v.literals.null_count,
+                ))
+            }
+            _ => Err(ParameterError::new_err(format!(
+                "invalid parameter `index`: {index}; column {index} holds no numbers or booleans (see types)"
+            ))),
+        }
+    }
+
+    /// The implicit prompts of preference pairs (columns `chosen` and
+    /// `rejected`), rendered as the dedup key, as an Arrow `large_string`
+    /// array, and the rows whose prompt is blank (uint64 little-endian bytes).
+    fn implicit_prompts<'py>(
+        &self,
+        py: Python<'py>,
+        chosen: usize,
+        rejected: usize,
+    ) -> PyResult<(ColumnBuffers, Bound<'py, PyBytes>)> {
+        self.check_indices(&[chosen, rejected])?;
+        let table = self.table.clone();
+        let prompts = py.detach(|| implicit_prompts(&table, chosen, rejected));
+        let blank = le_bytes(py, &prompts.blank, u64::to_le_bytes);
+        Ok((owned_buffers(prompts.keys), blank))
+    }
+
+    /// Number or boolean column `index` as the strings Python's `json` makes of
+    /// its values (exact integers of any size), as an Arrow `large_string` array.
+    fn exact_values(&self, py: Python<'_>, index: usize) -> PyResult<ColumnBuffers> {
+        self.check_indices(&[index])?;
+        let table = self.table.clone();
+        Ok(owned_buffers(py.detach(|| exact_values(&table, index))))
     }
 
     /// Buffers of message-list column `index` in block `block`: the list's
@@ -219,8 +290,8 @@ impl FlatColumns {
     /// message key, one row per message.
     fn messages(&self, block: usize, index: usize) -> PyResult<MessageBuffers> {
         match self.get(block, index)? {
-            Column::Strings(_) => Err(ParameterError::new_err(format!(
-                "invalid parameter `index`: {index}; column {index} holds strings (use column())"
+            Column::Strings(_) | Column::Values(_) => Err(ParameterError::new_err(format!(
+                "invalid parameter `index`: {index}; column {index} holds no message lists (see types)"
             ))),
             Column::Messages(m) => {
                 let buffer = |part| NativeBuffer {
@@ -242,29 +313,42 @@ impl FlatColumns {
     /// Columns `indices` joined row by row with `sep`, as one Arrow `large_string`
     /// array (null where any part is null): the dedup key of string records.
     fn join(&self, py: Python<'_>, indices: Vec<usize>, sep: &str) -> PyResult<ColumnBuffers> {
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.table.names.len()) {
-            return Err(ParameterError::new_err(format!(
-                "invalid parameter `indices`: {bad}; the table has {} columns",
-                self.table.names.len()
-            )));
-        }
+        self.check_indices(&indices)?;
         let table = self.table.clone();
-        let joined = py.detach(|| join_columns(&table, &indices, sep.as_bytes()));
-        let offsets: Vec<u8> = joined
-            .offsets
-            .iter()
-            .flat_map(|o| o.to_le_bytes())
-            .collect();
-        let owned = |v| NativeBuffer {
-            storage: Storage::Owned(v),
-        };
-        Ok((
-            joined.validity.map(owned),
-            owned(offsets),
-            owned(joined.data),
-            joined.null_count,
+        Ok(owned_buffers(
+            py.detach(|| join_columns(&table, &indices, sep.as_bytes())),
         ))
     }
+}
+
+impl FlatColumns {
+    fn check_indices(&self, indices: &[usize]) -> PyResult<()> {
+        match indices.iter().find(|&&i| i >= self.table.names.len()) {
+            Some(&bad) => Err(ParameterError::new_err(format!(
+                "invalid parameter `indices`: {bad}; the table has {} columns",
+                self.table.names.len()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A joined column's buffers, handed to Python.
+fn owned_buffers(joined: JoinedColumn) -> ColumnBuffers {
+    let offsets: Vec<u8> = joined
+        .offsets
+        .iter()
+        .flat_map(|o| o.to_le_bytes())
+        .collect();
+    let owned = |v| NativeBuffer {
+        storage: Storage::Owned(v),
+    };
+    (
+        joined.validity.map(owned),
+        owned(offsets),
+        owned(joined.data),
+        joined.null_count,
+    )
 }
 
 /// What `jsonl_chunk` returns: bounds (int64 bytes), record line indices (uint64
