@@ -1271,7 +1271,7 @@ def _exact_ids(table: pa.Table, raw_of: Any, flat: FlatColumns | None = None) ->
     if flat is not None:
         values = flat.exact_values(flat.names.index("id"))
         exact = _string_array(pa.large_string(), flat.rows, *values)
-        return table.set_column(index, "id", exact.cast(pa.string()))
+        return table.set_column(index, "id", pc.cast(exact, pa.string()))
     exact_values: list[str | None] = []
     for i in range(table.num_rows):
         try:
