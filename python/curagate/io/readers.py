@@ -639,9 +639,11 @@ _MIN_BLOCK = 16 << 20
 
 
 def _read_options(max_length: int) -> pj.ReadOptions:
-    # Arrow needs every line inside one block; 16 MiB blocks keep it parallel.
+    # Arrow needs every line inside one block. Not threaded: with a column of one kind
+    # in a block and another in a later block, the threaded reader converted or refused
+    # by thread timing (nondeterministic batches); a chunk is one block but for 16 MiB+.
     # (The native flat path cuts its tables at the same blocks: keep them in step.)
-    return pj.ReadOptions(use_threads=True, block_size=max(_MIN_BLOCK, 2 * max_length + 2))
+    return pj.ReadOptions(use_threads=False, block_size=max(_MIN_BLOCK, 2 * max_length + 2))
 
 
 MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
