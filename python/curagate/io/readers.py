@@ -1132,6 +1132,20 @@ def _parquet_raw(table: pa.Table) -> Any:
 # --------------------------------------------------------------------------- common
 
 
+def _without_empty_objects(table: pa.Table) -> pa.Table:
+    """``table`` with each column of objects without keys (``{}`` or null in every
+    row: a struct of no fields) as a column of nulls.
+
+    Parquet cannot store a struct without fields (``curate`` crashed writing one);
+    ``{}`` holds no value, and where other rows of the chunk give the object keys
+    it is already read as those keys all null.
+    """
+    for i, f in enumerate(table.schema):
+        if pa.types.is_struct(f.type) and f.type.num_fields == 0:
+            table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(table.num_rows))
+    return table
+
+
 def _finish(
     table: pa.Table,
     rows: pa.Array,
@@ -1146,6 +1160,7 @@ def _finish(
 
     ``flat``: the native columns ``table`` was made from; string keys are
     then joined natively instead of by Arrow kernels over the table."""
+    table = _without_empty_objects(table)
     if state.format is None:
         if table.num_rows == 0:
             state.pending.extend(quarantined)
