@@ -180,7 +180,7 @@ class CurateConfig(_Strict):
     # Quality filters, in order: [{name: {param: value}}]; names are registered
     # steps (curagate/pipeline/filters/), checked when the run starts.
     filters: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
-    memory_budget: ByteSize = Field(1 << 30, ge=0)
+    memory_budget: ByteSize = Field(192 << 20, ge=0)
     spill_dir: str | None = None
     threads: int | None = Field(None, ge=1)
     batch_rows: int = Field(65536, ge=1)

@@ -1,20 +1,21 @@
 """`curagate curate`: read, validate, normalize, deduplicate and write.
 
 Two passes over the inputs keep memory bounded: pass 1 streams every batch
-into the Rust deduper (and holds the valid tables only while they fit in a
-quarter of the memory budget); pass 2 routes each row to ``kept/`` or
-``removed/``. Outputs are built in a temporary directory and renamed into
-place, so an interrupted run never looks complete.
+into the Rust deduper (and holds the valid tables while the inputs fit in the
+memory budget); pass 2 routes each row to ``kept/`` or ``removed/``, each
+written in a thread of its own. Outputs are built in a temporary directory and
+renamed into place, so an interrupted run never looks complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from curagate._lazy import lazy_import
 from curagate.errors import InputError
@@ -205,7 +206,9 @@ def curate(
 
     # Pass 1: validate, key, and show every step each batch (a row one step
     # removes is not alive for the next).
-    held: list[Batch] | None = []
+    # Inputs larger than the budget are read twice from the start: holding their
+    # first tables only to drop them would raise the peak for nothing.
+    held: list[_Held] | None = [] if _input_bytes(paths) <= cfg.memory_budget else None
     held_bytes = 0
     id_chunks: list[pa.Array] = []
     valid = 0
@@ -228,10 +231,13 @@ def curate(
         valid += n
         if held is not None:
             held_bytes += batch.table.nbytes
-            if held_bytes > cfg.memory_budget // 4:
+            if held_bytes > cfg.memory_budget:
                 held = None  # too big to hold: pass 2 re-reads the inputs
             else:
-                held.append(batch)
+                held.append(_Held.of(batch))  # without its keys: pass 2 needs none
+        # Let go of the batch (its keys are as large as its text) before the next
+        # one is read, not after.
+        del batch, rows, alive
 
     input_rows = sum(s.input_rows for s in sources)
     if input_rows == 0:
@@ -241,6 +247,7 @@ def curate(
         )
 
     ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
+    del id_chunks  # combined: a copy
     fates = Fates.everyone_kept(ids)
     for step in steps:
         fates = step.finish(fates, ids)
@@ -248,66 +255,80 @@ def curate(
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
-        cluster_tables: list[pa.Table] = []
-        batches: Iterator[Batch] = (
-            iter(held) if held is not None else (b for b in read() if b.table.num_rows)
-        )
+        # clusters.parquet's columns per batch; the table is built after the
+        # batches are gone (its source_file column is one string per row).
+        cluster_parts: list[tuple[str, pa.Array, pa.Array, pa.Array, pa.Array]] = []
+        batches = _drain(held) if held is not None else _reread(read())
+        held = None
         start = 0
-        for batch in _progress(batches, show, "writing", valid):
-            n = batch.table.num_rows
-            status = fates.reason.slice(start, n)
-            kept_mask = pc.equal(status, "kept")
-            kept_w.write(batch.source_index, batch.table.filter(kept_mask))
-            src = sources[batch.source_index]
-            kept_count = pc.sum(pc.cast(kept_mask, pa.int64())).as_py() or 0
-            src.kept += kept_count
-            cluster_id = fates.cluster_id.slice(start, n)
-            if kept_count < n:
-                meta = {
-                    "record_id": batch.ids,
-                    "source_file": pa.repeat(pa.scalar(batch.source), n),
-                    "source_row": batch.rows,
-                    "reason": status,
-                    "cluster_id": cluster_id,
-                    "kept_id": fates.kept_id.slice(start, n),
-                    "similarity": fates.similarity.slice(start, n),
-                    **{name: col.slice(start, n) for name, col in fates.extra.items()},
-                }
-                removed = batch.table
-                for name, column in meta.items():
-                    removed = removed.append_column(
-                        meta_name(name, batch.table.column_names), column
-                    )
-                removed_mask = pc.invert(kept_mask)
-                removed_w.write(batch.source_index, removed.filter(removed_mask))
-                for item in pc.value_counts(status.filter(removed_mask)).to_pylist():
-                    src.removed[item["values"]] = (
-                        src.removed.get(item["values"], 0) + item["counts"]
-                    )
-            cluster_tables.append(
-                pa.table(
-                    {
-                        "record_id": batch.ids,
+        # Each output's rows are filtered and written in a thread of its own (Arrow
+        # releases the GIL), in batch order, so the files are the same bytes.
+        with _Lanes(2 if cfg.threads != 1 else 0) as lanes:
+            for batch in _progress(batches, show, "writing", valid):
+                n = batch.table.num_rows
+                # The ids pass 1 kept (a re-read batch's own are the same values).
+                batch_ids = ids.slice(start, n)
+                status = fates.reason.slice(start, n)
+                kept_mask = pc.equal(status, "kept")
+                lanes.submit(0, _write_rows, kept_w, batch.source_index, [batch.table, kept_mask])
+                src = sources[batch.source_index]
+                kept_count = pc.sum(pc.cast(kept_mask, pa.int64())).as_py() or 0
+                src.kept += kept_count
+                cluster_id = fates.cluster_id.slice(start, n)
+                if kept_count < n:
+                    meta = {
+                        "record_id": batch_ids,
                         "source_file": pa.repeat(pa.scalar(batch.source), n),
                         "source_row": batch.rows,
-                        "status": status,
+                        "reason": status,
                         "cluster_id": cluster_id,
+                        "kept_id": fates.kept_ids(ids, start, n),
+                        "similarity": fates.similarity.slice(start, n),
+                        **{name: col.slice(start, n) for name, col in fates.extra.items()},
                     }
-                )
-            )
-            start += n
-        kept_w.close()
-        removed_w.close()
+                    removed_rows = batch.table
+                    for name, column in meta.items():
+                        removed_rows = removed_rows.append_column(
+                            meta_name(name, batch.table.column_names), column
+                        )
+                    removed_mask = pc.invert(kept_mask)
+                    lanes.submit(
+                        1, _write_rows, removed_w, batch.source_index, [removed_rows, removed_mask]
+                    )
+                    del removed_rows
+                    for item in pc.value_counts(status.filter(removed_mask)).to_pylist():
+                        src.removed[item["values"]] = (
+                            src.removed.get(item["values"], 0) + item["counts"]
+                        )
+                cluster_parts.append((batch.source, batch_ids, batch.rows, status, cluster_id))
+                start += n
+                del batch  # the lanes hold what they still need
+            lanes.submit(0, kept_w.close)
+            lanes.submit(1, removed_w.close)
         if start != valid:
             raise RuntimeError(
                 f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run"
             )
 
         clusters = (
-            pa.concat_tables(cluster_tables)
-            if cluster_tables
+            pa.concat_tables(
+                [
+                    pa.table(
+                        {
+                            "record_id": part_ids,
+                            "source_file": pa.repeat(pa.scalar(source), len(part_ids)),
+                            "source_row": part_rows,
+                            "status": status,
+                            "cluster_id": cluster_id,
+                        }
+                    )
+                    for source, part_ids, part_rows, status, cluster_id in cluster_parts
+                ]
+            )
+            if cluster_parts
             else pa.table({"record_id": pa.array([], pa.string())})
         )
+        del cluster_parts
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = build_stats(cfg, sources, steps, skipped)
@@ -421,7 +442,7 @@ def build_stats(
     }
 
 
-def _progress(batches: Iterator[Batch], show: bool, desc: str, total: int | None) -> Any:
+def _progress(batches: Iterator[Any], show: bool, desc: str, total: int | None) -> Any:
     """Batches, with a bar counting rows (the total once pass 1 knows it)."""
     if not show:
         yield from batches
@@ -430,5 +451,101 @@ def _progress(batches: Iterator[Batch], show: bool, desc: str, total: int | None
 
     with Bar(total=total, desc=desc, unit="rows") as bar:
         for batch in batches:
+            rows = batch.input_rows if total is None else batch.table.num_rows
             yield batch
-            bar.update(batch.input_rows if total is None else batch.table.num_rows)
+            del batch  # not held while the next one is read
+            bar.update(rows)
+
+
+class _Held(NamedTuple):
+    """What pass 2 needs of a batch: not its keys (as large as its text) nor its
+    ids (pass 1 kept them)."""
+
+    source: str
+    source_index: int
+    table: pa.Table
+    rows: pa.Array
+
+    @classmethod
+    def of(cls, batch: Batch) -> _Held:
+        return cls(batch.source, batch.source_index, batch.table, batch.rows)
+
+
+def _input_bytes(paths: Sequence[Path]) -> int:
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):  # reading it will say what is wrong
+            total += path.stat().st_size
+    return total
+
+
+def _drain(items: list[_Held]) -> Iterator[_Held]:
+    """The items in order, each let go of once the next is asked for."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
+def _reread(batches: Iterator[Batch]) -> Iterator[_Held]:
+    """Pass 2 reading the inputs again: no batch is held while the next is read."""
+    for batch in batches:
+        if batch.table.num_rows:
+            held = _Held.of(batch)
+            del batch
+            yield held
+            del held
+
+
+def _write_rows(writer: ShardWriter, source_index: int, parts: list[Any]) -> None:
+    """Write the rows of ``parts`` = [table, mask]: the list is emptied, so the
+    whole table is let go of once filtered, while the rows are compressed."""
+    table, mask = parts
+    parts.clear()
+    rows = table.filter(mask)
+    del table, mask
+    writer.write(source_index, rows)
+
+
+class _Lanes:
+    """``lanes`` worker threads, each running the calls submitted to it in order
+    (0: every call runs at once, in the caller's thread). A lane holds at most
+    one call waiting, so pass 2 keeps at most a few batches alive.
+    Leaving the ``with`` block waits for every call; the first error is raised
+    there (or at the next ``submit``), after the other calls have stopped."""
+
+    _DEPTH = 1
+
+    def __init__(self, lanes: int) -> None:
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pools = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="curagate-write")
+            for _ in range(lanes)
+        ]
+        self._pending: list[deque[Future[Any]]] = [deque() for _ in range(lanes)]
+
+    def submit(self, lane: int, fn: Any, *args: Any) -> None:
+        if not self._pools:
+            fn(*args)
+            return
+        pending = self._pending[lane]
+        while len(pending) >= self._DEPTH:
+            pending.popleft().result()
+        pending.append(self._pools[lane].submit(fn, *args))
+
+    def __enter__(self) -> _Lanes:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        error: BaseException | None = None
+        for pool, pending in zip(self._pools, self._pending, strict=True):
+            if exc_type is not None:
+                for future in pending:
+                    future.cancel()
+            pool.shutdown(wait=True)
+            for future in pending:
+                if not future.cancelled() and future.exception() is not None and error is None:
+                    error = future.exception()
+        if error is not None and exc_type is None:
+            raise error

@@ -59,11 +59,28 @@ def audit(
     merges the per-file statistics; the outputs are the same bytes.
     """
     from curagate.audit.config import AuditConfig, load_config
-    from curagate.audit.engine import run_audit
-    from curagate.audit.report import write_outputs
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
-    result = run_audit(data, cfg, collect_table=gx, executor=executor, ray_address=ray_address)
+    reading = None
+    if executor is None:
+        # The first batches are parsed (natively, the GIL released) while the engine
+        # and polars are imported.
+        from curagate.audit.prefetch import read_ahead
+        from curagate.io import expand_inputs
+
+        paths = expand_inputs(list(data))
+        if paths:
+            reading = read_ahead(paths, cfg)
+    try:
+        from curagate.audit.engine import run_audit
+        from curagate.audit.report import write_outputs
+    except BaseException:
+        if reading is not None:
+            reading.close()
+        raise
+    result = run_audit(
+        data, cfg, collect_table=gx, executor=executor, ray_address=ray_address, reading=reading
+    )
     out_dir = Path(out)
     write_outputs(result, out_dir)
     if gx:

@@ -29,6 +29,7 @@ from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
 from curagate.audit.pii import redact, scan
+from curagate.audit.prefetch import ReadAhead, read_ahead
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.rules.formats import StructuredOutputs
@@ -167,6 +168,7 @@ def run_audit(
     shards: int | None = None,
     executor: str | Executor | None = None,
     ray_address: str | None = None,
+    reading: ReadAhead[Batch] | None = None,
 ) -> AuditResult:
     """Audit the records in ``data`` (files, directories, globs).
 
@@ -175,10 +177,21 @@ def run_audit(
     (``local``, ``ray`` or an :class:`~curagate.executors.Executor`) every
     group (default: one per file) is a task and the driver merges their
     partial aggregates; the report is the same bytes either way.
+
+    ``reading``: the batches of ``data`` already being read (from
+    :func:`~curagate.audit.prefetch.read_ahead`; one shard, no executor).
     """
     from curagate.io import expand_inputs
 
     paths = expand_inputs(list(data))
+    if reading is not None:
+        if executor is not None or (shards or 1) != 1:
+            reading.close()
+            raise ValueError("run_audit: reading ahead is for one shard without an executor")
+        with reading:
+            ctx = audit_context(cfg, collect_table=collect_table)
+            part = audit_shard(ctx, _rows_bar(reading))
+        return finish(part, cfg, paths)
     if executor is None:
         ctx = audit_context(cfg, collect_table=collect_table)
         local = [audit_paths(ctx, group) for group in shard_paths(paths, shards or 1)]
@@ -256,20 +269,12 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
 
 
 def audit_paths(ctx: AuditContext, paths: Sequence[str | Path], **read: Any) -> AuditPartial:
-    """The partial aggregate of one shard: the records of ``paths``, in order."""
-    from curagate.io import read_batches
-
-    cfg = ctx.cfg
+    """The partial aggregate of one shard: the records of ``paths``, in order (the next
+    batch is read while one is audited)."""
     if not paths:
         return audit_shard(ctx, [])
-    batches = read_batches(
-        paths,
-        format=cfg.format,
-        text_field=cfg.text_field,
-        preference_key=cfg.preference_key,
-        **read,
-    )
-    return audit_shard(ctx, _rows_bar(batches))
+    with read_ahead(paths, ctx.cfg, **read) as batches:
+        return audit_shard(ctx, _rows_bar(batches))
 
 
 def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) -> AuditResult:

@@ -438,27 +438,54 @@ def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator
             yield iter(())
             return
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        chunks = _mapped_chunks(mapped, batch_rows)
+        pieces = _MappedChunks(mapped, batch_rows)
         try:
-            yield chunks
+            yield pieces
         finally:
-            chunks.close()  # releases its view of the map
+            pieces.close()  # releases its view of the map
             with contextlib.suppress(BufferError):  # a caller may still hold a chunk
                 mapped.close()
 
 
-def _mapped_chunks(data: mmap.mmap, batch_rows: int) -> Generator[_Chunk, None, None]:
-    """Line chunks of a mapped file, cut natively (``memchr``)."""
-    size = len(data)
-    view = memoryview(data)
-    start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
-    try:
-        while start < size:
-            end = jsonl_chunk_end(view, start, batch_rows, _MAX_CHUNK_BYTES)
-            yield view[start:end]
-            start = end
-    finally:
-        view.release()
+class _MappedChunks:
+    """Line chunks of a mapped file, cut natively (``memchr``).
+
+    The pages of the chunks handed out are unmapped from the process when the
+    next chunk is asked for, or earlier by :meth:`release_read` (once a chunk
+    is parsed), so the map adds at most about one chunk to RSS instead of the
+    whole file. ``MADV_DONTNEED`` on a read-only file map only unmaps: the bytes
+    stay in the page cache, and a later read of a released chunk (a view still
+    held) maps them back, unchanged."""
+
+    def __init__(self, data: mmap.mmap, batch_rows: int) -> None:
+        self._data = data
+        self._view = memoryview(data)
+        self._batch_rows = batch_rows
+        self._start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
+        self._released = 0  # page-aligned: the pages before it are released
+
+    def __iter__(self) -> _MappedChunks:
+        return self
+
+    def __next__(self) -> _Chunk:
+        self.release_read()
+        if self._start >= len(self._data):
+            raise StopIteration
+        end = jsonl_chunk_end(self._view, self._start, self._batch_rows, _MAX_CHUNK_BYTES)
+        chunk = self._view[self._start : end]
+        self._start = end
+        return chunk
+
+    def release_read(self) -> None:
+        """Unmap the pages that lie wholly inside the chunks handed out so far."""
+        stop = self._start - self._start % mmap.PAGESIZE
+        if stop > self._released and hasattr(mmap, "MADV_DONTNEED"):
+            with contextlib.suppress(OSError, ValueError):
+                self._data.madvise(mmap.MADV_DONTNEED, self._released, stop - self._released)
+            self._released = stop
+
+    def close(self) -> None:
+        self._view.release()
 
 
 def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk, None, None]:
@@ -539,8 +566,11 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 return
             batch = _jsonl_chunk(chunk, state, options)
             del chunk
+            if isinstance(chunks, _MappedChunks):
+                chunks.release_read()  # parsed: its bytes are in the batch now
             if batch is not None:
                 yield batch
+                del batch  # not held while the next chunk is parsed
         yield from _flush_pending(state, options)
 
 

@@ -60,7 +60,9 @@ class DuplicatesStep(BaseStep):
         return Fates(
             reason=pc.replace_with_mask(fates.reason, seen, names),
             cluster_id=pc.replace_with_mask(fates.cluster_id, seen, survivors),
-            kept_id=pc.replace_with_mask(fates.kept_id, seen, pc.take(ids, survivors)),
+            kept_id=None
+            if fates.kept_id is None
+            else pc.replace_with_mask(fates.kept_id, seen, pc.take(ids, survivors)),
             similarity=pc.replace_with_mask(fates.similarity, seen, outcome.similarity),
             extra=fates.extra,
         )

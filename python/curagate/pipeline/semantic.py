@@ -90,7 +90,7 @@ class SemanticStep(BaseStep):
                 fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone))
             ),
             cluster_id=cluster_id,
-            kept_id=pc.take(ids, cluster_id),
+            kept_id=None,  # the id at cluster_id
             similarity=pc.replace_with_mask(
                 fates.similarity, is_gone, pa.array(result.similarity[~result.keep], pa.float32())
             ),

@@ -50,7 +50,10 @@ class Fates:
 
     reason: pa.Array  # "kept" or the reason it was removed ("exact", "leakage", ...)
     cluster_id: pa.Array  # int64: read-order index of the record kept for it (null: none)
-    kept_id: pa.Array  # id of the record kept in this one's place
+    # id of the record kept in this one's place; None: the id at cluster_id, which
+    # is what every built-in step sets (computed per batch as removed/ is written,
+    # not held for every record: :meth:`kept_ids`).
+    kept_id: pa.Array | None
     similarity: pa.Array  # float32, to that record
     # Extra columns of removed/ (name -> array), in step order: e.g. leakage's
     # leaked_reference_id and leak_method.
@@ -62,7 +65,7 @@ class Fates:
         return cls(
             reason=pa.repeat(pa.scalar("kept"), n),
             cluster_id=pa.array(range(n), pa.int64()),
-            kept_id=ids,
+            kept_id=None,
             similarity=pa.repeat(pa.scalar(1.0, pa.float32()), n),
         )
 
@@ -74,9 +77,17 @@ class Fates:
             self,
             reason=pc.replace_with_mask(self.reason, mask, pa.repeat(pa.scalar(reason), n)),
             cluster_id=pc.if_else(none, self.cluster_id, pa.nulls(n, pa.int64())),
-            kept_id=pc.if_else(none, self.kept_id, pa.nulls(n, pa.string())),
+            kept_id=None
+            if self.kept_id is None
+            else pc.if_else(none, self.kept_id, pa.nulls(n, pa.string())),
             similarity=pc.if_else(none, self.similarity, pa.nulls(n, pa.float32())),
         )
+
+    def kept_ids(self, ids: pa.Array, start: int, n: int) -> pa.Array:
+        """``kept_id`` of records ``start .. start + n`` (``ids``: every record's)."""
+        if self.kept_id is not None:
+            return self.kept_id.slice(start, n)
+        return pc.take(ids, self.cluster_id.slice(start, n))
 
     def kept(self) -> pa.Array:
         return pc.equal(self.reason, "kept")

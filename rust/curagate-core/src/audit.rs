@@ -16,11 +16,9 @@ pub fn pii_candidate_families(texts: &[&str], filter: &PiiPrefilter) -> Vec<(u32
         .par_iter()
         .with_min_len(256)
         .enumerate()
-        .filter_map(|(i, t)| {
-            if !filter.may_match(t) {
-                return None;
-            }
-            Some((i as u32, filter.families(t)))
+        .filter_map(|(i, t)| match filter.families(t) {
+            0 => None,
+            bits => Some((i as u32, bits)),
         })
         .collect()
 }

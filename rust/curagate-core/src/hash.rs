@@ -1,14 +1,34 @@
 //! Hash functions: one 128-bit content hash for exact identity, and the
 //! shingle hashes that feed MinHash.
 
+use rayon::prelude::*;
 use sha1::{Digest, Sha1};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
+
+use crate::text::normalize::{normalize_into, AsciiTable, NormalizeOptions};
 
 /// 128-bit content hash (XXH3-128) of already-normalized text.
 /// 128 bits keep the birthday bound far beyond any corpus (2^64 records).
 #[inline]
 pub fn content_hash(bytes: &[u8]) -> u128 {
     xxh3_128(bytes)
+}
+
+/// [`content_hash`] of each text normalized with `opts`, in parallel: one
+/// reused buffer per worker and [`normalize_into`](crate::text::normalize::normalize_into),
+/// which runs ASCII stretches through the byte table even in texts with some
+/// non-ASCII characters and applies NFKC to the non-ASCII runs only. Equal to
+/// `content_hash(normalize(text, opts))` for every text (a test holds the two equal).
+pub fn normalized_content_hashes(texts: &[&str], opts: &NormalizeOptions) -> Vec<u128> {
+    let table = AsciiTable::new(opts);
+    texts
+        .par_iter()
+        .with_min_len(512)
+        .map_init(String::new, |buf, t| {
+            normalize_into(t, opts, &table, buf);
+            content_hash(buf.as_bytes())
+        })
+        .collect()
 }
 
 /// datasketch's `sha1_hash32`: the first 4 bytes of SHA-1, little endian.
@@ -197,6 +217,46 @@ mod tests {
     fn sha1_hash32_matches_datasketch_reference() {
         // python: struct.unpack('<I', hashlib.sha1(b'hello').digest()[:4])[0]
         assert_eq!(sha1_hash32(b"hello"), 0x1dc6_f4aa);
+    }
+
+    #[test]
+    fn column_hashes_equal_the_hash_of_each_normalized_text() {
+        use crate::text::normalize::normalize;
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "  Hello,   WORLD!\n\tIt's  me. ".into(),
+            "Ｈｅｌｌｏ ﬁne — Ünïcödé; 東京! cafe\u{301}".into(),
+            "ᾈ X ǅ".into(),
+            "!!! ... ???".into(),
+        ];
+        // Enough rows for several parallel pieces, ASCII and not, each different.
+        for i in 0..3000 {
+            let base = if i % 3 == 0 {
+                "Résumé,  NAÏVE"
+            } else {
+                "Plain,  TEXT"
+            };
+            texts.push(format!("{base} {i}\t— row"));
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        for bits in 0..16u8 {
+            let opts = NormalizeOptions {
+                nfkc: bits & 1 != 0,
+                lowercase: bits & 2 != 0,
+                strip_punctuation: bits & 4 != 0,
+                collapse_whitespace: bits & 8 != 0,
+            };
+            let expected: Vec<u128> = refs
+                .iter()
+                .map(|t| content_hash(normalize(t, &opts).as_bytes()))
+                .collect();
+            assert_eq!(
+                normalized_content_hashes(&refs, &opts),
+                expected,
+                "{opts:?}"
+            );
+        }
+        assert!(normalized_content_hashes(&[], &NormalizeOptions::default()).is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use curagate_core::dedup::lsh;
 use curagate_core::dedup::minhash::{MinHasher, Scheme};
-use curagate_core::hash::content_hash as core_hash;
+use curagate_core::hash::{content_hash as core_hash, normalized_content_hashes};
 use curagate_core::text::pii::PiiPrefilter;
 use curagate_core::text::{
     for_each_shingle, normalize as core_normalize, NormalizeOptions, ShingleKind,
@@ -88,12 +88,7 @@ fn hash_column<'py>(
     let column = TextColumn::from_py(texts, "texts")?;
     let opts = norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace);
     let bytes = crate::enter(py, None, || {
-        let texts = column.strs()?;
-        let hashes: Vec<u128> = texts
-            .par_iter()
-            .with_min_len(512)
-            .map(|t| core_hash(core_normalize(t, &opts).as_bytes()))
-            .collect();
+        let hashes = normalized_content_hashes(&column.strs()?, &opts);
         Ok(hashes
             .iter()
             .flat_map(|h| h.to_le_bytes())

@@ -24,8 +24,6 @@ pub mod union_find;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 
 use rayon::prelude::*;
@@ -143,7 +141,7 @@ pub struct Deduper {
     rows: usize,
     record_group: Vec<u32>,
     record_priority: Vec<f64>,
-    groups: HashMap<u128, u32, BuildHasherDefault<ContentHashHasher>>,
+    groups: GroupTable,
     group_empty: Vec<bool>,
     /// MinHash signatures (signature verification) or shingle-hash sets
     /// (exact verification), one record per group.
@@ -154,6 +152,8 @@ pub struct Deduper {
     /// Reused output buffers of the parallel sketching step.
     parts: Vec<Sketched>,
     finished: bool,
+    /// Records added before [`Deduper::finish`] released the per-record state.
+    finished_records: usize,
 }
 
 /// Records per sub-batch of [`Deduper::add`], and per parallel task.
@@ -204,25 +204,61 @@ impl Sketched {
     }
 }
 
-/// The group table's keys are already uniform 128-bit hashes: fold them
-/// instead of running SipHash over them again.
+/// Content hash -> group id (ids in order of first appearance). Open
+/// addressing over u32 slots, with the hashes in a Vec indexed by group id:
+/// ~20 bytes per group where a `HashMap<u128, u32>` takes 32 per bucket (its
+/// u128 keys are 16-aligned) at up to twice as many buckets, and twice that
+/// while it grows. The keys are uniform hashes already: their low bits index.
 #[derive(Default)]
-struct ContentHashHasher(u64);
+struct GroupTable {
+    /// Group id + 1 per slot (0: empty); a power-of-two length, at most half full.
+    slots: Vec<u32>,
+    hashes: Vec<u128>,
+}
 
-impl Hasher for ContentHashHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl GroupTable {
+    fn len(&self) -> usize {
+        self.hashes.len()
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    /// The group of `h`, a new one (the next id) when `h` is new.
+    fn find_or_insert(&mut self, h: u128) -> u32 {
+        if 2 * (self.hashes.len() + 1) > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = fold(h) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => {
+                    let g = self.hashes.len() as u32;
+                    self.hashes.push(h);
+                    self.slots[i] = g + 1;
+                    return g;
+                }
+                s if self.hashes[(s - 1) as usize] == h => return s - 1,
+                _ => i = (i + 1) & mask,
+            }
         }
     }
 
-    fn write_u128(&mut self, v: u128) {
-        self.0 = (v as u64) ^ ((v >> 64) as u64);
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(1 << 10);
+        let mask = size - 1;
+        let mut slots = vec![0u32; size];
+        for (g, &h) in self.hashes.iter().enumerate() {
+            let mut i = fold(h) as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = g as u32 + 1;
+        }
+        self.slots = slots;
     }
+}
+
+fn fold(h: u128) -> u64 {
+    (h as u64) ^ ((h >> 64) as u64)
 }
 
 impl Deduper {
@@ -270,7 +306,7 @@ impl Deduper {
             rows,
             record_group: Vec::new(),
             record_priority: Vec::new(),
-            groups: HashMap::default(),
+            groups: GroupTable::default(),
             table: AsciiTable::new(&cfg.normalize),
             parts: Vec::new(),
             group_empty: Vec::new(),
@@ -278,6 +314,7 @@ impl Deduper {
             band_store: BandStore::new(64, half),
             spill: SpillDir::new(cfg.spill_dir.clone()),
             finished: false,
+            finished_records: 0,
             cfg,
         })
     }
@@ -287,7 +324,7 @@ impl Deduper {
     }
 
     pub fn records(&self) -> usize {
-        self.record_group.len()
+        self.record_group.len().max(self.finished_records)
     }
 
     /// Add one batch of record keys with their survivor priorities.
@@ -336,7 +373,7 @@ impl Deduper {
             let mut data_start = 0;
             for (j, &h) in part.hashes.iter().enumerate() {
                 let next = self.groups.len() as u32;
-                let g = *self.groups.entry(h).or_insert(next);
+                let g = self.groups.find_or_insert(h);
                 let p = priorities[r];
                 r += 1;
                 self.record_group.push(g);
@@ -486,10 +523,12 @@ impl Deduper {
             return Err(Error::Finished);
         }
         self.finished = true;
-        // The sketching buffers are sized by the largest sub-batch seen; free them
-        // before the partitions are read back.
+        // The sketching buffers are sized by the largest sub-batch seen, and the
+        // exact-hash table is only needed while records arrive: free them before the
+        // partitions are read back.
         self.parts = Vec::new();
         let n_groups = self.groups.len();
+        self.groups = GroupTable::default();
         let mut uf = UnionFind::new(n_groups);
         let mut stats = DedupStats {
             records: self.record_group.len() as u64,
@@ -568,7 +607,22 @@ impl Deduper {
         }
         stats.near_clusters = sizes.iter().filter(|&&s| s > 1).count() as u64;
         out.stats = stats;
+        self.release();
         Ok(out)
+    }
+
+    /// Give back everything [`Deduper::finish`] no longer needs (the shingle sets
+    /// or signatures, spilled files included, and the per-record state): the caller
+    /// goes on writing its outputs with the deduper still alive.
+    fn release(&mut self) {
+        self.finished_records = self.record_group.len();
+        self.record_group = Vec::new();
+        self.record_priority = Vec::new();
+        self.group_empty = Vec::new();
+        let name = self.verify_data.name();
+        self.verify_data = WordStore::new(name, 0);
+        self.band_store = BandStore::new(1, 0);
+        self.spill = SpillDir::new(None);
     }
 
     fn similarity(&self, a: u32, b: u32, words_per_value: usize) -> f64 {

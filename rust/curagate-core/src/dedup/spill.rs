@@ -188,6 +188,10 @@ impl WordStore {
         self.offsets.len() - 1
     }
 
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -226,3 +226,29 @@ fn a_bucket_above_the_cap_is_linked_in_linear_pairs() {
     assert_eq!(pairs.len(), 2 * n as usize - 3);
     assert!(pairs.iter().all(|&(a, b)| a == 0 || b == a + 1));
 }
+
+#[test]
+fn group_table_numbers_hashes_in_order_of_first_appearance() {
+    let mut table = GroupTable::default();
+    let mut reference = std::collections::HashMap::new();
+    for i in 0..50_000u128 {
+        // Repeats, and hashes that collide in their low bits.
+        let h = ((i % 7_000) << 64) | ((i % 3_000) << 20);
+        let next = reference.len() as u32;
+        let want = *reference.entry(h).or_insert(next);
+        assert_eq!(table.find_or_insert(h), want);
+    }
+    assert_eq!(table.len(), reference.len());
+}
+
+#[test]
+fn finish_releases_the_per_record_state() {
+    let keys = [BASE, "another text with enough words to shingle"];
+    let mut d = Deduper::new(DedupConfig::default()).unwrap();
+    d.add(&keys, &[0.0; 2]).unwrap();
+    d.finish().unwrap();
+    assert_eq!(d.records(), 2);
+    assert_eq!(d.record_group.capacity(), 0);
+    assert!(d.verify_data.is_empty());
+    assert!(d.finish().is_err());
+}
