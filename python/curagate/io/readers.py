@@ -1162,16 +1162,29 @@ def _parquet_raw(table: pa.Table) -> Any:
 # --------------------------------------------------------------------------- common
 
 
+def _holds_empty_object(dtype: pa.DataType) -> bool:
+    """Whether a struct of no fields is ``dtype`` or inside it (iterative: types nest)."""
+    stack = [dtype]
+    while stack:
+        t = stack.pop()
+        if pa.types.is_struct(t) and t.num_fields == 0:
+            return True
+        stack.extend(t.field(i).type for i in range(t.num_fields))
+    return False
+
+
 def _without_empty_objects(table: pa.Table) -> pa.Table:
-    """``table`` with each column of objects without keys (``{}`` or null in every
-    row: a struct of no fields) as a column of nulls.
+    """``table`` with each column whose type holds objects without keys (``{}`` or
+    null in every row, at the top or inside lists and objects: a struct of no
+    fields) as a column of nulls.
 
     Parquet cannot store a struct without fields (``curate`` crashed writing one);
     ``{}`` holds no value, and where other rows of the chunk give the object keys
-    it is already read as those keys all null.
+    it is already read as those keys all null. The record's text fields are never
+    such a column: a format's fields are strings or message lists with keys.
     """
     for i, f in enumerate(table.schema):
-        if pa.types.is_struct(f.type) and f.type.num_fields == 0:
+        if _holds_empty_object(f.type):
             table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(table.num_rows))
     return table
 
