@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from curagate.config import CurateConfig
     from curagate.io.readers import Unreadable
     from curagate.pipeline.step import Step
+    from curagate.pipeline.write import ShardWriter
     from curagate.records import Batch, Quarantined
     from curagate.split import SplitResult
 else:

@@ -669,9 +669,11 @@ _MIN_BLOCK = 16 << 20
 
 
 def _read_options(max_length: int) -> pj.ReadOptions:
-    # Arrow needs every line inside one block; 16 MiB blocks keep it parallel.
+    # Arrow needs every line inside one block. Not threaded: with a column of one kind
+    # in a block and another in a later block, the threaded reader converted or refused
+    # by thread timing (nondeterministic batches); a chunk is one block but for 16 MiB+.
     # (The native flat path cuts its tables at the same blocks: keep them in step.)
-    return pj.ReadOptions(use_threads=True, block_size=max(_MIN_BLOCK, 2 * max_length + 2))
+    return pj.ReadOptions(use_threads=False, block_size=max(_MIN_BLOCK, 2 * max_length + 2))
 
 
 MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
@@ -1160,6 +1162,33 @@ def _parquet_raw(table: pa.Table) -> Any:
 # --------------------------------------------------------------------------- common
 
 
+def _holds_empty_object(dtype: pa.DataType) -> bool:
+    """Whether a struct of no fields is ``dtype`` or inside it (iterative: types nest)."""
+    stack = [dtype]
+    while stack:
+        t = stack.pop()
+        if pa.types.is_struct(t) and t.num_fields == 0:
+            return True
+        stack.extend(t.field(i).type for i in range(t.num_fields))
+    return False
+
+
+def _without_empty_objects(table: pa.Table) -> pa.Table:
+    """``table`` with each column whose type holds objects without keys (``{}`` or
+    null in every row, at the top or inside lists and objects: a struct of no
+    fields) as a column of nulls.
+
+    Parquet cannot store a struct without fields (``curate`` crashed writing one);
+    ``{}`` holds no value, and where other rows of the chunk give the object keys
+    it is already read as those keys all null. The record's text fields are never
+    such a column: a format's fields are strings or message lists with keys.
+    """
+    for i, f in enumerate(table.schema):
+        if _holds_empty_object(f.type):
+            table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(table.num_rows))
+    return table
+
+
 def _finish(
     table: pa.Table,
     rows: pa.Array,
@@ -1174,6 +1203,7 @@ def _finish(
 
     ``flat``: the native columns ``table`` was made from; string keys are
     then joined natively instead of by Arrow kernels over the table."""
+    table = _without_empty_objects(table)
     if state.format is None:
         if table.num_rows == 0:
             state.pending.extend(quarantined)
