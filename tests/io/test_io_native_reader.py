@@ -428,15 +428,39 @@ def preference_lines(draw: st.DrawFn) -> list[bytes]:
     return lines
 
 
+@st.composite
+def implicit_preference_lines(draw: st.DrawFn) -> list[bytes]:
+    """Preference pairs without a prompt: strings, or message lists, that share a
+    leading part (texts that differ inside a character or after a space) or not;
+    sometimes a null reply; ids as numbers."""
+    conversational = draw(st.booleans())
+    shared_texts = st.sampled_from(["", "Q: same ", "Q: same", "caf\u00e9", " ", "\x1f"])
+    lines = []
+    for i in range(draw(st.integers(1, 20))):
+        shared = draw(shared_texts)
+        if conversational:
+            opening = [{"role": "user", "content": shared}] if shared.strip() else []
+            chosen: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
+            rejected: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
+        else:
+            chosen, rejected = shared + draw(texts), shared + draw(texts)
+        if draw(st.integers(0, 9)) == 0:
+            rejected = None
+        record = {"id": i * 2**40, "chosen": chosen, "rejected": rejected}
+        lines.append(json.dumps(record, ensure_ascii=draw(st.booleans())).encode() + b"\n")
+    return lines
+
+
 @FUZZ
 @given(
-    lines=preference_lines(),
+    lines=preference_lines() | implicit_preference_lines(),
     key=st.sampled_from(["prompt", "prompt+responses"]),
     batch_rows=st.integers(1, 20),
 )
 def test_preference_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
 ) -> None:
+    # Explicit prompts, and implicit ones (the shared start of chosen and rejected).
     path = tmp_path_factory.mktemp("pref") / "pref.jsonl"
     path.write_bytes(b"".join(lines))
     monkeypatch = pytest.MonkeyPatch()
@@ -447,6 +471,8 @@ def test_preference_files_read_natively_give_the_general_paths_batches(
     finally:
         monkeypatch.undo()
     _assert_same_batches(native, general)
+    if not isinstance(native, str):
+        assert sum(b.input_rows for b in native) == len(lines)
 
 
 def test_conversational_preference_pairs_take_the_native_path(tmp_path: Path) -> None:
@@ -777,52 +803,6 @@ def test_each_number_and_boolean_quarantine_reason_on_the_native_path(
         with monkeypatch.context() as m:
             _no_general_path(m)
             assert [q.reason for q in all_quarantined(read_all([path], **options))] == reasons
-
-
-@st.composite
-def implicit_preference_lines(draw: st.DrawFn) -> list[bytes]:
-    """Preference pairs without a prompt: strings, or message lists, that share a
-    leading part (texts that differ inside a character or after a space) or not;
-    sometimes a null reply; ids as numbers."""
-    conversational = draw(st.booleans())
-    shared_texts = st.sampled_from(["", "Q: same ", "Q: same", "caf\u00e9", " ", "\x1f"])
-    lines = []
-    for i in range(draw(st.integers(1, 20))):
-        shared = draw(shared_texts)
-        if conversational:
-            opening = [{"role": "user", "content": shared}] if shared.strip() else []
-            chosen: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
-            rejected: Any = opening + draw(st.lists(turn, min_size=0, max_size=2))
-        else:
-            chosen, rejected = shared + draw(texts), shared + draw(texts)
-        if draw(st.integers(0, 9)) == 0:
-            rejected = None
-        record = {"id": i * 2**40, "chosen": chosen, "rejected": rejected}
-        lines.append(json.dumps(record, ensure_ascii=draw(st.booleans())).encode() + b"\n")
-    return lines
-
-
-@FUZZ
-@given(
-    lines=implicit_preference_lines(),
-    key=st.sampled_from(["prompt", "prompt+responses"]),
-    batch_rows=st.integers(1, 20),
-)
-def test_implicit_prompt_files_read_natively_give_the_general_paths_batches(
-    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
-) -> None:
-    path = tmp_path_factory.mktemp("implicit") / "pref.jsonl"
-    path.write_bytes(b"".join(lines))
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        native, general = _batches_both_ways(
-            path, monkeypatch, format="preference", preference_key=key, batch_rows=batch_rows
-        )
-    finally:
-        monkeypatch.undo()
-    _assert_same_batches(native, general)
-    if not isinstance(native, str):
-        assert sum(b.input_rows for b in native) == len(lines)
 
 
 def test_curating_implicit_preference_pairs_with_numbers_gives_the_same_bytes_at_any_thread_count(

@@ -36,6 +36,17 @@ impl NormalizeOptions {
         strip_punctuation: false,
         collapse_whitespace: false,
     };
+
+    /// Every one of the 16 option sets, for tests that must hold for each.
+    #[cfg(test)]
+    pub(crate) fn every_set() -> impl Iterator<Item = Self> {
+        (0..16u8).map(|bits| Self {
+            nfkc: bits & 1 != 0,
+            lowercase: bits & 2 != 0,
+            strip_punctuation: bits & 4 != 0,
+            collapse_whitespace: bits & 8 != 0,
+        })
+    }
 }
 
 /// Normalize `text` with `opts`. Borrows when nothing needs to change.
@@ -544,13 +555,7 @@ mod tests {
                     alphabet[(x % letters as u64) as usize]
                 })
                 .collect();
-            for bits in 0..16u8 {
-                let opts = NormalizeOptions {
-                    nfkc: bits & 1 != 0,
-                    lowercase: bits & 2 != 0,
-                    strip_punctuation: bits & 4 != 0,
-                    collapse_whitespace: bits & 8 != 0,
-                };
+            for opts in NormalizeOptions::every_set() {
                 let src: String = if opts.nfkc {
                     text.nfkc().collect()
                 } else {
@@ -604,13 +609,7 @@ mod tests {
                 }
                 text.push_str(piece);
             }
-            for bits in 0..16u8 {
-                let opts = NormalizeOptions {
-                    nfkc: bits & 1 != 0,
-                    lowercase: bits & 2 != 0,
-                    strip_punctuation: bits & 4 != 0,
-                    collapse_whitespace: bits & 8 != 0,
-                };
+            for opts in NormalizeOptions::every_set() {
                 let table = AsciiTable::new(&opts);
                 let src: String = if opts.nfkc {
                     text.nfkc().collect()
