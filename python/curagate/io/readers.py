@@ -639,7 +639,11 @@ def _layout(chunk: bytes | memoryview, *, flat: bool = False) -> _Lines:
     """Lines, records (non-blank lines), UTF-8 validity and (``flat``) the flat
     string columns of a chunk, in one native pass over its bytes."""
     bounds_buf, records_buf, max_length, utf8_ok, may_overflow, columns = jsonl_chunk(
-        chunk, safe_depth=_ARROW_SAFE_DEPTH, min_block_size=_MIN_BLOCK if flat else None
+        chunk,
+        safe_depth=_ARROW_SAFE_DEPTH,
+        # The native tables are cut where Arrow would cut its blocks (the Parquet
+        # bytes follow the cuts): one block per chunk, as _read_options gives Arrow.
+        min_block_size=max(_MIN_BLOCK, len(chunk) + 1) if flat else None,
     )
     bounds = pa.Array.from_buffers(
         pa.int64(), len(bounds_buf) // 8, [None, pa.py_buffer(bounds_buf)]
@@ -668,12 +672,15 @@ def _utf8_ok(chunk: bytes | memoryview) -> bool:
 _MIN_BLOCK = 16 << 20
 
 
-def _read_options(max_length: int) -> pj.ReadOptions:
-    # Arrow needs every line inside one block. Not threaded: with a column of one kind
-    # in a block and another in a later block, the threaded reader converted or refused
-    # by thread timing (nondeterministic batches); a chunk is one block but for 16 MiB+.
-    # (The native flat path cuts its tables at the same blocks: keep them in step.)
-    return pj.ReadOptions(use_threads=False, block_size=max(_MIN_BLOCK, 2 * max_length + 2))
+def _read_options(size: int, max_length: int) -> pj.ReadOptions:
+    # Arrow needs every line inside one block, and reads a chunk of ``size`` bytes as
+    # one block: across blocks, a column of one kind in a block and another in a later
+    # one was converted or refused by thread timing (threaded), or crashed Arrow
+    # (numbers, then booleans: a segfault in pyarrow 26). Within one block Arrow
+    # refuses the change of kind and the rows go the line-by-line way.
+    return pj.ReadOptions(
+        use_threads=False, block_size=max(_MIN_BLOCK, 2 * max_length + 2, size + 1)
+    )
 
 
 MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
@@ -733,7 +740,7 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     """
     try:
         table = pj.read_json(
-            pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(max_length)
+            pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(len(data), max_length)
         )
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise pa.ArrowInvalid(str(exc)) from exc
@@ -746,7 +753,7 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
         schema = pa.schema([(name, pa.string()) for name in as_dates])
         again = pj.read_json(
             pa.BufferReader(pa.py_buffer(data)),
-            read_options=_read_options(max_length),
+            read_options=_read_options(len(data), max_length),
             parse_options=pj.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="infer"
             ),
