@@ -269,6 +269,20 @@ def _batches_both_ways(
     return native, general
 
 
+def _lines_both_ways(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], **kwargs: Any
+) -> tuple[list[Batch] | str, list[Batch] | str]:
+    """:func:`_batches_both_ways` on a new file of ``lines`` (for hypothesis tests,
+    which cannot take the function-scoped ``monkeypatch`` fixture)."""
+    path = tmp_path_factory.mktemp("lines") / "lines.jsonl"
+    path.write_bytes(b"".join(lines))
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        return _batches_both_ways(path, monkeypatch, **kwargs)
+    finally:
+        monkeypatch.undo()
+
+
 def _assert_same_batches(native: list[Batch] | str, general: list[Batch] | str) -> None:
     if isinstance(native, str) or isinstance(general, str):
         assert native == general
@@ -324,15 +338,9 @@ def test_chat_records_give_the_table_arrow_gives_chunk_for_chunk(
 def test_chat_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
 ) -> None:
-    path = tmp_path_factory.mktemp("chat") / "chat.jsonl"
-    path.write_bytes(b"".join(lines))
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        native, general = _batches_both_ways(
-            path, monkeypatch, format="chat", batch_rows=batch_rows
-        )
-    finally:
-        monkeypatch.undo()
+    native, general = _lines_both_ways(
+        tmp_path_factory, lines, format="chat", batch_rows=batch_rows
+    )
     _assert_same_batches(native, general)
 
 
@@ -462,15 +470,9 @@ def test_preference_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
 ) -> None:
     # Explicit prompts, and implicit ones (the shared start of chosen and rejected).
-    path = tmp_path_factory.mktemp("pref") / "pref.jsonl"
-    path.write_bytes(b"".join(lines))
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        native, general = _batches_both_ways(
-            path, monkeypatch, format="preference", preference_key=key, batch_rows=batch_rows
-        )
-    finally:
-        monkeypatch.undo()
+    native, general = _lines_both_ways(
+        tmp_path_factory, lines, format="preference", preference_key=key, batch_rows=batch_rows
+    )
     _assert_same_batches(native, general)
     if not isinstance(native, str):
         assert sum(b.input_rows for b in native) == len(lines)
@@ -632,15 +634,9 @@ def test_number_and_boolean_records_give_the_table_arrow_gives_chunk_for_chunk(
 def test_number_and_boolean_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
 ) -> None:
-    path = tmp_path_factory.mktemp("scalars") / "scalars.jsonl"
-    path.write_bytes(b"".join(lines))
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        native, general = _batches_both_ways(
-            path, monkeypatch, format="text", batch_rows=batch_rows
-        )
-    finally:
-        monkeypatch.undo()
+    native, general = _lines_both_ways(
+        tmp_path_factory, lines, format="text", batch_rows=batch_rows
+    )
     _assert_same_batches(native, general)
     if not isinstance(native, str):  # conservation: every record kept or quarantined
         records = sum(1 for line in lines if line.strip())
