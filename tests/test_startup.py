@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -228,6 +229,80 @@ def test_data_commands_run_without_loading_pandas(tmp_path: Path, words: tuple[s
     loaded, done = _modules(_as_cli(*words), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "pyarrow" in loaded and "pandas" not in loaded
+
+
+def _curate_data(tmp_path: Path) -> list[str]:
+    """Inputs of several shapes with duplicates, bad rows and a leaked golden item;
+    the config runs every step that can run without the `embed` extra."""
+    rows: list[object] = [
+        {"prompt": f"question {i % 30} about topic {i % 7}", "completion": f"answer {i % 30}"}
+        for i in range(60)
+    ]
+    rows += [{"prompt": "What is the capital of France and why?", "completion": "Paris."}]
+    rows += [{"prompt": None, "completion": "c"}, {"completion": "no prompt"}]
+    chat = [
+        {
+            "messages": [
+                {"role": "user", "content": f"hi {i % 5}"},
+                {"role": "assistant", "content": "yo"},
+            ]
+        }
+        for i in range(20)
+    ]
+    for name, records in (("pc.jsonl", rows), ("chat.jsonl", chat)):
+        text = "".join(json.dumps(r) + "\n" for r in records) + "not json\n"
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    golden = {"prompt": "What is the capital of France and why?", "completion": "Paris."}
+    (tmp_path / "golden.jsonl").write_text(json.dumps(golden) + "\n", encoding="utf-8")
+    (tmp_path / "curate.yaml").write_text(
+        "keep: {policy: longest}\nfilters: [{length: {min_chars: 5}}]\n", encoding="utf-8"
+    )
+    return ["--config", "curate.yaml", "--decontaminate", "golden.jsonl", "--split"]
+
+
+@pytest.mark.parametrize("inputs", [("pc.jsonl",), ("chat.jsonl",)])
+def test_curate_cli_runs_without_numpy_and_writes_what_the_library_writes(
+    tmp_path: Path, inputs: tuple[str, ...]
+) -> None:
+    # The CLI settles pyarrow without numpy once the config says no step needs it;
+    # every output file is then the same bytes as a host program's run, numpy loaded.
+    cli, lib = tmp_path / "cli", tmp_path / "lib"  # the same files, read from two folders
+    cli.mkdir()
+    options = _curate_data(cli)
+    shutil.copytree(cli, lib)
+    loaded, done = _modules(_as_cli("curate", *inputs, "--out", "out", *options), cwd=cli)
+    assert done.returncode == 0, done.stderr
+    assert "pyarrow" in loaded and not loaded & {"numpy", "pandas"}, loaded & {"numpy", "pandas"}
+    loaded, done = _modules(
+        "import numpy\nfrom curagate.cli import main\n"
+        f"sys.exit(main({['curate', *inputs, '--out', 'out', *options]!r}))",
+        cwd=lib,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "numpy" in loaded
+    files = sorted(p.relative_to(cli / "out") for p in (cli / "out").rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(lib / "out") for p in (lib / "out").rglob("*") if p.is_file()
+    )
+    assert any(f.parts[0] == "splits" for f in files)
+    for f in files:
+        assert (cli / "out" / f).read_bytes() == (lib / "out" / f).read_bytes(), f
+    stats = json.loads((cli / "out" / "stats.json").read_text(encoding="utf-8"))
+    assert stats["totals"]["quarantined"] >= 1 and stats["totals"]["removed"]
+
+
+def test_curate_cli_with_the_semantic_step_keeps_numpy_for_it(tmp_path: Path) -> None:
+    # The semantic step hands embeddings to numpy: its run settles pandas only. (Without
+    # the `embed` extra's model the run stops with a usage error; numpy is loaded first.)
+    (tmp_path / "d.jsonl").write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
+    code = _as_cli("curate", "d.jsonl", "--out", "o", "--semantic", "--embed-model", "nowhere")
+    code = code.replace(
+        "sys.exit(main())",
+        "main()\nimport pyarrow as pa\nassert pa.array([1.5]).to_numpy().tolist() == [1.5]",
+    )
+    loaded, done = _modules(code, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "pandas" not in loaded
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas not installed")

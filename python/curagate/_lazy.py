@@ -122,3 +122,29 @@ def pyarrow_without_numpy() -> None:
         import pyarrow._compute  # noqa: F401  (pyarrow first)
     finally:
         sys.meta_path.remove(finder)
+
+
+_settle_when_known = False
+
+
+def settle_pyarrow_when_known() -> None:
+    """The process is the CLI running a command that learns only from its config
+    whether it converts Arrow data to numpy (``curate``: its semantic step and
+    staged executors do): :func:`settle_pyarrow` then settles pyarrow once the
+    command knows, before anything imports pyarrow."""
+    global _settle_when_known
+    _settle_when_known = True
+
+
+def settle_pyarrow(*, numpy: bool) -> None:
+    """Settle pyarrow's optional numpy and pandas as "not installed" (numpy only
+    when ``numpy`` is false) if :func:`settle_pyarrow_when_known` was called;
+    otherwise (a host program calling the library) do nothing."""
+    global _settle_when_known
+    if not _settle_when_known:
+        return
+    _settle_when_known = False
+    if not numpy:
+        pyarrow_without_numpy()
+    pyarrow_without_pandas()
+

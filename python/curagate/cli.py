@@ -125,6 +125,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 _PANDAS_FREE = frozenset({"audit", "check", "curate", "leakage", "split"})
 # Commands that never hand numpy arrays to pyarrow, nor take them from it.
 _NUMPY_FREE = frozenset({"check"})
+# Commands whose config says whether they do: they settle pyarrow themselves.
+_NUMPY_PER_CONFIG = frozenset({"curate"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,11 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The process is the CLI (console script or ``python -m curagate``), not a host
         # program calling main(argv): settle pyarrow's pandas probe as "absent", ~0.25 s
         # of CPU per run that these commands never use (audit --gx does: GX is pandas).
-        from curagate._lazy import pyarrow_without_numpy, pyarrow_without_pandas
+        from curagate import _lazy
 
-        if args.command in _NUMPY_FREE:
-            pyarrow_without_numpy()
-        pyarrow_without_pandas()
+        if args.command in _NUMPY_PER_CONFIG:
+            _lazy.settle_pyarrow_when_known()
+        else:
+            if args.command in _NUMPY_FREE:
+                _lazy.pyarrow_without_numpy()
+            _lazy.pyarrow_without_pandas()
     try:
         return int(args._run(args))
     except CuragateError as e:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from curagate._lazy import lazy_import
+from curagate._lazy import lazy_import, settle_pyarrow
 from curagate.errors import InputError
 
 # The config, the steps and the artifacts are pydantic models (the pipeline package
@@ -164,7 +164,11 @@ def curate(
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
     )
-    if executor not in (None, "local") or work_dir is not None or _any_url(inputs, out):
+    staged = executor not in (None, "local") or work_dir is not None or _any_url(inputs, out)
+    # The CLI's pyarrow runs without numpy (~0.1 s of import, and BLAS threads) unless a
+    # step hands Arrow data to numpy: the semantic step, the staged pipeline's stage files.
+    settle_pyarrow(numpy=staged or cfg.semantic.enabled)
+    if staged:
         from curagate.pipeline.distributed import run
 
         result: CurateResult = run(
@@ -213,32 +217,35 @@ def curate(
     held_bytes = 0
     id_chunks: list[pa.Array] = []
     valid = 0
-    for batch in _progress(read(), show, "reading", None):
-        src = sources[batch.source_index]
-        src.input_rows += batch.input_rows
-        src.quarantined += len(batch.quarantined)
-        quarantined.extend(batch.quarantined)
-        n = batch.table.num_rows
-        if n == 0:
-            continue
-        id_chunks.append(batch.ids)
-        alive = pa.repeat(pa.scalar(True), n)
-        rows = Rows(batch, batch.keys, keep_priorities(batch, cfg), alive)
-        for step in steps:
-            removed = step.scan(rows)
-            if removed is not None:
-                alive = pc.and_(alive, pc.invert(removed))
-                rows = Rows(batch, rows.keys, rows.priorities, alive)
-        valid += n
-        if held is not None:
-            held_bytes += batch.table.nbytes
-            if held_bytes > cfg.memory_budget:
-                held = None  # too big to hold: pass 2 re-reads the inputs
-            else:
-                held.append(_Held.of(batch))  # without its keys: pass 2 needs none
-        # Let go of the batch (its keys are as large as its text) before the next
-        # one is read, not after.
-        del batch, rows, alive
+    # Batch k+1 is parsed in a thread while the core sketches batch k (both release
+    # the GIL): one batch more alive, for a pass that uses both cores.
+    with _reading(read(), cfg.threads) as batches:
+        for batch in _progress(batches, show, "reading", None):
+            src = sources[batch.source_index]
+            src.input_rows += batch.input_rows
+            src.quarantined += len(batch.quarantined)
+            quarantined.extend(batch.quarantined)
+            n = batch.table.num_rows
+            if n == 0:
+                continue
+            id_chunks.append(batch.ids)
+            alive = pa.repeat(pa.scalar(True), n)
+            rows = Rows(batch, batch.keys, keep_priorities(batch, cfg), alive)
+            for step in steps:
+                removed = step.scan(rows)
+                if removed is not None:
+                    alive = pc.and_(alive, pc.invert(removed))
+                    rows = Rows(batch, rows.keys, rows.priorities, alive)
+            valid += n
+            if held is not None:
+                held_bytes += batch.table.nbytes
+                if held_bytes > cfg.memory_budget:
+                    held = None  # too big to hold: pass 2 re-reads the inputs
+                else:
+                    held.append(_Held.of(batch))  # without its keys: pass 2 needs none
+            # Let go of the batch (its keys are as large as its text) before the one
+            # after the next is read, not after.
+            del batch, rows, alive
 
     input_rows = sum(s.input_rows for s in sources)
     if input_rows == 0:
@@ -470,6 +477,17 @@ class _Held(NamedTuple):
     @classmethod
     def of(cls, batch: Batch) -> _Held:
         return cls(batch.source, batch.source_index, batch.table, batch.rows)
+
+
+def _reading(
+    batches: Iterator[Batch], threads: int | None
+) -> contextlib.AbstractContextManager[Iterator[Batch]]:
+    """``batches`` read one ahead in a thread, or in this one at ``--threads 1``."""
+    if threads == 1:
+        return contextlib.nullcontext(batches)
+    from curagate.io.ahead import ReadAhead
+
+    return ReadAhead(batches)
 
 
 def _input_bytes(paths: Sequence[Path]) -> int:

@@ -1,10 +1,7 @@
-"""Reading ahead (audit/prefetch.py): the same batches in the same order, errors where
-they happened, bounded, stoppable; the audit's reports do not depend on it."""
+"""Reading ahead in the audit (audit/prefetch.py): its reports do not depend on it."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,66 +10,9 @@ from audit_support import write_records
 from curagate.audit import audit
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import audit_context, finish, run_audit
-from curagate.audit.prefetch import ReadAhead, read_ahead
+from curagate.audit.prefetch import read_ahead
 from curagate.audit.shard import audit_shard
 from curagate.io import expand_inputs, read_batches
-
-
-def _counting(n: int, made: list[int], fail_at: int | None = None) -> Iterator[int]:
-    for i in range(n):
-        if i == fail_at:
-            raise KeyError(f"item {i}")
-        made.append(i)
-        yield i
-
-
-def test_items_come_in_order_and_end_once() -> None:
-    made: list[int] = []
-    with ReadAhead(_counting(50, made)) as items:
-        assert list(items) == list(range(50))
-        assert next(items, "end") == "end"
-
-
-def test_the_reader_stays_at_most_ahead_items_ahead() -> None:
-    made: list[int] = []
-    items = ReadAhead(_counting(20, made), ahead=2)
-    for used in range(20):
-        assert next(items) == used
-        # What the consumer holds, plus at most two read ahead.
-        assert len(made) <= used + 1 + 2
-    assert list(items) == []
-
-
-def test_an_error_is_raised_after_the_items_before_it() -> None:
-    made: list[int] = []
-    items = ReadAhead(_counting(10, made, fail_at=4))
-    assert [next(items) for _ in range(4)] == [0, 1, 2, 3]
-    with pytest.raises(KeyError, match="item 4"):
-        next(items)
-    assert next(items, "end") == "end"
-
-
-def test_closing_early_stops_the_thread_and_closes_the_source() -> None:
-    closed = threading.Event()
-
-    def source() -> Iterator[int]:
-        try:
-            yield from range(1000)
-        finally:
-            closed.set()
-
-    items = ReadAhead(source())
-    assert next(items) == 0
-    items.close()
-    assert closed.is_set()
-    assert not items._thread.is_alive()
-    assert next(items, "end") == "end"
-    items.close()  # twice is fine
-
-
-def test_ahead_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="ahead"):
-        ReadAhead(iter([1]), ahead=0)
 
 
 def _corpus(root: Path) -> list[Path]:

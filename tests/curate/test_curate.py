@@ -60,9 +60,12 @@ def test_example_corpus_has_real_near_duplicates_and_broken_rows(tmp_path: Path)
         assert q["file"].endswith(".jsonl") and q["line"] >= 1 and q["reason"]
 
 
-def test_same_input_and_config_give_byte_identical_outputs(tmp_path: Path) -> None:
-    curate([EXAMPLE], tmp_path / "a", threads=1)
-    curate([EXAMPLE], tmp_path / "b", threads=2)
+@pytest.mark.parametrize("batch_rows", [65536, 7])
+def test_same_input_and_config_give_byte_identical_outputs(tmp_path: Path, batch_rows: int) -> None:
+    # One thread reads in the caller's thread; more read one batch ahead (7 rows: many
+    # batches, with quarantined rows among them) and write in lanes.
+    curate([EXAMPLE], tmp_path / "a", threads=1, batch_rows=batch_rows)
+    curate([EXAMPLE], tmp_path / "b", threads=2, batch_rows=batch_rows)
     files_a = sorted(
         p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file()
     )

@@ -29,7 +29,7 @@ from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
 from curagate.audit.pii import redact, scan
-from curagate.audit.prefetch import ReadAhead, read_ahead
+from curagate.audit.prefetch import read_ahead
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.rules.formats import StructuredOutputs
@@ -37,6 +37,7 @@ from curagate.audit.rules.pii import SCAN_RULES
 from curagate.audit.shard import AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
 from curagate.findings import failed
+from curagate.io.ahead import ReadAhead
 from curagate.records import Batch
 
 SCHEMA_VERSION = 1

@@ -1310,7 +1310,13 @@ def _flat_keys(
         indices = [flat.names.index(n) for n in names]
         if any(flat.types[i] not in ("string", "messages") for i in indices):
             return None
-        keys = _string_array(pa.large_string(), flat.rows, *flat.join(indices, "\n"))
+        if len(indices) == 1 and flat.types[indices[0]] == "string" and len(flat.block_rows) == 1:
+            # The key is the text column: Arrow's cast widens the offsets and shares the
+            # text bytes (a copy of every text saved).
+            text = _string_array(pa.string(), flat.rows, *flat.column(0, indices[0]))
+            keys = pc.cast(text, pa.large_string())
+        else:
+            keys = _string_array(pa.large_string(), flat.rows, *flat.join(indices, "\n"))
     return keys if valid is None else pc.filter(keys, valid)
 
 
