@@ -155,9 +155,6 @@ def curate(
     from curagate.io.atomic import atomic_path
     from curagate.io.outputs import check_replaceable, refuse_overlap
     from curagate.io.readers import scan_inputs
-    from curagate.pipeline.build import build_steps
-    from curagate.pipeline.dedup import keep_priorities
-    from curagate.pipeline.step import Fates, Rows
     from curagate.pipeline.write import ShardWriter, meta_name, write_quarantine
 
     started = time.perf_counter()
@@ -202,13 +199,6 @@ def curate(
 
     sources = [SourceCounts(p.as_posix()) for p in paths]
     quarantined: list[Quarantined] = []
-    steps = build_steps(
-        cfg,
-        source=str(config)
-        if config is not None and not isinstance(config, CurateConfig)
-        else "options",
-    )
-
     # Pass 1: validate, key, and show every step each batch (a row one step
     # removes is not alive for the next).
     # Inputs larger than the budget are read twice from the start: holding their
@@ -218,9 +208,20 @@ def curate(
     id_chunks: list[pa.Array] = []
     valid = 0
     # Batch k+1 is parsed in a thread while the core sketches batch k (both release
-    # the GIL): one batch more alive, for a pass that uses both cores.
-    with _reading(read(), cfg.threads) as batches:
-        for batch in _progress(batches, show, "reading", None):
+    # the GIL): one batch more alive, for a pass that uses both cores. The first batch
+    # is parsed while the steps are imported and built.
+    with _reading(read(), cfg.threads) as reading:
+        from curagate.pipeline.build import build_steps
+        from curagate.pipeline.dedup import keep_priorities
+        from curagate.pipeline.step import Fates, Rows
+
+        steps = build_steps(
+            cfg,
+            source=str(config)
+            if config is not None and not isinstance(config, CurateConfig)
+            else "options",
+        )
+        for batch in _progress(reading, show, "reading", None):
             src = sources[batch.source_index]
             src.input_rows += batch.input_rows
             src.quarantined += len(batch.quarantined)
