@@ -291,6 +291,28 @@ def test_curate_cli_runs_without_numpy_and_writes_what_the_library_writes(
     assert stats["totals"]["quarantined"] >= 1 and stats["totals"]["removed"]
 
 
+def test_audit_cli_runs_without_numpy_and_writes_what_the_library_writes(tmp_path: Path) -> None:
+    cli, lib = tmp_path / "cli", tmp_path / "lib"
+    cli.mkdir()
+    _curate_data(cli)
+    (cli / "audit.yaml").write_text("sample: {n: 5}\nmax_row_refs: 4\n", encoding="utf-8")
+    shutil.copytree(cli, lib)
+    words = ["audit", "pc.jsonl", "chat.jsonl", "--config", "audit.yaml", "--out", "out"]
+    loaded, done = _modules(_as_cli(*words), cwd=cli)
+    assert "pyarrow" in loaded and not loaded & {"numpy", "pandas"}, loaded & {"numpy", "pandas"}
+    loaded, again = _modules(
+        f"import numpy\nfrom curagate.cli import main\nsys.exit(main({words!r}))", cwd=lib
+    )
+    assert "numpy" in loaded
+    assert (done.returncode, done.stdout) == (again.returncode, again.stdout), done.stderr
+    files = sorted(p.relative_to(cli / "out") for p in (cli / "out").rglob("*") if p.is_file())
+    assert files and files == sorted(
+        p.relative_to(lib / "out") for p in (lib / "out").rglob("*") if p.is_file()
+    )
+    for f in files:
+        assert (cli / "out" / f).read_bytes() == (lib / "out" / f).read_bytes(), f
+
+
 def test_curate_cli_with_the_semantic_step_keeps_numpy_for_it(tmp_path: Path) -> None:
     # The semantic step hands embeddings to numpy: its run settles pandas only. (Without
     # the `embed` extra's model the run stops with a usage error; numpy is loaded first.)

@@ -148,7 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in _NUMPY_PER_CONFIG:
             _lazy.settle_pyarrow_when_known()
         else:
-            if args.command in _NUMPY_FREE:
+            if args.command in _NUMPY_FREE or (
+                args.command == "audit" and getattr(args, "executor", None) is None
+            ):
+                # The audit's one-pass run; --gx (pandas) is not settled at all.
                 _lazy.pyarrow_without_numpy()
             _lazy.pyarrow_without_pandas()
     try:
