@@ -252,3 +252,52 @@ fn finish_releases_the_per_record_state() {
     assert!(d.verify_data.is_empty());
     assert!(d.finish().is_err());
 }
+
+#[test]
+fn candidate_pairs_by_key_buckets_equal_the_sorting_reference() {
+    // xorshift64*, fixed seed (no dev-dependency).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    for round in 0..300 {
+        let n_groups = 1 + next() % 3000;
+        let n_keys = 1 + next() % if round % 4 == 0 { 4 } else { 2000 };
+        // Keys: uniform, or adversarial (equal low bits, differing high bits).
+        let keys: Vec<u64> = (0..n_keys)
+            .map(|k| {
+                if round % 3 == 0 {
+                    (k << 40) | 5
+                } else {
+                    next()
+                }
+            })
+            .collect();
+        // Entries in group order (as the deduper pushes them), with repeated
+        // (key, group) entries and buckets past ALL_PAIRS_MAX.
+        let mut entries = Vec::new();
+        for g in 0..n_groups as u32 {
+            for _ in 0..1 + next() % 4 {
+                entries.push((keys[(next() % n_keys) as usize], g));
+            }
+        }
+        let want = super::candidate_pairs_by_sort(entries.clone());
+        assert_eq!(
+            super::candidate_pairs(entries.clone()),
+            want,
+            "round {round}"
+        );
+        // Any order: the reference path.
+        entries.reverse();
+        assert_eq!(super::candidate_pairs(entries), want);
+    }
+    assert!(super::candidate_pairs(vec![(1, 0)]).is_empty());
+    assert!(super::candidate_pairs(Vec::new()).is_empty());
+    assert_eq!(
+        super::candidate_pairs(vec![(1, 0), (1, 0), (1, 3)]),
+        [(0, 3)]
+    );
+}
