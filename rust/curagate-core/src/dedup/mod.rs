@@ -243,6 +243,22 @@ impl GroupTable {
         }
     }
 
+    /// Whether `h` has a group already (read-only: safe from many threads).
+    fn contains(&self, h: u128) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = fold(h) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                s if self.hashes[(s - 1) as usize] == h => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(1 << 10);
         let mask = size - 1;
@@ -364,7 +380,7 @@ impl Deduper {
             .for_each_init(Scratch::default, |scratch, (out, chunk)| {
                 out.clear();
                 for key in chunk {
-                    this.sketch_record(key, scratch, out);
+                    this.sketch_record(key, scratch, out, true);
                 }
             });
 
@@ -426,7 +442,7 @@ impl Deduper {
             .zip(keys.par_chunks(PAR_CHUNK))
             .for_each_init(Scratch::default, |scratch, (out, chunk)| {
                 for key in chunk {
-                    self.sketch_record(key, scratch, out);
+                    self.sketch_record(key, scratch, out, false);
                 }
             });
         let mut out = stages::SketchBatch::default();
@@ -443,7 +459,19 @@ impl Deduper {
     }
 
     /// Normalize, hash and (near dedup) sketch one record into `out`.
-    fn sketch_record(&self, key: &str, scratch: &mut Scratch, out: &mut Sketched) {
+    ///
+    /// With `skip_known`, a record whose content hash is already a group (an
+    /// exact copy of a record of an earlier sub-batch) is not sketched: the
+    /// sequential step would drop its sketch. It gets no data and zero band
+    /// keys, which nothing reads. The table is only read here (it changes
+    /// between sub-batches), so the outcome is the same at any thread count.
+    fn sketch_record(
+        &self,
+        key: &str,
+        scratch: &mut Scratch,
+        out: &mut Sketched,
+        skip_known: bool,
+    ) {
         let opts = &self.cfg.normalize;
         let Scratch {
             norm,
@@ -459,10 +487,17 @@ impl Deduper {
         unsafe { norm.as_mut_vec() }.extend_from_slice(&[0u8; 16]);
         let padded: &[u8] = norm.as_bytes();
         let text: &str = &norm[..len];
-        out.hashes.push(content_hash(text.as_bytes()));
+        let hash = content_hash(text.as_bytes());
+        out.hashes.push(hash);
         if !self.cfg.near {
             out.empty.push(true);
             out.data_end.push(out.data.len());
+            return;
+        }
+        if skip_known && self.groups.contains(hash) {
+            out.empty.push(true);
+            out.data_end.push(out.data.len());
+            out.keys.extend(std::iter::repeat_n(0, self.bands));
             return;
         }
         let exact = self.cfg.verify == Verify::Exact;
@@ -536,11 +571,27 @@ impl Deduper {
         };
         if self.cfg.near {
             self.verify_data.seal(&mut self.spill)?;
-            for p in 0..self.band_store.partitions() {
-                let entries = self.band_store.take_partition(p)?;
-                let candidates = candidate_pairs(entries);
-                stats.candidate_pairs += candidates.len() as u64;
-                self.verify_and_join(&candidates, &mut uf, &mut stats);
+            // The next partition's candidates are built while this one's are
+            // verified (two partitions in memory instead of one); verification
+            // stays in partition order, so the verdicts and counters do not move.
+            let parts = self.band_store.partitions();
+            let mut scratch = PairScratch::default();
+            let mut spare = Vec::new();
+            let mut current =
+                candidate_pairs_into(self.band_store.take_partition(0)?, &mut scratch, Vec::new());
+            for p in 0..parts {
+                let next = if p + 1 < parts {
+                    Some(self.band_store.take_partition(p + 1)?)
+                } else {
+                    None
+                };
+                stats.candidate_pairs += current.len() as u64;
+                let out = std::mem::take(&mut spare);
+                let (_, next) = rayon::join(
+                    || self.verify_and_join(&current, &mut uf, &mut stats),
+                    || next.map(|e| candidate_pairs_into(e, &mut scratch, out)),
+                );
+                spare = std::mem::replace(&mut current, next.unwrap_or_default());
             }
             stats.spilled_bytes = self.band_store.spilled_bytes + self.verify_data.spilled_bytes;
         }
@@ -732,43 +783,77 @@ const ALL_PAIRS_MAX: usize = 256;
 /// `a << bits | b`. Other inputs take [`candidate_pairs_by_sort`] (the
 /// reference: the tests check both agree).
 fn candidate_pairs(entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
+    candidate_pairs_into(entries, &mut PairScratch::default(), Vec::new())
+}
+
+/// Work buffers of [`candidate_pairs_into`], kept from one partition to the
+/// next: fresh ones cost page faults on zeroed pages each time.
+#[derive(Default)]
+struct PairScratch {
+    starts: Vec<u32>,
+    by_key: Vec<(u64, u32)>,
+    members: Vec<u32>,
+    packed: Vec<u64>,
+    tmp: Vec<u64>,
+}
+
+/// [`candidate_pairs`] into `out` (cleared first) with reused buffers.
+fn candidate_pairs_into(
+    entries: Vec<(u64, u32)>,
+    scratch: &mut PairScratch,
+    mut out: Vec<(u32, u32)>,
+) -> Vec<(u32, u32)> {
+    out.clear();
     if !entries.windows(2).all(|w| w[0].1 <= w[1].1) {
-        return candidate_pairs_by_sort(entries);
+        out.extend(candidate_pairs_by_sort(entries));
+        return out;
     }
     let n = entries.len();
     if n < 2 {
-        return Vec::new();
+        return out;
     }
+    let PairScratch {
+        starts,
+        by_key,
+        members,
+        packed,
+        tmp,
+    } = scratch;
     // Stable counting sort on the low key bits (~1 entry per bucket).
     let bits = (usize::BITS - (n - 1).leading_zeros()).min(24);
     let mask = (1u64 << bits) - 1;
-    let mut starts = vec![0u32; (1 << bits) + 1];
+    starts.clear();
+    starts.resize((1 << bits) + 1, 0);
     for &(key, _) in &entries {
         starts[(key & mask) as usize + 1] += 1;
     }
-    for k in 1..starts.len() {
-        starts[k] += starts[k - 1];
+    let mut sum = 0;
+    for s in starts.iter_mut() {
+        sum += *s;
+        *s = sum;
     }
-    let mut by_key = vec![(0u64, 0u32); n];
-    let mut next = starts.clone();
+    // starts[b] is now bucket b's start; filling the bucket moves it to
+    // the bucket's end.
+    by_key.clear();
+    by_key.resize(n, (0, 0));
     for &e in &entries {
-        let slot = &mut next[(e.0 & mask) as usize];
+        let slot = &mut starts[(e.0 & mask) as usize];
         by_key[*slot as usize] = e;
         *slot += 1;
     }
-    drop(next);
     drop(entries);
-    for w in starts.windows(2) {
-        let bucket = &mut by_key[w[0] as usize..w[1] as usize];
+    let mut begin = 0;
+    for &end in &starts[..1 << bits] {
+        let bucket = &mut by_key[begin as usize..end as usize];
         if bucket.len() > 1 {
             bucket.sort_by_key(|e| e.0); // stable: groups stay in order
         }
+        begin = end;
     }
-    drop(starts);
     let max_group = by_key.iter().map(|e| e.1).max().unwrap_or(0);
     let gbits = u32::BITS - max_group.leading_zeros();
-    let mut packed: Vec<u64> = Vec::new();
-    let mut members: Vec<u32> = Vec::new();
+    let pack = |a: u32, b: u32| ((a as u64) << gbits) | b as u64;
+    packed.clear();
     let mut start = 0;
     while start < n {
         let key = by_key[start].0;
@@ -782,7 +867,6 @@ fn candidate_pairs(entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
                 members.push(g);
             }
         }
-        let pack = |a: u32, b: u32| ((a as u64) << gbits) | b as u64;
         if members.len() <= ALL_PAIRS_MAX {
             for i in 0..members.len() {
                 for j in i + 1..members.len() {
@@ -799,20 +883,19 @@ fn candidate_pairs(entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
         }
         start = end;
     }
-    drop(by_key);
-    let mut tmp = Vec::new();
-    sets::radix_sort_u64(&mut packed, 2 * gbits, &mut tmp);
-    drop(tmp);
+    sets::radix_sort_u64(packed, 2 * gbits, tmp);
     packed.dedup();
     let low = if gbits == 0 {
         0
     } else {
         u64::MAX >> (64 - gbits)
     };
-    packed
-        .iter()
-        .map(|&p| ((p >> gbits) as u32, (p & low) as u32))
-        .collect()
+    out.extend(
+        packed
+            .iter()
+            .map(|&p| ((p >> gbits) as u32, (p & low) as u32)),
+    );
+    out
 }
 
 /// [`candidate_pairs`] by two comparison sorts: for entries in any order.

@@ -30,35 +30,40 @@ pub fn sorted_set_into(hashes: &[u64], scratch: &mut SetScratch, out: &mut Vec<u
         dedup_from(out, start);
         return;
     }
-    let tmp = &scratch.tmp;
-    out.reserve(n);
-    let mut last = tmp[0];
-    out.push(last);
-    for &v in &tmp[1..] {
-        if v != last {
-            out.push(v);
-            last = v;
+    let tmp = &mut scratch.tmp;
+    let mut w = 1;
+    for r in 1..n {
+        let v = tmp[r];
+        if v != tmp[w - 1] {
+            tmp[w] = v;
+            w += 1;
         }
     }
+    out.extend_from_slice(&tmp[..w]);
 }
 
 /// Sort the low 32 bits of `hashes` into `scratch.tmp`; false (nothing
 /// sorted) when a bucket is too full for the insertion sort to stay linear.
 fn bucket_sort(hashes: &[u64], scratch: &mut SetScratch) -> bool {
     let n = hashes.len();
-    let bits = usize::BITS - (n - 1).leading_zeros(); // ceil(log2 n), n >= 2
+    // ~2 buckets per value: fewer neighbours share a bucket, so the
+    // insertion sort's data-dependent branch is mostly predicted.
+    let bits = usize::BITS - (n - 1).leading_zeros() + 1; // ceil(log2 n) + 1
     let shift = 32 - bits;
     let buckets = 1usize << bits;
     let counts = &mut scratch.counts;
     counts.clear();
-    counts.resize(buckets + 1, 0);
+    counts.resize(buckets, 0);
     for &h in hashes {
-        counts[((h as u32) >> shift) as usize + 1] += 1;
+        counts[((h as u32) >> shift) as usize] += 1;
     }
-    let mut full = 0;
-    for k in 1..=buckets {
-        full = full.max(counts[k]);
-        counts[k] += counts[k - 1];
+    // Exclusive prefix sums (bucket starts), the running sum in a register.
+    let (mut full, mut sum) = (0, 0);
+    for c in counts.iter_mut() {
+        let k = *c;
+        full = full.max(k);
+        *c = sum;
+        sum += k;
     }
     if full > BUCKET_FULL {
         return false;

@@ -236,8 +236,11 @@ fn group_table_numbers_hashes_in_order_of_first_appearance() {
         let h = ((i % 7_000) << 64) | ((i % 3_000) << 20);
         let next = reference.len() as u32;
         let want = *reference.entry(h).or_insert(next);
+        assert_eq!(table.contains(h), want < next);
         assert_eq!(table.find_or_insert(h), want);
+        assert!(table.contains(h));
     }
+    assert!(!table.contains(u128::MAX));
     assert_eq!(table.len(), reference.len());
 }
 
@@ -300,4 +303,37 @@ fn candidate_pairs_by_key_buckets_equal_the_sorting_reference() {
         super::candidate_pairs(vec![(1, 0), (1, 0), (1, 3)]),
         [(0, 3)]
     );
+}
+
+#[test]
+fn exact_copies_of_earlier_batches_skip_sketching_with_the_same_outcome() {
+    // Near and exact copies spread so that exact copies arrive in later
+    // batches than their originals (their sketches are skipped there).
+    let near = near_copy();
+    let shouted = BASE.to_uppercase();
+    let keys: Vec<&str> = [
+        BASE,
+        near.as_str(),
+        "an unrelated text of its own here",
+        shouted.as_str(),
+    ]
+    .iter()
+    .cycle()
+    .take(40)
+    .copied()
+    .collect();
+    let priorities: Vec<f64> = (0..keys.len()).map(|i| (i % 7) as f64).collect();
+    let mut whole = Deduper::new(DedupConfig::default()).unwrap();
+    whole.add(&keys, &priorities).unwrap();
+    let whole = whole.finish().unwrap();
+    let mut one_by_one = Deduper::new(DedupConfig::default()).unwrap();
+    for (k, p) in keys.iter().zip(&priorities) {
+        one_by_one.add(&[k], &[*p]).unwrap();
+    }
+    let one_by_one = one_by_one.finish().unwrap();
+    assert_eq!(whole.status, one_by_one.status);
+    assert_eq!(whole.kept_index, one_by_one.kept_index);
+    assert_eq!(whole.similarity, one_by_one.similarity);
+    assert_eq!(whole.stats, one_by_one.stats);
+    assert!(whole.stats.exact_removed > 0 && whole.stats.near_removed > 0);
 }
