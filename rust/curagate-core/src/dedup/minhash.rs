@@ -324,40 +324,67 @@ fn sketch_affine32_portable(a: &[u32], b: &[u32], hashes: &[u64], out: &mut [u32
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn sketch_affine32_avx512(a: &[u32], b: &[u32], hashes: &[u64], out: &mut [u32]) {
-    use std::arch::x86_64::*;
     // Up to 8 blocks of 16 permutations at once: parameters and minima stay
-    // in 24 of the 32 zmm registers while the hashes stream through.
+    // in 24 of the 32 zmm registers while the hashes stream through. The
+    // blocks left after passes of 8 (80 permutations: 5) go in one pass too,
+    // so each hash is folded and broadcast once per pass.
     const LANES: usize = 16;
-    const BLOCKS: usize = 8;
     let mut done = 0;
-    while out.len() - done >= LANES * BLOCKS {
-        let (pa, pb, po) = (
-            a[done..].as_ptr(),
-            b[done..].as_ptr(),
-            out[done..].as_mut_ptr(),
-        );
-        // SAFETY: LANES * BLOCKS values are in bounds from `done` in all three.
+    while out.len() - done >= LANES {
+        let blocks = ((out.len() - done) / LANES).min(8);
+        let (a, b, o) = (&a[done..], &b[done..], &mut out[done..]);
+        // SAFETY: the CPU supports AVX-512F (this function's contract), and
+        // `blocks * LANES` values are in bounds in all three slices.
         unsafe {
-            let va: [__m512i; BLOCKS] =
-                std::array::from_fn(|k| _mm512_loadu_si512(pa.add(k * LANES).cast()));
-            let vb: [__m512i; BLOCKS] =
-                std::array::from_fn(|k| _mm512_loadu_si512(pb.add(k * LANES).cast()));
-            let mut acc: [__m512i; BLOCKS] =
-                std::array::from_fn(|k| _mm512_loadu_si512(po.add(k * LANES).cast()));
-            for &h in hashes {
-                let vh = _mm512_set1_epi32(fold32(h) as i32);
-                for k in 0..BLOCKS {
-                    let v = _mm512_add_epi32(_mm512_mullo_epi32(va[k], vh), vb[k]);
-                    acc[k] = _mm512_min_epu32(acc[k], v);
-                }
-            }
-            for (k, v) in acc.iter().enumerate() {
-                _mm512_storeu_si512(po.add(k * LANES).cast(), *v);
+            match blocks {
+                8 => blocks_avx512::<8>(a, b, hashes, o),
+                7 => blocks_avx512::<7>(a, b, hashes, o),
+                6 => blocks_avx512::<6>(a, b, hashes, o),
+                5 => blocks_avx512::<5>(a, b, hashes, o),
+                4 => blocks_avx512::<4>(a, b, hashes, o),
+                3 => blocks_avx512::<3>(a, b, hashes, o),
+                2 => blocks_avx512::<2>(a, b, hashes, o),
+                _ => blocks_avx512::<1>(a, b, hashes, o),
             }
         }
-        done += LANES * BLOCKS;
+        done += blocks * LANES;
     }
     sketch_affine32_portable(&a[done..], &b[done..], hashes, &mut out[done..]);
+}
+
+/// `BLOCKS` blocks of 16 permutations from the start of `a`, `b`, `out`
+/// (each at least `16 * BLOCKS` long).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn blocks_avx512<const BLOCKS: usize>(
+    a: &[u32],
+    b: &[u32],
+    hashes: &[u64],
+    out: &mut [u32],
+) {
+    use std::arch::x86_64::*;
+    const LANES: usize = 16;
+    assert!(a.len() >= LANES * BLOCKS && b.len() >= LANES * BLOCKS && out.len() >= LANES * BLOCKS);
+    let (pa, pb, po) = (a.as_ptr(), b.as_ptr(), out.as_mut_ptr());
+    // SAFETY: LANES * BLOCKS values are in bounds in all three (asserted).
+    unsafe {
+        let va: [__m512i; BLOCKS] =
+            std::array::from_fn(|k| _mm512_loadu_si512(pa.add(k * LANES).cast()));
+        let vb: [__m512i; BLOCKS] =
+            std::array::from_fn(|k| _mm512_loadu_si512(pb.add(k * LANES).cast()));
+        let mut acc: [__m512i; BLOCKS] =
+            std::array::from_fn(|k| _mm512_loadu_si512(po.add(k * LANES).cast()));
+        for &h in hashes {
+            let vh = _mm512_set1_epi32(fold32(h) as i32);
+            for k in 0..BLOCKS {
+                let v = _mm512_add_epi32(_mm512_mullo_epi32(va[k], vh), vb[k]);
+                acc[k] = _mm512_min_epu32(acc[k], v);
+            }
+        }
+        for (k, v) in acc.iter().enumerate() {
+            _mm512_storeu_si512(po.add(k * LANES).cast(), *v);
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -499,5 +526,16 @@ mod tests {
             min_affine32_portable(&wide.a32, &wide.b32, fold32(x), &mut plain);
         }
         assert_eq!(dispatched, plain);
+        // Every block count of the last pass (1..=8 blocks of 16, plus a remainder).
+        for n in [16, 32, 48, 64, 80, 96, 112, 130, 200, 250] {
+            let h = MinHasher::new(n, 5, Scheme::Fast).unwrap();
+            let mut dispatched = vec![u32::MAX; n];
+            sketch_affine32(&h.a32, &h.b32, &hashes, &mut dispatched);
+            let mut plain = vec![u32::MAX; n];
+            for &x in &hashes {
+                min_affine32_portable(&h.a32, &h.b32, fold32(x), &mut plain);
+            }
+            assert_eq!(dispatched, plain, "{n} permutations");
+        }
     }
 }

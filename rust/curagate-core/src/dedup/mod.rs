@@ -17,6 +17,7 @@
 pub mod lsh;
 pub mod minhash;
 mod mt19937;
+pub mod sets;
 pub mod spill;
 pub mod stages;
 pub mod union_find;
@@ -166,7 +167,7 @@ struct Scratch {
     norm: String,
     words: Vec<u64>,
     shingles: Vec<u64>,
-    set: Vec<u32>,
+    set: sets::SetScratch,
     sig: Vec<u32>,
 }
 
@@ -237,6 +238,22 @@ impl GroupTable {
                     return g;
                 }
                 s if self.hashes[(s - 1) as usize] == h => return s - 1,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Whether `h` has a group already (read-only: safe from many threads).
+    fn contains(&self, h: u128) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = fold(h) as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                s if self.hashes[(s - 1) as usize] == h => return true,
                 _ => i = (i + 1) & mask,
             }
         }
@@ -363,7 +380,7 @@ impl Deduper {
             .for_each_init(Scratch::default, |scratch, (out, chunk)| {
                 out.clear();
                 for key in chunk {
-                    this.sketch_record(key, scratch, out);
+                    this.sketch_record(key, scratch, out, true);
                 }
             });
 
@@ -425,7 +442,7 @@ impl Deduper {
             .zip(keys.par_chunks(PAR_CHUNK))
             .for_each_init(Scratch::default, |scratch, (out, chunk)| {
                 for key in chunk {
-                    self.sketch_record(key, scratch, out);
+                    self.sketch_record(key, scratch, out, false);
                 }
             });
         let mut out = stages::SketchBatch::default();
@@ -442,7 +459,19 @@ impl Deduper {
     }
 
     /// Normalize, hash and (near dedup) sketch one record into `out`.
-    fn sketch_record(&self, key: &str, scratch: &mut Scratch, out: &mut Sketched) {
+    ///
+    /// With `skip_known`, a record whose content hash is already a group (an
+    /// exact copy of a record of an earlier sub-batch) is not sketched: the
+    /// sequential step would drop its sketch. It gets no data and zero band
+    /// keys, which nothing reads. The table is only read here (it changes
+    /// between sub-batches), so the outcome is the same at any thread count.
+    fn sketch_record(
+        &self,
+        key: &str,
+        scratch: &mut Scratch,
+        out: &mut Sketched,
+        skip_known: bool,
+    ) {
         let opts = &self.cfg.normalize;
         let Scratch {
             norm,
@@ -458,10 +487,17 @@ impl Deduper {
         unsafe { norm.as_mut_vec() }.extend_from_slice(&[0u8; 16]);
         let padded: &[u8] = norm.as_bytes();
         let text: &str = &norm[..len];
-        out.hashes.push(content_hash(text.as_bytes()));
+        let hash = content_hash(text.as_bytes());
+        out.hashes.push(hash);
         if !self.cfg.near {
             out.empty.push(true);
             out.data_end.push(out.data.len());
+            return;
+        }
+        if skip_known && self.groups.contains(hash) {
+            out.empty.push(true);
+            out.data_end.push(out.data.len());
+            out.keys.extend(std::iter::repeat_n(0, self.bands));
             return;
         }
         let exact = self.cfg.verify == Verify::Exact;
@@ -487,11 +523,7 @@ impl Deduper {
                 ngram_hashes(words, n, shingles);
                 self.hasher.sketch_fast_hashes(shingles, sig);
                 if exact {
-                    set.clear();
-                    set.extend(shingles.iter().map(|&h| h as u32));
-                    set.sort_unstable();
-                    set.dedup();
-                    out.data.extend_from_slice(set);
+                    sets::sorted_set_into(shingles, set, &mut out.data);
                 }
                 shingles.len()
             }
@@ -539,11 +571,27 @@ impl Deduper {
         };
         if self.cfg.near {
             self.verify_data.seal(&mut self.spill)?;
-            for p in 0..self.band_store.partitions() {
-                let entries = self.band_store.take_partition(p)?;
-                let candidates = candidate_pairs(entries);
-                stats.candidate_pairs += candidates.len() as u64;
-                self.verify_and_join(&candidates, &mut uf, &mut stats);
+            // The next partition's candidates are built while this one's are
+            // verified (two partitions in memory instead of one); verification
+            // stays in partition order, so the verdicts and counters do not move.
+            let parts = self.band_store.partitions();
+            let mut scratch = PairScratch::default();
+            let mut spare = Vec::new();
+            let mut current =
+                candidate_pairs_into(self.band_store.take_partition(0)?, &mut scratch, Vec::new());
+            for p in 0..parts {
+                let next = if p + 1 < parts {
+                    Some(self.band_store.take_partition(p + 1)?)
+                } else {
+                    None
+                };
+                stats.candidate_pairs += current.len() as u64;
+                let out = std::mem::take(&mut spare);
+                let (_, next) = rayon::join(
+                    || self.verify_and_join(&current, &mut uf, &mut stats),
+                    || next.map(|e| candidate_pairs_into(e, &mut scratch, out)),
+                );
+                spare = std::mem::replace(&mut current, next.unwrap_or_default());
             }
             stats.spilled_bytes = self.band_store.spilled_bytes + self.verify_data.spilled_bytes;
         }
@@ -658,28 +706,39 @@ impl Deduper {
         let wpv = self.hasher.scheme().words_per_value();
         let threshold = self.cfg.threshold;
         for chunk in candidates.chunks(CHUNK) {
-            // Skip pairs already joined: an edge inside a component changes nothing.
-            let open: Vec<(u32, u32)> = chunk
-                .iter()
-                .copied()
-                .filter(|&(a, b)| uf.find(a) != uf.find(b))
-                .collect();
-            let verdicts: Vec<bool> = open
+            // Skip pairs already joined (an edge inside a component changes
+            // nothing): the roots are read without path compression, so the
+            // test runs in parallel with the verifications; the roots, hence
+            // the skipped pairs, are those of the chunk's start as before.
+            let joined = &*uf;
+            let verdicts: Vec<u8> = chunk
                 .par_iter()
-                .map(|&(a, b)| self.similar_enough(a, b, wpv, threshold))
+                .with_min_len(PAR_CHUNK)
+                .map(|&(a, b)| {
+                    if joined.root(a) == joined.root(b) {
+                        SKIPPED
+                    } else {
+                        self.similar_enough(a, b, wpv, threshold) as u8
+                    }
+                })
                 .collect();
             self.verify_data.relieve();
-            for (&(a, b), ok) in open.iter().zip(verdicts) {
-                if ok {
-                    stats.verified_pairs += 1;
-                    uf.union(a, b);
-                } else {
-                    stats.rejected_pairs += 1;
+            for (&(a, b), verdict) in chunk.iter().zip(verdicts) {
+                match verdict {
+                    SKIPPED => {}
+                    0 => stats.rejected_pairs += 1,
+                    _ => {
+                        stats.verified_pairs += 1;
+                        uf.union(a, b);
+                    }
                 }
             }
         }
     }
 }
+
+/// Verdict of a candidate pair whose groups were already joined.
+const SKIPPED: u8 = 2;
 
 /// Hash the words of `padded[..n]`, a normalized text whose words are
 /// separated by exactly one space, followed by at least 16 readable bytes.
@@ -714,7 +773,133 @@ fn hash_words_single_spaced(padded: &[u8], n: usize, seed: u64, out: &mut Vec<u6
 /// A bucket of 256 yields at most 32,640 pairs, most skipped as already joined.
 const ALL_PAIRS_MAX: usize = 256;
 
-fn candidate_pairs(mut entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
+/// Candidate pairs `(a, b)`, `a < b`, sorted and unique, of one partition's
+/// `(band key, group)` entries.
+///
+/// Entries pushed by the deduper come in group order; then grouping them by
+/// key needs no full sort: a stable counting pass on the key's low bits, a
+/// stable sort by key inside each (tiny) bucket, and the members of a key
+/// stay in group order. The pairs are sorted by an LSD radix sort of
+/// `a << bits | b`. Other inputs take [`candidate_pairs_by_sort`] (the
+/// reference: the tests check both agree).
+fn candidate_pairs(entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
+    candidate_pairs_into(entries, &mut PairScratch::default(), Vec::new())
+}
+
+/// Work buffers of [`candidate_pairs_into`], kept from one partition to the
+/// next: fresh ones cost page faults on zeroed pages each time.
+#[derive(Default)]
+struct PairScratch {
+    starts: Vec<u32>,
+    by_key: Vec<(u64, u32)>,
+    members: Vec<u32>,
+    packed: Vec<u64>,
+    tmp: Vec<u64>,
+}
+
+/// [`candidate_pairs`] into `out` (cleared first) with reused buffers.
+fn candidate_pairs_into(
+    entries: Vec<(u64, u32)>,
+    scratch: &mut PairScratch,
+    mut out: Vec<(u32, u32)>,
+) -> Vec<(u32, u32)> {
+    out.clear();
+    if !entries.windows(2).all(|w| w[0].1 <= w[1].1) {
+        out.extend(candidate_pairs_by_sort(entries));
+        return out;
+    }
+    let n = entries.len();
+    if n < 2 {
+        return out;
+    }
+    let PairScratch {
+        starts,
+        by_key,
+        members,
+        packed,
+        tmp,
+    } = scratch;
+    // Stable counting sort on the low key bits (~1 entry per bucket).
+    let bits = (usize::BITS - (n - 1).leading_zeros()).min(24);
+    let mask = (1u64 << bits) - 1;
+    starts.clear();
+    starts.resize((1 << bits) + 1, 0);
+    for &(key, _) in &entries {
+        starts[(key & mask) as usize + 1] += 1;
+    }
+    let mut sum = 0;
+    for s in starts.iter_mut() {
+        sum += *s;
+        *s = sum;
+    }
+    // starts[b] is now bucket b's start; filling the bucket moves it to
+    // the bucket's end.
+    by_key.clear();
+    by_key.resize(n, (0, 0));
+    for &e in &entries {
+        let slot = &mut starts[(e.0 & mask) as usize];
+        by_key[*slot as usize] = e;
+        *slot += 1;
+    }
+    drop(entries);
+    let mut begin = 0;
+    for &end in &starts[..1 << bits] {
+        let bucket = &mut by_key[begin as usize..end as usize];
+        if bucket.len() > 1 {
+            bucket.sort_by_key(|e| e.0); // stable: groups stay in order
+        }
+        begin = end;
+    }
+    let max_group = by_key.iter().map(|e| e.1).max().unwrap_or(0);
+    let gbits = u32::BITS - max_group.leading_zeros();
+    let pack = |a: u32, b: u32| ((a as u64) << gbits) | b as u64;
+    packed.clear();
+    let mut start = 0;
+    while start < n {
+        let key = by_key[start].0;
+        let mut end = start + 1;
+        while end < n && by_key[end].0 == key {
+            end += 1;
+        }
+        members.clear();
+        for &(_, g) in &by_key[start..end] {
+            if members.last() != Some(&g) {
+                members.push(g);
+            }
+        }
+        if members.len() <= ALL_PAIRS_MAX {
+            for i in 0..members.len() {
+                for j in i + 1..members.len() {
+                    packed.push(pack(members[i], members[j]));
+                }
+            }
+        } else {
+            for j in 1..members.len() {
+                packed.push(pack(members[0], members[j]));
+                if j > 1 {
+                    packed.push(pack(members[j - 1], members[j]));
+                }
+            }
+        }
+        start = end;
+    }
+    sets::radix_sort_u64(packed, 2 * gbits, tmp);
+    packed.dedup();
+    let low = if gbits == 0 {
+        0
+    } else {
+        u64::MAX >> (64 - gbits)
+    };
+    out.extend(
+        packed
+            .iter()
+            .map(|&p| ((p >> gbits) as u32, (p & low) as u32)),
+    );
+    out
+}
+
+/// [`candidate_pairs`] by two comparison sorts: for entries in any order.
+fn candidate_pairs_by_sort(mut entries: Vec<(u64, u32)>) -> Vec<(u32, u32)> {
     entries.par_sort_unstable();
     entries.dedup();
     let mut pairs = Vec::new();
@@ -761,35 +946,14 @@ fn to_set(mut hashes: Vec<u32>) -> Vec<u32> {
     hashes
 }
 
-fn jaccard_of(inter: usize, a: usize, b: usize) -> f64 {
-    inter as f64 / (a + b - inter) as f64
-}
-
-/// `exact_jaccard(a, b) >= threshold`, decided early: a pair is rejected as
-/// soon as even an intersection with every remaining element could not reach
-/// the threshold (the same formula, so the same verdicts).
+/// `exact_jaccard(a, b) >= threshold`, decided early: as soon as the
+/// intersection reaches the smallest size that passes, or can no longer
+/// reach it ([`sets::jaccard_at_least`]; the same verdicts).
 pub fn exact_jaccard_at_least(a: &[u32], b: &[u32], threshold: f64) -> bool {
     if a.is_empty() || b.is_empty() {
         return exact_jaccard(a, b) >= threshold;
     }
-    let (na, nb) = (a.len(), b.len());
-    if jaccard_of(na.min(nb), na, nb) < threshold {
-        return false;
-    }
-    let (mut i, mut j, mut inter) = (0, 0, 0usize);
-    let mut steps = 0u32;
-    while i < na && j < nb {
-        // Branch-free merge step: the comparisons are unpredictable.
-        let (x, y) = (a[i], b[j]);
-        inter += (x == y) as usize;
-        i += (x <= y) as usize;
-        j += (y <= x) as usize;
-        steps += 1;
-        if steps & 31 == 0 && jaccard_of(inter + (na - i).min(nb - j), na, nb) < threshold {
-            return false;
-        }
-    }
-    jaccard_of(inter, na, nb) >= threshold
+    sets::jaccard_at_least(a, b, threshold)
 }
 
 /// Exact Jaccard of two sorted, deduplicated sets.
@@ -797,17 +961,6 @@ pub fn exact_jaccard(a: &[u32], b: &[u32]) -> f64 {
     if a.is_empty() && b.is_empty() {
         return 1.0;
     }
-    let (mut i, mut j, mut inter) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                inter += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
+    let inter = sets::intersection_size(a, b);
     inter as f64 / (a.len() + b.len() - inter) as f64
 }

@@ -236,8 +236,11 @@ fn group_table_numbers_hashes_in_order_of_first_appearance() {
         let h = ((i % 7_000) << 64) | ((i % 3_000) << 20);
         let next = reference.len() as u32;
         let want = *reference.entry(h).or_insert(next);
+        assert_eq!(table.contains(h), want < next);
         assert_eq!(table.find_or_insert(h), want);
+        assert!(table.contains(h));
     }
+    assert!(!table.contains(u128::MAX));
     assert_eq!(table.len(), reference.len());
 }
 
@@ -251,4 +254,86 @@ fn finish_releases_the_per_record_state() {
     assert_eq!(d.record_group.capacity(), 0);
     assert!(d.verify_data.is_empty());
     assert!(d.finish().is_err());
+}
+
+#[test]
+fn candidate_pairs_by_key_buckets_equal_the_sorting_reference() {
+    // xorshift64*, fixed seed (no dev-dependency).
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    for round in 0..300 {
+        let n_groups = 1 + next() % 3000;
+        let n_keys = 1 + next() % if round % 4 == 0 { 4 } else { 2000 };
+        // Keys: uniform, or adversarial (equal low bits, differing high bits).
+        let keys: Vec<u64> = (0..n_keys)
+            .map(|k| {
+                if round % 3 == 0 {
+                    (k << 40) | 5
+                } else {
+                    next()
+                }
+            })
+            .collect();
+        // Entries in group order (as the deduper pushes them), with repeated
+        // (key, group) entries and buckets past ALL_PAIRS_MAX.
+        let mut entries = Vec::new();
+        for g in 0..n_groups as u32 {
+            for _ in 0..1 + next() % 4 {
+                entries.push((keys[(next() % n_keys) as usize], g));
+            }
+        }
+        let want = super::candidate_pairs_by_sort(entries.clone());
+        assert_eq!(
+            super::candidate_pairs(entries.clone()),
+            want,
+            "round {round}"
+        );
+        // Any order: the reference path.
+        entries.reverse();
+        assert_eq!(super::candidate_pairs(entries), want);
+    }
+    assert!(super::candidate_pairs(vec![(1, 0)]).is_empty());
+    assert!(super::candidate_pairs(Vec::new()).is_empty());
+    assert_eq!(
+        super::candidate_pairs(vec![(1, 0), (1, 0), (1, 3)]),
+        [(0, 3)]
+    );
+}
+
+#[test]
+fn exact_copies_of_earlier_batches_skip_sketching_with_the_same_outcome() {
+    // Near and exact copies spread so that exact copies arrive in later
+    // batches than their originals (their sketches are skipped there).
+    let near = near_copy();
+    let shouted = BASE.to_uppercase();
+    let keys: Vec<&str> = [
+        BASE,
+        near.as_str(),
+        "an unrelated text of its own here",
+        shouted.as_str(),
+    ]
+    .iter()
+    .cycle()
+    .take(40)
+    .copied()
+    .collect();
+    let priorities: Vec<f64> = (0..keys.len()).map(|i| (i % 7) as f64).collect();
+    let mut whole = Deduper::new(DedupConfig::default()).unwrap();
+    whole.add(&keys, &priorities).unwrap();
+    let whole = whole.finish().unwrap();
+    let mut one_by_one = Deduper::new(DedupConfig::default()).unwrap();
+    for (k, p) in keys.iter().zip(&priorities) {
+        one_by_one.add(&[k], &[*p]).unwrap();
+    }
+    let one_by_one = one_by_one.finish().unwrap();
+    assert_eq!(whole.status, one_by_one.status);
+    assert_eq!(whole.kept_index, one_by_one.kept_index);
+    assert_eq!(whole.similarity, one_by_one.similarity);
+    assert_eq!(whole.stats, one_by_one.stats);
+    assert!(whole.stats.exact_removed > 0 && whole.stats.near_removed > 0);
 }

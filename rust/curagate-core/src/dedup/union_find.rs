@@ -41,6 +41,15 @@ impl UnionFind {
         root
     }
 
+    /// The root of `x` without path compression: for readers in parallel.
+    pub fn root(&self, x: u32) -> u32 {
+        let mut root = x;
+        while self.parent[root as usize] != root {
+            root = self.parent[root as usize];
+        }
+        root
+    }
+
     /// Join the sets of `a` and `b`; returns false when already joined.
     pub fn union(&mut self, a: u32, b: u32) -> bool {
         let (ra, rb) = (self.find(a), self.find(b));
