@@ -43,6 +43,17 @@ else:
 STATS_SCHEMA_VERSION = 1
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
 
+# Opt-in phase timings for bench/curate_phases.py: with CURAGATE_PHASES=1 in the
+# environment at import, each run appends (phase, perf_counter, process_time) as
+# it leaves a phase; otherwise the hook is one bool test per phase.
+PHASES: list[tuple[str, float, float]] = []
+_PHASES_ON = os.environ.get("CURAGATE_PHASES") == "1"
+
+
+def _phase(name: str) -> None:
+    if _PHASES_ON:
+        PHASES.append((name, time.perf_counter(), time.process_time()))
+
 
 @dataclass
 class SourceCounts:
@@ -161,6 +172,7 @@ def curate(
     from curagate.pipeline.write import ShardWriter, meta_name, write_quarantine
 
     started = time.perf_counter()
+    _phase("start")
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
     )
@@ -247,12 +259,14 @@ def curate(
             f"{' ...' if len(sources) > 3 else ''}; check the paths (empty files contain no records)"
         )
 
+    _phase("pass1")
     ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
     del id_chunks  # combined: a copy
     fates = Fates.everyone_kept(ids)
     for step in steps:
         fates = step.finish(fates, ids)
 
+    _phase("dedup")
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
@@ -306,6 +320,7 @@ def curate(
                 del batch  # the lanes hold what they still need
             lanes.submit(0, kept_w.close)
             lanes.submit(1, removed_w.close)
+        _phase("lanes")
         if start != valid:
             raise RuntimeError(
                 f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run"
@@ -331,6 +346,7 @@ def curate(
         )
         del cluster_parts
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
+        _phase("clusters")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = build_stats(cfg, sources, steps, skipped)
         rows_written = {
@@ -339,7 +355,10 @@ def curate(
             tmp / "clusters.parquet": clusters.num_rows,
             tmp / "quarantine.jsonl": len(quarantined),
         }
+        _phase("stats")
         split_result = seal(steps, tmp, out_dir, stats, rows_written)
+        _phase("seal")
+    _phase("rename")
     runtime: dict[str, Any] = {}
     for step in steps:
         runtime.update(step.runtime())
