@@ -59,7 +59,7 @@ def run_once(python_path: str, corpus: Path, out: Path, threads: int | None) -> 
     prev = data["t0"]
     names = {"start": "imports"}
     times: dict[str, tuple[float, float]] = {}
-    for name, wall, cpu in data["phases"]:
+    for name, wall, cpu, _faults in data["phases"]:
         times[names.get(name, name)] = (wall - prev[0], cpu - prev[1])
         prev = (wall, cpu)
     start_pass2 = next(p for p in data["phases"] if p[0] == "dedup")

@@ -44,15 +44,19 @@ STATS_SCHEMA_VERSION = 1
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
 
 # Opt-in phase timings for bench/curate_phases.py: with CURAGATE_PHASES=1 in the
-# environment at import, each run appends (phase, perf_counter, process_time) as
-# it leaves a phase; otherwise the hook is one bool test per phase.
-PHASES: list[tuple[str, float, float]] = []
+# environment at import, each run appends (phase, perf_counter, process_time,
+# minor page faults so far) as it leaves a phase; otherwise the hook is one bool
+# test per phase.
+PHASES: list[tuple[str, float, float, int]] = []
 _PHASES_ON = os.environ.get("CURAGATE_PHASES") == "1"
 
 
 def _phase(name: str) -> None:
     if _PHASES_ON:
-        PHASES.append((name, time.perf_counter(), time.process_time()))
+        import resource
+
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        PHASES.append((name, time.perf_counter(), time.process_time(), faults))
 
 
 @dataclass
