@@ -173,7 +173,7 @@ def curate(
     from curagate.pipeline.build import build_steps
     from curagate.pipeline.dedup import keep_priorities
     from curagate.pipeline.step import Fates, Rows
-    from curagate.pipeline.write import ShardWriter, meta_name, write_quarantine
+    from curagate.pipeline.write import ShardWriter, meta_name, write_pool, write_quarantine
 
     started = time.perf_counter()
     _phase("start")
@@ -271,7 +271,8 @@ def curate(
         fates = step.finish(fates, ids)
 
     _phase("dedup")
-    with atomic_path(out_dir) as tmp:
+    # Pass 2 allocates from jemalloc, which reuses the pages it frees (write_pool).
+    with atomic_path(out_dir) as tmp, write_pool():
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
         # clusters.parquet's columns per batch; the table is built after the
