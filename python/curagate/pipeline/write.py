@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,12 +119,20 @@ def write_json(path: Path, data: Any) -> None:
     )
 
 
-def write_manifest(root: Path, row_counts: dict[Path, int]) -> dict[str, Any]:
-    """sha256 and rows of every file under ``root`` (paths relative, sorted)."""
+def write_manifest(
+    root: Path, row_counts: dict[Path, int], digests: Mapping[Path, str] | None = None
+) -> dict[str, Any]:
+    """sha256 and rows of every file under ``root`` (paths relative, sorted).
+
+    ``digests``: sha256 of files the writer hashed itself once they were closed (curate
+    hashes each Parquet file in its writer thread while the other still works); every
+    other file is read and hashed here."""
+    known = digests or {}
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json"):
         rel = path.relative_to(root).as_posix()
-        files.append({"path": rel, "sha256": sha256_file(path), "rows": row_counts.get(path)})
+        sha = known.get(path) or sha256_file(path)
+        files.append({"path": rel, "sha256": sha, "rows": row_counts.get(path)})
     manifest = {"schema_version": DatasetManifest.SCHEMA_VERSION, "files": files}
     write_artifact(
         validated(DatasetManifest, manifest, what="manifest.json"), root / "manifest.json"
