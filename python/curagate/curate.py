@@ -10,6 +10,7 @@ renamed into place, so an interrupted run never looks complete.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -285,6 +286,9 @@ def curate(
         # Each output's rows are filtered and written in a thread of its own (Arrow
         # releases the GIL), in batch order, so the files are the same bytes.
         with _Lanes(2 if cfg.threads != 1 else 0) as lanes:
+            # The Parquet module (~20 ms to import, its filesystems with it) is loaded
+            # by the removed/ lane while the kept/ lane filters its first batch.
+            lanes.submit(1, importlib.import_module, "pyarrow.parquet")
             for batch in _progress(batches, show, "writing", valid):
                 n = batch.table.num_rows
                 # The ids pass 1 kept (a re-read batch's own are the same values).
