@@ -56,8 +56,17 @@ def test_several_batches_give_the_same_bytes_at_one_and_two_threads(
 def test_the_manifest_holds_the_sha256_and_rows_of_every_file(
     t0_corpus: Path, tmp_path: Path
 ) -> None:
+    # A column that appears only in a later batch makes the writers continue in a
+    # second part (part-NNNNN-1): both parts must be listed and hashed.
+    typed = tmp_path / "typed.jsonl"
+    with typed.open("w", encoding="utf-8") as f:
+        for i in range(120):
+            row: dict[str, object] = {"text": f"record {i} " + "word " * (i % 11)}
+            if i >= 100:
+                row["meta"] = {"k": i}
+            f.write(json.dumps(row) + "\n")
     out = tmp_path / "out"
-    curate([t0_corpus, EXAMPLE], out, batch_rows=97, progress=False)
+    curate([t0_corpus, EXAMPLE, typed], out, batch_rows=97, progress=False)
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {f["path"]: f for f in manifest["files"]}
     on_disk = {
@@ -73,6 +82,7 @@ def test_the_manifest_holds_the_sha256_and_rows_of_every_file(
         elif rel == "quarantine.jsonl":
             assert entry["rows"] == len((out / rel).read_text().splitlines())
     assert [f["path"] for f in manifest["files"]] == sorted(listed)
+    assert any(rel.startswith("kept/") and rel.endswith("-1.parquet") for rel in listed)
 
 
 def test_arrow_default_pool_is_restored_after_a_run_and_after_a_failure(
