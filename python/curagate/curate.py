@@ -10,9 +10,10 @@ renamed into place, so an interrupted run never looks complete.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -42,6 +43,21 @@ else:
 
 STATS_SCHEMA_VERSION = 1
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
+
+# Opt-in phase timings for bench/curate_phases.py: with CURAGATE_PHASES=1 in the
+# environment at import, each run appends (phase, perf_counter, process_time,
+# minor page faults so far) as it leaves a phase; otherwise the hook is one bool
+# test per phase.
+PHASES: list[tuple[str, float, float, int]] = []
+_PHASES_ON = os.environ.get("CURAGATE_PHASES") == "1"
+
+
+def _phase(name: str) -> None:
+    if _PHASES_ON:
+        import resource
+
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        PHASES.append((name, time.perf_counter(), time.process_time(), faults))
 
 
 @dataclass
@@ -155,9 +171,10 @@ def curate(
     from curagate.io.atomic import atomic_path
     from curagate.io.outputs import check_replaceable, refuse_overlap
     from curagate.io.readers import scan_inputs
-    from curagate.pipeline.write import ShardWriter, meta_name, write_quarantine
+    from curagate.pipeline.write import ShardWriter, meta_name, write_pool, write_quarantine
 
     started = time.perf_counter()
+    _phase("start")
     cfg = resolve_config(
         config, threads=threads, **{k.replace("__", "."): v for k, v in overrides.items()}
     )
@@ -255,24 +272,31 @@ def curate(
             f"{' ...' if len(sources) > 3 else ''}; check the paths (empty files contain no records)"
         )
 
+    _phase("pass1")
     ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
     del id_chunks  # combined: a copy
     fates = Fates.everyone_kept(ids)
     for step in steps:
         fates = step.finish(fates, ids)
 
-    with atomic_path(out_dir) as tmp:
+    _phase("dedup")
+    # Pass 2 allocates from jemalloc, which reuses the pages it frees (write_pool).
+    with atomic_path(out_dir) as tmp, write_pool():
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
         # clusters.parquet's columns per batch; the table is built after the
         # batches are gone (its source_file column is one string per row).
         cluster_parts: list[tuple[str, pa.Array, pa.Array, pa.Array, pa.Array]] = []
+        digests: dict[Path, str] = {}  # sha256 of the files the lanes wrote, for the manifest
         batches = _drain(held) if held is not None else _reread(read())
         held = None
         start = 0
         # Each output's rows are filtered and written in a thread of its own (Arrow
         # releases the GIL), in batch order, so the files are the same bytes.
         with _Lanes(2 if cfg.threads != 1 else 0) as lanes:
+            # The Parquet module (~20 ms to import, its filesystems with it) is loaded
+            # by the removed/ lane while the kept/ lane filters its first batch.
+            lanes.submit(1, importlib.import_module, "pyarrow.parquet")
             for batch in _progress(batches, show, "writing", valid):
                 n = batch.table.num_rows
                 # The ids pass 1 kept (a re-read batch's own are the same values).
@@ -281,7 +305,7 @@ def curate(
                 kept_mask = pc.equal(status, "kept")
                 lanes.submit(0, _write_rows, kept_w, batch.source_index, [batch.table, kept_mask])
                 src = sources[batch.source_index]
-                kept_count = pc.sum(pc.cast(kept_mask, pa.int64())).as_py() or 0
+                kept_count = kept_mask.true_count
                 src.kept += kept_count
                 cluster_id = fates.cluster_id.slice(start, n)
                 if kept_count < n:
@@ -312,42 +336,29 @@ def curate(
                 cluster_parts.append((batch.source, batch_ids, batch.rows, status, cluster_id))
                 start += n
                 del batch  # the lanes hold what they still need
-            lanes.submit(0, kept_w.close)
-            lanes.submit(1, removed_w.close)
+            # Each lane closes its files and hashes them for the manifest while the
+            # other still writes; clusters.parquet goes to the lighter lane (removed/).
+            lanes.submit(0, _close_and_hash, kept_w, digests)
+            lanes.submit(1, _close_and_hash, removed_w, digests)
+            lanes.submit(1, _write_clusters, tmp / "clusters.parquet", cluster_parts, digests)
+            del cluster_parts
+        _phase("lanes")
         if start != valid:
             raise RuntimeError(
                 f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run"
             )
-
-        clusters = (
-            pa.concat_tables(
-                [
-                    pa.table(
-                        {
-                            "record_id": part_ids,
-                            "source_file": pa.repeat(pa.scalar(source), len(part_ids)),
-                            "source_row": part_rows,
-                            "status": status,
-                            "cluster_id": cluster_id,
-                        }
-                    )
-                    for source, part_ids, part_rows, status, cluster_id in cluster_parts
-                ]
-            )
-            if cluster_parts
-            else pa.table({"record_id": pa.array([], pa.string())})
-        )
-        del cluster_parts
-        pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = build_stats(cfg, sources, steps, skipped)
         rows_written = {
             **kept_w.rows,
             **removed_w.rows,
-            tmp / "clusters.parquet": clusters.num_rows,
+            tmp / "clusters.parquet": start,
             tmp / "quarantine.jsonl": len(quarantined),
         }
-        split_result = seal(steps, tmp, out_dir, stats, rows_written)
+        _phase("stats")
+        split_result = seal(steps, tmp, out_dir, stats, rows_written, digests)
+        _phase("seal")
+    _phase("rename")
     runtime: dict[str, Any] = {}
     for step in steps:
         runtime.update(step.runtime())
@@ -355,11 +366,16 @@ def curate(
 
 
 def seal(
-    steps: Sequence[Step], tmp: Path, out_dir: Path, stats: dict[str, Any], rows: dict[Path, int]
+    steps: Sequence[Step],
+    tmp: Path,
+    out_dir: Path,
+    stats: dict[str, Any],
+    rows: dict[Path, int],
+    digests: Mapping[Path, str] | None = None,
 ) -> SplitResult | None:
     """Finish an output folder still under its temporary name (one-process and staged
     runs alike): stats through their contract, the manifest, each step's files (the
-    split), the marker.
+    split), the marker. ``digests``: sha256 of files already hashed once closed.
 
     Everything is built inside the temporary folder, so a run killed at any point
     leaves the previous output or the whole new one.
@@ -370,7 +386,7 @@ def seal(
     from curagate.split import SplitResult
 
     write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
-    write_manifest(tmp, rows)
+    write_manifest(tmp, rows, digests)
     split_result: SplitResult | None = None
     for step in steps:
         result = step.seal(tmp, out_dir, stats)
@@ -514,6 +530,49 @@ def _reread(batches: Iterator[Batch]) -> Iterator[_Held]:
             del batch
             yield held
             del held
+
+
+def _close_and_hash(writer: ShardWriter, digests: dict[Path, str]) -> None:
+    """Close ``writer``'s files, then hash them for the manifest (never written again)."""
+    from curagate.digest import sha256_file
+
+    writer.close()
+    for path in writer.rows:
+        digests[path] = sha256_file(path)
+
+
+def _write_clusters(
+    path: Path,
+    parts: list[tuple[str, pa.Array, pa.Array, pa.Array, pa.Array]],
+    digests: dict[Path, str],
+) -> None:
+    """clusters.parquet: every valid record's id, source, row, status and cluster_id,
+    from each batch's columns (its source_file column is built only now: one string
+    per row)."""
+    clusters = (
+        pa.concat_tables(
+            [
+                pa.table(
+                    {
+                        "record_id": part_ids,
+                        "source_file": pa.repeat(pa.scalar(source), len(part_ids)),
+                        "source_row": part_rows,
+                        "status": status,
+                        "cluster_id": cluster_id,
+                    }
+                )
+                for source, part_ids, part_rows, status, cluster_id in parts
+            ]
+        )
+        if parts
+        else pa.table({"record_id": pa.array([], pa.string())})
+    )
+    parts.clear()
+    pq.write_table(clusters, path, compression="zstd")
+    del clusters
+    from curagate.digest import sha256_file
+
+    digests[path] = sha256_file(path)
 
 
 def _write_rows(writer: ShardWriter, source_index: int, parts: list[Any]) -> None:
