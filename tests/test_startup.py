@@ -382,3 +382,40 @@ def test_curagate_curate_stays_the_function_after_the_submodule_import() -> None
         "assert sys.modules['curagate.curate'].curate is curate"
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_cli_process_tunes_its_allocator_and_exit_but_a_host_program_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    # The CLI: mimalloc's huge pages off unless the user set them (read when pyarrow
+    # loads), and its objects frozen once the command returns (no collection at exit).
+    # A program calling main(argv) keeps both as they were.
+    (tmp_path / "d.jsonl").write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
+    probe = (
+        "import gc, os\n"
+        "try:\n    {call}\n"
+        "except SystemExit:\n    pass\n"
+        "print(os.environ.get('MIMALLOC_ALLOW_THP'), gc.get_freeze_count() > 0)"
+    )
+    cli = "from curagate.cli import main; sys.argv = ['curagate', 'check', 'd.jsonl', '--no-golden']; main()"
+    host = "from curagate.cli import main; main(['check', 'd.jsonl', '--no-golden'])"
+    for call, environ, expected in (
+        (cli, {}, "0 True"),
+        (cli, {"MIMALLOC_ALLOW_THP": "1"}, "1 True"),
+        (host, {}, "None False"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", "import sys\n" + probe.format(call=call)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={
+                **{k: v for k, v in os.environ.items() if k != "MIMALLOC_ALLOW_THP"},
+                "PYTHONPATH": str(ROOT / "python"),
+                **environ,
+            },
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip().splitlines()[-1] == expected, (call, done.stdout)
