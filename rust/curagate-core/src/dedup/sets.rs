@@ -7,8 +7,6 @@
 const BUCKET_MIN: usize = 48;
 /// Above it the bucket table stops fitting the cache.
 const BUCKET_MAX: usize = 1 << 16;
-/// A bucket this full means the top bits are not uniform: sort plainly.
-const BUCKET_FULL: u32 = 12;
 
 /// Work buffers of [`sorted_set_into`], reused from record to record.
 #[derive(Default)]
@@ -30,43 +28,39 @@ pub fn sorted_set_into(hashes: &[u64], scratch: &mut SetScratch, out: &mut Vec<u
         dedup_from(out, start);
         return;
     }
+    // Branch-free dedup in place: duplicates are rare but unpredictable.
     let tmp = &mut scratch.tmp;
-    let mut w = 1;
+    let (mut w, mut last) = (1, tmp[0]);
     for r in 1..n {
         let v = tmp[r];
-        if v != tmp[w - 1] {
-            tmp[w] = v;
-            w += 1;
-        }
+        tmp[w] = v;
+        w += (v != last) as usize;
+        last = v;
     }
     out.extend_from_slice(&tmp[..w]);
 }
 
 /// Sort the low 32 bits of `hashes` into `scratch.tmp`; false (nothing
-/// sorted) when a bucket is too full for the insertion sort to stay linear.
+/// sorted) when the insertion sort has to move values too far, as it would
+/// if the top bits were not uniform.
 fn bucket_sort(hashes: &[u64], scratch: &mut SetScratch) -> bool {
     let n = hashes.len();
     // ~2 buckets per value: fewer neighbours share a bucket, so the
     // insertion sort's data-dependent branch is mostly predicted.
     let bits = usize::BITS - (n - 1).leading_zeros() + 1; // ceil(log2 n) + 1
     let shift = 32 - bits;
-    let buckets = 1usize << bits;
     let counts = &mut scratch.counts;
     counts.clear();
-    counts.resize(buckets, 0);
+    counts.resize(1 << bits, 0);
     for &h in hashes {
         counts[((h as u32) >> shift) as usize] += 1;
     }
     // Exclusive prefix sums (bucket starts), the running sum in a register.
-    let (mut full, mut sum) = (0, 0);
+    let mut sum = 0;
     for c in counts.iter_mut() {
         let k = *c;
-        full = full.max(k);
         *c = sum;
         sum += k;
-    }
-    if full > BUCKET_FULL {
-        return false;
     }
     let tmp = &mut scratch.tmp;
     tmp.clear();
@@ -77,6 +71,8 @@ fn bucket_sort(hashes: &[u64], scratch: &mut SetScratch) -> bool {
         tmp[*slot as usize] = v;
         *slot += 1;
     }
+    // Values only move within their bucket: ~n/8 moves for uniform hashes.
+    let mut budget = 4 * n;
     for i in 1..n {
         let v = tmp[i];
         let mut j = i;
@@ -85,6 +81,10 @@ fn bucket_sort(hashes: &[u64], scratch: &mut SetScratch) -> bool {
             j -= 1;
         }
         tmp[j] = v;
+        budget = match budget.checked_sub(i - j) {
+            Some(left) => left,
+            None => return false,
+        };
     }
     true
 }
