@@ -28,7 +28,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path("/work/main/bench/results/corpora/t0_100000.jsonl")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402  (bench/corpus.py)
+
+# The 100K T0 corpus of file_to_file.py (built once from ../shared/data/t0_templates).
+CORPUS = corpus.corpus_path(100_000)
 ORDER = ("imports", "pass1", "dedup", "lanes", "clusters", "stats", "seal", "rename")
 
 DRIVER = """

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import importlib.util
 import os
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -26,7 +27,12 @@ from curagate.curate import resolve_config
 from curagate.io import read_batches
 from curagate.pipeline.dedup import DedupOutcome, DedupStep, keep_priorities
 
-CORPUS = "/work/main/bench/results/corpora/t0_100000.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # bench/corpus.py
+
+# The 100K T0 corpus of file_to_file.py (built once from ../shared/data/t0_templates).
+CORPUS = str(corpus.corpus_path(100_000))
 GOAL = 0.7  # each of add and finish: at most 70% of the CPU before (issue #13, s7)
 
 
