@@ -234,6 +234,28 @@ fn merge<const EARLY: bool>(a: &[u32], b: &[u32], need: usize) -> Merged {
     Merged::Count(inter)
 }
 
+/// Lanes of `va` equal to some lane of `v` within the same 128-bit half
+/// (the four rotations of each half of `v`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn lane_rotations_eq(
+    va: std::arch::x86_64::__m256i,
+    v: std::arch::x86_64::__m256i,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    _mm256_or_si256(
+        _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, v),
+            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b00_11_10_01>(v)),
+        ),
+        _mm256_or_si256(
+            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b01_00_11_10>(v)),
+            _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b10_01_00_11>(v)),
+        ),
+    )
+}
+
 /// The merge 8 x 8 values at a time (all 64 comparisons of two blocks by
 /// rotations of one), while both sets have 8 values left; leaves its
 /// position and count in `st` for the scalar merge to finish. Each value
@@ -259,27 +281,7 @@ unsafe fn blocks_avx2<const EARLY: bool>(
             )
         };
         let vs = _mm256_permute2x128_si256::<0x01>(vb, vb);
-        let m0 = _mm256_or_si256(
-            _mm256_or_si256(
-                _mm256_cmpeq_epi32(va, vb),
-                _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b00_11_10_01>(vb)),
-            ),
-            _mm256_or_si256(
-                _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b01_00_11_10>(vb)),
-                _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b10_01_00_11>(vb)),
-            ),
-        );
-        let m1 = _mm256_or_si256(
-            _mm256_or_si256(
-                _mm256_cmpeq_epi32(va, vs),
-                _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b00_11_10_01>(vs)),
-            ),
-            _mm256_or_si256(
-                _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b01_00_11_10>(vs)),
-                _mm256_cmpeq_epi32(va, _mm256_shuffle_epi32::<0b10_01_00_11>(vs)),
-            ),
-        );
-        let m = _mm256_or_si256(m0, m1);
+        let m = _mm256_or_si256(lane_rotations_eq(va, vb), lane_rotations_eq(va, vs));
         inter += _mm256_movemask_ps(_mm256_castsi256_ps(m)).count_ones() as usize;
         let (amax, bmax) = (a[i + 7], b[j + 7]);
         i += ((amax <= bmax) as usize) << 3;
