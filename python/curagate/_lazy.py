@@ -147,4 +147,3 @@ def settle_pyarrow(*, numpy: bool) -> None:
     if not numpy:
         pyarrow_without_numpy()
     pyarrow_without_pandas()
-
