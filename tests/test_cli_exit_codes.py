@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from curagate.cli import main
 from curagate.commands import verify
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_bug_exits_3_with_the_traceback_in_a_file(
@@ -93,3 +98,32 @@ def test_misusing_the_bindings_is_a_bug_not_a_user_error(
     err = capsys.readouterr().err
     assert "internal error (RuntimeError: the deduper was already finished" in err
     Path(err.rsplit("traceback in ", 1)[1].strip()).unlink()
+
+
+def test_ctrl_c_while_the_command_loads_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    # Ctrl-C lands while the command's modules are imported (pydantic, under argparse's
+    # set-up): no traceback, the one line and 130, as during the run itself.
+    code = (
+        "import sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'pydantic':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "from curagate.cli import main\n"
+        "sys.argv = ['curagate', 'curate', 'd.jsonl', '--out', 'out']\n"
+        "sys.exit(main())\n"
+    )
+    (tmp_path / "d.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 130
+    assert done.stderr == "curagate: interrupted; no partial output was published\n"
+    assert not (tmp_path / "out").exists()
