@@ -158,22 +158,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # The process is the CLI (console script or ``python -m curagate``), not a host
         # program calling main(argv): settle pyarrow's pandas probe as "absent", ~0.25 s
         # of CPU per run that these commands never use (audit --gx does: GX is pandas).
-        from curagate import _lazy
-
-        # mimalloc (Arrow's default pool) backs its segments with transparent huge pages:
-        # where a huge-page fault zeroes 2 MiB slowly (VMs such as this project's CI),
-        # that costs more than it saves (curate 100K: ~5% less CPU without, median of 5
-        # alternating runs). Read once, when pyarrow loads; a user's own setting wins.
-        os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
-        if args.command in _NUMPY_PER_CONFIG:
-            _lazy.settle_pyarrow_when_known()
-        else:
-            if args.command in _NUMPY_FREE or (
-                args.command == "audit" and getattr(args, "executor", None) is None
-            ):
-                # The audit's one-pass run; --gx (pandas) is not settled at all.
-                _lazy.pyarrow_without_numpy()
-            _lazy.pyarrow_without_pandas()
+        _settle_pyarrow(args)
     try:
         return int(args._run(args))
     except CuragateError as e:
@@ -181,6 +166,26 @@ def _main(argv: Sequence[str] | None) -> int:
         return e.exit_code
     except Exception as e:  # KeyboardInterrupt is not one: main() reports it
         return _unexpected(args.command, e)
+
+
+def _settle_pyarrow(args: argparse.Namespace) -> None:
+    """Settle, before pyarrow loads, what a CLI data command never uses of it: pandas
+    always, numpy for ``check`` and the audit's one-pass run, for ``curate`` once its
+    config is known (its semantic step and staged executors use numpy)."""
+    from curagate import _lazy
+
+    # mimalloc (Arrow's default pool) backs its segments with transparent huge pages:
+    # where a huge-page fault zeroes 2 MiB slowly (VMs such as this project's CI),
+    # that costs more than it saves (curate 100K: ~5% less CPU without, median of 5
+    # alternating runs). Read once, when pyarrow loads; a user's own setting wins.
+    os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
+    if args.command in _NUMPY_PER_CONFIG:
+        _lazy.settle_pyarrow_when_known()
+        return
+    one_pass_audit = args.command == "audit" and getattr(args, "executor", None) is None
+    if args.command in _NUMPY_FREE or one_pass_audit:
+        _lazy.pyarrow_without_numpy()
+    _lazy.pyarrow_without_pandas()
 
 
 def _unexpected(command: str, error: Exception) -> int:

@@ -280,7 +280,8 @@ def curate(
         fates = step.finish(fates, ids)
 
     _phase("dedup")
-    # Pass 2 allocates from jemalloc, which reuses the pages it frees (write_pool).
+    # Pass 2 allocates from jemalloc, not mimalloc's huge pages (write_pool; the CLI also
+    # turns those off for the whole process, a library caller's process keeps them).
     with atomic_path(out_dir) as tmp, write_pool():
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
