@@ -52,13 +52,15 @@ print(json.dumps({"rc": rc, "t0": t0, "phases": c.PHASES}))
 
 
 def run_once(
-    python_path: str, corpus: Path, out: Path, threads: int | None
+    python_path: str, corpus: Path, out: Path, threads: int | None, config: Path | None = None
 ) -> dict[str, tuple[float, float, int]]:
     """One CLI run in a fresh process; per phase: wall s, CPU s, minor page faults."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-c", DRIVER, "curate", str(corpus), "--out", str(out), "--quiet"]
     if threads is not None:
         cmd += ["--threads", str(threads)]
+    if config is not None:
+        cmd += ["--config", str(config)]
     env = {**os.environ, "PYTHONPATH": python_path, "CURAGATE_PHASES": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--config", type=Path, default=None, help="a curate config for every run")
     ap.add_argument("--compare", help="PYTHONPATH of a second tree, runs alternate with this one")
     # Pass 2 before this work, at low load (issue #13 notes): 0.38 s wall, 1.0 s CPU.
     ap.add_argument("--goal-wall", type=float, default=0.38 * 0.65, help="pass-2 wall goal (s)")
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="curate_phases.") as tmp:
         for _ in range(args.repeat):
             for label, path in trees.items():
-                runs[label].append(run_once(path, args.corpus, Path(tmp) / label, args.threads))
+                runs[label].append(
+                    run_once(path, args.corpus, Path(tmp) / label, args.threads, args.config)
+                )
         size_lines = {label: sizes(Path(tmp) / label) for label in trees}
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"corpus: {args.corpus}, threads: {args.threads or 'default'}, repeat {args.repeat}")

@@ -419,3 +419,141 @@ def test_cli_process_tunes_its_allocator_and_exit_but_a_host_program_keeps_its_o
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == expected, (call, done.stdout)
+
+
+# Counts the opens of each input file, as the process's audit hook sees them.
+_COUNT_OPENS = (
+    "import collections\n"
+    "OPENS = collections.Counter()\n"
+    "def _hook(event, args):\n"
+    "    name = args[0].rsplit('/', 1)[-1] if event == 'open' and isinstance(args[0], str) else ''\n"
+    "    if name.endswith('.jsonl') and name != 'quarantine.jsonl':\n"
+    "        OPENS[name] += 1\n"
+    "sys.addaudithook(_hook)\n"
+)
+
+
+def _opens(done: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    line = [ln for ln in done.stderr.splitlines() if ln.startswith("OPENS ")]
+    assert line, done.stderr
+    return dict(json.loads(line[-1].removeprefix("OPENS ")))
+
+
+def _same_outputs(a: Path, b: Path) -> None:
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_curate_cli_starts_reading_before_its_config_loads_and_reads_each_input_once(
+    tmp_path: Path,
+) -> None:
+    # Without a config file the options alone say how the inputs are read: the CLI
+    # starts parsing them before pydantic loads, and the run goes on with that read
+    # (each input opened once: pass 2 writes the batches pass 1 held). Every output
+    # is the same bytes as a host program's run, which reads after its config.
+    cli, lib = tmp_path / "cli", tmp_path / "lib"
+    cli.mkdir()
+    _curate_data(cli)
+    shutil.copytree(cli, lib)
+    words = ["curate", "pc.jsonl", "chat.jsonl", "--out", "out", "--decontaminate"]
+    words += ["golden.jsonl", "--split", "--keep", "longest"]
+    code = _COUNT_OPENS + _as_cli(*words).replace(
+        "sys.exit(main())",
+        "rc = main()\nsys.stderr.write('\\nOPENS ' + json.dumps(OPENS) + '\\n')\nsys.exit(rc)",
+    )
+    loaded, done = _modules(code, cwd=cli)
+    assert done.returncode == 0, done.stderr
+    assert _opens(done) == {"pc.jsonl": 1, "chat.jsonl": 1, "golden.jsonl": 1}
+    assert "pydantic" in loaded and not loaded & {"numpy", "pandas"}
+    _, again = _modules(
+        f"import numpy\nfrom curagate.cli import main\nsys.exit(main({words!r}))", cwd=lib
+    )
+    assert again.returncode == 0, again.stderr
+    _same_outputs(cli / "out", lib / "out")
+
+
+def test_an_early_read_the_config_does_not_ask_for_is_dropped(tmp_path: Path) -> None:
+    # The early read assumed chat records; the run's config reads the file as it
+    # is (auto): that read starts afresh (the file is opened twice) and the
+    # outputs are those of a run without an early read.
+    early, plain = tmp_path / "early", tmp_path / "plain"
+    early.mkdir()
+    _curate_data(early)
+    shutil.copytree(early, plain)
+    code = (
+        _COUNT_OPENS
+        + "from curagate import _lazy\n"
+        + "import curagate.curate\n"
+        + "c = sys.modules['curagate.curate']  # the package's `curate` is the function\n"
+        + "_lazy.settle_pyarrow_when_known()\n"
+        + "c.read_early(['pc.jsonl'], 'out', format='chat', text_field=None,"
+        + " skip_unreadable=False)\n"
+        + "assert c._early_read is not None\n"
+        + "c.curate(['pc.jsonl'], 'out')\n"
+        + "assert c._early_read is None\n"
+        + "sys.stderr.write('\\nOPENS ' + json.dumps(OPENS) + '\\n')\n"
+    )
+    _, done = _modules(code, cwd=early)
+    assert done.returncode == 0, done.stderr
+    assert _opens(done) == {"pc.jsonl": 2}
+    _, again = _modules("from curagate import curate\ncurate(['pc.jsonl'], 'out')", cwd=plain)
+    assert again.returncode == 0, again.stderr
+    _same_outputs(early / "out", plain / "out")
+
+
+def test_early_read_is_the_read_of_the_default_config(tmp_path: Path) -> None:
+    # The CLI's early read uses the config's defaults for what it has no option
+    # for; were they to drift apart, every CLI run would read its inputs twice.
+    from curagate.config import CurateConfig
+    from curagate.curate import _ReadKey
+
+    path = tmp_path / "d.jsonl"
+    cfg = CurateConfig()
+    from_config = _ReadKey.of(
+        [path], [], cfg.format, cfg.text_field, cfg.preference_key, cfg.batch_rows
+    )
+    assert _ReadKey.of([path], [], None, None) == from_config
+    assert _ReadKey.of([path], [], "auto", None) == from_config
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("--near-threshold", "5"),  # the config rejects it after the read started
+        ("--out", "pc.jsonl"),  # an output that is an input
+    ],
+)
+def test_curate_cli_error_after_the_early_read_started_is_the_usual_one(
+    tmp_path: Path, words: tuple[str, ...]
+) -> None:
+    _curate_data(tmp_path)
+    args = ["curate", "pc.jsonl", *words]
+    if "--out" not in words:
+        args += ["--out", "out"]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    _, done = _modules(_as_cli(*args), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("curagate curate: error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_pyarrow_compute_without_docs_computes_the_same(tmp_path: Path) -> None:
+    # The CLI's pyarrow.compute skips parsing its options' docstrings: its kernels
+    # and options work as ever; only those docstrings are shorter. A host program
+    # (no settling) keeps them whole.
+    code = (
+        "{settle}import pyarrow as pa, pyarrow.compute as pc\n"
+        "a = pa.array([1, None, 3])\n"
+        "assert pc.count(a, mode='all').as_py() == 3\n"
+        "assert pc.count(a, options=pc.CountOptions(mode='only_null')).as_py() == 1\n"
+        "assert pc.utf8_slice_codeunits(pa.array(['abcdef']), 1, 3).to_pylist() == ['bc']\n"
+        "print('mode' in pc.count.__doc__)\n"
+    )
+    settle = "from curagate import _lazy\n_lazy.pyarrow_compute_without_docs()\n"
+    _, cli = _modules(code.format(settle=settle))
+    _, host = _modules(code.format(settle=""))
+    assert (cli.returncode, host.returncode) == (0, 0), cli.stderr + host.stderr
+    assert (cli.stdout, host.stdout) == ("False\n", "True\n")

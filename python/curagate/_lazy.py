@@ -124,6 +124,35 @@ def pyarrow_without_numpy() -> None:
         sys.meta_path.remove(finder)
 
 
+def pyarrow_compute_without_docs() -> None:
+    """Let ``pyarrow.compute`` skip reading its options classes' docstrings at import.
+
+    Importing ``pyarrow.compute`` writes a docstring for each of its ~300 kernels and
+    parses each options class's numpydoc with its vendored ``docscrape`` to list the
+    options there: ~30 ms of its ~50 ms import. A CLI process never reads them. After
+    this call, that import finds a ``docscrape`` that reports no parameters, so the
+    kernels' docstrings leave out their options (nothing else differs: only
+    ``pyarrow.compute`` imports ``docscrape``). Does nothing when either module is
+    already loaded. The stand-in stays for the life of the process.
+    """
+    name = "pyarrow.vendored.docscrape"
+    if "pyarrow.compute" in sys.modules or name in sys.modules:
+        return
+    stand_in = ModuleType(name, "curagate: no numpydoc parsing in this process")
+    stand_in.NumpyDocString = _NoDocString  # type: ignore[attr-defined]
+    sys.modules[name] = stand_in
+
+
+class _NoDocString(dict[str, list[object]]):
+    """A parsed numpydoc with nothing in any section."""
+
+    def __init__(self, docstring: object = None, config: object = None) -> None:
+        super().__init__()
+
+    def __missing__(self, key: str) -> list[object]:
+        return []
+
+
 _settle_when_known = False
 
 
@@ -134,6 +163,11 @@ def settle_pyarrow_when_known() -> None:
     command knows, before anything imports pyarrow."""
     global _settle_when_known
     _settle_when_known = True
+
+
+def settling_pyarrow() -> bool:
+    """Whether :func:`settle_pyarrow_when_known` was called and pyarrow is not settled yet."""
+    return _settle_when_known
 
 
 def settle_pyarrow(*, numpy: bool) -> None:

@@ -170,8 +170,9 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _settle_pyarrow(args: argparse.Namespace) -> None:
     """Settle, before pyarrow loads, what a CLI data command never uses of it: pandas
-    always, numpy for ``check`` and the audit's one-pass run, for ``curate`` once its
-    config is known (its semantic step and staged executors use numpy)."""
+    and pyarrow.compute's docstrings always, numpy for ``check`` and the audit's
+    one-pass run, for ``curate`` once its config is known (its semantic step and
+    staged executors use numpy)."""
     from curagate import _lazy
 
     # mimalloc (Arrow's default pool) backs its segments with transparent huge pages:
@@ -179,6 +180,7 @@ def _settle_pyarrow(args: argparse.Namespace) -> None:
     # that costs more than it saves (curate 100K: ~5% less CPU without, median of 5
     # alternating runs). Read once, when pyarrow loads; a user's own setting wins.
     os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
+    _lazy.pyarrow_compute_without_docs()
     if args.command in _NUMPY_PER_CONFIG:
         _lazy.settle_pyarrow_when_known()
         return

@@ -23,6 +23,7 @@ from pydantic import (
 
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
+from curagate.records import DEFAULT_BATCH_ROWS
 
 if TYPE_CHECKING:
     import yaml
@@ -183,7 +184,7 @@ class CurateConfig(_Strict):
     memory_budget: ByteSize = Field(192 << 20, ge=0)
     spill_dir: str | None = None
     threads: int | None = Field(None, ge=1)
-    batch_rows: int = Field(65536, ge=1)
+    batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
     strict: bool = False
     # Unreadable folders, broken links, FIFOs inside input folders: skipped and
     # listed in stats.json instead of exit 2.

@@ -101,6 +101,8 @@ class Batch:
 FORMAT_CHOICES = tuple(f.value for f in RecordFormat)
 PREFERENCE_KEYS = ("prompt", "prompt+responses")
 DEFAULT_TEXT_FIELD = "text"
+# Records per batch when reading (config `batch_rows`).
+DEFAULT_BATCH_ROWS = 65536
 
 
 def parse_format(value: str | RecordFormat | None) -> RecordFormat | None:

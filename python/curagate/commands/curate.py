@@ -17,9 +17,8 @@ import argparse
 import json
 import sys
 
-from curagate.curate import CurateResult, curate
+from curagate.curate import CurateResult, curate, read_early
 from curagate.records import FORMAT_CHOICES
-from curagate.split import parse_ratios
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,6 +86,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if _reads_as_options_say(args):
+        read_early(
+            args.inputs,
+            args.out,
+            format=args.format,
+            text_field=args.text_field,
+            skip_unreadable=args.skip_unreadable,
+        )
+    from curagate.split import parse_ratios  # pydantic models: after the read started
+
     result = curate(
         args.inputs,
         args.out,
@@ -125,6 +134,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {leaks} cross-split leak(s); see splits/split_manifest.json")
             failed = failed or result.stats["config"]["split"]["fail_on_leak"]
     return 1 if failed else 0
+
+
+def _reads_as_options_say(args: argparse.Namespace) -> bool:
+    """Whether the options alone say how the inputs are read and that numpy is not
+    needed: no config file (it may set either), the local executor (staged runs
+    use numpy), no semantic step (it does), reading in a thread (not ``--threads 1``)."""
+    return not (
+        args.config is not None
+        or args.executor != "local"
+        or args.work_dir is not None
+        or args.semantic
+        or args.threads == 1
+    )
 
 
 def print_summary(r: CurateResult) -> None:

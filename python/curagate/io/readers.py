@@ -28,6 +28,7 @@ from curagate._core import FlatColumns, NativeBuffer, jsonl_chunk, jsonl_chunk_e
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
+    DEFAULT_BATCH_ROWS,
     PREFERENCE_KEYS,
     Batch,
     Quarantined,
@@ -270,7 +271,7 @@ def read_batches(
     format: RecordFormat | str | None = None,
     text_field: str | None = None,
     preference_key: str = "prompt",
-    batch_rows: int = 65536,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     names: Sequence[str] | None = None,
     first_index: int = 0,
 ) -> Iterator[Batch]:
