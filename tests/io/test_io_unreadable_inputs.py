@@ -40,6 +40,12 @@ def test_fifo_is_an_input_error_and_never_blocks(folder: Path) -> None:
         expand_inputs([folder])
 
 
+def test_a_fifo_given_as_input_is_named_as_one_not_as_missing(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "stream.jsonl")
+    with pytest.raises(InputError, match=r"stream\.jsonl: not a regular file or directory"):
+        expand_inputs([tmp_path / "stream.jsonl"])
+
+
 def test_link_loops_are_followed_once(folder: Path) -> None:
     (folder / "sub" / "up").symlink_to(folder)
     (folder / "self").symlink_to(folder / "self")

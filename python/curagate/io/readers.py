@@ -224,6 +224,11 @@ def scan_inputs(
                     problems.append(Unreadable(match.as_posix(), "not a regular file"))
             if not shards and not problems:
                 raise InputError(f"{text}: the pattern matches no {_SUPPORTED_TEXT} file")
+        elif path.exists():  # a FIFO, socket or device: once read, its records are gone
+            raise InputError(
+                f"{text}: not a regular file or directory; curagate may read an input twice "
+                "(pass 2 of a large input): save the stream to a file and pass that"
+            )
         else:
             raise InputError(f"{text}: no such file or directory")
         for shard in shards:
