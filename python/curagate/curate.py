@@ -172,14 +172,14 @@ def curate(
         return _curate(
             inputs,
             out,
-            config=config,
-            threads=threads,
-            progress=progress,
-            executor=executor,
-            ray_address=ray_address,
-            work_dir=work_dir,
-            early=early,
-            **overrides,
+            config,
+            threads,
+            progress,
+            executor,
+            ray_address,
+            work_dir,
+            early,
+            overrides,
         )
     finally:
         if early is not None:
@@ -189,15 +189,14 @@ def curate(
 def _curate(
     inputs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
-    *,
-    config: str | os.PathLike[str] | CurateConfig | None = None,
-    threads: int | None = None,
-    progress: bool | None = None,
-    executor: str | None = None,
-    ray_address: str | None = None,
-    work_dir: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | CurateConfig | None,
+    threads: int | None,
+    progress: bool | None,
+    executor: str | None,
+    ray_address: str | None,
+    work_dir: str | os.PathLike[str] | None,
     early: _EarlyRead | None,
-    **overrides: Any,
+    overrides: dict[str, Any],
 ) -> CurateResult:
     from curagate.config import CurateConfig
     from curagate.io.atomic import atomic_path
@@ -253,7 +252,8 @@ def _curate(
     valid = 0
     # Batch k+1 is parsed in a thread while the core sketches batch k (both release
     # the GIL): one batch more alive, for a pass that uses both cores. The first batch
-    # is parsed while the steps are imported and built.
+    # is parsed while the steps are imported and built (from the CLI, mostly while
+    # the config loaded: read_early).
     with _reading(key, cfg.threads, early) as reading:
         from curagate.pipeline.build import build_steps
         from curagate.pipeline.dedup import keep_priorities
@@ -602,12 +602,12 @@ def read_early(
     """Start parsing ``inputs`` in a thread now, before the config model, the steps
     and the artifacts load: ~0.15 s of Python that the Rust parse (GIL released)
     runs beside. The CLI calls this when nothing but its options decides the read
-    and numpy is not needed (no config file, no semantic step, the local executor):
-    pyarrow is settled without numpy here, unless the CLI did not ask for settling
-    (a host program) or an input or ``out`` is a URL (staged). The next :func:`curate` uses the
-    reader only if its validated config reads exactly these inputs so (the same
-    paths, format, fields and batch size), and closes it otherwise. Input problems
-    are left for :func:`curate` to report, in its order."""
+    and numpy is not needed (no config file, no semantic step, the local executor);
+    pyarrow is settled without numpy here. Nothing starts in a host program (which
+    did not ask for settling) or when an input or ``out`` is a URL (a staged run).
+    The next :func:`curate` uses the reader only if its validated config reads
+    exactly these inputs so (same paths, format, fields and batch size) and closes
+    it otherwise. Input problems are left for :func:`curate` to report, in its order."""
     global _early_read
     from curagate.errors import CuragateError
     from curagate.io.ahead import ReadAhead
