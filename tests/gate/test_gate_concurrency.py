@@ -4,6 +4,8 @@ resets and timeouts, and endpoint answers cached only under a stated model diges
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -67,8 +69,11 @@ class FlakyServer:
                         self.close_connection = True
                         self.connection.close()  # no status line: RemoteDisconnected
                         return
-                    if failure == "stall":
-                        time.sleep(server.stall_s)
+                    if failure == "stall" and self._client_gave_up(server.stall_s):
+                        # No longer in flight for the client (it timed out and closed the
+                        # connection): counting it would charge the client a 9th request.
+                        self.close_connection = True
+                        return
                     if failure in ("503", "429"):
                         self.send_response(int(failure))
                         self.send_header("Retry-After", "0")
@@ -95,6 +100,15 @@ class FlakyServer:
                 finally:
                     with server.lock:
                         server.in_flight -= 1
+
+            def _client_gave_up(self, stall_s: float) -> bool:
+                """Stall up to ``stall_s``; True as soon as the client closes the connection."""
+                deadline = time.monotonic() + stall_s
+                while time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0.002)
+                    if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                        return True
+                return False
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -127,8 +141,10 @@ def convs(n: int) -> list[list[dict[str, str]]]:
 def test_concurrent_requests_keep_item_order_and_retry_failures_once(flaky: FlakyServer) -> None:
     gen = HttpGenerator(flaky.url, "m")
     # The stalled item must time out, no other may: under a loaded CI machine a 0.5 s
-    # limit timed out a plain request once (29 requests, not 28).
-    settings = GenSettings(concurrency=8, request_timeout_s=2.0, retry_backoff_s=0.01)
+    # limit timed out a plain request once (29 requests, not 28). Its retry waits 0.2 s,
+    # time for the server to see the timed-out connection close (else, on a loaded
+    # machine, it counted the abandoned request beside 8 live ones: 9 in flight).
+    settings = GenSettings(concurrency=8, request_timeout_s=2.0, retry_backoff_s=0.2)
     out = gen.generate(convs(24), settings)
     assert out == [f"echo:item {i}" for i in range(24)]
     assert flaky.finished != sorted(flaky.finished, key=lambda p: int(p.split()[1]))
