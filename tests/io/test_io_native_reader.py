@@ -75,8 +75,12 @@ def flat_chunks(draw: st.DrawFn) -> tuple[bytes, int]:
     rows[0] = [v if v is not None else "x" for v in rows[0]]  # no all-null column
     ascii_only = draw(st.booleans())
     lines = []
-    for row in rows:
-        line = json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=ascii_only).encode()
+    for r, row in enumerate(rows):
+        record = dict(zip(names, row, strict=True))
+        if r and draw(st.booleans()):  # after the first record: keys left out, reordered
+            kept = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
+            record = {k: record[k] for k in kept}
+        line = json.dumps(record, ensure_ascii=ascii_only).encode()
         lines.append(line + draw(st.sampled_from([b"\n", b"\r\n", b"\n\n", b"\n  \n"])))
     data = b"".join(lines)
     if draw(st.booleans()):
@@ -120,7 +124,8 @@ def test_flat_chunk_of_the_default_block_size_writes_the_same_parquet_bytes() ->
     "line",
     [
         b'{"prompt": "p", "completion": 1}',  # a number
-        b'{"completion": "c", "prompt": "p"}',  # another key order
+        b'{"prompt": "p", "answer": "c"}',  # a key the first record does not have
+        b"{}",  # no key at all
         b'{"prompt": "p", "completion": "c", "prompt": "q"}',  # a duplicate key
         b'{"prompt": "p", "completion": "\\ud800"}',  # an unpaired surrogate
         b'{"prompt": "p", "completion": {"a": "b"}}',  # nested
@@ -141,6 +146,30 @@ def test_one_odd_line_takes_the_general_path_with_the_same_verdicts(
     assert rows + len(all_quarantined(batches)) == 6
     assert [q.line for q in all_quarantined(batches)] in ([], [3])
     assert all_keys(batches)[:2] == ["p0\nc0", "p1\nc1"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"completion": "c", "prompt": "p"}',  # another key order
+        b'{"prompt": "p"}',  # a key left out: null, quarantined as missing
+        b'{"completion": "only"}',
+    ],
+)
+def test_records_with_keys_reordered_or_left_out_stay_native_with_the_same_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: bytes
+) -> None:
+    good = [json.dumps({"prompt": f"p{i}", "completion": f"c{i}"}).encode() for i in range(5)]
+    data = b"\n".join([*good[:2], line, *good[2:]]) + b"\n"
+    assert jsonl_chunk(data, safe_depth=4096, min_block_size=1 << 20)[5] is not None
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    native, general = _batches_both_ways(path, monkeypatch, batch_rows=4)
+    _assert_same_batches(native, general)
+    assert not isinstance(native, str)
+    reasons = [q.reason for q in all_quarantined(native)]
+    left_out = 0 if line.startswith(b'{"completion": "c"') else 1
+    assert len(reasons) == left_out and all("missing field" in r for r in reasons)
 
 
 def test_flat_path_keys_quarantine_and_line_numbers(tmp_path: Path) -> None:

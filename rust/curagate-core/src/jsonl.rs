@@ -500,25 +500,57 @@ impl<'a> Flat<'a> {
         (p.i == p.s.len()).then_some((names, kinds))
     }
 
-    /// One record with exactly the keys `names`, in order, into `builders`.
-    fn record_into(line: &'a str, names: &[String], builders: &mut [Builder]) -> Option<()> {
+    /// One record into `builders`: keys among `names`, each at most once, in any
+    /// order (at least one); a key it lacks is null there, as Arrow's reader has
+    /// it. `seen` is scratch space.
+    fn record_into(
+        line: &'a str,
+        names: &[String],
+        builders: &mut [Builder],
+        seen: &mut Vec<bool>,
+    ) -> Option<()> {
         let mut p = Flat::new(line);
         p.eat(b'{')?;
-        for (c, (name, builder)) in names.iter().zip(builders.iter_mut()).enumerate() {
-            if c > 0 {
-                p.eat(b',')?;
-            }
+        seen.clear();
+        seen.resize(names.len(), false);
+        let mut next = 0; // the key expected next: the first record's order
+        loop {
             p.eat(b'"')?;
-            if p.string()? != name.as_str() {
-                return None;
+            let key = p.string()?;
+            let c = if names.get(next).is_some_and(|n| n.as_str() == key) {
+                next
+            } else {
+                names.iter().position(|n| n.as_str() == key)? // another key: not this shape
+            };
+            if std::mem::replace(&mut seen[c], true) {
+                return None; // a duplicate key
             }
+            next = c + 1;
             p.eat(b':')?;
-            match builder {
+            match &mut builders[c] {
                 Builder::Values(b) => b.push(p.scalar()?)?,
                 Builder::Messages(m) => p.messages_into(m)?,
             }
+            p.ws();
+            match p.s.get(p.i)? {
+                b',' => p.i += 1,
+                b'}' => {
+                    p.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
         }
-        p.eat(b'}')?;
+        for (builder, _) in builders
+            .iter_mut()
+            .zip(seen.iter())
+            .filter(|(_, seen)| !**seen)
+        {
+            match builder {
+                Builder::Values(b) => b.push(Scalar::Null)?,
+                Builder::Messages(m) => m.push_null()?,
+            }
+        }
         p.ws();
         (p.i == p.s.len()).then_some(())
     }
@@ -526,40 +558,39 @@ impl<'a> Flat<'a> {
     /// A message list (or null), every message with exactly `m.keys` in order.
     fn messages_into(&mut self, m: &mut MessagesBuilder) -> Option<()> {
         if self.null() {
-            m.nulls.push(m.offsets.len() - 1);
+            return m.push_null();
+        }
+        self.eat(b'[')?;
+        self.ws();
+        if self.s.get(self.i) == Some(&b']') {
+            self.i += 1;
         } else {
-            self.eat(b'[')?;
-            self.ws();
-            if self.s.get(self.i) == Some(&b']') {
-                self.i += 1;
-            } else {
-                loop {
-                    self.eat(b'{')?;
-                    for (k, (key, field)) in m.keys.iter().zip(m.fields.iter_mut()).enumerate() {
-                        if k > 0 {
-                            self.eat(b',')?;
-                        }
-                        self.eat(b'"')?;
-                        if self.string()? != key.as_str() {
-                            return None;
-                        }
-                        self.eat(b':')?;
-                        let value = self.value()?;
-                        if value.as_deref().is_some_and(date_like) {
-                            return None; // Arrow may type the field as a timestamp
-                        }
-                        field.push(value)?;
+            loop {
+                self.eat(b'{')?;
+                for (k, (key, field)) in m.keys.iter().zip(m.fields.iter_mut()).enumerate() {
+                    if k > 0 {
+                        self.eat(b',')?;
                     }
-                    self.eat(b'}')?;
-                    self.ws();
-                    match self.s.get(self.i)? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            break;
-                        }
-                        _ => return None,
+                    self.eat(b'"')?;
+                    if self.string()? != key.as_str() {
+                        return None;
                     }
+                    self.eat(b':')?;
+                    let value = self.value()?;
+                    if value.as_deref().is_some_and(date_like) {
+                        return None; // Arrow may type the field as a timestamp
+                    }
+                    field.push(value)?;
+                }
+                self.eat(b'}')?;
+                self.ws();
+                match self.s.get(self.i)? {
+                    b',' => self.i += 1,
+                    b']' => {
+                        self.i += 1;
+                        break;
+                    }
+                    _ => return None,
                 }
             }
         }
@@ -642,6 +673,15 @@ struct MessagesBuilder {
     offsets: Vec<i32>,
     nulls: Vec<usize>,
     fields: Vec<StringBuilder>,
+}
+
+impl MessagesBuilder {
+    /// A null list: the row's bit cleared, no messages.
+    fn push_null(&mut self) -> Option<()> {
+        self.nulls.push(self.offsets.len() - 1);
+        self.offsets.push(*self.offsets.last()?);
+        Some(())
+    }
 }
 
 enum Builder {
@@ -822,8 +862,9 @@ fn parse_block(lines: &[&str], names: &[String], kinds: &[Kind]) -> Option<Vec<B
             }),
         })
         .collect();
+    let mut seen = Vec::with_capacity(names.len());
     for line in lines {
-        Flat::record_into(line, names, &mut builders)?;
+        Flat::record_into(line, names, &mut builders, &mut seen)?;
     }
     Some(builders)
 }
@@ -886,8 +927,9 @@ fn bitmap(rows: usize, nulls: &[usize]) -> Option<Vec<u8>> {
 }
 
 /// The records of `chunk` as string columns, when every record is a flat
-/// object of strings and nulls with the keys (distinct, at least one) of the
-/// first record in the same order, no column is null in every row, blank
+/// object of strings and nulls whose keys are among the first record's
+/// (distinct, at least one, in any order: a key a record lacks is null there,
+/// as Arrow's reader has it), no column is null in every row, blank
 /// lines hold only JSON whitespace and `\r` only ends lines; else `None`.
 ///
 /// `block_size` is the block size given to Arrow's JSON reader: its table
@@ -1374,10 +1416,40 @@ mod tests {
     }
 
     #[test]
+    fn keys_reordered_or_left_out_are_read_as_arrow_reads_them() {
+        let chunk = concat!(
+            "{\"a\": \"1\", \"b\": \"2\", \"m\": [{\"role\": \"u\", \"content\": \"c\"}]}\n",
+            "{\"m\": null, \"b\": \"3\", \"a\": \"4\"}\n",
+            "{\"a\": \"5\"}\n",
+            "{\"b\": \"6\", \"m\": []}\n",
+        );
+        let t = flat(chunk.as_bytes(), 1 << 20).unwrap();
+        assert_eq!(t.names, vec!["a", "b", "m"]);
+        let strings = |c: usize| match &t.blocks[0][c] {
+            Column::Strings(s) => s.clone(),
+            _ => panic!("a string column"),
+        };
+        assert_eq!(
+            (strings(0).data, strings(0).offsets),
+            (b"145".to_vec(), vec![0, 1, 2, 3, 3])
+        );
+        assert_eq!(strings(0).validity, Some(vec![0b0111]));
+        assert_eq!(
+            (strings(1).data, strings(1).offsets),
+            (b"236".to_vec(), vec![0, 1, 2, 2, 3])
+        );
+        assert_eq!(strings(1).validity, Some(vec![0b1011]));
+        let Column::Messages(m) = &t.blocks[0][2] else {
+            panic!("a message column")
+        };
+        assert_eq!(m.offsets, vec![0, 1, 1, 1, 1]);
+        assert_eq!((&m.validity, m.null_count), (&Some(vec![0b1001]), 2));
+    }
+
+    #[test]
     fn anything_but_flat_string_records_is_left_to_the_general_path() {
         for bad in [
-            &b"{\"a\": \"x\"}\n{\"b\": \"y\"}\n"[..],
-            b"{\"a\": \"x\", \"b\": \"y\"}\n{\"b\": \"y\", \"a\": \"x\"}\n",
+            &b"{\"a\": \"x\"}\n{\"b\": \"y\"}\n"[..], // a key the first record lacks
             b"{\"a\": \"x\", \"a\": \"y\"}\n",
             b"{\"a\": null}\n",
             b"{}\n",
