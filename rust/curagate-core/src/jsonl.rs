@@ -245,6 +245,19 @@ impl<'a> Flat<'a> {
         (self.s.get(self.i) == Some(&b)).then(|| self.i += 1)
     }
 
+    /// After a member: `,` (false: another follows) or `close` (true: the end);
+    /// `None` for anything else.
+    fn comma_or(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let b = *self.s.get(self.i)?;
+        self.i += 1;
+        match b {
+            b',' => Some(false),
+            b if b == close => Some(true),
+            _ => None,
+        }
+    }
+
     fn hex4(&mut self) -> Option<u32> {
         let digits = self.s.get(self.i..self.i + 4)?;
         self.i += 4;
@@ -439,14 +452,8 @@ impl<'a> Flat<'a> {
             self.eat(b':')?;
             let value = self.value()?;
             fields.push((key, value));
-            self.ws();
-            match self.s.get(self.i)? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(fields);
-                }
-                _ => return None,
+            if self.comma_or(b'}')? {
+                return Some(fields);
             }
         }
     }
@@ -471,14 +478,8 @@ impl<'a> Flat<'a> {
                 }
                 kinds.push(Kind::Messages(keys));
                 loop {
-                    p.ws();
-                    match p.s.get(p.i)? {
-                        b',' => p.i += 1,
-                        b']' => {
-                            p.i += 1;
-                            break;
-                        }
-                        _ => return None,
+                    if p.comma_or(b']')? {
+                        break;
                     }
                     p.object()?;
                 }
@@ -486,14 +487,8 @@ impl<'a> Flat<'a> {
                 p.scalar()?;
                 kinds.push(Kind::Strings); // or numbers, booleans: see `finish_blocks`
             }
-            p.ws();
-            match p.s.get(p.i)? {
-                b',' => p.i += 1,
-                b'}' => {
-                    p.i += 1;
-                    break;
-                }
-                _ => return None,
+            if p.comma_or(b'}')? {
+                break;
             }
         }
         p.ws();
@@ -531,14 +526,8 @@ impl<'a> Flat<'a> {
                 Builder::Values(b) => b.push(p.scalar()?)?,
                 Builder::Messages(m) => p.messages_into(m)?,
             }
-            p.ws();
-            match p.s.get(p.i)? {
-                b',' => p.i += 1,
-                b'}' => {
-                    p.i += 1;
-                    break;
-                }
-                _ => return None,
+            if p.comma_or(b'}')? {
+                break;
             }
         }
         for (builder, _) in builders
@@ -583,14 +572,8 @@ impl<'a> Flat<'a> {
                     field.push(value)?;
                 }
                 self.eat(b'}')?;
-                self.ws();
-                match self.s.get(self.i)? {
-                    b',' => self.i += 1,
-                    b']' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return None,
+                if self.comma_or(b']')? {
+                    break;
                 }
             }
         }
