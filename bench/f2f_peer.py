@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def floor(src: Path, out: Path) -> None:
     import pyarrow.json as pj
 
-    from curagate.audit.keys import fingerprints
+    from curagate.audit.keys import fingerprint_bytes
 
     column = pj.read_json(src).column("text").combine_chunks()
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(b"".join(fingerprints(column)))
+    tmp.write_bytes(fingerprint_bytes(column))
     tmp.replace(out)
 
 
