@@ -4,14 +4,16 @@
 //! lines, the non-blank ones (the records), the longest line, whether the
 //! bytes are UTF-8 and whether a line could nest deep enough to overflow
 //! Arrow's recursive JSON parser. [`parse_flat`] then reads the chunk when
-//! every record is an object with the same keys in the same order whose
-//! values are strings (and nulls) or chat message lists (`[{role, content},
-//! ...]`, every message with the same string keys), the shape of most
-//! text/prompt/completion and chat corpora, into Arrow columns cut into the
-//! row groups Arrow's JSON reader would make, so the Parquet written from them
-//! is the same bytes. Anything else (another shape, a JSON error, a key order
-//! that changes) returns `None` and the caller keeps its general path, which
-//! quarantines bad lines.
+//! every record is an object whose keys are among the first record's (in any
+//! order, each at most once; a key a record leaves out is null there, as in
+//! Arrow's reader) and whose values are strings, numbers, booleans and nulls
+//! or chat message lists (`[{role, content}, ...]`, every message with the
+//! same string keys), the shape of most text/prompt/completion, preference and
+//! chat corpora, into Arrow columns cut into the row groups Arrow's JSON
+//! reader would make, so the Parquet written from them is the same bytes.
+//! Anything else (another shape, a JSON error, an unknown or repeated key)
+//! returns `None` and the caller keeps its general path, which quarantines
+//! bad lines. `rust/fuzz` fuzzes this against serde_json.
 
 use rayon::prelude::*;
 
