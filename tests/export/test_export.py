@@ -408,12 +408,29 @@ def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
     assert "model.Q8_0.gguf" in load_manifest(gguf_bundle).files
 
 
-def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(gguf_bundle: Path) -> None:
+def test_gguf_q8_0_runs_in_llama_cpp_with_the_same_tokens_and_template(
+    gguf_bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import llama_cpp  # the gguf-verify extra: a plain import, so CI cannot skip this
     import numpy as np
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    # On CPUs with AMX (Sapphire Rapids and later) llama.cpp repacks the weights into its
+    # AMX buffer type, whose matmul segfaults (ggml-org/llama.cpp#20824, open upstream;
+    # seen here on 2026-12-02 with llama-cpp-python 0.3.36). The Llama class does not
+    # expose `use_extra_bufts`, so its default parameters are patched: the weights stay
+    # in plain CPU buffers, the same numbers on every CPU.
+    defaults = llama_cpp.llama_cpp.llama_model_default_params
+
+    def without_extra_buffer_types() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    monkeypatch.setattr(
+        llama_cpp.llama_cpp, "llama_model_default_params", without_extra_buffer_types
+    )
     tok = AutoTokenizer.from_pretrained(gguf_bundle)
     text = tok.apply_chat_template(PROMPT, tokenize=False, add_generation_prompt=True)
     ids = tok(text, add_special_tokens=False)["input_ids"]
