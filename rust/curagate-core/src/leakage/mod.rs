@@ -41,8 +41,8 @@ use crate::hash::content_hash;
 use crate::text::NormalizeOptions;
 use crate::{Error, Result};
 pub use column::TextSource;
-pub use serial::FORMAT_VERSION;
 use ngram_index::{for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder};
+pub use serial::FORMAT_VERSION;
 use tokens::{chars_at, tokenize_into, Tokens};
 
 /// Which methods run.
