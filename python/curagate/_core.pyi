@@ -358,6 +358,11 @@ def leakage_index_to_bytes(index: ReferenceIndex) -> bytes:
 def leakage_index_from_bytes(data: bytes, *, threads: int | None = None) -> ReferenceIndex:
     """A frozen index from ``leakage_index_to_bytes``; damage raises IndexFormatError."""
 
+# the CLI process
+def exit_on_bus_error(message: str, code: int) -> None:
+    """On SIGBUS (a mapped file truncated under the process), write ``message`` to
+    stderr and exit with ``code`` instead of dying by the signal (process-wide)."""
+
 # splits
 
 class PairIndex:

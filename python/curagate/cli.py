@@ -123,6 +123,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that memory-map their JSONL inputs (io/readers.py).
+_READS_MAPPED_INPUTS = frozenset({"audit", "check", "curate", "leakage", "split"})
 # Commands that never convert between pyarrow and pandas.
 _PANDAS_FREE = frozenset({"audit", "check", "curate", "leakage", "split"})
 # Commands that never hand numpy arrays to pyarrow, nor take them from it.
@@ -154,6 +156,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from curagate import progress
 
     progress.set_quiet(bool(getattr(args, "quiet", False)))
+    if argv is None and args.command in _READS_MAPPED_INPUTS:
+        _exit_on_bus_error(args.command)
     if argv is None and args.command in _PANDAS_FREE and not getattr(args, "gx", False):
         # The process is the CLI (console script or ``python -m curagate``), not a host
         # program calling main(argv): settle pyarrow's pandas probe as "absent", ~0.25 s
@@ -166,6 +170,21 @@ def _main(argv: Sequence[str] | None) -> int:
         return e.exit_code
     except Exception as e:  # KeyboardInterrupt is not one: main() reports it
         return _unexpected(args.command, e)
+
+
+def _exit_on_bus_error(command: str) -> None:
+    """A plain JSONL input is memory-mapped: truncated or rewritten while it is read
+    (a shard rotated by another process), the next read of its pages is a SIGBUS,
+    which would kill the process with no word (exit 135). The CLI turns it into an
+    input error; nothing after the fault runs, so nothing is published."""
+    from curagate._core import exit_on_bus_error
+
+    exit_on_bus_error(
+        f"curagate {command}: error: an input file was truncated or rewritten while it was "
+        "being read (bus error on its memory map), or the disk under a mapped spill file is "
+        "full; nothing was published. Rerun once the inputs no longer change.\n",
+        2,
+    )
 
 
 def _settle_pyarrow(args: argparse.Namespace) -> None:

@@ -55,3 +55,85 @@ def test_a_chunk_read_again_after_its_pages_were_dropped_is_unchanged(tmp_path: 
         t.column("text").to_pylist() for t in again
     ]
     assert sum(t.num_rows for t in first) == 3_000
+
+
+def _big_jsonl(path: Path, rows: int) -> Path:
+    with path.open("w") as f:
+        for i in range(rows):
+            f.write(json.dumps({"id": i, "text": f"row {i} " + "lorem ipsum dolor " * 4}) + "\n")
+    return path
+
+
+def _maps(pid: int, path: Path) -> bool:
+    try:
+        return str(path) in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def test_an_input_truncated_while_curate_reads_it_is_an_input_error_not_a_bus_error(
+    tmp_path: Path,
+) -> None:
+    """A shard truncated by another process while it is mapped: the next read of its
+    pages is a SIGBUS, which killed curate with no word (exit 135). The CLI makes it
+    exit 2 with one line, and publishes nothing."""
+    import os
+    import subprocess
+    import time
+
+    src = _big_jsonl(tmp_path / "live.jsonl", 300_000)  # ~30 MB: ~0.5 s of reading
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curagate", "curate", str(src), "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not _maps(proc.pid, src) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert proc.poll() is None, "curate ended before it mapped the input"
+    os.truncate(src, 1000)  # the mapped pages beyond 1000 bytes are gone
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr
+    assert "input file was truncated or rewritten while it was being read" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["live.jsonl"]  # no temporary folder
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_a_bus_error_on_a_truncated_map_exits_with_the_message_only_where_installed(
+    tmp_path: Path, installed: bool
+) -> None:
+    """The mechanism, deterministically: the reader's map of a file, the file truncated,
+    the next chunk read. With the CLI's exit installed: exit 2 and the message; without
+    it (a host program calling curagate as a library keeps its own signal handling):
+    killed by SIGBUS."""
+    import signal
+    import subprocess
+
+    src = _big_jsonl(tmp_path / "live.jsonl", 20_000)
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from curagate import _core\n"
+        "from curagate.io.readers import _jsonl_chunks\n"
+        f"if {installed}:\n"
+        "    _core.exit_on_bus_error('bus error seen\\n', 2)\n"
+        "path = Path(sys.argv[1])\n"
+        "with _jsonl_chunks(path, '.jsonl', 1_000) as chunks:\n"
+        "    next(chunks)\n"
+        "    os.truncate(path, 100)\n"
+        "    next(chunks)\n"
+        "print('read past the end')\n"
+    )
+    probe = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", code, str(src)],
+        capture_output=True,
+        text=True,
+    )
+    if installed:
+        assert (probe.returncode, probe.stderr) == (2, "bus error seen\n")
+    else:
+        assert probe.returncode == -signal.SIGBUS, probe.stderr

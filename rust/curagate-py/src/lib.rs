@@ -14,6 +14,7 @@ mod errors;
 mod jsonl;
 mod leakage;
 mod pairs;
+mod process;
 mod stages;
 mod text;
 
@@ -48,6 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dedup::register(m)?;
     leakage::register(m)?;
     pairs::register(m)?;
+    process::register(m)?;
     stages::register(m)?;
     jsonl::register(m)?;
     // curagate audit's per-row passes.
