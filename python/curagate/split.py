@@ -314,8 +314,11 @@ def _load(
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise InputError(
-            f"the input files have incompatible columns ({e}); split files with the same "
-            "columns together"
+            f"the records have incompatible columns ({e}): a column holds different types "
+            "in different input files, or in different chunks of one file (each chunk of "
+            "batch_rows records is typed on its own, and curate writes a file's chunks of "
+            "another type to a part of its own: kept/part-NNNNN-1.parquet); give the column "
+            "one type throughout, or split files with the same columns together"
         ) from None
     files = [
         {

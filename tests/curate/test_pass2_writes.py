@@ -105,3 +105,30 @@ def test_arrow_default_pool_is_restored_after_a_run_and_after_a_failure(
         curate([t0_corpus], tmp_path / "failed", progress=False)
     assert pa.default_memory_pool().backend_name == before
     assert not (tmp_path / "failed").exists()
+
+
+def test_a_column_whose_type_changes_between_batches_keeps_each_value_as_read(
+    tmp_path: Path,
+) -> None:
+    """An `id` read as strings in one batch and as ints in the next was cast to the open
+    file's string schema (kept id 2 written as "2"). Now only all-null columns and
+    fields are filled into the open schema; another type continues in a new part, and
+    every kept value equals what json.loads gives for its line."""
+    lines = [
+        {"id": "a", "text": "one two three", "meta": {"k": "t"}},
+        {"id": "b", "text": "four five six", "meta": {"k": "u"}},
+        {"id": 1, "text": "seven eight nine", "meta": {"k": "v"}},
+        {"id": 2, "text": "ten eleven twelve", "meta": {"k": "w"}},
+        {"id": 3, "text": "thirteen fourteen fifteen", "meta": {"k": None}},
+        {"id": 4, "text": "sixteen seventeen eighteen", "meta": {"k": None}},
+    ]
+    src = tmp_path / "typ.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    result = curate([src], tmp_path / "out", batch_rows=2)
+    assert (result.kept, result.quarantined) == (6, 0)
+    parts = sorted((tmp_path / "out" / "kept").glob("*.parquet"))
+    # the string ids; the int ids (the last batch's all-null `meta.k` filled in)
+    assert [p.name for p in parts] == ["part-00000-1.parquet", "part-00000.parquet"]
+    kept = pq.read_table(parts[1]).to_pylist() + pq.read_table(parts[0]).to_pylist()
+    assert kept == lines
+    assert pq.read_schema(parts[0]).field("id").type == pa.int64()

@@ -311,3 +311,23 @@ def test_a_bad_split_key_in_the_config_exits_2_naming_file_and_key(
     assert main(["split", str(src), "--out", str(tmp_path / "o"), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "curate.yaml:2" in err and "split.shared_passages" in err
+
+
+def test_a_column_typed_differently_in_two_chunks_of_one_file_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One input file, `id` strings in its first chunk and ints in the next: the error
+    said "the input files have incompatible columns", with one file given."""
+    src = tmp_path / "typ.jsonl"
+    rows = [{"id": "a", "text": "one two three"}, {"id": "b", "text": "four five six"}]
+    rows += [{"id": 1, "text": "seven eight nine"}, {"id": 2, "text": "ten eleven twelve"}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "split.yaml"
+    config.write_text("batch_rows: 2\n")
+    code = main(
+        ["curate", str(src), "--out", str(tmp_path / "out"), "--split", "--config", str(config)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "in different chunks of one file" in err and "kept/part-NNNNN-1.parquet" in err
+    assert not (tmp_path / "out").exists()

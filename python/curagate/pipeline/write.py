@@ -67,9 +67,12 @@ class ShardWriter:
     """One Parquet file per input file, opened lazily, one row group per batch.
 
     Arrow infers JSON types per chunk, so a later batch of the same file can
-    have another schema (a column all-null in one chunk, absent in another).
-    It is cast to the open file's schema when that is lossless; otherwise the
-    file continues in a new part (``part-NNNNN-1.parquet``), never dropping data.
+    have another schema (a column all-null in one chunk, a number in one and a
+    string in another). It is cast to the open file's schema only where its
+    columns are all-null (nothing to convert); otherwise the file continues in
+    a new part (``part-NNNNN-1.parquet``), so every value keeps the type it was
+    read with (an int id is never written as the string of its digits) and
+    nothing is dropped.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -82,11 +85,12 @@ class ShardWriter:
             return
         entry = self._writers.get(source_index)
         if entry is not None and not table.schema.equals(entry[0].schema):
-            try:
-                table = table.cast(entry[0].schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError, KeyError):
+            cast = _null_filled(table, entry[0].schema)
+            if cast is None:
                 entry[0].close()
                 entry = self._open(source_index, table.schema, part=entry[2] + 1)
+            else:
+                table = cast
         if entry is None:
             entry = self._open(source_index, table.schema, part=0)
         writer, path, _ = entry
@@ -107,6 +111,33 @@ class ShardWriter:
         for writer, _, _ in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+def _null_filled(table: pa.Table, schema: pa.Schema) -> pa.Table | None:
+    """``table`` as ``schema`` when they differ only where ``table`` has all-null
+    columns or fields (typed ``null`` by Arrow, also inside lists and structs: no
+    value changes); else None."""
+    if table.schema.names != schema.names or not all(
+        _only_nulls_differ(have.type, want.type)
+        for have, want in zip(table.schema, schema, strict=True)
+    ):
+        return None
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _only_nulls_differ(have: pa.DataType, want: pa.DataType) -> bool:
+    if have == want or pa.types.is_null(have):
+        return True
+    if pa.types.is_list(have) and pa.types.is_list(want):
+        return _only_nulls_differ(have.value_type, want.value_type)
+    if pa.types.is_struct(have) and pa.types.is_struct(want):
+        return [f.name for f in have] == [f.name for f in want] and all(
+            _only_nulls_differ(a.type, b.type) for a, b in zip(have, want, strict=True)
+        )
+    return False
 
 
 def write_quarantine(path: Path, rows: list[Quarantined]) -> int:
