@@ -127,3 +127,34 @@ def test_ctrl_c_while_the_command_loads_is_one_line_and_exit_130(tmp_path: Path)
     assert done.returncode == 130
     assert done.stderr == "curagate: interrupted; no partial output was published\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_python_m_curagate_imports_the_cli_is_one_line_and_exit_130(
+    tmp_path: Path,
+) -> None:
+    # Earlier still: while `python -m curagate` imports curagate.cli itself (its first
+    # ~10-30 ms), before main() is there to catch it. (The console script's own
+    # wrapper, written by pip, imports it outside curagate's reach.)
+    code = (
+        "import runpy, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'curagate.errors':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['curagate', 'curate', 'd.jsonl', '--out', 'out']\n"
+        "runpy.run_module('curagate', run_name='__main__', alter_sys=True)\n"
+    )
+    (tmp_path / "d.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 130
+    assert done.stderr == "curagate: interrupted; no partial output was published\n"
+    assert not (tmp_path / "out").exists()
