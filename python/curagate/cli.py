@@ -181,8 +181,8 @@ def _exit_on_bus_error(command: str) -> None:
 
     exit_on_bus_error(
         f"curagate {command}: error: an input file was truncated or rewritten while it was "
-        "being read (bus error on its memory map), or the disk under a mapped spill file is "
-        "full; nothing was published. Rerun once the inputs no longer change.\n",
+        "being read, or its storage failed (bus error on its memory map); nothing was "
+        "published. Rerun once the inputs no longer change.\n",
         2,
     )
 

@@ -19,8 +19,8 @@ extern "C" fn on_bus_error(_signal: libc::c_int) {
     unsafe { libc::_exit(BUS_EXIT_CODE.load(Ordering::Relaxed)) }
 }
 
-/// On SIGBUS (a memory-mapped file was truncated under the process, or a
-/// mapped file's disk is full), write `message` to stderr and exit with `code`
+/// On SIGBUS (a memory-mapped file was truncated under the process, or its
+/// storage failed), write `message` to stderr and exit with `code`
 /// instead of dying by the signal. Nothing after the fault runs: no output is
 /// renamed into place, and the next run removes the temporary folder. The
 /// first message set is kept.
