@@ -63,10 +63,24 @@ class FlakyServer:
                     first = server.attempts[prompt] == 1
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                left = False
+
+                def leave() -> None:
+                    # A request stops being in flight before the bytes that end it go
+                    # out: the client may send its next one as soon as they arrive (a 503
+                    # with Retry-After: 0 is retried at once), before this thread runs
+                    # again on a loaded machine (it was seen counting 9 of 8).
+                    nonlocal left
+                    if not left:
+                        left = True
+                        with server.lock:
+                            server.in_flight -= 1
+
                 try:
                     failure = server.failures.get(prompt) if first else None
                     if failure == "reset":
                         self.close_connection = True
+                        leave()
                         self.connection.close()  # no status line: RemoteDisconnected
                         return
                     if failure == "stall" and self._client_gave_up(server.stall_s):
@@ -78,6 +92,7 @@ class FlakyServer:
                         self.send_response(int(failure))
                         self.send_header("Retry-After", "0")
                         self.send_header("Content-Length", "0")
+                        leave()
                         self.end_headers()
                         return
                     # Items that arrive first wait longest: answers come back out of order.
@@ -93,13 +108,13 @@ class FlakyServer:
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
                     with server.lock:
                         server.finished.append(prompt)
+                    leave()
+                    self.end_headers()
+                    self.wfile.write(data)
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    leave()
 
             def _client_gave_up(self, stall_s: float) -> bool:
                 """Stall up to ``stall_s``; True as soon as the client closes the connection."""
