@@ -65,6 +65,12 @@ def golden_dir(tmp_path: Path) -> Path:
     return root
 
 
+class LocalHTTPServer(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: the gate's 8 (or more) concurrent connects
+    # overflow it, and a dropped SYN is resent after 1 s (~2 s of each gate test).
+    request_queue_size = 64
+
+
 class CannedServer:
     """An OpenAI-compatible /v1/chat/completions endpoint answering from a function."""
 
@@ -97,7 +103,7 @@ class CannedServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = LocalHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gate_support import SENTIMENT_ITEMS, CannedServer
+from gate_support import SENTIMENT_ITEMS, CannedServer, LocalHTTPServer
 
 from curagate.cli import main
 from curagate.errors import InputError
@@ -128,7 +128,7 @@ class FlakyServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = LocalHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
