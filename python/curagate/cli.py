@@ -123,10 +123,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-# Commands that memory-map their JSONL inputs (io/readers.py).
-_READS_MAPPED_INPUTS = frozenset({"audit", "check", "curate", "leakage", "split"})
-# Commands that never convert between pyarrow and pandas.
-_PANDAS_FREE = frozenset({"audit", "check", "curate", "leakage", "split"})
+# The data commands: they memory-map their JSONL inputs (io/readers.py) and never
+# convert between pyarrow and pandas.
+_DATA_COMMANDS = frozenset({"audit", "check", "curate", "leakage", "split"})
 # Commands that never hand numpy arrays to pyarrow, nor take them from it.
 _NUMPY_FREE = frozenset({"check"})
 # Commands whose config says whether they do: they settle pyarrow themselves.
@@ -156,9 +155,9 @@ def _main(argv: Sequence[str] | None) -> int:
     from curagate import progress
 
     progress.set_quiet(bool(getattr(args, "quiet", False)))
-    if argv is None and args.command in _READS_MAPPED_INPUTS:
+    if argv is None and args.command in _DATA_COMMANDS:
         _exit_on_bus_error(args.command)
-    if argv is None and args.command in _PANDAS_FREE and not getattr(args, "gx", False):
+    if argv is None and args.command in _DATA_COMMANDS and not getattr(args, "gx", False):
         # The process is the CLI (console script or ``python -m curagate``), not a host
         # program calling main(argv): settle pyarrow's pandas probe as "absent", ~0.25 s
         # of CPU per run that these commands never use (audit --gx does: GX is pandas).
