@@ -102,16 +102,26 @@ def test_misusing_the_bindings_is_a_bug_not_a_user_error(
 
 # Ctrl-C while modules load, simulated by an import hook raising KeyboardInterrupt:
 # - at pydantic, under argparse's set-up of the command (main() catches it);
-# - at curagate.errors, while `python -m curagate` imports curagate.cli itself, before
-#   main() is there (the first ~10-30 ms; __main__ catches it). The console script's own
-#   wrapper, written by pip, imports curagate.cli outside curagate's reach.
+# - at curagate.errors, while curagate.cli itself is imported, before main() is there
+#   (the first ~10-30 ms; curagate.__main__.run catches it): under `python -m curagate`,
+#   and under the console script, whose wrapper (written by pip from the installed
+#   entry point, loaded here as the wrapper loads it) imports only curagate.__main__.
 # Either way: no traceback, the one line and 130, as during the run itself.
+CONSOLE_SCRIPT = (
+    "from importlib.metadata import entry_points\n"
+    "(script,) = entry_points(group='console_scripts', name='curagate')\n"
+    "sys.exit(script.load()())\n"
+)
+
+
 @pytest.mark.parametrize(
     ("module", "entry"),
     [
         ("pydantic", "from curagate.cli import main\nsys.exit(main())\n"),
         ("curagate.errors", "runpy.run_module('curagate', run_name='__main__', alter_sys=True)\n"),
+        ("curagate.errors", CONSOLE_SCRIPT),
     ],
+    ids=["main", "python-m", "console-script"],
 )
 def test_ctrl_c_while_modules_load_is_one_line_and_exit_130(
     tmp_path: Path, module: str, entry: str
