@@ -231,6 +231,45 @@ def test_data_commands_run_without_loading_pandas(tmp_path: Path, words: tuple[s
     assert "pyarrow" in loaded and "pandas" not in loaded
 
 
+def test_curate_cli_skips_pydantics_plugin_lookup(tmp_path: Path) -> None:
+    # pydantic reads the entry points of every installed distribution, looking for
+    # plugins, the first time a model validates; the CLI turns that lookup off. A host
+    # program calling main(argv) keeps it (and shows that the probe sees the lookup).
+    (tmp_path / "d.jsonl").write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
+    probe = (
+        "import sys\n"
+        "READ = []\n"
+        "def _hook(event, args):\n"
+        "    if event == 'open' and str(args[0]).endswith('entry_points.txt'):\n"
+        "        READ.append(args[0])\n"
+        "sys.addaudithook(_hook)\n"
+        "from curagate.cli import main\n"
+        "try:\n"
+        "    {call}\n"
+        "finally:\n"
+        "    print(len(READ))\n"
+    )
+    cli = "sys.argv = ['curagate', 'curate', 'd.jsonl', '--out', 'cli']; main()"
+    host = "main(['curate', 'd.jsonl', '--out', 'host'])"
+    entry_points_read = {}
+    for name, call in (("cli", cli), ("host", host)):
+        done = subprocess.run(
+            [sys.executable, "-c", probe.format(call=call)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={
+                **{k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"},
+                "PYTHONPATH": str(ROOT / "python"),
+            },
+            check=False,
+            timeout=120,
+        )
+        assert (tmp_path / name / "manifest.json").is_file(), done.stderr
+        entry_points_read[name] = int(done.stdout.strip().splitlines()[-1])
+    assert entry_points_read["cli"] == 0 < entry_points_read["host"]
+
+
 def _curate_data(tmp_path: Path) -> list[str]:
     """Inputs of several shapes with duplicates, bad rows and a leaked golden item;
     the config runs every step that can run without the `embed` extra."""
@@ -388,21 +427,24 @@ def test_cli_process_tunes_its_allocator_and_exit_but_a_host_program_keeps_its_o
     tmp_path: Path,
 ) -> None:
     # The CLI: mimalloc's huge pages off unless the user set them (read when pyarrow
-    # loads), and its objects frozen once the command returns (no collection at exit).
-    # A program calling main(argv) keeps both as they were.
+    # loads), pydantic's plugin lookup off unless the user set it, and its objects
+    # frozen once the command returns (no collection at exit). A program calling
+    # main(argv) keeps all three as they were.
     (tmp_path / "d.jsonl").write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
     probe = (
         "import gc, os\n"
         "try:\n    {call}\n"
         "except SystemExit:\n    pass\n"
-        "print(os.environ.get('MIMALLOC_ALLOW_THP'), gc.get_freeze_count() > 0)"
+        "print(os.environ.get('MIMALLOC_ALLOW_THP'), os.environ.get('PYDANTIC_DISABLE_PLUGINS'),"
+        " gc.get_freeze_count() > 0)"
     )
     cli = "from curagate.cli import main; sys.argv = ['curagate', 'check', 'd.jsonl', '--no-golden']; main()"
     host = "from curagate.cli import main; main(['check', 'd.jsonl', '--no-golden'])"
+    own = {"MIMALLOC_ALLOW_THP": "1", "PYDANTIC_DISABLE_PLUGINS": "logfire"}
     for call, environ, expected in (
-        (cli, {}, "0 True"),
-        (cli, {"MIMALLOC_ALLOW_THP": "1"}, "1 True"),
-        (host, {}, "None False"),
+        (cli, {}, "0 __all__ True"),
+        (cli, own, "1 logfire True"),
+        (host, {}, "None None False"),
     ):
         done = subprocess.run(
             [sys.executable, "-c", "import sys\n" + probe.format(call=call)],
@@ -410,7 +452,7 @@ def test_cli_process_tunes_its_allocator_and_exit_but_a_host_program_keeps_its_o
             text=True,
             cwd=tmp_path,
             env={
-                **{k: v for k, v in os.environ.items() if k != "MIMALLOC_ALLOW_THP"},
+                **{k: v for k, v in os.environ.items() if k not in own},
                 "PYTHONPATH": str(ROOT / "python"),
                 **environ,
             },

@@ -157,6 +157,11 @@ def _main(argv: Sequence[str] | None) -> int:
     progress.set_quiet(bool(getattr(args, "quiet", False)))
     if argv is None and args.command in _DATA_COMMANDS:
         _exit_on_bus_error(args.command)
+        # pydantic looks for plugins in the entry points of every installed distribution
+        # the first time a model validates: importlib.metadata and the scan, ~20-30 ms of
+        # the main thread in a virtualenv of ~200 packages. These commands use no pydantic
+        # plugin; a user's own setting wins.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if argv is None and args.command in _DATA_COMMANDS and not getattr(args, "gx", False):
         # The process is the CLI (console script or ``python -m curagate``), not a host
         # program calling main(argv): settle pyarrow's pandas probe as "absent", ~0.25 s
