@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import os
 import tempfile
@@ -119,6 +120,18 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise InputError(f"{path}: not an elliptic-curve key; curagate signs with EC P-256")
     return key
+
+
+def cache_mac_key(private_key_path: str | os.PathLike[str]) -> bytes:
+    """The secret a signed gate run authenticates its cache entries with.
+
+    HMAC-SHA256 of a fixed label under the private key's scalar: only the key's holder
+    can write an entry a signed run accepts, so an attestation never covers answers
+    that someone planted in the cache folder (it is a working-directory folder by
+    default, which a checkout or a restored CI cache can fill).
+    """
+    scalar = load_private_key(private_key_path).private_numbers().private_value
+    return hmac.new(scalar.to_bytes(32, "big"), b"curagate gate cache v1", "sha256").digest()
 
 
 def load_public_key(pem: bytes, *, source: str) -> Any:

@@ -136,6 +136,52 @@ def test_signed_run_attests_the_verdict_for_exactly_the_candidate(
     assert not (tmp_path / "out" / "gate_attestation.dsse.json").exists()
 
 
+def test_a_signed_run_never_attests_answers_planted_in_the_cache(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    from curagate.signing import generate_keypair
+
+    private, _ = generate_keypair(tmp_path / "keys")
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
+    )
+    gate, cache = _gate(tmp_path, golden_dir), tmp_path / "cache"
+    honest = run_gate(
+        gate, str(run), str(tiny_model_dir), tmp_path / "honest", cache_dir=cache, device="cpu"
+    )
+    # Someone rewrites every cached answer (the folder is the working directory's, by
+    # default): an unsigned run would use them, a signed one generates them again.
+    planted = 0
+    for entry in cache.rglob("*.json"):
+        doc = json.loads(entry.read_text())
+        entry.write_text(json.dumps({**doc, "output": "PLANTED"}))
+        planted += 1
+    assert planted == 2 * 40
+    signed = run_gate(
+        gate,
+        str(run),
+        str(tiny_model_dir),
+        tmp_path / "signed",
+        cache_dir=cache,
+        device="cpu",
+        sign_key=private,
+    )
+    assert (signed.cache_rejected, signed.cache_misses) == (planted, planted)
+    assert "PLANTED" not in (tmp_path / "signed" / "gate_report.json").read_text()
+    assert signed.report["results"] == honest.report["results"]
+    # What the signed run wrote, its next run reads.
+    again = run_gate(
+        gate,
+        str(run),
+        str(tiny_model_dir),
+        tmp_path / "again",
+        cache_dir=cache,
+        device="cpu",
+        sign_key=private,
+    )
+    assert (again.cache_misses, again.cache_rejected) == (0, 0)
+
+
 def test_lm_eval_suite_runs_base_and_candidate_identically(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

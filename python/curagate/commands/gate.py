@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         ),
         file=sys.stdout,
     )
+    if outcome.cache_rejected:
+        print(
+            f"  cache: {outcome.cache_rejected} cached result(s) not written by a signed run "
+            "with this key were computed again",
+            file=sys.stdout,
+        )
     for side, st in outcome.endpoints.items():
         by = ", ".join(f"{k} {v}" for k, v in st["retries_by_cause"].items())
         print(

@@ -21,6 +21,7 @@ them.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -219,12 +220,21 @@ class Generator(Protocol):
 
 
 class GenerationCache:
-    """On-disk cache: one JSON file per (model identity, conversation, settings)."""
+    """On-disk cache: one JSON file per (model identity, conversation, settings).
 
-    def __init__(self, root: Path | None) -> None:
+    With ``mac_key`` (a signed run: :func:`curagate.signing.cache_mac_key`) every entry
+    written carries an HMAC-SHA256 of its key and value, and only entries whose HMAC
+    checks are read: answers planted in the folder, or cached by an unsigned run, are
+    generated again (``rejected`` counts them), so a signed attestation covers only
+    answers this key's runs produced. Without it, entries are read whatever they carry.
+    """
+
+    def __init__(self, root: Path | None, mac_key: bytes | None = None) -> None:
         self.root = root
+        self.mac_key = mac_key
         self.hits = 0
         self.misses = 0
+        self.rejected = 0
 
     @staticmethod
     def key(identity: str, conv: Messages, settings: GenSettings) -> str:
@@ -235,34 +245,56 @@ class GenerationCache:
         assert self.root is not None
         return self.root / key[:2] / f"{key}.json"
 
+    def _mac(self, *parts: Any) -> str | None:
+        if self.mac_key is None:
+            return None
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        return hmac.new(self.mac_key, blob, hashlib.sha256).hexdigest()
+
+    def _authentic(self, entry: dict[str, Any], *parts: Any) -> bool:
+        want = self._mac(*parts)
+        if want is None:
+            return True
+        mac = entry.get("mac")
+        if isinstance(mac, str) and hmac.compare_digest(mac, want):
+            return True
+        self.rejected += 1
+        return False
+
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            return None  # missing or unreadable: generated again
+        return entry if isinstance(entry, dict) else None
+
     def get(self, key: str) -> str | None:
         if self.root is None:
             return None
-        p = self._path(key)
-        if not p.is_file():
+        entry = self._read(self._path(key))
+        if entry is None or not isinstance(entry.get("output"), str):
             return None
-        try:
-            return str(json.loads(p.read_text(encoding="utf-8"))["output"])
-        except (json.JSONDecodeError, KeyError):
-            return None
+        output: str = entry["output"]
+        return output if self._authentic(entry, key, output) else None
 
     def put(self, key: str, output: str) -> None:
         if self.root is not None:
-            write_text_atomic(self._path(key), json.dumps({"output": output}, ensure_ascii=False))
+            entry = {"output": output, "mac": self._mac(key, output)}
+            write_text_atomic(self._path(key), json.dumps(entry, ensure_ascii=False))
 
     def get_json(self, kind: str, key: str) -> Any:
         """A cached result of another kind (e.g. lm-eval suite scores), or None."""
         if self.root is None:
             return None
-        p = self.root / kind / f"{key}.json"
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+        entry = self._read(self.root / kind / f"{key}.json")
+        if entry is None or "value" not in entry:
             return None
+        return entry["value"] if self._authentic(entry, kind, key, entry["value"]) else None
 
     def put_json(self, kind: str, key: str, value: Any) -> None:
         if self.root is not None:
-            write_text_atomic(self.root / kind / f"{key}.json", json.dumps(value, sort_keys=True))
+            entry = {"value": value, "mac": self._mac(kind, key, value)}
+            write_text_atomic(self.root / kind / f"{key}.json", json.dumps(entry, sort_keys=True))
 
 
 def generate_cached(

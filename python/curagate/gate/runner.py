@@ -74,6 +74,7 @@ from curagate.golden import HUMAN_LABELS, GoldenSet, item_ids, load_locked, read
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
+    cache_mac_key,
     key_fingerprint,
     load_private_key,
     sign_envelope,
@@ -96,6 +97,8 @@ class GateOutcome:
     # Requests and retries per http side (not in the report: a rerun served from the
     # cache sends none, and the report must not change with the network).
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Cache entries a signed run did not accept (no valid HMAC under its key): generated again.
+    cache_rejected: int = 0
 
 
 def _compared_metrics(scores: SetScores) -> list[str]:
@@ -843,7 +846,11 @@ def run_gate(
     keyid = _signing_keyid(sign_key, cand)
     judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
     models = LoadedModels(device=device)
-    cache = GenerationCache(Path(cache_dir) if cache_dir else None)
+    # A signed run reads only cache entries a signed run with this key wrote.
+    cache = GenerationCache(
+        Path(cache_dir) if cache_dir else None,
+        mac_key=None if sign_key is None else cache_mac_key(sign_key),
+    )
 
     checks: list[Check] = _self_judging(judges, cand, base_ref)
     results: list[dict[str, Any]] = []
@@ -928,7 +935,7 @@ def run_gate(
         write_attestation(out / "gate_report.json", sign_key, attestation)
     else:
         attestation.unlink(missing_ok=True)  # a stale one would attest another report
-    return GateOutcome(report, exit_code, cache.hits, cache.misses, out, endpoints)
+    return GateOutcome(report, exit_code, cache.hits, cache.misses, out, endpoints, cache.rejected)
 
 
 def _signing_keyid(sign_key: str | os.PathLike[str] | None, cand: ModelRef) -> str | None:
