@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -35,6 +36,15 @@ from curagate.errors import CheckFailed, InputError
 
 Sha256 = str  # 64 lowercase hex digits; checked where it is compared
 Verdict = Literal["pass", "warn", "fail"]
+# A UTC time as attestations and the registry write it: one format, so the strings
+# compare as the times do.
+ISO_UTC = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$"
+
+
+def iso_utc(at: datetime | None = None) -> str:
+    """``at`` (default: now) in :data:`ISO_UTC`'s format."""
+    at = datetime.now(UTC) if at is None else at
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Artifact(BaseModel):
@@ -372,9 +382,15 @@ class GatePredicate(BaseModel):
     items_sha256: Sha256 | None = None
     # The judge per golden set (reports without judges: empty).
     judges: dict[str, PredicateSide] = Field(default_factory=dict)
+    # When the gate signed it (UTC): the registry lets the newest signed verdict on the
+    # same bytes decide, so an older pass offered again never outvotes a newer fail.
+    # None for attestations signed before the gate wrote it.
+    issued_at: str | None = Field(default=None, pattern=ISO_UTC)
 
     @classmethod
-    def of_report(cls, report: GateReportDoc, report_sha256: str) -> GatePredicate:
+    def of_report(
+        cls, report: GateReportDoc, report_sha256: str, issued_at: str | None = None
+    ) -> GatePredicate:
         def side(s: GateSide) -> PredicateSide:
             extra = s.model_extra or {}
             stated = extra.get("stated_identity")
@@ -403,6 +419,7 @@ class GatePredicate(BaseModel):
             tool={k: str(v) for k, v in (report.model_extra or {}).get("tool", {}).items()},
             items_sha256=report.items.sha256 if report.items is not None else None,
             judges={name: side(j) for name, j in sorted(report.judges.items())},
+            issued_at=issued_at,
         )
 
 

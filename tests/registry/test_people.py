@@ -325,6 +325,87 @@ def test_a_newer_signed_fail_outvotes_an_older_pass(
     reg.close()
 
 
+def test_an_older_pass_offered_again_never_outvotes_a_newer_fail(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    # The pass bot v1 was registered with is recorded again after a signed fail (through
+    # the CLI's and the API's upload paths): it keeps the time it was signed, and the
+    # newer fail still decides, for an approval and for an offer at promotion time.
+    reg, users, digest = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    req = reg.request_promotion("bot", 1, to="production", user=alice)
+    fail = write_gate_report(tmp_path / "g1-fail", digest, "fail", sign_key=ci_key[0])
+    reg.add_gate_report("bot", 1, fail)
+    old_pass = tmp_path / "g1" / "gate_report.json"
+    reg.add_gate_report("bot", 1, old_pass)
+    reg.add_gate_report_bytes(
+        "bot",
+        1,
+        old_pass.read_bytes(),
+        attestation=(tmp_path / "g1" / "gate_attestation.dsse.json").read_bytes(),
+    )
+    with pytest.raises(CheckFailed, match="newest recorded: report 2: fail"):
+        reg.approve(req.id, user=bob)
+    assert reg.get("bot", 1).stage == "experiment"
+    reg.close()
+
+
+def _one_person_registry(tmp_path: Path, ci_key: tuple[Path, Path]) -> tuple[Registry, str]:
+    """A registry without approvers (one person promotes) with bot v1 registered, unjudged."""
+    reg = Registry(tmp_path / "solo" / "registry.db")
+    reg.trust_add(ci_key[1], role="gate", name="ci", actor="admin")
+    digest = write_bundle(tmp_path / "solo-b1", b"solo" * 16)
+    reg.register(tmp_path / "solo-b1", name="bot", actor="ci")
+    return reg, digest
+
+
+def test_a_pass_signed_before_a_fail_backs_nothing_when_offered_after_it(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # A pass kept back, then offered once the newer fail is recorded: the order is the
+    # order the gate signed them in, not the order someone offers them in.
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    early_pass = write_gate_report(tmp_path / "early", digest, "pass", sign_key=ci_key[0])
+    fail = write_gate_report(tmp_path / "late", digest, "fail", sign_key=ci_key[0])
+    reg.add_gate_report("bot", 1, fail)
+    with pytest.raises(CheckFailed, match="newest recorded: report 1: fail"):
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=early_pass)
+    assert reg.get("bot", 1).stage == "experiment"
+    # A pass signed after the fail decides, offered or recorded.
+    late_pass = write_gate_report(tmp_path / "later", digest, "pass", sign_key=ci_key[0])
+    assert reg.promote("bot", 1, to="production", actor="ci", gate_report=late_pass).stage == (
+        "production"
+    )
+    reg.close()
+
+
+def _legacy_attestation(report: Path, sign_key: Path) -> None:
+    """An attestation as the gate signed it before predicates carried ``issued_at``."""
+    from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
+    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
+
+    loaded = read_artifact(GateReportDoc, report)
+    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
+    del predicate["issued_at"]
+    stmt = statement("bot", str(loaded.doc.candidate.artifact_sha256), predicate)
+    (report.parent / ATTESTATION_NAME).write_bytes(sign_envelope(stmt, sign_key))
+
+
+def test_attestations_without_a_signed_time_count_from_their_first_recording(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    old_pass = write_gate_report(tmp_path / "p", digest, "pass")
+    fail = write_gate_report(tmp_path / "f", digest, "fail")
+    for report in (old_pass, fail):
+        _legacy_attestation(report, ci_key[0])
+    reg.add_gate_report("bot", 1, old_pass)
+    reg.add_gate_report("bot", 1, fail)
+    with pytest.raises(CheckFailed, match="newest recorded: report 2: fail"):
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=old_pass)
+    reg.close()
+
+
 def test_a_revoked_users_request_and_waiver_back_nothing(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from curagate.io.atomic import write_text_atomic
+from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
 from curagate.reports.tables import Cell
@@ -28,14 +28,16 @@ REPORT_SCHEMA: dict[str, Any] = json.loads(
 VERDICT_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
 
-def write_reports(report: dict[str, Any], out_dir: Path) -> None:
+def write_reports(report: dict[str, Any], out_dir: Path) -> bytes:
+    """Write the four reports; returns the bytes of ``gate_report.json`` (what a signed
+    run attests, never read back from the folder)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out_dir / "gate_report.json", json.dumps(report, indent=2, sort_keys=True) + "\n"
-    )
+    raw = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    write_bytes_atomic(out_dir / "gate_report.json", raw)
     write_text_atomic(out_dir / "report.md", render_markdown(report))
     write_text_atomic(out_dir / "report.html", render_html(report))
     write_text_atomic(out_dir / "junit.xml", render_junit(report))
+    return raw
 
 
 def _fmt(x: Any) -> str:

@@ -19,7 +19,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
+from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
+from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
 from curagate.findings import Severity, Verdict
 from curagate.findings import exit_code as findings_exit_code
@@ -922,7 +923,7 @@ def run_gate(
             else {"signed": False, "keyid": None, "file": None}
         ),
     }
-    write_reports(report, out)
+    report_bytes = write_reports(report, out)
     sides = [("candidate", cand), ("base", base_ref)]
     sides += [(f"judge:{name}", ref) for name, ref in sorted(judges.items())]
     endpoints = {side: ref.stats.to_dict() for side, ref in sides if ref.kind == "http"}
@@ -932,7 +933,7 @@ def run_gate(
         )
     attestation = out / ATTESTATION_NAME
     if sign_key is not None:
-        write_attestation(out / "gate_report.json", sign_key, attestation)
+        write_attestation(out / "gate_report.json", sign_key, attestation, raw=report_bytes)
     else:
         attestation.unlink(missing_ok=True)  # a stale one would attest another report
     return GateOutcome(report, exit_code, cache.hits, cache.misses, out, endpoints, cache.rejected)
@@ -951,15 +952,24 @@ def _signing_keyid(sign_key: str | os.PathLike[str] | None, cand: ModelRef) -> s
 
 
 def write_attestation(
-    report_path: Path, sign_key: str | os.PathLike[str], dest: Path | None = None
+    report_path: Path,
+    sign_key: str | os.PathLike[str],
+    dest: Path | None = None,
+    *,
+    raw: bytes | None = None,
+    issued_at: str | None = None,
 ) -> Path:
-    """Sign an in-toto statement over a written report, as read back from disk.
+    """Sign an in-toto statement over a report: ``raw``, the bytes the gate wrote to
+    ``report_path`` (held in memory, so a file changed after it was written is never
+    what gets signed), or else the file as read now.
 
     The subject is the candidate's artifact digest; the predicate pins the report's
-    sha256 (see :class:`curagate.artifacts.GatePredicate`).
+    sha256 and the signing time, ``issued_at`` (default: now; see
+    :class:`curagate.artifacts.GatePredicate`).
     """
-    loaded = read_artifact(GateReportDoc, report_path)
-    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256)
+    raw = report_path.read_bytes() if raw is None else raw
+    doc = parse_artifact(GateReportDoc, raw, source=report_path)
+    predicate = GatePredicate.of_report(doc, sha256_bytes(raw), issued_at or iso_utc())
     subject = predicate.candidate.artifact_sha256
     if subject is None:
         raise InputError(

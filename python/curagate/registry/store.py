@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from curagate.artifacts import GatePredicate, GateReportDoc, parse_artifact
+from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
 from curagate.digest import artifact_digest, sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.export.manifest import verify_bundle
@@ -152,12 +152,8 @@ def check_version(version: int) -> int:
     return version
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _now() -> str:
-    return _iso(datetime.now(UTC))
+    return iso_utc()
 
 
 @dataclass(frozen=True)
@@ -417,6 +413,7 @@ class Judgement:
     accepted: bool
     why: str
     keyid: str | None
+    issued_at: str | None = None  # the attestation's signed time, when it has one
 
 
 def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[str] | None) -> Offer:
@@ -902,6 +899,7 @@ class Registry:
             True,
             f"verified: signed by gate key {opened.keyid[:12]}, verdict {pred.verdict}",
             opened.keyid,
+            pred.issued_at,
         )
 
     def _record(
@@ -1118,16 +1116,32 @@ class Registry:
 
     def _verified_reports(
         self, db: sqlite3.Connection, mv: ModelVersion
-    ) -> Iterator[tuple[RecordedGateReport, Judgement]]:
-        """Accepted reports, newest first, each judged again against today's keys."""
+    ) -> list[tuple[RecordedGateReport, Judgement]]:
+        """Accepted reports, each judged again against today's keys, newest first.
+
+        Newest by the time the gate signed (the attestation's ``issued_at``), not by when
+        someone offered it: a report recorded again (or an older one offered late) keeps
+        its place. An attestation without a signed time takes the time its report was
+        first recorded for this version."""
         rows = db.execute(
             f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? AND accepted = 1 "
-            "ORDER BY id DESC",
+            "ORDER BY id",
             (mv.id,),
         ).fetchall()
+        first: dict[str, tuple[str, int]] = {}
+        judged = []
         for r in map(_report, rows):
+            first.setdefault(r.report_sha256, (r.recorded_at, r.id))
             att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
-            yield r, self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
+            j = self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
+            judged.append((r, j))
+
+        def signed_time(item: tuple[RecordedGateReport, Judgement]) -> tuple[str, int]:
+            r, j = item
+            at, first_id = first[r.report_sha256]
+            return (j.issued_at or at, first_id)
+
+        return sorted(judged, key=signed_time, reverse=True)
 
     def _backing_report(
         self, db: sqlite3.Connection, mv: ModelVersion
@@ -1201,10 +1215,11 @@ class Registry:
                         f"{mv.ref}: the gate's verdict is {rec.verdict}; production needs pass"
                     )
         if refusal is None and to == "production":
-            if offer is None:
-                report_id, why, waiver_id = self._backing_report(db, mv)
-                if report_id is None:
-                    refusal = why
+            # The newest signed verdict decides, also when a report is offered: an older
+            # pass offered (again) never outvotes a newer fail on the same bytes.
+            report_id, why, waiver_id = self._backing_report(db, mv)
+            if report_id is None:
+                refusal = why
             if refusal is None:
                 current = self._production(db, mv.name)
                 if current is not None:
@@ -1530,10 +1545,10 @@ class Registry:
         at_dt = parse_expiry(expires) if isinstance(expires, str) else expires
         now = datetime.now(UTC)
         if at_dt <= now:
-            raise InputError(f"waiver expiry {_iso(at_dt)} is in the past; give a future time")
+            raise InputError(f"waiver expiry {iso_utc(at_dt)} is in the past; give a future time")
         if at_dt > now + timedelta(days=MAX_WAIVER_DAYS):
             raise InputError(
-                f"waiver expiry {_iso(at_dt)}: at most {MAX_WAIVER_DAYS} days ahead; renew it later"
+                f"waiver expiry {iso_utc(at_dt)}: at most {MAX_WAIVER_DAYS} days ahead; renew it later"
             )
         with self._write() as db:
             u = self._approver(db, user, "granting a waiver")
@@ -1550,7 +1565,7 @@ class Registry:
                     "verified warn can be waived"
                 )
             at = _now()
-            expires_at = _iso(at_dt)
+            expires_at = iso_utc(at_dt)
             cur = db.execute(
                 "INSERT INTO waivers (model_version_id, report_sha256, reason, expires_at, "
                 "granted_by, granted_at) VALUES (?, ?, ?, ?, ?, ?)",
