@@ -79,6 +79,30 @@ def hash_tree(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> dict
     return out
 
 
+def copy_hashed(root: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, str]:
+    """Copy the files :func:`hash_tree` hashes (links followed, hidden files skipped) from
+    ``root`` into ``dest`` (created), hashing each while it is copied: what it returns is
+    the sha256 of exactly the bytes now in ``dest``, read once."""
+    base, out_root = Path(root), Path(dest)
+    out: dict[str, str] = {}
+    for p in sorted(base.rglob("*")):
+        rel = p.relative_to(base)
+        if not p.is_file() or _hidden(rel):
+            continue
+        target = out_root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        try:
+            with p.open("rb") as src, target.open("xb") as dst:
+                while block := src.read(_BLOCK):
+                    digest.update(block)
+                    dst.write(block)
+        except OSError as exc:
+            raise InputError(f"{p.as_posix()}: cannot copy: {exc.strerror or exc}") from None
+        out[rel.as_posix()] = digest.hexdigest()
+    return out
+
+
 def tree_digest(root: str | os.PathLike[str]) -> str:
     """:func:`files_digest` of :func:`hash_tree` (hidden files skipped)."""
     return files_digest(hash_tree(root))

@@ -182,6 +182,56 @@ def test_a_signed_run_never_attests_answers_planted_in_the_cache(
     assert (again.cache_misses, again.cache_rejected) == (0, 0)
 
 
+def _first_weight(model) -> float:
+    return float(next(model.parameters()).detach().flatten()[0])
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_a_signed_run_loads_exactly_the_bytes_it_resolved(
+    tmp_path, tiny_model_dir, snapshot: bool
+) -> None:
+    # A signed run (snapshot) loads each local model from a private copy hashed while it
+    # was copied: weights swapped in after the digest was taken are refused, and weights
+    # rewritten in place once loaded do not reach the model. An unsigned run loads the
+    # files where they are (the parameter shows what each case does).
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from curagate.errors import InputError
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    weights = model_dir / "model.safetensors"
+    original = weights.read_bytes()
+    save_file(
+        {name: t * -3 for name, t in load_file(weights).items()},
+        tmp_path / "swapped.safetensors",
+        metadata={"format": "pt"},
+    )
+    swapped = (tmp_path / "swapped.safetensors").read_bytes()
+    ref = resolve_model(str(model_dir))
+    weights.write_bytes(swapped)  # after the digest was taken, before the load
+    with LoadedModels(device="cpu", snapshot=snapshot) as models:
+        if snapshot:
+            with pytest.raises(InputError, match="changed while the gate ran"):
+                models.hf(ref)
+        else:
+            wrong = _first_weight(models.hf(ref)[0])
+    weights.write_bytes(original)
+    with LoadedModels(device="cpu", snapshot=snapshot) as models:
+        model, _ = models.hf(ref)
+        right = _first_weight(model)
+        with weights.open("r+b") as f:  # in place: the same inode, as a careless writer does
+            f.write(swapped)
+        assert (_first_weight(model) == right) is snapshot
+        copies = list(models._copies)
+    if not snapshot:
+        assert wrong == -3 * right and not copies
+    assert copies == [] or not any(c.exists() for c in copies)
+
+
 def test_lm_eval_suite_runs_base_and_candidate_identically(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

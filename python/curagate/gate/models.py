@@ -26,6 +26,8 @@ import http.client
 import json
 import os
 import random
+import shutil
+import tempfile
 import threading
 import time
 import urllib.error
@@ -38,7 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from curagate.artifacts import RunRecord, check_base_unchanged, load_run, run_digests
-from curagate.digest import MANIFEST_NAME, tree_digest
+from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_digest
 from curagate.errors import InputError, MissingExtraError
 from curagate.io.atomic import write_text_atomic
 from curagate.progress import Bar
@@ -533,12 +535,64 @@ class HFGenerator:
 
 
 class LoadedModels:
-    """Loads each model at most once per gate run (generation and lm-eval share it)."""
+    """Loads each model at most once per gate run (generation and lm-eval share it).
 
-    def __init__(self, device: str | None = None, api_key: str | None = None) -> None:
+    With ``snapshot`` (a signed run), each local model is loaded from a private copy
+    made for the run, hashed as it is copied and checked against the digests the run
+    resolved (and attests): the files are read once, so a bundle rewritten between
+    the check and the load, or in place while its memory-mapped weights are in use,
+    is never what the attestation names. :meth:`close` removes the copies.
+    """
+
+    def __init__(
+        self, device: str | None = None, api_key: str | None = None, *, snapshot: bool = False
+    ) -> None:
         self.device = device
         self.api_key = api_key or os.environ.get("CURAGATE_API_KEY")
+        self.snapshot = snapshot
         self._hf: dict[str, tuple[Any, Any]] = {}
+        self._copies: list[Path] = []
+
+    def close(self) -> None:
+        self._hf.clear()
+        while self._copies:
+            shutil.rmtree(self._copies.pop(), ignore_errors=True)
+
+    def __enter__(self) -> LoadedModels:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _private_copy(self, ref: ModelRef) -> tuple[Path, Path | None]:
+        """(model dir, adapter dir) of a private copy of ``ref``'s files, checked against
+        the digests resolved for it; a file changed since is an input error."""
+        assert ref.model_dir is not None
+        root = Path(tempfile.mkdtemp(prefix="curagate-gate-model-"))  # mode 0700
+        self._copies.append(root)
+        model_dir = root / "model"
+        got = files_digest(copy_hashed(ref.model_dir, model_dir))
+        want = ref.artifacts.get("base_model_sha256") if ref.adapter_dir else ref.identity
+        changed = [str(ref.model_dir)] if got != want else []
+        if ref.kind == "bundle" and not changed:
+            # The attested digest is the manifest's: the copy must match it too.
+            from curagate.export.manifest import verify_bundle
+
+            if verify_bundle(model_dir).digest != ref.artifacts["artifact_sha256"]:
+                changed.append(str(ref.model_dir))
+        adapter_dir = None
+        if ref.adapter_dir is not None:
+            adapter_dir = root / "adapter"
+            got = files_digest(copy_hashed(ref.adapter_dir, adapter_dir))
+            if got != ref.artifacts.get("adapter_sha256"):
+                changed.append(str(ref.adapter_dir))
+        if changed:
+            raise InputError(
+                f"{' and '.join(changed)}: changed while the gate ran (the files no longer have "
+                f"the digest checked when {ref.spec} was resolved); nothing was attested; gate a "
+                "copy nothing writes to"
+            )
+        return model_dir, adapter_dir
 
     def resolved_device(self) -> str:
         if self.device:
@@ -557,18 +611,21 @@ class LoadedModels:
         except ImportError as e:
             raise MissingExtraError("train", e.name or "transformers") from None
         assert ref.model_dir is not None
+        model_dir, adapter_dir = (
+            self._private_copy(ref) if self.snapshot else (ref.model_dir, ref.adapter_dir)
+        )
         device = self.resolved_device()
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        model: Any = AutoModelForCausalLM.from_pretrained(str(ref.model_dir), dtype=dtype)
-        tok_dir = ref.model_dir
-        if ref.adapter_dir is not None:
+        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+        tok_dir = model_dir
+        if adapter_dir is not None:
             try:
                 from peft import PeftModel
             except ImportError:
                 raise MissingExtraError("train", "peft") from None
-            model = PeftModel.from_pretrained(model, str(ref.adapter_dir))
-            if (ref.adapter_dir / "tokenizer_config.json").is_file():
-                tok_dir = ref.adapter_dir
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            if (adapter_dir / "tokenizer_config.json").is_file():
+                tok_dir = adapter_dir
         tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         model.to(device)
         model.eval()

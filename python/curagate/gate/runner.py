@@ -846,7 +846,6 @@ def run_gate(
     )
     keyid = _signing_keyid(sign_key, cand)
     judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
-    models = LoadedModels(device=device)
     # A signed run reads only cache entries a signed run with this key wrote.
     cache = GenerationCache(
         Path(cache_dir) if cache_dir else None,
@@ -855,16 +854,20 @@ def run_gate(
 
     checks: list[Check] = _self_judging(judges, cand, base_ref)
     results: list[dict[str, Any]] = []
-    for golden in goldens:
-        res, cks = _evaluate_set(
-            cfg, golden, cand, base_ref, models, cache, judges.get(golden.name)
-        )
-        results.append(res)
-        checks += cks
-    try:
-        suite, suite_checks, suite_set = _regression_suite(cfg, gdir, cand, base_ref, models, cache)
-    except CheckFailed as e:
-        raise CuragateError(str(e)) from None
+    # A signed run loads local models from private copies checked against what it attests.
+    with LoadedModels(device=device, snapshot=sign_key is not None) as models:
+        for golden in goldens:
+            res, cks = _evaluate_set(
+                cfg, golden, cand, base_ref, models, cache, judges.get(golden.name)
+            )
+            results.append(res)
+            checks += cks
+        try:
+            suite, suite_checks, suite_set = _regression_suite(
+                cfg, gdir, cand, base_ref, models, cache
+            )
+        except CheckFailed as e:
+            raise CuragateError(str(e)) from None
     checks += suite_checks
     all_sets = goldens + ([suite_set] if suite_set else [])
     contamination, cont_checks = _contamination(cfg, cand, all_sets, train_data)
