@@ -26,9 +26,11 @@ _PUNCT = re.compile(r"[^\w\s]|_")
 
 
 def normalize(text: str) -> str:
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(_PUNCT.sub("", text.lower()).split())
+    """The Rust core's default normalization (without the extension, and for tests)."""
+    if text.isascii():
+        return " ".join(_PUNCT.sub("", text.lower()).split())
+    text = unicodedata.normalize("NFKC", text).lower().replace("ς", "σ").replace("ß", "ss")
+    return " ".join(_PUNCT.sub("", text).split())
 
 
 def _python(keys: pa.Array) -> list[bytes]:

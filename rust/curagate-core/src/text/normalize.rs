@@ -169,9 +169,23 @@ fn push_char(
         *pending = false;
     }
     if opts.lowercase {
-        out.extend(c.to_lowercase());
+        for lower in c.to_lowercase() {
+            push_folded(lower, out);
+        }
     } else {
         out.push(c);
+    }
+}
+
+/// A lowercase character, with the two case foldings lowercasing misses in common
+/// text: final sigma and sharp s (so ΟΔΟΣ and οδος, STRASSE and Straße normalize
+/// alike; Python's `str.casefold` does the same for these).
+#[inline]
+fn push_folded(c: char, out: &mut String) {
+    match c {
+        'ς' => out.push('σ'),
+        'ß' => out.push_str("ss"),
+        _ => out.push(c),
     }
 }
 
@@ -443,7 +457,7 @@ fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
             return false;
         }
         // Not `is_uppercase`: titlecase letters (ǅ, ᾈ) lowercase too.
-        if opts.lowercase && !is_own_lowercase(c) {
+        if opts.lowercase && (!is_own_lowercase(c) || matches!(c, 'ς' | 'ß')) {
             return false;
         }
         if opts.strip_punctuation && !space && !c.is_alphanumeric() {
@@ -473,6 +487,21 @@ mod tests {
     #[test]
     fn nfkc_folds_fullwidth_and_ligatures() {
         assert_eq!(norm("Ｈｅｌｌｏ ﬁne"), "hello fine");
+    }
+
+    #[test]
+    fn final_sigma_and_sharp_s_fold_like_their_other_spellings() {
+        assert_eq!(norm("ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ"), norm("οδος και σοφια"));
+        assert_eq!(norm("ΟΔΟΣ"), "οδοσ");
+        assert_eq!(norm("Straße STRASSE ẞ"), "strasse strasse ss");
+        // Already lowercase, so not borrowed as clean: the folding still happens.
+        assert_eq!(norm("straße"), "strasse");
+        assert_eq!(normalize("οδος", &NormalizeOptions::default()), "οδοσ");
+        let keep_case = NormalizeOptions {
+            lowercase: false,
+            ..Default::default()
+        };
+        assert_eq!(normalize("Straße ς", &keep_case), "Straße ς");
     }
 
     #[test]

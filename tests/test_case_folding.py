@@ -1,0 +1,47 @@
+"""Copies that differ only in case are the same record after normalization, also where
+lowercasing alone does not make them equal: Greek final sigma (ΟΔΟΣ lowercases to οδοσ,
+the word is written οδος) and German sharp s (STRASSE / Straße)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+
+GREEK = (
+    "Ο Γιάννης αγόρασε τρεις καινούργιους υπολογιστές για τους μαθητές του σχολείου "
+    "και πλήρωσε συνολικά τρεις χιλιάδες ευρώ στους προμηθευτές της πόλης"
+)
+GERMAN = "Die große Straße führt am Fluss entlang bis zum alten Schloss"
+
+
+def _jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    return path
+
+
+@pytest.mark.parametrize("text", [GREEK, GERMAN])
+def test_an_uppercased_copy_is_a_duplicate_and_a_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    golden = tmp_path / "golden"
+    _jsonl(golden / "g" / "data.jsonl", [{"id": "g1", "prompt": text}])
+    (golden / "g" / "set.yaml").write_text("name: g\n", encoding="utf-8")
+    data = _jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"prompt": text.upper(), "completion": "ok"},
+            {"prompt": "an unrelated question", "completion": "a"},
+            {"prompt": text, "completion": "ok"},
+        ],
+    )
+    assert main(["check", str(data), "--golden", str(golden)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    d = data.as_posix()
+    assert f"{d}:3: DUP001 exact duplicate of {d}:1 (after normalization); " in "\n".join(out)
+    leaks = [line.split(" ")[0] for line in out if "LEAK001 contains golden item g1" in line]
+    assert leaks == [f"{d}:1:", f"{d}:3:"]
