@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use crate::dedup::union_find::UnionFind;
 use crate::hash::{fast_shingle_hash, ngram_hashes, word_hash};
+use crate::text::shingle::word_spans;
 use crate::text::{for_each_shingle, ShingleKind};
 
 /// Seed of the shingle and word hashes (any fixed value: only equality matters).
@@ -180,10 +181,11 @@ pub fn ngram_hash_sets(texts: &[&str], n: usize) -> (Vec<u64>, Vec<u64>) {
 pub fn positional_ngrams(text: &str, n: usize, words: &mut Vec<u64>, out: &mut Vec<u64>) {
     words.clear();
     out.clear();
+    let bytes = text.as_bytes();
     words.extend(
-        text.split(' ')
-            .filter(|w| !w.is_empty())
-            .map(|w| word_hash(w.as_bytes(), SEED)),
+        word_spans(text)
+            .into_iter()
+            .map(|(s, e)| word_hash(&bytes[s..e], SEED)),
     );
     if n == 0 || words.len() < n {
         return;
@@ -277,6 +279,17 @@ mod tests {
         for (a, b) in all {
             assert_eq!(uf.find(a), uf.find(b));
         }
+    }
+
+    #[test]
+    fn chinese_near_copies_and_shared_passages_are_found_per_character() {
+        let a = "小明在学校图书馆借了三本关于天文学的书他每天晚上都会读一章";
+        let b = a.replace('三', "四");
+        let texts = [a, b.as_str(), "今天天气很好我们去公园散步吧"];
+        assert_eq!(found(&texts, 5, 0.6), vec![(0, 1)]); // J = 19/29
+        let (mut words, mut grams) = (Vec::new(), Vec::new());
+        positional_ngrams(a, 13, &mut words, &mut grams);
+        assert_eq!(grams.len(), a.chars().count() - 12);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::hash::{
     content_hash, fast_shingle_hash, ngram_hashes, read64, word_hash, word_hash_padded,
 };
 use crate::text::normalize::{normalize_into, AsciiTable};
-use crate::text::shingle::word_spans;
+use crate::text::shingle::{has_unspaced, word_spans};
 use crate::text::{for_each_shingle, NormalizeOptions, ShingleKind};
 use crate::{Error, Result};
 use minhash::{estimate_jaccard, MinHasher, Scheme};
@@ -508,7 +508,7 @@ impl Deduper {
                 let seed = self.cfg.seed;
                 words.clear();
                 if text.is_empty() {
-                } else if opts.collapse_whitespace {
+                } else if opts.collapse_whitespace && !has_unspaced(text) {
                     // Normalized: words are separated by exactly one space.
                     hash_words_single_spaced(padded, len, seed, words);
                 } else {

@@ -58,6 +58,32 @@ fn near_copies_are_clustered_and_verified() {
 }
 
 #[test]
+fn chinese_near_copies_are_found_on_character_shingles() {
+    // No spaces: before characters were words, each text was one "word", so only an
+    // exact copy could match. One character changed in 120 is a near copy.
+    let base: String =
+        "小明在学校图书馆借了三本关于天文学的书他每天晚上都会读一章并且把重要的内容记在笔记本上"
+            .repeat(3)
+            .chars()
+            .take(120)
+            .collect();
+    let near: String = base
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i == 60 { '猫' } else { c })
+        .collect();
+    let keys = [
+        base.as_str(),
+        near.as_str(),
+        "完全不同的一句话讲的是今天的天气很好适合去公园散步",
+    ];
+    let out = run(DedupConfig::default(), &keys, &[0.0; 3]);
+    assert_eq!(out.status[1], Status::Near as u8, "{:?}", out.similarity);
+    assert_eq!(out.kept_index[1], 0);
+    assert_eq!(out.status[2], Status::Kept as u8);
+}
+
+#[test]
 fn highest_priority_survives_ties_go_to_the_first() {
     let near = near_copy();
     let keys = [BASE, near.as_str(), BASE];

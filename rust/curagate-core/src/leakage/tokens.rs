@@ -14,7 +14,7 @@
 //! original word are glued without a space in `normalized`.
 
 use crate::hash::fast_hash64;
-use crate::text::shingle::word_spans;
+use crate::text::shingle::{is_mark, is_unspaced, word_spans};
 use crate::text::{normalize, NormalizeOptions};
 
 /// Seed of the per-word hash; the n-gram and shingle hashes build on it.
@@ -190,33 +190,6 @@ fn push_normalized(out: &mut Tokens, normalized: &str, start: usize, end: usize,
             out.push_word(&normalized[s..e], start, end);
         }
     }
-}
-
-/// Characters of scripts written without spaces between words (Han,
-/// Hiragana, Katakana, Thai, Lao, Khmer, Myanmar): each is a token of its
-/// own, so word n-grams become character n-grams inside such runs.
-#[inline]
-pub fn is_unspaced(c: char) -> bool {
-    matches!(c as u32,
-        0x0E00..=0x0EFF // Thai, Lao
-        | 0x1000..=0x109F // Myanmar
-        | 0x1780..=0x17FF // Khmer
-        | 0x3005..=0x3007 // 々 〆 〇
-        | 0x3040..=0x30FF // Hiragana, Katakana
-        | 0x31F0..=0x31FF // Katakana phonetic extensions
-        | 0x3400..=0x4DBF // CJK extension A
-        | 0x4E00..=0x9FFF // CJK unified ideographs
-        | 0xF900..=0xFAFF // CJK compatibility ideographs
-        | 0xFF66..=0xFF9D // halfwidth Katakana
-        | 0x20000..=0x3FFFF // CJK extensions B..
-    ) && !is_mark(c)
-}
-
-/// Combining marks stay with the character before them (Thai vowel signs,
-/// the Japanese voicing marks, also in their halfwidth forms).
-#[inline]
-fn is_mark(c: char) -> bool {
-    unicode_normalization::char::is_combining_mark(c) || matches!(c, '\u{FF9E}' | '\u{FF9F}')
 }
 
 /// Character (Unicode scalar) offsets of sorted byte offsets into `text`,

@@ -57,19 +57,35 @@ fn word_shingles(text: &str, n: usize, f: &mut impl FnMut(&[u8])) {
     }
 }
 
-/// Byte ranges of the whitespace-separated words of `text`.
+/// Byte ranges of the words of `text`: whitespace-separated, except that in
+/// scripts written without spaces ([`is_unspaced`]: Han, Kana, Thai, ...) each
+/// character, with its combining marks, is a word of its own, as in the
+/// leakage tokenizer. So word n-grams are character n-grams inside such runs,
+/// and a Chinese sentence is not one "word" that only an exact copy matches.
 pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
     if text.is_ascii() {
         return ascii_word_spans(text.as_bytes());
     }
     let mut spans = Vec::new();
     let mut start: Option<usize> = None;
-    for (i, c) in text.char_indices() {
-        if c.is_whitespace() {
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c.is_whitespace() || is_unspaced(c) {
             if let Some(s) = start.take() {
                 spans.push((s, i));
             }
-        } else if start.is_none() {
+        }
+        if is_unspaced(c) {
+            let mut end = i + c.len_utf8();
+            while let Some(&(j, d)) = chars.peek() {
+                if !is_mark(d) {
+                    break;
+                }
+                end = j + d.len_utf8();
+                chars.next();
+            }
+            spans.push((i, end));
+        } else if !c.is_whitespace() && start.is_none() {
             start = Some(i);
         }
     }
@@ -77,6 +93,39 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
         spans.push((s, text.len()));
     }
     spans
+}
+
+/// True when `text` has a character of a script written without spaces:
+/// its words are then not (only) the space-separated runs ([`word_spans`]).
+pub fn has_unspaced(text: &str) -> bool {
+    !text.is_ascii() && text.chars().any(is_unspaced)
+}
+
+/// Characters of scripts written without spaces between words (Han,
+/// Hiragana, Katakana, Thai, Lao, Khmer, Myanmar): each is a token of its
+/// own, so word n-grams become character n-grams inside such runs.
+#[inline]
+pub fn is_unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x1000..=0x109F // Myanmar
+        | 0x1780..=0x17FF // Khmer
+        | 0x3005..=0x3007 // 々 〆 〇
+        | 0x3040..=0x30FF // Hiragana, Katakana
+        | 0x31F0..=0x31FF // Katakana phonetic extensions
+        | 0x3400..=0x4DBF // CJK extension A
+        | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xF900..=0xFAFF // CJK compatibility ideographs
+        | 0xFF66..=0xFF9D // halfwidth Katakana
+        | 0x20000..=0x3FFFF // CJK extensions B..
+    ) && !is_mark(c)
+}
+
+/// Combining marks stay with the character before them (Thai vowel signs,
+/// the Japanese voicing marks, also in their halfwidth forms).
+#[inline]
+pub fn is_mark(c: char) -> bool {
+    unicode_normalization::char::is_combining_mark(c) || matches!(c, '\u{FF9E}' | '\u{FF9F}')
 }
 
 fn ascii_word_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
@@ -139,6 +188,33 @@ mod tests {
         assert_eq!(
             collect(" a\t b \n c ", ShingleKind::Word(2)),
             ["a b", "b c"]
+        );
+    }
+
+    fn words(text: &str) -> Vec<&str> {
+        word_spans(text)
+            .into_iter()
+            .map(|(s, e)| &text[s..e])
+            .collect()
+    }
+
+    #[test]
+    fn scripts_without_spaces_are_one_word_per_character() {
+        assert_eq!(
+            words("使用python编程 ok"),
+            ["使", "用", "python", "编", "程", "ok"]
+        );
+        assert_eq!(
+            words("ひらがな カタカナ"),
+            ["ひ", "ら", "が", "な", "カ", "タ", "カ", "ナ"]
+        );
+        // Thai vowel signs and tone marks stay with their consonant.
+        assert_eq!(words("กิน ข้าว"), ["กิ", "น", "ข้", "า", "ว"]);
+        assert_eq!(words("naïve café"), ["naïve", "café"]);
+        assert!(has_unspaced("x 中") && !has_unspaced("naïve") && !has_unspaced("plain"));
+        assert_eq!(
+            collect("我爱北京 天安门", ShingleKind::Word(3)),
+            ["我 爱 北", "爱 北 京", "北 京 天", "京 天 安", "天 安 门"]
         );
     }
 
