@@ -2,6 +2,7 @@
 lowercasing alone does not make them equal: Greek final sigma (ΟΔΟΣ lowercases to οδοσ,
 the word is written οδος) and German sharp s (STRASSE / Straße)."""
 
+# ruff: noqa: RUF001  (Greek letters are the point)
 from __future__ import annotations
 
 import json

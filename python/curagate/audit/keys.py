@@ -29,7 +29,8 @@ def normalize(text: str) -> str:
     """The Rust core's default normalization (without the extension, and for tests)."""
     if text.isascii():
         return " ".join(_PUNCT.sub("", text.lower()).split())
-    text = unicodedata.normalize("NFKC", text).lower().replace("ς", "σ").replace("ß", "ss")
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("\u03c2", "\u03c3").replace("\u00df", "ss")  # final sigma, sharp s
     return " ".join(_PUNCT.sub("", text).split())
 
 
