@@ -1158,10 +1158,53 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                 done += table.num_rows
                 if table.num_rows == 0:
                     continue
-                batch = _finish(table, rows, None, _parquet_raw(table), [], state, options)
+                table, rows, bad = _without_invalid_utf8(table, rows, state.source)
+                batch = _finish(table, rows, None, _parquet_raw(table), bad, state, options)
                 if batch is not None:
                     yield batch
             row_start += group_rows
+
+
+def _without_invalid_utf8(
+    table: pa.Table, rows: pa.Array, source: str
+) -> tuple[pa.Table, pa.Array, list[Quarantined]]:
+    """The rows whose strings are valid UTF-8, and a quarantine entry for each other row.
+
+    Parquet readers do not check that a string column holds UTF-8 (a writer may store
+    any bytes there); such a value would fail every later step on the whole file. Each
+    column is checked at once (Arrow's full validation), and only a column that fails
+    is checked row by row to name the rows and the column."""
+    bad: dict[int, str] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        flat = column.combine_chunks()
+        for i in range(len(flat)):
+            if i in bad:
+                continue
+            try:
+                flat.slice(i, 1).validate(full=True)
+            except pa.ArrowInvalid:
+                bad[i] = name
+    if not bad:
+        return table, rows, []
+    starts = rows.to_pylist()
+    quarantined = [
+        Quarantined(
+            source,
+            None,
+            starts[i],
+            f"column {name!r} is not valid UTF-8 text; re-encode the file's strings as UTF-8 "
+            "(or store such bytes in a binary column)",
+            None,
+        )
+        for i, name in sorted(bad.items())
+    ]
+    keep = pa.array([i not in bad for i in range(table.num_rows)])
+    return table.filter(keep), rows.filter(keep), quarantined
 
 
 def _parquet_raw(table: pa.Table) -> Any:
