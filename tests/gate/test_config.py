@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from curagate.errors import ConfigError
-from curagate.gate.config import load_gate, parse_gate
+from curagate.gate.config import Threshold, load_gate, parse_gate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,3 +79,51 @@ def test_contamination_settings_the_index_refuses_fail_at_load(setting: str, key
     with pytest.raises(ConfigError, match=rf"g\.yaml:9: key 'contamination\.{key}'"):
         parse_gate(text, "g.yaml")
     assert parse_gate(GOOD + "contamination:\n  min_span_words: 0\n", "g.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (".nan", "a finite number such as 0.8, not nan"),
+        ("-.inf", "a finite number such as 0.8, not -inf"),
+        ('"nan"', "a number such as 0.8, not 'nan'"),
+        ('"0.9"', "a number such as 0.8, not '0.9'"),
+        ("yes", "a number such as 0.8, not the boolean True"),
+    ],
+)
+def test_a_threshold_must_be_a_finite_number(value: str, why: str) -> None:
+    """A NaN bound compared false with every value, so `min: .nan` passed any candidate
+    (and gate_report.json then held a bare NaN); `yes` was read as 1.0."""
+    with pytest.raises(
+        ConfigError,
+        match=rf"g\.yaml:7: key 'golden_sets\[0\]\.metrics\.accuracy\.min': must be {why}",
+    ):
+        parse_gate(GOOD.replace("{min: 0.9}", f"{{min: {value}}}"), "g.yaml")
+
+
+def test_a_slice_or_regression_bound_must_be_finite_too() -> None:
+    text = GOOD + "    regression:\n      accuracy: {warn_drop: .nan}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"g\.yaml:9: key 'golden_sets\[0\]\.regression\.accuracy\.warn_drop': must be a finite",
+    ):
+        parse_gate(text, "g.yaml")
+    text = GOOD + "    slices:\n      - column: c\n        metrics: {accuracy: {max: .inf}}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'golden_sets\[0\]\.slices\[0\]\.metrics\.accuracy\.max': must be a finite",
+    ):
+        parse_gate(text, "g.yaml")
+
+
+def test_no_float_setting_accepts_nan_or_infinity() -> None:
+    text = GOOD + "generation: {request_timeout_s: .inf}\nstatistics: {confidence: .nan}\n"
+    with pytest.raises(ConfigError) as e:
+        parse_gate(text, "g.yaml")
+    assert "key 'generation.request_timeout_s': Input should be a finite number" in str(e.value)
+    assert "key 'statistics.confidence': Input should be a finite number" in str(e.value)
+
+
+def test_an_integer_threshold_is_read_as_a_float() -> None:
+    cfg = parse_gate(GOOD.replace("{min: 0.9}", "{min: 1, max: 1}"), "g.yaml")
+    assert cfg.golden_sets[0].metrics["accuracy"] == Threshold(min=1.0, max=1.0)

@@ -550,3 +550,20 @@ def test_a_metric_exactly_at_min_passes_and_above_max_fails(
     out = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out")
     [check] = [c for c in out.report["checks"] if c["name"] == "sentiment.accuracy.threshold"]
     assert check["verdict"] == verdict, check["message"]
+
+
+def test_a_nan_in_the_report_is_an_error_not_invalid_json(tmp_path, golden_dir, servers) -> None:
+    """Python's json writes NaN as a bare `NaN`, which strict JSON parsers reject: a NaN
+    reaching a gate output is a bug, raised with where it is, and nothing is written."""
+    from curagate.gate.report import write_reports
+
+    out = run_gate(
+        gate_file(tmp_path, golden_dir), servers["right"].url, servers["wrong"].url, tmp_path / "o"
+    )
+    report = json.loads(json.dumps(out.report))
+    report["checks"][1]["threshold"] = {"min": float("nan")}
+    with pytest.raises(
+        ValueError, match=r"gate_report\.json: checks\[1\]\.threshold\.min is not a finite number"
+    ):
+        write_reports(report, tmp_path / "nan")
+    assert not (tmp_path / "nan" / "gate_report.json").exists()

@@ -9,6 +9,7 @@ a check off silently.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -42,14 +44,38 @@ JUDGE_METRICS: tuple[str, ...] = (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity in any float setting: NaN compares false with everything.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _finite_number(value: Any) -> Any:
+    """A threshold is a plain finite number: NaN compares false with everything (a NaN
+    bound passed every value), an infinite one is no bound, and YAML's ``yes`` or a
+    quoted ``"0.8"`` is not a number a reader of the gate file would see."""
+    if isinstance(value, bool):
+        raise ValueError(
+            f"must be a number such as 0.8, not the boolean {value!r} (YAML reads yes/no/on/off "
+            "as booleans)"
+        )
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number such as 0.8, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(
+            f"must be a finite number such as 0.8, not {value!r} (NaN or infinity would pass "
+            "or fail every value); leave the key out for no bound"
+        )
+    return float(value)
+
+
+# A bound in a gate file: a finite int or float (not a bool, a string, NaN or infinity).
+FiniteNumber = Annotated[float, BeforeValidator(_finite_number)]
 
 
 class Threshold(_Strict):
     """Absolute bounds on a metric (candidate value)."""
 
-    min: float | None = None
-    max: float | None = None
+    min: FiniteNumber | None = None
+    max: FiniteNumber | None = None
 
 
 class Regression(_Strict):
@@ -59,8 +85,8 @@ class Regression(_Strict):
     ``relative: true`` measures the drop as a fraction of the base value.
     """
 
-    warn_drop: Annotated[float, Field(ge=0)] = 0.02
-    fail_drop: Annotated[float, Field(ge=0)] = 0.05
+    warn_drop: Annotated[FiniteNumber, Field(ge=0)] = 0.02
+    fail_drop: Annotated[FiniteNumber, Field(ge=0)] = 0.05
     relative: bool = False
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ formats here (the same numbers report.md shows).
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,43 @@ REPORT_SCHEMA: dict[str, Any] = json.loads(
 VERDICT_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
 
+def json_text(value: Any, output: str, **options: Any) -> str:
+    """``value`` as JSON with sorted keys, for the gate output named ``output``.
+
+    A NaN or infinity anywhere is a bug upstream (a metric of no items, a NaN setting):
+    it raises, naming the output and where the number is, instead of writing the bare
+    ``NaN`` that strict JSON parsers (and the report's schema) reject.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False, **options)
+    except ValueError as e:
+        where = _non_finite_at(value, "")
+        if where is None:
+            raise
+        raise ValueError(f"{output}: {where or '(top level)'} is not a finite number") from e
+
+
+def _non_finite_at(value: Any, path: str) -> str | None:
+    """The path (``checks[3].threshold.min``) of the first NaN or infinity in ``value``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        children = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        children = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for child_path, child in children:
+        found = _non_finite_at(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
 def write_reports(report: dict[str, Any], out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(
-        out_dir / "gate_report.json", json.dumps(report, indent=2, sort_keys=True) + "\n"
+        out_dir / "gate_report.json", json_text(report, "gate_report.json", indent=2) + "\n"
     )
     write_text_atomic(out_dir / "report.md", render_markdown(report))
     write_text_atomic(out_dir / "report.html", render_html(report))
@@ -451,7 +485,7 @@ def render_junit(r: dict[str, Any]) -> str:
         )
         if c in failing:
             f = ET.SubElement(tc, "failure", message=c["message"], type=c["verdict"])
-            f.text = json.dumps(c, sort_keys=True)
+            f.text = json_text(c, "junit.xml")
         else:
             so = ET.SubElement(tc, "system-out")
             so.text = f"{VERDICT_MARK[c['verdict']]}: {c['message']}"
