@@ -3,6 +3,7 @@ resets and timeouts, and endpoint answers cached only under a stated model diges
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -306,6 +307,51 @@ def test_a_hostile_error_body_is_still_one_printable_line(
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextlib.contextmanager
+def replying(body: bytes, status: int = 200, reason: str | None = None) -> Iterator[str]:
+    """An endpoint (its URL) that answers every request with ``status``, ``reason`` and ``body``."""
+
+    class Fixed(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status, reason)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Fixed)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"choices":[{"message":{"content":"\xff\xfe"}}]}', "a body that is not UTF-8 (byte 35)"),
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested too deeply to read"),
+        (
+            b'{"choices":[{"message":{"content":"x"}}],"usage":' + b"9" * 5000 + b"}",
+            "JSON that cannot be read: Exceeds the limit (4300 digits)",
+        ),
+        (b"<html>busy</html>", "a body that is not JSON (Expecting value at char 0)"),
+    ],
+)
+def test_an_unreadable_200_body_is_one_line_naming_the_endpoint(body: bytes, error: str) -> None:
+    """Each was an internal error (exit 3: UnicodeDecodeError, RecursionError, ValueError)."""
+    with replying(body) as url, pytest.raises(InputError) as info:
+        HttpGenerator(url, "m").generate(convs(1), GenSettings(concurrency=1))
+    msg = str(info.value)
+    assert msg.startswith(f"{url}: chat/completions returned {error}"), msg
+    assert msg.isprintable()
 
 
 def _gate(tmp_path: Path, golden: Path, concurrency: int = 8) -> Path:

@@ -567,3 +567,50 @@ def test_a_nan_in_the_report_is_an_error_not_invalid_json(tmp_path, golden_dir, 
     ):
         write_reports(report, tmp_path / "nan")
     assert not (tmp_path / "nan" / "gate_report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("messages", "error"),
+    [
+        ([{"content": "hi"}], r"messages\[0\]: 'role' must be a string; it is missing"),
+        (
+            ["hi"],
+            r'messages\[0\] must be an object \{"role": \.\.\., "content": \.\.\.\}, not "hi"',
+        ),
+        (
+            [{"role": "user", "content": None}],
+            r"messages\[0\]: 'content' must be a string; not null",
+        ),
+        ([], "'messages' is empty"),
+    ],
+)
+def test_a_malformed_messages_item_exits_2_before_any_request(
+    tmp_path, golden_dir, servers, capsys, messages, error
+) -> None:
+    """A message without a role or a list of strings once crashed (exit 3, a traceback)."""
+    items = [
+        {"id": i["id"], "messages": messages, "reference": i["reference"]}
+        if i["id"] == "s05"
+        else i
+        for i in SENTIMENT_ITEMS
+    ]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    rc = main(
+        [
+            "gate",
+            str(gate_file(tmp_path, golden_dir)),
+            "--candidate",
+            servers["right"].url,
+            "--base",
+            servers["wrong"].url,
+            "--out",
+            str(tmp_path / "o"),
+            "--no-cache",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    [line] = err.strip().splitlines()
+    assert re.search(rf"^curagate gate: error: golden set 'sentiment': item 's05': {error}", line)
+    assert servers["right"].requests == servers["wrong"].requests == 0

@@ -336,12 +336,17 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
         msg = inner.get("message") if isinstance(inner, dict) else inner
         if isinstance(msg, str) and msg.strip():
             text = msg
-    # Control characters (a terminal's escape sequences) from the server never reach it.
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = _printable(text)
     if len(text) > 300:
         text = text[:297] + "..."
     reason = str(err.reason or "")
     return f"{reason}: {text}" if text and reason else text or reason
+
+
+def _printable(text: str) -> str:
+    """``text`` from a server on one line: control characters (a terminal's escape
+    sequences) become spaces, so they never reach the user's terminal or CI log."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
 
 
 class HttpGenerator:
@@ -407,7 +412,7 @@ class HttpGenerator:
             try:
                 self.stats.sent()
                 with urllib.request.urlopen(req, timeout=settings.request_timeout_s) as resp:
-                    data = json.loads(resp.read().decode("utf-8"))
+                    raw = resp.read()
                 break
             except urllib.error.HTTPError as e:
                 if e.code not in RETRY_STATUS or last:
@@ -437,13 +442,12 @@ class HttpGenerator:
                 if not transient or last:
                     raise InputError(f"{self.url}: endpoint not reachable: {e.reason}") from None
                 cause = "timeout" if isinstance(e.reason, TimeoutError) else "connection"
-            except json.JSONDecodeError:
-                raise InputError(f"{self.url}: chat/completions did not return JSON") from None
             self.stats.retried(cause)
             if wait is None:
                 # Jitter spreads the retries of concurrent requests apart.
                 wait = settings.retry_backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
             time.sleep(min(wait, MAX_BACKOFF_S))
+        data = self._json(raw)
         try:
             answer = str(data["choices"][0]["message"]["content"] or "")
         except (KeyError, IndexError, TypeError):
@@ -452,6 +456,22 @@ class HttpGenerator:
             ) from None
         self.stats.answered()
         return answer
+
+    def _json(self, raw: bytes) -> Any:
+        """A 200 body as JSON; a body no JSON reader accepts is the endpoint's error."""
+        what = f"{self.url}: chat/completions returned"
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise InputError(f"{what} a body that is not UTF-8 (byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"{what} a body that is not JSON ({e.msg} at char {e.pos})") from None
+        except RecursionError:
+            raise InputError(f"{what} JSON nested too deeply to read") from None
+        except ValueError as e:  # e.g. an integer past Python's 4300-digit limit
+            raise InputError(
+                f"{what} JSON that cannot be read: {_printable(str(e))[:200]}"
+            ) from None
 
 
 class HFGenerator:
