@@ -205,17 +205,17 @@ def render_markdown(r: dict[str, Any]) -> str:
                     for m in metric_names
                 ]
                 n = f"{row['n']}" + ("" if row["checked"] else " (too few, not checked)")
-                lines.append(f"| {md_cell(row['value'])} | {n} | " + " | ".join(cells) + " |")
+                lines.append(f"| {md_code(row['value'])} | {n} | " + " | ".join(cells) + " |")
         if res["failing_examples"]:
             lines += ["", "### Failing examples (candidate wrong; regressions first)", ""]
             for ex in res["failing_examples"]:
                 lines += [
                     f"- {md_code(ex['id'], table=False)}"
                     + (" (base was right)" if ex["base_correct"] else ""),
-                    f"  - input: {md_cell(ex['input'][:300])}",
-                    f"  - expected: {md_cell(ex['expected'][:200])}",
-                    f"  - candidate: {md_cell(ex['candidate_output'][:200])}",
-                    f"  - base: {md_cell(ex['base_output'][:200])}",
+                    f"  - input: {md_code(ex['input'][:300], table=False)}",
+                    f"  - expected: {md_code(ex['expected'][:200], table=False)}",
+                    f"  - candidate: {md_code(ex['candidate_output'][:200], table=False)}",
+                    f"  - base: {md_code(ex['base_output'][:200], table=False)}",
                 ]
     suite = r.get("regression_suite")
     if suite and suite.get("tasks"):
