@@ -447,13 +447,7 @@ class HttpGenerator:
                 # Jitter spreads the retries of concurrent requests apart.
                 wait = settings.retry_backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
             time.sleep(min(wait, MAX_BACKOFF_S))
-        data = self._json(raw)
-        try:
-            answer = str(data["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError):
-            raise InputError(
-                f"{self.url}: unexpected chat/completions response (no choices[0].message.content)"
-            ) from None
+        answer = self._answer(self._json(raw))
         self.stats.answered()
         return answer
 
@@ -472,6 +466,59 @@ class HttpGenerator:
             raise InputError(
                 f"{what} JSON that cannot be read: {_printable(str(e))[:200]}"
             ) from None
+
+    def _answer(self, data: Any) -> str:
+        """The text of ``choices[0].message``: its ``content`` (a string, or the text of a
+        list of content parts); when that is null or empty, its ``refusal`` (OpenAI's API
+        puts a refusal there, and the refusal detector must see it). Content of any other
+        type is the endpoint's error, never scored as its repr."""
+        what = f"{self.url}: chat/completions returned"
+        try:
+            message = data["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            message = None
+        if not isinstance(message, dict) or (
+            "content" not in message and not isinstance(message.get("refusal"), str)
+        ):
+            raise InputError(f"{what} no choices[0].message.content (unexpected response)")
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "\n".join(_part_text(part, i, what) for i, part in enumerate(content))
+        if content in (None, "") and isinstance(message.get("refusal"), str):
+            return str(message["refusal"])
+        if content is None or isinstance(content, str):
+            return content or ""
+        raise InputError(
+            f"{what} choices[0].message.content as {_json_kind(content)} {_shown(content)}; "
+            "expected a string, null or a list of text parts"
+        )
+
+
+def _part_text(part: Any, i: int, what: str) -> str:
+    """The text of one OpenAI content part: ``{"type": "text", "text": ...}`` or
+    ``{"type": "refusal", "refusal": ...}``."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    text = part.get(kind) if kind in ("text", "refusal") else None
+    if not isinstance(text, str):
+        raise InputError(
+            f"{what} choices[0].message.content[{i}] {_shown(part)}, which is not a text part "
+            '({"type": "text", "text": "..."})'
+        )
+    return text
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    """A value from a server in an error line: JSON (control characters escaped), short."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class HFGenerator:
