@@ -614,3 +614,29 @@ def test_a_malformed_messages_item_exits_2_before_any_request(
     [line] = err.strip().splitlines()
     assert re.search(rf"^curagate gate: error: golden set 'sentiment': item 's05': {error}", line)
     assert servers["right"].requests == servers["wrong"].requests == 0
+
+
+CONTROL = "\x1b]0;title\x07\x1b[2J\x1b[32mPASS\x1b[0m\x0c\x00\u202e"
+
+
+def test_control_characters_in_golden_data_reach_neither_junit_nor_the_terminal(
+    tmp_path, golden_dir, servers, capsys
+) -> None:
+    """ESC, form feed and NUL from a slice value once made junit.xml invalid XML, and
+    escape sequences from it reached the terminal (retitle, clear, recolour)."""
+    items = [{**i, "length": f"{i['length']}{CONTROL}"} for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    gate = gate_file(tmp_path, golden_dir)
+    args = ["--candidate", servers["short_wrong"].url, "--base", servers["right"].url]
+    rc = main(["gate", str(gate), *args, "--out", str(tmp_path / "o"), "--no-cache"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "length=short" in out  # the failing slice is named ...
+    assert all(line.isprintable() for line in out.splitlines()), out  # ... without escapes
+    root = ET.parse(tmp_path / "o" / "junit.xml").getroot()
+    names = [tc.get("name") for tc in root.iter("testcase")]
+    assert any("length=short" in n and "[2J" in n for n in names)
+    for el in root.iter():
+        for text in [el.text or "", *el.attrib.values()]:
+            assert text.replace("\n", "").isprintable(), repr(text)

@@ -41,6 +41,7 @@ from curagate.digest import MANIFEST_NAME, tree_digest
 from curagate.errors import InputError, MissingExtraError
 from curagate.io.atomic import write_text_atomic
 from curagate.progress import Bar
+from curagate.text import printable
 
 Messages = list[dict[str, str]]
 
@@ -346,7 +347,7 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
 def _printable(text: str) -> str:
     """``text`` from a server on one line: control characters (a terminal's escape
     sequences) become spaces, so they never reach the user's terminal or CI log."""
-    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return " ".join(printable(text).split())
 
 
 class HttpGenerator:

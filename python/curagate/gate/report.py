@@ -20,6 +20,7 @@ from curagate.io.atomic import write_text_atomic
 from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
 from curagate.reports.tables import Cell
+from curagate.text import printable
 
 # The JSON Schema of gate_report.json (schema_version 1), shipped with the package.
 REPORT_SCHEMA: dict[str, Any] = json.loads(
@@ -460,9 +461,11 @@ def render_junit(r: dict[str, Any]) -> str:
     failing = [
         c for c in checks if c["verdict"] == "fail" or (r["strict"] and c["verdict"] == "warn")
     ]
+    # Names and messages carry golden data and model output: printable() drops what XML 1.0
+    # forbids (ESC, form feed, lone surrogates), and the rest of the control characters.
     suites = ET.Element(
         "testsuites",
-        name=f"curagate gate {r['gate']['name']}",
+        name=printable(f"curagate gate {r['gate']['name']}"),
         tests=str(len(checks)),
         failures=str(len(failing)),
         errors="0",
@@ -470,7 +473,7 @@ def render_junit(r: dict[str, Any]) -> str:
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=f"gate.{r['gate']['name']}",
+        name=printable(f"gate.{r['gate']['name']}"),
         tests=str(len(checks)),
         failures=str(len(failing)),
         errors="0",
@@ -480,15 +483,15 @@ def render_junit(r: dict[str, Any]) -> str:
         tc = ET.SubElement(
             suite,
             "testcase",
-            classname=f"gate.{c['golden_set'] or 'gate'}",
-            name=f"{c['id']} {c['name']}",
+            classname=printable(f"gate.{c['golden_set'] or 'gate'}"),
+            name=printable(f"{c['id']} {c['name']}"),
         )
         if c in failing:
-            f = ET.SubElement(tc, "failure", message=c["message"], type=c["verdict"])
-            f.text = json_text(c, "junit.xml")
+            f = ET.SubElement(tc, "failure", message=printable(c["message"]), type=c["verdict"])
+            f.text = json_text(c, "junit.xml")  # ASCII: JSON escapes the rest
         else:
             so = ET.SubElement(tc, "system-out")
-            so.text = f"{VERDICT_MARK[c['verdict']]}: {c['message']}"
+            so.text = printable(f"{VERDICT_MARK[c['verdict']]}: {c['message']}")
     ET.indent(suites)
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
@@ -531,4 +534,6 @@ def terminal_summary(
         lines.append(f"  generations: {cache[0]} cached, {cache[1]} generated")
     lines.append(f"  attestation: {_attestation_line(r)}")
     lines.append(f"  reports: {out_dir}/gate_report.json, report.md, report.html, junit.xml")
-    return "\n".join(lines)
+    # Names, ids, slice values and messages come from golden data and model output: no
+    # control character (a terminal's escape sequence) reaches the terminal or a CI log.
+    return "\n".join(printable(line) for line in lines)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from curagate.text import printable
+
 # CommonMark: a backslash escapes any ASCII punctuation, so "\*" renders as "*", and GFM
 # splits table cells on unescaped pipes only. Escaped here, anywhere in the text: what
 # opens inline structure - code spans (`), emphasis and GFM strikethrough (* _ ~), links
@@ -33,7 +35,7 @@ _BACKTICKS = re.compile(r"`+")
 def _one_line(value: Any) -> str:
     """``value`` as one line of printable text: line breaks, tabs and control characters
     (ESC and the rest of C0/C1, bidi overrides, zero-width characters) become spaces."""
-    return "".join(c if c.isprintable() else " " for c in str(value)).strip()
+    return printable(str(value)).strip()
 
 
 def md_cell(value: Any) -> str:
