@@ -7,6 +7,7 @@ import contextlib
 import json
 import select
 import socket
+import socketserver
 import threading
 import time
 from collections import Counter
@@ -352,6 +353,51 @@ def test_an_unreadable_200_body_is_one_line_naming_the_endpoint(body: bytes, err
         HttpGenerator(url, "m").generate(convs(1), GenSettings(concurrency=1))
     msg = str(info.value)
     assert msg.startswith(f"{url}: chat/completions returned {error}"), msg
+    assert msg.isprintable()
+
+
+def test_a_hostile_reason_phrase_is_still_one_printable_line() -> None:
+    """The body's words were filtered, the status line's reason phrase was not: ESC
+    sequences from the server (retitle, clear, "GATE PASSED" in green) reached the terminal."""
+    reason = "Bad Request \x1b]0;owned\x07\x1b[2J\x1b[1;32mGATE PASSED\x1b[0m"
+    with replying(b'{"error": "nope"}', 400, reason) as url, pytest.raises(InputError) as info:
+        HttpGenerator(url, "m").generate(convs(1), GenSettings())
+    msg = str(info.value)
+    assert msg.isprintable(), repr(msg)
+    assert (
+        msg
+        == f"{url}: HTTP 400 from chat/completions: Bad Request ]0;owned [2J [1;32mGATE PASSED [0m: nope"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (b"HELLO \x1b[2J\r\n\r\n", "BadStatusLine: HELLO [2J"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", "LineTooLong: got more than"),
+    ],
+)
+def test_a_reply_that_is_not_http_is_one_printable_line(reply: bytes, error: str) -> None:
+    """It was an internal error (exit 3) whose message carried the server's raw bytes."""
+
+    class NotHttp(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+            self.wfile.write(reply)
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), NotHttp)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    try:
+        with pytest.raises(InputError) as info:
+            HttpGenerator(url, "m").generate(convs(1), GenSettings())
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    msg = str(info.value)
+    assert msg.startswith(f"{url}: chat/completions did not answer in HTTP ({error}"), msg
     assert msg.isprintable()
 
 

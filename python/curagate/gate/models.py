@@ -340,7 +340,7 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
     text = _printable(text)
     if len(text) > 300:
         text = text[:297] + "..."
-    reason = str(err.reason or "")
+    reason = _printable(str(err.reason or ""))[:100]
     return f"{reason}: {text}" if text and reason else text or reason
 
 
@@ -438,6 +438,11 @@ class HttpGenerator:
                         "generation.request_timeout_s / max_retries"
                     ) from None
                 cause = "timeout" if isinstance(e, TimeoutError) else "connection"
+            except http.client.HTTPException as e:  # a status line or header that is not HTTP
+                raise InputError(
+                    f"{self.url}: chat/completions did not answer in HTTP ({type(e).__name__}: "
+                    f"{_printable(str(e))[:200]})"
+                ) from None
             except urllib.error.URLError as e:
                 transient = isinstance(e.reason, TimeoutError | ConnectionResetError)
                 if not transient or last:
