@@ -401,6 +401,46 @@ def test_a_reply_that_is_not_http_is_one_printable_line(reply: bytes, error: str
     assert msg.isprintable()
 
 
+def test_request_timeout_is_a_deadline_for_the_whole_response() -> None:
+    """A server that drips its body a byte at a time never let a socket read time out:
+    request_timeout_s 0.5 held each attempt for as long as the drip lasted (4 s here)."""
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b" " * 20 + _reply({"content": "late"})
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                for i in range(20):  # JSON whitespace, one byte every 0.2 s
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                self.wfile.write(body[20:])
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up, as it should
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = LocalHTTPServer(("127.0.0.1", 0), Drip)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    gen = HttpGenerator(url, "m")
+    settings = GenSettings(request_timeout_s=0.5, max_retries=1, retry_backoff_s=0.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(InputError, match="still arriving after request_timeout_s"):
+            gen.generate(convs(1), settings)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert time.monotonic() - start < 3.0  # two attempts of ~0.6 s, not of 4 s
+    assert gen.stats.to_dict()["retries_by_cause"] == {"timeout": 1}
+
+
 def _reply(message: dict[str, Any]) -> bytes:
     return json.dumps({"choices": [{"index": 0, "message": message}]}).encode()
 

@@ -344,6 +344,23 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
     return f"{reason}: {text}" if text and reason else text or reason
 
 
+def _read_by(resp: http.client.HTTPResponse, deadline: float) -> bytes:
+    """The response body, or TimeoutError when it is still arriving at ``deadline``.
+
+    The socket's timeout bounds each wait for bytes only: a server that drips one byte
+    at a time could hold a request forever. The deadline is checked before each read
+    (each waits at most the socket's timeout); a body complete by then is kept."""
+    chunks = []
+    while not resp.isclosed():  # closed once Content-Length bytes were read
+        if time.monotonic() > deadline:
+            raise TimeoutError("the response was still arriving after request_timeout_s")
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _printable(text: str) -> str:
     """``text`` from a server on one line: control characters (a terminal's escape
     sequences) become spaces, so they never reach the user's terminal or CI log."""
@@ -412,8 +429,9 @@ class HttpGenerator:
             wait: float | None = None
             try:
                 self.stats.sent()
+                deadline = time.monotonic() + settings.request_timeout_s
                 with urllib.request.urlopen(req, timeout=settings.request_timeout_s) as resp:
-                    raw = resp.read()
+                    raw = _read_by(resp, deadline)
                 break
             except urllib.error.HTTPError as e:
                 if e.code not in RETRY_STATUS or last:
