@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import random
+import re
 import threading
 import time
 import urllib.error
@@ -302,6 +303,8 @@ def generate_cached(
     return [o or "" for o in outputs]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # Answers worth asking again: rate limits, overload, a gateway between restarts.
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
@@ -471,7 +474,9 @@ class HttpGenerator:
                 # Jitter spreads the retries of concurrent requests apart.
                 wait = settings.retry_backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
             time.sleep(min(wait, MAX_BACKOFF_S))
-        answer = self._answer(self._json(raw))
+        # JSON may escape a lone surrogate ("\\ud800"), which no UTF-8 file can hold: the
+        # cache, items.jsonl and the reports would fail to write it.
+        answer = _LONE_SURROGATE.sub("\ufffd", self._answer(self._json(raw)))
         self.stats.answered()
         return answer
 
