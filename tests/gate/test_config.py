@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from curagate.errors import ConfigError
-from curagate.gate.config import load_gate, parse_gate
+from curagate.gate.config import Threshold, load_gate, parse_gate
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,3 +80,119 @@ def test_contamination_settings_the_index_refuses_fail_at_load(setting: str, key
     with pytest.raises(ConfigError, match=rf"g\.yaml:9: key 'contamination\.{key}'"):
         parse_gate(text, "g.yaml")
     assert parse_gate(GOOD + "contamination:\n  min_span_words: 0\n", "g.yaml")
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (".nan", "a finite number such as 0.8, not nan"),
+        ("-.inf", "a finite number such as 0.8, not -inf"),
+        ('"nan"', "a number such as 0.8, not 'nan'"),
+        ('"0.9"', "a number such as 0.8, not '0.9'"),
+        ("yes", "a number such as 0.8, not the boolean True"),
+    ],
+)
+def test_a_threshold_must_be_a_finite_number(value: str, why: str) -> None:
+    """A NaN bound compared false with every value, so `min: .nan` passed any candidate
+    (and gate_report.json then held a bare NaN); `yes` was read as 1.0."""
+    with pytest.raises(
+        ConfigError,
+        match=rf"g\.yaml:7: key 'golden_sets\[0\]\.metrics\.accuracy\.min': must be {why}",
+    ):
+        parse_gate(GOOD.replace("{min: 0.9}", f"{{min: {value}}}"), "g.yaml")
+
+
+def test_a_slice_or_regression_bound_must_be_finite_too() -> None:
+    text = GOOD + "    regression:\n      accuracy: {warn_drop: .nan}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"g\.yaml:9: key 'golden_sets\[0\]\.regression\.accuracy\.warn_drop': must be a finite",
+    ):
+        parse_gate(text, "g.yaml")
+    text = GOOD + "    slices:\n      - column: c\n        metrics: {accuracy: {max: .inf}}\n"
+    with pytest.raises(
+        ConfigError,
+        match=r"key 'golden_sets\[0\]\.slices\[0\]\.metrics\.accuracy\.max': must be a finite",
+    ):
+        parse_gate(text, "g.yaml")
+
+
+def test_no_float_setting_accepts_nan_or_infinity() -> None:
+    text = GOOD + "generation: {request_timeout_s: .inf}\nstatistics: {confidence: .nan}\n"
+    with pytest.raises(ConfigError) as e:
+        parse_gate(text, "g.yaml")
+    assert "key 'generation.request_timeout_s': Input should be a finite number" in str(e.value)
+    assert "key 'statistics.confidence': Input should be a finite number" in str(e.value)
+
+
+def test_an_integer_threshold_is_read_as_a_float() -> None:
+    cfg = parse_gate(GOOD.replace("{min: 0.9}", "{min: 1, max: 1}"), "g.yaml")
+    assert cfg.golden_sets[0].metrics["accuracy"] == Threshold(min=1.0, max=1.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "pattern"), [("answer_regex", "(unclosed"), ("format_regex", "[z-a]")]
+)
+def test_an_invalid_regex_fails_at_load(key: str, pattern: str) -> None:
+    """It once failed (exit 3) when the first output was scored, after both models generated."""
+    text = GOOD.replace("task: classification", f"task: generation\n    {key}: '{pattern}'")
+    text = text.replace("    labels: [Positive, Negative]\n", "").replace(
+        "accuracy:", "exact_match:"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=rf"g\.yaml:5: key 'golden_sets\[0\]\.{key}': not a valid Python regular expression",
+    ):
+        parse_gate(text, "g.yaml")
+
+
+SCHEMA_GATE = """\
+name: g
+golden_sets:
+  - name: s
+    task: structured_json
+    json_schema: schema.json
+"""
+
+
+@pytest.mark.parametrize(
+    ("schema", "error"),
+    [
+        ('{"type": 12}', r"not a valid JSON Schema \(draft 2020-12\) at \$\.type: 12 is not valid"),
+        ('{"$ref": "#/nope"}', r"\$ref '#/nope' does not resolve within the schema"),
+        (
+            '{"properties": {"a": {"$ref": "https://example.com/a.json"}}}',
+            r"\$ref 'https://example\.com/a\.json' does not resolve .*remote schemas are not fetched",
+        ),
+        ("[1]", "a JSON schema must be an object"),
+        ('{"type": ', "line 1: not valid JSON"),
+        (None, "file not found"),
+    ],
+)
+def test_an_unusable_json_schema_fails_at_load(
+    tmp_path: Path, schema: str | None, error: str
+) -> None:
+    """An invalid schema or a dangling $ref once failed (exit 3) when the first output
+    was validated, after both models generated."""
+    if schema is not None:
+        (tmp_path / "schema.json").write_text(schema)
+    (tmp_path / "g.yaml").write_text(SCHEMA_GATE)
+    with pytest.raises(
+        ConfigError,
+        match=rf"g\.yaml:5: key 'golden_sets\[0\]\.json_schema': .*schema\.json: {error}",
+    ):
+        load_gate(tmp_path / "g.yaml")
+
+
+def test_a_json_schema_with_local_refs_loads(tmp_path: Path) -> None:
+    schema = {
+        "$defs": {"city": {"type": "string"}},
+        "properties": {
+            "city": {"$ref": "#/$defs/city"},
+            "nested": {"$id": "https://example.com/n", "$defs": {"x": {}}, "$ref": "#/$defs/x"},
+            "data": {"const": {"$ref": "not a reference, just data"}},
+        },
+    }
+    (tmp_path / "schema.json").write_text(json.dumps(schema))
+    (tmp_path / "g.yaml").write_text(SCHEMA_GATE)
+    assert load_gate(tmp_path / "g.yaml").golden_sets[0].json_schema == "schema.json"

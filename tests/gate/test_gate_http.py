@@ -550,3 +550,93 @@ def test_a_metric_exactly_at_min_passes_and_above_max_fails(
     out = run_gate(gate, servers["right"].url, servers["wrong"].url, tmp_path / "out")
     [check] = [c for c in out.report["checks"] if c["name"] == "sentiment.accuracy.threshold"]
     assert check["verdict"] == verdict, check["message"]
+
+
+def test_a_nan_in_the_report_is_an_error_not_invalid_json(tmp_path, golden_dir, servers) -> None:
+    """Python's json writes NaN as a bare `NaN`, which strict JSON parsers reject: a NaN
+    reaching a gate output is a bug, raised with where it is, and nothing is written."""
+    from curagate.gate.report import write_reports
+
+    out = run_gate(
+        gate_file(tmp_path, golden_dir), servers["right"].url, servers["wrong"].url, tmp_path / "o"
+    )
+    report = json.loads(json.dumps(out.report))
+    report["checks"][1]["threshold"] = {"min": float("nan")}
+    with pytest.raises(
+        ValueError, match=r"gate_report\.json: checks\[1\]\.threshold\.min is not a finite number"
+    ):
+        write_reports(report, tmp_path / "nan")
+    assert not (tmp_path / "nan" / "gate_report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("messages", "error"),
+    [
+        ([{"content": "hi"}], r"messages\[0\]: 'role' must be a string; it is missing"),
+        (
+            ["hi"],
+            r'messages\[0\] must be an object \{"role": \.\.\., "content": \.\.\.\}, not "hi"',
+        ),
+        (
+            [{"role": "user", "content": None}],
+            r"messages\[0\]: 'content' must be a string; not null",
+        ),
+        ([], "'messages' is empty"),
+    ],
+)
+def test_a_malformed_messages_item_exits_2_before_any_request(
+    tmp_path, golden_dir, servers, capsys, messages, error
+) -> None:
+    """A message without a role or a list of strings once crashed (exit 3, a traceback)."""
+    items = [
+        {"id": i["id"], "messages": messages, "reference": i["reference"]}
+        if i["id"] == "s05"
+        else i
+        for i in SENTIMENT_ITEMS
+    ]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    rc = main(
+        [
+            "gate",
+            str(gate_file(tmp_path, golden_dir)),
+            "--candidate",
+            servers["right"].url,
+            "--base",
+            servers["wrong"].url,
+            "--out",
+            str(tmp_path / "o"),
+            "--no-cache",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    [line] = err.strip().splitlines()
+    assert re.search(rf"^curagate gate: error: golden set 'sentiment': item 's05': {error}", line)
+    assert servers["right"].requests == servers["wrong"].requests == 0
+
+
+CONTROL = "\x1b]0;title\x07\x1b[2J\x1b[32mPASS\x1b[0m\x0c\x00\u202e"
+
+
+def test_control_characters_in_golden_data_reach_neither_junit_nor_the_terminal(
+    tmp_path, golden_dir, servers, capsys
+) -> None:
+    """ESC, form feed and NUL from a slice value once made junit.xml invalid XML, and
+    escape sequences from it reached the terminal (retitle, clear, recolour)."""
+    items = [{**i, "length": f"{i['length']}{CONTROL}"} for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    gate = gate_file(tmp_path, golden_dir)
+    args = ["--candidate", servers["short_wrong"].url, "--base", servers["right"].url]
+    rc = main(["gate", str(gate), *args, "--out", str(tmp_path / "o"), "--no-cache"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "length=short" in out  # the failing slice is named ...
+    assert all(line.isprintable() for line in out.splitlines()), out  # ... without escapes
+    root = ET.parse(tmp_path / "o" / "junit.xml").getroot()
+    names = [tc.get("name") for tc in root.iter("testcase")]
+    assert any("length=short" in n and "[2J" in n for n in names)
+    for el in root.iter():
+        for text in [el.text or "", *el.attrib.values()]:
+            assert text.replace("\n", "").isprintable(), repr(text)

@@ -20,7 +20,13 @@ GSM8K = DATA / "gsm8k_test_sample.jsonl"
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(2)>'
 MD = "pipe | in\nnew line `tick`"
-HOSTILE = f"{SCRIPT} {IMG} {MD}"
+# Markdown that would render as emphasis, a link, an image, an autolink or an entity, and a
+# terminal's escape sequences (clear screen, window title).
+MD_ACTIVE = (
+    "**PASSED** _em_ ~~gone~~ [approve](javascript:alert(3)) ![](https://x.example/p.png) "
+    "<https://x.example/b> &lt;b&gt; \x1b[2J\x1b]0;title\x07 ``` fence"
+)
+HOSTILE = f"{SCRIPT} {IMG} {MD} {MD_ACTIVE}"
 
 
 def gsm8k() -> list[dict[str, str]]:

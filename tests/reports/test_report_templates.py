@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -215,9 +216,15 @@ def test_gate_markdown_keeps_hostile_strings_inside_their_cells_and_lines(
     examples = section.splitlines()
     assert len(examples) == 3 * 5  # the three hostile prompts
     assert all(line.startswith(("- ", "  - ")) for line in examples)
-    rendered = MarkdownIt("commonmark").enable("table").render(md)
+    rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
     assert "<script>" not in rendered and "<img" not in rendered
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
+    # Model output, item ids, slice values and the gate's name make no link, image,
+    # emphasis or HTML, and no control character reaches the file.
+    assert not re.findall(r"<(?:a|img|strong|em|del|blockquote|ol|script)\b", rendered)
+    assert "\x1b" not in md and "\x07" not in md
+    example = next(line for line in md.splitlines() if line.startswith("  - candidate: "))
+    assert "**PASSED** _em_ ~~gone~~ [approve](javascript:alert(3))" in example
 
 
 def test_model_card_gate_table_keeps_hostile_names_in_their_cells() -> None:
@@ -245,7 +252,8 @@ def test_model_card_gate_table_keeps_hostile_names_in_their_cells() -> None:
 
 
 def _render_cell(cell: str) -> str:
-    html = str(MarkdownIt("commonmark").enable("table").render(f"| a |\n|---|\n| {cell} |\n"))
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    html = str(md.render(f"| a |\n|---|\n| {cell} |\n"))
     body = html.split("<tbody>", 1)[1]
     return body.split("<td>", 1)[1].split("</td>", 1)[0]
 
@@ -258,11 +266,43 @@ def _render_cell(cell: str) -> str:
         ("run `rm -rf` now", "run `rm -rf` now"),
         ("back\\slash | pipe", "back\\slash | pipe"),
         (SCRIPT, "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ("**b** _e_ ~~s~~ *i* __u__ a_b_ _c_d x*y*z", None),
+        ("[l](https://x.example) ![i](https://x.example/i.png)", None),
+        ("[ref]: https://x.example [ref]", None),
+        ("<https://x.example> <b>x</b>", "&lt;https://x.example&gt; &lt;b&gt;x&lt;/b&gt;"),
+        ("&lt;b&gt; &#x3C;", "&amp;lt;b&amp;gt; &amp;#x3C;"),
+        ("$x^2$ \\[a](b)", None),
+        ("red \x1b[31mX\x1b[0m\x07 \u202eevil", "red  [31mX [0m   evil"),
     ],
 )
-def test_md_cell_renders_as_the_text_in_one_cell(text: str, shown: str) -> None:
+def test_md_cell_renders_as_the_text_in_one_cell(text: str, shown: str | None) -> None:
     assert "\n" not in md_cell(text)
-    assert _render_cell(md_cell(text)) == shown
+    assert _render_cell(md_cell(text)) == (text if shown is None else shown)
+
+
+@pytest.mark.parametrize(
+    "text", ["# h", "## h", "> q", "- l", "+ l", "---", "===", "1. x", "12) y", "3.", "***", "`a`"]
+)
+def test_md_cell_opens_no_block_at_the_start_of_a_line(text: str) -> None:
+    for md in (md_cell(text), f"- {md_cell(text)}", f"text\n{md_cell(text)}"):
+        html = MarkdownIt("commonmark").render(md)
+        assert not re.findall(r"<(?:h\d|blockquote|ol|hr|code)\b|<ul>\s*<li>\s*<ul>", html), html
+        assert text in html.replace("&gt;", ">")
+
+
+@pytest.mark.parametrize(
+    "text", ["0.85", "-0.05", "+1.5", "x > 0.05", "1.5 points", "judge_win_rate", "set_1_v2"]
+)
+def test_md_cell_leaves_numbers_and_comparisons_as_they_are(text: str) -> None:
+    assert md_cell(text) == text
+
+
+def test_md_code_cannot_be_closed_by_the_text_it_holds() -> None:
+    text = "a `` b ``` c ` [x](https://x.example) **y** \x1b[2J"
+    for md in (md_code(text, table=False), f"| a |\n|---|\n| {md_code(text)} |\n"):
+        html = MarkdownIt("commonmark").enable("table").render(md)
+        assert html.count("<code>") == 1, html
+        assert "<a " not in html and "<strong>" not in html and "\x1b" not in html
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ a check off silently.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import re
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,7 +28,7 @@ from pydantic import (
 )
 
 from curagate.config import check_span_words, parse_yaml
-from curagate.errors import ConfigError
+from curagate.errors import ConfigError, MissingExtraError
 from curagate.gate.tasks import Task, get_task, task_names
 
 LeakMethod = Literal["exact", "ngram", "minhash"]
@@ -42,14 +45,38 @@ JUDGE_METRICS: tuple[str, ...] = (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity in any float setting: NaN compares false with everything.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _finite_number(value: Any) -> Any:
+    """A threshold is a plain finite number: NaN compares false with everything (a NaN
+    bound passed every value), an infinite one is no bound, and YAML's ``yes`` or a
+    quoted ``"0.8"`` is not a number a reader of the gate file would see."""
+    if isinstance(value, bool):
+        raise ValueError(
+            f"must be a number such as 0.8, not the boolean {value!r} (YAML reads yes/no/on/off "
+            "as booleans)"
+        )
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number such as 0.8, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(
+            f"must be a finite number such as 0.8, not {value!r} (NaN or infinity would pass "
+            "or fail every value); leave the key out for no bound"
+        )
+    return float(value)
+
+
+# A bound in a gate file: a finite int or float (not a bool, a string, NaN or infinity).
+FiniteNumber = Annotated[float, BeforeValidator(_finite_number)]
 
 
 class Threshold(_Strict):
     """Absolute bounds on a metric (candidate value)."""
 
-    min: float | None = None
-    max: float | None = None
+    min: FiniteNumber | None = None
+    max: FiniteNumber | None = None
 
 
 class Regression(_Strict):
@@ -59,8 +86,8 @@ class Regression(_Strict):
     ``relative: true`` measures the drop as a fraction of the base value.
     """
 
-    warn_drop: Annotated[float, Field(ge=0)] = 0.02
-    fail_drop: Annotated[float, Field(ge=0)] = 0.05
+    warn_drop: Annotated[FiniteNumber, Field(ge=0)] = 0.02
+    fail_drop: Annotated[FiniteNumber, Field(ge=0)] = 0.05
     relative: bool = False
 
     @model_validator(mode="after")
@@ -131,6 +158,20 @@ class GoldenSetGate(_Strict):
     regression: dict[str, Regression] = Field(default_factory=dict)
     slices: list[SliceRule] = Field(default_factory=list)
     judge: JudgeSettings | None = None
+
+    @field_validator("answer_regex", "format_regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        """Checked here, not when the first output is scored (after both models generated)."""
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(
+                    f"not a valid Python regular expression: {e.msg} at position {e.pos} "
+                    f"of {pattern!r}"
+                ) from None
+        return pattern
 
     @field_validator("task", mode="before")
     @classmethod
@@ -304,6 +345,63 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def read_json_schema(path: Path) -> dict[str, Any]:
+    """A golden set's ``json_schema`` file: a valid JSON Schema (draft 2020-12, as
+    ``schema_compliance`` validates with) whose every ``$ref`` resolves within it."""
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: line {e.lineno}: not valid JSON: {e.msg}") from None
+    if not isinstance(schema, dict):
+        raise ConfigError(f"{path}: a JSON schema must be an object")
+    try:
+        import jsonschema
+        from referencing import Registry
+        from referencing.exceptions import Unresolvable
+        from referencing.jsonschema import DRAFT202012
+    except ImportError as e:
+        raise MissingExtraError("eval", "jsonschema") from e
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as e:
+        raise ConfigError(
+            f"{path}: not a valid JSON Schema (draft 2020-12) at {e.json_path}: {e.message}"
+        ) from None
+    root = DRAFT202012.create_resource(schema)
+    registry = Registry().with_resource(root.id() or "", root).crawl()
+    pending = [(root, registry.resolver(base_uri=root.id() or ""))]
+    while pending:
+        resource, resolver = pending.pop()
+        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                raise ConfigError(
+                    f"{path}: $ref {ref!r} does not resolve within the schema (remote "
+                    "schemas are not fetched: copy the definition under '$defs')"
+                ) from None
+        pending += [(sub, resolver.in_subresource(sub)) for sub in resource.subresources()]
+    return schema
+
+
+def _schema_errors(cfg: GateConfig, src: str, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    """The golden sets whose ``json_schema`` cannot be used, as parse errors."""
+    msgs = []
+    for i, spec in enumerate(cfg.golden_sets):
+        if spec.json_schema:
+            try:
+                read_json_schema(cfg.resolve(spec.json_schema))
+            except ConfigError as e:
+                loc = ("golden_sets", i, "json_schema")
+                msgs.append(f"{src}:{_nearest_line(lines, loc)}: key '{_format_loc(loc)}': {e}")
+    return msgs
+
+
 def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig:
     """Validate gate YAML text; errors name the file, the line and the key."""
     src = str(path)
@@ -329,6 +427,9 @@ def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig
         raise ConfigError("\n".join(msgs)) from None
     cfg.path = Path(path).resolve() if src != "<gate>" else None
     cfg.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    msgs = _schema_errors(cfg, src, lines)
+    if msgs:
+        raise ConfigError("\n".join(msgs))
     return cfg
 
 

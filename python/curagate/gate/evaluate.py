@@ -13,7 +13,7 @@ from typing import Any
 
 from curagate.errors import ConfigError, InputError
 from curagate.gate import metrics as gm
-from curagate.gate.config import GoldenSetGate
+from curagate.gate.config import GoldenSetGate, read_json_schema
 from curagate.gate.models import Messages
 from curagate.gate.tasks import Answer, Task, get_task
 
@@ -21,9 +21,9 @@ from curagate.gate.tasks import Answer, Task, get_task
 def conversation(item: dict[str, Any], spec: GoldenSetGate, system: str | None) -> Messages:
     """The chat a model sees for an item: ``messages`` as given, else one user turn."""
     if isinstance(item.get("messages"), list):
-        conv: Messages = [
-            {"role": str(m["role"]), "content": str(m["content"])} for m in item["messages"]
-        ]
+        conv: Messages = [_message(item, spec, i, m) for i, m in enumerate(item["messages"])]
+        if not conv:
+            raise InputError(f"golden set {spec.name!r}: item {item['id']!r}: 'messages' is empty")
     else:
         if "prompt" not in item:
             raise InputError(
@@ -34,6 +34,26 @@ def conversation(item: dict[str, Any], spec: GoldenSetGate, system: str | None) 
     if sys_prompt and conv[0]["role"] != "system":
         conv = [{"role": "system", "content": sys_prompt}, *conv]
     return conv
+
+
+def _message(item: dict[str, Any], spec: GoldenSetGate, i: int, m: Any) -> dict[str, str]:
+    """One turn of an item's ``messages``: an object with string ``role`` and ``content``."""
+    where = f"golden set {spec.name!r}: item {item['id']!r}: messages[{i}]"
+    if not isinstance(m, dict):
+        raise InputError(
+            f'{where} must be an object {{"role": ..., "content": ...}}, not {_shown(m)}'
+        )
+    for key in ("role", "content"):
+        if not isinstance(m.get(key), str):
+            got = f"not {_shown(m[key])}" if key in m else "it is missing"
+            raise InputError(f"{where}: '{key}' must be a string; {got}")
+    return {"role": m["role"], "content": m["content"]}
+
+
+def _shown(value: Any) -> str:
+    """A value from a golden file in an error line: JSON, escaped, at most 40 characters."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_prediction(spec: GoldenSetGate, item: dict[str, Any], output: str) -> Any:
@@ -129,18 +149,13 @@ def score_side(
 
 
 def load_schema(spec: GoldenSetGate, resolve: Any) -> dict[str, Any] | None:
+    """The set's JSON schema (checked when the gate file was loaded)."""
     if not spec.json_schema:
         return None
-    path = resolve(spec.json_schema)
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"golden set {spec.name!r}: json_schema {path} not found") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}: line {e.lineno}: not valid JSON: {e.msg}") from None
-    if not isinstance(schema, dict):
-        raise ConfigError(f"{path}: a JSON schema must be an object")
-    return schema
+        return read_json_schema(resolve(spec.json_schema))
+    except ConfigError as e:
+        raise ConfigError(f"golden set {spec.name!r}: json_schema: {e}") from None
 
 
 def score_set(

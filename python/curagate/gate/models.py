@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -44,6 +45,7 @@ from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_diges
 from curagate.errors import InputError, MissingExtraError
 from curagate.io.atomic import write_text_atomic
 from curagate.progress import Bar
+from curagate.text import printable
 
 Messages = list[dict[str, str]]
 
@@ -335,6 +337,8 @@ def generate_cached(
     return [o or "" for o in outputs]
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 # Answers worth asking again: rate limits, overload, a gateway between restarts.
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
@@ -370,12 +374,34 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
         msg = inner.get("message") if isinstance(inner, dict) else inner
         if isinstance(msg, str) and msg.strip():
             text = msg
-    # Control characters (a terminal's escape sequences) from the server never reach it.
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = _printable(text)
     if len(text) > 300:
         text = text[:297] + "..."
-    reason = str(err.reason or "")
+    reason = _printable(str(err.reason or ""))[:100]
     return f"{reason}: {text}" if text and reason else text or reason
+
+
+def _read_by(resp: http.client.HTTPResponse, deadline: float) -> bytes:
+    """The response body, or TimeoutError when it is still arriving at ``deadline``.
+
+    The socket's timeout bounds each wait for bytes only: a server that drips one byte
+    at a time could hold a request forever. The deadline is checked before each read
+    (each waits at most the socket's timeout); a body complete by then is kept."""
+    chunks = []
+    while not resp.isclosed():  # closed once Content-Length bytes were read
+        if time.monotonic() > deadline:
+            raise TimeoutError("the response was still arriving after request_timeout_s")
+        chunk = resp.read1(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _printable(text: str) -> str:
+    """``text`` from a server on one line: control characters (a terminal's escape
+    sequences) become spaces, so they never reach the user's terminal or CI log."""
+    return " ".join(printable(text).split())
 
 
 class HttpGenerator:
@@ -440,8 +466,9 @@ class HttpGenerator:
             wait: float | None = None
             try:
                 self.stats.sent()
+                deadline = time.monotonic() + settings.request_timeout_s
                 with urllib.request.urlopen(req, timeout=settings.request_timeout_s) as resp:
-                    data = json.loads(resp.read().decode("utf-8"))
+                    raw = _read_by(resp, deadline)
                 break
             except urllib.error.HTTPError as e:
                 if e.code not in RETRY_STATUS or last:
@@ -466,26 +493,95 @@ class HttpGenerator:
                         "generation.request_timeout_s / max_retries"
                     ) from None
                 cause = "timeout" if isinstance(e, TimeoutError) else "connection"
+            except http.client.HTTPException as e:  # a status line or header that is not HTTP
+                raise InputError(
+                    f"{self.url}: chat/completions did not answer in HTTP ({type(e).__name__}: "
+                    f"{_printable(str(e))[:200]})"
+                ) from None
             except urllib.error.URLError as e:
                 transient = isinstance(e.reason, TimeoutError | ConnectionResetError)
                 if not transient or last:
                     raise InputError(f"{self.url}: endpoint not reachable: {e.reason}") from None
                 cause = "timeout" if isinstance(e.reason, TimeoutError) else "connection"
-            except json.JSONDecodeError:
-                raise InputError(f"{self.url}: chat/completions did not return JSON") from None
             self.stats.retried(cause)
             if wait is None:
                 # Jitter spreads the retries of concurrent requests apart.
                 wait = settings.retry_backoff_s * (2**attempt) * random.uniform(0.5, 1.0)
             time.sleep(min(wait, MAX_BACKOFF_S))
-        try:
-            answer = str(data["choices"][0]["message"]["content"] or "")
-        except (KeyError, IndexError, TypeError):
-            raise InputError(
-                f"{self.url}: unexpected chat/completions response (no choices[0].message.content)"
-            ) from None
+        # JSON may escape a lone surrogate ("\\ud800"), which no UTF-8 file can hold: the
+        # cache, items.jsonl and the reports would fail to write it.
+        answer = _LONE_SURROGATE.sub("\ufffd", self._answer(self._json(raw)))
         self.stats.answered()
         return answer
+
+    def _json(self, raw: bytes) -> Any:
+        """A 200 body as JSON; a body no JSON reader accepts is the endpoint's error."""
+        what = f"{self.url}: chat/completions returned"
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise InputError(f"{what} a body that is not UTF-8 (byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise InputError(f"{what} a body that is not JSON ({e.msg} at char {e.pos})") from None
+        except RecursionError:
+            raise InputError(f"{what} JSON nested too deeply to read") from None
+        except ValueError as e:  # e.g. an integer past Python's 4300-digit limit
+            raise InputError(
+                f"{what} JSON that cannot be read: {_printable(str(e))[:200]}"
+            ) from None
+
+    def _answer(self, data: Any) -> str:
+        """The text of ``choices[0].message``: its ``content`` (a string, or the text of a
+        list of content parts); when that is null or empty, its ``refusal`` (OpenAI's API
+        puts a refusal there, and the refusal detector must see it). Content of any other
+        type is the endpoint's error, never scored as its repr."""
+        what = f"{self.url}: chat/completions returned"
+        try:
+            message = data["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            message = None
+        if not isinstance(message, dict) or (
+            "content" not in message and not isinstance(message.get("refusal"), str)
+        ):
+            raise InputError(f"{what} no choices[0].message.content (unexpected response)")
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "\n".join(_part_text(part, i, what) for i, part in enumerate(content))
+        if content in (None, "") and isinstance(message.get("refusal"), str):
+            return str(message["refusal"])
+        if content is None or isinstance(content, str):
+            return content or ""
+        raise InputError(
+            f"{what} choices[0].message.content as {_json_kind(content)} {_shown(content)}; "
+            "expected a string, null or a list of text parts"
+        )
+
+
+def _part_text(part: Any, i: int, what: str) -> str:
+    """The text of one OpenAI content part: ``{"type": "text", "text": ...}`` or
+    ``{"type": "refusal", "refusal": ...}``."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    text = part.get(kind) if kind in ("text", "refusal") else None
+    if not isinstance(text, str):
+        raise InputError(
+            f"{what} choices[0].message.content[{i}] {_shown(part)}, which is not a text part "
+            '({"type": "text", "text": "..."})'
+        )
+    return text
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    """A value from a server in an error line: JSON (control characters escaped), short."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class HFGenerator:

@@ -11,6 +11,7 @@ formats here (the same numbers report.md shows).
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
 from curagate.reports.tables import Cell
+from curagate.text import printable
 
 # The JSON Schema of gate_report.json (schema_version 1), shipped with the package.
 REPORT_SCHEMA: dict[str, Any] = json.loads(
@@ -28,11 +30,44 @@ REPORT_SCHEMA: dict[str, Any] = json.loads(
 VERDICT_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 
 
+def json_text(value: Any, output: str, **options: Any) -> str:
+    """``value`` as JSON with sorted keys, for the gate output named ``output``.
+
+    A NaN or infinity anywhere is a bug upstream (a metric of no items, a NaN setting):
+    it raises, naming the output and where the number is, instead of writing the bare
+    ``NaN`` that strict JSON parsers (and the report's schema) reject.
+    """
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False, **options)
+    except ValueError as e:
+        where = _non_finite_at(value, "")
+        if where is None:
+            raise
+        raise ValueError(f"{output}: {where or '(top level)'} is not a finite number") from e
+
+
+def _non_finite_at(value: Any, path: str) -> str | None:
+    """The path (``checks[3].threshold.min``) of the first NaN or infinity in ``value``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        children = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        children = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for child_path, child in children:
+        found = _non_finite_at(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
 def write_reports(report: dict[str, Any], out_dir: Path) -> bytes:
     """Write the four reports; returns the bytes of ``gate_report.json`` (what a signed
     run attests, never read back from the folder)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw = (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    raw = (json_text(report, "gate_report.json", indent=2) + "\n").encode("utf-8")
     write_bytes_atomic(out_dir / "gate_report.json", raw)
     write_text_atomic(out_dir / "report.md", render_markdown(report))
     write_text_atomic(out_dir / "report.html", render_html(report))
@@ -173,17 +208,17 @@ def render_markdown(r: dict[str, Any]) -> str:
                     for m in metric_names
                 ]
                 n = f"{row['n']}" + ("" if row["checked"] else " (too few, not checked)")
-                lines.append(f"| {md_cell(row['value'])} | {n} | " + " | ".join(cells) + " |")
+                lines.append(f"| {md_code(row['value'])} | {n} | " + " | ".join(cells) + " |")
         if res["failing_examples"]:
             lines += ["", "### Failing examples (candidate wrong; regressions first)", ""]
             for ex in res["failing_examples"]:
                 lines += [
                     f"- {md_code(ex['id'], table=False)}"
                     + (" (base was right)" if ex["base_correct"] else ""),
-                    f"  - input: {md_cell(ex['input'][:300])}",
-                    f"  - expected: {md_cell(ex['expected'][:200])}",
-                    f"  - candidate: {md_cell(ex['candidate_output'][:200])}",
-                    f"  - base: {md_cell(ex['base_output'][:200])}",
+                    f"  - input: {md_code(ex['input'][:300], table=False)}",
+                    f"  - expected: {md_code(ex['expected'][:200], table=False)}",
+                    f"  - candidate: {md_code(ex['candidate_output'][:200], table=False)}",
+                    f"  - base: {md_code(ex['base_output'][:200], table=False)}",
                 ]
     suite = r.get("regression_suite")
     if suite and suite.get("tasks"):
@@ -428,9 +463,11 @@ def render_junit(r: dict[str, Any]) -> str:
     failing = [
         c for c in checks if c["verdict"] == "fail" or (r["strict"] and c["verdict"] == "warn")
     ]
+    # Names and messages carry golden data and model output: printable() drops what XML 1.0
+    # forbids (ESC, form feed, lone surrogates), and the rest of the control characters.
     suites = ET.Element(
         "testsuites",
-        name=f"curagate gate {r['gate']['name']}",
+        name=printable(f"curagate gate {r['gate']['name']}"),
         tests=str(len(checks)),
         failures=str(len(failing)),
         errors="0",
@@ -438,7 +475,7 @@ def render_junit(r: dict[str, Any]) -> str:
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=f"gate.{r['gate']['name']}",
+        name=printable(f"gate.{r['gate']['name']}"),
         tests=str(len(checks)),
         failures=str(len(failing)),
         errors="0",
@@ -448,15 +485,15 @@ def render_junit(r: dict[str, Any]) -> str:
         tc = ET.SubElement(
             suite,
             "testcase",
-            classname=f"gate.{c['golden_set'] or 'gate'}",
-            name=f"{c['id']} {c['name']}",
+            classname=printable(f"gate.{c['golden_set'] or 'gate'}"),
+            name=printable(f"{c['id']} {c['name']}"),
         )
         if c in failing:
-            f = ET.SubElement(tc, "failure", message=c["message"], type=c["verdict"])
-            f.text = json.dumps(c, sort_keys=True)
+            f = ET.SubElement(tc, "failure", message=printable(c["message"]), type=c["verdict"])
+            f.text = json_text(c, "junit.xml")  # ASCII: JSON escapes the rest
         else:
             so = ET.SubElement(tc, "system-out")
-            so.text = f"{VERDICT_MARK[c['verdict']]}: {c['message']}"
+            so.text = printable(f"{VERDICT_MARK[c['verdict']]}: {c['message']}")
     ET.indent(suites)
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
@@ -499,4 +536,6 @@ def terminal_summary(
         lines.append(f"  generations: {cache[0]} cached, {cache[1]} generated")
     lines.append(f"  attestation: {_attestation_line(r)}")
     lines.append(f"  reports: {out_dir}/gate_report.json, report.md, report.html, junit.xml")
-    return "\n".join(lines)
+    # Names, ids, slice values and messages come from golden data and model output: no
+    # control character (a terminal's escape sequence) reaches the terminal or a CI log.
+    return "\n".join(printable(line) for line in lines)

@@ -70,6 +70,7 @@ from curagate.gate.models import (
     generate_cached,
     resolve_model,
 )
+from curagate.gate.report import json_text
 from curagate.gate.stats import mcnemar, paired_bootstrap
 from curagate.golden import HUMAN_LABELS, GoldenSet, item_ids, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
@@ -199,8 +200,7 @@ def _item_rows(
 def write_items(rows: list[dict[str, Any]], path: Path) -> str:
     """Write ``items.jsonl`` (sorted keys, one item a line) and return its sha256."""
     data = "".join(
-        json.dumps(r, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-        for r in rows
+        json_text(r, path.name, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows
     ).encode()
     write_bytes_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
@@ -932,7 +932,7 @@ def run_gate(
     endpoints = {side: ref.stats.to_dict() for side, ref in sides if ref.kind == "http"}
     if endpoints:
         write_text_atomic(
-            out / "endpoint_log.json", json.dumps(endpoints, indent=2, sort_keys=True) + "\n"
+            out / "endpoint_log.json", json_text(endpoints, "endpoint_log.json", indent=2) + "\n"
         )
     attestation = out / ATTESTATION_NAME
     if sign_key is not None:
