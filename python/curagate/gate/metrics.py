@@ -12,6 +12,7 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -30,7 +31,30 @@ def rnd(x: float | None) -> float | None:
     return None if x is None else round(float(x), 6)
 
 
+# A number as answers write one: a sign (before or after a dollar sign), digits with
+# thousands commas only in whole groups of three, decimals, a sentence's closing period.
+_NUMBER = re.compile(
+    r"(?:\$(?P<sign_after>[+-])|(?P<sign>[+-])?\$?)"
+    r"(?P<digits>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\.?"
+)
+
+
+def as_number(text: str) -> Decimal | None:
+    """The value of ``text`` when all of it (stripped) is one number, else None."""
+    m = _NUMBER.fullmatch(text.strip())
+    if m is None:
+        return None
+    sign = m.group("sign") or m.group("sign_after") or ""
+    return Decimal(sign + m.group("digits").replace(",", ""))
+
+
 def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the answer is the reference: as numbers when the reference is a number
+    (``18.0`` is ``18``; ``-18``, ``1.8`` and ``1,8`` are not), else after
+    :func:`normalize_text`, which drops the signs and points a number depends on."""
+    number = as_number(reference)
+    if number is not None:
+        return float(as_number(prediction) == number)
     return float(normalize_text(prediction) == normalize_text(reference))
 
 
