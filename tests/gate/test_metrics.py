@@ -50,11 +50,26 @@ def test_exact_match_accepts_the_same_number_written_otherwise(
     assert gm.exact_match(prediction, reference) == 1.0
 
 
-def test_match_label_prefers_exact_then_earliest_longest_label() -> None:
+def test_match_label_reads_the_one_label_named() -> None:
     labels = ["Science", "Science and technology", "Business"]
     assert gm.match_label("science and technology.", labels) == "Science and technology"
-    assert gm.match_label("It is about Business, not science", labels) == "Business"
+    # "Science" inside "Science and technology" is not a second label.
+    assert gm.match_label("It is Science and technology", labels) == "Science and technology"
+    assert gm.match_label("The topic: business, business.", labels) == "Business"
     assert gm.match_label("no idea", labels) is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Positive or Negative, I cannot tell.",
+        "It is about Business, not science",
+        "Science and technology, or just Science",
+    ],
+)
+def test_match_label_reads_no_label_from_an_answer_naming_several(output: str) -> None:
+    labels = ["Science", "Science and technology", "Business", "Positive", "Negative"]
+    assert gm.match_label(output, labels) is None
 
 
 def test_macro_f1_matches_hand_computed_value() -> None:

@@ -67,25 +67,36 @@ def mean(values: Sequence[float]) -> float:
 
 
 def match_label(output: str, labels: Sequence[str]) -> str | None:
-    """The label a free-text answer names: an exact (normalized) match first, else the
-    label mentioned earliest in the output; ``None`` when it names none.
+    """The label a free-text answer names: an exact (normalized) match first, else the one
+    label the output mentions; ``None`` when it names none, or more than one (a hedge such
+    as "Positive or Negative" is no answer).
 
-    Longer labels win ties so "Science and technology" is not read as "Science".
+    A mention inside a longer label's mention is that label's, so "Science and
+    technology" names one label, not also "Science".
     """
     norm = normalize_text(output)
     by_norm = {normalize_text(lab): lab for lab in labels}
     if norm in by_norm:
         return by_norm[norm]
-    best: tuple[int, int, str] | None = None
-    for key, lab in by_norm.items():
-        if not key:
-            continue
-        m = re.search(rf"(?<!\w){re.escape(key)}(?!\w)", norm)
-        if m:
-            cand = (m.start(), -len(key), lab)
-            if best is None or cand < best:
-                best = cand
-    return best[2] if best else None
+    spans = {
+        key: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", norm)]
+        for key in by_norm
+        if key
+    }
+
+    def inside_longer(key: str, start: int, end: int) -> bool:
+        return any(
+            len(other) > len(key) and s <= start and end <= e
+            for other, found in spans.items()
+            for s, e in found
+        )
+
+    named = [
+        lab
+        for key, lab in by_norm.items()
+        if any(not inside_longer(key, s, e) for s, e in spans.get(key, []))
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def confusion_matrix(
