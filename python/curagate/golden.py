@@ -214,12 +214,23 @@ def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:
             f"match the sha256 in {root / LOCK_FILE}; golden sets never change silently: "
             f"restore the file, or review the change and run: curagate golden lock {root} --set {name}"
         )
+    # The set's digest and size as reports name them: from the files read, never copied
+    # from the entry, which a hand edit may have left naming other data.
+    digest = files_digest(actual)
+    size = sum(count_items(set_root / rel) for rel in actual)
+    if (entry.get("sha256"), entry.get("size")) != (digest, size):
+        raise CheckFailed(
+            f"golden set {name!r}: {root / LOCK_FILE} gives sha256 {entry.get('sha256')} and "
+            f"size {entry.get('size')}, but its locked files give sha256 {digest} and {size} "
+            "items (the entry was edited by hand); golden sets never change silently: restore "
+            f"{LOCK_FILE}, or review the set and run: curagate golden lock {root} --set {name}"
+        )
     return GoldenSet(
         name=name,
         task=str(entry["task"]),
         version=str(entry["version"]),
-        sha256=str(entry["sha256"]),
-        size=int(entry["size"]),
+        sha256=digest,
+        size=size,
         files=dict(entry["files"]),
         root=set_root,
         provenance=str(entry.get("provenance", "")),

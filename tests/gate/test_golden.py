@@ -29,6 +29,25 @@ def test_changed_set_is_refused(golden_dir: Path) -> None:
         golden.load_locked(golden_dir, "sentiment")
 
 
+@pytest.mark.parametrize("edit", ["file_hash_only", "size", "sha256"])
+def test_a_lock_entry_naming_other_data_is_refused(golden_dir: Path, edit: str) -> None:
+    lock_path = golden_dir / "lock.json"
+    doc = json.loads(lock_path.read_text())
+    entry = doc["sets"]["sentiment"]
+    if edit == "file_hash_only":  # the data edited and only its file hash updated by hand
+        data = golden_dir / "sentiment" / "data.jsonl"
+        data.write_text("".join(data.read_text().splitlines(keepends=True)[:2]))
+        entry["files"]["data.jsonl"] = hashlib.sha256(data.read_bytes()).hexdigest()
+    elif edit == "size":
+        entry["size"] += 1
+    else:
+        entry["sha256"] = "0" * 64
+    lock_path.write_text(json.dumps(doc))
+    with pytest.raises(CheckFailed, match=r"edited by hand.*curagate golden lock"):
+        golden.load_locked(golden_dir, "sentiment")
+    assert main(["golden", "verify", str(golden_dir)]) == 1
+
+
 def test_lock_on_purpose_accepts_the_change(golden_dir: Path) -> None:
     data = golden_dir / "sentiment" / "data.jsonl"
     data.write_text(
