@@ -13,7 +13,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -26,8 +26,15 @@ def normalize_text(s: str) -> str:
     return " ".join(s.split())
 
 
+@overload
+def rnd(x: float) -> float: ...
+@overload
+def rnd(x: None) -> None: ...
 def rnd(x: float | None) -> float | None:
-    """Round for reports: stable text across platforms, precise enough for any threshold."""
+    """Round for reports: stable text across platforms, precise enough for any threshold.
+
+    Checks compare values rounded so (curagate.gate.checks), so a verdict never
+    contradicts the numbers the report prints."""
     return None if x is None else round(float(x), 6)
 
 
