@@ -34,7 +34,7 @@ def _run(tmp_path: Path, spec: str, items: list[dict], servers, extra: str = "")
     lock(root)
     gate = tmp_path / "gate.yaml"
     gate.write_text(
-        f"name: t\ngolden_dir: {root}\nstatistics: {{bootstrap_resamples: 50}}\n"
+        f"name: t\ngolden_dir: {root}\nstatistics: {{bootstrap_resamples: 100}}\n"
         f"contamination: {{check: false}}\ngolden_sets:\n  - name: s\n{spec}{extra}"
     )
     return run_gate(gate, servers["candidate"].url, servers["base"].url, tmp_path / "out").report

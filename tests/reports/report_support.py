@@ -35,7 +35,7 @@ GATE = """\
 name: {name}
 golden_dir: {golden}
 generation: {{max_new_tokens: 16}}
-statistics: {{bootstrap_resamples: 50}}
+statistics: {{bootstrap_resamples: 100}}
 golden_sets:
   - name: gsm
     task: extraction
