@@ -88,7 +88,8 @@ JUDGE_POSITION = Rule(
     "GATE008",
     "judge-position-consistency",
     Severity.ERROR,
-    "the share of items whose judge verdict flips when the answers swap places, against "
+    "the share of items whose judge verdict flips when the answers swap places (or is "
+    "unparsed in either order), against "
     "`judge.max_position_disagreement` (default 0.10); fails",
     "a judge that prefers a position says nothing about the answers",
     "a stronger judge, a better prompt",
