@@ -459,20 +459,22 @@ def capability_check(
 
 
 def judge_position_check(golden_set: str, disagreement: float, js: JudgeSettings) -> Check:
-    """GATE008: how often the judge's verdict flips when the two answers swap places."""
+    """GATE008: how often the judge's verdict flips when the two answers swap places (or
+    is unparsed in either order)."""
     consistent = not above(disagreement, js.max_position_disagreement)
     return Check(
         rule=JUDGE_POSITION,
         name=f"{golden_set}.judge.position",
         verdict=Verdict.PASS if consistent else Verdict.FAIL,
         message=(
-            f"the judge's verdict flips with the order of the answers on {disagreement:.1%} of "
-            f"items (max {js.max_position_disagreement:.0%})"
+            "the judge's verdict flips with the order of the answers (or is unparsed) on "
+            f"{disagreement:.1%} of items (max {js.max_position_disagreement:.0%})"
             + (
                 ""
                 if consistent
-                else "; a position-biased judge must not decide: use a stronger judge "
-                "or a better prompt"
+                else "; a position-biased judge, or one that gives no verdict, must not "
+                "decide: use a stronger judge or a better prompt (items.jsonl has its raw "
+                "answers)"
             )
         ),
         golden_set=golden_set,
