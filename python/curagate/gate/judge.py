@@ -127,7 +127,7 @@ class PairVerdict:
     @property
     def final(self) -> str:
         """Only a verdict both orders agree on counts; anything else is a tie."""
-        if self.disagree or self.candidate_first is None:  # (None: for mypy)
+        if self.disagree or self.candidate_first is None:
             return "tie"
         return self.candidate_first
 
