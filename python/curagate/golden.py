@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,11 +76,23 @@ class GoldenSet:
         return entry
 
 
+def is_item_file(path: Path) -> bool:
+    """Whether a set's file holds items (JSONL, not the human labels)."""
+    return path.suffix == ".jsonl" and path.name != HUMAN_LABELS
+
+
+def is_blank(line: bytes) -> bool:
+    """A blank JSONL line, as the corpus readers count them (``rust/curagate-core/src/
+    jsonl.rs``): lines end at ``\\n`` and a blank one holds only ASCII whitespace. So a
+    golden set's size, the gate's items and the rows a leakage scan reports are the same."""
+    return not line.strip()
+
+
 def count_items(path: Path) -> int:
-    if path.suffix != ".jsonl" or path.name == HUMAN_LABELS:
+    if not is_item_file(path):
         return 0
     with path.open("rb") as f:
-        return sum(1 for line in f if line.strip())
+        return sum(1 for line in f if not is_blank(line))
 
 
 def _read_set_yaml(path: Path) -> dict[str, Any]:
@@ -122,19 +134,19 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
     meta = _read_set_yaml(set_yaml)
     root = set_yaml.parent
     files: dict[str, str] = {}
-    size = 0
     for rel in meta["files"]:
         p = root / str(rel)
         if not p.is_file():
             raise InputError(f"{set_yaml}: listed file {rel!r} not found in {root}")
         files[str(rel)] = sha256_file(p)
-        size += count_items(p)
+    # Read as the gate will: a line it cannot read or a repeated id fails the lock, not a gate.
+    items = items_of([root / rel for rel in sorted(files)])
     return GoldenSet(
         name=str(meta["name"]),
         task=str(meta["task"]),
         version=str(meta["version"]),
         sha256=files_digest(files),
-        size=size,
+        size=len(items),
         files=files,
         root=root,
         provenance=str(meta.get("provenance", "")).strip(),
@@ -214,12 +226,23 @@ def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:
             f"match the sha256 in {root / LOCK_FILE}; golden sets never change silently: "
             f"restore the file, or review the change and run: curagate golden lock {root} --set {name}"
         )
+    # The set's digest and size as reports name them: from the files read, never copied
+    # from the entry, which a hand edit may have left naming other data.
+    digest = files_digest(actual)
+    size = sum(count_items(set_root / rel) for rel in actual)
+    if (entry.get("sha256"), entry.get("size")) != (digest, size):
+        raise CheckFailed(
+            f"golden set {name!r}: {root / LOCK_FILE} gives sha256 {entry.get('sha256')} and "
+            f"size {entry.get('size')}, but its locked files give sha256 {digest} and {size} "
+            "items (the entry was edited by hand); golden sets never change silently: restore "
+            f"{LOCK_FILE}, or review the set and run: curagate golden lock {root} --set {name}"
+        )
     return GoldenSet(
         name=name,
         task=str(entry["task"]),
         version=str(entry["version"]),
-        sha256=str(entry["sha256"]),
-        size=int(entry["size"]),
+        sha256=digest,
+        size=size,
         files=dict(entry["files"]),
         root=set_root,
         provenance=str(entry.get("provenance", "")),
@@ -245,12 +268,23 @@ def verify(golden_dir: str | os.PathLike[str]) -> list[str]:
 
 
 def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSONL file of objects; an
-    unparsable line or a non-object is an error naming the file and line."""
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    """(line number, object) for each non-blank line (:func:`is_blank`) of a JSONL file of
+    objects; a line that is not UTF-8 JSON or not an object is an error naming the file and
+    line."""
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if is_blank(raw):
                 continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: line {lineno}: not valid UTF-8") from None
+            if not line.strip():
+                odd = sorted({f"U+{ord(c):04X}" for c in line if not is_blank(c.encode())})
+                raise InputError(
+                    f"{path}: line {lineno}: a line of whitespace other than ASCII's "
+                    f"({', '.join(odd)}) is neither blank nor JSON; delete the line"
+                )
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
@@ -260,31 +294,58 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
+def default_id(path: Path, lineno: int) -> str:
+    """An item's id when it has none: ``<file stem>:<line>``."""
+    return f"{path.stem}:{lineno}"
+
+
+def items_of(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """The items of a set's files (:func:`read_items`); two items with one id (compared as
+    text, so ``7`` and ``"7"`` are one, as is an id equal to another item's default id) are
+    an error naming both lines."""
+    items: list[dict[str, Any]] = []
+    seen: dict[str, tuple[Path, int, bool]] = {}
+    for path in paths:
+        if not is_item_file(path):
+            continue
+        for lineno, row in jsonl_objects(path):
+            given = "id" in row
+            row.setdefault("id", default_id(path, lineno))
+            key = str(row["id"])
+            if key in seen:
+                first, first_line, first_given = seen[key]
+                raise InputError(
+                    f"{path}: line {lineno}: item id {key!r} is also the id of the item on "
+                    f"{first}: line {first_line}"
+                    + ("" if first_given else " (which has no 'id', so its id is the default)")
+                    + ("" if given else " (this line has no 'id', so its id is the default)")
+                    + "; give each item its own 'id'"
+                )
+            seen[key] = (path, lineno, given)
+            items.append(row)
+    return items
+
+
 def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
     """The set's JSONL rows, each with an ``id``: its own, else ``<file stem>:<line>``.
 
     The default names the item wherever the set lives (unlike the corpus readers'
     ``<path>:<row>``, which names a place), so gate reports and human labels keyed
     by it stay the same on every machine; :func:`item_ids` maps reader rows to it.
+    Ids are unique in the set (an error otherwise).
     """
-    items: list[dict[str, Any]] = []
-    for path in golden.paths:
-        if path.suffix != ".jsonl" or path.name == HUMAN_LABELS:
-            continue
-        for lineno, row in jsonl_objects(path):
-            row.setdefault("id", f"{path.stem}:{lineno}")
-            items.append(row)
-    return items
+    return items_of(golden.paths)
 
 
 def item_ids(path: Path) -> list[str]:
     """The id :func:`read_items` gives each item of one golden JSONL file, in file order.
 
     Index ``r`` is the item a corpus reader calls row ``r`` (both count the file's
-    non-blank lines), so a leak found by ``curagate.leakage`` (whose default id is
-    the reader's ``<path>:<row>``) is reported under the id the gate's items carry.
+    non-blank lines, :func:`is_blank`), so a leak found by ``curagate.leakage`` (whose
+    default id is the reader's ``<path>:<row>``) is reported under the id the gate's
+    items carry.
     """
-    return [str(row.get("id", f"{path.stem}:{lineno}")) for lineno, row in jsonl_objects(path)]
+    return [str(row.get("id", default_id(path, lineno))) for lineno, row in jsonl_objects(path)]
 
 
 def list_locked(golden_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.cli import main
 from curagate.errors import ConfigError, InputError
 from curagate.gate import run_gate
-from curagate.gate.judge import cohen_kappa, parse_verdict
+from curagate.gate.judge import PairVerdict, cohen_kappa, parse_verdict
 from curagate.gate.label import label
 from curagate.gate.report import REPORT_SCHEMA
 from curagate.golden import lock
@@ -69,10 +69,15 @@ def prefers_longer(p: str) -> str:
     return "Verdict: A" if len(a) > len(b) else "B"
 
 
+def never_decides(p: str) -> str:
+    return "Both answers have merits; I cannot choose."
+
+
 JUDGES: dict[str, Callable[[str], str]] = {
     "candidate": prefers_candidate,
     "always_a": always_a,
     "longer": prefers_longer,
+    "undecided": never_decides,
 }
 
 
@@ -223,6 +228,25 @@ def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
     assert "trusted NO" in md and "order flips 40" in md
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
     assert out.exit_code == 1
+
+
+def test_a_judge_that_never_gives_a_verdict_is_refused(tmp_path, endpoints) -> None:
+    out = judged(tmp_path, make_golden(tmp_path, None), endpoints, "undecided")
+    j = out.report["results"][0]["judge"]
+    assert j["counts"]["unparsed"] == 2 * N and j["counts"]["ties"] == N
+    # An unparsed verdict is no consistent verdict: counted with the order flips.
+    assert j["metrics"]["position_disagreement"]["value"] == 1.0
+    assert check(out.report, "chat.judge.position")["verdict"] == "fail"
+    assert out.exit_code == 1
+
+
+def test_verdicts_unparsed_in_either_order_count_as_disagreements() -> None:
+    def pair(first: str | None, second: str | None) -> PairVerdict:
+        return PairVerdict(first, second, "", "")
+
+    for first, second in [(None, None), ("tie", None), (None, "base"), ("candidate", "base")]:
+        assert pair(first, second).disagree
+    assert not pair("candidate", "candidate").disagree
 
 
 def test_length_biased_judge_is_flagged(tmp_path, endpoints) -> None:

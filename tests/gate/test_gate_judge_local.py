@@ -91,11 +91,11 @@ def test_tiny_local_judge_plumbing(tmp_path: Path, tiny_model_dir: Path) -> None
     for v in verdicts:
         assert isinstance(v["candidate_first"]["raw"], str)
         assert isinstance(v["base_first"]["raw"], str)
-        agree = v["candidate_first"]["verdict"] == v["base_first"]["verdict"]
+        # One verdict in both orders; an unparsed one (None) is no verdict, so a disagreement.
+        first = v["candidate_first"]["verdict"]
+        agree = first is not None and first == v["base_first"]["verdict"]
         assert v["position_disagreement"] is (not agree)
-        assert v["verdict"] == (
-            v["candidate_first"]["verdict"] if agree and v["candidate_first"]["verdict"] else "tie"
-        )
+        assert v["verdict"] == (first if agree else "tie")
     j = r["results"][0]["judge"]
     counts = j["counts"]
     assert counts["candidate_wins"] + counts["base_wins"] + counts["ties"] == len(ITEMS)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from gate_support import SENTIMENT_ITEMS, write_set
 
 from curagate import golden
 from curagate.cli import main
-from curagate.errors import CheckFailed, ConfigError
+from curagate.errors import CheckFailed, ConfigError, InputError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,6 +28,25 @@ def test_changed_set_is_refused(golden_dir: Path) -> None:
     data.write_text(data.read_text().replace("Negative", "Positive", 1))
     with pytest.raises(CheckFailed, match="no longer match the sha256"):
         golden.load_locked(golden_dir, "sentiment")
+
+
+@pytest.mark.parametrize("edit", ["file_hash_only", "size", "sha256"])
+def test_a_lock_entry_naming_other_data_is_refused(golden_dir: Path, edit: str) -> None:
+    lock_path = golden_dir / "lock.json"
+    doc = json.loads(lock_path.read_text())
+    entry = doc["sets"]["sentiment"]
+    if edit == "file_hash_only":  # the data edited and only its file hash updated by hand
+        data = golden_dir / "sentiment" / "data.jsonl"
+        data.write_text("".join(data.read_text().splitlines(keepends=True)[:2]))
+        entry["files"]["data.jsonl"] = hashlib.sha256(data.read_bytes()).hexdigest()
+    elif edit == "size":
+        entry["size"] += 1
+    else:
+        entry["sha256"] = "0" * 64
+    lock_path.write_text(json.dumps(doc))
+    with pytest.raises(CheckFailed, match=r"edited by hand.*curagate golden lock"):
+        golden.load_locked(golden_dir, "sentiment")
+    assert main(["golden", "verify", str(golden_dir)]) == 1
 
 
 def test_lock_on_purpose_accepts_the_change(golden_dir: Path) -> None:
@@ -88,3 +108,74 @@ def test_lock_command_warns_about_sets_under_200_items(golden_dir: Path, capsys)
 def test_gate_on_an_unlocked_set_names_the_lock_command(golden_dir: Path) -> None:
     with pytest.raises(ConfigError, match=r"curagate golden lock .* --set missing"):
         golden.load_locked(golden_dir, "missing")
+
+
+def _write_lines(golden_dir: Path, lines: list[str]) -> Path:
+    """A set ``s`` whose data.jsonl holds exactly these lines (each ends with \\n)."""
+    d = write_set(golden_dir, "s", "generation", [])
+    (d / "data.jsonl").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return d / "data.jsonl"
+
+
+def _item(prompt: str, **extra: object) -> str:
+    return json.dumps({"prompt": prompt, "reference": "r", **extra})
+
+
+@pytest.mark.parametrize(
+    ("lines", "where"),
+    [
+        ([_item("a", id="dup"), _item("b", id="dup")], r"line 2: item id 'dup' .* line 1;"),
+        ([_item("a", id=7), _item("b", id="7")], r"line 2: item id '7' .* line 1;"),
+        # Line 1 has no id, so it is data:1, which line 2 names explicitly.
+        ([_item("a"), _item("b", id="data:1")], r"line 2: item id 'data:1' .* line 1 \(which"),
+        ([_item("a", id="data:2"), _item("b")], r"line 2: item id 'data:2' .* \(this line"),
+    ],
+)
+def test_an_id_used_twice_is_refused_at_lock_and_read_time(
+    tmp_path: Path, lines: list[str], where: str
+) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, lines)
+    with pytest.raises(InputError, match=rf"{re.escape(str(data))}: {where}.*its own 'id'"):
+        golden.lock(root)
+    # A lock written before ids were checked: the gate still refuses to read the set.
+    entry = golden.GoldenSet("s", "generation", "1", "", 2, {"data.jsonl": ""}, data.parent)
+    with pytest.raises(InputError, match=rf"{re.escape(str(data))}: {where}"):
+        golden.read_items(entry)
+
+
+def test_a_line_of_unicode_whitespace_is_refused_not_counted(tmp_path: Path) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, [_item("a"), "\u00a0", _item("b")])
+    with pytest.raises(
+        InputError, match=rf"{re.escape(str(data))}: line 2: .*\(U\+00A0\).*delete the line"
+    ):
+        golden.lock(root)
+    entry = golden.GoldenSet("s", "generation", "1", "", 2, {"data.jsonl": ""}, data.parent)
+    with pytest.raises(InputError, match=rf"{re.escape(str(data))}: line 2: .*U\+00A0"):
+        golden.read_items(entry)
+
+
+def test_size_items_and_leak_rows_count_blank_lines_alike(tmp_path: Path) -> None:
+    """Blank lines (ASCII whitespace: \\v, \\f and a lone \\r too) are skipped by the lock, the
+    gate's reader and the corpus reader of the leakage scan alike; only \\n ends a line."""
+    from curagate.io.readers import count_records
+
+    root = tmp_path / "golden"
+    lone_cr = '{"prompt": "d",\r"reference": "r"}'
+    lines = [_item("a"), "", " \t\x0b\x0c\r", _item("b\n"), _item("c") + "\r", lone_cr]
+    data = _write_lines(root, lines)
+    golden.lock(root)
+    locked = golden.load_locked(root, "s")
+    items = golden.read_items(locked)
+    assert locked.size == len(items) == count_records(data) == 4
+    ids = ["data:1", "data:4", "data:5", "data:6"]
+    assert golden.item_ids(data) == [it["id"] for it in items] == ids
+
+
+def test_a_line_not_utf8_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, [_item("a"), _item("b")])
+    data.write_bytes(data.read_bytes().replace(b'"b"', b'"\xff"'))
+    with pytest.raises(InputError, match=rf"{re.escape(str(data))}: line 2: not valid UTF-8"):
+        golden.lock(root)

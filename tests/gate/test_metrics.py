@@ -10,11 +10,66 @@ def test_normalized_exact_match_ignores_case_punctuation_and_articles() -> None:
     assert gm.exact_match("Paris", "London") == 0.0
 
 
-def test_match_label_prefers_exact_then_earliest_longest_label() -> None:
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("-18", "18"),
+        ("0.3", "3"),
+        ("2.50", "250"),
+        ("1.2", "12"),
+        ("-7", "7"),
+        ("1,8", "18"),
+        ("1.000.5", "1000.5"),
+        ("18 apples", "18"),
+        ("", "0"),
+    ],
+)
+def test_exact_match_compares_numbers_by_value_not_by_their_digits(
+    prediction: str, reference: str
+) -> None:
+    assert gm.exact_match(prediction, reference) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("18.0", "18"),
+        ("$18", "18"),
+        ("-$18", "-18"),
+        ("$-18", "-18"),
+        ("1,000", "1000"),
+        ("1,234.50", "1234.5"),
+        ("18.", "18"),
+        (" +3 ", "3"),
+        (".5", "0.5"),
+    ],
+)
+def test_exact_match_accepts_the_same_number_written_otherwise(
+    prediction: str, reference: str
+) -> None:
+    assert gm.exact_match(prediction, reference) == 1.0
+
+
+def test_match_label_reads_the_one_label_named() -> None:
     labels = ["Science", "Science and technology", "Business"]
     assert gm.match_label("science and technology.", labels) == "Science and technology"
-    assert gm.match_label("It is about Business, not science", labels) == "Business"
+    # "Science" inside "Science and technology" is not a second label.
+    assert gm.match_label("It is Science and technology", labels) == "Science and technology"
+    assert gm.match_label("The topic: business, business.", labels) == "Business"
     assert gm.match_label("no idea", labels) is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Positive or Negative, I cannot tell.",
+        "It is about Business, not science",
+        "Science and technology, or just Science",
+    ],
+)
+def test_match_label_reads_no_label_from_an_answer_naming_several(output: str) -> None:
+    labels = ["Science", "Science and technology", "Business", "Positive", "Negative"]
+    assert gm.match_label(output, labels) is None
 
 
 def test_macro_f1_matches_hand_computed_value() -> None:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from curagate.errors import ConfigError
+from curagate.gate.config import parse_gate
 from curagate.gate.stats import mcnemar, paired_bootstrap
 
 
@@ -34,6 +36,22 @@ def test_clear_improvement_is_significant() -> None:
     ci = paired_bootstrap(_mean_pair(cand, base), 100, resamples=500)
     assert ci.delta == pytest.approx(0.6)
     assert ci.low > 0.4 and ci.significant
+
+
+def test_no_resamples_is_never_significant() -> None:
+    cand, base = [1.0] * 39 + [0.0], [1.0] * 40
+    ci = paired_bootstrap(_mean_pair(cand, base), 40, resamples=0)
+    assert ci.low == ci.high == ci.delta == pytest.approx(-0.025)
+    assert (ci.p_value, ci.significant) == (1.0, False)
+
+
+@pytest.mark.parametrize("resamples", [0, 1, 99])
+def test_a_gate_needs_100_bootstrap_resamples(resamples: int) -> None:
+    text = f"name: g\nstatistics:\n  bootstrap_resamples: {resamples}\n"
+    text += "golden_sets:\n  - {name: s, task: generation}\n"
+    with pytest.raises(ConfigError, match=r"g\.yaml:3: key 'statistics\.bootstrap_resamples'.*100"):
+        parse_gate(text, "g.yaml")
+    assert parse_gate(text.replace(f": {resamples}", ": 100"), "g.yaml")
 
 
 def test_mcnemar_exact_matches_binomial() -> None:

@@ -59,7 +59,7 @@ def keyword_task(tmp_path: Path) -> Iterator[str]:
 
 def _gate(name: str, task: str, body: str, golden_dir: str = "golden") -> str:
     return (
-        f"name: {name}\ngolden_dir: {golden_dir}\nstatistics: {{bootstrap_resamples: 50}}\n"
+        f"name: {name}\ngolden_dir: {golden_dir}\nstatistics: {{bootstrap_resamples: 100}}\n"
         f"contamination: {{check: false}}\ngolden_sets:\n  - name: s\n    task: {task}\n{body}"
     )
 

@@ -34,7 +34,7 @@ def _run(tmp_path: Path, spec: str, items: list[dict], servers, extra: str = "")
     lock(root)
     gate = tmp_path / "gate.yaml"
     gate.write_text(
-        f"name: t\ngolden_dir: {root}\nstatistics: {{bootstrap_resamples: 50}}\n"
+        f"name: t\ngolden_dir: {root}\nstatistics: {{bootstrap_resamples: 100}}\n"
         f"contamination: {{check: false}}\ngolden_sets:\n  - name: s\n{spec}{extra}"
     )
     return run_gate(gate, servers["candidate"].url, servers["base"].url, tmp_path / "out").report
@@ -108,6 +108,38 @@ def test_multiple_choice_reads_letters_and_choice_text(tmp_path, answer_servers)
     )
     r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
     assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 0.75
+
+
+def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_servers) -> None:
+    outputs = {
+        "m0 pick": "A careful reading of the options gives C. blue",  # C, not the article A
+        "m1 pick": "B green",  # a letter followed by words is not a letter: green by its text
+        "m2 pick": "B:",
+        "m3 pick": "A\nbecause it is red",  # alone on its line
+        "m4 pick": "red or blue, hard to say",  # two choices: no answer
+    }
+    items = [
+        {"id": f"m{i}", "prompt": f"m{i} pick", "choices": ["red", "green", "blue"], "reference": r}
+        for i, r in enumerate(["A", "B", "B", "A", "A"])
+    ]
+    answer_servers["candidate"].table.update(outputs)
+    r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 0.6
+    rows = [
+        json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()
+    ]
+    assert [row["candidate_correct"] for row in rows] == [False, True, True, True, False]
+
+
+def test_classification_reads_no_label_from_a_hedge(tmp_path, answer_servers) -> None:
+    items = [{"id": f"c{i}", "prompt": f"c{i} review", "reference": "Positive"} for i in range(2)]
+    answer_servers["candidate"].table.update(
+        {"c0 review": "Positive or Negative, I cannot tell.", "c1 review": "Positive."}
+    )
+    spec = "    task: classification\n    labels: [Positive, Negative]\n"
+    r = _run(tmp_path, spec, items, answer_servers)
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 0.5
+    assert r["results"][0]["confusion_matrix"]["candidate"]["Positive"]["(none)"] == 1
 
 
 def test_generation_answer_regex_and_format_compliance(tmp_path, answer_servers) -> None:

@@ -41,7 +41,7 @@ GATE = """\
 name: {name}
 golden_dir: {golden}
 generation: {{max_new_tokens: 16}}
-statistics: {{bootstrap_resamples: 50}}
+statistics: {{bootstrap_resamples: 100}}
 golden_sets:
   - name: gsm
     task: extraction

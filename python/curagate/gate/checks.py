@@ -10,6 +10,7 @@ its verdict and message. The metric checks GATE001-004 are one function over a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +88,8 @@ JUDGE_POSITION = Rule(
     "GATE008",
     "judge-position-consistency",
     Severity.ERROR,
-    "the share of items whose judge verdict flips when the answers swap places, against "
+    "the share of items whose judge verdict flips when the answers swap places (or is "
+    "unparsed in either order), against "
     "`judge.max_position_disagreement` (default 0.10); fails",
     "a judge that prefers a position says nothing about the answers",
     "a stronger judge, a better prompt",
@@ -191,11 +193,34 @@ def overall(checks: Iterable[Check]) -> str:
     return _overall(checks).value
 
 
+# Every check compares values as the report prints them (rounded by ``rnd``), so 0.85 vs
+# 0.9 is a drop of 0.05 (not 0.05000000000000004) and a value equal to a limit at report
+# precision is on its passing side. NaN (no value) is past every limit: fail closed.
+
+
+def above(value: float, limit: float) -> bool:
+    """``value > limit`` at report precision; True when either is NaN."""
+    return math.isnan(value) or math.isnan(limit) or rnd(value) > rnd(limit)
+
+
+def below(value: float, limit: float) -> bool:
+    """``value < limit`` at report precision; True when either is NaN."""
+    return math.isnan(value) or math.isnan(limit) or rnd(value) < rnd(limit)
+
+
+def num(value: float) -> str:
+    """A value for a message: 4 decimals, or the report's 6 where 4 would hide that it
+    differs from a limit (0.74996 is not shown as 0.7500)."""
+    r = rnd(value)
+    short = f"{r:.4f}"
+    return short if math.isnan(r) or float(short) == r else f"{r:.6f}".rstrip("0")
+
+
 def absolute_verdict(value: float, th: Threshold) -> tuple[Verdict, str]:
-    if th.min is not None and value < th.min:
-        return Verdict.FAIL, f"{value:.4f} < min {th.min}"
-    if th.max is not None and value > th.max:
-        return Verdict.FAIL, f"{value:.4f} > max {th.max}"
+    if th.min is not None and below(value, th.min):
+        return Verdict.FAIL, f"{num(value)} < min {th.min}"
+    if th.max is not None and above(value, th.max):
+        return Verdict.FAIL, f"{num(value)} > max {th.max}"
     bounds = " and ".join(
         s
         for s in (
@@ -204,7 +229,7 @@ def absolute_verdict(value: float, th: Threshold) -> tuple[Verdict, str]:
         )
         if s
     )
-    return Verdict.PASS, f"{value:.4f} {bounds}".strip()
+    return Verdict.PASS, f"{num(value)} {bounds}".strip()
 
 
 def drop_of(candidate: float, base: float, rule: Regression, *, higher_is_better: bool) -> float:
@@ -227,14 +252,14 @@ def regression_verdict(
     drop = drop_of(candidate, base, rule, higher_is_better=higher_is_better)
     unit = "of base" if rule.relative else "points"
     noise = "" if significant else " (within noise)"
-    if drop > rule.fail_drop:
+    if above(drop, rule.fail_drop):
         if fail_only_if_significant and not significant:
-            return Verdict.WARN, f"drop {drop:.4f} {unit} > {rule.fail_drop} but not significant"
-        return Verdict.FAIL, f"drop {drop:.4f} {unit} > fail_drop {rule.fail_drop}{noise}"
-    if drop > rule.warn_drop:
-        return Verdict.WARN, f"drop {drop:.4f} {unit} > warn_drop {rule.warn_drop}{noise}"
-    change = "gain" if drop < 0 else "drop"
-    return Verdict.PASS, f"{change} {abs(drop):.4f} {unit} <= warn_drop {rule.warn_drop}{noise}"
+            return Verdict.WARN, f"drop {num(drop)} {unit} > {rule.fail_drop} but not significant"
+        return Verdict.FAIL, f"drop {num(drop)} {unit} > fail_drop {rule.fail_drop}{noise}"
+    if above(drop, rule.warn_drop):
+        return Verdict.WARN, f"drop {num(drop)} {unit} > warn_drop {rule.warn_drop}{noise}"
+    change = "gain" if below(drop, 0.0) else "drop"
+    return Verdict.PASS, f"{change} {num(abs(drop))} {unit} <= warn_drop {rule.warn_drop}{noise}"
 
 
 @dataclass(frozen=True)
@@ -434,20 +459,22 @@ def capability_check(
 
 
 def judge_position_check(golden_set: str, disagreement: float, js: JudgeSettings) -> Check:
-    """GATE008: how often the judge's verdict flips when the two answers swap places."""
-    consistent = disagreement <= js.max_position_disagreement
+    """GATE008: how often the judge's verdict flips when the two answers swap places (or
+    is unparsed in either order)."""
+    consistent = not above(disagreement, js.max_position_disagreement)
     return Check(
         rule=JUDGE_POSITION,
         name=f"{golden_set}.judge.position",
         verdict=Verdict.PASS if consistent else Verdict.FAIL,
         message=(
-            f"the judge's verdict flips with the order of the answers on {disagreement:.1%} of "
-            f"items (max {js.max_position_disagreement:.0%})"
+            "the judge's verdict flips with the order of the answers (or is unparsed) on "
+            f"{disagreement:.1%} of items (max {js.max_position_disagreement:.0%})"
             + (
                 ""
                 if consistent
-                else "; a position-biased judge must not decide: use a stronger judge "
-                "or a better prompt"
+                else "; a position-biased judge, or one that gives no verdict, must not "
+                "decide: use a stronger judge or a better prompt (items.jsonl has its raw "
+                "answers)"
             )
         ),
         golden_set=golden_set,
@@ -481,7 +508,7 @@ def judge_calibration_check(
                 f"{MIN_HUMAN_LABELS}): the judge is not calibrated; label more with "
                 f"`curagate golden label {golden_set}`"
             )
-        elif agreement is not None and agreement < js.min_human_agreement:
+        elif agreement is not None and below(agreement, js.min_human_agreement):
             verdict = Verdict.FAIL
             msg = (
                 f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
@@ -511,7 +538,7 @@ def judge_length_bias_check(
     golden_set: str, bias: float, decisive: int, candidate_longer: float, js: JudgeSettings
 ) -> Check:
     """GATE010: how often the longer answer wins a decisive verdict."""
-    biased = decisive >= js.min_decisive_for_length_bias and bias > js.max_length_bias
+    biased = decisive >= js.min_decisive_for_length_bias and above(bias, js.max_length_bias)
     return Check(
         rule=JUDGE_LENGTH_BIAS,
         name=f"{golden_set}.judge.length_bias",

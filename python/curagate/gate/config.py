@@ -278,7 +278,9 @@ class Contamination(_Strict):
 
 
 class Statistics(_Strict):
-    bootstrap_resamples: Annotated[int, Field(ge=0)] = 1000
+    # At least 100: about 2.5 resampled deltas beyond each end of a 95% interval, so both
+    # ends are read off resamples, and the bootstrap p-value moves in steps of 2/100.
+    bootstrap_resamples: Annotated[int, Field(ge=100)] = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     seed: int = 0

@@ -5,7 +5,8 @@ stronger model compares the candidate's answer with the base's. A judge is
 trusted only as far as it is measured:
 
 * every comparison runs twice with the order swapped; only verdicts that agree
-  count, a disagreement is a tie and is counted (``position_disagreement``);
+  count, a disagreement (or an unparsed verdict) is a tie and is counted
+  (``position_disagreement``);
 * ``length_bias`` is how often the longer answer wins a decisive verdict;
 * with ``human_labels.jsonl`` in the golden set, the judge's agreement with
   people (and Cohen's kappa) is measured on the labelled pairs themselves.
@@ -119,7 +120,9 @@ class PairVerdict:
 
     @property
     def disagree(self) -> bool:
-        return self.candidate_first != self.base_first
+        """The two orders do not give one verdict: they differ, or either is unparsed (a
+        judge that never answers is not consistent, whatever the order)."""
+        return self.candidate_first is None or self.candidate_first != self.base_first
 
     @property
     def final(self) -> str:

@@ -12,7 +12,8 @@ import string
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from decimal import Decimal
+from typing import Any, overload
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -25,12 +26,42 @@ def normalize_text(s: str) -> str:
     return " ".join(s.split())
 
 
+@overload
+def rnd(x: float) -> float: ...
+@overload
+def rnd(x: None) -> None: ...
 def rnd(x: float | None) -> float | None:
-    """Round for reports: stable text across platforms, precise enough for any threshold."""
+    """Round for reports: stable text across platforms, precise enough for any threshold.
+
+    Checks compare values rounded so (curagate.gate.checks), so a verdict never
+    contradicts the numbers the report prints."""
     return None if x is None else round(float(x), 6)
 
 
+# A number as answers write one: a sign (before or after a dollar sign), digits with
+# thousands commas only in whole groups of three, decimals, a sentence's closing period.
+_NUMBER = re.compile(
+    r"(?:\$(?P<sign_after>[+-])|(?P<sign>[+-])?\$?)"
+    r"(?P<digits>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\.?"
+)
+
+
+def as_number(text: str) -> Decimal | None:
+    """The value of ``text`` when all of it (stripped) is one number, else None."""
+    m = _NUMBER.fullmatch(text.strip())
+    if m is None:
+        return None
+    sign = m.group("sign") or m.group("sign_after") or ""
+    return Decimal(sign + m.group("digits").replace(",", ""))
+
+
 def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the answer is the reference: as numbers when the reference is a number
+    (``18.0`` is ``18``; ``-18``, ``1.8`` and ``1,8`` are not), else after
+    :func:`normalize_text`, which drops the signs and points a number depends on."""
+    number = as_number(reference)
+    if number is not None:
+        return float(as_number(prediction) == number)
     return float(normalize_text(prediction) == normalize_text(reference))
 
 
@@ -43,25 +74,36 @@ def mean(values: Sequence[float]) -> float:
 
 
 def match_label(output: str, labels: Sequence[str]) -> str | None:
-    """The label a free-text answer names: an exact (normalized) match first, else the
-    label mentioned earliest in the output; ``None`` when it names none.
+    """The label a free-text answer names: an exact (normalized) match first, else the one
+    label the output mentions; ``None`` when it names none, or more than one (a hedge such
+    as "Positive or Negative" is no answer).
 
-    Longer labels win ties so "Science and technology" is not read as "Science".
+    A mention inside a longer label's mention is that label's, so "Science and
+    technology" names one label, not also "Science".
     """
     norm = normalize_text(output)
     by_norm = {normalize_text(lab): lab for lab in labels}
     if norm in by_norm:
         return by_norm[norm]
-    best: tuple[int, int, str] | None = None
-    for key, lab in by_norm.items():
-        if not key:
-            continue
-        m = re.search(rf"(?<!\w){re.escape(key)}(?!\w)", norm)
-        if m:
-            cand = (m.start(), -len(key), lab)
-            if best is None or cand < best:
-                best = cand
-    return best[2] if best else None
+    spans = {
+        key: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", norm)]
+        for key in by_norm
+        if key
+    }
+
+    def inside_longer(key: str, start: int, end: int) -> bool:
+        return any(
+            len(other) > len(key) and s <= start and end <= e
+            for other, found in spans.items()
+            for s, e in found
+        )
+
+    named = [
+        lab
+        for key, lab in by_norm.items()
+        if any(not inside_longer(key, s, e) for s, e in spans.get(key, []))
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def confusion_matrix(

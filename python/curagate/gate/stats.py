@@ -24,8 +24,11 @@ class DeltaCI:
 
     @property
     def significant(self) -> bool:
-        """The interval excludes zero: the difference is larger than resampling noise."""
-        return self.low > 0 or self.high < 0
+        """The interval excludes zero: the difference is larger than resampling noise.
+
+        Never without resamples: the interval is then the delta itself, which says
+        nothing about noise."""
+        return self.resamples > 0 and (self.low > 0 or self.high < 0)
 
     def to_dict(self) -> dict[str, float | int | bool]:
         return {

@@ -38,11 +38,17 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
     )
 
 
+# A leading option letter: in parentheses, followed by ")", "." or ":", or alone on its line;
+# never a letter followed by more words ("A careful reading ..." names no option).
+_LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n]*(?:\n|$)))")
+
+
 def answer_index(output: str, choices: list[str]) -> int | None:
-    """A leading letter (``B``, ``(B)``, ``B.``), else the choice text the output names."""
-    m = re.match(r"^\s*\(?([A-Z])[\).:\s]|^\s*\(?([A-Z])\)?\s*$", output.strip() + " ")
+    """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``), else the one choice text
+    the output names (:func:`curagate.gate.metrics.match_label`)."""
+    m = _LETTER.match(output)
     if m:
-        letter = m.group(1) or m.group(2)
+        letter = m.group("paren") or m.group("bare")
         if LETTERS.index(letter) < len(choices):
             return LETTERS.index(letter)
     hit = gm.match_label(output, choices)

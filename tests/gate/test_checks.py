@@ -1,0 +1,69 @@
+"""Gate check decisions at their limits: values compare as the report prints them."""
+
+from __future__ import annotations
+
+import pytest
+
+from curagate.findings import Verdict
+from curagate.gate import checks
+from curagate.gate.checks import Scope, metric_checks
+from curagate.gate.config import JudgeSettings, Regression, Threshold
+
+ROUGE_3_OF_4 = 2 * (3 / 5) * 1.0 / (3 / 5 + 1.0)  # 0.7499999999999999, printed 0.75
+
+
+def _checks(cand: float, base: float, th: Threshold, rule: Regression, slice_: str | None = None):
+    stats = {"candidate": cand, "base": base, "delta": cand - base, "ci_low": -1.0}
+    stats |= {"ci_high": 1.0, "p_value": 1.0, "significant": False}
+    return metric_checks(
+        Scope("s", 20, slice_),
+        {"m": th},
+        {"m": rule},
+        values=lambda m: (cand, base),
+        stats=lambda m: stats,
+        higher_is_better=lambda m: True,
+        fail_only_if_significant=False,
+    )
+
+
+@pytest.mark.parametrize("slice_", [None, "length=long"])
+def test_a_value_equal_to_a_limit_at_report_precision_passes(slice_: str | None) -> None:
+    def verdicts(cand: float, base: float, th: Threshold, rule: Regression) -> list[Verdict]:
+        return [c.verdict for c in _checks(cand, base, th, rule, slice_)]
+
+    # ROUGE-L 3/4 (0.7499999999999999) is not under min 0.75.
+    th, _ = _checks(ROUGE_3_OF_4, 0.8, Threshold(min=0.75), Regression(), slice_)
+    assert (th.verdict, th.message.split(" on ")[0]) == (Verdict.PASS, "0.7500 >= 0.75")
+    # 17/20 vs 18/20: a drop of 0.05 (0.05000000000000004 in floats) is not over 0.05.
+    _, reg = _checks(17 / 20, 18 / 20, Threshold(), Regression(warn_drop=0.05), slice_)
+    assert reg.verdict == Verdict.PASS
+    assert reg.message.startswith("drop 0.0500 points <= warn_drop 0.05 (within noise)")
+    assert verdicts(17 / 20, 18 / 20, Threshold(), Regression())[1] == Verdict.WARN
+    relative = Regression(warn_drop=0.05, fail_drop=0.05, relative=True)
+    assert verdicts(0.855, 0.9, Threshold(), relative)[1] == Verdict.PASS  # 0.045 / 0.9
+    # 0.3 - 0.1 is 0.19999999999999998: not over max 0.2.
+    assert verdicts(0.3 - 0.1, 0.2, Threshold(max=0.2), Regression())[0] == Verdict.PASS
+
+
+def test_a_value_past_a_limit_by_less_than_4_decimals_fails_and_says_so() -> None:
+    th, reg = _checks(0.74996, 0.80, Threshold(min=0.75), Regression(fail_drop=0.05))
+    assert (th.verdict, th.message) == (Verdict.FAIL, "0.74996 < min 0.75")
+    assert (reg.verdict, reg.message) == (
+        Verdict.FAIL,
+        "drop 0.05004 points > fail_drop 0.05 (within noise)",
+    )
+
+
+def test_a_nan_value_fails_closed() -> None:
+    th, reg = _checks(float("nan"), 0.8, Threshold(min=0.5), Regression())
+    assert (th.verdict, reg.verdict) == (Verdict.FAIL, Verdict.FAIL)
+
+
+def test_judge_limits_compare_at_report_precision() -> None:
+    js = JudgeSettings(model="m", max_position_disagreement=0.3, max_length_bias=0.7)
+    assert checks.judge_position_check("s", 0.1 + 0.2, js).verdict == Verdict.PASS
+    assert checks.judge_position_check("s", 0.300001, js).verdict == Verdict.FAIL
+    assert checks.judge_length_bias_check("s", 0.1 * 7, 20, 0.5, js).verdict == Verdict.PASS
+    calibration = {"agreement": 0.1 * 7, "decisive_labels": 50, "cohen_kappa": 0.5}
+    js = JudgeSettings(model="m", min_human_agreement=0.7)
+    assert checks.judge_calibration_check("s", calibration, 50, js).verdict == Verdict.PASS
