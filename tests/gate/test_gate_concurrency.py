@@ -525,7 +525,7 @@ def test_refusals_in_the_refusal_field_count_as_refusals(tmp_path: Path) -> None
     lock(golden)
     gate = tmp_path / "gate.yaml"
     gate.write_text(
-        f"name: r\ngolden_dir: {golden}\nstatistics: {{bootstrap_resamples: 50}}\n"
+        f"name: r\ngolden_dir: {golden}\nstatistics: {{bootstrap_resamples: 100}}\n"
         "contamination: {check: false}\ngolden_sets:\n  - name: r\n    task: refusal\n"
         "    metrics: {false_refusal_rate: {max: 0.1}}\n"
     )
