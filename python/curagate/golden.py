@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,8 +170,9 @@ def lock(golden_dir: str | os.PathLike[str], names: list[str] | None = None) -> 
             f"{root}: no golden set named {', '.join(unknown)}; known: {', '.join(found)}"
         )
     lock_path = root / LOCK_FILE
-    existing = _read_lock(lock_path)["sets"] if lock_path.exists() else {}
     chosen = names or list(found)
+    # The entries being locked again may be broken (that is how they are repaired).
+    existing = _read_lock(lock_path, repairing=chosen)["sets"] if lock_path.exists() else {}
     entries: dict[str, Any] = {n: e for n, e in existing.items() if n in found}
     for name in chosen:
         entries[name] = _hash_set(found[name]).to_lock_entry()
@@ -180,7 +181,8 @@ def lock(golden_dir: str | os.PathLike[str], names: list[str] | None = None) -> 
     return doc
 
 
-def _read_lock(lock_path: Path) -> dict[str, Any]:
+def _read_lock(lock_path: Path, repairing: Sequence[str] = ()) -> dict[str, Any]:
+    """The lock manifest, every set's entry checked (but those in ``repairing``)."""
     if not lock_path.is_file():
         raise InputError(
             f"{lock_path}: no lock manifest; create it with: curagate golden lock {lock_path.parent}"
@@ -189,9 +191,40 @@ def _read_lock(lock_path: Path) -> dict[str, Any]:
         doc = json.loads(lock_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{lock_path}: line {e.lineno}: not valid JSON: {e.msg}") from None
-    if doc.get("schema_version") != LOCK_SCHEMA_VERSION or not isinstance(doc.get("sets"), dict):
+    except (UnicodeDecodeError, RecursionError, ValueError) as e:
+        raise ConfigError(f"{lock_path}: not a usable JSON file ({type(e).__name__})") from None
+    if (
+        not isinstance(doc, dict)
+        or doc.get("schema_version") != LOCK_SCHEMA_VERSION
+        or not isinstance(doc.get("sets"), dict)
+    ):
         raise ConfigError(f"{lock_path}: unsupported lock manifest (schema_version 1 expected)")
+    for name, entry in doc["sets"].items():
+        problem = None if name in repairing else _lock_entry_problem(entry)
+        if problem is not None:
+            raise ConfigError(
+                f"{lock_path}: golden set {name!r}: {problem}; the file was edited by hand: "
+                f"restore it, or run: curagate golden lock {lock_path.parent} --set {name}"
+            )
     return dict(doc)
+
+
+def _lock_entry_problem(entry: Any) -> str | None:
+    """What is wrong with one set's lock entry (the shape ``golden lock`` writes), if anything."""
+    if not isinstance(entry, dict):
+        return "the entry is not an object"
+    files = entry.get("files")
+    if not isinstance(files, dict) or not files:
+        return "'files' must be an object of file -> sha256"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+        return "'files' must map file names to sha256 strings"
+    for key in ("task", "version", "sha256"):
+        if not isinstance(entry.get(key), str):
+            return f"{key!r} must be a string"
+    size = entry.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return "'size' must be a whole number of items"
+    return None
 
 
 def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:

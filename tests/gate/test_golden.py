@@ -179,3 +179,32 @@ def test_a_line_not_utf8_is_an_input_error_naming_it(tmp_path: Path) -> None:
     data.write_bytes(data.read_bytes().replace(b'"b"', b'"\xff"'))
     with pytest.raises(InputError, match=rf"{re.escape(str(data))}: line 2: not valid UTF-8"):
         golden.lock(root)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("files", None, "'files' must be an object"),
+        ("files", ["data.jsonl"], "'files' must be an object"),
+        ("files", {"data.jsonl": 7}, "'files' must map file names"),
+        ("size", "x", "'size' must be a whole number"),
+        ("size", True, "'size' must be a whole number"),
+        ("sha256", None, "'sha256' must be a string"),
+    ],
+)
+def test_a_hand_broken_lock_entry_is_a_config_error_that_relocking_repairs(
+    golden_dir: Path, capsys: pytest.CaptureFixture[str], field: str, value: object, problem: str
+) -> None:
+    lock_path = golden_dir / "lock.json"
+    doc = json.loads(lock_path.read_text())
+    if value is None:
+        del doc["sets"]["sentiment"][field]
+    else:
+        doc["sets"]["sentiment"][field] = value
+    lock_path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=f"golden set 'sentiment': {re.escape(problem)}"):
+        golden.load_locked(golden_dir, "sentiment")
+    assert main(["golden", "verify", str(golden_dir)]) == 2
+    assert "internal error" not in capsys.readouterr().err
+    golden.lock(golden_dir, ["sentiment"])  # locking the set again repairs its entry
+    assert golden.verify(golden_dir) == []
