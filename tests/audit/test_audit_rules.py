@@ -213,6 +213,36 @@ def test_secrets_never_appear_in_any_output(
     assert "[REDACTED:" in (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(
+    ("text", "secret", "rule"),
+    [
+        # Python's \w and \b are Unicode: CJK letters touching a value hid it.
+        ("请联系我的邮箱john.doe@example.com谢谢", "john.doe@example.com", "PII001"),
+        ("密钥AKIAIOSFODNN7EXAMPLE谢谢", "AKIAIOSFODNN7EXAMPLE", "SEC001"),
+        ("电话555-123-4567谢谢", "555-123-4567", "PII002"),
+        ("サーバー10.20.30.40です", "10.20.30.40", "PII004"),
+        ("口座GB82WEST12345698765432です", "GB82WEST12345698765432", "PII005"),
+        ("トークンghp_" + "a1B2" * 10 + "です", "a1B2" * 10, "SEC001"),
+        # Phone numbers grouped by spaces.
+        ("call 555 123 4567 now", "555 123 4567", "PII002"),
+        # PGP's header, and the whole block is redacted, not just the header.
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0xKeyBody\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBF0xKeyBody",
+            "SEC001",
+        ),
+    ],
+)
+def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(
+    text: str, secret: str, rule: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """Each was missed, and copied unredacted into sample.jsonl."""
+    report = run_audit([pc(1, f"case: {text}"), pc(2)])
+    assert rule in rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert f"[REDACTED:{rule}]" in sample and secret not in sample
+
+
 def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
     report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
     assert report["stats"]["pii"]["PII001"] == 3
