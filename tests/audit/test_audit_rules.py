@@ -243,6 +243,68 @@ def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(
     assert f"[REDACTED:{rule}]" in sample and secret not in sample
 
 
+LEAKY = "mail john.doe@example.com key AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # chat turns with a field the format does not read (per-record path)
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "reasoning_content": LEAKY},
+            ]
+        },
+        # plain chat turns (columnar turns) and a nested column
+        {
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            "meta": {"notes": [LEAKY]},
+        },
+        # prompt/completion with a `system` column (columnar fields)
+        {**pc(1), "system": LEAKY},
+        {"text": "plain text", "source": LEAKY},
+        {"prompt": "q", "chosen": "a", "rejected": "b", "comment": LEAKY},
+    ],
+    ids=["chat-reasoning", "chat-nested-column", "pc-system", "text-source", "preference-comment"],
+)
+def test_pii_in_fields_the_format_does_not_read_is_found_as_the_sample_redacts_it(
+    record: dict[str, Any], tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """The scan read only the format's fields, the sample's redaction every string: a key
+    in reasoning_content or a system column was redacted in the sample and not reported."""
+    report = run_audit([record])
+    assert {"PII001", "SEC001"} <= rules_found(report)
+    assert report["summary"]["passed"] is False  # SEC001 is an error
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "AKIAIOSFODNN7EXAMPLE" not in sample and "[REDACTED:SEC001]" in sample
+
+
+def test_image_parts_are_not_scanned_nor_redacted(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """Every string is scanned except the non-text parts of a content list (an inline
+    image is not a secret), and the sample leaves exactly those alone too."""
+    # (random bytes: as a text, SEC002 high-entropy-string)
+    image = "data:image/png;base64,d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7WdE7NY1fv3ZZt6MDLL4dsy"
+    record = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": f"what is this? {LEAKY}"},
+                    {"type": "image", "image": image},
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": "a cat"}]},
+        ]
+    }
+    report = run_audit([record])
+    assert {"PII001", "SEC001"} <= rules_found(report) and "SEC002" not in rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert image in sample and "AKIAIOSFODNN7EXAMPLE" not in sample
+
+
 def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
     report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
     assert report["stats"]["pii"]["PII001"] == 3

@@ -14,7 +14,11 @@ import ipaddress
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from curagate.records import is_non_text_part
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,50 @@ def scan_many(
         scan(t, entropy_threshold=entropy_threshold, min_length=min_length) if m else []
         for t, m in zip(texts, maybe, strict=True)
     ]
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string value in ``value`` (a record: nested lists and objects included), in
+    document order: what the PII/secret rules scan and what the review sample redacts,
+    one definition for both, so the sample never redacts what the audit did not report.
+    Object keys, values of other types (numbers, booleans, timestamps, bytes) and the
+    parts of a ``content`` list that are not text (images, audio: read by no text check)
+    are not read; tuples (Arrow map entries) are lists. Iterative: a record nested
+    thousands deep must not overflow the stack."""
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(value, False)]  # (value, is a content list)
+    while stack:
+        v, content = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            stack.extend((x, k == "content") for k, x in reversed(list(v.items())))
+        elif isinstance(v, list | tuple):
+            stack.extend((x, False) for x in reversed(v) if not (content and is_non_text_part(x)))
+    return out
+
+
+def replace_strings(value: Any, strings: Iterator[str]) -> Any:
+    """A copy of ``value`` with its :func:`strings_in`, in order, replaced by ``strings``."""
+    root = [value]
+    # (container, key) of a value to visit, and whether that value is a content list
+    stack: list[tuple[Any, Any, bool]] = [(root, 0, False)]
+    while stack:
+        container, key, content = stack.pop()
+        v = container[key]
+        if isinstance(v, str):
+            container[key] = next(strings)
+        elif isinstance(v, dict):
+            container[key] = fields = dict(v)
+            stack.extend((fields, k, k == "content") for k in reversed(list(fields)))
+        elif isinstance(v, list | tuple):
+            container[key] = items = list(v)
+            stack.extend(
+                (items, i, False)
+                for i in reversed(range(len(items)))
+                if not (content and is_non_text_part(items[i]))
+            )
+    return root[0]
 
 
 def redact(text: str, hits: list[Hit]) -> str:
