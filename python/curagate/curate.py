@@ -200,7 +200,7 @@ def _curate(
 ) -> CurateResult:
     from curagate.config import CurateConfig
     from curagate.io.atomic import atomic_path
-    from curagate.io.outputs import check_replaceable, refuse_overlap
+    from curagate.io.outputs import check_output
     from curagate.io.readers import scan_inputs
     from curagate.pipeline.write import ShardWriter, meta_name, write_pool, write_quarantine
 
@@ -227,8 +227,7 @@ def _curate(
         return result
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
     out_dir = Path(out)
-    check_replaceable(out_dir, "curate")
-    refuse_overlap(out_dir, inputs, paths)
+    check_output(out_dir, "curate", inputs, paths)
     if progress is None:
         from curagate.progress import enabled
 

@@ -380,11 +380,17 @@ def content_text(content: object) -> str:
     return ""
 
 
+def is_non_text_part(part: object) -> bool:
+    """Whether an item of a message's content list is a part that is not text (an image,
+    audio): kept in the data, read by no text check."""
+    return isinstance(part, dict) and part.get("type") != "text"
+
+
 def non_text_parts(content: object) -> int:
     """How many parts of a content list are not text (images, audio)."""
     if not isinstance(content, list):
         return 0
-    return sum(1 for p in content if isinstance(p, dict) and p.get("type") != "text")
+    return sum(1 for p in content if is_non_text_part(p))
 
 
 def tool_call_texts(message: dict[str, Any]) -> list[str]:

@@ -41,7 +41,7 @@ from curagate.artifacts import SplitManifestDoc, validated, write_artifact
 from curagate.audit.keys import fingerprints
 from curagate.config import NearConfig
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.io.atomic import atomic_path, write_text_atomic
+from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 
 if TYPE_CHECKING:
@@ -280,15 +280,15 @@ class _Loaded:
 
 
 def _load(
-    inputs: Sequence[str | Path],
+    paths: Sequence[Path],
     *,
     format: str | None,
     text_field: str | None,
     preference_key: str,
+    relabel: tuple[Path, Path] | None,
 ) -> _Loaded:
-    from curagate.io import expand_inputs, read_batches
+    from curagate.io import read_batches
 
-    paths = expand_inputs(inputs)
     tables: list[pa.Table] = []
     keys: list[str] = []
     ids: list[str] = []
@@ -322,7 +322,7 @@ def _load(
         ) from None
     files = [
         {
-            "path": Path(p).as_posix(),
+            "path": _shown(Path(p), relabel).as_posix(),
             "rows": rows_per_file[Path(p).as_posix()],
             "sha256": sha256_file(Path(p)),
         }
@@ -330,6 +330,13 @@ def _load(
     ]
     key_array = pa.array(keys, type=pa.large_string())
     return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
+
+
+def _shown(path: Path, relabel: tuple[Path, Path] | None) -> Path:
+    """``path`` as the manifest names it: under ``relabel[1]`` when it is under ``relabel[0]``."""
+    if relabel is not None and path.is_relative_to(relabel[0]):
+        return relabel[1] / path.relative_to(relabel[0])
+    return path
 
 
 def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
@@ -739,8 +746,7 @@ def _infer_mode(mode: str | None, label: str | None, group: str | None, time: st
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, path, compression="zstd")
 
 
 def split(
@@ -771,6 +777,7 @@ def split(
     ngram: int = 13,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     verify: bool = True,
+    relabel: tuple[Path, Path] | None = None,
 ) -> SplitResult:
     """Split ``inputs`` into ``out``/{train,val,test}.parquet and ``split_manifest.json``.
 
@@ -788,6 +795,15 @@ def split(
     then, :class:`CheckFailed` lists them and nothing is written. Shared
     passages are reported in ``manifest["verification"]`` (the CLI warns or,
     with --fail-on-leak, exits 1).
+
+    ``out`` is replaced as a whole, as curate's output (:mod:`curagate.io.outputs`):
+    it is built in a temporary sibling folder, marked complete and renamed into
+    place last, so a run killed at any point leaves the previous output or none;
+    only a new or empty folder or a previous complete split output is replaced,
+    and an ``out`` that is, holds or is inside an input is refused.
+    ``relabel`` = (prefix, shown): input paths under ``prefix`` are named under
+    ``shown`` in the manifest (curate --split splits the kept/ of its temporary
+    output folder, which becomes its --out).
     """
     fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
     resolved_mode = _infer_mode(mode, label, group, time)
@@ -806,12 +822,19 @@ def split(
     )
     options.validate()
     from curagate.io import expand_inputs
-    from curagate.io.outputs import refuse_overlap
+    from curagate.io.outputs import check_output, write_marker
 
+    out_dir = Path(out)
+    paths = expand_inputs(inputs)
     # `split DIR --out DIR` run twice would read its own outputs back.
-    refuse_overlap(Path(out), inputs, expand_inputs(inputs))
-    loaded = _load(inputs, format=format, text_field=text_field, preference_key=preference_key)
-    n = loaded.table.num_rows
+    check_output(out_dir, "split", inputs, paths)
+    loaded = _load(
+        paths,
+        format=format,
+        text_field=text_field,
+        preference_key=preference_key,
+        relabel=relabel,
+    )
 
     labels = [_label_text(v) for v in _column(loaded, label, "--label")] if label else None
     together: list[Sequence[Any]] = []
@@ -898,35 +921,6 @@ def split(
         rounds += 1
         plan = plan_with(links)
 
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    split_rows: list[list[int]] = [[], [], []]
-    for r, s in enumerate(plan.split):
-        split_rows[s].append(r)
-    splits_info: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    for s, name in enumerate(SPLIT_NAMES):
-        idx = pa.array(split_rows[s], type=pa.int64())
-        part = loaded.table.take(idx)
-        path = out_dir / f"{name}.parquet"
-        _write_parquet(part, path)
-        counts[name] = part.num_rows
-        info: dict[str, Any] = {
-            "file": path.name,
-            "rows": part.num_rows,
-            "ratio": round(part.num_rows / n, 6),
-            "sha256": sha256_file(path),
-        }
-        if labels is not None:
-            info["labels"] = dict(sorted(Counter(labels[r] for r in split_rows[s]).items()))
-        splits_info[name] = info
-
-    quarantine_info: dict[str, Any] = {"rows": len(loaded.quarantined)}
-    if loaded.quarantined:
-        qpath = out_dir / "quarantine.jsonl"
-        write_text_atomic(qpath, "".join(q.to_jsonl() for q in loaded.quarantined))
-        quarantine_info.update(file=qpath.name, sha256=sha256_file(qpath))
-
     manifest: dict[str, Any] = {
         "schema_version": 2,
         "mode": resolved_mode,
@@ -950,11 +944,57 @@ def split(
         "units": {"count": plan.n_units, "largest": plan.largest_unit},
         "clusters_file": clusters_info,
         "semantic": semantic_info,
-        "splits": splits_info,
-        "quarantined": quarantine_info,
+        "splits": None,  # _write_split fills these two
+        "quarantined": None,
         "verification": verification,
     }
-    write_artifact(
-        validated(SplitManifestDoc, manifest, what=MANIFEST_NAME), out_dir / MANIFEST_NAME
-    )
+    # Everything is written into a temporary folder that replaces `out` last.
+    with atomic_path(out_dir) as tmp:
+        tmp.mkdir()
+        counts = _write_split(tmp, loaded, plan.split, labels, manifest)
+        write_marker(tmp, "split", [tmp / MANIFEST_NAME])
     return SplitResult(out_dir, counts, manifest)
+
+
+def _write_split(
+    folder: Path,
+    loaded: _Loaded,
+    split_of: Sequence[int],
+    labels: Sequence[str] | None,
+    manifest: dict[str, Any],
+) -> dict[str, int]:
+    """Write the splits, the quarantine (if any) and the manifest (completed with
+    ``splits`` and ``quarantined``) into the new ``folder``; returns the rows per split."""
+    n = loaded.table.num_rows
+    split_rows: list[list[int]] = [[], [], []]
+    for r, s in enumerate(split_of):
+        split_rows[s].append(r)
+    splits_info: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    for s, name in enumerate(SPLIT_NAMES):
+        idx = pa.array(split_rows[s], type=pa.int64())
+        part = loaded.table.take(idx)
+        path = folder / f"{name}.parquet"
+        _write_parquet(part, path)
+        counts[name] = part.num_rows
+        info: dict[str, Any] = {
+            "file": path.name,
+            "rows": part.num_rows,
+            "ratio": round(part.num_rows / n, 6),
+            "sha256": sha256_file(path),
+        }
+        if labels is not None:
+            info["labels"] = dict(sorted(Counter(labels[r] for r in split_rows[s]).items()))
+        splits_info[name] = info
+
+    quarantine_info: dict[str, Any] = {"rows": len(loaded.quarantined)}
+    if loaded.quarantined:
+        qpath = folder / "quarantine.jsonl"
+        qpath.write_text("".join(q.to_jsonl() for q in loaded.quarantined), encoding="utf-8")
+        quarantine_info.update(file=qpath.name, sha256=sha256_file(qpath))
+    manifest["splits"] = splits_info
+    manifest["quarantined"] = quarantine_info
+    write_artifact(
+        validated(SplitManifestDoc, manifest, what=MANIFEST_NAME), folder / MANIFEST_NAME
+    )
+    return counts

@@ -133,6 +133,30 @@ def test_cli_exits_0_without_error_findings(tmp_path: Path) -> None:
     assert (tmp_path / "o" / "report.html").is_file()
 
 
+@pytest.mark.parametrize(
+    ("out", "says"),
+    [
+        ("train.jsonl", "is the input file"),  # was FileExistsError: exit 3
+        ("notes.txt", "exists and is not a directory"),  # likewise
+        ("data", "inside input folder"),  # was accepted; the next run read sample.jsonl
+        ("data/audit", "inside input folder"),
+    ],
+)
+def test_cli_out_that_is_a_file_or_inside_an_input_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str, says: str
+) -> None:
+    (tmp_path / "data").mkdir()
+    rows = [{"prompt": f"p {i}", "completion": "c"} for i in range(5)]
+    data = write_records(tmp_path / "train.jsonl", rows)
+    write_records(tmp_path / "data" / "more.jsonl", rows)
+    (tmp_path / "notes.txt").write_text("mine\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["audit", str(data), str(tmp_path / "data"), "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and f"--out {tmp_path / out}" in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
 def test_cli_missing_input_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

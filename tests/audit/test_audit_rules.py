@@ -213,6 +213,98 @@ def test_secrets_never_appear_in_any_output(
     assert "[REDACTED:" in (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize(
+    ("text", "secret", "rule"),
+    [
+        # Python's \w and \b are Unicode: CJK letters touching a value hid it.
+        ("请联系我的邮箱john.doe@example.com谢谢", "john.doe@example.com", "PII001"),
+        ("密钥AKIAIOSFODNN7EXAMPLE谢谢", "AKIAIOSFODNN7EXAMPLE", "SEC001"),
+        ("电话555-123-4567谢谢", "555-123-4567", "PII002"),
+        ("サーバー10.20.30.40です", "10.20.30.40", "PII004"),
+        ("口座GB82WEST12345698765432です", "GB82WEST12345698765432", "PII005"),
+        ("トークンghp_" + "a1B2" * 10 + "です", "a1B2" * 10, "SEC001"),
+        # Phone numbers grouped by spaces.
+        ("call 555 123 4567 now", "555 123 4567", "PII002"),
+        # PGP's header, and the whole block is redacted, not just the header.
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0xKeyBody\n-----END PGP PRIVATE KEY BLOCK-----",
+            "lQOYBF0xKeyBody",
+            "SEC001",
+        ),
+    ],
+)
+def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(
+    text: str, secret: str, rule: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """Each was missed, and copied unredacted into sample.jsonl."""
+    report = run_audit([pc(1, f"case: {text}"), pc(2)])
+    assert rule in rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert f"[REDACTED:{rule}]" in sample and secret not in sample
+
+
+LEAKY = "mail john.doe@example.com key AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        # chat turns with a field the format does not read (per-record path)
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "reasoning_content": LEAKY},
+            ]
+        },
+        # plain chat turns (columnar turns) and a nested column
+        {
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+            "meta": {"notes": [LEAKY]},
+        },
+        # prompt/completion with a `system` column (columnar fields)
+        {**pc(1), "system": LEAKY},
+        {"text": "plain text", "source": LEAKY},
+        {"prompt": "q", "chosen": "a", "rejected": "b", "comment": LEAKY},
+    ],
+    ids=["chat-reasoning", "chat-nested-column", "pc-system", "text-source", "preference-comment"],
+)
+def test_pii_in_fields_the_format_does_not_read_is_found_as_the_sample_redacts_it(
+    record: dict[str, Any], tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """The scan read only the format's fields, the sample's redaction every string: a key
+    in reasoning_content or a system column was redacted in the sample and not reported."""
+    report = run_audit([record])
+    assert {"PII001", "SEC001"} <= rules_found(report)
+    assert report["summary"]["passed"] is False  # SEC001 is an error
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "AKIAIOSFODNN7EXAMPLE" not in sample and "[REDACTED:SEC001]" in sample
+
+
+def test_image_parts_are_not_scanned_nor_redacted(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """Every string is scanned except the non-text parts of a content list (an inline
+    image is not a secret), and the sample leaves exactly those alone too."""
+    # (random bytes: as a text, SEC002 high-entropy-string)
+    image = "data:image/png;base64,d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7WdE7NY1fv3ZZt6MDLL4dsy"
+    record = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": f"what is this? {LEAKY}"},
+                    {"type": "image", "image": image},
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": "a cat"}]},
+        ]
+    }
+    report = run_audit([record])
+    assert {"PII001", "SEC001"} <= rules_found(report) and "SEC002" not in rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert image in sample and "AKIAIOSFODNN7EXAMPLE" not in sample
+
+
 def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
     report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
     assert report["stats"]["pii"]["PII001"] == 3

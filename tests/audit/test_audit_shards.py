@@ -253,6 +253,24 @@ def test_columnar_chat_matches_per_record(tmp_path: Path, sft: bool) -> None:
     assert ("FMT004" in found) == sft
 
 
+def test_pii_in_every_column_is_the_same_columnar_or_per_record(tmp_path: Path) -> None:
+    """Every string of a record is scanned (what the sample redacts), the columnar path's
+    columns and turns as the per-record path's dicts: same hits, same counts."""
+    leaky = "mail a@example.com key AKIAIOSFODNN7EXAMPLE at 10.1.2.3"
+    rows = [pc(i, system=leaky if i % 3 == 0 else "s", meta={"tags": [leaky]}) for i in range(9)]
+    chats = [{**c, "source": leaky} for c in CHATS[:6]]
+    paths = [write_records(tmp_path / "pc.jsonl", rows), write_records(tmp_path / "c.jsonl", chats)]
+    cfg = AuditConfig.model_validate({"max_row_refs": 100, "sample": {"n": 20}})
+    ctx = audit_context(cfg, collect_table=True)
+    files = expand_inputs([str(p) for p in paths])
+    fast = finish(audit_shard(ctx, read_batches(files)), cfg, files)
+    ctx.columnar = False
+    slow = finish(audit_shard(ctx, read_batches(files)), cfg, files)
+    assert dump(fast) == dump(slow)
+    assert finding(fast.report, "SEC001")["count"] == len(rows) + len(chats)
+    assert fast.report["stats"]["pii"]["PII004"] == 3 + 9 + 6  # system, meta, source
+
+
 def test_parquet_shards_merge_exactly(tmp_path: Path) -> None:
     """Parquet rows are referenced by row number (no lines); shards still merge exactly."""
     import pyarrow as pa

@@ -65,6 +65,11 @@ FRAGMENTS = [
     "ABCDEFGHIJ",
     "0123456789",
     "\n",
+    # ASCII boundaries next to CJK, phones grouped by spaces, PGP's key header
+    "谢",
+    "555",
+    "4567",
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----",
 ]
 
 

@@ -57,20 +57,25 @@ def audit(
 
     ``executor`` (``local`` or ``ray``) audits each input file as a task and
     merges the per-file statistics; the outputs are the same bytes.
+    ``out`` must be a directory (or not exist yet), outside every input folder
+    and holding no input: the next audit would read its sample.jsonl back.
     """
     from curagate.audit.config import AuditConfig, load_config
+    from curagate.io import expand_inputs
+    from curagate.io.outputs import refuse_overlap, require_directory
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
+    out_dir = Path(out)
+    paths = expand_inputs(list(data))
+    refuse_overlap(out_dir, data, paths)
+    require_directory(out_dir)
     reading = None
-    if executor is None:
+    if executor is None and paths:
         # The first batches are parsed (natively, the GIL released) while the engine
         # and polars are imported.
         from curagate.audit.prefetch import read_ahead
-        from curagate.io import expand_inputs
 
-        paths = expand_inputs(list(data))
-        if paths:
-            reading = read_ahead(paths, cfg)
+        reading = read_ahead(paths, cfg)
     try:
         from curagate.audit.engine import run_audit
         from curagate.audit.report import write_outputs
@@ -81,7 +86,6 @@ def audit(
     result = run_audit(
         data, cfg, collect_table=gx, executor=executor, ray_address=ray_address, reading=reading
     )
-    out_dir = Path(out)
     write_outputs(result, out_dir)
     if gx:
         from curagate.audit.gx import write_gx

@@ -28,7 +28,7 @@ from curagate import __version__
 from curagate.audit.config import AuditConfig
 from curagate.audit.leaks import build_index
 from curagate.audit.partial import AuditPartial, RuleHits, merge_all
-from curagate.audit.pii import redact, scan
+from curagate.audit.pii import redact, replace_strings, scan, strings_in
 from curagate.audit.prefetch import read_ahead
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
@@ -97,26 +97,13 @@ def _rows_bar(batches: Iterator[Batch]) -> Iterator[Batch]:
             bar.update(batch.input_rows)
 
 
-def _strings(v: Any, out: list[str]) -> None:
-    """Every string in ``v``, in the order :func:`_redact_value` visits them."""
-    if isinstance(v, str):
-        out.append(v)
-    elif isinstance(v, list):
-        for x in v:
-            _strings(x, out)
-    elif isinstance(v, dict):
-        for x in v.values():
-            _strings(x, out)
-
-
 def _redact_all(values: list[Any], cfg: AuditConfig) -> list[Any]:
-    """``values`` with PII and secrets redacted: one prefilter call over all their strings
-    (it names the pattern families each may hold), then the scan of those families."""
+    """``values`` with PII and secrets redacted in every string the PII rules scan
+    (:func:`~curagate.audit.pii.strings_in`): one prefilter call over all of them (it
+    names the pattern families each may hold), then the scan of those families."""
     from curagate import _core
 
-    strings: list[str] = []
-    for v in values:
-        _strings(v, strings)
+    strings = [t for v in values for t in strings_in(v)]
     sec = cfg.secrets
     families = [0] * len(strings)
     if strings:
@@ -139,17 +126,7 @@ def _redact_all(values: list[Any], cfg: AuditConfig) -> list[Any]:
         )
         redacted.append(redact(text, hits) if hits else text)
     it = iter(redacted)
-    return [_redact_value(v, it) for v in values]
-
-
-def _redact_value(v: Any, redacted: Iterator[str]) -> Any:
-    if isinstance(v, str):
-        return next(redacted)
-    if isinstance(v, list):
-        return [_redact_value(x, redacted) for x in v]
-    if isinstance(v, dict):
-        return {k: _redact_value(x, redacted) for k, x in v.items()}
-    return v
+    return [replace_strings(v, it) for v in values]
 
 
 def _json_safe(v: Any) -> Any:
@@ -405,9 +382,11 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         },
     }
     chosen = sorted(part.sample, key=lambda r: _ref_sort_key(r.ref))
-    records = [_json_safe(r.record) for r in chosen]
+    records = [r.record for r in chosen]
     if cfg.sample.redact:
+        # Before _json_safe: the strings the PII rules scanned, not str() of other values.
         records = _redact_all(records, cfg)
+    records = [_json_safe(r) for r in records]
     sample = [{"ref": r.ref, "record": rec} for r, rec in zip(chosen, records, strict=True)]
     return AuditResult(report=report, sample=sample, table=part.table)
 

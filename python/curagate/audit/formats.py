@@ -15,6 +15,7 @@ from curagate.records import (
     RecordFormat,
     content_text,
     extract_prompt,
+    is_non_text_part,
     non_text_parts,
     tool_call_texts,
 )
@@ -86,26 +87,6 @@ def input_output(
     return "\n".join(ins), "\n".join(outs)
 
 
-def all_text(fmt: RecordFormat, record: dict[str, Any], text_field: str | None) -> Iterator[str]:
-    """Every string a scanner (PII, secrets) must look at, tool-call arguments included."""
-    if fmt == RecordFormat.TEXT:
-        yield _text(record.get(text_field or "text"))
-    elif fmt == RecordFormat.PROMPT_ONLY:
-        yield _text(record.get("prompt"))
-    elif fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
-        yield _text(record.get("prompt"))
-        yield _text(record.get("completion"))
-    elif fmt == RecordFormat.PREFERENCE:
-        for k in ("prompt", "chosen", "rejected"):
-            yield _text(record.get(k))
-    elif fmt == RecordFormat.STEPWISE_SUPERVISION:
-        yield _text(record.get("prompt"))
-        yield _steps_text(record)
-    else:
-        for m in messages_of(record):
-            yield _message_text(m)
-
-
 def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
     """Image/audio/... content parts per type: kept in the data, read by no text check."""
     kinds: Counter[str] = Counter()
@@ -114,7 +95,7 @@ def non_text_part_kinds(record: dict[str, Any]) -> Counter[str]:
         for m in value if isinstance(value, list) else ():
             content = m.get("content") if isinstance(m, dict) else None
             for part in content if isinstance(content, list) else ():
-                if isinstance(part, dict) and part.get("type") != "text":
+                if is_non_text_part(part):
                     kinds[str(part.get("type"))] += 1
     return kinds
 

@@ -14,7 +14,11 @@ import ipaddress
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from curagate.records import is_non_text_part
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,42 +29,75 @@ class Hit:
     kind: str  # e.g. "aws-access-key"; a category, never the value
 
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}\b")
+# Boundaries are ASCII: Python's \w and \b count CJK (and every other script's)
+# letters as word characters, so "邮箱john@example.com谢谢" or "密钥AKIA...谢谢" had
+# no boundary around the value and nothing matched. A value ends where the next
+# character cannot continue it, whatever script comes next.
+_W = "A-Za-z0-9_"  # ASCII word characters
+_START = rf"(?<![{_W}])"  # for \b before a value that starts with a word character
+_END = rf"(?![{_W}])"  # for \b after one that ends with a word character
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}"
+    rf"{_END}"
+)
 _PHONE = re.compile(
-    r"(?<![\w+])(?:"
+    r"(?<![A-Za-z_+\d])(?:"
     r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
-    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567
+    r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567, (555) 123 4567
     r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
-    r")(?![\w])"
+    r"|\d{3} \d{3} \d{4}"  # 555 123 4567
+    r")(?![A-Za-z_\d])"
 )
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
-_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![\w:])")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b")
+_IPV4 = re.compile(r"(?<![A-Za-z_.\d])(?:\d{1,3}\.){3}\d{1,3}(?![A-Za-z_.\d])")
+_IPV6 = re.compile(
+    r"(?<![A-Za-z_:.\d])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![A-Za-z_:\d])"
+)
+_IBAN = re.compile(
+    rf"{_START}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,4}})?{_END}"
+)
 # (kind, pattern, literal prefixes): the regex runs only when a prefix occurs,
 # which keeps the scan cheap on ordinary text.
 _KEYS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
-    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), ("AKIA", "ASIA")),
+    ("aws-access-key", re.compile(rf"{_START}(?:AKIA|ASIA)[0-9A-Z]{{16}}{_END}"), ("AKIA", "ASIA")),
     (
         "github-token",
-        re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+        re.compile(rf"{_START}gh[pousr]_[A-Za-z0-9]{{36,}}{_END}"),
         ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
     ),
-    ("github-pat", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}\b"), ("github_pat_",)),
-    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), ("glpat-",)),
-    ("anthropic-key", re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}"), ("sk-ant-",)),
-    ("openai-key", re.compile(r"\bsk-(?!ant-)(?:proj-)?[A-Za-z0-9_-]{20,}"), ("sk-",)),
-    ("huggingface-token", re.compile(r"\bhf_[A-Za-z]{30,}\b"), ("hf_",)),
-    ("slack-token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), ("xox",)),
-    ("stripe-key", re.compile(r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{16,}\b"), ("k_live_", "k_test_")),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), ("AIza",)),
+    ("github-pat", re.compile(rf"{_START}github_pat_[A-Za-z0-9_]{{22,}}{_END}"), ("github_pat_",)),
+    # (a \b after [..-]: the last character is a word character)
+    (
+        "gitlab-token",
+        re.compile(rf"{_START}glpat-[A-Za-z0-9_-]{{19,}}[{_W}]{_END}"),
+        ("glpat-",),
+    ),
+    ("anthropic-key", re.compile(rf"{_START}sk-ant-[A-Za-z0-9_-]{{20,}}"), ("sk-ant-",)),
+    ("openai-key", re.compile(rf"{_START}sk-(?!ant-)(?:proj-)?[A-Za-z0-9_-]{{20,}}"), ("sk-",)),
+    ("huggingface-token", re.compile(rf"{_START}hf_[A-Za-z]{{30,}}{_END}"), ("hf_",)),
+    ("slack-token", re.compile(rf"{_START}xox[abprs]-[A-Za-z0-9-]{{10,}}"), ("xox",)),
+    (
+        "stripe-key",
+        re.compile(rf"{_START}[sr]k_(?:live|test)_[0-9A-Za-z]{{16,}}{_END}"),
+        ("k_live_", "k_test_"),
+    ),
+    ("google-api-key", re.compile(rf"{_START}AIza[0-9A-Za-z_-]{{35}}"), ("AIza",)),
     (
         "jwt",
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+        re.compile(rf"{_START}eyJ[A-Za-z0-9_-]{{8,}}\.eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}"),
         ("eyJ",),
     ),
-    ("private-key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"), ("PRIVATE KEY-----",)),
+    # RSA, EC, OPENSSH, ENCRYPTED, ... and PGP's "PRIVATE KEY BLOCK": the whole block up
+    # to its END line when there is one (the sample redacts the key, not just its header).
+    (
+        "private-key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY(?: BLOCK)?-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z]+ )?PRIVATE KEY(?: BLOCK)?-----)?"
+        ),
+        ("PRIVATE KEY",),
+    ),
 ]
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
@@ -197,6 +234,50 @@ def scan_many(
         scan(t, entropy_threshold=entropy_threshold, min_length=min_length) if m else []
         for t, m in zip(texts, maybe, strict=True)
     ]
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string value in ``value`` (a record: nested lists and objects included), in
+    document order: what the PII/secret rules scan and what the review sample redacts,
+    one definition for both, so the sample never redacts what the audit did not report.
+    Object keys, values of other types (numbers, booleans, timestamps, bytes) and the
+    parts of a ``content`` list that are not text (images, audio: read by no text check)
+    are not read; tuples (Arrow map entries) are lists. Iterative: a record nested
+    thousands deep must not overflow the stack."""
+    out: list[str] = []
+    stack: list[tuple[Any, bool]] = [(value, False)]  # (value, is a content list)
+    while stack:
+        v, content = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            stack.extend((x, k == "content") for k, x in reversed(list(v.items())))
+        elif isinstance(v, list | tuple):
+            stack.extend((x, False) for x in reversed(v) if not (content and is_non_text_part(x)))
+    return out
+
+
+def replace_strings(value: Any, strings: Iterator[str]) -> Any:
+    """A copy of ``value`` with its :func:`strings_in`, in order, replaced by ``strings``."""
+    root = [value]
+    # (container, key) of a value to visit, and whether that value is a content list
+    stack: list[tuple[Any, Any, bool]] = [(root, 0, False)]
+    while stack:
+        container, key, content = stack.pop()
+        v = container[key]
+        if isinstance(v, str):
+            container[key] = next(strings)
+        elif isinstance(v, dict):
+            container[key] = fields = dict(v)
+            stack.extend((fields, k, k == "content") for k in reversed(list(fields)))
+        elif isinstance(v, list | tuple):
+            container[key] = items = list(v)
+            stack.extend(
+                (items, i, False)
+                for i in reversed(range(len(items)))
+                if not (content and is_non_text_part(items[i]))
+            )
+    return root[0]
 
 
 def redact(text: str, hits: list[Hit]) -> str:

@@ -47,12 +47,30 @@ def read_marker(folder: Path) -> dict[str, object] | None:
     return None
 
 
+def check_output(
+    out: Path, command: str, inputs: Sequence[str | os.PathLike[str]], files: Sequence[Path]
+) -> None:
+    """The checks of a command that replaces its ``--out`` folder as a whole
+    (curate, split): no overlap with an input, and only its own previous output
+    is replaced."""
+    refuse_overlap(out, inputs, files)
+    check_replaceable(out, command)
+
+
+def require_directory(out: Path) -> None:
+    """Refuse an ``--out`` that exists and is not a directory (e.g. an input file)."""
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise InputError(
+            f"--out {out}: exists and is not a directory; give a directory for the outputs "
+            "(a new one, or a previous output of the same command)"
+        )
+
+
 def check_replaceable(out: Path, command: str) -> None:
     """Refuse an ``--out`` that exists and is not a complete previous ``command`` output."""
-    if not out.exists() and not out.is_symlink():
+    require_directory(out)
+    if not out.exists():
         return
-    if not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
     if not any(out.iterdir()):
         return
     marker = read_marker(out)
@@ -81,5 +99,10 @@ def refuse_overlap(
                 "outputs back: write outputs elsewhere"
             )
     for path in files:
-        if target in path.resolve().parents:
+        resolved = path.resolve()
+        if target == resolved:
+            raise InputError(
+                f"--out {out}: is the input file {path}; give a new directory for the outputs"
+            )
+        if target in resolved.parents:
             raise InputError(f"--out {out}: contains input {path}; write outputs elsewhere")

@@ -167,7 +167,7 @@ def run(
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
     ran and how many were resumed from a previous attempt)."""
     from curagate.curate import CurateResult
-    from curagate.io.outputs import check_replaceable, refuse_overlap
+    from curagate.io.outputs import check_output
 
     started = time.perf_counter()
     stages.check_supported(cfg)
@@ -186,9 +186,8 @@ def run(
     work.mkdir(parents=True, exist_ok=True)
     shards, remote = resolve_shards(inputs, work)
     if not remote_out:
-        check_replaceable(out_local, "curate")
         files = [Path(s.path) for s in shards]
-        refuse_overlap(out_local, [i for i in _inputs_list(inputs) if not is_url(i)], files)
+        check_output(out_local, "curate", [i for i in _inputs_list(inputs) if not is_url(i)], files)
     else:
         _check_remote_out(out_text)
     ex_name = executor if isinstance(executor, str) else executor.name

@@ -1,16 +1,16 @@
 """Split step: OUT/splits/ (with split_manifest.json) from the kept records,
-built while the output is still its temporary folder; the manifest names the
-final paths."""
+built while the output is still its temporary folder, by ``curagate split``'s
+own code (so it is a complete split output with its marker); the manifest names
+the final paths."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from curagate.config import CurateConfig
 from curagate.pipeline.step import BaseStep
-from curagate.split import MANIFEST_NAME, SplitResult, split
+from curagate.split import SplitResult, split
 
 
 class SplitStep(BaseStep):
@@ -41,8 +41,6 @@ class SplitStep(BaseStep):
             format=None if cfg.format == "auto" else cfg.format,
             text_field=cfg.text_field,
             preference_key=cfg.preference_key,
+            relabel=(tmp, out),
         )
-        path = tmp / "splits" / MANIFEST_NAME
-        text = path.read_text(encoding="utf-8").replace(tmp.as_posix(), out.as_posix())
-        path.write_text(text, encoding="utf-8")
-        return SplitResult(out / "splits", result.counts, json.loads(text))
+        return SplitResult(out / "splits", result.counts, result.manifest)

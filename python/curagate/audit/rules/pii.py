@@ -1,17 +1,19 @@
 """PII001-PII005 and SEC001-SEC002: personal data and credentials in the texts.
 
-Every text of a record (tool-call arguments included) goes through the
-scanners of ``curagate/audit/pii.py`` (patterns plus validators: Luhn,
-mod-97, ``ipaddress``); the Rust core's prefilter first drops the texts that
-cannot hold a hit. Reports name the kind found, never the matched text.
+Every string of a record (:func:`curagate.audit.pii.strings_in`: every field,
+whatever the format reads, nested values and tool-call arguments included; the
+same strings the review sample redacts) goes through the scanners of
+``curagate/audit/pii.py`` (patterns plus validators: Luhn, mod-97,
+``ipaddress``); the Rust core's prefilter first drops the texts that cannot
+hold a hit. Reports name the kind found, never the matched text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from curagate.audit.formats import all_text
-from curagate.audit.pii import Hit, scan
+from curagate.audit.pii import Hit, scan, strings_in
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.findings import Rule, Severity
 
@@ -31,7 +33,7 @@ RULES = (
         "PII002",
         "phone-number",
         Severity.WARNING,
-        "A phone number (international +CC form, or grouped digits such as 555-123-4567).",
+        "A phone number (international +CC form, or grouped digits such as 555-123-4567, (555) 123 4567 or 555 123 4567).",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
     ),
@@ -64,7 +66,7 @@ RULES = (
         "api-key",
         Severity.ERROR,
         "An API key, token or private key with a known prefix (AWS, GitHub, GitLab, OpenAI, "
-        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM private key).",
+        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM or PGP private key).",
         "A model trained on a credential can print it to anyone; the credential is "
         "compromised as soon as the data is shared.",
         "Revoke the credential, then remove it from the data (and from git history).",
@@ -84,38 +86,67 @@ SCAN_RULES = tuple(r.id for r in RULES)
 
 
 def rows(view: BatchView) -> list[RowHit]:
-    """Each row's PII/secret hits: one per rule it breaks, detailed by the kinds found."""
-    if view.turns is not None:
-        import polars as pl
+    """Each row's PII/secret hits in every string of the record (:func:`strings_in`, the
+    strings the sample redacts), one per rule it breaks, detailed by the kinds found."""
+    hits: dict[int, list[Hit]] = {}
 
-        owner = view.turns.get_column("row")
-        # polars' own string view crosses as is; the default (large_string) copies every turn.
-        content = view.turns.get_column("content").to_arrow(compat_level=pl.CompatLevel.newest())
-        per_row: dict[int, list[Hit]] = {}
-        for t, hs in _scan_arrow(view, content).items():
-            per_row.setdefault(owner[t], []).extend(hs)
-        hits = dict(sorted(per_row.items()))
-    elif view.fields is not None:
-        hits = {}
-        for f in view.fields:
-            for r, hs in _scan_arrow(view, view.table.column(f)).items():
-                hits.setdefault(r, []).extend(hs)
-        hits = dict(sorted(hits.items()))
+    def add(found: dict[int, list[Hit]], owner: Sequence[int] | None = None) -> None:
+        for i, hs in found.items():
+            hits.setdefault(i if owner is None else owner[i], []).extend(hs)
+
+    if view.turns is None and view.fields is None:
+        texts = [strings_in(r) for r in view.records()]
+        add(_scan_list(view, [t for ts in texts for t in ts]), _owners(texts))
     else:
-        cfg = view.cfg
-        texts = [list(all_text(view.format, r, cfg.text_field)) for r in view.records()]
-        owners = [row for row, ts in enumerate(texts) for _ in ts]
-        flat = [t for ts in texts for t in ts]
-        hits = {}
-        for i, hs in _scan_list(view, flat).items():
-            hits.setdefault(owners[i], []).extend(hs)
-    view.pii = hits
+        _scan_columns(view, add)
+    view.pii = hits = dict(sorted(hits.items()))
     out: list[RowHit] = []
     for r, hs in hits.items():
         for rule in sorted({h.rule for h in hs}):
             out.append((rule, r, ", ".join(sorted({h.kind for h in hs if h.rule == rule}))))
         view.part.pii_counts.update(h.rule for h in hs)
     return out
+
+
+def _owners(texts: list[list[str]]) -> list[int]:
+    """The row of each text of ``texts`` (the strings of each row) flattened."""
+    return [row for row, ts in enumerate(texts) for _ in ts]
+
+
+def _scan_columns(
+    view: BatchView, add: Callable[[dict[int, list[Hit]], Sequence[int] | None], None]
+) -> None:
+    """:func:`rows` of a columnar batch, column by column: the strings of :func:`strings_in`
+    without a dict per row. Text columns (and a chat's turns, role and content) go to the
+    Rust prefilter as they are; nested columns (lists, structs, maps) are read in Python;
+    columns of other types hold no string."""
+    import polars as pl
+    import pyarrow as pa
+
+    for name in view.table.column_names:
+        column = view.table.column(name)
+        kind = column.type
+        if pa.types.is_dictionary(kind) and _is_text(kind.value_type):
+            column, kind = column.cast(kind.value_type), kind.value_type
+        if name == "messages" and view.turns is not None:
+            owner = view.turns.get_column("row").to_list()
+            for part in ("role", "content"):
+                # polars' own string view crosses as is; the default (large_string) copies.
+                texts = view.turns.get_column(part).to_arrow(compat_level=pl.CompatLevel.newest())
+                add(_scan_arrow(view, texts), owner)
+        elif _is_text(kind):
+            add(_scan_arrow(view, column), None)
+        elif pa.types.is_nested(kind):
+            per_row = [strings_in(v) for v in column.to_pylist()]
+            add(_scan_list(view, [t for ts in per_row for t in ts]), _owners(per_row))
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
 
 
 def _scan_arrow(view: BatchView, texts: pa.Array | pa.ChunkedArray) -> dict[int, list[Hit]]:

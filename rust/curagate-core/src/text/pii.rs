@@ -28,7 +28,8 @@ use crate::{Error, Result};
 /// `python/curagate/audit/pii.py` (the audit tests compare both on every rule).
 const FAMILIES: &[&str] = &[
     // SEC001 secrets: the literal prefixes the Python scanner checks first.
-    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY-----",
+    // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
+    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY",
     // PII001 email: needs an "@".
     r"@",
     // PII005 IBAN: two capitals and two digits start it.
@@ -39,8 +40,8 @@ const FAMILIES: &[&str] = &[
     r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
-    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd.
-    r"\+\d|\(\d{3}\)|\d{3}[.-]\d{3}[.-]\d{4}",
+    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", "-" or " ").
+    r"\+\d|\(\d{3}\)|\d{3}[ .-]\d{3}[ .-]\d{4}",
 ];
 
 /// Bits of [`PiiPrefilter::families`], in `FAMILIES` order, then the long tokens.
@@ -391,7 +392,7 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
                 bits |= CARD;
             }
             last_end = e;
-            // Phone \+\d | \(\d{3}\) | \d{3}[.-]\d{3}[.-]\d{4}
+            // Phone \+\d | \(\d{3}\) | \d{3}[ .-]\d{3}[ .-]\d{4}
             if (s >= 1 && b[s - 1] == b'+')
                 || (e - s == 3 && s >= 1 && b[s - 1] == b'(' && b.get(e) == Some(&b')'))
                 || (e - s >= 3 && phone_tail(b, e))
@@ -410,9 +411,9 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
     Some(bits)
 }
 
-/// `[.-]\d{3}[.-]\d{4}` at `b[e..]`.
+/// `[ .-]\d{3}[ .-]\d{4}` at `b[e..]`.
 fn phone_tail(b: &[u8], e: usize) -> bool {
-    let sep = |i: usize| matches!(b.get(i), Some(b'.' | b'-'));
+    let sep = |i: usize| matches!(b.get(i), Some(b' ' | b'.' | b'-'));
     if !sep(e) {
         return false;
     }
@@ -458,8 +459,12 @@ mod tests {
             "call +1 202 555 0100",
             "call (202) 555-0100",
             "call 202-555-0100",
+            "call 202 555 0100",
+            "电话555-123-4567谢谢",
+            "密钥AKIAIOSFODNN7EXAMPLE谢谢",
             "token Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA",
             "-----BEGIN RSA PRIVATE KEY-----",
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----",
             "arabic digits ٠١٢٣٤٥٦٧٨٩٠١٢٣",
         ] {
             assert!(f.may_match(text), "{text}");
@@ -479,6 +484,7 @@ mod tests {
         let mut out = vec![
             String::new(),
             "call 202-555-0100 or (202) 555-0100, +1 202".into(),
+            "call 202 555 0100 or 202 555-0100 or 202  555 0100".into(),
             "ip 10.0.0.1 and 1234.5.6.7 and 1.2345.6.7 and 1.2.3.4567".into(),
             "card 4111 1111 1111 1111 / 4111-1111-1111-111 / 4111  1111 1111 1111 1".into(),
             "iban GB82 WEST 1234 5698 7654 32; DE89370400440532013000".into(),

@@ -1,0 +1,169 @@
+"""`curagate split` replaces its --out as a whole, as curate does: a run killed at
+any point leaves the previous output or none, never a mix of two runs; a rerun
+leaves no file of the previous one (quarantine.jsonl); only a previous split
+output is replaced; an --out that is an input file is an input error."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.io.atomic import remove_stale
+from curagate.io.outputs import MARKER_NAME, read_marker
+from tests.split.test_split_cli import manifest, records, write_jsonl
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def temporaries(out: Path) -> list[Path]:
+    return sorted(out.parent.glob(f".{out.name}.*.tmp"))
+
+
+@pytest.fixture
+def previous(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
+    """A split (seed 0) of data with one quarantined row, and the same records
+    without it, for a second run (seed 1) that puts them in other splits."""
+    rows = records(300)
+    first = write_jsonl(tmp_path / "a.jsonl", rows)
+    with first.open("a", encoding="utf-8") as f:
+        f.write('{"text": "broken\n')
+    second = write_jsonl(tmp_path / "b.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["split", str(first), "--out", str(out), "--seed", "0"]) == 0
+    before = snapshot(out)
+    assert "quarantine.jsonl" in before and MARKER_NAME in before
+    return out, second, before
+
+
+# Runs `curagate split` in a fresh interpreter that SIGKILLs itself at one point.
+# "write": at the first os.replace once a new train.parquet exists anywhere next
+# to the output (the splits are being written, the manifest is not yet there);
+# "swap": at the rename of the new output folder onto --out.
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+out, mode = Path(sys.argv[1]), sys.argv[2]
+def trains():
+    return {(p, p.stat().st_ino) for p in out.parent.rglob("train.parquet")}
+old = trains()
+real_replace, real_rename = os.replace, os.rename
+def replace(src, dst, **kw):
+    if mode == "write" and trains() - old:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst, **kw)
+def rename(src, dst, **kw):
+    if mode == "swap" and Path(dst) == out:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_rename(src, dst, **kw)
+os.replace, os.rename = replace, rename
+from curagate.cli import main
+sys.exit(main(["split", *sys.argv[3:], "--out", str(out)]))
+"""
+
+
+def run_killed(out: Path, mode: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
+    argv = [sys.executable, "-c", KILLER, str(out), mode, *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_kill_9_while_writing_leaves_the_previous_split(
+    previous: tuple[Path, Path, dict[str, bytes]],
+) -> None:
+    out, second, before = previous
+    done = run_killed(out, "write", str(second), "--seed", "1")
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+    # The new train.parquet was written, but not over the previous output's.
+    assert snapshot(out) == before
+    (left,) = temporaries(out)
+    assert (left / "train.parquet").is_file() and read_marker(left) is None
+
+    # The next run removes the killed run's temporary and replaces the output whole:
+    # no quarantine.jsonl of the first run is left beside a manifest that counts 0.
+    assert main(["split", str(second), "--out", str(out), "--seed", "1"]) == 0
+    assert temporaries(out) == []
+    assert not (out / "quarantine.jsonl").exists()
+    assert manifest(out)["quarantined"] == {"rows": 0}
+    assert manifest(out)["seed"] == 1 and read_marker(out) is not None
+
+
+def test_kill_9_between_the_two_renames_gives_the_previous_split_back(
+    previous: tuple[Path, Path, dict[str, bytes]],
+) -> None:
+    out, second, before = previous
+    done = run_killed(out, "swap", str(second), "--seed", "1")
+    assert done.returncode == -signal.SIGKILL, done.stderr
+
+    assert not out.exists()  # nothing under the output's name looks complete
+    remove_stale(out)  # what every run does first
+    assert snapshot(out) == before
+
+
+def test_a_rerun_without_quarantined_rows_leaves_no_quarantine_file(
+    previous: tuple[Path, Path, dict[str, bytes]],
+) -> None:
+    out, second, _ = previous
+    assert main(["split", str(second), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        MARKER_NAME,
+        "split_manifest.json",
+        "test.parquet",
+        "train.parquet",
+        "val.parquet",
+    ]
+
+
+def test_a_folder_that_is_not_a_split_output_is_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_jsonl(tmp_path / "data.jsonl", records(30))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "train.parquet").write_text("my own file")
+    assert main(["split", str(src), "--out", str(mine)]) == 2
+    assert "not a curagate output" in capsys.readouterr().err
+    assert snapshot(mine) == {"train.parquet": b"my own file"}
+
+
+@pytest.mark.parametrize("out", ["data.jsonl", "other.jsonl"])
+def test_an_out_that_is_a_file_exits_2_and_the_file_is_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    """`split c.jsonl --out c.jsonl` was an internal error (FileExistsError, exit 3)."""
+    src = write_jsonl(tmp_path / "data.jsonl", records(30))
+    (tmp_path / "other.jsonl").write_text("x\n")
+    before = snapshot(tmp_path)
+    assert main(["split", str(src), "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {tmp_path / out}" in err
+    assert ("is the input file" if out == "data.jsonl" else "not a directory") in err
+    assert snapshot(tmp_path) == before
+
+
+def test_curate_split_writes_a_marked_split_output_naming_the_final_paths(
+    tmp_path: Path,
+) -> None:
+    """curate --split goes through the same writer: its splits/ is a complete split
+    output, and reruns are byte-identical (the marker hashes the final manifest)."""
+    src = write_jsonl(tmp_path / "data.jsonl", records(60))
+    out = tmp_path / "out"
+    outputs = []
+    for _ in range(2):
+        assert main(["curate", str(src), "--out", str(out), "--split"]) == 0
+        marker = read_marker(out / "splits")
+        assert marker is not None and marker["command"] == "split"
+        paths = [f["path"] for f in manifest(out / "splits")["inputs"]["files"]]
+        assert paths == [(out / "kept" / "part-00000.parquet").as_posix()]
+        outputs.append(snapshot(out / "splits"))
+    assert outputs[0] == outputs[1]
