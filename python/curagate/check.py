@@ -114,7 +114,8 @@ def check(
     """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
-    otherwise); an explicit directory must exist. ``leakage=False`` skips it.
+    otherwise); an explicit directory must exist, and a golden row that cannot
+    be read is an :class:`InputError`. ``leakage=False`` skips it.
     """
     from curagate.audit.rules import RULES
     from curagate.io import expand_inputs, read_batches

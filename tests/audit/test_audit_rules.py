@@ -235,6 +235,24 @@ def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
     assert f["severity"] == "error" and f["rows"] == [f"{data.as_posix()}:2"]
 
 
+def test_unreadable_golden_row_is_an_input_error(tmp_path: Any) -> None:
+    from curagate.audit import AuditConfig, audit
+    from curagate.audit.config import LeakageConfig
+    from curagate.errors import InputError
+
+    golden = write_records(
+        tmp_path / "golden" / "gsm.jsonl",
+        [
+            {"question": "a golden question nobody trains on " * 3, "answer": "1"},
+            '{"question": "cut',
+        ],
+    )
+    data = write_records(tmp_path / "train.jsonl", [pc(1), pc(2)])
+    cfg = AuditConfig(leakage=LeakageConfig(reference=[golden.parent]))
+    with pytest.raises(InputError, match=rf"{golden.as_posix()}:2: .*reference set"):
+        audit([data], config=cfg, out=tmp_path / "out")
+
+
 def test_leakage_clean_corpus_has_no_finding(tmp_path: Any) -> None:
     from curagate.audit import AuditConfig, audit
     from curagate.audit.config import LeakageConfig

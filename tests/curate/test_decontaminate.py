@@ -66,3 +66,14 @@ def test_missing_reference_is_an_input_error(write_jsonl: Callable, tmp_path: Pa
     corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
     with pytest.raises(InputError, match=r"nope\.jsonl"):
         curate([corpus], tmp_path / "out", decontaminate__reference=[str(tmp_path / "nope.jsonl")])
+
+
+def test_unreadable_reference_row_is_an_input_error(write_jsonl: Callable, tmp_path: Path) -> None:
+    import pytest
+
+    from curagate.errors import InputError
+
+    ref = write_jsonl("ref.jsonl", [{"text": gsm8k(1)[0]["question"]}, '{"text": "cut'])
+    corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
+    with pytest.raises(InputError, match=rf"{ref.as_posix()}:2: .*reference set"):
+        curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from curagate.cli import main
@@ -131,3 +133,62 @@ def test_strings_outside_the_key_of_valid_rows_are_scanned(tmp_path: Path, refer
     found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
     assert found == {ITEM: [0, 2], OTHER: [1]}  # row 2 once, not once per field
     assert result.quarantined == 0
+
+
+GOLDEN = [
+    "A farmer has twelve cows and buys nine more cows at the spring market, how many cows "
+    "does the farmer own now in total",
+    "Maria reads fourteen pages of her history book every evening for three weeks, how many "
+    "pages has she read by the end",
+    "A train leaves the northern station at nine in the morning travelling sixty miles per "
+    "hour, when does it reach the coast",
+]
+
+
+def _golden_with_bad_rows(path: Path) -> Path:
+    """Row 2 is typed unlike row 1 (quarantined, parseable); row 3 is not JSON."""
+    path.write_text(
+        json.dumps({"id": "m1", "prompt": GOLDEN[0], "reference": "21"})
+        + "\n"
+        + json.dumps({"id": "m2", "prompt": GOLDEN[1], "reference": 294})
+        + "\n"
+        + '{"id": "m3", "prompt": ' + json.dumps(GOLDEN[2]) + ', "reference": "noon",}\n',
+        encoding="utf-8",
+    )  # fmt: skip
+    return path
+
+
+def test_quarantined_reference_rows_are_indexed_and_unparseable_ones_listed(
+    tmp_path: Path,
+) -> None:
+    golden = _golden_with_bad_rows(tmp_path / "golden.jsonl")
+    corpus = write(tmp_path / "train.jsonl", [{"prompt": p, "completion": "x"} for p in GOLDEN])
+    result = detect(golden, corpus)
+    assert [(i.id, i.row, i.text) for i in result.items] == [
+        ("m1", 0, GOLDEN[0]),
+        ("m2", 1, GOLDEN[1]),  # its key, as a valid row's would be
+    ]
+    assert sorted(leak.item.id for leak in result.leaks) == ["m1", "m2"]
+    assert result.reference_quarantined == 1
+    assert [(q.line, q.row) for q in result.reference_unreadable] == [(3, 2)]
+    reference = result.to_dict()["reference"]
+    assert reference["quarantined"] == 1 and reference["unreadable"] == 1
+    assert reference["unreadable_rows"][0]["line"] == 3
+
+
+def test_unreadable_reference_row_is_exit_2_with_fail_on_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = _golden_with_bad_rows(tmp_path / "golden.jsonl")
+    corpus = write(tmp_path / "train.jsonl", [{"prompt": "hello there", "completion": "x"}])
+    argv = ["leakage", "--reference", str(golden), "--corpus", str(corpus)]
+    assert main([*argv, "--out", str(tmp_path / "r1"), "--fail-on-leak"]) == 2
+    err = capsys.readouterr().err
+    assert f"{golden.as_posix()}:3" in err and "reference row(s) could not be read" in err
+    # Without --fail-on-leak: reported, exit 0.
+    assert main([*argv, "--out", str(tmp_path / "r2")]) == 0
+    assert "UNREADABLE reference rows: 1" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r2" / "leakage.json").read_text())
+    assert report["reference"]["unreadable"] == 1
+    schema = resources.files("curagate.leakage").joinpath("leakage.schema.json").read_text()
+    jsonschema.validate(report, json.loads(schema))

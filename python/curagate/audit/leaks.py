@@ -4,7 +4,8 @@ The index is :class:`curagate.leakage.LeakageIndex` (exact + n-gram), built
 from the golden sets' data files the way ``curagate leakage`` reads them
 (records of a known format, or items with their text in ``prompt``,
 ``question``, ...), so a leak means the same everywhere; scanning happens
-inside the caller's single pass over the data.
+inside the caller's single pass over the data. A golden row that cannot be
+read is an input error (exit 2): its item would otherwise never be looked for.
 """
 
 from __future__ import annotations
@@ -44,13 +45,18 @@ def golden_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakScan | None:
-    """An exact + n-gram index over every golden item; None when there is none."""
+    """An exact + n-gram index over every golden item; None when there is none.
+
+    Raises :class:`InputError` when a golden row cannot be read (file:line named).
+    """
     from curagate.leakage import LeakageIndex
 
     files = golden_files(paths)
     if not files:
         return None
-    return LeakScan(LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS))
+    index = LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS)
+    index.refuse_unreadable()
+    return LeakScan(index)
 
 
 @dataclass(slots=True)

@@ -9,14 +9,14 @@ examples:
       --corpus shards/ --out reports/leakage --min-ratio 0.2
   curagate leakage --reference golden_sets/ --corpus shards/ --executor ray --ray-address auto
 
-Rows that fail format validation are scanned by every string they hold;
-rows that cannot be parsed at all (bad JSON, a damaged compressed file) are
-listed as unreadable.
+Rows that fail format validation are scanned (corpus) or indexed (reference)
+by the strings they hold; rows that cannot be parsed at all (bad JSON, a
+damaged compressed file) are listed as unreadable.
 
 exit codes: 0 ok (or leaks found without --fail-on-leak), 1 leaks found with
 --fail-on-leak, 2 usage or input error (missing path, empty reference set,
-records without the needed field; with --fail-on-leak, any unreadable corpus
-row: it cannot be shown clean)
+records without the needed field; with --fail-on-leak, any unreadable
+reference or corpus row: the corpus cannot be shown clean)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 
 from curagate.errors import CheckFailed, InputError
-from curagate.leakage import METHODS, detect, write_report
+from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
 
 
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on-leak",
         action="store_true",
-        help="exit 1 when any reference item leaks, 2 when a corpus row cannot be read",
+        help="exit 1 when any reference item leaks, 2 when a reference or corpus row cannot be read",
     )
     parser.add_argument(
         "--ngram", type=int, default=13, metavar="N", help="words per n-gram, 8..50 (default 13)"
@@ -173,12 +173,18 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(result):
         print(line)
     print(f"report: {paths['json']} ({paths['markdown'].name}, {paths['html'].name})")
+    if args.fail_on_leak and result.reference_unreadable:
+        first = result.reference_unreadable[0]
+        raise InputError(
+            f"{len(result.reference_unreadable)} reference row(s) could not be read, so their "
+            f"items were not looked for (first: {place_of(first)}: {first.reason}); fix or "
+            f"remove them ({result.leaked_reference_items} reference item(s) leaked of those read)"
+        )
     if args.fail_on_leak and result.unreadable:
         first = result.unreadable[0]
-        place = first.file if first.line is None else f"{first.file}:{first.line}"
         raise InputError(
             f"{len(result.unreadable)} corpus row(s) could not be read, so the corpus cannot "
-            f"be shown free of leaks (first: {place}: {first.reason}); fix or remove them "
+            f"be shown free of leaks (first: {place_of(first)}: {first.reason}); fix or remove them "
             f"({result.leaked_reference_items} reference item(s) leaked in the rows read)"
         )
     if args.fail_on_leak and result.leaked_reference_items:

@@ -26,6 +26,9 @@ Inside runs of scripts written without spaces (Han, kana, Thai, Lao, Khmer,
 Myanmar) each character is a token: there an n-gram is n characters.
 Quarantined corpus rows (failed format validation) are scanned by every
 string they hold; rows that cannot be parsed are reported as unreadable.
+Quarantined reference rows are indexed by the key their fields give (else
+every string they hold but their id); reference rows that cannot be parsed
+are reported as unreadable (:meth:`LeakageIndex.refuse_unreadable`).
 
 Items shorter than ``ngram`` words have no n-gram: the span criterion, exact
 and MinHash still match them, and they are listed as ``too_short_for_ngram`` in
@@ -52,7 +55,14 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
-from curagate.records import Batch, Quarantined
+from curagate.records import (
+    Batch,
+    Quarantined,
+    RecordFormat,
+    extract_prompt,
+    key_columns,
+    render_value,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -62,7 +72,9 @@ else:
     pc = lazy_import("pyarrow.compute")
 
 METHODS = ("exact", "ngram", "minhash")
-SCHEMA_VERSION = 3  # 2: quarantined rows scanned, unreadable rows listed; 3: span settings
+# 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
+# 4: reference.quarantined, reference.unreadable(_rows)
+SCHEMA_VERSION = 4
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -190,6 +202,10 @@ class LeakageResult:
     # Rows (or the rest of a file) that could not be parsed at all: their
     # text was not (fully) scanned, so "no leak" cannot be claimed for them.
     unreadable: list[Quarantined] = field(default_factory=list)
+    # Reference rows that failed format validation, indexed all the same.
+    reference_quarantined: int = 0
+    # Reference rows that could not be parsed: their items are not indexed.
+    reference_unreadable: list[Quarantined] = field(default_factory=list)
 
     @property
     def leaked_reference_items(self) -> int:
@@ -223,6 +239,9 @@ class LeakageResult:
                 "items": len(self.items),
                 "empty_items": [i.to_dict() for i in self.empty_items],
                 "too_short_for_ngram": [i.to_dict() for i in self.too_short_items],
+                "quarantined": self.reference_quarantined,
+                "unreadable": len(self.reference_unreadable),
+                "unreadable_rows": _listed(self.reference_unreadable),
             },
             "corpus": {
                 "files": self.corpus_files,
@@ -231,10 +250,7 @@ class LeakageResult:
                 "quarantined": self.quarantined,
                 "quarantined_scanned": self.quarantined_scanned,
                 "unreadable": len(self.unreadable),
-                "unreadable_rows": [
-                    {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason}
-                    for q in self.unreadable[:MAX_UNREADABLE_LISTED]
-                ],
+                "unreadable_rows": _listed(self.unreadable),
             },
             "summary": {
                 "leaked_reference_items": self.leaked_reference_items,
@@ -243,6 +259,21 @@ class LeakageResult:
             },
             "leaks": [leak.to_dict() for leak in self.leaks],
         }
+
+
+def _listed(rows: Sequence[Quarantined]) -> list[dict[str, Any]]:
+    """The first :data:`MAX_UNREADABLE_LISTED` unreadable rows, as leakage.json lists them."""
+    return [
+        {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason}
+        for q in rows[:MAX_UNREADABLE_LISTED]
+    ]
+
+
+def place_of(q: Quarantined) -> str:
+    """``file:line`` of a row (``file`` alone for a file-level problem)."""
+    if q.line is not None:
+        return f"{q.file}:{q.line}"
+    return q.file if q.row is None else f"{q.file} row {q.row}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +290,10 @@ class RowLeaks:
 REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
 
 
-def _reference_batches(path: Path, format: str | None, text_field: str | None) -> Iterator[Batch]:
-    """Batches of one reference file.
+def _reference_batches(
+    path: Path, format: str | None, text_field: str | None
+) -> Iterator[tuple[Batch, str | None]]:
+    """Batches of one reference file, each with the text field it was read by.
 
     A file whose columns match no record format (a golden set's ``id``,
     ``prompt``, ``reference``; a benchmark's ``question``) is read through
@@ -268,6 +301,7 @@ def _reference_batches(path: Path, format: str | None, text_field: str | None) -
     was given explicitly.
     """
     batches = read_batches([path], format=format, text_field=text_field)
+    field_used = text_field
     try:
         first = next(batches, None)
     except InputError:
@@ -277,6 +311,7 @@ def _reference_batches(path: Path, format: str | None, text_field: str | None) -
             try:
                 batches = read_batches([path], text_field=name)
                 first = next(batches, None)
+                field_used = name
                 break
             except InputError:
                 continue
@@ -287,8 +322,9 @@ def _reference_batches(path: Path, format: str | None, text_field: str | None) -
                 "pass --reference-text-field NAME or --reference-format"
             ) from None
     if first is not None:
-        yield first
-        yield from batches
+        yield first, field_used
+        for batch in batches:
+            yield batch, field_used
 
 
 def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
@@ -376,6 +412,10 @@ class LeakageIndex:
             raise ConfigError(f"leakage: {e}") from None
         self.items: list[ReferenceItem] = []
         self.reference_files: list[str] = []
+        # Reference rows that failed format validation (indexed all the same), and
+        # those that could not be parsed (not indexed: see refuse_unreadable).
+        self.quarantined = 0
+        self.unreadable: list[Quarantined] = []
         self._frozen = False
         # Rust threads of an unpickled copy (a Ray task reserves one CPU: 1).
         self.ship_threads: int | None = None
@@ -391,6 +431,9 @@ class LeakageIndex:
     ) -> LeakageIndex:
         """Index every record of the reference files (their keys).
 
+        Rows that fail format validation are indexed too (see :meth:`_add_batch`);
+        rows that cannot be parsed are listed in :attr:`unreadable`, and callers
+        that decide on the result call :meth:`refuse_unreadable`.
         Raises :class:`InputError` (exit 2) for missing paths, files whose
         records have no usable field, and a set with no usable item.
         """
@@ -398,8 +441,8 @@ class LeakageIndex:
         paths = expand_inputs(reference)
         index.reference_files = [p.as_posix() for p in paths]
         for path in paths:
-            for batch in _reference_batches(path, format, text_field):
-                index._add(batch.keys, batch.source, batch.rows, batch.ids)
+            for batch, field_used in _reference_batches(path, format, text_field):
+                index._add_batch(batch, field_used)
         index._freeze()
         if not index.items:
             raise InputError(
@@ -412,6 +455,46 @@ class LeakageIndex:
                 "normalization (only punctuation or whitespace); nothing can be matched"
             )
         return index
+
+    def refuse_unreadable(self) -> None:
+        """Raise :class:`InputError` (exit 2) when a reference row could not be read:
+        its item is not indexed, so a scan cannot show the data free of it."""
+        if not self.unreadable:
+            return
+        first = self.unreadable[0]
+        raise InputError(
+            f"{len(self.unreadable)} reference row(s) could not be read, so their items are "
+            f"not indexed and a leak of them would go unseen (first: {place_of(first)}: "
+            f"{first.reason}); fix or remove the row(s) in the reference set"
+        )
+
+    def _add_batch(self, batch: Batch, text_field: str | None) -> None:
+        """A reference batch's items, in file order: valid rows by their keys, and
+        rows that failed format validation (a field typed unlike earlier rows, an
+        empty answer) by the key their fields give, else every string they hold
+        but their id. Rows that cannot be parsed go to :attr:`unreadable`."""
+        if not batch.quarantined:
+            self._add(batch.keys, batch.source, batch.rows, batch.ids)
+            return
+        fmt = RecordFormat(batch.format)
+        items = list(
+            zip(batch.rows.to_pylist(), batch.keys.to_pylist(), batch.ids.to_pylist(), strict=True)
+        )
+        for q in batch.quarantined:
+            value = _parsed(q)
+            if value is _UNPARSED:
+                self.unreadable.append(q)
+                continue
+            assert q.row is not None  # _parsed: a row without its place is unparsed
+            self.quarantined += 1
+            items.append((q.row, _quarantined_key(value, fmt, text_field), _row_id(value, q)))
+        items.sort(key=lambda item: item[0])
+        self._add(
+            pa.array([k for _, k, _ in items], pa.large_string()),
+            batch.source,
+            pa.array([r for r, _, _ in items], pa.int64()),
+            pa.array([i for _, _, i in items], pa.string()),
+        )
 
     def _add(self, keys: pa.Array, source: str, rows: pa.Array, ids: pa.Array) -> None:
         if self._frozen:
@@ -469,6 +552,8 @@ class LeakageIndex:
             "items": [dataclasses.astuple(i) for i in self.items],
             "core": _core.leakage_index_to_bytes(self._core),
             "threads": self.ship_threads,
+            "quarantined": self.quarantined,
+            "unreadable": [dataclasses.astuple(q) for q in self.unreadable],
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -487,6 +572,8 @@ class LeakageIndex:
         self.config = dict(state["config"])
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
+        self.quarantined = state.get("quarantined", 0)
+        self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
         self._frozen = True
         self.ship_threads = state.get("threads")
 
@@ -633,6 +720,8 @@ def detect(
         leaks=leaks,
         quarantined_scanned=sum(p.quarantined_scanned for p in parts),
         unreadable=[q for p in parts for q in p.unreadable],
+        reference_quarantined=index.quarantined,
+        reference_unreadable=list(index.unreadable),
     )
 
 
@@ -829,23 +918,56 @@ def _quarantined_texts(
     places: dict[int, _Place] = {}
     unreadable: list[Quarantined] = []
     for q in rows:
-        if q.raw is None or q.row is None:
-            unreadable.append(q)  # the file's damaged part, or a row without its bytes
-            continue
-        try:
-            value = json.loads(q.raw)
-        except (ValueError, RecursionError):
+        value = _parsed(q)
+        if value is _UNPARSED:
             unreadable.append(q)
+            if q.raw is None or q.row is None:
+                continue  # the file's damaged part, or a row without its bytes
             value = q.raw
         strings = _strings(value)
         if not strings:
             continue
-        record_id = value.get("id") if isinstance(value, dict) else None
-        if not isinstance(record_id, str | int) or isinstance(record_id, bool):
-            record_id = f"{q.file}:{q.row}"
-        places[len(texts)] = _Place(q.file, q.row, q.line, str(record_id), True)
+        assert q.row is not None
+        places[len(texts)] = _Place(q.file, q.row, q.line, _row_id(value, q), True)
         texts.append("\n".join(strings))
     return texts, places, unreadable
+
+
+_UNPARSED = object()
+
+
+def _parsed(q: Quarantined) -> Any:
+    """A quarantined row's JSON value; :data:`_UNPARSED` when the row is not JSON
+    or has no bytes or place (the damaged part of a file)."""
+    if q.raw is None or q.row is None:
+        return _UNPARSED
+    try:
+        return json.loads(q.raw)
+    except (ValueError, RecursionError):
+        return _UNPARSED
+
+
+def _row_id(value: Any, q: Quarantined) -> str:
+    """A quarantined row's ``id`` field, else ``file:row`` (as the readers name rows)."""
+    record_id = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(record_id, str | int) or isinstance(record_id, bool):
+        return f"{q.file}:{q.row}"
+    return str(record_id)
+
+
+def _quarantined_key(value: Any, fmt: RecordFormat, text_field: str | None) -> str:
+    """The key a quarantined reference row's fields give, rendered as the readers
+    render keys; when they give none, every string of the row but its id."""
+    if not isinstance(value, dict):
+        return "\n".join(_strings(value))
+    names = key_columns(fmt, value, text_field, "prompt")
+    if names is None:
+        key = render_value(extract_prompt(value.get("chosen"), value.get("rejected"))[0])
+    else:
+        key = "\n".join(render_value(value.get(name)) for name in names)
+    if key.strip():
+        return key
+    return "\n".join(_strings({k: v for k, v in value.items() if k != "id"}))
 
 
 def _strings(value: Any) -> list[str]:

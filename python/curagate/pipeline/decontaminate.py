@@ -36,6 +36,8 @@ class DecontaminateStep(BaseStep):
                 min_span_ratio=d.min_span_ratio,
                 threads=cfg.threads,
             )
+            # A reference row that cannot be read would be an item never removed.
+            self.index.refuse_unreadable()
         self._leaked: list[pa.Array] = []
         self._ids: list[pa.Array] = []
         self._methods: list[pa.Array] = []
