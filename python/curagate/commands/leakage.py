@@ -9,9 +9,12 @@ examples:
       --corpus shards/ --out reports/leakage --min-ratio 0.2
   curagate leakage --reference golden_sets/ --corpus shards/ --executor ray --ray-address auto
 
-Rows that fail format validation are scanned (corpus) or indexed (reference)
-by the strings they hold; rows that cannot be parsed at all (bad JSON, a
-damaged compressed file) are listed as unreadable.
+Every string of a record is scanned: its key, its other fields (a preference
+pair's responses, a message's reasoning, extra and nested columns). Rows that
+fail format validation are scanned (corpus) or indexed (reference) by the
+strings they hold; rows that cannot be parsed at all (bad JSON, a damaged
+compressed file) and fields of bytes that are not UTF-8 are listed as
+unreadable.
 
 exit codes: 0 ok (or leaks found without --fail-on-leak), 1 leaks found with
 --fail-on-leak, 2 usage or input error (missing path, empty reference set,

@@ -34,8 +34,8 @@ Items shorter than ``ngram`` words have no n-gram: the span criterion, exact
 and MinHash still match them, and they are listed as ``too_short_for_ngram`` in
 the result.
 Text compared is each record's key (see :mod:`curagate.records`) and,
-separately, every other string of the record (spans then point into those
-strings joined by newlines), normalized (NFKC, lowercase, punctuation
+separately, every other string of the record (:mod:`curagate.leakage.texts`;
+spans then point into those strings joined by newlines), normalized (NFKC, lowercase, punctuation
 stripped, whitespace collapsed); spans are character offsets into the
 texts before normalization.
 """
@@ -46,7 +46,7 @@ import dataclasses
 import json
 import os
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,7 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
+from curagate.leakage.texts import RowTexts, row_texts, strings_of
 from curagate.records import (
     Batch,
     Quarantined,
@@ -86,8 +87,11 @@ __all__ = [
     "ReferenceItem",
     "ReferenceLeak",
     "RowLeaks",
+    "RowTexts",
     "Span",
+    "TextLeak",
     "detect",
+    "row_texts",
 ]
 
 
@@ -199,8 +203,9 @@ class LeakageResult:
     leaks: list[ReferenceLeak]
     # Quarantined rows whose text was still scanned (every string field).
     quarantined_scanned: int = 0
-    # Rows (or the rest of a file) that could not be parsed at all: their
-    # text was not (fully) scanned, so "no leak" cannot be claimed for them.
+    # Rows (or the rest of a file) that could not be parsed at all, and fields
+    # holding bytes that are not UTF-8: their text was not (fully) scanned, so
+    # "no leak" cannot be claimed for them.
     unreadable: list[Quarantined] = field(default_factory=list)
     # Reference rows that failed format validation, indexed all the same.
     reference_quarantined: int = 0
@@ -285,6 +290,14 @@ class RowLeaks:
     methods: pa.StringArray  # e.g. "exact+ngram"; null where not leaked
 
 
+@dataclass(frozen=True, slots=True)
+class TextLeak:
+    """One (row, reference item) pair found in a batch's :class:`RowTexts`."""
+
+    leak: _core.Leak  # leak.record: the row in the batch; leak.item: the item's index
+    in_key: bool  # found in the row's key (else only in its other strings)
+
+
 # Fields tried, in order, for reference files that match no record format
 # (golden sets: id + prompt + reference; benchmarks: question, input, ...).
 REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
@@ -341,7 +354,7 @@ def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
 class LeakageIndex:
     """A reference set indexed once; scan any number of corpus batches.
 
-    ``curate --decontaminate REF`` uses :meth:`build` and :meth:`scan_keys`
+    ``curate --decontaminate REF`` uses :meth:`build` and :meth:`scan_rows`
     to drop contaminated rows with reason ``leakage``.
     """
 
@@ -584,12 +597,41 @@ class LeakageIndex:
             return []
         return self._core.scan(keys)
 
+    def scan_texts(self, texts: RowTexts) -> list[TextLeak]:
+        """Flagged (row, item) pairs of one batch: each row's key, then every other
+        string it holds (:func:`row_texts`); a pair once (in the key when it is
+        there), ordered by row, then item."""
+        found: list[TextLeak] = []
+        for part, hits in _new_hits(self.scan, texts):
+            found.extend(TextLeak(hit, part is texts.keys) for hit in hits)
+        found.sort(key=lambda t: (t.leak.record, t.leak.item))
+        return found
+
+    def scan_rows(self, texts: RowTexts) -> RowLeaks:
+        """Per row: leaked?, the first reference id it contains, methods (key and
+        every other string of the row, :meth:`scan_texts`)."""
+        return self._row_leaks(len(texts.keys), (t.leak for t in self.scan_texts(texts)))
+
+    def scan_batch(
+        self, batch: Batch, text_field: str | None = None, preference_key: str = "prompt"
+    ) -> RowLeaks:
+        """:meth:`scan_rows` of a batch's valid rows, read with ``text_field``."""
+        texts = row_texts(batch.table, batch.format, batch.keys, text_field, preference_key)
+        return self.scan_rows(texts)
+
     def scan_keys(self, keys: pa.Array) -> RowLeaks:
-        """Per row of ``keys``: leaked?, the first reference id it contains, methods."""
-        leaked = [False] * len(keys)
-        ref_ids: list[str | None] = [None] * len(keys)
-        how: list[str | None] = [None] * len(keys)
-        for leak in self.scan(keys):
+        """Per row of ``keys``: leaked?, the first reference id it contains, methods.
+
+        Keys only: a record's other strings (a preference row's responses, a
+        ``system`` column) are scanned by :meth:`scan_rows` / :meth:`scan_batch`.
+        """
+        return self._row_leaks(len(keys), self.scan(keys))
+
+    def _row_leaks(self, n: int, hits: Iterable[_core.Leak]) -> RowLeaks:
+        leaked = [False] * n
+        ref_ids: list[str | None] = [None] * n
+        how: list[str | None] = [None] * n
+        for leak in hits:
             record = leak.record
             if leaked[record]:
                 continue
@@ -599,6 +641,18 @@ class LeakageIndex:
         return RowLeaks(
             pa.array(leaked, pa.bool_()), pa.array(ref_ids, pa.string()), pa.array(how, pa.string())
         )
+
+
+def _new_hits(
+    scan: Callable[[pa.Array], list[_core.Leak]], texts: RowTexts
+) -> Iterator[tuple[pa.Array, list[_core.Leak]]]:
+    """Each text of the rows (key first) with its hits not found in an earlier one:
+    a (row, item) pair is reported once per row."""
+    seen: set[tuple[int, int]] = set()
+    for part in texts.parts():
+        hits = [h for h in scan(part) if (h.record, h.item) not in seen]
+        seen.update((h.record, h.item) for h in hits)
+        yield part, hits
 
 
 def detect(
@@ -764,29 +818,42 @@ def _scan_file(
         keys = batch.keys
         part.records += len(keys)
         part.nbytes += _text_bytes(keys)
-        raw = _scan(index, paraphrases, keys)
-        if raw:
-            _collect(by_item, index, raw, keys, _places(batch, raw))
-        # Text outside the key (a preference row's responses, a system or
-        # metadata field) can hold a test item too.
-        extra = _other_text(batch, text_field)
-        if extra is not None:
-            found = {(r.record, r.item) for r in raw}
-            more = [r for r in _scan(index, paraphrases, extra) if (r.record, r.item) not in found]
-            if more:
-                _collect(by_item, index, more, extra, _places(batch, more))
+        # The key, then the rest of the row (a preference row's responses, a
+        # message's reasoning, a system or metadata field): one definition for
+        # every command (curagate.leakage.texts).
+        texts = row_texts(batch.table, batch.format, keys, text_field)
+        for scanned, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts):
+            if hits:
+                _collect(by_item, index, hits, scanned, _places(batch, hits))
+        part.unreadable.extend(_unreadable_fields(batch, texts))
         if batch.quarantined:
             part.quarantined += len(batch.quarantined)
             # Rows that failed format validation still hold text: a test item
             # hidden in a row with an empty completion is a leak all the same.
-            texts, where, bad = _quarantined_texts(batch.quarantined)
+            found, where, bad = _quarantined_texts(batch.quarantined)
             part.unreadable.extend(bad)
-            part.quarantined_scanned += len(texts)
-            if texts:
-                qkeys = pa.array(texts, pa.large_string())
+            part.quarantined_scanned += len(found)
+            if found:
+                qkeys = pa.array(found, pa.large_string())
                 part.nbytes += _text_bytes(qkeys)
                 _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
     return part
+
+
+def _unreadable_fields(batch: Batch, texts: RowTexts) -> list[Quarantined]:
+    """The fields of valid rows holding bytes that are not UTF-8 text, as unreadable rows."""
+    lines = batch.lines
+    return [
+        Quarantined(
+            batch.source,
+            None if lines is None else lines[k].as_py(),
+            batch.rows[k].as_py(),
+            f"field {name!r} holds bytes that are not UTF-8 text (scanned with replacement "
+            "characters, so not known to be clean); store text as UTF-8 strings",
+            None,
+        )
+        for k, name in texts.unreadable
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -868,43 +935,6 @@ def _collect(
         leak.matches.append(match)
 
 
-def _key_columns(batch: Batch, text_field: str | None) -> set[str]:
-    """The columns the key is made of (see :func:`curagate.records.build_keys`)."""
-    from curagate.records import RecordFormat, required_fields
-
-    if batch.format is RecordFormat.PREFERENCE:
-        return {"prompt"}
-    return set(required_fields(RecordFormat(batch.format), text_field))
-
-
-def _other_text(batch: Batch, text_field: str | None) -> pa.Array | None:
-    """Per row, every string outside the key columns joined by newlines; None
-    when the rows have no such string (the common case costs nothing)."""
-    table = batch.table
-    skip = _key_columns(batch, text_field)
-    names = [n for n in table.column_names if n not in skip and n != "id"]
-    if not names or table.num_rows == 0:
-        return None
-    flat = [n for n in names if pa.types.is_string(table.schema.field(n).type)]
-    flat += [n for n in names if pa.types.is_large_string(table.schema.field(n).type)]
-    nested = [n for n in names if pa.types.is_nested(table.schema.field(n).type)]
-    if not flat and not nested:
-        return None
-    parts = [table.column(n).combine_chunks().cast(pa.large_string()) for n in flat]
-    for n in nested:
-        # Rare: lists/structs of strings, read in Python.
-        values = table.column(n).to_pylist()
-        parts.append(pa.array(["\n".join(_strings(v)) for v in values], pa.large_string()))
-    joined = (
-        parts[0]
-        if len(parts) == 1
-        else pc.binary_join_element_wise(
-            *parts, pa.scalar("\n", pa.large_string()), null_handling="skip"
-        )
-    )
-    return joined.fill_null("")
-
-
 def _quarantined_texts(
     rows: Sequence[Quarantined],
 ) -> tuple[list[str], dict[int, _Place], list[Quarantined]]:
@@ -924,7 +954,7 @@ def _quarantined_texts(
             if q.raw is None or q.row is None:
                 continue  # the file's damaged part, or a row without its bytes
             value = q.raw
-        strings = _strings(value)
+        strings = strings_of(value)
         if not strings:
             continue
         assert q.row is not None
@@ -959,7 +989,7 @@ def _quarantined_key(value: Any, fmt: RecordFormat, text_field: str | None) -> s
     """The key a quarantined reference row's fields give, rendered as the readers
     render keys; when they give none, every string of the row but its id."""
     if not isinstance(value, dict):
-        return "\n".join(_strings(value))
+        return "\n".join(strings_of(value))
     names = key_columns(fmt, value, text_field, "prompt")
     if names is None:
         key = render_value(extract_prompt(value.get("chosen"), value.get("rejected"))[0])
@@ -967,23 +997,7 @@ def _quarantined_key(value: Any, fmt: RecordFormat, text_field: str | None) -> s
         key = "\n".join(render_value(value.get(name)) for name in names)
     if key.strip():
         return key
-    return "\n".join(_strings({k: v for k, v in value.items() if k != "id"}))
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string value in a parsed JSON value, in document order (iterative:
-    a row nested thousands deep must not overflow the stack)."""
-    out: list[str] = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, dict):
-            stack.extend(reversed(list(v.values())))
-        elif isinstance(v, list):
-            stack.extend(reversed(v))
-    return out
+    return "\n".join(strings_of({k: v for k, v in value.items() if k != "id"}))
 
 
 SPAN_TEXT_CHARS = 300
