@@ -25,6 +25,7 @@ reference or corpus row: the corpus cannot be shown clean)
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from curagate.errors import CheckFailed, InputError
 from curagate.leakage import METHODS, detect, place_of, write_report
@@ -149,7 +150,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_out(out: Path, inputs: list[str]) -> None:
+    """``--out`` is a report directory: not an existing file (an input, say), and not
+    an input folder or inside one (the next run would scan the reports)."""
+    from curagate.io.outputs import refuse_overlap
+
+    if out.exists() and not out.is_dir():
+        raise InputError(
+            f"--out {out}: exists and is not a directory; leakage writes its reports "
+            "(leakage.json, leakage.md, leakage.html) into a directory: choose a new one"
+        )
+    # No input files: leakage adds its three files to --out and never replaces the
+    # folder, so a folder that also holds an input file is left as it was.
+    refuse_overlap(out, inputs, [])
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_out(Path(args.out), [*args.reference, *args.corpus])
     result = detect(
         args.reference,
         args.corpus,
