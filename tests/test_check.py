@@ -129,6 +129,75 @@ def test_leak_against_golden_dir_13_gram(
     ]
 
 
+OUTSIDE_KEY = (
+    "outside the record's key (in a response, a message's other fields or another column); "
+    "remove the record (golden set items must never be trained on)"
+)
+
+
+def test_leak_outside_the_key_is_found_as_leakage_finds_it(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A preference row is keyed by its prompt: DPO trains on `chosen` all the same.
+    # A `system` column or a message's reasoning is outside the key too.
+    pref = write(
+        tmp_path / "pref.jsonl",
+        [
+            {"prompt": "What is the capital of France?", "chosen": GOLDEN_ITEM, "rejected": "no"},
+            {"prompt": "Tell me something", "chosen": "ok", "rejected": "sure"},
+        ],
+    )
+    extra = write(
+        tmp_path / "pc.jsonl",
+        [{"prompt": "hello there", "completion": "hi", "system": GOLDEN_ITEM}],
+    )
+    reasoning = write(
+        tmp_path / "chat.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello", "reasoning_content": GOLDEN_ITEM},
+                ]
+            }
+        ],
+    )
+    rc, out, _ = run([str(pref), str(extra), str(reasoning), "--golden", str(golden)], capsys)
+    assert rc == 1
+    assert out == [
+        f"{reasoning.as_posix()}:1: LEAK001 contains golden item gsm_0 (exact+ngram) {OUTSIDE_KEY}",
+        f"{extra.as_posix()}:1: LEAK001 contains golden item gsm_0 (exact+ngram) {OUTSIDE_KEY}",
+        f"{pref.as_posix()}:1: LEAK001 contains golden item gsm_0 (ngram) {OUTSIDE_KEY}",
+    ]
+
+
+def test_golden_row_the_reader_quarantines_is_still_looked_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Row 2's `reference` is a number where row 1's was a string: quarantined, not dropped.
+    g = write(
+        tmp_path / "golden_sets" / "gsm" / "data.jsonl",
+        [
+            {"id": "gsm_1", "prompt": "An unrelated golden question about eleven apples", "reference": "1"},
+            {"id": "gsm_0", "prompt": GOLDEN_ITEM, "reference": 72},
+        ],
+    )  # fmt: skip
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM, "completion": "72"}])
+    rc, out, _ = run([str(a), "--golden", str(g.parent.parent)], capsys)
+    assert rc == 1 and out[0].startswith(f"{a.as_posix()}:2: LEAK001 contains golden item gsm_0")
+
+
+def test_unreadable_golden_row_is_usage_error_naming_its_line(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = golden / "gsm" / "data.jsonl"
+    data.write_text(data.read_text() + '{"id": "gsm_1", "prompt": "cut off\n', encoding="utf-8")
+    a = write(tmp_path / "a.jsonl", [pc(1)])
+    rc, out, err = run([str(a), "--golden", str(golden)], capsys)
+    assert rc == 2 and out == []
+    assert f"{data.as_posix()}:2" in err and "could not be read" in err
+
+
 def test_golden_sets_dir_in_cwd_is_used_by_default(
     tmp_path: Path,
     golden: Path,

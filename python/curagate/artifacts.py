@@ -506,7 +506,7 @@ class LeakageReportDoc(Artifact):
     """``leakage.json``: every leaked reference item, where and how."""
 
     FILE = "leakage.json"
-    SCHEMA_VERSION = 2
+    SCHEMA_VERSION = 4
     WRITER = "`curagate leakage`"
 
     config: dict[str, Any]
@@ -517,7 +517,8 @@ class LeakageReportDoc(Artifact):
 
     @classmethod
     def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
-        # v1 did not scan quarantined rows nor list unreadable ones: it says none.
+        # v1 did not scan quarantined rows nor list unreadable ones: it says none;
+        # v2 had no span settings; v3 no reference.quarantined / reference.unreadable.
         return dict(data, schema_version=cls.SCHEMA_VERSION)
 
 

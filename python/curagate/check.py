@@ -1,7 +1,8 @@
 """``curagate check``: the fast gate for pre-commit and CI.
 
 Schema and format validation, exact duplicates within and across the given
-files, and leakage against the golden sets (exact + n-gram). It reuses the
+files, and leakage against the golden sets (exact + n-gram, in each record's
+key and every other string it holds, as ``curagate leakage``). It reuses the
 audit's rule ids so a finding means the same thing in both places, and
 imports nothing heavy (no torch, no pandas): a commit hook must answer in
 well under a second for a few thousand records.
@@ -114,10 +115,12 @@ def check(
     """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
-    otherwise); an explicit directory must exist. ``leakage=False`` skips it.
+    otherwise); an explicit directory must exist, and a golden row that cannot
+    be read is an :class:`InputError`. ``leakage=False`` skips it.
     """
     from curagate.audit.rules import RULES
     from curagate.io import expand_inputs, read_batches
+    from curagate.leakage.texts import row_texts
 
     cfg = _settings(config)
     rules = _rules_at(cfg)
@@ -168,7 +171,8 @@ def check(
                     "remove one copy or run `curagate curate`",
                 )
         if leaks is not None:
-            for i, what in sorted(leaks.scan(batch.keys).items()):
+            texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
+            for i, what in sorted(leaks.scan(texts).items()):
                 add(
                     src,
                     lines[i],

@@ -327,6 +327,47 @@ def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
     assert f["severity"] == "error" and f["rows"] == [f"{data.as_posix()}:2"]
 
 
+def test_leakage_scans_what_curagate_leakage_scans_not_only_the_key(tmp_path: Any) -> None:
+    from curagate.audit import AuditConfig, audit
+    from curagate.audit.config import LeakageConfig
+
+    item = "Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"
+    golden = write_records(tmp_path / "golden" / "gsm.jsonl", [{"question": item, "answer": "72"}])
+    # Preference rows are keyed by their prompt; DPO trains on `chosen` all the same.
+    pref = write_records(
+        tmp_path / "pref.jsonl",
+        [
+            {"prompt": "What is the capital of France?", "chosen": item, "rejected": "no idea"},
+            {"prompt": "Tell me something", "chosen": "ok", "rejected": "sure"},
+        ],
+    )
+    extra = write_records(
+        tmp_path / "pc.jsonl", [pc(1), {**pc(2), "system": item}, pc(3)]
+    )  # an extra column
+    cfg = AuditConfig(leakage=LeakageConfig(reference=[golden.parent]))
+    for data, row in ((pref, 1), (extra, 2)):
+        report = audit([data], config=cfg, out=tmp_path / data.stem)
+        assert finding(report, "LEAK001")["rows"] == [f"{data.as_posix()}:{row}"]
+
+
+def test_unreadable_golden_row_is_an_input_error(tmp_path: Any) -> None:
+    from curagate.audit import AuditConfig, audit
+    from curagate.audit.config import LeakageConfig
+    from curagate.errors import InputError
+
+    golden = write_records(
+        tmp_path / "golden" / "gsm.jsonl",
+        [
+            {"question": "a golden question nobody trains on " * 3, "answer": "1"},
+            '{"question": "cut',
+        ],
+    )
+    data = write_records(tmp_path / "train.jsonl", [pc(1), pc(2)])
+    cfg = AuditConfig(leakage=LeakageConfig(reference=[golden.parent]))
+    with pytest.raises(InputError, match=rf"{golden.as_posix()}:2: .*reference set"):
+        audit([data], config=cfg, out=tmp_path / "out")
+
+
 def test_leakage_clean_corpus_has_no_finding(tmp_path: Any) -> None:
     from curagate.audit import AuditConfig, audit
     from curagate.audit.config import LeakageConfig

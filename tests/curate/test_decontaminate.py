@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -66,3 +67,46 @@ def test_missing_reference_is_an_input_error(write_jsonl: Callable, tmp_path: Pa
     corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
     with pytest.raises(InputError, match=r"nope\.jsonl"):
         curate([corpus], tmp_path / "out", decontaminate__reference=[str(tmp_path / "nope.jsonl")])
+
+
+def test_items_outside_the_key_are_removed_as_leakage_finds_them(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    item = gsm8k(1)[0]["question"]
+    ref = write_jsonl("ref.jsonl", [{"text": item}])
+    # Keyed by the prompt, trained on `chosen`; and an item in an extra `system` column.
+    pref = write_jsonl(
+        "pref.jsonl",
+        [
+            {"prompt": "What is the capital of France?", "chosen": item, "rejected": "no idea"},
+            {"prompt": "Tell me something", "chosen": "ok", "rejected": "sure"},
+        ],
+    )
+    extra = write_jsonl(
+        "pc.jsonl",
+        [
+            {"prompt": "hello there", "completion": "general kenobi"},
+            {"prompt": "hi", "completion": "hey", "system": item},
+        ],
+    )
+    for corpus, row in ((pref, 0), (extra, 1)):
+        for staged in (False, True):  # one process, and the staged pipeline's sketch stage
+            out = tmp_path / f"{corpus.stem}-{staged}"
+            kw: dict[str, Any] = {"decontaminate__reference": [str(ref)], "progress": False}
+            if staged:
+                kw.update(executor="local", work_dir=tmp_path / "work" / out.name)
+            result = curate([corpus], out, **kw)
+            assert result.removed == {"leakage": 1}, (corpus.name, staged)
+            removed = pq.read_table(out / "removed" / "part-00000.parquet").to_pylist()
+            assert [r["source_row"] for r in removed] == [row]
+
+
+def test_unreadable_reference_row_is_an_input_error(write_jsonl: Callable, tmp_path: Path) -> None:
+    import pytest
+
+    from curagate.errors import InputError
+
+    ref = write_jsonl("ref.jsonl", [{"text": gsm8k(1)[0]["question"]}, '{"text": "cut'])
+    corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
+    with pytest.raises(InputError, match=rf"{ref.as_posix()}:2: .*reference set"):
+        curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)])

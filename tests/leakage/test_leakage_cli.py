@@ -128,3 +128,20 @@ def test_html_loads_nothing_from_outside(files: dict[str, Path]) -> None:
 def test_missing_reference_path_exits_2(files: dict[str, Path], tmp_path: Path) -> None:
     files["ref"] = tmp_path / "no_golden_sets"
     assert run(files, "leaky") == 2
+
+
+def test_out_that_is_a_file_or_inside_an_input_folder_exits_2(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = files["leaky"].read_bytes()
+    files["out"] = files["leaky"]  # --out equal to the corpus file
+    assert run(files, "leaky") == 2
+    assert "exists and is not a directory" in capsys.readouterr().err
+    assert files["leaky"].read_bytes() == before
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    files["folder"] = write(folder / "a.jsonl", [f"Q: {ITEM}"]).parent
+    files["out"] = folder / "report"  # the next run would scan the reports
+    assert run(files, "folder") == 2
+    assert "inside input folder" in capsys.readouterr().err
+    assert not files["out"].exists()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from curagate.cli import main
@@ -131,3 +133,165 @@ def test_strings_outside_the_key_of_valid_rows_are_scanned(tmp_path: Path, refer
     found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
     assert found == {ITEM: [0, 2], OTHER: [1]}  # row 2 once, not once per field
     assert result.quarantined == 0
+
+
+def test_rows_after_one_without_other_text_keep_their_place(
+    tmp_path: Path, reference: Path
+) -> None:
+    # Two extra columns, both null in row 0: that row's other text is empty, not dropped
+    # (pyarrow's "skip" join drops such rows and shifted every later row onto the one before).
+    rows = [
+        {"prompt": "p0", "completion": "c0"},
+        {"prompt": "p1", "completion": "c1", "system": f"Recall: {ITEM}"},
+        {"prompt": "p2", "completion": "c2", "source": "web"},
+    ]
+    corpus = write(tmp_path / "c.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(m.row, m.line) for leak in result.leaks for m in leak.matches] == [(1, 2)]
+
+
+def test_every_field_of_a_chat_message_is_scanned(tmp_path: Path, reference: Path) -> None:
+    # The key renders role and content only: a reasoning trace, a tool call's id and a
+    # content part's extra field are trained on all the same.
+    rows = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello", "reasoning_content": ITEM},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "content": "ok",
+                    "tool_calls": [{"id": OTHER, "function": {"name": "f", "arguments": "{}"}}],
+                },
+            ]
+        },
+    ]
+    corpus = write(tmp_path / "chat.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
+    assert found == {ITEM: [1], OTHER: [2]}
+    assert result.quarantined == 0 and result.unreadable == []
+
+
+def test_other_text_of_plain_chat_rows_costs_nothing() -> None:
+    # Role and content are the key: nothing else to scan, no second text built.
+    import pyarrow as pa
+
+    from curagate.leakage import row_texts
+
+    table = pa.table({"messages": [[{"role": "user", "content": "hi"}]], "id": ["a"]})
+    assert row_texts(table, "chat", pa.array(["user: hi"], pa.large_string())).other is None
+
+
+def _parquet_columns() -> dict[str, Any]:
+    import pyarrow as pa
+
+    return {
+        "dictionary": pa.array([None, ITEM]).dictionary_encode(),
+        "binary": pa.array([None, ITEM.encode()], pa.binary()),
+        "large_binary": pa.array([None, ITEM.encode()], pa.large_binary()),
+        "string_view": pa.array([None, ITEM], pa.string_view()),
+        "large_string": pa.array([None, ITEM], pa.large_string()),
+        "nested": pa.array([None, [{"note": ITEM, "n": 1}]]),
+        "map": pa.array([None, [("note", ITEM)]], pa.map_(pa.string(), pa.string())),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_parquet_columns()))
+def test_parquet_columns_of_every_string_type_are_scanned(
+    tmp_path: Path, reference: Path, kind: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    column = _parquet_columns()[kind]
+    table = pa.table({"prompt": ["hello there", "hi"], "completion": ["a", "b"], "system": column})
+    pq.write_table(table, tmp_path / "c.parquet")
+    result = detect(reference, tmp_path / "c.parquet", reference_text_field="question")
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [1])
+    ]
+    assert result.unreadable == []
+
+
+def test_bytes_that_are_not_utf8_are_unreadable_and_exit_2_with_fail_on_leak(
+    tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    blob = pa.array([b"fine text", b"\xff\xfe" + ITEM.encode()], pa.binary())
+    table = pa.table({"prompt": ["hello there", "hi"], "completion": ["a", "b"], "blob": blob})
+    pq.write_table(table, tmp_path / "c.parquet")
+    assert leakage(reference, tmp_path / "c.parquet", tmp_path / "report", "--fail-on-leak") == 2
+    err = capsys.readouterr().err
+    assert "could not be read" in err and "row 1" in err and "'blob'" in err
+    report = json.loads((tmp_path / "report" / "leakage.json").read_text())
+    assert report["corpus"]["unreadable_rows"][0]["row"] == 1
+    # The rest of the field is still scanned (best effort): the item is found.
+    assert report["summary"]["leaked_reference_items"] == 1
+
+
+GOLDEN = [
+    "A farmer has twelve cows and buys nine more cows at the spring market, how many cows "
+    "does the farmer own now in total",
+    "Maria reads fourteen pages of her history book every evening for three weeks, how many "
+    "pages has she read by the end",
+    "A train leaves the northern station at nine in the morning travelling sixty miles per "
+    "hour, when does it reach the coast",
+]
+
+
+def _golden_with_bad_rows(path: Path) -> Path:
+    """Row 2 is typed unlike row 1 (quarantined, parseable); row 3 is not JSON."""
+    path.write_text(
+        json.dumps({"id": "m1", "prompt": GOLDEN[0], "reference": "21"})
+        + "\n"
+        + json.dumps({"id": "m2", "prompt": GOLDEN[1], "reference": 294})
+        + "\n"
+        + '{"id": "m3", "prompt": ' + json.dumps(GOLDEN[2]) + ', "reference": "noon",}\n',
+        encoding="utf-8",
+    )  # fmt: skip
+    return path
+
+
+def test_quarantined_reference_rows_are_indexed_and_unparseable_ones_listed(
+    tmp_path: Path,
+) -> None:
+    golden = _golden_with_bad_rows(tmp_path / "golden.jsonl")
+    corpus = write(tmp_path / "train.jsonl", [{"prompt": p, "completion": "x"} for p in GOLDEN])
+    result = detect(golden, corpus)
+    assert [(i.id, i.row, i.text) for i in result.items] == [
+        ("m1", 0, GOLDEN[0]),
+        ("m2", 1, GOLDEN[1]),  # its key, as a valid row's would be
+    ]
+    assert sorted(leak.item.id for leak in result.leaks) == ["m1", "m2"]
+    assert result.reference_quarantined == 1
+    assert [(q.line, q.row) for q in result.reference_unreadable] == [(3, 2)]
+    reference = result.to_dict()["reference"]
+    assert reference["quarantined"] == 1 and reference["unreadable"] == 1
+    assert reference["unreadable_rows"][0]["line"] == 3
+
+
+def test_unreadable_reference_row_is_exit_2_with_fail_on_leak(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    golden = _golden_with_bad_rows(tmp_path / "golden.jsonl")
+    corpus = write(tmp_path / "train.jsonl", [{"prompt": "hello there", "completion": "x"}])
+    argv = ["leakage", "--reference", str(golden), "--corpus", str(corpus)]
+    assert main([*argv, "--out", str(tmp_path / "r1"), "--fail-on-leak"]) == 2
+    err = capsys.readouterr().err
+    assert f"{golden.as_posix()}:3" in err and "reference row(s) could not be read" in err
+    # Without --fail-on-leak: reported, exit 0.
+    assert main([*argv, "--out", str(tmp_path / "r2")]) == 0
+    assert "UNREADABLE reference rows: 1" in capsys.readouterr().out
+    report = json.loads((tmp_path / "r2" / "leakage.json").read_text())
+    assert report["reference"]["unreadable"] == 1
+    schema = resources.files("curagate.leakage").joinpath("leakage.schema.json").read_text()
+    jsonschema.validate(report, json.loads(schema))

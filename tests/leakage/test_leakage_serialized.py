@@ -98,3 +98,16 @@ def test_paraphrase_is_refused_on_ray_before_any_work(tmp_path: Path) -> None:
     corpus.write_text(json.dumps({"text": "hello there"}) + "\n")
     with pytest.raises(ConfigError, match="--paraphrase runs on one machine only"):
         detect(DATA, corpus, paraphrase=True, executor="ray")
+
+
+def test_a_pickled_index_keeps_its_reference_rows_it_could_not_read(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(
+        json.dumps({"question": "How many legs do three spiders and two ants have together?"})
+        + '\n{"question": "cut off\n',
+        encoding="utf-8",
+    )
+    copy = pickle.loads(pickle.dumps(LeakageIndex.build([ref])))
+    assert [(q.file, q.line) for q in copy.unreadable] == [(ref.as_posix(), 2)]
+    with pytest.raises(InputError, match=r"ref\.jsonl:2"):
+        copy.refuse_unreadable()

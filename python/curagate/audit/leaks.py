@@ -4,7 +4,10 @@ The index is :class:`curagate.leakage.LeakageIndex` (exact + n-gram), built
 from the golden sets' data files the way ``curagate leakage`` reads them
 (records of a known format, or items with their text in ``prompt``,
 ``question``, ...), so a leak means the same everywhere; scanning happens
-inside the caller's single pass over the data.
+inside the caller's single pass over the data, of the same text
+``curagate leakage`` scans: each record's key and every other string it holds
+(:func:`curagate.leakage.texts.row_texts`). A golden row that cannot be read is
+an input error (exit 2): its item would otherwise never be looked for.
 """
 
 from __future__ import annotations
@@ -14,18 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from curagate._lazy import lazy_import
 from curagate.errors import InputError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
-    from curagate.leakage import LeakageIndex
-else:
-    pa = lazy_import("pyarrow")
+    from curagate.leakage import LeakageIndex, RowTexts
 
 GOLDEN_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 CHECK_METHODS = ("exact", "ngram")
+OUTSIDE_KEY = "outside the record's key (in a response, a message's other fields or another column)"
 
 
 def golden_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -44,13 +43,18 @@ def golden_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakScan | None:
-    """An exact + n-gram index over every golden item; None when there is none."""
+    """An exact + n-gram index over every golden item; None when there is none.
+
+    Raises :class:`InputError` when a golden row cannot be read (file:line named).
+    """
     from curagate.leakage import LeakageIndex
 
     files = golden_files(paths)
     if not files:
         return None
-    return LeakScan(LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS))
+    index = LeakageIndex.build(files, ngram=ngram, methods=CHECK_METHODS)
+    index.refuse_unreadable()
+    return LeakScan(index)
 
 
 @dataclass(slots=True)
@@ -60,17 +64,20 @@ class LeakScan:
     index: LeakageIndex
     items_hit: set[int] = field(default_factory=set)
 
-    def scan(self, keys: pa.Array, items_hit: set[int] | None = None) -> dict[int, str]:
-        """Leaking rows of one batch: {row in batch: what leaked (item id, methods)}.
+    def scan(self, texts: RowTexts, items_hit: set[int] | None = None) -> dict[int, str]:
+        """Leaking rows of one batch: {row in batch: what leaked (item id, methods,
+        and where when outside the key)}.
 
         The golden items hit are added to ``items_hit`` (default: this scan's
         own set; the audit passes each shard's, so shards can be merged).
         """
         hit = self.items_hit if items_hit is None else items_hit
         found: dict[int, str] = {}
-        for leak in self.index.scan(keys):
+        for t in self.index.scan_texts(texts):
+            leak = t.leak
             hit.add(leak.item)
             if leak.record not in found:
                 how = "+".join(leak.methods)
-                found[leak.record] = f"golden item {self.index.items[leak.item].id} ({how})"
+                where = "" if t.in_key else f" {OUTSIDE_KEY}"
+                found[leak.record] = f"golden item {self.index.items[leak.item].id} ({how}){where}"
         return found

@@ -9,22 +9,26 @@ examples:
       --corpus shards/ --out reports/leakage --min-ratio 0.2
   curagate leakage --reference golden_sets/ --corpus shards/ --executor ray --ray-address auto
 
-Rows that fail format validation are scanned by every string they hold;
-rows that cannot be parsed at all (bad JSON, a damaged compressed file) are
-listed as unreadable.
+Every string of a record is scanned: its key, its other fields (a preference
+pair's responses, a message's reasoning, extra and nested columns). Rows that
+fail format validation are scanned (corpus) or indexed (reference) by the
+strings they hold; rows that cannot be parsed at all (bad JSON, a damaged
+compressed file) and fields of bytes that are not UTF-8 are listed as
+unreadable.
 
 exit codes: 0 ok (or leaks found without --fail-on-leak), 1 leaks found with
 --fail-on-leak, 2 usage or input error (missing path, empty reference set,
-records without the needed field; with --fail-on-leak, any unreadable corpus
-row: it cannot be shown clean)
+records without the needed field; with --fail-on-leak, any unreadable
+reference or corpus row: the corpus cannot be shown clean)
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from curagate.errors import CheckFailed, InputError
-from curagate.leakage import METHODS, detect, write_report
+from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
 
 
@@ -56,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fail-on-leak",
         action="store_true",
-        help="exit 1 when any reference item leaks, 2 when a corpus row cannot be read",
+        help="exit 1 when any reference item leaks, 2 when a reference or corpus row cannot be read",
     )
     parser.add_argument(
         "--ngram", type=int, default=13, metavar="N", help="words per n-gram, 8..50 (default 13)"
@@ -146,7 +150,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_out(out: Path, inputs: list[str]) -> None:
+    """``--out`` is a report directory: not an existing file (an input, say), and not
+    an input folder or inside one (the next run would scan the reports)."""
+    from curagate.io.outputs import refuse_overlap
+
+    if out.exists() and not out.is_dir():
+        raise InputError(
+            f"--out {out}: exists and is not a directory; leakage writes its reports "
+            "(leakage.json, leakage.md, leakage.html) into a directory: choose a new one"
+        )
+    # No input files: leakage adds its three files to --out and never replaces the
+    # folder, so a folder that also holds an input file is left as it was.
+    refuse_overlap(out, inputs, [])
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_out(Path(args.out), [*args.reference, *args.corpus])
     result = detect(
         args.reference,
         args.corpus,
@@ -173,12 +193,18 @@ def run(args: argparse.Namespace) -> int:
     for line in summary_lines(result):
         print(line)
     print(f"report: {paths['json']} ({paths['markdown'].name}, {paths['html'].name})")
+    if args.fail_on_leak and result.reference_unreadable:
+        first = result.reference_unreadable[0]
+        raise InputError(
+            f"{len(result.reference_unreadable)} reference row(s) could not be read, so their "
+            f"items were not looked for (first: {place_of(first)}: {first.reason}); fix or "
+            f"remove them ({result.leaked_reference_items} reference item(s) leaked of those read)"
+        )
     if args.fail_on_leak and result.unreadable:
         first = result.unreadable[0]
-        place = first.file if first.line is None else f"{first.file}:{first.line}"
         raise InputError(
             f"{len(result.unreadable)} corpus row(s) could not be read, so the corpus cannot "
-            f"be shown free of leaks (first: {place}: {first.reason}); fix or remove them "
+            f"be shown free of leaks (first: {place_of(first)}: {first.reason}); fix or remove them "
             f"({result.leaked_reference_items} reference item(s) leaked in the rows read)"
         )
     if args.fail_on_leak and result.leaked_reference_items:

@@ -26,13 +26,16 @@ Inside runs of scripts written without spaces (Han, kana, Thai, Lao, Khmer,
 Myanmar) each character is a token: there an n-gram is n characters.
 Quarantined corpus rows (failed format validation) are scanned by every
 string they hold; rows that cannot be parsed are reported as unreadable.
+Quarantined reference rows are indexed by the key their fields give (else
+every string they hold but their id); reference rows that cannot be parsed
+are reported as unreadable (:meth:`LeakageIndex.refuse_unreadable`).
 
 Items shorter than ``ngram`` words have no n-gram: the span criterion, exact
 and MinHash still match them, and they are listed as ``too_short_for_ngram`` in
 the result.
 Text compared is each record's key (see :mod:`curagate.records`) and,
-separately, every other string of the record (spans then point into those
-strings joined by newlines), normalized (NFKC, lowercase, punctuation
+separately, every other string of the record (:mod:`curagate.leakage.texts`;
+spans then point into those strings joined by newlines), normalized (NFKC, lowercase, punctuation
 stripped, whitespace collapsed); spans are character offsets into the
 texts before normalization.
 """
@@ -43,7 +46,7 @@ import dataclasses
 import json
 import os
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,7 +55,15 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
-from curagate.records import Batch, Quarantined
+from curagate.leakage.texts import RowTexts, row_texts, strings_of
+from curagate.records import (
+    Batch,
+    Quarantined,
+    RecordFormat,
+    extract_prompt,
+    key_columns,
+    render_value,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -62,7 +73,9 @@ else:
     pc = lazy_import("pyarrow.compute")
 
 METHODS = ("exact", "ngram", "minhash")
-SCHEMA_VERSION = 3  # 2: quarantined rows scanned, unreadable rows listed; 3: span settings
+# 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
+# 4: reference.quarantined, reference.unreadable(_rows)
+SCHEMA_VERSION = 4
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -74,8 +87,11 @@ __all__ = [
     "ReferenceItem",
     "ReferenceLeak",
     "RowLeaks",
+    "RowTexts",
     "Span",
+    "TextLeak",
     "detect",
+    "row_texts",
 ]
 
 
@@ -187,9 +203,14 @@ class LeakageResult:
     leaks: list[ReferenceLeak]
     # Quarantined rows whose text was still scanned (every string field).
     quarantined_scanned: int = 0
-    # Rows (or the rest of a file) that could not be parsed at all: their
-    # text was not (fully) scanned, so "no leak" cannot be claimed for them.
+    # Rows (or the rest of a file) that could not be parsed at all, and fields
+    # holding bytes that are not UTF-8: their text was not (fully) scanned, so
+    # "no leak" cannot be claimed for them.
     unreadable: list[Quarantined] = field(default_factory=list)
+    # Reference rows that failed format validation, indexed all the same.
+    reference_quarantined: int = 0
+    # Reference rows that could not be parsed: their items are not indexed.
+    reference_unreadable: list[Quarantined] = field(default_factory=list)
 
     @property
     def leaked_reference_items(self) -> int:
@@ -223,6 +244,9 @@ class LeakageResult:
                 "items": len(self.items),
                 "empty_items": [i.to_dict() for i in self.empty_items],
                 "too_short_for_ngram": [i.to_dict() for i in self.too_short_items],
+                "quarantined": self.reference_quarantined,
+                "unreadable": len(self.reference_unreadable),
+                "unreadable_rows": _listed(self.reference_unreadable),
             },
             "corpus": {
                 "files": self.corpus_files,
@@ -231,10 +255,7 @@ class LeakageResult:
                 "quarantined": self.quarantined,
                 "quarantined_scanned": self.quarantined_scanned,
                 "unreadable": len(self.unreadable),
-                "unreadable_rows": [
-                    {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason}
-                    for q in self.unreadable[:MAX_UNREADABLE_LISTED]
-                ],
+                "unreadable_rows": _listed(self.unreadable),
             },
             "summary": {
                 "leaked_reference_items": self.leaked_reference_items,
@@ -243,6 +264,21 @@ class LeakageResult:
             },
             "leaks": [leak.to_dict() for leak in self.leaks],
         }
+
+
+def _listed(rows: Sequence[Quarantined]) -> list[dict[str, Any]]:
+    """The first :data:`MAX_UNREADABLE_LISTED` unreadable rows, as leakage.json lists them."""
+    return [
+        {"file": q.file, "line": q.line, "row": q.row, "reason": q.reason}
+        for q in rows[:MAX_UNREADABLE_LISTED]
+    ]
+
+
+def place_of(q: Quarantined) -> str:
+    """``file:line`` of a row (``file`` alone for a file-level problem)."""
+    if q.line is not None:
+        return f"{q.file}:{q.line}"
+    return q.file if q.row is None else f"{q.file} row {q.row}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,13 +290,23 @@ class RowLeaks:
     methods: pa.StringArray  # e.g. "exact+ngram"; null where not leaked
 
 
+@dataclass(frozen=True, slots=True)
+class TextLeak:
+    """One (row, reference item) pair found in a batch's :class:`RowTexts`."""
+
+    leak: _core.Leak  # leak.record: the row in the batch; leak.item: the item's index
+    in_key: bool  # found in the row's key (else only in its other strings)
+
+
 # Fields tried, in order, for reference files that match no record format
 # (golden sets: id + prompt + reference; benchmarks: question, input, ...).
 REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
 
 
-def _reference_batches(path: Path, format: str | None, text_field: str | None) -> Iterator[Batch]:
-    """Batches of one reference file.
+def _reference_batches(
+    path: Path, format: str | None, text_field: str | None
+) -> Iterator[tuple[Batch, str | None]]:
+    """Batches of one reference file, each with the text field it was read by.
 
     A file whose columns match no record format (a golden set's ``id``,
     ``prompt``, ``reference``; a benchmark's ``question``) is read through
@@ -268,6 +314,7 @@ def _reference_batches(path: Path, format: str | None, text_field: str | None) -
     was given explicitly.
     """
     batches = read_batches([path], format=format, text_field=text_field)
+    field_used = text_field
     try:
         first = next(batches, None)
     except InputError:
@@ -277,6 +324,7 @@ def _reference_batches(path: Path, format: str | None, text_field: str | None) -
             try:
                 batches = read_batches([path], text_field=name)
                 first = next(batches, None)
+                field_used = name
                 break
             except InputError:
                 continue
@@ -287,8 +335,9 @@ def _reference_batches(path: Path, format: str | None, text_field: str | None) -
                 "pass --reference-text-field NAME or --reference-format"
             ) from None
     if first is not None:
-        yield first
-        yield from batches
+        yield first, field_used
+        for batch in batches:
+            yield batch, field_used
 
 
 def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
@@ -305,7 +354,7 @@ def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
 class LeakageIndex:
     """A reference set indexed once; scan any number of corpus batches.
 
-    ``curate --decontaminate REF`` uses :meth:`build` and :meth:`scan_keys`
+    ``curate --decontaminate REF`` uses :meth:`build` and :meth:`scan_rows`
     to drop contaminated rows with reason ``leakage``.
     """
 
@@ -376,6 +425,10 @@ class LeakageIndex:
             raise ConfigError(f"leakage: {e}") from None
         self.items: list[ReferenceItem] = []
         self.reference_files: list[str] = []
+        # Reference rows that failed format validation (indexed all the same), and
+        # those that could not be parsed (not indexed: see refuse_unreadable).
+        self.quarantined = 0
+        self.unreadable: list[Quarantined] = []
         self._frozen = False
         # Rust threads of an unpickled copy (a Ray task reserves one CPU: 1).
         self.ship_threads: int | None = None
@@ -391,6 +444,9 @@ class LeakageIndex:
     ) -> LeakageIndex:
         """Index every record of the reference files (their keys).
 
+        Rows that fail format validation are indexed too (see :meth:`_add_batch`);
+        rows that cannot be parsed are listed in :attr:`unreadable`, and callers
+        that decide on the result call :meth:`refuse_unreadable`.
         Raises :class:`InputError` (exit 2) for missing paths, files whose
         records have no usable field, and a set with no usable item.
         """
@@ -398,8 +454,8 @@ class LeakageIndex:
         paths = expand_inputs(reference)
         index.reference_files = [p.as_posix() for p in paths]
         for path in paths:
-            for batch in _reference_batches(path, format, text_field):
-                index._add(batch.keys, batch.source, batch.rows, batch.ids)
+            for batch, field_used in _reference_batches(path, format, text_field):
+                index._add_batch(batch, field_used)
         index._freeze()
         if not index.items:
             raise InputError(
@@ -412,6 +468,46 @@ class LeakageIndex:
                 "normalization (only punctuation or whitespace); nothing can be matched"
             )
         return index
+
+    def refuse_unreadable(self) -> None:
+        """Raise :class:`InputError` (exit 2) when a reference row could not be read:
+        its item is not indexed, so a scan cannot show the data free of it."""
+        if not self.unreadable:
+            return
+        first = self.unreadable[0]
+        raise InputError(
+            f"{len(self.unreadable)} reference row(s) could not be read, so their items are "
+            f"not indexed and a leak of them would go unseen (first: {place_of(first)}: "
+            f"{first.reason}); fix or remove the row(s) in the reference set"
+        )
+
+    def _add_batch(self, batch: Batch, text_field: str | None) -> None:
+        """A reference batch's items, in file order: valid rows by their keys, and
+        rows that failed format validation (a field typed unlike earlier rows, an
+        empty answer) by the key their fields give, else every string they hold
+        but their id. Rows that cannot be parsed go to :attr:`unreadable`."""
+        if not batch.quarantined:
+            self._add(batch.keys, batch.source, batch.rows, batch.ids)
+            return
+        fmt = RecordFormat(batch.format)
+        items = list(
+            zip(batch.rows.to_pylist(), batch.keys.to_pylist(), batch.ids.to_pylist(), strict=True)
+        )
+        for q in batch.quarantined:
+            value = _parsed(q)
+            if value is _UNPARSED:
+                self.unreadable.append(q)
+                continue
+            assert q.row is not None  # _parsed: a row without its place is unparsed
+            self.quarantined += 1
+            items.append((q.row, _quarantined_key(value, fmt, text_field), _row_id(value, q)))
+        items.sort(key=lambda item: item[0])
+        self._add(
+            pa.array([k for _, k, _ in items], pa.large_string()),
+            batch.source,
+            pa.array([r for r, _, _ in items], pa.int64()),
+            pa.array([i for _, _, i in items], pa.string()),
+        )
 
     def _add(self, keys: pa.Array, source: str, rows: pa.Array, ids: pa.Array) -> None:
         if self._frozen:
@@ -469,6 +565,8 @@ class LeakageIndex:
             "items": [dataclasses.astuple(i) for i in self.items],
             "core": _core.leakage_index_to_bytes(self._core),
             "threads": self.ship_threads,
+            "quarantined": self.quarantined,
+            "unreadable": [dataclasses.astuple(q) for q in self.unreadable],
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -487,6 +585,8 @@ class LeakageIndex:
         self.config = dict(state["config"])
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
+        self.quarantined = state.get("quarantined", 0)
+        self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
         self._frozen = True
         self.ship_threads = state.get("threads")
 
@@ -497,12 +597,41 @@ class LeakageIndex:
             return []
         return self._core.scan(keys)
 
+    def scan_texts(self, texts: RowTexts) -> list[TextLeak]:
+        """Flagged (row, item) pairs of one batch: each row's key, then every other
+        string it holds (:func:`row_texts`); a pair once (in the key when it is
+        there), ordered by row, then item."""
+        found: list[TextLeak] = []
+        for part, hits in _new_hits(self.scan, texts):
+            found.extend(TextLeak(hit, part is texts.keys) for hit in hits)
+        found.sort(key=lambda t: (t.leak.record, t.leak.item))
+        return found
+
+    def scan_rows(self, texts: RowTexts) -> RowLeaks:
+        """Per row: leaked?, the first reference id it contains, methods (key and
+        every other string of the row, :meth:`scan_texts`)."""
+        return self._row_leaks(len(texts.keys), (t.leak for t in self.scan_texts(texts)))
+
+    def scan_batch(
+        self, batch: Batch, text_field: str | None = None, preference_key: str = "prompt"
+    ) -> RowLeaks:
+        """:meth:`scan_rows` of a batch's valid rows, read with ``text_field``."""
+        texts = row_texts(batch.table, batch.format, batch.keys, text_field, preference_key)
+        return self.scan_rows(texts)
+
     def scan_keys(self, keys: pa.Array) -> RowLeaks:
-        """Per row of ``keys``: leaked?, the first reference id it contains, methods."""
-        leaked = [False] * len(keys)
-        ref_ids: list[str | None] = [None] * len(keys)
-        how: list[str | None] = [None] * len(keys)
-        for leak in self.scan(keys):
+        """Per row of ``keys``: leaked?, the first reference id it contains, methods.
+
+        Keys only: a record's other strings (a preference row's responses, a
+        ``system`` column) are scanned by :meth:`scan_rows` / :meth:`scan_batch`.
+        """
+        return self._row_leaks(len(keys), self.scan(keys))
+
+    def _row_leaks(self, n: int, hits: Iterable[_core.Leak]) -> RowLeaks:
+        leaked = [False] * n
+        ref_ids: list[str | None] = [None] * n
+        how: list[str | None] = [None] * n
+        for leak in hits:
             record = leak.record
             if leaked[record]:
                 continue
@@ -512,6 +641,18 @@ class LeakageIndex:
         return RowLeaks(
             pa.array(leaked, pa.bool_()), pa.array(ref_ids, pa.string()), pa.array(how, pa.string())
         )
+
+
+def _new_hits(
+    scan: Callable[[pa.Array], list[_core.Leak]], texts: RowTexts
+) -> Iterator[tuple[pa.Array, list[_core.Leak]]]:
+    """Each text of the rows (key first) with its hits not found in an earlier one:
+    a (row, item) pair is reported once per row."""
+    seen: set[tuple[int, int]] = set()
+    for part in texts.parts():
+        hits = [h for h in scan(part) if (h.record, h.item) not in seen]
+        seen.update((h.record, h.item) for h in hits)
+        yield part, hits
 
 
 def detect(
@@ -633,6 +774,8 @@ def detect(
         leaks=leaks,
         quarantined_scanned=sum(p.quarantined_scanned for p in parts),
         unreadable=[q for p in parts for q in p.unreadable],
+        reference_quarantined=index.quarantined,
+        reference_unreadable=list(index.unreadable),
     )
 
 
@@ -675,29 +818,42 @@ def _scan_file(
         keys = batch.keys
         part.records += len(keys)
         part.nbytes += _text_bytes(keys)
-        raw = _scan(index, paraphrases, keys)
-        if raw:
-            _collect(by_item, index, raw, keys, _places(batch, raw))
-        # Text outside the key (a preference row's responses, a system or
-        # metadata field) can hold a test item too.
-        extra = _other_text(batch, text_field)
-        if extra is not None:
-            found = {(r.record, r.item) for r in raw}
-            more = [r for r in _scan(index, paraphrases, extra) if (r.record, r.item) not in found]
-            if more:
-                _collect(by_item, index, more, extra, _places(batch, more))
+        # The key, then the rest of the row (a preference row's responses, a
+        # message's reasoning, a system or metadata field): one definition for
+        # every command (curagate.leakage.texts).
+        texts = row_texts(batch.table, batch.format, keys, text_field)
+        for scanned, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts):
+            if hits:
+                _collect(by_item, index, hits, scanned, _places(batch, hits))
+        part.unreadable.extend(_unreadable_fields(batch, texts))
         if batch.quarantined:
             part.quarantined += len(batch.quarantined)
             # Rows that failed format validation still hold text: a test item
             # hidden in a row with an empty completion is a leak all the same.
-            texts, where, bad = _quarantined_texts(batch.quarantined)
+            found, where, bad = _quarantined_texts(batch.quarantined)
             part.unreadable.extend(bad)
-            part.quarantined_scanned += len(texts)
-            if texts:
-                qkeys = pa.array(texts, pa.large_string())
+            part.quarantined_scanned += len(found)
+            if found:
+                qkeys = pa.array(found, pa.large_string())
                 part.nbytes += _text_bytes(qkeys)
                 _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
     return part
+
+
+def _unreadable_fields(batch: Batch, texts: RowTexts) -> list[Quarantined]:
+    """The fields of valid rows holding bytes that are not UTF-8 text, as unreadable rows."""
+    lines = batch.lines
+    return [
+        Quarantined(
+            batch.source,
+            None if lines is None else lines[k].as_py(),
+            batch.rows[k].as_py(),
+            f"field {name!r} holds bytes that are not UTF-8 text (scanned with replacement "
+            "characters, so not known to be clean); store text as UTF-8 strings",
+            None,
+        )
+        for k, name in texts.unreadable
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -779,43 +935,6 @@ def _collect(
         leak.matches.append(match)
 
 
-def _key_columns(batch: Batch, text_field: str | None) -> set[str]:
-    """The columns the key is made of (see :func:`curagate.records.build_keys`)."""
-    from curagate.records import RecordFormat, required_fields
-
-    if batch.format is RecordFormat.PREFERENCE:
-        return {"prompt"}
-    return set(required_fields(RecordFormat(batch.format), text_field))
-
-
-def _other_text(batch: Batch, text_field: str | None) -> pa.Array | None:
-    """Per row, every string outside the key columns joined by newlines; None
-    when the rows have no such string (the common case costs nothing)."""
-    table = batch.table
-    skip = _key_columns(batch, text_field)
-    names = [n for n in table.column_names if n not in skip and n != "id"]
-    if not names or table.num_rows == 0:
-        return None
-    flat = [n for n in names if pa.types.is_string(table.schema.field(n).type)]
-    flat += [n for n in names if pa.types.is_large_string(table.schema.field(n).type)]
-    nested = [n for n in names if pa.types.is_nested(table.schema.field(n).type)]
-    if not flat and not nested:
-        return None
-    parts = [table.column(n).combine_chunks().cast(pa.large_string()) for n in flat]
-    for n in nested:
-        # Rare: lists/structs of strings, read in Python.
-        values = table.column(n).to_pylist()
-        parts.append(pa.array(["\n".join(_strings(v)) for v in values], pa.large_string()))
-    joined = (
-        parts[0]
-        if len(parts) == 1
-        else pc.binary_join_element_wise(
-            *parts, pa.scalar("\n", pa.large_string()), null_handling="skip"
-        )
-    )
-    return joined.fill_null("")
-
-
 def _quarantined_texts(
     rows: Sequence[Quarantined],
 ) -> tuple[list[str], dict[int, _Place], list[Quarantined]]:
@@ -829,39 +948,56 @@ def _quarantined_texts(
     places: dict[int, _Place] = {}
     unreadable: list[Quarantined] = []
     for q in rows:
-        if q.raw is None or q.row is None:
-            unreadable.append(q)  # the file's damaged part, or a row without its bytes
-            continue
-        try:
-            value = json.loads(q.raw)
-        except (ValueError, RecursionError):
+        value = _parsed(q)
+        if value is _UNPARSED:
             unreadable.append(q)
+            if q.raw is None or q.row is None:
+                continue  # the file's damaged part, or a row without its bytes
             value = q.raw
-        strings = _strings(value)
+        strings = strings_of(value)
         if not strings:
             continue
-        record_id = value.get("id") if isinstance(value, dict) else None
-        if not isinstance(record_id, str | int) or isinstance(record_id, bool):
-            record_id = f"{q.file}:{q.row}"
-        places[len(texts)] = _Place(q.file, q.row, q.line, str(record_id), True)
+        assert q.row is not None
+        places[len(texts)] = _Place(q.file, q.row, q.line, _row_id(value, q), True)
         texts.append("\n".join(strings))
     return texts, places, unreadable
 
 
-def _strings(value: Any) -> list[str]:
-    """Every string value in a parsed JSON value, in document order (iterative:
-    a row nested thousands deep must not overflow the stack)."""
-    out: list[str] = []
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, dict):
-            stack.extend(reversed(list(v.values())))
-        elif isinstance(v, list):
-            stack.extend(reversed(v))
-    return out
+_UNPARSED = object()
+
+
+def _parsed(q: Quarantined) -> Any:
+    """A quarantined row's JSON value; :data:`_UNPARSED` when the row is not JSON
+    or has no bytes or place (the damaged part of a file)."""
+    if q.raw is None or q.row is None:
+        return _UNPARSED
+    try:
+        return json.loads(q.raw)
+    except (ValueError, RecursionError):
+        return _UNPARSED
+
+
+def _row_id(value: Any, q: Quarantined) -> str:
+    """A quarantined row's ``id`` field, else ``file:row`` (as the readers name rows)."""
+    record_id = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(record_id, str | int) or isinstance(record_id, bool):
+        return f"{q.file}:{q.row}"
+    return str(record_id)
+
+
+def _quarantined_key(value: Any, fmt: RecordFormat, text_field: str | None) -> str:
+    """The key a quarantined reference row's fields give, rendered as the readers
+    render keys; when they give none, every string of the row but its id."""
+    if not isinstance(value, dict):
+        return "\n".join(strings_of(value))
+    names = key_columns(fmt, value, text_field, "prompt")
+    if names is None:
+        key = render_value(extract_prompt(value.get("chosen"), value.get("rejected"))[0])
+    else:
+        key = "\n".join(render_value(value.get(name)) for name in names)
+    if key.strip():
+        return key
+    return "\n".join(strings_of({k: v for k, v in value.items() if k != "id"}))
 
 
 SPAN_TEXT_CHARS = 300

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate.artifacts import LeakageReportDoc, validated
 from curagate.io.atomic import write_text_atomic
+from curagate.leakage import place_of
 from curagate.reports import render_report
 from curagate.reports.markdown import md_cell
 
@@ -70,10 +71,21 @@ def summary_lines(result: LeakageResult) -> list[str]:
         )
     if result.unreadable:
         first = result.unreadable[0]
-        place = first.file if first.line is None else f"{first.file}:{first.line}"
         lines.append(
             f"UNREADABLE corpus rows: {len(result.unreadable)} could not be parsed, so "
-            f"they are not known to be clean (first: {place}: {first.reason})"
+            f"they are not known to be clean (first: {place_of(first)}: {first.reason})"
+        )
+    if result.reference_quarantined:
+        lines.append(
+            f"quarantined reference rows (failed format validation): "
+            f"{result.reference_quarantined}, indexed by their text"
+        )
+    if result.reference_unreadable:
+        first = result.reference_unreadable[0]
+        lines.append(
+            f"UNREADABLE reference rows: {len(result.reference_unreadable)} could not be "
+            f"parsed, so their items were not looked for (first: {place_of(first)}: "
+            f"{first.reason})"
         )
     if result.too_short_items:
         c = result.config

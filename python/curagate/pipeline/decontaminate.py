@@ -1,4 +1,5 @@
-"""Decontamination step: records containing a reference (golden/test) item are
+"""Decontamination step: records containing a reference (golden/test) item, in
+their key or any other string they hold (as ``curagate leakage`` scans them), are
 removed with reason ``leakage`` before dedup sees them (see docs/leakage.md)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
 from curagate.config import CurateConfig
-from curagate.leakage import LeakageIndex
+from curagate.leakage import LeakageIndex, row_texts
 from curagate.pipeline.step import BaseStep, Fates, Rows
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ class DecontaminateStep(BaseStep):
     def __init__(self, cfg: CurateConfig, *, build: bool = True) -> None:
         d = cfg.decontaminate
         self.reference = list(d.reference)
+        self.text_field = cfg.text_field
+        self.preference_key = cfg.preference_key
         self.index: LeakageIndex | None = None
         if d.reference and build:
             self.index = LeakageIndex.build(
@@ -36,6 +39,8 @@ class DecontaminateStep(BaseStep):
                 min_span_ratio=d.min_span_ratio,
                 threads=cfg.threads,
             )
+            # A reference row that cannot be read would be an item never removed.
+            self.index.refuse_unreadable()
         self._leaked: list[pa.Array] = []
         self._ids: list[pa.Array] = []
         self._methods: list[pa.Array] = []
@@ -43,7 +48,11 @@ class DecontaminateStep(BaseStep):
     def scan(self, rows: Rows) -> pa.Array | None:
         if self.index is None:
             return None
-        leaks = self.index.scan_keys(rows.keys)
+        batch = rows.batch
+        texts = row_texts(
+            batch.table, batch.format, rows.keys, self.text_field, self.preference_key
+        )
+        leaks = self.index.scan_rows(texts)
         leaked, ids, methods = leaks.leaked, leaks.reference_ids, leaks.methods
         if not pc.all(rows.alive).as_py():
             # A record an earlier step removed keeps that reason.

@@ -256,7 +256,7 @@ def _sketch_into(
         batch_keys, priorities = batch.keys, keep_priorities(batch, cfg)
         clean = None
         if leakage is not None:
-            leaks = leakage.scan_keys(batch_keys)
+            leaks = leakage.scan_batch(batch, cfg.text_field, cfg.preference_key)
             leaked.append(leaks.leaked)
             ref_ids.append(leaks.reference_ids)
             methods.append(leaks.methods)

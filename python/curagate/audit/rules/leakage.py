@@ -1,7 +1,9 @@
 """LEAK001: training rows that contain a golden (evaluation) set item.
 
 The golden index (``audit/leaks.py``, exact and n-gram) is built once per
-audit from ``leakage.reference``; each batch's dedup keys are scanned against it.
+audit from ``leakage.reference``; each batch is scanned against it as
+``curagate leakage`` scans it: each row's dedup key and every other string it
+holds (a preference pair's responses, a message's other fields, extra columns).
 """
 
 from __future__ import annotations
@@ -25,11 +27,16 @@ RULES = (
 
 
 def rows(view: BatchView) -> list[RowHit]:
-    """Rows whose dedup key holds a golden item (exact or a shared n-gram)."""
+    """Rows holding a golden item (exact, a shared n-gram or a long run of its words)
+    in their key or any other string."""
     leaks = view.ctx.leaks
     if leaks is None:
         return []
-    view.leaking = set(leaks.scan(view.keys, view.part.leaked_items))
+    from curagate.leakage.texts import row_texts
+
+    cfg = view.cfg
+    texts = row_texts(view.table, view.format, view.keys, cfg.text_field, cfg.preference_key)
+    view.leaking = set(leaks.scan(texts, view.part.leaked_items))
     return [("LEAK001", k, "") for k in sorted(view.leaking)]
 
 

@@ -1,0 +1,255 @@
+"""What a leakage scan reads of a record: its key, then every other string it holds.
+
+One definition for ``curagate leakage``, ``curagate check``, the audit's
+LEAK001 and ``curate --decontaminate``, so that a reference item counts as
+leaked in the same places everywhere. The key (see :mod:`curagate.records`) is
+scanned as is; the rest of the record is one more text per row: every string
+outside the key, in any column (the ``id`` column aside), nested in lists,
+structs or maps, dictionary-encoded, ``string_view``, or ``binary`` holding
+UTF-8 text, joined by newlines. A key column's parts the key does not render
+(a message's ``reasoning_content``, a tool call's id) belong to the rest.
+Bytes that are not UTF-8 cannot be read as text: their row and column are
+returned as unreadable (decoded with replacement characters and scanned all
+the same, best effort).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import TYPE_CHECKING, Any
+
+from curagate._lazy import lazy_import
+from curagate.records import RecordFormat, key_columns
+
+# The readers' kernels (curagate._kernels): `curagate check` keeps off the slow
+# `import pyarrow.compute`.
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+else:
+    from curagate import _kernels as pc
+
+    pa = lazy_import("pyarrow")
+
+__all__ = ["RowTexts", "row_texts", "strings_of"]
+
+# What of a key column the key already holds (records.render_value): a string, each
+# string of a list (stepwise steps), and of a message its role, its content string
+# (or its parts' text) and its tool calls' function name and arguments.
+# A spec is None (every string below is scanned) or a dict (this place is rendered
+# into the key: a string here is not scanned again; a struct's field takes the
+# spec under its name, None when it has none).
+Spec = dict[str, Any] | None
+KEY_SPEC: dict[str, Any] = {
+    "role": {},
+    "content": {"text": {}},
+    "tool_calls": {"function": {"name": {}, "arguments": {}}},
+}
+SEPARATOR = "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class RowTexts:
+    """What is scanned of one batch of valid rows, row for row."""
+
+    keys: pa.Array  # the key of each row
+    other: pa.Array | None  # every other string of each row, joined; None: no row has one
+    unreadable: tuple[tuple[int, str], ...] = ()  # (row, column) holding bytes that are not UTF-8
+
+    def parts(self) -> list[pa.Array]:
+        """The texts to scan, key first."""
+        return [self.keys] if self.other is None else [self.keys, self.other]
+
+
+def row_texts(
+    table: pa.Table,
+    fmt: RecordFormat | str,
+    keys: pa.Array,
+    text_field: str | None = None,
+    preference_key: str = "prompt",
+) -> RowTexts:
+    """The key and every other string of each row of ``table`` (rows of format ``fmt``).
+
+    Costs nothing beyond a look at the schema when the rows hold no string
+    outside their key (the common case).
+    """
+    in_key = set(
+        key_columns(RecordFormat(fmt), table.column_names, text_field, preference_key) or ()
+    )
+    parts: list[pa.Array] = []
+    unreadable: list[tuple[int, str]] = []
+    for i, column in enumerate(table.schema):
+        if column.name == "id":
+            continue
+        spec = KEY_SPEC if column.name in in_key else None
+        if not _holds_text(column.type, spec):
+            continue
+        values = table.column(i).combine_chunks()
+        bad: set[int] = set()
+        parts.append(_texts(values, spec, bad))
+        unreadable.extend((row, column.name) for row in sorted(bad))
+    if not parts or table.num_rows == 0:
+        return RowTexts(keys, None, tuple(sorted(unreadable)))
+    return RowTexts(keys, _joined(parts), tuple(sorted(unreadable)))
+
+
+def _holds_text(dtype: pa.DataType, spec: Spec) -> bool:
+    """Whether values of ``dtype`` can hold a string to scan outside the key."""
+    t = pa.types
+    if isinstance(dtype, pa.BaseExtensionType):
+        return _holds_text(dtype.storage_type, spec)
+    if t.is_dictionary(dtype):
+        return _holds_text(dtype.value_type, spec)
+    if _is_string(dtype):
+        return spec is None
+    if _is_binary(dtype):
+        return True  # no key is made of bytes
+    if _is_list(dtype):
+        return _holds_text(dtype.value_type, spec)
+    if t.is_struct(dtype):
+        return any(_holds_text(f.type, _field_spec(spec, f.name)) for f in dtype)
+    if t.is_map(dtype):
+        return _holds_text(dtype.key_type, None) or _holds_text(dtype.item_type, None)
+    if t.is_union(dtype):
+        return any(_holds_text(f.type, None) for f in dtype)
+    return False
+
+
+def _texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
+    """Per value, its strings outside the key joined (large_string, never null); adds
+    to ``bad`` the values holding bytes that are not UTF-8."""
+    dtype = values.type
+    if isinstance(values, pa.ExtensionArray):
+        return _texts(values.storage, spec, bad)
+    if pa.types.is_dictionary(dtype):
+        return _texts(values.dictionary_decode(), spec, bad)
+    if _is_string(dtype):
+        return pc.fill_null(pc.cast(values, pa.large_string()), "")
+    if _is_binary(dtype):
+        return _binary_texts(values, bad)
+    if _is_list(dtype):
+        return _list_texts(values, spec, bad)
+    if pa.types.is_struct(dtype):
+        parts = []
+        for i, f in enumerate(dtype):
+            sub = _field_spec(spec, f.name)
+            if _holds_text(f.type, sub):
+                parts.append(_texts(pc.struct_field(values, [i]), sub, bad))
+        return _joined(parts)
+    return _python_texts(values, bad)  # maps, unions: rare, read in Python
+
+
+def _list_texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
+    """Each list's elements' texts joined by newlines ("" for a null list).
+
+    Built from ``list_flatten`` and the lists' lengths, which agree for every
+    list type (a null list's offsets need not, after a cast of a list view).
+    """
+    inner: set[int] = set()
+    texts = _texts(pc.list_flatten(values), spec, inner)
+    lengths = pc.fill_null(pc.list_value_length(values), 0).to_pylist()
+    bounds = [0, *accumulate(lengths)]
+    if inner:
+        bad.update(bisect_right(bounds, k) - 1 for k in inner)
+    lists = pa.LargeListArray.from_arrays(pa.array(bounds, pa.int64()), texts)
+    return pc.binary_join(lists, pa.scalar(SEPARATOR, pa.large_string()))
+
+
+def _binary_texts(values: pa.Array, bad: set[int]) -> pa.Array:
+    try:
+        return pc.fill_null(pc.cast(values, pa.large_string()), "")
+    except pa.ArrowInvalid:  # some value is not UTF-8: find which, read the rest
+        out = []
+        for k, raw in enumerate(values.to_pylist()):
+            if raw is None:
+                out.append("")
+                continue
+            try:
+                out.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad.add(k)
+                out.append(raw.decode("utf-8", errors="replace"))
+        return pa.array(out, pa.large_string())
+
+
+def _python_texts(values: pa.Array, bad: set[int]) -> pa.Array:
+    out = []
+    for k, value in enumerate(values.to_pylist()):
+        strings, undecodable = _strings_and_bytes(value)
+        if undecodable:
+            bad.add(k)
+        out.append(SEPARATOR.join(strings))
+    return pa.array(out, pa.large_string())
+
+
+def _joined(parts: list[pa.Array]) -> pa.Array:
+    """Element-wise join of equally long, null-free string arrays.
+
+    (Not ``null_handling="skip"``: pyarrow 26 drops the rows where every part
+    is null from its result, which would shift the rows after them.)
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, pa.scalar(SEPARATOR, pa.large_string()))
+
+
+def _field_spec(spec: Spec, name: str) -> Spec:
+    return None if spec is None else spec.get(name)
+
+
+def _is_string(dtype: pa.DataType) -> bool:
+    t = pa.types
+    return bool(t.is_string(dtype) or t.is_large_string(dtype) or t.is_string_view(dtype))
+
+
+def _is_binary(dtype: pa.DataType) -> bool:
+    t = pa.types
+    return bool(
+        t.is_binary(dtype)
+        or t.is_large_binary(dtype)
+        or t.is_binary_view(dtype)
+        or t.is_fixed_size_binary(dtype)
+    )
+
+
+def _is_list(dtype: pa.DataType) -> bool:
+    t = pa.types
+    return bool(
+        t.is_list(dtype)
+        or t.is_large_list(dtype)
+        or t.is_fixed_size_list(dtype)
+        or t.is_list_view(dtype)
+        or t.is_large_list_view(dtype)
+    )
+
+
+def strings_of(value: Any) -> list[str]:
+    """Every string in a parsed JSON value, in document order."""
+    return _strings_and_bytes(value)[0]
+
+
+def _strings_and_bytes(value: Any) -> tuple[list[str], bool]:
+    """Every string in a value (parsed JSON, or Arrow's Python values: tuples of a
+    map, bytes decoded as UTF-8), and whether some bytes were not UTF-8 (read
+    with replacement characters). Iterative: a value nested thousands deep must
+    not overflow the stack."""
+    out: list[str] = []
+    undecodable = False
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, bytes):
+            try:
+                out.append(v.decode("utf-8"))
+            except UnicodeDecodeError:
+                undecodable = True
+                out.append(v.decode("utf-8", errors="replace"))
+        elif isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list | tuple):
+            stack.extend(reversed(v))
+    return out, undecodable
