@@ -322,8 +322,21 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
                 raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
+            except (RecursionError, ValueError) as e:  # nesting or integers beyond any item
+                raise InputError(
+                    f"{path}: line {lineno}: not a usable JSON line ({type(e).__name__})"
+                ) from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}: line {lineno}: expected a JSON object")
+            try:
+                # A \ud800-style escape decodes to a lone surrogate, which no report,
+                # items.jsonl or terminal can write.
+                json.dumps(row, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError(
+                    f"{path}: line {lineno}: holds a lone surrogate escape (such as \\ud800), "
+                    "which is not a character; fix the escape"
+                ) from None
             yield lineno, row
 
 

@@ -208,3 +208,15 @@ def test_a_hand_broken_lock_entry_is_a_config_error_that_relocking_repairs(
     assert "internal error" not in capsys.readouterr().err
     golden.lock(golden_dir, ["sentiment"])  # locking the set again repairs its entry
     assert golden.verify(golden_dir) == []
+
+
+def test_a_lone_surrogate_escape_is_an_input_error_naming_the_line(tmp_path: Path) -> None:
+    # json reads "\ud800" as a lone surrogate, which the gate could not write to
+    # items.jsonl or report.html (it crashed with exit 3).
+    root = tmp_path / "golden"
+    data = _write_lines(root, [_item("a"), _item("b")])
+    data.write_bytes(data.read_bytes().replace(b'"b"', b'"b \\ud800"'))
+    with pytest.raises(
+        InputError, match=rf"{re.escape(str(data))}: line 2: holds a lone surrogate"
+    ):
+        golden.lock(root)
