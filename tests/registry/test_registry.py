@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from curagate.cli import main
-from curagate.errors import CheckFailed, ConfigError, InputError
+from curagate.errors import CheckFailed, InputError
 from curagate.registry import ChainBroken, Registry
+from curagate.registry.store import RegistryUnavailable
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -69,7 +70,7 @@ def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
     Registry(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 4")  # one past schema 3
-    with pytest.raises(ConfigError, match="newer"):
+    with pytest.raises(RegistryUnavailable, match="newer"):
         Registry(path)
 
 
@@ -574,6 +575,52 @@ def test_cli_list_on_a_missing_database_is_an_input_error(
     assert main(["registry", "--db", str(tmp_path / "none.db"), "list"]) == 2
     assert "no registry database" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+READ_COMMANDS = [["list"], ["check"], ["show", "bot", "1"], ["users", "list"], ["trust", "list"]]
+CREATING_COMMANDS = [
+    ["register", "BUNDLE", "--name", "bot"],
+    ["users", "add", "alice", "--role", "approver"],
+    ["trust", "add", "PUBLIC", "--role", "gate", "--name", "ci"],
+]
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS + CREATING_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_a_registry_truncated_to_0_bytes_is_refused_and_never_recreated(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")  # the store now holds its report
+    reg.close()
+    reg.path.write_bytes(b"")
+    files = {"BUNDLE": str(bundle("b")[0]), "PUBLIC": str(ci_key[1])}
+    args = [files.get(a, a) for a in argv]
+    assert main(["registry", "--db", str(reg.path), *args]) == 2
+    err = capsys.readouterr().err
+    assert "empty (no tables)" in err and "truncated" in err and f"{reg.path}.store" in err
+    with sqlite3.connect(reg.path) as db:  # nothing was written into it
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    with pytest.raises(RegistryUnavailable, match="truncated"):
+        Registry(reg.path, create=False)
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_an_empty_database_file_is_created_only_by_a_creating_command(
+    bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    db = tmp_path / "r.db"
+    db.touch()
+    assert main(["registry", "--db", str(db), *argv]) == 2
+    assert "empty (no tables)" in capsys.readouterr().err and db.stat().st_size == 0
+    assert (
+        main(["registry", "--db", str(db), "register", str(bundle("a")[0]), "--name", "bot"]) == 0
+    )
+    with Registry(db, create=False) as reg:
+        assert reg.get("bot", 1).stage == "experiment"
 
 
 def test_registry_location_comes_from_the_environment(

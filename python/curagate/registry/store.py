@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
@@ -88,8 +88,18 @@ class Forbidden(CheckFailed):
     """The user may not do this (wrong role, revoked, or approving their own request)."""
 
 
+class RegistryUnavailable(InputError):
+    """The database cannot be used as a registry now: missing, empty or truncated, not
+    SQLite, of another schema version, or locked. Nothing a request can correct (the
+    release service answers 503); the CLI exits 2 as for any input it cannot use."""
+
+
 def token_sha256(token: str) -> str:
     return sha256_bytes(token.encode())
+
+
+def _token_shaped(token: str | None) -> TypeGuard[str]:
+    return token is not None and token.startswith(TOKEN_PREFIX) and len(token) <= 128
 
 
 def parse_expiry(value: str) -> datetime:
@@ -441,6 +451,114 @@ def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[st
     return Offer(p, raw, att, items)
 
 
+def store_dir_of(db: Path) -> Path:
+    """The content store beside a registry database (``registry.db.store/``)."""
+    return db.parent / (db.name + ".store")
+
+
+def _missing(db: Path) -> str:
+    return (
+        f"{db}: no registry database here; register a bundle first "
+        "(curagate registry register BUNDLE --name NAME) or pass --db"
+    )
+
+
+def _unusable(db: Path, e: sqlite3.Error) -> str:
+    return f"{db}: not a usable SQLite database ({e})"
+
+
+def _refuse_empty(conn: sqlite3.Connection, db: Path, *, create: bool) -> None:
+    """A database without tables is new only to a command that creates a registry, and only
+    while no content store beside it holds anything: otherwise it is a registry that was
+    truncated or replaced, and a fresh schema written into it would hide that."""
+    if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+        return  # tables without a schema version: the migration names what is wrong
+    store = store_dir_of(db)
+    stored = store.is_dir() and any(store.iterdir())
+    if create and not stored:
+        return
+    if stored:
+        raise RegistryUnavailable(
+            f"{db}: the registry database is empty (no tables): it was truncated or replaced; "
+            f"restore it from a backup (its content store {store} still holds the reports and "
+            "attestations it recorded); curagate does not create a new registry over it"
+        )
+    raise RegistryUnavailable(
+        f"{db}: the database is empty (no tables) and has no content store beside it "
+        f"({store}); if it was truncated, restore it from a backup, or register a bundle to "
+        "create a registry here (curagate registry register BUNDLE --name NAME)"
+    )
+
+
+def _check_schema_version(db: Path, current: int, *, migrate: bool) -> None:
+    if current > SCHEMA_VERSION:
+        raise RegistryUnavailable(
+            f"{db}: registry schema version {current} is newer than this curagate "
+            f"supports ({SCHEMA_VERSION}); upgrade curagate"
+        )
+    if current == 1 and not migrate:
+        raise RegistryUnavailable(
+            f"{db}: registry schema {current} (unsigned history); run `curagate "
+            "registry migrate` once to rebuild it as a hash-chained registry (its "
+            "production versions stay, unbacked by any signed report)"
+        )
+
+
+@contextlib.contextmanager
+def _peek(db: Path) -> Iterator[sqlite3.Connection | None]:
+    """A read-only look at a registry that creates, migrates and replays nothing.
+
+    What it reads is not verified against the log, so it may only refuse early or report
+    health, never grant anything. Yields None for an older schema (a full open migrates
+    it); raises :class:`RegistryUnavailable` when the database cannot be a registry."""
+    if not db.is_file():
+        raise RegistryUnavailable(_missing(db))
+    try:
+        conn = sqlite3.connect(
+            f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0, check_same_thread=False
+        )
+    except sqlite3.Error as e:
+        raise RegistryUnavailable(f"{db}: cannot open the registry database ({e})") from None
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current == 0:
+            _refuse_empty(conn, db, create=False)
+        _check_schema_version(db, current, migrate=False)
+        yield conn if current == SCHEMA_VERSION else None
+    except sqlite3.DatabaseError as e:
+        raise RegistryUnavailable(_unusable(db, e)) from None
+    finally:
+        conn.close()
+
+
+def peek_token(db: Path, token: str | None) -> bool:
+    """False when no active user holds ``token`` (malformed, unknown or revoked), found with
+    one indexed read instead of a replay of the log; True when one may, and then only
+    :meth:`Registry.authenticate` on a verified open decides."""
+    if not _token_shaped(token):
+        return False
+    with _peek(db) as conn:
+        if conn is None:
+            return True
+        row = conn.execute(
+            "SELECT r.revoked_at FROM users u LEFT JOIN user_revocations r "
+            "ON r.user_id = u.id WHERE u.token_sha256 = ?",
+            (token_sha256(token),),
+        ).fetchone()
+    return row is not None and row[0] is None
+
+
+def peek_head(db: Path) -> tuple[int, str] | None:
+    """The newest log row's (id, hash), read without a replay: the release service's health
+    check. None for an older schema (only a full open, which migrates it, can tell);
+    :class:`RegistryUnavailable` when the database cannot be a registry."""
+    with _peek(db) as conn:
+        if conn is None:
+            return None
+        row = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
 class Registry:
     """A handle on one registry database; use as a context manager."""
 
@@ -455,10 +573,7 @@ class Registry:
         self.path = Path(path) if path is not None else default_db_path()
         if not self.path.exists():
             if not create:
-                raise InputError(
-                    f"{self.path}: no registry database here; register a bundle first "
-                    "(curagate registry register BUNDLE --name NAME) or pass --db"
-                )
+                raise RegistryUnavailable(_missing(self.path))
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # check_same_thread off: the release service opens one Registry per request and
@@ -468,47 +583,41 @@ class Registry:
                 self.path, isolation_level=None, timeout=timeout, check_same_thread=False
             )
         except sqlite3.Error as e:
-            raise InputError(f"{self.path}: cannot open the registry database ({e})") from None
+            raise RegistryUnavailable(
+                f"{self.path}: cannot open the registry database ({e})"
+            ) from None
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._open(migrate=migrate)
+            self._open(create=create, migrate=migrate)
         except sqlite3.OperationalError as e:
             self._conn.close()
             raise self._sql_error(e) from None
         except sqlite3.DatabaseError as e:
             self._conn.close()
-            raise InputError(f"{self.path}: not a usable SQLite database ({e})") from None
+            raise RegistryUnavailable(_unusable(self.path, e)) from None
         except BaseException:
             self._conn.close()
             raise
 
-    def _sql_error(self, e: sqlite3.OperationalError) -> InputError:
+    def _sql_error(self, e: sqlite3.OperationalError) -> RegistryUnavailable:
         if "locked" in str(e) or "busy" in str(e):
-            return InputError(
+            return RegistryUnavailable(
                 f"{self.path}: the registry is locked by another writer ({e}); retry when it is done"
             )
-        return InputError(f"{self.path}: registry database error ({e})")
+        return RegistryUnavailable(f"{self.path}: registry database error ({e})")
 
-    def _open(self, *, migrate: bool) -> None:
-        """Create (under the write lock) only when new; then verify, read-only.
+    def _open(self, *, create: bool, migrate: bool) -> None:
+        """Create (under the write lock) only when new and ``create``; then verify, read-only.
 
         Schema 1 is migrated only when asked (`registry migrate`): that migration rebuilds
         the chain from unsigned history, so it is an owner's decision, never a side effect
         of a read. Later schemas only add tables and migrate on open.
         """
         current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-        if current > SCHEMA_VERSION:
-            raise ConfigError(
-                f"{self.path}: registry schema version {current} is newer than this curagate "
-                f"supports ({SCHEMA_VERSION}); upgrade curagate"
-            )
-        if current == 1 and not migrate:
-            raise InputError(
-                f"{self.path}: registry schema {current} (unsigned history); run `curagate "
-                "registry migrate` once to rebuild it as a hash-chained registry (its "
-                "production versions stay, unbacked by any signed report)"
-            )
+        if current == 0:
+            _refuse_empty(self._conn, self.path, create=create)
+        _check_schema_version(self.path, current, migrate=migrate)
         if current < SCHEMA_VERSION:
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -579,7 +688,7 @@ class Registry:
     @property
     def store_dir(self) -> Path:
         """Content-addressed copies of every report and attestation recorded."""
-        return self.path.parent / (self.path.name + ".store")
+        return store_dir_of(self.path)
 
     def _put_blob(self, data: bytes) -> str:
         sha = sha256_bytes(data)
@@ -1372,7 +1481,7 @@ class Registry:
 
     def authenticate(self, token: str | None) -> User | None:
         """The active user holding this token, or None (unknown, malformed or revoked)."""
-        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        if not _token_shaped(token):
             return None
         with self._read() as db:
             row = db.execute(
