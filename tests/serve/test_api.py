@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import sqlite3
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from curagate.cli import main
 from curagate.registry import Registry
+from curagate.registry.store import RegistryUnavailable
 from curagate.serve.app import create_app
 
 from .serve_fixtures import HOSTILE, World, build_world
@@ -380,3 +385,84 @@ def test_compare_shows_the_judge_verdict_in_both_orders(client: TestClient, worl
     judged = [r for r in api["items"] if r["judge"] is not None]
     assert [r["id"] for r in judged] == ["item-00001"]
     assert judged[0]["judge"]["base_first"] == {"verdict": "base", "raw": "A"}
+
+
+def _truncate(db: Path) -> None:
+    db.write_bytes(b"")
+
+
+def _delete(db: Path) -> None:
+    db.unlink()
+
+
+def _garble(db: Path) -> None:
+    db.write_bytes(b"not a database, just text long enough for a header" * 4)
+
+
+def _newer_schema(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+
+
+def _damaged_header(db: Path) -> None:
+    with sqlite3.connect(db) as conn:  # schema 3's tables, but the header says 2
+        conn.execute("PRAGMA user_version = 2")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_truncate, _delete, _garble, _newer_schema, _damaged_header],
+    ids=lambda f: f.__name__,
+)
+def test_a_database_damaged_while_serving_is_503_without_its_path_and_unhealthy(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture, damage: Any
+) -> None:
+    login(client, world, "vera")
+    assert client.get("/healthz").status_code == 200
+    damage(world.db)
+    with caplog.at_level(logging.ERROR, logger="curagate.serve"):
+        answers = [
+            client.get("/healthz"),
+            client.get("/api/v1/models", headers=bearer(world, "vera")),
+            client.get("/"),
+            client.get("/models/bot/versions/1"),
+        ]
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert str(world.db.parent) not in r.text and "Traceback" not in r.text
+    assert answers[1].json()["error"] == "the registry database cannot be used now"
+    assert str(world.db) in caplog.text  # the operator's log has the path and why
+    if world.db.exists() and damage is _truncate:  # never re-created by a read
+        assert world.db.stat().st_size == 0
+
+
+def test_the_service_refuses_to_start_on_an_empty_database(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _truncate(world.db)
+    with pytest.raises(RegistryUnavailable, match="truncated"):
+        create_app(world.db)
+    assert main(["serve", "--db", str(world.db), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "empty (no tables)" in err and f"{world.db}.store" in err
+    assert world.db.stat().st_size == 0
+
+
+def test_a_caller_without_a_valid_token_never_costs_a_replay(
+    client: TestClient, world: World
+) -> None:
+    # A hand edit every replay reports (503): a request answered 401 never replayed.
+    with sqlite3.connect(world.db) as conn:
+        conn.execute("UPDATE model_versions SET stage = 'staging' WHERE version = 2")
+    assert client.get("/api/v1/models").status_code == 401
+    bad = {"Authorization": "Bearer cgt_" + "x" * 43}
+    assert client.get("/api/v1/models", headers=bad).status_code == 401
+    assert client.post("/api/v1/models/bot/rollback", json={}, headers=bad).status_code == 401
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/login"
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert nonce is not None
+    r = client.post("/login", data={"token": bad["Authorization"][7:], "csrf": nonce.group(1)})
+    assert r.status_code == 401 and "Unknown or revoked token" in r.text
+    # a token an active user holds is checked on the verified registry, which is broken
+    assert client.get("/api/v1/models", headers=bearer(world, "vera")).status_code == 503
