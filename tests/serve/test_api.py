@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -14,9 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from curagate.cli import main
+from curagate.digest import sha256_bytes
+from curagate.gate.runner import write_attestation
 from curagate.registry import Registry
 from curagate.registry.store import RegistryUnavailable
 from curagate.serve.app import create_app
+from tests.registry.registry_fixtures import report_doc
 
 from .serve_fixtures import HOSTILE, World, build_world
 
@@ -466,3 +470,73 @@ def test_a_caller_without_a_valid_token_never_costs_a_replay(
     assert r.status_code == 401 and "Unknown or revoked token" in r.text
     # a token an active user holds is checked on the verified registry, which is broken
     assert client.get("/api/v1/models", headers=bearer(world, "vera")).status_code == 503
+
+
+def upload(client: TestClient, world: World, version: int, report: str, **more: str) -> int:
+    body = {"name": "bot", "version": version, "report": report, **more}
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "alice"))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def signed_upload(client: TestClient, world: World, tmp_path: Path, doc: dict[str, Any]) -> int:
+    """``doc`` as bot v2's report, signed by the trusted gate key: accepted."""
+    with Registry(world.db) as reg:
+        doc = {**report_doc(reg.get("bot", 2).artifact_digest, "warn"), **doc}
+    path = tmp_path / "signed" / "gate_report.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(doc))
+    att = write_attestation(path, world.key)
+    rid = upload(client, world, 2, path.read_text(), attestation=att.read_text())
+    with Registry(world.db) as reg:
+        assert reg.report_by_id(rid)[1].accepted
+    return rid
+
+
+MALFORMED = ["not json at all", "[1, 2, 3]", '{"checks": 5}', '{"checks": [1]}', "[" * 5000]
+
+
+@pytest.mark.parametrize("report", MALFORMED, ids=["text", "list", "int", "list of int", "deep"])
+def test_a_malformed_uploaded_report_never_breaks_a_version_page(
+    client: TestClient, world: World, report: str
+) -> None:
+    login(client, world, "alice")
+    rids = [upload(client, world, v, report) for v in (1, 2)]
+    v1 = client.get("/models/bot/versions/1")
+    assert v1.status_code == 200 and 'id="rollback"' in v1.text  # the only browser roll back
+    v2 = client.get("/models/bot/versions/2")
+    assert v2.status_code == 200 and "<h2>Checks of report #2</h2>" in v2.text
+    assert f"Report #{rids[1]}: unsigned or not verified today" in v2.text
+    compare = client.get(f"/compare?a={rids[1]}")
+    assert compare.status_code == 404  # names no stored items: said so, not a 500
+
+
+def test_an_unsigned_reports_checks_are_not_shown(client: TestClient, world: World) -> None:
+    with Registry(world.db) as reg:
+        doc = report_doc(reg.get("bot", 2).artifact_digest, "pass")
+    forged = {"id": "GATE001", "name": "x", "verdict": "pass", "message": "SIGNED OFF BY QA"}
+    rid = upload(client, world, 2, json.dumps({**doc, "checks": [forged]}))
+    login(client, world, "vera")
+    page = client.get("/models/bot/versions/2").text
+    assert "SIGNED OFF BY QA" not in page and "<h2>Checks of report #2</h2>" in page
+    assert f"Report #{rid}: unsigned or not verified today, so its checks are not shown" in page
+
+
+def test_a_signed_report_of_another_shape_is_shown_as_unreadable(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    items = (tmp_path / "g2" / "items.jsonl").read_text()
+    doc = {"checks": [1], "results": [{"golden_set": "x", "metrics": {"acc": "high"}}, "str"]}
+    doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items.encode()), "count": 30}
+    rid = signed_upload(client, world, tmp_path, doc)
+    login(client, world, "vera")
+    page = client.get("/models/bot/versions/2")
+    assert page.status_code == 200 and f"<h2>Checks of report #{rid}</h2>" in page.text
+    assert 'id="checks-unreadable"' in page.text and '<table id="checks">' not in page.text
+    del doc["checks"]
+    with_items = upload(client, world, 2, json.dumps(doc), items=items)  # unsigned, with items
+    for a in (rid, with_items):
+        compare = client.get(f"/compare?a={a}")
+        assert compare.status_code == 200 and 'id="gate-metrics-unreadable"' in compare.text
+        api = client.get(f"/api/v1/compare?a={a}", headers=bearer(world, "vera"))
+        assert api.status_code == 200 and api.json()["total"] == 30

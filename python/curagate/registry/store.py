@@ -1724,6 +1724,14 @@ class Registry:
             )
         return mv, _report(row[1:])
 
+    def newest_accepted(self, mv: ModelVersion) -> tuple[RecordedGateReport, Judgement] | None:
+        """The report that decides for ``mv``: the newest accepted one by the gate's signed
+        time, judged again against the keys trusted now (it backs a promotion only while
+        that judgement accepts it); None when no report was ever accepted."""
+        with self._read() as db:
+            ranked = self._verified_reports(db, mv)
+        return ranked[0] if ranked else None
+
     def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
         """Judge a recorded report again against the keys trusted now: (ok, verdict, why)."""
         att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None

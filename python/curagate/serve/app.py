@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import logging
 import math
 import secrets
@@ -42,7 +41,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from curagate.errors import CheckFailed, CuragateError, InputError, MissingExtraError
-from curagate.gate.report import check_rows
 from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
 from curagate.registry.store import (
     RegistryUnavailable,
@@ -53,6 +51,7 @@ from curagate.registry.store import (
 )
 from curagate.reports import environment, render, stylesheet
 from curagate.serve import compare as cmp
+from curagate.serve import stored
 from curagate.serve.webhooks import Webhooks
 from curagate.signing import _crypto
 
@@ -596,10 +595,12 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         mv = found(lambda: reg.get(name, version))
         reports = []
         warn_report = False
-        recs = reg.gate_reports(name, version)
-        for rec in recs:
+        not_ok = []
+        for rec in reg.gate_reports(name, version):
             ok, verdict, why = reg.judge_now(mv, rec)
             warn_report = warn_report or (ok and verdict == "warn")
+            if not ok:
+                not_ok.append(rec.id)
             reports.append(
                 {
                     "rec": rec,
@@ -608,9 +609,12 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
                     "has_items": reg.report_items(rec) is not None,
                 }
             )
-        # The newest report's checks, drawn by the same partial as the static report.html.
-        newest = recs[-1] if recs else None
-        checks = check_rows(json.loads(reg.blob(newest.report_sha256))) if newest else []
+        # The deciding report's checks (the same partial as the static report.html), only
+        # while it verifies: an unsigned or refused report's checks are anyone's words.
+        decider = reg.newest_accepted(mv)
+        shown = decider[0] if decider is not None and decider[1].accepted else None
+        checks = stored.checks(reg.blob(shown.report_sha256)) if shown is not None else []
+        unverified = [rid for rid in not_ok if rid > (shown.id if shown is not None else 0)]
         prod = reg.production(name)
         prod_report = None
         if prod is not None and prod.id != mv.id:
@@ -622,7 +626,8 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
             mv=mv,
             reports=reports,
             checks=checks,
-            checks_report=newest.id if newest else None,
+            checks_report=shown.id if shown is not None else None,
+            unverified=unverified,
             warn_report=warn_report,
             prod_report=prod_report,
             waivers=reg.waivers(name, version),
@@ -727,17 +732,10 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         def url(**more: Any) -> str:
             return "/compare?" + urlencode({**filt, **more})
 
-        gate_metrics = []
+        gate_metrics: list[dict[str, Any]] | None = []
         if b_id is None:
             _, rec = reg.report_by_id(a_id)
-            doc = json.loads(reg.blob(rec.report_sha256))
-            for res in doc.get("results", []):
-                for metric, m in sorted((res.get("metrics") or {}).items()):
-                    if isinstance(m, dict):
-                        gate_metrics.append({"set": res.get("golden_set"), "metric": metric, **m})
-        for g in gate_metrics:
-            for k in ("candidate", "base", "delta", "ci_low", "ci_high", "p_value", "significant"):
-                g.setdefault(k, None)
+            gate_metrics = stored.gate_metrics(reg.blob(rec.report_sha256))
         # Copies: the cached pairing's statistics are shared by every request.
         slices = [
             {**s, "url": "/compare?" + urlencode({**base_q, "slice": s["key"], "changed": 1})}
