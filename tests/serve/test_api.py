@@ -540,3 +540,28 @@ def test_a_signed_report_of_another_shape_is_shown_as_unreadable(
         assert compare.status_code == 200 and 'id="gate-metrics-unreadable"' in compare.text
         api = client.get(f"/api/v1/compare?a={a}", headers=bearer(world, "vera"))
         assert api.status_code == 200 and api.json()["total"] == 30
+
+
+def _listed(client: TestClient, world: World) -> dict[int, tuple[str | None, bool]]:
+    models = client.get("/api/v1/models", headers=bearer(world, "vera")).json()
+    return {m["version"]: (m["verdict"], m["report_verified"]) for m in models}
+
+
+def test_verified_on_the_index_and_api_means_verified_with_todays_keys(
+    client: TestClient, world: World
+) -> None:
+    login(client, world, "vera")
+    assert _listed(client, world) == {1: ("pass", True), 2: ("warn", True)}
+    assert client.get("/").text.count("signed, verified") == 2
+    # a newer refused upload claiming pass is not what decides, nor what is shown
+    with Registry(world.db) as reg:
+        doc = report_doc(reg.get("bot", 2).artifact_digest, "pass")
+    upload(client, world, 2, json.dumps(doc))
+    assert _listed(client, world)[2] == ("warn", True)
+    with Registry(world.db) as reg:
+        reg.trust_revoke("ci", role="gate", actor="admin", reason="leaked")
+    assert _listed(client, world) == {1: ("pass", False), 2: ("warn", False)}
+    index = client.get("/").text
+    assert "signed, verified" not in index and index.count("not verified") == 2
+    page = client.get("/models/bot/versions/1").text
+    assert '<table id="checks">' not in page and "no report of this version verifies today" in page

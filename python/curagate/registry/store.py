@@ -26,7 +26,9 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -557,6 +559,13 @@ def peek_head(db: Path) -> tuple[int, str] | None:
             return None
         row = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+# Judgements of recorded reports for display (Registry._judge_kept), least recently used
+# dropped first: a few hundred bytes each.
+_JUDGED: OrderedDict[tuple[Any, ...], Judgement] = OrderedDict()
+_JUDGED_SIZE = 16384
+_JUDGED_LOCK = threading.Lock()
 
 
 class Registry:
@@ -1223,27 +1232,84 @@ class Registry:
         ).fetchone()
         return int(row[0]) if row else None
 
+    def _judge_recorded(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        r: RecordedGateReport,
+        trusted: dict[str, bytes] | None = None,
+    ) -> Judgement:
+        """A recorded report judged again, its bytes read back from the store and checked
+        against their addresses; ``trusted`` defaults to the gate keys trusted now."""
+        att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
+        return self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att), trusted)
+
+    def _judge_kept(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        r: RecordedGateReport,
+        keys: tuple[tuple[str, bytes], ...],
+    ) -> Judgement:
+        """:meth:`_judge_recorded` against ``keys`` (sorted (fingerprint, PEM) pairs), kept
+        per (version, report and attestation addresses, key set): a judgement is a function
+        of exactly these, so a key revoked or added makes a new set, judged afresh. For
+        display only; every decision judges the bytes read back from the store."""
+        key = (
+            mv.artifact_digest,
+            mv.ref,
+            mv.artifact_path,
+            r.path,
+            r.report_sha256,
+            r.attestation_sha256,
+            keys,
+        )
+        with _JUDGED_LOCK:
+            hit = _JUDGED.get(key)
+            if hit is not None:
+                _JUDGED.move_to_end(key)
+                return hit
+        j = self._judge_recorded(db, mv, r, dict(keys))
+        with _JUDGED_LOCK:
+            _JUDGED[key] = j
+            while len(_JUDGED) > _JUDGED_SIZE:
+                _JUDGED.popitem(last=False)
+        return j
+
     def _verified_reports(
         self, db: sqlite3.Connection, mv: ModelVersion
     ) -> list[tuple[RecordedGateReport, Judgement]]:
-        """Accepted reports, each judged again against today's keys, newest first.
-
-        Newest by the time the gate signed (the attestation's ``issued_at``), not by when
-        someone offered it: a report recorded again (or an older one offered late) keeps
-        its place. An attestation without a signed time takes the time its report was
-        first recorded for this version."""
+        """Accepted reports, each judged again against today's keys, newest first (see
+        :meth:`_ranked`)."""
         rows = db.execute(
             f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? AND accepted = 1 "
             "ORDER BY id",
             (mv.id,),
         ).fetchall()
+        return self._ranked(db, mv, [_report(r) for r in rows])
+
+    def _ranked(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        accepted: list[RecordedGateReport],
+        kept_with: tuple[tuple[str, bytes], ...] | None = None,
+    ) -> list[tuple[RecordedGateReport, Judgement]]:
+        """``accepted`` (in recording order), each judged again, newest first.
+
+        Newest by the time the gate signed (the attestation's ``issued_at``), not by when
+        someone offered it: a report recorded again (or an older one offered late) keeps
+        its place. An attestation without a signed time takes the time its report was
+        first recorded for this version. With ``kept_with`` (today's gate keys), the
+        judgements come from :meth:`_judge_kept` (display only)."""
         first: dict[str, tuple[str, int]] = {}
         judged = []
-        for r in map(_report, rows):
+        for r in accepted:
             first.setdefault(r.report_sha256, (r.recorded_at, r.id))
-            att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
-            j = self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
-            judged.append((r, j))
+            if kept_with is None:
+                judged.append((r, self._judge_recorded(db, mv, r)))
+            else:
+                judged.append((r, self._judge_kept(db, mv, r, kept_with)))
 
         def signed_time(item: tuple[RecordedGateReport, Judgement]) -> tuple[str, int]:
             r, j = item
@@ -1734,13 +1800,16 @@ class Registry:
 
     def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
         """Judge a recorded report again against the keys trusted now: (ok, verdict, why)."""
-        att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
         with self._read() as db:
-            j = self._judge(db, mv, Offer(Path(rec.path), self.blob(rec.report_sha256), att))
+            j = self._judge_recorded(db, mv, rec)
         return j.accepted, j.verdict, j.why
 
     def overview(self) -> list[dict[str, Any]]:
-        """Every version with its newest report and who put it in production (one snapshot)."""
+        """Every version with the report that decides for it and who put it in production
+        (one snapshot). The deciding report is the newest accepted one (as for a promotion),
+        and ``verified`` is its judgement against the keys trusted now, not the flag stored
+        when it was recorded; a version without an accepted report shows its newest
+        recorded one, unverified."""
         with self._read() as db:
             versions = [
                 _version(r)
@@ -1749,10 +1818,19 @@ class Registry:
                 )
             ]
             latest: dict[int, tuple[int, str | None, bool]] = {}
-            for vid, rid, verdict, accepted in db.execute(
-                "SELECT model_version_id, id, verdict, accepted FROM gate_reports ORDER BY id"
+            accepted_of: dict[int, list[RecordedGateReport]] = {}
+            for row in db.execute(
+                f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports ORDER BY id"
             ):
-                latest[vid] = (rid, verdict, bool(accepted))
+                r = _report(row[1:])
+                latest[row[0]] = (r.id, r.verdict, False)
+                if r.accepted:
+                    accepted_of.setdefault(row[0], []).append(r)
+            keys = tuple(sorted(self._trusted(db, "gate").items()))
+            for mv in versions:
+                if mv.id in accepted_of:
+                    rec, j = self._ranked(db, mv, accepted_of[mv.id], kept_with=keys)[0]
+                    latest[mv.id] = (rec.id, j.verdict, j.accepted)
             promoted: dict[tuple[str, int], str] = {}
             for name, version, actor, payload in db.execute(
                 "SELECT name, version, actor, payload FROM log WHERE to_stage = 'production' "
