@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -7,11 +8,13 @@ from pathlib import Path
 import pytest
 
 from curagate.cli import main
+from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, InputError
+from curagate.gate.runner import write_attestation
 from curagate.registry import ChainBroken, Registry
 from curagate.registry.store import RegistryUnavailable
 
-from .registry_fixtures import keypair, write_bundle, write_gate_report
+from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
 
 MakeBundle = Callable[[str], tuple[Path, str]]
 
@@ -860,3 +863,30 @@ def test_odd_numbers_are_input_errors(
     reg.register(bundle("a")[0], name="bot")
     assert main(["registry", "--db", str(reg.path), *argv]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_deleted_items_blob_is_tampering_not_a_report_without_items(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    def gate_dir(label: str, digest: str, items: bytes, *, keep: bool) -> Path:
+        directory = tmp_path / f"gate-{label}"
+        directory.mkdir()
+        if keep:
+            (directory / "items.jsonl").write_bytes(items)
+        doc = report_doc(digest, "pass")
+        doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items), "count": 1}
+        (directory / "gate_report.json").write_text(json.dumps(doc))
+        write_attestation(directory / "gate_report.json", ci_key[0])
+        return directory / "gate_report.json"
+
+    kept, gone = b'{"set": "s", "id": "1"}\n', b'{"set": "s", "id": "2"}\n'
+    path, digest = bundle("a")
+    _, rec = reg.register(path, name="bot", gate_report=gate_dir("a", digest, kept, keep=True))
+    path, digest = bundle("b")
+    _, older = reg.register(path, name="bot", gate_report=gate_dir("b", digest, gone, keep=False))
+    assert rec is not None and older is not None
+    assert reg.report_items(rec) == kept and reg.report_items(older) is None
+    (reg.store_dir / sha256_bytes(kept)[:2] / sha256_bytes(kept)).unlink()
+    with pytest.raises(ChainBroken, match="stored blob missing"):
+        reg.report_items(rec)
+    assert reg.report_items(older) is None  # never stored: still just a report without items

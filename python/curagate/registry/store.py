@@ -1862,8 +1862,27 @@ class Registry:
             return None
         return sha
 
+    def _kept_items_sha256(self, rec: RecordedGateReport) -> str | None:
+        """The sha256 of the items the log says were stored with this report, if any."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT json_extract(l.payload, '$.items_sha256') FROM gate_reports g "
+                "JOIN model_versions m ON m.id = g.model_version_id "
+                "JOIN log l ON l.name = m.name AND l.version = m.version "
+                "AND l.action = 'report' AND json_extract(l.payload, '$.gate_report_id') = g.id "
+                "WHERE g.id = ?",
+                (rec.id,),
+            ).fetchone()
+        return row[0] if row and isinstance(row[0], str) else None
+
     def report_items(self, rec: RecordedGateReport) -> bytes | None:
-        """The stored items.jsonl the report names, or None when it was not offered."""
+        """The stored items.jsonl the report names, or None when none was stored (an older
+        report, or items not offered with it or any other report naming them). Items the
+        log recorded as stored with this report are read back and checked like any blob:
+        missing or changed, that is :class:`ChainBroken`, not a report without items."""
+        kept = self._kept_items_sha256(rec)
+        if kept is not None:
+            return self.blob(kept)
         sha = self.report_items_sha256(rec)
         if sha is None or not (self.store_dir / sha[:2] / sha).is_file():
             return None
