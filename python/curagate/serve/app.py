@@ -1,7 +1,9 @@
 """`curagate serve`: the release service over one registry database.
 
-Every request opens the registry afresh, which replays and checks the hash-chained
-log (so a hand-edited database is refused, not shown), and every action goes through
+Every request that carries a token an active user may hold opens the registry afresh,
+which replays and checks the hash-chained log (so a hand-edited database is refused, not
+shown); one without is refused before that, and before its body is read
+(:class:`RequestGuard`). Every action goes through
 the registry's verified path (signed attestation for exactly these bytes, bundle
 re-verified). The browser logs in with an API token and gets a server-side session
 (HttpOnly, SameSite=Strict cookie); every form POST carries the session's CSRF token;
