@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -7,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from curagate.cli import main
-from curagate.errors import CheckFailed, ConfigError, InputError
+from curagate.digest import sha256_bytes
+from curagate.errors import CheckFailed, InputError
+from curagate.gate.runner import write_attestation
 from curagate.registry import ChainBroken, Registry
+from curagate.registry.store import RegistryUnavailable
 
-from .registry_fixtures import keypair, write_bundle, write_gate_report
+from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
 
 MakeBundle = Callable[[str], tuple[Path, str]]
 
@@ -69,7 +73,7 @@ def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
     Registry(path).close()
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 4")  # one past schema 3
-    with pytest.raises(ConfigError, match="newer"):
+    with pytest.raises(RegistryUnavailable, match="newer"):
         Registry(path)
 
 
@@ -576,6 +580,52 @@ def test_cli_list_on_a_missing_database_is_an_input_error(
     assert not (tmp_path / "none.db").exists()
 
 
+READ_COMMANDS = [["list"], ["check"], ["show", "bot", "1"], ["users", "list"], ["trust", "list"]]
+CREATING_COMMANDS = [
+    ["register", "BUNDLE", "--name", "bot"],
+    ["users", "add", "alice", "--role", "approver"],
+    ["trust", "add", "PUBLIC", "--role", "gate", "--name", "ci"],
+]
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS + CREATING_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_a_registry_truncated_to_0_bytes_is_refused_and_never_recreated(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")  # the store now holds its report
+    reg.close()
+    reg.path.write_bytes(b"")
+    files = {"BUNDLE": str(bundle("b")[0]), "PUBLIC": str(ci_key[1])}
+    args = [files.get(a, a) for a in argv]
+    assert main(["registry", "--db", str(reg.path), *args]) == 2
+    err = capsys.readouterr().err
+    assert "empty (no tables)" in err and "truncated" in err and f"{reg.path}.store" in err
+    with sqlite3.connect(reg.path) as db:  # nothing was written into it
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    with pytest.raises(RegistryUnavailable, match="truncated"):
+        Registry(reg.path, create=False)
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_an_empty_database_file_is_created_only_by_a_creating_command(
+    bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    db = tmp_path / "r.db"
+    db.touch()
+    assert main(["registry", "--db", str(db), *argv]) == 2
+    assert "empty (no tables)" in capsys.readouterr().err and db.stat().st_size == 0
+    assert (
+        main(["registry", "--db", str(db), "register", str(bundle("a")[0]), "--name", "bot"]) == 0
+    )
+    with Registry(db, create=False) as reg:
+        assert reg.get("bot", 1).stage == "experiment"
+
+
 def test_registry_location_comes_from_the_environment(
     bundle: MakeBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -813,3 +863,30 @@ def test_odd_numbers_are_input_errors(
     reg.register(bundle("a")[0], name="bot")
     assert main(["registry", "--db", str(reg.path), *argv]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_deleted_items_blob_is_tampering_not_a_report_without_items(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    def gate_dir(label: str, digest: str, items: bytes, *, keep: bool) -> Path:
+        directory = tmp_path / f"gate-{label}"
+        directory.mkdir()
+        if keep:
+            (directory / "items.jsonl").write_bytes(items)
+        doc = report_doc(digest, "pass")
+        doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items), "count": 1}
+        (directory / "gate_report.json").write_text(json.dumps(doc))
+        write_attestation(directory / "gate_report.json", ci_key[0])
+        return directory / "gate_report.json"
+
+    kept, gone = b'{"set": "s", "id": "1"}\n', b'{"set": "s", "id": "2"}\n'
+    path, digest = bundle("a")
+    _, rec = reg.register(path, name="bot", gate_report=gate_dir("a", digest, kept, keep=True))
+    path, digest = bundle("b")
+    _, older = reg.register(path, name="bot", gate_report=gate_dir("b", digest, gone, keep=False))
+    assert rec is not None and older is not None
+    assert reg.report_items(rec) == kept and reg.report_items(older) is None
+    (reg.store_dir / sha256_bytes(kept)[:2] / sha256_bytes(kept)).unlink()
+    with pytest.raises(ChainBroken, match="stored blob missing"):
+        reg.report_items(rec)
+    assert reg.report_items(older) is None  # never stored: still just a report without items

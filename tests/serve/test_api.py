@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import sqlite3
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from curagate.cli import main
+from curagate.digest import sha256_bytes
+from curagate.gate.runner import write_attestation
 from curagate.registry import Registry
+from curagate.registry.store import RegistryUnavailable
 from curagate.serve.app import create_app
+from tests.registry.registry_fixtures import report_doc
 
 from .serve_fixtures import HOSTILE, World, build_world
 
@@ -380,3 +389,179 @@ def test_compare_shows_the_judge_verdict_in_both_orders(client: TestClient, worl
     judged = [r for r in api["items"] if r["judge"] is not None]
     assert [r["id"] for r in judged] == ["item-00001"]
     assert judged[0]["judge"]["base_first"] == {"verdict": "base", "raw": "A"}
+
+
+def _truncate(db: Path) -> None:
+    db.write_bytes(b"")
+
+
+def _delete(db: Path) -> None:
+    db.unlink()
+
+
+def _garble(db: Path) -> None:
+    db.write_bytes(b"not a database, just text long enough for a header" * 4)
+
+
+def _newer_schema(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+
+
+def _damaged_header(db: Path) -> None:
+    with sqlite3.connect(db) as conn:  # schema 3's tables, but the header says 2
+        conn.execute("PRAGMA user_version = 2")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_truncate, _delete, _garble, _newer_schema, _damaged_header],
+    ids=lambda f: f.__name__,
+)
+def test_a_database_damaged_while_serving_is_503_without_its_path_and_unhealthy(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture, damage: Any
+) -> None:
+    login(client, world, "vera")
+    assert client.get("/healthz").status_code == 200
+    damage(world.db)
+    with caplog.at_level(logging.ERROR, logger="curagate.serve"):
+        answers = [
+            client.get("/healthz"),
+            client.get("/api/v1/models", headers=bearer(world, "vera")),
+            client.get("/"),
+            client.get("/models/bot/versions/1"),
+        ]
+    for r in answers:
+        assert r.status_code == 503, r.text
+        assert str(world.db.parent) not in r.text and "Traceback" not in r.text
+    assert answers[1].json()["error"] == "the registry database cannot be used now"
+    assert str(world.db) in caplog.text  # the operator's log has the path and why
+    if world.db.exists() and damage is _truncate:  # never re-created by a read
+        assert world.db.stat().st_size == 0
+
+
+def test_the_service_refuses_to_start_on_an_empty_database(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _truncate(world.db)
+    with pytest.raises(RegistryUnavailable, match="truncated"):
+        create_app(world.db)
+    assert main(["serve", "--db", str(world.db), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "empty (no tables)" in err and f"{world.db}.store" in err
+    assert world.db.stat().st_size == 0
+
+
+def test_a_caller_without_a_valid_token_never_costs_a_replay(
+    client: TestClient, world: World
+) -> None:
+    # A hand edit every replay reports (503): a request answered 401 never replayed.
+    with sqlite3.connect(world.db) as conn:
+        conn.execute("UPDATE model_versions SET stage = 'staging' WHERE version = 2")
+    assert client.get("/api/v1/models").status_code == 401
+    bad = {"Authorization": "Bearer cgt_" + "x" * 43}
+    assert client.get("/api/v1/models", headers=bad).status_code == 401
+    assert client.post("/api/v1/models/bot/rollback", json={}, headers=bad).status_code == 401
+    home = client.get("/", follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/login"
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert nonce is not None
+    r = client.post("/login", data={"token": bad["Authorization"][7:], "csrf": nonce.group(1)})
+    assert r.status_code == 401 and "Unknown or revoked token" in r.text
+    # a token an active user holds is checked on the verified registry, which is broken
+    assert client.get("/api/v1/models", headers=bearer(world, "vera")).status_code == 503
+
+
+def upload(client: TestClient, world: World, version: int, report: str, **more: str) -> int:
+    body = {"name": "bot", "version": version, "report": report, **more}
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "alice"))
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def signed_upload(client: TestClient, world: World, tmp_path: Path, doc: dict[str, Any]) -> int:
+    """``doc`` as bot v2's report, signed by the trusted gate key: accepted."""
+    with Registry(world.db) as reg:
+        doc = {**report_doc(reg.get("bot", 2).artifact_digest, "warn"), **doc}
+    path = tmp_path / "signed" / "gate_report.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(doc))
+    att = write_attestation(path, world.key)
+    rid = upload(client, world, 2, path.read_text(), attestation=att.read_text())
+    with Registry(world.db) as reg:
+        assert reg.report_by_id(rid)[1].accepted
+    return rid
+
+
+MALFORMED = ["not json at all", "[1, 2, 3]", '{"checks": 5}', '{"checks": [1]}', "[" * 5000]
+
+
+@pytest.mark.parametrize("report", MALFORMED, ids=["text", "list", "int", "list of int", "deep"])
+def test_a_malformed_uploaded_report_never_breaks_a_version_page(
+    client: TestClient, world: World, report: str
+) -> None:
+    login(client, world, "alice")
+    rids = [upload(client, world, v, report) for v in (1, 2)]
+    v1 = client.get("/models/bot/versions/1")
+    assert v1.status_code == 200 and 'id="rollback"' in v1.text  # the only browser roll back
+    v2 = client.get("/models/bot/versions/2")
+    assert v2.status_code == 200 and "<h2>Checks of report #2</h2>" in v2.text
+    assert f"Report #{rids[1]}: unsigned or not verified today" in v2.text
+    compare = client.get(f"/compare?a={rids[1]}")
+    assert compare.status_code == 404  # names no stored items: said so, not a 500
+
+
+def test_an_unsigned_reports_checks_are_not_shown(client: TestClient, world: World) -> None:
+    with Registry(world.db) as reg:
+        doc = report_doc(reg.get("bot", 2).artifact_digest, "pass")
+    forged = {"id": "GATE001", "name": "x", "verdict": "pass", "message": "SIGNED OFF BY QA"}
+    rid = upload(client, world, 2, json.dumps({**doc, "checks": [forged]}))
+    login(client, world, "vera")
+    page = client.get("/models/bot/versions/2").text
+    assert "SIGNED OFF BY QA" not in page and "<h2>Checks of report #2</h2>" in page
+    assert f"Report #{rid}: unsigned or not verified today, so its checks are not shown" in page
+
+
+def test_a_signed_report_of_another_shape_is_shown_as_unreadable(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    items = (tmp_path / "g2" / "items.jsonl").read_text()
+    doc = {"checks": [1], "results": [{"golden_set": "x", "metrics": {"acc": "high"}}, "str"]}
+    doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items.encode()), "count": 30}
+    rid = signed_upload(client, world, tmp_path, doc)
+    login(client, world, "vera")
+    page = client.get("/models/bot/versions/2")
+    assert page.status_code == 200 and f"<h2>Checks of report #{rid}</h2>" in page.text
+    assert 'id="checks-unreadable"' in page.text and '<table id="checks">' not in page.text
+    del doc["checks"]
+    with_items = upload(client, world, 2, json.dumps(doc), items=items)  # unsigned, with items
+    for a in (rid, with_items):
+        compare = client.get(f"/compare?a={a}")
+        assert compare.status_code == 200 and 'id="gate-metrics-unreadable"' in compare.text
+        api = client.get(f"/api/v1/compare?a={a}", headers=bearer(world, "vera"))
+        assert api.status_code == 200 and api.json()["total"] == 30
+
+
+def _listed(client: TestClient, world: World) -> dict[int, tuple[str | None, bool]]:
+    models = client.get("/api/v1/models", headers=bearer(world, "vera")).json()
+    return {m["version"]: (m["verdict"], m["report_verified"]) for m in models}
+
+
+def test_verified_on_the_index_and_api_means_verified_with_todays_keys(
+    client: TestClient, world: World
+) -> None:
+    login(client, world, "vera")
+    assert _listed(client, world) == {1: ("pass", True), 2: ("warn", True)}
+    assert client.get("/").text.count("signed, verified") == 2
+    # a newer refused upload claiming pass is not what decides, nor what is shown
+    with Registry(world.db) as reg:
+        doc = report_doc(reg.get("bot", 2).artifact_digest, "pass")
+    upload(client, world, 2, json.dumps(doc))
+    assert _listed(client, world)[2] == ("warn", True)
+    with Registry(world.db) as reg:
+        reg.trust_revoke("ci", role="gate", actor="admin", reason="leaked")
+    assert _listed(client, world) == {1: ("pass", False), 2: ("warn", False)}
+    index = client.get("/").text
+    assert "signed, verified" not in index and index.count("not verified") == 2
+    page = client.get("/models/bot/versions/1").text
+    assert '<table id="checks">' not in page and "no report of this version verifies today" in page

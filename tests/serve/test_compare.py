@@ -48,7 +48,9 @@ def test_a_cached_compare_still_judges_the_reports_on_every_request(world: World
     assert again["metrics"] == first["metrics"] and again["items"] == first["items"]
 
 
-def test_a_missing_items_blob_is_a_404_before_anything_is_cached(world: World) -> None:
+def test_a_deleted_items_blob_is_a_503_before_anything_is_cached(world: World) -> None:
+    # The log recorded these items as stored with the report: gone, that is tampering
+    # (503, like any stored blob), not a report that never had items (404).
     with Registry(world.db) as reg:
         _, rec = reg.report_by_id(2)
         sha = reg.report_items_sha256(rec)
@@ -56,7 +58,8 @@ def test_a_missing_items_blob_is_a_404_before_anything_is_cached(world: World) -
         (reg.store_dir / sha[:2] / sha).unlink()
     client = TestClient(create_app(world.db))
     r = client.get("/api/v1/compare?a=2", headers=bearer(world, "vera"))
-    assert r.status_code == 404 and "no stored items.jsonl" in r.json()["error"]
+    assert r.status_code == 503 and "stored blob missing" in r.json()["error"]
+    assert "changed outside curagate" in r.json()["fix"]
 
 
 def direct_stats(

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from curagate.cli import main
 from curagate.errors import InputError
 from curagate.serve.app import create_app
-from curagate.serve.webhooks import SIGNATURE_HEADER, Webhooks, sign
+from curagate.serve.webhooks import SIGNATURE_HEADER, Webhooks, check_url, origin, sign
 
 from .serve_fixtures import World, build_world
 
@@ -117,7 +118,7 @@ def test_an_unreachable_receiver_is_logged_and_the_action_still_succeeds(
 ) -> None:
     world = build_world(tmp_path)
     dead = Receiver()
-    url = dead.url
+    url = dead.url.replace("/hook", "/hooks/T0001/PATHSECRET")
     dead.close()  # nothing listens there any more
     hooks = Webhooks([url], None, attempts=2, backoff_s=0.01, timeout_s=2)
     client = TestClient(create_app(world.db, webhooks=hooks))
@@ -131,9 +132,43 @@ def test_an_unreachable_receiver_is_logged_and_the_action_still_succeeds(
         assert hooks.drain(30)
     lines = [rec.getMessage() for rec in caplog.records]
     assert len(lines) == 1 and "event promoted not delivered after 2 attempt(s)" in lines[0]
-    assert "token=abc" not in lines[0]  # the query string may hold a secret
+    # only scheme://host:port: the path and the query string may hold a secret
+    assert f"webhook {origin(url)}: event promoted" in lines[0]
+    assert "token=abc" not in lines[0] and "PATHSECRET" not in lines[0]
 
 
 def test_a_webhook_must_be_an_http_url() -> None:
     with pytest.raises(InputError, match="not an http"):
         Webhooks(["file:///etc/passwd"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://ci.example:99999/hook",
+        "http://ci.example:abc/hook",
+        "https://ci:s3cret@ci.example/hook",
+        "https://s3cret@ci.example/hook",
+    ],
+)
+def test_a_webhook_url_with_credentials_or_a_bad_port_is_refused_without_echoing_it(
+    url: str,
+) -> None:
+    with pytest.raises(InputError, match="--webhook") as e:
+        check_url(url)
+    assert url not in str(e.value) and "s3cret" not in str(e.value)
+
+
+def test_serve_with_a_malformed_webhook_url_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = build_world(tmp_path)
+    assert main(["serve", "--db", str(world.db), "--webhook", "http://[::1"]) == 2
+    err = capsys.readouterr().err
+    assert "not a valid URL" in err and "Traceback" not in err
+
+
+def test_the_log_names_a_webhook_by_its_origin() -> None:
+    assert origin("https://ci.example/hooks/T1/SECRET?token=x") == "https://ci.example"
+    assert origin("http://[::1]:8080/h") == "http://[::1]:8080"

@@ -26,12 +26,14 @@ import os
 import re
 import secrets
 import sqlite3
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from pydantic import ValidationError
 
@@ -88,8 +90,18 @@ class Forbidden(CheckFailed):
     """The user may not do this (wrong role, revoked, or approving their own request)."""
 
 
+class RegistryUnavailable(InputError):
+    """The database cannot be used as a registry now: missing, empty or truncated, not
+    SQLite, of another schema version, or locked. Nothing a request can correct (the
+    release service answers 503); the CLI exits 2 as for any input it cannot use."""
+
+
 def token_sha256(token: str) -> str:
     return sha256_bytes(token.encode())
+
+
+def _token_shaped(token: str | None) -> TypeGuard[str]:
+    return token is not None and token.startswith(TOKEN_PREFIX) and len(token) <= 128
 
 
 def parse_expiry(value: str) -> datetime:
@@ -441,6 +453,121 @@ def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[st
     return Offer(p, raw, att, items)
 
 
+def store_dir_of(db: Path) -> Path:
+    """The content store beside a registry database (``registry.db.store/``)."""
+    return db.parent / (db.name + ".store")
+
+
+def _missing(db: Path) -> str:
+    return (
+        f"{db}: no registry database here; register a bundle first "
+        "(curagate registry register BUNDLE --name NAME) or pass --db"
+    )
+
+
+def _unusable(db: Path, e: sqlite3.Error) -> str:
+    return f"{db}: not a usable SQLite database ({e})"
+
+
+def _refuse_empty(conn: sqlite3.Connection, db: Path, *, create: bool) -> None:
+    """A database without tables is new only to a command that creates a registry, and only
+    while no content store beside it holds anything: otherwise it is a registry that was
+    truncated or replaced, and a fresh schema written into it would hide that."""
+    if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+        return  # tables without a schema version: the migration names what is wrong
+    store = store_dir_of(db)
+    stored = store.is_dir() and any(store.iterdir())
+    if create and not stored:
+        return
+    if stored:
+        raise RegistryUnavailable(
+            f"{db}: the registry database is empty (no tables): it was truncated or replaced; "
+            f"restore it from a backup (its content store {store} still holds the reports and "
+            "attestations it recorded); curagate does not create a new registry over it"
+        )
+    raise RegistryUnavailable(
+        f"{db}: the database is empty (no tables) and has no content store beside it "
+        f"({store}); if it was truncated, restore it from a backup, or register a bundle to "
+        "create a registry here (curagate registry register BUNDLE --name NAME)"
+    )
+
+
+def _check_schema_version(db: Path, current: int, *, migrate: bool) -> None:
+    if current > SCHEMA_VERSION:
+        raise RegistryUnavailable(
+            f"{db}: registry schema version {current} is newer than this curagate "
+            f"supports ({SCHEMA_VERSION}); upgrade curagate"
+        )
+    if current == 1 and not migrate:
+        raise RegistryUnavailable(
+            f"{db}: registry schema {current} (unsigned history); run `curagate "
+            "registry migrate` once to rebuild it as a hash-chained registry (its "
+            "production versions stay, unbacked by any signed report)"
+        )
+
+
+@contextlib.contextmanager
+def _peek(db: Path) -> Iterator[sqlite3.Connection | None]:
+    """A read-only look at a registry that creates, migrates and replays nothing.
+
+    What it reads is not verified against the log, so it may only refuse early or report
+    health, never grant anything. Yields None for an older schema (a full open migrates
+    it); raises :class:`RegistryUnavailable` when the database cannot be a registry."""
+    if not db.is_file():
+        raise RegistryUnavailable(_missing(db))
+    try:
+        conn = sqlite3.connect(
+            f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0, check_same_thread=False
+        )
+    except sqlite3.Error as e:
+        raise RegistryUnavailable(f"{db}: cannot open the registry database ({e})") from None
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if current == 0:
+            _refuse_empty(conn, db, create=False)
+        _check_schema_version(db, current, migrate=False)
+        yield conn if current == SCHEMA_VERSION else None
+    except sqlite3.DatabaseError as e:
+        raise RegistryUnavailable(_unusable(db, e)) from None
+    finally:
+        conn.close()
+
+
+def peek_token(db: Path, token: str | None) -> bool:
+    """False when no active user holds ``token`` (malformed, unknown or revoked), found with
+    one indexed read instead of a replay of the log; True when one may, and then only
+    :meth:`Registry.authenticate` on a verified open decides."""
+    if not _token_shaped(token):
+        return False
+    with _peek(db) as conn:
+        if conn is None:
+            return True
+        row = conn.execute(
+            "SELECT r.revoked_at FROM users u LEFT JOIN user_revocations r "
+            "ON r.user_id = u.id WHERE u.token_sha256 = ?",
+            (token_sha256(token),),
+        ).fetchone()
+    return row is not None and row[0] is None
+
+
+def peek_head(db: Path) -> tuple[int, str] | None:
+    """The newest log row's (id, hash), read without a replay: the release service's health
+    check. None for an older schema (only a full open, which migrates it, can tell);
+    :class:`RegistryUnavailable` when the database cannot be a registry."""
+    with _peek(db) as conn:
+        if conn is None:
+            return None
+        row = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+# Judgements of recorded reports for display (Registry._judge_kept), least recently used
+# dropped first: a few hundred bytes each.
+_JUDGED: OrderedDict[tuple[Any, ...], Judgement] = OrderedDict()
+_JUDGED_SIZE = 16384
+_JUDGED_LOCK = threading.Lock()
+
+
 class Registry:
     """A handle on one registry database; use as a context manager."""
 
@@ -455,10 +582,7 @@ class Registry:
         self.path = Path(path) if path is not None else default_db_path()
         if not self.path.exists():
             if not create:
-                raise InputError(
-                    f"{self.path}: no registry database here; register a bundle first "
-                    "(curagate registry register BUNDLE --name NAME) or pass --db"
-                )
+                raise RegistryUnavailable(_missing(self.path))
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # check_same_thread off: the release service opens one Registry per request and
@@ -468,47 +592,41 @@ class Registry:
                 self.path, isolation_level=None, timeout=timeout, check_same_thread=False
             )
         except sqlite3.Error as e:
-            raise InputError(f"{self.path}: cannot open the registry database ({e})") from None
+            raise RegistryUnavailable(
+                f"{self.path}: cannot open the registry database ({e})"
+            ) from None
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._open(migrate=migrate)
+            self._open(create=create, migrate=migrate)
         except sqlite3.OperationalError as e:
             self._conn.close()
             raise self._sql_error(e) from None
         except sqlite3.DatabaseError as e:
             self._conn.close()
-            raise InputError(f"{self.path}: not a usable SQLite database ({e})") from None
+            raise RegistryUnavailable(_unusable(self.path, e)) from None
         except BaseException:
             self._conn.close()
             raise
 
-    def _sql_error(self, e: sqlite3.OperationalError) -> InputError:
+    def _sql_error(self, e: sqlite3.OperationalError) -> RegistryUnavailable:
         if "locked" in str(e) or "busy" in str(e):
-            return InputError(
+            return RegistryUnavailable(
                 f"{self.path}: the registry is locked by another writer ({e}); retry when it is done"
             )
-        return InputError(f"{self.path}: registry database error ({e})")
+        return RegistryUnavailable(f"{self.path}: registry database error ({e})")
 
-    def _open(self, *, migrate: bool) -> None:
-        """Create (under the write lock) only when new; then verify, read-only.
+    def _open(self, *, create: bool, migrate: bool) -> None:
+        """Create (under the write lock) only when new and ``create``; then verify, read-only.
 
         Schema 1 is migrated only when asked (`registry migrate`): that migration rebuilds
         the chain from unsigned history, so it is an owner's decision, never a side effect
         of a read. Later schemas only add tables and migrate on open.
         """
         current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
-        if current > SCHEMA_VERSION:
-            raise ConfigError(
-                f"{self.path}: registry schema version {current} is newer than this curagate "
-                f"supports ({SCHEMA_VERSION}); upgrade curagate"
-            )
-        if current == 1 and not migrate:
-            raise InputError(
-                f"{self.path}: registry schema {current} (unsigned history); run `curagate "
-                "registry migrate` once to rebuild it as a hash-chained registry (its "
-                "production versions stay, unbacked by any signed report)"
-            )
+        if current == 0:
+            _refuse_empty(self._conn, self.path, create=create)
+        _check_schema_version(self.path, current, migrate=migrate)
         if current < SCHEMA_VERSION:
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
@@ -579,7 +697,7 @@ class Registry:
     @property
     def store_dir(self) -> Path:
         """Content-addressed copies of every report and attestation recorded."""
-        return self.path.parent / (self.path.name + ".store")
+        return store_dir_of(self.path)
 
     def _put_blob(self, data: bytes) -> str:
         sha = sha256_bytes(data)
@@ -1114,27 +1232,84 @@ class Registry:
         ).fetchone()
         return int(row[0]) if row else None
 
+    def _judge_recorded(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        r: RecordedGateReport,
+        trusted: dict[str, bytes] | None = None,
+    ) -> Judgement:
+        """A recorded report judged again, its bytes read back from the store and checked
+        against their addresses; ``trusted`` defaults to the gate keys trusted now."""
+        att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
+        return self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att), trusted)
+
+    def _judge_kept(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        r: RecordedGateReport,
+        keys: tuple[tuple[str, bytes], ...],
+    ) -> Judgement:
+        """:meth:`_judge_recorded` against ``keys`` (sorted (fingerprint, PEM) pairs), kept
+        per (version, report and attestation addresses, key set): a judgement is a function
+        of exactly these, so a key revoked or added makes a new set, judged afresh. For
+        display only; every decision judges the bytes read back from the store."""
+        key = (
+            mv.artifact_digest,
+            mv.ref,
+            mv.artifact_path,
+            r.path,
+            r.report_sha256,
+            r.attestation_sha256,
+            keys,
+        )
+        with _JUDGED_LOCK:
+            hit = _JUDGED.get(key)
+            if hit is not None:
+                _JUDGED.move_to_end(key)
+                return hit
+        j = self._judge_recorded(db, mv, r, dict(keys))
+        with _JUDGED_LOCK:
+            _JUDGED[key] = j
+            while len(_JUDGED) > _JUDGED_SIZE:
+                _JUDGED.popitem(last=False)
+        return j
+
     def _verified_reports(
         self, db: sqlite3.Connection, mv: ModelVersion
     ) -> list[tuple[RecordedGateReport, Judgement]]:
-        """Accepted reports, each judged again against today's keys, newest first.
-
-        Newest by the time the gate signed (the attestation's ``issued_at``), not by when
-        someone offered it: a report recorded again (or an older one offered late) keeps
-        its place. An attestation without a signed time takes the time its report was
-        first recorded for this version."""
+        """Accepted reports, each judged again against today's keys, newest first (see
+        :meth:`_ranked`)."""
         rows = db.execute(
             f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? AND accepted = 1 "
             "ORDER BY id",
             (mv.id,),
         ).fetchall()
+        return self._ranked(db, mv, [_report(r) for r in rows])
+
+    def _ranked(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        accepted: list[RecordedGateReport],
+        kept_with: tuple[tuple[str, bytes], ...] | None = None,
+    ) -> list[tuple[RecordedGateReport, Judgement]]:
+        """``accepted`` (in recording order), each judged again, newest first.
+
+        Newest by the time the gate signed (the attestation's ``issued_at``), not by when
+        someone offered it: a report recorded again (or an older one offered late) keeps
+        its place. An attestation without a signed time takes the time its report was
+        first recorded for this version. With ``kept_with`` (today's gate keys), the
+        judgements come from :meth:`_judge_kept` (display only)."""
         first: dict[str, tuple[str, int]] = {}
         judged = []
-        for r in map(_report, rows):
+        for r in accepted:
             first.setdefault(r.report_sha256, (r.recorded_at, r.id))
-            att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
-            j = self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att))
-            judged.append((r, j))
+            if kept_with is None:
+                judged.append((r, self._judge_recorded(db, mv, r)))
+            else:
+                judged.append((r, self._judge_kept(db, mv, r, kept_with)))
 
         def signed_time(item: tuple[RecordedGateReport, Judgement]) -> tuple[str, int]:
             r, j = item
@@ -1372,7 +1547,7 @@ class Registry:
 
     def authenticate(self, token: str | None) -> User | None:
         """The active user holding this token, or None (unknown, malformed or revoked)."""
-        if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        if not _token_shaped(token):
             return None
         with self._read() as db:
             row = db.execute(
@@ -1615,15 +1790,26 @@ class Registry:
             )
         return mv, _report(row[1:])
 
+    def newest_accepted(self, mv: ModelVersion) -> tuple[RecordedGateReport, Judgement] | None:
+        """The report that decides for ``mv``: the newest accepted one by the gate's signed
+        time, judged again against the keys trusted now (it backs a promotion only while
+        that judgement accepts it); None when no report was ever accepted."""
+        with self._read() as db:
+            ranked = self._verified_reports(db, mv)
+        return ranked[0] if ranked else None
+
     def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
         """Judge a recorded report again against the keys trusted now: (ok, verdict, why)."""
-        att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
         with self._read() as db:
-            j = self._judge(db, mv, Offer(Path(rec.path), self.blob(rec.report_sha256), att))
+            j = self._judge_recorded(db, mv, rec)
         return j.accepted, j.verdict, j.why
 
     def overview(self) -> list[dict[str, Any]]:
-        """Every version with its newest report and who put it in production (one snapshot)."""
+        """Every version with the report that decides for it and who put it in production
+        (one snapshot). The deciding report is the newest accepted one (as for a promotion),
+        and ``verified`` is its judgement against the keys trusted now, not the flag stored
+        when it was recorded; a version without an accepted report shows its newest
+        recorded one, unverified."""
         with self._read() as db:
             versions = [
                 _version(r)
@@ -1632,10 +1818,19 @@ class Registry:
                 )
             ]
             latest: dict[int, tuple[int, str | None, bool]] = {}
-            for vid, rid, verdict, accepted in db.execute(
-                "SELECT model_version_id, id, verdict, accepted FROM gate_reports ORDER BY id"
+            accepted_of: dict[int, list[RecordedGateReport]] = {}
+            for row in db.execute(
+                f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports ORDER BY id"
             ):
-                latest[vid] = (rid, verdict, bool(accepted))
+                r = _report(row[1:])
+                latest[row[0]] = (r.id, r.verdict, False)
+                if r.accepted:
+                    accepted_of.setdefault(row[0], []).append(r)
+            keys = tuple(sorted(self._trusted(db, "gate").items()))
+            for mv in versions:
+                if mv.id in accepted_of:
+                    rec, j = self._ranked(db, mv, accepted_of[mv.id], kept_with=keys)[0]
+                    latest[mv.id] = (rec.id, j.verdict, j.accepted)
             promoted: dict[tuple[str, int], str] = {}
             for name, version, actor, payload in db.execute(
                 "SELECT name, version, actor, payload FROM log WHERE to_stage = 'production' "
@@ -1667,8 +1862,27 @@ class Registry:
             return None
         return sha
 
+    def _kept_items_sha256(self, rec: RecordedGateReport) -> str | None:
+        """The sha256 of the items the log says were stored with this report, if any."""
+        with self._read() as db:
+            row = db.execute(
+                "SELECT json_extract(l.payload, '$.items_sha256') FROM gate_reports g "
+                "JOIN model_versions m ON m.id = g.model_version_id "
+                "JOIN log l ON l.name = m.name AND l.version = m.version "
+                "AND l.action = 'report' AND json_extract(l.payload, '$.gate_report_id') = g.id "
+                "WHERE g.id = ?",
+                (rec.id,),
+            ).fetchone()
+        return row[0] if row and isinstance(row[0], str) else None
+
     def report_items(self, rec: RecordedGateReport) -> bytes | None:
-        """The stored items.jsonl the report names, or None when it was not offered."""
+        """The stored items.jsonl the report names, or None when none was stored (an older
+        report, or items not offered with it or any other report naming them). Items the
+        log recorded as stored with this report are read back and checked like any blob:
+        missing or changed, that is :class:`ChainBroken`, not a report without items."""
+        kept = self._kept_items_sha256(rec)
+        if kept is not None:
+            return self.blob(kept)
         sha = self.report_items_sha256(rec)
         if sha is None or not (self.store_dir / sha[:2] / sha).is_file():
             return None

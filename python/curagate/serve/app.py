@@ -1,7 +1,9 @@
 """`curagate serve`: the release service over one registry database.
 
-Every request opens the registry afresh, which replays and checks the hash-chained
-log (so a hand-edited database is refused, not shown), and every action goes through
+Every request that carries a token an active user may hold opens the registry afresh,
+which replays and checks the hash-chained log (so a hand-edited database is refused, not
+shown); one without is refused before that, and before its body is read
+(:class:`RequestGuard`). Every action goes through
 the registry's verified path (signed attestation for exactly these bytes, bundle
 re-verified). The browser logs in with an API token and gets a server-side session
 (HttpOnly, SameSite=Strict cookie); every form POST carries the session's CSRF token;
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import json
+import logging
 import math
 import secrets
 import threading
@@ -35,14 +37,23 @@ from fastapi.responses import (
     Response,
 )
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from curagate.errors import CheckFailed, CuragateError, InputError, MissingExtraError
-from curagate.gate.report import check_rows
 from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
-from curagate.registry.store import check_name, check_version
+from curagate.registry.store import (
+    RegistryUnavailable,
+    check_name,
+    check_version,
+    peek_head,
+    peek_token,
+)
 from curagate.reports import environment, render, stylesheet
 from curagate.serve import compare as cmp
+from curagate.serve import stored
 from curagate.serve.webhooks import Webhooks
 from curagate.signing import _crypto
 
@@ -63,6 +74,32 @@ CSP = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 T = TypeVar("T")
+log = logging.getLogger("curagate.serve")
+
+
+def harden(headers: MutableHeaders) -> None:
+    """The security headers every response carries."""
+    headers["Content-Security-Policy"] = CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers.setdefault("Cache-Control", "no-store")
+
+
+class SecurityHeaders:
+    """Pure ASGI (no task group around the body, unlike ``@app.middleware``): adds the
+    security headers to every response that passes through it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def hardened(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                harden(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, hardened if scope["type"] == "http" else send)
 
 
 class ApiError(Exception):
@@ -125,10 +162,13 @@ class WaiverBody(BaseModel):
 
 
 # Upload limits: a gate report is KBs, an attestation less; items.jsonl of 100,000 items
-# with long outputs stays well under the items cap.
+# with long outputs stays well under the items cap. Every other request (forms, JSON of
+# a reason) is small.
 MAX_REPORT_CHARS = 8 << 20
 MAX_ITEMS_CHARS = 256 << 20
 MAX_BODY_BYTES = MAX_REPORT_CHARS + MAX_ITEMS_CHARS + (1 << 20)
+MAX_SMALL_BODY_BYTES = 1 << 20
+UPLOAD_PATH = "/api/v1/reports"
 
 
 class ReportUpload(BaseModel):
@@ -159,6 +199,94 @@ def _fix_of(e: CuragateError) -> str:
     if isinstance(e, CheckFailed):
         return "see the error: the registry refused the action; nothing was promoted"
     return "correct the request as the error says"
+
+
+def no_token() -> ApiError:
+    return ApiError(
+        401, "no bearer token", "send Authorization: Bearer TOKEN (curagate registry users add)"
+    )
+
+
+def bad_token() -> ApiError:
+    return ApiError(401, "unknown or revoked token", "ask an admin for a new token")
+
+
+def bearer_token(headers: Headers) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def body_cap(path: str) -> int:
+    return MAX_BODY_BYTES if path == UPLOAD_PATH else MAX_SMALL_BODY_BYTES
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, f"request body too large: at most {cap} bytes here")
+        self.cap = cap
+
+
+class RequestGuard:
+    """Pure ASGI, before anything reads the body: bounds what a caller can make it do.
+
+    An ``/api/`` request without a token that an active user could hold is answered 401
+    before its body is read and before the registry's log is replayed (one indexed read,
+    :func:`peek_token`). Every body is counted as it arrives, chunked ones too (they
+    declare no length), and the request is answered 413 once it passes its path's cap.
+    ``respond`` turns an :class:`ApiError` or :class:`CuragateError` into the response."""
+
+    def __init__(
+        self, app: ASGIApp, *, db: Path, respond: Callable[[Request, Exception], Response]
+    ) -> None:
+        self.app, self.db, self.respond = app, db, respond
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        refusal = await self._refusal(request)
+        if refusal is not None:
+            await self.respond(request, refusal)(scope, receive, send)
+            return
+        cap, received, started = body_cap(scope["path"]), 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise BodyTooLarge(cap)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge as e:  # FastAPI's handler answers it, unless read outside it
+            if started:
+                raise
+            await self.respond(request, e)(scope, receive, send)
+
+    async def _refusal(self, request: Request) -> Exception | None:
+        cap = body_cap(request.scope["path"])
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            return BodyTooLarge(cap)
+        if not request.scope["path"].startswith("/api/"):
+            return None
+        token = bearer_token(request.headers)
+        if token is None:
+            return no_token()
+        try:
+            known = await run_in_threadpool(peek_token, self.db, token)
+        except RegistryUnavailable as e:
+            return e
+        return None if known else bad_token()
 
 
 def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
@@ -199,21 +327,8 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     )
 
     def registry() -> Iterator[Registry]:
-        reg = Registry(db_path, create=False)
-        try:
+        with Registry(db_path, create=False) as reg:  # replays and verifies the log
             yield reg
-        finally:
-            reg.close()
-
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        response: Response = await call_next(request)
-        response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
@@ -227,18 +342,41 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         else:
             html = render("error.html", user=None, csrf="", status=status, error=error, fix=fix)
             resp = HTMLResponse(html, status_code=status)
-        # set here too: a 500 is answered outside the middleware
-        resp.headers["Content-Security-Policy"] = CSP
-        resp.headers["X-Content-Type-Options"] = "nosniff"
+        harden(resp.headers)  # here too: a 500 is answered outside SecurityHeaders
         return resp
+
+    def respond(request: Request, e: Exception) -> Response:
+        """The error response for ``e``; the database's own problems go to the server log,
+        not to the caller (who may not be logged in): its path is the operator's business."""
+        if isinstance(e, ApiError):
+            return error_response(request, e.status, e.error, e.fix)
+        if isinstance(e, BodyTooLarge):
+            return error_response(
+                request, 413, str(e.detail), f"send at most {e.cap} bytes to {request.url.path}"
+            )
+        if isinstance(e, RegistryUnavailable):
+            log.error("registry unavailable: %s", e)
+            return error_response(
+                request,
+                503,
+                "the registry database cannot be used now",
+                "an operator: the server log says why; run `curagate registry check`",
+            )
+        if isinstance(e, CuragateError):
+            return error_response(request, _status_of(e), str(e), _fix_of(e))
+        raise TypeError(f"no response for {type(e).__name__}")  # pragma: no cover
 
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, e: ApiError) -> Response:
-        return error_response(request, e.status, e.error, e.fix)
+        return respond(request, e)
 
     @app.exception_handler(CuragateError)
     async def on_curagate_error(request: Request, e: CuragateError) -> Response:
-        return error_response(request, _status_of(e), str(e), _fix_of(e))
+        return respond(request, e)
+
+    @app.exception_handler(BodyTooLarge)
+    async def on_too_large(request: Request, e: BodyTooLarge) -> Response:
+        return respond(request, e)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, e: RequestValidationError) -> Response:
@@ -268,15 +406,8 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
             request, 400, "the request holds text that is not valid Unicode", "send UTF-8"
         )
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return error_response(
-                request, 413, "request body too large", f"at most {MAX_BODY_BYTES} bytes"
-            )
-        response: Response = await call_next(request)
-        return response
+    app.add_middleware(RequestGuard, db=db_path, respond=respond)
+    app.add_middleware(SecurityHeaders)  # added last: outermost
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, e: Exception) -> Response:
@@ -287,17 +418,14 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     # who is asking
 
     def api_user(request: Request, reg: Registry = Depends(registry)) -> User:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(
-                401,
-                "no bearer token",
-                "send Authorization: Bearer TOKEN (curagate registry users add)",
-            )
-        user = reg.authenticate(token.strip())
+        """The token's user on the verified registry (the request guard refused the
+        requests whose token no active user holds before anything else ran)."""
+        token = bearer_token(request.headers)
+        if token is None:
+            raise no_token()
+        user = reg.authenticate(token)
         if user is None:
-            raise ApiError(401, "unknown or revoked token", "ask an admin for a new token")
+            raise bad_token()
         return user
 
     def approver(user: User) -> User:
@@ -314,12 +442,27 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         user: User
         session: Session
 
-    def browser(request: Request, reg: Registry = Depends(registry)) -> Browser:
+    def logged_out(request: Request) -> ApiError:
+        sessions.drop(request.cookies.get(SESSION_COOKIE))
+        return ApiError(401, "log in first", "")
+
+    def live_session(request: Request) -> Session:
+        """The request's session, if an active user may hold its token: one indexed read,
+        before the registry dependency replays the log, so a visitor without one costs
+        no replay."""
         session = sessions.get(request.cookies.get(SESSION_COOKIE))
-        user = reg.authenticate(session.token) if session else None
-        if session is None or user is None:
-            sessions.drop(request.cookies.get(SESSION_COOKIE))
-            raise ApiError(401, "log in first", "")
+        if session is None or not peek_token(db_path, session.token):
+            raise logged_out(request)
+        return session
+
+    def browser(
+        request: Request,
+        session: Session = Depends(live_session),
+        reg: Registry = Depends(registry),
+    ) -> Browser:
+        user = reg.authenticate(session.token)
+        if user is None:
+            raise logged_out(request)
         return Browser(user, session)
 
     def check_csrf(b: Browser, token: str) -> None:
@@ -340,6 +483,10 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def healthz() -> str:
+        """ok while the database opens as a registry (a read of its log's head, no replay:
+        /audit verifies the chain); 503 otherwise."""
+        if peek_head(db_path) is None:  # an older schema: the full open migrates it
+            Registry(db_path, create=False).close()
         return "ok"
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -361,16 +508,14 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         return resp
 
     @app.post("/login", include_in_schema=False)
-    def login(
-        request: Request,
-        token: str = Form(""),
-        csrf: str = Form(""),
-        reg: Registry = Depends(registry),
-    ) -> Response:
+    def login(request: Request, token: str = Form(""), csrf: str = Form("")) -> Response:
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce or not hmac.compare_digest(nonce.encode(), csrf.encode()):
             raise ApiError(403, "missing or wrong CSRF token", "reload the login page")
-        user = reg.authenticate(token.strip())
+        user = None
+        if peek_token(db_path, token.strip()):  # only a token that may be active costs a replay
+            with Registry(db_path, create=False) as reg:
+                user = reg.authenticate(token.strip())
         if user is None:
             html = render("login.html", user=None, csrf=nonce, error="Unknown or revoked token.")
             return HTMLResponse(html, status_code=401)
@@ -452,10 +597,12 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         mv = found(lambda: reg.get(name, version))
         reports = []
         warn_report = False
-        recs = reg.gate_reports(name, version)
-        for rec in recs:
+        not_ok = []
+        for rec in reg.gate_reports(name, version):
             ok, verdict, why = reg.judge_now(mv, rec)
             warn_report = warn_report or (ok and verdict == "warn")
+            if not ok:
+                not_ok.append(rec.id)
             reports.append(
                 {
                     "rec": rec,
@@ -464,9 +611,12 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
                     "has_items": reg.report_items(rec) is not None,
                 }
             )
-        # The newest report's checks, drawn by the same partial as the static report.html.
-        newest = recs[-1] if recs else None
-        checks = check_rows(json.loads(reg.blob(newest.report_sha256))) if newest else []
+        # The deciding report's checks (the same partial as the static report.html), only
+        # while it verifies: an unsigned or refused report's checks are anyone's words.
+        decider = reg.newest_accepted(mv)
+        shown = decider[0] if decider is not None and decider[1].accepted else None
+        checks = stored.checks(reg.blob(shown.report_sha256)) if shown is not None else []
+        unverified = [rid for rid in not_ok if rid > (shown.id if shown is not None else 0)]
         prod = reg.production(name)
         prod_report = None
         if prod is not None and prod.id != mv.id:
@@ -478,7 +628,8 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
             mv=mv,
             reports=reports,
             checks=checks,
-            checks_report=newest.id if newest else None,
+            checks_report=shown.id if shown is not None else None,
+            unverified=unverified,
             warn_report=warn_report,
             prod_report=prod_report,
             waivers=reg.waivers(name, version),
@@ -583,17 +734,10 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         def url(**more: Any) -> str:
             return "/compare?" + urlencode({**filt, **more})
 
-        gate_metrics = []
+        gate_metrics: list[dict[str, Any]] | None = []
         if b_id is None:
             _, rec = reg.report_by_id(a_id)
-            doc = json.loads(reg.blob(rec.report_sha256))
-            for res in doc.get("results", []):
-                for metric, m in sorted((res.get("metrics") or {}).items()):
-                    if isinstance(m, dict):
-                        gate_metrics.append({"set": res.get("golden_set"), "metric": metric, **m})
-        for g in gate_metrics:
-            for k in ("candidate", "base", "delta", "ci_low", "ci_high", "p_value", "significant"):
-                g.setdefault(k, None)
+            gate_metrics = stored.gate_metrics(reg.blob(rec.report_sha256))
         # Copies: the cached pairing's statistics are shared by every request.
         slices = [
             {**s, "url": "/compare?" + urlencode({**base_q, "slice": s["key"], "changed": 1})}

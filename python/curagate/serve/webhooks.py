@@ -44,10 +44,36 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def check_url(url: str) -> str:
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a checked URL: what the log names. Its path and query
+    may hold a secret (``/hooks/T0001/B0002/TOKEN``, ``?token=``)."""
     parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host, a valid port and no credentials; the
+    messages name the URL only by its origin (it may hold a secret)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        raise InputError(
+            f"--webhook: not a valid URL ({e}); e.g. https://ci.example/hook"
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--webhook {url!r}: not an http(s) URL (e.g. https://ci.example/hook)")
+        raise InputError(
+            f"--webhook {origin(url)}: not an http(s) URL with a host (e.g. "
+            "https://ci.example/hook)"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise InputError(
+            f"--webhook {origin(url)}: the URL holds credentials (user:password@), which would "
+            "be logged and sent unencrypted over http; drop them and let the receiver check "
+            "the X-Curagate-Signature header (set $CURAGATE_WEBHOOK_SECRET)"
+        )
     return url
 
 
@@ -134,14 +160,13 @@ class Webhooks:
             except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
                 reason = getattr(e, "reason", e)
                 why = f"{type(reason).__name__}: {reason}"
-        parts = urlsplit(url)  # no query string in the log: it may hold a token
         log.warning(
             "webhook %s: event %s not delivered after %d attempt(s) (%s)",
-            f"{parts.scheme}://{parts.netloc}{parts.path}",
+            origin(url),  # the path and query may hold a token
             event,
             attempt + 1,
             why,
         )
 
 
-__all__ = ["SIGNATURE_HEADER", "Webhooks", "check_url", "sign"]
+__all__ = ["SIGNATURE_HEADER", "Webhooks", "check_url", "origin", "sign"]

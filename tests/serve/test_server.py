@@ -1,0 +1,143 @@
+"""The release service behind a real uvicorn: how much of a request body it reads.
+
+Bodies go out chunked (no Content-Length to refuse them by), and the bytes uvicorn hands
+the service are counted at the ASGI boundary, so the tests assert what was read, not how
+long it took.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import select
+import socket
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from curagate.registry import Registry
+from curagate.serve.app import create_app
+
+from .serve_fixtures import World, build_world, running_server
+
+MIB = 1 << 20
+SMALL_CAP = MIB  # every body but an upload's; written here so a changed limit fails a test
+
+
+class BodyCounter:
+    """ASGI wrapper: the request-body bytes the service asked uvicorn for."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app, self.read = app, 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def counted() -> Message:
+            message = await receive()
+            self.read += len(message.get("body", b""))
+            return message
+
+        await self.app(scope, counted, send)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="module")
+def served(world: World) -> Iterator[tuple[str, BodyCounter]]:
+    counter = BodyCounter(create_app(world.db))
+    with running_server(counter) as url:
+        yield url, counter
+
+
+def post_chunked(base: str, path: str, headers: dict[str, str], body: Iterable[bytes]) -> int:
+    """POST ``body`` with Transfer-Encoding: chunked, stopping as soon as the server
+    answers (it need not read what it refuses); returns the status code."""
+    url = urlsplit(base)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as s:
+        head = f"POST {path} HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        s.sendall(head.encode() + b"\r\n")
+        try:
+            for piece in body:
+                if select.select([s], [], [], 0)[0]:
+                    break  # answered already
+                s.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            else:
+                s.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the server stopped reading: its answer is waiting
+        answer = s.recv(65536)
+    return int(answer.split()[1])
+
+
+def junk(mib: int) -> Iterator[bytes]:
+    return itertools.repeat(b"A" * (64 << 10), mib * 16)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer cgt_unknown"}, {"Authorization": "Basic x"}],
+    ids=["no token", "unknown token", "not bearer"],
+)
+def test_an_api_post_without_a_valid_token_is_401_before_its_body_is_read(
+    served: tuple[str, BodyCounter], headers: dict[str, str]
+) -> None:
+    url, counter = served
+    before = counter.read
+    status = post_chunked(url, "/api/v1/reports", headers, junk(64))
+    assert status == 401
+    assert counter.read == before  # not one byte of the 64 MiB
+
+
+def test_a_revoked_token_is_401_before_the_body_is_read(
+    served: tuple[str, BodyCounter], world: World
+) -> None:
+    with Registry(world.db) as reg:
+        _, token = reg.user_add("gone", role="approver", actor="admin")
+        reg.user_revoke("gone", actor="admin")
+    url, counter = served
+    before = counter.read
+    status = post_chunked(url, "/api/v1/reports", {"Authorization": f"Bearer {token}"}, junk(16))
+    assert status == 401 and counter.read == before
+
+
+@pytest.mark.parametrize(
+    ("path", "user"),
+    [("/api/v1/models/bot/rollback", "alice"), ("/login", None)],
+    ids=["api json", "login form"],
+)
+def test_a_chunked_body_past_its_cap_is_413_after_reading_about_the_cap(
+    served: tuple[str, BodyCounter], world: World, path: str, user: str | None
+) -> None:
+    url, counter = served
+    before = counter.read
+    headers = {"Content-Type": "application/json" if user else "application/x-www-form-urlencoded"}
+    if user:
+        headers["Authorization"] = f"Bearer {world.tokens[user]}"
+    status = post_chunked(url, path, headers, junk(32))
+    assert status == 413
+    assert SMALL_CAP < counter.read - before <= SMALL_CAP + MIB
+
+
+def test_a_chunked_upload_within_its_cap_is_read_and_recorded(
+    served: tuple[str, BodyCounter], world: World
+) -> None:
+    g2 = Path(world.db).parent.parent / "g2"
+    body = json.dumps(
+        {
+            "name": "bot",
+            "version": 2,
+            "report": (g2 / "gate_report.json").read_text(),
+            "attestation": (g2 / "gate_attestation.dsse.json").read_text(),
+            "items": (g2 / "items.jsonl").read_text(),
+        }
+    ).encode()
+    pieces = (body[i : i + 1000] for i in range(0, len(body), 1000))
+    url, _ = served
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {world.tokens['bob']}"}
+    assert post_chunked(url, "/api/v1/reports", headers, pieces) == 201
