@@ -225,6 +225,30 @@ def test_promotion_is_refused_when_the_bundle_changed_after_registration(
     assert reg.get("bot", 1).stage == "experiment"
 
 
+def test_check_bundles_finds_bytes_changed_after_promotion(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The registry keeps a bundle's path and digest, not its bytes: a weights file
+    # overwritten once the version is in production is found by `check --bundles`.
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    argv = ["registry", "--db", str(reg.path), "check", "--bundles"]
+    assert main(argv) == 0
+    assert "bundles in production and staging: intact" in capsys.readouterr().out
+    shipped = Path(reg.get("bot", 1).artifact_path)
+    (shipped / "model.safetensors").write_bytes(b"swapped" * 16)
+    [problem] = reg.check_bundles()
+    assert problem.startswith("production: bot v1: its bytes are not the registered ones")
+    assert "model.safetensors" in problem
+    assert main(argv) == 1
+    out = capsys.readouterr()
+    assert "CHANGED production: bot v1" in out.out and "model.safetensors" in out.out
+    assert main(["registry", "--db", str(reg.path), "check"]) == 0  # the log itself is intact
+
+
 def test_promotion_is_refused_when_the_lineage_changed_after_registration(
     reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:

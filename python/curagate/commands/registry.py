@@ -30,7 +30,7 @@ import json
 import os
 from pathlib import Path
 
-from curagate.errors import InputError
+from curagate.errors import CheckFailed, InputError
 from curagate.io.atomic import write_text_atomic
 from curagate.registry import ROLES, STAGES, USER_ROLES, ModelVersion, Registry, User
 
@@ -169,6 +169,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--head",
         help="ID:HASH recorded earlier by `registry head`: history up to it must be unchanged",
+    )
+    p.add_argument(
+        "--bundles",
+        action="store_true",
+        help="also re-hash the bundles in production and staging (manifest, registered digest, "
+        "signature): exit 1 if any changed since registration",
     )
 
     action("head", "print the log's head (ID:HASH), to keep or sign outside the registry")
@@ -343,6 +349,17 @@ def run(args: argparse.Namespace) -> int:
                 f"{len(state.versions)} versions, {len(state.reports)} reports and "
                 f"{len(state.keys)} keys agree with the log"
             )
+            if not args.bundles:
+                return 0
+            problems = reg.check_bundles()
+            for problem in problems:
+                print(f"CHANGED {problem}")
+            if problems:
+                raise CheckFailed(
+                    f"{len(problems)} shipped bundle(s) are not the bytes that were registered; "
+                    "roll back (`curagate registry rollback`) or restore the files"
+                )
+            print("bundles in production and staging: intact")
             return 0
         if action == "card":
             text = reg.card(args.name, args.version)

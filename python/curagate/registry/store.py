@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -836,6 +836,23 @@ class Registry:
             if head is not None:
                 _check_head(db, head)
         return state
+
+    def check_bundles(self, stages: Sequence[str] = ("production", "staging")) -> list[str]:
+        """Re-hash the bundle of every version in ``stages`` against its manifest, its
+        registered digest and (when registered signed) its signature; returns one problem
+        per version whose bytes are no longer the registered ones (empty: all intact).
+
+        The registry records a bundle's path and digest, not a copy of its bytes: a file
+        changed after promotion is found here (or at the next promotion or rollback)."""
+        problems = []
+        for mv in self.list_versions():
+            if mv.stage not in stages:
+                continue
+            try:
+                self._verify_bytes(mv)
+            except CheckFailed as e:
+                problems.append(f"{mv.stage}: {e}")
+        return problems
 
     def card(self, name: str, version: int) -> str:
         """The version's model card with the gate results that back it rendered in.
