@@ -62,6 +62,17 @@ def test_a_token_is_printed_once_stored_hashed_and_stops_working_when_revoked(
     assert listed[0]["name"] == "alice" and listed[0]["revoked_at"]
 
 
+def test_names_that_differ_only_in_case_are_one_user(setup) -> None:
+    # One person with accounts alice and Alice would be two approvers.
+    reg, _, _ = setup
+    for name in ("Alice", "ALICE", "bOb"):
+        with pytest.raises(InputError, match="names differ only in case"):
+            reg.user_add(name, role="approver", actor="admin")
+    with pytest.raises(InputError, match="user 'alice' already exists \\(revoked"):
+        reg.user_add("alice", role="approver", actor="admin")
+    reg.close()
+
+
 def test_production_needs_two_different_approvers(setup) -> None:
     reg, users, _ = setup
     alice, bob, vera = users["alice"][0], users["bob"][0], users["vera"][0]

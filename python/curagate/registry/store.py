@@ -1504,9 +1504,16 @@ class Registry:
         who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._write() as db:
-            if db.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+            same = db.execute(
+                "SELECT name FROM users WHERE lower(name) = lower(?)", (name,)
+            ).fetchone()
+            if same is not None:
+                # Names are ASCII: lower() compares them case-blind, so one person cannot hold
+                # two accounts named alike (alice, Alice) and be both people of an approval.
                 raise InputError(
-                    f"user {name!r} already exists (revoked users stay recorded; pick a new name)"
+                    f"user {name!r} already exists"
+                    + (f" as {same[0]!r} (names differ only in case)" if same[0] != name else "")
+                    + " (revoked users stay recorded; pick a new name)"
                 )
             at = _now()
             digest = token_sha256(token)
