@@ -417,6 +417,30 @@ def test_attestations_without_a_signed_time_count_from_their_first_recording(
     reg.close()
 
 
+def test_a_request_production_changed_under_is_stale_and_can_be_made_again(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    # alice asks for v2 to replace v1; meanwhile v3 is requested and shipped. Approving
+    # alice's old request would replace v3 with v2, which nobody asked for.
+    reg, users, _ = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
+    _second_version(tmp_path, reg, ci_key, "pass")
+    old = reg.request_promotion("bot", 2, to="production", user=alice, reason="v2 over v1")
+    digest3 = write_bundle(tmp_path / "b3", b"three" * 16)
+    report3 = write_gate_report(tmp_path / "g3", digest3, "pass", sign_key=ci_key[0])
+    reg.register(tmp_path / "b3", name="bot", gate_report=report3, actor="ci")
+    reg.approve(reg.request_promotion("bot", 3, to="production", user=bob).id, user=alice)
+    with pytest.raises(CheckFailed, match=f"promotion request {old.id}: production of bot changed"):
+        reg.approve(old.id, user=bob)
+    assert reg.production("bot").version == 3  # type: ignore[union-attr]
+    # The stale request blocks nothing: v2 can be requested again, against v3 this time.
+    again = reg.request_promotion("bot", 2, to="production", user=alice, reason="v2 over v3")
+    assert reg.approve(again.id, user=bob).stage == "production"
+    reg.check()
+    reg.close()
+
+
 def test_a_revoked_users_request_and_waiver_back_nothing(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

@@ -1631,14 +1631,19 @@ class Registry:
                 return self._get(db, name, version)
             if _RANK[to] <= _RANK[mv.stage]:
                 raise InputError(f"{mv.ref} is already in {mv.stage}")
-            pending = db.execute(  # a revoked requester's request is void, not pending
-                "SELECT r.id FROM promotion_requests r LEFT JOIN approvals a "
-                "ON a.request_id = r.id WHERE r.model_version_id = ? AND a.id IS NULL "
-                "AND NOT EXISTS (SELECT 1 FROM users u JOIN user_revocations v "
-                "ON v.user_id = u.id WHERE u.name = r.requested_by)",
-                (mv.id,),
-            ).fetchone()
-            if pending is not None:
+            pending = [  # a revoked requester's request is void, not pending
+                int(r[0])
+                for r in db.execute(
+                    "SELECT r.id FROM promotion_requests r LEFT JOIN approvals a "
+                    "ON a.request_id = r.id WHERE r.model_version_id = ? AND a.id IS NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM users u JOIN user_revocations v "
+                    "ON v.user_id = u.id WHERE u.name = r.requested_by) ORDER BY r.id",
+                    (mv.id,),
+                )
+                # and one that production changed under is stale: it can be made again
+                if self._production_change_since(db, mv.name, int(r[0])) is None
+            ]
+            if pending:
                 raise InputError(
                     f"{mv.ref}: request {pending[0]} is already waiting for a second approver"
                 )
@@ -1695,6 +1700,7 @@ class Registry:
                     "was revoked since; an active approver must request it again"
                 )
             mv = self._get(db, req.name, req.version)
+            self._refuse_stale(db, req)
             at = _now()
             db.execute(
                 "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
@@ -1725,6 +1731,35 @@ class Registry:
             if refusal is not None:
                 raise CheckFailed(refusal)  # rolls back the approval with it
         return self.get(req.name, req.version)
+
+    @staticmethod
+    def _production_change_since(
+        db: sqlite3.Connection, name: str, request_id: int
+    ) -> tuple[int, str] | None:
+        """The first change of ``name``'s production (version, action: a promotion, an
+        archive, a rollback) logged after request ``request_id`` was made, if any."""
+        row = db.execute(
+            "SELECT version, action FROM log WHERE name = ? AND action IN "
+            "('promote', 'archive', 'rollback') AND (to_stage = 'production' OR "
+            "from_stage = 'production') AND id > (SELECT id FROM log WHERE action = 'request' "
+            "AND json_extract(payload, '$.request_id') = ?) ORDER BY id LIMIT 1",
+            (name, request_id),
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def _refuse_stale(self, db: sqlite3.Connection, req: PromotionRequest) -> None:
+        """A production request is for replacing the production of when it was made: once
+        production of that name changed, approving it would replace a version its
+        requester never saw, so it must be made again."""
+        if req.to_stage != "production":
+            return
+        changed = self._production_change_since(db, req.name, req.id)
+        if changed is not None:
+            raise CheckFailed(
+                f"promotion request {req.id}: production of {req.name} changed since it was "
+                f"made ({changed[1]} of v{changed[0]}); approving it would replace a version "
+                "its requester did not see: request the promotion again"
+            )
 
     def waive(
         self,
