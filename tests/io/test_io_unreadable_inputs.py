@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,27 @@ def test_fifo_is_an_input_error_and_never_blocks(folder: Path) -> None:
     os.mkfifo(folder / "pipe.jsonl")
     with pytest.raises(InputError, match=r"pipe\.jsonl: not a regular file"):
         expand_inputs([folder])
+
+
+@pytest.mark.parametrize("name", ["part-1.json", "part-2.NDJSON", "part-3.jsonl.bz2"])
+def test_json_lines_no_reader_takes_are_an_input_error(folder: Path, name: str) -> None:
+    # Hugging Face's Dataset.to_json writes JSON Lines to .json: skipping it drops records.
+    (folder / "sub" / name).write_text('{"text": "row c"}\n{"text": "row d"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=rf"{re.escape(name)}: JSON Lines in a file .* \.jsonl"):
+        expand_inputs([folder])
+    paths, skipped = scan_inputs([folder], skip_unreadable=True)
+    assert [p.name for p in paths] == ["a.jsonl", "b.jsonl"]
+    assert [Path(u.path).name for u in skipped] == [name]
+
+
+def test_other_files_in_a_folder_are_not_records(folder: Path) -> None:
+    # Documents, a JSON document over several lines (a schema, a lock file), one-line JSON.
+    (folder / "schema.json").write_text('{\n  "type": "object"\n}\n', encoding="utf-8")
+    (folder / "config.json").write_text('{"a": 1}\n', encoding="utf-8")
+    (folder / "list.json").write_text("[1, 2]\n[3]\n", encoding="utf-8")
+    for name in ("README.md", "LICENSE", "notes.txt", "data.csv", "config.yaml"):
+        (folder / name).write_text("x", encoding="utf-8")
+    assert [p.name for p in expand_inputs([folder])] == ["a.jsonl", "b.jsonl"]
 
 
 def test_a_fifo_given_as_input_is_named_as_one_not_as_missing(tmp_path: Path) -> None:

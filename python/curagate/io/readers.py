@@ -81,6 +81,35 @@ def _suffix(path: Path) -> str | None:
     return None
 
 
+_JSON_LINES_NAME = re.compile(r"\.(jsonl|ndjson)(\.[a-z0-9]{1,4})?\Z")
+
+
+def _unsupported_json(path: Path) -> bool:
+    """A file in an input folder that holds JSON Lines no reader takes, which skipping would
+    drop silently: ``.ndjson``, JSONL compressed with another codec (``.jsonl.bz2``), and a
+    ``.json`` file whose first two lines are JSON objects (Hugging Face's ``to_json`` writes
+    JSON Lines there). A ``.json`` document (a schema, a lock file) is not records."""
+    name = path.name.lower()
+    if _suffix(path) is not None:
+        return False
+    if _JSON_LINES_NAME.search(name):
+        return True
+    if not name.endswith(".json"):
+        return False
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return False  # reading it is not our business: it is not read
+    lines = [line for line in head.split(b"\n")[:-1] if line.strip()][:2]
+    if len(lines) < 2:
+        return False
+    try:
+        return all(isinstance(json.loads(line), dict) for line in lines)
+    except (ValueError, RecursionError):
+        return False
+
+
 def _is_hidden(path: Path, root: Path) -> bool:
     """Dot/underscore files (``.tmp``, ``_SUCCESS``) are not shards."""
     return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
@@ -140,6 +169,15 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
                 stack.append(path)
             elif is_file:
                 if _suffix(path) is None:
+                    if _unsupported_json(path):
+                        problems.append(
+                            Unreadable(
+                                path.as_posix(),
+                                "JSON Lines in a file that curagate does not read (it reads "
+                                f"{_SUPPORTED_TEXT}); if it holds JSON Lines, rename it to .jsonl "
+                                "(or .jsonl.gz / .jsonl.zst), else move it out of the input folder",
+                            )
+                        )
                     continue
                 if os.access(path, os.R_OK):
                     found.append(path)
@@ -239,7 +277,7 @@ def scan_inputs(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise InputError(
             f"{first.path}: {first.reason}{more}; its records would be skipped silently: "
-            "fix or remove it, or pass --skip-unreadable to skip it (listed in the stats)"
+            "fix or remove it (curate can skip it instead: --skip-unreadable lists it in stats.json)"
         )
     if not found:
         raise InputError(
