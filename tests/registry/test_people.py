@@ -441,6 +441,39 @@ def test_a_request_production_changed_under_is_stale_and_can_be_made_again(
     reg.close()
 
 
+def test_a_pass_signed_without_a_time_never_outvotes_a_fail_signed_with_one(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # A pass signed before the gate wrote issued_at, kept back and offered after a newer
+    # signed fail, would rank at its recording time (now) and decide: it ranks below.
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    old_pass = write_gate_report(tmp_path / "p", digest, "pass")
+    _legacy_attestation(old_pass, ci_key[0])
+    fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci_key[0])
+    reg.add_gate_report("bot", 1, fail)
+    with pytest.raises(CheckFailed, match="newest recorded: report 1: fail"):
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=old_pass)
+    assert reg.get("bot", 1).stage == "experiment"
+    reg.close()
+
+
+def test_an_attestation_signed_in_the_future_is_refused(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Signed "in 2031" (a runner with a wrong clock), it would outrank every verdict
+    # signed until then.
+    from curagate.gate.runner import write_attestation
+
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    future = write_gate_report(tmp_path / "future", digest, "pass")
+    write_attestation(future, ci_key[0], issued_at="2031-01-01T00:00:00.000000Z")
+    rec = reg.add_gate_report("bot", 1, future)
+    assert not rec.accepted and "the signing machine's clock is wrong" in rec.why
+    with pytest.raises(CheckFailed, match="clock is wrong"):
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=future)
+    reg.close()
+
+
 def test_a_revoked_users_request_and_waiver_back_nothing(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

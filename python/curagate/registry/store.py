@@ -81,6 +81,8 @@ BUSY_TIMEOUT_S = 60.0
 NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MAX_VERSION = 2**31 - 1
+# How far ahead of this registry's clock an attestation's signed time may be (clock drift).
+MAX_CLOCK_SKEW = timedelta(minutes=10)
 ITEMS_NAME = "items.jsonl"
 TOKEN_PREFIX = "cgt_"
 MAX_WAIVER_DAYS = 90
@@ -1029,6 +1031,18 @@ class Registry:
                 f"{source}: report and attestation disagree on the verdict",
                 opened.keyid,
             )
+        latest = iso_utc(datetime.now(UTC) + MAX_CLOCK_SKEW)
+        if pred.issued_at is not None and pred.issued_at > latest:
+            # The newest signed verdict decides: one signed "in the future" would decide
+            # until that date, over every verdict signed before it.
+            return Judgement(
+                doc.verdict,
+                False,
+                f"{source}: the attestation says it was signed at {pred.issued_at}, after this "
+                f"registry's clock allows ({latest}); the signing machine's clock is wrong: "
+                "fix it and gate again",
+                opened.keyid,
+            )
         return Judgement(
             pred.verdict,
             True,
@@ -1316,9 +1330,12 @@ class Registry:
 
         Newest by the time the gate signed (the attestation's ``issued_at``), not by when
         someone offered it: a report recorded again (or an older one offered late) keeps
-        its place. An attestation without a signed time takes the time its report was
-        first recorded for this version. With ``kept_with`` (today's gate keys), the
-        judgements come from :meth:`_judge_kept` (display only)."""
+        its place. An attestation without a signed time (signed before the gate wrote
+        one) ranks below every report that has one, whenever it is offered: such a report
+        kept back could otherwise be offered after a newer signed fail and pass for new.
+        Among themselves those rank by when their report was first recorded for this
+        version. With ``kept_with`` (today's gate keys), the judgements come from
+        :meth:`_judge_kept` (display only)."""
         first: dict[str, tuple[str, int]] = {}
         judged = []
         for r in accepted:
@@ -1328,10 +1345,10 @@ class Registry:
             else:
                 judged.append((r, self._judge_kept(db, mv, r, kept_with)))
 
-        def signed_time(item: tuple[RecordedGateReport, Judgement]) -> tuple[str, int]:
+        def signed_time(item: tuple[RecordedGateReport, Judgement]) -> tuple[bool, str, int]:
             r, j = item
             at, first_id = first[r.report_sha256]
-            return (j.issued_at or at, first_id)
+            return (j.issued_at is not None, j.issued_at or at, first_id)
 
         return sorted(judged, key=signed_time, reverse=True)
 
@@ -1685,9 +1702,10 @@ class Registry:
                 raise InputError(
                     f"promotion request {request_id} was already approved by {req.approved_by}"
                 )
-            if req.requested_by == u.name:
+            if req.requested_by.lower() == u.name.lower():  # case twins made before names
+                # were compared case-blind are one person too
                 raise Forbidden(
-                    f"promotion request {request_id} was made by {u.name}; a second, different "
+                    f"promotion request {request_id} was made by {req.requested_by}; a second, different "
                     "approver must approve it"
                 )
             if db.execute(
