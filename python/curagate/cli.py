@@ -13,6 +13,7 @@ import argparse
 import gc
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -155,6 +156,10 @@ def _main(argv: Sequence[str] | None) -> int:
     from curagate import progress
 
     progress.set_quiet(bool(getattr(args, "quiet", False)))
+    if argv is None and args.command == "gate":
+        # SIGTERM (a CI job cancelled, docker stop) ends the gate as Ctrl-C does: its
+        # `with` blocks run, so a signed run's private model copies are removed.
+        signal.signal(signal.SIGTERM, _exit_143)
     if argv is None and args.command in _DATA_COMMANDS:
         _exit_on_bus_error(args.command)
         # pydantic looks for plugins in the entry points of every installed distribution
@@ -174,6 +179,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return e.exit_code
     except Exception as e:  # KeyboardInterrupt is not one: main() reports it
         return _unexpected(args.command, e)
+
+
+def _exit_143(signum: int, frame: object) -> None:
+    print("curagate: terminated (SIGTERM)", file=sys.stderr)
+    sys.exit(143)
 
 
 def _exit_on_bus_error(command: str) -> None:

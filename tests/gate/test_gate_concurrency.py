@@ -685,3 +685,52 @@ def test_generation_shows_a_bar_per_set_and_side_with_its_total(
         assert capsys.readouterr().err == ""
     finally:
         right.close()
+
+
+def test_sigterm_ends_the_gate_like_ctrl_c(tmp_path: Path, golden_dir: Path) -> None:
+    # A CI cancel sends SIGTERM: the gate ends with one line and 143, its `with` blocks
+    # run (a signed run's private model copies go with them), not killed mid-way.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    asked = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:  # an endpoint that reads requests and never answers
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                held.append(conn)
+                asked.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {golden_dir}\n"
+        "generation: {max_new_tokens: 4, request_timeout_s: 2, max_retries: 0}\n"
+        "golden_sets:\n  - name: sentiment\n    task: classification\n"
+        "    labels: [Positive, Negative]\n    metrics:\n      accuracy: {min: 0.0}\n"
+        "contamination: {check: false}\n"
+    )
+    argv = ["gate", str(gate), "--candidate", url, "--base", url, "--out", str(tmp_path / "o")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "curagate", *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python")},
+    )
+    try:
+        assert asked.wait(60), "the gate never asked the endpoint"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        listener.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "curagate: terminated (SIGTERM)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import jsonschema
@@ -230,6 +231,60 @@ def test_a_signed_run_loads_exactly_the_bytes_it_resolved(
     if not snapshot:
         assert wrong == -3 * right and not copies
     assert copies == [] or not any(c.exists() for c in copies)
+
+
+def test_a_signed_run_refuses_shards_named_outside_the_model_folder(
+    tmp_path, tiny_model_dir
+) -> None:
+    # An index naming /elsewhere/shard.safetensors makes from_pretrained read bytes that
+    # neither the digest nor the private copy covers.
+    import shutil
+
+    from curagate.errors import InputError
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    outside = tmp_path / "elsewhere" / "model.safetensors"
+    outside.parent.mkdir()
+    (model_dir / "model.safetensors").rename(outside)
+    (model_dir / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": {"lm_head.weight": str(outside)}})
+    )
+    ref = resolve_model(str(model_dir))
+    with (
+        LoadedModels(device="cpu", snapshot=True) as models,
+        pytest.raises(InputError, match=r"names shard .*elsewhere.* which is not a file of"),
+    ):
+        models.hf(ref)
+
+
+def test_copies_left_by_killed_signed_runs_are_removed(tmp_path, monkeypatch) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from curagate.gate.models import LoadedModels
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        gone = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        stale = tmp_path / f"curagate-gate-model-{gone}-abc"
+        live = tmp_path / f"curagate-gate-model-{os.getppid()}-def"
+        for d in (stale, live):
+            (d / "model").mkdir(parents=True)
+        LoadedModels(snapshot=False).close()
+        assert stale.exists()  # only a signed run sweeps
+        LoadedModels(snapshot=True).close()
+        assert not stale.exists() and live.exists()
+    finally:
+        tempfile.tempdir = None
 
 
 def test_lm_eval_suite_runs_base_and_candidate_identically(

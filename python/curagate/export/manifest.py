@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from curagate.artifacts import BundleManifest, parse_artifact
 from curagate.digest import (
@@ -100,14 +102,39 @@ def _loader_references(root: Path, listed: dict[str, str]) -> list[str]:
             problems.append(
                 f"{rel}: names remote code (auto_map); a bundle's model must load without it"
             )
-        weight_map = data.get("weight_map") if name.endswith(_INDEX_SUFFIX) else None
-        if isinstance(weight_map, dict):
-            folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
-            for shard in sorted({str(v) for v in weight_map.values()}):
-                if f"{folder}{shard}" not in listed:
-                    problems.append(
-                        f"{rel}: names shard {shard!r}, which is not a file of the bundle"
-                    )
+        if name.endswith(_INDEX_SUFFIX):
+            problems += _outside_shards(rel, data, listed, "the bundle")
+    return problems
+
+
+def _outside_shards(
+    rel: str, index: dict[str, Any], listed: Collection[str], what: str
+) -> list[str]:
+    """Shards the index ``rel`` names that are not among ``listed`` (``from_pretrained``
+    opens them wherever the name points: ``../x``, an absolute path)."""
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict):
+        return []
+    folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+    return [
+        f"{rel}: names shard {shard!r}, which is not a file of {what}"
+        for shard in sorted({str(v) for v in weight_map.values()})
+        if f"{folder}{shard}" not in listed
+    ]
+
+
+def shards_outside(root: Path, listed: Collection[str], what: str) -> list[str]:
+    """For a model folder whose files are ``listed``: every shard a ``*.index.json`` of it
+    names that is not one of those files (so loading would read bytes nobody hashed)."""
+    problems: list[str] = []
+    for rel in sorted(r for r in listed if r.endswith(_INDEX_SUFFIX)):
+        try:
+            data = json.loads((root / rel).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            problems.append(f"{rel}: not readable JSON")
+            continue
+        if isinstance(data, dict):
+            problems += _outside_shards(rel, data, listed, what)
     return problems
 
 

@@ -630,6 +630,26 @@ class HFGenerator:
         return [outputs[i] for i in range(len(texts))]
 
 
+# Private model copies of signed runs: <tmp>/curagate-gate-model-<pid>-<random>.
+_COPY_PREFIX = "curagate-gate-model-"
+
+
+def _remove_stale_copies() -> None:
+    """Remove the model copies of signed runs whose process is gone (killed by a signal
+    that left it no time to clean up: SIGTERM from a CI cancel, SIGKILL); each is a
+    whole model's size in the temporary folder."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_COPY_PREFIX}*-*"):
+        pid = path.name.removeprefix(_COPY_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive under another user (EPERM): not ours
+
+
 class LoadedModels:
     """Loads each model at most once per gate run (generation and lm-eval share it).
 
@@ -648,6 +668,8 @@ class LoadedModels:
         self.snapshot = snapshot
         self._hf: dict[str, tuple[Any, Any]] = {}
         self._copies: list[Path] = []
+        if snapshot:
+            _remove_stale_copies()
 
     def close(self) -> None:
         self._hf.clear()
@@ -663,19 +685,28 @@ class LoadedModels:
     def _private_copy(self, ref: ModelRef) -> tuple[Path, Path | None]:
         """(model dir, adapter dir) of a private copy of ``ref``'s files, checked against
         the digests resolved for it; a file changed since is an input error."""
+        from curagate.export.manifest import shards_outside, verify_bundle
+
         assert ref.model_dir is not None
-        root = Path(tempfile.mkdtemp(prefix="curagate-gate-model-"))  # mode 0700
+        root = Path(tempfile.mkdtemp(prefix=f"{_COPY_PREFIX}{os.getpid()}-"))  # mode 0700
         self._copies.append(root)
+
         model_dir = root / "model"
-        got = files_digest(copy_hashed(ref.model_dir, model_dir))
+        copied = copy_hashed(ref.model_dir, model_dir)
+        # Shards an index names outside the folder would be read from there, unhashed.
+        outside = shards_outside(model_dir, copied, f"{ref.model_dir}")
+        if outside:
+            raise InputError(
+                f"{ref.model_dir}: {outside[0]}; a signed gate run loads only files whose bytes "
+                "it hashed: put every shard in the model folder"
+            )
+        got = files_digest(copied)
         want = ref.artifacts.get("base_model_sha256") if ref.adapter_dir else ref.identity
         changed = [str(ref.model_dir)] if got != want else []
-        if ref.kind == "bundle" and not changed:
-            # The attested digest is the manifest's: the copy must match it too.
-            from curagate.export.manifest import verify_bundle
-
-            if verify_bundle(model_dir).digest != ref.artifacts["artifact_sha256"]:
-                changed.append(str(ref.model_dir))
+        # A bundle's attested digest is its manifest's: the copy must match it too.
+        bundle_changed = ref.kind == "bundle" and not changed
+        if bundle_changed and verify_bundle(model_dir).digest != ref.artifacts["artifact_sha256"]:
+            changed.append(str(ref.model_dir))
         adapter_dir = None
         if ref.adapter_dir is not None:
             adapter_dir = root / "adapter"
