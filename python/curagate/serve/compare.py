@@ -275,7 +275,7 @@ class Pairing:
             b_answer=b.get(f"{side}_answer"),
             a_correct=self.a_correct[k],
             b_correct=self.b_correct[k],
-            judge=r["judge"] if isinstance(r.get("judge"), dict) else None,
+            judge=_judge(r.get("judge")),
         )
 
     def select(self, *, changed: bool, set_name: str | None, slice_key: str | None) -> list[int]:
@@ -399,3 +399,29 @@ __all__ = [
     "parse_items",
     "stats_from_counts",
 ]
+
+
+def _judge(value: Any) -> dict[str, Any] | None:
+    """An item's judge verdicts in the shape the gate writes them (what the page shows),
+    or None: a stored items.jsonl is an upload like any other, of any shape."""
+    if not isinstance(value, dict):
+        return None
+
+    def order(side: Any) -> dict[str, Any] | None:
+        if not isinstance(side, dict):
+            return None
+        verdict, raw = side.get("verdict"), side.get("raw")
+        if not (verdict is None or isinstance(verdict, str)) or not isinstance(raw, str):
+            return None
+        return {"verdict": verdict, "raw": _text(raw)}
+
+    verdict = value.get("verdict")
+    first, second = order(value.get("candidate_first")), order(value.get("base_first"))
+    if not isinstance(verdict, str) or first is None or second is None:
+        return None
+    return {
+        "verdict": verdict,
+        "position_disagreement": value.get("position_disagreement") is True,
+        "candidate_first": first,
+        "base_first": second,
+    }
