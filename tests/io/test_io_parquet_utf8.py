@@ -55,3 +55,36 @@ def test_commands_read_the_valid_rows(
     argv = [w.format(f=bad_parquet, o=tmp_path / "out") for w in words]
     assert main(argv) == code
     assert "internal error" not in capsys.readouterr().err
+
+
+def test_a_file_whose_every_row_is_bad_reports_every_row(tmp_path: Path) -> None:
+    # None valid: the quarantine waited for a valid row to tell the format, and was lost.
+    latin1 = pa.array([b"caf\xe9 one", b"caf\xe9 two", b"na\xefve"], pa.binary()).view(pa.string())
+    path = tmp_path / "latin1.parquet"
+    pq.write_table(pa.table({"prompt": latin1, "completion": ["a", "b", "c"]}), path)
+    quarantined = [q for b in read_batches([path]) for q in b.quarantined]
+    assert [q.row for q in quarantined] == [0, 1, 2]
+
+
+def _nested(kind: str) -> pa.Array:
+    good, bad = b"fine text", b"caf\xe9"
+    values = pa.array([good, good, bad, good], pa.binary()).view(pa.string())
+    if kind == "list<struct>":
+        inner = pa.StructArray.from_arrays([values], ["k"])
+        return pa.ListArray.from_arrays(pa.array([0, 1, 2, 3, 4], pa.int32()), inner)
+    if kind == "dictionary":
+        return pa.DictionaryArray.from_arrays(pa.array([0, 1, 2, 3], pa.int32()), values)
+    keys = pa.array(["a", "b", "c", "d"])
+    return pa.MapArray.from_arrays(pa.array([0, 1, 2, 3, 4], pa.int32()), keys, values)
+
+
+@pytest.mark.parametrize("kind", ["list<struct>", "dictionary", "map"])
+def test_one_bad_value_in_a_nested_column_quarantines_its_row_only(
+    tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "nested.parquet"
+    table = pa.table({"prompt": [f"question {i}" for i in range(4)], "extra": _nested(kind)})
+    pq.write_table(table, path)
+    batches = list(read_batches([path]))
+    assert [q.row for b in batches for q in b.quarantined] == [2]
+    assert [r for b in batches for r in b.rows.to_pylist()] == [0, 1, 3]

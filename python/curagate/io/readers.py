@@ -1183,6 +1183,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                     break
                 except (pa.ArrowException, OSError) as exc:
                     first, last = row_start + done, row_start + group_rows - 1
+                    yield from _flush_pending(state, options)
                     yield _file_problem(
                         state,
                         options,
@@ -1201,6 +1202,9 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                 if batch is not None:
                     yield batch
             row_start += group_rows
+    # Rows quarantined before any valid row told the file's format (all of them, when
+    # none is valid) are reported now, not dropped.
+    yield from _flush_pending(state, options)
 
 
 def _without_invalid_utf8(
@@ -1219,13 +1223,15 @@ def _without_invalid_utf8(
             continue
         except pa.ArrowInvalid:
             pass
+        # Row by row: decoding a row reads only its own strings (validating a slice
+        # would check the whole child array of a list, struct, map or dictionary).
         flat = column.combine_chunks()
         for i in range(len(flat)):
             if i in bad:
                 continue
             try:
-                flat.slice(i, 1).validate(full=True)
-            except pa.ArrowInvalid:
+                flat.slice(i, 1).to_pylist()
+            except (UnicodeDecodeError, pa.ArrowInvalid):
                 bad[i] = name
     if not bad:
         return table, rows, []
