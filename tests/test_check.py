@@ -355,3 +355,18 @@ def test_format_rules_on_records_read_fields_only() -> None:
         want = [format_violations(fmt, r) for r in table.to_pylist()]
         assert _violations(table, fmt, _Settings()) == want
         assert want[0]
+
+
+def test_a_golden_set_behind_a_linked_folder_is_read_as_leakage_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # check walked golden folders with rglob, which does not follow a linked folder;
+    # leakage and curate --decontaminate do: the same golden data, other answers.
+    real = tmp_path / "elsewhere" / "gsm"
+    write(real / "data.jsonl", [{"id": "gsm_0", "prompt": GOLDEN_ITEM, "reference": "72"}])
+    golden = tmp_path / "golden_sets"
+    golden.mkdir()
+    (golden / "gsm").symlink_to(real, target_is_directory=True)
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM, "completion": "72"}])
+    rc, out, _ = run([str(a), "--golden", str(golden)], capsys)
+    assert rc == 1 and any("LEAK001 contains golden item gsm_0" in line for line in out)

@@ -123,6 +123,14 @@ def discover_sets(golden_dir: str | os.PathLike[str]) -> dict[str, Path]:
         raise InputError(f"{root}: golden-set directory not found")
     found: dict[str, Path] = {}
     for set_yaml in sorted(root.glob(f"*/{SET_FILE}")):
+        if set_yaml.parent.name.startswith((".", "_")):
+            # The data readers skip such folders (as _SUCCESS, .cache): `leakage` and
+            # `curate --decontaminate` would never see the set this lock and the gate use.
+            raise ConfigError(
+                f"{set_yaml.parent}: a golden set folder's name may not start with '_' or '.' "
+                "(the data readers skip such folders, so leakage checks would miss the set); "
+                "rename it"
+            )
         name = str(_read_set_yaml(set_yaml)["name"])
         if name in found:
             raise ConfigError(f"{set_yaml}: set name {name!r} also used by {found[name]}")

@@ -220,3 +220,13 @@ def test_a_lone_surrogate_escape_is_an_input_error_naming_the_line(tmp_path: Pat
         InputError, match=rf"{re.escape(str(data))}: line 2: holds a lone surrogate"
     ):
         golden.lock(root)
+
+
+@pytest.mark.parametrize("folder", ["_holdout", ".hidden"])
+def test_a_set_folder_the_readers_skip_cannot_be_locked(tmp_path: Path, folder: str) -> None:
+    # `leakage` and `curate --decontaminate` skip _/. folders (as they skip _SUCCESS):
+    # a set locked there would be gated but never checked for leaks.
+    root = tmp_path / "golden"
+    write_set(root, folder, "classification", SENTIMENT_ITEMS[:2])
+    with pytest.raises(ConfigError, match=f"{folder}: a golden set folder's name may not start"):
+        golden.lock(root)

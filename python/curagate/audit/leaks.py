@@ -22,19 +22,21 @@ from curagate.errors import InputError
 if TYPE_CHECKING:
     from curagate.leakage import LeakageIndex, RowTexts
 
-GOLDEN_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
 CHECK_METHODS = ("exact", "ngram")
 OUTSIDE_KEY = "outside the record's key (in a response, a message's other fields or another column)"
 
 
 def golden_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Data files of the golden sets: files as given, directories searched recursively."""
+    """Data files of the golden sets: files as given, directories walked as every reader
+    walks its inputs (``expand_inputs``: linked folders followed, ``_``/``.`` entries
+    skipped, anything unreadable an error), so `check` and `audit` index the items that
+    `leakage` and `curate --decontaminate` index."""
+    from curagate.io import expand_inputs
+
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(
-                f for f in sorted(p.rglob("*")) if f.is_file() and f.name.endswith(GOLDEN_SUFFIXES)
-            )
+            out.extend(expand_inputs([p]))
         elif p.is_file():
             out.append(p)
         else:
