@@ -1,6 +1,8 @@
 """Copies that differ only in case are the same record after normalization, also where
 lowercasing alone does not make them equal: Greek final sigma (ΟΔΟΣ lowercases to οδοσ,
-the word is written οδος) and German sharp s (STRASSE / Straße)."""
+the word is written οδος), German sharp s (STRASSE / Straße) and Turkish dotted capital I
+(İ lowercases to i with a combining dot). Polytonic Greek's iota subscript (ᾳ, uppercased
+ΑΙ) is not folded: that needs full Unicode case folding."""
 
 # ruff: noqa: RUF001  (Greek letters are the point)
 from __future__ import annotations
@@ -17,6 +19,8 @@ GREEK = (
     "και πλήρωσε συνολικά τρεις χιλιάδες ευρώ στους προμηθευτές της πόλης"
 )
 GERMAN = "Die große Straße führt am Fluss entlang bis zum alten Schloss"
+# İ lowercases to i + a combining dot, which normalization drops as it drops input marks.
+TURKISH = "İstanbul Büyükşehir Belediyesi şehirde yeni metro seferleri ekledi ve bilet fiyatlarini sabit tuttu"
 
 
 def _jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -25,17 +29,19 @@ def _jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("text", [GREEK, GERMAN])
+@pytest.mark.parametrize("text", [GREEK, GERMAN, TURKISH])
 def test_an_uppercased_copy_is_a_duplicate_and_a_leak(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
 ) -> None:
     golden = tmp_path / "golden"
     _jsonl(golden / "g" / "data.jsonl", [{"id": "g1", "prompt": text}])
     (golden / "g" / "set.yaml").write_text("name: g\n", encoding="utf-8")
+    # Uppercased as a Turkish writer does (i -> İ); dotless ı has no locale-free fold.
+    shouted = text.replace("i", "İ").upper() if text == TURKISH else text.upper()
     data = _jsonl(
         tmp_path / "d.jsonl",
         [
-            {"prompt": text.upper(), "completion": "ok"},
+            {"prompt": shouted, "completion": "ok"},
             {"prompt": "an unrelated question", "completion": "a"},
             {"prompt": text, "completion": "ok"},
         ],

@@ -170,7 +170,12 @@ fn push_char(
     }
     if opts.lowercase {
         for lower in c.to_lowercase() {
-            push_folded(lower, out);
+            // A lowercase expansion can hold a mark the input character did not (İ is
+            // i + U+0307): it goes through the punctuation step as input marks do, so
+            // İSTANBUL and istanbul agree and normalizing twice changes nothing.
+            if !(opts.strip_punctuation && !lower.is_alphanumeric()) {
+                push_folded(lower, out);
+            }
         }
     } else {
         out.push(c);
@@ -502,6 +507,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(normalize("Straße ς", &keep_case), "Straße ς");
+    }
+
+    #[test]
+    fn a_lowercase_expansion_goes_through_the_punctuation_step() {
+        // İ lowercases to i + U+0307 (combining dot above): the mark is dropped like an
+        // input mark, so the result is what the lowercase text gives, and stable.
+        assert_eq!(norm("İSTANBUL BÜYÜKŞEHİR"), norm("istanbul büyükşehir"));
+        assert_eq!(norm("İ"), "i");
+        for text in ["İSTANBUL", "ΟΔΟΣ ᾼ", "Straße İi", "Ǆemal ǅ"] {
+            let once = norm(text);
+            assert_eq!(norm(&once), once, "{text:?}");
+        }
     }
 
     #[test]

@@ -101,22 +101,35 @@ pub fn has_unspaced(text: &str) -> bool {
     !text.is_ascii() && text.chars().any(is_unspaced)
 }
 
-/// Characters of scripts written without spaces between words (Han,
-/// Hiragana, Katakana, Thai, Lao, Khmer, Myanmar): each is a token of its
-/// own, so word n-grams become character n-grams inside such runs.
+/// Characters of scripts written without spaces between words (Han, Hiragana,
+/// Katakana, Bopomofo, Yi, Tangut, Thai, Lao, Tibetan, Myanmar, Khmer, Tai Le,
+/// New Tai Lue, Tai Tham, Balinese, Javanese): each is a token of its own, so
+/// word n-grams become character n-grams inside such runs. (Hangul is written
+/// with spaces between words.)
 #[inline]
 pub fn is_unspaced(c: char) -> bool {
     matches!(c as u32,
         0x0E00..=0x0EFF // Thai, Lao
+        | 0x0F00..=0x0FFF // Tibetan
         | 0x1000..=0x109F // Myanmar
         | 0x1780..=0x17FF // Khmer
+        | 0x1950..=0x19DF // Tai Le, New Tai Lue
+        | 0x1A20..=0x1AAF // Tai Tham
+        | 0x1B00..=0x1B7F // Balinese
         | 0x3005..=0x3007 // 々 〆 〇
         | 0x3040..=0x30FF // Hiragana, Katakana
+        | 0x3100..=0x312F // Bopomofo
+        | 0x31A0..=0x31BF // Bopomofo extended
         | 0x31F0..=0x31FF // Katakana phonetic extensions
         | 0x3400..=0x4DBF // CJK extension A
         | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xA000..=0xA4CF // Yi
+        | 0xA980..=0xA9DF // Javanese
+        | 0xA9E0..=0xA9FF // Myanmar extended-B
+        | 0xAA60..=0xAA7F // Myanmar extended-A
         | 0xF900..=0xFAFF // CJK compatibility ideographs
         | 0xFF66..=0xFF9D // halfwidth Katakana
+        | 0x17000..=0x18AFF // Tangut
         | 0x20000..=0x3FFFF // CJK extensions B..
     ) && !is_mark(c)
 }
@@ -211,6 +224,9 @@ mod tests {
         // Thai vowel signs and tone marks stay with their consonant.
         assert_eq!(words("กิน ข้าว"), ["กิ", "น", "ข้", "า", "ว"]);
         assert_eq!(words("naïve café"), ["naïve", "café"]);
+        // Tibetan (its syllable mark, the tsheg, is punctuation and normalized away).
+        assert_eq!(words("བོད"), ["བོ", "ད"]);
+        assert_eq!(words("한국어 문장"), ["한국어", "문장"]); // Hangul has spaces
         assert!(has_unspaced("x 中") && !has_unspaced("naïve") && !has_unspaced("plain"));
         assert_eq!(
             collect("我爱北京 天安门", ShingleKind::Word(3)),
