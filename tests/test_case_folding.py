@@ -4,7 +4,7 @@ the word is written οδος), German sharp s (STRASSE / Straße) and Turkish do
 (İ lowercases to i with a combining dot). Polytonic Greek's iota subscript (ᾳ, uppercased
 ΑΙ) is not folded: that needs full Unicode case folding."""
 
-# ruff: noqa: RUF001  (Greek letters are the point)
+# ruff: noqa: RUF001, RUF002, RUF003  (Greek and Turkish letters are the point)
 from __future__ import annotations
 
 import json

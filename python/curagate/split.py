@@ -300,7 +300,7 @@ def _load(
     ):
         tables.append(batch.table)
         keys.extend(batch.keys.to_pylist())
-        ids.extend(batch.ids.to_pylist())
+        ids.extend(_shown_ids(batch.ids.to_pylist(), batch.source, relabel))
         lines = batch.lines.to_pylist() if batch.lines is not None else None
         for i, row in enumerate(batch.rows.to_pylist()):
             where.append((batch.source, row, lines[i] if lines is not None else None))
@@ -330,6 +330,17 @@ def _load(
     ]
     key_array = pa.array(keys, type=pa.large_string())
     return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
+
+
+def _shown_ids(ids: list[str], source: str, relabel: tuple[Path, Path] | None) -> list[str]:
+    """Record ids as the manifest names them: a default id (``<path>:<row>``) of a file
+    under ``relabel[0]`` names the file under ``relabel[1]``, so `curate --split` does not
+    write its temporary folder's name (the same run twice gives the same bytes)."""
+    shown = _shown(Path(source), relabel).as_posix()
+    if shown == source:
+        return ids
+    prefix = f"{source}:"
+    return [f"{shown}:{i[len(prefix) :]}" if i.startswith(prefix) else i for i in ids]
 
 
 def _shown(path: Path, relabel: tuple[Path, Path] | None) -> Path:

@@ -167,3 +167,40 @@ def test_curate_split_writes_a_marked_split_output_naming_the_final_paths(
         assert paths == [(out / "kept" / "part-00000.parquet").as_posix()]
         outputs.append(snapshot(out / "splits"))
     assert outputs[0] == outputs[1]
+
+
+def test_curate_split_run_twice_gives_the_same_bytes_with_shared_passages(
+    tmp_path: Path,
+) -> None:
+    # Shared-passage examples name records by id; a record without one is <path>:<row>,
+    # and that path was the run's temporary folder: each run wrote other bytes.
+    import json
+    import random
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(20)]
+    passages = [
+        " ".join(f"{rng.choice(words)}{rng.randrange(1000)}" for _ in range(16)) for _ in range(20)
+    ]
+    rows = []
+    for i in range(200):
+        own = " ".join(f"{rng.choice(words)}{rng.randrange(1000)}" for _ in range(40))
+        rows.append(
+            {"prompt": f"{own} {passages[i % 20]}" if i < 40 else own, "completion": f"a{i}"}
+        )
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out"
+    snapshots = []
+    for _ in range(2):
+        assert main(["curate", str(data), "--out", str(out), "--split", "--quiet"]) == 0
+        snapshots.append(
+            {
+                p.relative_to(out).as_posix(): p.read_bytes()
+                for p in sorted(out.rglob("*"))
+                if p.is_file()
+            }
+        )
+    manifest_text = snapshots[0]["splits/split_manifest.json"].decode()
+    assert ".tmp" not in manifest_text and "shared" in manifest_text
+    assert snapshots[0] == snapshots[1]
