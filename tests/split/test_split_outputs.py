@@ -204,3 +204,14 @@ def test_curate_split_run_twice_gives_the_same_bytes_with_shared_passages(
     manifest_text = snapshots[0]["splits/split_manifest.json"].decode()
     assert ".tmp" not in manifest_text and "shared" in manifest_text
     assert snapshots[0] == snapshots[1]
+
+
+@pytest.mark.parametrize("command", ["split", "curate"])
+def test_an_out_that_is_a_symlink_exits_2(tmp_path: Path, command: str) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", records(20))
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert main([command, str(data), "--out", str(link), "--quiet"]) == 2
+    assert link.is_symlink() and list(real.iterdir()) == []

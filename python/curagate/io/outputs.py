@@ -67,7 +67,14 @@ def require_directory(out: Path) -> None:
 
 
 def check_replaceable(out: Path, command: str) -> None:
-    """Refuse an ``--out`` that exists and is not a complete previous ``command`` output."""
+    """Refuse an ``--out`` that exists and is not a complete previous ``command`` output,
+    and one that is a symbolic link (the output replaces ``--out`` by a rename, which
+    would replace the link, not the folder it points to)."""
+    if out.is_symlink():
+        raise InputError(
+            f"--out {out}: is a symbolic link (to {out.readlink()}); the output is written "
+            "beside --out and renamed into its place, so give the real folder instead"
+        )
     require_directory(out)
     if not out.exists():
         return
