@@ -52,3 +52,26 @@ def test_an_uppercased_copy_is_a_duplicate_and_a_leak(
     assert f"{d}:3: DUP001 exact duplicate of {d}:1 (after normalization); " in "\n".join(out)
     leaks = [line.split(" ")[0] for line in out if "LEAK001 contains golden item g1" in line]
     assert leaks == [f"{d}:1:", f"{d}:3:"]
+
+
+def test_zero_width_spaces_between_words_are_spaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A zero-width space is a word break: dropped as a format character it glued the words,
+    # so a copy with them in place of spaces was neither a duplicate nor a leak.
+    text = "the capital of australia is canberra which was chosen as a compromise between sydney"
+    golden = tmp_path / "golden"
+    _jsonl(golden / "g" / "data.jsonl", [{"id": "g1", "prompt": text}])
+    (golden / "g" / "set.yaml").write_text("name: g\n", encoding="utf-8")
+    data = _jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"prompt": text, "completion": "ok"},
+            {"prompt": text.replace(" ", "\u200b"), "completion": "ok"},
+        ],
+    )
+    assert main(["check", str(data), "--golden", str(golden)]) == 1
+    out = capsys.readouterr().out
+    d = data.as_posix()
+    assert f"{d}:2: DUP001 exact duplicate of {d}:1" in out
+    assert f"{d}:2: LEAK001 contains golden item g1" in out

@@ -29,7 +29,7 @@ def normalize(text: str) -> str:
     """The Rust core's default normalization (without the extension, and for tests)."""
     if text.isascii():
         return " ".join(_PUNCT.sub("", text.lower()).split())
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = unicodedata.normalize("NFKC", text).lower().replace("\u200b", " ")  # zero-width space
     text = text.replace("\u03c2", "\u03c3").replace("\u00df", "ss")  # final sigma, sharp s
     return " ".join(_PUNCT.sub("", text).split())
 

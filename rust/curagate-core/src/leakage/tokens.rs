@@ -14,6 +14,7 @@
 //! original word are glued without a space in `normalized`.
 
 use crate::hash::fast_hash64;
+use crate::text::normalize::is_space;
 use crate::text::shingle::{is_mark, is_unspaced, word_spans};
 use crate::text::{normalize, NormalizeOptions};
 
@@ -92,7 +93,7 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
         } else {
             // `text` is valid UTF-8, so a char starts here.
             let c = text[i..].chars().next().unwrap_or(' ');
-            (c.is_whitespace(), c.len_utf8())
+            (is_space(c), c.len_utf8())
         };
         if is_space {
             if in_word {

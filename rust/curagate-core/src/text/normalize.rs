@@ -153,7 +153,7 @@ fn push_char(
     pending: &mut bool,
     started: bool,
 ) {
-    if c.is_whitespace() {
+    if is_space(c) {
         if opts.collapse_whitespace {
             *pending = started;
         } else {
@@ -192,6 +192,14 @@ fn push_folded(c: char, out: &mut String) {
         'ß' => out.push_str("ss"),
         _ => out.push(c),
     }
+}
+
+/// Whitespace, and the zero-width space (U+200B), which is a word break with no width
+/// (Thai and Khmer text use it between words; pasted text may have it for spaces):
+/// dropping it as a format character would glue the words it separates.
+#[inline]
+pub fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{200B}'
 }
 
 const SPACE: u8 = 0x80;
@@ -457,7 +465,7 @@ fn is_own_lowercase(c: char) -> bool {
 fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
     let mut prev_space = true; // a leading space is not clean
     for c in s.chars() {
-        let space = c.is_whitespace();
+        let space = is_space(c);
         if opts.collapse_whitespace && space && (prev_space || c != ' ') {
             return false;
         }
@@ -507,6 +515,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(normalize("Straße ς", &keep_case), "Straße ς");
+    }
+
+    #[test]
+    fn a_zero_width_space_is_a_word_break() {
+        assert_eq!(norm("the\u{200B}capital\u{200B}of"), "the capital of");
+        assert_eq!(norm("a\u{200D}b\u{2060}c"), "abc"); // joiners join
+        let keep = NormalizeOptions {
+            strip_punctuation: false,
+            ..Default::default()
+        };
+        assert_eq!(normalize("x\u{200B}y", &keep), "x y");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Shingling: the sets MinHash and n-gram indexes are computed over.
 
+use super::normalize::is_space;
+
 /// What a shingle is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ShingleKind {
@@ -70,7 +72,7 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
     let mut start: Option<usize> = None;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        if c.is_whitespace() || is_unspaced(c) {
+        if is_space(c) || is_unspaced(c) {
             if let Some(s) = start.take() {
                 spans.push((s, i));
             }
@@ -85,7 +87,7 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
                 chars.next();
             }
             spans.push((i, end));
-        } else if !c.is_whitespace() && start.is_none() {
+        } else if !is_space(c) && start.is_none() {
             start = Some(i);
         }
     }
