@@ -335,7 +335,7 @@ def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(
     gate, cache = _gate(tmp_path, golden_dir, suite=True), tmp_path / "cache"
     run_gate(gate, str(tiny_model_dir), str(tiny_model_dir), tmp_path / "probe", cache_dir=cache)
     [probe] = (cache / "lm_eval").glob("*.json")
-    samples = json.loads(probe.read_text())["tiny_mc"]["samples"]
+    samples = json.loads(probe.read_text())["value"]["tiny_mc"]["samples"]  # a cache entry
     # ... then make those the right answers: the base scores 1.0, and a candidate whose
     # random adapter changes any answer regresses.
     _mini_suite(golden_dir, [0 if s == 1.0 else 1 for s in samples])
