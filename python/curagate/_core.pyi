@@ -379,6 +379,10 @@ class PairIndex:
 
     def jaccard(self, a: int, b: int) -> float: ...
     def normalized(self, i: int) -> str: ...
+    def words(self, i: int) -> list[str]:
+        """Record ``i``'s words as its n-grams count them (a character each in scripts
+        written without spaces)."""
+
     def ngram_hashes(self, n: int) -> tuple[bytes, bytes]:
         """Distinct word n-gram hashes per record: (u64 offsets, i64 hashes), little-endian."""
 

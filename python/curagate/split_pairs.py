@@ -54,7 +54,9 @@ class NearIndex:
         return self._core.jaccard(a, b)
 
     def words(self, i: int) -> list[str]:
-        return [w for w in self._core.normalized(i).split(" ") if w]
+        """Record ``i``'s words as its n-grams count them (a character each in scripts
+        written without spaces), so a span of word offsets names the words it covers."""
+        return self._core.words(i)
 
     def positional_ngrams(self, i: int, n: int) -> list[int]:
         return self._core.positional_ngrams(i, n)

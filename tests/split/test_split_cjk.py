@@ -46,3 +46,25 @@ def test_curate_removes_chinese_near_copies(tmp_path: Path) -> None:
     assert main(["curate", str(data), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     removed = pq.read_table(tmp_path / "out" / "removed").column("reason").to_pylist()
     assert removed.count("near") == 20, removed
+
+
+def test_shared_passage_evidence_names_the_shared_characters(tmp_path: Path) -> None:
+    # The span's word offsets count characters (as the n-grams do): its text was cut
+    # from a split on spaces, so for Chinese it was empty.
+    rng = random.Random(2)
+    passages = ["".join(rng.choice(CHARS) for _ in range(20)) for _ in range(20)]
+    rows = []
+    for i in range(200):
+        own = "".join(rng.choice(CHARS) for _ in range(60))
+        rows.append({"prompt": own + passages[i % 20] if i < 40 else own, "completion": f"a{i}"})
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    assert main(["split", str(data), "--out", str(tmp_path / "out")]) == 0
+    manifest = json.loads((tmp_path / "out" / "split_manifest.json").read_text())
+    examples = manifest["verification"]["shared_passages"]["examples"]
+    assert examples
+    for example in examples:
+        for span in example["spans"]:
+            start, end = span["words"]
+            assert len(span["text"].split()) == end - start
+            assert "".join(span["text"].split()) in passages

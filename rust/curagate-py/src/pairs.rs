@@ -2,6 +2,7 @@
 
 use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
 use curagate_core::text::normalize as core_normalize;
+use curagate_core::text::shingle::word_spans;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
@@ -110,6 +111,19 @@ impl PairIndex {
         let off: Vec<u8> = offsets.iter().flat_map(|v| v.to_le_bytes()).collect();
         let hs: Vec<u8> = hashes.iter().flat_map(|v| v.to_le_bytes()).collect();
         Ok((PyBytes::new(py, &off), PyBytes::new(py, &hs)))
+    }
+
+    /// The words of record `i`'s normalized text, as its n-grams count them
+    /// (`word_spans`: one per character in scripts written without spaces).
+    fn words(&self, i: usize) -> PyResult<Vec<String>> {
+        let text = self
+            .normalized
+            .get(i)
+            .ok_or_else(|| ParameterError::new_err("record index out of range"))?;
+        Ok(word_spans(text)
+            .into_iter()
+            .map(|(s, e)| text[s..e].to_string())
+            .collect())
     }
 
     /// The hash of the `n`-gram starting at each word of record `i` (as i64).
