@@ -231,6 +231,18 @@ def test_secrets_never_appear_in_any_output(
             "lQOYBF0xKeyBody",
             "SEC001",
         ),
+        # Headers of two or more words, RFC 4716's four dashes, PuTTY's key file.
+        (
+            "-----BEGIN SSH2 ENCRYPTED PRIVATE KEY-----\nP2/56wAAAKeyBody\n-----END SSH2 ENCRYPTED PRIVATE KEY-----",
+            "P2/56wAAAKeyBody",
+            "SEC001",
+        ),
+        (
+            "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nAAAAB3KeyBody\n---- END SSH2 ENCRYPTED PRIVATE KEY ----",
+            "AAAAB3KeyBody",
+            "SEC001",
+        ),
+        ("PuTTY-User-Key-File-3: ssh-ed25519", "PuTTY-User-Key-File-3", "SEC001"),
     ],
 )
 def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(
@@ -241,6 +253,18 @@ def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(
     assert rule in rules_found(report)
     sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
     assert f"[REDACTED:{rule}]" in sample and secret not in sample
+
+
+def test_lists_of_numbers_are_not_phone_numbers(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Phones grouped by spaces look like lists of numbers (math data is full of them).
+    prompts = [
+        "Add the numbers 100 250 1000 and 42",
+        "Sort 5 200 300 4000 7 in order",
+    ]
+    report = run_audit([pc(i, p) for i, p in enumerate(prompts)])
+    assert "PII002" not in rules_found(report)
 
 
 LEAKY = "mail john.doe@example.com key AKIAIOSFODNN7EXAMPLE"

@@ -45,7 +45,9 @@ _PHONE = re.compile(
     r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
     r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567, (555) 123 4567
     r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
-    r"|\d{3} \d{3} \d{4}"  # 555 123 4567
+    # 555 123 4567: spaces alone also separate lists of numbers ("add 100 250 1000"), so
+    # the area code is a real one (2-9 first) and no number stands right before or after.
+    r"|(?<!\d )[2-9]\d{2} \d{3} \d{4}(?! \d)"
     r")(?![A-Za-z_\d])"
 )
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -88,16 +90,19 @@ _KEYS: list[tuple[str, re.Pattern[str], tuple[str, ...]]] = [
         re.compile(rf"{_START}eyJ[A-Za-z0-9_-]{{8,}}\.eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}"),
         ("eyJ",),
     ),
-    # RSA, EC, OPENSSH, ENCRYPTED, ... and PGP's "PRIVATE KEY BLOCK": the whole block up
-    # to its END line when there is one (the sample redacts the key, not just its header).
+    # RSA, EC, OPENSSH, ENCRYPTED, SSH2 ENCRYPTED, ... and PGP's "PRIVATE KEY BLOCK", with
+    # PEM's five dashes or RFC 4716's four and a space: the whole block up to its END line
+    # when there is one (the sample redacts the key, not just its header).
     (
         "private-key",
         re.compile(
-            r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY(?: BLOCK)?-----"
-            r"(?:[\s\S]*?-----END (?:[A-Z]+ )?PRIVATE KEY(?: BLOCK)?-----)?"
+            r"-{4,5} ?BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)? ?-{4,5}"
+            r"(?:[\s\S]*?-{4,5} ?END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)? ?-{4,5})?"
         ),
         ("PRIVATE KEY",),
     ),
+    # PuTTY's key file: its private part follows this header.
+    ("private-key", re.compile(r"PuTTY-User-Key-File-\d+: "), ("PuTTY-User-Key-File",)),
 ]
 _HEX = re.compile(r"[0-9a-fA-F]+")
 

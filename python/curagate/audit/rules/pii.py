@@ -33,7 +33,7 @@ RULES = (
         "PII002",
         "phone-number",
         Severity.WARNING,
-        "A phone number (international +CC form, or grouped digits such as 555-123-4567, (555) 123 4567 or 555 123 4567).",
+        "A phone number (international +CC form, or grouped digits such as 555-123-4567, (555) 123 4567 or 555 123 4567; grouped by spaces alone, the area code starts with 2-9 and no number stands right before or after, so lists of numbers are not phones).",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
     ),
@@ -66,7 +66,7 @@ RULES = (
         "api-key",
         Severity.ERROR,
         "An API key, token or private key with a known prefix (AWS, GitHub, GitLab, OpenAI, "
-        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM or PGP private key).",
+        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM, RFC 4716 SSH2 or PGP private key, PuTTY key file).",
         "A model trained on a credential can print it to anyone; the credential is "
         "compromised as soon as the data is shared.",
         "Revoke the credential, then remove it from the data (and from git history).",

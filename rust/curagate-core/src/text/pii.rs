@@ -29,7 +29,7 @@ use crate::{Error, Result};
 const FAMILIES: &[&str] = &[
     // SEC001 secrets: the literal prefixes the Python scanner checks first.
     // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
-    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY",
+    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY|PuTTY-User-Key-File",
     // PII001 email: needs an "@".
     r"@",
     // PII005 IBAN: two capitals and two digits start it.
