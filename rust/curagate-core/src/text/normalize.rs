@@ -173,7 +173,7 @@ fn push_char(
             // A lowercase expansion can hold a mark the input character did not (İ is
             // i + U+0307): it goes through the punctuation step as input marks do, so
             // İSTANBUL and istanbul agree and normalizing twice changes nothing.
-            if !(opts.strip_punctuation && !lower.is_alphanumeric()) {
+            if !opts.strip_punctuation || lower.is_alphanumeric() {
                 push_folded(lower, out);
             }
         }
