@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -198,7 +199,13 @@ def spawn(tool: str, corpus_file: Path, threads: int, timeout: float) -> dict[st
 
 
 def load_ground_truth(corpus_file: Path, sha: str, texts: list[str]) -> dict[str, Any]:
-    cache = RESULTS / f"gt_{corpus_file.stem}_{sha[:12]}.npz"
+    # Keyed by the corpus and by the shingle definition and algorithm (their source): a
+    # change of either computes the truth again instead of scoring against a stale one.
+    here = Path(__file__).resolve().parent
+    definition = hashlib.sha256(
+        b"".join((here / f).read_bytes() for f in ("shingles.py", "ground_truth.py"))
+    ).hexdigest()
+    cache = RESULTS / f"gt_{corpus_file.stem}_{sha[:12]}_{definition[:8]}.npz"
     if cache.exists():
         with np.load(cache) as z:
             return {k: z[k] for k in z.files}
