@@ -2,7 +2,7 @@
 # The whole test suite: Rust unit tests, then pytest (slow tests included).
 #   bash scripts/test.sh          everything (what CI runs)
 #   bash scripts/test.sh --fast   the development tier: pytest -m "not slow" (no cargo tests);
-#                                 about two and a half minutes here
+#                                 about three minutes here
 # Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
