@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 import curagate
 from curagate.registry import Registry
 
@@ -50,6 +52,7 @@ def run_at_once(tmp_path: Path, commands: list[list[str]]) -> list[int]:
 N = 16
 
 
+@pytest.mark.slow  # 16 interpreters: ~7 s of the fast tier's three minutes
 def test_sixteen_processes_register_then_promote_and_the_chain_replays(tmp_path: Path) -> None:
     db = tmp_path / "registry.db"
     private, public = keypair(tmp_path / "key")
