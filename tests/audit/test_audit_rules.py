@@ -22,6 +22,10 @@ def qa(i: int) -> dict[str, Any]:
     )
 
 
+FULL_WIDTH_CARD = "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in "4111 1111 1111 1111")
+ARABIC_INDIC_CARD = "".join(chr(0x0660 + int(c)) for c in "4111111111111111")
+
+
 def pc(i: int, completion: str | None = None) -> dict[str, Any]:
     return {
         "prompt": f"prompt {i} with some words {i * 3}",
@@ -243,6 +247,9 @@ def test_secrets_never_appear_in_any_output(
             "SEC001",
         ),
         ("PuTTY-User-Key-File-3: ssh-ed25519", "PuTTY-User-Key-File-3", "SEC001"),
+        # A card number in full-width or Arabic-Indic digits (Luhn-valid 4111...1111).
+        (FULL_WIDTH_CARD, FULL_WIDTH_CARD, "PII003"),
+        (ARABIC_INDIC_CARD, ARABIC_INDIC_CARD, "PII003"),
     ],
 )
 def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(

@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,7 +182,9 @@ def scan(
         if not _overlaps(taken, m.start(), m.end()) and iban_ok(m.group()):
             add("PII005", m, "iban")
     for m in _CARD.finditer(text) if families & CARD else ():
-        digits = re.sub(r"[ -]", "", m.group())
+        # Any script's decimal digits (full-width, Arabic-Indic): \d matched them, the
+        # prefix and the Luhn sum read ASCII only.
+        digits = "".join(str(unicodedata.digit(c)) for c in m.group() if c not in " -")
         if (
             13 <= len(digits) <= 19
             and _CARD_PREFIX.match(digits)
