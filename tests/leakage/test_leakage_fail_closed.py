@@ -135,6 +135,20 @@ def test_strings_outside_the_key_of_valid_rows_are_scanned(tmp_path: Path, refer
     assert result.quarantined == 0
 
 
+def test_an_item_used_as_an_object_key_is_scanned(tmp_path: Path, reference: Path) -> None:
+    # A sentence as a key ({"votes": {ITEM: 3}}) is text training sees; keys that are
+    # names (no space in them) are not scanned as text.
+    rows = [
+        {"prompt": "Hi", "completion": "Hello", "votes": {ITEM: 3}},
+        {"prompt": "Yo", "completion": "Hey", "votes": {"up": 1}},
+        {"prompt": "Hm", "completion": "Ok", "labels": {OTHER: True}},
+    ]
+    corpus = write(tmp_path / "keys.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
+    assert found == {ITEM: [0], OTHER: [2]}
+
+
 def test_rows_after_one_without_other_text_keep_their_place(
     tmp_path: Path, reference: Path
 ) -> None:

@@ -109,7 +109,9 @@ def _holds_text(dtype: pa.DataType, spec: Spec) -> bool:
     if _is_list(dtype):
         return _holds_text(dtype.value_type, spec)
     if t.is_struct(dtype):
-        return any(_holds_text(f.type, _field_spec(spec, f.name)) for f in dtype)
+        return any(
+            _text_name(f.name) or _holds_text(f.type, _field_spec(spec, f.name)) for f in dtype
+        )
     if t.is_map(dtype):
         return _holds_text(dtype.key_type, None) or _holds_text(dtype.item_type, None)
     if t.is_union(dtype):
@@ -135,9 +137,13 @@ def _texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
         parts = []
         for i, f in enumerate(dtype):
             sub = _field_spec(spec, f.name)
+            field = pc.struct_field(values, [i])
+            if _text_name(f.name):  # a JSON object's key holding text: {"<a sentence>": 3}
+                name = pa.scalar(f.name, pa.large_string())
+                parts.append(pc.if_else(pc.is_valid(field), name, pa.scalar("", pa.large_string())))
             if _holds_text(f.type, sub):
-                parts.append(_texts(pc.struct_field(values, [i]), sub, bad))
-        return _joined(parts)
+                parts.append(_texts(field, sub, bad))
+        return _joined(parts) if parts else pa.repeat(pa.scalar("", pa.large_string()), len(values))
     return _python_texts(values, bad)  # maps, unions: rare, read in Python
 
 
@@ -195,6 +201,13 @@ def _joined(parts: list[pa.Array]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, pa.scalar(SEPARATOR, pa.large_string()))
 
 
+def _text_name(name: str) -> bool:
+    """Whether an object key is text rather than a field name: keys of records are names
+    (``role``, ``score``), a key with a space in it is data, e.g. a sentence used as a
+    key (``{"votes": {"<a golden item>": 3}}``), which training sees like any string."""
+    return any(c.isspace() for c in name)
+
+
 def _field_spec(spec: Spec, name: str) -> Spec:
     return None if spec is None else spec.get(name)
 
@@ -248,8 +261,8 @@ def _strings_and_bytes(value: Any) -> tuple[list[str], bool]:
             except UnicodeDecodeError:
                 undecodable = True
                 out.append(v.decode("utf-8", errors="replace"))
-        elif isinstance(v, dict):
-            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, dict):  # keys too: {"<a sentence>": 3} holds the sentence
+            stack.extend(reversed([part for item in v.items() for part in item]))
         elif isinstance(v, list | tuple):
             stack.extend(reversed(v))
     return out, undecodable
