@@ -43,7 +43,7 @@ from typing import Any, Protocol
 from curagate.artifacts import RunRecord, check_base_unchanged, load_run, run_digests
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_digest
 from curagate.errors import InputError, MissingExtraError
-from curagate.io.atomic import write_text_atomic
+from curagate.io.atomic import pid_alive, write_text_atomic
 from curagate.progress import Bar
 from curagate.text import printable
 
@@ -640,14 +640,8 @@ def _remove_stale_copies() -> None:
     whole model's size in the temporary folder."""
     for path in Path(tempfile.gettempdir()).glob(f"{_COPY_PREFIX}*-*"):
         pid = path.name.removeprefix(_COPY_PREFIX).split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            pass  # alive under another user (EPERM): not ours
 
 
 class LoadedModels:

@@ -54,7 +54,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a temporary named by it belongs to a live run)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,7 +83,7 @@ def remove_stale(target: Path) -> list[Path]:
     for sib in siblings:
         rest = sib.name[len(prefix) :] if sib.name.startswith(prefix) else ""
         pid, _, tail = rest.partition(".")
-        if not (pid.isdigit() and tail.endswith(".tmp")) or _alive(int(pid)):
+        if not (pid.isdigit() and tail.endswith(".tmp")) or pid_alive(int(pid)):
             continue
         if sib.is_dir() and not sib.is_symlink():
             shutil.rmtree(sib, ignore_errors=True)
