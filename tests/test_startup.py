@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,31 @@ LAZY = ("pyarrow", "pyarrow.compute", "pyarrow.parquet", "yaml", "importlib.meta
 NEVER = ("pandas", "numpy", "torch", "transformers", "jinja2", "polars")
 
 
+def _python(
+    code: str,
+    cwd: Path | None = None,
+    *,
+    without: Iterable[str] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter on this checkout, the variables in ``without``
+    taken out of its environment and those of ``env`` put in."""
+    drop = set(without)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in drop},
+            "PYTHONPATH": str(ROOT / "python"),
+            **(env or {}),
+        },
+        check=False,
+        timeout=120,
+    )
+
+
 def _modules(
     code: str, cwd: Path | None = None
 ) -> tuple[set[str], subprocess.CompletedProcess[str]]:
@@ -38,16 +64,7 @@ def _modules(
         "try:\n" + "".join(f"    {line}\n" for line in code.splitlines()) + "finally:\n"
         "    sys.stderr.write('\\nMODULES ' + json.dumps(sorted(sys.modules)) + '\\n')\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=120,
-    )
+    done = _python(probe, cwd)
     marker = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
     assert marker, done.stderr
     return set(json.loads(marker[-1].removeprefix("MODULES "))), done
@@ -253,18 +270,7 @@ def test_curate_cli_skips_pydantics_plugin_lookup(tmp_path: Path) -> None:
     host = "main(['curate', 'd.jsonl', '--out', 'host'])"
     entry_points_read = {}
     for name, call in (("cli", cli), ("host", host)):
-        done = subprocess.run(
-            [sys.executable, "-c", probe.format(call=call)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env={
-                **{k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"},
-                "PYTHONPATH": str(ROOT / "python"),
-            },
-            check=False,
-            timeout=120,
-        )
+        done = _python(probe.format(call=call), tmp_path, without=["PYDANTIC_DISABLE_PLUGINS"])
         assert (tmp_path / name / "manifest.json").is_file(), done.stderr
         entry_points_read[name] = int(done.stdout.strip().splitlines()[-1])
     assert entry_points_read["cli"] == 0 < entry_points_read["host"]
@@ -446,19 +452,7 @@ def test_cli_process_tunes_its_allocator_and_exit_but_a_host_program_keeps_its_o
         (cli, own, "1 logfire True"),
         (host, {}, "None None False"),
     ):
-        done = subprocess.run(
-            [sys.executable, "-c", "import sys\n" + probe.format(call=call)],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env={
-                **{k: v for k, v in os.environ.items() if k not in own},
-                "PYTHONPATH": str(ROOT / "python"),
-                **environ,
-            },
-            check=False,
-            timeout=120,
-        )
+        done = _python("import sys\n" + probe.format(call=call), tmp_path, without=own, env=environ)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == expected, (call, done.stdout)
 
