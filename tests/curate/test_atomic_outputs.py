@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ import pytest
 from curagate.curate import curate
 from curagate.io.atomic import remove_stale
 from curagate.io.outputs import read_marker
+from tests import kill_support
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def write_corpus(path: Path, version: int, n: int = 60) -> Path:
@@ -111,32 +110,12 @@ def test_failure_while_swapping_in_the_new_output_keeps_the_previous_output(
     assert temporaries(out) == [] and not (out.parent / ".out.old").exists()
 
 
-# Runs curate in a fresh interpreter that SIGKILLs itself at one point of the run.
-KILLER = """
-import os, signal, sys
-from pathlib import Path
-out, mode = Path(sys.argv[1]), sys.argv[2]
-real_replace, real_rename = os.replace, os.rename
-def temp_with_kept():
-    return any(p.is_dir() for p in out.parent.glob(f".{out.name}.*.tmp/kept"))
-def replace(src, dst, **kw):
-    if mode == "write" and temp_with_kept():
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real_replace(src, dst, **kw)
-def rename(src, dst, **kw):
-    if mode == "swap" and Path(dst) == out:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real_rename(src, dst, **kw)
-os.replace, os.rename = replace, rename
-from curagate.cli import main
-sys.exit(main(["curate", *sys.argv[3:], "--out", str(out)]))
-"""
+# curate is killed once its temporary output holds kept/ (it is writing), or at the swap.
+WRITING = "any(p.is_dir() for p in out.parent.glob(f'.{out.name}.*.tmp/kept'))"
 
 
 def run_killed(out: Path, mode: str, *inputs: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
-    argv = [sys.executable, "-c", KILLER, str(out), mode, *map(str, inputs)]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
+    return kill_support.run_killed("curate", out, mode, *map(str, inputs), writing=WRITING)
 
 
 def test_kill_9_while_writing_leaves_the_previous_output(

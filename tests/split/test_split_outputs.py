@@ -5,10 +5,8 @@ output is replaced; an --out that is an input file is an input error."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,9 @@ import pytest
 from curagate.cli import main
 from curagate.io.atomic import remove_stale
 from curagate.io.outputs import MARKER_NAME, read_marker
+from tests import kill_support
 from tests.split.test_split_cli import manifest, records, write_jsonl
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -45,36 +43,19 @@ def previous(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
     return out, second, before
 
 
-# Runs `curagate split` in a fresh interpreter that SIGKILLs itself at one point.
-# "write": at the first os.replace once a new train.parquet exists anywhere next
-# to the output (the splits are being written, the manifest is not yet there);
-# "swap": at the rename of the new output folder onto --out.
-KILLER = """
-import os, signal, sys
-from pathlib import Path
-out, mode = Path(sys.argv[1]), sys.argv[2]
+# split is killed at the first os.replace once a new train.parquet exists anywhere next to
+# the output (the splits are being written, the manifest is not yet there), or at the swap.
+TRAINS = """
 def trains():
     return {(p, p.stat().st_ino) for p in out.parent.rglob("train.parquet")}
 old = trains()
-real_replace, real_rename = os.replace, os.rename
-def replace(src, dst, **kw):
-    if mode == "write" and trains() - old:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real_replace(src, dst, **kw)
-def rename(src, dst, **kw):
-    if mode == "swap" and Path(dst) == out:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return real_rename(src, dst, **kw)
-os.replace, os.rename = replace, rename
-from curagate.cli import main
-sys.exit(main(["split", *sys.argv[3:], "--out", str(out)]))
 """
 
 
 def run_killed(out: Path, mode: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
-    argv = [sys.executable, "-c", KILLER, str(out), mode, *args]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=300)
+    return kill_support.run_killed(
+        "split", out, mode, *args, writing="trains() - old", setup=TRAINS
+    )
 
 
 def test_kill_9_while_writing_leaves_the_previous_split(
