@@ -24,7 +24,6 @@ from curagate.io.outputs import read_marker
 from tests import kill_support
 
 
-
 def write_corpus(path: Path, version: int, n: int = 60) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):

@@ -18,7 +18,6 @@ from tests import kill_support
 from tests.split.test_split_cli import manifest, records, write_jsonl
 
 
-
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
