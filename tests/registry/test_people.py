@@ -1,4 +1,4 @@
-"""Users, tokens, two-approver promotions and waivers (registry schema 3)."""
+"""Users, tokens, two-approver promotions and waivers (registry schemas 3 and 4)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, InputError
 from curagate.registry import ChainBroken, Forbidden, Registry, User
-from curagate.registry.schema import APPEND_ONLY_V3
+from curagate.registry.schema import (
+    APPEND_ONLY_V3,
+    USER_ROLES_V3,
+    USERS_TRIGGERS,
+    split_statements,
+    users_table,
+)
 
 from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
 
@@ -270,10 +276,87 @@ def test_a_schema_2_registry_migrates_to_3_and_keeps_its_history(
     conn.commit()
     conn.close()
     with Registry(db) as reg:
-        assert reg.schema_version == 3 and reg.head() == head
+        assert reg.schema_version == 4 and reg.head() == head
         assert reg.get("bot", 1).artifact_digest == digest
         reg.user_add("alice", role="approver")
+        reg.user_add("ci", role="uploader")
         reg.check()
+
+
+def as_schema_3(db: Path) -> None:
+    """Turn a schema-4 registry into the schema-3 database an older curagate wrote: the
+    users table without the uploader role in its CHECK, the same rows."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("BEGIN")
+    conn.execute("CREATE TEMP TABLE u AS SELECT * FROM users")
+    conn.execute("DROP TABLE users")
+    for stmt in split_statements(users_table(USER_ROLES_V3) + USERS_TRIGGERS):
+        conn.execute(stmt)
+    conn.execute("INSERT INTO users SELECT * FROM temp.u")
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def users_sql(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT sql FROM sqlite_master WHERE name = 'users'").fetchone()[0]
+
+
+def test_a_schema_3_registry_migrates_to_4_with_its_users_and_revocations(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    db = tmp_path / "r.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        write_bundle(tmp_path / "b1", b"one" * 16)
+        reg.register(tmp_path / "b1", name="bot")
+        _, alice_token = reg.user_add("alice", role="approver")
+        reg.user_add("bob", role="viewer")
+        reg.user_revoke("bob", reason="left")
+        before = [u.to_dict() for u in reg.users()]
+        head = reg.head()
+    as_schema_3(db)
+    assert "uploader" not in users_sql(db)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO users VALUES (9, 'x', 'uploader', ?, 'a', 'b')", ("0" * 64,))
+
+    with Registry(db) as reg:
+        assert reg.schema_version == 4 and reg.head() == head
+        assert [u.to_dict() for u in reg.users()] == before
+        assert reg.authenticate(alice_token).name == "alice"
+        ci, _ = reg.user_add("ci", role="uploader")
+        assert ci.role == "uploader" and not ci.can_approve and ci.can_upload
+        reg.check()
+    assert "'uploader'" in users_sql(db)
+    with sqlite3.connect(db) as conn:
+        # the rebuilt table is as append-only as before
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE users SET role = 'admin' WHERE name = 'ci'")
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_hand_changed_schema_3_registry_is_refused_not_rewritten_into_schema_4(
+    tmp_path: Path,
+) -> None:
+    # The migration rebuilds the users table; rebuilding a table someone changed by hand
+    # would bless the change under fresh triggers, so schema 3 is verified first.
+    db = tmp_path / "r.db"
+    with Registry(db) as reg:
+        reg.user_add("mallory", role="viewer")
+    as_schema_3(db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER users_no_update")
+    conn.execute("UPDATE users SET role = 'admin' WHERE name = 'mallory'")
+    conn.execute(next(s for s in split_statements(USERS_TRIGGERS) if "users_no_update" in s))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ChainBroken, match="users"):
+        Registry(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert "uploader" not in users_sql(db)
 
 
 def test_items_beside_a_report_are_stored_when_the_report_names_them(

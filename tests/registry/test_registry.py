@@ -64,15 +64,15 @@ def production_ready(
 def test_new_database_uses_wal_and_current_schema_version(reg: Registry) -> None:
     with sqlite3.connect(reg.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        # Schema 3 (people, approvals, waivers), read from SQLite itself, not the product.
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        # Schema 4 (people, approvals, waivers, the uploader role), read from SQLite itself.
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     Registry(path).close()
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version = 4")  # one past schema 3
+        db.execute("PRAGMA user_version = 5")  # one past schema 4
     with pytest.raises(RegistryUnavailable, match="newer"):
         Registry(path)
 
@@ -696,7 +696,7 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
     with pytest.raises(InputError, match="registry migrate"):
         Registry(db)
     with Registry(db, migrate=True) as reg:
-        assert reg.schema_version == 3  # migrated 1 -> 3
+        assert reg.schema_version == 4  # migrated 1 -> 4
         assert reg.get("bot", 1).stage == "staging"
         assert [r.action for r in reg.log("bot", 1)] == ["register", "promote"]
         reg.check()
@@ -707,11 +707,9 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
 
 def restore_trigger(name: str) -> str:
     """The exact CREATE TRIGGER statement of the schema, to put back after an edit."""
-    from curagate.registry.schema import SCHEMA_V2, SCHEMA_V3_ADDITIONS, split_statements
+    from curagate.registry.schema import SCHEMA_V4, split_statements
 
-    return next(
-        s for s in split_statements(SCHEMA_V2 + SCHEMA_V3_ADDITIONS) if f"TRIGGER {name} " in s
-    )
+    return next(s for s in split_statements(SCHEMA_V4) if f"TRIGGER {name} " in s)
 
 
 def test_a_hand_edit_with_the_trigger_put_back_exactly_is_still_detected(

@@ -116,7 +116,7 @@ class World:
 
 def build_world(root: Path, *, n_items: int = 30, hostile: bool = True) -> World:
     """bot v1 in production (pass), bot v2 with a warn report (registered, experiment);
-    users alice and bob (approvers), vera (viewer), carol (admin)."""
+    users alice and bob (approvers), vera (viewer), carol (admin), ci (uploader)."""
     private, public = keypair(root / "keys")
     db = root / "reg" / "registry.db"
     with Registry(db) as reg:
@@ -135,6 +135,7 @@ def build_world(root: Path, *, n_items: int = 30, hostile: bool = True) -> World
                 ("bob", "approver"),
                 ("vera", "viewer"),
                 ("carol", "admin"),
+                ("ci", "uploader"),
             )
         }
     return World(db, tokens, private)

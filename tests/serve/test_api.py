@@ -118,6 +118,42 @@ def test_a_viewer_cannot_promote_waive_approve_roll_back_or_upload(
     )
 
 
+def test_ci_uploads_with_the_uploader_role_and_can_do_nothing_else(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # With an approver token, CI's account was one of the two people of an approval; the
+    # uploader role can offer reports and is refused everything that moves a version.
+    g2 = tmp_path / "g2"
+    body = {
+        "name": "bot",
+        "version": 2,
+        "report": (g2 / "gate_report.json").read_text(),
+        "attestation": (g2 / "gate_attestation.dsse.json").read_text(),
+    }
+    h = bearer(world, "ci")
+    r = client.post("/api/v1/reports", json=body, headers=h)
+    assert r.status_code == 201 and r.json()["accepted"] is True
+    moves = [
+        ("/api/v1/models/bot/versions/2/promotions", {"to": "staging"}),
+        ("/api/v1/models/bot/versions/2/promotions", {"to": "production", "reason": "x"}),
+        ("/api/v1/models/bot/versions/2/waivers", {"reason": "x", "expires": "1d"}),
+        ("/api/v1/models/bot/rollback", {"reason": "x"}),
+    ]
+    for url, payload in moves:
+        r = client.post(url, json=payload, headers=h)
+        assert r.status_code == 403 and "uploader" in r.json()["error"], url
+    # a request made by a person cannot be approved by CI's account either
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", "reason": "x"},
+        headers=bearer(world, "alice"),
+    )
+    assert r.status_code in (201, 409), r.text
+    assert client.post("/api/v1/promotion-requests/1/approve", headers=h).status_code == 403
+    with Registry(world.db) as reg:
+        assert reg.get("bot", 2).stage == "experiment"
+
+
 def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
     client: TestClient, world: World
 ) -> None:

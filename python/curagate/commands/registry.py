@@ -16,6 +16,7 @@ examples:
   curagate registry show support-bot 1 --json
   curagate registry check --head "$(cat registry-head.txt)"
   curagate registry users add alice --role approver     # prints alice's token, last line
+  curagate registry users add ci --role uploader        # CI: uploads reports through serve, nothing else
   CURAGATE_TOKEN=... curagate registry request support-bot 2 --to production --reason "ok"
   CURAGATE_TOKEN=... curagate registry approve 1        # a second approver
   CURAGATE_TOKEN=... curagate registry waive support-bot 2 --reason "small set" --expires 7d

@@ -25,8 +25,9 @@ from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
 from curagate.registry.schema import (
     ACTIONS,
-    SCHEMA_V2,
-    SCHEMA_V3_ADDITIONS,
+    SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_VERSION,
     STAGES,
     split_statements,
 )
@@ -285,11 +286,11 @@ def _mismatch(table: str, row_id: Any, what: str) -> ChainBroken:
 
 
 @functools.cache
-def _expected_objects() -> frozenset[tuple[str, str, str]]:
-    """(type, name, sql) of every table, index and trigger the schema creates."""
+def _expected_objects(version: int) -> frozenset[tuple[str, str, str]]:
+    """(type, name, sql) of every table, index and trigger schema ``version`` (3 or 4) creates."""
     mem = sqlite3.connect(":memory:")
     try:
-        for stmt in split_statements(SCHEMA_V2 + SCHEMA_V3_ADDITIONS):
+        for stmt in split_statements(SCHEMA_V4 if version == 4 else SCHEMA_V3):
             mem.execute(stmt)
         return _objects(mem)
     finally:
@@ -306,13 +307,13 @@ def _objects(conn: sqlite3.Connection) -> frozenset[tuple[str, str, str]]:
     )
 
 
-def _check_schema(conn: sqlite3.Connection) -> None:
+def _check_schema(conn: sqlite3.Connection, version: int) -> None:
     """Every table, index and trigger exactly as the schema creates them.
 
     Names are not enough: a trigger can be replaced by a no-op of the same name, an
     index made non-unique, a NOT NULL dropped by recreating a table.
     """
-    expected, actual = _expected_objects(), _objects(conn)
+    expected, actual = _expected_objects(version), _objects(conn)
     if expected == actual:
         return
     changed = sorted(expected - actual) or sorted(actual - expected)
@@ -325,9 +326,10 @@ def _check_schema(conn: sqlite3.Connection) -> None:
     )
 
 
-def verify(conn: sqlite3.Connection) -> State:
-    """Replay the log and check every table, column and schema object against it."""
-    _check_schema(conn)
+def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
+    """Replay the log and check every table, column and schema object against it (the
+    objects of ``schema``: 4, or 3 for a registry about to be migrated)."""
+    _check_schema(conn, schema)
     state = replay(conn)
 
     seen: set[tuple[str, int]] = set()

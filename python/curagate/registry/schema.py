@@ -13,11 +13,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 STAGES = ("experiment", "staging", "production", "archived")
 ROLES = ("gate", "export")
-USER_ROLES = ("viewer", "approver", "admin")
+# uploader (schema 4): CI uploads gate reports and can do nothing else, so its account never
+# counts as one of the two people of a production approval.
+USER_ROLES = ("viewer", "uploader", "approver", "admin")
 ACTIONS = (
     "register",
     "report",
@@ -140,15 +142,7 @@ CREATE INDEX log_by_version ON log (name, version, id);
 # Schema 3 adds people and the two-approver workflow; all of it append-only and logged.
 # Tokens are 256-bit random strings, so a plain sha256 suffices to store them (a slow
 # password hash guards low-entropy secrets; it would also make lookup by hash impossible).
-SCHEMA_V3_ADDITIONS = """
-CREATE TABLE users (
-    id           INTEGER PRIMARY KEY,
-    name         TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),
-    role         TEXT    NOT NULL CHECK (role IN ('viewer', 'approver', 'admin')),
-    token_sha256 TEXT    NOT NULL UNIQUE CHECK (length(token_sha256) = 64),
-    created_by   TEXT    NOT NULL,
-    created_at   TEXT    NOT NULL
-);
+PEOPLE_TABLES = """
 
 CREATE TABLE user_revocations (
     id         INTEGER PRIMARY KEY,
@@ -186,9 +180,33 @@ CREATE TABLE waivers (
     granted_by       TEXT    NOT NULL,
     granted_at       TEXT    NOT NULL
 );
-""" + _no_change(APPEND_ONLY_V3)
+"""
+
+
+def users_table(roles: tuple[str, ...]) -> str:
+    """The users table with its role CHECK: the one thing schema 4 changed in schema 3."""
+    allowed = ", ".join(f"'{r}'" for r in roles)
+    return f"""
+CREATE TABLE users (
+    id           INTEGER PRIMARY KEY,
+    name         TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),
+    role         TEXT    NOT NULL CHECK (role IN ({allowed})),
+    token_sha256 TEXT    NOT NULL UNIQUE CHECK (length(token_sha256) = 64),
+    created_by   TEXT    NOT NULL,
+    created_at   TEXT    NOT NULL
+);
+"""
+
+
+USER_ROLES_V3 = ("viewer", "approver", "admin")
+USERS_TRIGGERS = _no_change(("users",))
+SCHEMA_V3_ADDITIONS = users_table(USER_ROLES_V3) + PEOPLE_TABLES + _no_change(APPEND_ONLY_V3)
+# Schema 4 = schema 3 with the uploader role; a schema-3 registry's users table is rebuilt
+# with the same rows (Registry._migrate), every other table stays as it is.
+SCHEMA_V4_ADDITIONS = users_table(USER_ROLES) + PEOPLE_TABLES + _no_change(APPEND_ONLY_V3)
 
 SCHEMA_V3 = SCHEMA_V2 + SCHEMA_V3_ADDITIONS
+SCHEMA_V4 = SCHEMA_V2 + SCHEMA_V4_ADDITIONS
 
 
 def split_statements(script: str) -> Iterator[str]:

@@ -57,11 +57,13 @@ from curagate.registry.chain import (
 from curagate.registry.schema import (
     ROLES,
     SCHEMA_V2,
-    SCHEMA_V3_ADDITIONS,
+    SCHEMA_V4_ADDITIONS,
     SCHEMA_VERSION,
     STAGES,
     USER_ROLES,
+    USERS_TRIGGERS,
     split_statements,
+    users_table,
 )
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -308,6 +310,12 @@ class User:
     def can_approve(self) -> bool:
         return self.active and self.role in ("approver", "admin")
 
+    @property
+    def can_upload(self) -> bool:
+        """May offer gate reports through the release service's API (CI's uploader role,
+        or a person who may approve)."""
+        return self.active and self.role in ("uploader", "approver", "admin")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -508,6 +516,28 @@ def _check_schema_version(db: Path, current: int, *, migrate: bool) -> None:
         )
 
 
+def _users_to_schema_4(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4 inside the caller's write transaction: the users table again, with the
+    uploader role in its CHECK, holding the same rows under the same ids.
+
+    SQLite cannot alter a CHECK, so the table is rebuilt; the registry is verified as
+    schema 3 first, so a hand-changed one is refused, not blessed by a rewrite. Revocations
+    point at users by id: their foreign keys are checked at commit (deferred), once every
+    row is back.
+    """
+    verify(db, schema=3)
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute("CREATE TEMP TABLE users_v3 AS SELECT * FROM users")
+    db.execute("DROP TABLE users")  # its triggers go with it
+    for stmt in split_statements(users_table(USER_ROLES) + USERS_TRIGGERS):
+        db.execute(stmt)
+    db.execute(
+        "INSERT INTO users (id, name, role, token_sha256, created_by, created_at) "
+        "SELECT id, name, role, token_sha256, created_by, created_at FROM users_v3 ORDER BY id"
+    )
+    db.execute("DROP TABLE temp.users_v3")
+
+
 @contextlib.contextmanager
 def _peek(db: Path) -> Iterator[sqlite3.Connection | None]:
     """A read-only look at a registry that creates, migrates and replays nothing.
@@ -688,8 +718,11 @@ class Registry:
                 db.execute(stmt)
             if v1 is not None:
                 v1.replay_into(self, db)
-        for stmt in split_statements(SCHEMA_V3_ADDITIONS):
-            db.execute(stmt)
+        if current == 3:
+            _users_to_schema_4(db)
+        else:
+            for stmt in split_statements(SCHEMA_V4_ADDITIONS):
+                db.execute(stmt)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -1604,7 +1637,7 @@ class Registry:
             raise Forbidden(f"user {now.name!r} was revoked at {now.revoked_at}")
         if not now.can_approve:
             raise Forbidden(
-                f"user {now.name!r} is a {now.role}; {what} needs the approver or admin role"
+                f"user {now.name!r} has the {now.role} role; {what} needs the approver or admin role"
             )
         return now
 

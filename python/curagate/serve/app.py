@@ -432,8 +432,19 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         if not user.can_approve:
             raise ApiError(
                 403,
-                f"user {user.name!r} is a {user.role}; this needs the approver or admin role",
+                f"user {user.name!r} has the {user.role} role; this needs the approver or admin role",
                 "ask an admin for the approver role",
+            )
+        return user
+
+    def uploader(user: User) -> User:
+        if not user.can_upload:
+            raise ApiError(
+                403,
+                f"user {user.name!r} has the {user.role} role; uploading a report needs the uploader, "
+                "approver or admin role",
+                "ask an admin for an uploader account for CI "
+                "(`curagate registry users add ci --role uploader`)",
             )
         return user
 
@@ -952,8 +963,9 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         body: ReportUpload, user: User = Depends(api_user), reg: Registry = Depends(registry)
     ) -> dict[str, Any]:
         """CI uploads a gate report (+ attestation + items) for a registered version; it
-        is judged and recorded like one offered on the CLI, accepted or not."""
-        approver(user)
+        is judged and recorded like one offered on the CLI, accepted or not. CI's account
+        should hold the uploader role: it can do this and nothing else."""
+        uploader(user)
         check_name(body.name)
         check_version(body.version)
         found(lambda: reg.get(body.name, body.version))
