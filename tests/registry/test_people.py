@@ -169,6 +169,39 @@ def test_cli_request_and_approve_with_tokens_from_the_environment(
     assert "bot v1 is now in production" in capsys.readouterr().out
 
 
+def test_once_there_are_approvers_rollback_and_staging_name_an_approver_not_free_text(
+    setup, tmp_path: Path, ci_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--actor` was free text: anyone who could run the CLI rolled production back, or put
+    # a version in staging, in the name of their choosing (alice's, say).
+    reg, users, _ = setup
+    alice, bob, vera = users["alice"][0], users["bob"][0], users["vera"][0]
+    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
+    _second_version(tmp_path, reg, ci_key, "pass")
+    reg.approve(reg.request_promotion("bot", 2, to="production", user=alice).id, user=bob)
+    for act in (
+        lambda: reg.rollback("bot", actor="alice"),
+        lambda: reg.promote("bot", 1, to="staging", actor="alice"),
+        lambda: reg.rollback("bot", user=vera),
+    ):
+        with pytest.raises(Forbidden, match="approver"):
+            act()
+    assert reg.production("bot").version == 2  # type: ignore[union-attr]
+    db = str(reg.path)
+    reg.close()
+
+    monkeypatch.delenv("CURAGATE_TOKEN", raising=False)
+    assert main(["registry", "rollback", "bot", "--actor", "alice", "--db", db]) == 1
+    monkeypatch.setenv("CURAGATE_TOKEN", users["bob"][1])
+    assert main(["registry", "rollback", "bot", "--actor", "alice", "--db", db]) == 2
+    assert main(["registry", "rollback", "bot", "--reason", "latency", "--db", db]) == 0
+    with Registry(db) as reg:
+        assert reg.production("bot").version == 1  # type: ignore[union-attr]
+        last = reg.log("bot")[-1]
+        assert (last.action, last.actor, last.reason) == ("rollback", "bob", "latency")
+        reg.check()
+
+
 @pytest.mark.parametrize(
     ("statements", "message"),
     [

@@ -50,6 +50,20 @@ def _token_user(reg: Registry) -> User:
     return user
 
 
+def _acting_user(reg: Registry, args: argparse.Namespace) -> User | None:
+    """promote / rollback: the approver whose token is in $CURAGATE_TOKEN, when it is set
+    (the registry demands one once it has approvers); `--actor` cannot name someone else."""
+    if not os.environ.get(TOKEN_ENV):
+        return None
+    user = _token_user(reg)
+    if args.actor is not None and args.actor != user.name:
+        raise InputError(
+            f"--actor {args.actor!r}: ${TOKEN_ENV} is {user.name!r}'s token; drop --actor "
+            "(the token names who acts)"
+        )
+    return user
+
+
 def _users(reg: Registry, args: argparse.Namespace) -> int:
     if args.users_command == "add":
         user, token = reg.user_add(args.user, role=args.role, actor=args.actor, reason=args.reason)
@@ -397,9 +411,12 @@ def run(args: argparse.Namespace) -> int:
                 reason=args.reason,
                 gate_report=args.gate_report,
                 attestation=args.attestation,
+                user=_acting_user(reg, args),
             )
             print(f"{v.ref} is now in {v.stage}")
             return 0
-        v = reg.rollback(args.name, actor=args.actor, reason=args.reason)
+        v = reg.rollback(
+            args.name, actor=args.actor, reason=args.reason, user=_acting_user(reg, args)
+        )
         print(f"rolled back: {v.ref} is in production again (bytes re-verified)")
         return 0

@@ -1506,6 +1506,7 @@ class Registry:
         reason: str = "",
         gate_report: str | os.PathLike[str] | None = None,
         attestation: str | os.PathLike[str] | None = None,
+        user: User | None = None,
     ) -> ModelVersion:
         """Move a version forward (experiment → staging → production → archived).
 
@@ -1514,11 +1515,12 @@ class Registry:
         it replaces is archived in the same transaction. A report offered here is recorded
         even when it is refused. Once the registry has approvers (``users add --role
         approver``), production goes only through :meth:`request_promotion` and
-        :meth:`approve`: two different people.
+        :meth:`approve`: two different people, and every other move needs ``user``, an
+        approver (see :meth:`_who`).
         """
         if to not in STAGES:
             raise InputError(f"stage {to!r}: choose one of {', '.join(STAGES)}")
-        who = check_text(actor or default_actor(), "actor")
+        check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
         bytes_refusal: str | None = None
@@ -1534,6 +1536,7 @@ class Registry:
                     f"one runs `curagate registry request {name} {version} --to production`, "
                     "another `curagate registry approve ID` (or both use `curagate serve`)"
                 )
+            who = self._who(db, user, actor, f"moving a version to {to}")
             refusal = self._move(
                 db, self._get(db, name, version), to, who, reason, offer, {}, refused=bytes_refusal
             )
@@ -1629,6 +1632,20 @@ class Registry:
             ).fetchone()
         user = User(*row) if row else None
         return user if user is not None and user.active else None
+
+    def _who(self, db: sqlite3.Connection, user: User | None, actor: str | None, what: str) -> str:
+        """Who moves a version. Once the registry has approvers, an active approver's
+        account (re-read in this transaction), never the free text of ``--actor``: otherwise
+        anyone could roll production back in a name of their choosing. Before that, the
+        actor given or the login name."""
+        if user is not None:
+            return self._approver(db, user, what).name
+        if self._has_approvers(db):
+            raise Forbidden(
+                f"{self.path}: this registry has approvers, so {what} needs one: set "
+                "$CURAGATE_TOKEN to an approver's token (or use `curagate serve`)"
+            )
+        return check_text(actor or default_actor(), "actor")
 
     def _approver(self, db: sqlite3.Connection, user: User, what: str) -> User:
         """Re-read the user inside the transaction: a revocation since login counts."""
@@ -2022,15 +2039,18 @@ class Registry:
             )
         return current, self._get(db, name, int(row[0]))
 
-    def rollback(self, name: str, *, actor: str | None = None, reason: str = "") -> ModelVersion:
+    def rollback(
+        self, name: str, *, actor: str | None = None, reason: str = "", user: User | None = None
+    ) -> ModelVersion:
         """Put the previous production version back; the current one is archived.
 
         "Previous" is the version that was in production just before the current one
         took over, so two rollbacks in a row swap back (like ``cd -``). Its bytes are
-        re-verified first: a rollback never restores a bundle changed since it shipped.
+        re-verified first: a rollback never restores a bundle changed since it shipped. Once
+        the registry has approvers, ``user`` must be one (see :meth:`_who`).
         """
         check_name(name)
-        who = check_text(actor or default_actor(), "actor")
+        check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._read() as db:
             _, previous = self._previous_production(db, name)
@@ -2039,6 +2059,7 @@ class Registry:
             current, again = self._previous_production(db, name)
             if again.id != previous.id:
                 raise InputError(f"{name}: production changed during the rollback; run it again")
+            who = self._who(db, user, actor, "a rollback")
             # What let it ship must still hold today: a key revoked since backs nothing.
             report_id, why, waiver_id = self._backing_report(db, again)
             if report_id is None:

@@ -840,7 +840,7 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     ) -> Response:
         check_csrf(b, csrf)
         check_name(name)
-        mv = reg.rollback(name, actor=approver(b.user).name, reason=reason)
+        mv = reg.rollback(name, user=approver(b.user), reason=reason)
         notify("rollback", mv, b.user.name, reason)
         return back(mv, f"rolled back: {mv.ref} is in production again")
 
@@ -954,7 +954,7 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
         """Put the previous production version back (its bytes re-verified first)."""
         approver(user)
         check_name(name)
-        mv = reg.rollback(name, actor=user.name, reason=body.reason)
+        mv = reg.rollback(name, user=user, reason=body.reason)
         notify("rollback", mv, user.name, body.reason)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
