@@ -11,7 +11,7 @@ import socketserver
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -432,13 +432,106 @@ def test_request_timeout_is_a_deadline_for_the_whole_response() -> None:
     settings = GenSettings(request_timeout_s=0.5, max_retries=1, retry_backoff_s=0.0)
     start = time.monotonic()
     try:
-        with pytest.raises(InputError, match="still arriving after request_timeout_s"):
+        with pytest.raises(InputError, match="still arriving a"):
             gen.generate(convs(1), settings)
     finally:
         httpd.shutdown()
         httpd.server_close()
     assert time.monotonic() - start < 3.0  # two attempts of ~0.6 s, not of 4 s
     assert gen.stats.to_dict()["retries_by_cause"] == {"timeout": 1}
+
+
+def _raw_server(reply: Callable[[socket.socket], None]) -> socketserver.ThreadingTCPServer:
+    """A TCP server that reads a request's head and body, then runs ``reply`` on the socket."""
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            length = 0
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            self.rfile.read(length)
+            with contextlib.suppress(OSError):  # the client gave up, as it should
+                reply(self.connection)
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    return srv
+
+
+def _drip(data: bytes, every_s: float = 0.2) -> Callable[[socket.socket], None]:
+    def reply(sock: socket.socket) -> None:
+        for i in range(len(data)):
+            sock.sendall(data[i : i + 1])
+            time.sleep(every_s)
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    "dripped",
+    [
+        b"HTTP/1.1 200 OK\r\n" + b"X-Slow: 1\r\n" * 4,  # the status line
+        b"X-Slow: 1\r\n" * 20,  # header lines, after a status line sent at once
+    ],
+    ids=["status-line", "headers"],
+)
+def test_request_timeout_is_a_deadline_for_the_status_line_and_headers_too(
+    dripped: bytes,
+) -> None:
+    """Only the body had a deadline: a server dripping its status line or headers a byte
+    at a time held a request for as long as it liked (every socket read came in time)."""
+    head = b"" if dripped.startswith(b"HTTP/") else b"HTTP/1.1 200 OK\r\n"
+    srv = _raw_server(lambda sock: (sock.sendall(head), _drip(dripped)(sock)))
+    gen = HttpGenerator(f"http://127.0.0.1:{srv.server_address[1]}/v1", "m")
+    settings = GenSettings(request_timeout_s=0.5, max_retries=1, retry_backoff_s=0.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(InputError, match=r"no answer after 2 attempts.*still arriving"):
+            gen.generate(convs(1), settings)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert time.monotonic() - start < 3.0  # two attempts of ~0.5 s, not a drip of 30 s
+    assert gen.stats.to_dict()["retries_by_cause"] == {"timeout": 1}
+
+
+def test_a_reply_too_large_to_be_an_answer_is_refused_not_held_in_memory() -> None:
+    def flood(sock: socket.socket) -> None:
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+        block = b" " * (1 << 20)
+        for _ in range(1000):
+            sock.sendall(block)
+
+    srv = _raw_server(flood)
+    try:
+        with pytest.raises(InputError, match="reply too large to be an answer"):
+            HttpGenerator(f"http://127.0.0.1:{srv.server_address[1]}/v1", "m").generate(
+                convs(1), GenSettings(request_timeout_s=30.0)
+            )
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_cut_reply_is_retried_as_a_dropped_connection() -> None:
+    body = _reply({"content": "fine"})
+    calls = []
+
+    def cut_once(sock: socket.socket) -> None:
+        calls.append(1)
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        sock.sendall(head + (body[:5] if len(calls) == 1 else body))
+
+    srv = _raw_server(cut_once)
+    gen = HttpGenerator(f"http://127.0.0.1:{srv.server_address[1]}/v1", "m")
+    try:
+        answers = gen.generate(convs(1), GenSettings(max_retries=1, retry_backoff_s=0.0))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert answers == ["fine"] and gen.stats.to_dict()["retries_by_cause"] == {"connection": 1}
 
 
 def _reply(message: dict[str, Any]) -> bytes:

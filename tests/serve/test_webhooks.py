@@ -3,10 +3,13 @@ a failing receiver is retried, and an unreachable one is logged without failing 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -135,6 +138,54 @@ def test_an_unreachable_receiver_is_logged_and_the_action_still_succeeds(
     # only scheme://host:port: the path and the query string may hold a secret
     assert f"webhook {origin(url)}: event promoted" in lines[0]
     assert "token=abc" not in lines[0] and "PATHSECRET" not in lines[0]
+
+
+@pytest.mark.parametrize("flood", [False, True], ids=["dripped-headers", "endless-body"])
+def test_a_receiver_that_drips_or_floods_cannot_hold_the_delivery_thread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, flood: bool
+) -> None:
+    # Each socket read came within timeout_s, so a receiver dripping its headers a byte at
+    # a time held the one delivery thread (every later event waited) for as long as it
+    # liked; an endless body was read into memory to the end.
+    class Slow(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            with contextlib.suppress(OSError):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                if flood:
+                    self.wfile.write(b"Content-Length: 100000000000\r\n\r\n")
+                for _ in range(100 if not flood else 10**6):
+                    self.wfile.write(b"x" * (65536 if flood else 1))
+                    self.wfile.flush()
+                    if not flood:
+                        time.sleep(0.1)
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Slow)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    world = build_world(tmp_path)
+    url = f"http://127.0.0.1:{srv.server_address[1]}/hook"
+    hooks = Webhooks([url], None, attempts=1, timeout_s=0.5)
+    client = TestClient(create_app(world.db, webhooks=hooks))
+    start = time.monotonic()
+    try:
+        with caplog.at_level(logging.WARNING, logger="curagate.serve.webhooks"):
+            r = client.post(
+                "/api/v1/models/bot/versions/2/promotions",
+                json={"to": "staging", "reason": "try it"},
+                headers=bearer(world, "alice"),
+            )
+            assert r.status_code == 200
+            assert hooks.drain(30)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert time.monotonic() - start < 5.0  # not the 10 s drip, not 100 GB
+    lines = [rec.getMessage() for rec in caplog.records]
+    if flood:  # a 200 is a delivery; what follows it is not read past a small cap
+        assert lines == []
+    else:
+        (line,) = lines
+        assert "event promoted not delivered after 1 attempt(s) (TimeoutError" in line, line
 
 
 def test_a_webhook_must_be_an_http_url() -> None:

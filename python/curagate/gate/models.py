@@ -43,6 +43,7 @@ from typing import Any, Protocol
 from curagate.artifacts import RunRecord, check_base_unchanged, load_run, run_digests
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_digest
 from curagate.errors import InputError, MissingExtraError
+from curagate.httpclient import ReplyTooLarge, open_by, read_by
 from curagate.io.atomic import pid_alive, write_text_atomic
 from curagate.progress import Bar
 from curagate.text import printable
@@ -342,6 +343,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Answers worth asking again: rate limits, overload, a gateway between restarts.
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
+# One chat completion is a few KB; a reply past this is a broken or hostile server.
+MAX_REPLY_BYTES = 64 << 20
 
 
 def _retry_after(err: urllib.error.HTTPError) -> float | None:
@@ -379,23 +382,6 @@ def _error_detail(err: urllib.error.HTTPError) -> str:
         text = text[:297] + "..."
     reason = _printable(str(err.reason or ""))[:100]
     return f"{reason}: {text}" if text and reason else text or reason
-
-
-def _read_by(resp: http.client.HTTPResponse, deadline: float) -> bytes:
-    """The response body, or TimeoutError when it is still arriving at ``deadline``.
-
-    The socket's timeout bounds each wait for bytes only: a server that drips one byte
-    at a time could hold a request forever. The deadline is checked before each read
-    (each waits at most the socket's timeout); a body complete by then is kept."""
-    chunks = []
-    while not resp.isclosed():  # closed once Content-Length bytes were read
-        if time.monotonic() > deadline:
-            raise TimeoutError("the response was still arriving after request_timeout_s")
-        chunk = resp.read1(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _printable(text: str) -> str:
@@ -466,9 +452,10 @@ class HttpGenerator:
             wait: float | None = None
             try:
                 self.stats.sent()
-                deadline = time.monotonic() + settings.request_timeout_s
-                with urllib.request.urlopen(req, timeout=settings.request_timeout_s) as resp:
-                    raw = _read_by(resp, deadline)
+                # The timeout is a deadline for the whole exchange: a server dripping its
+                # status line, headers or body a byte at a time is cut off at it.
+                with open_by(req, settings.request_timeout_s) as (resp, deadline):
+                    raw = read_by(resp, deadline, MAX_REPLY_BYTES)
                 break
             except urllib.error.HTTPError as e:
                 if e.code not in RETRY_STATUS or last:
@@ -493,6 +480,10 @@ class HttpGenerator:
                         "generation.request_timeout_s / max_retries"
                     ) from None
                 cause = "timeout" if isinstance(e, TimeoutError) else "connection"
+            except ReplyTooLarge as e:
+                raise InputError(
+                    f"{self.url}: chat/completions sent a reply too large to be an answer ({e})"
+                ) from None
             except http.client.HTTPException as e:  # a status line or header that is not HTTP
                 raise InputError(
                     f"{self.url}: chat/completions did not answer in HTTP ({type(e).__name__}: "

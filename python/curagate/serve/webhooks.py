@@ -15,6 +15,7 @@ registry's hash-chained log, not the webhook, is the record of what happened.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -32,11 +33,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from curagate.errors import InputError
+from curagate.httpclient import ReplyTooLarge, open_by, read_by
 
 log = logging.getLogger("curagate.serve.webhooks")
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 SIGNATURE_HEADER = "X-Curagate-Signature"
+# The receiver's answer is not used; read at most this much of it.
+REPLY_CAP = 64 << 10
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -150,8 +154,14 @@ class Webhooks:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             req = urllib.request.Request(url, data=body, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    resp.read()
+                # A deadline for the whole exchange, and the receiver's answer read only up
+                # to a small cap: a receiver that drips or floods cannot hold the thread.
+                # (A 2xx is a delivery, whatever follows it.)
+                with (
+                    open_by(req, self.timeout_s) as (resp, deadline),
+                    contextlib.suppress(ReplyTooLarge),
+                ):
+                    read_by(resp, deadline, REPLY_CAP)
                 return
             except urllib.error.HTTPError as e:
                 why = f"HTTP {e.code}"
