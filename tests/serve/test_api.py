@@ -476,6 +476,33 @@ def test_a_database_damaged_while_serving_is_503_without_its_path_and_unhealthy(
         assert world.db.stat().st_size == 0
 
 
+def test_an_older_copy_of_the_database_put_back_while_the_service_runs_is_refused(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # A backup restored under a running service is an internally valid, shorter chain: the
+    # chain check alone accepted it, so a rollback of the registry (a revoked user alive
+    # again, a promotion undone) went unnoticed.
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(world.db) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    alice = bearer(world, "alice")
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions", json={"to": "staging"}, headers=alice
+    )
+    assert r.status_code == 200 and client.get("/healthz").status_code == 200
+    assert client.get("/api/v1/models", headers=alice).status_code == 200  # head seen
+    with sqlite3.connect(backup) as copy, sqlite3.connect(world.db) as live:
+        copy.backup(live)  # put the older copy back, through SQLite, while the service runs
+    r = client.get("/api/v1/models", headers=alice)
+    assert r.status_code == 503 and "older copy" in r.json()["error"], r.text
+    assert str(world.db) not in r.text
+    assert client.get("/healthz").status_code == 503
+    # a service started on the restored file has seen nothing newer (`check --head` is
+    # the check across restarts)
+    with TestClient(create_app(world.db)) as fresh:
+        assert fresh.get("/api/v1/models", headers=alice).status_code == 200
+
+
 def test_the_service_refuses_to_start_on_an_empty_database(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

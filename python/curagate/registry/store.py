@@ -600,6 +600,36 @@ _JUDGED_SIZE = 16384
 _JUDGED_LOCK = threading.Lock()
 
 
+class HeadFloor:
+    """The newest log head that one long-running process (the release service) has seen.
+
+    Each open checks that its log still holds that row with that hash before the floor
+    moves up to the new head: an older copy of the database file put back while the
+    process runs (a backup restored, a volume snapshot rolled back: the log is then a
+    shorter, internally valid chain) or a rewritten history is refused, where the chain's
+    own check cannot tell. It lives in memory: across restarts `registry check --head`
+    does the same against a head recorded elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.head_id = 0
+        self.head_hash = GENESIS
+
+    def advance(self, db: sqlite3.Connection, state: State) -> None:
+        with self._lock:
+            if self.head_id:
+                row = db.execute("SELECT hash FROM log WHERE id = ?", (self.head_id,)).fetchone()
+                if row is None or row[0] != self.head_hash:
+                    raise ChainBroken(
+                        f"registry log: it no longer holds row {self.head_id} "
+                        f"({self.head_hash[:12]}…), which this process saw; an older copy of "
+                        "the database was put back or its history rewritten"
+                    )
+            if state.head_id > self.head_id:
+                self.head_id, self.head_hash = state.head_id, state.head_hash
+
+
 class Registry:
     """A handle on one registry database; use as a context manager."""
 
@@ -610,8 +640,10 @@ class Registry:
         create: bool = True,
         timeout: float = BUSY_TIMEOUT_S,
         migrate: bool = False,
+        floor: HeadFloor | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
+        self._floor = floor
         if not self.path.exists():
             if not create:
                 raise RegistryUnavailable(_missing(self.path))
@@ -669,7 +701,9 @@ class Registry:
             with self._write(check=False) as db:
                 self._migrate(db)
         with self._read() as db:
-            verify(db)
+            state = verify(db)
+            if self._floor is not None:
+                self._floor.advance(db, state)
 
     def close(self) -> None:
         self._conn.close()

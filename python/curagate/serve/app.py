@@ -45,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from curagate.errors import CheckFailed, CuragateError, InputError, MissingExtraError
 from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
 from curagate.registry.store import (
+    HeadFloor,
     RegistryUnavailable,
     check_name,
     check_version,
@@ -292,7 +293,14 @@ class RequestGuard:
 def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     """The service over the registry at ``db``; ``webhooks`` hears of every transition."""
     db_path = Path(db)
-    Registry(db_path, create=False).close()  # fail at start on a missing or broken registry
+    # Every open checks that the log still holds the newest head this process has seen: an
+    # older copy of the database put back while the service runs is refused (503).
+    floor = HeadFloor()
+
+    def open_registry() -> Registry:
+        return Registry(db_path, create=False, floor=floor)
+
+    open_registry().close()  # fail at start on a missing or broken registry
     sessions = Sessions()
     hooks = webhooks or Webhooks([])
 
@@ -327,7 +335,7 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     )
 
     def registry() -> Iterator[Registry]:
-        with Registry(db_path, create=False) as reg:  # replays and verifies the log
+        with open_registry() as reg:  # replays and verifies the log
             yield reg
 
     def is_api(request: Request) -> bool:
@@ -496,8 +504,14 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     def healthz() -> str:
         """ok while the database opens as a registry (a read of its log's head, no replay:
         /audit verifies the chain); 503 otherwise."""
-        if peek_head(db_path) is None:  # an older schema: the full open migrates it
-            Registry(db_path, create=False).close()
+        head = peek_head(db_path)
+        if head is None:  # an older schema: the full open migrates it
+            open_registry().close()
+        elif head[0] < floor.head_id or (head[0] == floor.head_id and head[1] != floor.head_hash):
+            raise ChainBroken(
+                f"registry log: its head {head[0]} is behind the head {floor.head_id} this "
+                "service saw; an older copy of the database was put back"
+            )
         return "ok"
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -525,7 +539,7 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
             raise ApiError(403, "missing or wrong CSRF token", "reload the login page")
         user = None
         if peek_token(db_path, token.strip()):  # only a token that may be active costs a replay
-            with Registry(db_path, create=False) as reg:
+            with open_registry() as reg:
                 user = reg.authenticate(token.strip())
         if user is None:
             html = render("login.html", user=None, csrf=nonce, error="Unknown or revoked token.")
