@@ -316,6 +316,25 @@ def test_a_schema_2_registry_migrates_to_3_and_keeps_its_history(
         reg.check()
 
 
+@pytest.mark.parametrize("version", [0, 2, 3])
+def test_a_schema_version_set_back_by_hand_is_tampering_not_a_database_error(
+    tmp_path: Path, version: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was exit 2, "registry database error (table users already exists)": the migration
+    # tried to create what was there.
+    db = tmp_path / "r.db"
+    with Registry(db) as reg:
+        reg.user_add("alice", role="approver")
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {version}")
+    with pytest.raises(ChainBroken):
+        Registry(db)
+    assert main(["registry", "list", "--db", str(db)]) == 1
+    # schema 3 is verified as such before its users table is rebuilt: that table differs
+    expected = "table users was altered by hand" if version == 3 else "changed by hand"
+    assert expected in capsys.readouterr().err
+
+
 def as_schema_3(db: Path) -> None:
     """Turn a schema-4 registry into the schema-3 database an older curagate wrote: the
     users table without the uploader role in its CHECK, the same rows."""

@@ -746,6 +746,14 @@ class Registry:
         current = int(db.execute("PRAGMA user_version").fetchone()[0])
         if current == SCHEMA_VERSION:
             return  # another process migrated while this one waited for the lock
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        newer = "users" if current == 2 else "log" if current == 0 else None
+        if newer in tables:
+            raise ChainBroken(
+                f"{self.path}: PRAGMA user_version says schema {current}, but the database "
+                f"holds table {newer} of a later schema: the version was changed by hand "
+                "(run `curagate registry check` on a backup, or restore one)"
+            )
         if current < 2:
             v1 = _V1Data.take(db) if current == 1 else None
             for stmt in split_statements(SCHEMA_V2):
