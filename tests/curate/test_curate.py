@@ -271,3 +271,43 @@ def test_split_step_splits_exactly_the_kept_records(tmp_path: Path) -> None:
     assert manifest["verification"]["leaks_total"] == 0
     for name in ("train", "val", "test"):
         assert (tmp_path / "out" / "splits" / f"{name}.parquet").exists()
+
+
+# Holes found by attacking curate's data path; each is a test now.
+
+
+def test_texts_that_normalize_to_nothing_are_not_duplicates_of_each_other(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Emoji, punctuation and a zero-width space all normalize to the empty key:
+    # they are different texts, not one exact-duplicate group (only the
+    # byte-identical copy of one of them is a duplicate).
+    texts = ["😀😀😀", "🎉🎉", "!!!", "...", "😀😀😀", "a normal sentence with words"]
+    path = write_jsonl("e.jsonl", [{"text": t} for t in texts])
+    for near in (True, False):
+        out = tmp_path / f"out-{near}"
+        result = curate([path], out, near__enabled=near)
+        assert result.kept == 5 and result.removed == {"exact": 1}
+        removed = read_dir(out / "removed")
+        assert removed is not None
+        assert removed.column("text").to_pylist() == ["😀😀😀"]
+        assert removed.column("kept_id").to_pylist() == [f"{path}:0"]
+        kept = read_dir(out / "kept")
+        assert kept is not None and sorted(kept.column("text").to_pylist()) == sorted(set(texts))
+    # The near step never sketches them (empty keys are counted, not clustered).
+    assert result.stats["steps"]["near"]["removed"] == 0
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u200b \u200b", "\u3000", " \t"])
+def test_a_text_of_only_whitespace_or_zero_width_spaces_is_quarantined_as_empty(
+    write_jsonl: Callable, tmp_path: Path, blank: str
+) -> None:
+    # Normalization treats U+200B as whitespace; validation says the same.
+    path = write_jsonl("b.jsonl", [{"text": blank}, {"text": "real words here"}])
+    result = curate([path], tmp_path / "out")
+    assert result.quarantined == 1 and result.kept == 1
+    reasons = [
+        json.loads(line)["reason"]
+        for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
+    ]
+    assert reasons == ["field 'text' is empty"]

@@ -56,3 +56,23 @@ def test_paraphrases_are_removed_and_survivors_repointed(
     assert (tmp_path / "out" / "stats.json").read_bytes() == (
         tmp_path / "out2" / "stats.json"
     ).read_bytes()
+
+
+# Holes found by attacking curate's data path; each is a test now.
+
+
+@pytest.mark.slow
+def test_texts_without_words_never_join_a_semantic_cluster(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Emoji-only texts normalize to nothing: kept, never compared by embedding.
+    rows = [{"text": t} for t in ("😀😀😀", "😀😀", "😀", "🎉🎉")]
+    path = write_jsonl("d.jsonl", rows)
+    result = curate(
+        [path],
+        tmp_path / "out",
+        semantic__enabled=True,
+        semantic__threshold=0.5,
+        semantic__cache_dir=str(tmp_path / "cache"),
+    )
+    assert result.kept == 4 and result.removed == {}
