@@ -311,3 +311,41 @@ def test_a_text_of_only_whitespace_or_zero_width_spaces_is_quarantined_as_empty(
         for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
     ]
     assert reasons == ["field 'text' is empty"]
+
+
+def test_string_view_parquet_columns_are_read_as_strings(tmp_path: Path) -> None:
+    # Parquet may store string_view / binary_view columns: curate and split read
+    # them as plain strings (every later kernel has those).
+    path = tmp_path / "view.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "text": pa.array(["a b c d e f", "a b c d e f", "x y z"], pa.string_view()),
+                "blob": pa.array([b"1", b"2", b"3"], pa.binary_view()),
+            }
+        ),
+        path,
+    )
+    result = curate([path], tmp_path / "out")
+    assert result.kept == 2 and result.removed == {"exact": 1}
+    kept = read_dir(tmp_path / "out" / "kept")
+    assert kept is not None and kept.column("text").to_pylist() == ["a b c d e f", "x y z"]
+    assert kept.column("blob").to_pylist() == [b"1", b"3"]
+    from curagate.cli import main
+
+    assert main(["split", str(path), "--out", str(tmp_path / "split")]) == 0
+    assert main(["audit", str(path), "--out", str(tmp_path / "audit")]) in (0, 1)
+    assert (
+        main(
+            [
+                "leakage",
+                "--reference",
+                str(path),
+                "--corpus",
+                str(path),
+                "--out",
+                str(tmp_path / "leak"),
+            ]
+        )
+        == 0
+    )
