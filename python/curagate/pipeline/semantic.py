@@ -40,7 +40,7 @@ class SemanticStep(BaseStep):
         if not self.enabled or not len(ids):
             return fates
         from curagate import _core
-        from curagate.semantic import semantic_clusters  # heavy: only when enabled
+        from curagate.semantic import model_identity, semantic_clusters  # heavy: only when enabled
 
         cfg, sem = self.cfg, self.cfg.semantic
         kept_pos = pc.indices_nonzero(fates.kept())
@@ -85,7 +85,7 @@ class SemanticStep(BaseStep):
         cluster_id = pc.take(survivor, fates.cluster_id)
         self._stats = {
             "enabled": True,
-            "model": result.model,
+            **model_identity(sem.model),  # name and digest: not where it is installed
             "threshold": result.threshold,
             "index": result.index,
             "clusters": result.n_clusters,
