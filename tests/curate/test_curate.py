@@ -349,3 +349,48 @@ def test_string_view_parquet_columns_are_read_as_strings(tmp_path: Path) -> None
         )
         == 0
     )
+
+
+def test_curate_split_gives_the_same_bytes_whatever_out_is(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "deeper" / "b"
+    curate([EXAMPLE], first, split__enabled=True)
+    curate([EXAMPLE], second, split__enabled=True)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert Path("splits/split_manifest.json") in files
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    split_manifest = json.loads((first / "splits" / "split_manifest.json").read_text())
+    assert [f["path"] for f in split_manifest["inputs"]["files"]] == [
+        f"kept/part-0000{i}.parquet" for i in range(3)
+    ]
+
+
+def test_the_manifest_covers_the_splits_files(tmp_path: Path) -> None:
+    from curagate.digest import sha256_file
+
+    result = curate([EXAMPLE], tmp_path / "out", split__enabled=True)
+    assert result.split is not None
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    listed = {f["path"]: f for f in manifest["files"]}
+    on_disk = {
+        p.relative_to(tmp_path / "out").as_posix()
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file()
+    } - {"manifest.json", ".curagate-output.json"}  # the manifest, and the marker made last
+    assert set(listed) == on_disk
+    for name, count in result.split.counts.items():
+        entry = listed[f"splits/{name}.parquet"]
+        assert entry["rows"] == count
+        assert entry["sha256"] == sha256_file(tmp_path / "out" / "splits" / f"{name}.parquet")
+    assert listed["splits/split_manifest.json"]["sha256"] == sha256_file(
+        tmp_path / "out" / "splits" / "split_manifest.json"
+    )
+
+
+def test_split_with_nothing_kept_warns(write_jsonl: Callable, tmp_path: Path) -> None:
+    path = write_jsonl("q.jsonl", [{"text": ""}, {"text": "  "}])
+    result = curate([path], tmp_path / "out", split__enabled=True)
+    assert result.kept == 0 and result.split is None
+    assert not (tmp_path / "out" / "splits").exists()
+    assert any("nothing was split" in w for w in result.stats["warnings"])
