@@ -87,6 +87,18 @@ def is_in(values: Any, value_set: Any) -> Any:
     return _compute.call_function("is_in", [values], _compute.SetLookupOptions(value_set))
 
 
+def match_substring(strings: Any, pattern: str) -> Any:
+    return _compute.call_function(
+        "match_substring", [strings], _compute.MatchSubstringOptions(pattern)
+    )
+
+
+def replace_substring(strings: Any, pattern: str, replacement: str) -> Any:
+    return _compute.call_function(
+        "replace_substring", [strings], _compute.ReplaceSubstringOptions(pattern, replacement)
+    )
+
+
 def __getattr__(name: str) -> Any:
     import pyarrow.compute
 

@@ -20,7 +20,7 @@ from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
 from curagate.errors import InputError
 from curagate.findings import Finding, Rule, Severity
-from curagate.records import RecordFormat
+from curagate.records import RecordFormat, is_blank
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -203,7 +203,7 @@ def _violations(table: pa.Table, fmt: RecordFormat, cfg: _Settings) -> list[list
             [
                 Violation("FMT005", f"{name!r} is empty")
                 for name, value in zip(fields, values, strict=True)
-                if value is None or not value.strip()
+                if value is None or is_blank(value)
             ]
             for values in zip(*columns, strict=True)
         ]

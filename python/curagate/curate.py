@@ -413,12 +413,21 @@ def seal(
     from curagate.split import SplitResult
 
     write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
-    write_manifest(tmp, rows, digests)
     split_result: SplitResult | None = None
     for step in steps:
         result = step.seal(tmp, out_dir, stats)
         if isinstance(result, SplitResult):
             split_result = result
+    # The manifest comes last: it covers every file, the steps' (splits/) too.
+    rows = dict(rows)
+    if split_result is not None:
+        splits = tmp / "splits"
+        for name, count in split_result.counts.items():
+            rows[splits / f"{name}.parquet"] = count
+        quarantined = split_result.manifest.get("quarantined") or {}
+        if quarantined.get("file"):
+            rows[splits / quarantined["file"]] = quarantined["rows"]
+    write_manifest(tmp, rows, digests)
     write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
     return split_result
 
@@ -459,6 +468,11 @@ def build_stats(
     if quarantined:
         warnings.append(
             f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason"
+        )
+    if cfg.split.enabled and kept == 0:
+        warnings.append(
+            "no record was kept, so nothing was split: the output has no splits/ folder "
+            "(and kept/ has no file)"
         )
     if skipped:
         warnings.append(

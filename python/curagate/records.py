@@ -242,6 +242,28 @@ def _empty(field_name: str) -> str:
     return f"field '{field_name}' is empty"
 
 
+# Normalization treats the zero-width space as whitespace (a word break with no
+# width): a text of nothing else is as empty as one of spaces.
+ZERO_WIDTH_SPACE = "\u200b"
+
+
+def is_blank(text: str) -> bool:
+    """Empty or only whitespace: Python's ``str.isspace`` and U+200B, the
+    whitespace of normalization (docs/curate.md)."""
+    return not text.replace(ZERO_WIDTH_SPACE, " ").strip()
+
+
+def blank_mask(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Per string, :func:`is_blank` (null for null). The zero-width space is
+    spelled as a space only in a column that holds one (a copy of its text)."""
+    spaced = col
+    has_zwsp = pc.match_substring(col, ZERO_WIDTH_SPACE)
+    chunks = has_zwsp.chunks if isinstance(has_zwsp, pa.ChunkedArray) else [has_zwsp]
+    if any(c.true_count for c in chunks):
+        spaced = pc.replace_substring(col, ZERO_WIDTH_SPACE, " ")
+    return pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(spaced))
+
+
 _KIND_BY_TYPE: dict[type, str] = {
     type(None): "null",
     bool: "boolean",
@@ -337,7 +359,7 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
                 text = part.get("text")
                 if not isinstance(text, str):
                     return f"'content' part {j} (text) must have a string 'text'"
-                has_text = has_text or bool(text.strip())
+                has_text = has_text or not is_blank(text)
             else:
                 has_text = True  # an image or audio part is content, counted not dropped
     elif content is not None and not isinstance(content, str):
@@ -353,7 +375,7 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
     if content is None:
         return "has no 'content'"
     if isinstance(content, str):
-        has_text = bool(content.strip())
+        has_text = not is_blank(content)
     return None if has_text else "has empty 'content'"
 
 
@@ -531,8 +553,7 @@ def _column(table: pa.Table, name: str) -> pa.Array | pa.ChunkedArray | None:
 
 def _check_string(col: pa.Array | pa.ChunkedArray, name: str, reasons: _Reasons) -> None:
     reasons.add_mask(pc.is_null(col), _missing(name))
-    empty = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
-    reasons.add_mask(empty, _empty(name))
+    reasons.add_mask(blank_mask(col), _empty(name))
 
 
 def _simple_messages(values_type: pa.DataType) -> bool:
@@ -583,8 +604,7 @@ def _check_messages(col: pa.Array, name: str, reasons: _Reasons) -> None:
         if pa.types.is_string_view(child.type):
             child = pc.cast(child, pa.large_string())
         add_elements(pc.is_null(child), f"has no '{part}'")
-        empty = pc.or_(pc.equal(pc.binary_length(child), 0), pc.utf8_is_space(child))
-        add_elements(empty, f"has empty '{part}'")
+        add_elements(blank_mask(child), f"has empty '{part}'")
 
 
 def validate_table(
@@ -642,8 +662,8 @@ def _check_steps(col: pa.Array, name: str, shape: str, reasons: _Reasons) -> Non
             reasons.by_row.setdefault(
                 row, f"{_expected(name, shape)}; got a {python_kind(bad)} in it"
             )
-        elif shape == _STEPS and any(not v.strip() for v in value):
-            step = next(i for i, v in enumerate(value) if not v.strip())
+        elif shape == _STEPS and any(is_blank(v) for v in value):
+            step = next(i for i, v in enumerate(value) if is_blank(v))
             reasons.by_row.setdefault(row, f"field '{name}': step {step} is empty")
 
 
@@ -677,7 +697,7 @@ def _check_implicit_prompts(
         blank = [
             i
             for i, (c, r) in enumerate(zip(chosen, rejected, strict=True))
-            if i not in reasons.by_row and not render_value(extract_prompt(c, r)[0]).strip()
+            if i not in reasons.by_row and is_blank(render_value(extract_prompt(c, r)[0]))
         ]
     for i in blank:
         reasons.by_row.setdefault(i, _NO_IMPLICIT_PROMPT)

@@ -101,6 +101,15 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     return path.resolve()
 
 
+def model_identity(model: str | Path | None) -> dict[str, str]:
+    """What names a model wherever it is installed: its name (the default's
+    package, or the directory's name) and the sha256 of its files
+    (:func:`model_fingerprint`), never the path (stats.json records this)."""
+    model_dir = resolve_model_dir(model)
+    name = DEFAULT_MODEL_PACKAGE if model is None else model_dir.name
+    return {"model": name, "model_sha256": model_fingerprint(model_dir)}
+
+
 @cache
 def model_fingerprint(model_dir: Path) -> str:
     """sha256 over every file of the model (path, size, content): the cache's namespace."""
@@ -303,15 +312,32 @@ def _build_index(vectors: npt.NDArray[np.float32], flat_max_rows: int) -> tuple[
     return index, "ivf"
 
 
+# Similarities are compared with the threshold and reported at this many
+# decimals: the float32 cosine of two identical vectors falls just short of 1.0
+# (0.99999994), and a threshold of 1.0 must find the copies reported as 1.0.
+SIMILARITY_DECIMALS = 6
+
+
+def rounded_similarity(sim: float) -> float:
+    """A cosine similarity as compared and reported: clipped to [-1, 1], rounded."""
+    return round(min(max(float(sim), -1.0), 1.0), SIMILARITY_DECIMALS)
+
+
 def _range_pairs(
     index: Any, queries: npt.NDArray[np.float32], threshold: float, chunk: int = 4096
 ) -> Iterator[tuple[int, int, float]]:
-    """(query row, index row, similarity) for every pair at or above ``threshold``."""
+    """(query row, index row, similarity) for every pair whose similarity, rounded
+    (:func:`rounded_similarity`), is at or above ``threshold``."""
+    # FAISS returns the pairs strictly above its radius: search a step lower,
+    # then compare what will be reported.
+    radius = float(threshold) - 10.0**-SIMILARITY_DECIMALS
     for start in range(0, len(queries), chunk):
-        lims, sims, ids = index.range_search(queries[start : start + chunk], float(threshold))
+        lims, sims, ids = index.range_search(queries[start : start + chunk], radius)
         for q in range(len(lims) - 1):
             for k in range(int(lims[q]), int(lims[q + 1])):
-                yield start + q, int(ids[k]), float(sims[k])
+                sim = rounded_similarity(sims[k])
+                if sim >= threshold:
+                    yield start + q, int(ids[k]), sim
 
 
 # --- semantic dedup ----------------------------------------------------------
@@ -449,7 +475,9 @@ def semantic_clusters(
         representative[idx] = rep
         # Similarity to the kept row, which may be below the threshold when
         # the row joined the cluster through a chain of neighbours.
-        similarity[idx] = np.clip(vectors[idx] @ vectors[rep], -1.0, 1.0)
+        similarity[idx] = np.round(
+            np.clip(vectors[idx] @ vectors[rep], -1.0, 1.0), SIMILARITY_DECIMALS
+        )
         similarity[rep] = 1.0
     keep_mask = representative == np.arange(n)
     return SemanticResult(
@@ -545,7 +573,7 @@ class ParaphraseIndex:
         for start in range(0, len(corpus), chunk_rows):
             vectors = self.embedder.embed(corpus[start : start + chunk_rows])
             for c, r, sim in _range_pairs(self._index, vectors, self.threshold):
-                leaks.append(ParaphraseLeak(r, start + c, min(sim, 1.0)))
+                leaks.append(ParaphraseLeak(r, start + c, sim))
         leaks.sort(key=lambda k: (k.corpus, k.reference))
         return leaks
 

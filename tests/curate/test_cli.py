@@ -98,3 +98,18 @@ def test_corrupt_parquet_is_quarantined_and_the_run_continues(
     q = [json.loads(line) for line in (tmp_path / "out" / "quarantine.jsonl").open()]
     assert any(r["file"].endswith("broken.parquet") for r in q)
     assert json.loads(p.stdout)["totals"]["kept"] == 1
+
+
+# Holes found by attacking curate's data path; each is a test now.
+
+
+def test_the_summary_says_near_dedup_is_disabled_not_lsh_none(
+    tmp_path: Path, write_jsonl: Callable
+) -> None:
+    path = write_jsonl("d.jsonl", [{"text": "one two three four"}] * 2)
+    config = tmp_path / "c.yaml"
+    config.write_text("near: {enabled: false}\n")
+    p = run("curate", str(path), "--out", str(tmp_path / "out"), "--config", str(config))
+    assert p.returncode == 0, p.stderr
+    assert "None" not in p.stdout
+    assert "(near dedup disabled)" in p.stdout

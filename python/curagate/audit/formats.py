@@ -15,6 +15,7 @@ from curagate.records import (
     RecordFormat,
     content_text,
     extract_prompt,
+    is_blank,
     is_non_text_part,
     non_text_parts,
     tool_call_texts,
@@ -50,7 +51,7 @@ def _text(value: Any) -> str:
 def _content_empty(m: dict[str, Any]) -> bool:
     """No text and no image/audio part (a tool-call turn is judged by its caller)."""
     content = m.get("content")
-    return not content_text(content).strip() and non_text_parts(content) == 0
+    return is_blank(content_text(content)) and non_text_parts(content) == 0
 
 
 def messages_of(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,7 +111,7 @@ def _is_empty(value: Any) -> bool:
         return all(
             _content_empty(m) and not m.get("tool_calls") for m in value if isinstance(m, dict)
         )
-    return not _text(value).strip()
+    return is_blank(_text(value))
 
 
 def _as_turns(value: Any, role: str) -> list[dict[str, Any]]:

@@ -152,14 +152,19 @@ def _reads_as_options_say(args: argparse.Namespace) -> bool:
 def print_summary(r: CurateResult) -> None:
     steps = r.stats["steps"]
     near = steps["near"]
+    near_detail = (
+        f"({near['clusters']:,} clusters; LSH {near['bands']}x{near['rows']}; "
+        f"{near['verified_pairs']:,} pairs verified, {near['rejected_pairs']:,} rejected)"
+        if near["enabled"]
+        else "(near dedup disabled)"
+    )
+    exact_detail = "" if steps["exact"]["enabled"] else "   (exact dedup disabled)"
     lines = [
         f"curagate curate -> {r.out}",
         f"  input rows      {r.input_rows:>10,}",
         f"  quarantined     {r.quarantined:>10,}   (quarantine.jsonl)",
-        f"  removed exact   {r.removed.get('exact', 0):>10,}",
-        f"  removed near    {r.removed.get('near', 0):>10,}   "
-        f"({near['clusters']:,} clusters; LSH {near['bands']}x{near['rows']}; "
-        f"{near['verified_pairs']:,} pairs verified, {near['rejected_pairs']:,} rejected)",
+        f"  removed exact   {r.removed.get('exact', 0):>10,}{exact_detail}",
+        f"  removed near    {r.removed.get('near', 0):>10,}   {near_detail}",
     ]
     for reason, count in sorted(r.removed.items()):
         if reason not in ("exact", "near"):

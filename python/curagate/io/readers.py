@@ -1191,7 +1191,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                         "those rows are lost (re-create or re-download the file)",
                     )
                     break
-                table = pa.Table.from_batches([record_batch])
+                table = _without_view_types(pa.Table.from_batches([record_batch]))
                 state.row_base = row_start + done
                 rows = arange(table.num_rows, pa.int64(), state.row_base)
                 done += table.num_rows
@@ -1249,6 +1249,45 @@ def _without_invalid_utf8(
     ]
     keep = pa.array([i not in bad for i in range(table.num_rows)])
     return table.filter(keep), rows.filter(keep), quarantined
+
+
+def _plain_type(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with each view type in it (``string_view``, ``binary_view``,
+    ``list_view``) as its plain large counterpart (iterative: types nest)."""
+    if pa.types.is_string_view(dtype):
+        return pa.large_string()
+    if pa.types.is_binary_view(dtype):
+        return pa.large_binary()
+    if pa.types.is_list_view(dtype) or pa.types.is_large_list_view(dtype):
+        return pa.large_list(dtype.value_field.with_type(_plain_type(dtype.value_type)))
+    if pa.types.is_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_plain_type(dtype.value_type)))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(dtype.value_field.with_type(_plain_type(dtype.value_type)))
+    if pa.types.is_fixed_size_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_plain_type(dtype.value_type)), dtype.list_size)
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(_plain_type(f.type)) for f in dtype])
+    if pa.types.is_map(dtype):
+        return pa.map_(
+            dtype.key_field.with_type(_plain_type(dtype.key_type)),
+            dtype.item_field.with_type(_plain_type(dtype.item_type)),
+        )
+    if pa.types.is_dictionary(dtype):
+        return pa.dictionary(dtype.index_type, _plain_type(dtype.value_type), dtype.ordered)
+    return dtype
+
+
+def _without_view_types(table: pa.Table) -> pa.Table:
+    """``table`` with its view-typed columns (a Parquet writer may store
+    ``string_view``) cast to plain large strings, binaries and lists: the same
+    values, in the types every later step (take, filter, sort, write) has
+    kernels for."""
+    for i, f in enumerate(table.schema):
+        plain = _plain_type(f.type)
+        if plain != f.type:
+            table = table.set_column(i, f.with_type(plain), table.column(i).cast(plain))
+    return table
 
 
 def _parquet_raw(table: pa.Table) -> Any:

@@ -39,11 +39,18 @@ class SemanticStep(BaseStep):
     def finish(self, fates: Fates, ids: pa.Array) -> Fates:
         if not self.enabled or not len(ids):
             return fates
-        from curagate.semantic import semantic_clusters  # heavy: only when enabled
+        from curagate import _core
+        from curagate.semantic import model_identity, semantic_clusters  # heavy: only when enabled
 
         cfg, sem = self.cfg, self.cfg.semantic
         kept_pos = pc.indices_nonzero(fates.kept())
         keys = pc.take(pa.chunked_array(self._keys).combine_chunks(), kept_pos)
+        # A key that normalizes to nothing (emoji, punctuation only) has no words to
+        # compare: it is never grouped, here as in the exact and near steps.
+        opts = cfg.normalize.model_dump()
+        has_words = pa.array([bool(_core.normalize(k, **opts)) for k in keys.to_pylist()])
+        if has_words.false_count:
+            kept_pos, keys = kept_pos.filter(has_words), keys.filter(has_words)
         policy = cfg.keep.policy
         scores = (
             pc.take(pa.chunked_array(self._priorities).combine_chunks(), kept_pos)
@@ -78,7 +85,7 @@ class SemanticStep(BaseStep):
         cluster_id = pc.take(survivor, fates.cluster_id)
         self._stats = {
             "enabled": True,
-            "model": result.model,
+            **model_identity(sem.model),  # name and digest: not where it is installed
             "threshold": result.threshold,
             "index": result.index,
             "clusters": result.n_clusters,

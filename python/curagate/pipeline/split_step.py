@@ -1,7 +1,7 @@
 """Split step: OUT/splits/ (with split_manifest.json) from the kept records,
 built while the output is still its temporary folder, by ``curagate split``'s
 own code (so it is a complete split output with its marker); the manifest names
-the final paths."""
+its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ class SplitStep(BaseStep):
             format=None if cfg.format == "auto" else cfg.format,
             text_field=cfg.text_field,
             preference_key=cfg.preference_key,
-            relabel=(tmp, out),
+            # Paths relative to the output folder (kept/part-00000.parquet), so the
+            # split's files are the same bytes whatever --out is.
+            relabel=(tmp, Path()),
         )
         return SplitResult(out / "splits", result.counts, result.manifest)

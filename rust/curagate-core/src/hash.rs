@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 use sha1::{Digest, Sha1};
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_128_with_seed, xxh3_64_with_seed};
 
 use crate::text::normalize::{normalize_into, AsciiTable, NormalizeOptions};
 
@@ -12,6 +12,19 @@ use crate::text::normalize::{normalize_into, AsciiTable, NormalizeOptions};
 #[inline]
 pub fn content_hash(bytes: &[u8]) -> u128 {
     xxh3_128(bytes)
+}
+
+/// Seed of [`raw_content_hash`]: keeps raw-text identities apart from
+/// [`content_hash`]es of normalized keys.
+const RAW_SEED: u64 = 0x7261_775f_6b65_7973; // "raw_keys"
+
+/// 128-bit identity of a record's raw (unnormalized) key: the exact-dedup
+/// identity of a record whose normalized key is empty (emoji, punctuation or
+/// whitespace only), so only byte-identical copies of it are one group;
+/// seeded, so it never equals the hash of a normalized key.
+#[inline]
+pub fn raw_content_hash(bytes: &[u8]) -> u128 {
+    xxh3_128_with_seed(bytes, RAW_SEED)
 }
 
 /// [`content_hash`] of each text normalized with `opts`, in parallel: one

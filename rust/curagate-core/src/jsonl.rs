@@ -1134,9 +1134,11 @@ fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
     }
 }
 
-/// Python's `str.isspace`: Unicode White_Space and the separators U+001C-U+001F.
+/// Blank in `records.is_blank`'s sense: Python's `str.isspace` (Unicode
+/// White_Space and the separators U+001C-U+001F) and the zero-width space
+/// U+200B, which normalization treats as whitespace.
 fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || c == '\u{200B}'
 }
 
 /// The implicit prompts of preference pairs without a `prompt` column.
@@ -1145,7 +1147,7 @@ pub struct ImplicitPrompts {
     /// Per row, the prompt rendered (`large_string` buffers; null where
     /// `chosen` or `rejected` is null).
     pub keys: JoinedColumn,
-    /// Rows whose prompt is empty or whitespace (Python's `str.strip`).
+    /// Rows whose prompt is empty or blank (`records.is_blank`).
     pub blank: Vec<u64>,
 }
 

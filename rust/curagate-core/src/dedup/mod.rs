@@ -5,7 +5,9 @@
 //! clusters and picks one survivor per cluster:
 //!
 //! 1. exact: records whose normalized key has the same 128-bit hash form a
-//!    *group*; only one representative per group is sketched.
+//!    *group*; only one representative per group is sketched. A record whose
+//!    normalized key is empty is grouped by its raw key instead (only
+//!    byte-identical copies), and never sketched.
 //! 2. near: groups whose signatures share an LSH band become candidate
 //!    pairs; a pair counts only after verification (estimated Jaccard from
 //!    the signatures, or exact Jaccard of the shingle sets) reaches the
@@ -30,7 +32,8 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use crate::hash::{
-    content_hash, fast_shingle_hash, ngram_hashes, read64, word_hash, word_hash_padded,
+    content_hash, fast_shingle_hash, ngram_hashes, raw_content_hash, read64, word_hash,
+    word_hash_padded,
 };
 use crate::text::normalize::{normalize_into, AsciiTable};
 use crate::text::shingle::{has_unspaced, word_spans};
@@ -487,7 +490,15 @@ impl Deduper {
         unsafe { norm.as_mut_vec() }.extend_from_slice(&[0u8; 16]);
         let padded: &[u8] = norm.as_bytes();
         let text: &str = &norm[..len];
-        let hash = content_hash(text.as_bytes());
+        // An empty normalized key (emoji, punctuation or whitespace only) says
+        // nothing about the text: such records are grouped by their raw key, so
+        // only byte-identical copies are exact duplicates (never sketched: no
+        // shingles, no near candidates).
+        let hash = if text.is_empty() {
+            raw_content_hash(key.as_bytes())
+        } else {
+            content_hash(text.as_bytes())
+        };
         out.hashes.push(hash);
         if !self.cfg.near {
             out.empty.push(true);

@@ -165,14 +165,21 @@ fn spilling_gives_the_same_result_as_memory() {
 }
 
 #[test]
-fn empty_keys_are_deduplicated_exactly_but_not_sketched() {
-    let keys = ["!!!", "???", BASE];
-    let out = run(DedupConfig::default(), &keys, &[0.0; 3]);
-    assert_eq!(
-        out.status,
-        [Status::Kept as u8, Status::Exact as u8, Status::Kept as u8]
-    );
-    assert_eq!(out.stats.empty_keys, 1);
+fn empty_keys_are_deduplicated_by_their_raw_text_and_not_sketched() {
+    // "!!!", "???" and "\u{1F600}" all normalize to nothing: they are different
+    // texts, not copies; only the byte-identical "!!!" is one.
+    let keys = ["!!!", "???", BASE, "\u{1F600}", "!!!", "!!! "];
+    let out = run(DedupConfig::default(), &keys, &[0.0; 6]);
+    let (k, e) = (Status::Kept as u8, Status::Exact as u8);
+    assert_eq!(out.status, [k, k, k, k, e, k]);
+    assert_eq!(out.kept_index[4], 0);
+    assert_eq!(out.stats.empty_keys, 4);
+    // Exact only: the same groups.
+    let cfg = DedupConfig {
+        near: false,
+        ..Default::default()
+    };
+    assert_eq!(run(cfg, &keys, &[0.0; 6]).status, [k, k, k, k, e, k]);
 }
 
 #[test]
