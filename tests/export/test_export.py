@@ -660,3 +660,43 @@ def test_export_refuses_weights_written_unfaithfully(
     with pytest.raises(CheckFailed, match="reloaded weights differ from the merged weights"):
         export_run(tiny_run, out)
     assert not out.exists()
+
+
+# Holes found by attacking export; each is a test now.
+
+
+def test_export_does_not_delete_a_folder_that_merely_holds_a_manifest_json(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "MANIFEST.json").write_text('{"x": 1}\n')
+    (precious / "thesis.txt").write_text("keep")
+    (precious / "sub" / "data.csv").write_text("x\n")
+    assert main(["export", str(tiny_run), "--out", str(precious)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {precious}: exists and is not a curagate bundle" in err
+    assert "Traceback" not in err
+    assert (precious / "thesis.txt").read_text() == "keep"
+    assert (precious / "sub" / "data.csv").read_text() == "x\n"
+
+
+def test_export_does_not_replace_a_bundle_holding_files_its_manifest_does_not_list(
+    tiny_bundle: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(tiny_bundle, out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"notes\.txt.*not listed"):
+        export_run(tiny_run, out)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_export_replaces_a_complete_earlier_bundle(
+    tiny_bundle: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(tiny_bundle, out)
+    (out / "README.md").write_text("edited by hand")  # still one of the bundle's own files
+    result = export_run(tiny_run, out)
+    assert result.digest == artifact_digest(tiny_bundle)

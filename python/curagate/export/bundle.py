@@ -25,17 +25,23 @@ from curagate.artifacts import (
     RunInfo,
     check_base_unchanged,
     load_run,
+    parse_artifact,
     read_artifact,
     run_digests,
 )
-from curagate.digest import artifact_digest, files_digest, sha256_bytes
+from curagate.digest import artifact_digest, files_digest, sha256_bytes, walk_strict
 from curagate.errors import CheckFailed, InputError, MissingExtraError
 from curagate.export.card import model_card
 from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from curagate.signing import key_fingerprint, load_private_key, sign_bundle
+from curagate.signing import (
+    BUNDLE_SIGNATURE_NAME,
+    key_fingerprint,
+    load_private_key,
+    sign_bundle,
+)
 from curagate.train.provenance import library_versions
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -228,15 +234,58 @@ def _quick_plan(
     return plan, None
 
 
+def _not_a_bundle(out: Path) -> str | None:
+    """Why the non-empty folder ``out`` is not a complete earlier bundle, or None.
+
+    Export replaces ``--out`` as a whole, so only a folder that is nothing but a bundle
+    qualifies: a MANIFEST.json that parses as a bundle manifest (``kind``
+    curagate-bundle), every file it lists present, and nothing else but model.sig. The
+    contents are not hashed (the folder is about to be replaced; a hand-edited README
+    is still the bundle's own file).
+    """
+    path = out / MANIFEST_NAME
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return f"no {MANIFEST_NAME}"
+    try:
+        data = json.loads(raw)
+        manifest = parse_artifact(BundleManifest, raw, source=path)
+    except (InputError, ValueError, RecursionError):
+        return f"{MANIFEST_NAME} is not a curagate bundle manifest"
+    if not isinstance(data, dict) or data.get("kind") != "curagate-bundle":
+        return f"{MANIFEST_NAME} is not a curagate bundle manifest"
+    files, problems = walk_strict(out)
+    if problems:
+        return problems[0]
+    present = set(files) - {MANIFEST_NAME, BUNDLE_SIGNATURE_NAME}
+    unlisted = sorted(present - set(manifest.files))
+    if unlisted:
+        return f"{unlisted[0]} is not listed in its {MANIFEST_NAME}"
+    missing = sorted(set(manifest.files) - present)
+    if missing:
+        return f"{missing[0]}, listed in its {MANIFEST_NAME}, is missing"
+    return None
+
+
 def _check_out(out: Path, run_dir: Path) -> None:
+    """Refuse an ``--out`` that export must not replace (it replaces it as a whole)."""
     if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())
-    ):
+    if out.is_symlink():
         raise InputError(
-            f"--out {out}: exists and is not a curagate bundle; choose a new directory "
-            "(an earlier bundle is replaced atomically)"
+            f"--out {out}: is a symbolic link (to {out.readlink()}); the bundle is written beside "
+            "--out and renamed into its place, so give the real folder instead"
+        )
+    if not out.exists():
+        return
+    why = "not a directory" if not out.is_dir() else None
+    if why is None and any(out.iterdir()):
+        why = _not_a_bundle(out)
+    if why is not None:
+        raise InputError(
+            f"--out {out}: exists and is not a curagate bundle ({why}); choose a new or empty "
+            "directory (only a complete earlier bundle is replaced, atomically)"
         )
 
 
