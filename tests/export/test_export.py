@@ -700,3 +700,63 @@ def test_export_replaces_a_complete_earlier_bundle(
     (out / "README.md").write_text("edited by hand")  # still one of the bundle's own files
     result = export_run(tiny_run, out)
     assert result.digest == artifact_digest(tiny_bundle)
+
+
+def _record_adapter(run: Path) -> Path:
+    """Give a hand-made run the adapter hashes `curagate train` records (run.json schema 2)."""
+    from tests.export.export_fixtures import tree
+
+    data = run_json(run)
+    data.update(schema_version=2, adapter_files=tree(run / "adapter"))
+    (run / "run.json").write_text(json.dumps(data))
+    return run
+
+
+def _swap_adapter(run: Path, tmp_path: Path) -> None:
+    """Put another training's adapter (another seed) in the run's adapter folder."""
+    from tests.export.export_fixtures import build_run
+
+    other = build_run(tmp_path / "other", Path(run_json(run)["base_model"]["path"]), seed=2)
+    shutil.rmtree(run / "adapter")
+    shutil.copytree(other / "adapter", run / "adapter")
+
+
+def test_export_refuses_a_run_whose_adapter_was_swapped_after_training(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    _swap_adapter(run, tmp_path)
+    out = tmp_path / "out"
+    assert main(["export", str(run), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "adapter files changed since training:" in x)
+    assert "adapter_model.safetensors" in line and str(run / "run.json") in line
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_export_refuses_a_file_added_to_a_recorded_adapter(tiny_run: Path, tmp_path: Path) -> None:
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    (run / "adapter" / "adapter_model.bin").write_bytes(b"x")
+    with pytest.raises(CheckFailed, match=r"adapter_model\.bin"):
+        export_run(run, tmp_path / "out")
+
+
+def test_the_gate_refuses_a_run_whose_adapter_was_swapped(tiny_run: Path, tmp_path: Path) -> None:
+    from curagate.gate.models import resolve_model
+
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    resolve_model(str(run))  # as trained: fine
+    _swap_adapter(run, tmp_path)
+    with pytest.raises(CheckFailed, match="adapter files changed since training"):
+        resolve_model(str(run))
+
+
+def test_a_run_json_without_adapter_hashes_still_exports_with_a_warning(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # tiny_run's run.json is schema 1, as curagate wrote it before recording the adapter.
+    assert "adapter_files" not in run_json(tiny_run)
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "out")]) == 0
+    assert "records no adapter hashes" in capsys.readouterr().err
+    lineage = load_manifest(tmp_path / "out").lineage
+    assert lineage["adapter"]["recorded_at_training"] is False

@@ -22,6 +22,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from curagate.export.bundle import DTYPES, export_run
@@ -113,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         f"artifact digest {result.digest}"
     )
     print(summary(result.quick_checks))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if result.signed_by:
         print(f"  signed: model.sig by key {result.signed_by[:16]}")
     else:

@@ -23,6 +23,7 @@ from curagate.artifacts import (
     GateReportDoc,
     Loaded,
     RunInfo,
+    check_adapter_unchanged,
     check_base_unchanged,
     load_run,
     parse_artifact,
@@ -84,6 +85,8 @@ class ExportResult:
     quick_checks: dict[str, Any] | None = None
     signed_by: str | None = None
     gguf_pre_tokenizer: str | None = None
+    # Things the user should know that did not stop the export (printed as warnings).
+    warnings: tuple[str, ...] = ()
 
 
 def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> None:
@@ -325,6 +328,14 @@ def export_run(
     out_path = Path(out)
     _check_out(out_path, info.path)
     base_files = check_base_unchanged(info)
+    adapter_recorded = check_adapter_unchanged(info) is not None
+    warnings: list[str] = []
+    if not adapter_recorded:
+        warnings.append(
+            f"{info.path / 'run.json'} records no adapter hashes (written before curagate "
+            "recorded them): the adapter in its folder cannot be checked against training; "
+            "retrain to get a run that can"
+        )
     _check_base_unquantized(info.base_dir)
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
     if report is not None:
@@ -474,7 +485,12 @@ def export_run(
                 "files": base_files,
                 "sha256": files_digest(base_files),
             },
-            "adapter": {"files": adapter_files, "sha256": files_digest(adapter_files)},
+            "adapter": {
+                "files": adapter_files,
+                "sha256": files_digest(adapter_files),
+                # Whether run.json recorded these hashes at training (and they matched).
+                "recorded_at_training": adapter_recorded,
+            },
             "training_config": info.record.config,
             "dataset_manifest": info.record.dataset_manifest,
             "golden_sets": info.record.golden_sets,
@@ -553,6 +569,7 @@ def export_run(
         quick_checks=quick_record,
         signed_by=signed_by,
         gguf_pre_tokenizer=gguf_pre.name if gguf_pre is not None else None,
+        warnings=tuple(warnings),
     )
 
 
