@@ -236,12 +236,15 @@ def gate_report_for(run: Path, path: Path, digest: str | None = None) -> Path:
 
 
 def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path: Path) -> None:
+    # Unsigned, so shown as claims (a signed one: test_a_gate_report_signed_by_the_given_...).
     report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
     result = export_run(tiny_run, tmp_path / "out", gate_report=report)
-    meta = front_matter(result.out / "README.md")
-    metric = meta["model-index"][0]["results"][0]["metrics"][0]
-    assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
-    assert load_manifest(result.out).lineage["gate_report"]["verdict"] == "pass"
+    assert (
+        "| G001 | colors | accuracy | 0.93 | 0.4 | pass |" in (result.out / "README.md").read_text()
+    )
+    gate_report = load_manifest(result.out).lineage["gate_report"]
+    assert gate_report["claimed_verdict"] == "pass"
+    assert gate_report["sha256"] == hashlib.sha256(report.read_bytes()).hexdigest()
 
 
 def test_export_refuses_a_gate_report_about_another_candidate(
@@ -339,7 +342,7 @@ def test_a_signed_export_is_registered_signed_and_promoted_on_a_signed_gate(
     from curagate.gate.runner import write_attestation
 
     digest = artifact_digest(signed_bundle)
-    report = tmp_path / "gate" / "gate_report.json"
+    report = tmp_path / "gate_report.json"
     report.parent.mkdir()
     side = {
         "kind": "bundle",
@@ -760,3 +763,81 @@ def test_a_run_json_without_adapter_hashes_still_exports_with_a_warning(
     assert "records no adapter hashes" in capsys.readouterr().err
     lineage = load_manifest(tmp_path / "out").lineage
     assert lineage["adapter"]["recorded_at_training"] is False
+
+
+def _forged_report(run: Path, path: Path) -> Path:
+    """A report written by hand: verdict pass, great numbers, `signed: true`, no attestation."""
+    report = gate_report_for(run, path)
+    data = json.loads(report.read_text())
+    data["checks"][0]["candidate"] = 0.99
+    data["attestation"] = {"signed": True}
+    report.write_text(json.dumps(data))
+    return report
+
+
+def test_an_unsigned_gate_report_is_marked_unverified_and_kept_out_of_model_index(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    report = _forged_report(tiny_run, tmp_path / "gate_report.json")
+    result = export_run(tiny_run, tmp_path / "out", gate_report=report)
+    card = (result.out / "README.md").read_text()
+    assert "model-index" not in front_matter(result.out / "README.md")
+    assert "Verdict: **pass**" not in card
+    assert "not verified" in card and "gate_attestation.dsse.json" in card
+    lineage = load_manifest(result.out).lineage["gate_report"]
+    assert lineage["verified"] is False and lineage["verdict"] is None
+    assert lineage["claimed_verdict"] == "pass"
+
+
+def test_a_gate_report_signed_by_the_given_gate_key_goes_into_model_index(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.gate.runner import write_attestation
+
+    private, public = ci_key
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    write_attestation(report, private)
+    result = export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=public)
+    meta = front_matter(result.out / "README.md")
+    metric = meta["model-index"][0]["results"][0]["metrics"][0]
+    assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
+    assert "Verdict: **pass**" in (result.out / "README.md").read_text()
+    lineage = load_manifest(result.out).lineage["gate_report"]
+    assert lineage["verified"] is True and lineage["verdict"] == "pass"
+
+
+def test_export_with_a_gate_key_refuses_a_report_edited_after_signing(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curagate.gate.runner import write_attestation
+
+    private, public = ci_key
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    write_attestation(report, private)
+    report.write_text(report.read_text().replace("0.93", "0.99"))
+    out = tmp_path / "out"
+    args = ["export", str(tiny_run), "--out", str(out), "--gate-report", str(report)]
+    assert main([*args, "--gate-key", str(public)]) == 1
+    assert "changed after the gate signed it" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_export_with_a_gate_key_refuses_an_unsigned_report(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    report = _forged_report(tiny_run, tmp_path / "gate_report.json")
+    with pytest.raises(CheckFailed, match=r"no gate_attestation\.dsse\.json beside it"):
+        export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=ci_key[1])
+
+
+def test_export_with_a_gate_key_refuses_a_report_signed_by_another_key(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.gate.runner import write_attestation
+    from curagate.signing import generate_keypair
+
+    other_private, _ = generate_keypair(tmp_path / "other-key")
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    write_attestation(report, other_private)
+    with pytest.raises(CheckFailed, match="no signature verifies"):
+        export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=ci_key[1])

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from curagate.artifacts import (
     BundleManifest,
+    GatePredicate,
     GateReportDoc,
     Loaded,
     RunInfo,
@@ -38,10 +41,16 @@ from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quic
 from curagate.golden import jsonl_objects
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.signing import (
+    ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
+    GATE_PREDICATE_TYPE,
+    SignatureInvalid,
     key_fingerprint,
     load_private_key,
+    load_public_key,
+    open_envelope,
     sign_bundle,
+    subject_digests,
 )
 from curagate.train.provenance import library_versions
 
@@ -89,8 +98,9 @@ class ExportResult:
     warnings: tuple[str, ...] = ()
 
 
-def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> None:
-    """A gate report in the card must be about this run, not another candidate."""
+def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> str:
+    """A gate report in the card must be about this run, not another candidate; returns
+    the run's artifact digest."""
     judged = report.doc.candidate.artifact_sha256 or report.doc.candidate.sha256
     expected = run_digests(info).digest
     if judged != expected:
@@ -100,6 +110,67 @@ def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> No
             f"--candidate {info.path}`, or gate the exported bundle and give that report to "
             "`curagate registry`"
         )
+    return expected
+
+
+def _read_gate_key(gate_key: str | os.PathLike[str]) -> bytes:
+    try:
+        pem = Path(gate_key).read_bytes()
+    except OSError as e:
+        raise InputError(f"--gate-key {gate_key}: cannot read ({e.strerror or e})") from None
+    load_public_key(pem, source=f"--gate-key {gate_key}")
+    return pem
+
+
+def _report_trust(
+    report: Loaded[GateReportDoc], run_digest: str, gate_key: bytes | None
+) -> tuple[str | None, str | None]:
+    """(keyid, None) when the attestation beside ``report`` verifies with ``gate_key``
+    for exactly this report and run, else (None, why it is not verified).
+
+    Without a gate key nothing is verified: the report's own ``attestation.signed`` is
+    just one more thing anyone can write. With one, anything short of a valid
+    attestation fails (exit 1): whoever passed the key asked for proof.
+    """
+    att_path = report.path.parent / ATTESTATION_NAME
+    if gate_key is None:
+        if att_path.is_file():
+            return None, f"its {ATTESTATION_NAME} was not checked: no --gate-key given"
+        return None, f"unsigned: no {ATTESTATION_NAME} beside it"
+    try:
+        att = att_path.read_bytes()
+    except FileNotFoundError:
+        raise CheckFailed(
+            f"{report.path}: unsigned: no {ATTESTATION_NAME} beside it, so --gate-key cannot "
+            "verify it; rerun the gate with --sign-key, or export without --gate-key (the card "
+            "then marks the report as not verified)"
+        ) from None
+    except OSError as e:
+        raise InputError(f"{att_path}: cannot read the attestation ({e.strerror or e})") from None
+    pub = load_public_key(gate_key, source="--gate-key")
+    keyid = key_fingerprint(pub)
+    stmt = open_envelope(att, {keyid: gate_key}, source=str(att_path)).statement
+    if stmt.get("predicateType") != GATE_PREDICATE_TYPE:
+        raise SignatureInvalid(f"{att_path}: not a curagate gate attestation")
+    try:
+        pred = GatePredicate.model_validate(stmt.get("predicate"))
+    except ValidationError as e:
+        raise SignatureInvalid(
+            f"{att_path}: attestation predicate is not valid ({e.errors()[0]['msg']})"
+        ) from None
+    if subject_digests(stmt) != [run_digest] or pred.candidate.artifact_sha256 != run_digest:
+        raise SignatureInvalid(
+            f"{att_path}: the attestation is not about this run ({run_digest[:12]}…); pass the "
+            "report and attestation the gate wrote for it"
+        )
+    if pred.gate_report_sha256 != report.sha256:
+        raise SignatureInvalid(
+            f"{report.path}: the report was changed after the gate signed it (sha256 "
+            f"{report.sha256[:12]}… is not the attested {pred.gate_report_sha256[:12]}…)"
+        )
+    if pred.verdict != report.doc.verdict:
+        raise SignatureInvalid(f"{report.path}: report and attestation disagree on the verdict")
+    return keyid, None
 
 
 def _tokenizer_source(info: RunInfo) -> Path:
@@ -308,6 +379,7 @@ def export_run(
     gate: str | os.PathLike[str] | None = None,
     quick_items: int = DEFAULT_QUICK_ITEMS,
     sign_key: str | os.PathLike[str] | None = None,
+    gate_key: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Merge, write, reload and compare; return only when the bundle is proven equal."""
     try:
@@ -337,9 +409,13 @@ def export_run(
             "retrain to get a run that can"
         )
     _check_base_unquantized(info.base_dir)
+    gate_pem = _read_gate_key(gate_key) if gate_key is not None else None
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
+    report_keyid: str | None = None
+    unverified: str | None = None
     if report is not None:
-        _check_report_judged_run(report, info)
+        run_digest = _check_report_judged_run(report, info)
+        report_keyid, unverified = _report_trust(report, run_digest, gate_pem)
     quick_plan, quick_skipped = _quick_plan(gate, report, quick_items)
     golden = _read_prompts(Path(prompts)) if prompts is not None else []
     conversations = FIXED_CONVERSATIONS + golden
@@ -499,7 +575,12 @@ def export_run(
             "gate_report": (
                 {
                     "sha256": report.sha256,
-                    "verdict": report.doc.verdict,
+                    # Only a verified verdict is one; otherwise it is what the report claims.
+                    "verified": unverified is None,
+                    "verdict": report.doc.verdict if unverified is None else None,
+                    "claimed_verdict": report.doc.verdict,
+                    "signed_by": report_keyid,
+                    "not_verified": unverified,
                     "candidate_digest": report.doc.candidate.artifact_sha256,
                 }
                 if report
@@ -539,6 +620,7 @@ def export_run(
             license=license or _base_license(info.base_dir),
             datasets=list(datasets),
             report=report,
+            unverified=unverified,
             export_info=export_info,
             verification=verification,
         )
