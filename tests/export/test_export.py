@@ -841,3 +841,72 @@ def test_export_with_a_gate_key_refuses_a_report_signed_by_another_key(
     write_attestation(report, other_private)
     with pytest.raises(CheckFailed, match="no signature verifies"):
         export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=ci_key[1])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--rtol", "inf"], "--rtol inf: must be a finite number > 0"),
+        (["--rtol", "nan"], "--rtol nan: must be a finite number > 0"),
+        (["--rtol", "-1"], "--rtol -1.0: must be a finite number > 0"),
+        (["--rtol", "0"], "--rtol 0.0: must be a finite number > 0"),
+        (["--max-shard-size", "abc"], "--max-shard-size 'abc': not a size"),
+        (["--max-shard-size", "0"], "--max-shard-size '0': must be more than 0 bytes"),
+    ],
+)
+def test_export_refuses_bad_numeric_flags_before_merging(
+    tiny_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    message: str,
+) -> None:
+    import peft
+
+    def no_merge(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the flags are checked before any model is loaded")
+
+    monkeypatch.setattr(peft.PeftModel, "from_pretrained", no_merge)
+    out = tmp_path / "out"
+    assert main(["export", str(tiny_run), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_quick_items_0_skips_the_quick_checks_of_a_report_whose_gate_file_is_gone(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    data = json.loads(report.read_text())
+    data["gate"]["file"] = str(tmp_path / "gone.yaml")  # the advice names --quick-items 0
+    report.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="--quick-items 0 to skip them"):
+        export_run(tiny_run, tmp_path / "a", gate_report=report)
+    result = export_run(tiny_run, tmp_path / "b", gate_report=report, quick_items=0)
+    assert result.quick_checks == {"skipped": "--quick-items 0"}
+
+
+@pytest.mark.parametrize("form", ["upper", "prefixed", "both"])
+def test_verify_digest_accepts_upper_case_and_a_sha256_prefix(tiny_bundle: Path, form: str) -> None:
+    digest = artifact_digest(tiny_bundle)
+    given = {
+        "upper": digest.upper(),
+        "prefixed": f"sha256:{digest}",
+        "both": f"SHA256:{digest.upper()}",
+    }[form]
+    assert main(["verify", str(tiny_bundle), "--digest", given]) == 0
+
+
+@pytest.mark.parametrize("given", ["nothex", "", "a" * 63, "g" * 64, "sha256:"])
+def test_verify_refuses_a_malformed_digest_as_a_usage_error(
+    tiny_bundle: Path, given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(tiny_bundle), "--digest", given]) == 2
+    assert "--digest" in capsys.readouterr().err
+
+
+def test_bundle_files_have_one_mode(tiny_bundle: Path) -> None:
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tiny_bundle.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"], modes

@@ -12,6 +12,7 @@ chat template, rendered byte for byte. The whole directory appears atomically.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -296,12 +297,12 @@ def _quick_plan(
     """(plan, None) when quick checks run, else (None, why they do not)."""
     if items < 0:
         raise InputError(f"--quick-items {items}: must be 0 (skip) or more")
+    if items == 0:  # before the report's gate file is looked for: 0 skips that too
+        return None, "--quick-items 0"
     if gate is None and report is not None:
         gate = _gate_of_report(report)
     if gate is None:
         return None, "no gate given (--gate, or a --gate-report naming its gate file)"
-    if items == 0:
-        return None, "--quick-items 0"
     plan = plan_quick_checks(gate, items)
     if not plan.sets:
         return None, f"gate {plan.gate.name!r} has no golden sets (only a regression suite)"
@@ -340,6 +341,32 @@ def _not_a_bundle(out: Path) -> str | None:
     if missing:
         return f"{missing[0]}, listed in its {MANIFEST_NAME}, is missing"
     return None
+
+
+def _check_numbers(rtol: float | None, max_shard_size: str | int) -> int:
+    """The numeric flags, before minutes of merging (an infinite --rtol disables the
+    check); returns the shard size in bytes."""
+    if rtol is not None and not (math.isfinite(rtol) and rtol > 0):
+        raise InputError(
+            f"--rtol {rtol}: must be a finite number > 0, e.g. 1e-4 (a fraction of the largest "
+            "|logit|)"
+        )
+    from transformers.utils.hub import convert_file_size_to_int
+
+    given = max_shard_size.strip() if isinstance(max_shard_size, str) else max_shard_size
+    try:
+        size = int(given) if isinstance(given, str) and given.isdigit() else given
+        size = convert_file_size_to_int(size)
+    except (ValueError, TypeError, AttributeError):
+        raise InputError(
+            f"--max-shard-size {max_shard_size!r}: not a size; give bytes or a number with a "
+            "unit, e.g. 2GB or 500MB"
+        ) from None
+    if size <= 0:
+        raise InputError(
+            f"--max-shard-size {max_shard_size!r}: must be more than 0 bytes, e.g. 2GB"
+        )
+    return int(size)
 
 
 def _check_out(out: Path, run_dir: Path) -> None:
@@ -393,6 +420,7 @@ def export_run(
         from curagate.export.gguf_tokenizer import require_llama_cpp
 
         require_llama_cpp()  # no GGUF is written unverified
+    shard_bytes = _check_numbers(rtol, max_shard_size)
     info = load_run(run_dir)
     if sign_key is not None:
         load_private_key(sign_key)  # a bad key fails before minutes of merging
@@ -477,8 +505,11 @@ def export_run(
     with atomic_path(out_path) as tmp:
         tmp.mkdir()
         steps.update()  # merged
-        merged.save_pretrained(tmp, max_shard_size=max_shard_size)
+        merged.save_pretrained(tmp, max_shard_size=shard_bytes)
         tok.save_pretrained(tmp)
+        mode = (tmp / "config.json").stat().st_mode & 0o777
+        for shard in tmp.glob("*.safetensors"):  # written 0600 by the saver; as the rest
+            shard.chmod(mode)
         if not (tmp / "generation_config.json").is_file():
             GenerationConfig.from_model_config(merged.config).save_pretrained(tmp)
         del merged, model, base
