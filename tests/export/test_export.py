@@ -342,7 +342,7 @@ def test_a_signed_export_is_registered_signed_and_promoted_on_a_signed_gate(
     from curagate.gate.runner import write_attestation
 
     digest = artifact_digest(signed_bundle)
-    report = tmp_path / "gate_report.json"
+    report = tmp_path / "gate" / "gate_report.json"
     report.parent.mkdir()
     side = {
         "kind": "bundle",
