@@ -159,13 +159,16 @@ class RunRecord(Artifact):
     """``run.json``: what a training run was given and produced."""
 
     FILE = "run.json"
-    SCHEMA_VERSION = 1
+    SCHEMA_VERSION = 2
     WRITER = "`curagate train`"
 
     name: str
     task: str | None = None
     base_model: BaseModelRecord
     adapter_dir: str
+    # sha256 of every adapter file as training saved it (schema 2): export and the gate
+    # refuse an adapter that differs. None in a schema-1 run.json (nothing to check).
+    adapter_files: dict[str, Sha256] | None = None
     # Needed by export (the bundle must render as training did); runs made by hand for
     # the gate may lack it.
     chat_template_sha256: Sha256 | None = None
@@ -177,6 +180,11 @@ class RunRecord(Artifact):
     validation_manifest: dict[str, Any] | None = None
     golden_sets: dict[str, Any] | None = None
     versions: dict[str, Any] | None = None
+
+    @classmethod
+    def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        # v1 recorded no adapter hashes: the adapter cannot be checked (adapter_files None).
+        return dict(data, schema_version=cls.SCHEMA_VERSION, adapter_files=None)
 
 
 @dataclass(frozen=True)
@@ -251,6 +259,29 @@ def check_base_unchanged(info: RunInfo) -> dict[str, str]:
             f"{info.path / RunRecord.FILE}: base model files changed since training: "
             f"{', '.join(changed[:5])}; the adapter was trained on other weights: restore the base "
             "model or retrain"
+        )
+    return dict(recorded)
+
+
+def check_adapter_unchanged(info: RunInfo) -> dict[str, str] | None:
+    """The adapter's files as recorded at training, or None when run.json predates the
+    record (schema 1); an adapter file changed, added or missing fails (exit 1).
+
+    Whoever asks (gate or export) would otherwise credit this run's training, data and
+    lineage to whatever adapter sits in its folder.
+    """
+    recorded = info.record.adapter_files
+    if recorded is None:
+        return None
+    current = hash_tree(info.adapter_dir)
+    changed = sorted(
+        rel for rel in recorded.keys() | current.keys() if recorded.get(rel) != current.get(rel)
+    )
+    if changed:
+        raise CheckFailed(
+            f"{info.path / RunRecord.FILE}: adapter files changed since training: "
+            f"{', '.join(changed[:5])} (in {info.adapter_dir}); this is not the adapter the run "
+            "trained: restore it or retrain"
         )
     return dict(recorded)
 
@@ -576,6 +607,7 @@ __all__ = [
     "RunInfo",
     "RunRecord",
     "SplitManifestDoc",
+    "check_adapter_unchanged",
     "check_base_unchanged",
     "load_run",
     "parse_artifact",

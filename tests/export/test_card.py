@@ -76,6 +76,7 @@ def card(**overrides: Any) -> str:
         "license": "apache-2.0",
         "datasets": ["amazon_polarity"],
         "report": None,
+        "unverified": None,
         "export_info": {"dtype": "float32"},
         "verification": VERIFICATION,
     }
@@ -166,3 +167,10 @@ def test_sidecar_renders_gate_results_into_a_card_exported_without_them(tmp_path
 def test_sidecar_of_another_schema_is_refused() -> None:
     with pytest.raises(ValueError, match="schema"):
         card_with_eval_results(card(), {"schema": "something-else"})
+
+
+def test_an_unverified_gate_report_is_shown_as_claims_and_kept_out_of_model_index() -> None:
+    parsed = hub.ModelCard(card(report=report(), unverified="unsigned: no attestation"))
+    assert not parsed.data.eval_results
+    assert "Verdict: **warn**" not in parsed.text
+    assert "Gate report **not verified** (unsigned: no attestation)" in parsed.text

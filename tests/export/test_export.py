@@ -236,12 +236,15 @@ def gate_report_for(run: Path, path: Path, digest: str | None = None) -> Path:
 
 
 def test_gate_report_goes_into_the_card_and_the_lineage(tiny_run: Path, tmp_path: Path) -> None:
+    # Unsigned, so shown as claims (a signed one: test_a_gate_report_signed_by_the_given_...).
     report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
     result = export_run(tiny_run, tmp_path / "out", gate_report=report)
-    meta = front_matter(result.out / "README.md")
-    metric = meta["model-index"][0]["results"][0]["metrics"][0]
-    assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
-    assert load_manifest(result.out).lineage["gate_report"]["verdict"] == "pass"
+    assert (
+        "| G001 | colors | accuracy | 0.93 | 0.4 | pass |" in (result.out / "README.md").read_text()
+    )
+    gate_report = load_manifest(result.out).lineage["gate_report"]
+    assert gate_report["claimed_verdict"] == "pass"
+    assert gate_report["sha256"] == hashlib.sha256(report.read_bytes()).hexdigest()
 
 
 def test_export_refuses_a_gate_report_about_another_candidate(
@@ -660,3 +663,250 @@ def test_export_refuses_weights_written_unfaithfully(
     with pytest.raises(CheckFailed, match="reloaded weights differ from the merged weights"):
         export_run(tiny_run, out)
     assert not out.exists()
+
+
+# Holes found by attacking export; each is a test now.
+
+
+def test_export_does_not_delete_a_folder_that_merely_holds_a_manifest_json(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "MANIFEST.json").write_text('{"x": 1}\n')
+    (precious / "thesis.txt").write_text("keep")
+    (precious / "sub" / "data.csv").write_text("x\n")
+    assert main(["export", str(tiny_run), "--out", str(precious)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {precious}: exists and is not a curagate bundle" in err
+    assert "Traceback" not in err
+    assert (precious / "thesis.txt").read_text() == "keep"
+    assert (precious / "sub" / "data.csv").read_text() == "x\n"
+
+
+def test_export_does_not_replace_a_bundle_holding_files_its_manifest_does_not_list(
+    tiny_bundle: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(tiny_bundle, out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"notes\.txt.*not listed"):
+        export_run(tiny_run, out)
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_export_replaces_a_complete_earlier_bundle(
+    tiny_bundle: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(tiny_bundle, out)
+    (out / "README.md").write_text("edited by hand")  # still one of the bundle's own files
+    result = export_run(tiny_run, out)
+    assert result.digest == artifact_digest(tiny_bundle)
+
+
+def _record_adapter(run: Path) -> Path:
+    """Give a hand-made run the adapter hashes `curagate train` records (run.json schema 2)."""
+    from tests.export.export_fixtures import tree
+
+    data = run_json(run)
+    data.update(schema_version=2, adapter_files=tree(run / "adapter"))
+    (run / "run.json").write_text(json.dumps(data))
+    return run
+
+
+def _swap_adapter(run: Path, tmp_path: Path) -> None:
+    """Put another training's adapter (another seed) in the run's adapter folder."""
+    from tests.export.export_fixtures import build_run
+
+    other = build_run(tmp_path / "other", Path(run_json(run)["base_model"]["path"]), seed=2)
+    shutil.rmtree(run / "adapter")
+    shutil.copytree(other / "adapter", run / "adapter")
+
+
+def test_export_refuses_a_run_whose_adapter_was_swapped_after_training(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    _swap_adapter(run, tmp_path)
+    out = tmp_path / "out"
+    assert main(["export", str(run), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "adapter files changed since training:" in x)
+    assert "adapter_model.safetensors" in line and str(run / "run.json") in line
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_export_refuses_a_file_added_to_a_recorded_adapter(tiny_run: Path, tmp_path: Path) -> None:
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    (run / "adapter" / "adapter_model.bin").write_bytes(b"x")
+    with pytest.raises(CheckFailed, match=r"adapter_model\.bin"):
+        export_run(run, tmp_path / "out")
+
+
+def test_the_gate_refuses_a_run_whose_adapter_was_swapped(tiny_run: Path, tmp_path: Path) -> None:
+    from curagate.gate.models import resolve_model
+
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    resolve_model(str(run))  # as trained: fine
+    _swap_adapter(run, tmp_path)
+    with pytest.raises(CheckFailed, match="adapter files changed since training"):
+        resolve_model(str(run))
+
+
+def test_a_run_json_without_adapter_hashes_still_exports_with_a_warning(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # tiny_run's run.json is schema 1, as curagate wrote it before recording the adapter.
+    assert "adapter_files" not in run_json(tiny_run)
+    assert main(["export", str(tiny_run), "--out", str(tmp_path / "out")]) == 0
+    assert "records no adapter hashes" in capsys.readouterr().err
+    lineage = load_manifest(tmp_path / "out").lineage
+    assert lineage["adapter"]["recorded_at_training"] is False
+
+
+def _forged_report(run: Path, path: Path) -> Path:
+    """A report written by hand: verdict pass, great numbers, `signed: true`, no attestation."""
+    report = gate_report_for(run, path)
+    data = json.loads(report.read_text())
+    data["checks"][0]["candidate"] = 0.99
+    data["attestation"] = {"signed": True}
+    report.write_text(json.dumps(data))
+    return report
+
+
+def test_an_unsigned_gate_report_is_marked_unverified_and_kept_out_of_model_index(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    report = _forged_report(tiny_run, tmp_path / "gate_report.json")
+    result = export_run(tiny_run, tmp_path / "out", gate_report=report)
+    card = (result.out / "README.md").read_text()
+    assert "model-index" not in front_matter(result.out / "README.md")
+    assert "Verdict: **pass**" not in card
+    assert "not verified" in card and "gate_attestation.dsse.json" in card
+    lineage = load_manifest(result.out).lineage["gate_report"]
+    assert lineage["verified"] is False and lineage["verdict"] is None
+    assert lineage["claimed_verdict"] == "pass"
+
+
+def test_a_gate_report_signed_by_the_given_gate_key_goes_into_model_index(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.gate.runner import write_attestation
+
+    private, public = ci_key
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    write_attestation(report, private)
+    result = export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=public)
+    meta = front_matter(result.out / "README.md")
+    metric = meta["model-index"][0]["results"][0]["metrics"][0]
+    assert (metric["type"], metric["value"]) == ("accuracy", 0.93)
+    assert "Verdict: **pass**" in (result.out / "README.md").read_text()
+    lineage = load_manifest(result.out).lineage["gate_report"]
+    assert lineage["verified"] is True and lineage["verdict"] == "pass"
+
+
+def test_export_with_a_gate_key_refuses_a_report_edited_after_signing(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curagate.gate.runner import write_attestation
+
+    private, public = ci_key
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    write_attestation(report, private)
+    report.write_text(report.read_text().replace("0.93", "0.99"))
+    out = tmp_path / "out"
+    args = ["export", str(tiny_run), "--out", str(out), "--gate-report", str(report)]
+    assert main([*args, "--gate-key", str(public)]) == 1
+    assert "changed after the gate signed it" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_export_with_a_gate_key_refuses_an_unsigned_report(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    report = _forged_report(tiny_run, tmp_path / "gate_report.json")
+    with pytest.raises(CheckFailed, match=r"no gate_attestation\.dsse\.json beside it"):
+        export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=ci_key[1])
+
+
+def test_export_with_a_gate_key_refuses_a_report_signed_by_another_key(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.gate.runner import write_attestation
+    from curagate.signing import generate_keypair
+
+    other_private, _ = generate_keypair(tmp_path / "other-key")
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    write_attestation(report, other_private)
+    with pytest.raises(CheckFailed, match="no signature verifies"):
+        export_run(tiny_run, tmp_path / "out", gate_report=report, gate_key=ci_key[1])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--rtol", "inf"], "--rtol inf: must be a finite number > 0"),
+        (["--rtol", "nan"], "--rtol nan: must be a finite number > 0"),
+        (["--rtol", "-1"], "--rtol -1.0: must be a finite number > 0"),
+        (["--rtol", "0"], "--rtol 0.0: must be a finite number > 0"),
+        (["--max-shard-size", "abc"], "--max-shard-size 'abc': not a size"),
+        (["--max-shard-size", "0"], "--max-shard-size '0': must be more than 0 bytes"),
+    ],
+)
+def test_export_refuses_bad_numeric_flags_before_merging(
+    tiny_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    message: str,
+) -> None:
+    import peft
+
+    def no_merge(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the flags are checked before any model is loaded")
+
+    monkeypatch.setattr(peft.PeftModel, "from_pretrained", no_merge)
+    out = tmp_path / "out"
+    assert main(["export", str(tiny_run), "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_quick_items_0_skips_the_quick_checks_of_a_report_whose_gate_file_is_gone(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    report = gate_report_for(tiny_run, tmp_path / "gate_report.json")
+    data = json.loads(report.read_text())
+    data["gate"]["file"] = str(tmp_path / "gone.yaml")  # the advice names --quick-items 0
+    report.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="--quick-items 0 to skip them"):
+        export_run(tiny_run, tmp_path / "a", gate_report=report)
+    result = export_run(tiny_run, tmp_path / "b", gate_report=report, quick_items=0)
+    assert result.quick_checks == {"skipped": "--quick-items 0"}
+
+
+@pytest.mark.parametrize("form", ["upper", "prefixed", "both"])
+def test_verify_digest_accepts_upper_case_and_a_sha256_prefix(tiny_bundle: Path, form: str) -> None:
+    digest = artifact_digest(tiny_bundle)
+    given = {
+        "upper": digest.upper(),
+        "prefixed": f"sha256:{digest}",
+        "both": f"SHA256:{digest.upper()}",
+    }[form]
+    assert main(["verify", str(tiny_bundle), "--digest", given]) == 0
+
+
+@pytest.mark.parametrize("given", ["nothex", "", "a" * 63, "g" * 64, "sha256:"])
+def test_verify_refuses_a_malformed_digest_as_a_usage_error(
+    tiny_bundle: Path, given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify", str(tiny_bundle), "--digest", given]) == 2
+    assert "--digest" in capsys.readouterr().err
+
+
+def test_bundle_files_have_one_mode(tiny_bundle: Path) -> None:
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tiny_bundle.iterdir()}
+    assert modes["model.safetensors"] == modes["config.json"], modes

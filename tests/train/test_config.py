@@ -75,3 +75,39 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     p = _write(tmp_path, MINIMAL + "lora: [1,\n")
     with pytest.raises(ConfigError, match=r"train\.yaml:\d+: invalid YAML"):
         load_config(p)
+
+
+# Holes found by attacking train; each is a test now.
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("training", "epochs", ".inf"),
+        ("training", "epochs", "1e308"),
+        ("training", "learning_rate", ".inf"),
+        ("training", "max_grad_norm", ".inf"),
+        ("training", "weight_decay", ".inf"),
+        ("training", "warmup_ratio", ".nan"),
+        ("lora", "dropout", ".nan"),
+        ("dpo", "beta", ".inf"),
+        ("health", "loss_spike_factor", ".inf"),
+    ],
+)
+def test_non_finite_or_absurd_numbers_name_the_key(
+    tmp_path: Path, section: str, key: str, value: str
+) -> None:
+    p = _write(tmp_path, MINIMAL + f"{section}:\n  {key}: {value}\n")
+    with pytest.raises(ConfigError, match=rf"train\.yaml:6: {section}\.{key}: "):
+        load_config(p)
+
+
+def test_cli_train_exits_2_on_an_infinite_epoch_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from curagate.cli import main
+
+    p = _write(tmp_path, MINIMAL + "training:\n  epochs: .inf\n")
+    assert main(["train", "sft", "--config", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "training.epochs" in err and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,12 +44,19 @@ def test_sft_run_directory_is_complete(
     run_dir = result.run_dir
     run = json.loads((run_dir / "run.json").read_text())
     assert set(run) >= RUN_KEYS
-    assert run["task"] == "sft" and run["schema_version"] == 1 and run["seed"] == 7
+    assert run["task"] == "sft" and run["schema_version"] == 2 and run["seed"] == 7
     assert run["dataset_manifest"]["total_rows"] == 32
     assert run["dataset_manifest"]["files"][0]["rows"] == 32
     assert "model.safetensors" in run["base_model"]["files"]
     assert {"adapter_model.safetensors", "adapter_config.json"} <= {
         p.name for p in (run_dir / run["adapter_dir"]).iterdir()
+    }
+    # Every adapter file's sha256, so a swapped adapter is caught by export and the gate.
+    adapter = run_dir / run["adapter_dir"]
+    assert run["adapter_files"] == {
+        p.relative_to(adapter).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(adapter.rglob("*"))
+        if p.is_file()
     }
     assert (run_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert (run_dir / "config.yaml").is_file()

@@ -14,7 +14,8 @@ the same parsed predictions. Any mismatch exits 1 and writes nothing.
 examples:
   curagate export runs/support-bot --out exports/support-bot
   curagate export runs/support-bot --out exports/support-bot \\
-      --gate-report gate/gate_report.json --prompts golden_sets/support.jsonl --license apache-2.0
+      --gate-report gate/gate_report.json --gate-key keys/gate.pub \\
+      --prompts golden_sets/support.jsonl --license apache-2.0
   curagate export runs/support-bot --out exports/support-bot --gate gates/support.yaml
   curagate export runs/support-bot --out exports/support-bot --sign-key keys/signing_key.pem
 """
@@ -22,6 +23,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from curagate.export.bundle import DTYPES, export_run
@@ -33,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     parser.add_argument(
         "--gate-report", type=Path, help="gate_report.json: verdict and eval results for the card"
+    )
+    parser.add_argument(
+        "--gate-key",
+        type=Path,
+        metavar="PUB",
+        help="the gate's PEM public key: the attestation beside --gate-report must verify with "
+        "it, else exit 1 (without it the report is shown as not verified and its numbers stay "
+        "out of the card's model-index)",
     )
     parser.add_argument(
         "--gate",
@@ -106,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         gate=args.gate,
         quick_items=args.quick_items,
         sign_key=resolve_sign_key(args.sign_key),
+        gate_key=args.gate_key,
     )
     print(
         f"exported {result.out}: {result.files} files ({result.dtype}), verified on {result.prompts} prompts "
@@ -113,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         f"artifact digest {result.digest}"
     )
     print(summary(result.quick_checks))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if result.signed_by:
         print(f"  signed: model.sig by key {result.signed_by[:16]}")
     else:

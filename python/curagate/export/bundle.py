@@ -12,30 +12,47 @@ chat template, rendered byte for byte. The whole directory appears atomically.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from curagate.artifacts import (
     BundleManifest,
+    GatePredicate,
     GateReportDoc,
     Loaded,
     RunInfo,
+    check_adapter_unchanged,
     check_base_unchanged,
     load_run,
+    parse_artifact,
     read_artifact,
     run_digests,
 )
-from curagate.digest import artifact_digest, files_digest, sha256_bytes
+from curagate.digest import artifact_digest, files_digest, sha256_bytes, walk_strict
 from curagate.errors import CheckFailed, InputError, MissingExtraError
 from curagate.export.card import model_card
 from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
-from curagate.signing import key_fingerprint, load_private_key, sign_bundle
+from curagate.signing import (
+    ATTESTATION_NAME,
+    BUNDLE_SIGNATURE_NAME,
+    GATE_PREDICATE_TYPE,
+    SignatureInvalid,
+    key_fingerprint,
+    load_private_key,
+    load_public_key,
+    open_envelope,
+    sign_bundle,
+    subject_digests,
+)
 from curagate.train.provenance import library_versions
 
 DTYPES = ("float32", "bfloat16", "float16")
@@ -78,10 +95,13 @@ class ExportResult:
     quick_checks: dict[str, Any] | None = None
     signed_by: str | None = None
     gguf_pre_tokenizer: str | None = None
+    # Things the user should know that did not stop the export (printed as warnings).
+    warnings: tuple[str, ...] = ()
 
 
-def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> None:
-    """A gate report in the card must be about this run, not another candidate."""
+def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> str:
+    """A gate report in the card must be about this run, not another candidate; returns
+    the run's artifact digest."""
     judged = report.doc.candidate.artifact_sha256 or report.doc.candidate.sha256
     expected = run_digests(info).digest
     if judged != expected:
@@ -91,6 +111,67 @@ def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> No
             f"--candidate {info.path}`, or gate the exported bundle and give that report to "
             "`curagate registry`"
         )
+    return expected
+
+
+def _read_gate_key(gate_key: str | os.PathLike[str]) -> bytes:
+    try:
+        pem = Path(gate_key).read_bytes()
+    except OSError as e:
+        raise InputError(f"--gate-key {gate_key}: cannot read ({e.strerror or e})") from None
+    load_public_key(pem, source=f"--gate-key {gate_key}")
+    return pem
+
+
+def _report_trust(
+    report: Loaded[GateReportDoc], run_digest: str, gate_key: bytes | None
+) -> tuple[str | None, str | None]:
+    """(keyid, None) when the attestation beside ``report`` verifies with ``gate_key``
+    for exactly this report and run, else (None, why it is not verified).
+
+    Without a gate key nothing is verified: the report's own ``attestation.signed`` is
+    just one more thing anyone can write. With one, anything short of a valid
+    attestation fails (exit 1): whoever passed the key asked for proof.
+    """
+    att_path = report.path.parent / ATTESTATION_NAME
+    if gate_key is None:
+        if att_path.is_file():
+            return None, f"its {ATTESTATION_NAME} was not checked: no --gate-key given"
+        return None, f"unsigned: no {ATTESTATION_NAME} beside it"
+    try:
+        att = att_path.read_bytes()
+    except FileNotFoundError:
+        raise CheckFailed(
+            f"{report.path}: unsigned: no {ATTESTATION_NAME} beside it, so --gate-key cannot "
+            "verify it; rerun the gate with --sign-key, or export without --gate-key (the card "
+            "then marks the report as not verified)"
+        ) from None
+    except OSError as e:
+        raise InputError(f"{att_path}: cannot read the attestation ({e.strerror or e})") from None
+    pub = load_public_key(gate_key, source="--gate-key")
+    keyid = key_fingerprint(pub)
+    stmt = open_envelope(att, {keyid: gate_key}, source=str(att_path)).statement
+    if stmt.get("predicateType") != GATE_PREDICATE_TYPE:
+        raise SignatureInvalid(f"{att_path}: not a curagate gate attestation")
+    try:
+        pred = GatePredicate.model_validate(stmt.get("predicate"))
+    except ValidationError as e:
+        raise SignatureInvalid(
+            f"{att_path}: attestation predicate is not valid ({e.errors()[0]['msg']})"
+        ) from None
+    if subject_digests(stmt) != [run_digest] or pred.candidate.artifact_sha256 != run_digest:
+        raise SignatureInvalid(
+            f"{att_path}: the attestation is not about this run ({run_digest[:12]}…); pass the "
+            "report and attestation the gate wrote for it"
+        )
+    if pred.gate_report_sha256 != report.sha256:
+        raise SignatureInvalid(
+            f"{report.path}: the report was changed after the gate signed it (sha256 "
+            f"{report.sha256[:12]}… is not the attested {pred.gate_report_sha256[:12]}…)"
+        )
+    if pred.verdict != report.doc.verdict:
+        raise SignatureInvalid(f"{report.path}: report and attestation disagree on the verdict")
+    return keyid, None
 
 
 def _tokenizer_source(info: RunInfo) -> Path:
@@ -216,27 +297,96 @@ def _quick_plan(
     """(plan, None) when quick checks run, else (None, why they do not)."""
     if items < 0:
         raise InputError(f"--quick-items {items}: must be 0 (skip) or more")
+    if items == 0:  # before the report's gate file is looked for: 0 skips that too
+        return None, "--quick-items 0"
     if gate is None and report is not None:
         gate = _gate_of_report(report)
     if gate is None:
         return None, "no gate given (--gate, or a --gate-report naming its gate file)"
-    if items == 0:
-        return None, "--quick-items 0"
     plan = plan_quick_checks(gate, items)
     if not plan.sets:
         return None, f"gate {plan.gate.name!r} has no golden sets (only a regression suite)"
     return plan, None
 
 
+def _not_a_bundle(out: Path) -> str | None:
+    """Why the non-empty folder ``out`` is not a complete earlier bundle, or None.
+
+    Export replaces ``--out`` as a whole, so only a folder that is nothing but a bundle
+    qualifies: a MANIFEST.json that parses as a bundle manifest (``kind``
+    curagate-bundle), every file it lists present, and nothing else but model.sig. The
+    contents are not hashed (the folder is about to be replaced; a hand-edited README
+    is still the bundle's own file).
+    """
+    path = out / MANIFEST_NAME
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return f"no {MANIFEST_NAME}"
+    try:
+        data = json.loads(raw)
+        manifest = parse_artifact(BundleManifest, raw, source=path)
+    except (InputError, ValueError, RecursionError):
+        return f"{MANIFEST_NAME} is not a curagate bundle manifest"
+    if not isinstance(data, dict) or data.get("kind") != "curagate-bundle":
+        return f"{MANIFEST_NAME} is not a curagate bundle manifest"
+    files, problems = walk_strict(out)
+    if problems:
+        return problems[0]
+    present = set(files) - {MANIFEST_NAME, BUNDLE_SIGNATURE_NAME}
+    unlisted = sorted(present - set(manifest.files))
+    if unlisted:
+        return f"{unlisted[0]} is not listed in its {MANIFEST_NAME}"
+    missing = sorted(set(manifest.files) - present)
+    if missing:
+        return f"{missing[0]}, listed in its {MANIFEST_NAME}, is missing"
+    return None
+
+
+def _check_numbers(rtol: float | None, max_shard_size: str | int) -> int:
+    """The numeric flags, before minutes of merging (an infinite --rtol disables the
+    check); returns the shard size in bytes."""
+    if rtol is not None and not (math.isfinite(rtol) and rtol > 0):
+        raise InputError(
+            f"--rtol {rtol}: must be a finite number > 0, e.g. 1e-4 (a fraction of the largest "
+            "|logit|)"
+        )
+    from transformers.utils.hub import convert_file_size_to_int
+
+    given = max_shard_size.strip() if isinstance(max_shard_size, str) else max_shard_size
+    try:
+        size = int(given) if isinstance(given, str) and given.isdigit() else given
+        size = convert_file_size_to_int(size)
+    except (ValueError, TypeError, AttributeError):
+        raise InputError(
+            f"--max-shard-size {max_shard_size!r}: not a size; give bytes or a number with a "
+            "unit, e.g. 2GB or 500MB"
+        ) from None
+    if size <= 0:
+        raise InputError(
+            f"--max-shard-size {max_shard_size!r}: must be more than 0 bytes, e.g. 2GB"
+        )
+    return int(size)
+
+
 def _check_out(out: Path, run_dir: Path) -> None:
+    """Refuse an ``--out`` that export must not replace (it replaces it as a whole)."""
     if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())
-    ):
+    if out.is_symlink():
         raise InputError(
-            f"--out {out}: exists and is not a curagate bundle; choose a new directory "
-            "(an earlier bundle is replaced atomically)"
+            f"--out {out}: is a symbolic link (to {out.readlink()}); the bundle is written beside "
+            "--out and renamed into its place, so give the real folder instead"
+        )
+    if not out.exists():
+        return
+    why = "not a directory" if not out.is_dir() else None
+    if why is None and any(out.iterdir()):
+        why = _not_a_bundle(out)
+    if why is not None:
+        raise InputError(
+            f"--out {out}: exists and is not a curagate bundle ({why}); choose a new or empty "
+            "directory (only a complete earlier bundle is replaced, atomically)"
         )
 
 
@@ -256,6 +406,7 @@ def export_run(
     gate: str | os.PathLike[str] | None = None,
     quick_items: int = DEFAULT_QUICK_ITEMS,
     sign_key: str | os.PathLike[str] | None = None,
+    gate_key: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Merge, write, reload and compare; return only when the bundle is proven equal."""
     try:
@@ -269,6 +420,7 @@ def export_run(
         from curagate.export.gguf_tokenizer import require_llama_cpp
 
         require_llama_cpp()  # no GGUF is written unverified
+    shard_bytes = _check_numbers(rtol, max_shard_size)
     info = load_run(run_dir)
     if sign_key is not None:
         load_private_key(sign_key)  # a bad key fails before minutes of merging
@@ -276,10 +428,22 @@ def export_run(
     out_path = Path(out)
     _check_out(out_path, info.path)
     base_files = check_base_unchanged(info)
+    adapter_recorded = check_adapter_unchanged(info) is not None
+    warnings: list[str] = []
+    if not adapter_recorded:
+        warnings.append(
+            f"{info.path / 'run.json'} records no adapter hashes (written before curagate "
+            "recorded them): the adapter in its folder cannot be checked against training; "
+            "retrain to get a run that can"
+        )
     _check_base_unquantized(info.base_dir)
+    gate_pem = _read_gate_key(gate_key) if gate_key is not None else None
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
+    report_keyid: str | None = None
+    unverified: str | None = None
     if report is not None:
-        _check_report_judged_run(report, info)
+        run_digest = _check_report_judged_run(report, info)
+        report_keyid, unverified = _report_trust(report, run_digest, gate_pem)
     quick_plan, quick_skipped = _quick_plan(gate, report, quick_items)
     golden = _read_prompts(Path(prompts)) if prompts is not None else []
     conversations = FIXED_CONVERSATIONS + golden
@@ -341,8 +505,11 @@ def export_run(
     with atomic_path(out_path) as tmp:
         tmp.mkdir()
         steps.update()  # merged
-        merged.save_pretrained(tmp, max_shard_size=max_shard_size)
+        merged.save_pretrained(tmp, max_shard_size=shard_bytes)
         tok.save_pretrained(tmp)
+        mode = (tmp / "config.json").stat().st_mode & 0o777
+        for shard in tmp.glob("*.safetensors"):  # written 0600 by the saver; as the rest
+            shard.chmod(mode)
         if not (tmp / "generation_config.json").is_file():
             GenerationConfig.from_model_config(merged.config).save_pretrained(tmp)
         del merged, model, base
@@ -425,7 +592,12 @@ def export_run(
                 "files": base_files,
                 "sha256": files_digest(base_files),
             },
-            "adapter": {"files": adapter_files, "sha256": files_digest(adapter_files)},
+            "adapter": {
+                "files": adapter_files,
+                "sha256": files_digest(adapter_files),
+                # Whether run.json recorded these hashes at training (and they matched).
+                "recorded_at_training": adapter_recorded,
+            },
             "training_config": info.record.config,
             "dataset_manifest": info.record.dataset_manifest,
             "golden_sets": info.record.golden_sets,
@@ -434,7 +606,12 @@ def export_run(
             "gate_report": (
                 {
                     "sha256": report.sha256,
-                    "verdict": report.doc.verdict,
+                    # Only a verified verdict is one; otherwise it is what the report claims.
+                    "verified": unverified is None,
+                    "verdict": report.doc.verdict if unverified is None else None,
+                    "claimed_verdict": report.doc.verdict,
+                    "signed_by": report_keyid,
+                    "not_verified": unverified,
                     "candidate_digest": report.doc.candidate.artifact_sha256,
                 }
                 if report
@@ -474,6 +651,7 @@ def export_run(
             license=license or _base_license(info.base_dir),
             datasets=list(datasets),
             report=report,
+            unverified=unverified,
             export_info=export_info,
             verification=verification,
         )
@@ -504,6 +682,7 @@ def export_run(
         quick_checks=quick_record,
         signed_by=signed_by,
         gguf_pre_tokenizer=gguf_pre.name if gguf_pre is not None else None,
+        warnings=tuple(warnings),
     )
 
 

@@ -6,7 +6,7 @@ when the import or the base model's card names one) with
 fine-tune; "merge" means merging several models, "adapter" an unmerged
 adapter), ``license`` (``other`` always with a ``license_name``),
 ``datasets``, ``library_name``, ``pipeline_tag``, tags, and ``model-index``
-results when a gate report is given. The body names files by relative path
+results when a gate report is given whose attestation verified. The body names files by relative path
 only (a card is published; local directories mean nothing elsewhere).
 
 Gate results usually arrive after export, and the card is inside the hashed
@@ -207,17 +207,26 @@ def _hub_results(results: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _gate_lines(results: dict[str, Any] | None) -> list[str]:
+def _gate_lines(results: dict[str, Any] | None, unverified: str | None = None) -> list[str]:
+    """The release-gate section; ``unverified``: why the report's attestation was not
+    verified (its verdict and numbers are then shown as claims only)."""
     if results is None:
         return [
             "No gate report was attached at export time. The registry renders the gate "
             "results that back a version into its card: `curagate registry card NAME VERSION`.",
         ]
-    lines = [
-        f"Verdict: **{md_cell(results.get('verdict'))}** "
+    where = (
         f"(gate {md_code(results.get('gate'), table=False)}, report sha256 "
-        f"{md_code(str(results.get('gate_report_sha256'))[:12], table=False)})."
-    ]
+        f"{md_code(str(results.get('gate_report_sha256'))[:12], table=False)})"
+    )
+    if unverified is not None:
+        lines = [
+            f"Gate report **not verified** ({md_cell(unverified)}): it claims verdict "
+            f"{md_code(results.get('verdict'), table=False)} {where}. Anyone can write a report; "
+            "the numbers below are its claims, unchecked, and `model-index` carries none of them.",
+        ]
+    else:
+        lines = [f"Verdict: **{md_cell(results.get('verdict'))}** {where}."]
     rows = results.get("results") or []
     if rows:
         lines += [
@@ -261,16 +270,21 @@ def model_card(
     license: str,
     datasets: list[str],
     report: Loaded[GateReportDoc] | None,
+    unverified: str | None,
     export_info: dict[str, Any],
     verification: dict[str, Any],
 ) -> str:
-    """README.md of an export bundle (YAML metadata + body), as ``ModelCard`` renders it."""
+    """README.md of an export bundle (YAML metadata + body), as ``ModelCard`` renders it.
+
+    ``unverified``: why ``report``'s attestation was not verified, or None when it was
+    (or there is no report). An unverified report's numbers stay out of ``model-index``.
+    """
     from huggingface_hub import ModelCard, ModelCardData
 
     task = run.get("task") or "sft"
     title = _title(run, name)
     results = eval_results(report) if report is not None else None
-    hub_results = _hub_results(results) if results is not None else []
+    hub_results = _hub_results(results) if results is not None and unverified is None else []
     lic: dict[str, Any] = _license_fields(license)
     data = ModelCardData(
         base_model=base_model_id,
@@ -314,7 +328,7 @@ def model_card(
         lines.append(f"\nTotal rows: {manifest.get('total_rows')}.")
     else:
         lines.append("Not recorded in the run.")
-    lines += ["", _GATE_HEADING, "", *_gate_lines(results)]
+    lines += ["", _GATE_HEADING, "", *_gate_lines(results, unverified)]
     lines += [
         "",
         "## Verification",

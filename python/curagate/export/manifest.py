@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,21 @@ def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
     return result
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def normalize_digest(given: str, *, what: str) -> str:
+    """A sha256 as 64 lowercase hex digits: case and a ``sha256:`` prefix are forgiven,
+    anything else is a usage error (exit 2), not a bundle that differs."""
+    value = given.strip().lower().removeprefix("sha256:")
+    if not _HEX64.fullmatch(value):
+        raise InputError(
+            f"{what} {given!r}: not a sha256 digest; give the 64 hex digits `curagate export` "
+            "or `curagate verify` printed (optionally as sha256:...)"
+        )
+    return value
+
+
 def verify_bundle(
     bundle: str | os.PathLike[str],
     *,
@@ -197,6 +213,8 @@ def verify_bundle(
     ``expected_digest`` the manifest's own bytes must hash to it. Either catches an
     edit of MANIFEST.json itself, which the file hashes alone cannot.
     """
+    if expected_digest is not None:
+        expected_digest = normalize_digest(expected_digest, what="--digest")
     result = check_bundle(bundle)
     if not result.ok:
         problems = result.problems()

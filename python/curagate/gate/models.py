@@ -40,7 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from curagate.artifacts import RunRecord, check_base_unchanged, load_run, run_digests
+from curagate.artifacts import (
+    RunRecord,
+    check_adapter_unchanged,
+    check_base_unchanged,
+    load_run,
+    run_digests,
+)
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_digest
 from curagate.errors import InputError, MissingExtraError
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
@@ -177,6 +183,7 @@ def resolve_model(
     if (path / RunRecord.FILE).is_file():
         info = load_run(path)
         check_base_unchanged(info)
+        check_adapter_unchanged(info)
         d = run_digests(info)
         return ModelRef(
             kind="run",

@@ -22,7 +22,9 @@ ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Every float finite: NaN passes no bound check and infinity overflows the trainer's
+    # step arithmetic (exit 3 after loading the model).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -53,7 +55,10 @@ class LoraSettings(_Strict):
 
 
 class TrainingSettings(_Strict):
-    epochs: float = Field(default=1.0, gt=0)
+    # A fraction trains part of an epoch (at least one optimizer step); the upper bound
+    # keeps the trainer's step arithmetic finite. A huge but finite learning rate is left
+    # to the health monitor, which stops the diverging run (exit 1).
+    epochs: float = Field(default=1.0, gt=0, le=10_000)
     max_steps: int | None = Field(default=None, gt=0)
     learning_rate: float = Field(default=2e-4, gt=0)
     lr_scheduler: Literal[

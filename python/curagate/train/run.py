@@ -509,6 +509,7 @@ def train(
             "task": task,
             "base_model": {"path": base.resolve().as_posix(), "files": hash_tree(base)},
             "adapter_dir": "adapter",
+            "adapter_files": hash_tree(adapter_dir),
             "dataset_manifest": _manifest(train_records.files),
             "validation_manifest": _manifest(val_records.files) if val_records else None,
             "golden_sets": _golden_hashes(golden),
