@@ -750,7 +750,7 @@ class Registry:
         newer = "users" if current == 2 else "log" if current == 0 else None
         if newer in tables:
             raise ChainBroken(
-                f"{self.path}: PRAGMA user_version says schema {current}, but the database "
+                f"registry: PRAGMA user_version says schema {current}, but the database "
                 f"holds table {newer} of a later schema: the version was changed by hand "
                 "(run `curagate registry check` on a backup, or restore one)"
             )
