@@ -75,6 +75,29 @@ def test_duplicate_across_files(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "1 violation(s) in 1 file(s)" in err
 
 
+def test_texts_that_normalize_to_nothing_are_duplicates_only_of_their_own_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Emoji and punctuation normalize to an empty key; every such record was one
+    # "exact duplicate" of the first (curate's core and check/audit now agree: raw bytes).
+    texts = ["\U0001f600\U0001f600", "\U0001f389", "!!!", "...", "\U0001f389"]
+    a = write(tmp_path / "a.jsonl", [{"text": t} for t in texts])
+    rc, out, _ = run([str(a), "--no-golden"], capsys)
+    assert rc == 1 and len(out) == 1
+    assert out[0].startswith(f"{a.as_posix()}:5: DUP001 exact duplicate of {a.as_posix()}:2")
+
+
+def test_the_python_fingerprints_agree_with_the_core_on_empty_keys() -> None:
+    import pyarrow as pa
+
+    from curagate.audit import keys
+
+    column = pa.array(["\U0001f600", "!!!", "\U0001f600", "Hello, world", "hello world"])
+    for prints in (keys.fingerprints(column), keys._python(column)):
+        assert prints[0] == prints[2] and prints[3] == prints[4]
+        assert len({prints[0], prints[1], prints[3]}) == 3
+
+
 def test_schema_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write(
         tmp_path / "a.jsonl",

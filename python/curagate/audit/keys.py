@@ -35,14 +35,22 @@ def normalize(text: str) -> str:
 
 
 def _python(keys: pa.Array) -> list[bytes]:
-    return [
-        hashlib.blake2b(normalize(k or "").encode("utf-8"), digest_size=16).digest()
-        for k in keys.to_pylist()
-    ]
+    out = []
+    for k in keys.to_pylist():
+        norm = normalize(k or "")
+        # As the core: a key that normalizes to nothing (emoji, punctuation) is identified by
+        # its raw text, so different ones are not duplicates of each other.
+        out.append(
+            hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest()
+            if norm
+            else hashlib.blake2b((k or "").encode("utf-8"), digest_size=16, person=b"raw").digest()
+        )
+    return out
 
 
 def fingerprints(keys: pa.Array) -> list[bytes]:
-    """16 bytes per key; equal iff the normalized keys are equal."""
+    """16 bytes per key; equal iff the normalized keys are equal (keys that normalize to
+    nothing: iff the raw keys are equal)."""
     raw = fingerprint_bytes(keys)
     return [raw[i : i + 16] for i in range(0, len(raw), 16)]
 
