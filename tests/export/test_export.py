@@ -705,6 +705,37 @@ def test_export_replaces_a_complete_earlier_bundle(
     assert result.digest == artifact_digest(tiny_bundle)
 
 
+def test_export_never_replaces_the_runs_own_base_model(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bundle is a fine base for the next fine-tune; `export RUN2 --out BASE` replaced the
+    # base weights with the merged model (a complete earlier bundle may be replaced), and
+    # RUN2 could never be exported again.
+    from tests.export.export_fixtures import build_run
+
+    base = tmp_path / "base-bundle"
+    shutil.copytree(tiny_bundle, base)
+    before = artifact_digest(base)
+    run2 = build_run(tmp_path / "run2", base, seed=2)
+    for out in (base, base / "inside"):
+        assert main(["export", str(run2), "--out", str(out)]) == 2
+        assert "the run's base model" in capsys.readouterr().err
+    assert artifact_digest(base) == before
+
+
+def test_a_gate_key_without_a_gate_report_is_a_usage_error(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The verification asked for never happened, silently.
+    key = tmp_path / "gate.pub"
+    key.write_text("not read")
+    assert (
+        main(["export", str(tiny_run), "--out", str(tmp_path / "b"), "--gate-key", str(key)]) == 2
+    )
+    assert "--gate-key: verifies the attestation of --gate-report" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
 def _record_adapter(run: Path) -> Path:
     """Give a hand-made run the adapter hashes `curagate train` records (run.json schema 2)."""
     from tests.export.export_fixtures import tree

@@ -316,7 +316,7 @@ def test_a_schema_2_registry_migrates_to_3_and_keeps_its_history(
         reg.check()
 
 
-@pytest.mark.parametrize("version", [0, 2, 3])
+@pytest.mark.parametrize("version", [-1, 0, 1, 2, 3])
 def test_a_schema_version_set_back_by_hand_is_tampering_not_a_database_error(
     tmp_path: Path, version: int, capsys: pytest.CaptureFixture[str]
 ) -> None:

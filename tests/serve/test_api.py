@@ -506,6 +506,43 @@ def test_an_older_copy_of_the_database_put_back_while_the_service_runs_is_refuse
         assert fresh.get("/api/v1/models", headers=alice).status_code == 200
 
 
+def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # The floor moved only when a request opened the registry, not after the service's own
+    # write: a copy taken just before an approval, put back, undid the promotion unnoticed.
+    alice, bob = bearer(world, "alice"), bearer(world, "bob")
+    client.post(
+        "/api/v1/models/bot/versions/2/waivers",
+        json={"reason": "s", "expires": "7d"},
+        headers=alice,
+    )
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", "reason": "go"},
+        headers=alice,
+    )
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(world.db) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    approved = client.post(
+        f"/api/v1/promotion-requests/{r.json()['request_id']}/approve",
+        json={"reason": "ok"},
+        headers=bob,
+    )
+    assert approved.status_code == 200 and approved.json()["stage"] == "production"
+    with sqlite3.connect(backup) as copy, sqlite3.connect(world.db) as live:
+        copy.backup(live)
+    assert client.get("/api/v1/models/bot/versions/2", headers=alice).status_code == 503
+    assert client.get("/healthz").status_code == 503
+    # extended past the floor's row count by another writer, it is still not that history
+    with Registry(world.db) as reg:
+        for name in ("dora", "eve", "finn", "gus"):
+            reg.user_add(name, role="viewer", actor="admin")
+    assert client.get("/healthz").status_code == 503
+    assert client.get("/api/v1/models", headers=alice).status_code == 503
+
+
 def test_the_service_refuses_to_start_on_an_empty_database(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -369,10 +369,19 @@ def _check_numbers(rtol: float | None, max_shard_size: str | int) -> int:
     return int(size)
 
 
-def _check_out(out: Path, run_dir: Path) -> None:
+def _check_out(out: Path, run_dir: Path, base_dir: Path) -> None:
     """Refuse an ``--out`` that export must not replace (it replaces it as a whole)."""
-    if out.resolve() == run_dir.resolve() or run_dir.resolve() in out.resolve().parents:
+    where = out.resolve()
+    if where == run_dir.resolve() or run_dir.resolve() in where.parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
+    base = base_dir.resolve()
+    if where == base or base in where.parents or where in base.parents:
+        # An exported bundle is a fine base for the next fine-tune: replacing it would
+        # destroy the weights the run's adapter was trained on.
+        raise InputError(
+            f"--out {out}: is, holds or lies inside the run's base model {base_dir}; "
+            "export to another folder"
+        )
     if out.is_symlink():
         raise InputError(
             f"--out {out}: is a symbolic link (to {out.readlink()}); the bundle is written beside "
@@ -426,7 +435,12 @@ def export_run(
         load_private_key(sign_key)  # a bad key fails before minutes of merging
     signed_by: str | None = None
     out_path = Path(out)
-    _check_out(out_path, info.path)
+    _check_out(out_path, info.path, info.base_dir)
+    if gate_key is not None and gate_report is None:
+        raise InputError(
+            "--gate-key: verifies the attestation of --gate-report, and no --gate-report was "
+            "given; add --gate-report DIR or drop --gate-key"
+        )
     base_files = check_base_unchanged(info)
     adapter_recorded = check_adapter_unchanged(info) is not None
     warnings: list[str] = []

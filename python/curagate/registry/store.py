@@ -502,6 +502,23 @@ def _refuse_empty(conn: sqlite3.Connection, db: Path, *, create: bool) -> None:
     )
 
 
+# Tables that first appear in a schema: a database holding one under a lower
+# PRAGMA user_version had its version set back by hand (to be migrated again, or rebuilt).
+_FIRST_IN_SCHEMA = (("log", 2), ("users", 3))
+
+
+def _check_version_not_set_back(conn: sqlite3.Connection, current: int) -> None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    later = [t for t, since in _FIRST_IN_SCHEMA if current < since and t in tables]
+    if current < 0 or later:
+        what = f"holds table {later[-1]} of a later schema" if later else "is not a version"
+        raise ChainBroken(
+            f"registry: PRAGMA user_version says schema {current}, but that {what}: the "
+            "version was changed by hand (run `curagate registry check` on a backup, or "
+            "restore one)"
+        )
+
+
 def _check_schema_version(db: Path, current: int, *, migrate: bool) -> None:
     if current > SCHEMA_VERSION:
         raise RegistryUnavailable(
@@ -557,6 +574,7 @@ def _peek(db: Path) -> Iterator[sqlite3.Connection | None]:
         current = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if current == 0:
             _refuse_empty(conn, db, create=False)
+        _check_version_not_set_back(conn, current)
         _check_schema_version(db, current, migrate=False)
         yield conn if current == SCHEMA_VERSION else None
     except sqlite3.DatabaseError as e:
@@ -582,13 +600,16 @@ def peek_token(db: Path, token: str | None) -> bool:
     return row is not None and row[0] is None
 
 
-def peek_head(db: Path) -> tuple[int, str] | None:
+def peek_head(db: Path, floor: HeadFloor | None = None) -> tuple[int, str] | None:
     """The newest log row's (id, hash), read without a replay: the release service's health
-    check. None for an older schema (only a full open, which migrates it, can tell);
-    :class:`RegistryUnavailable` when the database cannot be a registry."""
+    check, which also checks ``floor`` (:meth:`HeadFloor.check`). None for an older schema
+    (only a full open, which migrates it, can tell); :class:`RegistryUnavailable` when the
+    database cannot be a registry."""
     with _peek(db) as conn:
         if conn is None:
             return None
+        if floor is not None:
+            floor.check(conn)
         row = conn.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
@@ -616,18 +637,27 @@ class HeadFloor:
         self.head_id = 0
         self.head_hash = GENESIS
 
-    def advance(self, db: sqlite3.Connection, state: State) -> None:
+    def check(self, db: sqlite3.Connection) -> None:
+        """ChainBroken unless ``db``'s log still holds the newest row this process saw."""
         with self._lock:
-            if self.head_id:
-                row = db.execute("SELECT hash FROM log WHERE id = ?", (self.head_id,)).fetchone()
-                if row is None or row[0] != self.head_hash:
-                    raise ChainBroken(
-                        f"registry log: it no longer holds row {self.head_id} "
-                        f"({self.head_hash[:12]}…), which this process saw; an older copy of "
-                        "the database was put back or its history rewritten"
-                    )
-            if state.head_id > self.head_id:
-                self.head_id, self.head_hash = state.head_id, state.head_hash
+            head_id, head_hash = self.head_id, self.head_hash
+        if not head_id:
+            return
+        row = db.execute("SELECT hash FROM log WHERE id = ?", (head_id,)).fetchone()
+        if row is None or row[0] != head_hash:
+            raise ChainBroken(
+                f"registry log: it no longer holds row {head_id} ({head_hash[:12]}…), which "
+                "this process saw; an older copy of the database was put back or its history "
+                "rewritten"
+            )
+
+    def advance(self, db: sqlite3.Connection) -> None:
+        """:meth:`check`, then move the floor up to ``db``'s newest log row."""
+        self.check(db)
+        row = db.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        with self._lock:
+            if row is not None and int(row[0]) > self.head_id:
+                self.head_id, self.head_hash = int(row[0]), str(row[1])
 
 
 class Registry:
@@ -690,6 +720,7 @@ class Registry:
         current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if current == 0:
             _refuse_empty(self._conn, self.path, create=create)
+        _check_version_not_set_back(self._conn, current)
         _check_schema_version(self.path, current, migrate=migrate)
         if current < SCHEMA_VERSION:
             mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -701,9 +732,9 @@ class Registry:
             with self._write(check=False) as db:
                 self._migrate(db)
         with self._read() as db:
-            state = verify(db)
+            verify(db)
             if self._floor is not None:
-                self._floor.advance(db, state)
+                self._floor.advance(db)
 
     def close(self) -> None:
         self._conn.close()
@@ -727,11 +758,18 @@ class Registry:
         try:
             if check:
                 verify(self._conn)
+                if self._floor is not None:
+                    self._floor.check(self._conn)
             yield self._conn
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        if self._floor is not None:
+            # This process's own writes raise the floor too: a copy of the database taken
+            # just before one of them must not pass as current when put back.
+            with self._read() as db:
+                self._floor.advance(db)
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -746,14 +784,6 @@ class Registry:
         current = int(db.execute("PRAGMA user_version").fetchone()[0])
         if current == SCHEMA_VERSION:
             return  # another process migrated while this one waited for the lock
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        newer = "users" if current == 2 else "log" if current == 0 else None
-        if newer in tables:
-            raise ChainBroken(
-                f"registry: PRAGMA user_version says schema {current}, but the database "
-                f"holds table {newer} of a later schema: the version was changed by hand "
-                "(run `curagate registry check` on a backup, or restore one)"
-            )
         if current < 2:
             v1 = _V1Data.take(db) if current == 1 else None
             for stmt in split_statements(SCHEMA_V2):

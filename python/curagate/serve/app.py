@@ -285,7 +285,7 @@ class RequestGuard:
             return no_token()
         try:
             known = await run_in_threadpool(peek_token, self.db, token)
-        except RegistryUnavailable as e:
+        except (RegistryUnavailable, ChainBroken) as e:  # answered as every request's
             return e
         return None if known else bad_token()
 
@@ -504,14 +504,8 @@ def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
     def healthz() -> str:
         """ok while the database opens as a registry (a read of its log's head, no replay:
         /audit verifies the chain); 503 otherwise."""
-        head = peek_head(db_path)
-        if head is None:  # an older schema: the full open migrates it
+        if peek_head(db_path, floor) is None:  # an older schema: the full open migrates it
             open_registry().close()
-        elif head[0] < floor.head_id or (head[0] == floor.head_id and head[1] != floor.head_hash):
-            raise ChainBroken(
-                f"registry log: its head {head[0]} is behind the head {floor.head_id} this "
-                "service saw; an older copy of the database was put back"
-            )
         return "ok"
 
     @app.get("/favicon.ico", include_in_schema=False)
