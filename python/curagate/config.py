@@ -24,6 +24,7 @@ from pydantic import (
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
 from curagate.records import DEFAULT_BATCH_ROWS
+from curagate.yamlio import load_yaml
 
 if TYPE_CHECKING:
     import yaml
@@ -207,16 +208,11 @@ class CurateConfig(_Strict):
 def parse_yaml(text: str, source: str, *, keys_hint: str = "") -> tuple[dict[str, Any], yaml.Node]:
     """Parse YAML ``text`` that must be a mapping; keep its node tree for line numbers.
 
-    A syntax error or a non-mapping document is a ConfigError naming ``source``
-    and the line. An empty document is an empty mapping.
+    A syntax error, a duplicated key, an alias bomb (:mod:`curagate.yamlio`) or a
+    non-mapping document is a ConfigError naming ``source`` and the line. An
+    empty document is an empty mapping.
     """
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    data, node = load_yaml(text, source)
     if data is None:
         return {}, yaml.MappingNode("tag:yaml.org,2002:map", [])
     if not isinstance(data, dict) or node is None:
