@@ -147,3 +147,114 @@ def test_gate_train_audit_and_golden_configs_refuse_duplicated_keys(tmp_path: Pa
     (tmp_path / "s" / "set.yaml").write_text("name: a\nname: b\n")
     with pytest.raises(ConfigError, match=r"set\.yaml:2: name: key given twice"):
         discover_sets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            "memory_budget: 18446744073709551616\n",
+            "c.yaml:1: memory_budget: must be in 0..18446744073709551615 bytes, got "
+            "18446744073709551616",
+        ),
+        (
+            "memory_budget: 20000000TB\n",
+            "c.yaml:1: memory_budget: must be in 0..18446744073709551615",
+        ),
+        (
+            "batch_rows: 100000000000000000000000\n",
+            "c.yaml:1: batch_rows: must be in 1..2147483647",
+        ),
+        (
+            "threads: 100000000000000000000\n",
+            "c.yaml:1: threads: must be in 1..1024, got 100000000000000000000",
+        ),
+        ("threads: 5000\n", "c.yaml:1: threads: must be in 1..1024, got 5000"),
+        ("near: {bands: 1000000000000000000000}\n", "c.yaml:1: near.bands: must be in 1..4096"),
+        ("near:\n  rows: 5000\n", "c.yaml:2: near.rows: must be in 1..4096, got 5000"),
+        (
+            "filters: [{length: {min_chars: 100000000000000000000000}}]\n",
+            "c.yaml:1: filters[0].length.min_chars: must be in 0..2147483647",
+        ),
+        (
+            "filters:\n  - length: {max_chars: 3000000000}\n",
+            "c.yaml:2: filters[0].length.max_chars: must be in 1..2147483647",
+        ),
+        (
+            "near: {threshold: 0.8}\nfilters:\n  - length:\n      min_chars: 1\n      bogus: 1\n",
+            "c.yaml:5: filters[0].length.bogus: unknown key",
+        ),
+        (
+            "filters:\n  - length: {min_chars: 50, max_chars: 10}\n",
+            "c.yaml:2: filters[0].length: min_chars (50) is above max_chars (10): "
+            "no record could pass",
+        ),
+        ("semantic: {threshold: .nan}\n", "c.yaml:1: semantic.threshold: Input should be a finite"),
+        ("near: {threshold: .inf}\n", "c.yaml:1: near.threshold: Input should be a finite"),
+    ],
+)
+def test_config_values_are_bounded_when_the_config_loads(
+    tmp_path: Path, doc: str, message: str
+) -> None:
+    (tmp_path / "c.yaml").write_text(doc)
+    with pytest.raises(ConfigError) as e:
+        load_model(tmp_path / "c.yaml", CurateConfig)
+    assert str(e.value).startswith(f"{tmp_path / 'c.yaml'}:"), e.value
+    assert message in str(e.value)
+
+
+def test_bounds_at_their_limits_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "memory_budget: 18446744073709551615\nthreads: 1024\nbatch_rows: 2147483647\n"
+        "near: {bands: 4096, rows: 4096}\n"
+        "filters: [{length: {min_chars: 2147483647, max_chars: 2147483647}}]\n"
+    )
+    cfg = load_model(tmp_path / "c.yaml", CurateConfig)
+    assert (cfg.threads, cfg.memory_budget) == (1024, 2**64 - 1)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "memory_budget: 18446744073709551616",
+        "batch_rows: 100000000000000000000000",
+        "filters: [{length: {min_chars: 100000000000000000000000}}]",
+    ],
+)
+def test_a_huge_integer_in_a_config_is_exit_2_not_a_crash(tmp_path: Path, doc: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(doc + "\n")
+    p = curagate("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert "must be in" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("value", ["100000000000000000000", "5000", "0"])
+def test_the_threads_flag_is_bounded(tmp_path: Path, executor: str, value: str) -> None:
+    out = tmp_path / "o"
+    p = curagate(
+        "curate", str(EXAMPLE), "--out", str(out), "--executor", executor, "--threads", value
+    )
+    assert p.returncode == 2, p.stderr
+    assert f"argument --threads: must be an integer in 1..1024, got {value}" in p.stderr
+    assert "Traceback" not in p.stderr and not out.exists()
+
+
+def test_the_semantic_threshold_flag_must_be_a_number_in_its_range(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    for value in ("nan", "inf", "1.5", "x"):
+        p = curagate("curate", str(EXAMPLE), "--out", str(out), "--semantic-threshold", value)
+        assert p.returncode == 2, p.stderr
+        assert (
+            f"argument --semantic-threshold: must be a number in [-1, 1], got {value!r}" in p.stderr
+        )
+    p = curagate("curate", str(EXAMPLE), "--out", str(out), "--near-threshold", "nan")
+    assert p.returncode == 2 and "near.threshold: Input should be a finite number" in p.stderr
+
+
+def test_split_ratios_too_large_to_add_up_are_scaled_not_zeroed() -> None:
+    from curagate.split import check_ratios, parse_ratios
+
+    assert check_ratios([1e308, 1e308, 1e308]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert parse_ratios("1e308,1e307,1e307") == pytest.approx((10 / 12, 1 / 12, 1 / 12))

@@ -124,7 +124,7 @@ def test_bad_filter_parameter_names_the_key(write_jsonl: Callable, tmp_path: Pat
     corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
     config = tmp_path / "curate.yaml"
     config.write_text("filters:\n  - length: {min_chars: -1}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=re.escape(f"{config}: filters[0].length.min_chars")):
+    with pytest.raises(ConfigError, match=re.escape(f"{config}:2: filters[0].length.min_chars")):
         curate([corpus], tmp_path / "out", config=config)
     with pytest.raises(ConfigError, match=re.escape("filters[0].length.min_char")):
         curate([corpus], tmp_path / "out", filters=[{"length": {"min_char": 3}}])
