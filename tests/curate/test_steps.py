@@ -174,3 +174,18 @@ def test_cli_unknown_filter_is_one_line_exit_2(
         + ", ".join(sorted(FILTERS))
         + ")"
     ]
+
+
+# Holes found by attacking the config side; each is a test now.
+
+
+def test_records_a_filter_removed_are_not_reported_as_dedup(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    rows = [{"text": f"record {i} " + "with distinct words " * (i % 3)} for i in range(20)]
+    corpus = write_jsonl("d.jsonl", [*rows, rows[1], rows[2]])  # 2 exact copies of 22: 9%
+    result = curate([corpus], tmp_path / "out", filters=[{"length": {"min_chars": 20}}])
+    assert result.removed["length"] == 7 and result.removed["exact"] == 2
+    assert not any("dedup removed" in w for w in result.stats["warnings"])
+    copies = curate([corpus], tmp_path / "o2", dedup_rate_warning=0.05)
+    assert any("dedup removed 9.1%" in w for w in copies.stats["warnings"])
