@@ -393,3 +393,35 @@ def test_a_golden_set_behind_a_linked_folder_is_read_as_leakage_reads_it(
     a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM, "completion": "72"}])
     rc, out, _ = run([str(a), "--golden", str(golden)], capsys)
     assert rc == 1 and any("LEAK001 contains golden item gsm_0" in line for line in out)
+
+
+# Holes found by attacking the config side; each is a test now.
+
+
+@pytest.mark.parametrize("content", ["nothing", "an empty file"])
+def test_an_empty_default_golden_dir_names_the_flags_of_check(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    content: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "golden_sets" / "gsm").mkdir(parents=True)
+    if content == "an empty file":
+        write(tmp_path / "golden_sets" / "gsm" / "data.jsonl", [])
+    write(tmp_path / "a.jsonl", [pc(1)])
+    rc, out, err = run(["a.jsonl"], capsys)
+    assert rc == 2 and out == []
+    assert "--reference" not in err
+    assert err.startswith("curagate check: error: golden_sets: no golden item to check leakage")
+    assert "point --golden at your golden sets, or pass --no-golden" in err
+
+
+def test_a_file_whose_name_starts_with_a_dash_is_checked_after_double_dash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "-bad.jsonl", [pc(1), pc(1)])
+    rc, out, _ = run(["--no-golden", "--", "-bad.jsonl"], capsys)
+    assert rc == 1 and len(out) == 1
+    assert out[0].startswith("-bad.jsonl:2: DUP001 exact duplicate of -bad.jsonl:1")

@@ -160,3 +160,17 @@ def test_the_shipped_manifest_installs_and_runs_as_users_get_it(repo: Path) -> N
     assert res.returncode == 1, out
     assert "data/dups.jsonl:2: DUP001 exact duplicate of data/dups.jsonl:1" in out
     assert "Installing environment for" in out  # built its own, as for any hook user
+
+
+# Holes found by attacking the config side; each is a test now.
+
+
+def test_a_staged_file_whose_name_starts_with_a_dash_is_checked(repo: Path) -> None:
+    rec = {"prompt": "same question", "completion": "same answer"}
+    jsonl(repo / "-bad.jsonl", [rec, rec])
+    git(repo, "add", "--", "-bad.jsonl")
+    res = git(repo, "commit", "-m", "add -bad.jsonl")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "-bad.jsonl:2: DUP001 exact duplicate of -bad.jsonl:1" in out, out
+    assert "usage:" not in out

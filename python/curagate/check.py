@@ -104,6 +104,25 @@ def _rules_at(cfg: _Settings) -> dict[str, Rule]:
     }
 
 
+def _golden_index(golden_dir: Path, ngram: int) -> LeakScan | None:
+    """The index of the golden sets; a folder with no golden item is an error naming
+    check's own flags (the leakage module's message names ``--reference``)."""
+    from curagate.io.readers import _SUPPORTED_TEXT
+    from curagate.leakage import EmptyReferenceError
+
+    try:
+        return build_index([golden_dir], ngram=ngram)
+    except InputError as e:
+        empty_dir = str(e).endswith(f": directory has no {_SUPPORTED_TEXT} file")
+        if not (empty_dir or isinstance(e, EmptyReferenceError)):
+            raise
+        what = f"no {_SUPPORTED_TEXT} file" if empty_dir else "no valid record in its files"
+    raise InputError(
+        f"{golden_dir.as_posix()}: no golden item to check leakage against ({what}); add "
+        "golden sets there, point --golden at your golden sets, or pass --no-golden"
+    )
+
+
 def check(
     files: Sequence[str | Path],
     *,
@@ -139,7 +158,7 @@ def check(
         raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
     leaks: LeakScan | None = None
     if leakage and golden_dir.is_dir() and "LEAK001" in rules:
-        leaks = build_index([golden_dir], ngram=ngram or cfg.ngram)
+        leaks = _golden_index(golden_dir, ngram or cfg.ngram)
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,7 +24,9 @@ from pydantic import (
 
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
+from curagate.limits import MAX_BATCH_ROWS, MAX_BYTES, MAX_PERM, MAX_THREADS, check_int
 from curagate.records import DEFAULT_BATCH_ROWS
+from curagate.yamlio import load_yaml
 
 if TYPE_CHECKING:
     import yaml
@@ -50,13 +53,20 @@ def parse_size(value: Any) -> int:
     return int(number * factor)
 
 
-ByteSize = Annotated[int, BeforeValidator(parse_size)]
+def bounded(lo: int, hi: int, unit: str = "") -> AfterValidator:
+    """An int in ``lo..hi``; the error names the range (``must be in 1..1024, got 5000``)."""
+    return AfterValidator(lambda v: check_int(v, lo, hi, unit))
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_size), bounded(0, MAX_BYTES, "bytes")]
 
 
 class _Strict(BaseModel):
     # defer_build: each model's validator is built on its first use, not at
     # import (most runs use a few of these models; building all costs ~25 ms).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # allow_inf_nan: no setting here means anything as nan or inf (a nan threshold
+    # compared false with every bound, and was reported as the wrong one).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 class NormalizeConfig(_Strict):
@@ -80,8 +90,8 @@ class NearConfig(_Strict):
         "fast", "datasketch", "datasketch-affine32", "datasketch-legacy", "datasketch-affine64"
     ] = "fast"
     seed: int = Field(1, ge=0, le=2**32 - 1)
-    bands: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
+    bands: Annotated[int, bounded(1, MAX_PERM)] | None = None
+    rows: Annotated[int, bounded(1, MAX_PERM)] | None = None
     # recall: miss at most `max_miss` of the pairs at the threshold before
     # verification; balanced: datasketch's equal-weight choice.
     banding: Literal["recall", "balanced"] = "recall"
@@ -179,12 +189,14 @@ class CurateConfig(_Strict):
     semantic: SemanticConfig = Field(default_factory=SemanticConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     # Quality filters, in order: [{name: {param: value}}]; names are registered
-    # steps (curagate/pipeline/filters/), checked when the run starts.
+    # steps (curagate/pipeline/filters/). The parameters of a registered name are
+    # checked by its Params model here; an unknown name when the run starts (a
+    # filter of the caller's may be registered after the config is read).
     filters: list[dict[str, dict[str, Any] | None]] = Field(default_factory=list)
-    memory_budget: ByteSize = Field(192 << 20, ge=0)
+    memory_budget: ByteSize = 192 << 20
     spill_dir: str | None = None
-    threads: int | None = Field(None, ge=1)
-    batch_rows: int = Field(DEFAULT_BATCH_ROWS, ge=1)
+    threads: Annotated[int, bounded(1, MAX_THREADS)] | None = None
+    batch_rows: Annotated[int, bounded(1, MAX_BATCH_ROWS)] = DEFAULT_BATCH_ROWS
     strict: bool = False
     # Unreadable folders, broken links, FIFOs inside input folders: skipped and
     # listed in stats.json instead of exit 2.
@@ -201,22 +213,49 @@ class CurateConfig(_Strict):
                 raise ValueError(
                     f"filters[{i}] must name one filter, e.g. '- length: {{min_chars: 20}}'"
                 )
+        _check_filter_params(value)
         return value
+
+
+def _check_filter_params(entries: list[dict[str, dict[str, Any] | None]]) -> None:
+    """Validate each registered filter's parameters by its ``Params`` model.
+
+    The errors keep their place (``filters.0.length.bogus``), so the message names
+    the line of the key, and nothing of a bad entry is copied or used before this.
+    """
+    import curagate.pipeline.filters  # noqa: F401  (registers the built-in filters)
+    from curagate.pipeline.step import FILTERS
+
+    for i, entry in enumerate(entries):
+        for name, params in entry.items():
+            cls = FILTERS.get(name)
+            if cls is None:
+                continue
+            try:
+                cls.Params.model_validate(params or {})
+            except ValidationError as e:
+                raise ValidationError.from_exception_data(
+                    e.title,
+                    [
+                        {
+                            "type": err["type"],
+                            "loc": (i, name, *err["loc"]),
+                            "input": err["input"],
+                            **({"ctx": err["ctx"]} if "ctx" in err else {}),  # type: ignore[typeddict-item]
+                        }
+                        for err in e.errors()
+                    ],
+                ) from None
 
 
 def parse_yaml(text: str, source: str, *, keys_hint: str = "") -> tuple[dict[str, Any], yaml.Node]:
     """Parse YAML ``text`` that must be a mapping; keep its node tree for line numbers.
 
-    A syntax error or a non-mapping document is a ConfigError naming ``source``
-    and the line. An empty document is an empty mapping.
+    A syntax error, a duplicated key, an alias bomb (:mod:`curagate.yamlio`) or a
+    non-mapping document is a ConfigError naming ``source`` and the line. An
+    empty document is an empty mapping.
     """
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    data, node = load_yaml(text, source)
     if data is None:
         return {}, yaml.MappingNode("tag:yaml.org,2002:map", [])
     if not isinstance(data, dict) or node is None:
@@ -246,10 +285,11 @@ def error_lines(
     out = []
     for err in e.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        key = ".".join(str(x) for x in loc) or "<root>"
+        key = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
+        key = key or "<root>"
         line = line_of(node, loc) if node is not None else None
         where = f"{source}:{line}" if line else source
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = f"unknown key (check the spelling; see {docs} for the keys)"
         elif err["type"] == "missing":

@@ -44,6 +44,8 @@ else:
 
 STATS_SCHEMA_VERSION = 1
 RUNTIME_ONLY = {"threads", "memory_budget", "spill_dir"}
+# The removal reasons the dedup rate counts (not a filter's, leakage's or the split's).
+DEDUP_REASONS = ("exact", "near", "semantic")
 
 # Opt-in phase timings for bench/curate_phases.py: with CURAGATE_PHASES=1 in the
 # environment at import, each run appends (phase, perf_counter, process_time,
@@ -121,7 +123,8 @@ class CurateResult:
     @property
     def dedup_rate(self) -> float:
         valid = self.input_rows - self.quarantined
-        return self.removed_total / valid if valid else 0.0
+        dups = sum(self.removed.get(r, 0) for r in DEDUP_REASONS)
+        return dups / valid if valid else 0.0
 
 
 def resolve_config(
@@ -458,7 +461,7 @@ def build_stats(
             f"+ {quarantined} quarantined"
         )
     valid = input_rows - quarantined
-    rate = removed_total / valid if valid else 0.0
+    rate = sum(removed.get(r, 0) for r in DEDUP_REASONS) / valid if valid else 0.0
     warnings: list[str] = []
     if rate > cfg.dedup_rate_warning:
         warnings.append(

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from curagate.digest import files_digest, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
+from curagate.yamlio import load_yaml
 
 LOCK_FILE = "lock.json"
 SET_FILE = "set.yaml"
@@ -96,10 +95,7 @@ def count_items(path: Path) -> int:
 
 
 def _read_set_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    data, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with keys name, task, version, files")
     for key in ("name", "task", "version", "files"):

@@ -95,6 +95,9 @@ def check_ratios(values: Sequence[float], *, option: str = "ratios") -> tuple[fl
     if any(not math.isfinite(v) or v < 0 for v in values):
         raise ConfigError(f"{option}: ratios must be finite and >= 0, e.g. --ratios 80/10/10")
     total = sum(values)
+    if not math.isfinite(total):  # each finite, their sum not: scale them down first
+        values = [v / max(values) for v in values]
+        total = sum(values)
     if values[0] <= 0 or total <= 0:
         raise ConfigError(f"{option}: the train ratio must be > 0, e.g. --ratios 80/10/10")
     return (values[0] / total, values[1] / total, values[2] / total)

@@ -124,7 +124,7 @@ def test_bad_filter_parameter_names_the_key(write_jsonl: Callable, tmp_path: Pat
     corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
     config = tmp_path / "curate.yaml"
     config.write_text("filters:\n  - length: {min_chars: -1}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=re.escape(f"{config}: filters[0].length.min_chars")):
+    with pytest.raises(ConfigError, match=re.escape(f"{config}:2: filters[0].length.min_chars")):
         curate([corpus], tmp_path / "out", config=config)
     with pytest.raises(ConfigError, match=re.escape("filters[0].length.min_char")):
         curate([corpus], tmp_path / "out", filters=[{"length": {"min_char": 3}}])
@@ -174,3 +174,18 @@ def test_cli_unknown_filter_is_one_line_exit_2(
         + ", ".join(sorted(FILTERS))
         + ")"
     ]
+
+
+# Holes found by attacking the config side; each is a test now.
+
+
+def test_records_a_filter_removed_are_not_reported_as_dedup(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    rows = [{"text": f"record {i} " + "with distinct words " * (i % 3)} for i in range(20)]
+    corpus = write_jsonl("d.jsonl", [*rows, rows[1], rows[2]])  # 2 exact copies of 22: 9%
+    result = curate([corpus], tmp_path / "out", filters=[{"length": {"min_chars": 20}}])
+    assert result.removed["length"] == 7 and result.removed["exact"] == 2
+    assert not any("dedup removed" in w for w in result.stats["warnings"])
+    copies = curate([corpus], tmp_path / "o2", dedup_rate_warning=0.05)
+    assert any("dedup removed 9.1%" in w for w in copies.stats["warnings"])

@@ -18,6 +18,7 @@ import json
 import sys
 
 from curagate.curate import CurateResult, curate, read_early
+from curagate.limits import MAX_THREADS, float_arg, int_arg
 from curagate.records import FORMAT_CHOICES
 
 
@@ -28,7 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory (replaced atomically)")
     p.add_argument("--config", help="curate.yaml (see docs/curate.md)")
     p.add_argument(
-        "--threads", type=int, help="worker threads for the Rust core (default: all cores)"
+        "--threads",
+        type=int_arg(1, MAX_THREADS),
+        help=f"worker threads for the Rust core, 1..{MAX_THREADS} (default: all cores)",
     )
     p.add_argument("--format", choices=["auto", *FORMAT_CHOICES])
     p.add_argument("--text-field", help="column holding the text (text format)")
@@ -46,7 +49,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--semantic", action="store_true", help="also remove paraphrases (extra `embed`)"
     )
-    p.add_argument("--semantic-threshold", type=float, help="cosine threshold (default 0.92)")
+    p.add_argument(
+        "--semantic-threshold",
+        type=float_arg(-1, 1),
+        help="cosine threshold in [-1, 1] (default 0.92)",
+    )
     p.add_argument("--embed-model", help="local sentence-transformers model directory")
     p.add_argument(
         "--decontaminate",

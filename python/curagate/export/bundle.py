@@ -35,7 +35,7 @@ from curagate.artifacts import (
     run_digests,
 )
 from curagate.digest import artifact_digest, files_digest, sha256_bytes, walk_strict
-from curagate.errors import CheckFailed, InputError, MissingExtraError
+from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.export.card import model_card
 from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
@@ -710,11 +710,11 @@ def _front_matter(base_dir: Path) -> dict[str, Any]:
     end = text.find("\n---", 3)
     if end < 0:
         return {}
-    import yaml
+    from curagate.yamlio import load_yaml
 
-    try:
-        data = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
+    try:  # unreadable front matter (bad YAML, a repeated key, an alias bomb): none
+        data, _ = load_yaml(text[3:end], str(readme))
+    except ConfigError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -95,6 +95,10 @@ __all__ = [
 ]
 
 
+class EmptyReferenceError(InputError):
+    """A reference set without one valid record (callers name their own option)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReferenceItem:
     index: int  # position in the reference set, 0-based
@@ -458,7 +462,7 @@ class LeakageIndex:
                 index._add_batch(batch, field_used)
         index._freeze()
         if not index.items:
-            raise InputError(
+            raise EmptyReferenceError(
                 f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
                 "point --reference at golden/test files with records"
             )

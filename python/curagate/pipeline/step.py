@@ -141,7 +141,7 @@ class BaseStep:
 class FilterParams(BaseModel):
     """Base of a quality filter's parameters (the keys under its config entry)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
 
 
 class Filter(BaseStep):

@@ -9,11 +9,13 @@ config entry), a ``keep`` mask, and the ``register_filter`` name. Config::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field
+from pydantic import model_validator
 
 from curagate._lazy import lazy_import
+from curagate.config import bounded
+from curagate.limits import MAX_CHARS
 from curagate.pipeline.step import Filter, FilterParams, Rows, register_filter
 
 if TYPE_CHECKING:
@@ -25,8 +27,17 @@ else:
 
 
 class LengthParams(FilterParams):
-    min_chars: int = Field(0, ge=0)
-    max_chars: int | None = Field(None, ge=1)
+    min_chars: Annotated[int, bounded(0, MAX_CHARS)] = 0
+    max_chars: Annotated[int, bounded(1, MAX_CHARS)] | None = None
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> LengthParams:
+        if self.max_chars is not None and self.min_chars > self.max_chars:
+            raise ValueError(
+                f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars}): "
+                "no record could pass"
+            )
+        return self
 
 
 @register_filter("length")

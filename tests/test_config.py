@@ -1,0 +1,260 @@
+"""Reading configs: every YAML the project reads goes through one loader
+(curagate.yamlio), and every config value is bounded before a run starts.
+
+# Holes found by attacking the config side; each is a test now.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curagate.config import CurateConfig, load_model
+from curagate.errors import ConfigError
+from curagate.gate.config import parse_gate
+from curagate.golden import GoldenSet, discover_sets
+from curagate.yamlio import ALIAS_BUDGET, load_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "corpus"
+
+# Nine levels of ten aliases: 10**9 strings once expanded.
+BOMB = "\n".join(
+    ['        - &a ["x","x","x","x","x","x","x","x","x","x"]']
+    + [
+        f"        - &{b} [{','.join(['*' + a] * 10)}]"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+)
+
+
+def curagate(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "curagate", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def test_an_alias_bomb_in_a_curate_config_is_exit_2_at_once(tmp_path: Path) -> None:
+    cfg = tmp_path / "bomb.yaml"
+    cfg.write_text(f"filters:\n  - length:\n      min_chars: 1\n      bogus:\n{BOMB}\n")
+    p = curagate("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert "bomb.yaml:" in p.stderr and "alias" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "reader",
+    ["curate", "gate", "golden", "front_matter"],
+)
+def test_every_yaml_reader_refuses_an_alias_bomb(tmp_path: Path, reader: str) -> None:
+    doc = f"name: g\nbogus:\n{BOMB}\n"
+    if reader == "curate":
+        (tmp_path / "c.yaml").write_text(doc)
+        with pytest.raises(ConfigError, match=r"c\.yaml:\d+: bogus[][0-9]*: aliases repeat"):
+            load_model(tmp_path / "c.yaml", CurateConfig)
+    elif reader == "gate":
+        with pytest.raises(ConfigError, match=r"g\.yaml:\d+: .*aliases repeat"):
+            parse_gate(doc, "g.yaml")
+    elif reader == "golden":
+        (tmp_path / "s").mkdir()
+        (tmp_path / "s" / "set.yaml").write_text(doc)
+        with pytest.raises(ConfigError, match=r"set\.yaml:\d+: .*aliases repeat"):
+            discover_sets(tmp_path)
+    else:  # a base model's card: unreadable front matter reads as none
+        from curagate.export.bundle import _front_matter
+
+        (tmp_path / "README.md").write_text(f"---\nlicense: mit\nbogus:\n{BOMB}\n---\n# card\n")
+        assert _front_matter(tmp_path) == {}
+
+
+def test_an_lm_eval_task_yaml_with_an_alias_bomb_is_a_config_error(tmp_path: Path) -> None:
+    from curagate.gate.regression import prepare_include_dir
+
+    task = tmp_path / "task.yaml"
+    task.write_text(f"task: t\nbogus:\n{BOMB}\n")
+    gs = GoldenSet("s", "lm_eval", "1", "", 0, {"task.yaml": ""}, tmp_path)
+    with pytest.raises(ConfigError, match=r"task\.yaml:\d+: .*aliases repeat"):
+        prepare_include_dir(gs, tmp_path / "out")
+
+
+def test_aliases_within_the_budget_still_work() -> None:
+    data, _ = load_yaml("base: &b {min: 0.9}\nx: *b\ny: *b\nz: {<<: *b, max: 1}\n", "c.yaml")
+    assert data == {
+        "base": {"min": 0.9},
+        "x": {"min": 0.9},
+        "y": {"min": 0.9},
+        "z": {"min": 0.9, "max": 1},
+    }
+    many = "a: &a [" + ",".join(["1"] * 99) + "]\nb: [" + ",".join(["*a"] * 99) + "]\n"
+    assert ALIAS_BUDGET >= 99 * 100
+    assert len(load_yaml(many, "c.yaml")[0]["b"]) == 99
+
+
+def test_a_recursive_alias_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"c\.yaml:1: a\[1\]: an alias refers to the value"):
+        load_yaml("a: &a [1, *a]\n", "c.yaml")
+
+
+def test_nesting_too_deep_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"c\.yaml:\d+: invalid YAML"):
+        load_yaml("a: " + "[" * 5000 + "]" * 5000 + "\n", "c.yaml")
+
+
+def test_a_duplicated_key_is_exit_2_naming_the_key_and_both_lines(tmp_path: Path) -> None:
+    cfg = tmp_path / "dup.yaml"
+    cfg.write_text("near:\n  threshold: 0.5\nnear:\n  enabled: true\n")
+    p = curagate("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"curagate curate: error: {cfg}:3: near: key given twice (lines 1 and 3); "
+        "YAML would keep only the last one: merge them into one"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("a:\n  b: 1\n  c: 2\n  b: 3\n", "c.yaml:4: a.b: key given twice (lines 2 and 4)"),
+        ("a: [{b: 1, b: 2}]\n", "c.yaml:1: a[0].b: key given twice (lines 1 and 1)"),
+        ("1: x\n'1': y\n2: z\n2: w\n", "c.yaml:4: 2: key given twice (lines 3 and 4)"),
+    ],
+)
+def test_duplicated_keys_are_refused_at_any_depth(doc: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        load_yaml(doc, "c.yaml")
+
+
+def test_gate_train_audit_and_golden_configs_refuse_duplicated_keys(tmp_path: Path) -> None:
+    from curagate.audit.config import load_config as load_audit
+    from curagate.train.config import load_config as load_train
+
+    with pytest.raises(ConfigError, match=r"g\.yaml:2: name: key given twice"):
+        parse_gate("name: g\nname: h\n", "g.yaml")
+    for load, name in ((load_train, "train.yaml"), (load_audit, "audit.yaml")):
+        (tmp_path / name).write_text("x: 1\nx: 2\n")
+        with pytest.raises(ConfigError, match=rf"{name}:2: x: key given twice"):
+            load(tmp_path / name)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "set.yaml").write_text("name: a\nname: b\n")
+    with pytest.raises(ConfigError, match=r"set\.yaml:2: name: key given twice"):
+        discover_sets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            "memory_budget: 18446744073709551616\n",
+            "c.yaml:1: memory_budget: must be in 0..18446744073709551615 bytes, got "
+            "18446744073709551616",
+        ),
+        (
+            "memory_budget: 20000000TB\n",
+            "c.yaml:1: memory_budget: must be in 0..18446744073709551615",
+        ),
+        (
+            "batch_rows: 100000000000000000000000\n",
+            "c.yaml:1: batch_rows: must be in 1..2147483647",
+        ),
+        (
+            "threads: 100000000000000000000\n",
+            "c.yaml:1: threads: must be in 1..1024, got 100000000000000000000",
+        ),
+        ("threads: 5000\n", "c.yaml:1: threads: must be in 1..1024, got 5000"),
+        ("near: {bands: 1000000000000000000000}\n", "c.yaml:1: near.bands: must be in 1..4096"),
+        ("near:\n  rows: 5000\n", "c.yaml:2: near.rows: must be in 1..4096, got 5000"),
+        (
+            "filters: [{length: {min_chars: 100000000000000000000000}}]\n",
+            "c.yaml:1: filters[0].length.min_chars: must be in 0..2147483647",
+        ),
+        (
+            "filters:\n  - length: {max_chars: 3000000000}\n",
+            "c.yaml:2: filters[0].length.max_chars: must be in 1..2147483647",
+        ),
+        (
+            "near: {threshold: 0.8}\nfilters:\n  - length:\n      min_chars: 1\n      bogus: 1\n",
+            "c.yaml:5: filters[0].length.bogus: unknown key",
+        ),
+        (
+            "filters:\n  - length: {min_chars: 50, max_chars: 10}\n",
+            "c.yaml:2: filters[0].length: min_chars (50) is above max_chars (10): "
+            "no record could pass",
+        ),
+        ("semantic: {threshold: .nan}\n", "c.yaml:1: semantic.threshold: Input should be a finite"),
+        ("near: {threshold: .inf}\n", "c.yaml:1: near.threshold: Input should be a finite"),
+    ],
+)
+def test_config_values_are_bounded_when_the_config_loads(
+    tmp_path: Path, doc: str, message: str
+) -> None:
+    (tmp_path / "c.yaml").write_text(doc)
+    with pytest.raises(ConfigError) as e:
+        load_model(tmp_path / "c.yaml", CurateConfig)
+    assert str(e.value).startswith(f"{tmp_path / 'c.yaml'}:"), e.value
+    assert message in str(e.value)
+
+
+def test_bounds_at_their_limits_are_accepted(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "memory_budget: 18446744073709551615\nthreads: 1024\nbatch_rows: 2147483647\n"
+        "near: {bands: 4096, rows: 4096}\n"
+        "filters: [{length: {min_chars: 2147483647, max_chars: 2147483647}}]\n"
+    )
+    cfg = load_model(tmp_path / "c.yaml", CurateConfig)
+    assert (cfg.threads, cfg.memory_budget) == (1024, 2**64 - 1)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "memory_budget: 18446744073709551616",
+        "batch_rows: 100000000000000000000000",
+        "filters: [{length: {min_chars: 100000000000000000000000}}]",
+    ],
+)
+def test_a_huge_integer_in_a_config_is_exit_2_not_a_crash(tmp_path: Path, doc: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(doc + "\n")
+    p = curagate("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert "must be in" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("value", ["100000000000000000000", "5000", "0"])
+def test_the_threads_flag_is_bounded(tmp_path: Path, executor: str, value: str) -> None:
+    out = tmp_path / "o"
+    p = curagate(
+        "curate", str(EXAMPLE), "--out", str(out), "--executor", executor, "--threads", value
+    )
+    assert p.returncode == 2, p.stderr
+    assert f"argument --threads: must be an integer in 1..1024, got {value}" in p.stderr
+    assert "Traceback" not in p.stderr and not out.exists()
+
+
+def test_the_semantic_threshold_flag_must_be_a_number_in_its_range(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    for value in ("nan", "inf", "1.5", "x"):
+        p = curagate("curate", str(EXAMPLE), "--out", str(out), "--semantic-threshold", value)
+        assert p.returncode == 2, p.stderr
+        assert (
+            f"argument --semantic-threshold: must be a number in [-1, 1], got {value!r}" in p.stderr
+        )
+    p = curagate("curate", str(EXAMPLE), "--out", str(out), "--near-threshold", "nan")
+    assert p.returncode == 2 and "near.threshold: Input should be a finite number" in p.stderr
+
+
+def test_split_ratios_too_large_to_add_up_are_scaled_not_zeroed() -> None:
+    from curagate.split import check_ratios, parse_ratios
+
+    assert check_ratios([1e308, 1e308, 1e308]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert parse_ratios("1e308,1e307,1e307") == pytest.approx((10 / 12, 1 / 12, 1 / 12))
