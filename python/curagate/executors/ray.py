@@ -20,6 +20,8 @@ from curagate.errors import CuragateError, InputError, MissingExtraError
 T = TypeVar("T")
 
 MAX_RETRIES = 3
+# How long a failed map waits for its other tasks before reporting the failure.
+SETTLE_S = 30.0
 
 
 class RayExecutor:
@@ -54,9 +56,13 @@ class RayExecutor:
         ray = self._ray
         remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
         shared = ray.put(common)
+        refs = [remote.remote(shared, item) for item in items]
         try:
-            return list(ray.get([remote.remote(shared, item) for item in items]))
+            return list(ray.get(refs))
         except ray.exceptions.RayTaskError as e:
+            # Let the other tasks settle first: shutting Ray down while a failing one
+            # pushes its error to this driver prints a line of Ray's own on stderr.
+            ray.wait(refs, num_returns=len(refs), timeout=SETTLE_S)
             # A user error inside a task (a bad column, an unreadable file) is
             # reported as it would be locally: one line, exit 2, no worker traceback.
             if isinstance(e.cause, CuragateError):
