@@ -98,6 +98,21 @@ def test_the_python_fingerprints_agree_with_the_core_on_empty_keys() -> None:
         assert len({prints[0], prints[1], prints[3]}) == 3
 
 
+def test_context_files_are_read_for_duplicates_but_never_reported(tmp_path: Path) -> None:
+    from curagate.check import check
+
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": "", "completion": "broken"}])
+    b = write(tmp_path / "b.jsonl", [pc(2), pc(1)])
+    c = write(tmp_path / "c.jsonl", [pc(2)])
+    # b as one run of a split pre-commit list: a and c are the other runs' files
+    found = check([b], leakage=False, context=[a, b, c])
+    assert [(f.file, f.line, f.rule.id) for f in found] == [(b.as_posix(), 2, "DUP001")]
+    assert f"duplicate of {a.as_posix()}:1" in found[0].message
+    # c's copy of b:1 is reported by the run that owns c
+    (only,) = check([c], leakage=False, context=[a, b, c])
+    assert (only.file, only.line) == (c.as_posix(), 1) and b.as_posix() in only.message
+
+
 def test_schema_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write(
         tmp_path / "a.jsonl",

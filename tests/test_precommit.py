@@ -174,3 +174,21 @@ def test_a_staged_file_whose_name_starts_with_a_dash_is_checked(repo: Path) -> N
     assert res.returncode != 0
     assert "-bad.jsonl:2: DUP001 exact duplicate of -bad.jsonl:1" in out, out
     assert "usage:" not in out
+
+
+def test_a_commit_too_long_for_one_command_line_still_finds_duplicates_across_runs(
+    repo: Path,
+) -> None:
+    # pre-commit splits ~128 KiB of file names over several runs of the hook; require_serial
+    # only orders them, so a duplicate between the first and the last staged file passed.
+    rec = {"prompt": "the same duplicated prompt text here", "completion": "same answer"}
+    jsonl(repo / "data" / "aaa.jsonl", [rec])
+    jsonl(repo / "data" / "zzz.jsonl", [rec])
+    for i in range(1400):
+        jsonl(
+            repo / "data" / f"m_{i:05d}_{'x' * 90}.jsonl", [{"prompt": f"p {i}", "completion": "c"}]
+        )
+    git(repo, "add", "data")
+    res = git(repo, "commit", "-m", "bulk import")
+    assert res.returncode != 0, res.stdout + res.stderr
+    assert "data/zzz.jsonl:1: DUP001 exact duplicate of data/aaa.jsonl:1" in res.stdout + res.stderr

@@ -20,7 +20,7 @@ from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
 from curagate.errors import InputError
 from curagate.findings import Finding, Rule, Severity
-from curagate.records import RecordFormat, is_blank
+from curagate.records import Batch, RecordFormat, is_blank
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -130,12 +130,19 @@ def check(
     leakage: bool = True,
     config: AuditConfig | None = None,
     ngram: int | None = None,
+    context: Sequence[str | Path] = (),
 ) -> list[CheckFinding]:
     """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
     otherwise); an explicit directory must exist, and a golden row that cannot
     be read is an :class:`InputError`. ``leakage=False`` skips it.
+
+    ``context``: more files read only for their records' duplicate fingerprints, in
+    the sorted order of all files, so a record of ``files`` that repeats an earlier one
+    of ``context`` is a DUP001: what one run over both would report for ``files``.
+    pre-commit splits a long list of staged files over several runs; each gets the
+    whole list as context (``--staged-context``).
     """
     from curagate.audit.rules import RULES
     from curagate.io import expand_inputs, read_batches
@@ -144,6 +151,10 @@ def check(
     cfg = _settings(config)
     rules = _rules_at(cfg)
     paths = expand_inputs(list(files))
+    own: set[str] | None = None
+    if context:
+        own = {p.as_posix() for p in paths}
+        paths = expand_inputs([*context, *files])  # sorted: the order of one run over all
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
 
@@ -164,6 +175,12 @@ def check(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
     ):
         src = Path(batch.source).as_posix()
+        if own is not None and src not in own:
+            # context only: its records are the earlier copies a later file may repeat
+            if batch.table.num_rows:
+                for line, fp in zip(_lines(batch), fingerprints(batch.keys), strict=True):
+                    seen.setdefault(fp, f"{src}:{line}")
+            continue
         fmt = RecordFormat(batch.format)
         for q in batch.quarantined:
             n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
@@ -171,8 +188,7 @@ def check(
             add(src, n, rule, f"{q.reason}; fix: {RULES[rule].fix}")
         if batch.table.num_rows == 0:
             continue
-        rows = batch.rows.to_pylist()
-        lines = batch.lines.to_pylist() if batch.lines is not None else [r + 1 for r in rows]
+        lines = _lines(batch)
         fps = fingerprints(batch.keys)
         violations = _violations(batch.table, fmt, cfg)
         for found, line, fp in zip(violations, lines, fps, strict=True):
@@ -200,6 +216,13 @@ def check(
                     "items must never be trained on)",
                 )
     return [out[k] for k in sorted(out)]
+
+
+def _lines(batch: Batch) -> list[int]:
+    """Each record's line (JSONL) or 1-based row (Parquet) in its file."""
+    if batch.lines is not None:
+        return list(batch.lines.to_pylist())
+    return [r + 1 for r in batch.rows.to_pylist()]
 
 
 def _violations(table: pa.Table, fmt: RecordFormat, cfg: _Settings) -> list[list[Violation]]:

@@ -38,11 +38,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "sarif (SARIF 2.1.0 for code scanning) or json (default text)",
     )
     parser.add_argument(
+        "--staged-context",
+        action="store_true",
+        help="also read every staged JSONL/Parquet file outside golden_sets/ (git) for "
+        "duplicates, reporting only FILES: pre-commit splits a long file list over several "
+        "runs, and each must see the others' records (the shipped hook passes this)",
+    )
+    parser.add_argument(
         "--max-findings",
         type=int,
         metavar="N",
         help="print at most N findings, then say how many of each rule were left out",
     )
+
+
+# The shipped hook's `files` and `exclude` (.pre-commit-hooks.yaml).
+_HOOK_FILES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+_HOOK_EXCLUDE = "golden_sets/"
+
+
+def _staged_files() -> list[str]:
+    """Staged (added, copied, modified, renamed) data files, as the shipped hook selects
+    them, relative to the current directory (pre-commit runs hooks at the repo root)."""
+    import subprocess
+
+    from curagate.errors import ConfigError
+
+    try:
+        done = subprocess.run(
+            ["git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"],
+            capture_output=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as e:
+        detail = getattr(e, "stderr", b"") or str(e).encode()
+        raise ConfigError(
+            "--staged-context: cannot list the staged files with git "
+            f"({detail.decode(errors='replace').strip()[:200]}); run it inside a git work tree"
+        ) from None
+    names = [n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    return [
+        n
+        for n in names
+        if n.endswith(_HOOK_FILES) and not n.startswith(_HOOK_EXCLUDE) and Path(n).is_file()
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         leakage=not args.no_golden,
         config=config,
         ngram=args.ngram,
+        context=_staged_files() if args.staged_context else (),
     )
     from curagate import check_output as out
     from curagate.findings import Severity, exit_code
