@@ -113,6 +113,16 @@ def test_context_files_are_read_for_duplicates_but_never_reported(tmp_path: Path
     assert (only.file, only.line) == (c.as_posix(), 1) and b.as_posix() in only.message
 
 
+def test_staged_context_outside_a_git_work_tree_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = write(tmp_path / "a.jsonl", [pc(1)])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    rc, _, err = run(["--staged-context", "--no-golden", "--", str(a)], capsys)
+    assert rc == 2 and "--staged-context: cannot list the staged files with git" in err
+
+
 def test_schema_violations(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write(
         tmp_path / "a.jsonl",
