@@ -258,3 +258,101 @@ def test_split_ratios_too_large_to_add_up_are_scaled_not_zeroed() -> None:
 
     assert check_ratios([1e308, 1e308, 1e308]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
     assert parse_ratios("1e308,1e307,1e307") == pytest.approx((10 / 12, 1 / 12, 1 / 12))
+
+
+# Attack round 3 on the YAML loader and the config numbers; each is a test now.
+
+
+def test_aliases_that_repeat_a_long_value_are_refused_by_size(tmp_path: Path) -> None:
+    # 9000 aliases of one 10,000-character string: under the value budget, 90 MB expanded.
+    doc = "split:\n  templates: [&t " + "x" * 10_000 + "," + ",".join(["*t"] * 9000) + "]\n"
+    with pytest.raises(ConfigError, match=r"^c\.yaml:2: split\.templates\[\d+\]: aliases repeat"):
+        load_yaml(doc, "c.yaml")
+    cfg = tmp_path / "bomb.yaml"
+    cfg.write_text(doc)
+    p = curagate("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert f"{cfg}:2: " in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "o").exists()
+    # A long value repeated a few times is fine.
+    ok = "a: &t " + "x" * 10_000 + "\nb: [" + ",".join(["*t"] * 50) + "]\n"
+    assert len(load_yaml(ok, "c.yaml")[0]["b"]) == 50
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"' + "9" * 400 + '"', '"' + "9" * 400 + '.5 GiB"', '"' + "9" * 5000 + '"', "9" * 5000],
+)
+def test_a_huge_size_string_is_exit_2_not_a_crash(tmp_path: Path, value: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"threads: 2\nmemory_budget: {value}\n")
+    with pytest.raises(
+        ConfigError, match=r"c\.yaml:2: memory_budget: (.*must be in 0\.\.|an integer of more than)"
+    ):
+        load_model(cfg, CurateConfig)
+    p = curagate("curate", str(EXAMPLE), "--out", str(tmp_path / "o"), "--config", str(cfg))
+    assert p.returncode == 2, p.stderr
+    assert "memory_budget" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_sizes_with_units_and_fractions_still_parse() -> None:
+    from curagate.config import parse_size
+
+    assert parse_size("1.5GiB") == 3 << 29
+    assert parse_size("512MB") == 512 * 10**6
+    assert parse_size(" 7 ") == 7
+    assert parse_size("0.5k") == 500
+
+
+def test_a_yaml_file_that_is_not_utf8_is_a_config_error_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    from curagate.gate.regression import prepare_include_dir
+
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "data.jsonl").write_text('{"prompt":"q","answer":"a"}\n')
+    set_yaml = tmp_path / "qa" / "set.yaml"
+    set_yaml.write_bytes(
+        b'name: qa\ntask: exact_match\nversion: "1"\nfiles: [data.jsonl]\nprovenance: caf\xe9\n'
+    )
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(set_yaml))}:5: not UTF-8 \(byte 75:"):
+        discover_sets(tmp_path)
+    p = curagate("golden", "lock", str(tmp_path))
+    assert p.returncode == 2, p.stderr
+    assert f"{set_yaml}:5: not UTF-8" in p.stderr and "Traceback" not in p.stderr
+
+    task = tmp_path / "task.yaml"
+    task.write_bytes(b"task: t\ndescription: \xff\n")
+    gs = GoldenSet("s", "lm_eval", "1", "", 0, {"task.yaml": ""}, tmp_path)
+    with pytest.raises(ConfigError, match=r"task\.yaml:2: not UTF-8"):
+        prepare_include_dir(gs, tmp_path / "out")
+    (tmp_path / "c.yaml").write_bytes(b"threads: 2\n# \xe9\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:2: not UTF-8"):
+        load_model(tmp_path / "c.yaml", CurateConfig)
+
+
+def test_two_merge_keys_in_one_mapping_are_refused() -> None:
+    doc = "near:\n  <<: {threshold: 0.5}\n  <<: {threshold: 0.9}\n"
+    with pytest.raises(ConfigError, match=r"^c\.yaml:3: near\.<<: key given twice \(lines 2 and 3"):
+        load_yaml(doc, "c.yaml")
+    # A key given by a merge and directly: the direct one wins (the YAML spec).
+    data, _ = load_yaml("b: &b {t: 0.5, n: 1}\nnear:\n  <<: *b\n  t: 0.9\n", "c.yaml")
+    assert data["near"] == {"t": 0.9, "n": 1}
+    # One merge key may merge a list of mappings.
+    data, _ = load_yaml("near:\n  <<: [{a: 1}, {b: 2}]\n", "c.yaml")
+    assert data["near"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("doc", "line"),
+    [
+        ("0x1: a\n1: b\n", "c.yaml:2: 1: key given twice (lines 1 and 2; written 0x1 and 1)"),
+        ("yes: a\ntrue: b\n", "c.yaml:2: true: key given twice (lines 1 and 2; written yes and"),
+        ("null: a\n~: b\n", "c.yaml:2: ~: key given twice (lines 1 and 2"),
+        ("1.0: a\n1: b\n", "c.yaml:2: 1: key given twice (lines 1 and 2"),
+        ("x:\n  '1': a\n  \"1\": b\n", "c.yaml:3: x.1: key given twice (lines 2 and 3)"),
+    ],
+)
+def test_keys_that_load_as_the_same_value_are_duplicates(doc: str, line: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(line)):
+        load_yaml(doc, "c.yaml")

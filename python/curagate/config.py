@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -26,7 +27,7 @@ from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
 from curagate.limits import MAX_BATCH_ROWS, MAX_BYTES, MAX_PERM, MAX_THREADS, check_int
 from curagate.records import DEFAULT_BATCH_ROWS
-from curagate.yamlio import load_yaml
+from curagate.yamlio import decode_utf8, load_yaml
 
 if TYPE_CHECKING:
     import yaml
@@ -46,11 +47,15 @@ def parse_size(value: Any) -> int:
     m = _SIZE.match(str(value))
     if not m:
         raise ValueError(f"not a size: {value!r}; use bytes or a unit such as 512MiB or 2GB")
-    number, unit = float(m.group(1)), (m.group(2) or "").lower()
+    digits, unit = m.group(1), (m.group(2) or "").lower()
+    if len(digits.split(".")[0].lstrip("0")) > 24:  # past 2^64 in any unit: not worth reading
+        shown = value if len(str(value)) <= 40 else f"{str(value)[:37]}..."
+        raise ValueError(f"must be in 0..{MAX_BYTES} bytes, got {shown!r}")
     binary = "i" in unit
     base = unit[:1]
     factor = 1024 ** "bkmgt".index(base) if binary and base else _UNITS[base]
-    return int(number * factor)
+    # Exact (no float): "1.5GiB" is 3 << 29, and a long number stays a number.
+    return int(Fraction(digits) * factor)
 
 
 def bounded(lo: int, hi: int, unit: str = "") -> AfterValidator:
@@ -270,12 +275,12 @@ def read_yaml(
     """:func:`parse_yaml` of a file; a missing or unreadable file is a ConfigError."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from None
-    return parse_yaml(text, str(p), keys_hint=keys_hint)
+    return parse_yaml(decode_utf8(raw, str(p)), str(p), keys_hint=keys_hint)
 
 
 def error_lines(

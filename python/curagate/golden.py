@@ -21,7 +21,7 @@ from curagate.digest import files_digest, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
-from curagate.yamlio import load_yaml
+from curagate.yamlio import read_yaml_file
 
 LOCK_FILE = "lock.json"
 SET_FILE = "set.yaml"
@@ -95,7 +95,10 @@ def count_items(path: Path) -> int:
 
 
 def _read_set_yaml(path: Path) -> dict[str, Any]:
-    data, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    try:
+        data, _ = read_yaml_file(path)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with keys name, task, version, files")
     for key in ("name", "task", "version", "files"):

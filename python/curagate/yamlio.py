@@ -6,10 +6,19 @@ file and the line:
 
 - a key given twice in one mapping (YAML keeps the last value silently, so
   ``near: {threshold: 0.5}`` followed by another ``near:`` lost the threshold);
+- a key given twice as the same value written differently (``0x1`` and ``1``,
+  ``yes`` and ``true``, ``~`` and ``null``, ``1.0`` and ``1``): keys are compared
+  as loaded, the way the mapping would merge them;
+- two merge keys (``<<``) in one mapping (the first merge was lost). A key given
+  both by a merge and directly is fine: the direct one wins, as YAML says;
 - aliases (``*name``) that repeat anchored values more than
-  :data:`ALIAS_BUDGET` times in all, and an alias inside the value it names:
-  a few lines of nested aliases (an "alias bomb") otherwise expand to billions
-  of values as soon as anything copies the document;
+  :data:`ALIAS_BUDGET` times in all, or more than :data:`ALIAS_CHAR_BUDGET`
+  characters of anchored text in all, and an alias inside the value it names:
+  a few lines of nested aliases (an "alias bomb"), or a long string repeated by
+  thousands of aliases, otherwise expand to billions of values or gigabytes as
+  soon as anything copies the document;
+- an integer of more than :data:`MAX_INT_DIGITS` digits (Python refuses to
+  read one, and no setting takes one);
 - nesting too deep to read (libyaml's limit; a RecursionError without it).
 
 Anchors and aliases within that budget (a shared block of settings) stay usable.
@@ -17,6 +26,8 @@ Anchors and aliases within that budget (a shared block of settings) stay usable.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
@@ -29,8 +40,35 @@ else:
 
 # Values that aliases may add to a document, beyond the values written in it.
 ALIAS_BUDGET = 10_000
+# Characters of scalars (keys and values) that aliases may add to a document.
+ALIAS_CHAR_BUDGET = 1 << 20
 
 _MERGE = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
+# Python refuses to read an int of more than 4300 digits (a ValueError, not a YAMLError).
+MAX_INT_DIGITS = 4000
+
+
+def read_yaml_file(path: str | os.PathLike[str]) -> tuple[Any, yaml.Node | None]:
+    """:func:`load_yaml` of a file's bytes, which must be UTF-8.
+
+    Text that is not UTF-8 is a ConfigError ``FILE:LINE: not UTF-8 (byte N)``;
+    a file that cannot be read is an OSError for the caller to word.
+    """
+    raw = Path(path).read_bytes()
+    return load_yaml(decode_utf8(raw, str(path)), str(path))
+
+
+def decode_utf8(raw: bytes, source: str) -> str:
+    """``raw`` as text, or a ConfigError naming the line and byte offset that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{source}:{line}: not UTF-8 (byte {e.start}: {raw[e.start : e.start + 1]!r}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
@@ -60,8 +98,10 @@ def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
 
 def check_node(root: yaml.Node, source: str) -> None:
     """Refuse duplicate keys, recursive aliases and aliases past the budget."""
-    sizes: dict[int, int] = {}  # id(node) -> values it expands to
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, characters) it expands to
     extra = 0  # values that aliases added
+    extra_chars = 0  # characters of scalars that aliases added
+    keys = yaml.constructor.SafeConstructor()  # builds scalar keys to compare them as loaded
     # Iterative post-order walk (a deep document must not exhaust Python's stack).
     stack: list[tuple[yaml.Node, str, bool]] = [(root, "", False)]
     open_: set[int] = set()
@@ -70,15 +110,19 @@ def check_node(root: yaml.Node, source: str) -> None:
         key = id(node)
         if done:
             open_.discard(key)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in _children(node))
+            kids = [sizes[id(c)] for c in _children(node)]
+            own = len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+            sizes[key] = (1 + sum(n for n, _ in kids), own + sum(c for _, c in kids))
             continue
         if key in sizes:  # seen before: reached again through an alias
-            extra += sizes[key]
-            if extra > ALIAS_BUDGET:
+            extra += sizes[key][0]
+            extra_chars += sizes[key][1]
+            if extra > ALIAS_BUDGET or extra_chars > ALIAS_CHAR_BUDGET:
                 raise ConfigError(
                     f"{source}:{node.start_mark.line + 1}: {path or 'the document'}: aliases "
-                    f"repeat anchored values more than {ALIAS_BUDGET} times in all (an alias "
-                    "bomb?); write the values out or use fewer aliases"
+                    f"repeat anchored values more than {ALIAS_BUDGET} times or "
+                    f"{ALIAS_CHAR_BUDGET} characters in all (an alias bomb?); write the values "
+                    "out or use fewer aliases"
                 )
             continue
         if key in open_:
@@ -88,8 +132,17 @@ def check_node(root: yaml.Node, source: str) -> None:
             )
         open_.add(key)
         stack.append((node, path, True))
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag == _INT
+            and len(node.value) > MAX_INT_DIGITS
+        ):
+            raise ConfigError(
+                f"{source}:{node.start_mark.line + 1}: {path or 'the document'}: an integer "
+                f"of more than {MAX_INT_DIGITS} digits; no setting takes one that large"
+            )
         if isinstance(node, yaml.MappingNode):
-            _refuse_duplicates(node, path, source)
+            _refuse_duplicates(node, path, source, keys)
             for k, v in reversed(node.value):
                 name = k.value if isinstance(k, yaml.ScalarNode) else "?"
                 child = f"{path}.{name}" if path else str(name)
@@ -108,17 +161,26 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _refuse_duplicates(node: yaml.MappingNode, path: str, source: str) -> None:
-    first: dict[tuple[str, str], int] = {}
+def _refuse_duplicates(
+    node: yaml.MappingNode, path: str, source: str, keys: yaml.constructor.SafeConstructor
+) -> None:
+    """Refuse two keys that load as the same value (and two merge keys)."""
+    first: dict[Any, tuple[int, str]] = {}
     for k, _ in node.value:
-        if not isinstance(k, yaml.ScalarNode) or k.tag == _MERGE:
+        if not isinstance(k, yaml.ScalarNode):
+            continue
+        value: Any = ("<<",) if k.tag == _MERGE else keys.construct_object(k)
+        try:
+            seen = first.get(value)
+        except TypeError:  # unhashable: the loader refuses it itself
             continue
         line = k.start_mark.line + 1
-        seen = first.get((k.tag, k.value))
         if seen is not None:
+            seen_line, seen_text = seen
             name = f"{path}.{k.value}" if path else k.value
+            written = f"; written {seen_text} and {k.value}" if seen_text != k.value else ""
             raise ConfigError(
-                f"{source}:{line}: {name}: key given twice (lines {seen} and {line}); "
-                "YAML would keep only the last one: merge them into one"
+                f"{source}:{line}: {name}: key given twice (lines {seen_line} and {line}"
+                f"{written}); YAML would keep only the last one: merge them into one"
             )
-        first[(k.tag, k.value)] = line
+        first[value] = (line, k.value)

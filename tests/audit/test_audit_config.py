@@ -124,3 +124,47 @@ def test_label_thresholds_come_from_config(run_audit: Callable[..., dict[str, An
 def test_bare_yaml_off_switches_a_rule_off(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "rules:\n  PII004: {severity: off}\n"))
     assert cfg.rules["PII004"].severity == "off"
+
+
+# Attack round 3: audit config numbers are bounded; each is a test now.
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ("sample: {n: 99999999999999999999999999999}\n", "sample.n: must be in 0..2147483647"),
+        ("max_row_refs: 99999999999999999999999999999\n", "max_row_refs: must be in 1..2147483647"),
+        (
+            "secrets: {min_length: 99999999999999999999999999999}\n",
+            "secrets.min_length: must be in 8..2147483647",
+        ),
+        ("sample: {seed: -5}\n", "sample.seed: must be in 0..18446744073709551615, got -5"),
+        ("sample: {seed: 1e29}\n", "sample.seed: "),
+        ("tokens: {tokenizer: t, max_seq_len: 9999999999999}\n", "tokens.max_seq_len: must be in"),
+        ("lengths: {outlier_iqr: .inf}\n", "lengths.outlier_iqr: Input should be a finite number"),
+        ("rules: {DUP001: {error_above: .nan}}\n", "rules.DUP001.error_above: Input should be a"),
+    ],
+)
+def test_audit_numbers_are_bounded(tmp_path: Path, doc: str, message: str) -> None:
+    p = write(tmp_path, doc)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert f"{p}:1: {message}" in str(e.value)
+
+
+def test_an_unbounded_audit_number_is_exit_2_on_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"text": "hello world"}\n')
+    p = write(tmp_path, "sample: {n: 99999999999999999999999999999}\n")
+    args = ["audit", str(data), "--config", str(p), "--out", str(tmp_path / "ao")]
+    r = subprocess.run(
+        [sys.executable, "-m", "curagate", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "sample.n: must be in 0..2147483647" in r.stderr and "Traceback" not in r.stderr

@@ -24,6 +24,13 @@ from pydantic import (
 from curagate.audit.rules import RULES
 from curagate.config import line_of, read_yaml, refuse_renamed
 from curagate.errors import ConfigError
+from curagate.limits import MAX_BATCH_ROWS, MAX_CHARS, MAX_SEED, check_int
+
+
+def _bounded(lo: int, hi: int) -> AfterValidator:
+    # The error names the range (``must be in 0..2147483647, got ...``); a value past
+    # it used to reach Arrow or the core and crash there (exit 3).
+    return AfterValidator(lambda v: check_int(v, lo, hi))
 
 
 def _known_rule(rule_id: str) -> str:
@@ -38,7 +45,8 @@ RuleId = Annotated[str, AfterValidator(_known_rule)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    # allow_inf_nan: no setting here means anything as nan or inf.
+    model_config = ConfigDict(extra="forbid", defer_build=True, allow_inf_nan=False)
 
 
 class RuleConfig(_Model):
@@ -60,7 +68,7 @@ class LengthsConfig(_Model):
 
 class TokensConfig(_Model):
     tokenizer: Path | None = None
-    max_seq_len: int | None = Field(default=None, gt=0)
+    max_seq_len: Annotated[int, _bounded(1, MAX_CHARS)] | None = None
 
 
 class LabelsConfig(_Model):
@@ -82,7 +90,7 @@ class MixConfig(_Model):
 
 class SecretsConfig(_Model):
     entropy_threshold: float = Field(default=4.5, gt=0, le=8)
-    min_length: int = Field(default=24, ge=8)
+    min_length: Annotated[int, _bounded(8, MAX_CHARS)] = 24
 
 
 class StructuredOutput(_Model):
@@ -92,7 +100,9 @@ class StructuredOutput(_Model):
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
     schema_file: Path | None = None
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
 
     @model_validator(mode="after")
     def _one_schema(self) -> StructuredOutput:
@@ -109,8 +119,8 @@ class LeakageConfig(_Model):
 
 
 class SampleConfig(_Model):
-    n: int = Field(default=50, ge=0)
-    seed: int = 0
+    n: Annotated[int, _bounded(0, MAX_BATCH_ROWS)] = 50
+    seed: Annotated[int, _bounded(0, MAX_SEED)] = 0
     redact: bool = True
 
 
@@ -130,7 +140,7 @@ class AuditConfig(_Model):
     text_field: str | None = None
     preference_key: Literal["prompt", "prompt+responses"] = "prompt"
     sft: bool = True
-    max_row_refs: int = Field(default=100, ge=1)
+    max_row_refs: Annotated[int, _bounded(1, MAX_BATCH_ROWS)] = 100
     rules: dict[RuleId, RuleConfig] = Field(default_factory=dict)
     lengths: LengthsConfig = Field(default_factory=LengthsConfig)
     tokens: TokensConfig = Field(default_factory=TokensConfig)
@@ -186,7 +196,7 @@ def load_config(path: str | Path | None) -> AuditConfig:
             key = ".".join(str(x) for x in loc) or "<root>"
             line = line_of(root, loc)
             where = f"{p}:{line}" if line else str(p)
-            msg = err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; see docs/audit.md for the keys)"
             elif loc[:1] == ("rules",) and loc[-1:] == ("[key]",):

@@ -19,7 +19,7 @@ from curagate.errors import ConfigError, MissingExtraError
 from curagate.gate.config import RegressionSuite
 from curagate.golden import GoldenSet
 from curagate.progress import Bar
-from curagate.yamlio import load_yaml
+from curagate.yamlio import read_yaml_file
 
 
 def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
@@ -28,7 +28,10 @@ def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
     for path in golden.paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
-        doc, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
+        try:
+            doc, _ = read_yaml_file(path)
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
         if not isinstance(doc, dict) or "task" not in doc:
             raise ConfigError(f"{path}: an lm-eval task YAML needs a 'task' key")
         files = (doc.get("dataset_kwargs") or {}).get("data_files")
