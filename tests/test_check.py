@@ -450,3 +450,16 @@ def test_a_file_whose_name_starts_with_a_dash_is_checked_after_double_dash(
     rc, out, _ = run(["--no-golden", "--", "-bad.jsonl"], capsys)
     assert rc == 1 and len(out) == 1
     assert out[0].startswith("-bad.jsonl:2: DUP001 exact duplicate of -bad.jsonl:1")
+
+
+# Holes found by attacking blank texts; each is a test now.
+
+
+@pytest.mark.parametrize("blank", ["\u2060", "\ufeff", "\u200c\u200d \u00ad", "\u200b"])
+def test_a_text_of_only_format_characters_is_empty_to_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], blank: str
+) -> None:
+    a = write(tmp_path / "a.jsonl", [{"text": "real words"}, {"text": blank}])
+    rc, out, _ = run([str(a)], capsys)
+    assert rc == 1
+    assert [line.split(" ")[:2] for line in out] == [[f"{a.as_posix()}:2:", "FMT005"]]

@@ -242,26 +242,67 @@ def _empty(field_name: str) -> str:
     return f"field '{field_name}' is empty"
 
 
-# Normalization treats the zero-width space as whitespace (a word break with no
-# width): a text of nothing else is as empty as one of spaces.
-ZERO_WIDTH_SPACE = "\u200b"
+# Blank: every character is whitespace (Python's ``str.isspace``: Unicode
+# White_Space and the separators U+001C-U+001F) or a format character (Unicode
+# category Cf: the zero-width space U+200B, ZWNJ/ZWJ U+200C/U+200D, the word joiner
+# U+2060, the BOM U+FEFF, the soft hyphen U+00AD, bidi controls, tags, ...), none
+# of which normalization keeps. The table is Cf of Unicode 14 (Python 3.11's
+# ``unicodedata``), spelled out so that every Python agrees with the native reader
+# (``py_space`` in rust/curagate-core/src/jsonl.rs holds the same ranges).
+FORMAT_RANGES: tuple[tuple[int, int], ...] = (
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+)
+FORMAT_CHARS = frozenset(chr(c) for lo, hi in FORMAT_RANGES for c in range(lo, hi + 1))
+_SPACE_CHARS = frozenset(chr(c) for c in range(0x3001) if chr(c).isspace())
+# The same as one RE2 pattern, for Arrow columns (anchored: a visible character
+# ends the match at once).
+_BLANK_PATTERN = (
+    "^["
+    + "".join(f"\\x{{{ord(c):X}}}" for c in sorted(_SPACE_CHARS))
+    + "".join(f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in FORMAT_RANGES)
+    + "]*$"
+)
 
 
 def is_blank(text: str) -> bool:
-    """Empty or only whitespace: Python's ``str.isspace`` and U+200B, the
-    whitespace of normalization (docs/curate.md)."""
-    return not text.replace(ZERO_WIDTH_SPACE, " ").strip()
+    """Empty, or only whitespace and format characters (:data:`FORMAT_CHARS`):
+    nothing a reader sees and nothing normalization keeps (docs/formats.md)."""
+    if not text.strip():
+        return True
+    if text.isascii():
+        return False
+    return all(c.isspace() or c in FORMAT_CHARS for c in text)
 
 
 def blank_mask(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Per string, :func:`is_blank` (null for null). The zero-width space is
-    spelled as a space only in a column that holds one (a copy of its text)."""
-    spaced = col
-    has_zwsp = pc.match_substring(col, ZERO_WIDTH_SPACE)
-    chunks = has_zwsp.chunks if isinstance(has_zwsp, pa.ChunkedArray) else [has_zwsp]
-    if any(c.true_count for c in chunks):
-        spaced = pc.replace_substring(col, ZERO_WIDTH_SPACE, " ")
-    return pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(spaced))
+    """Per string, :func:`is_blank` (null for null). ASCII text takes Arrow's
+    whitespace test alone; only a column that holds a non-ASCII string also runs
+    the anchored pattern of whitespace and format characters."""
+    mask = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
+    ascii_ = pc.all(pc.string_is_ascii(col)).as_py()
+    if ascii_ is False:
+        mask = pc.or_(mask, pc.match_substring_regex(col, _BLANK_PATTERN))
+    return mask
 
 
 _KIND_BY_TYPE: dict[type, str] = {

@@ -427,3 +427,11 @@ def test_label_imbalance_is_above_ninety_percent(
     records = [{**pc(i), "label": "spam" if i < spam else "ham"} for i in range(60)]
     report = run_audit(records, {"labels": {"field": "label"}})
     assert ("LBL001" in rules_found(report)) is fires
+
+
+@pytest.mark.parametrize("blank", ["\u2060", "\ufeff\u00ad", "\u200c \u200d"])
+def test_a_completion_of_only_format_characters_is_empty_to_audit(
+    blank: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    report = run_audit([pc(1, blank), pc(2)])
+    assert "FMT005" in rules_found(report)

@@ -298,7 +298,22 @@ def test_texts_that_normalize_to_nothing_are_not_duplicates_of_each_other(
     assert result.stats["steps"]["near"]["removed"] == 0
 
 
-@pytest.mark.parametrize("blank", ["\u200b", "\u200b \u200b", "\u3000", " \t"])
+@pytest.mark.parametrize(
+    "blank",
+    [
+        "\u200b",
+        "\u200b \u200b",
+        "\u3000",
+        " \t",
+        # Format characters (category Cf) normalization drops as well.
+        "\u2060",
+        "\ufeff",
+        "\u200c\u200d",
+        "\u00ad",
+        " \u2060\u200b\ufeff ",
+        "\U000e0041\U000e007f",
+    ],
+)
 def test_a_text_of_only_whitespace_or_zero_width_spaces_is_quarantined_as_empty(
     write_jsonl: Callable, tmp_path: Path, blank: str
 ) -> None:
@@ -394,3 +409,49 @@ def test_split_with_nothing_kept_warns(write_jsonl: Callable, tmp_path: Path) ->
     assert result.kept == 0 and result.split is None
     assert not (tmp_path / "out" / "splits").exists()
     assert any("nothing was split" in w for w in result.stats["warnings"])
+
+
+def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Every whitespace and every format character, alone, is blank to is_blank and
+    # to the Arrow mask; a visible non-ASCII character among them is not.
+    import sys
+    import unicodedata
+
+    from curagate.records import FORMAT_CHARS, blank_mask, is_blank
+
+    if unicodedata.unidata_version == "14.0.0":
+        assert {
+            chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"
+        } == FORMAT_CHARS
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    invisible = sorted(FORMAT_CHARS) + spaces
+    visible = ["a", "-", "\u00e9", "\U0001f389", "\u2065", "\ufffc", "\u2060a", "\u00ad\u00e9"]
+    texts = invisible + visible
+    mask = blank_mask(pa.array(texts)).to_pylist()
+    assert mask == [is_blank(t) for t in texts] == [True] * len(invisible) + [False] * len(visible)
+    # The native implicit prompt of a preference pair: blank when it is only
+    # format characters, in chat lists and in plain strings.
+    rows = [
+        {"chosen": f"{t} x", "rejected": f"{t} y"}
+        for t in ("\u2060\ufeff", "\u00ad\u200d", "\u00e9")
+    ] + [
+        {
+            "chosen": [
+                {"role": "user", "content": "\u2060"},
+                {"role": "assistant", "content": "a"},
+            ],
+            "rejected": [
+                {"role": "user", "content": "\u2060"},
+                {"role": "assistant", "content": "b"},
+            ],
+        }
+    ]
+    path = write_jsonl("p.jsonl", rows)
+    result = curate([path], tmp_path / "out")
+    reasons = [
+        json.loads(line)["reason"]
+        for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
+    ]
+    assert result.kept == 1 and result.quarantined == 3, reasons

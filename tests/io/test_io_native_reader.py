@@ -747,6 +747,26 @@ def test_implicit_prompt_pairs_are_validated_and_keyed_without_python_rows(
         ),
         encoding="utf-8",
     )
+    # A prompt of format characters (word joiner, BOM, soft hyphen, ZWJ) is as
+    # blank as one of spaces, natively as in Python (records.is_blank).
+    invisible = tmp_path / "invisible.jsonl"
+    invisible.write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"chosen": "\u2060\ufeff x", "rejected": "\u2060\ufeff y"},
+                {"chosen": "\u00e9 x", "rejected": "\u00e9 y"},
+                {"chosen": "\u00ad\u200d\u200c x", "rejected": "\u00ad\u200d\u200c y"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    invisible_chats = tmp_path / "invisible_chats.jsonl"
+    invisible_chats.write_text(
+        json.dumps({"chosen": turns("\u00ad\u200d", "a"), "rejected": turns("\u00ad\u200d", "b")})
+        + "\n",
+        encoding="utf-8",
+    )
     blank = (
         "the implicit prompt is empty: 'chosen' and 'rejected' share no leading "
         "turn or text; add a 'prompt' field"
@@ -754,6 +774,8 @@ def test_implicit_prompt_pairs_are_validated_and_keyed_without_python_rows(
     for path, keys, bad in [
         (strings, ["Q: sky?", "caf"], [(2, blank)]),
         (chats, ["user: q"], [(2, blank)]),
+        (invisible, ["\u00e9"], [(1, blank), (3, blank)]),
+        (invisible_chats, [], [(1, "field 'chosen': message 0 has empty 'content'")]),
     ]:
         for key in ("prompt", "prompt+responses"):
             native, general = _batches_both_ways(path, monkeypatch, preference_key=key)

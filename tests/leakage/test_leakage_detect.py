@@ -188,3 +188,23 @@ def test_one_shared_13_gram_is_a_leak_and_12_words_are_not(
     # item's first 13 words are one 13-gram, its first 12 words none.
     path = corpus(tmp_path, [" ".join(GSM.split()[:words])])
     assert detect(reference, path, methods=["ngram"]).leaked_reference_items == leaked
+
+
+# Holes found by attacking items that normalize to nothing; each is a test now.
+
+
+def test_an_item_that_normalizes_to_nothing_matches_byte_identical_strings(
+    tmp_path: Path,
+) -> None:
+    # "🎉🎉" has no normalized word: no hash or n-gram can match it, but a corpus
+    # string that is byte for byte the item is a copy of it (curate calls such
+    # records duplicates) and is reported as an exact leak; "🎉" is not.
+    ref = write(tmp_path / "golden.jsonl", [{"text": t} for t in (GSM, "🎉🎉")])
+    data = corpus(tmp_path, [*CLEAN, "🎉", "🎉🎉 party", "🎉🎉"])
+    result = detect(ref, data)
+    [leak] = result.leaks
+    assert leak.item.text == "🎉🎉" and leak.item.words == 0
+    assert [(m.row, m.methods, m.span) for m in leak.matches] == [(4, ("exact",), None)]
+    assert [i.text for i in result.empty_items] == ["🎉🎉"]
+    # Off with the exact method.
+    assert detect(ref, data, methods=["ngram", "minhash"]).leaks == []

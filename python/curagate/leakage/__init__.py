@@ -106,7 +106,7 @@ class ReferenceItem:
     row: int
     id: str
     text: str  # the key that was indexed
-    words: int  # normalized words (0: empty after normalization, matches nothing)
+    words: int  # normalized words (0: empty after normalization, matched byte for byte)
     ngrams: int  # distinct indexed n-grams: the denominator of `ratio`
     common_ngrams: int  # n-grams left out as boilerplate of the reference set
     too_short_for_ngram: bool
@@ -595,11 +595,43 @@ class LeakageIndex:
         self.ship_threads = state.get("threads")
 
     def scan(self, keys: pa.Array) -> list[_core.Leak]:
-        """Flagged (record, item) pairs of one batch of keys, records ascending."""
+        """Flagged (record, item) pairs of one batch of keys, records ascending.
+
+        An item that normalizes to nothing (emoji, punctuation) has no hash or
+        n-gram: with the ``exact`` method it matches a key that is byte for byte
+        the item (as curate's dedup groups such records by their raw key)."""
         self._freeze()
         if len(keys) == 0:
             return []
-        return self._core.scan(keys)
+        found = self._core.scan(keys)
+        raw = self._raw_items()
+        if raw:
+            import pyarrow.compute as pc
+
+            from curagate import _core
+
+            at = pc.index_in(keys, value_set=pa.array(list(raw), keys.type)).to_pylist()
+            texts = list(raw.values())
+            extra = [
+                _core.Leak(record, item, exact=True)
+                for record, k in enumerate(at)
+                if k is not None
+                for item in texts[k]
+            ]
+            if extra:
+                found = sorted([*found, *extra], key=lambda leak: (leak.record, leak.item))
+        return found
+
+    def _raw_items(self) -> dict[str, list[int]]:
+        """The items that normalize to nothing, by text (matched byte for byte);
+        none when ``exact`` is off."""
+        if "exact" not in self.methods:
+            return {}
+        by_text: dict[str, list[int]] = {}
+        for item in self.items:
+            if item.words == 0:
+                by_text.setdefault(item.text, []).append(item.index)
+        return by_text
 
     def scan_texts(self, texts: RowTexts) -> list[TextLeak]:
         """Flagged (row, item) pairs of one batch: each row's key, then every other

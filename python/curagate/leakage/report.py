@@ -101,7 +101,12 @@ def summary_lines(result: LeakageResult) -> list[str]:
         )
     if result.empty_items:
         lines.append(
-            f"{len(result.empty_items)} reference item(s) empty after normalization: not matched"
+            f"{len(result.empty_items)} reference item(s) empty after normalization: "
+            + (
+                "matched only by byte-identical strings (exact)"
+                if "exact" in result.config["methods"]
+                else "not matched (the exact method is off)"
+            )
         )
     return lines
 

@@ -1135,10 +1135,40 @@ fn concat_strings(table: &FlatTable, c: usize) -> JoinedColumn {
 }
 
 /// Blank in `records.is_blank`'s sense: Python's `str.isspace` (Unicode
-/// White_Space and the separators U+001C-U+001F) and the zero-width space
-/// U+200B, which normalization treats as whitespace.
+/// White_Space and the separators U+001C-U+001F) or a format character
+/// (`records.FORMAT_RANGES`: Unicode 14's category Cf, e.g. U+200B, U+200C,
+/// U+200D, U+2060, U+FEFF, U+00AD), none of which normalization keeps.
 fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || c == '\u{200B}'
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c) || (!c.is_ascii() && is_format(c))
+}
+
+/// Unicode 14's general category Cf, the same ranges as `records.FORMAT_RANGES`.
+const FORMAT_RANGES: [(char, char); 21] = [
+    ('\u{AD}', '\u{AD}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61C}', '\u{61C}'),
+    ('\u{6DD}', '\u{6DD}'),
+    ('\u{70F}', '\u{70F}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8E2}', '\u{8E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{13438}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+fn is_format(c: char) -> bool {
+    FORMAT_RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// The implicit prompts of preference pairs without a `prompt` column.
@@ -1686,6 +1716,29 @@ mod tests {
             "{\"chosen\": \"q\", \"rejected\": [{\"role\": \"user\", \"content\": \"q\"}]}\n";
         let p = implicit_prompts(&flat(mixed.as_bytes(), 1 << 20).unwrap(), 0, 1);
         assert_eq!((p.keys.data.len(), p.blank), (0, vec![0]));
+
+        // Format characters (word joiner, BOM, soft hyphen, ZWJ) are as blank as
+        // spaces; a visible character among them is not.
+        let invisible = concat!(
+            "{\"chosen\": \"\\u2060\\ufeff x\", \"rejected\": \"\\u2060\\ufeff y\"}\n",
+            "{\"chosen\": \"\\u00ad\\u200d\\u200c \\u2060x\", \"rejected\": \"\\u00ad\\u200d\\u200c \\u2060y\"}\n",
+            "{\"chosen\": \"\\u2060\\u00e9 x\", \"rejected\": \"\\u2060\\u00e9 y\"}\n",
+        );
+        let p = implicit_prompts(&flat(invisible.as_bytes(), 1 << 20).unwrap(), 0, 1);
+        assert_eq!(p.blank, vec![0, 1]);
+    }
+
+    #[test]
+    fn blank_is_whitespace_or_a_format_character() {
+        for c in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{AD}', '\u{E0041}'] {
+            assert!(py_space(c), "U+{:04X}", c as u32);
+        }
+        for c in [' ', '\u{1F}', '\u{3000}', '\u{85}'] {
+            assert!(py_space(c));
+        }
+        for c in ['a', '-', '\u{E9}', '\u{1F389}', '\u{2065}', '\u{FFFC}'] {
+            assert!(!py_space(c), "U+{:04X}", c as u32);
+        }
     }
 
     #[test]
