@@ -1730,7 +1730,15 @@ mod tests {
 
     #[test]
     fn blank_is_whitespace_or_a_format_character() {
-        for c in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{AD}', '\u{E0041}'] {
+        for c in [
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{FEFF}',
+            '\u{AD}',
+            '\u{E0041}',
+        ] {
             assert!(py_space(c), "U+{:04X}", c as u32);
         }
         for c in [' ', '\u{1F}', '\u{3000}', '\u{85}'] {
