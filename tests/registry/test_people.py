@@ -292,7 +292,7 @@ def test_every_people_table_is_append_only(setup) -> None:
     conn.close()
 
 
-def test_a_schema_2_registry_migrates_to_3_and_keeps_its_history(
+def test_a_schema_2_registry_migrates_to_4_and_keeps_its_history(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     db = tmp_path / "r.db"

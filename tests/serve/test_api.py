@@ -40,6 +40,19 @@ def bearer(world: World, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {world.tokens[user]}"}
 
 
+def upload_body(gate_dir: Path, *, items: bool = True) -> dict[str, Any]:
+    """An API upload of bot v2's signed gate report, as CI sends it."""
+    body: dict[str, Any] = {
+        "name": "bot",
+        "version": 2,
+        "report": (gate_dir / "gate_report.json").read_text(),
+        "attestation": (gate_dir / "gate_attestation.dsse.json").read_text(),
+    }
+    if items:
+        body["items"] = (gate_dir / "items.jsonl").read_text()
+    return body
+
+
 def login(client: TestClient, world: World, user: str) -> str:
     """Log in through the form; returns the session's CSRF token."""
     page = client.get("/login")
@@ -123,13 +136,7 @@ def test_ci_uploads_with_the_uploader_role_and_can_do_nothing_else(
 ) -> None:
     # With an approver token, CI's account was one of the two people of an approval; the
     # uploader role can offer reports and is refused everything that moves a version.
-    g2 = tmp_path / "g2"
-    body = {
-        "name": "bot",
-        "version": 2,
-        "report": (g2 / "gate_report.json").read_text(),
-        "attestation": (g2 / "gate_attestation.dsse.json").read_text(),
-    }
+    body = upload_body(tmp_path / "g2", items=False)
     h = bearer(world, "ci")
     r = client.post("/api/v1/reports", json=body, headers=h)
     assert r.status_code == 201 and r.json()["accepted"] is True
@@ -219,14 +226,7 @@ def test_an_expired_waiver_backs_nothing(client: TestClient, world: World) -> No
 def test_uploaded_reports_are_judged_and_recorded(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:
-    g2 = tmp_path / "g2"
-    body = {
-        "name": "bot",
-        "version": 2,
-        "report": (g2 / "gate_report.json").read_text(),
-        "attestation": (g2 / "gate_attestation.dsse.json").read_text(),
-        "items": (g2 / "items.jsonl").read_text(),
-    }
+    body = upload_body(tmp_path / "g2")
     r = client.post("/api/v1/reports", json=body, headers=bearer(world, "carol"))
     assert (
         r.status_code == 201 and r.json()["accepted"] is True and r.json()["path"] == "api upload"
