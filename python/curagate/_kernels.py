@@ -46,6 +46,7 @@ _PLAIN = {
     "list_parent_indices": "list_parent_indices",
     "list_value_length": "list_value_length",
     "or_": "or",
+    "string_is_ascii": "string_is_ascii",
     "subtract": "subtract",
     "utf8_is_space": "utf8_is_space",
 }
@@ -73,6 +74,12 @@ def fill_null(values: Any, fill_value: Any) -> Any:
     elif values.type != fill_value.type:
         fill_value = pa.scalar(fill_value.as_py(), type=values.type)
     return _compute.call_function("coalesce", [values, fill_value])
+
+
+def match_substring_regex(strings: Any, pattern: str) -> Any:
+    return _compute.call_function(
+        "match_substring_regex", [strings], _compute.MatchSubstringOptions(pattern)
+    )
 
 
 def take(data: Any, indices: Any) -> Any:

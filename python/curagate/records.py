@@ -299,8 +299,9 @@ def blank_mask(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     whitespace test alone; only a column that holds a non-ASCII string also runs
     the anchored pattern of whitespace and format characters."""
     mask = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
-    ascii_ = pc.all(pc.string_is_ascii(col)).as_py()
-    if ascii_ is False:
+    not_ascii = pc.invert(pc.string_is_ascii(col))
+    chunks = not_ascii.chunks if isinstance(not_ascii, pa.ChunkedArray) else [not_ascii]
+    if any(c.true_count for c in chunks):
         mask = pc.or_(mask, pc.match_substring_regex(col, _BLANK_PATTERN))
     return mask
 
