@@ -184,6 +184,7 @@ def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
                 fs.rm(path, recursive=True)
 
 
+@pytest.mark.slow
 def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
     tmp_path: Path,
 ) -> None:

@@ -780,6 +780,7 @@ def test_generation_shows_a_bar_per_set_and_side_with_its_total(
         right.close()
 
 
+@pytest.mark.slow
 def test_sigterm_ends_the_gate_like_ctrl_c(tmp_path: Path, golden_dir: Path) -> None:
     # A CI cancel sends SIGTERM: the gate ends with one line and 143, its `with` blocks
     # run (a signed run's private model copies go with them), not killed mid-way.

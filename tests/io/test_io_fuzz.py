@@ -69,6 +69,7 @@ def _read(path: Path, batch_rows: int) -> tuple[int, int, int]:
     return kept, quarantined, file_level
 
 
+@pytest.mark.slow
 @FUZZ
 @given(lines=lines, batch_rows=st.integers(1, 16))
 @example(lines=[b"\xef\xbb\xbf"], batch_rows=1)  # a file that is only a byte order mark

@@ -59,6 +59,7 @@ def test_rows_at_the_nesting_limit_are_kept(tmp_path: Path) -> None:
     assert all_quarantined(read_all([path])) == []
 
 
+@pytest.mark.slow
 def test_curate_and_split_quarantine_a_row_3000_deep(tmp_path: Path) -> None:
     path = write_deep(tmp_path / "d.jsonl", 3000)
     done = cli("curate", str(path), "--out", str(tmp_path / "c"))

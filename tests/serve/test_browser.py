@@ -99,6 +99,7 @@ def test_compare_lists_the_flipped_items(
     assert (artifacts / "serve-compare.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_two_approvers_promote_a_waived_warn_to_production(
     browser: Browser, server: str, world: World, artifacts: Path
 ) -> None:
