@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -452,6 +453,80 @@ class GatePredicate(BaseModel):
             judges={name: side(j) for name, j in sorted(report.judges.items())},
             issued_at=issued_at,
         )
+
+
+class AttestationRefused(CheckFailed):
+    """A gate attestation that does not back its report; ``keyid`` is the key that
+    signed it once the envelope verified (None before), ``judged`` the artifact it names
+    when that is what is wrong."""
+
+    def __init__(self, message: str, keyid: str | None = None, judged: str | None = None):
+        super().__init__(message)
+        self.keyid = keyid
+        self.judged = judged
+
+
+def verify_gate_attestation(
+    attestation: bytes,
+    trusted: Mapping[str, bytes],
+    *,
+    report_raw: bytes,
+    verdict: str,
+    artifact_digest: str,
+    source: str,
+) -> tuple[GatePredicate, str]:
+    """(predicate, keyid) when ``attestation`` is signed by a ``trusted`` key, is a
+    curagate gate attestation whose one subject is ``artifact_digest``, pins exactly
+    ``report_raw`` and says ``verdict``; :class:`AttestationRefused` saying why not.
+
+    The one check behind the registry's judgement of an offered report and export's
+    ``--gate-key``."""
+    from curagate.signing import (
+        GATE_PREDICATE_TYPE,
+        SignatureInvalid,
+        open_envelope,
+        subject_digests,
+    )
+
+    try:
+        opened = open_envelope(attestation, trusted, source=f"{source} attestation")
+    except SignatureInvalid as e:
+        raise AttestationRefused(str(e)) from None
+    stmt, keyid = opened.statement, opened.keyid
+    if stmt.get("predicateType") != GATE_PREDICATE_TYPE:
+        raise AttestationRefused(
+            f"{source}: the attestation is not a curagate gate attestation", keyid
+        )
+    try:
+        pred = GatePredicate.model_validate(stmt.get("predicate"))
+    except ValidationError as e:
+        raise AttestationRefused(
+            f"{source}: attestation predicate is not valid ({e.errors()[0]['msg']})", keyid
+        ) from None
+    subjects = subject_digests(stmt)
+    if subjects != [artifact_digest] or pred.candidate.artifact_sha256 != artifact_digest:
+        # Exactly one subject, and the predicate's candidate is that same artifact.
+        judged = (
+            (subjects or ["nothing"])[0]
+            if subjects != [artifact_digest]
+            else str(pred.candidate.artifact_sha256)
+        )
+        raise AttestationRefused(
+            f"{source}: the attestation is for artifact {judged[:12]}…, not "
+            f"{artifact_digest[:12]}…",
+            keyid,
+            judged,
+        )
+    report_sha256 = sha256_bytes(report_raw)
+    if pred.gate_report_sha256 != report_sha256:
+        raise AttestationRefused(
+            f"{source}: the report was changed after the gate signed it (sha256 "
+            f"{report_sha256[:12]}… is not the attested {pred.gate_report_sha256[:12]}…)",
+            keyid,
+        )
+    if pred.verdict != verdict:
+        raise AttestationRefused(f"{source}: report and attestation disagree on the verdict", keyid)
+    return pred, keyid
 
 
 # curate: stats.json and manifest.json

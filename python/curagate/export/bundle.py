@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from curagate.artifacts import (
+    AttestationRefused,
     BundleManifest,
-    GatePredicate,
     GateReportDoc,
     Loaded,
     RunInfo,
@@ -33,6 +31,7 @@ from curagate.artifacts import (
     parse_artifact,
     read_artifact,
     run_digests,
+    verify_gate_attestation,
 )
 from curagate.digest import artifact_digest, files_digest, sha256_bytes, walk_strict
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
@@ -44,14 +43,10 @@ from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomi
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
-    GATE_PREDICATE_TYPE,
-    SignatureInvalid,
     key_fingerprint,
     load_private_key,
     load_public_key,
-    open_envelope,
     sign_bundle,
-    subject_digests,
 )
 from curagate.train.provenance import library_versions
 
@@ -148,29 +143,25 @@ def _report_trust(
         ) from None
     except OSError as e:
         raise InputError(f"{att_path}: cannot read the attestation ({e.strerror or e})") from None
-    pub = load_public_key(gate_key, source="--gate-key")
-    keyid = key_fingerprint(pub)
-    stmt = open_envelope(att, {keyid: gate_key}, source=str(att_path)).statement
-    if stmt.get("predicateType") != GATE_PREDICATE_TYPE:
-        raise SignatureInvalid(f"{att_path}: not a curagate gate attestation")
+    keyid = key_fingerprint(load_public_key(gate_key, source="--gate-key"))
     try:
-        pred = GatePredicate.model_validate(stmt.get("predicate"))
-    except ValidationError as e:
-        raise SignatureInvalid(
-            f"{att_path}: attestation predicate is not valid ({e.errors()[0]['msg']})"
-        ) from None
-    if subject_digests(stmt) != [run_digest] or pred.candidate.artifact_sha256 != run_digest:
-        raise SignatureInvalid(
+        _, keyid = verify_gate_attestation(
+            att,
+            {keyid: gate_key},
+            report_raw=report.raw,
+            verdict=report.doc.verdict,
+            artifact_digest=run_digest,
+            source=str(report.path),
+        )
+    except AttestationRefused as e:
+        if e.judged is None:
+            raise
+        raise AttestationRefused(
             f"{att_path}: the attestation is not about this run ({run_digest[:12]}…); pass the "
-            "report and attestation the gate wrote for it"
-        )
-    if pred.gate_report_sha256 != report.sha256:
-        raise SignatureInvalid(
-            f"{report.path}: the report was changed after the gate signed it (sha256 "
-            f"{report.sha256[:12]}… is not the attested {pred.gate_report_sha256[:12]}…)"
-        )
-    if pred.verdict != report.doc.verdict:
-        raise SignatureInvalid(f"{report.path}: report and attestation disagree on the verdict")
+            "report and attestation the gate wrote for it",
+            e.keyid,
+            e.judged,
+        ) from None
     return keyid, None
 
 

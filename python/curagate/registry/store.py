@@ -35,9 +35,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from pydantic import ValidationError
-
-from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
+from curagate.artifacts import (
+    AttestationRefused,
+    GateReportDoc,
+    iso_utc,
+    parse_artifact,
+    verify_gate_attestation,
+)
 from curagate.digest import artifact_digest, sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.export.manifest import verify_bundle
@@ -68,12 +72,9 @@ from curagate.registry.schema import (
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
-    GATE_PREDICATE_TYPE,
     SignatureInvalid,
     key_fingerprint,
     load_public_key,
-    open_envelope,
-    subject_digests,
     verify_bundle_signature,
 )
 
@@ -1082,60 +1083,22 @@ class Registry:
                 None,
             )
         try:
-            opened = open_envelope(
+            pred, keyid = verify_gate_attestation(
                 offer.attestation,
                 self._trusted(db, "gate") if trusted is None else trusted,
-                source=f"{source} attestation",
+                report_raw=offer.raw,
+                verdict=doc.verdict,
+                artifact_digest=mv.artifact_digest,
+                source=source,
             )
-        except SignatureInvalid as e:
-            return Judgement(doc.verdict, False, str(e), None)
-        stmt = opened.statement
-        if stmt.get("predicateType") != GATE_PREDICATE_TYPE:
-            return Judgement(
-                doc.verdict,
-                False,
-                f"{source}: the attestation is not a curagate gate attestation",
-                opened.keyid,
-            )
-        try:
-            pred = GatePredicate.model_validate(stmt.get("predicate"))
-        except ValidationError as e:
-            return Judgement(
-                doc.verdict,
-                False,
-                f"{source}: attestation predicate is not valid ({e.errors()[0]['msg']})",
-                opened.keyid,
-            )
-        subjects = subject_digests(stmt)
-        if subjects != [mv.artifact_digest] or pred.candidate.artifact_sha256 != mv.artifact_digest:
-            # Exactly one subject, and the predicate's candidate is that same artifact.
-            judged = (
-                (subjects or ["nothing"])[0]
-                if subjects != [mv.artifact_digest]
-                else str(pred.candidate.artifact_sha256)
-            )
-            return Judgement(
-                doc.verdict,
-                False,
-                f"{source}: the attestation is for artifact {judged[:12]}…, not {mv.ref} "
-                f"({mv.artifact_digest[:12]}…); gate this version's bundle ({mv.artifact_path})",
-                opened.keyid,
-            )
-        if pred.gate_report_sha256 != sha256_bytes(offer.raw):
-            return Judgement(
-                doc.verdict,
-                False,
-                f"{source}: the report was changed after the gate signed it (sha256 "
-                f"{sha256_bytes(offer.raw)[:12]}… is not the attested {pred.gate_report_sha256[:12]}…)",
-                opened.keyid,
-            )
-        if pred.verdict != doc.verdict:
-            return Judgement(
-                doc.verdict,
-                False,
-                f"{source}: report and attestation disagree on the verdict",
-                opened.keyid,
-            )
+        except AttestationRefused as e:
+            why = str(e)
+            if e.judged is not None:
+                why = (
+                    f"{source}: the attestation is for artifact {e.judged[:12]}…, not {mv.ref} "
+                    f"({mv.artifact_digest[:12]}…); gate this version's bundle ({mv.artifact_path})"
+                )
+            return Judgement(doc.verdict, False, why, e.keyid)
         latest = iso_utc(datetime.now(UTC) + MAX_CLOCK_SKEW)
         if pred.issued_at is not None and pred.issued_at > latest:
             # The newest signed verdict decides: one signed "in the future" would decide
@@ -1146,13 +1109,13 @@ class Registry:
                 f"{source}: the attestation says it was signed at {pred.issued_at}, after this "
                 f"registry's clock allows ({latest}); the signing machine's clock is wrong: "
                 "fix it and gate again",
-                opened.keyid,
+                keyid,
             )
         return Judgement(
             pred.verdict,
             True,
-            f"verified: signed by gate key {opened.keyid[:12]}, verdict {pred.verdict}",
-            opened.keyid,
+            f"verified: signed by gate key {keyid[:12]}, verdict {pred.verdict}",
+            keyid,
             pred.issued_at,
         )
 
