@@ -145,3 +145,33 @@ def test_out_that_is_a_file_or_inside_an_input_folder_exits_2(
     assert run(files, "folder") == 2
     assert "inside input folder" in capsys.readouterr().err
     assert not files["out"].exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--threads", "100000"),
+        ("--threads", "0"),
+        ("--threads", "-1"),
+        ("--paraphrase-threshold", "nan"),
+    ],
+)
+def test_out_of_range_flags_exit_2_before_reading(
+    files: dict[str, Path], flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --threads 100000 was obeyed (every thread started: minutes on two records), 0
+    # was taken for "all cores", and a NaN paraphrase threshold passed unnoticed.
+    with pytest.raises(SystemExit) as exc:
+        run(files, "leaky", flag, value)
+    assert exc.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+    assert not files["out"].exists()
+
+
+@pytest.mark.parametrize("threads", [0, -1, 5000])
+def test_leakage_index_refuses_thread_counts_out_of_range(threads: int) -> None:
+    from curagate.errors import ConfigError
+    from curagate.leakage import LeakageIndex
+
+    with pytest.raises(ConfigError, match=r"`threads`: must be in 1\.\.1024"):
+        LeakageIndex(threads=threads)

@@ -164,7 +164,6 @@ def test_curate_decontaminate_drops_a_short_truncation_and_honours_the_setting(
         ("--min-span-words", "99999999999999999999"),
         ("--min-shared-ngrams", "-5"),
         ("--max-ngram-items", "-1"),
-        ("--threads", "-1"),
     ],
 )
 def test_span_settings_out_of_range_are_a_one_line_usage_error(

@@ -30,6 +30,7 @@ from pathlib import Path
 from curagate.errors import CheckFailed, InputError
 from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
+from curagate.limits import MAX_THREADS, float_arg, int_arg
 
 
 def _methods(value: str) -> list[str]:
@@ -123,7 +124,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="reference text column (e.g. question for GSM8K)",
     )
-    parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all)")
+    parser.add_argument(
+        "--threads",
+        type=int_arg(1, MAX_THREADS),
+        default=None,
+        help=f"worker threads, 1..{MAX_THREADS} (default: all cores)",
+    )
     parser.add_argument(
         "--paraphrase",
         action="store_true",
@@ -131,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--paraphrase-threshold",
-        type=float,
+        type=float_arg(-1.0, 1.0),
         default=0.85,
         metavar="C",
         help="cosine similarity for a paraphrase match (default 0.85)",

@@ -56,6 +56,7 @@ from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.leakage.texts import RowTexts, row_texts, strings_of
+from curagate.limits import MAX_THREADS
 from curagate.records import (
     Batch,
     Quarantined,
@@ -403,13 +404,18 @@ class LeakageIndex:
             "num_perm": num_perm,
             "shingle_words": shingle_words,
             "seed": seed,
-            "threads": threads,
         }
         for name, value in counts.items():
-            if value is not None and not 0 <= value < 2**64:
+            if not 0 <= value < 2**64:
                 raise ConfigError(
                     f"leakage: invalid parameter `{name}`: must be a whole number >= 0, got {value}"
                 )
+        # As curate's `threads`: each pool starts every thread it is given (100,000
+        # threads ran for minutes on two records), and 0 is not "all cores".
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            raise ConfigError(
+                f"leakage: invalid parameter `threads`: must be in 1..{MAX_THREADS}, got {threads}"
+            )
         try:
             self._core = _core.ReferenceIndex(
                 ngram=ngram,
