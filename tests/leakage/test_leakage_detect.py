@@ -138,10 +138,16 @@ def test_empty_reference_file_is_an_input_error(tmp_path: Path) -> None:
         detect(empty, corpus(tmp_path, CLEAN))
 
 
-def test_reference_of_only_punctuation_is_an_input_error(tmp_path: Path) -> None:
+def test_reference_of_only_punctuation_is_matched_exactly_or_refused(tmp_path: Path) -> None:
+    # Items that normalize to nothing are matched by byte-identical text (exact):
+    # such a set was refused as "nothing can be matched" even with exact on.
     ref = write(tmp_path / "punct.jsonl", [{"text": "?!"}, {"text": "..."}])
-    with pytest.raises(InputError, match="empty after normalization"):
-        detect(ref, corpus(tmp_path, CLEAN))
+    texts = corpus(tmp_path, [*CLEAN, "..."])
+    result = detect(ref, texts)
+    assert [leak.item.text for leak in result.leaks] == ["..."]
+    assert len(result.empty_items) == 2
+    with pytest.raises(InputError, match="add exact to --methods"):
+        detect(ref, texts, methods=["ngram", "minhash"])
 
 
 def test_unknown_method_is_a_config_error(tmp_path: Path, reference: Path) -> None:

@@ -472,10 +472,13 @@ class LeakageIndex:
                 f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
                 "point --reference at golden/test files with records"
             )
-        if all(i.words == 0 for i in index.items):
+        # Such items (punctuation, emoji) have no words to match: only the exact
+        # method finds them, by byte-identical text.
+        if "exact" not in index.methods and all(i.words == 0 for i in index.items):
             raise InputError(
                 f"reference set has {len(index.items)} item(s) but all are empty after "
-                "normalization (only punctuation or whitespace); nothing can be matched"
+                "normalization (only punctuation, symbols or whitespace), which only the "
+                "exact method matches (byte-identical text); add exact to --methods"
             )
         return index
 
