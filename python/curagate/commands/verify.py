@@ -1,4 +1,5 @@
-"""Re-check an exported bundle against its MANIFEST.json, and its signature.
+"""Re-check an exported bundle against its MANIFEST.json, and its signature; or a
+curate or split output against its manifest.
 
 Every file's sha256 must match, none may be missing or added, and nothing in the
 bundle may be a symlink, device or FIFO. With --public-key, model.sig must verify
@@ -8,9 +9,15 @@ an edit of MANIFEST.json itself cannot be detected, and the output says so.
 Prints the bundle's artifact digest (the sha256 of MANIFEST.json, the value the
 gate attests and the registry stores). Exit 0 when intact, 1 when anything differs.
 
+A curate or split output (a folder holding its `.curagate-output.json` marker) is
+checked against manifest.json / split_manifest.json: every listed file's sha256, no
+file added, and the marker's run id against the manifest. That catches edits made
+after the run, not a forger who rewrites the manifest and marker too.
+
 examples:
   curagate verify exports/support-bot
   curagate verify exports/support-bot --public-key keys/signing_key.pub
+  curagate verify curated/
 """
 
 from __future__ import annotations
@@ -18,12 +25,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from curagate.errors import InputError
+from curagate.errors import CheckFailed, InputError
 from curagate.export.manifest import verify_bundle
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bundle", type=Path, help="directory written by `curagate export`")
+    parser.add_argument(
+        "bundle",
+        type=Path,
+        help="directory written by `curagate export`, `curagate curate` or `curagate split`",
+    )
     parser.add_argument(
         "--public-key", type=Path, help="PEM public key that must have signed model.sig"
     )
@@ -31,6 +42,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curagate.io.verify import check_output_folder
+
+    output = check_output_folder(args.bundle) if args.bundle.is_dir() else None
+    if output is not None:
+        if args.public_key is not None or args.digest is not None:
+            raise InputError(
+                f"{args.bundle}: a {output.command} output has no signature or artifact "
+                "digest; --public-key and --digest apply to exported bundles"
+            )
+        if not output.ok:
+            raise CheckFailed(
+                f"{args.bundle}: {output.command} output does not match its manifest: "
+                f"{output.summary()}; it was modified after `curagate {output.command}`: "
+                "run it again"
+            )
+        print(
+            f"{args.bundle}: ok, {output.checked} files match the {output.command} manifest; "
+            f"run id {output.run_id}"
+        )
+        return 0
     pem = None
     if args.public_key is not None:
         try:

@@ -63,8 +63,26 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
     return detected or (fmt or "chat"), rows
 
 
+def check_outputs_unchanged(files: Sequence[Path]) -> None:
+    """Refuse files that lie in a curate or split output changed since it was written
+    (a shard edited, added or removed by hand): train on what the gate will be told
+    was curated, or on files outside such a folder."""
+    from curagate.io.verify import check_output_folder, enclosing_outputs
+
+    folders = {folder for f in files for folder in enclosing_outputs(f)}
+    for folder in sorted(folders):
+        check = check_output_folder(folder)
+        if check is not None and not check.ok:
+            raise InputError(
+                f"{folder}: this {check.command} output changed after `curagate "
+                f"{check.command}` wrote it: {check.summary()}; run `curagate {check.command}` "
+                "again, or copy the files you mean to train on out of it"
+            )
+
+
 def read_records(paths: Sequence[str], fmt: str | None) -> Records:
     files = expand_paths(paths)
+    check_outputs_unchanged(files)
     detected, rows = _read_rows(files, fmt)
     if not rows:
         raise InputError(f"{', '.join(map(str, files))}: no records to train on")

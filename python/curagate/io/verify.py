@@ -1,0 +1,131 @@
+"""Re-check a curate or split output against its own manifest.
+
+A curate output (``manifest.json``) and a split output (``split_manifest.json``)
+list every file they wrote with its sha256; the marker's run id is a hash of the
+manifest (and curate's ``stats.json``). :func:`check_output_folder` finds what
+changed since: a listed file missing, edited or replaced by a link, a file added,
+a manifest or stats edited without the marker. Anyone can rewrite all three
+consistently, so this catches accidents and careless edits, not a forger: the
+dataset manifest that `curagate train` records in run.json pins what was read.
+
+`curagate verify DIR` runs it on a folder; `curagate train` runs it on every
+curate or split output its data files lie in, and refuses to train on one that
+changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curagate.digest import sha256_file
+from curagate.io.outputs import MARKER_NAME, read_marker
+
+# What each command's marker run id hashes, and the manifest that lists its files.
+_IDENTITY = {"curate": ("stats.json", "manifest.json"), "split": ("split_manifest.json",)}
+
+
+@dataclass
+class OutputCheck:
+    folder: Path
+    command: str
+    run_id: str
+    checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self, limit: int = 3) -> str:
+        more = f"; and {len(self.problems) - limit} more" if len(self.problems) > limit else ""
+        return "; ".join(self.problems[:limit]) + more
+
+
+def enclosing_outputs(path: Path) -> list[Path]:
+    """The curate or split output folders ``path`` lies in (or is), innermost first
+    (``curate --split`` holds a split output in its ``splits/``)."""
+    here = path.parent.resolve() / path.name  # a shard replaced by a link still lies here
+    found = []
+    for folder in (here, *here.parents):
+        marker = read_marker(folder)
+        if marker is not None and marker.get("command") in _IDENTITY:
+            found.append(folder)
+    return found
+
+
+def _listed(command: str, manifest: Any) -> dict[str, str] | None:
+    """``{relative path: sha256}`` of every file the manifest lists; None when the
+    manifest does not have the shape its command writes."""
+    if not isinstance(manifest, dict):
+        return None
+    entries: Any
+    if command == "curate":
+        entries, key = manifest.get("files"), "path"
+    else:
+        splits, quarantined = manifest.get("splits"), manifest.get("quarantined")
+        if not isinstance(splits, dict) or not isinstance(quarantined, dict):
+            return None
+        entries, key = [*splits.values(), *([quarantined] if "file" in quarantined else [])], "file"
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return None
+    pairs = [(e.get(key), e.get("sha256")) for e in entries]
+    if not all(isinstance(p, str) and isinstance(s, str) for p, s in pairs):
+        return None
+    return dict(pairs)
+
+
+def check_output_folder(folder: Path) -> OutputCheck | None:
+    """Compare ``folder`` with its manifest; None when it is not a curate or split output."""
+    marker = read_marker(folder)
+    command = marker.get("command") if marker is not None else None
+    if marker is None or command not in _IDENTITY:
+        return None
+    assert isinstance(command, str)
+    result = OutputCheck(folder, command, str(marker["run_id"]))
+    names = _IDENTITY[command]
+    digest = hashlib.sha256()
+    try:
+        for name in names:
+            digest.update((folder / name).read_bytes())
+    except OSError as e:
+        result.problems.append(f"{e.filename and Path(e.filename).name}: cannot be read")
+        return result
+    if digest.hexdigest()[:16] != result.run_id:
+        result.problems.append(
+            f"{' or '.join(names)} changed after the run (the marker's run id differs)"
+        )
+    try:
+        manifest = json.loads((folder / names[-1]).read_bytes())
+    except ValueError:
+        manifest = None
+    listed = _listed(command, manifest)
+    if listed is None:
+        result.problems.append(f"{names[-1]}: not a manifest {command} writes")
+        return result
+    present = {
+        p.relative_to(folder).as_posix(): p
+        for p in sorted(folder.rglob("*"))
+        if not p.is_dir() or p.is_symlink()
+    }
+    own = {MARKER_NAME, names[-1]}
+    for rel, expected in sorted(listed.items()):
+        path = present.get(rel)
+        if path is None:
+            result.problems.append(f"{rel}: listed but missing")
+        elif not stat.S_ISREG(path.lstat().st_mode):
+            result.problems.append(f"{rel}: not a regular file (a link or special file)")
+        elif sha256_file(path) != expected:
+            result.problems.append(f"{rel}: contents changed (sha256 differs)")
+        else:
+            result.checked += 1
+    for rel in sorted(set(present) - set(listed) - own):
+        result.problems.append(f"{rel}: not listed in {names[-1]} (added after the run)")
+    return result
+
+
+__all__ = ["OutputCheck", "check_output_folder", "enclosing_outputs"]

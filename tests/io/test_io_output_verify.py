@@ -1,0 +1,139 @@
+"""A curate or split output re-checked against its manifest: `curagate verify DIR`, and
+`curagate train` refusing data from an output changed after it was written (nothing
+read a curate output's manifest back before)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from curagate.cli import main
+from curagate.curate import curate
+from curagate.errors import InputError
+from curagate.split import split
+from curagate.train.data import read_records
+
+
+@pytest.fixture
+def curated(tmp_path: Path, write_jsonl: Callable[..., Path]) -> Path:
+    rows = [
+        {"prompt": f"question number {i} about topic {i * 7} and more", "completion": f"answer {i}"}
+        for i in range(40)
+    ]
+    src = write_jsonl("in/data.jsonl", [*rows, rows[0], {"prompt": "", "completion": "x"}])
+    out = tmp_path / "curated"
+    curate([src], out)
+    return out
+
+
+def verify(folder: Path, *extra: str) -> int:
+    return main(["verify", str(folder), *extra])
+
+
+def test_an_untouched_curate_output_verifies(
+    curated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(curated) == 0
+    out = capsys.readouterr().out
+    assert "files match the curate manifest" in out
+    assert read_records([str(curated / "kept")], None).rows
+
+
+def _edit_shard(folder: Path) -> None:
+    shard = sorted((folder / "kept").glob("*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\0")
+
+
+def _add_file(folder: Path) -> None:
+    (folder / "kept" / "part-99999.parquet").write_bytes(b"PAR1")
+
+
+def _remove_file(folder: Path) -> None:
+    (folder / "quarantine.jsonl").unlink()
+
+
+def _link_file(folder: Path) -> None:
+    shard = sorted((folder / "kept").glob("*.parquet"))[0]
+    copy = folder.parent / "elsewhere.parquet"
+    copy.write_bytes(shard.read_bytes())
+    shard.unlink()
+    shard.symlink_to(copy)
+
+
+def _edit_manifest(folder: Path) -> None:
+    # A tired engineer "fixes" the manifest to match a replaced shard.
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = [f for f in manifest["files"] if f["path"] != "quarantine.jsonl"]
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (folder / "quarantine.jsonl").unlink()
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_edit_shard, "contents changed"),
+        (_add_file, "not listed in manifest.json"),
+        (_remove_file, "listed but missing"),
+        (_link_file, "not a regular file"),
+        (_edit_manifest, "changed after the run"),
+    ],
+)
+def test_a_changed_curate_output_fails_verify_and_train_refuses_it(
+    curated: Path,
+    change: Callable[[Path], None],
+    problem: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    change(curated)
+    assert verify(curated) == 1
+    assert problem in capsys.readouterr().err
+    with pytest.raises(InputError, match=f"changed after `curagate curate`.*{problem}"):
+        read_records([str(curated / "kept")], None)
+
+
+def test_a_changed_split_output_fails_verify_and_train_refuses_it(
+    curated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    splits = tmp_path / "splits"
+    split([curated / "kept"], splits, ratios=(0.6, 0.2, 0.2))
+    assert verify(splits) == 0
+    assert "files match the split manifest" in capsys.readouterr().out
+    train = splits / "train.parquet"
+    train.write_bytes(train.read_bytes()[:-1] + b"\0")
+    assert verify(splits) == 1
+    assert "train.parquet: contents changed" in capsys.readouterr().err
+    with pytest.raises(InputError, match="split output changed"):
+        read_records([str(train)], None)
+
+
+def test_signature_flags_are_for_bundles_only(
+    curated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(curated, "--digest", "0" * 64) == 2
+    assert "apply to exported bundles" in capsys.readouterr().err
+
+
+def test_curate_split_is_checked_by_both_manifests(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # Rewriting splits/ with a consistent split manifest and marker still leaves the
+    # curate output's manifest, which covers splits/, to catch it.
+    rows = [
+        {"prompt": f"question {i} on subject {i * 3} here", "completion": "a"} for i in range(30)
+    ]
+    out = tmp_path / "curated"
+    curate([write_jsonl("in/d.jsonl", rows)], out, split__enabled=True)
+    train = out / "splits" / "train.parquet"
+    assert read_records([str(train)], None).rows
+    other = tmp_path / "other"
+    split([out / "kept"], other, ratios=(0.5, 0.25, 0.25))
+    for name in ("train.parquet", "val.parquet", "test.parquet", "split_manifest.json"):
+        (out / "splits" / name).write_bytes((other / name).read_bytes())
+    (out / "splits" / ".curagate-output.json").write_bytes(
+        (other / ".curagate-output.json").read_bytes()
+    )
+    with pytest.raises(InputError, match=r"curated: this curate output changed.*splits/"):
+        read_records([str(train)], None)
