@@ -18,7 +18,7 @@ from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.gate.runner import write_attestation
 from curagate.registry import Registry
-from curagate.registry.store import RegistryUnavailable
+from curagate.registry.store import ChainBroken, RegistryUnavailable
 from curagate.serve.app import create_app
 from tests.registry.registry_fixtures import report_doc
 
@@ -504,6 +504,39 @@ def test_an_older_copy_of_the_database_put_back_while_the_service_runs_is_refuse
     # the check across restarts)
     with TestClient(create_app(world.db)) as fresh:
         assert fresh.get("/api/v1/models", headers=alice).status_code == 200
+
+
+def test_a_head_file_keeps_the_floor_across_restarts(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --head-file a restarted service had seen nothing: the older copy put back
+    # while it was down was served as current.
+    head = tmp_path / "keep" / "head.txt"
+    head.parent.mkdir()
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(world.db) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    alice = bearer(world, "alice")
+    with TestClient(create_app(world.db, head_file=head)) as first:
+        r = first.post(
+            "/api/v1/models/bot/versions/2/promotions", json={"to": "staging"}, headers=alice
+        )
+        assert r.status_code == 200, r.text
+    with Registry(world.db) as reg:
+        ident, digest = reg.head()
+    assert head.read_text(encoding="utf-8") == f"{ident}:{digest}\n"  # after its own write
+    with sqlite3.connect(backup) as copy, sqlite3.connect(world.db) as live:
+        copy.backup(live)  # restored while the service was down
+    with pytest.raises(ChainBroken, match=f"{head} records; an older copy"):
+        create_app(world.db, head_file=head)
+    assert main(["serve", "--db", str(world.db), "--head-file", str(head)]) == 1
+    assert "an older copy of the database was put back" in capsys.readouterr().err
+    head.write_text("not a head\n", encoding="utf-8")
+    assert main(["serve", "--db", str(world.db), "--head-file", str(head)]) == 2
+    assert "is not ID:HASH" in capsys.readouterr().err
+    missing = tmp_path / "no_such_folder" / "head.txt"
+    assert main(["serve", "--db", str(world.db), "--head-file", str(missing)]) == 2
+    assert "does not exist or is not writable" in capsys.readouterr().err
 
 
 def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(

@@ -36,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     parser.add_argument(
+        "--head-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="keep the newest registry log head seen here (ID:HASH), across restarts: the "
+        "service refuses to start on, or serve, an older copy of the database; keep it "
+        "where backups of the database are not restored",
+    )
+    parser.add_argument(
         "--webhook",
         action="append",
         default=[],
@@ -64,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     db = args.db or default_db_path()
     secret = os.environ.get("CURAGATE_WEBHOOK_SECRET") or None
     hooks = Webhooks(args.webhook, secret.encode("utf-8") if secret else None)
-    app = create_app(db, webhooks=hooks)
+    app = create_app(db, webhooks=hooks, head_file=args.head_file)
     print(f"curagate serve: {db} at http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
     import socket
 

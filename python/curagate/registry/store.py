@@ -629,14 +629,34 @@ class HeadFloor:
     moves up to the new head: an older copy of the database file put back while the
     process runs (a backup restored, a volume snapshot rolled back: the log is then a
     shorter, internally valid chain) or a rewritten history is refused, where the chain's
-    own check cannot tell. It lives in memory: across restarts `registry check --head`
-    does the same against a head recorded elsewhere.
+    own check cannot tell. With a ``path`` (``serve --head-file``) the floor outlives the
+    process: it starts at the head recorded there and every move is written back
+    (atomically), so a restarted service refuses a copy older than what it last saw.
+    Without one it lives in memory, and across restarts `registry check --head` does
+    the same against a head recorded elsewhere.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None) -> None:
         self._lock = threading.Lock()
         self.head_id = 0
         self.head_hash = GENESIS
+        self.path = path
+        if path is not None:
+            # Written after every write of the service: a folder it cannot write would
+            # fail there, after the commit.
+            if not path.parent.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
+                raise InputError(
+                    f"--head-file {path}: its folder does not exist or is not writable; "
+                    "create it or choose another path"
+                )
+            try:
+                text = path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                return  # first start: written at the first open
+            except (OSError, UnicodeDecodeError) as e:
+                raise InputError(f"--head-file {path}: cannot read it ({e})") from None
+            ident, expected = _parse_head(text, what=f"--head-file {path}")
+            self.head_id, self.head_hash = ident, expected
 
     def check(self, db: sqlite3.Connection) -> None:
         """ChainBroken unless ``db``'s log still holds the newest row this process saw."""
@@ -646,10 +666,10 @@ class HeadFloor:
             return
         row = db.execute("SELECT hash FROM log WHERE id = ?", (head_id,)).fetchone()
         if row is None or row[0] != head_hash:
+            seen = "this process saw" if self.path is None else f"{self.path} records"
             raise ChainBroken(
                 f"registry log: it no longer holds row {head_id} ({head_hash[:12]}…), which "
-                "this process saw; an older copy of the database was put back or its history "
-                "rewritten"
+                f"{seen}; an older copy of the database was put back or its history rewritten"
             )
 
     def advance(self, db: sqlite3.Connection) -> None:
@@ -659,6 +679,10 @@ class HeadFloor:
         with self._lock:
             if row is not None and int(row[0]) > self.head_id:
                 self.head_id, self.head_hash = int(row[0]), str(row[1])
+                if self.path is not None:
+                    from curagate.io.atomic import write_bytes_atomic
+
+                    write_bytes_atomic(self.path, f"{self.head_id}:{self.head_hash}\n".encode())
 
 
 class Registry:
@@ -2195,11 +2219,19 @@ class Registry:
         return next(x for x in self.trusted_keys() if x.id == k.id)
 
 
-def _check_head(db: sqlite3.Connection, head: str) -> None:
+def _parse_head(head: str, *, what: str) -> tuple[int, str]:
+    """``ID:HASH`` as `curagate registry head` prints it."""
     ident, _, expected = head.partition(":")
     if not re.fullmatch(r"[0-9]{1,18}", ident) or not re.fullmatch(r"[0-9a-f]{64}", expected):
-        raise InputError(f"--head {head!r}: give ID:HASH as printed by `curagate registry head`")
-    row = db.execute("SELECT hash FROM log WHERE id = ?", (int(ident),)).fetchone()
+        raise InputError(
+            f"{what}: {head[:100]!r} is not ID:HASH as `curagate registry head` prints"
+        )
+    return int(ident), expected
+
+
+def _check_head(db: sqlite3.Connection, head: str) -> None:
+    ident, expected = _parse_head(head, what="--head")
+    row = db.execute("SELECT hash FROM log WHERE id = ?", (ident,)).fetchone()
     if row is None:
         raise ChainBroken(f"registry log: row {ident} of the recorded head no longer exists")
     if row[0] != expected:

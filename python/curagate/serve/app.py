@@ -290,12 +290,16 @@ class RequestGuard:
         return None if known else bad_token()
 
 
-def create_app(db: str | Path, *, webhooks: Webhooks | None = None) -> FastAPI:
-    """The service over the registry at ``db``; ``webhooks`` hears of every transition."""
+def create_app(
+    db: str | Path, *, webhooks: Webhooks | None = None, head_file: str | Path | None = None
+) -> FastAPI:
+    """The service over the registry at ``db``; ``webhooks`` hears of every transition.
+    ``head_file`` keeps the newest log head seen across restarts (``--head-file``)."""
     db_path = Path(db)
-    # Every open checks that the log still holds the newest head this process has seen: an
-    # older copy of the database put back while the service runs is refused (503).
-    floor = HeadFloor()
+    # Every open checks that the log still holds the newest head this process (or, with
+    # a head file, any earlier run of it) has seen: an older copy of the database put
+    # back is refused (503; at start: the service does not start).
+    floor = HeadFloor(Path(head_file) if head_file is not None else None)
 
     def open_registry() -> Registry:
         return Registry(db_path, create=False, floor=floor)
