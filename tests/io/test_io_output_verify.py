@@ -71,9 +71,14 @@ def _edit_manifest(folder: Path) -> None:
     (folder / "quarantine.jsonl").unlink()
 
 
+def _nest_manifest(folder: Path) -> None:
+    (folder / "manifest.json").write_text("[" * 200_000, encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
+        (_nest_manifest, "manifest.json: not a manifest curate writes"),
         (_edit_shard, "contents changed"),
         (_add_file, "not listed in manifest.json"),
         (_remove_file, "listed but missing"),

@@ -101,7 +101,7 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
         )
     try:
         manifest = json.loads((folder / names[-1]).read_bytes())
-    except ValueError:
+    except (ValueError, RecursionError):  # a nesting bomb is not a manifest either
         manifest = None
     listed = _listed(command, manifest)
     if listed is None:
