@@ -62,6 +62,17 @@ def test_a_user_folder_with_manifest_and_stats_is_not_replaced(tmp_path: Path) -
     assert sorted(p.name for p in mine.iterdir()) == ["manifest.json", "notes.txt", "stats.json"]
 
 
+def test_a_marker_nested_past_the_recursion_limit_is_not_a_marker(tmp_path: Path) -> None:
+    # json.loads raised RecursionError out of read_marker: exit 3 for a hostile file.
+    data = corpus(tmp_path / "d.jsonl", 20)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / MARKER_NAME).write_text("[" * 200_000)
+    assert read_marker(mine) is None
+    with pytest.raises(InputError, match="not a curagate output"):
+        curate([data], mine)
+
+
 def test_a_complete_output_has_a_marker_and_is_replaced_by_a_rerun(tmp_path: Path) -> None:
     data = corpus(tmp_path / "d.jsonl", 20)
     curate([data], tmp_path / "out")

@@ -35,7 +35,7 @@ def read_marker(folder: Path) -> dict[str, object] | None:
     """The marker of a complete curagate output, or None."""
     try:
         marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # nested past the limit: not a marker
         return None
     if (
         isinstance(marker, dict)
