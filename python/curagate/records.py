@@ -421,6 +421,29 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
     return None if has_text else "has empty 'content'"
 
 
+MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (an object of scalars is 1), counted without
+    recursion and only up to just past :data:`MAX_NESTING`."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((child, depth + 1) for child in v.values())
+        elif isinstance(v, list):
+            stack.extend((child, depth + 1) for child in v)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_NESTING:
+            break
+    return deepest
+
+
 def strip_nulls(value: Any) -> Any:
     """Drop null object members: Arrow gives a struct every field seen in the
     chunk, so a key must not depend on which other rows shared the chunk."""
@@ -466,8 +489,11 @@ def tool_call_texts(message: dict[str, Any]) -> list[str]:
             continue
         args = fn.get("arguments")
         if isinstance(args, str):
-            with contextlib.suppress(ValueError):
-                args = json.loads(args)
+            # Arguments nested past the records' own limit stay the string they are
+            # (parsing them raised RecursionError: exit 3 in every data command).
+            with contextlib.suppress(ValueError, RecursionError):
+                parsed = json.loads(args)
+                args = parsed if json_depth(parsed) <= MAX_NESTING else args
         if args is None:
             text = ""
         elif isinstance(args, str):

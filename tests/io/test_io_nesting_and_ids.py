@@ -78,6 +78,39 @@ def test_audit_reports_a_row_1000_deep_without_a_traceback(tmp_path: Path) -> No
     assert "nested deeper than" in done.stdout
 
 
+def tool_call_row(arguments: str) -> dict[str, Any]:
+    call = {"type": "function", "function": {"name": "lookup", "arguments": arguments}}
+    return {
+        "messages": [
+            {"role": "user", "content": "look it up please"},
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+        ]
+    }
+
+
+@pytest.mark.parametrize("levels", [950, 100_000])
+def test_tool_call_arguments_nested_deep_are_kept_as_written(tmp_path: Path, levels: int) -> None:
+    # The arguments string is parsed for the dedup key: nested 100,000 deep it raised
+    # RecursionError, 950 deep it overflowed the key's canonical JSON (exit 3 in curate,
+    # check, audit and split). Past the records' limit it is keyed as the string it is.
+    from curagate.cli import main
+    from curagate.records import tool_call_texts
+
+    deep = "[" * levels + "]" * levels
+    rows = [tool_call_row(deep), tool_call_row(deep), tool_call_row('{"q": [1, 2]}')]
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert tool_call_texts(rows[0]["messages"][1]) == [f"lookup({deep})"]
+    assert tool_call_texts(rows[2]["messages"][1]) == ['lookup({"q":[1,2]})']
+    assert main(["curate", str(path), "--out", str(tmp_path / "c")]) == 0
+    stats = json.loads((tmp_path / "c" / "stats.json").read_text(encoding="utf-8"))
+    assert (stats["totals"]["kept"], stats["totals"]["removed"]) == (2, {"exact": 1})
+    assert main(["check", str(path)]) == 1  # the exact copy is reported
+    assert main(["split", str(path), "--out", str(tmp_path / "s")]) == 0
+    assert main(["audit", str(path), "--out", str(tmp_path / "a")]) in (0, 1)
+    assert (tmp_path / "a" / "report.html").is_file()
+
+
 def test_integer_ids_beyond_int64_stay_exact_and_distinct(tmp_path: Path) -> None:
     big = [2**64 + 1, 2**64 + 2, -(2**70) - 1]
     path = tmp_path / "ids.jsonl"

@@ -29,6 +29,7 @@ from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
     DEFAULT_BATCH_ROWS,
+    MAX_NESTING,
     PREFERENCE_KEYS,
     Batch,
     Quarantined,
@@ -37,6 +38,7 @@ from curagate.records import (
     build_keys,
     check_record,
     detect_format,
+    json_depth,
     key_columns,
     parse_format,
     python_kind,
@@ -727,9 +729,6 @@ def _read_options(size: int, max_length: int) -> pj.ReadOptions:
     )
 
 
-MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
-
-
 def _type_depth(schema: pa.Schema) -> int:
     """Nesting depth of the deepest column type (iterative: the type may be deep)."""
     deepest = 0
@@ -738,25 +737,6 @@ def _type_depth(schema: pa.Schema) -> int:
         dtype, depth = stack.pop()
         deepest = max(deepest, depth)
         stack.extend((dtype.field(i).type, depth + 1) for i in range(dtype.num_fields))
-    return deepest
-
-
-def _json_depth(value: Any) -> int:
-    """Nesting depth of a parsed JSON value (an object of scalars is 1)."""
-    deepest = 0
-    stack = [(value, 0)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, dict):
-            stack.extend((child, depth + 1) for child in v.values())
-        elif isinstance(v, list):
-            stack.extend((child, depth + 1) for child in v)
-        else:
-            deepest = max(deepest, depth)
-            continue
-        deepest = max(deepest, depth + 1)
-        if deepest > MAX_NESTING:
-            break
     return deepest
 
 
@@ -972,7 +952,7 @@ def _parse_slowly(
         except RecursionError:
             reject(k, _TOO_DEEP, raw)
             continue
-        if _json_depth(value) > MAX_NESTING:
+        if json_depth(value) > MAX_NESTING:
             reject(k, _TOO_DEEP, raw)
             continue
         if not isinstance(value, dict):
