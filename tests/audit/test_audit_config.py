@@ -78,6 +78,13 @@ def test_relative_paths_resolve_against_the_config_dir(tmp_path: Path) -> None:
     assert cfg.structured_outputs[0].json_schema == {"type": "object"}
 
 
+def test_a_schema_file_nested_too_deeply_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text("[" * 100_000, encoding="utf-8")  # was exit 3
+    p = write(tmp_path, "structured_outputs:\n  - {field: out, schema_file: s.json}\n")
+    with pytest.raises(ConfigError, match=r"schema_file .*s\.json .*\(nested too deeply\)"):
+        load_config(p)
+
+
 def dup_records() -> list[dict[str, Any]]:
     base = [{"prompt": f"p {i}", "completion": "c" * (i + 3)} for i in range(20)]
     return [*base, base[0]]

@@ -435,3 +435,16 @@ def test_a_completion_of_only_format_characters_is_empty_to_audit(
 ) -> None:
     report = run_audit([pc(1, blank), pc(2)])
     assert "FMT005" in rules_found(report)
+
+
+@pytest.mark.parametrize("levels", [950, 100_000])
+def test_structured_output_nested_past_the_limit_is_fmt008_not_a_crash(
+    levels: int, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # json.loads raised RecursionError at 100,000 levels, the schema validator at 950:
+    # exit 3 for one record.
+    deep = "[" * levels + "]" * levels
+    report = run_audit([pc(1, deep), pc(2, '{"name": "a", "age": 3}')], SO)
+    [row] = finding(report, "FMT008")["rows"]
+    assert row.endswith("train.jsonl:1")
+    assert "nests deeper than 128 levels" in str(finding(report, "FMT008"))

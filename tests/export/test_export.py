@@ -534,6 +534,25 @@ def test_export_refuses_a_base_stored_quantized(tiny_run: Path, tmp_path: Path) 
         export_run(run, tmp_path / "out")
 
 
+@pytest.mark.parametrize("config", ["[" * 100_000, "[1, 2]"])
+def test_export_refuses_a_base_config_that_is_not_an_object(
+    tiny_run: Path, tmp_path: Path, config: str
+) -> None:
+    # Nested past the recursion limit it was a RecursionError (exit 3); a list, an
+    # AttributeError on .get.
+    run = copy_run(tiny_run, tmp_path)
+    config_path = tmp_path / "base" / "config.json"
+    config_path.write_text(config)
+    recorded = run_json(run)
+    recorded["base_model"]["files"]["config.json"] = hashlib.sha256(
+        config_path.read_bytes()
+    ).hexdigest()
+    (run / "run.json").write_text(json.dumps(recorded))
+    with pytest.raises(InputError, match=r"cannot read the base model config|not a JSON object"):
+        export_run(run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_export_also_verifies_on_golden_prompts(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

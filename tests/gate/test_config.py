@@ -166,6 +166,7 @@ golden_sets:
         ),
         ("[1]", "a JSON schema must be an object"),
         ('{"type": ', "line 1: not valid JSON"),
+        ("[" * 100_000, "nested too deeply"),  # was a RecursionError: exit 3
         (None, "file not found"),
     ],
 )

@@ -131,6 +131,14 @@ def test_json_parse_accepts_one_code_fence() -> None:
     assert gm.parse_json("{'a': 1}") == (False, None)
 
 
+@pytest.mark.parametrize("levels", [950, 100_000])
+def test_a_json_answer_nested_past_the_limit_is_invalid_not_a_crash(levels: int) -> None:
+    # A candidate answering with deeply nested JSON crashed the gate (RecursionError while
+    # parsing, or while scoring at 950 levels): exit 3 instead of a score.
+    assert gm.parse_json("[" * levels + "]" * levels) == (False, None)
+    assert gm.parse_json("[" * 127 + "]" * 127)[0]
+
+
 def test_schema_compliance() -> None:
     schema = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
     assert gm.schema_valid({"name": "x"}, schema) == 1.0

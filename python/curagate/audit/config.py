@@ -168,11 +168,12 @@ class AuditConfig(_Model):
                 path = so.schema_file if so.schema_file.is_absolute() else base / so.schema_file
                 try:
                     so.json_schema = json.loads(path.read_text(encoding="utf-8"))
-                except (OSError, json.JSONDecodeError) as e:
+                except (OSError, ValueError, RecursionError) as e:
+                    why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
                     raise ConfigError(
                         f"structured_outputs: schema_file {path} for field {so.field!r} cannot "
-                        f"be read as JSON ({e}); point it at a JSON Schema file"
-                    ) from e
+                        f"be read as JSON ({why}); point it at a JSON Schema file"
+                    ) from None
                 so.schema_file = path
         return c
 

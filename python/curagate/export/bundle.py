@@ -228,14 +228,22 @@ def _weight_digests(model: Any, dtype: str | None = None) -> dict[str, str]:
     return out
 
 
+def _model_config(base_dir: Path) -> dict[str, Any]:
+    """The base model's config.json as an object; InputError (exit 2) when it is not one."""
+    path = base_dir / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise InputError(f"{path}: cannot read the base model config ({why})") from None
+    if not isinstance(cfg, dict):
+        raise InputError(f"{path}: the base model config is not a JSON object")
+    return cfg
+
+
 def _check_base_unquantized(base_dir: Path) -> None:
     """Merging needs full-precision base weights (QLoRA quantizes at load time, not on disk)."""
-    try:
-        cfg = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(
-            f"{base_dir / 'config.json'}: cannot read the base model config ({e})"
-        ) from e
+    cfg = _model_config(base_dir)
     quant = cfg.get("quantization_config")
     if quant:
         method = quant.get("quant_method", "unknown") if isinstance(quant, dict) else "unknown"
@@ -251,10 +259,7 @@ def _resolve_dtype(dtype: str, base_dir: Path) -> str:
         if dtype not in DTYPES:
             raise InputError(f"--dtype {dtype!r}: choose auto or one of {', '.join(DTYPES)}")
         return dtype
-    try:
-        cfg = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return "float32"
+    cfg = _model_config(base_dir)
     saved = cfg.get("dtype") or cfg.get("torch_dtype")
     return saved if saved in DTYPES else "float32"
 

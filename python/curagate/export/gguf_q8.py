@@ -69,10 +69,11 @@ def check_supported(config_dir: Path, tokenizer_dir: Path) -> None:
     try:
         config = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
         tok_json = json.loads((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
         raise InputError(
-            f"{config_dir}: --gguf needs config.json and a tokenizer.json ({e})"
-        ) from e
+            f"{config_dir}: --gguf needs config.json and a tokenizer.json ({why})"
+        ) from None
     _check_supported(config, tok_json, config_dir)
 
 

@@ -358,6 +358,8 @@ def read_json_schema(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: line {e.lineno}: not valid JSON: {e.msg}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read as a JSON schema") from None
     if not isinstance(schema, dict):
         raise ConfigError(f"{path}: a JSON schema must be an object")
     try:

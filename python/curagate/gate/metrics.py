@@ -200,15 +200,20 @@ _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
 def parse_json(output: str) -> tuple[bool, Any]:
-    """Parse a model's JSON answer; a single surrounding Markdown code fence is allowed."""
+    """Parse a model's JSON answer; a single surrounding Markdown code fence is allowed.
+    An answer nested deeper than the records' limit (128 levels) is not valid JSON here:
+    parsing or scoring it would overflow the stack (a RecursionError, the gate's exit 3)."""
+    from curagate.records import MAX_NESTING, json_depth
+
     text = output.strip()
     m = _FENCE.match(text)
     if m:
         text = m.group(1)
     try:
-        return True, json.loads(text)
-    except (json.JSONDecodeError, ValueError):
+        value = json.loads(text)
+    except (ValueError, RecursionError):
         return False, None
+    return (True, value) if json_depth(value) <= MAX_NESTING else (False, None)
 
 
 def schema_valid(value: Any, schema: dict[str, Any]) -> float:

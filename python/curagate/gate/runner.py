@@ -798,7 +798,7 @@ def _text_field(path: Path) -> str | None:
         first = next((line for line in f if line.strip()), "{}")
     try:
         row = json.loads(first)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # the reader quarantines such a line
         return None
     for key in ("prompt", "question", "text", "input"):
         if isinstance(row, dict) and isinstance(row.get(key), str):

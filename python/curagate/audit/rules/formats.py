@@ -17,7 +17,9 @@ from curagate.audit.formats import ROLES, format_violations, messages_of
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.findings import Rule, Severity
-from curagate.records import RecordFormat
+from curagate.records import MAX_NESTING, RecordFormat, json_depth
+
+_TOO_DEEP = object()  # a JSON string nested past what json.loads can read
 
 if TYPE_CHECKING:
     from curagate.audit.config import StructuredOutput
@@ -258,6 +260,12 @@ class StructuredOutputs:
                 except json.JSONDecodeError as e:
                     out.append(("FMT008", f"{spec.field!r} is not JSON ({e.msg} at char {e.pos})"))
                     continue
+                except RecursionError:
+                    value = _TOO_DEEP
+            if value is _TOO_DEEP or json_depth(value) > MAX_NESTING:
+                # validating it would overflow the stack (exit 3 for one record)
+                out.append(("FMT008", f"{spec.field!r} nests deeper than {MAX_NESTING} levels"))
+                continue
             err = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
             if err is not None:
                 path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
