@@ -114,6 +114,13 @@ def test_a_changed_split_output_fails_verify_and_train_refuses_it(
         read_records([str(train)], None)
 
 
+def test_a_folder_inside_an_output_names_the_output(
+    curated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(curated / "kept") == 2
+    assert f"run `curagate verify {curated}`" in capsys.readouterr().err
+
+
 def test_signature_flags_are_for_bundles_only(
     curated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -42,9 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from curagate.io.verify import check_output_folder
+    from curagate.io.verify import check_output_folder, enclosing_outputs
 
     output = check_output_folder(args.bundle) if args.bundle.is_dir() else None
+    if output is None and not (args.bundle / "MANIFEST.json").exists():
+        around = enclosing_outputs(args.bundle) if args.bundle.is_dir() else []
+        if around:
+            raise InputError(
+                f"{args.bundle}: is inside the output folder {around[0]}, which its manifest "
+                f"covers; run `curagate verify {around[0]}`"
+            )
     if output is not None:
         if args.public_key is not None or args.digest is not None:
             raise InputError(
