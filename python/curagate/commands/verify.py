@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from curagate.digest import MANIFEST_NAME
 from curagate.errors import CheckFailed, InputError
 from curagate.export.manifest import verify_bundle
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
     output = check_output_folder(args.bundle) if args.bundle.is_dir() else None
-    if output is None and not (args.bundle / "MANIFEST.json").exists():
+    if output is None and not (args.bundle / MANIFEST_NAME).exists():
         around = enclosing_outputs(args.bundle) if args.bundle.is_dir() else []
         if around:
             raise InputError(
