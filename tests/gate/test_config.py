@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,23 @@ def test_yaml_syntax_error_names_the_line() -> None:
 def test_classification_needs_labels() -> None:
     with pytest.raises(ConfigError, match="needs 'labels'"):
         parse_gate(GOOD.replace("    labels: [Positive, Negative]\n", ""), "g.yaml")
+
+
+@pytest.mark.parametrize(
+    ("labels", "why"),
+    [
+        ("[Positive, Positive, Negative]", "'Positive' and 'Positive'"),
+        ("['-1', '1', '+1']", "'1' and '+1'"),
+        ("['+', '-']", "'+'"),
+    ],
+)
+def test_labels_an_answer_cannot_tell_apart_fail_at_load(labels: str, why: str) -> None:
+    # Duplicates inflated macro-F1; '+'/'-' both read as the empty answer.
+    text = GOOD.replace("[Positive, Negative]", labels)
+    with pytest.raises(
+        ConfigError, match=r"g\.yaml:5: key 'golden_sets\[0\]\.labels'.*" + re.escape(why)
+    ):
+        parse_gate(text, "g.yaml")
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "gates").glob("*.yaml")), ids=lambda p: p.name)

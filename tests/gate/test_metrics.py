@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from curagate.gate import metrics as gm
@@ -166,3 +168,64 @@ def test_format_compliance_and_answer_extraction() -> None:
     assert gm.format_compliance("42", r"####\s*\d+") == 0.0
     assert gm.extract_answer("a #### 1 then #### 1,234", r"####\s*([\d,]+)") == "1,234"
     assert gm.extract_answer("no number", r"####\s*(\d+)") == ""
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("-1", "-1"),
+        ("1", "1"),
+        ("The answer is -1.", "-1"),
+        ("+1", "1"),
+        ("1.0", "1"),
+        ("-1 or 1", None),
+    ],
+)
+def test_signed_number_labels_are_read_by_value(output: str, expected: str | None) -> None:
+    # Normalization drops the sign: "-1" read as "1" overwrote one label with the other.
+    assert gm.match_label(output, ["-1", "1"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [("A", "A"), ("(B)", "B"), ("b.", "B"), ("...", None), ("", None), ("the", None)],
+)
+def test_letter_labels_are_letters_not_articles(output: str, expected: str | None) -> None:
+    # "A" normalized to "" (an article), so "..." and "" were read as label A.
+    assert gm.match_label(output, ["A", "B"]) == expected
+
+
+def test_labels_reading_alike_are_ambiguous_not_the_last_one() -> None:
+    # Multiple-choice options are not refused at load: one written twice names neither.
+    assert gm.match_label("Yes", ["Yes", "yes!", "No"]) == "Yes"  # written exactly so
+    assert gm.match_label("YES", ["Yes", "yes!", "No"]) is None
+    assert gm.match_label("no", ["Yes", "yes!", "No"]) == "No"
+
+
+@pytest.mark.parametrize(
+    ("labels", "why"),
+    [
+        (["Positive", "Positive", "Negative"], "'Positive' and 'Positive'"),
+        (["Positive", "positive"], "'Positive' and 'positive'"),
+        (["1", "1.0"], "'1' and '1.0'"),
+        (["+", "-"], "'+'"),
+        (["...", "ok"], "'...'"),
+        (["", "ok"], "''"),
+    ],
+)
+def test_check_labels_refuses_labels_no_answer_can_tell_apart(labels: list[str], why: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(why)):
+        gm.check_labels(labels)
+
+
+def test_check_labels_accepts_signed_numbers_and_letters() -> None:
+    gm.check_labels(["-1", "0", "1"])
+    gm.check_labels(["A", "B", "C", "D"])
+    gm.check_labels(["Science", "Science and technology"])
+
+
+def test_macro_f1_counts_each_class_once() -> None:
+    refs = ["Positive", "Negative"]
+    preds = ["Positive", "Positive"]
+    once = gm.macro_f1(preds, refs, ["Positive", "Negative"])
+    assert gm.macro_f1(preds, refs, ["Positive", "Positive", "Negative"]) == once

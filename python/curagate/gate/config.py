@@ -29,6 +29,7 @@ from pydantic import (
 
 from curagate.config import check_span_words, parse_yaml
 from curagate.errors import ConfigError, MissingExtraError
+from curagate.gate.metrics import check_labels
 from curagate.gate.tasks import Task, get_task, task_names
 
 LeakMethod = Literal["exact", "ngram", "minhash"]
@@ -158,6 +159,13 @@ class GoldenSetGate(_Strict):
     regression: dict[str, Regression] = Field(default_factory=dict)
     slices: list[SliceRule] = Field(default_factory=list)
     judge: JudgeSettings | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, labels: list[str] | None) -> list[str] | None:
+        if labels is not None:
+            check_labels(labels)
+        return labels
 
     @field_validator("answer_regex", "format_regex")
     @classmethod

@@ -73,22 +73,88 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def match_label(output: str, labels: Sequence[str]) -> str | None:
-    """The label a free-text answer names: an exact (normalized) match first, else the one
-    label the output mentions; ``None`` when it names none, or more than one (a hedge such
-    as "Positive or Negative" is no answer).
+LabelKey = tuple[str, "str | Decimal"]
+# Words a label may not be found by inside a longer answer: "a" in "It is a positive
+# review" is an article, not the option A (a whole answer "A" or "(A)" still names it).
+_ARTICLE_WORDS = frozenset({"a", "an", "the"})
+# Numbers inside an answer, bounded so "11" holds no "1" and "1.5" no "1".
+_NUMBER_IN_TEXT = re.compile(rf"(?<![\w.,$+-])(?:{_NUMBER.pattern})(?![\w,]|\.\d)")
 
-    A mention inside a longer label's mention is that label's, so "Science and
-    technology" names one label, not also "Science".
+
+def _label_text(s: str) -> str:
+    """A label's text as answers are compared with it: NFKC, case-folded, ASCII
+    punctuation removed, whitespace collapsed; articles kept (a label "A" is a letter)."""
+    return " ".join(unicodedata.normalize("NFKC", s).casefold().translate(_PUNCT).split())
+
+
+def label_key(label: str) -> LabelKey:
+    """What tells one label from another in an answer: a number by its value (``-1`` is
+    not ``1``; ``1.0`` is), other text by :func:`_label_text`."""
+    number = as_number(label)
+    if number is not None:
+        return ("number", number)
+    return ("text", _label_text(label))
+
+
+def check_labels(labels: Sequence[str]) -> None:
+    """Raise ValueError when no answer could name some label: two labels with one key
+    (a duplicate inflates macro-F1; 'Positive'/'positive' or '1'/'1.0' read alike) or a
+    label with no letters or digits ('+', '...'), which every empty answer would name."""
+    seen: dict[LabelKey, str] = {}
+    for lab in labels:
+        key = label_key(lab)
+        if key == ("text", ""):
+            raise ValueError(
+                f"label {lab!r} has no letters or digits, so no answer can name it "
+                "(punctuation and spacing are ignored when answers are read)"
+            )
+        if key in seen:
+            raise ValueError(
+                f"labels {seen[key]!r} and {lab!r} read as the same answer (case, punctuation "
+                "and spacing are ignored; numbers compare by value); make each label distinct"
+            )
+        seen[key] = lab
+
+
+def match_label(output: str, labels: Sequence[str]) -> str | None:
+    """The label a free-text answer names; ``None`` when it names none, or more than one
+    (a hedge such as "Positive or Negative" is no answer), or a key two labels share.
+
+    The whole answer is tried first: exactly a label, else the same key
+    (:func:`label_key`: ``-1.`` names ``-1``, ``(b)`` names ``B``). Else the one label it
+    mentions: a number of the same value, or the label's text as whole words; a mention
+    inside a longer label's mention is that label's, so "Science and technology" names
+    one label, not also "Science"; a label that is an article (``A``) is named only by a
+    whole answer.
     """
-    norm = normalize_text(output)
-    by_norm = {normalize_text(lab): lab for lab in labels}
-    if norm in by_norm:
-        return by_norm[norm]
+    stripped = output.strip()
+    if labels.count(stripped) == 1:
+        return stripped
+    by_key: dict[LabelKey, list[str]] = {}
+    for lab in labels:
+        by_key.setdefault(label_key(lab), []).append(lab)
+
+    def only(key: LabelKey) -> str | None:
+        found = by_key[key]
+        return found[0] if len(found) == 1 else None
+
+    whole = label_key(output)
+    if whole in by_key:
+        return only(whole)
+
+    named: set[LabelKey] = set()
+    numbers = {k[1] for k in by_key if k[0] == "number"}
+    if numbers:
+        for m in _NUMBER_IN_TEXT.finditer(unicodedata.normalize("NFKC", output)):
+            value = as_number(m.group(0))
+            if value in numbers:
+                named.add(("number", value))
+    text = _label_text(output)
+    words = [k for kind, k in by_key if kind == "text" and isinstance(k, str)]
     spans = {
-        key: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", norm)]
-        for key in by_norm
-        if key
+        key: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", text)]
+        for key in words
+        if key and key not in _ARTICLE_WORDS
     }
 
     def inside_longer(key: str, start: int, end: int) -> bool:
@@ -98,12 +164,10 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
             for s, e in found
         )
 
-    named = [
-        lab
-        for key, lab in by_norm.items()
-        if any(not inside_longer(key, s, e) for s, e in spans.get(key, []))
-    ]
-    return named[0] if len(named) == 1 else None
+    for key, found in spans.items():
+        if any(not inside_longer(key, s, e) for s, e in found):
+            named.add(("text", key))
+    return only(named.pop()) if len(named) == 1 else None
 
 
 def confusion_matrix(
@@ -139,7 +203,7 @@ def macro_f1(
     predictions: Sequence[str | None], references: Sequence[str], labels: Sequence[str]
 ) -> float:
     """Mean F1 over the classes present in the references (sklearn's labels=present)."""
-    present = [lab for lab in labels if lab in set(references)]
+    present = [lab for lab in dict.fromkeys(labels) if lab in set(references)]
     if not present:
         return 0.0
     pc = per_class(predictions, references, present)
