@@ -229,3 +229,60 @@ def test_macro_f1_counts_each_class_once() -> None:
     preds = ["Positive", "Positive"]
     once = gm.macro_f1(preds, refs, ["Positive", "Negative"])
     assert gm.macro_f1(preds, refs, ["Positive", "Positive", "Negative"]) == once
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NaN",
+        '{"score": NaN}',
+        '{"score": Infinity}',
+        "[-Infinity]",
+        '{"score": 1e999}',
+        '{"ok": true, "ok": false}',
+        '{"a": {"b": 1, "b": 1}}',
+    ],
+)
+def test_parse_json_accepts_only_strict_json(text: str) -> None:
+    # Python's json reads NaN/Infinity, overflows 1e999 to inf and keeps the last of
+    # duplicate keys: none is JSON (RFC 8259) a consumer of the model's answers can read.
+    assert gm.parse_json(text) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "equal"),
+    [
+        ({"ok": 1}, {"ok": True}, False),
+        ({"ok": True}, {"ok": 1}, False),
+        ([0], [False], False),
+        ({"n": 1.0}, {"n": 1}, True),
+        ({"n": [1, {"m": "x"}]}, {"n": [1, {"m": "x"}]}, True),
+        ({"n": [1, 2]}, {"n": [2, 1]}, False),
+        ({"a": 1}, {"a": 1, "b": None}, False),
+        (None, None, True),
+    ],
+)
+def test_json_equal_tells_booleans_from_numbers(answer, reference, equal: bool) -> None:
+    assert gm.json_equal(answer, reference) is equal
+
+
+def test_field_f1_tells_booleans_from_numbers_and_reads_1_0_as_1() -> None:
+    assert gm.field_f1({"ok": 1}, {"ok": True}) == 0.0
+    assert gm.field_f1({"n": 1.0}, {"n": 1}) == 1.0
+    assert gm.field_f1({"n": [1.0, True]}, {"n": [1, True]}) == 1.0
+    assert gm.field_f1({"n": [1, 1]}, {"n": [1, True]}) == 0.0
+
+
+def test_structured_json_exact_match_is_type_exact() -> None:
+    from curagate.gate.config import GoldenSetGate
+    from curagate.gate.tasks.base import Answer, get_task
+
+    spec = GoldenSetGate(name="s", task="structured_json")
+    task = get_task("structured_json")
+    item = {"id": "1", "prompt": "p", "reference": {"valid": True}}
+    wrong = task.score(Answer(item, spec, '{"valid": 1}')).values
+    assert (wrong["exact_match"], wrong["field_f1"]) == (0.0, 0.0)
+    right = task.score(Answer(item, spec, '{"valid": true}')).values
+    assert (right["exact_match"], right["field_f1"]) == (1.0, 1.0)
+    nan = task.score(Answer(item, spec, '{"valid": true, "p": NaN}')).values
+    assert (nan["json_valid_rate"], nan["exact_match"]) == (0.0, 0.0)

@@ -7,6 +7,7 @@ so the paired bootstrap can recompute it on any resample of the items.
 from __future__ import annotations
 
 import json
+import math
 import re
 import string
 import unicodedata
@@ -263,10 +264,35 @@ def extract_answer(output: str, pattern: str | None) -> str:
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
+class _NotStrictJson(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotStrictJson(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStrictJson(f"{text} overflows a double")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _NotStrictJson("an object repeats a key")
+    return out
+
+
 def parse_json(output: str) -> tuple[bool, Any]:
     """Parse a model's JSON answer; a single surrounding Markdown code fence is allowed.
-    An answer nested deeper than the records' limit (128 levels) is not valid JSON here:
-    parsing or scoring it would overflow the stack (a RecursionError, the gate's exit 3)."""
+
+    Strict JSON (RFC 8259): Python's reader also takes ``NaN``/``Infinity``, turns
+    ``1e999`` into infinity and keeps the last of repeated keys; each of those is not
+    valid here. An answer nested deeper than the records' limit (128 levels) is not valid
+    either: parsing or scoring it would overflow the stack (a RecursionError, exit 3)."""
     from curagate.records import MAX_NESTING, json_depth
 
     text = output.strip()
@@ -274,10 +300,29 @@ def parse_json(output: str) -> tuple[bool, Any]:
     if m:
         text = m.group(1)
     try:
-        value = json.loads(text)
+        value = json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, RecursionError):
         return False, None
     return (True, value) if json_depth(value) <= MAX_NESTING else (False, None)
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values: ``true`` is not ``1`` (Python's ``==`` says it is), numbers
+    compare by value (``1.0`` is ``1``), arrays in order, objects by their keys."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
 
 
 def schema_valid(value: Any, schema: dict[str, Any]) -> float:
@@ -294,7 +339,18 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
         for k, v in value.items():
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
-    return {prefix or "$": json.dumps(value, sort_keys=True, ensure_ascii=False)}
+    return {prefix or "$": json.dumps(_integral(value), sort_keys=True, ensure_ascii=False)}
+
+
+def _integral(value: Any) -> Any:
+    """``1.0`` as ``1`` (the same JSON number, as :func:`json_equal` reads it), in lists too."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
 
 
 def field_f1(predicted: Any, reference: Any) -> float:

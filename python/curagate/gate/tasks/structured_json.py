@@ -44,5 +44,5 @@ class StructuredJson(Task):
         if answer.schema is not None:
             values["schema_compliance"] = gm.schema_valid(parsed, answer.schema) if ok else 0.0
         values["field_f1"] = gm.field_f1(parsed, ref) if ok else 0.0
-        values["exact_match"] = float(ok and parsed == ref)
+        values["exact_match"] = float(ok and gm.json_equal(parsed, ref))
         return Scored(values)
