@@ -148,6 +148,10 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
         files[str(rel)] = sha256_file(p)
     # Read as the gate will: a line it cannot read or a repeated id fails the lock, not a gate.
     items = items_of([root / rel for rel in sorted(files)])
+    if HUMAN_LABELS in files:
+        from curagate.gate.judge import read_human_labels  # the gate's reader (imports this module)
+
+        read_human_labels(root / HUMAN_LABELS)
     return GoldenSet(
         name=str(meta["name"]),
         task=str(meta["task"]),

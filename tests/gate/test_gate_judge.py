@@ -22,7 +22,7 @@ from curagate.artifacts import GatePredicate, GateReportDoc, read_artifact
 from curagate.cli import main
 from curagate.errors import ConfigError, InputError
 from curagate.gate import run_gate
-from curagate.gate.judge import PairVerdict, cohen_kappa, parse_verdict
+from curagate.gate.judge import PairVerdict, cohen_kappa, parse_verdict, read_human_labels
 from curagate.gate.label import label
 from curagate.gate.report import REPORT_SCHEMA
 from curagate.golden import lock
@@ -312,15 +312,40 @@ def test_judge_cli_errors_are_one_line(tmp_path, endpoints, capsys) -> None:
         run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "o")
 
 
-def test_bad_human_label_names_the_line(tmp_path, endpoints) -> None:
+def test_bad_human_label_names_the_line(tmp_path) -> None:
     labels = human_labels(agree=45)
     labels[3]["preferred"] = "A"
-    golden = make_golden(tmp_path, labels)
     # InputError (exit 2, one line), not any exception: a KeyError or TypeError that
-    # happened to mention the field would be an internal bug (exit 3).
+    # happened to mention the field would be an internal bug (exit 3). Locking reads the
+    # labels as the gate will, so the error comes before anything is locked.
     message = r"human_labels.jsonl: line 4: field 'preferred' must be one of candidate, base, tie$"
     with pytest.raises(InputError, match=message):
-        judged(tmp_path, golden, endpoints, "candidate")
+        make_golden(tmp_path, labels)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # One person's label copied 49 times made a judge "calibrated" on one pair.
+        (lambda r: r, r"line 3: item 'q00' is labelled twice by 'ann' \(line 1\)"),
+        (
+            lambda r: {**r, "id": "copy"},
+            r"line 3: item 'copy' repeats the pair ann labelled as item 'q00' on line 1",
+        ),
+    ],
+)
+def test_a_repeated_human_label_is_refused(tmp_path, edit, message: str) -> None:
+    labels = human_labels(agree=2, total=2)
+    labels.append(edit(dict(labels[0])))
+    with pytest.raises(InputError, match=message):
+        make_golden(tmp_path, labels)
+    path = tmp_path / "golden" / "chat" / "human_labels.jsonl"
+    with pytest.raises(InputError, match=message):
+        read_human_labels(path)
+    # Another person labelling the same pair is a second judgement, not a copy.
+    labels[-1] = {**labels[0], "labeller": "bo"}
+    path.write_text("".join(json.dumps(r) + "\n" for r in labels))
+    assert [lab.labeller for lab in read_human_labels(path)] == ["ann", "ann", "bo"]
 
 
 def test_verdict_parsing_and_kappa() -> None:

@@ -296,6 +296,10 @@ class HumanLabel:
 def read_human_labels(path: Path) -> list[HumanLabel]:
     """``human_labels.jsonl``: one labelled pair a line; errors name the line and field."""
     labels: list[HumanLabel] = []
+    # One person's judgement of one pair counts once: a copied row (or the same pair
+    # under another id) would calibrate a judge on labels nobody gave.
+    by_id: dict[tuple[str, str], int] = {}
+    by_pair: dict[tuple[str, str, str, str], tuple[int, str]] = {}
     for lineno, row in jsonl_objects(path):
         for key in ("id", "prompt", "candidate", "base", "labeller"):
             if not isinstance(row.get(key), str):
@@ -306,6 +310,20 @@ def read_human_labels(path: Path) -> list[HumanLabel]:
         if row.get("preferred") not in SIDES:
             raise InputError(
                 f"{path}: line {lineno}: field 'preferred' must be one of candidate, base, tie"
+            )
+        who = row["labeller"]
+        first = by_id.setdefault((row["id"], who), lineno)
+        if first != lineno:
+            raise InputError(
+                f"{path}: line {lineno}: item {row['id']!r} is labelled twice by {who!r} "
+                f"(line {first}); keep one of the two lines"
+            )
+        pair = (who, row["prompt"], row["candidate"], row["base"])
+        seen_line, seen_id = by_pair.setdefault(pair, (lineno, row["id"]))
+        if seen_line != lineno:
+            raise InputError(
+                f"{path}: line {lineno}: item {row['id']!r} repeats the pair {who} labelled as "
+                f"item {seen_id!r} on line {seen_line}; keep one of the two lines"
             )
         labels.append(
             HumanLabel(
