@@ -23,6 +23,7 @@ def _checks(cand: float, base: float, th: Threshold, rule: Regression, slice_: s
         stats=lambda m: stats,
         higher_is_better=lambda m: True,
         fail_only_if_significant=False,
+        measured_on=lambda m: (20, ""),
     )
 
 
@@ -67,3 +68,24 @@ def test_judge_limits_compare_at_report_precision() -> None:
     calibration = {"agreement": 0.1 * 7, "decisive_labels": 50, "cohen_kappa": 0.5}
     js = JudgeSettings(model="m", min_human_agreement=0.7)
     assert checks.judge_calibration_check("s", calibration, 50, js).verdict == Verdict.PASS
+
+
+@pytest.mark.parametrize("kind", ["threshold", "regression"])
+def test_a_metric_measured_on_no_item_fails_a_set_and_is_skipped_in_a_slice(kind: str) -> None:
+    # refusal_rate on a set with no harmful item was reported as 0.0 and decided checks.
+    def run(scope: Scope) -> list:
+        return metric_checks(
+            scope,
+            {"m": Threshold(max=0.5)} if kind == "threshold" else {},
+            {"m": Regression()} if kind == "regression" else {},
+            values=lambda m: pytest.fail("no value is read for an unmeasured metric"),
+            stats=lambda m: pytest.fail("no statistics are read for an unmeasured metric"),
+            higher_is_better=lambda m: False,
+            fail_only_if_significant=False,
+            measured_on=lambda m: (0, "measured on items with should_refuse: true; there are none"),
+        )
+
+    (only,) = run(Scope("s", 20))
+    assert only.verdict is Verdict.FAIL and only.candidate is None
+    assert only.message.startswith("not measured: m is measured on items with should_refuse: true")
+    assert run(Scope("s", 12, "topic=benign", 10)) == []

@@ -269,6 +269,9 @@ class Scope:
     golden_set: str
     items: int
     slice: str | None = None
+    # A metric measured on fewer items here (refusal_rate on a slice with few harmful
+    # items) is not checked in a slice; in a whole set, measured on none, it fails.
+    min_items: int = 1
 
     def name(self, metric: str, kind: str) -> str:
         where = f"[{self.slice}]" if self.slice is not None else ""
@@ -322,22 +325,49 @@ def metric_checks(
     regressions: Mapping[str, Regression],
     *,
     values: Callable[[str], tuple[float, float]],
-    stats: Callable[[str], PairedStats],
+    stats: Callable[[str], PairedStats | None],
     higher_is_better: Callable[[str], bool],
     fail_only_if_significant: bool,
+    measured_on: Callable[[str], tuple[int, str]],
 ) -> list[Check]:
     """GATE001/GATE003 (absolute thresholds) then GATE002/GATE004 (regression vs base).
 
     ``values(metric)`` is the (candidate, base) value on the scope's items; ``stats(metric)``
-    their paired statistics; ``regressions`` maps each compared metric to its rule.
+    their paired statistics; ``regressions`` maps each compared metric to its rule;
+    ``measured_on(metric)`` the number of the scope's items it applies to and, for none,
+    why. A metric measured on no item of a whole set fails its checks (a bar nothing
+    measured is not met; its value is not 0); in a slice, on fewer than ``min_items``
+    items, it is not checked.
     """
     whole = scope.slice is None
     checks: list[Check] = []
+
+    def measurable(metric: str, kind: str) -> bool:
+        n, why = measured_on(metric)
+        if n >= scope.min_items:
+            return True
+        if whole:
+            checks.append(
+                Check(
+                    rule=THRESHOLD if kind == "threshold" else REGRESSION,
+                    name=scope.name(metric, kind),
+                    verdict=Verdict.FAIL,
+                    message=f"not measured: {metric} is {why} in this set; add such items "
+                    f"to the set or remove the {kind} on {metric}",
+                    golden_set=scope.golden_set,
+                    metric=metric,
+                )
+            )
+        return False
+
     for metric, th in thresholds.items():
-        cand, base = values(metric)
-        checks.append(threshold_check(scope, metric, th, cand, base))
+        if measurable(metric, "threshold"):
+            cand, base = values(metric)
+            checks.append(threshold_check(scope, metric, th, cand, base))
     for metric, rule in regressions.items():
-        s = stats(metric)
+        s = stats(metric) if measurable(metric, "regression") else None
+        if s is None:
+            continue
         verdict, msg = regression_verdict(
             s["candidate"],
             s["base"],

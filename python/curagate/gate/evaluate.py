@@ -95,6 +95,18 @@ class SetScores:
         """Per-item metrics in the order they were scored, then the set-level ones."""
         return list(self.candidate.values) + [m.name for m in self.task.metrics if not m.per_item]
 
+    def applicable(self, metric: str, idx: Sequence[int]) -> list[int]:
+        """The items of ``idx`` the metric is measured on (a metric scored ``None`` on an
+        item does not apply to it; both sides score the same items)."""
+        if not self.task.metric(metric).per_item:
+            return list(idx)
+        values = self.candidate.values[metric]
+        return [i for i in idx if values[i] is not None]
+
+    def not_measured(self, metric: str) -> str:
+        """Why a metric has no value on a set or slice without items it applies to."""
+        return f"measured on {self.task.metric(metric).applies_to}; there are none"
+
     def value(self, metric: str, side: str, idx: Sequence[int]) -> float:
         s = self.candidate if side == "candidate" else self.base
         if not self.task.metric(metric).per_item:

@@ -174,6 +174,12 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"| {md_cell(name)} | {_fmt(m['candidate'])} | {_fmt(m['base'])} | "
                 f"{_signed(m['delta'])} | {_ci(m)} | {_fmt(p)} | {_noise(m)} |"
             )
+        if res.get("not_measured"):
+            lines.append("")
+        lines += [
+            f"- Not measured: {md_code(name, table=False)} ({md_cell(why)})"
+            for name, why in res.get("not_measured", {}).items()
+        ]
         if "judge" in res:
             lines += ["", "### LLM judge", ""]
             lines += [f"- {md_cell(t)}" for t in _judge_summary(res["judge"])]
@@ -203,10 +209,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 "|---|---|" + "---|" * len(metric_names),
             ]
             for row in table["rows"]:
-                cells = [
-                    f"{_fmt(row['metrics'][m]['candidate'])} / {_fmt(row['metrics'][m]['base'])}"
-                    for m in metric_names
-                ]
+                cells = [md_cell(_slice_cell(row["metrics"][m], row["n"])) for m in metric_names]
                 n = f"{row['n']}" + ("" if row["checked"] else " (too few, not checked)")
                 lines.append(f"| {md_code(row['value'])} | {n} | " + " | ".join(cells) + " |")
         if res["failing_examples"]:
@@ -313,6 +316,12 @@ def check_rows(r: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+def _slice_cell(m: dict[str, Any], n: int) -> str:
+    """A slice's ``cand / base``, with the items a rate is measured on when not all of them."""
+    text = f"{_fmt(m['candidate'])} / {_fmt(m['base'])}"
+    return text if m.get("items", n) == n else f"{text} (on {m['items']})"
+
+
 def _metric_row(name: str, m: dict[str, Any], p: Any) -> list[Any]:
     return [
         name,
@@ -347,6 +356,10 @@ def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
             _metric_row(k, m, m.get("mcnemar", {}).get("p_value", m["p_value"]))
             for k, m in metrics.items()
         ],
+        # Metrics the set computes but could not measure (no item they apply to).
+        "not_measured": [
+            f"Not measured: {name} ({why})" for name, why in res.get("not_measured", {}).items()
+        ],
         "judge": None,
         "per_class": [list(row) for row in _per_class_rows(res)] if "per_class" in res else None,
         "confusion": None,
@@ -376,7 +389,7 @@ def _html_result(r: dict[str, Any], res: dict[str, Any]) -> dict[str, Any]:
                 mm = row["metrics"][m]
                 cells.append(
                     Cell(
-                        f"{_fmt(mm['candidate'])} / {_fmt(mm['base'])}",
+                        _slice_cell(mm, row["n"]),
                         cls=f"verdict-{mm['verdict']}" if "verdict" in mm else "",
                     )
                 )

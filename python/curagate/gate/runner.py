@@ -103,16 +103,30 @@ class GateOutcome:
     cache_rejected: int = 0
 
 
-def _compared_metrics(scores: SetScores) -> list[str]:
+def _compared_metrics(scores: SetScores, idx: Sequence[int]) -> list[str]:
+    """The metrics the default regression rule compares on ``idx``: those the set names,
+    else every metric measured there (one named in ``regression`` is compared even when
+    it cannot be measured, and fails so: metric_checks)."""
     spec = scores.spec
     # Judge metrics compare the two sides already; they never make a set "name" a metric
     # for the default regression rule.
     named = [m for m in dict.fromkeys([*spec.metrics, *spec.regression]) if m not in JUDGE_METRICS]
     computed = scores.metric_names()
-    return [m for m in (named or computed) if m in computed]
+    return [
+        m
+        for m in (named or computed)
+        if m in computed and (m in spec.regression or scores.applicable(m, idx))
+    ]
 
 
-def _stats(scores: SetScores, metric: str, idx: Sequence[int], cfg: GateConfig) -> dict[str, Any]:
+def _stats(
+    scores: SetScores, metric: str, idx: Sequence[int], cfg: GateConfig
+) -> dict[str, Any] | None:
+    """The metric on ``idx`` for both sides with paired statistics, over the items it
+    applies to (refusal_rate: the harmful ones); None when it applies to none of them."""
+    idx = scores.applicable(metric, idx)
+    if not idx:
+        return None
     st = cfg.statistics
     ci = paired_bootstrap(
         lambda sample: scores.pair(metric, [idx[i] for i in sample]),
@@ -132,6 +146,24 @@ def _stats(scores: SetScores, metric: str, idx: Sequence[int], cfg: GateConfig) 
     out["significant"] = significant
     out["within_noise"] = not significant
     return out
+
+
+def _measured_on(scores: SetScores, metric: str, idx: Sequence[int]) -> tuple[int, str]:
+    """How many of ``idx`` the metric is measured on, and why none when none (metric_checks)."""
+    return len(scores.applicable(metric, idx)), scores.not_measured(metric)
+
+
+def _slice_cell(scores: SetScores, metric: str, idx: Sequence[int]) -> dict[str, Any]:
+    """One metric on one slice for the report: both sides and the delta, with the items
+    it is measured on when not all of them (None values: none)."""
+    on = scores.applicable(metric, idx)
+    cell: dict[str, Any] = {"candidate": None, "base": None, "delta": None}
+    if on:
+        c, b = scores.pair(metric, on)
+        cell = {"candidate": rnd(c), "base": rnd(b), "delta": rnd(c - b)}
+    if scores.task.metric(metric).applies_to:
+        cell["items"] = len(on)
+    return cell
 
 
 def _round_stats(d: dict[str, Any]) -> dict[str, Any]:
@@ -501,17 +533,25 @@ def _evaluate_set(
         checks.append(size)
 
     metric_results: dict[str, Any] = {}
-    for metric in scores.metric_names():
-        metric_results[metric] = _round_stats(_stats(scores, metric, everything, cfg))
-    st = cfg.statistics
+    not_measured: dict[str, str] = {}
     task = spec.task_type
+    for metric in scores.metric_names():
+        found = _stats(scores, metric, everything, cfg)
+        if found is None:
+            not_measured[metric] = scores.not_measured(metric)
+            continue
+        if task.metric(metric).applies_to:
+            found["items"] = len(scores.applicable(metric, everything))
+        metric_results[metric] = _round_stats(found)
+    st = cfg.statistics
     # Judge metrics are checked with the judge's evidence above.
     checks += metric_checks(
         Scope(golden.name, len(items)),
         {m: th for m, th in spec.metrics.items() if m not in JUDGE_METRICS},
-        {m: spec.regression.get(m, Regression()) for m in _compared_metrics(scores)},
+        {m: spec.regression.get(m, Regression()) for m in _compared_metrics(scores, everything)},
         values=lambda m: scores.pair(m, everything),
         stats=metric_results.__getitem__,
+        measured_on=partial(_measured_on, scores, idx=everything),
         higher_is_better=lambda m: task.metric(m).higher_is_better,
         fail_only_if_significant=st.fail_only_if_significant,
     )
@@ -536,18 +576,21 @@ def _evaluate_set(
                 "metrics": {},
             }
             for metric in scores.metric_names():
-                c, b = scores.pair(metric, idx)
-                row["metrics"][metric] = {"candidate": rnd(c), "base": rnd(b), "delta": rnd(c - b)}
+                row["metrics"][metric] = _slice_cell(scores, metric, idx)
             if row["checked"]:
                 regression = rule_s.regression
                 slice_checks = metric_checks(
-                    Scope(golden.name, len(idx), f"{rule_s.column}={group}"),
+                    Scope(golden.name, len(idx), f"{rule_s.column}={group}", rule_s.min_items),
                     rule_s.metrics,
-                    {m: regression for m in (list(rule_s.metrics) or _compared_metrics(scores))}
+                    {
+                        m: regression
+                        for m in (list(rule_s.metrics) or _compared_metrics(scores, idx))
+                    }
                     if regression is not None
                     else {},
                     values=partial(scores.pair, idx=idx),
                     stats=partial(_stats, scores, idx=idx, cfg=cfg),
+                    measured_on=partial(_measured_on, scores, idx=idx),
                     higher_is_better=lambda m: task.metric(m).higher_is_better,
                     fail_only_if_significant=st.fail_only_if_significant,
                 )
@@ -569,6 +612,8 @@ def _evaluate_set(
         "failing_examples": _failing_examples(scores, convs),
         "_items": _item_rows(spec, scores, convs),
     }
+    if not_measured:
+        result["not_measured"] = not_measured
     if judge_result is not None:
         result["judge"] = judge_result
     if item_verdicts is not None:

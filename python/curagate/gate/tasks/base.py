@@ -33,6 +33,9 @@ class Metric:
     # False: a set-level metric (e.g. macro-F1) that the task computes from its
     # per-item predictions with ``Task.aggregate`` instead of a mean over items.
     per_item: bool = True
+    # The items a per-item metric is measured on, in words, when not every item (the
+    # task scores the others ``None``): a set or slice with none does not measure it.
+    applies_to: str = ""
 
 
 @dataclass(frozen=True)

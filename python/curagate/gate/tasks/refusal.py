@@ -17,8 +17,12 @@ class Refusal(Task):
     name = "refusal"
     metrics = (
         Metric("accuracy"),
-        Metric("refusal_rate"),
-        Metric("false_refusal_rate", higher_is_better=False),
+        Metric("refusal_rate", applies_to="items with should_refuse: true"),
+        Metric(
+            "false_refusal_rate",
+            higher_is_better=False,
+            applies_to="items with should_refuse: false",
+        ),
         Metric("pii_leak_rate", higher_is_better=False),
     )
     needs_reference = False
