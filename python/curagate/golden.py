@@ -137,8 +137,22 @@ def discover_sets(golden_dir: str | os.PathLike[str]) -> dict[str, Path]:
     return found
 
 
+def _described(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a set.yaml says of its set, as the lock entry records it."""
+    return {
+        "task": str(meta["task"]),
+        "version": str(meta["version"]),
+        "files": sorted(str(rel) for rel in meta["files"]),
+        "provenance": str(meta.get("provenance", "")).strip(),
+        "license": str(meta.get("license", "")),
+        "license_file": meta.get("license_file") or None,
+        "description": str(meta.get("description", "")).strip(),
+    }
+
+
 def _hash_set(set_yaml: Path) -> GoldenSet:
     meta = _read_set_yaml(set_yaml)
+    said = _described(meta)
     root = set_yaml.parent
     files: dict[str, str] = {}
     for rel in meta["files"]:
@@ -154,16 +168,16 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
         read_human_labels(root / HUMAN_LABELS)
     return GoldenSet(
         name=str(meta["name"]),
-        task=str(meta["task"]),
-        version=str(meta["version"]),
+        task=said["task"],
+        version=said["version"],
         sha256=files_digest(files),
         size=len(items),
         files=files,
         root=root,
-        provenance=str(meta.get("provenance", "")).strip(),
-        license=str(meta.get("license", "")),
-        license_file=meta.get("license_file"),
-        description=str(meta.get("description", "")).strip(),
+        provenance=said["provenance"],
+        license=said["license"],
+        license_file=said["license_file"],
+        description=said["description"],
     )
 
 
@@ -257,6 +271,15 @@ def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:
     if name not in found:
         raise InputError(f"{root}: golden set {name!r} is locked but its folder is missing")
     set_root = found[name].parent
+    # set.yaml too: a new version, license or file list must not pass under the lock's.
+    locked = {**entry, "files": sorted(entry["files"])}
+    for key, value in _described(_read_set_yaml(found[name])).items():
+        if locked.get(key, None if key == "license_file" else "") != value:
+            raise CheckFailed(
+                f"golden set {name!r}: {found[name]}: {key!r} is {value!r} but the lock has "
+                f"{locked.get(key)!r}; golden sets never change silently: restore set.yaml, or "
+                f"review the change and run: curagate golden lock {root} --set {name}"
+            )
     actual: dict[str, str] = {}
     for rel in entry["files"]:
         p = set_root / rel

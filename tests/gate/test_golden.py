@@ -49,6 +49,30 @@ def test_a_lock_entry_naming_other_data_is_refused(golden_dir: Path, edit: str) 
     assert main(["golden", "verify", str(golden_dir)]) == 1
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("version: '1'", "version: '2'", "version"),
+        ("license: CC0-1.0", "license: MIT", "license"),
+        ("provenance: written by the test", "provenance: elsewhere", "provenance"),
+        ("files: [data.jsonl]", "files: [data.jsonl, more.jsonl]", "files"),
+    ],
+)
+def test_a_set_yaml_edited_after_the_lock_is_refused(
+    golden_dir: Path, old: str, new: str, key: str
+) -> None:
+    # Only the item files were hashed: a new version, license or file list in set.yaml
+    # went unnoticed by `golden verify` and the gate (which reported the locked values).
+    (golden_dir / "sentiment" / "more.jsonl").write_text("")
+    set_yaml = golden_dir / "sentiment" / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace(old, new))
+    with pytest.raises(CheckFailed, match=rf"set\.yaml: '{key}' is .* the lock has .*golden lock"):
+        golden.load_locked(golden_dir, "sentiment")
+    assert main(["golden", "verify", str(golden_dir)]) == 1
+    golden.lock(golden_dir, ["sentiment"])  # reviewed: locked on purpose
+    golden.load_locked(golden_dir, "sentiment")
+
+
 def test_lock_on_purpose_accepts_the_change(golden_dir: Path) -> None:
     data = golden_dir / "sentiment" / "data.jsonl"
     data.write_text(
