@@ -6,7 +6,12 @@ import pytest
 
 from curagate.findings import Verdict
 from curagate.gate import checks
-from curagate.gate.checks import Scope, metric_checks
+from curagate.gate.checks import (
+    Scope,
+    judge_calibration_check,
+    judge_position_check,
+    metric_checks,
+)
 from curagate.gate.config import JudgeSettings, Regression, Threshold
 
 ROUGE_3_OF_4 = 2 * (3 / 5) * 1.0 / (3 / 5 + 1.0)  # 0.7499999999999999, printed 0.75
@@ -89,3 +94,28 @@ def test_a_metric_measured_on_no_item_fails_a_set_and_is_skipped_in_a_slice(kind
     assert only.verdict is Verdict.FAIL and only.candidate is None
     assert only.message.startswith("not measured: m is measured on items with should_refuse: true")
     assert run(Scope("s", 12, "topic=benign", 10)) == []
+
+
+def test_reports_print_a_failing_value_as_the_check_compared_it() -> None:
+    # 0.74996 fails min 0.75; the tables printed it as 0.7500 (and charts as 0.750).
+    from curagate.gate.metrics import num, pct
+    from curagate.gate.report import _fmt, _signed
+    from curagate.reports.charts import _value
+
+    assert _fmt(0.74996) == num(0.74996) == "0.74996"
+    assert _value(0.74996) == "0.74996"
+    assert _signed(-0.00004) == "-0.00004"
+    assert _signed(0.25) == "+0.2500"
+    # The judge's shares: 79.996% is under a bar of 80%, and a bar of 10.5% is not 10%.
+    assert pct(0.79996) == "79.996%"
+    assert pct(0.105) == "10.5%"
+    assert pct(0.8) == "80.0%"
+
+
+def test_judge_messages_do_not_contradict_their_verdict() -> None:
+    js = JudgeSettings(model="m", max_position_disagreement=0.105, min_human_agreement=0.8)
+    c = judge_position_check("s", 0.1051, js)
+    assert c.verdict is Verdict.FAIL and "10.51% of items (max 10.5%)" in c.message
+    cal = {"agreement": 0.79996, "decisive_labels": 50, "cohen_kappa": 0.5}
+    c = judge_calibration_check("s", cal, 50, js)
+    assert c.verdict is Verdict.FAIL and "79.996%" in c.message and "80.0%" in c.message

@@ -215,3 +215,18 @@ def test_a_json_schema_with_local_refs_loads(tmp_path: Path) -> None:
     (tmp_path / "schema.json").write_text(json.dumps(schema))
     (tmp_path / "g.yaml").write_text(SCHEMA_GATE)
     assert load_gate(tmp_path / "g.yaml").golden_sets[0].json_schema == "schema.json"
+
+
+@pytest.mark.parametrize(
+    ("setting", "why"),
+    [
+        ("metrics:\n      accuracy: {min: 0.8000004}", "more than 6 decimals"),
+        ("regression:\n      accuracy: {warn_drop: 0.0100001}", "more than 6 decimals"),
+        ("metrics:\n      accuracy: {min: 0.9, max: 0.8}", "min 0.9 is above max 0.8"),
+    ],
+)
+def test_a_limit_checks_could_not_honour_fails_at_load(setting: str, why: str) -> None:
+    # Checks compare at 6 decimals: 0.8000004 read as 0.8 and passed a value of 0.8.
+    text = GOOD.replace("metrics:\n      accuracy: {min: 0.9}", setting)
+    with pytest.raises(ConfigError, match=why):
+        parse_gate(text, "g.yaml")

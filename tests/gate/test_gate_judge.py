@@ -275,7 +275,7 @@ def test_judge_agreeing_with_60_percent_of_labels_is_refused(tmp_path, endpoints
     cal = check(r, "chat.judge.calibration")
     assert cal["id"] == "GATE009" and cal["verdict"] == "fail"
     assert cal["candidate"] == 0.6
-    assert "60.0%" in cal["message"] and "min_human_agreement 80%" in cal["message"]
+    assert "60.0%" in cal["message"] and "min_human_agreement 80.0%" in cal["message"]
     assert r["results"][0]["judge"]["calibration"]["cohen_kappa"] == 0.0
     # The judge is consistent and says the candidate wins everything, but it is not trusted.
     assert check(r, "chat.judge.position")["verdict"] == "pass"

@@ -25,6 +25,7 @@ from curagate.gate.config import (
     Threshold,
 )
 from curagate.gate.judge import MIN_HUMAN_LABELS
+from curagate.gate.metrics import num, pct
 from curagate.gate.metrics import rnd as rnd  # re-exported: reports round with it
 from curagate.golden import HUMAN_LABELS, SMALL_SET_ITEMS
 
@@ -206,14 +207,6 @@ def above(value: float, limit: float) -> bool:
 def below(value: float, limit: float) -> bool:
     """``value < limit`` at report precision; True when either is NaN."""
     return math.isnan(value) or math.isnan(limit) or rnd(value) < rnd(limit)
-
-
-def num(value: float) -> str:
-    """A value for a message: 4 decimals, or the report's 6 where 4 would hide that it
-    differs from a limit (0.74996 is not shown as 0.7500)."""
-    r = rnd(value)
-    short = f"{r:.4f}"
-    return short if math.isnan(r) or float(short) == r else f"{r:.6f}".rstrip("0")
 
 
 def absolute_verdict(value: float, th: Threshold) -> tuple[Verdict, str]:
@@ -498,7 +491,7 @@ def judge_position_check(golden_set: str, disagreement: float, js: JudgeSettings
         verdict=Verdict.PASS if consistent else Verdict.FAIL,
         message=(
             "the judge's verdict flips with the order of the answers (or is unparsed) on "
-            f"{disagreement:.1%} of items (max {js.max_position_disagreement:.0%})"
+            f"{pct(disagreement)} of items (max {pct(js.max_position_disagreement)})"
             + (
                 ""
                 if consistent
@@ -541,16 +534,16 @@ def judge_calibration_check(
         elif agreement is not None and below(agreement, js.min_human_agreement):
             verdict = Verdict.FAIL
             msg = (
-                f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
+                f"the judge agrees with {decisive} human better/worse labels on {pct(agreement)} "
                 f"(kappa {calibration['cohen_kappa']:.2f}) < min_human_agreement "
-                f"{js.min_human_agreement:.0%}: its verdicts are not used; use a stronger judge "
+                f"{pct(js.min_human_agreement)}: its verdicts are not used; use a stronger judge "
                 "or a better prompt, then recheck"
             )
         else:
             verdict = Verdict.PASS
             msg = (
-                f"the judge agrees with {decisive} human better/worse labels on {agreement:.1%} "
-                f"(kappa {calibration['cohen_kappa']:.2f}) >= {js.min_human_agreement:.0%}"
+                f"the judge agrees with {decisive} human better/worse labels on {pct(agreement)} "
+                f"(kappa {calibration['cohen_kappa']:.2f}) >= {pct(js.min_human_agreement)}"
             )
     return Check(
         rule=JUDGE_CALIBRATION,
@@ -573,9 +566,9 @@ def judge_length_bias_check(
         rule=JUDGE_LENGTH_BIAS,
         name=f"{golden_set}.judge.length_bias",
         verdict=Verdict.WARN if biased else Verdict.PASS,
-        message=f"the longer answer won {bias:.1%} of {decisive} decisive verdicts (the "
-        f"candidate's answer is the longer on {candidate_longer:.1%} of items; max "
-        f"{js.max_length_bias:.0%})"
+        message=f"the longer answer won {pct(bias)} of {decisive} decisive verdicts (the "
+        f"candidate's answer is the longer on {pct(candidate_longer)} of items; max "
+        f"{pct(js.max_length_bias)})"
         + ("; check whether the judge rewards length, not quality" if biased else ""),
         golden_set=golden_set,
         metric="length_bias",

@@ -66,6 +66,13 @@ def _finite_number(value: Any) -> Any:
             f"must be a finite number such as 0.8, not {value!r} (NaN or infinity would pass "
             "or fail every value); leave the key out for no bound"
         )
+    if round(value, 6) != value:
+        # Checks compare at the 6 decimals reports print (curagate.gate.checks): a limit
+        # of 0.8000004 would read as 0.8 and pass a value of 0.8 that is under it.
+        raise ValueError(
+            f"{value!r} has more than 6 decimals; reports and checks compare values at 6 "
+            "decimals: round the limit"
+        )
     return float(value)
 
 
@@ -78,6 +85,12 @@ class Threshold(_Strict):
 
     min: FiniteNumber | None = None
     max: FiniteNumber | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Threshold:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}: no value could pass")
+        return self
 
 
 class Regression(_Strict):
@@ -134,10 +147,10 @@ class JudgeSettings(_Strict):
     # {answer_b}; the built-in pairwise prompt when unset.
     prompt: str | None = None
     max_new_tokens: Annotated[int, Field(ge=1)] = 16
-    max_position_disagreement: Annotated[float, Field(ge=0, le=1)] = 0.10
-    min_human_agreement: Annotated[float, Field(ge=0, le=1)] = 0.80
+    max_position_disagreement: Annotated[FiniteNumber, Field(ge=0, le=1)] = 0.10
+    min_human_agreement: Annotated[FiniteNumber, Field(ge=0, le=1)] = 0.80
     # Items whose decisive verdicts are mostly won by the longer answer warn (GATE010).
-    max_length_bias: Annotated[float, Field(ge=0.5, le=1)] = 0.80
+    max_length_bias: Annotated[FiniteNumber, Field(ge=0.5, le=1)] = 0.80
     min_decisive_for_length_bias: Annotated[int, Field(ge=1)] = 10
     # refusal sets: "judge" asks the judge whether each response refuses (instead of
     # the regex detector) and reports where the two disagree.

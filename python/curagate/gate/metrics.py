@@ -39,6 +39,24 @@ def rnd(x: float | None) -> float | None:
     return None if x is None else round(float(x), 6)
 
 
+def num(value: float) -> str:
+    """A value for a report or message: 4 decimals, or the report's 6 where 4 would hide
+    that it differs from a limit (0.74996 is not shown as 0.7500)."""
+    r = rnd(value)
+    short = f"{r:.4f}"
+    return short if math.isnan(r) or float(short) == r else f"{r:.6f}".rstrip("0")
+
+
+def pct(value: float) -> str:
+    """A share as a percentage: one decimal, or the report's precision where one decimal
+    would hide a difference from a limit (0.79996 is 79.996%, not 80.0%)."""
+    r = rnd(value)
+    short = f"{r:.1%}"
+    if math.isnan(r) or round(r * 100, 1) == round(r * 100, 4):
+        return short
+    return f"{r * 100:.4f}".rstrip("0") + "%"
+
+
 # A number as answers write one: a sign (before or after a dollar sign), digits with
 # thousands commas only in whole groups of three, decimals, a sentence's closing period.
 _NUMBER = re.compile(

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from curagate.gate.metrics import num, pct
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
@@ -79,12 +80,12 @@ def _fmt(x: Any) -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
-        return f"{x:.4f}"
+        return num(x)
     return str(x)
 
 
 def _signed(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.4f}"
+    return "-" if x is None else ("-" if x < 0 else "+") + num(abs(x))
 
 
 def _ci(m: dict[str, Any]) -> str:
@@ -106,7 +107,7 @@ def _judge_summary(j: dict[str, Any]) -> list[str]:
     if "metrics" in j:
         cal = j["calibration"]
         cal_text = (
-            f"agreement {cal['agreement']:.1%} with {cal['decisive_labels']} human better/worse "
+            f"agreement {pct(cal['agreement'])} with {cal['decisive_labels']} human better/worse "
             f"labels ({cal['labels']} in all), "
             f"kappa {cal['cohen_kappa']:.2f}"
             if cal.get("labels")
@@ -530,8 +531,8 @@ def terminal_summary(
         lines.append(f"  {res['golden_set']} ({res['items']} items)")
         for name, m in res["metrics"].items():
             lines.append(
-                f"    {name:<20} cand {m['candidate']:.4f}  base {m['base']:.4f}  "
-                f"delta {m['delta']:+.4f}  {_ci(m)}  {_noise(m)}"
+                f"    {name:<20} cand {_fmt(m['candidate'])}  base {_fmt(m['base'])}  "
+                f"delta {_signed(m['delta'])}  {_ci(m)}  {_noise(m)}"
             )
         if "judge" in res:
             lines += [f"    {t}" for t in _judge_summary(res["judge"])]
@@ -542,8 +543,8 @@ def terminal_summary(
         lines.append("  regression suite")
         for task, t in suite["tasks"].items():
             lines.append(
-                f"    {task:<20} cand {t['candidate']:.4f}  base {t['base']:.4f}  "
-                f"delta {t['delta']:+.4f}  {_noise(t)}"
+                f"    {task:<20} cand {_fmt(t['candidate'])}  base {_fmt(t['base'])}  "
+                f"delta {_signed(t['delta'])}  {_noise(t)}"
             )
     if cache is not None:
         lines.append(f"  generations: {cache[0]} cached, {cache[1]} generated")

@@ -113,6 +113,13 @@ def histogram(
 CANDIDATE, BASE, THRESHOLD = "#0969da", "#8c959f", "#cf222e"
 
 
+def _value(x: float | None) -> str:
+    """A gate value as the gate report's tables print it."""
+    from curagate.gate.metrics import num  # gate charts only: audit reports stay off gate
+
+    return "-" if x is None else num(float(x))
+
+
 def paired_bars(
     title: str,
     values: dict[str, tuple[float | None, float | None]],
@@ -139,8 +146,9 @@ def paired_bars(
             Text("0", str(y + 14), name),
             Rect(str(label_w), str(y), _n(c * bar_w), "11", CANDIDATE),
             Rect(str(label_w), str(y + 13), _n(b * bar_w), "11", BASE),
-            Text(str(label_w + bar_w + 8), str(y + 10), f"{c:.3f}"),
-            Text(str(label_w + bar_w + 8), str(y + 23), f"{b:.3f}"),
+            # The values as the report's tables print them (bars are clipped to 0..1).
+            Text(str(label_w + bar_w + 8), str(y + 10), _value(cand)),
+            Text(str(label_w + bar_w + 8), str(y + 23), _value(base)),
         ]
         for key in ("min", "max"):
             t = thresholds.get(name, {}).get(key)
