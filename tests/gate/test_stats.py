@@ -83,3 +83,39 @@ def test_mcnemar_chi2_with_continuity_correction() -> None:
 
 def test_mcnemar_without_discordant_pairs_is_not_significant() -> None:
     assert mcnemar([True, False], [True, False]).p_value == 1.0
+
+
+def test_mcnemar_with_as_many_discordant_pairs_each_way_is_p_1() -> None:
+    # The continuity correction made (|b - c| - 1)^2 = 1 when b == c: p 0.86, not 1.
+    cand = [True] * 15 + [False] * 15
+    base = [False] * 15 + [True] * 15
+    r = mcnemar(cand, base)
+    assert (r.method, r.statistic, r.p_value) == ("chi2", 0.0, 1.0)
+
+
+def test_one_item_is_never_a_significant_difference() -> None:
+    # Every resample of one item is that item: the interval was the delta, "significant".
+    ci = paired_bootstrap(_mean_pair([1.0], [0.0]), 1, resamples=200)
+    assert (ci.delta, ci.resamples, ci.p_value, ci.significant) == (1.0, 0, 1.0, False)
+
+
+def test_the_bootstrap_p_value_is_never_zero() -> None:
+    cand = [1.0] * 90 + [0.0] * 10
+    base = [0.0] * 60 + [1.0] * 30 + [0.0] * 10
+    ci = paired_bootstrap(_mean_pair(cand, base), 100, resamples=500)
+    # No resampled delta is <= 0: p = 2 * 1 / 501, the least 500 resamples can show.
+    assert ci.significant and ci.p_value == pytest.approx(2 / 501)
+
+
+def test_an_lm_eval_metric_below_1_on_every_sample_can_be_significant() -> None:
+    # Per-sample f1 of 0.9 vs 0.2: McNemar on "== 1.0" saw no correct sample on either side.
+    from curagate.gate.runner import suite_significance
+
+    cand, base = [0.9] * 60, [0.2] * 60
+    ci = paired_bootstrap(_mean_pair(cand, base), 60, resamples=200)
+    p, significant, extra = suite_significance(cand, base, ci, 0.05)
+    assert significant and p == ci.p_value < 0.05 and extra == {}
+    acc_c, acc_b = [1.0] * 30 + [0.0] * 30, [0.0] * 30 + [1.0] * 30
+    ci = paired_bootstrap(_mean_pair(acc_c, acc_b), 60, resamples=200)
+    p, significant, extra = suite_significance(acc_c, acc_b, ci, 0.05)
+    assert extra["mcnemar"]["p_value"] == p == 1.0 and not significant

@@ -230,13 +230,13 @@ def render_markdown(r: dict[str, Any]) -> str:
             "",
             "## General-capability regression suite (lm-eval)",
             "",
-            "| task | candidate | base | delta | CI | McNemar p | |",
+            "| task | candidate | base | delta | CI | p | |",
             "|---|---|---|---|---|---|---|",
         ]
         for task, t in suite["tasks"].items():
             lines.append(
                 f"| {md_cell(task)} | {_fmt(t['candidate'])} | {_fmt(t['base'])} | "
-                f"{_signed(t['delta'])} | {_ci(t)} | {_fmt(t['mcnemar']['p_value'])} | {_noise(t)} |"
+                f"{_signed(t['delta'])} | {_ci(t)} | {_fmt(t.get('mcnemar', t)['p_value'])} | {_noise(t)} |"
             )
     cont = r["contamination"]
     lines += ["", "## Contamination", ""]
@@ -434,7 +434,7 @@ def _html_context(r: dict[str, Any]) -> dict[str, Any]:
             "chart": charts.paired_bars(
                 "regression suite", {k: (t["candidate"], t["base"]) for k, t in tasks.items()}
             ),
-            "rows": [_metric_row(k, t, t["mcnemar"]["p_value"]) for k, t in tasks.items()],
+            "rows": [_metric_row(k, t, t.get("mcnemar", t)["p_value"]) for k, t in tasks.items()],
         }
     cont = r["contamination"]
     return {

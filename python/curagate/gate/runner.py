@@ -71,7 +71,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.report import json_text
-from curagate.gate.stats import mcnemar, paired_bootstrap
+from curagate.gate.stats import DeltaCI, mcnemar, paired_bootstrap
 from curagate.golden import HUMAN_LABELS, GoldenSet, item_ids, load_locked, read_items
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
@@ -697,8 +697,7 @@ def _regression_suite(
             confidence=st.confidence,
             seed=st.seed,
         )
-        mc = mcnemar([v == 1.0 for v in cs], [v == 1.0 for v in bs])
-        significant = mc.p_value < st.alpha
+        p_value, significant, test = suite_significance(cs, bs, ci, st.alpha)
         cand_v, base_v = c_res[task]["score"], b_res[task]["score"]
         tasks[task] = _round_stats(
             {
@@ -707,7 +706,7 @@ def _regression_suite(
                 "base": base_v,
                 "items": len(cs),
                 **ci.to_dict(),
-                "mcnemar": mc.to_dict(),
+                **test,
                 "significant": significant,
                 "within_noise": not significant,
             }
@@ -722,13 +721,27 @@ def _regression_suite(
                 {
                     "ci_low": ci.low,
                     "ci_high": ci.high,
-                    "p_value": mc.p_value,
+                    "p_value": p_value,
                     "significant": significant,
                 },
                 fail_only_if_significant=st.fail_only_if_significant,
             )
         )
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
+
+
+def suite_significance(
+    cand: Sequence[float], base: Sequence[float], ci: DeltaCI, alpha: float
+) -> tuple[float, bool, dict[str, Any]]:
+    """(p, significant, extra report keys) of one lm-eval task's paired per-sample scores.
+
+    McNemar when every sample is right or wrong (acc: 0 or 1); else (f1, bleu, a
+    likelihood) the paired bootstrap's p and interval: reading only the perfect samples
+    as right would make a metric below 1 on every sample never significant."""
+    if all(v in (0.0, 1.0) for v in (*cand, *base)):
+        mc = mcnemar([v == 1.0 for v in cand], [v == 1.0 for v in base])
+        return mc.p_value, mc.p_value < alpha, {"mcnemar": mc.to_dict()}
+    return ci.p_value, ci.significant, {}
 
 
 def _mean_pair(

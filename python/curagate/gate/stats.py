@@ -65,11 +65,13 @@ def paired_bootstrap(
     ``metric(indices)`` returns ``(candidate_value, base_value)`` on the given
     item indices, so corpus metrics such as macro-F1 are recomputed, not averaged.
     The two-sided p-value is the share of resampled deltas on the far side of zero,
-    doubled.
+    doubled, counted as (k + 1) / (resamples + 1) (Davison & Hinkley): a finite number of
+    resamples never shows p = 0. One item cannot be resampled into anything but itself,
+    so under 2 items there are no resamples (never significant).
     """
     cand, base = metric(range(n_items))
     delta = cand - base
-    if n_items == 0 or resamples == 0:
+    if n_items < 2 or resamples == 0:
         return DeltaCI(delta, delta, delta, confidence, 0, 1.0)
     rng = random.Random(seed)
     deltas = []
@@ -81,8 +83,8 @@ def paired_bootstrap(
     alpha = 1 - confidence
     low = _percentile(deltas, alpha / 2)
     high = _percentile(deltas, 1 - alpha / 2)
-    below = sum(1 for d in deltas if d <= 0) / resamples
-    above = sum(1 for d in deltas if d >= 0) / resamples
+    below = (sum(1 for d in deltas if d <= 0) + 1) / (resamples + 1)
+    above = (sum(1 for d in deltas if d >= 0) + 1) / (resamples + 1)
     p = min(1.0, 2 * min(below, above))
     return DeltaCI(delta, low, high, confidence, resamples, p)
 
@@ -126,6 +128,7 @@ def mcnemar(
         k = min(b, c)
         tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
         return McNemar(b, c, float(k), min(1.0, 2 * tail), "exact")
-    stat = (abs(b - c) - 1) ** 2 / n
+    # Yates' continuity correction, never below 0 (b == c is no evidence at all).
+    stat = max(abs(b - c) - 1, 0) ** 2 / n
     p = math.erfc(math.sqrt(stat / 2))  # survival function of chi2 with 1 dof
     return McNemar(b, c, stat, p, "chi2")
