@@ -179,6 +179,8 @@ def test_format_compliance_and_answer_extraction() -> None:
         ("+1", "1"),
         ("1.0", "1"),
         ("-1 or 1", None),
+        ("-1, 1", None),
+        ("Score: -1, final", "-1"),
     ],
 )
 def test_signed_number_labels_are_read_by_value(output: str, expected: str | None) -> None:

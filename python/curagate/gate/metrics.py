@@ -97,7 +97,7 @@ LabelKey = tuple[str, "str | Decimal"]
 # review" is an article, not the option A (a whole answer "A" or "(A)" still names it).
 _ARTICLE_WORDS = frozenset({"a", "an", "the"})
 # Numbers inside an answer, bounded so "11" holds no "1" and "1.5" no "1".
-_NUMBER_IN_TEXT = re.compile(rf"(?<![\w.,$+-])(?:{_NUMBER.pattern})(?![\w,]|\.\d)")
+_NUMBER_IN_TEXT = re.compile(rf"(?<![\w.,$+-])(?:{_NUMBER.pattern})(?!\w|[.,]\d)")
 
 
 def _label_text(s: str) -> str:
