@@ -329,6 +329,10 @@ def test_bad_human_label_names_the_line(tmp_path) -> None:
         # One person's label copied 49 times made a judge "calibrated" on one pair.
         (lambda r: r, r"line 3: item 'q00' is labelled twice by 'ann' \(line 1\)"),
         (
+            lambda r: {**r, "labeller": " Ann "},
+            r"line 3: item 'q00' is labelled twice by ' Ann ' \(line 1\)",
+        ),
+        (
             lambda r: {**r, "id": "copy"},
             r"line 3: item 'copy' repeats the pair ann labelled as item 'q00' on line 1",
         ),

@@ -312,13 +312,15 @@ def read_human_labels(path: Path) -> list[HumanLabel]:
                 f"{path}: line {lineno}: field 'preferred' must be one of candidate, base, tie"
             )
         who = row["labeller"]
-        first = by_id.setdefault((row["id"], who), lineno)
+        # "Ann", "ann " and "ann" are one person.
+        person = " ".join(who.casefold().split())
+        first = by_id.setdefault((row["id"], person), lineno)
         if first != lineno:
             raise InputError(
                 f"{path}: line {lineno}: item {row['id']!r} is labelled twice by {who!r} "
                 f"(line {first}); keep one of the two lines"
             )
-        pair = (who, row["prompt"], row["candidate"], row["base"])
+        pair = (person, row["prompt"], row["candidate"], row["base"])
         seen_line, seen_id = by_pair.setdefault(pair, (lineno, row["id"]))
         if seen_line != lineno:
             raise InputError(
