@@ -137,6 +137,8 @@ def _stats(
     )
     cand, base = scores.pair(metric, idx)
     out: dict[str, Any] = {"candidate": cand, "base": base, **ci.to_dict()}
+    if scores.task.metric(metric).applies_to:
+        out["items"] = len(idx)  # a rate measured on some items only says on how many
     significant = ci.significant
     if metric == "accuracy":
         cc, bc = scores.correct("candidate"), scores.correct("base")
@@ -540,8 +542,6 @@ def _evaluate_set(
         if found is None:
             not_measured[metric] = scores.not_measured(metric)
             continue
-        if task.metric(metric).applies_to:
-            found["items"] = len(scores.applicable(metric, everything))
         metric_results[metric] = _round_stats(found)
     st = cfg.statistics
     # Judge metrics are checked with the judge's evidence above.
