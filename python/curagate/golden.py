@@ -21,6 +21,7 @@ from curagate.digest import files_digest, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
+from curagate.records import NotStrictJson, loads_strict
 from curagate.yamlio import read_yaml_file
 
 LOCK_FILE = "lock.json"
@@ -353,9 +354,14 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     f"({', '.join(odd)}) is neither blank nor JSON; delete the line"
                 )
             try:
-                row = json.loads(line)
+                row = loads_strict(line)
             except json.JSONDecodeError as e:
                 raise InputError(f"{path}: line {lineno}: not valid JSON: {e.msg}") from None
+            except NotStrictJson as e:
+                raise InputError(
+                    f"{path}: line {lineno}: not strict JSON: {e}; write the item as RFC 8259 "
+                    "JSON (no NaN or Infinity, each key once)"
+                ) from None
             except (RecursionError, ValueError) as e:  # nesting or integers beyond any item
                 raise InputError(
                     f"{path}: line {lineno}: not a usable JSON line ({type(e).__name__})"

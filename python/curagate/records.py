@@ -444,6 +444,43 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+class NotStrictJson(ValueError):
+    """Text Python's JSON reader takes but RFC 8259 does not allow."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise NotStrictJson(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise NotStrictJson(f"{text} overflows a double")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise NotStrictJson(f"an object repeats the key {key!r}")
+        out[key] = value
+    return out
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """Strict JSON (RFC 8259): Python's reader also takes ``NaN``/``Infinity``, turns
+    ``1e999`` into infinity and keeps the last of repeated keys; each of those raises
+    :class:`NotStrictJson` (a ValueError) here, saying which. Syntax errors raise
+    ``json.JSONDecodeError``, deep nesting may raise RecursionError."""
+    return json.loads(
+        text,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
+        object_pairs_hook=_unique_keys,
+    )
+
+
 def strip_nulls(value: Any) -> Any:
     """Drop null object members: Arrow gives a struct every field seen in the
     chunk, so a key must not depend on which other rows shared the chunk."""

@@ -246,6 +246,30 @@ def test_a_lone_surrogate_escape_is_an_input_error_naming_the_line(tmp_path: Pat
         golden.lock(root)
 
 
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        # Python's reader keeps the last of two keys: which reference was meant?
+        (
+            '{"id": "b", "prompt": "q", "reference": "yes", "reference": "no"}',
+            "an object repeats the key 'reference'",
+        ),
+        ('{"id": "b", "prompt": "q", "reference": {"score": NaN}}', "NaN is not JSON"),
+        ('{"id": "b", "prompt": "q", "reference": 1e999}', "1e999 overflows a double"),
+    ],
+)
+def test_an_item_line_that_is_not_strict_json_is_refused(
+    tmp_path: Path, line: str, problem: str
+) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, [_item("a")])
+    data.write_text(data.read_text() + line + "\n")
+    with pytest.raises(
+        InputError, match=rf"{re.escape(str(data))}: line 2: not strict JSON: {re.escape(problem)}"
+    ):
+        golden.lock(root)
+
+
 @pytest.mark.parametrize("folder", ["_holdout", ".hidden"])
 def test_a_set_folder_the_readers_skip_cannot_be_locked(tmp_path: Path, folder: str) -> None:
     # `leakage` and `curate --decontaminate` skip _/. folders (as they skip _SUCCESS):

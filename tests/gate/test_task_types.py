@@ -233,3 +233,36 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
     r = _run(tmp_path, spec, items, answer_servers)
     verdicts = {c["slice"]: c["verdict"] for c in r["checks"] if c["id"] == "GATE004"}
     assert verdicts == {"cat=a": "fail", "cat=b": "pass"}
+
+
+@pytest.mark.parametrize(
+    ("task", "item", "says"),
+    [
+        # Meant as JSON, but not strict JSON (a trailing comma): kept as a string it
+        # could never be matched, and every answer would score 0.
+        ("structured_json", {"reference": '{"city": "Paris",}'}, "is not strict JSON"),
+        ("structured_json", {"reference": "[1, 2"}, "is not strict JSON"),
+        ("structured_json", {"reference": '{"a": NaN}'}, "is not strict JSON"),
+        ("classification", {"reference": "Neutral"}, "is not one of the gate's labels"),
+        ("multiple_choice", {"reference": "E", "choices": ["a", "b"]}, "'reference' must be"),
+    ],
+)
+def test_a_bad_reference_is_refused_before_any_model_is_asked(
+    tmp_path, answer_servers, task, item, says
+) -> None:
+    from curagate.errors import InputError
+
+    ok = "a" if task == "multiple_choice" else "Positive"
+    items = [{"id": "ok", "prompt": "q0", "reference": ok, "choices": ["a", "b"]}]
+    items.append({"id": "bad", "prompt": "q1", **item})
+    extra = "    labels: [Positive, Negative]\n" if task == "classification" else ""
+    with pytest.raises(InputError, match=f"item 'bad'.*{says}"):
+        _run(tmp_path, f"    task: {task}\n{extra}", items, answer_servers)
+    assert answer_servers["candidate"].requests == answer_servers["base"].requests == 0
+
+
+def test_a_plain_string_reference_is_still_a_json_string(tmp_path, answer_servers) -> None:
+    items = [{"id": "s0", "prompt": "q0", "reference": "Paris"}]
+    answer_servers["candidate"].table.update({"q0": '"Paris"'})
+    m = _run(tmp_path, "    task: structured_json\n", items, answer_servers)["results"][0]
+    assert m["metrics"]["exact_match"]["candidate"] == 1.0

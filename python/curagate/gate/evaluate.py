@@ -126,6 +126,18 @@ class SetScores:
         return [1.0 if v is not None and v >= at else 0.0 for v in s.values[metric]]
 
 
+def references(spec: GoldenSetGate, items: list[dict[str, Any]]) -> list[Any]:
+    """Each item's expected answer as the task reads it; an item without one, or with one
+    the task cannot use, is an InputError naming it."""
+    task = get_task(spec.task)
+    refs = []
+    for item in items:
+        if task.needs_reference and "reference" not in item:
+            raise InputError(f"golden set {spec.name!r}: item {item['id']!r} has no 'reference'")
+        refs.append(task.reference(item, spec))
+    return refs
+
+
 def score_side(
     spec: GoldenSetGate,
     items: list[dict[str, Any]],
@@ -137,13 +149,10 @@ def score_side(
     detector with another verdict per item (the judge's, on refusal sets)."""
     task = get_task(spec.task)
     declared = {m.name for m in task.metrics if m.per_item}
-    refs: list[Any] = []
     side = SideScores(outputs=outputs)
     vals: dict[str, list[float | None]] = {}
+    refs = references(spec, items)
     for n, (item, out) in enumerate(zip(items, outputs, strict=True)):
-        if task.needs_reference and "reference" not in item:
-            raise InputError(f"golden set {spec.name!r}: item {item['id']!r} has no 'reference'")
-        refs.append(task.reference(item, spec))
         verdict = refused[n] if refused is not None else None
         scored = task.score(Answer(item, spec, out, schema, verdict))
         for metric, v in scored.values.items():

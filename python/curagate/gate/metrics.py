@@ -282,28 +282,6 @@ def extract_answer(output: str, pattern: str | None) -> str:
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
-class _NotStrictJson(ValueError):
-    pass
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NotStrictJson(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotStrictJson(f"{text} overflows a double")
-    return value
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        raise _NotStrictJson("an object repeats a key")
-    return out
-
-
 def parse_json(output: str) -> tuple[bool, Any]:
     """Parse a model's JSON answer; a single surrounding Markdown code fence is allowed.
 
@@ -311,22 +289,29 @@ def parse_json(output: str) -> tuple[bool, Any]:
     ``1e999`` into infinity and keeps the last of repeated keys; each of those is not
     valid here. An answer nested deeper than the records' limit (128 levels) is not valid
     either: parsing or scoring it would overflow the stack (a RecursionError, exit 3)."""
-    from curagate.records import MAX_NESTING, json_depth
+    ok, value, _ = read_json_answer(output)
+    return ok, value
+
+
+def read_json_answer(output: str) -> tuple[bool, Any, str]:
+    """:func:`parse_json`, with why the answer is not valid JSON ("" when it is)."""
+    from curagate.records import MAX_NESTING, json_depth, loads_strict
 
     text = output.strip()
     m = _FENCE.match(text)
     if m:
         text = m.group(1)
     try:
-        value = json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=_unique_keys,
-        )
-    except (ValueError, RecursionError):
-        return False, None
-    return (True, value) if json_depth(value) <= MAX_NESTING else (False, None)
+        value = loads_strict(text)
+    except json.JSONDecodeError as e:
+        return False, None, f"{e.msg} at character {e.pos + 1}"
+    except ValueError as e:
+        return False, None, str(e)
+    except RecursionError:
+        return False, None, f"nested deeper than {MAX_NESTING} levels"
+    if json_depth(value) > MAX_NESTING:
+        return False, None, f"nested deeper than {MAX_NESTING} levels"
+    return True, value, ""
 
 
 def json_equal(a: Any, b: Any) -> bool:

@@ -50,7 +50,7 @@ from curagate.gate.config import (
     Regression,
     load_gate,
 )
-from curagate.gate.evaluate import SetScores, conversation, load_schema, score_set
+from curagate.gate.evaluate import SetScores, conversation, load_schema, references, score_set
 from curagate.gate.judge import (
     JudgeScores,
     calibrate,
@@ -255,6 +255,7 @@ def set_inputs(
     items = read_items(golden)
     if not items:
         raise InputError(f"golden set {golden.name!r} has no items")
+    references(spec, items)  # a bad one is an error now, not after hours of generation
     convs = [conversation(it, spec, cfg.generation.system_prompt) for it in items]
     gen = cfg.generation
     settings = GenSettings(

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
+from curagate.errors import InputError
 from curagate.gate import metrics as gm
 from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
 if TYPE_CHECKING:
     from curagate.gate.config import GoldenSetGate
+
+# A reference string meant as an object or array (in a code fence or not).
+_OBJECT_OR_ARRAY = re.compile(r"\s*(?:```(?:json)?\s*)?[\[{]")
 
 
 @register
@@ -25,10 +30,21 @@ class StructuredJson(Task):
     correct_metric = "exact_match"
 
     def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> Any:
+        """The reference as a JSON value: a string holding JSON is parsed; any other
+        string is itself the expected JSON string. A string meant as an object or array
+        (it starts with ``{`` or ``[``) that is not strict JSON is an error: kept as a
+        string, no answer could ever match it."""
         ref = item["reference"]
-        if isinstance(ref, str):
-            ok, parsed = gm.parse_json(ref)
-            return parsed if ok else ref
+        if not isinstance(ref, str):
+            return ref
+        ok, parsed, why = gm.read_json_answer(ref)
+        if ok:
+            return parsed
+        if _OBJECT_OR_ARRAY.match(ref):
+            raise InputError(
+                f"golden set {spec.name!r}: item {item['id']!r}: 'reference' is not strict "
+                f"JSON ({why}); fix it, or write the reference as a JSON value, not a string"
+            )
         return ref
 
     def parse(self, item: dict[str, Any], spec: GoldenSetGate, output: str) -> str | None:
