@@ -229,6 +229,8 @@ def _curate(
         )
         return result
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
+    # Pass 2 may read the inputs again (past the memory budget): it must see what pass 1 saw.
+    first_seen = _file_states(paths)
     out_dir = Path(out)
     check_output(out_dir, "curate", inputs, paths)
     if progress is None:
@@ -318,6 +320,9 @@ def _curate(
         # batches are gone (its source_file column is one string per row).
         cluster_parts: list[tuple[str, pa.Array, pa.Array, pa.Array, pa.Array]] = []
         digests: dict[Path, str] = {}  # sha256 of the files the lanes wrote, for the manifest
+        rereading = held is None
+        if rereading:
+            _check_unchanged(paths, first_seen)
         batches = _drain(held) if held is not None else _reread(key.read())
         held = None
         start = 0
@@ -373,9 +378,12 @@ def _curate(
             lanes.submit(1, _write_clusters, tmp / "clusters.parquet", cluster_parts, digests)
             del cluster_parts
         _phase("lanes")
-        if start != valid:
-            raise RuntimeError(
-                f"pass 2 saw {start} valid records, pass 1 saw {valid}: inputs changed during the run"
+        if rereading:
+            _check_unchanged(paths, first_seen)
+        if start != valid:  # changed and changed back, or kept its size, inode and time
+            raise InputError(
+                f"pass 2 read {start} valid records, pass 1 read {valid}: an input changed "
+                "while curate ran; run again once nothing writes to the inputs"
             )
         write_quarantine(tmp / "quarantine.jsonl", quarantined)
         stats = build_stats(cfg, sources, steps, skipped)
@@ -664,6 +672,31 @@ def _drain(items: list[_Held]) -> Iterator[_Held]:
     items.reverse()
     while items:
         yield items.pop()
+
+
+def _file_states(paths: Sequence[Path]) -> list[tuple[int, int, int, int] | None]:
+    """What tells a file replaced or rewritten: device, inode, size, modification time."""
+    states: list[tuple[int, int, int, int] | None] = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            states.append(None)
+            continue
+        states.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+    return states
+
+
+def _check_unchanged(
+    paths: Sequence[Path], before: Sequence[tuple[int, int, int, int] | None]
+) -> None:
+    for path, now, was in zip(paths, _file_states(paths), before, strict=True):
+        if now != was:
+            raise InputError(
+                f"{path}: changed while curate ran (replaced, rewritten or removed since it "
+                "was first read), so its rows may not be the ones deduplicated; run again "
+                "once nothing writes to the inputs"
+            )
 
 
 def _reread(batches: Iterator[Batch]) -> Iterator[_Held]:

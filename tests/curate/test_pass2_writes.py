@@ -132,3 +132,35 @@ def test_a_column_whose_type_changes_between_batches_keeps_each_value_as_read(
     kept = pq.read_table(parts[1]).to_pylist() + pq.read_table(parts[0]).to_pylist()
     assert kept == lines
     assert pq.read_schema(parts[0]).field("id").type == pa.int64()
+
+
+@pytest.mark.parametrize("rows", [10, 7])
+def test_an_input_replaced_before_pass_2_rereads_it_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    """Past the memory budget pass 2 reads the inputs again; a file replaced in between
+    (same rows or fewer) gave rows the dedup never saw, under its decisions, exit 0
+    (or an internal error, exit 3, when the rows no longer counted up)."""
+    from curagate.errors import InputError
+
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.jsonl").write_text(
+        "".join(json.dumps({"text": "one same text"}) + "\n" for _ in range(10))
+    )
+    new = tmp_path / "b.jsonl"
+    new.write_text(
+        "".join(json.dumps({"text": f"unseen text number {i}"}) + "\n" for i in range(rows))
+    )
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+        if self.name.startswith(".out.") and new.exists():  # pass 2's temporary output
+            new.replace(data / "a.jsonl")  # another writer renames a new file over the input
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    with pytest.raises(InputError, match=r"a\.jsonl: changed while curate ran"):
+        curate([data], tmp_path / "out", memory_budget=0, progress=False)
+    assert not new.exists()  # the swap happened
+    assert not (tmp_path / "out").exists()
