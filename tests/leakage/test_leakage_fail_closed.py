@@ -309,3 +309,45 @@ def test_unreadable_reference_row_is_exit_2_with_fail_on_leak(
     assert report["reference"]["unreadable"] == 1
     schema = resources.files("curagate.leakage").joinpath("leakage.schema.json").read_text()
     jsonschema.validate(report, json.loads(schema))
+
+
+def test_a_lone_surrogate_in_a_corpus_row_is_scanned_not_a_crash(
+    tmp_path: Path, reference: Path
+) -> None:
+    # The readers quarantine the row (a \ud800 escape is no character); the scan re-read
+    # it with Python's json, which takes the escape, and Arrow refused the string (exit 3).
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        json.dumps({"text": "fine row"})
+        + "\n"
+        + json.dumps({"text": f"lone \\ud800 then {OTHER}"}).replace("\\\\ud800", "\\ud800")
+        + "\n",
+        encoding="utf-8",
+    )
+    assert "\\ud800" in corpus.read_text()
+    assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 1
+    report = json.loads((tmp_path / "report" / "leakage.json").read_text())
+    assert [m["row"] for leak in report["leaks"] for m in leak["matches"]] == [1]
+
+
+def test_a_lone_surrogate_in_a_reference_row_is_indexed_not_a_crash(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text('{"question": "' + OTHER + ' \\udc00"}\n', encoding="utf-8")
+    corpus = write(tmp_path / "c.jsonl", [{"text": f"copied: {OTHER}"}])
+    assert leakage(ref, corpus, tmp_path / "report", "--fail-on-leak") == 1
+
+
+def test_a_golden_item_in_the_first_of_two_repeated_keys_is_found(
+    tmp_path: Path, reference: Path
+) -> None:
+    # Python's json keeps the last value of a repeated key: the first was never scanned.
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(
+        '{"text": "fine row"}\n'
+        f'{{"text": {json.dumps(ITEM)}, "text": "a clean record two"}}\n'
+        f'{{"meta": {{"note": {json.dumps(OTHER)}, "note": "x"}}, "text": "three"}}\n',
+        encoding="utf-8",
+    )
+    result = detect(reference, corpus, reference_text_field="question")
+    found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
+    assert found == {ITEM: [1], OTHER: [2]}

@@ -1017,9 +1017,33 @@ def _parsed(q: Quarantined) -> Any:
     if q.raw is None or q.row is None:
         return _UNPARSED
     try:
-        return json.loads(q.raw)
+        value = json.loads(q.raw, object_pairs_hook=_every_value)
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate escape (\ud800) the readers refused: the rest of the row
+            # is scanned, the surrogate read as U+FFFD (Arrow holds no surrogate).
+            text = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+            value = json.loads(text.decode("utf-8", "replace"))
     except (ValueError, RecursionError):
         return _UNPARSED
+    return value
+
+
+def _every_value(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object keeping every value of a repeated key (in a list, in order), so a
+    scan sees the values Python's reader would drop: a quarantined row's first "text"."""
+    out: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for key, value in pairs:
+        if key not in out:
+            out[key] = value
+        elif key in repeated:
+            out[key].append(value)
+        else:
+            out[key] = [out[key], value]
+            repeated.add(key)
+    return out
 
 
 def _row_id(value: Any, q: Quarantined) -> str:
