@@ -148,3 +148,27 @@ def test_ctrl_c_while_modules_load_is_one_line_and_exit_130(
     assert done.returncode == 130
     assert done.stderr == "curagate: interrupted; no partial output was published\n"
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["curate", "{data}", "--out", "{out}"],
+        ["split", "{data}", "--out", "{out}"],
+        ["audit", "{data}", "--out", "{out}"],
+        ["leakage", "--reference", "{data}", "--corpus", "{data}", "--out", "{out}"],
+        ["keys", "generate", "--out", "{out}"],
+        ["registry", "users", "list", "--db", "{out}/r.db"],
+    ],
+    ids=lambda a: "-".join(a[:2]),
+)
+def test_an_output_under_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    """`--out plainfile/sub`: the folder cannot be made (exit 3 after all the work, before)."""
+    data = _records(tmp_path / "d.jsonl", 20)
+    (tmp_path / "plainfile").write_text("a file, not a folder")
+    out = tmp_path / "plainfile" / "sub"
+    assert main([a.format(data=data, out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert "plainfile is not a folder" in err and "internal error" not in err

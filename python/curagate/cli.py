@@ -10,6 +10,7 @@ no command at all.
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import importlib
 import os
@@ -173,12 +174,53 @@ def _main(argv: Sequence[str] | None) -> int:
         # of CPU per run that these commands never use (audit --gx does: GX is pandas).
         _settle_pyarrow(args)
     try:
+        _check_output_paths(args)
         return int(args._run(args))
     except CuragateError as e:
         print(f"curagate {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        if e.errno not in _PATH_ERRORS or e.filename is None:
+            return _unexpected(args.command, e)
+        # A path the user gave that cannot be used (a file where a folder must be, no
+        # permission, a full or read-only disk): theirs to fix, not a bug.
+        print(
+            f"curagate {args.command}: error: cannot use {e.filename}: {e.strerror}; check "
+            "the path, its folders and their permissions",
+            file=sys.stderr,
+        )
+        return 2
     except Exception as e:  # KeyboardInterrupt is not one: main() reports it
         return _unexpected(args.command, e)
+
+
+_PATH_ERRORS = frozenset(
+    {
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
+
+
+def _check_output_paths(args: argparse.Namespace) -> None:
+    """``--out`` and ``--db`` under a file can never be written: say so before any work
+    (a merge, a gate run, a whole corpus read), not when the first write fails."""
+    from pathlib import Path
+
+    from curagate.io.atomic import check_parent
+
+    for name in ("out", "db"):
+        value = getattr(args, name, None)
+        if isinstance(value, str | os.PathLike) and os.fspath(value) not in ("", "-"):
+            check_parent(Path(value))
 
 
 def _exit_143(signum: int, frame: object) -> None:

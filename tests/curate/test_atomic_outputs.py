@@ -46,6 +46,11 @@ def temporaries(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f".{out.name}.*.tmp"))
 
 
+def asides(out: Path) -> list[Path]:
+    """Previous outputs moved aside during a swap (``.NAME.PID.old``)."""
+    return sorted(out.parent.glob(f".{out.name}.*.old"))
+
+
 @pytest.fixture
 def previous(tmp_path: Path) -> tuple[Path, Path, dict[str, bytes]]:
     """A finished output of corpus version 1, and corpus version 2 to replace it with."""
@@ -104,9 +109,9 @@ def test_failure_while_swapping_in_the_new_output_keeps_the_previous_output(
         curate([new], out)
     monkeypatch.undo()
 
-    assert [Path(d).name for _, d in calls][:2] == [".out.old", "out"]  # it failed mid-swap
+    assert [Path(d).name for _, d in calls][:2] == [f".out.{os.getpid()}.old", "out"]  # mid-swap
     assert snapshot(out) == before
-    assert temporaries(out) == [] and not (out.parent / ".out.old").exists()
+    assert temporaries(out) == [] and asides(out) == []
 
 
 # curate is killed once its temporary output holds kept/ (it is writing), or at the swap.
@@ -143,8 +148,9 @@ def test_kill_9_between_the_two_renames_gives_the_previous_output_back(
     # Killed with the old output moved aside and the new one not yet in place:
     # nothing under the output's name looks complete ...
     assert not out.exists()
-    assert snapshot(out.parent / ".out.old") == before
+    (aside,) = asides(out)  # named by the killed run's process id
+    assert snapshot(aside) == before
     # ... and the cleanup every run starts with puts the previous output back.
     remove_stale(out)
     assert snapshot(out) == before
-    assert temporaries(out) == [] and not (out.parent / ".out.old").exists()
+    assert temporaries(out) == [] and asides(out) == []

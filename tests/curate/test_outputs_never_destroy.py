@@ -153,8 +153,31 @@ def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
 def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(
     tmp_path: Path,
 ) -> None:
-    old = tmp_path / ".out.old"
+    old = tmp_path / ".out.999999999.old"  # moved aside by a process that is gone
     old.mkdir()
     (old / "stats.json").write_text("{}")
     remove_stale(tmp_path / "out")
     assert (tmp_path / "out" / "stats.json").exists() and not old.exists()
+
+
+def test_a_live_runs_previous_output_moved_aside_is_left_alone(tmp_path: Path) -> None:
+    aside = tmp_path / f".out.{os.getpid()}.old"  # a concurrent run between its renames
+    aside.mkdir()
+    assert remove_stale(tmp_path / "out") == []
+    assert aside.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("out_exists", [False, True])
+def test_a_users_own_dot_old_folder_is_never_touched(tmp_path: Path, out_exists: bool) -> None:
+    """``.out.old`` was taken for an output a killed run had moved aside: renamed to
+    ``out`` (then replaced and deleted), or deleted at once when ``out`` existed."""
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "one record of text"}) + "\n")
+    mine = tmp_path / ".out.old"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    if out_exists:
+        curate([data], tmp_path / "out")
+    curate([data], tmp_path / "out")
+    assert (mine / "notes.txt").read_text() == "precious"
+    assert read_marker(tmp_path / "out") is not None

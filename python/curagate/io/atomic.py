@@ -22,13 +22,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     yielded path). On error the temporary is removed and ``path`` untouched.
     """
     target = Path(path)
+    check_parent(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target)
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     )
     tmp.rmdir()  # the body creates a file or a directory here
-    old = target.with_name(f".{target.name}.old")
+    # Named by this process: a killed run's is told from a live one's, and from any
+    # ".NAME.old" of the user's own.
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
     moved_aside = False
     try:
         yield tmp
@@ -54,6 +57,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def check_parent(target: Path) -> None:
+    """An InputError when ``target``'s folder cannot exist: the nearest existing path
+    above it is a file (or anything but a folder). Commands call it before their work."""
+    from curagate.errors import InputError
+
+    parent = target.absolute().parent
+    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(
+            f"{target}: cannot be written: {parent} is not a folder; choose an output path "
+            "in a folder"
+        )
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a temporary named by it belongs to a live run)."""
     try:
@@ -70,33 +88,33 @@ def remove_stale(target: Path) -> list[Path]:
 
     Temporaries are named ``.NAME.PID.XXXX.tmp``: one whose process is gone
     is removed (a live one belongs to a concurrent run and is left alone). A
-    ``.NAME.old`` is the previous output moved aside; when the run died
-    between the two renames ``target`` is missing and it is moved back.
+    ``.NAME.PID.old`` is the previous output a run moved aside; when that run
+    died between the two renames ``target`` is missing and it is moved back.
+    Nothing else is touched (a ``.NAME.old`` of the user's own included).
     """
     removed: list[Path] = []
     parent, name = target.parent, target.name
     try:
-        siblings = list(parent.iterdir())
+        siblings = sorted(parent.iterdir())
     except OSError:
         return removed
     prefix = f".{name}."
     for sib in siblings:
         rest = sib.name[len(prefix) :] if sib.name.startswith(prefix) else ""
         pid, _, tail = rest.partition(".")
-        if not (pid.isdigit() and tail.endswith(".tmp")) or pid_alive(int(pid)):
+        if not (pid.isdigit() and (tail.endswith(".tmp") or tail == "old")):
             continue
-        if sib.is_dir() and not sib.is_symlink():
+        if pid_alive(int(pid)):
+            continue
+        is_dir = sib.is_dir() and not sib.is_symlink()
+        if tail == "old" and is_dir and not target.exists() and not target.is_symlink():
+            sib.rename(target)  # the run died between its two renames: put it back
+            continue
+        if is_dir:
             shutil.rmtree(sib, ignore_errors=True)
         else:
             sib.unlink(missing_ok=True)
         removed.append(sib)
-    old = parent / f".{name}.old"
-    if old.is_dir() and not old.is_symlink():
-        if not target.exists() and not target.is_symlink():
-            old.rename(target)
-        else:
-            shutil.rmtree(old, ignore_errors=True)
-            removed.append(old)
     return removed
 
 
