@@ -181,6 +181,24 @@ def test_export_refuses_a_chat_template_changed_since_training(
     assert not (tmp_path / "out").exists()
 
 
+def test_export_refuses_a_tokenizer_that_loads_a_file_from_outside_the_run(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # The reference was saved into the bundle, whose tokenizer then came from a file no
+    # manifest covers: swapping it changed the shipped model with verify and registry ok.
+    run = copy_run(tiny_run, tmp_path)
+    evil = tmp_path / "evil" / "tokenizer.1.0.json"
+    evil.parent.mkdir()
+    shutil.copy(run / "adapter" / "tokenizer.json", evil)
+    config_path = run / "adapter" / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["fast_tokenizer_files"] = [str(evil)]
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(InputError, match=r"fast_tokenizer_files names .*evil"):
+        export_run(run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_refuses_a_base_model_changed_since_training(tiny_run: Path, tmp_path: Path) -> None:
     run = copy_run(tiny_run, tmp_path)
     (tmp_path / "base" / "generation_config.json").write_text("{}")

@@ -259,6 +259,34 @@ def test_a_signed_run_refuses_shards_named_outside_the_model_folder(
         models.hf(ref)
 
 
+@pytest.mark.parametrize("key", ["fast_tokenizer_files", "tokenizer_file"])
+def test_a_signed_run_refuses_a_tokenizer_file_named_outside_the_model_folder(
+    tmp_path, tiny_model_dir, key
+) -> None:
+    # transformers resolves fast_tokenizer_files with cached_file(folder, name): an
+    # absolute name or ../ reads a tokenizer nobody hashed (older versions also opened a
+    # tokenizer_file named in the config verbatim).
+    import shutil
+
+    from curagate.errors import InputError
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    outside = tmp_path / "elsewhere" / "tokenizer.1.0.json"
+    outside.parent.mkdir()
+    shutil.copy(model_dir / "tokenizer.json", outside)
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    config[key] = [str(outside)] if key == "fast_tokenizer_files" else str(outside)
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(config))
+    ref = resolve_model(str(model_dir))
+    with (
+        LoadedModels(device="cpu", snapshot=True) as models,
+        pytest.raises(InputError, match=rf"{key} names .*elsewhere.* which is not a file of"),
+    ):
+        models.hf(ref)
+
+
 def test_copies_left_by_killed_signed_runs_are_removed(tmp_path, monkeypatch) -> None:
     import subprocess
     import sys

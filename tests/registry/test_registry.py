@@ -864,6 +864,38 @@ def test_index_files_naming_shards_outside_the_bundle_fail_verify(
     assert "names shard '../outside/model.safetensors'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("fast_tokenizer_files", ["../evil/tokenizer.1.0.json"]),
+        ("fast_tokenizer_files", ["/tmp/evil/tokenizer.1.0.json"]),
+        ("tokenizer_file", "/tmp/evil/tokenizer.json"),
+        ("vocab_file", "../vocab.json"),
+    ],
+)
+def test_a_tokenizer_config_naming_files_outside_the_bundle_fails_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: object
+) -> None:
+    """A bundle whose tokenizer loads from outside it: the bytes that decide tokenization
+    are in no manifest, and swapping them changed the shipped model with verify ok."""
+    import json
+
+    from curagate.artifacts import BundleManifest
+    from curagate.export.manifest import hash_bundle_files, manifest_bytes
+
+    path = tmp_path / "b"
+    path.mkdir()
+    (path / "config.json").write_text('{"model_type": "llama"}')
+    (path / "tokenizer.json").write_text("{}")
+    (path / "tokenizer_config.json").write_text(
+        json.dumps({key: value, "tokenizer_class": "PreTrainedTokenizerFast", "merges_file": None})
+    )
+    manifest = BundleManifest(schema_version=1, files=hash_bundle_files(path))
+    (path / "MANIFEST.json").write_bytes(manifest_bytes(manifest))
+    assert main(["verify", str(path)]) == 1
+    assert f"tokenizer_config.json: {key} names " in capsys.readouterr().err
+
+
 def test_a_hard_linked_file_fails_verify(
     bundle: MakeBundle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

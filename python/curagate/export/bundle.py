@@ -166,10 +166,22 @@ def _report_trust(
 
 
 def _tokenizer_source(info: RunInfo) -> Path:
-    """The tokenizer saved with the adapter is the one training used; else the base's."""
-    if (info.adapter_dir / "tokenizer_config.json").is_file():
-        return info.adapter_dir
-    return info.base_dir
+    """The tokenizer saved with the adapter is the one training used; else the base's.
+    One that loads a file from outside its folder is refused: the bundle would ship the
+    reference, and its tokenizer would come from bytes no manifest covers."""
+    from curagate.export.manifest import files_outside
+
+    src = info.adapter_dir
+    if not (src / "tokenizer_config.json").is_file():
+        src = info.base_dir
+    files = [p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()]
+    outside = files_outside(src, files, str(src))
+    if outside:
+        raise InputError(
+            f"{src}: {outside[0]}; a bundle's tokenizer must load from the bundle alone: "
+            "remove the key from tokenizer_config.json (or copy the file into the folder)"
+        )
+    return src
 
 
 def _read_prompts(path: Path) -> list[list[dict[str, str]]]:

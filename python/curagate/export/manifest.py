@@ -75,13 +75,20 @@ def load_manifest(bundle: str | os.PathLike[str]) -> BundleManifest:
 _INDEX_SUFFIX = ".index.json"
 
 
+# Keys of tokenizer_config.json naming a file the tokenizer loads: transformers resolves
+# fast_tokenizer_files' names with cached_file(folder, name) (an absolute name or ../
+# leaves the folder), and before 5.x opened a vocab-file argument the config names verbatim.
+_TOKENIZER_FILE_KEYS = ("fast_tokenizer_files", "tokenizer_file", "vocab_file", "merges_file")
+
+
 def _loader_references(root: Path, listed: dict[str, str]) -> list[str]:
     """Problems with files a loader would follow out of the manifest's view.
 
-    ``from_pretrained`` opens the shards a ``*.index.json`` names (``../x`` included),
-    runs the code ``auto_map`` names (with trust_remote_code), and an
-    ``adapter_config.json`` makes PEFT load a base model from wherever it says. A
-    merged bundle needs none of that outside itself.
+    ``from_pretrained`` opens the shards a ``*.index.json`` names and the tokenizer
+    files ``tokenizer_config.json`` names (:func:`files_outside`), runs the code
+    ``auto_map`` names (with trust_remote_code), and an ``adapter_config.json`` makes
+    PEFT load a base model from wherever it says. A merged bundle needs none of that
+    outside itself.
     """
     problems: list[str] = []
     for rel in sorted(listed):
@@ -90,53 +97,62 @@ def _loader_references(root: Path, listed: dict[str, str]) -> list[str]:
             problems.append(
                 f"{rel}: a merged bundle holds no adapter (PEFT would load a base from elsewhere)"
             )
-        if not (name.endswith(_INDEX_SUFFIX) or name in ("config.json", "tokenizer_config.json")):
+        if name not in ("config.json", "tokenizer_config.json"):
             continue
-        try:
-            data = json.loads((root / rel).read_bytes())
-        except (OSError, ValueError, RecursionError):
+        data = _json_object(root / rel)
+        if data is None:
             problems.append(f"{rel}: not readable JSON")
-            continue
-        if not isinstance(data, dict):
-            continue
-        if "auto_map" in data:
+        elif "auto_map" in data:
             problems.append(
                 f"{rel}: names remote code (auto_map); a bundle's model must load without it"
             )
-        if name.endswith(_INDEX_SUFFIX):
-            problems += _outside_shards(rel, data, listed, "the bundle")
-    return problems
+    return problems + files_outside(root, listed, "the bundle")
 
 
-def _outside_shards(
-    rel: str, index: dict[str, Any], listed: Collection[str], what: str
-) -> list[str]:
-    """Shards the index ``rel`` names that are not among ``listed`` (``from_pretrained``
-    opens them wherever the name points: ``../x``, an absolute path)."""
-    weight_map = index.get("weight_map")
-    if not isinstance(weight_map, dict):
-        return []
-    folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
-    return [
-        f"{rel}: names shard {shard!r}, which is not a file of {what}"
-        for shard in sorted({str(v) for v in weight_map.values()})
-        if f"{folder}{shard}" not in listed
-    ]
+def _json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON file's object ({} for other JSON values); None when it is not JSON."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else {}
 
 
-def shards_outside(root: Path, listed: Collection[str], what: str) -> list[str]:
-    """For a model folder whose files are ``listed``: every shard a ``*.index.json`` of it
-    names that is not one of those files (so loading would read bytes nobody hashed)."""
+def files_outside(root: Path, listed: Collection[str], what: str) -> list[str]:
+    """For a model folder whose files are ``listed``: every file a loader would open
+    that is not one of them (so loading would read bytes nobody hashed): the shards a
+    ``*.index.json`` names, the tokenizer files ``tokenizer_config.json`` names."""
     problems: list[str] = []
-    for rel in sorted(r for r in listed if r.endswith(_INDEX_SUFFIX)):
-        try:
-            data = json.loads((root / rel).read_bytes())
-        except (OSError, ValueError, RecursionError):
-            problems.append(f"{rel}: not readable JSON")
+    for rel in sorted(listed):
+        name = rel.rsplit("/", 1)[-1]
+        if not (name.endswith(_INDEX_SUFFIX) or name == "tokenizer_config.json"):
             continue
-        if isinstance(data, dict):
-            problems += _outside_shards(rel, data, listed, what)
+        data = _json_object(root / rel)
+        if data is None:
+            if name.endswith(_INDEX_SUFFIX):  # a bundle's configs are reported once
+                problems.append(f"{rel}: not readable JSON")
+            continue
+        folder = rel.rsplit("/", 1)[0] + "/" if "/" in rel else ""
+        if name.endswith(_INDEX_SUFFIX):
+            weight_map = data.get("weight_map")
+            names = {"weight_map": weight_map.values() if isinstance(weight_map, dict) else []}
+        else:
+            names = {key: _names(data.get(key)) for key in _TOKENIZER_FILE_KEYS}
+        for key, values in names.items():
+            problems += [
+                f"{rel}: {'names shard' if key == 'weight_map' else key + ' names'} {v!r}, "
+                f"which is not a file of {what}"
+                for v in sorted({str(v) for v in values})
+                if f"{folder}{v}" not in listed
+            ]
     return problems
+
+
+def _names(value: Any) -> list[Any]:
+    """The file names one tokenizer_config.json key holds (null: none)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 @dataclass

@@ -677,7 +677,7 @@ class LoadedModels:
     def _private_copy(self, ref: ModelRef) -> tuple[Path, Path | None]:
         """(model dir, adapter dir) of a private copy of ``ref``'s files, checked against
         the digests resolved for it; a file changed since is an input error."""
-        from curagate.export.manifest import shards_outside, verify_bundle
+        from curagate.export.manifest import files_outside, verify_bundle
 
         assert ref.model_dir is not None
         root = Path(tempfile.mkdtemp(prefix=f"{_COPY_PREFIX}{os.getpid()}-"))  # mode 0700
@@ -685,12 +685,13 @@ class LoadedModels:
 
         model_dir = root / "model"
         copied = copy_hashed(ref.model_dir, model_dir)
-        # Shards an index names outside the folder would be read from there, unhashed.
-        outside = shards_outside(model_dir, copied, f"{ref.model_dir}")
+        # Shards an index names, tokenizer files tokenizer_config.json names, outside the
+        # folder would be read from there, unhashed.
+        outside = files_outside(model_dir, copied, f"{ref.model_dir}")
         if outside:
             raise InputError(
                 f"{ref.model_dir}: {outside[0]}; a signed gate run loads only files whose bytes "
-                "it hashed: put every shard in the model folder"
+                "it hashed: put every file the model loads in its folder"
             )
         got = files_digest(copied)
         want = ref.artifacts.get("base_model_sha256") if ref.adapter_dir else ref.identity
