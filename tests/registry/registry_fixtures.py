@@ -13,11 +13,13 @@ from curagate.gate.runner import REPORT_SCHEMA_VERSION, write_attestation
 from curagate.signing import generate_keypair
 
 
-def write_bundle(path: Path, weights: bytes) -> str:
+def write_bundle(path: Path, weights: bytes, readme: str | None = None) -> str:
     """A bundle directory laid out like an export: files plus MANIFEST.json; returns its digest."""
     path.mkdir(parents=True)
     (path / "model.safetensors").write_bytes(weights)
     (path / "config.json").write_text('{"model_type": "llama"}\n')
+    if readme is not None:
+        (path / "README.md").write_text(readme)
     manifest = BundleManifest(
         schema_version=1,
         files=hash_bundle_files(path),

@@ -471,6 +471,24 @@ def test_a_newer_signed_fail_outvotes_an_older_pass(
     reg.close()
 
 
+def test_the_card_shows_the_verdict_that_decides_not_the_last_pass(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Registered with a newer signed fail, then an older pass recorded: production is
+    # refused (the fail decides), but the card rendered the pass and its checks.
+    reg = Registry(tmp_path / "reg.db")
+    reg.trust_add(ci_key[1], role="gate", name="ci", actor="admin")
+    digest = write_bundle(tmp_path / "b", b"w" * 64, readme="# bot\n")
+    old_pass = write_gate_report(tmp_path / "g-pass", digest, "pass", sign_key=ci_key[0])
+    time.sleep(1.1)  # signed a second later: newer
+    fail = write_gate_report(tmp_path / "g-fail", digest, "fail", sign_key=ci_key[0])
+    reg.register(tmp_path / "b", name="bot", gate_report=fail, actor="ci")
+    reg.add_gate_report("bot", 1, old_pass)
+    card = reg.card("bot", 1)
+    assert "**fail**" in card and "**pass**" not in card
+    reg.close()
+
+
 def test_an_older_pass_offered_again_never_outvotes_a_newer_fail(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

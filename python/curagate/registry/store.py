@@ -990,8 +990,9 @@ class Registry:
         """The version's model card with the gate results that back it rendered in.
 
         The bundle's README.md stays as exported (it is hashed); the gate's results come
-        from the newest accepted report recorded for the version, re-read from the
-        registry's own store, so the card shows why it passed (or what it was waived on).
+        from the report that decides the version's promotion (the newest by signed time,
+        judged against today's keys), re-read from the registry's own store, so the card
+        shows why it passed, what it was waived on, or why it failed.
         """
         from curagate.artifacts import Loaded
         from curagate.export.card import card_with_eval_results, eval_results
@@ -1004,13 +1005,21 @@ class Registry:
             raise InputError(f"{mv.ref}: the bundle has no readable README.md ({e})") from None
         if "README.md" not in checked.manifest.files:
             raise CheckFailed(f"{mv.ref}: README.md is not covered by the bundle's manifest")
-        accepted = [r for r in self.gate_reports(name, version) if r.accepted]
-        if not accepted:
+        with self._read() as db:
+            ranked = self._verified_reports(db, mv)
+        if not ranked:
             raise InputError(
                 f"{mv.ref}: no accepted gate report is recorded; the card would show no results "
                 "(record one with `registry register/promote --gate-report`)"
             )
-        rec = accepted[-1]
+        # The report that decides promotion: the newest by signed time, judged again
+        # against today's keys; not the last one recorded (an older pass offered late).
+        rec, judged = ranked[0]
+        if not judged.accepted:
+            raise CheckFailed(
+                f"{mv.ref}: the newest gate report (report {rec.id}) no longer verifies: "
+                f"{judged.why}; the card would show results nobody vouches for"
+            )
         raw = self.blob(rec.report_sha256)
         report = Loaded(Path(rec.path), raw, parse_artifact(GateReportDoc, raw, source=rec.path))
         return card_with_eval_results(readme, eval_results(report))
