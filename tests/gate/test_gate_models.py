@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -283,6 +284,54 @@ def test_a_signed_run_refuses_a_tokenizer_file_named_outside_the_model_folder(
     with (
         LoadedModels(device="cpu", snapshot=True) as models,
         pytest.raises(InputError, match=rf"{key} names .*elsewhere.* which is not a file of"),
+    ):
+        models.hf(ref)
+
+
+def _break_header(d: Path) -> None:
+    (d / "model.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
+
+
+def _truncate_weights(d: Path) -> None:
+    w = d / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+
+
+def _garbage_tokenizer(d: Path) -> None:
+    (d / "tokenizer.json").write_text('{"version": "1.0"}')
+
+
+def _unknown_model_type(d: Path) -> None:
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "model_type": "no-such-model"}))
+
+
+def _wrong_hidden_size(d: Path) -> None:
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "hidden_size": 64}))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_break_header, _truncate_weights, _garbage_tokenizer, _unknown_model_type, _wrong_hidden_size],
+)
+def test_a_model_folder_transformers_cannot_load_is_an_input_error(
+    tmp_path, tiny_model_dir, damage
+) -> None:
+    """Damaged model files are the user's to fix (exit 2 naming the folder), not a bug
+    (they reached the CLI as SafetensorError, KeyError, ValueError: exit 3)."""
+    import shutil
+
+    from curagate.errors import InputError
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    damage(model_dir)
+    ref = resolve_model(str(model_dir))
+    with (
+        LoadedModels(device="cpu") as models,
+        pytest.raises(InputError, match=rf"{re.escape(str(model_dir))}: cannot load"),
     ):
         models.hf(ref)
 

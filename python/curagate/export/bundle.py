@@ -39,6 +39,7 @@ from curagate.export.card import model_card
 from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
+from curagate.hf import loading
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -474,7 +475,8 @@ def export_run(
     offline = {"local_files_only": True}
 
     tok_src = _tokenizer_source(info)
-    tok = AutoTokenizer.from_pretrained(tok_src, **offline)
+    with loading(tok_src, "the tokenizer"):
+        tok = AutoTokenizer.from_pretrained(tok_src, **offline)
     template = tok.chat_template
     if not isinstance(template, str) or not template:
         raise InputError(
@@ -505,8 +507,10 @@ def export_run(
 
     # Merge in float32 from an unquantized base, whatever training used (QLoRA
     # included): merging into 4-bit weights would round the adapter away.
-    base = AutoModelForCausalLM.from_pretrained(info.base_dir, dtype=torch.float32, **offline)
-    model: Any = PeftModel.from_pretrained(base, info.adapter_dir, is_trainable=False)
+    with loading(info.base_dir, "the base model"):
+        base = AutoModelForCausalLM.from_pretrained(info.base_dir, dtype=torch.float32, **offline)
+    with loading(info.adapter_dir, "the adapter"):
+        model: Any = PeftModel.from_pretrained(base, info.adapter_dir, is_trainable=False)
     model.eval()
     from curagate.progress import Bar
 

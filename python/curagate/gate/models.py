@@ -49,6 +49,7 @@ from curagate.artifacts import (
 )
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_digest
 from curagate.errors import InputError, MissingExtraError
+from curagate.hf import loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
 from curagate.io.atomic import pid_alive, write_text_atomic
 from curagate.progress import Bar
@@ -736,17 +737,21 @@ class LoadedModels:
         )
         device = self.resolved_device()
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
-        tok_dir = model_dir
+        # Errors on the files are named with the folder the user gave, not the private copy.
+        with loading(ref.model_dir):
+            model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+        tok_dir, tok_named = model_dir, ref.model_dir
         if adapter_dir is not None:
             try:
                 from peft import PeftModel
             except ImportError:
                 raise MissingExtraError("train", "peft") from None
-            model = PeftModel.from_pretrained(model, str(adapter_dir))
+            with loading(ref.adapter_dir or adapter_dir, "the adapter"):
+                model = PeftModel.from_pretrained(model, str(adapter_dir))
             if (adapter_dir / "tokenizer_config.json").is_file():
-                tok_dir = adapter_dir
-        tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+                tok_dir, tok_named = adapter_dir, ref.adapter_dir or adapter_dir
+        with loading(tok_named, "the tokenizer"):
+            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         model.to(device)
         model.eval()
         self._hf[ref.identity] = (model, tokenizer)
