@@ -357,7 +357,7 @@ def _curate(
                     removed_rows = batch.table
                     for name, column in meta.items():
                         removed_rows = removed_rows.append_column(
-                            meta_name(name, batch.table.column_names), column
+                            meta_name(name, removed_rows.column_names), column
                         )
                     removed_mask = pc.invert(kept_mask)
                     lanes.submit(

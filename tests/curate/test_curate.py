@@ -455,3 +455,25 @@ def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
         for line in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()
     ]
     assert result.kept == 1 and result.quarantined == 3, reasons
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_input_columns_named_like_ours_and_their_prefixed_names_never_clash(
+    tmp_path: Path, write_jsonl: Callable, staged: bool
+) -> None:
+    """An input with `reason` and `curagate_reason`: ours was prefixed once, onto the
+    user's `curagate_reason`, and removed/ held two columns of one name (unreadable)."""
+    theirs = {"reason": "a", "curagate_reason": "b", "kept_id": "c", "curagate_kept_id": "d"}
+    path = write_jsonl("d.jsonl", [{"text": "the same text again", **theirs}] * 3)
+    kwargs = {"executor": "local", "work_dir": tmp_path / "work"} if staged else {}
+    curate([path], tmp_path / "out", **kwargs)
+    (part,) = sorted((tmp_path / "out" / "removed").glob("*.parquet"))
+    table = pq.read_table(part)
+    names = table.column_names
+    assert len(names) == len(set(names))
+    assert table.column("reason").to_pylist() == ["a", "a"]  # the user's, untouched
+    assert table.column("curagate_reason").to_pylist() == ["b", "b"]
+    assert table.column("curagate_curagate_reason").to_pylist() == ["exact", "exact"]
+    assert [
+        k.rsplit("/", 1)[-1] for k in table.column("curagate_curagate_kept_id").to_pylist()
+    ] == ["d.jsonl:0"] * 2

@@ -753,7 +753,7 @@ def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
                 meta_cols["leak_method"] = methods.slice(start, n_rows)
             rem = batch.table
             for name, column in meta_cols.items():
-                rem = rem.append_column(meta_name(name, batch.table.column_names), column)
+                rem = rem.append_column(meta_name(name, rem.column_names), column)
             removed_mask = pc.invert(kept_mask)
             removed_w.write(batch.source_index, rem.filter(removed_mask))
             for item in pc.value_counts(status_s.filter(removed_mask)).to_pylist():

@@ -32,8 +32,12 @@ else:
 
 
 def meta_name(name: str, existing: list[str]) -> str:
-    """Our column name, prefixed with `curagate_` when an input column has it."""
-    return f"curagate_{name}" if name in existing else name
+    """Our column name, prefixed with `curagate_` as often as it takes to be none of
+    ``existing`` (the columns the table already has: `reason` and `curagate_reason` of
+    the input make ours `curagate_curagate_reason`)."""
+    while name in existing:
+        name = f"curagate_{name}"
+    return name
 
 
 @contextlib.contextmanager
