@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -347,3 +348,47 @@ def test_two_merge_keys_in_one_mapping_are_refused() -> None:
     # One merge key may merge a list of mappings.
     data, _ = load_yaml("near:\n  <<: [{a: 1}, {b: 2}]\n", "c.yaml")
     assert data["near"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("kind", "doc", "key"),
+    [
+        # Each was converted without a word: threshold true ran as 1.0 (keep identical
+        # copies only), the quoted ones as the number or boolean they spell.
+        ("curate", "near: {threshold: true}\n", "near.threshold"),
+        ("curate", "near: {threshold: '0.7'}\n", "near.threshold"),
+        ("curate", "batch_rows: '12'\n", "batch_rows"),
+        ("curate", "near:\n  enabled: 'false'\n", "near.enabled"),
+        ("curate", "split: {ratios: [true, 1, 1]}\n", "split.ratios"),
+        ("audit", "rules: {LEN001: {error_above: '0.1'}}\n", "rules.LEN001.error_above"),
+        ("train", "training: {epochs: '2'}\n", "training.epochs"),
+        ("gate", "statistics: {bootstrap_resamples: '1000'}\n", "statistics.bootstrap_resamples"),
+        ("gate", "contamination: {check: 'false'}\n", "contamination.check"),
+    ],
+)
+def test_a_value_of_another_type_is_an_error_not_converted(
+    tmp_path: Path, kind: str, doc: str, key: str
+) -> None:
+    from curagate.audit.config import load_config as load_audit
+    from curagate.train.config import load_config as load_train
+
+    path = tmp_path / "c.yaml"
+    if kind == "gate":
+        doc = "name: g\ngolden_dir: g\ngolden_sets: [{name: s, task: generation}]\n" + doc
+    if kind == "train":
+        doc = "base_model: b\ndata: {train: [t.jsonl]}\n" + doc
+    path.write_text(doc)
+    load: Any = {
+        "curate": lambda p: load_model(p, CurateConfig),
+        "audit": load_audit,
+        "train": load_train,
+        "gate": lambda p: parse_gate(p.read_text(), p),
+    }[kind]
+    with pytest.raises(ConfigError, match=rf"c\.yaml:\d+: (key ')?{re.escape(key)}"):
+        load(path)
+
+
+def test_whole_numbers_are_still_numbers_and_lists_still_ratios(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("near: {threshold: 1}\nsplit: {ratios: [8, 1, 1]}\n")
+    cfg = load_model(tmp_path / "c.yaml", CurateConfig)
+    assert cfg.near.threshold == 1.0 and cfg.split.ratios == (8, 1, 1)

@@ -66,12 +66,22 @@ def bounded(lo: int, hi: int, unit: str = "") -> AfterValidator:
 ByteSize = Annotated[int, BeforeValidator(parse_size), bounded(0, MAX_BYTES, "bytes")]
 
 
+def _as_tuple(value: Any) -> Any:
+    """YAML has no tuples: a list is one (its items still checked strictly)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 class _Strict(BaseModel):
+    # strict: a value of another type is an error, not converted: `threshold: true` was
+    # 1.0, `threshold: "0.7"` and `enabled: "false"` were read as a number and a boolean
+    # (ints are still numbers).
     # defer_build: each model's validator is built on its first use, not at
     # import (most runs use a few of these models; building all costs ~25 ms).
     # allow_inf_nan: no setting here means anything as nan or inf (a nan threshold
     # compared false with every bound, and was reported as the wrong one).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, defer_build=True, allow_inf_nan=False, strict=True
+    )
 
 
 class NormalizeConfig(_Strict):
@@ -152,7 +162,7 @@ class SplitConfig(_Strict):
     """Split the kept records into train/val/test after curation (see docs/split.md)."""
 
     enabled: bool = False
-    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    ratios: Annotated[tuple[float, float, float], BeforeValidator(_as_tuple)] = (0.8, 0.1, 0.1)
     seed: int = 0
     mode: Literal["random", "stratified", "grouped", "time"] | None = None
     label: str | None = None

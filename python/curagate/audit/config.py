@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -44,9 +45,15 @@ def _known_rule(rule_id: str) -> str:
 RuleId = Annotated[str, AfterValidator(_known_rule)]
 
 
+# A path from YAML's string: the one conversion the strict models make.
+LaxPath = Annotated[Path, Strict(False)]
+
+
 class _Model(BaseModel):
     # allow_inf_nan: no setting here means anything as nan or inf.
-    model_config = ConfigDict(extra="forbid", defer_build=True, allow_inf_nan=False)
+    # strict: a value of another type is an error (`error_above: "0.1"`, `enabled:
+    # "false"`), not converted; paths are the one conversion (YAML has no path type).
+    model_config = ConfigDict(extra="forbid", defer_build=True, allow_inf_nan=False, strict=True)
 
 
 class RuleConfig(_Model):
@@ -67,7 +74,7 @@ class LengthsConfig(_Model):
 
 
 class TokensConfig(_Model):
-    tokenizer: Path | None = None
+    tokenizer: LaxPath | None = None
     max_seq_len: Annotated[int, _bounded(1, MAX_CHARS)] | None = None
 
 
@@ -98,7 +105,7 @@ class StructuredOutput(_Model):
 
     field: str
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
-    schema_file: Path | None = None
+    schema_file: LaxPath | None = None
 
     model_config = ConfigDict(
         extra="forbid", populate_by_name=True, defer_build=True, allow_inf_nan=False
@@ -114,7 +121,7 @@ class StructuredOutput(_Model):
 class LeakageConfig(_Model):
     # Files or folders of items that must not be in the data (LEAK001): the golden
     # sets, as curate's decontaminate.reference and `curagate leakage --reference`.
-    reference: list[Path] = Field(default_factory=list)
+    reference: list[LaxPath] = Field(default_factory=list)
     ngram: int = Field(default=13, ge=8, le=50)  # the leakage index's range
 
 

@@ -47,7 +47,9 @@ JUDGE_METRICS: tuple[str, ...] = (
 
 class _Strict(BaseModel):
     # No NaN or infinity in any float setting: NaN compares false with everything.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: a value of another type is an error (`bootstrap_resamples: "1000"`,
+    # `check: "false"`), not converted.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 def _finite_number(value: Any) -> Any:

@@ -24,7 +24,9 @@ ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 class _Strict(BaseModel):
     # Every float finite: NaN passes no bound check and infinity overflows the trainer's
     # step arithmetic (exit 3 after loading the model).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: a value of another type is an error (`lora: {r: "16"}`, `bf16: "no"`),
+    # not converted.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class DataConfig(_Strict):
