@@ -351,3 +351,17 @@ def test_a_golden_item_in_the_first_of_two_repeated_keys_is_found(
     result = detect(reference, corpus, reference_text_field="question")
     found = {leak.item.text: [m.row for m in leak.matches] for leak in result.leaks}
     assert found == {ITEM: [1], OTHER: [2]}
+
+
+@pytest.mark.parametrize("filler", ["\u115f", "\u1160", "\u3164", "\uffa0"])
+def test_a_hangul_filler_in_every_word_does_not_hide_an_item(
+    tmp_path: Path, reference: Path, filler: str
+) -> None:
+    # Letters by category but drawn as nothing: one inside each word made every n-gram
+    # of the pasted item differ from the reference's.
+    hidden = " ".join(w[:1] + filler + w[1:] for w in OTHER.split())
+    corpus = write(tmp_path / "c.jsonl", [{"text": "fine row"}, {"text": hidden}])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (OTHER, [1])
+    ]

@@ -161,7 +161,7 @@ fn push_char(
         }
         return;
     }
-    if opts.strip_punctuation && !c.is_alphanumeric() {
+    if opts.strip_punctuation && (!c.is_alphanumeric() || is_hangul_filler(c)) {
         return;
     }
     if *pending {
@@ -180,6 +180,14 @@ fn push_char(
     } else {
         out.push(c);
     }
+}
+
+/// The Hangul fillers (U+115F, U+1160, U+3164, U+FFA0): letters by category, but
+/// default-ignorable, drawn as nothing; punctuation-stripping drops them as it drops the
+/// joiners, or one in each word would hide the text from every comparison.
+#[inline]
+fn is_hangul_filler(c: char) -> bool {
+    matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
 }
 
 /// A lowercase character, with the two case foldings lowercasing misses in common
@@ -473,7 +481,7 @@ fn is_clean(s: &str, opts: &NormalizeOptions) -> bool {
         if opts.lowercase && (!is_own_lowercase(c) || matches!(c, 'ς' | 'ß')) {
             return false;
         }
-        if opts.strip_punctuation && !space && !c.is_alphanumeric() {
+        if opts.strip_punctuation && !space && (!c.is_alphanumeric() || is_hangul_filler(c)) {
             return false;
         }
         prev_space = space;
@@ -526,6 +534,22 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(normalize("x\u{200B}y", &keep), "x y");
+    }
+
+    #[test]
+    fn hangul_fillers_are_invisible_not_letters() {
+        // Default-ignorable code points of category Lo: no glyph, so one inside each word
+        // hid a pasted test item from the leakage scan (U+FFA0 is U+3164 after NFKC).
+        for filler in ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'] {
+            let hidden = format!("ca{filler}pital o{filler}f france");
+            assert_eq!(norm(&hidden), "capital of france", "{:04X}", filler as u32);
+        }
+        let keep = NormalizeOptions {
+            strip_punctuation: false,
+            ..Default::default()
+        };
+        // Kept when punctuation is (NFKC makes U+3164 the conjoining U+1160).
+        assert_eq!(normalize("a\u{3164}b", &keep), "a\u{1160}b");
     }
 
     #[test]
