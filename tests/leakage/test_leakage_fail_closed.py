@@ -365,3 +365,27 @@ def test_a_hangul_filler_in_every_word_does_not_hide_an_item(
     assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
         (OTHER, [1])
     ]
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441"},  # Cyrillic
+        {"o": "\u03bf", "i": "\u03b9", "k": "\u03ba", "t": "\u03c4"},  # Greek
+        {"a": "\u00e1", "e": "\u00e8", "o": "\u00f6", "i": "\u00ef"},  # accents
+        {"a": "a\u0301", "o": "o\u0308"},  # combining accents
+    ],
+    ids=["cyrillic", "greek", "accents", "combining"],
+)
+def test_look_alike_letters_do_not_hide_an_item(
+    tmp_path: Path, reference: Path, disguise: dict[str, str]
+) -> None:
+    # Letters of other scripts drawn like Latin ones, or accents added: the copy reads
+    # the same to a person and matched no n-gram of the item.
+    hidden = "".join(disguise.get(c, c) for c in OTHER)
+    assert hidden != OTHER
+    corpus = write(tmp_path / "c.jsonl", [{"text": "fine row"}, {"text": f"Q: {hidden}"}])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (OTHER, [1])
+    ]

@@ -2,9 +2,10 @@
 //!
 //! Leakage reports spans in the *original* texts, but matches on normalized
 //! words. Normalizing word by word (each whitespace-separated word of the
-//! original through [`normalize`]) gives the normalized text and, for free,
-//! the normalized-word -> original-byte-range map. Joined with single spaces
-//! the words equal `normalize(text)` (whitespace is always collapsed here);
+//! original through [`normalize`], then [`fold_lookalikes`]) gives the
+//! normalized text and, for free, the normalized-word -> original-byte-range
+//! map. Joined with single spaces the words equal
+//! `fold_lookalikes(normalize(text))` (whitespace is always collapsed here);
 //! the only exception is an NFKC composition across whitespace, which cannot
 //! occur in well-formed text.
 //!
@@ -12,6 +13,10 @@
 //! sentence one "word" and defeat n-grams, so inside such runs each character
 //! (with its combining marks) is a token of its own; the tokens of one
 //! original word are glued without a space in `normalized`.
+
+use std::borrow::Cow;
+
+use unicode_normalization::char::decompose_canonical;
 
 use crate::hash::fast_hash64;
 use crate::text::normalize::is_space;
@@ -144,8 +149,10 @@ fn finish(
     }
     out.normalized.truncate(mark);
     let word = &text[start..end];
+    let fold = folds_lookalikes(opts);
     if !word.chars().any(is_unspaced) {
-        push_normalized(out, &normalize(word, opts), start, end, false);
+        let normalized = normalize(word, opts);
+        push_normalized(out, &fold_lookalikes(&normalized, fold), start, end, false);
         return;
     }
     // A run of a script written without spaces: one token per character
@@ -168,6 +175,7 @@ fn finish(
         if ends_here {
             let seg_end = next.map_or(word.len(), |(j, _)| j);
             let normalized = normalize(&word[seg_start..seg_end], opts);
+            let normalized = fold_lookalikes(&normalized, fold);
             if !normalized.is_empty() {
                 push_normalized(out, &normalized, start + seg_start, start + seg_end, glued);
                 glued = true;
@@ -175,6 +183,99 @@ fn finish(
             seg_start = seg_end;
         }
     }
+}
+
+/// Whether `opts` ask for loose matching (NFKC, lowercase and no punctuation: the
+/// default), under which [`fold_lookalikes`] applies too.
+fn folds_lookalikes(opts: &NormalizeOptions) -> bool {
+    opts.nfkc && opts.lowercase && opts.strip_punctuation
+}
+
+/// A normalized (lowercase) piece with what makes a copy look new without looking
+/// different removed: accents on Latin, Greek and Cyrillic letters (`été` is `ete`,
+/// an accent added to every word changes nothing) and Greek and Cyrillic letters
+/// drawn like Latin ones (`саріtаl` with Cyrillic а, р, і is `capital`).
+/// Borrows when nothing changes; ASCII never does.
+pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
+    if !fold || !text.chars().any(is_foldable) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !is_foldable(c) {
+            out.push(c);
+            continue;
+        }
+        decompose_canonical(c, |d| {
+            if !is_mark(d) {
+                out.push(latin_lookalike(d).unwrap_or(d));
+            }
+        });
+    }
+    Cow::Owned(out)
+}
+
+/// Latin (beyond ASCII, IPA included), Greek and Cyrillic letters: those
+/// [`fold_lookalikes`] maps.
+#[inline]
+fn is_foldable(c: char) -> bool {
+    matches!(c as u32, 0x00C0..=0x02AF | 0x0370..=0x052F | 0x1E00..=0x1FFF)
+}
+
+/// The Latin letter a lowercase Greek or Cyrillic letter (or the lowercase of a capital)
+/// is drawn like, from Unicode's confusables (UTS #39). Where the capital and the small
+/// letter look like different Latin letters (Η/η, Ν/ν, Υ/υ), the small letter's.
+#[inline]
+fn latin_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        // Greek
+        'α' => 'a',
+        'β' => 'b',
+        'γ' => 'y',
+        'ε' => 'e',
+        'ζ' => 'z',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'μ' => 'm',
+        'ν' => 'v',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ϲ' => 'c',
+        'ϳ' => 'j',
+        // Cyrillic
+        'а' => 'a',
+        'в' => 'b',
+        'г' => 'r',
+        'е' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' => 'h',
+        'о' => 'o',
+        'п' => 'n',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' => 'y',
+        'х' => 'x',
+        'һ' => 'h',
+        'і' => 'i',
+        'ј' => 'j',
+        'ѕ' => 's',
+        'ԁ' => 'd',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ӏ' => 'l',
+        'ү' => 'y',
+        // Latin look-alikes of ASCII letters
+        'ɡ' => 'g',
+        'ı' => 'i',
+        'ȷ' => 'j',
+        _ => return None,
+    })
 }
 
 /// Push the words of one normalized piece; NFKC can turn one word into
@@ -237,7 +338,8 @@ mod tests {
             "x ﷺ y",
             "Mixed ÀSCII and ÜNICODE, words; with punctuation...",
         ] {
-            let expected = normalize(text, &NormalizeOptions::default());
+            let normalized = normalize(text, &NormalizeOptions::default());
+            let expected = fold_lookalikes(&normalized, true);
             assert_eq!(
                 String::from_utf8(tok(text).normalized).unwrap(),
                 expected,
@@ -303,6 +405,30 @@ mod tests {
             String::from_utf8(tok("กินข้าว").normalized).unwrap(),
             normalize("กินข้าว", &NormalizeOptions::default())
         );
+    }
+
+    #[test]
+    fn lookalike_letters_and_accents_fold_to_latin() {
+        let plain = tok("the capital of france is paris").hashes;
+        // Cyrillic а, о, е, р, і, с in lowercase words; capitals (lowercased first);
+        // Greek ο, α, ι, κ, τ, ρ; accents precomposed, added or combining.
+        for disguised in [
+            "thе cаpitаl оf frаncе is pаris",
+            "THЕ САРІТАL OF FRАNСЕ IS PАRIS",
+            "the cαpitαl οf frαnce is pαris",
+            "thé cápítàl öf frânçe ïs pärïs",
+            "the ca\u{301}pital o\u{308}f france is pa\u{300}ris",
+        ] {
+            assert_eq!(tok(disguised).hashes, plain, "{disguised:?}");
+        }
+        assert_eq!(tok("ıstanbul").hashes, tok("istanbul").hashes); // dotless ı
+                                                                    // Only under loose matching: exact options keep every letter as it is.
+        let exact = NormalizeOptions::NONE;
+        let mut t = Tokens::default();
+        tokenize_into("cаpitаl", &exact, &mut t);
+        assert_eq!(String::from_utf8(t.normalized).unwrap(), "cаpitаl");
+        // Scripts without look-alikes are untouched (Thai marks stay).
+        assert_eq!(fold_lookalikes("กินข้าว 東京", true), "กินข้าว 東京");
     }
 
     #[test]
