@@ -569,6 +569,50 @@ def test_the_answer_is_the_content_or_else_the_refusal(
 
 
 @pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (
+            {
+                "message": {"content": None, "tool_calls": [{"id": "t", "type": "function"}]},
+                "finish_reason": "tool_calls",
+            },
+            "tool_calls",
+        ),
+        # A reasoning model that spent every token thinking.
+        (
+            {"message": {"content": None, "reasoning_content": "hmm"}, "finish_reason": "length"},
+            "length",
+        ),
+        ({"message": {"content": None}}, "unknown"),
+    ],
+)
+def test_a_reply_without_text_is_counted_not_silent(
+    tmp_path: Path, golden_dir: Path, capsys: pytest.CaptureFixture[str], reply: dict, why: str
+) -> None:
+    """Scored as an empty (wrong) answer with nothing saying the endpoint gave no text."""
+    from curagate.cli import main
+
+    body = json.dumps({"choices": [{"index": 0, **reply}]}).encode()
+    base = CannedServer(lambda p: "Negative")
+    try:
+        with replying(body) as url:
+            gen = HttpGenerator(url, "m")
+            assert gen.generate(convs(2), GenSettings()) == ["", ""]
+            assert gen.stats.to_dict()["no_text_by_finish_reason"] == {why: 2}
+            argv = ["gate", str(_gate(tmp_path, golden_dir)), "--candidate", url]
+            main([*argv, "--base", base.url, "--out", str(tmp_path / "out"), "--no-cache"])
+    finally:
+        base.close()
+    out = capsys.readouterr().out
+    n = len(SENTIMENT_ITEMS)
+    assert (
+        f"WARNING candidate endpoint: {n} reply(ies) held no text (content null; {why} {n})" in out
+    )
+    log = json.loads((tmp_path / "out" / "endpoint_log.json").read_text())
+    assert log["candidate"]["no_text_answers"] == n and log["base"]["no_text_answers"] == 0
+
+
+@pytest.mark.parametrize(
     ("message", "error"),
     [
         ({"content": 1.5}, "content as a number 1.5; expected a string, null or a list of text"),
@@ -665,6 +709,8 @@ def test_gate_over_endpoints_reports_concurrency_and_writes_an_endpoint_log(
         "requests": 40,
         "retries": 0,
         "retries_by_cause": {},
+        "no_text_answers": 0,
+        "no_text_by_finish_reason": {},
     }
 
 

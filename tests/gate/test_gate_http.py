@@ -129,6 +129,11 @@ def test_insignificant_drop_only_warns_when_failing_needs_significance(
     name = "sentiment.accuracy.regression"
     assert name in checks_by(plain.report, "fail")  # 7.5-point drop > 5
     assert name in checks_by(lenient.report, "warn")  # McNemar p = 0.25: not significant
+    # The p beside "significant" is the test that decided it (it was the bootstrap's).
+    stats = next(c["stats"] for c in lenient.report["checks"] if c["name"] == name)
+    accuracy = lenient.report["results"][0]["metrics"]["accuracy"]
+    assert stats["p_value"] == accuracy["p_value"] == accuracy["mcnemar"]["p_value"] == 0.25
+    assert stats["significant"] is False
 
 
 def test_rerun_uses_the_generation_cache_and_writes_identical_reports(

@@ -288,3 +288,39 @@ def test_structured_json_exact_match_is_type_exact() -> None:
     assert (right["exact_match"], right["field_f1"]) == (1.0, 1.0)
     nan = task.score(Answer(item, spec, '{"valid": true, "p": NaN}')).values
     assert (nan["json_valid_rate"], nan["exact_match"]) == (0.0, 0.0)
+
+
+def test_field_f1_tells_a_string_from_the_value_it_spells() -> None:
+    # "75001" is not 75001, "true" is not true, "null" is not null: all reduced to one
+    # text key, every field of the wrong type scored as right.
+    ref = {"zip": 75001, "ok": True, "n": None}
+    assert gm.field_f1({"zip": "75001", "ok": "true", "n": "null"}, ref) == 0.0
+    assert gm.field_f1({"zip": 75001, "ok": True, "n": None}, ref) == 1.0
+    assert gm.field_f1({"city": "PARIS"}, {"city": "paris"}) == 1.0  # strings still normalized
+
+
+@pytest.mark.parametrize(
+    ("pattern", "output", "expected"),
+    [
+        # The answer in the second alternative: the first group took no part (None).
+        (r"####\s*(\d+)|answer: (\d+)", "answer: 42", "42"),
+        (r"####\s*(\d+)|answer: (\d+)", "#### 7", "7"),
+        # An optional group that matched nothing: nothing was extracted.
+        (r"answer:\s*(\d+)?", "answer: none", ""),
+        (r"answer:\s*\d+", "answer: 5", "answer: 5"),
+    ],
+)
+def test_extract_answer_takes_the_group_that_matched(
+    pattern: str, output: str, expected: str
+) -> None:
+    assert gm.extract_answer(output, pattern) == expected
+
+
+def test_the_judge_prompt_is_filled_once_never_inside_an_answer() -> None:
+    from curagate.gate.judge import DEFAULT_PROMPT, render
+
+    question, a, b = "Explain {answer_a}", "use {answer_b} and {question}", "BASE"
+    (msg,) = render(DEFAULT_PROMPT, question, a, b)
+    text = msg["content"]
+    assert question in text and a in text and b in text
+    assert text.count("BASE") == 1

@@ -245,6 +245,15 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
         ("structured_json", {"reference": '{"a": NaN}'}, "is not strict JSON"),
         ("classification", {"reference": "Neutral"}, "is not one of the gate's labels"),
         ("multiple_choice", {"reference": "E", "choices": ["a", "b"]}, "'reference' must be"),
+        # true is not choice 1 (Python's bool is an int).
+        ("multiple_choice", {"reference": True, "choices": ["a", "b"]}, "'reference' must be"),
+        # Scored as the text "None", "['x', 'y']", or as nothing: an empty reference
+        # matched every answer that said nothing.
+        ("generation", {"reference": None}, "must be text or a number, not null"),
+        ("generation", {"reference": ["x", "y"]}, "must be text or a number, not list"),
+        ("extraction", {"reference": {"k": 1}}, "must be text or a number, not dict"),
+        ("generation", {"reference": ""}, "has no word to compare"),
+        ("generation", {"reference": "  the ."}, "has no word to compare"),
     ],
 )
 def test_a_bad_reference_is_refused_before_any_model_is_asked(

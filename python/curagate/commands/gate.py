@@ -117,4 +117,12 @@ def run(args: argparse.Namespace) -> int:
             + (f" ({by})" if by else ""),
             file=sys.stdout,
         )
+        if st["no_text_answers"]:
+            why = ", ".join(f"{k} {v}" for k, v in st["no_text_by_finish_reason"].items())
+            print(
+                f"  WARNING {side} endpoint: {st['no_text_answers']} reply(ies) held no text "
+                f"(content null; {why}), scored as empty answers: raise max_new_tokens if a "
+                "reasoning model ran out of tokens, serve it without tools if it called one",
+                file=sys.stdout,
+            )
     return outcome.exit_code

@@ -96,10 +96,14 @@ def load_prompt(js: JudgeSettings, resolve: Any) -> str:
     return text
 
 
+_PLACEHOLDER = re.compile(r"\{(question|answer_a|answer_b)\}")
+
+
 def render(template: str, question: str, a: str, b: str) -> Messages:
-    # str.replace, not str.format: answers and templates may hold braces (code, JSON).
-    text = template.replace("{question}", question)
-    text = text.replace("{answer_a}", a).replace("{answer_b}", b)
+    """The judge's user turn: the template's three placeholders filled in one pass, so
+    braces in a question or an answer (code, JSON, "{answer_b}" itself) stay as written."""
+    values = {"question": question, "answer_a": a, "answer_b": b}
+    text = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
     return [{"role": "user", "content": text}]
 
 

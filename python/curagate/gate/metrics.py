@@ -269,14 +269,19 @@ def format_compliance(output: str, pattern: str) -> float:
 
 
 def extract_answer(output: str, pattern: str | None) -> str:
-    """The last match of ``pattern`` (its first group when it has one), else the output."""
+    """The last match of ``pattern``: the first of its groups that took part in the match
+    (``####\\s*(\\d+)|answer: (\\d+)`` reads either), "" when it has groups and none did
+    (an optional group that matched nothing), the whole match when it has no group; ""
+    when nothing matches. Without a pattern, the output."""
     if not pattern:
         return output
     matches = list(re.finditer(pattern, output))
     if not matches:
         return ""
     m = matches[-1]
-    return m.group(1) if m.groups() else m.group(0)
+    if not m.groups():
+        return m.group(0)
+    return next((g for g in m.groups() if g is not None), "")
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -359,15 +364,14 @@ def _integral(value: Any) -> Any:
 def field_f1(predicted: Any, reference: Any) -> float:
     """F1 over (field path, value) pairs; strings compared after normalization."""
 
-    def pairs(v: Any) -> Counter[tuple[str, str]]:
-        flat = _flatten(v)
-        out: Counter[tuple[str, str]] = Counter()
-        for k, s in flat.items():
-            try:
-                leaf = json.loads(s)
-            except json.JSONDecodeError:
-                leaf = s
-            out[(k, normalize_text(leaf) if isinstance(leaf, str) else s)] += 1
+    def pairs(v: Any) -> Counter[tuple[str, bool, str]]:
+        # (path, is a string, value): a string is compared by its normalized text, any
+        # other leaf by its canonical JSON, and never with each other ("75001" is not 75001).
+        out: Counter[tuple[str, bool, str]] = Counter()
+        for k, s in _flatten(v).items():
+            leaf = json.loads(s)
+            is_text = isinstance(leaf, str)
+            out[(k, is_text, normalize_text(leaf) if is_text else s)] += 1
         return out
 
     if predicted is None:

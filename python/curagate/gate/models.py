@@ -82,6 +82,9 @@ class EndpointStats:
         self.requests = 0
         self.answers = 0
         self.retries: Counter[str] = Counter()
+        # Replies whose message held no text (content null, no refusal), by why: scored
+        # as empty answers, and said so (a reasoning model out of tokens, a tool call).
+        self.no_text: Counter[str] = Counter()
 
     def sent(self) -> None:
         with self._lock:
@@ -95,6 +98,10 @@ class EndpointStats:
         with self._lock:
             self.retries[cause] += 1
 
+    def textless(self, why: str) -> None:
+        with self._lock:
+            self.no_text[why] += 1
+
     def to_dict(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -102,6 +109,8 @@ class EndpointStats:
                 "answers": self.answers,
                 "retries": sum(self.retries.values()),
                 "retries_by_cause": dict(sorted(self.retries.items())),
+                "no_text_answers": sum(self.no_text.values()),
+                "no_text_by_finish_reason": dict(sorted(self.no_text.items())),
             }
 
 
@@ -548,12 +557,23 @@ class HttpGenerator:
             content = "\n".join(_part_text(part, i, what) for i, part in enumerate(content))
         if content in (None, "") and isinstance(message.get("refusal"), str):
             return str(message["refusal"])
-        if content is None or isinstance(content, str):
-            return content or ""
+        if content is None:
+            self.stats.textless(_no_text_reason(data, message))
+            return ""
+        if isinstance(content, str):
+            return content
         raise InputError(
             f"{what} choices[0].message.content as {_json_kind(content)} {_shown(content)}; "
             "expected a string, null or a list of text parts"
         )
+
+
+def _no_text_reason(data: Any, message: dict[str, Any]) -> str:
+    """Why a reply held no text: a tool call, else the choice's finish_reason."""
+    if message.get("tool_calls"):
+        return "tool_calls"
+    reason = data["choices"][0].get("finish_reason") if isinstance(data, dict) else None
+    return reason if isinstance(reason, str) and reason.isidentifier() else "unknown"
 
 
 def _part_text(part: Any, i: int, what: str) -> str:

@@ -144,6 +144,9 @@ def _stats(
         cc, bc = scores.correct("candidate"), scores.correct("base")
         mc = mcnemar([cc[i] for i in idx], [bc[i] for i in idx])
         out["mcnemar"] = mc.to_dict()
+        # The test that decides is the p_value reported beside its verdict (as for an
+        # lm-eval metric's, suite_significance), not the bootstrap's.
+        out["p_value"] = mc.p_value
         significant = mc.p_value < st.alpha
     out["significant"] = significant
     out["within_noise"] = not significant

@@ -6,8 +6,10 @@ the two names let golden sets say which they hold.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from curagate.errors import InputError
 from curagate.gate import metrics as gm
 from curagate.gate.tasks.base import Answer, Metric, Scored, Task, register
 
@@ -24,7 +26,25 @@ class FreeForm(Task):
     judged = True
 
     def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
-        return str(item["reference"])
+        """The reference text: a string, or a number (written as JSON writes it). A
+        blank one, one with no word (punctuation or articles only) and any other JSON
+        value are errors: scored as text ("None", "['x']") or as nothing, they matched
+        answers that say nothing."""
+        ref = item["reference"]
+        if isinstance(ref, (int, float)) and not isinstance(ref, bool):
+            return json.dumps(ref)
+        if not isinstance(ref, str):
+            raise InputError(
+                f"golden set {spec.name!r}: item {item['id']!r}: 'reference' must be text or "
+                f"a number, not {type(ref).__name__ if ref is not None else 'null'}"
+            )
+        if gm.as_number(ref) is None and not gm.normalize_text(ref):
+            raise InputError(
+                f"golden set {spec.name!r}: item {item['id']!r}: 'reference' {ref!r} has no "
+                "word to compare (blank, punctuation or articles only), so an empty answer "
+                "would match it; write the expected answer"
+            )
+        return ref
 
     def parse(self, item: dict[str, Any], spec: GoldenSetGate, output: str) -> str:
         """The extracted answer (``answer_regex`` applied first when set)."""

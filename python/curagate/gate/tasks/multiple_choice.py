@@ -26,7 +26,7 @@ def choices_of(item: dict[str, Any], spec: GoldenSetGate) -> list[str]:
 
 def reference_index(item: dict[str, Any], choices: list[str]) -> int:
     ref = item.get("reference")
-    if isinstance(ref, int) and 0 <= ref < len(choices):
+    if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(choices):
         return ref
     if isinstance(ref, str):
         if len(ref.strip()) == 1 and ref.strip().upper() in LETTERS[: len(choices)]:
