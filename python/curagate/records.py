@@ -531,16 +531,28 @@ def tool_call_texts(message: dict[str, Any]) -> list[str]:
             with contextlib.suppress(ValueError, RecursionError):
                 parsed = json.loads(args)
                 args = parsed if json_depth(parsed) <= MAX_NESTING else args
+        if not isinstance(args, str):
+            args = _without_empty(args)
         if args is None:
             text = ""
         elif isinstance(args, str):
             text = args
         else:
-            text = json.dumps(
-                strip_nulls(args), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-            )
+            text = json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         out.append(f"{fn.get('name')}({text})")
     return out
+
+
+def _without_empty(value: Any) -> Any:
+    """A value for a key, the same whichever rows shared its chunk: null members dropped
+    (Arrow gives a struct every field seen in the chunk) and an object left without
+    members is null (a chunk where every row has ``{}`` reads it as null)."""
+    if isinstance(value, dict):
+        kept = {k: c for k, v in value.items() if (c := _without_empty(v)) is not None}
+        return kept or None
+    if isinstance(value, list):
+        return [_without_empty(v) for v in value]
+    return value
 
 
 def message_line(message: dict[str, Any]) -> str:

@@ -173,4 +173,73 @@ def test_objects_without_keys_inside_a_field_are_curated_not_a_crash(
     assert result.quarantined == 0
     kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet")
     assert kept.column("text").to_pylist() == [r["text"] for r in rows]
-    assert kept.column("meta").null_count == 5
+    # Each keyless object is null; the lists and objects around it are kept.
+    assert kept.column("meta").to_pylist() == [_keyless_as_none(meta)] * 5
+
+
+def _keyless_as_none(value: Any) -> Any:
+    if value == {}:
+        return None
+    if isinstance(value, dict):
+        return {k: _keyless_as_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_keyless_as_none(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        # A tool call without arguments, and an empty metadata object on a message.
+        lambda m: m[1].update(
+            content=None,
+            tool_calls=[{"type": "function", "function": {"name": "now", "arguments": {}}}],
+        ),
+        lambda m: m[0].update(metadata={}),
+    ],
+    ids=["arguments", "metadata"],
+)
+def test_an_object_without_keys_inside_a_message_keeps_the_message(
+    tmp_path: Path, where: Any
+) -> None:
+    """The whole `messages` column was read as null for the chunk: every valid chat of it
+    quarantined ("missing field 'messages'") for one {} in one of them."""
+    from curagate.curate import curate
+
+    chats = [
+        [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"a {i}"}]
+        for i in range(200)
+    ]
+    where(chats[7])
+    path = tmp_path / "chats.jsonl"
+    path.write_text("".join(json.dumps({"messages": m}) + "\n" for m in chats), encoding="utf-8")
+    result = curate([path], tmp_path / "out", threads=1)
+    assert (result.quarantined, result.kept) == (0, 200)
+    kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet").to_pylist()
+    assert [r["messages"][0]["content"] for r in kept] == [m[0]["content"] for m in chats]
+
+
+def test_a_tool_call_without_arguments_keys_alike_in_every_chunk(tmp_path: Path) -> None:
+    """`{}` is null in a chunk where every row has it, `{k: null}` where another row
+    gives the object a key: the two copies must still be one exact duplicate."""
+    from curagate.curate import curate
+
+    def chat(args: Any) -> dict[str, Any]:
+        call = {"type": "function", "function": {"name": "now", "arguments": args}}
+        return {
+            "messages": [
+                {"role": "user", "content": "what time is it?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "name": "now", "content": "12:00"},
+                {"role": "assistant", "content": "noon"},
+            ]
+        }
+
+    rows = [chat({}), chat({"tz": "utc"}), chat({})]  # batch_rows 2: chunks [0, 1] and [2]
+    path = tmp_path / "calls.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    # Punctuation kept: "now({})" and "now()" would otherwise normalize alike anyway.
+    result = curate(
+        [path], tmp_path / "out", threads=1, batch_rows=2, normalize__strip_punctuation=False
+    )
+    assert (result.quarantined, result.kept, result.removed.get("exact")) == (0, 2, 1)

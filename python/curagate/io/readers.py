@@ -1293,19 +1293,62 @@ def _holds_empty_object(dtype: pa.DataType) -> bool:
 
 
 def _without_empty_objects(table: pa.Table) -> pa.Table:
-    """``table`` with each column whose type holds objects without keys (``{}`` or
-    null in every row, at the top or inside lists and objects: a struct of no
-    fields) as a column of nulls.
+    """``table`` with every object without keys (``{}`` or null in every row of the
+    chunk: a struct of no fields), at the top or inside lists and objects, read as null,
+    and the rest of its column as it was.
 
     Parquet cannot store a struct without fields (``curate`` crashed writing one);
-    ``{}`` holds no value, and where other rows of the chunk give the object keys
-    it is already read as those keys all null. The record's text fields are never
-    such a column: a format's fields are strings or message lists with keys.
+    ``{}`` holds no value, and where other rows of the chunk give the object keys it is
+    already read as those keys all null. Only the keyless object becomes null: a tool
+    call's ``"arguments": {}`` or a message's ``"metadata": {}`` leaves its message
+    list whole (nulling the whole column quarantined every chat of the chunk).
     """
     for i, f in enumerate(table.schema):
         if _holds_empty_object(f.type):
-            table = table.set_column(i, pa.field(f.name, pa.null()), pa.nulls(table.num_rows))
+            column = table.column(i)
+            chunks = [_keyless_as_null(c) for c in column.chunks]
+            typ = _keyless_as_null_type(f.type)
+            table = table.set_column(i, pa.field(f.name, typ), pa.chunked_array(chunks, typ))
     return table
+
+
+def _keyless_as_null_type(dtype: pa.DataType) -> pa.DataType:
+    """``dtype`` with each struct of no fields made the null type."""
+    if pa.types.is_struct(dtype):
+        if dtype.num_fields == 0:
+            return pa.null()
+        return pa.struct(
+            [
+                dtype.field(i).with_type(_keyless_as_null_type(dtype.field(i).type))
+                for i in range(dtype.num_fields)
+            ]
+        )
+    if pa.types.is_list(dtype):
+        return pa.list_(dtype.value_field.with_type(_keyless_as_null_type(dtype.value_type)))
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(dtype.value_field.with_type(_keyless_as_null_type(dtype.value_type)))
+    return dtype
+
+
+def _keyless_as_null(arr: pa.Array) -> pa.Array:
+    """One chunk of :func:`_without_empty_objects`: rebuilt along the path to each struct
+    of no fields (its nulls and offsets kept), everything else shared as it is."""
+    dtype = arr.type
+    if not _holds_empty_object(dtype):
+        return arr
+    mask = arr.is_null() if arr.null_count else None
+    if pa.types.is_struct(dtype):
+        if dtype.num_fields == 0:
+            return pa.nulls(len(arr))
+        children = [_keyless_as_null(child) for child in arr.flatten()]
+        fields = [dtype.field(i).with_type(c.type) for i, c in enumerate(children)]
+        return pa.StructArray.from_arrays(children, fields=fields, mask=mask)
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        values = _keyless_as_null(arr.values)
+        cls = pa.ListArray if pa.types.is_list(dtype) else pa.LargeListArray
+        typ = _keyless_as_null_type(dtype)
+        return cls.from_arrays(arr.offsets, values, type=typ, mask=mask)
+    raise TypeError(f"an object without keys inside {dtype} (not read from JSON or Parquet)")
 
 
 def _finish(
