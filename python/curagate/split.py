@@ -32,7 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -241,12 +241,23 @@ def _where(where: tuple[str, int, int | None]) -> str:
     return f"{source}:{line}" if line is not None else f"{source} row {row}"
 
 
+class _Nanos(int):
+    """A time from an Arrow timestamp column: nanoseconds since the epoch, UTC (Python's
+    datetime cannot hold nanoseconds, and pyarrow makes none of them without pandas)."""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
-    """Make timestamps comparable: ISO strings are parsed, naive times are UTC."""
+    """Make timestamps comparable: (0, number) or (1, nanoseconds since the epoch);
+    ISO strings are parsed, naive times are UTC, a date is its midnight."""
     if value is None:
         raise InputError(
             f"{_where(where)}: --time column {column!r} is null; every row needs a time"
         )
+    if isinstance(value, _Nanos):
+        return (1, int(value))
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -255,17 +266,25 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
                 f"{_where(where)}: --time column {column!r} has {value!r}, which is not an ISO-8601 "
                 "time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
             ) from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, datetime.min.time())
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return (1, value.timestamp())
+        return (1, (value - _EPOCH) // timedelta(microseconds=1) * 1000)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        if hasattr(value, "isoformat"):  # a date
-            return (1, datetime.fromisoformat(value.isoformat()).replace(tzinfo=UTC).timestamp())
+        # A time of day (Arrow time32/time64) or a duration is no point in time.
         raise InputError(
-            f"{_where(where)}: --time column {column!r} has {value!r}; use numbers or ISO-8601 times"
+            f"{_where(where)}: --time column {column!r} has {value!r} "
+            f"({type(value).__name__}); use numbers or ISO-8601 times"
         )
-    return (0, float(value))
+    if not math.isfinite(value):
+        # NaN compares false with everything: the rows' order would be arbitrary.
+        raise InputError(
+            f"{_where(where)}: --time column {column!r} has {value!r}, which is not a finite "
+            "number; every row needs a time"
+        )
+    return (0, value)
 
 
 # --- reading -----------------------------------------------------------------
@@ -360,7 +379,16 @@ def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
             f"{', '.join(f['path'] for f in loaded.files)}; "
             f"columns are: {', '.join(loaded.table.column_names)}"
         )
-    values: list[Any] = loaded.table.column(name).to_pylist()
+    column = loaded.table.column(name)
+    if pa.types.is_timestamp(column.type):
+        # As nanoseconds: pyarrow makes no datetime of a nanosecond timestamp without
+        # pandas, and Python's datetime holds none.
+        try:
+            nanos = column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64())
+        except pa.ArrowInvalid as e:  # beyond what int64 nanoseconds hold (after 2262)
+            raise InputError(f"{option} {name!r}: {e}") from None
+        return [None if v is None else _Nanos(v) for v in nanos.to_pylist()]
+    values: list[Any] = column.to_pylist()
     return values
 
 

@@ -331,3 +331,56 @@ def test_a_column_typed_differently_in_two_chunks_of_one_file_is_named_as_such(
     err = capsys.readouterr().err
     assert "in different chunks of one file" in err and "kept/part-NNNNN-1.parquet" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_a_time_that_is_not_a_finite_number_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str
+) -> None:
+    # NaN compares false with everything: the sort put time 4 in val, after train's 5.
+    lines = [
+        json.dumps({"id": f"r{i}", "text": f"row {i} words {i * 7}", "ts": i}) for i in range(9)
+    ]
+    lines[4] = lines[4].replace('"ts": 4', f'"ts": {bad}')
+    src = tmp_path / "data.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "ts"]) == 2
+    err = capsys.readouterr().err
+    assert "data.jsonl:5" in err and "not a finite number" in err
+
+
+def test_nanosecond_timestamps_from_parquet_are_ordered(tmp_path: Path) -> None:
+    # pyarrow cannot turn timestamp[ns] into Python datetimes without pandas: exit 3.
+    start = 1_714_564_800_000_000_001
+    order = [5, 3, 0, 1, 9, 2, 6, 7, 4, 8]
+    table = pa.table(
+        {
+            "text": [f"row {i} distinct words {i * 7}" for i in order],
+            "ts": pa.array([start + i for i in order], type=pa.timestamp("ns")),
+        }
+    )
+    src = tmp_path / "ns.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "ts", "--ratios", "4/3/3"]) == 0
+    got = {
+        s: sorted(pq.read_table(out / f"{s}.parquet").column("ts").cast(pa.int64()).to_pylist())
+        for s in SPLITS
+    }
+    assert max(got["train"]) < min(got["val"]) and max(got["val"]) < min(got["test"])
+
+
+@pytest.mark.parametrize(
+    "column",
+    [pa.array(range(5), type=pa.time32("s")), pa.array(range(5), type=pa.duration("s"))],
+    ids=["time of day", "duration"],
+)
+def test_a_time_of_day_or_a_duration_is_not_a_point_in_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: pa.Array
+) -> None:
+    table = pa.table({"text": [f"row {i} words {i * 7}" for i in range(5)], "t": column})
+    src = tmp_path / "t.parquet"
+    pq.write_table(table, src)
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "t.parquet" in err and "use numbers or ISO-8601 times" in err
