@@ -392,3 +392,19 @@ def test_whole_numbers_are_still_numbers_and_lists_still_ratios(tmp_path: Path) 
     (tmp_path / "c.yaml").write_text("near: {threshold: 1}\nsplit: {ratios: [8, 1, 1]}\n")
     cfg = load_model(tmp_path / "c.yaml", CurateConfig)
     assert cfg.near.threshold == 1.0 and cfg.split.ratios == (8, 1, 1)
+
+
+def test_an_exponent_without_a_dot_is_a_number(tmp_path: Path) -> None:
+    """YAML 1.1 reads 2e-5 as a string (its floats need a dot): a strict setting refused
+    `learning_rate: 2e-5`, the way every training config writes it."""
+    from curagate.train.config import load_config as load_train
+
+    (tmp_path / "t.yaml").write_text(
+        "name: t\nbase_model: b\ndata: {train: [t.jsonl]}\ntraining: {learning_rate: 2e-5}\n"
+    )
+    assert load_train(tmp_path / "t.yaml").training.learning_rate == 2e-5
+    (tmp_path / "c.yaml").write_text("near: {threshold: 7E-1}\nsemantic: {threshold: '9e-1'}\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:2: semantic\.threshold"):  # quoted: text
+        load_model(tmp_path / "c.yaml", CurateConfig)
+    (tmp_path / "c.yaml").write_text("near: {threshold: 7E-1}\n")
+    assert load_model(tmp_path / "c.yaml", CurateConfig).near.threshold == 0.7

@@ -27,6 +27,7 @@ Anchors and aliases within that budget (a shared block of settings) stay usable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,14 +72,26 @@ def decode_utf8(raw: bytes, source: str) -> str:
         ) from None
 
 
+class _Loader(getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader):  # type: ignore[misc]
+    """The safe loader, reading ``2e-5`` as the number YAML 1.2 and every reader of a
+    training config take it for: YAML 1.1 floats need a dot (``2.0e-5``), so PyYAML
+    gave the string "2e-5", which a setting that must be a number refuses."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     """Parse one YAML document: its Python value and its node tree (line numbers).
 
     An empty document is ``(None, None)``. Every problem is a ConfigError
     ``SOURCE:LINE: ...``.
     """
-    loader_cls = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
-    loader = loader_cls(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
