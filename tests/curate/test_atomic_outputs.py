@@ -47,8 +47,8 @@ def temporaries(out: Path) -> list[Path]:
 
 
 def asides(out: Path) -> list[Path]:
-    """Previous outputs moved aside during a swap (``.NAME.PID.old``)."""
-    return sorted(out.parent.glob(f".{out.name}.*.old"))
+    """Previous outputs moved aside during a swap (``.NAME.PID.curagate.old``)."""
+    return sorted(out.parent.glob(f".{out.name}.*.curagate.old"))
 
 
 @pytest.fixture
@@ -109,7 +109,10 @@ def test_failure_while_swapping_in_the_new_output_keeps_the_previous_output(
         curate([new], out)
     monkeypatch.undo()
 
-    assert [Path(d).name for _, d in calls][:2] == [f".out.{os.getpid()}.old", "out"]  # mid-swap
+    assert [Path(d).name for _, d in calls][:2] == [
+        f".out.{os.getpid()}.curagate.old",
+        "out",
+    ]  # mid-swap
     assert snapshot(out) == before
     assert temporaries(out) == [] and asides(out) == []
 

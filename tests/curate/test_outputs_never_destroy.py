@@ -141,9 +141,16 @@ def test_kill_9_mid_write_leaves_the_previous_output_or_none(tmp_path: Path, par
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 
+def _dead_pid() -> int:
+    """The id of a process that has exited (and, for a while, names no process)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
 def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
-    live = tmp_path / f".out.{os.getpid()}.abcd.tmp"
-    dead = tmp_path / ".out.999999999.abcd.tmp"
+    live = tmp_path / f".out.{os.getpid()}.abcd.curagate.tmp"
+    dead = tmp_path / f".out.{_dead_pid()}.abcd.curagate.tmp"
     live.mkdir()
     dead.mkdir()
     assert remove_stale(tmp_path / "out") == [dead]
@@ -153,7 +160,7 @@ def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
 def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(
     tmp_path: Path,
 ) -> None:
-    old = tmp_path / ".out.999999999.old"  # moved aside by a process that is gone
+    old = tmp_path / f".out.{_dead_pid()}.curagate.old"  # moved aside by a process now gone
     old.mkdir()
     (old / "stats.json").write_text("{}")
     remove_stale(tmp_path / "out")
@@ -161,19 +168,32 @@ def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(
 
 
 def test_a_live_runs_previous_output_moved_aside_is_left_alone(tmp_path: Path) -> None:
-    aside = tmp_path / f".out.{os.getpid()}.old"  # a concurrent run between its renames
+    aside = tmp_path / f".out.{os.getpid()}.curagate.old"  # a concurrent run between renames
     aside.mkdir()
     assert remove_stale(tmp_path / "out") == []
     assert aside.exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".out.old",
+        # A date is a number too: 20240501 is above any process id, 2024 may be a dead one.
+        ".out.20240501.old",
+        ".out.2024.old",
+        ".out.{dead}.old",
+        ".out.{dead}.draft.tmp",
+    ],
+)
 @pytest.mark.parametrize("out_exists", [False, True])
-def test_a_users_own_dot_old_folder_is_never_touched(tmp_path: Path, out_exists: bool) -> None:
+def test_a_users_own_dot_old_folder_is_never_touched(
+    tmp_path: Path, out_exists: bool, name: str
+) -> None:
     """``.out.old`` was taken for an output a killed run had moved aside: renamed to
     ``out`` (then replaced and deleted), or deleted at once when ``out`` existed."""
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"text": "one record of text"}) + "\n")
-    mine = tmp_path / ".out.old"
+    mine = tmp_path / name.format(dead=_dead_pid())
     mine.mkdir()
     (mine / "notes.txt").write_text("precious")
     if out_exists:

@@ -26,12 +26,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(target)
     tmp = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+        tempfile.mkdtemp(
+            prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent
+        )
     )
     tmp.rmdir()  # the body creates a file or a directory here
-    # Named by this process: a killed run's is told from a live one's, and from any
-    # ".NAME.old" of the user's own.
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    # Named by this process: a killed run's is told from a live one's, and ours from any
+    # ".NAME.old" or ".NAME.20240501.old" of the user's own.
+    old = target.with_name(f".{target.name}.{os.getpid()}{_ASIDE_SUFFIX}")
     moved_aside = False
     try:
         yield tmp
@@ -55,6 +57,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+# What names this module's temporaries (.NAME.PID.XXXX.curagate.tmp) and previous outputs
+# moved aside (.NAME.PID.curagate.old): nothing a user names by chance.
+_TMP_SUFFIX = ".curagate.tmp"
+_ASIDE_SUFFIX = ".curagate.old"
+
+
+def _pid_max() -> int:
+    """The largest process id this system hands out (a larger number names no process)."""
+    try:
+        return int(Path("/proc/sys/kernel/pid_max").read_text())
+    except (OSError, ValueError):
+        return 4_194_304  # Linux's limit on 64-bit systems
 
 
 def check_parent(target: Path) -> None:
@@ -86,11 +102,12 @@ def pid_alive(pid: int) -> bool:
 def remove_stale(target: Path) -> list[Path]:
     """Remove what killed runs left next to ``target``; returns what was removed.
 
-    Temporaries are named ``.NAME.PID.XXXX.tmp``: one whose process is gone
-    is removed (a live one belongs to a concurrent run and is left alone). A
-    ``.NAME.PID.old`` is the previous output a run moved aside; when that run
-    died between the two renames ``target`` is missing and it is moved back.
-    Nothing else is touched (a ``.NAME.old`` of the user's own included).
+    Temporaries are named ``.NAME.PID.XXXX.curagate.tmp``: one whose process is
+    gone is removed (a live one belongs to a concurrent run and is left alone). A
+    ``.NAME.PID.curagate.old`` folder is the previous output a run moved aside; when
+    that run died between the two renames ``target`` is missing and it is moved back.
+    Nothing else is touched: a user's ``.NAME.old`` or ``.NAME.20240501.old``
+    included, and a PID above the system's largest names no run.
     """
     removed: list[Path] = []
     parent, name = target.parent, target.name
@@ -99,15 +116,19 @@ def remove_stale(target: Path) -> list[Path]:
     except OSError:
         return removed
     prefix = f".{name}."
+    pid_max = _pid_max()
     for sib in siblings:
         rest = sib.name[len(prefix) :] if sib.name.startswith(prefix) else ""
         pid, _, tail = rest.partition(".")
-        if not (pid.isdigit() and (tail.endswith(".tmp") or tail == "old")):
+        aside = f".{tail}" == _ASIDE_SUFFIX
+        if not (pid.isdigit() and (tail.endswith(_TMP_SUFFIX) or aside)):
             continue
-        if pid_alive(int(pid)):
+        if int(pid) > pid_max or pid_alive(int(pid)):
             continue
         is_dir = sib.is_dir() and not sib.is_symlink()
-        if tail == "old" and is_dir and not target.exists() and not target.is_symlink():
+        if aside and not is_dir:
+            continue  # only folders are ever moved aside
+        if aside and not target.exists() and not target.is_symlink():
             sib.rename(target)  # the run died between its two renames: put it back
             continue
         if is_dir:
