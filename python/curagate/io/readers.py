@@ -1345,6 +1345,11 @@ def _keyless_as_null(arr: pa.Array) -> pa.Array:
         return pa.StructArray.from_arrays(children, fields=fields, mask=mask)
     if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
         values = _keyless_as_null(arr.values)
+        # pyarrow's JSON reader can give keyless objects fewer values than the offsets
+        # name (after a null in the list): the nulls they stand for are appended.
+        needed = arr.offsets[-1].as_py() if len(arr.offsets) else 0
+        if len(values) < needed:
+            values = pa.concat_arrays([values, pa.nulls(needed - len(values), values.type)])
         cls = pa.ListArray if pa.types.is_list(dtype) else pa.LargeListArray
         typ = _keyless_as_null_type(dtype)
         return cls.from_arrays(arr.offsets, values, type=typ, mask=mask)
