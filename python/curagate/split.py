@@ -381,13 +381,12 @@ def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
         )
     column = loaded.table.column(name)
     if pa.types.is_timestamp(column.type):
-        # As nanoseconds: pyarrow makes no datetime of a nanosecond timestamp without
-        # pandas, and Python's datetime holds none.
-        try:
-            nanos = column.cast(pa.timestamp("ns", column.type.tz)).cast(pa.int64())
-        except pa.ArrowInvalid as e:  # beyond what int64 nanoseconds hold (after 2262)
-            raise InputError(f"{option} {name!r}: {e}") from None
-        return [None if v is None else _Nanos(v) for v in nanos.to_pylist()]
+        # As nanoseconds, in Python's integers: pyarrow makes no datetime of a nanosecond
+        # timestamp without pandas, Python's datetime holds none, and Arrow's int64
+        # nanoseconds end in 2262 (a us column may hold 1500-01-01 or 9999-12-31).
+        per_unit = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[column.type.unit]
+        ticks = column.cast(pa.int64()).to_pylist()
+        return [None if v is None else _Nanos(v * per_unit) for v in ticks]
     values: list[Any] = column.to_pylist()
     return values
 

@@ -370,6 +370,29 @@ def test_nanosecond_timestamps_from_parquet_are_ordered(tmp_path: Path) -> None:
     assert max(got["train"]) < min(got["val"]) and max(got["val"]) < min(got["test"])
 
 
+@pytest.mark.parametrize("unit", ["s", "ms", "us"])
+def test_timestamps_beyond_arrows_nanosecond_range_are_ordered(tmp_path: Path, unit: str) -> None:
+    # 1500-01-01 and 9999-12-31 fit a us column, not int64 nanoseconds (refused, exit 2).
+    from datetime import datetime
+
+    times = [datetime(1500, 1, 1), datetime(2024, 5, 1), datetime(9999, 12, 31)] * 3
+    table = pa.table(
+        {
+            "text": [f"row {i} distinct words {i * 7}" for i in range(9)],
+            "ts": pa.array(times, type=pa.timestamp(unit)),
+        }
+    )
+    src = tmp_path / "hist.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "ts", "--ratios", "3/3/3"]) == 0
+    years = {
+        s: {t.year for t in pq.read_table(out / f"{s}.parquet").column("ts").to_pylist()}
+        for s in SPLITS
+    }
+    assert years == {"train": {1500}, "val": {2024}, "test": {9999}}
+
+
 @pytest.mark.parametrize(
     "column",
     [pa.array(range(5), type=pa.time32("s")), pa.array(range(5), type=pa.duration("s"))],
