@@ -253,7 +253,7 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
         ("generation", {"reference": ["x", "y"]}, "must be text or a number, not list"),
         ("extraction", {"reference": {"k": 1}}, "must be text or a number, not dict"),
         ("generation", {"reference": ""}, "has no word to compare"),
-        ("generation", {"reference": "  the ."}, "has no word to compare"),
+        ("generation", {"reference": "  ... !"}, "has no word to compare"),
     ],
 )
 def test_a_bad_reference_is_refused_before_any_model_is_asked(
@@ -275,3 +275,12 @@ def test_a_plain_string_reference_is_still_a_json_string(tmp_path, answer_server
     answer_servers["candidate"].table.update({"q0": '"Paris"'})
     m = _run(tmp_path, "    task: structured_json\n", items, answer_servers)["results"][0]
     assert m["metrics"]["exact_match"]["candidate"] == 1.0
+
+
+def test_a_reference_that_is_an_article_is_a_word_not_nothing(tmp_path, answer_servers) -> None:
+    """Choice letters scored as generation: "A" normalized to "" (an article) and was
+    refused, and compared so, "", "the" and "..." would all be the answer A."""
+    items = [{"id": f"i{i}", "prompt": f"q{i}", "reference": "A"} for i in range(4)]
+    answer_servers["candidate"].table.update({"q0": "A", "q1": "a.", "q2": "", "q3": "the"})
+    r = _run(tmp_path, "    task: generation\n", items, answer_servers)
+    assert r["results"][0]["metrics"]["exact_match"]["candidate"] == 0.5

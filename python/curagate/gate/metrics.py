@@ -20,10 +20,11 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 
 
-def normalize_text(s: str) -> str:
+def normalize_text(s: str, *, drop_articles: bool = True) -> str:
     """SQuAD-style normalization: NFKC, lower case, no punctuation/articles, single spaces."""
     s = unicodedata.normalize("NFKC", s).lower().translate(_PUNCT)
-    s = _ARTICLES.sub(" ", s)
+    if drop_articles:
+        s = _ARTICLES.sub(" ", s)
     return " ".join(s.split())
 
 
@@ -81,7 +82,15 @@ def exact_match(prediction: str, reference: str) -> float:
     number = as_number(reference)
     if number is not None:
         return float(as_number(prediction) == number)
-    return float(normalize_text(prediction) == normalize_text(reference))
+    ref = normalize_text(reference)
+    if not ref:
+        # A reference that is an article ("A" as a choice letter): compared with the
+        # articles kept, or "", "the" and "..." would all be the answer "A".
+        return float(
+            normalize_text(prediction, drop_articles=False)
+            == normalize_text(reference, drop_articles=False)
+        )
+    return float(normalize_text(prediction) == ref)
 
 
 def accuracy(correct: Sequence[float]) -> float:

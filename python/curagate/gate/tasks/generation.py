@@ -27,9 +27,9 @@ class FreeForm(Task):
 
     def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
         """The reference text: a string, or a number (written as JSON writes it). A
-        blank one, one with no word (punctuation or articles only) and any other JSON
-        value are errors: scored as text ("None", "['x']") or as nothing, they matched
-        answers that say nothing."""
+        blank one, one with no word (punctuation only) and any other JSON value are
+        errors: scored as text ("None", "['x']") or as nothing, they matched answers that
+        say nothing."""
         ref = item["reference"]
         if isinstance(ref, (int, float)) and not isinstance(ref, bool):
             return json.dumps(ref)
@@ -38,11 +38,11 @@ class FreeForm(Task):
                 f"golden set {spec.name!r}: item {item['id']!r}: 'reference' must be text or "
                 f"a number, not {type(ref).__name__ if ref is not None else 'null'}"
             )
-        if gm.as_number(ref) is None and not gm.normalize_text(ref):
+        if gm.as_number(ref) is None and not gm.normalize_text(ref, drop_articles=False):
             raise InputError(
                 f"golden set {spec.name!r}: item {item['id']!r}: 'reference' {ref!r} has no "
-                "word to compare (blank, punctuation or articles only), so an empty answer "
-                "would match it; write the expected answer"
+                "word to compare (blank or punctuation only), so an empty answer would match "
+                "it; write the expected answer"
             )
         return ref
 
