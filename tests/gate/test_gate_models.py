@@ -288,6 +288,24 @@ def test_a_signed_run_refuses_a_tokenizer_file_named_outside_the_model_folder(
         models.hf(ref)
 
 
+def test_a_stale_tokenizer_path_from_an_older_save_is_not_refused(tmp_path, tiny_model_dir) -> None:
+    # Older save_pretrained wrote the absolute path it read the tokenizer from: absent
+    # here, no loader reads it (transformers 5 ignores it), so a signed run loads the
+    # folder's own tokenizer.json instead of refusing the model.
+    import shutil
+
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    config["tokenizer_file"] = "/home/someone/.cache/huggingface/transformers/0a1b.tokenizer.json"
+    (model_dir / "tokenizer_config.json").write_text(json.dumps(config))
+    with LoadedModels(device="cpu", snapshot=True) as models:
+        _, tok = models.hf(resolve_model(str(model_dir)))
+    assert tok("Positive")["input_ids"]
+
+
 def _break_header(d: Path) -> None:
     (d / "model.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
 

@@ -176,7 +176,7 @@ def _tokenizer_source(info: RunInfo) -> Path:
     if not (src / "tokenizer_config.json").is_file():
         src = info.base_dir
     files = [p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()]
-    outside = files_outside(src, files, str(src))
+    outside = files_outside(src, files, str(src), stale_paths=True)
     if outside:
         raise InputError(
             f"{src}: {outside[0]}; a bundle's tokenizer must load from the bundle alone: "

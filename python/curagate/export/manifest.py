@@ -77,8 +77,11 @@ _INDEX_SUFFIX = ".index.json"
 
 # Keys of tokenizer_config.json naming a file the tokenizer loads: transformers resolves
 # fast_tokenizer_files' names with cached_file(folder, name) (an absolute name or ../
-# leaves the folder), and before 5.x opened a vocab-file argument the config names verbatim.
-_TOKENIZER_FILE_KEYS = ("fast_tokenizer_files", "tokenizer_file", "vocab_file", "merges_file")
+# leaves the folder), and before 5.x opened a vocab-file argument the config names verbatim
+# (older save_pretrained wrote the absolute path of the file it read: stale on any other
+# machine, and ignored by transformers 5).
+_FOLLOWED_KEYS = ("fast_tokenizer_files",)
+_VOCAB_FILE_KEYS = ("tokenizer_file", "vocab_file", "merges_file")
 
 
 def _loader_references(root: Path, listed: dict[str, str]) -> list[str]:
@@ -118,10 +121,17 @@ def _json_object(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {}
 
 
-def files_outside(root: Path, listed: Collection[str], what: str) -> list[str]:
+def files_outside(
+    root: Path, listed: Collection[str], what: str, *, stale_paths: bool = False
+) -> list[str]:
     """For a model folder whose files are ``listed``: every file a loader would open
     that is not one of them (so loading would read bytes nobody hashed): the shards a
-    ``*.index.json`` names, the tokenizer files ``tokenizer_config.json`` names."""
+    ``*.index.json`` names, the tokenizer files ``tokenizer_config.json`` names.
+
+    ``stale_paths``: a vocab-file key (``tokenizer_file``, ...) naming a path that does
+    not exist is no problem (a model folder saved by an older transformers on another
+    machine; no loader can read it). A bundle is checked without: nothing it names may
+    lie outside it, on this machine or the one that will load it."""
     problems: list[str] = []
     for rel in sorted(listed):
         name = rel.rsplit("/", 1)[-1]
@@ -137,13 +147,16 @@ def files_outside(root: Path, listed: Collection[str], what: str) -> list[str]:
             weight_map = data.get("weight_map")
             names = {"weight_map": weight_map.values() if isinstance(weight_map, dict) else []}
         else:
-            names = {key: _names(data.get(key)) for key in _TOKENIZER_FILE_KEYS}
+            names = {key: _names(data.get(key)) for key in (*_FOLLOWED_KEYS, *_VOCAB_FILE_KEYS)}
         for key, values in names.items():
             problems += [
                 f"{rel}: {'names shard' if key == 'weight_map' else key + ' names'} {v!r}, "
                 f"which is not a file of {what}"
                 for v in sorted({str(v) for v in values})
                 if f"{folder}{v}" not in listed
+                and not (
+                    stale_paths and key in _VOCAB_FILE_KEYS and not (root / folder / v).exists()
+                )
             ]
     return problems
 

@@ -708,7 +708,7 @@ class LoadedModels:
         copied = copy_hashed(ref.model_dir, model_dir)
         # Shards an index names, tokenizer files tokenizer_config.json names, outside the
         # folder would be read from there, unhashed.
-        outside = files_outside(model_dir, copied, f"{ref.model_dir}")
+        outside = files_outside(model_dir, copied, f"{ref.model_dir}", stale_paths=True)
         if outside:
             raise InputError(
                 f"{ref.model_dir}: {outside[0]}; a signed gate run loads only files whose bytes "
