@@ -213,3 +213,28 @@ def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
     assert r.returncode == 2, r.stderr
     assert f"--ray-address 127.0.0.1:{port}: nothing answers there" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("rows", [10, 7])
+def test_an_input_replaced_between_the_stages_is_an_input_error(tmp_path: Path, rows: int) -> None:
+    """The sketch and the filter stages each read the inputs: a file renamed over an
+    input in between was written under the sketch's dedup decisions (exit 0), or, with
+    fewer rows, an internal error (exit 3)."""
+    from curagate.executors.local import LocalExecutor
+
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps({"text": "one same text"}) + "\n" for _ in range(10)))
+    new = tmp_path / "new.jsonl"
+    new.write_text("".join(json.dumps({"text": f"unseen text {i}"}) + "\n" for i in range(rows)))
+
+    class Swapping(LocalExecutor):
+        """A real executor, with another process writing the input before the filter."""
+
+        def map(self, fn: Any, common: Any, items: Any) -> list[Any]:
+            if fn.__name__ == "filter_shard":
+                new.replace(data)
+            return super().map(fn, common, items)
+
+    with pytest.raises(InputError, match=r"in\.jsonl: .*changed while curate ran"):
+        curate([data], tmp_path / "out", executor=Swapping(), work_dir=tmp_path / "work")
+    assert not new.exists() and not (tmp_path / "out").exists()

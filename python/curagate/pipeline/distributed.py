@@ -143,7 +143,7 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
             files.append([s.name, remote[s.name].size])
         else:
             st = Path(s.path).stat()
-            files.append([s.name, st.st_size, st.st_mtime_ns])
+            files.append([s.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev])
     return {
         "schema": stages.WORK_SCHEMA,
         "config": plan.cfg.model_dump(mode="json", exclude={"threads", "spill_dir"}),
@@ -152,6 +152,22 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
         if plan.reference is None
         else [plan.reference.options, plan.reference.digest],
     }
+
+
+def _check_unchanged(plan: Plan, remote: dict[str, Remote], fingerprint: dict[str, Any]) -> None:
+    """An input replaced, rewritten or removed since the plan was made is an InputError:
+    its rows would be written under decisions made on other rows."""
+    try:
+        now = _fingerprint(plan, remote)["shards"]
+    except OSError as e:
+        raise InputError(f"{e.filename}: removed while curate ran ({e.strerror})") from None
+    for was, is_ in zip(fingerprint["shards"], now, strict=True):
+        if was != is_:
+            raise InputError(
+                f"{was[0]}: changed while curate ran (replaced or rewritten since it was "
+                "first read), so its rows may not be the ones deduplicated; run again once "
+                "nothing writes to the inputs"
+            )
 
 
 def run(
@@ -273,7 +289,10 @@ def run(
             if cfg.near.enabled:
                 stage("bucket", stages.bucket, list(range(stages.PARTITIONS)))
             stage("cluster", _call, ["cluster"])
+        # The filter reads the inputs again: they must be the bytes the sketch read.
+        _check_unchanged(plan, remote, fingerprint)
         stage("filter", stages.filter_shard, shards)
+        _check_unchanged(plan, remote, fingerprint)
     finally:
         ex.close()
 

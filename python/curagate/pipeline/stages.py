@@ -48,7 +48,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curagate.config import CurateConfig
-from curagate.errors import ConfigError
+from curagate.errors import ConfigError, InputError
 from curagate.io import read_batches
 from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities
 from curagate.pipeline.write import ShardWriter, meta_name, write_json, write_quarantine
@@ -776,9 +776,9 @@ def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
     if clusters is not None:
         clusters.close()
     if start != n:
-        raise RuntimeError(
-            f"{shard.name}: filter saw {start} valid records, sketch saw {n}: "
-            "the input changed during the run"
+        raise InputError(
+            f"{shard.name}: the filter read {start} valid records, the sketch {n}: the input "
+            "changed while curate ran; run again once nothing writes to the inputs"
         )
     rows = {p.relative_to(tmp).as_posix(): r for p, r in {**kept_w.rows, **removed_w.rows}.items()}
     return {"kept": kept_total, "removed": dict(sorted(removed.items())), "rows": rows}
