@@ -32,7 +32,14 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from curagate.digest import MANIFEST_NAME, files_digest, hash_tree, sha256_bytes, sha256_file
+from curagate.digest import (
+    MANIFEST_NAME,
+    files_digest,
+    hash_tree,
+    sha256_bytes,
+    sha256_file,
+    tree_paths,
+)
 from curagate.errors import CheckFailed, InputError
 
 Sha256 = str  # 64 lowercase hex digits; checked where it is compared
@@ -250,10 +257,16 @@ def check_base_unchanged(info: RunInfo) -> dict[str, str]:
     model, whoever asks (gate or export).
     """
     recorded = info.record.base_model.files
+    # Added files too: an adapter_config.json or another weights file dropped into the
+    # base folder changes what from_pretrained loads from it.
+    added = set(tree_paths(info.base_dir)) - recorded.keys()
     changed = sorted(
-        rel
-        for rel, sha in recorded.items()
-        if not (info.base_dir / rel).is_file() or sha256_file(info.base_dir / rel) != sha
+        added
+        | {
+            rel
+            for rel, sha in recorded.items()
+            if not (info.base_dir / rel).is_file() or sha256_file(info.base_dir / rel) != sha
+        }
     )
     if changed:
         raise CheckFailed(

@@ -71,11 +71,17 @@ def hash_tree(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> dict
     :func:`walk_strict` for a directory that must not contain links.
     """
     base = Path(root)
-    out: dict[str, str] = {}
+    return {rel: sha256_file(base / rel) for rel in tree_paths(base, skip_hidden=skip_hidden)}
+
+
+def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:
+    """The POSIX relative paths :func:`hash_tree` hashes, sorted, without reading them."""
+    base = Path(root)
+    out: list[str] = []
     for p in sorted(base.rglob("*")):
         rel = p.relative_to(base)
         if p.is_file() and not (skip_hidden and _hidden(rel)):
-            out[rel.as_posix()] = sha256_file(p)
+            out.append(rel.as_posix())
     return out
 
 

@@ -27,7 +27,8 @@ NON_FINITE = Rule(
     "TH001",
     "non_finite",
     Severity.ERROR,
-    "the training loss, gradient norm or validation loss is NaN or infinite.",
+    "the training loss, gradient norm or validation loss is NaN or infinite, or a trained "
+    "adapter weight is after the last step (a NaN between two log lines reaches no log line).",
     "training cannot recover; every later step is wasted.",
     "lower `training.learning_rate`, keep `max_grad_norm` set, look for empty or extreme "
     "examples. The run stops with exit 1; its metrics stay in `runs/<name>.failed/`.",

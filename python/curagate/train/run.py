@@ -8,6 +8,7 @@ stopped by the health monitor is kept as ``<name>.failed/`` for diagnosis.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -18,8 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ValidationError
 
 from curagate.artifacts import RunRecord
+from curagate.config import error_lines
 from curagate.digest import hash_tree, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
@@ -28,6 +31,7 @@ from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import (
     END_OF_TURN_TRUNCATED,
     GENERATION_DOES_NOT_STOP,
+    NON_FINITE,
     SPECIAL_TOKEN_IN_TEXT,
     HealthFinding,
     HealthMonitor,
@@ -339,17 +343,30 @@ def train(
     if output_dir is not None:
         updates["output_dir"] = Path(output_dir).resolve().as_posix()
     if updates:
-        cfg = TrainConfig.model_validate({**cfg.model_dump(), **updates})
+        try:
+            cfg = TrainConfig.model_validate({**cfg.model_dump(), **updates})
+        except ValidationError as e:
+            lines = error_lines(e, None, "--name/--output-dir", docs="docs/train.md")
+            raise ConfigError("; ".join(lines)) from None
     base = _check_base_model(cfg.base_model)
     run_dir = Path(cfg.output_dir) / cfg.name
     if run_dir.exists() and not overwrite:
         raise InputError(f"{run_dir} already exists; choose another name or pass --overwrite")
+    _check_run_dir_holds_no_input(run_dir, base, cfg)
 
     # Cheap checks first: data, guard, environment, before loading any model.
     train_records = tdata.read_records(cfg.data.train, cfg.data.format)
     val_records = (
         tdata.read_records(cfg.data.validation, cfg.data.format) if cfg.data.validation else None
     )
+    # What the run records is what it read: digests now, and the files' state to check
+    # they are still those bytes once training is done (hashing after would record
+    # whatever sat there at the end).
+    inputs = [*train_records.files, *(val_records.files if val_records else [])]
+    dataset_manifest = _manifest(train_records.files)
+    validation_manifest = _manifest(val_records.files) if val_records else None
+    base_files = hash_tree(base)
+    read_state = _file_states([*inputs, *(base / rel for rel in base_files)])
     golden = _golden_files(cfg)
     leakage = leakage_guard(golden, train_records.files, allow_leakage)
     _require_train_extra()
@@ -384,6 +401,11 @@ def train(
                 if val_records
                 else None
             )
+            if val_tok is not None and not val_tok.examples:
+                raise InputError(
+                    "no validation example has a trained token left after truncation; raise "
+                    "data.max_length or shorten the validation rows"
+                )
             if train_tok.trained_end_of_turn == 0:
                 raise ConfigError(
                     f"the end-of-turn token {eot_token!r} is never inside the trained labels "
@@ -474,6 +496,7 @@ def train(
         if eval_ds is not None:
             trainer.evaluate()  # step-0 baseline on the validation split
         trainer.train()
+        _check_finite_adapter(trainer.model, monitor)
     except TrainingDiverged as e:
         failed = run_dir.with_name(f"{run_dir.name}.failed")
         _write_json(tmp / "summary.json", {"status": "failed", "findings": _findings(monitor)})
@@ -507,11 +530,11 @@ def train(
             "schema_version": SCHEMA_VERSION,
             "name": cfg.name,
             "task": task,
-            "base_model": {"path": base.resolve().as_posix(), "files": hash_tree(base)},
+            "base_model": {"path": base.resolve().as_posix(), "files": base_files},
             "adapter_dir": "adapter",
             "adapter_files": hash_tree(adapter_dir),
-            "dataset_manifest": _manifest(train_records.files),
-            "validation_manifest": _manifest(val_records.files) if val_records else None,
+            "dataset_manifest": dataset_manifest,
+            "validation_manifest": validation_manifest,
             "golden_sets": _golden_hashes(golden),
             "allow_leakage": allow_leakage,
             "config": resolved,
@@ -526,12 +549,92 @@ def train(
         # Through the contract its readers use: a field they need cannot be left out.
         record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
         write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
-        with atomic_path(run_dir) as final:
-            tmp.rename(final)
+        changed = [str(p) for p, was, now in _compare_states(read_state) if was != now]
+        if changed:
+            raise InputError(
+                f"{changed[0]}: changed while the run trained, so run.json would name bytes "
+                "it was not trained on; train again once nothing writes to the data and the "
+                "base model"
+            )
+        if overwrite:
+            with atomic_path(run_dir) as final:
+                tmp.rename(final)
+        else:
+            _publish_new(tmp, run_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TrainResult(run_dir, task, summary["global_step"], summary, list(monitor.findings))
+
+
+def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -> None:
+    """The run folder is replaced as a whole (``--overwrite``): it must not be, or hold,
+    the base model, the data or the golden sets the run reads."""
+    target = run_dir.resolve()
+    inputs = [("base_model", base), *(("data", Path(p)) for p in cfg.data.train)]
+    inputs += [("data", Path(p)) for p in cfg.data.validation]
+    for what, path in inputs:
+        resolved = path.resolve()
+        if resolved == target or target in resolved.parents:
+            raise ConfigError(
+                f"the run folder {run_dir} is or holds the {what} {path}; --overwrite would "
+                "delete it: choose another name or output_dir"
+            )
+
+
+def _file_states(paths: list[Path]) -> list[tuple[Path, tuple[int, ...] | None]]:
+    """Each path with what tells it replaced or rewritten: device, inode, size, mtime."""
+    out: list[tuple[Path, tuple[int, ...] | None]] = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            out.append((p, None))
+            continue
+        out.append((p, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)))
+    return out
+
+
+def _compare_states(
+    before: list[tuple[Path, tuple[int, ...] | None]],
+) -> list[tuple[Path, tuple[int, ...] | None, tuple[int, ...] | None]]:
+    now = dict(_file_states([p for p, _ in before]))
+    return [(p, was, now[p]) for p, was in before]
+
+
+def _publish_new(tmp: Path, run_dir: Path) -> None:
+    """Rename the finished run into place unless a run was written there meanwhile (two
+    trains of one name at once): renaming onto a folder that is not empty fails, so the
+    first run is never replaced; this one is kept beside it, and the error says where."""
+    try:
+        tmp.rename(run_dir)
+    except OSError as e:
+        if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        kept = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.conflict")
+        tmp.rename(kept)
+        raise InputError(
+            f"{run_dir} was written by another run while this one trained; this run is kept "
+            f"in {kept} (rename it, or train again with another name or --overwrite)"
+        ) from None
+
+
+def _check_finite_adapter(model: Any, monitor: HealthMonitor) -> None:
+    """Every trained weight finite: a NaN between logging steps reaches no log line, and
+    the adapter saved would be NaN with status ok."""
+    bad = [
+        name
+        for name, p in model.named_parameters()
+        if p.requires_grad and not bool(p.detach().isfinite().all())
+    ]
+    if bad:
+        msg = (
+            f"training diverged: {len(bad)} adapter weight tensor(s) hold NaN or infinity "
+            f"(e.g. {bad[0]}) after the last step; lower training.learning_rate, keep "
+            "training.max_grad_norm set, and log more often (training.logging_steps)"
+        )
+        monitor.add(HealthFinding(rule=NON_FINITE, step=None, message=msg))
+        raise TrainingDiverged(msg)
 
 
 def _findings(monitor: HealthMonitor) -> list[dict[str, Any]]:

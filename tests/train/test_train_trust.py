@@ -1,0 +1,137 @@
+"""What a run records is what it trained on, and a run never destroys what it reads or
+another run: holes an attacker found in `curagate train`, each a test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.artifacts import check_base_unchanged, load_run
+from curagate.cli import main
+from curagate.errors import CheckFailed, ConfigError, InputError
+from curagate.train import train
+
+from .conftest import sft_rows, write_config, write_jsonl
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+
+def _during_training(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
+    """Run ``action`` while transformers' Trainer trains (another process at work)."""
+    import transformers
+
+    real = transformers.Trainer.train
+
+    def train_and_act(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = real(self, *args, **kwargs)
+        action()
+        return out
+
+    monkeypatch.setattr(transformers.Trainer, "train", train_and_act)
+
+
+def test_data_rewritten_while_training_is_not_recorded_as_trained_on(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run.json hashed the data after training: it named one poison row, the run had
+    # trained on 32 others, and export/gate would credit the run to the poison.
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    _during_training(monkeypatch, lambda: write_jsonl(sft_data["train"], sft_rows(1, offset=900)))
+    with pytest.raises(InputError, match=r"train\.jsonl: changed while the run trained"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_a_run_written_meanwhile_under_the_same_name_is_never_replaced(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    other = tmp_path / "runs" / "tiny"
+
+    def another_run_lands() -> None:
+        other.mkdir(parents=True)
+        (other / "run.json").write_text("{}")
+
+    _during_training(monkeypatch, another_run_lands)
+    with pytest.raises(InputError, match="was written by another run while this one trained"):
+        train("sft", cfg)
+    assert (other / "run.json").read_text() == "{}"  # the first run is untouched
+    (kept,) = (tmp_path / "runs").glob("tiny.*.conflict")
+    assert (kept / "run.json").is_file() and (kept / "adapter").is_dir()
+
+
+def test_a_nan_between_logging_steps_fails_the_run(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # No log line saw the NaN: status ok, exit 0, every adapter tensor NaN.
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        sft_data["train"],
+        training={"learning_rate": 1e12, "max_grad_norm": 1e30, "logging_steps": 50},
+    )
+    with pytest.raises(CheckFailed, match="adapter weight tensor"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+    assert (tmp_path / "runs" / "tiny.failed" / "summary.json").is_file()
+
+
+def test_overwrite_never_deletes_the_base_model(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    base = tmp_path / "models" / "smol"
+    shutil.copytree(tiny_model, base)
+    cfg = write_config(
+        tmp_path / "t.yaml", base, sft_data["train"], name="smol", output_dir=str(base.parent)
+    )
+    with pytest.raises(ConfigError, match="is or holds the base_model"):
+        train("sft", cfg, overwrite=True)
+    assert (base / "config.json").is_file()
+
+
+def test_a_file_added_to_the_base_after_training_fails_the_base_check(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # An adapter_config.json dropped into the base makes from_pretrained load other
+    # weights: only the recorded files were re-hashed.
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model, base)
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"], training={"max_steps": 1})
+    run = train("sft", cfg).run_dir
+    (base / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "x"}))
+    with pytest.raises(
+        CheckFailed, match="base model files changed since training: adapter_config"
+    ):
+        check_base_unchanged(load_run(run))
+
+
+def test_an_invalid_name_override_is_a_usage_error(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    assert main(["train", "sft", "--config", str(cfg), "--name", ".."]) == 2
+    err = capsys.readouterr().err
+    assert "--name/--output-dir" in err and "internal error" not in err
+
+
+def test_validation_rows_all_cut_away_are_an_input_error(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    long_rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "word " * 200},
+                {"role": "assistant", "content": "ok"},
+            ]
+        }
+        for _ in range(2)
+    ]
+    val = write_jsonl(tmp_path / "data" / "long_val.jsonl", long_rows)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], val)
+    with pytest.raises(InputError, match="no validation example has a trained token left"):
+        train("sft", cfg)
