@@ -135,3 +135,38 @@ def test_validation_rows_all_cut_away_are_an_input_error(
     cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], val)
     with pytest.raises(InputError, match="no validation example has a trained token left"):
         train("sft", cfg)
+
+
+@pytest.mark.parametrize("task", ["sft", "dpo"])
+def test_a_bad_row_is_named_by_its_file_and_line(tmp_path: Path, task: str) -> None:
+    # Errors said "row 10" (0-based, across every file) or "training data row 10".
+    from curagate.train.data import read_records, to_conversations, to_preferences
+
+    def user(text: str) -> dict[str, str]:
+        return {"role": "user", "content": text}
+
+    def bot(text: str) -> dict[str, str]:
+        return {"role": "assistant", "content": text}
+
+    if task == "sft":
+        rows: list[dict[str, Any]] = [{"messages": [user(f"q{i}"), bot(f"a{i}")]} for i in range(8)]
+        rows[6] = {"messages": [user("a question nobody answers")]}
+        problem = "no assistant turn to learn"
+    else:
+
+        def parts(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+            return [{"type": "text", "text": "hi"}, *extra]
+
+        rows = [
+            {"prompt": [{"role": "user", "content": parts()}], "chosen": f"y{i}", "rejected": "n"}
+            for i in range(8)
+        ]
+        image = {"type": "image_url", "image_url": {"url": "x"}}
+        rows[6]["prompt"] = [{"role": "user", "content": parts(image)}]
+        problem = "non-text content part"
+    first = write_jsonl(tmp_path / "a.jsonl", rows[:3])
+    second = write_jsonl(tmp_path / "b.jsonl", rows[3:])
+    records = read_records([str(first), str(second)], None)
+    convert = to_conversations if task == "sft" else to_preferences
+    with pytest.raises(InputError, match=rf"{second}:4: .*{problem}"):
+        convert(records, None)

@@ -29,6 +29,11 @@ class Records:
     format: str  # a RecordFormat value; text is refused by read_records
     rows: list[dict[str, Any]]
     files: list[Path]
+    # Where each row is, as errors name it: "file:line" (JSONL), else "file row N".
+    places: list[str] = field(default_factory=list)
+
+    def where(self, i: int) -> str:
+        return self.places[i] if i < len(self.places) else f"training data row {i}"
 
 
 def expand_paths(paths: Sequence[str]) -> list[Path]:
@@ -37,11 +42,15 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     return list(expand_inputs(list(paths)))
 
 
-def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """All rows of ``files`` in one format; any quarantined row stops the run."""
+def _read_rows(
+    files: list[Path], fmt: str | None
+) -> tuple[str, list[dict[str, Any]], list[str]]:
+    """All rows of ``files`` in one format, with where each is; any quarantined row
+    stops the run."""
     from curagate.io import read_batches
 
     rows: list[dict[str, Any]] = []
+    places: list[str] = []
     detected: str | None = None
     bad = []
     for batch in read_batches(files, format=fmt):
@@ -53,6 +62,10 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
             )
         bad.extend(batch.quarantined)
         rows.extend(batch.table.to_pylist())
+        if batch.lines is not None:
+            places.extend(f"{batch.source}:{line}" for line in batch.lines.to_pylist())
+        else:
+            places.extend(f"{batch.source} row {row}" for row in batch.rows.to_pylist())
     if bad:
         first = bad[0]
         where = f"{first.file}:{first.line}" if first.line else first.file
@@ -60,7 +73,7 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
             f"{len(bad)} row(s) cannot be used for training (first: {where}: {first.reason}); "
             "fix them or run `curagate curate` first"
         )
-    return detected or (fmt or "chat"), rows
+    return detected or (fmt or "chat"), rows, places
 
 
 def check_outputs_unchanged(files: Sequence[Path]) -> None:
@@ -83,7 +96,7 @@ def check_outputs_unchanged(files: Sequence[Path]) -> None:
 def read_records(paths: Sequence[str], fmt: str | None) -> Records:
     files = expand_paths(paths)
     check_outputs_unchanged(files)
-    detected, rows = _read_rows(files, fmt)
+    detected, rows, places = _read_rows(files, fmt)
     if not rows:
         raise InputError(f"{', '.join(map(str, files))}: no records to train on")
     if detected == "text":
@@ -91,7 +104,7 @@ def read_records(paths: Sequence[str], fmt: str | None) -> Records:
             f"{files[0]}: plain-text records have no assistant turn to learn; "
             "train on chat (messages) or prompt/completion records"
         )
-    return Records(detected, rows, files)
+    return Records(detected, rows, files, places)
 
 
 def _clean_messages(value: Any, where: str) -> list[Message]:
@@ -159,7 +172,7 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[list[M
     _refuse(records, "sft")
     convs = []
     for i, row in enumerate(records.rows):
-        where = f"{records.files[0] if len(records.files) == 1 else 'training data'} row {i}"
+        where = records.where(i)
         if records.format == "chat":
             msgs = _clean_messages(row.get("messages"), where)
         elif records.format == "prompt_completion":
@@ -187,7 +200,7 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
         )
     out = []
     for i, row in enumerate(records.rows):
-        where = f"row {i}"
+        where = records.where(i)
         prompt, chosen, rejected = row.get("prompt"), row.get("chosen"), row.get("rejected")
         if prompt is None:
             # Implicit prompt: the turns both responses share, as trl extracts it.
