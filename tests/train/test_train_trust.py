@@ -170,3 +170,32 @@ def test_a_bad_row_is_named_by_its_file_and_line(tmp_path: Path, task: str) -> N
     convert = to_conversations if task == "sft" else to_preferences
     with pytest.raises(InputError, match=rf"{second}:4: .*{problem}"):
         convert(records, None)
+
+
+def test_dpo_prompts_longer_than_max_length_are_an_input_error(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # trl dropped every pair (no answer token left) and then crashed: exit 3.
+    rows = [
+        {"prompt": "word " * 100 + f"q{i}", "chosen": "yes it is", "rejected": "no"}
+        for i in range(8)
+    ]
+    data = write_jsonl(tmp_path / "data" / "pairs.jsonl", rows)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, data, data={"max_length": 16})
+    with pytest.raises(InputError, match="no preference pair has an answer token left"):
+        train("dpo", cfg)
+
+
+def test_dpo_answers_cut_before_their_end_of_turn_are_reported(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # Every chosen <|im_end|> was cut (trl keeps the start), exit 0 without a finding.
+    rows = [{"prompt": f"q{i}", "chosen": "word " * 40, "rejected": "no"} for i in range(8)]
+    data = write_jsonl(tmp_path / "data" / "pairs.jsonl", rows)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, data, data={"max_length": 20})
+    with pytest.raises(ConfigError, match="is never inside a trained answer"):
+        train("dpo", cfg)
+    rows[0]["chosen"] = "yes"  # one pair keeps its end-of-turn: trained, with a finding
+    write_jsonl(data, rows)
+    result = train("dpo", cfg)
+    assert [f.rule.id for f in result.findings] == ["TH005"]

@@ -42,9 +42,7 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     return list(expand_inputs(list(paths)))
 
 
-def _read_rows(
-    files: list[Path], fmt: str | None
-) -> tuple[str, list[dict[str, Any]], list[str]]:
+def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, Any]], list[str]]:
     """All rows of ``files`` in one format, with where each is; any quarantined row
     stops the run."""
     from curagate.io import read_batches

@@ -62,10 +62,13 @@ END_OF_TURN_TRUNCATED = Rule(
     "TH005",
     "end_of_turn_truncated",
     Severity.WARNING,
-    "examples cut by `data.max_length` before an assistant turn's end-of-turn token.",
+    "examples cut by `data.max_length` before an assistant turn's end-of-turn token (for DPO: "
+    "the chosen answer's, as trl cuts the rendered prompt and answer keeping the start).",
     "those examples teach the model to keep going instead of stopping.",
     "raise `data.max_length`, or drop the longest examples. (If no example keeps its "
-    "end-of-turn token the run is refused.)",
+    "end-of-turn token the run is refused; a DPO pair whose prompt fills `max_length` has no "
+    "answer token left and is counted under `dropped_no_trained_tokens`, and if every pair "
+    "is, the run is refused with exit 2.)",
 )
 GENERATION_DOES_NOT_STOP = Rule(
     "TH006",

@@ -441,11 +441,14 @@ def train(
                 tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
             )
             _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
+            dropped = _check_dpo_lengths(tok, train_pairs, cfg.data.max_length, eot_token, monitor)
             contents = [
                 m["content"] for pair in train_pairs for part in pair.values() for m in part
             ]
             data_stats.update(
-                train_examples=len(train_pairs), validation_examples=len(val_pairs or [])
+                train_examples=len(train_pairs) - dropped,
+                dropped_no_trained_tokens=dropped,
+                validation_examples=len(val_pairs or []),
             )
             train_ds = datasets.Dataset.from_list(train_pairs)
             eval_ds = datasets.Dataset.from_list(val_pairs) if val_pairs else None
@@ -661,6 +664,45 @@ def _check_dpo_end_of_turn(tok: Any, pairs: list[dict[str, Any]], eot_id: int, e
             f"the end-of-turn token {eot!r} is not part of the DPO completion; "
             "the model would not learn to stop"
         )
+
+
+def _check_dpo_lengths(
+    tok: Any, pairs: list[dict[str, Any]], max_length: int, eot: str, monitor: HealthMonitor
+) -> int:
+    """What trl's DPO truncation (the rendered prompt + answer cut to ``max_length``,
+    keeping the start) leaves: a pair whose prompt fills ``max_length`` has no answer token
+    (trl drops it; all dropped was a crash inside trl), a chosen answer cut before its
+    end-of-turn teaches no stop (TH005, as for SFT). Returns the pairs left no answer."""
+    prompts = [tdata.render(tok, p["prompt"], gen_prompt=True) for p in pairs]
+    fulls = [tdata.render(tok, p["prompt"] + p["chosen"]) for p in pairs]
+    enc = tok([*prompts, *fulls], add_special_tokens=False)["input_ids"]
+    prompt_lens, full_lens = (
+        [len(x) for x in enc[: len(pairs)]],
+        [len(x) for x in enc[len(pairs) :]],
+    )
+    no_answer = sum(1 for n in prompt_lens if n >= max_length)
+    if no_answer == len(pairs):
+        raise InputError(
+            f"no preference pair has an answer token left: every rendered prompt is at least "
+            f"data.max_length={max_length} tokens; raise data.max_length"
+        )
+    cut = sum(1 for p, f in zip(prompt_lens, full_lens, strict=True) if p < max_length < f)
+    if cut + no_answer == len(pairs):
+        raise ConfigError(
+            f"the end-of-turn token {eot!r} is never inside a trained answer (every chosen "
+            f"answer is cut by data.max_length={max_length}); raise data.max_length"
+        )
+    if cut:
+        monitor.add(
+            HealthFinding(
+                rule=END_OF_TURN_TRUNCATED,
+                step=None,
+                message=f"{cut} preference pair(s) are cut by data.max_length={max_length} "
+                f"before the chosen answer's end-of-turn token {eot!r}; raise max_length so "
+                "the model learns to stop",
+            )
+        )
+    return no_answer
 
 
 def _check_generation_stops(
