@@ -199,3 +199,21 @@ def test_dpo_answers_cut_before_their_end_of_turn_are_reported(
     write_jsonl(data, rows)
     result = train("dpo", cfg)
     assert [f.rule.id for f in result.findings] == ["TH005"]
+
+
+def test_what_a_killed_run_left_is_removed_by_the_next(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # A killed train left .tiny.<random>.tmp with its checkpoints, never cleaned up.
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    left = tmp_path / "runs" / f".tiny.{proc.pid}.abcd1234.curagate.tmp"
+    (left / "checkpoints").mkdir(parents=True)
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 1}
+    )
+    train("sft", cfg)
+    assert not left.exists()
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny"]

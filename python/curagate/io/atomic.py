@@ -27,7 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     remove_stale(target)
     tmp = Path(
         tempfile.mkdtemp(
-            prefix=f".{target.name}.{os.getpid()}.", suffix=_TMP_SUFFIX, dir=target.parent
+            prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
         )
     )
     tmp.rmdir()  # the body creates a file or a directory here
@@ -61,7 +61,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 # What names this module's temporaries (.NAME.PID.XXXX.curagate.tmp) and previous outputs
 # moved aside (.NAME.PID.curagate.old): nothing a user names by chance.
-_TMP_SUFFIX = ".curagate.tmp"
+TMP_SUFFIX = ".curagate.tmp"
 _ASIDE_SUFFIX = ".curagate.old"
 
 
@@ -121,7 +121,7 @@ def remove_stale(target: Path) -> list[Path]:
         rest = sib.name[len(prefix) :] if sib.name.startswith(prefix) else ""
         pid, _, tail = rest.partition(".")
         aside = f".{tail}" == _ASIDE_SUFFIX
-        if not (pid.isdigit() and (tail.endswith(_TMP_SUFFIX) or aside)):
+        if not (pid.isdigit() and (tail.endswith(TMP_SUFFIX) or aside)):
             continue
         if int(pid) > pid_max or pid_alive(int(pid)):
             continue

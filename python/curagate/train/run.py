@@ -25,7 +25,13 @@ from curagate.artifacts import RunRecord
 from curagate.config import error_lines
 from curagate.digest import hash_tree, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
-from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from curagate.io.atomic import (
+    TMP_SUFFIX,
+    atomic_path,
+    remove_stale,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import (
@@ -381,7 +387,12 @@ def train(
     eot_token, eot_id = tdata.end_of_turn_token(tok)
 
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cfg.name}.", suffix=".tmp", dir=run_dir.parent))
+    remove_stale(run_dir)  # what killed runs of this name left (their checkpoints)
+    tmp = Path(
+        tempfile.mkdtemp(
+            prefix=f".{cfg.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=run_dir.parent
+        )
+    )
     monitor = HealthMonitor(cfg.health, tmp / "metrics.jsonl")
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
     try:
