@@ -202,6 +202,7 @@ def _curate(
     overrides: dict[str, Any],
 ) -> CurateResult:
     from curagate.config import CurateConfig
+    from curagate.digest import file_state
     from curagate.io.atomic import atomic_path
     from curagate.io.outputs import check_output
     from curagate.io.readers import scan_inputs
@@ -230,7 +231,7 @@ def _curate(
         return result
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
     # Pass 2 may read the inputs again (past the memory budget): it must see what pass 1 saw.
-    first_seen = _file_states(paths)
+    first_seen = [file_state(p) for p in paths]
     out_dir = Path(out)
     check_output(out_dir, "curate", inputs, paths)
     if progress is None:
@@ -674,24 +675,13 @@ def _drain(items: list[_Held]) -> Iterator[_Held]:
         yield items.pop()
 
 
-def _file_states(paths: Sequence[Path]) -> list[tuple[int, int, int, int] | None]:
-    """What tells a file replaced or rewritten: device, inode, size, modification time."""
-    states: list[tuple[int, int, int, int] | None] = []
-    for path in paths:
-        try:
-            st = path.stat()
-        except OSError:
-            states.append(None)
-            continue
-        states.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-    return states
-
-
 def _check_unchanged(
     paths: Sequence[Path], before: Sequence[tuple[int, int, int, int] | None]
 ) -> None:
-    for path, now, was in zip(paths, _file_states(paths), before, strict=True):
-        if now != was:
+    from curagate.digest import file_state
+
+    for path, was in zip(paths, before, strict=True):
+        if file_state(path) != was:
             raise InputError(
                 f"{path}: changed while curate ran (replaced, rewritten or removed since it "
                 "was first read), so its rows may not be the ones deduplicated; run again "

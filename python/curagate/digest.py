@@ -74,6 +74,16 @@ def hash_tree(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> dict
     return {rel: sha256_file(base / rel) for rel in tree_paths(base, skip_hidden=skip_hidden)}
 
 
+def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+    """What tells a file replaced or rewritten without reading it again: device, inode,
+    size and modification time (ns); None when it cannot be stat'ed (removed)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:
     """The POSIX relative paths :func:`hash_tree` hashes, sorted, without reading them."""
     base = Path(root)

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from curagate.artifacts import RunRecord
 from curagate.config import error_lines
-from curagate.digest import hash_tree, sha256_file, sha256_text
+from curagate.digest import file_state, hash_tree, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.io.atomic import (
     TMP_SUFFIX,
@@ -372,7 +372,7 @@ def train(
     dataset_manifest = _manifest(train_records.files)
     validation_manifest = _manifest(val_records.files) if val_records else None
     base_files = hash_tree(base)
-    read_state = _file_states([*inputs, *(base / rel for rel in base_files)])
+    read_state = {p: file_state(p) for p in [*inputs, *(base / rel for rel in base_files)]}
     golden = _golden_files(cfg)
     leakage = leakage_guard(golden, train_records.files, allow_leakage)
     _require_train_extra()
@@ -563,7 +563,7 @@ def train(
         # Through the contract its readers use: a field they need cannot be left out.
         record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
         write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
-        changed = [str(p) for p, was, now in _compare_states(read_state) if was != now]
+        changed = [str(p) for p, was in read_state.items() if file_state(p) != was]
         if changed:
             raise InputError(
                 f"{changed[0]}: changed while the run trained, so run.json would name bytes "
@@ -594,26 +594,6 @@ def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -
                 f"the run folder {run_dir} is or holds the {what} {path}; --overwrite would "
                 "delete it: choose another name or output_dir"
             )
-
-
-def _file_states(paths: list[Path]) -> list[tuple[Path, tuple[int, ...] | None]]:
-    """Each path with what tells it replaced or rewritten: device, inode, size, mtime."""
-    out: list[tuple[Path, tuple[int, ...] | None]] = []
-    for p in paths:
-        try:
-            st = p.stat()
-        except OSError:
-            out.append((p, None))
-            continue
-        out.append((p, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)))
-    return out
-
-
-def _compare_states(
-    before: list[tuple[Path, tuple[int, ...] | None]],
-) -> list[tuple[Path, tuple[int, ...] | None, tuple[int, ...] | None]]:
-    now = dict(_file_states([p for p, _ in before]))
-    return [(p, was, now[p]) for p, was in before]
 
 
 def _publish_new(tmp: Path, run_dir: Path) -> None:
