@@ -149,12 +149,30 @@ def _dead_pid() -> int:
 
 
 def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
-    live = tmp_path / f".out.{os.getpid()}.abcd.curagate.tmp"
-    dead = tmp_path / f".out.{_dead_pid()}.abcd.curagate.tmp"
+    live = tmp_path / f".out.{os.getpid()}.abcd1234.curagate.tmp"
+    dead = tmp_path / f".out.{_dead_pid()}.abcd1234.curagate.tmp"
     live.mkdir()
     dead.mkdir()
     assert remove_stale(tmp_path / "out") == [dead]
     assert live.exists() and not dead.exists()
+
+
+def test_another_outputs_temporary_is_never_taken_for_ours(tmp_path: Path) -> None:
+    """For "exp", ".exp.9.<pid>.<random>.curagate.tmp" read as PID 9 (gone): the live
+    folder of the run named "exp.9" was deleted."""
+    dead = _dead_pid()
+    theirs = [
+        tmp_path / f".exp.9.{dead}.abcd1234.curagate.tmp",
+        tmp_path / f".exp.9.{dead}.curagate.old",
+        tmp_path / f".exp.2024.{os.getpid()}.abcd1234.curagate.tmp",
+    ]
+    ours = tmp_path / f".exp.{dead}.abcd1234.curagate.tmp"
+    for p in (*theirs, ours):
+        p.mkdir()
+    assert remove_stale(tmp_path / "exp") == [ours]
+    assert all(p.exists() for p in theirs)
+    assert remove_stale(tmp_path / "exp.9") == [theirs[0]]  # and restores its output
+    assert (tmp_path / "exp.9").is_dir() and not theirs[1].exists()
 
 
 def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(

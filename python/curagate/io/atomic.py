@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -59,10 +60,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-# What names this module's temporaries (.NAME.PID.XXXX.curagate.tmp) and previous outputs
-# moved aside (.NAME.PID.curagate.old): nothing a user names by chance.
+# What names this module's temporaries (.NAME.PID.XXXXXXXX.curagate.tmp, XXXXXXXX being
+# mkdtemp's eight random characters) and previous outputs moved aside
+# (.NAME.PID.curagate.old): nothing a user names by chance.
 TMP_SUFFIX = ".curagate.tmp"
 _ASIDE_SUFFIX = ".curagate.old"
+_OURS = re.compile(
+    r"\.(?P<name>.+)\.(?P<pid>[0-9]+)"
+    r"(?:\.(?P<rand>[a-z0-9_]{8})\.curagate\.tmp|\.curagate\.old)\Z",
+    re.DOTALL,
+)
 
 
 def _pid_max() -> int:
@@ -115,15 +122,15 @@ def remove_stale(target: Path) -> list[Path]:
         siblings = sorted(parent.iterdir())
     except OSError:
         return removed
-    prefix = f".{name}."
     pid_max = _pid_max()
     for sib in siblings:
-        rest = sib.name[len(prefix) :] if sib.name.startswith(prefix) else ""
-        pid, _, tail = rest.partition(".")
-        aside = f".{tail}" == _ASIDE_SUFFIX
-        if not (pid.isdigit() and (tail.endswith(TMP_SUFFIX) or aside)):
+        # Parsed from the end, where the form is fixed: ".exp.9.<pid>.<random>.curagate.tmp"
+        # belongs to "exp.9", never to "exp".
+        m = _OURS.match(sib.name)
+        if m is None or m.group("name") != name:
             continue
-        if int(pid) > pid_max or pid_alive(int(pid)):
+        pid, aside = int(m.group("pid")), m.group("rand") is None
+        if pid > pid_max or pid_alive(pid):
             continue
         is_dir = sib.is_dir() and not sib.is_symlink()
         if aside and not is_dir:
