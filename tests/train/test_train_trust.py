@@ -217,3 +217,51 @@ def test_what_a_killed_run_left_is_removed_by_the_next(
     train("sft", cfg)
     assert not left.exists()
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["tiny"]
+
+
+def test_dpo_validation_prompts_longer_than_max_length_are_an_input_error(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # trl dropped every validation pair, then looked for eval_loss: KeyError, exit 3.
+    train_rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(8)]
+    val_rows = [{"prompt": "word " * 100, "chosen": "yes", "rejected": "no"} for _ in range(4)]
+    data = write_jsonl(tmp_path / "data" / "pairs.jsonl", train_rows)
+    val = write_jsonl(tmp_path / "data" / "val.jsonl", val_rows)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, data, val, data={"max_length": 32})
+    with pytest.raises(InputError, match="no validation pair has an answer token left"):
+        train("dpo", cfg)
+
+
+def test_dpo_cut_after_the_end_of_turn_token_is_no_finding(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # Only a newline after <|im_end|> cut: trl keeps the end-of-turn; it was refused.
+    from curagate.train import data as tdata
+
+    from .conftest import build_tokenizer
+
+    pair = {"prompt": "what color is the cat?", "chosen": "the cat is red.", "rejected": "blue"}
+    tok = build_tokenizer()
+    msgs = [
+        {"role": "user", "content": pair["prompt"]},
+        {"role": "assistant", "content": pair["chosen"]},
+    ]
+    ids = tok(tdata.render(tok, msgs), add_special_tokens=False)["input_ids"]
+    eot = tok.convert_tokens_to_ids("<|im_end|>")
+    assert ids[-2] == eot  # <|im_end|> then "\n"
+    data = write_jsonl(tmp_path / "data" / "pairs.jsonl", [pair] * 8)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, data, data={"max_length": len(ids) - 1})
+    assert train("dpo", cfg).findings == []
+
+
+def test_a_run_folder_inside_the_base_model_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # It trained, then export and gate saw its files as files added to the base.
+    base = tmp_path / "m2"
+    shutil.copytree(tiny_model, base)
+    cfg = write_config(
+        tmp_path / "t.yaml", base, sft_data["train"], output_dir=str(base / "adapters")
+    )
+    with pytest.raises(ConfigError, match="is inside the base model folder"):
+        train("sft", cfg)

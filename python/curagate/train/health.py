@@ -68,7 +68,8 @@ END_OF_TURN_TRUNCATED = Rule(
     "raise `data.max_length`, or drop the longest examples. (If no example keeps its "
     "end-of-turn token the run is refused; a DPO pair whose prompt fills `max_length` has no "
     "answer token left and is counted under `dropped_no_trained_tokens`, and if every pair "
-    "is, the run is refused with exit 2.)",
+    "is, or every validation pair, the run is refused with exit 2; a pair counts as cut only "
+    "when its end-of-turn token is past `max_length`, not a newline after it.)",
 )
 GENERATION_DOES_NOT_STOP = Rule(
     "TH006",

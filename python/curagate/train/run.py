@@ -452,7 +452,9 @@ def train(
                 tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
             )
             _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
-            dropped = _check_dpo_lengths(tok, train_pairs, cfg.data.max_length, eot_token, monitor)
+            dropped = _check_dpo_lengths(
+                tok, train_pairs, val_pairs, cfg.data.max_length, (eot_token, eot_id), monitor
+            )
             contents = [
                 m["content"] for pair in train_pairs for part in pair.values() for m in part
             ]
@@ -583,7 +585,7 @@ def train(
 
 def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -> None:
     """The run folder is replaced as a whole (``--overwrite``): it must not be, or hold,
-    the base model, the data or the golden sets the run reads."""
+    the base model or the data the run reads, nor lie inside the base model."""
     target = run_dir.resolve()
     inputs = [("base_model", base), *(("data", Path(p)) for p in cfg.data.train)]
     inputs += [("data", Path(p)) for p in cfg.data.validation]
@@ -594,6 +596,12 @@ def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -
                 f"the run folder {run_dir} is or holds the {what} {path}; --overwrite would "
                 "delete it: choose another name or output_dir"
             )
+    if base.resolve() in target.parents:
+        # Its files would be files added to the base: export and gate refuse such a base.
+        raise ConfigError(
+            f"the run folder {run_dir} is inside the base model folder {base}; the run's "
+            "files would change the base it records: choose an output_dir outside it"
+        )
 
 
 def _publish_new(tmp: Path, run_dir: Path) -> None:
@@ -657,30 +665,53 @@ def _check_dpo_end_of_turn(tok: Any, pairs: list[dict[str, Any]], eot_id: int, e
         )
 
 
-def _check_dpo_lengths(
-    tok: Any, pairs: list[dict[str, Any]], max_length: int, eot: str, monitor: HealthMonitor
-) -> int:
+def _dpo_truncation(
+    tok: Any, pairs: list[dict[str, Any]], max_length: int, eot_id: int
+) -> tuple[int, int]:
     """What trl's DPO truncation (the rendered prompt + answer cut to ``max_length``,
-    keeping the start) leaves: a pair whose prompt fills ``max_length`` has no answer token
-    (trl drops it; all dropped was a crash inside trl), a chosen answer cut before its
-    end-of-turn teaches no stop (TH005, as for SFT). Returns the pairs left no answer."""
+    keeping the start) leaves of ``pairs``: (pairs with no answer token left, pairs whose
+    chosen answer loses its first end-of-turn token)."""
     prompts = [tdata.render(tok, p["prompt"], gen_prompt=True) for p in pairs]
     fulls = [tdata.render(tok, p["prompt"] + p["chosen"]) for p in pairs]
     enc = tok([*prompts, *fulls], add_special_tokens=False)["input_ids"]
-    prompt_lens, full_lens = (
-        [len(x) for x in enc[: len(pairs)]],
-        [len(x) for x in enc[len(pairs) :]],
-    )
-    no_answer = sum(1 for n in prompt_lens if n >= max_length)
+    no_answer = cut = 0
+    for prompt_ids, full_ids in zip(enc[: len(pairs)], enc[len(pairs) :], strict=True):
+        start = len(prompt_ids)
+        if start >= max_length:
+            no_answer += 1
+            continue
+        # Only where the end-of-turn token sits matters (a newline after it may be cut).
+        eot_at = next((i for i in range(start, len(full_ids)) if full_ids[i] == eot_id), None)
+        if eot_at is not None and eot_at >= max_length:
+            cut += 1
+    return no_answer, cut
+
+
+def _check_dpo_lengths(
+    tok: Any,
+    pairs: list[dict[str, Any]],
+    val_pairs: list[dict[str, Any]] | None,
+    max_length: int,
+    eot: tuple[str, int],
+    monitor: HealthMonitor,
+) -> int:
+    """Refuse what trl would train on nothing (every pair, or every validation pair,
+    left no answer token: a crash inside trl), report chosen answers cut before their
+    end-of-turn (TH005, as for SFT); returns the training pairs left no answer."""
+    no_answer, cut = _dpo_truncation(tok, pairs, max_length, eot[1])
     if no_answer == len(pairs):
         raise InputError(
             f"no preference pair has an answer token left: every rendered prompt is at least "
             f"data.max_length={max_length} tokens; raise data.max_length"
         )
-    cut = sum(1 for p, f in zip(prompt_lens, full_lens, strict=True) if p < max_length < f)
+    if val_pairs and _dpo_truncation(tok, val_pairs, max_length, eot[1])[0] == len(val_pairs):
+        raise InputError(
+            "no validation pair has an answer token left after truncation; raise "
+            "data.max_length or shorten the validation prompts"
+        )
     if cut + no_answer == len(pairs):
         raise ConfigError(
-            f"the end-of-turn token {eot!r} is never inside a trained answer (every chosen "
+            f"the end-of-turn token {eot[0]!r} is never inside a trained answer (every chosen "
             f"answer is cut by data.max_length={max_length}); raise data.max_length"
         )
     if cut:
@@ -689,7 +720,7 @@ def _check_dpo_lengths(
                 rule=END_OF_TURN_TRUNCATED,
                 step=None,
                 message=f"{cut} preference pair(s) are cut by data.max_length={max_length} "
-                f"before the chosen answer's end-of-turn token {eot!r}; raise max_length so "
+                f"before the chosen answer's end-of-turn token {eot[0]!r}; raise max_length so "
                 "the model learns to stop",
             )
         )
