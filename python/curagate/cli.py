@@ -213,13 +213,13 @@ _PATH_ERRORS = frozenset(
 def _check_output_paths(args: argparse.Namespace) -> None:
     """``--out`` and ``--db`` under a file can never be written: say so before any work
     (a merge, a gate run, a whole corpus read), not when the first write fails."""
-    from pathlib import Path
-
-    from curagate.io.atomic import check_parent
-
     for name in ("out", "db"):
         value = getattr(args, name, None)
         if isinstance(value, str | os.PathLike) and os.fspath(value) not in ("", "-"):
+            from pathlib import Path
+
+            from curagate.io.atomic import check_parent
+
             check_parent(Path(value))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from curagate.curate import curate
-from curagate.io.atomic import remove_stale
+from curagate.io.atomic import HOST_TAG, remove_stale
 from curagate.io.outputs import read_marker
 from tests import kill_support
 
@@ -47,7 +47,7 @@ def temporaries(out: Path) -> list[Path]:
 
 
 def asides(out: Path) -> list[Path]:
-    """Previous outputs moved aside during a swap (``.NAME.PID.curagate.old``)."""
+    """Previous outputs moved aside during a swap (``.NAME.PID.HOST.curagate.old``)."""
     return sorted(out.parent.glob(f".{out.name}.*.curagate.old"))
 
 
@@ -110,7 +110,7 @@ def test_failure_while_swapping_in_the_new_output_keeps_the_previous_output(
     monkeypatch.undo()
 
     assert [Path(d).name for _, d in calls][:2] == [
-        f".out.{os.getpid()}.curagate.old",
+        f".out.{os.getpid()}.{HOST_TAG}.curagate.old",
         "out",
     ]  # mid-swap
     assert snapshot(out) == before

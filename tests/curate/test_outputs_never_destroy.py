@@ -18,7 +18,7 @@ import pytest
 from curagate.cli import main
 from curagate.curate import curate
 from curagate.errors import InputError
-from curagate.io.atomic import remove_stale
+from curagate.io.atomic import HOST_TAG, remove_stale
 from curagate.io.outputs import MARKER_NAME, read_marker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,8 +149,8 @@ def _dead_pid() -> int:
 
 
 def test_a_live_runs_temporary_is_left_alone(tmp_path: Path) -> None:
-    live = tmp_path / f".out.{os.getpid()}.abcd1234.curagate.tmp"
-    dead = tmp_path / f".out.{_dead_pid()}.abcd1234.curagate.tmp"
+    live = tmp_path / f".out.{os.getpid()}.{HOST_TAG}.abcd1234.curagate.tmp"
+    dead = tmp_path / f".out.{_dead_pid()}.{HOST_TAG}.abcd1234.curagate.tmp"
     live.mkdir()
     dead.mkdir()
     assert remove_stale(tmp_path / "out") == [dead]
@@ -162,11 +162,11 @@ def test_another_outputs_temporary_is_never_taken_for_ours(tmp_path: Path) -> No
     folder of the run named "exp.9" was deleted."""
     dead = _dead_pid()
     theirs = [
-        tmp_path / f".exp.9.{dead}.abcd1234.curagate.tmp",
-        tmp_path / f".exp.9.{dead}.curagate.old",
-        tmp_path / f".exp.2024.{os.getpid()}.abcd1234.curagate.tmp",
+        tmp_path / f".exp.9.{dead}.{HOST_TAG}.abcd1234.curagate.tmp",
+        tmp_path / f".exp.9.{dead}.{HOST_TAG}.curagate.old",
+        tmp_path / f".exp.2024.{os.getpid()}.{HOST_TAG}.abcd1234.curagate.tmp",
     ]
-    ours = tmp_path / f".exp.{dead}.abcd1234.curagate.tmp"
+    ours = tmp_path / f".exp.{dead}.{HOST_TAG}.abcd1234.curagate.tmp"
     for p in (*theirs, ours):
         p.mkdir()
     assert remove_stale(tmp_path / "exp") == [ours]
@@ -175,10 +175,26 @@ def test_another_outputs_temporary_is_never_taken_for_ours(tmp_path: Path) -> No
     assert (tmp_path / "exp.9").is_dir() and not theirs[1].exists()
 
 
+def test_another_hosts_temporary_is_never_judged_by_its_process_id(tmp_path: Path) -> None:
+    """A PID from another node on shared storage, or another container, names no process
+    here: its live run's folder was deleted as a dead one's."""
+    other = "0" * 8 if HOST_TAG != "0" * 8 else "1" * 8
+    theirs = [
+        tmp_path / f".out.{_dead_pid()}.{other}.abcd1234.curagate.tmp",
+        tmp_path / f".out.{_dead_pid()}.{other}.curagate.old",
+    ]
+    for p in theirs:
+        p.mkdir()
+    assert remove_stale(tmp_path / "out") == []
+    assert all(p.exists() for p in theirs) and not (tmp_path / "out").exists()
+
+
 def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(
     tmp_path: Path,
 ) -> None:
-    old = tmp_path / f".out.{_dead_pid()}.curagate.old"  # moved aside by a process now gone
+    old = (
+        tmp_path / f".out.{_dead_pid()}.{HOST_TAG}.curagate.old"
+    )  # moved aside by a process now gone
     old.mkdir()
     (old / "stats.json").write_text("{}")
     remove_stale(tmp_path / "out")
@@ -186,7 +202,9 @@ def test_a_run_killed_between_the_two_renames_gets_its_previous_output_back(
 
 
 def test_a_live_runs_previous_output_moved_aside_is_left_alone(tmp_path: Path) -> None:
-    aside = tmp_path / f".out.{os.getpid()}.curagate.old"  # a concurrent run between renames
+    aside = (
+        tmp_path / f".out.{os.getpid()}.{HOST_TAG}.curagate.old"
+    )  # a concurrent run between renames
     aside.mkdir()
     assert remove_stale(tmp_path / "out") == []
     assert aside.exists() and not (tmp_path / "out").exists()

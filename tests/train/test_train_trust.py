@@ -209,7 +209,9 @@ def test_what_a_killed_run_left_is_removed_by_the_next(
 
     proc = subprocess.Popen(["true"])
     proc.wait()
-    left = tmp_path / "runs" / f".tiny.{proc.pid}.abcd1234.curagate.tmp"
+    from curagate.io.atomic import HOST_TAG
+
+    left = tmp_path / "runs" / f".tiny.{proc.pid}.{HOST_TAG}.abcd1234.curagate.tmp"
     (left / "checkpoints").mkdir(parents=True)
     cfg = write_config(
         tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 1}

@@ -7,9 +7,11 @@ readers see either the previous version or the new one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +30,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     remove_stale(target)
     tmp = Path(
         tempfile.mkdtemp(
-            prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=target.parent
+            prefix=f".{target.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=target.parent
         )
     )
     tmp.rmdir()  # the body creates a file or a directory here
     # Named by this process: a killed run's is told from a live one's, and ours from any
     # ".NAME.old" or ".NAME.20240501.old" of the user's own.
-    old = target.with_name(f".{target.name}.{os.getpid()}{_ASIDE_SUFFIX}")
+    old = target.with_name(f".{target.name}.{run_tag()}{_ASIDE_SUFFIX}")
     moved_aside = False
     try:
         yield tmp
@@ -60,16 +62,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-# What names this module's temporaries (.NAME.PID.XXXXXXXX.curagate.tmp, XXXXXXXX being
-# mkdtemp's eight random characters) and previous outputs moved aside
-# (.NAME.PID.curagate.old): nothing a user names by chance.
+# What names this module's temporaries (.NAME.PID.HOST.XXXXXXXX.curagate.tmp, XXXXXXXX
+# being mkdtemp's eight random characters) and previous outputs moved aside
+# (.NAME.PID.HOST.curagate.old): nothing a user names by chance. HOST tags the machine (or
+# container) that wrote it: a process id says nothing about a process elsewhere (another
+# node on shared storage, another container), so only this host's are judged.
 TMP_SUFFIX = ".curagate.tmp"
 _ASIDE_SUFFIX = ".curagate.old"
+HOST_TAG = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
 _OURS = re.compile(
-    r"\.(?P<name>.+)\.(?P<pid>[0-9]+)"
+    r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.(?P<host>[0-9a-f]{8})"
     r"(?:\.(?P<rand>[a-z0-9_]{8})\.curagate\.tmp|\.curagate\.old)\Z",
     re.DOTALL,
 )
+
+
+def run_tag() -> str:
+    """This process's part of the names of what it writes beside an output: PID.HOST."""
+    return f"{os.getpid()}.{HOST_TAG}"
 
 
 def _pid_max() -> int:
@@ -109,9 +119,10 @@ def pid_alive(pid: int) -> bool:
 def remove_stale(target: Path) -> list[Path]:
     """Remove what killed runs left next to ``target``; returns what was removed.
 
-    Temporaries are named ``.NAME.PID.XXXX.curagate.tmp``: one whose process is
-    gone is removed (a live one belongs to a concurrent run and is left alone). A
-    ``.NAME.PID.curagate.old`` folder is the previous output a run moved aside; when
+    Temporaries are named ``.NAME.PID.HOST.XXXXXXXX.curagate.tmp``: one of this host
+    whose process is gone is removed (a live one belongs to a concurrent run and is left
+    alone, and so is another host's, whose process this one cannot see). A
+    ``.NAME.PID.HOST.curagate.old`` folder is the previous output a run moved aside; when
     that run died between the two renames ``target`` is missing and it is moved back.
     Nothing else is touched: a user's ``.NAME.old`` or ``.NAME.20240501.old``
     included, and a PID above the system's largest names no run.
@@ -127,7 +138,7 @@ def remove_stale(target: Path) -> list[Path]:
         # Parsed from the end, where the form is fixed: ".exp.9.<pid>.<random>.curagate.tmp"
         # belongs to "exp.9", never to "exp".
         m = _OURS.match(sib.name)
-        if m is None or m.group("name") != name:
+        if m is None or m.group("name") != name or m.group("host") != HOST_TAG:
             continue
         pid, aside = int(m.group("pid")), m.group("rand") is None
         if pid > pid_max or pid_alive(pid):

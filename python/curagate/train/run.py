@@ -29,6 +29,7 @@ from curagate.io.atomic import (
     TMP_SUFFIX,
     atomic_path,
     remove_stale,
+    run_tag,
     write_bytes_atomic,
     write_text_atomic,
 )
@@ -389,9 +390,7 @@ def train(
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(run_dir)  # what killed runs of this name left (their checkpoints)
     tmp = Path(
-        tempfile.mkdtemp(
-            prefix=f".{cfg.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=run_dir.parent
-        )
+        tempfile.mkdtemp(prefix=f".{cfg.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=run_dir.parent)
     )
     monitor = HealthMonitor(cfg.health, tmp / "metrics.jsonl")
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
