@@ -19,6 +19,8 @@ from .conftest import sft_rows, write_config, write_jsonl
 
 pytest.importorskip("trl")
 pytest.importorskip("peft")
+# Each trains a tiny model end to end (a few seconds apiece): the full suite runs them.
+pytestmark = pytest.mark.slow
 
 
 def _during_training(monkeypatch: pytest.MonkeyPatch, action: Any) -> None:
