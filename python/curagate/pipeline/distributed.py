@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curagate.config import CurateConfig
+from curagate.digest import file_state
 from curagate.errors import InputError
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
@@ -142,8 +143,7 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
         if s.name in remote:
             files.append([s.name, remote[s.name].size])
         else:
-            st = Path(s.path).stat()
-            files.append([s.name, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev])
+            files.append([s.name, file_state(s.path)])
     return {
         "schema": stages.WORK_SCHEMA,
         "config": plan.cfg.model_dump(mode="json", exclude={"threads", "spill_dir"}),
@@ -157,14 +157,11 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
 def _check_unchanged(plan: Plan, remote: dict[str, Remote], fingerprint: dict[str, Any]) -> None:
     """An input replaced, rewritten or removed since the plan was made is an InputError:
     its rows would be written under decisions made on other rows."""
-    try:
-        now = _fingerprint(plan, remote)["shards"]
-    except OSError as e:
-        raise InputError(f"{e.filename}: removed while curate ran ({e.strerror})") from None
+    now = _fingerprint(plan, remote)["shards"]
     for was, is_ in zip(fingerprint["shards"], now, strict=True):
         if was != is_:
             raise InputError(
-                f"{was[0]}: changed while curate ran (replaced or rewritten since it was "
+                f"{was[0]}: changed while curate ran (replaced, rewritten or removed since it was "
                 "first read), so its rows may not be the ones deduplicated; run again once "
                 "nothing writes to the inputs"
             )
