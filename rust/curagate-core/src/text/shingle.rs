@@ -100,7 +100,32 @@ pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
 /// True when `text` has a character of a script written without spaces:
 /// its words are then not (only) the space-separated runs ([`word_spans`]).
 pub fn has_unspaced(text: &str) -> bool {
-    !text.is_ascii() && text.chars().any(is_unspaced)
+    // Every such character is at U+0E00 or above: three or four UTF-8 bytes, led
+    // by a byte >= 0xE0 (never a continuation byte). Only those are decoded; the
+    // rest is skipped 32 bytes at a time (Latin text with a curly quote or an
+    // accent was decoded character by character).
+    const BLOCK: usize = 32;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(block) = bytes.get(i..i + BLOCK) {
+            if block.iter().copied().max() < Some(0xE0) {
+                i += BLOCK;
+                continue;
+            }
+        }
+        if bytes[i] >= 0xE0 {
+            // `i` is at a lead byte, so on a char boundary.
+            let c = text[i..].chars().next().expect("a lead byte starts a char");
+            if is_unspaced(c) {
+                return true;
+            }
+            i += c.len_utf8();
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// Characters of scripts written without spaces between words (Han, Hiragana,
@@ -230,6 +255,35 @@ mod tests {
         assert_eq!(words("བོད"), ["བོ", "ད"]);
         assert_eq!(words("한국어 문장"), ["한국어", "문장"]); // Hangul has spaces
         assert!(has_unspaced("x 中") && !has_unspaced("naïve") && !has_unspaced("plain"));
+    }
+
+    #[test]
+    fn has_unspaced_equals_the_character_scan_at_every_position() {
+        // Each probe at every offset around the 32-byte blocks, after ASCII or
+        // after multibyte Latin and punctuation (two- and three-byte chars that
+        // are not unspaced, four-byte ones that are or are not).
+        let probes = [
+            '中', 'ก', 'ア', '’', '€', 'é', 'ß', '𠀀', '😀', 'ﾞ', '\u{0E31}',
+        ];
+        let fillers = ["a", "é", "’", "😀"];
+        for filler in fillers {
+            for len in 0..70 {
+                let base: String = filler.repeat(len);
+                assert_eq!(has_unspaced(&base), base.chars().any(is_unspaced));
+                for &p in &probes {
+                    for at in [0, len / 2, len] {
+                        let mut t: String = filler.repeat(at);
+                        t.push(p);
+                        t.push_str(&filler.repeat(len - at));
+                        assert_eq!(
+                            has_unspaced(&t),
+                            t.chars().any(is_unspaced),
+                            "{p:?} after {at} of {len} {filler:?}"
+                        );
+                    }
+                }
+            }
+        }
         assert_eq!(
             collect("我爱北京 天安门", ShingleKind::Word(3)),
             ["我 爱 北", "爱 北 京", "北 京 天", "京 天 安", "天 安 门"]
