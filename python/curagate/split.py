@@ -332,6 +332,7 @@ def _load(
         raise InputError(
             f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
         )
+    tables = _common_timestamp_units(tables)
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
@@ -352,6 +353,53 @@ def _load(
     ]
     key_array = pa.array(keys, type=pa.large_string())
     return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
+
+
+_UNITS = ("ns", "us", "ms", "s")  # finest first
+
+
+def _common_timestamp_units(tables: list[pa.Table]) -> list[pa.Table]:
+    """A timestamp column with different units in different files (pandas writes ns,
+    Spark us) gets the finest unit that holds every file's values exactly. Arrow's
+    permissive concat picks the finest unit of all, and int64 nanoseconds end in 2262:
+    a us file holding 9999-12-31 (a warehouse's "no end" date) made the split fail."""
+    units: dict[str, set[tuple[str, str | None]]] = {}
+    for t in tables:
+        for f in t.schema:
+            if pa.types.is_timestamp(f.type):
+                units.setdefault(f.name, set()).add((f.type.unit, f.type.tz))
+    mixed = {name: seen for name, seen in units.items() if len({u for u, _ in seen}) > 1}
+    for name, seen in mixed.items():
+        tzs = {tz for _, tz in seen}
+        if len(tzs) > 1:
+            continue  # concat names the conflict
+        (tz,) = tzs
+        finest = min(_UNITS.index(u) for u, _ in seen)
+        for unit in _UNITS[finest:]:
+            target = pa.timestamp(unit, tz)
+            try:
+                cast = [_cast_column(t, name, target) for t in tables]
+            except (pa.ArrowInvalid, OverflowError):
+                continue  # a value this unit cannot hold, or only by truncating it
+            tables = cast
+            break
+        else:
+            raise InputError(
+                f"the timestamp column {name!r} has units "
+                f"{', '.join(sorted({u for u, _ in seen}, key=_UNITS.index))} in different "
+                "input files, and no one unit holds every value exactly (a date beyond 2262 "
+                "needs us or coarser, a time with nanoseconds needs ns); write the column "
+                "with one unit in every file"
+            )
+    return tables
+
+
+def _cast_column(table: pa.Table, name: str, target: pa.DataType) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    if i < 0 or table.schema.field(i).type == target:
+        return table
+    column = table.column(i).cast(target, safe=True)
+    return table.set_column(i, table.schema.field(i).with_type(target), column)
 
 
 def _shown_ids(ids: list[str], source: str, relabel: tuple[Path, Path] | None) -> list[str]:

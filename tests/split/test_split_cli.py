@@ -407,3 +407,68 @@ def test_a_time_of_day_or_a_duration_is_not_a_point_in_time(
     assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "t"]) == 2
     err = capsys.readouterr().err
     assert "t.parquet" in err and "use numbers or ISO-8601 times" in err
+
+
+def test_files_with_different_timestamp_units_keep_dates_beyond_2262(tmp_path: Path) -> None:
+    # A us file holding 9999-12-31 (a warehouse's "no end" date) beside a ns file: Arrow's
+    # permissive concat chose ns for both, which cannot hold year 9999 (exit 2). The
+    # column takes the finest unit every file's values fit: us here, nothing truncated.
+    from datetime import datetime
+
+    far = pa.table(
+        {
+            "text": [f"far row {i} distinct words {i * 7}" for i in range(3)],
+            "ts": pa.array([datetime(9999, 12, 31)] * 3, type=pa.timestamp("us")),
+        }
+    )
+    near = pa.table(
+        {
+            "text": [f"near row {i} other words {i * 11}" for i in range(6)],
+            "ts": pa.array(
+                [1_500_000_000_000_000_000 + i * 1000 for i in range(6)], type=pa.timestamp("ns")
+            ),
+        }
+    )
+    src = tmp_path / "in"
+    src.mkdir()
+    pq.write_table(far, src / "a_far.parquet")
+    pq.write_table(near, src / "b_near.parquet")
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "ts", "--ratios", "3/3/3"]) == 0
+    years = {
+        s: sorted(t.year for t in pq.read_table(out / f"{s}.parquet").column("ts").to_pylist())
+        for s in SPLITS
+    }
+    assert years == {"train": [2017] * 3, "val": [2017] * 3, "test": [9999] * 3}
+
+
+def test_timestamp_units_no_common_unit_holds_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Year 9999 needs us or coarser; a value with nanoseconds needs ns: no unit holds both
+    # without losing data, so the error says which column and what to do.
+    from datetime import datetime
+
+    src = tmp_path / "in"
+    src.mkdir()
+    pq.write_table(
+        pa.table(
+            {
+                "text": ["far row one words"],
+                "ts": pa.array([datetime(9999, 1, 1)], pa.timestamp("us")),
+            }
+        ),
+        src / "a.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "text": ["near row two words"],
+                "ts": pa.array([1_500_000_000_000_000_001], pa.timestamp("ns")),
+            }
+        ),
+        src / "b.parquet",
+    )
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "ts"]) == 2
+    err = capsys.readouterr().err
+    assert "'ts'" in err and "timestamp" in err and "Traceback" not in err
