@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -517,6 +518,9 @@ def non_text_parts(content: object) -> int:
     return sum(1 for p in content if is_non_text_part(p))
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def tool_call_texts(message: dict[str, Any]) -> list[str]:
     """Each tool call as ``name(arguments)``, arguments as canonical JSON when they parse."""
     out = []
@@ -539,6 +543,10 @@ def tool_call_texts(message: dict[str, Any]) -> list[str]:
             text = args
         else:
             text = json.dumps(args, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        # A \ud800-style escape inside the arguments parses to a lone surrogate, which
+        # no UTF-8 column holds (exit 3 in every data command): read it as U+FFFD, as
+        # the reader does for one in the record itself.
+        text = _LONE_SURROGATE.sub("\ufffd", text)
         out.append(f"{fn.get('name')}({text})")
     return out
 

@@ -192,6 +192,28 @@ def _keyless_as_none(value: Any) -> Any:
     return value
 
 
+def test_a_lone_surrogate_escape_in_tool_call_arguments_is_read_as_a_replacement_character(
+    tmp_path: Path,
+) -> None:
+    # json.loads turned {"a": "\\ud800"} into a lone surrogate that no UTF-8 key column
+    # holds: exit 3 in curate, check, audit, split and leakage for one such row.
+    from curagate.cli import main
+    from curagate.records import tool_call_texts
+
+    rows = [tool_call_row('{"a": "\\ud800"}'), tool_call_row('{"a": "x"}')]
+    assert tool_call_texts(rows[0]["messages"][1]) == ['lookup({"a":"\ufffd"})']
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["curate", str(path), "--out", str(tmp_path / "c")]) == 0
+    stats = json.loads((tmp_path / "c" / "stats.json").read_text(encoding="utf-8"))
+    assert (stats["totals"]["kept"], stats["totals"]["quarantined"]) == (2, 0)
+    assert main(["check", str(path), "--no-golden"]) == 0
+    assert main(["split", str(path), "--out", str(tmp_path / "s")]) == 0
+    assert main(["audit", str(path), "--out", str(tmp_path / "a")]) in (0, 1)
+    args = ["leakage", "--corpus", str(path), "--reference", str(path)]
+    assert main([*args, "--out", str(tmp_path / "l")]) in (0, 1)
+
+
 @pytest.mark.parametrize(
     "where",
     [
