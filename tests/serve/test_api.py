@@ -506,6 +506,48 @@ def test_an_older_copy_of_the_database_put_back_while_the_service_runs_is_refuse
         assert fresh.get("/api/v1/models", headers=alice).status_code == 200
 
 
+def test_an_index_page_written_over_by_hand_is_tampering_not_a_login(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The service finds a user by token through the index on users.token_sha256. A
+    # copy of that index page where carol's entry holds a chosen token's hash, written
+    # over the real one, left every table row, log row and the head unchanged: the
+    # replay read tables whole, `registry check --head` was 0 and the token was carol.
+    from curagate.registry.store import token_sha256
+
+    with Registry(world.db) as reg:
+        head = reg.head()
+    with sqlite3.connect(world.db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        index = "SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_users_2'"
+        page = conn.execute(index).fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(world.db.read_bytes())
+    evil = "cgt_" + "x" * 43
+    conn = sqlite3.connect(copy)
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.execute("DROP TRIGGER users_no_update")
+    conn.execute("UPDATE users SET token_sha256 = ? WHERE name = 'carol'", (token_sha256(evil),))
+    conn.commit()
+    assert conn.execute(index).fetchone()[0] == page  # the same page in both files
+    conn.close()
+    forged = copy.read_bytes()[(page - 1) * size : page * size]
+    with world.db.open("r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(forged)
+    with sqlite3.connect(world.db) as conn:  # every table row as it was
+        rows = conn.execute("SELECT name, token_sha256 FROM users ORDER BY name").fetchall()
+    assert ("carol", token_sha256(world.tokens["carol"])) in rows
+    assert all(digest != token_sha256(evil) for _, digest in rows)
+    with pytest.raises(ChainBroken, match="damaged or was edited by hand"):
+        Registry(world.db)
+    assert main(["registry", "check", "--db", str(world.db), "--head", f"{head[0]}:{head[1]}"]) == 1
+    assert "damaged or was edited by hand" in capsys.readouterr().err
+    with pytest.raises(ChainBroken):
+        create_app(world.db)
+
+
 def test_a_head_file_keeps_the_floor_across_restarts(
     world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
