@@ -486,6 +486,34 @@ def test_check_passes_on_an_untouched_registry_and_verifies_a_recorded_head(
     assert "history up to that row was rewritten" in capsys.readouterr().err
 
 
+def test_a_key_trusted_after_the_recorded_head_fails_check_head_until_a_new_head_is_recorded(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Whoever can write the database file appends correctly chained rows after the head
+    # the owner recorded: their own key, a pass report it signs, a promotion, an approver.
+    head_id, head_hash = reg.head()
+    recorded = f"{head_id}:{head_hash}"
+    mallory = keypair(tmp_path / "mallory")
+    reg.trust_add(mallory[1], role="gate", name="mallory", actor="mallory")
+    production_ready(reg, bundle, tmp_path, mallory[0], "forged")
+    reg.user_add("mal", role="approver", actor="mallory")
+    db = str(reg.path)
+    assert main(["registry", "--db", db, "check"]) == 0  # the chain itself is consistent
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "check", "--head", recorded]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert f"2 log row(s) after the recorded head {head_id} grant power" in err
+    assert f"row {head_id + 1} trusts gate key 'mallory'" in err
+    assert "adds approver 'mal' by mallory" in err
+    # Reviewed and meant: a new head covers them, and check passes against it.
+    new_id, new_hash = reg.head()
+    assert main(["registry", "--db", db, "check", "--head", f"{new_id}:{new_hash}"]) == 0
+
+
 def test_check_detects_a_changed_stored_report(
     reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:

@@ -183,7 +183,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = action("check", "replay the hash-chained log and check every table and stored report")
     p.add_argument(
         "--head",
-        help="ID:HASH recorded earlier by `registry head`: history up to it must be unchanged",
+        help="ID:HASH recorded earlier by `registry head`: history up to it must be unchanged, "
+        "and no key may be trusted and no user added after it (review them, then record a new head)",
     )
     p.add_argument(
         "--bundles",

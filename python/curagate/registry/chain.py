@@ -10,7 +10,8 @@ anywhere, or a dropped trigger, is reported with the first row that disagrees.
 What it cannot stop: someone who rewrites the log *and* recomputes every hash after
 the change (the hash is unkeyed; the code is public). Against that, record the head
 (``curagate registry head``) somewhere the attacker cannot write, or sign it, and
-check it later with ``curagate registry check --head ID:HASH``.
+check it later with ``curagate registry check --head ID:HASH``, which also fails on
+every key or user added after that head.
 """
 
 from __future__ import annotations

@@ -2239,6 +2239,13 @@ def _parse_head(head: str, *, what: str) -> tuple[int, str]:
 
 
 def _check_head(db: sqlite3.Connection, head: str) -> None:
+    """History up to the recorded head is unchanged, and nobody gained power after it.
+
+    Rows after the head are chained but not covered by it: whoever can write the database
+    file can append a `trust` row for their own key (then a report it signs and a
+    promotion) or a `user_add` of their own approver. So every such grant after the head
+    fails the check until a person has reviewed it and recorded a new head.
+    """
     ident, expected = _parse_head(head, what="--head")
     row = db.execute("SELECT hash FROM log WHERE id = ?", (ident,)).fetchone()
     if row is None:
@@ -2248,6 +2255,35 @@ def _check_head(db: sqlite3.Connection, head: str) -> None:
             f"registry log row {ident}: hash {row[0][:12]}… is not the recorded head "
             f"{expected[:12]}…; history up to that row was rewritten"
         )
+    grants = [
+        _grant(LogRow(*r))
+        for r in db.execute(
+            f"SELECT {LOG_COLS} FROM log WHERE id > ? AND action IN ('trust', 'user_add') "
+            "ORDER BY id",
+            (ident,),
+        )
+    ]
+    if grants:
+        raise CheckFailed(
+            f"{len(grants)} log row(s) after the recorded head {ident} grant power, which "
+            "anyone who can write the database file can append: "
+            + "; ".join(grants)
+            + ". If each was meant, record a new head (`curagate registry head`); if not, "
+            "restore the database from before them and replace the keys and tokens involved"
+        )
+
+
+def _grant(row: LogRow) -> str:
+    """One line naming what a `trust` or `user_add` log row granted, by whom and when."""
+    data = row.data
+    if row.action == "trust":
+        what = (
+            f"trusts {data.get('role')} key {data.get('name')!r} "
+            f"({str(data.get('fingerprint'))[:16]}…)"
+        )
+    else:
+        what = f"adds {data.get('role')} {data.get('name')!r}"
+    return f"row {row.id} {what} by {row.actor} at {row.at}"
 
 
 @dataclass
