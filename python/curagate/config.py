@@ -25,7 +25,14 @@ from pydantic import (
 
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
-from curagate.limits import MAX_BATCH_ROWS, MAX_BYTES, MAX_PERM, MAX_THREADS, check_int
+from curagate.limits import (
+    MAX_BATCH_ROWS,
+    MAX_BYTES,
+    MAX_PERM,
+    MAX_SEED,
+    MAX_THREADS,
+    check_int,
+)
 from curagate.records import DEFAULT_BATCH_ROWS
 from curagate.yamlio import decode_utf8, load_yaml
 
@@ -163,7 +170,8 @@ class SplitConfig(_Strict):
 
     enabled: bool = False
     ratios: Annotated[tuple[float, float, float], BeforeValidator(_as_tuple)] = (0.8, 0.1, 0.1)
-    seed: int = 0
+    # Python's random takes a negative seed as its absolute value (-1 would split as 1).
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     mode: Literal["random", "stratified", "grouped", "time"] | None = None
     label: str | None = None
     group: str | None = None

@@ -22,7 +22,8 @@ MAX_BATCH_ROWS = 2**31 - 1
 MAX_CHARS = 2**31 - 1
 # Bytes (`memory_budget`): the core's u64.
 MAX_BYTES = 2**64 - 1
-# Seeds (audit `sample.seed`): a u64.
+# Seeds (audit `sample.seed`, split and label `--seed`): a u64. Python's random takes a
+# negative seed as its absolute value, so -1 would repeat seed 1.
 MAX_SEED = 2**64 - 1
 # LSH bands or rows per band (`near.bands`, `near.rows`): at most num_perm's maximum.
 MAX_PERM = 4096

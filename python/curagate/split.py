@@ -185,6 +185,8 @@ def assign_units(
 
     A pure function of its arguments: the same inputs give the same split.
     """
+    if seed < 0:  # random.Random(-1) is random.Random(1): a seed that silently repeats another
+        raise InputError(f"seed {seed}: use 0 or more")
     n_units = len(sizes)
     total = sum(sizes)
     out = [0] * n_units

@@ -54,6 +54,17 @@ def test_a_gate_needs_100_bootstrap_resamples(resamples: int) -> None:
     assert parse_gate(text.replace(f": {resamples}", ": 100"), "g.yaml")
 
 
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_a_gate_seed_is_a_32_bit_unsigned_integer(seed: int) -> None:
+    # -1 was taken by Python's random as 1; numpy's legacy seed (lm-eval) refuses both,
+    # deep inside a run, not in the gate file.
+    text = f"name: g\nstatistics:\n  seed: {seed}\n"
+    text += "golden_sets:\n  - {name: s, task: generation}\n"
+    with pytest.raises(ConfigError, match=r"g\.yaml:3: key 'statistics\.seed'"):
+        parse_gate(text, "g.yaml")
+    assert parse_gate(text.replace(f": {seed}", f": {2**32 - 1}"), "g.yaml")
+
+
 def test_mcnemar_exact_matches_binomial() -> None:
     # 1 vs 6 discordant pairs: p = 2 * P(X <= 1), X ~ Bin(7, .5) = 2 * 8/128
     cand = [True] * 6 + [False] + [True] * 10

@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from curagate.cli import main
+from curagate.errors import InputError
+from curagate.split import assign_units
 
 SPLITS = ("train", "val", "test")
 
@@ -194,6 +196,26 @@ def test_bad_ratios_exit_2_and_name_the_option(
     src = write_jsonl(tmp_path / "data.jsonl", records(10))
     assert main(["split", str(src), "--out", str(tmp_path / "o"), "--ratios", "80/30"]) == 2
     assert "--ratios '80/30'" in capsys.readouterr().err
+
+
+def test_a_negative_seed_exits_2_instead_of_repeating_the_split_of_its_absolute_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Python's random.Random(-1) is random.Random(1): seed -1 gave seed 1's split.
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    out = str(tmp_path / "o")
+    with pytest.raises(SystemExit) as e:
+        main(["split", str(src), "--out", out, "--seed", "-1"])
+    assert e.value.code == 2
+    assert "--seed: must be an integer in 0.." in capsys.readouterr().err
+    config = tmp_path / "curate.yaml"
+    config.write_text("split:\n  seed: -1\n", encoding="utf-8")
+    assert main(["split", str(src), "--out", out, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "curate.yaml:2" in err and "split.seed" in err
+    with pytest.raises(InputError, match="seed -1: use 0 or more"):
+        assign_units([1, 1, 1], ratios=(0.8, 0.1, 0.1), seed=-1, mode="random")
+    assert not (tmp_path / "o").exists()
 
 
 def test_stratified_mode_without_a_label_exits_2(

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from curagate.limits import MAX_SEED, int_arg
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["lock", "verify", "list", "label"])
@@ -43,7 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=int, default=100, help="label only: at most this many items (default 100)"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="label only: seed of the item and answer order"
+        "--seed",
+        type=int_arg(0, MAX_SEED),
+        default=0,
+        help="label only: seed of the item and answer order",
     )
     parser.add_argument(
         "--set",

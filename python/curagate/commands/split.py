@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from curagate.config import CurateConfig, load_model
 from curagate.errors import CheckFailed
+from curagate.limits import MAX_SEED, int_arg
 from curagate.split import (
     MANIFEST_NAME,
     MODES,
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="T/V/T",
         help="train/val/test proportions, e.g. 80/10/10 (default) or 0.9,0.05,0.05",
     )
-    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int_arg(0, MAX_SEED), help="random seed (default 0)")
     parser.add_argument(
         "--mode",
         choices=MODES,

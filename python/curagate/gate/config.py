@@ -306,7 +306,9 @@ class Statistics(_Strict):
     bootstrap_resamples: Annotated[int, Field(ge=100)] = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
-    seed: int = 0
+    # numpy's legacy seed (lm-eval's numpy_random_seed) is 32-bit; a negative seed
+    # would be refused there, deep in a run, or (Python's random) taken as its absolute value.
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
     fail_only_if_significant: bool = False
 
 
