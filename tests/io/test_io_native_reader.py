@@ -682,7 +682,7 @@ def _no_general_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(readers, "_arrow_read", fail)
     monkeypatch.setattr(readers, "_parse_slowly", fail)
-    monkeypatch.setattr(readers, "json", None)  # _exact_ids re-reading lines
+    monkeypatch.setattr(readers, "json", None)  # _exact_numbers re-reading lines
     monkeypatch.setattr(records_module, "extract_prompt", fail)
     monkeypatch.setattr(records_module, "render_value", fail)
 

@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from io_support import all_quarantined, read_all
 
+from curagate.cli import main
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -134,6 +136,64 @@ def test_int64_ids_above_2_53_are_exact(tmp_path: Path) -> None:
     path.write_text("".join(f'{{"id": {i}, "text": "t{i}"}}\n' for i in ids), encoding="utf-8")
     [batch] = read_all([path])
     assert batch.ids.to_pylist() == [str(i) for i in ids]
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["native-reader", "arrow-reader"])
+def test_integers_in_a_column_arrow_reads_as_doubles_are_kept_exactly_as_strings(
+    tmp_path: Path, nested: bool
+) -> None:
+    # A fraction or an integer beyond int64 makes Arrow read the whole column as doubles:
+    # 2^53 + 1 became 2^53 in kept/, and an integer of 400 digits infinity.
+    values = ["9007199254740993", "18446744073709551617", "1.50", "1" + "0" * 400, "-0", "null"]
+    extra = ', "meta": {"k": 1}' if nested else ""  # a struct column: Arrow's reader
+    path = tmp_path / "n.jsonl"
+    path.write_text(
+        "".join(f'{{"text": "row number {k}", "n": {v}{extra}}}\n' for k, v in enumerate(values)),
+        encoding="utf-8",
+    )
+    exact = ["9007199254740993", "18446744073709551617", "1.5", "1" + "0" * 400, "0", None]
+    [batch] = read_all([path])
+    assert batch.table.column("n").to_pylist() == exact
+    out = tmp_path / "out"
+    assert main(["curate", str(path), "--out", str(out)]) == 0
+    kept = pq.read_table(out / "kept" / "part-00000.parquet").column("n").to_pylist()
+    assert kept == exact
+
+
+def test_a_column_of_doubles_without_rounded_integers_stays_doubles(tmp_path: Path) -> None:
+    path = tmp_path / "n.jsonl"
+    path.write_text(
+        '{"text": "a b c", "n": 1e20}\n{"text": "d e f", "n": 0.5}\n{"text": "g h", "n": 3}\n',
+        encoding="utf-8",
+    )
+    [batch] = read_all([path])
+    assert batch.table.column("n").to_pylist() == [1e20, 0.5, 3.0]
+
+
+def test_a_rounded_integer_inside_an_object_or_list_is_quarantined_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    # A nested field cannot change its type alone: the row would be kept with 2^53 + 1
+    # rounded to 2^53, so it is quarantined instead, and the others are kept as read.
+    path = tmp_path / "m.jsonl"
+    rows = [
+        '{"text": "a", "m": {"x": 9007199254740993}}',
+        '{"text": "b", "m": {"x": 1.5}}',
+        '{"text": "c", "m": {"xs": [1, 18446744073709551617]}}',
+        '{"text": "d", "m": {"x": 9007199254740992, "xs": [2]}}',
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    batches = read_all([path], format="text")
+    kept = [row for b in batches for row in b.table.to_pylist()]
+    assert [(r["text"], r["m"]) for r in kept] == [
+        ("b", {"x": 1.5, "xs": None}),
+        ("d", {"x": 9007199254740992.0, "xs": [2.0]}),
+    ]
+    quarantined = [(q.line, q.reason) for q in all_quarantined(batches)]
+    assert [line for line, _ in quarantined] == [1, 3]
+    assert quarantined[0][1].startswith("field 'm.x' holds an integer that its column stores")
+    assert quarantined[1][1].startswith("field 'm.xs[1]' holds an integer")
+    assert all(reason.endswith("write such numbers as strings") for _, reason in quarantined)
 
 
 def test_an_integer_beyond_2_53_in_a_list_that_becomes_double_is_quarantined_not_a_crash(

@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import glob
 import json
+import math
 import mmap
 import os
 import re
@@ -1397,8 +1398,9 @@ def _finish(
     if state.pending:
         quarantined = state.pending + quarantined
         state.pending = []
-    if table.num_rows and lines is not None and "id" in table.column_names:
-        table = _exact_ids(table, raw_of, flat)
+    rounded: dict[int, str] = {}
+    if table.num_rows and lines is not None:
+        table, rounded = _exact_numbers(table, raw_of, flat)
     # Preference pairs without a prompt column: their implicit prompts, natively.
     implicit = (
         _implicit_prompts(flat)
@@ -1413,6 +1415,10 @@ def _finish(
             text_field=options.text_field,
             blank_prompts=None if implicit is None else implicit[1],
         )
+        if rounded:
+            reasons = {**rounded, **reasons}
+            exact = pa.array([i not in rounded for i in range(table.num_rows)], pa.bool_())
+            mask = pc.and_(mask, exact)
         if reasons:
             valid = mask
             for i, reason in reasons.items():
@@ -1491,33 +1497,168 @@ def _implicit_prompts(flat: FlatColumns) -> tuple[pa.LargeStringArray, list[int]
     return keys, rows.to_pylist()
 
 
-def _exact_ids(table: pa.Table, raw_of: Any, flat: FlatColumns | None = None) -> pa.Table:
-    """An ``id`` column Arrow read as floats, re-read from the raw lines as strings.
+class _IntLiteral(str):
+    """An integer literal of a JSON line, as written (``-0`` as ``0``, as Python prints it)."""
 
-    Arrow turns integers beyond int64 into doubles, so distinct ids above
-    2^53 collide; Python's JSON parser keeps them exact. The native reader
-    kept each number's literal: the same strings come from it in one pass.
+
+def _int_literal(text: str) -> _IntLiteral:
+    return _IntLiteral("0" if text == "-0" else text)
+
+
+def _loads_literal_ints(text: str) -> Any:
+    """A JSON line with every integer as its :class:`_IntLiteral` (no size limit, no rounding)."""
+    return json.loads(text, parse_int=_int_literal)
+
+
+def _rounded(literal: object, value: float | None) -> bool:
+    """Whether ``value`` (a double Arrow read) is not the integer ``literal`` it was read from."""
+    if not isinstance(literal, _IntLiteral) or value is None:
+        return False
+    if len(literal) > 310 or not math.isfinite(value):  # beyond every double: inf
+        return True
+    return int(literal) != int(value)
+
+
+def _maybe_rounded(values: pa.Array) -> pa.Array:
+    """Where a double may be a rounded integer: infinite or at least 2^53 in magnitude
+    (every integer below it is exact), as a boolean array without nulls."""
+    big = pc.or_(pc.invert(pc.is_finite(values)), pc.greater_equal(pc.abs(values), _EXACT_INTS))
+    return pc.fill_null(big, False)
+
+
+# Every integer of magnitude below 2^53 is a double exactly.
+_EXACT_INTS = float(2**53)
+# How the native reader's literals spell an integer (a double always has "." or "e").
+_INT_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _float_leaves(dtype: pa.DataType) -> bool:
+    """Whether a struct or list type holds doubles anywhere inside."""
+    if pa.types.is_floating(dtype):
+        return True
+    if pa.types.is_struct(dtype):
+        return any(_float_leaves(dtype.field(i).type) for i in range(dtype.num_fields))
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return _float_leaves(dtype.value_type)
+    return False
+
+
+def _nested_doubles(arr: pa.Array) -> Iterator[pa.Array]:
+    """Every double array inside a struct or list array (children as stored)."""
+    dtype = arr.type
+    if pa.types.is_floating(dtype):
+        yield arr
+    elif pa.types.is_struct(dtype):
+        for i in range(dtype.num_fields):
+            yield from _nested_doubles(arr.field(i))
+    elif pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        yield from _nested_doubles(arr.values)
+
+
+def _rounded_path(value: Any, dtype: pa.DataType, path: str) -> str | None:
+    """The first place in a parsed value where an integer sits in a double field and
+    was rounded there (see :func:`_rounded`), e.g. ``meta.scores[2]``."""
+    if isinstance(value, dict) and pa.types.is_struct(dtype):
+        for i in range(dtype.num_fields):
+            f = dtype.field(i)
+            if f.name in value:
+                found = _rounded_path(value[f.name], f.type, f"{path}.{f.name}")
+                if found:
+                    return found
+    elif isinstance(value, list) and (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)):
+        for j, item in enumerate(value):
+            found = _rounded_path(item, dtype.value_type, f"{path}[{j}]")
+            if found:
+                return found
+    elif pa.types.is_floating(dtype) and isinstance(value, _IntLiteral):
+        literal = str(value)
+        if len(literal) > 310 or int(literal) != float(literal):
+            return path
+    return None
+
+
+def _exact_numbers(
+    table: pa.Table, raw_of: Any, flat: FlatColumns | None = None
+) -> tuple[pa.Table, dict[int, str]]:
+    """Integers of a JSONL chunk kept exactly as written, where Arrow read doubles.
+
+    Arrow reads a number column as doubles when it holds an integer beyond int64 or
+    a fraction beside integers, so 2^53 + 1 became 2^53 and a 400-digit integer
+    infinity. A top-level column where that rounded an integer (and the ``id``
+    column whenever it is doubles, so that distinct ids never collide) is re-read as
+    the strings Python's ``json`` makes of its values (``9007199254740993``,
+    ``1.5``). Inside an object or a list a field's type cannot change alone: such
+    a row is returned (row -> reason) to be quarantined. The native reader kept each
+    number's literal: top-level strings come from it in one pass.
     """
-    index = table.schema.get_field_index("id")
-    if not pa.types.is_floating(table.schema.field(index).type):
-        return table
-    if flat is not None:
-        values = flat.exact_values(flat.names.index("id"))
-        exact = _string_array(pa.large_string(), flat.rows, *values)
-        return table.set_column(index, "id", pc.cast(exact, pa.string()))
-    exact_values: list[str | None] = []
-    for i in range(table.num_rows):
-        try:
-            value = json.loads(raw_of(i)).get("id")
-        except (ValueError, AttributeError, RecursionError):
-            value = None
+    bad: dict[int, str] = {}
+    parsed: dict[int, Any] = {}
+    native: dict[str, pa.Array] = {}  # top-level columns as the native reader's literals
+
+    def native_literals(name: str) -> pa.Array | None:
+        if flat is None or name not in flat.names:
+            return None
+        if name not in native:
+            values = flat.exact_values(flat.names.index(name))
+            native[name] = pc.cast(
+                _string_array(pa.large_string(), flat.rows, *values), pa.string()
+            )
+        return native[name]
+
+    def field_of(i: int, name: str) -> Any:
+        """Field ``name`` of row ``i``, integers as :class:`_IntLiteral` (None where the
+        row is not an object): the native reader's literal, else the line parsed again."""
+        literals = native_literals(name)
+        if literals is not None:
+            text = literals[i].as_py()
+            return _IntLiteral(text) if text and _INT_TEXT.fullmatch(text) else text
+        if i not in parsed:
+            try:
+                parsed[i] = _loads_literal_ints(raw_of(i))
+            except (ValueError, RecursionError):
+                parsed[i] = None
+        doc = parsed[i]
+        return doc.get(name) if isinstance(doc, dict) else None
+
+    for index, f in enumerate(table.schema):
+        if pa.types.is_floating(f.type):
+            if f.name != "id":
+                column = table.column(index).combine_chunks()
+                suspects = pc.indices_nonzero(_maybe_rounded(column)).to_pylist()
+                values = column.to_pylist() if suspects else []
+                if not any(_rounded(field_of(i, f.name), values[i]) for i in suspects):
+                    continue
+            exact = native_literals(f.name)
+            if exact is None:
+                exact = _literal_strings(table.num_rows, f.name, field_of)
+            table = table.set_column(index, f.name, exact)
+        elif _float_leaves(f.type) and any(
+            pc.any(_maybe_rounded(leaf)).as_py()
+            for leaf in _nested_doubles(table.column(index).combine_chunks())
+        ):
+            for i in range(table.num_rows):
+                where = _rounded_path(field_of(i, f.name), f.type, f.name)
+                if where is not None and i not in bad:
+                    bad[i] = (
+                        f"field '{where}' holds an integer that its column stores as a double "
+                        "(it also holds fractions or integers beyond int64), which would round "
+                        "it; write such numbers as strings"
+                    )
+    return table, bad
+
+
+def _literal_strings(rows: int, name: str, field_of: Any) -> pa.Array:
+    """Column ``name`` as the strings Python's ``json`` makes of its values."""
+    out: list[str | None] = []
+    for i in range(rows):
+        value = field_of(i, name)
         if value is None:
-            exact_values.append(None)
-        elif isinstance(value, int) and not isinstance(value, bool):
-            exact_values.append(str(value))
+            out.append(None)
+        elif isinstance(value, _IntLiteral):
+            out.append(str(value))
         else:
-            exact_values.append(json.dumps(value))
-    return table.set_column(index, "id", pa.array(exact_values, pa.string()))
+            out.append(json.dumps(value))
+    return pa.array(out, pa.string())
 
 
 def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
