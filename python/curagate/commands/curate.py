@@ -188,6 +188,11 @@ def print_summary(r: CurateResult) -> None:
         )
     elif r.runtime.get("resumed") == "all":
         lines.append("  executor        nothing to do: this output is complete (work dir markers)")
+    if r.runtime.get("spilled_bytes"):
+        lines.append(
+            f"  spilled         {r.runtime['spilled_bytes'] / 2**20:>9,.1f}M   "
+            "(near dedup past memory_budget, to spill_dir; removed)"
+        )
     for w in r.stats["warnings"]:
         lines.append(f"warning: {w}")
     print("\n".join(lines))

@@ -67,6 +67,14 @@ class DuplicatesStep(BaseStep):
             extra=fates.extra,
         )
 
+    def runtime(self) -> dict[str, Any]:
+        # The bytes spilled depend on memory_budget, which changes no output byte:
+        # CurateResult.runtime and the summary, not stats.json (the staged run
+        # spills in its own tasks and reports none).
+        if self._dedup is None or not self.near:
+            return {}
+        return {"spilled_bytes": int(self._core_stats.get("spilled_bytes", 0))}
+
     def stats(self, removed: Mapping[str, int]) -> dict[str, dict[str, Any]]:
         core = self._core_stats
         return {
@@ -80,7 +88,6 @@ class DuplicatesStep(BaseStep):
                 "rejected_pairs": core.get("rejected_pairs", 0),
                 "bands": core.get("bands"),
                 "rows": core.get("rows"),
-                "spilled_bytes": core.get("spilled_bytes", 0),
                 "empty_keys": core.get("empty_keys", 0),
             },
         }

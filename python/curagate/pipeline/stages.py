@@ -557,7 +557,6 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
     empty = _concat([np.asarray(_np(d / "empty.npy")) for d in sketches], np.uint8)
     group_empty = empty[group_first] != 0 if cfg.near.enabled else np.ones(n_groups, bool)
 
-    entries = np.zeros(PARTITIONS, dtype=np.int64)
     if cfg.near.enabled:
         pair_list, verdict_list = [], []
         for p in range(PARTITIONS):
@@ -565,7 +564,6 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
             info = done(b)
             if info is None:
                 raise RuntimeError(f"bucket {p} is not done")
-            entries[p] = info["entries"]
             pair_list.append(np.asarray(_np(b / "pairs.npy")))
             verdict_list.append(np.asarray(_np(b / "verdicts.npy")))
         replay = _core.dedup_replay_union(n_groups, pair_list, verdict_list)
@@ -619,7 +617,6 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
         "rejected_pairs": int(rejected),
         "bands": bands,
         "rows": rows,
-        "spilled_bytes": _spilled_bytes(plan, entries, group_first) if cfg.near.enabled else 0,
     }
     # Survivors as read-order indices over every valid record (leaked ones too).
     positions = _concat(
@@ -650,32 +647,6 @@ def _best(
     first = np.concatenate([[True], k[1:] != k[:-1]])
     best[k[first]] = order[first]
     return best
-
-
-def _spilled_bytes(
-    plan: Plan,
-    entries: np.ndarray[Any, Any],
-    group_first: np.ndarray[Any, Any],
-) -> int:
-    """What the streaming deduper would have spilled with this memory budget
-    (it is reported in stats.json, so the staged run reports the same)."""
-    half = plan.cfg.memory_budget // 2
-    # Band entries: each partition spills whenever its buffer reaches its share.
-    per_partition = max((half // 16) // PARTITIONS, 64)
-    band = int(((entries // per_partition) * per_partition).sum()) * 12
-    # Verification data: one buffer flushed whenever it reaches its budget and
-    # the rest at the end once anything was flushed: all of it, or nothing.
-    budget = max(half // 4, 1 << 16)
-    lengths = [
-        np.diff(
-            np.asarray(_raw(plan.dir("sketch", f"{s.index:05d}", "offsets.bin"), "<u8"))
-        ).astype(np.int64)
-        for s in plan.shards
-    ]
-    per_record = _concat(lengths, np.int64)
-    total = int(per_record[group_first].sum()) if len(group_first) else 0
-    spilled = total * 4 if total >= budget else 0
-    return band + spilled
 
 
 # --------------------------------------------------------------------------- 5. filter
