@@ -19,7 +19,7 @@ from curagate.digest import sha256_bytes
 from curagate.gate.runner import write_attestation
 from curagate.registry import Registry
 from curagate.registry.store import ChainBroken, RegistryUnavailable
-from curagate.serve.app import create_app
+from curagate.serve.app import SESSION_TTL_S, Sessions, create_app
 from tests.registry.registry_fixtures import report_doc
 
 from .serve_fixtures import HOSTILE, World, build_world
@@ -325,6 +325,22 @@ def test_version_page_shows_the_newest_reports_checks_with_the_static_reports_pa
     assert table.index("support.size") < table.index("support.accuracy.threshold")
     assert '<span class="verdict-warn">WARN</span>' in table
     assert "&lt;script&gt;alert(" in table and "<script" not in table
+
+
+def test_expired_sessions_are_dropped_at_the_next_login_and_their_number_is_bounded() -> None:
+    # A session nobody opened again stayed in memory for the life of the service.
+    now = [1_000_000.0]
+    sessions = Sessions(limit=3, clock=lambda: now[0])
+    sessions.new("t1")
+    now[0] += SESSION_TTL_S + 1
+    second, _ = sessions.new("t2")
+    assert list(sessions.items) == [second]  # first expired: dropped without being opened
+    later = []
+    for i in range(4):
+        now[0] += 1
+        later.append(sessions.new(f"t{i + 3}")[0])
+    assert list(sessions.items) == later[1:]  # at the limit, the ones expiring first go
+    assert sessions.get(second) is None and sessions.get(later[-1]) is not None
 
 
 def test_session_cookie_is_httponly_and_samesite_strict(client: TestClient, world: World) -> None:

@@ -61,6 +61,8 @@ from curagate.signing import _crypto
 SESSION_COOKIE = "curagate_session"
 LOGIN_COOKIE = "curagate_login"
 SESSION_TTL_S = 8 * 3600
+# Browser sessions held at once; past it the ones that expire first are logged out.
+MAX_SESSIONS = 10_000
 PAGE_SIZE = 50
 PAGE_TEMPLATES = (
     "login.html",
@@ -125,11 +127,23 @@ class Sessions:
 
     items: dict[str, Session] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    limit: int = MAX_SESSIONS
+    clock: Callable[[], float] = time.time
 
     def new(self, token: str) -> tuple[str, Session]:
+        """A session for a token that was just checked. Expired sessions are dropped here
+        (a session nobody opens again was never removed), and past MAX_SESSIONS the ones
+        that expire first go, so repeated logins cannot grow the service's memory."""
         sid = secrets.token_urlsafe(32)
-        s = Session(token, secrets.token_urlsafe(32), time.time() + SESSION_TTL_S)
+        now = self.clock()
+        s = Session(token, secrets.token_urlsafe(32), now + SESSION_TTL_S)
         with self.lock:
+            for old in [k for k, v in self.items.items() if v.expires < now]:
+                del self.items[old]
+            if len(self.items) >= self.limit:
+                oldest = sorted(self.items, key=lambda k: self.items[k].expires)
+                for old in oldest[: len(self.items) - self.limit + 1]:
+                    del self.items[old]
             self.items[sid] = s
         return sid, s
 
@@ -138,7 +152,7 @@ class Sessions:
             return None
         with self.lock:
             s = self.items.get(sid)
-            if s is not None and s.expires < time.time():
+            if s is not None and s.expires < self.clock():
                 del self.items[sid]
                 s = None
         return s
