@@ -587,6 +587,10 @@ def test_a_request_production_changed_under_is_stale_and_can_be_made_again(
     with pytest.raises(CheckFailed, match=f"promotion request {old.id}: production of bot changed"):
         reg.approve(old.id, user=bob)
     assert reg.production("bot").version == 3  # type: ignore[union-attr]
+    # Listed as what it is, not "pending" (the home page offered it for approval).
+    [listed] = [r for r in reg.promotion_requests() if r.id == old.id]
+    assert listed.status == "stale" and reg.promotion_request(old.id).status == "stale"
+    assert listed.to_dict()["why"].startswith("production of bot changed since it was made")
     # The stale request blocks nothing: v2 can be requested again, against v3 this time.
     again = reg.request_promotion("bot", 2, to="production", user=alice, reason="v2 over v3")
     assert reg.approve(again.id, user=bob).stage == "production"
@@ -638,6 +642,8 @@ def test_a_revoked_users_request_and_waiver_back_nothing(
     reg.user_revoke("alice", actor="admin", reason="left")
     with pytest.raises(Forbidden, match="whose access was revoked"):
         reg.approve(req.id, user=bob)
+    assert reg.promotion_request(req.id).status == "void"
+    assert "alice's access was revoked" in str(reg.promotion_request(req.id).to_dict()["why"])
     carol, _ = reg.user_add("carol", role="approver", actor="admin")
     req2_refused = pytest.raises(CheckFailed, match="no unexpired waiver")
     with req2_refused:  # alice's waiver died with her access: bob must waive anew

@@ -195,6 +195,32 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
     assert client.post(url, json={"to": "staging"}, headers=a).status_code == 400  # archived
 
 
+def test_a_request_that_can_no_longer_be_approved_is_listed_as_such_without_a_button(
+    client: TestClient, world: World
+) -> None:
+    # The requester's access is revoked: the request is void, yet it was listed as
+    # "pending" with an Approve button that could only fail.
+    a, b = bearer(world, "alice"), bearer(world, "bob")
+    waiver = {"reason": "small golden set", "expires": "7d"}
+    assert client.post("/api/v1/models/bot/versions/2/waivers", json=waiver, headers=b).is_success
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
+    )
+    rid = r.json()["request_id"]
+    login(client, world, "bob")
+    assert f'id="approve-{rid}"' in client.get("/").text
+    with Registry(world.db) as reg:
+        reg.user_revoke("alice", actor="carol", reason="left")
+    [listed] = client.get("/api/v1/promotion-requests", headers=b).json()
+    assert (listed["status"], listed["why"]) == (
+        "void",
+        "alice's access was revoked since; an active approver must request it again",
+    )
+    assert f'id="approve-{rid}"' not in client.get("/").text
+    version = client.get("/models/bot/versions/2").text
+    assert "void <span" in version and 'class="approve"' not in version
+
+
 def test_staging_is_done_at_once_with_200(client: TestClient, world: World) -> None:
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions",

@@ -96,6 +96,7 @@ def _workflow(reg: Registry, args: argparse.Namespace) -> int:
             print(
                 f"#{r.id} {r.name} v{r.version} → {r.to_stage}  {r.status}  by {r.requested_by}"
                 + (f", approved by {r.approved_by}" if r.approved_by else "")
+                + (f" ({r.blocked[1]})" if r.blocked else "")
             )
         return 0
     user = _token_user(reg)

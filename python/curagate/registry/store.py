@@ -20,6 +20,7 @@ output folder.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import getpass
 import json
 import os
@@ -344,10 +345,15 @@ class PromotionRequest:
     created_at: str
     approved_by: str | None
     approved_at: str | None
+    # Why an unapproved request can no longer be approved ("void": its requester was
+    # revoked; "stale": production changed since it was made), with the reason.
+    blocked: tuple[str, str] | None = None
 
     @property
     def status(self) -> str:
-        return "approved" if self.approved_by is not None else "pending"
+        if self.approved_by is not None:
+            return "approved"
+        return "pending" if self.blocked is None else self.blocked[0]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -361,6 +367,7 @@ class PromotionRequest:
             "status": self.status,
             "approved_by": self.approved_by,
             "approved_at": self.approved_at,
+            "why": None if self.blocked is None else self.blocked[1],
         }
 
 
@@ -1732,7 +1739,38 @@ class Registry:
         row = db.execute(_REQUEST_SQL + " WHERE r.id = ?", (request_id,)).fetchone()
         if row is None:
             raise InputError(f"promotion request {request_id}: no such request")
-        return PromotionRequest(*row)
+        return self._with_status(db, PromotionRequest(*row))
+
+    def _with_status(self, db: sqlite3.Connection, req: PromotionRequest) -> PromotionRequest:
+        """``req`` with why it can no longer be approved, if it cannot (see :meth:`approve`)."""
+        if req.approved_by is not None:
+            return req
+        if self._revoked_user(db, req.requested_by):
+            why = f"{req.requested_by}'s access was revoked since; an active approver must request it again"
+            return dataclasses.replace(req, blocked=("void", why))
+        changed = (
+            self._production_change_since(db, req.name, req.id)
+            if req.to_stage == "production"
+            else None
+        )
+        if changed is not None:
+            why = (
+                f"production of {req.name} changed since it was made ({changed[1]} of "
+                f"v{changed[0]}): request the promotion again"
+            )
+            return dataclasses.replace(req, blocked=("stale", why))
+        return req
+
+    @staticmethod
+    def _revoked_user(db: sqlite3.Connection, name: str) -> bool:
+        return (
+            db.execute(
+                "SELECT 1 FROM users u JOIN user_revocations r ON r.user_id = u.id "
+                "WHERE u.name = ?",
+                (name,),
+            ).fetchone()
+            is not None
+        )
 
     def promotion_request(self, request_id: int) -> PromotionRequest:
         with self._read() as db:
@@ -1744,7 +1782,8 @@ class Registry:
             sql += " WHERE m.name = ?"
             params = (check_name(name),)  # type: ignore[assignment]
         with self._read() as db:
-            return [PromotionRequest(*r) for r in db.execute(sql + " ORDER BY r.id", params)]
+            rows = db.execute(sql + " ORDER BY r.id", params).fetchall()
+            return [self._with_status(db, PromotionRequest(*r)) for r in rows]
 
     def request_promotion(
         self, name: str, version: int, *, to: str, user: User, reason: str = ""
@@ -1826,11 +1865,7 @@ class Registry:
                     f"promotion request {request_id} was made by {req.requested_by}; a second, different "
                     "approver must approve it"
                 )
-            if db.execute(
-                "SELECT 1 FROM users u JOIN user_revocations r ON r.user_id = u.id "
-                "WHERE u.name = ?",
-                (req.requested_by,),
-            ).fetchone():
+            if self._revoked_user(db, req.requested_by):
                 raise Forbidden(
                     f"promotion request {request_id} was made by {req.requested_by}, whose access "
                     "was revoked since; an active approver must request it again"
