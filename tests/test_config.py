@@ -179,6 +179,9 @@ def test_gate_train_audit_and_golden_configs_refuse_duplicated_keys(tmp_path: Pa
         ("threads: 5000\n", "c.yaml:1: threads: must be in 1..1024, got 5000"),
         ("near: {bands: 1000000000000000000000}\n", "c.yaml:1: near.bands: must be in 1..4096"),
         ("near:\n  rows: 5000\n", "c.yaml:2: near.rows: must be in 1..4096, got 5000"),
+        # Checked by the core when the deduper was built: no file or line.
+        ("near:\n  bands: 100\n  rows: 100\n", "c.yaml:1: near: bands x rows = 100 x 100 must fit"),
+        ("near:\n  bands: 10\n", "c.yaml:1: near: give both bands and rows, or neither"),
         (
             "filters: [{length: {min_chars: 100000000000000000000000}}]\n",
             "c.yaml:1: filters[0].length.min_chars: must be in 0..2147483647",
@@ -213,7 +216,7 @@ def test_config_values_are_bounded_when_the_config_loads(
 def test_bounds_at_their_limits_are_accepted(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(
         "memory_budget: 18446744073709551615\nthreads: 1024\nbatch_rows: 2147483647\n"
-        "near: {bands: 4096, rows: 4096}\n"
+        "near: {num_perm: 4096, bands: 4096, rows: 1}\n"
         "filters: [{length: {min_chars: 2147483647, max_chars: 2147483647}}]\n"
     )
     cfg = load_model(tmp_path / "c.yaml", CurateConfig)

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from curagate._lazy import lazy_import
@@ -120,6 +121,22 @@ class NearConfig(_Strict):
     max_miss: float = Field(0.005, ge=0.0, lt=1.0)
     # exact: true Jaccard of the shingle sets; signature: the MinHash estimate.
     verify: Literal["signature", "exact"] = "exact"
+
+    @model_validator(mode="after")
+    def _banding(self) -> NearConfig:
+        # Checked here, not first by the core when the deduper is built, so the error
+        # names the config file and line.
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("give both bands and rows, or neither (then they are chosen)")
+        if (
+            self.bands is not None
+            and self.rows is not None
+            and self.bands * self.rows > self.num_perm
+        ):
+            raise ValueError(
+                f"bands x rows = {self.bands} x {self.rows} must fit in num_perm = {self.num_perm}"
+            )
+        return self
 
 
 class KeepConfig(_Strict):

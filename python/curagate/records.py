@@ -162,6 +162,11 @@ def detect_format(
             f"'{answer}' to 'completion' for prompt/completion records, or pass "
             "--format prompt_only to read the prompts alone"
         )
+    if text_field is not None:
+        raise InputError(
+            f"{source}: the text field {text_field!r} (--text-field, text_field in a config) "
+            f"is not a column here (columns: {found}); name the column that holds the text"
+        )
     raise InputError(
         f"{source}: cannot tell the record format from the columns ({found}); expected "
         "'text', 'messages', 'prompt' (+'completion'), or 'chosen'+'rejected'. "

@@ -181,6 +181,24 @@ def test_a_line_that_is_not_an_object_is_quarantined(write_jsonl: Callable[..., 
     assert (q.line, q.reason) == (2, "line is a JSON list, not an object")
 
 
+def test_a_raw_control_character_is_named_once_with_its_column(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    path = write_jsonl("c.jsonl", [GOOD, '{"text": "a\x01b"}', GOOD])
+    [q] = all_quarantined(read_all([path]))
+    assert (q.line, q.reason) == (2, "malformed JSON: Invalid control character at column 12")
+
+
+def test_a_repeated_key_is_quarantined_with_the_fix_for_it(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    # The advice was "make its values and types match the other rows".
+    path = write_jsonl("k.jsonl", [GOOD, '{"text": "a b", "x": 1, "x": 2}', GOOD])
+    [q] = all_quarantined(read_all([path]))
+    assert q.line == 2 and "was specified twice" in q.reason
+    assert q.reason.endswith("; keep one value per key")
+
+
 def test_two_objects_on_one_line_are_quarantined(write_jsonl: Callable[..., Path]) -> None:
     path = write_jsonl("t.jsonl", [GOOD, '{"text": "a"}{"text": "b"}', GOOD])
 

@@ -100,6 +100,17 @@ def test_text_field_names_the_text_column(write_jsonl: Callable[..., Path]) -> N
     assert batch.keys.to_pylist() == ["Why?"]
 
 
+def test_a_text_field_that_is_not_a_column_says_so(write_jsonl: Callable[..., Path]) -> None:
+    # It was reported as "cannot tell the record format", which sent users to --format.
+    path = write_jsonl("q.jsonl", [{"question": "Why?", "answer": "Because."}])
+    with pytest.raises(InputError) as info:
+        read_all([path], text_field="body")
+    assert str(info.value) == (
+        f"{path.as_posix()}: the text field 'body' (--text-field, text_field in a config) is "
+        "not a column here (columns: 'question', 'answer'); name the column that holds the text"
+    )
+
+
 def test_undetectable_format_names_the_columns_and_the_flags(
     write_jsonl: Callable[..., Path],
 ) -> None:

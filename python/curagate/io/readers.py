@@ -948,7 +948,7 @@ def _parse_slowly(
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            reject(k, f"malformed JSON: {exc.msg} at column {exc.colno}", raw)
+            reject(k, f"malformed JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}", raw)
             continue
         except RecursionError:
             reject(k, _TOO_DEEP, raw)
@@ -1066,6 +1066,16 @@ def _kind_conflict(record: dict[str, Any], first_kind: dict[str, str]) -> str | 
     return None
 
 
+def _unconvertible(exc: Exception) -> str:
+    """The quarantine reason of a row Arrow cannot convert, with how to fix it."""
+    message = re.sub(r"\.? in row \d+$", "", _describe(exc))
+    if "was specified twice" in message:  # {"x": 1, "x": 2}: which one is meant is unknown
+        fix = "keep one value per key"
+    else:
+        fix = "make its values and types match the other rows"
+    return f"cannot convert the row to Arrow: {message}; {fix}"
+
+
 def _convert_one_by_one(
     texts: list[bytes], good: list[int], reject: Any, max_length: int
 ) -> tuple[pa.Table, list[int]]:
@@ -1082,13 +1092,7 @@ def _convert_one_by_one(
                 else pa.unify_schemas([schema, one.schema], promote_options="permissive")
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            message = re.sub(r"\.? in row \d+$", "", _describe(exc))
-            reject(
-                k,
-                f"cannot convert the row to Arrow: {message}; "
-                "make its values and types match the other rows",
-                text,
-            )
+            reject(k, _unconvertible(exc), text)
             continue
         schema = merged
         tables.append(one)
@@ -1110,13 +1114,7 @@ def _convert_one_by_one(
         try:
             cast_tables.append(pa.concat_tables([empty, one], promote_options="permissive"))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            message = re.sub(r"\.? in row \d+$", "", _describe(exc))
-            reject(
-                k,
-                f"cannot convert the row to Arrow: {message}; "
-                "make its values and types match the other rows",
-                by_record[k],
-            )
+            reject(k, _unconvertible(exc), by_record[k])
             continue
         cast_kept.append(k)
     if not cast_tables:
