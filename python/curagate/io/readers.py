@@ -13,7 +13,6 @@ import bisect
 import contextlib
 import glob
 import json
-import math
 import mmap
 import os
 import re
@@ -1508,13 +1507,17 @@ def _loads_literal_ints(text: str) -> Any:
     return json.loads(text, parse_int=_int_literal)
 
 
-def _rounded(literal: object, value: float | None) -> bool:
-    """Whether ``value`` (a double Arrow read) is not the integer ``literal`` it was read from."""
-    if not isinstance(literal, _IntLiteral) or value is None:
+# Every integer of magnitude below 2^53 is a double exactly.
+_EXACT_INTS = float(2**53)
+# How the native reader's literals spell an integer (a double always has "." or "e").
+_INT_TEXT = re.compile(r"-?[0-9]+")
+
+
+def _rounded(value: object) -> bool:
+    """Whether ``value`` is an integer literal that a double cannot hold exactly."""
+    if not isinstance(value, _IntLiteral):
         return False
-    if len(literal) > 310 or not math.isfinite(value):  # beyond every double: inf
-        return True
-    return int(literal) != int(value)
+    return len(value) > 310 or int(value) != float(value)  # 310 digits: beyond every double
 
 
 def _maybe_rounded(values: pa.Array) -> pa.Array:
@@ -1522,12 +1525,6 @@ def _maybe_rounded(values: pa.Array) -> pa.Array:
     (every integer below it is exact), as a boolean array without nulls."""
     big = pc.or_(pc.invert(pc.is_finite(values)), pc.greater_equal(pc.abs(values), _EXACT_INTS))
     return pc.fill_null(big, False)
-
-
-# Every integer of magnitude below 2^53 is a double exactly.
-_EXACT_INTS = float(2**53)
-# How the native reader's literals spell an integer (a double always has "." or "e").
-_INT_TEXT = re.compile(r"-?[0-9]+")
 
 
 def _float_leaves(dtype: pa.DataType) -> bool:
@@ -1568,10 +1565,8 @@ def _rounded_path(value: Any, dtype: pa.DataType, path: str) -> str | None:
             found = _rounded_path(item, dtype.value_type, f"{path}[{j}]")
             if found:
                 return found
-    elif pa.types.is_floating(dtype) and isinstance(value, _IntLiteral):
-        literal = str(value)
-        if len(literal) > 310 or int(literal) != float(literal):
-            return path
+    elif pa.types.is_floating(dtype) and _rounded(value):
+        return path
     return None
 
 
@@ -1621,10 +1616,9 @@ def _exact_numbers(
     for index, f in enumerate(table.schema):
         if pa.types.is_floating(f.type):
             if f.name != "id":
-                column = table.column(index).combine_chunks()
-                suspects = pc.indices_nonzero(_maybe_rounded(column)).to_pylist()
-                values = column.to_pylist() if suspects else []
-                if not any(_rounded(field_of(i, f.name), values[i]) for i in suspects):
+                suspects = _maybe_rounded(table.column(index).combine_chunks())
+                rows = pc.indices_nonzero(suspects).to_pylist()
+                if not any(_rounded(field_of(i, f.name)) for i in rows):
                     continue
             exact = native_literals(f.name)
             if exact is None:
