@@ -26,6 +26,8 @@ from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
 from curagate.registry.schema import (
     ACTIONS,
+    APPROVER_ROLES,
+    PEOPLE_ACTIONS,
     SCHEMA_V3,
     SCHEMA_V4,
     SCHEMA_VERSION,
@@ -110,6 +112,33 @@ class State:
     head_hash: str = GENESIS
     rows: int = 0
     native: bool = False  # a row written by schema 2 was seen (migrated rows come first)
+    used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
+    # Every move to production: (log row, name, version, gate report id, the gate keys
+    # trusted at that row). `Registry.check` re-judges each against those keys.
+    production_moves: list[tuple[int, str, int, int, frozenset[str]]] = field(default_factory=list)
+
+    def gate_keys(self) -> frozenset[str]:
+        """Fingerprints of the gate keys trusted and not revoked at this point of the log."""
+        return frozenset(
+            str(k.get("fingerprint"))
+            for kid, k in self.keys.items()
+            if k.get("role") == "gate" and kid not in self.revoked
+        )
+
+    def approver(self, name: str | None) -> bool:
+        """Whether ``name`` is an active user with the approver or admin role here."""
+        return any(
+            u.get("name") == name
+            and u.get("role") in APPROVER_ROLES
+            and uid not in self.users_revoked
+            for uid, u in self.users.items()
+        )
+
+    def has_approvers(self) -> bool:
+        return any(
+            u.get("role") in APPROVER_ROLES and uid not in self.users_revoked
+            for uid, u in self.users.items()
+        )
 
 
 def _unbacked(state: State, key: tuple[str, int], data: dict[str, Any], at: str) -> str | None:
@@ -130,9 +159,24 @@ def _unbacked(state: State, key: tuple[str, int], data: dict[str, Any], at: str)
         and (waiver["name"], waiver["version"]) == key
         and waiver.get("report_sha256") == backing.get("report_sha256")
         and str(waiver.get("expires_at")) > at
+        and (not state.users or state.approver(waiver.get("granted_by")))
     ):
         return None
     return f"on a {backing.get('verdict')} verdict without a waiver in force"
+
+
+def _unapproved(state: State, key: tuple[str, int], data: dict[str, Any]) -> str | None:
+    """Why a promotion to production is not the one an approved request asked for."""
+    rid = int(data.get("request_id") or -1)
+    req = state.requests.get(rid)
+    if req is None or (req["name"], req["version"]) != key or req["to_stage"] != "production":
+        return "without a promotion request of that version to production"
+    if rid not in state.approvals:
+        return f"on request {rid}, which was not approved before it"
+    if rid in state.used_requests:
+        return f"on request {rid}, which an earlier promotion carried out"
+    state.used_requests.add(rid)
+    return None
 
 
 def _apply(state: State, row: LogRow) -> str | None:
@@ -147,10 +191,18 @@ def _apply(state: State, row: LogRow) -> str | None:
     if migrated and state.native:
         return "claims to be migrated from schema 1 after schema-2 rows"
     state.native = state.native or not migrated
+    if not migrated and row.action in PEOPLE_ACTIONS and not state.approver(row.actor):
+        return (
+            f"{row.action} by {row.actor!r}, who is not an active user with the approver or "
+            "admin role there"
+        )
     if row.action == "register":
         if key in state.versions:
             return f"registers {row.name} v{row.version} a second time"
-        state.versions[key] = {"stage": row.to_stage, **data, **meta}
+        if row.to_stage != "experiment" and not migrated:
+            return f"registers {row.name} v{row.version} into {row.to_stage}, not experiment"
+        fields = {k: v for k, v in data.items() if k not in ("stage", "was_production")}
+        state.versions[key] = {**fields, **meta, "stage": row.to_stage}
     elif row.action in ("promote", "archive", "rollback", "migrate"):
         current = state.versions.get(key)
         if current is None:
@@ -162,12 +214,27 @@ def _apply(state: State, row: LogRow) -> str | None:
             )
         if row.to_stage not in STAGES:
             return f"unknown stage {row.to_stage!r}"
+        if not migrated and row.action != "migrate" and state.has_approvers():
+            # Once there are approvers every move is made by one (the CLI needs a token),
+            # and production by promotion only through an approved request of two people.
+            if not state.approver(row.actor):
+                return (
+                    f"moves {row.name} v{row.version} by {row.actor!r}, who is not an active "
+                    "approver, while the registry has approvers"
+                )
+            if row.to_stage == "production" and row.action == "promote":
+                why = _unapproved(state, key, data)
+                if why:
+                    return f"moves {row.name} v{row.version} to production {why}"
         if row.to_stage == "production" and not migrated:
             why = _unbacked(state, key, data, row.at)
             if why:
                 return f"moves {row.name} v{row.version} to production {why}"
             if row.action == "rollback" and not current.get("was_production"):
                 return f"rolls {row.name} v{row.version} back into production, where it never was"
+            state.production_moves.append(
+                (row.id, key[0], key[1], int(data.get("gate_report_id") or -1), state.gate_keys())
+            )
         if row.to_stage == "production":
             current["was_production"] = True
         current["stage"] = row.to_stage
@@ -179,6 +246,8 @@ def _apply(state: State, row: LogRow) -> str | None:
             "version": row.version,
             **data,
             **meta,
+            "_row": row.id,
+            "_gate_keys": state.gate_keys(),  # what `check` re-judges an accepted one with
         }
     elif row.action == "trust":
         state.keys[int(data.get("key_id", -1))] = {**data, **meta}
@@ -209,7 +278,7 @@ def _apply(state: State, row: LogRow) -> str | None:
         req = state.requests.get(rid)
         if req is None or rid in state.approvals:
             return f"approves request {rid}, which does not exist or was approved before"
-        if req["requested_by"] == row.actor:
+        if str(req["requested_by"]).lower() == str(row.actor).lower():
             return f"request {rid} is approved by its own requester"
         state.approvals[rid] = {"approved_by": row.actor, "reason": row.reason, **meta}
     elif row.action == "waive":

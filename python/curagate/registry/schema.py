@@ -20,6 +20,10 @@ ROLES = ("gate", "export")
 # uploader (schema 4): CI uploads gate reports and can do nothing else, so its account never
 # counts as one of the two people of a production approval.
 USER_ROLES = ("viewer", "uploader", "approver", "admin")
+# The roles that request, approve, waive and (once a registry has one) move versions, and
+# the log actions only they make.
+APPROVER_ROLES = ("approver", "admin")
+PEOPLE_ACTIONS = ("request", "approve", "waive")
 ACTIONS = (
     "register",
     "report",

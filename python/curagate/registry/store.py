@@ -60,6 +60,7 @@ from curagate.registry.chain import (
     verify,
 )
 from curagate.registry.schema import (
+    APPROVER_ROLES,
     ROLES,
     SCHEMA_V2,
     SCHEMA_V4_ADDITIONS,
@@ -310,7 +311,7 @@ class User:
 
     @property
     def can_approve(self) -> bool:
-        return self.active and self.role in ("approver", "admin")
+        return self.active and self.role in APPROVER_ROLES
 
     @property
     def can_upload(self) -> bool:
@@ -947,34 +948,80 @@ class Registry:
         return [TrustedKey(*r) for r in db.execute(sql + " ORDER BY k.id", params)]
 
     def check(self, *, head: str | None = None) -> State:
-        """Everything :func:`verify` checks, every stored blob, and optionally a recorded head."""
+        """Everything :func:`verify` checks, every stored blob, every signature as of the
+        log row that relied on it, and optionally a recorded head."""
         with self._read() as db:
             state = verify(db)
-            # Every gate key the log ever trusted: a report accepted before a revocation
-            # was accepted rightly; what must hold is that its signature is real.
-            ever = {k.fingerprint: k.public_pem.encode() for k in self._keys(db, "gate")}
+            pems = {k.fingerprint: k.public_pem.encode() for k in self._keys(db, "gate")}
+
+            def keys(fingerprints: frozenset[str]) -> dict[str, bytes]:
+                return {fp: pems[fp] for fp in fingerprints if fp in pems}
+
             rows = db.execute(
                 f"SELECT g.{_REPORT_COLS.replace(', ', ', g.')}, m.name, m.version FROM gate_reports g "
                 "JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
             ).fetchall()
+            accepted: dict[tuple[str, int], list[RecordedGateReport]] = {}
             for row in rows:
                 rec = _report(row[:10])
                 raw = self.blob(rec.report_sha256)
                 att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
-                stored_items = state.reports[rec.id].get("items_sha256")
-                if stored_items:
-                    self.blob(stored_items)  # the items the log says were kept
-                if rec.accepted:
-                    mv = self._get(db, row[10], row[11])
-                    j = self._judge(db, mv, Offer(Path(rec.path), raw, att), trusted=ever)
-                    if not (j.accepted and j.verdict == rec.verdict):
-                        raise ChainBroken(
-                            f"registry table gate_reports row {rec.id}: recorded as accepted, but "
-                            f"its stored attestation does not verify ({j.why})"
-                        )
+                logged = state.reports[rec.id]
+                if logged.get("items_sha256"):
+                    self.blob(logged["items_sha256"])  # the items the log says were kept
+                if not rec.accepted:
+                    continue
+                # Accepted rightly only if a gate key trusted and unrevoked at its log row
+                # signed it (a key revoked since does not undo that; one revoked before does).
+                mv = self._get(db, row[10], row[11])
+                j = self._judge(db, mv, Offer(Path(rec.path), raw, att), keys(logged["_gate_keys"]))
+                if not (j.accepted and j.verdict == rec.verdict):
+                    raise ChainBroken(
+                        f"registry table gate_reports row {rec.id}: recorded as accepted, but "
+                        "its stored attestation does not verify with the gate keys trusted when "
+                        f"it was recorded ({j.why})"
+                    )
+                accepted.setdefault((mv.name, mv.version), []).append(rec)
+            for row_id, name, version, report_id, fingerprints in state.production_moves:
+                self._check_decision(
+                    db, state, row_id, name, version, report_id, accepted, keys(fingerprints)
+                )
             if head is not None:
                 _check_head(db, head)
         return state
+
+    def _check_decision(
+        self,
+        db: sqlite3.Connection,
+        state: State,
+        row_id: int,
+        name: str,
+        version: int,
+        report_id: int,
+        accepted: dict[tuple[str, int], list[RecordedGateReport]],
+        trusted: dict[str, bytes],
+    ) -> None:
+        """Log row ``row_id`` moved a version to production on report ``report_id``: it
+        must be what :meth:`_backing_report` picked then, the newest accepted report of
+        the version by signed time, verified with the gate keys trusted at that row."""
+        before = [
+            r for r in accepted.get((name, version), []) if state.reports[r.id]["_row"] < row_id
+        ]
+        mv = self._get(db, name, version)
+        ranked = self._ranked(db, mv, before, trusted=trusted)
+        cited = state.reports.get(report_id, {}).get("report_sha256")
+        if ranked and ranked[0][1].accepted and ranked[0][0].report_sha256 == cited:
+            return
+        newest = (
+            f"report {ranked[0][0].id} ({ranked[0][1].verdict if ranked[0][1].accepted else ranked[0][1].why})"
+            if ranked
+            else "none"
+        )
+        raise ChainBroken(
+            f"registry log row {row_id}: moves {name} v{version} to production on report "
+            f"{report_id}, but the report that decided then, the newest accepted one verified "
+            f"with the gate keys trusted at that row, is {newest}"
+        )
 
     def check_bundles(self, stages: Sequence[str] = ("production", "staging")) -> list[str]:
         """Re-hash the bundle of every version in ``stages`` against its manifest, its
@@ -1433,6 +1480,7 @@ class Registry:
         mv: ModelVersion,
         accepted: list[RecordedGateReport],
         kept_with: tuple[tuple[str, bytes], ...] | None = None,
+        trusted: dict[str, bytes] | None = None,
     ) -> list[tuple[RecordedGateReport, Judgement]]:
         """``accepted`` (in recording order), each judged again, newest first.
 
@@ -1443,13 +1491,14 @@ class Registry:
         kept back could otherwise be offered after a newer signed fail and pass for new.
         Among themselves those rank by when their report was first recorded for this
         version. With ``kept_with`` (today's gate keys), the judgements come from
-        :meth:`_judge_kept` (display only)."""
+        :meth:`_judge_kept` (display only); ``trusted``: judge against these keys instead
+        of today's (`check` replaying a decision made earlier)."""
         first: dict[str, tuple[str, int]] = {}
         judged = []
         for r in accepted:
             first.setdefault(r.report_sha256, (r.recorded_at, r.id))
             if kept_with is None:
-                judged.append((r, self._judge_recorded(db, mv, r)))
+                judged.append((r, self._judge_recorded(db, mv, r, trusted)))
             else:
                 judged.append((r, self._judge_kept(db, mv, r, kept_with)))
 

@@ -1,0 +1,272 @@
+"""Rows appended by whoever can write the database file, chained like the registry's own
+(the hash is unkeyed), with the tables edited to match: `registry check --head` with the
+head the owner recorded before them must fail. Each case was a working attack."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.cli import main
+from curagate.digest import sha256_bytes
+from curagate.registry import Registry
+from curagate.registry.chain import canonical, lineage_sha256, row_hash
+
+from .registry_fixtures import keypair, write_bundle, write_gate_report
+
+LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})
+
+
+class Forger:
+    """Appends correctly chained log rows and edits the tables to agree with them."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.c = sqlite3.connect(db)
+        self.t = 0
+
+    def log(
+        self,
+        action: str,
+        version: int | None,
+        frm: str | None,
+        to: str | None,
+        payload: dict[str, Any],
+        actor: str = "mallory",
+    ) -> str:
+        self.t += 1
+        at = f"2030-01-01T00:00:{self.t:02d}.000000Z"
+        rid, prev = self.c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        f = (at, actor, action, "bot", version, frm, to, "", canonical(payload))
+        self.c.execute(
+            "INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rid + 1, *f, prev, row_hash(prev, rid + 1, f)),
+        )
+        return at
+
+    def stage(self, version: int, stage: str) -> None:
+        self.c.execute(
+            "UPDATE model_versions SET stage = ? WHERE name = 'bot' AND version = ?",
+            (stage, version),
+        )
+
+    def register(self, bundle: Path, digest: str, stage: str) -> int:
+        at = self.log(
+            "register",
+            2,
+            None,
+            stage,
+            {
+                "artifact_digest": digest,
+                "artifact_path": str(bundle),
+                "lineage_sha256": lineage_sha256(LINEAGE),
+                "signed_by": None,
+            },
+        )
+        return int(
+            self.c.execute(
+                "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, "
+                "lineage, signed_by, stage, created_at) VALUES ('bot', 2, ?, ?, ?, NULL, ?, ?)",
+                (digest, str(bundle), LINEAGE, stage, at),
+            ).lastrowid
+            or 0
+        )
+
+    def check(self, head: str, capsys: pytest.CaptureFixture[str]) -> str:
+        """Commit, run `registry check --head`; its one-line error (exit 1 asserted)."""
+        self.c.commit()
+        self.c.close()
+        capsys.readouterr()
+        assert main(["registry", "--db", str(self.db), "check", "--head", head]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        return err
+
+
+def owner(tmp_path: Path, *, approvers: bool) -> tuple[Path, tuple[Path, Path], str]:
+    """bot v1 in production on a signed pass (key `ci`); with ``approvers``, alice and
+    bob (approvers) and vic (viewer). Returns the database, ci's key pair and the head."""
+    db = tmp_path / "reg" / "registry.db"
+    ci = keypair(tmp_path / "ci")
+    with Registry(db) as reg:
+        reg.trust_add(ci[1], role="gate", name="ci", actor="owner")
+        digest = write_bundle(tmp_path / "b1", b"good weights")
+        reg.register(tmp_path / "b1", name="bot", actor="ci")
+        report = write_gate_report(tmp_path / "g1", digest, sign_key=ci[0])
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=report)
+        if approvers:
+            for name, role in (("alice", "approver"), ("bob", "approver"), ("vic", "viewer")):
+                reg.user_add(name, role=role, actor="owner")
+        head_id, head_hash = reg.head()
+    return db, ci, f"{head_id}:{head_hash}"
+
+
+@pytest.mark.parametrize("how", ["to_stage", "payload"])
+def test_a_version_registered_straight_into_production_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    # Never gated, never signed: the register row put it in production (its to_stage, or
+    # a "stage" in its payload, which replay let override the row's).
+    db, _, head = owner(tmp_path, approvers=False)
+    digest = write_bundle(tmp_path / "evil", b"EVIL weights")
+    forger = Forger(db)
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {})
+    if how == "to_stage":
+        forger.register(tmp_path / "evil", digest, "production")
+        expected = "registers bot v2 into production, not experiment"
+    else:
+        at = forger.log(
+            "register",
+            2,
+            None,
+            "experiment",
+            {
+                "artifact_digest": digest,
+                "artifact_path": str(tmp_path / "evil"),
+                "lineage_sha256": lineage_sha256(LINEAGE),
+                "signed_by": None,
+                "stage": "production",
+                "was_production": True,
+            },
+        )
+        forger.c.execute(
+            "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, lineage, "
+            "signed_by, stage, created_at) VALUES ('bot', 2, ?, ?, ?, NULL, 'production', ?)",
+            (digest, str(tmp_path / "evil"), LINEAGE, at),
+        )
+        expected = "bot v2 is in production, but the log puts it in experiment"
+    assert expected in forger.check(head, capsys)
+
+
+def test_a_report_signed_by_a_key_revoked_before_it_was_recorded_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The owner revoked the leaked ci key; its holder signs a pass for their bundle and
+    # records it as accepted (check re-verified against every key ever trusted).
+    db, ci, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        reg.trust_revoke("ci", actor="owner", reason="leaked")
+        keyid = reg.trusted_keys("gate")[0].fingerprint
+        head = ":".join(map(str, reg.head()))
+    digest = write_bundle(tmp_path / "evil", b"EVIL weights")
+    report = write_gate_report(tmp_path / "g2", digest, sign_key=ci[0])
+    blobs = []
+    for raw in (report.read_bytes(), (report.parent / "gate_attestation.dsse.json").read_bytes()):
+        sha = sha256_bytes(raw)
+        (db.parent / "registry.db.store" / sha[:2]).mkdir(parents=True, exist_ok=True)
+        (db.parent / "registry.db.store" / sha[:2] / sha).write_bytes(raw)
+        blobs.append(sha)
+    forger = Forger(db)
+    mvid = forger.register(tmp_path / "evil", digest, "experiment")
+    at = forger.log(
+        "report",
+        2,
+        None,
+        None,
+        {
+            "gate_report_id": 2,
+            "report_sha256": blobs[0],
+            "attestation_sha256": blobs[1],
+            "verdict": "pass",
+            "accepted": True,
+            "why": "verified",
+            "keyid": keyid,
+            "path": str(report),
+            "items_sha256": None,
+        },
+        actor="ci",
+    )
+    forger.c.execute(
+        "INSERT INTO gate_reports (id, model_version_id, report_sha256, attestation_sha256, "
+        "verdict, accepted, why, keyid, path, actor, recorded_at) "
+        "VALUES (2, ?, ?, ?, 'pass', 1, 'verified', ?, ?, 'ci', ?)",
+        (mvid, blobs[0], blobs[1], keyid, str(report), at),
+    )
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {})
+    forger.stage(2, "production")
+    forger.log("promote", 2, "experiment", "production", {"gate_report_id": 2})
+    err = forger.check(head, capsys)
+    assert "gate_reports row 2: recorded as accepted, but its stored attestation does not " in err
+    assert "verify with the gate keys trusted when it was recorded" in err
+
+
+@pytest.mark.parametrize(
+    ("approver", "expected"),
+    [
+        ("vic", "approve by 'vic', who is not an active user with the approver or admin role"),
+        ("ghost", "approve by 'ghost', who is not an active user"),
+        ("alice", "is approved by its own requester"),
+    ],
+)
+def test_an_approval_by_someone_who_cannot_approve_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], approver: str, expected: str
+) -> None:
+    # Replay checked only that the approver was not the requester.
+    db, ci, _ = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        report = write_gate_report(tmp_path / "g2", digest, sign_key=ci[0])
+        reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
+        alice = next(u for u in reg.users() if u.name == "alice")
+        request = reg.request_promotion("bot", 2, to="production", user=alice)
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    at = forger.log("approve", 2, "experiment", "production", {"request_id": request.id}, approver)
+    forger.c.execute(
+        "INSERT INTO approvals (request_id, approved_by, reason, approved_at) VALUES (?, ?, '', ?)",
+        (request.id, approver, at),
+    )
+    assert expected in forger.check(head, capsys)
+
+
+def test_production_without_an_approved_request_fails_check_once_there_are_approvers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One approver's account moves v2 to production alone: no request, no second person.
+    db, ci, _ = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        report = write_gate_report(tmp_path / "g2", digest, sign_key=ci[0])
+        reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
+        [rec] = reg.gate_reports("bot", 2)
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {}, actor="alice")
+    forger.stage(2, "production")
+    forger.log("promote", 2, "experiment", "production", {"gate_report_id": rec.id}, "alice")
+    err = forger.check(head, capsys)
+    assert "moves bot v2 to production without a promotion request of that version" in err
+
+
+def test_an_older_pass_cited_after_a_newer_signed_fail_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The registry refuses the promotion (the newest signed verdict decides); a row
+    # written by hand cited the older pass and check passed.
+    db, ci, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+        passed = reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
+        )
+        time.sleep(1.1)  # signed times have whole seconds
+        reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci[0]), actor="ci"
+        )
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {}, actor="ci")
+    forger.stage(2, "production")
+    forger.log("promote", 2, "experiment", "production", {"gate_report_id": passed.id}, "ci")
+    err = forger.check(head, capsys)
+    assert f"moves bot v2 to production on report {passed.id}, but the report that decided" in err
+    assert "is report 3 (fail)" in err
