@@ -251,6 +251,10 @@ class _Nanos(int):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
     """Make timestamps comparable: (0, number) or (1, nanoseconds since the epoch);
     ISO strings are parsed, naive times are UTC, a date is its midnight."""
@@ -264,10 +268,16 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            raise InputError(
-                f"{_where(where)}: --time column {column!r} has {value!r}, which is not an ISO-8601 "
-                "time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
-            ) from None
+            # A number column the reader keeps as its values' strings, since doubles
+            # would round its integers (docs/formats.md): the numbers, exactly.
+            if _JSON_NUMBER.fullmatch(value) is None:
+                raise InputError(
+                    f"{_where(where)}: --time column {column!r} has {value!r}, which is not an "
+                    "ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+                ) from None
+            # 4300 digits: Python's limit on int(str); beyond it the value is inf anyway.
+            is_int = _JSON_INT.fullmatch(value) is not None and len(value) <= 4300
+            value = int(value) if is_int else float(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, datetime.min.time())
     if isinstance(value, datetime):

@@ -160,6 +160,28 @@ def test_integers_in_a_column_arrow_reads_as_doubles_are_kept_exactly_as_strings
     assert kept == exact
 
 
+def test_a_literal_beyond_a_doubles_range_is_never_infinity(tmp_path: Path) -> None:
+    # 1.7976931348623159e308 is finite as written but a double rounds it to infinity:
+    # it was kept as inf (and two such ids were both "Infinity").
+    path = tmp_path / "n.jsonl"
+    path.write_text(
+        '{"id": 1.7976931348623159e308, "text": "a b c", "x": 1.7976931348623159e308}\n'
+        '{"id": 1.797693134862316e308, "text": "d e f", "x": 2}\n'
+        '{"id": 3, "text": "g h i", "m": {"y": 1.8e308}}\n'
+        '{"id": 4, "text": "j k l", "m": {"y": 0.5}}\n',
+        encoding="utf-8",
+    )
+    batches = read_all([path])
+    kept = [row for b in batches for row in b.table.to_pylist()]
+    assert [(r["id"], r["x"]) for r in kept] == [
+        ("1.7976931348623159e308", "1.7976931348623159e308"),
+        ("1.797693134862316e308", "2"),
+        ("4", None),
+    ]
+    [q] = all_quarantined(batches)
+    assert q.line == 3 and q.reason.startswith("field 'm.y' holds 1.8e308, which the double")
+
+
 def test_a_column_of_doubles_without_rounded_integers_stays_doubles(tmp_path: Path) -> None:
     path = tmp_path / "n.jsonl"
     path.write_text(
@@ -191,8 +213,8 @@ def test_a_rounded_integer_inside_an_object_or_list_is_quarantined_naming_the_fi
     ]
     quarantined = [(q.line, q.reason) for q in all_quarantined(batches)]
     assert [line for line, _ in quarantined] == [1, 3]
-    assert quarantined[0][1].startswith("field 'm.x' holds an integer that its column stores")
-    assert quarantined[1][1].startswith("field 'm.xs[1]' holds an integer")
+    assert quarantined[0][1].startswith("field 'm.x' holds 9007199254740993, which the double")
+    assert quarantined[1][1].startswith("field 'm.xs[1]' holds 18446744073709551617, which")
     assert all(reason.endswith("write such numbers as strings") for _, reason in quarantined)
 
 

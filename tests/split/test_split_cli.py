@@ -143,6 +143,27 @@ def test_time_split_puts_the_oldest_rows_in_train(tmp_path: Path) -> None:
     assert max(train) <= min(val) and max(val) <= min(test)
 
 
+def test_a_numeric_time_column_the_reader_keeps_as_strings_is_ordered_as_numbers(
+    tmp_path: Path,
+) -> None:
+    # 2^53 + 1 beside a fraction: the reader keeps the column as its values' strings so
+    # the integer stays exact, and --time read "1.5" as a failed ISO time (exit 2).
+    src = tmp_path / "t.jsonl"
+    times = ["1.5", "9007199254740993", "3", "9007199254740992", "4"]
+    src.write_text(
+        "".join(
+            f'{{"text": "row {w} alpha beta", "ts": {t}}}\n'
+            for w, t in zip("abcde", times, strict=True)
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "ts", "--ratios", "60/20/20"]) == 0
+    assert [r["ts"] for r in read_split(out, "train")] == ["1.5", "3", "4"]
+    assert [r["ts"] for r in read_split(out, "val")] == ["9007199254740992"]
+    assert [r["ts"] for r in read_split(out, "test")] == ["9007199254740993"]
+
+
 PASSAGE = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
 
 

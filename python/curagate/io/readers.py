@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import glob
 import json
+import math
 import mmap
 import os
 import re
@@ -826,7 +827,7 @@ def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options
         row_numbers = pc.take(row_numbers, good)
     raw_of = _jsonl_raw(layout, good)
     return _finish(
-        table, row_numbers, line_numbers, raw_of, quarantined, state, options, layout.flat
+        table, row_numbers, line_numbers, raw_of, quarantined, state, options, layout.flat, chunk
     )
 
 
@@ -1363,11 +1364,13 @@ def _finish(
     state: _FileState,
     options: _Options,
     flat: FlatColumns | None = None,
+    chunk: bytes | memoryview | None = None,
 ) -> Batch | None:
     """Validate a parsed chunk, quarantine bad rows, attach ids and keys.
 
     ``flat``: the native columns ``table`` was made from; string keys are
-    then joined natively instead of by Arrow kernels over the table."""
+    then joined natively instead of by Arrow kernels over the table. ``chunk``: the
+    JSONL text it was read from (its numbers are checked against the doubles)."""
     table = _without_empty_objects(table)
     if state.format is None:
         if table.num_rows == 0:
@@ -1396,8 +1399,8 @@ def _finish(
         quarantined = state.pending + quarantined
         state.pending = []
     rounded: dict[int, str] = {}
-    if table.num_rows and lines is not None:
-        table, rounded = _exact_numbers(table, raw_of, flat)
+    if table.num_rows and chunk is not None:  # JSONL: its numbers as written
+        table, rounded = _exact_numbers(table, raw_of, flat, chunk)
     # Preference pairs without a prompt column: their implicit prompts, natively.
     implicit = (
         _implicit_prompts(flat)
@@ -1494,27 +1497,47 @@ def _implicit_prompts(flat: FlatColumns) -> tuple[pa.LargeStringArray, list[int]
     return keys, rows.to_pylist()
 
 
-class _IntLiteral(str):
-    """An integer literal of a JSON line, as written (``-0`` as ``0``, as Python prints it)."""
+class _Literal(str):
+    """A JSON number kept as written, where a double would not hold it."""
+
+
+class _IntLiteral(_Literal):
+    """An integer literal (``-0`` as ``0``, as Python prints it)."""
+
+
+class _HugeLiteral(_Literal):
+    """A number with a fraction or exponent beyond a double's range (a double: inf)."""
 
 
 def _int_literal(text: str) -> _IntLiteral:
     return _IntLiteral("0" if text == "-0" else text)
 
 
-def _loads_literal_ints(text: str) -> Any:
-    """A JSON line with every integer as its :class:`_IntLiteral` (no size limit, no rounding)."""
-    return json.loads(text, parse_int=_int_literal)
+def _float_literal(text: str) -> float | _HugeLiteral:
+    value = float(text)
+    return value if math.isfinite(value) else _HugeLiteral(text)
+
+
+def _loads_exact(text: str) -> Any:
+    """A JSON line with every integer as its :class:`_IntLiteral` (no size limit) and
+    every other number a double, or a :class:`_HugeLiteral` beyond a double's range."""
+    return json.loads(text, parse_int=_int_literal, parse_float=_float_literal)
 
 
 # Every integer of magnitude below 2^53 is a double exactly.
 _EXACT_INTS = float(2**53)
 # How the native reader's literals spell an integer (a double always has "." or "e").
 _INT_TEXT = re.compile(r"-?[0-9]+")
+# Some literal a double may not hold: an integer of 16 digits or more (2^53 has 16), a
+# digit run of 200 (with an exponent below 100, a number beyond 1.8e308 has 210), or an
+# exponent of 3 digits. A chunk without one is skipped without parsing a line again.
+_MAY_NOT_FIT = re.compile(rb"(?<![0-9.])[0-9]{16,}(?![0-9.eE])|[0-9]{200}|[eE]\+?[0-9]{3}")
 
 
 def _rounded(value: object) -> bool:
-    """Whether ``value`` is an integer literal that a double cannot hold exactly."""
+    """Whether ``value`` is a number literal that a double cannot hold exactly."""
+    if isinstance(value, _HugeLiteral):
+        return True
     if not isinstance(value, _IntLiteral):
         return False
     return len(value) > 310 or int(value) != float(value)  # 310 digits: beyond every double
@@ -1550,9 +1573,9 @@ def _nested_doubles(arr: pa.Array) -> Iterator[pa.Array]:
         yield from _nested_doubles(arr.values)
 
 
-def _rounded_path(value: Any, dtype: pa.DataType, path: str) -> str | None:
-    """The first place in a parsed value where an integer sits in a double field and
-    was rounded there (see :func:`_rounded`), e.g. ``meta.scores[2]``."""
+def _rounded_path(value: Any, dtype: pa.DataType, path: str) -> tuple[str, str] | None:
+    """The first place in a parsed value where a number sits in a double field that
+    does not hold it (see :func:`_rounded`), e.g. ``meta.scores[2]``, and the number."""
     if isinstance(value, dict) and pa.types.is_struct(dtype):
         for i in range(dtype.num_fields):
             f = dtype.field(i)
@@ -1566,27 +1589,34 @@ def _rounded_path(value: Any, dtype: pa.DataType, path: str) -> str | None:
             if found:
                 return found
     elif pa.types.is_floating(dtype) and _rounded(value):
-        return path
+        return path, str(value)
     return None
 
 
 def _exact_numbers(
-    table: pa.Table, raw_of: Any, flat: FlatColumns | None = None
+    table: pa.Table, raw_of: Any, flat: FlatColumns | None, chunk: bytes | memoryview
 ) -> tuple[pa.Table, dict[int, str]]:
-    """Integers of a JSONL chunk kept exactly as written, where Arrow read doubles.
+    """Numbers of a JSONL chunk kept as written where Arrow's doubles would change them.
 
     Arrow reads a number column as doubles when it holds an integer beyond int64 or
-    a fraction beside integers, so 2^53 + 1 became 2^53 and a 400-digit integer
-    infinity. A top-level column where that rounded an integer (and the ``id``
-    column whenever it is doubles, so that distinct ids never collide) is re-read as
-    the strings Python's ``json`` makes of its values (``9007199254740993``,
-    ``1.5``). Inside an object or a list a field's type cannot change alone: such
-    a row is returned (row -> reason) to be quarantined. The native reader kept each
-    number's literal: top-level strings come from it in one pass.
+    a fraction beside integers, so 2^53 + 1 became 2^53, and a literal beyond 1.8e308
+    infinity. A top-level column where that changed a number (and the ``id`` column
+    whenever it is doubles, so that distinct ids never collide) is re-read as the
+    strings Python's ``json`` makes of its values (``9007199254740993``, ``1.5``), a
+    number beyond a double's range as written. Inside an object or a list a field's
+    type cannot change alone: such a row is returned (row -> reason) to be
+    quarantined. The native reader kept each number's literal: top-level strings come
+    from it in one pass. (A fraction is a double: ``0.10000000000000001`` is ``0.1``.)
     """
     bad: dict[int, str] = {}
     parsed: dict[int, Any] = {}
     native: dict[str, pa.Array] = {}  # top-level columns as the native reader's literals
+    scanned: list[bool] = []
+
+    def may_not_fit() -> bool:
+        if not scanned:
+            scanned.append(_MAY_NOT_FIT.search(chunk) is not None)
+        return scanned[0]
 
     def native_literals(name: str) -> pa.Array | None:
         if flat is None or name not in flat.names:
@@ -1607,7 +1637,7 @@ def _exact_numbers(
             return _IntLiteral(text) if text and _INT_TEXT.fullmatch(text) else text
         if i not in parsed:
             try:
-                parsed[i] = _loads_literal_ints(raw_of(i))
+                parsed[i] = _loads_exact(raw_of(i))
             except (ValueError, RecursionError):
                 parsed[i] = None
         doc = parsed[i]
@@ -1618,23 +1648,32 @@ def _exact_numbers(
             if f.name != "id":
                 suspects = _maybe_rounded(table.column(index).combine_chunks())
                 rows = pc.indices_nonzero(suspects).to_pylist()
+                if not rows or not may_not_fit():
+                    continue
                 if not any(_rounded(field_of(i, f.name)) for i in rows):
                     continue
             exact = native_literals(f.name)
             if exact is None:
                 exact = _literal_strings(table.num_rows, f.name, field_of)
             table = table.set_column(index, f.name, exact)
-        elif _float_leaves(f.type) and any(
-            pc.any(_maybe_rounded(leaf)).as_py()
-            for leaf in _nested_doubles(table.column(index).combine_chunks())
+        elif (
+            _float_leaves(f.type)
+            and any(
+                pc.any(_maybe_rounded(leaf)).as_py()
+                for leaf in _nested_doubles(table.column(index).combine_chunks())
+            )
+            and may_not_fit()
         ):
             for i in range(table.num_rows):
-                where = _rounded_path(field_of(i, f.name), f.type, f.name)
-                if where is not None and i not in bad:
+                found = _rounded_path(field_of(i, f.name), f.type, f.name)
+                if found is not None and i not in bad:
+                    where, number = found
+                    shown = number if len(number) <= 40 else number[:40] + "..."
                     bad[i] = (
-                        f"field '{where}' holds an integer that its column stores as a double "
-                        "(it also holds fractions or integers beyond int64), which would round "
-                        "it; write such numbers as strings"
+                        f"field '{where}' holds {shown}, which the double its column stores "
+                        "it as would change (an integer beyond 2^53 where the column also "
+                        "holds fractions or integers beyond int64, or a number beyond "
+                        "1.8e308); write such numbers as strings"
                     )
     return table, bad
 
@@ -1646,7 +1685,7 @@ def _literal_strings(rows: int, name: str, field_of: Any) -> pa.Array:
         value = field_of(i, name)
         if value is None:
             out.append(None)
-        elif isinstance(value, _IntLiteral):
+        elif isinstance(value, _Literal):
             out.append(str(value))
         else:
             out.append(json.dumps(value))
