@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 import zstandard
 
-from curagate._core import FlatColumns, NativeBuffer, jsonl_chunk, jsonl_chunk_end
+from curagate._core import (
+    FlatColumns,
+    NativeBuffer,
+    jsonl_chunk,
+    jsonl_chunk_end,
+    jsonl_may_not_fit_double,
+)
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.records import (
@@ -1528,10 +1534,6 @@ def _loads_exact(text: str) -> Any:
 _EXACT_INTS = float(2**53)
 # How the native reader's literals spell an integer (a double always has "." or "e").
 _INT_TEXT = re.compile(r"-?[0-9]+")
-# Some literal a double may not hold: an integer of 16 digits or more (2^53 has 16), a
-# digit run of 200 (with an exponent below 100, a number beyond 1.8e308 has 210), or an
-# exponent of 3 digits. A chunk without one is skipped without parsing a line again.
-_MAY_NOT_FIT = re.compile(rb"(?<![0-9.])[0-9]{16,}(?![0-9.eE])|[0-9]{200}|[eE]\+?[0-9]{3}")
 
 
 def _rounded(value: object) -> bool:
@@ -1615,7 +1617,8 @@ def _exact_numbers(
 
     def may_not_fit() -> bool:
         if not scanned:
-            scanned.append(_MAY_NOT_FIT.search(chunk) is not None)
+            # A chunk without a literal a double may change is never parsed again.
+            scanned.append(jsonl_may_not_fit_double(chunk))
         return scanned[0]
 
     def native_literals(name: str) -> pa.Array | None:

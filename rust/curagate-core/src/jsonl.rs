@@ -57,6 +57,38 @@ pub fn chunk_end(data: &[u8], start: usize, batch_rows: usize, max_bytes: usize)
     data.len()
 }
 
+/// Whether `data` may hold a JSON number that a double does not hold exactly: a digit run
+/// of 16 or more that is a whole integer literal (not after `.`, not before `.`/`e`/`E`;
+/// 2^53 has 16 digits, so every shorter integer is exact), any run of 200 digits (with an
+/// exponent below 100, a number beyond 1.8e308 has 210), or an exponent of 3 digits. The
+/// bytes are not parsed: digits inside strings count too, so `false` is the sure answer.
+pub fn may_not_fit_double(data: &[u8]) -> bool {
+    let mut i = 0;
+    while i < data.len() {
+        if !data[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < data.len() && data[i].is_ascii_digit() {
+            i += 1;
+        }
+        let run = i - start;
+        let before = start.checked_sub(1).map(|b| data[b]);
+        let after = data.get(i).copied();
+        let exponent = match before {
+            Some(b'e' | b'E') => true,
+            Some(b'+' | b'-') => start >= 2 && matches!(data[start - 2], b'e' | b'E'),
+            _ => false,
+        };
+        let integer = before != Some(b'.') && !matches!(after, Some(b'.' | b'e' | b'E'));
+        if run >= 200 || (exponent && run >= 3) || (integer && !exponent && run >= 16) {
+            return true;
+        }
+    }
+    false
+}
+
 /// The line layout of `chunk` and, with a `block_size`, its flat records (see
 /// [`parse_flat`]), validating the UTF-8 once for both.
 pub fn read_chunk(
@@ -1375,6 +1407,39 @@ pub struct JoinedColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn may_not_fit_double_finds_the_literals_a_double_may_change() {
+        for fits in [
+            &b"{\"x\": 9007199254740992.5, \"y\": 123456789012345}"[..],
+            b"{\"x\": 7.258526014465152e+16}",
+            b"{\"x\": 1e99, \"y\": -1E-99}",
+            b"{\"x\": 0.10000000000000001}",
+            b"",
+        ] {
+            assert!(
+                !may_not_fit_double(fits),
+                "{}",
+                String::from_utf8_lossy(fits)
+            );
+        }
+        for may_not in [
+            &b"{\"x\": 9007199254740993}"[..],
+            b"[-1234567890123456]",
+            b"{\"x\": 1e308}",
+            b"{\"x\": 1.5E+400}",
+            b"{\"x\": 2e-324}",
+            b"{\"t\": \"call 1234567890123456\"}",
+        ] {
+            assert!(
+                may_not_fit_double(may_not),
+                "{}",
+                String::from_utf8_lossy(may_not)
+            );
+        }
+        let long = format!("{{\"x\": {}.5}}", "1".repeat(200));
+        assert!(may_not_fit_double(long.as_bytes()));
+    }
 
     fn flat(chunk: &[u8], block: usize) -> Option<FlatTable> {
         parse_flat(chunk, &layout(chunk, 4096), block)

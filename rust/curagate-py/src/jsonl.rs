@@ -6,8 +6,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use curagate_core::jsonl::{
-    chunk_end, exact_values, implicit_prompts, join_columns, read_chunk, Column, FlatTable,
-    JoinedColumn, Kind, StringColumn,
+    chunk_end, exact_values, implicit_prompts, join_columns, may_not_fit_double, read_chunk,
+    Column, FlatTable, JoinedColumn, Kind, StringColumn,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -406,6 +406,15 @@ fn jsonl_chunk_end(
     Ok(py.detach(|| chunk_end(bytes, start, batch_rows, max_bytes)))
 }
 
+/// Whether a JSONL chunk may hold a number a double does not hold exactly (see
+/// [`may_not_fit_double`]): `false` means every number in it is a double as written.
+#[pyfunction]
+fn jsonl_may_not_fit_double(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let buffer = PyBuffer::<u8>::get(data)?;
+    let bytes = buffer_bytes(&buffer)?;
+    Ok(py.detach(|| may_not_fit_double(bytes)))
+}
+
 fn buffer_bytes(buffer: &PyBuffer<u8>) -> PyResult<&[u8]> {
     if !buffer.is_c_contiguous() {
         return Err(ParameterError::new_err(
@@ -423,6 +432,7 @@ fn buffer_bytes(buffer: &PyBuffer<u8>) -> PyResult<&[u8]> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jsonl_chunk_end, m)?)?;
+    m.add_function(wrap_pyfunction!(jsonl_may_not_fit_double, m)?)?;
     m.add_class::<FlatColumns>()?;
     m.add_class::<NativeBuffer>()?;
     m.add_function(wrap_pyfunction!(jsonl_chunk, m)?)?;
