@@ -105,6 +105,13 @@ def owner(tmp_path: Path, *, approvers: bool) -> tuple[Path, tuple[Path, Path], 
     return db, ci, f"{head_id}:{head_hash}"
 
 
+def signed_v2(reg: Registry, tmp_path: Path, key: Path) -> None:
+    """bot v2 registered with a pass signed by ``key``."""
+    digest = write_bundle(tmp_path / "b2", b"v2 weights")
+    report = write_gate_report(tmp_path / "g2", digest, sign_key=key)
+    reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
+
+
 @pytest.mark.parametrize("how", ["to_stage", "payload"])
 def test_a_version_registered_straight_into_production_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
@@ -210,9 +217,7 @@ def test_an_approval_by_someone_who_cannot_approve_fails_check(
     # Replay checked only that the approver was not the requester.
     db, ci, _ = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        report = write_gate_report(tmp_path / "g2", digest, sign_key=ci[0])
-        reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
+        signed_v2(reg, tmp_path, ci[0])
         alice = next(u for u in reg.users() if u.name == "alice")
         request = reg.request_promotion("bot", 2, to="production", user=alice)
         head = ":".join(map(str, reg.head()))
@@ -231,9 +236,7 @@ def test_production_without_an_approved_request_fails_check_once_there_are_appro
     # One approver's account moves v2 to production alone: no request, no second person.
     db, ci, _ = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        report = write_gate_report(tmp_path / "g2", digest, sign_key=ci[0])
-        reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
+        signed_v2(reg, tmp_path, ci[0])
         [rec] = reg.gate_reports("bot", 2)
         head = ":".join(map(str, reg.head()))
     forger = Forger(db)
