@@ -273,3 +273,104 @@ def test_an_older_pass_cited_after_a_newer_signed_fail_fails_check(
     err = forger.check(head, capsys)
     assert f"moves bot v2 to production on report {passed.id}, but the report that decided" in err
     assert "is report 3 (fail)" in err
+
+
+def test_a_report_row_that_reuses_an_id_cannot_hide_a_newer_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A second `report` row with the id of the newer signed fail, now "not accepted",
+    # replaced it in the replay, so the older pass decided again.
+    db, ci, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+        reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
+        )
+        time.sleep(1.1)
+        failed = reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci[0]), actor="ci"
+        )
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.log("report", 2, None, None, {"gate_report_id": failed.id, "accepted": False}, "ci")
+    assert f"report reuses gate_report_id {failed.id}" in forger.check(head, capsys)
+
+
+def test_a_migrate_row_after_the_migration_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `migrate` rows skipped every rule of a move (no command writes one after migrating).
+    db, ci, _ = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.stage(1, "archived")
+    forger.log("migrate", 1, "production", "archived", {})
+    assert "a migrate row that is not part of a schema-1 migration" in forger.check(head, capsys)
+
+
+def test_a_row_claiming_migration_after_the_head_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, _, head = owner(tmp_path, approvers=False)
+    forger = Forger(db)
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {"migrated_from_schema": 1})
+    assert "claims to be migrated from schema 1 after" in forger.check(head, capsys)
+
+
+def test_a_rollback_to_a_version_other_than_the_previous_production_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # v1 -> v2 -> v3 in production: `registry rollback` restores v2; rows restored v1.
+    db, ci, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        for version in (2, 3):
+            digest = write_bundle(tmp_path / f"b{version}", b"v%d" % version)
+            reg.register(tmp_path / f"b{version}", name="bot", actor="ci")
+            report = write_gate_report(tmp_path / f"g{version}", digest, sign_key=ci[0])
+            reg.promote("bot", version, to="production", actor="ci", gate_report=report)
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.stage(3, "archived")
+    forger.log("rollback", 3, "production", "archived", {}, "ci")
+    forger.stage(1, "production")
+    forger.log("rollback", 1, "archived", "production", {"gate_report_id": 1}, "ci")
+    err = forger.check(head, capsys)
+    assert "rolls bot back to v1; the command restores the previous production version (v2)" in err
+
+
+def test_approving_the_request_of_a_revoked_requester_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, ci, _ = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+        alice = next(u for u in reg.users() if u.name == "alice")
+        request = reg.request_promotion("bot", 2, to="production", user=alice)
+        reg.user_revoke("alice", actor="owner", reason="left")
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    at = forger.log("approve", 2, "experiment", "production", {"request_id": request.id}, "bob")
+    forger.c.execute(
+        "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
+        "VALUES (?, 'bob', '', ?)",
+        (request.id, at),
+    )
+    err = forger.check(head, capsys)
+    assert f"approves request {request.id}, whose requester's access was revoked since" in err
+
+
+def test_revoking_a_user_after_the_head_fails_check_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With every approver revoked the registry is back to one person promoting alone.
+    db, _, _ = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        head = ":".join(map(str, reg.head()))
+        reg.user_revoke("alice", actor="mallory")
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check", "--head", head]) == 1
+    assert "revokes user 'alice' by mallory" in capsys.readouterr().err

@@ -506,7 +506,7 @@ def test_a_key_trusted_after_the_recorded_head_fails_check_head_until_a_new_head
     assert main(["registry", "--db", db, "check", "--head", recorded]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err  # one line, no traceback
-    assert f"2 log row(s) after the recorded head {head_id} grant power" in err
+    assert f"2 log row(s) after the recorded head {head_id} change who is trusted" in err
     assert f"row {head_id + 1} trusts gate key 'mallory'" in err
     assert "adds approver 'mal' by mallory" in err
     # Reviewed and meant: a new head covers them, and check passes against it.

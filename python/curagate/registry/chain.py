@@ -113,6 +113,13 @@ class State:
     rows: int = 0
     native: bool = False  # a row written by schema 2 was seen (migrated rows come first)
     used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
+    # Per model name: the versions moved into production, in log order (what a rollback
+    # restores is computed from it, as the command does), how many times its production
+    # changed (a request made before a change is stale), and the version a rollback that
+    # just archived production must restore.
+    into_production: dict[str, list[int]] = field(default_factory=dict)
+    production_changes: dict[str, int] = field(default_factory=dict)
+    rollback_to: dict[str, int] = field(default_factory=dict)
     # Every move to production: (log row, name, version, gate report id, the gate keys
     # trusted at that row). `Registry.check` re-judges each against those keys.
     production_moves: list[tuple[int, str, int, int, frozenset[str]]] = field(default_factory=list)
@@ -165,6 +172,44 @@ def _unbacked(state: State, key: tuple[str, int], data: dict[str, Any], at: str)
     return f"on a {backing.get('verdict')} verdict without a waiver in force"
 
 
+# The payload id each action creates, and the state it is kept in: every id is new.
+_IDS = {
+    "report": ("gate_report_id", "reports"),
+    "trust": ("key_id", "keys"),
+    "user_add": ("user_id", "users"),
+    "request": ("request_id", "requests"),
+    "waive": ("waiver_id", "waivers"),
+}
+
+
+def _production_move(state: State, row: LogRow) -> str | None:
+    """Track production history for rollbacks and stale requests; why a rollback into
+    production is not the one the command makes (the previous production version)."""
+    name = row.name or ""
+    history = state.into_production.setdefault(name, [])
+    if row.from_stage == "production" or row.to_stage == "production":
+        state.production_changes[name] = state.production_changes.get(name, 0) + 1
+    if row.action == "rollback" and row.from_stage == "production":
+        # The command archives production, then restores the version that was in
+        # production just before the current one last took over.
+        version = row.version or 0
+        since = max((i for i, v in enumerate(history) if v == version), default=-1)
+        previous = next((v for v in reversed(history[:since]) if v != version), None)
+        if previous is None:
+            return f"rolls {name} v{version} back with no earlier production version"
+        state.rollback_to[name] = previous
+    elif row.action == "rollback" and row.to_stage == "production":
+        expected = state.rollback_to.pop(name, None)
+        if expected != row.version:
+            return (
+                f"rolls {name} back to v{row.version}; the command restores the previous "
+                f"production version ({'none' if expected is None else f'v{expected}'})"
+            )
+    if row.to_stage == "production" and row.action in ("promote", "rollback"):
+        history.append(row.version or 0)
+    return None
+
+
 def _unapproved(state: State, key: tuple[str, int], data: dict[str, Any]) -> str | None:
     """Why a promotion to production is not the one an approved request asked for."""
     rid = int(data.get("request_id") or -1)
@@ -190,7 +235,12 @@ def _apply(state: State, row: LogRow) -> str | None:
     migrated = data.get("migrated_from_schema") is not None
     if migrated and state.native:
         return "claims to be migrated from schema 1 after schema-2 rows"
+    if row.action == "migrate" and not migrated:
+        return "a migrate row that is not part of a schema-1 migration"
     state.native = state.native or not migrated
+    ident = _IDS.get(row.action)
+    if ident is not None and int(data.get(ident[0], -1)) in getattr(state, ident[1]):
+        return f"{row.action} reuses {ident[0]} {data.get(ident[0])}"
     if not migrated and row.action in PEOPLE_ACTIONS and not state.approver(row.actor):
         return (
             f"{row.action} by {row.actor!r}, who is not an active user with the approver or "
@@ -235,6 +285,12 @@ def _apply(state: State, row: LogRow) -> str | None:
             state.production_moves.append(
                 (row.id, key[0], key[1], int(data.get("gate_report_id") or -1), state.gate_keys())
             )
+        if not migrated:
+            why = _production_move(state, row)
+            if why:
+                return why
+        elif row.to_stage == "production" and row.action in ("promote", "rollback"):
+            state.into_production.setdefault(key[0], []).append(key[1])
         if row.to_stage == "production":
             current["was_production"] = True
         current["stage"] = row.to_stage
@@ -272,6 +328,7 @@ def _apply(state: State, row: LogRow) -> str | None:
             "requested_by": row.actor,
             "reason": row.reason,
             **meta,
+            "_epoch": state.production_changes.get(row.name or "", 0),
         }
     elif row.action == "approve":
         rid = int(data.get("request_id", -1))
@@ -280,6 +337,12 @@ def _apply(state: State, row: LogRow) -> str | None:
             return f"approves request {rid}, which does not exist or was approved before"
         if str(req["requested_by"]).lower() == str(row.actor).lower():
             return f"request {rid} is approved by its own requester"
+        if not state.approver(req["requested_by"]):
+            return f"approves request {rid}, whose requester's access was revoked since"
+        if req["to_stage"] == "production" and req["_epoch"] != state.production_changes.get(
+            str(req["name"]), 0
+        ):
+            return f"approves request {rid}, made before production of {req['name']} changed"
         state.approvals[rid] = {"approved_by": row.actor, "reason": row.reason, **meta}
     elif row.action == "waive":
         if key not in state.versions:

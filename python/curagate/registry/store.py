@@ -2327,8 +2327,9 @@ def _check_head(db: sqlite3.Connection, head: str) -> None:
 
     Rows after the head are chained but not covered by it: whoever can write the database
     file can append a `trust` row for their own key (then a report it signs and a
-    promotion) or a `user_add` of their own approver. So every such grant after the head
-    fails the check until a person has reviewed it and recorded a new head.
+    promotion), a `user_add` of their own approver, or `user_revoke` rows that leave no
+    approver. So every such change after the head fails the check until a person has
+    reviewed it and recorded a new head; so does a row after it claiming to be migrated.
     """
     ident, expected = _parse_head(head, what="--head")
     row = db.execute("SELECT hash FROM log WHERE id = ?", (ident,)).fetchone()
@@ -2339,18 +2340,21 @@ def _check_head(db: sqlite3.Connection, head: str) -> None:
             f"registry log row {ident}: hash {row[0][:12]}… is not the recorded head "
             f"{expected[:12]}…; history up to that row was rewritten"
         )
-    grants = [
-        _grant(LogRow(*r))
-        for r in db.execute(
-            f"SELECT {LOG_COLS} FROM log WHERE id > ? AND action IN ('trust', 'user_add') "
-            "ORDER BY id",
-            (ident,),
-        )
-    ]
+    after = [LogRow(*r) for r in db.execute(f"SELECT {LOG_COLS} FROM log WHERE id > ?", (ident,))]
+    for row in after:
+        # A migration writes all its rows in one transaction, before any head exists.
+        if row.action == "migrate" or row.data.get("migrated_from_schema") is not None:
+            raise ChainBroken(
+                f"registry log row {row.id}: claims to be migrated from schema 1 after the "
+                f"recorded head {ident}; a migration writes its rows at once, before any head"
+            )
+    # Revoking a user changes who may approve too: with every approver revoked, one
+    # person could promote alone.
+    grants = [_grant(r) for r in after if r.action in ("trust", "user_add", "user_revoke")]
     if grants:
         raise CheckFailed(
-            f"{len(grants)} log row(s) after the recorded head {ident} grant power, which "
-            "anyone who can write the database file can append: "
+            f"{len(grants)} log row(s) after the recorded head {ident} change who is trusted "
+            "or may approve, which anyone who can write the database file can append: "
             + "; ".join(grants)
             + ". If each was meant, record a new head (`curagate registry head`); if not, "
             "restore the database from before them and replace the keys and tokens involved"
@@ -2365,6 +2369,8 @@ def _grant(row: LogRow) -> str:
             f"trusts {data.get('role')} key {data.get('name')!r} "
             f"({str(data.get('fingerprint'))[:16]}…)"
         )
+    elif row.action == "user_revoke":
+        what = f"revokes user {data.get('name', data.get('user_id'))!r}"
     else:
         what = f"adds {data.get('role')} {data.get('name')!r}"
     return f"row {row.id} {what} by {row.actor} at {row.at}"
