@@ -5,6 +5,7 @@ read a curate output's manifest back before)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,6 +76,33 @@ def _nest_manifest(folder: Path) -> None:
     (folder / "manifest.json").write_text("[" * 200_000, encoding="utf-8")
 
 
+# Each of these hung verify (a FIFO), ran it out of memory (exit 3), or passed it (exit 0).
+def _fifo_stats(folder: Path) -> None:
+    (folder / "stats.json").unlink()
+    os.mkfifo(folder / "stats.json")
+
+
+def _huge_manifest(folder: Path) -> None:
+    with (folder / "manifest.json").open("r+b") as f:
+        f.truncate((1 << 30) + 1)  # sparse: no disk, but read whole it was 1 GiB of memory
+
+
+def _hard_link_shard(folder: Path) -> None:
+    shard = sorted((folder / "kept").glob("*.parquet"))[0]
+    os.link(shard, folder.parent / "other-name.parquet")  # its owner can change the bytes
+
+
+def _link_manifest(folder: Path) -> None:
+    copy = folder.parent / "manifest-copy.json"
+    copy.write_bytes((folder / "manifest.json").read_bytes())
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").symlink_to(copy)
+
+
+def _add_folder(folder: Path) -> None:
+    (folder / "kept" / "more").mkdir()
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -84,6 +112,11 @@ def _nest_manifest(folder: Path) -> None:
         (_remove_file, "listed but missing"),
         (_link_file, "not a regular file"),
         (_edit_manifest, "changed after the run"),
+        (_fifo_stats, "stats.json: not a regular file"),
+        (_huge_manifest, "manifest.json: larger than 1,073,741,824 bytes"),
+        (_hard_link_shard, "parquet: a hard link"),
+        (_link_manifest, "manifest.json: a symbolic link"),
+        (_add_folder, "kept/more/: a folder not in manifest.json"),
     ],
 )
 def test_a_changed_curate_output_fails_verify_and_train_refuses_it(
@@ -97,6 +130,33 @@ def test_a_changed_curate_output_fails_verify_and_train_refuses_it(
     assert problem in capsys.readouterr().err
     with pytest.raises(InputError, match=f"changed after `curagate curate`.*{problem}"):
         read_records([str(curated / "kept")], None)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_marker_that_is_not_a_file_fails_verify_without_waiting(
+    curated: Path, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = curated / ".curagate-output.json"
+    copy = tmp_path / "marker-copy.json"
+    copy.write_bytes(marker.read_bytes())
+    marker.unlink()
+    if kind == "fifo":
+        os.mkfifo(marker)  # verify read it and waited for a writer forever
+    else:
+        marker.symlink_to(copy)  # and passed this one
+    assert verify(curated) == 1
+    assert "not a curagate marker" in capsys.readouterr().err
+
+
+def test_train_checks_the_output_a_link_to_a_shard_points_into(
+    curated: Path, tmp_path: Path
+) -> None:
+    shard = sorted((curated / "kept").glob("*.parquet"))[0]
+    link = tmp_path / "link.parquet"
+    link.symlink_to(shard)
+    _edit_shard(curated)
+    with pytest.raises(InputError, match=r"changed after `curagate curate`.*contents changed"):
+        read_records([str(link)], None)
 
 
 def test_a_changed_split_output_fails_verify_and_train_refuses_it(

@@ -43,8 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curagate.io.outputs import MARKER_NAME, read_marker
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
+    marker = args.bundle / MARKER_NAME
+    if marker.is_symlink() or (marker.exists() and read_marker(args.bundle) is None):
+        raise CheckFailed(
+            f"{marker}: not a curagate marker (a link, a special file, a hard link, too large or "
+            "edited); the output was modified after the run: run it again"
+        )
     output = check_output_folder(args.bundle) if args.bundle.is_dir() else None
     if output is None and not (args.bundle / MANIFEST_NAME).exists():
         around = enclosing_outputs(args.bundle) if args.bundle.is_dir() else []

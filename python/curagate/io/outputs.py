@@ -9,15 +9,41 @@ The marker's run id is a hash of the run's ``stats.json`` and
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
 
 MARKER_NAME = ".curagate-output.json"
+# A marker is ~100 bytes; a manifest or stats.json of a million files ~200 MB.
+MAX_MARKER_BYTES = 1 << 20
+MAX_MANIFEST_BYTES = 1 << 30
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (one name, at most ``limit`` bytes), never
+    following a link or waiting on a FIFO; OSError naming the file otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a link or special file)", str(path))
+        if st.st_nlink > 1:
+            raise OSError(errno.EINVAL, f"a hard link ({st.st_nlink} names)", str(path))
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+        return data
+    finally:
+        os.close(fd)
 
 
 def write_marker(folder: Path, command: str, identity: Sequence[Path]) -> str:
@@ -34,7 +60,7 @@ def write_marker(folder: Path, command: str, identity: Sequence[Path]) -> str:
 def read_marker(folder: Path) -> dict[str, object] | None:
     """The marker of a complete curagate output, or None."""
     try:
-        marker = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+        marker = json.loads(read_regular(folder / MARKER_NAME, MAX_MARKER_BYTES))
     except (OSError, ValueError, RecursionError):  # nested past the limit: not a marker
         return None
     if (

@@ -15,6 +15,7 @@ changed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import stat
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from curagate.digest import sha256_file
-from curagate.io.outputs import MARKER_NAME, read_marker
+from curagate.io.outputs import MARKER_NAME, MAX_MANIFEST_BYTES, read_marker, read_regular
 
 # What each command's marker run id hashes, and the manifest that lists its files.
 _IDENTITY = {"curate": ("stats.json", "manifest.json"), "split": ("split_manifest.json",)}
@@ -50,11 +51,13 @@ def enclosing_outputs(path: Path) -> list[Path]:
     """The curate or split output folders ``path`` lies in (or is), innermost first
     (``curate --split`` holds a split output in its ``splits/``)."""
     here = path.parent.resolve() / path.name  # a shard replaced by a link still lies here
-    found = []
-    for folder in (here, *here.parents):
-        marker = read_marker(folder)
-        if marker is not None and marker.get("command") in _IDENTITY:
-            found.append(folder)
+    target = path.resolve()  # and a link to a shard reads that output's bytes
+    found: list[Path] = []
+    for start in (here, target):
+        for folder in (start, *start.parents):
+            marker = read_marker(folder)
+            if marker is not None and marker.get("command") in _IDENTITY and folder not in found:
+                found.append(folder)
     return found
 
 
@@ -89,29 +92,39 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
     result = OutputCheck(folder, command, str(marker["run_id"]))
     names = _IDENTITY[command]
     digest = hashlib.sha256()
+    raw: dict[str, bytes] = {}
     try:
         for name in names:
-            digest.update((folder / name).read_bytes())
+            raw[name] = read_regular(folder / name, MAX_MANIFEST_BYTES)
+            digest.update(raw[name])
     except OSError as e:
-        result.problems.append(f"{e.filename and Path(e.filename).name}: cannot be read")
+        named = {errno.EINVAL: e.strerror, errno.EFBIG: e.strerror, errno.ELOOP: "a symbolic link"}
+        why = named.get(e.errno or 0) or "cannot be read"
+        result.problems.append(f"{e.filename and Path(e.filename).name}: {why}")
         return result
     if digest.hexdigest()[:16] != result.run_id:
         result.problems.append(
             f"{' or '.join(names)} changed after the run (the marker's run id differs)"
         )
     try:
-        manifest = json.loads((folder / names[-1]).read_bytes())
+        manifest = json.loads(raw[names[-1]])
     except (ValueError, RecursionError):  # a nesting bomb is not a manifest either
         manifest = None
     listed = _listed(command, manifest)
     if listed is None:
         result.problems.append(f"{names[-1]}: not a manifest {command} writes")
         return result
+    everything = sorted(folder.rglob("*"))
     present = {
-        p.relative_to(folder).as_posix(): p
-        for p in sorted(folder.rglob("*"))
-        if not p.is_dir() or p.is_symlink()
+        p.relative_to(folder).as_posix(): p for p in everything if not p.is_dir() or p.is_symlink()
     }
+    # A folder holds a listed file, or it was added (an empty one too).
+    holders = {parent.as_posix() for rel in listed for parent in Path(rel).parents}
+    for p in everything:
+        rel = p.relative_to(folder).as_posix()
+        if p.is_dir() and not p.is_symlink() and rel not in holders:
+            result.problems.append(f"{rel}/: a folder not in {names[-1]} (added after the run)")
+    # The marker, manifest (and stats.json) were read as regular files of one name.
     own = {MARKER_NAME, names[-1]}
     for rel, expected in sorted(listed.items()):
         path = present.get(rel)
@@ -119,6 +132,9 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
             result.problems.append(f"{rel}: listed but missing")
         elif not stat.S_ISREG(path.lstat().st_mode):
             result.problems.append(f"{rel}: not a regular file (a link or special file)")
+        elif path.lstat().st_nlink > 1:
+            # Whoever owns the other name can change the bytes after this check.
+            result.problems.append(f"{rel}: a hard link ({path.lstat().st_nlink} names); copy it")
         elif sha256_file(path) != expected:
             result.problems.append(f"{rel}: contents changed (sha256 differs)")
         else:
