@@ -15,6 +15,7 @@ from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.registry import Registry
 from curagate.registry.chain import canonical, lineage_sha256, row_hash
+from curagate.registry.store import RecordedGateReport
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -52,6 +53,17 @@ class Forger:
         self.c.execute(
             "UPDATE model_versions SET stage = ? WHERE name = 'bot' AND version = ?",
             (stage, version),
+        )
+
+    def approve(self, request_id: int, approver: str) -> None:
+        """``approver`` approves request ``request_id`` (of bot v2 to production)."""
+        at = self.log(
+            "approve", 2, "experiment", "production", {"request_id": request_id}, approver
+        )
+        self.c.execute(
+            "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
+            "VALUES (?, ?, '', ?)",
+            (request_id, approver, at),
         )
 
     def register(self, bundle: Path, digest: str, stage: str) -> int:
@@ -110,6 +122,23 @@ def signed_v2(reg: Registry, tmp_path: Path, key: Path) -> None:
     digest = write_bundle(tmp_path / "b2", b"v2 weights")
     report = write_gate_report(tmp_path / "g2", digest, sign_key=key)
     reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
+
+
+def pass_then_fail(tmp_path: Path) -> tuple[Path, RecordedGateReport, RecordedGateReport, str]:
+    """bot v2 with a signed pass, then a newer signed fail (the registry refuses to promote
+    it); returns the database, both reports and the head."""
+    db, ci, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+        passed = reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
+        )
+        time.sleep(1.1)  # signed times have whole seconds
+        failed = reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci[0]), actor="ci"
+        )
+        return db, passed, failed, ":".join(map(str, reg.head()))
 
 
 @pytest.mark.parametrize("how", ["to_stage", "payload"])
@@ -222,11 +251,7 @@ def test_an_approval_by_someone_who_cannot_approve_fails_check(
         request = reg.request_promotion("bot", 2, to="production", user=alice)
         head = ":".join(map(str, reg.head()))
     forger = Forger(db)
-    at = forger.log("approve", 2, "experiment", "production", {"request_id": request.id}, approver)
-    forger.c.execute(
-        "INSERT INTO approvals (request_id, approved_by, reason, approved_at) VALUES (?, ?, '', ?)",
-        (request.id, approver, at),
-    )
+    forger.approve(request.id, approver)
     assert expected in forger.check(head, capsys)
 
 
@@ -253,18 +278,7 @@ def test_an_older_pass_cited_after_a_newer_signed_fail_fails_check(
 ) -> None:
     # The registry refuses the promotion (the newest signed verdict decides); a row
     # written by hand cited the older pass and check passed.
-    db, ci, _ = owner(tmp_path, approvers=False)
-    with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        reg.register(tmp_path / "b2", name="bot", actor="ci")
-        passed = reg.add_gate_report(
-            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
-        )
-        time.sleep(1.1)  # signed times have whole seconds
-        reg.add_gate_report(
-            "bot", 2, write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci[0]), actor="ci"
-        )
-        head = ":".join(map(str, reg.head()))
+    db, passed, _, head = pass_then_fail(tmp_path)
     forger = Forger(db)
     forger.stage(1, "archived")
     forger.log("archive", 1, "production", "archived", {}, actor="ci")
@@ -280,18 +294,7 @@ def test_a_report_row_that_reuses_an_id_cannot_hide_a_newer_fail(
 ) -> None:
     # A second `report` row with the id of the newer signed fail, now "not accepted",
     # replaced it in the replay, so the older pass decided again.
-    db, ci, _ = owner(tmp_path, approvers=False)
-    with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        reg.register(tmp_path / "b2", name="bot", actor="ci")
-        reg.add_gate_report(
-            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
-        )
-        time.sleep(1.1)
-        failed = reg.add_gate_report(
-            "bot", 2, write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci[0]), actor="ci"
-        )
-        head = ":".join(map(str, reg.head()))
+    db, _, failed, head = pass_then_fail(tmp_path)
     forger = Forger(db)
     forger.log("report", 2, None, None, {"gate_report_id": failed.id, "accepted": False}, "ci")
     assert f"report reuses gate_report_id {failed.id}" in forger.check(head, capsys)
@@ -353,12 +356,7 @@ def test_approving_the_request_of_a_revoked_requester_fails_check(
         reg.user_revoke("alice", actor="owner", reason="left")
         head = ":".join(map(str, reg.head()))
     forger = Forger(db)
-    at = forger.log("approve", 2, "experiment", "production", {"request_id": request.id}, "bob")
-    forger.c.execute(
-        "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
-        "VALUES (?, 'bob', '', ?)",
-        (request.id, at),
-    )
+    forger.approve(request.id, "bob")
     err = forger.check(head, capsys)
     assert f"approves request {request.id}, whose requester's access was revoked since" in err
 
