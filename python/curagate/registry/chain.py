@@ -11,7 +11,9 @@ What it cannot stop: someone who rewrites the log *and* recomputes every hash af
 the change (the hash is unkeyed; the code is public). Against that, record the head
 (``curagate registry head``) somewhere the attacker cannot write, or sign it, and
 check it later with ``curagate registry check --head ID:HASH``, which also fails on
-every key or user added after that head.
+every key trusted and user added or revoked after that head. Rows after it are held to
+the rules the commands follow (see :func:`_apply`), and ``check`` re-judges every
+signature with the keys trusted at the row that relied on it.
 """
 
 from __future__ import annotations
