@@ -1791,7 +1791,9 @@ class Registry:
         return self._with_status(db, PromotionRequest(*row))
 
     def _with_status(self, db: sqlite3.Connection, req: PromotionRequest) -> PromotionRequest:
-        """``req`` with why it can no longer be approved, if it cannot (see :meth:`approve`)."""
+        """``req`` with why it can no longer be approved, if it cannot (see :meth:`approve`).
+        A production request is for replacing the production of when it was made: once
+        that changed, approving it would replace a version its requester never saw."""
         if req.approved_by is not None:
             return req
         if self._revoked_user(db, req.requested_by):
@@ -1854,17 +1856,14 @@ class Registry:
                 return self._get(db, name, version)
             if _RANK[to] <= _RANK[mv.stage]:
                 raise InputError(f"{mv.ref} is already in {mv.stage}")
-            pending = [  # a revoked requester's request is void, not pending
-                int(r[0])
-                for r in db.execute(
-                    "SELECT r.id FROM promotion_requests r LEFT JOIN approvals a "
-                    "ON a.request_id = r.id WHERE r.model_version_id = ? AND a.id IS NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM users u JOIN user_revocations v "
-                    "ON v.user_id = u.id WHERE u.name = r.requested_by) ORDER BY r.id",
-                    (mv.id,),
-                )
-                # and one that production changed under is stale: it can be made again
-                if self._production_change_since(db, mv.name, int(r[0])) is None
+            # A void or stale request is no obstacle: it can be made again.
+            rows = db.execute(
+                _REQUEST_SQL + " WHERE r.model_version_id = ? ORDER BY r.id", (mv.id,)
+            )
+            pending = [
+                r.id
+                for r in (self._with_status(db, PromotionRequest(*row)) for row in rows.fetchall())
+                if r.status == "pending"
             ]
             if pending:
                 raise InputError(
@@ -1914,13 +1913,16 @@ class Registry:
                     f"promotion request {request_id} was made by {req.requested_by}; a second, different "
                     "approver must approve it"
                 )
-            if self._revoked_user(db, req.requested_by):
+            if req.status == "void":
                 raise Forbidden(
                     f"promotion request {request_id} was made by {req.requested_by}, whose access "
                     "was revoked since; an active approver must request it again"
                 )
+            if req.status == "stale":  # it would replace a version its requester did not see
+                raise CheckFailed(
+                    f"promotion request {request_id}: {req.blocked and req.blocked[1]}"
+                )
             mv = self._get(db, req.name, req.version)
-            self._refuse_stale(db, req)
             at = _now()
             db.execute(
                 "INSERT INTO approvals (request_id, approved_by, reason, approved_at) "
@@ -1966,20 +1968,6 @@ class Registry:
             (name, request_id),
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
-
-    def _refuse_stale(self, db: sqlite3.Connection, req: PromotionRequest) -> None:
-        """A production request is for replacing the production of when it was made: once
-        production of that name changed, approving it would replace a version its
-        requester never saw, so it must be made again."""
-        if req.to_stage != "production":
-            return
-        changed = self._production_change_since(db, req.name, req.id)
-        if changed is not None:
-            raise CheckFailed(
-                f"promotion request {req.id}: production of {req.name} changed since it was "
-                f"made ({changed[1]} of v{changed[0]}); approving it would replace a version "
-                "its requester did not see: request the promotion again"
-            )
 
     def waive(
         self,
@@ -2362,7 +2350,7 @@ def _check_head(db: sqlite3.Connection, head: str) -> None:
 
 
 def _grant(row: LogRow) -> str:
-    """One line naming what a `trust` or `user_add` log row granted, by whom and when."""
+    """One line naming what a `trust`, `user_add` or `user_revoke` row changed, by whom and when."""
     data = row.data
     if row.action == "trust":
         what = (
