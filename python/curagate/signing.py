@@ -14,7 +14,9 @@ repository (``curagate keys generate``; ``--sign-key`` or ``$CURAGATE_SIGNING_KE
   sha256 the attestation signed; a hand-written one has no valid signature.
 
 Neither says anything about who holds the key: a stolen CI key signs anything
-(docs/registry.md, threat model). Nothing here touches the network.
+(docs/registry.md, threat model). A third, smaller key signs the registry's log rows an
+approver writes: each user's **actor key**, Ed25519 derived from their API token (see
+:func:`actor_seed`). Nothing here touches the network.
 
 ``cryptography`` and ``model-signing`` come with the ``sign`` extra and are imported
 inside the functions that need them.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import json
 import os
@@ -155,6 +158,59 @@ def key_fingerprint(public_key: Any) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return sha256_bytes(der)
+
+
+# Actor keys: who wrote a registry row
+
+
+ACTOR_KEY_LABEL = b"curagate actor key v1"
+
+
+def actor_seed(token: str) -> bytes:
+    """The secret half of a registry user's actor key, derived from their API token.
+
+    HMAC-SHA256 of a fixed label under the token (256 random bits), used as an Ed25519
+    seed: whoever holds the token can sign rows in that user's name, and no one else
+    can. The registry stores the token's sha256 and the key's public half, neither of
+    which gives the seed.
+    """
+    return hmac.new(token.encode(), ACTOR_KEY_LABEL, "sha256").digest()
+
+
+def _ed25519() -> Any:
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+    except ImportError:
+        raise MissingExtraError("sign", "cryptography") from None
+    return ed25519
+
+
+def actor_public_key(seed: bytes) -> str:
+    """The public half (hex of the raw 32-byte Ed25519 key) recorded when a user is added."""
+    key = _ed25519().Ed25519PrivateKey.from_private_bytes(seed)
+    return str(key.public_key().public_bytes_raw().hex())
+
+
+def actor_sign(seed: bytes, message: bytes) -> str:
+    key = _ed25519().Ed25519PrivateKey.from_private_bytes(seed)
+    return base64.b64encode(key.sign(message)).decode()
+
+
+@functools.lru_cache(maxsize=65536)
+def actor_signature_valid(public_hex: str, message: bytes, signature: str) -> bool:
+    """Whether ``signature`` (base64) is the actor key's signature of ``message``.
+
+    Cached: every open of a registry replays its log, and a row's check never changes.
+    """
+    from cryptography.exceptions import InvalidSignature
+
+    ed25519 = _ed25519()
+    try:
+        key = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+        key.verify(base64.b64decode(signature, validate=True), message)
+    except (InvalidSignature, ValueError, TypeError, binascii.Error):
+        return False
+    return True
 
 
 # DSSE + in-toto

@@ -1,6 +1,8 @@
 """Rows appended by whoever can write the database file, chained like the registry's own
 (the hash is unkeyed), with the tables edited to match: `registry check --head` with the
-head the owner recorded before them must fail. Each case was a working attack."""
+head the owner recorded before them must fail. Each case was a working attack. Where the
+forger is given approvers' tokens (an insider writing by hand), their rows are signed
+as the commands sign them, so the rule under test, not the signature, refuses them."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ import pytest
 from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.registry import Registry
-from curagate.registry.chain import canonical, lineage_sha256, row_hash
+from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage_sha256, row_hash
 from curagate.registry.store import RecordedGateReport
+from curagate.signing import actor_seed, actor_sign
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -25,10 +28,11 @@ LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})
 class Forger:
     """Appends correctly chained log rows and edits the tables to agree with them."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, tokens: dict[str, str] | None = None) -> None:
         self.db = db
         self.c = sqlite3.connect(db)
         self.t = 0
+        self.tokens = tokens or {}  # the users whose tokens the forger holds
 
     def log(
         self,
@@ -43,6 +47,9 @@ class Forger:
         at = f"2030-01-01T00:00:{self.t:02d}.000000Z"
         rid, prev = self.c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
         f = (at, actor, action, "bot", version, frm, to, "", canonical(payload))
+        if actor in self.tokens:
+            sig = actor_sign(actor_seed(self.tokens[actor]), actor_message(prev, rid + 1, f))
+            f = (*f[:-1], canonical({**payload, ACTOR_SIG: sig}))
         self.c.execute(
             "INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (rid + 1, *f, prev, row_hash(prev, rid + 1, f)),
@@ -99,9 +106,13 @@ class Forger:
         return err
 
 
-def owner(tmp_path: Path, *, approvers: bool) -> tuple[Path, tuple[Path, Path], str]:
+def owner(
+    tmp_path: Path, *, approvers: bool
+) -> tuple[Path, tuple[Path, Path], str, dict[str, str]]:
     """bot v1 in production on a signed pass (key `ci`); with ``approvers``, alice and
-    bob (approvers) and vic (viewer). Returns the database, ci's key pair and the head."""
+    bob (approvers) and vic (viewer). Returns the database, ci's key pair, the head and
+    the users' tokens."""
+    tokens: dict[str, str] = {}
     db = tmp_path / "reg" / "registry.db"
     ci = keypair(tmp_path / "ci")
     with Registry(db) as reg:
@@ -112,9 +123,9 @@ def owner(tmp_path: Path, *, approvers: bool) -> tuple[Path, tuple[Path, Path], 
         reg.promote("bot", 1, to="production", actor="ci", gate_report=report)
         if approvers:
             for name, role in (("alice", "approver"), ("bob", "approver"), ("vic", "viewer")):
-                reg.user_add(name, role=role, actor="owner")
+                tokens[name] = reg.user_add(name, role=role, actor="owner")[1]
         head_id, head_hash = reg.head()
-    return db, ci, f"{head_id}:{head_hash}"
+    return db, ci, f"{head_id}:{head_hash}", tokens
 
 
 def signed_v2(reg: Registry, tmp_path: Path, key: Path) -> None:
@@ -127,7 +138,7 @@ def signed_v2(reg: Registry, tmp_path: Path, key: Path) -> None:
 def pass_then_fail(tmp_path: Path) -> tuple[Path, RecordedGateReport, RecordedGateReport, str]:
     """bot v2 with a signed pass, then a newer signed fail (the registry refuses to promote
     it); returns the database, both reports and the head."""
-    db, ci, _ = owner(tmp_path, approvers=False)
+    db, ci, _, _ = owner(tmp_path, approvers=False)
     with Registry(db) as reg:
         digest = write_bundle(tmp_path / "b2", b"v2 weights")
         reg.register(tmp_path / "b2", name="bot", actor="ci")
@@ -147,7 +158,7 @@ def test_a_version_registered_straight_into_production_fails_check(
 ) -> None:
     # Never gated, never signed: the register row put it in production (its to_stage, or
     # a "stage" in its payload, which replay let override the row's).
-    db, _, head = owner(tmp_path, approvers=False)
+    db, _, head, _ = owner(tmp_path, approvers=False)
     digest = write_bundle(tmp_path / "evil", b"EVIL weights")
     forger = Forger(db)
     forger.stage(1, "archived")
@@ -184,7 +195,7 @@ def test_a_report_signed_by_a_key_revoked_before_it_was_recorded_fails_check(
 ) -> None:
     # The owner revoked the leaked ci key; its holder signs a pass for their bundle and
     # records it as accepted (check re-verified against every key ever trusted).
-    db, ci, _ = owner(tmp_path, approvers=False)
+    db, ci, _, _ = owner(tmp_path, approvers=False)
     with Registry(db) as reg:
         reg.trust_revoke("ci", actor="owner", reason="leaked")
         keyid = reg.trusted_keys("gate")[0].fingerprint
@@ -244,13 +255,13 @@ def test_an_approval_by_someone_who_cannot_approve_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], approver: str, expected: str
 ) -> None:
     # Replay checked only that the approver was not the requester.
-    db, ci, _ = owner(tmp_path, approvers=True)
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
         signed_v2(reg, tmp_path, ci[0])
-        alice = next(u for u in reg.users() if u.name == "alice")
+        alice = reg.authenticate(tokens["alice"])
         request = reg.request_promotion("bot", 2, to="production", user=alice)
         head = ":".join(map(str, reg.head()))
-    forger = Forger(db)
+    forger = Forger(db, tokens)
     forger.approve(request.id, approver)
     assert expected in forger.check(head, capsys)
 
@@ -259,12 +270,12 @@ def test_production_without_an_approved_request_fails_check_once_there_are_appro
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # One approver's account moves v2 to production alone: no request, no second person.
-    db, ci, _ = owner(tmp_path, approvers=True)
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
         signed_v2(reg, tmp_path, ci[0])
         [rec] = reg.gate_reports("bot", 2)
         head = ":".join(map(str, reg.head()))
-    forger = Forger(db)
+    forger = Forger(db, tokens)
     forger.stage(1, "archived")
     forger.log("archive", 1, "production", "archived", {}, actor="alice")
     forger.stage(2, "production")
@@ -304,7 +315,7 @@ def test_a_migrate_row_after_the_migration_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # `migrate` rows skipped every rule of a move (no command writes one after migrating).
-    db, ci, _ = owner(tmp_path, approvers=True)
+    db, ci, _, _ = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
         signed_v2(reg, tmp_path, ci[0])
         head = ":".join(map(str, reg.head()))
@@ -317,7 +328,7 @@ def test_a_migrate_row_after_the_migration_fails_check(
 def test_a_row_claiming_migration_after_the_head_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, _, head = owner(tmp_path, approvers=False)
+    db, _, head, _ = owner(tmp_path, approvers=False)
     forger = Forger(db)
     forger.stage(1, "archived")
     forger.log("archive", 1, "production", "archived", {"migrated_from_schema": 1})
@@ -328,7 +339,7 @@ def test_a_rollback_to_a_version_other_than_the_previous_production_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # v1 -> v2 -> v3 in production: `registry rollback` restores v2; rows restored v1.
-    db, ci, _ = owner(tmp_path, approvers=False)
+    db, ci, _, _ = owner(tmp_path, approvers=False)
     with Registry(db) as reg:
         for version in (2, 3):
             digest = write_bundle(tmp_path / f"b{version}", b"v%d" % version)
@@ -348,14 +359,14 @@ def test_a_rollback_to_a_version_other_than_the_previous_production_fails_check(
 def test_approving_the_request_of_a_revoked_requester_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, ci, _ = owner(tmp_path, approvers=True)
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
         signed_v2(reg, tmp_path, ci[0])
-        alice = next(u for u in reg.users() if u.name == "alice")
+        alice = reg.authenticate(tokens["alice"])
         request = reg.request_promotion("bot", 2, to="production", user=alice)
         reg.user_revoke("alice", actor="owner", reason="left")
         head = ":".join(map(str, reg.head()))
-    forger = Forger(db)
+    forger = Forger(db, tokens)
     forger.approve(request.id, "bob")
     err = forger.check(head, capsys)
     assert f"approves request {request.id}, whose requester's access was revoked since" in err
@@ -365,10 +376,52 @@ def test_revoking_a_user_after_the_head_fails_check_head(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # With every approver revoked the registry is back to one person promoting alone.
-    db, _, _ = owner(tmp_path, approvers=True)
+    db, _, _, _ = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
         head = ":".join(map(str, reg.head()))
         reg.user_revoke("alice", actor="mallory")
     capsys.readouterr()
     assert main(["registry", "--db", str(db), "check", "--head", head]) == 1
     assert "revokes user 'alice' by mallory" in capsys.readouterr().err
+
+
+def test_an_approval_in_a_real_approvers_name_without_their_token_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The log named the actor without authenticating them: a writer of the file (here
+    # alice herself, holding only her own token) wrote bob's approval and the promotion.
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+        alice = reg.authenticate(tokens["alice"])
+        request = reg.request_promotion("bot", 2, to="production", user=alice)
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db, {"alice": tokens["alice"]})
+    forger.approve(request.id, "bob")
+    err = forger.check(head, capsys)
+    assert "approve in the name of 'bob' is not signed with bob's actor key" in err
+
+
+def test_a_signature_copied_from_an_approvers_real_row_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # bob's signature covers his row and its place in the log: pasted into an approval
+    # of another request it proves nothing.
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+        alice, bob = reg.authenticate(tokens["alice"]), reg.authenticate(tokens["bob"])
+        first = reg.request_promotion("bot", 2, to="production", user=alice)
+        reg.approve(first.id, user=bob)
+        real = next(r for r in reg.log("bot", 2) if r.action == "approve").data[ACTOR_SIG]
+        digest = write_bundle(tmp_path / "b3", b"v3 weights")
+        report = write_gate_report(tmp_path / "g3", digest, sign_key=ci[0])
+        reg.register(tmp_path / "b3", name="bot", actor="ci", gate_report=report)
+        second = reg.request_promotion("bot", 3, to="production", user=alice)
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.log(
+        "approve", 3, "experiment", "production", {"request_id": second.id, ACTOR_SIG: real}, "bob"
+    )
+    err = forger.check(head, capsys)
+    assert "approve in the name of 'bob' is not signed with bob's actor key" in err

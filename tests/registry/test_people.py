@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import sqlite3
 import time
@@ -14,6 +16,7 @@ from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, InputError
 from curagate.registry import ChainBroken, Forbidden, Registry, User
+from curagate.registry.chain import ACTOR_SIG, canonical, row_hash
 from curagate.registry.schema import (
     APPEND_ONLY_V3,
     USER_ROLES_V3,
@@ -21,6 +24,7 @@ from curagate.registry.schema import (
     split_statements,
     users_table,
 )
+from curagate.signing import actor_seed
 
 from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
 
@@ -101,6 +105,111 @@ def test_production_needs_two_different_approvers(setup) -> None:
         reg.approve(req.id, user=bob)
     reg.check()
     reg.close()
+
+
+def test_rows_in_an_approvers_name_are_written_only_with_their_token(setup) -> None:
+    # An approver's request, approval and move are signed with the key their token
+    # gives (docs/registry.md, "Who wrote a row"): a User read from the registry, or one
+    # holding another user's token, cannot write one.
+    reg, users, _ = setup
+    listed = next(u for u in reg.users() if u.name == "alice")
+    with pytest.raises(Forbidden, match="authenticate with their token"):
+        reg.request_promotion("bot", 1, to="production", user=listed)
+    borrowed = dataclasses.replace(listed, actor_seed=actor_seed(users["bob"][1]))
+    with pytest.raises(Forbidden, match="authenticate with their token"):
+        reg.request_promotion("bot", 1, to="production", user=borrowed)
+    alice, bob = reg.authenticate(users["alice"][1]), reg.authenticate(users["bob"][1])
+    assert alice is not None and bob is not None
+    req = reg.request_promotion("bot", 1, to="production", user=alice)
+    reg.approve(req.id, user=bob)
+    signed = {r.action: r.data for r in reg.log("bot", 1)[-3:]}
+    assert set(signed) == {"request", "approve", "promote"}
+    assert all(len(base64.b64decode(d[ACTOR_SIG])) == 64 for d in signed.values())
+    reg.check()
+    reg.close()
+
+
+def test_a_user_enrolled_with_their_own_token_is_added_without_anyone_else_seeing_it(
+    setup, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `users add` prints the token it makes, so the admin could act as that user; with
+    # `users token` the user makes it and hands over only its sha256 and public key.
+    reg, users, _ = setup
+    absent = tmp_path / "none" / "registry.db"
+    assert main(["registry", "--db", str(absent), "users", "token"]) == 0
+    assert not absent.parent.exists()  # made where its user is, with no registry
+    out = capsys.readouterr().out
+    token, code = (line.split(": ", 1)[1] for line in out.splitlines())
+    assert token.startswith("cgt_") and code.startswith("cge1_") and token not in code
+    db = str(reg.path)
+    reg.close()
+    args = ["registry", "--db", db, "users", "add", "carol", "--role", "approver"]
+    assert main([*args, "--enrollment", code]) == 0
+    out = capsys.readouterr().out
+    assert "cgt_" not in out and "with the token of their enrollment code" in out
+    assert main([*args[:5], "dave", "--role", "approver", "--enrollment", code]) == 2
+    assert "that token already belongs to a user" in capsys.readouterr().err
+    assert main([*args[:5], "erin", "--role", "approver", "--enrollment", code[:-1]]) == 2
+    assert "not an enrollment code" in capsys.readouterr().err
+    with Registry(db) as again:
+        carol = again.authenticate(token)
+        assert carol is not None and carol.name == "carol"
+        req = again.request_promotion("bot", 1, to="production", user=carol)
+        assert again.approve(req.id, user=users["alice"][0]).stage == "production"
+        assert ACTOR_SIG in again.log("bot", 1)[-3].data  # carol's signed request
+        again.check()
+
+
+def _legacy_user(db: Path, name: str, role: str) -> str:
+    """A user as curagate wrote them before actor keys (no ``actor_key`` recorded); their
+    token."""
+    token = "cgt_" + name * 8
+    c = sqlite3.connect(db)
+    at = "2026-01-01T00:00:00.000000Z"
+    uid = c.execute(
+        "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
+        "VALUES (?, ?, ?, 'admin', ?)",
+        (name, role, sha256_bytes(token.encode()), at),
+    ).lastrowid
+    payload = {
+        "user_id": uid,
+        "name": name,
+        "role": role,
+        "token_sha256": sha256_bytes(token.encode()),
+    }
+    rid, prev = c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+    f = (at, "admin", "user_add", None, None, None, None, "", canonical(payload))
+    c.execute(
+        "INSERT INTO log VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (rid + 1, *f, prev, row_hash(prev, rid + 1, f)),
+    )
+    c.commit()
+    c.close()
+    return token
+
+
+def test_users_added_before_actor_keys_still_request_and_approve(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Their rows cannot be signed (the registry never recorded a key for them) and are
+    # accepted unsigned; users added since sign theirs.
+    db = tmp_path / "registry.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci", actor="admin")
+        digest = write_bundle(tmp_path / "b1", b"one" * 16)
+        report = write_gate_report(tmp_path / "g1", digest, "pass", sign_key=ci_key[0])
+        reg.register(tmp_path / "b1", name="bot", gate_report=report, actor="ci")
+    tokens = {n: _legacy_user(db, n, "approver") for n in ("alice", "bob")}
+    with Registry(db) as reg:
+        alice, bob = (reg.authenticate(tokens[n]) for n in ("alice", "bob"))
+        assert alice is not None and bob is not None
+        req = reg.request_promotion("bot", 1, to="production", user=alice)
+        assert reg.approve(req.id, user=bob).stage == "production"
+        assert not any(ACTOR_SIG in r.data for r in reg.log("bot", 1))
+        reg.check()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 0
+    assert "are not signed: alice, bob; add each again" in capsys.readouterr().out
 
 
 def test_a_revoked_approver_can_no_longer_approve(setup) -> None:

@@ -16,6 +16,8 @@ examples:
   curagate registry show support-bot 1 --json
   curagate registry check --head "$(cat registry-head.txt)"
   curagate registry users add alice --role approver     # prints alice's token, last line
+  curagate registry users token                         # bob, on his machine: his token + a code
+  curagate registry users add bob --role approver --enrollment cge1_...  # bob's token stays his
   curagate registry users add ci --role uploader        # CI: uploads reports through serve, nothing else
   CURAGATE_TOKEN=... curagate registry request support-bot 2 --to production --reason "ok"
   CURAGATE_TOKEN=... curagate registry approve 1        # a second approver
@@ -29,11 +31,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from curagate.errors import CheckFailed, InputError
 from curagate.io.atomic import write_text_atomic
-from curagate.registry import ROLES, STAGES, USER_ROLES, ModelVersion, Registry, User
+from curagate.registry import (
+    ROLES,
+    STAGES,
+    USER_ROLES,
+    ModelVersion,
+    Registry,
+    User,
+    enrollment,
+    new_token,
+)
 
 TOKEN_ENV = "CURAGATE_TOKEN"
 
@@ -64,9 +76,33 @@ def _acting_user(reg: Registry, args: argparse.Namespace) -> User | None:
     return user
 
 
+def _new_token() -> int:
+    """`users token`: a token made where its user is; only its enrollment code leaves."""
+    token = new_token()
+    code = enrollment(token)
+    print(
+        "Keep the token (your login and $CURAGATE_TOKEN; no one else needs it). Give the "
+        "admin who adds you the enrollment code: `curagate registry users add NAME --role "
+        "ROLE --enrollment CODE`.",
+        file=sys.stderr,
+    )
+    print(f"token: {token}")
+    print(f"enrollment: {code}")
+    return 0
+
+
 def _users(reg: Registry, args: argparse.Namespace) -> int:
     if args.users_command == "add":
-        user, token = reg.user_add(args.user, role=args.role, actor=args.actor, reason=args.reason)
+        user, token = reg.user_add(
+            args.user,
+            role=args.role,
+            actor=args.actor,
+            reason=args.reason,
+            enrollment=args.enrollment,
+        )
+        if token is None:
+            print(f"added {user.role} {user.name} with the token of their enrollment code")
+            return 0
         print(f"added {user.role} {user.name}; their API token (shown once, stored hashed):")
         print(token)
         return 0
@@ -208,7 +244,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = action("add", "add a user; prints their API token once, as the last line", usub)
     p.add_argument("user")
     p.add_argument("--role", required=True, choices=USER_ROLES)
+    p.add_argument(
+        "--enrollment",
+        metavar="CODE",
+        help="the code the user printed with `users token`: their token stays theirs alone "
+        "(no token is printed)",
+    )
     who_why(p)
+    action(
+        "token",
+        "make your own API token and the enrollment code to give whoever adds you",
+        usub,
+    )
     p = action("list", "list users and their roles", usub)
     p.add_argument("--json", action="store_true", help="print JSON")
     p = action("revoke", "revoke a user's token (recorded, never deleted)", usub)
@@ -322,6 +369,8 @@ def run(args: argparse.Namespace) -> int:
         getattr(args, "trust_command", "add") == "add"
         and getattr(args, "users_command", "add") == "add"
     )
+    if action == "users" and args.users_command == "token":
+        return _new_token()  # needs no registry: it is made where its user is
     with Registry(args.db, create=create, migrate=action == "migrate") as reg:
         if action == "migrate":
             versions = reg.list_versions()
@@ -366,6 +415,13 @@ def run(args: argparse.Namespace) -> int:
                 f"{len(state.versions)} versions, {len(state.reports)} reports and "
                 f"{len(state.keys)} keys agree with the log"
             )
+            if state.unsigned_approvers():
+                print(
+                    "note: approvers added before curagate signed approvers' rows, whose "
+                    f"requests and approvals are not signed: {', '.join(state.unsigned_approvers())}"
+                    "; add each again under a new name and revoke the old account "
+                    '(docs/registry.md, "Who wrote a row")'
+                )
             if not args.bundles:
                 return 0
             problems = reg.check_bundles()

@@ -22,6 +22,8 @@ from curagate.registry.store import (
     Waiver,
     default_actor,
     default_db_path,
+    enrollment,
+    new_token,
 )
 
 __all__ = [
@@ -44,4 +46,6 @@ __all__ = [
     "Waiver",
     "default_actor",
     "default_db_path",
+    "enrollment",
+    "new_token",
 ]

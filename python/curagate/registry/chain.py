@@ -93,6 +93,32 @@ def row_hash(prev_hash: str, row_id: int, fields: tuple[Any, ...]) -> str:
     return sha256_bytes(canonical([prev_hash, row_id, *fields]).encode())
 
 
+# The payload field holding the acting user's signature of their row (see actor_message).
+ACTOR_SIG = "actor_sig"
+
+
+def row_fields(row: LogRow, payload: str | None = None) -> tuple[Any, ...]:
+    """The columns a row's hash covers, in order (``payload`` in place of the stored one)."""
+    return (
+        row.at,
+        row.actor,
+        row.action,
+        row.name,
+        row.version,
+        row.from_stage,
+        row.to_stage,
+        row.reason,
+        row.payload if payload is None else payload,
+    )
+
+
+def actor_message(prev_hash: str, row_id: int, fields: tuple[Any, ...]) -> bytes:
+    """What a user signs with their actor key: everything the row's hash covers (the
+    payload without the signature), under a label of its own. The previous row's hash
+    binds it to its place in the log, so a signature cannot be replayed elsewhere."""
+    return canonical(["curagate actor row v1", prev_hash, row_id, *fields]).encode()
+
+
 def lineage_sha256(lineage_json: str) -> str:
     return sha256_text(lineage_json)
 
@@ -142,6 +168,25 @@ class State:
             and uid not in self.users_revoked
             for uid, u in self.users.items()
         )
+
+    def actor_key(self, name: str) -> str | None:
+        """The public actor key recorded when the active user ``name`` was added (None for
+        users added before actor keys, whose rows are not signed)."""
+        for uid, u in self.users.items():
+            if u.get("name") == name and uid not in self.users_revoked:
+                key = u.get("actor_key")
+                return key if isinstance(key, str) else None
+        return None
+
+    def unsigned_approvers(self) -> list[str]:
+        """Active approvers and admins without an actor key: their rows are not signed."""
+        return [
+            str(u.get("name"))
+            for uid, u in self.users.items()
+            if u.get("role") in APPROVER_ROLES
+            and uid not in self.users_revoked
+            and not isinstance(u.get("actor_key"), str)
+        ]
 
     def has_approvers(self) -> bool:
         return any(
@@ -226,6 +271,28 @@ def _unapproved(state: State, key: tuple[str, int], data: dict[str, Any]) -> str
     return None
 
 
+def _unsigned(state: State, row: LogRow, data: dict[str, Any]) -> str | None:
+    """Why a row that only an approver may write is not signed by the approver it names.
+
+    The commands sign such rows with the key derived from the acting user's token; a
+    writer of the database file who holds no approver's token cannot, so cannot make a
+    request, an approval, a waiver or a move in a real approver's name."""
+    public = state.actor_key(row.actor)
+    if public is None:
+        return None
+    from curagate.signing import actor_signature_valid
+
+    signature = data.get(ACTOR_SIG)
+    unsigned = canonical({k: v for k, v in data.items() if k != ACTOR_SIG})
+    message = actor_message(row.prev_hash, row.id, row_fields(row, unsigned))
+    if isinstance(signature, str) and actor_signature_valid(public, message, signature):
+        return None
+    return (
+        f"{row.action} in the name of {row.actor!r} is not signed with {row.actor}'s actor key "
+        "(rows an approver writes carry their signature; this one was written by hand)"
+    )
+
+
 def _apply(state: State, row: LogRow) -> str | None:
     """Apply one row to the state; return why it cannot follow the rows before it."""
     if row.action not in ACTIONS:
@@ -248,6 +315,10 @@ def _apply(state: State, row: LogRow) -> str | None:
             f"{row.action} by {row.actor!r}, who is not an active user with the approver or "
             "admin role there"
         )
+    if not migrated and row.action in PEOPLE_ACTIONS:
+        why = _unsigned(state, row, data)
+        if why:
+            return why
     if row.action == "register":
         if key in state.versions:
             return f"registers {row.name} v{row.version} a second time"
@@ -274,6 +345,9 @@ def _apply(state: State, row: LogRow) -> str | None:
                     f"moves {row.name} v{row.version} by {row.actor!r}, who is not an active "
                     "approver, while the registry has approvers"
                 )
+            why = _unsigned(state, row, data)
+            if why:
+                return why
             if row.to_stage == "production" and row.action == "promote":
                 why = _unapproved(state, key, data)
                 if why:
@@ -378,18 +452,7 @@ def replay(conn: sqlite3.Connection) -> State:
                 f"registry log row {row.id}: its prev_hash does not match row {row.id - 1}; "
                 "rows were inserted, deleted or rewritten by hand"
             )
-        fields = (
-            row.at,
-            row.actor,
-            row.action,
-            row.name,
-            row.version,
-            row.from_stage,
-            row.to_stage,
-            row.reason,
-            row.payload,
-        )
-        if row_hash(prev, row.id, fields) != row.hash:
+        if row_hash(prev, row.id, row_fields(row)) != row.hash:
             raise ChainBroken(
                 f"registry log row {row.id} ({row.action} {row.name or ''} "
                 f"v{row.version or ''}): content does not match its hash; the row was edited by hand"
@@ -643,14 +706,17 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
 
 
 __all__ = [
+    "ACTOR_SIG",
     "GENESIS",
     "LOG_COLS",
     "ChainBroken",
     "LogRow",
     "State",
+    "actor_message",
     "canonical",
     "lineage_sha256",
     "replay",
+    "row_fields",
     "row_hash",
     "verify",
 ]

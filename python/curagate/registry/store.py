@@ -31,7 +31,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -48,11 +48,13 @@ from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.export.manifest import verify_bundle
 from curagate.io.atomic import write_bytes_atomic
 from curagate.registry.chain import (
+    ACTOR_SIG,
     GENESIS,
     LOG_COLS,
     ChainBroken,
     LogRow,
     State,
+    actor_message,
     canonical,
     lineage_sha256,
     replay,
@@ -75,6 +77,9 @@ from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
     SignatureInvalid,
+    actor_public_key,
+    actor_seed,
+    actor_sign,
     key_fingerprint,
     load_public_key,
     verify_bundle_signature,
@@ -90,6 +95,7 @@ MAX_VERSION = 2**31 - 1
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 ITEMS_NAME = "items.jsonl"
 TOKEN_PREFIX = "cgt_"
+ENROLLMENT_PREFIX = "cge1_"
 MAX_WAIVER_DAYS = 90
 
 
@@ -105,6 +111,28 @@ class RegistryUnavailable(InputError):
 
 def token_sha256(token: str) -> str:
     return sha256_bytes(token.encode())
+
+
+def new_token() -> str:
+    """A fresh API token: 256 random bits."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def enrollment(token: str) -> str:
+    """What a user hands the admin who adds them, so the admin never holds their token:
+    the token's sha256 and the public half of the actor key it gives."""
+    return f"{ENROLLMENT_PREFIX}{token_sha256(token)}_{actor_public_key(actor_seed(token))}"
+
+
+def _parse_enrollment(code: str) -> tuple[str, str]:
+    """(token sha256, public actor key) of an enrollment code."""
+    m = re.fullmatch(ENROLLMENT_PREFIX + r"([0-9a-f]{64})_([0-9a-f]{64})", code.strip())
+    if m is None:
+        raise InputError(
+            f"--enrollment {code[:80]!r}: not an enrollment code; the user makes their token "
+            "and prints its code with `curagate registry users token`"
+        )
+    return m.group(1), m.group(2)
 
 
 def _token_shaped(token: str | None) -> TypeGuard[str]:
@@ -304,6 +332,9 @@ class User:
     created_by: str
     created_at: str
     revoked_at: str | None
+    # The seed of the user's actor key, derived from their token at login (see
+    # :meth:`Registry.authenticate`): the rows they write are signed with it. Never stored.
+    actor_seed: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def active(self) -> bool:
@@ -327,6 +358,15 @@ class User:
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
         }
+
+
+# Who writes a row: a user of the registry (their rows are signed when they have an actor
+# key), or the free text of ``--actor`` / the login name before a registry has approvers.
+Who = str | User
+
+
+def _name(who: Who) -> str:
+    return who if isinstance(who, str) else who.name
 
 
 _USER_SQL = (
@@ -1090,7 +1130,7 @@ class Registry:
         db: sqlite3.Connection,
         action: str,
         *,
-        actor: str,
+        actor: Who,
         reason: str,
         name: str | None = None,
         version: int | None = None,
@@ -1099,19 +1139,17 @@ class Registry:
         payload: dict[str, Any] | None = None,
         at: str | None = None,
     ) -> int:
+        """Append a row. A row written by a :class:`User` who has an actor key is signed
+        with it (see :func:`~curagate.registry.chain.actor_message`)."""
         last = db.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
         row_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        fields = (
-            at or _now(),
-            actor,
-            action,
-            name,
-            version,
-            from_stage,
-            to_stage,
-            reason,
-            canonical(payload or {}),
-        )
+        head = (at or _now(), _name(actor), action, name, version, from_stage, to_stage, reason)
+        data = payload or {}
+        seed = None if isinstance(actor, str) else actor.actor_seed
+        if seed is not None:
+            message = actor_message(prev, row_id, (*head, canonical(data)))
+            data = {**data, ACTOR_SIG: actor_sign(seed, message)}
+        fields = (*head, canonical(data))
         db.execute(
             f"INSERT INTO log ({LOG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (row_id, *fields, prev, row_hash(prev, row_id, fields)),
@@ -1124,7 +1162,7 @@ class Registry:
         mv: ModelVersion,
         to: str,
         action: str,
-        actor: str,
+        actor: Who,
         reason: str,
         report_id: int | None = None,
         extra: dict[str, Any] | None = None,
@@ -1207,7 +1245,7 @@ class Registry:
         )
 
     def _record(
-        self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer, actor: str
+        self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer, actor: Who
     ) -> RecordedGateReport:
         j = self._judge(db, mv, offer)
         report_sha = self._put_blob(offer.raw)
@@ -1231,7 +1269,7 @@ class Registry:
                 j.why,
                 j.keyid,
                 path,
-                actor,
+                _name(actor),
                 at,
             ),
         )
@@ -1544,7 +1582,7 @@ class Registry:
         db: sqlite3.Connection,
         mv: ModelVersion,
         to: str,
-        who: str,
+        who: Who,
         reason: str,
         offer: Offer | None,
         extra: dict[str, Any],
@@ -1671,13 +1709,31 @@ class Registry:
     # people and the two-approver workflow
 
     def user_add(
-        self, name: str, *, role: str, actor: str | None = None, reason: str = ""
-    ) -> tuple[User, str]:
-        """Create a user; returns the user and their API token (shown once, stored hashed)."""
+        self,
+        name: str,
+        *,
+        role: str,
+        actor: str | None = None,
+        reason: str = "",
+        enrollment: str | None = None,
+    ) -> tuple[User, str | None]:
+        """Create a user; returns the user and their API token (shown once, stored hashed).
+
+        With an ``enrollment`` code (:func:`enrollment`, made by the user from a token only
+        they hold) the token is theirs and None is returned: whoever adds them cannot act
+        in their name.
+        """
         check_name(name, "user name")
         if role not in USER_ROLES:
             raise InputError(f"--role {role!r}: choose one of {', '.join(USER_ROLES)}")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token: str | None = None
+        seed: bytes | None = None
+        if enrollment is None:
+            token = new_token()
+            seed = actor_seed(token)
+            digest, public = token_sha256(token), actor_public_key(seed)  # needs the sign extra
+        else:
+            digest, public = _parse_enrollment(enrollment)
         who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._write() as db:
@@ -1692,8 +1748,12 @@ class Registry:
                     + (f" as {same[0]!r} (names differ only in case)" if same[0] != name else "")
                     + " (revoked users stay recorded; pick a new name)"
                 )
+            if db.execute("SELECT 1 FROM users WHERE token_sha256 = ?", (digest,)).fetchone():
+                raise InputError(
+                    f"--enrollment: that token already belongs to a user; {name} makes a new "
+                    "one (`curagate registry users token`)"
+                )
             at = _now()
-            digest = token_sha256(token)
             cur = db.execute(
                 "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -1705,10 +1765,16 @@ class Registry:
                 "user_add",
                 actor=who,
                 reason=reason,
-                payload={"user_id": uid, "name": name, "role": role, "token_sha256": digest},
+                payload={
+                    "user_id": uid,
+                    "name": name,
+                    "role": role,
+                    "token_sha256": digest,
+                    "actor_key": public,
+                },
                 at=at,
             )
-            return self._user(db, uid), token
+            return dataclasses.replace(self._user(db, uid), actor_seed=seed), token
 
     @staticmethod
     def _user(db: sqlite3.Connection, uid: int) -> User:
@@ -1755,15 +1821,17 @@ class Registry:
                 _USER_SQL + " WHERE u.token_sha256 = ?", (token_sha256(token),)
             ).fetchone()
         user = User(*row) if row else None
-        return user if user is not None and user.active else None
+        if user is None or not user.active:
+            return None
+        return dataclasses.replace(user, actor_seed=actor_seed(token))
 
-    def _who(self, db: sqlite3.Connection, user: User | None, actor: str | None, what: str) -> str:
+    def _who(self, db: sqlite3.Connection, user: User | None, actor: str | None, what: str) -> Who:
         """Who moves a version. Once the registry has approvers, an active approver's
         account (re-read in this transaction), never the free text of ``--actor``: otherwise
         anyone could roll production back in a name of their choosing. Before that, the
         actor given or the login name."""
         if user is not None:
-            return self._approver(db, user, what).name
+            return self._approver(db, user, what)
         if self._has_approvers(db):
             raise Forbidden(
                 f"{self.path}: this registry has approvers, so {what} needs one: set "
@@ -1780,7 +1848,28 @@ class Registry:
             raise Forbidden(
                 f"user {now.name!r} has the {now.role} role; {what} needs the approver or admin role"
             )
-        return now
+        # The rows written next are signed with the user's actor key, which only their
+        # token gives: a User built without it (or with another user's) would write rows
+        # the log's replay refuses.
+        public = self._actor_key(db, now.id)
+        if public is None:
+            return now  # added before actor keys: their rows are not signed
+        if user.actor_seed is None or actor_public_key(user.actor_seed) != public:
+            raise Forbidden(
+                f"user {now.name!r}: {what} is signed with the key their token gives; "
+                "authenticate with their token ($CURAGATE_TOKEN, or log in to `curagate serve`)"
+            )
+        return dataclasses.replace(now, actor_seed=user.actor_seed)
+
+    @staticmethod
+    def _actor_key(db: sqlite3.Connection, user_id: int) -> str | None:
+        """The public actor key the log recorded when the user was added, if any."""
+        row = db.execute(
+            "SELECT json_extract(payload, '$.actor_key') FROM log WHERE action = 'user_add' "
+            "AND json_extract(payload, '$.user_id') = ?",
+            (user_id,),
+        ).fetchone()
+        return row[0] if row is not None and isinstance(row[0], str) else None
 
     def _request(self, db: sqlite3.Connection, request_id: int) -> PromotionRequest:
         if not 1 <= request_id <= MAX_VERSION:
@@ -1851,7 +1940,7 @@ class Registry:
             u = self._approver(db, user, "requesting a promotion")
             mv = self._get(db, name, version)
             if to != "production":
-                refusal = self._move(db, mv, to, u.name, reason, None, {})
+                refusal = self._move(db, mv, to, u, reason, None, {})
                 assert refusal is None  # only production can be refused
                 return self._get(db, name, version)
             if _RANK[to] <= _RANK[mv.stage]:
@@ -1882,7 +1971,7 @@ class Registry:
             self._log(
                 db,
                 "request",
-                actor=u.name,
+                actor=u,
                 reason=reason,
                 name=mv.name,
                 version=mv.version,
@@ -1932,7 +2021,7 @@ class Registry:
             self._log(
                 db,
                 "approve",
-                actor=u.name,
+                actor=u,
                 reason=reason,
                 name=mv.name,
                 version=mv.version,
@@ -1945,7 +2034,7 @@ class Registry:
                 db,
                 mv,
                 req.to_stage,
-                u.name,
+                u,
                 reason or req.reason,
                 None,
                 {"request_id": request_id, "requested_by": req.requested_by},
@@ -2017,7 +2106,7 @@ class Registry:
             self._log(
                 db,
                 "waive",
-                actor=u.name,
+                actor=u,
                 reason=reason,
                 name=mv.name,
                 version=mv.version,
