@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import re
 from collections import Counter
@@ -799,7 +800,8 @@ def assign_rows(
 def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
     """Cluster id per row from curate's clusters.parquet, matched by record id."""
     try:
-        table = pq.read_table(path, columns=["record_id", "cluster_id"])
+        # absolute: pyarrow expands a leading "~" of a relative path
+        table = pq.read_table(os.path.abspath(path), columns=["record_id", "cluster_id"])
     except (OSError, pa.ArrowInvalid, KeyError) as e:
         raise InputError(
             f"--clusters {path.as_posix()!r}: cannot read record_id and cluster_id ({e}); "

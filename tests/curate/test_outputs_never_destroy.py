@@ -106,6 +106,84 @@ def test_output_inside_an_input_folder_is_refused(
     assert sorted(p.name for p in folder.iterdir()) == ["d.jsonl"]
 
 
+@pytest.mark.parametrize(
+    ("inputs", "out", "why"),
+    [
+        (["g/**/*.jsonl"], "g/o", "the input pattern g/**/*.jsonl would match the outputs"),
+        (["g/*"], "g/o", "the input pattern g/* would match the outputs"),
+        (["g/*/*.jsonl"], "g/o", "the input pattern g/*/*.jsonl would match the outputs"),
+        (["h"], "ext/o", "is inside input folder h (through"),
+    ],
+)
+def test_an_output_a_glob_or_a_followed_link_would_read_back_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    inputs: list[str],
+    out: str,
+    why: str,
+) -> None:
+    # Only folders given as such were compared with --out: the first run wrote where
+    # the pattern (or the folder a link in the input leads to) reaches, and the same
+    # command then failed on its rerun.
+    monkeypatch.chdir(tmp_path)
+    corpus(tmp_path / "g" / "sub" / "a.jsonl", 5)
+    corpus(tmp_path / "ext" / "b.jsonl", 5)
+    corpus(tmp_path / "h" / "c.jsonl", 5)
+    (tmp_path / "h" / "ext").symlink_to("../ext")
+    for command in ("curate", "split"):
+        assert main([command, *inputs, "--out", out]) == 2
+        assert why in capsys.readouterr().err
+        assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize(
+    ("inputs", "out"),
+    [(["*.jsonl"], "curated"), (["g/sub/*.jsonl"], "g/o"), (["g/*/*.jsonl"], "g/sub/o")],
+)
+def test_a_glob_that_cannot_reach_the_output_is_no_obstacle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inputs: list[str], out: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    corpus(tmp_path / "top.jsonl", 5)
+    corpus(tmp_path / "g" / "sub" / "a.jsonl", 5)
+    for _ in range(2):  # the rerun reads the same inputs
+        assert main(["curate", *inputs, "--out", out]) == 0
+
+
+def test_outputs_and_inputs_under_a_folder_named_tilde_stay_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pyarrow expands a leading "~" of the relative paths it is given: curate and split
+    # wrote their Parquet files into the home folder (exit 3), and a Parquet input at
+    # ./~/in.parquet was read from the home folder instead.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    home.mkdir()
+    (work / "~").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    pq.write_table(pa.table({"text": ["the one in the work folder"]}), work / "~" / "in.parquet")
+    pq.write_table(pa.table({"text": ["the one at home"]}), home / "in.parquet")
+    assert main(["curate", "~/in.parquet", "--out", "~/curated"]) == 0
+    kept = pq.read_table(work / "~" / "curated" / "kept").column("text").to_pylist()
+    assert kept == ["the one in the work folder"]
+    assert main(["split", "~/in.parquet", "--out", "~/splits"]) == 0
+    assert read_marker(work / "~" / "splits") is not None
+    assert sorted(p.name for p in home.iterdir()) == ["in.parquet"]
+
+
+def test_an_output_where_no_folder_can_be_made_is_an_input_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = corpus(tmp_path / "d.jsonl", 5)
+    assert main(["curate", str(data), "--out", "/proc/curagate-out"]) == 2
+    assert "/proc/curagate-out: cannot write there" in capsys.readouterr().err
+
+
 def _kill_when(proc: subprocess.Popen[bytes], parent: Path, part: str) -> Path | None:
     """SIGKILL ``proc`` as soon as a temporary output holding ``part`` appears."""
     deadline = time.monotonic() + 120

@@ -26,13 +26,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     check_parent(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(target)
-    tmp = Path(
-        tempfile.mkdtemp(
-            prefix=f".{target.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=target.parent
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(target)
+        # Absolute: what the body writes here may go through pyarrow, which expands a
+        # leading "~" of a relative path (a folder literally named "~") to the home folder.
+        tmp = Path(
+            tempfile.mkdtemp(
+                prefix=f".{target.name}.{run_tag()}.",
+                suffix=TMP_SUFFIX,
+                dir=target.parent.absolute(),
+            )
         )
-    )
+    except OSError as e:
+        from curagate.errors import InputError
+
+        raise InputError(
+            f"{target}: cannot write there ({e.strerror or e}); choose an output path in a "
+            "folder you can write"
+        ) from None
     tmp.rmdir()  # the body creates a file or a directory here
     # Named by this process: a killed run's is told from a live one's, and ours from any
     # ".NAME.old" or ".NAME.20240501.old" of the user's own.

@@ -10,11 +10,13 @@ The marker's run id is a hash of the run's ``stats.json`` and
 from __future__ import annotations
 
 import errno
+import fnmatch
+import glob
 import hashlib
 import json
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
@@ -119,17 +121,25 @@ def refuse_overlap(
     out: Path, inputs: Sequence[str | os.PathLike[str]], files: Sequence[Path]
 ) -> None:
     """An output inside an input folder would be read back by the next run; an
-    output folder holding an input would delete it when replaced."""
+    output folder holding an input would delete it when replaced.
+
+    An input folder's reach includes the folders its symbolic links lead to (the reader
+    follows them), and a glob's includes whatever it could match inside ``--out``
+    (``data/**/*.jsonl``, ``data/*``) and the folders it matches now."""
     target = out.resolve()
-    for item in inputs:
-        given = Path(item)
-        if not given.is_dir():
-            continue
-        root = given.resolve()
+    for given, root in _searched_folders(inputs):
         if target == root or root in target.parents:
             raise InputError(
-                f"--out {out}: is inside input folder {given}; the next run would read its "
-                "outputs back: write outputs elsewhere"
+                f"--out {out}: is inside input folder {given}"
+                + ("" if root == Path(given).resolve() else f" (through {root})")
+                + "; the next run would read its outputs back: write outputs elsewhere"
+            )
+    for item in inputs:
+        text = os.fspath(item)
+        if _has_magic(text) and not Path(text).exists() and _pattern_reaches(text, target):
+            raise InputError(
+                f"--out {out}: the input pattern {text} would match the outputs written "
+                "there, and the next run would read them back: write outputs elsewhere"
             )
     for path in files:
         resolved = path.resolve()
@@ -139,3 +149,72 @@ def refuse_overlap(
             )
         if target in resolved.parents:
             raise InputError(f"--out {out}: contains input {path}; write outputs elsewhere")
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def _searched_folders(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[str, Path]]:
+    """(input as given, resolved folder) for every folder the reader searches: input
+    folders, folders a glob matches, and the folders their links lead to."""
+    for item in inputs:
+        text = os.fspath(item)
+        if Path(text).is_dir():
+            roots = [Path(text)]
+        elif _has_magic(text):
+            roots = [Path(m) for m in sorted(glob.glob(text, recursive=True)) if Path(m).is_dir()]  # noqa: PTH207
+        else:
+            continue
+        for root in roots:
+            yield text, root.resolve()
+            yield from ((text, linked) for linked in _linked_folders(root))
+
+
+def _linked_folders(root: Path) -> Iterator[Path]:
+    """Resolved targets of the symbolic links to folders under ``root`` that the reader
+    follows (as it does: hidden names skipped, each folder once)."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue  # the reader reports it
+        for entry in entries:
+            if entry.name.startswith((".", "_")):
+                continue
+            try:
+                if not entry.is_dir():
+                    continue
+                if entry.is_symlink():
+                    yield Path(entry.path).resolve()
+            except OSError:
+                continue
+            stack.append(Path(entry.path))
+
+
+def _pattern_reaches(pattern: str, target: Path) -> bool:
+    """Whether glob ``pattern`` (recursive ``**``) could match ``target`` (resolved), a
+    folder above it (read whole) or something inside it."""
+    parts = Path(pattern).absolute().parts
+    literal = next((i for i, part in enumerate(parts) if _has_magic(part)), len(parts))
+    base = Path(*parts[:literal]).resolve().parts  # links in the fixed part, as glob follows
+    return _prefix_match((*base, *parts[literal:]), target.parts)
+
+
+def _prefix_match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    if not pattern or not path:
+        # The pattern matched a folder above or at ``path`` (read recursively), or
+        # ``path`` ends where the pattern goes on: what is under it could match.
+        return True
+    head = pattern[0]
+    if head == "**":
+        return _prefix_match(pattern[1:], path) or _prefix_match(pattern, path[1:])
+    return fnmatch.fnmatchcase(path[0], head) and _prefix_match(pattern[1:], path[1:])

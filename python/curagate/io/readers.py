@@ -1131,11 +1131,17 @@ def _convert_one_by_one(
 # --------------------------------------------------------------------------- Parquet
 
 
+def _local(path: Path) -> str:
+    """``path`` as pyarrow must get it: absolute, since it expands a leading "~" of a
+    relative path (a folder literally named "~") to the home folder."""
+    return os.path.abspath(path)
+
+
 def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[Batch]:
     if path.stat().st_size == 0:
         return
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(_local(path))
     except (pa.ArrowException, OSError) as exc:
         yield _file_problem(
             state,
@@ -1722,7 +1728,7 @@ def count_records(path: str | os.PathLike[str]) -> int:
         if p.stat().st_size == 0:
             return 0
         try:
-            return int(pq.ParquetFile(p).metadata.num_rows)
+            return int(pq.ParquetFile(_local(p)).metadata.num_rows)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(
                 f"{p.as_posix()}: cannot read the Parquet file: {_describe(exc)}"
