@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 from collections import Counter
@@ -801,7 +800,7 @@ def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str,
     """Cluster id per row from curate's clusters.parquet, matched by record id."""
     try:
         # absolute: pyarrow expands a leading "~" of a relative path
-        table = pq.read_table(os.path.abspath(path), columns=["record_id", "cluster_id"])
+        table = pq.read_table(str(Path(path).absolute()), columns=["record_id", "cluster_id"])
     except (OSError, pa.ArrowInvalid, KeyError) as e:
         raise InputError(
             f"--clusters {path.as_posix()!r}: cannot read record_id and cluster_id ({e}); "

@@ -182,6 +182,31 @@ def test_a_literal_beyond_a_doubles_range_is_never_infinity(tmp_path: Path) -> N
     assert q.line == 3 and q.reason.startswith("field 'm.y' holds 1.8e308, which the double")
 
 
+def test_a_literal_whose_exponent_arrow_refuses_is_kept_as_written_like_any_beyond_range(
+    tmp_path: Path,
+) -> None:
+    # Arrow's parser refuses 1e309 and up ("Number too big to be stored in double")
+    # while it reads 1.8e308 as infinity: such a row was quarantined with Arrow's error,
+    # not kept as the string of its literal (top level) or quarantined naming the field.
+    path = tmp_path / "n.jsonl"
+    path.write_text(
+        '{"text": "a b c", "x": 1.5}\n'
+        '{"text": "d e f Infinity", "x": 1e400}\n'
+        '{"text": "g h i", "x": -1E+309, "s": "-Infinity"}\n'
+        '{"text": "j k l", "m": {"y": 1e999}}\n',
+        encoding="utf-8",
+    )
+    batches = read_all([path])
+    kept = [row for b in batches for row in b.table.to_pylist()]
+    assert [(r["text"], r["x"], r["s"]) for r in kept] == [
+        ("a b c", "1.5", None),
+        ("d e f Infinity", "1e400", None),
+        ("g h i", "-1E+309", "-Infinity"),
+    ]
+    [q] = all_quarantined(batches)
+    assert q.line == 4 and q.reason.startswith("field 'm.y' holds 1e999, which the double")
+
+
 def test_a_column_of_doubles_without_rounded_integers_stays_doubles(tmp_path: Path) -> None:
     path = tmp_path / "n.jsonl"
     path.write_text(

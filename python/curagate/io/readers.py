@@ -966,7 +966,7 @@ def _parse_slowly(
             reject(k, f"line is a JSON {python_kind(value)}, not an object", raw)
             continue
         records.append(value)
-        texts.append(raw)
+        texts.append(_for_arrow(value, raw))
         kept.append(k)
 
     fmt = state.format
@@ -1008,6 +1008,37 @@ def _parse_slowly(
             table, good = _convert_one_by_one(good_texts, good, reject, layout.max_length)
     quarantined.sort(key=lambda q: q.line or 0)
     return table, good, quarantined
+
+
+def _for_arrow(value: Any, raw: bytes) -> bytes:
+    """The line as Arrow's parser can take it. Arrow refuses a literal whose exponent
+    takes it far past a double's range (``1e400``: "Number too big") while it reads
+    ``2e308`` as infinity; such a line is written again with its infinite numbers as
+    ``2e308``, so the row is read, and :func:`_exact_numbers` keeps the literal as
+    written (read back from the raw line) or quarantines the row naming the field."""
+    if not _has_infinity(value):
+        return raw
+    text = json.dumps(value, ensure_ascii=False)  # infinities as the token Infinity
+    return _INFINITY.sub(_as_2e308, text).encode()
+
+
+# A JSON string (left alone), or the token json.dumps writes for an infinite float (its
+# sign captured).
+_INFINITY = re.compile(r'"(?:[^"\\]|\\.)*"|(-?)Infinity')
+
+
+def _as_2e308(m: re.Match[str]) -> str:
+    return m[0] if m[1] is None else m[1] + "2e308"
+
+
+def _has_infinity(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isinf(value)
+    if isinstance(value, dict):
+        return any(_has_infinity(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_infinity(v) for v in value)
+    return False
 
 
 def _parse_in_segments(
@@ -1134,7 +1165,7 @@ def _convert_one_by_one(
 def _local(path: Path) -> str:
     """``path`` as pyarrow must get it: absolute, since it expands a leading "~" of a
     relative path (a folder literally named "~") to the home folder."""
-    return os.path.abspath(path)
+    return str(path.absolute())
 
 
 def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[Batch]:
