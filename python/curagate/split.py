@@ -100,7 +100,17 @@ def check_ratios(values: Sequence[float], *, option: str = "ratios") -> tuple[fl
         total = sum(values)
     if values[0] <= 0 or total <= 0:
         raise ConfigError(f"{option}: the train ratio must be > 0, e.g. --ratios 80/10/10")
-    return (values[0] / total, values[1] / total, values[2] / total)
+    shares = (values[0] / total, values[1] / total, values[2] / total)
+    for name, value, share in zip(SPLIT_NAMES, values, shares, strict=True):
+        # The manifest records shares to 6 decimals: one that rounds to 0 there would be
+        # a train of 0 rows, or a split asked for that the manifest says was not.
+        if value > 0 and round(share, 6) == 0:
+            raise ConfigError(
+                f"{option}: {name}'s share is {share:.3g} of the total, which rounds to 0; "
+                f"give it {'' if name == 'train' else '0 or '}at least 0.000001 of the total, "
+                "e.g. --ratios 80/10/10"
+            )
+    return shares
 
 
 # --- units -------------------------------------------------------------------

@@ -97,6 +97,16 @@ def test_bad_ratios_name_the_option(text: str) -> None:
         parse_ratios(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "which"), [("1/0/1e300", "train"), ("1e-300/1/1", "train"), ("1/1e-9/0", "val")]
+)
+def test_a_share_that_rounds_to_0_is_refused(text: str, which: str) -> None:
+    # 1/0/1e300 passed (train > 0 as written), split 0 rows into train and the manifest
+    # recorded train's ratio as 0.0.
+    with pytest.raises(ConfigError, match=f"--ratios '.*': {which}'s share is .* which rounds to 0"):
+        parse_ratios(text)
+
+
 def test_verify_finds_exact_copies_across_splits_after_normalization() -> None:
     report = verify_splits(
         [["The cat sat on the mat."], ["the CAT sat on the mat"], []],
