@@ -53,6 +53,22 @@ def test_clean_files_exit_0_silently(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert run([str(a), str(b), "--no-golden"], capsys) == (0, [], "")
 
 
+def test_a_whole_file_problem_names_the_file_without_a_line_or_a_rows_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed "t.jsonl.gz:0: ... (re-create or re-download the file); fix: Fix the row
+    # as the message says ...": no line 0 exists, and no row is at fault.
+    import gzip
+
+    data = gzip.compress(b"".join(json.dumps(pc(i)).encode() + b"\n" for i in range(50)))
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(data[:20])
+    rc, out, _ = run([str(path), "--no-golden"], capsys)
+    assert rc == 1
+    assert [line.split(" ", 2)[:2] for line in out] == [[f"{path.as_posix()}:", "FMT001"]]
+    assert out[0].endswith("(re-create or re-download the file)")
+
+
 def test_duplicate_within_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write(
         tmp_path / "a.jsonl",

@@ -74,7 +74,8 @@ class CheckFinding(Finding):
         return (self.file, self.line, self.rule.id, self.message)
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.rule.id} {self.message}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.rule.id} {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,7 +186,8 @@ def check(
         for q in batch.quarantined:
             n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
             rule = quarantine_rule(q.reason, fmt)
-            add(src, n, rule, f"{q.reason}; fix: {RULES[rule].fix}")
+            # A whole-file problem (line 0) says how to fix it; the rule's fix is for a row.
+            add(src, n, rule, q.reason if n == 0 else f"{q.reason}; fix: {RULES[rule].fix}")
         if batch.table.num_rows == 0:
             continue
         lines = _lines(batch)

@@ -26,6 +26,7 @@ from pydantic import (
 
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError
+from curagate.io.outputs import read_regular
 from curagate.limits import (
     MAX_BATCH_ROWS,
     MAX_BYTES,
@@ -36,6 +37,10 @@ from curagate.limits import (
 )
 from curagate.records import DEFAULT_BATCH_ROWS
 from curagate.yamlio import decode_utf8, load_yaml
+
+# A config, gate file or JSON schema is a few KiB; past this it is not one (an endless
+# device, a data file given by mistake), refused before it fills memory.
+MAX_CONFIG_BYTES = 16 << 20
 
 if TYPE_CHECKING:
     import yaml
@@ -297,7 +302,9 @@ def parse_yaml(text: str, source: str, *, keys_hint: str = "") -> tuple[dict[str
     """
     data, node = load_yaml(text, source)
     if data is None:
-        return {}, yaml.MappingNode("tag:yaml.org,2002:map", [])
+        # With a position (line 1), as every node of a parsed document has one.
+        start = yaml.Mark(source, 0, 0, 0, None, 0)
+        return {}, yaml.MappingNode("tag:yaml.org,2002:map", [], start, start)
     if not isinstance(data, dict) or node is None:
         hint = f" ({keys_hint})" if keys_hint else ""
         raise ConfigError(f"{source}:1: the file must be a mapping of keys{hint}")
@@ -310,11 +317,11 @@ def read_yaml(
     """:func:`parse_yaml` of a file; a missing or unreadable file is a ConfigError."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        raw = read_regular(p, MAX_CONFIG_BYTES, follow_links=True)
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read config: {e}") from None
+    except OSError as e:  # a FIFO would block, /dev/zero never ends
+        raise ConfigError(f"{p}: cannot read config: {e.strerror or e}") from None
     return parse_yaml(decode_utf8(raw, str(p)), str(p), keys_hint=keys_hint)
 
 

@@ -170,6 +170,20 @@ def test_verify_fails_on_an_added_file(
     assert "extra.safetensors: present but not listed" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("folder", ["model.safetensors.index.json", "adapter/empty"])
+def test_verify_fails_on_an_added_folder(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: str
+) -> None:
+    # An empty folder holds no file to list, so it passed: a loader that looks for that
+    # name (an index file, a subfolder adapter) finds a folder the export never wrote.
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / folder).mkdir(parents=True)
+    assert main(["verify", str(copy)]) == 1
+    top = folder.split("/")[0]
+    assert f"{top}/: present but not listed" in capsys.readouterr().err
+
+
 def test_export_refuses_a_chat_template_changed_since_training(
     tiny_run: Path, tmp_path: Path
 ) -> None:

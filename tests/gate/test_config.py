@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -230,3 +232,57 @@ def test_a_limit_checks_could_not_honour_fails_at_load(setting: str, why: str) -
     text = GOOD.replace("metrics:\n      accuracy: {min: 0.9}", setting)
     with pytest.raises(ConfigError, match=why):
         parse_gate(text, "g.yaml")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"", r"g\.yaml:1: key 'name': Field required"),  # was AttributeError: exit 3
+        (b"# only a comment\n", r"g\.yaml:1: key 'name': Field required"),
+        (b"name: s\xff\n", r"g\.yaml:1: not UTF-8 \(byte 7"),  # was UnicodeDecodeError
+        (b"\xff\xfen\x00a\x00", r"g\.yaml:1: not UTF-8 \(byte 0"),  # UTF-16
+    ],
+)
+def test_an_empty_or_non_utf8_gate_file_is_a_config_error(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    (tmp_path / "g.yaml").write_bytes(content)
+    with pytest.raises(ConfigError, match=why):
+        load_gate(tmp_path / "g.yaml")
+
+
+def test_the_recorded_sha256_is_of_the_gate_files_bytes(tmp_path: Path) -> None:
+    # read_text turned CRLF into LF: the attested sha256 was not the file's.
+    path = tmp_path / "g.yaml"
+    path.write_bytes(GOOD.replace("\n", "\r\n").encode())
+    assert load_gate(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        # 1e10 reached socket.settimeout in every worker thread (OverflowError, exit 3)
+        ("generation: {request_timeout_s: 1.0e10}", "generation.request_timeout_s"),
+        # 1e10 resamples ran for hours
+        ("statistics: {bootstrap_resamples: 10000000000}", "statistics.bootstrap_resamples"),
+    ],
+)
+def test_a_setting_past_its_documented_maximum_fails_at_load(setting: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"key '{re.escape(key)}': Input should be less than"):
+        parse_gate(GOOD + setting + "\n", "g.yaml")
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "fifo"])
+def test_a_gate_file_or_json_schema_that_never_ends_is_refused_not_read(
+    tmp_path: Path, target: str
+) -> None:
+    # json_schema: /dev/zero read until the gate was killed for memory; a FIFO would
+    # block forever.
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        target = str(tmp_path / "fifo")
+    (tmp_path / "g.yaml").write_text(SCHEMA_GATE.replace("schema.json", target))
+    with pytest.raises(ConfigError, match="cannot read it .*not a regular file"):
+        load_gate(tmp_path / "g.yaml")
+    with pytest.raises(ConfigError, match="cannot read the gate file .*not a regular file"):
+        load_gate(target)

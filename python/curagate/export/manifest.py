@@ -209,10 +209,26 @@ def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
         result.checked += 1
         if sha256_file(root / rel) != expected:
             result.mismatched.append(rel)
-    result.unexpected = sorted(present - set(manifest.files))
+    # A folder no listed file is in (an empty one included) is not what was exported
+    # either: a loader may look for a name that is now a folder.
+    implied = {parent.as_posix() for rel in manifest.files for parent in Path(rel).parents}
+    result.unexpected = sorted(
+        [*(present - set(manifest.files)), *(f"{d}/" for d in _folders(root) - implied)]
+    )
     if not (result.missing or result.mismatched):
         result.unsafe += _loader_references(root, manifest.files)
     return result
+
+
+def _folders(root: Path) -> set[str]:
+    """Relative POSIX paths of the real folders under ``root`` (links are not followed;
+    :func:`walk_strict` reports them)."""
+    return {
+        (Path(dirpath) / name).relative_to(root).as_posix()
+        for dirpath, dirnames, _ in os.walk(root, followlinks=False)
+        for name in dirnames
+        if not (Path(dirpath) / name).is_symlink()
+    }
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

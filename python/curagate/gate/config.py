@@ -27,9 +27,11 @@ from pydantic import (
     model_validator,
 )
 
-from curagate.config import check_span_words, parse_yaml
+from curagate.config import MAX_CONFIG_BYTES, check_span_words, parse_yaml
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.gate.metrics import check_labels
+from curagate.io.outputs import read_regular
+from curagate.yamlio import decode_utf8
 from curagate.gate.tasks import Task, get_task, task_names
 
 LeakMethod = Literal["exact", "ngram", "minhash"]
@@ -128,7 +130,9 @@ class GenerationSettings(_Strict):
     # HTTP endpoints: requests in flight at once, per-request timeout, retries on
     # 429/5xx/reset/timeout with exponential backoff starting at retry_backoff_s.
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
-    request_timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    # At most a day: a larger deadline is no deadline, and one past what a socket's
+    # timeout can hold (1e10) crashed every request's thread.
+    request_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = 120.0
     max_retries: Annotated[int, Field(ge=0, le=20)] = 4
     retry_backoff_s: Annotated[float, Field(ge=0, le=30)] = 0.5
 
@@ -303,7 +307,9 @@ class Contamination(_Strict):
 class Statistics(_Strict):
     # At least 100: about 2.5 resampled deltas beyond each end of a 95% interval, so both
     # ends are read off resamples, and the bootstrap p-value moves in steps of 2/100.
-    bootstrap_resamples: Annotated[int, Field(ge=100)] = 1000
+    # At most a million: ten thousand already puts each end of a 95% interval on 250
+    # resamples, and a hostile 1e10 ran for hours.
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=1_000_000)] = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     alpha: Annotated[float, Field(gt=0, lt=1)] = 0.05
     # numpy's legacy seed (lm-eval's numpy_random_seed) is 32-bit; a negative seed
@@ -376,9 +382,11 @@ def read_json_schema(path: Path) -> dict[str, Any]:
     """A golden set's ``json_schema`` file: a valid JSON Schema (draft 2020-12, as
     ``schema_compliance`` validates with) whose every ``$ref`` resolves within it."""
     try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+        schema = json.loads(read_regular(path, MAX_CONFIG_BYTES, follow_links=True).decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except OSError as e:  # a FIFO or /dev/zero never ends; a link is read where it lies
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except json.JSONDecodeError as e:
@@ -431,8 +439,11 @@ def _schema_errors(cfg: GateConfig, src: str, lines: dict[tuple[Any, ...], int])
     return msgs
 
 
-def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig:
-    """Validate gate YAML text; errors name the file, the line and the key."""
+def parse_gate(
+    text: str, path: str | os.PathLike[str] = "<gate>", *, raw: bytes | None = None
+) -> GateConfig:
+    """Validate gate YAML text; errors name the file, the line and the key. ``raw``: the
+    file's bytes, whose sha256 the report records (default: ``text`` as UTF-8)."""
     src = str(path)
     data, node = parse_yaml(text, src, keys_hint="name, golden_sets, ...")
     lines: dict[tuple[Any, ...], int] = {}
@@ -455,7 +466,7 @@ def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig
             msgs.append(f"{src}:{line}: key '{_format_loc(loc)}': {msg}")
         raise ConfigError("\n".join(msgs)) from None
     cfg.path = Path(path).resolve() if src != "<gate>" else None
-    cfg.sha256 = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    cfg.sha256 = hashlib.sha256(text.encode("utf-8") if raw is None else raw).hexdigest()
     msgs = _schema_errors(cfg, src, lines)
     if msgs:
         raise ConfigError("\n".join(msgs))
@@ -464,6 +475,12 @@ def parse_gate(text: str, path: str | os.PathLike[str] = "<gate>") -> GateConfig
 
 def load_gate(path: str | os.PathLike[str]) -> GateConfig:
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"{p}: gate file not found")
-    return parse_gate(p.read_text(encoding="utf-8"), p)
+    try:
+        raw = read_regular(p, MAX_CONFIG_BYTES, follow_links=True)
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the gate file ({e.strerror or e})") from None
+    # Bytes, not read_text: the report records the sha256 of the file as it is (read_text
+    # turns CRLF into LF), and text that is not UTF-8 is an error naming the byte.
+    return parse_gate(decode_utf8(raw, str(p)), p, raw=raw)

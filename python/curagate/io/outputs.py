@@ -27,15 +27,18 @@ MAX_MARKER_BYTES = 1 << 20
 MAX_MANIFEST_BYTES = 1 << 30
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path`` (one name, at most ``limit`` bytes), never
-    following a link or waiting on a FIFO; OSError naming the file otherwise."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+def read_regular(path: Path, limit: int, *, follow_links: bool = False) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit`` bytes), never waiting on
+    a FIFO or reading an endless device; OSError naming the file otherwise. Unless
+    ``follow_links`` (a user's own file, e.g. a config), a link is refused too, and so
+    is a file with more than one name (a hard link to bytes outside an output)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file (a link or special file)", str(path))
-        if st.st_nlink > 1:
+        if st.st_nlink > 1 and not follow_links:
             raise OSError(errno.EINVAL, f"a hard link ({st.st_nlink} names)", str(path))
         if st.st_size > limit:
             raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
