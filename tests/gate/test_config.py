@@ -282,7 +282,7 @@ def test_a_gate_file_or_json_schema_that_never_ends_is_refused_not_read(
         os.mkfifo(tmp_path / "fifo")
         target = str(tmp_path / "fifo")
     (tmp_path / "g.yaml").write_text(SCHEMA_GATE.replace("schema.json", target))
-    with pytest.raises(ConfigError, match="cannot read it .*not a regular file"):
+    with pytest.raises(ConfigError, match=r"cannot read it .*not a regular file"):
         load_gate(tmp_path / "g.yaml")
-    with pytest.raises(ConfigError, match="cannot read the gate file .*not a regular file"):
+    with pytest.raises(ConfigError, match=r"cannot read the gate file .*not a regular file"):
         load_gate(target)

@@ -103,7 +103,9 @@ def test_bad_ratios_name_the_option(text: str) -> None:
 def test_a_share_that_rounds_to_0_is_refused(text: str, which: str) -> None:
     # 1/0/1e300 passed (train > 0 as written), split 0 rows into train and the manifest
     # recorded train's ratio as 0.0.
-    with pytest.raises(ConfigError, match=f"--ratios '.*': {which}'s share is .* which rounds to 0"):
+    with pytest.raises(
+        ConfigError, match=f"--ratios '.*': {which}'s share is .* which rounds to 0"
+    ):
         parse_ratios(text)
 
 

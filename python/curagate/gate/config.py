@@ -30,9 +30,9 @@ from pydantic import (
 from curagate.config import MAX_CONFIG_BYTES, check_span_words, parse_yaml
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.gate.metrics import check_labels
+from curagate.gate.tasks import Task, get_task, task_names
 from curagate.io.outputs import read_regular
 from curagate.yamlio import decode_utf8
-from curagate.gate.tasks import Task, get_task, task_names
 
 LeakMethod = Literal["exact", "ngram", "minhash"]
 LEAK_METHODS: tuple[LeakMethod, ...] = ("exact", "ngram", "minhash")
