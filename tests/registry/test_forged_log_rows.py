@@ -135,6 +135,22 @@ def signed_v2(reg: Registry, tmp_path: Path, key: Path) -> None:
     reg.register(tmp_path / "b2", name="bot", actor="ci", gate_report=report)
 
 
+def alice_requests_v2(
+    tmp_path: Path, *, then_revoke_alice: bool = False
+) -> tuple[Path, dict[str, str], int, str]:
+    """The owner's registry with approvers; bot v2 with a signed pass, whose promotion to
+    production alice requested. Returns the database, the tokens, the request id and
+    the head recorded then."""
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+        alice = reg.authenticate(tokens["alice"])
+        request = reg.request_promotion("bot", 2, to="production", user=alice)
+        if then_revoke_alice:
+            reg.user_revoke("alice", actor="owner", reason="left")
+        return db, tokens, request.id, ":".join(map(str, reg.head()))
+
+
 def pass_then_fail(tmp_path: Path) -> tuple[Path, RecordedGateReport, RecordedGateReport, str]:
     """bot v2 with a signed pass, then a newer signed fail (the registry refuses to promote
     it); returns the database, both reports and the head."""
@@ -255,14 +271,9 @@ def test_an_approval_by_someone_who_cannot_approve_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], approver: str, expected: str
 ) -> None:
     # Replay checked only that the approver was not the requester.
-    db, ci, _, tokens = owner(tmp_path, approvers=True)
-    with Registry(db) as reg:
-        signed_v2(reg, tmp_path, ci[0])
-        alice = reg.authenticate(tokens["alice"])
-        request = reg.request_promotion("bot", 2, to="production", user=alice)
-        head = ":".join(map(str, reg.head()))
+    db, tokens, request, head = alice_requests_v2(tmp_path)
     forger = Forger(db, tokens)
-    forger.approve(request.id, approver)
+    forger.approve(request, approver)
     assert expected in forger.check(head, capsys)
 
 
@@ -359,17 +370,11 @@ def test_a_rollback_to_a_version_other_than_the_previous_production_fails_check(
 def test_approving_the_request_of_a_revoked_requester_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db, ci, _, tokens = owner(tmp_path, approvers=True)
-    with Registry(db) as reg:
-        signed_v2(reg, tmp_path, ci[0])
-        alice = reg.authenticate(tokens["alice"])
-        request = reg.request_promotion("bot", 2, to="production", user=alice)
-        reg.user_revoke("alice", actor="owner", reason="left")
-        head = ":".join(map(str, reg.head()))
+    db, tokens, request, head = alice_requests_v2(tmp_path, then_revoke_alice=True)
     forger = Forger(db, tokens)
-    forger.approve(request.id, "bob")
+    forger.approve(request, "bob")
     err = forger.check(head, capsys)
-    assert f"approves request {request.id}, whose requester's access was revoked since" in err
+    assert f"approves request {request}, whose requester's access was revoked since" in err
 
 
 def test_revoking_a_user_after_the_head_fails_check_head(
@@ -390,14 +395,9 @@ def test_an_approval_in_a_real_approvers_name_without_their_token_fails_check(
 ) -> None:
     # The log named the actor without authenticating them: a writer of the file (here
     # alice herself, holding only her own token) wrote bob's approval and the promotion.
-    db, ci, _, tokens = owner(tmp_path, approvers=True)
-    with Registry(db) as reg:
-        signed_v2(reg, tmp_path, ci[0])
-        alice = reg.authenticate(tokens["alice"])
-        request = reg.request_promotion("bot", 2, to="production", user=alice)
-        head = ":".join(map(str, reg.head()))
+    db, tokens, request, head = alice_requests_v2(tmp_path)
     forger = Forger(db, {"alice": tokens["alice"]})
-    forger.approve(request.id, "bob")
+    forger.approve(request, "bob")
     err = forger.check(head, capsys)
     assert "approve in the name of 'bob' is not signed with bob's actor key" in err
 
