@@ -107,7 +107,9 @@ def test_production_needs_two_different_approvers(setup) -> None:
     reg.close()
 
 
-def test_rows_in_an_approvers_name_are_written_only_with_their_token(setup) -> None:
+def test_rows_in_an_approvers_name_are_written_only_with_their_token(
+    setup, capsys: pytest.CaptureFixture[str]
+) -> None:
     # An approver's request, approval and move are signed with the key their token
     # gives (docs/registry.md, "Who wrote a row"): a User read from the registry, or one
     # holding another user's token, cannot write one.
@@ -127,6 +129,11 @@ def test_rows_in_an_approvers_name_are_written_only_with_their_token(setup) -> N
     assert all(len(base64.b64decode(d[ACTOR_SIG])) == 64 for d in signed.values())
     reg.check()
     reg.close()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(reg.path), "show", "bot", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "request  experiment → production  by alice (signed)" in shown
+    assert "approve  experiment → production  by bob (signed)" in shown
 
 
 def test_a_user_enrolled_with_their_own_token_is_added_without_anyone_else_seeing_it(

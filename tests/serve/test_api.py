@@ -183,12 +183,12 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
     assert ok.status_code == 200 and ok.json()["stage"] == "production"
     with Registry(world.db) as reg:
         assert reg.get("bot", 1).stage == "archived"
-        assert [r.action for r in reg.log("bot", 2)][-4:] == [
-            "waive",
-            "request",
-            "approve",
-            "promote",
-        ]
+        assert [(r.action, r.signed) for r in reg.log("bot", 2)][-4:] == [
+            ("waive", True),
+            ("request", True),
+            ("approve", True),
+            ("promote", True),
+        ]  # each with its approver's actor key, which only their token gives
         reg.check()
     back = client.post("/api/v1/models/bot/rollback", json={"reason": "regression"}, headers=b)
     assert back.status_code == 200 and back.json()["version"] == 1

@@ -132,3 +132,5 @@ def test_two_approvers_promote_a_waived_warn_to_production(
     bob.screenshot(path=str(artifacts / "serve-models.png"))
     bob.goto(f"{server}/audit")
     expect(bob.locator("#chain")).to_contain_text("Hash chain verified")
+    # the web approval is a row signed with bob's actor key, as the CLI's is
+    expect(bob.locator("table.log tr", has_text="approve")).to_contain_text("bob (signed)")

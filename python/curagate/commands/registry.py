@@ -37,6 +37,7 @@ from pathlib import Path
 from curagate.errors import CheckFailed, InputError
 from curagate.io.atomic import write_text_atomic
 from curagate.registry import (
+    ACTOR_SIG,
     ROLES,
     STAGES,
     USER_ROLES,
@@ -332,8 +333,10 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
             )
         for t in d["log"]:
             move = f"{t['from_stage'] or '-'} → {t['to_stage']}" if t["to_stage"] else ""
+            signed = " (signed)" if ACTOR_SIG in t["payload"] else ""
             print(
-                f"  {t['at']}  #{t['id']} {t['action']:<8} {move}  by {t['actor']}: {t['reason']}"
+                f"  {t['at']}  #{t['id']} {t['action']:<8} {move}  by {t['actor']}{signed}: "
+                f"{t['reason']}"
             )
     return 0
 

@@ -6,7 +6,7 @@ for its history, and signatures (the ``sign`` extra) for what backs a promotion.
 
 from __future__ import annotations
 
-from curagate.registry.chain import ChainBroken, LogRow
+from curagate.registry.chain import ACTOR_SIG, ChainBroken, LogRow
 from curagate.registry.schema import ROLES, SCHEMA_VERSION, STAGES, USER_ROLES
 from curagate.registry.store import (
     DEFAULT_DB,
@@ -27,6 +27,7 @@ from curagate.registry.store import (
 )
 
 __all__ = [
+    "ACTOR_SIG",
     "DEFAULT_DB",
     "ENV_DB",
     "NAME_RULE",

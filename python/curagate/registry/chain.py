@@ -38,6 +38,8 @@ from curagate.registry.schema import (
 )
 
 GENESIS = "0" * 64
+# The payload field holding the acting user's signature of their row (see actor_message).
+ACTOR_SIG = "actor_sig"
 LOG_COLS = (
     "id, at, actor, action, name, version, from_stage, to_stage, reason, payload, prev_hash, hash"
 )
@@ -67,6 +69,11 @@ class LogRow:
         value = json.loads(self.payload)
         return value if isinstance(value, dict) else {}
 
+    @property
+    def signed(self) -> bool:
+        """Whether the row carries its actor's signature (the replay checked it)."""
+        return ACTOR_SIG in self.data
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -91,10 +98,6 @@ def canonical(obj: Any) -> str:
 def row_hash(prev_hash: str, row_id: int, fields: tuple[Any, ...]) -> str:
     """sha256 over the previous hash, the row id and every column of the row."""
     return sha256_bytes(canonical([prev_hash, row_id, *fields]).encode())
-
-
-# The payload field holding the acting user's signature of their row (see actor_message).
-ACTOR_SIG = "actor_sig"
 
 
 def row_fields(row: LogRow, payload: str | None = None) -> tuple[Any, ...]:
