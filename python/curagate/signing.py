@@ -196,14 +196,69 @@ def actor_sign(seed: bytes, message: bytes) -> str:
     return base64.b64encode(key.sign(message)).decode()
 
 
+# Ed25519's curve (-x^2 + y^2 = 1 + d x^2 y^2 over the integers mod P), for checking
+# public keys that come from outside (an enrollment code): OpenSSL verifies against any
+# point, and a point of small order (the identity, 01 00..00, among them) has one
+# signature that verifies for every message.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, -1, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _ed25519_point(encoded: bytes) -> tuple[int, int] | None:
+    """The point a 32-byte public key encodes (RFC 8032 5.1.3), or None if none."""
+    if len(encoded) != 32:
+        return None
+    y = int.from_bytes(encoded, "little") & ((1 << 255) - 1)
+    sign = encoded[31] >> 7
+    if y >= _P:
+        return None  # a non-canonical encoding
+    x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P or (x == 0 and sign):
+        return None
+    return (_P - x if x & 1 != sign else x), y
+
+
+def _ed25519_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """The curve's complete addition law (no exceptional cases)."""
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    x3 = (x1 * y2 + y1 * x2) * pow(1 + t, -1, _P) % _P
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, -1, _P) % _P
+    return x3, y3
+
+
+def actor_key_problem(public_hex: str) -> str | None:
+    """Why a public actor key must not be trusted, or None: not 32 bytes of hex, no
+    point of the curve, or a point of small order (8 times it is the identity), for
+    which a signature can be made that verifies without any private key."""
+    try:
+        point = _ed25519_point(bytes.fromhex(public_hex))
+    except ValueError:
+        point = None
+    if point is None:
+        return "not an Ed25519 public key"
+    for _ in range(3):
+        point = _ed25519_add(point, point)
+    if point == (0, 1):
+        return "a point of small order, for which anyone can make a signature that verifies"
+    return None
+
+
 @functools.lru_cache(maxsize=65536)
 def actor_signature_valid(public_hex: str, message: bytes, signature: str) -> bool:
-    """Whether ``signature`` (base64) is the actor key's signature of ``message``.
+    """Whether ``signature`` (base64) is the actor key's signature of ``message``; never
+    with a key :func:`actor_key_problem` refuses.
 
     Cached: every open of a registry replays its log, and a row's check never changes.
     """
     from cryptography.exceptions import InvalidSignature
 
+    if _actor_key_refused(public_hex):
+        return False
     ed25519 = _ed25519()
     try:
         key = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
@@ -211,6 +266,11 @@ def actor_signature_valid(public_hex: str, message: bytes, signature: str) -> bo
     except (InvalidSignature, ValueError, TypeError, binascii.Error):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _actor_key_refused(public_hex: str) -> bool:
+    return actor_key_problem(public_hex) is not None
 
 
 # DSSE + in-toto

@@ -40,14 +40,16 @@ class Forger:
         version: int | None,
         frm: str | None,
         to: str | None,
-        payload: dict[str, Any],
+        payload: dict[str, Any] | str,
         actor: str = "mallory",
     ) -> str:
+        """Append a row; a str ``payload`` is written as it is."""
         self.t += 1
         at = f"2030-01-01T00:00:{self.t:02d}.000000Z"
         rid, prev = self.c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
-        f = (at, actor, action, "bot", version, frm, to, "", canonical(payload))
-        if actor in self.tokens:
+        text = payload if isinstance(payload, str) else canonical(payload)
+        f = (at, actor, action, "bot", version, frm, to, "", text)
+        if actor in self.tokens and isinstance(payload, dict):
             sig = actor_sign(actor_seed(self.tokens[actor]), actor_message(prev, rid + 1, f))
             f = (*f[:-1], canonical({**payload, ACTOR_SIG: sig}))
         self.c.execute(
@@ -425,3 +427,57 @@ def test_a_signature_copied_from_an_approvers_real_row_fails_check(
     )
     err = forger.check(head, capsys)
     assert "approve in the name of 'bob' is not signed with bob's actor key" in err
+
+
+def test_an_archive_row_into_production_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only `promote` rows were held to the two-person rule: alice, holding her own token
+    # alone, moved v2 into production with an `archive` row, and check --head passed.
+    db, ci, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+        [rec] = reg.gate_reports("bot", 2)
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db, {"alice": tokens["alice"]})
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {}, actor="alice")
+    forger.stage(2, "production")
+    forger.log("archive", 2, "experiment", "production", {"gate_report_id": rec.id}, "alice")
+    err = forger.check(head, capsys)
+    assert "moves bot v2 to production with an archive row, which only archives" in err
+
+
+@pytest.mark.parametrize(
+    ("action", "frm", "to", "why"),
+    [
+        ("promote", "experiment", "archived", "a promotion goes forward, and not to archived"),
+        ("rollback", "experiment", "staging", "with a rollback row, which archives production"),
+    ],
+)
+def test_a_move_no_command_makes_fails_check(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    action: str,
+    frm: str,
+    to: str,
+    why: str,
+) -> None:
+    db, ci, head, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        signed_v2(reg, tmp_path, ci[0])
+    forger = Forger(db)
+    forger.stage(2, to)
+    forger.log(action, 2, frm, to, {})
+    assert why in forger.check(head, capsys)
+
+
+def test_a_payload_number_no_integer_holds_is_tampering_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # {"key_id": 1e999} is infinity in Python: int() raised OverflowError, exit 3 for
+    # `check` and every command (and the service's start).
+    db, _, head, _ = owner(tmp_path, approvers=False)
+    forger = Forger(db)
+    forger.log("revoke", None, None, None, '{"key_id":1e999}')
+    assert "payload is not valid" in forger.check(head, capsys)

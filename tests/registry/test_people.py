@@ -24,7 +24,7 @@ from curagate.registry.schema import (
     split_statements,
     users_table,
 )
-from curagate.signing import actor_seed
+from curagate.signing import actor_seed, actor_signature_valid
 
 from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
 
@@ -158,6 +158,13 @@ def test_a_user_enrolled_with_their_own_token_is_added_without_anyone_else_seein
     assert "that token already belongs to a user" in capsys.readouterr().err
     assert main([*args[:5], "erin", "--role", "approver", "--enrollment", code[:-1]]) == 2
     assert "not an enrollment code" in capsys.readouterr().err
+    # The identity point (a key of small order): one signature, (identity, 0), verifies
+    # every message with it, so whoever knew that could write rows in the user's name.
+    small = code[:-64] + "01" + "00" * 31
+    assert main([*args[:5], "frank", "--role", "approver", "--enrollment", small]) == 2
+    assert "its key is a point of small order" in capsys.readouterr().err
+    forged = base64.b64encode(bytes.fromhex("01" + "00" * 31) + bytes(32)).decode()
+    assert not actor_signature_valid("01" + "00" * 31, b"any row", forged)
     with Registry(db) as again:
         carol = again.authenticate(token)
         assert carol is not None and carol.name == "carol"

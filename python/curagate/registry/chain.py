@@ -260,6 +260,27 @@ def _production_move(state: State, row: LogRow) -> str | None:
     return None
 
 
+# Stages in the order promotion moves a version through them.
+_RANK = {stage: i for i, stage in enumerate(STAGES)}
+
+
+def _not_a_command_move(row: LogRow, stage: str) -> str | None:
+    """Why a move is not one the commands make: a promotion goes forward only and never
+    to archived (that is an ``archive`` row), an archive row archives, and a rollback
+    archives production or restores an archived version into it."""
+    to = str(row.to_stage)
+    if row.action == "promote" and (to == "archived" or _RANK[to] <= _RANK.get(stage, 0)):
+        return f"from {stage} to {to}: a promotion goes forward, and not to archived"
+    if row.action == "archive" and to != "archived":
+        return f"to {to} with an archive row, which only archives"
+    if row.action == "rollback" and (stage, to) not in (
+        ("production", "archived"),
+        ("archived", "production"),
+    ):
+        return f"from {stage} to {to} with a rollback row, which archives production or restores it"
+    return None
+
+
 def _unapproved(state: State, key: tuple[str, int], data: dict[str, Any]) -> str | None:
     """Why a promotion to production is not the one an approved request asked for."""
     rid = int(data.get("request_id") or -1)
@@ -340,6 +361,9 @@ def _apply(state: State, row: LogRow) -> str | None:
             )
         if row.to_stage not in STAGES:
             return f"unknown stage {row.to_stage!r}"
+        why = None if migrated else _not_a_command_move(row, current["stage"])
+        if why:
+            return f"moves {row.name} v{row.version} {why}"
         if not migrated and row.action != "migrate" and state.has_approvers():
             # Once there are approvers every move is made by one (the CLI needs a token),
             # and production by promotion only through an approved request of two people.
@@ -462,7 +486,7 @@ def replay(conn: sqlite3.Connection) -> State:
             )
         try:
             why = _apply(state, row)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, OverflowError) as e:  # OverflowError: an id of 1e999
             why = f"payload is not valid ({e})"
         if why:
             raise ChainBroken(f"registry log row {row.id}: {why}")

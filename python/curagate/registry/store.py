@@ -77,6 +77,7 @@ from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
     SignatureInvalid,
+    actor_key_problem,
     actor_public_key,
     actor_seed,
     actor_sign,
@@ -127,10 +128,13 @@ def enrollment(token: str) -> str:
 def _parse_enrollment(code: str) -> tuple[str, str]:
     """(token sha256, public actor key) of an enrollment code."""
     m = re.fullmatch(ENROLLMENT_PREFIX + r"([0-9a-f]{64})_([0-9a-f]{64})", code.strip())
-    if m is None:
+    problem = None if m is None else actor_key_problem(m.group(2))
+    if m is None or problem is not None:
         raise InputError(
-            f"--enrollment {code[:80]!r}: not an enrollment code; the user makes their token "
-            "and prints its code with `curagate registry users token`"
+            f"--enrollment {code[:80]!r}: not an enrollment code"
+            + (f" (its key is {problem})" if problem else "")
+            + "; the user makes their token and prints its code with `curagate registry "
+            "users token`"
         )
     return m.group(1), m.group(2)
 
