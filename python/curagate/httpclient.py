@@ -97,7 +97,16 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return super().do_open(_watched(http_class, req), req, **kwargs)
 
 
-_OPENER = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is the answer, an HTTPError like any other: urllib would follow it (a POST
+    turned into a GET to wherever ``Location`` says, an internal address included, with
+    our headers), and a webhook would count as delivered to a receiver that never took it."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler, _NoRedirects)
 
 
 @contextlib.contextmanager

@@ -430,9 +430,9 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
 MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
 
 
-def json_depth(value: Any) -> int:
+def json_depth(value: Any, limit: int = MAX_NESTING) -> int:
     """Nesting depth of a parsed JSON value (an object of scalars is 1), counted without
-    recursion and only up to just past :data:`MAX_NESTING`."""
+    recursion and only up to just past ``limit``."""
     deepest = 0
     stack = [(value, 0)]
     while stack:
@@ -445,7 +445,7 @@ def json_depth(value: Any) -> int:
             deepest = max(deepest, depth)
             continue
         deepest = max(deepest, depth + 1)
-        if deepest > MAX_NESTING:
+        if deepest > limit:
             break
     return deepest
 

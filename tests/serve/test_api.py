@@ -785,3 +785,38 @@ def test_verified_on_the_index_and_api_means_verified_with_todays_keys(
     assert "signed, verified" not in index and index.count("not verified") == 2
     page = client.get("/models/bot/versions/1").text
     assert '<table id="checks">' not in page and "no report of this version verifies today" in page
+
+
+@pytest.mark.parametrize("depth", [600, 1000])
+def test_uploaded_items_nested_past_what_a_page_can_write_are_refused_not_a_500(
+    client: TestClient, world: World, depth: int
+) -> None:
+    # orjson read 1,000 levels, json.dumps could not write them back: the compare page
+    # and API answered 500 to every viewer of a report an uploader's token stored.
+    deep = "[" * depth + "]" * depth
+    items = f'{{"set": "s", "id": "1", "prompt": {deep}}}\n'
+    report = json.dumps({"items": {"sha256": sha256_bytes(items.encode())}})
+    up = client.post(
+        "/api/v1/reports",
+        json={"name": "bot", "version": 2, "report": report, "items": items},
+        headers=bearer(world, "ci"),
+    )
+    assert up.status_code == 201
+    got = client.get(f"/api/v1/compare?a={up.json()['id']}", headers=bearer(world, "vera"))
+    assert got.status_code == 400, got.text
+    assert "nested deeper than 512 levels" in got.json()["error"]
+
+
+def test_error_answers_never_name_the_database_file(client: TestClient, world: World) -> None:
+    # A 404 for a missing version or report and a 400 for a rollback with no production
+    # named the registry's path on the server to every logged-in user.
+    v = bearer(world, "vera")
+    answers = [
+        client.get("/api/v1/compare?a=99", headers=v),
+        client.get("/api/v1/models/bot/versions/9", headers=v),
+        client.post("/api/v1/models/nosuch/rollback", json={}, headers=bearer(world, "alice")),
+    ]
+    for r in answers:
+        assert r.status_code in (400, 404), r.text
+        assert str(world.db.parent) not in r.text and "registry.db" not in r.text
+        assert "the registry" in r.json()["error"]

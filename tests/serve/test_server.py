@@ -94,6 +94,23 @@ def test_an_api_post_without_a_valid_token_is_401_before_its_body_is_read(
     assert counter.read == before  # not one byte of the 64 MiB
 
 
+@pytest.mark.parametrize(
+    "cookie", [None, "curagate_session=not-a-session"], ids=["no cookie", "unknown session"]
+)
+@pytest.mark.parametrize("path", ["/ui/models/bot/rollback", "/ui/requests/1/approve", "/logout"])
+def test_a_page_post_without_a_live_session_is_sent_to_log_in_before_its_body_is_read(
+    served: tuple[str, BodyCounter], path: str, cookie: str | None
+) -> None:
+    # FastAPI parsed the form fields (up to the 1 MiB cap) before the session check.
+    url, counter = served
+    before = counter.read
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if cookie is not None:
+        headers["Cookie"] = cookie
+    assert post_chunked(url, path, headers, junk(1)) == 303
+    assert counter.read == before
+
+
 def test_a_revoked_token_is_401_before_the_body_is_read(
     served: tuple[str, BodyCounter], world: World
 ) -> None:

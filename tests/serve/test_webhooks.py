@@ -223,3 +223,53 @@ def test_serve_with_a_malformed_webhook_url_is_a_usage_error(
 def test_the_log_names_a_webhook_by_its_origin() -> None:
     assert origin("https://ci.example/hooks/T1/SECRET?token=x") == "https://ci.example"
     assert origin("http://[::1]:8080/h") == "http://[::1]:8080"
+
+
+def test_a_redirect_is_not_followed_and_not_a_delivery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # urllib followed a 302 from the receiver: the event went as a GET, with its
+    # headers, to the address the receiver named (an internal one here), and counted
+    # as delivered.
+    inside = Receiver()
+    hits: list[str] = []
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(302)
+            self.send_header("Location", inside.url.replace("/hook", "/admin"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Inside(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+    inside.server.RequestHandlerClass = Inside
+    outside = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=outside.serve_forever, daemon=True).start()
+    try:
+        world = build_world(tmp_path)
+        url = f"http://127.0.0.1:{outside.server_address[1]}/hook"
+        hooks = Webhooks([url], SECRET, attempts=2, backoff_s=0.01, timeout_s=5)
+        client = TestClient(create_app(world.db, webhooks=hooks))
+        with caplog.at_level(logging.WARNING, logger="curagate.serve.webhooks"):
+            r = client.post(
+                "/api/v1/models/bot/versions/2/promotions",
+                json={"to": "staging", "reason": "try it"},
+                headers=bearer(world, "alice"),
+            )
+            assert r.status_code == 200
+            assert hooks.drain(30)
+        assert hits == []
+        assert any("not delivered" in rec.getMessage() for rec in caplog.records)
+    finally:
+        outside.shutdown()
+        outside.server_close()
+        inside.close()

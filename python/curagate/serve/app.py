@@ -246,14 +246,21 @@ class RequestGuard:
 
     An ``/api/`` request without a token that an active user could hold is answered 401
     before its body is read and before the registry's log is replayed (one indexed read,
-    :func:`peek_token`). Every body is counted as it arrives, chunked ones too (they
+    :func:`peek_token`); so is a page's form POST (but the login form's) without a live
+    session (``page_session``), which a page answers by sending it to log in. Every body
+    is counted as it arrives, chunked ones too (they
     declare no length), and the request is answered 413 once it passes its path's cap.
     ``respond`` turns an :class:`ApiError` or :class:`CuragateError` into the response."""
 
     def __init__(
-        self, app: ASGIApp, *, db: Path, respond: Callable[[Request, Exception], Response]
+        self,
+        app: ASGIApp,
+        *,
+        db: Path,
+        respond: Callable[[Request, Exception], Response],
+        page_session: Callable[[Request], object | None],
     ) -> None:
-        self.app, self.db, self.respond = app, db, respond
+        self.app, self.db, self.respond, self.page_session = app, db, respond, page_session
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -293,7 +300,10 @@ class RequestGuard:
         if declared.isdigit() and int(declared) > cap:
             return BodyTooLarge(cap)
         if not request.scope["path"].startswith("/api/"):
-            return None
+            if request.method != "POST" or request.scope["path"] == "/login":
+                return None
+            session = await run_in_threadpool(self.page_session, request)
+            return None if session is not None else ApiError(401, "log in first", "")
         token = bearer_token(request.headers)
         if token is None:
             return no_token()
@@ -359,7 +369,13 @@ def create_app(
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
 
+    # The registry's messages name its file (the CLI's user wants to know which); a
+    # caller of the service gets "the registry" instead: the path is the operator's.
+    db_names = sorted({str(db_path), str(db_path.absolute()), str(db_path.resolve())}, key=len)
+
     def error_response(request: Request, status: int, error: str, fix: str) -> Response:
+        for name in reversed(db_names):  # the longest first: one may hold another
+            error, fix = error.replace(name, "the registry"), fix.replace(name, "the registry")
         resp: Response
         if is_api(request) or request.url.path == "/healthz":
             resp = JSONResponse({"error": error, "fix": fix}, status_code=status)
@@ -432,7 +448,9 @@ def create_app(
             request, 400, "the request holds text that is not valid Unicode", "send UTF-8"
         )
 
-    app.add_middleware(RequestGuard, db=db_path, respond=respond)
+    app.add_middleware(
+        RequestGuard, db=db_path, respond=respond, page_session=lambda r: session_of(r)
+    )
     app.add_middleware(SecurityHeaders)  # added last: outermost
 
     @app.exception_handler(Exception)
@@ -483,12 +501,18 @@ def create_app(
         sessions.drop(request.cookies.get(SESSION_COOKIE))
         return ApiError(401, "log in first", "")
 
-    def live_session(request: Request) -> Session:
+    def session_of(request: Request) -> Session | None:
         """The request's session, if an active user may hold its token: one indexed read,
         before the registry dependency replays the log, so a visitor without one costs
         no replay."""
         session = sessions.get(request.cookies.get(SESSION_COOKIE))
         if session is None or not peek_token(db_path, session.token):
+            return None
+        return session
+
+    def live_session(request: Request) -> Session:
+        session = session_of(request)
+        if session is None:
             raise logged_out(request)
         return session
 

@@ -32,6 +32,7 @@ import orjson
 
 from curagate.errors import InputError
 from curagate.gate.stats import mcnemar
+from curagate.records import json_depth
 
 Z95 = 1.959963984540054
 _ITEMS: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
@@ -40,6 +41,10 @@ _PAIRS: OrderedDict[tuple[str, str | None], Pairing] = OrderedDict()
 _PAIRS_SIZE = 4
 _SELECTIONS_SIZE = 16
 _LOCK = threading.Lock()
+# Deeper item lines are not usable: orjson reads 1,024 levels, but a value about 1,000
+# deep cannot be written back (a page, the API's JSON) within Python's recursion limit.
+# The gate writes nothing past 130 (answers deeper than 128 levels are not parsed).
+MAX_ITEM_DEPTH = 512
 
 REGRESSION = "right→wrong"
 FIX = "wrong→right"
@@ -104,7 +109,12 @@ def _long_digits(data: bytes) -> bool:
 def _parse_line(sha: str, n: int, line: bytes, fast: bool) -> Any:
     """One line, with orjson when ``fast`` (several times faster than ``json``); a line
     orjson refuses (NaN, infinities, lone surrogates, bytes that are not UTF-8) goes to
-    ``json``, so every line reads as ``json`` reads it."""
+    ``json``, so every line reads as ``json`` reads it. A line nested deeper than
+    :data:`MAX_ITEM_DEPTH` is not usable."""
+    if line.count(b"[") + line.count(b"{") > MAX_ITEM_DEPTH and _too_deep(line):
+        raise InputError(
+            f"stored items {sha[:12]}: line {n} is nested deeper than {MAX_ITEM_DEPTH} levels"
+        )
     if fast:
         try:
             return orjson.loads(line)
@@ -114,6 +124,17 @@ def _parse_line(sha: str, n: int, line: bytes, fast: bool) -> Any:
         return json.loads(line.decode("utf-8", errors="replace"))
     except (ValueError, RecursionError):
         raise InputError(f"stored items {sha[:12]}: line {n} is not usable JSON") from None
+
+
+def _too_deep(line: bytes) -> bool:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            value = json.loads(line.decode("utf-8", errors="replace"))
+        except (ValueError, RecursionError):
+            return False  # refused as not usable JSON
+    return json_depth(value, MAX_ITEM_DEPTH) > MAX_ITEM_DEPTH
 
 
 def cached_items(sha: str) -> list[dict[str, Any]] | None:
