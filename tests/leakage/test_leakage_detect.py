@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from curagate.cli import main
 from curagate.errors import ConfigError, InputError
 from curagate.leakage import LeakageIndex, detect
 
@@ -30,6 +31,7 @@ CLEAN = [
 
 
 def write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -214,3 +216,63 @@ def test_an_item_that_normalizes_to_nothing_matches_byte_identical_strings(
     assert [i.text for i in result.empty_items] == ["🎉🎉"]
     # Off with the exact method.
     assert detect(ref, data, methods=["ngram", "minhash"]).leaks == []
+
+
+@pytest.mark.parametrize("stray", ["{}", "null", "42", '{"id": "b"}', "[1, 2, 3]"])
+def test_a_reference_row_without_text_flags_nothing(tmp_path: Path, stray: str) -> None:
+    # It became an item of text "": matched byte for byte, it flagged every record that
+    # lacked an optional column (its other text was ""), in leakage, check and curate.
+    golden = tmp_path / "golden"
+    write(
+        golden / "a.jsonl",
+        [
+            {
+                "id": "a",
+                "prompt": "A robe takes 2 bolts of blue fiber and"
+                " half that much white fiber. How many bolts?",
+                "reference": "1",
+            }
+        ],
+    )
+    with (golden / "a.jsonl").open("a") as f:
+        f.write(stray + "\n")
+    rows = [{"prompt": f"What is {i} plus {i}?", "completion": "x"} for i in range(5)]
+    rows.append({"prompt": "What is 2 plus 3?", "completion": "5", "source": "web"})
+    corpus = write(tmp_path / "corpus" / "c.jsonl", rows)
+    assert detect(reference=[golden], corpus=[corpus]).leaks == []
+    assert main(["check", str(corpus), "--golden", str(golden)]) == 0
+    out = tmp_path / "cur"
+    assert main(["curate", str(corpus), "--decontaminate", str(golden), "--out", str(out)]) == 0
+    assert json.loads((out / "stats.json").read_text())["totals"]["removed"] == {}
+
+
+def test_a_reference_set_with_no_text_at_all_is_refused(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.jsonl"
+    # quarantined (an empty text): their fields' names were their items ("text")
+    ref.write_text('{"id": 1, "text": ""}\n{"id": 2, "text": " "}\n', encoding="utf-8")
+    corpus = write(tmp_path / "c.jsonl", [{"text": "anything at all"}])
+    with pytest.raises(InputError, match="none holds any text"):
+        detect(reference=[ref], corpus=[corpus])
+
+
+def test_a_golden_sets_human_labels_are_not_items(tmp_path: Path) -> None:
+    # They were read as items of their own: 6 items and 4 leaks where the gate counts 3
+    # and 1.
+    prompts = [
+        "How many apples does the farmer keep in the red barn behind the old mill?",
+        "Which river did the three travellers cross before the storm reached the valley?",
+        "What colour was the kite that the smallest child flew over the harbour wall?",
+    ]
+    gset = tmp_path / "golden_sets" / "s1"
+    write(gset / "data.jsonl", [{"id": f"i{k}", "prompt": p} for k, p in enumerate(prompts)])
+    write(
+        gset / "human_labels.jsonl",
+        [
+            {"id": "i0", "prompt": prompts[0], "output": "4", "label": "correct", "labeller": n}
+            for n in ("a", "b", "c")
+        ],
+    )
+    corpus = write(tmp_path / "c.jsonl", [{"text": prompts[0]}])
+    result = detect(reference=[tmp_path / "golden_sets"], corpus=[corpus])
+    assert len(result.items) == 3
+    assert [leak.item.id for leak in result.leaks] == ["i0"]

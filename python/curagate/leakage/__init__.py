@@ -57,6 +57,10 @@ from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.leakage.texts import RowTexts, row_texts, strings_of
 from curagate.limits import MAX_THREADS
+
+# Files in a reference folder that are not items: a golden set's human labels
+# (curagate.golden.HUMAN_LABELS, not imported here: curagate.golden imports the gate).
+NOT_ITEMS = frozenset({"human_labels.jsonl"})
 from curagate.records import (
     Batch,
     Quarantined,
@@ -461,7 +465,13 @@ class LeakageIndex:
         records have no usable field, and a set with no usable item.
         """
         index = cls(**options)
-        paths = expand_inputs(reference)
+        given = [reference] if isinstance(reference, str | os.PathLike) else list(reference)
+        named = {Path(os.fspath(r)).as_posix() for r in given}
+        # A golden set's labels file holds rows about its items, not items: found in a
+        # folder it is skipped (as the gate's contamination check does); named, it is read.
+        paths = [
+            p for p in expand_inputs(reference) if p.name not in NOT_ITEMS or p.as_posix() in named
+        ]
         index.reference_files = [p.as_posix() for p in paths]
         for path in paths:
             for batch, field_used in _reference_batches(path, format, text_field):
@@ -471,6 +481,12 @@ class LeakageIndex:
             raise EmptyReferenceError(
                 f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
                 "point --reference at golden/test files with records"
+            )
+        if all(not i.text.strip() for i in index.items):
+            raise EmptyReferenceError(
+                f"reference set has {len(index.items)} item(s) but none holds any text "
+                f"(files: {', '.join(index.reference_files)}); point --reference at "
+                "golden/test files with records"
             )
         # Such items (punctuation, emoji) have no words to match: only the exact
         # method finds them, by byte-identical text.
@@ -638,7 +654,9 @@ class LeakageIndex:
             return {}
         by_text: dict[str, list[int]] = {}
         for item in self.items:
-            if item.words == 0:
+            # An item with no text at all (a row of numbers, `{}`) leaks nothing: as a
+            # raw item it matched every empty string, e.g. a column a record lacks.
+            if item.words == 0 and item.text.strip():
                 by_text.setdefault(item.text, []).append(item.index)
         return by_text
 

@@ -261,8 +261,12 @@ def _strings_and_bytes(value: Any) -> tuple[list[str], bool]:
             except UnicodeDecodeError:
                 undecodable = True
                 out.append(v.decode("utf-8", errors="replace"))
-        elif isinstance(v, dict):  # keys too: {"<a sentence>": 3} holds the sentence
-            stack.extend(reversed([part for item in v.items() for part in item]))
+        elif isinstance(v, dict):
+            # A key is text when it reads as text (:func:`_text_name`, as for a struct's
+            # fields): {"<a sentence>": 3} holds the sentence; "prompt" is a field name.
+            stack.extend(
+                reversed([p for k, x in v.items() for p in ((k, x) if _text_name(k) else (x,))])
+            )
         elif isinstance(v, list | tuple):
             stack.extend(reversed(v))
     return out, undecodable
