@@ -11,7 +11,8 @@ import pytest
 
 from curagate.cli import main
 from curagate.errors import ConfigError, InputError
-from curagate.leakage import LeakageIndex, detect
+from curagate.golden import HUMAN_LABELS
+from curagate.leakage import NOT_ITEMS, LeakageIndex, detect
 
 GSM = (
     "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes "
@@ -275,4 +276,5 @@ def test_a_golden_sets_human_labels_are_not_items(tmp_path: Path) -> None:
     corpus = write(tmp_path / "c.jsonl", [{"text": prompts[0]}])
     result = detect(reference=[tmp_path / "golden_sets"], corpus=[corpus])
     assert len(result.items) == 3
+    assert HUMAN_LABELS in NOT_ITEMS  # the name the golden sets use
     assert [leak.item.id for leak in result.leaks] == ["i0"]

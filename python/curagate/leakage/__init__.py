@@ -57,10 +57,6 @@ from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.leakage.texts import RowTexts, row_texts, strings_of
 from curagate.limits import MAX_THREADS
-
-# Files in a reference folder that are not items: a golden set's human labels
-# (curagate.golden.HUMAN_LABELS, not imported here: curagate.golden imports the gate).
-NOT_ITEMS = frozenset({"human_labels.jsonl"})
 from curagate.records import (
     Batch,
     Quarantined,
@@ -78,6 +74,9 @@ else:
     pc = lazy_import("pyarrow.compute")
 
 METHODS = ("exact", "ngram", "minhash")
+# Files in a reference folder that are not items: a golden set's human labels
+# (curagate.golden.HUMAN_LABELS, not imported here: curagate.golden imports the gate).
+NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
 # 4: reference.quarantined, reference.unreadable(_rows)
 SCHEMA_VERSION = 4
