@@ -278,3 +278,22 @@ def test_a_golden_sets_human_labels_are_not_items(tmp_path: Path) -> None:
     assert len(result.items) == 3
     assert HUMAN_LABELS in NOT_ITEMS  # the name the golden sets use
     assert [leak.item.id for leak in result.leaks] == ["i0"]
+
+
+def test_copies_of_one_item_under_many_ids_are_not_boilerplate(tmp_path: Path) -> None:
+    # Eleven ids of one question: its every n-gram was "in more than 10 items", so
+    # boilerplate, and a verbatim copy inside a longer record went unseen (check: 0).
+    question = (
+        "A robe takes 2 bolts of blue fiber and half that much white fiber. How many "
+        "bolts in total does it take to make the robe for the winter festival?"
+    )
+    golden = write(
+        tmp_path / "golden" / "g.jsonl", [{"id": f"q{k}", "prompt": question} for k in range(11)]
+    )
+    corpus = write(
+        tmp_path / "c.jsonl", [{"text": f"homework: {question} Please help, it is due soon."}]
+    )
+    result = detect(reference=[golden], corpus=[corpus], methods=["ngram"])
+    assert sorted(leak.item.id for leak in result.leaks) == sorted(f"q{k}" for k in range(11))
+    assert all(item.common_ngrams == 0 for item in result.items)
+    assert main(["check", str(corpus), "--golden", str(golden.parent)]) == 1

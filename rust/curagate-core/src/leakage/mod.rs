@@ -241,6 +241,9 @@ pub struct ReferenceIndexBuilder {
     ngrams: NgramIndexBuilder,
     spans: NgramIndexBuilder,
     signatures: Vec<u32>,
+    // Per item, the first item of the same normalized text (see NgramIndexBuilder::finish).
+    text_of: Vec<u32>,
+    first_of_text: FastMap<u128, u32>,
 }
 
 struct Prepared {
@@ -268,6 +271,8 @@ impl ReferenceIndexBuilder {
             ngrams: NgramIndexBuilder::default(),
             spans: NgramIndexBuilder::default(),
             signatures: Vec::new(),
+            text_of: Vec::new(),
+            first_of_text: FastMap::default(),
         })
     }
 
@@ -301,6 +306,11 @@ impl ReferenceIndexBuilder {
             let id = u32::try_from(self.items.len())
                 .map_err(|_| Error::param("reference", "more than 4 billion reference items"))?;
             let words = p.tokens.len();
+            let first = *self
+                .first_of_text
+                .entry(content_hash(&p.tokens.normalized))
+                .or_insert(id);
+            self.text_of.push(first);
             let mut ngrams = 0;
             if words > 0 {
                 if self.config.methods.exact {
@@ -347,18 +357,18 @@ impl ReferenceIndexBuilder {
     }
 
     pub fn finish(mut self) -> ReferenceIndex {
-        let (ngrams, dropped) = self
-            .ngrams
-            .finish(self.items.len(), self.config.max_ngram_items);
+        let (ngrams, dropped) =
+            self.ngrams
+                .finish(self.items.len(), self.config.max_ngram_items, &self.text_of);
         for (info, common) in self.items.iter_mut().zip(dropped) {
             info.ngrams -= common;
             info.common_ngrams = common;
         }
         // Boilerplate runs (a template shared by many short items) are left
         // out of the span index too; its per-item counts are not reported.
-        let (spans, _) = self
-            .spans
-            .finish(self.items.len(), self.config.max_ngram_items);
+        let (spans, _) =
+            self.spans
+                .finish(self.items.len(), self.config.max_ngram_items, &self.text_of);
         let bands_rows = lsh_params(&self.config, self.hasher.as_ref());
         let lsh = lsh_table(
             &self.items,

@@ -114,11 +114,19 @@ impl NgramIndexBuilder {
         });
     }
 
-    /// Freeze. An n-gram found in more than `max_items` distinct items
-    /// (0: no limit) is boilerplate of the reference set (a shared prompt
-    /// template, a stock instruction), not evidence of one item: it is left
-    /// out, and `dropped[item]` counts such distinct n-grams per item.
-    pub fn finish(mut self, items: usize, max_items: usize) -> (NgramIndex, Vec<u32>) {
+    /// Freeze. An n-gram found in more than `max_items` items of distinct
+    /// texts (0: no limit) is boilerplate of the reference set (a shared
+    /// prompt template, a stock instruction), not evidence of one item: it is
+    /// left out, and `dropped[item]` counts such distinct n-grams per item.
+    /// `text_of[item]` names the item's text (items of one normalized text
+    /// share it): eleven copies of one question under different ids are one
+    /// text, and their n-grams are that question's, not boilerplate.
+    pub fn finish(
+        mut self,
+        items: usize,
+        max_items: usize,
+        text_of: &[u32],
+    ) -> (NgramIndex, Vec<u32>) {
         self.entries.sort_unstable();
         let mut dropped = vec![0u32; items];
         let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
@@ -136,7 +144,7 @@ impl NgramIndexBuilder {
                 end += 1;
             }
             let group = &self.entries[i..end];
-            if max_items > 0 && distinct > max_items {
+            if max_items > 0 && distinct > max_items && distinct_texts(group, text_of) > max_items {
                 for (k, e) in group.iter().enumerate() {
                     if k == 0 || e.1.item != group[k - 1].1.item {
                         dropped[e.1.item as usize] += 1;
@@ -164,6 +172,17 @@ impl NgramIndexBuilder {
         }
         (NgramIndex::from_parts(table, postings), dropped)
     }
+}
+
+/// How many distinct texts the items of `group` hold.
+fn distinct_texts(group: &[(u64, Posting)], text_of: &[u32]) -> usize {
+    let mut texts: Vec<u32> = group
+        .iter()
+        .map(|e| text_of.get(e.1.item as usize).copied().unwrap_or(e.1.item))
+        .collect();
+    texts.sort_unstable();
+    texts.dedup();
+    texts.len()
 }
 
 /// Frozen index: lookups only, shared by all scanning threads.
@@ -295,7 +314,7 @@ mod tests {
         let mut b = NgramIndexBuilder::default();
         b.add(0, &[1, 2, 3, 1, 2], 2);
         b.add(1, &[9, 1, 2], 2);
-        let (index, dropped) = b.finish(2, 0);
+        let (index, dropped) = b.finish(2, 0, &[0, 1]);
         assert_eq!(dropped, [0, 0]);
         let mut hash12 = 0;
         for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
@@ -324,7 +343,7 @@ mod tests {
     fn repeated_ngrams_keep_a_bounded_number_of_positions() {
         let mut b = NgramIndexBuilder::default();
         b.add(0, &[7; 100], 2);
-        let (index, _) = b.finish(1, 0);
+        let (index, _) = b.finish(1, 0, &[0]);
         let mut hash77 = 0;
         for_each_ngram(&[7, 7], 2, |_, h| hash77 = h);
         assert_eq!(index.get(hash77).len(), MAX_POSITIONS_PER_ITEM);
@@ -336,11 +355,25 @@ mod tests {
         for item in 0..3 {
             b.add(item, &[1, 2, 100 + item as u64], 2);
         }
-        let (index, dropped) = b.finish(3, 2);
+        let (index, dropped) = b.finish(3, 2, &[0, 1, 2]);
         let mut hash12 = 0;
         for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
         assert!(index.get(hash12).is_empty());
         assert_eq!(dropped, [1, 1, 1]);
         assert_eq!(index.distinct_ngrams(), 3);
+    }
+
+    #[test]
+    fn copies_of_one_text_are_one_item_for_the_boilerplate_limit() {
+        // Items 0..3 hold one text under three ids: [1, 2] is in one text, kept.
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..3 {
+            b.add(item, &[1, 2, 3], 2);
+        }
+        let (index, dropped) = b.finish(3, 2, &[0, 0, 0]);
+        let mut hash12 = 0;
+        for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
+        assert_eq!(index.get(hash12).len(), 3);
+        assert_eq!(dropped, [0, 0, 0]);
     }
 }
