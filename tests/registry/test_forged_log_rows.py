@@ -279,22 +279,31 @@ def test_an_approval_by_someone_who_cannot_approve_fails_check(
     assert expected in forger.check(head, capsys)
 
 
+@pytest.mark.parametrize(
+    ("action", "why"),
+    [
+        ("promote", "moves bot v2 to production without a promotion request of that version"),
+        # Only `promote` rows were held to the two-person rule: an `archive` row into
+        # production passed check --head.
+        ("archive", "moves bot v2 to production with an archive row, which only archives"),
+    ],
+)
 def test_production_without_an_approved_request_fails_check_once_there_are_approvers(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], action: str, why: str
 ) -> None:
-    # One approver's account moves v2 to production alone: no request, no second person.
+    # One approver (alice, holding only her own token) moves v2 to production alone: no
+    # request, no second person.
     db, ci, _, tokens = owner(tmp_path, approvers=True)
     with Registry(db) as reg:
         signed_v2(reg, tmp_path, ci[0])
         [rec] = reg.gate_reports("bot", 2)
         head = ":".join(map(str, reg.head()))
-    forger = Forger(db, tokens)
+    forger = Forger(db, {"alice": tokens["alice"]})
     forger.stage(1, "archived")
     forger.log("archive", 1, "production", "archived", {}, actor="alice")
     forger.stage(2, "production")
-    forger.log("promote", 2, "experiment", "production", {"gate_report_id": rec.id}, "alice")
-    err = forger.check(head, capsys)
-    assert "moves bot v2 to production without a promotion request of that version" in err
+    forger.log(action, 2, "experiment", "production", {"gate_report_id": rec.id}, "alice")
+    assert why in forger.check(head, capsys)
 
 
 def test_an_older_pass_cited_after_a_newer_signed_fail_fails_check(
@@ -427,25 +436,6 @@ def test_a_signature_copied_from_an_approvers_real_row_fails_check(
     )
     err = forger.check(head, capsys)
     assert "approve in the name of 'bob' is not signed with bob's actor key" in err
-
-
-def test_an_archive_row_into_production_fails_check(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Only `promote` rows were held to the two-person rule: alice, holding her own token
-    # alone, moved v2 into production with an `archive` row, and check --head passed.
-    db, ci, _, tokens = owner(tmp_path, approvers=True)
-    with Registry(db) as reg:
-        signed_v2(reg, tmp_path, ci[0])
-        [rec] = reg.gate_reports("bot", 2)
-        head = ":".join(map(str, reg.head()))
-    forger = Forger(db, {"alice": tokens["alice"]})
-    forger.stage(1, "archived")
-    forger.log("archive", 1, "production", "archived", {}, actor="alice")
-    forger.stage(2, "production")
-    forger.log("archive", 2, "experiment", "production", {"gate_report_id": rec.id}, "alice")
-    err = forger.check(head, capsys)
-    assert "moves bot v2 to production with an archive row, which only archives" in err
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,16 @@ def bearer(world: World, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {world.tokens[user]}"}
 
 
+def stage_v2(client: TestClient, world: World) -> None:
+    """alice moves bot v2 to staging: one transition, one event."""
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "staging", "reason": "try it"},
+        headers=bearer(world, "alice"),
+    )
+    assert r.status_code == 200 and r.json()["stage"] == "staging"
+
+
 def test_each_transition_is_posted_signed_and_a_500_is_retried(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -126,12 +136,7 @@ def test_an_unreachable_receiver_is_logged_and_the_action_still_succeeds(
     hooks = Webhooks([url], None, attempts=2, backoff_s=0.01, timeout_s=2)
     client = TestClient(create_app(world.db, webhooks=hooks))
     with caplog.at_level(logging.WARNING, logger="curagate.serve.webhooks"):
-        r = client.post(
-            "/api/v1/models/bot/versions/2/promotions",
-            json={"to": "staging", "reason": "try it"},
-            headers=bearer(world, "alice"),
-        )
-        assert r.status_code == 200 and r.json()["stage"] == "staging"
+        stage_v2(client, world)  # the action succeeds
         assert hooks.drain(30)
     lines = [rec.getMessage() for rec in caplog.records]
     assert len(lines) == 1 and "event promoted not delivered after 2 attempt(s)" in lines[0]
@@ -169,12 +174,7 @@ def test_a_receiver_that_drips_or_floods_cannot_hold_the_delivery_thread(
     start = time.monotonic()
     try:
         with caplog.at_level(logging.WARNING, logger="curagate.serve.webhooks"):
-            r = client.post(
-                "/api/v1/models/bot/versions/2/promotions",
-                json={"to": "staging", "reason": "try it"},
-                headers=bearer(world, "alice"),
-            )
-            assert r.status_code == 200
+            stage_v2(client, world)
             assert hooks.drain(30)
     finally:
         srv.shutdown()
@@ -260,12 +260,7 @@ def test_a_redirect_is_not_followed_and_not_a_delivery(
         hooks = Webhooks([url], SECRET, attempts=2, backoff_s=0.01, timeout_s=5)
         client = TestClient(create_app(world.db, webhooks=hooks))
         with caplog.at_level(logging.WARNING, logger="curagate.serve.webhooks"):
-            r = client.post(
-                "/api/v1/models/bot/versions/2/promotions",
-                json={"to": "staging", "reason": "try it"},
-                headers=bearer(world, "alice"),
-            )
-            assert r.status_code == 200
+            stage_v2(client, world)
             assert hooks.drain(30)
         assert hits == []
         assert any("not delivered" in rec.getMessage() for rec in caplog.records)
