@@ -269,3 +269,83 @@ def test_a_run_folder_inside_the_base_model_is_refused(
     )
     with pytest.raises(ConfigError, match="is inside the base model folder"):
         train("sft", cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "why"),
+    [
+        ({"seed": -1}, "seed"),  # ValueError from set_seed: exit 3
+        ({"seed": 2**70}, "seed"),
+        ({"lora": {"r": 1_000_000_000}}, "lora.r"),  # asked for 256 GB at once
+        ({"lora": {"target_modules": []}}, "lora.target_modules"),
+        (
+            {"lora": {"target_modules": ["nope_proj"]}},
+            "lora.target_modules: nope_proj is no module",
+        ),
+    ],
+)
+def test_a_setting_the_trainer_cannot_use_is_a_usage_error(
+    tmp_path: Path,
+    tiny_model: Path,
+    sft_data: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    override: dict[str, Any],
+    why: str,
+) -> None:
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], **override)
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert why in err and "internal error" not in err
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def _broken_copy(model: Path, dest: Path, how: str) -> Path:
+    shutil.copytree(model, dest)
+    if how == "truncated weights":
+        with (dest / "model.safetensors").open("r+b") as f:
+            f.truncate(1000)
+    elif how == "config disagrees with the weights":
+        cfg = json.loads((dest / "config.json").read_text())
+        (dest / "config.json").write_text(json.dumps({**cfg, "vocab_size": 50}))
+    elif how == "tokenizer config is a list":
+        (dest / "tokenizer_config.json").write_text("[]")
+    elif how == "template raises":
+        (dest / "chat_template.jinja").write_text('{{ raise_exception("nope") }}')
+    return dest
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "truncated weights",
+        "config disagrees with the weights",
+        "tokenizer config is a list",
+        "template raises",
+    ],
+)
+def test_a_broken_base_model_is_a_usage_error_naming_it(
+    tmp_path: Path,
+    tiny_model: Path,
+    sft_data: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    # SafetensorError, RuntimeError, AttributeError, TemplateError: exit 3 each.
+    base = _broken_copy(tiny_model, tmp_path / "base", how)
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "internal error" not in err
+    assert "base_model: cannot load" in err or "chat template cannot render" in err
+
+
+def test_a_conversation_that_opens_with_an_assistant_turn_is_named(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The template was asked to render the empty conversation before it: exit 3.
+    rows = [*sft_rows(8), {"messages": [{"role": "assistant", "content": "the cat is red."}]}]
+    data = write_jsonl(tmp_path / "train.jsonl", rows)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, data)
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:9: the conversation opens with an assistant turn" in err

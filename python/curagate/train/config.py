@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -46,11 +46,14 @@ class DataConfig(_Strict):
 
 
 class LoraSettings(_Strict):
-    r: int = Field(default=16, gt=0)
+    # At most 4096: past any model's hidden size, and r = 1e9 asked for 256 GB at once.
+    r: int = Field(default=16, gt=0, le=4096)
     alpha: int = Field(default=32, gt=0)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     # A list of module names, or "all-linear" (every linear layer but the LM head).
-    target_modules: list[str] | Literal["all-linear"] = list(ATTENTION_PROJECTIONS)
+    target_modules: Annotated[list[str], Field(min_length=1)] | Literal["all-linear"] = list(
+        ATTENTION_PROJECTIONS
+    )
     use_dora: bool = False
     # 4-bit NF4 base, double quantization, bf16 compute: needs CUDA and bitsandbytes.
     qlora: bool = False
@@ -122,7 +125,7 @@ class TrainConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     base_model: str
     output_dir: str = "runs"
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, le=2**32 - 1)  # what torch and numpy seed with
     data: DataConfig
     # The golden sets the leakage guard keeps out of the training data, as audit's
     # leakage.reference and curate's decontaminate.reference: name -> file, folder or

@@ -184,8 +184,20 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[list[M
             )
         if not any(m["role"] == "assistant" for m in msgs):
             raise InputError(f"{where}: no assistant turn to learn")
-        convs.append(_with_system(msgs, system_prompt))
+        convs.append(_prompted(_with_system(msgs, system_prompt), where))
     return convs
+
+
+def _prompted(messages: list[Message], where: str) -> list[Message]:
+    """``messages``, which must not open with an assistant turn: the turn's prompt is
+    what comes before it, and nothing does (the chat template cannot render an empty
+    conversation to find where the turn starts)."""
+    if messages and messages[0]["role"] == "assistant":
+        raise InputError(
+            f"{where}: the conversation opens with an assistant turn, which nothing prompts; "
+            "start it with a user (or system) turn"
+        )
+    return messages
 
 
 def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str, list[Message]]]:
@@ -212,7 +224,9 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                 )
         out.append(
             {
-                "prompt": _with_system(_as_turns(prompt, "user", where), system_prompt),
+                "prompt": _prompted(
+                    _with_system(_as_turns(prompt, "user", where), system_prompt), where
+                ),
                 "chosen": _as_turns(chosen, "assistant", where),
                 "rejected": _as_turns(rejected, "assistant", where),
             }
@@ -221,7 +235,15 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
 
 
 def render(tok: PreTrainedTokenizerBase, messages: list[Message], gen_prompt: bool = False) -> str:
-    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen_prompt)
+    from jinja2 import TemplateError
+
+    try:
+        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen_prompt)
+    except TemplateError as e:  # a template that raises, or does not parse: the model's files
+        raise ConfigError(
+            f"the base model's chat template cannot render a conversation ({type(e).__name__}: "
+            f"{e}); fix chat_template.jinja (or 'chat_template' in tokenizer_config.json)"
+        ) from None
     assert isinstance(text, str)
     return text
 

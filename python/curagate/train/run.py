@@ -203,9 +203,34 @@ def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
         return prepare(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
     kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
     try:
-        return AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"base_model: cannot load a causal LM from {base}: {e}") from None
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except Exception as e:
+        # Whatever the folder's files make transformers raise (a truncated safetensors
+        # file, a config that disagrees with the weights, a quantization_config asking
+        # for a library that is not installed): the input's fault, named, not a crash.
+        raise ConfigError(
+            f"base_model: cannot load a causal LM from {base} ({type(e).__name__}: {e})"
+        ) from None
+    _check_target_modules(cfg, model, base)
+    return model
+
+
+def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
+    """Every module name in ``lora.target_modules`` names a module of the base model
+    (peft would stop with an error of its own once training was set up)."""
+    targets = cfg.lora.target_modules
+    if targets == "all-linear":
+        return
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in names]
+    if missing:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+        )
+        raise ConfigError(
+            f"lora.target_modules: {', '.join(missing)} is no module of {base}; its linear "
+            f"modules are {', '.join(linear)} (or use all-linear)"
+        )
 
 
 def _load_tokenizer(base: Path) -> Any:
@@ -213,8 +238,10 @@ def _load_tokenizer(base: Path) -> Any:
 
     try:
         tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"base_model: cannot load the tokenizer from {base}: {e}") from None
+    except Exception as e:  # e.g. a tokenizer_config.json that is a list
+        raise ConfigError(
+            f"base_model: cannot load the tokenizer from {base} ({type(e).__name__}: {e})"
+        ) from None
     if not getattr(tok, "is_fast", False):
         raise ConfigError(
             f"base_model: {base} has only a slow tokenizer; curagate needs tokenizer.json "
