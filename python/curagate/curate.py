@@ -204,7 +204,7 @@ def _curate(
     from curagate.config import CurateConfig
     from curagate.digest import file_state
     from curagate.io.atomic import atomic_path
-    from curagate.io.outputs import check_output
+    from curagate.io.outputs import check_output, check_replaceable
     from curagate.io.readers import scan_inputs
     from curagate.pipeline.write import ShardWriter, meta_name, write_pool, write_quarantine
 
@@ -314,7 +314,10 @@ def _curate(
     _phase("dedup")
     # Pass 2 allocates from jemalloc, not mimalloc's huge pages (write_pool; the CLI also
     # turns those off for the whole process, a library caller's process keeps them).
-    with atomic_path(out_dir) as tmp, write_pool():
+    with (
+        atomic_path(out_dir, replaceable=lambda t: check_replaceable(t, "curate")) as tmp,
+        write_pool(),
+    ):
         tmp.mkdir()
         kept_w, removed_w = ShardWriter(tmp / "kept"), ShardWriter(tmp / "removed")
         # clusters.parquet's columns per batch; the table is built after the

@@ -338,8 +338,17 @@ def verify(golden_dir: str | os.PathLike[str]) -> list[str]:
 def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line (:func:`is_blank`) of a JSONL file of
     objects; a line that is not UTF-8 JSON or not an object is an error naming the file and
-    line."""
-    with path.open("rb") as f:
+    line; so is a path that is no readable regular file (a FIFO would block)."""
+    if not path.is_file():
+        raise InputError(
+            f"{path}: {'not a regular file' if path.exists() else 'no such file'}; give a "
+            "JSONL file"
+        )
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read it ({e.strerror or e})") from None
+    with f:
         for lineno, raw in enumerate(f, 1):
             if is_blank(raw):
                 continue

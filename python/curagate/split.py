@@ -934,7 +934,7 @@ def split(
     )
     options.validate()
     from curagate.io import expand_inputs
-    from curagate.io.outputs import check_output, write_marker
+    from curagate.io.outputs import check_output, check_replaceable, write_marker
 
     out_dir = Path(out)
     paths = expand_inputs(inputs)
@@ -1061,7 +1061,7 @@ def split(
         "verification": verification,
     }
     # Everything is written into a temporary folder that replaces `out` last.
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, replaceable=lambda t: check_replaceable(t, "split")) as tmp:
         tmp.mkdir()
         counts = _write_split(tmp, loaded, plan.split, labels, manifest)
         write_marker(tmp, "split", [tmp / MANIFEST_NAME])

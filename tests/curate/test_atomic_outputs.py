@@ -157,3 +157,28 @@ def test_kill_9_between_the_two_renames_gives_the_previous_output_back(
     remove_stale(out)
     assert snapshot(out) == before
     assert temporaries(out) == [] and asides(out) == []
+
+
+@pytest.mark.parametrize("command", ["curate", "split"])
+def test_a_users_folder_that_appears_at_out_during_the_run_is_never_replaced(
+    tmp_path: Path, command: str
+) -> None:
+    # --out was checked before the work, then replaced whatever was there at the end:
+    # a folder of the user's made meanwhile was moved aside and deleted (export did it
+    # to a user's notes). The command's own check runs again just before the swap.
+    from curagate.errors import InputError
+    from curagate.io.atomic import atomic_path
+    from curagate.io.outputs import check_replaceable
+
+    out = tmp_path / "out"
+    check_replaceable(out, command)  # nothing there yet: fine
+    with (
+        pytest.raises(InputError, match="is not a curagate output"),
+        atomic_path(out, replaceable=lambda t: check_replaceable(t, command)) as tmp,
+    ):
+        tmp.mkdir()
+        (tmp / "kept.txt").write_text("the run's output")
+        out.mkdir()  # the user, meanwhile
+        (out / "my_notes.txt").write_text("precious")
+    assert [p.name for p in out.iterdir()] == ["my_notes.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the temporary is gone

@@ -992,3 +992,62 @@ def test_verify_refuses_a_malformed_digest_as_a_usage_error(
 def test_bundle_files_have_one_mode(tiny_bundle: Path) -> None:
     modes = {p.name: p.stat().st_mode & 0o777 for p in tiny_bundle.iterdir()}
     assert modes["model.safetensors"] == modes["config.json"], modes
+
+
+def test_a_folder_made_at_out_during_the_export_is_never_deleted(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # --out was checked before merging only: a folder of the user's that appeared there
+    # meanwhile was moved aside and deleted, and the export said "exported".
+    import threading
+    import time
+
+    out = tmp_path / "race"
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            export_run(tiny_run, out)
+        except BaseException as e:
+            errors.append(e)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".race.*.curagate.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    out.mkdir()
+    (out / "my_notes.txt").write_text("precious")
+    worker.join(300)
+    assert [type(e) for e in errors] == [InputError]
+    assert "exists and is not a curagate bundle" in str(errors[0])
+    assert (out / "my_notes.txt").read_text() == "precious"
+    assert [p.name for p in out.iterdir()] == ["my_notes.txt"]
+
+
+def test_a_base_that_names_remote_code_is_refused_before_merging(tmp_path: Path) -> None:
+    # The base config's auto_map went into the bundle: export said "verified", then
+    # `curagate verify` failed it, saying it "was modified after export".
+    from .export_fixtures import build_base, build_run
+
+    base = build_base(tmp_path / "base")
+    cfg = json.loads((base / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModelForCausalLM": "evil.Model"}
+    (base / "config.json").write_text(json.dumps(cfg))
+    run = build_run(tmp_path / "run", base)  # training loads it with transformers' class
+    with pytest.raises(InputError, match=r"config\.json: names remote code \(auto_map\)"):
+        export_run(run, tmp_path / "bundle")
+    assert not (tmp_path / "bundle").exists()
+
+
+def test_export_with_a_missing_prompts_file_is_a_usage_error(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # FileNotFoundError from the prompts reader: exit 3.
+    missing = tmp_path / "nope.jsonl"
+    assert (
+        main(["export", str(tiny_run), "--out", str(tmp_path / "b"), "--prompts", str(missing)])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert f"{missing}: no such file" in err and "internal error" not in err

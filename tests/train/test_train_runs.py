@@ -87,6 +87,30 @@ def test_sft_is_bit_identical_on_rerun(
     assert trained and all(t.abs().max() > 1e-6 for t in trained)  # the adapter did move
 
 
+@pytest.mark.slow  # three processes that each import torch
+def test_the_adapter_digest_does_not_depend_on_pythons_hash_seed(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # peft writes target_modules from a set: two processes wrote them in two orders, so
+    # one training had two adapter digests (the gate's adapter_sha256, the lineage).
+    import os
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path / "train.yaml", tiny_model, sft_data["train"])
+    configs = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        cmd = [sys.executable, "-m", "curagate", "train", "sft", "--config", str(cfg)]
+        done = subprocess.run([*cmd, "--name", f"h{seed}"], env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        adapter = tmp_path / "runs" / f"h{seed}" / "adapter"
+        configs.append((adapter / "adapter_config.json").read_bytes())
+    assert configs[0] == configs[1] == configs[2]
+    modules = json.loads(configs[0])["target_modules"]
+    assert modules == sorted(modules) and len(modules) == 4
+
+
 def test_dora_option_trains(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
     cfg = write_config(
         tmp_path / "train.yaml",

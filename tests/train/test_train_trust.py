@@ -349,3 +349,15 @@ def test_a_conversation_that_opens_with_an_assistant_turn_is_named(
     assert main(["train", "sft", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert f"{data}:9: the conversation opens with an assistant turn" in err
+
+
+def test_a_preference_pair_with_the_same_answer_twice_is_named(tmp_path: Path) -> None:
+    # Every pair had chosen == rejected: the run ended "ok" with the loss at log 2 from
+    # the first step to the last, having learnt nothing.
+    from curagate.train.data import read_records, to_preferences
+
+    rows = [{"prompt": f"q{i}", "chosen": f"yes {i}", "rejected": f"no {i}"} for i in range(8)]
+    rows[5]["rejected"] = rows[5]["chosen"]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    with pytest.raises(InputError, match=rf"{data}:6: 'chosen' and 'rejected' are the same"):
+        to_preferences(read_records([str(data)], None), None)

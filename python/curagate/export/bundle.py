@@ -36,7 +36,12 @@ from curagate.artifacts import (
 from curagate.digest import artifact_digest, files_digest, sha256_bytes, walk_strict
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.export.card import model_card
-from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
+from curagate.export.manifest import (
+    MANIFEST_NAME,
+    check_bundle,
+    hash_bundle_files,
+    manifest_bytes,
+)
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
 from curagate.hf import loading
@@ -254,6 +259,23 @@ def _model_config(base_dir: Path) -> dict[str, Any]:
     return cfg
 
 
+def _check_base_loads_no_remote_code(base_dir: Path) -> None:
+    """A bundle's model must load without remote code (`curagate verify` refuses an
+    ``auto_map``): one in the base config would be copied into the bundle, so it is
+    refused before minutes of merging."""
+    for name in ("config.json", "tokenizer_config.json"):
+        path = base_dir / name
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            continue  # read, and refused if need be, where it is loaded
+        if isinstance(data, dict) and "auto_map" in data:
+            raise InputError(
+                f"{path}: names remote code (auto_map); a curagate bundle's model loads with "
+                "transformers' own classes only: export a base model without it"
+            )
+
+
 def _check_base_unquantized(base_dir: Path) -> None:
     """Merging needs full-precision base weights (QLoRA quantizes at load time, not on disk)."""
     cfg = _model_config(base_dir)
@@ -460,6 +482,7 @@ def export_run(
             "retrain to get a run that can"
         )
     _check_base_unquantized(info.base_dir)
+    _check_base_loads_no_remote_code(info.base_dir)
     gate_pem = _read_gate_key(gate_key) if gate_key is not None else None
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
     report_keyid: str | None = None
@@ -528,7 +551,9 @@ def export_run(
         del merged.config.quantization_config
     merged.config.dtype = target_dtype
 
-    with atomic_path(out_path) as tmp:
+    with atomic_path(
+        out_path, replaceable=lambda t: _check_out(t, info.path, info.base_dir)
+    ) as tmp:
         tmp.mkdir()
         steps.update()  # merged
         merged.save_pretrained(tmp, max_shard_size=shard_bytes)
@@ -691,6 +716,14 @@ def export_run(
         )
         write_bytes_atomic(tmp / MANIFEST_NAME, manifest_bytes(manifest))
         files = len(manifest.files)
+        # What `curagate verify` will say of it, said now: a bundle export calls verified
+        # must not fail verify (an auto_map the base config carried did).
+        written = check_bundle(tmp)
+        if not written.ok:
+            raise CheckFailed(
+                f"{out_path}: the written bundle would not pass `curagate verify`: "
+                f"{'; '.join(written.problems()[:3])}; nothing was written to {out_path}"
+            )
         if sign_key is not None:
             # Inside the temp directory: a bundle appears signed or not at all.
             sign_bundle(tmp, sign_key)

@@ -13,16 +13,21 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], *, replaceable: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it over ``path``.
 
     Works for files and directories alike (whatever the body creates at the
     yielded path). On error the temporary is removed and ``path`` untouched.
+    ``replaceable(path)``, when given, runs again just before something at ``path`` is
+    replaced, and raises to refuse: a folder of the user's that appeared there while
+    the body ran (the command checked ``path`` before it) is never deleted.
     """
     target = Path(path)
     check_parent(target)
@@ -52,6 +57,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     moved_aside = False
     try:
         yield tmp
+        if replaceable is not None and (target.exists() or target.is_symlink()):
+            replaceable(target)
         if target.is_dir() and not target.is_symlink():
             # os.replace cannot overwrite a non-empty directory: move the old
             # one aside first so the swap is still a pair of renames.

@@ -222,6 +222,13 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                     f"{where}: 'chosen' and 'rejected' share no leading turn, so there is no "
                     "prompt; add a 'prompt' field or start both with the same user turn"
                 )
+        if chosen == rejected:
+            # DPO learns from the difference between the two: none, and the loss stays at
+            # log 2 whatever the model does.
+            raise InputError(
+                f"{where}: 'chosen' and 'rejected' are the same answer, so the pair teaches "
+                "nothing; fix or remove the row (`curagate audit` finds such rows)"
+            )
         out.append(
             {
                 "prompt": _prompted(

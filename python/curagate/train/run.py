@@ -215,6 +215,16 @@ def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
     return model
 
 
+def _sort_target_modules(path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in an order that changes with Python's
+    hash seed: two runs of one training gave two adapter digests. Sorted, as peft's
+    own writer formats the file (``indent=2, sort_keys=True``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(data.get("target_modules"), list):
+        data["target_modules"] = sorted(data["target_modules"])
+        write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
+
+
 def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
     """Every module name in ``lora.target_modules`` names a module of the base model
     (peft would stop with an error of its own once training was set up)."""
@@ -555,6 +565,7 @@ def train(
     try:
         adapter_dir = tmp / "adapter"
         trainer.model.save_pretrained(adapter_dir)
+        _sort_target_modules(adapter_dir / "adapter_config.json")
         tok.save_pretrained(adapter_dir)
         rows = _read_metrics(tmp / "metrics.jsonl")
         _plot(rows, tmp / "loss_curve.png", f"{cfg.name} ({task})")
