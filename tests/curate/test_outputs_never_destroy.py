@@ -139,7 +139,16 @@ def test_an_output_a_glob_or_a_followed_link_would_read_back_is_refused(
 
 @pytest.mark.parametrize(
     ("inputs", "out"),
-    [(["*.jsonl"], "curated"), (["g/sub/*.jsonl"], "g/o"), (["g/*/*.jsonl"], "g/sub/o")],
+    [
+        (["*.jsonl"], "curated"),
+        (["g/sub/*.jsonl"], "g/o"),
+        (["g/*/*.jsonl"], "g/sub/o"),
+        # glob's wildcards skip hidden names, and the reader skips them in the folders it walks
+        (["g/*"], "g/.out"),
+        (["g/**/*.jsonl"], "g/.cache/out"),
+        (["g/*"], "g/sub/.out"),
+        (["g"], "g/_curated"),
+    ],
 )
 def test_a_glob_that_cannot_reach_the_output_is_no_obstacle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inputs: list[str], out: str

@@ -207,6 +207,21 @@ def test_a_literal_whose_exponent_arrow_refuses_is_kept_as_written_like_any_beyo
     assert q.line == 4 and q.reason.startswith("field 'm.y' holds 1e999, which the double")
 
 
+def test_a_lone_surrogate_beside_a_number_arrow_refuses_is_quarantined_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    # The line written again for Arrow could not be encoded (UnicodeEncodeError: exit 3).
+    path = tmp_path / "n.jsonl"
+    path.write_text(
+        '{"id": 0, "text": "base", "x": 2.0}\n{"id": 2, "text": "\\ud800 lone", "x": 1e400}\n',
+        encoding="utf-8",
+    )
+    batches = read_all([path])
+    assert [r["text"] for b in batches for r in b.table.to_pylist()] == ["base"]
+    [q] = all_quarantined(batches)
+    assert q.line == 2 and "surrogate" in q.reason
+
+
 def test_a_column_of_doubles_without_rounded_integers_stays_doubles(tmp_path: Path) -> None:
     path = tmp_path / "n.jsonl"
     path.write_text(

@@ -297,3 +297,19 @@ def test_copies_of_one_item_under_many_ids_are_not_boilerplate(tmp_path: Path) -
     assert sorted(leak.item.id for leak in result.leaks) == sorted(f"q{k}" for k in range(11))
     assert all(item.common_ngrams == 0 for item in result.items)
     assert main(["check", str(corpus), "--golden", str(golden.parent)]) == 1
+
+
+def test_a_golden_item_used_as_a_key_is_found_in_any_script(tmp_path: Path) -> None:
+    # Keys were text only with a space in them: a Chinese or Japanese sentence has none,
+    # so a golden item used as a key went unseen, in a quarantined row and in a column.
+    item = "日本の首都は東京であり人口は約千四百万人である"
+    golden = write(tmp_path / "g.jsonl", [{"id": "g1", "text": item}])
+    rows = [
+        {"id": "a", "text": "hello there friend", "meta": {"n": 1}},
+        {"id": "b", "text": "other", "meta": "not an object here", "votes": {item: 3}},
+    ]
+    quarantined = write(tmp_path / "q.jsonl", rows)
+    in_column = write(tmp_path / "c.jsonl", [{"id": "c", "text": "x y", "votes": {item: 1}}])
+    for corpus in (quarantined, in_column):
+        result = detect(reference=[golden], corpus=[corpus])
+        assert [leak.item.id for leak in result.leaks] == ["g1"], corpus.name

@@ -299,6 +299,20 @@ def test_a_setting_the_trainer_cannot_use_is_a_usage_error(
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+def test_target_modules_named_by_a_dotted_suffix_train_as_peft_takes_them(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # peft takes a module's full name or a suffix of it after a dot; the check of the
+    # names compared only their last part and refused self_attn.q_proj.
+    targets = ["self_attn.q_proj", "self_attn.v_proj"]
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], lora={"target_modules": targets}
+    )
+    run = train("sft", cfg).run_dir
+    adapter = json.loads((run / "adapter" / "adapter_config.json").read_text())
+    assert adapter["target_modules"] == targets
+
+
 def _broken_copy(model: Path, dest: Path, how: str) -> Path:
     shutil.copytree(model, dest)
     if how == "truncated weights":

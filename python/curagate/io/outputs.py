@@ -131,7 +131,7 @@ def refuse_overlap(
     (``data/**/*.jsonl``, ``data/*``) and the folders it matches now."""
     target = out.resolve()
     for given, root in _searched_folders(inputs):
-        if target == root or root in target.parents:
+        if target == root or (root in target.parents and not _hidden_below(target, root)):
             raise InputError(
                 f"--out {out}: is inside input folder {given}"
                 + ("" if root == Path(given).resolve() else f" (through {root})")
@@ -152,6 +152,12 @@ def refuse_overlap(
             )
         if target in resolved.parents:
             raise InputError(f"--out {out}: contains input {path}; write outputs elsewhere")
+
+
+def _hidden_below(target: Path, root: Path) -> bool:
+    """Whether the reader, walking ``root``, never reaches ``target``: it skips hidden
+    names (``.cache``, ``_out``) on the way."""
+    return any(part.startswith((".", "_")) for part in target.relative_to(root).parts)
 
 
 def _has_magic(text: str) -> bool:
@@ -213,11 +219,17 @@ def _pattern_reaches(pattern: str, target: Path) -> bool:
 
 
 def _prefix_match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    if not pattern or not path:
-        # The pattern matched a folder above or at ``path`` (read recursively), or
-        # ``path`` ends where the pattern goes on: what is under it could match.
-        return True
-    head = pattern[0]
+    if not path:
+        return True  # ``path`` ends where the pattern goes on: what is under it could match
+    if not pattern:
+        # The pattern matched a folder above ``path``, which is read recursively, but for
+        # hidden (. or _) names, as the reader skips them.
+        return not _hidden_below(Path(*path), Path())
+    head, name = pattern[0], path[0]
+    if name.startswith(".") and not head.startswith("."):
+        # glob's wildcards never match a hidden name (`*`, `**`): only a part written
+        # with its dot does
+        return head == "**" and _prefix_match(pattern[1:], path)
     if head == "**":
         return _prefix_match(pattern[1:], path) or _prefix_match(pattern, path[1:])
-    return fnmatch.fnmatchcase(path[0], head) and _prefix_match(pattern[1:], path[1:])
+    return fnmatch.fnmatchcase(name, head) and _prefix_match(pattern[1:], path[1:])

@@ -1018,7 +1018,9 @@ def _for_arrow(value: Any, raw: bytes) -> bytes:
     written (read back from the raw line) or quarantines the row naming the field."""
     if not _has_infinity(value):
         return raw
-    text = json.dumps(value, ensure_ascii=False)  # infinities as the token Infinity
+    # Infinities as the token Infinity; ASCII, so a lone surrogate stays the escape Arrow
+    # refuses (the row is quarantined as it was), not a character UTF-8 cannot encode.
+    text = json.dumps(value)
     return _INFINITY.sub(_as_2e308, text).encode()
 
 

@@ -15,6 +15,7 @@ the same, best effort).
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -203,9 +204,15 @@ def _joined(parts: list[pa.Array]) -> pa.Array:
 
 def _text_name(name: str) -> bool:
     """Whether an object key is text rather than a field name: keys of records are names
-    (``role``, ``score``), a key with a space in it is data, e.g. a sentence used as a
-    key (``{"votes": {"<a golden item>": 3}}``), which training sees like any string."""
-    return any(c.isspace() for c in name)
+    (``role``, ``score``, ``tool_call_id``); anything else is data, e.g. a sentence used
+    as a key (``{"votes": {"<a golden item>": 3}}``, in any script: a Chinese sentence
+    has no space), which training sees like any string."""
+    return _FIELD_NAME.fullmatch(name) is None
+
+
+# What a field name looks like: an ASCII identifier (dots, dashes, colons, @ and $ too:
+# `meta.source`, `x-id`, `@type`).
+_FIELD_NAME = re.compile(r"[A-Za-z_$@][A-Za-z0-9_$@.:\-]*")
 
 
 def _field_spec(spec: Spec, name: str) -> Spec:

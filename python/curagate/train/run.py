@@ -231,8 +231,9 @@ def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
     targets = cfg.lora.target_modules
     if targets == "all-linear":
         return
-    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
-    missing = [t for t in targets if t not in names]
+    names = [name for name, _ in model.named_modules()]
+    # peft's rule for a list: a module's full name, or a suffix of it after a dot
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         linear = sorted(
             {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
