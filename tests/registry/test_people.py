@@ -224,6 +224,15 @@ def test_users_added_before_actor_keys_still_request_and_approve(
     capsys.readouterr()
     assert main(["registry", "--db", str(db), "check"]) == 0
     assert "are not signed: alice, bob; add each again" in capsys.readouterr().out
+    with Registry(db) as reg:
+        reg.user_add("carol", role="approver", actor="admin")
+    assert main(["registry", "--db", str(db), "users", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(u["name"], u["signs_rows"]) for u in listed] == [
+        ("alice", False),
+        ("bob", False),
+        ("carol", True),
+    ]
 
 
 def test_a_revoked_approver_can_no_longer_approve(setup) -> None:

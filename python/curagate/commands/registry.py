@@ -111,12 +111,22 @@ def _users(reg: Registry, args: argparse.Namespace) -> int:
         user = reg.user_revoke(args.user, actor=args.actor, reason=args.reason)
         print(f"revoked {user.role} {user.name} at {user.revoked_at}")
         return 0
-    users = reg.users()
+    users, signing = reg.users(), reg.signing_users()
     if args.json:
-        print(json.dumps([u.to_dict() for u in users], indent=2, sort_keys=True))
+        listed = [{**u.to_dict(), "signs_rows": u.name in signing} for u in users]
+        print(json.dumps(listed, indent=2, sort_keys=True))
     elif users:
-        rows = [["NAME", "ROLE", "CREATED", "REVOKED"]]
-        rows += [[u.name, u.role, u.created_at, u.revoked_at or "-"] for u in users]
+        rows = [["NAME", "ROLE", "CREATED", "REVOKED", "SIGNS ROWS"]]
+        rows += [
+            [
+                u.name,
+                u.role,
+                u.created_at,
+                u.revoked_at or "-",
+                "yes" if u.name in signing else "no",
+            ]
+            for u in users
+        ]
         print(_table(rows))
     else:
         print("no users")

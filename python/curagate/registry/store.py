@@ -1788,6 +1788,16 @@ class Registry:
         with self._read() as db:
             return [User(*r) for r in db.execute(_USER_SQL + " ORDER BY u.id")]
 
+    def signing_users(self) -> set[str]:
+        """Names of the users whose rows are signed: an actor key was recorded when they
+        were added (users added before actor keys have none)."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT json_extract(payload, '$.name') FROM log WHERE action = 'user_add' "
+                "AND json_extract(payload, '$.actor_key') IS NOT NULL"
+            )
+            return {str(name) for (name,) in rows}
+
     def user_revoke(self, name: str, *, actor: str | None = None, reason: str = "") -> User:
         who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
