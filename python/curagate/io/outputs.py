@@ -131,7 +131,7 @@ def refuse_overlap(
     (``data/**/*.jsonl``, ``data/*``) and the folders it matches now."""
     target = out.resolve()
     for given, root in _searched_folders(inputs):
-        if target == root or (root in target.parents and not _hidden_below(target, root)):
+        if target == root or (root in target.parents and not is_hidden(target, root)):
             raise InputError(
                 f"--out {out}: is inside input folder {given}"
                 + ("" if root == Path(given).resolve() else f" (through {root})")
@@ -139,7 +139,7 @@ def refuse_overlap(
             )
     for item in inputs:
         text = os.fspath(item)
-        if _has_magic(text) and not Path(text).exists() and _pattern_reaches(text, target):
+        if has_magic(text) and not Path(text).exists() and _pattern_reaches(text, target):
             raise InputError(
                 f"--out {out}: the input pattern {text} would match the outputs written "
                 "there, and the next run would read them back: write outputs elsewhere"
@@ -154,13 +154,15 @@ def refuse_overlap(
             raise InputError(f"--out {out}: contains input {path}; write outputs elsewhere")
 
 
-def _hidden_below(target: Path, root: Path) -> bool:
-    """Whether the reader, walking ``root``, never reaches ``target``: it skips hidden
-    names (``.cache``, ``_out``) on the way."""
-    return any(part.startswith((".", "_")) for part in target.relative_to(root).parts)
+def is_hidden(path: Path, root: Path) -> bool:
+    """Whether ``path`` is hidden below ``root``: a dot or underscore name on the way
+    (``.cache``, ``_SUCCESS``). The reader skips such names when it walks a folder, so
+    it never reads what lies there."""
+    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
 
 
-def _has_magic(text: str) -> bool:
+def has_magic(text: str) -> bool:
+    """Whether an input is a glob pattern."""
     return any(c in text for c in "*?[")
 
 
@@ -171,7 +173,7 @@ def _searched_folders(inputs: Sequence[str | os.PathLike[str]]) -> Iterator[tupl
         text = os.fspath(item)
         if Path(text).is_dir():
             roots = [Path(text)]
-        elif _has_magic(text):
+        elif has_magic(text):
             roots = [Path(m) for m in sorted(glob.glob(text, recursive=True)) if Path(m).is_dir()]  # noqa: PTH207
         else:
             continue
@@ -197,7 +199,7 @@ def _linked_folders(root: Path) -> Iterator[Path]:
         except OSError:
             continue  # the reader reports it
         for entry in entries:
-            if entry.name.startswith((".", "_")):
+            if is_hidden(Path(entry.name), Path()):
                 continue
             try:
                 if not entry.is_dir():
@@ -213,7 +215,7 @@ def _pattern_reaches(pattern: str, target: Path) -> bool:
     """Whether glob ``pattern`` (recursive ``**``) could match ``target`` (resolved), a
     folder above it (read whole) or something inside it."""
     parts = Path(pattern).absolute().parts
-    literal = next((i for i, part in enumerate(parts) if _has_magic(part)), len(parts))
+    literal = next((i for i, part in enumerate(parts) if has_magic(part)), len(parts))
     base = Path(*parts[:literal]).resolve().parts  # links in the fixed part, as glob follows
     return _prefix_match((*base, *parts[literal:]), target.parts)
 
@@ -224,7 +226,7 @@ def _prefix_match(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
     if not pattern:
         # The pattern matched a folder above ``path``, which is read recursively, but for
         # hidden (. or _) names, as the reader skips them.
-        return not _hidden_below(Path(*path), Path())
+        return not is_hidden(Path(*path), Path())
     head, name = pattern[0], path[0]
     if name.startswith(".") and not head.startswith("."):
         # glob's wildcards never match a hidden name (`*`, `**`): only a part written

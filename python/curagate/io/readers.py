@@ -34,6 +34,7 @@ from curagate._core import (
 )
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
+from curagate.io.outputs import has_magic, is_hidden
 from curagate.records import (
     DEFAULT_BATCH_ROWS,
     MAX_NESTING,
@@ -119,11 +120,6 @@ def _unsupported_json(path: Path) -> bool:
         return False
 
 
-def _is_hidden(path: Path, root: Path) -> bool:
-    """Dot/underscore files (``.tmp``, ``_SUCCESS``) are not shards."""
-    return any(part.startswith((".", "_")) for part in path.relative_to(root).parts)
-
-
 @dataclass(frozen=True, slots=True)
 class Unreadable:
     """Something inside an input folder that could hold records but cannot be read."""
@@ -167,7 +163,7 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
             continue
         for entry in entries:
             path = Path(entry.path)
-            if _is_hidden(path, directory):
+            if is_hidden(path, directory):
                 continue
             try:
                 is_dir, is_file = entry.is_dir(), entry.is_file()
@@ -199,10 +195,6 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
                     Unreadable(path.as_posix(), "not a regular file (a FIFO, socket or device)")
                 )
     return found
-
-
-def _has_magic(text: str) -> bool:
-    return any(c in text for c in "*?[")
 
 
 def expand_inputs(
@@ -255,7 +247,7 @@ def scan_inputs(
                     "(JSON Lines: one JSON object per line)"
                 )
             shards = [path]
-        elif _has_magic(text):
+        elif has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))  # noqa: PTH207 - absolute patterns too
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file")
