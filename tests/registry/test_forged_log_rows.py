@@ -15,10 +15,10 @@ import pytest
 
 from curagate.cli import main
 from curagate.digest import sha256_bytes
-from curagate.registry import Registry
+from curagate.registry import ChainBroken, Registry
 from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage_sha256, row_hash
 from curagate.registry.store import RecordedGateReport
-from curagate.signing import actor_seed, actor_sign
+from curagate.signing import actor_public_key, actor_seed, actor_sign
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -399,6 +399,53 @@ def test_revoking_a_user_after_the_head_fails_check_head(
     capsys.readouterr()
     assert main(["registry", "--db", str(db), "check", "--head", head]) == 1
     assert "revokes user 'alice' by mallory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("as_who", ["carol", "owner", "alice"])
+def test_an_approver_added_by_hand_beside_an_admin_breaks_the_chain_without_a_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], as_who: str
+) -> None:
+    # With an admin (carol) in the registry, a writer of the file who holds no admin's
+    # token adds an approver of their own (mallory, with a key they made), in carol's
+    # name, in a name of their choosing, or as alice (an approver whose token they hold):
+    # mallory and alice would then be the two people of an approval. Refused by the replay
+    # itself, so at every open, not only by `check --head`.
+    db, _, _, tokens = owner(tmp_path, approvers=True)
+    with Registry(db) as reg:
+        reg.user_add("carol", role="admin", actor="owner")
+    mallory = "cgt_" + "m" * 43
+    forger = Forger(db, {"alice": tokens["alice"]})
+    digest = sha256_bytes(mallory.encode())
+    at = forger.log(
+        "user_add",
+        None,
+        None,
+        None,
+        {
+            "user_id": 5,
+            "name": "mallory",
+            "role": "approver",
+            "token_sha256": digest,
+            "actor_key": actor_public_key(actor_seed(mallory)),
+        },
+        as_who,
+    )
+    forger.c.execute(
+        "INSERT INTO users (id, name, role, token_sha256, created_by, created_at) "
+        "VALUES (5, 'mallory', 'approver', ?, ?, ?)",
+        (digest, as_who, at),
+    )
+    forger.c.commit()
+    forger.c.close()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    err = capsys.readouterr().err
+    if as_who == "carol":
+        assert "user_add in the name of 'carol' is not signed with carol's actor key" in err
+    else:
+        assert f"user_add by {as_who!r}, who is not an active admin with an actor key" in err
+    with pytest.raises(ChainBroken):
+        Registry(db).authenticate(mallory)
 
 
 def test_an_approval_in_a_real_approvers_name_without_their_token_fails_check(

@@ -174,6 +174,85 @@ def test_a_user_enrolled_with_their_own_token_is_added_without_anyone_else_seein
         again.check()
 
 
+def test_once_there_is_an_admin_only_they_change_users_and_keys_and_they_sign_it(
+    setup, ci_key: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Before an admin, the owner of the database file adds users and trusts keys (setup
+    # did, as free text). From the first admin with an actor key on, an owner's name, an
+    # approver's account or an admin's account without the admin's token could add an
+    # approver of their own; only the admin, authenticated, may, and their row is signed.
+    reg, users, _ = setup
+    _, token = reg.user_add("carol", role="admin", actor="owner")
+    assert token is not None and ACTOR_SIG not in reg.log()[-1].data  # the owner's row
+    other = keypair(tmp_path / "other")[1]
+    listed = next(u for u in reg.users() if u.name == "carol")  # no seed: not her token
+    changes = {
+        "user_add": lambda who: reg.user_add("mallory", role="approver", actor=who),
+        "user_revoke": lambda who: reg.user_revoke("bob", actor=who),
+        "trust": lambda who: reg.trust_add(other, role="gate", name="other", actor=who),
+        "revoke": lambda who: reg.trust_revoke("ci", actor=who),
+    }
+    for change in changes.values():
+        with pytest.raises(Forbidden, match=r"has admins \(carol\), so .* needs one"):
+            change("owner")
+        with pytest.raises(Forbidden, match="'alice' is not an admin with an actor key"):
+            change(users["alice"][0])
+        with pytest.raises(Forbidden, match="authenticate with their token"):
+            change(listed)
+    carol = reg.authenticate(token)
+    assert carol is not None
+    before = len(reg.log())
+    for change in changes.values():
+        change(carol)
+    rows = reg.log()[before:]
+    assert [r.action for r in rows] == list(changes)
+    assert all(r.actor == "carol" and ACTOR_SIG in r.data for r in rows)
+    assert {u.name: u.active for u in reg.users()}["bob"] is False
+    reg.check()
+    # The last admin revoking herself gives users and keys back to the owner.
+    reg.user_revoke("carol", actor=carol)
+    reg.user_add("dave", role="approver", actor="owner")
+    reg.check()
+
+
+def test_cli_users_and_keys_are_changed_with_the_admins_token_once_there_is_one(
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = str(tmp_path / "registry.db")
+    add = ["registry", "--db", db, "users", "add"]
+    assert main([*add, "bob", "--role", "approver"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "check"]) == 0
+    assert "note: no admin with an actor key" in capsys.readouterr().out
+    assert main([*add, "carol", "--role", "admin"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["registry", "--db", db, "check"]) == 0
+    assert "note" not in capsys.readouterr().out
+    assert main([*add, "alice", "--role", "approver"]) == 1
+    err = capsys.readouterr().err
+    assert "this registry has admins (carol)" in err and "$CURAGATE_TOKEN" in err
+    trust = ["registry", "--db", db, "trust", "add", str(ci_key[1]), "--role", "gate"]
+    assert main([*trust, "--name", "ci"]) == 1
+    monkeypatch.setenv("CURAGATE_TOKEN", token)
+    assert main([*add, "alice", "--role", "approver", "--actor", "mallory"]) == 2
+    assert "is 'carol''s token; drop --actor" in capsys.readouterr().err
+    assert main([*add, "alice", "--role", "approver"]) == 0
+    assert main([*trust, "--name", "ci"]) == 0
+    assert main(["registry", "--db", db, "users", "revoke", "alice"]) == 0
+    assert main(["registry", "--db", db, "trust", "revoke", "ci"]) == 0
+    assert main(["registry", "--db", db, "check"]) == 0
+    with Registry(db) as reg:
+        assert [(r.action, r.actor, ACTOR_SIG in r.data) for r in reg.log()[2:]] == [
+            ("user_add", "carol", True),
+            ("trust", "carol", True),
+            ("user_revoke", "carol", True),
+            ("revoke", "carol", True),
+        ]
+
+
 def _legacy_user(db: Path, name: str, role: str) -> str:
     """A user as curagate wrote them before actor keys (no ``actor_key`` recorded); their
     token."""

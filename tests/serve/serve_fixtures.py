@@ -17,7 +17,7 @@ from typing import Any
 
 from curagate.digest import sha256_bytes
 from curagate.gate.runner import write_attestation
-from curagate.registry import Registry
+from curagate.registry import Registry, User
 from tests.registry.registry_fixtures import keypair, report_doc, write_bundle
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -134,11 +134,19 @@ def build_world(root: Path, *, n_items: int = 30, hostile: bool = True) -> World
                 ("alice", "approver"),
                 ("bob", "approver"),
                 ("vera", "viewer"),
-                ("carol", "admin"),
                 ("ci", "uploader"),
+                ("carol", "admin"),  # last: from here on, users and keys are carol's to change
             )
         }
     return World(db, tokens, private)
+
+
+def admin(reg: Registry, world: World) -> User:
+    """carol, the admin, as the commands act for her: authenticated with her token (only she
+    adds and revokes users and keys once she exists)."""
+    user = reg.authenticate(world.tokens["carol"])
+    assert user is not None
+    return user
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from curagate.registry.store import ChainBroken, RegistryUnavailable
 from curagate.serve.app import SESSION_TTL_S, Sessions, create_app
 from tests.registry.registry_fixtures import report_doc
 
-from .serve_fixtures import HOSTILE, World, build_world
+from .serve_fixtures import HOSTILE, World, admin, build_world
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_no_token_bad_token_and_revoked_token_are_401(client: TestClient, world:
     bad = client.get("/api/v1/models", headers={"Authorization": "Bearer cgt_nope"})
     assert bad.status_code == 401 and set(bad.json()) == {"error", "fix"}
     with Registry(world.db) as reg:
-        reg.user_revoke("alice", actor="carol")
+        reg.user_revoke("alice", actor=admin(reg, world))
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions",
         json={"to": "staging"},
@@ -210,7 +210,7 @@ def test_a_request_that_can_no_longer_be_approved_is_listed_as_such_without_a_bu
     login(client, world, "bob")
     assert f'id="approve-{rid}"' in client.get("/").text
     with Registry(world.db) as reg:
-        reg.user_revoke("alice", actor="carol", reason="left")
+        reg.user_revoke("alice", actor=admin(reg, world), reason="left")
     [listed] = client.get("/api/v1/promotion-requests", headers=b).json()
     assert (listed["status"], listed["why"]) == (
         "void",
@@ -655,7 +655,7 @@ def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_bac
     # extended past the floor's row count by another writer, it is still not that history
     with Registry(world.db) as reg:
         for name in ("dora", "eve", "finn", "gus"):
-            reg.user_add(name, role="viewer", actor="admin")
+            reg.user_add(name, role="viewer", actor=admin(reg, world))
     assert client.get("/healthz").status_code == 503
     assert client.get("/api/v1/models", headers=alice).status_code == 503
 
@@ -779,7 +779,7 @@ def test_verified_on_the_index_and_api_means_verified_with_todays_keys(
     upload(client, world, 2, json.dumps(doc))
     assert _listed(client, world)[2] == ("warn", True)
     with Registry(world.db) as reg:
-        reg.trust_revoke("ci", role="gate", actor="admin", reason="leaked")
+        reg.trust_revoke("ci", role="gate", actor=admin(reg, world), reason="leaked")
     assert _listed(client, world) == {1: ("pass", False), 2: ("warn", False)}
     index = client.get("/").text
     assert "signed, verified" not in index and index.count("not verified") == 2

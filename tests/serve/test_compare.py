@@ -19,7 +19,7 @@ from curagate.registry import Registry
 from curagate.serve import compare as cmp
 from curagate.serve.app import create_app
 
-from .serve_fixtures import World, build_world, items_rows
+from .serve_fixtures import World, admin, build_world, items_rows
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_a_cached_compare_still_judges_the_reports_on_every_request(world: World
     assert first["a"]["trust"] == first["b"]["trust"] == "signature verified"
     assert cmp._PAIRS, "the first compare should have cached its pairing"
     with Registry(world.db) as reg:
-        reg.trust_revoke("ci", actor="carol", reason="key leaked")
+        reg.trust_revoke("ci", actor=admin(reg, world), reason="key leaked")
     again = client.get("/api/v1/compare?a=2&b=1", headers=bearer(world, "vera")).json()
     assert again["a"]["trust"].startswith("NOT verified")
     assert again["b"]["trust"].startswith("NOT verified")

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from curagate.registry import Registry
 from curagate.serve.app import create_app
 
-from .serve_fixtures import World, build_world, running_server
+from .serve_fixtures import World, admin, build_world, running_server
 
 MIB = 1 << 20
 SMALL_CAP = MIB  # every body but an upload's; written here so a changed limit fails a test
@@ -115,8 +115,8 @@ def test_a_revoked_token_is_401_before_the_body_is_read(
     served: tuple[str, BodyCounter], world: World
 ) -> None:
     with Registry(world.db) as reg:
-        _, token = reg.user_add("gone", role="approver", actor="admin")
-        reg.user_revoke("gone", actor="admin")
+        _, token = reg.user_add("gone", role="approver", actor=admin(reg, world))
+        reg.user_revoke("gone", actor=admin(reg, world))
     url, counter = served
     before = counter.read
     status = post_chunked(url, "/api/v1/reports", {"Authorization": f"Bearer {token}"}, junk(16))

@@ -64,8 +64,10 @@ def _token_user(reg: Registry) -> User:
 
 
 def _acting_user(reg: Registry, args: argparse.Namespace) -> User | None:
-    """promote / rollback: the approver whose token is in $CURAGATE_TOKEN, when it is set
-    (the registry demands one once it has approvers); `--actor` cannot name someone else."""
+    """promote / rollback, users and trust changes: the user whose token is in
+    $CURAGATE_TOKEN, when it is set (the registry demands an approver's once it has
+    approvers, an admin's for users and keys once it has an admin with an actor key);
+    `--actor` cannot name someone else."""
     if not os.environ.get(TOKEN_ENV):
         return None
     user = _token_user(reg)
@@ -97,7 +99,7 @@ def _users(reg: Registry, args: argparse.Namespace) -> int:
         user, token = reg.user_add(
             args.user,
             role=args.role,
-            actor=args.actor,
+            actor=_acting_user(reg, args) or args.actor,
             reason=args.reason,
             enrollment=args.enrollment,
         )
@@ -108,7 +110,9 @@ def _users(reg: Registry, args: argparse.Namespace) -> int:
         print(token)
         return 0
     if args.users_command == "revoke":
-        user = reg.user_revoke(args.user, actor=args.actor, reason=args.reason)
+        user = reg.user_revoke(
+            args.user, actor=_acting_user(reg, args) or args.actor, reason=args.reason
+        )
         print(f"revoked {user.role} {user.name} at {user.revoked_at}")
         return 0
     users, signing = reg.users(), reg.signing_users()
@@ -354,12 +358,21 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
 def _trust(reg: Registry, args: argparse.Namespace) -> int:
     if args.trust_command == "add":
         k = reg.trust_add(
-            args.public_key, role=args.role, name=args.name, actor=args.actor, reason=args.reason
+            args.public_key,
+            role=args.role,
+            name=args.name,
+            actor=_acting_user(reg, args) or args.actor,
+            reason=args.reason,
         )
         print(f"trusted {k.role} key {k.name} ({k.fingerprint[:16]})")
         return 0
     if args.trust_command == "revoke":
-        k = reg.trust_revoke(args.key, role=args.role, actor=args.actor, reason=args.reason)
+        k = reg.trust_revoke(
+            args.key,
+            role=args.role,
+            actor=_acting_user(reg, args) or args.actor,
+            reason=args.reason,
+        )
         print(f"revoked {k.role} key {k.name} ({k.fingerprint[:16]}) at {k.revoked_at}")
         return 0
     keys = reg.trusted_keys()
@@ -434,6 +447,13 @@ def run(args: argparse.Namespace) -> int:
                     f"requests and approvals are not signed: {', '.join(state.unsigned_approvers())}"
                     "; add each again under a new name and revoke the old account "
                     '(docs/registry.md, "Who wrote a row")'
+                )
+            if state.has_approvers() and not state.signing_admins():
+                print(
+                    "note: no admin with an actor key, so whoever can write the database "
+                    "file adds users and trusts keys; add one (`users add NAME --role admin "
+                    "--enrollment CODE`): from then on only an admin's token changes them "
+                    '(docs/registry.md, "Admins")'
                 )
             if not args.bundles:
                 return 0

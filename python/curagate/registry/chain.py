@@ -28,6 +28,7 @@ from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
 from curagate.registry.schema import (
     ACTIONS,
+    ADMIN_ACTIONS,
     APPROVER_ROLES,
     PEOPLE_ACTIONS,
     SCHEMA_V3,
@@ -181,6 +182,17 @@ class State:
                 return key if isinstance(key, str) else None
         return None
 
+    def signing_admins(self) -> list[str]:
+        """Active admins with an actor key: once there is one, only they manage users and
+        keys (:data:`ADMIN_ACTIONS`), and their rows are signed."""
+        return [
+            str(u.get("name"))
+            for uid, u in self.users.items()
+            if u.get("role") == "admin"
+            and uid not in self.users_revoked
+            and isinstance(u.get("actor_key"), str)
+        ]
+
     def unsigned_approvers(self) -> list[str]:
         """Active approvers and admins without an actor key: their rows are not signed."""
         return [
@@ -317,6 +329,21 @@ def _unsigned(state: State, row: LogRow, data: dict[str, Any]) -> str | None:
     )
 
 
+def _not_by_an_admin(state: State, row: LogRow, data: dict[str, Any]) -> str | None:
+    """Why a user or key change is not made by an admin who signs it, once the registry
+    has such an admin (before, the owner of the database file makes them unsigned)."""
+    admins = state.signing_admins()
+    if not admins:
+        return None
+    if row.actor not in admins:
+        return (
+            f"{row.action} by {row.actor!r}, who is not an active admin with an actor key, "
+            f"while the registry has one ({', '.join(sorted(admins))}): only they add and "
+            "revoke users and keys"
+        )
+    return _unsigned(state, row, data)
+
+
 def _apply(state: State, row: LogRow) -> str | None:
     """Apply one row to the state; return why it cannot follow the rows before it."""
     if row.action not in ACTIONS:
@@ -341,6 +368,10 @@ def _apply(state: State, row: LogRow) -> str | None:
         )
     if not migrated and row.action in PEOPLE_ACTIONS:
         why = _unsigned(state, row, data)
+        if why:
+            return why
+    if not migrated and row.action in ADMIN_ACTIONS:
+        why = _not_by_an_admin(state, row, data)
         if why:
             return why
     if row.action == "register":

@@ -24,6 +24,10 @@ USER_ROLES = ("viewer", "uploader", "approver", "admin")
 # the log actions only they make.
 APPROVER_ROLES = ("approver", "admin")
 PEOPLE_ACTIONS = ("request", "approve", "waive")
+# The log actions that change who may act and which keys are trusted. Once a registry has
+# an admin with an actor key, only such an admin makes them, signed (before that, whoever
+# can write the database file does: the registry's owner).
+ADMIN_ACTIONS = ("user_add", "user_revoke", "trust", "revoke")
 ACTIONS = (
     "register",
     "report",

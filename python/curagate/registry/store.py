@@ -1662,6 +1662,44 @@ class Registry:
         ).fetchone()
         return row is not None
 
+    @staticmethod
+    def _signing_admins(db: sqlite3.Connection) -> list[str]:
+        """Active admins with an actor key (the replay's :meth:`State.signing_admins`)."""
+        rows = db.execute(
+            "SELECT u.name FROM users u LEFT JOIN user_revocations r ON r.user_id = u.id "
+            "WHERE r.id IS NULL AND u.role = 'admin' AND EXISTS (SELECT 1 FROM log l "
+            "WHERE l.action = 'user_add' AND json_extract(l.payload, '$.user_id') = u.id "
+            "AND json_extract(l.payload, '$.actor_key') IS NOT NULL) ORDER BY u.name"
+        )
+        return [str(name) for (name,) in rows]
+
+    def _admin(self, db: sqlite3.Connection, actor: Who | None, what: str) -> Who:
+        """Who adds or revokes a user or key. Once the registry has an admin with an actor
+        key, that admin's account (authenticated with their token, re-read here), whose
+        row is signed: a writer of the database file without an admin's token cannot add
+        an approver of their own. Before that, the owner of the file: the name given, the
+        login name, or the name of the user given (their row is not signed)."""
+        admins = self._signing_admins(db)
+        if isinstance(actor, User) and not admins:
+            now = self._user(db, actor.id)
+            if not now.active:
+                raise Forbidden(f"user {now.name!r} was revoked at {now.revoked_at}")
+            return now.name
+        if isinstance(actor, User):
+            now = self._approver(db, actor, what)
+            if now.name not in admins:
+                raise Forbidden(
+                    f"user {now.name!r} is not an admin with an actor key; {what} needs one "
+                    f"({', '.join(admins)})"
+                )
+            return now
+        if admins:
+            raise Forbidden(
+                f"{self.path}: this registry has admins ({', '.join(admins)}), so {what} "
+                "needs one: set $CURAGATE_TOKEN to an admin's token"
+            )
+        return check_text(actor or default_actor(), "actor")
+
     def promote(
         self,
         name: str,
@@ -1717,7 +1755,7 @@ class Registry:
         name: str,
         *,
         role: str,
-        actor: str | None = None,
+        actor: Who | None = None,
         reason: str = "",
         enrollment: str | None = None,
     ) -> tuple[User, str | None]:
@@ -1738,9 +1776,9 @@ class Registry:
             digest, public = token_sha256(token), actor_public_key(seed)  # needs the sign extra
         else:
             digest, public = _parse_enrollment(enrollment)
-        who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._write() as db:
+            who = self._admin(db, actor, "adding a user")
             same = db.execute(
                 "SELECT name FROM users WHERE lower(name) = lower(?)", (name,)
             ).fetchone()
@@ -1761,7 +1799,7 @@ class Registry:
             cur = db.execute(
                 "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (name, role, digest, who, at),
+                (name, role, digest, _name(who), at),
             )
             uid = int(cur.lastrowid or 0)
             self._log(
@@ -1798,10 +1836,10 @@ class Registry:
             )
             return {str(name) for (name,) in rows}
 
-    def user_revoke(self, name: str, *, actor: str | None = None, reason: str = "") -> User:
-        who = check_text(actor or default_actor(), "actor")
+    def user_revoke(self, name: str, *, actor: Who | None = None, reason: str = "") -> User:
         check_text(reason, "reason")
         with self._write() as db:
+            who = self._admin(db, actor, "revoking a user")
             row = db.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise InputError(
@@ -1814,7 +1852,7 @@ class Registry:
             db.execute(
                 "INSERT INTO user_revocations (user_id, reason, revoked_by, revoked_at) "
                 "VALUES (?, ?, ?, ?)",
-                (user.id, reason, who, at),
+                (user.id, reason, _name(who), at),
             )
             self._log(
                 db,
@@ -2318,7 +2356,7 @@ class Registry:
         *,
         role: str,
         name: str,
-        actor: str | None = None,
+        actor: Who | None = None,
         reason: str = "",
     ) -> TrustedKey:
         if role not in ROLES:
@@ -2332,9 +2370,9 @@ class Registry:
             ) from None
         fp = key_fingerprint(load_public_key(pem, source=str(public_key)))
         text = pem.decode("ascii", errors="replace")
-        who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._write() as db:
+            who = self._admin(db, actor, "trusting a key")
             clash = db.execute(
                 "SELECT name FROM trusted_keys WHERE role = ? AND (fingerprint = ? OR name = ?)",
                 (role, fp, name),
@@ -2348,7 +2386,7 @@ class Registry:
             cur = db.execute(
                 "INSERT INTO trusted_keys (fingerprint, name, role, public_pem, added_by, added_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (fp, name, role, text, who, at),
+                (fp, name, role, text, _name(who), at),
             )
             kid = int(cur.lastrowid or 0)
             self._log(
@@ -2368,12 +2406,12 @@ class Registry:
         return next(k for k in self.trusted_keys(role) if k.id == kid)
 
     def trust_revoke(
-        self, key: str, *, role: str | None = None, actor: str | None = None, reason: str = ""
+        self, key: str, *, role: str | None = None, actor: Who | None = None, reason: str = ""
     ) -> TrustedKey:
         """Revoke a key by name or fingerprint (a prefix of at least 12 hex digits)."""
-        who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._write() as db:
+            who = self._admin(db, actor, "revoking a key")
             matches = [
                 k
                 for k in self._keys(db, role)
@@ -2390,7 +2428,7 @@ class Registry:
             at = _now()
             db.execute(
                 "INSERT INTO key_revocations (key_id, reason, revoked_by, revoked_at) VALUES (?, ?, ?, ?)",
-                (k.id, reason, who, at),
+                (k.id, reason, _name(who), at),
             )
             self._log(
                 db,
