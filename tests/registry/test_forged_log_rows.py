@@ -448,6 +448,103 @@ def test_an_approver_added_by_hand_beside_an_admin_breaks_the_chain_without_a_he
         Registry(db).authenticate(mallory)
 
 
+def test_a_user_added_by_hand_with_another_users_actor_key_breaks_the_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # bob's key is public in his user_add row: an account with it (and any token) would let
+    # bob sign as two people.
+    db, _, _, tokens = owner(tmp_path, approvers=True)
+    bob_key = actor_public_key(actor_seed(tokens["bob"]))
+    forger = Forger(db)
+    payload = {"user_id": 4, "name": "carl", "role": "approver", "actor_key": bob_key}
+    forger.log("user_add", None, None, None, {**payload, "token_sha256": "c" * 64}, "owner")
+    forger.c.execute(
+        "INSERT INTO users (id, name, role, token_sha256, created_by, created_at) "
+        "VALUES (4, 'carl', 'approver', ?, 'owner', 'x')",
+        ("c" * 64,),
+    )
+    forger.c.commit()
+    forger.c.close()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    assert "adds 'carl' with the actor key of 'bob': one key would sign as two people" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_signature_on_a_row_nobody_checked_is_refused_not_shown_as_signed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `show` and the service mark a row carrying actor_sig as signed by its actor: a
+    # register row in bob's name with a made-up signature must not get that mark.
+    db, _, _, _ = owner(tmp_path, approvers=True)
+    forger = Forger(db)
+    payload = {
+        "artifact_digest": "d" * 64,
+        "artifact_path": str(tmp_path / "b2"),
+        "lineage_sha256": lineage_sha256(LINEAGE),
+        "signed_by": None,
+        ACTOR_SIG: "Zm9yZ2Vk",
+    }
+    at = forger.log("register", 2, None, "experiment", payload, "bob")
+    forger.c.execute(
+        "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, lineage, "
+        "signed_by, stage, created_at) VALUES ('bot', 2, ?, ?, ?, NULL, 'experiment', ?)",
+        ("d" * 64, str(tmp_path / "b2"), LINEAGE, at),
+    )
+    forger.c.commit()
+    forger.c.close()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    assert "register carries a signature that is not 'bob''s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("reason", b"x", "column reason holds a bytes, not str"),
+        ("version", "two", "column version holds a str, not int or null"),
+        ("payload", "[" * 995 + "]" * 995, "payload is not valid (RecursionError"),
+        ("reason", "ff", "holds text that is not UTF-8"),
+    ],
+)
+def test_a_log_row_of_the_wrong_type_or_nesting_is_tampering_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, value: Any, expected: str
+) -> None:
+    # Each was exit 3 (a TypeError in the hash, a RecursionError in the payload) or exit 2
+    # ("registry database error"), at every command and at `serve`'s start.
+    db, _, _, _ = owner(tmp_path, approvers=False)
+    c = sqlite3.connect(db)
+    rid, prev = c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+    row = {
+        "at": "2030-01-01T00:00:00.000000Z",
+        "actor": "mallory",
+        "action": "archive",
+        "name": "bot",
+        "version": 1,
+        "from_stage": "production",
+        "to_stage": "archived",
+        "reason": "",
+        "payload": "{}",
+    }
+    row[column] = value
+    # chained as the commands chain (where the row can be hashed), so the replay gets past
+    # the hash to the payload
+    hashed = "0" * 64 if column == "reason" else row_hash(prev, rid + 1, tuple(row.values()))
+    cols = ", ".join(row)
+    marks = ", ".join("CAST(x'ff' AS TEXT)" if v == "ff" else "?" for v in row.values())
+    c.execute(
+        f"INSERT INTO log (id, {cols}, prev_hash, hash) VALUES (?, {marks}, ?, ?)",
+        (rid + 1, *(v for v in row.values() if v != "ff"), prev, hashed),
+    )
+    c.commit()
+    c.close()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
 def test_an_approval_in_a_real_approvers_name_without_their_token_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

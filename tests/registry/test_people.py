@@ -24,7 +24,8 @@ from curagate.registry.schema import (
     split_statements,
     users_table,
 )
-from curagate.signing import actor_seed, actor_signature_valid
+from curagate.registry.store import new_token, token_sha256
+from curagate.signing import actor_public_key, actor_seed, actor_signature_valid
 
 from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
 
@@ -132,8 +133,8 @@ def test_rows_in_an_approvers_name_are_written_only_with_their_token(
     capsys.readouterr()
     assert main(["registry", "--db", str(reg.path), "show", "bot", "1"]) == 0
     shown = capsys.readouterr().out
-    assert "request  experiment → production  by alice (signed)" in shown
-    assert "approve  experiment → production  by bob (signed)" in shown
+    assert "request  experiment → production  signed by alice: " in shown
+    assert "approve  experiment → production  signed by bob: " in shown
 
 
 def test_a_user_enrolled_with_their_own_token_is_added_without_anyone_else_seeing_it(
@@ -251,6 +252,29 @@ def test_cli_users_and_keys_are_changed_with_the_admins_token_once_there_is_one(
             ("user_revoke", "carol", True),
             ("revoke", "carol", True),
         ]
+
+
+def test_an_enrollment_code_with_a_key_that_is_not_its_tokens_is_caught(
+    setup, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whoever carries carol's code to the admin swaps its key half: for bob's own key (then
+    # bob signs as bob and as carol), or for a fresh key of theirs. The first is refused at
+    # `users add` (every user's key is in the log); the second at carol's first login,
+    # which the docs tell her to try before relying on the account.
+    reg, users, _ = setup
+    bob_key = actor_public_key(actor_seed(users["bob"][1]))
+    token = new_token()
+    with pytest.raises(InputError, match="its actor key is 'bob''s; one key cannot sign as two"):
+        reg.user_add("carol", role="approver", enrollment=f"cge1_{token_sha256(token)}_{bob_key}")
+    theirs = actor_public_key(actor_seed(new_token()))
+    reg.user_add("carol", role="approver", enrollment=f"cge1_{token_sha256(token)}_{theirs}")
+    with pytest.raises(Forbidden, match="the actor key recorded for this account is not the one"):
+        reg.authenticate(token)
+    db = str(reg.path)
+    reg.close()
+    monkeypatch.setenv("CURAGATE_TOKEN", token)
+    assert main(["registry", "--db", db, "request", "bot", "1", "--to", "staging"]) == 1
+    assert "its enrollment code was changed before it was added" in capsys.readouterr().err
 
 
 def _legacy_user(db: Path, name: str, role: str) -> str:

@@ -18,8 +18,9 @@ from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.gate.runner import write_attestation
 from curagate.registry import Registry
-from curagate.registry.store import ChainBroken, RegistryUnavailable
+from curagate.registry.store import ChainBroken, RegistryUnavailable, new_token, token_sha256
 from curagate.serve.app import SESSION_TTL_S, Sessions, create_app
+from curagate.signing import actor_public_key, actor_seed
 from tests.registry.registry_fixtures import report_doc
 
 from .serve_fixtures import HOSTILE, World, admin, build_world
@@ -84,6 +85,26 @@ def test_models_lists_every_version(client: TestClient, world: World) -> None:
     assert set(got[("bot", 1)]) >= {"name", "version", "stage", "digest", "verdict", "signed"}
     one = client.get("/api/v1/models/bot/versions/2", headers=bearer(world, "vera")).json()
     assert one["gate_reports"][0]["verdict"] == "warn" and one["log"][0]["action"] == "register"
+
+
+def test_an_account_enrolled_with_a_swapped_key_is_told_so_at_login(
+    client: TestClient, world: World
+) -> None:
+    # carol's enrollment code reached the admin with its key half changed: her token logs
+    # in to nothing, and the page says why (she would otherwise never learn someone else
+    # signs in her name).
+    token = new_token()
+    someone = actor_public_key(actor_seed(new_token()))
+    with Registry(world.db) as reg:
+        code = f"cge1_{token_sha256(token)}_{someone}"
+        reg.user_add("dana", role="approver", enrollment=code, actor=admin(reg, world))
+    page = client.get("/login")
+    nonce = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert nonce is not None
+    r = client.post("/login", data={"token": token, "csrf": nonce.group(1)}, follow_redirects=False)
+    assert r.status_code == 401 and "not the one this token gives" in r.text
+    api = client.get("/api/v1/models", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 403 and "not the one this token gives" in api.json()["error"]
 
 
 def test_no_token_bad_token_and_revoked_token_are_401(client: TestClient, world: World) -> None:

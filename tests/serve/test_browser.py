@@ -133,4 +133,6 @@ def test_two_approvers_promote_a_waived_warn_to_production(
     bob.goto(f"{server}/audit")
     expect(bob.locator("#chain")).to_contain_text("Hash chain verified")
     # the web approval is a row signed with bob's actor key, as the CLI's is
-    expect(bob.locator("table.log tr", has_text="approve")).to_contain_text("bob (signed)")
+    approval = bob.locator("table.log tr", has_text="approve")
+    expect(approval.locator("td").nth(2)).to_have_text("bob")
+    expect(approval.locator("td").nth(3)).to_have_text("signed")

@@ -347,9 +347,11 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
             )
         for t in d["log"]:
             move = f"{t['from_stage'] or '-'} → {t['to_stage']}" if t["to_stage"] else ""
-            signed = " (signed)" if ACTOR_SIG in t["payload"] else ""
+            # The mark comes before the actor, which is free text: `--actor "bob (signed)"`
+            # cannot make an unsigned row look signed.
+            signed = "signed " if ACTOR_SIG in t["payload"] else ""
             print(
-                f"  {t['at']}  #{t['id']} {t['action']:<8} {move}  by {t['actor']}{signed}: "
+                f"  {t['at']}  #{t['id']} {t['action']:<8} {move}  {signed}by {t['actor']}: "
                 f"{t['reason']}"
             )
     return 0

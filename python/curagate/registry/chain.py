@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +73,9 @@ class LogRow:
 
     @property
     def signed(self) -> bool:
-        """Whether the row carries its actor's signature (the replay checked it)."""
+        """Whether the row carries its actor's signature: the replay verifies every one
+        (whatever the action), so in a registry that opens, a signed row is one its actor
+        wrote with their token."""
         return ACTOR_SIG in self.data
 
     def to_dict(self) -> dict[str, Any]:
@@ -374,6 +377,15 @@ def _apply(state: State, row: LogRow) -> str | None:
         why = _not_by_an_admin(state, row, data)
         if why:
             return why
+    if ACTOR_SIG in data:
+        # Whatever the action: `registry show` and the service mark a row with a signature
+        # as signed by its actor, so one that nobody could check is not let through.
+        why = _unsigned(state, row, data) if state.actor_key(row.actor) else "no actor key"
+        if why:
+            return (
+                f"{row.action} carries a signature that is not {row.actor!r}'s ({why}); the "
+                "row was written by hand"
+            )
     if row.action == "register":
         if key in state.versions:
             return f"registers {row.name} v{row.version} a second time"
@@ -446,6 +458,13 @@ def _apply(state: State, row: LogRow) -> str | None:
             return "revokes a key that was never trusted"
         state.revoked[int(data.get("key_id", -1))] = {**data, **meta}
     elif row.action == "user_add":
+        public = data.get("actor_key")
+        holder = next((u for u in state.users.values() if u.get("actor_key") == public), None)
+        if public is not None and holder is not None:
+            return (
+                f"adds {data.get('name')!r} with the actor key of {holder.get('name')!r}: one "
+                "key would sign as two people"
+            )
         state.users[int(data.get("user_id", -1))] = {**data, **meta}
     elif row.action == "user_revoke":
         uid = int(data.get("user_id", -1))
@@ -498,7 +517,7 @@ def replay(conn: sqlite3.Connection) -> State:
     state = State()
     prev = GENESIS
     expected_id = 1
-    for r in conn.execute(f"SELECT {LOG_COLS} FROM log ORDER BY id"):
+    for r in _log_rows(conn):
         row = LogRow(*r)
         if row.id != expected_id:
             raise ChainBroken(
@@ -517,8 +536,9 @@ def replay(conn: sqlite3.Connection) -> State:
             )
         try:
             why = _apply(state, row)
-        except (ValueError, TypeError, OverflowError) as e:  # OverflowError: an id of 1e999
-            why = f"payload is not valid ({e})"
+        # OverflowError: an id of 1e999; RecursionError: a payload nested a thousand deep
+        except (ValueError, TypeError, OverflowError, RecursionError) as e:
+            why = f"payload is not valid ({type(e).__name__}: {str(e)[:200]})"
         if why:
             raise ChainBroken(f"registry log row {row.id}: {why}")
         prev = row.hash
@@ -532,6 +552,50 @@ def replay(conn: sqlite3.Connection) -> State:
             "deleted by hand (the log's sequence is ahead of its last row)"
         )
     return state
+
+
+# The Python type each log column must hold (SQLite stores any value in any column).
+_LOG_TYPES = (
+    ("id", (int,)),
+    ("at", (str,)),
+    ("actor", (str,)),
+    ("action", (str,)),
+    ("name", (str, type(None))),
+    ("version", (int, type(None))),
+    ("from_stage", (str, type(None))),
+    ("to_stage", (str, type(None))),
+    ("reason", (str,)),
+    ("payload", (str,)),
+    ("prev_hash", (str,)),
+    ("hash", (str,)),
+)
+
+
+def _log_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+    """The log's rows in order, each column of the type the commands write: a value of
+    another type (a BLOB reason) or text that is not UTF-8 was written by hand."""
+    cursor = conn.execute(f"SELECT {LOG_COLS} FROM log ORDER BY id")
+    last = 0
+    while True:
+        try:
+            r = cursor.fetchone()
+        except sqlite3.OperationalError as e:  # "Could not decode to UTF-8 column ..."
+            raise ChainBroken(
+                f"registry log: the row after row {last} holds text that is not UTF-8 ({e}); "
+                "the row was written by hand"
+            ) from None
+        if r is None:
+            return
+        for value, (column, types) in zip(r, _LOG_TYPES, strict=True):
+            if not isinstance(value, types):
+                raise ChainBroken(
+                    f"registry log row {r[0] if isinstance(r[0], int) else f'after {last}'}: "
+                    f"column {column} holds a {type(value).__name__}, not "
+                    f"{' or '.join('null' if t is type(None) else t.__name__ for t in types)}; "
+                    "the row was written by hand"
+                )
+        last = r[0]
+        yield r
 
 
 def _mismatch(table: str, row_id: Any, what: str) -> ChainBroken:

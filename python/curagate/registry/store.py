@@ -1795,6 +1795,19 @@ class Registry:
                     f"--enrollment: that token already belongs to a user; {name} makes a new "
                     "one (`curagate registry users token`)"
                 )
+            holder = db.execute(
+                "SELECT json_extract(payload, '$.name') FROM log WHERE action = 'user_add' "
+                "AND json_extract(payload, '$.actor_key') = ?",
+                (public,),
+            ).fetchone()
+            if holder is not None:
+                # Every user's key is public in the log: a code carrying one (its key half
+                # swapped on the way to the admin) would let that key sign as two people.
+                raise InputError(
+                    f"--enrollment: its actor key is {holder[0]!r}'s; one key cannot sign as "
+                    f"two people: {name} makes a new code (`curagate registry users token`) "
+                    "and hands it over in a way no one can change"
+                )
             at = _now()
             cur = db.execute(
                 "INSERT INTO users (name, role, token_sha256, created_by, created_at) "
@@ -1875,7 +1888,18 @@ class Registry:
         user = User(*row) if row else None
         if user is None or not user.active:
             return None
-        return dataclasses.replace(user, actor_seed=actor_seed(token))
+        seed = actor_seed(token)
+        with self._read() as db:
+            recorded = self._actor_key(db, user.id)
+        if recorded is not None and actor_public_key(seed) != recorded:
+            # The enrollment code's key half was not this token's: whoever made that key
+            # signs in this user's name, and this user cannot. Say so at the first login.
+            raise Forbidden(
+                f"user {user.name!r}: the actor key recorded for this account is not the one "
+                "this token gives (its enrollment code was changed before it was added): an "
+                "admin revokes the account and adds it again from a new `users token` code"
+            )
+        return dataclasses.replace(user, actor_seed=seed)
 
     def _who(self, db: sqlite3.Connection, user: User | None, actor: str | None, what: str) -> Who:
         """Who moves a version. Once the registry has approvers, an active approver's

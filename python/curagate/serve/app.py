@@ -573,12 +573,15 @@ def create_app(
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce or not hmac.compare_digest(nonce.encode(), csrf.encode()):
             raise ApiError(403, "missing or wrong CSRF token", "reload the login page")
-        user = None
+        user, error = None, "Unknown or revoked token."
         if peek_token(db_path, token.strip()):  # only a token that may be active costs a replay
             with open_registry() as reg:
-                user = reg.authenticate(token.strip())
+                try:
+                    user = reg.authenticate(token.strip())
+                except Forbidden as e:  # an account whose actor key is not its token's
+                    error = str(e)
         if user is None:
-            html = render("login.html", user=None, csrf=nonce, error="Unknown or revoked token.")
+            html = render("login.html", user=None, csrf=nonce, error=error)
             return HTMLResponse(html, status_code=401)
         sid, _ = sessions.new(token.strip())
         resp = RedirectResponse("/", status_code=303)
