@@ -645,3 +645,88 @@ def test_control_characters_in_golden_data_reach_neither_junit_nor_the_terminal(
     for el in root.iter():
         for text in [el.text or "", *el.attrib.values()]:
             assert text.replace("\n", "").isprintable(), repr(text)
+
+
+def _run_small(
+    tmp_path: Path, task: str, items: list[dict], cand: dict, base: dict, sets_yaml: str
+) -> dict:
+    """A gate of one small set ``s`` answered by canned prompt -> answer maps; the report."""
+    golden = tmp_path / "golden"
+    write_set(golden, "s", task, items)
+    lock(golden)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {golden}\ngolden_sets:\n  - name: s\n    task: {task}\n"
+        f"{sets_yaml}contamination: {{check: false}}\n"
+    )
+    c, b = CannedServer(cand.__getitem__), CannedServer(base.__getitem__)
+    try:
+        return run_gate(gate, c.url, b.url, tmp_path / "out").report
+    finally:
+        c.close()
+        b.close()
+
+
+@pytest.mark.parametrize(
+    ("n", "rule", "verdict", "drop"),
+    [
+        # base 2/6, candidate 1/6: the drop is 0.1666667, over 0.166666 (the rounded values,
+        # 0.333333 - 0.166667, gave 0.166666 and a pass)
+        (6, "{warn_drop: 0.166666, fail_drop: 0.166666}", "fail", "drop 0.166667 points"),
+        # base 2/3, candidate 1/3: the relative drop is exactly 0.5 (the rounded values gave
+        # 0.500001 and a fail)
+        (3, "{warn_drop: 0.5, fail_drop: 0.5, relative: true}", "pass", "drop 0.5000 of base"),
+    ],
+)
+def test_a_sets_regression_is_decided_on_its_values_not_on_their_rounding(
+    tmp_path: Path, n: int, rule: str, verdict: str, drop: str
+) -> None:
+    # The set's check (GATE002) and the same items as a slice (GATE004) must agree, and
+    # agree with the delta the report prints.
+    items = [
+        {"id": f"i{k}", "prompt": f"Review {k}: good", "reference": "Positive", "grp": "all"}
+        for k in range(n)
+    ]
+    cand = {i["prompt"]: "Positive" if k < 1 else "Negative" for k, i in enumerate(items)}
+    base = {i["prompt"]: "Positive" if k < 2 else "Negative" for k, i in enumerate(items)}
+    report = _run_small(
+        tmp_path,
+        "classification",
+        items,
+        cand,
+        base,
+        "    labels: [Positive, Negative]\n"
+        f"    regression:\n      accuracy: {rule}\n"
+        f"    slices:\n      - column: grp\n        min_items: 1\n        regression: {rule}\n",
+    )
+    found = {c["name"]: c for c in report["checks"] if c["metric"] == "accuracy"}
+    whole, part = found["s.accuracy.regression"], found["s.accuracy[grp=all].regression"]
+    assert (whole["verdict"], part["verdict"]) == (verdict, verdict)
+    assert whole["message"].startswith(drop) and part["message"].startswith(drop)
+    assert whole["delta"] == round(1 / n - 2 / n, 6)
+
+
+def test_significant_is_decided_by_the_p_value_the_report_prints(tmp_path: Path) -> None:
+    # Six answers, base exactly right on three, the candidate on none: the bootstrap's p is
+    # 0.059 (>= alpha 0.05), but its 95% percentile interval excluded 0, which made the
+    # drop "significant" and, under fail_only_if_significant, a fail.
+    items = [
+        {"id": f"g{k}", "prompt": f"What is {k} plus one?", "reference": f"a{k}"} for k in range(6)
+    ]
+    base = {i["prompt"]: (i["reference"] if k < 3 else "no") for k, i in enumerate(items)}
+    cand = {i["prompt"]: "no" for i in items}
+    report = _run_small(
+        tmp_path,
+        "generation",
+        items,
+        cand,
+        base,
+        "    regression:\n      exact_match: {warn_drop: 0.02, fail_drop: 0.05}\n"
+        "statistics: {bootstrap_resamples: 100, fail_only_if_significant: true}\n",
+    )
+    stats = report["results"][0]["metrics"]["exact_match"]
+    assert stats["p_value"] >= 0.05 and stats["significant"] is False
+    assert stats["within_noise"] is True
+    [check] = [c for c in report["checks"] if c["name"] == "s.exact_match.regression"]
+    assert check["verdict"] == "warn" and "but not significant" in check["message"]
+    assert check["stats"]["p_value"] == stats["p_value"]

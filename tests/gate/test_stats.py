@@ -27,7 +27,7 @@ def test_identical_models_give_a_zero_width_interval_within_noise() -> None:
     vals = [1.0, 0.0, 1.0] * 20
     ci = paired_bootstrap(_mean_pair(vals, vals), 60, resamples=200)
     assert (ci.delta, ci.low, ci.high) == (0.0, 0.0, 0.0)
-    assert not ci.significant
+    assert not ci.significant(0.05)
 
 
 def test_clear_improvement_is_significant() -> None:
@@ -35,14 +35,14 @@ def test_clear_improvement_is_significant() -> None:
     base = [0.0] * 60 + [1.0] * 30 + [0.0] * 10
     ci = paired_bootstrap(_mean_pair(cand, base), 100, resamples=500)
     assert ci.delta == pytest.approx(0.6)
-    assert ci.low > 0.4 and ci.significant
+    assert ci.low > 0.4 and ci.significant(0.05)
 
 
 def test_no_resamples_is_never_significant() -> None:
     cand, base = [1.0] * 39 + [0.0], [1.0] * 40
     ci = paired_bootstrap(_mean_pair(cand, base), 40, resamples=0)
     assert ci.low == ci.high == ci.delta == pytest.approx(-0.025)
-    assert (ci.p_value, ci.significant) == (1.0, False)
+    assert (ci.p_value, ci.significant(0.05)) == (1.0, False)
 
 
 @pytest.mark.parametrize("resamples", [0, 1, 99])
@@ -107,7 +107,7 @@ def test_mcnemar_with_as_many_discordant_pairs_each_way_is_p_1() -> None:
 def test_one_item_is_never_a_significant_difference() -> None:
     # Every resample of one item is that item: the interval was the delta, "significant".
     ci = paired_bootstrap(_mean_pair([1.0], [0.0]), 1, resamples=200)
-    assert (ci.delta, ci.resamples, ci.p_value, ci.significant) == (1.0, 0, 1.0, False)
+    assert (ci.delta, ci.resamples, ci.p_value, ci.significant(0.05)) == (1.0, 0, 1.0, False)
 
 
 def test_the_bootstrap_p_value_is_never_zero() -> None:
@@ -115,7 +115,7 @@ def test_the_bootstrap_p_value_is_never_zero() -> None:
     base = [0.0] * 60 + [1.0] * 30 + [0.0] * 10
     ci = paired_bootstrap(_mean_pair(cand, base), 100, resamples=500)
     # No resampled delta is <= 0: p = 2 * 1 / 501, the least 500 resamples can show.
-    assert ci.significant and ci.p_value == pytest.approx(2 / 501)
+    assert ci.significant(0.05) and ci.p_value == pytest.approx(2 / 501)
 
 
 def test_an_lm_eval_metric_below_1_on_every_sample_can_be_significant() -> None:

@@ -139,7 +139,7 @@ def _stats(
     out: dict[str, Any] = {"candidate": cand, "base": base, **ci.to_dict()}
     if scores.task.metric(metric).applies_to:
         out["items"] = len(idx)  # a rate measured on some items only says on how many
-    significant = ci.significant
+    significant = ci.significant(st.alpha)
     if metric == "accuracy":
         cc, bc = scores.correct("candidate"), scores.correct("base")
         mc = mcnemar([cc[i] for i in idx], [bc[i] for i in idx])
@@ -539,22 +539,25 @@ def _evaluate_set(
         checks.append(size)
 
     metric_results: dict[str, Any] = {}
-    not_measured: dict[str, str] = {}
+    exact: dict[str, Any] = {}  # what the checks decide on: a drop computed from rounded
+    not_measured: dict[str, str] = {}  # values (0.666667 - 0.333333) is not the drop
     task = spec.task_type
     for metric in scores.metric_names():
         found = _stats(scores, metric, everything, cfg)
         if found is None:
             not_measured[metric] = scores.not_measured(metric)
             continue
+        exact[metric] = found
         metric_results[metric] = _round_stats(found)
     st = cfg.statistics
-    # Judge metrics are checked with the judge's evidence above.
+    # Judge metrics are checked with the judge's evidence above. Like a slice's, the set's
+    # checks get the unrounded statistics (each check rounds what it compares and prints).
     checks += metric_checks(
         Scope(golden.name, len(items)),
         {m: th for m, th in spec.metrics.items() if m not in JUDGE_METRICS},
         {m: spec.regression.get(m, Regression()) for m in _compared_metrics(scores, everything)},
         values=lambda m: scores.pair(m, everything),
-        stats=metric_results.__getitem__,
+        stats=exact.__getitem__,
         measured_on=partial(_measured_on, scores, idx=everything),
         higher_is_better=lambda m: task.metric(m).higher_is_better,
         fail_only_if_significant=st.fail_only_if_significant,
@@ -711,6 +714,7 @@ def _regression_suite(
                 "items": len(cs),
                 **ci.to_dict(),
                 **test,
+                "p_value": p_value,  # the p of the test that decides (McNemar's for acc)
                 "significant": significant,
                 "within_noise": not significant,
             }
@@ -745,7 +749,7 @@ def suite_significance(
     if all(v in (0.0, 1.0) for v in (*cand, *base)):
         mc = mcnemar([v == 1.0 for v in cand], [v == 1.0 for v in base])
         return mc.p_value, mc.p_value < alpha, {"mcnemar": mc.to_dict()}
-    return ci.p_value, ci.significant, {}
+    return ci.p_value, ci.significant(alpha), {}
 
 
 def _mean_pair(

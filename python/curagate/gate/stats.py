@@ -22,15 +22,16 @@ class DeltaCI:
     resamples: int
     p_value: float
 
-    @property
-    def significant(self) -> bool:
-        """The interval excludes zero: the difference is larger than resampling noise.
+    def significant(self, alpha: float) -> bool:
+        """The bootstrap p-value is below ``alpha``: the difference is larger than
+        resampling noise. Decided by the p the report prints beside it, not by whether the
+        percentile interval excludes 0 (near the boundary the two can disagree).
 
         Never without resamples: the interval is then the delta itself, which says
         nothing about noise."""
-        return self.resamples > 0 and (self.low > 0 or self.high < 0)
+        return self.resamples > 0 and self.p_value < alpha
 
-    def to_dict(self) -> dict[str, float | int | bool]:
+    def to_dict(self) -> dict[str, float | int]:
         return {
             "delta": self.delta,
             "ci_low": self.low,
@@ -38,7 +39,6 @@ class DeltaCI:
             "confidence": self.confidence,
             "resamples": self.resamples,
             "p_value": self.p_value,
-            "significant": self.significant,
         }
 
 
