@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from audit_support import finding, rules_found, write_records
 
-from curagate.audit import RULES
+from curagate.audit import RULES, audit
 
 
 def chat(*turns: tuple[str, str]) -> dict[str, Any]:
@@ -448,3 +450,55 @@ def test_structured_output_nested_past_the_limit_is_fmt008_not_a_crash(
     [row] = finding(report, "FMT008")["rows"]
     assert row.endswith("train.jsonl:1")
     assert "nests deeper than 128 levels" in str(finding(report, "FMT008"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "bad"),
+    [
+        # four bad roles in one conversation
+        (
+            "FMT002",
+            [
+                {"role": "human", "content": "a"},
+                {"role": "gpt", "content": "b"},
+                {"role": "human", "content": "c"},
+                {"role": "gpt", "content": "d"},
+            ],
+        ),
+        # two turns out of order in one conversation
+        (
+            "FMT003",
+            [
+                {"role": "assistant", "content": "a"},
+                {"role": "user", "content": "b"},
+                {"role": "user", "content": "c"},
+                {"role": "assistant", "content": "d"},
+            ],
+        ),
+    ],
+)
+def test_a_rule_counts_rows_not_the_turns_that_break_it(
+    run_audit: Callable[..., dict[str, Any]], rule: str, bad: list[dict[str, str]]
+) -> None:
+    # One bad row of four was "3 rows (75.00%)" (one count per turn) and crossed
+    # error_above: 0.5; a row with four bad turns among two rows was "200.00%".
+    good = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+        for i in range(3)
+    ]
+    config = {"rules": {rule: {"severity": "warning", "error_above": 0.5}, **MIX_OFF["rules"]}}
+    report = run_audit([{"messages": bad}, *good], config)
+    f = finding(report, rule)
+    assert (f["count"], f["rows"]) == (1, [f["rows"][0]]) and f["rows"][0].endswith(":1")
+    assert f["severity"] == "warning" and f["share"] == 0.25
+    assert "(1 rows)" not in f["message"] and "(4 rows)" not in f["message"]
+
+
+def test_a_problem_of_the_whole_file_is_referenced_by_the_file_not_line_0(tmp_path: Path) -> None:
+    # A cut .gz stream has no line of its own: the reference was `cut.jsonl.gz:0`.
+    data = gzip.compress(b"".join(b'{"text": "row number %d here"}\n' % i for i in range(2000)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    report = audit([path], out=tmp_path / "out")
+    refs = finding(report, "FMT001")["rows"]
+    assert path.as_posix() in refs and not any(r.endswith(":0") for r in refs)

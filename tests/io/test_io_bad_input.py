@@ -256,9 +256,12 @@ def test_unreadable_row_group_is_quarantined_and_other_groups_kept(tmp_path: Pat
 
     batches = read_all([path])
 
-    [q] = all_quarantined(batches)
-    assert q.row is None
-    assert q.reason.startswith("cannot read row group 1 (rows 3-5): ")
+    # One entry per lost row, so the counts add up to the file's 9 rows (one entry for the
+    # group counted its 3 rows as 1: 7 input rows, and audit's shares were of 7).
+    lost = all_quarantined(batches)
+    assert [q.row for q in lost] == [3, 4, 5]
+    assert all(q.reason.startswith("cannot read row group 1 (rows 3-5): ") for q in lost)
+    assert sum(b.input_rows for b in batches) == 9
     assert all_keys(batches) == ["row 0", "row 1", "row 2", "row 6", "row 7", "row 8"]
     assert [r for b in batches for r in b.rows.to_pylist()] == [0, 1, 2, 6, 7, 8]
 
@@ -329,3 +332,22 @@ def test_invalid_unicode_escape_is_quarantined(write_jsonl: Callable[..., Path])
 
     assert q.line == 2
     assert "surrogate" in q.reason
+
+
+def test_a_chat_row_quarantined_before_the_table_does_not_make_the_file_an_error(
+    tmp_path: Path,
+) -> None:
+    # Line 1 has `messages` (a message of another type: quarantined while parsing); the
+    # table of the rest had no `messages` column, and the file was "no record has field
+    # 'messages'" (exit 2) for check, audit and curate. Each row is quarantined instead.
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"messages": [{"role": "user", "content": "hi"}, 5]}\n{"text": "hello"}\n')
+
+    batches = read_all([path])
+
+    lost = all_quarantined(batches)
+    assert [(q.line, q.reason) for q in lost] == [
+        (1, "field 'messages': message 1 must be an object with 'role' and 'content'; got number"),
+        (2, "missing field 'messages' (absent or null)"),
+    ]
+    assert sum(b.input_rows for b in batches) == 2 and all_keys(batches) == []

@@ -52,6 +52,23 @@ def test_glob_matches_shards(tmp_path: Path, write_jsonl: Callable[..., Path]) -
     assert [p.name for p in found] == ["part-1.jsonl", "part-2.jsonl"]
 
 
+def test_a_recursive_glob_reads_each_folder_once_through_a_link_back_up(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # glob's `**` followed `d/self -> .` 40 levels deep (exit 2: `d/self/self/...: not a
+    # regular file`); with two such links it never finished (so one here: a regression
+    # fails instead of hanging). As for the folder itself.
+    a = write_jsonl("d/a.jsonl", [ROW])
+    b = write_jsonl("d/sub/b.jsonl", [ROW])
+    write_jsonl("d/sub/.hidden/c.jsonl", [ROW])
+    (tmp_path / "d" / "link.jsonl").symlink_to("a.jsonl")
+    (tmp_path / "d" / "self").symlink_to(".")
+
+    found = expand_inputs([str(tmp_path / "d" / "**" / "*.jsonl")])
+
+    assert found == [a, b] == expand_inputs([tmp_path / "d"])
+
+
 def test_result_is_sorted_and_deduplicated(
     tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:

@@ -134,8 +134,9 @@ def _json_safe(v: Any) -> Any:
 
 
 def _ref_sort_key(ref: str) -> tuple[str, int]:
+    """``file:line`` by file, then line; a whole file's ``file`` first among its own."""
     f, _, line = ref.rpartition(":")
-    return (f, int(line) if line.isdigit() else 0)
+    return (f, int(line)) if f and line.isdigit() else (ref, 0)
 
 
 def run_audit(

@@ -158,8 +158,10 @@ class ShardAuditor:
         part.total += batch.input_rows
         part.quarantined += len(batch.quarantined)
         for q in batch.quarantined:
-            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
-            part.hit(quarantine_rule(q.reason, fmt), f"{src}:{n}", q.reason)
+            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else None)
+            # A problem of the whole file (a cut stream, a bad footer) has no row: it is
+            # named by the file alone, as `check` prints it, never a line 0.
+            part.hit(quarantine_rule(q.reason, fmt), src if n is None else f"{src}:{n}", q.reason)
         n_rows = batch.table.num_rows
         if not n_rows:
             return
@@ -291,6 +293,7 @@ class ShardAuditor:
         """Every registered rule module's row check on the batch, its hits in its order."""
         part, src = self.part, view.source
         lines: list[int] | None = None  # the batch's line numbers, in Python once a row hits
+        seen: set[tuple[str, int]] = set()  # (rule, row) hit so far
         for checks in CHECKS.values():
             if checks.rows is None:
                 continue
@@ -307,6 +310,9 @@ class ShardAuditor:
                         f"audit rules {checks.name!r} reported {rule} at row {row!r}, "
                         f"not a row of the batch (0..{view.num_rows - 1})"
                     )
+                if (rule, row) in seen:  # a second bad turn of one conversation: its
+                    continue  # row is counted (a count, a share and a kind are of rows)
+                seen.add((rule, row))
                 if lines is None:
                     lines = lines_arr.to_pylist()
                 part.hit(rule, f"{src}:{lines[row]}", detail)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import fnmatch
 import glob
 import json
 import math
@@ -137,6 +138,58 @@ def _entry_error(entry: os.DirEntry[str], exc: OSError) -> str:
     return f"cannot read: {exc.strerror or exc}"
 
 
+def _glob(pattern: str) -> list[Path]:
+    """``glob.glob(pattern, recursive=True)``, sorted, where ``**`` visits each folder once.
+
+    glob's ``**`` follows links to folders without remembering where it has been: one link
+    back up the tree made it walk 40 levels of ``self/self/...`` (then fail on them), two
+    such links never finished. Here ``**`` goes down into a folder (a link to one included)
+    unless that folder is already above it, as an input folder's walk does; wildcards skip
+    hidden names as glob's do. Patterns without ``**`` go to glob (they cannot recurse)."""
+    parts = Path(pattern).parts
+    if "**" not in parts:
+        return sorted(map(Path, glob.glob(pattern)))  # noqa: PTH207 - absolute patterns too
+    found: set[Path] = set()
+
+    def listed(folder: Path, part: str) -> list[str]:
+        try:
+            names = [p.name for p in folder.iterdir()]
+        except OSError:
+            return []
+        hidden = part.startswith(".")  # glob's rule: a wildcard matches no hidden name
+        return sorted(n for n in fnmatch.filter(names, part) if hidden or not n.startswith("."))
+
+    def expand(base: Path, i: int, above: frozenset[tuple[int, int]]) -> None:
+        if i == len(parts):
+            if base.exists() or base.is_symlink():
+                found.add(base)
+            return
+        if parts[i] == "**":
+            walk(base, i + 1, above)
+            return
+        for name in listed(base, parts[i]) if has_magic(parts[i]) else [parts[i]]:
+            child = base / name
+            if i == len(parts) - 1 or child.is_dir():
+                expand(child, i + 1, above)
+
+    def walk(base: Path, i: int, above: frozenset[tuple[int, int]]) -> None:
+        """``**`` before ``parts[i]``: ``base`` itself, then every folder below it."""
+        try:
+            st = base.stat()
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) in above:
+            return  # a link back up the tree, not a folder of its own
+        above = above | {(st.st_dev, st.st_ino)}
+        expand(base, i, above)
+        for name in listed(base, "*"):
+            if (base / name).is_dir():
+                walk(base / name, i, above)
+
+    expand(Path(), 0, frozenset())
+    return sorted(found)
+
+
 def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
     """Shards under ``directory`` (symlinked folders followed once each).
 
@@ -248,11 +301,11 @@ def scan_inputs(
                 )
             shards = [path]
         elif has_magic(text):
-            matches = sorted(glob.glob(text, recursive=True))  # noqa: PTH207 - absolute patterns too
+            matches = _glob(text)
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file")
             shards = []
-            for match in map(Path, matches):
+            for match in matches:
                 if match.is_dir():
                     shards.extend(_shards_in(match, problems))
                 elif _suffix(match) is None:
@@ -1200,12 +1253,18 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                 except (pa.ArrowException, OSError) as exc:
                     first, last = row_start + done, row_start + group_rows - 1
                     yield from _flush_pending(state, options)
-                    yield _file_problem(
-                        state,
-                        options,
+                    reason = (
                         f"cannot read row group {group} (rows {first}-{last}): {_describe(exc)}; "
-                        "those rows are lost (re-create or re-download the file)",
+                        "those rows are lost (re-create or re-download the file)"
                     )
+                    # One entry per lost row (the footer says how many): each is a record
+                    # of the input, and the counts must still add up to the file's rows.
+                    fmt = state.format or options.format or RecordFormat.TEXT
+                    lost = [
+                        Quarantined(state.source, None, row, reason, None)
+                        for row in range(first, last + 1)
+                    ]
+                    yield _empty_batch(state, fmt, lost)
                     break
                 table = _without_view_types(pa.Table.from_batches([record_batch]))
                 state.row_base = row_start + done
@@ -1425,7 +1484,13 @@ def _finish(
         absent = [
             f for f in required_fields(fmt, options.text_field) if f not in table.column_names
         ]
-        if absent:
+        if absent and (quarantined or state.pending):
+            # Rows that had the field were quarantined before the table was made (a message
+            # of another type): the field is not absent from the file, only from the rows
+            # left. Each of those is checked for it like any row (quarantined without it).
+            for name in absent:
+                table = table.append_column(name, pa.nulls(table.num_rows))
+        elif absent:
             found = ", ".join(repr(c) for c in table.column_names)
             raise InputError(
                 f"{state.source}: no record has field '{absent[0]}' needed by format "
