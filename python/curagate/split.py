@@ -362,7 +362,7 @@ def _load(
             f"the records have incompatible columns ({e}): a column holds different types "
             "in different input files, or in different chunks of one file (each chunk of "
             "batch_rows records is typed on its own, and curate writes a file's chunks of "
-            "another type to a part of its own: kept/part-NNNNN-1.parquet); give the column "
+            "another type to a part of its own: kept/part-NNNNN_0001.parquet); give the column "
             "one type throughout, or split files with the same columns together"
         ) from None
     files = [

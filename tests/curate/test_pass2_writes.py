@@ -57,7 +57,7 @@ def test_the_manifest_holds_the_sha256_and_rows_of_every_file(
     t0_corpus: Path, tmp_path: Path
 ) -> None:
     # A column that appears only in a later batch makes the writers continue in a
-    # second part (part-NNNNN-1): both parts must be listed and hashed.
+    # second part (part-NNNNN_0001): both parts must be listed and hashed.
     typed = tmp_path / "typed.jsonl"
     with typed.open("w", encoding="utf-8") as f:
         for i in range(120):
@@ -82,7 +82,7 @@ def test_the_manifest_holds_the_sha256_and_rows_of_every_file(
         elif rel == "quarantine.jsonl":
             assert entry["rows"] == len((out / rel).read_text().splitlines())
     assert [f["path"] for f in manifest["files"]] == sorted(listed)
-    assert any(rel.startswith("kept/") and rel.endswith("-1.parquet") for rel in listed)
+    assert any(rel.startswith("kept/") and rel.endswith("_0001.parquet") for rel in listed)
 
 
 def test_arrow_default_pool_is_restored_after_a_run_and_after_a_failure(
@@ -128,10 +128,11 @@ def test_a_column_whose_type_changes_between_batches_keeps_each_value_as_read(
     assert (result.kept, result.quarantined) == (6, 0)
     parts = sorted((tmp_path / "out" / "kept").glob("*.parquet"))
     # the string ids; the int ids (the last batch's all-null `meta.k` filled in)
-    assert [p.name for p in parts] == ["part-00000-1.parquet", "part-00000.parquet"]
-    kept = pq.read_table(parts[1]).to_pylist() + pq.read_table(parts[0]).to_pylist()
+    # in name order, which is input order (`-1` sorted before the first part)
+    assert [p.name for p in parts] == ["part-00000.parquet", "part-00000_0001.parquet"]
+    kept = pq.read_table(parts[0]).to_pylist() + pq.read_table(parts[1]).to_pylist()
     assert kept == lines
-    assert pq.read_schema(parts[0]).field("id").type == pa.int64()
+    assert pq.read_schema(parts[1]).field("id").type == pa.int64()
 
 
 @pytest.mark.parametrize("rows", [10, 7])
@@ -164,3 +165,24 @@ def test_an_input_replaced_before_pass_2_rereads_it_is_an_input_error(
         curate([data], tmp_path / "out", memory_budget=0, progress=False)
     assert not new.exists()  # the swap happened
     assert not (tmp_path / "out").exists()
+
+
+def test_a_split_of_kept_parts_keeps_input_order(tmp_path: Path) -> None:
+    # A later chunk adding a column continues kept/ in a second part; its name sorted
+    # before the first part's (`part-00000-1` < `part-00000.`), so the split read the
+    # later records first and every split's rows were out of input order.
+    lines = [{"text": f"record {i} with words of its own {i * 7919}"} for i in range(12)]
+    lines[9]["meta"] = "m"
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    curate([src], tmp_path / "out", batch_rows=4, split__enabled=True, progress=False)
+    assert sorted(p.name for p in (tmp_path / "out" / "kept").iterdir()) == [
+        "part-00000.parquet",
+        "part-00000_0001.parquet",
+    ]
+    seen = 0
+    for part in sorted((tmp_path / "out" / "splits").glob("*.parquet")):
+        order = [int(t.split()[1]) for t in pq.read_table(part).column("text").to_pylist()]
+        assert order == sorted(order), part.name
+        seen += len(order)
+    assert seen == 12

@@ -113,6 +113,46 @@ def test_rerun_after_completion_is_a_no_op_and_a_new_config_starts_afresh(
     assert other.stats["config"]["near"]["threshold"] == 0.9
 
 
+@pytest.mark.parametrize("how", ["replaced", "edited"])
+def test_a_rerun_is_a_no_op_only_while_the_output_is_still_the_one_it_wrote(
+    shards: Path, tmp_path: Path, how: str
+) -> None:
+    # The staged run's done.json said "nothing to do" whatever --out held since: another
+    # run's output (a one-process run at another threshold), or its own with a part
+    # deleted and stats.json edited (exit 0, `kept 999,999`).
+    kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}
+    out = tmp_path / "out"
+    first = curate([shards], out, **kw)
+    before = output_files(out)
+    if how == "replaced":
+        curate([shards], out, near__threshold=0.9, progress=False)
+    else:
+        next((out / "kept").iterdir()).unlink()
+        stats = json.loads((out / "stats.json").read_text())
+        stats["totals"]["kept"] = 999_999
+        (out / "stats.json").write_text(json.dumps(stats))
+    again = curate([shards], out, **kw)
+    assert again.runtime["tasks"] > 0 and again.stats == first.stats
+    assert output_files(out) == before
+    assert curate([shards], out, **kw).runtime["tasks"] == 0  # now it is its output again
+
+
+def test_a_work_folder_in_use_by_another_run_is_refused(shards: Path, tmp_path: Path) -> None:
+    # A second run with another plan deleted the first's stage files under it (exit 3
+    # there); a work folder that cannot be made was exit 3 too.
+    import fcntl
+
+    work = tmp_path / "w"
+    work.mkdir()
+    with (work / ".lock").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="another curate run is using it"):
+            curate([shards], tmp_path / "out", executor="local", work_dir=work, progress=False)
+    with pytest.raises(InputError, match="cannot create or use it"):
+        curate([shards], tmp_path / "o2", executor="local", work_dir="/proc/1/zz", progress=False)
+    curate([shards], tmp_path / "out", executor="local", work_dir=work, progress=False)
+
+
 @pytest.mark.slow
 def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
     """SIGKILL the driver once a few sketch tasks are done; the rerun reuses

@@ -372,7 +372,7 @@ def test_a_column_typed_differently_in_two_chunks_of_one_file_is_named_as_such(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "in different chunks of one file" in err and "kept/part-NNNNN-1.parquet" in err
+    assert "in different chunks of one file" in err and "kept/part-NNNNN_0001.parquet" in err
     assert not (tmp_path / "out").exists()
 
 

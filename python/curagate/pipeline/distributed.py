@@ -14,6 +14,7 @@ start it afresh.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -31,6 +32,8 @@ from curagate.digest import file_state
 from curagate.errors import InputError
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
+from curagate.io.outputs import MARKER_NAME, check_output, read_marker
+from curagate.io.verify import check_output_folder
 from curagate.pipeline import stages
 from curagate.pipeline.build import build_steps
 from curagate.pipeline.decontaminate import DecontaminateStep
@@ -179,9 +182,6 @@ def run(
     """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
     ran and how many were resumed from a previous attempt)."""
-    from curagate.curate import CurateResult
-    from curagate.io.outputs import check_output
-
     started = time.perf_counter()
     stages.check_supported(cfg)
     out_text = os.fspath(out)
@@ -196,7 +196,43 @@ def run(
             else Path(os.environ.get("TMPDIR", "/tmp")) / f"curagate-work-{_slug(out_text)}"
         )
     )
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        lock = (work / ".lock").open("a")
+    except OSError as e:
+        raise InputError(
+            f"--work-dir {work}: cannot create or use it ({e.strerror or e}); choose a folder "
+            "you can write"
+        ) from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # Another run's plan differs from this one's, so it would delete the stage
+            # files that run is still reading (exit 3 there): one run per work folder.
+            raise InputError(
+                f"--work-dir {work}: another curate run is using it; wait for that run to "
+                "finish or give this one its own --work-dir"
+            ) from None
+        return _run_in(
+            inputs, out_text, out_local, remote_out, work, cfg, executor, ray_address, started
+        )
+
+
+def _run_in(
+    inputs: Sequence[str | os.PathLike[str]],
+    out_text: str,
+    out_local: Path,
+    remote_out: bool,
+    work: Path,
+    cfg: CurateConfig,
+    executor: str | Executor,
+    ray_address: str | None,
+    started: float,
+) -> Any:
+    """:func:`run` once its work folder is this process's (locked)."""
+    from curagate.curate import CurateResult
+
     shards, remote = resolve_shards(inputs, work)
     if not remote_out:
         files = [Path(s.path) for s in shards]
@@ -238,12 +274,18 @@ def run(
     write_json(plan_file, fingerprint)
 
     if (work / "done.json").is_file():
-        # Finished before with this plan: the output is there, nothing to do.
-        stats_text = _read_stats(out_text) if remote_out else _read_local(out_local / "stats.json")
-        if stats_text is not None:
-            stats = json.loads(stats_text)
-            out_path = Path(out_text) if remote_out else out_local
-            return CurateResult.of(out_path, stats, started, {"tasks": 0, "resumed": "all"})
+        # Finished before with this plan: nothing to do if the output is still the one that
+        # run wrote, unchanged. Another run may have replaced it since (another config, a
+        # one-process run), or someone edited it: then it is built again.
+        if _still_ours(work / "done.json", out_text, out_local, remote_out):
+            stats_text = (
+                _read_stats(out_text) if remote_out else _read_local(out_local / "stats.json")
+            )
+            if stats_text is not None:
+                stats = json.loads(stats_text)
+                out_path = Path(out_text) if remote_out else out_local
+                return CurateResult.of(out_path, stats, started, {"tasks": 0, "resumed": "all"})
+        (work / "done.json").unlink()
     download(remote)
 
     ex = get_executor(executor, address=ray_address) if isinstance(executor, str) else executor
@@ -302,7 +344,8 @@ def run(
         if fs.exists(path):
             fs.rm(path, recursive=True)
         fs.put(str(build), path, recursive=True)
-    write_json(work / "done.json", {"out": out_text})
+    marker = read_marker(build)
+    write_json(work / "done.json", {"out": out_text, "run_id": marker and marker["run_id"]})
     _cleanup(work)
     runtime = {
         "executor": ex.name,
@@ -312,6 +355,26 @@ def run(
     }
     out_path = Path(out_text) if remote_out else out_local
     return CurateResult.of(out_path, stats, started, runtime, split_result)
+
+
+def _still_ours(done: Path, out_text: str, out_local: Path, remote_out: bool) -> bool:
+    """Whether ``--out`` still holds the output the finished run of ``done`` wrote: its
+    marker's run id, and (a local folder) every file as its manifest lists it."""
+    try:
+        recorded = json.loads(done.read_text(encoding="utf-8")).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(recorded, str):
+        return False
+    if remote_out:
+        fs, path = _fsspec().core.url_to_fs(out_text)
+        try:
+            marker = json.loads(fs.cat(f"{path}/{MARKER_NAME}"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(marker, dict) and marker.get("run_id") == recorded
+    check = check_output_folder(out_local)
+    return check is not None and not check.problems and check.run_id == recorded
 
 
 def _read_local(path: Path) -> str | None:
@@ -334,7 +397,7 @@ def _check_remote_out(url: str) -> None:
         return
     if not fs.isdir(path):
         raise InputError(f"--out {url}: exists and is not a directory")
-    if fs.ls(path) and not any(fs.exists(f"{path}/{m}") for m in ("stats.json", "manifest.json")):
+    if fs.ls(path) and not fs.exists(f"{path}/{MARKER_NAME}"):
         raise InputError(
             f"--out {url}: directory exists and is not a curagate output; "
             "choose a new or empty directory (curate replaces its output as a whole)"

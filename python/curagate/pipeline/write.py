@@ -74,9 +74,10 @@ class ShardWriter:
     have another schema (a column all-null in one chunk, a number in one and a
     string in another). It is cast to the open file's schema only where its
     columns are all-null (nothing to convert); otherwise the file continues in
-    a new part (``part-NNNNN-1.parquet``), so every value keeps the type it was
+    a new part (``part-NNNNN_0001.parquet``), so every value keeps the type it was
     read with (an int id is never written as the string of its digits) and
-    nothing is dropped.
+    nothing is dropped. A part's name sorts after its file's earlier parts (``-1`` sorted
+    before them), so ``kept/`` read in name order, as the split reads it, is in input order.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -105,7 +106,7 @@ class ShardWriter:
         self, source_index: int, schema: pa.Schema, part: int
     ) -> tuple[pq.ParquetWriter, Path, int]:
         self.directory.mkdir(parents=True, exist_ok=True)
-        suffix = f"-{part}" if part else ""
+        suffix = f"_{part:04d}" if part else ""
         path = self.directory / f"part-{source_index:05d}{suffix}.parquet"
         entry = (pq.ParquetWriter(path, schema, compression="zstd"), path, part)
         self._writers[source_index] = entry
