@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from io_support import all_keys, all_quarantined, all_rows, read_all
 
 GOOD = {"text": "a good row"}
@@ -351,3 +352,26 @@ def test_a_chat_row_quarantined_before_the_table_does_not_make_the_file_an_error
         (2, "missing field 'messages' (absent or null)"),
     ]
     assert sum(b.input_rows for b in batches) == 2 and all_keys(batches) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ('{"text": "a", "id": [null, 0.0]}', [None, 0.0]),
+        ('{"text": "a", "id": [null, "x"]}', [None, "x"]),
+        (
+            '{"text": "a", "id": {"k": [null, null], "j": [null, 2]}}',
+            {"k": [None, None], "j": [None, 2]},
+        ),
+    ],
+)
+def test_a_list_that_starts_with_null_is_read_as_written(
+    tmp_path: Path, line: str, kept: object
+) -> None:
+    # pyarrow's JSON reader builds such a list with offsets past its values (an invalid
+    # array): the next Arrow kernel raised and every command exited 3 (found by the fuzz
+    # test of the reader).
+    path = tmp_path / "n.jsonl"
+    path.write_text(line + "\n")
+    [batch] = read_all([path])
+    assert batch.quarantined == [] and batch.table.column("id").to_pylist() == [kept]

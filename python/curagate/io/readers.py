@@ -822,6 +822,7 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
         raise pa.ArrowInvalid(str(exc)) from exc
     if _type_depth(table.schema) > MAX_NESTING:
         raise pa.ArrowInvalid(_TOO_DEEP)
+    table = _valid_lists(table, data)
     as_dates = [
         f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)
     ]
@@ -836,6 +837,32 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
         )
         table = again.select(table.column_names)
     return table
+
+
+def _valid_lists(table: pa.Table, data: bytes | memoryview) -> pa.Table:
+    """``table``, or the same records built from Python values where Arrow's JSON reader
+    built a list it cannot read back: pyarrow 26 gives a list that starts with null and
+    then holds a value (``[null, 0.0]``) offsets past its values (an invalid array; the
+    next kernel raised, exit 3). Only nested columns are checked (strings are not
+    re-validated: no cost on the common path)."""
+    nested = [
+        c for f, c in zip(table.schema, table.columns, strict=True) if pa.types.is_nested(f.type)
+    ]
+    try:
+        for column in nested:
+            column.validate(full=True)
+        return table
+    except pa.ArrowInvalid:
+        pass
+    try:
+        lines = bytes(data).splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+        rebuilt = pa.Table.from_pylist(records)
+    except (ValueError, RecursionError, OverflowError, pa.ArrowException) as exc:
+        raise pa.ArrowInvalid(f"cannot hold these values: {exc}") from None
+    if rebuilt.num_rows != table.num_rows or rebuilt.column_names != table.column_names:
+        raise pa.ArrowInvalid("Arrow's JSON reader built an invalid list")
+    return rebuilt
 
 
 # The native reader for records of the simple shapes (strings, numbers, booleans,
