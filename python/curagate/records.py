@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
+from curagate.text import LONE_SURROGATE
 
 # pc: pyarrow.compute's kernels without importing it (curagate._kernels), so the
 # readers' hot path spells Array methods that import it as pc functions.
@@ -523,9 +523,6 @@ def non_text_parts(content: object) -> int:
     return sum(1 for p in content if is_non_text_part(p))
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def tool_call_texts(message: dict[str, Any]) -> list[str]:
     """Each tool call as ``name(arguments)``, arguments as canonical JSON when they parse."""
     out = []
@@ -551,7 +548,7 @@ def tool_call_texts(message: dict[str, Any]) -> list[str]:
         # A \ud800-style escape inside the arguments parses to a lone surrogate, which
         # no UTF-8 column holds (exit 3 in every data command): read it as U+FFFD, as
         # the reader does for one in the record itself.
-        text = _LONE_SURROGATE.sub("\ufffd", text)
+        text = LONE_SURROGATE.sub("\ufffd", text)
         out.append(f"{fn.get('name')}({text})")
     return out
 

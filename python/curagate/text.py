@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# A \ud800-style JSON escape parses to a lone surrogate, which no UTF-8 text can hold:
+# read as U+FFFD wherever such text is kept or shown.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def printable(text: str) -> str:
     """``text`` with every character that is not printable replaced by a space.

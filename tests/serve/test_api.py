@@ -19,7 +19,7 @@ from curagate.digest import sha256_bytes
 from curagate.gate.runner import write_attestation
 from curagate.registry import Registry
 from curagate.registry.store import ChainBroken, RegistryUnavailable, new_token, token_sha256
-from curagate.serve.app import SESSION_TTL_S, Sessions, create_app
+from curagate.serve.app import MAX_SESSIONS_PER_USER, SESSION_TTL_S, Sessions, create_app
 from curagate.signing import actor_public_key, actor_seed
 from tests.registry.registry_fixtures import report_doc
 
@@ -388,6 +388,70 @@ def test_expired_sessions_are_dropped_at_the_next_login_and_their_number_is_boun
         later.append(sessions.new(f"t{i + 3}")[0])
     assert list(sessions.items) == later[1:]  # at the limit, the ones expiring first go
     assert sessions.get(second) is None and sessions.get(later[-1]) is not None
+
+
+def test_one_users_logins_replace_their_own_sessions_not_everyone_elses() -> None:
+    # A viewer logging in 10,000 times pushed every other user's session out.
+    sessions = Sessions(limit=100)
+    bob, _ = sessions.new("bob-token")
+    mine = [sessions.new("vera-token")[0] for _ in range(500)]
+    assert sessions.get(bob) is not None
+    assert [sid for sid in sessions.items if sid != bob] == mine[-MAX_SESSIONS_PER_USER:]
+
+
+def test_a_stored_report_edited_after_it_was_shown_is_tampering_at_the_next_request(
+    client: TestClient, world: World
+) -> None:
+    # The judgement of a stored report was cached by its address: after "warn" became
+    # "pass" in the store, `/` and the API still said the report verified.
+    login(client, world, "vera")
+    assert client.get("/api/v1/models", headers=bearer(world, "vera")).status_code == 200
+    sha = client.get("/api/v1/models/bot/versions/2", headers=bearer(world, "vera")).json()[
+        "gate_reports"
+    ][0]["report_sha256"]
+    blob = Path(f"{world.db}.store") / sha[:2] / sha
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes().replace(b'"warn"', b'"pass"', 1))
+    r = client.get("/api/v1/models", headers=bearer(world, "vera"))
+    assert r.status_code == 503 and "stored blob was changed" in r.json()["error"]
+    audit = client.get("/audit").text
+    assert "Hash chain broken" in audit or "stored blob was changed" in audit
+    assert str(world.db.parent) not in audit  # the operator's path, not the caller's
+
+
+def test_a_bundle_signed_by_a_key_revoked_since_is_not_shown_as_signed(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    from curagate.signing import sign_bundle
+    from tests.registry.registry_fixtures import keypair, write_bundle
+
+    private, public = keypair(tmp_path / "export-key")
+    write_bundle(tmp_path / "b3", b"three" * 16)
+    sign_bundle(tmp_path / "b3", private)
+    with Registry(world.db) as reg:
+        reg.trust_add(public, role="export", name="exporter", actor=admin(reg, world))
+        reg.register(tmp_path / "b3", name="bot", actor="ci")
+    signed = {
+        m["version"]: m["signed"]
+        for m in client.get("/api/v1/models", headers=bearer(world, "vera")).json()
+    }
+    assert signed[3] is True
+    with Registry(world.db) as reg:
+        reg.trust_revoke("exporter", actor=admin(reg, world), reason="leaked")
+    signed = {
+        m["version"]: m["signed"]
+        for m in client.get("/api/v1/models", headers=bearer(world, "vera")).json()
+    }
+    assert signed[3] is False
+    login(client, world, "vera")
+    assert "revoked since" in client.get("/models/bot/versions/3").text
+
+
+def test_a_trailing_slash_is_not_a_redirect_to_the_host_header(
+    client: TestClient, world: World
+) -> None:
+    r = client.get("/login/", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code == 404 and "evil.example" not in r.headers.get("location", "")
 
 
 def test_session_cookie_is_httponly_and_samesite_strict(client: TestClient, world: World) -> None:

@@ -116,7 +116,7 @@ def test_items_lines_read_as_json_reads_them_and_a_bad_line_is_named() -> None:
     got = cmp.parse_items("c" * 64, b"\n".join(rows) + b"\n")
     assert [r["id"] for r in got] == ["1", "2", "3", "4"]
     assert got[1]["big"] == 123456789012345678901234567890 and got[2]["text"] == "a\u2028b"
-    assert got[3] == json.loads(rows[4])
+    assert got[3] == {**json.loads(rows[4]), "lone": "\ufffd"}  # no page can encode "\ud800"
     assert json.dumps(got[0]["score"]) == "NaN"
     with pytest.raises(InputError, match=r"line 3 is not usable JSON"):
         cmp.parse_items("d" * 64, b'{"id": 1}\n{"id": 2}\n{"id": \n')
@@ -197,3 +197,63 @@ def test_an_uploaded_item_whose_judge_has_another_shape_never_breaks_compare(
     )
     page = client.get(f"/compare?a={up.json()['id']}")
     assert page.status_code == 200, page.text[-500:]
+
+
+def _uploaded(world: World, rows: list[dict[str, object]]) -> tuple[TestClient, int]:
+    """``rows`` uploaded as bot v2's items (alice), and a client logged in as vera."""
+    from curagate.digest import sha256_bytes
+
+    from ..registry.registry_fixtures import report_doc
+
+    items = "".join(json.dumps(r) + "\n" for r in rows)
+    doc = report_doc("0" * 64, "pass")
+    doc["items"] = {
+        "file": "items.jsonl",
+        "sha256": sha256_bytes(items.encode()),
+        "count": len(rows),
+    }
+    client = TestClient(create_app(world.db))
+    up = client.post(
+        "/api/v1/reports",
+        headers=bearer(world, "alice"),
+        json={"name": "bot", "version": 2, "report": json.dumps(doc), "items": items},
+    )
+    assert up.status_code in (200, 201), up.text
+    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert nonce is not None
+    client.post(
+        "/login",
+        data={"token": world.tokens["vera"], "csrf": nonce.group(1)},
+        follow_redirects=False,
+    )
+    return client, int(up.json()["id"])
+
+
+def test_a_lone_surrogate_in_an_item_is_shown_as_a_replacement_character(world: World) -> None:
+    # "x\ud800y" in items.jsonl (valid UTF-8 JSON) made every compare of the report a 500.
+    rows = items_rows(3)
+    rows[0]["candidate_output"] = "x\ud800y"
+    client, rid = _uploaded(world, rows)
+    api = client.get(f"/api/v1/compare?a={rid}", headers=bearer(world, "vera"))
+    assert api.status_code == 200
+    outputs = [i["a_output"] for i in api.json()["items"]]
+    assert "x\ufffdy" in outputs
+    assert client.get(f"/compare?a={rid}").status_code == 200
+
+
+def test_long_texts_many_slices_and_bidi_controls_are_bounded_and_shown_plainly(
+    world: World,
+) -> None:
+    # 50 items of 1.2 MB prompts made a 171 MiB page; a slice value per item a page of
+    # 100,000 options; U+202E in an answer reordered what the page shows ("\u202eon": "no").
+    rows = items_rows(300)
+    rows[0]["prompt"] = "p" * (cmp.MAX_SHOWN_CHARS + 5000)
+    rows[0]["candidate_output"] = "\u202eon"
+    for i, r in enumerate(rows):
+        r["slices"] = {"id": f"v{i}"}
+    client, rid = _uploaded(world, rows)
+    page = client.get(f"/compare?a={rid}").text
+    assert "p" * cmp.MAX_SHOWN_CHARS + " … [5,000 more characters" in page
+    assert "p" * (cmp.MAX_SHOWN_CHARS + 1) not in page
+    assert page.count("<option") < 220 and "100 more slice(s) not listed" in page
+    assert "\u202e" not in page and "\ufffdon" in page

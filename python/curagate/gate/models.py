@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
 import tempfile
 import threading
@@ -53,7 +52,7 @@ from curagate.hf import loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
 from curagate.io.atomic import pid_alive, write_text_atomic
 from curagate.progress import Bar
-from curagate.text import printable
+from curagate.text import LONE_SURROGATE, printable
 
 Messages = list[dict[str, str]]
 
@@ -355,8 +354,6 @@ def generate_cached(
     return [o or "" for o in outputs]
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
 # Answers worth asking again: rate limits, overload, a gateway between restarts.
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
@@ -518,7 +515,7 @@ class HttpGenerator:
             time.sleep(min(wait, MAX_BACKOFF_S))
         # JSON may escape a lone surrogate ("\\ud800"), which no UTF-8 file can hold: the
         # cache, items.jsonl and the reports would fail to write it.
-        answer = _LONE_SURROGATE.sub("\ufffd", self._answer(self._json(raw)))
+        answer = LONE_SURROGATE.sub("\ufffd", self._answer(self._json(raw)))
         self.stats.answered()
         return answer
 

@@ -904,6 +904,17 @@ class Registry:
             raise ChainBroken(f"{path}: stored blob was changed (its sha256 no longer matches)")
         return data
 
+    def _blob_state(self, sha: str | None) -> tuple[int, ...] | None:
+        """A stored blob's inode, size and change times: any write to it changes them (its
+        ctime even when its size and mtime are put back)."""
+        if sha is None or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            return None
+        try:
+            st = (self.store_dir / sha[:2] / sha).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
     # reading
 
     def list_versions(self, name: str | None = None) -> list[ModelVersion]:
@@ -1480,9 +1491,12 @@ class Registry:
         keys: tuple[tuple[str, bytes], ...],
     ) -> Judgement:
         """:meth:`_judge_recorded` against ``keys`` (sorted (fingerprint, PEM) pairs), kept
-        per (version, report and attestation addresses, key set): a judgement is a function
-        of exactly these, so a key revoked or added makes a new set, judged afresh. For
-        display only; every decision judges the bytes read back from the store."""
+        per (version, report and attestation addresses, key set, and the stored files as
+        they are now): a judgement is a function of exactly these, so a key revoked or added
+        makes a new set, judged afresh, and so does a stored file written since (its bytes
+        are read and checked against its address again: a blob edited in the store is
+        tampering, not a verified report). For display only; every decision judges the
+        bytes read back from the store."""
         key = (
             mv.artifact_digest,
             mv.ref,
@@ -1491,6 +1505,8 @@ class Registry:
             r.report_sha256,
             r.attestation_sha256,
             keys,
+            self._blob_state(r.report_sha256),
+            self._blob_state(r.attestation_sha256),
         )
         with _JUDGED_LOCK:
             hit = _JUDGED.get(key)

@@ -26,6 +26,19 @@ if TYPE_CHECKING:
 TEMPLATES = "templates"
 
 
+# Bidi embedding, override and isolate controls and marks: in an item's text, a model name or
+# a slice value they reorder what a release manager reads (an answer "\u202eon" shows "no").
+_BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
+    "\ufffd",
+)
+
+
+def _without_bidi_controls(value: Any) -> Any:
+    """Every value a page or report prints, with bidi controls shown as U+FFFD."""
+    return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
+
+
 @cache
 def environment() -> jinja2.Environment:
     import jinja2
@@ -37,6 +50,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_without_bidi_controls,
     )
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
     env.filters["pct"] = lambda x: "-" if x is None else f"{100 * float(x):.1f}%"

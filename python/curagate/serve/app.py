@@ -63,7 +63,11 @@ LOGIN_COOKIE = "curagate_login"
 SESSION_TTL_S = 8 * 3600
 # Browser sessions held at once; past it the ones that expire first are logged out.
 MAX_SESSIONS = 10_000
+# Sessions one user (one token) keeps at once: a browser per device, a few tabs logged in anew.
+MAX_SESSIONS_PER_USER = 16
 PAGE_SIZE = 50
+# Slices and sets listed on a compare page (each also an option of its filter).
+MAX_SLICES = 200
 PAGE_TEMPLATES = (
     "login.html",
     "index.html",
@@ -140,12 +144,20 @@ class Sessions:
         with self.lock:
             for old in [k for k, v in self.items.items() if v.expires < now]:
                 del self.items[old]
+            # One user's logins replace their own oldest sessions: logging in thousands of
+            # times pushed everyone else's sessions out (any viewer could log out all).
+            own = sorted((k for k, v in self.items.items() if v.token == token), key=self._ends)
+            for old in own[: max(0, len(own) - MAX_SESSIONS_PER_USER + 1)]:
+                del self.items[old]
             if len(self.items) >= self.limit:
                 oldest = sorted(self.items, key=lambda k: self.items[k].expires)
                 for old in oldest[: len(self.items) - self.limit + 1]:
                     del self.items[old]
             self.items[sid] = s
         return sid, s
+
+    def _ends(self, sid: str) -> float:
+        return self.items[sid].expires
 
     def get(self, sid: str | None) -> Session | None:
         if not sid:
@@ -360,6 +372,9 @@ def create_app(
         ),
         docs_url=None,  # Swagger UI and ReDoc load script from a CDN: offline and CSP forbid it
         redoc_url=None,
+        # Starlette answers `/login/` with a redirect to the Host header's host: a client (or a
+        # proxy passing Host through) chose where it sends people. A trailing slash is a 404.
+        redirect_slashes=False,
     )
 
     def registry() -> Iterator[Registry]:
@@ -373,9 +388,13 @@ def create_app(
     # caller of the service gets "the registry" instead: the path is the operator's.
     db_names = sorted({str(db_path), str(db_path.absolute()), str(db_path.resolve())}, key=len)
 
-    def error_response(request: Request, status: int, error: str, fix: str) -> Response:
+    def scrub(text: str) -> str:
         for name in reversed(db_names):  # the longest first: one may hold another
-            error, fix = error.replace(name, "the registry"), fix.replace(name, "the registry")
+            text = text.replace(name, "the registry")
+        return text
+
+    def error_response(request: Request, status: int, error: str, fix: str) -> Response:
+        error, fix = scrub(error), scrub(fix)
         resp: Response
         if is_api(request) or request.url.path == "/healthz":
             resp = JSONResponse({"error": error, "fix": fix}, status_code=status)
@@ -625,6 +644,7 @@ def create_app(
     ) -> HTMLResponse:
         rows = []
         production = []
+        vouching = export_keys(reg)
         for o in reg.overview():
             mv: ModelVersion = o["version"]
             row = {
@@ -635,7 +655,7 @@ def create_app(
                 "verdict": o["verdict"],
                 "report_id": o["report_id"],
                 "verified": o["verified"],
-                "signed": mv.signed_by is not None,
+                "signed": mv.signed_by in vouching,
                 "digest": mv.artifact_digest,
                 "created_at": mv.created_at,
                 "promoted_by": o["promoted_by"],
@@ -690,6 +710,7 @@ def create_app(
             b,
             "version.html",
             mv=mv,
+            signature_revoked=mv.signed_by is not None and mv.signed_by not in export_keys(reg),
             reports=reports,
             checks=checks,
             checks_report=shown.id if shown is not None else None,
@@ -708,7 +729,7 @@ def create_app(
             state = reg.check()
             ok, error = True, ""
         except ChainBroken as e:
-            state, ok, error = None, False, str(e)
+            state, ok, error = None, False, scrub(str(e))
         return page(
             b,
             "audit.html",
@@ -802,10 +823,12 @@ def create_app(
         if b_id is None:
             _, rec = reg.report_by_id(a_id)
             gate_metrics = stored.gate_metrics(reg.blob(rec.report_sha256))
-        # Copies: the cached pairing's statistics are shared by every request.
+        # Copies: the cached pairing's statistics are shared by every request. At most
+        # MAX_SLICES listed (a report with a slice value per item made a page of 100,000
+        # rows and options); the others are still counted, and a `slice=` URL selects one.
         slices = [
             {**s, "url": "/compare?" + urlencode({**base_q, "slice": s["key"], "changed": 1})}
-            for s in paired.slice_stats
+            for s in paired.slice_stats[:MAX_SLICES]
         ]
         shown = chosen[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
         return {
@@ -817,7 +840,8 @@ def create_app(
             "metrics": [dict(m) for m in paired.metrics],
             "gate_metrics": gate_metrics,
             "slices": slices,
-            "sets": sorted(set(paired.sets)),
+            "slices_not_listed": max(0, len(paired.slice_stats) - MAX_SLICES),
+            "sets": sorted(set(paired.sets))[:MAX_SLICES],
             "slice_keys": [s["key"] for s in slices],
             "filters": {"changed": changed, "set": set_name or "", "slice": slice_key or ""},
             "total": len(chosen),
@@ -899,14 +923,21 @@ def create_app(
 
     # JSON API
 
-    def model_json(mv: ModelVersion, verdict: str | None, verified: bool) -> dict[str, Any]:
+    def export_keys(reg: Registry) -> frozenset[str | None]:
+        """The export keys that vouch for bundles today: a bundle signed by a key revoked
+        since is not shown as signed (its promotion is refused for that reason)."""
+        return frozenset(k.fingerprint for k in reg.trusted_keys("export") if k.active)
+
+    def model_json(
+        mv: ModelVersion, verdict: str | None, verified: bool, vouching: frozenset[str | None]
+    ) -> dict[str, Any]:
         return {
             "name": mv.name,
             "version": mv.version,
             "stage": mv.stage,
             "digest": mv.artifact_digest,
             "verdict": verdict,
-            "signed": mv.signed_by is not None,
+            "signed": mv.signed_by in vouching,
             "report_verified": verified,
         }
 
@@ -915,7 +946,10 @@ def create_app(
         user: User = Depends(api_user), reg: Registry = Depends(registry)
     ) -> list[dict[str, Any]]:
         """Every version: name, version, stage, digest, newest gate verdict, signed bundle."""
-        return [model_json(o["version"], o["verdict"], o["verified"]) for o in reg.overview()]
+        vouching = export_keys(reg)
+        return [
+            model_json(o["version"], o["verdict"], o["verified"], vouching) for o in reg.overview()
+        ]
 
     @app.get("/api/v1/models/{name}/versions/{version}", tags=["models"])
     def api_version(

@@ -33,10 +33,17 @@ import orjson
 from curagate.errors import InputError
 from curagate.gate.stats import mcnemar
 from curagate.records import json_depth
+from curagate.text import LONE_SURROGATE
 
 Z95 = 1.959963984540054
 _ITEMS: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
 _ITEMS_SIZE = 8
+# Items files larger than this are parsed for each request and let go after it, never kept:
+# the cache holds at most _ITEMS_SIZE of them (parsed, a few times their size in memory).
+_ITEMS_CACHED_BYTES = 32 << 20
+# A text field of a compared item is shown up to this many characters (a page of 50 items
+# of 1.2 MB prompts was 171 MiB of HTML); the rest is in the stored items.jsonl.
+MAX_SHOWN_CHARS = 4000
 _PAIRS: OrderedDict[tuple[str, str | None], Pairing] = OrderedDict()
 _PAIRS_SIZE = 4
 _SELECTIONS_SIZE = 16
@@ -121,9 +128,22 @@ def _parse_line(sha: str, n: int, line: bytes, fast: bool) -> Any:
         except orjson.JSONDecodeError:
             pass
     try:
-        return json.loads(line.decode("utf-8", errors="replace"))
+        value = json.loads(line.decode("utf-8", errors="replace"))
     except (ValueError, RecursionError):
         raise InputError(f"stored items {sha[:12]}: line {n} is not usable JSON") from None
+    # A \ud83d-style escape is a lone surrogate, which no page or JSON answer can encode
+    # (a 500 for every compare of the report): shown as U+FFFD, as the gate writes it.
+    return _without_surrogates(value)
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def _too_deep(line: bytes) -> bool:
@@ -156,12 +176,18 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
             if line.strip()
         ]
     rows = [v for v in values if isinstance(v, dict)]
-    _lru_put(_ITEMS, sha, rows, _ITEMS_SIZE)
+    if len(raw) <= _ITEMS_CACHED_BYTES:
+        _lru_put(_ITEMS, sha, rows, _ITEMS_SIZE)
     return rows
 
 
 def _text(x: Any) -> str:
-    return x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, sort_keys=True)
+    """An item's field as shown: text, at most :data:`MAX_SHOWN_CHARS` of it."""
+    text = x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, sort_keys=True)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    rest = len(text) - MAX_SHOWN_CHARS
+    return f"{text[:MAX_SHOWN_CHARS]} … [{rest:,} more characters in the stored items.jsonl]"
 
 
 def _key(r: dict[str, Any]) -> tuple[str, str]:
