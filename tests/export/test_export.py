@@ -170,6 +170,33 @@ def test_verify_fails_on_an_added_file(
     assert "extra.safetensors: present but not listed" in capsys.readouterr().err
 
 
+def test_a_forged_data_output_marker_does_not_turn_off_the_bundle_checks(
+    tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A split manifest listing every file and a marker whose run id is its hash (anyone can
+    # write both) made `verify` check the bundle as a split output: "ok", exit 0, beside an
+    # added file the bundle's manifest does not list.
+    import hashlib
+
+    from curagate.io.outputs import MARKER_NAME
+
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "evil.py").write_text("import os\n")
+    files = sorted(p for p in copy.iterdir() if p.is_file())
+    splits = {
+        p.name: {"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+        for p in files
+    }
+    raw = json.dumps({"splits": splits, "quarantined": {}}).encode()
+    (copy / "split_manifest.json").write_bytes(raw)
+    run_id = hashlib.sha256(raw).hexdigest()[:16]
+    marker = {"tool": "curagate", "command": "split", "run_id": run_id, "complete": True}
+    (copy / MARKER_NAME).write_text(json.dumps(marker))
+    assert main(["verify", str(copy)]) == 1
+    assert "holds both MANIFEST.json" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("folder", ["model.safetensors.index.json", "adapter/empty"])
 def test_verify_fails_on_an_added_folder(
     tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], folder: str
@@ -1051,3 +1078,84 @@ def test_export_with_a_missing_prompts_file_is_a_usage_error(
     )
     err = capsys.readouterr().err
     assert f"{missing}: no such file" in err and "internal error" not in err
+
+
+def _rerecord(run: Path) -> Path:
+    """The run's adapter and template hashes recorded again after an edit, as if it had
+    been trained so (the hostile case is a run whose own records agree with its files)."""
+    from tests.export.export_fixtures import sha256_file, tree
+
+    data = run_json(run)
+    data["adapter_files"] = tree(run / "adapter")
+    template = run / "adapter" / "chat_template.jinja"
+    if template.is_file():
+        data["chat_template_sha256"] = sha256_file(template)
+    (run / "run.json").write_text(json.dumps(data))
+    return run
+
+
+def test_an_adapter_whose_weights_its_config_does_not_load_is_refused(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # peft only warned: the LoRA layers of the new target kept their initial values, the
+    # "merged" bundle held none of the training and export said verified (exit 0).
+    run = copy_run(tiny_run, tmp_path)
+    config = run / "adapter" / "adapter_config.json"
+    data = json.loads(config.read_text())
+    data["target_modules"] = ["gate_proj"]
+    config.write_text(json.dumps(data))
+    _rerecord(run)
+    assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "adapter_model.safetensors: lacks" in err and "would not be merged" in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("template", "error"),
+    [
+        ("{% for %}", "the chat template does not render (TemplateSyntaxError"),
+        ("{{ raise_exception('boom') }}", "the chat template does not render"),
+        ("{% if false %}x{% endif %}", "renders prompt 0 as no tokens at all"),
+    ],
+)
+def test_a_chat_template_that_does_not_render_is_an_input_error(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, error: str
+) -> None:
+    # Each was exit 3 ("internal error"): the template is the user's file.
+    run = copy_run(tiny_run, tmp_path)
+    (run / "adapter" / "chat_template.jinja").write_text(template)
+    _rerecord(run)
+    assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 2
+    assert error in capsys.readouterr().err
+
+
+def test_an_adapter_holding_nan_is_an_input_error(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    run = copy_run(tiny_run, tmp_path)
+    weights = run / "adapter" / "adapter_model.safetensors"
+    tensors = load_file(str(weights))
+    name = next(k for k in sorted(tensors) if "lora_B" in k)
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, str(weights))
+    _rerecord(run)
+    assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 2
+    assert "the adapter holds NaN or infinite values" in capsys.readouterr().err
+
+
+def test_out_inside_the_adapter_folder_is_refused(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With the adapter outside the run folder, --out in it passed: the lineage then hashed
+    # the half-written bundle's temporary files as the adapter's.
+    run = copy_run(tiny_run, tmp_path)
+    shutil.move(run / "adapter", tmp_path / "adapter")
+    data = run_json(run)
+    data["adapter_dir"] = str(tmp_path / "adapter")
+    (run / "run.json").write_text(json.dumps(data))
+    assert main(["export", str(run), "--out", str(tmp_path / "adapter" / "bundle")]) == 2
+    assert "must not be inside the adapter folder" in capsys.readouterr().err

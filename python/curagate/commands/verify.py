@@ -47,6 +47,17 @@ def run(args: argparse.Namespace) -> int:
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
     marker = args.bundle / MARKER_NAME
+    if (args.bundle / MANIFEST_NAME).exists():
+        # An exported bundle, whatever else the folder holds: a curate or split marker beside
+        # MANIFEST.json (anyone can write one, its run id is a hash of files beside it) made
+        # verify check the folder as a data output and skip every bundle check.
+        if marker.exists() or marker.is_symlink():
+            raise CheckFailed(
+                f"{args.bundle}: holds both {MANIFEST_NAME} (an exported bundle) and {MARKER_NAME} "
+                "(a curate or split output); no command writes both: the folder was changed "
+                "after it was made"
+            )
+        return _verify_bundle(args)
     if marker.is_symlink() or (marker.exists() and read_marker(args.bundle) is None):
         raise CheckFailed(
             f"{marker}: not a curagate marker (a link, a special file, a hard link, too large or "
@@ -77,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
             f"run id {output.run_id}"
         )
         return 0
+    return _verify_bundle(args)
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
     pem = None
     if args.public_key is not None:
         try:

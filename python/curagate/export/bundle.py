@@ -213,11 +213,54 @@ def _read_prompts(path: Path) -> list[list[dict[str, str]]]:
     return out
 
 
-def _render(tok: Any, conversations: Sequence[list[dict[str, str]]]) -> list[str]:
-    return [
-        tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-        for c in conversations
-    ]
+def _render(tok: Any, conversations: Sequence[list[dict[str, str]]], source: Any) -> list[str]:
+    """Each conversation through the chat template; a template that does not render (a
+    syntax error, raise_exception, an undefined name) is the user's file, not a bug."""
+    import jinja2
+
+    try:
+        return [
+            tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
+    except jinja2.TemplateError as e:
+        raise InputError(
+            f"{source}: the chat template does not render ({type(e).__name__}: "
+            f"{str(e)[:200]}); fix chat_template.jinja"
+        ) from None
+
+
+def _check_adapter_loaded(model: Any, adapter_dir: Path) -> None:
+    """The adapter file's tensors are exactly the ones the model's LoRA layers load.
+
+    peft only warns when an adapter's keys do not match its target modules (another
+    target_modules, another base): those LoRA weights then keep their initial values and
+    the "merged" bundle holds no training at all (or random weights, different at every
+    export), while every later check compares it with that same model."""
+    from peft import get_peft_model_state_dict
+    from safetensors import safe_open
+
+    path = adapter_dir / "adapter_model.safetensors"
+    if not path.is_file():
+        return  # a .bin adapter (not written by curagate train): loaded as peft loads it
+    with loading(path, "the adapter weights"), safe_open(str(path), "pt") as f:
+        stored = set(f.keys())
+    expected = set(get_peft_model_state_dict(model).keys())
+    missing, unexpected = sorted(expected - stored), sorted(stored - expected)
+    if not stored or missing or unexpected:
+        what = (
+            "holds no tensor"
+            if not stored
+            else (
+                f"lacks {len(missing)} of the {len(expected)} tensors its adapter_config.json "
+                f"makes ({', '.join(missing[:2]) or '-'}) and holds {len(unexpected)} it does not "
+                f"({', '.join(unexpected[:2]) or '-'})"
+            )
+        )
+        raise InputError(
+            f"{path}: {what}: its LoRA weights would not be merged (target_modules or the "
+            "base model differ from training); export the run the adapter was trained in"
+        )
 
 
 def _logits(model: Any, tok: Any, texts: Sequence[str]) -> list[Any]:
@@ -400,11 +443,16 @@ def _check_numbers(rtol: float | None, max_shard_size: str | int) -> int:
     return int(size)
 
 
-def _check_out(out: Path, run_dir: Path, base_dir: Path) -> None:
+def _check_out(out: Path, run_dir: Path, base_dir: Path, adapter_dir: Path | None = None) -> None:
     """Refuse an ``--out`` that export must not replace (it replaces it as a whole)."""
     where = out.resolve()
     if where == run_dir.resolve() or run_dir.resolve() in where.parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
+    adapter = adapter_dir.resolve() if adapter_dir is not None else None
+    if adapter is not None and (where == adapter or adapter in where.parents):
+        # The bundle's lineage hashes the adapter folder: one holding the bundle being
+        # written recorded its temporary files as the adapter's.
+        raise InputError(f"--out {out}: must not be inside the adapter folder {adapter_dir}")
     base = base_dir.resolve()
     if where == base or base in where.parents or where in base.parents:
         # An exported bundle is a fine base for the next fine-tune: replacing it would
@@ -466,7 +514,7 @@ def export_run(
         load_private_key(sign_key)  # a bad key fails before minutes of merging
     signed_by: str | None = None
     out_path = Path(out)
-    _check_out(out_path, info.path, info.base_dir)
+    _check_out(out_path, info.path, info.base_dir, info.adapter_dir)
     if gate_key is not None and gate_report is None:
         raise InputError(
             "--gate-key: verifies the attestation of --gate-report, and no --gate-report was "
@@ -525,8 +573,14 @@ def export_run(
 
         check_supported(info.base_dir, tok_src)
         gguf_pre = determine_pre_tokenizer(tok, tok_src)
-    rendered = _render(tok, conversations)
+    rendered = _render(tok, conversations, tok_src)
     token_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in rendered]
+    empty = next((i for i, ids in enumerate(token_ids) if not ids), None)
+    if empty is not None:
+        raise InputError(
+            f"{tok_src}: the chat template renders prompt {empty} as no tokens at all; a chat "
+            "model's template renders every conversation (fix chat_template.jinja)"
+        )
 
     # Merge in float32 from an unquantized base, whatever training used (QLoRA
     # included): merging into 4-bit weights would round the adapter away.
@@ -534,6 +588,7 @@ def export_run(
         base = AutoModelForCausalLM.from_pretrained(info.base_dir, dtype=torch.float32, **offline)
     with loading(info.adapter_dir, "the adapter"):
         model: Any = PeftModel.from_pretrained(base, info.adapter_dir, is_trainable=False)
+    _check_adapter_loaded(model, info.adapter_dir)
     model.eval()
     from curagate.progress import Bar
 
@@ -542,7 +597,13 @@ def export_run(
         total=3 + (quick_plan is not None) + (gguf_pre is not None), desc="export", unit="step"
     )
     reference = _logits(model, tok, rendered)
-    merged = model.merge_and_unload(safe_merge=True)
+    try:
+        merged = model.merge_and_unload(safe_merge=True)
+    except ValueError as e:  # peft's safe merge: "NaNs detected in the merged weights"
+        raise InputError(
+            f"{info.adapter_dir}: merging the adapter gives weights that are not numbers "
+            f"({str(e)[:160]}); the adapter holds NaN or infinite values: retrain it"
+        ) from None
     merged.to(getattr(torch, target_dtype))
     weight_digests = _weight_digests(merged)
     scale = max(float(r.abs().max()) for r in reference)
@@ -551,8 +612,10 @@ def export_run(
         del merged.config.quantization_config
     merged.config.dtype = target_dtype
 
+    # Hashed before anything is written (the lineage names the adapter that was merged).
+    adapter_files = hash_bundle_files(info.adapter_dir)
     with atomic_path(
-        out_path, replaceable=lambda t: _check_out(t, info.path, info.base_dir)
+        out_path, replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir)
     ) as tmp:
         tmp.mkdir()
         steps.update()  # merged
@@ -575,7 +638,7 @@ def export_run(
             raise CheckFailed(
                 f"{out_path}: the written chat template differs from the training one"
             )
-        re_rendered = _render(reloaded_tok, conversations)
+        re_rendered = _render(reloaded_tok, conversations, out_path)
         for i, (a, b) in enumerate(zip(rendered, re_rendered, strict=True)):
             if a != b or token_ids[i] != reloaded_tok(b, add_special_tokens=False)["input_ids"]:
                 raise CheckFailed(
@@ -629,7 +692,6 @@ def export_run(
         steps.close()
         gguf_name = gguf_result.file if gguf_result is not None else None
 
-        adapter_files = hash_bundle_files(info.adapter_dir)
         lineage: dict[str, Any] = {
             "run": {
                 "name": info.record.name,
