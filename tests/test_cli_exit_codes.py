@@ -172,3 +172,22 @@ def test_an_output_under_a_file_is_a_usage_error(
     assert main([a.format(data=data, out=out) for a in argv]) == 2
     err = capsys.readouterr().err
     assert "plainfile is not a folder" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["split", "data.jsonl", "--out", "o", "--seed=--"],
+        ["leakage", "--reference", "r.jsonl", "--corpus", "c.jsonl", "--ngram=--"],
+        ["split", "data.jsonl", "--out=--"],
+    ],
+)
+def test_an_option_given_double_dash_as_its_value_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Python 3.11's argparse hands `--seed=--` over as [] without the option's type: the
+    # command then failed with a TypeError (exit 3).
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "`--` is not a value" in capsys.readouterr().err

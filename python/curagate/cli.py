@@ -150,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_in(words) or "")
+    for word in words:
+        if word.startswith("--") and word.partition("=")[2] == "--":
+            # Python 3.11's argparse takes `--seed=--` as an empty list, without the
+            # option's type (a TypeError later: exit 3).
+            parser.error(f"{word}: `--` is not a value; give the option a value")
     args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)

@@ -72,6 +72,9 @@ class Quarantined:
     row: int | None  # 0-based row index within the file; None when unknown
     reason: str  # says what is wrong and how to fix it, naming the field
     raw: str | None  # the raw line/row as text (lossy for invalid UTF-8)
+    # ``raw`` replaced bytes that are not UTF-8 (U+FFFD): not every string of the row could
+    # be read, so a scan of it cannot show it clean (leakage lists it as unreadable).
+    lossy: bool = False
 
     def to_jsonl(self) -> str:
         """One ``quarantine.jsonl`` line, fields in declaration order."""

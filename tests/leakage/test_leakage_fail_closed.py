@@ -389,3 +389,24 @@ def test_look_alike_letters_do_not_hide_an_item(
     assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
         (OTHER, [1])
     ]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "parquet"])
+def test_a_quarantined_row_of_bytes_that_are_not_utf8_is_unreadable_not_clean(
+    tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    # Scanned with U+FFFD in place of the bytes, and counted as read: --fail-on-leak was 0,
+    # though what those bytes held was never seen (the same bytes in a valid row's other
+    # column were already exit 2).
+    if kind == "jsonl":
+        corpus = tmp_path / "corpus.jsonl"
+        corpus.write_bytes(b'{"prompt": "hello", "completion": "hi"}\n{"prompt": "caf\xe9"}\n')
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        corpus = tmp_path / "corpus.parquet"
+        prompts = pa.array([b"hello there friend", b"caf\xe9 ok"], pa.binary())
+        pq.write_table(pa.table({"prompt": prompts, "completion": ["hi", "y"]}), corpus)
+    assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 2
+    assert "1 corpus row(s) could not be read" in capsys.readouterr().err

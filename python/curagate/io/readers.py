@@ -1005,13 +1005,15 @@ def _parse_slowly(
     stop = len(record_lines) if stop is None else stop
 
     def reject(k: int, reason: str, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace")
         quarantined.append(
             Quarantined(
                 state.source,
                 state.line_base + record_lines[k] + 1,
                 state.row_base + k,
                 reason,
-                raw.decode("utf-8", errors="replace"),
+                text,
+                lossy="\ufffd" in text and text.encode("utf-8") != raw,
             )
         )
 
@@ -1393,10 +1395,24 @@ def _without_view_types(table: pa.Table) -> pa.Table:
 
 
 def _parquet_raw(table: pa.Table) -> Any:
+    """A row as JSON text; binary values as their UTF-8 text (U+FFFD where they are not,
+    and the row's index in ``raw.lossy``)."""
+
     def raw(table_row: int) -> str:
         row = table.slice(table_row, 1).to_pylist()[0]
-        return json.dumps(row, ensure_ascii=False, default=str)
 
+        def text_of(value: Any) -> str:
+            if isinstance(value, bytes):
+                try:
+                    return value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raw.lossy.add(table_row)  # type: ignore[attr-defined]
+                    return value.decode("utf-8", errors="replace")
+            return str(value)
+
+        return json.dumps(row, ensure_ascii=False, default=text_of)
+
+    raw.lossy = set()  # type: ignore[attr-defined]
     return raw
 
 
@@ -1551,13 +1567,15 @@ def _finish(
         if reasons:
             valid = mask
             for i, reason in reasons.items():
+                text = raw_of(i)
                 quarantined.append(
                     Quarantined(
                         state.source,
                         lines[i].as_py() if lines is not None else None,
                         rows[i].as_py(),
                         reason,
-                        raw_of(i),
+                        text,
+                        lossy=i in getattr(raw_of, "lossy", ()),
                     )
                 )
             table = pc.filter(table, mask)

@@ -1011,8 +1011,11 @@ def _quarantined_texts(
     unreadable: list[Quarantined] = []
     for q in rows:
         value = _parsed(q)
-        if value is _UNPARSED:
+        if value is _UNPARSED or q.lossy:
+            # Not JSON, or bytes that are not UTF-8 read as U+FFFD: scanned all the same,
+            # but what the replaced bytes held cannot be shown clean (fail closed).
             unreadable.append(q)
+        if value is _UNPARSED:
             if q.raw is None or q.row is None:
                 continue  # the file's damaged part, or a row without its bytes
             value = q.raw
