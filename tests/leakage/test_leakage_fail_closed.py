@@ -410,3 +410,33 @@ def test_a_quarantined_row_of_bytes_that_are_not_utf8_is_unreadable_not_clean(
         pq.write_table(pa.table({"prompt": prompts, "completion": ["hi", "y"]}), corpus)
     assert leakage(reference, corpus, tmp_path / "report", "--fail-on-leak") == 2
     assert "1 corpus row(s) could not be read" in capsys.readouterr().err
+
+
+def test_an_item_in_a_quarantined_rows_tool_call_arguments_is_found_decoded(
+    tmp_path: Path,
+) -> None:
+    # The arguments are JSON in a string, their Thai text escaped (\u0e41...): a valid row's
+    # key decodes them; a quarantined row (object arguments earlier in the file, a string
+    # here) was scanned with the escapes in place, and the item was missed.
+    item = "แมวของฉันชอบนอนบนโซฟาสีแดงในห้องนั่งเล่นทุกวันตอนบ่าย"
+    reference = write(tmp_path / "golden.jsonl", [{"question": item}])
+
+    def call(arguments: Any) -> dict[str, Any]:
+        fn = {"name": "search", "arguments": arguments}
+        return {
+            "messages": [
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"id": "c", "type": "function", "function": fn}],
+                },
+                {"role": "tool", "tool_call_id": "c", "content": "ok"},
+                {"role": "assistant", "content": "done"},
+            ]
+        }
+
+    rows = [call({"q": "weather"}), call(json.dumps({"q": item}))]  # ensure_ascii: escaped
+    corpus = write(tmp_path / "corpus.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    assert result.quarantined == 1
+    assert [m.line for leak in result.leaks for m in leak.matches] == [2]

@@ -15,6 +15,7 @@ the same, best effort).
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -245,6 +246,16 @@ def _is_list(dtype: pa.DataType) -> bool:
     )
 
 
+def _json_in(text: str) -> Any:
+    """The JSON object or array ``text`` holds, else None (nothing more to scan)."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 def strings_of(value: Any) -> list[str]:
     """Every string in a parsed JSON value, in document order."""
     return _strings_and_bytes(value)[0]
@@ -271,9 +282,14 @@ def _strings_and_bytes(value: Any) -> tuple[list[str], bool]:
         elif isinstance(v, dict):
             # A key is text when it reads as text (:func:`_text_name`, as for a struct's
             # fields): {"<a sentence>": 3} holds the sentence; "prompt" is a field name.
-            stack.extend(
-                reversed([p for k, x in v.items() for p in ((k, x) if _text_name(k) else (x,))])
-            )
+            parts: list[Any] = []
+            for k, x in v.items():
+                parts.extend((k, x) if _text_name(k) else (x,))
+                if k == "arguments" and isinstance(x, str):
+                    # A tool call's arguments are JSON in a string, its text often escaped
+                    # (\u0e41...): scanned decoded too, as the key renders them.
+                    parts.append(_json_in(x))
+            stack.extend(reversed(parts))
         elif isinstance(v, list | tuple):
             stack.extend(reversed(v))
     return out, undecodable
