@@ -440,3 +440,19 @@ def test_an_item_in_a_quarantined_rows_tool_call_arguments_is_found_decoded(
     result = detect(reference, corpus, reference_text_field="question")
     assert result.quarantined == 1
     assert [m.line for leak in result.leaks for m in leak.matches] == [2]
+
+
+@pytest.mark.parametrize("quarantined", [False, True])
+def test_an_item_with_a_zero_width_space_inside_its_words_is_found(
+    tmp_path: Path, reference: Path, quarantined: bool
+) -> None:
+    # U+200B is a word break (Thai, Khmer): one after every third character cut the item
+    # into fragments no n-gram or span matched, in valid and quarantined rows alike.
+    hidden = "".join(c + ("\u200b" if i % 3 == 2 else "") for i, c in enumerate(ITEM))
+    row = {"prompt": hidden, "completion": "" if quarantined else "profit"}
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": "hello", "completion": "hi"}, row])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [2])
+    ]
+    assert result.leaks[0].matches[0].quarantined is quarantined

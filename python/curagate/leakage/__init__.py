@@ -55,7 +55,7 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
-from curagate.leakage.texts import RowTexts, row_texts, strings_of
+from curagate.leakage.texts import RowTexts, row_texts, strings_of, without_zero_width_spaces
 from curagate.limits import MAX_THREADS
 from curagate.records import (
     Batch,
@@ -1024,7 +1024,9 @@ def _quarantined_texts(
             continue
         assert q.row is not None
         places[len(texts)] = _Place(q.file, q.row, q.line, _row_id(value, q), True)
-        texts.append("\n".join(strings))
+        joined = "\n".join(strings)
+        bare = without_zero_width_spaces(joined)
+        texts.append(joined if bare is None else f"{joined}\n{bare}")
     return texts, places, unreadable
 
 

@@ -61,8 +61,31 @@ class RowTexts:
     unreadable: tuple[tuple[int, str], ...] = ()  # (row, column) holding bytes that are not UTF-8
 
     def parts(self) -> list[pa.Array]:
-        """The texts to scan, key first."""
-        return [self.keys] if self.other is None else [self.keys, self.other]
+        """The texts to scan, key first; then, where some hold a zero-width space, the same
+        texts without it (see :func:`without_zero_width_spaces`)."""
+        texts = [self.keys] if self.other is None else [self.keys, self.other]
+        return texts + [t for t in map(_without_zwsp, texts) if t is not None]
+
+
+ZWSP = "\u200b"
+
+
+def without_zero_width_spaces(text: str) -> str | None:
+    """``text`` without its zero-width spaces, or None when it has none.
+
+    Normalization reads U+200B as a word break (Thai and Khmer separate words with it), so
+    one inside every word ("ca\u200bpital") cut an item into fragments no n-gram matched:
+    a free way to hide it. Texts holding one are also scanned without them."""
+    return text.replace(ZWSP, "") if ZWSP in text else None
+
+
+def _without_zwsp(texts: pa.Array) -> pa.Array | None:
+    """:func:`without_zero_width_spaces` for a column of texts (None: none holds one)."""
+    import pyarrow.compute as pc
+
+    if not pc.any(pc.match_substring(texts, ZWSP)).as_py():
+        return None
+    return pc.replace_substring(texts, ZWSP, "")
 
 
 def row_texts(
