@@ -375,3 +375,38 @@ def test_a_list_that_starts_with_null_is_read_as_written(
     path.write_text(line + "\n")
     [batch] = read_all([path])
     assert batch.quarantined == [] and batch.table.column("id").to_pylist() == [kept]
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "kept"),
+    [
+        ('{"text": "a",\r"x": [null, 0.0]}', "x", [None, 0.0]),  # a CR between the fields
+        ('{"text": "a", "x": [null, 0.0], "z": 18446744073709551615}', "z", "18446744073709551615"),
+    ],
+)
+def test_the_rebuild_of_a_list_that_starts_with_null_keeps_every_row(
+    tmp_path: Path, line: str, field: str, kept: object
+) -> None:
+    # The rebuild split records at "\r" too and refused integers beyond int64: both rows
+    # were quarantined ("cannot hold these values"), though each reads fine without the list.
+    path = tmp_path / "n.jsonl"
+    path.write_bytes((line + "\n").encode())
+    [batch] = read_all([path])
+    assert batch.quarantined == [] and batch.table.column(field).to_pylist() == [kept]
+
+
+def test_a_damaged_row_group_claiming_more_rows_than_the_cap_refuses_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One entry per lost row, by the footer's count: a forged footer could ask for billions.
+    from curagate.errors import InputError
+    from curagate.io import readers
+
+    monkeypatch.setattr(readers, "MAX_LOST_ROWS", 2)
+    path = tmp_path / "rg.parquet"
+    pq.write_table(
+        pa.Table.from_pylist([{"text": f"row {i}"} for i in range(9)]), path, row_group_size=3
+    )
+    _corrupt_row_group(path, 1)
+    with pytest.raises(InputError, match=r"cannot read row group 1 \(rows 3-5\).*3 rows lost"):
+        read_all([path])

@@ -69,6 +69,27 @@ def test_a_recursive_glob_reads_each_folder_once_through_a_link_back_up(
     assert found == [a, b] == expand_inputs([tmp_path / "d"])
 
 
+def test_a_recursive_glob_walks_a_folder_reached_by_two_links_once(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # Two links to the next folder at each level: 2^levels routes to one file, which the
+    # walk took one by one (25 levels: minutes; skipping only a folder's ancestors did not
+    # stop it). Here 12 levels: 4,096 matches before, one now.
+    from curagate.io.readers import _glob
+
+    d = tmp_path / "d"
+    for i in range(13):
+        (d / f"f{i}").mkdir(parents=True)
+    last = write_jsonl("d/f12/a.jsonl", [ROW])
+    for i in range(12):
+        for link in ("l1", "l2"):
+            (d / f"f{i}" / link).symlink_to(f"../f{i + 1}")
+    pattern = str(d / "f0" / "**" / "*.jsonl")
+    assert len(_glob(pattern)) == 1
+    [found] = expand_inputs([pattern])
+    assert found.resolve() == last.resolve()
+
+
 def test_result_is_sorted_and_deduplicated(
     tmp_path: Path, write_jsonl: Callable[..., Path]
 ) -> None:

@@ -143,9 +143,9 @@ def _glob(pattern: str) -> list[Path]:
 
     glob's ``**`` follows links to folders without remembering where it has been: one link
     back up the tree made it walk 40 levels of ``self/self/...`` (then fail on them), two
-    such links never finished. Here ``**`` goes down into a folder (a link to one included)
-    unless that folder is already above it, as an input folder's walk does; wildcards skip
-    hidden names as glob's do. Patterns without ``**`` go to glob (they cannot recurse)."""
+    such links never finished. Here ``**`` walks each folder once (links to folders
+    followed), as an input folder's walk does; wildcards skip hidden names as glob's do.
+    Patterns without ``**`` go to glob (they cannot recurse)."""
     parts = Path(pattern).parts
     if "**" not in parts:
         return sorted(map(Path, glob.glob(pattern)))  # noqa: PTH207 - absolute patterns too
@@ -159,34 +159,38 @@ def _glob(pattern: str) -> list[Path]:
         hidden = part.startswith(".")  # glob's rule: a wildcard matches no hidden name
         return sorted(n for n in fnmatch.filter(names, part) if hidden or not n.startswith("."))
 
-    def expand(base: Path, i: int, above: frozenset[tuple[int, int]]) -> None:
+    def expand(base: Path, i: int) -> None:
         if i == len(parts):
             if base.exists() or base.is_symlink():
                 found.add(base)
             return
         if parts[i] == "**":
-            walk(base, i + 1, above)
+            walk(base, i + 1)
             return
         for name in listed(base, parts[i]) if has_magic(parts[i]) else [parts[i]]:
             child = base / name
             if i == len(parts) - 1 or child.is_dir():
-                expand(child, i + 1, above)
+                expand(child, i + 1)
 
-    def walk(base: Path, i: int, above: frozenset[tuple[int, int]]) -> None:
-        """``**`` before ``parts[i]``: ``base`` itself, then every folder below it."""
+    walked: set[tuple[int, tuple[int, int]]] = set()  # (pattern position, folder)
+
+    def walk(base: Path, i: int) -> None:
+        """``**`` before ``parts[i]``: ``base`` itself, then every folder below it, each
+        folder once (two links to one folder, one level below the other, doubled the
+        walk at each level; a link back up the tree looped)."""
         try:
             st = base.stat()
         except OSError:
             return
-        if (st.st_dev, st.st_ino) in above:
-            return  # a link back up the tree, not a folder of its own
-        above = above | {(st.st_dev, st.st_ino)}
-        expand(base, i, above)
+        if (i, (st.st_dev, st.st_ino)) in walked:
+            return
+        walked.add((i, (st.st_dev, st.st_ino)))
+        expand(base, i)
         for name in listed(base, "*"):
             if (base / name).is_dir():
-                walk(base / name, i, above)
+                walk(base / name, i)
 
-    expand(Path(), 0, frozenset())
+    expand(Path(), 0)
     return sorted(found)
 
 
@@ -855,14 +859,36 @@ def _valid_lists(table: pa.Table, data: bytes | memoryview) -> pa.Table:
     except pa.ArrowInvalid:
         pass
     try:
-        lines = bytes(data).splitlines()
-        records = [json.loads(line) for line in lines if line.strip()]
+        # Records end at "\n" only: a "\r" (CRLF, or whitespace inside a record) is JSON's.
+        lines = bytes(data).split(b"\n")
+        records = [_as_arrow_reads(json.loads(line)) for line in lines if line.strip()]
         rebuilt = pa.Table.from_pylist(records)
     except (ValueError, RecursionError, OverflowError, pa.ArrowException) as exc:
         raise pa.ArrowInvalid(f"cannot hold these values: {exc}") from None
     if rebuilt.num_rows != table.num_rows or rebuilt.column_names != table.column_names:
         raise pa.ArrowInvalid("Arrow's JSON reader built an invalid list")
     return rebuilt
+
+
+_INT64 = range(-(2**63), 2**63)
+# Rows of one unreadable Parquet row group quarantined one by one; a larger loss refuses the
+# file (exit 2) instead of holding an entry per row.
+MAX_LOST_ROWS = 1_000_000
+
+
+def _as_arrow_reads(value: Any) -> Any:
+    """A parsed record with each integer outside int64 as the double Arrow's JSON reader
+    reads it (:func:`_exact_numbers` then keeps it as written, as for any chunk)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else ()
+        for k, x in items:
+            if isinstance(x, int) and not isinstance(x, bool) and x not in _INT64:
+                v[k] = float(x)
+            elif isinstance(x, dict | list):
+                stack.append(x)
+    return value
 
 
 # The native reader for records of the simple shapes (strings, numbers, booleans,
@@ -1288,6 +1314,13 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                     )
                     # One entry per lost row (the footer says how many): each is a record
                     # of the input, and the counts must still add up to the file's rows.
+                    if last - first + 1 > MAX_LOST_ROWS:
+                        # The count is the footer's word: a damaged or forged one could ask
+                        # for billions of entries. Past the cap, the file is refused whole.
+                        raise InputError(
+                            f"{state.source}: {reason.split(';')[0]}: {last - first + 1:,} rows "
+                            f"lost (more than {MAX_LOST_ROWS:,}); re-create or re-download the file"
+                        ) from None
                     fmt = state.format or options.format or RecordFormat.TEXT
                     lost = [
                         Quarantined(state.source, None, row, reason, None)
