@@ -177,6 +177,28 @@ def test_leak_against_golden_dir_exact(
     assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
 
 
+def test_a_leak_in_a_quarantined_row_is_a_leak_too(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty completion quarantines the row (FMT005), and check said only that: filling
+    # it in left the golden item in the data. `curagate leakage` scanned it; check and
+    # audit now do too.
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM, "completion": ""}])
+    rc, out, _ = run([str(a), "--golden", str(golden)], capsys)
+    assert rc == 1
+    assert [line.split(" ", 2)[:2] for line in out] == [
+        [f"{a.as_posix()}:2:", "FMT005"],
+        [f"{a.as_posix()}:2:", "LEAK001"],
+    ]
+    from curagate.audit import audit
+    from curagate.audit.config import AuditConfig
+
+    cfg = AuditConfig.model_validate({"leakage": {"reference": [str(golden)]}})
+    report = audit([a], config=cfg, out=tmp_path / "audit")
+    leak = next(f for f in report["findings"] if f["rule"] == "LEAK001")
+    assert leak["rows"] == [f"{a.as_posix()}:2"]
+
+
 def test_leak_against_golden_dir_13_gram(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -188,6 +188,10 @@ def check(
             rule = quarantine_rule(q.reason, fmt)
             # A whole-file problem (line 0) says how to fix it; the rule's fix is for a row.
             add(src, n, rule, q.reason if n == 0 else f"{q.reason}; fix: {RULES[rule].fix}")
+        if leaks is not None and batch.quarantined:
+            for q, what in leaks.scan_quarantined(batch.quarantined):
+                line = q.line if q.line is not None else (q.row or 0) + 1
+                add(src, line, "LEAK001", f"contains {what}; {_LEAK_FIX}")
         if batch.table.num_rows == 0:
             continue
         lines = _lines(batch)
@@ -210,14 +214,11 @@ def check(
         if leaks is not None:
             texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
             for i, what in sorted(leaks.scan(texts).items()):
-                add(
-                    src,
-                    lines[i],
-                    "LEAK001",
-                    f"contains {what}; remove the record (golden set "
-                    "items must never be trained on)",
-                )
+                add(src, lines[i], "LEAK001", f"contains {what}; {_LEAK_FIX}")
     return [out[k] for k in sorted(out)]
+
+
+_LEAK_FIX = "remove the record (golden set items must never be trained on)"
 
 
 def _lines(batch: Batch) -> list[int]:

@@ -21,6 +21,7 @@ from curagate.errors import InputError
 
 if TYPE_CHECKING:
     from curagate.leakage import LeakageIndex, RowTexts
+    from curagate.records import Quarantined
 
 CHECK_METHODS = ("exact", "ngram")
 OUTSIDE_KEY = "outside the record's key (in a response, a message's other fields or another column)"
@@ -65,6 +66,26 @@ class LeakScan:
 
     index: LeakageIndex
     items_hit: set[int] = field(default_factory=set)
+
+    def scan_quarantined(
+        self, rows: Sequence[Quarantined], items_hit: set[int] | None = None
+    ) -> list[tuple[Quarantined, str]]:
+        """Quarantined rows holding a golden item, each with what leaked: every string of
+        such a row is scanned, as ``curagate leakage`` scans it, so a leaked record is a
+        LEAK001 whatever else is wrong with it (an empty completion is not the whole story:
+        filling it in leaves the leak)."""
+        import pyarrow as pa
+
+        from curagate.leakage import RowTexts, quarantined_texts
+
+        texts, places, _ = quarantined_texts(rows)
+        if not texts:
+            return []
+        found = self.scan(RowTexts(pa.array(texts, pa.large_string()), None), items_hit)
+        by_place = {(q.file, q.row): q for q in rows}
+        return [
+            (by_place[(places[i].file, places[i].row)], what) for i, what in sorted(found.items())
+        ]
 
     def scan(self, texts: RowTexts, items_hit: set[int] | None = None) -> dict[int, str]:
         """Leaking rows of one batch: {row in batch: what leaked (item id, methods,

@@ -95,6 +95,7 @@ __all__ = [
     "Span",
     "TextLeak",
     "detect",
+    "quarantined_texts",
     "row_texts",
 ]
 
@@ -892,7 +893,7 @@ def _scan_file(
             part.quarantined += len(batch.quarantined)
             # Rows that failed format validation still hold text: a test item
             # hidden in a row with an empty completion is a leak all the same.
-            found, where, bad = _quarantined_texts(batch.quarantined)
+            found, where, bad = quarantined_texts(batch.quarantined)
             part.unreadable.extend(bad)
             part.quarantined_scanned += len(found)
             if found:
@@ -997,7 +998,7 @@ def _collect(
         leak.matches.append(match)
 
 
-def _quarantined_texts(
+def quarantined_texts(
     rows: Sequence[Quarantined],
 ) -> tuple[list[str], dict[int, _Place], list[Quarantined]]:
     """The text of each quarantined row (every string in it, joined by newlines),
