@@ -159,46 +159,6 @@ def test_compare_pages_are_the_same_from_the_cache(world: World) -> None:
     assert re.search(r'"total":\s*\d+', first[0])
 
 
-@pytest.mark.parametrize(
-    "judge",
-    [
-        {"verdict": "tie"},
-        {"verdict": "win", "candidate_first": {"verdict": 3}, "base_first": {}},
-        {"verdict": ["x"], "candidate_first": None, "base_first": "y"},
-    ],
-)
-def test_an_uploaded_item_whose_judge_has_another_shape_never_breaks_compare(
-    world: World, judge: object
-) -> None:
-    # items.jsonl is an upload like any other: a judge object without the keys the page
-    # reads was a 500 for every viewer of the compare page.
-    from curagate.digest import sha256_bytes
-
-    from ..registry.registry_fixtures import report_doc
-
-    rows = items_rows(4)
-    rows[0]["judge"] = judge
-    items = "".join(json.dumps(r) + "\n" for r in rows)
-    doc = report_doc("0" * 64, "pass")
-    doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items.encode()), "count": 4}
-    client = TestClient(create_app(world.db))
-    up = client.post(
-        "/api/v1/reports",
-        headers=bearer(world, "alice"),
-        json={"name": "bot", "version": 2, "report": json.dumps(doc), "items": items},
-    )
-    assert up.status_code in (200, 201), up.text
-    nonce = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert nonce is not None
-    client.post(
-        "/login",
-        data={"token": world.tokens["vera"], "csrf": nonce.group(1)},
-        follow_redirects=False,
-    )
-    page = client.get(f"/compare?a={up.json()['id']}")
-    assert page.status_code == 200, page.text[-500:]
-
-
 def _uploaded(world: World, rows: list[dict[str, object]]) -> tuple[TestClient, int]:
     """``rows`` uploaded as bot v2's items (alice), and a client logged in as vera."""
     from curagate.digest import sha256_bytes
@@ -227,6 +187,26 @@ def _uploaded(world: World, rows: list[dict[str, object]]) -> tuple[TestClient, 
         follow_redirects=False,
     )
     return client, int(up.json()["id"])
+
+
+@pytest.mark.parametrize(
+    "judge",
+    [
+        {"verdict": "tie"},
+        {"verdict": "win", "candidate_first": {"verdict": 3}, "base_first": {}},
+        {"verdict": ["x"], "candidate_first": None, "base_first": "y"},
+    ],
+)
+def test_an_uploaded_item_whose_judge_has_another_shape_never_breaks_compare(
+    world: World, judge: object
+) -> None:
+    # items.jsonl is an upload like any other: a judge object without the keys the page
+    # reads was a 500 for every viewer of the compare page.
+    rows = items_rows(4)
+    rows[0]["judge"] = judge
+    client, rid = _uploaded(world, rows)
+    page = client.get(f"/compare?a={rid}")
+    assert page.status_code == 200, page.text[-500:]
 
 
 def test_a_lone_surrogate_in_an_item_is_shown_as_a_replacement_character(world: World) -> None:
