@@ -871,9 +871,6 @@ def _valid_lists(table: pa.Table, data: bytes | memoryview) -> pa.Table:
 
 
 _INT64 = range(-(2**63), 2**63)
-# Rows of one unreadable Parquet row group quarantined one by one; a larger loss refuses the
-# file (exit 2) instead of holding an entry per row.
-MAX_LOST_ROWS = 1_000_000
 
 
 def _as_arrow_reads(value: Any) -> Any:
@@ -1268,6 +1265,11 @@ def _local(path: Path) -> str:
     """``path`` as pyarrow must get it: absolute, since it expands a leading "~" of a
     relative path (a folder literally named "~") to the home folder."""
     return str(path.absolute())
+
+
+# Rows of one unreadable Parquet row group quarantined one by one; a larger loss refuses the
+# file (exit 2) instead of holding an entry per row.
+MAX_LOST_ROWS = 1_000_000
 
 
 def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[Batch]:
