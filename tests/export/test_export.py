@@ -1159,3 +1159,20 @@ def test_out_inside_the_adapter_folder_is_refused(
     (run / "run.json").write_text(json.dumps(data))
     assert main(["export", str(run), "--out", str(tmp_path / "adapter" / "bundle")]) == 2
     assert "must not be inside the adapter folder" in capsys.readouterr().err
+
+
+def test_the_lineages_adapter_digest_is_the_gates_with_a_hidden_file_beside_it(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # The lineage hashed the adapter by the bundle's rules (hidden files in), the gate and
+    # train by hash_tree's (hidden files out): a .DS_Store made the two digests differ.
+    from curagate.gate import models as gate_models
+
+    run = copy_run(tiny_run, tmp_path)
+    (run / "adapter" / ".DS_Store").write_bytes(b"finder")
+    export_run(run, tmp_path / "out")
+    lineage = load_manifest(tmp_path / "out").lineage
+    assert (
+        lineage["adapter"]["sha256"]
+        == gate_models.resolve_model(str(run)).artifacts["adapter_sha256"]
+    )

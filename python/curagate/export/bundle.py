@@ -33,7 +33,7 @@ from curagate.artifacts import (
     run_digests,
     verify_gate_attestation,
 )
-from curagate.digest import artifact_digest, files_digest, sha256_bytes, walk_strict
+from curagate.digest import artifact_digest, files_digest, hash_tree, sha256_bytes, walk_strict
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.export.card import model_card
 from curagate.export.manifest import (
@@ -612,8 +612,10 @@ def export_run(
         del merged.config.quantization_config
     merged.config.dtype = target_dtype
 
-    # Hashed before anything is written (the lineage names the adapter that was merged).
-    adapter_files = hash_bundle_files(info.adapter_dir)
+    # Hashed before anything is written (the lineage names the adapter that was merged), by
+    # the rules `curagate train` recorded it and the gate's candidate digest hashes it, so
+    # the lineage's adapter sha256 is the gate's (a hidden file made them differ).
+    adapter_files = hash_tree(info.adapter_dir)
     with atomic_path(
         out_path, replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir)
     ) as tmp:
