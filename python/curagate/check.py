@@ -184,14 +184,13 @@ def check(
             continue
         fmt = RecordFormat(batch.format)
         for q in batch.quarantined:
-            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else 0)
+            n = q.position or 0
             rule = quarantine_rule(q.reason, fmt)
             # A whole-file problem (line 0) says how to fix it; the rule's fix is for a row.
             add(src, n, rule, q.reason if n == 0 else f"{q.reason}; fix: {RULES[rule].fix}")
         if leaks is not None and batch.quarantined:
             for q, what in leaks.scan_quarantined(batch.quarantined):
-                line = q.line if q.line is not None else (q.row or 0) + 1
-                add(src, line, "LEAK001", f"contains {what}; {_LEAK_FIX}")
+                add(src, q.position or 0, "LEAK001", f"contains {what}; {_LEAK_FIX}")
         if batch.table.num_rows == 0:
             continue
         lines = _lines(batch)

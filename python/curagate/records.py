@@ -76,6 +76,14 @@ class Quarantined:
     # be read, so a scan of it cannot show it clean (leakage lists it as unreadable).
     lossy: bool = False
 
+    @property
+    def position(self) -> int | None:
+        """Where a finding points: the 1-based line (JSONL) or row (Parquet); None for a
+        problem of the whole file."""
+        if self.line is not None:
+            return self.line
+        return self.row + 1 if self.row is not None else None
+
     def to_jsonl(self) -> str:
         """One ``quarantine.jsonl`` line, fields in declaration order."""
         row = {"file": self.file, "line": self.line, "row": self.row}

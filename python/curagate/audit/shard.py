@@ -158,7 +158,7 @@ class ShardAuditor:
         part.total += batch.input_rows
         part.quarantined += len(batch.quarantined)
         for q in batch.quarantined:
-            n = q.line if q.line is not None else (q.row + 1 if q.row is not None else None)
+            n = q.position
             # A problem of the whole file (a cut stream, a bad footer) has no row: it is
             # named by the file alone, as `check` prints it, never a line 0.
             part.hit(quarantine_rule(q.reason, fmt), src if n is None else f"{src}:{n}", q.reason)
@@ -166,8 +166,7 @@ class ShardAuditor:
             # A quarantined row holding a golden item is a leak too (curagate leakage scans
             # it): fixing what quarantined it would leave the item in the data.
             for q, what in self.ctx.leaks.scan_quarantined(batch.quarantined, part.leaked_items):
-                n = q.line if q.line is not None else (q.row or 0) + 1
-                part.hit("LEAK001", f"{src}:{n}", what)
+                part.hit("LEAK001", f"{src}:{q.position}", what)
         n_rows = batch.table.num_rows
         if not n_rows:
             return
