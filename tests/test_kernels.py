@@ -46,7 +46,6 @@ CASES: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = [
         lambda k: k.or_(k.equal(k.binary_length(TEXT), 0), k.utf8_is_space(TEXT)),
         None,
     ),
-    ("string_is_ascii", lambda k: k.string_is_ascii(TEXT), None),
     (
         "match_substring_regex",
         lambda k: k.match_substring_regex(TEXT, "^[\\x{20}\\x{3000}]*$"),

@@ -46,7 +46,6 @@ _PLAIN = {
     "list_parent_indices": "list_parent_indices",
     "list_value_length": "list_value_length",
     "or_": "or",
-    "string_is_ascii": "string_is_ascii",
     "subtract": "subtract",
     "utf8_is_space": "utf8_is_space",
 }

@@ -312,15 +312,12 @@ def is_blank(text: str) -> bool:
 
 
 def blank_mask(col: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """Per string, :func:`is_blank` (null for null). ASCII text takes Arrow's
-    whitespace test alone; only a column that holds a non-ASCII string also runs
-    the anchored pattern of whitespace and format characters."""
+    """Per string, :func:`is_blank` (null for null): Arrow's whitespace test, or the
+    anchored pattern of whitespace and format characters (it stops at a string's
+    first visible character: 4 ms on 55K T0 texts, where testing them for ASCII
+    first, to skip it, read every byte in 19 ms)."""
     mask = pc.or_(pc.equal(pc.binary_length(col), 0), pc.utf8_is_space(col))
-    not_ascii = pc.invert(pc.string_is_ascii(col))
-    chunks = not_ascii.chunks if isinstance(not_ascii, pa.ChunkedArray) else [not_ascii]
-    if any(c.true_count for c in chunks):
-        mask = pc.or_(mask, pc.match_substring_regex(col, _BLANK_PATTERN))
-    return mask
+    return pc.or_(mask, pc.match_substring_regex(col, _BLANK_PATTERN))
 
 
 _KIND_BY_TYPE: dict[type, str] = {
