@@ -19,7 +19,9 @@ importing this module costs nothing, and the core curate path never loads them.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -88,15 +90,17 @@ def resolve_model_dir(model: str | Path | None) -> Path:
     if model is None:
         return default_model_dir()
     path = Path(model).expanduser()
+    # Named by its path, not an option: curate takes it as --embed-model or
+    # semantic.model, split and leakage as --model.
     if not path.is_dir():
         raise InputError(
-            f"--model {str(model)!r}: no such directory; give the local directory of a "
-            "sentence-transformers model (models are never downloaded)"
+            f"embedding model {str(model)!r}: no such directory; give the local directory of "
+            "a sentence-transformers model (models are never downloaded)"
         )
     if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         raise InputError(
-            f"--model {str(model)!r}: not a sentence-transformers or transformers model "
-            "directory (no modules.json or config.json in it)"
+            f"embedding model {str(model)!r}: not a sentence-transformers or transformers "
+            "model directory (no modules.json or config.json in it)"
         )
     return path.resolve()
 
@@ -140,8 +144,13 @@ def _load_model(model_dir: Path) -> Any:
         pass
     try:
         return st.SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise InputError(f"cannot load the model in {model_dir}: {e}") from None
+    except Exception as e:
+        # Loading runs the libraries' code on the user's files: whatever it raises
+        # (a truncated safetensors file is a SafetensorError) is about those files.
+        raise InputError(
+            f"cannot load the embedding model in {model_dir}: {type(e).__name__}: {e}; "
+            "check that its files are complete (copy the model directory again)"
+        ) from None
 
 
 # --- embeddings and their cache ----------------------------------------------
@@ -157,17 +166,34 @@ def text_hash(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()
 
 
+def _readable_shard(hashes: npt.NDArray[Any], vectors: npt.NDArray[Any]) -> bool:
+    """A cache shard as :meth:`EmbeddingCache.add` writes it: 32-byte digests, one
+    finite unit-length float32 vector each (anything else is damage)."""
+    import numpy as np
+
+    if hashes.ndim != 2 or hashes.shape[1] != 32 or hashes.dtype != np.uint8:
+        return False
+    if vectors.ndim != 2 or vectors.dtype != np.float32 or len(hashes) != len(vectors):
+        return False
+    if not np.isfinite(vectors).all():
+        return False
+    return bool(np.all(np.abs(np.linalg.norm(vectors, axis=1) - 1.0) < 1e-3))
+
+
 @dataclass(slots=True)
 class EmbeddingCache:
     """Embeddings of one model, keyed by the sha256 of the text.
 
     Stored as append-only ``.npz`` shards (hashes + float32 vectors) under
-    ``<cache_dir>/<model fingerprint>/``; a run adds at most one shard.
+    ``<cache_dir>/<model fingerprint>/``; a run adds at most one shard. A shard that
+    does not read as one (damaged, NaN or not unit-length vectors, another width than
+    the first good shard's) is skipped: its texts are embedded again.
     """
 
     directory: Path
     _index: dict[bytes, tuple[int, int]] = field(default_factory=dict)
     _shards: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    width: int | None = None
 
     @classmethod
     def open(cls, cache_dir: str | Path, fingerprint: str) -> EmbeddingCache:
@@ -175,22 +201,42 @@ class EmbeddingCache:
         import numpy as np
 
         cache = cls(Path(cache_dir) / fingerprint[:32])
-        if cache.directory.is_dir():
-            for shard in sorted(cache.directory.glob("emb-*.npz")):
-                try:
-                    with np.load(shard, allow_pickle=False) as data:
-                        hashes, vectors = data["hashes"], data["vectors"]
-                except (OSError, ValueError, KeyError):
-                    continue  # a damaged shard only costs re-embedding
-                if hashes.ndim != 2 or hashes.shape[1] != 32 or len(hashes) != len(vectors):
-                    continue
-                s = len(cache._shards)
-                cache._shards.append(vectors)
-                # Rows of raw digest bytes: a bytes dtype ("S32") would strip
-                # trailing zero bytes and lose about one digest in 256.
-                for row, h in enumerate(bytes(r) for r in hashes):
-                    cache._index.setdefault(h, (s, row))
+        if not cache.directory.is_dir():
+            return cache
+        shards = []
+        for shard in sorted(cache.directory.glob("emb-*.npz")):
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    hashes, vectors = data["hashes"], data["vectors"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+                continue  # a damaged shard only costs re-embedding
+            if _readable_shard(hashes, vectors):
+                shards.append((hashes, vectors))
+        if not shards:
+            return cache
+        # One model writes this folder, so every shard has its width: a shard of
+        # another width is damage. The width of most vectors wins; if the model
+        # turns out to have another, Embedder.embed forgets them all.
+        rows_by_width: dict[int, int] = {}
+        for _, vectors in shards:
+            rows_by_width[vectors.shape[1]] = rows_by_width.get(vectors.shape[1], 0) + len(vectors)
+        cache.width = max(rows_by_width, key=lambda w: (rows_by_width[w], w))
+        for hashes, vectors in shards:
+            if vectors.shape[1] != cache.width:
+                continue
+            s = len(cache._shards)
+            cache._shards.append(vectors)
+            # Rows of raw digest bytes: a bytes dtype ("S32") would strip
+            # trailing zero bytes and lose about one digest in 256.
+            for row, h in enumerate(bytes(r) for r in hashes):
+                cache._index.setdefault(h, (s, row))
         return cache
+
+    def forget(self) -> None:
+        """Stop serving what the shards hold (their width is not the model's)."""
+        self._index.clear()
+        self._shards.clear()
+        self.width = None
 
     def get(self, h: bytes) -> npt.NDArray[np.float32] | None:
         where = self._index.get(h)
@@ -209,6 +255,7 @@ class EmbeddingCache:
             np.savez(f, hashes=hash_array, vectors=vectors.astype(np.float32))
         s = len(self._shards)
         self._shards.append(vectors)
+        self.width = vectors.shape[1]
         for row, h in enumerate(hashes):
             self._index.setdefault(h, (s, row))
 
@@ -260,15 +307,18 @@ class Embedder:
             rows[h] = len(todo)
             todo.append(t)
             todo_hashes.append(h)
-        self.cached += len(found)
-        self.encoded += len(todo)
         new = np.zeros((0, 0), dtype=np.float32)
         if todo:
             model = _load_model(self.model_dir)
+            # A text's vector computed in a batch differs from the same text's alone in
+            # the last bits (the padding and the shapes of the matrix products). Without
+            # a cache each run makes the same batches, so the same vectors; with one, a
+            # vector must not depend on which run computed it and beside which texts,
+            # so each text is embedded alone (about twice the time of batches of 64).
             new = np.asarray(
                 model.encode(
                     todo,
-                    batch_size=self.batch_size,
+                    batch_size=self.batch_size if self.cache is None else 1,
                     normalize_embeddings=True,
                     convert_to_numpy=True,
                     show_progress_bar=False,
@@ -276,7 +326,15 @@ class Embedder:
                 dtype=np.float32,
             )
             if self.cache is not None:
+                if self.cache.width not in (None, new.shape[1]):
+                    # The cache's shards are not this model's width: damage. Forget
+                    # them (and embed the texts they served).
+                    self.cache.forget()
+                    if found:
+                        return self.embed(texts)
                 self.cache.add(todo_hashes, new)
+        self.cached += len(found)
+        self.encoded += len(todo)
         dim = new.shape[1] if todo else next(iter(found.values())).shape[0] if found else 0
         out = np.empty((len(texts), dim), dtype=np.float32)
         for i, h in enumerate(hashes):
@@ -417,7 +475,11 @@ def semantic_clusters(
         raw = scores.to_pylist() if isinstance(scores, (pa.Array, pa.ChunkedArray)) else scores
         if len(raw) != n:
             raise InputError(f"{len(raw)} scores for {n} texts; give one score per row")
-        score_values = [float("-inf") if v is None else float(v) for v in raw]
+        # A missing or NaN score ranks below every number, as in the exact and near
+        # steps (NaN in a tuple comparison would make the pick depend on row order).
+        score_values = [
+            float("-inf") if v is None or math.isnan(float(v)) else float(v) for v in raw
+        ]
     embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
     if n == 0:
         empty_i = np.zeros(0, dtype=np.int64)

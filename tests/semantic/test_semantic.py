@@ -19,6 +19,7 @@ from curagate.audit.keys import normalize as normalize_key
 from curagate.cli import main
 from curagate.errors import InputError
 from curagate.semantic import (
+    Embedder,
     ParaphraseIndex,
     paraphrase_leaks,
     resolve_model_dir,
@@ -65,8 +66,9 @@ def test_importing_the_module_loads_no_ml_stack() -> None:
     assert out.strip() == "[]"
 
 
-def test_a_missing_model_directory_is_an_input_error_naming_the_option(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"--model .*no such directory"):
+def test_a_missing_model_directory_is_an_input_error_naming_the_path(tmp_path: Path) -> None:
+    # Named by its path, not by one command's option (curate's is --embed-model).
+    with pytest.raises(InputError, match=r"embedding model .*nowhere.*no such directory"):
         resolve_model_dir(tmp_path / "nowhere")
 
 
@@ -214,4 +216,67 @@ def test_split_with_a_missing_model_exits_2(
     src.write_text('{"text": "a"}\n{"text": "b"}\n', encoding="utf-8")
     argv = ["split", str(src), "--out", str(tmp_path / "o"), "--semantic", "--model", "/no/model"]
     assert main(argv) == 2
-    assert "--model '/no/model'" in capsys.readouterr().err
+    assert "embedding model '/no/model'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_cached_vector_is_the_same_whichever_run_computed_it(tmp_path: Path) -> None:
+    # A text embedded in a batch differs in the last bits from the same text embedded
+    # beside others; a cache filled by another run (here: one of the texts alone) must
+    # not make the same input give other vectors, hence other similarities.
+    texts = [CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS, JANET, JANET_REWORDED]
+    texts += [f"{t} (copy {i})" for i, t in enumerate(texts)]
+    cold = Embedder.create(None, cache_dir=tmp_path / "a").embed(texts)
+    Embedder.create(None, cache_dir=tmp_path / "b").embed(texts[3:4])
+    warm = Embedder.create(None, cache_dir=tmp_path / "b")
+    mixed = warm.embed(texts)
+    assert (warm.cached, warm.encoded) == (1, len(texts) - 1)
+    assert mixed.tobytes() == cold.tobytes()
+
+
+@pytest.mark.slow
+def test_damaged_cache_shards_are_skipped_and_the_texts_embedded_again(tmp_path: Path) -> None:
+    import numpy as np
+
+    from curagate.semantic import model_fingerprint
+
+    texts = [CAPITAL, PHOTOSYNTHESIS]
+    reference = Embedder.create(None).embed(texts)
+    folder = tmp_path / model_fingerprint(resolve_model_dir(None))[:32]
+    folder.mkdir(parents=True)
+    digests = np.frombuffer(
+        b"".join(hashlib.sha256(t.encode()).digest() for t in texts), np.uint8
+    ).reshape(2, 32)
+    narrow = np.eye(2, 10, dtype=np.float32)  # unit vectors, but 10 wide
+    np.savez(folder / "emb-narrow.npz", hashes=digests[:1], vectors=narrow[:1])
+    nan = np.full((1, reference.shape[1]), np.nan, dtype=np.float32)
+    np.savez(folder / "emb-nan.npz", hashes=digests[1:], vectors=nan)
+    (folder / "emb-cut.npz").write_bytes(b"PK\x03\x04 cut short")
+    embedder = Embedder.create(None, cache_dir=tmp_path)
+    vectors = embedder.embed(texts)
+    # The 10-wide shard was the only one left: the model's width shows it is not its own.
+    assert (embedder.cached, embedder.encoded) == (0, 2)
+    assert np.allclose(vectors, reference, atol=1e-5)
+
+
+def test_a_model_whose_weights_are_cut_short_is_an_input_error(tmp_path: Path) -> None:
+    import shutil
+
+    from curagate.semantic import _load_model
+
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_dir(None), model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(InputError, match=r"cannot load the embedding model .*SafetensorError"):
+        _load_model(model)
+
+
+@pytest.mark.slow
+def test_a_nan_score_never_wins_the_cluster() -> None:
+    nan = float("nan")
+    for scores in ([nan, 0.9, nan], [0.9, nan, nan]):
+        result = semantic_clusters(
+            [CAPITAL, CAPITAL_REWORDED, PHOTOSYNTHESIS], keep="max", scores=scores
+        )
+        assert result.keep.tolist() == [scores[0] == 0.9, scores[1] == 0.9, True]
