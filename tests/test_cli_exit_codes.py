@@ -191,3 +191,89 @@ def test_an_option_given_double_dash_as_its_value_is_a_usage_error(
         main(argv)
     assert info.value.code == 2
     assert "`--` is not a value" in capsys.readouterr().err
+
+
+def _cli(*args: str, timeout: float = 60, shell_tail: str = "") -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own; ``shell_tail`` is a redirection for bash."""
+    line = " ".join([f"'{sys.executable}'", "-m", "curagate", *(f"'{a}'" for a in args)])
+    return subprocess.run(
+        ["bash", "-c", f"{line} {shell_tail}"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        check=False,
+    )
+
+
+def _small_jsonl(path: Path) -> Path:
+    path.write_text(
+        "".join(
+            f'{{"prompt": "question {i} here", "completion": "answer {i}"}}\n' for i in range(5)
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_closed_stdout_drops_the_report_and_keeps_the_exit_code(tmp_path: Path) -> None:
+    # `>&-`: print() found sys.stdout None (AttributeError, exit 3; --version a traceback).
+    data = _small_jsonl(tmp_path / "d.jsonl")
+    for args in (["check", str(data), "--no-golden"], ["--version"]):
+        proc = _cli(*args, shell_tail=">&-")
+        assert (proc.returncode, proc.stderr) == (0, ""), args
+
+
+def test_a_full_stdout_is_a_usage_error_saying_the_disk_is_full(tmp_path: Path) -> None:
+    # /dev/full: ENOSPC with no file name, which was taken for a bug (exit 3).
+    proc = _cli(
+        "check", str(_small_jsonl(tmp_path / "d.jsonl")), "--no-golden", shell_tail=">/dev/full"
+    )
+    assert proc.returncode == 2
+    assert "No space left on device" in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("device", ["fifo", "/dev/zero"])
+def test_side_files_that_are_fifos_or_devices_are_refused_not_read_forever(
+    tmp_path: Path, device: str
+) -> None:
+    # Each was read whole: a FIFO with no writer hung, /dev/zero filled memory.
+    if device == "fifo":
+        device = str(tmp_path / "fifo")
+        os.mkfifo(device)
+    data = _small_jsonl(tmp_path / "d.jsonl")
+    config = tmp_path / "audit.yaml"
+    config.write_text(
+        f"structured_outputs:\n  - field: completion\n    schema_file: {device}\n", encoding="utf-8"
+    )
+    (tmp_path / "bundle").mkdir()
+    commands = [
+        ["split", str(data), "--out", str(tmp_path / "s"), "--templates", device],
+        ["verify", str(tmp_path / "bundle"), "--public-key", device],
+        [
+            "registry",
+            "--db",
+            str(tmp_path / "r.db"),
+            "trust",
+            "add",
+            device,
+            "--role",
+            "gate",
+            "--name",
+            "ci",
+        ],
+        ["audit", str(data), "--config", str(config)],
+    ]
+    for args in commands:
+        proc = _cli(*args, timeout=60)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "not a regular file" in proc.stderr, args
+
+
+def test_a_ray_address_ray_cannot_parse_is_a_usage_error(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    data = _small_jsonl(tmp_path / "d.jsonl")
+    proc = _cli("audit", str(data), "--executor", "ray", "--ray-address", "bogus", timeout=120)
+    assert proc.returncode == 2
+    assert "--ray-address bogus" in proc.stderr and "internal error" not in proc.stderr

@@ -105,6 +105,13 @@ def test_a_recursive_alias_is_refused() -> None:
         load_yaml("a: &a [1, *a]\n", "c.yaml")
 
 
+def test_a_control_character_is_a_config_error_naming_its_line() -> None:
+    # PyYAML's ReaderError has a position, no mark: the message had no line.
+    for char in ("\x07", "\x00"):
+        with pytest.raises(ConfigError, match=r"^c\.yaml:3: invalid YAML: the character U\+00"):
+            load_yaml(f"a: 1\nb: 2\nc: '{char}'\n", "c.yaml")
+
+
 def test_nesting_too_deep_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"c\.yaml:\d+: invalid YAML"):
         load_yaml("a: " + "[" * 5000 + "]" * 5000 + "\n", "c.yaml")

@@ -135,6 +135,12 @@ _NUMPY_PER_CONFIG = frozenset({"curate"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Started with stdout or stderr closed (`>&-`): what would go there is dropped, as
+    # with `>/dev/null`, instead of every print failing (exit 3); the exit code stays.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: PTH123, SIM115  (the process's stdout)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: PTH123, SIM115
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C, also while the command's modules load
@@ -185,6 +191,15 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"curagate {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
     except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename is None:
+            # A write with no path to name (Arrow's writers, a flush of stdout).
+            print(
+                f"curagate {args.command}: error: {os.strerror(e.errno)}: a disk curagate "
+                "writes to (its outputs, temporary files, or where stdout goes) is full; "
+                "free space and run again",
+                file=sys.stderr,
+            )
+            return 2
         if e.errno not in _PATH_ERRORS or e.filename is None:
             return _unexpected(args.command, e)
         # A path the user gave that cannot be used (a file where a folder must be, no

@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 from curagate._lazy import lazy_import
 from curagate.artifacts import SplitManifestDoc, validated, write_artifact
 from curagate.audit.keys import fingerprints
-from curagate.config import NearConfig
+from curagate.config import MAX_CONFIG_BYTES, NearConfig
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
+from curagate.io.outputs import read_regular
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -486,7 +487,7 @@ def read_templates(paths: Sequence[str | Path]) -> list[str]:
     fragments: list[str] = []
     for p in paths:
         try:
-            text = Path(p).read_text(encoding="utf-8")
+            text = read_regular(Path(p), MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(
                 f"--templates {Path(p).as_posix()!r}: cannot read it ({e}); give a UTF-8 text "

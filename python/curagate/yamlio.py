@@ -98,6 +98,15 @@ def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
             return None, None
         check_node(node, source)
         return loader.construct_document(node), node
+    except yaml.reader.ReaderError as e:
+        # A character YAML does not allow (a control character, NUL): the error has a
+        # position in the text, not a mark.
+        line = text.count("\n", 0, e.position) + 1
+        char = e.character if isinstance(e.character, int) else ord(e.character[:1] or "\0")
+        raise ConfigError(
+            f"{source}:{line}: invalid YAML: the character U+{char:04X} is not allowed "
+            "(control characters other than tab and newline); remove it"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,31 @@ def test_leakage_index_refuses_thread_counts_out_of_range(threads: int) -> None:
 
     with pytest.raises(ConfigError, match=r"`threads`: must be in 1\.\.1024"):
         LeakageIndex(threads=threads)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their mode"
+)
+def test_an_unreadable_reference_says_why_not_only_which_fields_were_tried(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every read error was taken for "no field found": the message sent the user to
+    # --reference-text-field, never naming the permission problem.
+    reference = write(tmp_path / "locked.jsonl", ["a reference item"], field="question")
+    reference.chmod(0)
+    try:
+        code = main(
+            [
+                "leakage",
+                "--reference",
+                str(reference),
+                "--corpus",
+                str(files["clean"]),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+    finally:
+        reference.chmod(0o644)
+    assert code == 2
+    assert "Permission denied" in capsys.readouterr().err

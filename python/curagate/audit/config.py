@@ -23,8 +23,9 @@ from pydantic import (
 )
 
 from curagate.audit.rules import RULES
-from curagate.config import line_of, read_yaml, refuse_renamed
+from curagate.config import MAX_CONFIG_BYTES, line_of, read_yaml, refuse_renamed
 from curagate.errors import ConfigError
+from curagate.io.outputs import read_regular
 from curagate.limits import MAX_BATCH_ROWS, MAX_CHARS, MAX_SEED, check_int
 
 
@@ -174,7 +175,8 @@ class AuditConfig(_Model):
             if so.schema_file is not None:
                 path = so.schema_file if so.schema_file.is_absolute() else base / so.schema_file
                 try:
-                    so.json_schema = json.loads(path.read_text(encoding="utf-8"))
+                    raw = read_regular(path, MAX_CONFIG_BYTES, follow_links=True)
+                    so.json_schema = json.loads(raw.decode("utf-8"))
                 except (OSError, ValueError, RecursionError) as e:
                     why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
                     raise ConfigError(

@@ -95,7 +95,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     pem = None
     if args.public_key is not None:
         try:
-            pem = args.public_key.read_bytes()
+            from curagate.config import MAX_CONFIG_BYTES
+            from curagate.io.outputs import read_regular
+
+            pem = read_regular(Path(args.public_key), MAX_CONFIG_BYTES, follow_links=True)
         except OSError as e:
             raise InputError(
                 f"{args.public_key}: cannot read the public key ({e.strerror})"

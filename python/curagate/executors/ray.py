@@ -41,10 +41,12 @@ class RayExecutor:
                 kwargs["address"] = address
             try:
                 ray.init(**kwargs)
-            except ConnectionError as e:
+            except (ConnectionError, ValueError) as e:
+                # ValueError: an address Ray cannot parse ("Invalid address format").
                 raise InputError(
-                    f"--ray-address {address}: cannot connect to a Ray cluster ({e}); "
-                    "start one with `ray start --head` or omit --ray-address for a local one"
+                    f"--ray-address {address}: cannot connect to a Ray cluster ({e}); give "
+                    "HOST:PORT of one started with `ray start --head`, `auto`, or omit "
+                    "--ray-address for a local one"
                 ) from None
             self._owned = True
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]

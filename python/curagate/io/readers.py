@@ -772,6 +772,10 @@ def _utf8_ok(chunk: bytes | memoryview) -> bool:
 
 
 _MIN_BLOCK = 16 << 20
+# Arrow's block_size is an int32: a line of 1 GiB or more (2 * max_length + 2 above it)
+# was an OverflowError (exit 3). With the block capped, Arrow refuses such a chunk
+# (ArrowInvalid) and its lines go the line-by-line way.
+_MAX_BLOCK = 2**31 - 1
 
 
 def _read_options(size: int, max_length: int) -> pj.ReadOptions:
@@ -780,9 +784,8 @@ def _read_options(size: int, max_length: int) -> pj.ReadOptions:
     # one was converted or refused by thread timing (threaded), or crashed Arrow
     # (numbers, then booleans: a segfault in pyarrow 26). Within one block Arrow
     # refuses the change of kind and the rows go the line-by-line way.
-    return pj.ReadOptions(
-        use_threads=False, block_size=max(_MIN_BLOCK, 2 * max_length + 2, size + 1)
-    )
+    block = min(max(_MIN_BLOCK, 2 * max_length + 2, size + 1), _MAX_BLOCK)
+    return pj.ReadOptions(use_threads=False, block_size=block)
 
 
 def _type_depth(schema: pa.Schema) -> int:
@@ -1207,6 +1210,11 @@ def _unconvertible(exc: Exception) -> str:
     message = re.sub(r"\.? in row \d+$", "", _describe(exc))
     if "was specified twice" in message:  # {"x": 1, "x": 2}: which one is meant is unknown
         fix = "keep one value per key"
+    elif "straddl" in message:  # one line longer than the largest block Arrow reads
+        return (
+            f"the line is longer than the {_MAX_BLOCK:,} bytes Arrow reads as one record; "
+            "split the record or store its large parts as files"
+        )
     else:
         fix = "make its values and types match the other rows"
     return f"cannot convert the row to Arrow: {message}; {fix}"

@@ -326,9 +326,10 @@ def _reference_batches(
     field_used = text_field
     try:
         first = next(batches, None)
-    except InputError:
+    except InputError as error:
         if format is not None or text_field is not None:
             raise
+        first_error = error
         for name in REFERENCE_FIELDS:
             try:
                 batches = read_batches([path], text_field=name)
@@ -338,10 +339,12 @@ def _reference_batches(
             except InputError:
                 continue
         else:
+            # The first error too: it may not be about fields at all (no permission).
             raise InputError(
                 f"{path.as_posix()}: cannot tell which field holds the reference items "
-                f"(tried a record format, then {', '.join(REFERENCE_FIELDS)}); "
-                "pass --reference-text-field NAME or --reference-format"
+                f"(tried a record format, then {', '.join(REFERENCE_FIELDS)}; reading it as "
+                f"a record format said: {first_error}); pass --reference-text-field NAME "
+                "or --reference-format"
             ) from None
     if first is not None:
         yield first, field_used

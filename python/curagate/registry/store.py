@@ -47,6 +47,7 @@ from curagate.digest import artifact_digest, sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.export.manifest import verify_bundle
 from curagate.io.atomic import write_bytes_atomic
+from curagate.io.outputs import read_regular
 from curagate.registry.chain import (
     ACTOR_SIG,
     GENESIS,
@@ -2403,7 +2404,9 @@ class Registry:
             raise InputError(f"--role {role!r}: choose one of {', '.join(ROLES)}")
         check_name(name, "key name")
         try:
-            pem = Path(public_key).read_bytes()
+            from curagate.config import MAX_CONFIG_BYTES
+
+            pem = read_regular(Path(public_key), MAX_CONFIG_BYTES, follow_links=True)
         except OSError as e:
             raise InputError(
                 f"{public_key}: cannot read the public key ({e.strerror or e})"
