@@ -184,6 +184,62 @@ def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert "nothing to do: this output is complete" in again.stdout
 
 
+@pytest.mark.slow
+def test_stage_files_changed_after_a_kill_are_made_again_not_trusted(tmp_path: Path) -> None:
+    """A rerun took the stage files of a killed run as they were: a kept part cut to
+    10 rows and a line added to a quarantine went into an output that `verify` passed,
+    with manifest counts the files did not hold. Damaged markers were exit 3."""
+    import pyarrow.parquet as pq
+
+    inputs = t0_shards(tmp_path / "in", shards=40)
+    work, out = tmp_path / "work", tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(out),
+        "--executor", "local", "--work-dir", str(work),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    marker = work / "filter" / "00000" / "done.json"
+    deadline = time.monotonic() + 180
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() and not out.exists(), proc.stderr.read() if proc.stderr else ""
+    kept = work / "filter" / "00000" / "kept" / "part-00000.parquet"
+    pq.write_table(pq.read_table(kept).slice(0, 10), kept)
+    with (work / "sketch" / "00002" / "quarantine.jsonl").open("a") as q:
+        q.write('{"file": "x", "line": 1, "reason": "added by hand"}\n')
+    (work / "sketch" / "00003" / "done.json").write_text("{not json")
+
+    rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    curate([inputs], tmp_path / "one", progress=False)
+    assert output_files(out) == output_files(tmp_path / "one")
+    check = subprocess.run(
+        [sys.executable, "-m", "curagate", "verify", str(out)], env=ENV, capture_output=True
+    )
+    assert check.returncode == 0, check.stdout
+
+
+def test_damaged_plan_and_done_markers_start_the_work_again(shards: Path, tmp_path: Path) -> None:
+    # json.loads of either was exit 3.
+    kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}
+    first = curate([shards], tmp_path / "out", **kw)
+    (tmp_path / "w" / "plan.json").write_text("\x00\x01")
+    (tmp_path / "w" / "done.json").write_text("[")
+    again = curate([shards], tmp_path / "out", **kw)
+    assert again.runtime["tasks"] > 0 and again.stats == first.stats
+
+
+def test_a_work_folder_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
+    # Its stage files were read back as input shards by the next run (exit 2 with a
+    # message about a stage file, after a first run that worked).
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    with pytest.raises(InputError, match=r"--work-dir .*is inside input folder"):
+        curate([inputs], tmp_path / "out", executor="local", work_dir=inputs / "w")
+    assert not (inputs / "w").exists()
+
+
 def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
     fsspec = pytest.importorskip("fsspec")
     local = t0_shards(tmp_path / "in", shards=3, limit=600)

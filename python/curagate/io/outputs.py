@@ -121,7 +121,10 @@ def check_replaceable(out: Path, command: str) -> None:
 
 
 def refuse_overlap(
-    out: Path, inputs: Sequence[str | os.PathLike[str]], files: Sequence[Path]
+    out: Path,
+    inputs: Sequence[str | os.PathLike[str]],
+    files: Sequence[Path],
+    option: str = "--out",
 ) -> None:
     """An output inside an input folder would be read back by the next run; an
     output folder holding an input would delete it when replaced.
@@ -133,7 +136,7 @@ def refuse_overlap(
     for given, root in _searched_folders(inputs):
         if target == root or (root in target.parents and not is_hidden(target, root)):
             raise InputError(
-                f"--out {out}: is inside input folder {given}"
+                f"{option} {out}: is inside input folder {given}"
                 + ("" if root == Path(given).resolve() else f" (through {root})")
                 + "; the next run would read its outputs back: write outputs elsewhere"
             )
@@ -141,17 +144,17 @@ def refuse_overlap(
         text = os.fspath(item)
         if has_magic(text) and not Path(text).exists() and _pattern_reaches(text, target):
             raise InputError(
-                f"--out {out}: the input pattern {text} would match the outputs written "
+                f"{option} {out}: the input pattern {text} would match the outputs written "
                 "there, and the next run would read them back: write outputs elsewhere"
             )
     for path in files:
         resolved = path.resolve()
         if target == resolved:
             raise InputError(
-                f"--out {out}: is the input file {path}; give a new directory for the outputs"
+                f"{option} {out}: is the input file {path}; give a new directory for the outputs"
             )
         if target in resolved.parents:
-            raise InputError(f"--out {out}: contains input {path}; write outputs elsewhere")
+            raise InputError(f"{option} {out}: contains input {path}; write outputs elsewhere")
 
 
 def is_hidden(path: Path, root: Path) -> bool:

@@ -32,7 +32,7 @@ from curagate.digest import file_state
 from curagate.errors import InputError
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
-from curagate.io.outputs import MARKER_NAME, check_output, read_marker
+from curagate.io.outputs import MARKER_NAME, check_output, read_marker, refuse_overlap
 from curagate.io.verify import check_output_folder
 from curagate.pipeline import stages
 from curagate.pipeline.build import build_steps
@@ -196,6 +196,8 @@ def run(
             else Path(os.environ.get("TMPDIR", "/tmp")) / f"curagate-work-{_slug(out_text)}"
         )
     )
+    # The work folder inside an input folder: a rerun would read its stage files as input.
+    refuse_overlap(work, [i for i in _inputs_list(inputs) if not is_url(i)], [], "--work-dir")
     try:
         work.mkdir(parents=True, exist_ok=True)
         lock = (work / ".lock").open("a")
@@ -261,9 +263,7 @@ def _run_in(
 
     fingerprint = _fingerprint(plan, remote)
     plan_file = work / "plan.json"
-    if plan_file.is_file() and json.loads(plan_file.read_text(encoding="utf-8")) != json.loads(
-        json.dumps(fingerprint)
-    ):
+    if plan_file.is_file() and _read_plan(plan_file) != json.loads(json.dumps(fingerprint)):
         # Another config or changed inputs: nothing here can be reused.
         for child in ("sketch", "groups", "bucket", "cluster", "filter", "done.json"):
             target = work / child
@@ -355,6 +355,14 @@ def _run_in(
     }
     out_path = Path(out_text) if remote_out else out_local
     return CurateResult.of(out_path, stats, started, runtime, split_result)
+
+
+def _read_plan(path: Path) -> Any:
+    """The recorded plan, or None where it does not read (damaged: nothing is reused)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _still_ours(done: Path, out_text: str, out_local: Path, remote_out: bool) -> bool:

@@ -104,12 +104,48 @@ class Plan:
 
 
 def done(path: Path) -> dict[str, Any] | None:
-    """The result a finished task recorded, or None."""
+    """The result a finished task recorded, or None (also for a marker that does not
+    read as one: the task runs again)."""
     marker = path / DONE
     if not marker.is_file():
         return None
-    result: dict[str, Any] = json.loads(marker.read_text(encoding="utf-8"))
-    return result
+    try:
+        result = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+# done.json's record of the task's files: relative path -> [size, sha256].
+FILES = "files"
+
+
+def _file_digests(folder: Path) -> dict[str, list[Any]]:
+    from curagate.io.manifest import sha256_file
+
+    return {
+        p.relative_to(folder).as_posix(): [p.stat().st_size, sha256_file(p)]
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != DONE
+    }
+
+
+def _intact(folder: Path, recorded: Any) -> bool:
+    """Whether ``folder`` holds exactly the files its task recorded, unchanged: a file
+    truncated, edited, added or deleted since (by hand, a disk problem) makes the task
+    run again instead of its files being trusted into the output."""
+    if not isinstance(recorded, dict):
+        return False
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DONE)
+    if [p.relative_to(folder).as_posix() for p in files] != sorted(recorded):
+        return False
+    from curagate.io.manifest import sha256_file
+
+    for p in files:
+        size_sha = recorded[p.relative_to(folder).as_posix()]
+        if size_sha != [p.stat().st_size, sha256_file(p)]:
+            return False
+    return True
 
 
 def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
@@ -120,7 +156,7 @@ def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]
     every attempt computes the same bytes.
     """
     previous = done(final)
-    if previous is not None:
+    if previous is not None and _intact(final, previous.get(FILES)):
         return {**previous, "resumed": True}
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
@@ -131,6 +167,7 @@ def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]
         # Facts of this attempt, for benchmarks (never written into outputs).
         result["seconds"] = round(time.perf_counter() - started, 4)
         result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result[FILES] = _file_digests(tmp)
         write_json(tmp / DONE, result)
         if final.exists():  # a half-written leftover never has done.json
             shutil.rmtree(final, ignore_errors=True)
