@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from curagate._lazy import lazy_import, settle_pyarrow, settling_pyarrow
-from curagate.errors import InputError
+from curagate.errors import ConfigError, InputError
 
 # The config, the steps and the artifacts are pydantic models (the pipeline package
 # too), the readers and writers bring zstandard, shutil and hashlib: all are imported
@@ -150,7 +150,15 @@ def resolve_config(
     source = (
         str(config) if config is not None and not isinstance(config, CurateConfig) else "options"
     )
-    return validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
+    cfg = validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
+    options = {"semantic.model": "--embed-model", "semantic.threshold": "--semantic-threshold"}
+    idle = [f"{flag} ({key})" for key, flag in options.items() if overrides.get(key) is not None]
+    if idle and not cfg.semantic.enabled:  # they were silently unused
+        raise ConfigError(
+            f"{' and '.join(idle)} given, but the semantic step is off; add --semantic "
+            "(semantic.enabled: true in the config) or drop them"
+        )
+    return cfg
 
 
 def curate(

@@ -118,6 +118,25 @@ def test_near_copy_is_removed_and_a_different_text_kept(
     assert result.removed == {"near": 1} and result.kept == 2
 
 
+@pytest.mark.parametrize("staged", [False, True])
+def test_an_exact_copy_of_a_near_copy_is_a_near_copy_of_the_survivor(
+    write_jsonl: Callable, tmp_path: Path, staged: bool
+) -> None:
+    # Row 2 repeats row 1, a near copy of row 0. It came out `exact`, similarity 1.0,
+    # kept_id row 0: read as an exact copy of a text it is not.
+    near = LONG.replace("spring session", "spring sessions")
+    path = write_jsonl("d.jsonl", [{"text": LONG}, {"text": near}, {"text": near}])
+    extra = {"executor": "local", "work_dir": tmp_path / "w"} if staged else {}
+    result = curate([path], tmp_path / "out", **extra)
+    assert result.removed == {"near": 2}
+    removed = read_dir(tmp_path / "out" / "removed")
+    assert removed is not None
+    rows = {r["source_row"]: r for r in removed.to_pylist()}
+    assert rows[1]["kept_id"] == rows[2]["kept_id"] == f"{path.as_posix()}:0"
+    assert 0.7 <= rows[2]["similarity"] == rows[1]["similarity"] < 1.0
+    assert result.stats["steps"]["near"]["removed"] == 2
+
+
 def test_threshold_decides(write_jsonl: Callable, tmp_path: Path) -> None:
     near = LONG.replace("spring session", "spring sessions")
     path = write_jsonl("d.jsonl", [{"text": LONG}, {"text": near}])
@@ -479,3 +498,15 @@ def test_input_columns_named_like_ours_and_their_prefixed_names_never_clash(
     assert [
         k.rsplit("/", 1)[-1] for k in table.column("curagate_curagate_kept_id").to_pylist()
     ] == ["d.jsonl:0"] * 2
+
+
+def test_semantic_options_without_the_semantic_step_are_a_config_error(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # `--embed-model /nonexistent` without --semantic was accepted and never looked at.
+    path = write_jsonl("d.jsonl", [{"text": LONG}])
+    with pytest.raises(ConfigError, match=r"--embed-model \(semantic\.model\) given, but"):
+        curate([path], tmp_path / "out", semantic__model="/nonexistent")
+    with pytest.raises(ConfigError, match=r"--semantic-threshold"):
+        curate([path], tmp_path / "out", semantic__threshold=0.9)
+    assert not (tmp_path / "out").exists()

@@ -113,3 +113,25 @@ def test_texts_without_words_never_join_a_semantic_cluster(
         semantic__cache_dir=str(tmp_path / "cache"),
     )
     assert result.kept == 4 and result.removed == {}
+
+
+@pytest.mark.slow
+def test_an_exact_copy_of_a_semantic_copy_follows_it_instead_of_claiming_to_be_exact(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Rows 1 and 2 are the same text, a paraphrase of row 0. Row 2 came out as `exact`,
+    # similarity 1.0, kept_id row 0: an exact copy of a text it is not.
+    path = write_jsonl("d.jsonl", [ROWS[1], ROWS[3], ROWS[3]])
+    result = curate(
+        [path],
+        tmp_path / "out",
+        semantic__enabled=True,
+        semantic__threshold=0.85,
+        semantic__cache_dir=str(tmp_path / "cache"),
+    )
+    assert result.removed == {"semantic": 2}
+    removed = pq.read_table(tmp_path / "out" / "removed" / "part-00000.parquet").to_pylist()
+    by_row = {r["source_row"]: r for r in removed}
+    assert {by_row[k]["reason"] for k in (1, 2)} == {"semantic"}
+    assert by_row[1]["kept_id"] == by_row[2]["kept_id"] == f"{path.as_posix()}:0"
+    assert 0.85 <= by_row[2]["similarity"] == by_row[1]["similarity"] < 1.0

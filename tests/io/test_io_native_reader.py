@@ -885,7 +885,9 @@ def test_curating_implicit_preference_pairs_with_numbers_gives_the_same_bytes_at
 
     result = curate([path], tmp_path / "native1", threads=1)
     assert result.quarantined == 8
-    assert result.removed.get("exact", 0) > 200
+    # Most prompts are near copies of each other too, so their repeats count as near
+    # copies of the cluster's survivor; some repeat the survivor itself (exact).
+    assert result.removed_total > 200 and result.removed.get("exact", 0) > 0
     curate([path], tmp_path / "native2", threads=2)
     with monkeypatch.context() as m:
         m.setattr(readers, "_NATIVE_SHAPES", False)

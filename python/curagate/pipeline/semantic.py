@@ -83,6 +83,18 @@ class SemanticStep(BaseStep):
         # those of the records it had replaced) to its representative.
         survivor = pc.replace_with_mask(everyone, is_gone, reps)
         cluster_id = pc.take(survivor, fates.cluster_id)
+        # Those (exact or near copies) whose survivor was removed here follow it: they are
+        # removed as semantic copies of its representative, at its similarity (their own
+        # text was never embedded). Kept as "exact" with 1.0, they read as copies of a
+        # text they are not.
+        gone_similarity = pc.replace_with_mask(
+            pa.repeat(pa.scalar(1.0, pa.float32()), len(ids)),
+            is_gone,
+            pa.array(result.similarity[~result.keep], pa.float32()),
+        )
+        copies = pc.is_in(fates.reason, pa.array(["exact", "near"]))
+        followed = pc.and_(pc.and_(copies, pc.is_in(fates.cluster_id, gone)), pc.invert(is_gone))
+        moved = pc.or_(is_gone, followed)
         self._stats = {
             "enabled": True,
             **model_identity(sem.model),  # name and digest: not where it is installed
@@ -93,13 +105,11 @@ class SemanticStep(BaseStep):
         # Cache hits vary between reruns: CurateResult.runtime, not stats.json.
         self._runtime = {"encoded": result.encoded, "cached": result.cached}
         return Fates(
-            reason=pc.replace_with_mask(
-                fates.reason, is_gone, pa.repeat(pa.scalar("semantic"), len(gone))
-            ),
+            reason=pc.if_else(moved, "semantic", fates.reason),
             cluster_id=cluster_id,
             kept_id=None,  # the id at cluster_id
-            similarity=pc.replace_with_mask(
-                fates.similarity, is_gone, pa.array(result.similarity[~result.keep], pa.float32())
+            similarity=pc.if_else(
+                moved, pc.take(gone_similarity, fates.cluster_id), fates.similarity
             ),
             extra=fates.extra,
         )

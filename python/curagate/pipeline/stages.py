@@ -613,16 +613,16 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
 
     idx = np.arange(n, dtype=np.int64)
     neg = -priority
-    best_in_group = _best(record_group, neg, idx, n_groups)
     cluster_of = roots[record_group] if n else np.zeros(0, np.int64)
     best_in_cluster = _best(cluster_of, neg, idx, n_groups)
     survivor = best_in_cluster[cluster_of] if n else np.zeros(0, np.int64)
     survivor_group = record_group[survivor] if n else np.zeros(0, np.int64)
     status = np.full(n, 1, dtype=np.uint8)
     status[survivor == idx] = 0
-    near = (
-        (survivor != idx) & (best_in_group[record_group] == idx) & (record_group != survivor_group)
-    )
+    # As the streaming deduper: only copies of the survivor are exact; every other
+    # removed record (exact copies of a near-removed one too) is near, at its group's
+    # similarity to the survivor.
+    near = (survivor != idx) & (record_group != survivor_group)
     status[near] = 2
     similarity = np.ones(n, dtype=np.float32)
     if near.any():

@@ -611,19 +611,15 @@ impl Deduper {
             stats.empty_keys = 0;
         }
 
-        // Survivors: best record per group and per cluster.
+        // Survivors: the best record per cluster.
         let roots: Vec<u32> = (0..n_groups as u32).map(|g| uf.find(g)).collect();
         let n = self.record_group.len();
-        let mut best_in_group = vec![u32::MAX; n_groups];
         let mut best_in_cluster = vec![u32::MAX; n_groups];
         let better = |cand: u32, cur: u32, pr: &[f64]| {
             cur == u32::MAX || pr[cand as usize] > pr[cur as usize]
         };
         for r in 0..n as u32 {
             let g = self.record_group[r as usize] as usize;
-            if better(r, best_in_group[g], &self.record_priority) {
-                best_in_group[g] = r;
-            }
             let c = roots[g] as usize;
             if better(r, best_in_cluster[c], &self.record_priority) {
                 best_in_cluster[c] = r;
@@ -644,9 +640,13 @@ impl Deduper {
             let g = self.record_group[r as usize];
             let survivor = best_in_cluster[roots[g as usize] as usize];
             let survivor_group = self.record_group[survivor as usize];
+            // A copy of the survivor is exact. Every other removed record is a near
+            // copy of it, exact copies of a near-removed record included: their key is
+            // their group's, so is their similarity to the survivor (reported as
+            // "exact" with 1.0, they read as copies of a text they are not).
             let (status, sim) = if r == survivor {
                 (Status::Kept, 1.0)
-            } else if r != best_in_group[g as usize] || g == survivor_group {
+            } else if g == survivor_group {
                 (Status::Exact, 1.0)
             } else {
                 (Status::Near, self.similarity(g, survivor_group, wpv) as f32)
