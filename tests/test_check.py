@@ -82,6 +82,21 @@ def test_duplicate_within_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ]
 
 
+def test_a_file_name_with_a_newline_still_gives_one_line_per_finding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A staged file's name printed raw split its finding over two lines, which broke
+    # every line-based reader of the output (pre-commit, grep, CI annotations).
+    a = write(tmp_path / "odd\nname.jsonl", [pc(1), pc(1)])
+    rc, out, _ = run([str(a)], capsys)
+    assert rc == 1
+    escaped = a.as_posix().replace("\n", "\\n")
+    assert out == [
+        f"{escaped}:2: DUP001 exact duplicate of {escaped}:1 (after normalization); "
+        "remove one copy or run `curagate curate`"
+    ]
+
+
 def test_duplicate_across_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write(tmp_path / "a.jsonl", [pc(1)])
     b = write(tmp_path / "b.jsonl", [pc(2), pc(1)])

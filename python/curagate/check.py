@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
 
 
+# C0 controls, DEL and the Unicode line and paragraph separators, as escapes.
+_ESCAPED = {
+    c: repr(chr(c))[1:-1] if c < 0x80 else f"\\u{c:04x}"
+    for c in [*range(0x20), 0x7F, 0x2028, 0x2029]
+    if c != 0x09
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Settings:
     """What :func:`check` reads of an :class:`AuditConfig`.
@@ -74,8 +82,10 @@ class CheckFinding(Finding):
         return (self.file, self.line, self.rule.id, self.message)
 
     def __str__(self) -> str:
+        """One line per finding, whatever the file is called (a staged file's name may
+        hold a newline): control characters are shown escaped (``\\n``)."""
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.rule.id} {self.message}"
+        return f"{where}: {self.rule.id} {self.message}".translate(_ESCAPED)
 
     def to_dict(self) -> dict[str, Any]:
         return {

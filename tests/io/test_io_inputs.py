@@ -115,6 +115,16 @@ def test_missing_path_is_an_input_error_naming_it(tmp_path: Path) -> None:
     assert info.value.exit_code == 2
 
 
+def test_a_link_loop_or_dangling_link_is_named_as_one(tmp_path: Path) -> None:
+    # Both were "no such file or directory", though `ls` shows the name.
+    (tmp_path / "a.jsonl").symlink_to(tmp_path / "b.jsonl")
+    (tmp_path / "b.jsonl").symlink_to(tmp_path / "a.jsonl")
+    (tmp_path / "gone.jsonl").symlink_to(tmp_path / "deleted.jsonl")
+    for name in ("a.jsonl", "gone.jsonl"):
+        with pytest.raises(InputError, match=r"a symbolic link that leads to no file"):
+            expand_inputs([tmp_path / name])
+
+
 def test_glob_matching_nothing_is_an_input_error(tmp_path: Path) -> None:
     pattern = str(tmp_path / "*.jsonl")
 

@@ -325,6 +325,12 @@ def scan_inputs(
                 f"{text}: not a regular file or directory; curagate may read an input twice "
                 "(pass 2 of a large input): save the stream to a file and pass that"
             )
+        elif path.is_symlink():  # exists() follows it: a loop or a missing target
+            raise InputError(
+                f"{text}: a symbolic link that leads to no file (a loop of links, or its "
+                f"target {path.readlink().as_posix()!r} is missing); point it at the data or pass "
+                "the data's own path"
+            )
         else:
             raise InputError(f"{text}: no such file or directory")
         for shard in shards:
