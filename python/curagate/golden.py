@@ -10,6 +10,8 @@ purpose, after a reviewed change.
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curagate.digest import files_digest, sha256_file
+from curagate.digest import files_digest, sha256_bytes, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
@@ -113,7 +115,67 @@ def _read_set_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: key 'files' must be a non-empty list of paths in the set folder"
         )
+    if not isinstance(data["version"], str):
+        # Unquoted, YAML reads 1.10 as 1.1, 010 as 8 and yes as true: a bump went unseen.
+        raise ConfigError(
+            f"{path}: key 'version': {data['version']!r} is read by YAML as a "
+            f'{type(data["version"]).__name__}, not as written; quote it (version: "1.10")'
+        )
+    _check_files(path, data["files"])
+    if data["task"] == LM_EVAL_TASK:
+        _check_suite_data(path, data["files"])
     return data
+
+
+def _check_files(path: Path, files: list[Any]) -> None:
+    """Every listed file is named once and lies inside the set folder: the leakage checks
+    (`leakage --reference`, `curate --decontaminate`) read the folder, so a file outside it
+    was locked and scored but never scanned."""
+    root = path.parent.resolve()
+    seen: set[str] = set()
+    for rel in files:
+        if not isinstance(rel, str) or not rel.strip():
+            raise ConfigError(f"{path}: key 'files': {rel!r} is not a file name")
+        name = os.path.normpath(rel)
+        if Path(rel).is_absolute() or name == ".." or name.startswith(("../", "..\\")):
+            raise ConfigError(
+                f"{path}: key 'files': {rel!r} is outside the set folder; move the file into "
+                f"{path.parent} and list it by its name there"
+            )
+        if root not in (path.parent / rel).resolve().parents:
+            raise ConfigError(
+                f"{path}: key 'files': {rel!r} leads outside the set folder (a symbolic "
+                f"link); copy the file into {path.parent}"
+            )
+        if name in seen:
+            raise ConfigError(f"{path}: key 'files': {rel!r} is listed twice; list it once")
+        seen.add(name)
+
+
+def _check_suite_data(path: Path, files: list[str]) -> None:
+    """An lm_eval set's task YAMLs read only files the set locks: a `data_files` entry
+    outside `files` could change under the unchanged sha256 of the set."""
+    listed = {os.path.normpath(rel) for rel in files}
+    for rel in files:
+        if not rel.endswith((".yaml", ".yml")) or not (path.parent / rel).is_file():
+            continue
+        try:
+            doc, _ = read_yaml_file(path.parent / rel)
+        except OSError as e:
+            raise ConfigError(f"{path.parent / rel}: cannot read: {e.strerror or e}") from None
+        data = (
+            (doc.get("dataset_kwargs") or {}).get("data_files") if isinstance(doc, dict) else None
+        )
+        named = data.values() if isinstance(data, dict) else [data] if data is not None else []
+        for entry in named:
+            for item in entry if isinstance(entry, list) else [entry]:
+                where = os.path.normpath(Path(rel).parent / str(item))
+                if not isinstance(item, str) or where not in listed:
+                    raise ConfigError(
+                        f"{path.parent / rel}: data_files {item!r} is not one of the set's "
+                        f"files in {path}; add it to 'files' (inside the set folder), so the "
+                        "lock covers the data the suite reads"
+                    )
 
 
 def discover_sets(golden_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -197,13 +259,17 @@ def lock(golden_dir: str | os.PathLike[str], names: list[str] | None = None) -> 
         )
     lock_path = root / LOCK_FILE
     chosen = names or list(found)
-    # The entries being locked again may be broken (that is how they are repaired).
-    existing = _read_lock(lock_path, repairing=chosen)["sets"] if lock_path.exists() else {}
-    entries: dict[str, Any] = {n: e for n, e in existing.items() if n in found}
-    for name in chosen:
-        entries[name] = _hash_set(found[name]).to_lock_entry()
-    doc = {"schema_version": LOCK_SCHEMA_VERSION, "sets": dict(sorted(entries.items()))}
-    write_text_atomic(lock_path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    # One writer at a time: two `golden lock --set` runs read, changed and rewrote the
+    # manifest side by side, and the later rename dropped the other's entry.
+    with (root / ".lock.json.writer").open("a") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        # The entries being locked again may be broken (that is how they are repaired).
+        existing = _read_lock(lock_path, repairing=chosen)["sets"] if lock_path.exists() else {}
+        entries: dict[str, Any] = {n: e for n, e in existing.items() if n in found}
+        for name in chosen:
+            entries[name] = _hash_set(found[name]).to_lock_entry()
+        doc = {"schema_version": LOCK_SCHEMA_VERSION, "sets": dict(sorted(entries.items()))}
+        write_text_atomic(lock_path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return doc
 
 
@@ -318,6 +384,26 @@ def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:
         license_file=entry.get("license_file"),
         description=str(entry.get("description", "")),
     )
+
+
+def snapshot(golden: GoldenSet, into: Path) -> GoldenSet:
+    """``golden`` read once into ``into/<name>/`` and checked there against its lock: the
+    gate scores, runs and scans those bytes, whatever happens to the set folder meanwhile."""
+    root = into / golden.name
+    changed = []
+    for rel, sha in golden.files.items():
+        data = (golden.root / rel).read_bytes()
+        if sha256_bytes(data) != sha:
+            changed.append(rel)
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    if changed:
+        raise CheckFailed(
+            f"golden set {golden.name!r}: {', '.join(changed)} changed while the gate read it; "
+            "golden sets never change silently: run the gate again once nothing writes to it"
+        )
+    return dataclasses.replace(golden, root=root)
 
 
 def verify(golden_dir: str | os.PathLike[str]) -> list[str]:

@@ -110,6 +110,7 @@ def test_contamination_settings_the_index_refuses_fail_at_load(setting: str, key
         ('"nan"', "a number such as 0.8, not 'nan'"),
         ('"0.9"', "a number such as 0.8, not '0.9'"),
         ("yes", "a number such as 0.8, not the boolean True"),
+        ("1" + "0" * 400, "a number such as 0.8; this one is too large"),  # was exit 3
     ],
 )
 def test_a_threshold_must_be_a_finite_number(value: str, why: str) -> None:

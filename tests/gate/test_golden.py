@@ -278,3 +278,99 @@ def test_a_set_folder_the_readers_skip_cannot_be_locked(tmp_path: Path, folder: 
     write_set(root, folder, "classification", SENTIMENT_ITEMS[:2])
     with pytest.raises(ConfigError, match=f"{folder}: a golden set folder's name may not start"):
         golden.lock(root)
+
+
+# Holes found by attacking golden sets; each is a test now.
+
+
+def test_a_snapshot_holds_the_checked_bytes_or_refuses(golden_dir: Path, tmp_path: Path) -> None:
+    # The gate read a set three times after checking it: a set edited while the gate ran
+    # was scored under the locked sha256 the report printed. It now scores a private copy.
+    locked = golden.load_locked(golden_dir, "sentiment")
+    copy = golden.snapshot(locked, tmp_path / "private")
+    assert copy.root == tmp_path / "private" / "sentiment" and copy.sha256 == locked.sha256
+    data = golden_dir / "sentiment" / "data.jsonl"
+    assert (copy.root / "data.jsonl").read_bytes() == data.read_bytes()
+    data.write_text(data.read_text().replace("Negative", "Positive", 1))
+    assert (copy.root / "data.jsonl").read_bytes() != data.read_bytes()  # the copy stands
+    with pytest.raises(CheckFailed, match="changed while the gate read it"):
+        golden.snapshot(locked, tmp_path / "again")
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        ("[data.jsonl, ../outside.jsonl]", "is outside the set folder"),
+        ("[data.jsonl, /etc/hostname]", "is outside the set folder"),
+        ("[data.jsonl, linked.jsonl]", "leads outside the set folder"),
+        ("[data.jsonl, ./data.jsonl]", "is listed twice"),
+    ],
+)
+def test_set_files_must_be_inside_the_set_folder_and_named_once(
+    golden_dir: Path, files: str, why: str
+) -> None:
+    # Files outside were locked and scored but never seen by `leakage --reference` or
+    # `curate --decontaminate`, which read the set folder; a repeat made verify fail forever.
+    outside = golden_dir.parent / "outside.jsonl"
+    outside.write_text(json.dumps(SENTIMENT_ITEMS[0]) + "\n")
+    (golden_dir / "sentiment" / "linked.jsonl").symlink_to(outside)
+    set_yaml = golden_dir / "sentiment" / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("files: [data.jsonl]", f"files: {files}"))
+    with pytest.raises(ConfigError, match=why):
+        golden.lock(golden_dir)
+
+
+@pytest.mark.parametrize("version", ["1.10", "010", "yes", "~"])
+def test_an_unquoted_version_yaml_would_change_is_refused(golden_dir: Path, version: str) -> None:
+    # 1.10 was recorded as v1.1 (a bump from 1.1 went unseen), 010 as v8, yes as vTrue.
+    set_yaml = golden_dir / "sentiment" / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("version: '1'", f"version: {version}"))
+    with pytest.raises(ConfigError, match=r"key 'version'.*quote it"):
+        golden.lock(golden_dir)
+
+
+def test_suite_data_a_task_reads_must_be_one_of_the_set_files(golden_dir: Path) -> None:
+    # data_files named outside `files` changed under the unchanged sha256 of the set.
+    from gate_support import write_mini_suite
+
+    rows = [{"question": "q?", "choices": ["a", "b"], "label": 0}]
+    write_mini_suite(golden_dir, rows)
+    set_yaml = golden_dir / "mini_suite" / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("[mc.jsonl, tiny_mc.yaml]", "[tiny_mc.yaml]"))
+    with pytest.raises(ConfigError, match=r"data_files 'mc.jsonl' is not one of the set's files"):
+        golden.lock(golden_dir, ["mini_suite"])
+
+
+def test_two_lock_writers_take_turns(golden_dir: Path) -> None:
+    # Two `golden lock --set` runs read, changed and rewrote lock.json side by side; the
+    # later rename dropped the other's entry (both said "locked", verify then failed).
+    import fcntl
+    import threading
+
+    done = threading.Event()
+    with (golden_dir / ".lock.json.writer").open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        writer = threading.Thread(target=lambda: (golden.lock(golden_dir), done.set()))
+        writer.start()
+        assert not done.wait(0.5)  # waits for the writer that holds the lock
+    writer.join(10)
+    assert done.is_set() and golden.verify(golden_dir) == []
+
+
+def test_a_suite_metric_no_task_lists_is_refused_before_any_model_runs(
+    golden_dir: Path, tmp_path: Path
+) -> None:
+    # A typo (acc_nrom) was a KeyError, exit 3, after both models had run the suite.
+    from gate_support import write_mini_suite
+
+    from curagate.gate.config import RegressionSuite
+    from curagate.gate.regression import check_metric
+
+    write_mini_suite(golden_dir, [{"question": "q?", "choices": ["a", "b"], "label": 0}])
+    suite_set = golden.load_locked(golden_dir, "mini_suite")
+    check_metric(RegressionSuite(golden_set="mini_suite", tasks=["tiny_mc"]), suite_set)
+    with pytest.raises(ConfigError, match=r"metric 'acc_nrom'.*lists acc in its metric_list"):
+        check_metric(
+            RegressionSuite(golden_set="mini_suite", tasks=["tiny_mc"], metric="acc_nrom"),
+            suite_set,
+        )

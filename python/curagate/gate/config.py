@@ -65,6 +65,9 @@ def _finite_number(value: Any) -> Any:
         )
     if not isinstance(value, (int, float)):
         raise ValueError(f"must be a number such as 0.8, not {value!r}")
+    if isinstance(value, int) and abs(value) > 2**53:
+        # Past a float's exact range (a 400-digit one overflowed: exit 3): no real bound.
+        raise ValueError("must be a number such as 0.8; this one is too large to be a bound")
     if not math.isfinite(value):
         raise ValueError(
             f"must be a finite number such as 0.8, not {value!r} (NaN or infinity would pass "

@@ -46,6 +46,23 @@ def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
     return names
 
 
+def check_metric(suite: RegressionSuite, golden: GoldenSet) -> None:
+    """Refuse, before any model runs, a ``regression_suite.metric`` that a task's YAML
+    does not list in its ``metric_list`` (a task without one is left to lm-eval)."""
+    for path in golden.paths:
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        doc, _ = read_yaml_file(path)
+        if not isinstance(doc, dict) or doc.get("task") not in suite.tasks:
+            continue
+        listed = [m.get("metric") for m in doc.get("metric_list") or [] if isinstance(m, dict)]
+        if listed and suite.metric not in listed:
+            raise ConfigError(
+                f"regression_suite.metric {suite.metric!r}: task {doc['task']!r} ({path.name}) "
+                f"lists {', '.join(map(str, listed))} in its metric_list; use one of those"
+            )
+
+
 def _tracked(hflm: type[Any], cache_hook: type[Any], side: str) -> type[Any]:
     """``HFLM`` with curagate's progress bars instead of lm-eval's own.
 
@@ -134,6 +151,13 @@ def run_suite(
     out: dict[str, dict[str, Any]] = {}
     for task in suite.tasks:
         samples = sorted(res["samples"][task], key=lambda s: int(s["doc_id"]))
+        if samples and suite.metric not in samples[0]:
+            # A typo (acc_nrom) was a KeyError, exit 3, once both models had run the suite.
+            known = sorted(k for k, v in samples[0].items() if isinstance(v, (int, float)))
+            raise ConfigError(
+                f"regression_suite.metric {suite.metric!r}: task {task!r} reports no such "
+                f"metric; it reports {', '.join(known) or 'none'}: use one of those"
+            )
         per_doc = [float(s[suite.metric]) for s in samples]
         score = res["results"][task].get(f"{suite.metric},none")
         out[task] = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,7 +73,14 @@ from curagate.gate.models import (
 )
 from curagate.gate.report import json_text
 from curagate.gate.stats import DeltaCI, mcnemar, paired_bootstrap
-from curagate.golden import HUMAN_LABELS, GoldenSet, item_ids, load_locked, read_items
+from curagate.golden import (
+    HUMAN_LABELS,
+    GoldenSet,
+    item_ids,
+    load_locked,
+    read_items,
+    snapshot,
+)
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -642,6 +650,7 @@ def _evaluate_set(
 def _regression_suite(
     cfg: GateConfig,
     golden_dir: Path,
+    private: Path,
     cand: ModelRef,
     base: ModelRef,
     models: LoadedModels,
@@ -650,12 +659,15 @@ def _regression_suite(
     suite = cfg.regression_suite
     if suite is None:
         return None, [], None
-    golden = load_locked(golden_dir, suite.golden_set)
+    golden = snapshot(load_locked(golden_dir, suite.golden_set), private)
     if golden.task != "lm_eval":
         raise ConfigError(
             f"{cfg.path}: regression_suite.golden_set {golden.name!r} is a {golden.task!r} set; "
             "it must be locked with task: lm_eval"
         )
+    from curagate.gate.regression import check_metric
+
+    check_metric(suite, golden)
     if "http" in (cand.kind, base.kind):
         check = capability_not_run(
             "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
@@ -813,9 +825,16 @@ def _contamination(
         return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
+    unscanned: list[str] = []
     for g in goldens:
         files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
+        if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
+            files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and _records_file(p)]
         if not files:
+            # Nothing here reads as items (a suite whose data is .csv, say): say so,
+            # rather than "0 golden items found".
+            unscanned.append(g.name)
+            per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
             continue
         result = detect(
             reference=[str(p) for p in files],
@@ -855,7 +874,44 @@ def _contamination(
         for n, d in per_set.items()
         if d["leaked_reference_items"]
     )
-    return details, [contamination_check(leaked, where, unreadable, pol)]
+    checks = [contamination_check(leaked, where, unreadable, pol)]
+    if unscanned:
+        checks.append(
+            contamination_not_checked(
+                Verdict.WARN,
+                f"golden set(s) {', '.join(unscanned)} not scanned: no file of theirs holds "
+                "items as JSON lines (.jsonl) or JSON records (.json); convert the data to "
+                "JSON lines",
+            )
+        )
+    return details, checks
+
+
+def _records_file(path: Path) -> bool:
+    """Whether an lm-eval suite's ``.json`` file holds records: JSON lines of objects
+    (one line is one object), or one array of objects."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return text.startswith("{")  # JSON lines
+    return isinstance(doc, dict) or (
+        isinstance(doc, list) and all(isinstance(r, dict) for r in doc)
+    )
+
+
+def _as_jsonl(path: Path) -> Path:
+    """``path`` (JSON lines or an array of records) as a ``.jsonl`` file beside it in the
+    gate's private copy of the set, for the leakage reader (which reads JSON lines)."""
+    text = path.read_text(encoding="utf-8").strip()
+    out = path.with_name(path.name + ".scan.jsonl")
+    if text.startswith("["):
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in json.loads(text))
+    out.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
+    return out
 
 
 def _text_field(path: Path) -> str | None:
@@ -895,14 +951,46 @@ def run_gate(
     With ``sign_key``, also a signed attestation of the verdict for exactly the
     candidate's artifact digest (``gate_attestation.dsse.json``).
     """
-    from curagate.gate.report import write_reports
-
     cfg = load_gate(gate_file)
     if fail_only_if_significant is not None:
         cfg.statistics.fail_only_if_significant = fail_only_if_significant
     gdir = Path(golden_dir) if golden_dir else cfg.resolve(cfg.golden_dir)
+    # Every set is read once, into a private folder, and checked there against its lock:
+    # the items scored, the suite run and the contamination scan read those bytes. Read
+    # from gdir three times, a set edited while the gate ran was scored under the
+    # locked sha256 the report printed.
+    with tempfile.TemporaryDirectory(prefix="curagate-golden-") as private:
+        return _run_gate_on(
+            cfg, gdir, Path(private), candidate, base, out_dir, gate_file, strict=strict,
+            cache_dir=cache_dir, device=device, candidate_model_name=candidate_model_name,
+            base_model_name=base_model_name, candidate_digest=candidate_digest,
+            base_digest=base_digest, train_data=train_data, sign_key=sign_key,
+        )  # fmt: skip
+
+
+def _run_gate_on(
+    cfg: GateConfig,
+    gdir: Path,
+    private: Path,
+    candidate: str,
+    base: str,
+    out_dir: str | os.PathLike[str],
+    gate_file_name: str | os.PathLike[str],
+    *,
+    strict: bool,
+    cache_dir: str | os.PathLike[str] | None,
+    device: str | None,
+    candidate_model_name: str | None,
+    base_model_name: str | None,
+    candidate_digest: str | None,
+    base_digest: str | None,
+    train_data: Sequence[str] | None,
+    sign_key: str | os.PathLike[str] | None,
+) -> GateOutcome:
+    from curagate.gate.report import write_reports
+
     try:
-        goldens = [load_locked(gdir, g.name) for g in cfg.golden_sets]
+        goldens = [snapshot(load_locked(gdir, g.name), private) for g in cfg.golden_sets]
     except CheckFailed as e:
         # A tampered golden set makes the gate unable to decide: an error, not a failed model.
         raise CuragateError(str(e)) from None
@@ -930,7 +1018,7 @@ def run_gate(
             checks += cks
         try:
             suite, suite_checks, suite_set = _regression_suite(
-                cfg, gdir, cand, base_ref, models, cache
+                cfg, gdir, private, cand, base_ref, models, cache
             )
         except CheckFailed as e:
             raise CuragateError(str(e)) from None
@@ -953,7 +1041,7 @@ def run_gate(
         "tool": {"name": "curagate", "version": __version__},
         "gate": {
             "name": cfg.name,
-            "file": str(Path(gate_file)),
+            "file": str(Path(gate_file_name)),
             "sha256": cfg.sha256,
             "description": cfg.description,
         },
