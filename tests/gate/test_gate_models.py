@@ -472,3 +472,23 @@ def test_run_whose_training_data_holds_golden_items_fails_on_contamination(
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
     assert out.report["contamination"]["corpus"] == [str(train)]
+
+
+def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # The gate scanned the training files as they were now: a golden item trained on,
+    # then cut from the file run.json names, gave "pass, 0 golden items found".
+    long_prompt = "Review 99: " + " ".join(f"word{i}" for i in range(20))
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"prompt": long_prompt, "completion": "Positive"}) + "\n")
+    run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
+    train.write_text(json.dumps({"prompt": "an unrelated prompt", "completion": "No"}) + "\n")
+    gate = _gate(tmp_path, golden_dir)
+    gate.write_text(
+        gate.read_text().replace("contamination: {check: false}", "contamination: {on_leak: fail}")
+    )
+    out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "out", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert "changed since the run" in check["message"]

@@ -49,6 +49,44 @@ def test_data_rewritten_while_training_is_not_recorded_as_trained_on(
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+def test_data_swapped_between_reading_and_hashing_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The data was read, then hashed: a file replaced in between was recorded with the
+    # new bytes' sha256 and rows (4) beside the 32 rows trained on, exit 0.
+    from curagate.train import run as run_module
+
+    real = run_module._manifest
+
+    def swap_then_hash(files: list[Path]) -> Any:
+        write_jsonl(sft_data["train"], sft_rows(4, offset=900))
+        return real(files)
+
+    monkeypatch.setattr(run_module, "_manifest", swap_then_hash)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    with pytest.raises(InputError, match=r"train\.jsonl: changed while curagate read it"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_a_golden_set_rewritten_while_training_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # run.json hashed the golden files at the end, and never checked them: replaced by
+    # the training data mid-run, they were recorded beside "0 leaked items".
+    golden_file = write_jsonl(tmp_path / "golden.jsonl", [{"prompt": "an unrelated item"}])
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        sft_data["train"],
+        leakage_reference={"held_out": str(golden_file)},
+    )
+    _during_training(monkeypatch, lambda: shutil.copyfile(sft_data["train"], golden_file))
+    with pytest.raises(InputError, match=r"golden\.jsonl: changed while the run trained"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
 def test_a_run_written_meanwhile_under_the_same_name_is_never_replaced(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

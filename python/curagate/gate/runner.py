@@ -779,15 +779,34 @@ def _corpus_paths(cand: ModelRef, train_data: Sequence[str] | None) -> list[Path
         return [Path(p) for p in train_data]
     if cand.run is None:
         return None
-    manifest = cand.run.get("dataset_manifest") or {}
+    return list(_manifest_files(cand))
+
+
+def _manifest_files(cand: ModelRef) -> dict[Path, str]:
+    """The run's training files (resolved as the run dir names them) -> recorded sha256."""
+    manifest = (cand.run or {}).get("dataset_manifest") or {}
     run_dir = Path(cand.spec)
-    paths = []
+    files: dict[Path, str] = {}
     for f in manifest.get("files", []):
         p = Path(str(f["path"]))
         if not p.is_absolute() and not p.exists() and (run_dir / p).exists():
             p = run_dir / p
-        paths.append(p)
-    return paths
+        files[p] = str(f.get("sha256", ""))
+    return files
+
+
+def _changed_training_file(cand: ModelRef) -> str | None:
+    """Why the run's training files are not the bytes it trained on, if they are not."""
+    from curagate.digest import sha256_file
+
+    for path, recorded in _manifest_files(cand).items():
+        if path.is_file() and sha256_file(path) != recorded:
+            return (
+                f"training data {path} changed since the run (its sha256 is not the "
+                f"{recorded[:12]}... run.json records): what it holds now is not what was "
+                "trained on; restore it, or pass --train-data with the data the run read"
+            )
+    return None
 
 
 def _contamination(
@@ -815,6 +834,11 @@ def _contamination(
             "restore it or pass --train-data"
         )
         return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
+    changed = None if train_data else _changed_training_file(cand)
+    if changed is not None:
+        return {"checked": False, "reason": changed}, [
+            contamination_not_checked(Verdict.FAIL, changed)
+        ]
     try:
         from curagate.leakage import detect
     except ImportError:

@@ -31,6 +31,9 @@ class Records:
     files: list[Path]
     # Where each row is, as errors name it: "file:line" (JSONL), else "file row N".
     places: list[str] = field(default_factory=list)
+    # Each file's state (digest.file_state) before it was read: a change after that,
+    # even before its hash was taken, shows as a different state.
+    states: dict[Path, Any] = field(default_factory=dict)
 
     def where(self, i: int) -> str:
         return self.places[i] if i < len(self.places) else f"training data row {i}"
@@ -92,8 +95,11 @@ def check_outputs_unchanged(files: Sequence[Path]) -> None:
 
 
 def read_records(paths: Sequence[str], fmt: str | None) -> Records:
+    from curagate.digest import file_state
+
     files = expand_paths(paths)
     check_outputs_unchanged(files)
+    states = {f: file_state(f) for f in files}
     detected, rows, places = _read_rows(files, fmt)
     if not rows:
         raise InputError(f"{', '.join(map(str, files))}: no records to train on")
@@ -102,7 +108,7 @@ def read_records(paths: Sequence[str], fmt: str | None) -> Records:
             f"{files[0]}: plain-text records have no assistant turn to learn; "
             "train on chat (messages) or prompt/completion records"
         )
-    return Records(detected, rows, files, places)
+    return Records(detected, rows, files, places, states)
 
 
 def _clean_messages(value: Any, where: str) -> list[Message]:

@@ -98,6 +98,17 @@ def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
     return out
 
 
+def _refuse_changed(read_state: dict[Path, Any], when: str) -> None:
+    """InputError naming the first file whose state is no longer the one recorded."""
+    changed = [str(p) for p, was in read_state.items() if file_state(p) != was]
+    if changed:
+        raise InputError(
+            f"{changed[0]}: changed {when}, so run.json would name bytes it was not "
+            "trained on (or checked against); train again once nothing writes to the data, "
+            "the base model and the golden sets"
+        )
+
+
 def _golden_hashes(golden: dict[str, list[Path]]) -> dict[str, str]:
     out = {}
     for name, files in golden.items():
@@ -407,12 +418,18 @@ def train(
     # What the run records is what it read: digests now, and the files' state to check
     # they are still those bytes once training is done (hashing after would record
     # whatever sat there at the end).
-    inputs = [*train_records.files, *(val_records.files if val_records else [])]
     dataset_manifest = _manifest(train_records.files)
     validation_manifest = _manifest(val_records.files) if val_records else None
     base_files = hash_tree(base)
-    read_state = {p: file_state(p) for p in [*inputs, *(base / rel for rel in base_files)]}
+    # The data's state from before it was read (a file swapped between reading and
+    # hashing was recorded with the new bytes' sha256), the base model's and the golden
+    # sets' from before they were hashed.
+    read_state = {**train_records.states, **(val_records.states if val_records else {})}
     golden = _golden_files(cfg)
+    golden_files = [f for files in golden.values() for f in files]
+    read_state |= {p: file_state(p) for p in [*(base / rel for rel in base_files), *golden_files]}
+    golden_hashes = _golden_hashes(golden)  # what the guard is about to read
+    _refuse_changed(read_state, "while curagate read it")
     leakage = leakage_guard(golden, train_records.files, allow_leakage)
     _require_train_extra()
     _check_report_to(cfg)
@@ -589,7 +606,7 @@ def train(
             "adapter_files": hash_tree(adapter_dir),
             "dataset_manifest": dataset_manifest,
             "validation_manifest": validation_manifest,
-            "golden_sets": _golden_hashes(golden),
+            "golden_sets": golden_hashes,
             "allow_leakage": allow_leakage,
             "config": resolved,
             "seed": cfg.seed,
@@ -603,13 +620,7 @@ def train(
         # Through the contract its readers use: a field they need cannot be left out.
         record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
         write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
-        changed = [str(p) for p, was in read_state.items() if file_state(p) != was]
-        if changed:
-            raise InputError(
-                f"{changed[0]}: changed while the run trained, so run.json would name bytes "
-                "it was not trained on; train again once nothing writes to the data and the "
-                "base model"
-            )
+        _refuse_changed(read_state, "while the run trained")
         if overwrite:
             with atomic_path(run_dir) as final:
                 tmp.rename(final)
