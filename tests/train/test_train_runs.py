@@ -237,6 +237,17 @@ def test_import_gguf_refuses_a_file_that_is_not_gguf(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("content", [b"GGUF", b"GGUF\x03\x00\x00\x00" + b"\xff" * 16])
+def test_import_gguf_of_a_cut_or_corrupt_gguf_is_an_input_error(
+    tmp_path: Path, content: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The gguf reader's struct.error / OverflowError were exit 3.
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(content)
+    assert main(["model", "import-gguf", str(cut), "--out", str(tmp_path / "out")]) == 2
+    assert "cannot load this GGUF file" in capsys.readouterr().err
+
+
 def test_early_stopping_ends_the_run_when_validation_loss_stalls(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:

@@ -318,8 +318,14 @@ def test_a_run_folder_inside_the_base_model_is_refused(
         ({"lora": {"target_modules": []}}, "lora.target_modules"),
         (
             {"lora": {"target_modules": ["nope_proj"]}},
-            "lora.target_modules: nope_proj is no module",
+            "lora.target_modules: 'nope_proj' is no module",
         ),
+        # Each of these was exit 3 once the trainer was built:
+        ({"lora": {"target_modules": [""]}}, "lora.target_modules: '' is no module"),
+        ({"lora": {"target_modules": ["model"]}}, "model is not a linear layer"),
+        ({"lora": {"target_modules": ["lm_head"]}}, "lm_head is not a linear layer"),
+        ({"training": {"threads": 10**11}}, "training.threads"),
+        ({"training": {"report_to": ["os"]}}, "'os' is not a tracker"),
     ],
 )
 def test_a_setting_the_trainer_cannot_use_is_a_usage_error(
@@ -413,3 +419,29 @@ def test_a_preference_pair_with_the_same_answer_twice_is_named(tmp_path: Path) -
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     with pytest.raises(InputError, match=rf"{data}:6: 'chosen' and 'rejected' are the same"):
         to_preferences(read_records([str(data)], None), None)
+
+
+def test_a_tokenizer_with_neither_pad_nor_eos_is_a_usage_error(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pad fell back to eos, which was None too: trl refused it (exit 3) at trainer setup.
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model, base)
+    config = json.loads((base / "tokenizer_config.json").read_text())
+    config.update(eos_token=None, pad_token=None)
+    (base / "tokenizer_config.json").write_text(json.dumps(config))
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    assert "neither a pad nor an eos token" in capsys.readouterr().err
+
+
+def test_a_chat_template_that_asks_for_too_much_is_a_usage_error(
+    tmp_path: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # range(10**8) in the template: jinja's OverflowError was exit 3.
+    from .conftest import build_model_dir
+
+    base = build_model_dir(tmp_path / "base", "{% for i in range(100000000) %}x{% endfor %}")
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    assert "chat template cannot render" in capsys.readouterr().err

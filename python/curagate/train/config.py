@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from curagate.config import error_lines, read_yaml, refuse_renamed
 from curagate.errors import ConfigError
+from curagate.limits import MAX_THREADS
 
 ATTENTION_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj")
 
@@ -86,7 +87,7 @@ class TrainingSettings(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # CPU threads for torch; None keeps torch's default (all cores). Fewer threads
     # can be much faster on a busy machine and change float summation order.
-    threads: int | None = Field(default=None, gt=0)
+    threads: int | None = Field(default=None, gt=0, le=MAX_THREADS)
     # Passed through to transformers (mlflow, wandb, tensorboard, ...).
     report_to: list[str] = Field(default_factory=list)
 

@@ -252,7 +252,9 @@ def render(tok: PreTrainedTokenizerBase, messages: list[Message], gen_prompt: bo
 
     try:
         text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen_prompt)
-    except TemplateError as e:  # a template that raises, or does not parse: the model's files
+    except (TemplateError, OverflowError, MemoryError, RecursionError) as e:
+        # a template that raises, does not parse, or asks for too much (range(10**8)):
+        # the model's files
         raise ConfigError(
             f"the base model's chat template cannot render a conversation ({type(e).__name__}: "
             f"{e}); fix chat_template.jinja (or 'chat_template' in tokenizer_config.json)"

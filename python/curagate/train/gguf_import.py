@@ -111,6 +111,22 @@ def import_gguf(
             raise InputError(f"{src}: not a GGUF file (missing the GGUF magic bytes)")
     if out_dir.exists() and not overwrite:
         raise InputError(f"{out_dir} already exists; choose another --out or pass --overwrite")
+    target = out_dir.resolve()
+    if target == src.resolve() or target in src.resolve().parents:
+        raise InputError(
+            f"--out {out_dir}: holds the GGUF file it imports ({src}), which replacing it "
+            "would delete; give a new folder"
+        )
+    if (
+        out_dir.exists()
+        and not (out_dir / PROVENANCE_FILE).is_file()
+        and (not out_dir.is_dir() or any(out_dir.iterdir()))
+    ):
+        # --overwrite replaces the folder as a whole: only one an import wrote.
+        raise InputError(
+            f"--out {out_dir}: exists and is not a model `curagate model import-gguf` wrote "
+            f"(no {PROVENANCE_FILE}); --overwrite would delete what it holds: give a new folder"
+        )
     for module in ("torch", "transformers", "gguf"):
         import importlib.util
 
@@ -128,8 +144,13 @@ def import_gguf(
         loaded = AutoModelForCausalLM.from_pretrained(
             src.parent, gguf_file=src.name, dtype=torch_dtype, local_files_only=True
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise InputError(f"{src}: transformers cannot load this GGUF file: {e}") from None
+    except Exception as e:
+        # The gguf reader's own errors on a cut or corrupt file (struct.error,
+        # OverflowError, ...) as well as transformers': all about the file.
+        raise InputError(
+            f"{src}: transformers cannot load this GGUF file ({type(e).__name__}: {e}); "
+            "check that the file is complete (download or copy it again)"
+        ) from None
 
     config = loaded.config
     if hasattr(config, "quantization_config"):

@@ -183,8 +183,17 @@ def _pick_device(cfg: TrainConfig) -> str:
 
 
 def _check_report_to(cfg: TrainConfig) -> None:
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
     for target in cfg.training.report_to:
         module = REPORT_TO_MODULES.get(target, target)
+        if target not in INTEGRATION_TO_CALLBACK and importlib.util.find_spec(module) is not None:
+            # An installed module that is no tracker (`os`) passed, and transformers
+            # refused it (ValueError, exit 3) once the trainer was built.
+            raise ConfigError(
+                f"training.report_to: {target!r} is not a tracker transformers reports to; "
+                f"use one of {', '.join(sorted(INTEGRATION_TO_CALLBACK))}, or leave it empty"
+            )
         if importlib.util.find_spec(module) is None:
             raise ConfigError(
                 f"training.report_to: {target} is not installed; pip install {module} or remove it"
@@ -242,16 +251,34 @@ def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
     targets = cfg.lora.target_modules
     if targets == "all-linear":
         return
-    names = [name for name, _ in model.named_modules()]
-    # peft's rule for a list: a module's full name, or a suffix of it after a dot
-    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
-    if missing:
-        linear = sorted(
-            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+    modules = dict(model.named_modules())
+    linear = sorted(
+        {n.rsplit(".", 1)[-1] for n, m in modules.items() if type(m).__name__ == "Linear"}
+        - {"lm_head"}
+    )
+
+    def matched(t: str) -> list[Any]:
+        # peft's rule for a list: a module's full name, or a suffix of it after a dot
+        return [m for n, m in modules.items() if n and (n == t or n.endswith("." + t))]
+
+    missing = [t for t in targets if not t or not matched(t)]
+    # peft adapts only linear (and embedding, conv) layers, and trl refuses lm_head.
+    unfit = [
+        t
+        for t in targets
+        if t
+        and t not in missing
+        and (t == "lm_head" or not all(type(m).__name__ == "Linear" for m in matched(t)))
+    ]
+    if missing or unfit:
+        what = (
+            f"{', '.join(repr(t) for t in missing)} is no module of {base}"
+            if missing
+            else f"{', '.join(unfit)} is not a linear layer LoRA can adapt here"
         )
         raise ConfigError(
-            f"lora.target_modules: {', '.join(missing)} is no module of {base}; its linear "
-            f"modules are {', '.join(linear)} (or use all-linear)"
+            f"lora.target_modules: {what}; its linear modules are {', '.join(linear)} "
+            "(or use all-linear)"
         )
 
 
@@ -270,6 +297,12 @@ def _load_tokenizer(base: Path) -> Any:
             "(a fast tokenizer) to locate assistant turns"
         )
     if tok.pad_token is None:
+        if tok.eos_token is None:
+            # trl refused it (ValueError, exit 3) once the trainer was built.
+            raise ConfigError(
+                f"base_model: the tokenizer in {base} has neither a pad nor an eos token; set "
+                "eos_token (and pad_token) in its tokenizer_config.json"
+            )
         tok.pad_token = tok.eos_token
     return tok
 
