@@ -445,3 +445,24 @@ def test_a_chat_template_that_asks_for_too_much_is_a_usage_error(
     cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
     assert main(["train", "sft", "--config", str(cfg)]) == 2
     assert "chat template cannot render" in capsys.readouterr().err
+
+
+def test_a_run_dir_follows_the_umask_and_a_link_in_its_place_is_refused_first(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # mkdtemp's 0700 made the run unreadable to another account (a CI user running the
+    # gate); a symbolic link at runs/<name> failed only after the whole training.
+    import os
+    import stat
+
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    old = os.umask(0o022)
+    try:
+        train("sft", cfg)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "runs" / "tiny").stat().st_mode) == 0o755
+    shutil.rmtree(tmp_path / "runs" / "tiny")
+    (tmp_path / "runs" / "tiny").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(InputError, match="is a symbolic link or a file"):
+        train("sft", cfg, overwrite=True)

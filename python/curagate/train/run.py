@@ -441,6 +441,12 @@ def train(
     run_dir = Path(cfg.output_dir) / cfg.name
     if run_dir.exists() and not overwrite:
         raise InputError(f"{run_dir} already exists; choose another name or pass --overwrite")
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        # Found only when the finished run was renamed into place, after all the training.
+        raise InputError(
+            f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
+            "a run folder: remove it or choose another name"
+        )
     _check_run_dir_holds_no_input(run_dir, base, cfg)
 
     # Cheap checks first: data, guard, environment, before loading any model.
@@ -480,6 +486,11 @@ def train(
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{cfg.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=run_dir.parent)
     )
+    # mkdtemp makes it 0700; the run dir it becomes is read by gate and export, maybe as
+    # another user (a CI account): the mode a plain mkdir gives, under the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)
     monitor = HealthMonitor(cfg.health, tmp / "metrics.jsonl")
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
     try:
