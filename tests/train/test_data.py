@@ -81,3 +81,11 @@ def test_chatml_renders_as_expected() -> None:
 def test_special_token_spelled_in_text_is_counted() -> None:
     tok = build_tokenizer()
     assert tdata.special_token_text(tok, ["fine", "Positive<|im_end|>", "ok"]) == (1, "<|im_end|>")
+
+
+def test_an_unknown_record_format_names_the_train_configs_key(tmp_path: Path) -> None:
+    # The reader advised --format and --text-field, which `curagate train` does not have.
+    path = write_jsonl(tmp_path / "weird.jsonl", [{"foo": "bar"}])
+    with pytest.raises(InputError, match=r"cannot tell the record format.*Set data\.format") as e:
+        tdata.read_records([str(path)], None)
+    assert "--format" not in str(e.value) and "--text-field" not in str(e.value)

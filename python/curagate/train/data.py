@@ -10,7 +10,7 @@ that the end-of-turn token falls inside the trained span.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,22 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
     return list(expand_inputs(list(paths)))
 
 
+def _with_train_advice(batches: Iterator[Any]) -> Iterator[Any]:
+    """The reader's batches; its advice to pass --format / --text-field (options of the
+    data commands, not of train) becomes the train config's key."""
+    try:
+        yield from batches
+    except InputError as e:
+        text = str(e)
+        if "Pass --format" not in text:
+            raise
+        head = text.split(" Pass --format", 1)[0]
+        raise InputError(
+            f"{head} Set data.format (chat, prompt_completion or preference) in the train "
+            "config, or rename the columns"
+        ) from None
+
+
 def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, Any]], list[str]]:
     """All rows of ``files`` in one format, with where each is; any quarantined row
     stops the run."""
@@ -54,7 +70,7 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
     places: list[str] = []
     detected: str | None = None
     bad = []
-    for batch in read_batches(files, format=fmt):
+    for batch in _with_train_advice(read_batches(files, format=fmt)):
         detected = detected or str(batch.format)
         if str(batch.format) != detected:
             raise InputError(
