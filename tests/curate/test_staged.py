@@ -231,13 +231,20 @@ def test_damaged_plan_and_done_markers_start_the_work_again(shards: Path, tmp_pa
     assert again.runtime["tasks"] > 0 and again.stats == first.stats
 
 
-def test_a_work_folder_inside_an_input_folder_is_refused(tmp_path: Path) -> None:
+def test_a_work_folder_inside_an_input_folder_or_holding_one_is_refused(tmp_path: Path) -> None:
     # Its stage files were read back as input shards by the next run (exit 2 with a
     # message about a stage file, after a first run that worked).
     inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
     with pytest.raises(InputError, match=r"--work-dir .*is inside input folder"):
         curate([inputs], tmp_path / "out", executor="local", work_dir=inputs / "w")
     assert not (inputs / "w").exists()
+    # The other way round: the run's cleanup deleted work/filter/, the input folder there.
+    held = tmp_path / "work" / "filter"
+    t0_shards(held, shards=2, limit=200)
+    before = sorted(p.name for p in held.iterdir())
+    with pytest.raises(InputError, match=r"--work-dir .*contains input"):
+        curate([held], tmp_path / "out", executor="local", work_dir=tmp_path / "work")
+    assert sorted(p.name for p in held.iterdir()) == before
 
 
 def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:

@@ -236,6 +236,14 @@ def _run_in(
     from curagate.curate import CurateResult
 
     shards, remote = resolve_shards(inputs, work)
+    # A work folder holding an input: its cleanup (and a new plan) deletes the folders it
+    # names sketch/, filter/, ... under it, an input folder of that name included.
+    # (Remote inputs are downloaded into work/inputs/: those copies are ours.)
+    downloads = (work / "inputs").resolve()
+    given = [Path(s.path) for s in shards if not is_url(s.path)]
+    given = [p for p in given if downloads not in p.resolve().parents]
+    local_inputs = [i for i in _inputs_list(inputs) if not is_url(i)]
+    refuse_overlap(work, local_inputs, given, "--work-dir")
     if not remote_out:
         files = [Path(s.path) for s in shards]
         check_output(out_local, "curate", [i for i in _inputs_list(inputs) if not is_url(i)], files)
