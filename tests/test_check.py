@@ -95,6 +95,15 @@ def test_a_file_name_with_a_newline_still_gives_one_line_per_finding(
         f"{escaped}:2: DUP001 exact duplicate of {escaped}:1 (after normalization); "
         "remove one copy or run `curagate curate`"
     ]
+    # A name with a real backslash-n prints apart from it; NEL (a line break to Python's
+    # splitlines) and a bidi override are escaped too.
+    others = [
+        write(tmp_path / name, [pc(k), pc(k)])
+        for k, name in enumerate(("odd\\nname.jsonl", "nel\x85x.jsonl", "bidi\u202ex.jsonl"), 2)
+    ]
+    rc, out, _ = run([str(a), *map(str, others)], capsys)
+    assert rc == 1 and len(out) == 4 and len(set(out)) == 4
+    assert all(len(line.splitlines()) == 1 and "\u202e" not in line for line in out)
 
 
 def test_duplicate_across_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

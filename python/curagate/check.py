@@ -30,12 +30,25 @@ if TYPE_CHECKING:
 DEFAULT_GOLDEN_DIR = Path("golden_sets")
 
 
-# C0 controls, DEL and the Unicode line and paragraph separators, as escapes.
+# What could break a finding's one line or make two names print alike, as escapes: C0
+# controls but tab, DEL, C1 controls (U+0085 is a line break to Python), the line and
+# paragraph separators, bidi controls (they reorder what a terminal shows), and the
+# backslash itself (so a name holding a real newline and one holding "\\n" differ).
 _ESCAPED = {
-    c: repr(chr(c))[1:-1] if c < 0x80 else f"\\u{c:04x}"
-    for c in [*range(0x20), 0x7F, 0x2028, 0x2029]
+    c: repr(chr(c))[1:-1] if c < 0xA0 else f"\\u{c:04x}"
+    for c in [
+        *range(0x20),
+        *range(0x7F, 0xA0),
+        0x2028,
+        0x2029,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+        0x200E,
+        0x200F,
+        0x061C,
+    ]
     if c != 0x09
-}
+} | {ord("\\"): "\\\\"}
 
 
 @dataclass(frozen=True, slots=True)

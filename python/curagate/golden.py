@@ -154,28 +154,52 @@ def _check_files(path: Path, files: list[Any]) -> None:
 
 def _check_suite_data(path: Path, files: list[str]) -> None:
     """An lm_eval set's task YAMLs read only files the set locks: a `data_files` entry
-    outside `files` could change under the unchanged sha256 of the set."""
+    outside `files` could change under the unchanged sha256 of the set. So each task
+    reads a local file builder's `data_files` (json, csv, parquet, text), all listed, and
+    has no `include:` (lm-eval merges the included YAML, which may name any data)."""
     listed = {os.path.normpath(rel) for rel in files}
     for rel in files:
         if not rel.endswith((".yaml", ".yml")) or not (path.parent / rel).is_file():
             continue
+        task_file = path.parent / rel
         try:
-            doc, _ = read_yaml_file(path.parent / rel)
+            doc, _ = read_yaml_file(task_file)
         except OSError as e:
-            raise ConfigError(f"{path.parent / rel}: cannot read: {e.strerror or e}") from None
-        data = (
-            (doc.get("dataset_kwargs") or {}).get("data_files") if isinstance(doc, dict) else None
-        )
-        named = data.values() if isinstance(data, dict) else [data] if data is not None else []
-        for entry in named:
-            for item in entry if isinstance(entry, list) else [entry]:
-                where = os.path.normpath(Path(rel).parent / str(item))
-                if not isinstance(item, str) or where not in listed:
-                    raise ConfigError(
-                        f"{path.parent / rel}: data_files {item!r} is not one of the set's "
-                        f"files in {path}; add it to 'files' (inside the set folder), so the "
-                        "lock covers the data the suite reads"
-                    )
+            raise ConfigError(f"{task_file}: cannot read: {e.strerror or e}") from None
+        if not isinstance(doc, dict):
+            continue
+        if "include" in doc:
+            raise ConfigError(
+                f"{task_file}: 'include' is not supported in a golden set's task YAML (the "
+                "included file may name data the lock does not cover); write its keys here"
+            )
+        source = doc.get("dataset_path")
+        if source not in LOCAL_BUILDERS:
+            raise ConfigError(
+                f"{task_file}: dataset_path {source!r}: a golden set's task reads its locked "
+                f"files through one of {', '.join(LOCAL_BUILDERS)} with dataset_kwargs."
+                "data_files (a Hub name or a folder would read data the lock does not cover)"
+            )
+        for item in suite_data_files(doc):
+            where = os.path.normpath(Path(rel).parent / str(item))
+            if not isinstance(item, str) or where not in listed:
+                raise ConfigError(
+                    f"{task_file}: data_files {item!r} is not one of the set's files in "
+                    f"{path}; add it to 'files' (inside the set folder), so the lock covers "
+                    "the data the suite reads"
+                )
+
+
+# The `datasets` builders that read local files (dataset_path of a golden set's task).
+LOCAL_BUILDERS = ("json", "csv", "parquet", "text")
+
+
+def suite_data_files(doc: dict[str, Any]) -> list[Any]:
+    """Every ``data_files`` entry of a task YAML: a string, a list, or a split -> string or
+    list mapping, flattened."""
+    data = (doc.get("dataset_kwargs") or {}).get("data_files")
+    named = data.values() if isinstance(data, dict) else [data] if data is not None else []
+    return [item for entry in named for item in (entry if isinstance(entry, list) else [entry])]
 
 
 def discover_sets(golden_dir: str | os.PathLike[str]) -> dict[str, Path]:

@@ -732,20 +732,26 @@ def test_significant_is_decided_by_the_p_value_the_report_prints(tmp_path: Path)
     assert check["stats"]["p_value"] == stats["p_value"]
 
 
-@pytest.mark.parametrize("data_name", ["mc.json", "mc.csv"])
+@pytest.mark.parametrize(
+    ("data_name", "field"),
+    [("mc.json", "question"), ("mc.json", "ctx"), ("mc.json", "sentence9"), ("mc.csv", "question")],
+)
 def test_suite_data_in_a_json_file_is_scanned_and_other_data_is_named(
-    tmp_path, golden_dir, servers, data_name: str
+    tmp_path, golden_dir, servers, data_name: str, field: str
 ) -> None:
     # A suite whose data is `.json` (JSON lines, which lm-eval reads) was never scanned:
     # GATE005 passed with "0 golden items found" while the training data held them all.
+    # Data keyed by a field the scan does not read (sentence9) stopped the gate (exit 2,
+    # naming its private copy and an option it does not have): now a warning.
     from gate_support import MC_TASK, SUITE
 
     question = "Which planet in the solar system has the most moons orbiting it as of now?"
     suite = golden_dir / "mini_suite"
     suite.mkdir()
-    row = {"question": question, "choices": ["Saturn", "Mars"], "label": 0}
+    row = {field: question, "choices": ["Saturn", "Mars"], "label": 0}
     (suite / data_name).write_text(json.dumps(row) + "\n")
-    (suite / "tiny_mc.yaml").write_text(MC_TASK.replace("mc.jsonl", data_name))
+    task = MC_TASK.replace("mc.jsonl", data_name).replace("{{question}}", "{{" + field + "}}")
+    (suite / "tiny_mc.yaml").write_text(task)
     (suite / "set.yaml").write_text(
         f"name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [{data_name}, tiny_mc.yaml]\n"
     )
@@ -757,11 +763,9 @@ def test_suite_data_in_a_json_file_is_scanned_and_other_data_is_named(
         gate, servers["right"].url, servers["wrong"].url, tmp_path / "o", train_data=[str(train)]
     )
     gate005 = [c for c in out.report["checks"] if c["id"] == "GATE005"]
-    if data_name == "mc.json":
-        assert (
-            out.report["contamination"]["golden_sets"]["mini_suite"]["leaked_reference_items"] == 1
-        )
-        assert gate005[0]["verdict"] == "fail"
+    if data_name == "mc.json" and field != "sentence9":
+        leaked = out.report["contamination"]["golden_sets"]["mini_suite"]["leaked_reference_items"]
+        assert leaked == 1 and gate005[0]["verdict"] == "fail"
     else:
         assert [c["verdict"] for c in gate005] == ["pass", "warn"]
         assert "mini_suite not scanned" in gate005[1]["message"]

@@ -374,3 +374,50 @@ def test_a_suite_metric_no_task_lists_is_refused_before_any_model_runs(
             RegressionSuite(golden_set="mini_suite", tasks=["tiny_mc"], metric="acc_nrom"),
             suite_set,
         )
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        ("include: /elsewhere/base.yaml\n", "'include' is not supported"),
+        ("dataset_path: json", "dataset_path: /data/folder"),
+    ],
+)
+def test_a_suite_task_reads_only_locked_files_through_a_local_builder(
+    golden_dir: Path, edit: str, why: str
+) -> None:
+    # `include:` merged a YAML outside the set, whose data_files the lock never covered
+    # (the gate scored 30 outside items under the set's sha256); a folder as
+    # dataset_path is read whole by `datasets`.
+    from gate_support import write_mini_suite
+
+    write_mini_suite(golden_dir, [{"question": "q?", "choices": ["a", "b"], "label": 0}])
+    task = golden_dir / "mini_suite" / "tiny_mc.yaml"
+    text = task.read_text()
+    task.write_text(edit + text if edit.startswith("include") else text.replace(edit, why))
+    with pytest.raises(ConfigError, match=re.escape(why.split(":")[0])):
+        golden.lock(golden_dir, ["mini_suite"])
+
+
+def test_suite_data_files_as_lists_are_locked_and_made_absolute(
+    golden_dir: Path, tmp_path: Path
+) -> None:
+    # A list was checked against the lock but left relative: lm-eval read ./mc.jsonl
+    # from the working directory; a split's list was a TypeError (exit 3).
+    from gate_support import write_mini_suite
+
+    from curagate.gate.regression import prepare_include_dir
+
+    write_mini_suite(golden_dir, [{"question": "q?", "choices": ["a", "b"], "label": 0}])
+    task = golden_dir / "mini_suite" / "tiny_mc.yaml"
+    task.write_text(task.read_text().replace("test: mc.jsonl", "test: [mc.jsonl]"))
+    golden.lock(golden_dir, ["mini_suite"])
+    out = tmp_path / "include"
+    out.mkdir()
+    assert prepare_include_dir(golden.load_locked(golden_dir, "mini_suite"), out) == ["tiny_mc"]
+    import yaml
+
+    copied = yaml.safe_load((out / "tiny_mc.yaml").read_text())
+    assert copied["dataset_kwargs"]["data_files"] == {
+        "test": [str((golden_dir / "mini_suite" / "mc.jsonl").resolve())]
+    }

@@ -35,15 +35,21 @@ def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
         if not isinstance(doc, dict) or "task" not in doc:
             raise ConfigError(f"{path}: an lm-eval task YAML needs a 'task' key")
         files = (doc.get("dataset_kwargs") or {}).get("data_files")
-        if isinstance(files, dict):
-            doc["dataset_kwargs"]["data_files"] = {
-                split: str((path.parent / f).resolve()) for split, f in files.items()
-            }
-        elif isinstance(files, str):
-            doc["dataset_kwargs"]["data_files"] = str((path.parent / files).resolve())
+        if files is not None:
+            # A string, a list, or split -> string or list (golden.suite_data_files):
+            # every one absolute, or lm-eval reads them from the working directory.
+            doc["dataset_kwargs"]["data_files"] = _absolute(files, path.parent)
         (out_dir / path.name).write_text(yaml.safe_dump(doc, sort_keys=True), encoding="utf-8")
         names.append(str(doc["task"]))
     return names
+
+
+def _absolute(files: Any, folder: Path) -> Any:
+    if isinstance(files, dict):
+        return {split: _absolute(f, folder) for split, f in files.items()}
+    if isinstance(files, list):
+        return [_absolute(f, folder) for f in files]
+    return str((folder / str(files)).resolve())
 
 
 def check_metric(suite: RegressionSuite, golden: GoldenSet) -> None:

@@ -860,17 +860,17 @@ def _contamination(
             unscanned.append(g.name)
             per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
             continue
-        result = detect(
-            reference=[str(p) for p in files],
-            corpus=[str(p) for p in corpus],
-            ngram=pol.ngram,
-            methods=pol.methods,
-            min_shared_ngrams=pol.min_shared_ngrams,
-            min_ratio=pol.min_ratio,
-            min_span_words=pol.min_span_words,
-            min_span_ratio=pol.min_span_ratio,
-            reference_text_field=_text_field(files[0]),
-        )
+        try:
+            result = _detect_in(detect, files, corpus, pol)
+        except InputError as e:
+            if "reference" not in str(e) and not any(str(p) in str(e) for p in files):
+                raise  # about the training data: the gate stops, as before
+            # No record format or field the scan can read (a suite's data keyed `label`
+            # and `sentence1`, say): named in a warning, not a stop of the gate (the error
+            # named the gate's private copy and an option the gate does not have).
+            unscanned.append(g.name)
+            per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
+            continue
         leaked += int(result.leaked_reference_items)
         # The corpus is the same for every set: count its unreadable rows once.
         unreadable = len(result.unreadable)
@@ -904,11 +904,26 @@ def _contamination(
             contamination_not_checked(
                 Verdict.WARN,
                 f"golden set(s) {', '.join(unscanned)} not scanned: no file of theirs holds "
-                "items as JSON lines (.jsonl) or JSON records (.json); convert the data to "
-                "JSON lines",
+                "items as JSON lines (.jsonl) or JSON records (.json) with a field the scan "
+                "reads (prompt, question, text, input, ctx, context, query, goal)",
             )
         )
     return details, checks
+
+
+def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> Any:
+    """One set's items (``files``) looked for in the training data."""
+    return detect(
+        reference=[str(p) for p in files],
+        corpus=[str(p) for p in corpus],
+        ngram=pol.ngram,
+        methods=pol.methods,
+        min_shared_ngrams=pol.min_shared_ngrams,
+        min_ratio=pol.min_ratio,
+        min_span_words=pol.min_span_words,
+        min_span_ratio=pol.min_span_ratio,
+        reference_text_field=_text_field(files[0]),
+    )
 
 
 def _records_file(path: Path) -> bool:
@@ -946,7 +961,7 @@ def _text_field(path: Path) -> str | None:
         row = json.loads(first)
     except (ValueError, RecursionError):  # the reader quarantines such a line
         return None
-    for key in ("prompt", "question", "text", "input"):
+    for key in ("prompt", "question", "text", "input", "ctx", "context", "query", "goal"):
         if isinstance(row, dict) and isinstance(row.get(key), str):
             return key
     return None
