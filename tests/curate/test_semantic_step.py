@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -24,18 +25,23 @@ ROWS = [
 ]
 
 
+def _at_085(path: Path, tmp_path: Path, out: str) -> Any:
+    """curate --semantic at threshold 0.85 into ``tmp_path/out``, cached in tmp_path/cache."""
+    return curate(
+        [path],
+        tmp_path / out,
+        semantic__enabled=True,
+        semantic__threshold=0.85,
+        semantic__cache_dir=str(tmp_path / "cache"),
+    )
+
+
 @pytest.mark.slow
 def test_paraphrases_are_removed_and_survivors_repointed(
     write_jsonl: Callable, tmp_path: Path
 ) -> None:
     path = write_jsonl("d.jsonl", ROWS)
-    result = curate(
-        [path],
-        tmp_path / "out",
-        semantic__enabled=True,
-        semantic__threshold=0.85,
-        semantic__cache_dir=str(tmp_path / "cache"),
-    )
+    result = _at_085(path, tmp_path, "out")
     assert result.removed == {"exact": 1, "semantic": 2}
     assert result.input_rows == result.kept + result.removed_total
     removed = pq.read_table(tmp_path / "out" / "removed" / "part-00000.parquet").to_pylist()
@@ -46,13 +52,7 @@ def test_paraphrases_are_removed_and_survivors_repointed(
     assert by_row[5]["reason"] == "exact"
     assert result.runtime["semantic"]["encoded"] == 5
 
-    again = curate(
-        [path],
-        tmp_path / "out2",
-        semantic__enabled=True,
-        semantic__threshold=0.85,
-        semantic__cache_dir=str(tmp_path / "cache"),
-    )
+    again = _at_085(path, tmp_path, "out2")
     assert again.runtime["semantic"] == {"encoded": 0, "cached": 5}  # all from the cache
     assert (tmp_path / "out" / "stats.json").read_bytes() == (
         tmp_path / "out2" / "stats.json"
@@ -122,13 +122,7 @@ def test_an_exact_copy_of_a_semantic_copy_follows_it_instead_of_claiming_to_be_e
     # Rows 1 and 2 are the same text, a paraphrase of row 0. Row 2 came out as `exact`,
     # similarity 1.0, kept_id row 0: an exact copy of a text it is not.
     path = write_jsonl("d.jsonl", [ROWS[1], ROWS[3], ROWS[3]])
-    result = curate(
-        [path],
-        tmp_path / "out",
-        semantic__enabled=True,
-        semantic__threshold=0.85,
-        semantic__cache_dir=str(tmp_path / "cache"),
-    )
+    result = _at_085(path, tmp_path, "out")
     assert result.removed == {"semantic": 2}
     removed = pq.read_table(tmp_path / "out" / "removed" / "part-00000.parquet").to_pylist()
     by_row = {r["source_row"]: r for r in removed}

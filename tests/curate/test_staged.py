@@ -153,10 +153,9 @@ def test_a_work_folder_in_use_by_another_run_is_refused(shards: Path, tmp_path: 
     curate([shards], tmp_path / "out", executor="local", work_dir=work, progress=False)
 
 
-@pytest.mark.slow
-def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
-    """SIGKILL the driver once a few sketch tasks are done; the rerun reuses
-    them and writes the same bytes as an uninterrupted one-process run."""
+def _killed_once(tmp_path: Path, marker: Path) -> tuple[Path, Path, Path, list[str]]:
+    """A staged curate of 40 shards, SIGKILLed as soon as ``marker`` (under its work
+    folder) exists; returns (inputs, work, out, the command to run it again)."""
     inputs = t0_shards(tmp_path / "in", shards=40)
     work, out = tmp_path / "work", tmp_path / "out"
     cmd = [
@@ -164,14 +163,21 @@ def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
         "--executor", "local", "--work-dir", str(work),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    marker = work / "sketch" / "00002" / "done.json"
-    deadline = time.monotonic() + 120
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 180
+    while not (work / marker).exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.002)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert marker.exists(), proc.stderr.read() if proc.stderr else ""
+    assert (work / marker).exists(), proc.stderr.read() if proc.stderr else ""
     assert not out.exists()
+    return inputs, work, out, cmd
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """SIGKILL the driver once a few sketch tasks are done; the rerun reuses
+    them and writes the same bytes as an uninterrupted one-process run."""
+    inputs, work, out, cmd = _killed_once(tmp_path, Path("sketch", "00002", "done.json"))
     finished = {p.parent.name for p in (work / "sketch").glob("*/done.json")}
     assert 3 <= len(finished) < 40
 
@@ -191,20 +197,7 @@ def test_stage_files_changed_after_a_kill_are_made_again_not_trusted(tmp_path: P
     with manifest counts the files did not hold. Damaged markers were exit 3."""
     import pyarrow.parquet as pq
 
-    inputs = t0_shards(tmp_path / "in", shards=40)
-    work, out = tmp_path / "work", tmp_path / "out"
-    cmd = [
-        sys.executable, "-m", "curagate", "curate", str(inputs), "--out", str(out),
-        "--executor", "local", "--work-dir", str(work),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    marker = work / "filter" / "00000" / "done.json"
-    deadline = time.monotonic() + 180
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert marker.exists() and not out.exists(), proc.stderr.read() if proc.stderr else ""
+    inputs, work, out, cmd = _killed_once(tmp_path, Path("filter", "00000", "done.json"))
     kept = work / "filter" / "00000" / "kept" / "part-00000.parquet"
     pq.write_table(pq.read_table(kept).slice(0, 10), kept)
     with (work / "sketch" / "00002" / "quarantine.jsonl").open("a") as q:

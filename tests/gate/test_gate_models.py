@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -464,14 +465,21 @@ def test_run_whose_training_data_holds_golden_items_fails_on_contamination(
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps({"prompt": long_prompt, "completion": "Positive"}) + "\n")
     run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
+    out, check = _contamination_run(tmp_path, golden_dir, tiny_model_dir, run)
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert out.report["contamination"]["corpus"] == [str(train)]
+
+
+def _contamination_run(
+    tmp_path: Path, golden_dir: Path, base: Path, run: Path
+) -> tuple[Any, dict[str, Any]]:
+    """The gate with its contamination check on (failing on a leak), and its GATE005."""
     gate = _gate(tmp_path, golden_dir)
     gate.write_text(
         gate.read_text().replace("contamination: {check: false}", "contamination: {on_leak: fail}")
     )
-    out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "out", device="cpu")
-    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
-    assert check["verdict"] == "fail" and out.exit_code == 1
-    assert out.report["contamination"]["corpus"] == [str(train)]
+    out = run_gate(gate, str(run), str(base), tmp_path / "out", device="cpu")
+    return out, next(c for c in out.report["checks"] if c["id"] == "GATE005")
 
 
 def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
@@ -484,11 +492,6 @@ def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
     train.write_text(json.dumps({"prompt": long_prompt, "completion": "Positive"}) + "\n")
     run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
     train.write_text(json.dumps({"prompt": "an unrelated prompt", "completion": "No"}) + "\n")
-    gate = _gate(tmp_path, golden_dir)
-    gate.write_text(
-        gate.read_text().replace("contamination: {check: false}", "contamination: {on_leak: fail}")
-    )
-    out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "out", device="cpu")
-    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    out, check = _contamination_run(tmp_path, golden_dir, tiny_model_dir, run)
     assert check["verdict"] == "fail" and out.exit_code == 1
     assert "changed since the run" in check["message"]
