@@ -180,6 +180,13 @@ def _check_suite_data(path: Path, files: list[str]) -> None:
                 f"files through one of {', '.join(LOCAL_BUILDERS)} with dataset_kwargs."
                 "data_files (a Hub name or a folder would read data the lock does not cover)"
             )
+        kwargs = doc.get("dataset_kwargs") or {}
+        if not isinstance(kwargs, dict) or "data_dir" in kwargs or not suite_data_files(doc):
+            # data_dir (or no data_files) makes `datasets` read a whole folder: any file.
+            raise ConfigError(
+                f"{task_file}: a golden set's task names its data in dataset_kwargs.data_files "
+                "(each one of the set's files), without data_dir"
+            )
         for item in suite_data_files(doc):
             where = os.path.normpath(Path(rel).parent / str(item))
             if not isinstance(item, str) or where not in listed:

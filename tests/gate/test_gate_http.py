@@ -769,3 +769,21 @@ def test_suite_data_in_a_json_file_is_scanned_and_other_data_is_named(
     else:
         assert [c["verdict"] for c in gate005] == ["pass", "warn"]
         assert "mini_suite not scanned" in gate005[1]["message"]
+
+
+def test_a_training_data_error_still_stops_the_gate_whatever_its_path_says(
+    tmp_path, golden_dir, servers
+) -> None:
+    # An error matched as "about the golden set" when it held the word "reference": a
+    # training file the scan cannot read, under reference/, became "pass, 0 found".
+    train = tmp_path / "reference" / "train.csv"
+    train.parent.mkdir()
+    train.write_text("prompt,completion\nhello,world\n")
+    with pytest.raises(InputError, match=r"train\.csv"):
+        run_gate(
+            _contamination_gate(tmp_path, golden_dir),
+            servers["right"].url,
+            servers["wrong"].url,
+            tmp_path / "o",
+            train_data=[str(train)],
+        )

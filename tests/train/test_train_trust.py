@@ -322,8 +322,8 @@ def test_a_run_folder_inside_the_base_model_is_refused(
         ),
         # Each of these was exit 3 once the trainer was built:
         ({"lora": {"target_modules": [""]}}, "lora.target_modules: '' is no module"),
-        ({"lora": {"target_modules": ["model"]}}, "model is not a linear layer"),
-        ({"lora": {"target_modules": ["lm_head"]}}, "lm_head is not a linear layer"),
+        ({"lora": {"target_modules": ["model"]}}, "model is not a layer LoRA can adapt"),
+        ({"lora": {"target_modules": ["lm_head"]}}, "lm_head is not a layer LoRA can adapt"),
         ({"training": {"threads": 10**11}}, "training.threads"),
         ({"training": {"report_to": ["os"]}}, "'os' is not a tracker"),
     ],
@@ -461,8 +461,36 @@ def test_a_run_dir_follows_the_umask_and_a_link_in_its_place_is_refused_first(
         train("sft", cfg)
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "runs" / "tiny").stat().st_mode) == 0o755
+    run = tmp_path / "runs" / "tiny"
+    assert stat.S_IMODE(run.stat().st_mode) == 0o755
+    # safetensors writes its files 0600: every file of the run is readable too.
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in run.rglob("*") if p.is_file()}
+    assert modes == {0o644} and (run / "adapter" / "adapter_model.safetensors").is_file()
     shutil.rmtree(tmp_path / "runs" / "tiny")
     (tmp_path / "runs" / "tiny").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(InputError, match="is a symbolic link or a file"):
         train("sft", cfg, overwrite=True)
+
+
+def test_conv1d_and_embedding_layers_are_targets_lora_takes(tmp_path: Path) -> None:
+    # The check refused every layer that was not exactly nn.Linear: GPT-2's c_attn
+    # (transformers' Conv1D), which peft adapts and trained before, was exit 2.
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from curagate.train.config import TrainConfig
+    from curagate.train.run import _check_target_modules
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=32))
+
+    def check(targets: list[str]) -> None:
+        cfg = TrainConfig.model_validate(
+            {"name": "t", "base_model": str(tmp_path), "data": {"train": ["x.jsonl"]},
+             "lora": {"target_modules": targets}}
+        )  # fmt: skip
+        _check_target_modules(cfg, model, tmp_path)
+
+    check(["c_attn", "c_proj", "wte"])
+    for bad, why in (("h", "h is not a layer"), ("lm_head", "lm_head is not a layer")):
+        with pytest.raises(ConfigError, match=why) as e:
+            check([bad])
+        assert "c_attn" in str(e.value)  # the layers it could take are listed

@@ -98,6 +98,19 @@ def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
     return out
 
 
+def _umask_modes(root: Path) -> None:
+    """The modes a plain mkdir and open give under the umask, for ``root`` and all in it.
+
+    Gate and export read a run, maybe as another account (a CI user); mkdtemp made the
+    folder 0700, and safetensors writes its files 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    root.chmod(0o777 & ~umask)
+    for path in root.rglob("*"):
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def _refuse_changed(read_state: dict[Path, Any], when: str) -> None:
     """InputError naming the first file whose state is no longer the one recorded."""
     changed = [str(p) for p, was in read_state.items() if file_state(p) != was]
@@ -252,8 +265,16 @@ def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
     if targets == "all-linear":
         return
     modules = dict(model.named_modules())
-    linear = sorted(
-        {n.rsplit(".", 1)[-1] for n, m in modules.items() if type(m).__name__ == "Linear"}
+
+    def is_layer(m: Any) -> bool:  # a leaf: peft adapts layers (Linear, Conv1D, Embedding)
+        return next(iter(m.children()), None) is None
+
+    layers = sorted(
+        {
+            n.rsplit(".", 1)[-1]
+            for n, m in modules.items()
+            if is_layer(m) and type(m).__name__ in ("Linear", "Conv1D")
+        }
         - {"lm_head"}
     )
 
@@ -262,22 +283,20 @@ def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
         return [m for n, m in modules.items() if n and (n == t or n.endswith("." + t))]
 
     missing = [t for t in targets if not t or not matched(t)]
-    # peft adapts only linear (and embedding, conv) layers, and trl refuses lm_head.
+    # peft adapts layers, not containers (`model`), and trl refuses lm_head.
     unfit = [
         t
         for t in targets
-        if t
-        and t not in missing
-        and (t == "lm_head" or not all(type(m).__name__ == "Linear" for m in matched(t)))
+        if t and t not in missing and (t == "lm_head" or not all(map(is_layer, matched(t))))
     ]
     if missing or unfit:
         what = (
             f"{', '.join(repr(t) for t in missing)} is no module of {base}"
             if missing
-            else f"{', '.join(unfit)} is not a linear layer LoRA can adapt here"
+            else f"{', '.join(unfit)} is not a layer LoRA can adapt here"
         )
         raise ConfigError(
-            f"lora.target_modules: {what}; its linear modules are {', '.join(linear)} "
+            f"lora.target_modules: {what}; its linear layers are {', '.join(layers)} "
             "(or use all-linear)"
         )
 
@@ -486,11 +505,6 @@ def train(
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{cfg.name}.{run_tag()}.", suffix=TMP_SUFFIX, dir=run_dir.parent)
     )
-    # mkdtemp makes it 0700; the run dir it becomes is read by gate and export, maybe as
-    # another user (a CI account): the mode a plain mkdir gives, under the umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)
     monitor = HealthMonitor(cfg.health, tmp / "metrics.jsonl")
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
     try:
@@ -665,6 +679,7 @@ def train(
         record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
         write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
         _refuse_changed(read_state, "while the run trained")
+        _umask_modes(tmp)
         if overwrite:
             with atomic_path(run_dir) as final:
                 tmp.rename(final)
