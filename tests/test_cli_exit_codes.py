@@ -277,3 +277,16 @@ def test_a_ray_address_ray_cannot_parse_is_a_usage_error(tmp_path: Path) -> None
     proc = _cli("audit", str(data), "--executor", "ray", "--ray-address", "bogus", timeout=120)
     assert proc.returncode == 2
     assert "--ray-address bogus" in proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["--out", ""], ["--out="], ["--out", " "]])
+def test_an_empty_out_path_is_a_usage_error_not_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str]
+) -> None:
+    # "" is "." to Path: `keys generate --out ""` wrote a private key into the current
+    # folder, exit 0.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["keys", "generate", *argv])
+    assert e.value.code == 2
+    assert list(tmp_path.iterdir()) == []

@@ -153,14 +153,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.freeze()
 
 
+def _next(words: Sequence[str], i: int) -> str:
+    """The word after ``words[i]`` ("x" when there is none: argparse says what is missing)."""
+    return words[i + 1] if i + 1 < len(words) else "x"
+
+
 def _main(argv: Sequence[str] | None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_in(words) or "")
-    for word in words:
+    for i, word in enumerate(words):
         if word.startswith("--") and word.partition("=")[2] == "--":
             # Python 3.11's argparse takes `--seed=--` as an empty list, without the
             # option's type (a TypeError later: exit 3).
             parser.error(f"{word}: `--` is not a value; give the option a value")
+        option, eq, value = word.partition("=")
+        if option in ("--out", "--db") and not (value if eq else _next(words, i)).strip():
+            # "" is the current folder to the path functions (a Path option's value
+            # is "."): `keys generate --out ""` wrote a private key there.
+            parser.error(f"{option}: an empty path; give the folder or file to write")
     args = parser.parse_args(words)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
