@@ -854,20 +854,17 @@ def _contamination(
         files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
         if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
             files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and _records_file(p)]
-        if not files:
-            # Nothing here reads as items (a suite whose data is .csv, say): say so,
-            # rather than "0 golden items found".
-            unscanned.append(g.name)
-            per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
-            continue
-        try:
-            result = _detect_in(detect, files, corpus, pol)
-        except InputError as e:
-            if not any(why in str(e) for why in _UNSCANNABLE):
-                raise  # the training data, or golden rows that do not read: the gate stops
-            # No record format or field the scan can read (a suite's data keyed `label`
-            # and `sentence1`, say): named in a warning, not a stop of the gate (the error
-            # named the gate's private copy and an option the gate does not have).
+        # Nothing here reads as items (a suite whose data is .csv, or keyed `sentence1`,
+        # say): named in a warning, not "0 golden items found", nor a stop of the gate
+        # (the reader's error named the gate's private copy and an option it lacks).
+        result = None
+        if files:
+            try:
+                result = _detect_in(detect, files, corpus, pol)
+            except InputError as e:
+                if not any(why in str(e) for why in _UNSCANNABLE):
+                    raise  # the training data, or golden rows that do not read: it stops
+        if result is None:
             unscanned.append(g.name)
             per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
             continue

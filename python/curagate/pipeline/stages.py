@@ -134,18 +134,7 @@ def _intact(folder: Path, recorded: Any) -> bool:
     """Whether ``folder`` holds exactly the files its task recorded, unchanged: a file
     truncated, edited, added or deleted since (by hand, a disk problem) makes the task
     run again instead of its files being trusted into the output."""
-    if not isinstance(recorded, dict):
-        return False
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DONE)
-    if [p.relative_to(folder).as_posix() for p in files] != sorted(recorded):
-        return False
-    from curagate.io.manifest import sha256_file
-
-    for p in files:
-        size_sha = recorded[p.relative_to(folder).as_posix()]
-        if size_sha != [p.stat().st_size, sha256_file(p)]:
-            return False
-    return True
+    return isinstance(recorded, dict) and _file_digests(folder) == recorded
 
 
 def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
