@@ -137,6 +137,47 @@ def test_rows_in_an_approvers_name_are_written_only_with_their_token(
     assert "approve  experiment → production  signed by bob: " in shown
 
 
+def test_a_register_with_a_token_is_signed_by_its_user(
+    setup,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `register` with $CURAGATE_TOKEN writes its rows (the register and its report) in
+    # the token's user's name, signed with their actor key; without a token the row names
+    # --actor without proof, as before. A viewer's token registers nothing.
+    reg, users, _ = setup
+    _, ci_token = reg.user_add("ci", role="uploader", actor="admin")
+    db = str(reg.path)
+    reg.close()
+    digest = write_bundle(tmp_path / "b2", b"two" * 16)
+    report = write_gate_report(tmp_path / "g2", digest, "pass", sign_key=ci_key[0])
+    register = ["registry", "--db", db, "register", str(tmp_path / "b2"), "--name", "bot"]
+    monkeypatch.setenv("CURAGATE_TOKEN", users["vera"][1])
+    assert main([*register, "--gate-report", str(report)]) == 1
+    assert "has the viewer role; registering a version needs" in capsys.readouterr().err
+    monkeypatch.setenv("CURAGATE_TOKEN", ci_token)
+    assert main([*register, "--actor", "alice"]) == 2
+    assert main([*register, "--gate-report", str(report)]) == 0
+    monkeypatch.delenv("CURAGATE_TOKEN")
+    write_bundle(tmp_path / "b3", b"three" * 16)
+    assert main(["registry", "--db", db, "register", str(tmp_path / "b3"), "--name", "bot"]) == 0
+    with Registry(db) as again:
+        rows = [(r.action, r.version, r.actor, r.signed) for r in again.log("bot")[-3:]]
+        assert rows == [
+            ("register", 2, "ci", True),
+            ("report", 2, "ci", True),
+            ("register", 3, rows[2][2], False),
+        ]
+        again.check()
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "show", "bot", "2"]) == 0
+    shown = capsys.readouterr().out
+    assert "#8 register - → experiment  signed by ci: " in shown
+    assert "#9 report     signed by ci: verified" in shown
+
+
 def test_a_user_enrolled_with_their_own_token_is_added_without_anyone_else_seeing_it(
     setup, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -290,6 +290,25 @@ def test_uploaded_reports_are_judged_and_recorded(
     )
 
 
+def test_an_uploaded_report_is_signed_by_the_uploader(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # The report row names the account whose token uploaded it, and proves it: it carries
+    # ci's actor signature, which the replay checks (a row in ci's name written into the
+    # database by hand has none, or one that fails).
+    body = upload_body(tmp_path / "g2")
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "ci"))
+    assert r.status_code == 201
+    with Registry(world.db) as reg:
+        row = reg.log("bot", 2)[-1]
+        assert (row.action, row.actor, row.signed) == ("report", "ci", True)
+        reg.check()
+    shown = client.get("/api/v1/models/bot/versions/2", headers=bearer(world, "vera")).json()
+    assert shown["log"][-1]["payload"]["actor_sig"] == row.data["actor_sig"]
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "vera"))
+    assert r.status_code == 403
+
+
 @pytest.mark.parametrize(
     "url",
     [

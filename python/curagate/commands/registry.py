@@ -64,10 +64,10 @@ def _token_user(reg: Registry) -> User:
 
 
 def _acting_user(reg: Registry, args: argparse.Namespace) -> User | None:
-    """promote / rollback, users and trust changes: the user whose token is in
+    """register, promote / rollback, users and trust changes: the user whose token is in
     $CURAGATE_TOKEN, when it is set (the registry demands an approver's once it has
-    approvers, an admin's for users and keys once it has an admin with an actor key);
-    `--actor` cannot name someone else."""
+    approvers, an admin's for users and keys once it has an admin with an actor key; a
+    register is signed by whoever sets one); `--actor` cannot name someone else."""
     if not os.environ.get(TOKEN_ENV):
         return None
     user = _token_user(reg)
@@ -195,7 +195,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         return p
 
     def who_why(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--actor", help="who makes the change (default: $USER)")
+        p.add_argument(
+            "--actor",
+            help="who makes the change (default: $USER; with $CURAGATE_TOKEN set, the token's "
+            "user, and the row is signed)",
+        )
         p.add_argument("--reason", default="", help="why; recorded in the audit log")
 
     def report_args(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -485,7 +489,7 @@ def run(args: argparse.Namespace) -> int:
             v, rec = reg.register(
                 args.bundle,
                 name=args.name,
-                actor=args.actor,
+                actor=_acting_user(reg, args) or args.actor,
                 reason=args.reason,
                 gate_report=args.gate_report,
                 attestation=args.attestation,

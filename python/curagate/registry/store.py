@@ -1337,7 +1337,7 @@ class Registry:
         bundle: str | os.PathLike[str],
         *,
         name: str,
-        actor: str | None = None,
+        actor: Who | None = None,
         reason: str = "",
         gate_report: str | os.PathLike[str] | None = None,
         attestation: str | os.PathLike[str] | None = None,
@@ -1345,7 +1345,9 @@ class Registry:
         """Add a verified bundle as the next version of ``name``, in stage experiment.
 
         A bundle carrying ``model.sig`` must verify with a trusted export key; it is then
-        registered signed, and its signature is re-verified at every promotion.
+        registered signed, and its signature is re-verified at every promotion. An
+        authenticated :class:`User` (uploader or above) as ``actor`` signs the rows
+        written (the register row, and the report's).
         """
         check_name(name)
         root = Path(bundle)
@@ -1355,9 +1357,9 @@ class Registry:
         signed_by = (
             self._signer(root, checked.digest) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
         )
-        who = check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._write() as db:
+            who = self._writer(db, actor, "registering a version")
             dup = db.execute(
                 "SELECT version FROM model_versions WHERE name = ? AND artifact_digest = ?",
                 (name, checked.digest),
@@ -1430,16 +1432,12 @@ class Registry:
         report_path: str | os.PathLike[str],
         *,
         attestation: str | os.PathLike[str] | None = None,
-        actor: str | None = None,
+        actor: Who | None = None,
     ) -> RecordedGateReport:
         offer = read_offer(report_path, attestation)
         with self._write() as db:
-            return self._record(
-                db,
-                self._get(db, name, version),
-                offer,
-                check_text(actor or default_actor(), "actor"),
-            )
+            who = self._writer(db, actor, "recording a gate report")
+            return self._record(db, self._get(db, name, version), offer, who)
 
     def add_gate_report_bytes(
         self,
@@ -1449,13 +1447,22 @@ class Registry:
         *,
         attestation: bytes | None = None,
         items: bytes | None = None,
-        actor: str | None = None,
+        actor: Who | None = None,
         source: str = "api upload",
     ) -> RecordedGateReport:
         """Record a report received over the API (CI uploads), judged like one on disk."""
         offer = Offer(Path(GateReportDoc.FILE), report, attestation, items, source=source)
         with self._write() as db:
-            return self._record(db, self._get(db, name, version), offer, actor or default_actor())
+            who = self._writer(db, actor, "recording a gate report")
+            return self._record(db, self._get(db, name, version), offer, who)
+
+    def _writer(self, db: sqlite3.Connection, actor: Who | None, what: str) -> Who:
+        """Who writes a register or report row: an authenticated user (uploader or above,
+        re-read in this transaction; the row is signed with their actor key), else the
+        free text of ``--actor`` or the login name, which the row names without proof."""
+        if isinstance(actor, User):
+            return self._uploader(db, actor, what)
+        return check_text(actor or default_actor(), "actor")
 
     def _active_waiver(
         self, db: sqlite3.Connection, mv: ModelVersion, report_sha256: str
@@ -1934,12 +1941,20 @@ class Registry:
 
     def _approver(self, db: sqlite3.Connection, user: User, what: str) -> User:
         """Re-read the user inside the transaction: a revocation since login counts."""
+        return self._signing(db, user, what, approve=True)
+
+    def _uploader(self, db: sqlite3.Connection, user: User, what: str) -> User:
+        """:meth:`_approver` for the rows an uploader may write (a register, a report)."""
+        return self._signing(db, user, what, approve=False)
+
+    def _signing(self, db: sqlite3.Connection, user: User, what: str, *, approve: bool) -> User:
         now = self._user(db, user.id)
         if not now.active:
             raise Forbidden(f"user {now.name!r} was revoked at {now.revoked_at}")
-        if not now.can_approve:
+        if not (now.can_approve if approve else now.can_upload):
+            roles = "approver or admin" if approve else "uploader, approver or admin"
             raise Forbidden(
-                f"user {now.name!r} has the {now.role} role; {what} needs the approver or admin role"
+                f"user {now.name!r} has the {now.role} role; {what} needs the {roles} role"
             )
         # The rows written next are signed with the user's actor key, which only their
         # token gives: a User built without it (or with another user's) would write rows

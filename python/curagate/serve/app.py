@@ -1062,7 +1062,7 @@ def create_app(
             body.report.encode(),
             attestation=body.attestation.encode() if body.attestation is not None else None,
             items=body.items.encode() if body.items is not None else None,
-            actor=user.name,
+            actor=user,  # the row is signed with the uploader's actor key
         )
         return rec.to_dict()
 
