@@ -102,7 +102,7 @@ def test_production_needs_two_different_approvers(setup) -> None:
     assert actions[-3:] == [("request", "alice"), ("approve", "bob"), ("promote", "bob")]
     promote = reg.log("bot", 1)[-1].data
     assert promote["request_id"] == req.id and promote["requested_by"] == "alice"
-    with pytest.raises(InputError, match="already approved"):
+    with pytest.raises(CheckFailed, match="already approved"):
         reg.approve(req.id, user=bob)
     reg.check()
     reg.close()

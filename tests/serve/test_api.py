@@ -202,6 +202,10 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
     assert own.status_code == 403 and "different" in own.json()["error"]
     ok = client.post(f"/api/v1/promotion-requests/{rid}/approve", json={"reason": "ok"}, headers=b)
     assert ok.status_code == 200 and ok.json()["stage"] == "production"
+    # A second click (or a second approver a moment late) meets a decided request: a
+    # conflict with the registry's state, not bad input.
+    again = client.post(f"/api/v1/promotion-requests/{rid}/approve", headers=bearer(world, "carol"))
+    assert again.status_code == 409 and "already approved by bob" in again.json()["error"]
     with Registry(world.db) as reg:
         assert reg.get("bot", 1).stage == "archived"
         assert [(r.action, r.signed) for r in reg.log("bot", 2)][-4:] == [

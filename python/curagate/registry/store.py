@@ -2100,8 +2100,8 @@ class Registry:
         with self._write() as db:
             u = self._approver(db, user, "approving a promotion")
             req = self._request(db, request_id)
-            if req.approved_by is not None:
-                raise InputError(
+            if req.approved_by is not None:  # a decided request: refused, as a conflict
+                raise CheckFailed(
                     f"promotion request {request_id} was already approved by {req.approved_by}"
                 )
             if req.requested_by.lower() == u.name.lower():  # case twins made before names
