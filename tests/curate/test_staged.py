@@ -190,6 +190,48 @@ def test_killed_driver_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert "nothing to do: this output is complete" in again.stdout
 
 
+# Runs `curagate curate` with shutil.rmtree SIGKILLing the process at the first call on a
+# stage folder: a kill -9 just after the output was published, before the work folder's
+# cleanup (nothing of curagate's is replaced; the kill lands where the cleanup starts).
+_KILL_AT_CLEANUP = """
+import os, shutil, signal, sys
+from pathlib import Path
+real = shutil.rmtree
+def rmtree(path, *args, **kwargs):
+    if Path(path).name == "sketch":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, *args, **kwargs)
+shutil.rmtree = rmtree
+from curagate.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_an_output_published_before_a_kill_shares_no_bytes_with_the_work_folder(
+    shards: Path, tmp_path: Path
+) -> None:
+    """The finish hard-linked the stage files into the output: a run killed before its
+    cleanup left output files with two names (`verify` failed them until the next run
+    cleaned up, and writing a stage file changed the output). They are moved now."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = ["curate", str(shards), "--out", str(out), "--work-dir", str(work), "--quiet"]
+    killed = subprocess.run([sys.executable, "-c", _KILL_AT_CLEANUP, *args], env=ENV)
+    assert killed.returncode == -signal.SIGKILL
+    assert (work / "sketch").is_dir() and (out / "manifest.json").is_file()
+    assert all(p.stat().st_nlink == 1 for p in out.rglob("*") if p.is_file())
+    check = subprocess.run(
+        [sys.executable, "-m", "curagate", "verify", str(out)], env=ENV, capture_output=True
+    )
+    assert check.returncode == 0, check.stdout
+    rerun = subprocess.run(
+        [sys.executable, "-m", "curagate", *args], env=ENV, capture_output=True, text=True
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert not (work / "sketch").exists()
+    curate([shards], tmp_path / "one", progress=False)
+    assert output_files(out) == output_files(tmp_path / "one")
+
+
 @pytest.mark.slow
 def test_stage_files_changed_after_a_kill_are_made_again_not_trusted(tmp_path: Path) -> None:
     """A rerun took the stage files of a killed run as they were: a kept part cut to

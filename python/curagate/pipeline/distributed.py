@@ -290,6 +290,7 @@ def _run_in(
                 _read_stats(out_text) if remote_out else _read_local(out_local / "stats.json")
             )
             if stats_text is not None:
+                _cleanup(work)  # what a run killed after its done.json left behind
                 stats = json.loads(stats_text)
                 out_path = Path(out_text) if remote_out else out_local
                 return CurateResult.of(out_path, stats, started, {"tasks": 0, "resumed": "all"})
@@ -469,7 +470,7 @@ def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
                 for rel, count in fl["rows"].items():
                     target = tmp / rel
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    _link_or_copy(fd / rel, target)
+                    _move_or_copy(fd / rel, target)
                     rows[target] = count
                 if (fd / "clusters.parquet").is_file():
                     pf = pq.ParquetFile(fd / "clusters.parquet")
@@ -495,11 +496,14 @@ def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
     return stats, split_result
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    """Hard link when the work dir and the output share a file system (the
-    finish step then costs per file, not per byte), else copy."""
+def _move_or_copy(src: Path, dst: Path) -> None:
+    """Move when the work dir and the output share a file system (the finish step then
+    costs per file, not per byte), else copy. Never a hard link: a run killed before its
+    cleanup would leave output files with a second name in the work folder (`verify`
+    fails them, and a write there changes the output). A moved file is missing from its
+    task's folder, so should the finish not complete, the rerun redoes that task."""
     try:
-        os.link(src, dst)
+        src.rename(dst)
     except OSError:
         shutil.copyfile(src, dst)
 
