@@ -324,6 +324,10 @@ class OpenedEnvelope:
     keyid: str
 
 
+# The most signatures one DSSE envelope may carry (the gate writes one).
+MAX_ENVELOPE_SIGNATURES = 8
+
+
 def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> OpenedEnvelope:
     """Verify a DSSE envelope against ``trusted`` ({fingerprint: public PEM}).
 
@@ -347,16 +351,26 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
         raise SignatureInvalid(
             f"{source}: payloadType {payload_type!r} is not an in-toto statement"
         )
+    if len(sigs) > MAX_ENVELOPE_SIGNATURES:
+        # Each is tried against every trusted key: thousands would make each judgement
+        # (a version page judges every recorded report) take seconds.
+        raise SignatureInvalid(
+            f"{source}: {len(sigs)} signatures; curagate signs with one and reads at most "
+            f"{MAX_ENVELOPE_SIGNATURES}"
+        )
     if not trusted:
         raise SignatureInvalid(
             f"{source}: no trusted, unrevoked key to check it with; add the signer's public key with "
             "`curagate registry trust add PUBKEY --role gate --name NAME`"
         )
     signed = _pae(payload_type, payload)
+    loaded: dict[str, Any] = {}
     for keyid, sig in sigs:
         candidates = [keyid] if keyid in trusted else list(trusted)
         for fp in candidates:
-            key = load_public_key(trusted[fp], source=f"trusted key {fp[:12]}")
+            key = loaded.get(fp)
+            if key is None:
+                key = loaded[fp] = load_public_key(trusted[fp], source=f"trusted key {fp[:12]}")
             try:
                 key.verify(sig, signed, ec.ECDSA(hashes.SHA256()))
             except InvalidSignature:

@@ -962,25 +962,73 @@ def test_odd_waiver_expiries_are_input_errors(setup, expiry: str) -> None:
     reg.close()
 
 
+def _registry_with_items(tmp_path: Path, ci_key: tuple[Path, Path], items: bytes) -> Registry:
+    """bot v1 registered with a signed report whose items.jsonl (``items``) was kept."""
+    from curagate.gate.runner import write_attestation
+
+    reg = Registry(tmp_path / "reg" / "registry.db")
+    reg.trust_add(ci_key[1], role="gate", name="ci")
+    digest = write_bundle(tmp_path / "b", b"x" * 16)
+    doc = report_doc(digest)
+    doc["items"] = {"file": "items.jsonl", "sha256": sha256_bytes(items), "count": 1}
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "gate_report.json").write_text(json.dumps(doc))
+    (tmp_path / "g" / "items.jsonl").write_bytes(items)
+    write_attestation(tmp_path / "g" / "gate_report.json", ci_key[0])
+    reg.register(tmp_path / "b", name="bot", gate_report=tmp_path / "g" / "gate_report.json")
+    reg.check()
+    return reg
+
+
+def test_a_report_row_naming_items_its_report_does_not_is_tampering(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    """A writer of the database file (no token, no key) appended a report row, chained
+    right, that reused the genuine signed report but named forged items put in the store:
+    `check` passed, and the service showed the forged outputs under the report's
+    signature (and, through its cache, under the genuine report too)."""
+    reg = _registry_with_items(tmp_path, ci_key, b'{"golden_set": "s", "item_id": "1"}\n')
+    forged = b'{"golden_set": "s", "item_id": "1", "candidate_output": "FORGED"}\n'
+    sha = sha256_bytes(forged)
+    (reg.store_dir / sha[:2]).mkdir(parents=True, exist_ok=True)
+    (reg.store_dir / sha[:2] / sha).write_bytes(forged)
+    genuine = reg.gate_reports("bot", 1)[0]
+    with sqlite3.connect(reg.path) as db:
+        cols = "model_version_id, report_sha256, attestation_sha256, verdict, accepted, why, keyid, path, actor, recorded_at"
+        rid = db.execute(
+            f"INSERT INTO gate_reports ({cols}) SELECT {cols} FROM gate_reports WHERE id = ?",
+            (genuine.id,),
+        ).lastrowid
+        row = db.execute(
+            "SELECT at, actor, action, name, version, from_stage, to_stage, reason, payload "
+            "FROM log WHERE action = 'report' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        last_id, prev = db.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        payload = {**json.loads(row[-1]), "gate_report_id": rid, "items_sha256": sha}
+        fields = (*row[:-1], canonical(payload))
+        db.execute(
+            "INSERT INTO log (id, at, actor, action, name, version, from_stage, to_stage, "
+            "reason, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (last_id + 1, *fields, prev, row_hash(prev, last_id + 1, fields)),
+        )
+    with pytest.raises(
+        ChainBroken, match=r"but the report names [0-9a-f]{12}…: the row was written by hand"
+    ):
+        reg.check()
+    hand_made = next(r for r in reg.gate_reports("bot", 1) if r.id == rid)
+    with pytest.raises(ChainBroken, match="written by hand"):
+        reg.report_items(hand_made)
+    assert b"FORGED" not in (reg.report_items(genuine) or b"")
+    reg.close()
+
+
 def test_check_verifies_the_stored_items_a_report_kept(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     from curagate.digest import sha256_bytes as sha
 
-    reg = Registry(tmp_path / "reg" / "registry.db")
-    reg.trust_add(ci_key[1], role="gate", name="ci")
-    digest = write_bundle(tmp_path / "b", b"x" * 16)
     items = b'{"golden_set": "s", "item_id": "1"}\n'
-    doc = report_doc(digest)
-    doc["items"] = {"file": "items.jsonl", "sha256": sha(items), "count": 1}
-    (tmp_path / "g").mkdir()
-    (tmp_path / "g" / "gate_report.json").write_text(json.dumps(doc))
-    (tmp_path / "g" / "items.jsonl").write_bytes(items)
-    from curagate.gate.runner import write_attestation
-
-    write_attestation(tmp_path / "g" / "gate_report.json", ci_key[0])
-    reg.register(tmp_path / "b", name="bot", gate_report=tmp_path / "g" / "gate_report.json")
-    reg.check()
+    reg = _registry_with_items(tmp_path, ci_key, items)
     (reg.store_dir / sha(items)[:2] / sha(items)).unlink()
     with pytest.raises(ChainBroken, match="stored blob missing"):
         reg.check()

@@ -429,6 +429,25 @@ FORGED_REPORT = (
             "deleted by hand",
         ),
         (["DROP TRIGGER gate_reports_no_delete"], "trigger gate_reports_no_delete was dropped"),
+        # Rows pointing at a version the table does not have were left out of the check
+        # (it joined them with model_versions), and the service answered them with 500.
+        ([FORGED_REPORT.replace("VALUES (2,", "VALUES (999,")], "gate_reports row 2"),
+        (
+            [
+                "INSERT INTO promotion_requests (model_version_id, to_stage, requested_by, "
+                "reason, created_at) VALUES (999, 'production', 'mallory', '', "
+                "'2026-01-01T00:00:00Z')"
+            ],
+            "promotion_requests row 1",
+        ),
+        (
+            [
+                "INSERT INTO waivers (model_version_id, report_sha256, reason, expires_at, "
+                "granted_by, granted_at) VALUES (999, printf('%064d', 7), 'x', "
+                "'2099-01-01T00:00:00Z', 'mallory', '2026-01-01T00:00:00Z')"
+            ],
+            "waivers row 1",
+        ),
     ],
     ids=[
         "stage-update",
@@ -439,6 +458,9 @@ FORGED_REPORT = (
         "edited-row",
         "deleted-tail",
         "dropped-report-trigger",
+        "report-of-no-version",
+        "request-of-no-version",
+        "waiver-of-no-version",
     ],
 )
 def test_hand_edits_are_detected_by_check_and_block_the_next_write(

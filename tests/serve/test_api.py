@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -292,6 +293,25 @@ def test_uploaded_reports_are_judged_and_recorded(
         ).status_code
         == 404
     )
+
+
+def test_an_attestation_with_more_signatures_than_a_gate_writes_is_refused_unread(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Every signature was tried against every trusted key, at every judgement (a version
+    # page judges each recorded report): an uploader's few attestations of ~9,000
+    # signatures each took the page from 0.04 s to 7 s. At most 8 are read.
+    body = upload_body(tmp_path / "g2")
+    envelope = json.loads(body["attestation"])
+    genuine = envelope["signatures"][0]
+    junk = {"keyid": "", "sig": base64.b64encode(bytes(70)).decode()}
+    two = dict(body, attestation=json.dumps({**envelope, "signatures": [junk, genuine]}))
+    r = client.post("/api/v1/reports", json=two, headers=bearer(world, "ci"))
+    assert r.status_code == 201 and r.json()["accepted"] is True
+    many = dict(body, attestation=json.dumps({**envelope, "signatures": [junk] * 8 + [genuine]}))
+    r = client.post("/api/v1/reports", json=many, headers=bearer(world, "ci"))
+    assert r.status_code == 201 and r.json()["accepted"] is False
+    assert "9 signatures; curagate signs with one and reads at most 8" in r.json()["why"]
 
 
 def test_an_uploaded_report_is_signed_by_the_uploader(

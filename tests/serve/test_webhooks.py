@@ -201,6 +201,12 @@ def test_a_webhook_must_be_an_http_url() -> None:
         "http://ci.example:abc/hook",
         "https://ci:s3cret@ci.example/hook",
         "https://s3cret@ci.example/hook",
+        # Never deliverable: each event was only logged as not delivered.
+        "http://127.0.0.1:0/hook",
+        "http://exa mple.com/hook",
+        "http://ci.example/hook\r\nX-Evil: 1",
+        "http://ci.example/ho ok",
+        "http://ci.example/hook\x00",
     ],
 )
 def test_a_webhook_url_with_credentials_or_a_bad_port_is_refused_without_echoing_it(
@@ -218,6 +224,27 @@ def test_serve_with_a_malformed_webhook_url_is_a_usage_error(
     assert main(["serve", "--db", str(world.db), "--webhook", "http://[::1"]) == 2
     err = capsys.readouterr().err
     assert "not a valid URL" in err and "Traceback" not in err
+
+
+def test_non_utf8_bytes_in_the_secret_or_a_token_are_no_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bytes of an environment variable that are not UTF-8 reach Python as surrogates:
+    # encoding the webhook secret, or hashing the token, was exit 3. The secret is the
+    # variable's bytes; such a token is one nobody holds.
+    import socket
+
+    world = build_world(tmp_path)
+    monkeypatch.setenv("CURAGATE_WEBHOOK_SECRET", "s\udcffcret")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        serve = ["serve", "--db", str(world.db), "--host", "127.0.0.1", "--port", port]
+        assert main([*serve, "--webhook", "http://127.0.0.1:9/hook"]) == 2
+    assert "cannot listen there" in capsys.readouterr().err
+    monkeypatch.setenv("CURAGATE_TOKEN", "cgt_\udcff")
+    assert main(["registry", "--db", str(world.db), "approve", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "missing, unknown or revoked token" in err and "Traceback" not in err
 
 
 def test_the_log_names_a_webhook_by_its_origin() -> None:

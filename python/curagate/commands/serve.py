@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     from curagate.registry import default_db_path
 
     db = args.db or default_db_path()
-    secret = os.environ.get("CURAGATE_WEBHOOK_SECRET") or None
-    hooks = Webhooks(args.webhook, secret.encode("utf-8") if secret else None)
+    # As bytes: the HMAC key is whatever bytes were set (text that is not UTF-8 was exit 3).
+    hooks = Webhooks(args.webhook, os.environb.get(b"CURAGATE_WEBHOOK_SECRET") or None)
     app = create_app(db, webhooks=hooks, head_file=args.head_file)
     print(f"curagate serve: {db} at http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
     import socket

@@ -713,7 +713,7 @@ def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
     for row in conn.execute(
         "SELECT g.id, m.name, m.version, g.report_sha256, g.attestation_sha256, g.verdict, "
         "g.accepted, g.why, g.keyid, g.path, g.actor, g.recorded_at FROM gate_reports g "
-        "JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
+        "LEFT JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
     ):
         logged = state.reports.get(row[0])
         if logged is None:
@@ -801,7 +801,7 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
         "promotion_requests",
         conn.execute(
             "SELECT r.id, m.name, m.version, r.to_stage, r.requested_by, r.reason, r.created_at "
-            "FROM promotion_requests r JOIN model_versions m ON m.id = r.model_version_id "
+            "FROM promotion_requests r LEFT JOIN model_versions m ON m.id = r.model_version_id "
             "ORDER BY r.id"
         ).fetchall(),
         state.requests,
@@ -820,7 +820,7 @@ def _verify_people(conn: sqlite3.Connection, state: State) -> None:
         conn.execute(
             "SELECT w.id, m.name, m.version, w.report_sha256, w.expires_at, w.reason, w.granted_by, "
             "w.granted_at "
-            "FROM waivers w JOIN model_versions m ON m.id = w.model_version_id ORDER BY w.id"
+            "FROM waivers w LEFT JOIN model_versions m ON m.id = w.model_version_id ORDER BY w.id"
         ).fetchall(),
         state.waivers,
         ("name", "version", "report_sha256", "expires_at", "reason", "granted_by", "_at"),

@@ -141,7 +141,14 @@ def _parse_enrollment(code: str) -> tuple[str, str]:
 
 
 def _token_shaped(token: str | None) -> TypeGuard[str]:
-    return token is not None and token.startswith(TOKEN_PREFIX) and len(token) <= 128
+    # ASCII only, as every token is: bytes of $CURAGATE_TOKEN that are not UTF-8 arrive
+    # as surrogates, which no hash can encode (that was exit 3).
+    return (
+        token is not None
+        and token.startswith(TOKEN_PREFIX)
+        and len(token) <= 128
+        and token.isascii()
+    )
 
 
 def parse_expiry(value: str) -> datetime:
@@ -368,6 +375,14 @@ class User:
 # Who writes a row: a user of the registry (their rows are signed when they have an actor
 # key), or the free text of ``--actor`` / the login name before a registry has approvers.
 Who = str | User
+
+
+def _items_not_named(report_id: int, kept: str, declared: str | None) -> str:
+    return (
+        f"registry: the log says items {kept[:12]}… were stored with gate report {report_id}, "
+        f"but the report names {declared[:12] + '…' if declared else 'no items'}: the row "
+        "was written by hand"
+    )
 
 
 def _name(who: Who) -> str:
@@ -1023,8 +1038,14 @@ class Registry:
                 raw = self.blob(rec.report_sha256)
                 att = self.blob(rec.attestation_sha256) if rec.attestation_sha256 else None
                 logged = state.reports[rec.id]
-                if logged.get("items_sha256"):
-                    self.blob(logged["items_sha256"])  # the items the log says were kept
+                kept = logged.get("items_sha256")
+                if kept:
+                    # The items the log says were kept: stored, and the ones the report
+                    # names (the only ones recording keeps; the signature covers that name).
+                    declared = Offer(Path(rec.path), raw, None).declared_items_sha256()
+                    if kept != declared:
+                        raise ChainBroken(_items_not_named(rec.id, kept, declared))
+                    self.blob(kept)
                 if not rec.accepted:
                     continue
                 # Accepted rightly only if a gate key trusted and unrevoked at its log row
@@ -2263,9 +2284,13 @@ class Registry:
         return ranked[0] if ranked else None
 
     def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
-        """Judge a recorded report again against the keys trusted now: (ok, verdict, why)."""
+        """Judge a recorded report again against the keys trusted now: (ok, verdict, why).
+        For display (the version page, compare): kept per report, key set and stored
+        files (:meth:`_judge_kept`), so a page with many recorded reports does not verify
+        every one of them at every view; a key revoked or trusted since is a new key set."""
         with self._read() as db:
-            j = self._judge_recorded(db, mv, rec)
+            keys = tuple(sorted(self._trusted(db, "gate").items()))
+            j = self._judge_kept(db, mv, rec, keys)
         return j.accepted, j.verdict, j.why
 
     def overview(self) -> list[dict[str, Any]]:
@@ -2339,15 +2364,29 @@ class Registry:
             ).fetchone()
         return row[0] if row and isinstance(row[0], str) else None
 
+    def has_items(self, rec: RecordedGateReport) -> bool:
+        """Whether :meth:`report_items` finds items for the report, without reading them
+        (a version page lists reports; the items are read, and checked, when shown)."""
+        kept = self._kept_items_sha256(rec)
+        sha = self.report_items_sha256(rec)
+        if kept is not None and kept != sha:
+            raise ChainBroken(_items_not_named(rec.id, kept, sha))
+        stored = sha is not None and (self.store_dir / sha[:2] / sha).is_file()
+        if kept is not None and not stored:
+            raise ChainBroken(f"{self.store_dir / kept[:2] / kept}: stored blob missing")
+        return stored
+
     def report_items(self, rec: RecordedGateReport) -> bytes | None:
         """The stored items.jsonl the report names, or None when none was stored (an older
         report, or items not offered with it or any other report naming them). Items the
         log recorded as stored with this report are read back and checked like any blob:
         missing or changed, that is :class:`ChainBroken`, not a report without items."""
         kept = self._kept_items_sha256(rec)
-        if kept is not None:
-            return self.blob(kept)
         sha = self.report_items_sha256(rec)
+        if kept is not None:
+            if kept != sha:
+                raise ChainBroken(_items_not_named(rec.id, kept, sha))
+            return self.blob(kept)
         if sha is None or not (self.store_dir / sha[:2] / sha).is_file():
             return None
         return self.blob(sha)

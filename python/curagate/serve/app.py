@@ -692,7 +692,7 @@ def create_app(
                     "rec": rec,
                     "now_ok": ok,
                     "now_why": why,
-                    "has_items": reg.report_items(rec) is not None,
+                    "has_items": reg.has_items(rec),
                 }
             )
         # The deciding report's checks (the same partial as the static report.html), only

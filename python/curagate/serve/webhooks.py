@@ -62,7 +62,13 @@ def check_url(url: str) -> str:
     messages name the URL only by its origin (it may hold a secret)."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        if parts.port == 0:  # raises ValueError for a port out of range or not a number
+            raise ValueError("port 0")
+        # http.client refuses such URLs at every delivery (an event only logged as not
+        # delivered): refuse them at start.
+        bad = next((c for c in url if c.isspace() or not c.isprintable()), None)
+        if bad is not None:
+            raise ValueError(f"it holds the character {bad!r}; percent-encode it")
     except ValueError as e:
         raise InputError(
             f"--webhook: not a valid URL ({e}); e.g. https://ci.example/hook"
