@@ -153,6 +153,33 @@ def test_context_files_are_read_for_duplicates_but_never_reported(tmp_path: Path
     assert (only.file, only.line) == (c.as_posix(), 1) and b.as_posix() in only.message
 
 
+def test_staged_context_knows_a_file_by_what_it_is_not_how_it_is_spelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The staged names (git's, from the repo root) were compared with the user's spelling:
+    # `$PWD/bad.jsonl`, `sub/../bad.jsonl` or a path through a link was read as context only,
+    # every finding dropped (exit 0); from a subfolder, the staged context was empty.
+    import subprocess
+
+    repo = tmp_path / "repo"
+    bad = write(repo / "bad.jsonl", [{"prompt": "", "completion": "x"}])
+    write(repo / "sub" / "y.jsonl", [pc(1)])
+    write(repo / "z.jsonl", [pc(1)])
+    (repo / "self").symlink_to(".")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "bad.jsonl", "sub", "z.jsonl"], check=True)
+    for spelling in ("bad.jsonl", str(bad), "sub/../bad.jsonl", "self/bad.jsonl"):
+        rc, out, _ = run(["--no-golden", "--staged-context", "--", spelling], capsys)
+        assert rc == 1 and len(out) == 1 and out[0].startswith(f"{spelling}:1:"), (spelling, out)
+    rc, out, _ = run(["--no-golden", "--staged-context", "--", "z.jsonl"], capsys)
+    assert rc == 1 and "DUP001" in out[0] and "sub/y.jsonl:1" in out[0]
+    monkeypatch.chdir(repo / "sub")
+    rc, out, _ = run(["--no-golden", "--staged-context", "--", "../z.jsonl"], capsys)
+    assert rc == 1 and out[0].startswith("../z.jsonl:1:") and "y.jsonl:1" in out[0], out
+
+
 def test_staged_context_outside_a_git_work_tree_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

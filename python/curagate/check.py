@@ -177,8 +177,11 @@ def check(
     paths = expand_inputs(list(files))
     own: set[str] | None = None
     if context:
-        own = {p.as_posix() for p in paths}
-        paths = expand_inputs([*context, *files])  # sorted: the order of one run over all
+        # A file is the user's by what it is, not how it is spelled (`$PWD/x.jsonl`,
+        # `sub/../x.jsonl` or a link to it is the staged `x.jsonl`); read once, under
+        # the user's spelling (theirs come first: the first spelling of a file is kept).
+        own = {str(p.resolve()) for p in paths}
+        paths = expand_inputs([*files, *context])  # sorted: the order of one run over all
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
 
@@ -199,7 +202,7 @@ def check(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
     ):
         src = Path(batch.source).as_posix()
-        if own is not None and src not in own:
+        if own is not None and str(Path(batch.source).resolve()) not in own:
             # context only: its records are the earlier copies a later file may repeat
             if batch.table.num_rows:
                 for line, fp in zip(_lines(batch), fingerprints(batch.keys), strict=True):

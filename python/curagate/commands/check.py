@@ -15,6 +15,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -59,28 +60,32 @@ _HOOK_EXCLUDE = "golden_sets/"
 
 def _staged_files() -> list[str]:
     """Staged (added, copied, modified, renamed) data files, as the shipped hook selects
-    them, relative to the current directory (pre-commit runs hooks at the repo root)."""
+    them, relative to the current directory (pre-commit runs hooks at the repo root; git
+    names them from the root, so from a subfolder they start with ``../``)."""
     import subprocess
 
     from curagate.errors import ConfigError
 
-    try:
-        done = subprocess.run(
-            ["git", "diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR"],
-            capture_output=True,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError) as e:
-        detail = getattr(e, "stderr", b"") or str(e).encode()
-        raise ConfigError(
-            "--staged-context: cannot list the staged files with git "
-            f"({detail.decode(errors='replace').strip()[:200]}); run it inside a git work tree"
-        ) from None
-    names = [n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            detail = getattr(e, "stderr", b"") or str(e).encode()
+            raise ConfigError(
+                "--staged-context: cannot list the staged files with git "
+                f"({detail.decode(errors='replace').strip()[:200]}); run it inside a git "
+                "work tree"
+            ) from None
+        return done.stdout.decode("utf-8", "surrogateescape")
+
+    up = git("rev-parse", "--show-cdup").strip()  # "" at the root, "../" one folder down
+    names = git("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").split("\0")
     return [
-        n
+        os.path.normpath(up + n)
         for n in names
-        if n.endswith(_HOOK_FILES) and not n.startswith(_HOOK_EXCLUDE) and Path(n).is_file()
+        if n.endswith(_HOOK_FILES)
+        and not n.startswith(_HOOK_EXCLUDE)
+        and Path(os.path.normpath(up + n)).is_file()
     ]
 
 
