@@ -90,11 +90,16 @@ def test_kill_9_between_the_two_renames_gives_the_previous_split_back(
     assert snapshot(out) == before
 
 
-def test_a_rerun_without_quarantined_rows_leaves_no_quarantine_file(
-    previous: tuple[Path, Path, dict[str, bytes]],
+def test_quarantined_rows_are_said_on_the_console_and_a_rerun_without_them_leaves_no_file(
+    previous: tuple[Path, Path, dict[str, bytes]], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # The console said only "split N rows: ...": rows in no split went unmentioned.
     out, second, _ = previous
+    assert main(["split", str(out.parent / "a.jsonl"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: 1 row(s) quarantined: see {out / 'quarantine.jsonl'}" in err
     assert main(["split", str(second), "--out", str(out)]) == 0
+    assert "quarantined" not in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [
         MARKER_NAME,
         "split_manifest.json",

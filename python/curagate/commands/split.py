@@ -195,6 +195,13 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(f"split {sum(result.counts.values())} rows: {counts} -> {result.out_dir}{repaired}")
+    quarantined = result.manifest["quarantined"]["rows"]
+    if quarantined:  # not in any split: say so where the counts are read
+        print(
+            f"curagate split: warning: {quarantined} row(s) quarantined: see "
+            f"{result.out_dir / 'quarantine.jsonl'} for file, line and reason",
+            file=sys.stderr,
+        )
     if result.leaks:
         passages = result.manifest["verification"]["shared_passages"]
         message = (
