@@ -298,8 +298,24 @@ LEAKY = "mail john.doe@example.com key AKIAIOSFODNN7EXAMPLE"
         {**pc(1), "system": LEAKY},
         {"text": "plain text", "source": LEAKY},
         {"prompt": "q", "chosen": "a", "rejected": "b", "comment": LEAKY},
+        # an object key holding text: shown raw in the sample, never reported
+        {"text": "plain text", "votes": {LEAKY: 1}},
+        {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": "a", "votes": {LEAKY: 1}},
+            ]
+        },
     ],
-    ids=["chat-reasoning", "chat-nested-column", "pc-system", "text-source", "preference-comment"],
+    ids=[
+        "chat-reasoning",
+        "chat-nested-column",
+        "pc-system",
+        "text-source",
+        "preference-comment",
+        "text-object-key",
+        "chat-object-key",
+    ],
 )
 def test_pii_in_fields_the_format_does_not_read_is_found_as_the_sample_redacts_it(
     record: dict[str, Any], tmp_path: Any, run_audit: Callable[..., dict[str, Any]]

@@ -244,47 +244,103 @@ def scan_many(
     ]
 
 
-def strings_in(value: Any) -> list[str]:
+def strings_in(value: Any, *, record: bool = True) -> list[str]:
     """Every string value in ``value`` (a record: nested lists and objects included), in
     document order: what the PII/secret rules scan and what the review sample redacts,
     one definition for both, so the sample never redacts what the audit did not report.
-    Object keys, values of other types (numbers, booleans, timestamps, bytes) and the
-    parts of a ``content`` list that are not text (images, audio: read by no text check)
-    are not read; tuples (Arrow map entries) are lists. Iterative: a record nested
-    thousands deep must not overflow the stack."""
+    The keys of nested objects are strings too, read before their value where the row
+    has one (``{"votes": {"john.doe@example.com": 1}}``: an Arrow struct has every key
+    of its batch in every row, null where a row lacks it), unless they are plain
+    identifiers (field names: ``role``); a record's own keys are its column names
+    (``record=False``: ``value`` is a column's value, whose keys are nested). Values of other types (numbers, booleans, timestamps, bytes) and the parts
+    of a ``content`` list that are not text (images, audio: read by no text check) are
+    not read; tuples (Arrow map entries) are lists. Iterative: a record nested thousands
+    deep must not overflow the stack."""
     out: list[str] = []
-    stack: list[tuple[Any, bool]] = [(value, False)]  # (value, is a content list)
+    # (value, 0: plain / 1: a content list / 2: a record, whose keys are column names)
+    stack: list[tuple[Any, int]] = [(value, _RECORD if record else _PLAIN)]
     while stack:
-        v, content = stack.pop()
+        v, kind = stack.pop()
         if isinstance(v, str):
             out.append(v)
         elif isinstance(v, dict):
-            stack.extend((x, k == "content") for k, x in reversed(list(v.items())))
+            stack.extend(reversed(_entries(v, kind)))
         elif isinstance(v, list | tuple):
-            stack.extend((x, False) for x in reversed(v) if not (content and is_non_text_part(x)))
+            stack.extend(
+                (x, _PLAIN) for x in reversed(v) if not (kind == _CONTENT and is_non_text_part(x))
+            )
     return out
 
 
-def replace_strings(value: Any, strings: Iterator[str]) -> Any:
-    """A copy of ``value`` with its :func:`strings_in`, in order, replaced by ``strings``."""
+_PLAIN, _CONTENT, _RECORD = 0, 1, 2
+
+
+def _data_key(key: Any, value: Any, kind: int) -> bool:
+    """Whether :func:`strings_in` reads an object's key: one of a nested object, where the
+    row has a value for it, that is not a plain identifier (``role``, ``tool_call_id``:
+    field names, which hold no PII)."""
+    return (
+        kind != _RECORD
+        and value is not None
+        and isinstance(key, str)
+        and _IDENTIFIER.fullmatch(key) is None
+    )
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _entries(obj: dict[Any, Any], kind: int) -> list[tuple[Any, int]]:
+    """An object's (key, value) parts as :func:`strings_in` visits them: a nested object's
+    key where the row has a value for it, then the value."""
+    parts: list[tuple[Any, int]] = []
+    for k, x in obj.items():
+        if _data_key(k, x, kind):
+            parts.append((k, _PLAIN))
+        parts.append((x, _CONTENT if k == "content" else _PLAIN))
+    return parts
+
+
+def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) -> Any:
+    """A copy of ``value`` with its :func:`strings_in`, in order, replaced by ``strings``
+    (a nested object's keys too: a redacted key keeps its value)."""
     root = [value]
-    # (container, key) of a value to visit, and whether that value is a content list
-    stack: list[tuple[Any, Any, bool]] = [(root, 0, False)]
+    renamed: dict[int, tuple[dict[Any, Any], dict[Any, str]]] = {}
+    # (container, key) of a value to visit and its kind (as in strings_in); a container of
+    # None: the key itself, to rename in the object ``key`` (= (object, its key)).
+    stack: list[tuple[Any, Any, int]] = [(root, 0, _RECORD if record else _PLAIN)]
     while stack:
-        container, key, content = stack.pop()
+        container, key, kind = stack.pop()
+        if container is None:
+            obj, name = key
+            renamed.setdefault(id(obj), (obj, {}))[1][name] = next(strings)
+            continue
         v = container[key]
         if isinstance(v, str):
             container[key] = next(strings)
         elif isinstance(v, dict):
             container[key] = fields = dict(v)
-            stack.extend((fields, k, k == "content") for k in reversed(list(fields)))
+            visit: list[tuple[Any, Any, int]] = []
+            for k, x in fields.items():
+                if _data_key(k, x, kind):
+                    visit.append((None, (fields, k), _PLAIN))
+                visit.append((fields, k, _CONTENT if k == "content" else _PLAIN))
+            stack.extend(reversed(visit))
         elif isinstance(v, list | tuple):
             container[key] = items = list(v)
             stack.extend(
-                (items, i, False)
+                (items, i, _PLAIN)
                 for i in reversed(range(len(items)))
-                if not (content and is_non_text_part(items[i]))
+                if not (kind == _CONTENT and is_non_text_part(items[i]))
             )
+    for obj, names in renamed.values():
+        entries = list(obj.items())
+        obj.clear()
+        for k, x in entries:
+            name = names.get(k, k)
+            while name in obj:  # two keys redacted alike: both values stay
+                name += "'"
+            obj[name] = x
     return root[0]
 
 

@@ -137,7 +137,7 @@ def _scan_columns(
         elif _is_text(kind):
             add(_scan_arrow(view, column), None)
         elif pa.types.is_nested(kind):
-            per_row = [strings_in(v) for v in column.to_pylist()]
+            per_row = [strings_in(v, record=False) for v in column.to_pylist()]
             add(_scan_list(view, [t for ts in per_row for t in ts]), _owners(per_row))
 
 
