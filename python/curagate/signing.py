@@ -430,9 +430,19 @@ def sign_bundle(bundle: str | os.PathLike[str], private_key_path: str | os.PathL
     return sig
 
 
-def verify_bundle_signature(bundle: str | os.PathLike[str], public_pem_bytes: bytes) -> None:
-    """Raise :class:`SignatureInvalid` unless ``model.sig`` verifies with this public key."""
-    _, hashing, _, verifying = _model_signing()
+def verify_bundle_signature(
+    bundle: str | os.PathLike[str], public_pem_bytes: bytes, files: Mapping[str, str]
+) -> None:
+    """Raise :class:`SignatureInvalid` unless ``model.sig`` verifies with this public key
+    and signs exactly ``files``: {relative POSIX path: sha256 hex} of every file of the
+    bundle but ``model.sig``, as the caller hashed them.
+
+    The bundle's files are not read again. model-signing's own verify hashes them a
+    second time: a bundle swapped for a genuine signed one during that pass only (one
+    rename of its folder) had the signature vouch for bytes it never covered."""
+    _model_signing()  # the extra's error, before its modules are imported
+    from model_signing._signing import sign_ec_key, sign_sigstore_pb
+
     root = Path(bundle)
     sig = root / BUNDLE_SIGNATURE_NAME
     if sig.is_symlink() or not sig.is_file():
@@ -442,15 +452,29 @@ def verify_bundle_signature(bundle: str | os.PathLike[str], public_pem_bytes: by
         pub = Path(tmp) / "key.pub"
         pub.write_bytes(public_pem_bytes)
         try:
-            (
-                verifying.Config()
-                .set_hashing_config(_hashing_config(hashing))
-                .use_elliptic_key_verifier(public_key=pub)
-                .verify(root, sig)
-            )
+            signed = sign_ec_key.Verifier(pub).verify(sign_sigstore_pb.Signature.read(sig))
+            method = dict(signed.serialization_type)
+            digests = {
+                rd.identifier: (rd.digest.algorithm, rd.digest.digest_hex)
+                for rd in signed.resource_descriptors()
+            }
         except Exception as e:  # model-signing raises ValueError and library-specific errors
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise SignatureInvalid(f"{sig}: signature does not verify: {reason}") from None
+    if (method.get("method"), method.get("hash_type")) != ("files", "sha256"):
+        raise SignatureInvalid(
+            f"{sig}: signs the bundle as {method.get('method')!r} with "
+            f"{method.get('hash_type')!r}; curagate signs file by file with sha256"
+        )
+    have = {rel: ("sha256", sha) for rel, sha in files.items()}
+    if digests != have:
+        differ = sorted(set(digests) ^ set(have)) or sorted(
+            rel for rel in digests if digests[rel] != have[rel]
+        )
+        raise SignatureInvalid(
+            f"{sig}: signature does not verify: it signs other bytes than the bundle holds "
+            f"({differ[0]}{f' and {len(differ) - 1} more' if len(differ) > 1 else ''})"
+        )
 
 
 __all__ = [

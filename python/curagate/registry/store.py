@@ -43,9 +43,9 @@ from curagate.artifacts import (
     parse_artifact,
     verify_gate_attestation,
 )
-from curagate.digest import artifact_digest, sha256_bytes
+from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.export.manifest import verify_bundle
+from curagate.export.manifest import VerifyResult, verify_bundle
 from curagate.io.atomic import write_bytes_atomic
 from curagate.io.outputs import read_regular
 from curagate.registry.chain import (
@@ -1375,9 +1375,7 @@ class Registry:
         checked = verify_bundle(root)
         lineage_json = canonical(checked.manifest.lineage)
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
-        signed_by = (
-            self._signer(root, checked.digest) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
-        )
+        signed_by = self._signer(checked) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
         check_text(reason, "reason")
         with self._write() as db:
             who = self._writer(db, actor, "registering a version")
@@ -1423,8 +1421,10 @@ class Registry:
             recorded = self._record(db, mv, offer, who) if offer is not None else None
             return mv, recorded
 
-    def _signer(self, bundle: Path, digest: str) -> str:
-        """The trusted export key that signed this bundle's model.sig (over ``digest``)."""
+    def _signer(self, checked: VerifyResult) -> str:
+        """The trusted export key whose model.sig signs the bundle's files as ``checked``
+        hashed them."""
+        bundle = checked.bundle
         with self._read() as db:
             keys = self._trusted(db, "export")
         if not keys:
@@ -1435,11 +1435,9 @@ class Registry:
             )
         for fp, pem in keys.items():
             try:
-                verify_bundle_signature(bundle, pem)
+                verify_bundle_signature(bundle, pem, checked.hashed())
             except SignatureInvalid:
                 continue
-            if artifact_digest(bundle) != digest:
-                raise CheckFailed(f"{bundle}: MANIFEST.json changed while it was registered")
             return fp
         raise CheckFailed(
             f"{bundle}/{BUNDLE_SIGNATURE_NAME}: does not verify with any trusted, unrevoked export "

@@ -1,0 +1,106 @@
+"""A signed bundle's files are read once: the signature is judged against the bytes the
+manifest check hashed, never a second read that a folder swap can feed other bytes."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import select
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from curagate.signing import sign_bundle
+from tests.registry.registry_fixtures import keypair, write_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+
+_IN_OPEN = 0x20
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(libc: ctypes.CDLL, a: Path, b: Path) -> None:
+    """Swap two folders' names in one step (renameat2 RENAME_EXCHANGE)."""
+    if libc.renameat2(_AT_FDCWD, bytes(a), _AT_FDCWD, bytes(b), _RENAME_EXCHANGE):
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _swap_when_opened(libc: ctypes.CDLL, folder: Path, name: str, other: Path) -> threading.Event:
+    """Swap ``folder`` with ``other`` as soon as ``folder/name`` is opened (inotify); the
+    returned event, once set, stops the watch."""
+    fd = libc.inotify_init1(os.O_NONBLOCK)
+    if fd < 0 or libc.inotify_add_watch(fd, bytes(folder), _IN_OPEN) < 0:
+        pytest.skip("inotify is not available here")
+    stop = threading.Event()
+
+    def watch() -> None:
+        try:
+            while not stop.is_set():
+                if not select.select([fd], [], [], 0.05)[0]:
+                    continue
+                buf, i = os.read(fd, 65536), 0
+                while i < len(buf):
+                    _, mask, _, size = struct.unpack_from("iIII", buf, i)
+                    opened = buf[i + 16 : i + 16 + size].rstrip(b"\0").decode()
+                    i += 16 + size
+                    if mask & _IN_OPEN and opened == name:
+                        _exchange(libc, folder, other)
+                        return
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return stop
+
+
+def test_a_bundle_swapped_in_after_the_manifest_check_is_not_called_signed(
+    tmp_path: Path,
+) -> None:
+    """`verify --public-key` hashed the files (manifest check), then model-signing hashed
+    them again: a writer of the parent folder who swapped a genuine signed bundle in for
+    that second pass (one rename, when model.sig is opened) had other weights, under a
+    manifest nobody signed, verified as signed by the export key."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    private, public = keypair(tmp_path / "keys")
+    signed = tmp_path / "signed"
+    write_bundle(signed, b"genuine weights" * 64)
+    sign_bundle(signed, private)
+    planted, spare = tmp_path / "bundle", tmp_path / "spare"
+    shutil.copytree(signed, planted)
+    shutil.copytree(signed, spare)
+    weights = b"planted weights" * 64
+    (planted / "model.safetensors").write_bytes(weights)
+    manifest = json.loads((planted / "MANIFEST.json").read_bytes())
+    manifest["files"]["model.safetensors"] = hashlib.sha256(weights).hexdigest()
+    (planted / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    try:
+        _exchange(libc, spare, planted)
+        _exchange(libc, spare, planted)
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.ENOSYS):
+            pytest.skip("renameat2(RENAME_EXCHANGE) is not supported on this file system")
+        raise
+
+    stop = _swap_when_opened(libc, planted, "model.sig", spare)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "curagate", "verify", str(planted), "--public-key", str(public)],
+            env=ENV,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        stop.set()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "signs other bytes than the bundle holds (MANIFEST.json and 1 more)" in done.stderr
