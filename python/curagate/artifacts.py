@@ -143,12 +143,18 @@ def parse_artifact(cls: type[A], raw: bytes, *, source: str | os.PathLike[str]) 
         raise InputError(f"{source}: {_first_error(e)}; {cls.WRITER} writes this file") from None
 
 
+# The most a JSON artifact read from a path may weigh (run.json, gate_report.json).
+MAX_ARTIFACT_BYTES = 64 << 20
+
+
 def read_artifact(cls: type[A], path: str | os.PathLike[str]) -> Loaded[A]:
+    from curagate.io.outputs import read_regular
+
     p = Path(path)
     if p.is_dir():
         p = p / cls.FILE
-    try:
-        raw = p.read_bytes()
+    try:  # a regular file of bounded size: /dev/zero was a MemoryError, a FIFO a hang
+        raw = read_regular(p, MAX_ARTIFACT_BYTES, follow_links=True)
     except OSError as e:
         raise InputError(f"{p}: cannot read {cls.FILE} ({e.strerror or e})") from None
     return Loaded(p, raw, parse_artifact(cls, raw, source=p))

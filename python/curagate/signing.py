@@ -69,7 +69,10 @@ def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write a new EC P-256 key pair (PEM) into ``out_dir``; never overwrites."""
     _, serialization, ec = _crypto()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # /proc/x, a file's name, a read-only place: the user's to fix
+        raise InputError(f"--out {out}: cannot make the folder ({e.strerror or e})") from None
     private, public = out / PRIVATE_KEY_NAME, out / PUBLIC_KEY_NAME
     for p in (private, public):
         if p.exists():
@@ -111,10 +114,19 @@ def resolve_sign_key(flag: str | os.PathLike[str] | None) -> Path | None:
     return path
 
 
+# A PEM key file is a few hundred bytes; anything past this is not one (and /dev/zero
+# would fill memory). An attestation the gate signs is a few KiB.
+MAX_KEY_BYTES = 1 << 20
+MAX_ATTESTATION_BYTES = 1 << 20
+
+
 def load_private_key(path: str | os.PathLike[str]) -> Any:
+    from curagate.io.outputs import read_regular
+
     _, serialization, ec = _crypto()
     try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+        pem = read_regular(Path(path), MAX_KEY_BYTES, follow_links=True)
+        key = serialization.load_pem_private_key(pem, password=None)
     except (OSError, ValueError, TypeError) as e:
         raise InputError(
             f"{path}: not an unencrypted PEM private key ({e}); use the {PRIVATE_KEY_NAME} "

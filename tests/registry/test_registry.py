@@ -114,6 +114,48 @@ def test_register_refuses_the_same_artifact_twice(reg: Registry, bundle: MakeBun
         reg.register(path, name="bot")
 
 
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_report_attestation_or_key_that_is_no_regular_file_is_a_usage_error(
+    tmp_path: Path,
+    bundle: MakeBundle,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    special: str,
+) -> None:
+    """They were read whole: /dev/zero was a MemoryError (exit 3, or the OOM killer), a
+    FIFO waited forever. Each is exit 2 now, naming the file."""
+    import os
+
+    from curagate.artifacts import GateReportDoc, read_artifact
+    from curagate.signing import load_private_key
+
+    odd = Path(special)
+    if special == "fifo":
+        odd = tmp_path / "fifo"
+        os.mkfifo(odd)
+    db = str(tmp_path / "reg" / "registry.db")
+    path, digest = bundle("a")
+    report = signed_report(tmp_path, ci_key[0], digest)
+    register = ["registry", "--db", db, "register", str(path), "--name", "bot"]
+    for extra in (
+        ["--gate-report", str(odd)],
+        ["--gate-report", str(report), "--attestation", str(odd)],
+    ):
+        assert main([*register, *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{odd}: cannot read the" in err and "not a regular file" in err
+    (report.parent / "items.jsonl").unlink(missing_ok=True)
+    (report.parent / "items.jsonl").symlink_to(odd)
+    assert main([*register, "--gate-report", str(report)]) == 2
+    assert "items.jsonl: cannot read the items beside the report" in capsys.readouterr().err
+    with pytest.raises(InputError, match="not a regular file"):
+        read_artifact(GateReportDoc, odd)  # export --gate-report
+    with pytest.raises(InputError, match="not an unencrypted PEM private key"):
+        load_private_key(odd)  # export --sign-key, gate --sign-key
+    assert main(["keys", "generate", "--out", "/proc/curagate-keys"]) == 2
+    assert "cannot make the folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "name", ["bot\nsupport-bot 1 production", "", " bot", "../etc", "a" * 129, "-x"]
 )

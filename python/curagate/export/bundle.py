@@ -46,9 +46,12 @@ from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quic
 from curagate.golden import jsonl_objects
 from curagate.hf import loading
 from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from curagate.io.outputs import read_regular
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
+    MAX_ATTESTATION_BYTES,
+    MAX_KEY_BYTES,
     key_fingerprint,
     load_private_key,
     load_public_key,
@@ -117,7 +120,7 @@ def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> st
 
 def _read_gate_key(gate_key: str | os.PathLike[str]) -> bytes:
     try:
-        pem = Path(gate_key).read_bytes()
+        pem = read_regular(Path(gate_key), MAX_KEY_BYTES, follow_links=True)
     except OSError as e:
         raise InputError(f"--gate-key {gate_key}: cannot read ({e.strerror or e})") from None
     load_public_key(pem, source=f"--gate-key {gate_key}")
@@ -140,7 +143,7 @@ def _report_trust(
             return None, f"its {ATTESTATION_NAME} was not checked: no --gate-key given"
         return None, f"unsigned: no {ATTESTATION_NAME} beside it"
     try:
-        att = att_path.read_bytes()
+        att = read_regular(att_path, MAX_ATTESTATION_BYTES, follow_links=True)
     except FileNotFoundError:
         raise CheckFailed(
             f"{report.path}: unsigned: no {ATTESTATION_NAME} beside it, so --gate-key cannot "

@@ -77,6 +77,7 @@ from curagate.registry.schema import (
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
+    MAX_ATTESTATION_BYTES,
     SignatureInvalid,
     actor_key_problem,
     actor_public_key,
@@ -507,18 +508,26 @@ class Judgement:
     issued_at: str | None = None  # the attestation's signed time, when it has one
 
 
+# What a gate report, its attestation and its items.jsonl may weigh, offered on the command
+# line or uploaded to the release service (the gate writes far less).
+MAX_REPORT_BYTES = 8 << 20
+MAX_ITEMS_BYTES = 256 << 20
+
+
 def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[str] | None) -> Offer:
     """Read a report and its attestation (default: the one beside it)."""
     p = Path(report)
     if p.is_dir():
         p = p / GateReportDoc.FILE
+    # Regular files of bounded size only: /dev/zero was a MemoryError (exit 3), a FIFO
+    # waited forever.
     try:
-        raw = p.read_bytes()
+        raw = read_regular(p, MAX_REPORT_BYTES, follow_links=True)
     except OSError as e:
         raise InputError(f"{p}: cannot read the gate report ({e.strerror or e})") from None
     att_path = Path(attestation) if attestation is not None else p.parent / ATTESTATION_NAME
     try:
-        att = att_path.read_bytes()
+        att = read_regular(att_path, MAX_ATTESTATION_BYTES, follow_links=True)
     except FileNotFoundError:
         if attestation is not None:
             raise InputError(f"{att_path}: attestation not found") from None
@@ -526,9 +535,16 @@ def read_offer(report: str | os.PathLike[str], attestation: str | os.PathLike[st
     except OSError as e:
         raise InputError(f"{att_path}: cannot read the attestation ({e.strerror or e})") from None
     try:
-        items: bytes | None = (p.parent / ITEMS_NAME).read_bytes()
-    except OSError:
+        items: bytes | None = read_regular(
+            p.parent / ITEMS_NAME, MAX_ITEMS_BYTES, follow_links=True
+        )
+    except FileNotFoundError:
         items = None  # an older report, or items not kept: the report still counts
+    except OSError as e:
+        raise InputError(
+            f"{p.parent / ITEMS_NAME}: cannot read the items beside the report "
+            f"({e.strerror or e}); remove it, or offer the report without it"
+        ) from None
     return Offer(p, raw, att, items)
 
 

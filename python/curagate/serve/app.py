@@ -45,6 +45,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from curagate.errors import CheckFailed, CuragateError, InputError, MissingExtraError
 from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
 from curagate.registry.store import (
+    MAX_ITEMS_BYTES,
+    MAX_REPORT_BYTES,
     HeadFloor,
     RegistryUnavailable,
     check_name,
@@ -56,7 +58,7 @@ from curagate.reports import environment, render, stylesheet
 from curagate.serve import compare as cmp
 from curagate.serve import stored
 from curagate.serve.webhooks import Webhooks
-from curagate.signing import _crypto
+from curagate.signing import MAX_ATTESTATION_BYTES, _crypto
 
 SESSION_COOKIE = "curagate_session"
 LOGIN_COOKIE = "curagate_login"
@@ -191,8 +193,8 @@ class WaiverBody(BaseModel):
 # Upload limits: a gate report is KBs, an attestation less; items.jsonl of 100,000 items
 # with long outputs stays well under the items cap. Every other request (forms, JSON of
 # a reason) is small.
-MAX_REPORT_CHARS = 8 << 20
-MAX_ITEMS_CHARS = 256 << 20
+MAX_REPORT_CHARS = MAX_REPORT_BYTES
+MAX_ITEMS_CHARS = MAX_ITEMS_BYTES
 MAX_BODY_BYTES = MAX_REPORT_CHARS + MAX_ITEMS_CHARS + (1 << 20)
 MAX_SMALL_BODY_BYTES = 1 << 20
 UPLOAD_PATH = "/api/v1/reports"
@@ -203,7 +205,7 @@ class ReportUpload(BaseModel):
     version: int = Field(ge=1, le=2**31 - 1)
     report: str = Field(max_length=MAX_REPORT_CHARS, description="gate_report.json, as text")
     attestation: str | None = Field(
-        default=None, max_length=1 << 20, description="gate_attestation.dsse.json"
+        default=None, max_length=MAX_ATTESTATION_BYTES, description="gate_attestation.dsse.json"
     )
     items: str | None = Field(default=None, max_length=MAX_ITEMS_CHARS, description="items.jsonl")
 
