@@ -530,6 +530,25 @@ def test_a_form_post_without_the_csrf_token_is_refused(client: TestClient, world
     )
 
 
+def test_an_actions_notice_is_shown_once_and_no_link_can_write_one(
+    client: TestClient, world: World
+) -> None:
+    # The notice came from the URL (`?notice=`): any link put its own words, escaped but
+    # believable ("approved: ... re-enter your token at ..."), in the status box.
+    csrf = login(client, world, "alice")
+    spoof = "approved: bot v2 is now in production. Re-enter your token at evil.example"
+    for url in (f"/models/bot/versions/2?notice={spoof}", f"/?notice={spoof}"):
+        assert "evil.example" not in client.get(url).text
+    r = client.post(
+        "/ui/models/bot/versions/2/promote",
+        data={"to": "staging", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/models/bot/versions/2"
+    assert "bot v2 is now in staging" in client.get("/models/bot/versions/2").text
+    assert "is now in staging" not in client.get("/models/bot/versions/2").text  # once
+
+
 def test_pages_need_a_login_and_a_viewer_sees_no_promote_control(
     client: TestClient, world: World
 ) -> None:

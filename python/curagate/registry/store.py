@@ -2073,7 +2073,9 @@ class Registry:
     ) -> PromotionRequest | ModelVersion:
         """First approver's step. Production: checked now (bytes, a backing report) and
         recorded as a request for a second approver. Staging: done at once. Archiving is not
-        a request (one person must not be able to take production down): use rollback."""
+        a request: one approver may archive any version, production's included, at once
+        (taking a model out of service must not wait for a second person; nothing ships by
+        it). :meth:`promote` does it, and :meth:`rollback` puts the previous one back."""
         if to not in ("staging", "production"):
             raise InputError(f"stage {to!r}: a request moves a version to staging or production")
         check_text(reason, "reason")

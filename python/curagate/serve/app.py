@@ -124,6 +124,9 @@ class Session:
     token: str
     csrf: str
     expires: float
+    # What the last action did, shown once by the next page: kept here, never in a URL,
+    # where any link could put words of its own in the service's status box.
+    notice: str | None = None
 
 
 @dataclass
@@ -640,7 +643,6 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(
-        notice: str | None = Query(None, max_length=300),
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> HTMLResponse:
@@ -667,7 +669,12 @@ def create_app(
                 production.append(row)
         pending = [r for r in reg.promotion_requests() if r.status == "pending"]
         return page(
-            b, "index.html", rows=rows, production=production, requests=pending, notice=notice
+            b,
+            "index.html",
+            rows=rows,
+            production=production,
+            requests=pending,
+            notice=shown_notice(b),
         )
 
     @app.get(
@@ -676,7 +683,6 @@ def create_app(
     def version_page(
         name: str,
         version: int,
-        notice: str | None = Query(None, max_length=300),
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> HTMLResponse:
@@ -722,7 +728,7 @@ def create_app(
             waivers=reg.waivers(name, version),
             requests=[r for r in reg.promotion_requests(name) if r.version == version],
             log=reg.log(name, version),
-            notice=notice,
+            notice=shown_notice(b),
         )
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
@@ -856,9 +862,14 @@ def create_app(
 
     # browser: actions (each a form POST with the session's CSRF token)
 
-    def back(mv: ModelVersion | None, notice: str) -> RedirectResponse:
-        target = version_url(mv) if mv is not None else "/"
-        return RedirectResponse(f"{target}?{urlencode({'notice': notice[:290]})}", status_code=303)
+    def back(b: Browser, mv: ModelVersion | None, notice: str) -> RedirectResponse:
+        """To the version's page (or the index), which shows ``notice`` once."""
+        b.session.notice = notice
+        return RedirectResponse(version_url(mv) if mv is not None else "/", status_code=303)
+
+    def shown_notice(b: Browser) -> str | None:
+        notice, b.session.notice = b.session.notice, None
+        return notice
 
     @app.post("/ui/models/{name}/versions/{version}/promote", include_in_schema=False)
     def ui_promote(
@@ -875,9 +886,9 @@ def create_app(
         out = reg.request_promotion(name, version, to=to, user=approver(b.user), reason=reason)
         if isinstance(out, ModelVersion):
             notify("promoted", out, b.user.name, reason)
-            return back(mv, f"{out.ref} is now in {out.stage}")
+            return back(b, mv, f"{out.ref} is now in {out.stage}")
         notify("promotion_requested", mv, b.user.name, reason, to=to, request_id=out.id)
-        return back(mv, f"request {out.id} created: a second approver must approve it")
+        return back(b, mv, f"request {out.id} created: a second approver must approve it")
 
     @app.post("/ui/requests/{request_id}/approve", include_in_schema=False)
     def ui_approve(
@@ -891,7 +902,7 @@ def create_app(
         found(lambda: reg.promotion_request(request_id))
         mv = reg.approve(request_id, user=approver(b.user), reason=reason)
         notify("promoted", mv, b.user.name, reason, request_id=request_id)
-        return back(mv, f"approved: {mv.ref} is now in {mv.stage}")
+        return back(b, mv, f"approved: {mv.ref} is now in {mv.stage}")
 
     @app.post("/ui/models/{name}/versions/{version}/waive", include_in_schema=False)
     def ui_waive(
@@ -907,7 +918,7 @@ def create_app(
         mv = found(lambda: reg.get(name, version))
         w = reg.waive(name, version, user=approver(b.user), reason=reason, expires=expires)
         notify("waiver", mv, b.user.name, reason, waiver_id=w.id, expires_at=w.expires_at)
-        return back(mv, f"waiver {w.id} granted until {w.expires_at}")
+        return back(b, mv, f"waiver {w.id} granted until {w.expires_at}")
 
     @app.post("/ui/models/{name}/rollback", include_in_schema=False)
     def ui_rollback(
@@ -921,7 +932,7 @@ def create_app(
         check_name(name)
         mv = reg.rollback(name, user=approver(b.user), reason=reason)
         notify("rollback", mv, b.user.name, reason)
-        return back(mv, f"rolled back: {mv.ref} is in production again")
+        return back(b, mv, f"rolled back: {mv.ref} is in production again")
 
     # JSON API
 
