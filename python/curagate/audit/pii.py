@@ -252,10 +252,11 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
     has one (``{"votes": {"john.doe@example.com": 1}}``: an Arrow struct has every key
     of its batch in every row, null where a row lacks it), unless they are plain
     identifiers (field names: ``role``); a record's own keys are its column names
-    (``record=False``: ``value`` is a column's value, whose keys are nested). Values of other types (numbers, booleans, timestamps, bytes) and the parts
-    of a ``content`` list that are not text (images, audio: read by no text check) are
-    not read; tuples (Arrow map entries) are lists. Iterative: a record nested thousands
-    deep must not overflow the stack."""
+    (``record=False``: ``value`` is a column's value, whose keys are nested). Values of
+    other types (numbers, booleans, timestamps, bytes) and the parts of a ``content``
+    list that are not text (images, audio: read by no text check) are not read; tuples
+    (Arrow map entries) are lists. Iterative: a record nested thousands deep must not
+    overflow the stack."""
     out: list[str] = []
     # (value, 0: plain / 1: a content list / 2: a record, whose keys are column names)
     stack: list[tuple[Any, int]] = [(value, _RECORD if record else _PLAIN)]

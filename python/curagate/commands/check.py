@@ -80,13 +80,12 @@ def _staged_files() -> list[str]:
 
     up = git("rev-parse", "--show-cdup").strip()  # "" at the root, "../" one folder down
     names = git("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").split("\0")
-    return [
+    here = [
         os.path.normpath(up + n)
         for n in names
-        if n.endswith(_HOOK_FILES)
-        and not n.startswith(_HOOK_EXCLUDE)
-        and Path(os.path.normpath(up + n)).is_file()
+        if n.endswith(_HOOK_FILES) and not n.startswith(_HOOK_EXCLUDE)
     ]
+    return [n for n in here if Path(n).is_file()]
 
 
 def run(args: argparse.Namespace) -> int:

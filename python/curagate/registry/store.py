@@ -2380,16 +2380,23 @@ class Registry:
             ).fetchone()
         return row[0] if row and isinstance(row[0], str) else None
 
-    def has_items(self, rec: RecordedGateReport) -> bool:
-        """Whether :meth:`report_items` finds items for the report, without reading them
-        (a version page lists reports; the items are read, and checked, when shown)."""
+    def _items_address(self, rec: RecordedGateReport) -> tuple[str | None, bool]:
+        """The sha256 of the items the report names, and whether the log says they were
+        stored with it (then missing or changed is tampering). Kept items other than the
+        ones the report names are tampering at once: recording stores only those."""
         kept = self._kept_items_sha256(rec)
         sha = self.report_items_sha256(rec)
         if kept is not None and kept != sha:
             raise ChainBroken(_items_not_named(rec.id, kept, sha))
+        return sha, kept is not None
+
+    def has_items(self, rec: RecordedGateReport) -> bool:
+        """Whether :meth:`report_items` finds items for the report, without reading them
+        (a version page lists reports; the items are read, and checked, when shown)."""
+        sha, kept = self._items_address(rec)
         stored = sha is not None and (self.store_dir / sha[:2] / sha).is_file()
-        if kept is not None and not stored:
-            raise ChainBroken(f"{self.store_dir / kept[:2] / kept}: stored blob missing")
+        if kept and not stored:
+            raise ChainBroken(f"{self.store_dir / str(sha)[:2] / str(sha)}: stored blob missing")
         return stored
 
     def report_items(self, rec: RecordedGateReport) -> bytes | None:
@@ -2397,13 +2404,8 @@ class Registry:
         report, or items not offered with it or any other report naming them). Items the
         log recorded as stored with this report are read back and checked like any blob:
         missing or changed, that is :class:`ChainBroken`, not a report without items."""
-        kept = self._kept_items_sha256(rec)
-        sha = self.report_items_sha256(rec)
-        if kept is not None:
-            if kept != sha:
-                raise ChainBroken(_items_not_named(rec.id, kept, sha))
-            return self.blob(kept)
-        if sha is None or not (self.store_dir / sha[:2] / sha).is_file():
+        sha, kept = self._items_address(rec)
+        if sha is None or not (kept or (self.store_dir / sha[:2] / sha).is_file()):
             return None
         return self.blob(sha)
 

@@ -196,9 +196,8 @@ class WaiverBody(BaseModel):
 # Upload limits: a gate report is KBs, an attestation less; items.jsonl of 100,000 items
 # with long outputs stays well under the items cap. Every other request (forms, JSON of
 # a reason) is small.
-MAX_REPORT_CHARS = MAX_REPORT_BYTES
-MAX_ITEMS_CHARS = MAX_ITEMS_BYTES
-MAX_BODY_BYTES = MAX_REPORT_CHARS + MAX_ITEMS_CHARS + (1 << 20)
+# (the caps of registry.store and signing, as for a report offered on the command line)
+MAX_BODY_BYTES = MAX_REPORT_BYTES + MAX_ITEMS_BYTES + (1 << 20)
 MAX_SMALL_BODY_BYTES = 1 << 20
 UPLOAD_PATH = "/api/v1/reports"
 
@@ -206,11 +205,11 @@ UPLOAD_PATH = "/api/v1/reports"
 class ReportUpload(BaseModel):
     name: str = Field(max_length=128)
     version: int = Field(ge=1, le=2**31 - 1)
-    report: str = Field(max_length=MAX_REPORT_CHARS, description="gate_report.json, as text")
+    report: str = Field(max_length=MAX_REPORT_BYTES, description="gate_report.json, as text")
     attestation: str | None = Field(
         default=None, max_length=MAX_ATTESTATION_BYTES, description="gate_attestation.dsse.json"
     )
-    items: str | None = Field(default=None, max_length=MAX_ITEMS_CHARS, description="items.jsonl")
+    items: str | None = Field(default=None, max_length=MAX_ITEMS_BYTES, description="items.jsonl")
 
 
 def _status_of(e: CuragateError) -> int:
