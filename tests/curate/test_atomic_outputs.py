@@ -117,6 +117,65 @@ def test_failure_while_swapping_in_the_new_output_keeps_the_previous_output(
     assert temporaries(out) == [] and asides(out) == []
 
 
+def test_writers_racing_for_one_output_each_put_theirs_in_place_whole(tmp_path: Path) -> None:
+    """Runs writing one output at once: a run that found the output moved aside by another
+    renamed its own into the place a third had just filled (ENOTEMPTY, exit 3). Each swap
+    now looks again; the output is always one writer's, complete."""
+    import threading
+
+    from curagate.io.atomic import atomic_path
+
+    target = tmp_path / "out"
+    errors: list[BaseException] = []
+
+    def write(i: int, together: threading.Barrier) -> None:
+        try:
+            with atomic_path(target) as tmp:
+                tmp.mkdir()
+                (tmp / "a").write_text(str(i))
+                (tmp / "b").write_text(str(i))
+                together.wait()  # every writer swaps at the same moment
+        except BaseException as e:
+            errors.append(e)
+
+    for _ in range(60):
+        together = threading.Barrier(6)
+        writers = [threading.Thread(target=write, args=(i, together)) for i in range(6)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        assert errors == []
+        assert sorted(p.name for p in target.iterdir()) == ["a", "b"]
+        assert (target / "a").read_text() == (target / "b").read_text()
+    assert temporaries(target) == [] and asides(target) == []
+
+
+@pytest.mark.parametrize("out", [".", "prev/kept/..", "prev/new/.."])
+def test_an_out_named_dot_or_dot_dot_is_refused_before_any_work(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    out: str,
+) -> None:
+    # The run did all its work, then failed to rename (exit 3), and `prev/new/..` made
+    # `prev/new/` inside a complete output, which `verify` then failed.
+    from curagate.cli import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "one record"}\n')
+    assert main(["curate", str(data), "--out", str(tmp_path / "prev"), "--quiet"]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty if out == "." else tmp_path)
+    before = snapshot(tmp_path / "prev")
+    capsys.readouterr()
+    assert main(["curate", str(data), "--out", out]) == 2
+    assert "name the output itself, not `.` or `..`" in capsys.readouterr().err
+    assert snapshot(tmp_path / "prev") == before and list(empty.iterdir()) == []
+    assert main(["verify", str(tmp_path / "prev")]) == 0
+
+
 # curate is killed once its temporary output holds kept/ (it is writing), or at the swap.
 WRITING = "any(p.is_dir() for p in out.parent.glob(f'.{out.name}.*.tmp/kept'))"
 

@@ -7,6 +7,7 @@ readers see either the previous version or the new one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -54,31 +55,57 @@ def atomic_path(
     # Named by this process: a killed run's is told from a live one's, and ours from any
     # ".NAME.old" or ".NAME.20240501.old" of the user's own.
     old = target.with_name(f".{target.name}.{run_tag()}{_ASIDE_SUFFIX}")
-    moved_aside = False
     try:
         yield tmp
-        if replaceable is not None and (target.exists() or target.is_symlink()):
-            replaceable(target)
-        if target.is_dir() and not target.is_symlink():
-            # os.replace cannot overwrite a non-empty directory: move the old
-            # one aside first so the swap is still a pair of renames.
-            shutil.rmtree(old, ignore_errors=True)
-            target.rename(old)
-            moved_aside = True
-            tmp.rename(target)
-            moved_aside = False
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.replace(target)
+        for attempt in range(_SWAP_TRIES):
+            try:
+                _swap(tmp, target, old, replaceable)
+                break
+            except OSError as e:
+                # Another run writing the same output renamed ``target`` between our look
+                # and our rename: look again (the last run to rename wins, whole).
+                if e.errno not in _RACED:
+                    raise
+                if attempt == _SWAP_TRIES - 1:
+                    from curagate.errors import InputError
+
+                    raise InputError(
+                        f"{target}: other runs kept replacing it while this one did "
+                        f"({_SWAP_TRIES} tries); run one writer at a time"
+                    ) from None
     except BaseException:
-        if moved_aside and not target.exists() and not target.is_symlink():
-            # The new one never got in place: put the previous one back.
-            old.rename(target)
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+# A rename that meets another run's rename of the same output: ``target`` gone (moved
+# aside by it), or there again (put there by it) as a non-empty folder.
+_RACED = frozenset({errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST})
+_SWAP_TRIES = 20
+
+
+def _swap(tmp: Path, target: Path, old: Path, replaceable: Callable[[Path], None] | None) -> None:
+    """Put ``tmp`` in ``target``'s place; a folder there is moved aside to ``old`` and
+    removed once ``tmp`` is in, or put back if ``tmp`` could not get in."""
+    if replaceable is not None and (target.exists() or target.is_symlink()):
+        replaceable(target)
+    if not target.is_dir() or target.is_symlink():
+        tmp.replace(target)
+        return
+    # os.replace cannot overwrite a non-empty directory: move the old one aside first so
+    # the swap is still a pair of renames.
+    shutil.rmtree(old, ignore_errors=True)
+    target.rename(old)
+    try:
+        tmp.rename(target)
+    except BaseException:
+        if not target.exists() and not target.is_symlink():
+            old.rename(target)  # the new one never got in place: the previous one back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # What names this module's temporaries (.NAME.PID.HOST.XXXXXXXX.curagate.tmp, XXXXXXXX
@@ -110,10 +137,16 @@ def _pid_max() -> int:
 
 
 def check_parent(target: Path) -> None:
-    """An InputError when ``target``'s folder cannot exist: the nearest existing path
-    above it is a file (or anything but a folder). Commands call it before their work."""
+    """An InputError when ``target`` cannot be written: it is named `.` or `..`, or its
+    folder cannot exist (the nearest existing path above it is a file, or anything but a
+    folder). Commands call it before their work."""
     from curagate.errors import InputError
 
+    if target.name in ("", ".."):  # `.`, `/`, `x/..`: the rename needs the folder's name
+        raise InputError(
+            f"{target}: name the output itself, not `.` or `..` (it is written beside its "
+            f"place and renamed into it); e.g. {target.resolve()}"
+        )
     parent = target.absolute().parent
     while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
         parent = parent.parent

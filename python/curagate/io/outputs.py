@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
+from curagate.io.atomic import check_parent
 
 MARKER_NAME = ".curagate-output.json"
 # A marker is ~100 bytes; a manifest or stats.json of a million files ~200 MB.
@@ -84,6 +85,7 @@ def check_output(
     """The checks of a command that replaces its ``--out`` folder as a whole
     (curate, split): no overlap with an input, and only its own previous output
     is replaced."""
+    check_parent(out)  # before any work (the CLI checks it too; a library call may not)
     refuse_overlap(out, inputs, files)
     check_replaceable(out, command)
 
