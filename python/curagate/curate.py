@@ -238,8 +238,15 @@ def _curate(
         )
         return result
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)
-    # Pass 2 may read the inputs again (past the memory budget): it must see what pass 1 saw.
-    first_seen = [file_state(p) for p in paths]
+    key = _ReadKey.of(
+        paths, skipped, cfg.format, cfg.text_field, cfg.preference_key, cfg.batch_rows
+    )
+    # The inputs as the read starts (the early read's, when it is this read): pass 1 must
+    # end on the same files, and pass 2 may read them again (past the memory budget).
+    if early is not None and early.key == key:
+        first_seen = early.states
+    else:
+        first_seen = [file_state(p) for p in paths]
     out_dir = Path(out)
     check_output(out_dir, "curate", inputs, paths)
     if progress is None:
@@ -248,10 +255,6 @@ def _curate(
         show = enabled()
     else:
         show = progress
-
-    key = _ReadKey.of(
-        paths, skipped, cfg.format, cfg.text_field, cfg.preference_key, cfg.batch_rows
-    )
 
     sources = [SourceCounts(p.as_posix()) for p in paths]
     quarantined: list[Quarantined] = []
@@ -312,6 +315,9 @@ def _curate(
             f"{' ...' if len(sources) > 3 else ''}; check the paths (empty files contain no records)"
         )
 
+    # Every input must still be the file pass 1 started reading (both paths: a file cut or
+    # appended to while it was read had its first part deduplicated as the whole of it).
+    _check_unchanged(paths, first_seen)
     _phase("pass1")
     ids = pa.chunked_array(id_chunks, pa.string()).combine_chunks()
     del id_chunks  # combined: a copy
@@ -333,8 +339,6 @@ def _curate(
         cluster_parts: list[tuple[str, pa.Array, pa.Array, pa.Array, pa.Array]] = []
         digests: dict[Path, str] = {}  # sha256 of the files the lanes wrote, for the manifest
         rereading = held is None
-        if rereading:
-            _check_unchanged(paths, first_seen)
         batches = _drain(held) if held is not None else _reread(key.read())
         held = None
         start = 0
@@ -622,6 +626,7 @@ class _EarlyRead(NamedTuple):
     key: _ReadKey
     reader: ReadAhead[Batch]
     started: float  # perf_counter: the run's time counts from here
+    states: list[tuple[int, int, int, int] | None]  # file_state of each input as it began
 
 
 _early_read: _EarlyRead | None = None
@@ -655,13 +660,16 @@ def read_early(
     if _any_url(inputs, out) or not settling_pyarrow():
         return
     settle_pyarrow(numpy=False)
+    from curagate.digest import file_state
+
     try:
         paths, skipped = scan_inputs(inputs, skip_unreadable=skip_unreadable)
         key = _ReadKey.of(paths, skipped, format, text_field)
+        states = [file_state(p) for p in paths]
         batches = key.read()
     except CuragateError:
         return
-    _early_read = _EarlyRead(key, ReadAhead(batches), time.perf_counter())
+    _early_read = _EarlyRead(key, ReadAhead(batches), time.perf_counter(), states)
 
 
 def _take_early_read() -> _EarlyRead | None:

@@ -135,6 +135,38 @@ def test_a_column_whose_type_changes_between_batches_keeps_each_value_as_read(
     assert pq.read_schema(parts[1]).field("id").type == pa.int64()
 
 
+def test_an_input_appended_to_while_pass_1_reads_is_an_input_error_in_memory_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The inputs were compared with their state at the start only when pass 2 read them
+    again: held in memory, a file cut or appended to while it was read was published
+    (exit 0) with the rows read before, as if they were all of it."""
+    import mmap
+
+    from curagate.errors import InputError
+
+    data = tmp_path / "in"
+    data.mkdir()
+    for name in ("a", "b"):
+        (data / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"text": f"{name} text number {i}"}) + "\n" for i in range(10))
+        )
+    real_mmap = mmap.mmap
+    opened: list[int] = []
+
+    def mapped(*args: object, **kwargs: object) -> mmap.mmap:
+        opened.append(1)
+        if len(opened) == 2:  # b is mapped: a was read; another writer appends to it
+            with (data / "a.jsonl").open("a") as f:
+                f.write(json.dumps({"text": "written while curate ran"}) + "\n")
+        return real_mmap(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mmap, "mmap", mapped)
+    with pytest.raises(InputError, match=r"a\.jsonl: changed while curate ran"):
+        curate([data], tmp_path / "out", progress=False)
+    assert len(opened) == 2 and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("rows", [10, 7])
 def test_an_input_replaced_before_pass_2_rereads_it_is_an_input_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int
