@@ -163,6 +163,36 @@ def test_score_policy_keeps_the_best_score(write_jsonl: Callable, tmp_path: Path
     assert kept is not None and kept.column("q").to_pylist() == [0.9]
 
 
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [2**53, 2**53 + 1],  # int64: was "must be numeric (found int64)"
+        [2**53, 2**53 + 1, 1.5],  # kept exact as strings beside a fraction: they tied
+        [2**64, 2**64 + 1],  # past 64 bits, strings: they tied, the lower kept
+    ],
+    ids=["int64", "strings-beside-a-fraction", "past-64-bits"],
+)
+def test_integer_scores_past_2_53_are_refused_not_tied(tmp_path: Path, scores: list[float]) -> None:
+    texts = [LONG, LONG, "other words entirely"]
+    path = tmp_path / "d.jsonl"
+    path.write_text(  # the numbers as written, past what json.dumps of a float would keep
+        "".join(
+            f'{{"text": {json.dumps(t)}, "q": {q}}}\n' for t, q in zip(texts, scores, strict=False)
+        )
+    )
+    with pytest.raises(InputError, match=r"holds (9007199254740993|18446744073709551616), past"):
+        curate([path], tmp_path / "out", keep__policy="score", keep__score_column="q")
+    # within ±2^53 integers compare exactly: the higher wins
+    path.write_text(
+        "".join(
+            json.dumps({"text": t, "q": q}) + "\n" for t, q in ((LONG, 2**53 - 1), (LONG, 2**53))
+        )
+    )
+    curate([path], tmp_path / "ok", keep__policy="score", keep__score_column="q")
+    kept = read_dir(tmp_path / "ok" / "kept")
+    assert kept is not None and kept.column("q").to_pylist() == [2**53]
+
+
 def test_missing_score_column_is_an_input_error(write_jsonl: Callable, tmp_path: Path) -> None:
     path = write_jsonl("d.jsonl", [{"text": LONG}])
     with pytest.raises(InputError, match="score_column 'q'"):
