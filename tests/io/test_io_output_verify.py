@@ -148,6 +148,17 @@ def test_a_marker_that_is_not_a_file_fails_verify_without_waiting(
     assert "not a curagate marker" in capsys.readouterr().err
 
 
+def test_an_output_whose_marker_was_removed_fails_verify_naming_it(
+    curated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # verify fell back to an exported bundle's check: "no MANIFEST.json; this is not an
+    # exported curagate bundle", exit 2.
+    (curated / ".curagate-output.json").unlink()
+    assert verify(curated) == 1
+    err = capsys.readouterr().err
+    assert ".curagate-output.json: missing" in err and "curate output's manifest.json" in err
+
+
 def test_train_checks_the_output_a_link_to_a_shard_points_into(
     curated: Path, tmp_path: Path
 ) -> None:

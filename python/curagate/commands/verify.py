@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from curagate.io.outputs import MARKER_NAME, read_marker
-    from curagate.io.verify import check_output_folder, enclosing_outputs
+    from curagate.io.verify import check_output_folder, enclosing_outputs, unmarked_output
 
     marker = args.bundle / MARKER_NAME
     if (args.bundle / MANIFEST_NAME).exists():
@@ -62,6 +62,14 @@ def run(args: argparse.Namespace) -> int:
         raise CheckFailed(
             f"{marker}: not a curagate marker (a link, a special file, a hard link, too large or "
             "edited); the output was modified after the run: run it again"
+        )
+    unmarked = unmarked_output(args.bundle) if args.bundle.is_dir() else None
+    if unmarked is not None:
+        command, manifest = unmarked
+        raise CheckFailed(
+            f"{marker}: missing; {args.bundle} holds a {command} output's {manifest} but not "
+            f"its marker: the output was changed after `curagate {command}` (or never "
+            "completed): run it again"
         )
     output = check_output_folder(args.bundle) if args.bundle.is_dir() else None
     if output is None and not (args.bundle / MANIFEST_NAME).exists():

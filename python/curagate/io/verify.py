@@ -47,6 +47,18 @@ class OutputCheck:
         return "; ".join(self.problems[:limit]) + more
 
 
+def unmarked_output(folder: Path) -> tuple[str, str] | None:
+    """(command, manifest name) when ``folder`` holds a curate or split manifest but no
+    marker: an output whose marker was removed (or a copy without it)."""
+    if (folder / MARKER_NAME).exists() or (folder / MARKER_NAME).is_symlink():
+        return None
+    for command, names in _IDENTITY.items():
+        manifest = names[-1]
+        if (folder / manifest).is_file():
+            return command, manifest
+    return None
+
+
 def enclosing_outputs(path: Path) -> list[Path]:
     """The curate or split output folders ``path`` lies in (or is), innermost first
     (``curate --split`` holds a split output in its ``splits/``)."""
