@@ -173,8 +173,9 @@ def test_staged_context_knows_a_file_by_what_it_is_not_how_it_is_spelled(
     for spelling in ("bad.jsonl", str(bad), "sub/../bad.jsonl", "self/bad.jsonl"):
         rc, out, _ = run(["--no-golden", "--staged-context", "--", spelling], capsys)
         assert rc == 1 and len(out) == 1 and out[0].startswith(f"{spelling}:1:"), (spelling, out)
-    rc, out, _ = run(["--no-golden", "--staged-context", "--", "z.jsonl"], capsys)
-    assert rc == 1 and "DUP001" in out[0] and "sub/y.jsonl:1" in out[0]
+    for z in ("z.jsonl", str(repo / "z.jsonl")):  # absolute, it sorted before sub/y.jsonl
+        rc, out, _ = run(["--no-golden", "--staged-context", "--", z], capsys)
+        assert rc == 1 and "DUP001" in out[0] and "sub/y.jsonl:1" in out[0], (z, out)
     monkeypatch.chdir(repo / "sub")
     rc, out, _ = run(["--no-golden", "--staged-context", "--", "../z.jsonl"], capsys)
     assert rc == 1 and out[0].startswith("../z.jsonl:1:") and "y.jsonl:1" in out[0], out

@@ -181,7 +181,10 @@ def check(
         # `sub/../x.jsonl` or a link to it is the staged `x.jsonl`); read once, under
         # the user's spelling (theirs come first: the first spelling of a file is kept).
         own = {str(p.resolve()) for p in paths}
-        paths = expand_inputs([*files, *context])  # sorted: the order of one run over all
+        paths = expand_inputs([*files, *context])
+    # In the order of where the files are, not of how they are named: `$PWD/b.jsonl` sorted
+    # before the staged `a.jsonl`, and b's copy of a record of a was never the duplicate.
+    paths.sort(key=lambda p: str(p.resolve()))
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
 

@@ -69,26 +69,26 @@ def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write a new EC P-256 key pair (PEM) into ``out_dir``; never overwrites."""
     _, serialization, ec = _crypto()
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # /proc/x, a file's name, a read-only place: the user's to fix
-        raise InputError(f"--out {out}: cannot make the folder ({e.strerror or e})") from None
     private, public = out / PRIVATE_KEY_NAME, out / PUBLIC_KEY_NAME
-    for p in (private, public):
-        if p.exists():
-            raise InputError(
-                f"{p}: already exists; keys are never overwritten (choose another --out)"
-            )
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    public.write_bytes(public_pem(key.public_key()))
+    try:  # /proc/x, a file's name, a read-only place: the user's to fix, not a crash
+        out.mkdir(parents=True, exist_ok=True)
+        for p in (private, public):
+            if p.exists():
+                raise InputError(
+                    f"{p}: already exists; keys are never overwritten (choose another --out)"
+                )
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        public.write_bytes(public_pem(key.public_key()))
+    except OSError as e:
+        raise InputError(f"--out {out}: cannot write the keys there ({e.strerror or e})") from None
     return private, public
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -327,6 +328,29 @@ def test_pii_in_fields_the_format_does_not_read_is_found_as_the_sample_redacts_i
     assert report["summary"]["passed"] is False  # SEC001 is an error
     sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
     assert "AKIAIOSFODNN7EXAMPLE" not in sample and "[REDACTED:SEC001]" in sample
+
+
+def test_the_sample_shows_no_key_of_another_row_and_keys_shaped_like_names_are_scanned(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    """Arrow gives every row of a batch every key any row has (null where the row has
+    none): the sample showed row 1 with row 2's e-mail key, raw, since a key without a value
+    was not scanned. And a key shaped like a field name was never read: a GitHub token
+    used as a key went into the sample with no SEC001."""
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    report = run_audit(
+        [
+            {"text": "first", "votes": {"alice.smith@example.com": 1}},
+            {"text": "second", "votes": {"bob.jones@example.com": 2}},
+            {"text": "third", "meta": {token: 1}},
+        ]
+    )
+    assert {"PII001", "SEC001"} <= rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    for secret in ("alice.smith", "bob.jones", token):
+        assert secret not in sample
+    rows = [json.loads(line)["record"] for line in sample.splitlines()]
+    assert [r["votes"] for r in rows] == [{"[REDACTED:PII001]": 1}, {"[REDACTED:PII001]": 2}, None]
 
 
 def test_image_parts_are_not_scanned_nor_redacted(

@@ -207,6 +207,23 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def test_the_folders_of_task_attempts_killed_before_their_rename_are_removed(
+    shards: Path, tmp_path: Path
+) -> None:
+    """A task writes into `.STAGE.<uuid>.tmp` and renames it: a kill in between left it in
+    the work folder for good (it holds arrays as large as the data)."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    args = dict(executor="local", work_dir=work, progress=False)
+    curate([shards], out, **args)
+    left = work / f".groups.{'ab' * 16}.tmp"
+    (left / "sub").mkdir(parents=True)
+    (left / "sub" / "keys.bin").write_bytes(b"x" * 100)
+    mine = work / ".groups.mine.tmp"  # not a task's name: left alone
+    mine.mkdir()
+    curate([shards], out, **args)  # nothing to do, but the leftovers go
+    assert not left.exists() and mine.is_dir()
+
+
 def test_an_output_published_before_a_kill_shares_no_bytes_with_the_work_folder(
     shards: Path, tmp_path: Path
 ) -> None:

@@ -153,7 +153,8 @@ def test_a_report_attestation_or_key_that_is_no_regular_file_is_a_usage_error(
     with pytest.raises(InputError, match="not an unencrypted PEM private key"):
         load_private_key(odd)  # export --sign-key, gate --sign-key
     assert main(["keys", "generate", "--out", "/proc/curagate-keys"]) == 2
-    assert "cannot make the folder" in capsys.readouterr().err
+    assert "cannot write the keys there" in capsys.readouterr().err
+    assert main(["keys", "generate", "--out", "/proc/self/fd"]) == 2  # the folder exists
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -768,6 +769,10 @@ def test_a_head_file_keeps_the_floor_across_restarts(
     missing = tmp_path / "no_such_folder" / "head.txt"
     assert main(["serve", "--db", str(world.db), "--head-file", str(missing)]) == 2
     assert "does not exist or is not writable" in capsys.readouterr().err
+    head.unlink()
+    os.mkfifo(head)  # the service waited for a writer forever at start
+    assert main(["serve", "--db", str(world.db), "--head-file", str(head)]) == 2
+    assert "not a regular file" in capsys.readouterr().err
 
 
 def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(

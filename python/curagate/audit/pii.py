@@ -250,9 +250,9 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
     one definition for both, so the sample never redacts what the audit did not report.
     The keys of nested objects are strings too, read before their value where the row
     has one (``{"votes": {"john.doe@example.com": 1}}``: an Arrow struct has every key
-    of its batch in every row, null where a row lacks it), unless they are plain
-    identifiers (field names: ``role``); a record's own keys are its column names
-    (``record=False``: ``value`` is a column's value, whose keys are nested). Values of
+    of its batch in every row, null where a row lacks it, and :func:`replace_strings`
+    leaves those out); a record's own keys are its column names (``record=False``:
+    ``value`` is a column's value, whose keys are nested). Values of
     other types (numbers, booleans, timestamps, bytes) and the parts of a ``content``
     list that are not text (images, audio: read by no text check) are not read; tuples
     (Arrow map entries) are lists. Iterative: a record nested thousands deep must not
@@ -277,18 +277,10 @@ _PLAIN, _CONTENT, _RECORD = 0, 1, 2
 
 
 def _data_key(key: Any, value: Any, kind: int) -> bool:
-    """Whether :func:`strings_in` reads an object's key: one of a nested object, where the
-    row has a value for it, that is not a plain identifier (``role``, ``tool_call_id``:
-    field names, which hold no PII)."""
-    return (
-        kind != _RECORD
-        and value is not None
-        and isinstance(key, str)
-        and _IDENTIFIER.fullmatch(key) is None
-    )
-
-
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    """Whether :func:`strings_in` reads an object's key: any key of a nested object where
+    the row has a value for it (one shaped like a field name, ``ghp_...`` or ``AKIA...``,
+    can be a secret too)."""
+    return kind != _RECORD and value is not None and isinstance(key, str)
 
 
 def _entries(obj: dict[Any, Any], kind: int) -> list[tuple[Any, int]]:
@@ -304,7 +296,9 @@ def _entries(obj: dict[Any, Any], kind: int) -> list[tuple[Any, int]]:
 
 def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) -> Any:
     """A copy of ``value`` with its :func:`strings_in`, in order, replaced by ``strings``
-    (a nested object's keys too: a redacted key keeps its value)."""
+    (a nested object's keys too: a redacted key keeps its value). A nested object's keys
+    whose value is null are left out: Arrow gives every row of a batch the keys any row
+    has (another row's e-mail among them), and :func:`strings_in` does not read them."""
     root = [value]
     renamed: dict[int, tuple[dict[Any, Any], dict[Any, str]]] = {}
     # (container, key) of a value to visit and its kind (as in strings_in); a container of
@@ -320,7 +314,8 @@ def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) 
         if isinstance(v, str):
             container[key] = next(strings)
         elif isinstance(v, dict):
-            container[key] = fields = dict(v)
+            fields = dict(v) if kind == _RECORD else {k: x for k, x in v.items() if x is not None}
+            container[key] = fields
             visit: list[tuple[Any, Any, int]] = []
             for k, x in fields.items():
                 if _data_key(k, x, kind):

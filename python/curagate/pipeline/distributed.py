@@ -17,6 +17,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -437,11 +438,20 @@ def _slug(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+_STAGES = ("sketch", "groups", "bucket", "cluster", "filter", "output", "inputs")
+# A task's folder before its rename (stages._task): one of a killed attempt is left behind.
+_TASK_TMP = re.compile(r"\.(?:" + "|".join(_STAGES) + r")\.[0-9a-f]{32}\.tmp")
+
+
 def _cleanup(work: Path) -> None:
-    """Drop the stage files once the output is in place; the markers of
-    completion (plan.json, done.json) stay so a rerun is a no-op."""
-    for child in ("sketch", "groups", "bucket", "cluster", "filter", "output", "inputs"):
+    """Drop the stage files once the output is in place, and the folders of task attempts
+    killed before their rename; the markers of completion (plan.json, done.json) stay so a
+    rerun is a no-op."""
+    for child in _STAGES:
         shutil.rmtree(work / child, ignore_errors=True)
+    for left in work.iterdir():
+        if _TASK_TMP.fullmatch(left.name) and left.is_dir() and not left.is_symlink():
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:

@@ -733,8 +733,8 @@ class HeadFloor:
                     f"--head-file {path}: its folder does not exist or is not writable; "
                     "create it or choose another path"
                 )
-            try:
-                text = path.read_text(encoding="utf-8").strip()
+            try:  # a regular file of one line: a FIFO waited forever at start
+                text = read_regular(path, 1 << 16, follow_links=True).decode("utf-8").strip()
             except FileNotFoundError:
                 return  # first start: written at the first open
             except (OSError, UnicodeDecodeError) as e:
