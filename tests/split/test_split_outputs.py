@@ -201,3 +201,32 @@ def test_an_out_that_is_a_symlink_exits_2(tmp_path: Path, command: str) -> None:
     link.symlink_to(real, target_is_directory=True)
     assert main([command, str(data), "--out", str(link), "--quiet"]) == 2
     assert link.is_symlink() and list(real.iterdir()) == []
+
+
+def test_an_input_appended_to_while_split_reads_it_is_an_input_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest's sha256 of an input was taken after the read: a file appended to in
+    between was recorded with rows the split never saw (exit 0)."""
+    import json
+    import mmap
+
+    data = tmp_path / "in"
+    data.mkdir()
+    rows = records(60)
+    a = write_jsonl(data / "a.jsonl", rows[:30])
+    write_jsonl(data / "b.jsonl", rows[30:])
+    real_mmap = mmap.mmap
+    mapped: list[int] = []
+
+    def appending(*args: object, **kwargs: object) -> mmap.mmap:
+        mapped.append(1)
+        if len(mapped) == 2:  # b is mapped: a was read; another writer appends to it
+            with a.open("a") as f:
+                f.write(json.dumps({"text": "written while split ran"}) + "\n")
+        return real_mmap(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mmap, "mmap", appending)
+    assert main(["split", str(data), "--out", str(tmp_path / "out")]) == 2
+    assert "a.jsonl: changed while split read it" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
