@@ -247,12 +247,19 @@ regression_suite:
 """
 
 
-def write_mini_suite(golden_dir: Path, rows: list[dict[str, Any]]) -> None:
-    """The `mini_suite` lm-eval golden set (one multiple-choice task over `rows`), locked."""
+def write_mini_suite(
+    golden_dir: Path, rows: list[dict[str, Any]], *, metric_entry: str | None = None
+) -> None:
+    """The `mini_suite` lm-eval golden set (one multiple-choice task over `rows`), locked;
+    ``metric_entry`` replaces its metric_list's one entry (YAML, `  - metric: ...`)."""
     suite = golden_dir / "mini_suite"
     suite.mkdir(exist_ok=True)
     (suite / "mc.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (suite / "tiny_mc.yaml").write_text(MC_TASK)
+    task = MC_TASK
+    if metric_entry is not None:
+        entry = "  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n"
+        task = task.replace(entry, metric_entry)
+    (suite / "tiny_mc.yaml").write_text(task)
     (suite / "set.yaml").write_text(
         "name: mini_suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, tiny_mc.yaml]\n"
     )

@@ -13,7 +13,7 @@ import pytest
 from gate_support import GATE, SUITE, make_run_dir, write_mini_suite
 
 from curagate import golden
-from curagate.errors import CheckFailed
+from curagate.errors import CheckFailed, ConfigError
 from curagate.gate import run_gate
 from curagate.gate.report import REPORT_SCHEMA
 
@@ -407,7 +407,7 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
     assert check["verdict"] == "pass"
 
 
-def _mini_suite(golden_dir: Path, labels: list[int]) -> None:
+def _mini_suite(golden_dir: Path, labels: list[int], metric_entry: str | None = None) -> None:
     # Words the tiny tokenizer knows (it was trained on the sentiment items): unknown
     # words would all be <unk>, and every model would score every choice the same.
     rows = [
@@ -418,23 +418,31 @@ def _mini_suite(golden_dir: Path, labels: list[int]) -> None:
         }
         for i, label in enumerate(labels)
     ]
-    write_mini_suite(golden_dir, rows)
+    write_mini_suite(golden_dir, rows, metric_entry=metric_entry)
 
 
+LOWER_IS_BETTER = "  - metric: acc\n    aggregation: mean\n    higher_is_better: false\n"
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
 def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(
-    tmp_path, golden_dir, tiny_model_dir, train_file
+    tmp_path, golden_dir, tiny_model_dir, train_file, higher_is_better: bool
 ) -> None:
+    """And reads the metric's direction from its task's metric_list: a metric declared
+    lower-is-better was judged higher-is-better (a perplexity 7e9 times the base's passed),
+    so the same fall in it passes there."""
     pytest.importorskip("lm_eval")
     n = 24
+    entry = None if higher_is_better else LOWER_IS_BETTER
     # First learn the base's answers (labels all 0: a correct sample means it chose 0) ...
-    _mini_suite(golden_dir, [0] * n)
+    _mini_suite(golden_dir, [0] * n, entry)
     gate, cache = _gate(tmp_path, golden_dir, suite=True), tmp_path / "cache"
     run_gate(gate, str(tiny_model_dir), str(tiny_model_dir), tmp_path / "probe", cache_dir=cache)
     [probe] = (cache / "lm_eval").glob("*.json")
     samples = json.loads(probe.read_text())["value"]["tiny_mc"]["samples"]  # a cache entry
     # ... then make those the right answers: the base scores 1.0, and a candidate whose
     # random adapter changes any answer regresses.
-    _mini_suite(golden_dir, [0 if s == 1.0 else 1 for s in samples])
+    _mini_suite(golden_dir, [0 if s == 1.0 else 1 for s in samples], entry)
     run = make_run_dir(
         tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
     )
@@ -446,8 +454,33 @@ def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(
     out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / "out", cache_dir=cache)
     task = out.report["regression_suite"]["tasks"]["tiny_mc"]
     assert task["base"] == 1.0 and task["candidate"] < 0.95
+    assert task["higher_is_better"] is higher_is_better
     check = next(c for c in out.report["checks"] if c["id"] == "GATE007")
-    assert check["verdict"] == "fail" and out.report["verdict"] == "fail"
+    assert check["verdict"] == ("fail" if higher_is_better else "pass")
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("  - metric: acc\n    aggregation: median\n", "aggregates it with 'median'"),
+        ("  - metric: f1\n", "lm-eval aggregates it over the corpus"),
+        ("  - metric: acc\n    higher_is_better: maybe\n", "higher_is_better 'maybe'"),
+    ],
+)
+def test_a_suite_metric_that_is_not_a_mean_of_per_document_scores_is_refused_first(
+    tmp_path, golden_dir, tiny_model_dir, entry: str, why: str
+) -> None:
+    """f1's per-document values are (gold, prediction) pairs: exit 3 once both models had
+    run the suite. A perplexity's score is no mean of per-document log-likelihoods: the
+    delta and interval printed beside it were of those."""
+    pytest.importorskip("lm_eval")
+    _mini_suite(golden_dir, [0] * 4, entry)
+    suite = SUITE if "f1" not in entry else SUITE + "  metric: f1\n"
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(GATE.format(golden=golden_dir, suite=suite))
+    with pytest.raises(ConfigError, match=re.escape(why)):
+        run_gate(gate, str(tiny_model_dir), str(tiny_model_dir), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_run_whose_training_data_holds_golden_items_fails_on_contamination(

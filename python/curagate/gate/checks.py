@@ -456,13 +456,15 @@ def capability_check(
     stats: PairedStats,
     *,
     fail_only_if_significant: bool,
+    higher_is_better: bool = True,
 ) -> Check:
-    """GATE007: one lm-eval task's score against the base (lm-eval metrics: higher is better)."""
+    """GATE007: one lm-eval task's score against the base, in the metric's direction (the
+    task's ``metric_list`` ``higher_is_better``; lm-eval's default: higher)."""
     verdict, msg = regression_verdict(
         candidate,
         base,
         suite.regression,
-        higher_is_better=True,
+        higher_is_better=higher_is_better,
         significant=stats["significant"],
         fail_only_if_significant=fail_only_if_significant,
     )

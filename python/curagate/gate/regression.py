@@ -52,21 +52,76 @@ def _absolute(files: Any, folder: Path) -> Any:
     return str((folder / str(files)).resolve())
 
 
-def check_metric(suite: RegressionSuite, golden: GoldenSet) -> None:
+# lm-eval metrics whose task score is not the mean of their per-document values (a
+# corpus-level aggregate: perplexities of summed log-likelihoods, F1/MCC/BLEU over all
+# (gold, prediction) pairs): the gate's paired bootstrap of per-document means would
+# measure another quantity than the score it prints beside it.
+_NOT_A_MEAN = frozenset(
+    {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "f1", "mcc", "bleu"}
+    | {"chrf", "ter"}
+)
+
+
+def check_metric(suite: RegressionSuite, golden: GoldenSet) -> bool:
     """Refuse, before any model runs, a ``regression_suite.metric`` that a task's YAML
-    does not list in its ``metric_list`` (a task without one is left to lm-eval)."""
+    does not list in its ``metric_list`` (a task without one is left to lm-eval), or whose
+    score is not a mean of per-document values; returns whether higher is better (the
+    ``metric_list``'s ``higher_is_better``, lm-eval's default true: every task must say
+    the same)."""
+    if suite.metric in _NOT_A_MEAN:
+        raise ConfigError(_not_a_mean(suite.metric, "lm-eval aggregates it over the corpus"))
+    directions: dict[str, bool] = {}
     for path in golden.paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
         doc, _ = read_yaml_file(path)
         if not isinstance(doc, dict) or doc.get("task") not in suite.tasks:
             continue
-        listed = [m.get("metric") for m in doc.get("metric_list") or [] if isinstance(m, dict)]
+        entries = [m for m in doc.get("metric_list") or [] if isinstance(m, dict)]
+        listed = [m.get("metric") for m in entries]
         if listed and suite.metric not in listed:
             raise ConfigError(
                 f"regression_suite.metric {suite.metric!r}: task {doc['task']!r} ({path.name}) "
                 f"lists {', '.join(map(str, listed))} in its metric_list; use one of those"
             )
+        entry = next((m for m in entries if m.get("metric") == suite.metric), {})
+        aggregation = entry.get("aggregation", "mean")
+        if aggregation != "mean":
+            raise ConfigError(
+                _not_a_mean(
+                    suite.metric, f"task {doc['task']!r} aggregates it with {aggregation!r}"
+                )
+            )
+        higher = entry.get("higher_is_better", True)
+        if not isinstance(higher, bool):
+            raise ConfigError(
+                f"{path.name}: metric_list {suite.metric!r} higher_is_better {higher!r}: "
+                "true or false"
+            )
+        directions[str(doc["task"])] = higher
+    if len(set(directions.values())) > 1:
+        raise ConfigError(
+            f"regression_suite.metric {suite.metric!r}: higher is better in some tasks and "
+            f"lower in others ({', '.join(f'{t}: {h}' for t, h in sorted(directions.items()))}); "
+            "give them one direction"
+        )
+    return next(iter(directions.values()), True)
+
+
+def _not_a_mean(metric: str, why: str) -> str:
+    return (
+        f"regression_suite.metric {metric!r}: {why}; the gate compares the mean of "
+        "per-document scores, paired (bootstrap, McNemar), so the suite metric must be one "
+        "lm-eval averages over documents (acc, acc_norm, exact_match, a custom metric with "
+        "aggregation: mean)"
+    )
+
+
+def _real(value: Any) -> bool:
+    """A number (numpy's included; acc comes as 0/1 or True/False), not a (gold, pred) pair."""
+    import numbers
+
+    return isinstance(value, numbers.Real)
 
 
 def _tracked(hflm: type[Any], cache_hook: type[Any], side: str) -> type[Any]:
@@ -164,10 +219,16 @@ def run_suite(
                 f"regression_suite.metric {suite.metric!r}: task {task!r} reports no such "
                 f"metric; it reports {', '.join(known) or 'none'}: use one of those"
             )
-        per_doc = [float(s[suite.metric]) for s in samples]
-        score = res["results"][task].get(f"{suite.metric},none")
-        out[task] = {
-            "score": float(score) if score is not None else sum(per_doc) / max(len(per_doc), 1),
-            "samples": per_doc,
-        }
+        values = [s[suite.metric] for s in samples]
+        odd = next((v for v in values if not _real(v)), None)
+        if odd is not None:
+            raise ConfigError(
+                f"regression_suite.metric {suite.metric!r}: task {task!r} gives "
+                f"{type(odd).__name__} per document, not a number: "
+                + _not_a_mean(suite.metric, "it is not a mean of per-document scores")
+            )
+        per_doc = [float(v) for v in values]
+        # The mean of the per-document scores: the quantity the delta and its interval
+        # are about (lm-eval's score for a metric with aggregation: mean).
+        out[task] = {"score": sum(per_doc) / max(len(per_doc), 1), "samples": per_doc}
     return out

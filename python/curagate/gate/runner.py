@@ -667,7 +667,7 @@ def _regression_suite(
         )
     from curagate.gate.regression import check_metric
 
-    check_metric(suite, golden)
+    higher_is_better = check_metric(suite, golden)
     if "http" in (cand.kind, base.kind):
         check = capability_not_run(
             "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
@@ -721,6 +721,7 @@ def _regression_suite(
         tasks[task] = _round_stats(
             {
                 "metric": suite.metric,
+                "higher_is_better": higher_is_better,
                 "candidate": cand_v,
                 "base": base_v,
                 "items": len(cs),
@@ -745,6 +746,7 @@ def _regression_suite(
                     "significant": significant,
                 },
                 fail_only_if_significant=st.fail_only_if_significant,
+                higher_is_better=higher_is_better,
             )
         )
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
