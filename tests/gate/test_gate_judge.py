@@ -231,13 +231,42 @@ def test_position_biased_judge_is_refused(tmp_path, endpoints) -> None:
 
 
 def test_a_judge_that_never_gives_a_verdict_is_refused(tmp_path, endpoints) -> None:
-    out = judged(tmp_path, make_golden(tmp_path, None), endpoints, "undecided")
+    golden = make_golden(tmp_path, None)
+    g = gate(tmp_path, golden, endpoints["undecided"], "undecided")
+    g.write_text(
+        g.read_text().replace(
+            "judge_win_rate: {min: 0.6}",
+            "judge_win_rate: {min: 0.6}\n      length_bias: {min: 0.0}",
+        )
+    )
+    out = run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "out")
     j = out.report["results"][0]["judge"]
     assert j["counts"]["unparsed"] == 2 * N and j["counts"]["ties"] == N
     # An unparsed verdict is no consistent verdict: counted with the order flips.
     assert j["metrics"]["position_disagreement"]["value"] == 1.0
     assert check(out.report, "chat.judge.position")["verdict"] == "fail"
     assert out.exit_code == 1
+    # No decisive verdict: the length bias is undefined, not 0.0 (which passed its bar).
+    lb = j["metrics"]["length_bias"]
+    assert (lb["value"], lb["ci_low"], lb["ci_high"], lb["items"]) == (None, None, None, 0)
+    assert check(out.report, "chat.judge.length_bias")["message"].startswith("not measured")
+    bar = check(out.report, "chat.length_bias.threshold")
+    assert bar["verdict"] == "fail" and bar["message"].startswith("not measured: length_bias")
+    assert "length_bias | - | [-, -] | 0" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_an_interval_leaves_out_resamples_that_hold_no_counted_item() -> None:
+    """A resample holding none of the metric's items was read as 0.0: one decisive verdict,
+    won by the longer answer, had the value 1.0 and the interval [0.0, 1.0]."""
+    from curagate.gate.judge import JudgeScores
+
+    verdicts = [PairVerdict("candidate", "candidate", "", "")] + [
+        PairVerdict("tie", "tie", "", "") for _ in range(9)
+    ]
+    scores = JudgeScores.of(verdicts, ["long answer", *["x"] * 9], ["short", *["x"] * 9])
+    lb = scores.stats("length_bias", resamples=200, confidence=0.95, seed=0)
+    assert (lb["value"], lb["ci_low"], lb["ci_high"], lb["items"]) == (1.0, 1.0, 1.0, 1)
+    assert 0 < lb["resamples"] < 200  # those without the item are left out
 
 
 def test_verdicts_unparsed_in_either_order_count_as_disagreements() -> None:

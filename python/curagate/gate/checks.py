@@ -279,6 +279,20 @@ class Scope:
 PairedStats = Mapping[str, Any]
 
 
+def not_measured(scope: Scope, metric: str, kind: str, why: str) -> Check:
+    """GATE001/GATE002 failed: ``metric`` measured on no item of a whole set (``why``), so
+    its ``kind`` ("threshold" or "regression") is not met; its value is not 0."""
+    return Check(
+        rule=THRESHOLD if kind == "threshold" else REGRESSION,
+        name=scope.name(metric, kind),
+        verdict=Verdict.FAIL,
+        message=f"not measured: {metric} is {why} in this set; add such items to the set "
+        f"or remove the {kind} on {metric}",
+        golden_set=scope.golden_set,
+        metric=metric,
+    )
+
+
 def threshold_check(
     scope: Scope,
     metric: str,
@@ -340,17 +354,7 @@ def metric_checks(
         if n >= scope.min_items:
             return True
         if whole:
-            checks.append(
-                Check(
-                    rule=THRESHOLD if kind == "threshold" else REGRESSION,
-                    name=scope.name(metric, kind),
-                    verdict=Verdict.FAIL,
-                    message=f"not measured: {metric} is {why} in this set; add such items "
-                    f"to the set or remove the {kind} on {metric}",
-                    golden_set=scope.golden_set,
-                    metric=metric,
-                )
-            )
+            checks.append(not_measured(scope, metric, kind, why))
         return False
 
     for metric, th in thresholds.items():
@@ -560,16 +564,30 @@ def judge_calibration_check(
 
 
 def judge_length_bias_check(
-    golden_set: str, bias: float, decisive: int, candidate_longer: float, js: JudgeSettings
+    golden_set: str,
+    bias: float | None,
+    decisive: int,
+    candidate_longer: float | None,
+    js: JudgeSettings,
 ) -> Check:
-    """GATE010: how often the longer answer wins a decisive verdict."""
-    biased = decisive >= js.min_decisive_for_length_bias and above(bias, js.max_length_bias)
+    """GATE010: how often the longer answer wins a decisive verdict (``bias`` None: no
+    decisive verdict between answers of different length, nothing to measure)."""
+    biased = (
+        bias is not None
+        and decisive >= js.min_decisive_for_length_bias
+        and above(bias, js.max_length_bias)
+    )
+    longer = "no" if candidate_longer is None else pct(candidate_longer)
+    won = (
+        "not measured: no decisive verdict between answers of different length"
+        if bias is None
+        else f"the longer answer won {pct(bias)} of {decisive} decisive verdicts"
+    )
     return Check(
         rule=JUDGE_LENGTH_BIAS,
         name=f"{golden_set}.judge.length_bias",
         verdict=Verdict.WARN if biased else Verdict.PASS,
-        message=f"the longer answer won {pct(bias)} of {decisive} decisive verdicts (the "
-        f"candidate's answer is the longer on {pct(candidate_longer)} of items; max "
+        message=f"{won} (the candidate's answer is the longer on {longer} of items; max "
         f"{pct(js.max_length_bias)})"
         + ("; check whether the judge rewards length, not quality" if biased else ""),
         golden_set=golden_set,

@@ -18,6 +18,7 @@ the same endpoint client, concurrency, retries and cache as the models judged.
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ from curagate.gate.models import (
     ModelRef,
     generate_cached,
 )
-from curagate.gate.stats import paired_bootstrap
+from curagate.gate.stats import percentile
 from curagate.golden import HUMAN_LABELS, jsonl_objects
 
 __all__ = ["HUMAN_LABELS", "JudgeScores", "PairVerdict", "calibrate", "judge_pairs"]
@@ -238,31 +239,45 @@ class JudgeScores:
             },
         )
 
-    def value(self, metric: str, idx: Sequence[int]) -> float:
+    def value(self, metric: str, idx: Sequence[int]) -> float | None:
+        """The metric's mean over the items ``idx`` it counts; None when it counts none
+        (``length_bias`` with no decisive verdict between answers of different length is
+        undefined, not 0)."""
         vals = [v for v in (self.values[metric][i] for i in idx) if v is not None]
-        return sum(vals) / len(vals) if vals else 0.0
+        return sum(vals) / len(vals) if vals else None
 
     def counted(self, metric: str) -> int:
         return sum(1 for v in self.values[metric] if v is not None)
 
     def stats(self, metric: str, *, resamples: int, confidence: float, seed: int) -> dict[str, Any]:
-        """The value with its bootstrap percentile interval (items resampled)."""
+        """The value with its bootstrap percentile interval (items resampled, as
+        :func:`~curagate.gate.stats.paired_bootstrap` draws them). A resample holding no
+        item the metric counts has no value and is left out of the interval (it was read
+        as 0); a metric that counts no item has no value and no interval."""
         n = len(self.verdicts)
-        ci = paired_bootstrap(
-            lambda idx: (self.value(metric, idx), 0.0),
-            n,
-            resamples=resamples,
-            confidence=confidence,
-            seed=seed,
-        )
-        return {
-            "value": ci.delta,
-            "ci_low": ci.low,
-            "ci_high": ci.high,
+        value = self.value(metric, range(n))
+        out: dict[str, Any] = {
+            "value": value,
+            "ci_low": value,
+            "ci_high": value,
             "confidence": confidence,
-            "resamples": ci.resamples,
+            "resamples": 0,
             "items": self.counted(metric),
         }
+        if value is None or n < 2 or resamples == 0:
+            return out
+        rng = random.Random(seed)
+        drawn = [self.value(metric, [rng.randrange(n) for _ in range(n)]) for _ in range(resamples)]
+        defined = sorted(v for v in drawn if v is not None)
+        if not defined:
+            return out
+        alpha = 1 - confidence
+        out.update(
+            ci_low=percentile(defined, alpha / 2),
+            ci_high=percentile(defined, 1 - alpha / 2),
+            resamples=len(defined),
+        )
+        return out
 
     def counts(self) -> dict[str, int]:
         c = Counter(v.final for v in self.verdicts)

@@ -38,6 +38,7 @@ from curagate.gate.checks import (
     judge_length_bias_check,
     judge_position_check,
     metric_checks,
+    not_measured,
     overall,
     refusal_detector_check,
     set_size_check,
@@ -362,7 +363,8 @@ def _judge_set(
     checks: list[Check] = []
     name = golden.name
 
-    pd = js_scores.value("position_disagreement", range(len(verdicts)))
+    # Every verdict counts for it (a golden set is never empty): defined.
+    pd = js_scores.value("position_disagreement", range(len(verdicts))) or 0.0
     checks.append(judge_position_check(name, pd, js))
 
     calibration: dict[str, Any] = {"labels": 0}
@@ -392,13 +394,18 @@ def _judge_set(
     for metric, th in spec.metrics.items():
         if metric not in JUDGE_METRICS:
             continue
+        value = js_scores.value(metric, everything)
+        if value is None:  # a bar nothing measured is not met (length_bias of no verdict)
+            why = "undefined (no decisive verdict between answers of different length)"
+            checks.append(not_measured(Scope(name, len(verdicts)), metric, "threshold", why))
+            continue
         untrusted = metric in ("judge_win_rate", "judge_loss_rate") and not trusted
         checks.append(
             threshold_check(
                 Scope(name, len(verdicts)),
                 metric,
                 th,
-                js_scores.value(metric, everything),
+                value,
                 stats={k: metrics[metric][k] for k in ("ci_low", "ci_high")},
                 not_counted=f"{why} (GATE008/GATE009)" if untrusted else None,
             )
@@ -757,9 +764,9 @@ def suite_significance(
 ) -> tuple[float, bool, dict[str, Any]]:
     """(p, significant, extra report keys) of one lm-eval task's paired per-sample scores.
 
-    McNemar when every sample is right or wrong (acc: 0 or 1); else (f1, bleu, a
-    likelihood) the paired bootstrap's p and interval: reading only the perfect samples
-    as right would make a metric below 1 on every sample never significant."""
+    McNemar when every sample is right or wrong (acc: 0 or 1); else (scores between 0 and
+    1, a log-likelihood) the paired bootstrap's p and interval: reading only the perfect
+    samples as right would make a metric below 1 on every sample never significant."""
     if all(v in (0.0, 1.0) for v in (*cand, *base)):
         mc = mcnemar([v == 1.0 for v in cand], [v == 1.0 for v in base])
         return mc.p_value, mc.p_value < alpha, {"mcnemar": mc.to_dict()}

@@ -42,7 +42,7 @@ class DeltaCI:
         }
 
 
-def _percentile(sorted_vals: Sequence[float], q: float) -> float:
+def percentile(sorted_vals: Sequence[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     if not sorted_vals:
         return 0.0
@@ -81,8 +81,8 @@ def paired_bootstrap(
         deltas.append(c - b)
     deltas.sort()
     alpha = 1 - confidence
-    low = _percentile(deltas, alpha / 2)
-    high = _percentile(deltas, 1 - alpha / 2)
+    low = percentile(deltas, alpha / 2)
+    high = percentile(deltas, 1 - alpha / 2)
     below = (sum(1 for d in deltas if d <= 0) + 1) / (resamples + 1)
     above = (sum(1 for d in deltas if d >= 0) + 1) / (resamples + 1)
     p = min(1.0, 2 * min(below, above))
