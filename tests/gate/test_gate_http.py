@@ -13,7 +13,7 @@ import pytest
 from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
 
 from curagate.cli import main
-from curagate.errors import CuragateError, InputError
+from curagate.errors import ConfigError, CuragateError, InputError
 from curagate.gate import run_gate
 from curagate.golden import lock
 
@@ -787,3 +787,44 @@ def test_a_training_data_error_still_stops_the_gate_whatever_its_path_says(
             tmp_path / "o",
             train_data=[str(train)],
         )
+
+
+def test_slice_values_of_several_types_are_refused_and_null_is_in_no_slice(
+    tmp_path, servers
+) -> None:
+    """Slices grouped items by the text of their value: 1, "1" and true were one slice, and
+    an item with no value (null) was the slice "None"."""
+    root = tmp_path / "golden"
+    mixed = [dict(i, length=1 if n % 2 else "1") for n, i in enumerate(SENTIMENT_ITEMS)]
+    write_set(root, "sentiment", "classification", mixed)
+    lock(root)
+    with pytest.raises(ConfigError, match="slice column 'length' holds values of several types"):
+        run_gate(
+            gate_file(tmp_path, root), servers["right"].url, servers["right"].url, tmp_path / "a"
+        )
+    some_null = [dict(i, length=None) if n < 10 else i for n, i in enumerate(SENTIMENT_ITEMS)]
+    write_set(root, "sentiment", "classification", some_null)
+    lock(root)
+    out = run_gate(
+        gate_file(tmp_path, root), servers["right"].url, servers["right"].url, tmp_path / "b"
+    )
+    [table] = out.report["results"][0]["slices"]
+    assert {row["value"]: row["n"] for row in table["rows"]} == {"long": 10, "short": 20}
+    items = [json.loads(line) for line in (tmp_path / "b" / "items.jsonl").read_text().splitlines()]
+    assert sum("length" not in row["slices"] for row in items) == 10
+
+
+def test_precision_of_a_class_never_predicted_is_undefined_not_zero(tmp_path, golden_dir) -> None:
+    always_positive = CannedServer(lambda p: "Positive")
+    try:
+        out = run_gate(
+            gate_file(tmp_path, golden_dir),
+            always_positive.url,
+            always_positive.url,
+            tmp_path / "o",
+        )
+    finally:
+        always_positive.close()
+    negative = out.report["results"][0]["per_class"]["candidate"]["Negative"]
+    assert negative["precision"] is None and negative["recall"] == 0.0 and negative["f1"] is None
+    assert "| Negative | - | 0.0000 | - | 0.0000 |" in (tmp_path / "o" / "report.md").read_text()

@@ -212,17 +212,26 @@ def confusion_matrix(
 
 
 def per_class(
-    predictions: Sequence[str | None], references: Sequence[str], labels: Sequence[str]
-) -> dict[str, dict[str, float]]:
-    """Precision, recall, F1 and support per class (0.0 where undefined)."""
-    out: dict[str, dict[str, float]] = {}
+    predictions: Sequence[str | None],
+    references: Sequence[str],
+    labels: Sequence[str],
+    *,
+    undefined: float | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """Precision, recall, F1 and support per class. A 0/0 (a class never predicted, or
+    in no reference) is ``undefined``: None for the report (it was shown as a measured
+    0.0000), 0.0 for macro-F1 (sklearn's ``zero_division=0``)."""
+    out: dict[str, dict[str, float | None]] = {}
     for lab in labels:
         tp = sum(1 for p, r in zip(predictions, references, strict=True) if p == lab and r == lab)
         fp = sum(1 for p, r in zip(predictions, references, strict=True) if p == lab and r != lab)
         fn = sum(1 for p, r in zip(predictions, references, strict=True) if p != lab and r == lab)
-        prec = tp / (tp + fp) if tp + fp else 0.0
-        rec = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        prec = tp / (tp + fp) if tp + fp else undefined
+        rec = tp / (tp + fn) if tp + fn else undefined
+        if prec is None or rec is None:
+            f1 = None
+        else:
+            f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         out[lab] = {"precision": prec, "recall": rec, "f1": f1, "support": float(tp + fn)}
     return out
 
@@ -234,8 +243,8 @@ def macro_f1(
     present = [lab for lab in dict.fromkeys(labels) if lab in set(references)]
     if not present:
         return 0.0
-    pc = per_class(predictions, references, present)
-    return sum(pc[lab]["f1"] for lab in present) / len(present)
+    pc = per_class(predictions, references, present, undefined=0.0)
+    return sum(pc[lab]["f1"] or 0.0 for lab in present) / len(present)
 
 
 def lcs_length(a: Sequence[str], b: Sequence[str]) -> int:

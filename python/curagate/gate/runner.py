@@ -167,6 +167,34 @@ def _measured_on(scores: SetScores, metric: str, idx: Sequence[int]) -> tuple[in
     return len(scores.applicable(metric, idx)), scores.not_measured(metric)
 
 
+def slice_value(value: Any) -> str:
+    """A slice's name for an item's value: a string as it is, anything else as JSON."""
+    return (
+        value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    )
+
+
+def _slice_groups(items: Sequence[dict[str, Any]], column: str, where: str) -> dict[str, list[int]]:
+    """The items of each value of ``column`` (an item whose value is null or missing is in
+    no slice of it). Values of one type only: grouped by their text, `1`, `"1"` and `true`
+    were one slice, and a null was the slice "None"."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    kinds: set[str] = set()
+    for i, it in enumerate(items):
+        value = it.get(column)
+        if value is None:
+            continue
+        kinds.add(type(value).__name__)
+        groups[slice_value(value)].append(i)
+    if len(kinds) > 1:
+        raise ConfigError(
+            f"{where}: slice column {column!r} holds values of several types "
+            f'({", ".join(sorted(kinds))}), which would be sliced by their text (1, "1" and '
+            "true alike); give the column one type"
+        )
+    return groups
+
+
 def _slice_cell(scores: SetScores, metric: str, idx: Sequence[int]) -> dict[str, Any]:
     """One metric on one slice for the report: both sides and the delta, with the items
     it is measured on when not all of them (None values: none)."""
@@ -230,7 +258,11 @@ def _item_rows(
             "id": str(item["id"]),
             "prompt": user,
             "reference": scores.references[i],
-            "slices": {r.column: str(item[r.column]) for r in spec.slices if r.column in item},
+            "slices": {
+                r.column: slice_value(item[r.column])
+                for r in spec.slices
+                if item.get(r.column) is not None
+            },
         }
         for side, s, correct in (("candidate", scores.candidate, cc), ("base", scores.base, bc)):
             row[f"{side}_output"] = s.outputs[i]
@@ -580,10 +612,7 @@ def _evaluate_set(
 
     slice_tables: list[dict[str, Any]] = []
     for rule_s in spec.slices:
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, it in enumerate(items):
-            if rule_s.column in it:
-                groups[str(it[rule_s.column])].append(i)
+        groups = _slice_groups(items, rule_s.column, f"{cfg.path}: golden set {spec.name!r}")
         if not groups:
             raise ConfigError(
                 f"{cfg.path}: golden set {spec.name!r}: slice column {rule_s.column!r} is in no item"

@@ -64,7 +64,7 @@ class Classification(Task):
         return {
             "per_class": {
                 side: {
-                    k: {m: gm.rnd(v) for m, v in d.items()}
+                    k: {m: None if v is None else gm.rnd(v) for m, v in d.items()}
                     for k, d in gm.per_class(list(pred), refs, spec.labels).items()
                 }
                 for side, pred in labels.items()
