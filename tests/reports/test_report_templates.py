@@ -345,3 +345,11 @@ def test_check_and_curate_never_import_jinja2(tmp_path: Path) -> None:
     # The CLI imports only the command being run, so check loads no report module at all
     # (it used to, through every command's module); jinja2 stays out of both either way.
     assert lines == ["check False False", "curate False"]
+
+
+def test_a_share_near_a_round_value_is_not_rounded_onto_it() -> None:
+    # The service's compare page printed an accuracy of 0.79996 as 80.0%.
+    from curagate.reports import environment
+
+    pct = environment().filters["pct"]
+    assert (pct(0.79996), pct(0.8), pct(0.25), pct(None)) == ("79.996%", "80.0%", "25.0%", "-")

@@ -39,6 +39,16 @@ def _without_bidi_controls(value: Any) -> Any:
     return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
 
 
+def _pct(x: Any) -> str:
+    """A share: one decimal, or more where one would round it onto another value (0.79996
+    is 79.996%, not 80.0%: the gate's own rule, :func:`curagate.gate.metrics.pct`)."""
+    if x is None:
+        return "-"
+    from curagate.gate.metrics import pct
+
+    return pct(float(x))
+
+
 @cache
 def environment() -> jinja2.Environment:
     import jinja2
@@ -53,7 +63,7 @@ def environment() -> jinja2.Environment:
         finalize=_without_bidi_controls,
     )
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
-    env.filters["pct"] = lambda x: "-" if x is None else f"{100 * float(x):.1f}%"
+    env.filters["pct"] = _pct
     env.filters["num"] = lambda x: "-" if x is None else f"{float(x):+.4f}"
     env.filters["fmt"] = lambda x: "-" if x is None else (f"{x:.4f}" if isinstance(x, float) else x)
     env.filters["pretty"] = lambda x: json.dumps(x, indent=2, sort_keys=True, ensure_ascii=False)
