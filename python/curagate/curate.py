@@ -697,15 +697,11 @@ def _drain(items: list[_Held]) -> Iterator[_Held]:
 def _check_unchanged(
     paths: Sequence[Path], before: Sequence[tuple[int, int, int, int] | None]
 ) -> None:
-    from curagate.digest import file_state
+    from curagate.digest import require_unchanged
 
-    for path, was in zip(paths, before, strict=True):
-        if file_state(path) != was:
-            raise InputError(
-                f"{path}: changed while curate ran (replaced, rewritten or removed since it "
-                "was first read), so its rows may not be the ones deduplicated; run again "
-                "once nothing writes to the inputs"
-            )
+    require_unchanged(
+        paths, before, while_="curate ran", so="its rows may not be the ones deduplicated"
+    )
 
 
 def _reread(batches: Iterator[Batch]) -> Iterator[_Held]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
@@ -82,6 +82,23 @@ def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None
     except OSError:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def require_unchanged(
+    paths: Sequence[Path],
+    before: Sequence[tuple[int, int, int, int] | None],
+    *,
+    while_: str,
+    so: str,
+) -> None:
+    """An InputError naming the first of ``paths`` whose :func:`file_state` is no longer
+    ``before``: changed ``while_`` a command read it, ``so`` what that means."""
+    for path, was in zip(paths, before, strict=True):
+        if file_state(path) != was:
+            raise InputError(
+                f"{path}: changed while {while_} (replaced, rewritten, cut, appended to or "
+                f"removed), so {so}; run again once nothing writes to the inputs"
+            )
 
 
 def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:

@@ -332,7 +332,7 @@ def _load(
     preference_key: str,
     relabel: tuple[Path, Path] | None,
 ) -> _Loaded:
-    from curagate.digest import file_state
+    from curagate.digest import file_state, require_unchanged
     from curagate.io import read_batches
 
     # The inputs as the read starts: the manifest's sha256 of each (hashed after the
@@ -378,13 +378,9 @@ def _load(
         }
         for p in paths
     ]
-    for path, was in zip(paths, first_seen, strict=True):
-        if file_state(path) != was:
-            raise InputError(
-                f"{path}: changed while split read it (replaced, rewritten, cut, appended to "
-                "or removed), so its rows may not be the file's; run again once nothing "
-                "writes to the inputs"
-            )
+    require_unchanged(
+        paths, first_seen, while_="split read it", so="its rows may not be the file's"
+    )
     key_array = pa.array(keys, type=pa.large_string())
     return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
 
