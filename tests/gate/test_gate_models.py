@@ -463,7 +463,9 @@ def test_lm_eval_suite_fails_a_candidate_that_lost_what_the_base_knew(
     ("entry", "why"),
     [
         ("  - metric: acc\n    aggregation: median\n", "aggregates it with 'median'"),
-        ("  - metric: f1\n", "lm-eval aggregates it over the corpus"),
+        ("  - metric: f1\n", "task 'tiny_mc' aggregates it with 'f1_score'"),
+        ("  - metric: brier_score\n", "aggregates it with 'brier_score'"),  # lm-eval's own
+        ("  - metric: my_score\n", "lm-eval knows no aggregation for it"),
         ("  - metric: acc\n    higher_is_better: maybe\n", "higher_is_better 'maybe'"),
     ],
 )
@@ -475,7 +477,8 @@ def test_a_suite_metric_that_is_not_a_mean_of_per_document_scores_is_refused_fir
     delta and interval printed beside it were of those."""
     pytest.importorskip("lm_eval")
     _mini_suite(golden_dir, [0] * 4, entry)
-    suite = SUITE if "f1" not in entry else SUITE + "  metric: f1\n"
+    metric = entry.split("metric: ", 1)[1].split("\n", 1)[0]
+    suite = SUITE if metric == "acc" else SUITE + f"  metric: {metric}\n"
     gate = tmp_path / "gate.yaml"
     gate.write_text(GATE.format(golden=golden_dir, suite=suite))
     with pytest.raises(ConfigError, match=re.escape(why)):

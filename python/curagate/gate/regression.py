@@ -52,24 +52,12 @@ def _absolute(files: Any, folder: Path) -> Any:
     return str((folder / str(files)).resolve())
 
 
-# lm-eval metrics whose task score is not the mean of their per-document values (a
-# corpus-level aggregate: perplexities of summed log-likelihoods, F1/MCC/BLEU over all
-# (gold, prediction) pairs): the gate's paired bootstrap of per-document means would
-# measure another quantity than the score it prints beside it.
-_NOT_A_MEAN = frozenset(
-    {"perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte", "f1", "mcc", "bleu"}
-    | {"chrf", "ter"}
-)
-
-
 def check_metric(suite: RegressionSuite, golden: GoldenSet) -> bool:
     """Refuse, before any model runs, a ``regression_suite.metric`` that a task's YAML
-    does not list in its ``metric_list`` (a task without one is left to lm-eval), or whose
-    score is not a mean of per-document values; returns whether higher is better (the
-    ``metric_list``'s ``higher_is_better``, lm-eval's default true: every task must say
-    the same)."""
-    if suite.metric in _NOT_A_MEAN:
-        raise ConfigError(_not_a_mean(suite.metric, "lm-eval aggregates it over the corpus"))
+    does not list in its ``metric_list``, or whose task score is not the mean of its
+    per-document scores; returns whether higher is better. What a ``metric_list`` entry
+    leaves out comes from lm-eval's registry, as lm-eval itself takes it (``brier_score``:
+    its own aggregation, lower is better); every task must say the same."""
     directions: dict[str, bool] = {}
     for path in golden.paths:
         if path.suffix not in (".yaml", ".yml"):
@@ -77,28 +65,32 @@ def check_metric(suite: RegressionSuite, golden: GoldenSet) -> bool:
         doc, _ = read_yaml_file(path)
         if not isinstance(doc, dict) or doc.get("task") not in suite.tasks:
             continue
+        task = str(doc["task"])
         entries = [m for m in doc.get("metric_list") or [] if isinstance(m, dict)]
         listed = [m.get("metric") for m in entries]
         if listed and suite.metric not in listed:
             raise ConfigError(
-                f"regression_suite.metric {suite.metric!r}: task {doc['task']!r} ({path.name}) "
+                f"regression_suite.metric {suite.metric!r}: task {task!r} ({path.name}) "
                 f"lists {', '.join(map(str, listed))} in its metric_list; use one of those"
             )
         entry = next((m for m in entries if m.get("metric") == suite.metric), {})
-        aggregation = entry.get("aggregation", "mean")
+        registered = _lm_eval_defaults(suite.metric)
+        aggregation = entry.get("aggregation", registered[0])
         if aggregation != "mean":
-            raise ConfigError(
-                _not_a_mean(
-                    suite.metric, f"task {doc['task']!r} aggregates it with {aggregation!r}"
-                )
+            why = (
+                f"task {task!r} aggregates it with {aggregation!r}"
+                if aggregation is not None
+                else f"lm-eval knows no aggregation for it; declare `aggregation: mean` in "
+                f"task {task!r}'s metric_list"
             )
-        higher = entry.get("higher_is_better", True)
+            raise ConfigError(_not_a_mean(suite.metric, why))
+        higher = entry.get("higher_is_better", registered[1])
         if not isinstance(higher, bool):
             raise ConfigError(
                 f"{path.name}: metric_list {suite.metric!r} higher_is_better {higher!r}: "
-                "true or false"
+                "declare true or false"
             )
-        directions[str(doc["task"])] = higher
+        directions[task] = higher
     if len(set(directions.values())) > 1:
         raise ConfigError(
             f"regression_suite.metric {suite.metric!r}: higher is better in some tasks and "
@@ -106,6 +98,30 @@ def check_metric(suite: RegressionSuite, golden: GoldenSet) -> bool:
             "give them one direction"
         )
     return next(iter(directions.values()), True)
+
+
+def _lm_eval_defaults(metric: str) -> tuple[str | None, bool | None]:
+    """(aggregation name, higher is better) lm-eval registers for ``metric``, None where it
+    registers none (a metric of the task's own)."""
+    import logging
+
+    try:
+        import lm_eval.api.metrics  # noqa: F401  (registers lm-eval's metrics)
+        from lm_eval.api.registry import get_metric_aggregation, is_higher_better
+    except ImportError as e:
+        raise MissingExtraError("eval", e.name or "lm_eval") from None
+    logger = logging.getLogger("lm_eval")  # an unknown metric is a warning there
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        aggregation = get_metric_aggregation(metric)
+        higher = is_higher_better(metric)
+    except (KeyError, ValueError):
+        aggregation, higher = None, None
+    finally:
+        logger.setLevel(level)
+    name = getattr(aggregation, "__name__", None) if aggregation is not None else None
+    return name, higher if isinstance(higher, bool) else None
 
 
 def _not_a_mean(metric: str, why: str) -> str:
