@@ -169,8 +169,9 @@ def test_score_policy_keeps_the_best_score(write_jsonl: Callable, tmp_path: Path
         [2**53, 2**53 + 1],  # int64: was "must be numeric (found int64)"
         [2**53, 2**53 + 1, 1.5],  # kept exact as strings beside a fraction: they tied
         [2**64, 2**64 + 1],  # past 64 bits, strings: they tied, the lower kept
+        ['"9007199254740992.0"', '"9007199254740993e0"'],  # number-like text
     ],
-    ids=["int64", "strings-beside-a-fraction", "past-64-bits"],
+    ids=["int64", "strings-beside-a-fraction", "past-64-bits", "float-like-text"],
 )
 def test_integer_scores_past_2_53_are_refused_not_tied(tmp_path: Path, scores: list[float]) -> None:
     texts = [LONG, LONG, "other words entirely"]
@@ -180,17 +181,42 @@ def test_integer_scores_past_2_53_are_refused_not_tied(tmp_path: Path, scores: l
             f'{{"text": {json.dumps(t)}, "q": {q}}}\n' for t, q in zip(texts, scores, strict=False)
         )
     )
-    with pytest.raises(InputError, match=r"holds (9007199254740993|18446744073709551616), past"):
+    with pytest.raises(InputError, match=r"holds \S+, at or past ±2\^53"):
         curate([path], tmp_path / "out", keep__policy="score", keep__score_column="q")
-    # within ±2^53 integers compare exactly: the higher wins
+    # below 2^53 integers compare exactly: the higher wins
     path.write_text(
         "".join(
-            json.dumps({"text": t, "q": q}) + "\n" for t, q in ((LONG, 2**53 - 1), (LONG, 2**53))
+            json.dumps({"text": t, "q": q}) + "\n"
+            for t, q in ((LONG, 2**53 - 2), (LONG, 2**53 - 1))
         )
     )
     curate([path], tmp_path / "ok", keep__policy="score", keep__score_column="q")
     kept = read_dir(tmp_path / "ok" / "kept")
-    assert kept is not None and kept.column("q").to_pylist() == [2**53]
+    assert kept is not None and kept.column("q").to_pylist() == [2**53 - 1]
+
+
+@pytest.mark.parametrize("kind", ["decimal", "dictionary"])
+def test_decimal_and_categorical_scores_past_2_53_are_refused_too(
+    tmp_path: Path, kind: str
+) -> None:
+    # They skipped the check: cast to doubles, 2^53 and 2^53 + 1 tied, the lower kept.
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if kind == "decimal":
+        q = pa.array([Decimal(2**53), Decimal(2**53 + 1)], pa.decimal128(20, 0))
+    else:
+        q = pa.array([str(2**53), str(2**53 + 1)]).dictionary_encode()
+    pq.write_table(pa.table({"text": [LONG, LONG], "q": q}), tmp_path / "d.parquet")
+    with pytest.raises(InputError, match="at or past ±2\\^53"):
+        curate(
+            [tmp_path / "d.parquet"],
+            tmp_path / "out",
+            keep__policy="score",
+            keep__score_column="q",
+        )
 
 
 def test_missing_score_column_is_an_input_error(write_jsonl: Callable, tmp_path: Path) -> None:

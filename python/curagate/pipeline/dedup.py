@@ -45,14 +45,8 @@ def keep_priorities(batch: Batch, cfg: CurateConfig) -> pa.Array:
             f"(columns: {', '.join(batch.table.column_names)})"
         )
     values = batch.table.column(column)
-    inexact = _beyond_doubles(values)
-    if inexact is not None:
-        # Scores are compared as doubles: 2**53 and 2**53 + 1 would tie (the first kept,
-        # whichever is higher).
-        raise InputError(
-            f"{batch.source}: keep.score_column {column!r} holds {inexact}, past ±2^53 "
-            "(9,007,199,254,740,992), where scores no longer compare exactly; rescale them"
-        )
+    if pa.types.is_dictionary(values.type):  # pandas' categoricals: compare the values
+        values = values.cast(values.type.value_type)
     try:
         # Integers within ±2^53 are exact as doubles; Arrow's safe cast refuses int64 anyway.
         safe = not pa.types.is_integer(values.type)
@@ -61,27 +55,22 @@ def keep_priorities(batch: Batch, cfg: CurateConfig) -> pa.Array:
         raise InputError(
             f"{batch.source}: keep.score_column {column!r} must be numeric (found {values.type})"
         ) from None
+    if not pa.types.is_floating(values.type):
+        # Scores are compared as doubles, exact for integers below 2^53 only: 2^53 and
+        # 2^53 + 1 (int64, decimal, or text the reader kept exact) tied, the first kept.
+        magnitude = pc.abs(pc.fill_null(scores, 0.0))
+        far = pc.and_(pc.greater_equal(magnitude, float(_EXACT)), pc.is_finite(magnitude))
+        if pc.any(far).as_py():
+            first = values.filter(far)[0].as_py()
+            raise InputError(
+                f"{batch.source}: keep.score_column {column!r} holds {first}, at or past "
+                "±2^53 (9,007,199,254,740,992), where scores no longer compare exactly as "
+                "doubles; rescale them"
+            )
     return pc.fill_null(scores, float("-inf")).combine_chunks()
 
 
 _EXACT = 2**53
-
-
-def _beyond_doubles(values: pa.ChunkedArray) -> str | None:
-    """An integer score no double holds exactly (|v| > 2^53), as text, or None: an integer
-    column, or integers the reader kept as strings (past 64 bits, or beside fractions)."""
-    if pa.types.is_integer(values.type):
-        low, high = pc.min_max(values).values()
-        for v in (low.as_py(), high.as_py()):
-            if v is not None and abs(v) > _EXACT:
-                return str(v)
-        return None
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        long = values.filter(pc.match_substring_regex(values, r"^\s*[-+]?\d{16,}\s*$"))
-        for text in long.to_pylist():
-            if abs(int(text)) > _EXACT:
-                return str(text).strip()
-    return None
 
 
 @dataclass(frozen=True)
