@@ -90,14 +90,16 @@ def require_unchanged(
     *,
     while_: str,
     so: str,
+    again: str = "run again once nothing writes to the inputs",
 ) -> None:
     """An InputError naming the first of ``paths`` whose :func:`file_state` is no longer
-    ``before``: changed ``while_`` a command read it, ``so`` what that means."""
+    ``before``: changed ``while_`` a command read it, ``so`` what that means, and
+    ``again`` what to do."""
     for path, was in zip(paths, before, strict=True):
         if file_state(path) != was:
             raise InputError(
                 f"{path}: changed while {while_} (replaced, rewritten, cut, appended to or "
-                f"removed), so {so}; run again once nothing writes to the inputs"
+                f"removed), so {so}; {again}"
             )
 
 

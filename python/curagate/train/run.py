@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from curagate.artifacts import RunRecord
 from curagate.config import error_lines
-from curagate.digest import file_state, hash_tree, sha256_file, sha256_text
+from curagate.digest import file_state, hash_tree, require_unchanged, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.io.atomic import (
     TMP_SUFFIX,
@@ -113,13 +113,13 @@ def _umask_modes(root: Path) -> None:
 
 def _refuse_changed(read_state: dict[Path, Any], when: str) -> None:
     """InputError naming the first file whose state is no longer the one recorded."""
-    changed = [str(p) for p, was in read_state.items() if file_state(p) != was]
-    if changed:
-        raise InputError(
-            f"{changed[0]}: changed {when}, so run.json would name bytes it was not "
-            "trained on (or checked against); train again once nothing writes to the data, "
-            "the base model and the golden sets"
-        )
+    require_unchanged(
+        list(read_state),
+        list(read_state.values()),
+        while_=when,
+        so="run.json would name bytes it was not trained on (or checked against)",
+        again="train again once nothing writes to the data, the base model and the golden sets",
+    )
 
 
 def _golden_hashes(golden: dict[str, list[Path]]) -> dict[str, str]:
@@ -487,7 +487,7 @@ def train(
     golden_files = [f for files in golden.values() for f in files]
     read_state |= {p: file_state(p) for p in [*(base / rel for rel in base_files), *golden_files]}
     golden_hashes = _golden_hashes(golden)  # what the guard is about to read
-    _refuse_changed(read_state, "while curagate read it")
+    _refuse_changed(read_state, "curagate read it")
     leakage = leakage_guard(golden, train_records.files, allow_leakage)
     _require_train_extra()
     _check_report_to(cfg)
@@ -678,7 +678,7 @@ def train(
         # Through the contract its readers use: a field they need cannot be left out.
         record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
         write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
-        _refuse_changed(read_state, "while the run trained")
+        _refuse_changed(read_state, "the run trained")
         _umask_modes(tmp)
         if overwrite:
             with atomic_path(run_dir) as final:
