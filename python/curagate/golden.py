@@ -57,6 +57,8 @@ class GoldenSet:
     license: str = ""
     license_file: str | None = None
     description: str = ""
+    # Where a snapshot's files were copied from (None: ``root`` is the set folder itself).
+    origin: Path | None = None
 
     @property
     def paths(self) -> list[Path]:
@@ -434,7 +436,7 @@ def snapshot(golden: GoldenSet, into: Path) -> GoldenSet:
             f"golden set {golden.name!r}: {', '.join(changed)} changed while the gate read it; "
             "golden sets never change silently: run the gate again once nothing writes to it"
         )
-    return dataclasses.replace(golden, root=root)
+    return dataclasses.replace(golden, root=root, origin=golden.root)
 
 
 def verify(golden_dir: str | os.PathLike[str]) -> list[str]:

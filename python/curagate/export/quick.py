@@ -25,6 +25,7 @@ from curagate.errors import CheckFailed, CuragateError, InputError
 
 if TYPE_CHECKING:
     from curagate.gate.config import GateConfig, GoldenSetGate
+    from curagate.gate.evaluate import SetSchema
     from curagate.gate.models import GenSettings, Messages
     from curagate.golden import GoldenSet
 
@@ -62,7 +63,7 @@ class _SetPlan:
     items: list[dict[str, Any]]
     conversations: list[Messages]
     settings: GenSettings
-    schema: dict[str, Any] | None
+    schema: SetSchema | None
 
 
 @dataclass

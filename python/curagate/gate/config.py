@@ -384,8 +384,15 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
 def read_json_schema(path: Path) -> dict[str, Any]:
     """A golden set's ``json_schema`` file: a valid JSON Schema (draft 2020-12, as
     ``schema_compliance`` validates with) whose every ``$ref`` resolves within it."""
+    return read_json_schema_file(path)[0]
+
+
+def read_json_schema_file(path: Path) -> tuple[dict[str, Any], str]:
+    """:func:`read_json_schema` and the sha256 of the bytes it was read from (one read)."""
+    raw = b""
     try:
-        schema = json.loads(read_regular(path, MAX_CONFIG_BYTES, follow_links=True).decode("utf-8"))
+        raw = read_regular(path, MAX_CONFIG_BYTES, follow_links=True)
+        schema = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as e:  # a FIFO or /dev/zero never ends; a link is read where it lies
@@ -426,7 +433,7 @@ def read_json_schema(path: Path) -> dict[str, Any]:
                     "schemas are not fetched: copy the definition under '$defs')"
                 ) from None
         pending += [(sub, resolver.in_subresource(sub)) for sub in resource.subresources()]
-    return schema
+    return schema, hashlib.sha256(raw).hexdigest()
 
 
 def _schema_errors(cfg: GateConfig, src: str, lines: dict[tuple[Any, ...], int]) -> list[str]:

@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from curagate.errors import ConfigError, InputError
 from curagate.gate import metrics as gm
-from curagate.gate.config import GoldenSetGate, read_json_schema
+from curagate.gate.config import GoldenSetGate, read_json_schema_file
 from curagate.gate.models import Messages
 from curagate.gate.tasks import Answer, Task, get_task
+
+if TYPE_CHECKING:
+    from curagate.golden import GoldenSet
 
 
 def conversation(item: dict[str, Any], spec: GoldenSetGate, system: str | None) -> Messages:
@@ -169,14 +173,39 @@ def score_side(
     return refs, side
 
 
-def load_schema(spec: GoldenSetGate, resolve: Any) -> dict[str, Any] | None:
-    """The set's JSON schema (checked when the gate file was loaded)."""
+@dataclass(frozen=True)
+class SetSchema:
+    """A golden set's JSON schema as the gate scores with it, read once."""
+
+    doc: dict[str, Any]
+    file: str  # as the gate file names it
+    sha256: str  # of the bytes read: the report records it
+
+    def describe(self) -> dict[str, str]:
+        return {"file": self.file, "sha256": self.sha256}
+
+
+def load_schema(
+    spec: GoldenSetGate, resolve: Any, golden: GoldenSet | None = None
+) -> SetSchema | None:
+    """The set's JSON schema (checked when the gate file was loaded), read once. A schema
+    that is one of ``golden``'s locked files is read from its snapshot (bytes the lock
+    vouches for), never again from the set folder, which may change while models run."""
     if not spec.json_schema:
         return None
+    path = resolve(spec.json_schema)
+    if golden is not None and golden.origin is not None:
+        try:
+            rel = Path(path).resolve().relative_to(golden.origin.resolve()).as_posix()
+        except ValueError:
+            rel = None
+        if rel in golden.files:
+            path = golden.root / rel
     try:
-        return read_json_schema(resolve(spec.json_schema))
+        doc, sha = read_json_schema_file(path)
     except ConfigError as e:
         raise ConfigError(f"golden set {spec.name!r}: json_schema: {e}") from None
+    return SetSchema(doc=doc, file=spec.json_schema, sha256=sha)
 
 
 def score_set(
@@ -184,9 +213,10 @@ def score_set(
     items: list[dict[str, Any]],
     cand_out: list[str],
     base_out: list[str],
-    schema: dict[str, Any] | None,
+    schema: SetSchema | None,
     refused: tuple[Sequence[bool], Sequence[bool]] | None = None,
 ) -> SetScores:
-    refs, cand = score_side(spec, items, cand_out, schema, refused[0] if refused else None)
-    _, base = score_side(spec, items, base_out, schema, refused[1] if refused else None)
+    doc = schema.doc if schema is not None else None
+    refs, cand = score_side(spec, items, cand_out, doc, refused[0] if refused else None)
+    _, base = score_side(spec, items, base_out, doc, refused[1] if refused else None)
     return SetScores(spec=spec, items=items, references=refs, candidate=cand, base=base)

@@ -52,7 +52,14 @@ from curagate.gate.config import (
     Regression,
     load_gate,
 )
-from curagate.gate.evaluate import SetScores, conversation, load_schema, references, score_set
+from curagate.gate.evaluate import (
+    SetSchema,
+    SetScores,
+    conversation,
+    load_schema,
+    references,
+    score_set,
+)
 from curagate.gate.judge import (
     JudgeScores,
     calibrate,
@@ -540,7 +547,8 @@ def _evaluate_set(
     base: ModelRef,
     models: LoadedModels,
     cache: GenerationCache,
-    judge: ModelRef | None = None,
+    judge: ModelRef | None,
+    schema: SetSchema | None,
 ) -> tuple[dict[str, Any], list[Check]]:
     spec, items, convs, settings = set_inputs(cfg, golden)
     cand_out = generate_cached(cand, models, convs, settings, cache, f"{golden.name}: candidate")
@@ -568,7 +576,7 @@ def _evaluate_set(
             cache,
         )
         checks += det_checks
-    scores = score_set(spec, items, cand_out, base_out, load_schema(spec, cfg.resolve), refused)
+    scores = score_set(spec, items, cand_out, base_out, schema, refused)
     everything = list(range(len(items)))
     judge_result: dict[str, Any] | None = None
     item_verdicts: list[dict[str, Any]] | None = None
@@ -1072,6 +1080,11 @@ def _run_gate_on(
     except CheckFailed as e:
         # A tampered golden set makes the gate unable to decide: an error, not a failed model.
         raise CuragateError(str(e)) from None
+    # Each schema is read once, before any model runs: scored with and recorded as those bytes.
+    schemas = {
+        g.name: load_schema(spec, cfg.resolve, g)
+        for g, spec in zip(goldens, cfg.golden_sets, strict=True)
+    }
     cand = resolve_model(candidate, http_model=candidate_model_name, model_digest=candidate_digest)
     base_ref = resolve_model(
         base, http_model=base_model_name, model_digest=base_digest, digest_flag="--base-digest"
@@ -1090,7 +1103,14 @@ def _run_gate_on(
     with LoadedModels(device=device, snapshot=sign_key is not None) as models:
         for golden in goldens:
             res, cks = _evaluate_set(
-                cfg, golden, cand, base_ref, models, cache, judges.get(golden.name)
+                cfg,
+                golden,
+                cand,
+                base_ref,
+                models,
+                cache,
+                judges.get(golden.name),
+                schemas[golden.name],
             )
             results.append(res)
             checks += cks
@@ -1138,6 +1158,7 @@ def _run_gate_on(
                 "size": g.size,
                 "provenance": g.provenance,
                 "license": g.license,
+                **({"json_schema": sch.describe()} if (sch := schemas.get(g.name)) else {}),
             }
             for g in all_sets
         ],
