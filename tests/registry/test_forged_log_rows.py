@@ -18,7 +18,7 @@ from curagate.digest import sha256_bytes
 from curagate.registry import ChainBroken, Registry
 from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage_sha256, row_hash
 from curagate.registry.store import RecordedGateReport
-from curagate.signing import actor_public_key, actor_seed, actor_sign
+from curagate.signing import PRIVATE_KEY_NAME, actor_public_key, actor_seed, actor_sign
 
 from .registry_fixtures import keypair, write_bundle, write_gate_report
 
@@ -615,3 +615,35 @@ def test_a_payload_number_no_integer_holds_is_tampering_not_a_crash(
     forger = Forger(db)
     forger.log("revoke", None, None, None, '{"key_id":1e999}')
     assert "payload is not valid" in forger.check(head, capsys)
+
+
+def test_a_promotion_on_another_report_than_its_request_was_made_on_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # alice requested v2 on its signed pass; a newer signed warn came, alice waived it, and
+    # bob's approval shipped v2 on the warn and alice's waiver: check passed.
+    db, tokens, request, _ = alice_requests_v2(tmp_path)
+    with Registry(db) as reg:
+        [passed] = reg.gate_reports("bot", 2)
+        digest = reg.get("bot", 2).artifact_digest
+        time.sleep(1.1)  # signed times have whole seconds
+        ci_key = tmp_path / "ci" / PRIVATE_KEY_NAME
+        warn = reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "w", digest, "warn", sign_key=ci_key), actor="ci"
+        )
+        alice = reg.authenticate(tokens["alice"])
+        waiver = reg.waive("bot", 2, user=alice, reason="mine", expires="1d")
+        assert reg.promotion_request(request).status == "stale"
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db, {"bob": tokens["bob"]})
+    forger.approve(request, "bob")
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {}, actor="bob")
+    forger.stage(2, "production")
+    moved = {"gate_report_id": warn.id, "waiver_id": waiver.id, "request_id": request}
+    forger.log("promote", 2, "experiment", "production", {**moved, "requested_by": "alice"}, "bob")
+    err = forger.check(head, capsys)
+    assert (
+        f"on request {request} but on report {warn.id} (waiver {waiver.id}), not the report "
+        f"{passed.id} it was requested on" in err
+    )

@@ -412,9 +412,14 @@ def test_a_warn_backs_production_only_under_an_unexpired_waiver(
     before = len(reg.log())
     with pytest.raises(CheckFailed, match="warn, no unexpired waiver"):
         reg.approve(req.id, user=bob)
-    assert len(reg.log()) == before and reg.promotion_request(req.id).status == "pending"
-    # a fresh waiver: now the approval goes through, and the log names the waiver
+    assert len(reg.log()) == before and reg.promotion_request(req.id).status == "stale"
+    # a fresh waiver is not the one the request was made on: it is requested again, then
+    # the approval goes through, and the log names the waiver
     w = reg.waive("bot", 2, user=bob, reason="size warning: small set", expires="7d")
+    with pytest.raises(CheckFailed, match=f"requested on report .* under waiver {w.id - 1};"):
+        reg.approve(req.id, user=bob)
+    req = reg.request_promotion("bot", 2, to="production", user=alice)
+    assert req.waiver_id == w.id and req.gate_report_id is not None
     assert reg.approve(req.id, user=bob).stage == "production"
     assert reg.log("bot", 2)[-1].data["waiver_id"] == w.id
     assert [x.active() for x in reg.waivers("bot", 2)] == [False, True]
@@ -1032,4 +1037,37 @@ def test_check_verifies_the_stored_items_a_report_kept(
     (reg.store_dir / sha(items)[:2] / sha(items)).unlink()
     with pytest.raises(ChainBroken, match="stored blob missing"):
         reg.check()
+    reg.close()
+
+
+def test_an_approval_ships_on_the_report_its_request_was_made_on(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    """alice requested v1 on its signed pass; a newer signed warn came and alice waived it
+    herself: bob's approval shipped v1 on the warn and her waiver, which he never saw."""
+    reg, users, digest = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    req = reg.request_promotion("bot", 1, to="production", user=alice)
+    [passed] = reg.gate_reports("bot", 1)
+    assert (req.gate_report_id, req.waiver_id) == (passed.id, None)
+    assert req.to_dict()["gate_report_id"] == passed.id
+    time.sleep(1.1)  # signed times have whole seconds
+    warn = write_gate_report(tmp_path / "g1w", digest, "warn", sign_key=ci_key[0])
+    newer = reg.add_gate_report("bot", 1, warn, actor="ci")
+    w = reg.waive("bot", 1, user=alice, reason="mine", expires="1d")
+    before = len(reg.log())
+    with pytest.raises(
+        CheckFailed,
+        match=rf"requested on report {passed.id}; bot v1 is now backed by report {newer.id} "
+        rf"under waiver {w.id}: request the promotion again",
+    ):
+        reg.approve(req.id, user=bob)
+    assert len(reg.log()) == before and reg.get("bot", 1).stage == "experiment"
+    assert reg.promotion_request(req.id).status == "stale"
+    # requested again on what backs it now, it is approved and ships on exactly that
+    again = reg.request_promotion("bot", 1, to="production", user=alice)
+    assert (again.gate_report_id, again.waiver_id) == (newer.id, w.id)
+    reg.approve(again.id, user=bob)
+    assert reg.log("bot", 1)[-1].data["gate_report_id"] == newer.id
+    reg.check()
     reg.close()

@@ -306,6 +306,17 @@ def _unapproved(state: State, key: tuple[str, int], data: dict[str, Any]) -> str
         return f"on request {rid}, which was not approved before it"
     if rid in state.used_requests:
         return f"on request {rid}, which an earlier promotion carried out"
+    backing: tuple[Any, ...] = (data.get("gate_report_id"), data.get("waiver_id"))
+    asked: tuple[Any, ...] = (req["gate_report_id"], req["waiver_id"])
+    if "waiver_id" not in req["_recorded"]:  # requests logged before requests named it
+        backing, asked = backing[:1], asked[:1]
+    if backing != asked:
+        return (
+            f"on request {rid} but on report {backing[0]}"
+            f"{f' (waiver {backing[1]})' if backing[1:] and backing[1] is not None else ''}, "
+            f"not the report {asked[0]} it was requested on"
+            f"{f' (waiver {asked[1]})' if asked[1:] and asked[1] is not None else ''}"
+        )
     state.used_requests.add(rid)
     return None
 
@@ -480,6 +491,10 @@ def _apply(state: State, row: LogRow) -> str | None:
             "to_stage": row.to_stage,
             "requested_by": row.actor,
             "reason": row.reason,
+            # What the request rests on: its promotion must rest on the same (approve).
+            "gate_report_id": data.get("gate_report_id"),
+            "waiver_id": data.get("waiver_id"),
+            "_recorded": sorted(data),
             **meta,
             "_epoch": state.production_changes.get(row.name or "", 0),
         }

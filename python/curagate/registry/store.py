@@ -410,6 +410,9 @@ class PromotionRequest:
     # Why an unapproved request can no longer be approved ("void": its requester was
     # revoked; "stale": production changed since it was made), with the reason.
     blocked: tuple[str, str] | None = None
+    # What a production request was made on (approved, it ships on exactly that).
+    gate_report_id: int | None = None
+    waiver_id: int | None = None
 
     @property
     def status(self) -> str:
@@ -430,7 +433,13 @@ class PromotionRequest:
             "approved_by": self.approved_by,
             "approved_at": self.approved_at,
             "why": None if self.blocked is None else self.blocked[1],
+            "gate_report_id": self.gate_report_id,
+            "waiver_id": self.waiver_id,
         }
+
+
+def _backing_text(report_id: Any, waiver_id: Any = None) -> str:
+    return f"report {report_id}" + (f" under waiver {waiver_id}" if waiver_id is not None else "")
 
 
 _REQUEST_SQL = (
@@ -2026,6 +2035,11 @@ class Registry:
         """``req`` with why it can no longer be approved, if it cannot (see :meth:`approve`).
         A production request is for replacing the production of when it was made: once
         that changed, approving it would replace a version its requester never saw."""
+        asked: tuple[Any, ...] = ()
+        if req.to_stage == "production":
+            asked = self._requested_backing(db, req.id)
+            waiver = asked[1] if len(asked) > 1 else None
+            req = dataclasses.replace(req, gate_report_id=asked[0], waiver_id=waiver)
         if req.approved_by is not None:
             return req
         if self._revoked_user(db, req.requested_by):
@@ -2042,7 +2056,34 @@ class Registry:
                 f"v{changed[0]}): request the promotion again"
             )
             return dataclasses.replace(req, blocked=("stale", why))
+        if req.to_stage == "production":
+            # Approved, it ships on what backs the version then: that must be what its
+            # requester saw (a newer report, or a waiver granted since, is a new request).
+            report_id, now_why, waiver_id = self._backing_report(
+                db, self._get(db, req.name, req.version)
+            )
+            now = (report_id, waiver_id)[: len(asked)]
+            if now != asked:
+                why = (
+                    f"it was requested on {_backing_text(*asked)}; {req.name} v{req.version} "
+                    f"is now backed by {_backing_text(*now) if report_id is not None else 'no report'}"
+                    f"{'' if report_id is not None else f' ({now_why})'}: request the promotion again"
+                )
+                return dataclasses.replace(req, blocked=("stale", why))
         return req
+
+    @staticmethod
+    def _requested_backing(db: sqlite3.Connection, request_id: int) -> tuple[Any, ...]:
+        """(report id, waiver id) a production request was made on, as its log row says;
+        (report id,) for requests logged before requests named their waiver."""
+        row = db.execute(
+            "SELECT payload FROM log WHERE action = 'request' AND "
+            "json_extract(payload, '$.request_id') = ?",
+            (request_id,),
+        ).fetchone()
+        data = json.loads(row[0]) if row is not None else {}
+        asked = (data.get("gate_report_id"), data.get("waiver_id"))
+        return asked if "waiver_id" in data else asked[:1]
 
     @staticmethod
     def _revoked_user(db: sqlite3.Connection, name: str) -> bool:
@@ -2103,7 +2144,7 @@ class Registry:
                 raise InputError(
                     f"{mv.ref}: request {pending[0]} is already waiting for a second approver"
                 )
-            report_id, why, _ = self._backing_report(db, mv)
+            report_id, why, waiver_id = self._backing_report(db, mv)
             if report_id is None:
                 raise CheckFailed(why)
             at = _now()
@@ -2122,7 +2163,7 @@ class Registry:
                 version=mv.version,
                 from_stage=mv.stage,
                 to_stage=to,
-                payload={"request_id": rid, "gate_report_id": report_id},
+                payload={"request_id": rid, "gate_report_id": report_id, "waiver_id": waiver_id},
                 at=at,
             )
             return self._request(db, rid)
