@@ -237,3 +237,50 @@ def test_long_texts_many_slices_and_bidi_controls_are_bounded_and_shown_plainly(
     assert "p" * (cmp.MAX_SHOWN_CHARS + 1) not in page
     assert page.count("<option") < 220 and "100 more slice(s) not listed" in page
     assert "\u202e" not in page and "\ufffdon" in page
+
+
+def test_answers_set_and_id_are_bounded_and_golden_sets_listed_at_most_200(
+    world: World,
+) -> None:
+    # Only prompt, reference and outputs were cut: 1 MiB answers made a 40 MB page; one
+    # golden set per item a table of 50,000 rows (the slices were capped, the sets not).
+    rows = items_rows(300)
+    big = "a" * (cmp.MAX_SHOWN_CHARS + 1000)
+    rows[0].update(candidate_answer=big, base_answer={"k": big}, id="i" * (cmp.MAX_SHOWN_CHARS + 9))
+    for i, r in enumerate(rows):
+        r["set"] = f"set-{i:04d}"
+    client, rid = _uploaded(world, rows)
+    api = client.get(f"/api/v1/compare?a={rid}", headers=bearer(world, "vera")).json()
+    assert api["sets_not_listed"] == 100 and len(api["metrics"]) == 201
+    assert api["metrics"][-1]["set"] == "all" and api["metrics"][-1]["n"] == 300
+    [first] = [i for i in api["items"] if i["set"] == "set-0000"]
+    for key in ("a_answer", "b_answer", "id"):
+        assert len(first[key]) < cmp.MAX_SHOWN_CHARS + 100 and "more characters" in first[key]
+    page = client.get(f"/compare?a={rid}").text
+    assert "100 more golden set(s) not listed" in page and big not in page
+    by_set = {r["set"]: r for r in rows}
+    other = next(i for i in api["items"] if i["set"] != "set-0000")
+    assert other["a_answer"] == by_set[other["set"]]["candidate_answer"]  # short: as it was
+
+
+def test_repeated_items_never_make_the_unmatched_count_negative() -> None:
+    # A's three items with one (set, id) matched B's one: "3 matched, -2 in only one".
+    rows = items_rows(2)
+    a = [dict(rows[0]) for _ in range(3)] + [dict(rows[1], id="only-in-a")]
+    b = [dict(rows[0]), dict(rows[1], id="only-in-b")]
+    paired = cmp._pair(a, b)
+    assert (paired.matched, paired.unmatched) == (3, 2)
+
+
+def test_a_deleted_items_blob_is_a_503_after_the_items_were_cached(world: World) -> None:
+    # The cached items hid it: compare answered 200 while `registry check` failed.
+    client = TestClient(create_app(world.db))
+    assert client.get("/api/v1/compare?a=2", headers=bearer(world, "vera")).status_code == 200
+    with Registry(world.db) as reg:
+        _, rec = reg.report_by_id(2)
+        sha = reg.report_items_sha256(rec)
+        assert sha is not None
+        (reg.store_dir / sha[:2] / sha).unlink()
+    for url in ("/api/v1/compare?a=2", "/api/v1/models/bot/versions/2"):
+        r = client.get(url, headers=bearer(world, "vera"))
+        assert r.status_code == 503 and "stored blob missing" in r.json()["error"], url

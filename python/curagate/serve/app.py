@@ -778,6 +778,10 @@ def create_app(
         # Parsed once per content address: bytes that hashed to this sha256 once are
         # these bytes forever, and the report just judged records (and signs) it.
         items = cmp.cached_items(sha)
+        if items is not None and not reg.has_items(rec):
+            # Checked on every request, as a read is (a stored blob deleted since it was
+            # parsed is tampering, ChainBroken; the cache hid it).
+            raise no_items(report_id, mv)
         if items is None:
             raw = reg.report_items(rec)
             if raw is None:
@@ -838,13 +842,19 @@ def create_app(
             for s in paired.slice_stats[:MAX_SLICES]
         ]
         shown = chosen[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
+        several = len(paired.metrics) > 1  # then the last row is "all"
+        per_set = paired.metrics[:-1] if several else paired.metrics
+        overall = paired.metrics[-1:] if several else []
         return {
             "a": a_info,
             "b": b_info,
             "b_param": b_id,
             "matched": paired.matched,
             "unmatched": paired.unmatched,
-            "metrics": [dict(m) for m in paired.metrics],
+            # At most MAX_SLICES golden sets too (50,000 sets made a page of 13 MB), and
+            # the row of all of them.
+            "metrics": [dict(m) for m in per_set[:MAX_SLICES] + overall],
+            "sets_not_listed": max(0, len(per_set) - MAX_SLICES),
             "gate_metrics": gate_metrics,
             "slices": slices,
             "slices_not_listed": max(0, len(paired.slice_stats) - MAX_SLICES),
@@ -973,7 +983,11 @@ def create_app(
         mv = found(lambda: reg.get(name, version))
         return {
             **mv.to_dict(),
-            "gate_reports": [r.to_dict() for r in reg.gate_reports(name, version)],
+            # has_items as on the page (a blob the log says was stored and is gone is 503)
+            "gate_reports": [
+                {**r.to_dict(), "has_items": reg.has_items(r)}
+                for r in reg.gate_reports(name, version)
+            ],
             "waivers": [w.to_dict() for w in reg.waivers(name, version)],
             "promotion_requests": [
                 r.to_dict() for r in reg.promotion_requests(name) if r.version == version
@@ -1093,7 +1107,9 @@ def create_app(
             "a": ctx["a"],
             "b": ctx["b"],
             "metrics": ctx["metrics"],
+            "sets_not_listed": ctx["sets_not_listed"],
             "slices": [{k: v for k, v in s.items() if k != "url"} for s in ctx["slices"]],
+            "slices_not_listed": ctx["slices_not_listed"],
             "total": ctx["total"],
             "page": ctx["page"],
             "pages": ctx["pages"],

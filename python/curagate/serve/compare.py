@@ -181,6 +181,17 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
     return rows
 
 
+def _bounded(x: Any) -> Any:
+    """An item's JSON value as shown: itself, or its text cut (:func:`_text`) when that
+    is longer than :data:`MAX_SHOWN_CHARS` (an answer of a MiB made a page of 40 MB)."""
+    if isinstance(x, str):
+        return _text(x)
+    if x is None or isinstance(x, bool | int | float):
+        return x
+    text = json.dumps(x, ensure_ascii=False, sort_keys=True)
+    return x if len(text) <= MAX_SHOWN_CHARS else _text(text)
+
+
 def _text(x: Any) -> str:
     """An item's field as shown: text, at most :data:`MAX_SHOWN_CHARS` of it."""
     text = x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, sort_keys=True)
@@ -224,6 +235,8 @@ class Row:
             "slices": self.slices,
             "a_output": self.a_output,
             "b_output": self.b_output,
+            "a_answer": self.a_answer,
+            "b_answer": self.b_answer,
             "a_correct": self.a_correct,
             "b_correct": self.b_correct,
             "judge": self.judge,
@@ -311,15 +324,15 @@ class Pairing:
             b, side = self.b_items[self.b_index[k]], "candidate"
         set_name, item_id = _key(r)
         return Row(
-            set=set_name,
-            id=item_id,
+            set=_text(set_name),
+            id=_text(item_id),
             prompt=_text(r.get("prompt", "")),
             reference=_text(r.get("reference", "")),
             slices=dict(self.slices[k]),
             a_output=_text(r.get("candidate_output", "")),
             b_output=_text(b.get(f"{side}_output", "")),
-            a_answer=r.get("candidate_answer"),
-            b_answer=b.get(f"{side}_answer"),
+            a_answer=_bounded(r.get("candidate_answer")),
+            b_answer=_bounded(b.get(f"{side}_answer")),
             a_correct=self.a_correct[k],
             b_correct=self.b_correct[k],
             judge=_judge(r.get("judge")),
@@ -419,7 +432,11 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
     metrics = [{"set": s, **_stats_of_codes(c)} for s, c in sorted(by_set.items())]
     if len(by_set) > 1:
         metrics.append({"set": "all", **_stats_of_codes(Counter(codes))})
-    unmatched = 0 if b_items is None else len(a_items) + len(b_items) - 2 * len(a_index)
+    # A's items without a match, and B's that none matched (hand-written items may repeat a
+    # set and id: counted as matches, A's repeats made this negative).
+    unmatched = (
+        0 if b_items is None else len(a_items) - len(a_index) + len(b_items) - len(set(b_index))
+    )
     return Pairing(
         a_items=a_items,
         b_items=b_items,
