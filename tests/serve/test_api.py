@@ -972,3 +972,61 @@ def test_error_answers_never_name_the_database_file(client: TestClient, world: W
         assert r.status_code in (400, 404), r.text
         assert str(world.db.parent) not in r.text and "registry.db" not in r.text
         assert "the registry" in r.json()["error"]
+
+
+def _login_cookie(base: str, token: str, proto: str) -> str:
+    """The Set-Cookie of a login through a proxy that says the request came over ``proto``."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=20) as http:
+        nonce = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+        assert nonce is not None
+        r = http.post(
+            "/login",
+            data={"token": token, "csrf": nonce.group(1)},
+            headers={"X-Forwarded-Proto": proto},
+        )
+        assert r.status_code == 303, r.text
+        return next(v for v in r.headers.get_list("set-cookie") if "session" in v.lower())
+
+
+@pytest.mark.parametrize(("proxy", "secure"), [("10.9.9.9", False), ("127.0.0.0/8", True)])
+def test_the_session_cookie_is_secure_behind_a_trusted_proxy_only(
+    world: World, proxy: str, secure: bool
+) -> None:
+    """uvicorn believes X-Forwarded-Proto from 127.0.0.1 only, and `serve` had no way to
+    name a proxy on another host: behind it the session cookie never got Secure."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from .serve_fixtures import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "curagate", "serve", "--db", str(world.db), "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--trusted-proxy", proxy], stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.2)
+        cookie = _login_cookie(base, world.tokens["vera"], "https")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert ("; secure" in cookie.lower()) is secure, cookie
+
+
+def test_a_trusted_proxy_must_be_an_address(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--trusted-proxy", "*"])
+    assert e.value.code == 2
+    assert "any address ('*') would let every client claim https" in capsys.readouterr().err

@@ -45,6 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "where backups of the database are not restored",
     )
     parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_proxy,
+        metavar="ADDR",
+        help="address or network (10.0.0.0/8) of the TLS-terminating proxy in front, whose "
+        "X-Forwarded-Proto/-For the service believes (repeatable; default 127.0.0.1 only): "
+        "behind it the session cookie is marked Secure",
+    )
+    parser.add_argument(
         "--webhook",
         action="append",
         default=[],
@@ -58,6 +68,18 @@ def _port(text: str) -> int:
     if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r}: a port is a number from 1 to 65535")
     return int(text)
+
+
+def _proxy(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give the proxy's IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8); "
+            "any address ('*') would let every client claim https"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,5 +107,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(
             f"--host {args.host} --port {args.port}: cannot listen there ({e})"
         ) from None
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # Only these proxies' X-Forwarded-* are believed (uvicorn's default: 127.0.0.1): a
+    # proxy on another host left the session cookie without Secure.
+    proxies = ",".join(args.trusted_proxy) or None
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=proxies,
+    )
     return 0
