@@ -197,10 +197,39 @@ def _check_suite_data(path: Path, files: list[str]) -> None:
                     f"{path}; add it to 'files' (inside the set folder), so the lock covers "
                     "the data the suite reads"
                 )
+            if not _has_documents(path.parent / where, str(source)):
+                # lm-eval stops on a task without documents (StopIteration, exit 3) once
+                # both models are loaded.
+                raise ConfigError(
+                    f"{task_file}: data_files {item!r} holds no documents; add them, or "
+                    "drop the file (and the task, if it has no other)"
+                )
 
 
 # The `datasets` builders that read local files (dataset_path of a golden set's task).
 LOCAL_BUILDERS = ("json", "csv", "parquet", "text")
+
+
+def _has_documents(path: Path, builder: str) -> bool:
+    """Whether ``builder`` reads at least one document from ``path`` (one row of a Parquet
+    file, a CSV row under its header, a line of text, a JSON Lines object or an element
+    of a JSON array)."""
+    if builder == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return bool(pq.read_metadata(path).num_rows)
+        except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+            raise ConfigError(f"{path}: not a readable Parquet file ({e})") from None
+    lines = [line for line in path.read_bytes().splitlines() if line.strip()]
+    if builder == "csv":
+        return len(lines) > 1
+    if builder == "json" and lines and lines[0].lstrip().startswith(b"["):
+        try:
+            return bool(json.loads(b"\n".join(lines)))
+        except ValueError as e:
+            raise ConfigError(f"{path}: not valid JSON ({e})") from None
+    return bool(lines)
 
 
 def suite_data_files(doc: dict[str, Any]) -> list[Any]:

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
-from gate_support import CannedServer, write_set
+import pytest
+from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
 
+from curagate.cli import main
+from curagate.errors import ConfigError
 from curagate.gate import run_gate
+from curagate.gate.config import parse_gate
 from curagate.golden import lock
 
 STRICT = {
@@ -87,3 +92,156 @@ def test_the_report_names_the_bytes_of_an_unlocked_schema(tmp_path) -> None:
     assert shas == [hashlib.sha256(json.dumps(d).encode()).hexdigest() for d in (STRICT, {})]
     # the signed predicate pins gate_report.json, which now differs in what decided
     assert reports[0]["gate"]["sha256"] == reports[1]["gate"]["sha256"]
+
+
+def test_two_items_all_lost_are_not_a_significant_regression(tmp_path) -> None:
+    """macro_f1 on two items, both lost: the bootstrap's p sat at its floor (0.002,
+    "significant", a fail) while McNemar gave accuracy on the same answers 0.5 (a warn)."""
+    two = [
+        next(i for i in SENTIMENT_ITEMS if i["reference"] == label)
+        for label in ("Positive", "Negative")
+    ]
+    root = tmp_path / "golden"
+    write_set(root, "s", "classification", two)
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\ngeneration: {{max_new_tokens: 8}}\n"
+        "statistics: {bootstrap_resamples: 200, fail_only_if_significant: true}\n"
+        "golden_sets:\n  - name: s\n    task: classification\n    labels: [Positive, Negative]\n"
+        "    metrics: {accuracy: {}, macro_f1: {}}\ncontamination: {check: false}\n"
+    )
+    truth = {i["prompt"]: i["reference"] for i in two}
+    flip = {"Positive": "Negative", "Negative": "Positive"}
+    right, wrong = CannedServer(truth.__getitem__), CannedServer(lambda p: flip[truth[p]])
+    try:
+        out = run_gate(gate, wrong.url, right.url, tmp_path / "o")
+    finally:
+        right.close()
+        wrong.close()
+    metrics = out.report["results"][0]["metrics"]
+    assert metrics["macro_f1"]["delta"] == metrics["accuracy"]["delta"] == -1.0
+    assert metrics["macro_f1"]["p_value"] == metrics["accuracy"]["p_value"] == 0.5
+    verdicts = {c["name"]: c["verdict"] for c in out.report["checks"]}
+    assert verdicts["s.macro_f1.regression"] == verdicts["s.accuracy.regression"] == "warn"
+
+
+@pytest.mark.parametrize(
+    ("suite", "error"),
+    [
+        # no task: the config loaded, then lm-eval raised after both models loaded (exit 3)
+        ("[]", "List should have at least 1 item"),
+        # a task twice: two identical checks of one name
+        ("[tiny_mc, tiny_mc]", "task listed twice: tiny_mc"),
+    ],
+)
+def test_a_regression_suite_without_tasks_or_with_one_twice_is_a_config_error(
+    suite: str, error: str
+) -> None:
+    text = f"name: g\nregression_suite:\n  tasks: {suite}\n"
+    with pytest.raises(ConfigError, match=rf"g\.yaml:3: key 'regression_suite\.tasks'.*{error}"):
+        parse_gate(text, "g.yaml")
+
+
+def test_a_slice_column_listed_twice_is_a_config_error() -> None:
+    text = (
+        "name: g\ngolden_sets:\n  - name: s\n    task: classification\n"
+        "    labels: [a, b]\n    slices:\n      - {column: length}\n      - {column: length}\n"
+    )
+    with pytest.raises(ConfigError, match="slice column listed twice: length"):
+        parse_gate(text, "g.yaml")
+
+
+def test_a_metric_named_without_a_bound_writes_no_threshold_check(tmp_path) -> None:
+    """`accuracy: {}` wrote a GATE001 check that passed having checked nothing."""
+    root = tmp_path / "golden"
+    write_set(root, "s", "classification", SENTIMENT_ITEMS[:10])
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\ngeneration: {{max_new_tokens: 8}}\n"
+        "statistics: {bootstrap_resamples: 100}\ngolden_sets:\n  - name: s\n"
+        "    task: classification\n    labels: [Positive, Negative]\n"
+        "    metrics: {accuracy: {}, macro_f1: {min: 0.5}}\ncontamination: {check: false}\n"
+    )
+    truth = {i["prompt"]: i["reference"] for i in SENTIMENT_ITEMS}
+    srv = CannedServer(truth.__getitem__)
+    try:
+        out = run_gate(gate, srv.url, srv.url, tmp_path / "o")
+    finally:
+        srv.close()
+    names = sorted(c["name"] for c in out.report["checks"] if c["id"] in ("GATE001", "GATE002"))
+    assert names == ["s.accuracy.regression", "s.macro_f1.regression", "s.macro_f1.threshold"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("prompt", None, "null"),
+        ("prompt", 42, "42"),
+        ("prompt", ["is this", "positive?"], r'\["is this", "positive\?"\]'),
+        ("prompt", {"text": "great"}, r'\{"text": "great"\}'),
+        ("prompt", False, "false"),
+        ("messages", "hello", '"hello"'),
+    ],
+)
+def test_an_item_whose_prompt_is_not_text_exits_2_before_any_request(
+    tmp_path, capsys, field: str, value: object, shown: str
+) -> None:
+    """A non-string prompt was sent as Python's str() of it ('None', "['is this', ...]")
+    and scored; exit 0."""
+    items = [dict(i) for i in SENTIMENT_ITEMS[:10]]
+    items[3][field] = value
+    root = tmp_path / "golden"
+    write_set(root, "s", "classification", items)
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\ngolden_sets:\n  - name: s\n    task: classification\n"
+        "    labels: [Positive, Negative]\ncontamination: {check: false}\n"
+    )
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        rc = main(
+            [
+                "gate",
+                str(gate),
+                "--candidate",
+                srv.url,
+                "--base",
+                srv.url,
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert re.search(rf"golden set 's': item 's03': '{field}' must be a .*not {shown}", err), err
+    assert srv.requests == 0
+
+
+@pytest.mark.parametrize("out", ["file", "file/sub"])
+def test_an_out_that_cannot_hold_the_reports_exits_2_before_any_request(
+    tmp_path, capsys, out: str
+) -> None:
+    """`--out` naming a file was refused after both models answered every item."""
+    root = tmp_path / "golden"
+    write_set(root, "s", "classification", SENTIMENT_ITEMS[:10])
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\ngolden_sets:\n  - name: s\n    task: classification\n"
+        "    labels: [Positive, Negative]\ncontamination: {check: false}\n"
+    )
+    (tmp_path / "file").write_text("mine\n")
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url]
+        rc = main([*argv, "--out", str(tmp_path / out)])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and "file" in err and srv.requests == 0, err
+    assert (tmp_path / "file").read_text() == "mine\n"

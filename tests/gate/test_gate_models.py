@@ -407,6 +407,38 @@ def test_lm_eval_suite_runs_base_and_candidate_identically(
     assert check["verdict"] == "pass"
 
 
+@pytest.mark.parametrize("edit", ["cut", "no_task", "not_numbers"])
+def test_an_edited_suite_cache_entry_is_a_miss_not_a_crash(
+    tmp_path, golden_dir, tiny_model_dir, train_file, edit: str
+) -> None:
+    """Unsigned runs read every cache entry: one side's cut to fewer samples than the
+    other's was a zip() ValueError (exit 3), one without the task a KeyError."""
+    pytest.importorskip("lm_eval")
+    rows = [
+        {"question": f"Is {i} even?", "choices": ["yes", "no"], "label": i % 2} for i in range(8)
+    ]
+    write_mini_suite(golden_dir, rows)
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    gate, cache = _gate(tmp_path, golden_dir, suite=True), tmp_path / "cache"
+    args = (str(run), str(tiny_model_dir))
+    first = run_gate(gate, *args, tmp_path / "a", device="cpu", cache_dir=cache)
+    entry = sorted((cache / "lm_eval").glob("*.json"))[0]  # one side's
+    doc = json.loads(entry.read_text())
+    task = doc["value"]["tiny_mc"]
+    if edit == "cut":
+        task["samples"] = task["samples"][:3]
+    elif edit == "no_task":
+        del doc["value"]["tiny_mc"]
+    else:
+        task["samples"] = ["1"] * len(task["samples"])
+    entry.write_text(json.dumps(doc))
+    again = run_gate(gate, *args, tmp_path / "b", device="cpu", cache_dir=cache)
+    assert again.report["regression_suite"] == first.report["regression_suite"]
+    assert again.report["regression_suite"]["tasks"]["tiny_mc"]["items"] == 8
+
+
 def _mini_suite(golden_dir: Path, labels: list[int], metric_entry: str | None = None) -> None:
     # Words the tiny tokenizer knows (it was trained on the sentiment items): unknown
     # words would all be <unk>, and every model would score every choice the same.

@@ -422,3 +422,16 @@ def test_suite_data_files_as_lists_are_locked_and_made_absolute(
     assert copied["dataset_kwargs"]["data_files"] == {
         "test": [str((golden_dir / "mini_suite" / "mc.jsonl").resolve())]
     }
+
+
+def test_a_suite_task_whose_data_holds_no_documents_cannot_be_locked(tmp_path: Path) -> None:
+    """lock accepted it; the gate then stopped inside lm-eval (StopIteration, exit 3) once
+    both models were loaded."""
+    from gate_support import write_mini_suite
+
+    golden_dir = tmp_path / "golden"
+    golden_dir.mkdir()
+    with pytest.raises(
+        ConfigError, match=r"tiny_mc\.yaml: data_files 'mc\.jsonl' holds no documents"
+    ):
+        write_mini_suite(golden_dir, [])

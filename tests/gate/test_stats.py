@@ -8,9 +8,12 @@ from curagate.gate.stats import mcnemar, paired_bootstrap
 
 
 def _mean_pair(cand: list[float], base: list[float]):
-    def metric(idx):
+    def metric(idx, swap=None):
         idx = list(idx)
-        return sum(cand[i] for i in idx) / len(idx), sum(base[i] for i in idx) / len(idx)
+        swap = swap or [False] * len(idx)
+        c = [base[i] if w else cand[i] for i, w in zip(idx, swap, strict=True)]
+        b = [cand[i] if w else base[i] for i, w in zip(idx, swap, strict=True)]
+        return sum(c) / len(idx), sum(b) / len(idx)
 
     return metric
 
@@ -110,12 +113,43 @@ def test_one_item_is_never_a_significant_difference() -> None:
     assert (ci.delta, ci.resamples, ci.p_value, ci.significant(0.05)) == (1.0, 0, 1.0, False)
 
 
-def test_the_bootstrap_p_value_is_never_zero() -> None:
+def test_the_p_value_is_never_zero() -> None:
     cand = [1.0] * 90 + [0.0] * 10
     base = [0.0] * 60 + [1.0] * 30 + [0.0] * 10
     ci = paired_bootstrap(_mean_pair(cand, base), 100, resamples=500)
-    # No resampled delta is <= 0: p = 2 * 1 / 501, the least 500 resamples can show.
-    assert ci.significant(0.05) and ci.p_value == pytest.approx(2 / 501)
+    # No random swap of the answers reaches a delta of 0.6: p = 1 / 501, the least 500
+    # draws can show.
+    assert ci.significant(0.05) and ci.p_value == pytest.approx(1 / 501)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_a_few_items_all_won_are_not_significant(n: int) -> None:
+    """Every bootstrap resample of n items all won by the candidate has delta > 0, so its
+    p sat at its floor 2/201 for any n: 2, 3 or 4 items read "significant". Swapping the
+    answers of n items makes 2^n patterns, 2 of which reach the delta: p = 2 / 2^n."""
+    ci = paired_bootstrap(_mean_pair([1.0] * n, [0.0] * n), n, resamples=200)
+    assert ci.delta == 1.0 and ci.p_value == 2 / 2**n
+    assert not ci.significant(0.05)
+    # McNemar's exact test on the same answers says the same
+    assert mcnemar([True] * n, [False] * n).p_value == pytest.approx(ci.p_value)
+
+
+def test_the_permutation_p_is_exact_when_every_pattern_fits_in_the_resamples() -> None:
+    from scipy.stats import permutation_test
+
+    cand = [0.9, 0.4, 0.75, 0.3, 0.95, 0.6, 0.8, 0.55]
+    base = [0.5, 0.45, 0.2, 0.35, 0.6, 0.1, 0.85, 0.3]
+    ci = paired_bootstrap(_mean_pair(cand, base), 8, resamples=256)
+    ref = permutation_test(
+        (cand, base),
+        lambda x, y: sum(x) / len(x) - sum(y) / len(y),
+        permutation_type="samples",
+        alternative="two-sided",
+        n_resamples=10**6,  # more than the 2^8 patterns: scipy enumerates them all
+        vectorized=False,
+    )
+    assert ci.p_value == pytest.approx(ref.pvalue)
+    assert 0.01 < ci.p_value < 0.2  # neither end: the comparison means something
 
 
 def test_an_lm_eval_metric_below_1_on_every_sample_can_be_significant() -> None:

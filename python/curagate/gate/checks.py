@@ -358,6 +358,10 @@ def metric_checks(
         return False
 
     for metric, th in thresholds.items():
+        # `metric: {}` names a metric to compare (the regression default) and sets no
+        # bound: a threshold check of it would pass having checked nothing.
+        if th.min is None and th.max is None:
+            continue
         if measurable(metric, "threshold"):
             cand, base = values(metric)
             checks.append(threshold_check(scope, metric, th, cand, base))

@@ -246,6 +246,10 @@ class GoldenSetGate(_Strict):
                         f"metric {m!r} already compares candidate and base; give it an absolute "
                         "threshold under 'metrics' instead of 'regression'"
                     )
+        columns = [s.column for s in self.slices]
+        dup = sorted({c for c in columns if columns.count(c) > 1})
+        if dup:  # its checks would be listed twice under one name
+            raise ValueError(f"slice column listed twice: {', '.join(dup)}; give each once")
         named = list(self.metrics) + list(self.regression)
         for s in self.slices:
             named += list(s.metrics)
@@ -270,12 +274,22 @@ class RegressionSuite(_Strict):
     """lm-evaluation-harness local tasks compared between base and candidate."""
 
     golden_set: str = "regression"
-    tasks: list[str]
+    # At least one (none was a crash after both models loaded), each once (twice wrote
+    # two checks of one name).
+    tasks: Annotated[list[str], Field(min_length=1)]
     metric: str = "acc"
     num_fewshot: Annotated[int, Field(ge=0)] = 0
     limit: Annotated[int | None, Field(ge=1)] = None
     batch_size: Annotated[int, Field(ge=1)] = 8
     regression: Regression = Field(default_factory=lambda: Regression())
+
+    @field_validator("tasks")
+    @classmethod
+    def _distinct_tasks(cls, tasks: list[str]) -> list[str]:
+        dup = sorted({t for t in tasks if tasks.count(t) > 1})
+        if dup:
+            raise ValueError(f"task listed twice: {', '.join(dup)}; give each once")
+        return tasks
 
 
 class Contamination(_Strict):
@@ -309,7 +323,7 @@ class Contamination(_Strict):
 
 class Statistics(_Strict):
     # At least 100: about 2.5 resampled deltas beyond each end of a 95% interval, so both
-    # ends are read off resamples, and the bootstrap p-value moves in steps of 2/100.
+    # ends are read off resamples, and the permutation p-value moves in steps of 1/101.
     # At most a million: ten thousand already puts each end of a 95% interval on 250
     # resamples, and a hostile 1e10 ran for hours.
     bootstrap_resamples: Annotated[int, Field(ge=100, le=1_000_000)] = 1000

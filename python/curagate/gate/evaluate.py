@@ -24,14 +24,23 @@ if TYPE_CHECKING:
 
 def conversation(item: dict[str, Any], spec: GoldenSetGate, system: str | None) -> Messages:
     """The chat a model sees for an item: ``messages`` as given, else one user turn."""
-    if isinstance(item.get("messages"), list):
+    where = f"golden set {spec.name!r}: item {item['id']!r}"
+    if "messages" in item and item["messages"] is not None:
+        if not isinstance(item["messages"], list):
+            raise InputError(
+                f"{where}: 'messages' must be a list of turns, not {_shown(item['messages'])}"
+            )
         conv: Messages = [_message(item, spec, i, m) for i, m in enumerate(item["messages"])]
         if not conv:
-            raise InputError(f"golden set {spec.name!r}: item {item['id']!r}: 'messages' is empty")
+            raise InputError(f"{where}: 'messages' is empty")
     else:
         if "prompt" not in item:
+            raise InputError(f"{where} has no 'prompt' or 'messages'")
+        if not isinstance(item["prompt"], str):
+            # It was sent as Python's str() of it: 'None', "['a', 'b']", "{'text': ...}".
             raise InputError(
-                f"golden set {spec.name!r}: item {item['id']!r} has no 'prompt' or 'messages'"
+                f"{where}: 'prompt' must be a string, not {_shown(item['prompt'])}; write the "
+                "text the model should read"
             )
         conv = [{"role": "user", "content": get_task(spec.task).prompt(item, spec)}]
     sys_prompt = spec.system_prompt or system
@@ -113,15 +122,33 @@ class SetScores:
 
     def value(self, metric: str, side: str, idx: Sequence[int]) -> float:
         s = self.candidate if side == "candidate" else self.base
+        return self._value(metric, [(s, i) for i in idx])
+
+    def _value(self, metric: str, rows: Sequence[tuple[SideScores, int]]) -> float:
+        """The metric over ``rows``: each an item and the side whose answer counts."""
         if not self.task.metric(metric).per_item:
             return self.task.aggregate(
-                metric, self.spec, [s.labels[i] for i in idx], [self.references[i] for i in idx]
+                metric,
+                self.spec,
+                [s.labels[i] for s, i in rows],
+                [self.references[i] for _, i in rows],
             )
-        vals = [v for v in (s.values[metric][i] for i in idx) if v is not None]
+        vals = [v for v in (s.values[metric][i] for s, i in rows) if v is not None]
         return gm.mean(vals)
 
-    def pair(self, metric: str, idx: Sequence[int]) -> tuple[float, float]:
-        return self.value(metric, "candidate", idx), self.value(metric, "base", idx)
+    def pair(
+        self, metric: str, idx: Sequence[int], swap: Sequence[bool] | None = None
+    ) -> tuple[float, float]:
+        """(candidate, base) on ``idx``; with ``swap``, the items at its true positions
+        count with their two answers exchanged (the permutation test's draws)."""
+        if swap is None:
+            return self.value(metric, "candidate", idx), self.value(metric, "base", idx)
+        c, b = self.candidate, self.base
+        sides = list(zip(idx, swap, strict=True))
+        return (
+            self._value(metric, [(b if w else c, i) for i, w in sides]),
+            self._value(metric, [(c if w else b, i) for i, w in sides]),
+        )
 
     def correct(self, side: str) -> list[float]:
         """Per-item correctness (for McNemar on accuracy, and to pick failing examples)."""

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
 from curagate.digest import sha256_bytes
@@ -80,7 +81,7 @@ from curagate.gate.models import (
     resolve_model,
 )
 from curagate.gate.report import json_text
-from curagate.gate.stats import DeltaCI, mcnemar, paired_bootstrap
+from curagate.gate.stats import DeltaCI, PairMetric, mcnemar, paired_bootstrap
 from curagate.golden import (
     HUMAN_LABELS,
     GoldenSet,
@@ -89,7 +90,8 @@ from curagate.golden import (
     read_items,
     snapshot,
 )
-from curagate.io.atomic import write_bytes_atomic, write_text_atomic
+from curagate.io.atomic import check_parent, write_bytes_atomic, write_text_atomic
+from curagate.io.outputs import require_directory
 from curagate.signing import (
     ATTESTATION_NAME,
     cache_mac_key,
@@ -145,7 +147,7 @@ def _stats(
         return None
     st = cfg.statistics
     ci = paired_bootstrap(
-        lambda sample: scores.pair(metric, [idx[i] for i in sample]),
+        lambda sample, swap: scores.pair(metric, [idx[i] for i in sample], swap),
         len(idx),
         resamples=st.bootstrap_resamples,
         confidence=st.confidence,
@@ -719,17 +721,18 @@ def _regression_suite(
         )
         return {"tasks": {}, "skipped": check.message}, [check], golden
 
-    def scores(ref: ModelRef, side: str) -> dict[str, dict[str, Any]]:
-        """Suite results for one side, from the cache when these weights already ran it."""
+    def scores(ref: ModelRef, side: str, *, cached: bool = True) -> dict[str, dict[str, Any]]:
+        """Suite results for one side, from the cache when these weights already ran it
+        (an entry of another shape, e.g. edited by hand, is a miss)."""
         key = hashlib.sha256(
             json.dumps(
                 [ref.identity, golden.sha256, suite.model_dump(), cfg.statistics.seed],
                 sort_keys=True,
             ).encode()
         ).hexdigest()
-        cached = cache.get_json("lm_eval", key)
-        if isinstance(cached, dict):
-            return cached
+        entry = cache.get_json("lm_eval", key) if cached else None
+        if _suite_result_ok(entry, suite.tasks):
+            return entry
         from curagate.gate.regression import run_suite
 
         model, tok = models.hf(ref)
@@ -748,6 +751,10 @@ def _regression_suite(
     c_res = scores(cand, "candidate")
     # The same weights with the same settings give the same scores: do not evaluate twice.
     b_res = c_res if cand.identity == base.identity else scores(base, "base")
+    if any(len(c_res[t]["samples"]) != len(b_res[t]["samples"]) for t in suite.tasks):
+        # Both sides score the same documents: entries that disagree are not both real.
+        c_res = scores(cand, "candidate", cached=False)
+        b_res = c_res if cand.identity == base.identity else scores(base, "base", cached=False)
     checks: list[Check] = []
     tasks: dict[str, Any] = {}
     st = cfg.statistics
@@ -796,13 +803,29 @@ def _regression_suite(
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
 
 
+def _suite_result_ok(res: Any, tasks: Sequence[str]) -> TypeGuard[dict[str, dict[str, Any]]]:
+    """``res`` has what the suite's checks read: per task a number and per-sample numbers."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+    return isinstance(res, dict) and all(
+        isinstance(r := res.get(t), dict)
+        and number(r.get("score"))
+        and isinstance(r.get("samples"), list)
+        and len(r["samples"]) > 0
+        and all(number(v) for v in r["samples"])
+        for t in tasks
+    )
+
+
 def suite_significance(
     cand: Sequence[float], base: Sequence[float], ci: DeltaCI, alpha: float
 ) -> tuple[float, bool, dict[str, Any]]:
     """(p, significant, extra report keys) of one lm-eval task's paired per-sample scores.
 
     McNemar when every sample is right or wrong (acc: 0 or 1); else (scores between 0 and
-    1, a log-likelihood) the paired bootstrap's p and interval: reading only the perfect
+    1, a log-likelihood) the permutation test's p and the bootstrap interval: reading only the perfect
     samples as right would make a metric below 1 on every sample never significant."""
     if all(v in (0.0, 1.0) for v in (*cand, *base)):
         mc = mcnemar([v == 1.0 for v in cand], [v == 1.0 for v in base])
@@ -810,12 +833,15 @@ def suite_significance(
     return ci.p_value, ci.significant(alpha), {}
 
 
-def _mean_pair(
-    cand: list[float], base: list[float]
-) -> Callable[[Sequence[int]], tuple[float, float]]:
-    def metric(idx: Sequence[int]) -> tuple[float, float]:
+def _mean_pair(cand: list[float], base: list[float]) -> PairMetric:
+    def metric(idx: Sequence[int], swap: Sequence[bool] | None) -> tuple[float, float]:
         n = max(len(idx), 1)
-        return sum(cand[i] for i in idx) / n, sum(base[i] for i in idx) / n
+        if swap is None:
+            return sum(cand[i] for i in idx) / n, sum(base[i] for i in idx) / n
+        pairs = [
+            (base[i], cand[i]) if w else (cand[i], base[i]) for i, w in zip(idx, swap, strict=True)
+        ]
+        return sum(c for c, _ in pairs) / n, sum(b for _, b in pairs) / n
 
     return metric
 
@@ -1038,6 +1064,11 @@ def run_gate(
     candidate's artifact digest (``gate_attestation.dsse.json``).
     """
     cfg = load_gate(gate_file)
+    # Before any model runs: an --out that cannot hold the reports was refused only
+    # once every answer was generated (hours, on real models).
+    require_directory(Path(out_dir))
+    if not Path(out_dir).exists():
+        check_parent(Path(out_dir))
     if fail_only_if_significant is not None:
         cfg.statistics.fail_only_if_significant = fail_only_if_significant
     gdir = Path(golden_dir) if golden_dir else cfg.resolve(cfg.golden_dir)

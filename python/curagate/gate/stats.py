@@ -1,8 +1,11 @@
 """Paired statistics for candidate vs base on the same golden items.
 
-Both models answer the same items, so the comparison is paired: resampling
-items (not models) in the bootstrap, and McNemar's test on the discordant
-pairs for accuracy. A seeded RNG keeps reports byte-identical across reruns.
+Both models answer the same items, so the comparison is paired: the interval
+resamples items (not models) in a bootstrap; the p-value comes from a paired
+permutation test (each item's two answers swapped between the sides at random,
+exact over every swap pattern when there are no more of them than resamples),
+and from McNemar's test on the discordant pairs for accuracy. A seeded RNG keeps
+reports byte-identical across reruns.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class DeltaCI:
     p_value: float
 
     def significant(self, alpha: float) -> bool:
-        """The bootstrap p-value is below ``alpha``: the difference is larger than
+        """The p-value (a paired permutation test's) is below ``alpha``: the difference is larger than
         resampling noise. Decided by the p the report prints beside it, not by whether the
         percentile interval excludes 0 (near the boundary the two can disagree).
 
@@ -52,24 +55,33 @@ def percentile(sorted_vals: Sequence[float], q: float) -> float:
     return sorted_vals[lo] + (sorted_vals[hi] - sorted_vals[lo]) * (pos - lo)
 
 
+# metric(indices, swap): (candidate value, base value) on ``indices``; with ``swap``, the
+# items at the positions where it is true count with their two sides exchanged.
+PairMetric = Callable[[Sequence[int], "Sequence[bool] | None"], tuple[float, float]]
+
+
 def paired_bootstrap(
-    metric: Callable[[Sequence[int]], tuple[float, float]],
+    metric: PairMetric,
     n_items: int,
     *,
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> DeltaCI:
-    """Percentile CI of ``candidate - base`` for a metric over resampled items.
+    """Percentile CI of ``candidate - base`` over resampled items, with the p-value of
+    the paired permutation test (:func:`permutation_p`).
 
-    ``metric(indices)`` returns ``(candidate_value, base_value)`` on the given
+    ``metric(indices, swap)`` returns ``(candidate_value, base_value)`` on the given
     item indices, so corpus metrics such as macro-F1 are recomputed, not averaged.
-    The two-sided p-value is the share of resampled deltas on the far side of zero,
-    doubled, counted as (k + 1) / (resamples + 1) (Davison & Hinkley): a finite number of
-    resamples never shows p = 0. One item cannot be resampled into anything but itself,
-    so under 2 items there are no resamples (never significant).
+    One item cannot be resampled into anything but itself, so under 2 items there are
+    no resamples (never significant).
+
+    The p-value is not the bootstrap's: when every resampled delta had one sign (two
+    items, both won by the candidate), the bootstrap's p sat at its floor 2 / (R + 1)
+    whatever the number of items, and 2 or 3 items read "significant" where McNemar on
+    the same answers gives 0.5.
     """
-    cand, base = metric(range(n_items))
+    cand, base = metric(range(n_items), None)
     delta = cand - base
     if n_items < 2 or resamples == 0:
         return DeltaCI(delta, delta, delta, confidence, 0, 1.0)
@@ -77,16 +89,40 @@ def paired_bootstrap(
     deltas = []
     for _ in range(resamples):
         idx = [rng.randrange(n_items) for _ in range(n_items)]
-        c, b = metric(idx)
+        c, b = metric(idx, None)
         deltas.append(c - b)
     deltas.sort()
     alpha = 1 - confidence
     low = percentile(deltas, alpha / 2)
     high = percentile(deltas, 1 - alpha / 2)
-    below = (sum(1 for d in deltas if d <= 0) + 1) / (resamples + 1)
-    above = (sum(1 for d in deltas if d >= 0) + 1) / (resamples + 1)
-    p = min(1.0, 2 * min(below, above))
+    p = permutation_p(metric, n_items, delta, resamples=resamples, seed=seed)
     return DeltaCI(delta, low, high, confidence, resamples, p)
+
+
+def permutation_p(
+    metric: PairMetric, n_items: int, observed: float, *, resamples: int, seed: int
+) -> float:
+    """Two-sided p of the paired permutation (sign-flip) test: under "no difference" each
+    item's two answers are as likely either way round, so the share of swap patterns whose
+    |delta| reaches the observed one is the p-value. Every pattern is tried when there are
+    at most ``resamples`` of them (exact: two items give at least 2/4 = 0.5); else
+    ``resamples`` random ones, counted as (k + 1) / (resamples + 1) (never p = 0)."""
+    everything = range(n_items)
+    bar = abs(observed) * (1 - 1e-12)  # an equal |delta| computed in another order counts
+
+    def reaches(swap: Sequence[bool]) -> bool:
+        c, b = metric(everything, swap)
+        return abs(c - b) >= bar
+
+    if n_items < 62 and 1 << n_items <= resamples:
+        patterns = 1 << n_items
+        hits = sum(
+            reaches([(mask >> i) & 1 == 1 for i in range(n_items)]) for mask in range(patterns)
+        )
+        return hits / patterns
+    rng = random.Random(f"{seed}/permutation")
+    hits = sum(reaches([rng.random() < 0.5 for _ in range(n_items)]) for _ in range(resamples))
+    return (hits + 1) / (resamples + 1)
 
 
 @dataclass(frozen=True)
