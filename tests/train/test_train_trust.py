@@ -494,3 +494,102 @@ def test_conv1d_and_embedding_layers_are_targets_lora_takes(tmp_path: Path) -> N
         with pytest.raises(ConfigError, match=why) as e:
             check([bad])
         assert "c_attn" in str(e.value)  # the layers it could take are listed
+
+
+def test_a_diverging_run_never_deletes_a_finished_run_and_names_are_not_kept_folders(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--name tiny.failed` trained, then a diverging `tiny` deleted that finished run to
+    keep its metrics there."""
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    for name in ("tiny.failed", "tiny.123.conflict"):
+        assert main(["train", "sft", "--config", str(cfg), "--name", name]) == 2
+        assert "ends like the folders train keeps beside a run" in capsys.readouterr().err
+    # A finished run that sits at tiny.failed all the same (an older curagate, by hand):
+    finished = tmp_path / "runs" / "tiny.failed"
+    finished.mkdir(parents=True)
+    (finished / "run.json").write_text("{}")
+    bad = write_config(
+        tmp_path / "bad.yaml",
+        tiny_model,
+        sft_data["train"],
+        training={"learning_rate": 1e12, "max_grad_norm": 1e30, "logging_steps": 50},
+    )
+    with pytest.raises(CheckFailed, match=r"metrics kept in .*tiny\.\d+\.failed"):
+        train("sft", bad)
+    assert (finished / "run.json").read_text() == "{}"
+
+
+def test_overwrite_replaces_a_previous_run_only(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    """--overwrite replaced any folder at output_dir/name: a user's own files went."""
+    mine = tmp_path / "runs" / "tiny"
+    mine.mkdir(parents=True)
+    (mine / "thesis.tex").write_text("years of work\n")
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    with pytest.raises(InputError, match=r"holds no run\.json, so it is not a previous run"):
+        train("sft", cfg, overwrite=True)
+    assert (mine / "thesis.tex").read_text() == "years of work\n"
+
+
+@pytest.mark.parametrize("owner", [".curagate-output.json", "MANIFEST.json"])
+def test_a_run_is_never_written_inside_a_curagate_output_or_a_bundle(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], owner: str
+) -> None:
+    """Trained into a curate output (or a bundle), the run made `verify` of it fail and
+    every later train on its kept/ refuse the changed output."""
+    out = tmp_path / "cur"
+    out.mkdir()
+    (out / owner).write_text("{}")
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], output_dir=str(out))
+    with pytest.raises(ConfigError, match=rf"is inside .* \({out}, which has {owner}\)"):
+        train("sft", cfg)
+    assert sorted(p.name for p in out.iterdir()) == [owner]
+
+
+def test_adapting_a_tied_input_embedding_is_refused_before_training(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    """It trained fine and no export could ever match base + adapter (lm_head changed too)."""
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        sft_data["train"],
+        lora={"target_modules": ["embed_tokens"]},
+    )
+    with pytest.raises(ConfigError, match=r"embed_tokens is the input embedding, which .* ties"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+@pytest.mark.parametrize("key", ["batch_size", "eval_batch_size", "max_steps"])
+def test_a_batch_or_step_count_past_any_run_is_a_config_error(
+    tmp_path: Path,
+    tiny_model: Path,
+    sft_data: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+) -> None:
+    # 2^63 was an internal error (islice) once the model had loaded; max_steps trained forever.
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], training={key: 2**63})
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    assert f"training.{key}" in capsys.readouterr().err
+
+
+def test_a_preference_pair_whose_answers_differ_only_in_form_is_named(tmp_path: Path) -> None:
+    # A string and the one assistant turn holding it are the same answer: loss log 2.
+    from curagate.train.data import read_records, to_preferences
+
+    rows = [
+        {
+            "prompt": f"q{i}",
+            "chosen": f"yes {i}",
+            "rejected": [{"role": "assistant", "content": f"no {i}"}],
+        }
+        for i in range(4)
+    ]
+    rows[2]["rejected"] = [{"role": "assistant", "content": "yes 2"}]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    with pytest.raises(InputError, match=rf"{data}:3: 'chosen' and 'rejected' are the same"):
+        to_preferences(read_records([str(data)], None), None)

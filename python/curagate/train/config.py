@@ -60,12 +60,19 @@ class LoraSettings(_Strict):
     qlora: bool = False
 
 
+# Far past any real run, well inside what trl and torch index with.
+MAX_STEPS = 10**9
+MAX_BATCH = 1 << 20
+
+
 class TrainingSettings(_Strict):
     # A fraction trains part of an epoch (at least one optimizer step); the upper bound
     # keeps the trainer's step arithmetic finite. A huge but finite learning rate is left
     # to the health monitor, which stops the diverging run (exit 1).
     epochs: float = Field(default=1.0, gt=0, le=10_000)
-    max_steps: int | None = Field(default=None, gt=0)
+    # Bounded like epochs: 2^63 steps trained forever, and a batch past sys.maxsize was an
+    # internal error (islice) once the model had loaded.
+    max_steps: int | None = Field(default=None, gt=0, le=MAX_STEPS)
     learning_rate: float = Field(default=2e-4, gt=0)
     lr_scheduler: Literal[
         "cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts"
@@ -73,9 +80,9 @@ class TrainingSettings(_Strict):
     warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
     max_grad_norm: float = Field(default=1.0, gt=0)
     weight_decay: float = Field(default=0.01, ge=0.0)
-    batch_size: int = Field(default=4, gt=0)
-    eval_batch_size: int | None = Field(default=None, gt=0)
-    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    batch_size: int = Field(default=4, gt=0, le=MAX_BATCH)
+    eval_batch_size: int | None = Field(default=None, gt=0, le=MAX_BATCH)
+    gradient_accumulation_steps: int = Field(default=1, gt=0, le=MAX_BATCH)
     logging_steps: int = Field(default=1, gt=0)
     eval_steps: int = Field(default=50, gt=0)
     # Default: eval_steps (best-checkpoint tracking needs saves on eval steps).
@@ -123,6 +130,8 @@ class HealthSettings(_Strict):
 
 
 class TrainConfig(_Strict):
+    # Not ending like the folders train keeps beside a run (NAME.failed, NAME.PID.conflict):
+    # a diverging run of NAME replaced a finished run named NAME.failed.
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     base_model: str
     output_dir: str = "runs"
@@ -136,6 +145,16 @@ class TrainConfig(_Strict):
     training: TrainingSettings = TrainingSettings()
     dpo: DpoSettings = DpoSettings()
     health: HealthSettings = HealthSettings()
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_kept_folder(cls, name: str) -> str:
+        if name.endswith((".failed", ".conflict")):
+            raise ValueError(
+                f"{name!r} ends like the folders train keeps beside a run (NAME.failed, "
+                "NAME.PID.conflict); choose a name without that ending"
+            )
+        return name
 
     def resolved_paths(self, base_dir: Path) -> TrainConfig:
         """Return a copy whose relative paths are made absolute against ``base_dir``."""

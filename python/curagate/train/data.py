@@ -244,9 +244,12 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                     f"{where}: 'chosen' and 'rejected' share no leading turn, so there is no "
                     "prompt; add a 'prompt' field or start both with the same user turn"
                 )
-        if chosen == rejected:
+        chosen_turns = _as_turns(chosen, "assistant", where)
+        rejected_turns = _as_turns(rejected, "assistant", where)
+        if chosen_turns == rejected_turns:
             # DPO learns from the difference between the two: none, and the loss stays at
-            # log 2 whatever the model does.
+            # log 2 whatever the model does. Compared as the model sees them: a string and
+            # the one assistant turn holding it are the same answer.
             raise InputError(
                 f"{where}: 'chosen' and 'rejected' are the same answer, so the pair teaches "
                 "nothing; fix or remove the row (`curagate audit` finds such rows)"
@@ -256,8 +259,8 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                 "prompt": _prompted(
                     _with_system(_as_turns(prompt, "user", where), system_prompt), where
                 ),
-                "chosen": _as_turns(chosen, "assistant", where),
-                "rejected": _as_turns(rejected, "assistant", where),
+                "chosen": chosen_turns,
+                "rejected": rejected_turns,
             }
         )
     return out

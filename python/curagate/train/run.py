@@ -299,6 +299,18 @@ def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
             f"lora.target_modules: {what}; its linear layers are {', '.join(layers)} "
             "(or use all-linear)"
         )
+    if getattr(getattr(model, "config", None), "tie_word_embeddings", False):
+        embed = model.get_input_embeddings()
+        tied = [t for t in targets if any(m is embed for m in matched(t))]
+        if tied:
+            # Trained fine; merged, the change reaches lm_head through the tied weight,
+            # so every export failed its base + adapter comparison.
+            raise ConfigError(
+                f"lora.target_modules: {', '.join(tied)} is the input embedding, which {base} "
+                "ties to its output layer (tie_word_embeddings): merged, the adapter would "
+                "change both and no export could match base + adapter; adapt the linear "
+                f"layers ({', '.join(layers)})"
+            )
 
 
 def _load_tokenizer(base: Path) -> Any:
@@ -466,7 +478,14 @@ def train(
             f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
             "a run folder: remove it or choose another name"
         )
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / RunRecord.FILE).is_file():
+        # --overwrite replaced any folder there (a user's own files, a bundle) with the run.
+        raise InputError(
+            f"{run_dir}: holds no {RunRecord.FILE}, so it is not a previous run; --overwrite "
+            "replaces a run only: move the folder or choose another name"
+        )
     _check_run_dir_holds_no_input(run_dir, base, cfg)
+    _check_run_dir_outside_outputs(run_dir)
 
     # Cheap checks first: data, guard, environment, before loading any model.
     train_records = tdata.read_records(cfg.data.train, cfg.data.format)
@@ -627,6 +646,8 @@ def train(
         _check_finite_adapter(trainer.model, monitor)
     except TrainingDiverged as e:
         failed = run_dir.with_name(f"{run_dir.name}.failed")
+        if (failed / RunRecord.FILE).exists():  # a finished run someone named so: kept
+            failed = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.failed")
         _write_json(tmp / "summary.json", {"status": "failed", "findings": _findings(monitor)})
         rows = _read_metrics(tmp / "metrics.jsonl")
         if rows:
@@ -710,6 +731,24 @@ def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -
             f"the run folder {run_dir} is inside the base model folder {base}; the run's "
             "files would change the base it records: choose an output_dir outside it"
         )
+
+
+def _check_run_dir_outside_outputs(run_dir: Path) -> None:
+    """A run folder inside what another command wrote and checks as a whole (curate's or
+    split's output, an export bundle) would make that fail its check from then on
+    (`verify`: a folder not in the manifest; train itself then refuses its data)."""
+    from curagate.digest import MANIFEST_NAME
+    from curagate.io.outputs import MARKER_NAME
+
+    owners = {MARKER_NAME: "a curagate output", MANIFEST_NAME: "an export bundle"}
+    for folder in run_dir.resolve().parents:
+        for name, what in owners.items():
+            if (folder / name).is_file():
+                raise ConfigError(
+                    f"the run folder {run_dir} is inside {what} ({folder}, which has "
+                    f"{name}): its files would change that output; choose an output_dir "
+                    "outside it"
+                )
 
 
 def _publish_new(tmp: Path, run_dir: Path) -> None:
