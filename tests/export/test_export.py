@@ -280,8 +280,9 @@ def gate_report_for(run: Path, path: Path, digest: str | None = None) -> Path:
             "slice": None,
         }
     ]
-    candidate = digest or resolve_model(str(run)).artifacts["artifact_sha256"]
-    side = {"kind": "run", "spec": str(run), "identity": candidate, "artifact_sha256": candidate}
+    side = resolve_model(str(run)).describe()
+    if digest is not None:
+        side.update(identity=digest, artifact_sha256=digest)
     report = {
         "schema_version": 2,
         "verdict": "pass",
@@ -312,6 +313,21 @@ def test_export_refuses_a_gate_report_about_another_candidate(
     report = gate_report_for(tiny_run, tmp_path / "gate_report.json", digest="d" * 64)
     with pytest.raises(CheckFailed, match="not this run"):
         export_run(tiny_run, tmp_path / "out", gate_report=report)
+
+
+def test_export_refuses_a_run_record_edited_after_the_gate(tiny_run: Path, tmp_path: Path) -> None:
+    """run.json names the training data the gate scanned for contamination and that the
+    bundle's lineage names; edited after gating (other data, allow_leakage), it was
+    copied into MANIFEST.json unchecked."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    report = gate_report_for(run, tmp_path / "gate_report.json")
+    record = json.loads((run / "run.json").read_text())
+    record["allow_leakage"] = True
+    (run / "run.json").write_text(json.dumps(record))
+    with pytest.raises(CheckFailed, match=r"run\.json: changed since the gate judged this run"):
+        export_run(run, tmp_path / "out", gate_report=report)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")

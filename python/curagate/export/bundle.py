@@ -25,6 +25,7 @@ from curagate.artifacts import (
     GateReportDoc,
     Loaded,
     RunInfo,
+    RunRecord,
     check_adapter_unchanged,
     check_base_unchanged,
     load_run,
@@ -114,6 +115,17 @@ def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> st
             f"({info.path}, {expected[:12]}…); pass the report of `curagate gate "
             f"--candidate {info.path}`, or gate the exported bundle and give that report to "
             "`curagate registry`"
+        )
+    # The run record too (reports before the gate named it: the weights only): its data,
+    # config and golden sets become the bundle's lineage, and the data is what the gate
+    # scanned for contamination.
+    gated_record = (report.doc.candidate.model_extra or {}).get("run_json_sha256")
+    if gated_record is not None and gated_record != info.run_sha256:
+        raise CheckFailed(
+            f"{info.path / RunRecord.FILE}: changed since the gate judged this run (sha256 "
+            f"{info.run_sha256[:12]}…, the report names {str(gated_record)[:12]}…); its "
+            "training data, config and golden sets would be the bundle's lineage unchecked: "
+            "restore it, or gate the run again"
         )
     return expected
 

@@ -206,6 +206,10 @@ def resolve_model(
                 "base_model_sha256": d.base,
                 "adapter_sha256": d.adapter,
                 "base_model_path": str(info.base_dir),
+                # The run record the gate read (its training data is what the contamination
+                # check scanned): export holds the run to it, so an edit after gating (the
+                # data a bundle's lineage names) is caught.
+                "run_json_sha256": info.run_sha256,
             },
             identity=d.digest,
         )
