@@ -9,6 +9,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1071,3 +1072,42 @@ def test_an_approval_ships_on_the_report_its_request_was_made_on(
     assert reg.log("bot", 1)[-1].data["gate_report_id"] == newer.id
     reg.check()
     reg.close()
+
+
+def test_a_registry_with_a_request_approved_before_requests_were_bound_still_opens(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before requests named their report and waiver, an approval shipped on what backed
+    the version then (here a newer signed pass). The replay held such rows to the new
+    binding: every command, opening the registry included, failed on an untampered log."""
+    reg, users, digest = setup
+    real_log = Registry._log
+
+    def as_before(self: Registry, db: Any, action: str, **kw: Any) -> int:
+        if action == "request":  # what requests logged then
+            kw["payload"] = {k: v for k, v in kw["payload"].items() if k != "waiver_id"}
+        return real_log(self, db, action, **kw)
+
+    monkeypatch.setattr(Registry, "_log", as_before)
+    # ... and approvals shipped on what backed the version at approval
+    monkeypatch.setattr(
+        reg,
+        "_requested_backing",
+        lambda db, rid: (reg._backing_report(db, reg._get(db, "bot", 1))[0],),
+    )
+    req = reg.request_promotion("bot", 1, to="production", user=users["alice"][0])
+    time.sleep(1.1)  # signed times have whole seconds
+    newer = reg.add_gate_report(
+        "bot",
+        1,
+        write_gate_report(tmp_path / "g1b", digest, "pass", sign_key=ci_key[0]),
+        actor="ci",
+    )
+    assert reg.approve(req.id, user=users["bob"][0]).stage == "production"
+    assert reg.log("bot", 1)[-1].data["gate_report_id"] == newer.id
+    monkeypatch.undo()
+    reg.check()
+    path = reg.path
+    reg.close()
+    with Registry(path) as again:
+        assert again.get("bot", 1).stage == "production"

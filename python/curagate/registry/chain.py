@@ -308,14 +308,14 @@ def _unapproved(state: State, key: tuple[str, int], data: dict[str, Any]) -> str
         return f"on request {rid}, which an earlier promotion carried out"
     backing: tuple[Any, ...] = (data.get("gate_report_id"), data.get("waiver_id"))
     asked: tuple[Any, ...] = (req["gate_report_id"], req["waiver_id"])
-    if "waiver_id" not in req["_recorded"]:  # requests logged before requests named it
-        backing, asked = backing[:1], asked[:1]
-    if backing != asked:
+    # Requests logged before a request was bound to its backing (they name no waiver_id)
+    # were carried out on whatever backed the version at approval: replayed so.
+    if "waiver_id" in req["_recorded"] and backing != asked:
         return (
             f"on request {rid} but on report {backing[0]}"
-            f"{f' (waiver {backing[1]})' if backing[1:] and backing[1] is not None else ''}, "
+            f"{f' (waiver {backing[1]})' if backing[1] is not None else ''}, "
             f"not the report {asked[0]} it was requested on"
-            f"{f' (waiver {asked[1]})' if asked[1:] and asked[1] is not None else ''}"
+            f"{f' (waiver {asked[1]})' if asked[1] is not None else ''}"
         )
     state.used_requests.add(rid)
     return None
