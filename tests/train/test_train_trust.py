@@ -528,9 +528,19 @@ def test_overwrite_replaces_a_previous_run_only(
     mine.mkdir(parents=True)
     (mine / "thesis.tex").write_text("years of work\n")
     cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
-    with pytest.raises(InputError, match=r"holds no run\.json, so it is not a previous run"):
-        train("sft", cfg, overwrite=True)
-    assert (mine / "thesis.tex").read_text() == "years of work\n"
+    # nor one holding a run.json that is no run record, or a link to one
+    for record in (None, "not json at all", "link"):
+        if record == "link":
+            (mine / "run.json").unlink()
+            (mine / "run.json").symlink_to(tmp_path / "elsewhere.json")
+        elif record is not None:
+            (mine / "run.json").write_text(record)
+        with pytest.raises(InputError, match=r"holds no run\.json of a run, so it is not"):
+            train("sft", cfg, overwrite=True)
+        assert (mine / "thesis.tex").read_text() == "years of work\n"
+
+
+BUNDLE_MANIFEST = '{"schema_version": 1, "kind": "curagate-bundle", "files": {}}'
 
 
 @pytest.mark.parametrize("owner", [".curagate-output.json", "MANIFEST.json"])
@@ -539,13 +549,30 @@ def test_a_run_is_never_written_inside_a_curagate_output_or_a_bundle(
 ) -> None:
     """Trained into a curate output (or a bundle), the run made `verify` of it fail and
     every later train on its kept/ refuse the changed output."""
+    from curagate.io.outputs import write_marker
+
     out = tmp_path / "cur"
     out.mkdir()
-    (out / owner).write_text("{}")
+    if owner == "MANIFEST.json":
+        (out / owner).write_text(BUNDLE_MANIFEST)
+    else:
+        write_marker(out, "curate", [])
     cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], output_dir=str(out))
     with pytest.raises(ConfigError, match=rf"is inside .* \({out}, which has {owner}\)"):
         train("sft", cfg)
     assert sorted(p.name for p in out.iterdir()) == [owner]
+
+
+def test_a_manifest_json_of_anything_else_above_the_run_is_no_obstacle(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Any MANIFEST.json up to / refused the run (a project's own, a marker of "{}").
+    (tmp_path / "MANIFEST.json").write_text('{"whatever": 1}')
+    (tmp_path / ".curagate-output.json").write_text("{}")
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 1}
+    )
+    assert (train("sft", cfg).run_dir / "run.json").is_file()
 
 
 def test_adapting_a_tied_input_embedding_is_refused_before_training(
@@ -589,7 +616,7 @@ def test_a_preference_pair_whose_answers_differ_only_in_form_is_named(tmp_path: 
         }
         for i in range(4)
     ]
-    rows[2]["rejected"] = [{"role": "assistant", "content": "yes 2"}]
+    rows[2]["rejected"] = [{"role": "assistant", "content": "yes 2", "name": "x"}]
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     with pytest.raises(InputError, match=rf"{data}:3: 'chosen' and 'rejected' are the same"):
         to_preferences(read_records([str(data)], None), None)

@@ -74,12 +74,17 @@ def _proxy(text: str) -> str:
     import ipaddress
 
     try:
-        return str(ipaddress.ip_network(text.strip(), strict=False))
+        net = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
+        net = None
+    # A network wider than /8 (/16 for IPv6), 0.0.0.0/0 say, is "*" spelt otherwise.
+    if net is None or net.prefixlen < (8 if net.version == 4 else 16):
         raise argparse.ArgumentTypeError(
-            f"{text!r}: give the proxy's IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8); "
-            "any address ('*') would let every client claim https"
-        ) from None
+            f"{text!r}: give the proxy's IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8, "
+            "at most a /8, a /16 for IPv6); any address ('*', 0.0.0.0/0) would let every "
+            "client claim https"
+        )
+    return str(net)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -70,6 +70,18 @@ MAX_SESSIONS_PER_USER = 16
 PAGE_SIZE = 50
 # Slices and sets listed on a compare page (each also an option of its filter).
 MAX_SLICES = 200
+MAX_BLOB_STATES = 4096
+
+
+def _file_state(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is replaced or written (None: there is no file)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 PAGE_TEMPLATES = (
     "login.html",
     "index.html",
@@ -769,6 +781,8 @@ def create_app(
             "rerun `curagate gate` (it writes items.jsonl) and record the new report",
         )
 
+    blob_states: dict[str, tuple[int, ...] | None] = {}  # items blob -> its file when parsed
+
     def side(reg: Registry, report_id: int) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
         mv, rec = found(lambda: reg.report_by_id(report_id))
         ok, _, why = reg.judge_now(mv, rec)  # every request: keys may have been revoked
@@ -778,15 +792,23 @@ def create_app(
         # Parsed once per content address: bytes that hashed to this sha256 once are
         # these bytes forever, and the report just judged records (and signs) it.
         items = cmp.cached_items(sha)
-        if items is not None and not reg.has_items(rec):
-            # Checked on every request, as a read is (a stored blob deleted since it was
-            # parsed is tampering, ChainBroken; the cache hid it).
-            raise no_items(report_id, mv)
+        if items is not None:
+            # Checked on every request, as a read is: a stored blob deleted since it was
+            # parsed is tampering (ChainBroken); one changed since (its file's state) is
+            # read again, and checked against its sha256. The cache hid both.
+            if not reg.has_items(rec):
+                raise no_items(report_id, mv)
+            if blob_states.get(sha) != _file_state(reg.store_dir / sha[:2] / sha):
+                items = None
         if items is None:
-            raw = reg.report_items(rec)
+            state = _file_state(reg.store_dir / sha[:2] / sha)  # before the read: a change
+            raw = reg.report_items(rec)  # after it shows at the next request
             if raw is None:
                 raise no_items(report_id, mv)
             items = cmp.parse_items(sha, raw)
+            if len(blob_states) >= MAX_BLOB_STATES:
+                blob_states.clear()
+            blob_states[sha] = state
         info = {
             "report_id": rec.id,
             "label": mv.ref,

@@ -246,10 +246,10 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                 )
         chosen_turns = _as_turns(chosen, "assistant", where)
         rejected_turns = _as_turns(rejected, "assistant", where)
-        if chosen_turns == rejected_turns:
+        if _said(chosen_turns) == _said(rejected_turns):
             # DPO learns from the difference between the two: none, and the loss stays at
-            # log 2 whatever the model does. Compared as the model sees them: a string and
-            # the one assistant turn holding it are the same answer.
+            # log 2 whatever the model does. Compared by what the turns say: a string and
+            # the one assistant turn holding it (with a name, say) are the same answer.
             raise InputError(
                 f"{where}: 'chosen' and 'rejected' are the same answer, so the pair teaches "
                 "nothing; fix or remove the row (`curagate audit` finds such rows)"
@@ -264,6 +264,11 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
             }
         )
     return out
+
+
+def _said(turns: list[Message]) -> list[tuple[Any, Any]]:
+    """Each turn's role and content: what an answer says, whatever else its turns carry."""
+    return [(t.get("role"), t.get("content")) for t in turns]
 
 
 def render(tok: PreTrainedTokenizerBase, messages: list[Message], gen_prompt: bool = False) -> str:

@@ -21,10 +21,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from curagate.artifacts import RunRecord
+from curagate.artifacts import BundleManifest, RunRecord, read_artifact
 from curagate.config import error_lines
 from curagate.digest import file_state, hash_tree, require_unchanged, sha256_file, sha256_text
-from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
+from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
 from curagate.io.atomic import (
     TMP_SUFFIX,
     atomic_path,
@@ -478,11 +478,11 @@ def train(
             f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
             "a run folder: remove it or choose another name"
         )
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / RunRecord.FILE).is_file():
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not _is_run(run_dir):
         # --overwrite replaced any folder there (a user's own files, a bundle) with the run.
         raise InputError(
-            f"{run_dir}: holds no {RunRecord.FILE}, so it is not a previous run; --overwrite "
-            "replaces a run only: move the folder or choose another name"
+            f"{run_dir}: holds no {RunRecord.FILE} of a run, so it is not a previous run; "
+            "--overwrite replaces a run only: move the folder or choose another name"
         )
     _check_run_dir_holds_no_input(run_dir, base, cfg)
     _check_run_dir_outside_outputs(run_dir)
@@ -733,22 +733,49 @@ def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -
         )
 
 
+def _is_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a run record (a regular run.json that reads as one)."""
+    record = folder / RunRecord.FILE
+    if record.is_symlink() or not record.is_file():
+        return False
+    try:
+        read_artifact(RunRecord, record)
+    except CuragateError:
+        return False
+    return True
+
+
+def _is_bundle(folder: Path) -> bool:
+    """Whether ``folder`` holds an export bundle's manifest (not any MANIFEST.json)."""
+    from curagate.digest import MANIFEST_NAME
+
+    if not (folder / MANIFEST_NAME).is_file():
+        return False
+    try:
+        read_artifact(BundleManifest, folder / MANIFEST_NAME)
+    except CuragateError:
+        return False
+    return True
+
+
 def _check_run_dir_outside_outputs(run_dir: Path) -> None:
     """A run folder inside what another command wrote and checks as a whole (curate's or
     split's output, an export bundle) would make that fail its check from then on
     (`verify`: a folder not in the manifest; train itself then refuses its data)."""
     from curagate.digest import MANIFEST_NAME
-    from curagate.io.outputs import MARKER_NAME
+    from curagate.io.outputs import MARKER_NAME, read_marker
 
-    owners = {MARKER_NAME: "a curagate output", MANIFEST_NAME: "an export bundle"}
     for folder in run_dir.resolve().parents:
-        for name, what in owners.items():
-            if (folder / name).is_file():
-                raise ConfigError(
-                    f"the run folder {run_dir} is inside {what} ({folder}, which has "
-                    f"{name}): its files would change that output; choose an output_dir "
-                    "outside it"
-                )
+        if read_marker(folder) is not None:
+            what, name = "a curagate output", MARKER_NAME
+        elif _is_bundle(folder):
+            what, name = "an export bundle", MANIFEST_NAME
+        else:
+            continue
+        raise ConfigError(
+            f"the run folder {run_dir} is inside {what} ({folder}, which has {name}): its "
+            "files would change that output; choose an output_dir outside it"
+        )
 
 
 def _publish_new(tmp: Path, run_dir: Path) -> None:
