@@ -405,6 +405,33 @@ def test_a_text_of_only_whitespace_or_zero_width_spaces_is_quarantined_as_empty(
     assert reasons == ["field 'text' is empty"]
 
 
+def test_fixed_size_list_message_columns_are_read_as_lists(tmp_path: Path) -> None:
+    # Hugging Face's Sequence(length=N) writes fixed_size_list: messages of that type
+    # were an internal error (no offsets) in curate, check, split, leakage and audit.
+    from curagate.cli import main
+
+    turn = pa.struct([("role", pa.string()), ("content", pa.string())])
+    chats = [
+        [
+            {"role": "user", "content": f"question {i} about the sky"},
+            {"role": "assistant", "content": "blue"},
+        ]
+        for i in range(3)
+    ]
+    chats.append([{"role": "user", "content": ""}, {"role": "assistant", "content": "x"}])
+    path = tmp_path / "chat.parquet"
+    pq.write_table(pa.table({"messages": pa.array(chats, pa.list_(turn, 2))}), path)
+    result = curate([path], tmp_path / "out")
+    assert (result.kept, result.quarantined) == (3, 1)
+    kept = read_dir(tmp_path / "out" / "kept")
+    assert kept is not None and kept.column("messages").to_pylist() == chats[:3]
+    assert main(["check", str(path), "--no-golden"]) == 1  # the empty turn, named
+    assert main(["split", str(path), "--out", str(tmp_path / "split")]) == 0
+    assert main(["audit", str(path), "--out", str(tmp_path / "audit")]) in (0, 1)
+    leak = ["leakage", "--reference", str(path), "--corpus", str(path)]
+    assert main([*leak, "--out", str(tmp_path / "leak")]) in (0, 1)
+
+
 def test_string_view_parquet_columns_are_read_as_strings(tmp_path: Path) -> None:
     # Parquet may store string_view / binary_view columns: curate and split read
     # them as plain strings (every later kernel has those).

@@ -393,3 +393,48 @@ def test_an_input_replaced_between_the_stages_is_an_input_error(tmp_path: Path, 
     with pytest.raises(InputError, match=r"in\.jsonl: .*changed while curate ran"):
         curate([data], tmp_path / "out", executor=Swapping(), work_dir=tmp_path / "work")
     assert not new.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["out in work", "work in out", "same"])
+def test_a_work_folder_and_an_out_inside_one_another_are_refused(
+    tmp_path: Path, where: str
+) -> None:
+    """`--out W/output --work-dir W` said it succeeded and the cleanup deleted the output;
+    a work folder inside --out went with the replaced output (exit 3)."""
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    work, out = {
+        "out in work": (tmp_path / "w", tmp_path / "w" / "output"),
+        "work in out": (tmp_path / "o" / "work", tmp_path / "o"),
+        "same": (tmp_path / "x", tmp_path / "x"),
+    }[where]
+    with pytest.raises(InputError, match="one is inside the other"):
+        curate([inputs], out, executor="local", work_dir=work, progress=False)
+    assert not work.exists() and not out.exists()
+
+
+@pytest.mark.slow
+def test_stage_files_without_a_plan_are_not_resumed(tmp_path: Path) -> None:
+    """Stage files of a killed run of another corpus, its plan.json gone, were resumed:
+    the output carried that corpus's decisions and counts (exit 0)."""
+    _, work, _, _ = _killed_once(tmp_path, Path("sketch", "00002", "done.json"))
+    (work / "plan.json").unlink()
+    other = t0_shards(tmp_path / "b", shards=40, limit=2000)
+    kw: dict[str, Any] = {"executor": "local", "work_dir": work, "progress": False}
+    staged = curate([other], tmp_path / "out_b", **kw)
+    assert staged.runtime["resumed"] == 0
+    curate([other], tmp_path / "one", progress=False)
+    assert output_files(tmp_path / "out_b") == output_files(tmp_path / "one")
+
+
+def test_a_link_among_the_work_folders_stage_folders_is_refused(tmp_path: Path) -> None:
+    # It was followed for writes (files landed outside the work folder), and rmtree of it
+    # was exit 3.
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "sketch").symlink_to(precious)
+    with pytest.raises(InputError, match="sketch is a symbolic link"):
+        curate([inputs], tmp_path / "out", executor="local", work_dir=work, progress=False)
+    assert list(precious.iterdir()) == []

@@ -313,3 +313,26 @@ def test_a_golden_item_used_as_a_key_is_found_in_any_script(tmp_path: Path) -> N
     for corpus in (quarantined, in_column):
         result = detect(reference=[golden], corpus=[corpus])
         assert [leak.item.id for leak in result.leaks] == ["g1"], corpus.name
+
+
+def test_a_golden_item_used_as_a_records_own_key_or_a_column_name_is_found(
+    tmp_path: Path,
+) -> None:
+    # Nested keys were scanned, a record's own keys (and Parquet column names) never:
+    # `leakage --fail-on-leak` exited 0 and `curate --decontaminate` kept the row.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    item = "the secret golden answer says that purple elephants migrate across frozen lakes"
+    golden = write(tmp_path / "g.jsonl", [{"id": "g1", "text": item}])
+    rows = [{"id": "a", "text": "cooking pasta"}, {"id": "b", "text": "pasta again", item: 1}]
+    as_key = write(tmp_path / "k.jsonl", rows)
+    column = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["cooking pasta", "more"], item: ["x", None]}), column)
+    for corpus in (as_key, column):
+        result = detect(reference=[golden], corpus=[corpus])
+        assert [leak.item.id for leak in result.leaks] == ["g1"], corpus.name
+        # in the row that gives the key a value only
+        assert [m.row for leak in result.leaks for m in leak.matches] == [
+            1 if corpus == as_key else 0
+        ]

@@ -199,6 +199,8 @@ def run(
     )
     # The work folder inside an input folder: a rerun would read its stage files as input.
     refuse_overlap(work, [i for i in _inputs_list(inputs) if not is_url(i)], [], "--work-dir")
+    if not remote_out:
+        _refuse_work_and_out_overlap(work, out_local)
     try:
         work.mkdir(parents=True, exist_ok=True)
         lock = (work / ".lock").open("a")
@@ -272,8 +274,10 @@ def _run_in(
 
     fingerprint = _fingerprint(plan, remote)
     plan_file = work / "plan.json"
-    if plan_file.is_file() and _read_plan(plan_file) != json.loads(json.dumps(fingerprint)):
-        # Another config or changed inputs: nothing here can be reused.
+    _refuse_links(work)
+    if not plan_file.is_file() or _read_plan(plan_file) != json.loads(json.dumps(fingerprint)):
+        # Another config or changed inputs, or no plan to tell (stage files of another
+        # corpus, their plan.json gone, were resumed): nothing here can be reused.
         for child in ("sketch", "groups", "bucket", "cluster", "filter", "done.json"):
             target = work / child
             if target.is_dir():
@@ -441,6 +445,29 @@ def _slug(text: str) -> str:
 _STAGES = ("sketch", "groups", "bucket", "cluster", "filter", "output", "inputs")
 # A task's folder before its rename (stages._task): one of a killed attempt is left behind.
 _TASK_TMP = re.compile(r"\.(?:" + "|".join(_STAGES) + r")\.[0-9a-f]{32}\.tmp")
+
+
+def _refuse_work_and_out_overlap(work: Path, out: Path) -> None:
+    """The work folder and --out must be apart: cleanup deletes work/output (and the other
+    stage folders), which deleted an --out there after a run that said it succeeded, and
+    an --out replaced as a whole takes a work folder inside it along (exit 3)."""
+    w, o = work.resolve(), out.resolve()
+    if w == o or o in w.parents or w in o.parents:
+        raise InputError(
+            f"--work-dir {work} and --out {out}: one is inside the other; the run deletes its "
+            "stage folders and replaces --out as a whole: give them separate places"
+        )
+
+
+def _refuse_links(work: Path) -> None:
+    """What the run deletes and rewrites in its work folder must be its own folders: a link
+    there (sketch -> ../elsewhere) was followed for writes, and rmtree refused it (exit 3)."""
+    for name in (*_STAGES, "plan.json", "done.json"):
+        if (work / name).is_symlink():
+            raise InputError(
+                f"--work-dir {work}: {name} is a symbolic link; the work folder holds only "
+                "what curate writes there: remove the link or give another --work-dir"
+            )
 
 
 def _cleanup(work: Path) -> None:
