@@ -432,6 +432,30 @@ def test_fixed_size_list_message_columns_are_read_as_lists(tmp_path: Path) -> No
     assert main([*leak, "--out", str(tmp_path / "leak")]) in (0, 1)
 
 
+def test_a_parquet_footer_claiming_more_rows_than_its_group_holds_is_refused(
+    tmp_path: Path,
+) -> None:
+    # Patched to 1,500, the footer's count went unchecked: curate read 1,000 rows and said
+    # nothing, and count_records (a run's dataset manifest, a model card) said 1,500.
+    import struct
+
+    path = tmp_path / "lie.parquet"
+    texts = [f"row number {i} of the lying footer test file with words" for i in range(1000)]
+    pq.write_table(pa.table({"text": texts}), path, compression="none")
+    raw = bytearray(path.read_bytes())
+    size = struct.unpack("<I", raw[-8:-4])[0]
+    footer = bytes(raw[len(raw) - 8 - size : -8])
+    # 1000 and 1500 as zigzag varints (Thrift compact i64), both two bytes long
+    forged = footer.replace(bytes([0xD0, 0x0F]), bytes([0xB8, 0x17]))
+    assert forged != footer
+    path.write_bytes(bytes(raw[: len(raw) - 8 - size]) + forged + raw[-8:])
+    with pytest.raises(
+        InputError, match="row group 0 holds 1,000 rows but the file's footer says 1,500"
+    ):
+        curate([path], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_string_view_parquet_columns_are_read_as_strings(tmp_path: Path) -> None:
     # Parquet may store string_view / binary_view columns: curate and split read
     # them as plain strings (every later kernel has those).

@@ -1315,6 +1315,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
         for group in range(metadata.num_row_groups):
             group_rows = metadata.row_group(group).num_rows
             done = 0
+            damaged = False  # a group that fails to read: its rows are quarantined as lost
             batches = parquet.iter_batches(batch_size=options.batch_rows, row_groups=[group])
             while True:
                 try:
@@ -1343,6 +1344,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                         for row in range(first, last + 1)
                     ]
                     yield _empty_batch(state, fmt, lost)
+                    damaged = True
                     break
                 table = _without_view_types(pa.Table.from_batches([record_batch]))
                 state.row_base = row_start + done
@@ -1354,6 +1356,13 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                 batch = _finish(table, rows, None, _parquet_raw(table), bad, state, options)
                 if batch is not None:
                     yield batch
+            if done != group_rows and not damaged:
+                # A footer that lies about a group: its rows cannot all be accounted for.
+                raise InputError(
+                    f"{state.source}: row group {group} holds {done:,} rows but the "
+                    f"file's footer says {group_rows:,}; the file is damaged: re-create or "
+                    "re-download it"
+                )
             row_start += group_rows
     # Rows quarantined before any valid row told the file's format (all of them, when
     # none is valid) are reported now, not dropped.
@@ -1906,7 +1915,8 @@ def _ids(table: pa.Table, rows: pa.Array, source: str) -> pa.StringArray:
 def count_records(path: str | os.PathLike[str]) -> int:
     """Records in one shard as :func:`read_batches` counts its input rows.
 
-    JSONL: non-blank lines; Parquet: the row count in its footer.
+    JSONL: non-blank lines; Parquet: the row counts of its row groups (the reader refuses
+    a group holding another number of rows).
     """
     p = Path(path)
     suffix = _suffix(p)
@@ -1916,7 +1926,11 @@ def count_records(path: str | os.PathLike[str]) -> int:
         if p.stat().st_size == 0:
             return 0
         try:
-            return int(pq.ParquetFile(_local(p)).metadata.num_rows)
+            # The row groups' counts, as the reader reads them (the file's own total is a
+            # separate number a damaged or forged footer can make anything: 8,000,000
+            # "rows" for 1,000 went into a run's dataset manifest and model card).
+            meta = pq.ParquetFile(_local(p)).metadata
+            return sum(meta.row_group(g).num_rows for g in range(meta.num_row_groups))
         except (pa.ArrowException, OSError) as exc:
             raise InputError(
                 f"{p.as_posix()}: cannot read the Parquet file: {_describe(exc)}"
