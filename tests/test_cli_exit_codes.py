@@ -225,6 +225,34 @@ def test_a_closed_stdout_drops_the_report_and_keeps_the_exit_code(tmp_path: Path
         assert (proc.returncode, proc.stderr) == (0, ""), args
 
 
+def test_a_reader_that_went_away_ends_the_command_with_a_pipes_exit_code(
+    tmp_path: Path,
+) -> None:
+    """`curagate check ... | head` with the reader gone: BrokenPipeError was an internal
+    error (exit 3, or 120 unbuffered) and `--version | true` a traceback (exit 1)."""
+    data = _small_jsonl(tmp_path / "d.jsonl")
+    data.write_text(data.read_text() * 2)  # duplicates: findings to print
+    for args in (
+        ["check", str(data), "--no-golden"],
+        ["--version"],
+        ["golden", "list", "golden_sets"],
+    ):
+        read, write = os.pipe()
+        os.close(read)  # no reader: the first write fails
+        proc = subprocess.run(
+            [sys.executable, "-m", "curagate", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+            check=False,
+            timeout=60,
+        )
+        os.close(write)
+        assert (proc.returncode, proc.stderr) == (141, ""), args
+
+
 def test_a_full_stdout_is_a_usage_error_saying_the_disk_is_full(tmp_path: Path) -> None:
     # /dev/full: ENOSPC with no file name, which was taken for a bug (exit 3).
     proc = _cli(
@@ -290,3 +318,29 @@ def test_an_empty_out_path_is_a_usage_error_not_the_current_folder(
         main(["keys", "generate", *argv])
     assert e.value.code == 2
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "{dir}", "--no-golden"],
+        ["curate", "{dir}", "--out", "{tmp}/o"],
+        ["audit", "{dir}", "--out", "{tmp}/a"],
+        ["split", "{dir}", "--out", "{tmp}/s"],
+        ["leakage", "--reference", "{dir}", "--corpus", "{data}", "--out", "{tmp}/l"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_data_file_whose_name_is_not_utf8_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # Its name went into Arrow strings: UnicodeEncodeError, exit 3, in every data command
+    # (and in the pre-commit hook, with such a file staged anywhere).
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _small_jsonl(folder / os.fsdecode(b"x\xff.jsonl"))
+    data = _small_jsonl(tmp_path / "d.jsonl")
+    args = [a.format(dir=folder, tmp=tmp_path, data=data) for a in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "x\\xff.jsonl: its name is not UTF-8 text" in err and "rename it" in err

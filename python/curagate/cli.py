@@ -10,6 +10,7 @@ no command at all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import gc
 import importlib
@@ -146,6 +147,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C, also while the command's modules load
         print("curagate: interrupted; no partial output was published", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`curagate check ... | head -1`): what is left to
+        # print goes nowhere, and the exit code is a pipe's, 141 (128 + SIGPIPE), as a
+        # tool killed by it gives; it was an internal error (exit 3), and `--version |
+        # true` a traceback.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
     finally:
         if argv is None:
             # The process ends next: its final collection need not walk every object
@@ -200,6 +210,8 @@ def _main(argv: Sequence[str] | None) -> int:
     except CuragateError as e:
         print(f"curagate {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:
+        raise  # main() ends the process quietly
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename is None:
             # A write with no path to name (Arrow's writers, a flush of stdout).

@@ -254,6 +254,21 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
     return found
 
 
+def require_utf8_name(path: Path) -> None:
+    """An InputError for a file whose name is not UTF-8 text: curagate names every file in
+    its ids, reports and outputs (Arrow strings, JSON), which hold text only; such a name
+    was an internal error (exit 3) in every data command, the pre-commit hook included."""
+    name = path.as_posix()
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        raise InputError(
+            f"{shown}: its name is not UTF-8 text, and curagate names the file in its "
+            "reports and outputs; rename it"
+        ) from None
+
+
 def expand_inputs(
     inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
@@ -343,6 +358,8 @@ def scan_inputs(
             f"{first.path}: {first.reason}{more}; its records would be skipped silently: "
             "fix or remove it (curate can skip it instead: --skip-unreadable lists it in stats.json)"
         )
+    for shard in found.values():
+        require_utf8_name(shard)
     if not found:
         raise InputError(
             f"{', '.join(os.fspath(i) for i in inputs)}: no readable {_SUPPORTED_TEXT} file "
@@ -424,6 +441,7 @@ def _iter_batches(
             )
         if not path.is_file():
             raise InputError(f"{path.as_posix()}: no such file")
+        require_utf8_name(path)
         name = names[index] if names is not None else path.as_posix()
         state = _FileState(name, first_index + index, options.format)
         if suffix in PARQUET_SUFFIXES:
@@ -1953,5 +1971,6 @@ __all__ = [
     "count_records",
     "expand_inputs",
     "read_batches",
+    "require_utf8_name",
     "scan_inputs",
 ]
