@@ -161,6 +161,21 @@ def resolve_config(
     return cfg
 
 
+def _read_besides(
+    config: str | os.PathLike[str] | CurateConfig | None, cfg: CurateConfig
+) -> list[tuple[str, str | os.PathLike[str]]]:
+    """What a run reads besides its inputs: the config file and the decontamination
+    references (an --out holding one would delete it)."""
+    from curagate.config import CurateConfig
+
+    keep: list[tuple[str, str | os.PathLike[str]]] = [
+        ("--decontaminate reference", ref) for ref in cfg.decontaminate.reference
+    ]
+    if config is not None and not isinstance(config, CurateConfig):
+        keep.append(("--config file", config))
+    return keep
+
+
 def curate(
     inputs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -248,7 +263,7 @@ def _curate(
     else:
         first_seen = [file_state(p) for p in paths]
     out_dir = Path(out)
-    check_output(out_dir, "curate", inputs, paths)
+    check_output(out_dir, "curate", inputs, paths, _read_besides(config, cfg))
     if progress is None:
         from curagate.progress import enabled
 

@@ -617,3 +617,22 @@ def test_semantic_options_without_the_semantic_step_are_a_config_error(
     with pytest.raises(ConfigError, match=r"--semantic-threshold"):
         curate([path], tmp_path / "out", semantic__threshold=0.9)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind", ["reference", "config"])
+def test_an_out_holding_a_reference_or_the_config_is_refused(tmp_path: Path, kind: str) -> None:
+    # `--decontaminate o/golden.jsonl --config o/curate.yaml --out o` over a previous
+    # output: exit 0, and both files were deleted with the output they sat in.
+    from curagate.cli import main
+
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"record number {i} here"}) + "\n" for i in range(5))
+    )
+    out = tmp_path / "o"
+    assert main(["curate", str(data), "--out", str(out), "--quiet"]) == 0
+    mine = out / ("golden.jsonl" if kind == "reference" else "curate.yaml")
+    mine.write_text(json.dumps({"text": "a golden item"}) + "\n" if kind == "reference" else "{}\n")
+    extra = ["--decontaminate", str(mine)] if kind == "reference" else ["--config", str(mine)]
+    assert main(["curate", str(data), "--out", str(out), "--quiet", *extra]) == 2
+    assert mine.is_file()

@@ -80,13 +80,27 @@ def read_marker(folder: Path) -> dict[str, object] | None:
 
 
 def check_output(
-    out: Path, command: str, inputs: Sequence[str | os.PathLike[str]], files: Sequence[Path]
+    out: Path,
+    command: str,
+    inputs: Sequence[str | os.PathLike[str]],
+    files: Sequence[Path],
+    keep: Sequence[tuple[str, str | os.PathLike[str]]] = (),
 ) -> None:
     """The checks of a command that replaces its ``--out`` folder as a whole
     (curate, split): no overlap with an input, and only its own previous output
-    is replaced."""
+    is replaced. ``keep``: other files the run reads, as (what, path) (a reference, the
+    config), which the replaced folder must not hold either."""
     check_parent(out)  # before any work (the CLI checks it too; a library call may not)
     refuse_overlap(out, inputs, files)
+    target = out.resolve()
+    for what, path in keep:
+        resolved = Path(path).resolve()
+        if target == resolved or target in resolved.parents:
+            # Replacing the output deleted it, after a run that said it succeeded.
+            raise InputError(
+                f"--out {out}: holds the {what} {path}, which replacing the output would "
+                "delete; move it out, or write the outputs elsewhere"
+            )
     check_replaceable(out, command)
 
 

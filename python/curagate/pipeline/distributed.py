@@ -249,7 +249,9 @@ def _run_in(
     refuse_overlap(work, local_inputs, given, "--work-dir")
     if not remote_out:
         files = [Path(s.path) for s in shards]
-        check_output(out_local, "curate", [i for i in _inputs_list(inputs) if not is_url(i)], files)
+        local = [i for i in _inputs_list(inputs) if not is_url(i)]
+        refs = [("--decontaminate reference", r) for r in cfg.decontaminate.reference]
+        check_output(out_local, "curate", local, files, refs)
     else:
         _check_remote_out(out_text)
     ex_name = executor if isinstance(executor, str) else executor.name
