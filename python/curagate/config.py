@@ -205,9 +205,11 @@ class SplitConfig(_Strict):
     # than max_ngram_items rows, or in a template): ignore, warn, or join them.
     shared_passages: Literal["ignore", "warn", "join"] = "warn"
     ngram: int = Field(13, ge=1, le=1000)
-    max_ngram_items: int = Field(10, ge=2)
+    # Bounded: 2^63 reached Arrow's compare kernel as a Python int it cannot take (exit 3);
+    # a billion rows per n-gram or repair rounds is past any corpus.
+    max_ngram_items: int = Field(10, ge=2, le=10**9)
     templates: list[str] = Field(default_factory=list)
-    max_rounds: int = Field(20, ge=1)
+    max_rounds: int = Field(20, ge=1, le=10**6)
     # Old spelling of shared_passages: join.
     join_ngram: bool = False
     fail_on_leak: bool = False

@@ -50,13 +50,20 @@ _INT = "tag:yaml.org,2002:int"
 MAX_INT_DIGITS = 4000
 
 
+MAX_YAML_BYTES = 16 << 20
+
+
 def read_yaml_file(path: str | os.PathLike[str]) -> tuple[Any, yaml.Node | None]:
     """:func:`load_yaml` of a file's bytes, which must be UTF-8.
 
     Text that is not UTF-8 is a ConfigError ``FILE:LINE: not UTF-8 (byte N)``;
     a file that cannot be read is an OSError for the caller to word.
     """
-    raw = Path(path).read_bytes()
+    from curagate.io.outputs import read_regular
+
+    # A regular file of at most 16 MiB (a config's bound): a FIFO named set.yaml hung
+    # `golden lock`, and a link to /dev/zero read without end.
+    raw = read_regular(Path(path), MAX_YAML_BYTES, follow_links=True)
     return load_yaml(decode_utf8(raw, str(path)), str(path))
 
 

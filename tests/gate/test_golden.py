@@ -435,3 +435,32 @@ def test_a_suite_task_whose_data_holds_no_documents_cannot_be_locked(tmp_path: P
         ConfigError, match=r"tiny_mc\.yaml: data_files 'mc\.jsonl' holds no documents"
     ):
         write_mini_suite(golden_dir, [])
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_a_set_yaml_that_is_a_fifo_or_a_device_is_refused_not_read_forever(
+    tmp_path: Path, kind: str
+) -> None:
+    # `golden lock` and `golden verify` waited forever on a FIFO, and read /dev/zero
+    # without end (Path.read_bytes, no bound).
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "golden"
+    (root / "s").mkdir(parents=True)
+    target = root / "s" / "set.yaml"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(kind)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curagate", "golden", "lock", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python")},
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "set.yaml: cannot read: not a regular file" in proc.stderr

@@ -1037,3 +1037,25 @@ def test_a_deleted_items_blob_is_tampering_not_a_report_without_items(
     with pytest.raises(ChainBroken, match="stored blob missing"):
         reg.report_items(rec)
     assert reg.report_items(older) is None  # never stored: still just a report without items
+
+
+def test_an_actor_or_reason_that_is_not_utf8_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Bytes that are not UTF-8 in $USER or --reason reach Python as lone surrogates: the
+    # row could not be encoded for its hash (UnicodeEncodeError, exit 3).
+    import os
+
+    write_bundle(tmp_path / "b1", b"weights")
+    db = str(tmp_path / "r.db")
+    monkeypatch.setenv("USER", os.fsdecode(b"ev\xffil"))
+    assert main(["registry", "--db", db, "register", str(tmp_path / "b1"), "--name", "m"]) == 2
+    assert "actor 'ev\\udcffil'" in capsys.readouterr().err
+    monkeypatch.setenv("USER", "ci")
+    assert main(["registry", "--db", db, "register", str(tmp_path / "b1"), "--name", "m"]) == 0
+    reason = os.fsdecode(b"a\xffb")
+    assert (
+        main(["registry", "--db", db, "promote", "m", "1", "--to", "staging", "--reason", reason])
+        == 2
+    )
+    assert main(["registry", "--db", db, "check"]) == 0

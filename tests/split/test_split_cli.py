@@ -515,3 +515,23 @@ def test_timestamp_units_no_common_unit_holds_is_a_clear_error(
     assert main(["split", str(src), "--out", str(tmp_path / "o"), "--time", "ts"]) == 2
     err = capsys.readouterr().err
     assert "'ts'" in err and "timestamp" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_a_max_ngram_items_past_any_corpus_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    # 2^63 reached Arrow's compare kernel as an int it cannot take: exit 3.
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a b c d e f g h"}\n{"text": "i j k l m n o p"}\n')
+    big = str(2**63)
+    if how == "flag":
+        argv = ["split", str(data), "--out", str(tmp_path / "s"), "--max-ngram-items", big]
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    else:
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"split: {{enabled: true, max_ngram_items: {big}}}\n")
+        assert main(["curate", str(data), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
+    assert "max_ngram_items" in capsys.readouterr().err.replace("-", "_")

@@ -126,7 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-ngram-items",
-        type=int,
+        type=int_arg(2, 10**9),
         metavar="K",
         help="an n-gram in more than K rows is boilerplate, not evidence (default 10)",
     )
@@ -141,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-rounds",
-        type=int,
+        type=int_arg(1, 10**6),
         metavar="N",
         help="repair rounds before giving up with exit 1 (default 20)",
     )

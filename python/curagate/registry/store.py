@@ -197,7 +197,9 @@ def check_name(name: str, what: str = "model name") -> str:
 def check_text(value: str, what: str) -> str:
     """Free text (actor, reason) on one line: no control or bidi characters that could
     forge or hide lines of `registry show`."""
-    bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+    # Cs: a lone surrogate, what Python makes of bytes that are not UTF-8 in argv or the
+    # environment ($USER, --reason): the row could not be encoded (exit 3).
+    bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
     if bad:
         raise InputError(
             f"{what} {value!r}: contains control or formatting character {bad[0]!r}; "
