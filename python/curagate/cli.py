@@ -142,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: PTH123, SIM115  (the process's stdout)
     if sys.stderr is None:
         sys.stderr = open(os.devnull, "w")  # noqa: PTH123, SIM115
+    if sys.stdin is None:  # `<&-`: nothing to read (golden label read None: exit 3)
+        sys.stdin = open(os.devnull)  # noqa: PTH123, SIM115
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C, also while the command's modules load

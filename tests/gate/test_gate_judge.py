@@ -496,6 +496,32 @@ def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:
     assert code == 2 and "--items" in capsys.readouterr().err
 
 
+def test_golden_label_with_stdin_closed_an_odd_labeller_or_a_negative_limit(
+    tmp_path, capsys
+) -> None:
+    """Closed stdin (`<&-`) was an AttributeError, a labeller that is not UTF-8 a
+    UnicodeEncodeError (exit 3), and --limit -1 labelled all items but the last."""
+    golden = make_golden(tmp_path, None)
+    items = tmp_path / "items.jsonl"
+    row = {"set": "chat", "id": "c1", "prompt": "p", "candidate_output": "a", "base_output": "b"}
+    items.write_text(json.dumps(row) + "\n")
+    base = ["golden", "label", "chat", "--golden-dir", str(golden), "--items", str(items)]
+    with pytest.raises(SystemExit) as e:
+        main([*base, "--labeller", "a", "--limit", "-1"])
+    assert e.value.code == 2 and "--limit" in capsys.readouterr().err
+    assert main([*base, "--labeller", os.fsdecode(b"an\xffa")]) == 2
+    assert "give a name in printable UTF-8 text" in capsys.readouterr().err
+    proc = subprocess.run(
+        ["bash", "-c", f"'{sys.executable}' -m curagate {' '.join(base)} --labeller ann <&-"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert proc.returncode == 0 and "internal error" not in proc.stderr, proc.stderr
+    assert "0 labels added" in proc.stdout
+
+
 def test_bundled_judge_and_safety_gates_validate() -> None:
     from curagate.gate import load_gate
 

@@ -42,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--labeller", help="label only: your name or handle, recorded with each label"
     )
     parser.add_argument(
-        "--limit", type=int, default=100, help="label only: at most this many items (default 100)"
+        "--limit",
+        type=int_arg(1, 10**6),
+        default=100,
+        help="label only: at most this many items (default 100)",
     )
     parser.add_argument(
         "--seed",
@@ -71,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(
                 "golden label SET needs --items (a gate run's items.jsonl) and --labeller NAME"
             )
+        if not args.labeller.isprintable():
+            # Bytes that are not UTF-8 (lone surrogates) could not be written (exit 3).
+            raise InputError(f"--labeller {args.labeller!r}: give a name in printable UTF-8 text")
         added, path = label(
             args.label_dir,
             args.golden_dir,
