@@ -175,3 +175,24 @@ def test_an_unbounded_audit_number_is_exit_2_on_the_command_line(tmp_path: Path)
     )
     assert r.returncode == 2, r.stderr
     assert "sample.n: must be in 0..2147483647" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("#/nope", "$ref '#/nope' does not resolve within the schema"),
+        ("http://127.0.0.1:9/x.json", "does not resolve within the schema (remote"),
+        ("#", "refers to itself without end"),
+    ],
+)
+def test_a_structured_output_schema_whose_ref_cannot_be_followed_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref: str, says: str
+) -> None:
+    # PointerToNowhere, Unresolvable and RecursionError at the first record: exit 3.
+    from curagate.cli import main
+
+    data = tmp_path / "so.jsonl"
+    data.write_text('{"text": "x", "out": "{\\"a\\": 1}"}\n')
+    p = write(tmp_path, f'structured_outputs:\n  - field: out\n    schema: {{"$ref": "{ref}"}}\n')
+    assert main(["audit", str(data), "--config", str(p), "--out", str(tmp_path / "a")]) == 2
+    assert says in capsys.readouterr().err

@@ -245,3 +245,18 @@ def test_an_out_that_cannot_hold_the_reports_exits_2_before_any_request(
     err = capsys.readouterr().err
     assert rc == 2 and "file" in err and srv.requests == 0, err
     assert (tmp_path / "file").read_text() == "mine\n"
+
+
+def test_a_schema_that_refers_to_itself_without_end_is_a_config_error(tmp_path) -> None:
+    # {"$ref": "#"} resolves, so the gate file loaded; scoring hit RecursionError (exit 3).
+    root = tmp_path / "golden"
+    write_set(root, "js", "structured_json", JSON_ITEMS)
+    lock(root)
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"$ref": "#"}')
+    srv = CannedServer(echo_n)
+    try:
+        with pytest.raises(ConfigError, match="refers to itself without end"):
+            run_gate(json_gate(tmp_path, root, schema), srv.url, srv.url, tmp_path / "o")
+    finally:
+        srv.close()

@@ -395,6 +395,29 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def unresolved_ref(schema: dict[str, Any]) -> str | None:
+    """The first ``$ref`` of a JSON Schema (draft 2020-12) that does not resolve within
+    it, or None (remote schemas are never fetched; the validator stopped on such a ref,
+    an internal error, when it met it)."""
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    root = DRAFT202012.create_resource(schema)
+    registry = Registry().with_resource(root.id() or "", root).crawl()
+    pending = [(root, registry.resolver(base_uri=root.id() or ""))]
+    while pending:
+        resource, resolver = pending.pop()
+        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return ref
+        pending += [(sub, resolver.in_subresource(sub)) for sub in resource.subresources()]
+    return None
+
+
 def read_json_schema(path: Path) -> dict[str, Any]:
     """A golden set's ``json_schema`` file: a valid JSON Schema (draft 2020-12, as
     ``schema_compliance`` validates with) whose every ``$ref`` resolves within it."""
@@ -421,9 +444,6 @@ def read_json_schema_file(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"{path}: a JSON schema must be an object")
     try:
         import jsonschema
-        from referencing import Registry
-        from referencing.exceptions import Unresolvable
-        from referencing.jsonschema import DRAFT202012
     except ImportError as e:
         raise MissingExtraError("eval", "jsonschema") from e
     try:
@@ -432,21 +452,12 @@ def read_json_schema_file(path: Path) -> tuple[dict[str, Any], str]:
         raise ConfigError(
             f"{path}: not a valid JSON Schema (draft 2020-12) at {e.json_path}: {e.message}"
         ) from None
-    root = DRAFT202012.create_resource(schema)
-    registry = Registry().with_resource(root.id() or "", root).crawl()
-    pending = [(root, registry.resolver(base_uri=root.id() or ""))]
-    while pending:
-        resource, resolver = pending.pop()
-        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
-        if isinstance(ref, str):
-            try:
-                resolver.lookup(ref)
-            except Unresolvable:
-                raise ConfigError(
-                    f"{path}: $ref {ref!r} does not resolve within the schema (remote "
-                    "schemas are not fetched: copy the definition under '$defs')"
-                ) from None
-        pending += [(sub, resolver.in_subresource(sub)) for sub in resource.subresources()]
+    bad = unresolved_ref(schema)
+    if bad is not None:
+        raise ConfigError(
+            f"{path}: $ref {bad!r} does not resolve within the schema (remote "
+            "schemas are not fetched: copy the definition under '$defs')"
+        )
     return schema, hashlib.sha256(raw).hexdigest()
 
 

@@ -355,7 +355,16 @@ def schema_valid(value: Any, schema: dict[str, Any]) -> float:
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
-    return float(validator.is_valid(value))
+    try:
+        return float(validator.is_valid(value))
+    except RecursionError:
+        # {"$ref": "#"}: the schema refers to itself without consuming the value (it
+        # resolves, so loading it passed); a config problem, not the model's.
+        from curagate.errors import ConfigError
+
+        raise ConfigError(
+            "json_schema refers to itself without end ($ref to an enclosing schema); fix it"
+        ) from None
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, str]:

@@ -239,6 +239,15 @@ class StructuredOutputs:
                     f"structured_outputs: the schema for field {s.field!r} is not a valid JSON "
                     f"Schema: {e.message}"
                 ) from e
+            from curagate.gate.config import unresolved_ref
+
+            bad = unresolved_ref(schema) if isinstance(schema, dict) else None
+            if bad is not None:  # the validator stopped on it at the first record (exit 3)
+                raise ConfigError(
+                    f"structured_outputs: the schema for field {s.field!r}: $ref {bad!r} does "
+                    "not resolve within the schema (remote schemas are not fetched: copy the "
+                    "definition under '$defs')"
+                )
             self.validators.append(cls(schema))
 
     def check(self, rec: dict[str, Any]) -> list[tuple[str, str]]:
@@ -266,7 +275,15 @@ class StructuredOutputs:
                 # validating it would overflow the stack (exit 3 for one record)
                 out.append(("FMT008", f"{spec.field!r} nests deeper than {MAX_NESTING} levels"))
                 continue
-            err = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(e.path))), None)
+            try:
+                errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+            except RecursionError:
+                # A schema that refers to itself without consuming the value ($ref: "#")
+                raise ConfigError(
+                    f"structured_outputs: the schema for field {spec.field!r} refers to itself "
+                    "without end ($ref to an enclosing schema); fix the schema"
+                ) from None
+            err = next(iter(errors), None)
             if err is not None:
                 path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
                 out.append(
