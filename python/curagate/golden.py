@@ -14,6 +14,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,13 @@ def _read_set_yaml(path: Path) -> dict[str, Any]:
     for key in ("name", "task", "version", "files"):
         if key not in data:
             raise ConfigError(f"{path}: missing key {key!r}; add it (see docs/gate.md#golden-sets)")
+    name = data["name"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        # A list was stringified into the lock, and a newline forged a line of its output.
+        raise ConfigError(
+            f"{path}: key 'name': {name!r} must be a name of letters, digits, '.', '_' and "
+            "'-' (it names the set in the lock, gate files and reports)"
+        )
     if data["task"] not in task_types():
         raise ConfigError(
             f"{path}: key 'task': {data['task']!r} is not one of {', '.join(task_types())}"

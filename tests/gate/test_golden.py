@@ -464,3 +464,13 @@ def test_a_set_yaml_that_is_a_fifo_or_a_device_is_refused_not_read_forever(
     )
     assert proc.returncode == 2, proc.stderr
     assert "set.yaml: cannot read: not a regular file" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ['"fake\\nlocked evil v9"', "[a, b]", "'-x'"])
+def test_a_set_name_that_is_not_a_plain_name_cannot_be_locked(tmp_path: Path, name: str) -> None:
+    # A newline in it forged a line of `golden lock`'s output; a list was stringified.
+    root = tmp_path / "golden"
+    d = write_set(root, "s", "classification", SENTIMENT_ITEMS[:3])
+    (d / "set.yaml").write_text((d / "set.yaml").read_text().replace("name: s", f"name: {name}"))
+    with pytest.raises(ConfigError, match=r"key 'name': .* must be a name of letters"):
+        golden.lock(root)
