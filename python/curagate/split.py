@@ -344,9 +344,12 @@ def _load(
     where: list[tuple[str, int, int | None]] = []
     quarantined: list[Any] = []
     rows_per_file: Counter[str] = Counter()
+    formats: dict[str, str] = {}  # record format -> the first file holding it
     for batch in read_batches(
         paths, format=format, text_field=text_field, preference_key=preference_key
     ):
+        if batch.table.num_rows:
+            formats.setdefault(str(batch.format), batch.source)
         tables.append(batch.table)
         keys.extend(batch.keys.to_pylist())
         ids.extend(_shown_ids(batch.ids.to_pylist(), batch.source, relabel))
@@ -358,6 +361,15 @@ def _load(
     if not tables or sum(t.num_rows for t in tables) == 0:
         raise InputError(
             f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
+        )
+    if len(formats) > 1:
+        # One file per split holding every format's columns: read back, most of its rows
+        # were quarantined (a chat row has no `messages` among text rows, ...).
+        held = ", ".join(f"{fmt} ({src})" for fmt, src in formats.items())
+        raise InputError(
+            f"the inputs hold records of several formats: {held}; a split is one file per "
+            "part, which could not be read back as one format: split each format's files on "
+            "their own"
         )
     tables = _common_timestamp_units(tables)
     try:

@@ -535,3 +535,18 @@ def test_a_max_ngram_items_past_any_corpus_is_a_usage_error(
         cfg.write_text(f"split: {{enabled: true, max_ngram_items: {big}}}\n")
         assert main(["curate", str(data), "--out", str(tmp_path / "o"), "--config", str(cfg)]) == 2
     assert "max_ngram_items" in capsys.readouterr().err.replace("-", "_")
+
+
+def test_inputs_of_several_formats_are_refused_not_written_as_one_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A text file and a prompt/completion file were written as one train.parquet with
+    # both files' columns: read back, the rows of one format were quarantined.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"text": "hello there world"}\n{"text": "another row"}\n')
+    (folder / "b.jsonl").write_text('{"prompt": "q one", "completion": "a one"}\n')
+    assert main(["split", str(folder), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "several formats: text" in err and "prompt_completion" in err
+    assert not (tmp_path / "s").exists()
