@@ -38,6 +38,24 @@ def json_gate(tmp_path: Path, root: Path, schema: Path) -> Path:
     return gate
 
 
+def sentiment_gate(
+    tmp_path: Path, items: list[dict], settings: str = "", metrics: str = ""
+) -> Path:
+    """Set "s" of ``items`` (classification), locked, and a gate file over it; ``settings``
+    (YAML lines) and ``metrics`` (the set's metrics mapping) are added when given."""
+    root = tmp_path / "golden"
+    write_set(root, "s", "classification", items)
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\n{settings}golden_sets:\n  - name: s\n"
+        "    task: classification\n    labels: [Positive, Negative]\n"
+        + (f"    metrics: {metrics}\n" if metrics else "")
+        + "contamination: {check: false}\n"
+    )
+    return gate
+
+
 def echo_n(prompt: str) -> str:
     return json.dumps({"n": int(prompt.rsplit(" ", 1)[1])})
 
@@ -101,15 +119,11 @@ def test_two_items_all_lost_are_not_a_significant_regression(tmp_path) -> None:
         next(i for i in SENTIMENT_ITEMS if i["reference"] == label)
         for label in ("Positive", "Negative")
     ]
-    root = tmp_path / "golden"
-    write_set(root, "s", "classification", two)
-    lock(root)
-    gate = tmp_path / "gate.yaml"
-    gate.write_text(
-        f"name: t\ngolden_dir: {root}\ngeneration: {{max_new_tokens: 8}}\n"
-        "statistics: {bootstrap_resamples: 200, fail_only_if_significant: true}\n"
-        "golden_sets:\n  - name: s\n    task: classification\n    labels: [Positive, Negative]\n"
-        "    metrics: {accuracy: {}, macro_f1: {}}\ncontamination: {check: false}\n"
+    gate = sentiment_gate(
+        tmp_path,
+        two,
+        "statistics: {bootstrap_resamples: 200, fail_only_if_significant: true}\n",
+        "{accuracy: {}, macro_f1: {}}",
     )
     truth = {i["prompt"]: i["reference"] for i in two}
     flip = {"Positive": "Negative", "Negative": "Positive"}
@@ -154,15 +168,11 @@ def test_a_slice_column_listed_twice_is_a_config_error() -> None:
 
 def test_a_metric_named_without_a_bound_writes_no_threshold_check(tmp_path) -> None:
     """`accuracy: {}` wrote a GATE001 check that passed having checked nothing."""
-    root = tmp_path / "golden"
-    write_set(root, "s", "classification", SENTIMENT_ITEMS[:10])
-    lock(root)
-    gate = tmp_path / "gate.yaml"
-    gate.write_text(
-        f"name: t\ngolden_dir: {root}\ngeneration: {{max_new_tokens: 8}}\n"
-        "statistics: {bootstrap_resamples: 100}\ngolden_sets:\n  - name: s\n"
-        "    task: classification\n    labels: [Positive, Negative]\n"
-        "    metrics: {accuracy: {}, macro_f1: {min: 0.5}}\ncontamination: {check: false}\n"
+    gate = sentiment_gate(
+        tmp_path,
+        SENTIMENT_ITEMS[:10],
+        "statistics: {bootstrap_resamples: 100}\n",
+        "{accuracy: {}, macro_f1: {min: 0.5}}",
     )
     truth = {i["prompt"]: i["reference"] for i in SENTIMENT_ITEMS}
     srv = CannedServer(truth.__getitem__)
@@ -192,14 +202,7 @@ def test_an_item_whose_prompt_is_not_text_exits_2_before_any_request(
     and scored; exit 0."""
     items = [dict(i) for i in SENTIMENT_ITEMS[:10]]
     items[3][field] = value
-    root = tmp_path / "golden"
-    write_set(root, "s", "classification", items)
-    lock(root)
-    gate = tmp_path / "gate.yaml"
-    gate.write_text(
-        f"name: t\ngolden_dir: {root}\ngolden_sets:\n  - name: s\n    task: classification\n"
-        "    labels: [Positive, Negative]\ncontamination: {check: false}\n"
-    )
+    gate = sentiment_gate(tmp_path, items)
     srv = CannedServer(lambda p: "Positive")
     try:
         rc = main(
@@ -227,14 +230,7 @@ def test_an_out_that_cannot_hold_the_reports_exits_2_before_any_request(
     tmp_path, capsys, out: str
 ) -> None:
     """`--out` naming a file was refused after both models answered every item."""
-    root = tmp_path / "golden"
-    write_set(root, "s", "classification", SENTIMENT_ITEMS[:10])
-    lock(root)
-    gate = tmp_path / "gate.yaml"
-    gate.write_text(
-        f"name: t\ngolden_dir: {root}\ngolden_sets:\n  - name: s\n    task: classification\n"
-        "    labels: [Positive, Negative]\ncontamination: {check: false}\n"
-    )
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
     (tmp_path / "file").write_text("mine\n")
     srv = CannedServer(lambda p: "Positive")
     try:

@@ -272,22 +272,12 @@ def test_repeated_items_never_make_the_unmatched_count_negative() -> None:
     assert (paired.matched, paired.unmatched) == (3, 2)
 
 
-def test_a_deleted_items_blob_is_a_503_after_the_items_were_cached(world: World) -> None:
-    # The cached items hid it: compare answered 200 while `registry check` failed.
-    client = TestClient(create_app(world.db))
-    assert client.get("/api/v1/compare?a=2", headers=bearer(world, "vera")).status_code == 200
-    with Registry(world.db) as reg:
-        _, rec = reg.report_by_id(2)
-        sha = reg.report_items_sha256(rec)
-        assert sha is not None
-        (reg.store_dir / sha[:2] / sha).unlink()
-    for url in ("/api/v1/compare?a=2", "/api/v1/models/bot/versions/2"):
-        r = client.get(url, headers=bearer(world, "vera"))
-        assert r.status_code == 503 and "stored blob missing" in r.json()["error"], url
-
-
-def test_an_items_blob_changed_after_it_was_cached_is_a_503(world: World) -> None:
-    # Only its existence was checked: the service kept answering from memory.
+@pytest.mark.parametrize("how", ["deleted", "changed"])
+def test_an_items_blob_deleted_or_changed_after_it_was_cached_is_a_503(
+    world: World, how: str
+) -> None:
+    # The cached items hid it: compare answered 200 while `registry check` failed (a
+    # deleted blob was looked for only on a cache miss, a changed one never).
     client = TestClient(create_app(world.db))
     assert client.get("/api/v1/compare?a=2", headers=bearer(world, "vera")).status_code == 200
     with Registry(world.db) as reg:
@@ -295,7 +285,13 @@ def test_an_items_blob_changed_after_it_was_cached_is_a_503(world: World) -> Non
         sha = reg.report_items_sha256(rec)
         assert sha is not None
         blob = reg.store_dir / sha[:2] / sha
-        blob.chmod(0o644)
-        blob.write_bytes(b'{"set": "x", "id": "forged"}\n')
-    r = client.get("/api/v1/compare?a=2", headers=bearer(world, "vera"))
-    assert r.status_code == 503 and "sha256" in r.json()["error"], r.text
+        if how == "deleted":
+            blob.unlink()
+        else:
+            blob.chmod(0o644)
+            blob.write_bytes(b'{"set": "x", "id": "forged"}\n')
+    urls = ["/api/v1/compare?a=2"] + (["/api/v1/models/bot/versions/2"] if how == "deleted" else [])
+    said = "stored blob missing" if how == "deleted" else "sha256"
+    for url in urls:
+        r = client.get(url, headers=bearer(world, "vera"))
+        assert r.status_code == 503 and said in r.json()["error"], (url, r.text)

@@ -105,6 +105,10 @@ def test_a_run_written_meanwhile_under_the_same_name_is_never_replaced(
     assert (kept / "run.json").is_file() and (kept / "adapter").is_dir()
 
 
+# A NaN between logging steps: the run diverges where no log line sees it.
+DIVERGING = {"learning_rate": 1e12, "max_grad_norm": 1e30, "logging_steps": 50}
+
+
 def test_a_nan_between_logging_steps_fails_the_run(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -113,7 +117,7 @@ def test_a_nan_between_logging_steps_fails_the_run(
         tmp_path / "t.yaml",
         tiny_model,
         sft_data["train"],
-        training={"learning_rate": 1e12, "max_grad_norm": 1e30, "logging_steps": 50},
+        training=DIVERGING,
     )
     with pytest.raises(CheckFailed, match="adapter weight tensor"):
         train("sft", cfg)
@@ -513,7 +517,7 @@ def test_a_diverging_run_never_deletes_a_finished_run_and_names_are_not_kept_fol
         tmp_path / "bad.yaml",
         tiny_model,
         sft_data["train"],
-        training={"learning_rate": 1e12, "max_grad_norm": 1e30, "logging_steps": 50},
+        training=DIVERGING,
     )
     with pytest.raises(CheckFailed, match=r"metrics kept in .*tiny\.\d+\.failed"):
         train("sft", bad)
