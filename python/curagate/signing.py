@@ -46,6 +46,10 @@ BUNDLE_SIGNATURE_NAME = "model.sig"
 ATTESTATION_NAME = "gate_attestation.dsse.json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 GATE_PREDICATE_TYPE = "https://curagate.dev/attestations/gate/v1"
+# `curagate train --sign-key`: the trainer's signature over the run record (run.json), in
+# the run folder; `curagate gate --train-key` checks it.
+TRAIN_PREDICATE_TYPE = "https://curagate.dev/attestations/train/v1"
+RUN_ATTESTATION_NAME = "run_attestation.dsse.json"
 DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
@@ -299,14 +303,52 @@ def canonical_json(obj: Any) -> bytes:
 
 
 def statement(
-    subject_name: str, subject_sha256: str, predicate: Mapping[str, Any]
+    subject_name: str,
+    subject_sha256: str,
+    predicate: Mapping[str, Any],
+    predicate_type: str = GATE_PREDICATE_TYPE,
 ) -> dict[str, Any]:
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": subject_name, "digest": {"sha256": subject_sha256}}],
-        "predicateType": GATE_PREDICATE_TYPE,
+        "predicateType": predicate_type,
         "predicate": dict(predicate),
     }
+
+
+def sign_run_record(raw: bytes, run_name: str, private_key_path: str | os.PathLike[str]) -> bytes:
+    """The trainer's DSSE envelope over a run record's exact bytes (``raw``: run.json as
+    written), for ``run_attestation.dsse.json`` beside it."""
+    sha = sha256_bytes(raw)
+    predicate = {"run": run_name, "run_json_sha256": sha}
+    return sign_envelope(
+        statement("run.json", sha, predicate, TRAIN_PREDICATE_TYPE), private_key_path
+    )
+
+
+def verify_run_record(run_dir: Path, run_sha256: str, public_pem: bytes) -> str:
+    """The key id that signed exactly the run record of sha256 ``run_sha256`` in
+    ``run_dir``; :class:`SignatureInvalid` (exit 1) when no attestation there does."""
+    from curagate.io.outputs import read_regular
+
+    where = run_dir / RUN_ATTESTATION_NAME
+    try:
+        data = read_regular(where, MAX_ATTESTATION_BYTES)
+    except OSError as e:
+        raise SignatureInvalid(
+            f"{where}: the run record is not signed ({e.strerror or e}); train with "
+            "--sign-key to sign it"
+        ) from None
+    public = load_public_key(public_pem, source="--train-key")
+    opened = open_envelope(data, {key_fingerprint(public): public_pem}, source=str(where))
+    if opened.statement.get("predicateType") != TRAIN_PREDICATE_TYPE or run_sha256 not in (
+        subject_digests(opened.statement)
+    ):
+        raise SignatureInvalid(
+            f"{where}: signs another run record than {run_dir / 'run.json'} (sha256 "
+            f"{run_sha256[:12]}…): the record changed since it was signed"
+        )
+    return opened.keyid
 
 
 def sign_envelope(stmt: Mapping[str, Any], private_key_path: str | os.PathLike[str]) -> bytes:

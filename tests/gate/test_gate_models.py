@@ -563,3 +563,36 @@ def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
     out, check = _contamination_run(tmp_path, golden_dir, tiny_model_dir, run)
     assert check["verdict"] == "fail" and out.exit_code == 1
     assert "changed since the run" in check["message"]
+
+
+def test_with_a_train_key_the_run_record_must_be_the_one_the_trainer_signed(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    """run.json names the training data the contamination check scans: edited before the
+    gate to name clean data, a contaminated run passed and was signed as clean."""
+    from curagate.signing import RUN_ATTESTATION_NAME, generate_keypair, sign_run_record
+
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    private, public = generate_keypair(tmp_path / "trainer")
+    raw = (run / "run.json").read_bytes()
+    (run / RUN_ATTESTATION_NAME).write_bytes(sign_run_record(raw, "run", private))
+    gate = _gate(tmp_path, golden_dir)
+    args = (str(run), str(tiny_model_dir))
+    out = run_gate(gate, *args, tmp_path / "a", device="cpu", train_key=public)
+    assert re.fullmatch(r"[0-9a-f]{64}", out.report["candidate"]["run_signed_by"])
+    record = json.loads(raw)
+    record["allow_leakage"] = True
+    (run / "run.json").write_text(json.dumps(record))
+    with pytest.raises(CheckFailed, match="signs another run record"):
+        run_gate(gate, *args, tmp_path / "b", device="cpu", train_key=public)
+    (run / RUN_ATTESTATION_NAME).unlink()
+    with pytest.raises(CheckFailed, match="the run record is not signed"):
+        run_gate(gate, *args, tmp_path / "c", device="cpu", train_key=public)
+    other = generate_keypair(tmp_path / "other")[0]
+    (run / RUN_ATTESTATION_NAME).write_bytes(
+        sign_run_record((run / "run.json").read_bytes(), "run", other)
+    )
+    with pytest.raises(CheckFailed, match="no signature verifies"):
+        run_gate(gate, *args, tmp_path / "d", device="cpu", train_key=public)

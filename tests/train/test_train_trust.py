@@ -624,3 +624,21 @@ def test_a_preference_pair_whose_answers_differ_only_in_form_is_named(tmp_path: 
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     with pytest.raises(InputError, match=rf"{data}:3: 'chosen' and 'rejected' are the same"):
         to_preferences(read_records([str(data)], None), None)
+
+
+def test_a_run_trained_with_a_sign_key_carries_the_trainers_signature_of_its_record(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    from curagate.artifacts import load_run
+    from curagate.signing import RUN_ATTESTATION_NAME, generate_keypair, verify_run_record
+
+    private, public = generate_keypair(tmp_path / "trainer")
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 1}
+    )
+    run = train("sft", cfg, sign_key=private).run_dir
+    assert (run / RUN_ATTESTATION_NAME).is_file()
+    keyid = verify_run_record(run, load_run(run).run_sha256, public.read_bytes())
+    assert len(keyid) == 64
+    with pytest.raises(InputError, match="not an unencrypted PEM private key"):
+        train("sft", cfg, sign_key=public, overwrite=True)  # a public key: before training

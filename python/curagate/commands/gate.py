@@ -69,6 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "$CURAGATE_SIGNING_KEY, else unsigned",
     )
     parser.add_argument(
+        "--train-key",
+        metavar="PEM",
+        help="public key of the trainer: a run candidate's run.json must be the record it "
+        "signed (`curagate train --sign-key`), so the training data the contamination check "
+        "reads is the trainer's, not an edit (exit 1 otherwise)",
+    )
+    parser.add_argument(
         "--fail-only-if-significant",
         action="store_true",
         default=None,
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         train_data=args.train_data,
         fail_only_if_significant=args.fail_only_if_significant,
         sign_key=resolve_sign_key(args.sign_key),
+        train_key=args.train_key,
     )
     print(
         terminal_summary(

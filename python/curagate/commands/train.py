@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing run with the same name"
     )
+    parser.add_argument(
+        "--sign-key",
+        metavar="PEM",
+        help="EC private key (`curagate keys generate`) to sign the run record "
+        "(run_attestation.dsse.json): `curagate gate --train-key` checks it",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         allow_leakage=args.allow_leakage,
         overwrite=args.overwrite,
+        sign_key=args.sign_key,
     )
     s = result.summary
     print(f"run: {result.run_dir}")

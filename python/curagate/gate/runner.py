@@ -803,6 +803,25 @@ def _regression_suite(
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
 
 
+def _check_run_signed(cand: ModelRef, train_key: str | os.PathLike[str]) -> None:
+    """The run candidate's record is the one the trainer signed (else SignatureInvalid,
+    exit 1); the report names the key (``candidate.run_signed_by``)."""
+    from curagate.io.outputs import read_regular
+    from curagate.signing import MAX_KEY_BYTES, verify_run_record
+
+    if cand.kind != "run":
+        raise InputError(
+            f"--train-key: the candidate {cand.spec} is not a training run (a run folder with "
+            "run.json); it checks a run's signed record"
+        )
+    try:
+        pem = read_regular(Path(train_key), MAX_KEY_BYTES, follow_links=True)
+    except OSError as e:
+        raise InputError(f"--train-key {train_key}: cannot read it ({e.strerror or e})") from None
+    keyid = verify_run_record(Path(cand.spec), cand.artifacts["run_json_sha256"], pem)
+    cand.artifacts["run_signed_by"] = keyid
+
+
 def _suite_result_ok(res: Any, tasks: Sequence[str]) -> TypeGuard[dict[str, dict[str, Any]]]:
     """``res`` has what the suite's checks read: per task a number and per-sample numbers."""
 
@@ -1057,8 +1076,13 @@ def run_gate(
     train_data: Sequence[str] | None = None,
     fail_only_if_significant: bool | None = None,
     sign_key: str | os.PathLike[str] | None = None,
+    train_key: str | os.PathLike[str] | None = None,
 ) -> GateOutcome:
     """Run the gate and write gate_report.json, report.md, report.html and junit.xml.
+
+    With ``train_key`` (a public key, PEM), a run candidate's record must carry the
+    trainer's signature (`curagate train --sign-key`): its training data, which the
+    contamination check scans, is then the trainer's word, not anyone's edit.
 
     With ``sign_key``, also a signed attestation of the verdict for exactly the
     candidate's artifact digest (``gate_attestation.dsse.json``).
@@ -1082,6 +1106,7 @@ def run_gate(
             cache_dir=cache_dir, device=device, candidate_model_name=candidate_model_name,
             base_model_name=base_model_name, candidate_digest=candidate_digest,
             base_digest=base_digest, train_data=train_data, sign_key=sign_key,
+            train_key=train_key,
         )  # fmt: skip
 
 
@@ -1103,6 +1128,7 @@ def _run_gate_on(
     base_digest: str | None,
     train_data: Sequence[str] | None,
     sign_key: str | os.PathLike[str] | None,
+    train_key: str | os.PathLike[str] | None = None,
 ) -> GateOutcome:
     from curagate.gate.report import write_reports
 
@@ -1120,6 +1146,8 @@ def _run_gate_on(
     base_ref = resolve_model(
         base, http_model=base_model_name, model_digest=base_digest, digest_flag="--base-digest"
     )
+    if train_key is not None:
+        _check_run_signed(cand, train_key)
     keyid = _signing_keyid(sign_key, cand)
     judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
     # A signed run reads only cache entries a signed run with this key wrote.

@@ -454,8 +454,17 @@ def train(
     output_dir: str | os.PathLike[str] | None = None,
     allow_leakage: bool = False,
     overwrite: bool = False,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
-    """Train a LoRA adapter (SFT or DPO) as ``config`` says; returns where the run landed."""
+    """Train a LoRA adapter (SFT or DPO) as ``config`` says; returns where the run landed.
+
+    With ``sign_key`` (an EC private key, PEM), the run record is signed too
+    (``run_attestation.dsse.json``): `curagate gate --train-key` then knows run.json,
+    its training data included, is the trainer's."""
+    if sign_key is not None:
+        from curagate.signing import load_private_key
+
+        load_private_key(sign_key)  # a bad key fails now, not after the training
     cfg = load_config(config)
     updates: dict[str, Any] = {}
     if name is not None:
@@ -698,7 +707,13 @@ def train(
         }
         # Through the contract its readers use: a field they need cannot be left out.
         record = RunRecord.model_validate(json.loads(json.dumps(run, default=str)))
-        write_bytes_atomic(tmp / RunRecord.FILE, record.to_json_bytes())
+        record_bytes = record.to_json_bytes()
+        write_bytes_atomic(tmp / RunRecord.FILE, record_bytes)
+        if sign_key is not None:
+            from curagate.signing import RUN_ATTESTATION_NAME, sign_run_record
+
+            signed = sign_run_record(record_bytes, cfg.name, sign_key)
+            write_bytes_atomic(tmp / RUN_ATTESTATION_NAME, signed)
         _refuse_changed(read_state, "the run trained")
         _umask_modes(tmp)
         if overwrite:
