@@ -642,3 +642,26 @@ def test_a_run_trained_with_a_sign_key_carries_the_trainers_signature_of_its_rec
     assert len(keyid) == 64
     with pytest.raises(InputError, match="not an unencrypted PEM private key"):
         train("sft", cfg, sign_key=public, overwrite=True)  # a public key: before training
+
+
+def test_train_writes_no_progress_bar_when_quiet_or_not_on_a_terminal(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # The Trainer's loop and transformers' "Loading weights" drew bars into a CI log.
+    import os
+    import subprocess
+    import sys
+
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 2}
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "curagate", "train", "sft", "--config", str(cfg), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "it/s]" not in proc.stderr and "s/it]" not in proc.stderr and "%|" not in proc.stderr

@@ -33,6 +33,7 @@ from curagate.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from curagate.progress import enabled as progress_enabled
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
 from curagate.train.health import (
@@ -213,9 +214,24 @@ def _check_report_to(cfg: TrainConfig) -> None:
             )
 
 
+def _no_library_bars() -> None:
+    """Under --quiet, or off a terminal, the libraries draw no bars either (they wrote
+    "Loading weights", "Map ... examples/s" and "Writing model shards" into CI logs)."""
+    import datasets
+    from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    datasets.disable_progress_bars()
+    disable_progress_bars()
+
+
 def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
+
+    if not progress_enabled():
+        _no_library_bars()
 
     kwargs: dict[str, Any] = {"local_files_only": True}
     if cfg.lora.qlora:
@@ -386,6 +402,8 @@ def _common_args(cfg: TrainConfig, out: Path, device: str, has_eval: bool) -> di
         "metric_for_best_model": "eval_loss" if eval_on else None,
         "greater_is_better": False if eval_on else None,
         "report_to": t.report_to or "none",
+        # The Trainer's bars follow --quiet and the TTY test, as every curagate bar does.
+        "disable_tqdm": not progress_enabled(),
         "dataloader_num_workers": 0,
         "remove_unused_columns": True,
         "max_length": cfg.data.max_length,
