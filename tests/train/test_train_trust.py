@@ -484,7 +484,9 @@ def test_conv1d_and_embedding_layers_are_targets_lora_takes(tmp_path: Path) -> N
     from curagate.train.config import TrainConfig
     from curagate.train.run import _check_target_modules
 
-    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=32))
+    # untied: a tied input embedding is refused (test_adapting_a_tied_input_embedding_...)
+    config = GPT2Config(n_layer=1, n_head=2, n_embd=8, vocab_size=32, tie_word_embeddings=False)
+    model = GPT2LMHeadModel(config)
 
     def check(targets: list[str]) -> None:
         cfg = TrainConfig.model_validate(

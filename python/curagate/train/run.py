@@ -505,13 +505,13 @@ def train(
             f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
             "a run folder: remove it or choose another name"
         )
+    _check_run_dir_holds_no_input(run_dir, base, cfg)  # the more precise reason first
     if run_dir.is_dir() and any(run_dir.iterdir()) and not _is_run(run_dir):
         # --overwrite replaced any folder there (a user's own files, a bundle) with the run.
         raise InputError(
             f"{run_dir}: holds no {RunRecord.FILE} of a run, so it is not a previous run; "
             "--overwrite replaces a run only: move the folder or choose another name"
         )
-    _check_run_dir_holds_no_input(run_dir, base, cfg)
     _check_run_dir_outside_outputs(run_dir)
 
     # Cheap checks first: data, guard, environment, before loading any model.
