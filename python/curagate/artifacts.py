@@ -23,6 +23,7 @@ file                     writer          readers
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curagate.digest import (
     MANIFEST_NAME,
@@ -111,15 +112,37 @@ def _first_error(e: ValidationError) -> str:
     return f"field {where!r}: {err['msg']}"
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: no curagate writer emits them (they failed later,
+    e.g. the registry's json_valid check: exit 3)."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: Infinity by another spelling
+        raise ValueError(f"{text} is past any finite number")
+    return value
+
+
 def parse_artifact(cls: type[A], raw: bytes, *, source: str | os.PathLike[str]) -> A:
     """Parse ``raw`` as ``cls``; every problem is one line naming the file and field."""
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+        # Every string must be text: a lone surrogate escape ("\ud800") passed here and
+        # failed where the value was written on (the registry's log: exit 3).
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            f"{source}: holds a string that is no text (a lone surrogate escape such as "
+            f"\\ud800); {cls.WRITER} writes this file"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"{source}: not valid JSON ({e}); {cls.WRITER} writes this file") from None
     except (RecursionError, ValueError) as e:  # nesting or integers beyond any sane file
         raise InputError(
-            f"{source}: not a usable JSON file ({type(e).__name__}); {cls.WRITER} writes this file"
+            f"{source}: not a usable JSON file ({type(e).__name__}: {str(e)[:80]}); "
+            f"{cls.WRITER} writes this file"
         ) from None
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a JSON object; {cls.WRITER} writes this file")
@@ -309,6 +332,10 @@ def check_adapter_unchanged(info: RunInfo) -> dict[str, str] | None:
 # MANIFEST.json
 
 
+MAX_BUNDLE_PATH = 4096  # PATH_MAX on Linux
+MAX_BUNDLE_DEPTH = 64
+
+
 class BundleManifest(Artifact):
     """``MANIFEST.json``: the sha256 of every file of an exported bundle, and its lineage."""
 
@@ -318,6 +345,19 @@ class BundleManifest(Artifact):
 
     kind: Literal["curagate-bundle"] = "curagate-bundle"
     files: dict[str, Sha256]
+
+    @field_validator("files")
+    @classmethod
+    def _plain_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        # A name of 100,000 folders made every check of it quadratic (GBs, then exit 3).
+        for name in files:
+            if len(name) > MAX_BUNDLE_PATH or name.count("/") >= MAX_BUNDLE_DEPTH:
+                raise ValueError(
+                    f"file {name[:60]!r}…: longer than {MAX_BUNDLE_PATH} characters or deeper "
+                    f"than {MAX_BUNDLE_DEPTH} folders; an export writes no such name"
+                )
+        return files
+
     lineage: dict[str, Any] = Field(default_factory=dict)
     export: dict[str, Any] = Field(default_factory=dict)
     verification: dict[str, Any] = Field(default_factory=dict)

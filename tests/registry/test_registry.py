@@ -1059,3 +1059,52 @@ def test_an_actor_or_reason_that_is_not_utf8_is_a_usage_error(
         == 2
     )
     assert main(["registry", "--db", db, "check"]) == 0
+
+
+def test_a_promotion_to_staging_re_verifies_the_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only production re-checked them: a bundle changed after registering went to
+    # staging (exit 0), which `check --bundles` counts as shipped.
+    write_bundle(tmp_path / "b1", b"weights")
+    db = str(tmp_path / "r.db")
+    assert main(["registry", "--db", db, "register", str(tmp_path / "b1"), "--name", "m"]) == 0
+    weights = next(p for p in (tmp_path / "b1").iterdir() if p.suffix == ".safetensors")
+    weights.write_bytes(b"EVIL")
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "promote", "m", "1", "--to", "staging"]) == 1
+    assert "staging" not in capsys.readouterr().out
+    with Registry(Path(db)) as reg:
+        assert reg.get("m", 1).stage == "experiment"
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("NaN", "NaN is not a JSON number"),
+        ("1e999", "1e999 is past any finite number"),
+        ('"\\ud800"', "a string that is no text"),
+        (None, "deeper than 64 folders"),
+    ],
+)
+def test_a_manifest_verify_accepted_but_register_crashed_on_is_damaged_for_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str | None, says: str
+) -> None:
+    # NaN or Infinity in the lineage, or a lone surrogate: `verify` exit 0, `register`
+    # exit 3 (json_valid CHECK, UnicodeEncodeError). A name 100,000 folders deep: verify
+    # took GBs (quadratic), then MemoryError, exit 3.
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"weights")
+    text = (bundle / "MANIFEST.json").read_text()
+    if value is None:
+        text = text.replace(
+            '"files": {', '"files": {"' + "a/" * 100_000 + 'x": "' + "0" * 64 + '", ', 1
+        )
+    else:
+        text = text.replace('"run": "runs/demo"', f'"run": "runs/demo", "x": {value}')
+    (bundle / "MANIFEST.json").write_text(text)
+    assert main(["verify", str(bundle)]) == 1
+    db = str(tmp_path / "r.db")
+    assert main(["registry", "--db", db, "register", str(bundle), "--name", "m"]) == 1
+    err = capsys.readouterr().err
+    assert says in err and "internal error" not in err

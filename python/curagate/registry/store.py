@@ -1798,7 +1798,7 @@ class Registry:
         check_text(reason, "reason")
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
         bytes_refusal: str | None = None
-        if to == "production":
+        if to != "archived":  # staging ships too (check --bundles says so): re-verified
             try:
                 self._verify_bytes(self.get(name, version))
             except CheckFailed as e:
@@ -2122,8 +2122,7 @@ class Registry:
         if to not in ("staging", "production"):
             raise InputError(f"stage {to!r}: a request moves a version to staging or production")
         check_text(reason, "reason")
-        if to == "production":
-            self._verify_bytes(self.get(name, version))
+        self._verify_bytes(self.get(name, version))  # staging or production: both ship
         with self._write() as db:
             u = self._approver(db, user, "requesting a promotion")
             mv = self._get(db, name, version)
@@ -2175,7 +2174,7 @@ class Registry:
         (bytes re-verified, backing report re-judged); if that refuses, nothing is recorded."""
         check_text(reason, "reason")
         first = self.promotion_request(request_id)
-        if first.to_stage == "production":
+        if first.to_stage != "archived":
             self._verify_bytes(self.get(first.name, first.version))
         with self._write() as db:
             u = self._approver(db, user, "approving a promotion")
