@@ -1108,3 +1108,14 @@ def test_a_manifest_verify_accepted_but_register_crashed_on_is_damaged_for_both(
     assert main(["registry", "--db", db, "register", str(bundle), "--name", "m"]) == 1
     err = capsys.readouterr().err
     assert says in err and "internal error" not in err
+
+
+def test_a_file_name_with_a_newline_cannot_forge_a_line_of_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"weights")
+    (bundle / "a\ncuragate verify: bundle ok, 2 files match MANIFEST.json").write_text("x")
+    assert main(["verify", str(bundle)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a\\ncuragate verify: bundle ok" in err, err

@@ -191,12 +191,22 @@ class VerifyResult:
         return {**self.manifest.files, MANIFEST_NAME: self.digest}
 
     def problems(self) -> list[str]:
-        return (
+        """One line each: a file name's control characters are shown escaped (a name
+        holding a newline printed a second line, "bundle ok" if it said so)."""
+        lines = (
             self.unsafe
             + [f"{p}: sha256 differs from {MANIFEST_NAME}" for p in self.mismatched]
             + [f"{p}: listed in {MANIFEST_NAME} but missing" for p in self.missing]
             + [f"{p}: present but not listed in {MANIFEST_NAME}" for p in self.unexpected]
         )
+        return [_one_line(line) for line in lines]
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its control and line-breaking characters escaped (\\n, \\x1b, ...)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
