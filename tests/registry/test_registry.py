@@ -1119,3 +1119,38 @@ def test_a_file_name_with_a_newline_cannot_forge_a_line_of_verify(
     assert main(["verify", str(bundle)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a\\ncuragate verify: bundle ok" in err, err
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe not utf-8",
+        b"---\nkey: [unclosed\n---\nhi\n",
+        b"---\n- a list\n---\nhi\n",
+        b"---\nmodel-index: 5\n---\nhi\n",
+    ],
+)
+def test_a_card_whose_verified_readme_cannot_be_read_as_one_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: bytes
+) -> None:
+    # The README.md is hashed and verified, but `registry card` parsed it unguarded: exit 3.
+    from curagate.digest import artifact_digest
+
+    private, public = keypair(tmp_path / "keys")
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"w", readme="x")
+    (bundle / "README.md").write_bytes(body)
+    manifest = json.loads((bundle / "MANIFEST.json").read_text())
+    manifest["files"]["README.md"] = sha256_bytes(body)
+    (bundle / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    report = write_gate_report(tmp_path / "gate", artifact_digest(bundle), sign_key=private)
+    db = ["--db", str(tmp_path / "r.db")]
+    assert (
+        main(["registry", *db, "trust", "add", str(public), "--role", "gate", "--name", "ci"]) == 0
+    )
+    argv = ["registry", *db, "register", str(bundle), "--name", "m", "--gate-report", str(report)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["registry", *db, "card", "m", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "README.md" in err and "internal error" not in err and err.count("\n") == 1

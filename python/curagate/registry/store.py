@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeGuard
 
+import yaml
+
 from curagate.artifacts import (
     AttestationRefused,
     GateReportDoc,
@@ -1159,7 +1161,7 @@ class Registry:
         checked = verify_bundle(mv.artifact_path, expected_digest=mv.artifact_digest)
         try:
             readme = (Path(mv.artifact_path) / "README.md").read_text(encoding="utf-8")
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"{mv.ref}: the bundle has no readable README.md ({e})") from None
         if "README.md" not in checked.manifest.files:
             raise CheckFailed(f"{mv.ref}: README.md is not covered by the bundle's manifest")
@@ -1180,7 +1182,15 @@ class Registry:
             )
         raw = self.blob(rec.report_sha256)
         report = Loaded(Path(rec.path), raw, parse_artifact(GateReportDoc, raw, source=rec.path))
-        return card_with_eval_results(readme, eval_results(report))
+        try:
+            return card_with_eval_results(readme, eval_results(report))
+        except (ValueError, yaml.YAMLError) as e:
+            # The card's front matter as the hub library reads it: unparsable YAML, a list,
+            # a model-index that is not one (all exit 3 before).
+            raise InputError(
+                f"{mv.ref}: the bundle's README.md metadata cannot be read as a model card's "
+                f"({str(e).splitlines()[0][:120]}); re-export the bundle"
+            ) from None
 
     def head(self) -> tuple[int, str]:
         with self._read() as db:
