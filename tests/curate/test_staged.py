@@ -415,15 +415,15 @@ def test_a_work_folder_and_an_out_inside_one_another_are_refused(
 @pytest.mark.slow
 def test_stage_files_without_a_plan_are_not_resumed(tmp_path: Path) -> None:
     """Stage files of a killed run of another corpus, its plan.json gone, were resumed:
-    the output carried that corpus's decisions and counts (exit 0)."""
+    the output carried that corpus's decisions and counts (exit 0). Without a plan the
+    folder is not known to be curate's: refused, nothing deleted."""
     _, work, _, _ = _killed_once(tmp_path, Path("sketch", "00002", "done.json"))
     (work / "plan.json").unlink()
     other = t0_shards(tmp_path / "b", shards=40, limit=2000)
     kw: dict[str, Any] = {"executor": "local", "work_dir": work, "progress": False}
-    staged = curate([other], tmp_path / "out_b", **kw)
-    assert staged.runtime["resumed"] == 0
-    curate([other], tmp_path / "one", progress=False)
-    assert output_files(tmp_path / "out_b") == output_files(tmp_path / "one")
+    with pytest.raises(InputError, match=r"no plan\.json"):
+        curate([other], tmp_path / "out_b", **kw)
+    assert (work / "sketch" / "00002" / "done.json").is_file()
 
 
 def test_a_link_among_the_work_folders_stage_folders_is_refused(tmp_path: Path) -> None:
@@ -438,3 +438,14 @@ def test_a_link_among_the_work_folders_stage_folders_is_refused(tmp_path: Path) 
     with pytest.raises(InputError, match="sketch is a symbolic link"):
         curate([inputs], tmp_path / "out", executor="local", work_dir=work, progress=False)
     assert list(precious.iterdir()) == []
+
+
+def test_a_work_folder_holding_files_curate_did_not_write_is_refused(tmp_path: Path) -> None:
+    # Its output/, filter/ and inputs/ were deleted as stage leftovers (exit 0).
+    inputs = t0_shards(tmp_path / "in", shards=2, limit=200)
+    work = tmp_path / "proj"
+    (work / "output").mkdir(parents=True)
+    (work / "output" / "keep.txt").write_text("mine\n")
+    with pytest.raises(InputError, match=r"holds output but no plan\.json"):
+        curate([inputs], tmp_path / "out", executor="local", work_dir=work, progress=False)
+    assert (work / "output" / "keep.txt").read_text() == "mine\n"

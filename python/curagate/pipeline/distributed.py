@@ -275,8 +275,19 @@ def _run_in(
     plan = Plan(cfg, shards, str(work.resolve()), reference, threads)
 
     fingerprint = _fingerprint(plan, remote)
-    plan_file = work / "plan.json"
     _refuse_links(work)
+    if not (work / "plan.json").is_file():
+        # Not a work folder of curate's (it writes plan.json first): its stage-named
+        # folders (output/, filter/, inputs/, ...) would be deleted as leftovers, a user's
+        # own files with them, after a run that said it succeeded.
+        foreign = sorted(p.name for p in work.iterdir() if p.name != ".lock")
+        if foreign:
+            raise InputError(
+                f"--work-dir {work}: holds {', '.join(foreign[:3])}"
+                f"{' ...' if len(foreign) > 3 else ''} but no plan.json, so it is not a work "
+                "folder of curate's, whose stage folders a run deletes: give an empty or new folder"
+            )
+    plan_file = work / "plan.json"
     if not plan_file.is_file() or _read_plan(plan_file) != json.loads(json.dumps(fingerprint)):
         # Another config or changed inputs, or no plan to tell (stage files of another
         # corpus, their plan.json gone, were resumed): nothing here can be reused.
