@@ -250,6 +250,7 @@ def _curate(
             executor=executor or "local",
             ray_address=ray_address,
             work_dir=work_dir,
+            besides=_read_besides(config, cfg),
         )
         return result
     paths, skipped = scan_inputs(inputs, skip_unreadable=cfg.skip_unreadable)

@@ -619,10 +619,14 @@ def test_semantic_options_without_the_semantic_step_are_a_config_error(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("staged", [False, True], ids=["in-process", "staged"])
 @pytest.mark.parametrize("kind", ["reference", "config"])
-def test_an_out_holding_a_reference_or_the_config_is_refused(tmp_path: Path, kind: str) -> None:
+def test_an_out_holding_a_reference_or_the_config_is_refused(
+    tmp_path: Path, kind: str, staged: bool
+) -> None:
     # `--decontaminate o/golden.jsonl --config o/curate.yaml --out o` over a previous
-    # output: exit 0, and both files were deleted with the output they sat in.
+    # output: exit 0, and both files were deleted with the output they sat in (the
+    # staged pipeline, given a --work-dir, still deleted the config).
     from curagate.cli import main
 
     data = tmp_path / "d.jsonl"
@@ -634,5 +638,7 @@ def test_an_out_holding_a_reference_or_the_config_is_refused(tmp_path: Path, kin
     mine = out / ("golden.jsonl" if kind == "reference" else "curate.yaml")
     mine.write_text(json.dumps({"text": "a golden item"}) + "\n" if kind == "reference" else "{}\n")
     extra = ["--decontaminate", str(mine)] if kind == "reference" else ["--config", str(mine)]
+    if staged:
+        extra += ["--work-dir", str(tmp_path / "work")]
     assert main(["curate", str(data), "--out", str(out), "--quiet", *extra]) == 2
     assert mine.is_file()

@@ -179,10 +179,13 @@ def run(
     executor: str | Executor = "local",
     ray_address: str | None = None,
     work_dir: str | os.PathLike[str] | None = None,
+    besides: Sequence[tuple[str, str | os.PathLike[str]]] | None = None,
 ) -> Any:
     """Curate ``inputs`` into ``out`` with the staged pipeline; returns a
     :class:`curagate.curate.CurateResult` (``runtime`` says how many tasks
-    ran and how many were resumed from a previous attempt)."""
+    ran and how many were resumed from a previous attempt). ``besides`` names
+    what the run reads besides its inputs (the config file, the references: an
+    ``out`` holding one is refused); the references when not given."""
     started = time.perf_counter()
     stages.check_supported(cfg)
     out_text = os.fspath(out)
@@ -219,8 +222,19 @@ def run(
                 f"--work-dir {work}: another curate run is using it; wait for that run to "
                 "finish or give this one its own --work-dir"
             ) from None
+        if besides is None:
+            besides = [("--decontaminate reference", r) for r in cfg.decontaminate.reference]
         return _run_in(
-            inputs, out_text, out_local, remote_out, work, cfg, executor, ray_address, started
+            inputs,
+            out_text,
+            out_local,
+            remote_out,
+            work,
+            cfg,
+            executor,
+            ray_address,
+            started,
+            besides,
         )
 
 
@@ -234,6 +248,7 @@ def _run_in(
     executor: str | Executor,
     ray_address: str | None,
     started: float,
+    besides: Sequence[tuple[str, str | os.PathLike[str]]],
 ) -> Any:
     """:func:`run` once its work folder is this process's (locked)."""
     from curagate.curate import CurateResult
@@ -250,8 +265,7 @@ def _run_in(
     if not remote_out:
         files = [Path(s.path) for s in shards]
         local = [i for i in _inputs_list(inputs) if not is_url(i)]
-        refs = [("--decontaminate reference", r) for r in cfg.decontaminate.reference]
-        check_output(out_local, "curate", local, files, refs)
+        check_output(out_local, "curate", local, files, besides)
     else:
         _check_remote_out(out_text)
     ex_name = executor if isinstance(executor, str) else executor.name
