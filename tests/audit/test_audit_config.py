@@ -196,3 +196,33 @@ def test_a_structured_output_schema_whose_ref_cannot_be_followed_is_exit_2(
     p = write(tmp_path, f'structured_outputs:\n  - field: out\n    schema: {{"$ref": "{ref}"}}\n')
     assert main(["audit", str(data), "--config", str(p), "--out", str(tmp_path / "a")]) == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("schema", "says"),
+    [
+        ('{"$dynamicRef": "#nope"}', "$ref '#nope' does not resolve"),
+        ('{"$ref": "#/foo/x", "foo": {"x": {"$ref": "#/no"}}}', "$ref '#/no' does not resolve"),
+        # Valid draft-07 (an anchor as a "$id"), refused as dangling by 2020-12's rules.
+        (
+            '{"$schema": "http://json-schema.org/draft-07/schema#", '
+            '"definitions": {"a": {"$id": "#a", "type": "object"}}, "$ref": "#a"}',
+            None,
+        ),
+    ],
+    ids=["dynamic-ref", "ref-through-unknown-keyword", "draft-07-anchor"],
+)
+def test_structured_output_refs_are_walked_as_the_validator_follows_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], schema: str, says: str | None
+) -> None:
+    from curagate.cli import main
+
+    data = tmp_path / "so.jsonl"
+    data.write_text('{"text": "x", "out": "{\\"a\\": 1}"}\n')
+    p = write(tmp_path, f"structured_outputs:\n  - field: out\n    schema: {schema}\n")
+    code = main(["audit", str(data), "--config", str(p), "--out", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    if says is None:
+        assert code == 0, err
+    else:
+        assert code == 2 and says in err, err

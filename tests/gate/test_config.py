@@ -181,6 +181,13 @@ golden_sets:
     [
         ('{"type": 12}', r"not a valid JSON Schema \(draft 2020-12\) at \$\.type: 12 is not valid"),
         ('{"$ref": "#/nope"}', r"\$ref '#/nope' does not resolve within the schema"),
+        # A dangling $dynamicRef, and a $ref reached only through a pointer into an
+        # unknown keyword: the walk saw neither, the validator crashed at scoring.
+        ('{"$dynamicRef": "#nope"}', r"\$ref '#nope' does not resolve"),
+        (
+            '{"$ref": "#/foo/x", "foo": {"x": {"$ref": "#/nothere"}}}',
+            r"\$ref '#/nothere' does not resolve",
+        ),
         (
             '{"properties": {"a": {"$ref": "https://example.com/a.json"}}}',
             r"\$ref 'https://example\.com/a\.json' does not resolve .*remote schemas are not fetched",

@@ -395,25 +395,41 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def unresolved_ref(schema: dict[str, Any]) -> str | None:
-    """The first ``$ref`` of a JSON Schema (draft 2020-12) that does not resolve within
-    it, or None (remote schemas are never fetched; the validator stopped on such a ref,
-    an internal error, when it met it)."""
+def unresolved_ref(schema: dict[str, Any], *, own_dialect: bool = False) -> str | None:
+    """The first ``$ref`` (or, from draft 2020-12, ``$dynamicRef``) of a JSON Schema
+    that does not resolve within it, or None (remote schemas are never fetched; the
+    validator stopped on such a ref, an internal error, when it met it). Resolved by
+    draft 2020-12's rules (the gate validates with them), or with ``own_dialect`` by
+    those of the draft its ``$schema`` names (2020-12 when it names none). The walk follows the refs
+    it resolves too: a schema reached only through a pointer into a keyword the draft
+    does not know is validated when a ref leads there."""
     from referencing import Registry
     from referencing.exceptions import Unresolvable
-    from referencing.jsonschema import DRAFT202012
+    from referencing.jsonschema import DRAFT202012, specification_with
 
-    root = DRAFT202012.create_resource(schema)
+    dialect = schema.get("$schema") if own_dialect else None
+    spec = specification_with(dialect, DRAFT202012) if isinstance(dialect, str) else DRAFT202012
+    keywords = ("$ref", "$dynamicRef") if spec is DRAFT202012 else ("$ref",)
+    root = spec.create_resource(schema)
     registry = Registry().with_resource(root.id() or "", root).crawl()
     pending = [(root, registry.resolver(base_uri=root.id() or ""))]
+    seen: set[int] = set()
     while pending:
         resource, resolver = pending.pop()
-        ref = resource.contents.get("$ref") if isinstance(resource.contents, dict) else None
-        if isinstance(ref, str):
+        contents = resource.contents
+        if not isinstance(contents, dict) or id(contents) in seen:
+            continue
+        seen.add(id(contents))
+        for keyword in keywords:
+            ref = contents.get(keyword)
+            if not isinstance(ref, str):
+                continue
             try:
-                resolver.lookup(ref)
+                resolved = resolver.lookup(ref)
             except Unresolvable:
                 return ref
+            target = spec.create_resource(resolved.contents)
+            pending.append((target, resolved.resolver.in_subresource(target)))
         pending += [(sub, resolver.in_subresource(sub)) for sub in resource.subresources()]
     return None
 

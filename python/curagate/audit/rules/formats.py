@@ -241,7 +241,7 @@ class StructuredOutputs:
                 ) from e
             from curagate.gate.config import unresolved_ref
 
-            bad = unresolved_ref(schema) if isinstance(schema, dict) else None
+            bad = unresolved_ref(schema, own_dialect=True) if isinstance(schema, dict) else None
             if bad is not None:  # the validator stopped on it at the first record (exit 3)
                 raise ConfigError(
                     f"structured_outputs: the schema for field {s.field!r}: $ref {bad!r} does "
