@@ -131,6 +131,11 @@ def _read_set_yaml(path: Path) -> dict[str, Any]:
             f"{path}: key 'version': {data['version']!r} is read by YAML as a "
             f'{type(data["version"]).__name__}, not as written; quote it (version: "1.10")'
         )
+    for key in ("version", "license"):
+        value = data.get(key, "")
+        if not isinstance(value, str) or not value.isprintable():
+            # A newline in either forged a line of `golden lock` / `golden list`.
+            raise ConfigError(f"{path}: key {key!r}: {value!r} must be one line of printable text")
     _check_files(path, data["files"])
     if data["task"] == LM_EVAL_TASK:
         _check_suite_data(path, data["files"])
@@ -383,6 +388,10 @@ def _lock_entry_problem(entry: Any) -> str | None:
     for key in ("task", "version", "sha256"):
         if not isinstance(entry.get(key), str):
             return f"{key!r} must be a string"
+    for key in ("version", "license"):
+        value = entry.get(key, "")
+        if not isinstance(value, str) or not value.isprintable():
+            return f"{key!r} must be one line of printable text"
     size = entry.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "'size' must be a whole number of items"

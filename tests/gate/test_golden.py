@@ -474,3 +474,32 @@ def test_a_set_name_that_is_not_a_plain_name_cannot_be_locked(tmp_path: Path, na
     (d / "set.yaml").write_text((d / "set.yaml").read_text().replace("name: s", f"name: {name}"))
     with pytest.raises(ConfigError, match=r"key 'name': .* must be a name of letters"):
         golden.lock(root)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("version: '1'", 'version: "1\\nlocked evil v9 classification 40 items"'),
+        ("license: CC0-1.0", 'license: "MIT\\nevil v9 classification 40 items  MIT"'),
+    ],
+    ids=["version", "license"],
+)
+def test_a_version_or_license_on_several_lines_cannot_be_locked_or_listed(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    # `golden lock` and `golden list` print both on a line of their own: a newline
+    # forged a line of the output.
+    root = tmp_path / "golden"
+    d = write_set(root, "s", "classification", SENTIMENT_ITEMS[:3])
+    golden.lock(root)
+    key = old.split(":")[0]
+    # A lock entry edited by hand is refused on reading as well.
+    lock = root / golden.LOCK_FILE
+    doc = json.loads(lock.read_text())
+    doc["sets"]["s"][key] = "1\nforged line"
+    lock.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=rf"'{key}' must be one line of printable text"):
+        golden.list_locked(root)
+    (d / "set.yaml").write_text((d / "set.yaml").read_text().replace(old, new))
+    with pytest.raises(ConfigError, match=rf"key '{key}': .* must be one line of printable"):
+        golden.lock(root)
