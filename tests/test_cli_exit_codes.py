@@ -344,3 +344,27 @@ def test_a_data_file_whose_name_is_not_utf8_is_a_usage_error(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "x\\xff.jsonl: its name is not UTF-8 text" in err and "rename it" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["curate", "{data}", "--out", "{bad}"],
+        ["curate", "{data}", "--out", "{tmp}/o", "--work-dir", "{bad}"],
+        ["split", "{data}", "--out", "{bad}"],
+        ["audit", "{data}", "--out", "{bad}"],
+        ["registry", "--db", "{bad}", "list"],
+    ],
+    ids=["curate-out", "curate-work-dir", "split-out", "audit-out", "registry-db"],
+)
+def test_an_output_path_that_is_not_utf8_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # curate and split: UnicodeEncodeError writing the name into the manifest, exit 3;
+    # audit wrote it into its report as U+FFFD (the file named another one).
+    data = _small_jsonl(tmp_path / "d.jsonl")
+    bad = str(tmp_path / os.fsdecode(b"o\xff"))
+    args = [a.format(tmp=tmp_path, data=data, bad=bad) for a in command]
+    assert main(args) == 2
+    assert "o\\xff: not UTF-8 text" in capsys.readouterr().err
+    assert not any(p.name.startswith("o") and p.name != "o" for p in tmp_path.iterdir())

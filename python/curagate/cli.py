@@ -19,7 +19,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from curagate.errors import CuragateError
+from curagate.errors import CuragateError, InputError
 
 # name -> (module under curagate.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -207,6 +207,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # of CPU per run that these commands never use (audit --gx does: GX is pandas).
         _settle_pyarrow(args)
     try:
+        _check_utf8(words)
         _check_output_paths(args)
         return int(args._run(args))
     except CuragateError as e:
@@ -252,6 +253,21 @@ _PATH_ERRORS = frozenset(
         errno.ELOOP,
     }
 )
+
+
+def _check_utf8(words: Sequence[str]) -> None:
+    """Bytes that are not UTF-8 in argv (Python holds them as lone surrogates) are a usage
+    error: every name and value given lands in a report, manifest or database row, which
+    hold text only (an output path so named was an internal error, exit 3)."""
+    for word in words:
+        try:
+            word.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(word).decode("utf-8", "backslashreplace")
+            raise InputError(
+                f"{shown}: not UTF-8 text, and curagate writes the names and values it is "
+                "given into its reports and outputs; rename the file, or give the value in UTF-8"
+            ) from None
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:

@@ -510,7 +510,7 @@ def test_golden_label_with_stdin_closed_an_odd_labeller_or_a_negative_limit(
         main([*base, "--labeller", "a", "--limit", "-1"])
     assert e.value.code == 2 and "--limit" in capsys.readouterr().err
     assert main([*base, "--labeller", os.fsdecode(b"an\xffa")]) == 2
-    assert "give a name in printable UTF-8 text" in capsys.readouterr().err
+    assert "an\\xffa: not UTF-8 text" in capsys.readouterr().err
     proc = subprocess.run(
         ["bash", "-c", f"'{sys.executable}' -m curagate {' '.join(base)} --labeller ann <&-"],
         capture_output=True,
