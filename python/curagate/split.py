@@ -349,7 +349,7 @@ def _load(
         paths, format=format, text_field=text_field, preference_key=preference_key
     ):
         if batch.table.num_rows:
-            formats.setdefault(str(batch.format), batch.source)
+            formats.setdefault(str(batch.format), _shown(Path(batch.source), relabel).as_posix())
         tables.append(batch.table)
         keys.extend(batch.keys.to_pylist())
         ids.extend(_shown_ids(batch.ids.to_pylist(), batch.source, relabel))
@@ -362,15 +362,7 @@ def _load(
         raise InputError(
             f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
         )
-    if len(formats) > 1:
-        # One file per split holding every format's columns: read back, most of its rows
-        # were quarantined (a chat row has no `messages` among text rows, ...).
-        held = ", ".join(f"{fmt} ({src})" for fmt, src in formats.items())
-        raise InputError(
-            f"the inputs hold records of several formats: {held}; a split is one file per "
-            "part, which could not be read back as one format: split each format's files on "
-            "their own"
-        )
+    refuse_several_formats(formats)
     tables = _common_timestamp_units(tables)
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
@@ -442,6 +434,19 @@ def _cast_column(table: pa.Table, name: str, target: pa.DataType) -> pa.Table:
         return table
     column = table.column(i).cast(target, safe=True)
     return table.set_column(i, table.schema.field(i).with_type(target), column)
+
+
+def refuse_several_formats(formats: dict[str, str]) -> None:
+    """An InputError when ``formats`` (record format -> the first file holding it) holds
+    more than one: one file per split holding every format's columns read back with most
+    of its rows quarantined (a chat row has no `messages` among text rows, ...)."""
+    if len(formats) > 1:
+        held = ", ".join(f"{fmt} ({src})" for fmt, src in formats.items())
+        raise InputError(
+            f"the inputs hold records of several formats: {held}; a split is one file per "
+            "part, which could not be read back as one format: split each format's files on "
+            "their own"
+        )
 
 
 def _shown_ids(ids: list[str], source: str, relabel: tuple[Path, Path] | None) -> list[str]:

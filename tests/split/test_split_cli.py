@@ -550,3 +550,22 @@ def test_inputs_of_several_formats_are_refused_not_written_as_one_file(
     err = capsys.readouterr().err
     assert "several formats: text" in err and "prompt_completion" in err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["in-process", "staged"])
+def test_curate_split_of_several_formats_names_the_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], staged: bool
+) -> None:
+    # curate --split refused them after the dedup, naming its temporary folder's files
+    # (deleted by then): `.o.1234.5bce98f7.tmp/kept/part-00000.parquet`.
+    (tmp_path / "a.jsonl").write_text('{"text": "hello there world"}\n')
+    (tmp_path / "b.jsonl").write_text('{"prompt": "q one", "completion": "a one"}\n')
+    out = tmp_path / "o"
+    extra = ["--work-dir", str(tmp_path / "w")] if staged else []
+    argv = ["curate", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "--out", str(out)]
+    assert main([*argv, "--split", "--quiet", *extra]) == 2
+    err = capsys.readouterr().err
+    assert ".tmp" not in err
+    named = ["a.jsonl", "b.jsonl"] if not staged else ["kept/part-00000", "kept/part-00001"]
+    assert all(n in err for n in named), err
+    assert not out.exists()

@@ -8,14 +8,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from curagate.config import CurateConfig
-from curagate.pipeline.step import BaseStep
-from curagate.split import SplitResult, split
+from curagate.pipeline.step import BaseStep, Rows
+from curagate.split import SplitResult, refuse_several_formats, split
 
 
 class SplitStep(BaseStep):
     def __init__(self, cfg: CurateConfig) -> None:
         self.cfg = cfg
+        self.formats: dict[str, str] = {}  # record format -> the first input holding it
+
+    def scan(self, rows: Rows) -> pa.Array | None:
+        # Inputs of several formats cannot be split: said while reading, naming the
+        # inputs, not after the dedup naming the output's temporary files.
+        if self.cfg.split.enabled:
+            self.formats.setdefault(str(rows.batch.format), rows.batch.source)
+            refuse_several_formats(self.formats)
+        return None
 
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
         cfg, sc = self.cfg, self.cfg.split
