@@ -971,10 +971,12 @@ def test_export_with_a_gate_key_refuses_a_report_signed_by_another_key(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--rtol", "inf"], "--rtol inf: must be a finite number > 0"),
-        (["--rtol", "nan"], "--rtol nan: must be a finite number > 0"),
-        (["--rtol", "-1"], "--rtol -1.0: must be a finite number > 0"),
-        (["--rtol", "0"], "--rtol 0.0: must be a finite number > 0"),
+        (["--rtol", "inf"], "--rtol inf: must be a number in (0, 0.5]"),
+        (["--rtol", "nan"], "--rtol nan: must be a number in (0, 0.5]"),
+        (["--rtol", "-1"], "--rtol -1.0: must be a number in (0, 0.5]"),
+        (["--rtol", "0"], "--rtol 0.0: must be a number in (0, 0.5]"),
+        # A difference as large as the largest |logit| accepted any model: the check off.
+        (["--rtol", "1e308"], "--rtol 1e+308: must be a number in (0, 0.5]"),
         (["--max-shard-size", "abc"], "--max-shard-size 'abc': not a size"),
         (["--max-shard-size", "0"], "--max-shard-size '0': must be more than 0 bytes"),
     ],

@@ -68,6 +68,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 # to 38, i.e. 0.01). Relative, because logit scales differ by orders of magnitude
 # between models.
 DEFAULT_RTOL = {"float32": 1e-4, "bfloat16": 2e-2, "float16": 5e-3}
+MAX_RTOL = 0.5
 MAX_GOLDEN_PROMPTS = 16
 
 # Always checked, whatever the golden prompts: a system turn, a multi-turn
@@ -433,12 +434,13 @@ def _not_a_bundle(out: Path) -> str | None:
 
 
 def _check_numbers(rtol: float | None, max_shard_size: str | int) -> int:
-    """The numeric flags, before minutes of merging (an infinite --rtol disables the
-    check); returns the shard size in bytes."""
-    if rtol is not None and not (math.isfinite(rtol) and rtol > 0):
+    """The numeric flags, before minutes of merging (an --rtol of 1 or more accepts any
+    logits: a difference as large as the largest |logit| turns the check off); returns
+    the shard size in bytes."""
+    if rtol is not None and not (math.isfinite(rtol) and 0 < rtol <= MAX_RTOL):
         raise InputError(
-            f"--rtol {rtol}: must be a finite number > 0, e.g. 1e-4 (a fraction of the largest "
-            "|logit|)"
+            f"--rtol {rtol}: must be a number in (0, {MAX_RTOL}], e.g. 1e-4 (a fraction of "
+            "the largest |logit|: a larger one would accept any model)"
         )
     from transformers.utils.hub import convert_file_size_to_int
 
