@@ -454,7 +454,17 @@ def _iter_batches(
 
 
 # A chunk: whole lines of bytes.
+@dataclass(frozen=True)
+class _LongLine:
+    """A line longer than :data:`MAX_LINE_BYTES`, in place of its bytes: never buffered
+    whole (a 72 KB .zst of one 2.3 GB line took 4.7 GB, then exit 3 in Arrow)."""
+
+    length: int  # bytes read of it (at least MAX_LINE_BYTES + 1)
+
+
 _Chunk = bytes | memoryview
+# A JSONL line longer than this is quarantined unread (no fine-tuning record is a GiB).
+MAX_LINE_BYTES = 1 << 30
 
 
 class DamagedStream(Exception):
@@ -464,6 +474,9 @@ class DamagedStream(Exception):
 
 _RAW_BLOCK = 1 << 20  # compressed bytes read at a time
 _FEED = 64 << 10  # compressed bytes per decompress call: what damage can cost at most
+# zstd's are fewer: one call's output is unbounded, and 64 KiB of zstd can be 2 GiB of
+# text (a few bytes per 128 KiB block); 4 KiB is 128 MiB at most (deflate stops at ~1032x).
+_FEED_ZSTD = 4 << 10
 
 
 def _salvage_deflate(dec: Any, piece: bytes) -> Iterator[bytes]:
@@ -510,8 +523,9 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
             if not block:
                 break
             pos = 0
+            feed = _FEED if gz else _FEED_ZSTD
             while pos < len(block):
-                piece = block[pos : pos + _FEED]
+                piece = block[pos : pos + feed]
                 pos += len(piece)
                 backup = dec.copy() if gz else None
                 try:
@@ -544,7 +558,9 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
 
 
 @contextlib.contextmanager
-def _jsonl_chunks(path: Path, suffix: str, batch_rows: int) -> Iterator[Iterator[_Chunk]]:
+def _jsonl_chunks(
+    path: Path, suffix: str, batch_rows: int
+) -> Iterator[Iterator[_Chunk | _LongLine]]:
     """Chunks of whole lines: plain files are memory-mapped (no copy), others streamed."""
     if suffix != ".jsonl":
         blocks = _decompressed_blocks(path, suffix)
@@ -593,12 +609,22 @@ class _MappedChunks:
     def __iter__(self) -> _MappedChunks:
         return self
 
-    def __next__(self) -> _Chunk:
+    def __next__(self) -> _Chunk | _LongLine:
         self.release_read()
-        if self._start >= len(self._data):
+        start = self._start
+        if start >= len(self._data):
             raise StopIteration
-        end = jsonl_chunk_end(self._view, self._start, self._batch_rows, _MAX_CHUNK_BYTES)
-        chunk = self._view[self._start : end]
+        end = jsonl_chunk_end(self._view, start, self._batch_rows, _MAX_CHUNK_BYTES)
+        if end - start > MAX_LINE_BYTES:
+            # One line longer than the cap starts here (a chunk past _MAX_CHUNK_BYTES is
+            # one line, or lines up to a last one without a newline): it is skipped.
+            first = self._data.find(b"\n", start, start + MAX_LINE_BYTES + 1)
+            if first < 0:
+                line_end = self._data.find(b"\n", start, end)
+                self._start = len(self._data) if line_end < 0 else line_end + 1
+                return _LongLine(self._start - start)
+            end = self._data.rfind(b"\n", start, start + MAX_LINE_BYTES + 1) + 1
+        chunk = self._view[start:end]
         self._start = end
         return chunk
 
@@ -614,12 +640,15 @@ class _MappedChunks:
         self._view.release()
 
 
-def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk, None, None]:
+def _stream_chunks(
+    blocks: Iterator[bytes], batch_rows: int
+) -> Generator[_Chunk | _LongLine, None, None]:
     """Line chunks of a decompressed stream; each byte is scanned once.
 
     When the stream is damaged, the whole lines before the damage are
     yielded first; the partial line at the damage is dropped (it is part of
-    what was lost) and the error raised after them.
+    what was lost) and the error raised after them. A line longer than
+    :data:`MAX_LINE_BYTES` is read past, not held, and yielded as a :class:`_LongLine`.
     """
     pending = bytearray()
     positions: list[int] = []
@@ -627,6 +656,7 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
     eof = False
     first = True
     damage: DamagedStream | None = None
+    skipped = 0  # bytes of a too-long line read past so far (0: not in one)
     while True:
         if not eof:
             try:
@@ -642,9 +672,20 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
                 block = block[len(_BOM) :]
             if block:
                 first = False
+                if skipped:
+                    newline = block.find(b"\n")
+                    if newline < 0:
+                        skipped += len(block)
+                        continue
+                    yield _LongLine(skipped + newline + 1)
+                    skipped = 0
+                    block = block[newline + 1 :]
                 pending += block
             else:
                 eof = True
+                if skipped:
+                    yield _LongLine(skipped)
+                    skipped = 0
         find = pending.find
         i = find(b"\n", scanned)
         while i >= 0:
@@ -652,26 +693,60 @@ def _stream_chunks(blocks: Iterator[bytes], batch_rows: int) -> Generator[_Chunk
             i = find(b"\n", i + 1)
         scanned = len(pending)
         while pending:
+            long_at = _first_long_line(positions, len(pending), eof)
+            if long_at == 0:
+                # The first line is past the cap (a block brought all of it): not parsed.
+                cut = positions[0] + 1 if positions else len(pending)
+                del pending[:cut]
+                scanned -= cut
+                positions = [p - cut for p in positions[1:]]
+                yield _LongLine(cut)
+                continue
             if len(positions) >= batch_rows or (positions and len(pending) >= _MAX_CHUNK_BYTES):
-                take = min(batch_rows, len(positions))
+                take = min(batch_rows, len(positions), long_at)
                 if positions[take - 1] >= _MAX_CHUNK_BYTES:
                     take = max(1, bisect.bisect_left(positions, _MAX_CHUNK_BYTES, 0, take))
-                cut = positions[take - 1] + 1
-                positions = [p - cut for p in positions[take:]]
+            elif long_at <= len(positions):
+                take = long_at  # the whole lines before a long one go out first
             elif eof:
-                cut = len(pending)
-                positions = []
+                take = 0  # everything left
             else:
-                break  # need more bytes (or one line longer than the cap: read on)
+                break  # need more bytes
+            cut = positions[take - 1] + 1 if take else len(pending)
+            positions = [p - cut for p in positions[take:]] if take else []
             with memoryview(pending) as view:
                 out = bytes(view[:cut])
             del pending[:cut]
             scanned -= cut
             yield out
+        done = positions[-1] + 1 if positions else 0  # the whole lines left (fewer than a chunk)
+        if not eof and len(pending) - done > MAX_LINE_BYTES:
+            # The unfinished last line is past the cap: the whole lines before it go out,
+            # and the rest of it is read past, not held.
+            if done:
+                yield bytes(pending[:done])
+            skipped = len(pending) - done
+            pending.clear()
+            positions, scanned = [], 0
         if eof:
             if damage is not None:
                 raise damage
             return
+
+
+def _first_long_line(positions: list[int], size: int, eof: bool) -> int:
+    """Index of the first of the pending lines (ending at ``positions``; at the end of the
+    stream the unfinished last one too) longer than :data:`MAX_LINE_BYTES`;
+    ``len(positions) + 1`` when none is."""
+    none = len(positions) + 1
+    if size <= MAX_LINE_BYTES:
+        return none
+    start = 0
+    for k, end in enumerate(positions):
+        if end + 1 - start > MAX_LINE_BYTES:
+            return k
+        start = end + 1
+    return len(positions) if eof and size - start > MAX_LINE_BYTES else none
 
 
 def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -> Iterator[Batch]:
@@ -690,6 +765,9 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                     "the rows after it are lost (re-create or re-download the file)",
                 )
                 return
+            if isinstance(chunk, _LongLine):
+                yield from _long_line(chunk, state)
+                continue
             batch = _jsonl_chunk(chunk, state, options)
             del chunk
             if isinstance(chunks, _MappedChunks):
@@ -698,6 +776,24 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 yield batch
                 del batch  # not held while the next chunk is parsed
         yield from _flush_pending(state, options)
+
+
+def _long_line(line: _LongLine, state: _FileState) -> Iterator[Batch]:
+    """The quarantine entry of a line longer than :data:`MAX_LINE_BYTES` (unread)."""
+    q = Quarantined(
+        state.source,
+        state.line_base + 1,
+        state.row_base,
+        f"the line is {line.length:,} bytes or more, longer than the {MAX_LINE_BYTES:,} a "
+        "record may have; it was not read: split the record or store its large parts as files",
+        None,
+    )
+    state.line_base += 1
+    state.row_base += 1
+    if state.format is None:
+        state.pending.append(q)  # with the first rows, once they tell the format
+    else:
+        yield _empty_batch(state, state.format, [q])
 
 
 _DECOMPRESS_ERRORS = (DamagedStream, OSError, EOFError, zlib.error, zstandard.ZstdError)
@@ -1957,7 +2053,7 @@ def count_records(path: str | os.PathLike[str]) -> int:
     with _jsonl_chunks(p, suffix, 1 << 20) as chunks:
         try:
             for chunk in chunks:
-                total += len(_layout(chunk).record_lines)
+                total += 1 if isinstance(chunk, _LongLine) else len(_layout(chunk).record_lines)
         except _DECOMPRESS_ERRORS as exc:
             raise InputError(f"{p.as_posix()}: cannot read: {_decompress_error(exc)}") from None
     return total
