@@ -565,6 +565,33 @@ def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
     assert "changed since the run" in check["message"]
 
 
+@pytest.mark.parametrize("swap", ["folder", "glob-name"])
+def test_training_data_replaced_by_a_folder_or_a_glob_match_fails_contamination(
+    tmp_path, golden_dir, tiny_model_dir, swap
+) -> None:
+    # The file run.json names deleted and a folder of clean data made in its place: the
+    # hash check looked at regular files only and the scan read the folder ("pass, 0
+    # golden items found", signed). A name that is a glob pattern (x[1].jsonl) deleted
+    # was "found" through the files the pattern matches.
+    long_prompt = "Review 99: " + " ".join(f"word{i}" for i in range(20))
+    name = "train.jsonl" if swap == "folder" else "x[1].jsonl"
+    train = tmp_path / name
+    train.write_text(json.dumps({"prompt": long_prompt, "completion": "Positive"}) + "\n")
+    run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
+    train.unlink()
+    clean = json.dumps({"prompt": "an unrelated prompt", "completion": "No"}) + "\n"
+    if swap == "folder":
+        train.mkdir()
+        (train / "clean.jsonl").write_text(clean)
+    else:
+        (tmp_path / "x1.jsonl").write_text(clean)
+    out, check = _contamination_run(tmp_path, golden_dir, tiny_model_dir, run)
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert ("no longer the file the run read" if swap == "folder" else "not found") in check[
+        "message"
+    ]
+
+
 def test_with_a_train_key_the_run_record_must_be_the_one_the_trainer_signed(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

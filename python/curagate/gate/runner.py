@@ -891,7 +891,15 @@ def _changed_training_file(cand: ModelRef) -> str | None:
     from curagate.digest import sha256_file
 
     for path, recorded in _manifest_files(cand).items():
-        if path.is_file() and sha256_file(path) != recorded:
+        if not path.is_file():
+            # A folder of clean data put where the run's file was: the hash check skipped
+            # it and the scan read the folder (a contaminated run passed, signed).
+            return (
+                f"training data {path} is no longer the file the run read (run.json records "
+                "a file with its sha256): restore it, or pass --train-data with the data the "
+                "run read"
+            )
+        if sha256_file(path) != recorded:
             return (
                 f"training data {path} changed since the run (its sha256 is not the "
                 f"{recorded[:12]}... run.json records): what it holds now is not what was "
@@ -916,8 +924,10 @@ def _contamination(
             "pass --train-data FILES to check its training data"
         )
         return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.WARN, msg)]
-    # --train-data may name directories or globs; manifest entries are files.
-    missing = [str(p) for p in corpus if not (p.exists() or any(p.parent.glob(p.name)))]
+    # --train-data may name directories or globs; manifest entries are files, by name.
+    missing = [
+        str(p) for p in corpus if not (p.exists() or (train_data and any(p.parent.glob(p.name))))
+    ]
     if missing:
         origin = "--train-data" if train_data else "the run manifest"
         msg = (
@@ -972,6 +982,11 @@ def _contamination(
                 ids.get((leak.item.file, leak.item.row), leak.item.id) for leak in result.leaks
             )[:MAX_LEAKED_IDS],
         }
+    changed = None if train_data else _changed_training_file(cand)
+    if changed is not None:  # swapped while the scan read it: what was scanned is unknown
+        return {"checked": False, "reason": changed}, [
+            contamination_not_checked(Verdict.FAIL, changed)
+        ]
     details: dict[str, Any] = {
         "checked": True,
         "ngram": pol.ngram,
