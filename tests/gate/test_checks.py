@@ -71,7 +71,12 @@ def test_judge_limits_compare_at_report_precision() -> None:
     assert checks.judge_position_check("s", 0.1 + 0.2, js).verdict == Verdict.PASS
     assert checks.judge_position_check("s", 0.300001, js).verdict == Verdict.FAIL
     assert checks.judge_length_bias_check("s", 0.1 * 7, 20, 0.5, js).verdict == Verdict.PASS
-    calibration = {"agreement": 0.1 * 7, "decisive_labels": 50, "cohen_kappa": 0.5}
+    calibration = {
+        "agreement": 0.1 * 7,
+        "decisive_labels": 50,
+        "decisive_pairs": 50,
+        "cohen_kappa": 0.5,
+    }
     js = JudgeSettings(model="m", min_human_agreement=0.7)
     assert checks.judge_calibration_check("s", calibration, 50, js).verdict == Verdict.PASS
 
@@ -117,6 +122,6 @@ def test_judge_messages_do_not_contradict_their_verdict() -> None:
     js = JudgeSettings(model="m", max_position_disagreement=0.105, min_human_agreement=0.8)
     c = judge_position_check("s", 0.1051, js)
     assert c.verdict is Verdict.FAIL and "10.51% of items (max 10.5%)" in c.message
-    cal = {"agreement": 0.79996, "decisive_labels": 50, "cohen_kappa": 0.5}
+    cal = {"agreement": 0.79996, "decisive_labels": 50, "decisive_pairs": 50, "cohen_kappa": 0.5}
     c = judge_calibration_check("s", cal, 50, js)
     assert c.verdict is Verdict.FAIL and "79.996%" in c.message and "80.0%" in c.message

@@ -200,7 +200,10 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     assert rows[0]["judge"]["base_first"] == {"verdict": "candidate", "raw": "B"}
     md = (tmp_path / "out" / "report.md").read_text()
     assert "### LLM judge" in md and "judge: canned judge (candidate)" in md
-    assert "trusted yes; agreement 90.0% with 50 human better/worse labels (50 in all), kappa" in md
+    assert (
+        "trusted yes; agreement 90.0% with 50 human better/worse labels on 50 pairs (50 in all), kappa"
+        in md
+    )
     assert "| judge_win_rate | 1.0000 | [1.0000, 1.0000] | 40 |" in md
     assert "LLM judge" in (tmp_path / "out" / "report.html").read_text()
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(r)
@@ -341,6 +344,24 @@ def test_judge_cli_errors_are_one_line(tmp_path, endpoints, capsys) -> None:
         run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "o")
 
 
+def test_one_pair_labelled_under_fifty_names_does_not_calibrate_the_judge(
+    tmp_path, endpoints
+) -> None:
+    # Fifty rows of one pair, each under another labeller name, made GATE009 pass
+    # ("agrees with 50 human better/worse labels") and the judge's win rate count.
+    one = human_labels(agree=50)[0]
+    golden = make_golden(tmp_path, [{**one, "labeller": f"reviewer{k}"} for k in range(50)])
+    r = judged(tmp_path, golden, endpoints, "candidate").report
+    cal = r["results"][0]["judge"]["calibration"]
+    assert (cal["decisive_labels"], cal["decisive_pairs"]) == (50, 1)
+    msg = check(r, "chat.judge.calibration")
+    assert (
+        msg["verdict"] == "warn"
+        and "only 1 distinct pairs labelled with a side" in (msg["message"])
+    )
+    assert r["results"][0]["judge"]["trusted"] is False
+
+
 def test_bad_human_label_names_the_line(tmp_path) -> None:
     labels = human_labels(agree=45)
     labels[3]["preferred"] = "A"
@@ -471,7 +492,8 @@ def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
     assert out.report["results"][0]["items"] == N  # the labels are not items
     msg = check(out.report, "chat.judge.calibration")
     assert (
-        msg["verdict"] == "warn" and "only 11 human labels choosing a side (of 14" in msg["message"]
+        msg["verdict"] == "warn"
+        and "only 11 distinct pairs labelled with a side (11 such labels, 14" in msg["message"]
     )
 
 

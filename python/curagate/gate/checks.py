@@ -534,12 +534,13 @@ def judge_calibration_check(
     else:
         agreement = calibration["agreement"]
         decisive = calibration["decisive_labels"]
-        if decisive < MIN_HUMAN_LABELS:
+        pairs = calibration["decisive_pairs"]
+        if pairs < MIN_HUMAN_LABELS:
             verdict = Verdict.WARN
             msg = (
-                f"only {decisive} human labels choosing a side (of {labels}; need "
-                f"{MIN_HUMAN_LABELS}): the judge is not calibrated; label more with "
-                f"`curagate golden label {golden_set}`"
+                f"only {pairs} distinct pairs labelled with a side ({decisive} such labels, "
+                f"{labels} in all; need {MIN_HUMAN_LABELS} pairs): the judge is not "
+                f"calibrated; label more items with `curagate golden label {golden_set}`"
             )
         elif agreement is not None and below(agreement, js.min_human_agreement):
             verdict = Verdict.FAIL

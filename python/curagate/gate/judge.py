@@ -400,9 +400,13 @@ def calibrate(
     # tie there is a miss). Ties are kept in the three-way figure and in kappa.
     binary = [ok for ok, h in zip(agree, human, strict=True) if h != "tie"]
     disagreeing = [lab.id for lab, ok in zip(labels, agree, strict=True) if not ok]
+    # Pairs, not rows, count toward the minimum: one pair copied under fifty labeller
+    # names calibrated a judge that only preferred the longer answer.
+    pairs = {(lab.prompt, lab.candidate, lab.base) for lab in labels if lab.preferred != "tie"}
     return {
         "labels": len(labels),
         "decisive_labels": len(binary),
+        "decisive_pairs": len(pairs),
         "labellers": sorted({lab.labeller for lab in labels}),
         "agreement": sum(binary) / len(binary) if binary else 0.0,
         "agreement_with_ties": sum(agree) / len(agree) if agree else 0.0,

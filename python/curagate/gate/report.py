@@ -98,6 +98,11 @@ def _noise(m: dict[str, Any]) -> str:
     return "within noise" if m.get("within_noise") else "significant"
 
 
+def _on_pairs(cal: dict[str, Any]) -> str:
+    """" on N pairs", when the report says (reports before it was counted do not)."""
+    return f" on {cal['decisive_pairs']} pairs" if "decisive_pairs" in cal else ""
+
+
 def _judge_summary(j: dict[str, Any]) -> list[str]:
     """Plain-text lines about a set's judge: who it is, whether it is trusted, and why."""
     who = j["judge"] or {}
@@ -108,7 +113,7 @@ def _judge_summary(j: dict[str, Any]) -> list[str]:
         cal = j["calibration"]
         cal_text = (
             f"agreement {pct(cal['agreement'])} with {cal['decisive_labels']} human better/worse "
-            f"labels ({cal['labels']} in all), "
+            f"labels{_on_pairs(cal)} ({cal['labels']} in all), "
             f"kappa {cal['cohen_kappa']:.2f}"
             if cal.get("labels")
             else "no human labels (not calibrated)"
