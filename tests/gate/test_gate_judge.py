@@ -362,6 +362,56 @@ def test_one_pair_labelled_under_fifty_names_does_not_calibrate_the_judge(
     assert r["results"][0]["judge"]["trusted"] is False
 
 
+def test_judge_metrics_named_without_a_bound_write_no_threshold_check(tmp_path) -> None:
+    # `length_bias: {}` failed the gate when the answers were of one length ("not
+    # measured", a bar nobody set), `position_disagreement: {}` wrote a PASS that checked
+    # nothing; and the length-bias reason replaced the untrusted judge's own in the
+    # win rate's "not counted" message.
+    same = [CannedServer(lambda p: "blue"), CannedServer(lambda p: "pink")]
+    judge = CannedServer(always_a)
+    try:
+        golden = make_golden(tmp_path, None)
+        text = GATE.format(golden=golden, judge=judge.url, name="always_a").replace(
+            "      judge_win_rate: {min: 0.6}\n",
+            "      position_disagreement: {}\n      length_bias: {max: 0.9}\n"
+            "      judge_loss_rate: {max: 0.9}\n",
+        )
+        p = tmp_path / "g.yaml"
+        p.write_text(text)
+        r = run_gate(p, same[0].url, same[1].url, tmp_path / "out").report
+    finally:
+        for s in [*same, judge]:
+            s.close()
+    names = {c["name"] for c in r["checks"] if c["id"] == "GATE001"}
+    assert names == {"chat.judge_loss_rate.threshold", "chat.length_bias.threshold"}
+    loss = check(r, "chat.judge_loss_rate.threshold")
+    assert "undefined" not in loss["message"] and "(GATE008/GATE009)" in loss["message"]
+    bias = check(r, "chat.judge.length_bias")["message"]
+    assert "longer on none of the items (no answers of different length)" in bias
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"\xff\xfe{question}", "not UTF-8 text (byte 0)"), (None, "not found")],
+    ids=["not-utf8", "missing"],
+)
+def test_a_bad_judge_prompt_stops_the_gate_before_any_model_runs(
+    tmp_path, endpoints, content: bytes | None, says: str
+) -> None:
+    # It was read after both models generated: exit 3 (UnicodeDecodeError) or a config
+    # error once the work was done.
+    golden = make_golden(tmp_path, None)
+    if content is not None:
+        (tmp_path / "judge.txt").write_bytes(content)
+    text = GATE.format(golden=golden, judge=endpoints["candidate"].url, name="c")
+    p = tmp_path / "g.yaml"
+    name = "      identity: canned judge (c)\n"
+    p.write_text(text.replace(name, f"{name}      prompt: {tmp_path / 'judge.txt'}\n"))
+    with pytest.raises(ConfigError, match=rf"judge\.prompt .*judge\.txt: {re.escape(says)}"):
+        run_gate(p, endpoints["cand"].url, endpoints["base"].url, tmp_path / "out")
+    assert endpoints["cand"].requests == 0
+
+
 def test_bad_human_label_names_the_line(tmp_path) -> None:
     labels = human_labels(agree=45)
     labels[3]["preferred"] = "A"

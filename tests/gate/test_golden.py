@@ -503,3 +503,16 @@ def test_a_version_or_license_on_several_lines_cannot_be_locked_or_listed(
     (d / "set.yaml").write_text((d / "set.yaml").read_text().replace(old, new))
     with pytest.raises(ConfigError, match=rf"key '{key}': .* must be one line of printable"):
         golden.lock(root)
+
+
+def test_golden_list_of_a_lock_entry_without_a_license(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A hand-written entry the lock reader accepts, without `license`: KeyError, exit 3.
+    root = tmp_path / "g"
+    root.mkdir()
+    entry = {"files": {"data.jsonl": "x"}, "task": "classification", "version": "1"}
+    doc = {"schema_version": 1, "sets": {"s": {**entry, "sha256": "y", "size": 1}}}
+    (root / golden.LOCK_FILE).write_text(json.dumps(doc))
+    assert main(["golden", "list", str(root)]) == 0
+    assert capsys.readouterr().out.split() == ["s", "v1", "classification", "1", "items"]

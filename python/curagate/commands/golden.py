@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.golden_dir}: every golden set matches its lock")
         return 0
     for name, e in sorted(golden.list_locked(args.golden_dir).items()):
-        print(f"{name:<24} v{e['version']:<4} {e['task']:<16} {e['size']:>6} items  {e['license']}")
+        print(
+            f"{name:<24} v{e['version']:<4} {e['task']:<16} {e['size']:>6} items  {e.get('license', '')}"
+        )
     sys.stdout.flush()
     return 0

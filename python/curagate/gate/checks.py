@@ -582,7 +582,11 @@ def judge_length_bias_check(
         and decisive >= js.min_decisive_for_length_bias
         and above(bias, js.max_length_bias)
     )
-    longer = "no" if candidate_longer is None else pct(candidate_longer)
+    longer = (
+        "none of the items (no answers of different length)"
+        if candidate_longer is None
+        else f"{pct(candidate_longer)} of items"
+    )
     won = (
         "not measured: no decisive verdict between answers of different length"
         if bias is None
@@ -592,7 +596,7 @@ def judge_length_bias_check(
         rule=JUDGE_LENGTH_BIAS,
         name=f"{golden_set}.judge.length_bias",
         verdict=Verdict.WARN if biased else Verdict.PASS,
-        message=f"{won} (the candidate's answer is the longer on {longer} of items; max "
+        message=f"{won} (the candidate's answer is the longer on {longer}; max "
         f"{pct(js.max_length_bias)})"
         + ("; check whether the judge rewards length, not quality" if biased else ""),
         golden_set=golden_set,

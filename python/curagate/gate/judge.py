@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curagate.config import MAX_CONFIG_BYTES
 from curagate.errors import ConfigError, InputError
 from curagate.gate.config import JudgeSettings
 from curagate.gate.models import (
@@ -38,6 +39,7 @@ from curagate.gate.models import (
 )
 from curagate.gate.stats import percentile
 from curagate.golden import HUMAN_LABELS, jsonl_objects
+from curagate.io.outputs import read_regular
 
 __all__ = ["HUMAN_LABELS", "JudgeScores", "PairVerdict", "calibrate", "judge_pairs"]
 
@@ -85,9 +87,13 @@ def load_prompt(js: JudgeSettings, resolve: Any) -> str:
         return DEFAULT_PROMPT
     path: Path = resolve(js.prompt)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"judge.prompt {path}: not found") from None
+    except OSError as e:  # a folder, a FIFO, a file past the size of a config
+        raise ConfigError(f"judge.prompt {path}: cannot read it ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"judge.prompt {path}: not UTF-8 text (byte {e.start})") from None
     missing = [k for k in ("{question}", "{answer_a}", "{answer_b}") if k not in text]
     if missing:
         raise ConfigError(

@@ -99,7 +99,7 @@ def _noise(m: dict[str, Any]) -> str:
 
 
 def _on_pairs(cal: dict[str, Any]) -> str:
-    """" on N pairs", when the report says (reports before it was counted do not)."""
+    """ " on N pairs", when the report says (reports before it was counted do not)."""
     return f" on {cal['decisive_pairs']} pairs" if "decisive_pairs" in cal else ""
 
 

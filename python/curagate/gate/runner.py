@@ -366,6 +366,7 @@ def _judge_set(
     cfg: GateConfig,
     golden: GoldenSet,
     spec: GoldenSetGate,
+    template: str,
     convs: list[Messages],
     cand_out: list[str],
     base_out: list[str],
@@ -373,11 +374,11 @@ def _judge_set(
     models: LoadedModels,
     cache: GenerationCache,
 ) -> tuple[dict[str, Any], list[Check], list[dict[str, Any]]]:
-    """Pairwise verdicts in both orders, their metrics and the checks that say whether
-    the judge may be believed (GATE008 position, GATE009 calibration, GATE010 length)."""
+    """Pairwise verdicts in both orders (``template``: the judge's prompt, read before any
+    model ran), their metrics and the checks that say whether the judge may be believed
+    (GATE008 position, GATE009 calibration, GATE010 length)."""
     js = spec.judge
     assert js is not None
-    template = load_prompt(js, cfg.resolve)
     settings = _judge_settings(cfg, js)
     questions = [_question(c) for c in convs]
     verdicts = judge_pairs(
@@ -430,15 +431,17 @@ def _judge_set(
     )
 
     trusted = all(c.verdict == "pass" for c in checks[:2])  # GATE008 and GATE009
-    why = "; ".join(c.message.split(":")[0] for c in checks[:2] if c.verdict != "pass")
+    untrusted_why = "; ".join(c.message.split(":")[0] for c in checks[:2] if c.verdict != "pass")
     everything = list(range(len(verdicts)))
     for metric, th in spec.metrics.items():
-        if metric not in JUDGE_METRICS:
+        # `metric: {}` sets no bound (as for the other metrics): a check of it would pass
+        # having checked nothing, or fail on a value nothing bounded.
+        if metric not in JUDGE_METRICS or (th.min is None and th.max is None):
             continue
         value = js_scores.value(metric, everything)
         if value is None:  # a bar nothing measured is not met (length_bias of no verdict)
-            why = "undefined (no decisive verdict between answers of different length)"
-            checks.append(not_measured(Scope(name, len(verdicts)), metric, "threshold", why))
+            undefined = "undefined (no decisive verdict between answers of different length)"
+            checks.append(not_measured(Scope(name, len(verdicts)), metric, "threshold", undefined))
             continue
         untrusted = metric in ("judge_win_rate", "judge_loss_rate") and not trusted
         checks.append(
@@ -448,7 +451,7 @@ def _judge_set(
                 th,
                 value,
                 stats={k: metrics[metric][k] for k in ("ci_low", "ci_high")},
-                not_counted=f"{why} (GATE008/GATE009)" if untrusted else None,
+                not_counted=f"{untrusted_why} (GATE008/GATE009)" if untrusted else None,
             )
         )
     result = {
@@ -551,6 +554,7 @@ def _evaluate_set(
     cache: GenerationCache,
     judge: ModelRef | None,
     schema: SetSchema | None,
+    template: str | None,
 ) -> tuple[dict[str, Any], list[Check]]:
     spec, items, convs, settings = set_inputs(cfg, golden)
     cand_out = generate_cached(cand, models, convs, settings, cache, f"{golden.name}: candidate")
@@ -583,8 +587,9 @@ def _evaluate_set(
     judge_result: dict[str, Any] | None = None
     item_verdicts: list[dict[str, Any]] | None = None
     if spec.judge is not None and judge is not None and spec.judge.pairwise:
+        assert template is not None
         judge_result, judge_checks, item_verdicts = _judge_set(
-            cfg, golden, spec, convs, cand_out, base_out, judge, models, cache
+            cfg, golden, spec, template, convs, cand_out, base_out, judge, models, cache
         )
         checks += judge_checks
     if detector is not None:
@@ -1157,6 +1162,8 @@ def _run_gate_on(
         g.name: load_schema(spec, cfg.resolve, g)
         for g, spec in zip(goldens, cfg.golden_sets, strict=True)
     }
+    # So is each judge's prompt (a bad file was exit 3, or a config error, after generation).
+    prompts = {g.name: load_prompt(g.judge, cfg.resolve) for g in cfg.golden_sets if g.judge}
     cand = resolve_model(candidate, http_model=candidate_model_name, model_digest=candidate_digest)
     base_ref = resolve_model(
         base, http_model=base_model_name, model_digest=base_digest, digest_flag="--base-digest"
@@ -1185,6 +1192,7 @@ def _run_gate_on(
                 cache,
                 judges.get(golden.name),
                 schemas[golden.name],
+                prompts.get(golden.name),
             )
             results.append(res)
             checks += cks
