@@ -879,6 +879,49 @@ def test_the_gate_refuses_a_run_whose_adapter_was_swapped(tiny_run: Path, tmp_pa
         resolve_model(str(run))
 
 
+@pytest.mark.parametrize("when", ["before-the-copy", "at-the-load"])
+def test_an_adapter_swapped_while_export_runs_is_never_merged(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    # After export's checks, another training's adapter written over the run's (while the
+    # base model loaded) was merged, signed, and named in the lineage beside
+    # `recorded_at_training: true`. The adapter is loaded from a private copy now, checked
+    # against run.json while copied.
+    import peft
+    import transformers
+
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    recorded = run_json(run)["adapter_files"]
+    other = tmp_path / "other-adapter"
+    _swap_adapter(run, tmp_path)  # builds another training's adapter ...
+    shutil.move(run / "adapter", other)
+    shutil.copytree(tiny_run / "adapter", run / "adapter")  # ... and restores the run's
+
+    def swapping(original: Any) -> Any:
+        def load(*args: Any, **kwargs: Any) -> Any:
+            if (run / "adapter").is_dir() and not (tmp_path / "swapped").exists():
+                (tmp_path / "swapped").touch()
+                shutil.rmtree(run / "adapter")
+                shutil.copytree(other, run / "adapter")
+            return original(*args, **kwargs)
+
+        return load
+
+    if when == "before-the-copy":  # the tokenizer loads after the checks, before the copy
+        auto = transformers.AutoTokenizer
+        monkeypatch.setattr(auto, "from_pretrained", swapping(auto.from_pretrained))
+        with pytest.raises(CheckFailed, match="changed while export ran"):
+            export_run(run, tmp_path / "out")
+        assert not (tmp_path / "out").exists()
+        return
+    peft_model = peft.PeftModel
+    monkeypatch.setattr(peft_model, "from_pretrained", swapping(peft_model.from_pretrained))
+    export_run(run, tmp_path / "out")
+    assert (tmp_path / "swapped").exists()
+    lineage = load_manifest(tmp_path / "out").lineage
+    assert lineage["adapter"]["files"] == recorded  # the bytes merged: the run's own
+
+
 def test_a_run_json_without_adapter_hashes_still_exports_with_a_warning(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

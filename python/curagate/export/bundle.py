@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +36,13 @@ from curagate.artifacts import (
     run_digests,
     verify_gate_attestation,
 )
-from curagate.digest import artifact_digest, files_digest, hash_tree, sha256_bytes, walk_strict
+from curagate.digest import (
+    artifact_digest,
+    copy_hashed,
+    files_digest,
+    sha256_bytes,
+    walk_strict,
+)
 from curagate.errors import CheckFailed, ConfigError, InputError, MissingExtraError
 from curagate.export.card import model_card
 from curagate.export.manifest import (
@@ -244,6 +252,32 @@ def _render(tok: Any, conversations: Sequence[list[dict[str, str]]], source: Any
             f"{source}: the chat template does not render ({type(e).__name__}: "
             f"{str(e)[:200]}); fix chat_template.jinja"
         ) from None
+
+
+def _private_copies(
+    info: RunInfo, into: Path, *, copy_base: bool
+) -> tuple[dict[str, str], Path, Path]:
+    """The adapter's files hashed while copied into ``into`` (by the rules `curagate train`
+    recorded them and the gate's candidate digest hashes them, so the lineage's adapter
+    sha256 is the gate's), checked against run.json's record; the base model's too with
+    ``copy_base``. Returns (adapter files, base dir, adapter dir) to load from."""
+    adapter_dir = into / "adapter"
+    adapter_files = copy_hashed(info.adapter_dir, adapter_dir)
+    recorded = info.record.adapter_files
+    if recorded is not None and adapter_files != recorded:
+        raise CheckFailed(
+            f"{info.adapter_dir}: changed while export ran (its files no longer have the "
+            "sha256 run.json records); nothing was written: export a run nothing writes to"
+        )
+    base_dir = info.base_dir
+    if copy_base:
+        base_dir = into / "base"
+        if copy_hashed(info.base_dir, base_dir) != info.record.base_model.files:
+            raise CheckFailed(
+                f"{info.base_dir}: changed while export ran (its files no longer have the "
+                "sha256 run.json records); nothing was written: export a run nothing writes to"
+            )
+    return adapter_files, base_dir, adapter_dir
 
 
 def _check_adapter_loaded(model: Any, adapter_dir: Path) -> None:
@@ -600,12 +634,24 @@ def export_run(
         )
 
     # Merge in float32 from an unquantized base, whatever training used (QLoRA
-    # included): merging into 4-bit weights would round the adapter away.
-    with loading(info.base_dir, "the base model"):
-        base = AutoModelForCausalLM.from_pretrained(info.base_dir, dtype=torch.float32, **offline)
-    with loading(info.adapter_dir, "the adapter"):
-        model: Any = PeftModel.from_pretrained(base, info.adapter_dir, is_trainable=False)
-    _check_adapter_loaded(model, info.adapter_dir)
+    # included): merging into 4-bit weights would round the adapter away. The adapter is
+    # loaded from a private copy hashed while copied (and, signing, the base too): one
+    # written over between the checks above and the load was merged, signed and said to
+    # be the gated one. ``adapter_files`` are the bytes merged.
+    private = Path(tempfile.mkdtemp(prefix="curagate-export-"))  # mode 0700
+    try:
+        adapter_files, base_dir, adapter_dir = _private_copies(
+            info, private, copy_base=sign_key is not None
+        )
+        with loading(base_dir, "the base model"):
+            base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, **offline)
+        with loading(adapter_dir, "the adapter"):
+            model: Any = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
+        _check_adapter_loaded(model, adapter_dir)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    if sign_key is None:
+        check_base_unchanged(info)  # not copied: at least the same bytes after the load
     model.eval()
     from curagate.progress import Bar
 
@@ -629,10 +675,6 @@ def export_run(
         del merged.config.quantization_config
     merged.config.dtype = target_dtype
 
-    # Hashed before anything is written (the lineage names the adapter that was merged), by
-    # the rules `curagate train` recorded it and the gate's candidate digest hashes it, so
-    # the lineage's adapter sha256 is the gate's (a hidden file made them differ).
-    adapter_files = hash_tree(info.adapter_dir)
     with atomic_path(
         out_path, replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir)
     ) as tmp:
