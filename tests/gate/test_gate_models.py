@@ -13,7 +13,7 @@ import pytest
 from gate_support import GATE, SUITE, make_run_dir, write_mini_suite
 
 from curagate import golden
-from curagate.errors import CheckFailed, ConfigError
+from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate import run_gate
 from curagate.gate.report import REPORT_SCHEMA
 
@@ -609,6 +609,17 @@ def test_with_a_train_key_the_run_record_must_be_the_one_the_trainer_signed(
     args = (str(run), str(tiny_model_dir))
     out = run_gate(gate, *args, tmp_path / "a", device="cpu", train_key=public)
     assert re.fullmatch(r"[0-9a-f]{64}", out.report["candidate"]["run_signed_by"])
+    # --train-data in place of the signed record's files: the scan read a clean file while
+    # the report named the trainer's signature (a contaminated run passed, signed).
+    with pytest.raises(InputError, match="--train-data with --train-key"):
+        run_gate(gate, *args, tmp_path / "t", device="cpu", train_key=public, train_data=[str(raw)])
+    # Without the key it may be given: the report says it replaced the record's files.
+    gate.write_text(gate.read_text().replace("contamination: {check: false}", "contamination: {}"))
+    out = run_gate(gate, *args, tmp_path / "u", device="cpu", train_data=[str(train_file)])
+    cont = out.report["contamination"]
+    assert (cont["corpus_from"], cont["replaced_run_record"]) == ("--train-data", True)
+    md = (tmp_path / "u" / "report.md").read_text()
+    assert "in place of the files the run record names" in md
     record = json.loads(raw)
     record["allow_leakage"] = True
     (run / "run.json").write_text(json.dumps(record))

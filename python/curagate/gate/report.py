@@ -98,6 +98,20 @@ def _noise(m: dict[str, Any]) -> str:
     return "within noise" if m.get("within_noise") else "significant"
 
 
+def _contamination_found(cont: dict[str, Any]) -> str:
+    """The checked contamination scan in words, saying when --train-data replaced the run's
+    own record of its training files."""
+    given = (
+        " given by --train-data, in place of the files the run record names"
+        if cont.get("replaced_run_record")
+        else ""
+    )
+    return (
+        f"{cont['leaked_reference_items']} golden items found in the training data{given} "
+        f"({cont['ngram']}-gram overlap)."
+    )
+
+
 def _on_pairs(cal: dict[str, Any]) -> str:
     """ " on N pairs", when the report says (reports before it was counted do not)."""
     return f" on {cal['decisive_pairs']} pairs" if "decisive_pairs" in cal else ""
@@ -246,10 +260,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     cont = r["contamination"]
     lines += ["", "## Contamination", ""]
     if cont.get("checked"):
-        lines.append(
-            f"{cont['leaked_reference_items']} golden items found in the training data "
-            f"({cont['ngram']}-gram overlap)."
-        )
+        lines.append(_contamination_found(cont))
     else:
         lines.append(f"Not checked: {md_cell(cont.get('reason'))}")
     lines += [
@@ -451,8 +462,7 @@ def _html_context(r: dict[str, Any]) -> dict[str, Any]:
         "results": [_html_result(r, res) for res in r["results"]],
         "suite": suite_ctx,
         "contamination": (
-            f"{cont['leaked_reference_items']} golden items found in the training data "
-            f"({cont['ngram']}-gram overlap)."
+            _contamination_found(cont)
             if cont.get("checked")
             else f"Not checked: {cont.get('reason')}"
         ),

@@ -995,6 +995,9 @@ def _contamination(
     details: dict[str, Any] = {
         "checked": True,
         "ngram": pol.ngram,
+        # Where the scanned files came from: the run record, or --train-data in its place.
+        "corpus_from": "--train-data" if train_data else "run.json dataset_manifest",
+        "replaced_run_record": bool(train_data) and cand.run is not None,
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
         "unreadable_corpus_rows": unreadable,
@@ -1169,6 +1172,14 @@ def _run_gate_on(
         base, http_model=base_model_name, model_digest=base_digest, digest_flag="--base-digest"
     )
     if train_key is not None:
+        if train_data:
+            # The contamination check would scan those files while the report named the
+            # trainer's signature (a contaminated run passed, its attestation signed).
+            raise InputError(
+                "--train-data with --train-key: the contamination check would scan other "
+                "data than the training files in the run record the key signed; drop "
+                "--train-data (the gate scans the signed record's files)"
+            )
         _check_run_signed(cand, train_key)
     keyid = _signing_keyid(sign_key, cand)
     judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
