@@ -1280,6 +1280,8 @@ def _run_gate_on(
         write_text_atomic(
             out / "endpoint_log.json", json_text(endpoints, "endpoint_log.json", indent=2) + "\n"
         )
+    else:  # a previous run's, beside a report that used no endpoint, would be read as its
+        (out / "endpoint_log.json").unlink(missing_ok=True)
     attestation = out / ATTESTATION_NAME
     if sign_key is not None:
         write_attestation(out / "gate_report.json", sign_key, attestation, raw=report_bytes)
