@@ -1025,7 +1025,12 @@ def test_the_session_cookie_is_secure_behind_a_trusted_proxy_only(
     assert ("; secure" in cookie.lower()) is secure, cookie
 
 
-@pytest.mark.parametrize("proxy", ["*", "0.0.0.0/0", "::/0", "10.0.0.0/7", "proxy.local"])
+# ::ffff:0.0.0.0/96 and ::/16 hold every IPv4 client of a dual-stack server (as mapped
+# addresses): accepted, every client's forwarded headers were believed.
+@pytest.mark.parametrize(
+    "proxy",
+    ["*", "0.0.0.0/0", "::/0", "10.0.0.0/7", "proxy.local", "::ffff:0.0.0.0/96", "::/16"],
+)
 def test_a_trusted_proxy_must_be_an_address(capsys: pytest.CaptureFixture[str], proxy: str) -> None:
     with pytest.raises(SystemExit) as e:
         main(["serve", "--trusted-proxy", proxy])

@@ -6,6 +6,7 @@ as it was."""
 from __future__ import annotations
 
 import gc
+import html
 import json
 import re
 import threading
@@ -261,6 +262,29 @@ def test_answers_set_and_id_are_bounded_and_golden_sets_listed_at_most_200(
     by_set = {r["set"]: r for r in rows}
     other = next(i for i in api["items"] if i["set"] != "set-0000")
     assert other["a_answer"] == by_set[other["set"]]["candidate_answer"]  # short: as it was
+
+
+def test_long_set_names_and_slices_are_bounded_and_stay_distinct(world: World) -> None:
+    # Set names and slice keys and values were printed whole in tables, menus and links:
+    # 200 of 20,000 characters from an uploader made a 109 MB page of an 8 MB upload.
+    rows = items_rows(200)
+    for i, r in enumerate(rows):
+        r["set"] = "<" * 20_000 + str(i % 2)
+        r["slices"] = {"k" * 5_000: "v" * 20_000 + str(i)}
+    client, rid = _uploaded(world, rows)
+    page = client.get(f"/compare?a={rid}")
+    assert page.status_code == 200 and len(page.text) < 2_000_000
+    api = client.get(f"/api/v1/compare?a={rid}", headers=bearer(world, "vera")).json()
+    sets = [m["set"] for m in api["metrics"] if m["set"] != "all"]
+    assert len(sets) == 2 and len(set(sets)) == 2  # distinct names stay distinct
+    assert all(len(s) < cmp.MAX_LABEL_CHARS + 80 and "characters, sha256" in s for s in sets)
+    assert all(len(next(iter(i["slices"]))) < cmp.MAX_LABEL_CHARS + 80 for i in api["items"])
+    # The bounded name filters as the page links it.
+    chosen = client.get("/compare", params={"a": rid, "set": sets[0]})
+    assert chosen.status_code == 200
+    other = html.escape(sets[1], quote=False)
+    # The other set is still in the menus and the metrics table, no longer in the rows.
+    assert 0 < chosen.text.count(other) < page.text.count(other)
 
 
 def test_repeated_items_never_make_the_unmatched_count_negative() -> None:

@@ -77,8 +77,15 @@ def _proxy(text: str) -> str:
         net = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         net = None
-    # A network wider than /8 (/16 for IPv6), 0.0.0.0/0 say, is "*" spelt otherwise.
-    if net is None or net.prefixlen < (8 if net.version == 4 else 16):
+    # A network wider than /8 (/16 for IPv6), 0.0.0.0/0 say, is "*" spelt otherwise; so is
+    # one holding IPv4-mapped addresses wider than a /8 of them (::ffff:0.0.0.0/96 and ::/16
+    # are every IPv4 client of a dual-stack server).
+    mapped = ipaddress.ip_network("::ffff:0:0/96")
+    if (
+        net is None
+        or net.prefixlen < (8 if net.version == 4 else 16)
+        or (net.version == 6 and net.overlaps(mapped) and net.prefixlen < 96 + 8)
+    ):
         raise argparse.ArgumentTypeError(
             f"{text!r}: give the proxy's IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8, "
             "at most a /8, a /16 for IPv6); any address ('*', 0.0.0.0/0) would let every "

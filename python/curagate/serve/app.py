@@ -765,8 +765,9 @@ def create_app(
         a: int = Query(..., ge=1),
         b_report: int | None = Query(None, alias="b", ge=1),
         changed: bool = Query(False),
-        set_name: str | None = Query(None, alias="set", max_length=200),
-        slice_key: str | None = Query(None, alias="slice", max_length=300),
+        # A bounded label (compare.MAX_LABEL_CHARS and its digest), or a slice's two.
+        set_name: str | None = Query(None, alias="set", max_length=cmp.MAX_LABEL_PARAM),
+        slice_key: str | None = Query(None, alias="slice", max_length=2 * cmp.MAX_LABEL_PARAM),
         page_no: int = Query(1, alias="page", ge=1),
         br: Browser = Depends(browser),
         reg: Registry = Depends(registry),

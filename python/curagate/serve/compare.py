@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import math
 import threading
@@ -192,6 +193,22 @@ def _bounded(x: Any) -> Any:
     return x if len(text) <= MAX_SHOWN_CHARS else _text(text)
 
 
+# A set name, slice column or slice value longer than this is shown as its start and a
+# digest of the whole: each is printed in tables, menus and links on every page (200
+# names of 20,000 characters made a page of 109 MB from an 8 MB upload).
+MAX_LABEL_CHARS = 200
+MAX_LABEL_PARAM = MAX_LABEL_CHARS + 100  # with its "… [N characters, sha256 D]"
+
+
+def _label(name: str) -> str:
+    """``name`` bounded for display and filtering: itself, or its first characters and a
+    digest of it, so distinct names stay distinct."""
+    if len(name) <= MAX_LABEL_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{name[:MAX_LABEL_CHARS]}… [{len(name):,} characters, sha256 {digest}]"
+
+
 def _text(x: Any) -> str:
     """An item's field as shown: text, at most :data:`MAX_SHOWN_CHARS` of it."""
     text = x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, sort_keys=True)
@@ -322,9 +339,9 @@ class Pairing:
             b, side = r, "base"
         else:
             b, side = self.b_items[self.b_index[k]], "candidate"
-        set_name, item_id = _key(r)
+        _, item_id = _key(r)
         return Row(
-            set=_text(set_name),
+            set=self.sets[k],
             id=_text(item_id),
             prompt=_text(r.get("prompt", "")),
             reference=_text(r.get("reference", "")),
@@ -401,20 +418,20 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
     # Counter, in C.
     for i, r in enumerate(a_items):
         get = r.get
-        set_name = str(get("set"))
+        full_set = str(get("set"))
         if b_items is None:
             j, b = i, r
         else:
-            found = b_pos.get((set_name, str(get("id"))))
+            found = b_pos.get((full_set, str(get("id"))))
             if found is None:
                 continue
             j, b = found, b_items[found]
         raw_slices = get("slices")
         a_index.append(i)
         b_index.append(j)
-        sets.append(set_name)
+        sets.append(_label(full_set))
         slices.append(
-            {str(c): str(v) for c, v in raw_slices.items()}
+            {_label(str(c)): _label(str(v)) for c, v in raw_slices.items()}
             if isinstance(raw_slices, dict) and raw_slices
             else {}
         )
