@@ -4,6 +4,7 @@ another run: holes an attacker found in `curagate train`, each a test."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,23 @@ def test_overwrite_never_deletes_the_base_model(
     with pytest.raises(ConfigError, match="is or holds the base_model"):
         train("sft", cfg, overwrite=True)
     assert (base / "config.json").is_file()
+
+
+def test_overwrite_never_deletes_a_leakage_reference_kept_in_the_run_folder(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # The golden set was deleted with the previous run, and run.json named it all the same.
+    run = tmp_path / "runs" / "tiny"
+    run.mkdir(parents=True)
+    (run / "golden").mkdir()
+    golden = run / "golden" / "g.jsonl"
+    golden.write_text('{"prompt": "zzz", "reference": "yyy"}\n')
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], leakage_reference={"g": str(golden)}
+    )
+    with pytest.raises(ConfigError, match=r"is or holds the leakage_reference\.g"):
+        train("sft", cfg, overwrite=True)
+    assert golden.is_file()
 
 
 def test_a_file_added_to_the_base_after_training_fails_the_base_check(
@@ -524,6 +542,39 @@ def test_a_diverging_run_never_deletes_a_finished_run_and_names_are_not_kept_fol
     with pytest.raises(CheckFailed, match=r"metrics kept in .*tiny\.\d+\.failed"):
         train("sft", bad)
     assert (finished / "run.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("kind", ["a-user-folder-with-the-data", "a-link", "a-failed-run"])
+def test_a_diverging_run_replaces_only_a_previous_failed_run(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], kind: str
+) -> None:
+    # A folder named tiny.failed with no run.json was deleted whole to keep the metrics
+    # there: a user's notes, and the very data the run was reading.
+    failed = tmp_path / "runs" / "tiny.failed"
+    failed.parent.mkdir(parents=True)
+    data = sft_data["train"]
+    if kind == "a-link":
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "NOTES.txt").write_text("mine\n")
+        failed.symlink_to(tmp_path / "elsewhere")
+    elif kind == "a-user-folder-with-the-data":
+        failed.mkdir()
+        (failed / "NOTES.txt").write_text("mine\n")
+        data = failed / "mydata.jsonl"
+        shutil.copy(sft_data["train"], data)
+    else:
+        failed.mkdir()
+        (failed / "summary.json").write_text('{"status": "failed", "findings": []}\n')
+    bad = write_config(tmp_path / "bad.yaml", tiny_model, data, training=DIVERGING)
+    with pytest.raises(CheckFailed, match="metrics kept in") as e:
+        train("sft", bad)
+    if kind == "a-failed-run":  # train's own: replaced by the newer one
+        assert f"metrics kept in {failed}" in str(e.value)
+        assert (failed / "metrics.jsonl").is_file()
+        return
+    assert re.search(r"metrics kept in .*tiny\.\d+\.failed", str(e.value))
+    assert (failed / "NOTES.txt").read_text() == "mine\n"
+    assert data.is_file()
 
 
 def test_overwrite_replaces_a_previous_run_only(

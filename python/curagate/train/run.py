@@ -33,6 +33,7 @@ from curagate.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
+from curagate.io.outputs import read_regular
 from curagate.progress import enabled as progress_enabled
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
@@ -672,9 +673,7 @@ def train(
         trainer.train()
         _check_finite_adapter(trainer.model, monitor)
     except TrainingDiverged as e:
-        failed = run_dir.with_name(f"{run_dir.name}.failed")
-        if (failed / RunRecord.FILE).exists():  # a finished run someone named so: kept
-            failed = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.failed")
+        failed = _failed_folder(run_dir, base, cfg)
         _write_json(tmp / "summary.json", {"status": "failed", "findings": _findings(monitor)})
         rows = _read_metrics(tmp / "metrics.jsonl")
         if rows:
@@ -745,13 +744,52 @@ def train(
     return TrainResult(run_dir, task, summary["global_step"], summary, list(monitor.findings))
 
 
+def _inputs(base: Path, cfg: TrainConfig) -> list[tuple[str, Path]]:
+    """What a run reads, by kind: the base model, the data, the leakage references (a
+    golden set kept in a previous run's folder was deleted by --overwrite while run.json
+    went on naming it)."""
+    inputs = [("base_model", base), *(("data", Path(p)) for p in cfg.data.train)]
+    inputs += [("data", Path(p)) for p in cfg.data.validation]
+    for name, spec in sorted(cfg.leakage_reference.items()):
+        paths = [spec] if isinstance(spec, str) else spec
+        inputs += [(f"leakage_reference.{name}", Path(p)) for p in paths]
+    return inputs
+
+
+def _failed_folder(run_dir: Path, base: Path, cfg: TrainConfig) -> Path:
+    """Where a diverged run's metrics go: ``NAME.failed``, replacing a previous diverged
+    run's only (its summary says so, it holds no input of this run); else
+    ``NAME.PID.failed``, so nothing else is deleted (a user's folder of that name, the
+    run's own data in it, a finished run so named)."""
+    failed = run_dir.with_name(f"{run_dir.name}.failed")
+    if failed.exists() or failed.is_symlink():
+        target = failed.resolve()
+        holds_input = any(
+            p.resolve() == target or target in p.resolve().parents for _, p in _inputs(base, cfg)
+        )
+        if failed.is_symlink() or holds_input or not _is_failed_run(failed):
+            failed = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.failed")
+    return failed
+
+
+def _is_failed_run(folder: Path) -> bool:
+    """Whether ``folder`` is what a diverged run leaves: a summary.json saying "failed",
+    and no run record."""
+    summary = folder / "summary.json"
+    if not folder.is_dir() or (folder / RunRecord.FILE).exists() or summary.is_symlink():
+        return False
+    try:
+        data = json.loads(read_regular(summary, 1 << 20))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("status") == "failed"
+
+
 def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -> None:
     """The run folder is replaced as a whole (``--overwrite``): it must not be, or hold,
     the base model or the data the run reads, nor lie inside the base model."""
     target = run_dir.resolve()
-    inputs = [("base_model", base), *(("data", Path(p)) for p in cfg.data.train)]
-    inputs += [("data", Path(p)) for p in cfg.data.validation]
-    for what, path in inputs:
+    for what, path in _inputs(base, cfg):
         resolved = path.resolve()
         if resolved == target or target in resolved.parents:
             raise ConfigError(
