@@ -141,6 +141,25 @@ def test_a_gate_changed_since_the_report_is_refused_before_merging(
         export_run(tiny_run, tmp_path / "out", gate_report=report)
 
 
+def test_a_report_naming_a_gate_file_that_is_not_utf8_is_an_input_error(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # Read as text from the report's `gate.file`: UnicodeDecodeError, exit 3 (the same
+    # file given as --gate was exit 2).
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe" + bytes(range(100)))
+    report = gate_report(tiny_run, tmp_path / "gate_report.json", binary, "0" * 64)
+    with pytest.raises(InputError, match=r"binary\.yaml is not UTF-8 text \(byte 0\)"):
+        export_run(tiny_run, tmp_path / "out", gate_report=report)
+
+
+def test_an_out_that_is_a_symlink_loop_is_an_input_error(tiny_run: Path, tmp_path: Path) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(InputError, match="--out .*loop: cannot be resolved"):
+        export_run(tiny_run, loop)
+
+
 def test_a_golden_set_changed_since_its_lock_is_an_input_error(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -337,6 +337,7 @@ def test_a_run_folder_inside_the_base_model_is_refused(
         ({"seed": -1}, "seed"),  # ValueError from set_seed: exit 3
         ({"seed": 2**70}, "seed"),
         ({"lora": {"r": 1_000_000_000}}, "lora.r"),  # asked for 256 GB at once
+        ({"lora": {"alpha": 10**400}}, "lora.alpha"),  # alpha / r: an OverflowError in peft
         ({"lora": {"target_modules": []}}, "lora.target_modules"),
         (
             {"lora": {"target_modules": ["nope_proj"]}},

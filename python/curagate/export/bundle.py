@@ -36,6 +36,7 @@ from curagate.artifacts import (
     run_digests,
     verify_gate_attestation,
 )
+from curagate.config import MAX_CONFIG_BYTES
 from curagate.digest import (
     artifact_digest,
     copy_hashed,
@@ -405,7 +406,16 @@ def _gate_of_report(report: Loaded[GateReportDoc]) -> Path | None:
             "for the quick checks (or --quick-items 0 to skip them)"
         )
     # The gate hashes the file's text (as curagate.gate.config.parse_gate does).
-    current = sha256_bytes(path.read_text(encoding="utf-8").encode("utf-8"))
+    try:
+        text = read_regular(path, MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
+    except OSError as e:
+        raise InputError(f"{report.path}: its gate file {file}: cannot read it ({e})") from None
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{report.path}: its gate file {file} is not UTF-8 text (byte {e.start}), so not "
+            "the gate file the report was made with; pass --gate FILE or --quick-items 0"
+        ) from None
+    current = sha256_bytes(text.encode("utf-8"))
     if recorded and current != recorded:
         raise InputError(
             f"{report.path}: gate file {file} changed since the report was written (sha256 "
@@ -496,7 +506,10 @@ def _check_numbers(rtol: float | None, max_shard_size: str | int) -> int:
 
 def _check_out(out: Path, run_dir: Path, base_dir: Path, adapter_dir: Path | None = None) -> None:
     """Refuse an ``--out`` that export must not replace (it replaces it as a whole)."""
-    where = out.resolve()
+    try:
+        where = out.resolve()
+    except (RuntimeError, OSError) as e:  # a symbolic link loop (exit 3)
+        raise InputError(f"--out {out}: cannot be resolved ({e}); give a real folder") from None
     if where == run_dir.resolve() or run_dir.resolve() in where.parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
     adapter = adapter_dir.resolve() if adapter_dir is not None else None

@@ -49,7 +49,7 @@ class DataConfig(_Strict):
 class LoraSettings(_Strict):
     # At most 4096: past any model's hidden size, and r = 1e9 asked for 256 GB at once.
     r: int = Field(default=16, gt=0, le=4096)
-    alpha: int = Field(default=32, gt=0)
+    alpha: int = Field(default=32, gt=0, le=1_000_000)  # peft divides it by r (10**400: exit 3)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
     # A list of module names, or "all-linear" (every linear layer but the LM head).
     target_modules: Annotated[list[str], Field(min_length=1)] | Literal["all-linear"] = list(
