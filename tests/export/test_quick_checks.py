@@ -156,7 +156,7 @@ def test_a_report_naming_a_gate_file_that_is_not_utf8_is_an_input_error(
 def test_an_out_that_is_a_symlink_loop_is_an_input_error(tiny_run: Path, tmp_path: Path) -> None:
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
-    with pytest.raises(InputError, match="--out .*loop: cannot be resolved"):
+    with pytest.raises(InputError, match=r"--out .*loop: cannot be resolved"):
         export_run(tiny_run, loop)
 
 
