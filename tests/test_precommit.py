@@ -127,6 +127,18 @@ def test_leaking_record_is_refused(repo: Path) -> None:
     assert "data/leak.jsonl:1: LEAK001 contains golden item gsm_0" in res.stdout + res.stderr
 
 
+def test_upper_case_extensions_are_checked_as_every_reader_reads_them(repo: Path) -> None:
+    # The hook's `files:` pattern was case-sensitive: train.JSONL (read by audit, curate
+    # and train alike) was skipped, and left out of the staged context's duplicates.
+    rec = {"prompt": "same question", "completion": "same answer"}
+    jsonl(repo / "data" / "a.jsonl", [rec])
+    git(repo, "add", "data/a.jsonl")
+    res = commit(repo, "more.JSONL", [{"prompt": "fresh", "completion": "x"}, rec])
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "data/more.JSONL:2: DUP001 exact duplicate of data/a.jsonl:1" in out, out
+
+
 def test_the_shipped_manifest_installs_and_runs_as_users_get_it(repo: Path) -> None:
     """`language: python` as shipped: pre-commit builds curagate from this checkout (pip, maturin,
     cargo; dependencies from PyPI) into its own environment and runs the hook from there.

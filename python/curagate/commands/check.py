@@ -83,7 +83,7 @@ def _staged_files() -> list[str]:
     here = [
         os.path.normpath(up + n)
         for n in names
-        if n.endswith(_HOOK_FILES) and not n.startswith(_HOOK_EXCLUDE)
+        if n.lower().endswith(_HOOK_FILES) and not n.startswith(_HOOK_EXCLUDE)
     ]
     return [n for n in here if Path(n).is_file()]
 
