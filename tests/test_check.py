@@ -386,6 +386,22 @@ def test_rules_switched_off_in_config_are_skipped(
     assert run([str(a), "--config", str(cfg)], capsys)[:2] == (0, [])
 
 
+def test_the_configs_leakage_references_are_the_ones_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `check --config audit.yaml` looked at ./golden_sets only: the hook passed (exit 0)
+    # a leak `audit --config audit.yaml` failed with LEAK001.
+    monkeypatch.chdir(tmp_path)
+    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
+    (tmp_path / "evals").mkdir()
+    write(tmp_path / "evals" / "g.jsonl", [{"id": "g1", "prompt": item, "reference": "x"}])
+    leak = write(tmp_path / "leak.jsonl", [{"prompt": f"Say: {item}.", "completion": "ok"}])
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text("leakage: {reference: [evals]}\n", encoding="utf-8")
+    rc, out, _ = run([str(leak), "--config", str(cfg)], capsys)
+    assert rc == 1 and any("LEAK001 contains golden item g1" in line for line in out), out
+
+
 def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
     a = write(tmp_path / "a.jsonl", [pc(i) for i in range(50)] + [pc(3)])
     code = (

@@ -65,6 +65,7 @@ class _Settings:
     preference_key: str = "prompt"
     sft: bool = True
     ngram: int = 13
+    references: tuple[Path, ...] = ()  # leakage.reference (audit's golden sets)
     levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
 
 
@@ -77,6 +78,7 @@ def _settings(config: AuditConfig | None) -> _Settings:
         preference_key=config.preference_key,
         sft=config.sft,
         ngram=config.leakage.ngram,
+        references=tuple(config.leakage.reference),
         levels=tuple((rid, rc.severity) for rid, rc in config.rules.items() if rc.severity),
     )
 
@@ -128,14 +130,15 @@ def _rules_at(cfg: _Settings) -> dict[str, Rule]:
     }
 
 
-def _golden_index(golden_dir: Path, ngram: int) -> LeakScan | None:
+def _golden_index(golden: list[Path], ngram: int) -> LeakScan | None:
     """The index of the golden sets; a folder with no golden item is an error naming
     check's own flags (the leakage module's message names ``--reference``)."""
     from curagate.io.readers import _SUPPORTED_TEXT
     from curagate.leakage import EmptyReferenceError
 
+    golden_dir = golden[0]
     try:
-        return build_index([golden_dir], ngram=ngram)
+        return build_index(golden, ngram=ngram)
     except InputError as e:
         empty_dir = str(e).endswith(f": directory has no {_SUPPORTED_TEXT} file")
         if not (empty_dir or isinstance(e, EmptyReferenceError)):
@@ -197,9 +200,12 @@ def check(
     golden_dir = Path(golden) if golden is not None else DEFAULT_GOLDEN_DIR
     if golden is not None and not golden_dir.is_dir():
         raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
+    # --golden, else the config's leakage.reference (as audit reads it: they were ignored,
+    # and the hook passed what audit failed), else ./golden_sets when it exists.
+    references = [golden_dir] if golden is not None or not cfg.references else list(cfg.references)
     leaks: LeakScan | None = None
-    if leakage and golden_dir.is_dir() and "LEAK001" in rules:
-        leaks = _golden_index(golden_dir, ngram or cfg.ngram)
+    if leakage and (cfg.references or golden_dir.is_dir()) and "LEAK001" in rules:
+        leaks = _golden_index(references, ngram or cfg.ngram)
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
