@@ -126,6 +126,26 @@ def test_html_loads_nothing_from_outside(files: dict[str, Path]) -> None:
         assert external not in page
 
 
+def test_reports_name_corpus_records_by_line_as_check_does(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # The leaking record on line 6 (after blank lines) was shown as `blank.jsonl:2`, its
+    # 0-based row, where check and audit say `blank.jsonl:6`; the reference item as
+    # `test.jsonl:0`.
+    corpus = tmp_path / "blank.jsonl"
+    corpus.write_text(
+        '{"text": "one clean row"}\n\n\n{"text": "two clean"}\n\n'
+        + json.dumps({"text": f"Q: {ITEM}"})
+        + "\n"
+    )
+    files["blank"] = corpus
+    assert run(files, "blank") == 0
+    page = (files["out"] / "leakage.html").read_text(encoding="utf-8")
+    md = (files["out"] / "leakage.md").read_text(encoding="utf-8")
+    assert "blank.jsonl:6" in page and "blank.jsonl:2" not in page
+    assert "test.jsonl row 0" in md and "test.jsonl:0" not in md
+
+
 def test_missing_reference_path_exits_2(files: dict[str, Path], tmp_path: Path) -> None:
     files["ref"] = tmp_path / "no_golden_sets"
     assert run(files, "leaky") == 2

@@ -112,8 +112,16 @@ def summary_lines(result: LeakageResult) -> list[str]:
 
 
 def _where(leak: ReferenceLeak) -> str:
-    place = f"{leak.item.file}:{leak.item.row}"
-    return place if leak.item.id == place else f"{leak.item.id} ({place})"
+    item = leak.item
+    return _named(item.id, item.file, item.row, None)
+
+
+def _named(record_id: str, file: str, row: int, line: int | None) -> str:
+    """Where a record is, as check and audit say it (``file:line``, 1-based; ``file row
+    N`` where there is no line, a Parquet row), with its id when it has one of its own
+    (a default id is ``file:row``, 0-based: printed alone it read as a line number)."""
+    place = f"{file}:{line}" if line is not None else f"{file} row {row}"
+    return place if record_id == f"{file}:{row}" else f"{record_id} ({place})"
 
 
 def to_markdown(result: LeakageResult) -> str:
@@ -166,8 +174,7 @@ def _html_leak(leak: ReferenceLeak) -> dict[str, Any]:
     ratio, words = _best(leak)
     matches: list[dict[str, Any]] = []
     for m in leak.matches[:MAX_MATCHES_SHOWN]:
-        place = f"{m.file}:{m.row}"
-        named = place if m.id == place else f"{m.id} ({place})"
+        named = _named(m.id, m.file, m.row, m.line)
         row: dict[str, Any] = {"where": f"{named} [{', '.join(m.methods)}]", "hit": None}
         if m.span is not None:
             row.update(_marked(leak.item.text, m.span.reference_start, m.span.reference_end))
