@@ -19,3 +19,21 @@ def printable(text: str) -> str:
     attribute or a Markdown table cell.
     """
     return "".join(c if c.isprintable() else " " for c in text)
+
+
+def percent(share: float, decimals: int = 2, *, limit: float | None = None) -> str:
+    """``share`` (0..1) as a percentage that never reads as another value: a share above 0
+    never shows as 0%, one below 1 never as 100% (1 row in 30,001 was "0.00%"), and one
+    that differs from ``limit`` never shows as equal to it (more decimals, up to 6)."""
+    d = decimals
+    while limit is not None and d < 6 and share != limit:
+        if round(share * 100, d) != round(limit * 100, d):
+            break
+        d += 1
+    shown = round(share * 100, d)
+    step = 10.0**-d
+    if share > 0 and shown == 0:
+        return f"<{step:.{d}f}%"
+    if share < 1 and shown >= 100:
+        return f">{100 - step:.{d}f}%"
+    return f"{shown:.{d}f}%"

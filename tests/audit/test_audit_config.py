@@ -133,6 +133,18 @@ def test_bare_yaml_off_switches_a_rule_off(tmp_path: Path) -> None:
     assert cfg.rules["PII004"].severity == "off"
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "labels: {min_share: 0.5, max_share: 0.4}\n",  # accepted: every class a finding
+        "mix: {multi_turn_min: 0.5, multi_turn_max: 0.4}\n",
+    ],
+)
+def test_a_minimum_above_its_maximum_is_refused(tmp_path: Path, doc: str) -> None:
+    with pytest.raises(ConfigError, match="must not exceed"):
+        load_config(write(tmp_path, doc))
+
+
 # Attack round 3: audit config numbers are bounded; each is a test now.
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_support import finding, rules_found, write_records
+from audit_support import Record, finding, rules_found, write_records
 
 from curagate.audit import RULES, audit
 
@@ -542,3 +542,21 @@ def test_a_problem_of_the_whole_file_is_referenced_by_the_file_not_line_0(tmp_pa
     report = audit([path], out=tmp_path / "out")
     refs = finding(report, "FMT001")["rows"]
     assert path.as_posix() in refs and not any(r.endswith(":0") for r in refs)
+
+
+def test_a_finding_share_never_rounds_onto_another_value(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # 1 duplicate in 20,001 rows was "1 row (0.00%)": a share that is not 0 printed as 0.
+    records: list[Record] = [{"text": f"record number {i} of the corpus"} for i in range(20_000)]
+    report = run_audit([*records, records[0]])
+    assert "(<0.01%)" in finding(report, "DUP001")["message"]
+
+
+def test_percent_keeps_shares_off_the_values_they_are_not() -> None:
+    from curagate.text import percent
+
+    assert percent(1 / 30_001) == "<0.01%" and percent(30_000 / 30_001) == ">99.99%"
+    assert (percent(0), percent(1), percent(0.5)) == ("0.00%", "100.00%", "50.00%")
+    # Beside a limit it is not: more decimals ("10.0% (above 10%)" read as equal).
+    assert percent(0.10004, 1, limit=0.1) == "10.004%"

@@ -84,6 +84,12 @@ class LabelsConfig(_Model):
     max_share: float = Field(default=0.9, gt=0, le=1)
     min_share: float = Field(default=0.01, ge=0, lt=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> LabelsConfig:
+        if self.min_share > self.max_share:  # every class would be a finding
+            raise ValueError("min_share must not exceed max_share")
+        return self
+
 
 class MixConfig(_Model):
     multi_turn_min: float = Field(default=0.2, ge=0, le=1)

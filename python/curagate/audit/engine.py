@@ -18,6 +18,7 @@ from typing import Any
 
 from curagate.errors import ConfigError, CuragateError, MissingExtraError
 from curagate.executors import Executor
+from curagate.text import percent
 
 try:  # the statistics run on polars (extra `audit`); `check` and `curate` never import it
     import polars  # noqa: F401
@@ -411,7 +412,7 @@ def _findings(
         elif h.count:
             noun = "row" if h.count == 1 else "rows"
             share = h.count / total if total else 0.0
-            what = f"{h.count} {noun} ({share:.2%}): {rule.checks[0].lower()}{rule.checks[1:]}"
+            what = f"{h.count} {noun} ({percent(share)}): {rule.checks[0].lower()}{rule.checks[1:]}"
             if h.details:
                 top, n = sorted(h.details.items(), key=lambda kv: (-kv[1], kv[0]))[0]
                 what += f" First kind: {top}" + (f" ({n} rows)" if n > 1 else "") + "."

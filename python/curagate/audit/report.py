@@ -17,6 +17,7 @@ from curagate.audit.rules import RULES
 from curagate.io.atomic import write_text_atomic
 from curagate.reports import charts, render_report
 from curagate.reports.markdown import md_cell, md_code
+from curagate.text import percent
 
 SCHEMA_FILE = Path(__file__).with_name("audit.schema.json")
 
@@ -28,7 +29,7 @@ def to_json(report: dict[str, Any]) -> str:
 
 
 def _fmt_share(x: float) -> str:
-    return f"{x:.2%}"
+    return percent(x)
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -168,7 +169,7 @@ def _html_context(report: dict[str, Any]) -> dict[str, Any]:
                 ("single-turn", float(m["single_turn"]), "#5b7db1"),
                 ("multi-turn", float(m["multi_turn"]), "#48a868"),
             ],
-            title=f"conversations (system prompt in {m['system_prompt_share']:.1%})",
+            title=f"conversations (system prompt in {percent(m['system_prompt_share'], 1)})",
         )
     return {
         "s": s,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from curagate.audit.rules.base import BatchView, DatasetView, RowHit, register
 from curagate.findings import Rule, Severity
+from curagate.text import percent
 
 if TYPE_CHECKING:
     from curagate.audit.partial import RuleHits
@@ -68,8 +69,16 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
     under = [(k, v / n) for k, v in dist if v / n < cfg.min_share]
     if not (over or under):
         return {}
-    parts = [f"class {k!r} holds {s:.1%} (above {cfg.max_share:.0%})" for k, s in over]
-    parts += [f"class {k!r} holds {s:.2%} (below {cfg.min_share:.0%})" for k, s in under]
+    parts = [
+        f"class {k!r} holds {percent(s, 1, limit=cfg.max_share)} (above "
+        f"{percent(cfg.max_share, 0)})"
+        for k, s in over
+    ]
+    parts += [
+        f"class {k!r} holds {percent(s, 2, limit=cfg.min_share)} (below "
+        f"{percent(cfg.min_share, 0)})"
+        for k, s in under
+    ]
     worst = max([s for _, s in over] + [1 - s for _, s in under])
     return {"LBL001": ("; ".join(parts), worst)}
 

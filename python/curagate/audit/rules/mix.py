@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from curagate.audit.rules.base import DatasetView, register
 from curagate.findings import Rule, Severity
+from curagate.text import percent
 
 if TYPE_CHECKING:
     from curagate.audit.partial import RuleHits
@@ -44,14 +45,14 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
     share = part.multi / conv
     if not cfg.multi_turn_min <= share <= cfg.multi_turn_max:
         out["MIX001"] = (
-            f"{share:.1%} of conversations are multi-turn; the target is "
+            f"{percent(share, 1)} of conversations are multi-turn; the target is "
             f"{cfg.multi_turn_min:.0%}..{cfg.multi_turn_max:.0%}",
             share,
         )
     if 0 < part.with_system < conv:
         sys_share = part.with_system / conv
         out["MIX002"] = (
-            f"{sys_share:.1%} of conversations have a system prompt, the rest none",
+            f"{percent(sys_share, 1)} of conversations have a system prompt, the rest none",
             sys_share,
         )
     return out
