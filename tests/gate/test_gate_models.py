@@ -570,6 +570,27 @@ def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
     assert "changed since the run" in check["message"]
 
 
+def test_a_golden_item_in_the_runs_system_prompt_fails_contamination(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # data.system_prompt is trained on in every example; the scan read the data files only.
+    items = [json.loads(x) for x in (golden_dir / "sentiment" / "data.jsonl").open()]
+    items[0]["prompt"] = "Review 99: " + " ".join(f"word{i}" for i in range(20))
+    (golden_dir / "sentiment" / "data.jsonl").write_text(
+        "".join(json.dumps(i) + "\n" for i in items)
+    )
+    golden.lock(golden_dir)
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"prompt": "an unrelated prompt", "completion": "No"}) + "\n")
+    run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
+    record = json.loads((run / "run.json").read_text())
+    record.setdefault("config", {}).setdefault("data", {})["system_prompt"] = items[0]["prompt"]
+    (run / "run.json").write_text(json.dumps(record))
+    out, check = _contamination_run(tmp_path, golden_dir, tiny_model_dir, run)
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert out.report["contamination"]["system_prompt_scanned"] is True
+
+
 @pytest.mark.parametrize("swap", ["folder", "glob-name"])
 def test_training_data_replaced_by_a_folder_or_a_glob_match_fails_contamination(
     tmp_path, golden_dir, tiny_model_dir, swap

@@ -54,3 +54,28 @@ def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) 
     assert run["allow_leakage"] is True
     assert set(run["golden_sets"]) == {"riddles"}
     assert run["summary"]["leakage"]["leaked_reference_items"] == 1
+
+
+def test_a_golden_item_in_the_system_prompt_is_refused(tmp_path: Path, tiny_model: Path) -> None:
+    # data.system_prompt is put in every example and was never scanned: exit 0, "0 leaked".
+    golden, _ = _data(tmp_path)
+    clean = write_jsonl(
+        tmp_path / "data" / "clean.jsonl",
+        [
+            {"prompt": f"what color is the red cat number {i}?", "completion": "red."}
+            for i in range(8)
+        ],
+    )
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        clean,
+        leakage_reference={"riddles": str(golden)},
+        data={"system_prompt": f"Remember: {LEAKED}.", "max_length": 200},
+        training={"max_steps": 1},
+    )
+    with pytest.raises(CheckFailed, match=r"data\.system_prompt contains 1 golden-set item"):
+        train("sft", cfg)
+    run = json.loads((train("sft", cfg, allow_leakage=True).run_dir / "run.json").read_text())
+    leakage = run["summary"]["leakage"]
+    assert (leakage["leaked_reference_items"], leakage["leaked_in_system_prompt"]) == (1, 1)

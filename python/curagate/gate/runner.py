@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -891,6 +892,14 @@ def _manifest_files(cand: ModelRef) -> dict[Path, str]:
     return files
 
 
+def _trained_system_prompt(cand: ModelRef) -> str | None:
+    """The ``data.system_prompt`` a run candidate's record says it trained with, if any."""
+    config = (cand.run or {}).get("config")
+    data = config.get("data") if isinstance(config, dict) else None
+    prompt = data.get("system_prompt") if isinstance(data, dict) else None
+    return prompt if isinstance(prompt, str) and prompt else None
+
+
 def _changed_training_file(cand: ModelRef) -> str | None:
     """Why the run's training files are not the bytes it trained on, if they are not."""
     from curagate.digest import sha256_file
@@ -956,37 +965,49 @@ def _contamination(
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
     unscanned: list[str] = []
-    for g in goldens:
-        files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
-        if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
-            files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and _records_file(p)]
-        # Nothing here reads as items (a suite whose data is .csv, or keyed `sentence1`,
-        # say): named in a warning, not "0 golden items found", nor a stop of the gate
-        # (the reader's error named the gate's private copy and an option it lacks).
-        result = None
-        if files:
-            try:
-                result = _detect_in(detect, files, corpus, pol)
-            except InputError as e:
-                if not any(why in str(e) for why in _UNSCANNABLE):
-                    raise  # the training data, or golden rows that do not read: it stops
-        if result is None:
-            unscanned.append(g.name)
-            per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
-            continue
-        leaked += int(result.leaked_reference_items)
-        # The corpus is the same for every set: count its unreadable rows once.
-        unreadable = len(result.unreadable)
-        summary = result.to_dict()["summary"]
-        # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
-        ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
-        per_set[g.name] = {
-            "reference_items": len(result.items),
-            **summary,
-            "leaked_ids": sorted(
-                ids.get((leak.item.file, leak.item.row), leak.item.id) for leak in result.leaks
-            )[:MAX_LEAKED_IDS],
-        }
+    # The run's data.system_prompt is in every example it trained on: scanned as a
+    # one-record file beside the data (it was not, and a golden item there passed).
+    prompt = _trained_system_prompt(cand)
+    prompt_dir = Path(tempfile.mkdtemp(prefix="curagate-prompt-")) if prompt else None
+    try:
+        scanned = list(corpus)
+        if prompt_dir is not None:
+            scanned.append(prompt_dir / "system_prompt.jsonl")
+            scanned[-1].write_text(json.dumps({"text": prompt}) + "\n", encoding="utf-8")
+        for g in goldens:
+            files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
+            if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
+                files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and _records_file(p)]
+            # Nothing here reads as items (a suite whose data is .csv, or keyed `sentence1`,
+            # say): named in a warning, not "0 golden items found", nor a stop of the gate
+            # (the reader's error named the gate's private copy and an option it lacks).
+            result = None
+            if files:
+                try:
+                    result = _detect_in(detect, files, scanned, pol)
+                except InputError as e:
+                    if not any(why in str(e) for why in _UNSCANNABLE):
+                        raise  # the training data, or golden rows that do not read: it stops
+            if result is None:
+                unscanned.append(g.name)
+                per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
+                continue
+            leaked += int(result.leaked_reference_items)
+            # The corpus is the same for every set: count its unreadable rows once.
+            unreadable = len(result.unreadable)
+            summary = result.to_dict()["summary"]
+            # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
+            ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
+            per_set[g.name] = {
+                "reference_items": len(result.items),
+                **summary,
+                "leaked_ids": sorted(
+                    ids.get((leak.item.file, leak.item.row), leak.item.id) for leak in result.leaks
+                )[:MAX_LEAKED_IDS],
+            }
+    finally:
+        if prompt_dir is not None:
+            shutil.rmtree(prompt_dir, ignore_errors=True)
     changed = None if train_data else _changed_training_file(cand)
     if changed is not None:  # swapped while the scan read it: what was scanned is unknown
         return {"checked": False, "reason": changed}, [
@@ -998,6 +1019,7 @@ def _contamination(
         # Where the scanned files came from: the run record, or --train-data in its place.
         "corpus_from": "--train-data" if train_data else "run.json dataset_manifest",
         "replaced_run_record": bool(train_data) and cand.run is not None,
+        "system_prompt_scanned": prompt is not None,
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
         "unreadable_corpus_rows": unreadable,

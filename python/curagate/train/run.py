@@ -135,9 +135,13 @@ def _golden_hashes(golden: dict[str, list[Path]]) -> dict[str, str]:
 
 
 def leakage_guard(
-    golden: dict[str, list[Path]], train_files: list[Path], allow_leakage: bool
+    golden: dict[str, list[Path]],
+    train_files: list[Path],
+    allow_leakage: bool,
+    system_prompt: str | None = None,
 ) -> dict[str, Any] | None:
-    """Refuse training data that contains golden-set items (unless explicitly allowed)."""
+    """Refuse training data that contains golden-set items (unless explicitly allowed).
+    ``data.system_prompt`` is trained on in every example: it is scanned too."""
     if not golden:
         return None
     from curagate.leakage import detect
@@ -146,6 +150,14 @@ def leakage_guard(
     result = detect(reference=reference, corpus=train_files)
     report = result.to_dict()
     leaked = int(result.leaked_reference_items)
+    in_prompt = _system_prompt_leaks(reference, system_prompt)
+    if in_prompt and not allow_leakage:
+        raise CheckFailed(
+            f"data.system_prompt contains {len(in_prompt)} golden-set item(s) ("
+            + "; ".join(f"{file} row {row}" for file, row in in_prompt[:10])
+            + "), and it is trained on in every example; refusing to train on it. Remove "
+            "them from the prompt or pass --allow-leakage to train anyway (recorded in run.json)"
+        )
     if leaked and not allow_leakage:
         shown = []
         for leak in result.leaks[:10]:
@@ -164,7 +176,27 @@ def leakage_guard(
             + "; ".join(shown)
             + more
         )
-    return {"leaked_reference_items": leaked, "report": report}
+    found = {(leak.item.file, leak.item.row) for leak in result.leaks} | set(in_prompt)
+    return {
+        "leaked_reference_items": len(found),
+        "leaked_in_system_prompt": len(in_prompt),
+        "report": report,
+    }
+
+
+def _system_prompt_leaks(reference: list[Path], system_prompt: str | None) -> list[tuple[str, int]]:
+    """The golden items (file, row) found in ``system_prompt``, read as a one-record corpus."""
+    if not system_prompt:
+        return []
+    import tempfile
+
+    from curagate.leakage import detect
+
+    with tempfile.TemporaryDirectory(prefix="curagate-prompt-") as tmp:
+        prompt = Path(tmp) / "system_prompt.jsonl"
+        prompt.write_text(json.dumps({"text": system_prompt}) + "\n", encoding="utf-8")
+        result = detect(reference=reference, corpus=[prompt])
+        return sorted({(leak.item.file, leak.item.row) for leak in result.leaks})
 
 
 def _manifest(files: list[Path]) -> dict[str, Any]:
@@ -535,7 +567,7 @@ def train(
     read_state |= {p: file_state(p) for p in [*(base / rel for rel in base_files), *golden_files]}
     golden_hashes = _golden_hashes(golden)  # what the guard is about to read
     _refuse_changed(read_state, "curagate read it")
-    leakage = leakage_guard(golden, train_records.files, allow_leakage)
+    leakage = leakage_guard(golden, train_records.files, allow_leakage, cfg.data.system_prompt)
     _require_train_extra()
     _check_report_to(cfg)
     device = _pick_device(cfg)
