@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,6 +216,61 @@ def test_dpo_trains_an_adapter(tmp_path: Path, tiny_model: Path) -> None:
     assert run["task"] == "dpo" and run["config"]["dpo"]["beta"] == 0.1
     assert (result.run_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert result.summary["global_step"] == 4
+
+
+TOOL_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.tool_calls %}"
+    "{% for c in m.tool_calls %}<call>{{ c.function.name }}({{ c.function.arguments | tojson }})"
+    "</call>{% endfor %}{% else %}{{ m.content }}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_dpo_trains_on_tool_call_arguments_exactly_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrow gave every row's `arguments` the keys of every other row's, as nulls, and the
+    # template rendered them: `get_color({"animal": "cat", "color": null})` was trained.
+    import transformers
+    import trl
+
+    from .conftest import build_model_dir
+
+    model = build_model_dir(tmp_path / "model", chat_template=TOOL_TEMPLATE)
+    rows = []
+    for i in range(8):
+        args = {"animal": "cat"} if i % 2 == 0 else {"color": "red"}
+        call = {"type": "function", "function": {"name": "get_color", "arguments": args}}
+        rows.append(
+            {
+                "prompt": [{"role": "user", "content": f"what color is the red cat number {i}?"}],
+                "chosen": [{"role": "assistant", "content": "", "tool_calls": [call]}],
+                "rejected": [{"role": "assistant", "content": "the cat is blue."}],
+            }
+        )
+    data = write_jsonl(tmp_path / "pref.jsonl", rows)
+    seen: list[Any] = []
+    original = trl.DPOTrainer.train
+
+    def train_and_keep(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(self.train_dataset)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(trl.DPOTrainer, "train", train_and_keep)
+    cfg = write_config(
+        tmp_path / "dpo.yaml",
+        model,
+        data,
+        data={"max_length": 256},
+        training={"max_steps": 1, "batch_size": 2},
+    )
+    tok = transformers.AutoTokenizer.from_pretrained(model)
+    train("dpo", cfg)
+    [ds] = seen
+    for row, example in zip(rows, ds, strict=True):
+        want = tok.apply_chat_template(row["prompt"] + row["chosen"], tokenize=True)
+        want = want["input_ids"] if hasattr(want, "keys") else want
+        assert example["prompt_ids"] + example["chosen_ids"] == list(want)
 
 
 def test_report_to_an_uninstalled_tracker_is_a_config_error(

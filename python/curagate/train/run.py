@@ -654,8 +654,8 @@ def train(
                 dropped_no_trained_tokens=dropped,
                 validation_examples=len(val_pairs or []),
             )
-            train_ds = datasets.Dataset.from_list(train_pairs)
-            eval_ds = datasets.Dataset.from_list(val_pairs) if val_pairs else None
+            train_ds = _as_dataset(train_pairs)
+            eval_ds = _as_dataset(val_pairs) if val_pairs else None
 
         n_special, example = tdata.special_token_text(tok, contents)
         if n_special:
@@ -774,6 +774,17 @@ def train(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return TrainResult(run_dir, task, summary["global_step"], summary, list(monitor.findings))
+
+
+def _as_dataset(pairs: list[dict[str, list[tdata.Message]]]) -> Any:
+    """Preference pairs as trl reads them, each turn exactly as in the data: as Arrow
+    structs, rows of one schema, every tool call's ``arguments`` took the keys of every
+    other row's as nulls, and the chat template rendered them (the chosen answer trained
+    was ``f({"animal": "cat", "color": null})`` for ``f({"animal": "cat"})``)."""
+    import datasets
+
+    json_columns = datasets.Features({key: datasets.Json() for key in pairs[0]})
+    return datasets.Dataset.from_list(pairs, features=json_columns)
 
 
 def _inputs(base: Path, cfg: TrainConfig) -> list[tuple[str, Path]]:
