@@ -835,6 +835,30 @@ def test_a_trigger_replaced_by_a_no_op_of_the_same_name_is_detected(
         Registry(reg.path)
 
 
+@pytest.mark.parametrize("name", ["sqliteXa", "SQLITE_X", "sqlite_evil"])
+def test_an_added_trigger_is_detected_whatever_its_name(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path], name: str
+) -> None:
+    # `name NOT LIKE 'sqlite_%'` skipped sqliteXa (`_` is any character): a trigger that
+    # dropped every revocation and its log row left `check --head` ok and a revoked gate
+    # key trusted. A name SQLite reserves, written into the schema table directly, too.
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    reg.close()
+    body = "BEFORE INSERT ON key_revocations BEGIN SELECT RAISE(IGNORE); END"
+    if name == "sqliteXa":
+        tamper(reg.path, f"CREATE TRIGGER {name} {body}")
+    else:
+        tamper(
+            reg.path,
+            "PRAGMA writable_schema = ON",
+            "INSERT INTO sqlite_master VALUES ('trigger', ?, 'key_revocations', 0, ?)".replace(
+                "?", "'{}'"
+            ).format(name, f"CREATE TRIGGER {name} {body}"),
+        )
+    with pytest.raises(ChainBroken, match=rf"trigger {name} was added by hand"):
+        Registry(reg.path)
+
+
 def test_an_appended_promotion_with_a_valid_hash_is_detected(
     reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
