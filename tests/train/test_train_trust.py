@@ -139,21 +139,27 @@ def test_overwrite_never_deletes_the_base_model(
     assert (base / "config.json").is_file()
 
 
-def test_overwrite_never_deletes_a_leakage_reference_kept_in_the_run_folder(
-    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+@pytest.mark.parametrize("how", ["path", "glob", "config"])
+def test_overwrite_never_deletes_a_leakage_reference_or_config_kept_in_the_run_folder(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], how: str
 ) -> None:
-    # The golden set was deleted with the previous run, and run.json named it all the same.
+    # The golden set was deleted with the previous run, and run.json named it all the same;
+    # so was one named by a glob (runs/*/golden.jsonl), and the train config itself.
     run = tmp_path / "runs" / "tiny"
     run.mkdir(parents=True)
     (run / "golden").mkdir()
     golden = run / "golden" / "g.jsonl"
     golden.write_text('{"prompt": "zzz", "reference": "yyy"}\n')
+    named = str(tmp_path / "runs" / "*" / "golden" / "g.jsonl") if how == "glob" else str(golden)
+    refs = {} if how == "config" else {"leakage_reference": {"g": named}}
+    where = run / "t.yaml" if how == "config" else tmp_path / "t.yaml"
     cfg = write_config(
-        tmp_path / "t.yaml", tiny_model, sft_data["train"], leakage_reference={"g": str(golden)}
+        where, tiny_model, sft_data["train"], output_dir=str(tmp_path / "runs"), **refs
     )
-    with pytest.raises(ConfigError, match=r"is or holds the leakage_reference\.g"):
+    what = r"train config" if how == "config" else r"leakage_reference\.g"
+    with pytest.raises(ConfigError, match=rf"is or holds the {what}"):
         train("sft", cfg, overwrite=True)
-    assert golden.is_file()
+    assert golden.is_file() and cfg.is_file()
 
 
 def test_a_file_added_to_the_base_after_training_fails_the_base_check(

@@ -8,6 +8,7 @@ stopped by the health monitor is kept as ``<name>.failed/`` for diagnosis.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib.util
 import json
@@ -538,7 +539,7 @@ def train(
             f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
             "a run folder: remove it or choose another name"
         )
-    _check_run_dir_holds_no_input(run_dir, base, cfg)  # the more precise reason first
+    _check_run_dir_holds_no_input(run_dir, base, cfg, config)  # the more precise reason first
     if run_dir.is_dir() and any(run_dir.iterdir()) and not _is_run(run_dir):
         # --overwrite replaced any folder there (a user's own files, a bundle) with the run.
         raise InputError(
@@ -828,11 +829,21 @@ def _is_failed_run(folder: Path) -> bool:
     return isinstance(data, dict) and data.get("status") == "failed"
 
 
-def _check_run_dir_holds_no_input(run_dir: Path, base: Path, cfg: TrainConfig) -> None:
+def _check_run_dir_holds_no_input(
+    run_dir: Path, base: Path, cfg: TrainConfig, config_path: str | os.PathLike[str]
+) -> None:
     """The run folder is replaced as a whole (``--overwrite``): it must not be, or hold,
     the base model or the data the run reads, nor lie inside the base model."""
     target = run_dir.resolve()
-    for what, path in _inputs(base, cfg):
+    inputs = _inputs(base, cfg)
+    # What the paths and globs name (runs/*/golden.jsonl lies in the run folder though
+    # its pattern does not), and the config file itself: --overwrite deleted both.
+    for what, path in list(inputs):
+        if what != "base_model":
+            with contextlib.suppress(InputError):  # not found: said when it is read
+                inputs += [(what, p) for p in tdata.expand_paths([str(path)])]
+    inputs.append(("train config", Path(config_path)))
+    for what, path in inputs:
         resolved = path.resolve()
         if resolved == target or target in resolved.parents:
             raise ConfigError(
