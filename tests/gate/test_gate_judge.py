@@ -350,7 +350,13 @@ def test_one_pair_labelled_under_fifty_names_does_not_calibrate_the_judge(
     # Fifty rows of one pair, each under another labeller name, made GATE009 pass
     # ("agrees with 50 human better/worse labels") and the judge's win rate count.
     one = human_labels(agree=50)[0]
-    golden = make_golden(tmp_path, [{**one, "labeller": f"reviewer{k}"} for k in range(50)])
+    copies = [{**one, "labeller": f"reviewer{k}"} for k in range(25)]
+    # ... nor the same pair spaced or cased otherwise, under other ids.
+    copies += [
+        {**one, "id": f"x{k}", "prompt": one["prompt"].upper() + " " * k, "labeller": f"r{k}"}
+        for k in range(25)
+    ]
+    golden = make_golden(tmp_path, copies)
     r = judged(tmp_path, golden, endpoints, "candidate").report
     cal = r["results"][0]["judge"]["calibration"]
     assert (cal["decisive_labels"], cal["decisive_pairs"]) == (50, 1)

@@ -318,6 +318,16 @@ class HumanLabel:
         }
 
 
+def pair_key(prompt: str, candidate: str, base: str) -> tuple[str, str, str]:
+    """A labelled pair as compared for sameness: case and spacing ignored, as labeller
+    names are (the same pair with trailing spaces counted as fifty pairs)."""
+    return (
+        " ".join(prompt.casefold().split()),
+        " ".join(candidate.casefold().split()),
+        " ".join(base.casefold().split()),
+    )
+
+
 def read_human_labels(path: Path) -> list[HumanLabel]:
     """``human_labels.jsonl``: one labelled pair a line; errors name the line and field."""
     labels: list[HumanLabel] = []
@@ -345,7 +355,7 @@ def read_human_labels(path: Path) -> list[HumanLabel]:
                 f"{path}: line {lineno}: item {row['id']!r} is labelled twice by {who!r} "
                 f"(line {first}); keep one of the two lines"
             )
-        pair = (person, row["prompt"], row["candidate"], row["base"])
+        pair = (person, *pair_key(row["prompt"], row["candidate"], row["base"]))
         seen_line, seen_id = by_pair.setdefault(pair, (lineno, row["id"]))
         if seen_line != lineno:
             raise InputError(
@@ -408,7 +418,9 @@ def calibrate(
     disagreeing = [lab.id for lab, ok in zip(labels, agree, strict=True) if not ok]
     # Pairs, not rows, count toward the minimum: one pair copied under fifty labeller
     # names calibrated a judge that only preferred the longer answer.
-    pairs = {(lab.prompt, lab.candidate, lab.base) for lab in labels if lab.preferred != "tie"}
+    pairs = {
+        pair_key(lab.prompt, lab.candidate, lab.base) for lab in labels if lab.preferred != "tie"
+    }
     return {
         "labels": len(labels),
         "decisive_labels": len(binary),
