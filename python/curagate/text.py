@@ -37,3 +37,9 @@ def percent(share: float, decimals: int = 2, *, limit: float | None = None) -> s
     if share < 1 and shown >= 100:
         return f">{100 - step:.{d}f}%"
     return f"{shown:.{d}f}%"
+
+
+def exact_percent(limit: float) -> str:
+    """A configured limit as a percentage, as exact as it was given (0.9051 is 90.51%,
+    never rounded to 91%)."""
+    return f"{round(limit * 100, 6):g}%"

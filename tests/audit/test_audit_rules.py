@@ -560,3 +560,29 @@ def test_percent_keeps_shares_off_the_values_they_are_not() -> None:
     assert (percent(0), percent(1), percent(0.5)) == ("0.00%", "100.00%", "50.00%")
     # Beside a limit it is not: more decimals ("10.0% (above 10%)" read as equal).
     assert percent(0.10004, 1, limit=0.1) == "10.004%"
+
+
+def test_mix_and_label_shares_and_their_limits_are_printed_apart(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # 400 multi-turn of 2001 (19.99%) read "20.0% ...; the target is 20%..30%", and a class
+    # at 90.56% over max_share 0.9051 "90.6% (above 91%)".
+    turn = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    rows: list[Record] = []
+    for i in range(2001):
+        msgs = [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": "a"}]
+        rows.append(
+            {"messages": msgs + (turn if i < 400 else []), "label": "a" if i < 1812 else "b"}
+        )
+    report = run_audit(
+        rows,
+        {
+            "mix": {"multi_turn_min": 0.2, "multi_turn_max": 0.3},
+            "labels": {"field": "label", "max_share": 0.9051, "min_share": 0.0},
+        },
+    )
+    assert (
+        "19.99% of conversations are multi-turn; the target is 20%..30%"
+        in (finding(report, "MIX001")["message"])
+    )
+    assert "class 'a' holds 90.6% (above 90.51%)" in finding(report, "LBL001")["message"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from curagate.audit.rules.base import BatchView, DatasetView, RowHit, register
 from curagate.findings import Rule, Severity
-from curagate.text import percent
+from curagate.text import exact_percent, percent
 
 if TYPE_CHECKING:
     from curagate.audit.partial import RuleHits
@@ -71,12 +71,12 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
         return {}
     parts = [
         f"class {k!r} holds {percent(s, 1, limit=cfg.max_share)} (above "
-        f"{percent(cfg.max_share, 0)})"
+        f"{exact_percent(cfg.max_share)})"
         for k, s in over
     ]
     parts += [
         f"class {k!r} holds {percent(s, 2, limit=cfg.min_share)} (below "
-        f"{percent(cfg.min_share, 0)})"
+        f"{exact_percent(cfg.min_share)})"
         for k, s in under
     ]
     worst = max([s for _, s in over] + [1 - s for _, s in under])

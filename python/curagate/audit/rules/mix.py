@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from curagate.audit.rules.base import DatasetView, register
 from curagate.findings import Rule, Severity
-from curagate.text import percent
+from curagate.text import exact_percent, percent
 
 if TYPE_CHECKING:
     from curagate.audit.partial import RuleHits
@@ -44,9 +44,10 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
     out: dict[str, RuleHits | tuple[str, float]] = {}
     share = part.multi / conv
     if not cfg.multi_turn_min <= share <= cfg.multi_turn_max:
+        bound = cfg.multi_turn_min if share < cfg.multi_turn_min else cfg.multi_turn_max
         out["MIX001"] = (
-            f"{percent(share, 1)} of conversations are multi-turn; the target is "
-            f"{cfg.multi_turn_min:.0%}..{cfg.multi_turn_max:.0%}",
+            f"{percent(share, 1, limit=bound)} of conversations are multi-turn; the target "
+            f"is {exact_percent(cfg.multi_turn_min)}..{exact_percent(cfg.multi_turn_max)}",
             share,
         )
     if 0 < part.with_system < conv:
