@@ -92,3 +92,18 @@ def test_curate_and_leakage_say_so_and_never_pass_the_row_as_clean(
     argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus)]
     assert main([*argv, "--out", str(tmp_path / "l"), "--fail-on-leak"]) == 2
     assert "c.jsonl.zst:3: the line is" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_the_cap_is_the_same_for_plain_and_compressed_files(
+    tmp_path: Path, suffix: str, extra: int
+) -> None:
+    # A line of exactly the cap was kept in a plain file and quarantined in a compressed
+    # one (the newline counted there): the same bytes gave other records.
+    body = b'{"text": "' + b"b" * (CAP + extra - 12) + b'"}'
+    assert len(body) == CAP + extra
+    path = _write(tmp_path / f"d{suffix}", b'{"text": "x"}\n' + body + b'\n{"text": "y"}\n')
+    batches = read_all([path])
+    assert len(all_quarantined(batches)) == (1 if extra > 0 else 0)
+    assert sum(b.table.num_rows for b in batches) == (2 if extra > 0 else 3)

@@ -463,7 +463,8 @@ class _LongLine:
 
 
 _Chunk = bytes | memoryview
-# A JSONL line longer than this is quarantined unread (no fine-tuning record is a GiB).
+# A JSONL line longer than this (its newline not counted) is quarantined unread (no
+# fine-tuning record is a GiB).
 MAX_LINE_BYTES = 1 << 30
 
 
@@ -743,7 +744,7 @@ def _first_long_line(positions: list[int], size: int, eof: bool) -> int:
         return none
     start = 0
     for k, end in enumerate(positions):
-        if end + 1 - start > MAX_LINE_BYTES:
+        if end - start > MAX_LINE_BYTES:  # its bytes, the newline not counted (as mapped)
             return k
         start = end + 1
     return len(positions) if eof and size - start > MAX_LINE_BYTES else none
