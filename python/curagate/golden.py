@@ -100,6 +100,10 @@ def count_items(path: Path) -> int:
         return sum(1 for line in f if not is_blank(line))
 
 
+# A set's name: it names the set in the lock, gate files, reports and printed lines.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def _read_set_yaml(path: Path) -> dict[str, Any]:
     try:
         data, _ = read_yaml_file(path)
@@ -111,7 +115,7 @@ def _read_set_yaml(path: Path) -> dict[str, Any]:
         if key not in data:
             raise ConfigError(f"{path}: missing key {key!r}; add it (see docs/gate.md#golden-sets)")
     name = data["name"]
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+    if not isinstance(name, str) or not _PLAIN_NAME.fullmatch(name):
         # A list was stringified into the lock, and a newline forged a line of its output.
         raise ConfigError(
             f"{path}: key 'name': {name!r} must be a name of letters, digits, '.', '_' and "
@@ -368,6 +372,8 @@ def _read_lock(lock_path: Path, repairing: Sequence[str] = ()) -> dict[str, Any]
         raise ConfigError(f"{lock_path}: unsupported lock manifest (schema_version 1 expected)")
     for name, entry in doc["sets"].items():
         problem = None if name in repairing else _lock_entry_problem(entry)
+        if not _PLAIN_NAME.fullmatch(name):  # a newline in it forged a line of golden list
+            problem = "the set name is not a plain name (letters, digits, '.', '_', '-')"
         if problem is not None:
             raise ConfigError(
                 f"{lock_path}: golden set {name!r}: {problem}; the file was edited by hand: "
@@ -392,6 +398,8 @@ def _lock_entry_problem(entry: Any) -> str | None:
         value = entry.get(key, "")
         if not isinstance(value, str) or not value.isprintable():
             return f"{key!r} must be one line of printable text"
+    if entry["task"] not in task_types():
+        return f"'task' {entry['task']!r} is not one of {', '.join(task_types())}"
     size = entry.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "'size' must be a whole number of items"

@@ -516,3 +516,22 @@ def test_golden_list_of_a_lock_entry_without_a_license(
     (root / golden.LOCK_FILE).write_text(json.dumps(doc))
     assert main(["golden", "list", str(root)]) == 0
     assert capsys.readouterr().out.split() == ["s", "v1", "classification", "1", "items"]
+
+
+@pytest.mark.parametrize("where", ["name", "task"])
+def test_a_lock_entry_whose_name_or_task_holds_a_line_is_refused(
+    tmp_path: Path, where: str
+) -> None:
+    # Only version and license were held to one line: a set name or task with a newline
+    # forged a whole line of `golden list` (exit 0).
+    forged = "s\nforged_set     v9   chat   999 items  MIT"
+    entry = {"files": {"data.jsonl": "x"}, "task": "classification", "version": "1"}
+    entry |= {"sha256": "y", "size": 1}
+    if where == "task":
+        entry["task"] = forged
+    root = tmp_path / "g"
+    root.mkdir()
+    doc = {"schema_version": 1, "sets": {forged if where == "name" else "s": entry}}
+    (root / golden.LOCK_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="not a plain name" if where == "name" else "'task'"):
+        golden.list_locked(root)
