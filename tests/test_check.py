@@ -402,6 +402,24 @@ def test_the_configs_leakage_references_are_the_ones_checked(
     assert rc == 1 and any("LEAK001 contains golden item g1" in line for line in out), out
 
 
+def test_an_empty_reference_folder_of_the_config_is_the_one_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Of `leakage: {reference: [ga, gb]}` with gb empty, ga (which holds items) was named,
+    # with advice to use --golden the user had not given.
+    monkeypatch.chdir(tmp_path)
+    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
+    (tmp_path / "ga").mkdir()
+    write(tmp_path / "ga" / "g.jsonl", [{"id": "g1", "prompt": item, "reference": "x"}])
+    (tmp_path / "gb").mkdir()
+    data = write(tmp_path / "d.jsonl", [pc(1)])
+    cfg = tmp_path / "audit.yaml"
+    cfg.write_text("leakage: {reference: [ga, gb]}\n", encoding="utf-8")
+    rc, _, err = run([str(data), "--config", str(cfg)], capsys)
+    assert rc == 2 and "gb: no golden item to check leakage against" in err, err
+    assert "fix leakage.reference in the --config file" in err
+
+
 def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
     a = write(tmp_path / "a.jsonl", [pc(i) for i in range(50)] + [pc(3)])
     code = (

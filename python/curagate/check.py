@@ -130,13 +130,13 @@ def _rules_at(cfg: _Settings) -> dict[str, Rule]:
     }
 
 
-def _golden_index(golden: list[Path], ngram: int) -> LeakScan | None:
-    """The index of the golden sets; a folder with no golden item is an error naming
-    check's own flags (the leakage module's message names ``--reference``)."""
+def _golden_index(golden: list[Path], ngram: int, from_config: bool) -> LeakScan | None:
+    """The index of the golden sets; a folder with no golden item is an error naming it
+    and check's own flags, or the config key the folders came from (the leakage module's
+    message names ``--reference``)."""
     from curagate.io.readers import _SUPPORTED_TEXT
     from curagate.leakage import EmptyReferenceError
 
-    golden_dir = golden[0]
     try:
         return build_index(golden, ngram=ngram)
     except InputError as e:
@@ -144,9 +144,20 @@ def _golden_index(golden: list[Path], ngram: int) -> LeakScan | None:
         if not (empty_dir or isinstance(e, EmptyReferenceError)):
             raise
         what = f"no {_SUPPORTED_TEXT} file" if empty_dir else "no valid record in its files"
+        # The folder the reader found empty (of several, the first was named).
+        where = (
+            str(e).split(": directory has no ")[0]
+            if empty_dir
+            else ", ".join(p.as_posix() for p in golden)
+        )
+    fix = (
+        "fix leakage.reference in the --config file"
+        if from_config
+        else "point --golden at your golden sets"
+    )
     raise InputError(
-        f"{golden_dir.as_posix()}: no golden item to check leakage against ({what}); add "
-        "golden sets there, point --golden at your golden sets, or pass --no-golden"
+        f"{where}: no golden item to check leakage against ({what}); add golden sets there, "
+        f"{fix}, or pass --no-golden"
     )
 
 
@@ -205,7 +216,7 @@ def check(
     references = [golden_dir] if golden is not None or not cfg.references else list(cfg.references)
     leaks: LeakScan | None = None
     if leakage and (cfg.references or golden_dir.is_dir()) and "LEAK001" in rules:
-        leaks = _golden_index(references, ngram or cfg.ngram)
+        leaks = _golden_index(references, ngram or cfg.ngram, references != [golden_dir])
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
