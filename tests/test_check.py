@@ -420,6 +420,19 @@ def test_an_empty_reference_folder_of_the_config_is_the_one_named(
     assert "fix leakage.reference in the --config file" in err
 
 
+def test_a_golden_item_without_an_id_is_named_by_row_not_as_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "contains golden item g/items.jsonl:0": its 0-based row, read as a line number.
+    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
+    (tmp_path / "g").mkdir()
+    write(tmp_path / "g" / "items.jsonl", [{"prompt": item, "reference": "x"}])
+    leak = write(tmp_path / "leak.jsonl", [{"prompt": f"Say: {item}.", "completion": "ok"}])
+    rc, out, _ = run([str(leak), "--golden", str(tmp_path / "g")], capsys)
+    assert rc == 1 and any("items.jsonl row 0 (" in line for line in out), out
+    assert not any("items.jsonl:0" in line for line in out)
+
+
 def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
     a = write(tmp_path / "a.jsonl", [pc(i) for i in range(50)] + [pc(3)])
     code = (

@@ -102,5 +102,7 @@ class LeakScan:
             if leak.record not in found:
                 how = "+".join(leak.methods)
                 where = "" if t.in_key else f" {OUTSIDE_KEY}"
-                found[leak.record] = f"golden item {self.index.items[leak.item].id} ({how}){where}"
+                found[leak.record] = (
+                    f"golden item {self.index.items[leak.item].named()} ({how}){where}"
+                )
         return found

@@ -116,6 +116,11 @@ class ReferenceItem:
     common_ngrams: int  # n-grams left out as boilerplate of the reference set
     too_short_for_ngram: bool
 
+    def named(self) -> str:
+        """The item as messages name it: its own id, or ``file row N`` (a default id is
+        ``file:row``, 0-based: alone it read as a line number)."""
+        return self.id if self.id != f"{self.file}:{self.row}" else f"{self.file} row {self.row}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
