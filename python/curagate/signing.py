@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hmac
+import io
 import json
 import os
 import tempfile
@@ -506,7 +508,10 @@ def verify_bundle_signature(
         pub = Path(tmp) / "key.pub"
         pub.write_bytes(public_pem_bytes)
         try:
-            signed = sign_ec_key.Verifier(pub).verify(sign_sigstore_pb.Signature.read(sig))
+            # Its print()s (a WARNING when the key hint, which the signature does not
+            # cover, was removed) went to stdout, into output other tools parse.
+            with contextlib.redirect_stdout(io.StringIO()):
+                signed = sign_ec_key.Verifier(pub).verify(sign_sigstore_pb.Signature.read(sig))
             method = dict(signed.serialization_type)
             digests = {
                 rd.identifier: (rd.digest.algorithm, rd.digest.digest_hex)

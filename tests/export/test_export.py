@@ -362,6 +362,24 @@ def test_a_signed_bundle_verifies_with_its_public_key_only(
     assert "signature does not verify" in capsys.readouterr().err
 
 
+def test_the_signing_librarys_prints_never_reach_stdout(
+    signed_bundle: Path,
+    ci_key: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The key hint is outside what the signature covers: removed, model-signing printed
+    # a WARNING line on stdout, in the output of verify, register and check --bundles.
+    copy = tmp_path / "b"
+    shutil.copytree(signed_bundle, copy)
+    sig = json.loads((copy / "model.sig").read_text())
+    del sig["verificationMaterial"]["publicKey"]["hint"]
+    (copy / "model.sig").write_text(json.dumps(sig))
+    assert main(["verify", str(copy), "--public-key", str(ci_key[1])]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING" not in out and out.startswith(f"{copy}: ok")
+
+
 def test_a_changed_lineage_byte_fails_a_signed_verify(
     signed_bundle: Path,
     ci_key: tuple[Path, Path],
