@@ -765,7 +765,9 @@ def test_a_file_that_is_not_a_database_is_an_input_error(tmp_path: Path) -> None
         Registry(path)
 
 
-def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: MakeBundle) -> None:
+def test_a_schema_1_registry_is_migrated_into_the_chain(
+    tmp_path: Path, bundle: MakeBundle, capsys: pytest.CaptureFixture[str]
+) -> None:
     from curagate.registry.schema import SCHEMA_V1
 
     path, digest = bundle("a")
@@ -773,7 +775,7 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
     conn = sqlite3.connect(db)
     conn.executescript(SCHEMA_V1)
     conn.execute(
-        "INSERT INTO model_versions VALUES (1, 'bot', 1, ?, ?, ?, '{\"run\": \"r\"}', 'staging', 't0')",
+        "INSERT INTO model_versions VALUES (1, 'bot', 1, ?, ?, ?, '{\"run\": \"r\"}', 'production', 't0')",
         (digest, "f" * 64, str(path)),
     )
     conn.execute(
@@ -782,17 +784,37 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(tmp_path: Path, bundle: 
     conn.execute(
         "INSERT INTO transitions VALUES (2, 1, 'promote', 'experiment', 'staging', 'a', 't2', 'qa', NULL)"
     )
+    conn.execute(
+        "INSERT INTO transitions VALUES (3, 1, 'promote', 'staging', 'production', 'a', 't3', 'go', NULL)"
+    )
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     # Never a side effect of a read: a migration rebuilds the chain from unsigned history.
     with pytest.raises(InputError, match="registry migrate"):
         Registry(db)
-    with Registry(db, migrate=True) as reg:
+    assert main(["registry", "--db", str(db), "migrate"]) == 0
+    assert "bot v1 is in production on unsigned (schema 1) history" in capsys.readouterr().out
+    with Registry(db) as reg:
         assert reg.schema_version == 4  # migrated 1 -> 4
-        assert reg.get("bot", 1).stage == "staging"
-        assert [r.action for r in reg.log("bot", 1)] == ["register", "promote"]
+        assert reg.get("bot", 1).stage == "production"
+        assert [r.action for r in reg.log("bot", 1)] == ["register", "promote", "promote"]
         reg.check()
+
+
+def test_migrate_of_a_current_registry_says_nothing_of_unsigned_history(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Every production version was said to be "on unsigned (schema 1) history", signed
+    # and approved ones of a registry created at schema 4 included.
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    reg.close()
+    assert main(["registry", "--db", str(reg.path), "migrate"]) == 0
+    assert "unsigned" not in capsys.readouterr().out
 
 
 # Holes found by attacking the first version of the trust chain; each is a test now.

@@ -408,7 +408,12 @@ def run(args: argparse.Namespace) -> int:
             versions = reg.list_versions()
             print(f"{reg.path}: schema {reg.schema_version}, {len(versions)} versions")
             for v in versions:
-                if v.stage == "production":
+                if v.stage != "production":
+                    continue
+                # The move that put it there: migrated from schema 1 (unsigned history),
+                # or one this registry's rules allowed (said of every version, it misled).
+                moves = [r for r in reg.log(v.name, v.version) if r.to_stage == "production"]
+                if moves and moves[-1].data.get("migrated_from_schema") is not None:
                     print(f"  {v.ref} is in production on unsigned (schema 1) history")
             return 0
         if action == "list":
