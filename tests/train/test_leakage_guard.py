@@ -79,3 +79,18 @@ def test_a_golden_item_in_the_system_prompt_is_refused(tmp_path: Path, tiny_mode
     run = json.loads((train("sft", cfg, allow_leakage=True).run_dir / "run.json").read_text())
     leakage = run["summary"]["leakage"]
     assert (leakage["leaked_reference_items"], leakage["leaked_in_system_prompt"]) == (1, 1)
+
+
+def test_without_a_leakage_reference_the_run_says_nothing_was_checked(
+    tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The guard runs only with leakage_reference: without it a run of golden items trained,
+    # exit 0, and its record (allow_leakage: false, no leakage summary) read like a clean one.
+    from curagate.cli import main
+
+    _, train_f = _data(tmp_path)
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, train_f, training={"max_steps": 1})
+    assert main(["train", "sft", "--config", str(cfg), "--quiet"]) == 0
+    assert "warning: no leakage_reference in the train config" in capsys.readouterr().err
+    run = json.loads((tmp_path / "runs" / "tiny" / "run.json").read_text())
+    assert run["summary"]["leakage"]["checked"] is False

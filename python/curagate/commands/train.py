@@ -14,6 +14,7 @@ input error.
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,4 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"validation loss: {s['first_eval_loss']} -> best {s['best_eval_loss']}")
     for f in result.findings:
         print(f"{f.id} {f.severity}: {f.message}")
+    leakage = s.get("leakage") or {}
+    if not leakage.get("checked", True):
+        print(f"warning: {leakage['reason']}", file=sys.stderr)
     return 0

@@ -135,6 +135,12 @@ def _golden_hashes(golden: dict[str, list[Path]]) -> dict[str, str]:
     return out
 
 
+NO_LEAKAGE_REFERENCE = (
+    "no leakage_reference in the train config: the data was not checked for golden-set "
+    "items (the gate's contamination check still is)"
+)
+
+
 def leakage_guard(
     golden: dict[str, list[Path]],
     train_files: list[Path],
@@ -142,9 +148,10 @@ def leakage_guard(
     system_prompt: str | None = None,
 ) -> dict[str, Any] | None:
     """Refuse training data that contains golden-set items (unless explicitly allowed).
-    ``data.system_prompt`` is trained on in every example: it is scanned too."""
+    ``data.system_prompt`` is trained on in every example: it is scanned too. Without a
+    ``leakage_reference`` nothing is checked, and the record says so."""
     if not golden:
-        return None
+        return {"checked": False, "reason": NO_LEAKAGE_REFERENCE}
     from curagate.leakage import detect
 
     reference = [f for files in golden.values() for f in files]
@@ -179,6 +186,7 @@ def leakage_guard(
         )
     found = {(leak.item.file, leak.item.row) for leak in result.leaks} | set(in_prompt)
     return {
+        "checked": True,
         "leaked_reference_items": len(found),
         "leaked_in_system_prompt": len(in_prompt),
         "report": report,
