@@ -194,14 +194,29 @@ def _check_data(tmp_path: Path) -> None:
         (tmp_path / name).write_text(text, encoding="utf-8")
 
 
+@pytest.mark.parametrize("golden", [False, True], ids=["no-golden", "golden-sets"])
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
-def test_check_loads_no_numpy_pydantic_or_pyarrow_compute(tmp_path: Path, fmt: str) -> None:
+def test_check_loads_no_numpy_pydantic_or_pyarrow_compute(
+    tmp_path: Path, fmt: str, golden: bool
+) -> None:
+    # With ./golden_sets (the hook's default case) the zero-width-space pass of the leakage
+    # scan imported pyarrow.compute (~30 ms).
     _check_data(tmp_path)
+    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
+    if golden:
+        (tmp_path / "golden_sets" / "g").mkdir(parents=True)
+        (tmp_path / "golden_sets" / "g" / "items.jsonl").write_text(
+            json.dumps({"id": "g1", "prompt": item, "reference": "x"}) + "\n"
+        )
+        with (tmp_path / "pc.jsonl").open("a") as f:
+            f.write(json.dumps({"prompt": f"Say: {item}", "completion": "ok"}) + "\n")
+    flags = [] if golden else ["--no-golden"]
     loaded, done = _modules(
-        _as_cli("check", "pc.jsonl", "chat.jsonl", "--no-golden", "--format", fmt), cwd=tmp_path
+        _as_cli("check", "pc.jsonl", "chat.jsonl", *flags, "--format", fmt), cwd=tmp_path
     )
     assert done.returncode == 1, done.stderr
-    for word in ("pc.jsonl", "chat.jsonl", "DUP001", "FMT001", "FMT003", "FMT005"):
+    words = ("pc.jsonl", "chat.jsonl", "DUP001", "FMT001", "FMT003", "FMT005")
+    for word in (*words, "LEAK001") if golden else words:
         assert word in done.stdout, word
     assert "pyarrow" in loaded
     assert not loaded & set(CHECK_NEVER), sorted(loaded & set(CHECK_NEVER))
