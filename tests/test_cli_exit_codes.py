@@ -368,3 +368,28 @@ def test_an_output_path_that_is_not_utf8_is_a_usage_error(
     assert main(args) == 2
     assert "o\\xff: not UTF-8 text" in capsys.readouterr().err
     assert not any(p.name.startswith("o") and p.name != "o" for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["keys", "generate", "--out", "{tmp}/k", "--quiet"],
+        ["registry", "--db", "{tmp}/r.db", "list", "--quiet"],
+        ["registry", "--db", "{tmp}/r.db", "trust", "list", "--quiet"],
+        ["model", "import-gguf", "{tmp}/m.gguf", "--out", "{tmp}/m", "--quiet"],
+    ],
+    ids=lambda c: " ".join(w for w in c if not w.startswith("{")),
+)
+def test_quiet_is_taken_after_an_action_name_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # "--quiet on any command": after an action (registry list, keys generate, model
+    # import-gguf) it was "unrecognized arguments".
+    from curagate import progress
+
+    progress.set_quiet(False)
+    code = main([a.format(tmp=tmp_path) for a in command])
+    assert "unrecognized arguments" not in capsys.readouterr().err
+    assert code in (0, 2)
+    assert progress._quiet is True  # taken, and it was set
+    progress.set_quiet(False)

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from curagate.errors import CuragateError, InputError
 
@@ -119,11 +120,25 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         mod.add_arguments(p)
-        p.add_argument(
-            "--quiet", action="store_true", help="no progress bars (they are off when not a TTY)"
-        )
+        _add_quiet(p, default=False)
         p.set_defaults(_run=mod.run)
     return parser
+
+
+def _add_quiet(p: argparse.ArgumentParser, default: Any) -> None:
+    """``--quiet`` on a command and on each of its actions, so that it may come before or
+    after the action's name (`registry list --quiet` was a usage error); an action's
+    leaves the command's value alone when not given."""
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="no progress bars (they are off when not a TTY)",
+    )
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_quiet(sub, default=argparse.SUPPRESS)
 
 
 # The data commands: they memory-map their JSONL inputs (io/readers.py) and never
