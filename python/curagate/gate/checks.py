@@ -100,7 +100,7 @@ JUDGE_CALIBRATION = Rule(
     "judge-calibration",
     Severity.ERROR,
     "the judge's agreement with the set's locked human labels against "
-    "`judge.min_human_agreement` (default 0.80); fails below, warns without 50 labels",
+    "`judge.min_human_agreement` (default 0.80); fails below, warns without 50 distinct labelled pairs",
     "a judge nobody checked against people may be wrong in a systematic way",
     "label with `curagate golden label`, then a better judge or prompt if it disagrees",
 )
