@@ -151,13 +151,29 @@ def resolve_config(
         str(config) if config is not None and not isinstance(config, CurateConfig) else "options"
     )
     cfg = validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
-    options = {"semantic.model": "--embed-model", "semantic.threshold": "--semantic-threshold"}
-    idle = [f"{flag} ({key})" for key, flag in options.items() if overrides.get(key) is not None]
-    if idle and not cfg.semantic.enabled:  # they were silently unused
-        raise ConfigError(
-            f"{' and '.join(idle)} given, but the semantic step is off; add --semantic "
-            "(semantic.enabled: true in the config) or drop them"
-        )
+    # Options of a step that is off were silently unused (stats.json even recorded them).
+    for options, off, fix in (
+        (
+            {"semantic.model": "--embed-model", "semantic.threshold": "--semantic-threshold"},
+            not cfg.semantic.enabled,
+            "the semantic step is off; add --semantic (semantic.enabled: true in the config)",
+        ),
+        (
+            {"split.ratios": "--ratios", "split.label": "--label"},
+            not cfg.split.enabled,
+            "no split is made; add --split (split.enabled: true in the config)",
+        ),
+        (
+            {"keep.score_column": "--score-column"},
+            cfg.keep.policy != "score",
+            "the survivor policy is not score; add --keep score (keep.policy: score)",
+        ),
+    ):
+        idle = [
+            f"{flag} ({key})" for key, flag in options.items() if overrides.get(key) is not None
+        ]
+        if idle and off:
+            raise ConfigError(f"{' and '.join(idle)} given, but {fix} or drop them")
     return cfg
 
 

@@ -616,6 +616,13 @@ def test_semantic_options_without_the_semantic_step_are_a_config_error(
         curate([path], tmp_path / "out", semantic__model="/nonexistent")
     with pytest.raises(ConfigError, match=r"--semantic-threshold"):
         curate([path], tmp_path / "out", semantic__threshold=0.9)
+    # So were --ratios and --label without --split, and --score-column without --keep score.
+    with pytest.raises(ConfigError, match=r"--label \(split\.label\) given, but no split"):
+        curate([path], tmp_path / "out", split__label="topic")
+    with pytest.raises(ConfigError, match=r"--ratios"):
+        curate([path], tmp_path / "out", split__ratios=[0.5, 0.25, 0.25])
+    with pytest.raises(ConfigError, match=r"--score-column .* not score; add --keep score"):
+        curate([path], tmp_path / "out", keep__score_column="quality")
     assert not (tmp_path / "out").exists()
 
 
