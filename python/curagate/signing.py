@@ -417,7 +417,8 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
     if not trusted:
         raise SignatureInvalid(
             f"{source}: no trusted, unrevoked key to check it with; add the signer's public key with "
-            "`curagate registry trust add PUBKEY --role gate --name NAME`"
+            "`curagate registry trust add PUBKEY --role gate --name NAME` (a revoked key is never "
+            "trusted again: if the signer's was revoked, sign again with a new key and trust that)"
         )
     signed = _pae(payload_type, payload)
     loaded: dict[str, Any] = {}

@@ -239,6 +239,11 @@ def test_a_report_signed_by_a_revoked_key_is_refused(
             "bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest)
         )
     assert [k.revoke_reason for k in reg.trusted_keys()] == ["key leaked"]
+    # The advice to trust the key again led to "already trusted" for a revoked key.
+    with pytest.raises(CheckFailed, match="a revoked key is never trusted again"):
+        reg.promote("bot", 1, to="production")
+    with pytest.raises(InputError, match=r"was trusted and revoked at .*sign with a new key"):
+        reg.trust_add(ci_key[1], role="gate", name="ci2")
 
 
 def test_a_report_on_another_artifact_is_refused(

@@ -2541,13 +2541,20 @@ class Registry:
         with self._write() as db:
             who = self._admin(db, actor, "trusting a key")
             clash = db.execute(
-                "SELECT name FROM trusted_keys WHERE role = ? AND (fingerprint = ? OR name = ?)",
+                "SELECT k.name, r.revoked_at FROM trusted_keys k LEFT JOIN key_revocations r "
+                "ON r.key_id = k.id WHERE k.role = ? AND (k.fingerprint = ? OR k.name = ?)",
                 (role, fp, name),
             ).fetchone()
+            if clash is not None and clash[1] is not None:
+                raise InputError(
+                    f"a {role} key named {clash[0]!r} with this name or fingerprint was trusted "
+                    f"and revoked at {clash[1]}; a revoked key is never trusted again: sign with "
+                    "a new key (and a new name) and trust that"
+                )
             if clash is not None:
                 raise InputError(
                     f"a {role} key named {clash[0]!r} with this name or fingerprint is already "
-                    "trusted (revoked keys stay recorded and are never trusted again)"
+                    "trusted"
                 )
             at = _now()
             cur = db.execute(
