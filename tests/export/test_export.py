@@ -398,6 +398,15 @@ def test_a_changed_lineage_byte_fails_a_signed_verify(
     assert main(["verify", str(copy), "--digest", artifact_digest(signed_bundle)]) == 1
 
 
+def test_verify_of_a_missing_bundle_says_it_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "not a directory (a bundle is a real directory, not a link)" for a deleted bundle,
+    # also in `registry check --bundles`.
+    assert main(["verify", str(tmp_path / "gone")]) == 2
+    assert "gone: no such folder (moved or deleted?)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("where", ["file", "dir", "dangling"])
 def test_a_symlink_anywhere_in_a_bundle_fails_verify(
     tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str

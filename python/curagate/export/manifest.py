@@ -212,6 +212,8 @@ def _one_line(text: str) -> str:
 def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
     """Compare every file of the bundle with the hashes its manifest recorded."""
     root = Path(bundle)
+    if not root.exists() and not root.is_symlink():
+        raise InputError(f"{bundle}: no such folder (moved or deleted?)")
     if root.is_symlink() or not root.is_dir():
         raise InputError(f"{bundle}: not a directory (a bundle is a real directory, not a link)")
     raw, manifest = _read_manifest(root)
