@@ -89,3 +89,23 @@ def test_an_unknown_record_format_names_the_train_configs_key(tmp_path: Path) ->
     with pytest.raises(InputError, match=r"cannot tell the record format.*Set data\.format") as e:
         tdata.read_records([str(path)], None)
     assert "--format" not in str(e.value) and "--text-field" not in str(e.value)
+
+
+@pytest.mark.parametrize("task", ["sft", "dpo"])
+def test_records_with_tool_schemas_are_refused_not_trained_without_them(
+    tmp_path: Path, task: str
+) -> None:
+    # `tools` was dropped without a word: the model learned tool calls it was never shown
+    # the schemas of (trl passes them to the template; curagate did not).
+    tools = [{"type": "function", "function": {"name": "get_color", "parameters": {}}}]
+    turns = [{"role": "user", "content": "color?"}, {"role": "assistant", "content": "red"}]
+    row = (
+        {"messages": turns, "tools": tools}
+        if task == "sft"
+        else {"prompt": "color?", "chosen": "red", "rejected": "blue", "tools": tools}
+    )
+    path = write_jsonl(tmp_path / "d.jsonl", [row])
+    records = tdata.read_records([str(path)], None)
+    convert = tdata.to_conversations if task == "sft" else tdata.to_preferences
+    with pytest.raises(InputError, match=r"d\.jsonl:1: field 'tools' .* is not passed"):
+        convert(records, None)

@@ -160,7 +160,17 @@ def _as_turns(value: Any, role: str, where: str) -> list[Message]:
 
 
 def _refuse(records: Records, task: str) -> None:
-    """Formats curagate does not train, with what to do instead."""
+    """Formats curagate does not train, with what to do instead; and records carrying
+    tool schemas (``tools``), which the chat template is not given: the model would learn
+    tool calls without the schemas it is served with (they were dropped without a word)."""
+    for i, row in enumerate(records.rows):
+        if row.get("tools"):
+            raise InputError(
+                f"{records.where(i)}: field 'tools' (the functions the model may call) is not "
+                "passed to the chat template by curagate train, so the model would learn tool "
+                "calls without the schemas it is served with; remove the field to train "
+                "without them"
+            )
     if records.format == "prompt_only":
         raise InputError(
             f"{records.files[0]}: prompt-only records have no answer to learn (they are for "
