@@ -302,6 +302,43 @@ def test_dpo_validation_prompts_longer_than_max_length_are_an_input_error(
         train("dpo", cfg)
 
 
+@pytest.mark.parametrize("task", ["sft", "dpo"])
+def test_validation_rows_left_no_trained_token_are_counted(
+    tmp_path: Path, tiny_model: Path, task: str
+) -> None:
+    # One validation row of four left out (its prompt fills max_length): the record said
+    # validation_examples 4 for DPO (trl evaluated 3), and 3 without a word for SFT.
+    if task == "dpo":
+        train_rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(8)]
+        val_rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(3)]
+        val_rows.append({"prompt": "word " * 100, "chosen": "yes", "rejected": "no"})
+    else:
+
+        def chat(user: str) -> dict[str, Any]:
+            return {
+                "messages": [
+                    {"role": "user", "content": user},
+                    {"role": "assistant", "content": "yes"},
+                ]
+            }
+
+        train_rows = [chat(f"q{i}") for i in range(8)]
+        val_rows = [chat(f"q{i}") for i in range(3)] + [chat("word " * 100)]
+    data = write_jsonl(tmp_path / "data" / "train.jsonl", train_rows)
+    val = write_jsonl(tmp_path / "data" / "val.jsonl", val_rows)
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        data,
+        val,
+        data={"max_length": 32},
+        training={"max_steps": 1, "eval_steps": 1},
+    )
+    run = json.loads((train(task, cfg).run_dir / "run.json").read_text())
+    stats = run["summary"]["data"]
+    assert (stats["validation_examples"], stats["validation_dropped_no_trained_tokens"]) == (3, 1)
+
+
 def test_dpo_cut_after_the_end_of_turn_token_is_no_finding(
     tmp_path: Path, tiny_model: Path
 ) -> None:

@@ -643,6 +643,11 @@ def train(
                 assistant_turns=train_tok.assistant_turns,
                 trained_end_of_turn=train_tok.trained_end_of_turn,
                 validation_examples=len(val_tok.examples) if val_tok else 0,
+                # Validation rows cut to no trained token are left out too: counted, as the
+                # training rows are (they vanished from the record).
+                validation_dropped_no_trained_tokens=(
+                    val_tok.dropped_no_trained_tokens if val_tok else 0
+                ),
             )
             train_ds = datasets.Dataset.from_list(train_tok.examples)
             eval_ds = datasets.Dataset.from_list(val_tok.examples) if val_tok else None
@@ -652,7 +657,7 @@ def train(
                 tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
             )
             _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
-            dropped = _check_dpo_lengths(
+            dropped, val_dropped = _check_dpo_lengths(
                 tok, train_pairs, val_pairs, cfg.data.max_length, (eot_token, eot_id), monitor
             )
             contents = [
@@ -661,7 +666,9 @@ def train(
             data_stats.update(
                 train_examples=len(train_pairs) - dropped,
                 dropped_no_trained_tokens=dropped,
-                validation_examples=len(val_pairs or []),
+                # trl leaves out the validation pairs left no answer token, as the training ones.
+                validation_examples=len(val_pairs or []) - val_dropped,
+                validation_dropped_no_trained_tokens=val_dropped,
             )
             train_ds = _as_dataset(train_pairs)
             eval_ds = _as_dataset(val_pairs) if val_pairs else None
@@ -1001,17 +1008,19 @@ def _check_dpo_lengths(
     max_length: int,
     eot: tuple[str, int],
     monitor: HealthMonitor,
-) -> int:
+) -> tuple[int, int]:
     """Refuse what trl would train on nothing (every pair, or every validation pair,
     left no answer token: a crash inside trl), report chosen answers cut before their
-    end-of-turn (TH005, as for SFT); returns the training pairs left no answer."""
+    end-of-turn (TH005, as for SFT); returns the training and validation pairs left no
+    answer (trl leaves them out)."""
     no_answer, cut = _dpo_truncation(tok, pairs, max_length, eot[1])
+    val_no_answer = _dpo_truncation(tok, val_pairs, max_length, eot[1])[0] if val_pairs else 0
     if no_answer == len(pairs):
         raise InputError(
             f"no preference pair has an answer token left: every rendered prompt is at least "
             f"data.max_length={max_length} tokens; raise data.max_length"
         )
-    if val_pairs and _dpo_truncation(tok, val_pairs, max_length, eot[1])[0] == len(val_pairs):
+    if val_pairs and val_no_answer == len(val_pairs):
         raise InputError(
             "no validation pair has an answer token left after truncation; raise "
             "data.max_length or shorten the validation prompts"
@@ -1031,7 +1040,7 @@ def _check_dpo_lengths(
                 "the model learns to stop",
             )
         )
-    return no_answer
+    return no_answer, val_no_answer
 
 
 def _check_generation_stops(
