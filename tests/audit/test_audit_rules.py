@@ -586,3 +586,17 @@ def test_mix_and_label_shares_and_their_limits_are_printed_apart(
         in (finding(report, "MIX001")["message"])
     )
     assert "class 'a' holds 90.6% (above 90.51%)" in finding(report, "LBL001")["message"]
+
+
+def test_another_rows_column_named_by_a_secret_never_reaches_the_sample(
+    run_audit: Callable[..., dict[str, Any]], tmp_path: Path
+) -> None:
+    # Every sampled row got the column (null), so the token was copied into each of them.
+    token = "ghp_1234567890abcdefghijklmnopqrstuvwxyzAB"
+    rows: list[Record] = [{"prompt": "hi there", "completion": "hello you"}]
+    rows.append({"prompt": "hi two", "completion": "hello two", token: 1})
+    run_audit(rows)
+    [out] = [p for p in tmp_path.iterdir() if p.name.startswith("out")]
+    sample = [json.loads(x) for x in (out / "sample.jsonl").read_text().splitlines()]
+    first = next(s for s in sample if s["record"]["prompt"] == "hi there")
+    assert token not in json.dumps(first)

@@ -384,7 +384,15 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         },
     }
     chosen = sorted(part.sample, key=lambda r: _ref_sort_key(r.ref))
-    records = [r.record for r in chosen]
+    # A row's null columns are left out, as its nested null keys are: Arrow gives every row
+    # of a batch every column any row has, so another row's column named by a secret
+    # (`{"ghp_…": 1}`) was copied into every sampled record.
+    records = [
+        {k: v for k, v in r.record.items() if v is not None}
+        if isinstance(r.record, dict)
+        else r.record
+        for r in chosen
+    ]
     if cfg.sample.redact:
         # Before _json_safe: the strings the PII rules scanned, not str() of other values.
         records = _redact_all(records, cfg)
