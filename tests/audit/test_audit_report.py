@@ -214,3 +214,22 @@ def test_audit_without_tokenizer_never_imports_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert proc.stdout.split() == ["False", "False"]
+
+
+def test_label_classes_that_differ_only_in_invisible_characters_are_told_apart(
+    tmp_path: Path,
+) -> None:
+    # 'pos', 'pos ' and 'pos\u200b' are three classes; audit.md showed three rows of "pos".
+    from curagate.audit import audit
+
+    rows = [
+        {"text": f"row {i}", "label": lab}
+        for i, lab in enumerate(["pos"] * 5 + ["pos "] * 3 + ["pos\u200b"] * 2)
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text("labels: {field: label, max_share: 1.0, min_share: 0.0}\n")
+    audit([data], config=cfg, out=tmp_path / "out")
+    md = (tmp_path / "out" / "audit.md").read_text()
+    assert "| pos | 5 |" in md and "| 'pos ' | 3 |" in md and "| 'pos\\\\u200b' | 2 |" in md

@@ -28,6 +28,14 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _label(value: Any) -> str:
+    """A label class as shown: itself, or quoted with its invisible parts escaped when it
+    has spaces at its ends or characters that do not print ('pos', 'pos ' and 'pos\u200b'
+    are three classes; they all showed as pos)."""
+    text = str(value)
+    return text if text.isprintable() and text == text.strip() else repr(text)
+
+
 def _fmt_share(x: float) -> str:
     return percent(x)
 
@@ -100,7 +108,7 @@ def to_markdown(report: dict[str, Any]) -> str:
             "|---|---|---|",
         ]
         for k, v in lab["counts"].items():
-            out.append(f"| {md_cell(k)} | {v} | {_fmt_share(lab['shares'][k])} |")
+            out.append(f"| {md_cell(_label(k))} | {v} | {_fmt_share(lab['shares'][k])} |")
         out.append("")
     if "mix" in report["stats"]:
         m = report["stats"]["mix"]
@@ -157,7 +165,7 @@ def _html_context(report: dict[str, Any]) -> dict[str, Any]:
         labels = {
             "field": lab["field"],
             "chart": charts.hbars(
-                [(str(k), float(v), "#48a868") for k, v in lab["counts"].items()],
+                [(_label(k), float(v), "#48a868") for k, v in lab["counts"].items()],
                 title=f"rows per class of {lab['field']}",
             ),
         }
