@@ -51,6 +51,8 @@ CASES: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any]]] = [
         lambda k: k.match_substring_regex(TEXT, "^[\\x{20}\\x{3000}]*$"),
         None,
     ),
+    ("replace_substring_regex", lambda k: k.replace_substring_regex(TEXT, "[a-c]", " "), None),
+    ("if_else", lambda k: k.if_else(MASK, TEXT, pa.scalar("", TEXT.type)), None),
     ("indices_nonzero", lambda k: k.indices_nonzero(MASK), None),
     ("add", lambda k: k.add(k.indices_nonzero(MASK), 7), None),
     ("join", lambda k: k.binary_join_element_wise(TEXT, TEXT, ":"), None),

@@ -38,6 +38,7 @@ _PLAIN = {
     "coalesce": "coalesce",
     "equal": "equal",
     "filter": "filter",  # null in the mask: dropped
+    "if_else": "if_else",
     "indices_nonzero": "indices_nonzero",
     "invert": "invert",
     "is_null": "is_null",  # NaN is not null
@@ -78,6 +79,14 @@ def fill_null(values: Any, fill_value: Any) -> Any:
 def match_substring_regex(strings: Any, pattern: str) -> Any:
     return _compute.call_function(
         "match_substring_regex", [strings], _compute.MatchSubstringOptions(pattern)
+    )
+
+
+def replace_substring_regex(strings: Any, pattern: str, replacement: str) -> Any:
+    return _compute.call_function(
+        "replace_substring_regex",
+        [strings],
+        _compute.ReplaceSubstringOptions(pattern, replacement),
     )
 
 

@@ -456,3 +456,20 @@ def test_an_item_with_a_zero_width_space_inside_its_words_is_found(
         (ITEM, [2])
     ]
     assert result.leaks[0].matches[0].quarantined is quarantined
+
+
+@pytest.mark.parametrize("joiner", ["-", "_", ".", "/", "+", "\u200d", "\u2060", "\u00ad"])
+@pytest.mark.parametrize("quarantined", [False, True])
+def test_an_item_whose_words_are_joined_is_found(
+    tmp_path: Path, reference: Path, quarantined: bool, joiner: str
+) -> None:
+    # Normalization deletes punctuation and joiners: "Josh-decides-to-try-flipping" became
+    # one word no n-gram of the item matched (check, audit, leakage and decontaminate).
+    hidden = joiner.join(ITEM.split())
+    row = {"prompt": hidden, "completion": "" if quarantined else "profit"}
+    plain = {"prompt": "a state-of-the-art model, well-known", "completion": "hi"}
+    corpus = write(tmp_path / "corpus.jsonl", [plain, row])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [2])
+    ]

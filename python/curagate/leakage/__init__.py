@@ -55,7 +55,13 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
-from curagate.leakage.texts import RowTexts, row_texts, strings_of, without_zero_width_spaces
+from curagate.leakage.texts import (
+    RowTexts,
+    row_texts,
+    strings_of,
+    with_joiners_split,
+    without_zero_width_spaces,
+)
 from curagate.limits import MAX_THREADS
 from curagate.records import (
     Batch,
@@ -673,8 +679,8 @@ class LeakageIndex:
         string it holds (:func:`row_texts`); a pair once (in the key when it is
         there), ordered by row, then item."""
         found: list[TextLeak] = []
-        for part, hits in _new_hits(self.scan, texts):
-            found.extend(TextLeak(hit, part is texts.keys) for hit in hits)
+        for _, in_key, hits in _new_hits(self.scan, texts):
+            found.extend(TextLeak(hit, in_key) for hit in hits)
         found.sort(key=lambda t: (t.leak.record, t.leak.item))
         return found
 
@@ -716,14 +722,14 @@ class LeakageIndex:
 
 def _new_hits(
     scan: Callable[[pa.Array], list[_core.Leak]], texts: RowTexts
-) -> Iterator[tuple[pa.Array, list[_core.Leak]]]:
-    """Each text of the rows (key first) with its hits not found in an earlier one:
-    a (row, item) pair is reported once per row."""
+) -> Iterator[tuple[pa.Array, bool, list[_core.Leak]]]:
+    """Each text of the rows (key first), whether it is the key, and its hits not found
+    in an earlier one: a (row, item) pair is reported once per row."""
     seen: set[tuple[int, int]] = set()
-    for part in texts.parts():
+    for part, is_key in texts.parts():
         hits = [h for h in scan(part) if (h.record, h.item) not in seen]
         seen.update((h.record, h.item) for h in hits)
-        yield part, hits
+        yield part, is_key, hits
 
 
 def detect(
@@ -893,7 +899,7 @@ def _scan_file(
         # message's reasoning, a system or metadata field): one definition for
         # every command (curagate.leakage.texts).
         texts = row_texts(batch.table, batch.format, keys, text_field)
-        for scanned, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts):
+        for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts):
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))
         part.unreadable.extend(_unreadable_fields(batch, texts))
@@ -1034,8 +1040,8 @@ def quarantined_texts(
         assert q.row is not None
         places[len(texts)] = _Place(q.file, q.row, q.line, _row_id(value, q), True)
         joined = "\n".join(strings)
-        bare = without_zero_width_spaces(joined)
-        texts.append(joined if bare is None else f"{joined}\n{bare}")
+        variants = (without_zero_width_spaces(joined), with_joiners_split(joined))
+        texts.append("\n".join([joined, *(v for v in variants if v is not None)]))
     return texts, places, unreadable
 
 

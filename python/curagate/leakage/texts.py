@@ -60,11 +60,17 @@ class RowTexts:
     other: pa.Array | None  # every other string of each row, joined; None: no row has one
     unreadable: tuple[tuple[int, str], ...] = ()  # (row, column) holding bytes that are not UTF-8
 
-    def parts(self) -> list[pa.Array]:
-        """The texts to scan, key first; then, where some hold a zero-width space, the same
-        texts without it (see :func:`without_zero_width_spaces`)."""
-        texts = [self.keys] if self.other is None else [self.keys, self.other]
-        return texts + [t for t in map(_without_zwsp, texts) if t is not None]
+    def parts(self) -> list[tuple[pa.Array, bool]]:
+        """The texts to scan and whether they are the key, key first; each followed, where
+        some hold a zero-width space or a run of joined words, by the same texts without
+        it (:func:`without_zero_width_spaces`) or split (:func:`with_joiners_split`)."""
+        out: list[tuple[pa.Array, bool]] = []
+        for texts, is_key in ((self.keys, True), (self.other, False)):
+            if texts is None:
+                continue
+            variants = (texts, _without_zwsp(texts), _joined_split(texts))
+            out += [(t, is_key) for t in variants if t is not None]
+        return out
 
 
 ZWSP = "\u200b"
@@ -77,6 +83,38 @@ def without_zero_width_spaces(text: str) -> str | None:
     one inside every word ("ca\u200bpital") cut an item into fragments no n-gram matched:
     a free way to hide it. Texts holding one are also scanned without them."""
     return text.replace(ZWSP, "") if ZWSP in text else None
+
+
+# Characters that join words without a space: normalization deletes them, so words joined
+# by them ("Albert-is-wondering-how-much", "how\u200dmuch") became one word no n-gram of
+# a golden item matched. A text with a run of five such joins is also scanned with them
+# read as spaces (a hyphenated phrase, "state-of-the-art", has three).
+_JOINERS = "-_./+\u00ad\u200c\u200d\u2060\u180e"
+_JOINER_CLASS = "[" + "".join(f"\\x{{{ord(c):04x}}}" for c in _JOINERS) + "]"
+_JOINED_RUN = rf"(?:[\p{{L}}\p{{N}}]+{_JOINER_CLASS}){{5}}[\p{{L}}\p{{N}}]"
+
+
+def with_joiners_split(text: str) -> str | None:
+    """``text`` with its word-joining characters read as spaces where it holds a run of
+    five joins, or None when it holds none (see :func:`_joined_split`)."""
+    import re
+
+    if not re.search(r"(?:[^\W_]+[" + re.escape(_JOINERS) + r"]){5}[^\W_]", text):
+        return None
+    return re.sub("[" + re.escape(_JOINERS) + "]", " ", text)
+
+
+def _joined_split(texts: pa.Array) -> pa.Array | None:
+    """:func:`with_joiners_split` for a column of texts: the rows with no run of joins
+    become "" (nothing to scan twice); None when no row has one."""
+    from curagate import _kernels
+
+    hits = _kernels.match_substring_regex(texts, _JOINED_RUN)
+    chunks = hits.chunks if isinstance(hits, pa.ChunkedArray) else [hits]
+    if not any(chunk.true_count for chunk in chunks):
+        return None
+    split = _kernels.replace_substring_regex(texts, _JOINER_CLASS, " ")
+    return _kernels.if_else(hits, split, pa.scalar("", texts.type))
 
 
 def _without_zwsp(texts: pa.Array) -> pa.Array | None:
