@@ -386,16 +386,28 @@ def test_rules_switched_off_in_config_are_skipped(
     assert run([str(a), "--config", str(cfg)], capsys)[:2] == (0, [])
 
 
+ZEMBLA = "the secret capital of the hidden northern kingdom of zembla is a walled city"
+
+
+def golden_folder(folder: Path, **fields: str) -> Path:
+    """A folder of golden sets holding one item (ZEMBLA), with ``fields`` (an id)."""
+    folder.mkdir()
+    write(folder / "items.jsonl", [{**fields, "prompt": ZEMBLA, "reference": "x"}])
+    return folder
+
+
+def leaking_file(path: Path) -> Path:
+    return write(path, [{"prompt": f"Say: {ZEMBLA}.", "completion": "ok"}])
+
+
 def test_the_configs_leakage_references_are_the_ones_checked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `check --config audit.yaml` looked at ./golden_sets only: the hook passed (exit 0)
     # a leak `audit --config audit.yaml` failed with LEAK001.
     monkeypatch.chdir(tmp_path)
-    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
-    (tmp_path / "evals").mkdir()
-    write(tmp_path / "evals" / "g.jsonl", [{"id": "g1", "prompt": item, "reference": "x"}])
-    leak = write(tmp_path / "leak.jsonl", [{"prompt": f"Say: {item}.", "completion": "ok"}])
+    golden_folder(tmp_path / "evals", id="g1")
+    leak = leaking_file(tmp_path / "leak.jsonl")
     cfg = tmp_path / "audit.yaml"
     cfg.write_text("leakage: {reference: [evals]}\n", encoding="utf-8")
     rc, out, _ = run([str(leak), "--config", str(cfg)], capsys)
@@ -408,9 +420,7 @@ def test_an_empty_reference_folder_of_the_config_is_the_one_named(
     # Of `leakage: {reference: [ga, gb]}` with gb empty, ga (which holds items) was named,
     # with advice to use --golden the user had not given.
     monkeypatch.chdir(tmp_path)
-    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
-    (tmp_path / "ga").mkdir()
-    write(tmp_path / "ga" / "g.jsonl", [{"id": "g1", "prompt": item, "reference": "x"}])
+    golden_folder(tmp_path / "ga", id="g1")
     (tmp_path / "gb").mkdir()
     data = write(tmp_path / "d.jsonl", [pc(1)])
     cfg = tmp_path / "audit.yaml"
@@ -424,11 +434,8 @@ def test_a_golden_item_without_an_id_is_named_by_row_not_as_a_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # "contains golden item g/items.jsonl:0": its 0-based row, read as a line number.
-    item = "the secret capital of the hidden northern kingdom of zembla is a walled city"
-    (tmp_path / "g").mkdir()
-    write(tmp_path / "g" / "items.jsonl", [{"prompt": item, "reference": "x"}])
-    leak = write(tmp_path / "leak.jsonl", [{"prompt": f"Say: {item}.", "completion": "ok"}])
-    rc, out, _ = run([str(leak), "--golden", str(tmp_path / "g")], capsys)
+    golden = golden_folder(tmp_path / "g")
+    rc, out, _ = run([str(leaking_file(tmp_path / "leak.jsonl")), "--golden", str(golden)], capsys)
     assert rc == 1 and any("items.jsonl row 0 (" in line for line in out), out
     assert not any("items.jsonl:0" in line for line in out)
 

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from curagate.errors import CuragateError, InputError
+from curagate.errors import CuragateError
 
 # name -> (module under curagate.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -274,15 +274,14 @@ def _check_utf8(words: Sequence[str]) -> None:
     """Bytes that are not UTF-8 in argv (Python holds them as lone surrogates) are a usage
     error: every name and value given lands in a report, manifest or database row, which
     hold text only (an output path so named was an internal error, exit 3)."""
+    from curagate.text import require_utf8
+
     for word in words:
-        try:
-            word.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = os.fsencode(word).decode("utf-8", "backslashreplace")
-            raise InputError(
-                f"{shown}: not UTF-8 text, and curagate writes the names and values it is "
-                "given into its reports and outputs; rename the file, or give the value in UTF-8"
-            ) from None
+        require_utf8(
+            word,
+            "not UTF-8 text, and curagate writes the names and values it is given into its "
+            "reports and outputs; rename the file, or give the value in UTF-8",
+        )
 
 
 def _check_output_paths(args: argparse.Namespace) -> None:

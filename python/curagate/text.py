@@ -43,3 +43,18 @@ def exact_percent(limit: float) -> str:
     """A configured limit as a percentage, as exact as it was given (0.9051 is 90.51%,
     never rounded to 91%)."""
     return f"{round(limit * 100, 6):g}%"
+
+
+def require_utf8(text: str, why: str) -> None:
+    """An InputError ``"<text, escaped>: <why>"`` when ``text`` holds lone surrogates: a
+    name or value from argv or the file system whose bytes are not UTF-8, which no report,
+    manifest or database row can hold (writing one was an internal error, exit 3)."""
+    import os
+
+    from curagate.errors import InputError
+
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(text).decode("utf-8", "backslashreplace")
+        raise InputError(f"{shown}: {why}") from None

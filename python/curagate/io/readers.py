@@ -258,15 +258,13 @@ def require_utf8_name(path: Path) -> None:
     """An InputError for a file whose name is not UTF-8 text: curagate names every file in
     its ids, reports and outputs (Arrow strings, JSON), which hold text only; such a name
     was an internal error (exit 3) in every data command, the pre-commit hook included."""
-    name = path.as_posix()
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
-        raise InputError(
-            f"{shown}: its name is not UTF-8 text, and curagate names the file in its "
-            "reports and outputs; rename it"
-        ) from None
+    from curagate.text import require_utf8
+
+    require_utf8(
+        path.as_posix(),
+        "its name is not UTF-8 text, and curagate names the file in its reports and "
+        "outputs; rename it",
+    )
 
 
 def expand_inputs(
