@@ -458,14 +458,30 @@ def test_an_item_with_a_zero_width_space_inside_its_words_is_found(
     assert result.leaks[0].matches[0].quarantined is quarantined
 
 
-@pytest.mark.parametrize("joiner", ["-", "_", ".", "/", "+", "\u200d", "\u2060", "\u00ad"])
+JOINERS = ["-", "_", ".", "/", "+", ",", ":", "'", "*", "|", "~", "=", "\u2013", "\u2011"]
+JOINERS += ["\u00b7", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e", "\u034f"]
+
+
+def _joined(words: list[str], joiner: str, how: str) -> str:
+    if how == "runs-of-four":  # four joins, then a space: under a run-length threshold
+        return " ".join(joiner.join(words[i : i + 5]) for i in range(0, len(words), 5))
+    if how == "zero-width-spaces-too":  # a ZWSP inside every word as well
+        return joiner.join(w[:1] + "\u200b" + w[1:] for w in words)
+    return joiner.join(words)
+
+
+@pytest.mark.parametrize(
+    ("joiner", "how"),
+    [(j, "all") for j in JOINERS] + [("-", "runs-of-four"), ("-", "zero-width-spaces-too")],
+)
 @pytest.mark.parametrize("quarantined", [False, True])
 def test_an_item_whose_words_are_joined_is_found(
-    tmp_path: Path, reference: Path, quarantined: bool, joiner: str
+    tmp_path: Path, reference: Path, quarantined: bool, joiner: str, how: str
 ) -> None:
-    # Normalization deletes punctuation and joiners: "Josh-decides-to-try-flipping" became
-    # one word no n-gram of the item matched (check, audit, leakage and decontaminate).
-    hidden = joiner.join(ITEM.split())
+    # Normalization deletes punctuation, symbols and format characters: words joined by
+    # them ("Josh-decides-to-try-flipping", "Josh\u2013decides") became one word no n-gram
+    # of the item matched (check, audit, leakage and decontaminate).
+    hidden = _joined(ITEM.split(), joiner, how)
     row = {"prompt": hidden, "completion": "" if quarantined else "profit"}
     plain = {"prompt": "a state-of-the-art model, well-known", "completion": "hi"}
     corpus = write(tmp_path / "corpus.jsonl", [plain, row])

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -85,35 +86,48 @@ def without_zero_width_spaces(text: str) -> str | None:
     return text.replace(ZWSP, "") if ZWSP in text else None
 
 
-# Characters that join words without a space: normalization deletes them, so words joined
-# by them ("Albert-is-wondering-how-much", "how\u200dmuch") became one word no n-gram of
-# a golden item matched. A text with a run of five such joins is also scanned with them
-# read as spaces (a hyphenated phrase, "state-of-the-art", has three).
-_JOINERS = "-_./+\u00ad\u200c\u200d\u2060\u180e"
-_JOINER_CLASS = "[" + "".join(f"\\x{{{ord(c):04x}}}" for c in _JOINERS) + "]"
-_JOINED_RUN = rf"(?:[\p{{L}}\p{{N}}]+{_JOINER_CLASS}){{5}}[\p{{L}}\p{{N}}]"
+# Normalization deletes punctuation, symbols and invisible format characters, so words
+# joined by them ("Josh-decides-to-try", "how\u200dmuch", "Josh\u2013decides", "a,b,c") became
+# one word no n-gram of a golden item matched. A text where two letters or digits are
+# joined by such characters is also scanned with them read as spaces (and its zero-width
+# spaces, which normalization reads as word breaks, taken out first: "J\u200bosh-d\u200becides").
+# (and the marks that are default-ignorable: U+034F, the variation selectors)
+_IGNORABLE_MARKS = ((0x034F, 0x034F), (0x180B, 0x180D), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+_JOINER_CLASS = (
+    r"[\p{P}\p{S}\p{Cf}"
+    + "".join(rf"\x{{{a:04X}}}-\x{{{b:04X}}}" for a, b in _IGNORABLE_MARKS)
+    + "]"
+)
+_JOINED = rf"[\p{{L}}\p{{N}}\p{{M}}]{_JOINER_CLASS}+[\p{{L}}\p{{N}}]"
 
 
 def with_joiners_split(text: str) -> str | None:
-    """``text`` with its word-joining characters read as spaces where it holds a run of
-    five joins, or None when it holds none (see :func:`_joined_split`)."""
-    import re
+    """``text`` with the characters that join its words read as spaces, or None when no
+    two words are joined (see :func:`_joined_split`)."""
+    bare = text.replace(ZWSP, "")
+    split = "".join(" " if _joins(c) else c for c in bare)
+    return None if split.split() == bare.split() else split
 
-    if not re.search(r"(?:[^\W_]+[" + re.escape(_JOINERS) + r"]){5}[^\W_]", text):
-        return None
-    return re.sub("[" + re.escape(_JOINERS) + "]", " ", text)
+
+def _joins(c: str) -> bool:
+    """Whether normalization deletes ``c`` between two words' letters (``_JOINER_CLASS``)."""
+    category = unicodedata.category(c)
+    if category[0] in "PS" or category == "Cf":
+        return True
+    return any(a <= ord(c) <= b for a, b in _IGNORABLE_MARKS)
 
 
 def _joined_split(texts: pa.Array) -> pa.Array | None:
-    """:func:`with_joiners_split` for a column of texts: the rows with no run of joins
-    become "" (nothing to scan twice); None when no row has one."""
+    """:func:`with_joiners_split` for a column of texts: the rows with no joined words
+    become "" (nothing to scan twice); None when no row has any."""
     from curagate import _kernels
 
-    hits = _kernels.match_substring_regex(texts, _JOINED_RUN)
+    bare = _kernels.replace_substring(texts, ZWSP, "")
+    hits = _kernels.match_substring_regex(bare, _JOINED)
     chunks = hits.chunks if isinstance(hits, pa.ChunkedArray) else [hits]
     if not any(chunk.true_count for chunk in chunks):
         return None
-    split = _kernels.replace_substring_regex(texts, _JOINER_CLASS, " ")
+    split = _kernels.replace_substring_regex(bare, _JOINER_CLASS, " ")
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
 
 
