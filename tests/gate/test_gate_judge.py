@@ -353,7 +353,12 @@ def test_one_pair_labelled_under_fifty_names_does_not_calibrate_the_judge(
     copies = [{**one, "labeller": f"reviewer{k}"} for k in range(25)]
     # ... nor the same pair spaced or cased otherwise, under other ids.
     copies += [
-        {**one, "id": f"x{k}", "prompt": one["prompt"].upper() + " " * k, "labeller": f"r{k}"}
+        {
+            **one,
+            "id": f"x{k}",
+            "prompt": one["prompt"].upper() + " " * k + "\u200b" * (k % 3) + "." * (k % 2),
+            "labeller": f"r{k}",
+        }
         for k in range(25)
     ]
     golden = make_golden(tmp_path, copies)

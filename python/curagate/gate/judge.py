@@ -319,13 +319,12 @@ class HumanLabel:
 
 
 def pair_key(prompt: str, candidate: str, base: str) -> tuple[str, str, str]:
-    """A labelled pair as compared for sameness: case and spacing ignored, as labeller
-    names are (the same pair with trailing spaces counted as fifty pairs)."""
-    return (
-        " ".join(prompt.casefold().split()),
-        " ".join(candidate.casefold().split()),
-        " ".join(base.casefold().split()),
-    )
+    """A labelled pair as compared for sameness: normalized as the dedup keys are (case,
+    spacing, punctuation and invisible characters ignored: the same pair with trailing
+    spaces, a zero-width space or a final period counted as fifty pairs)."""
+    from curagate._core import normalize
+
+    return (normalize(prompt), normalize(candidate), normalize(base))
 
 
 def read_human_labels(path: Path) -> list[HumanLabel]:
