@@ -588,7 +588,10 @@ def test_a_diverging_run_never_deletes_a_finished_run_and_names_are_not_kept_fol
     assert (finished / "run.json").read_text() == "{}"
 
 
-@pytest.mark.parametrize("kind", ["a-user-folder-with-the-data", "a-link", "a-failed-run"])
+@pytest.mark.parametrize(
+    "kind",
+    ["a-user-folder-with-the-data", "a-link", "a-failed-run", "a-failed-run-with-the-config"],
+)
 def test_a_diverging_run_replaces_only_a_previous_failed_run(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], kind: str
 ) -> None:
@@ -609,7 +612,10 @@ def test_a_diverging_run_replaces_only_a_previous_failed_run(
     else:
         failed.mkdir()
         (failed / "summary.json").write_text('{"status": "failed", "findings": []}\n')
-    bad = write_config(tmp_path / "bad.yaml", tiny_model, data, training=DIVERGING)
+    where = failed if kind == "a-failed-run-with-the-config" else tmp_path
+    bad = write_config(
+        where / "bad.yaml", tiny_model, data, training=DIVERGING, output_dir=str(tmp_path / "runs")
+    )
     with pytest.raises(CheckFailed, match="metrics kept in") as e:
         train("sft", bad)
     if kind == "a-failed-run":  # train's own: replaced by the newer one
@@ -617,6 +623,9 @@ def test_a_diverging_run_replaces_only_a_previous_failed_run(
         assert (failed / "metrics.jsonl").is_file()
         return
     assert re.search(r"metrics kept in .*tiny\.\d+\.failed", str(e.value))
+    if kind == "a-failed-run-with-the-config":  # the config it was reading, in that folder
+        assert bad.is_file()
+        return
     assert (failed / "NOTES.txt").read_text() == "mine\n"
     assert data.is_file()
 

@@ -721,7 +721,7 @@ def train(
         trainer.train()
         _check_finite_adapter(trainer.model, monitor)
     except TrainingDiverged as e:
-        failed = _failed_folder(run_dir, base, cfg)
+        failed = _failed_folder(run_dir, base, cfg, config)
         _write_json(tmp / "summary.json", {"status": "failed", "findings": _findings(monitor)})
         rows = _read_metrics(tmp / "metrics.jsonl")
         if rows:
@@ -803,19 +803,28 @@ def _as_dataset(pairs: list[dict[str, list[tdata.Message]]]) -> Any:
     return datasets.Dataset.from_list(pairs, features=json_columns)
 
 
-def _inputs(base: Path, cfg: TrainConfig) -> list[tuple[str, Path]]:
+def _inputs(
+    base: Path, cfg: TrainConfig, config_path: str | os.PathLike[str]
+) -> list[tuple[str, Path]]:
     """What a run reads, by kind: the base model, the data, the leakage references (a
     golden set kept in a previous run's folder was deleted by --overwrite while run.json
-    went on naming it)."""
+    went on naming it), as named and as their globs expand (runs/*/golden.jsonl lies in
+    a run folder though its pattern does not), and the train config itself."""
     inputs = [("base_model", base), *(("data", Path(p)) for p in cfg.data.train)]
     inputs += [("data", Path(p)) for p in cfg.data.validation]
     for name, spec in sorted(cfg.leakage_reference.items()):
         paths = [spec] if isinstance(spec, str) else spec
         inputs += [(f"leakage_reference.{name}", Path(p)) for p in paths]
-    return inputs
+    for what, path in list(inputs):
+        if what != "base_model":
+            with contextlib.suppress(InputError):  # not found: said when it is read
+                inputs += [(what, p) for p in tdata.expand_paths([str(path)])]
+    return [*inputs, ("train config", Path(config_path))]
 
 
-def _failed_folder(run_dir: Path, base: Path, cfg: TrainConfig) -> Path:
+def _failed_folder(
+    run_dir: Path, base: Path, cfg: TrainConfig, config_path: str | os.PathLike[str]
+) -> Path:
     """Where a diverged run's metrics go: ``NAME.failed``, replacing a previous diverged
     run's only (its summary says so, it holds no input of this run); else
     ``NAME.PID.failed``, so nothing else is deleted (a user's folder of that name, the
@@ -824,7 +833,8 @@ def _failed_folder(run_dir: Path, base: Path, cfg: TrainConfig) -> Path:
     if failed.exists() or failed.is_symlink():
         target = failed.resolve()
         holds_input = any(
-            p.resolve() == target or target in p.resolve().parents for _, p in _inputs(base, cfg)
+            p.resolve() == target or target in p.resolve().parents
+            for _, p in _inputs(base, cfg, config_path)
         )
         if failed.is_symlink() or holds_input or not _is_failed_run(failed):
             failed = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.failed")
@@ -850,15 +860,7 @@ def _check_run_dir_holds_no_input(
     """The run folder is replaced as a whole (``--overwrite``): it must not be, or hold,
     the base model or the data the run reads, nor lie inside the base model."""
     target = run_dir.resolve()
-    inputs = _inputs(base, cfg)
-    # What the paths and globs name (runs/*/golden.jsonl lies in the run folder though
-    # its pattern does not), and the config file itself: --overwrite deleted both.
-    for what, path in list(inputs):
-        if what != "base_model":
-            with contextlib.suppress(InputError):  # not found: said when it is read
-                inputs += [(what, p) for p in tdata.expand_paths([str(path)])]
-    inputs.append(("train config", Path(config_path)))
-    for what, path in inputs:
+    for what, path in _inputs(base, cfg, config_path):
         resolved = path.resolve()
         if resolved == target or target in resolved.parents:
             raise ConfigError(
