@@ -451,7 +451,6 @@ def _iter_batches(
 # --------------------------------------------------------------------------- JSONL
 
 
-# A chunk: whole lines of bytes.
 @dataclass(frozen=True)
 class _LongLine:
     """A line longer than :data:`MAX_LINE_BYTES`, in place of its bytes: never buffered
@@ -460,6 +459,7 @@ class _LongLine:
     length: int  # bytes read of it (at least MAX_LINE_BYTES + 1)
 
 
+# A chunk: whole lines of bytes.
 _Chunk = bytes | memoryview
 # A JSONL line longer than this (its newline not counted) is quarantined unread (no
 # fine-tuning record is a GiB).
