@@ -146,7 +146,7 @@ def leakage_guard(
     train_files: list[Path],
     allow_leakage: bool,
     system_prompt: str | None = None,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """Refuse training data that contains golden-set items (unless explicitly allowed).
     ``data.system_prompt`` is trained on in every example: it is scanned too. Without a
     ``leakage_reference`` nothing is checked, and the record says so."""
