@@ -30,19 +30,22 @@ if [ ! -f "$keys/signing_key.pem" ]; then
   $cg keys generate --out $keys
 fi
 
-echo "== train a LoRA adapter"
-$cg train sft --config examples/lifecycle/train.yaml --output-dir $out/runs --overwrite
+echo "== train a LoRA adapter (its run record signed: export checks it was not edited)"
+$cg train sft --config examples/lifecycle/train.yaml --output-dir $out/runs --overwrite \
+  --sign-key $keys/signing_key.pem
 
 echo "== export a merged bundle, verified by reloading it and rerunning the gate's quick checks"
 rm -rf $out/export
 $cg export $out/runs/polarity --out $out/export --gate examples/lifecycle/gate.yaml \
-  --sign-key $keys/signing_key.pem
+  --train-key $keys/signing_key.pub --sign-key $keys/signing_key.pem
 $cg verify $out/export --public-key $keys/signing_key.pub
 
 echo "== gate the exported bundle against its base"
 gate_rc=0
+# The contamination check scans the training files the bundle's lineage names (checked
+# against their recorded sha256), not whatever a folder holds at gate time.
 $cg gate examples/lifecycle/gate.yaml --candidate $out/export --base "$model" \
-  --train-data $out/curated/kept --out $out/gate --cache-dir $out/cache \
+  --out $out/gate --cache-dir $out/cache \
   --sign-key $keys/signing_key.pem || gate_rc=$?
 if [ "$gate_rc" -gt 1 ]; then exit "$gate_rc"; fi
 

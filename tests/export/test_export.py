@@ -949,6 +949,89 @@ def test_an_adapter_swapped_while_export_runs_is_never_merged(
     assert lineage["adapter"]["files"] == recorded  # the bytes merged: the run's own
 
 
+def test_with_a_train_key_export_merges_only_the_run_the_trainer_signed(
+    tiny_run: Path, tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Another training's adapter copied in and run.json's adapter hashes edited to match:
+    # export merged it, signed the bundle and named the edited record in its lineage; the
+    # trainer's signature (train --sign-key) was read by nothing on the export path.
+    from curagate.signing import RUN_ATTESTATION_NAME, SignatureInvalid, sign_run_record
+    from tests.export.export_fixtures import tree
+
+    run = _record_adapter(copy_run(tiny_run, tmp_path))
+    (run / RUN_ATTESTATION_NAME).write_bytes(
+        sign_run_record((run / "run.json").read_bytes(), "tiny", ci_key[0])
+    )
+    signed = export_run(run, tmp_path / "ok", train_key=ci_key[1])
+    keyid = load_manifest(signed.out).lineage["run"]["signed_by"]
+    assert keyid is not None and len(keyid) == 64
+    _swap_adapter(run, tmp_path)
+    record = run_json(run)
+    record["adapter_files"] = tree(run / "adapter")
+    (run / "run.json").write_text(json.dumps(record))
+    with pytest.raises(SignatureInvalid, match="the record changed since it was signed"):
+        export_run(run, tmp_path / "swapped", train_key=ci_key[1])
+    assert not (tmp_path / "swapped").exists()
+
+
+def test_the_gate_of_a_bundle_scans_the_training_data_its_lineage_names(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # A bundle candidate had no dataset manifest to the gate: it scanned whatever
+    # --train-data held at gate time (the curated folder restored clean after training
+    # on a contaminated one passed, signed), and called it the training data.
+    from curagate import golden
+    from curagate.digest import sha256_file
+    from curagate.gate import run_gate
+
+    item = (
+        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
+    )
+    run = copy_run(tiny_run, tmp_path)
+    data = run / "train.jsonl"
+    data.write_text(json.dumps({"text": f"Q: {item}? A: onhava"}) + "\n")
+    record = run_json(run)
+    record["dataset_manifest"] = {
+        "files": [{"path": str(data), "sha256": sha256_file(data), "rows": 1}],
+        "total_rows": 1,
+    }
+    (run / "run.json").write_text(json.dumps(record))
+    bundle = export_run(run, tmp_path / "bundle").out
+    sets = tmp_path / "golden" / "z"
+    sets.mkdir(parents=True)
+    (sets / "data.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"z{i}", "prompt": f"{item} ({i})", "reference": "x"}) + "\n"
+            for i in range(3)
+        )
+    )
+    (sets / "set.yaml").write_text(
+        "name: z\ntask: generation\nversion: '1'\nfiles: [data.jsonl]\nlicense: CC0-1.0\n"
+    )
+    golden.lock(tmp_path / "golden")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: g\ngolden_dir: {tmp_path / 'golden'}\ngeneration: {{max_new_tokens: 2}}\n"
+        "golden_sets:\n  - name: z\n    task: generation\n    metrics: {rouge_l: {min: 0.0}}\n"
+        "contamination: {on_leak: fail, ngram: 8}\n"
+    )
+    base = str(tmp_path / "base")
+    out = run_gate(gate, str(bundle), base, tmp_path / "g1", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1, check
+    assert out.report["contamination"]["corpus_from"] == "bundle lineage.dataset_manifest"
+    # The file the lineage names, made clean since: what was trained on is not known.
+    data.write_text(json.dumps({"text": "an unrelated row"}) + "\n")
+    out = run_gate(gate, str(bundle), base, tmp_path / "g2", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and "changed since the run" in check["message"]
+    # Other data given in its place is said to replace the lineage's.
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text(json.dumps({"text": "an unrelated row"}) + "\n")
+    out = run_gate(gate, str(bundle), base, tmp_path / "g3", device="cpu", train_data=[str(clean)])
+    assert out.report["contamination"]["replaced_run_record"] is True
+
+
 def test_a_run_json_without_adapter_hashes_still_exports_with_a_warning(
     tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

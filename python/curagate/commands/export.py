@@ -92,6 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "llama.cpp (needs the gguf-verify extra)",
     )
     parser.add_argument(
+        "--train-key",
+        help="the trainer's public key (PEM): run.json must be the record it signed "
+        "(train --sign-key), else exit 1; the lineage names the key",
+    )
+    parser.add_argument(
         "--sign-key",
         help="EC private key (PEM) to sign the bundle with (model.sig, OpenSSF model signing); "
         "default: $CURAGATE_SIGNING_KEY, else unsigned",
@@ -117,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         quick_items=args.quick_items,
         sign_key=resolve_sign_key(args.sign_key),
         gate_key=args.gate_key,
+        train_key=args.train_key,
     )
     print(
         f"exported {result.out}: {result.files} files ({result.dtype}), verified on {result.prompts} prompts "

@@ -255,6 +255,19 @@ def _render(tok: Any, conversations: Sequence[list[dict[str, str]]], source: Any
         ) from None
 
 
+def _check_run_signed(info: RunInfo, train_key: str | os.PathLike[str]) -> str:
+    """The key id of ``train_key`` when it signed exactly this run.json (else exit 1): an
+    adapter swapped and run.json's hashes edited to match was merged, signed and said to
+    be the trained one."""
+    from curagate.signing import MAX_KEY_BYTES, verify_run_record
+
+    try:
+        pem = read_regular(Path(train_key), MAX_KEY_BYTES, follow_links=True)
+    except OSError as e:
+        raise InputError(f"--train-key {train_key}: cannot read it ({e.strerror or e})") from None
+    return verify_run_record(info.path, info.run_sha256, pem)
+
+
 def _private_copies(
     info: RunInfo, into: Path, *, copy_base: bool
 ) -> tuple[dict[str, str], Path, Path]:
@@ -559,8 +572,13 @@ def export_run(
     quick_items: int = DEFAULT_QUICK_ITEMS,
     sign_key: str | os.PathLike[str] | None = None,
     gate_key: str | os.PathLike[str] | None = None,
+    train_key: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
-    """Merge, write, reload and compare; return only when the bundle is proven equal."""
+    """Merge, write, reload and compare; return only when the bundle is proven equal.
+
+    With ``train_key`` (the trainer's public key, PEM), run.json must be the record that
+    key signed (``train --sign-key``): its adapter hashes, data and lineage are then the
+    trainer's, not a hand edit's; the lineage names the key (``run.signed_by``)."""
     try:
         import torch
         from peft import PeftModel
@@ -574,6 +592,7 @@ def export_run(
         require_llama_cpp()  # no GGUF is written unverified
     shard_bytes = _check_numbers(rtol, max_shard_size)
     info = load_run(run_dir)
+    run_signed_by = _check_run_signed(info, train_key) if train_key is not None else None
     if sign_key is not None:
         load_private_key(sign_key)  # a bad key fails before minutes of merging
     signed_by: str | None = None
@@ -771,6 +790,8 @@ def export_run(
                 "name": info.record.name,
                 "task": info.record.task,
                 "run_json_sha256": info.run_sha256,
+                # The trainer's key that signed run.json (--train-key), or None: unchecked.
+                "signed_by": run_signed_by,
                 "seed": info.record.seed,
                 "git_commit": info.record.git_commit,
             },

@@ -122,6 +122,8 @@ class ModelRef:
     model_dir: Path | None = None  # the weights to load (the base model for a run)
     adapter_dir: Path | None = None
     run: dict[str, Any] | None = None
+    # A bundle's lineage (its manifest's): the run's dataset manifest among it.
+    lineage: dict[str, Any] | None = None
     url: str | None = None
     model_name: str | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
@@ -224,10 +226,12 @@ def resolve_model(
         from curagate.export.manifest import verify_bundle
 
         checked = verify_bundle(path)
+        lineage = checked.manifest.lineage
         return ModelRef(
             kind="bundle",
             spec=spec,
             model_dir=path.resolve(),
+            lineage=dict(lineage) if isinstance(lineage, dict) else None,
             artifacts={"sha256": sha, "artifact_sha256": checked.digest},
             identity=sha,
         )

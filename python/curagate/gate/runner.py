@@ -874,14 +874,25 @@ def _mean_pair(cand: list[float], base: list[float]) -> PairMetric:
 def _corpus_paths(cand: ModelRef, train_data: Sequence[str] | None) -> list[Path] | None:
     if train_data:
         return [Path(p) for p in train_data]
-    if cand.run is None:
+    if _dataset_manifest(cand) is None:
         return None
     return list(_manifest_files(cand))
 
 
+def _dataset_manifest(cand: ModelRef) -> dict[str, Any] | None:
+    """The training data a run's record, or a bundle's lineage, names: for a bundle it was
+    not read (the gate scanned whatever --train-data held then, and the report called
+    that the training data)."""
+    for record in (cand.run, cand.lineage):
+        manifest = (record or {}).get("dataset_manifest")
+        if isinstance(manifest, dict) and manifest.get("files"):
+            return manifest
+    return None
+
+
 def _manifest_files(cand: ModelRef) -> dict[Path, str]:
     """The run's training files (resolved as the run dir names them) -> recorded sha256."""
-    manifest = (cand.run or {}).get("dataset_manifest") or {}
+    manifest = _dataset_manifest(cand) or {}
     run_dir = Path(cand.spec)
     files: dict[Path, str] = {}
     for f in manifest.get("files", []):
@@ -894,7 +905,7 @@ def _manifest_files(cand: ModelRef) -> dict[Path, str]:
 
 def _trained_system_prompt(cand: ModelRef) -> str | None:
     """The ``data.system_prompt`` a run candidate's record says it trained with, if any."""
-    config = (cand.run or {}).get("config")
+    config = (cand.run or {}).get("config") or (cand.lineage or {}).get("training_config")
     data = config.get("data") if isinstance(config, dict) else None
     prompt = data.get("system_prompt") if isinstance(data, dict) else None
     return prompt if isinstance(prompt, str) and prompt else None
@@ -1017,8 +1028,14 @@ def _contamination(
         "checked": True,
         "ngram": pol.ngram,
         # Where the scanned files came from: the run record, or --train-data in its place.
-        "corpus_from": "--train-data" if train_data else "run.json dataset_manifest",
-        "replaced_run_record": bool(train_data) and cand.run is not None,
+        "corpus_from": (
+            "--train-data"
+            if train_data
+            else "run.json dataset_manifest"
+            if cand.run is not None
+            else "bundle lineage.dataset_manifest"
+        ),
+        "replaced_run_record": bool(train_data) and _dataset_manifest(cand) is not None,
         "system_prompt_scanned": prompt is not None,
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
