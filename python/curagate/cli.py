@@ -127,7 +127,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def _add_quiet(p: argparse.ArgumentParser, default: Any) -> None:
     """``--quiet`` on a command and on each of its actions, so that it may come before or
-    after the action's name (`registry list --quiet` was a usage error); an action's
+    after the action's name (`registry list --quiet` was a usage error); an action's own
     leaves the command's value alone when not given."""
     p.add_argument(
         "--quiet",
