@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a fresh interpreter per test (~13 s in all)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Loaded on first use only, on every hot path.

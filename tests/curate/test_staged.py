@@ -21,6 +21,10 @@ from curagate.curate import curate
 from curagate.errors import InputError
 from tests.ray.cluster import free_port, output_files, t0_shards
 
+pytestmark = (
+    pytest.mark.slow
+)  # the staged pipeline end to end, with killed processes (~18 s in all)
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
 

@@ -25,6 +25,8 @@ from curagate.gate import run_gate
 from curagate.gate.models import GenSettings, HttpGenerator
 from curagate.golden import lock
 
+pytestmark = pytest.mark.slow  # many local HTTP servers and retries (~13 s in all)
+
 GATE = """\
 name: sentiment
 golden_dir: {golden}
