@@ -63,8 +63,8 @@ class RowTexts:
 
     def parts(self) -> list[tuple[pa.Array, bool]]:
         """The texts to scan and whether they are the key, key first; each followed, where
-        some hold a zero-width space or a run of joined words, by the same texts without
-        it (:func:`without_zero_width_spaces`) or split (:func:`with_joiners_split`)."""
+        some hold a zero-width space or joined words, by the same texts without it
+        (:func:`without_zero_width_spaces`) or split (:func:`with_joiners_split`)."""
         out: list[tuple[pa.Array, bool]] = []
         for texts, is_key in ((self.keys, True), (self.other, False)):
             if texts is None:
@@ -86,12 +86,12 @@ def without_zero_width_spaces(text: str) -> str | None:
     return text.replace(ZWSP, "") if ZWSP in text else None
 
 
-# Normalization deletes punctuation, symbols and invisible format characters, so words
-# joined by them ("Josh-decides-to-try", "how\u200dmuch", "Josh\u2013decides", "a,b,c") became
-# one word no n-gram of a golden item matched. A text where two letters or digits are
-# joined by such characters is also scanned with them read as spaces (and its zero-width
-# spaces, which normalization reads as word breaks, taken out first: "J\u200bosh-d\u200becides").
-# (and the marks that are default-ignorable: U+034F, the variation selectors)
+# Normalization deletes punctuation, symbols, invisible format characters and the
+# default-ignorable marks (U+034F, the variation selectors), so words joined by them
+# ("Josh-decides-to-try", "how\u200dmuch", "Josh\u2013decides", "a,b,c") became one word no
+# n-gram of a golden item matched. A text where two letters or digits are joined by such
+# characters is also scanned with them read as spaces (and its zero-width spaces, which
+# normalization reads as word breaks, taken out first: "J\u200bosh-d\u200becides").
 _IGNORABLE_MARKS = ((0x034F, 0x034F), (0x180B, 0x180D), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
 _JOINER_CLASS = (
     r"[\p{P}\p{S}\p{Cf}"
@@ -124,8 +124,7 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
 
     bare = _kernels.replace_substring(texts, ZWSP, "")
     hits = _kernels.match_substring_regex(bare, _JOINED)
-    chunks = hits.chunks if isinstance(hits, pa.ChunkedArray) else [hits]
-    if not any(chunk.true_count for chunk in chunks):
+    if not _any_true(hits):
         return None
     split = _kernels.replace_substring_regex(bare, _JOINER_CLASS, " ")
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
@@ -137,11 +136,15 @@ def _without_zwsp(texts: pa.Array) -> pa.Array | None:
     ``pyarrow.compute`` would cost it ~30 ms of start-up."""
     from curagate import _kernels
 
-    hits = _kernels.match_substring(texts, ZWSP)
-    chunks = hits.chunks if isinstance(hits, pa.ChunkedArray) else [hits]
-    if not any(chunk.true_count for chunk in chunks):
+    if not _any_true(_kernels.match_substring(texts, ZWSP)):
         return None
     return _kernels.replace_substring(texts, ZWSP, "")
+
+
+def _any_true(mask: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a boolean column holds a true (without ``pyarrow.compute``'s ``any``)."""
+    chunks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
+    return any(chunk.true_count for chunk in chunks)
 
 
 def row_texts(
