@@ -54,6 +54,7 @@ db=$out/registry.db
 rm -rf $db $db-wal $db-shm $db.store
 $cg registry trust add $keys/signing_key.pub --role export --name example-ci --db $db
 $cg registry trust add $keys/signing_key.pub --role gate --name example-ci --db $db
+$cg registry trust add $keys/signing_key.pub --role train --name example-ci --db $db
 $cg registry register $out/export --name polarity --gate-report $out/gate/gate_report.json --db $db
 verdict=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["verdict"])' $out/gate/gate_report.json)
 case "$verdict" in

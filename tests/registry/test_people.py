@@ -20,8 +20,12 @@ from curagate.registry import ChainBroken, Forbidden, Registry, User
 from curagate.registry.chain import ACTOR_SIG, canonical, row_hash
 from curagate.registry.schema import (
     APPEND_ONLY_V3,
+    KEY_ROLES_V2,
+    KEYS_TRIGGERS,
+    SCHEMA_VERSION,
     USER_ROLES_V3,
     USERS_TRIGGERS,
+    keys_table,
     split_statements,
     users_table,
 )
@@ -574,7 +578,7 @@ def test_every_people_table_is_append_only(setup) -> None:
     conn.close()
 
 
-def test_a_schema_2_registry_migrates_to_4_and_keeps_its_history(
+def test_a_schema_2_registry_migrates_to_the_current_schema_and_keeps_its_history(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     db = tmp_path / "r.db"
@@ -591,14 +595,14 @@ def test_a_schema_2_registry_migrates_to_4_and_keeps_its_history(
     conn.commit()
     conn.close()
     with Registry(db) as reg:
-        assert reg.schema_version == 4 and reg.head() == head
+        assert reg.schema_version == SCHEMA_VERSION and reg.head() == head
         assert reg.get("bot", 1).artifact_digest == digest
         reg.user_add("alice", role="approver")
         reg.user_add("ci", role="uploader")
         reg.check()
 
 
-@pytest.mark.parametrize("version", [-1, 0, 1, 2, 3])
+@pytest.mark.parametrize("version", [-1, 0, 1, 2, 3, 4])
 def test_a_schema_version_set_back_by_hand_is_tampering_not_a_database_error(
     tmp_path: Path, version: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -612,14 +616,31 @@ def test_a_schema_version_set_back_by_hand_is_tampering_not_a_database_error(
     with pytest.raises(ChainBroken):
         Registry(db)
     assert main(["registry", "list", "--db", str(db)]) == 1
-    # schema 3 is verified as such before its users table is rebuilt: that table differs
-    expected = "table users was altered by hand" if version == 3 else "changed by hand"
+    # schema 3 and 4 are verified as such before a table is rebuilt: trusted_keys differs
+    expected = "table trusted_keys was altered" if version in (3, 4) else "changed by hand"
     assert expected in capsys.readouterr().err
 
 
+def as_schema_4(db: Path) -> None:
+    """Turn a schema-5 registry into the schema-4 database an older curagate wrote: the
+    trusted_keys table without the train role in its CHECK, the same rows."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("BEGIN")
+    conn.execute("CREATE TEMP TABLE k AS SELECT * FROM trusted_keys")
+    conn.execute("DROP TABLE trusted_keys")
+    for stmt in split_statements(keys_table(KEY_ROLES_V2) + KEYS_TRIGGERS):
+        conn.execute(stmt)
+    conn.execute("INSERT INTO trusted_keys SELECT * FROM temp.k")
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("COMMIT")
+    conn.close()
+
+
 def as_schema_3(db: Path) -> None:
-    """Turn a schema-4 registry into the schema-3 database an older curagate wrote: the
+    """Turn a schema-5 registry into the schema-3 database an older curagate wrote: the
     users table without the uploader role in its CHECK, the same rows."""
+    as_schema_4(db)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("BEGIN")
@@ -638,7 +659,7 @@ def users_sql(db: Path) -> str:
         return conn.execute("SELECT sql FROM sqlite_master WHERE name = 'users'").fetchone()[0]
 
 
-def test_a_schema_3_registry_migrates_to_4_with_its_users_and_revocations(
+def test_a_schema_3_registry_migrates_to_the_current_schema_with_its_users_and_revocations(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     db = tmp_path / "r.db"
@@ -657,7 +678,7 @@ def test_a_schema_3_registry_migrates_to_4_with_its_users_and_revocations(
         conn.execute("INSERT INTO users VALUES (9, 'x', 'uploader', ?, 'a', 'b')", ("0" * 64,))
 
     with Registry(db) as reg:
-        assert reg.schema_version == 4 and reg.head() == head
+        assert reg.schema_version == SCHEMA_VERSION and reg.head() == head
         assert [u.to_dict() for u in reg.users()] == before
         assert reg.authenticate(alice_token).name == "alice"
         ci, _ = reg.user_add("ci", role="uploader")
@@ -669,6 +690,61 @@ def test_a_schema_3_registry_migrates_to_4_with_its_users_and_revocations(
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             conn.execute("UPDATE users SET role = 'admin' WHERE name = 'ci'")
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def keys_sql(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT sql FROM sqlite_master WHERE name = 'trusted_keys'").fetchone()[
+            0
+        ]
+
+
+def test_a_schema_4_registry_migrates_to_5_with_its_keys_and_revocations(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    db = tmp_path / "r.db"
+    old = keypair(tmp_path / "old")
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="gate", name="ci")
+        reg.trust_add(old[1], role="export", name="old")
+        reg.trust_revoke("old", reason="rotated")
+        before = [k.to_dict() for k in reg.trusted_keys()]
+        head = reg.head()
+    as_schema_4(db)
+    assert "'train'" not in keys_sql(db)
+    with Registry(db) as reg:
+        assert reg.schema_version == 5 and reg.head() == head
+        assert [k.to_dict() for k in reg.trusted_keys()] == before
+        assert reg.trust_add(old[1], role="train", name="trainer").role == "train"
+        reg.check()
+    assert "'train'" in keys_sql(db)
+    with sqlite3.connect(db) as conn:
+        # the rebuilt table is as append-only as before, its revocations still point at it
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("UPDATE trusted_keys SET role = 'gate' WHERE name = 'trainer'")
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute("DELETE FROM trusted_keys")
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_hand_changed_schema_4_registry_is_refused_not_rewritten_into_schema_5(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    db = tmp_path / "r.db"
+    with Registry(db) as reg:
+        reg.trust_add(ci_key[1], role="export", name="ci")
+    as_schema_4(db)
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER trusted_keys_no_update")
+    conn.execute("UPDATE trusted_keys SET role = 'gate' WHERE name = 'ci'")
+    conn.execute(next(s for s in split_statements(KEYS_TRIGGERS) if "trusted_keys_no_update" in s))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ChainBroken, match="trusted_keys"):
+        Registry(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert "'train'" not in keys_sql(db)
 
 
 def test_a_hand_changed_schema_3_registry_is_refused_not_rewritten_into_schema_4(

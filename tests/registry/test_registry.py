@@ -64,15 +64,16 @@ def production_ready(
 def test_new_database_uses_wal_and_current_schema_version(reg: Registry) -> None:
     with sqlite3.connect(reg.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        # Schema 4 (people, approvals, waivers, the uploader role), read from SQLite itself.
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+        # Schema 5 (people, approvals, waivers, the uploader role, train keys), read from
+        # SQLite itself.
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 5
 
 
 def test_database_from_a_newer_curagate_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "registry.db"
     Registry(path).close()
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version = 5")  # one past schema 4
+        db.execute("PRAGMA user_version = 6")  # one past schema 5
     with pytest.raises(RegistryUnavailable, match="newer"):
         Registry(path)
 
@@ -801,7 +802,7 @@ def test_a_schema_1_registry_is_migrated_into_the_chain(
     assert main(["registry", "--db", str(db), "migrate"]) == 0
     assert "bot v1 is in production on unsigned (schema 1) history" in capsys.readouterr().out
     with Registry(db) as reg:
-        assert reg.schema_version == 4  # migrated 1 -> 4
+        assert reg.schema_version == 5  # migrated 1 -> 5
         assert reg.get("bot", 1).stage == "production"
         assert [r.action for r in reg.log("bot", 1)] == ["register", "promote", "promote"]
         reg.check()
@@ -815,7 +816,7 @@ def test_migrate_of_a_current_registry_says_nothing_of_unsigned_history(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Every production version was said to be "on unsigned (schema 1) history", signed
-    # and approved ones of a registry created at schema 4 included.
+    # and approved ones of a registry created at the current schema included.
     production_ready(reg, bundle, tmp_path, ci_key[0], "a")
     reg.close()
     assert main(["registry", "--db", str(reg.path), "migrate"]) == 0
@@ -827,9 +828,9 @@ def test_migrate_of_a_current_registry_says_nothing_of_unsigned_history(
 
 def restore_trigger(name: str) -> str:
     """The exact CREATE TRIGGER statement of the schema, to put back after an edit."""
-    from curagate.registry.schema import SCHEMA_V4, split_statements
+    from curagate.registry.schema import SCHEMA_V5, split_statements
 
-    return next(s for s in split_statements(SCHEMA_V4) if f"TRIGGER {name} " in s)
+    return next(s for s in split_statements(SCHEMA_V5) if f"TRIGGER {name} " in s)
 
 
 def test_a_hand_edit_with_the_trigger_put_back_exactly_is_still_detected(

@@ -308,7 +308,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = action("add", "trust a public key for a role", tsub)
     p.add_argument("public_key", type=Path, help="PEM public key (signing_key.pub)")
     p.add_argument(
-        "--role", required=True, choices=ROLES, help="gate: attestations; export: bundles"
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="gate: attestations; export: bundles; train: signed run records (once one is "
+        "trusted, production needs a bundle exported with --train-key from a trusted trainer)",
     )
     p.add_argument("--name", required=True, help="a name for the key, e.g. ci")
     who_why(p)

@@ -34,6 +34,7 @@ from curagate.registry.schema import (
     PEOPLE_ACTIONS,
     SCHEMA_V3,
     SCHEMA_V4,
+    SCHEMA_V5,
     SCHEMA_VERSION,
     STAGES,
     split_statements,
@@ -156,15 +157,28 @@ class State:
     production_changes: dict[str, int] = field(default_factory=dict)
     rollback_to: dict[str, int] = field(default_factory=dict)
     # Every move to production: (log row, name, version, gate report id, the gate keys
-    # trusted at that row). `Registry.check` re-judges each against those keys.
-    production_moves: list[tuple[int, str, int, int, frozenset[str]]] = field(default_factory=list)
+    # trusted at that row, the train keys then or None before any). `Registry.check`
+    # re-judges each against those keys.
+    production_moves: list[tuple[int, str, int, int, frozenset[str], frozenset[str] | None]] = (
+        field(default_factory=list)
+    )
 
     def gate_keys(self) -> frozenset[str]:
         """Fingerprints of the gate keys trusted and not revoked at this point of the log."""
+        return self._active("gate")
+
+    def train_keys(self) -> frozenset[str] | None:
+        """The train keys trusted and not revoked at this point of the log; None while none
+        was ever trusted (the promotion rule asks for a signed run from the first on)."""
+        if not any(k.get("role") == "train" for k in self.keys.values()):
+            return None
+        return self._active("train")
+
+    def _active(self, role: str) -> frozenset[str]:
         return frozenset(
             str(k.get("fingerprint"))
             for kid, k in self.keys.items()
-            if k.get("role") == "gate" and kid not in self.revoked
+            if k.get("role") == role and kid not in self.revoked
         )
 
     def approver(self, name: str | None) -> bool:
@@ -440,7 +454,14 @@ def _apply(state: State, row: LogRow) -> str | None:
             if row.action == "rollback" and not current.get("was_production"):
                 return f"rolls {row.name} v{row.version} back into production, where it never was"
             state.production_moves.append(
-                (row.id, key[0], key[1], int(data.get("gate_report_id") or -1), state.gate_keys())
+                (
+                    row.id,
+                    key[0],
+                    key[1],
+                    int(data.get("gate_report_id") or -1),
+                    state.gate_keys(),
+                    state.train_keys(),
+                )
             )
         if not migrated:
             why = _production_move(state, row)
@@ -622,10 +643,10 @@ def _mismatch(table: str, row_id: Any, what: str) -> ChainBroken:
 
 @functools.cache
 def _expected_objects(version: int) -> frozenset[tuple[str, str, str]]:
-    """(type, name, sql) of every table, index and trigger schema ``version`` (3 or 4) creates."""
+    """(type, name, sql) of every table, index and trigger schema ``version`` (3 to 5) creates."""
     mem = sqlite3.connect(":memory:")
     try:
-        for stmt in split_statements(SCHEMA_V4 if version == 4 else SCHEMA_V3):
+        for stmt in split_statements({3: SCHEMA_V3, 4: SCHEMA_V4}.get(version, SCHEMA_V5)):
             mem.execute(stmt)
         return _objects(mem)
     finally:
@@ -671,7 +692,7 @@ def _check_schema(conn: sqlite3.Connection, version: int) -> None:
 
 def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
     """Replay the log and check every table, column and schema object against it (the
-    objects of ``schema``: 4, or 3 for a registry about to be migrated)."""
+    objects of ``schema``: 5, or 3 or 4 for a registry about to be migrated)."""
     _check_schema(conn, schema)
     # The service finds a user by token through the index on users.token_sha256: an
     # index page written over by hand (every row and the log untouched) let a chosen

@@ -13,10 +13,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 STAGES = ("experiment", "staging", "production", "archived")
-ROLES = ("gate", "export")
+# train (schema 5): the trainers whose signed run records (`train --sign-key`) production
+# bundles must come from, once a registry trusts one (see the promotion rule).
+ROLES = ("gate", "export", "train")
+KEY_ROLES_V2 = ("gate", "export")
 # uploader (schema 4): CI uploads gate reports and can do nothing else, so its account never
 # counts as one of the two people of a production approval.
 USER_ROLES = ("viewer", "uploader", "approver", "admin")
@@ -60,7 +63,29 @@ BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
     )
 
 
-SCHEMA_V2 = """
+def _allowed(roles: tuple[str, ...]) -> str:
+    return ", ".join(f"'{r}'" for r in roles)
+
+
+def keys_table(roles: tuple[str, ...]) -> str:
+    """The trusted_keys table with its role CHECK: the one thing schema 5 changed in schema 4."""
+    return f"""
+CREATE TABLE trusted_keys (
+    id          INTEGER PRIMARY KEY,
+    fingerprint TEXT    NOT NULL CHECK (length(fingerprint) = 64),
+    name        TEXT    NOT NULL,
+    role        TEXT    NOT NULL CHECK (role IN ({_allowed(roles)})),
+    public_pem  TEXT    NOT NULL,
+    added_by    TEXT    NOT NULL,
+    added_at    TEXT    NOT NULL,
+    UNIQUE (fingerprint, role),
+    UNIQUE (name, role)
+);
+"""
+
+
+SCHEMA_V2 = (
+    """
 CREATE TABLE model_versions (
     id              INTEGER PRIMARY KEY,
     name            TEXT    NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
@@ -106,19 +131,9 @@ CREATE TABLE gate_reports (
     actor              TEXT    NOT NULL,
     recorded_at        TEXT    NOT NULL
 );
-
-CREATE TABLE trusted_keys (
-    id          INTEGER PRIMARY KEY,
-    fingerprint TEXT    NOT NULL CHECK (length(fingerprint) = 64),
-    name        TEXT    NOT NULL,
-    role        TEXT    NOT NULL CHECK (role IN ('gate', 'export')),
-    public_pem  TEXT    NOT NULL,
-    added_by    TEXT    NOT NULL,
-    added_at    TEXT    NOT NULL,
-    UNIQUE (fingerprint, role),
-    UNIQUE (name, role)
-);
-
+"""
+    + keys_table(KEY_ROLES_V2)
+    + """
 CREATE TABLE key_revocations (
     id         INTEGER PRIMARY KEY,
     key_id     INTEGER NOT NULL UNIQUE REFERENCES trusted_keys (id),
@@ -145,7 +160,9 @@ CREATE TABLE log (
 );
 
 CREATE INDEX log_by_version ON log (name, version, id);
-""" + _no_change(APPEND_ONLY_V2)
+"""
+    + _no_change(APPEND_ONLY_V2)
+)
 
 # Schema 3 adds people and the two-approver workflow; all of it append-only and logged.
 # Tokens are 256-bit random strings, so a plain sha256 suffices to store them (a slow
@@ -193,12 +210,11 @@ CREATE TABLE waivers (
 
 def users_table(roles: tuple[str, ...]) -> str:
     """The users table with its role CHECK: the one thing schema 4 changed in schema 3."""
-    allowed = ", ".join(f"'{r}'" for r in roles)
     return f"""
 CREATE TABLE users (
     id           INTEGER PRIMARY KEY,
     name         TEXT    NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 128),
-    role         TEXT    NOT NULL CHECK (role IN ({allowed})),
+    role         TEXT    NOT NULL CHECK (role IN ({_allowed(roles)})),
     token_sha256 TEXT    NOT NULL UNIQUE CHECK (length(token_sha256) = 64),
     created_by   TEXT    NOT NULL,
     created_at   TEXT    NOT NULL
@@ -215,6 +231,9 @@ SCHEMA_V4_ADDITIONS = users_table(USER_ROLES) + PEOPLE_TABLES + _no_change(APPEN
 
 SCHEMA_V3 = SCHEMA_V2 + SCHEMA_V3_ADDITIONS
 SCHEMA_V4 = SCHEMA_V2 + SCHEMA_V4_ADDITIONS
+# Schema 5 = schema 4 with the train key role; the trusted_keys table is rebuilt likewise.
+KEYS_TRIGGERS = _no_change(("trusted_keys",))
+SCHEMA_V5 = SCHEMA_V4.replace(keys_table(KEY_ROLES_V2), keys_table(ROLES))
 
 
 def split_statements(script: str) -> Iterator[str]:

@@ -66,6 +66,7 @@ from curagate.registry.chain import (
 )
 from curagate.registry.schema import (
     APPROVER_ROLES,
+    KEYS_TRIGGERS,
     ROLES,
     SCHEMA_V2,
     SCHEMA_V4_ADDITIONS,
@@ -73,6 +74,7 @@ from curagate.registry.schema import (
     STAGES,
     USER_ROLES,
     USERS_TRIGGERS,
+    keys_table,
     split_statements,
     users_table,
 )
@@ -266,6 +268,40 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
         stage=row[7],
         created_at=row[8],
     )
+
+
+def unsigned_run(mv: ModelVersion, train_keys: frozenset[str]) -> str | None:
+    """Why ``mv`` may not reach production in a registry that trusts train keys (the active
+    ones: ``train_keys``), or None: its bundle must be registered signed by a trusted export
+    key, whose signature covers the lineage, and that lineage must name a trusted trainer as
+    the signer of the run record export checked (``lineage.run.signed_by``, written by
+    ``export --train-key``). A revoked train key still turns the rule on, and vouches for
+    nothing."""
+    run = mv.lineage.get("run") if isinstance(mv.lineage, dict) else None
+    signer = run.get("signed_by") if isinstance(run, dict) else None
+    fix = (
+        "export the run with `curagate export --train-key PUB` (its run.json signed by "
+        "`curagate train --sign-key`) and `--sign-key`, and register that bundle"
+    )
+    if mv.signed_by is None:
+        return (
+            f"{mv.ref}: this registry trusts train keys, so production needs a bundle signed by "
+            f"a trusted export key (its lineage names who signed the training run); this one "
+            f"was registered unsigned: {fix}"
+        )
+    if not isinstance(signer, str):
+        return (
+            f"{mv.ref}: this registry trusts train keys, so production needs a training run "
+            f"signed by one; the bundle's lineage.run.signed_by is empty (exported without "
+            f"--train-key): {fix}"
+        )
+    if signer not in train_keys:
+        return (
+            f"{mv.ref}: production needs a training run signed by a trusted train key; this "
+            f"one was signed by key {signer[:12]}, which is not a trusted, unrevoked train key "
+            "of this registry (`curagate registry trust list`)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -653,6 +689,25 @@ def _users_to_schema_4(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE temp.users_v3")
 
 
+def _keys_to_schema_5(db: sqlite3.Connection, current: int) -> None:
+    """Schema 4 -> 5 inside the caller's write transaction: the trusted_keys table again,
+    with the train role in its CHECK, holding the same rows under the same ids (as
+    :func:`_users_to_schema_4` does for users; revocations point at keys by id)."""
+    if current == 4:
+        verify(db, schema=4)
+    db.execute("PRAGMA defer_foreign_keys = ON")
+    db.execute("CREATE TEMP TABLE trusted_keys_v4 AS SELECT * FROM trusted_keys")
+    db.execute("DROP TABLE trusted_keys")  # its triggers go with it
+    for stmt in split_statements(keys_table(ROLES) + KEYS_TRIGGERS):
+        db.execute(stmt)
+    db.execute(
+        "INSERT INTO trusted_keys (id, fingerprint, name, role, public_pem, added_by, added_at) "
+        "SELECT id, fingerprint, name, role, public_pem, added_by, added_at FROM trusted_keys_v4 "
+        "ORDER BY id"
+    )
+    db.execute("DROP TABLE temp.trusted_keys_v4")
+
+
 @contextlib.contextmanager
 def _peek(db: Path) -> Iterator[sqlite3.Connection | None]:
     """A read-only look at a registry that creates, migrates and replays nothing.
@@ -914,9 +969,10 @@ class Registry:
                 v1.replay_into(self, db)
         if current == 3:
             _users_to_schema_4(db)
-        else:
+        elif current < 3:
             for stmt in split_statements(SCHEMA_V4_ADDITIONS):
                 db.execute(stmt)
+        _keys_to_schema_5(db, current)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -1088,10 +1144,18 @@ class Registry:
                         f"it was recorded ({j.why})"
                     )
                 accepted.setdefault((mv.name, mv.version), []).append(rec)
-            for row_id, name, version, report_id, fingerprints in state.production_moves:
+            for row_id, name, version, report_id, gate, train in state.production_moves:
                 self._check_decision(
-                    db, state, row_id, name, version, report_id, accepted, keys(fingerprints)
+                    db, state, row_id, name, version, report_id, accepted, keys(gate)
                 )
+                why = (
+                    unsigned_run(self._get(db, name, version), train) if train is not None else None
+                )
+                if why is not None:
+                    raise ChainBroken(
+                        f"registry log row {row_id}: moves {name} v{version} to production "
+                        f"against the train-key rule in force at that row ({why})"
+                    )
             if head is not None:
                 _check_head(db, head)
         return state
@@ -1636,7 +1700,14 @@ class Registry:
     ) -> tuple[int | None, str, int | None]:
         """The newest accepted report, judged again today (keys may have been revoked since
         it was recorded), if it says pass, or warn under an unexpired waiver. An older pass
-        never outvotes a newer verdict on the same bytes. Returns (report id, why, waiver id)."""
+        never outvotes a newer verdict on the same bytes. Once the registry trusts a train
+        key, nothing backs a bundle whose run no trusted trainer signed (:func:`unsigned_run`).
+        Returns (report id, why, waiver id)."""
+        train = self._keys(db, "train")
+        if train:
+            why = unsigned_run(mv, frozenset(k.fingerprint for k in train if k.active))
+            if why is not None:
+                return None, why, None
         seen = []
         for r, j in self._verified_reports(db, mv):
             if j.accepted and j.verdict == "pass":
