@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ class Forger:
         self.c = sqlite3.connect(db)
         self.t = 0
         self.tokens = tokens or {}  # the users whose tokens the forger holds
+        self.minute = "2030-01-01T00:00"  # the rows' times: this minute, second 1, 2, ...
 
     def log(
         self,
@@ -45,7 +47,7 @@ class Forger:
     ) -> str:
         """Append a row; a str ``payload`` is written as it is."""
         self.t += 1
-        at = f"2030-01-01T00:00:{self.t:02d}.000000Z"
+        at = f"{self.minute}:{self.t:02d}.000000Z"
         rid, prev = self.c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
         text = payload if isinstance(payload, str) else canonical(payload)
         f = (at, actor, action, "bot", version, frm, to, "", text)
@@ -646,4 +648,35 @@ def test_a_promotion_on_another_report_than_its_request_was_made_on_fails_check(
     assert (
         f"on request {request} but on report {warn.id} (waiver {waiver.id}), not the report "
         f"{passed.id} it was requested on" in err
+    )
+
+
+def test_a_rollback_onto_a_warn_its_own_approver_waived_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The command refuses it (a waived warn ships on two people); rows written by hand with
+    # alice's token put v1 back on her own waiver.
+    db, tokens, request, _ = alice_requests_v2(tmp_path)
+    with Registry(db) as reg:
+        reg.approve(request, user=reg.authenticate(tokens["bob"]))  # v2 in production
+        digest = reg.get("bot", 1).artifact_digest
+        time.sleep(1.1)  # signed times have whole seconds: the warn is v1's newest verdict
+        ci_key = tmp_path / "ci" / PRIVATE_KEY_NAME
+        warn = reg.add_gate_report(
+            "bot", 1, write_gate_report(tmp_path / "w", digest, "warn", sign_key=ci_key), actor="ci"
+        )
+        alice = reg.authenticate(tokens["alice"])
+        waiver = reg.waive("bot", 1, user=alice, reason="mine", expires="1d")
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db, tokens)
+    forger.minute = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+    forger.stage(2, "archived")
+    forger.log("rollback", 2, "production", "archived", {}, "alice")
+    forger.stage(1, "production")
+    moved = {"gate_report_id": warn.id, "waiver_id": waiver.id}
+    forger.log("rollback", 1, "archived", "production", moved, "alice")
+    err = forger.check(head, capsys)
+    assert (
+        f"rolls bot v1 back into production on waiver {waiver.id}, granted since it last "
+        "shipped by the approver who rolls back" in err
     )

@@ -432,6 +432,33 @@ def test_a_warn_backs_production_only_under_an_unexpired_waiver(
     reg.close()
 
 
+def test_one_approver_cannot_roll_back_onto_a_warn_they_waived_since_it_shipped(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by attack: v1 shipped on a pass and was replaced by v2; a newer signed warn for
+    # v1 arrived, alice alone waived it and rolled back: v1 was in production on a warn
+    # only she had accepted (a rollback takes one approver, a waived warn two).
+    reg, users, _ = setup
+    alice, bob = users["alice"][0], users["bob"][0]
+    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
+    _second_version(tmp_path, reg, ci_key, "pass")
+    reg.approve(reg.request_promotion("bot", 2, to="production", user=alice).id, user=bob)
+    time.sleep(1.1)  # signed times have whole seconds: the warn is the newer verdict
+    v1 = reg.get("bot", 1)
+    warn = write_gate_report(tmp_path / "g1w", v1.artifact_digest, "warn", sign_key=ci_key[0])
+    reg.add_gate_report("bot", 1, warn, actor=alice)
+    w = reg.waive("bot", 1, user=alice, reason="mine", expires="90d")
+    before = len(reg.log())
+    with pytest.raises(CheckFailed, match=f"waiver {w.id}, which alice granted since it last"):
+        reg.rollback("bot", user=alice)
+    assert reg.production("bot").version == 2 and len(reg.log()) == before  # type: ignore[union-attr]
+    # two people: alice's waiver, bob's rollback
+    assert reg.rollback("bot", user=bob).stage == "production"
+    assert reg.log("bot")[-1].data["waiver_id"] == w.id
+    reg.check()
+    reg.close()
+
+
 def test_staging_needs_one_approver(setup) -> None:
     reg, users, _ = setup
     out = reg.request_promotion("bot", 1, to="staging", user=users["alice"][0])

@@ -453,6 +453,21 @@ def _apply(state: State, row: LogRow) -> str | None:
                 return f"moves {row.name} v{row.version} to production {why}"
             if row.action == "rollback" and not current.get("was_production"):
                 return f"rolls {row.name} v{row.version} back into production, where it never was"
+            waiver = data.get("waiver_id")
+            if (
+                row.action == "rollback"
+                and waiver is not None
+                and waiver != current.get("waiver")
+                and str(state.waivers.get(int(waiver), {}).get("granted_by")).lower()
+                == str(row.actor).lower()
+            ):
+                # One approver rolls back; a warn waived since the version last shipped is a
+                # new decision, which takes two people, the waiver's and the rollback's.
+                return (
+                    f"rolls {row.name} v{row.version} back into production on waiver {waiver}, "
+                    "granted since it last shipped by the approver who rolls back"
+                )
+            current["waiver"] = waiver
             state.production_moves.append(
                 (
                     row.id,

@@ -2581,10 +2581,32 @@ class Registry:
             report_id, why, waiver_id = self._backing_report(db, again)
             if report_id is None:
                 raise CheckFailed(f"rollback refused: {why}")
+            if waiver_id is not None and waiver_id != self._shipped_waiver(db, again):
+                # One approver rolls back: a warn waived since the version last shipped is a
+                # new decision, which takes two people, the waiver's and the rollback's.
+                (granted_by,) = db.execute(
+                    "SELECT granted_by FROM waivers WHERE id = ?", (waiver_id,)
+                ).fetchone()
+                if str(granted_by).lower() == _name(who).lower():
+                    raise CheckFailed(
+                        f"rollback refused: {again.ref} is now backed by a warn under waiver "
+                        f"{waiver_id}, which {granted_by} granted since it last shipped; a "
+                        "waived warn ships on two people: another approver rolls back"
+                    )
             self._set_stage(db, current, "archived", "rollback", who, reason)
             extra = {"waiver_id": waiver_id} if waiver_id is not None else None
             self._set_stage(db, again, "production", "rollback", who, reason, report_id, extra)
         return self.get(name, previous.version)
+
+    @staticmethod
+    def _shipped_waiver(db: sqlite3.Connection, mv: ModelVersion) -> int | None:
+        """The waiver ``mv``'s last move into production was made on (None: a pass)."""
+        row = db.execute(
+            "SELECT json_extract(payload, '$.waiver_id') FROM log WHERE name = ? AND "
+            "version = ? AND to_stage = 'production' ORDER BY id DESC LIMIT 1",
+            (mv.name, mv.version),
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def trust_add(
         self,
