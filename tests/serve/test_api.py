@@ -1036,3 +1036,32 @@ def test_a_trusted_proxy_must_be_an_address(capsys: pytest.CaptureFixture[str], 
         main(["serve", "--trusted-proxy", proxy])
     assert e.value.code == 2
     assert "would let every client claim https" in capsys.readouterr().err
+
+
+def test_the_with_production_link_compares_with_the_report_that_decides_for_production(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: the version page linked "with production" to production's last
+    # recorded accepted report: an older pass offered again after a newer signed fail,
+    # while the index showed production's verdict as that fail.
+    import time
+
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    with Registry(world.db) as reg:
+        v1 = reg.get("bot", 1)
+        time.sleep(1.1)  # signed times have whole seconds: the fail is the newer verdict
+        failed = write_gate_dir(
+            tmp_path / "g1f", v1.artifact_digest, "fail", world.key, items_rows(20)
+        )
+        fail = reg.add_gate_report("bot", 1, failed, actor="ci")
+        [first, *_] = reg.gate_reports("bot", 1)
+        again = reg.add_gate_report("bot", 1, first.path, actor="ci")  # the old pass again
+        assert again.accepted and again.id > fail.id
+    models = client.get("/api/v1/models", headers=bearer(world, "vera")).json()
+    assert next(m for m in models if m["version"] == 1)["verdict"] == "fail"
+    login(client, world, "vera")
+    links = re.findall(
+        r'href="(/compare[^"]*)"[^>]*>with production', client.get("/models/bot/versions/2").text
+    )
+    assert links and all(link.endswith(f"b={fail.id}") for link in links)

@@ -105,6 +105,23 @@ def test_pairing_statistics_equal_a_row_by_row_computation() -> None:
     )
 
 
+def test_slices_whose_keys_would_read_alike_stay_two_slices() -> None:
+    # Found by attack: column `lang=en` value `yes` and column `lang` value `en=yes` were
+    # one slice `lang=en=yes` (n=10, 5 fixes, 5 regressions, delta 0): the half the
+    # candidate broke hidden behind the half it fixed, and `slice=` selected one half.
+    items = items_rows(10)
+    base = [dict(r) for r in items]
+    for i, (a, b) in enumerate(zip(items, base, strict=True)):
+        a["slices"] = {"lang=en": "yes"} if i < 5 else {"lang": "en=yes"}
+        a["candidate_correct"], b["candidate_correct"] = i < 5, i >= 5
+    paired = cmp.pairing("c" * 64, items, "d" * 64, base)  # not another test's cached pairs
+    stats = {s["key"]: (s["n"], s["fixes"], s["regressions"]) for s in paired.slice_stats}
+    assert stats == {"lang\\=en=yes": (5, 5, 0), "lang=en=yes": (5, 0, 5)}
+    for key, rows in (("lang\\=en=yes", range(5)), ("lang=en=yes", range(5, 10))):
+        chosen = paired.select(changed=True, set_name=None, slice_key=key)
+        assert sorted(paired.row(k).id for k in chosen) == [items[i]["id"] for i in rows]
+
+
 def test_items_lines_read_as_json_reads_them_and_a_bad_line_is_named() -> None:
     rows = [
         b'{"set": "s", "id": "1", "score": NaN}',  # json accepts NaN, orjson does not

@@ -723,8 +723,10 @@ def create_app(
         prod = reg.production(name)
         prod_report = None
         if prod is not None and prod.id != mv.id:
-            accepted = [r.id for r in reg.gate_reports(prod.name, prod.version) if r.accepted]
-            prod_report = accepted[-1] if accepted else None
+            # Production's deciding report (as the index shows it), not its last recorded
+            # accepted one: an older pass offered again after a newer fail is not it.
+            deciding = reg.newest_accepted(prod)
+            prod_report = deciding[0].id if deciding is not None and deciding[1].accepted else None
         return page(
             b,
             "version.html",

@@ -366,7 +366,7 @@ class Pairing:
         return list(hit)
 
     def _select(self, *, changed: bool, set_name: str | None, slice_key: str | None) -> list[int]:
-        col, _, val = (slice_key or "").partition("=")
+        col, val = split_slice_key(slice_key or "")
         groups: tuple[list[int], list[int], list[int]] = ([], [], [])
         a_ok, b_ok, sets, slices = self.a_correct, self.b_correct, self.sets, self.slices
         for k in range(len(a_ok)):
@@ -381,6 +381,28 @@ class Pairing:
             else:
                 groups[0 if b else 1].append(k)
         return groups[0] + groups[1] + groups[2]
+
+
+def slice_key(column: str, value: str) -> str:
+    """``column=value``, with ``=`` and ``\\`` in the column escaped by a backslash: the
+    column ``lang=en`` with value ``yes`` and the column ``lang`` with value ``en=yes`` were
+    one slice, their counts added (a slice the candidate broke hidden behind one it fixed)."""
+    return column.replace("\\", "\\\\").replace("=", "\\=") + "=" + value
+
+
+def split_slice_key(key: str) -> tuple[str, str]:
+    """(column, value) of a :func:`slice_key` (the value is what follows the first ``=``
+    no backslash escapes)."""
+    column: list[str] = []
+    chars = iter(key)
+    for ch in chars:
+        if ch == "\\":
+            column.append(next(chars, ""))
+        elif ch == "=":
+            return "".join(column), "".join(chars)
+        else:
+            column.append(ch)
+    return "".join(column), ""
 
 
 def pairing(
@@ -442,10 +464,12 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
     for (set_name, code), n in Counter(zip(sets, codes, strict=True)).items():
         by_set[set_name][code] = n
     by_slice: dict[str, Counter[int]] = defaultdict(Counter)
-    for (slice_key, code), n in Counter(
-        (f"{c}={v}", code) for sl, code in zip(slices, codes, strict=True) for c, v in sl.items()
+    for (key, code), n in Counter(
+        (slice_key(c, v), code)
+        for sl, code in zip(slices, codes, strict=True)
+        for c, v in sl.items()
     ).items():
-        by_slice[slice_key][code] = n
+        by_slice[key][code] = n
     metrics = [{"set": s, **_stats_of_codes(c)} for s, c in sorted(by_set.items())]
     if len(by_set) > 1:
         metrics.append({"set": "all", **_stats_of_codes(Counter(codes))})
@@ -478,6 +502,8 @@ __all__ = [
     "paired_stats",
     "pairing",
     "parse_items",
+    "slice_key",
+    "split_slice_key",
     "stats_from_counts",
 ]
 
