@@ -30,6 +30,24 @@ def test_a_bug_exits_3_with_the_traceback_in_a_file(
     log.unlink()
 
 
+def test_a_bug_exits_3_also_when_no_crash_log_can_be_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: out of file descriptors, the crash handler's own temporary file
+    # failed ("No usable temporary directory found"): two tracebacks and exit 1, a verdict.
+    import tempfile
+
+    def broken(args: object) -> int:
+        return {}["missing"]  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(verify, "run", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    assert main(["verify", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "internal error (KeyError" in err and "with the traceback above" in err
+    assert "no crash log could be written" in err and "KeyError: 'missing'" in err
+
+
 def test_an_error_the_rust_core_raises_on_bad_parameters_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -211,6 +211,7 @@ def _main(argv: Sequence[str] | None) -> int:
         signal.signal(signal.SIGTERM, _exit_143)
     if argv is None and args.command in _DATA_COMMANDS:
         _exit_on_bus_error(args.command)
+        _raise_open_file_limit()
         # pydantic looks for plugins in the entry points of every installed distribution
         # the first time a model validates: importlib.metadata and the scan, ~20-30 ms of
         # the main thread in a virtualenv of ~200 packages. These commands use no pydantic
@@ -231,6 +232,17 @@ def _main(argv: Sequence[str] | None) -> int:
     except BrokenPipeError:
         raise  # main() ends the process quietly
     except OSError as e:
+        if e.errno in (errno.EMFILE, errno.ENFILE):
+            import resource
+
+            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+            print(
+                f"curagate {args.command}: error: {os.strerror(e.errno)} (this process may "
+                f"open {soft}): the inputs are too many files for the limit; raise it "
+                "(`ulimit -n`, as far as the hard limit lets) or join small files into fewer",
+                file=sys.stderr,
+            )
+            return 2
         if e.errno in (errno.ENOSPC, errno.EDQUOT) and e.filename is None:
             # A write with no path to name (Arrow's writers, a flush of stdout).
             print(
@@ -339,6 +351,19 @@ def _settle_pyarrow(args: argparse.Namespace) -> None:
     _lazy.pyarrow_without_pandas()
 
 
+def _raise_open_file_limit() -> None:
+    """The soft limit on open files up to the hard one, as the data commands' process: a
+    folder of thousands of inputs maps a few files per input in a staged run (the soft
+    limit is often 1,024 while the hard one is far above)."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def _unexpected(command: str, error: Exception) -> int:
     """An exception no curagate code raised on purpose: a bug.
 
@@ -349,13 +374,20 @@ def _unexpected(command: str, error: Exception) -> int:
     import tempfile
     import traceback
 
-    with tempfile.NamedTemporaryFile(
-        "w", prefix="curagate-crash-", suffix=".log", delete=False, encoding="utf-8"
-    ) as log:
-        traceback.print_exception(error, file=log)
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="curagate-crash-", suffix=".log", delete=False, encoding="utf-8"
+        ) as log:
+            traceback.print_exception(error, file=log)
+        where = f"with the traceback in {log.name}"
+    except OSError as e:
+        # No file to keep it in (out of file descriptors, no writable temp folder): the
+        # traceback goes to stderr, still exit 3 (an exception here exited 1, a verdict).
+        traceback.print_exception(error, file=sys.stderr)
+        where = f"with the traceback above (no crash log could be written: {e})"
     print(
         f"curagate {command}: internal error ({type(error).__name__}: {error}); this is a bug, "
-        f"please report it with the traceback in {log.name}",
+        f"please report it {where}",
         file=sys.stderr,
     )
     return 3

@@ -189,7 +189,7 @@ def assign_units(
     ratios: Sequence[float],
     seed: int,
     mode: str,
-    unit_labels: Sequence[str] | None = None,
+    unit_labels: Sequence[str | None] | None = None,
     unit_times: Sequence[Any] | None = None,
 ) -> list[int]:
     """Return the split index (0 train, 1 val, 2 test) of every unit.
@@ -215,11 +215,11 @@ def assign_units(
     if mode == "stratified":
         if unit_labels is None:
             raise ConfigError("--mode stratified needs --label COLUMN")
-        strata: dict[str, list[int]] = {}
+        strata: dict[str | None, list[int]] = {}
         for u in range(n_units):
             strata.setdefault(unit_labels[u], []).append(u)
         carry = [0.0, 0.0, 0.0]
-        for label in sorted(strata):
+        for label in sorted(strata, key=_label_order):
             members = strata[label]
             rng.shuffle(members)
             size = sum(sizes[u] for u in members)
@@ -241,12 +241,17 @@ def assign_units(
 # --- keys, labels, times -----------------------------------------------------
 
 
-def _label_text(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, str):
+def _label_text(value: Any) -> str | None:
+    """A row's label as text; None when it has none (kept apart: a missing label and the
+    string "null" were one label, in the strata and in the manifest's counts)."""
+    if value is None or isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def _label_order(label: str | None) -> tuple[bool, str]:
+    """Labels in text order, the missing label last."""
+    return (label is None, label or "")
 
 
 def _where(where: tuple[str, int, int | None]) -> str:
@@ -796,12 +801,14 @@ def assign_rows(
     sizes = [0] * n_units
     for u in units:
         sizes[u] += 1
-    unit_labels: list[str] | None = None
+    unit_labels: list[str | None] | None = None
     if labels is not None:
-        per_unit: list[Counter[str]] = [Counter() for _ in range(n_units)]
+        per_unit: list[Counter[str | None]] = [Counter() for _ in range(n_units)]
         for r, u in enumerate(units):
             per_unit[u][_label_text(labels[r])] += 1
-        unit_labels = [min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for c in per_unit]
+        unit_labels = [
+            min(c.items(), key=lambda kv: (-kv[1], _label_order(kv[0])))[0] for c in per_unit
+        ]
     unit_times: list[Any] | None = None
     if times is not None:
         unit_times = [None] * n_units
@@ -1097,7 +1104,7 @@ def _write_split(
     folder: Path,
     loaded: _Loaded,
     split_of: Sequence[int],
-    labels: Sequence[str] | None,
+    labels: Sequence[str | None] | None,
     manifest: dict[str, Any],
 ) -> dict[str, int]:
     """Write the splits, the quarantine (if any) and the manifest (completed with
@@ -1121,7 +1128,11 @@ def _write_split(
             "sha256": sha256_file(path),
         }
         if labels is not None:
-            info["labels"] = dict(sorted(Counter(labels[r] for r in split_rows[s]).items()))
+            seen = Counter(labels[r] for r in split_rows[s])
+            missing = seen.pop(None, 0)
+            info["labels"] = dict(sorted(seen.items()))
+            if missing:
+                info["labels_missing"] = missing
         splits_info[name] = info
 
     quarantine_info: dict[str, Any] = {"rows": len(loaded.quarantined)}

@@ -102,6 +102,26 @@ def test_stratified_split_reports_label_distribution_per_split(tmp_path: Path) -
             assert abs(count - ratio * totals[label]) <= 1
 
 
+def test_a_missing_label_is_not_the_label_null(tmp_path: Path) -> None:
+    # Found by attack: a row without a label and a row labelled "null" were one label,
+    # counted together in the manifest (train 'null': 54 of 30 + 24) and one stratum.
+    rows = records(300)
+    for i, r in enumerate(rows):
+        r["label"] = ("null", None, "x")[i % 3]
+    out = tmp_path / "out"
+    assert main(["split", str(write_jsonl(tmp_path / "d.jsonl", rows)), "--out", str(out),
+                 "--label", "label"]) == 0  # fmt: skip
+    m = manifest(out)
+    for name in SPLITS:
+        got = [r["label"] for r in read_split(out, name)]
+        info = m["splits"][name]
+        assert info["labels"] == {"null": got.count("null"), "x": got.count("x")}
+        assert info["labels_missing"] == got.count(None) > 0
+        # each of the three strata is split 80/10/10 on its own
+        for label in ("null", None, "x"):
+            assert abs(got.count(label) - {"train": 80, "val": 10, "test": 10}[name]) <= 1
+
+
 def test_grouped_split_never_puts_a_group_in_two_splits(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "data.jsonl", records(170))
     out = tmp_path / "out"

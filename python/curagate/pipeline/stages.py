@@ -364,6 +364,24 @@ def _concat_hashes(parts: list[np.ndarray[Any, Any]]) -> np.ndarray[Any, Any]:
     return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros((0, 2), "<u8")
 
 
+def _concat_files(
+    paths: list[Path], dtype: Any, tail: tuple[int, ...] = (), add: list[int] | None = None
+) -> np.ndarray[Any, Any]:
+    """The arrays of ``paths`` one after the other (each plus ``add[i]``), as ``dtype``,
+    with one file mapped at a time: a list of every shard's map held a descriptor per
+    shard (Python's mmap keeps its own), and a folder of 300 inputs under a 200-file limit
+    died with EMFILE."""
+    sizes = [len(_np(path)) for path in paths]
+    out = np.empty((sum(sizes), *tail), dtype)
+    pos = 0
+    for i, (path, size) in enumerate(zip(paths, sizes, strict=True)):
+        part = _np(path)
+        out[pos : pos + size] = part if add is None else part + add[i]
+        pos += size
+        del part  # its map and descriptor go now
+    return out
+
+
 # --------------------------------------------------------------------------- 2. groups
 
 
@@ -397,8 +415,8 @@ def groups(plan: Plan) -> dict[str, Any]:
 
 def _groups(plan: Plan, tmp: Path) -> dict[str, Any]:
     lay = layout(plan)
-    hashes = _concat_hashes(
-        [np.asarray(_np(plan.dir("sketch", f"{s.index:05d}", "hashes.npy"))) for s in plan.shards]
+    hashes = _concat_files(
+        [plan.dir("sketch", f"{s.index:05d}", "hashes.npy") for s in plan.shards], "<u8", (2,)
     )
     n = len(hashes)
     if n:
@@ -579,8 +597,8 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
     dedup = _deduper(plan)
     bands, rows = dedup.bands_rows
     sketches = [plan.dir("sketch", f"{s.index:05d}") for s in plan.shards]
-    priority = _concat([np.asarray(_np(d / "priority.npy")) for d in sketches], np.float64)
-    empty = _concat([np.asarray(_np(d / "empty.npy")) for d in sketches], np.uint8)
+    priority = _concat_files([d / "priority.npy" for d in sketches], np.float64)
+    empty = _concat_files([d / "empty.npy" for d in sketches], np.uint8)
     group_empty = empty[group_first] != 0 if cfg.near.enabled else np.ones(n_groups, bool)
 
     if cfg.near.enabled:
@@ -645,12 +663,10 @@ def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
         "rows": rows,
     }
     # Survivors as read-order indices over every valid record (leaked ones too).
-    positions = _concat(
-        [
-            np.asarray(_np(d / "clean_pos.npy")) + int(lay.valid_off[i])
-            for i, d in enumerate(sketches)
-        ],
+    positions = _concat_files(
+        [d / "clean_pos.npy" for d in sketches],
         np.int64,
+        add=[int(lay.valid_off[i]) for i in range(len(sketches))],
     )
     survivor_valid = positions[survivor] if n else np.zeros(0, np.int64)
     for i, shard in enumerate(plan.shards):

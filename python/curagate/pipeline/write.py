@@ -78,17 +78,27 @@ class ShardWriter:
     read with (an int id is never written as the string of its digits) and
     nothing is dropped. A part's name sorts after its file's earlier parts (``-1`` sorted
     before them), so ``kept/`` read in name order, as the split reads it, is in input order.
+
+    At most :data:`MAX_OPEN` files are open at once (inputs arrive one after the other, so
+    the least recently written is done): a folder of 1,100 one-row files opened a file per
+    input and died at the process's 1,024 descriptors. Were rows of a closed file's input to
+    come again, they would go to its next part, never over the closed one.
     """
+
+    MAX_OPEN = 64
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._writers: dict[int, tuple[pq.ParquetWriter, Path, int]] = {}
+        self._writers: dict[int, tuple[pq.ParquetWriter, Path, int]] = {}  # least recent first
+        self._closed: dict[int, int] = {}  # source index -> the last part of a closed file
         self.rows: dict[Path, int] = {}
 
     def write(self, source_index: int, table: pa.Table) -> None:
         if table.num_rows == 0:
             return
-        entry = self._writers.get(source_index)
+        entry = self._writers.pop(source_index, None)
+        if entry is not None:
+            self._writers[source_index] = entry  # now the most recent
         if entry is not None and not table.schema.equals(entry[0].schema):
             cast = _null_filled(table, entry[0].schema)
             if cast is None:
@@ -97,7 +107,8 @@ class ShardWriter:
             else:
                 table = cast
         if entry is None:
-            entry = self._open(source_index, table.schema, part=0)
+            closed = self._closed.pop(source_index, None)
+            entry = self._open(source_index, table.schema, part=0 if closed is None else closed + 1)
         writer, path, _ = entry
         writer.write_table(table)
         self.rows[path] = self.rows.get(path, 0) + table.num_rows
@@ -106,6 +117,11 @@ class ShardWriter:
         self, source_index: int, schema: pa.Schema, part: int
     ) -> tuple[pq.ParquetWriter, Path, int]:
         self.directory.mkdir(parents=True, exist_ok=True)
+        while len(self._writers) >= self.MAX_OPEN and source_index not in self._writers:
+            oldest = next(iter(self._writers))
+            writer, _, last = self._writers.pop(oldest)
+            writer.close()
+            self._closed[oldest] = last
         suffix = f"_{part:04d}" if part else ""
         path = self.directory / f"part-{source_index:05d}{suffix}.parquet"
         entry = (pq.ParquetWriter(path, schema, compression="zstd"), path, part)
