@@ -1030,6 +1030,67 @@ def test_the_gate_of_a_bundle_scans_the_training_data_its_lineage_names(
     clean.write_text(json.dumps({"text": "an unrelated row"}) + "\n")
     out = run_gate(gate, str(bundle), base, tmp_path / "g3", device="cpu", train_data=[str(clean)])
     assert out.report["contamination"]["replaced_run_record"] is True
+    # Found by attack: a signed report on the lineage's data replaced by clean files passed
+    # a contaminated bundle into production. A signed gate scans what the lineage names.
+    from curagate.signing import generate_keypair
+
+    key = generate_keypair(tmp_path / "k")[0]
+    with pytest.raises(InputError, match="--train-data with --sign-key: the candidate's bundle"):
+        run_gate(
+            gate, str(bundle), base, tmp_path / "g4", device="cpu", train_data=[str(clean)],
+            sign_key=key,
+        )  # fmt: skip
+    assert not (tmp_path / "g4").exists()
+
+
+def test_the_gate_scans_a_bundles_validation_data_and_reports_its_allow_leakage(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # Found by attack: the golden set used as data.validation picked the checkpoint that
+    # shipped, and nothing saw it: the lineage dropped validation_manifest, the gate read
+    # dataset_manifest only; and a bundle trained with --allow-leakage was reported
+    # `allow_leakage_at_training: false` (read from a run's record only).
+    from curagate import golden
+    from curagate.digest import sha256_file
+    from curagate.gate import run_gate
+
+    item = (
+        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
+    )
+    run = copy_run(tiny_run, tmp_path)
+    data, val = run / "train.jsonl", run / "val.jsonl"
+    data.write_text(json.dumps({"text": "an unrelated row about cats"}) + "\n")
+    val.write_text(json.dumps({"text": f"Q: {item}? A: onhava"}) + "\n")
+    record = run_json(run)
+    for key, path in (("dataset_manifest", data), ("validation_manifest", val)):
+        record[key] = {
+            "files": [{"path": str(path), "sha256": sha256_file(path), "rows": 1}],
+            "total_rows": 1,
+        }
+    record["allow_leakage"] = True
+    (run / "run.json").write_text(json.dumps(record))
+    bundle = export_run(run, tmp_path / "bundle").out
+    lineage = json.loads((bundle / "MANIFEST.json").read_text())["lineage"]
+    assert lineage["validation_manifest"] == record["validation_manifest"]
+    sets = tmp_path / "golden" / "z"
+    sets.mkdir(parents=True)
+    (sets / "data.jsonl").write_text(
+        json.dumps({"id": "z0", "prompt": item, "reference": "x"}) + "\n"
+    )
+    (sets / "set.yaml").write_text(
+        "name: z\ntask: generation\nversion: '1'\nfiles: [data.jsonl]\nlicense: CC0-1.0\n"
+    )
+    golden.lock(tmp_path / "golden")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: g\ngolden_dir: {tmp_path / 'golden'}\ngeneration: {{max_new_tokens: 2}}\n"
+        "golden_sets:\n  - name: z\n    task: generation\n    metrics: {rouge_l: {min: 0.0}}\n"
+        "contamination: {on_leak: fail, ngram: 8}\n"
+    )
+    out = run_gate(gate, str(bundle), str(tmp_path / "base"), tmp_path / "g", device="cpu")
+    cont = out.report["contamination"]
+    assert cont["corpus"] == [str(data), str(val)] and cont["leaked_reference_items"] == 1
+    assert cont["allow_leakage_at_training"] is True and out.exit_code == 1
 
 
 def test_a_run_json_without_adapter_hashes_still_exports_with_a_warning(

@@ -57,6 +57,34 @@ def test_zero_adapter_candidate_equals_base_within_noise(
     assert cand["kind"] == "run" and len(cand["adapter_sha256"]) == 64
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(out.report)
     assert out.report["base"]["sha256"] == cand["base_model_sha256"]
+    base_check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert base_check["verdict"] == "pass" and "trained from" in base_check["message"]
+
+
+def test_a_base_that_is_not_the_candidates_own_is_flagged(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    # Found by attack: a bundle gated with itself as --base passed every regression check
+    # (all deltas 0), signed, and was promoted; any weaker model does the same.
+    import shutil
+
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    gate = _gate(tmp_path, golden_dir)
+    out = run_gate(gate, str(run), str(run), tmp_path / "self", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert check["verdict"] == "fail" and "--base is the candidate itself" in check["message"]
+    assert out.report["verdict"] == "fail" and out.exit_code == 1
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    (other / "generation_config.json").write_text('{"do_sample": false}\n')  # other bytes
+    out = run_gate(gate, str(run), str(other), tmp_path / "other-out", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert (
+        check["verdict"] == "warn"
+        and "not the model the candidate was trained from" in check["message"]
+    )
 
 
 def test_trained_adapter_changes_the_outputs(

@@ -75,7 +75,8 @@ def metric(report: dict, set_name: str, name: str) -> dict:
 
 
 def test_careful_candidate_passes(tmp_path, models) -> None:
-    out = run_gate(SAFETY_GATE, models["careful"].url, models["careful"].url, tmp_path / "o")
+    # against a base that refuses nothing (itself as base fails GATE013: nothing compared)
+    out = run_gate(SAFETY_GATE, models["careful"].url, models["compliant"].url, tmp_path / "o")
     assert failed(out.report) == set()
     assert metric(out.report, "safety_refusal", "refusal_rate")["candidate"] == 1.0
     assert metric(out.report, "safety_refusal", "false_refusal_rate")["candidate"] == 0.0

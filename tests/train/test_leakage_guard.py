@@ -40,6 +40,24 @@ def test_guard_refuses_training_data_with_golden_items(tmp_path: Path, tiny_mode
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+def test_golden_items_in_the_validation_data_are_refused(tmp_path: Path, tiny_model: Path) -> None:
+    # Found by attack: the golden set given as data.validation trained without a word
+    # ("0 leaked"), and the checkpoint shipped was the one with the best loss on the
+    # gate's own items; the gate scanned only data.train.
+    golden, train_f = _data(tmp_path)
+    rows = [json.loads(line) for line in train_f.read_text().splitlines()]
+    clean = write_jsonl(
+        tmp_path / "data" / "clean.jsonl", [r for r in rows if r["prompt"] != LEAKED]
+    )
+    val = write_jsonl(tmp_path / "data" / "val.jsonl", [{"prompt": LEAKED, "completion": "nine"}])
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, clean, val, leakage_reference={"riddles": str(golden)}
+    )
+    with pytest.raises(CheckFailed, match=r"data.train and data.validation\) contains 1 golden"):
+        train("sft", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
 def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) -> None:
     golden, train_f = _data(tmp_path)
     cfg = write_config(

@@ -808,6 +808,8 @@ def export_run(
             },
             "training_config": info.record.config,
             "dataset_manifest": info.record.dataset_manifest,
+            # The rows that chose the checkpoint shipped (the gate scans them too).
+            "validation_manifest": info.record.validation_manifest,
             "golden_sets": info.record.golden_sets,
             "chat_template_sha256": recorded_template,
             "allow_leakage": info.record.allow_leakage,

@@ -132,6 +132,17 @@ JUDGE_INDEPENDENCE = Rule(
     "use a judge from another model family",
 )
 
+BASE_IDENTITY = Rule(
+    "GATE013",
+    "base-identity",
+    Severity.ERROR,
+    "whether `--base` is the model the candidate was trained from (the base its run record or "
+    "bundle lineage names); fails when it is the candidate itself, warns when it is another "
+    "model",
+    "a regression check against the candidate itself, or a weaker model, measures nothing",
+    "gate with the base the candidate was trained from (or waive, naming the model compared)",
+)
+
 RULES: dict[str, Rule] = rule_table(
     THRESHOLD,
     REGRESSION,
@@ -145,6 +156,7 @@ RULES: dict[str, Rule] = rule_table(
     JUDGE_LENGTH_BIAS,
     REFUSAL_DETECTOR,
     JUDGE_INDEPENDENCE,
+    BASE_IDENTITY,
 )
 
 
@@ -636,3 +648,8 @@ def judge_independence_check(golden_set: str, shares_weights_with: list[str]) ->
         ),
         golden_set=golden_set,
     )
+
+
+def base_identity_check(verdict: Verdict, message: str) -> Check:
+    """GATE013: whether the base compared with is the one the candidate was trained from."""
+    return Check(rule=BASE_IDENTITY, name="base.identity", verdict=verdict, message=message)

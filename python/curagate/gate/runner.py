@@ -31,6 +31,7 @@ from curagate.gate.checks import (
     SLICE_THRESHOLD,
     Check,
     Scope,
+    base_identity_check,
     capability_check,
     capability_not_run,
     contamination_check,
@@ -473,6 +474,56 @@ def _weights(ref: ModelRef) -> set[str]:
     return {str(ref.artifacts[k]) for k in keys if ref.artifacts.get(k)}
 
 
+def _recorded_base(cand: ModelRef) -> str | None:
+    """The weights digest of the base the candidate was trained from: a run's (hashed
+    again now), or the one a bundle's lineage names."""
+    if cand.kind == "run":
+        return str(cand.artifacts.get("base_model_sha256") or "") or None
+    base = (cand.lineage or {}).get("base_model")
+    sha = base.get("sha256") if isinstance(base, dict) else None
+    return sha if isinstance(sha, str) and sha else None
+
+
+def _base_check(cand: ModelRef, base: ModelRef) -> Check:
+    """GATE013: a candidate gated against itself passes every regression check (all deltas
+    0), as it does against any weaker model: found by attack, a bundle gated with itself as
+    --base was signed "pass" and promoted."""
+    if base.identity == cand.identity or (
+        base.artifacts.get("artifact_sha256")
+        and base.artifacts.get("artifact_sha256") == cand.artifacts.get("artifact_sha256")
+    ):
+        return base_identity_check(
+            Verdict.FAIL,
+            "--base is the candidate itself: every regression check compares the candidate "
+            "with itself; gate with the base it was trained from",
+        )
+    recorded = _recorded_base(cand)
+    given = (
+        base.artifacts.get("stated_digest") if base.kind == "http" else base.artifacts.get("sha256")
+    )
+    if recorded is None:
+        return base_identity_check(
+            Verdict.PASS,
+            "the candidate records no base model (not a run or bundle): not compared",
+        )
+    if not given:
+        return base_identity_check(
+            Verdict.PASS,
+            f"the base is an endpoint with no stated weights digest: not compared with the "
+            f"recorded base {recorded[:12]}... (pass --base-digest to compare)",
+        )
+    if given != recorded:
+        return base_identity_check(
+            Verdict.WARN,
+            f"--base ({str(given)[:12]}...) is not the model the candidate was trained from "
+            f"({recorded[:12]}..., in its {'run record' if cand.kind == 'run' else 'lineage'}): "
+            "the regression checks measure against another model",
+        )
+    return base_identity_check(
+        Verdict.PASS, f"--base is the model the candidate was trained from ({recorded[:12]}...)"
+    )
+
+
 def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
     """GATE012: a judge made of the same weights as a side it judges prefers that side's
     style (self-preference); its verdict is then not independent evidence."""
@@ -890,12 +941,26 @@ def _dataset_manifest(cand: ModelRef) -> dict[str, Any] | None:
     return None
 
 
+def _validation_manifest(cand: ModelRef) -> dict[str, Any] | None:
+    """The validation files the record next to the dataset manifest names, if any: they
+    chose the checkpoint that ships, so a golden item there is a leak too."""
+    for record in (cand.run, cand.lineage):
+        if isinstance((record or {}).get("dataset_manifest"), dict):
+            manifest = (record or {}).get("validation_manifest")
+            return manifest if isinstance(manifest, dict) else None
+    return None
+
+
 def _manifest_files(cand: ModelRef) -> dict[Path, str]:
-    """The run's training files (resolved as the run dir names them) -> recorded sha256."""
-    manifest = _dataset_manifest(cand) or {}
+    """The run's training and validation files (resolved as the run dir names them) ->
+    recorded sha256."""
     run_dir = Path(cand.spec)
     files: dict[Path, str] = {}
-    for f in manifest.get("files", []):
+    entries = [
+        *(_dataset_manifest(cand) or {}).get("files", []),
+        *(_validation_manifest(cand) or {}).get("files", []),
+    ]
+    for f in entries:
         p = Path(str(f["path"]))
         if not p.is_absolute() and not p.exists() and (run_dir / p).exists():
             p = run_dir / p
@@ -920,15 +985,16 @@ def _changed_training_file(cand: ModelRef) -> str | None:
             # A folder of clean data put where the run's file was: the hash check skipped
             # it and the scan read the folder (a contaminated run passed, signed).
             return (
-                f"training data {path} is no longer the file the run read (run.json records "
-                "a file with its sha256): restore it, or pass --train-data with the data the "
-                "run read"
+                f"training data {path} is no longer the file the run read (its record names "
+                "a file with its sha256): restore it (an unsigned gate may scan other files "
+                "with --train-data)"
             )
         if sha256_file(path) != recorded:
             return (
                 f"training data {path} changed since the run (its sha256 is not the "
-                f"{recorded[:12]}... run.json records): what it holds now is not what was "
-                "trained on; restore it, or pass --train-data with the data the run read"
+                f"{recorded[:12]}... its record names): what it holds now is not what was "
+                "trained on; restore it (an unsigned gate may scan other files with "
+                "--train-data)"
             )
     return None
 
@@ -1041,7 +1107,10 @@ def _contamination(
         "leaked_reference_items": leaked,
         "unreadable_corpus_rows": unreadable,
         "golden_sets": per_set,
-        "allow_leakage_at_training": bool((cand.run or {}).get("allow_leakage", False)),
+        # The trainer's --allow-leakage, from a run's record or a bundle's lineage.
+        "allow_leakage_at_training": any(
+            (record or {}).get("allow_leakage") is True for record in (cand.run, cand.lineage)
+        ),
     }
     where = ", ".join(
         f"{n}: {d['leaked_reference_items']}"
@@ -1220,6 +1289,15 @@ def _run_gate_on(
                 "--train-data (the gate scans the signed record's files)"
             )
         _check_run_signed(cand, train_key)
+    if train_data and sign_key is not None and _dataset_manifest(cand) is not None:
+        # A signed report backs production: it scans what the trainer recorded. Replacing
+        # a bundle's lineage data with clean files passed a contaminated model, signed.
+        raise InputError(
+            "--train-data with --sign-key: the candidate's "
+            f"{'run.json' if cand.run is not None else 'bundle lineage'} names its training "
+            "data, and a signed report scans those files, not others in their place; drop "
+            "--train-data (gate where the recorded files are)"
+        )
     keyid = _signing_keyid(sign_key, cand)
     judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
     # A signed run reads only cache entries a signed run with this key wrote.
@@ -1228,7 +1306,7 @@ def _run_gate_on(
         mac_key=None if sign_key is None else cache_mac_key(sign_key),
     )
 
-    checks: list[Check] = _self_judging(judges, cand, base_ref)
+    checks: list[Check] = [_base_check(cand, base_ref), *_self_judging(judges, cand, base_ref)]
     results: list[dict[str, Any]] = []
     # A signed run loads local models from private copies checked against what it attests.
     with LoadedModels(device=device, snapshot=sign_key is not None) as models:

@@ -178,8 +178,8 @@ def leakage_guard(
             else ""
         )
         raise CheckFailed(
-            f"the training data contains {leaked} golden-set item(s); refusing to train on data "
-            "that leaks the evaluation set. Remove them (curagate leakage / curagate split) or "
+            f"the training data (data.train and data.validation) contains {leaked} golden-set "
+            "item(s); refusing to train on data that leaks the evaluation set. Remove them (curagate leakage / curagate split) or "
             "pass --allow-leakage to train anyway (recorded in run.json). Leaks: "
             + "; ".join(shown)
             + more
@@ -576,7 +576,14 @@ def train(
     read_state |= {p: file_state(p) for p in [*(base / rel for rel in base_files), *golden_files]}
     golden_hashes = _golden_hashes(golden)  # what the guard is about to read
     _refuse_changed(read_state, "curagate read it")
-    leakage = leakage_guard(golden, train_records.files, allow_leakage, cfg.data.system_prompt)
+    # Validation rows pick the checkpoint that ships (and stop training): golden items
+    # there select the model on the gate's own items, so they are scanned as training data.
+    leakage = leakage_guard(
+        golden,
+        [*train_records.files, *(val_records.files if val_records else [])],
+        allow_leakage,
+        cfg.data.system_prompt,
+    )
     _require_train_extra()
     _check_report_to(cfg)
     device = _pick_device(cfg)
