@@ -186,7 +186,13 @@ def test_cli_local_executor_writes_the_same_bytes(
     )
     assert rc == 1  # FMT004 and friends are errors
     one, ex = _outputs(tmp_path / "one"), _outputs(tmp_path / "ex")
-    assert set(one) == {"audit.json", "audit.md", "report.html", "sample.jsonl"}
+    assert set(one) == {
+        ".curagate-output.json",  # the marker: the folder is one complete audit output
+        "audit.json",
+        "audit.md",
+        "report.html",
+        "sample.jsonl",
+    }
     assert one == ex
 
 

@@ -64,6 +64,37 @@ def test_better_candidate_passes_every_threshold(tmp_path, golden_dir, servers) 
     assert out.exit_code == 0
 
 
+def test_the_reports_are_published_as_one_folder_replacing_only_a_gate_output(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by attack: the reports were renamed into --out one by one, so a gate killed
+    # (or cancelled by CI) between them, or two gates into one --out, left gate_report.json
+    # saying FAIL beside junit.xml and report.html saying PASS; and a folder of the user's
+    # named report.md was deleted to make room.
+    gate = gate_file(tmp_path, golden_dir)
+    right, wrong = servers["right"].url, servers["wrong"].url
+    out = tmp_path / "out"
+    (out / "report.md").mkdir(parents=True)
+    (out / "report.md" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="is not a curagate output"):
+        run_gate(gate, right, wrong, out)
+    assert (out / "report.md" / "notes.txt").read_text() == "mine"
+    first = run_gate(gate, right, wrong, tmp_path / "new")
+    assert (first.out_dir / ".curagate-output.json").is_file() and first.exit_code == 0
+    # A second run replaces the whole folder: no file of the first is left beside it.
+    (tmp_path / "new" / "endpoint_log.json").write_text("{}")
+    second = run_gate(gate, wrong, right, tmp_path / "new")
+    assert second.report["verdict"] == "fail"
+    junit = ET.parse(tmp_path / "new" / "junit.xml").getroot()
+    assert int(junit.get("failures") or junit[0].get("failures") or 0) > 0
+    assert json.loads((tmp_path / "new" / "endpoint_log.json").read_text()) != {}
+    # One that reads from --out is refused before any model runs: replacing it would
+    # delete what it read.
+    inside = tmp_path / "new" / "gate.yaml"
+    with pytest.raises(InputError, match="holds the gate file"):
+        run_gate(gate.rename(inside), right, wrong, tmp_path / "new")
+
+
 def test_damaged_candidate_fails_thresholds_and_regression(tmp_path, golden_dir, servers) -> None:
     out = run_gate(
         gate_file(tmp_path, golden_dir),

@@ -96,7 +96,34 @@ def test_empty_reference_set_exits_2(
 def test_writes_json_markdown_and_html(files: dict[str, Path]) -> None:
     run(files, "leaky")
     names = sorted(p.name for p in files["out"].iterdir())
-    assert names == ["leakage.html", "leakage.json", "leakage.md"]
+    assert names == [".curagate-output.json", "leakage.html", "leakage.json", "leakage.md"]
+
+
+def test_the_reports_replace_only_a_previous_leakage_output(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack (gate and audit, which wrote theirs the same way): the reports were
+    # written one by one into --out, so a killed or concurrent run left two runs' files
+    # side by side looking complete, and a folder of the user's named like a report file
+    # was deleted to make room for it.
+    out = files["out"]
+    (out / "leakage.html").mkdir(parents=True)
+    (out / "leakage.html" / "index.html").write_text("mine")
+    assert run(files, "leaky") == 2
+    assert "is not a curagate output" in capsys.readouterr().err
+    assert (out / "leakage.html" / "index.html").read_text() == "mine"
+    # What an earlier curagate wrote (the three files, no marker) is replaced as a whole.
+    (out / "leakage.html" / "index.html").unlink()
+    (out / "leakage.html").rmdir()
+    for name in ("leakage.json", "leakage.md", "leakage.html"):
+        (out / name).write_text("old")
+    assert run(files, "clean") == 0
+    assert json.loads((out / "leakage.json").read_text())["summary"]["leaked_reference_items"] == 0
+    assert (out / ".curagate-output.json").is_file()
+    # A file of the user's among them: not an earlier output, refused.
+    (out / "notes.txt").write_text("mine")
+    (out / ".curagate-output.json").unlink()
+    assert run(files, "leaky") == 2 and (out / "notes.txt").read_text() == "mine"
 
 
 def test_json_matches_the_published_schema(files: dict[str, Path]) -> None:

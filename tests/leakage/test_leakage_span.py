@@ -69,11 +69,12 @@ def test_half_truncations_of_gsm8k_items_are_found_among_real_t0_records(
     rows = [*clean, *({"prompt": p, "completion": "See above."} for p in parts)]
     corpus = write(tmp_path / "corpus.jsonl", rows)
 
+    out = tmp_path / "out"
     rc = main(
-        ["leakage", "--reference", str(reference), "--corpus", str(corpus), "--out", str(tmp_path)]
+        ["leakage", "--reference", str(reference), "--corpus", str(corpus), "--out", str(out)]
     )
     assert rc == 0
-    report = json.loads((tmp_path / "leakage.json").read_text())
+    report = json.loads((out / "leakage.json").read_text())
     assert report["config"]["min_span_words"] == 8
     assert report["config"]["min_span_ratio"] == 0.5
     found: dict[int, set[int]] = {}

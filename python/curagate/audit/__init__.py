@@ -57,18 +57,19 @@ def audit(
 
     ``executor`` (``local`` or ``ray``) audits each input file as a task and
     merges the per-file statistics; the outputs are the same bytes.
-    ``out`` must be a directory (or not exist yet), outside every input folder
-    and holding no input: the next audit would read its sample.jsonl back.
+    ``out`` must be new, empty or a previous audit output, outside every input folder
+    and holding no input (the next audit would read its sample.jsonl back); the reports
+    replace it as one folder.
     """
     from curagate.audit.config import AuditConfig, load_config
     from curagate.io import expand_inputs
-    from curagate.io.outputs import refuse_overlap, require_directory
+    from curagate.io.outputs import check_output, report_folder
 
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     out_dir = Path(out)
     paths = expand_inputs(list(data))
-    refuse_overlap(out_dir, data, paths)
-    require_directory(out_dir)
+    keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]
+    check_output(out_dir, "audit", data, paths, keep=keep)
     reading = None
     if executor is None and paths:
         # The first batches are parsed (natively, the GIL released) while the engine
@@ -86,9 +87,10 @@ def audit(
     result = run_audit(
         data, cfg, collect_table=gx, executor=executor, ray_address=ray_address, reading=reading
     )
-    write_outputs(result, out_dir)
-    if gx:
-        from curagate.audit.gx import write_gx
+    with report_folder(out_dir, "audit", "audit.json") as tmp:
+        write_outputs(result, tmp)
+        if gx:
+            from curagate.audit.gx import write_gx
 
-        write_gx(result, cfg, out_dir)
+            write_gx(result, cfg, tmp)
     return result.report

@@ -157,18 +157,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_out(out: Path, inputs: list[str]) -> None:
-    """``--out`` is a report directory: not an existing file (an input, say), and not
-    an input folder or inside one (the next run would scan the reports)."""
-    from curagate.io.outputs import refuse_overlap
+    """``--out`` is a report directory: not an existing file (an input, say), not an input
+    folder or inside one (the next run would scan the reports), and new, empty or a
+    previous leakage output (the reports replace it as one folder)."""
+    from curagate.io.outputs import check_output
 
     if out.exists() and not out.is_dir():
         raise InputError(
             f"--out {out}: exists and is not a directory; leakage writes its reports "
             "(leakage.json, leakage.md, leakage.html) into a directory: choose a new one"
         )
-    # No input files: leakage adds its three files to --out and never replaces the
-    # folder, so a folder that also holds an input file is left as it was.
-    refuse_overlap(out, inputs, [])
+    check_output(out, "leakage", inputs, [], keep=[("input", p) for p in inputs])
 
 
 def run(args: argparse.Namespace) -> int:

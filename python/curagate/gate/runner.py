@@ -92,8 +92,8 @@ from curagate.golden import (
     read_items,
     snapshot,
 )
-from curagate.io.atomic import check_parent, write_bytes_atomic, write_text_atomic
-from curagate.io.outputs import require_directory
+from curagate.io.atomic import write_bytes_atomic, write_text_atomic
+from curagate.io.outputs import check_output, report_folder
 from curagate.signing import (
     ATTESTATION_NAME,
     cache_mac_key,
@@ -1219,14 +1219,17 @@ def run_gate(
     candidate's artifact digest (``gate_attestation.dsse.json``).
     """
     cfg = load_gate(gate_file)
-    # Before any model runs: an --out that cannot hold the reports was refused only
-    # once every answer was generated (hours, on real models).
-    require_directory(Path(out_dir))
-    if not Path(out_dir).exists():
-        check_parent(Path(out_dir))
     if fail_only_if_significant is not None:
         cfg.statistics.fail_only_if_significant = fail_only_if_significant
     gdir = Path(golden_dir) if golden_dir else cfg.resolve(cfg.golden_dir)
+    # Before any model runs: an --out that cannot hold the reports was refused only
+    # once every answer was generated (hours, on real models). The reports replace --out
+    # as one folder, so it may hold none of what the gate reads.
+    reads = [("gate file", gate_file), ("golden-set folder", gdir)]
+    reads += [(what, p) for what, p in (("candidate", candidate), ("base", base)) if "://" not in p]
+    reads += [("--train-data", p) for p in train_data or []]
+    reads += [("cache folder", cache_dir)] if cache_dir else []
+    check_output(Path(out_dir), "gate", [], [], keep=reads)
     # Every set is read once, into a private folder, and checked there against its lock:
     # the items scored, the suite run and the contamination scan read those bytes. Read
     # from gdir three times, a set edited while the gate ran was scored under the
@@ -1261,7 +1264,6 @@ def _run_gate_on(
     sign_key: str | os.PathLike[str] | None,
     train_key: str | os.PathLike[str] | None = None,
 ) -> GateOutcome:
-    from curagate.gate.report import write_reports
 
     try:
         goldens = [snapshot(load_locked(gdir, g.name), private) for g in cfg.golden_sets]
@@ -1336,7 +1338,51 @@ def _run_gate_on(
     checks += cont_checks
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with report_folder(out, "gate", "gate_report.json") as tmp:
+        report = _write_outputs(
+            tmp, results, checks, cfg, cand, base_ref, judges, all_sets, schemas, suite,
+            contamination, strict=strict, gate_file_name=gate_file_name, keyid=keyid,
+            sign_key=sign_key,
+        )  # fmt: skip
+    return GateOutcome(
+        report,
+        int(report["exit_code"]),
+        cache.hits,
+        cache.misses,
+        out,
+        _endpoints(cand, base_ref, judges),
+        cache.rejected,
+    )
+
+
+def _endpoints(cand: ModelRef, base: ModelRef, judges: dict[str, ModelRef]) -> dict[str, Any]:
+    """What each endpoint side was asked and answered (``endpoint_log.json``)."""
+    sides = [("candidate", cand), ("base", base)]
+    sides += [(f"judge:{name}", ref) for name, ref in sorted(judges.items())]
+    return {side: ref.stats.to_dict() for side, ref in sides if ref.kind == "http"}
+
+
+def _write_outputs(
+    out: Path,
+    results: list[dict[str, Any]],
+    checks: list[Check],
+    cfg: GateConfig,
+    cand: ModelRef,
+    base_ref: ModelRef,
+    judges: dict[str, ModelRef],
+    all_sets: list[GoldenSet],
+    schemas: dict[str, Any],
+    suite: dict[str, Any] | None,
+    contamination: dict[str, Any],
+    *,
+    strict: bool,
+    gate_file_name: str | os.PathLike[str],
+    keyid: str | None,
+    sign_key: str | os.PathLike[str] | None,
+) -> dict[str, Any]:
+    """Every file of the gate's --out into the (new, private) folder ``out``; the report."""
+    from curagate.gate.report import write_reports
+
     item_rows = [row for res in results for row in res.pop("_items")]
     items_sha = write_items(item_rows, out / ITEMS_NAME)
 
@@ -1390,21 +1436,16 @@ def _run_gate_on(
         ),
     }
     report_bytes = write_reports(report, out)
-    sides = [("candidate", cand), ("base", base_ref)]
-    sides += [(f"judge:{name}", ref) for name, ref in sorted(judges.items())]
-    endpoints = {side: ref.stats.to_dict() for side, ref in sides if ref.kind == "http"}
+    endpoints = _endpoints(cand, base_ref, judges)
     if endpoints:
         write_text_atomic(
             out / "endpoint_log.json", json_text(endpoints, "endpoint_log.json", indent=2) + "\n"
         )
-    else:  # a previous run's, beside a report that used no endpoint, would be read as its
-        (out / "endpoint_log.json").unlink(missing_ok=True)
-    attestation = out / ATTESTATION_NAME
     if sign_key is not None:
-        write_attestation(out / "gate_report.json", sign_key, attestation, raw=report_bytes)
-    else:
-        attestation.unlink(missing_ok=True)  # a stale one would attest another report
-    return GateOutcome(report, exit_code, cache.hits, cache.misses, out, endpoints, cache.rejected)
+        write_attestation(
+            out / "gate_report.json", sign_key, out / ATTESTATION_NAME, raw=report_bytes
+        )
+    return report
 
 
 def _signing_keyid(sign_key: str | os.PathLike[str] | None, cand: ModelRef) -> str | None:

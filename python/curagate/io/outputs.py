@@ -9,6 +9,7 @@ The marker's run id is a hash of the run's ``stats.json`` and
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import glob
@@ -20,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
-from curagate.io.atomic import check_parent
+from curagate.io.atomic import atomic_path, check_parent
 
 MARKER_NAME = ".curagate-output.json"
 # A marker is ~100 bytes; a manifest or stats.json of a million files ~200 MB.
@@ -113,6 +114,40 @@ def require_directory(out: Path) -> None:
         )
 
 
+# What the report commands wrote into --out before they published it as one folder with
+# a marker (until 2026-12-04): a folder holding only these (files; audit's `gx` folder) is
+# their previous output, replaced as such.
+REPORT_FILES = {
+    "gate": frozenset(
+        {
+            "gate_report.json",
+            "report.md",
+            "report.html",
+            "junit.xml",
+            "items.jsonl",
+            "endpoint_log.json",
+            "gate_attestation.dsse.json",
+        }
+    ),
+    "audit": frozenset({"audit.json", "audit.md", "report.html", "sample.jsonl", "gx"}),
+    "leakage": frozenset({"leakage.json", "leakage.md", "leakage.html"}),
+}
+
+
+@contextlib.contextmanager
+def report_folder(out: Path, command: str, identity: str) -> Iterator[Path]:
+    """The folder a command's reports are written into, published as one: a temporary
+    sibling, its marker written last (its run id the hash of the ``identity`` file), then
+    renamed into ``out``'s place, replacing only a previous ``command`` output. Written file
+    by file into ``--out``, a killed, cancelled or concurrent run left a report saying FAIL
+    beside a junit.xml and report.html saying PASS, and a folder of the user's named like
+    one of the files was deleted."""
+    with atomic_path(out, replaceable=lambda t: check_replaceable(t, command)) as tmp:
+        tmp.mkdir()
+        yield tmp
+        write_marker(tmp, command, [tmp / identity])
+
+
 def check_replaceable(out: Path, command: str) -> None:
     """Refuse an ``--out`` that exists and is not a complete previous ``command`` output,
     and one that is a symbolic link (the output replaces ``--out`` by a rename, which
@@ -128,12 +163,27 @@ def check_replaceable(out: Path, command: str) -> None:
     if not any(out.iterdir()):
         return
     marker = read_marker(out)
+    if marker is None and _earlier_report(out, command):
+        return
     if marker is None or marker.get("command") != command:
         raise InputError(
             f"--out {out}: directory exists and is not a curagate output (no complete "
             f"{command} marker {MARKER_NAME}); choose a new or empty directory ({command} "
             "replaces its output folder as a whole)"
         )
+
+
+def _earlier_report(out: Path, command: str) -> bool:
+    """Whether ``out`` holds only what ``command`` wrote before its marker (REPORT_FILES)."""
+    names = REPORT_FILES.get(command)
+    if names is None:
+        return False
+    for entry in out.iterdir():
+        if entry.name not in names or entry.is_symlink():
+            return False
+        if not (entry.is_file() or (entry.name == "gx" and entry.is_dir())):
+            return False
+    return True
 
 
 def refuse_overlap(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curagate.artifacts import LeakageReportDoc, validated
-from curagate.io.atomic import write_text_atomic
 from curagate.leakage import place_of
 from curagate.reports import render_report
 from curagate.reports.markdown import md_cell
@@ -26,16 +25,16 @@ SNIPPET_CHARS = 160
 
 
 def write_report(result: LeakageResult, out: Path) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": out / "leakage.json",
-        "markdown": out / "leakage.md",
-        "html": out / "leakage.html",
-    }
-    write_text_atomic(paths["json"], to_json(result))
-    write_text_atomic(paths["markdown"], to_markdown(result))
-    write_text_atomic(paths["html"], to_html(result))
-    return paths
+    """The three reports, published as one folder ``out`` (new, empty or a previous
+    leakage output: see :func:`curagate.io.outputs.report_folder`); their paths."""
+    from curagate.io.outputs import report_folder
+
+    names = {"json": "leakage.json", "markdown": "leakage.md", "html": "leakage.html"}
+    with report_folder(Path(out), "leakage", names["json"]) as tmp:
+        (tmp / names["json"]).write_text(to_json(result), encoding="utf-8")
+        (tmp / names["markdown"]).write_text(to_markdown(result), encoding="utf-8")
+        (tmp / names["html"]).write_text(to_html(result), encoding="utf-8")
+    return {kind: Path(out) / name for kind, name in names.items()}
 
 
 def to_json(result: LeakageResult) -> str:
