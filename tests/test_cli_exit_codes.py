@@ -411,3 +411,24 @@ def test_quiet_is_taken_after_an_action_name_too(
     assert code in (0, 2)
     assert progress._quiet is True  # taken, and it was set
     progress.set_quiet(False)
+
+
+def test_keys_generate_on_a_full_disk_leaves_nothing_and_a_rerun_works(tmp_path: Path) -> None:
+    # Found by attack: on a full disk the private key was written and the public one left
+    # empty (exit 2), and a rerun refused to overwrite them. A file-size limit below the
+    # private key's size fails its write as a full disk does (Python ignores SIGXFSZ).
+    import resource
+
+    out = tmp_path / "keys"
+    p = subprocess.run(
+        [sys.executable, "-m", "curagate", "keys", "generate", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100)),
+        check=False,
+    )
+    assert p.returncode == 2 and "cannot write the keys there" in p.stderr, p.stderr
+    assert list(out.iterdir()) == []
+    assert main(["keys", "generate", "--out", str(out)]) == 0
+    assert sorted(f.name for f in out.iterdir()) == ["signing_key.pem", "signing_key.pub"]
+    assert (out / "signing_key.pem").stat().st_mode & 0o777 == 0o600

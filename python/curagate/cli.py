@@ -205,9 +205,9 @@ def _main(argv: Sequence[str] | None) -> int:
     from curagate import progress
 
     progress.set_quiet(bool(getattr(args, "quiet", False)))
-    if argv is None and args.command == "gate":
-        # SIGTERM (a CI job cancelled, docker stop) ends the gate as Ctrl-C does: its
-        # `with` blocks run, so a signed run's private model copies are removed.
+    if argv is None and args.command in ("gate", "export"):
+        # SIGTERM (a CI job cancelled, docker stop) ends the gate or an export as Ctrl-C
+        # does: their `with`/`finally` blocks run, so private model copies are removed.
         signal.signal(signal.SIGTERM, _exit_143)
     if argv is None and args.command in _DATA_COMMANDS:
         _exit_on_bus_error(args.command)

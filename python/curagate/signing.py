@@ -82,6 +82,8 @@ def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+    published: list[Path] = []
+    temps: list[Path] = []
     try:  # /proc/x, a file's name, a read-only place: the user's to fix, not a crash
         out.mkdir(parents=True, exist_ok=True)
         for p in (private, public):
@@ -89,12 +91,30 @@ def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
                 raise InputError(
                     f"{p}: already exists; keys are never overwritten (choose another --out)"
                 )
-        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pem)
-        public.write_bytes(public_pem(key.public_key()))
-    except OSError as e:
+        # Both written whole under temporary names (0600), then linked into place, never
+        # over a file (a link fails where one exists): on a full disk a private key and
+        # an empty public one were left, and a rerun refused to overwrite them.
+        for data in (pem, public_pem(key.public_key())):
+            fd, name = tempfile.mkstemp(prefix=".signing_key.", suffix=".tmp", dir=out)
+            temps.append(Path(name))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        temps[1].chmod(0o644)
+        for tmp, final in zip(temps, (private, public), strict=True):
+            os.link(tmp, final)
+            published.append(final)
+    except (OSError, InputError) as e:
+        for path in published:
+            path.unlink(missing_ok=True)
+        if isinstance(e, InputError):
+            raise
         raise InputError(f"--out {out}: cannot write the keys there ({e.strerror or e})") from None
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
     return private, public
 
 

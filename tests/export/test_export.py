@@ -135,6 +135,37 @@ def test_manifest_records_every_file_and_the_lineage(tiny_run: Path, tiny_bundle
     assert verification["max_abs_reference_logit"] > 0.1  # a real logit scale, not 0
 
 
+def test_an_export_removes_the_private_copies_a_killed_export_left(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # Found by attack: an export killed (SIGKILL, or SIGTERM: no handler) left its private
+    # copy of the adapter (and, signing, of the whole base model) in $TMPDIR, and no later
+    # export removed it: several GB per cancelled CI job.
+    import os
+    import subprocess
+    import sys
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    stale = temp / f"curagate-export-{gone}-abcdefgh"
+    (stale / "base").mkdir(parents=True)
+    live = temp / f"curagate-export-{os.getppid()}-abcdefgh"  # a running process's
+    live.mkdir()
+    p = subprocess.run(
+        [sys.executable, "-m", "curagate", "export", str(tiny_run), "--out", str(tmp_path / "b"),
+         "--quiet"],
+        capture_output=True, text=True, check=False, env={**os.environ, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in temp.iterdir() if x.name.startswith("curagate-export-")) == [
+        live.name
+    ]
+
+
 def test_export_is_deterministic(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
     again = export_run(tiny_run, tmp_path / "tiny-bot")
     assert again.digest == artifact_digest(tiny_bundle)

@@ -15,7 +15,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ from curagate.export.manifest import (
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
 from curagate.hf import loading
-from curagate.io.atomic import atomic_path, write_bytes_atomic, write_text_atomic
+from curagate.io.atomic import atomic_path, private_dir, write_bytes_atomic, write_text_atomic
 from curagate.io.outputs import read_regular
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -670,7 +669,8 @@ def export_run(
     # loaded from a private copy hashed while copied (and, signing, the base too): one
     # written over between the checks above and the load was merged, signed and said to
     # be the gated one. ``adapter_files`` are the bytes merged.
-    private = Path(tempfile.mkdtemp(prefix="curagate-export-"))  # mode 0700
+    # Mode 0700, named by this process: a killed export's copies go at the next one.
+    private = private_dir("curagate-export-")
     try:
         adapter_files, base_dir, adapter_dir = _private_copies(
             info, private, copy_base=sign_key is not None

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -50,7 +49,7 @@ from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_diges
 from curagate.errors import InputError, MissingExtraError
 from curagate.hf import loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
-from curagate.io.atomic import pid_alive, write_text_atomic
+from curagate.io.atomic import private_dir, remove_dead, write_text_atomic
 from curagate.progress import Bar
 from curagate.text import LONE_SURROGATE, printable
 
@@ -658,16 +657,6 @@ class HFGenerator:
 _COPY_PREFIX = "curagate-gate-model-"
 
 
-def _remove_stale_copies() -> None:
-    """Remove the model copies of signed runs whose process is gone (killed by a signal
-    that left it no time to clean up: SIGTERM from a CI cancel, SIGKILL); each is a
-    whole model's size in the temporary folder."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_COPY_PREFIX}*-*"):
-        pid = path.name.removeprefix(_COPY_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
 class LoadedModels:
     """Loads each model at most once per gate run (generation and lm-eval share it).
 
@@ -687,7 +676,7 @@ class LoadedModels:
         self._hf: dict[str, tuple[Any, Any]] = {}
         self._copies: list[Path] = []
         if snapshot:
-            _remove_stale_copies()
+            remove_dead(_COPY_PREFIX)
 
     def close(self) -> None:
         self._hf.clear()
@@ -706,7 +695,7 @@ class LoadedModels:
         from curagate.export.manifest import files_outside, verify_bundle
 
         assert ref.model_dir is not None
-        root = Path(tempfile.mkdtemp(prefix=f"{_COPY_PREFIX}{os.getpid()}-"))  # mode 0700
+        root = private_dir(_COPY_PREFIX)  # mode 0700
         self._copies.append(root)
 
         model_dir = root / "model"

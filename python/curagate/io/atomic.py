@@ -157,6 +157,23 @@ def check_parent(target: Path) -> None:
         )
 
 
+def private_dir(prefix: str) -> Path:
+    """A new private (0700) temporary folder named ``PREFIX<pid>-...``, once the folders of
+    that prefix whose process is gone are removed (:func:`remove_dead`)."""
+    remove_dead(prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+def remove_dead(prefix: str) -> None:
+    """Remove the temporary folders ``PREFIX<pid>-...`` whose process is gone: a run killed
+    by a signal that left it no time to clean up (SIGKILL; SIGTERM outside the CLI) left a
+    copy of a whole model there, which no later run removed."""
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = path.name.removeprefix(prefix).split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a temporary named by it belongs to a live run)."""
     try:
