@@ -57,7 +57,8 @@ def test_better_candidate_passes_every_threshold(tmp_path, golden_dir, servers) 
     )
     r = out.report
     assert checks_by(r, "fail") == set()
-    assert checks_by(r, "warn") == {"sentiment.size"}  # 40 items < 200
+    # 40 items < 200; and the gate file turns the contamination check off: said, a warning
+    assert checks_by(r, "warn") == {"sentiment.size", "contamination"}
     acc = r["results"][0]["metrics"]["accuracy"]
     assert (acc["candidate"], acc["base"], acc["delta"]) == (1.0, 0.0, 1.0)
     assert acc["significant"] and acc["mcnemar"]["p_value"] < 1e-6
@@ -859,3 +860,21 @@ def test_precision_of_a_class_never_predicted_is_undefined_not_zero(tmp_path, go
     negative = out.report["results"][0]["per_class"]["candidate"]["Negative"]
     assert negative["precision"] is None and negative["recall"] == 0.0 and negative["f1"] is None
     assert "| Negative | - | 0.0000 | - | 0.0000 |" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_a_contamination_check_turned_off_is_a_warning_not_silence(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by attack: `contamination: {check: false}` wrote no GATE005 at all, so a
+    # candidate trained on every golden item passed --strict (exit 0), and a --train-data
+    # given was ignored without a word; with nothing to scan the check already warned.
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "anything"}\n')
+    out = run_gate(
+        gate_file(tmp_path, golden_dir), servers["right"].url, servers["wrong"].url,
+        tmp_path / "out", strict=True, train_data=[str(train)],
+    )  # fmt: skip
+    [check] = [c for c in out.report["checks"] if c["id"] == "GATE005"]
+    assert check["verdict"] == "warn" and "contamination.check is false" in check["message"]
+    assert "--train-data given was not scanned" in check["message"]
+    assert out.exit_code == 1  # --strict: warnings fail

@@ -181,7 +181,8 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     assert check(r, "chat.judge.length_bias")["verdict"] == "pass"
     win = check(r, "chat.judge_win_rate.threshold")
     assert win["id"] == "GATE001" and win["verdict"] == "pass"
-    assert {c["id"] for c in r["checks"] if c["verdict"] != "pass"} == {"GATE006"}
+    # a small set; the contamination check turned off in the gate file (a warning)
+    assert {c["id"] for c in r["checks"] if c["verdict"] != "pass"} == {"GATE006", "GATE005"}
     assert out.exit_code == 0
     # The judge is named in the report, the attestation predicate and the endpoint log.
     assert r["judges"]["chat"]["stated_identity"] == "canned judge (candidate)"
@@ -469,6 +470,10 @@ def test_verdict_parsing_and_kappa() -> None:
     assert parse_verdict("Verdict: TIE.") == "TIE"
     assert parse_verdict("tie") == "TIE"
     assert parse_verdict("Both are fine") is None
+    assert parse_verdict("Final verdict is: B") == "B" and parse_verdict("answer: A") == "A"
+    assert parse_verdict("answers A") is None and parse_verdict("Verdict") is None
+    # in linear time: 16,000 punctuation characters took 5 s (quadratic regex)
+    assert parse_verdict("!" * 200_000) is None
     assert cohen_kappa(["a", "b", "a", "b"], ["a", "b", "a", "b"]) == 1.0
     assert cohen_kappa(["a", "a", "b", "b"], ["a", "b", "a", "b"]) == 0.0
 

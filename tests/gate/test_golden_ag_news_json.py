@@ -105,7 +105,11 @@ def test_reference_answers_pass_and_beat_a_prose_base(tmp_path: Path, serve: Any
     for name in ("json_valid_rate", "schema_compliance", "field_f1", "exact_match"):
         assert metrics[name]["candidate"] == 1.0 and metrics[name]["base"] == 0.0
         assert metrics[name]["significant"]
-    assert [c["id"] for c in out.report["checks"] if c["verdict"] != "pass"] == ["GATE006"]
+    # a small set; the contamination check turned off in the gate file (a warning)
+    assert [c["id"] for c in out.report["checks"] if c["verdict"] != "pass"] == [
+        "GATE006",
+        "GATE005",
+    ]
     assert (out.report["verdict"], out.exit_code) == ("warn", 0)  # 96 items < 200
 
 

@@ -275,6 +275,34 @@ def test_field_f1_tells_booleans_from_numbers_and_reads_1_0_as_1() -> None:
     assert gm.field_f1({"n": [1, 1]}, {"n": [1, True]}) == 0.0
 
 
+def test_field_f1_keeps_empty_objects_and_dotted_keys_apart() -> None:
+    # Found by attack: an empty object had no fields (`{"error": {}}` scored 1.0 against
+    # `{"result": {}}`, a missing `"tags": {}` was never counted), and paths were joined
+    # with dots (`{"user.name": ...}` was `{"user": {"name": ...}}`).
+    assert gm.field_f1({"result": {}}, {"error": {}}) == 0.0
+    assert gm.field_f1({"name": "Bob"}, {"name": "Bob", "tags": {}}) == pytest.approx(2 / 3)
+    dotted = {"user.name": "Ann", "user.id": 7}
+    assert gm.field_f1({"user": {"name": "Ann", "id": 7}}, dotted) == 0.0
+    assert gm.field_f1(dotted, dotted) == 1.0 and gm.field_f1({}, {}) == 1.0
+    assert gm.field_f1({"a": {}}, {"a": {}}) == 1.0
+
+
+def test_a_fenced_answer_is_read_as_the_fence_regex_read_it() -> None:
+    # The regex ^```(?:json)?\s*(.*?)\s*```$ was cubic (24 s on a fence and 4,000 spaces);
+    # the answers are the same.
+    for text, value in [
+        ('```json\n{"a": 1}\n```', {"a": 1}),
+        ('```{"a": 1}```', {"a": 1}),
+        ("```jsonx```", None),
+        ("``````", None),
+        ("  ```\n[1]\n```  ", [1]),
+        ('x```{"a": 1}```', None),
+        ("```" + " " * 50_000 + "}", None),
+    ]:
+        ok, parsed = gm.parse_json(text)
+        assert (parsed if ok else None) == value, text[:20]
+
+
 def test_structured_json_exact_match_is_type_exact() -> None:
     from curagate.gate.config import GoldenSetGate
     from curagate.gate.tasks.base import Answer, get_task

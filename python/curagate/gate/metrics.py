@@ -302,7 +302,14 @@ def extract_answer(output: str, pattern: str | None) -> str:
     return next((g for g in m.groups() if g is not None), "")
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+def _unfenced(text: str) -> str:
+    """``text`` without one Markdown code fence around all of it (```` ```json ````), as
+    ``^```(?:json)?\\s*(.*?)\\s*```$`` reads it, in linear time: that regex took 24 s on
+    a fence and 4,000 spaces (cubic), and an endpoint's answer has no length limit."""
+    if len(text) < 6 or not (text.startswith("```") and text.endswith("```")):
+        return text
+    inner = text[3:-3]
+    return (inner[4:] if inner.startswith("json") else inner).strip()
 
 
 def parse_json(output: str) -> tuple[bool, Any]:
@@ -320,10 +327,7 @@ def read_json_answer(output: str) -> tuple[bool, Any, str]:
     """:func:`parse_json`, with why the answer is not valid JSON ("" when it is)."""
     from curagate.records import MAX_NESTING, json_depth, loads_strict
 
-    text = output.strip()
-    m = _FENCE.match(text)
-    if m:
-        text = m.group(1)
+    text = _unfenced(output.strip())
     try:
         value = loads_strict(text)
     except json.JSONDecodeError as e:
@@ -367,14 +371,22 @@ def schema_valid(value: Any, schema: dict[str, Any]) -> float:
         ) from None
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
-    """Leaf fields as ``path -> canonical JSON`` so nested objects compare field by field."""
-    if isinstance(value, dict):
+def _flatten(value: Any, path: tuple[str, ...] = ()) -> dict[str, str]:
+    """Leaf fields as ``path -> canonical JSON`` so nested objects compare field by field.
+
+    A path is the JSON list of its keys (``{"user.name": 1}`` and ``{"user": {"name": 1}}``
+    were both ``user.name``), and an empty object is a leaf (it had no fields at all, so
+    ``{"error": {}}`` and ``{"result": {}}`` scored 1.0 against each other)."""
+    if isinstance(value, dict) and value:
         out: dict[str, str] = {}
         for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+            out.update(_flatten(v, (*path, str(k))))
         return out
-    return {prefix or "$": json.dumps(_integral(value), sort_keys=True, ensure_ascii=False)}
+    return {
+        json.dumps(path, ensure_ascii=False): json.dumps(
+            _integral(value), sort_keys=True, ensure_ascii=False
+        )
+    }
 
 
 def _integral(value: Any) -> Any:

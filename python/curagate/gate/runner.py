@@ -1007,7 +1007,12 @@ def _contamination(
 ) -> tuple[dict[str, Any], list[Check]]:
     pol = cfg.contamination
     if not pol.check:
-        return {"checked": False, "reason": "contamination.check is false"}, []
+        # A warning, as when there is nothing to scan: turned off, the check said nothing
+        # at all, and a candidate trained on every golden item passed --strict.
+        msg = "not checked: contamination.check is false in the gate file" + (
+            " (the --train-data given was not scanned)" if train_data else ""
+        )
+        return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.WARN, msg)]
     corpus = _corpus_paths(cand, train_data)
     if corpus is None:
         msg = (
