@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -323,11 +323,17 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
     )
 
 
-def lock(golden_dir: str | os.PathLike[str], names: list[str] | None = None) -> dict[str, Any]:
+def lock(
+    golden_dir: str | os.PathLike[str],
+    names: list[str] | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Hash the named sets (all when ``names`` is empty) and rewrite ``lock.json``.
 
     Sets not named keep their existing lock entry, so locking one reviewed
-    change never re-blesses another set's unreviewed edit.
+    change never re-blesses another set's unreviewed edit. ``warn`` is told of every set
+    locked again with changed files under an unchanged version.
     """
     root = Path(golden_dir)
     found = discover_sets(root)
@@ -346,10 +352,29 @@ def lock(golden_dir: str | os.PathLike[str], names: list[str] | None = None) -> 
         existing = _read_lock(lock_path, repairing=chosen)["sets"] if lock_path.exists() else {}
         entries: dict[str, Any] = {n: e for n, e in existing.items() if n in found}
         for name in chosen:
-            entries[name] = _hash_set(found[name]).to_lock_entry()
+            entry = _hash_set(found[name]).to_lock_entry()
+            changed = _same_version_change(name, existing.get(name), entry)
+            if changed is not None and warn is not None:
+                warn(changed)
+            entries[name] = entry
         doc = {"schema_version": LOCK_SCHEMA_VERSION, "sets": dict(sorted(entries.items()))}
         write_text_atomic(lock_path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return doc
+
+
+def _same_version_change(name: str, before: Any, after: dict[str, Any]) -> str | None:
+    """The warning for a set whose files changed since it was locked while its ``version``
+    stayed: two reports then name "S v1" for different items (only the sha256 tells them
+    apart), which a reviewed edit locked on purpose may still want to say."""
+    if before is None or _lock_entry_problem(before) is not None:
+        return None  # a new set, or a broken entry being repaired
+    if before["files"] == after["files"] or before["version"] != after["version"]:
+        return None
+    return (
+        f"golden set {name}: its files changed since it was locked, and it is still version "
+        f"{before['version']} (sha256 {before['sha256'][:12]}... -> {after['sha256'][:12]}...); "
+        "reports name a set by version: raise `version` in its set.yaml and lock again"
+    )
 
 
 def _read_lock(lock_path: Path, repairing: Sequence[str] = ()) -> dict[str, Any]:

@@ -82,6 +82,27 @@ def test_lock_on_purpose_accepts_the_change(golden_dir: Path) -> None:
     assert golden.load_locked(golden_dir, "sentiment").size == len(SENTIMENT_ITEMS) + 1
 
 
+def test_locking_changed_files_under_the_same_version_warns(
+    golden_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: every label flipped, `golden lock --set s` said "locked s v1" and
+    # nothing else; two reports then named "s v1" for different items.
+    data = golden_dir / "sentiment" / "data.jsonl"
+    before = json.loads((golden_dir / "lock.json").read_text())["sets"]["sentiment"]["sha256"]
+    assert main(["golden", "lock", str(golden_dir), "--set", "sentiment"]) == 0
+    assert "warning" not in capsys.readouterr().err  # unchanged: nothing to say
+    data.write_text(data.read_text().replace("Positive", "Negative"))
+    assert main(["golden", "lock", str(golden_dir), "--set", "sentiment"]) == 0
+    err = capsys.readouterr().err
+    assert "golden set sentiment: its files changed since it was locked, and it is still " in err
+    assert f"version 1 (sha256 {before[:12]}..." in err and "raise `version`" in err
+    set_yaml = golden_dir / "sentiment" / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("version: '1'", "version: '2'"))
+    data.write_text(data.read_text().replace("Negative", "Positive"))
+    assert main(["golden", "lock", str(golden_dir), "--set", "sentiment"]) == 0
+    assert "warning" not in capsys.readouterr().err  # a new version: said by its number
+
+
 def test_locking_one_set_keeps_the_other_sets_entry(golden_dir: Path) -> None:
     write_set(golden_dir, "other", "generation", [{"prompt": "p", "reference": "r"}])
     golden.lock(golden_dir, ["other"])

@@ -93,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.action == "lock":
-        doc = golden.lock(args.golden_dir, args.sets or None)
+        doc = golden.lock(
+            args.golden_dir,
+            args.sets or None,
+            warn=lambda text: print(f"curagate golden lock: warning: {text}", file=sys.stderr),
+        )
         for name in args.sets or sorted(doc["sets"]):
             e = doc["sets"][name]
             small = (
