@@ -294,3 +294,44 @@ def test_a_gate_file_or_json_schema_that_never_ends_is_refused_not_read(
         load_gate(tmp_path / "g.yaml")
     with pytest.raises(ConfigError, match=r"cannot read the gate file .*not a regular file"):
         load_gate(target)
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("metrics: {accuracy: {min: -5}}", "metrics.accuracy.min -5"),
+        ("metrics: {macro_f1: {max: 100}}", "metrics.macro_f1.max 100"),
+        ("regression: {accuracy: {warn_drop: 2, fail_drop: 5}}", "regression.accuracy.warn_drop 2"),
+        (
+            "slices: [{column: length, metrics: {accuracy: {min: 80}}}]",
+            "slices[length].metrics.accuracy.min 80",
+        ),
+        (
+            "slices: [{column: length, regression: {fail_drop: 5}}]",
+            "slices[length].regression.fail_drop 5",
+        ),
+    ],
+)
+def test_a_bound_a_share_can_never_cross_is_an_error(rule: str, says: str) -> None:
+    # Found by attack: points written as percents (`fail_drop: 5`), `min: -5`, `max: 100`:
+    # no value of a share from 0 to 1 crosses them, so the gate passed a candidate wrong on
+    # all 200 items (and right on none the base got), --strict included.
+    text = GOOD.replace("      accuracy: {min: 0.9}\n", "") + f"    {rule}\n"
+    text = text.replace("    metrics:\n    ", "    ")
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        parse_gate(text, "g.yaml")
+
+
+def test_bounds_at_the_ends_of_a_share_and_relative_drops_of_a_rate_are_accepted() -> None:
+    text = GOOD.replace("{min: 0.9}", "{min: 0, max: 1}") + (
+        "    regression: {accuracy: {fail_drop: 1}}\n"
+    )
+    assert parse_gate(text, "g.yaml").golden_sets[0].metrics["accuracy"].max == 1
+    refusal = """\
+name: g
+golden_sets:
+  - name: s
+    task: refusal
+    regression: {pii_leak_rate: {relative: true, warn_drop: 2, fail_drop: 4}}
+"""
+    assert parse_gate(refusal, "g.yaml").golden_sets[0].regression["pii_leak_rate"].fail_drop == 4

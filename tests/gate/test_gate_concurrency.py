@@ -786,7 +786,9 @@ def test_cli_takes_digests_and_prints_endpoint_requests(
     finally:
         right.close()
     out = capsys.readouterr().out
-    assert rc == 0
+    # The same model on both sides: GATE013 fails the gate (nothing was compared); what
+    # this test looks at is the requests.
+    assert rc == 1 and "--base is the candidate itself" in out
     assert "candidate endpoint: 40 request(s), 0 retried" in out
     # Same URL and digest on both sides: the base answers come from the candidate's cache.
     assert "base endpoint: 0 request(s), 0 retried" in out
@@ -817,12 +819,13 @@ def test_generation_shows_a_bar_per_set_and_side_with_its_total(
     right = CannedServer(lambda p: _label(p))
     try:
         args = ["gate", str(_gate(tmp_path, golden_dir)), "--candidate", right.url]
-        rc = main([*args, "--base", right.url, "--out", str(tmp_path / "o"), "--no-cache"])
+        base = ["--base", right.url, "--base-model", "base"]  # another model to the gate
+        rc = main([*args, *base, "--out", str(tmp_path / "o"), "--no-cache"])
         err = capsys.readouterr().err
         assert rc == 0
         assert "sentiment: candidate" in err and "sentiment: base" in err
         assert "/40 [" in err and "answer" in err
-        main([*args, "--base", right.url, "--out", str(tmp_path / "o2"), "--no-cache", "--quiet"])
+        main([*args, *base, "--out", str(tmp_path / "o2"), "--no-cache", "--quiet"])
         assert capsys.readouterr().err == ""
     finally:
         right.close()

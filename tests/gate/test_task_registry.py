@@ -28,7 +28,7 @@ class Keyword(Task):
     """The answer must mention the item's keyword; shorter answers are better."""
 
     name = "keyword_test"
-    metrics = (Metric("keyword_hit"), Metric("words", higher_is_better=False))
+    metrics = (Metric("keyword_hit"), Metric("words", higher_is_better=False, share=False))
     correct_metric = "keyword_hit"
 
     def parse(self, item, spec, output):

@@ -264,10 +264,49 @@ class GoldenSetGate(_Strict):
                     f"metric {m!r} is not computed for task {self.task!r}; use one of {', '.join(allowed)}"
                 )
         task.check_config(self)
+        shares = {m.name: m.higher_is_better for m in task.metrics if m.share}
+        _check_ranges(self, shares | dict.fromkeys(JUDGE_METRICS, True))
         for metric in task.metrics:
             if metric.requires and metric.name in named and not getattr(self, metric.requires):
                 raise ValueError(f"metric {metric.name!r} needs {metric.requires!r}{metric.hint}")
         return self
+
+
+def _check_ranges(spec: GoldenSetGate, shares: dict[str, bool]) -> None:
+    """Bounds on the metrics that are shares from 0 to 1 (``shares``: name -> higher is
+    better; every built-in task and judge metric): a bound outside that range, or an
+    absolute drop above 1, can never be crossed, and the check it writes passes whatever
+    the model does (found by attack: `min: -5`, `max: 100` and `fail_drop: 5`, points
+    written as percents, passed a candidate wrong on all 200 items, --strict included)."""
+    bounds = [("metrics", spec.metrics)]
+    bounds += [(f"slices[{s.column}].metrics", s.metrics) for s in spec.slices]
+    for where, thresholds in bounds:
+        for metric, th in thresholds.items():
+            if metric not in shares:
+                continue
+            for name, value in (("min", th.min), ("max", th.max)):
+                if value is not None and not 0 <= value <= 1:
+                    raise ValueError(
+                        f"{where}.{metric}.{name} {value}: {metric} is a share from 0 to 1, so "
+                        "this bound is never crossed; write it as a fraction (0.8, not 80)"
+                    )
+    rules = [(f"regression.{m}", r, shares[m]) for m, r in spec.regression.items() if m in shares]
+    rules += [
+        (f"slices[{s.column}].regression", s.regression, True)
+        for s in spec.slices
+        if s.regression is not None and all(m in shares for m in s.metrics)
+    ]
+    for where, rule, higher in rules:
+        # A relative drop of a lower-is-better rate may exceed 1 (0.01 -> 0.05 is +400%).
+        if rule.relative and not higher:
+            continue
+        for name, value in (("warn_drop", rule.warn_drop), ("fail_drop", rule.fail_drop)):
+            if value > 1:
+                raise ValueError(
+                    f"{where}.{name} {value}: a drop of a share from 0 to 1 is at most 1 "
+                    f"({'of the base value' if rule.relative else 'point'}), so this never "
+                    "triggers; write it as a fraction (0.05 for 5 points)"
+                )
 
 
 class RegressionSuite(_Strict):

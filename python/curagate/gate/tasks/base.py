@@ -36,6 +36,10 @@ class Metric:
     # The items a per-item metric is measured on, in words, when not every item (the
     # task scores the others ``None``): a set or slice with none does not measure it.
     applies_to: str = ""
+    # A share from 0 to 1 (every built-in metric): a gate file's bound outside that range,
+    # or an absolute drop above 1, is a config error (it could never be crossed). A task's
+    # count or other measure declares False.
+    share: bool = True
 
 
 @dataclass(frozen=True)
