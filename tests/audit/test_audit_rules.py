@@ -220,6 +220,33 @@ def test_secrets_never_appear_in_any_output(
     assert "[REDACTED:" in (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
 
 
+def test_a_secret_written_as_a_chat_role_is_redacted_in_the_findings(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: FMT002/FMT004 quoted the role, cut to 20 characters (an AWS key's
+    # length), into audit.json, audit.md and report.html while the sample redacted it.
+    from curagate.cli import main
+
+    rows = [
+        chat(("user", "hi"), ("assistant", "yo")),
+        chat(("AKIAIOSFODNN7EXAMPLE", "hi"), ("assistant", "yo")),
+        chat(("user", "hi"), ("jo@ex.co", "yo")),
+    ]
+    report = run_audit(rows)
+    details = json.dumps(report["findings"])
+    assert "role is '[REDACTED:SEC001]'" in details and "is a [REDACTED:PII001] turn" in details
+    for p in tmp_path.glob("out*/*"):
+        text = p.read_text(encoding="utf-8")
+        assert "AKIAIOSFODNN7EXAMPLE" not in text and "jo@ex.co" not in text, p.name
+    # check reads records one by one (its own path to the same findings)
+    data = next(tmp_path.glob("data*/train.jsonl"))
+    assert main(["check", str(data), "--format", "json"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "[REDACTED:SEC001]" in out and "AKIAIOSFODNN7EXAMPLE" not in out and "jo@ex.co" not in out
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "secret", "rule"),
     [
@@ -476,6 +503,60 @@ def test_label_imbalance_is_above_ninety_percent(
     assert ("LBL001" in rules_found(report)) is fires
 
 
+def test_label_imbalance_reports_the_share_that_broke_the_threshold(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by attack: a class holding 0.5% (below min_share 1%) was reported with share
+    # 0.995, so `error_above` compared 0.995 and a rare class was an error at any bound.
+    records = [{**pc(i), "label": "a" if i < 100 else "b" if i < 199 else "c"} for i in range(200)]
+    [finding] = [
+        f
+        for f in run_audit(records, {"labels": {"field": "label"}})["findings"]
+        if f["rule"] == "LBL001"
+    ]
+    assert finding["share"] == 0.005 and "'c' holds 0.50%" in finding["message"]
+    skewed = [{**pc(i), "label": "a" if i < 195 else "b"} for i in range(200)]
+    [finding] = [
+        f
+        for f in run_audit(skewed, {"labels": {"field": "label"}})["findings"]
+        if f["rule"] == "LBL001"
+    ]
+    assert finding["share"] == 0.975
+
+
+def test_a_timestamp_or_decimal_label_column_is_counted_not_a_crash(tmp_path: Any) -> None:
+    # Found by attack: `labels.field` naming a Parquet timestamp, date or decimal column was
+    # a TypeError (not JSON serializable), exit 3.
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curagate.audit import audit
+
+    data = tmp_path / "d.parquet"
+    when = [datetime.datetime(2024, 1, 1 + i % 2) for i in range(10)]
+    price = [decimal.Decimal("1.50") if i % 2 else decimal.Decimal("2.25") for i in range(10)]
+    pq.write_table(
+        pa.table(
+            {
+                "prompt": [f"prompt {i} of some words" for i in range(10)],
+                "completion": [f"completion {i}" for i in range(10)],
+                "when": pa.array(when, pa.timestamp("us")),
+                "price": pa.array(price, pa.decimal128(5, 2)),
+            }
+        ),
+        data,
+    )
+    for column in ("when", "price"):
+        cfg = tmp_path / f"{column}.yaml"
+        cfg.write_text(f"labels: {{field: {column}}}\n")
+        report = audit([data], config=cfg, out=tmp_path / column)
+        counts = report["stats"]["labels"]["counts"]
+        assert sum(counts.values()) == 10 and len(counts) == 2, counts
+
+
 @pytest.mark.parametrize("blank", ["\u2060", "\ufeff\u00ad", "\u200c \u200d"])
 def test_a_completion_of_only_format_characters_is_empty_to_audit(
     blank: str, run_audit: Callable[..., dict[str, Any]]
@@ -605,3 +686,23 @@ def test_another_rows_column_named_by_a_secret_never_reaches_the_sample(
     sample = [json.loads(x) for x in (out / "sample.jsonl").read_text().splitlines()]
     first = next(s for s in sample if s["record"]["prompt"] == "hi there")
     assert token not in json.dumps(first)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please charge my card 4111 1111 1111 1111 12/25 cvv 123",
+        "Visa 4111-1111-1111-1111 05/27",
+        "card: 5500 0000 0000 0004 123",
+        "order 12 4111 1111 1111 1111",
+    ],
+)
+def test_a_card_number_beside_an_expiry_or_another_number_is_found(
+    text: str, run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by attack: the digit run took in the expiry, CVV or order number beside the
+    # card, failed the Luhn sum as a whole, and the card went unreported and unredacted.
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"]["PII003"] == 1
+    sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
+    assert "[REDACTED:PII003]" in sample and "1111 1111" not in sample and "0000 0004" not in sample

@@ -154,12 +154,22 @@ def conversations(fmt: RecordFormat, record: dict[str, Any], text_field: str | N
     ]
 
 
+def shown_role(role: Any) -> str:
+    """A role as a finding quotes it: scanned whole for PII and secrets and redacted, then cut
+    to 20 characters (an AWS key is 20): a key written as a role was copied into audit.json,
+    audit.md and report.html while the sample redacted it."""
+    from curagate.audit.pii import redact, scan
+
+    text = str(role)
+    return redact(text, scan(text))[:20]
+
+
 def _chat_violations(msgs: list[dict[str, Any]], sft: bool) -> Iterator[Violation]:
     prev: str | None = None
     for i, m in enumerate(msgs):
         role = m.get("role")
         if role not in ROLES:
-            yield Violation("FMT002", f"messages[{i}].role is {str(role)[:20]!r}")
+            yield Violation("FMT002", f"messages[{i}].role is {shown_role(role)!r}")
             prev = None
             continue
         has_tool_calls = bool(m.get("tool_calls"))
@@ -179,7 +189,7 @@ def _chat_violations(msgs: list[dict[str, Any]], sft: bool) -> Iterator[Violatio
     if sft and msgs and msgs[-1].get("role") != "assistant":
         yield Violation(
             "FMT004",
-            f"the last message (messages[{len(msgs) - 1}]) is a {msgs[-1].get('role')!s:.20} turn",
+            f"the last message (messages[{len(msgs) - 1}]) is a {shown_role(msgs[-1].get('role'))} turn",
         )
 
 

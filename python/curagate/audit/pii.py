@@ -51,7 +51,11 @@ _PHONE = re.compile(
     r"|(?<!\d )[2-9]\d{2} \d{3} \d{4}(?! \d)"
     r")(?![A-Za-z_\d])"
 )
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# A run of 13 or more digits, single spaces or hyphens between: a card is the whole run or a
+# window of its groups (`4111 1111 1111 1111 12/25`, `card 5500 0000 0000 0004 123`: the run
+# as a whole failed the Luhn sum and the card beside an expiry or CVV was missed).
+_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,}(?![\d-])")
+_CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
 _IPV4 = re.compile(r"(?<![A-Za-z_.\d])(?:\d{1,3}\.){3}\d{1,3}(?![A-Za-z_.\d])")
 _IPV6 = re.compile(
@@ -111,6 +115,47 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 @functools.lru_cache(maxsize=8)
 def _long_tokens(min_length: int) -> re.Pattern[str]:
     return re.compile(r"[A-Za-z0-9+/=_-]{" + str(min_length) + ",}")
+
+
+def _card_digits(text: str) -> str:
+    """Any script's decimal digits (full-width, Arabic-Indic) as ASCII: \\d matched them,
+    the prefix and the Luhn sum read ASCII only."""
+    digits = text.replace(" ", "").replace("-", "")
+    return digits if digits.isascii() else "".join(str(unicodedata.digit(c)) for c in digits)
+
+
+def _is_card(text: str) -> bool:
+    digits = _card_digits(text)
+    return 13 <= len(digits) <= 19 and bool(_CARD_PREFIX.match(digits)) and luhn_ok(digits)
+
+
+def _cards_in(run: re.Match[str]) -> list[tuple[int, int]]:
+    """The card numbers in a digit run: the whole run, else from the left the longest
+    window of its groups (13 to 19 digits) that is one, then on after it."""
+    if _is_card(run.group()):
+        return [run.span()]
+    groups = [
+        (run.start() + g.start(), run.start() + g.end()) for g in _CARD_GROUP.finditer(run.group())
+    ]
+    found: list[tuple[int, int]] = []
+    i = 0
+    while i < len(groups):
+        best, digits = None, 0
+        if unicodedata.digit(run.string[groups[i][0]], 0) not in (2, 3, 4, 5, 6):  # no prefix
+            i += 1
+            continue
+        for j in range(i, len(groups)):
+            digits += groups[j][1] - groups[j][0]
+            if digits > 19:
+                break
+            if digits >= 13 and _is_card(run.string[groups[i][0] : groups[j][1]]):
+                best = j
+        if best is None:
+            i += 1
+            continue
+        found.append((groups[i][0], groups[best][1]))
+        i = best + 1
+    return found
 
 
 def luhn_ok(digits: str) -> bool:
@@ -182,16 +227,10 @@ def scan(
         if not _overlaps(taken, m.start(), m.end()) and iban_ok(m.group()):
             add("PII005", m, "iban")
     for m in _CARD.finditer(text) if families & CARD else ():
-        # Any script's decimal digits (full-width, Arabic-Indic): \d matched them, the
-        # prefix and the Luhn sum read ASCII only.
-        digits = "".join(str(unicodedata.digit(c)) for c in m.group() if c not in " -")
-        if (
-            13 <= len(digits) <= 19
-            and _CARD_PREFIX.match(digits)
-            and luhn_ok(digits)
-            and not _overlaps(taken, m.start(), m.end())
-        ):
-            add("PII003", m, "card")
+        for start, end in _cards_in(m):
+            if not _overlaps(taken, start, end):
+                hits.append(Hit("PII003", start, end, "card"))
+                taken.append((start, end))
     for m in _IPV4.finditer(text) if families & IPV4 and "." in text else ():
         if not _overlaps(taken, m.start(), m.end()):
             try:

@@ -409,8 +409,7 @@ class ShardAuditor:
         if name not in batch.table.schema.names:
             return [None] * batch.table.num_rows
         out = [
-            None if lv is None else lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
-            for lv in batch.table.column(name).to_pylist()
+            None if lv is None else _label_text(lv) for lv in batch.table.column(name).to_pylist()
         ]
         self.part.labels.update(x for x in out if x is not None)
         return out
@@ -445,7 +444,7 @@ class ShardAuditor:
                 if lv is None:
                     labels_col.append(None)
                 else:
-                    label = lv if isinstance(lv, str) else json.dumps(lv, sort_keys=True)
+                    label = _label_text(lv)
                     part.labels[label] += 1
                     labels_col.append(label)
             if fmt == RecordFormat.CHAT:
@@ -548,3 +547,11 @@ def _row_hits(checks: Checks, view: BatchView) -> list[RowHit]:
         raise RuntimeError(
             f"audit rules {checks.name!r} failed on {view.source}: {type(e).__name__}: {e}"
         ) from e
+
+
+def _label_text(value: Any) -> str:
+    """A label as the distribution counts it: a string as it is, any other value as JSON,
+    a Parquet timestamp, date or decimal as its text (they were a TypeError, exit 3)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=str)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from curagate.audit.formats import ROLES, format_violations, messages_of
+from curagate.audit.formats import ROLES, format_violations, messages_of, shown_role
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.findings import Rule, Severity
@@ -198,7 +198,7 @@ def _chat(view: BatchView) -> list[RowHit]:
         "row", "i", "role", "prev", "valid", "empty", "ok"
     ).iter_rows():
         if not valid:
-            found.append((r, i, 0, "FMT002", f"messages[{i}].role is {str(rl)[:20]!r}"))
+            found.append((r, i, 0, "FMT002", f"messages[{i}].role is {shown_role(rl)!r}"))
             continue
         if empty:
             found.append((r, i, 1, "FMT005", f"messages[{i}] ({rl}) has empty content"))
@@ -208,7 +208,7 @@ def _chat(view: BatchView) -> list[RowHit]:
     if view.cfg.sft:
         last = turns.filter((pl.col("i") == pl.col("n") - 1) & ~pl.col("answer"))
         for r, i, rl in last.select("row", "i", "role").iter_rows():
-            detail = f"the last message (messages[{i}]) is a {rl!s:.20} turn"
+            detail = f"the last message (messages[{i}]) is a {shown_role(rl)} turn"
             found.append((r, i + 1, 0, "FMT004", detail))
     found.sort()
     for r, *_ in found:

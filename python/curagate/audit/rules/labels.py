@@ -79,8 +79,10 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
         f"{exact_percent(cfg.min_share)})"
         for k, s in under
     ]
-    worst = max([s for _, s in over] + [1 - s for _, s in under])
-    return {"LBL001": ("; ".join(parts), worst)}
+    # The share that broke a threshold: the largest class above max_share, else the
+    # smallest below min_share (reported as 1 - share, 0.995 for a class holding 0.5%).
+    broke = max(s for _, s in over) if over else min(s for _, s in under)
+    return {"LBL001": ("; ".join(parts), broke)}
 
 
 register(__name__, *RULES, rows=rows, dataset=dataset)
