@@ -233,3 +233,27 @@ def test_label_classes_that_differ_only_in_invisible_characters_are_told_apart(
     audit([data], config=cfg, out=tmp_path / "out")
     md = (tmp_path / "out" / "audit.md").read_text()
     assert "| pos | 5 |" in md and "| 'pos ' | 3 |" in md and "| 'pos\\\\u200b' | 2 |" in md
+
+
+def test_a_folder_that_only_looks_like_an_earlier_audit_output_is_never_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a folder holding only names audit once wrote was taken for an earlier
+    # output and replaced: a Great Expectations project in `gx/` (its default folder), or
+    # a user's own sample.jsonl.
+    data = write_records(tmp_path / "d.jsonl", records(5))
+    gx = tmp_path / "proj" / "gx"
+    (gx / "expectations").mkdir(parents=True)
+    (gx / "great_expectations.yml").write_text("x\n")
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "sample.jsonl").write_text('{"mine": 1}\n')
+    for out in (tmp_path / "proj", own):
+        assert main(["audit", str(data), "--out", str(out)]) == 2
+        assert "is not a curagate output" in capsys.readouterr().err
+    assert (gx / "great_expectations.yml").read_text() == "x\n"
+    assert (own / "sample.jsonl").read_text() == '{"mine": 1}\n'
+    # what an earlier audit wrote (its audit.json among them) is replaced
+    (own / "audit.json").write_text("{}")
+    assert main(["audit", str(data), "--out", str(own)]) in (0, 1)
+    assert (own / ".curagate-output.json").is_file()

@@ -173,15 +173,28 @@ def check_replaceable(out: Path, command: str) -> None:
         )
 
 
+# The report each command always wrote, and what audit's `gx` folder held: a folder of
+# the user's holding only an `items.jsonl`, or a Great Expectations project in `gx/` (its
+# default folder name), is not an earlier output.
+_MAIN_REPORT = {"gate": "gate_report.json", "audit": "audit.json", "leakage": "leakage.json"}
+_GX_FILES = frozenset({"expectation_suite.json", "validation_result.json"})
+
+
 def _earlier_report(out: Path, command: str) -> bool:
-    """Whether ``out`` holds only what ``command`` wrote before its marker (REPORT_FILES)."""
+    """Whether ``out`` holds only what ``command`` wrote before its marker (REPORT_FILES),
+    its main report among them."""
     names = REPORT_FILES.get(command)
-    if names is None:
+    if names is None or not (out / _MAIN_REPORT[command]).is_file():
         return False
     for entry in out.iterdir():
         if entry.name not in names or entry.is_symlink():
             return False
-        if not (entry.is_file() or (entry.name == "gx" and entry.is_dir())):
+        if entry.name == "gx" and entry.is_dir():
+            if not all(
+                f.name in _GX_FILES and f.is_file() and not f.is_symlink() for f in entry.iterdir()
+            ):
+                return False
+        elif not entry.is_file():
             return False
     return True
 
