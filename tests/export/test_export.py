@@ -1439,3 +1439,28 @@ def test_the_lineages_adapter_digest_is_the_gates_with_a_hidden_file_beside_it(
         lineage["adapter"]["sha256"]
         == gate_models.resolve_model(str(run)).artifacts["adapter_sha256"]
     )
+
+
+def test_a_base_that_is_the_bundle_under_another_form_fails_gate013(
+    tiny_run: Path, tiny_bundle: Path, tiny_gate: Path, tmp_path: Path
+) -> None:
+    # Found by attack: the candidate bundle copied without its MANIFEST.json (a plain model
+    # folder of the same weights), or the training run it was exported from, given as
+    # --base was "another model" (a warning a waiver ships), while every delta was 0.
+    import shutil
+
+    from curagate.gate import run_gate
+
+    def gate013(base: Path, name: str) -> dict[str, Any]:
+        out = run_gate(tiny_gate, str(tiny_bundle), str(base), tmp_path / f"o-{name}", device="cpu")
+        return next(c for c in out.report["checks"] if c["id"] == "GATE013")
+
+    trained_from = Path(run_json(tiny_run)["base_model"]["path"])
+    assert gate013(trained_from, "legit")["verdict"] == "pass"
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "MANIFEST.json").unlink()
+    (copy / "README.md").write_text("another card\n")
+    for base, name in ((copy, "copy"), (tiny_run, "run")):
+        check = gate013(base, name)
+        assert check["verdict"] == "fail" and "the candidate itself" in check["message"], name

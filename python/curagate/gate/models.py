@@ -45,7 +45,7 @@ from curagate.artifacts import (
     load_run,
     run_digests,
 )
-from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, tree_digest
+from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, hash_tree
 from curagate.errors import InputError, MissingExtraError
 from curagate.hf import loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
@@ -127,6 +127,9 @@ class ModelRef:
     model_name: str | None = None
     artifacts: dict[str, Any] = field(default_factory=dict)
     identity: str = ""
+    # A local model folder's files -> sha256 (as its identity hashed them), for telling two
+    # folders of the same weights apart from two models (the gate's GATE013).
+    files: dict[str, str] = field(default_factory=dict)
     cacheable: bool = True  # False: an endpoint whose model nobody vouched for
     cache_reason: str = "keyed by the sha256 of the weights"
     stats: EndpointStats = field(default_factory=EndpointStats)
@@ -218,7 +221,8 @@ def resolve_model(
         raise InputError(
             f"{spec}: neither run.json (a training run) nor config.json (a model directory) found"
         )
-    sha = tree_digest(path)
+    files = hash_tree(path)
+    sha = files_digest(files)
     if (path / MANIFEST_NAME).exists():
         # An exported bundle: judged only when it matches its manifest, and named by the
         # digest the registry knows it by.
@@ -233,6 +237,7 @@ def resolve_model(
             lineage=dict(lineage) if isinstance(lineage, dict) else None,
             artifacts={"sha256": sha, "artifact_sha256": checked.digest},
             identity=sha,
+            files=files,
         )
     return ModelRef(
         kind="model_dir",
@@ -240,6 +245,7 @@ def resolve_model(
         model_dir=path.resolve(),
         artifacts={"sha256": sha, "artifact_sha256": sha},
         identity=sha,
+        files=files,
     )
 
 

@@ -484,14 +484,39 @@ def _recorded_base(cand: ModelRef) -> str | None:
     return sha if isinstance(sha, str) and sha else None
 
 
+# What a model's weights are: a folder holding the same such files (by sha256) is the same
+# model, whatever else it holds (a bundle without its MANIFEST.json, another README).
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def _same_model(cand: ModelRef, base: ModelRef) -> bool:
+    """Whether ``base`` is the candidate under another form: the same identity or artifact,
+    the same weight files, or the training run the candidate was exported from."""
+    if base.identity == cand.identity:
+        return True
+    artifact = base.artifacts.get("artifact_sha256")
+    if artifact and artifact == cand.artifacts.get("artifact_sha256"):
+        return True
+    weights = [
+        {rel: sha for rel, sha in ref.files.items() if rel.endswith(_WEIGHT_SUFFIXES)}
+        for ref in (cand, base)
+    ]
+    if weights[0] and weights[0] == weights[1]:
+        return True
+    run = (cand.lineage or {}).get("run")
+    exported_from = run.get("run_json_sha256") if isinstance(run, dict) else None
+    return (
+        base.kind == "run"
+        and bool(exported_from)
+        and (base.artifacts.get("run_json_sha256") == exported_from)
+    )
+
+
 def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     """GATE013: a candidate gated against itself passes every regression check (all deltas
     0), as it does against any weaker model: found by attack, a bundle gated with itself as
     --base was signed "pass" and promoted."""
-    if base.identity == cand.identity or (
-        base.artifacts.get("artifact_sha256")
-        and base.artifacts.get("artifact_sha256") == cand.artifacts.get("artifact_sha256")
-    ):
+    if _same_model(cand, base):
         return base_identity_check(
             Verdict.FAIL,
             "--base is the candidate itself: every regression check compares the candidate "
