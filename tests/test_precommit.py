@@ -139,6 +139,20 @@ def test_upper_case_extensions_are_checked_as_every_reader_reads_them(repo: Path
     assert "data/more.JSONL:2: DUP001 exact duplicate of data/a.jsonl:1" in out, out
 
 
+def test_a_staged_symbolic_link_to_a_data_file_is_checked(repo: Path, tmp_path: Path) -> None:
+    # Found by attack: with `types: [file]` pre-commit handed the hook no link ("no files to
+    # check", Skipped) and a link to a broken file was committed.
+    target = tmp_path / "ext" / "bad.jsonl"
+    target.parent.mkdir()
+    target.write_text('{"prompt": "", "completion": "x"}\n{broken\n', encoding="utf-8")
+    (repo / "data" / "link.jsonl").symlink_to(target)
+    git(repo, "add", "data/link.jsonl")
+    res = git(repo, "commit", "-m", "add a link")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out
+    assert "data/link.jsonl:1: FMT005" in out and "data/link.jsonl:2: FMT001" in out, out
+
+
 def test_the_shipped_manifest_installs_and_runs_as_users_get_it(repo: Path) -> None:
     """`language: python` as shipped: pre-commit builds curagate from this checkout (pip, maturin,
     cargo; dependencies from PyPI) into its own environment and runs the hook from there.
