@@ -607,3 +607,30 @@ def test_a_text_of_only_format_characters_is_empty_to_check(
     rc, out, _ = run([str(a)], capsys)
     assert rc == 1
     assert [line.split(" ")[:2] for line in out] == [[f"{a.as_posix()}:2:", "FMT005"]]
+
+
+def test_duplicates_over_the_audits_error_share_are_errors_in_check_as_in_audit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: two identical rows of two (50%, above DUP001's 5%) made audit fail
+    # with an error, while check --format github/json/sarif said warning, with or without a
+    # config's DUP001 error_above.
+    def levels(copies: int, config: str | None = None) -> set[str]:
+        rec = {"prompt": "same question", "completion": "same answer"}
+        rows = [rec] * (copies + 1) + [
+            {"prompt": f"q {i}", "completion": f"a {i}"} for i in range(39 - copies)
+        ]
+        data = tmp_path / "d.jsonl"
+        data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        args = ["check", str(data), "--format", "json"]
+        if config is not None:
+            (tmp_path / "c.yaml").write_text(config)
+            args += ["--config", str(tmp_path / "c.yaml")]
+        main(args)
+        return {f["level"] for f in json.loads(capsys.readouterr().out)["findings"]}
+
+    # 1 duplicate row of 40 is 2.5%, 3 are 7.5%: DUP001's default bar is 5%
+    assert levels(1) == {"warning"} and levels(3) == {"error"}
+    assert levels(1, "rules: {DUP001: {error_above: 0.01}}\n") == {"error"}
+    # a severity set without error_above drops the default bar, as in audit
+    assert levels(3, "rules: {DUP001: {severity: warning}}\n") == {"warning"}

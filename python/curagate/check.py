@@ -67,6 +67,7 @@ class _Settings:
     ngram: int = 13
     references: tuple[Path, ...] = ()  # leakage.reference (audit's golden sets)
     levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
+    errors_above: tuple[tuple[str, float], ...] = ()  # rule id -> error_above the config sets
 
 
 def _settings(config: AuditConfig | None) -> _Settings:
@@ -80,6 +81,9 @@ def _settings(config: AuditConfig | None) -> _Settings:
         ngram=config.leakage.ngram,
         references=tuple(config.leakage.reference),
         levels=tuple((rid, rc.severity) for rid, rc in config.rules.items() if rc.severity),
+        errors_above=tuple(
+            (rid, rc.error_above) for rid, rc in config.rules.items() if rc.error_above is not None
+        ),
     )
 
 
@@ -201,6 +205,7 @@ def check(
     paths.sort(key=lambda p: str(p.resolve()))
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
+    total = 0  # the rows of the files checked (quarantined ones too), as audit counts them
 
     def add(file: str, line: int, rule: str, message: str) -> None:
         r = rules.get(rule)
@@ -229,6 +234,7 @@ def check(
                     seen.setdefault(fp, f"{src}:{line}")
             continue
         fmt = RecordFormat(batch.format)
+        total += batch.table.num_rows + len(batch.quarantined)
         for q in batch.quarantined:
             n = q.position or 0
             rule = quarantine_rule(q.reason, fmt)
@@ -260,7 +266,31 @@ def check(
             texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
             for i, what in sorted(leaks.scan(texts).items()):
                 add(src, lines[i], "LEAK001", f"contains {what}; {_LEAK_FIX}")
-    return [out[k] for k in sorted(out)]
+    return _escalated([out[k] for k in sorted(out)], cfg, total)
+
+
+def _escalated(findings: list[CheckFinding], cfg: _Settings, total: int) -> list[CheckFinding]:
+    """A rule's findings as errors when the rows they name are more than its ``error_above``
+    share of the rows read, as audit decides it (DUP001: 5% by default; a configured
+    severity without ``error_above`` drops that default): check said warning where audit,
+    on the same data and config, failed."""
+    from curagate.audit.rules import RULES
+
+    configured, levels = dict(cfg.errors_above), dict(cfg.levels)
+    rows: dict[str, set[tuple[str, int]]] = {}
+    for f in findings:
+        rows.setdefault(f.rule.id, set()).add((f.file, f.line))
+    errors = set()
+    for rid, where in rows.items():
+        bound = configured.get(rid, None if rid in levels else RULES[rid].error_above)
+        if bound is not None and total and len(where) / total > bound:
+            errors.add(rid)
+    return [
+        replace(f, rule=replace(f.rule, severity=Severity.ERROR), severity=Severity.ERROR)
+        if f.rule.id in errors
+        else f
+        for f in findings
+    ]
 
 
 _LEAK_FIX = "remove the record (golden set items must never be trained on)"
