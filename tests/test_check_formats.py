@@ -24,10 +24,12 @@ def write(path: Path, records: list[Any]) -> Path:
 
 @pytest.fixture
 def dirty(tmp_path: Path) -> Path:
-    """Three duplicates (DUP001, warning), one unreadable row and one empty text (errors)."""
+    """Three duplicates (DUP001, warning: 3 of 108 rows, under its 5% error bar), one
+    unreadable row and one empty text (errors)."""
     rows: list[Any] = [{"text": f"record number {i}"} for i in range(3)]
     rows += [{"text": "record number 0"}] * 3
     rows += ['{"text": broken', {"text": "   "}]
+    rows += [{"text": f"another record {i}"} for i in range(100)]
     # A comma and a colon in the file name exercise GitHub's property escapes.
     return write(tmp_path / "a,b:c.jsonl", rows)
 
