@@ -706,3 +706,25 @@ def test_a_card_number_beside_an_expiry_or_another_number_is_found(
     assert report["stats"]["pii"]["PII003"] == 1
     sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
     assert "[REDACTED:PII003]" in sample and "1111 1111" not in sample and "0000 0004" not in sample
+
+
+def test_pii_and_secrets_in_quarantined_rows_are_counted(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by attack: rows the reader quarantines (an empty completion, a field of another
+    # type than its column) were never scanned: "SEC001 api-key: 0" for a file holding an
+    # AWS key, and with FMT005 turned down to a warning the audit passed.
+    report = run_audit(
+        [
+            pc(1),
+            {
+                "prompt": "my key AKIAIOSFODNN7EXAMPLE and mail john.doe@example.com",
+                "completion": "",
+            },
+        ],
+        {"rules": {"FMT005": {"severity": "warning"}}},
+    )
+    assert report["stats"]["pii"]["SEC001"] == 1 and report["stats"]["pii"]["PII001"] == 1
+    found = {f["rule"]: f for f in report["findings"]}
+    assert found["SEC001"]["rows"] == [found["FMT005"]["rows"][0]]
+    assert not report["summary"]["passed"]

@@ -39,7 +39,7 @@ from curagate.audit.formats import (
 from curagate.audit.keys import fingerprint_array, row_keys
 from curagate.audit.partial import ROW_SCHEMA, UNIQUE_SCHEMA, AuditPartial, SampleRow
 from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
-from curagate.audit.rules.pii import SCAN_RULES
+from curagate.audit.rules.pii import SCAN_RULES, in_quarantined
 from curagate.audit.stats import add_counts
 from curagate.errors import CuragateError
 from curagate.records import Batch, RecordFormat
@@ -167,6 +167,13 @@ class ShardAuditor:
             # it): fixing what quarantined it would leave the item in the data.
             for q, what in self.ctx.leaks.scan_quarantined(batch.quarantined, part.leaked_items):
                 part.hit("LEAK001", f"{src}:{q.position}", what)
+        sec = self.ctx.cfg.secrets
+        for q, hits in in_quarantined(batch.quarantined, sec.entropy_threshold, sec.min_length):
+            # As the table's rows are counted (rules.pii.rows): one hit per rule and row.
+            for rule in sorted({h.rule for h in hits}):
+                kinds = ", ".join(sorted({h.kind for h in hits if h.rule == rule}))
+                part.hit(rule, f"{src}:{q.position}", kinds)
+            part.pii_counts.update(h.rule for h in hits)
         n_rows = batch.table.num_rows
         if not n_rows:
             return
