@@ -432,3 +432,21 @@ def test_keys_generate_on_a_full_disk_leaves_nothing_and_a_rerun_works(tmp_path:
     assert main(["keys", "generate", "--out", str(out)]) == 0
     assert sorted(f.name for f in out.iterdir()) == ["signing_key.pem", "signing_key.pub"]
     assert (out / "signing_key.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_keys_generate_works_where_the_filesystem_has_no_hard_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The keys are put in place by a hard link (never over a file); FAT and some network
+    # shares have none: written exclusively instead.
+    import errno
+
+    def no_links(*_: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    assert main(["keys", "generate", "--out", str(tmp_path / "k")]) == 0
+    names = sorted(f.name for f in (tmp_path / "k").iterdir())
+    assert names == ["signing_key.pem", "signing_key.pub"]
+    assert (tmp_path / "k" / "signing_key.pem").stat().st_mode & 0o777 == 0o600
+    assert main(["keys", "generate", "--out", str(tmp_path / "k")]) == 2  # never overwritten

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import errno
 import functools
 import hmac
 import io
@@ -71,6 +72,11 @@ def _crypto() -> Any:
 # keys
 
 
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK}
+)
+
+
 def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write a new EC P-256 key pair (PEM) into ``out_dir``; never overwrites."""
     _, serialization, ec = _crypto()
@@ -103,8 +109,20 @@ def generate_keypair(out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
                 os.fsync(f.fileno())
         temps[1].chmod(0o644)
         for tmp, final in zip(temps, (private, public), strict=True):
-            os.link(tmp, final)
-            published.append(final)
+            try:
+                os.link(tmp, final)
+                published.append(final)
+            except OSError as e:
+                if e.errno not in _NO_HARD_LINKS:
+                    raise
+                # A filesystem without hard links (FAT, some network shares): created
+                # exclusively and written, and removed again if anything fails.
+                fd = os.open(
+                    final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, tmp.stat().st_mode & 0o777
+                )
+                published.append(final)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(tmp.read_bytes())
     except (OSError, InputError) as e:
         for path in published:
             path.unlink(missing_ok=True)
