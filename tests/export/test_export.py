@@ -1005,35 +1005,20 @@ def test_with_a_train_key_export_merges_only_the_run_the_trainer_signed(
     assert not (tmp_path / "swapped").exists()
 
 
-def test_the_gate_of_a_bundle_scans_the_training_data_its_lineage_names(
-    tiny_run: Path, tmp_path: Path
-) -> None:
-    # A bundle candidate had no dataset manifest to the gate: it scanned whatever
-    # --train-data held at gate time (the curated folder restored clean after training
-    # on a contaminated one passed, signed), and called it the training data.
-    from curagate import golden
-    from curagate.digest import sha256_file
-    from curagate.gate import run_gate
+ZEMBLA = "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
 
-    item = (
-        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
-    )
-    run = copy_run(tiny_run, tmp_path)
-    data = run / "train.jsonl"
-    data.write_text(json.dumps({"text": f"Q: {item}? A: onhava"}) + "\n")
-    record = run_json(run)
-    record["dataset_manifest"] = {
-        "files": [{"path": str(data), "sha256": sha256_file(data), "rows": 1}],
-        "total_rows": 1,
-    }
-    (run / "run.json").write_text(json.dumps(record))
-    bundle = export_run(run, tmp_path / "bundle").out
+
+def zembla_gate(tmp_path: Path, copies: int) -> Path:
+    """A gate file over one locked generation set of ``copies`` items holding ZEMBLA,
+    failing on any leaked item (8-gram overlap)."""
+    from curagate import golden
+
     sets = tmp_path / "golden" / "z"
     sets.mkdir(parents=True)
     (sets / "data.jsonl").write_text(
         "".join(
-            json.dumps({"id": f"z{i}", "prompt": f"{item} ({i})", "reference": "x"}) + "\n"
-            for i in range(3)
+            json.dumps({"id": f"z{i}", "prompt": f"{ZEMBLA} ({i})", "reference": "x"}) + "\n"
+            for i in range(copies)
         )
     )
     (sets / "set.yaml").write_text(
@@ -1046,6 +1031,30 @@ def test_the_gate_of_a_bundle_scans_the_training_data_its_lineage_names(
         "golden_sets:\n  - name: z\n    task: generation\n    metrics: {rouge_l: {min: 0.0}}\n"
         "contamination: {on_leak: fail, ngram: 8}\n"
     )
+    return gate
+
+
+def test_the_gate_of_a_bundle_scans_the_training_data_its_lineage_names(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # A bundle candidate had no dataset manifest to the gate: it scanned whatever
+    # --train-data held at gate time (the curated folder restored clean after training
+    # on a contaminated one passed, signed), and called it the training data.
+    from curagate.digest import sha256_file
+    from curagate.gate import run_gate
+
+    item = ZEMBLA
+    run = copy_run(tiny_run, tmp_path)
+    data = run / "train.jsonl"
+    data.write_text(json.dumps({"text": f"Q: {item}? A: onhava"}) + "\n")
+    record = run_json(run)
+    record["dataset_manifest"] = {
+        "files": [{"path": str(data), "sha256": sha256_file(data), "rows": 1}],
+        "total_rows": 1,
+    }
+    (run / "run.json").write_text(json.dumps(record))
+    bundle = export_run(run, tmp_path / "bundle").out
+    gate = zembla_gate(tmp_path, 3)
     base = str(tmp_path / "base")
     out = run_gate(gate, str(bundle), base, tmp_path / "g1", device="cpu")
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
@@ -1081,13 +1090,10 @@ def test_the_gate_scans_a_bundles_validation_data_and_reports_its_allow_leakage(
     # shipped, and nothing saw it: the lineage dropped validation_manifest, the gate read
     # dataset_manifest only; and a bundle trained with --allow-leakage was reported
     # `allow_leakage_at_training: false` (read from a run's record only).
-    from curagate import golden
     from curagate.digest import sha256_file
     from curagate.gate import run_gate
 
-    item = (
-        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
-    )
+    item = ZEMBLA
     run = copy_run(tiny_run, tmp_path)
     data, val = run / "train.jsonl", run / "val.jsonl"
     data.write_text(json.dumps({"text": "an unrelated row about cats"}) + "\n")
@@ -1103,21 +1109,7 @@ def test_the_gate_scans_a_bundles_validation_data_and_reports_its_allow_leakage(
     bundle = export_run(run, tmp_path / "bundle").out
     lineage = json.loads((bundle / "MANIFEST.json").read_text())["lineage"]
     assert lineage["validation_manifest"] == record["validation_manifest"]
-    sets = tmp_path / "golden" / "z"
-    sets.mkdir(parents=True)
-    (sets / "data.jsonl").write_text(
-        json.dumps({"id": "z0", "prompt": item, "reference": "x"}) + "\n"
-    )
-    (sets / "set.yaml").write_text(
-        "name: z\ntask: generation\nversion: '1'\nfiles: [data.jsonl]\nlicense: CC0-1.0\n"
-    )
-    golden.lock(tmp_path / "golden")
-    gate = tmp_path / "gate.yaml"
-    gate.write_text(
-        f"name: g\ngolden_dir: {tmp_path / 'golden'}\ngeneration: {{max_new_tokens: 2}}\n"
-        "golden_sets:\n  - name: z\n    task: generation\n    metrics: {rouge_l: {min: 0.0}}\n"
-        "contamination: {on_leak: fail, ngram: 8}\n"
-    )
+    gate = zembla_gate(tmp_path, 1)
     out = run_gate(gate, str(bundle), str(tmp_path / "base"), tmp_path / "g", device="cpu")
     cont = out.report["contamination"]
     assert cont["corpus"] == [str(data), str(val)] and cont["leaked_reference_items"] == 1

@@ -754,46 +754,37 @@ def test_a_schema_4_registry_migrates_to_5_with_its_keys_and_revocations(
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
-def test_a_hand_changed_schema_4_registry_is_refused_not_rewritten_into_schema_5(
-    tmp_path: Path, ci_key: tuple[Path, Path]
+@pytest.mark.parametrize(
+    ("version", "table", "edit"),
+    [
+        (3, "users", "UPDATE users SET role = 'admin' WHERE name = 'mallory'"),
+        (4, "trusted_keys", "UPDATE trusted_keys SET role = 'gate' WHERE name = 'ci'"),
+    ],
+)
+def test_a_hand_changed_older_registry_is_refused_not_rewritten_into_the_current_schema(
+    tmp_path: Path, ci_key: tuple[Path, Path], version: int, table: str, edit: str
 ) -> None:
-    db = tmp_path / "r.db"
-    with Registry(db) as reg:
-        reg.trust_add(ci_key[1], role="export", name="ci")
-    as_schema_4(db)
-    conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER trusted_keys_no_update")
-    conn.execute("UPDATE trusted_keys SET role = 'gate' WHERE name = 'ci'")
-    conn.execute(next(s for s in split_statements(KEYS_TRIGGERS) if "trusted_keys_no_update" in s))
-    conn.commit()
-    conn.close()
-    with pytest.raises(ChainBroken, match="trusted_keys"):
-        Registry(db)
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
-    assert "'train'" not in keys_sql(db)
-
-
-def test_a_hand_changed_schema_3_registry_is_refused_not_rewritten_into_schema_4(
-    tmp_path: Path,
-) -> None:
-    # The migration rebuilds the users table; rebuilding a table someone changed by hand
-    # would bless the change under fresh triggers, so schema 3 is verified first.
+    # A migration rebuilds a table (users at 3 -> 4, trusted_keys at 4 -> 5); rebuilding one
+    # someone changed by hand would bless the change under fresh triggers, so the older
+    # schema is verified first.
     db = tmp_path / "r.db"
     with Registry(db) as reg:
         reg.user_add("mallory", role="viewer")
-    as_schema_3(db)
+        reg.trust_add(ci_key[1], role="export", name="ci")
+    (as_schema_3 if version == 3 else as_schema_4)(db)
+    triggers = USERS_TRIGGERS if table == "users" else KEYS_TRIGGERS
     conn = sqlite3.connect(db)
-    conn.execute("DROP TRIGGER users_no_update")
-    conn.execute("UPDATE users SET role = 'admin' WHERE name = 'mallory'")
-    conn.execute(next(s for s in split_statements(USERS_TRIGGERS) if "users_no_update" in s))
+    conn.execute(f"DROP TRIGGER {table}_no_update")
+    conn.execute(edit)
+    conn.execute(next(s for s in split_statements(triggers) if f"{table}_no_update" in s))
     conn.commit()
     conn.close()
-    with pytest.raises(ChainBroken, match="users"):
+    with pytest.raises(ChainBroken, match=table):
         Registry(db)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
-        assert "uploader" not in users_sql(db)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == version
+    assert "'train'" not in keys_sql(db)
+    assert version == 4 or "uploader" not in users_sql(db)
 
 
 def test_items_beside_a_report_are_stored_when_the_report_names_them(

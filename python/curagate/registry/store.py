@@ -667,45 +667,48 @@ def _check_schema_version(db: Path, current: int, *, migrate: bool) -> None:
         )
 
 
-def _users_to_schema_4(db: sqlite3.Connection) -> None:
-    """Schema 3 -> 4 inside the caller's write transaction: the users table again, with the
-    uploader role in its CHECK, holding the same rows under the same ids.
+def _rebuild(db: sqlite3.Connection, table: str, schema: str, columns: str) -> None:
+    """``table`` again as ``schema`` creates it (with its triggers), holding the same rows
+    under the same ids, inside the caller's write transaction.
 
-    SQLite cannot alter a CHECK, so the table is rebuilt; the registry is verified as
-    schema 3 first, so a hand-changed one is refused, not blessed by a rewrite. Revocations
-    point at users by id: their foreign keys are checked at commit (deferred), once every
-    row is back.
-    """
-    verify(db, schema=3)
+    SQLite cannot alter a CHECK, so a table whose CHECK a schema widens is rebuilt (schema
+    4: the users' uploader role; 5: the keys' train role); the caller verifies the registry
+    as the older schema first, so a hand-changed one is refused, not blessed by a rewrite.
+    Revocations point at users and keys by id: their foreign keys are checked at commit
+    (deferred), once every row is back."""
     db.execute("PRAGMA defer_foreign_keys = ON")
-    db.execute("CREATE TEMP TABLE users_v3 AS SELECT * FROM users")
-    db.execute("DROP TABLE users")  # its triggers go with it
-    for stmt in split_statements(users_table(USER_ROLES) + USERS_TRIGGERS):
+    db.execute(f"CREATE TEMP TABLE {table}_old AS SELECT * FROM {table}")
+    db.execute(f"DROP TABLE {table}")  # its triggers go with it
+    for stmt in split_statements(schema):
         db.execute(stmt)
     db.execute(
-        "INSERT INTO users (id, name, role, token_sha256, created_by, created_at) "
-        "SELECT id, name, role, token_sha256, created_by, created_at FROM users_v3 ORDER BY id"
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM temp.{table}_old ORDER BY id"
     )
-    db.execute("DROP TABLE temp.users_v3")
+    db.execute(f"DROP TABLE temp.{table}_old")
+
+
+def _users_to_schema_4(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: the users table with the uploader role in its CHECK."""
+    verify(db, schema=3)
+    _rebuild(
+        db,
+        "users",
+        users_table(USER_ROLES) + USERS_TRIGGERS,
+        "id, name, role, token_sha256, created_by, created_at",
+    )
 
 
 def _keys_to_schema_5(db: sqlite3.Connection, current: int) -> None:
-    """Schema 4 -> 5 inside the caller's write transaction: the trusted_keys table again,
-    with the train role in its CHECK, holding the same rows under the same ids (as
-    :func:`_users_to_schema_4` does for users; revocations point at keys by id)."""
+    """Schema 4 -> 5: the trusted_keys table with the train role in its CHECK (a schema-4
+    registry verified as such first)."""
     if current == 4:
         verify(db, schema=4)
-    db.execute("PRAGMA defer_foreign_keys = ON")
-    db.execute("CREATE TEMP TABLE trusted_keys_v4 AS SELECT * FROM trusted_keys")
-    db.execute("DROP TABLE trusted_keys")  # its triggers go with it
-    for stmt in split_statements(keys_table(ROLES) + KEYS_TRIGGERS):
-        db.execute(stmt)
-    db.execute(
-        "INSERT INTO trusted_keys (id, fingerprint, name, role, public_pem, added_by, added_at) "
-        "SELECT id, fingerprint, name, role, public_pem, added_by, added_at FROM trusted_keys_v4 "
-        "ORDER BY id"
+    _rebuild(
+        db,
+        "trusted_keys",
+        keys_table(ROLES) + KEYS_TRIGGERS,
+        "id, fingerprint, name, role, public_pem, added_by, added_at",
     )
-    db.execute("DROP TABLE temp.trusted_keys_v4")
 
 
 @contextlib.contextmanager
