@@ -634,3 +634,19 @@ def test_duplicates_over_the_audits_error_share_are_errors_in_check_as_in_audit(
     assert levels(1, "rules: {DUP001: {error_above: 0.01}}\n") == {"error"}
     # a severity set without error_above drops the default bar, as in audit
     assert levels(3, "rules: {DUP001: {severity: warning}}\n") == {"warning"}
+
+
+def test_a_rules_error_share_counts_the_context_files_rows_too(tmp_path: Path) -> None:
+    # Found by attack: with --staged-context the share divided by the own files' rows only,
+    # so one duplicate was an error or a warning depending on how pre-commit split the list.
+    from curagate.check import check
+
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"text": f"row number {i}"}) + "\n" for i in range(100)))
+    small = tmp_path / "small.jsonl"
+    rows = [{"text": "row number 4"}] + [{"text": f"other row {i}"} for i in range(9)]
+    small.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    alone = check([big, small], leakage=False)
+    split = check([small], leakage=False, context=[big, small])
+    assert [(f.rule.id, f.severity.value) for f in alone] == [("DUP001", "warning")]
+    assert [(f.rule.id, f.severity.value) for f in split] == [("DUP001", "warning")]

@@ -205,7 +205,7 @@ def check(
     paths.sort(key=lambda p: str(p.resolve()))
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
-    total = 0  # the rows of the files checked (quarantined ones too), as audit counts them
+    total = 0  # the rows of every file read (quarantined ones too), as audit counts them
 
     def add(file: str, line: int, rule: str, message: str) -> None:
         r = rules.get(rule)
@@ -228,7 +228,9 @@ def check(
     ):
         src = Path(batch.source).as_posix()
         if own is not None and str(Path(batch.source).resolve()) not in own:
-            # context only: its records are the earlier copies a later file may repeat
+            # context only: its records are the earlier copies a later file may repeat, and
+            # its rows count as one run over every file counts them (a rule's error share)
+            total += batch.table.num_rows + len(batch.quarantined)
             if batch.table.num_rows:
                 for line, fp in zip(_lines(batch), fingerprints(batch.keys), strict=True):
                     seen.setdefault(fp, f"{src}:{line}")

@@ -42,7 +42,7 @@ RULES = (
         "PII003",
         "card-number",
         Severity.ERROR,
-        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits (a card beside its expiry or CVV).",
+        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV.",
         "Card numbers are regulated (PCI DSS) and must never enter training data.",
         "Remove the number or the record; find the upstream source that leaked it.",
     ),
