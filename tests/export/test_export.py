@@ -1453,6 +1453,22 @@ def test_a_base_that_is_the_bundle_under_another_form_fails_gate013(
     shutil.copytree(tiny_bundle, copy)
     (copy / "MANIFEST.json").unlink()
     (copy / "README.md").write_text("another card\n")
-    for base, name in ((copy, "copy"), (tiny_run, "run")):
+    # the weights renamed as one shard of a sharded layout, a junk .bin beside them
+    renamed = tmp_path / "renamed"
+    shutil.copytree(copy, renamed)
+    from safetensors import safe_open
+
+    shard = renamed / "model-00001-of-00001.safetensors"
+    (renamed / "model.safetensors").rename(shard)
+    with safe_open(str(shard), "pt") as f:  # a loader reads the shard through its index
+        weight_map = dict.fromkeys(f.keys(), shard.name)
+    index = {"metadata": {}, "weight_map": weight_map}
+    (renamed / "model.safetensors.index.json").write_text(json.dumps(index))
+    (renamed / "training_args.bin").write_bytes(b"junk")
+    for base, name in ((copy, "copy"), (tiny_run, "run"), (renamed, "renamed")):
         check = gate013(base, name)
         assert check["verdict"] == "fail" and "the candidate itself" in check["message"], name
+    # the other way round: the run as candidate, the bundle exported from it as base
+    out = run_gate(tiny_gate, str(tiny_run), str(tiny_bundle), tmp_path / "o-rev", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert check["verdict"] == "fail", check

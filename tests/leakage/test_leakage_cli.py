@@ -120,8 +120,13 @@ def test_the_reports_replace_only_a_previous_leakage_output(
     assert run(files, "clean") == 0
     assert json.loads((out / "leakage.json").read_text())["summary"]["leaked_reference_items"] == 0
     assert (out / ".curagate-output.json").is_file()
-    # A file of the user's among them: not an earlier output, refused.
+    # A file of the user's added beside a marked output (the marker names what the output
+    # held: such notes were deleted by the next run), or among unmarked report files.
     (out / "notes.txt").write_text("mine")
+    assert run(files, "leaky") == 2
+    assert "holds notes.txt, which the previous leakage output did not write" in (
+        capsys.readouterr().err
+    )
     (out / ".curagate-output.json").unlink()
     assert run(files, "leaky") == 2 and (out / "notes.txt").read_text() == "mine"
 

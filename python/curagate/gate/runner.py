@@ -497,19 +497,28 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     artifact = base.artifacts.get("artifact_sha256")
     if artifact and artifact == cand.artifacts.get("artifact_sha256"):
         return True
-    weights = [
-        {rel: sha for rel, sha in ref.files.items() if rel.endswith(_WEIGHT_SUFFIXES)}
+    # The weight files' contents, whatever they are named (a shard renamed, an index or a
+    # junk .bin added beside them): one side's weights all in the other is one model.
+    ours, theirs = (
+        {sha for rel, sha in ref.files.items() if rel.endswith(_WEIGHT_SUFFIXES)}
         for ref in (cand, base)
-    ]
-    if weights[0] and weights[0] == weights[1]:
-        return True
-    run = (cand.lineage or {}).get("run")
-    exported_from = run.get("run_json_sha256") if isinstance(run, dict) else None
-    return (
-        base.kind == "run"
-        and bool(exported_from)
-        and (base.artifacts.get("run_json_sha256") == exported_from)
     )
+    if ours and theirs and (ours <= theirs or theirs <= ours):
+        return True
+    # A bundle and the training run it was exported from, either way round.
+    return any(
+        one.kind == "run"
+        and bool(_exported_from(other))
+        and one.artifacts.get("run_json_sha256") == _exported_from(other)
+        for one, other in ((base, cand), (cand, base))
+    )
+
+
+def _exported_from(ref: ModelRef) -> str | None:
+    """The run.json sha256 a bundle's lineage says it was exported from."""
+    run = (ref.lineage or {}).get("run")
+    sha = run.get("run_json_sha256") if isinstance(run, dict) else None
+    return sha if isinstance(sha, str) and sha else None
 
 
 def _base_check(cand: ModelRef, base: ModelRef) -> Check:

@@ -53,13 +53,23 @@ def read_regular(path: Path, limit: int, *, follow_links: bool = False) -> bytes
         os.close(fd)
 
 
-def write_marker(folder: Path, command: str, identity: Sequence[Path]) -> str:
-    """Write the marker into ``folder``; returns the run id."""
+def write_marker(
+    folder: Path, command: str, identity: Sequence[Path], *, list_files: bool = False
+) -> str:
+    """Write the marker into ``folder``; returns the run id. ``list_files``: the marker
+    names what the folder holds, so a file added to it later is not the output's."""
     digest = hashlib.sha256()
     for path in identity:
         digest.update(path.read_bytes())
     run_id = digest.hexdigest()[:16]
-    marker = {"tool": "curagate", "command": command, "run_id": run_id, "complete": True}
+    marker: dict[str, object] = {
+        "tool": "curagate",
+        "command": command,
+        "run_id": run_id,
+        "complete": True,
+    }
+    if list_files:
+        marker["files"] = sorted(p.name for p in folder.iterdir())
     (folder / MARKER_NAME).write_text(json.dumps(marker, sort_keys=True) + "\n", encoding="utf-8")
     return run_id
 
@@ -145,7 +155,7 @@ def report_folder(out: Path, command: str, identity: str) -> Iterator[Path]:
     with atomic_path(out, replaceable=lambda t: check_replaceable(t, command)) as tmp:
         tmp.mkdir()
         yield tmp
-        write_marker(tmp, command, [tmp / identity])
+        write_marker(tmp, command, [tmp / identity], list_files=True)
 
 
 def check_replaceable(out: Path, command: str) -> None:
@@ -165,6 +175,19 @@ def check_replaceable(out: Path, command: str) -> None:
     marker = read_marker(out)
     if marker is None and _earlier_report(out, command):
         return
+    listed = marker.get("files") if marker is not None else None
+    if isinstance(listed, list):
+        # A report folder names what it held: anything else is the user's (notes added
+        # beside the reports were deleted by the next run).
+        extra = sorted(
+            e.name for e in out.iterdir() if e.name != MARKER_NAME and e.name not in listed
+        )
+        if extra:
+            raise InputError(
+                f"--out {out}: holds {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}, "
+                f"which the previous {command} output did not write; {command} replaces its "
+                "output folder as a whole: move them out, or choose a new directory"
+            )
     if marker is None or marker.get("command") != command:
         raise InputError(
             f"--out {out}: directory exists and is not a curagate output (no complete "
