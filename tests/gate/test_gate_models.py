@@ -39,9 +39,10 @@ def test_zero_adapter_candidate_equals_base_within_noise(
     run = make_run_dir(
         tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
     )
-    # A previous run over endpoints left its log: beside this report, it told of requests
-    # no side of it made.
+    # A previous run over endpoints (by a curagate that wrote no marker) left its log:
+    # beside this report, it told of requests no side of it made.
     (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "gate_report.json").write_text("{}\n")
     (tmp_path / "out" / "endpoint_log.json").write_text('{"candidate": {"requests": 40}}\n')
     out = run_gate(
         _gate(tmp_path, golden_dir), str(run), str(tiny_model_dir), tmp_path / "out", device="cpu"
