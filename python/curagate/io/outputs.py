@@ -4,7 +4,8 @@ A folder is replaced as a whole only when it holds curagate's own marker
 file (written last, inside the temporary folder, just before the rename), so
 a user's folder that merely contains a ``manifest.json`` is never deleted.
 The marker's run id is a hash of the run's ``stats.json`` and
-``manifest.json``: it names the run while keeping reruns byte-identical.
+``manifest.json`` (of a report command's main report): it names the run while keeping
+reruns byte-identical. A report command's marker also names the files it wrote.
 """
 
 from __future__ import annotations
@@ -175,7 +176,13 @@ def check_replaceable(out: Path, command: str) -> None:
     marker = read_marker(out)
     if marker is None and _earlier_report(out, command):
         return
-    listed = marker.get("files") if marker is not None else None
+    if marker is None or marker.get("command") != command:
+        raise InputError(
+            f"--out {out}: directory exists and is not a curagate output (no complete "
+            f"{command} marker {MARKER_NAME}); choose a new or empty directory ({command} "
+            "replaces its output folder as a whole)"
+        )
+    listed = marker.get("files")
     if isinstance(listed, list):
         # A report folder names what it held: anything else is the user's (notes added
         # beside the reports were deleted by the next run).
@@ -188,12 +195,6 @@ def check_replaceable(out: Path, command: str) -> None:
                 f"which the previous {command} output did not write; {command} replaces its "
                 "output folder as a whole: move them out, or choose a new directory"
             )
-    if marker is None or marker.get("command") != command:
-        raise InputError(
-            f"--out {out}: directory exists and is not a curagate output (no complete "
-            f"{command} marker {MARKER_NAME}); choose a new or empty directory ({command} "
-            "replaces its output folder as a whole)"
-        )
 
 
 # The report each command always wrote, and what audit's `gx` folder held: a folder of
