@@ -440,9 +440,7 @@ def test_one_approver_cannot_roll_back_onto_a_warn_they_waived_since_it_shipped(
     # only she had accepted (a rollback takes one approver, a waived warn two).
     reg, users, _ = setup
     alice, bob = users["alice"][0], users["bob"][0]
-    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
-    _second_version(tmp_path, reg, ci_key, "pass")
-    reg.approve(reg.request_promotion("bot", 2, to="production", user=alice).id, user=bob)
+    _v1_then_v2_in_production(tmp_path, reg, users, ci_key)
     time.sleep(1.1)  # signed times have whole seconds: the warn is the newer verdict
     v1 = reg.get("bot", 1)
     warn = write_gate_report(tmp_path / "g1w", v1.artifact_digest, "warn", sign_key=ci_key[0])
@@ -488,10 +486,8 @@ def test_once_there_are_approvers_rollback_and_staging_name_an_approver_not_free
     # `--actor` was free text: anyone who could run the CLI rolled production back, or put
     # a version in staging, in the name of their choosing (alice's, say).
     reg, users, _ = setup
-    alice, bob, vera = users["alice"][0], users["bob"][0], users["vera"][0]
-    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
-    _second_version(tmp_path, reg, ci_key, "pass")
-    reg.approve(reg.request_promotion("bot", 2, to="production", user=alice).id, user=bob)
+    vera = users["vera"][0]
+    _v1_then_v2_in_production(tmp_path, reg, users, ci_key)
     for act in (
         lambda: reg.rollback("bot", actor="alice"),
         lambda: reg.promote("bot", 1, to="staging", actor="alice"),
@@ -648,37 +644,32 @@ def test_a_schema_version_set_back_by_hand_is_tampering_not_a_database_error(
     assert expected in capsys.readouterr().err
 
 
-def as_schema_4(db: Path) -> None:
-    """Turn a schema-5 registry into the schema-4 database an older curagate wrote: the
-    trusted_keys table without the train role in its CHECK, the same rows."""
+def _as_older(db: Path, table: str, schema: str, version: int) -> None:
+    """``table`` rebuilt as an older schema creates it (same rows), ``user_version`` set."""
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("BEGIN")
-    conn.execute("CREATE TEMP TABLE k AS SELECT * FROM trusted_keys")
-    conn.execute("DROP TABLE trusted_keys")
-    for stmt in split_statements(keys_table(KEY_ROLES_V2) + KEYS_TRIGGERS):
+    conn.execute(f"CREATE TEMP TABLE old AS SELECT * FROM {table}")
+    conn.execute(f"DROP TABLE {table}")
+    for stmt in split_statements(schema):
         conn.execute(stmt)
-    conn.execute("INSERT INTO trusted_keys SELECT * FROM temp.k")
-    conn.execute("PRAGMA user_version = 4")
+    conn.execute(f"INSERT INTO {table} SELECT * FROM temp.old")
+    conn.execute(f"PRAGMA user_version = {version}")
     conn.execute("COMMIT")
     conn.close()
+
+
+def as_schema_4(db: Path) -> None:
+    """Turn a schema-5 registry into the schema-4 database an older curagate wrote: the
+    trusted_keys table without the train role in its CHECK, the same rows."""
+    _as_older(db, "trusted_keys", keys_table(KEY_ROLES_V2) + KEYS_TRIGGERS, 4)
 
 
 def as_schema_3(db: Path) -> None:
     """Turn a schema-5 registry into the schema-3 database an older curagate wrote: the
     users table without the uploader role in its CHECK, the same rows."""
     as_schema_4(db)
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = OFF")
-    conn.execute("BEGIN")
-    conn.execute("CREATE TEMP TABLE u AS SELECT * FROM users")
-    conn.execute("DROP TABLE users")
-    for stmt in split_statements(users_table(USER_ROLES_V3) + USERS_TRIGGERS):
-        conn.execute(stmt)
-    conn.execute("INSERT INTO users SELECT * FROM temp.u")
-    conn.execute("PRAGMA user_version = 3")
-    conn.execute("COMMIT")
-    conn.close()
+    _as_older(db, "users", users_table(USER_ROLES_V3) + USERS_TRIGGERS, 3)
 
 
 def users_sql(db: Path) -> str:
@@ -809,6 +800,17 @@ def test_items_beside_a_report_are_stored_when_the_report_names_them(
 
 
 # Holes found by attacking the release service; each is a test now.
+
+
+def _v1_then_v2_in_production(
+    tmp_path: Path, reg: Registry, users: dict[str, tuple[User, str]], ci_key: tuple[Path, Path]
+) -> None:
+    """bot v1 into production, then v2 (a signed pass) in its place: each requested by
+    alice and approved by bob."""
+    alice, bob = users["alice"][0], users["bob"][0]
+    reg.approve(reg.request_promotion("bot", 1, to="production", user=alice).id, user=bob)
+    _second_version(tmp_path, reg, ci_key, "pass")
+    reg.approve(reg.request_promotion("bot", 2, to="production", user=alice).id, user=bob)
 
 
 def _second_version(tmp_path: Path, reg: Registry, ci_key: tuple[Path, Path], verdict: str) -> str:
