@@ -69,7 +69,8 @@ pub struct LeakageConfig {
     pub ngram: usize,
     pub methods: Methods,
     /// A pair is an n-gram leak when it shares at least this many distinct
-    /// n-grams (default 1: any shared 13-gram flags)...
+    /// n-grams (default 1: any shared 13-gram flags), or all of the item's
+    /// when it has fewer...
     pub min_shared_ngrams: usize,
     /// ...and at least this fraction of the item's distinct n-grams (default 0).
     pub min_ratio: f64,
@@ -630,9 +631,12 @@ impl ReferenceIndex {
                     .config
                     .span_required(info.words as usize)
                     .is_some_and(|need| span_words >= need);
-                let flagged = contained
-                    || (shared as usize >= self.config.min_shared_ngrams
-                        && ratio >= self.config.min_ratio);
+                // An item with fewer (indexed) n-grams than min_shared_ngrams leaks
+                // when a record shares every one of them: the bar is never above
+                // what the item can show (a bar of 50 made a 20-gram item unfindable).
+                let need = self.config.min_shared_ngrams.min(total as usize);
+                let flagged =
+                    contained || (shared as usize >= need && ratio >= self.config.min_ratio);
                 let leak = leak_of(leaks, record, item);
                 leak.ngram = flagged;
                 leak.shared_ngrams = shared;

@@ -110,6 +110,22 @@ fn min_ratio_and_min_shared_raise_the_bar() {
 }
 
 #[test]
+fn min_shared_above_an_items_ngram_count_asks_for_all_of_them() {
+    // GSM has fewer than 50 distinct 13-grams: a bar of 50 must not make it unfindable.
+    let words: Vec<&str> = GSM.split(' ').collect();
+    assert!(words.len() - 12 < 50);
+    let high = LeakageConfig {
+        min_shared_ngrams: 50,
+        min_span_words: 0,
+        ..config(only(false, true, false))
+    };
+    let idx = index(&[GSM], high);
+    assert_eq!(scan(&idx, &[&format!("prefix {GSM} suffix")]).len(), 1);
+    // One n-gram short of all of them is not enough.
+    assert!(scan(&idx, &[&words[1..].join(" ")]).is_empty());
+}
+
+#[test]
 fn twelve_shared_words_do_not_make_a_13_gram() {
     let idx = index(&[GSM], config(only(false, true, false)));
     let words: Vec<&str> = GSM.split(' ').collect();
