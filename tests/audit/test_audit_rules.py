@@ -747,3 +747,69 @@ def test_windows_of_an_ordinary_number_list_are_not_card_numbers() -> None:
     assert [t for t in texts if any(h.rule == "PII003" for h in scan(t))] == []
     amex = "amex 3782 822463 10005 exp 12/25"
     assert [amex[h.start : h.end] for h in scan(amex)] == ["3782 822463 10005"]
+
+
+def test_a_line_of_many_card_numbers_finds_each_and_the_spans_taken_stay_exact() -> None:
+    # Found by review: each candidate was compared with every hit before it, so a line of
+    # 20,000 card numbers cost 200 million comparisons (28 s), and a line of one-digit
+    # numbers tried 19 windows at each (3 s). Same hits, from a sorted union of ranges.
+    import random
+
+    from curagate.audit.pii import _Taken, scan
+
+    line = "4242 4242 4242 4242 " * 2000
+    hits = scan(line)
+    assert [(h.rule, h.start, h.end) for h in hits] == [
+        ("PII003", 20 * k, 20 * k + 19) for k in range(2000)
+    ]
+    rng = random.Random(3)
+    for _ in range(200):
+        taken, ranges = _Taken(), []
+        for _ in range(rng.randint(0, 30)):
+            a = rng.randint(0, 100)
+            b = a + rng.randint(1, 12)
+            q = rng.randint(0, 110)
+            q2 = q + rng.randint(1, 12)
+            assert taken.overlaps(q, q2) == any(q < e and s < q2 for s, e in ranges)
+            taken.add(a, b)
+            ranges.append((a, b))
+
+
+def test_card_windows_are_those_of_every_window_laid_out_as_cards() -> None:
+    # The windows skipped early (a group before the last that no card layout has) hold no
+    # card: same cards as trying every window of 13 to 19 digits.
+    import random
+    import re
+
+    from curagate.audit.pii import _card_layout, _cards_in, _is_card
+
+    def every_window(text: str) -> list[tuple[int, int]]:
+        if _is_card(text):
+            return [(0, len(text))]
+        groups = [g.span() for g in re.finditer(r"\d+", text)]
+        found, i = [], 0
+        while i < len(groups):
+            best = None
+            for j in range(i, len(groups)):
+                window = text[groups[i][0] : groups[j][1]]
+                sizes = [e - s for s, e in groups[i : j + 1]]
+                if _card_layout(sizes) and _is_card(window) and text[groups[i][0]] in "23456":
+                    best = j
+            if best is None:
+                i += 1
+            else:
+                found.append((groups[i][0], groups[best][1]))
+                i = best + 1
+        return found
+
+    rng = random.Random(11)
+    sizes = [1, 2, 4, 4, 4, 5, 6]
+    for _ in range(3000):
+        text = " ".join(
+            "".join(rng.choice("0123456789") for _ in range(rng.choice(sizes)))
+            for _ in range(rng.randint(2, 8))
+        )
+        text = rng.choice(["4", "5", "3"]) + text
+        run = re.fullmatch(r"[\d ]+", text)
+        assert run is not None
+        assert _cards_in(run) == every_window(text), text
