@@ -813,3 +813,27 @@ def test_card_windows_are_those_of_every_window_laid_out_as_cards() -> None:
         run = re.fullmatch(r"[\d ]+", text)
         assert run is not None
         assert _cards_in(run) == every_window(text), text
+
+
+def test_label_classes_holding_secrets_are_redacted_in_every_report(
+    run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by review: the label distribution and LBL001 listed classes as they are, so a
+    # key or address in a label column was copied into audit.json, audit.md and report.html.
+    key, other = "AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE"
+    rows = [{**pc(i), "label": "pos"} for i in range(1, 197)]
+    rows += [{**pc(197), "label": key}, {**pc(198), "label": other}]
+    rows += [{**pc(199), "label": "mail me at john.doe@example.com"}, {**pc(200), "label": "neg"}]
+    report = run_audit(rows, {"labels": {"field": "label", "min_share": 0.01}})
+    assert report["stats"]["labels"]["counts"] == {
+        "pos": 196,
+        "[REDACTED:SEC001]": 1,
+        "[REDACTED:SEC001] (2)": 1,
+        "mail me at [REDACTED:PII001]": 1,
+        "neg": 1,
+    }
+    [out] = list(tmp_path.glob("out*"))
+    for name in ("audit.json", "audit.md", "report.html"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert key not in text and other not in text and "john.doe" not in text, name
+    assert "[REDACTED:SEC001] (2)" in finding(report, "LBL001")["message"]

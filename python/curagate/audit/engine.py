@@ -34,6 +34,7 @@ from curagate.audit.prefetch import read_ahead
 from curagate.audit.rules import CHECKS, RULES, DatasetView, Severity
 from curagate.audit.rules import AuditFinding as Finding
 from curagate.audit.rules.formats import StructuredOutputs
+from curagate.audit.rules.labels import shown_classes
 from curagate.audit.rules.pii import SCAN_RULES
 from curagate.audit.shard import AuditContext, audit_shard
 from curagate.audit.stats import outlier_threshold, summarize_counts
@@ -297,7 +298,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     labels = part.labels
     if cfg.labels.field is not None:
         n_lab = sum(labels.values())
-        dist = sorted(labels.items(), key=lambda kv: (-kv[1], kv[0]))
+        dist = shown_classes(labels)
         stats["labels"] = {
             "field": cfg.labels.field,
             "counts": {k: v for k, v in dist},

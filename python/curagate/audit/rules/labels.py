@@ -38,6 +38,25 @@ RULES = (
 )
 
 
+def shown_classes(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The label classes as reports show them, most rows first: each scanned for PII and
+    secrets and redacted as the sample is (a key used as a label value was copied into
+    audit.json, audit.md and report.html); two classes redacted alike stay two."""
+    from curagate.audit.pii import redact, scan
+
+    shown: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        name = redact(k, scan(k))
+        if name != k or name in seen:
+            base, i = name, 2
+            while name in seen or (name != k and name in counts):
+                name, i = f"{base} ({i})", i + 1
+        seen.add(name)
+        shown.append((name, v))
+    return shown
+
+
 def rows(view: BatchView) -> list[RowHit]:
     """LBL002: rows with no value in the label column (absent or null)."""
     name = view.cfg.labels.field
@@ -59,7 +78,7 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
     cfg = view.cfg.labels
     if cfg.field is None:
         return {}
-    dist = sorted(view.part.labels.items(), key=lambda kv: (-kv[1], kv[0]))
+    dist = shown_classes(view.part.labels)
     n = sum(v for _, v in dist)
     if not n:
         return {}
