@@ -69,7 +69,7 @@ def test_tool_call_turn_is_trained_as_the_template_writes_it(tool_model: Path) -
     tok = AutoTokenizer.from_pretrained(tool_model)
     records = tdata.read_records([str(DATA / "chat_tool_calls.jsonl")], None)
     [conv, _] = tdata.to_conversations(records, None)
-    assert conv[1]["tool_calls"][0]["function"] == {
+    assert conv.messages[1]["tool_calls"][0]["function"] == {
         "name": "get_weather",
         "arguments": {"city": "paris"},
     }

@@ -26,7 +26,7 @@ def test_labels_cover_assistant_turns_and_their_end_of_turn_only() -> None:
         {"role": "assistant", "content": "the dog is blue."},
     ]
     _, eot_id = tdata.end_of_turn_token(tok)
-    out = tdata.tokenize_sft(tok, [conv], max_length=256, eot_id=eot_id)
+    out = tdata.tokenize_sft(tok, [tdata.Conversation(conv)], max_length=256, eot_id=eot_id)
     ex = out.examples[0]
     trained = tok.decode(
         [t for t, lab in zip(ex["input_ids"], ex["labels"], strict=True) if lab != -100]
@@ -53,7 +53,7 @@ def test_truncation_before_end_of_turn_is_counted() -> None:
     tok = build_tokenizer()
     conv = sft_rows(1)[0]["messages"]
     _, eot_id = tdata.end_of_turn_token(tok)
-    out = tdata.tokenize_sft(tok, [conv], max_length=14, eot_id=eot_id)
+    out = tdata.tokenize_sft(tok, [tdata.Conversation(conv)], max_length=14, eot_id=eot_id)
     assert out.truncated_before_end_of_turn == 1
 
 
@@ -61,8 +61,62 @@ def test_prompt_completion_records_become_one_exchange(tmp_path: Path) -> None:
     f = write_jsonl(tmp_path / "pc.jsonl", [{"prompt": "hi", "completion": "hello"}])
     records = tdata.read_records([str(f)], None)
     assert tdata.to_conversations(records, None) == [
-        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+        tdata.Conversation(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}], 1
+        )
     ]
+
+
+def test_assistant_turns_of_a_prompt_are_context_not_trained(tmp_path: Path) -> None:
+    # Found by attack: a prompt's few-shot answers written as assistant turns were trained
+    # on as if they were the completion (trl trains a prompt/completion's completion only).
+    row = {
+        "prompt": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "hmm"},
+            {"role": "user", "content": "and?"},
+        ],
+        "completion": [{"role": "assistant", "content": "the cat is red."}],
+    }
+    records = tdata.read_records([str(write_jsonl(tmp_path / "pc.jsonl", [row]))], None)
+    [conv] = tdata.to_conversations(records, "be brief")
+    assert conv.trained_from == 4 and conv.messages[0]["role"] == "system"
+    tok = build_tokenizer()
+    _, eot_id = tdata.end_of_turn_token(tok)
+    out = tdata.tokenize_sft(tok, [conv], max_length=256, eot_id=eot_id)
+    [ex] = out.examples
+    trained = tok.decode(
+        [t for t, lab in zip(ex["input_ids"], ex["labels"], strict=True) if lab != -100]
+    )
+    assert trained == "the cat is red.<|im_end|>\n"
+    assert out.assistant_turns == 1 and out.trained_end_of_turn == 1
+
+
+def test_a_completion_without_an_assistant_turn_is_refused(tmp_path: Path) -> None:
+    row = {
+        "prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+        "completion": [{"role": "user", "content": "thanks"}],
+    }
+    f = write_jsonl(tmp_path / "pc.jsonl", [row])
+    with pytest.raises(InputError, match=rf"{f}:1: the completion holds no assistant turn"):
+        tdata.to_conversations(tdata.read_records([str(f)], None), None)
+
+
+@pytest.mark.parametrize("side", ["chosen", "rejected"])
+def test_a_preference_answer_of_another_role_is_named_by_row_and_field(
+    tmp_path: Path, side: str
+) -> None:
+    # Found by attack: only the first pair was checked; a later pair whose 'chosen' was a
+    # user turn trained on a garbled completion (first, it blamed the chat template).
+    def turn(role: str, text: str) -> list[dict[str, str]]:
+        return [{"role": role, "content": text}]
+
+    good = {"prompt": turn("user", "what?"), "chosen": turn("assistant", "red")}
+    good["rejected"] = turn("assistant", "blue")
+    bad = {**good, side: turn("user", "the cat is red.")}
+    f = write_jsonl(tmp_path / "p.jsonl", [good, bad])
+    with pytest.raises(InputError, match=rf"{f}:2: '{side}' message 0 is a 'user' turn"):
+        tdata.to_preferences(tdata.read_records([str(f)], None), None)
 
 
 def test_preference_records_are_refused_for_sft(tmp_path: Path) -> None:

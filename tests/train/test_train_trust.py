@@ -106,6 +106,78 @@ def test_a_run_written_meanwhile_under_the_same_name_is_never_replaced(
     assert (kept / "run.json").is_file() and (kept / "adapter").is_dir()
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_what_appears_at_the_run_folder_while_training_is_kept_and_so_is_the_run(
+    tmp_path: Path,
+    tiny_model: Path,
+    sft_data: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    overwrite: bool,
+) -> None:
+    # Found by attack: --overwrite checked what was at runs/<name> only at the start, and
+    # a user's folder put there while the run trained was deleted at the swap; without it,
+    # a file put there made the trained run be thrown away ("Not a directory").
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    mine = tmp_path / "runs" / "tiny"
+
+    def a_user_writes_there() -> None:
+        if overwrite:
+            mine.mkdir(parents=True)
+            (mine / "notes.txt").write_text("my precious notes\n")
+        else:
+            mine.write_text("user file\n")
+
+    _during_training(monkeypatch, a_user_writes_there)
+    why = "holds no run.json of a run" if overwrite else "became a file or a link"
+    with pytest.raises(InputError, match=rf"{why}.*this run is kept in .*tiny\.\d+\.conflict"):
+        train("sft", cfg, overwrite=overwrite)
+    if overwrite:
+        assert (mine / "notes.txt").read_text() == "my precious notes\n"
+    else:
+        assert mine.read_text() == "user file\n"
+    (kept,) = (tmp_path / "runs").glob("tiny.*.conflict")
+    assert (kept / "run.json").is_file() and (kept / "adapter").is_dir()
+
+
+def test_a_run_folder_inside_a_data_folder_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack: the run's metrics.jsonl landed among the training data, and the next
+    # train of the same config refused its own data.
+    folder = sft_data["train"].parent
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, folder, output_dir=str(folder / "runs"))
+    with pytest.raises(ConfigError, match=r"is inside the data folder .*read as data"):
+        train("sft", cfg)
+    assert not (folder / "runs").exists()
+
+
+def test_one_file_as_training_and_validation_data_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack: accepted without a word; the checkpoint that ships was chosen on
+    # rows it trained on.
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], sft_data["train"])
+    with pytest.raises(ConfigError, match=r"in both data\.train and data\.validation"):
+        train("sft", cfg)
+
+
+def test_a_golden_set_folder_holding_a_json_array_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack: the data readers skip a JSON array in a folder, and run.json said
+    # "checked, 0 leaked" of a golden item the training data held.
+    gold = tmp_path / "gold"
+    write_jsonl(gold / "a.jsonl", [{"prompt": "an unrelated golden question", "id": 1}])
+    item = sft_rows(1)[0]["messages"][0]["content"]
+    (gold / "b.json").write_text(json.dumps([{"prompt": item, "id": 2}]))
+    (gold / "dataset_info.json").write_text('{"description": "not records"}')
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], leakage_reference={"gold": str(gold)}
+    )
+    with pytest.raises(InputError, match=r"leakage_reference\.gold: .*b\.json holds records"):
+        train("sft", cfg)
+
+
 # A NaN between logging steps: the run diverges where no log line sees it.
 DIVERGING = {"learning_rate": 1e12, "max_grad_norm": 1e30, "logging_steps": 50}
 

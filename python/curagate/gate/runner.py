@@ -1090,10 +1090,12 @@ def _contamination(
         if prompt_dir is not None:
             scanned.append(prompt_dir / "system_prompt.jsonl")
             scanned[-1].write_text(json.dumps({"text": prompt}) + "\n", encoding="utf-8")
+        from curagate.io.readers import json_records
+
         for g in goldens:
             files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
             if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
-                files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and _records_file(p)]
+                files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and json_records(p)]
             # Nothing here reads as items (a suite whose data is .csv, or keyed `sentence1`,
             # say): named in a warning, not "0 golden items found", nor a stop of the gate
             # (the reader's error named the gate's private copy and an option it lacks).
@@ -1185,22 +1187,6 @@ def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> 
         min_span_words=pol.min_span_words,
         min_span_ratio=pol.min_span_ratio,
         reference_text_field=_text_field(files[0]),
-    )
-
-
-def _records_file(path: Path) -> bool:
-    """Whether an lm-eval suite's ``.json`` file holds records: JSON lines of objects
-    (one line is one object), or one array of objects."""
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
-        return False
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        return text.startswith("{")  # JSON lines
-    return isinstance(doc, dict) or (
-        isinstance(doc, list) and all(isinstance(r, dict) for r in doc)
     )
 
 

@@ -2069,3 +2069,20 @@ __all__ = [
     "require_utf8_name",
     "scan_inputs",
 ]
+
+
+def json_records(path: Path) -> bool:
+    """Whether a ``.json`` file holds records: JSON lines of objects (one line is one
+    object), or one array of objects (an lm-eval suite's data, a golden set exported as
+    a JSON array); not a schema or a settings document."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return text.startswith("{")  # JSON lines
+    return isinstance(doc, dict) or (
+        isinstance(doc, list) and all(isinstance(r, dict) for r in doc)
+    )

@@ -24,6 +24,16 @@ Message = dict[str, Any]
 IGNORE_INDEX = -100
 
 
+@dataclass(frozen=True)
+class Conversation:
+    """An SFT example: its turns, and the first one trained. A prompt/completion record's
+    prompt is context only, whatever its turns' roles: the few-shot answers of a prompt
+    written as assistant turns were trained on as if they were the completion."""
+
+    messages: list[Message]
+    trained_from: int = 0
+
+
 @dataclass
 class Records:
     format: str  # a RecordFormat value; text is refused by read_records
@@ -197,18 +207,21 @@ def _with_system(messages: list[Message], system_prompt: str | None) -> list[Mes
     return [{"role": "system", "content": system_prompt}, *messages]
 
 
-def to_conversations(records: Records, system_prompt: str | None) -> list[list[Message]]:
-    """SFT examples as message lists (prompt/completion becomes one user and one assistant turn)."""
+def to_conversations(records: Records, system_prompt: str | None) -> list[Conversation]:
+    """SFT examples (prompt/completion: the prompt's turns, a string being one user turn,
+    then the completion's, the only ones trained)."""
     _refuse(records, "sft")
     convs = []
     for i, row in enumerate(records.rows):
         where = records.where(i)
+        completion: list[Message] = []
         if records.format == "chat":
             msgs = _clean_messages(row.get("messages"), where)
         elif records.format == "prompt_completion":
-            msgs = _as_turns(row.get("prompt"), "user", where) + _as_turns(
-                row.get("completion"), "assistant", where
-            )
+            completion = _as_turns(row.get("completion"), "assistant", where)
+            msgs = _as_turns(row.get("prompt"), "user", where) + completion
+            if not any(m["role"] == "assistant" for m in completion):
+                raise InputError(f"{where}: the completion holds no assistant turn to learn")
         else:
             raise InputError(
                 f"{records.files[0]}: preference records (prompt/chosen/rejected) are for "
@@ -216,7 +229,8 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[list[M
             )
         if not any(m["role"] == "assistant" for m in msgs):
             raise InputError(f"{where}: no assistant turn to learn")
-        convs.append(_prompted(_with_system(msgs, system_prompt), where))
+        msgs = _prompted(_with_system(msgs, system_prompt), where)
+        convs.append(Conversation(msgs, len(msgs) - len(completion) if completion else 0))
     return convs
 
 
@@ -254,8 +268,8 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
                     f"{where}: 'chosen' and 'rejected' share no leading turn, so there is no "
                     "prompt; add a 'prompt' field or start both with the same user turn"
                 )
-        chosen_turns = _as_turns(chosen, "assistant", where)
-        rejected_turns = _as_turns(rejected, "assistant", where)
+        chosen_turns = _answer(chosen, "chosen", where)
+        rejected_turns = _answer(rejected, "rejected", where)
         if _said(chosen_turns) == _said(rejected_turns):
             # DPO learns from the difference between the two: none, and the loss stays at
             # log 2 whatever the model does. Compared by what the turns say: a string and
@@ -274,6 +288,22 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
             }
         )
     return out
+
+
+def _answer(value: Any, name: str, where: str) -> list[Message]:
+    """A preference answer's turns: the model's (assistant, and the tool results its calls
+    get), opening with an assistant turn. trl trains what follows the rendered prompt: a
+    user turn there was trained on as the answer."""
+    turns = _as_turns(value, "assistant", where)
+    wrong = next((i for i, t in enumerate(turns) if t["role"] not in ("assistant", "tool")), None)
+    if turns[0]["role"] != "assistant" or wrong is not None:
+        i = 0 if wrong is None else wrong
+        raise InputError(
+            f"{where}: '{name}' message {i} is a {turns[i]['role']!r} turn; an answer is the "
+            "model's own turns (assistant, and tool results), opening with an assistant "
+            "turn: move the other turns into 'prompt'"
+        )
+    return turns
 
 
 def _said(turns: list[Message]) -> list[tuple[Any, Any]]:
@@ -311,9 +341,10 @@ def require_chat_template(tok: PreTrainedTokenizerBase, model_dir: str) -> str:
 
 
 def assistant_spans(
-    tok: PreTrainedTokenizerBase, messages: list[Message]
+    tok: PreTrainedTokenizerBase, messages: list[Message], trained_from: int = 0
 ) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of its assistant turns.
+    """The rendered conversation and the character spans of its assistant turns (from
+    message ``trained_from`` on).
 
     A span runs from the end of the generation prompt to the end of the turn as
     the template writes it, so it covers the end-of-turn token.
@@ -321,7 +352,7 @@ def assistant_spans(
     full = render(tok, messages)
     spans = []
     for i, m in enumerate(messages):
-        if m["role"] != "assistant":
+        if m["role"] != "assistant" or i < trained_from:
             continue
         start_text = render(tok, messages[:i], gen_prompt=True)
         end_text = render(tok, messages[: i + 1])
@@ -413,14 +444,14 @@ def special_token_text(tok: PreTrainedTokenizerBase, texts: list[str]) -> tuple[
 
 def tokenize_sft(
     tok: PreTrainedTokenizerBase,
-    conversations: list[list[Message]],
+    conversations: list[Conversation],
     max_length: int,
     eot_id: int,
 ) -> Tokenized:
-    """input_ids + labels (-100 outside assistant turns), truncated to max_length."""
+    """input_ids + labels (-100 outside the trained assistant turns), truncated to max_length."""
     result = Tokenized(examples=[])
-    for msgs in conversations:
-        full, spans = assistant_spans(tok, msgs)
+    for conv in conversations:
+        full, spans = assistant_spans(tok, conv.messages, conv.trained_from)
         enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
         ids: list[int] = list(enc["input_ids"])
         labels = [IGNORE_INDEX] * len(ids)

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 from pydantic import ValidationError
@@ -97,8 +97,28 @@ def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
         files = tdata.expand_paths(paths)
         if not files:
             raise InputError(f"leakage_reference.{name}: no files found at {', '.join(paths)}")
+        _refuse_json_records(name, paths)
         out[name] = files
     return out
+
+
+def _refuse_json_records(name: str, paths: list[str]) -> None:
+    """A folder of a golden set may hold items as a JSON array (`.json`, as lm-eval suites
+    and many exports do), which the data readers skip in a folder: the guard said
+    "checked, 0 leaked" of items it never read. The gate reads them; here they are refused."""
+    from curagate.io.readers import json_records
+
+    for folder in (Path(p) for p in paths):
+        if not folder.is_dir():
+            continue
+        found = sorted(p for p in folder.rglob("*.json") if p.is_file() and json_records(p))
+        if found:
+            raise InputError(
+                f"leakage_reference.{name}: {found[0]} holds records as JSON (an array or "
+                f"objects){f' (and {len(found) - 1} more)' if len(found) > 1 else ''}, which "
+                "the guard does not read in a folder; convert them to JSON Lines (.jsonl) or "
+                "name only the files to check"
+            )
 
 
 def _umask_modes(root: Path) -> None:
@@ -541,19 +561,10 @@ def train(
     run_dir = Path(cfg.output_dir) / cfg.name
     if run_dir.exists() and not overwrite:
         raise InputError(f"{run_dir} already exists; choose another name or pass --overwrite")
-    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
-        # Found only when the finished run was renamed into place, after all the training.
-        raise InputError(
-            f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
-            "a run folder: remove it or choose another name"
-        )
     _check_run_dir_holds_no_input(run_dir, base, cfg, config)  # the more precise reason first
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not _is_run(run_dir):
-        # --overwrite replaced any folder there (a user's own files, a bundle) with the run.
-        raise InputError(
-            f"{run_dir}: holds no {RunRecord.FILE} of a run, so it is not a previous run; "
-            "--overwrite replaces a run only: move the folder or choose another name"
-        )
+    not_a_run = _not_a_run(run_dir)
+    if not_a_run is not None:
+        raise InputError(not_a_run)
     _check_run_dir_outside_outputs(run_dir)
 
     # Cheap checks first: data, guard, environment, before loading any model.
@@ -564,6 +575,14 @@ def train(
     # What the run records is what it read: digests now, and the files' state to check
     # they are still those bytes once training is done (hashing after would record
     # whatever sat there at the end).
+    trained = {p.resolve() for p in train_records.files}
+    shared = sorted(p for p in (val_records.files if val_records else []) if p.resolve() in trained)
+    if shared:
+        raise ConfigError(
+            f"{shared[0]} is in both data.train and data.validation: the checkpoint that ships "
+            "(and early stopping) would be chosen on rows it trained on; give validation rows "
+            "of their own (curagate split)"
+        )
     dataset_manifest = _manifest(train_records.files)
     validation_manifest = _manifest(val_records.files) if val_records else None
     base_files = hash_tree(base)
@@ -605,7 +624,7 @@ def train(
     try:
         if task == "sft":
             train_convs = tdata.to_conversations(train_records, cfg.data.system_prompt)
-            contents = [m["content"] for conv in train_convs for m in conv]
+            contents = [m["content"] for conv in train_convs for m in conv.messages]
             train_tok = tdata.tokenize_sft(tok, train_convs, cfg.data.max_length, eot_id)
             if not train_tok.examples:
                 raise InputError("no training example has a trained token left after truncation")
@@ -663,7 +682,9 @@ def train(
             val_pairs = (
                 tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
             )
-            _check_dpo_end_of_turn(tok, train_pairs, eot_id, eot_token)
+            _check_dpo_end_of_turn(tok, train_pairs, train_records, eot_id, eot_token)
+            if val_pairs is not None and val_records is not None:
+                _check_dpo_end_of_turn(tok, val_pairs, val_records, eot_id, eot_token)
             dropped, val_dropped = _check_dpo_lengths(
                 tok, train_pairs, val_pairs, cfg.data.max_length, (eot_token, eot_id), monitor
             )
@@ -789,7 +810,15 @@ def train(
         _refuse_changed(read_state, "the run trained")
         _umask_modes(tmp)
         if overwrite:
-            with atomic_path(run_dir) as final:
+
+            def replaceable(path: Path) -> None:
+                # Again at the swap: what appeared there while the run trained (hours)
+                # is replaced only when it is a run; else this run is kept beside it.
+                why = _not_a_run(path)
+                if why is not None:
+                    _keep_beside(final, run_dir, f"{why} (it appeared while this run trained)")
+
+            with atomic_path(run_dir, replaceable=replaceable) as final:
                 tmp.rename(final)
         else:
             _publish_new(tmp, run_dir)
@@ -865,7 +894,8 @@ def _check_run_dir_holds_no_input(
     run_dir: Path, base: Path, cfg: TrainConfig, config_path: str | os.PathLike[str]
 ) -> None:
     """The run folder is replaced as a whole (``--overwrite``): it must not be, or hold,
-    the base model or the data the run reads, nor lie inside the base model."""
+    the base model or the data the run reads, nor lie inside the base model or a folder
+    of data (its metrics.jsonl was read as training data by the next run)."""
     target = run_dir.resolve()
     for what, path in _inputs(base, cfg, config_path):
         resolved = path.resolve()
@@ -873,6 +903,11 @@ def _check_run_dir_holds_no_input(
             raise ConfigError(
                 f"the run folder {run_dir} is or holds the {what} {path}; --overwrite would "
                 "delete it: choose another name or output_dir"
+            )
+        if what != "base_model" and resolved.is_dir() and resolved in target.parents:
+            raise ConfigError(
+                f"the run folder {run_dir} is inside the {what} folder {path}: its files "
+                f"would be read as {what} by the next run; choose an output_dir outside it"
             )
     if base.resolve() in target.parents:
         # Its files would be files added to the base: export and gate refuse such a base.
@@ -927,21 +962,46 @@ def _check_run_dir_outside_outputs(run_dir: Path) -> None:
         )
 
 
+def _not_a_run(run_dir: Path) -> str | None:
+    """Why ``--overwrite`` may not replace what is at ``run_dir`` (None: nothing, an empty
+    folder or a previous run): it replaced any folder there (a user's own files, a bundle)
+    with the run, and a link or file was found only once the run was trained."""
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        return (
+            f"{run_dir}: is a symbolic link or a file, not a run folder; --overwrite replaces "
+            "a run folder: remove it or choose another name"
+        )
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not _is_run(run_dir):
+        return (
+            f"{run_dir}: holds no {RunRecord.FILE} of a run, so it is not a previous run; "
+            "--overwrite replaces a run only: move the folder or choose another name"
+        )
+    return None
+
+
+def _keep_beside(tmp: Path, run_dir: Path, why: str) -> NoReturn:
+    """Keep the finished run ``tmp`` as ``NAME.PID.conflict`` beside ``run_dir`` and raise
+    ``why``, saying where it is: a trained run is never thrown away."""
+    kept = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.conflict")
+    tmp.rename(kept)
+    raise InputError(
+        f"{why}; this run is kept in {kept} (rename it, or train again with another name "
+        "or --overwrite)"
+    )
+
+
 def _publish_new(tmp: Path, run_dir: Path) -> None:
-    """Rename the finished run into place unless a run was written there meanwhile (two
-    trains of one name at once): renaming onto a folder that is not empty fails, so the
-    first run is never replaced; this one is kept beside it, and the error says where."""
+    """Rename the finished run into place unless something was put there meanwhile (two
+    trains of one name at once, a user's file): renaming onto a folder that is not empty
+    or onto a file fails, so nothing is replaced; this run is kept beside it."""
     try:
         tmp.rename(run_dir)
     except OSError as e:
+        if e.errno == errno.ENOTDIR:
+            _keep_beside(tmp, run_dir, f"{run_dir} became a file or a link while this run trained")
         if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
             raise
-        kept = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.conflict")
-        tmp.rename(kept)
-        raise InputError(
-            f"{run_dir} was written by another run while this one trained; this run is kept "
-            f"in {kept} (rename it, or train again with another name or --overwrite)"
-        ) from None
+        _keep_beside(tmp, run_dir, f"{run_dir} was written by another run while this one trained")
 
 
 def _check_finite_adapter(model: Any, monitor: HealthMonitor) -> None:
@@ -970,22 +1030,28 @@ def _write_json(path: Path, obj: Any) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def _check_dpo_end_of_turn(tok: Any, pairs: list[dict[str, Any]], eot_id: int, eot: str) -> None:
-    """trl trains the tokens after the rendered prompt; the chosen answer's end-of-turn must be among them."""
-    sample = pairs[0]
-    prompt = tdata.render(tok, sample["prompt"], gen_prompt=True)
-    full = tdata.render(tok, sample["prompt"] + sample["chosen"])
-    if not full.startswith(prompt):
-        raise ConfigError(
-            "the chat template renders the prompt differently with and without the answer; "
-            "DPO cannot locate the completion"
-        )
-    completion_ids = tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
-    if eot_id not in completion_ids:
-        raise ConfigError(
-            f"the end-of-turn token {eot!r} is not part of the DPO completion; "
-            "the model would not learn to stop"
-        )
+def _check_dpo_end_of_turn(
+    tok: Any, pairs: list[dict[str, Any]], records: tdata.Records, eot_id: int, eot: str
+) -> None:
+    """trl trains the tokens after the rendered prompt: each pair's prompt must render as
+    the start of prompt + answer, and each answer's end-of-turn must be among them (only
+    the first pair was looked at: a later one trained on a garbled completion)."""
+    for i, pair in enumerate(pairs):
+        prompt = tdata.render(tok, pair["prompt"], gen_prompt=True)
+        for side in ("chosen", "rejected"):
+            full = tdata.render(tok, pair["prompt"] + pair[side])
+            if not full.startswith(prompt):
+                raise ConfigError(
+                    f"{records.where(i)}: the chat template renders the prompt differently "
+                    f"with and without '{side}', so DPO cannot locate the answer; check the "
+                    "row's turns, or use a prefix-preserving template"
+                )
+            completion_ids = tok(full[len(prompt) :], add_special_tokens=False)["input_ids"]
+            if side == "chosen" and eot_id not in completion_ids:
+                raise ConfigError(
+                    f"{records.where(i)}: the end-of-turn token {eot!r} is not part of the DPO "
+                    "completion; the model would not learn to stop"
+                )
 
 
 def _dpo_truncation(
