@@ -186,9 +186,23 @@ def walk_strict(root: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
 
 
 def manifest_path(bundle: str | os.PathLike[str]) -> Path:
-    """A bundle's MANIFEST.json, which must be a regular file (not a link)."""
+    """A bundle's MANIFEST.json, which must be a regular file (not a link). Something
+    else in its place (a link, even to the genuine manifest, a folder, a FIFO), or none
+    beside a ``model.sig``, is a bundle modified (CheckFailed, exit 1), not "not a bundle"."""
+    from curagate.errors import CheckFailed
+
     path = Path(bundle) / MANIFEST_NAME
-    if path.is_symlink() or not path.is_file():
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise CheckFailed(
+            f"{path}: is a symbolic link or not a regular file; a bundle's manifest is a "
+            "regular file: the bundle was modified after export, re-export it"
+        )
+    if not path.is_file() and (Path(bundle) / "model.sig").exists():
+        raise CheckFailed(
+            f"{bundle}: no {MANIFEST_NAME} beside its model.sig: the bundle was modified "
+            "after export, re-export it"
+        )
+    if not path.is_file():
         raise InputError(
             f"{bundle}: no {MANIFEST_NAME}; this is not an exported curagate bundle "
             "(create one with: curagate export RUN --out DIR)"

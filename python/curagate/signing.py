@@ -543,14 +543,26 @@ def verify_bundle_signature(
     if sig.is_symlink() or not sig.is_file():
         raise SignatureInvalid(f"{root}: no {BUNDLE_SIGNATURE_NAME}; the bundle is not signed")
     load_public_key(public_pem_bytes, source="public key")
+    from curagate.io.outputs import read_regular
+
+    try:
+        # Read once, bounded (a signature is a few KiB): a sparse 3 GB model.sig was read
+        # whole, once per trusted export key.
+        raw_sig = read_regular(sig, MAX_ATTESTATION_BYTES, follow_links=True)
+    except OSError as e:
+        raise SignatureInvalid(
+            f"{sig}: cannot be read as a signature ({e.strerror or e})"
+        ) from None
     with tempfile.TemporaryDirectory() as tmp:
         pub = Path(tmp) / "key.pub"
         pub.write_bytes(public_pem_bytes)
+        copy = Path(tmp) / BUNDLE_SIGNATURE_NAME
+        copy.write_bytes(raw_sig)
         try:
             # Its print()s (a WARNING when the key hint, which the signature does not
             # cover, was removed) went to stdout, into output other tools parse.
             with contextlib.redirect_stdout(io.StringIO()):
-                signed = sign_ec_key.Verifier(pub).verify(sign_sigstore_pb.Signature.read(sig))
+                signed = sign_ec_key.Verifier(pub).verify(sign_sigstore_pb.Signature.read(copy))
             method = dict(signed.serialization_type)
             digests = {
                 rd.identifier: (rd.digest.algorithm, rd.digest.digest_hex)

@@ -4,6 +4,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1206,3 +1207,107 @@ def test_a_card_whose_verified_readme_cannot_be_read_as_one_is_exit_2(
     assert main(["registry", *db, "card", "m", "1"]) == 2
     err = capsys.readouterr().err
     assert "README.md" in err and "internal error" not in err and err.count("\n") == 1
+
+
+def test_the_card_prints_the_readme_bytes_the_manifest_covers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: `registry card` verified the bundle, then opened README.md again to
+    # print it; a README swapped in between (while the weights were hashed) was printed
+    # above "Verdict: pass" with exit 0.
+    from curagate.digest import artifact_digest
+    from curagate.registry import store
+
+    private, public = keypair(tmp_path / "keys")
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"w", readme="# honest card\n")
+    report = write_gate_report(tmp_path / "gate", artifact_digest(bundle), sign_key=private)
+    db = ["--db", str(tmp_path / "r.db")]
+    assert (
+        main(["registry", *db, "trust", "add", str(public), "--role", "gate", "--name", "ci"]) == 0
+    )
+    argv = ["registry", *db, "register", str(bundle), "--name", "m", "--gate-report", str(report)]
+    assert main(argv) == 0
+    real = store.verify_bundle
+
+    def verify_then_swap(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        (bundle / "README.md").write_text("# EVIL card: certified for medical use\n")
+        return out
+
+    monkeypatch.setattr(store, "verify_bundle", verify_then_swap)
+    capsys.readouterr()
+    assert main(["registry", *db, "card", "m", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "EVIL" not in captured.out and "README.md changed after" in captured.err
+
+
+@pytest.mark.parametrize("name", ["model.sig", "MANIFEST.json"])
+def test_a_huge_signature_or_manifest_is_refused_unread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ci_key: tuple[Path, Path], name: str
+) -> None:
+    # Found by attack: both were read whole: a sparse 3 GB model.sig took 3.2 GB of memory
+    # and 30 s (once per trusted export key), a 2 GB manifest 4.2 GB.
+    from curagate.signing import sign_bundle
+
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"weights")
+    sign_bundle(bundle, ci_key[0])
+    with (bundle / name).open("r+b") as f:
+        f.truncate(3 << 30)  # sparse: no disk, 3 GiB to whoever reads it whole
+    assert main(["verify", str(bundle), "--public-key", str(ci_key[1])]) == 1
+    err = capsys.readouterr().err
+    assert f"{name}" in err and "larger than" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("kind", ["link", "folder", "missing"])
+def test_a_manifest_replaced_beside_its_signature_is_a_modified_bundle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ci_key: tuple[Path, Path], kind: str
+) -> None:
+    # Found by attack: verify said "not an exported curagate bundle" (exit 2, a usage
+    # error) of a signed bundle whose MANIFEST.json was a link, even to the genuine one.
+    from curagate.signing import sign_bundle
+
+    bundle = tmp_path / "b"
+    write_bundle(bundle, b"weights")
+    sign_bundle(bundle, ci_key[0])
+    manifest = bundle / "MANIFEST.json"
+    manifest.rename(tmp_path / "M.json")
+    if kind == "link":
+        manifest.symlink_to(tmp_path / "M.json")
+    elif kind == "folder":
+        manifest.mkdir()
+    assert main(["verify", str(bundle), "--public-key", str(ci_key[1])]) == 1
+    assert "modified after export" in capsys.readouterr().err
+
+
+def test_a_bundle_signed_by_a_revoked_export_key_says_so_at_register(
+    reg: Registry, bundle: MakeBundle, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by attack: the refusal said the registry trusts no export key and to add the
+    # signer's key, which the registry refuses for a revoked one.
+    from curagate.signing import sign_bundle
+
+    path, _ = bundle("a")
+    sign_bundle(path, ci_key[0])
+    reg.trust_add(ci_key[1], role="export", name="ci")
+    reg.trust_revoke("ci", role="export", reason="leaked")
+    with pytest.raises(
+        CheckFailed, match=r"signed by export key 'ci' .*which was revoked .*leaked"
+    ):
+        reg.register(path, name="bot")
+
+
+def test_a_bundle_under_a_folder_named_in_another_encoding_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: the argument was checked, the resolved path the registry stores
+    # was not: exit 3 (UnicodeEncodeError) for a bundle under a folder named in Latin-1.
+    import os
+
+    parent = Path(os.fsdecode(bytes(tmp_path) + b"/d\xff"))
+    write_bundle(parent / "bb", b"weights")
+    monkeypatch.chdir(parent)
+    assert main(["registry", "--db", str(tmp_path / "r.db"), "register", "bb", "--name", "m"]) == 2
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and "internal error" not in err

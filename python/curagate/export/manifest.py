@@ -12,6 +12,7 @@ Pure Python (no torch): the gate, the registry and ``curagate verify`` use it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -56,10 +57,20 @@ def manifest_bytes(manifest: BundleManifest) -> bytes:
 
 def _read_manifest(bundle: str | os.PathLike[str]) -> tuple[bytes, BundleManifest]:
     """The manifest's bytes and their parse: the digest and the content come from one read."""
+    from curagate.artifacts import MAX_ARTIFACT_BYTES
+    from curagate.io.outputs import read_regular
+
     path = manifest_path(bundle)
     try:
-        raw = path.read_bytes()
+        # Bounded: a sparse 2 GB manifest was read whole (4 GB of memory) by verify and
+        # every registry command.
+        raw = read_regular(path, MAX_ARTIFACT_BYTES, follow_links=True)
     except OSError as e:
+        if e.errno == errno.EFBIG:
+            raise CheckFailed(
+                f"{path}: {e.strerror}; no manifest is that large: the bundle was modified "
+                "after export, re-export it"
+            ) from None
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
         return raw, parse_artifact(BundleManifest, raw, source=path)

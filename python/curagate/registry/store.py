@@ -1225,13 +1225,23 @@ class Registry:
         from curagate.export.card import card_with_eval_results, eval_results
 
         mv = self.get(name, version)
+        from curagate.io.outputs import read_regular
+
         checked = verify_bundle(mv.artifact_path, expected_digest=mv.artifact_digest)
-        try:
-            readme = (Path(mv.artifact_path) / "README.md").read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"{mv.ref}: the bundle has no readable README.md ({e})") from None
         if "README.md" not in checked.manifest.files:
             raise CheckFailed(f"{mv.ref}: README.md is not covered by the bundle's manifest")
+        try:
+            raw = read_regular(Path(mv.artifact_path) / "README.md", MAX_REPORT_BYTES)
+            readme = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{mv.ref}: the bundle has no readable README.md ({e})") from None
+        # The bytes printed are the bytes the manifest covers: verify_bundle read the file
+        # before this read did, and a README swapped in between was printed as the card.
+        if sha256_bytes(raw) != checked.manifest.files["README.md"]:
+            raise CheckFailed(
+                f"{mv.ref}: README.md changed after the bundle was verified; it does not match "
+                "the manifest: re-export the bundle"
+            )
         with self._read() as db:
             ranked = self._verified_reports(db, mv)
         if not ranked:
@@ -1476,6 +1486,13 @@ class Registry:
         """
         check_name(name)
         root = Path(bundle)
+        try:  # the path the registry stores (a folder above may have a non-UTF-8 name)
+            str(root.resolve()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                f"{os.fsdecode(root.resolve())!r}: the bundle's path is not UTF-8, which the "
+                "registry cannot store; move or rename the folder"
+            ) from None
         checked = verify_bundle(root)
         lineage_json = canonical(checked.manifest.lineage)
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
@@ -1530,7 +1547,20 @@ class Registry:
         hashed them."""
         bundle = checked.bundle
         with self._read() as db:
-            keys = self._trusted(db, "export")
+            all_keys = self._keys(db, "export")
+        keys = {k.fingerprint: k.public_pem.encode() for k in all_keys if k.active}
+        for k in all_keys:
+            if k.active:
+                continue
+            try:  # said first: "add the signer's key" cannot be done for a revoked one
+                verify_bundle_signature(bundle, k.public_pem.encode(), checked.hashed())
+            except SignatureInvalid:
+                continue
+            raise CheckFailed(
+                f"{bundle}/{BUNDLE_SIGNATURE_NAME}: signed by export key {k.name!r} "
+                f"({k.fingerprint[:12]}…), which was revoked at {k.revoked_at} "
+                f"({k.revoke_reason}); re-export and sign the bundle with a trusted key"
+            )
         if not keys:
             raise CheckFailed(
                 f"{bundle}: it carries {BUNDLE_SIGNATURE_NAME} but the registry trusts no export "
