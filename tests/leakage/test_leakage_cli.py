@@ -67,6 +67,21 @@ def test_leak_without_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
     assert [leak["reference"]["row"] for leak in leaks(files)] == [0]  # ITEM, not SHORT
 
 
+def test_a_repeated_corpus_or_reference_flag_adds_its_paths(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    # Found by attack: a repeated --corpus (or --reference, or gate's --train-data) kept
+    # only the last flag's paths: the leaky file was never scanned, "0 leaked", exit 0.
+    assert run(files, "leaky", "--corpus", str(files["clean"]), "--fail-on-leak") == 1
+    other = write(tmp_path / "other.jsonl", ["an unrelated question of its own"], "question")
+    assert run(files, "leaky", "--reference", str(other), "--fail-on-leak") == 1
+    from curagate.cli import build_parser
+
+    argv = ["gate", "g.yaml", "--candidate", "c", "--base", "b", "--out", "o"]
+    args = build_parser().parse_args([*argv, "--train-data", "a", "b", "--train-data", "c"])
+    assert args.train_data == ["a", "b", "c"]
+
+
 def test_clean_corpus_with_fail_on_leak_exits_0(files: dict[str, Path]) -> None:
     assert run(files, "clean", "--fail-on-leak") == 0
     assert leaks(files) == []

@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train-data",
         nargs="+",
+        action="extend",  # repeated, the paths add up (the last flag's replaced the others)
         help="training files to check for contamination (default: the run's dataset manifest)",
     )
     parser.add_argument(

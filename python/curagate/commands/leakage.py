@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--reference",
         nargs="+",
+        action="extend",  # repeated, the paths add up (the last flag's replaced the others)
         required=True,
         metavar="PATH",
         help="reference files, directories or globs (golden sets, test splits)",
@@ -48,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--corpus",
         nargs="+",
+        action="extend",  # repeated, the paths add up (the last flag's replaced the others)
         required=True,
         metavar="PATH",
         help="corpus files, directories or globs (training shards)",

@@ -92,7 +92,19 @@ def without_zero_width_spaces(text: str) -> str | None:
 # n-gram of a golden item matched. A text where two letters or digits are joined by such
 # characters is also scanned with them read as spaces (and its zero-width spaces, which
 # normalization reads as word breaks, taken out first: "J\u200bosh-d\u200becides").
-_IGNORABLE_MARKS = ((0x034F, 0x034F), (0x180B, 0x180D), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+# The Hangul fillers (letters by category) and Khmer's inherent vowels (marks) are
+# default-ignorable too: drawn as nothing, and deleted by normalization, so put for
+# spaces they glued an item's words into one (U+3164 between words hid a test item).
+_IGNORABLE_MARKS = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180D),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0100, 0xE01EF),
+)
 _JOINER_CLASS = (
     r"[\p{P}\p{S}\p{Cf}"
     + "".join(rf"\x{{{a:04X}}}-\x{{{b:04X}}}" for a, b in _IGNORABLE_MARKS)
