@@ -650,3 +650,20 @@ def test_a_rules_error_share_counts_the_context_files_rows_too(tmp_path: Path) -
     split = check([small], leakage=False, context=[big, small])
     assert [(f.rule.id, f.severity.value) for f in alone] == [("DUP001", "warning")]
     assert [(f.rule.id, f.severity.value) for f in split] == [("DUP001", "warning")]
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_files_holding_no_record_are_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: an emptied training file passed both CI commands ("audit passed:
+    # 0 error(s)", check silent, exit 0) where curate and split refuse it.
+    empty = tmp_path / "train.jsonl"
+    empty.write_text("\n\n")
+    argv = ["check", str(empty), "--no-golden"]
+    if command == "audit":
+        argv = ["audit", str(empty), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no records found in 1 input file(s)" in err and str(empty.as_posix()) in err
+    assert not (tmp_path / "out").exists()

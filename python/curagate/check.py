@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from curagate.audit.formats import Violation, format_violations, quarantine_rule
 from curagate.audit.keys import fingerprints
 from curagate.audit.leaks import LeakScan, build_index
-from curagate.errors import InputError
+from curagate.errors import InputError, no_records
 from curagate.findings import Finding, Rule, Severity
 from curagate.records import Batch, RecordFormat, is_blank
 
@@ -206,6 +206,7 @@ def check(
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
     total = 0  # the rows of every file read (quarantined ones too), as audit counts them
+    checked = 0  # ... of the files checked (not --staged-context's)
 
     def add(file: str, line: int, rule: str, message: str) -> None:
         r = rules.get(rule)
@@ -237,6 +238,7 @@ def check(
             continue
         fmt = RecordFormat(batch.format)
         total += batch.table.num_rows + len(batch.quarantined)
+        checked += batch.table.num_rows + len(batch.quarantined)
         for q in batch.quarantined:
             n = q.position or 0
             rule = quarantine_rule(q.reason, fmt)
@@ -268,6 +270,10 @@ def check(
             texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
             for i, what in sorted(leaks.scan(texts).items()):
                 add(src, lines[i], "LEAK001", f"contains {what}; {_LEAK_FIX}")
+    if not checked:
+        raise InputError(
+            no_records(paths if own is None else [p for p in paths if str(p.resolve()) in own])
+        )
     return _escalated([out[k] for k in sorted(out)], cfg, total)
 
 

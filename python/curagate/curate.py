@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from curagate._lazy import lazy_import, settle_pyarrow, settling_pyarrow
-from curagate.errors import ConfigError, InputError
+from curagate.errors import ConfigError, InputError, no_records
 
 # The config, the steps and the artifacts are pydantic models (the pipeline package
 # too), the readers and writers bring zstandard, shutil and hashlib: all are imported
@@ -342,10 +342,7 @@ def _curate(
 
     input_rows = sum(s.input_rows for s in sources)
     if input_rows == 0:
-        raise InputError(
-            f"no records found in {len(paths)} input file(s): {', '.join(s.file for s in sources[:3])}"
-            f"{' ...' if len(sources) > 3 else ''}; check the paths (empty files contain no records)"
-        )
+        raise InputError(no_records(paths))
 
     # Every input must still be the file pass 1 started reading (both paths: a file cut or
     # appended to while it was read had its first part deduplicated as the whole of it).

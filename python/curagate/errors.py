@@ -6,6 +6,10 @@ The CLI turns a :class:`CuragateError` into a one-line message and its
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
 
 class CuragateError(Exception):
     """Base of every error a user can cause and fix."""
@@ -38,3 +42,14 @@ class MissingExtraError(CuragateError):
             f"this feature needs the optional dependency {module!r}; "
             f"install it with: pip install 'curagate[{extra}]'"
         )
+
+
+def no_records(paths: Sequence[str | os.PathLike[str]]) -> str:
+    """The message of a data command given files that hold no record at all (curate, audit
+    and check alike: an emptied training file passed audit and check with "0 errors")."""
+    shown = ", ".join(Path(p).as_posix() for p in paths[:3])
+    more = " ..." if len(paths) > 3 else ""
+    return (
+        f"no records found in {len(paths)} input file(s): {shown}{more}; check the paths "
+        "(empty files contain no records)"
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curagate.errors import ConfigError, CuragateError, MissingExtraError
+from curagate.errors import ConfigError, CuragateError, InputError, MissingExtraError, no_records
 from curagate.executors import Executor
 from curagate.text import percent
 
@@ -269,6 +269,8 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         {"path": Path(p).as_posix(), "rows": rows_of.get(Path(p).as_posix(), 0)} for p in paths
     ]
     total, valid = part.total, part.valid
+    if not total:  # an emptied training file passed the audit ("0 errors")
+        raise InputError(no_records(paths))
 
     stats: dict[str, Any] = {}
     bins = cfg.lengths.bins
