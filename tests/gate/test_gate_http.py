@@ -415,6 +415,25 @@ def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, s
     ]
 
 
+def test_training_data_holding_no_record_fails_the_contamination_check(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by attack: an empty --train-data file was "checked: true, 0 leaked" and the
+    # gate passed GATE005 of a scan that read nothing.
+    empty = tmp_path / "train.jsonl"
+    empty.write_text("")
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(empty)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and "holds no record" in check["message"]
+    assert out.report["contamination"]["corpus_records"] == 0 and out.exit_code == 1
+
+
 def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
     tmp_path, golden_dir, servers
 ) -> None:

@@ -1080,6 +1080,7 @@ def _contamination(
         return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
     leaked = unreadable = 0
+    records: int | None = None  # corpus records scanned (the same for every set)
     unscanned: list[str] = []
     # The run's data.system_prompt is in every example it trained on: scanned as a
     # one-record file beside the data (it was not, and a golden item there passed).
@@ -1113,6 +1114,7 @@ def _contamination(
             leaked += int(result.leaked_reference_items)
             # The corpus is the same for every set: count its unreadable rows once.
             unreadable = len(result.unreadable)
+            records = int(result.corpus_records) - (prompt_dir is not None)
             summary = result.to_dict()["summary"]
             # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
             ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
@@ -1147,6 +1149,7 @@ def _contamination(
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
         "unreadable_corpus_rows": unreadable,
+        "corpus_records": records,
         "golden_sets": per_set,
         # The trainer's --allow-leakage, from a run's record or a bundle's lineage.
         "allow_leakage_at_training": any(
@@ -1159,6 +1162,14 @@ def _contamination(
         if d["leaked_reference_items"]
     )
     checks = [contamination_check(leaked, where, unreadable, pol)]
+    if records == 0:  # empty files: "checked, 0 leaked" of nothing at all
+        checks = [
+            contamination_not_checked(
+                Verdict.FAIL,
+                f"the training data holds no record ({', '.join(str(p) for p in corpus[:3])}): "
+                "nothing was scanned; give the files the candidate was trained on",
+            )
+        ]
     if unscanned:
         checks.append(
             contamination_not_checked(
