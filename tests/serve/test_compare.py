@@ -336,3 +336,19 @@ def test_an_items_blob_deleted_or_changed_after_it_was_cached_is_a_503(
     for url in urls:
         r = client.get(url, headers=bearer(world, "vera"))
         assert r.status_code == 503 and said in r.json()["error"], (url, r.text)
+
+
+def test_the_interval_excludes_zero_exactly_when_mcnemar_is_significant() -> None:
+    # Found by attack: the Wald interval collapsed to a point when every discordant pair
+    # went one way: [+1, +1] for 3 items of 3 fixed, beside p 0.25 "within noise"; and
+    # [+0.02, +0.68] excluded 0 on a row McNemar called within noise.
+    tiny = cmp.stats_from_counts(3, 3, 0, 3, 0)
+    assert tiny["ci_low"] < 0 < tiny["ci_high"] and not tiny["significant"]
+    for n in (1, 3, 10, 40, 200):
+        for fixes in range(0, min(n, 40) + 1, 3):
+            for regressions in range(0, min(n - fixes, 40) + 1, 2):
+                s = cmp.stats_from_counts(n, fixes, regressions, fixes, regressions)
+                assert -1 <= s["ci_low"] <= s["delta"] <= s["ci_high"] <= 1
+                assert s["ci_low"] < s["ci_high"], (n, fixes, regressions)
+                excludes = s["ci_low"] > 0 or s["ci_high"] < 0
+                assert excludes == s["significant"], (n, fixes, regressions, s)

@@ -147,11 +147,15 @@ class McNemar:
         }
 
 
+# Below this many discordant pairs McNemar's test is the exact binomial one.
+MCNEMAR_EXACT_BELOW = 25
+
+
 def mcnemar(
     candidate_correct: Sequence[bool | float],
     base_correct: Sequence[bool | float],
     *,
-    exact_below: int = 25,
+    exact_below: int = MCNEMAR_EXACT_BELOW,
 ) -> McNemar:
     """McNemar's test on paired correctness.
 

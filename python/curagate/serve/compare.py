@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from curagate.errors import InputError
-from curagate.gate.stats import mcnemar
+from curagate.gate.stats import MCNEMAR_EXACT_BELOW, mcnemar
 from curagate.records import json_depth
 from curagate.text import LONE_SURROGATE
 
@@ -272,8 +272,7 @@ def stats_from_counts(n: int, a: int, b: int, fixes: int, regressions: int) -> d
     pa = a / n if n else 0.0
     pb = b / n if n else 0.0
     delta = pa - pb
-    var = ((fixes + regressions) - (fixes - regressions) ** 2 / n) / n**2 if n else 0.0
-    half = Z95 * math.sqrt(max(var, 0.0))
+    low, high = paired_interval(n, fixes, regressions)
     # McNemar depends on the discordant pairs only: the gate's own test on just those.
     test = mcnemar([True] * fixes + [False] * regressions, [False] * fixes + [True] * regressions)
     return {
@@ -281,13 +280,63 @@ def stats_from_counts(n: int, a: int, b: int, fixes: int, regressions: int) -> d
         "a": pa,
         "b": pb,
         "delta": delta,
-        "ci_low": delta - half,
-        "ci_high": delta + half,
+        "ci_low": low,
+        "ci_high": high,
         "p_value": test.p_value,
         "significant": test.p_value < 0.05 and n > 0,
         "fixes": fixes,
         "regressions": regressions,
     }
+
+
+def paired_interval(n: int, fixes: int, regressions: int) -> tuple[float, float]:
+    """The 95% interval of the paired accuracy difference that inverts the test the page
+    reports, so it excludes 0 exactly when McNemar's p < 0.05. Given the m discordant
+    pairs, delta = (m / n)(2q - 1) with q the share of fixes: below the exact test's bound,
+    q's Clopper-Pearson interval (the exact test inverted); above it, the continuity-
+    corrected normal one under the null's variance (the chi-square test inverted). No
+    discordant pair: +-1.96 / (n + 2) (Agresti-Min's half pair in each cell). The Wald
+    interval collapsed to a point when every discordant pair went one way ([+1, +1] of 3
+    items, beside "within noise", p 0.25)."""
+    m = fixes + regressions
+    if n == 0:
+        return 0.0, 0.0
+    if m == 0:
+        half = Z95 / (n + 2)
+        return -half, half
+    if m < MCNEMAR_EXACT_BELOW:
+        low, high = _clopper_pearson(fixes, m)
+        bounds = (m / n * (2 * low - 1), m / n * (2 * high - 1))
+    else:
+        width = 1 + Z95 * math.sqrt(m)
+        bounds = ((fixes - regressions - width) / n, (fixes - regressions + width) / n)
+    return max(-1.0, bounds[0]), min(1.0, bounds[1])
+
+
+def _clopper_pearson(k: int, m: int, alpha: float = 0.05) -> tuple[float, float]:
+    """The exact 95% interval of a binomial share k / m (each end by bisection)."""
+
+    def at_least(p: float) -> float:  # P(X >= k) under Binomial(m, p)
+        return sum(math.comb(m, i) * p**i * (1 - p) ** (m - i) for i in range(k, m + 1))
+
+    def solve(f: Any, rising: bool) -> float:
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if (f(mid) < alpha / 2) == rising:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    # Lower end: P(X >= k; p) = alpha/2, rising in p; upper: P(X <= k; p) = alpha/2.
+    low = 0.0 if k == 0 else solve(at_least, rising=True)
+    high = 1.0 if k == m else solve(lambda p: 1 - at_least(p) + _pmf(k, m, p), rising=False)
+    return low, high
+
+
+def _pmf(k: int, m: int, p: float) -> float:
+    return float(math.comb(m, k) * p**k * (1 - p) ** (m - k))
 
 
 def paired_stats(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict[str, Any]:
