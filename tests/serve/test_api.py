@@ -296,6 +296,21 @@ def test_uploaded_reports_are_judged_and_recorded(
     )
 
 
+def test_uploaded_items_that_are_not_the_reports_are_refused_with_both_digests(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: items.jsonl sent with CRLF line ends (or garbage) was dropped without
+    # a word (201, accepted), and the compare page then said to rerun the gate.
+    body = upload_body(tmp_path / "g2")
+    crlf = dict(body, items=body["items"].replace("\n", "\r\n"))
+    r = client.post("/api/v1/reports", json=crlf, headers=bearer(world, "ci"))
+    assert r.status_code == 400, r.text
+    assert "are not the items.jsonl the report names" in r.json()["error"]
+    assert "line-ending" in r.json()["error"]
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "ci"))
+    assert r.status_code == 201 and r.json()["accepted"] is True
+
+
 def test_an_attestation_with_more_signatures_than_a_gate_writes_is_refused_unread(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:

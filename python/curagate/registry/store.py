@@ -1603,8 +1603,23 @@ class Registry:
         actor: Who | None = None,
         source: str = "api upload",
     ) -> RecordedGateReport:
-        """Record a report received over the API (CI uploads), judged like one on disk."""
+        """Record a report received over the API (CI uploads), judged like one on disk.
+        Items that are not the file the report names are refused: they were dropped without
+        a word (201, accepted), and the compare page then said to rerun the gate."""
         offer = Offer(Path(GateReportDoc.FILE), report, attestation, items, source=source)
+        if items is not None:
+            declared = offer.declared_items_sha256()
+            if declared != sha256_bytes(items):
+                raise InputError(
+                    f"{source}: the items received (sha256 {sha256_bytes(items)[:12]}…) are not "
+                    + (
+                        f"the items.jsonl the report names (sha256 {declared[:12]}…)"
+                        if declared is not None
+                        else "named by the report (it declares no items.jsonl)"
+                    )
+                    + "; upload the exact items.jsonl the gate wrote beside it, byte for byte "
+                    "(a line-ending conversion changes it), or none"
+                )
         with self._write() as db:
             who = self._writer(db, actor, "recording a gate report")
             return self._record(db, self._get(db, name, version), offer, who)
