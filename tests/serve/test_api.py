@@ -1080,3 +1080,29 @@ def test_the_with_production_link_compares_with_the_report_that_decides_for_prod
         r'href="(/compare[^"]*)"[^>]*>with production', client.get("/models/bot/versions/2").text
     )
     assert links and all(link.endswith(f"b={fail.id}") for link in links)
+
+
+def test_compare_says_when_a_golden_set_differs_or_a_report_does_not_verify(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: items of an edited golden set were paired by id with the other
+    # report's answers to the old questions, without a word; and an unsigned report's
+    # numbers were headed "The gate's own metrics".
+    body = upload_body(tmp_path / "g2")
+    doc = json.loads(body["report"])
+    doc["golden_sets"][0]["sha256"] = "f" * 64
+    edited = dict(body, report=json.dumps(doc))
+    up = client.post("/api/v1/reports", json=edited, headers=bearer(world, "ci"))
+    assert up.status_code == 201 and up.json()["accepted"] is False
+    new = up.json()["id"]
+    got = client.get(f"/api/v1/compare?a={new}&b=1", headers=bearer(world, "vera"))
+    assert got.status_code == 200 and got.json()["sets_differ"] == ["demo_set"]
+    same = client.get("/api/v1/compare?a=2&b=1", headers=bearer(world, "vera"))
+    assert same.json()["sets_differ"] == []
+    login(client, world, "vera")
+    page = client.get(f"/compare?a={new}&b=1").text
+    assert 'id="sets-differ"' in page and 'id="unverified"' in page
+    own = client.get(f"/compare?a={new}").text
+    assert "Metrics A's report claims (NOT verified; candidate vs its base)" in own
+    assert "The gate's own metrics" not in own
+    assert 'id="unverified"' not in client.get("/compare?a=2").text

@@ -817,6 +817,7 @@ def create_app(
             "label": mv.ref,
             "verdict": rec.verdict or "-",
             "trust": "signature verified" if ok else f"NOT verified: {why}",
+            "verified": ok,
             "report_sha256": rec.report_sha256,
         }
         return info, sha, items
@@ -856,9 +857,17 @@ def create_app(
             return "/compare?" + urlencode({**filt, **more})
 
         gate_metrics: list[dict[str, Any]] | None = []
+        _, a_rec = reg.report_by_id(a_id)
+        differ: list[str] = []
         if b_id is None:
-            _, rec = reg.report_by_id(a_id)
-            gate_metrics = stored.gate_metrics(reg.blob(rec.report_sha256))
+            gate_metrics = stored.gate_metrics(reg.blob(a_rec.report_sha256))
+        else:
+            # Items are matched by (set, id): a set edited between the two reports paired
+            # each new question with the other's answer to an old one, without a word.
+            _, b_rec = reg.report_by_id(b_id)
+            a_sets = stored.golden_set_digests(reg.blob(a_rec.report_sha256))
+            b_sets = stored.golden_set_digests(reg.blob(b_rec.report_sha256))
+            differ = sorted(n for n in a_sets.keys() & b_sets.keys() if a_sets[n] != b_sets[n])
         # Copies: the cached pairing's statistics are shared by every request. At most
         # MAX_SLICES listed (a report with a slice value per item made a page of 100,000
         # rows and options); the others are still counted, and a `slice=` URL selects one.
@@ -881,6 +890,7 @@ def create_app(
             "metrics": [dict(m) for m in per_set[:MAX_SLICES] + overall],
             "sets_not_listed": max(0, len(per_set) - MAX_SLICES),
             "gate_metrics": gate_metrics,
+            "sets_differ": differ[:MAX_SLICES],
             "slices": slices,
             "slices_not_listed": max(0, len(paired.slice_stats) - MAX_SLICES),
             "sets": sorted(set(paired.sets))[:MAX_SLICES],
@@ -1133,6 +1143,7 @@ def create_app(
             "b": ctx["b"],
             "metrics": ctx["metrics"],
             "sets_not_listed": ctx["sets_not_listed"],
+            "sets_differ": ctx["sets_differ"],
             "slices": [{k: v for k, v in s.items() if k != "url"} for s in ctx["slices"]],
             "slices_not_listed": ctx["slices_not_listed"],
             "total": ctx["total"],

@@ -96,3 +96,15 @@ def gate_metrics(raw: bytes) -> list[dict[str, Any]] | None:
         for res in doc.results
         for name, m in sorted((res.metrics or {}).items())
     ]
+
+
+def golden_set_digests(raw: bytes) -> dict[str, str]:
+    """{golden set name: sha256} as the report lists them ({} when it does not): two
+    reports whose set of one name differs matched items that share only an id."""
+    doc = _load(raw)
+    sets = doc.get("golden_sets") if isinstance(doc, dict) else None
+    return {
+        str(g["name"]): str(g["sha256"])
+        for g in (sets if isinstance(sets, list) else [])
+        if isinstance(g, dict) and isinstance(g.get("name"), str) and "sha256" in g
+    }
