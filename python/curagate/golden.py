@@ -337,6 +337,11 @@ def lock(
     """
     root = Path(golden_dir)
     found = discover_sets(root)
+    if not found:  # a typo'd folder was locked as "0 sets", and verify then passed it
+        raise InputError(
+            f"{root}: no golden set here (no subfolder holds a set.yaml); point "
+            "`golden lock` at the folder of your golden sets"
+        )
     unknown = sorted(set(names or []) - set(found))
     if unknown:
         raise InputError(
@@ -448,7 +453,12 @@ def load_locked(golden_dir: str | os.PathLike[str], name: str) -> GoldenSet:
         )
     found = discover_sets(root)
     if name not in found:
-        raise InputError(f"{root}: golden set {name!r} is locked but its folder is missing")
+        where = root / name / "set.yaml"
+        raise InputError(
+            f"{root}: golden set {name!r} is locked but "
+            + (f"{where} is missing" if where.parent.is_dir() else "its folder is missing")
+            + "; restore it, or lock the sets again without it"
+        )
     set_root = found[name].parent
     # set.yaml too: a new version, license or file list must not pass under the lock's.
     locked = {**entry, "files": sorted(entry["files"])}

@@ -556,3 +556,21 @@ def test_a_lock_entry_whose_name_or_task_holds_a_line_is_refused(
     (root / golden.LOCK_FILE).write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="not a plain name" if where == "name" else "'task'"):
         golden.list_locked(root)
+
+
+def test_locking_a_folder_without_a_set_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a typo'd folder was locked as "0 sets" (exit 0), and `golden verify`
+    # then said every set matched its lock.
+    (tmp_path / "nope").mkdir()
+    assert main(["golden", "lock", str(tmp_path / "nope")]) == 2
+    assert "no golden set here" in capsys.readouterr().err
+    assert not (tmp_path / "nope" / "lock.json").exists()
+
+
+def test_a_locked_set_whose_set_yaml_is_gone_is_named(golden_dir: Path) -> None:
+    # Found by attack: "its folder is missing" of a folder still there (set.yaml deleted).
+    (golden_dir / "sentiment" / "set.yaml").unlink()
+    with pytest.raises(InputError, match=r"sentiment/set\.yaml is missing"):
+        golden.load_locked(golden_dir, "sentiment")
