@@ -164,6 +164,11 @@ def resolve_config(
             "no split is made; add --split (split.enabled: true in the config)",
         ),
         (
+            {"near.threshold": "--near-threshold", "near.ngram": "--ngram"},
+            not cfg.near.enabled,
+            "near dedup is off (--no-near, or near.enabled: false in the config); drop --no-near",
+        ),
+        (
             {"keep.score_column": "--score-column"},
             cfg.keep.policy != "score",
             "the survivor policy is not score; add --keep score (keep.policy: score)",

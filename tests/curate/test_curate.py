@@ -623,6 +623,10 @@ def test_semantic_options_without_the_semantic_step_are_a_config_error(
         curate([path], tmp_path / "out", split__ratios=[0.5, 0.25, 0.25])
     with pytest.raises(ConfigError, match=r"--score-column .* not score; add --keep score"):
         curate([path], tmp_path / "out", keep__score_column="quality")
+    # Found by attack: --near-threshold / --ngram with --no-near were recorded in stats.json
+    # as if in force.
+    with pytest.raises(ConfigError, match=r"--near-threshold .* and --ngram .* near dedup is off"):
+        curate([path], tmp_path / "out", near__enabled=False, near__threshold=0.3, near__ngram=2)
     assert not (tmp_path / "out").exists()
 
 
