@@ -61,6 +61,9 @@ def test_a_deleted_items_blob_is_a_503_before_anything_is_cached(world: World) -
     r = client.get("/api/v1/compare?a=2", headers=bearer(world, "vera"))
     assert r.status_code == 503 and "stored blob missing" in r.json()["error"]
     assert "changed outside curagate" in r.json()["fix"]
+    # Found by attack: the store's path read "the registry.store/ec/...".
+    assert "the registry's blob store/" in r.json()["error"]
+    assert "registry.store" not in r.json()["error"]
 
 
 def direct_stats(

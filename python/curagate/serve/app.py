@@ -53,6 +53,7 @@ from curagate.registry.store import (
     check_version,
     peek_head,
     peek_token,
+    store_dir_of,
 )
 from curagate.reports import environment, render, stylesheet
 from curagate.serve import compare as cmp
@@ -402,11 +403,17 @@ def create_app(
 
     # The registry's messages name its file (the CLI's user wants to know which); a
     # caller of the service gets "the registry" instead: the path is the operator's.
-    db_names = sorted({str(db_path), str(db_path.absolute()), str(db_path.resolve())}, key=len)
+    # Its blob store's paths too, said as such ("the registry.store/ec/..." read wrong).
+    store = store_dir_of(db_path)
+    names = {str(p): "the registry" for p in (db_path, db_path.absolute(), db_path.resolve())}
+    names |= {
+        str(p): "the registry's blob store" for p in (store, store.absolute(), store.resolve())
+    }
+    db_names = sorted(names.items(), key=lambda kv: len(kv[0]), reverse=True)
 
     def scrub(text: str) -> str:
-        for name in reversed(db_names):  # the longest first: one may hold another
-            text = text.replace(name, "the registry")
+        for name, said in db_names:  # the longest first: one may hold another
+            text = text.replace(name, said)
         return text
 
     def error_response(request: Request, status: int, error: str, fix: str) -> Response:
