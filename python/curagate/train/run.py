@@ -572,9 +572,6 @@ def train(
     val_records = (
         tdata.read_records(cfg.data.validation, cfg.data.format) if cfg.data.validation else None
     )
-    # What the run records is what it read: digests now, and the files' state to check
-    # they are still those bytes once training is done (hashing after would record
-    # whatever sat there at the end).
     trained = {p.resolve() for p in train_records.files}
     shared = sorted(p for p in (val_records.files if val_records else []) if p.resolve() in trained)
     if shared:
@@ -583,6 +580,9 @@ def train(
             "(and early stopping) would be chosen on rows it trained on; give validation rows "
             "of their own (curagate split)"
         )
+    # What the run records is what it read: digests now, and the files' state to check
+    # they are still those bytes once training is done (hashing after would record
+    # whatever sat there at the end).
     dataset_manifest = _manifest(train_records.files)
     validation_manifest = _manifest(val_records.files) if val_records else None
     base_files = hash_tree(base)
