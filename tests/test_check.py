@@ -229,6 +229,21 @@ def test_leak_against_golden_dir_exact(
     assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
 
 
+def test_every_repeated_golden_folder_is_scanned(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a second --golden replaced the first; its leak passed, exit 0.
+    other = tmp_path / "other_golden"
+    write(
+        other / "set.jsonl",
+        [{"prompt": "an unrelated golden question of its own", "completion": "x"}],
+    )
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM.upper(), "completion": "72"}])
+    rc, out, _ = run([str(a), "--golden", str(golden), "--golden", str(other)], capsys)
+    assert rc == 1
+    assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
+
+
 def test_a_leak_in_a_quarantined_row_is_a_leak_too(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -168,7 +168,7 @@ def _golden_index(golden: list[Path], ngram: int, from_config: bool) -> LeakScan
 def check(
     files: Sequence[str | Path],
     *,
-    golden: str | Path | None = None,
+    golden: str | Path | Sequence[str | Path] | None = None,
     leakage: bool = True,
     config: AuditConfig | None = None,
     ngram: int | None = None,
@@ -177,8 +177,9 @@ def check(
     """Check ``files``; returns the findings sorted by file, line and rule, once each.
 
     ``golden=None`` uses ``./golden_sets`` when it exists (no leakage check
-    otherwise); an explicit directory must exist, and a golden row that cannot
-    be read is an :class:`InputError`. ``leakage=False`` skips it.
+    otherwise); explicit directories (one, or several: all are scanned) must exist,
+    and a golden row that cannot be read is an :class:`InputError`. ``leakage=False``
+    skips it.
 
     ``context``: more files read only for their records' duplicate fingerprints, in
     the sorted order of all files, so a record of ``files`` that repeats an earlier one
@@ -214,15 +215,17 @@ def check(
             f = CheckFinding(rule=r, severity=r.severity, message=message, file=file, line=line)
             out.setdefault(f.sort_key(), f)
 
-    golden_dir = Path(golden) if golden is not None else DEFAULT_GOLDEN_DIR
-    if golden is not None and not golden_dir.is_dir():
-        raise InputError(f"--golden {golden_dir}: no such directory; point it at your golden sets")
+    given = [golden] if isinstance(golden, (str, Path)) else list(golden or [])
+    golden_dirs = [Path(g) for g in given] or [DEFAULT_GOLDEN_DIR]
+    for d in golden_dirs if given else []:
+        if not d.is_dir():
+            raise InputError(f"--golden {d}: no such directory; point it at your golden sets")
     # --golden, else the config's leakage.reference (as audit reads it: they were ignored,
     # and the hook passed what audit failed), else ./golden_sets when it exists.
-    references = [golden_dir] if golden is not None or not cfg.references else list(cfg.references)
+    references = golden_dirs if given or not cfg.references else list(cfg.references)
     leaks: LeakScan | None = None
-    if leakage and (cfg.references or golden_dir.is_dir()) and "LEAK001" in rules:
-        leaks = _golden_index(references, ngram or cfg.ngram, references != [golden_dir])
+    if leakage and (cfg.references or golden_dirs[0].is_dir()) and "LEAK001" in rules:
+        leaks = _golden_index(references, ngram or cfg.ngram, references != golden_dirs)
 
     for batch in read_batches(
         paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key

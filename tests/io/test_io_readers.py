@@ -280,3 +280,30 @@ def test_a_single_path_is_not_read_as_a_list_of_characters(
     path = write_jsonl("a.jsonl", [{"text": "a"}])
 
     assert all_keys(read_all(str(path))) == ["a"]
+
+
+@pytest.mark.parametrize("lead", ["null", "  null", "\n\nnull"])
+@pytest.mark.parametrize("where", ["first", "chunk start"])
+def test_a_null_line_opening_a_chunk_is_quarantined_not_a_crash(
+    tmp_path: Path, lead: str, where: str
+) -> None:
+    # Found by attack: pyarrow 26 segfaults on a block whose first value is `null`: a file
+    # (or a 4-row chunk here, 65,536 by default) opening with that line killed check,
+    # audit, curate and leakage (exit 139). In a subprocess: a crash must not end the run.
+    import subprocess
+    import sys
+
+    rows = [] if where == "first" else [json.dumps({"text": f"row {i}"}) for i in range(4)]
+    path = tmp_path / "n.jsonl"
+    path.write_text("\n".join([*rows, lead, '{"text": "after"}']) + "\n")
+    code = (
+        "import sys\n"
+        "from curagate.io import read_batches\n"
+        "b = list(read_batches([sys.argv[1]], batch_rows=4))\n"
+        "print(sum(b.table.num_rows for b in b), [q.reason for x in b for q in x.quarantined])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, (out.returncode, out.stderr[-500:])
+    assert out.stdout.strip() == f"{len(rows) + 1} ['line is a JSON null, not an object']"

@@ -463,6 +463,8 @@ JOINERS += ["\u00b7", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e", "\u034f"
 # Found by attack: default-ignorable letters and marks (the Hangul fillers, Khmer's inherent
 # vowels) put for spaces hid the item from every method.
 JOINERS += ["\u3164", "\uffa0", "\u115f", "\u1160", "\u17b4", "\u17b5"]
+# ... and the rest of the default-ignorable set, unassigned code points included.
+JOINERS += ["\u180f", "\u2065", "\ufff0", "\U000e0000", "\U000e0002", "\U000e0fff"]
 
 
 def _joined(words: list[str], joiner: str, how: str) -> str:

@@ -23,7 +23,10 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="JSONL/Parquet files (directories and globs too)")
     parser.add_argument(
-        "--golden", type=Path, help="golden sets directory (default: ./golden_sets if it exists)"
+        "--golden",
+        type=Path,
+        action="append",  # repeated, every folder is scanned (the last one replaced the others)
+        help="golden sets directory, repeatable (default: ./golden_sets if it exists)",
     )
     parser.add_argument("--no-golden", action="store_true", help="skip the leakage check")
     parser.add_argument("--ngram", type=int, help="n-gram size for leakage (default 13)")

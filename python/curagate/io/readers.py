@@ -930,6 +930,9 @@ _TOO_DEEP = (
 )
 
 
+_FIRST_VALUE = re.compile(rb"[ \t\r\n]*([^ \t\r\n])")
+
+
 def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     """Arrow's JSON reader, with strings it took for timestamps kept as strings.
 
@@ -940,6 +943,12 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     block's inferred type cannot take a later block's values (a block of only
     empty message lists, then messages), which the slower paths read fine.
     """
+    first = _FIRST_VALUE.match(data)
+    if first is not None and first.group(1) != b"{":
+        # pyarrow 26 segfaults on a block whose first value is `null` (a file or a chunk
+        # starting with that line killed every data command, exit 139): a chunk that does
+        # not open with an object goes the line-by-line way, which quarantines the line.
+        raise pa.ArrowInvalid("the chunk does not start with a JSON object")
     try:
         table = pj.read_json(
             pa.BufferReader(pa.py_buffer(data)), read_options=_read_options(len(data), max_length)

@@ -92,18 +92,21 @@ def without_zero_width_spaces(text: str) -> str | None:
 # n-gram of a golden item matched. A text where two letters or digits are joined by such
 # characters is also scanned with them read as spaces (and its zero-width spaces, which
 # normalization reads as word breaks, taken out first: "J\u200bosh-d\u200becides").
-# The Hangul fillers (letters by category) and Khmer's inherent vowels (marks) are
-# default-ignorable too: drawn as nothing, and deleted by normalization, so put for
-# spaces they glued an item's words into one (U+3164 between words hid a test item).
+# Every Default_Ignorable_Code_Point of Unicode that is not a format character (those
+# are Cf above), assigned or not: renderers draw them as nothing and normalization
+# deletes them, so put for spaces they glued an item's words into one (U+3164, U+180F,
+# U+E0000 between words each hid a test item). DerivedCoreProperties.txt, Unicode 15.
 _IGNORABLE_MARKS = (
     (0x034F, 0x034F),
     (0x115F, 0x1160),
     (0x17B4, 0x17B5),
-    (0x180B, 0x180D),
+    (0x180B, 0x180F),
+    (0x2060, 0x206F),
     (0x3164, 0x3164),
     (0xFE00, 0xFE0F),
     (0xFFA0, 0xFFA0),
-    (0xE0100, 0xE01EF),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
 )
 _JOINER_CLASS = (
     r"[\p{P}\p{S}\p{Cf}"
