@@ -157,25 +157,109 @@ def test_one_file_as_training_and_validation_data_is_refused(
     # Found by attack: accepted without a word; the checkpoint that ships was chosen on
     # rows it trained on.
     cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], sft_data["train"])
-    with pytest.raises(ConfigError, match=r"in both data\.train and data\.validation"):
+    with pytest.raises(ConfigError, match=r"holds the same bytes as data\.train"):
         train("sft", cfg)
 
 
-def test_a_golden_set_folder_holding_a_json_array_is_refused(
-    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+@pytest.mark.parametrize(
+    "how", ["folder", "upper-case", "bom", "gzip", "glob", "mixed", "linked-folder"]
+)
+def test_a_golden_set_holding_a_json_array_is_refused_however_it_is_reached(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], how: str
 ) -> None:
-    # Found by attack: the data readers skip a JSON array in a folder, and run.json said
+    # Found by attack (and again on the fix: upper-case suffix, BOM, gzip, a glob, a mixed
+    # array, a linked folder): the data readers skip a JSON array, and run.json said
     # "checked, 0 leaked" of a golden item the training data held.
+    import gzip
+
     gold = tmp_path / "gold"
     write_jsonl(gold / "a.jsonl", [{"prompt": "an unrelated golden question", "id": 1}])
     item = sft_rows(1)[0]["messages"][0]["content"]
-    (gold / "b.json").write_text(json.dumps([{"prompt": item, "id": 2}]))
-    (gold / "dataset_info.json").write_text('{"description": "not records"}')
+    records: list[Any] = [{"prompt": item, "id": 2}] + (["a note"] if how == "mixed" else [])
+    body = json.dumps(records).encode()
+    where = gold
+    if how == "linked-folder":
+        (tmp_path / "elsewhere").mkdir()
+        (gold / "sub").symlink_to(tmp_path / "elsewhere")
+        where = tmp_path / "elsewhere"
+    name = {"upper-case": "b.JSON", "gzip": "b.json.gz"}.get(how, "b.json")
+    data = {"bom": b"\xef\xbb\xbf" + body, "gzip": gzip.compress(body)}.get(how, body)
+    (where / name).write_bytes(data)
+    (gold / "dataset_info.json").write_text('{"description": "a document, not records"}')
+    spec = str(gold / "*") if how == "glob" else str(gold)
     cfg = write_config(
-        tmp_path / "t.yaml", tiny_model, sft_data["train"], leakage_reference={"gold": str(gold)}
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], leakage_reference={"gold": spec}
     )
-    with pytest.raises(InputError, match=r"leakage_reference\.gold: .*b\.json holds records"):
+    with pytest.raises(
+        InputError, match=rf"leakage_reference\.gold: .*{re.escape(name)} holds records"
+    ):
         train("sft", cfg)
+
+
+def test_a_json_document_in_a_golden_set_folder_is_no_obstacle(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack on the fix above: any JSON object (a dataset_info.json) was refused.
+    gold = tmp_path / "gold"
+    write_jsonl(gold / "a.jsonl", [{"prompt": "an unrelated golden question", "id": 1}])
+    (gold / "dataset_info.json").write_text('{"description": "golden set v3"}')
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        sft_data["train"],
+        leakage_reference={"gold": str(gold)},
+        training={"max_steps": 1},
+    )
+    assert train("sft", cfg).summary["leakage"]["checked"] is True
+
+
+def test_a_validation_file_holding_the_training_bytes_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack on the path check: a hard link (or a copy) of the training file.
+    linked = sft_data["train"].with_name("val_link.jsonl")
+    linked.hardlink_to(sft_data["train"])
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], linked)
+    with pytest.raises(ConfigError, match=r"holds the same bytes as data\.train"):
+        train("sft", cfg)
+
+
+def test_a_run_folder_a_recursive_data_glob_reaches_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack on the folder check: data given as `DIR/**/*.jsonl`.
+    folder = sft_data["train"].parent
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        Path(f"{folder}/**/*.jsonl"),
+        output_dir=str(folder / "runs"),
+    )
+    with pytest.raises(ConfigError, match=r"is under the data pattern"):
+        train("sft", cfg)
+
+
+def test_a_second_conflict_of_one_process_keeps_both_runs(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: the second run kept as NAME.PID.conflict met the first one's and was
+    # deleted (a raw OSError, or "other runs kept replacing it").
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 1}
+    )
+    mine = tmp_path / "runs" / "tiny"
+
+    def a_file_appears() -> None:
+        mine.unlink(missing_ok=True)
+        mine.write_text("user file\n")
+
+    _during_training(monkeypatch, a_file_appears)
+    for _ in range(2):
+        mine.unlink(missing_ok=True)  # free at the start, taken while it trains
+        with pytest.raises(InputError, match=r"this run is kept in"):
+            train("sft", cfg)
+    kept = sorted((tmp_path / "runs").glob("tiny.*.conflict"))
+    assert len(kept) == 2 and all((k / "run.json").is_file() for k in kept)
 
 
 # A NaN between logging steps: the run diverges where no log line sees it.

@@ -2095,3 +2095,20 @@ def json_records(path: Path) -> bool:
     return isinstance(doc, dict) or (
         isinstance(doc, list) and all(isinstance(r, dict) for r in doc)
     )
+
+
+def json_array_of_records(path: Path, limit: int = 1 << 30) -> bool:
+    """Whether a ``.json`` file (maybe ``.gz`` / ``.zst``, maybe with a byte-order mark)
+    is a JSON array holding at least one object: records the data readers skip. False
+    for a document (an object: a dataset_info.json) and for what cannot be read."""
+    try:
+        raw = path.read_bytes()[:limit]
+        name = path.name.lower()
+        if name.endswith(".gz"):
+            raw = zlib.decompressobj(47).decompress(raw)
+        elif name.endswith(".zst"):
+            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+        doc = json.loads(raw.decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError, zlib.error, zstandard.ZstdError):
+        return False
+    return isinstance(doc, list) and any(isinstance(r, dict) for r in doc)

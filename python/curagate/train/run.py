@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import importlib.util
+import itertools
 import json
 import os
 import shutil
@@ -103,22 +105,50 @@ def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
 
 
 def _refuse_json_records(name: str, paths: list[str]) -> None:
-    """A folder of a golden set may hold items as a JSON array (`.json`, as lm-eval suites
-    and many exports do), which the data readers skip in a folder: the guard said
-    "checked, 0 leaked" of items it never read. The gate reads them; here they are refused."""
-    from curagate.io.readers import json_records
+    """A golden set may hold items as a JSON array (`.json`, as lm-eval suites and many
+    exports do), which the data readers skip in a folder or a glob: the guard said
+    "checked, 0 leaked" of items it never read. The gate reads them; here they are
+    refused, however the paths reach them (folders, links to folders, globs; any case of
+    the suffix, compressed, with a byte-order mark). A JSON object document (a
+    dataset_info.json) is no records."""
+    from curagate.io.readers import json_array_of_records
 
-    for folder in (Path(p) for p in paths):
-        if not folder.is_dir():
+    reached: list[Path] = []
+    for spec in paths:
+        for top in (
+            (Path(m) for m in sorted(glob.glob(spec, recursive=True)))  # noqa: PTH207 (absolute patterns)
+            if glob.has_magic(spec)
+            else [Path(spec)]
+        ):
+            reached += _files_under(top)
+    found = sorted(
+        p
+        for p in reached
+        if p.name.lower().endswith((".json", ".json.gz", ".json.zst")) and json_array_of_records(p)
+    )
+    if found:
+        raise InputError(
+            f"leakage_reference.{name}: {found[0]} holds records as a JSON array"
+            f"{f' (and {len(found) - 1} more)' if len(found) > 1 else ''}, which the guard "
+            "does not read; convert them to JSON Lines (.jsonl) or name only the files to check"
+        )
+
+
+def _files_under(top: Path) -> list[Path]:
+    """``top`` if a file, else every file under it, links to folders followed (each
+    folder once: a link back up is no loop)."""
+    if not top.is_dir():
+        return [top] if top.is_file() else []
+    out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(top, followlinks=True):
+        st = Path(root).stat()
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
             continue
-        found = sorted(p for p in folder.rglob("*.json") if p.is_file() and json_records(p))
-        if found:
-            raise InputError(
-                f"leakage_reference.{name}: {found[0]} holds records as JSON (an array or "
-                f"objects){f' (and {len(found) - 1} more)' if len(found) > 1 else ''}, which "
-                "the guard does not read in a folder; convert them to JSON Lines (.jsonl) or "
-                "name only the files to check"
-            )
+        seen.add((st.st_dev, st.st_ino))
+        out += [Path(root) / f for f in files]
+    return out
 
 
 def _umask_modes(root: Path) -> None:
@@ -572,19 +602,24 @@ def train(
     val_records = (
         tdata.read_records(cfg.data.validation, cfg.data.format) if cfg.data.validation else None
     )
-    trained = {p.resolve() for p in train_records.files}
-    shared = sorted(p for p in (val_records.files if val_records else []) if p.resolve() in trained)
-    if shared:
-        raise ConfigError(
-            f"{shared[0]} is in both data.train and data.validation: the checkpoint that ships "
-            "(and early stopping) would be chosen on rows it trained on; give validation rows "
-            "of their own (curagate split)"
-        )
     # What the run records is what it read: digests now, and the files' state to check
     # they are still those bytes once training is done (hashing after would record
     # whatever sat there at the end).
     dataset_manifest = _manifest(train_records.files)
     validation_manifest = _manifest(val_records.files) if val_records else None
+    # By content: a link, a hard link or a copy of a training file is that file too.
+    trained = {f["sha256"]: f["path"] for f in dataset_manifest["files"]}
+    shared = [
+        (f["path"], trained[f["sha256"]])
+        for f in (validation_manifest or {"files": []})["files"]
+        if f["sha256"] in trained
+    ]
+    if shared:
+        raise ConfigError(
+            f"data.validation {shared[0][0]} holds the same bytes as data.train {shared[0][1]}: "
+            "the checkpoint that ships (and early stopping) would be chosen on rows it trained "
+            "on; give validation rows of their own (curagate split)"
+        )
     base_files = hash_tree(base)
     # The data's state from before it was read (a file swapped between reading and
     # hashing was recorded with the new bytes' sha256), the base model's and the golden
@@ -904,7 +939,21 @@ def _check_run_dir_holds_no_input(
                 f"the run folder {run_dir} is or holds the {what} {path}; --overwrite would "
                 "delete it: choose another name or output_dir"
             )
-        if what != "base_model" and resolved.is_dir() and resolved in target.parents:
+        if what != "base_model" and glob.has_magic(str(path)):
+            # A glob reaches the run's files (runs/NAME/metrics.jsonl) under its fixed
+            # folder when it recurses (**) or has as many parts as their path there.
+            i = next(i for i, part in enumerate(path.parts) if glob.has_magic(part))
+            fixed = (Path(*path.parts[:i]) if i else Path()).resolve()
+            rest = path.parts[i:]
+            if fixed in target.parents and (
+                any("**" in part for part in rest)
+                or len(rest) == len((target / "metrics.jsonl").relative_to(fixed).parts)
+            ):
+                raise ConfigError(
+                    f"the run folder {run_dir} is under the {what} pattern {path}, which would "
+                    f"read its files as {what} in the next run; choose an output_dir outside it"
+                )
+        elif what != "base_model" and resolved.is_dir() and resolved in target.parents:
             raise ConfigError(
                 f"the run folder {run_dir} is inside the {what} folder {path}: its files "
                 f"would be read as {what} by the next run; choose an output_dir outside it"
@@ -982,8 +1031,14 @@ def _not_a_run(run_dir: Path) -> str | None:
 def _keep_beside(tmp: Path, run_dir: Path, why: str) -> NoReturn:
     """Keep the finished run ``tmp`` as ``NAME.PID.conflict`` beside ``run_dir`` and raise
     ``why``, saying where it is: a trained run is never thrown away."""
-    kept = run_dir.with_name(f"{run_dir.name}.{os.getpid()}.conflict")
-    tmp.rename(kept)
+    for k in itertools.count(1):  # a free name: an earlier run of this process kept one
+        kept = run_dir.with_name(f"{run_dir.name}.{os.getpid()}{f'.{k}' if k > 1 else ''}.conflict")
+        try:
+            tmp.rename(kept)
+            break
+        except OSError as e:
+            if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
     raise InputError(
         f"{why}; this run is kept in {kept} (rename it, or train again with another name "
         "or --overwrite)"
