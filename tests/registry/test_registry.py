@@ -1242,17 +1242,21 @@ def test_the_card_prints_the_readme_bytes_the_manifest_covers(
     assert "EVIL" not in captured.out and "README.md changed after" in captured.err
 
 
+def _signed_bundle(path: Path, key: Path) -> Path:
+    from curagate.signing import sign_bundle
+
+    write_bundle(path, b"weights")
+    sign_bundle(path, key)
+    return path
+
+
 @pytest.mark.parametrize("name", ["model.sig", "MANIFEST.json"])
 def test_a_huge_signature_or_manifest_is_refused_unread(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], ci_key: tuple[Path, Path], name: str
 ) -> None:
     # Found by attack: both were read whole: a sparse 3 GB model.sig took 3.2 GB of memory
     # and 30 s (once per trusted export key), a 2 GB manifest 4.2 GB.
-    from curagate.signing import sign_bundle
-
-    bundle = tmp_path / "b"
-    write_bundle(bundle, b"weights")
-    sign_bundle(bundle, ci_key[0])
+    bundle = _signed_bundle(tmp_path / "b", ci_key[0])
     with (bundle / name).open("r+b") as f:
         f.truncate(3 << 30)  # sparse: no disk, 3 GiB to whoever reads it whole
     assert main(["verify", str(bundle), "--public-key", str(ci_key[1])]) == 1
@@ -1266,11 +1270,7 @@ def test_a_manifest_replaced_beside_its_signature_is_a_modified_bundle(
 ) -> None:
     # Found by attack: verify said "not an exported curagate bundle" (exit 2, a usage
     # error) of a signed bundle whose MANIFEST.json was a link, even to the genuine one.
-    from curagate.signing import sign_bundle
-
-    bundle = tmp_path / "b"
-    write_bundle(bundle, b"weights")
-    sign_bundle(bundle, ci_key[0])
+    bundle = _signed_bundle(tmp_path / "b", ci_key[0])
     manifest = bundle / "MANIFEST.json"
     manifest.rename(tmp_path / "M.json")
     if kind == "link":
