@@ -1174,6 +1174,20 @@ def test_a_file_name_with_a_newline_cannot_forge_a_line_of_verify(
     assert err.count("\n") == 1 and "a\\ncuragate verify: bundle ok" in err, err
 
 
+def _registered_with_a_pass(tmp_path: Path, bundle: Path, private: Path, public: Path) -> list[str]:
+    """``bundle`` registered as m v1 with a signed pass, through the CLI; the --db args."""
+    from curagate.digest import artifact_digest
+
+    report = write_gate_report(tmp_path / "gate", artifact_digest(bundle), sign_key=private)
+    db = ["--db", str(tmp_path / "r.db")]
+    assert (
+        main(["registry", *db, "trust", "add", str(public), "--role", "gate", "--name", "ci"]) == 0
+    )
+    argv = ["registry", *db, "register", str(bundle), "--name", "m", "--gate-report", str(report)]
+    assert main(argv) == 0
+    return db
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -1187,7 +1201,6 @@ def test_a_card_whose_verified_readme_cannot_be_read_as_one_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], body: bytes
 ) -> None:
     # The README.md is hashed and verified, but `registry card` parsed it unguarded: exit 3.
-    from curagate.digest import artifact_digest
 
     private, public = keypair(tmp_path / "keys")
     bundle = tmp_path / "b"
@@ -1196,13 +1209,7 @@ def test_a_card_whose_verified_readme_cannot_be_read_as_one_is_exit_2(
     manifest = json.loads((bundle / "MANIFEST.json").read_text())
     manifest["files"]["README.md"] = sha256_bytes(body)
     (bundle / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    report = write_gate_report(tmp_path / "gate", artifact_digest(bundle), sign_key=private)
-    db = ["--db", str(tmp_path / "r.db")]
-    assert (
-        main(["registry", *db, "trust", "add", str(public), "--role", "gate", "--name", "ci"]) == 0
-    )
-    argv = ["registry", *db, "register", str(bundle), "--name", "m", "--gate-report", str(report)]
-    assert main(argv) == 0
+    db = _registered_with_a_pass(tmp_path, bundle, private, public)
     capsys.readouterr()
     assert main(["registry", *db, "card", "m", "1"]) == 2
     err = capsys.readouterr().err
@@ -1215,19 +1222,12 @@ def test_the_card_prints_the_readme_bytes_the_manifest_covers(
     # Found by attack: `registry card` verified the bundle, then opened README.md again to
     # print it; a README swapped in between (while the weights were hashed) was printed
     # above "Verdict: pass" with exit 0.
-    from curagate.digest import artifact_digest
     from curagate.registry import store
 
     private, public = keypair(tmp_path / "keys")
     bundle = tmp_path / "b"
     write_bundle(bundle, b"w", readme="# honest card\n")
-    report = write_gate_report(tmp_path / "gate", artifact_digest(bundle), sign_key=private)
-    db = ["--db", str(tmp_path / "r.db")]
-    assert (
-        main(["registry", *db, "trust", "add", str(public), "--role", "gate", "--name", "ci"]) == 0
-    )
-    argv = ["registry", *db, "register", str(bundle), "--name", "m", "--gate-report", str(report)]
-    assert main(argv) == 0
+    db = _registered_with_a_pass(tmp_path, bundle, private, public)
     real = store.verify_bundle
 
     def verify_then_swap(*args: Any, **kwargs: Any) -> Any:
