@@ -2102,7 +2102,10 @@ def json_array_of_records(path: Path, limit: int = 1 << 30) -> bool:
     is a JSON array holding at least one object: records the data readers skip. False
     for a document (an object: a dataset_info.json) and for what cannot be read."""
     try:
-        raw = path.read_bytes()[:limit]
+        if not path.is_file():  # a FIFO named x.json would block the read
+            return False
+        with path.open("rb") as f:
+            raw = f.read(limit)
         name = path.name.lower()
         if name.endswith(".gz"):
             raw = zlib.decompressobj(47).decompress(raw)
