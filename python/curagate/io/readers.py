@@ -2097,6 +2097,26 @@ def json_records(path: Path) -> bool:
     )
 
 
+def files_reached(spec: str) -> list[Path]:
+    """Every file a path reaches, whatever its type: itself, the files under a folder
+    (links to folders followed, each folder once), or what a glob matches (its ``**``
+    walked the same way, see :func:`_glob`) and the files under the folders it matches."""
+    out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for top in _glob(spec) if has_magic(spec) else [Path(spec)]:
+        if not top.is_dir():
+            out += [top] if top.is_file() else []
+            continue
+        for root, dirs, files in os.walk(top, followlinks=True):
+            st = Path(root).stat()
+            if (st.st_dev, st.st_ino) in seen:
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            out += [Path(root) / f for f in files]
+    return out
+
+
 def json_array_of_records(path: Path, limit: int = 1 << 30) -> bool:
     """Whether a ``.json`` file (maybe ``.gz`` / ``.zst``, maybe with a byte-order mark)
     is a JSON array holding at least one object: records the data readers skip. False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import glob
 import importlib.util
 import itertools
 import json
@@ -36,7 +35,7 @@ from curagate.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from curagate.io.outputs import read_regular
+from curagate.io.outputs import has_magic, read_regular
 from curagate.progress import enabled as progress_enabled
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
@@ -111,16 +110,9 @@ def _refuse_json_records(name: str, paths: list[str]) -> None:
     refused, however the paths reach them (folders, links to folders, globs; any case of
     the suffix, compressed, with a byte-order mark). A JSON object document (a
     dataset_info.json) is no records."""
-    from curagate.io.readers import json_array_of_records
+    from curagate.io.readers import files_reached, json_array_of_records
 
-    reached: list[Path] = []
-    for spec in paths:
-        for top in (
-            (Path(m) for m in sorted(glob.glob(spec, recursive=True)))  # noqa: PTH207 (absolute patterns)
-            if glob.has_magic(spec)
-            else [Path(spec)]
-        ):
-            reached += _files_under(top)
+    reached = [f for spec in paths for f in files_reached(spec)]
     found = sorted(
         p
         for p in reached
@@ -132,23 +124,6 @@ def _refuse_json_records(name: str, paths: list[str]) -> None:
             f"{f' (and {len(found) - 1} more)' if len(found) > 1 else ''}, which the guard "
             "does not read; convert them to JSON Lines (.jsonl) or name only the files to check"
         )
-
-
-def _files_under(top: Path) -> list[Path]:
-    """``top`` if a file, else every file under it, links to folders followed (each
-    folder once: a link back up is no loop)."""
-    if not top.is_dir():
-        return [top] if top.is_file() else []
-    out: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    for root, dirs, files in os.walk(top, followlinks=True):
-        st = Path(root).stat()
-        if (st.st_dev, st.st_ino) in seen:
-            dirs[:] = []
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        out += [Path(root) / f for f in files]
-    return out
 
 
 def _umask_modes(root: Path) -> None:
@@ -939,10 +914,10 @@ def _check_run_dir_holds_no_input(
                 f"the run folder {run_dir} is or holds the {what} {path}; --overwrite would "
                 "delete it: choose another name or output_dir"
             )
-        if what != "base_model" and glob.has_magic(str(path)):
+        if what != "base_model" and has_magic(str(path)):
             # A glob reaches the run's files (runs/NAME/metrics.jsonl) under its fixed
             # folder when it recurses (**) or has as many parts as their path there.
-            i = next(i for i, part in enumerate(path.parts) if glob.has_magic(part))
+            i = next(i for i, part in enumerate(path.parts) if has_magic(part))
             fixed = (Path(*path.parts[:i]) if i else Path()).resolve()
             rest = path.parts[i:]
             if fixed in target.parents and (
