@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 
 class CuragateError(Exception):
@@ -47,7 +46,7 @@ class MissingExtraError(CuragateError):
 def no_records(paths: Sequence[str | os.PathLike[str]]) -> str:
     """The message of a data command given files that hold no record at all (curate, audit
     and check alike: an emptied training file passed audit and check with "0 errors")."""
-    shown = ", ".join(Path(p).as_posix() for p in paths[:3])
+    shown = ", ".join(os.fspath(p) for p in paths[:3])  # a URL (staged pipeline) as given
     more = " ..." if len(paths) > 3 else ""
     return (
         f"no records found in {len(paths)} input file(s): {shown}{more}; check the paths "

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from curagate.config import CurateConfig
 from curagate.digest import file_state
-from curagate.errors import InputError
+from curagate.errors import InputError, no_records
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
 from curagate.io.outputs import MARKER_NAME, check_output, read_marker, refuse_overlap
@@ -359,11 +359,7 @@ def _run_in(
         stage("sketch", stages.sketch, shards)
         input_rows = sum(r["input_rows"] for r in results)
         if input_rows == 0:
-            raise InputError(
-                f"no records found in {len(shards)} input file(s): "
-                f"{', '.join(s.name for s in shards[:3])}{' ...' if len(shards) > 3 else ''}; "
-                "check the paths (empty files contain no records)"
-            )
+            raise InputError(no_records([s.name for s in shards]))
         if plan.dedup:
             stage("groups", _call, ["groups"])
             if cfg.near.enabled:
