@@ -528,3 +528,21 @@ def test_a_reference_item_holding_zero_width_spaces_finds_its_plain_copy(
     assert scraped[start:end].replace("\u200b", "" if how == "inside-words" else " ") in ITEM
     assert end - start > len(ITEM) // 2
     assert 0 < plain.ratio <= 1 and plain.shared_ngrams <= result.leaks[0].item.ngrams
+
+
+def test_a_match_is_reported_by_the_text_that_shows_most_of_the_item(
+    tmp_path: Path, reference: Path
+) -> None:
+    # Found by attack: a row is scanned as written, then with joined words split; the
+    # first text to match a (row, item) pair reported it, so a copy whose second half
+    # was joined by hyphens showed the weak match of its first half only.
+    words = OTHER.split()  # no joined words of its own ("$80,000" is two words split)
+    half = len(words) // 2
+    hidden = " ".join(words[:half]) + " " + "-".join(words[half:])
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": hidden, "completion": "bolts"}])
+    result = detect(reference, corpus, reference_text_field="question")
+    [leak] = result.leaks
+    [match] = leak.matches
+    assert match.ratio == 1.0
+    assert match.shared_ngrams == leak.item.ngrams
+    assert match.span is not None and match.span.words == len(words)

@@ -571,7 +571,8 @@ class LeakageIndex:
         # Normalization reads a zero-width space as a word break; an item holding one
         # inside its words ("ca\u200bpital", scraped text) is indexed as written and
         # again without it, or a plain copy of it was not found. (A corpus text holding
-        # one is scanned both ways too: RowTexts.parts.)
+        # one is scanned both ways too: RowTexts.parts.) Removing them only joins words,
+        # so that form never has more words or n-grams than the item as written.
         bare = [(base + i, without_zero_width_spaces(t)) for i, t in enumerate(texts) if t]
         bare = [(item, t) for item, t in bare if t is not None]
         if bare:
@@ -782,7 +783,7 @@ def _stronger(a: _core.Leak, b: _core.Leak) -> _core.Leak:
     the counts and span of the one sharing more."""
     from curagate import _core
 
-    top = a if (a.ratio, a.shared_ngrams) >= (b.ratio, b.shared_ngrams) else b
+    top = a if _strength(a) >= _strength(b) else b
     similarities = [s for s in (a.similarity, b.similarity) if s is not None]
     return _core.Leak(
         a.record,
@@ -800,13 +801,30 @@ def _stronger(a: _core.Leak, b: _core.Leak) -> _core.Leak:
 def _new_hits(
     scan: Callable[[pa.Array], list[_core.Leak]], texts: RowTexts
 ) -> Iterator[tuple[pa.Array, bool, list[_core.Leak]]]:
-    """Each text of the rows (key first), whether it is the key, and its hits not found
-    in an earlier one: a (row, item) pair is reported once per row."""
-    seen: set[tuple[int, int]] = set()
-    for part, is_key in texts.parts():
-        hits = [h for h in scan(part) if (h.record, h.item) not in seen]
-        seen.update((h.record, h.item) for h in hits)
-        yield part, is_key, hits
+    """Each text of the rows (key first), whether it is the key, and the hits of which it
+    holds the strongest: a (row, item) pair is reported once per row, by the text that
+    shares most of the item (a copy whose words are joined matches weakly as written and
+    whole with them split), the earliest of equals."""
+    parts = texts.parts()
+    found = [scan(part) for part, _ in parts]
+    best: dict[tuple[int, int], tuple[tuple[float, int, int, int], int]] = {}
+    for k, hits in enumerate(found):
+        for h in hits:
+            pair, strength = (h.record, h.item), _strength(h)
+            if pair not in best or strength > best[pair][0]:
+                best[pair] = (strength, k)
+    for k, (part, is_key) in enumerate(parts):
+        yield part, is_key, [h for h in found[k] if best[h.record, h.item][1] == k]
+
+
+def _strength(hit: _core.Leak) -> tuple[float, int, int, int]:
+    """How much of its item a hit shows: ratio, shared n-grams, methods, span words."""
+    return (
+        hit.ratio,
+        hit.shared_ngrams,
+        len(hit.methods),
+        0 if hit.span is None else hit.span.words,
+    )
 
 
 def detect(
