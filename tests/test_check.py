@@ -682,3 +682,31 @@ def test_files_holding_no_record_are_exit_2(
     err = capsys.readouterr().err
     assert "no records found in 1 input file(s)" in err and str(empty.as_posix()) in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_one_file_holding_no_record_among_others_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: only inputs with no row at all were refused; an emptied training
+    # file staged beside a good one passed both (its rows were simply not there).
+    good = write(tmp_path / "a.jsonl", [pc(1), pc(2)])
+    emptied = tmp_path / "train.jsonl"
+    emptied.write_text("")
+    argv = ["check", str(good), str(emptied), "--no-golden"]
+    if command == "audit":
+        argv = ["audit", str(good), str(emptied), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"no records found in 1 of 2 input file(s): {emptied.as_posix()}" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_context_file_is_not_the_staged_files_problem(tmp_path: Path) -> None:
+    # --staged-context: only the files checked must hold records.
+    from curagate.check import check
+
+    good = write(tmp_path / "a.jsonl", [pc(1), pc(2)])
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n")
+    assert check([good], leakage=False, context=[good, other]) == []

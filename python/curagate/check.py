@@ -208,6 +208,7 @@ def check(
     seen: dict[bytes, str] = {}
     total = 0  # the rows of every file read (quarantined ones too), as audit counts them
     checked = 0  # ... of the files checked (not --staged-context's)
+    holding: set[str] = set()  # the files checked that hold a row
 
     def add(file: str, line: int, rule: str, message: str) -> None:
         r = rules.get(rule)
@@ -242,6 +243,8 @@ def check(
         fmt = RecordFormat(batch.format)
         total += batch.table.num_rows + len(batch.quarantined)
         checked += batch.table.num_rows + len(batch.quarantined)
+        if batch.table.num_rows + len(batch.quarantined):
+            holding.add(str(Path(batch.source).resolve()))
         for q in batch.quarantined:
             n = q.position or 0
             rule = quarantine_rule(q.reason, fmt)
@@ -273,10 +276,11 @@ def check(
             texts = row_texts(batch.table, fmt, batch.keys, cfg.text_field, cfg.preference_key)
             for i, what in sorted(leaks.scan(texts).items()):
                 add(src, lines[i], "LEAK001", f"contains {what}; {_LEAK_FIX}")
-    if not checked:
-        raise InputError(
-            no_records(paths if own is None else [p for p in paths if str(p.resolve()) in own])
-        )
+    mine = paths if own is None else [p for p in paths if str(p.resolve()) in own]
+    # One emptied file among several passed too ("0 errors": its rows were not there).
+    empty = [p for p in mine if str(p.resolve()) not in holding]
+    if empty:
+        raise InputError(no_records(empty, None if len(empty) == len(mine) else len(mine)))
     return _escalated([out[k] for k in sorted(out)], cfg, total)
 
 

@@ -43,12 +43,14 @@ class MissingExtraError(CuragateError):
         )
 
 
-def no_records(paths: Sequence[str | os.PathLike[str]]) -> str:
+def no_records(paths: Sequence[str | os.PathLike[str]], of: int | None = None) -> str:
     """The message of a data command given files that hold no record at all (curate, audit
-    and check alike: an emptied training file passed audit and check with "0 errors")."""
+    and check alike: an emptied training file passed audit and check with "0 errors");
+    ``of``: how many files were given, when others hold records (audit and check)."""
     shown = ", ".join(os.fspath(p) for p in paths[:3])  # a URL (staged pipeline) as given
     more = " ..." if len(paths) > 3 else ""
+    among = "" if of is None else f" of {of}"
     return (
-        f"no records found in {len(paths)} input file(s): {shown}{more}; check the paths "
+        f"no records found in {len(paths)}{among} input file(s): {shown}{more}; check the paths "
         "(empty files contain no records)"
     )

@@ -269,8 +269,10 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
         {"path": Path(p).as_posix(), "rows": rows_of.get(Path(p).as_posix(), 0)} for p in paths
     ]
     total, valid = part.total, part.valid
-    if not total:  # an emptied training file passed the audit ("0 errors")
-        raise InputError(no_records(paths))
+    # An emptied training file passed the audit ("0 errors"), alone or among others.
+    empty = [f["path"] for f in files if not f["rows"]]
+    if empty:
+        raise InputError(no_records(empty, None if len(empty) == len(files) else len(files)))
 
     stats: dict[str, Any] = {}
     bins = cfg.lengths.bins
