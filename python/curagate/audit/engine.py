@@ -270,7 +270,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     ]
     total, valid = part.total, part.valid
     # An emptied training file passed the audit ("0 errors"), alone or among others.
-    empty = [f["path"] for f in files if not f["rows"]]
+    empty = [Path(p).as_posix() for p in paths if not rows_of.get(Path(p).as_posix(), 0)]
     if empty:
         raise InputError(no_records(empty, None if len(empty) == len(files) else len(files)))
 
