@@ -71,6 +71,26 @@ def login(client: TestClient, world: World, user: str) -> str:
     return m.group(1)
 
 
+def test_two_login_tabs_share_one_nonce(client: TestClient, world: World) -> None:
+    # Found by attack: each login page set a fresh nonce cookie, so opening a second tab
+    # made the first tab's form a 403 ("missing or wrong CSRF token").
+    def nonce() -> str:
+        m = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert m is not None
+        return m.group(1)
+
+    first, second = nonce(), nonce()
+    assert first == second
+    r = client.post(
+        "/login", data={"token": world.tokens["vera"], "csrf": first}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    # A cookie the service did not make is not reused.
+    client.cookies.clear()
+    client.cookies.set("curagate_login", "chosen-by-someone")
+    assert nonce() != "chosen-by-someone"
+
+
 def test_healthz_and_openapi(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
     spec = client.get("/openapi.json").json()

@@ -18,6 +18,7 @@ import contextlib
 import hmac
 import logging
 import math
+import re
 import secrets
 import threading
 import time
@@ -63,6 +64,7 @@ from curagate.signing import MAX_ATTESTATION_BYTES, _crypto
 
 SESSION_COOKIE = "curagate_session"
 LOGIN_COOKIE = "curagate_login"
+LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 SESSION_TTL_S = 8 * 3600
 # Browser sessions held at once; past it the ones that expire first are logged out.
 MAX_SESSIONS = 10_000
@@ -604,10 +606,22 @@ def create_app(
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request) -> Response:
-        nonce = secrets.token_urlsafe(32)
+        # A second login tab keeps the first one's nonce (one cookie for both): a fresh one
+        # made the first tab's form a 403. The cookie is SameSite=Strict, so another site's
+        # form never carries it, whatever its value.
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not LOGIN_NONCE.fullmatch(nonce):
+            nonce = secrets.token_urlsafe(32)
         html = render("login.html", user=None, csrf=nonce, error=None)
         resp = HTMLResponse(html)
-        resp.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", max_age=600)
+        resp.set_cookie(
+            LOGIN_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            max_age=600,
+        )
         return resp
 
     @app.post("/login", include_in_schema=False)
