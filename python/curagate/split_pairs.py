@@ -1,8 +1,9 @@
 """Which records must not straddle splits: near copies and shared passages.
 
 Both are found over the text curate deduplicates, normalized the same way
-(NFKC, lowercase, punctuation stripped, whitespace collapsed), one record
-per normalized key: rows with equal keys always share a unit.
+(NFKC, lowercase, punctuation stripped, whitespace collapsed) and folded as the
+leakage scanner folds it (look-alike letters, accents, zero-width spaces inside
+words), one record per normalized key: rows with equal keys always share a unit.
 
 Near copies
     exact Jaccard of the word-``ngram`` shingle sets (curate's ``near.ngram``,

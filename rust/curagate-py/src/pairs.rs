@@ -1,5 +1,8 @@
 //! The `PairIndex` class: near copies and n-gram hashes for `curagate split`.
 
+use std::borrow::Cow;
+
+use curagate_core::leakage::tokens::fold_lookalikes;
 use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
 use curagate_core::text::normalize as core_normalize;
 use curagate_core::text::shingle::word_spans;
@@ -16,6 +19,23 @@ use crate::text::norm_opts;
 pub struct PairIndex {
     normalized: Vec<String>,
     near: NearSets,
+}
+
+/// A record's text as split compares it: normalized as curate's dedup key, then with
+/// what the leakage scanner also folds, so a disguised copy shares its original's
+/// split: look-alike letters and accents folded (`саріtаl` is `capital`, `été` is
+/// `ete`), and zero-width spaces inside words deleted (`ca\u{200B}pital`;
+/// normalization reads one as a word break). Scripts written without spaces are
+/// compared a character at a time, so deleting them changes nothing there.
+fn split_text(text: &str, opts: &curagate_core::text::NormalizeOptions) -> String {
+    const ZWSP: char = '\u{200B}';
+    let bare: Cow<'_, str> = if text.contains(ZWSP) {
+        Cow::Owned(text.replace(ZWSP, ""))
+    } else {
+        Cow::Borrowed(text)
+    };
+    let normalized = core_normalize(&bare, opts);
+    fold_lookalikes(&normalized, true).into_owned()
 }
 
 #[pymethods]
@@ -43,10 +63,7 @@ impl PairIndex {
         let opts = norm_opts(true, true, true, true);
         crate::enter(py, None, || {
             let texts = column.strs()?;
-            let normalized: Vec<String> = texts
-                .par_iter()
-                .map(|t| core_normalize(t, &opts).into_owned())
-                .collect();
+            let normalized: Vec<String> = texts.par_iter().map(|t| split_text(t, &opts)).collect();
             let refs: Vec<&str> = normalized.iter().map(String::as_str).collect();
             let near = NearSets::new(&refs, ngram, threshold);
             Ok(Self { normalized, near })

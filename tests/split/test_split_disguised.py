@@ -1,0 +1,77 @@
+"""Disguised copies share their original's split: look-alike letters, accents and
+zero-width spaces inside words are folded as the leakage scanner folds them. Before, the
+dedup key's normalization kept them apart, so such a copy could land in test while its
+original trained, and the split's own check said clean."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from curagate.cli import main
+
+WORDS = [
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "market",
+    "garden",
+    "window",
+    "silver",
+    "basket",
+    "rocket",
+    "pencil",
+    "castle",
+    "forest",
+    "planet",
+    "bridge",
+    "candle",
+    "mirror",
+    "engine",
+    "harbor",
+    "meadow",
+    "pepper",
+    "saddle",
+    "tunnel",
+    "violin",
+]
+CYRILLIC = str.maketrans(
+    {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441"}
+)
+
+
+def _disguise(text: str, how: str) -> str:
+    if how == "lookalikes":  # Cyrillic letters drawn like Latin a, e, o, p, c
+        return text.translate(CYRILLIC)
+    if how == "accents":
+        return text.replace("e", "\u00e9").replace("a", "\u00e0")
+    # a zero-width space inside every word
+    return " ".join(w[:2] + "\u200b" + w[2:] for w in text.split())
+
+
+@pytest.mark.parametrize("how", ["lookalikes", "accents", "zero-width"])
+def test_a_disguised_copy_shares_its_originals_split(tmp_path: Path, how: str) -> None:
+    rng = random.Random(7)
+    rows = []
+    for i in range(30):
+        text = " ".join(rng.choice(WORDS) for _ in range(40))
+        rows.append({"id": f"a{i}", "prompt": text, "completion": "ok"})
+        rows.append({"id": f"b{i}", "prompt": _disguise(text, how), "completion": "ok"})
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    out = tmp_path / "out"
+    assert main(["split", str(data), "--out", str(out), "--seed", "0"]) == 0
+    where = {
+        row_id: name
+        for name in ("train", "val", "test")
+        for row_id in pq.read_table(out / f"{name}.parquet").column("id").to_pylist()
+    }
+    assert len(where) == 60
+    assert [i for i in range(30) if where[f"a{i}"] != where[f"b{i}"]] == []
+    manifest = json.loads((out / "split_manifest.json").read_text())
+    assert manifest["join"]["near_links"] >= 30
