@@ -44,13 +44,14 @@ class Forger:
         to: str | None,
         payload: dict[str, Any] | str,
         actor: str = "mallory",
+        name: str = "bot",
     ) -> str:
         """Append a row; a str ``payload`` is written as it is."""
         self.t += 1
         at = f"{self.minute}:{self.t:02d}.000000Z"
         rid, prev = self.c.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
         text = payload if isinstance(payload, str) else canonical(payload)
-        f = (at, actor, action, "bot", version, frm, to, "", text)
+        f = (at, actor, action, name, version, frm, to, "", text)
         if actor in self.tokens and isinstance(payload, dict):
             sig = actor_sign(actor_seed(self.tokens[actor]), actor_message(prev, rid + 1, f))
             f = (*f[:-1], canonical({**payload, ACTOR_SIG: sig}))
@@ -261,6 +262,60 @@ def test_a_report_signed_by_a_key_revoked_before_it_was_recorded_fails_check(
     err = forger.check(head, capsys)
     assert "gate_reports row 2: recorded as accepted, but its stored attestation does not " in err
     assert "verify with the gate keys trusted when it was recorded" in err
+
+
+def test_the_same_bytes_registered_again_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One version per artifact: a second version of v1's bytes would be judged on its own
+    # reports, so a newer signed fail on v1 would not hold it back.
+    db, _, head, _ = owner(tmp_path, approvers=False)
+    forger = Forger(db)
+    (digest,) = forger.c.execute("SELECT artifact_digest FROM model_versions").fetchone()
+    payload = {
+        "artifact_digest": digest,
+        "artifact_path": str(tmp_path / "b1"),
+        "lineage_sha256": lineage_sha256(LINEAGE),
+        "signed_by": None,
+    }
+    at = forger.log("register", 1, None, "experiment", payload, name="bot2")
+    forger.c.execute(
+        "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, lineage, "
+        "signed_by, stage, created_at) VALUES ('bot2', 1, ?, ?, ?, NULL, 'experiment', ?)",
+        (digest, str(tmp_path / "b1"), LINEAGE, at),
+    )
+    assert "registers bot2 v1 with the bytes of bot v1" in forger.check(head, capsys)
+
+
+def test_a_revoked_key_trusted_again_for_another_role_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, ci, head, _ = owner(tmp_path, approvers=False)
+    with Registry(db) as reg:
+        reg.trust_revoke("ci", role="gate", actor="owner", reason="leaked")
+        head = ":".join(map(str, reg.head()))
+        [key] = reg.trusted_keys("gate")
+    forger = Forger(db)
+    pem = ci[1].read_text()
+    at = forger.log(
+        "trust",
+        None,
+        None,
+        None,
+        {
+            "key_id": key.id + 1,
+            "fingerprint": key.fingerprint,
+            "name": "ci-export",
+            "role": "export",
+            "public_pem_sha256": sha256_bytes(pem.encode()),
+        },
+    )
+    forger.c.execute(
+        "INSERT INTO trusted_keys (id, fingerprint, name, role, public_pem, added_by, added_at) "
+        "VALUES (?, ?, 'ci-export', 'export', ?, 'mallory', ?)",
+        (key.id + 1, key.fingerprint, pem, at),
+    )
+    assert "trusts a key that was revoked" in forger.check(head, capsys)
 
 
 @pytest.mark.parametrize(

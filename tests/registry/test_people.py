@@ -733,7 +733,8 @@ def test_a_schema_4_registry_migrates_to_5_with_its_keys_and_revocations(
     with Registry(db) as reg:
         assert reg.schema_version == 5 and reg.head() == head
         assert [k.to_dict() for k in reg.trusted_keys()] == before
-        assert reg.trust_add(old[1], role="train", name="trainer").role == "train"
+        trainer = keypair(tmp_path / "trainer")
+        assert reg.trust_add(trainer[1], role="train", name="trainer").role == "train"
         reg.check()
     assert "'train'" in keys_sql(db)
     with sqlite3.connect(db) as conn:

@@ -114,6 +114,10 @@ def test_register_refuses_the_same_artifact_twice(reg: Registry, bundle: MakeBun
     reg.register(path, name="bot")
     with pytest.raises(InputError, match="already registered as bot v1"):
         reg.register(path, name="bot")
+    # Found by attack: under another name the same bytes shipped on an older pass while a
+    # newer signed fail on them held bot v1 back.
+    with pytest.raises(InputError, match="already registered as bot v1; the same bytes"):
+        reg.register(path, name="bot2")
 
 
 @pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
@@ -244,8 +248,11 @@ def test_a_report_signed_by_a_revoked_key_is_refused(
     # The advice to trust the key again led to "already trusted" for a revoked key.
     with pytest.raises(CheckFailed, match="a revoked key is never trusted again"):
         reg.promote("bot", 1, to="production")
-    with pytest.raises(InputError, match=r"was trusted and revoked at .*sign with a new key"):
+    with pytest.raises(InputError, match=r"was trusted \(gate key\) and revoked at .*new key"):
         reg.trust_add(ci_key[1], role="gate", name="ci2")
+    # Found by attack: revoked as a gate key, the leaked key was trusted as an export key.
+    with pytest.raises(InputError, match="never trusted again, for any role"):
+        reg.trust_add(ci_key[1], role="export", name="ci3")
 
 
 def test_a_report_on_another_artifact_is_refused(

@@ -1500,13 +1500,18 @@ class Registry:
         check_text(reason, "reason")
         with self._write() as db:
             who = self._writer(db, actor, "registering a version")
+            # One version per artifact, whatever its name: the same bytes under a second
+            # name shipped on an older pass where a newer signed fail held them back.
             dup = db.execute(
-                "SELECT version FROM model_versions WHERE name = ? AND artifact_digest = ?",
-                (name, checked.digest),
+                "SELECT name, version FROM model_versions WHERE artifact_digest = ? "
+                "ORDER BY id LIMIT 1",
+                (checked.digest,),
             ).fetchone()
             if dup is not None:
                 raise InputError(
-                    f"{bundle}: artifact {checked.digest[:12]}… is already registered as {name} v{dup[0]}"
+                    f"{bundle}: artifact {checked.digest[:12]}… is already registered as "
+                    f"{dup[0]} v{dup[1]}; the same bytes are one version, so every gate verdict "
+                    f"on them counts together: use {dup[0]} v{dup[1]}"
                 )
             (version,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE name = ?", (name,)
@@ -2681,6 +2686,19 @@ class Registry:
         check_text(reason, "reason")
         with self._write() as db:
             who = self._admin(db, actor, "trusting a key")
+            # Per role, a key revoked as a gate key (leaked) could be trusted again as an
+            # export key, and signed bundles: revoked once is revoked for every role.
+            revoked = db.execute(
+                "SELECT k.role, r.revoked_at FROM trusted_keys k JOIN key_revocations r "
+                "ON r.key_id = k.id WHERE k.fingerprint = ? ORDER BY r.revoked_at LIMIT 1",
+                (fp,),
+            ).fetchone()
+            if revoked is not None:
+                raise InputError(
+                    f"this key ({fp[:16]}) was trusted ({revoked[0]} key) and revoked at "
+                    f"{revoked[1]}; a revoked key is never trusted again, for any role: sign "
+                    "with a new key and trust that"
+                )
             clash = db.execute(
                 "SELECT k.name, r.revoked_at FROM trusted_keys k LEFT JOIN key_revocations r "
                 "ON r.key_id = k.id WHERE k.role = ? AND (k.fingerprint = ? OR k.name = ?)",
