@@ -88,6 +88,27 @@ def test_a_base_that_is_not_the_candidates_own_is_flagged(
     )
 
 
+def test_an_endpoint_base_without_a_digest_is_a_warning_for_a_run_candidate(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    # Found by attack: "not compared" was a pass, so serving a weaker model (or the
+    # candidate itself) over HTTP as --base gave a signed pass where a local one warns.
+    from gate_support import CannedServer
+
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    weak = CannedServer(lambda p: "hmm")
+    try:
+        out = run_gate(
+            _gate(tmp_path, golden_dir), str(run), weak.url, tmp_path / "o", device="cpu"
+        )
+    finally:
+        weak.close()
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert check["verdict"] == "warn" and "pass --base-digest" in check["message"]
+
+
 def test_trained_adapter_changes_the_outputs(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

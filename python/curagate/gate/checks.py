@@ -138,7 +138,7 @@ BASE_IDENTITY = Rule(
     Severity.ERROR,
     "whether `--base` is the model the candidate was trained from (the base its run record or "
     "bundle lineage names); fails when it is the candidate itself, warns when it is another "
-    "model",
+    "model or an endpoint without `--base-digest` for a candidate that records its base",
     "a regression check against the candidate itself, or a weaker model, measures nothing",
     "gate with the base the candidate was trained from (or waive, naming the model compared)",
 )

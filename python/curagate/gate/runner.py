@@ -541,10 +541,13 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
             "the candidate records no base model (not a run or bundle): not compared",
         )
     if not given:
+        # A pass here let a signed gate measure against any model served over HTTP (a
+        # weaker one, or the candidate itself), where a local weaker base warns.
         return base_identity_check(
-            Verdict.PASS,
-            f"the base is an endpoint with no stated weights digest: not compared with the "
-            f"recorded base {recorded[:12]}... (pass --base-digest to compare)",
+            Verdict.WARN,
+            f"the base is an endpoint with no stated weights digest, so it cannot be checked "
+            f"against the base the candidate was trained from ({recorded[:12]}...): the "
+            "regression checks may measure against another model; pass --base-digest",
         )
     if given != recorded:
         return base_identity_check(
