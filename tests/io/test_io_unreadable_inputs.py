@@ -45,11 +45,19 @@ def test_fifo_is_an_input_error_and_never_blocks(folder: Path) -> None:
 def test_json_lines_no_reader_takes_are_an_input_error(folder: Path, name: str) -> None:
     # Hugging Face's Dataset.to_json writes JSON Lines to .json: skipping it drops records.
     (folder / "sub" / name).write_text('{"text": "row c"}\n{"text": "row d"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match=rf"{re.escape(name)}: JSON Lines in a file .* \.jsonl"):
+    with pytest.raises(InputError, match=rf"{re.escape(name)}: records in a file .* \.jsonl"):
         expand_inputs([folder])
     paths, skipped = scan_inputs([folder], skip_unreadable=True)
     assert [p.name for p in paths] == ["a.jsonl", "b.jsonl"]
     assert [Path(u.path).name for u in skipped] == [name]
+
+
+def test_a_json_array_of_records_in_a_folder_is_an_input_error(folder: Path) -> None:
+    # Found by attack: a dataset saved with json.dump (an lm-eval suite's data) was skipped
+    # without a word, its records never read (never deduplicated, never scanned).
+    (folder / "sub" / "dump.json").write_text('[{"text": "row c"}, {"text": "row d"}]')
+    with pytest.raises(InputError, match=r"dump\.json: records in a file .* a JSON array"):
+        expand_inputs([folder])
 
 
 def test_other_files_in_a_folder_are_not_records(folder: Path) -> None:

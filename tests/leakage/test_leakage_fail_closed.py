@@ -546,3 +546,23 @@ def test_a_match_is_reported_by_the_text_that_shows_most_of_the_item(
     assert match.ratio == 1.0
     assert match.shared_ngrams == leak.item.ngrams
     assert match.span is not None and match.span.words == len(words)
+
+
+def test_a_reference_set_kept_as_a_json_array_is_read(tmp_path: Path) -> None:
+    # Found by attack: an lm-eval suite's data.json beside a .jsonl set was skipped by
+    # `leakage --reference DIR`, `check --golden` and `curate --decontaminate` (the gate read
+    # it): a verbatim copy of its item in the training data was "0 leaked", exit 0.
+    suite = tmp_path / "golden" / "suite"
+    suite.mkdir(parents=True)
+    (suite / "data.json").write_text(json.dumps([{"question": ITEM, "label": 0}]))
+    (tmp_path / "golden" / "other").mkdir()
+    other = write(tmp_path / "golden" / "other" / "data.jsonl", [{"prompt": OTHER}])
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": ITEM, "completion": "x"}])
+    for reference in (tmp_path / "golden", [suite / "data.json", other]):
+        result = detect(reference, corpus)
+        assert [leak.item.file for leak in result.leaks] == [(suite / "data.json").as_posix()]
+    assert main(["check", str(corpus), "--golden", str(tmp_path / "golden")]) == 1
+    out = tmp_path / "cur"
+    argv = ["curate", str(corpus), "--out", str(out), "--decontaminate", str(tmp_path / "golden")]
+    assert main([*argv, "--quiet"]) == 0
+    assert json.loads((out / "stats.json").read_text())["totals"]["removed"] == {"leakage": 1}

@@ -30,19 +30,15 @@ OUTSIDE_KEY = "outside the record's key (in a response, a message's other fields
 def golden_files(paths: Sequence[str | Path]) -> list[Path]:
     """Data files of the golden sets: files as given, directories walked as every reader
     walks its inputs (``expand_inputs``: linked folders followed, ``_``/``.`` entries
-    skipped, anything unreadable an error), so `check` and `audit` index the items that
-    `leakage` and `curate --decontaminate` index."""
-    from curagate.io import expand_inputs
+    skipped, anything unreadable an error) and their ``.json`` files of records (an
+    lm-eval suite's data: :func:`~curagate.io.readers.reference_inputs`), so `check` and
+    `audit` index the items that `leakage` and `curate --decontaminate` index."""
+    from curagate.io.readers import reference_inputs
 
-    out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(expand_inputs([p]))
-        elif p.is_file():
-            out.append(p)
-        else:
+        if not p.exists():
             raise InputError(f"golden set {p}: no such file or directory")
-    return out
+    return reference_inputs(list(paths)) if paths else []
 
 
 def build_index(paths: Sequence[str | Path], *, ngram: int = 13) -> LeakScan | None:

@@ -1207,12 +1207,9 @@ def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> 
 def _as_jsonl(path: Path) -> Path:
     """``path`` (JSON lines or an array of records) as a ``.jsonl`` file beside it in the
     gate's private copy of the set, for the leakage reader (which reads JSON lines)."""
-    text = path.read_text(encoding="utf-8").strip()
-    out = path.with_name(path.name + ".scan.jsonl")
-    if text.startswith("["):
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in json.loads(text))
-    out.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
-    return out
+    from curagate.io.readers import json_as_jsonl
+
+    return json_as_jsonl(path, path.with_name(path.name + ".scan.jsonl"))
 
 
 def _text_field(path: Path) -> str | None:

@@ -99,7 +99,9 @@ def _unsupported_json(path: Path) -> bool:
     """A file in an input folder that holds JSON Lines no reader takes, which skipping would
     drop silently: ``.ndjson``, JSONL compressed with another codec (``.jsonl.bz2``), and a
     ``.json`` file whose first two lines are JSON objects (Hugging Face's ``to_json`` writes
-    JSON Lines there). A ``.json`` document (a schema, a lock file) is not records."""
+    JSON Lines there) or a JSON array of objects (an lm-eval suite's data, a dataset saved
+    with ``json.dump``: skipped silently before). A ``.json`` document (a schema, a lock
+    file) is not records."""
     name = path.name.lower()
     if _suffix(path) is not None:
         return False
@@ -112,6 +114,13 @@ def _unsupported_json(path: Path) -> bool:
             head = f.read(1 << 20)
     except OSError:
         return False  # reading it is not our business: it is not read
+    return _json_lines_head(head) or (
+        head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") and json_array_of_records(path)
+    )
+
+
+def _json_lines_head(head: bytes) -> bool:
+    """Whether the first two lines of ``head`` are JSON objects (JSON Lines)."""
     lines = [line for line in head.split(b"\n")[:-1] if line.strip()][:2]
     if len(lines) < 2:
         return False
@@ -235,9 +244,10 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
                         problems.append(
                             Unreadable(
                                 path.as_posix(),
-                                "JSON Lines in a file that curagate does not read (it reads "
+                                "records in a file that curagate does not read (it reads "
                                 f"{_SUPPORTED_TEXT}); if it holds JSON Lines, rename it to .jsonl "
-                                "(or .jsonl.gz / .jsonl.zst), else move it out of the input folder",
+                                "(or .jsonl.gz / .jsonl.zst), if a JSON array, write it as JSON "
+                                "Lines, else move it out of the input folder",
                             )
                         )
                     continue
@@ -286,6 +296,7 @@ def scan_inputs(
     inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
     skip_unreadable: bool = False,
+    require_shards: bool = True,
 ) -> tuple[list[Path], list[Unreadable]]:
     """:func:`expand_inputs` and what was skipped.
 
@@ -349,21 +360,93 @@ def scan_inputs(
         for shard in shards:
             found.setdefault(str(shard.resolve()), shard)
     problems = sorted(set(problems), key=lambda u: u.path)
-    if problems and not skip_unreadable:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise InputError(
-            f"{first.path}: {first.reason}{more}; its records would be skipped silently: "
-            "fix or remove it (curate can skip it instead: --skip-unreadable lists it in stats.json)"
-        )
+    if not skip_unreadable:
+        refuse_unreadable(problems)
     for shard in found.values():
         require_utf8_name(shard)
-    if not found:
+    if not found and require_shards:
         raise InputError(
             f"{', '.join(os.fspath(i) for i in inputs)}: no readable {_SUPPORTED_TEXT} file "
             f"({len(problems)} unreadable entries skipped)"
         )
     return sorted(found.values(), key=lambda p: p.as_posix()), problems
+
+
+def refuse_unreadable(problems: Sequence[Unreadable]) -> None:
+    """An :class:`InputError` naming the first of ``problems``, if any (see :func:`scan_inputs`)."""
+    if not problems:
+        return
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise InputError(
+        f"{first.path}: {first.reason}{more}; its records would be skipped silently: "
+        "fix or remove it (curate can skip it instead: --skip-unreadable lists it in stats.json)"
+    )
+
+
+def reference_inputs(
+    inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+) -> list[Path]:
+    """:func:`expand_inputs` for reference (golden, test) sets: the ``.json`` files holding
+    records (a JSON array of objects, JSON Lines) are theirs too, named or in a folder: an
+    lm-eval suite keeps its data so, and `check --golden`, `leakage --reference` and
+    `curate --decontaminate` skipped it without a word (read them with :func:`json_as_jsonl`)."""
+    given = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
+    named = [Path(os.fspath(g)) for g in given]
+    as_json = [p for p in named if p.is_file() and p.name.lower().endswith(".json")]
+    for p in as_json:
+        if not json_holds_records(p):
+            raise InputError(
+                f"{p.as_posix()}: a .json file that holds no records (a JSON array of objects, "
+                "or JSON Lines); point the reference at the golden/test data"
+            )
+    rest = [g for g, p in zip(given, named, strict=True) if p not in as_json]
+    shards, problems = (
+        scan_inputs(rest, skip_unreadable=True, require_shards=False) if rest else ([], [])
+    )
+    found = [Path(u.path) for u in problems if u.path.lower().endswith(".json")]
+    refuse_unreadable([u for u in problems if not u.path.lower().endswith(".json")])
+    out = {str(p.resolve()): p for p in [*shards, *as_json, *found]}
+    if not out:
+        raise InputError(
+            f"{', '.join(os.fspath(i) for i in given)}: no readable {_SUPPORTED_TEXT} or .json "
+            "file of records"
+        )
+    return sorted(out.values(), key=lambda p: p.as_posix())
+
+
+def json_holds_records(path: Path) -> bool:
+    """Whether a ``.json`` file holds records: JSON Lines of objects, or an array of objects."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return False
+    return _json_lines_head(head) or json_array_of_records(path)
+
+
+def json_as_jsonl(path: Path, out: Path) -> Path:
+    """``path`` (JSON Lines, or an array of records) written to ``out`` as JSON Lines, for
+    the readers (which read JSON Lines); read bounded (:data:`MAX_JSON_BYTES`)."""
+    with path.open("rb") as f:
+        raw = f.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise InputError(
+            f"{path.as_posix()}: over {MAX_JSON_BYTES >> 20} MiB of JSON; write it as JSON Lines "
+            "(.jsonl), which is read in chunks"
+        )
+    text = raw.decode("utf-8-sig", errors="replace").strip()
+    if text.startswith("["):
+        try:
+            rows = json.loads(text)
+        except (ValueError, RecursionError) as e:
+            raise InputError(f"{path.as_posix()}: not valid JSON ({e})") from None
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    out.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    return out
+
+
+MAX_JSON_BYTES = 1 << 30
 
 
 @dataclass

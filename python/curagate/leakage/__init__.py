@@ -45,6 +45,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
+from curagate.io.readers import json_as_jsonl, reference_inputs
 from curagate.leakage.texts import (
     ZWSP,
     RowTexts,
@@ -364,6 +366,18 @@ def _reference_batches(
             yield batch, field_used
 
 
+def _named(batch: Batch, read: Path, path: Path) -> Batch:
+    """A batch read from ``read`` (``path`` as JSON Lines) as a batch of ``path``."""
+    was, now = read.as_posix(), path.as_posix()
+    ids = [now + i[len(was) :] if i.startswith(was + ":") else i for i in batch.ids.to_pylist()]
+    return dataclasses.replace(
+        batch,
+        source=now,
+        ids=pa.array(ids, pa.string()),
+        quarantined=[dataclasses.replace(q, file=now) for q in batch.quarantined],
+    )
+
+
 def _check_methods(methods: Iterable[str]) -> tuple[str, ...]:
     chosen = tuple(dict.fromkeys(methods))
     unknown = [m for m in chosen if m not in METHODS]
@@ -487,12 +501,20 @@ class LeakageIndex:
         # A golden set's labels file holds rows about its items, not items: found in a
         # folder it is skipped (as the gate's contamination check does); named, it is read.
         paths = [
-            p for p in expand_inputs(reference) if p.name not in NOT_ITEMS or p.as_posix() in named
+            p
+            for p in reference_inputs(reference)
+            if p.name not in NOT_ITEMS or p.as_posix() in named
         ]
         index.reference_files = [p.as_posix() for p in paths]
-        for path in paths:
-            for batch, field_used in _reference_batches(path, format, text_field):
-                index._add_batch(batch, field_used)
+        with tempfile.TemporaryDirectory(prefix="curagate-reference-") as tmp:
+            for k, path in enumerate(paths):
+                if path.name.lower().endswith(".json"):  # records (an lm-eval suite's data)
+                    read = json_as_jsonl(path, Path(tmp) / f"{k}.jsonl")
+                    for batch, field_used in _reference_batches(read, format, text_field):
+                        index._add_batch(_named(batch, read, path), field_used)
+                    continue
+                for batch, field_used in _reference_batches(path, format, text_field):
+                    index._add_batch(batch, field_used)
         index._freeze()
         if not index.items:
             raise EmptyReferenceError(
