@@ -837,3 +837,33 @@ def test_label_classes_holding_secrets_are_redacted_in_every_report(
         text = (out / name).read_text(encoding="utf-8")
         assert key not in text and other not in text and "john.doe" not in text, name
     assert "[REDACTED:SEC001] (2)" in finding(report, "LBL001")["message"]
+
+
+def test_private_key_and_jwt_spans_match_the_regexes_and_stay_linear() -> None:
+    # Found by attack: a private key's lazy block search ran from every BEGIN line to the end
+    # of the text (20,000 headers without an END: minutes) and the JWT pattern rescanned a
+    # dotless run from every "eyJ" in it ("-eyJ" x 80,000: 27 s). The linear finders give
+    # the spans the single regexes gave, on random mixes of their parts.
+    import random
+    import re
+
+    from curagate.audit.pii import _Jwt, _PrivateKeyBlock, scan
+
+    pem = re.compile(
+        r"-{4,5} ?BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)? ?-{4,5}"
+        r"(?:[\s\S]*?-{4,5} ?END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)? ?-{4,5})?"
+    )
+    jwt = re.compile(
+        r"(?<![A-Za-z0-9_])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    )
+    parts = ["-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "---- BEGIN "]
+    parts += ["PRIVATE KEY BLOCK-----", "eyJ", ".", "-", "_", "abcdefgh", " ", "\n", "x", "é"]
+    rng = random.Random(11)
+    for _ in range(3000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 14)))
+        for finder, regex in ((_PrivateKeyBlock(), pem), (_Jwt(), jwt)):
+            got = [(m.start(), m.end()) for m in finder.finditer(text)]
+            assert got == [m.span() for m in regex.finditer(text)], text
+    hostile = "-----BEGIN RSA PRIVATE KEY----- " * 20000
+    assert len(scan(hostile)) == 20000
+    assert scan("-eyJ" * 80000) == []
