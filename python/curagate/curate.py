@@ -489,7 +489,7 @@ def seal(
         if quarantined.get("file"):
             rows[splits / quarantined["file"]] = quarantined["rows"]
     write_manifest(tmp, rows, digests)
-    write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"])
+    write_marker(tmp, "curate", [tmp / "stats.json", tmp / "manifest.json"], list_files=True)
     return split_result
 
 

@@ -1096,7 +1096,7 @@ def split(
     with atomic_path(out_dir, replaceable=lambda t: check_replaceable(t, "split")) as tmp:
         tmp.mkdir()
         counts = _write_split(tmp, loaded, plan.split, labels, manifest)
-        write_marker(tmp, "split", [tmp / MANIFEST_NAME])
+        write_marker(tmp, "split", [tmp / MANIFEST_NAME], list_files=True)
     return SplitResult(out_dir, counts, manifest)
 
 

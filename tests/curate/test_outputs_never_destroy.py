@@ -82,6 +82,26 @@ def test_a_complete_output_has_a_marker_and_is_replaced_by_a_rerun(tmp_path: Pat
     assert read_marker(tmp_path / "out") == marker  # same inputs, same run id: byte-identical
 
 
+@pytest.mark.parametrize("command", ["curate", "split"])
+def test_files_a_user_added_to_a_previous_output_are_never_deleted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: notes and an analysis folder put into a curate or split output were
+    # deleted by the next run into it, exit 0 (report folders already refused this).
+    data = corpus(tmp_path / "d.jsonl", 20)
+    out = tmp_path / "out"
+    argv = [command, str(data), "--out", str(out)]
+    assert main(argv) == 0
+    (out / "NOTES.md").write_text("my notes")
+    (out / "analysis").mkdir()
+    assert main(argv) == 2
+    assert "holds NOTES.md, analysis, which the previous" in capsys.readouterr().err
+    assert (out / "NOTES.md").read_text() == "my notes" and (out / "analysis").is_dir()
+    (out / "NOTES.md").unlink()
+    (out / "analysis").rmdir()
+    assert main(argv) == 0  # its own output alone is replaced
+
+
 def test_a_split_output_is_replaced_only_by_curate_when_marked_curate(tmp_path: Path) -> None:
     data = corpus(tmp_path / "d.jsonl", 20)
     out = tmp_path / "out"
