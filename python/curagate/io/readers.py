@@ -549,6 +549,11 @@ _Chunk = bytes | memoryview
 MAX_LINE_BYTES = 1 << 30
 
 
+# zlib's "incorrect data check" / "incorrect length check" (a gzip member's CRC-32 and
+# size), zstd's content checksum.
+_CHECKSUM = re.compile(r"incorrect (?:data|length) check|checksum", re.IGNORECASE)
+
+
 class DamagedStream(Exception):
     """A compressed stream that ends early or is corrupt; raised only after
     every byte decoded before the damage has been handed out."""
@@ -613,6 +618,16 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
                 try:
                     out = dec.decompress(piece)
                 except (zlib.error, zstandard.ZstdError) as exc:
+                    if _CHECKSUM.search(str(exc)):
+                        # Every byte of the member was decoded (and its rows passed on)
+                        # before its checksum said some of them are wrong, and not which:
+                        # rows made up by the damage were kept, exit 0.
+                        raise InputError(
+                            f"{path.as_posix()}: a {'gzip member' if gz else 'zstd frame'} "
+                            f"fails its checksum ({_describe(exc)}): the rows decoded from "
+                            "it cannot be trusted, and none is used; re-create or "
+                            "re-download the file"
+                        ) from None
                     if backup is not None:
                         # Decode the failing piece again in small steps, so the
                         # bytes before the exact point of damage are kept.
