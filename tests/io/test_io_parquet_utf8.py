@@ -88,3 +88,26 @@ def test_one_bad_value_in_a_nested_column_quarantines_its_row_only(
     batches = list(read_batches([path]))
     assert [q.row for b in batches for q in b.quarantined] == [2]
     assert [r for b in batches for r in b.rows.to_pylist()] == [0, 1, 3]
+
+
+@pytest.mark.parametrize("command", ["curate", "split", "check", "audit", "leakage"])
+def test_a_column_name_that_is_not_utf8_is_a_file_problem_not_a_crash(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: pyarrow decodes the footer's names, and every data command was exit 3.
+    path = tmp_path / "n.parquet"
+    pq.write_table(pa.table({"text": ["a b c", "d e f"], "zz": [1, 2]}), path)
+    path.write_bytes(path.read_bytes().replace(b"zz", b"\xff\xfe"))
+    [batch] = list(read_batches([path]))
+    [q] = batch.quarantined
+    assert q.row is None and "column name in the Parquet schema is not UTF-8" in q.reason
+    out = str(tmp_path / "out")
+    argv = {
+        "curate": ["curate", str(path), "--out", out, "--quiet"],
+        "split": ["split", str(path), "--out", out],
+        "check": ["check", str(path), "--no-golden"],
+        "audit": ["audit", str(path), "--out", out],
+        "leakage": ["leakage", "--reference", str(path), "--corpus", str(path), "--out", out],
+    }[command]
+    assert main(argv) in (0, 1, 2)
+    assert "internal error" not in capsys.readouterr().err

@@ -1518,6 +1518,14 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
             f"cannot read the Parquet file: {_describe(exc)}; re-create or re-download it",
         )
         return
+    except UnicodeDecodeError:  # pyarrow decodes the footer's names: exit 3 before
+        yield _file_problem(
+            state,
+            options,
+            "a column name in the Parquet schema is not UTF-8 text; rename the columns "
+            "(write the file again with UTF-8 names)",
+        )
+        return
     with parquet:
         names = parquet.schema_arrow.names
         twice = sorted({name for name in names if names.count(name) > 1})
