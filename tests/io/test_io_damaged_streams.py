@@ -116,3 +116,14 @@ def test_strict_curate_and_check_exit_1_on_a_truncated_shard(
     assert main(["curate", str(path), "--out", str(tmp_path / "out"), "--strict"]) == 1
     assert main(["check", str(path), "--no-golden"]) == 1
     assert "the compressed file is truncated" in capsys.readouterr().out
+
+
+def test_a_long_window_zstd_file_is_named_not_called_corrupt(tmp_path: Path) -> None:
+    # Found by attack: a valid file made with `zstd --long=31` was "corrupt data", its rows
+    # lost as one quarantined row, exit 0.
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31)
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()  # size unknown
+    path = tmp_path / "w.jsonl.zst"
+    path.write_bytes(stream.compress(b"".join(ROWS)) + stream.flush())
+    with pytest.raises(InputError, match=r"w\.jsonl\.zst: compressed with a zstd window over"):
+        read_all([path])

@@ -618,6 +618,15 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
                 try:
                     out = dec.decompress(piece)
                 except (zlib.error, zstandard.ZstdError) as exc:
+                    if "requires too much memory" in str(exc):
+                        # A valid file made with `zstd --long=28` or more: its rows were
+                        # lost as "corrupt data" (1 row counted, exit 0).
+                        raise InputError(
+                            f"{path.as_posix()}: compressed with a zstd window over 128 MiB "
+                            f"(`zstd --long=28` or more; {_describe(exc)}), which curagate does "
+                            "not decode (it would hold the window in memory); recompress it "
+                            "without --long, or with --long=27 or less"
+                        ) from None
                     if _CHECKSUM.search(str(exc)):
                         # Every byte of the member was decoded (and its rows passed on)
                         # before its checksum said some of them are wrong, and not which:
