@@ -355,3 +355,16 @@ def test_the_interval_excludes_zero_exactly_when_mcnemar_is_significant() -> Non
                 assert s["ci_low"] < s["ci_high"], (n, fixes, regressions)
                 excludes = s["ci_low"] > 0 or s["ci_high"] < 0
                 assert excludes == s["significant"], (n, fixes, regressions, s)
+
+
+def test_compare_numbers_are_never_rounded_onto_a_limit() -> None:
+    # Found by attack: the compare page printed the gate's own metrics with 4 decimals, so a
+    # candidate the gate failed at 0.799996 < 0.8 read 0.8000, a significant p = 0.049996
+    # read 0.0500 (0.05 in the paired table) and a CI not touching 0 read [+0.0000, ...].
+    from curagate.reports import environment
+
+    filters = environment().filters
+    assert filters["fmt"](0.799996) == "0.799996" and filters["fmt"](0.5) == "0.5000"
+    assert filters["fmt"](0.049996) == "0.049996"
+    assert filters["num"](0.000004) == "+0.000004" and filters["num"](-0.3) == "-0.3000"
+    assert filters["num"](None) == "-" and filters["fmt"]("n/a") == "n/a"

@@ -39,6 +39,23 @@ def _without_bidi_controls(value: Any) -> Any:
     return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
 
 
+def _number(x: float) -> str:
+    """A value as the gate prints it (:func:`curagate.gate.metrics.num`): 4 decimals, or 6
+    where 4 would round it onto a limit (a candidate the gate failed at 0.799996 < 0.8
+    showed as 0.8000, a significant p = 0.049996 as 0.0500)."""
+    from curagate.gate.metrics import num
+
+    return num(x)
+
+
+def _signed(x: Any) -> str:
+    """A difference: :func:`_number` with its sign."""
+    if x is None:
+        return "-"
+    shown = _number(float(x))
+    return shown if shown.startswith("-") else f"+{shown}"
+
+
 def _pct(x: Any) -> str:
     """A share: one decimal, or more where one would round it onto another value (0.79996
     is 79.996%, not 80.0%: the gate's own rule, :func:`curagate.gate.metrics.pct`)."""
@@ -64,8 +81,8 @@ def environment() -> jinja2.Environment:
     )
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
     env.filters["pct"] = _pct
-    env.filters["num"] = lambda x: "-" if x is None else f"{float(x):+.4f}"
-    env.filters["fmt"] = lambda x: "-" if x is None else (f"{x:.4f}" if isinstance(x, float) else x)
+    env.filters["num"] = _signed
+    env.filters["fmt"] = lambda x: _number(x) if isinstance(x, float) else ("-" if x is None else x)
     env.filters["pretty"] = lambda x: json.dumps(x, indent=2, sort_keys=True, ensure_ascii=False)
     return env
 
