@@ -1027,6 +1027,11 @@ def test_a_revoked_users_request_and_waiver_back_nothing(
     req2_refused = pytest.raises(CheckFailed, match="no unexpired waiver")
     with req2_refused:  # alice's waiver died with her access: bob must waive anew
         reg.request_promotion("bot", 2, to="production", user=carol)
+    # Found by attack: the waiver was still listed as active (API and version page) while
+    # every promotion refused it.
+    [waiver] = reg.waivers("bot", 2)
+    assert not waiver.active() and waiver.state() == "void: granter revoked"
+    assert waiver.to_dict()["active"] is False
     reg.close()
 
 

@@ -500,10 +500,19 @@ class Waiver:
     expires_at: str
     granted_by: str
     granted_at: str
+    # The granter's access was revoked: the waiver is void (it backs nothing), as a
+    # revoked key's signatures are; it was shown "active" while promotions refused it.
+    granter_revoked: bool = False
 
     def active(self, now: datetime | None = None) -> bool:
         at = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
-        return (now or datetime.now(UTC)) < at
+        return not self.granter_revoked and (now or datetime.now(UTC)) < at
+
+    def state(self) -> str:
+        """What the waiver does now: "active", "void: granter revoked" or "expired"."""
+        if self.granter_revoked:
+            return "void: granter revoked"
+        return "active" if self.active() else "expired"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -516,12 +525,19 @@ class Waiver:
             "granted_by": self.granted_by,
             "granted_at": self.granted_at,
             "active": self.active(),
+            "state": self.state(),
         }
+
+
+def _waiver(row: Sequence[Any]) -> Waiver:
+    wid, name, version, sha, reason, expires, by, at, revoked = row
+    return Waiver(wid, name, version, sha, reason, expires, by, at, granter_revoked=bool(revoked))
 
 
 _WAIVER_SQL = (
     "SELECT w.id, m.name, m.version, w.report_sha256, w.reason, w.expires_at, w.granted_by, "
-    "w.granted_at FROM waivers w JOIN model_versions m ON m.id = w.model_version_id"
+    "w.granted_at, EXISTS (SELECT 1 FROM users u JOIN user_revocations r ON r.user_id = u.id "
+    "WHERE u.name = w.granted_by) FROM waivers w JOIN model_versions m ON m.id = w.model_version_id"
 )
 
 
@@ -1769,7 +1785,10 @@ class Registry:
                 waiver = self._active_waiver(db, mv, r.report_sha256)
                 if waiver is not None:
                     return r.id, f"{j.why}; warn waived (waiver {waiver})", waiver
-                seen.append(f"report {r.id}: warn, no unexpired waiver")
+                seen.append(
+                    f"report {r.id}: warn, no unexpired waiver (one whose granter was revoked "
+                    "is void)"
+                )
             else:
                 seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
             break  # the newest accepted report decides
@@ -2439,7 +2458,7 @@ class Registry:
                 },
                 at=at,
             )
-            return Waiver(*db.execute(_WAIVER_SQL + " WHERE w.id = ?", (wid,)).fetchone())
+            return _waiver(db.execute(_WAIVER_SQL + " WHERE w.id = ?", (wid,)).fetchone())
 
     def waivers(self, name: str | None = None, version: int | None = None) -> list[Waiver]:
         sql, params = _WAIVER_SQL, list[Any]()
@@ -2450,7 +2469,7 @@ class Registry:
                 sql += " AND m.version = ?"
                 params.append(check_version(version))
         with self._read() as db:
-            return [Waiver(*r) for r in db.execute(sql + " ORDER BY w.id", params)]
+            return [_waiver(r) for r in db.execute(sql + " ORDER BY w.id", params)]
 
     def report_by_id(self, report_id: int) -> tuple[ModelVersion, RecordedGateReport]:
         with self._read() as db:
