@@ -68,6 +68,7 @@ class _Settings:
     references: tuple[Path, ...] = ()  # leakage.reference (audit's golden sets)
     levels: tuple[tuple[str, str], ...] = ()  # rule id -> severity the config sets
     errors_above: tuple[tuple[str, float], ...] = ()  # rule id -> error_above the config sets
+    secrets: tuple[float, int] = (4.5, 24)  # secrets.entropy_threshold, .min_length
 
 
 def _settings(config: AuditConfig | None) -> _Settings:
@@ -78,6 +79,7 @@ def _settings(config: AuditConfig | None) -> _Settings:
         text_field=config.text_field,
         preference_key=config.preference_key,
         sft=config.sft,
+        secrets=(config.secrets.entropy_threshold, config.secrets.min_length),
         ngram=config.leakage.ngram,
         references=tuple(config.leakage.reference),
         levels=tuple((rid, rc.severity) for rid, rc in config.rules.items() if rc.severity),
@@ -187,6 +189,7 @@ def check(
     pre-commit splits a long list of staged files over several runs; each gets the
     whole list as context (``--staged-context``).
     """
+    from curagate.audit.pii import shown
     from curagate.audit.rules import RULES
     from curagate.io import expand_inputs, read_batches
     from curagate.leakage.texts import row_texts
@@ -249,7 +252,9 @@ def check(
             n = q.position or 0
             rule = quarantine_rule(q.reason, fmt)
             # A whole-file problem (line 0) says how to fix it; the rule's fix is for a row.
-            add(src, n, rule, q.reason if n == 0 else f"{q.reason}; fix: {RULES[rule].fix}")
+            # The reason may quote a key (written twice): redacted as audit redacts it.
+            reason = shown(q.reason, *cfg.secrets)
+            add(src, n, rule, reason if n == 0 else f"{reason}; fix: {RULES[rule].fix}")
         if leaks is not None and batch.quarantined:
             for q, what in leaks.scan_quarantined(batch.quarantined):
                 add(src, q.position or 0, "LEAK001", f"contains {what}; {_LEAK_FIX}")
@@ -345,7 +350,10 @@ def _violations(table: pa.Table, fmt: RecordFormat, cfg: _Settings) -> list[list
     read = {"messages", cfg.text_field or "text", "prompt", "completion", "chosen", "rejected"}
     keep = [i for i, name in enumerate(table.column_names) if name in read]
     records = table.select(keep).to_pylist() if keep else [{} for _ in range(table.num_rows)]
-    return [format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft) for rec in records]
+    return [
+        format_violations(fmt, rec, text_field=cfg.text_field, sft=cfg.sft, secrets=cfg.secrets)
+        for rec in records
+    ]
 
 
 def _string_fields(fmt: RecordFormat, text_field: str | None) -> tuple[str, ...] | None:

@@ -867,3 +867,39 @@ def test_private_key_and_jwt_spans_match_the_regexes_and_stay_linear() -> None:
     hostile = "-----BEGIN RSA PRIVATE KEY----- " * 20000
     assert len(scan(hostile)) == 20000
     assert scan("-eyJ" * 80000) == []
+
+
+def test_reasons_labels_and_roles_are_redacted_with_the_configs_thresholds(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a quarantine reason quotes key paths (a key written twice), and a
+    # secret used as that key went into audit.json/md/html and check's output while SEC001
+    # counted it; labels and roles were redacted with the default secret thresholds, so a
+    # value the config makes SEC002 was redacted in the sample and printed in the reports.
+    from curagate.audit import audit
+    from curagate.cli import main
+
+    key, odd = "AKIAIOSFODNN7EXAMPLE", "Zx9Qw8Er7Ty6Ui5Op"
+    data = tmp_path / "train.jsonl"
+    data.write_text(
+        f'{{"text": "a", "meta": {{"{key}": 1, "{key}": 2}}}}\n'
+        f'{{"text": "one", "label": "{odd}"}}\n{{"text": "two", "label": "neg"}}\n'
+        f'{{"text": "x", "label": "neg"}}\n'
+    )
+    chats = tmp_path / "chat.jsonl"
+    chats.write_text(
+        json.dumps(
+            {"messages": [{"role": odd, "content": "hi"}, {"role": "assistant", "content": "yo"}]}
+        )
+        + "\n"
+    )
+    config = tmp_path / "audit.yaml"
+    config.write_text("labels: {field: label}\nsecrets: {min_length: 12, entropy_threshold: 3.0}\n")
+    for name, path in (("o1", data), ("o2", chats)):
+        audit([path], config=config, out=tmp_path / name)
+        for p in (tmp_path / name).iterdir():
+            text = p.read_text(encoding="utf-8")
+            assert key not in text and odd not in text, (name, p.name)
+    assert main(["check", str(data), str(chats), "--no-golden", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert key not in out and odd not in out and "[REDACTED:" in out

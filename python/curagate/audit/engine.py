@@ -302,7 +302,7 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     labels = part.labels
     if cfg.labels.field is not None:
         n_lab = sum(labels.values())
-        dist = shown_classes(labels)
+        dist = shown_classes(labels, (cfg.secrets.entropy_threshold, cfg.secrets.min_length))
         stats["labels"] = {
             "field": cfg.labels.field,
             "counts": {k: v for k, v in dist},

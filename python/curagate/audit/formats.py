@@ -154,22 +154,24 @@ def conversations(fmt: RecordFormat, record: dict[str, Any], text_field: str | N
     ]
 
 
-def shown_role(role: Any) -> str:
-    """A role as a finding quotes it: scanned whole for PII and secrets and redacted, then cut
-    to 20 characters (an AWS key is 20): a key written as a role was copied into audit.json,
-    audit.md and report.html while the sample redacted it."""
-    from curagate.audit.pii import redact, scan
+def shown_role(role: Any, secrets: tuple[float, int] = (4.5, 24)) -> str:
+    """A role as a finding quotes it: scanned whole for PII and secrets (``secrets``: the
+    config's entropy threshold and minimum length) and redacted, then cut to 20 characters
+    (an AWS key is 20): a key written as a role was copied into audit.json, audit.md and
+    report.html while the sample redacted it."""
+    from curagate.audit.pii import shown
 
-    text = str(role)
-    return redact(text, scan(text))[:20]
+    return shown(str(role), *secrets)[:20]
 
 
-def _chat_violations(msgs: list[dict[str, Any]], sft: bool) -> Iterator[Violation]:
+def _chat_violations(
+    msgs: list[dict[str, Any]], sft: bool, secrets: tuple[float, int] = (4.5, 24)
+) -> Iterator[Violation]:
     prev: str | None = None
     for i, m in enumerate(msgs):
         role = m.get("role")
         if role not in ROLES:
-            yield Violation("FMT002", f"messages[{i}].role is {shown_role(role)!r}")
+            yield Violation("FMT002", f"messages[{i}].role is {shown_role(role, secrets)!r}")
             prev = None
             continue
         has_tool_calls = bool(m.get("tool_calls"))
@@ -189,17 +191,24 @@ def _chat_violations(msgs: list[dict[str, Any]], sft: bool) -> Iterator[Violatio
     if sft and msgs and msgs[-1].get("role") != "assistant":
         yield Violation(
             "FMT004",
-            f"the last message (messages[{len(msgs) - 1}]) is a {shown_role(msgs[-1].get('role'))} turn",
+            f"the last message (messages[{len(msgs) - 1}]) is a "
+            f"{shown_role(msgs[-1].get('role'), secrets)} turn",
         )
 
 
 def format_violations(
-    fmt: RecordFormat, record: dict[str, Any], *, text_field: str | None = None, sft: bool = True
+    fmt: RecordFormat,
+    record: dict[str, Any],
+    *,
+    text_field: str | None = None,
+    sft: bool = True,
+    secrets: tuple[float, int] = (4.5, 24),
 ) -> list[Violation]:
-    """The structural format rules (FMT002-FMT007) for one valid record."""
+    """The structural format rules (FMT002-FMT007) for one valid record (``secrets``: the
+    thresholds a quoted role is redacted with)."""
     out: list[Violation] = []
     if fmt == RecordFormat.CHAT:
-        out.extend(_chat_violations(messages_of(record), sft))
+        out.extend(_chat_violations(messages_of(record), sft, secrets))
     elif fmt == RecordFormat.TEXT:
         field = text_field or "text"
         if _is_empty(record.get(field)):
@@ -210,7 +219,7 @@ def format_violations(
     elif fmt == RecordFormat.PROMPT_ONLY:
         prompt = record.get("prompt")
         if isinstance(prompt, list):
-            out.extend(_chat_violations([m for m in prompt if isinstance(m, dict)], sft=False))
+            out.extend(_chat_violations([m for m in prompt if isinstance(m, dict)], False, secrets))
         elif _is_empty(prompt):
             out.append(Violation("FMT005", "'prompt' is empty"))
     elif fmt in (RecordFormat.PROMPT_COMPLETION, RecordFormat.UNPAIRED_PREFERENCE):
@@ -218,7 +227,7 @@ def format_violations(
         if isinstance(prompt, list) and isinstance(completion, list):
             # Conversational: the prompt's turns then the completion's, as one chat.
             turns = [m for m in prompt + completion if isinstance(m, dict)]
-            out.extend(_chat_violations(turns, sft=True))
+            out.extend(_chat_violations(turns, True, secrets))
         else:
             for k in ("prompt", "completion"):
                 if _is_empty(record.get(k)):

@@ -471,6 +471,14 @@ def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) 
     return root[0]
 
 
+def shown(text: str, entropy_threshold: float = 4.5, min_length: int = 24) -> str:
+    """``text`` as a report may quote it: every PII or secret hit redacted, with the
+    config's thresholds for secrets (``secrets.entropy_threshold`` / ``min_length``): with
+    the defaults, a value the config makes SEC002 was redacted in the sample but printed
+    in the reports."""
+    return redact(text, scan(text, entropy_threshold=entropy_threshold, min_length=min_length))
+
+
 def redact(text: str, hits: list[Hit]) -> str:
     """``text`` with every hit replaced by ``[REDACTED:<RULE>]``."""
     out: list[str] = []

@@ -38,6 +38,7 @@ from curagate.audit.formats import (
 )
 from curagate.audit.keys import fingerprint_array, row_keys
 from curagate.audit.partial import ROW_SCHEMA, UNIQUE_SCHEMA, AuditPartial, SampleRow
+from curagate.audit.pii import shown
 from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
 from curagate.audit.rules.pii import SCAN_RULES, in_quarantined
 from curagate.audit.stats import add_counts
@@ -157,11 +158,15 @@ class ShardAuditor:
         part.files[fid] = (src, part.files[fid][1] + batch.input_rows)
         part.total += batch.input_rows
         part.quarantined += len(batch.quarantined)
+        cfg = self.ctx.cfg
         for q in batch.quarantined:
             n = q.position
             # A problem of the whole file (a cut stream, a bad footer) has no row: it is
             # named by the file alone, as `check` prints it, never a line 0.
-            part.hit(quarantine_rule(q.reason, fmt), src if n is None else f"{src}:{n}", q.reason)
+            # A reason quotes key paths (a key written twice): a secret used as a key was
+            # copied into every report while SEC001 counted it.
+            reason = shown(q.reason, cfg.secrets.entropy_threshold, cfg.secrets.min_length)
+            part.hit(quarantine_rule(q.reason, fmt), src if n is None else f"{src}:{n}", reason)
         if self.ctx.leaks is not None and batch.quarantined:
             # A quarantined row holding a golden item is a leak too (curagate leakage scans
             # it): fixing what quarantined it would leave the item in the data.

@@ -22,7 +22,7 @@ from curagate.records import MAX_NESTING, RecordFormat, json_depth
 _TOO_DEEP = object()  # a JSON string nested past what json.loads can read
 
 if TYPE_CHECKING:
-    from curagate.audit.config import StructuredOutput
+    from curagate.audit.config import AuditConfig, StructuredOutput
 
 RULES = (
     Rule(
@@ -123,7 +123,9 @@ def _per_record(view: BatchView) -> list[RowHit]:
     cfg = view.cfg
     out: list[RowHit] = []
     for k, rec in enumerate(view.records()):
-        violations = format_violations(view.format, rec, text_field=cfg.text_field, sft=cfg.sft)
+        violations = format_violations(
+            view.format, rec, text_field=cfg.text_field, sft=cfg.sft, secrets=_secrets(cfg)
+        )
         out += [(v.rule, k, v.detail) for v in violations]
         if violations:
             view.violations[k] = len(violations)
@@ -198,7 +200,8 @@ def _chat(view: BatchView) -> list[RowHit]:
         "row", "i", "role", "prev", "valid", "empty", "ok"
     ).iter_rows():
         if not valid:
-            found.append((r, i, 0, "FMT002", f"messages[{i}].role is {shown_role(rl)!r}"))
+            quoted = shown_role(rl, _secrets(view.cfg))
+            found.append((r, i, 0, "FMT002", f"messages[{i}].role is {quoted!r}"))
             continue
         if empty:
             found.append((r, i, 1, "FMT005", f"messages[{i}] ({rl}) has empty content"))
@@ -208,7 +211,9 @@ def _chat(view: BatchView) -> list[RowHit]:
     if view.cfg.sft:
         last = turns.filter((pl.col("i") == pl.col("n") - 1) & ~pl.col("answer"))
         for r, i, rl in last.select("row", "i", "role").iter_rows():
-            detail = f"the last message (messages[{i}]) is a {shown_role(rl)} turn"
+            detail = (
+                f"the last message (messages[{i}]) is a {shown_role(rl, _secrets(view.cfg))} turn"
+            )
             found.append((r, i + 1, 0, "FMT004", detail))
     found.sort()
     for r, *_ in found:
@@ -297,3 +302,8 @@ class StructuredOutputs:
 
 
 register(__name__, *RULES, rows=rows)
+
+
+def _secrets(cfg: AuditConfig) -> tuple[float, int]:
+    """The thresholds quoted values are redacted with (the config's, as the scan's)."""
+    return cfg.secrets.entropy_threshold, cfg.secrets.min_length

@@ -38,16 +38,19 @@ RULES = (
 )
 
 
-def shown_classes(counts: dict[str, int]) -> list[tuple[str, int]]:
+def shown_classes(
+    counts: dict[str, int], secrets: tuple[float, int] = (4.5, 24)
+) -> list[tuple[str, int]]:
     """The label classes as reports show them, most rows first: each scanned for PII and
     secrets and redacted as the sample is (a key used as a label value was copied into
-    audit.json, audit.md and report.html); two classes redacted alike stay two."""
-    from curagate.audit.pii import redact, scan
+    audit.json, audit.md and report.html), with the config's thresholds (``secrets``); two
+    classes redacted alike stay two."""
+    from curagate.audit.pii import shown as redacted
 
     shown: list[tuple[str, int]] = []
     seen: set[str] = set()
     for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        name = redact(k, scan(k))
+        name = redacted(k, *secrets)
         if name != k or name in seen:
             base, i = name, 2
             while name in seen or (name != k and name in counts):
@@ -78,7 +81,8 @@ def dataset(view: DatasetView) -> dict[str, RuleHits | tuple[str, float]]:
     cfg = view.cfg.labels
     if cfg.field is None:
         return {}
-    dist = shown_classes(view.part.labels)
+    sec = view.cfg.secrets
+    dist = shown_classes(view.part.labels, (sec.entropy_threshold, sec.min_length))
     n = sum(v for _, v in dist)
     if not n:
         return {}
