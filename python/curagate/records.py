@@ -506,22 +506,23 @@ def strip_nulls(value: Any) -> Any:
 
 
 def content_text(content: object) -> str:
-    """The text of a message's content: the string, or its text parts joined."""
+    """The text of a message's content: the string, or its text parts joined (a part is
+    text when it holds a string ``text``, whatever its type: OpenAI's Responses format
+    writes ``input_text`` / ``output_text``, whose text was in no key, so neither dedup nor
+    any leakage scan saw a golden item there)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "\n".join(
-            p["text"]
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
         )
     return ""
 
 
 def is_non_text_part(part: object) -> bool:
     """Whether an item of a message's content list is a part that is not text (an image,
-    audio): kept in the data, read by no text check."""
-    return isinstance(part, dict) and part.get("type") != "text"
+    audio: no string ``text``): kept in the data, read by no text check."""
+    return isinstance(part, dict) and not isinstance(part.get("text"), str)
 
 
 def non_text_parts(content: object) -> int:

@@ -566,3 +566,21 @@ def test_a_reference_set_kept_as_a_json_array_is_read(tmp_path: Path) -> None:
     argv = ["curate", str(corpus), "--out", str(out), "--decontaminate", str(tmp_path / "golden")]
     assert main([*argv, "--quiet"]) == 0
     assert json.loads((out / "stats.json").read_text())["totals"]["removed"] == {"leakage": 1}
+
+
+def test_an_item_in_a_text_part_of_another_type_is_found(tmp_path: Path, reference: Path) -> None:
+    # Found by attack: only parts typed "text" were text; OpenAI's Responses format writes
+    # "input_text" / "output_text", whose text was in no key and, being a part's "text",
+    # not among the other strings either: invisible to every scan (and to dedup).
+    def turn(role: str, kind: str, text: str) -> dict[str, Any]:
+        return {"role": role, "content": [{"type": kind, "text": text}]}
+
+    rows = [
+        {"messages": [turn("user", "input_text", "hello"), turn("assistant", "output_text", "hi")]},
+        {"messages": [turn("user", "input_text", ITEM), turn("assistant", "output_text", "ok")]},
+    ]
+    corpus = write(tmp_path / "corpus.jsonl", rows)
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [2])
+    ]
