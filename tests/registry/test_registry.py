@@ -1318,3 +1318,22 @@ def test_a_bundle_under_a_folder_named_in_another_encoding_is_exit_2(
     assert main(["registry", "--db", str(tmp_path / "r.db"), "register", "bb", "--name", "m"]) == 2
     err = capsys.readouterr().err
     assert "not UTF-8" in err and "internal error" not in err
+
+
+def test_revoking_a_key_in_one_role_revokes_it_in_every_role(
+    reg: Registry, bundle: MakeBundle, tmp_path: Path
+) -> None:
+    # Found by attack: one key trusted as the gate and the export key (as the docs' CI set-up
+    # does), revoked as a leaked gate key, still signed bundles the registry accepted.
+    from curagate.signing import sign_bundle
+
+    key, pub = keypair(tmp_path / "both")
+    reg.trust_add(pub, role="gate", name="both")
+    reg.trust_add(pub, role="export", name="both")
+    reg.trust_revoke("both", role="gate", reason="leaked")
+    [export] = reg.trusted_keys("export")
+    assert not export.active and export.revoke_reason == "revoked as a gate key: leaked"
+    path, _ = bundle("signed")
+    sign_bundle(str(path), str(key))
+    with pytest.raises(CheckFailed, match="revoked"):
+        reg.register(path, name="bot")

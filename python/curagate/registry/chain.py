@@ -175,10 +175,13 @@ class State:
         return self._active("train")
 
     def _active(self, role: str) -> frozenset[str]:
+        """A key revoked in one role is revoked in every role (the same key trusted as a
+        gate and an export key, revoked as a leaked gate key, still signed bundles)."""
+        revoked = {str(self.keys[kid].get("fingerprint")) for kid in self.revoked}
         return frozenset(
             str(k.get("fingerprint"))
-            for kid, k in self.keys.items()
-            if k.get("role") == role and kid not in self.revoked
+            for k in self.keys.values()
+            if k.get("role") == role and str(k.get("fingerprint")) not in revoked
         )
 
     def approver(self, name: str | None) -> bool:
@@ -416,15 +419,6 @@ def _apply(state: State, row: LogRow) -> str | None:
             return f"registers {row.name} v{row.version} a second time"
         if row.to_stage != "experiment" and not migrated:
             return f"registers {row.name} v{row.version} into {row.to_stage}, not experiment"
-        digest = data.get("artifact_digest")
-        twin = next(
-            (k for k, v in state.versions.items() if v.get("artifact_digest") == digest), None
-        )
-        if twin is not None and not migrated:
-            return (
-                f"registers {row.name} v{row.version} with the bytes of {twin[0]} v{twin[1]} "
-                "(one version per artifact: a newer signed fail on them would not count)"
-            )
         fields = {k: v for k, v in data.items() if k not in ("stage", "was_production")}
         state.versions[key] = {**fields, **meta, "stage": row.to_stage}
     elif row.action in ("promote", "archive", "rollback", "migrate"):
@@ -508,9 +502,6 @@ def _apply(state: State, row: LogRow) -> str | None:
             "_gate_keys": state.gate_keys(),  # what `check` re-judges an accepted one with
         }
     elif row.action == "trust":
-        fingerprint = data.get("fingerprint")
-        if any(state.keys[k].get("fingerprint") == fingerprint for k in state.revoked):
-            return "trusts a key that was revoked (for some role) before"
         state.keys[int(data.get("key_id", -1))] = {**data, **meta}
     elif row.action == "revoke":
         if int(data.get("key_id", -1)) not in state.keys:

@@ -1112,9 +1112,16 @@ class Registry:
 
     @staticmethod
     def _keys(db: sqlite3.Connection, role: str | None) -> list[TrustedKey]:
+        # A key revoked in one role is revoked in every role: its entries for other roles
+        # show the first revocation of its fingerprint.
         sql = (
             "SELECT k.id, k.fingerprint, k.name, k.role, k.public_pem, k.added_by, k.added_at, "
-            "r.revoked_at, r.reason FROM trusted_keys k LEFT JOIN key_revocations r ON r.key_id = k.id"
+            "COALESCE(r.revoked_at, f.revoked_at), COALESCE(r.reason, f.reason) "
+            "FROM trusted_keys k LEFT JOIN key_revocations r ON r.key_id = k.id "
+            "LEFT JOIN (SELECT k2.fingerprint, MIN(r2.revoked_at) AS revoked_at, "
+            "'revoked as a ' || MIN(k2.role) || ' key: ' || MIN(r2.reason) AS reason "
+            "FROM trusted_keys k2 JOIN key_revocations r2 ON r2.key_id = k2.id "
+            "GROUP BY k2.fingerprint) f ON f.fingerprint = k.fingerprint"
         )
         params: tuple[Any, ...] = ()
         if role is not None:
