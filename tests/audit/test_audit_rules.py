@@ -858,12 +858,17 @@ def test_private_key_and_jwt_spans_match_the_regexes_and_stay_linear() -> None:
     )
     parts = ["-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "---- BEGIN "]
     parts += ["PRIVATE KEY BLOCK-----", "eyJ", ".", "-", "_", "abcdefgh", " ", "\n", "x", "é"]
+    parts += [".eyJabcdefgh", "session."]  # re-attack: a word and a dot before a token
     rng = random.Random(11)
-    for _ in range(3000):
+    for _ in range(20000):
         text = "".join(rng.choice(parts) for _ in range(rng.randint(0, 14)))
         for finder, regex in ((_PrivateKeyBlock(), pem), (_Jwt(), jwt)):
             got = [(m.start(), m.end()) for m in finder.finditer(text)]
             assert got == [m.span() for m in regex.finditer(text)], text
+    cookie = "session.eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyIjoiYm9iIn0.c2lnbmF0dXJl"
+    assert [(h.rule, cookie[h.start : h.end][:11]) for h in scan(cookie)] == [
+        ("SEC001", "eyJhbGciOiJ")
+    ]
     hostile = "-----BEGIN RSA PRIVATE KEY----- " * 20000
     assert len(scan(hostile)) == 20000
     assert scan("-eyJ" * 80000) == []

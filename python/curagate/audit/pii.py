@@ -89,7 +89,8 @@ class _Jwt:
     """``eyJ<8+>.eyJ<8+>.<8+>`` (base64url), found in linear time: as one regex, every
     ``eyJ`` of a long run without a dot rescanned the run for the dot ("-eyJ" x 80,000
     took 27 s). Runs are matched whole from where they start, then the token's start is
-    the first ``eyJ`` in the first run that a word character does not precede."""
+    the first ``eyJ`` in the first run that a word character does not precede; when there
+    is none (``session.eyJ...``), the search goes on from the next run."""
 
     _RUNS = re.compile(
         r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]++\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+"
@@ -97,10 +98,15 @@ class _Jwt:
     _HEAD = re.compile(rf"{_START}eyJ[A-Za-z0-9_-]{{8}}")
 
     def finditer(self, text: str) -> Iterator[_Span]:
-        for m in self._RUNS.finditer(text):
-            head = self._HEAD.search(text, m.start(), text.index(".", m.start()))
+        pos = 0
+        while (m := self._RUNS.search(text, pos)) is not None:
+            dot = text.index(".", m.start())
+            head = self._HEAD.search(text, m.start(), dot)
             if head is not None:
                 yield _Span(head.start(), m.end())
+                pos = m.end()
+            else:  # no token starts in the first run ("session.eyJ..."): try the next one
+                pos = dot + 1
 
 
 class _PrivateKeyBlock:
