@@ -496,40 +496,6 @@ def test_an_item_whose_words_are_joined_is_found(
     ]
 
 
-@pytest.mark.parametrize("how", ["inside-words", "for-spaces"])
-def test_a_reference_item_holding_zero_width_spaces_finds_its_plain_copy(
-    tmp_path: Path, how: str
-) -> None:
-    # Found by attack: the corpus side was scanned with and without zero-width spaces, the
-    # reference only as written, so an item scraped with U+200B inside its words ("ca\u200bpital")
-    # missed a plain copy of itself. Written for spaces, the plain copy must still be found.
-    words = ITEM.split()
-    if how == "inside-words":
-        scraped = " ".join(w[:2] + "\u200b" + w[2:] if len(w) > 3 else w for w in words)
-    else:
-        scraped = "\u200b".join(words)
-    reference = write(tmp_path / "test.jsonl", [{"question": OTHER}, {"question": scraped}])
-    rows = [
-        {"prompt": "hello", "completion": "hi"},
-        {"prompt": f"Solve: {ITEM}", "completion": "x"},  # a plain copy
-        {"prompt": scraped, "completion": "x"},  # a copy as scraped
-    ]
-    corpus = write(tmp_path / "corpus.jsonl", rows)
-    result = detect(reference, corpus, reference_text_field="question")
-    assert [(leak.item.row, [m.line for m in leak.matches]) for leak in result.leaks] == [
-        (1, [2, 3])
-    ]
-    plain, as_scraped = result.leaks[0].matches
-    assert result.leaks[0].item.text == scraped  # reported as written
-    assert "ngram" in as_scraped.methods and as_scraped.ratio == 1.0
-    # A span is in the item as written: its zero-width spaces included.
-    assert plain.span is not None
-    start, end = plain.span.reference_start, plain.span.reference_end
-    assert scraped[start:end].replace("\u200b", "" if how == "inside-words" else " ") in ITEM
-    assert end - start > len(ITEM) // 2
-    assert 0 < plain.ratio <= 1 and plain.shared_ngrams <= result.leaks[0].item.ngrams
-
-
 def test_a_match_is_reported_by_the_text_that_shows_most_of_the_item(
     tmp_path: Path, reference: Path
 ) -> None:
@@ -584,3 +550,19 @@ def test_an_item_in_a_text_part_of_another_type_is_found(tmp_path: Path, referen
     assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
         (ITEM, [2])
     ]
+
+
+def test_items_of_a_later_reference_file_keep_their_own_numbers(tmp_path: Path) -> None:
+    # Re-attack of a reverted change (items holding U+200B indexed twice): from the second
+    # reference file on, items took another entry's word counts, an emoji item was no longer
+    # matched byte for byte, and a span mapping crashed (exit 3).
+    zw = "\u200b"
+    (tmp_path / "ref").mkdir()
+    write(tmp_path / "ref" / "a.jsonl", [{"text": f"what is the ca{zw}pital of france"}])
+    write(tmp_path / "ref" / "b.jsonl", [{"text": "🙏🙏🙏"}, {"text": ITEM}])
+    corpus = write(tmp_path / "c.jsonl", [{"text": "🙏🙏🙏"}, {"text": f"quote: {ITEM} end"}])
+    result = detect(tmp_path / "ref", corpus)
+    found = {
+        leak.item.text: (leak.item.words, [m.line for m in leak.matches]) for leak in result.leaks
+    }
+    assert found == {"🙏🙏🙏": (0, [1]), ITEM: (len(ITEM.split()), [2])}

@@ -111,17 +111,3 @@ def test_a_pickled_index_keeps_its_reference_rows_it_could_not_read(tmp_path: Pa
     assert [(q.file, q.line) for q in copy.unreadable] == [(ref.as_posix(), 2)]
     with pytest.raises(InputError, match=r"ref\.jsonl:2"):
         copy.refuse_unreadable()
-
-
-def test_a_pickled_index_keeps_its_second_forms() -> None:
-    # An item holding zero-width spaces is indexed twice (as written and without them): the
-    # copy a worker unpickles must read the second entry as the same item.
-    question = json.loads(DATA.read_text().splitlines()[2])["question"]
-    scraped = " ".join(w[:2] + "\u200b" + w[2:] for w in question.split())
-    built = LeakageIndex()
-    built.add_texts(["A different item altogether, about robes and bolts of fiber.", scraped])
-    copy = pickle.loads(pickle.dumps(built))
-    keys = pa.array([f"Question: {question}"], pa.large_string())
-    found = [(x.record, x.item, x.methods, x.ratio) for x in copy.scan(keys)]
-    assert found == [(x.record, x.item, x.methods, x.ratio) for x in built.scan(keys)]
-    assert [(r, item) for r, item, _, _ in found] == [(0, 1)]

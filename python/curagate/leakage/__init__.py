@@ -58,7 +58,6 @@ from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import json_as_jsonl, reference_inputs
 from curagate.leakage.texts import (
-    ZWSP,
     RowTexts,
     row_texts,
     strings_of,
@@ -89,7 +88,7 @@ NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
 # 4: reference.quarantined, reference.unreadable(_rows)
 SCHEMA_VERSION = 4
-PICKLE_VERSION = 2  # of LeakageIndex.__getstate__ (the core blob carries its own)
+PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
 __all__ = [
@@ -473,8 +472,6 @@ class LeakageIndex:
         self.quarantined = 0
         self.unreadable: list[Quarantined] = []
         self._frozen = False
-        # The core indexes some items twice (:meth:`_add`): the item of each core entry.
-        self._item_of: list[int] = []
         # Rust threads of an unpickled copy (a Ray task reserves one CPU: 1).
         self.ship_threads: int | None = None
 
@@ -584,22 +581,10 @@ class LeakageIndex:
             return
         self._core.add(keys)
         base = len(self.items)
-        texts = keys.to_pylist()
         for i, (text, row, rid) in enumerate(
-            zip(texts, rows.to_pylist(), ids.to_pylist(), strict=True)
+            zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True)
         ):
             self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False))
-        self._item_of.extend(range(base, base + len(texts)))
-        # Normalization reads a zero-width space as a word break; an item holding one
-        # inside its words ("ca\u200bpital", scraped text) is indexed as written and
-        # again without it, or a plain copy of it was not found. (A corpus text holding
-        # one is scanned both ways too: RowTexts.parts.) Removing them only joins words,
-        # so that form never has more words or n-grams than the item as written.
-        bare = [(base + i, without_zero_width_spaces(t)) for i, t in enumerate(texts) if t]
-        bare = [(item, t) for item, t in bare if t is not None]
-        if bare:
-            self._core.add(pa.array([t for _, t in bare], pa.large_string()))
-            self._item_of.extend(item for item, _ in bare)
 
     def add_texts(self, texts: Sequence[str], *, source: str = "<texts>") -> None:
         """Add reference items from strings (tests, notebooks); ids are ``source:row``."""
@@ -643,7 +628,6 @@ class LeakageIndex:
             "config": self.config,
             "reference_files": self.reference_files,
             "items": [dataclasses.astuple(i) for i in self.items],
-            "item_of": self._item_of,
             "core": _core.leakage_index_to_bytes(self._core),
             "threads": self.ship_threads,
             "quarantined": self.quarantined,
@@ -666,7 +650,6 @@ class LeakageIndex:
         self.config = dict(state["config"])
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
-        self._item_of = list(state["item_of"])
         self.quarantined = state.get("quarantined", 0)
         self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
         self._frozen = True
@@ -681,7 +664,7 @@ class LeakageIndex:
         self._freeze()
         if len(keys) == 0:
             return []
-        found = self._entries_to_items(self._core.scan(keys))
+        found = self._core.scan(keys)
         raw = self._raw_items()
         if raw:
             import pyarrow.compute as pc
@@ -699,23 +682,6 @@ class LeakageIndex:
             if extra:
                 found = sorted([*found, *extra], key=lambda leak: (leak.record, leak.item))
         return found
-
-    def _entries_to_items(self, hits: list[_core.Leak]) -> list[_core.Leak]:
-        """The core's hits with its entries read as items: an item indexed twice (its
-        form without zero-width spaces, see :meth:`_add`) is one hit per record, the
-        methods of both, the counts and span of the stronger, the span in the item's
-        own text."""
-        if len(self._item_of) == len(self.items):
-            return hits
-        best: dict[tuple[int, int], _core.Leak] = {}
-        for hit in hits:
-            item = self._item_of[hit.item]
-            if item != hit.item:
-                hit = _as_item(hit, item, self.items[item].text)
-            key = (hit.record, item)
-            seen = best.get(key)
-            best[key] = hit if seen is None else _stronger(seen, hit)
-        return [best[k] for k in sorted(best)]
 
     def _raw_items(self) -> dict[str, list[int]]:
         """The items that normalize to nothing, by text (matched byte for byte);
@@ -774,50 +740,6 @@ class LeakageIndex:
         return RowLeaks(
             pa.array(leaked, pa.bool_()), pa.array(ref_ids, pa.string()), pa.array(how, pa.string())
         )
-
-
-def _as_item(hit: _core.Leak, item: int, text: str) -> _core.Leak:
-    """A hit on an item's form without zero-width spaces, as a hit on the item: its
-    span in ``text`` (the form lacks the zero-width spaces of ``text``)."""
-    from curagate import _core
-
-    span = hit.span
-    if span is not None:
-        at = [i for i, c in enumerate(text) if c != ZWSP]
-        start = at[span.reference_start] if span.reference_start < len(at) else len(text)
-        end = at[span.reference_end - 1] + 1 if span.reference_end > 0 else start
-        span = _core.LeakSpan(start, end, span.record_start, span.record_end, span.words)
-    return _core.Leak(
-        hit.record,
-        item,
-        exact=hit.exact,
-        ngram=hit.ngram,
-        minhash=hit.minhash,
-        shared_ngrams=hit.shared_ngrams,
-        ratio=hit.ratio,
-        similarity=hit.similarity,
-        span=span,
-    )
-
-
-def _stronger(a: _core.Leak, b: _core.Leak) -> _core.Leak:
-    """One hit of two on the same (record, item): every method that flagged either,
-    the counts and span of the one sharing more."""
-    from curagate import _core
-
-    top = a if _strength(a) >= _strength(b) else b
-    similarities = [s for s in (a.similarity, b.similarity) if s is not None]
-    return _core.Leak(
-        a.record,
-        a.item,
-        exact=a.exact or b.exact,
-        ngram=a.ngram or b.ngram,
-        minhash=a.minhash or b.minhash,
-        shared_ngrams=top.shared_ngrams,
-        ratio=top.ratio,
-        similarity=max(similarities) if similarities else None,
-        span=top.span if top.span is not None else (a.span or b.span),
-    )
 
 
 def _new_hits(
