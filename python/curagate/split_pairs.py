@@ -2,8 +2,7 @@
 
 Both are found over the text curate deduplicates, normalized the same way
 (NFKC, lowercase, punctuation stripped, whitespace collapsed) and folded as the
-leakage scanner folds it (look-alike letters, accents, zero-width spaces inside
-words), one record per normalized key: rows with equal keys always share a unit.
+leakage scanner folds look-alike letters and accents, one record per normalized key: rows with equal keys always share a unit.
 
 Near copies
     exact Jaccard of the word-``ngram`` shingle sets (curate's ``near.ngram``,

@@ -1,5 +1,5 @@
-"""Disguised copies share their original's split: look-alike letters, accents and
-zero-width spaces inside words are folded as the leakage scanner folds them. Before, the
+"""Disguised copies share their original's split: look-alike letters and accents are
+folded as the leakage scanner folds them; zero-width spaces for spaces stay word breaks. Before, the
 dedup key's normalization kept them apart, so such a copy could land in test while its
 original trained, and the split's own check said clean."""
 
@@ -50,11 +50,12 @@ def _disguise(text: str, how: str) -> str:
         return text.translate(CYRILLIC)
     if how == "accents":
         return text.replace("e", "\u00e9").replace("a", "\u00e0")
-    # a zero-width space inside every word
-    return " ".join(w[:2] + "\u200b" + w[2:] for w in text.split())
+    # zero-width spaces for the spaces (a word break, as normalization reads it: a re-attack
+    # found such copies straddling splits once the split deleted them)
+    return "\u200b".join(text.split())
 
 
-@pytest.mark.parametrize("how", ["lookalikes", "accents", "zero-width"])
+@pytest.mark.parametrize("how", ["lookalikes", "accents", "zero-width-spaces"])
 def test_a_disguised_copy_shares_its_originals_split(tmp_path: Path, how: str) -> None:
     rng = random.Random(7)
     rows = []
@@ -74,4 +75,5 @@ def test_a_disguised_copy_shares_its_originals_split(tmp_path: Path, how: str) -
     assert len(where) == 60
     assert [i for i in range(30) if where[f"a{i}"] != where[f"b{i}"]] == []
     manifest = json.loads((out / "split_manifest.json").read_text())
-    assert manifest["join"]["near_links"] >= 30
+    if how != "zero-width-spaces":  # those have the original's normalized key: one record
+        assert manifest["join"]["near_links"] >= 30

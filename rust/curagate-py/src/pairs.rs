@@ -1,7 +1,5 @@
 //! The `PairIndex` class: near copies and n-gram hashes for `curagate split`.
 
-use std::borrow::Cow;
-
 use curagate_core::leakage::tokens::fold_lookalikes;
 use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
 use curagate_core::text::normalize as core_normalize;
@@ -22,20 +20,12 @@ pub struct PairIndex {
 }
 
 /// A record's text as split compares it: normalized as curate's dedup key, then with
-/// what the leakage scanner also folds, so a disguised copy shares its original's
-/// split: look-alike letters and accents folded (`саріtаl` is `capital`, `été` is
-/// `ete`), and zero-width spaces inside words deleted (`ca\u{200B}pital`;
-/// normalization reads one as a word break). Scripts written without spaces are
-/// compared a character at a time, so deleting them changes nothing there.
+/// look-alike letters and accents folded as the leakage scanner folds them (`саріtаl` is
+/// `capital`, `été` is `ete`), so a copy disguised that way shares its original's split.
+/// A zero-width space stays a word break (deleting it joined copies whose words it
+/// separates, and those straddled splits).
 fn split_text(text: &str, opts: &curagate_core::text::NormalizeOptions) -> String {
-    const ZWSP: char = '\u{200B}';
-    let bare: Cow<'_, str> = if text.contains(ZWSP) {
-        Cow::Owned(text.replace(ZWSP, ""))
-    } else {
-        Cow::Borrowed(text)
-    };
-    let normalized = core_normalize(&bare, opts);
-    fold_lookalikes(&normalized, true).into_owned()
+    fold_lookalikes(&core_normalize(text, opts), true).into_owned()
 }
 
 #[pymethods]
