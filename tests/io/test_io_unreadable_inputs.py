@@ -52,11 +52,25 @@ def test_json_lines_no_reader_takes_are_an_input_error(folder: Path, name: str) 
     assert [Path(u.path).name for u in skipped] == [name]
 
 
-def test_a_json_array_of_records_in_a_folder_is_an_input_error(folder: Path) -> None:
+@pytest.mark.parametrize("how", ["plain", "gzip", "zstd", "truncated", "latin-1"])
+def test_a_json_array_of_records_in_a_folder_is_an_input_error(folder: Path, how: str) -> None:
     # Found by attack: a dataset saved with json.dump (an lm-eval suite's data) was skipped
-    # without a word, its records never read (never deduplicated, never scanned).
-    (folder / "sub" / "dump.json").write_text('[{"text": "row c"}, {"text": "row d"}]')
-    with pytest.raises(InputError, match=r"dump\.json: records in a file .* a JSON array"):
+    # without a word, its records never read (never deduplicated, never scanned); and on
+    # re-attack, so was one compressed, cut short or not UTF-8.
+    import gzip
+
+    import zstandard
+
+    data = '[{"text": "row c"}, {"text": "row d caf\u00e9"}]'.encode()
+    name = {"gzip": "dump.json.gz", "zstd": "dump.json.zst"}.get(how, "dump.json")
+    raw = {
+        "gzip": gzip.compress(data),
+        "zstd": zstandard.ZstdCompressor().compress(data),
+        "truncated": data[:-10],
+        "latin-1": data.replace("\u00e9".encode(), b"\xe9"),
+    }.get(how, data)
+    (folder / "sub" / name).write_bytes(raw)
+    with pytest.raises(InputError, match=rf"{re.escape(name)}: records in a file .* a JSON array"):
         expand_inputs([folder])
 
 

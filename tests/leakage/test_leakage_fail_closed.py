@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from curagate.cli import main
+from curagate.errors import InputError
 from curagate.leakage import detect
 
 ITEM = (
@@ -528,6 +529,18 @@ def test_a_reference_set_kept_as_a_json_array_is_read(tmp_path: Path) -> None:
         result = detect(reference, corpus)
         assert [leak.item.file for leak in result.leaks] == [(suite / "data.json").as_posix()]
     assert main(["check", str(corpus), "--golden", str(tmp_path / "golden")]) == 1
+    # compressed, it is read too; cut short, it is refused (it was "0 leaked")
+    import gzip
+
+    packed = gzip.compress((suite / "data.json").read_bytes())
+    (suite / "data.json").unlink()
+    (suite / "data.json.gz").write_bytes(packed)
+    assert detect(tmp_path / "golden", corpus).leaked_reference_items == 1
+    (suite / "data.json.gz").unlink()
+    (suite / "data.json").write_text(json.dumps([{"question": ITEM, "label": 0}])[:-5])
+    with pytest.raises(InputError, match=r"data\.json: records in a file"):
+        detect(tmp_path / "golden", corpus)
+    (suite / "data.json").write_text(json.dumps([{"question": ITEM, "label": 0}]))
     out = tmp_path / "cur"
     argv = ["curate", str(corpus), "--out", str(out), "--decontaminate", str(tmp_path / "golden")]
     assert main([*argv, "--quiet"]) == 0

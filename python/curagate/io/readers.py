@@ -98,25 +98,41 @@ _JSON_LINES_NAME = re.compile(r"\.(jsonl|ndjson)(\.[a-z0-9]{1,4})?\Z")
 def _unsupported_json(path: Path) -> bool:
     """A file in an input folder that holds JSON Lines no reader takes, which skipping would
     drop silently: ``.ndjson``, JSONL compressed with another codec (``.jsonl.bz2``), and a
-    ``.json`` file whose first two lines are JSON objects (Hugging Face's ``to_json`` writes
-    JSON Lines there) or a JSON array of objects (an lm-eval suite's data, a dataset saved
-    with ``json.dump``: skipped silently before). A ``.json`` document (a schema, a lock
-    file) is not records."""
+    ``.json`` file (or ``.json.gz`` / ``.json.zst``) whose first two lines are JSON objects
+    (Hugging Face's ``to_json`` writes JSON Lines there) or that opens a JSON array of
+    objects, readable or not (an lm-eval suite's data, a dataset saved with ``json.dump``;
+    a truncated download of one): skipped silently before. A ``.json`` document (a schema,
+    a lock file) is not records."""
     name = path.name.lower()
     if _suffix(path) is not None:
         return False
     if _JSON_LINES_NAME.search(name):
         return True
-    if not name.endswith(".json"):
+    if not name.endswith(JSON_SUFFIXES):
         return False
+    head = _json_head(path)
+    return _json_lines_head(head) or _ARRAY_OF_OBJECTS.match(head) is not None
+
+
+# A JSON array whose first value is an object (after a byte-order mark and whitespace).
+_ARRAY_OF_OBJECTS = re.compile(rb"(?:\xef\xbb\xbf)?\s*\[\s*\{")
+JSON_SUFFIXES = (".json", ".json.gz", ".json.zst")
+
+
+def _json_head(path: Path, size: int = 1 << 20) -> bytes:
+    """The first ``size`` bytes of a ``.json`` file, decompressed for ``.gz`` / ``.zst``
+    (b"" when it cannot be read: a file no reader reads is none of our business)."""
     try:
         with path.open("rb") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return False  # reading it is not our business: it is not read
-    return _json_lines_head(head) or (
-        head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") and json_array_of_records(path)
-    )
+            raw = f.read(size)
+        name = path.name.lower()
+        if name.endswith(".gz"):
+            return zlib.decompressobj(47).decompress(raw, size)
+        if name.endswith(".zst"):
+            return zstandard.ZstdDecompressor().decompressobj().decompress(raw)[:size]
+    except (OSError, zlib.error, zstandard.ZstdError):
+        return b""
+    return raw
 
 
 def _json_lines_head(head: bytes) -> bool:
@@ -393,19 +409,21 @@ def reference_inputs(
     `curate --decontaminate` skipped it without a word (read them with :func:`json_as_jsonl`)."""
     given = [inputs] if isinstance(inputs, str | os.PathLike) else list(inputs)
     named = [Path(os.fspath(g)) for g in given]
-    as_json = [p for p in named if p.is_file() and p.name.lower().endswith(".json")]
+    as_json = [p for p in named if p.is_file() and p.name.lower().endswith(JSON_SUFFIXES)]
     for p in as_json:
         if not json_holds_records(p):
             raise InputError(
-                f"{p.as_posix()}: a .json file that holds no records (a JSON array of objects, "
-                "or JSON Lines); point the reference at the golden/test data"
+                f"{p.as_posix()}: a .json file that holds no records that read (a JSON array "
+                "of objects, or JSON Lines); point the reference at the golden/test data"
             )
     rest = [g for g, p in zip(given, named, strict=True) if p not in as_json]
     shards, problems = (
         scan_inputs(rest, skip_unreadable=True, require_shards=False) if rest else ([], [])
     )
-    found = [Path(u.path) for u in problems if u.path.lower().endswith(".json")]
-    refuse_unreadable([u for u in problems if not u.path.lower().endswith(".json")])
+    # What reads as records is read; a .json array that does not (truncated, not UTF-8)
+    # is refused, as any other unreadable file in the folder.
+    found = [Path(u.path) for u in problems if json_holds_records(Path(u.path))]
+    refuse_unreadable([u for u in problems if Path(u.path) not in found])
     out = {str(p.resolve()): p for p in [*shards, *as_json, *found]}
     if not out:
         raise InputError(
@@ -416,13 +434,9 @@ def reference_inputs(
 
 
 def json_holds_records(path: Path) -> bool:
-    """Whether a ``.json`` file holds records: JSON Lines of objects, or an array of objects."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return False
-    return _json_lines_head(head) or json_array_of_records(path)
+    """Whether a ``.json`` file (maybe ``.gz`` / ``.zst``) holds records that read: JSON
+    Lines of objects, or an array of objects."""
+    return _json_lines_head(_json_head(path)) or json_array_of_records(path)
 
 
 def json_as_jsonl(path: Path, out: Path) -> Path:
@@ -430,12 +444,25 @@ def json_as_jsonl(path: Path, out: Path) -> Path:
     the readers (which read JSON Lines); read bounded (:data:`MAX_JSON_BYTES`)."""
     with path.open("rb") as f:
         raw = f.read(MAX_JSON_BYTES + 1)
+    name = path.name.lower()
+    try:
+        if name.endswith(".gz"):
+            raw = zlib.decompressobj(47).decompress(raw, MAX_JSON_BYTES + 1)
+        elif name.endswith(".zst"):
+            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    except (zlib.error, zstandard.ZstdError) as e:
+        raise InputError(f"{path.as_posix()}: cannot decompress it ({_describe(e)})") from None
     if len(raw) > MAX_JSON_BYTES:
         raise InputError(
             f"{path.as_posix()}: over {MAX_JSON_BYTES >> 20} MiB of JSON; write it as JSON Lines "
             "(.jsonl), which is read in chunks"
         )
-    text = raw.decode("utf-8-sig", errors="replace").strip()
+    try:
+        text = raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"{path.as_posix()}: not UTF-8 text at byte {e.start}; re-encode it as UTF-8"
+        ) from None
     if text.startswith("["):
         try:
             rows = json.loads(text)

@@ -56,7 +56,7 @@ from curagate import _core
 from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
-from curagate.io.readers import json_as_jsonl, reference_inputs
+from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
 from curagate.leakage.texts import (
     RowTexts,
     row_texts,
@@ -505,7 +505,7 @@ class LeakageIndex:
         index.reference_files = [p.as_posix() for p in paths]
         with tempfile.TemporaryDirectory(prefix="curagate-reference-") as tmp:
             for k, path in enumerate(paths):
-                if path.name.lower().endswith(".json"):  # records (an lm-eval suite's data)
+                if path.name.lower().endswith(JSON_SUFFIXES):  # records (an lm-eval suite's)
                     read = json_as_jsonl(path, Path(tmp) / f"{k}.jsonl")
                     for batch, field_used in _reference_batches(read, format, text_field):
                         index._add_batch(_named(batch, read, path), field_used)
