@@ -99,6 +99,11 @@ def test_files_a_user_added_to_a_previous_output_are_never_deleted(
     assert (out / "NOTES.md").read_text() == "my notes" and (out / "analysis").is_dir()
     (out / "NOTES.md").unlink()
     (out / "analysis").rmdir()
+    # Re-attack: inside one of the output's own folders too.
+    inner = out / ("kept" if command == "curate" else ".") / "mine.txt"
+    inner.write_text("mine")
+    assert main(argv) == 2 and inner.read_text() == "mine"
+    inner.unlink()
     assert main(argv) == 0  # its own output alone is replaced
 
 

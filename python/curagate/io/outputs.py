@@ -71,8 +71,24 @@ def write_marker(
     }
     if list_files:
         marker["files"] = sorted(p.name for p in folder.iterdir())
+        tree = _tree(folder)
+        if len(tree) <= MAX_TREE_ENTRIES:  # else the top level alone (the marker stays small)
+            marker["tree"] = tree
     (folder / MARKER_NAME).write_text(json.dumps(marker, sort_keys=True) + "\n", encoding="utf-8")
     return run_id
+
+
+MAX_TREE_ENTRIES = 20_000
+
+
+def _tree(folder: Path) -> list[str]:
+    """Every entry under ``folder`` (files, folders, links; links not followed), as sorted
+    POSIX paths relative to it, the marker aside."""
+    out: list[str] = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        out += [(rel / name).as_posix() for name in [*dirs, *files]]
+    return sorted(p for p in out if p != MARKER_NAME)
 
 
 def read_marker(folder: Path) -> dict[str, object] | None:
@@ -182,19 +198,25 @@ def check_replaceable(out: Path, command: str) -> None:
             f"{command} marker {MARKER_NAME}); choose a new or empty directory ({command} "
             "replaces its output folder as a whole)"
         )
-    listed = marker.get("files")
-    if isinstance(listed, list):
+    tree, listed = marker.get("tree"), marker.get("files")
+    extra: list[str] = []
+    if isinstance(tree, list):
+        # The output names everything it held, at any depth: anything else is the user's
+        # (a note put into kept/ was deleted by the next run).
+        known = set(tree)
+        extra = [p for p in _tree(out) if p not in known]
+    elif isinstance(listed, list):
         # A report folder names what it held: anything else is the user's (notes added
         # beside the reports were deleted by the next run).
         extra = sorted(
             e.name for e in out.iterdir() if e.name != MARKER_NAME and e.name not in listed
         )
-        if extra:
-            raise InputError(
-                f"--out {out}: holds {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}, "
-                f"which the previous {command} output did not write; {command} replaces its "
-                "output folder as a whole: move them out, or choose a new directory"
-            )
+    if extra:
+        raise InputError(
+            f"--out {out}: holds {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}, "
+            f"which the previous {command} output did not write; {command} replaces its "
+            "output folder as a whole: move them out, or choose a new directory"
+        )
 
 
 # The report each command always wrote, and what audit's `gx` folder held: a folder of
