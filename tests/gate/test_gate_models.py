@@ -710,3 +710,19 @@ def test_with_a_train_key_the_run_record_must_be_the_one_the_trainer_signed(
     )
     with pytest.raises(CheckFailed, match="no signature verifies"):
         run_gate(gate, *args, tmp_path / "d", device="cpu", train_key=public)
+
+
+@pytest.mark.parametrize("kind", ["bundle", "run", "model_dir"])
+def test_a_run_or_bundle_naming_no_base_is_a_warning(kind: str) -> None:
+    # Re-attack: a bundle whose lineage names no base (made or edited by hand) was "not a
+    # run or bundle: not compared", a pass, against any endpoint base.
+    from curagate.gate.models import ModelRef
+    from curagate.gate.runner import _base_check
+
+    cand = ModelRef(kind=kind, spec="c", lineage={"run": "runs/x"}, identity="cand")
+    base = ModelRef(kind="http", spec="http://b", url="http://b", identity="base")
+    check = _base_check(cand, base)
+    if kind == "model_dir":
+        assert check.verdict == "pass" and "not compared" in check.message
+    else:
+        assert check.verdict == "warn" and "names no base model" in check.message

@@ -535,6 +535,16 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     given = (
         base.artifacts.get("stated_digest") if base.kind == "http" else base.artifacts.get("sha256")
     )
+    if recorded is None and cand.kind in ("run", "bundle"):
+        # Export writes it, train writes it: a lineage without one was made or edited by
+        # hand, and a signed pass measured against any --base (re-attack).
+        where = "run record" if cand.kind == "run" else "bundle's lineage"
+        return base_identity_check(
+            Verdict.WARN,
+            f"the candidate's {where} names no base model, so --base cannot be checked "
+            "against the model it was trained from: the regression checks may measure "
+            "against another model",
+        )
     if recorded is None:
         return base_identity_check(
             Verdict.PASS,
