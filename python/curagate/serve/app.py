@@ -65,6 +65,21 @@ from curagate.signing import MAX_ATTESTATION_BYTES, _crypto
 SESSION_COOKIE = "curagate_session"
 LOGIN_COOKIE = "curagate_login"
 LOGIN_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+
+
+def _set_cookie(resp: Response, request: Request, name: str, value: str, *, max_age: int) -> None:
+    """A cookie scripts cannot read, never sent by another site's request, and only over
+    HTTPS when the service is reached over HTTPS."""
+    resp.set_cookie(
+        name,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=max_age,
+    )
+
+
 SESSION_TTL_S = 8 * 3600
 # Browser sessions held at once; past it the ones that expire first are logged out.
 MAX_SESSIONS = 10_000
@@ -614,14 +629,7 @@ def create_app(
             nonce = secrets.token_urlsafe(32)
         html = render("login.html", user=None, csrf=nonce, error=None)
         resp = HTMLResponse(html)
-        resp.set_cookie(
-            LOGIN_COOKIE,
-            nonce,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            max_age=600,
-        )
+        _set_cookie(resp, request, LOGIN_COOKIE, nonce, max_age=600)
         return resp
 
     @app.post("/login", include_in_schema=False)
@@ -641,14 +649,7 @@ def create_app(
             return HTMLResponse(html, status_code=401)
         sid, _ = sessions.new(token.strip())
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(
-            SESSION_COOKIE,
-            sid,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            max_age=SESSION_TTL_S,
-        )
+        _set_cookie(resp, request, SESSION_COOKIE, sid, max_age=SESSION_TTL_S)
         resp.delete_cookie(LOGIN_COOKIE)
         return resp
 
