@@ -435,6 +435,24 @@ def message_problem(message: object, *, types_only: bool = False) -> str | None:
     return None if has_text else "has empty 'content'"
 
 
+def every_value(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object keeping every value of a repeated key (in a list, in order), for
+    ``json.loads(..., object_pairs_hook=every_value)``: a scan of a quarantined row sees
+    the values Python's reader would drop (its first "text", a secret in the first copy of
+    a key; Arrow quarantines the row for the repeat)."""
+    out: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for key, value in pairs:
+        if key not in out:
+            out[key] = value
+        elif key in repeated:
+            out[key].append(value)
+        else:
+            out[key] = [out[key], value]
+            repeated.add(key)
+    return out
+
+
 MAX_NESTING = 128  # deeper records are quarantined: Arrow kernels crash on thousands of levels
 
 

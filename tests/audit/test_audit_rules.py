@@ -908,3 +908,14 @@ def test_reasons_labels_and_roles_are_redacted_with_the_configs_thresholds(
     assert main(["check", str(data), str(chats), "--no-golden", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert key not in out and odd not in out and "[REDACTED:" in out
+
+
+def test_a_secret_in_the_first_copy_of_a_repeated_key_is_counted(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by attack: the quarantined row (a key written twice) was parsed again with
+    # json.loads, which keeps the last value only: the first one's AWS key was never scanned.
+    report = run_audit(
+        ['{"text": "my key AKIAIOSFODNN7EXAMPLE", "text": "fine"}', {"text": "hello there"}]
+    )
+    assert report["stats"]["pii"]["SEC001"] == 1

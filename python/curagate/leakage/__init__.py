@@ -69,6 +69,7 @@ from curagate.records import (
     Batch,
     Quarantined,
     RecordFormat,
+    every_value,
     extract_prompt,
     key_columns,
     render_value,
@@ -1093,7 +1094,7 @@ def _parsed(q: Quarantined) -> Any:
     if q.raw is None or q.row is None:
         return _UNPARSED
     try:
-        value = json.loads(q.raw, object_pairs_hook=_every_value)
+        value = json.loads(q.raw, object_pairs_hook=every_value)
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -1104,22 +1105,6 @@ def _parsed(q: Quarantined) -> Any:
     except (ValueError, RecursionError):
         return _UNPARSED
     return value
-
-
-def _every_value(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object keeping every value of a repeated key (in a list, in order), so a
-    scan sees the values Python's reader would drop: a quarantined row's first "text"."""
-    out: dict[str, Any] = {}
-    repeated: set[str] = set()
-    for key, value in pairs:
-        if key not in out:
-            out[key] = value
-        elif key in repeated:
-            out[key].append(value)
-        else:
-            out[key] = [out[key], value]
-            repeated.add(key)
-    return out
 
 
 def _row_id(value: Any, q: Quarantined) -> str:

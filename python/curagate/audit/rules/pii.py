@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from curagate.audit.pii import Hit, scan, strings_in
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.findings import Rule, Severity
-from curagate.records import Quarantined
+from curagate.records import Quarantined, every_value
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -199,7 +199,7 @@ def in_quarantined(
         if q.raw is None:
             continue  # the file's damaged part: no row to read
         try:
-            texts = strings_in(json.loads(q.raw))
+            texts = strings_in(json.loads(q.raw, object_pairs_hook=every_value))
         except (ValueError, RecursionError):
             texts = [q.raw]
         hits = [
