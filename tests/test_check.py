@@ -710,3 +710,19 @@ def test_an_empty_context_file_is_not_the_staged_files_problem(tmp_path: Path) -
     other = tmp_path / "other.jsonl"
     other.write_text("\n")
     assert check([good], leakage=False, context=[good, other]) == []
+
+
+@pytest.mark.parametrize("command", ["check", "audit"])
+def test_an_unknown_record_format_names_options_the_command_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # Found by attack: the message told audit users to pass --format and --text-field, which
+    # audit does not take (and check's --format is the output format).
+    data = tmp_path / "obj.jsonl"
+    data.write_text('{"a": 1}\n')
+    argv = ["check", str(data), "--no-golden"]
+    if command == "audit":
+        argv = ["audit", str(data), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "`format:` / `text_field:` in the config" in err

@@ -181,8 +181,10 @@ def detect_format(
     raise InputError(
         f"{source}: cannot tell the record format from the columns ({found}); expected "
         "'text', 'messages', 'prompt' (+'completion'), or 'chosen'+'rejected'. "
-        "Pass --format {" + ",".join(FORMAT_CHOICES) + "}, and --text-field NAME "
-        "when the text is in another column"
+        "Give the format {" + ",".join(FORMAT_CHOICES) + "} and, when the text is in "
+        "another column, its name: `--format` / `--text-field` (curate, split, leakage: "
+        "`--reference-format` / `--reference-text-field` for a reference), or `format:` / "
+        "`text_field:` in the config (audit, and check's --config)"
     )
 
 
