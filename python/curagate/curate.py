@@ -530,10 +530,10 @@ def build_stats(
         warnings.append(
             f"{quarantined} row(s) quarantined: see quarantine.jsonl for file, line and reason"
         )
-    if cfg.split.enabled and kept == 0:
+    if kept == 0:  # said with or without --split (docs: "with a warning saying so")
         warnings.append(
-            "no record was kept, so nothing was split: the output has no splits/ folder "
-            "(and kept/ has no file)"
+            "no record was kept: the output has no kept/ folder"
+            + (" and no splits/ folder (nothing was split)" if cfg.split.enabled else "")
         )
     if skipped:
         warnings.append(

@@ -539,6 +539,15 @@ def test_split_with_nothing_kept_warns(write_jsonl: Callable, tmp_path: Path) ->
     assert any("nothing was split" in w for w in result.stats["warnings"])
 
 
+def test_nothing_kept_warns_without_split_too(write_jsonl: Callable, tmp_path: Path) -> None:
+    # Found by attack: without --split, "kept 0 (kept/)" named a folder that does not exist
+    # and stats.json had no warning, though the docs promise one.
+    path = write_jsonl("q.jsonl", [{"text": ""}, {"text": "  "}])
+    result = curate([path], tmp_path / "out")
+    assert result.kept == 0 and not (tmp_path / "out" / "kept").exists()
+    assert "no record was kept: the output has no kept/ folder" in result.stats["warnings"]
+
+
 def test_blank_is_one_definition_for_python_arrow_and_the_native_reader(
     write_jsonl: Callable, tmp_path: Path
 ) -> None:

@@ -177,7 +177,7 @@ def print_summary(r: CurateResult) -> None:
         if reason not in ("exact", "near"):
             lines.append(f"  removed {reason:<8}{count:>10,}")
     lines += [
-        f"  kept            {r.kept:>10,}   (kept/)",
+        f"  kept            {r.kept:>10,}   {'(kept/)' if r.kept else '(none: no kept/ folder)'}",
         f"  dedup rate      {r.dedup_rate:>10.1%}",
         f"  time            {r.seconds:>9.2f}s   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)",
     ]
