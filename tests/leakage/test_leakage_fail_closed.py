@@ -579,3 +579,21 @@ def test_items_of_a_later_reference_file_keep_their_own_numbers(tmp_path: Path) 
         leak.item.text: (leak.item.words, [m.line for m in leak.matches]) for leak in result.leaks
     }
     assert found == {"🙏🙏🙏": (0, [1]), ITEM: (len(ITEM.split()), [2])}
+
+
+@pytest.mark.parametrize("how", ["&nbsp;", "&#32;", "%20", "tags"])
+@pytest.mark.parametrize("quarantined", [False, True])
+def test_an_item_copied_with_web_markup_between_its_words_is_found(
+    tmp_path: Path, reference: Path, how: str, quarantined: bool
+) -> None:
+    # Found by attack (open for several sessions): a scraped copy with `&nbsp;` or `%20` for
+    # every space, or each word in <b>, left `nbsp`, `20` or `b` as words between the item's
+    # words after normalization, and no method matched it (leakage, check, decontaminate).
+    words = ITEM.split()
+    hidden = " ".join(f"<b>{w}</b>" for w in words) if how == "tags" else how.join(words)
+    row = {"prompt": hidden, "completion": "" if quarantined else "profit"}
+    corpus = write(tmp_path / "corpus.jsonl", [{"prompt": "a 50% raise &amp; <i>bonus</i>"}, row])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [2])
+    ]

@@ -59,6 +59,7 @@ from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
 from curagate.leakage.texts import (
     RowTexts,
+    markup_decoded,
     row_texts,
     strings_of,
     with_joiners_split,
@@ -1080,7 +1081,11 @@ def quarantined_texts(
         assert q.row is not None
         places[len(texts)] = _Place(q.file, q.row, q.line, _row_id(value, q), True)
         joined = "\n".join(strings)
-        variants = (without_zero_width_spaces(joined), with_joiners_split(joined))
+        variants = (
+            without_zero_width_spaces(joined),
+            with_joiners_split(joined),
+            markup_decoded(joined),
+        )
         texts.append("\n".join([joined, *(v for v in variants if v is not None)]))
     return texts, places, unreadable
 

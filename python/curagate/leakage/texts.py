@@ -63,13 +63,14 @@ class RowTexts:
 
     def parts(self) -> list[tuple[pa.Array, bool]]:
         """The texts to scan and whether they are the key, key first; each followed, where
-        some hold a zero-width space or joined words, by the same texts without it
-        (:func:`without_zero_width_spaces`) or split (:func:`with_joiners_split`)."""
+        some hold a zero-width space, joined words or web markup, by the same texts without
+        it (:func:`without_zero_width_spaces`), split (:func:`with_joiners_split`) or
+        decoded (:func:`markup_decoded`)."""
         out: list[tuple[pa.Array, bool]] = []
         for texts, is_key in ((self.keys, True), (self.other, False)):
             if texts is None:
                 continue
-            variants = (texts, _without_zwsp(texts), _joined_split(texts))
+            variants = (texts, _without_zwsp(texts), _joined_split(texts), _decoded(texts))
             out += [(t, is_key) for t in variants if t is not None]
         return out
 
@@ -154,6 +155,45 @@ def _without_zwsp(texts: pa.Array) -> pa.Array | None:
     if not _any_true(_kernels.match_substring(texts, ZWSP)):
         return None
     return _kernels.replace_substring(texts, ZWSP, "")
+
+
+# Web markup between words: an HTML entity (`&nbsp;`, `&#32;`, `&amp;`), a percent-encoded
+# byte (`%20`) or a tag (`<b>`). Normalization strips the punctuation and keeps the rest
+# (`nbsp`, `20`, `b`) as words between the item's words: a scraped copy with `&nbsp;` or
+# `%20` for every space, or each word in `<b>`, matched no n-gram, span or MinHash.
+_MARKUP = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});|%[0-9A-Fa-f]{2}|<[^<>]{1,200}>"
+_MARKUP_RE = re.compile(_MARKUP)
+
+
+def markup_decoded(text: str) -> str | None:
+    """``text`` with its HTML entities and percent-encoded bytes decoded and its tags read as
+    spaces, or None when it holds none."""
+    if _MARKUP_RE.search(text) is None:
+        return None
+    import html  # here: `check` imports this module, and rarely meets markup
+    import urllib.parse
+
+    decoded = re.sub(r"<[^<>]{1,200}>", " ", text)
+    decoded = html.unescape(decoded)
+    return urllib.parse.unquote(decoded, errors="replace")
+
+
+def _decoded(texts: pa.Array) -> pa.Array | None:
+    """:func:`markup_decoded` for a column of texts: the rows without markup become ""
+    (nothing to scan twice); None when no row has any."""
+    from curagate import _kernels
+
+    hits = _kernels.match_substring_regex(texts, _MARKUP)
+    if not _any_true(hits):
+        return None
+    values, mask = texts.to_pylist(), hits.to_pylist()
+    return pa.array(
+        [
+            (markup_decoded(v) or "") if m and v is not None else ""
+            for v, m in zip(values, mask, strict=True)
+        ],
+        texts.type,
+    )
 
 
 def _any_true(mask: pa.Array | pa.ChunkedArray) -> bool:
