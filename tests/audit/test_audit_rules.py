@@ -919,3 +919,17 @@ def test_a_secret_in_the_first_copy_of_a_repeated_key_is_counted(
         ['{"text": "my key AKIAIOSFODNN7EXAMPLE", "text": "fine"}', {"text": "hello there"}]
     )
     assert report["stats"]["pii"]["SEC001"] == 1
+
+
+def test_content_part_types_are_redacted_in_the_reports(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by attack: a key written as a content part's type was copied into audit.json and
+    # audit.md under inputs.non_text_parts.
+    key = "AKIAIOSFODNN7EXAMPLE"
+    part = {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": key}]}
+    answer = {"role": "assistant", "content": [{"type": "text", "text": "ok"}]}
+    report = run_audit([{"messages": [part, answer]}, {"messages": [part, answer]}])
+    assert report["inputs"]["non_text_parts"] == {"[REDACTED:SEC001]": 2}
+    for name in ("audit.json", "audit.md", "report.html"):
+        assert key not in next(tmp_path.glob(f"out*/{name}")).read_text(encoding="utf-8")

@@ -370,7 +370,8 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
             "valid_rows": valid,
             "quarantined_rows": part.quarantined,
             "formats": dict(sorted(part.formats.items())),
-            "non_text_parts": dict(sorted(part.non_text.items())),
+            # A part's type is the data's: a key written as one was copied into the reports.
+            "non_text_parts": _shown_counts(part.non_text, cfg),
         },
         "config": cfg.to_dict(),
         "summary": {
@@ -460,3 +461,13 @@ def _finite(metric: float) -> float:
     if not math.isfinite(metric):
         raise ValueError(f"metric {metric} is not a finite number")
     return metric
+
+
+def _shown_counts(counts: dict[str, int], cfg: AuditConfig) -> dict[str, int]:
+    """``counts`` by name, each name redacted as the sample is (names redacted alike add up)."""
+    from curagate.audit.pii import shown
+
+    out: Counter[str] = Counter()
+    for name, n in counts.items():
+        out[shown(name, cfg.secrets.entropy_threshold, cfg.secrets.min_length)] += n
+    return dict(sorted(out.items()))
