@@ -123,16 +123,24 @@ def _json_head(path: Path, size: int = 1 << 20) -> bytes:
     """The first ``size`` bytes of a ``.json`` file, decompressed for ``.gz`` / ``.zst``
     (b"" when it cannot be read: a file no reader reads is none of our business)."""
     try:
-        with path.open("rb") as f:
-            raw = f.read(size)
-        name = path.name.lower()
-        if name.endswith(".gz"):
-            return zlib.decompressobj(47).decompress(raw, size)
-        if name.endswith(".zst"):
-            return zstandard.ZstdDecompressor().decompressobj().decompress(raw)[:size]
+        return _json_bytes(path, size)
     except (OSError, zlib.error, zstandard.ZstdError):
         return b""
-    return raw
+
+
+def _json_bytes(path: Path, size: int) -> bytes:
+    """At most ``size`` bytes of a ``.json`` file's content, decompressed for ``.gz`` /
+    ``.zst``, never more: a small compressed file can expand to gigabytes."""
+    if not path.is_file():  # a FIFO named x.json would block the read
+        return b""
+    name = path.name.lower()
+    with path.open("rb") as f:
+        if name.endswith(".gz"):
+            return zlib.decompressobj(47).decompress(f.read(size), size)
+        if name.endswith(".zst"):
+            with zstandard.ZstdDecompressor().stream_reader(f) as reader:
+                return reader.read(size)
+        return f.read(size)
 
 
 def _json_lines_head(head: bytes) -> bool:
@@ -442,14 +450,8 @@ def json_holds_records(path: Path) -> bool:
 def json_as_jsonl(path: Path, out: Path) -> Path:
     """``path`` (JSON Lines, or an array of records) written to ``out`` as JSON Lines, for
     the readers (which read JSON Lines); read bounded (:data:`MAX_JSON_BYTES`)."""
-    with path.open("rb") as f:
-        raw = f.read(MAX_JSON_BYTES + 1)
-    name = path.name.lower()
     try:
-        if name.endswith(".gz"):
-            raw = zlib.decompressobj(47).decompress(raw, MAX_JSON_BYTES + 1)
-        elif name.endswith(".zst"):
-            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+        raw = _json_bytes(path, MAX_JSON_BYTES + 1)
     except (zlib.error, zstandard.ZstdError) as e:
         raise InputError(f"{path.as_posix()}: cannot decompress it ({_describe(e)})") from None
     if len(raw) > MAX_JSON_BYTES:
@@ -2264,15 +2266,9 @@ def json_array_of_records(path: Path, limit: int = 1 << 30) -> bool:
     is a JSON array holding at least one object: records the data readers skip. False
     for a document (an object: a dataset_info.json) and for what cannot be read."""
     try:
-        if not path.is_file():  # a FIFO named x.json would block the read
+        raw = _json_bytes(path, limit)
+        if not raw:
             return False
-        with path.open("rb") as f:
-            raw = f.read(limit)
-        name = path.name.lower()
-        if name.endswith(".gz"):
-            raw = zlib.decompressobj(47).decompress(raw)
-        elif name.endswith(".zst"):
-            raw = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
         doc = json.loads(raw.decode("utf-8-sig"))
     except (OSError, ValueError, RecursionError, zlib.error, zstandard.ZstdError):
         return False

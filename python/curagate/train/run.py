@@ -95,10 +95,10 @@ def _golden_files(cfg: TrainConfig) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {}
     for name, spec in sorted(cfg.leakage_reference.items()):
         paths = [spec] if isinstance(spec, str) else spec
+        _refuse_json_records(name, paths)  # first: its message says what to do here
         files = tdata.expand_paths(paths)
         if not files:
             raise InputError(f"leakage_reference.{name}: no files found at {', '.join(paths)}")
-        _refuse_json_records(name, paths)
         out[name] = files
     return out
 
