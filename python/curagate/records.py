@@ -111,6 +111,8 @@ class Batch:
 
 
 FORMAT_CHOICES = tuple(f.value for f in RecordFormat)
+# Where the unknown-format message's advice starts (train gives its own config key instead).
+FORMAT_ADVICE = "Give the format "
 PREFERENCE_KEYS = ("prompt", "prompt+responses")
 DEFAULT_TEXT_FIELD = "text"
 # Records per batch when reading (config `batch_rows`).
@@ -181,7 +183,7 @@ def detect_format(
     raise InputError(
         f"{source}: cannot tell the record format from the columns ({found}); expected "
         "'text', 'messages', 'prompt' (+'completion'), or 'chosen'+'rejected'. "
-        "Give the format {" + ",".join(FORMAT_CHOICES) + "} and, when the text is in "
+        f"{FORMAT_ADVICE}{{" + ",".join(FORMAT_CHOICES) + "} and, when the text is in "
         "another column, its name: `--format` / `--text-field` (curate, split, leakage: "
         "`--reference-format` / `--reference-text-field` for a reference), or `format:` / "
         "`text_field:` in the config (audit, and check's --config)"

@@ -58,13 +58,15 @@ def expand_paths(paths: Sequence[str]) -> list[Path]:
 def _with_train_advice(batches: Iterator[Any]) -> Iterator[Any]:
     """The reader's batches; its advice to pass --format / --text-field (options of the
     data commands, not of train) becomes the train config's key."""
+    from curagate.records import FORMAT_ADVICE
+
     try:
         yield from batches
     except InputError as e:
         text = str(e)
-        if "Pass --format" not in text:
+        if FORMAT_ADVICE not in text:
             raise
-        head = text.split(" Pass --format", 1)[0]
+        head = text.split(f" {FORMAT_ADVICE}", 1)[0]
         raise InputError(
             f"{head} Set data.format (chat, prompt_completion or preference) in the train "
             "config, or rename the columns"
