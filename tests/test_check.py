@@ -667,6 +667,13 @@ def test_a_rules_error_share_counts_the_context_files_rows_too(tmp_path: Path) -
     assert [(f.rule.id, f.severity.value) for f in split] == [("DUP001", "warning")]
 
 
+def check_or_audit(command: str, files: list[Path], tmp_path: Path) -> list[str]:
+    """The argv that checks ``files`` with `check` (no golden sets) or audits them."""
+    if command == "audit":
+        return ["audit", *map(str, files), "--out", str(tmp_path / "out")]
+    return ["check", *map(str, files), "--no-golden"]
+
+
 @pytest.mark.parametrize("command", ["check", "audit"])
 def test_files_holding_no_record_are_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
@@ -675,10 +682,7 @@ def test_files_holding_no_record_are_exit_2(
     # 0 error(s)", check silent, exit 0) where curate and split refuse it.
     empty = tmp_path / "train.jsonl"
     empty.write_text("\n\n")
-    argv = ["check", str(empty), "--no-golden"]
-    if command == "audit":
-        argv = ["audit", str(empty), "--out", str(tmp_path / "out")]
-    assert main(argv) == 2
+    assert main(check_or_audit(command, [empty], tmp_path)) == 2
     err = capsys.readouterr().err
     assert "no records found in 1 input file(s)" in err and str(empty.as_posix()) in err
     assert not (tmp_path / "out").exists()
@@ -693,10 +697,7 @@ def test_one_file_holding_no_record_among_others_is_exit_2(
     good = write(tmp_path / "a.jsonl", [pc(1), pc(2)])
     emptied = tmp_path / "train.jsonl"
     emptied.write_text("")
-    argv = ["check", str(good), str(emptied), "--no-golden"]
-    if command == "audit":
-        argv = ["audit", str(good), str(emptied), "--out", str(tmp_path / "out")]
-    assert main(argv) == 2
+    assert main(check_or_audit(command, [good, emptied], tmp_path)) == 2
     err = capsys.readouterr().err
     assert f"no records found in 1 of 2 input file(s): {emptied.as_posix()}" in err
     assert not (tmp_path / "out").exists()
@@ -720,9 +721,6 @@ def test_an_unknown_record_format_names_options_the_command_has(
     # audit does not take (and check's --format is the output format).
     data = tmp_path / "obj.jsonl"
     data.write_text('{"a": 1}\n')
-    argv = ["check", str(data), "--no-golden"]
-    if command == "audit":
-        argv = ["audit", str(data), "--out", str(tmp_path / "out")]
-    assert main(argv) == 2
+    assert main(check_or_audit(command, [data], tmp_path)) == 2
     err = capsys.readouterr().err
     assert "`format:` / `text_field:` in the config" in err
