@@ -110,13 +110,11 @@ def _refuse_json_records(name: str, paths: list[str]) -> None:
     refused, however the paths reach them (folders, links to folders, globs; any case of
     the suffix, compressed, with a byte-order mark). A JSON object document (a
     dataset_info.json) is no records."""
-    from curagate.io.readers import files_reached, json_array_of_records
+    from curagate.io.readers import JSON_SUFFIXES, files_reached, json_array_of_records
 
     reached = [f for spec in paths for f in files_reached(spec)]
     found = sorted(
-        p
-        for p in reached
-        if p.name.lower().endswith((".json", ".json.gz", ".json.zst")) and json_array_of_records(p)
+        p for p in reached if p.name.lower().endswith(JSON_SUFFIXES) and json_array_of_records(p)
     )
     if found:
         raise InputError(
