@@ -1126,3 +1126,27 @@ def test_compare_says_when_a_golden_set_differs_or_a_report_does_not_verify(
     assert "Metrics A's report claims (NOT verified; candidate vs its base)" in own
     assert "The gate's own metrics" not in own
     assert 'id="unverified"' not in client.get("/compare?a=2").text
+
+
+def test_compare_says_when_the_reports_were_made_with_different_gate_files(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: another gate file (decoding, prompts, thresholds) changes which
+    # answers count as right, and the page paired the two reports without a word.
+    body = upload_body(tmp_path / "g2")
+    doc = json.loads(body["report"])
+    was = doc["gate"]["sha256"]
+    doc["gate"]["sha256"] = "e" * 64
+    up = client.post(
+        "/api/v1/reports", json=dict(body, report=json.dumps(doc)), headers=bearer(world, "ci")
+    )
+    assert up.status_code == 201
+    new = up.json()["id"]
+    got = client.get(f"/api/v1/compare?a={new}&b=1", headers=bearer(world, "vera")).json()
+    assert got["gate_differs"] == {"a": "e" * 64, "b": was}
+    same = client.get("/api/v1/compare?a=2&b=1", headers=bearer(world, "vera")).json()
+    assert same["gate_differs"] is None
+    login(client, world, "vera")
+    page = client.get(f"/compare?a={new}&b=1").text
+    assert 'id="gate-differs"' in page and "e" * 64 in page
+    assert 'id="gate-differs"' not in client.get("/compare?a=2&b=1").text

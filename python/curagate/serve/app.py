@@ -881,6 +881,7 @@ def create_app(
         gate_metrics: list[dict[str, Any]] | None = []
         _, a_rec = reg.report_by_id(a_id)
         differ: list[str] = []
+        gate_differs: dict[str, str | None] | None = None
         if b_id is None:
             gate_metrics = stored.gate_metrics(reg.blob(a_rec.report_sha256))
         else:
@@ -890,6 +891,12 @@ def create_app(
             a_sets = stored.golden_set_digests(reg.blob(a_rec.report_sha256))
             b_sets = stored.golden_set_digests(reg.blob(b_rec.report_sha256))
             differ = sorted(n for n in a_sets.keys() & b_sets.keys() if a_sets[n] != b_sets[n])
+            # Another gate file may decode, prompt or score differently (and hold other
+            # thresholds): the same answer can be right in one report and wrong in the other.
+            a_gate = stored.gate_digest(reg.blob(a_rec.report_sha256))
+            b_gate = stored.gate_digest(reg.blob(b_rec.report_sha256))
+            if a_gate != b_gate:
+                gate_differs = {"a": a_gate, "b": b_gate}
         # Copies: the cached pairing's statistics are shared by every request. At most
         # MAX_SLICES listed (a report with a slice value per item made a page of 100,000
         # rows and options); the others are still counted, and a `slice=` URL selects one.
@@ -913,6 +920,7 @@ def create_app(
             "sets_not_listed": max(0, len(per_set) - MAX_SLICES),
             "gate_metrics": gate_metrics,
             "sets_differ": differ[:MAX_SLICES],
+            "gate_differs": gate_differs,
             "slices": slices,
             "slices_not_listed": max(0, len(paired.slice_stats) - MAX_SLICES),
             "sets": sorted(set(paired.sets))[:MAX_SLICES],
@@ -1166,6 +1174,7 @@ def create_app(
             "metrics": ctx["metrics"],
             "sets_not_listed": ctx["sets_not_listed"],
             "sets_differ": ctx["sets_differ"],
+            "gate_differs": ctx["gate_differs"],
             "slices": [{k: v for k, v in s.items() if k != "url"} for s in ctx["slices"]],
             "slices_not_listed": ctx["slices_not_listed"],
             "total": ctx["total"],

@@ -108,3 +108,12 @@ def golden_set_digests(raw: bytes) -> dict[str, str]:
         for g in (sets if isinstance(sets, list) else [])
         if isinstance(g, dict) and isinstance(g.get("name"), str) and "sha256" in g
     }
+
+
+def gate_digest(raw: bytes) -> str | None:
+    """The sha256 of the gate file (thresholds, sets, decoding) the report was made with,
+    or None when the report does not record one."""
+    doc = _load(raw)
+    gate = doc.get("gate") if isinstance(doc, dict) else None
+    sha = gate.get("sha256") if isinstance(gate, dict) else None
+    return sha if isinstance(sha, str) else None
