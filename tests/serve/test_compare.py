@@ -10,6 +10,7 @@ import html
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -368,3 +369,80 @@ def test_compare_numbers_are_never_rounded_onto_a_limit() -> None:
     assert filters["fmt"](0.049996) == "0.049996"
     assert filters["num"](0.000004) == "+0.000004" and filters["num"](-0.3) == "-0.3000"
     assert filters["num"](None) == "-" and filters["fmt"]("n/a") == "n/a"
+
+
+def test_big_items_are_kept_within_a_memory_budget_and_their_pairings_go_with_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by attack: an items file over 32 MB was parsed again for every request (never
+    # kept), ~2 GB of memory each, while its pairing kept the parse anyway.
+    cmp._ITEMS.clear()
+    cmp._PAIRS.clear()
+    row = json.dumps({"set": "s", "id": "0", "prompt": "p" * 4000}).encode() + b"\n"
+    big = row * (33 * 2**20 // len(row) + 1)
+    items = cmp.parse_items("a" * 64, big)
+    assert cmp.cached_items("a" * 64) is items and len(big) > 32 << 20
+    assert cmp.parse_cost(big) >= len(big)
+    cmp.pairing("a" * 64, items, None, None)
+    # A budget below two such files keeps the newest only, and drops the older's pairing.
+    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", cmp.parse_cost(big) + 1)
+    cmp.parse_items("b" * 64, big + row)
+    assert cmp.cached_items("a" * 64) is None and cmp.cached_items("b" * 64) is not None
+    assert not [k for k in cmp._PAIRS if "a" * 64 in k]
+    # The newest is kept even above the budget alone.
+    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", 1)
+    cmp.parse_items("c" * 64, row)
+    assert list(cmp._ITEMS) == ["c" * 64]
+
+
+def test_the_estimate_of_parsed_memory_is_from_above() -> None:
+    import tracemalloc
+
+    shapes = [
+        b'{"a":1}\n' * 20000,
+        b'{"a":{"b":{"c":{"d":{}}}}}\n' * 5000,
+        b'{"a":[[],[],[],[],[],[],[],[]]}\n' * 5000,
+        b'{"a":["x","y","z"],"b":"v","c":{"d":"e"},"n":1.5}\n' * 5000,
+        b"".join(json.dumps(r).encode() + b"\n" for r in items_rows(2000)),
+    ]
+    for n, raw in enumerate(shapes):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            cmp.parse_items(f"{n + 100:064x}", raw)
+            used = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert used <= cmp.parse_cost(raw), (n, used, cmp.parse_cost(raw))
+
+
+def test_concurrent_compares_of_one_big_report_parse_it_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every viewer of a big report parsed it at once (a dozen exhausted the memory): big
+    # files are read and parsed one at a time, and the others find the parse cached.
+    monkeypatch.setattr(cmp, "_BIG_PARSE_BYTES", 0)  # every items file counts as big
+    reads: list[str] = []
+    real = Registry.report_items
+
+    def counted(self: Registry, rec: object) -> bytes | None:
+        reads.append(threading.current_thread().name)
+        time.sleep(0.3)  # a slow disk: the other requests arrive meanwhile
+        return real(self, rec)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Registry, "report_items", counted)
+    client = TestClient(create_app(world.db))
+    got: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda: got.append(
+                client.get("/api/v1/compare?a=2", headers=bearer(world, "vera")).status_code
+            )
+        )
+        for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [200] * 6 and len(reads) == 1

@@ -827,10 +827,13 @@ def create_app(
                 items = None
         if items is None:
             state = _file_state(reg.store_dir / sha[:2] / sha)  # before the read: a change
-            raw = reg.report_items(rec)  # after it shows at the next request
-            if raw is None:
-                raise no_items(report_id, mv)
-            items = cmp.parse_items(sha, raw)
+            with cmp.parsing(state[1] if state else 0):  # after it shows at the next request
+                items = cmp.cached_items(sha) if blob_states.get(sha) == state else None
+                if items is None:  # not parsed by another request while this one waited
+                    raw = reg.report_items(rec)
+                    if raw is None:
+                        raise no_items(report_id, mv)
+                    items = cmp.parse_items(sha, raw)
             if len(blob_states) >= MAX_BLOB_STATES:
                 blob_states.clear()
             blob_states[sha] = state

@@ -37,11 +37,17 @@ from curagate.records import json_depth
 from curagate.text import LONE_SURROGATE
 
 Z95 = 1.959963984540054
-_ITEMS: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+# sha256 -> (its parsed items, their estimated memory)
+_ITEMS: OrderedDict[str, tuple[list[dict[str, Any]], int]] = OrderedDict()
 _ITEMS_SIZE = 8
-# Items files larger than this are parsed for each request and let go after it, never kept:
-# the cache holds at most _ITEMS_SIZE of them (parsed, a few times their size in memory).
-_ITEMS_CACHED_BYTES = 32 << 20
+# The parsed items kept, by estimated memory (the newest is always kept): a 200 MB file of
+# an uploader's was parsed again for every request (items files over 32 MB were never
+# kept), ~2 GB each, and a dozen viewers exhausted the server's memory.
+_ITEMS_BUDGET = 2 << 30
+# Items files larger than this are read and parsed one at a time (the others wait, then
+# find it cached): the memory of parsing is bounded whoever asks.
+_BIG_PARSE_BYTES = 16 << 20
+_BIG_PARSE = threading.Lock()
 # A text field of a compared item is shown up to this many characters (a page of 50 items
 # of 1.2 MB prompts was 171 MiB of HTML); the rest is in the stored items.jsonl.
 MAX_SHOWN_CHARS = 4000
@@ -160,8 +166,26 @@ def _too_deep(line: bytes) -> bool:
 
 def cached_items(sha: str) -> list[dict[str, Any]] | None:
     """The items parsed earlier from the bytes with this sha256, if still cached."""
-    hit: list[dict[str, Any]] | None = _lru_get(_ITEMS, sha)
-    return hit
+    hit: tuple[list[dict[str, Any]], int] | None = _lru_get(_ITEMS, sha)
+    return None if hit is None else hit[0]
+
+
+def parse_cost(raw: bytes) -> int:
+    """An estimate (from above) of the memory of ``raw`` parsed: its bytes, a Python object
+    per value and more per container (``{"a":{}}`` per line is ~40x its bytes)."""
+    values = raw.count(b",") + raw.count(b"\n") + 1
+    return len(raw) + 64 * values + 240 * (raw.count(b"{") + raw.count(b"["))
+
+
+@contextlib.contextmanager
+def parsing(size: int) -> Iterator[None]:
+    """Held while an items file of ``size`` bytes is read and parsed: one big file at a
+    time (check :func:`cached_items` again inside: another request may have parsed it)."""
+    if size <= _BIG_PARSE_BYTES:
+        yield
+        return
+    with _BIG_PARSE:
+        yield
 
 
 def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
@@ -177,9 +201,22 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
             if line.strip()
         ]
     rows = [v for v in values if isinstance(v, dict)]
-    if len(raw) <= _ITEMS_CACHED_BYTES:
-        _lru_put(_ITEMS, sha, rows, _ITEMS_SIZE)
+    _keep(sha, rows, parse_cost(raw))
     return rows
+
+
+def _keep(sha: str, rows: list[dict[str, Any]], cost: int) -> None:
+    """Cache ``rows``, dropping the least recently used items (and the pairings that hold
+    them) past :data:`_ITEMS_SIZE` files or :data:`_ITEMS_BUDGET` bytes."""
+    with _LOCK:
+        _ITEMS[sha] = (rows, cost)
+        _ITEMS.move_to_end(sha)
+        while len(_ITEMS) > 1 and (
+            len(_ITEMS) > _ITEMS_SIZE or sum(c for _, c in _ITEMS.values()) > _ITEMS_BUDGET
+        ):
+            old, _ = _ITEMS.popitem(last=False)
+            for key in [k for k in _PAIRS if old in k]:
+                del _PAIRS[key]
 
 
 def _bounded(x: Any) -> Any:
@@ -550,7 +587,9 @@ __all__ = [
     "cached_items",
     "paired_stats",
     "pairing",
+    "parse_cost",
     "parse_items",
+    "parsing",
     "slice_key",
     "split_slice_key",
     "stats_from_counts",
