@@ -633,11 +633,39 @@ def test_numbers_beyond_sqlite_are_a_400_not_a_500(
 def test_an_upload_over_the_body_limit_is_refused_before_it_is_read(
     client: TestClient, world: World
 ) -> None:
-    # 300 MiB: above the 8 MiB report + 256 MiB items + 1 MiB of JSON an upload may hold,
-    # written here so that a raised (or removed) limit fails instead of moving with the test.
-    headers = {**bearer(world, "bob"), "content-length": str(300 << 20)}
+    # 600 MiB: above twice the 8 MiB report + 256 MiB items (JSON-escaped) + 1 MiB an upload
+    # may hold, written here so that a raised (or removed) limit fails instead of moving
+    # with the test.
+    headers = {**bearer(world, "bob"), "content-length": str(600 << 20)}
     r = client.post("/api/v1/reports", headers=headers, content=b"{}")
     assert r.status_code == 413
+
+
+def test_the_upload_cap_holds_a_largest_report_and_items_however_json_escapes_them() -> None:
+    # Found by attack: the cap was the fields' sizes plus 1 MiB, but a JSON string escapes
+    # quotes, backslashes and line breaks (an items.jsonl is full of them): 256 MiB of
+    # items could not be uploaded, though the documented limit.
+    from curagate.registry.store import MAX_ITEMS_BYTES, MAX_REPORT_BYTES
+    from curagate.serve.app import UPLOAD_PATH, body_cap
+
+    worst = '"\\\n'  # every character escaped: two bytes each in the body
+    escaped = len(json.dumps(worst)) - 2
+    assert escaped == 2 * len(worst)
+    body = json.dumps({"name": "x" * 128, "version": 2**31 - 1, "report": "", "items": ""})
+    cap = body_cap(UPLOAD_PATH)
+    assert cap >= escaped / len(worst) * (MAX_REPORT_BYTES + MAX_ITEMS_BYTES) + len(body)
+
+
+def test_an_upload_field_is_capped_in_bytes_not_characters(
+    client: TestClient, world: World
+) -> None:
+    # A length limit counts characters: 3 Mi euro signs are 9 MiB, past the 8 MiB a report
+    # may be, and were recorded.
+    body = {"name": "bot", "version": 1, "report": "\u20ac" * (3 << 20)}
+    r = client.post("/api/v1/reports", json=body, headers=bearer(world, "ci"))
+    assert r.status_code == 413, r.text
+    assert r.json()["error"].startswith("report: 9437184 bytes, more than the 8388608")
+    assert "registry promote --gate-report" in r.json()["fix"]
 
 
 def test_compare_shows_the_judge_verdict_in_both_orders(client: TestClient, world: World) -> None:

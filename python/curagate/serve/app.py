@@ -226,8 +226,11 @@ class WaiverBody(BaseModel):
 # Upload limits: a gate report is KBs, an attestation less; items.jsonl of 100,000 items
 # with long outputs stays well under the items cap. Every other request (forms, JSON of
 # a reason) is small.
-# (the caps of registry.store and signing, as for a report offered on the command line)
-MAX_BODY_BYTES = MAX_REPORT_BYTES + MAX_ITEMS_BYTES + (1 << 20)
+# (the caps of registry.store and signing, as for a report offered on the command line).
+# The body holds them as JSON strings, which escape quotes, backslashes and line breaks
+# (doubling a file of nothing else): 265 MiB refused items.jsonl files well under their
+# 256 MiB once escaped. Their own sizes are checked as bytes once decoded.
+MAX_BODY_BYTES = 2 * (MAX_REPORT_BYTES + MAX_ITEMS_BYTES) + (1 << 20)
 MAX_SMALL_BODY_BYTES = 1 << 20
 UPLOAD_PATH = "/api/v1/reports"
 
@@ -240,6 +243,22 @@ class ReportUpload(BaseModel):
         default=None, max_length=MAX_ATTESTATION_BYTES, description="gate_attestation.dsse.json"
     )
     items: str | None = Field(default=None, max_length=MAX_ITEMS_BYTES, description="items.jsonl")
+
+
+def _field_bytes(field: str, text: str | None, cap: int) -> bytes | None:
+    """An upload field as the UTF-8 bytes the gate wrote, within its cap (a length limit
+    counts characters: 256 Mi of them could be 1 GiB of bytes)."""
+    if text is None:
+        return None
+    raw = text.encode()
+    if len(raw) > cap:
+        raise ApiError(
+            413,
+            f"{field}: {len(raw)} bytes, more than the {cap} bytes a gate report's {field} may be",
+            "offer it on the command line (`curagate registry promote --gate-report`), "
+            "which reads the same caps from disk",
+        )
+    return raw
 
 
 def _status_of(e: CuragateError) -> int:
@@ -1150,12 +1169,14 @@ def create_app(
         check_name(body.name)
         check_version(body.version)
         found(lambda: reg.get(body.name, body.version))
+        report = _field_bytes("report", body.report, MAX_REPORT_BYTES)
+        items = _field_bytes("items", body.items, MAX_ITEMS_BYTES)
         rec = reg.add_gate_report_bytes(
             body.name,
             body.version,
-            body.report.encode(),
+            report,
             attestation=body.attestation.encode() if body.attestation is not None else None,
-            items=body.items.encode() if body.items is not None else None,
+            items=items,
             actor=user,  # the row is signed with the uploader's actor key
         )
         return rec.to_dict()
