@@ -245,11 +245,9 @@ class ReportUpload(BaseModel):
     items: str | None = Field(default=None, max_length=MAX_ITEMS_BYTES, description="items.jsonl")
 
 
-def _field_bytes(field: str, text: str | None, cap: int) -> bytes | None:
+def _field_bytes(field: str, text: str, cap: int) -> bytes:
     """An upload field as the UTF-8 bytes the gate wrote, within its cap (a length limit
     counts characters: 256 Mi of them could be 1 GiB of bytes)."""
-    if text is None:
-        return None
     raw = text.encode()
     if len(raw) > cap:
         raise ApiError(
@@ -1170,7 +1168,7 @@ def create_app(
         check_version(body.version)
         found(lambda: reg.get(body.name, body.version))
         report = _field_bytes("report", body.report, MAX_REPORT_BYTES)
-        items = _field_bytes("items", body.items, MAX_ITEMS_BYTES)
+        items = None if body.items is None else _field_bytes("items", body.items, MAX_ITEMS_BYTES)
         rec = reg.add_gate_report_bytes(
             body.name,
             body.version,
