@@ -410,6 +410,41 @@ def test_image_parts_are_not_scanned_nor_redacted(
     assert image in sample and "AKIAIOSFODNN7EXAMPLE" not in sample
 
 
+def test_the_rest_of_a_non_text_part_is_scanned_and_redacted_but_its_media(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by attack: a secret as a part's type and an e-mail in an image URL went into
+    # sample.jsonl as they were (the audit reported neither).
+    media = "d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7WdE7NY1fv3ZZt6MDLL4dsy"  # SEC002 as text
+    record = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "AKIAIOSFODNN7EXAMPLE", "image_url": {"url": "https://x/a@b.example"}},
+                    {"type": "input_audio", "input_audio": {"data": media, "format": "wav"}},
+                    {"type": "image", "source": {"type": "base64", "data": media}},
+                    {"type": "image", "image": media},
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": "a cat"}]},
+        ]
+    }
+    report = run_audit([record])
+    assert {"PII001", "SEC001"} <= rules_found(report) and "SEC002" not in rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "AKIAIOSFODNN7EXAMPLE" not in sample and "a@b.example" not in sample
+    parts = json.loads(sample)["record"]["messages"][0]["content"]
+    assert parts[1] == {
+        "type": "[REDACTED:SEC001]",
+        "image_url": {"url": "https://x/[REDACTED:PII001]"},
+    }
+    assert [
+        p.get("input_audio", p.get("source", p)).get("data", p.get("image")) for p in parts[2:]
+    ] == [media] * 3
+
+
 def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
     report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
     assert report["stats"]["pii"]["PII001"] == 3

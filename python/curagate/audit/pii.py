@@ -390,12 +390,15 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
     of its batch in every row, null where a row lacks it, and :func:`replace_strings`
     leaves those out); a record's own keys are its column names (``record=False``:
     ``value`` is a column's value, whose keys are nested). Values of
-    other types (numbers, booleans, timestamps, bytes) and the parts of a ``content``
-    list that are not text (images, audio: read by no text check) are not read; tuples
-    (Arrow map entries) are lists. Iterative: a record nested thousands deep must not
-    overflow the stack."""
+    other types (numbers, booleans, timestamps, bytes) and the media payloads of a
+    ``content`` list's parts that are not text (images, audio: :data:`_MEDIA_KEYS`
+    fields, ``data:`` URLs; base64 reads as a secret) are not read; the rest of such a part is (a
+    secret as its ``type``, an e-mail in its URL went into the sample as they were).
+    Tuples (Arrow map entries) are lists. Iterative: a record nested thousands deep must
+    not overflow the stack."""
     out: list[str] = []
-    # (value, 0: plain / 1: a content list / 2: a record, whose keys are column names)
+    # (value, its kind: _PLAIN, _CONTENT (a content list), _RECORD (whose keys are column
+    # names) or _PART (in a part of a content list that is not text))
     stack: list[tuple[Any, int]] = [(value, _RECORD if record else _PLAIN)]
     while stack:
         v, kind = stack.pop()
@@ -404,13 +407,11 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
         elif isinstance(v, dict):
             stack.extend(reversed(_entries(v, kind)))
         elif isinstance(v, list | tuple):
-            stack.extend(
-                (x, _PLAIN) for x in reversed(v) if not (kind == _CONTENT and is_non_text_part(x))
-            )
+            stack.extend((x, _item_kind(kind, x)) for x in reversed(v) if not _payload(kind, 0, x))
     return out
 
 
-_PLAIN, _CONTENT, _RECORD = 0, 1, 2
+_PLAIN, _CONTENT, _RECORD, _PART = 0, 1, 2, 3
 
 
 def _data_key(key: Any, value: Any, kind: int) -> bool:
@@ -420,6 +421,30 @@ def _data_key(key: Any, value: Any, kind: int) -> bool:
     return kind != _RECORD and value is not None and isinstance(key, str)
 
 
+# The fields of a non-text content part that hold its media, base64 or bytes (OpenAI's
+# input_audio.data and file_data, Anthropic's source.data, Hugging Face's image/audio).
+_MEDIA_KEYS = frozenset({"data", "image", "audio", "video", "bytes", "file_data"})
+
+
+def _payload(kind: int, key: Any, value: Any) -> bool:
+    """Whether a value of a non-text content part is its media (not read)."""
+    return kind == _PART and (
+        key in _MEDIA_KEYS or (isinstance(value, str) and value.startswith("data:"))
+    )
+
+
+def _value_kind(kind: int, key: Any) -> int:
+    """The kind of an object's value under ``key``."""
+    return _PART if kind == _PART else _CONTENT if key == "content" else _PLAIN
+
+
+def _item_kind(kind: int, item: Any) -> int:
+    """The kind of a list's item."""
+    if kind == _PART or (kind == _CONTENT and is_non_text_part(item)):
+        return _PART
+    return _PLAIN
+
+
 def _entries(obj: dict[Any, Any], kind: int) -> list[tuple[Any, int]]:
     """An object's (key, value) parts as :func:`strings_in` visits them: a nested object's
     key where the row has a value for it, then the value."""
@@ -427,7 +452,8 @@ def _entries(obj: dict[Any, Any], kind: int) -> list[tuple[Any, int]]:
     for k, x in obj.items():
         if _data_key(k, x, kind):
             parts.append((k, _PLAIN))
-        parts.append((x, _CONTENT if k == "content" else _PLAIN))
+        if not _payload(kind, k, x):
+            parts.append((x, _value_kind(kind, k)))
     return parts
 
 
@@ -457,14 +483,15 @@ def replace_strings(value: Any, strings: Iterator[str], *, record: bool = True) 
             for k, x in fields.items():
                 if _data_key(k, x, kind):
                     visit.append((None, (fields, k), _PLAIN))
-                visit.append((fields, k, _CONTENT if k == "content" else _PLAIN))
+                if not _payload(kind, k, x):
+                    visit.append((fields, k, _value_kind(kind, k)))
             stack.extend(reversed(visit))
         elif isinstance(v, list | tuple):
             container[key] = items = list(v)
             stack.extend(
-                (items, i, _PLAIN)
+                (items, i, _item_kind(kind, items[i]))
                 for i in reversed(range(len(items)))
-                if not (kind == _CONTENT and is_non_text_part(items[i]))
+                if not _payload(kind, 0, items[i])
             )
     for obj, names in renamed.values():
         entries = list(obj.items())
