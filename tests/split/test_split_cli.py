@@ -365,6 +365,20 @@ def test_split_and_curate_share_one_near_threshold(tmp_path: Path) -> None:
     assert manifest(tmp_path / "c2" / "splits")["join"]["near_threshold"] == 0.95
 
 
+def test_curate_prints_the_split_counts_as_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The summary printed a Python dict: "{'train': 40, 'val': 5, 'test': 5}".
+    src = write_jsonl(tmp_path / "data.jsonl", records(50))
+    assert main(["curate", str(src), "--out", str(tmp_path / "out"), "--split"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.lstrip().startswith("splits"))
+    rows = {k: v["rows"] for k, v in manifest(tmp_path / "out" / "splits")["splits"].items()}
+    assert sum(rows.values()) == 50
+    assert line.split("   (")[0].split(None, 1)[1] == ", ".join(
+        f"{k} {rows[k]}" for k in ("train", "val", "test")
+    )
+
+
 def test_a_bad_split_key_in_the_config_exits_2_naming_file_and_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

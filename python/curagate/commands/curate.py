@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         print_summary(result)
     failed = result.stats["config"]["strict"] and result.quarantined
     if result.split is not None:
-        print(f"  splits          {result.split.counts}   (splits/split_manifest.json)")
+        counts = ", ".join(f"{name} {n:,}" for name, n in result.split.counts.items())
+        print(f"  splits          {counts}   (splits/split_manifest.json)")
         leaks = result.split.leaks
         if leaks:
             print(f"warning: {leaks} cross-split leak(s); see splits/split_manifest.json")
