@@ -56,6 +56,34 @@ def test_multi_frame_zstd_cut_in_half_is_reported(tmp_path: Path) -> None:
     assert "the compressed file is truncated" in reason
 
 
+def test_a_stream_cut_before_its_first_line_says_so(tmp_path: Path) -> None:
+    # It said "cannot read the file after line 0".
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(_zst_frames(ROWS[:2000], 2000)[:200])
+    rows, reason = _problem(path)
+    assert rows == 0
+    assert reason.startswith("cannot read the file: the compressed file is truncated; no row")
+
+
+@pytest.mark.parametrize(
+    ("data", "what", "name"),
+    [
+        (gzip.compress(b"".join(ROWS[:10])), "gzip-compressed", ".jsonl.gz"),
+        (_zst_frames(ROWS[:10], 10), "zstd-compressed", ".jsonl.zst"),
+        (b"PAR1" + bytes(range(256)) + b"PAR1", "a Parquet file", ".parquet"),
+    ],
+)
+def test_a_compressed_or_parquet_file_named_jsonl_is_named_for_what_it_is(
+    tmp_path: Path, data: bytes, what: str, name: str
+) -> None:
+    # A gzip file named .jsonl was read as a line of binary: "invalid UTF-8 at byte 1".
+    path = tmp_path / "shard.jsonl"
+    path.write_bytes(data)
+    rows, reason = _problem(path)
+    assert rows == 0
+    assert reason == f"the file is {what} but named .jsonl; rename it to end in {name}"
+
+
 def test_gzip_cut_at_75_percent_keeps_every_decodable_row(tmp_path: Path) -> None:
     data = gzip.compress(b"".join(ROWS))
     cut = data[: len(data) * 3 // 4]

@@ -884,7 +884,35 @@ def _first_long_line(positions: list[int], size: int, eof: bool) -> int:
     return len(positions) if eof and size - start > MAX_LINE_BYTES else none
 
 
+# What a file named .jsonl may be instead: its first bytes, and the name it needs.
+_MAGIC = (
+    (b"\x1f\x8b", "gzip-compressed", ".jsonl.gz"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", ".jsonl.zst"),
+    (b"PAR1", "a Parquet file", ".parquet"),
+)
+
+
+def _misnamed(path: Path, suffix: str) -> str | None:
+    """Why a file named ``.jsonl`` is not JSON Lines (its bytes were read as lines of
+    binary: "invalid UTF-8 at byte 1"), or None."""
+    if suffix != ".jsonl":
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        return None  # the read that follows reports it
+    for magic, what, name in _MAGIC:
+        if head.startswith(magic):
+            return f"the file is {what} but named .jsonl; rename it to end in {name}"
+    return None
+
+
 def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -> Iterator[Batch]:
+    wrong = _misnamed(path, suffix)
+    if wrong is not None:
+        yield _file_problem(state, options, wrong)
+        return
     with _jsonl_chunks(path, suffix, options.batch_rows) as chunks:
         while True:
             try:
@@ -896,8 +924,13 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 yield _file_problem(
                     state,
                     options,
-                    f"cannot read the file after line {state.line_base}: {_decompress_error(exc)}; "
-                    "the rows after it are lost (re-create or re-download the file)",
+                    (
+                        f"cannot read the file after line {state.line_base}: "
+                        f"{_decompress_error(exc)}; the rows after it are lost"
+                        if state.line_base
+                        else f"cannot read the file: {_decompress_error(exc)}; no row was read"
+                    )
+                    + " (re-create or re-download the file)",
                 )
                 return
             if isinstance(chunk, _LongLine):
