@@ -117,6 +117,21 @@ def test_rerun_after_completion_is_a_no_op_and_a_new_config_starts_afresh(
     assert other.stats["config"]["near"]["threshold"] == 0.9
 
 
+def test_a_no_op_rerun_prints_no_rate(
+    shards: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed "0.00s (15,384,615 rows/s)" for a run that read nothing.
+    from curagate.cli import main
+
+    argv = ["curate", str(shards), "--out", str(tmp_path / "out"), "--quiet"]
+    argv += ["--executor", "local", "--work-dir", str(tmp_path / "w")]
+    assert main(argv) == 0
+    assert "rows/s" in capsys.readouterr().out
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert "nothing to do: this output is complete" in again and "rows/s" not in again
+
+
 @pytest.mark.parametrize("how", ["replaced", "edited"])
 def test_a_rerun_is_a_no_op_only_while_the_output_is_still_the_one_it_wrote(
     shards: Path, tmp_path: Path, how: str

@@ -180,7 +180,12 @@ def print_summary(r: CurateResult) -> None:
     lines += [
         f"  kept            {r.kept:>10,}   {'(kept/)' if r.kept else '(none: no kept/ folder)'}",
         f"  dedup rate      {r.dedup_rate:>10.1%}",
-        f"  time            {r.seconds:>9.2f}s   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)",
+        f"  time            {r.seconds:>9.2f}s"
+        + (
+            ""  # nothing was read: a rate would be made up
+            if r.runtime.get("resumed") == "all"
+            else f"   ({r.input_rows / max(r.seconds, 1e-9):,.0f} rows/s)"
+        ),
     ]
     if "executor" in r.runtime:
         lines.append(
