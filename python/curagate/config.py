@@ -170,6 +170,8 @@ class DecontaminateConfig(_Strict):
     # also flags (items and truncations shorter than ngram); 0 words: off.
     min_span_words: int = Field(8, ge=0, le=50)
     min_span_ratio: float = Field(0.5, ge=0.0, le=1.0)
+    # The reference rows' answer fields are items too (leakage.ANSWER_FIELDS).
+    answers: bool = True
 
     @field_validator("min_span_words")
     @classmethod

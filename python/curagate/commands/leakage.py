@@ -118,6 +118,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="J",
         help="estimated Jaccard for a MinHash match (default 0.8)",
     )
+    parser.add_argument(
+        "--no-answers",
+        dest="answers",
+        action="store_false",
+        help="index the reference rows' keys only, not their answer fields (`reference`, "
+        "`answer`, ...; see docs/leakage.md)",
+    )
     parser.add_argument("--format", default=None, help="corpus record format (default: detect)")
     parser.add_argument("--text-field", default=None, help="corpus text column for format text")
     parser.add_argument("--reference-format", default=None, help="reference record format")
@@ -195,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         executor=args.executor,
         ray_address=args.ray_address,
+        answers=args.answers,
     )
     paths = write_report(result, args.out)
     for line in summary_lines(result):

@@ -1134,8 +1134,11 @@ def _contamination(
             per_set[g.name] = {
                 "reference_items": len(result.items),
                 **summary,
-                "leaked_ids": sorted(
-                    ids.get((leak.item.file, leak.item.row), leak.item.id) for leak in result.leaks
+                "leaked_ids": sorted(  # an item's prompt and answer: one id
+                    {
+                        ids.get((leak.item.file, leak.item.row), leak.item.id)
+                        for leak in result.leaks
+                    }
                 )[:MAX_LEAKED_IDS],
             }
     finally:

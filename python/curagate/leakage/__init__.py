@@ -30,6 +30,10 @@ Quarantined reference rows are indexed by the key their fields give (else
 every string they hold but their id); reference rows that cannot be parsed
 are reported as unreadable (:meth:`LeakageIndex.refuse_unreadable`).
 
+A reference row's answer fields that its key does not hold (:data:`ANSWER_FIELDS`: a
+golden set's ``reference``, GSM8K's ``answer``) are items of their own, after every prompt
+in :attr:`LeakageIndex.items` (``part="answer"``), matched by n-grams only.
+
 Items shorter than ``ngram`` words have no n-gram: the span criterion, exact
 and MinHash still match them, and they are listed as ``too_short_for_ngram`` in
 the result.
@@ -47,6 +51,7 @@ import json
 import os
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +93,9 @@ METHODS = ("exact", "ngram", "minhash")
 # (curagate.golden.HUMAN_LABELS, not imported here: curagate.golden imports the gate).
 NOT_ITEMS = frozenset({"human_labels.jsonl"})
 # 2: quarantined rows scanned, unreadable rows listed; 3: span settings;
-# 4: reference.quarantined, reference.unreadable(_rows)
-SCHEMA_VERSION = 4
+# 4: reference.quarantined, reference.unreadable(_rows); 5: the rows' answers indexed
+# (reference.answers, an item's part, config.answers)
+SCHEMA_VERSION = 5
 PICKLE_VERSION = 1  # of LeakageIndex.__getstate__ (the core blob carries its own)
 MAX_UNREADABLE_LISTED = 100  # leakage.json lists this many unreadable rows; counts all
 
@@ -125,11 +131,19 @@ class ReferenceItem:
     ngrams: int  # distinct indexed n-grams: the denominator of `ratio`
     common_ngrams: int  # n-grams left out as boilerplate of the reference set
     too_short_for_ngram: bool
+    part: str = "prompt"  # "answer": the row's answer fields (see ANSWER_FIELDS)
 
     def named(self) -> str:
         """The item as messages name it: its own id, or ``file row N`` (a default id is
-        ``file:row``, 0-based: alone it read as a line number)."""
-        return self.id if self.id != f"{self.file}:{self.row}" else f"{self.file} row {self.row}"
+        ``file:row``, 0-based: alone it read as a line number); `` (answer)`` after an
+        answer's."""
+        name = self.id if self.id != f"{self.file}:{self.row}" else f"{self.file} row {self.row}"
+        return name if self.part == "prompt" else f"{name} ({self.part})"
+
+    @property
+    def shown_id(self) -> str:
+        """The id, with `` (answer)`` after an answer's."""
+        return self.id if self.part == "prompt" else f"{self.id} ({self.part})"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +155,7 @@ class ReferenceItem:
             "ngrams": self.ngrams,
             "common_ngrams": self.common_ngrams,
             "too_short_for_ngram": self.too_short_for_ngram,
+            "part": self.part,
         }
 
 
@@ -235,10 +250,13 @@ class LeakageResult:
     reference_quarantined: int = 0
     # Reference rows that could not be parsed: their items are not indexed.
     reference_unreadable: list[Quarantined] = field(default_factory=list)
+    # The rows' answers indexed (part "answer"; ``items`` are their prompts).
+    answer_items: list[ReferenceItem] = field(default_factory=list)
 
     @property
     def leaked_reference_items(self) -> int:
-        return len(self.leaks)
+        """Reference rows found, by their prompt or their answer (one count for both)."""
+        return len({(leak.item.file, leak.item.row) for leak in self.leaks})
 
     @property
     def contaminated_records(self) -> int:
@@ -253,11 +271,11 @@ class LeakageResult:
         return [i for i in self.items if i.words == 0]
 
     def by_method(self) -> dict[str, int]:
-        """Leaked reference items per method (an item can count under several)."""
-        counts = {m: sum(1 for leak in self.leaks if m in leak.methods) for m in METHODS}
-        if "paraphrase_threshold" in self.config:
-            counts["paraphrase"] = sum(1 for leak in self.leaks if "paraphrase" in leak.methods)
-        return counts
+        """Leaked reference items (rows) per method (an item can count under several)."""
+        names = (*METHODS, "paraphrase") if "paraphrase_threshold" in self.config else METHODS
+        return {
+            m: len({(k.item.file, k.item.row) for k in self.leaks if m in k.methods}) for m in names
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -266,6 +284,7 @@ class LeakageResult:
             "reference": {
                 "files": self.reference_files,
                 "items": len(self.items),
+                "answers": len(self.answer_items),
                 "empty_items": [i.to_dict() for i in self.empty_items],
                 "too_short_for_ngram": [i.to_dict() for i in self.too_short_items],
                 "quarantined": self.reference_quarantined,
@@ -322,6 +341,22 @@ class TextLeak:
     in_key: bool  # found in the row's key (else only in its other strings)
 
 
+# A reference row's answer fields, indexed as items of their own (part "answer") where the
+# row's key does not hold them: a golden set's `reference`, GSM8K's `answer`, a preference
+# set's responses. Training on a benchmark's answers (its worked solutions) is a leak the
+# prompt alone does not show. By n-grams only, and only answers of at least `ngram` words.
+ANSWER_FIELDS = (
+    "reference",
+    "answer",
+    "answers",
+    "solution",
+    "target",
+    "output",
+    "completion",
+    "response",
+    "chosen",
+    "rejected",
+)
 # Fields tried, in order, for reference files that match no record format
 # (golden sets: id + prompt + reference; benchmarks: question, input, ...).
 REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
@@ -412,6 +447,7 @@ class LeakageIndex:
         shingle_words: int = 3,
         seed: int = 1,
         threads: int | None = None,
+        answers: bool = True,
     ) -> None:
         self.methods = _check_methods(methods)
         self.config: dict[str, Any] = {
@@ -427,6 +463,7 @@ class LeakageIndex:
             "shingle_words": shingle_words,
             "seed": seed,
             "normalize": "nfkc+lowercase+strip_punctuation+collapse_whitespace",
+            "answers": answers and "ngram" in self.methods,
         }
         # The Rust index takes these as unsigned integers: a negative or huge value
         # would be an OverflowError (exit 3) where the user gave a bad option.
@@ -465,9 +502,32 @@ class LeakageIndex:
                 seed=seed,
                 threads=threads,
             )
+            # The rows' answers, by n-grams alone (see ANSWER_FIELDS): no exact match (a
+            # label "positive" is the whole of many strings) and no short span (a stock
+            # phrase of eight words); a boilerplate of its own (a refusal shared by many).
+            self._answers = (
+                _core.ReferenceIndex(
+                    ngram=ngram,
+                    methods=["ngram"],
+                    min_shared_ngrams=min_shared_ngrams,
+                    min_ratio=min_ratio,
+                    max_ngram_items=max_ngram_items,
+                    min_span_words=0,
+                    min_span_ratio=min_span_ratio,
+                    minhash_threshold=minhash_threshold,
+                    num_perm=num_perm,
+                    shingle_words=shingle_words,
+                    seed=seed,
+                    threads=threads,
+                )
+                if self.config["answers"]
+                else None
+            )
         except _core.ParameterError as e:
             raise ConfigError(f"leakage: {e}") from None
         self.items: list[ReferenceItem] = []
+        self._answer_items: list[ReferenceItem] = []  # until frozen, then in self.items
+        self._prompts = 0  # frozen: self.items[:_prompts] are the keys', the rest answers
         self.reference_files: list[str] = []
         # Reference rows that failed format validation (indexed all the same), and
         # those that could not be parsed (not indexed: see refuse_unreadable).
@@ -515,22 +575,23 @@ class LeakageIndex:
                 for batch, field_used in _reference_batches(path, format, text_field):
                     index._add_batch(batch, field_used)
         index._freeze()
-        if not index.items:
+        prompts = index.prompt_items
+        if not prompts:
             raise EmptyReferenceError(
                 f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
                 "point --reference at golden/test files with records"
             )
-        if all(not i.text.strip() for i in index.items):
+        if all(not i.text.strip() for i in prompts):
             raise EmptyReferenceError(
-                f"reference set has {len(index.items)} item(s) but none holds any text "
+                f"reference set has {len(prompts)} item(s) but none holds any text "
                 f"(files: {', '.join(index.reference_files)}); point --reference at "
                 "golden/test files with records"
             )
         # Such items (punctuation, emoji) have no words to match: only the exact
         # method finds them, by byte-identical text.
-        if "exact" not in index.methods and all(i.words == 0 for i in index.items):
+        if "exact" not in index.methods and all(i.words == 0 for i in prompts):
             raise InputError(
-                f"reference set has {len(index.items)} item(s) but all are empty after "
+                f"reference set has {len(prompts)} item(s) but all are empty after "
                 "normalization (only punctuation, symbols or whitespace), which only the "
                 "exact method matches (byte-identical text); add exact to --methods"
             )
@@ -553,13 +614,26 @@ class LeakageIndex:
         rows that failed format validation (a field typed unlike earlier rows, an
         empty answer) by the key their fields give, else every string they hold
         but their id. Rows that cannot be parsed go to :attr:`unreadable`."""
+        fmt = RecordFormat(batch.format)
+        fields = self._answer_fields(fmt, batch.table.column_names, text_field)
         if not batch.quarantined:
             self._add(batch.keys, batch.source, batch.rows, batch.ids)
+            if fields:
+                columns = [batch.table.column(f).to_pylist() for f in fields]
+                rows = batch.rows.to_pylist()
+                ids = batch.ids.to_pylist()
+                self._add_answers(
+                    batch.source,
+                    [(rows[k], ids[k], [c[k] for c in columns]) for k in range(len(rows))],
+                )
             return
-        fmt = RecordFormat(batch.format)
         items = list(
             zip(batch.rows.to_pylist(), batch.keys.to_pylist(), batch.ids.to_pylist(), strict=True)
         )
+        answers: list[tuple[int, str, list[Any]]] = []
+        if fields:
+            columns = [batch.table.column(f).to_pylist() for f in fields]
+            answers = [(r, i, [c[k] for c in columns]) for k, (r, _, i) in enumerate(items)]
         for q in batch.quarantined:
             value = _parsed(q)
             if value is _UNPARSED:
@@ -567,7 +641,11 @@ class LeakageIndex:
                 continue
             assert q.row is not None  # _parsed: a row without its place is unparsed
             self.quarantined += 1
-            items.append((q.row, _quarantined_key(value, fmt, text_field), _row_id(value, q)))
+            rid = _row_id(value, q)
+            items.append((q.row, _quarantined_key(value, fmt, text_field), rid))
+            if isinstance(value, dict) and self._answers is not None:
+                got = self._answer_fields(fmt, list(value), text_field)
+                answers.append((q.row, rid, [value.get(f) for f in got]))
         items.sort(key=lambda item: item[0])
         self._add(
             pa.array([k for _, k, _ in items], pa.large_string()),
@@ -575,6 +653,46 @@ class LeakageIndex:
             pa.array([r for r, _, _ in items], pa.int64()),
             pa.array([i for _, _, i in items], pa.string()),
         )
+        self._add_answers(batch.source, sorted(answers, key=lambda a: a[0]))
+
+    def _answer_fields(
+        self, fmt: RecordFormat, columns: Sequence[str], text_field: str | None
+    ) -> list[str]:
+        """The answer fields of rows with ``columns`` that their key does not hold."""
+        if self._answers is None:
+            return []
+        try:
+            in_key = set(key_columns(fmt, columns, text_field, "prompt") or ())
+        except InputError:
+            in_key = set()
+        return [f for f in ANSWER_FIELDS if f in columns and f not in in_key]
+
+    def _add_answers(self, source: str, rows: list[tuple[int, str, list[Any]]]) -> None:
+        """Each row's answer fields (their strings joined by newlines), indexed when the
+        index is frozen; one shorter than ``ngram`` words has no n-gram and is left out."""
+        if self._answers is None:
+            return
+        n = self.config["ngram"]
+        for row, rid, values in rows:
+            text = "\n".join(t for v in values for t in strings_of(v))
+            if len(text.split()) >= n:  # normalization only removes words
+                self._answer_items.append(
+                    ReferenceItem(-1, source, row, rid, text, 0, 0, 0, False, "answer")
+                )
+
+    def _index_answers(self) -> list[ReferenceItem]:
+        """Index the answers collected, but those whose text more than ``max_ngram_items``
+        items give (a stock refusal: the n-gram bar counts one text once, so a text shared
+        word for word was evidence against every item giving it)."""
+        answers = self._answer_items
+        if self._answers is None or not answers:
+            return []
+        seen = Counter(" ".join(a.text.lower().split()) for a in answers)
+        bar = self.config["max_ngram_items"]
+        kept = [a for a in answers if seen[" ".join(a.text.lower().split())] <= bar]
+        if kept:
+            self._answers.add(pa.array([a.text for a in kept], pa.large_string()))
+        return kept
 
     def _add(self, keys: pa.Array, source: str, rows: pa.Array, ids: pa.Array) -> None:
         if self._frozen:
@@ -598,25 +716,42 @@ class LeakageIndex:
         if self._frozen:
             return
         self._frozen = True
-        stats = self._core.items()
-        words, ngrams, common = (
-            array("I", raw) for raw in (stats.words, stats.ngrams, stats.common_ngrams)
-        )
         n = self.config["ngram"]
-        self.items = [
-            ReferenceItem(
-                it.index,
-                it.file,
-                it.row,
-                it.id,
-                it.text,
-                words[k],
-                ngrams[k],
-                common[k],
-                words[k] < n,
+        self._prompts = len(self.items)
+        parts = [(self._core, self.items)]
+        answers = self._index_answers()
+        if self._answers is not None and answers:
+            parts.append((self._answers, answers))
+        frozen: list[ReferenceItem] = []
+        for core, items in parts:
+            stats = core.items()
+            words, ngrams, common = (
+                array("I", raw) for raw in (stats.words, stats.ngrams, stats.common_ngrams)
             )
-            for k, it in enumerate(self.items)
-        ]
+            frozen += [
+                dataclasses.replace(
+                    it,
+                    index=len(frozen) + k,
+                    words=words[k],
+                    ngrams=ngrams[k],
+                    common_ngrams=common[k],
+                    too_short_for_ngram=words[k] < n,
+                )
+                for k, it in enumerate(items)
+            ]
+        self.items, self._answer_items = frozen, []
+
+    @property
+    def prompt_items(self) -> list[ReferenceItem]:
+        """The items of the rows' keys (what the model reads), without their answers."""
+        self._freeze()
+        return self.items[: self._prompts]
+
+    @property
+    def answer_items(self) -> list[ReferenceItem]:
+        """The rows' answers indexed (after every prompt in :attr:`items`)."""
+        self._freeze()
+        return self.items[self._prompts :]
 
     # Pickling (Ray's object store, multiprocessing) ships the frozen index as
     # the core's checked blob: workers load it instead of rebuilding it.
@@ -631,6 +766,9 @@ class LeakageIndex:
             "reference_files": self.reference_files,
             "items": [dataclasses.astuple(i) for i in self.items],
             "core": _core.leakage_index_to_bytes(self._core),
+            "answers": (
+                None if self._answers is None else _core.leakage_index_to_bytes(self._answers)
+            ),
             "threads": self.ship_threads,
             "quarantined": self.quarantined,
             "unreadable": [dataclasses.astuple(q) for q in self.unreadable],
@@ -646,12 +784,20 @@ class LeakageIndex:
             )
         try:
             self._core = _core.leakage_index_from_bytes(state["core"], threads=state.get("threads"))
+            answers = state.get("answers")
+            self._answers = (
+                None
+                if answers is None
+                else _core.leakage_index_from_bytes(answers, threads=state.get("threads"))
+            )
         except _core.IndexFormatError as e:
             raise InputError(f"leakage index: {e}") from None
         self.methods = tuple(state["methods"])
         self.config = dict(state["config"])
         self.reference_files = list(state["reference_files"])
         self.items = [ReferenceItem(*t) for t in state["items"]]
+        self._answer_items = []
+        self._prompts = sum(1 for i in self.items if i.part == "prompt")
         self.quarantined = state.get("quarantined", 0)
         self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
         self._frozen = True
@@ -667,12 +813,23 @@ class LeakageIndex:
         if len(keys) == 0:
             return []
         found = self._core.scan(keys)
+        if self._answers is not None and len(self.items) > self._prompts:
+            base = self._prompts
+            answers = [
+                _core.Leak(
+                    h.record,
+                    base + h.item,
+                    ngram=True,
+                    shared_ngrams=h.shared_ngrams,
+                    ratio=h.ratio,
+                    span=h.span,
+                )
+                for h in self._answers.scan(keys)
+            ]
+            if answers:
+                found = sorted([*found, *answers], key=lambda leak: (leak.record, leak.item))
         raw = self._raw_items()
         if raw:
-            import pyarrow.compute as pc
-
-            from curagate import _core
-
             at = pc.index_in(keys, value_set=pa.array(list(raw), keys.type)).to_pylist()
             texts = list(raw.values())
             extra = [
@@ -691,7 +848,7 @@ class LeakageIndex:
         if "exact" not in self.methods:
             return {}
         by_text: dict[str, list[int]] = {}
-        for item in self.items:
+        for item in self.prompt_items:
             # An item with no text at all (a row of numbers, `{}`) leaks nothing: as a
             # raw item it matched every empty string, e.g. a column a record lacks.
             if item.words == 0 and item.text.strip():
@@ -737,7 +894,7 @@ class LeakageIndex:
             if leaked[record]:
                 continue
             leaked[record] = True
-            ref_ids[record] = self.items[leak.item].id
+            ref_ids[record] = self.items[leak.item].shown_id
             how[record] = "+".join(leak.methods)
         return RowLeaks(
             pa.array(leaked, pa.bool_()), pa.array(ref_ids, pa.string()), pa.array(how, pa.string())
@@ -797,6 +954,7 @@ def detect(
     cache_dir: str | Path | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    answers: bool = True,
 ) -> LeakageResult:
     """Find reference items inside corpus records.
 
@@ -831,6 +989,7 @@ def detect(
         min_span_ratio=min_span_ratio,
         minhash_threshold=minhash_threshold,
         threads=threads,
+        answers=answers,
     )
     corpus_paths = expand_inputs(corpus)
     if paraphrase and executor != "local":
@@ -843,7 +1002,7 @@ def detect(
         from curagate.semantic import ParaphraseIndex
 
         paraphrases = ParaphraseIndex(
-            [item.text for item in index.items],
+            [item.text for item in index.prompt_items],
             threshold=paraphrase_threshold,
             model=model,
             cache_dir=cache_dir,
@@ -885,7 +1044,8 @@ def detect(
         config=index.config,
         reference_files=index.reference_files,
         corpus_files=paths,
-        items=index.items,
+        items=index.prompt_items,
+        answer_items=index.answer_items,
         corpus_records=sum(p.records for p in parts),
         corpus_bytes=sum(p.nbytes for p in parts),
         quarantined=sum(p.quarantined for p in parts),

@@ -57,7 +57,9 @@ def summary_lines(result: LeakageResult) -> list[str]:
     """The few lines the CLI prints."""
     by = result.by_method()
     lines = [
-        f"reference items: {len(result.items)} from {len(result.reference_files)} file(s); "
+        f"reference items: {len(result.items)}"
+        + (f" (and {len(result.answer_items)} answers)" if result.answer_items else "")
+        + f" from {len(result.reference_files)} file(s); "
         f"corpus records scanned: {result.corpus_records} from {len(result.corpus_files)} file(s)",
         f"leaked reference items: {result.leaked_reference_items} "
         f"(exact {by['exact']}, ngram {by['ngram']}, minhash {by['minhash']}); "
@@ -112,7 +114,8 @@ def summary_lines(result: LeakageResult) -> list[str]:
 
 def _where(leak: ReferenceLeak) -> str:
     item = leak.item
-    return _named(item.id, item.file, item.row, None)
+    place = _named(item.id, item.file, item.row, None)
+    return place if item.part == "prompt" else f"{place}, its {item.part}"
 
 
 def _named(record_id: str, file: str, row: int, line: int | None) -> str:

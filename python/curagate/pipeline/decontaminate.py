@@ -38,6 +38,7 @@ class DecontaminateStep(BaseStep):
                 min_span_words=d.min_span_words,
                 min_span_ratio=d.min_span_ratio,
                 threads=cfg.threads,
+                answers=d.answers,
             )
             # A reference row that cannot be read would be an item never removed.
             self.index.refuse_unreadable()
