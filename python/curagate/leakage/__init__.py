@@ -669,13 +669,14 @@ class LeakageIndex:
 
     def _add_answers(self, source: str, rows: list[tuple[int, str, list[Any]]]) -> None:
         """Each row's answer fields (their strings joined by newlines), indexed when the
-        index is frozen; one shorter than ``ngram`` words has no n-gram and is left out."""
+        index is frozen; one shorter than ``ngram`` characters cannot have ``ngram`` words
+        (a character is a word in Han, say) and is left out."""
         if self._answers is None:
             return
         n = self.config["ngram"]
         for row, rid, values in rows:
             text = "\n".join(t for v in values for t in strings_of(v))
-            if len(text.split()) >= n:  # normalization only removes words
+            if len(text) >= n:
                 self._answer_items.append(
                     ReferenceItem(-1, source, row, rid, text, 0, 0, 0, False, "answer")
                 )
@@ -749,9 +750,10 @@ class LeakageIndex:
 
     @property
     def answer_items(self) -> list[ReferenceItem]:
-        """The rows' answers indexed (after every prompt in :attr:`items`)."""
+        """The rows' answers that can match: with an n-gram (after every prompt in
+        :attr:`items`, where those without one are kept for their numbering)."""
         self._freeze()
-        return self.items[self._prompts :]
+        return [i for i in self.items[self._prompts :] if i.ngrams]
 
     # Pickling (Ray's object store, multiprocessing) ships the frozen index as
     # the core's checked blob: workers load it instead of rebuilding it.
