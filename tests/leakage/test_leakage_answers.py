@@ -195,7 +195,7 @@ def test_an_answer_in_a_script_written_without_spaces_is_indexed(tmp_path: Path)
     answer = (
         "小明有十二个苹果，他给了小红五个，又买了八个，所以他现在一共有十五个苹果。答案是十五。"
     )
-    golden = write(tmp_path / "g.jsonl", [{"prompt": "小明有几个苹果？", "reference": answer}])
+    golden = write(tmp_path / "g.jsonl", [{"prompt": "小明有几个苹果\uff1f", "reference": answer}])
     train = write(tmp_path / "t.jsonl", [{"prompt": "例题", "completion": answer}])
     result = detect(golden, train)
     assert [(k.item.part, [m.row for m in k.matches]) for k in result.leaks] == [("answer", [0])]
