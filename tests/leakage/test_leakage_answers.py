@@ -192,9 +192,7 @@ def test_check_curate_and_the_cli_find_answers(
 
 def test_an_answer_in_a_script_written_without_spaces_is_indexed(tmp_path: Path) -> None:
     # Han has no spaces: an answer of 40 characters is one "word" to str.split().
-    answer = (
-        "小明有十二个苹果，他给了小红五个，又买了八个，所以他现在一共有十五个苹果。答案是十五。"
-    )
+    answer = "小明有十二个苹果\uff0c他给了小红五个\uff0c又买了八个\uff0c所以他现在一共有十五个苹果。答案是十五。"
     golden = write(tmp_path / "g.jsonl", [{"prompt": "小明有几个苹果\uff1f", "reference": answer}])
     train = write(tmp_path / "t.jsonl", [{"prompt": "例题", "completion": answer}])
     result = detect(golden, train)
