@@ -433,3 +433,39 @@ def test_a_line_past_arrows_largest_block_is_quarantined_with_its_length(
     assert q.line == 2
     assert q.reason.startswith("the line is longer than the 131,072 bytes Arrow reads")
     assert all_keys(batches) == ["a", "c"]
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_records_whose_keys_all_differ_are_quarantined_past_the_field_name_budget(
+    write_jsonl: Callable[..., Path], nested: bool
+) -> None:
+    # Found by attack: rows whose keys all differ (ids as keys) made Arrow's JSON reader
+    # hold a column per key in every row: a 1 MB file took 20 s and 3.6 GB of memory.
+    from curagate.io.readers import MAX_FIELD_NAMES
+
+    def row(i: int) -> dict[str, object]:
+        return (
+            {"text": f"row {i}", "meta": {f"user{i}": 1}}
+            if nested
+            else {"text": f"row {i}", f"user{i}": 1}
+        )
+
+    n = MAX_FIELD_NAMES + 500
+    path = write_jsonl("ids.jsonl", [row(i) for i in range(n)])
+    batches = read_all([path])
+    kept, quarantined = all_rows(batches), all_quarantined(batches)
+    assert len(kept) + len(quarantined) == n
+    names = {"text", "meta"} if nested else {"text"}
+    assert len(kept) == MAX_FIELD_NAMES - len(names)
+    first = quarantined[0]
+    assert (first.line, first.row) == (len(kept) + 1, len(kept))
+    assert first.reason.startswith(f"field 'user{len(kept)}': records read together may use 1,000")
+    assert "as a JSON string" in first.reason
+    assert [q.line for q in quarantined] == list(range(len(kept) + 1, n + 1))
+
+
+def test_records_with_many_shared_keys_read_whole(write_jsonl: Callable[..., Path]) -> None:
+    # The budget counts distinct names: 900 keys in every row is no reason to quarantine.
+    rows = [{"text": f"row {i}", "meta": {f"f{k}": k for k in range(900)}} for i in range(50)]
+    batches = read_all([write_jsonl("wide.jsonl", rows)])
+    assert not all_quarantined(batches) and len(all_rows(batches)) == 50

@@ -31,6 +31,7 @@ from curagate._core import (
     NativeBuffer,
     jsonl_chunk,
     jsonl_chunk_end,
+    jsonl_distinct_keys_over,
     jsonl_may_not_fit_double,
 )
 from curagate._lazy import lazy_import
@@ -1093,6 +1094,13 @@ def _type_depth(schema: pa.Schema) -> int:
 _ARROW_SAFE_DEPTH = 4096
 
 
+# Distinct key names the records of one chunk may use. Arrow's JSON reader makes a column
+# of every key any row has, null in every other row: records whose keys all differ (ids as
+# keys, `{"scores": {"<user id>": 1}}`) cost rows x keys (a 1 MB file: 20 s, 3.6 GB). Such
+# a chunk is read record by record, and a record adding names past this is quarantined.
+MAX_FIELD_NAMES = 1000
+
+
 _TOO_DEEP = (
     f"nested deeper than {MAX_NESTING} levels (objects/arrays inside each other); "
     "flatten the record or store the structure as a JSON string"
@@ -1201,18 +1209,20 @@ def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options
     good: pa.Array | None = None  # indices (into the chunk's records) of the table rows
     # A line with more [/{ than Arrow's parser can recurse into never reaches it.
     too_deep = layout.may_overflow
+    many_keys = False
     if layout.flat is not None:
         table = _flat_table(layout.flat)
     elif n_records and not too_deep and layout.utf8_ok:
+        many_keys = jsonl_distinct_keys_over(chunk, MAX_FIELD_NAMES)
         try:
-            table = _arrow_read(chunk, layout.max_length)
+            table = None if many_keys else _arrow_read(chunk, layout.max_length)
         except pa.ArrowInvalid:
             table = None
         if table is not None and table.num_rows != n_records:
             table = None  # e.g. two objects on one line: find it the slow way
     if n_records and table is None:
         parsed = (
-            None if too_deep else _parse_in_segments(layout, state, options)
+            None if too_deep or many_keys else _parse_in_segments(layout, state, options)
         ) or _parse_slowly(layout, state, options)
         table, good_list, quarantined = parsed
         good = pa.array(good_list, pa.int64())
@@ -1340,6 +1350,7 @@ def _parse_slowly(
             )
         )
 
+    names: set[str] = set()  # the key names of the records kept (MAX_FIELD_NAMES)
     for k in range(first, stop):
         line_index = record_lines[k]
         raw = bytes(chunk[bounds[line_index] : bounds[line_index + 1]]).rstrip(b"\r\n")
@@ -1362,6 +1373,18 @@ def _parse_slowly(
         if not isinstance(value, dict):
             reject(k, f"line is a JSON {python_kind(value)}, not an object", raw)
             continue
+        new = _key_names(value) - names
+        if len(names) + len(new) > MAX_FIELD_NAMES:
+            reject(
+                k,
+                f"field {min(new)!r}: records read together may use {MAX_FIELD_NAMES:,} "
+                f"distinct key names (each is a column in every row) and the records before "
+                f"it use {len(names):,}; store a mapping whose keys vary (ids as keys) as a "
+                'list of {"key": ..., "value": ...} objects or as a JSON string',
+                raw,
+            )
+            continue
+        names |= new
         records.append(value)
         texts.append(_for_arrow(value, raw))
         kept.append(k)
@@ -1405,6 +1428,20 @@ def _parse_slowly(
             table, good = _convert_one_by_one(good_texts, good, reject, layout.max_length)
     quarantined.sort(key=lambda q: q.line or 0)
     return table, good, quarantined
+
+
+def _key_names(value: dict[str, Any]) -> set[str]:
+    """Every key of a parsed record, at any depth (iterative: records nest to 128)."""
+    names: set[str] = set()
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            names.update(v)
+            stack.extend(x for x in v.values() if isinstance(x, dict | list))
+        elif isinstance(v, list):
+            stack.extend(x for x in v if isinstance(x, dict | list))
+    return names
 
 
 def _for_arrow(value: Any, raw: bytes) -> bytes:
