@@ -616,24 +616,19 @@ class LeakageIndex:
         but their id. Rows that cannot be parsed go to :attr:`unreadable`."""
         fmt = RecordFormat(batch.format)
         fields = self._answer_fields(fmt, batch.table.column_names, text_field)
+        columns = [batch.table.column(f).to_pylist() for f in fields]
+        rows, ids = batch.rows.to_pylist(), batch.ids.to_pylist()
+        # (row, id, its answer fields' values) of the valid rows
+        answers = (
+            [(r, i, [c[k] for c in columns]) for k, (r, i) in enumerate(zip(rows, ids))]
+            if columns
+            else []
+        )
         if not batch.quarantined:
             self._add(batch.keys, batch.source, batch.rows, batch.ids)
-            if fields:
-                columns = [batch.table.column(f).to_pylist() for f in fields]
-                rows = batch.rows.to_pylist()
-                ids = batch.ids.to_pylist()
-                self._add_answers(
-                    batch.source,
-                    [(rows[k], ids[k], [c[k] for c in columns]) for k in range(len(rows))],
-                )
+            self._add_answers(batch.source, answers)
             return
-        items = list(
-            zip(batch.rows.to_pylist(), batch.keys.to_pylist(), batch.ids.to_pylist(), strict=True)
-        )
-        answers: list[tuple[int, str, list[Any]]] = []
-        if fields:
-            columns = [batch.table.column(f).to_pylist() for f in fields]
-            answers = [(r, i, [c[k] for c in columns]) for k, (r, _, i) in enumerate(items)]
+        items = list(zip(rows, batch.keys.to_pylist(), ids, strict=True))
         for q in batch.quarantined:
             value = _parsed(q)
             if value is _UNPARSED:
