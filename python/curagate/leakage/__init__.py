@@ -620,7 +620,10 @@ class LeakageIndex:
         rows, ids = batch.rows.to_pylist(), batch.ids.to_pylist()
         # (row, id, its answer fields' values) of the valid rows
         answers = (
-            [(r, i, [c[k] for c in columns]) for k, (r, i) in enumerate(zip(rows, ids))]
+            [
+                (r, i, [c[k] for c in columns])
+                for k, (r, i) in enumerate(zip(rows, ids, strict=True))
+            ]
             if columns
             else []
         )
