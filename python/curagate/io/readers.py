@@ -893,16 +893,9 @@ _MAGIC = (
 )
 
 
-def _misnamed(path: Path, suffix: str) -> str | None:
-    """Why a file named ``.jsonl`` is not JSON Lines (its bytes were read as lines of
-    binary: "invalid UTF-8 at byte 1"), or None."""
-    if suffix != ".jsonl":
-        return None
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-    except OSError:
-        return None  # the read that follows reports it
+def _misnamed(head: bytes) -> str | None:
+    """Why a file named ``.jsonl`` that starts with ``head`` is not JSON Lines (its bytes
+    were read as lines of binary: "invalid UTF-8 at byte 1"), or None."""
     for magic, what, name in _MAGIC:
         if head.startswith(magic):
             return f"the file is {what} but named .jsonl; rename it to end in {name}"
@@ -910,11 +903,8 @@ def _misnamed(path: Path, suffix: str) -> str | None:
 
 
 def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -> Iterator[Batch]:
-    wrong = _misnamed(path, suffix)
-    if wrong is not None:
-        yield _file_problem(state, options, wrong)
-        return
     with _jsonl_chunks(path, suffix, options.batch_rows) as chunks:
+        first = suffix == ".jsonl"  # its first bytes are checked: is it JSON Lines?
         while True:
             try:
                 chunk = next(chunks)
@@ -934,6 +924,13 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                     + " (re-create or re-download the file)",
                 )
                 return
+            wrong = (
+                _misnamed(bytes(chunk[:4])) if first and not isinstance(chunk, _LongLine) else None
+            )
+            if wrong is not None:
+                yield _file_problem(state, options, wrong)
+                return
+            first = False
             if isinstance(chunk, _LongLine):
                 yield from _long_line(chunk, state)
                 continue
