@@ -297,13 +297,42 @@ def test_check_bundles_finds_bytes_changed_after_promotion(
     assert "bundles in production and staging: intact" in capsys.readouterr().out
     shipped = Path(reg.get("bot", 1).artifact_path)
     (shipped / "model.safetensors").write_bytes(b"swapped" * 16)
-    [problem] = reg.check_bundles()
+    [(kind, problem)] = reg.check_bundles()
+    assert kind == "changed"
     assert problem.startswith("production: bot v1: its bytes are not the registered ones")
     assert "model.safetensors" in problem
     assert main(argv) == 1
     out = capsys.readouterr()
     assert "CHANGED production: bot v1" in out.out and "model.safetensors" in out.out
     assert main(["registry", "--db", str(reg.path), "check"]) == 0  # the log itself is intact
+
+
+def test_check_bundles_tells_a_revoked_signer_from_changed_bytes(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Found by attack: with the export key revoked and not a byte changed, it said
+    # "CHANGED ... are not the bytes that were registered ... restore the files".
+    from curagate.signing import sign_bundle
+
+    path, digest = bundle("a")
+    sign_bundle(path, ci_key[0])
+    reg.trust_add(ci_key[1], role="export", name="ci-export")
+    mv, _ = reg.register(path, name="bot")
+    assert mv.signed_by is not None
+    reg.promote("bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest))
+    assert reg.check_bundles() == []
+    reg.trust_revoke("ci-export", role="export", reason="leaked")
+    [(kind, problem)] = reg.check_bundles()
+    assert kind == "revoked" and "which is revoked" in problem and "unchanged" in problem
+    assert main(["registry", "--db", str(reg.path), "check", "--bundles"]) == 1
+    out = capsys.readouterr()
+    assert "REVOKED production: bot v1" in out.out and "CHANGED" not in out.out
+    assert "signed by an export key since revoked" in out.err
+    assert "restore the files" not in out.err
 
 
 def test_promotion_is_refused_when_the_lineage_changed_after_registration(
@@ -701,6 +730,17 @@ def test_cli_signed_promotion_then_list_and_show(
     main(["registry", "--db", db, "show", "bot", "1"])
     out = capsys.readouterr().out
     assert "production" in out and digest[:12] in out and "by alice" in out and "accepted" in out
+    # Found by attack: once the gate key was revoked, `show` still said "accepted ...
+    # verified" while promotion and `card` refused the report.
+    assert main(["registry", "--db", db, "trust", "revoke", "ci", "--reason", "leaked"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "show", "bot", "1"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.lstrip().startswith("report"))
+    assert " VOID " in line and "accepted when recorded; now NOT verified" in line
+    assert "revoked" in line
+    assert main(["registry", "--db", db, "show", "bot", "1", "--json"]) == 0
+    [g] = json.loads(capsys.readouterr().out)["gate_reports"]
+    assert g["accepted"] is True and g["verified_now"] is False and "revoked" in g["why_now"]
 
 
 def test_cli_list_on_a_missing_database_is_an_input_error(

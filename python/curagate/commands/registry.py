@@ -338,7 +338,12 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
     out = []
     for v in versions:
         d = v.to_dict()
-        d["gate_reports"] = [g.to_dict() for g in reg.gate_reports(v.name, v.version)]
+        d["gate_reports"] = []
+        for g in reg.gate_reports(v.name, v.version):
+            # As recorded, and judged again against the keys trusted now: a report whose
+            # signer was revoked since backs nothing (promotion and `card` refuse it).
+            ok, _, why = reg.judge_now(v, g) if g.accepted else (False, None, g.why)
+            d["gate_reports"].append({**g.to_dict(), "verified_now": ok, "why_now": why})
         d["log"] = [t.to_dict() for t in reg.log(v.name, v.version)]
         out.append(d)
     if as_json:
@@ -350,8 +355,11 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
         print(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
         for g in d["gate_reports"]:
             mark = "accepted" if g["accepted"] else "REFUSED"
+            why = g["why"]
+            if g["accepted"] and not g["verified_now"]:
+                mark, why = "VOID", f"accepted when recorded; now NOT verified: {g['why_now']}"
             print(
-                f"  report    {g['id']:>3} {mark:<8} {g['verdict'] or '-':<5} {g['report_sha256'][:12]}  {g['why']}"
+                f"  report    {g['id']:>3} {mark:<8} {g['verdict'] or '-':<5} {g['report_sha256'][:12]}  {why}"
             )
         for t in d["log"]:
             move = f"{t['from_stage'] or '-'} → {t['to_stage']}" if t["to_stage"] else ""
@@ -473,13 +481,23 @@ def run(args: argparse.Namespace) -> int:
             if not args.bundles:
                 return 0
             problems = reg.check_bundles()
-            for problem in problems:
-                print(f"CHANGED {problem}")
-            if problems:
-                raise CheckFailed(
-                    f"{len(problems)} shipped bundle(s) are not the bytes that were registered; "
-                    "roll back (`curagate registry rollback`) or restore the files"
+            for kind, problem in problems:
+                print(f"{kind.upper()} {problem}")
+            changed = sum(1 for kind, _ in problems if kind == "changed")
+            revoked = len(problems) - changed
+            notes = []
+            if changed:
+                notes.append(
+                    f"{changed} shipped bundle(s) are not the bytes that were registered; roll "
+                    "back (`curagate registry rollback`) or restore the files"
                 )
+            if revoked:
+                notes.append(
+                    f"{revoked} shipped bundle(s) were signed by an export key since revoked; "
+                    "register and promote a re-export signed by a trusted key, or roll back"
+                )
+            if notes:
+                raise CheckFailed("; ".join(notes))
             print("bundles in production and staging: intact")
             return 0
         if action == "card":

@@ -575,6 +575,11 @@ class Judgement:
 
 # What a gate report, its attestation and its items.jsonl may weigh, offered on the command
 # line or uploaded to the release service (the gate writes far less).
+class SignerRevoked(CheckFailed):
+    """A bundle's bytes are the registered ones, but the export key that signed them was
+    revoked since: nothing vouches for them now."""
+
+
 MAX_REPORT_BYTES = 8 << 20
 MAX_ITEMS_BYTES = 256 << 20
 
@@ -1219,10 +1224,14 @@ class Registry:
             f"with the gate keys trusted at that row, is {newest}"
         )
 
-    def check_bundles(self, stages: Sequence[str] = ("production", "staging")) -> list[str]:
+    def check_bundles(
+        self, stages: Sequence[str] = ("production", "staging")
+    ) -> list[tuple[str, str]]:
         """Re-hash the bundle of every version in ``stages`` against its manifest, its
         registered digest and (when registered signed) its signature; returns one problem
-        per version whose bytes are no longer the registered ones (empty: all intact).
+        per version that no longer checks (empty: all intact), as (kind, message): kind
+        ``"revoked"`` when its bytes are unchanged but its signer's key is revoked, else
+        ``"changed"``.
 
         The registry records a bundle's path and digest, not a copy of its bytes: a file
         changed after promotion is found here (or at the next promotion or rollback)."""
@@ -1232,8 +1241,10 @@ class Registry:
                 continue
             try:
                 self._verify_bytes(mv)
+            except SignerRevoked as e:
+                problems.append(("revoked", f"{mv.stage}: {e}"))
             except CheckFailed as e:
-                problems.append(f"{mv.stage}: {e}")
+                problems.append(("changed", f"{mv.stage}: {e}"))
         return problems
 
     def card(self, name: str, version: int) -> str:
@@ -1480,15 +1491,20 @@ class Registry:
         if mv.signed_by is not None:
             with self._read() as db:
                 pem = self._trusted(db, "export").get(mv.signed_by)
-            if pem is None:
-                raise CheckFailed(
-                    f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
-                    "revoked: its signature no longer vouches for these bytes"
-                )
         try:
-            verify_bundle(mv.artifact_path, public_key=pem, expected_digest=mv.artifact_digest)
+            # Its bytes first: a changed bundle whose signer is also revoked is changed.
+            verify_bundle(
+                mv.artifact_path,
+                public_key=pem,
+                expected_digest=mv.artifact_digest,
+            )
         except (CheckFailed, InputError) as e:
             raise CheckFailed(f"{mv.ref}: its bytes are not the registered ones: {e}") from None
+        if mv.signed_by is not None and pem is None:
+            raise SignerRevoked(
+                f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
+                "revoked: its signature no longer vouches for these bytes (they are unchanged)"
+            )
 
     def register(
         self,
