@@ -467,6 +467,26 @@ def test_leakage_flags_rows_containing_golden_items(tmp_path: Any) -> None:
     assert f["severity"] == "error" and f["rows"] == [f"{data.as_posix()}:2"]
 
 
+def test_a_golden_row_found_by_its_prompt_and_its_answer_counts_once(tmp_path: Any) -> None:
+    # Found by attack: the answer is an item of its own, and the audit counted 2 leaked
+    # golden items for a set of one.
+    from curagate.audit import AuditConfig, audit
+    from curagate.audit.config import LeakageConfig
+
+    question = "Explain in detail why the sky appears blue to an observer standing on the ground"
+    answer = "Sunlight scatters off the molecules of the air and the short blue waves scatter most"
+    golden = write_records(
+        tmp_path / "golden" / "set.jsonl", [{"id": "g1", "prompt": question, "reference": answer}]
+    )
+    data = write_records(
+        tmp_path / "train.jsonl", [{"prompt": question, "completion": answer}, pc(2)]
+    )
+    cfg = AuditConfig(leakage=LeakageConfig(reference=[golden.parent]))
+    report = audit([data], config=cfg, out=tmp_path / "out")
+    assert report["stats"]["leakage"]["leaked_reference_items"] == 1
+    assert finding(report, "LEAK001")["rows"] == [f"{data.as_posix()}:1"]
+
+
 def test_leakage_scans_what_curagate_leakage_scans_not_only_the_key(tmp_path: Any) -> None:
     from curagate.audit import AuditConfig, audit
     from curagate.audit.config import LeakageConfig

@@ -123,6 +123,8 @@ def test_an_answer_shared_by_many_items_is_boilerplate(tmp_path: Path) -> None:
     assert detect(golden, train).leaks == []
     # Fewer than --max-ngram-items items sharing it: their answer, word for word.
     assert len(detect(golden, train, max_ngram_items=20).leaks) == 12
+    # 0 is no bar at all (it dropped every answer).
+    assert len(detect(golden, train, max_ngram_items=0).leaks) == 12
 
 
 def test_preference_responses_and_nested_answers_are_indexed(tmp_path: Path) -> None:

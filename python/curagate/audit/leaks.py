@@ -94,7 +94,7 @@ class LeakScan:
         found: dict[int, str] = {}
         for t in self.index.scan_texts(texts):
             leak = t.leak
-            hit.add(leak.item)
+            hit.add(self.index.row_item(leak.item))  # a row's prompt and answer: one item
             if leak.record not in found:
                 how = "+".join(leak.methods)
                 where = "" if t.in_key else f" {OUTSIDE_KEY}"

@@ -528,6 +528,7 @@ class LeakageIndex:
         self.items: list[ReferenceItem] = []
         self._answer_items: list[ReferenceItem] = []  # until frozen, then in self.items
         self._prompts = 0  # frozen: self.items[:_prompts] are the keys', the rest answers
+        self._row_items: dict[tuple[str, int], int] | None = None  # see row_item
         self.reference_files: list[str] = []
         # Reference rows that failed format validation (indexed all the same), and
         # those that could not be parsed (not indexed: see refuse_unreadable).
@@ -687,8 +688,8 @@ class LeakageIndex:
         if self._answers is None or not answers:
             return []
         seen = Counter(" ".join(a.text.lower().split()) for a in answers)
-        bar = self.config["max_ngram_items"]
-        kept = [a for a in answers if seen[" ".join(a.text.lower().split())] <= bar]
+        bar = self.config["max_ngram_items"]  # 0: no bar, as for the n-grams
+        kept = [a for a in answers if not bar or seen[" ".join(a.text.lower().split())] <= bar]
         if kept:
             self._answers.add(pa.array([a.text for a in kept], pa.large_string()))
         return kept
@@ -746,6 +747,16 @@ class LeakageIndex:
         self._freeze()
         return self.items[: self._prompts]
 
+    def row_item(self, k: int) -> int:
+        """The index of the prompt item of item ``k``'s row (``k`` for a prompt): a row found
+        by its prompt and by its answer is one leaked item."""
+        if k < self._prompts:
+            return k
+        item = self.items[k]
+        if self._row_items is None:
+            self._row_items = {(i.file, i.row): i.index for i in self.prompt_items}
+        return self._row_items.get((item.file, item.row), k)
+
     @property
     def answer_items(self) -> list[ReferenceItem]:
         """The rows' answers that can match: with an n-gram (after every prompt in
@@ -798,6 +809,7 @@ class LeakageIndex:
         self.items = [ReferenceItem(*t) for t in state["items"]]
         self._answer_items = []
         self._prompts = sum(1 for i in self.items if i.part == "prompt")
+        self._row_items = None
         self.quarantined = state.get("quarantined", 0)
         self.unreadable = [Quarantined(*t) for t in state.get("unreadable", [])]
         self._frozen = True
