@@ -445,6 +445,37 @@ def test_the_rest_of_a_non_text_part_is_scanned_and_redacted_but_its_media(
     ] == [media] * 3
 
 
+def test_text_and_urls_in_media_fields_are_scanned_only_base64_is_not(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by re-attack: every `data` / `image` field and every string starting with
+    # "data:" was skipped: a document's text, a tool result, an image URL carried tokens
+    # and e-mails into sample.jsonl, and the audit passed.
+    tok = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    doc = {"type": "text", "media_type": "text/plain", "data": f"use token {tok} and a@b.example"}
+    parts = [
+        {"type": "text", "text": "summarize these"},
+        {"type": "document", "source": doc},
+        {"type": "tool_result", "tool_use_id": "t1", "content": f'data: {{"token": "{tok}"}}'},
+        {"type": "image", "image": f"https://cdn.example.org/c@d.example/p.png?t={tok}"},
+        {
+            "type": "image",
+            "image": "data:image/png;base64,d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7W",
+        },
+    ]
+    record = {
+        "messages": [
+            {"role": "user", "content": parts},
+            {"role": "assistant", "content": [{"type": "text", "text": "done"}]},
+        ]
+    }
+    report = run_audit([record])
+    assert {"PII001", "SEC001"} <= rules_found(report) and "SEC002" not in rules_found(report)
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert tok not in sample and "a@b.example" not in sample and "c@d.example" not in sample
+    assert "data:image/png;base64,d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7W" in sample
+
+
 def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
     report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
     assert report["stats"]["pii"]["PII001"] == 3

@@ -391,8 +391,8 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
     leaves those out); a record's own keys are its column names (``record=False``:
     ``value`` is a column's value, whose keys are nested). Values of
     other types (numbers, booleans, timestamps, bytes) and the media payloads of a
-    ``content`` list's parts that are not text (images, audio: :data:`_MEDIA_KEYS`
-    fields, ``data:`` URLs; base64 reads as a secret) are not read; the rest of such a part is (a
+    ``content`` list's parts that are not text (images, audio: base64 ``data:`` URLs, base64
+    in :data:`_MEDIA_KEYS` fields; base64 reads as a secret) are not read; the rest of such a part is (a
     secret as its ``type``, an e-mail in its URL went into the sample as they were).
     Tuples (Arrow map entries) are lists. Iterative: a record nested thousands deep must
     not overflow the stack."""
@@ -421,16 +421,23 @@ def _data_key(key: Any, value: Any, kind: int) -> bool:
     return kind != _RECORD and value is not None and isinstance(key, str)
 
 
-# The fields of a non-text content part that hold its media, base64 or bytes (OpenAI's
-# input_audio.data and file_data, Anthropic's source.data, Hugging Face's image/audio).
+# The fields of a non-text content part that hold its media (OpenAI's input_audio.data and
+# file_data, Anthropic's source.data, Hugging Face's image/audio) when it is base64.
 _MEDIA_KEYS = frozenset({"data", "image", "audio", "video", "bytes", "file_data"})
+# Base64 (standard or URL-safe, line breaks allowed), or a base64 data: URL.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_\-\r\n]{32,}={0,2}\s*")
+_DATA_URL = re.compile(r"data:[^,;]*(?:;[^,;]*)*;base64,", re.IGNORECASE)
 
 
 def _payload(kind: int, key: Any, value: Any) -> bool:
-    """Whether a value of a non-text content part is its media (not read)."""
-    return kind == _PART and (
-        key in _MEDIA_KEYS or (isinstance(value, str) and value.startswith("data:"))
-    )
+    """Whether a value of a non-text content part is its media, not read: a base64 data:
+    URL, or base64 under a media field (a URL, a file's text or a tool's output there is
+    read: a token in an image URL, a document's text, went into the sample)."""
+    if kind != _PART or not isinstance(value, str):
+        return False
+    if _DATA_URL.match(value):
+        return True
+    return key in _MEDIA_KEYS and _BASE64.fullmatch(value) is not None
 
 
 def _value_kind(kind: int, key: Any) -> int:
