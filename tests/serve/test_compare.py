@@ -404,6 +404,11 @@ def test_the_estimate_of_parsed_memory_is_from_above() -> None:
         b'{"a":[[],[],[],[],[],[],[],[]]}\n' * 5000,
         b'{"a":["x","y","z"],"b":"v","c":{"d":"e"},"n":1.5}\n' * 5000,
         b"".join(json.dumps(r).encode() + b"\n" for r in items_rows(2000)),
+        # One astral character: the whole string at 4 bytes a character (re-attack).
+        b"".join(
+            json.dumps({"id": f"x{i}", "output": "\U0001f600" + "a" * 100_000}).encode() + b"\n"
+            for i in range(20)
+        ),
     ]
     for n, raw in enumerate(shapes):
         gc.collect()

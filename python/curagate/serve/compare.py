@@ -171,10 +171,11 @@ def cached_items(sha: str) -> list[dict[str, Any]] | None:
 
 
 def parse_cost(raw: bytes) -> int:
-    """An estimate (from above) of the memory of ``raw`` parsed: its bytes, a Python object
-    per value and more per container (``{"a":{}}`` per line is ~40x its bytes)."""
+    """An estimate (from above) of the memory of ``raw`` parsed: 4 bytes a character (one
+    character past U+FFFF makes Python store its whole string so), a Python object per
+    value and more per container (``{"a":{}}`` per line is ~40x its bytes)."""
     values = raw.count(b",") + raw.count(b"\n") + 1
-    return len(raw) + 64 * values + 240 * (raw.count(b"{") + raw.count(b"["))
+    return 4 * len(raw) + 64 * values + 240 * (raw.count(b"{") + raw.count(b"["))
 
 
 @contextlib.contextmanager
