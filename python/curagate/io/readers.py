@@ -934,14 +934,35 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
             if isinstance(chunk, _LongLine):
                 yield from _long_line(chunk, state)
                 continue
-            batch = _jsonl_chunk(chunk, state, options)
+            for piece in _narrowed(chunk):
+                batch = _jsonl_chunk(piece, state, options)
+                del piece
+                if batch is not None:
+                    yield batch
+                    del batch  # not held while the next chunk is parsed
             del chunk
             if isinstance(chunks, _MappedChunks):
-                chunks.release_read()  # parsed: its bytes are in the batch now
-            if batch is not None:
-                yield batch
-                del batch  # not held while the next chunk is parsed
+                chunks.release_read()  # parsed: its bytes are in the batches now
         yield from _flush_pending(state, options)
+
+
+def _narrowed(chunk: _Chunk) -> Iterator[memoryview]:
+    """The chunk, or, when its records name more than :data:`MAX_FIELD_NAMES` distinct
+    keys, pieces of its lines that name at most that many each (halved until they do, or
+    are one line), in order: each piece is a batch of its own, so its table has its own
+    columns and the rows x columns Arrow builds stay bounded."""
+    pending = [memoryview(chunk)]
+    while pending:
+        piece = pending.pop()
+        cut = len(piece)
+        if jsonl_distinct_keys_over(piece, MAX_FIELD_NAMES):
+            cut = jsonl_chunk_end(piece, len(piece) // 2, 1, len(piece))
+            if cut >= len(piece):  # no line ends past the middle: cut after the first
+                cut = jsonl_chunk_end(piece, 0, 1, len(piece))
+        if cut >= len(piece):
+            yield piece
+        else:
+            pending += [piece[cut:], piece[:cut]]
 
 
 def _long_line(line: _LongLine, state: _FileState) -> Iterator[Batch]:
@@ -1091,10 +1112,10 @@ def _type_depth(schema: pa.Schema) -> int:
 _ARROW_SAFE_DEPTH = 4096
 
 
-# Distinct key names the records of one chunk may use. Arrow's JSON reader makes a column
+# Distinct key names the records of one batch may use. Arrow's JSON reader makes a column
 # of every key any row has, null in every other row: records whose keys all differ (ids as
 # keys, `{"scores": {"<user id>": 1}}`) cost rows x keys (a 1 MB file: 20 s, 3.6 GB). Such
-# a chunk is read record by record, and a record adding names past this is quarantined.
+# a chunk is read in pieces that name at most this many (see _narrowed).
 MAX_FIELD_NAMES = 1000
 
 
@@ -1206,20 +1227,18 @@ def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options
     good: pa.Array | None = None  # indices (into the chunk's records) of the table rows
     # A line with more [/{ than Arrow's parser can recurse into never reaches it.
     too_deep = layout.may_overflow
-    many_keys = False
     if layout.flat is not None:
         table = _flat_table(layout.flat)
     elif n_records and not too_deep and layout.utf8_ok:
-        many_keys = jsonl_distinct_keys_over(chunk, MAX_FIELD_NAMES)
         try:
-            table = None if many_keys else _arrow_read(chunk, layout.max_length)
+            table = _arrow_read(chunk, layout.max_length)
         except pa.ArrowInvalid:
             table = None
         if table is not None and table.num_rows != n_records:
             table = None  # e.g. two objects on one line: find it the slow way
     if n_records and table is None:
         parsed = (
-            None if too_deep or many_keys else _parse_in_segments(layout, state, options)
+            None if too_deep else _parse_in_segments(layout, state, options)
         ) or _parse_slowly(layout, state, options)
         table, good_list, quarantined = parsed
         good = pa.array(good_list, pa.int64())
@@ -1347,7 +1366,6 @@ def _parse_slowly(
             )
         )
 
-    names: set[str] = set()  # the key names of the records kept (MAX_FIELD_NAMES)
     for k in range(first, stop):
         line_index = record_lines[k]
         raw = bytes(chunk[bounds[line_index] : bounds[line_index + 1]]).rstrip(b"\r\n")
@@ -1370,18 +1388,6 @@ def _parse_slowly(
         if not isinstance(value, dict):
             reject(k, f"line is a JSON {python_kind(value)}, not an object", raw)
             continue
-        new = _key_names(value) - names
-        if len(names) + len(new) > MAX_FIELD_NAMES:
-            reject(
-                k,
-                f"field {min(new)!r}: records read together may use {MAX_FIELD_NAMES:,} "
-                f"distinct key names (each is a column in every row) and the records before "
-                f"it use {len(names):,}; store a mapping whose keys vary (ids as keys) as a "
-                'list of {"key": ..., "value": ...} objects or as a JSON string',
-                raw,
-            )
-            continue
-        names |= new
         records.append(value)
         texts.append(_for_arrow(value, raw))
         kept.append(k)
@@ -1425,20 +1431,6 @@ def _parse_slowly(
             table, good = _convert_one_by_one(good_texts, good, reject, layout.max_length)
     quarantined.sort(key=lambda q: q.line or 0)
     return table, good, quarantined
-
-
-def _key_names(value: dict[str, Any]) -> set[str]:
-    """Every key of a parsed record, at any depth (iterative: records nest to 128)."""
-    names: set[str] = set()
-    stack: list[Any] = [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, dict):
-            names.update(v)
-            stack.extend(x for x in v.values() if isinstance(x, dict | list))
-        elif isinstance(v, list):
-            stack.extend(x for x in v if isinstance(x, dict | list))
-    return names
 
 
 def _for_arrow(value: Any, raw: bytes) -> bytes:
