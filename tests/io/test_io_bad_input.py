@@ -513,3 +513,30 @@ def test_a_tool_calling_set_whose_argument_names_vary_is_kept_whole(tmp_path: Pa
         for k in kept
     )
     assert again.kept == result.kept
+
+
+def test_a_few_names_nested_in_many_orders_are_read_in_narrower_batches(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    # Found by re-attack: 42 names nested in 20,000 orders are 20,000 columns (a 1.4 MB
+    # file took 37 s and 5.2 GB); counting names did not see them.
+    import itertools
+
+    import pyarrow as pa
+
+    from curagate.io.readers import MAX_FIELD_NAMES
+
+    orders = list(itertools.permutations([f"n{i}" for i in range(16)], 3))[:2500]
+    rows = [{"text": f"row {i}", "m": {a: {b: {c: i}}}} for i, (a, b, c) in enumerate(orders)]
+    batches = read_all([write_jsonl("orders.jsonl", rows)])
+    assert not all_quarantined(batches) and len(batches) > 2
+    assert all_keys(batches) == [f"row {i}" for i in range(len(rows))]
+
+    def paths(t: pa.DataType) -> int:
+        return sum(1 + paths(f.type) for f in t) if pa.types.is_struct(t) else 0
+
+    for batch in batches:
+        assert (
+            len(batch.table.column_names) + paths(batch.table.schema.field("m").type)
+            <= MAX_FIELD_NAMES
+        )

@@ -947,8 +947,8 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
 
 
 def _narrowed(chunk: _Chunk) -> Iterator[memoryview]:
-    """The chunk, or, when its records name more than :data:`MAX_FIELD_NAMES` distinct
-    keys, pieces of its lines that name at most that many each (halved until they do, or
+    """The chunk, or, when its records hold more than :data:`MAX_FIELD_NAMES` distinct key
+    paths, pieces of its lines that hold at most that many each (halved until they do, or
     are one line), in order: each piece is a batch of its own, so its table has its own
     columns and the rows x columns Arrow builds stay bounded."""
     pending = [memoryview(chunk)]
@@ -1112,10 +1112,10 @@ def _type_depth(schema: pa.Schema) -> int:
 _ARROW_SAFE_DEPTH = 4096
 
 
-# Distinct key names the records of one batch may use. Arrow's JSON reader makes a column
-# of every key any row has, null in every other row: records whose keys all differ (ids as
-# keys, `{"scores": {"<user id>": 1}}`) cost rows x keys (a 1 MB file: 20 s, 3.6 GB). Such
-# a chunk is read in pieces that name at most this many (see _narrowed).
+# Distinct key paths (`a`, `a.b`) the records of one batch may hold. Arrow's JSON reader
+# makes a column of every path any row has, null in every other row: records whose keys all
+# differ (ids as keys, `{"scores": {"<user id>": 1}}`) cost rows x paths (a 1 MB file: 20 s,
+# 3.6 GB). Such a chunk is read in pieces that hold at most this many (see _narrowed).
 MAX_FIELD_NAMES = 1000
 
 

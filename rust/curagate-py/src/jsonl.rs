@@ -415,7 +415,7 @@ fn jsonl_may_not_fit_double(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult
     Ok(py.detach(|| may_not_fit_double(bytes)))
 }
 
-/// Whether JSON Lines name more than `cap` distinct object keys (see
+/// Whether JSON Lines hold more than `cap` distinct key paths (see
 /// [`distinct_keys_over`]).
 #[pyfunction]
 fn jsonl_distinct_keys_over(py: Python<'_>, data: &Bound<'_, PyAny>, cap: usize) -> PyResult<bool> {
