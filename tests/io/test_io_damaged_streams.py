@@ -76,12 +76,16 @@ def test_a_stream_cut_before_its_first_line_says_so(tmp_path: Path) -> None:
 def test_a_compressed_or_parquet_file_named_jsonl_is_named_for_what_it_is(
     tmp_path: Path, data: bytes, what: str, name: str
 ) -> None:
-    # A gzip file named .jsonl was read as a line of binary: "invalid UTF-8 at byte 1".
-    path = tmp_path / "shard.jsonl"
-    path.write_bytes(data)
-    rows, reason = _problem(path)
-    assert rows == 0
-    assert reason == f"the file is {what} but named .jsonl; rename it to end in {name}"
+    # A gzip file named .jsonl was read as a line of binary: "invalid UTF-8 at byte 1",
+    # and one named .jsonl.zst was "corrupt data ... re-download the file" (re-attack).
+    for suffix in (".jsonl", ".jsonl.gz", ".jsonl.zst"):
+        if suffix == name:
+            continue
+        path = tmp_path / f"shard{suffix}"
+        path.write_bytes(data)
+        rows, reason = _problem(path)
+        assert rows == 0
+        assert reason == f"the file is {what} but named {suffix}; rename it to end in {name}"
 
 
 def test_gzip_cut_at_75_percent_keeps_every_decodable_row(tmp_path: Path) -> None:

@@ -893,13 +893,22 @@ _MAGIC = (
 )
 
 
-def _misnamed(head: bytes) -> str | None:
-    """Why a file named ``.jsonl`` that starts with ``head`` is not JSON Lines (its bytes
-    were read as lines of binary: "invalid UTF-8 at byte 1"), or None."""
+def _misnamed(head: bytes, suffix: str) -> str | None:
+    """Why a file named with ``suffix`` that starts with ``head`` is not what its name says
+    (a gzip file named .jsonl was read as lines of binary: "invalid UTF-8 at byte 1"; one
+    named .jsonl.zst was "corrupt data"), or None."""
     for magic, what, name in _MAGIC:
-        if head.startswith(magic):
-            return f"the file is {what} but named .jsonl; rename it to end in {name}"
+        if head.startswith(magic) and name != suffix:
+            return f"the file is {what} but named {suffix}; rename it to end in {name}"
     return None
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(4)
+    except OSError:
+        return b""
 
 
 def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -> Iterator[Batch]:
@@ -912,10 +921,12 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 break
             except _DECOMPRESS_ERRORS as exc:
                 yield from _flush_pending(state, options)
+                wrong = None if state.line_base else _misnamed(_head(path), suffix)
                 yield _file_problem(
                     state,
                     options,
-                    (
+                    wrong
+                    or (
                         f"cannot read the file after line {state.line_base}: "
                         f"{_decompress_error(exc)}; the rows after it are lost"
                         if state.line_base
@@ -925,7 +936,9 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 )
                 return
             wrong = (
-                _misnamed(bytes(chunk[:4])) if first and not isinstance(chunk, _LongLine) else None
+                _misnamed(bytes(chunk[:4]), suffix)
+                if first and not isinstance(chunk, _LongLine)
+                else None
             )
             if wrong is not None:
                 yield _file_problem(state, options, wrong)
