@@ -46,6 +46,19 @@ def signed_report(tmp_path: Path, key: Path, digest: str | None, verdict: str = 
     return write_gate_report(directory, digest, verdict, sign_key=key)
 
 
+def register_signed(reg: Registry, bundle: MakeBundle, key: tuple[Path, Path]) -> str:
+    """Register bundle "a" as bot v1, signed by ``key`` trusted as the export key "ci";
+    returns its digest."""
+    from curagate.signing import sign_bundle
+
+    path, digest = bundle("a")
+    sign_bundle(path, key[0])
+    reg.trust_add(key[1], role="export", name="ci")
+    mv, _ = reg.register(path, name="bot")
+    assert mv.signed_by is not None
+    return digest
+
+
 def production_ready(
     reg: Registry, bundle: MakeBundle, tmp_path: Path, key: Path, label: str
 ) -> int:
@@ -316,16 +329,10 @@ def test_check_bundles_tells_a_revoked_signer_from_changed_bytes(
 ) -> None:
     # Found by attack: with the export key revoked and not a byte changed, it said
     # "CHANGED ... are not the bytes that were registered ... restore the files".
-    from curagate.signing import sign_bundle
-
-    path, digest = bundle("a")
-    sign_bundle(path, ci_key[0])
-    reg.trust_add(ci_key[1], role="export", name="ci-export")
-    mv, _ = reg.register(path, name="bot")
-    assert mv.signed_by is not None
+    digest = register_signed(reg, bundle, ci_key)
     reg.promote("bot", 1, to="production", gate_report=signed_report(tmp_path, ci_key[0], digest))
     assert reg.check_bundles() == []
-    reg.trust_revoke("ci-export", role="export", reason="leaked")
+    reg.trust_revoke("ci", role="export", reason="leaked")
     [(kind, problem)] = reg.check_bundles()
     assert kind == "revoked" and "which is revoked" in problem and "unchanged" in problem
     assert main(["registry", "--db", str(reg.path), "check", "--bundles"]) == 1
@@ -979,13 +986,7 @@ def test_rollback_refuses_a_version_whose_gate_key_was_revoked_since(
 def test_a_version_signed_by_a_revoked_export_key_is_not_promoted(
     reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
-    from curagate.signing import sign_bundle
-
-    path, digest = bundle("a")
-    sign_bundle(path, ci_key[0])
-    reg.trust_add(ci_key[1], role="export", name="ci")
-    mv, _ = reg.register(path, name="bot")
-    assert mv.signed_by is not None
+    digest = register_signed(reg, bundle, ci_key)
     reg.trust_revoke("ci", role="export", reason="leaked")
     with pytest.raises(CheckFailed, match="which is revoked"):
         reg.promote(

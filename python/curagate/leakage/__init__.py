@@ -487,39 +487,27 @@ class LeakageIndex:
             raise ConfigError(
                 f"leakage: invalid parameter `threads`: must be in 1..{MAX_THREADS}, got {threads}"
             )
+        settings: dict[str, Any] = {
+            "ngram": ngram,
+            "min_shared_ngrams": min_shared_ngrams,
+            "min_ratio": min_ratio,
+            "max_ngram_items": max_ngram_items,
+            "min_span_ratio": min_span_ratio,
+            "minhash_threshold": minhash_threshold,
+            "num_perm": num_perm,
+            "shingle_words": shingle_words,
+            "seed": seed,
+            "threads": threads,
+        }
         try:
             self._core = _core.ReferenceIndex(
-                ngram=ngram,
-                methods=list(self.methods),
-                min_shared_ngrams=min_shared_ngrams,
-                min_ratio=min_ratio,
-                max_ngram_items=max_ngram_items,
-                min_span_words=min_span_words,
-                min_span_ratio=min_span_ratio,
-                minhash_threshold=minhash_threshold,
-                num_perm=num_perm,
-                shingle_words=shingle_words,
-                seed=seed,
-                threads=threads,
+                methods=list(self.methods), min_span_words=min_span_words, **settings
             )
             # The rows' answers, by n-grams alone (see ANSWER_FIELDS): no exact match (a
             # label "positive" is the whole of many strings) and no short span (a stock
             # phrase of eight words); a boilerplate of its own (a refusal shared by many).
             self._answers = (
-                _core.ReferenceIndex(
-                    ngram=ngram,
-                    methods=["ngram"],
-                    min_shared_ngrams=min_shared_ngrams,
-                    min_ratio=min_ratio,
-                    max_ngram_items=max_ngram_items,
-                    min_span_words=0,
-                    min_span_ratio=min_span_ratio,
-                    minhash_threshold=minhash_threshold,
-                    num_perm=num_perm,
-                    shingle_words=shingle_words,
-                    seed=seed,
-                    threads=threads,
-                )
+                _core.ReferenceIndex(methods=["ngram"], min_span_words=0, **settings)
                 if self.config["answers"]
                 else None
             )
