@@ -6,6 +6,7 @@ as it was."""
 from __future__ import annotations
 
 import gc
+import hashlib
 import html
 import json
 import re
@@ -133,7 +134,6 @@ def test_items_lines_read_as_json_reads_them_and_a_bad_line_is_named() -> None:
         b'{"set": "s", "id": "2", "big": 123456789012345678901234567890}',
         b'{"set": "s", "id": "3", "text": "a\xe2\x80\xa8b"}',  # U+2028 inside a string
         b'{"set": "s", "id": "4", "small": -9223372036854775809, "lone": "\\ud800"}',
-        b"[1, 2]",  # not an object: skipped, as before
     ]
     got = cmp.parse_items("c" * 64, b"\n".join(rows) + b"\n")
     assert [r["id"] for r in got] == ["1", "2", "3", "4"]
@@ -142,6 +142,35 @@ def test_items_lines_read_as_json_reads_them_and_a_bad_line_is_named() -> None:
     assert json.dumps(got[0]["score"]) == "NaN"
     with pytest.raises(InputError, match=r"line 3 is not usable JSON"):
         cmp.parse_items("d" * 64, b'{"id": 1}\n{"id": 2}\n{"id": \n')
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"[1, 2]", "line 2 is a JSON list, not an item object"),
+        (b"null", "line 2 is a JSON NoneType, not an item object"),
+        (b'{"id": "2", "candidate_correct": "false"}', 'line 2: candidate_correct is "false"'),
+        (b'{"id": "2", "base_correct": 1}', "line 2: base_correct is 1, not true or false"),
+    ],
+)
+def test_an_item_line_that_is_not_an_item_is_named_not_dropped_or_misread(
+    line: bytes, message: str
+) -> None:
+    # Found by attack: lines that were not objects vanished from the page without a word,
+    # and "false" (a string, so true) counted a wrong answer as right: 66.7% for 0%.
+    with pytest.raises(InputError, match=re.escape(message)):
+        cmp.parse_items(hashlib.sha256(line).hexdigest(), b'{"id": "1"}\n' + line + b"\n")
+
+
+def test_items_that_would_not_fit_the_memory_budget_are_refused_not_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by attack: 28 MiB of `{}` lines is 10 million dicts, 3 GB held by the server.
+    raw = b"{}\n" * 1000
+    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", cmp.parse_cost(raw) - 1)
+    with pytest.raises(InputError, match=r"more than the .* MiB compare may hold"):
+        cmp.parse_items("f" * 64, raw)
+    assert cmp.cached_items("f" * 64) is None
 
 
 def test_parsing_leaves_the_collector_as_it_found_it() -> None:
@@ -385,12 +414,12 @@ def test_big_items_are_kept_within_a_memory_budget_and_their_pairings_go_with_th
     assert cmp.parse_cost(big) >= len(big)
     cmp.pairing("a" * 64, items, None, None)
     # A budget below two such files keeps the newest only, and drops the older's pairing.
-    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", cmp.parse_cost(big) + 1)
+    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", cmp.parse_cost(big + row) + 1)
     cmp.parse_items("b" * 64, big + row)
     assert cmp.cached_items("a" * 64) is None and cmp.cached_items("b" * 64) is not None
     assert not [k for k in cmp._PAIRS if "a" * 64 in k]
-    # The newest is kept even above the budget alone.
-    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", 1)
+    # One that fits the budget alone evicts every other.
+    monkeypatch.setattr(cmp, "_ITEMS_BUDGET", cmp.parse_cost(row))
     cmp.parse_items("c" * 64, row)
     assert list(cmp._ITEMS) == ["c" * 64]
 

@@ -194,16 +194,46 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
     hit = cached_items(sha)
     if hit is not None:
         return hit
+    cost = parse_cost(raw)
+    if cost > _ITEMS_BUDGET:
+        # Parsed, it would hold more than every cached report together may (28 MiB of
+        # `{}` lines is 10 million dicts: 3 GB).
+        raise InputError(
+            f"stored items {sha[:12]}: {len(raw):,} bytes would take about {cost >> 20:,} MiB "
+            f"parsed, more than the {_ITEMS_BUDGET >> 20:,} MiB compare may hold; compare "
+            "the reports with `curagate gate` output on the command line"
+        )
     check_each = _long_digits(raw)
     with _gc_paused():
-        values = [
-            _parse_line(sha, n, line, not (check_each and _long_digits(line)))
+        rows = [
+            _item(sha, n, _parse_line(sha, n, line, not (check_each and _long_digits(line))))
             for n, line in enumerate(raw.split(b"\n"), 1)
             if line.strip()
         ]
-    rows = [v for v in values if isinstance(v, dict)]
-    _keep(sha, rows, parse_cost(raw))
+    _keep(sha, rows, cost)
     return rows
+
+
+_VERDICTS = ("candidate_correct", "base_correct")
+
+
+def _item(sha: str, n: int, value: Any) -> dict[str, Any]:
+    """One item line: an object whose verdicts are booleans (or absent). A line of another
+    kind was dropped without a word, and a verdict "false" read as correct (a string is
+    true), so the page showed 66.7% for answers all wrong."""
+    if not isinstance(value, dict):
+        raise InputError(
+            f"stored items {sha[:12]}: line {n} is a JSON {type(value).__name__}, not an item "
+            "object"
+        )
+    for name in _VERDICTS:
+        v = value.get(name)
+        if v is not None and not isinstance(v, bool):
+            raise InputError(
+                f"stored items {sha[:12]}: line {n}: {name} is {json.dumps(v)[:40]}, not true "
+                "or false"
+            )
+    return value
 
 
 def _keep(sha: str, rows: list[dict[str, Any]], cost: int) -> None:
