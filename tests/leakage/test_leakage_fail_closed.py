@@ -444,12 +444,14 @@ def test_an_item_in_a_quarantined_rows_tool_call_arguments_is_found_decoded(
 
 
 @pytest.mark.parametrize("quarantined", [False, True])
+@pytest.mark.parametrize("space", list("\u200b\u200a\u2009\u202f\u2006\u2008\u205f\x0b\x0c"))
 def test_an_item_with_a_zero_width_space_inside_its_words_is_found(
-    tmp_path: Path, reference: Path, quarantined: bool
+    tmp_path: Path, reference: Path, quarantined: bool, space: str
 ) -> None:
     # U+200B is a word break (Thai, Khmer): one after every third character cut the item
-    # into fragments no n-gram or span matched, in valid and quarantined rows alike.
-    hidden = "".join(c + ("\u200b" if i % 3 == 2 else "") for i, c in enumerate(ITEM))
+    # into fragments no n-gram or span matched, in valid and quarantined rows alike; so did
+    # a hair, thin or narrow no-break space (found by attack), as invisible to a reader.
+    hidden = "".join(c + (space if i % 3 == 2 else "") for i, c in enumerate(ITEM))
     row = {"prompt": hidden, "completion": "" if quarantined else "profit"}
     corpus = write(tmp_path / "corpus.jsonl", [{"prompt": "hello", "completion": "hi"}, row])
     result = detect(reference, corpus, reference_text_field="question")

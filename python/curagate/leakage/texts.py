@@ -76,15 +76,22 @@ class RowTexts:
 
 
 ZWSP = "\u200b"
+# Spaces drawn as next to nothing: zero-width, hair, thin, six-per-em, punctuation, medium
+# mathematical and narrow no-break spaces, and the vertical tab and form feed. A copy with
+# a hair space inside every third word read as the item and matched nothing.
+NARROW_SPACES = "\u200b\u200a\u2009\u2006\u2008\u205f\u202f\x0b\x0c"
+_NARROW = "[" + "".join(f"\\x{{{ord(c):04X}}}" for c in NARROW_SPACES) + "]"
+_NARROW_RE = re.compile("[" + NARROW_SPACES + "]")
 
 
 def without_zero_width_spaces(text: str) -> str | None:
-    """``text`` without its zero-width spaces, or None when it has none.
+    """``text`` without its zero-width (and other narrow) spaces, or None when it has none.
 
     Normalization reads U+200B as a word break (Thai and Khmer separate words with it), so
     one inside every word ("ca\u200bpital") cut an item into fragments no n-gram matched:
-    a free way to hide it. Texts holding one are also scanned without them."""
-    return text.replace(ZWSP, "") if ZWSP in text else None
+    a free way to hide it; a hair or thin space (:data:`NARROW_SPACES`) likewise. Texts
+    holding one are also scanned without them."""
+    return _NARROW_RE.sub("", text) if _NARROW_RE.search(text) else None
 
 
 # Normalization deletes punctuation, symbols, invisible format characters and the
@@ -152,9 +159,9 @@ def _without_zwsp(texts: pa.Array) -> pa.Array | None:
     ``pyarrow.compute`` would cost it ~30 ms of start-up."""
     from curagate import _kernels
 
-    if not _any_true(_kernels.match_substring(texts, ZWSP)):
+    if not _any_true(_kernels.match_substring_regex(texts, _NARROW)):
         return None
-    return _kernels.replace_substring(texts, ZWSP, "")
+    return _kernels.replace_substring_regex(texts, _NARROW, "")
 
 
 # Web markup between words: an HTML entity (`&nbsp;`, `&#32;`, `&amp;`), a percent-encoded
