@@ -215,11 +215,19 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Latin (beyond ASCII, IPA included), Greek and Cyrillic letters: those
-/// [`fold_lookalikes`] maps.
+/// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
+/// Georgian and Coptic letters: those [`fold_lookalikes`] maps.
 #[inline]
 fn is_foldable(c: char) -> bool {
-    matches!(c as u32, 0x00C0..=0x02AF | 0x0370..=0x052F | 0x1E00..=0x1FFF)
+    matches!(c as u32,
+        0x00C0..=0x02AF
+        | 0x0370..=0x058F
+        | 0x10D0..=0x10FF
+        | 0x1D00..=0x1D2B
+        | 0x1E00..=0x1FFF
+        | 0x2C80..=0x2CFF
+        | 0xA730..=0xA731
+    )
 }
 
 /// The Latin letter a lowercase Greek or Cyrillic letter (or the lowercase of a capital)
@@ -270,10 +278,35 @@ fn latin_lookalike(c: char) -> Option<char> {
         'ԝ' => 'w',
         'ӏ' => 'l',
         'ү' => 'y',
-        // Latin look-alikes of ASCII letters
+        // Latin look-alikes of ASCII letters (IPA, small capitals)
         'ɡ' => 'g',
         'ı' => 'i',
         'ȷ' => 'j',
+        '\u{0251}' => 'a', // ɑ
+        '\u{0269}' => 'i', // ɩ
+        '\u{026A}' => 'i', // small capital I
+        '\u{028F}' => 'y', // small capital Y
+        '\u{1D04}' => 'c',
+        '\u{1D0B}' => 'k',
+        '\u{1D0F}' => 'o',
+        '\u{1D1C}' => 'u',
+        '\u{1D20}' => 'v',
+        '\u{1D21}' => 'w',
+        '\u{1D22}' => 'z',
+        '\u{A731}' => 's',
+        // Armenian
+        '\u{0570}' => 'h',
+        '\u{0578}' => 'n',
+        '\u{057D}' => 'u',
+        '\u{0581}' => 'g',
+        '\u{0566}' => 'q',
+        '\u{0585}' => 'o',
+        // Georgian
+        '\u{10FF}' => 'o',
+        // Coptic
+        '\u{2C9F}' => 'o',
+        '\u{2CA3}' => 'p',
+        '\u{2CA5}' => 'c',
         _ => return None,
     })
 }
@@ -348,6 +381,22 @@ mod tests {
             if !text.chars().any(is_unspaced) {
                 assert_eq!(tok(text).len(), word_spans(&expected).len(), "{text:?}");
             }
+        }
+    }
+
+    #[test]
+    fn latin_armenian_georgian_and_coptic_lookalikes_fold() {
+        // Found by attack: each of these hid a golden item (UTS #39 confusables).
+        for (disguised, plain) in [
+            ("n\u{0251}t\u{0251}li\u{0251}", "natalia"),
+            ("cl\u{0269}ps", "clips"),
+            ("t\u{1D0F} f\u{0585}rty", "to forty"),
+            ("\u{0578}ow", "now"),
+            ("m\u{2C9F}nth", "month"),
+            ("g\u{10FF}ld \u{A731}old", "gold sold"),
+        ] {
+            let want = tok(plain);
+            assert_eq!(tok(disguised).hashes, want.hashes, "{disguised:?}");
         }
     }
 
