@@ -457,9 +457,9 @@ def jsonl_may_not_fit_double(data: Buffer) -> bool:
     """Whether a JSONL chunk may hold a number a double does not hold exactly (an integer
     of 16+ digits, a 200-digit run, a 3-digit exponent; digits in strings count too)."""
 
-def jsonl_distinct_keys_over(data: Buffer, cap: int) -> bool:
-    """Whether JSON Lines hold more than ``cap`` distinct key paths (``a``, ``a.b``; array
-    elements share their array's path; a string followed by ``:`` is a key)."""
+def jsonl_key_paths(data: Buffer) -> tuple[int, int, int]:
+    """(distinct key paths, key occurrences, lines) of JSON Lines: ``a``, ``a.b``; array
+    elements share their array's path; a string followed by ``:`` is a key."""
 
 def jsonl_chunk_end(data: Buffer, start: int, batch_rows: int, max_bytes: int) -> int:
     """Where the JSONL chunk starting at ``start`` ends: after ``batch_rows`` lines, or

@@ -468,11 +468,24 @@ def test_records_whose_keys_all_differ_are_read_in_narrower_batches(
         assert len(names) <= MAX_FIELD_NAMES
 
 
-def test_records_with_many_shared_keys_read_whole(write_jsonl: Callable[..., Path]) -> None:
-    # The budget counts distinct names: 900 keys in every row is no reason to quarantine.
-    rows = [{"text": f"row {i}", "meta": {f"f{k}": k for k in range(900)}} for i in range(50)]
+@pytest.mark.parametrize("keys", [900, 1500])
+def test_records_with_many_shared_keys_read_whole(
+    write_jsonl: Callable[..., Path], keys: int
+) -> None:
+    # Found by re-attack: 1,001 keys in every row were read one line per batch (32 MB: 153 s
+    # and 7.5 GB). A wide schema costs what its rows hold: one batch.
+    rows = [{"text": f"row {i}", "meta": {f"f{k}": k for k in range(keys)}} for i in range(50)]
     batches = read_all([write_jsonl("wide.jsonl", rows)])
-    assert not all_quarantined(batches) and len(all_rows(batches)) == 50
+    assert not all_quarantined(batches) and len(all_rows(batches)) == 50 and len(batches) == 1
+
+
+def test_records_alternating_between_two_wide_schemas_read_whole(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    # Twice the cells of the keys read: no reason to cut (56 s for 2,000 lines when cut).
+    rows = [{"text": f"row {i}", **{f"{'ab'[i % 2]}{k}": k for k in range(600)}} for i in range(40)]
+    batches = read_all([write_jsonl("alt.jsonl", rows)])
+    assert len(batches) == 1 and len(all_rows(batches)) == 40
 
 
 def test_a_tool_calling_set_whose_argument_names_vary_is_kept_whole(tmp_path: Path) -> None:

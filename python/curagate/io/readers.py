@@ -31,7 +31,7 @@ from curagate._core import (
     NativeBuffer,
     jsonl_chunk,
     jsonl_chunk_end,
-    jsonl_distinct_keys_over,
+    jsonl_key_paths,
     jsonl_may_not_fit_double,
 )
 from curagate._lazy import lazy_import
@@ -961,14 +961,16 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
 
 def _narrowed(chunk: _Chunk) -> Iterator[memoryview]:
     """The chunk, or, when its records hold more than :data:`MAX_FIELD_NAMES` distinct key
-    paths, pieces of its lines that hold at most that many each (halved until they do, or
-    are one line), in order: each piece is a batch of its own, so its table has its own
-    columns and the rows x columns Arrow builds stay bounded."""
+    paths and Arrow would build more than :data:`_SPARSE` cells (rows x paths) per key they
+    hold, pieces of its lines (halved until neither holds, or one line), in order: each
+    piece is a batch of its own, so its table has its own columns and the cells Arrow
+    builds stay within a few times the keys read."""
     pending = [memoryview(chunk)]
     while pending:
         piece = pending.pop()
         cut = len(piece)
-        if jsonl_distinct_keys_over(piece, MAX_FIELD_NAMES):
+        distinct, keys, lines = jsonl_key_paths(piece)
+        if distinct > MAX_FIELD_NAMES and lines * distinct > _SPARSE * keys:
             cut = jsonl_chunk_end(piece, len(piece) // 2, 1, len(piece))
             if cut >= len(piece):  # no line ends past the middle: cut after the first
                 cut = jsonl_chunk_end(piece, 0, 1, len(piece))
@@ -1125,11 +1127,14 @@ def _type_depth(schema: pa.Schema) -> int:
 _ARROW_SAFE_DEPTH = 4096
 
 
-# Distinct key paths (`a`, `a.b`) the records of one batch may hold. Arrow's JSON reader
-# makes a column of every path any row has, null in every other row: records whose keys all
-# differ (ids as keys, `{"scores": {"<user id>": 1}}`) cost rows x paths (a 1 MB file: 20 s,
-# 3.6 GB). Such a chunk is read in pieces that hold at most this many (see _narrowed).
+# Distinct key paths (`a`, `a.b`) past which a chunk's records may be read in pieces. Arrow's
+# JSON reader makes a column of every path any row has, null in every other row: records
+# whose keys all differ (ids as keys, `{"scores": {"<user id>": 1}}`) cost rows x paths for a
+# few keys each (a 1 MB file: 20 s, 3.6 GB). A chunk past this many paths and building more
+# than _SPARSE cells per key it holds is read in halves (see _narrowed); one whose rows all
+# hold the same many keys (a wide schema) costs what it holds and is read whole.
 MAX_FIELD_NAMES = 1000
+_SPARSE = 8
 
 
 _TOO_DEEP = (

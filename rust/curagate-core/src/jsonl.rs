@@ -89,14 +89,23 @@ pub fn may_not_fit_double(data: &[u8]) -> bool {
     false
 }
 
-/// Whether the JSON Lines in `data` hold more than `cap` distinct key paths (`a`, `a.b`, an
-/// array's elements sharing their array's path): the columns Arrow's JSON reader makes, each
-/// in every row, null where a row lacks it. Rows whose keys all differ (ids as keys) cost
-/// rows x paths (a 1 MB file took 20 s and 3.6 GB), and so do a few names nested in many
-/// orders. Not a parser: a string followed by `:` is a key; a string runs to its closing
-/// quote or the line end, where every path starts again at the root.
-pub fn distinct_keys_over(data: &[u8], cap: usize) -> bool {
+/// The keys of JSON Lines: distinct key paths (`a`, `a.b`, an array's elements sharing
+/// their array's path: the columns Arrow's JSON reader makes, each in every row, null where
+/// a row lacks it), key occurrences, and lines. Rows whose keys all differ (ids as keys)
+/// cost Arrow lines x paths where their own keys are a few per line (a 1 MB file took 20 s
+/// and 3.6 GB); rows that all hold the same many keys cost what they hold. Not a parser: a
+/// string followed by `:` is a key; a string runs to its closing quote or the line end,
+/// where every path starts again at the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPaths {
+    pub distinct: usize,
+    pub keys: usize,
+    pub lines: usize,
+}
+
+pub fn key_paths(data: &[u8]) -> KeyPaths {
     let mut seen = std::collections::HashSet::new();
+    let mut keys = 0usize;
     let mut stack: Vec<u64> = vec![0];
     let mut pending: Option<u64> = None; // the path of the value after a key
     let mut i = 0;
@@ -107,11 +116,14 @@ pub fn distinct_keys_over(data: &[u8], cap: usize) -> bool {
                 let mut j = start;
                 let end = loop {
                     match memchr::memchr3(b'"', b'\\', b'\n', &data[j.min(data.len())..]) {
-                        None => return false,
+                        None => break data.len(),
                         Some(k) if data[j + k] == b'\\' => j += k + 2,
                         Some(k) => break j + k,
                     }
                 };
+                if end >= data.len() {
+                    break;
+                }
                 if data[end] == b'\n' {
                     // A string cut by the line end: the line is not JSON.
                     stack.truncate(1);
@@ -127,9 +139,8 @@ pub fn distinct_keys_over(data: &[u8], cap: usize) -> bool {
                     let top = *stack.last().unwrap_or(&0);
                     let path = crate::hash::fast_hash64(&data[start..end], top);
                     pending = Some(path);
-                    if seen.insert(path) && seen.len() > cap {
-                        return true;
-                    }
+                    seen.insert(path);
+                    keys += 1;
                     i = k + 1;
                 } else {
                     pending = None;
@@ -156,7 +167,13 @@ pub fn distinct_keys_over(data: &[u8], cap: usize) -> bool {
         }
         i += 1;
     }
-    false
+    let lines = memchr::memchr_iter(b'\n', data).count()
+        + usize::from(data.last().is_some_and(|&b| b != b'\n'));
+    KeyPaths {
+        distinct: seen.len(),
+        keys,
+        lines,
+    }
 }
 
 /// The line layout of `chunk` and, with a `block_size`, its flat records (see
@@ -1476,7 +1493,7 @@ pub struct JoinedColumn {
 
 #[cfg(test)]
 mod key_tests {
-    use super::distinct_keys_over;
+    use super::{key_paths, KeyPaths};
 
     fn rows(keys: usize) -> Vec<u8> {
         (0..keys)
@@ -1486,21 +1503,25 @@ mod key_tests {
             .collect()
     }
 
+    fn paths(data: &[u8]) -> KeyPaths {
+        key_paths(data)
+    }
+
     #[test]
     fn keys_are_counted_by_path_at_any_depth() {
-        // text, m and m.k0..m.k9: 12 paths; the `": ` inside the escaped string is not a key.
-        assert!(!distinct_keys_over(&rows(10), 12));
-        assert!(distinct_keys_over(&rows(10), 11));
+        // text, m and m.k0..m.k9: 12 paths of 30 keys on 10 lines; the `": ` inside the
+        // escaped string is not a key.
+        let got = paths(&rows(10));
+        assert_eq!((got.distinct, got.keys, got.lines), (12, 30, 10));
         // a, b, b.a: three paths of two names, however often repeated.
         let same: Vec<u8> = b"{\"a\": 1, \"b\": {\"a\": 2}}\n".repeat(1000);
-        assert!(!distinct_keys_over(&same, 3));
-        assert!(distinct_keys_over(&same, 2));
+        let got = paths(&same);
+        assert_eq!((got.distinct, got.keys, got.lines), (3, 3000, 1000));
         // Array elements share their array's path; a value after a closed object does not
-        // inherit its key.
-        let arr = b"{\"l\": [{\"x\": 1}, {\"x\": 2}, {\"y\": [1, {\"x\": 3}]}], \"z\": {}}\n";
-        // l, l.x, l.y, l.y.x, z
-        assert!(!distinct_keys_over(arr, 5));
-        assert!(distinct_keys_over(arr, 4));
+        // inherit its key: l, l.x, l.y, l.y.x, z.
+        let arr = b"{\"l\": [{\"x\": 1}, {\"x\": 2}, {\"y\": [1, {\"x\": 3}]}], \"z\": {}}";
+        let got = paths(arr);
+        assert_eq!((got.distinct, got.keys, got.lines), (5, 6, 1));
     }
 
     #[test]
@@ -1512,18 +1533,22 @@ mod key_tests {
                 data.extend_from_slice(format!("{{\"{x}\": {{\"{y}\": 1}}}}\n").as_bytes());
             }
         }
-        // 4 names, 4 + 16 paths
-        assert!(!distinct_keys_over(&data, 20));
-        assert!(distinct_keys_over(&data, 19));
+        assert_eq!(paths(&data).distinct, 20); // 4 names, 4 + 16 paths
     }
 
     #[test]
     fn broken_lines_end_their_strings() {
         // An unclosed string stops at its line; the next line's keys still count.
-        let data = b"{\"a: 1\n{\"b\": 1, \"c\": 2}\n{\"d\\";
-        assert!(distinct_keys_over(data, 1));
-        assert!(!distinct_keys_over(data, 2));
-        assert!(!distinct_keys_over(b"", 0));
+        let got = paths(b"{\"a: 1\n{\"b\": 1, \"c\": 2}\n{\"d\\");
+        assert_eq!((got.distinct, got.keys, got.lines), (2, 2, 3));
+        assert_eq!(
+            paths(b""),
+            KeyPaths {
+                distinct: 0,
+                keys: 0,
+                lines: 0
+            }
+        );
     }
 }
 

@@ -6,8 +6,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use curagate_core::jsonl::{
-    chunk_end, distinct_keys_over, exact_values, implicit_prompts, join_columns,
-    may_not_fit_double, read_chunk, Column, FlatTable, JoinedColumn, Kind, StringColumn,
+    chunk_end, exact_values, implicit_prompts, join_columns, key_paths, may_not_fit_double,
+    read_chunk, Column, FlatTable, JoinedColumn, Kind, StringColumn,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -415,13 +415,13 @@ fn jsonl_may_not_fit_double(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult
     Ok(py.detach(|| may_not_fit_double(bytes)))
 }
 
-/// Whether JSON Lines hold more than `cap` distinct key paths (see
-/// [`distinct_keys_over`]).
+/// (distinct key paths, key occurrences, lines) of JSON Lines (see [`key_paths`]).
 #[pyfunction]
-fn jsonl_distinct_keys_over(py: Python<'_>, data: &Bound<'_, PyAny>, cap: usize) -> PyResult<bool> {
+fn jsonl_key_paths(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(usize, usize, usize)> {
     let buffer = PyBuffer::<u8>::get(data)?;
     let bytes = buffer_bytes(&buffer)?;
-    Ok(py.detach(|| distinct_keys_over(bytes, cap)))
+    let got = py.detach(|| key_paths(bytes));
+    Ok((got.distinct, got.keys, got.lines))
 }
 
 fn buffer_bytes(buffer: &PyBuffer<u8>) -> PyResult<&[u8]> {
@@ -442,7 +442,7 @@ fn buffer_bytes(buffer: &PyBuffer<u8>) -> PyResult<&[u8]> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(jsonl_chunk_end, m)?)?;
     m.add_function(wrap_pyfunction!(jsonl_may_not_fit_double, m)?)?;
-    m.add_function(wrap_pyfunction!(jsonl_distinct_keys_over, m)?)?;
+    m.add_function(wrap_pyfunction!(jsonl_key_paths, m)?)?;
     m.add_class::<FlatColumns>()?;
     m.add_class::<NativeBuffer>()?;
     m.add_function(wrap_pyfunction!(jsonl_chunk, m)?)?;
