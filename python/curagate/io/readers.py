@@ -947,37 +947,37 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
             if isinstance(chunk, _LongLine):
                 yield from _long_line(chunk, state)
                 continue
-            for piece in _narrowed(chunk):
+            pending = [memoryview(chunk)]
+            while pending:
+                piece = pending.pop()
                 batch = _jsonl_chunk(piece, state, options)
-                del piece
-                if batch is not None:
+                if isinstance(batch, _Halve):
+                    pending += _halves(piece)  # the first half is read first
+                elif batch is not None:
                     yield batch
-                    del batch  # not held while the next chunk is parsed
+                del piece, batch  # not held while the next chunk is parsed
             del chunk
             if isinstance(chunks, _MappedChunks):
                 chunks.release_read()  # parsed: its bytes are in the batches now
         yield from _flush_pending(state, options)
 
 
-def _narrowed(chunk: _Chunk) -> Iterator[memoryview]:
-    """The chunk, or, when its records hold more than :data:`MAX_FIELD_NAMES` distinct key
-    paths and Arrow would build more than :data:`_SPARSE` cells (rows x paths) per key they
-    hold, pieces of its lines (halved until neither holds, or one line), in order: each
-    piece is a batch of its own, so its table has its own columns and the cells Arrow
-    builds stay within a few times the keys read."""
-    pending = [memoryview(chunk)]
-    while pending:
-        piece = pending.pop()
-        cut = len(piece)
-        distinct, keys, lines = jsonl_key_paths(piece)
-        if distinct > MAX_FIELD_NAMES and lines * distinct > _SPARSE * keys:
-            cut = jsonl_chunk_end(piece, len(piece) // 2, 1, len(piece))
-            if cut >= len(piece):  # no line ends past the middle: cut after the first
-                cut = jsonl_chunk_end(piece, 0, 1, len(piece))
-        if cut >= len(piece):
-            yield piece
-        else:
-            pending += [piece[cut:], piece[:cut]]
+def _halves(piece: memoryview) -> list[memoryview]:
+    """``piece`` (of more than one line) cut at the line end nearest after its middle, the
+    second half first (a stack: the first is read first)."""
+    cut = jsonl_chunk_end(piece, len(piece) // 2, 1, len(piece))
+    if cut >= len(piece):  # no line ends past the middle: cut after the first
+        cut = jsonl_chunk_end(piece, 0, 1, len(piece))
+    return [piece[cut:], piece[:cut]]
+
+
+def _sparse(chunk: _Chunk) -> bool:
+    """Whether a chunk's records (more than one line) hold more than
+    :data:`MAX_FIELD_NAMES` distinct key paths and would make Arrow build more than
+    :data:`_SPARSE` cells (rows x paths) per key they hold: then it is read in halves, each
+    a batch with its own columns, until the cells stay within a few times the keys read."""
+    distinct, keys, lines = jsonl_key_paths(chunk)
+    return lines > 1 and distinct > MAX_FIELD_NAMES and lines * distinct > _SPARSE * keys
 
 
 def _long_line(line: _LongLine, state: _FileState) -> Iterator[Batch]:
@@ -1131,7 +1131,7 @@ _ARROW_SAFE_DEPTH = 4096
 # JSON reader makes a column of every path any row has, null in every other row: records
 # whose keys all differ (ids as keys, `{"scores": {"<user id>": 1}}`) cost rows x paths for a
 # few keys each (a 1 MB file: 20 s, 3.6 GB). A chunk past this many paths and building more
-# than _SPARSE cells per key it holds is read in halves (see _narrowed); one whose rows all
+# than _SPARSE cells per key it holds is read in halves (see _sparse); one whose rows all
 # hold the same many keys (a wide schema) costs what it holds and is read whole.
 MAX_FIELD_NAMES = 1000
 _SPARSE = 8
@@ -1237,8 +1237,20 @@ def _as_arrow_reads(value: Any) -> Any:
 _NATIVE_SHAPES = True
 
 
-def _jsonl_chunk(chunk: bytes | memoryview, state: _FileState, options: _Options) -> Batch | None:
+class _Halve:
+    """What :func:`_jsonl_chunk` returns for a chunk to read in halves (see _sparse)."""
+
+
+_HALVE = _Halve()
+
+
+def _jsonl_chunk(
+    chunk: bytes | memoryview, state: _FileState, options: _Options
+) -> Batch | _Halve | None:
+    """The batch of a chunk's lines (None: no line holds a record), or :data:`_HALVE`."""
     layout = _layout(chunk, flat=_NATIVE_SHAPES)
+    if layout.flat is None and _sparse(chunk):  # the native reader's keys are the first row's
+        return _HALVE
     n_records = len(layout.record_lines)
     quarantined: list[Quarantined] = []
     table: pa.Table | None = None
