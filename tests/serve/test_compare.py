@@ -148,7 +148,7 @@ def test_items_lines_read_as_json_reads_them_and_a_bad_line_is_named() -> None:
     ("line", "message"),
     [
         (b"[1, 2]", "line 2 is a JSON list, not an item object"),
-        (b"null", "line 2 is a JSON NoneType, not an item object"),
+        (b"null", "line 2 is a JSON null, not an item object"),
         (b'{"id": "2", "candidate_correct": "false"}', 'line 2: candidate_correct is "false"'),
         (b'{"id": "2", "base_correct": 1}', "line 2: base_correct is 1, not true or false"),
     ],

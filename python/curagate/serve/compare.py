@@ -33,7 +33,7 @@ import orjson
 
 from curagate.errors import InputError
 from curagate.gate.stats import MCNEMAR_EXACT_BELOW, mcnemar
-from curagate.records import json_depth
+from curagate.records import json_depth, python_kind
 from curagate.text import LONE_SURROGATE
 
 Z95 = 1.959963984540054
@@ -200,8 +200,8 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
         # `{}` lines is 10 million dicts: 3 GB).
         raise InputError(
             f"stored items {sha[:12]}: {len(raw):,} bytes would take about {cost >> 20:,} MiB "
-            f"parsed, more than the {_ITEMS_BUDGET >> 20:,} MiB compare may hold; compare "
-            "the reports with `curagate gate` output on the command line"
+            f"parsed, more than the {_ITEMS_BUDGET >> 20:,} MiB compare may hold; read the "
+            "gate's own report (gate_report.md) instead"
         )
     check_each = _long_digits(raw)
     with _gc_paused():
@@ -223,8 +223,7 @@ def _item(sha: str, n: int, value: Any) -> dict[str, Any]:
     true), so the page showed 66.7% for answers all wrong."""
     if not isinstance(value, dict):
         raise InputError(
-            f"stored items {sha[:12]}: line {n} is a JSON {type(value).__name__}, not an item "
-            "object"
+            f"stored items {sha[:12]}: line {n} is a JSON {python_kind(value)}, not an item object"
         )
     for name in _VERDICTS:
         v = value.get(name)
