@@ -189,11 +189,26 @@ class SemanticConfig(_Strict):
     batch_size: int = Field(64, ge=1)
 
 
+def _valid_ratios(v: tuple[float, float, float]) -> tuple[float, float, float]:
+    """Ratios the split can use, checked where the config is read: a bad one was reported
+    at split time without the file, line or key (and named a flag nobody passed)."""
+    from curagate.errors import ConfigError
+    from curagate.split import check_ratios
+
+    try:
+        check_ratios(v, option="ratios")
+    except ConfigError as e:
+        raise ValueError(str(e).removeprefix("ratios: ").split(", e.g. --ratios")[0]) from None
+    return v
+
+
 class SplitConfig(_Strict):
     """Split the kept records into train/val/test after curation (see docs/split.md)."""
 
     enabled: bool = False
-    ratios: Annotated[tuple[float, float, float], BeforeValidator(_as_tuple)] = (0.8, 0.1, 0.1)
+    ratios: Annotated[
+        tuple[float, float, float], BeforeValidator(_as_tuple), AfterValidator(_valid_ratios)
+    ] = (0.8, 0.1, 0.1)
     # Python's random takes a negative seed as its absolute value (-1 would split as 1).
     seed: int = Field(0, ge=0, le=MAX_SEED)
     mode: Literal["random", "stratified", "grouped", "time"] | None = None

@@ -390,6 +390,22 @@ def test_a_bad_split_key_in_the_config_exits_2_naming_file_and_key(
     assert "curate.yaml:2" in err and "split.shared_passages" in err
 
 
+@pytest.mark.parametrize("command", ["split", "curate"])
+@pytest.mark.parametrize("ratios", ["[0.8, 0.1, -0.1]", "[0, 0.5, 0.5]", "[0.8, 0.1, .nan]"])
+def test_bad_split_ratios_in_the_config_name_the_file_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, ratios: str
+) -> None:
+    # Found by attack: "ratios [0.8, 0.1, -0.1]: ... e.g. --ratios 80/10/10", a flag
+    # nobody passed, and neither the file nor the key.
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    config = tmp_path / "c.yaml"
+    config.write_text(f"near: {{threshold: 0.9}}\nsplit: {{ratios: {ratios}}}\n", encoding="utf-8")
+    argv = [command, str(src), "--out", str(tmp_path / "o"), "--config", str(config)]
+    assert main([*argv, *(["--split"] if command == "curate" else [])]) == 2
+    err = capsys.readouterr().err
+    assert "c.yaml:2: split.ratios" in err and "--ratios" not in err
+
+
 def test_a_column_typed_differently_in_two_chunks_of_one_file_is_named_as_such(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
