@@ -391,9 +391,10 @@ def strings_in(value: Any, *, record: bool = True) -> list[str]:
     leaves those out); a record's own keys are its column names (``record=False``:
     ``value`` is a column's value, whose keys are nested). Values of
     other types (numbers, booleans, timestamps, bytes) and the media payloads of a
-    ``content`` list's parts that are not text (images, audio: base64 ``data:`` URLs, base64
-    in :data:`_MEDIA_KEYS` fields; base64 reads as a secret) are not read; the rest of such a part is (a
-    secret as its ``type``, an e-mail in its URL went into the sample as they were).
+    ``content`` list's parts that are not text (images, audio: base64 ``data:`` URLs,
+    base64 in :data:`_MEDIA_KEYS` fields; base64 reads as a secret) are not read; the rest
+    of such a part is (a secret as its ``type``, an e-mail in its URL went into the sample
+    as they were).
     Tuples (Arrow map entries) are lists. Iterative: a record nested thousands deep must
     not overflow the stack."""
     out: list[str] = []

@@ -573,13 +573,13 @@ class Judgement:
     issued_at: str | None = None  # the attestation's signed time, when it has one
 
 
-# What a gate report, its attestation and its items.jsonl may weigh, offered on the command
-# line or uploaded to the release service (the gate writes far less).
 class SignerRevoked(CheckFailed):
     """A bundle's bytes are the registered ones, but the export key that signed them was
     revoked since: nothing vouches for them now."""
 
 
+# What a gate report, its attestation and its items.jsonl may weigh, offered on the command
+# line or uploaded to the release service (the gate writes far less).
 MAX_REPORT_BYTES = 8 << 20
 MAX_ITEMS_BYTES = 256 << 20
 
