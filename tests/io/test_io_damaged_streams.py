@@ -88,6 +88,21 @@ def test_a_compressed_or_parquet_file_named_jsonl_is_named_for_what_it_is(
         assert reason == f"the file is {what} but named {suffix}; rename it to end in {name}"
 
 
+@pytest.mark.parametrize(
+    "first", [b"PAR1", b"PAR1 and more PAR", b"\x1f\x8b\x00junk", b"(\xb5/\xfd\xffjunk"]
+)
+def test_a_jsonl_line_that_opens_with_a_magic_number_is_one_line_to_quarantine(
+    tmp_path: Path, first: bytes
+) -> None:
+    # A file whose first line was "PAR1" was refused whole as "a Parquet file" (the magic
+    # alone was read); the row after it was lost with it.
+    path = tmp_path / "shard.jsonl"
+    path.write_bytes(first + b"\n" + ROWS[0])
+    batches = read_all([path], format="text")
+    assert [q.row for q in all_quarantined(batches)] == [0]  # row 0: the first line
+    assert all_keys(batches) and sum(b.table.num_rows for b in batches) == 1
+
+
 def test_gzip_cut_at_75_percent_keeps_every_decodable_row(tmp_path: Path) -> None:
     data = gzip.compress(b"".join(ROWS))
     cut = data[: len(data) * 3 // 4]

@@ -13,6 +13,7 @@ import bisect
 import contextlib
 import fnmatch
 import glob
+import io
 import json
 import math
 import mmap
@@ -891,22 +892,40 @@ _MAGIC = (
     (b"\x28\xb5\x2f\xfd", "zstd-compressed", ".jsonl.zst"),
     (b"PAR1", "a Parquet file", ".parquet"),
 )
+_HEAD = 4096  # the bytes a file's kind is told by
 
 
-def _misnamed(head: bytes, suffix: str) -> str | None:
+def _misnamed(path: Path, head: bytes, suffix: str) -> str | None:
     """Why a file named with ``suffix`` that starts with ``head`` is not what its name says
     (a gzip file named .jsonl was read as lines of binary: "invalid UTF-8 at byte 1"; one
-    named .jsonl.zst was "corrupt data"), or None."""
+    named .jsonl.zst was "corrupt data"), or None. The magic bytes alone do not say it: a
+    JSON Lines file whose first line is ``PAR1`` or binary junk is lines to quarantine, so
+    a stream must decode and a Parquet file must end in its magic too."""
     for magic, what, name in _MAGIC:
-        if head.startswith(magic) and name != suffix:
+        if head.startswith(magic) and name != suffix and _is_kind(path, head, magic):
             return f"the file is {what} but named {suffix}; rename it to end in {name}"
     return None
+
+
+def _is_kind(path: Path, head: bytes, magic: bytes) -> bool:
+    try:
+        if magic == b"PAR1":
+            with path.open("rb") as f:
+                f.seek(-4, os.SEEK_END)
+                return f.tell() >= 8 and f.read(4) == magic
+        if magic == b"\x1f\x8b":
+            zlib.decompressobj(31).decompress(head, _HEAD)  # output bounded: no bomb
+        else:
+            zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head)).read(_HEAD)
+    except (OSError, zlib.error, zstandard.ZstdError):
+        return False
+    return True
 
 
 def _head(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
-            return f.read(4)
+            return f.read(_HEAD)
     except OSError:
         return b""
 
@@ -921,7 +940,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 break
             except _DECOMPRESS_ERRORS as exc:
                 yield from _flush_pending(state, options)
-                wrong = None if state.line_base else _misnamed(_head(path), suffix)
+                wrong = None if state.line_base else _misnamed(path, _head(path), suffix)
                 yield _file_problem(
                     state,
                     options,
@@ -936,7 +955,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 )
                 return
             wrong = (
-                _misnamed(bytes(chunk[:4]), suffix)
+                _misnamed(path, bytes(chunk[:_HEAD]), suffix)
                 if first and not isinstance(chunk, _LongLine)
                 else None
             )
