@@ -26,14 +26,16 @@ null on an assistant turn that carries ``tool_calls`` (rendered into the key
 as ``name(arguments)``).
 
 The key is what exact, near and leakage checks compare (after
-normalization); the record itself is written out unchanged.
+normalization); the record itself is written out unchanged
+(but for string content in a batch that mixes it with content parts: see
+:func:`contents_as_parts`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -539,6 +541,32 @@ def content_text(content: object) -> str:
             p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
         )
     return ""
+
+
+def _messages_in(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The messages of a record's message lists (chat ``messages``, a preference's turns)."""
+    for value in record.values():
+        if isinstance(value, list):
+            yield from (m for m in value if isinstance(m, dict) and "content" in m)
+
+
+def contents_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:
+    """Where records read together mix string content with lists of parts (OpenAI's chat
+    layout allows both; an Arrow column holds one type, so the rows of the kind that came
+    second were quarantined), each string content becomes the one text part it stands
+    for, ``[{"type": "text", "text": ...}]``: same text, same keys, every row kept. The
+    records are changed in place; returns the indices of those changed."""
+    kinds = {type(m["content"]) for r in records for m in _messages_in(r)}
+    if not {str, list} <= kinds:
+        return []
+    changed: list[int] = []
+    for i, record in enumerate(records):
+        for message in _messages_in(record):
+            if isinstance(message["content"], str):
+                message["content"] = [{"type": "text", "text": message["content"]}]
+                if not changed or changed[-1] != i:
+                    changed.append(i)
+    return changed
 
 
 def is_non_text_part(part: object) -> bool:

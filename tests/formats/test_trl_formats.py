@@ -10,7 +10,7 @@ import pytest
 
 from curagate.cli import main
 from curagate.io import read_batches
-from curagate.records import RecordFormat, extract_prompt
+from curagate.records import RecordFormat, extract_prompt, strip_nulls
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trl_formats"
 
@@ -33,6 +33,10 @@ VALID = {
         RecordFormat.CHAT,
         "user: what color is the cat?\nassistant: the cat is black.",
     ),
+    "chat_mixed_content": (
+        RecordFormat.CHAT,
+        "user: what color is the cat?\nassistant: the cat is black.",
+    ),
     "chat_image_parts": (
         RecordFormat.CHAT,
         "user: what is in the picture?\nassistant: a red fox.",
@@ -46,6 +50,7 @@ VALID = {
     ),
     "preference": (RecordFormat.PREFERENCE, "what color is the sky?"),
     "preference_conversational": (RecordFormat.PREFERENCE, "user: what color is the cow?"),
+    "preference_conversational_mixed": (RecordFormat.PREFERENCE, "user: what color is the cow?"),
     "preference_implicit": (RecordFormat.PREFERENCE, "what color is the sky?"),
     "preference_implicit_conversational": (
         RecordFormat.PREFERENCE,
@@ -186,6 +191,39 @@ def test_curate_dedups_conversational_and_tool_call_records(
     stats = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert stats["totals"]["kept"] == 4  # 2 + 2 originals; both rewrites removed as exact dups
+
+
+@pytest.mark.parametrize("name", ["chat_mixed_content", "preference_conversational_mixed"])
+def test_string_and_list_content_in_one_file_are_all_kept_as_text_parts(
+    name: str, tmp_path: Path
+) -> None:
+    # OpenAI's chat layout writes content as a string or as a list of parts; a file mixing
+    # the two had every row of the second kind quarantined ("Column(/messages/[]/content)
+    # changed from array to string"). A string is written as the one text part it stands
+    # for, and each row's key is what it was read alone.
+    path = DATA / f"{name}.jsonl"
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    alone = []
+    for i, row in enumerate(rows):
+        one = tmp_path / f"{i}.jsonl"
+        one.write_text(json.dumps(row) + "\n")
+        [batch] = read_batches([one])
+        alone += batch.keys.to_pylist()
+    [batch] = read_batches([path])
+    assert batch.quarantined == []
+    assert batch.keys.to_pylist() == alone
+
+    def parts(value: object) -> object:  # the record as written back: a string as a part
+        if isinstance(value, dict):
+            return {
+                k: [{"type": "text", "text": v}]
+                if k == "content" and isinstance(v, str)
+                else parts(v)
+                for k, v in value.items()
+            }
+        return [parts(v) for v in value] if isinstance(value, list) else value
+
+    assert [strip_nulls(r) for r in batch.table.to_pylist()] == [parts(r) for r in rows]
 
 
 def test_label_that_is_not_boolean_keeps_prompt_completion(tmp_path: Path) -> None:

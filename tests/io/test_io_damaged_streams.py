@@ -89,7 +89,15 @@ def test_a_compressed_or_parquet_file_named_jsonl_is_named_for_what_it_is(
 
 
 @pytest.mark.parametrize(
-    "first", [b"PAR1", b"PAR1 and more PAR", b"\x1f\x8b\x00junk", b"(\xb5/\xfd\xffjunk"]
+    "first",
+    [
+        b"PAR1",
+        b"PAR1 and more PAR",
+        b"\x1f\x8b",
+        b"\x1f\x8b\x00junk",
+        b"(\xb5/\xfd",
+        b"(\xb5/\xfd\xffjunk",
+    ],
 )
 def test_a_jsonl_line_that_opens_with_a_magic_number_is_one_line_to_quarantine(
     tmp_path: Path, first: bytes

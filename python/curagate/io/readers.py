@@ -48,6 +48,7 @@ from curagate.records import (
     arange,
     build_keys,
     check_record,
+    contents_as_parts,
     detect_format,
     json_depth,
     key_columns,
@@ -892,40 +893,41 @@ _MAGIC = (
     (b"\x28\xb5\x2f\xfd", "zstd-compressed", ".jsonl.zst"),
     (b"PAR1", "a Parquet file", ".parquet"),
 )
-_HEAD = 4096  # the bytes a file's kind is told by
+_HEAD = 1 << 18  # what is decoded to tell: more than a zstd block (128 KiB) holds
 
 
-def _misnamed(path: Path, head: bytes, suffix: str) -> str | None:
-    """Why a file named with ``suffix`` that starts with ``head`` is not what its name says
-    (a gzip file named .jsonl was read as lines of binary: "invalid UTF-8 at byte 1"; one
-    named .jsonl.zst was "corrupt data"), or None. The magic bytes alone do not say it: a
-    JSON Lines file whose first line is ``PAR1`` or binary junk is lines to quarantine, so
-    a stream must decode and a Parquet file must end in its magic too."""
+def _misnamed(path: Path, first: bytes, suffix: str) -> str | None:
+    """Why a file named with ``suffix`` whose first bytes are ``first`` is not what its name
+    says (a gzip file named .jsonl was read as lines of binary: "invalid UTF-8 at byte 1";
+    one named .jsonl.zst was "corrupt data"), or None. The magic bytes alone do not say it:
+    a JSON Lines file whose first line is ``PAR1`` or binary junk is lines to quarantine,
+    so a stream must decode to a line and a Parquet file must end in its magic too."""
     for magic, what, name in _MAGIC:
-        if head.startswith(magic) and name != suffix and _is_kind(path, head, magic):
+        if first.startswith(magic) and name != suffix and _is_kind(path, magic):
             return f"the file is {what} but named {suffix}; rename it to end in {name}"
     return None
 
 
-def _is_kind(path: Path, head: bytes, magic: bytes) -> bool:
-    try:
-        if magic == b"PAR1":
-            with path.open("rb") as f:
-                f.seek(-4, os.SEEK_END)
-                return f.tell() >= 8 and f.read(4) == magic
-        if magic == b"\x1f\x8b":
-            zlib.decompressobj(31).decompress(head, _HEAD)  # output bounded: no bomb
-        else:
-            zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head)).read(_HEAD)
-    except (OSError, zlib.error, zstandard.ZstdError):
-        return False
-    return True
-
-
-def _head(path: Path) -> bytes:
+def _is_kind(path: Path, magic: bytes) -> bool:
     try:
         with path.open("rb") as f:
-            return f.read(_HEAD)
+            if magic == b"PAR1":
+                f.seek(-4, os.SEEK_END)
+                return f.tell() >= 8 and f.read(4) == magic
+            head = f.read(_HEAD)
+        if magic == b"\x1f\x8b":
+            text = zlib.decompressobj(31).decompress(head, _HEAD)  # output bounded: no bomb
+        else:
+            text = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head)).read(_HEAD)
+    except (OSError, zlib.error, zstandard.ZstdError):
+        return False
+    return b"\n" in text or (bool(text) and len(head) < _HEAD)
+
+
+def _magic_of(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(4)
     except OSError:
         return b""
 
@@ -940,7 +942,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 break
             except _DECOMPRESS_ERRORS as exc:
                 yield from _flush_pending(state, options)
-                wrong = None if state.line_base else _misnamed(path, _head(path), suffix)
+                wrong = None if state.line_base else _misnamed(path, _magic_of(path), suffix)
                 yield _file_problem(
                     state,
                     options,
@@ -955,7 +957,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 )
                 return
             wrong = (
-                _misnamed(path, bytes(chunk[:_HEAD]), suffix)
+                _misnamed(path, bytes(chunk[:4]), suffix)
                 if first and not isinstance(chunk, _LongLine)
                 else None
             )
@@ -1467,6 +1469,11 @@ def _parse_slowly(
 
     good_texts = [texts[i] for i in survivors]
     good = [kept[i] for i in survivors]
+    raw_of = dict(zip(good, good_texts, strict=True))  # what a quarantined row shows
+    for j in contents_as_parts([records[i] for i in survivors]):
+        good_texts[j] = _for_arrow(
+            records[survivors[j]], json.dumps(records[survivors[j]]).encode()
+        )
     table: pa.Table
     if not good_texts:
         table = pa.table({})
@@ -1477,7 +1484,12 @@ def _parse_slowly(
             if table.num_rows != len(good_texts):
                 raise pa.ArrowInvalid("row count mismatch")
         except pa.ArrowInvalid:
-            table, good = _convert_one_by_one(good_texts, good, reject, layout.max_length)
+            table, good = _convert_one_by_one(
+                good_texts,
+                good,
+                lambda k, reason, _text: reject(k, reason, raw_of[k]),
+                layout.max_length,
+            )
     quarantined.sort(key=lambda q: q.line or 0)
     return table, good, quarantined
 
