@@ -529,6 +529,10 @@ def strip_nulls(value: Any) -> Any:
     return value
 
 
+# The roles chat templates know (audit rule FMT002; train refuses any other).
+ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+
 def content_text(content: object) -> str:
     """The text of a message's content: the string, or its text parts joined (a part is
     text when it holds a string ``text``, whatever its type: OpenAI's Responses format

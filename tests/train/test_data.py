@@ -119,6 +119,60 @@ def test_a_preference_answer_of_another_role_is_named_by_row_and_field(
         tdata.to_preferences(tdata.read_records([str(f)], None), None)
 
 
+@pytest.mark.parametrize(
+    ("row", "task"),
+    [
+        ({"messages": [{"role": "human", "content": "q"}, {"role": "gpt", "content": "a"}]}, "sft"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"},
+                    {"role": "human", "content": "and?"},
+                    {"role": "assistant", "content": "b"},
+                ]
+            },
+            "sft",
+        ),
+        (
+            {
+                "prompt": [{"role": "human", "content": "q"}],
+                "chosen": [{"role": "assistant", "content": "a"}],
+                "rejected": [{"role": "assistant", "content": "b"}],
+            },
+            "dpo",
+        ),
+    ],
+)
+def test_a_role_chat_templates_do_not_know_is_refused_as_check_refuses_it(
+    tmp_path: Path, row: dict[str, object], task: str
+) -> None:
+    # `curagate check` fails such rows (FMT002) but train rendered 'human' by its name and
+    # never trained a 'gpt' turn (or trained the conversation with a 'human' turn in it).
+    f = write_jsonl(tmp_path / "r.jsonl", [row])
+    convert = tdata.to_conversations if task == "sft" else tdata.to_preferences
+    with pytest.raises(InputError, match=rf"{f}:1: message \d has the role 'human'.*human->user"):
+        convert(tdata.read_records([str(f)], None), None)
+
+
+def test_turns_check_flags_are_counted_with_the_first_named(tmp_path: Path) -> None:
+    def chat(*roles: str) -> dict[str, object]:
+        return {"messages": [{"role": r, "content": f"{r} {i}"} for i, r in enumerate(roles)]}
+
+    rows = [
+        chat("user", "assistant"),
+        chat("user", "user", "assistant"),
+        chat("user", "assistant", "user"),
+        chat("system", "user", "assistant"),
+    ]
+    f = write_jsonl(tmp_path / "c.jsonl", rows)
+    records = tdata.read_records([str(f)], None)
+    assert tdata.turn_order_problems(records) == (
+        2,
+        f"{f}:2: messages[1] is a user turn after a user turn (FMT003)",
+    )
+
+
 def test_preference_records_are_refused_for_sft(tmp_path: Path) -> None:
     f = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a", "chosen": "b", "rejected": "c"}])
     with pytest.raises(InputError, match="train dpo"):

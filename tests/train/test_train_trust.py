@@ -425,6 +425,22 @@ def test_dpo_answers_cut_before_their_end_of_turn_are_reported(
     assert [f.rule.id for f in result.findings] == ["TH005"]
 
 
+def test_turns_check_flags_are_trained_and_reported(tmp_path: Path, tiny_model: Path) -> None:
+    # `curagate check` fails two user turns in a row (FMT003); train trained them silently.
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+        for i in range(4)
+    ]
+    rows[2]["messages"].insert(0, {"role": "user", "content": "hello"})
+    data = write_jsonl(tmp_path / "data" / "chat.jsonl", rows)
+    result = train("sft", write_config(tmp_path / "t.yaml", tiny_model, data))
+    [finding] = [f for f in result.findings if f.rule.id == "TH008"]
+    assert finding.message == (
+        f"1 training conversation(s) have turns `curagate check` flags (first: {data}:3: "
+        "messages[1] is a user turn after a user turn (FMT003))"
+    )
+
+
 def test_what_a_killed_run_left_is_removed_by_the_next(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from curagate.records import (
+    ROLES,
     RecordFormat,
     content_text,
     extract_prompt,
@@ -20,8 +21,6 @@ from curagate.records import (
     non_text_parts,
     tool_call_texts,
 )
-
-ROLES = frozenset({"system", "user", "assistant", "tool"})
 
 
 @dataclass(frozen=True, slots=True)

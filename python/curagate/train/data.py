@@ -142,7 +142,8 @@ def read_records(paths: Sequence[str], fmt: str | None) -> Records:
 def _clean_messages(value: Any, where: str) -> list[Message]:
     """Turns as the chat template takes them: text parts joined into the
     content, tool calls (and a tool turn's id/name) passed through."""
-    from curagate.records import content_text, message_problem, non_text_parts, strip_nulls
+    from curagate.audit.formats import shown_role
+    from curagate.records import ROLES, content_text, message_problem, non_text_parts, strip_nulls
 
     if not isinstance(value, list) or not value:
         raise InputError(f"{where}: expected a non-empty list of {{role, content}} messages")
@@ -151,6 +152,12 @@ def _clean_messages(value: Any, where: str) -> list[Message]:
         problem = message_problem(m)
         if problem is not None:
             raise InputError(f"{where}: message {i} {problem}")
+        if m["role"] not in ROLES:  # the template rendered it by name; "gpt" was never trained
+            raise InputError(
+                f"{where}: message {i} has the role {shown_role(m['role'])!r}, which chat "
+                "templates do not know; rename it to system, user, assistant or tool (e.g. "
+                "human->user, gpt->assistant; `curagate check` finds every such row: FMT002)"
+            )
         parts = non_text_parts(m.get("content"))
         if parts:
             raise InputError(
@@ -234,6 +241,23 @@ def to_conversations(records: Records, system_prompt: str | None) -> list[Conver
         msgs = _prompted(_with_system(msgs, system_prompt), where)
         convs.append(Conversation(msgs, len(msgs) - len(completion) if completion else 0))
     return convs
+
+
+def turn_order_problems(records: Records) -> tuple[int, str | None]:
+    """How many SFT records `curagate check` flags for the order of their turns (FMT003:
+    turns that do not alternate; FMT004: a last turn that is not the assistant's), and the
+    first, where and what: trained as they are, and worth a look (training-health TH008)."""
+    from curagate.audit.formats import format_violations
+    from curagate.records import RecordFormat
+
+    fmt = RecordFormat(records.format)
+    count, first = 0, None
+    for i, row in enumerate(records.rows):
+        found = [v for v in format_violations(fmt, row) if v.rule in ("FMT003", "FMT004")]
+        if found:
+            count += 1
+            first = first or f"{records.where(i)}: {found[0].detail} ({found[0].rule})"
+    return count, first
 
 
 def _prompted(messages: list[Message], where: str) -> list[Message]:

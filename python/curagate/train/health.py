@@ -2,7 +2,7 @@
 
 Each finding has a stable id, declared below with what it checks, why it
 matters and how to fix it (docs/train.md repeats the same text; a test keeps
-them in step). TH001-TH004 are checked here on every log line; TH005-TH007 on
+them in step). TH001-TH004 are checked here on every log line; TH005-TH008 on
 the data and the model before training starts (curagate.train.run).
 
 The callback also writes every log line to ``metrics.jsonl`` as it arrives,
@@ -90,6 +90,17 @@ SPECIAL_TOKEN_IN_TEXT = Rule(
     "strip it from the data (a curate rule), then retrain.",
 )
 
+TURN_ORDER = Rule(
+    "TH008",
+    "turn_order",
+    Severity.WARNING,
+    "training conversations whose turns `curagate check` flags: turns that do not alternate "
+    "(FMT003) or a last turn that is not the assistant's (FMT004).",
+    "two user turns in a row teach the model to ignore one, a trailing user turn is context "
+    "with no answer, and many chat templates render such turns other than meant.",
+    "merge or drop the turns as `curagate check` says, then retrain.",
+)
+
 RULES: dict[str, Rule] = rule_table(
     NON_FINITE,
     LOSS_SPIKE,
@@ -98,6 +109,7 @@ RULES: dict[str, Rule] = rule_table(
     END_OF_TURN_TRUNCATED,
     GENERATION_DOES_NOT_STOP,
     SPECIAL_TOKEN_IN_TEXT,
+    TURN_ORDER,
 )
 
 

@@ -44,6 +44,7 @@ from curagate.train.health import (
     GENERATION_DOES_NOT_STOP,
     NON_FINITE,
     SPECIAL_TOKEN_IN_TEXT,
+    TURN_ORDER,
     HealthFinding,
     HealthMonitor,
     TrainingDiverged,
@@ -632,6 +633,16 @@ def train(
     try:
         if task == "sft":
             train_convs = tdata.to_conversations(train_records, cfg.data.system_prompt)
+            n_out_of_order, first = tdata.turn_order_problems(train_records)
+            if n_out_of_order:
+                monitor.add(
+                    HealthFinding(
+                        rule=TURN_ORDER,
+                        step=None,
+                        message=f"{n_out_of_order} training conversation(s) have turns "
+                        f"`curagate check` flags (first: {first})",
+                    )
+                )
             contents = [m["content"] for conv in train_convs for m in conv.messages]
             train_tok = tdata.tokenize_sft(tok, train_convs, cfg.data.max_length, eot_id)
             if not train_tok.examples:

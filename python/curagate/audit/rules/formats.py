@@ -13,11 +13,11 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from curagate.audit.formats import ROLES, format_violations, messages_of, shown_role
+from curagate.audit.formats import format_violations, messages_of, shown_role
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.findings import Rule, Severity
-from curagate.records import MAX_NESTING, RecordFormat, json_depth
+from curagate.records import MAX_NESTING, ROLES, RecordFormat, json_depth
 
 _TOO_DEEP = object()  # a JSON string nested past what json.loads can read
 
