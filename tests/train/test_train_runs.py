@@ -61,6 +61,8 @@ def test_sft_run_directory_is_complete(
     }
     assert (run_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert (run_dir / "config.yaml").is_file()
+    assert "dpo" not in run["config"]  # what an sft run used, not the DPO defaults
+    assert run["config"]["training"]["early_stopping_patience"] == 3  # validation: it watched
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert sum(1 for r in rows if "loss" in r) == 8
     assert sum(1 for r in rows if "eval_loss" in r) >= 3  # baseline + every 4 steps

@@ -434,6 +434,8 @@ def test_turns_check_flags_are_trained_and_reported(tmp_path: Path, tiny_model: 
     rows[2]["messages"].insert(0, {"role": "user", "content": "hello"})
     data = write_jsonl(tmp_path / "data" / "chat.jsonl", rows)
     result = train("sft", write_config(tmp_path / "t.yaml", tiny_model, data))
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["config"]["training"]["early_stopping_patience"] == 0  # no validation: off
     [finding] = [f for f in result.findings if f.rule.id == "TH008"]
     assert finding.message == (
         f"1 training conversation(s) have turns `curagate check` flags (first: {data}:3: "

@@ -795,7 +795,10 @@ def train(
             leakage=leakage,
             loss_curve="loss_curve.png",
         )
-        resolved = cfg.model_dump(mode="json")
+        # What the run used: no DPO section for sft, no early stopping without validation.
+        resolved = cfg.model_dump(mode="json", exclude={"dpo"} if task == "sft" else None)
+        if eval_ds is None:
+            resolved["training"]["early_stopping_patience"] = 0
         write_text_atomic(tmp / "config.yaml", yaml.safe_dump(resolved, sort_keys=True))
         run = {
             "schema_version": SCHEMA_VERSION,
