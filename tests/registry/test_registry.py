@@ -422,6 +422,31 @@ def test_second_rollback_swaps_back(
     assert reg.rollback("bot").version == 2
 
 
+def test_a_rollback_production_changed_under_is_refused_as_a_conflict(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two on-call engineers roll back at once: the second was an input error (HTTP 400,
+    # "correct the request") though nothing in it was wrong; it is a conflict (409).
+    production_ready(reg, bundle, tmp_path, ci_key[0], "a")
+    production_ready(reg, bundle, tmp_path, ci_key[0], "b")
+    verify = reg._verify_bytes
+
+    def another_rollback_meanwhile(mv: Any) -> None:
+        verify(mv)
+        with Registry(reg.path) as other:
+            other.rollback("bot", actor="oncall-2")
+
+    monkeypatch.setattr(reg, "_verify_bytes", another_rollback_meanwhile)
+    with pytest.raises(CheckFailed, match="bot: production changed during the rollback"):
+        reg.rollback("bot", actor="oncall-1")
+    assert reg.production("bot").version == 1  # type: ignore[union-attr]
+    assert [t.actor for t in reg.log("bot") if t.action == "rollback"] == ["oncall-2"] * 2
+
+
 def test_rollback_without_an_earlier_production_version_is_an_error(
     reg: Registry, bundle: MakeBundle, tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:

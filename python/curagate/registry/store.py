@@ -2670,7 +2670,10 @@ class Registry:
         with self._write() as db:
             current, again = self._previous_production(db, name)
             if again.id != previous.id:
-                raise InputError(f"{name}: production changed during the rollback; run it again")
+                raise CheckFailed(  # a conflict (HTTP 409), not a bad request
+                    f"{name}: production changed during the rollback (another writer); see "
+                    "`curagate registry log` and run it again if it is still wanted"
+                )
             who = self._who(db, user, actor, "a rollback")
             # What let it ship must still hold today: a key revoked since backs nothing.
             report_id, why, waiver_id = self._backing_report(db, again)
