@@ -221,6 +221,30 @@ def test_a_split_of_kept_parts_keeps_input_order(tmp_path: Path) -> None:
     assert seen == 12
 
 
+def test_part_names_sort_in_input_order_past_their_padding(tmp_path: Path) -> None:
+    # Input 100000's part sorted before input 10001's, and a file's part 10000 before its
+    # part 9999 (zero-padded to 5 and 4 digits): kept/ read in name order lost input order.
+    from curagate.pipeline.write import ShardWriter
+
+    writer = ShardWriter(tmp_path)
+    for source in (9, 10001, 99999, 100000, 1000000):
+        writer.write(source, pa.table({"text": ["x"]}))
+    for source, part in ((7, 9999), (7, 10000), (7, 100000)):
+        writer._open(source, pa.schema([("text", pa.string())]), part)
+    writer.close()
+    names = [p.name for p in tmp_path.iterdir()]
+    assert sorted(names) == [
+        "part-00007_9999.parquet",
+        "part-00007_z10000.parquet",
+        "part-00007_zz100000.parquet",
+        "part-00009.parquet",
+        "part-10001.parquet",
+        "part-99999.parquet",
+        "part-z100000.parquet",
+        "part-zz1000000.parquet",
+    ]
+
+
 def many_inputs(tmp_path: Path, limit: tuple[int, int], *extra: str) -> Any:
     """curate of a folder of 300 one-row files under the open-file limit ``limit`` (soft,
     hard); every 3rd row a copy of the one before it (removed/ gets files too)."""

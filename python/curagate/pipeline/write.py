@@ -122,8 +122,8 @@ class ShardWriter:
             writer, _, last = self._writers.pop(oldest)
             writer.close()
             self._closed[oldest] = last
-        suffix = f"_{part:04d}" if part else ""
-        path = self.directory / f"part-{source_index:05d}{suffix}.parquet"
+        suffix = f"_{_sortable(part, 4)}" if part else ""
+        path = self.directory / f"part-{_sortable(source_index, 5)}{suffix}.parquet"
         entry = (pq.ParquetWriter(path, schema, compression="zstd"), path, part)
         self._writers[source_index] = entry
         return entry
@@ -132,6 +132,14 @@ class ShardWriter:
         for writer, _, _ in self._writers.values():
             writer.close()
         self._writers.clear()
+
+
+def _sortable(n: int, width: int) -> str:
+    """``n`` zero-padded to ``width`` digits, with a "z" per digit past it, so names sort
+    in number order however many there are (``9999``, ``z10000``, ``zz100000``): kept/
+    read in name order is in input order (``_10000`` sorted before ``_9999``)."""
+    digits = f"{n:0{width}d}"
+    return "z" * (len(digits) - width) + digits
 
 
 def _null_filled(table: pa.Table, schema: pa.Schema) -> pa.Table | None:
