@@ -229,6 +229,18 @@ def test_leak_against_golden_dir_exact(
     assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
 
 
+def test_a_golden_file_is_scanned_as_a_golden_folder_is(
+    tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--golden gsm/data.jsonl` was refused: "no such directory" (for a file that is there).
+    a = write(tmp_path / "a.jsonl", [pc(1), {"prompt": GOLDEN_ITEM.upper(), "completion": "72"}])
+    rc, out, _ = run([str(a), "--golden", str(golden / "gsm" / "data.jsonl")], capsys)
+    assert rc == 1
+    assert any(line.startswith(f"{a.as_posix()}:2: LEAK001 contains golden item") for line in out)
+    rc, _, err = run([str(a), "--golden", str(golden / "nothing.jsonl")], capsys)
+    assert rc == 2 and "nothing.jsonl: no such file or folder" in err
+
+
 def test_every_repeated_golden_folder_is_scanned(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -222,13 +222,13 @@ def check(
     given = [golden] if isinstance(golden, (str, Path)) else list(golden or [])
     golden_dirs = [Path(g) for g in given] or [DEFAULT_GOLDEN_DIR]
     for d in golden_dirs if given else []:
-        if not d.is_dir():
-            raise InputError(f"--golden {d}: no such directory; point it at your golden sets")
+        if not d.exists():  # a folder of golden sets, or one set's file
+            raise InputError(f"--golden {d}: no such file or folder; point it at your golden sets")
     # --golden, else the config's leakage.reference (as audit reads it: they were ignored,
     # and the hook passed what audit failed), else ./golden_sets when it exists.
     references = golden_dirs if given or not cfg.references else list(cfg.references)
     leaks: LeakScan | None = None
-    if leakage and (cfg.references or golden_dirs[0].is_dir()) and "LEAK001" in rules:
+    if leakage and (given or cfg.references or golden_dirs[0].is_dir()) and "LEAK001" in rules:
         leaks = _golden_index(references, ngram or cfg.ngram, references != golden_dirs)
 
     for batch in read_batches(

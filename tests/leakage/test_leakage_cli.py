@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from importlib import resources
@@ -106,6 +107,17 @@ def test_empty_reference_set_exits_2(
     files["ref"].write_text("", encoding="utf-8")
     assert run(files, "leaky") == 2
     assert "reference set is empty" in capsys.readouterr().err
+
+
+def test_a_reference_file_that_cannot_be_read_is_named_not_called_empty(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A gzip file named .jsonl was "reference set is empty: no valid record in ...".
+    files["ref"].write_bytes(gzip.compress(files["ref"].read_bytes()))
+    assert run(files, "leaky") == 2
+    err = capsys.readouterr().err
+    assert "the file is gzip-compressed but named .jsonl; rename it to end in .jsonl.gz" in err
+    assert "empty" not in err
 
 
 def test_writes_json_markdown_and_html(files: dict[str, Path]) -> None:

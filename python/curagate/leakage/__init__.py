@@ -566,6 +566,7 @@ class LeakageIndex:
         index._freeze()
         prompts = index.prompt_items
         if not prompts:
+            index.refuse_unreadable()  # why it is empty, when a file could not be read
             raise EmptyReferenceError(
                 f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
                 "point --reference at golden/test files with records"
