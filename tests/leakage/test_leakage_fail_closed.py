@@ -392,6 +392,22 @@ def test_look_alike_letters_do_not_hide_an_item(
     ]
 
 
+@pytest.mark.parametrize(
+    "zero", [0x0660, 0x06F0, 0x0966, 0x0E50], ids=["arabic", "persian", "devanagari", "thai"]
+)
+def test_numbers_written_in_the_digits_of_another_script_do_not_hide_an_item(
+    tmp_path: Path, reference: Path, zero: int
+) -> None:
+    # Its three numbers in Arabic-Indic (or Devanagari, Thai) digits left no 13-gram of
+    # the item alike, and the n-gram scan found nothing.
+    hidden = ITEM.translate({ord(str(d)): chr(zero + d) for d in range(10)})
+    corpus = write(tmp_path / "c.jsonl", [{"text": "fine row"}, {"text": hidden}])
+    result = detect(reference, corpus, reference_text_field="question", methods=["ngram"])
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [1])
+    ]
+
+
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
 def test_a_quarantined_row_of_bytes_that_are_not_utf8_is_unreadable_not_clean(
     tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str], kind: str

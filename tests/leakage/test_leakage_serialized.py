@@ -66,16 +66,17 @@ def test_a_damaged_blob_is_a_clear_error(damage: str) -> None:
     elif damage == "version":
         blob[8] += 1  # the format version, right after the 8 magic bytes
     else:
-        # Version 2 (words hashed before look-alike folding): refused, not misread.
+        # Version 3 (words hashed before digits of other scripts were folded): refused,
+        # not misread.
         # Re-sealing is not needed, the version is checked before the checksum.
-        blob[8:12] = (2).to_bytes(4, "little")
+        blob[8:12] = (3).to_bytes(4, "little")
     with pytest.raises(_core.IndexFormatError) as core_error:
         _core.leakage_index_from_bytes(bytes(blob))
     expected = {
         "truncate": "truncated",
         "flip": "checksum mismatch",
         "version": "format version",
-        "old": "format version 2, this curagate reads version 3",
+        "old": "format version 3, this curagate reads version 4",
     }[damage]
     assert expected in str(core_error.value)
     # Through pickle (what a worker does): a curagate input error, one line.

@@ -1,5 +1,5 @@
 """Disguised copies share their original's split: look-alike letters and accents are
-folded as the leakage scanner folds them; zero-width spaces for spaces stay word breaks. Before, the
+folded as the leakage scanner folds them (digits of other scripts too); zero-width spaces for spaces stay word breaks. Before, the
 dedup key's normalization kept them apart, so such a copy could land in test while its
 original trained, and the split's own check said clean."""
 
@@ -50,17 +50,22 @@ def _disguise(text: str, how: str) -> str:
         return text.translate(CYRILLIC)
     if how == "accents":
         return text.replace("e", "\u00e9").replace("a", "\u00e0")
+    if how == "digits":  # Arabic-Indic digits for the numbers
+        return text.translate({ord(str(d)): chr(0x0660 + d) for d in range(10)})
     # zero-width spaces for the spaces (a word break, as normalization reads it: a re-attack
     # found such copies straddling splits once the split deleted them)
     return "\u200b".join(text.split())
 
 
-@pytest.mark.parametrize("how", ["lookalikes", "accents", "zero-width-spaces"])
+@pytest.mark.parametrize("how", ["lookalikes", "accents", "digits", "zero-width-spaces"])
 def test_a_disguised_copy_shares_its_originals_split(tmp_path: Path, how: str) -> None:
     rng = random.Random(7)
     rows = []
     for i in range(30):
-        text = " ".join(rng.choice(WORDS) for _ in range(40))
+        # Every third word a number (the digits' disguise rewrites them).
+        text = " ".join(
+            str(rng.randrange(10**4)) if k % 3 == 0 else rng.choice(WORDS) for k in range(40)
+        )
         rows.append({"id": f"a{i}", "prompt": text, "completion": "ok"})
         rows.append({"id": f"b{i}", "prompt": _disguise(text, how), "completion": "ok"})
     data = tmp_path / "d.jsonl"

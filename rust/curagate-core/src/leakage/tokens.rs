@@ -20,7 +20,7 @@ use unicode_normalization::char::decompose_canonical;
 
 use crate::hash::fast_hash64;
 use crate::text::normalize::is_space;
-use crate::text::shingle::{is_mark, is_unspaced, word_spans};
+use crate::text::shingle::{ascii_digit, is_mark, is_unspaced, word_spans};
 use crate::text::{normalize, NormalizeOptions};
 
 /// Seed of the per-word hash; the n-gram and shingle hashes build on it.
@@ -206,6 +206,10 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
             out.push(c);
             continue;
         }
+        if let Some(d) = ascii_digit(c) {
+            out.push(d);
+            continue;
+        }
         decompose_canonical(c, |d| {
             if !is_mark(d) {
                 out.push(latin_lookalike(d).unwrap_or(d));
@@ -216,7 +220,8 @@ pub fn fold_lookalikes(text: &str, fold: bool) -> Cow<'_, str> {
 }
 
 /// Latin (beyond ASCII, IPA and small capitals included), Greek, Cyrillic, Armenian,
-/// Georgian and Coptic letters: those [`fold_lookalikes`] maps.
+/// Georgian and Coptic letters, and the decimal digits of other scripts: those
+/// [`fold_lookalikes`] maps.
 #[inline]
 fn is_foldable(c: char) -> bool {
     matches!(c as u32,
@@ -227,7 +232,7 @@ fn is_foldable(c: char) -> bool {
         | 0x1E00..=0x1FFF
         | 0x2C80..=0x2CFF
         | 0xA730..=0xA731
-    )
+    ) || ascii_digit(c).is_some()
 }
 
 /// The Latin letter a lowercase Greek or Cyrillic letter (or the lowercase of a capital)
@@ -454,6 +459,30 @@ mod tests {
             String::from_utf8(tok("กินข้าว").normalized).unwrap(),
             normalize("กินข้าว", &NormalizeOptions::default())
         );
+    }
+
+    #[test]
+    fn decimal_digits_of_every_script_fold_to_ascii() {
+        let plain = tok("she had 37 apples and 1905 pears").hashes;
+        // Arabic-Indic, Extended Arabic-Indic (Persian), Devanagari, Bengali, Thai, Myanmar,
+        // mathematical bold (NFKC), full width (NFKC).
+        for disguised in [
+            "she had ٣٧ apples and ١٩٠٥ pears",
+            "she had ۳۷ apples and ۱۹۰۵ pears",
+            "she had ३७ apples and १९०५ pears",
+            "she had ৩৭ apples and ১৯০৫ pears",
+            "she had ๓๗ apples and ๑๙๐๕ pears",
+            "she had ၃၇ apples and ၁၉၀၅ pears",
+            "she had \u{1D7D1}\u{1D7D5} apples and 1905 pears",
+            "she had ３７ apples and １９０５ pears",
+        ] {
+            assert_eq!(tok(disguised).hashes, plain, "{disguised:?}");
+        }
+        // The last of a run and what follows it: nine is 9, the next letter is no digit.
+        assert_eq!(ascii_digit('\u{0669}'), Some('9'));
+        assert_eq!(ascii_digit('\u{066A}'), None);
+        assert_eq!(ascii_digit('\u{065F}'), None);
+        assert_eq!(ascii_digit('\u{1FBF9}'), Some('9'));
     }
 
     #[test]

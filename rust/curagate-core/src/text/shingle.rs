@@ -159,6 +159,30 @@ pub fn is_unspaced(c: char) -> bool {
         | 0x17000..=0x18AFF // Tangut
         | 0x20000..=0x3FFFF // CJK extensions B..
     ) && !is_mark(c)
+        && ascii_digit(c).is_none() // Thai, Tibetan, Myanmar... digits: numbers, as 0-9 are
+}
+
+/// The zero of each run of ten decimal digits beyond ASCII (Unicode's `Nd`: Arabic-Indic,
+/// Devanagari, Thai, ... ; NFKC leaves them as they are), sorted.
+const DIGIT_ZEROS: [u32; 65] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// The ASCII digit a decimal digit of another script stands for (`٣` and `३` are `3`:
+/// a golden item's numbers rewritten in them matched nothing).
+#[inline]
+pub fn ascii_digit(c: char) -> Option<char> {
+    let code = c as u32;
+    if code < DIGIT_ZEROS[0] {
+        return None;
+    }
+    let zero = DIGIT_ZEROS[DIGIT_ZEROS.partition_point(|&z| z <= code) - 1];
+    (code - zero < 10).then(|| char::from(b'0' + (code - zero) as u8))
 }
 
 /// Combining marks stay with the character before them (Thai vowel signs,
