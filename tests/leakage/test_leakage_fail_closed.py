@@ -599,6 +599,28 @@ def test_items_of_a_later_reference_file_keep_their_own_numbers(tmp_path: Path) 
     assert found == {"🙏🙏🙏": (0, [1]), ITEM: (len(ITEM.split()), [2])}
 
 
+@pytest.mark.parametrize(
+    "inside", ["<b></b>", "<span class='x'></span>", "<wbr>", "\x1b[0m", "\x1b[1;31m"]
+)
+def test_an_item_with_markup_inside_its_words_is_found(
+    tmp_path: Path, reference: Path, inside: str
+) -> None:
+    # An empty inline tag or a terminal colour escape inside every word drew the same text
+    # and cut each word in two ("ca", "pital"): no n-gram, span or MinHash matched.
+    hidden = " ".join(w[:1] + inside + w[1:] if len(w) > 1 else w for w in ITEM.split())
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": "a line<br>broken"}, {"text": hidden}])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [2])
+    ]
+
+
+def test_a_block_tag_between_words_still_breaks_them() -> None:
+    from curagate.leakage.texts import markup_decoded
+
+    assert markup_decoded("end<br>start, <p>new</p>para<i>graph</i>") == "end start,  new paragraph"
+
+
 @pytest.mark.parametrize("how", ["&nbsp;", "&#32;", "%20", "tags"])
 @pytest.mark.parametrize("quarantined", [False, True])
 def test_an_item_copied_with_web_markup_between_its_words_is_found(

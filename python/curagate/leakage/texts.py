@@ -165,22 +165,44 @@ def _without_zwsp(texts: pa.Array) -> pa.Array | None:
 
 
 # Web markup between words: an HTML entity (`&nbsp;`, `&#32;`, `&amp;`), a percent-encoded
-# byte (`%20`) or a tag (`<b>`). Normalization strips the punctuation and keeps the rest
-# (`nbsp`, `20`, `b`) as words between the item's words: a scraped copy with `&nbsp;` or
-# `%20` for every space, or each word in `<b>`, matched no n-gram, span or MinHash.
-_MARKUP = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});|%[0-9A-Fa-f]{2}|<[^<>]{1,200}>"
+# byte (`%20`), a tag (`<b>`) or a terminal's colour escape (`ESC[31m`). Normalization
+# strips the punctuation and keeps the rest (`nbsp`, `20`, `b`, `31m`) as words between the
+# item's words: a scraped copy with `&nbsp;` or `%20` for every space, or each word in
+# `<b>`, matched no n-gram, span or MinHash; `ca<b></b>pital` or `ca ESC[0m pital` inside
+# words cut them in two.
+_ANSI = r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]"
+_TAG = r"<[^<>]{1,200}>"
+_MARKUP = (
+    r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});|%[0-9A-Fa-f]{2}|"
+    + _TAG
+    + "|"
+    + _ANSI
+)
 _MARKUP_RE = re.compile(_MARKUP)
+_ANSI_RE = re.compile(_ANSI)
+_TAG_RE = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9]*)?[^<>]{0,200}>")
+# Tags a browser draws inside a line of text, adding no space (`<br>`, `<p>`, `<td>` and
+# the other block tags break the text: read as a space).
+_INLINE_TAGS = frozenset(
+    "a abbr b bdi bdo big cite code data del dfn em font i ins kbd mark q s samp small span "
+    "strike strong sub sup time tt u var wbr".split()
+)
+
+
+def _tag_as(m: re.Match[str]) -> str:
+    return "" if (m[1] or "").lower() in _INLINE_TAGS else " "
 
 
 def markup_decoded(text: str) -> str | None:
-    """``text`` with its HTML entities and percent-encoded bytes decoded and its tags read as
-    spaces, or None when it holds none."""
+    """``text`` with its HTML entities and percent-encoded bytes decoded, its colour
+    escapes dropped and its tags read as a browser draws them (inline ones as nothing,
+    others as a space), or None when it holds none."""
     if _MARKUP_RE.search(text) is None:
         return None
     import html  # here: `check` imports this module, and rarely meets markup
     import urllib.parse
 
-    decoded = re.sub(r"<[^<>]{1,200}>", " ", text)
+    decoded = _TAG_RE.sub(_tag_as, _ANSI_RE.sub("", text))
     decoded = html.unescape(decoded)
     return urllib.parse.unquote(decoded, errors="replace")
 
