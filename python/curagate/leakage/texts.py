@@ -183,10 +183,13 @@ _ANSI_RE = re.compile(_ANSI)
 _TAG_RE = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9]*)?[^<>]{0,200}>")
 # Tags a browser draws inside a line of text, adding no space (`<br>`, `<p>`, `<td>` and
 # the other block tags break the text: read as a space).
-_INLINE_TAGS = frozenset(
-    "a abbr b bdi bdo big cite code data del dfn em font i ins kbd mark q s samp small span "
-    "strike strong sub sup time tt u var wbr".split()
-)
+# fmt: off
+_INLINE_TAGS = frozenset({
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font",
+    "i", "ins", "kbd", "mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub",
+    "sup", "time", "tt", "u", "var", "wbr",
+})
+# fmt: on
 
 
 def _tag_as(m: re.Match[str]) -> str:
