@@ -1416,6 +1416,21 @@ def test_out_inside_the_adapter_folder_is_refused(
     assert "must not be inside the adapter folder" in capsys.readouterr().err
 
 
+def test_out_inside_a_curate_output_is_refused(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The bundle landed inside a curate output, which `verify` then called changed.
+    from curagate.curate import curate
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "one row of text"}) + "\n")
+    curate([src], tmp_path / "curated", progress=False)
+    out = tmp_path / "curated" / "bundle"
+    assert main(["export", str(tiny_run), "--out", str(out)]) == 2
+    assert f"--out {out}: is inside a curagate output" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_the_lineages_adapter_digest_is_the_gates_with_a_hidden_file_beside_it(
     tiny_run: Path, tmp_path: Path
 ) -> None:

@@ -192,6 +192,28 @@ def test_a_folder_inside_an_output_names_the_output(
     assert f"run `curagate verify {curated}`" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+def test_an_out_inside_another_output_is_refused_and_the_output_still_verifies(
+    curated: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `split curated/kept --out curated/mysplit` (or a report) wrote into the curate output:
+    # from then on `verify` called it changed (a folder not in its manifest) and train
+    # refused its data.
+    data = str(curated / "kept")
+    out = str(curated / "inside")
+    argv = {
+        "curate": ["curate", data, "--out", out],
+        "split": ["split", data, "--out", out],
+        "audit": ["audit", data, "--out", out],
+        "leakage": ["leakage", "--corpus", data, "--reference", data, "--out", out],
+    }[command]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out}: is inside a curagate output ({curated}, which has " in err
+    assert not (curated / "inside").exists()
+    assert verify(curated) == 0
+
+
 def test_signature_flags_are_for_bundles_only(
     curated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -55,7 +55,7 @@ from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quic
 from curagate.golden import jsonl_objects
 from curagate.hf import loading
 from curagate.io.atomic import atomic_path, private_dir, write_bytes_atomic, write_text_atomic
-from curagate.io.outputs import read_regular
+from curagate.io.outputs import read_regular, refuse_inside_output
 from curagate.signing import (
     ATTESTATION_NAME,
     BUNDLE_SIGNATURE_NAME,
@@ -524,6 +524,7 @@ def _check_out(out: Path, run_dir: Path, base_dir: Path, adapter_dir: Path | Non
         raise InputError(f"--out {out}: cannot be resolved ({e}); give a real folder") from None
     if where == run_dir.resolve() or run_dir.resolve() in where.parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
+    refuse_inside_output(out)
     adapter = adapter_dir.resolve() if adapter_dir is not None else None
     if adapter is not None and (where == adapter or adapter in where.parents):
         # The bundle's lineage hashes the adapter folder: one holding the bundle being

@@ -107,6 +107,50 @@ def read_marker(folder: Path) -> dict[str, object] | None:
     return None
 
 
+def enclosing_output(path: Path) -> tuple[Path, str, str] | None:
+    """The complete curagate output or export bundle ``path`` lies inside (``path`` itself
+    not counted), as (folder, what it is, the file that says so), or None. Such a folder is
+    checked as a whole against the files it lists (`curagate verify`; train refuses data in
+    one that changed), so anything written inside it breaks it."""
+    from curagate.digest import MANIFEST_NAME
+
+    for folder in path.resolve().parents:
+        if read_marker(folder) is not None:
+            return folder, "a curagate output", MARKER_NAME
+        if _is_bundle(folder):
+            return folder, "an export bundle", MANIFEST_NAME
+    return None
+
+
+def _is_bundle(folder: Path) -> bool:
+    """Whether ``folder`` holds an export bundle's manifest (not any MANIFEST.json)."""
+    from curagate.artifacts import BundleManifest, read_artifact
+    from curagate.digest import MANIFEST_NAME
+    from curagate.errors import CuragateError
+
+    if not (folder / MANIFEST_NAME).is_file():
+        return False
+    try:
+        read_artifact(BundleManifest, folder / MANIFEST_NAME)
+    except CuragateError:
+        return False
+    return True
+
+
+def refuse_inside_output(out: Path, option: str = "--out") -> None:
+    """An InputError for an ``out`` inside another output (see :func:`enclosing_output`):
+    a split or a report written into a curate output made `curagate verify` call it
+    changed from then on, and train refuse its data."""
+    around = enclosing_output(out)
+    if around is not None:
+        folder, what, name = around
+        raise InputError(
+            f"{option} {out}: is inside {what} ({folder}, which has {name}), whose files are "
+            "checked as a whole: writing there would make it fail `curagate verify` (and "
+            "train refuse its data); write the outputs elsewhere"
+        )
+
+
 def check_output(
     out: Path,
     command: str,
@@ -119,6 +163,7 @@ def check_output(
     is replaced. ``keep``: other files the run reads, as (what, path) (a reference, the
     config), which the replaced folder must not hold either."""
     check_parent(out)  # before any work (the CLI checks it too; a library call may not)
+    refuse_inside_output(out)
     refuse_overlap(out, inputs, files)
     target = out.resolve()
     for what, path in keep:

@@ -23,7 +23,7 @@ from typing import Any, Literal, NoReturn
 import yaml
 from pydantic import ValidationError
 
-from curagate.artifacts import BundleManifest, RunRecord, read_artifact
+from curagate.artifacts import RunRecord, read_artifact
 from curagate.config import error_lines
 from curagate.digest import file_state, hash_tree, require_unchanged, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
@@ -965,33 +965,15 @@ def _is_run(folder: Path) -> bool:
     return True
 
 
-def _is_bundle(folder: Path) -> bool:
-    """Whether ``folder`` holds an export bundle's manifest (not any MANIFEST.json)."""
-    from curagate.digest import MANIFEST_NAME
-
-    if not (folder / MANIFEST_NAME).is_file():
-        return False
-    try:
-        read_artifact(BundleManifest, folder / MANIFEST_NAME)
-    except CuragateError:
-        return False
-    return True
-
-
 def _check_run_dir_outside_outputs(run_dir: Path) -> None:
     """A run folder inside what another command wrote and checks as a whole (curate's or
     split's output, an export bundle) would make that fail its check from then on
     (`verify`: a folder not in the manifest; train itself then refuses its data)."""
-    from curagate.digest import MANIFEST_NAME
-    from curagate.io.outputs import MARKER_NAME, read_marker
+    from curagate.io.outputs import enclosing_output
 
-    for folder in run_dir.resolve().parents:
-        if read_marker(folder) is not None:
-            what, name = "a curagate output", MARKER_NAME
-        elif _is_bundle(folder):
-            what, name = "an export bundle", MANIFEST_NAME
-        else:
-            continue
+    around = enclosing_output(run_dir)
+    if around is not None:
+        folder, what, name = around
         raise ConfigError(
             f"the run folder {run_dir} is inside {what} ({folder}, which has {name}): its "
             "files would change that output; choose an output_dir outside it"
