@@ -168,7 +168,7 @@ def _without_zwsp(texts: pa.Array) -> pa.Array | None:
 # byte (`%20`), a tag (`<b>`) or a terminal's colour escape (`ESC[31m`). Normalization
 # strips the punctuation and keeps the rest (`nbsp`, `20`, `b`, `31m`) as words between the
 # item's words: a scraped copy with `&nbsp;` or `%20` for every space, or each word in
-# `<b>`, matched no n-gram, span or MinHash; `ca<b></b>pital` or `ca ESC[0m pital` inside
+# `<b>`, matched no n-gram, span or MinHash; `ca<b></b>pital` or `caESC[0mpital` inside
 # words cut them in two.
 _ANSI = r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]"
 _TAG = r"<[^<>]{1,200}>"
