@@ -1,7 +1,7 @@
 """Disguised copies share their original's split: look-alike letters, accents and the
 digits of other scripts are folded as the leakage scanner folds them; zero-width spaces for
-spaces stay word breaks. Before, the dedup key's normalization kept them apart, so such a copy could land in test while its
-original trained, and the split's own check said clean."""
+spaces stay word breaks. Before, the dedup key's normalization kept them apart, so such a
+copy could land in test while its original trained, and the split's own check said clean."""
 
 from __future__ import annotations
 
