@@ -102,6 +102,27 @@ def test_a_metric_measured_on_no_item_fails_a_set_and_is_skipped_in_a_slice(kind
     assert run(Scope("s", 12, "topic=benign", 10)) == []
 
 
+def test_a_slice_check_names_the_items_its_metric_was_measured_on() -> None:
+    # refusal_rate in a slice of 4 items, 1 of them harmful: the messages said "on 4 items"
+    # while the report's slice table said the rate was measured on 1.
+    checks_ = metric_checks(
+        Scope("s", 4, "cat=x"),
+        {"refusal_rate": Threshold(min=0.5)},
+        {"refusal_rate": Regression()},
+        values=lambda m: (0.0, 1.0),
+        stats=lambda m: (
+            {"candidate": 0.0, "base": 1.0, "delta": -1.0, "ci_low": -1.0}
+            | {"ci_high": 0.0, "p_value": 1.0, "significant": False}
+        ),
+        higher_is_better=lambda m: True,
+        fail_only_if_significant=False,
+        measured_on=lambda m: (1, ""),
+    )
+    assert [c.message.rsplit(" on ", 1)[1] for c in checks_] == ["1 item", "1 item"]
+    th, _ = _checks(0.9, 0.9, Threshold(min=0.5), Regression(), "length=long")
+    assert th.message.endswith(" on 20 items")
+
+
 def test_reports_print_a_failing_value_as_the_check_compared_it() -> None:
     # 0.74996 fails min 0.75; the tables printed it as 0.7500 (and charts as 0.750).
     from curagate.gate.metrics import num, pct

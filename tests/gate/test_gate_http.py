@@ -519,6 +519,11 @@ def test_candidate_without_training_manifest_warns_that_contamination_was_not_ch
     )
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "warn" and "--train-data" in check["message"]
+    # The report's section printed "Not checked: not checked: ...".
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert f"\n{check['message'][:1].upper()}{check['message'][1:]}" in md
+    assert "ot checked: not checked" not in md
+    assert "ot checked: not checked" not in (tmp_path / "o" / "report.html").read_text()
 
 
 def test_report_validates_against_the_published_schema(tmp_path, golden_dir, servers) -> None:

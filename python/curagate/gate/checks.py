@@ -282,8 +282,14 @@ class Scope:
         where = f"[{self.slice}]" if self.slice is not None else ""
         return f"{self.golden_set}.{metric}{where}.{kind}"
 
-    def message(self, msg: str) -> str:
-        return msg if self.slice is None else f"{msg} on {self.items} items"
+    def message(self, msg: str, items: int | None = None) -> str:
+        """``msg``, in a slice with the items the metric was measured on (``items``; the
+        slice's own count when it is every one: a refusal rate is measured on the slice's
+        harmful items only, and the message gave the slice's size)."""
+        if self.slice is None:
+            return msg
+        n = self.items if items is None else items
+        return f"{msg} on {n} item{'' if n == 1 else 's'}"
 
 
 # The paired statistics GATE002/GATE004 read for a metric: candidate, base, delta,
@@ -314,11 +320,13 @@ def threshold_check(
     *,
     stats: dict[str, Any] | None = None,
     not_counted: str | None = None,
+    items: int | None = None,
 ) -> Check:
     """GATE001 (a set) or GATE003 (a slice): the candidate's value against ``min``/``max``.
 
     ``not_counted`` gives the reason a result must not decide (an untrusted judge's
-    metric): the check then warns whatever the value.
+    metric): the check then warns whatever the value. ``items``: those the metric was
+    measured on (default: the scope's).
     """
     verdict, msg = absolute_verdict(candidate, th)
     if not_counted is not None:
@@ -327,7 +335,7 @@ def threshold_check(
         rule=THRESHOLD if scope.slice is None else SLICE_THRESHOLD,
         name=scope.name(metric, "threshold"),
         verdict=verdict,
-        message=scope.message(msg),
+        message=scope.message(msg, items),
         golden_set=scope.golden_set,
         metric=metric,
         slice=scope.slice,
@@ -376,7 +384,9 @@ def metric_checks(
             continue
         if measurable(metric, "threshold"):
             cand, base = values(metric)
-            checks.append(threshold_check(scope, metric, th, cand, base))
+            checks.append(
+                threshold_check(scope, metric, th, cand, base, items=measured_on(metric)[0])
+            )
     for metric, rule in regressions.items():
         s = stats(metric) if measurable(metric, "regression") else None
         if s is None:
@@ -394,7 +404,7 @@ def metric_checks(
                 rule=REGRESSION if whole else SLICE_REGRESSION,
                 name=scope.name(metric, "regression"),
                 verdict=verdict,
-                message=scope.message(msg),
+                message=scope.message(msg, measured_on(metric)[0]),
                 golden_set=scope.golden_set,
                 metric=metric,
                 slice=scope.slice,

@@ -98,6 +98,15 @@ def _noise(m: dict[str, Any]) -> str:
     return "within noise" if m.get("within_noise") else "significant"
 
 
+def _not_checked(reason: object) -> str:
+    """The contamination section of a check that did not run: its reason starts with "not
+    checked:" already (it is GATE005's message), which the section printed twice."""
+    text = str(reason)
+    if text.lower().startswith("not checked"):
+        return text[:1].upper() + text[1:]
+    return f"Not checked: {text}"
+
+
 def _contamination_found(cont: dict[str, Any]) -> str:
     """The checked contamination scan in words, saying when --train-data replaced the run's
     own record of its training files."""
@@ -262,7 +271,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     if cont.get("checked"):
         lines.append(_contamination_found(cont))
     else:
-        lines.append(f"Not checked: {md_cell(cont.get('reason'))}")
+        lines.append(md_cell(_not_checked(cont.get("reason"))))
     lines += [
         "",
         "## Golden sets",
@@ -462,9 +471,7 @@ def _html_context(r: dict[str, Any]) -> dict[str, Any]:
         "results": [_html_result(r, res) for res in r["results"]],
         "suite": suite_ctx,
         "contamination": (
-            _contamination_found(cont)
-            if cont.get("checked")
-            else f"Not checked: {cont.get('reason')}"
+            _contamination_found(cont) if cont.get("checked") else _not_checked(cont.get("reason"))
         ),
         "golden_sets": [
             [
