@@ -24,7 +24,13 @@ _LOAD_ERROR_NAMES = frozenset({"SafetensorError", "HeaderTooLarge"})
 @contextlib.contextmanager
 def loading(folder: str | os.PathLike[str], what: str = "the model") -> Iterator[None]:
     """Run a ``from_pretrained`` (or several) on ``folder``; a failure caused by its files
-    is an InputError naming the folder and the library's own words."""
+    is an InputError naming the folder and the library's own words. Under --quiet, or off
+    a terminal, the libraries draw no bars either (gate and export wrote "Loading weights"
+    into CI logs)."""
+    from curagate.progress import enabled
+
+    if not enabled():
+        no_library_bars()
     try:
         yield
     except CuragateError:
@@ -37,3 +43,12 @@ def loading(folder: str | os.PathLike[str], what: str = "the model") -> Iterator
             f"{os.fspath(folder)}: cannot load {what} ({type(e).__name__}: {words[:300]}); "
             "check its files (weights, config.json, tokenizer files) or export it again"
         ) from None
+
+
+def no_library_bars() -> None:
+    """Turn off transformers' and the Hub's progress bars (a weights load draws one)."""
+    from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    disable_progress_bars()

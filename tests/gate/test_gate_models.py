@@ -62,6 +62,31 @@ def test_zero_adapter_candidate_equals_base_within_noise(
     assert base_check["verdict"] == "pass" and "trained from" in base_check["message"]
 
 
+def test_gate_draws_no_library_bar_when_quiet(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    # transformers drew "Loading weights: 100%|..." once per model into CI logs.
+    import os
+    import subprocess
+    import sys
+
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    argv = ["gate", str(_gate(tmp_path, golden_dir)), "--candidate", str(run)]
+    argv += ["--base", str(tiny_model_dir), "--out", str(tmp_path / "out"), "--device", "cpu"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "curagate", *argv, "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "CURAGATE_PROGRESS": ""},
+        check=False,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "%|" not in proc.stderr and "it/s]" not in proc.stderr, proc.stderr
+
+
 def test_a_base_that_is_not_the_candidates_own_is_flagged(
     tmp_path, golden_dir, tiny_model_dir, train_file
 ) -> None:

@@ -189,6 +189,16 @@ def test_an_id_used_twice_is_refused_at_lock_and_read_time(
         golden.read_items(entry)
 
 
+def test_a_set_with_no_items_is_refused_at_lock_time(tmp_path: Path) -> None:
+    # Locked as "0 items" and verified; only the gate then refused it ("has no items").
+    root = tmp_path / "golden"
+    data = _write_lines(root, [])
+    with pytest.raises(InputError, match=r"set\.yaml: golden set 's' has no items in data\.jsonl"):
+        golden.lock(root)
+    assert not (root / "lock.json").exists()
+    assert data.read_text() == ""
+
+
 def test_a_line_of_unicode_whitespace_is_refused_not_counted(tmp_path: Path) -> None:
     root = tmp_path / "golden"
     data = _write_lines(root, [_item("a"), "\u00a0", _item("b")])

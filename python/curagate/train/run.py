@@ -284,12 +284,11 @@ def _no_library_bars() -> None:
     """Under --quiet, or off a terminal, the libraries draw no bars either (they wrote
     "Loading weights", "Map ... examples/s" and "Writing model shards" into CI logs)."""
     import datasets
-    from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    from curagate.hf import no_library_bars
+
+    no_library_bars()
     datasets.disable_progress_bars()
-    disable_progress_bars()
 
 
 def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
