@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from audit_support import Record, finding, rules_found, write_records
 
-from curagate.audit import RULES, audit
+from curagate.audit import RULES, audit, pii
 
 
 def chat(*turns: tuple[str, str]) -> dict[str, Any]:
@@ -792,6 +792,70 @@ def test_a_card_number_beside_an_expiry_or_another_number_is_found(
     assert report["stats"]["pii"]["PII003"] == 1
     sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
     assert "[REDACTED:PII003]" in sample and "1111 1111" not in sample and "0000 0004" not in sample
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "shown"),
+    [
+        ("my card is 4111\u00a01111\u00a01111\u00a01111", "PII003", "1111"),
+        ("my card is 4111\u202f1111\u202f1111\u202f1111", "PII003", "1111"),
+        ("my card is 4111\u20091111\u20091111\u20091111", "PII003", "1111"),
+        ("my card is 4111\t1111\t1111\t1111", "PII003", "1111"),
+        ("my card is 4111  1111  1111  1111", "PII003", "1111"),
+        ("call me on 555\u00a0123\u00a04567 tonight", "PII002", "4567"),
+    ],
+)
+def test_numbers_grouped_with_other_spaces_are_found_and_redacted(
+    text: str, rule: str, shown: str, run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by attack: a card grouped with no-break, narrow or thin spaces, tabs or two
+    # spaces (scraped pages, French typography) passed the audit and went into
+    # sample.jsonl as written.
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"][rule] == 1
+    sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
+    assert f"[REDACTED:{rule}]" in sample and shown not in sample
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "info@münchen.de",
+        "пользователь@пример.рф",
+        "\uff4a\uff4f\uff48\uff4e@example.com",  # full-width letters
+        "john\u00ad@example.com",  # a soft hyphen before the "@"
+        "josé.garcía@example.es",
+    ],
+)
+def test_an_address_beyond_ascii_is_found_and_redacted_whole(address: str) -> None:
+    # Found by attack: missed, or redacted from its last ASCII letter on (`josé.garcí[..]`).
+    text = f"mail {address} thanks"
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", address)]
+
+
+def test_an_address_inside_text_without_spaces_is_its_ascii_part() -> None:
+    for text in ["邮箱bob@example.com谢谢", "メールはbob@example.comです"]:
+        assert [text[h.start : h.end] for h in pii.scan(text)] == ["bob@example.com"]
+
+
+def test_no_iban_unless_its_country_has_ibans_of_that_length() -> None:
+    # Found by attack: mod-97 alone made one US patent number in 97 an IBAN (audit FAILED).
+    assert not pii.iban_ok("US20140123467A1")
+    assert not pii.iban_ok("DE8937040044053201300")  # a German IBAN has 22 characters
+    for iban in ["DE89370400440532013000", "FR1420041010050500013M02606", "GB82WEST12345698765432"]:
+        assert pii.iban_ok(iban)
+
+
+def test_a_slug_or_class_name_starting_sk_is_no_key() -> None:
+    # Found by attack: `sk-hynix-posts-record-quarterly-profit-2024-07-25` in a URL and a CSS
+    # class `sk-fading-circle-animation-container` failed the audit as OpenAI keys.
+    for text in [
+        "https://www.reuters.com/technology/sk-hynix-posts-record-quarterly-profit-2024-07-25/",
+        "class sk-fading-circle-animation-container",
+    ]:
+        assert [h.rule for h in pii.scan(text)] == []
+    key = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+    assert [(h.rule, h.kind) for h in pii.scan(f"key {key}")] == [("SEC001", "openai-key")]
 
 
 def test_pii_and_secrets_in_quarantined_rows_are_counted(

@@ -26,7 +26,8 @@ RULES = (
         "PII001",
         "email-address",
         Severity.WARNING,
-        "An e-mail address.",
+        "An e-mail address, in any script (`josé@`, `пользователь@пример.рф`; in text written "
+        "without spaces, such as Chinese, the address is its Latin part).",
         "Models memorise and regurgitate personal data; shipping it may breach privacy law.",
         "Replace it with a placeholder (e.g. user@example.com) or remove the record.",
     ),
@@ -34,7 +35,7 @@ RULES = (
         "PII002",
         "phone-number",
         Severity.WARNING,
-        "A phone number (international +CC form, or grouped digits such as 555-123-4567, (555) 123 4567 or 555 123 4567; grouped by spaces alone, the area code starts with 2-9 and no number stands right before or after, so lists of numbers are not phones).",
+        "A phone number (international +CC form, or grouped digits such as 555-123-4567, (555) 123 4567 or 555 123 4567; grouped by spaces alone, the area code starts with 2-9 and no number stands right before or after, so lists of numbers are not phones). No-break, thin and other spaces and tabs count as spaces.",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
     ),
@@ -42,7 +43,7 @@ RULES = (
         "PII003",
         "card-number",
         Severity.ERROR,
-        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV.",
+        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by a hyphen or one or two spaces of any kind (no-break, thin, a tab).",
         "Card numbers are regulated (PCI DSS) and must never enter training data.",
         "Remove the number or the record; find the upstream source that leaked it.",
     ),
@@ -58,7 +59,8 @@ RULES = (
         "PII005",
         "iban",
         Severity.ERROR,
-        "An IBAN that passes the ISO 13616 mod-97 check.",
+        "An IBAN that passes the ISO 13616 mod-97 check, of a country that has IBANs and the "
+        "length that country's have (a US patent number is none).",
         "Bank account numbers are personal financial data.",
         "Remove the number or replace it with a documentation IBAN.",
     ),
@@ -67,7 +69,8 @@ RULES = (
         "api-key",
         Severity.ERROR,
         "An API key, token or private key with a known prefix (AWS, GitHub, GitLab, OpenAI, "
-        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM, RFC 4716 SSH2 or PGP private key, PuTTY key file).",
+        "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM, RFC 4716 SSH2 or PGP private key, PuTTY key file); "
+        "an OpenAI key's random part mixes capitals and small letters (a URL slug `sk-hynix-posts-...` is none).",
         "A model trained on a credential can print it to anyone; the credential is "
         "compromised as soon as the data is shared.",
         "Revoke the credential, then remove it from the data (and from git history).",

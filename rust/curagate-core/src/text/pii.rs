@@ -34,14 +34,15 @@ const FAMILIES: &[&str] = &[
     r"@",
     // PII005 IBAN: two capitals and two digits start it.
     r"[A-Z]{2}\d{2}",
-    // PII003 card: 13 or more digits, single spaces or hyphens between.
-    r"\d(?:[ -]?\d){12}",
+    // PII003 card: 13 or more digits, one or two spaces (any: the scanner reads no-break
+    // and thin spaces and tabs as spaces) or hyphens between.
+    r"\d(?:[\s-]{1,2}\d|\d){12}",
     // PII004 IPv4: four dotted groups of 1-3 digits.
     r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
-    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", "-" or " ").
-    r"\+\d|\(\d{3}\)|\d{3}[ .-]\d{3}[ .-]\d{4}",
+    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", "-" or a space).
+    r"\+\d|\(\d{3}\)|\d{3}[\s.-]\d{3}[\s.-]\d{4}",
 ];
 
 /// Bits of [`PiiPrefilter::families`], in `FAMILIES` order, then the long tokens.
@@ -350,7 +351,13 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
         while leads != 0 {
             let p = base + leads.trailing_zeros() as usize;
             leads &= leads - 1;
-            if budget == 0 || text[p..].chars().next().is_some_and(char::is_numeric) {
+            // A digit, or a space the scanner reads as " " (no-break, thin): the set decides.
+            if budget == 0
+                || text[p..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_numeric() || c.is_whitespace())
+            {
                 return None;
             }
             budget -= 1;
@@ -382,12 +389,14 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
             if e - s >= 2 && s >= 2 && class(b[s - 2]) & class(b[s - 1]) & C_UPPER != 0 {
                 bits |= IBAN;
             }
-            // Card \d(?:[ -]?\d){12}: 13 digits in runs joined by one space or hyphen.
-            card = if s >= 1 && last_end == s - 1 && matches!(b[s - 1], b' ' | b'-') {
-                card + (e - s)
-            } else {
-                e - s
-            };
+            // Card \d(?:[\s-]{1,2}\d|\d){12}: 13 digits in runs joined by one or two spaces,
+            // tabs or hyphens.
+            let joined = last_end != usize::MAX
+                && (1..=2).contains(&(s - last_end))
+                && b[last_end..s]
+                    .iter()
+                    .all(|c| matches!(c, b' ' | b'\t' | b'-'));
+            card = if joined { card + (e - s) } else { e - s };
             if card >= 13 {
                 bits |= CARD;
             }
@@ -413,7 +422,7 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
 
 /// `[ .-]\d{3}[ .-]\d{4}` at `b[e..]`.
 fn phone_tail(b: &[u8], e: usize) -> bool {
-    let sep = |i: usize| matches!(b.get(i), Some(b' ' | b'.' | b'-'));
+    let sep = |i: usize| matches!(b.get(i), Some(b' ' | b'\t' | b'.' | b'-'));
     if !sep(e) {
         return false;
     }
@@ -466,6 +475,12 @@ mod tests {
             "-----BEGIN RSA PRIVATE KEY-----",
             "-----BEGIN PGP PRIVATE KEY BLOCK-----",
             "arabic digits ٠١٢٣٤٥٦٧٨٩٠١٢٣",
+            "card 4111\u{a0}1111\u{a0}1111\u{a0}1111",
+            "card 4111\u{202f}1111\u{202f}1111\u{202f}1111",
+            "card 4111\t1111\t1111\t1111",
+            "card 4111  1111  1111  1111",
+            "call 202\u{a0}555\u{a0}0100",
+            "call 202\t555\t0100",
         ] {
             assert!(f.may_match(text), "{text}");
         }
@@ -478,7 +493,8 @@ mod tests {
         let alphabet: &[&str] = &[
             "0", "1", "4", "9", "5", " ", " ", "-", ".", "+", "(", ")", ":", "@", "A", "Z", "G",
             "B", "f", "e", "x", "q", "/", "=", "_", ",", "\n", "sk-", "AKIA", "eyJ", "12", "999",
-            "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ",
+            "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ", "\t", "\u{a0}",
+            "\u{202f}", "  ",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
