@@ -241,6 +241,32 @@ def test_a_golden_file_is_scanned_as_a_golden_folder_is(
     assert rc == 2 and "nothing.jsonl: no such file or folder" in err
 
 
+@pytest.mark.parametrize("command", ["check", "leakage"])
+def test_an_ngram_size_the_index_refuses_is_a_usage_error_naming_the_flag(
+    tmp_path: Path, golden: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `check --ngram 3` was taken, then refused by the index: "leakage: invalid parameter
+    # `ngram`", naming no flag of the command.
+    a = write(tmp_path / "a.jsonl", [pc(1)])
+    argv = (
+        ["check", str(a), "--golden", str(golden)]
+        if command == "check"
+        else [
+            "leakage",
+            "--corpus",
+            str(a),
+            "--reference",
+            str(golden),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--ngram", "3"])
+    assert exit_.value.code == 2
+    assert "argument --ngram: must be an integer in 8..50, got 3" in capsys.readouterr().err
+
+
 def test_every_repeated_golden_folder_is_scanned(
     tmp_path: Path, golden: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -736,3 +762,12 @@ def test_an_unknown_record_format_names_options_the_command_has(
     assert main(check_or_audit(command, [data], tmp_path)) == 2
     err = capsys.readouterr().err
     assert "`format:` / `text_field:` in the config" in err
+    # A format the config names that the rows do not hold: "check --format" (check's output
+    # format; audit has no such flag).
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    config = tmp_path / "c.yaml"
+    config.write_text("format: chat\n")
+    assert main([*check_or_audit(command, [data], tmp_path), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "no record has field 'messages' needed by format chat" in err
+    assert "`format:` / `text_field:` in the config" in err and "check --format" not in err

@@ -115,6 +115,12 @@ class Batch:
 FORMAT_CHOICES = tuple(f.value for f in RecordFormat)
 # Where the unknown-format message's advice starts (train gives its own config key instead).
 FORMAT_ADVICE = "Give the format "
+# Where each command takes the record format and the text field.
+FORMAT_WHERE = (
+    "`--format` / `--text-field` (curate, split, leakage: `--reference-format` / "
+    "`--reference-text-field` for a reference), or `format:` / `text_field:` in the config "
+    "(audit, and check's --config)"
+)
 PREFERENCE_KEYS = ("prompt", "prompt+responses")
 DEFAULT_TEXT_FIELD = "text"
 # Records per batch when reading (config `batch_rows`).
@@ -186,9 +192,7 @@ def detect_format(
         f"{source}: cannot tell the record format from the columns ({found}); expected "
         "'text', 'messages', 'prompt' (+'completion'), or 'chosen'+'rejected'. "
         f"{FORMAT_ADVICE}{{" + ",".join(FORMAT_CHOICES) + "} and, when the text is in "
-        "another column, its name: `--format` / `--text-field` (curate, split, leakage: "
-        "`--reference-format` / `--reference-text-field` for a reference), or `format:` / "
-        "`text_field:` in the config (audit, and check's --config)"
+        f"another column, its name: {FORMAT_WHERE}"
     )
 
 

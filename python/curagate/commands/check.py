@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from curagate.limits import int_arg
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="JSONL/Parquet files (directories and globs too)")
@@ -29,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="golden sets folder or file, repeatable (default: ./golden_sets if it exists)",
     )
     parser.add_argument("--no-golden", action="store_true", help="skip the leakage check")
-    parser.add_argument("--ngram", type=int, help="n-gram size for leakage (default 13)")
+    parser.add_argument(
+        "--ngram", type=int_arg(8, 50), help="words per leakage n-gram, 8..50 (default 13)"
+    )
     parser.add_argument(
         "--config", type=Path, help="audit.yaml: format, text_field, sft, rules switched off"
     )

@@ -66,7 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="exit 1 when any reference item leaks, 2 when a reference or corpus row cannot be read",
     )
     parser.add_argument(
-        "--ngram", type=int, default=13, metavar="N", help="words per n-gram, 8..50 (default 13)"
+        "--ngram",
+        type=int_arg(8, 50),
+        default=13,
+        metavar="N",
+        help="words per n-gram, 8..50 (default 13)",
     )
     parser.add_argument(
         "--methods",

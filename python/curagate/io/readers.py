@@ -40,6 +40,8 @@ from curagate.errors import ConfigError, InputError
 from curagate.io.outputs import has_magic, is_hidden
 from curagate.records import (
     DEFAULT_BATCH_ROWS,
+    FORMAT_ADVICE,
+    FORMAT_WHERE,
     MAX_NESTING,
     PREFERENCE_KEYS,
     Batch,
@@ -2032,8 +2034,8 @@ def _finish(
             found = ", ".join(repr(c) for c in table.column_names)
             raise InputError(
                 f"{state.source}: no record has field '{absent[0]}' needed by format "
-                f"{fmt.value} (columns found: {found}); check --format"
-                + (" and --text-field" if fmt is RecordFormat.TEXT else "")
+                f"{fmt.value} (columns found: {found}). {FORMAT_ADVICE}the rows hold, or the "
+                f"column with their text: {FORMAT_WHERE}"
             )
     if state.pending:
         quarantined = state.pending + quarantined
