@@ -664,6 +664,22 @@ def test_structured_output_nested_past_the_limit_is_fmt008_not_a_crash(
     assert "nests deeper than 128 levels" in str(finding(report, "FMT008"))
 
 
+def test_the_assistant_structured_output_of_a_prompt_completion_record_is_its_completion(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # `field: assistant` on prompt/completion data was "'assistant' is missing" on every row.
+    config = {"structured_outputs": [{"field": "assistant", "schema": SO_SCHEMA}]}
+    conversational = {
+        "prompt": [{"role": "user", "content": "who?"}],
+        "completion": [{"role": "assistant", "content": '{"name": "c", "age": "x"}'}],
+    }
+    report = run_audit([pc(1, '{"name": "a", "age": 3}'), pc(2, "not json")], config)
+    [row] = finding(report, "FMT008")["rows"]
+    assert row.endswith("train.jsonl:2") and "FMT009" not in rules_found(report)
+    report = run_audit([conversational], config)
+    assert "FMT008" not in rules_found(report) and "FMT009" in rules_found(report)
+
+
 @pytest.mark.parametrize(
     ("rule", "bad"),
     [

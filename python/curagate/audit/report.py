@@ -50,7 +50,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"**{status}**: {s['errors']} error(s), {s['warnings']} warning(s), {s['infos']} info.",
         "",
         f"{inp['total_rows']} rows in {len(inp['files'])} file(s); {inp['valid_rows']} valid, "
-        f"{inp['quarantined_rows']} unreadable. Formats: "
+        f"{inp['quarantined_rows']} quarantined by the reader (each under the rule that says why). Formats: "
         + (", ".join(f"{k} ({v})" for k, v in inp["formats"].items()) or "none")
         + "."
         + (

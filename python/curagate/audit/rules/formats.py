@@ -259,10 +259,19 @@ class StructuredOutputs:
         out: list[tuple[str, str]] = []
         for spec, validator in zip(self.specs, self.validators, strict=True):
             if spec.field == "assistant":
+                # The last assistant turn: of the conversation, or of a prompt/completion
+                # record's completion (a string completion is the answer itself; it was
+                # "'assistant' is missing" on every such row).
+                completion = rec.get("completion")
+                turns = messages_of(rec) or (completion if isinstance(completion, list) else [])
                 answers = [
-                    m.get("content") for m in messages_of(rec) if m.get("role") == "assistant"
+                    m.get("content")
+                    for m in turns
+                    if isinstance(m, dict) and m.get("role") == "assistant"
                 ]
                 value: Any = answers[-1] if answers else None
+                if value is None and isinstance(completion, str):
+                    value = completion
             else:
                 value = rec.get(spec.field)
             if value is None:
