@@ -552,10 +552,12 @@ def content_text(content: object) -> str:
 
 
 def _messages_in(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The messages of a record's message lists (chat ``messages``, a preference's turns)."""
+    """The messages of a record's message lists (chat ``messages``, a preference's turns):
+    objects with a ``role`` (a RAG record's ``documents`` hold ``content`` too, and are not
+    turns)."""
     for value in record.values():
         if isinstance(value, list):
-            yield from (m for m in value if isinstance(m, dict) and "content" in m)
+            yield from (m for m in value if isinstance(m, dict) and "content" in m and "role" in m)
 
 
 def contents_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:

@@ -226,6 +226,22 @@ def test_string_and_list_content_in_one_file_are_all_kept_as_text_parts(
     assert [strip_nulls(r) for r in batch.table.to_pylist()] == [parts(r) for r in rows]
 
 
+def test_content_outside_the_turns_is_never_rewritten(tmp_path: Path) -> None:
+    # Only turns (objects with a role) are: a RAG record's documents hold "content" too.
+    docs = [{"title": "t", "content": "a document"}]
+    rows = [
+        {"messages": [{"role": "user", "content": "q1"}], "documents": docs},
+        {
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "q2"}]}],
+            "documents": docs,
+        },
+    ]
+    path = tmp_path / "rag.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    [batch] = read_batches([path], format="chat")
+    assert [r["documents"] for r in batch.table.to_pylist()] == [docs, docs]
+
+
 def test_label_that_is_not_boolean_keeps_prompt_completion(tmp_path: Path) -> None:
     """A classification label beside prompt/completion is not KTO data."""
     path = tmp_path / "cls.jsonl"
