@@ -408,6 +408,28 @@ def test_numbers_written_in_the_digits_of_another_script_do_not_hide_an_item(
     ]
 
 
+@pytest.mark.parametrize("words", [4, 6])
+def test_an_item_cut_into_user_turns_is_found(tmp_path: Path, reference: Path, words: int) -> None:
+    # A question cut into pieces of a few words, each its own user turn answered "ok": no
+    # 13-gram of it stood whole in the conversation's key, and nothing matched.
+    w = ITEM.split()
+    turns = []
+    for i in range(0, len(w), words):
+        turns += [
+            {"role": "user", "content": " ".join(w[i : i + words])},
+            {"role": "assistant", "content": "ok"},
+        ]
+    chat = {"messages": turns}
+    plain = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    }
+    corpus = write(tmp_path / "c.jsonl", [plain, chat])
+    result = detect(reference, corpus, reference_text_field="question", methods=["ngram"])
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [1])
+    ]
+
+
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
 def test_a_quarantined_row_of_bytes_that_are_not_utf8_is_unreadable_not_clean(
     tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str], kind: str

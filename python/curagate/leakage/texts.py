@@ -65,13 +65,17 @@ class RowTexts:
         """The texts to scan and whether they are the key, key first; each followed, where
         some hold a zero-width space, joined words or web markup, by the same texts without
         it (:func:`without_zero_width_spaces`), split (:func:`with_joiners_split`) or
-        decoded (:func:`markup_decoded`)."""
+        decoded (:func:`markup_decoded`); keys of conversations, by their user turns joined
+        (:func:`_user_turns`)."""
         out: list[tuple[pa.Array, bool]] = []
         for texts, is_key in ((self.keys, True), (self.other, False)):
             if texts is None:
                 continue
             variants = (texts, _without_zwsp(texts), _joined_split(texts), _decoded(texts))
             out += [(t, is_key) for t in variants if t is not None]
+            turns = _user_turns(texts) if is_key else None
+            if turns is not None:
+                out.append((turns, is_key))
         return out
 
 
@@ -151,6 +155,28 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
         return None
     split = _kernels.replace_substring_regex(bare, _JOINER_CLASS, " ")
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
+
+
+# A conversation's key: a "role: content" line per turn (records.render_value).
+_TURNS = r"(?:^|\n)(?:system|user|assistant|tool): "
+_THREE_TURNS = rf"(?s){_TURNS}.*{_TURNS}.*{_TURNS}"
+
+
+def _user_turns(texts: pa.Array) -> pa.Array | None:
+    """Keys of conversations of three turns or more with their user turns joined into one
+    text (the lines that open another role's turn dropped; a line of a turn's own text stays
+    with the turn before); the other rows "" (nothing to scan twice); None when no row has
+    three turns. A golden question cut into pieces of a few words, each a user turn answered
+    "ok", left no n-gram of it whole in the key (each piece stood between "assistant: ok" and
+    "user:")."""
+    from curagate import _kernels
+
+    hits = _kernels.match_substring_regex(texts, _THREE_TURNS)
+    if not _any_true(hits):
+        return None
+    own = _kernels.replace_substring_regex(texts, r"(?m)^(?:system|assistant|tool): [^\n]*\n?", "")
+    joined = _kernels.replace_substring_regex(own, r"(?m)^user: ", " ")
+    return _kernels.if_else(hits, joined, pa.scalar("", texts.type))
 
 
 def _without_zwsp(texts: pa.Array) -> pa.Array | None:
