@@ -272,11 +272,23 @@ class CurateConfig(_Strict):
     def _one_name_per_filter(
         cls, value: list[dict[str, dict[str, Any] | None]]
     ) -> list[dict[str, dict[str, Any] | None]]:
+        first: dict[str, int] = {}
         for i, entry in enumerate(value):
             if len(entry) != 1:
                 raise ValueError(
                     f"filters[{i}] must name one filter, e.g. '- length: {{min_chars: 20}}'"
                 )
+            # Removals are counted and written under the filter's name: a second entry of
+            # one name took the first's count in stats.json, and removed/ told them apart
+            # by nothing.
+            [name] = entry
+            if name in first:
+                raise ValueError(
+                    f"filters[{i}] is {name!r} again (filters[{first[name]}]); give each filter "
+                    "once, with all its settings (e.g. '- length: {min_chars: 200, max_chars: "
+                    "600}')"
+                )
+            first[name] = i
         _check_filter_params(value)
         return value
 

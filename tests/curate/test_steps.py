@@ -143,6 +143,23 @@ def test_a_filter_entry_naming_two_filters_is_refused_with_its_line(
         curate([corpus], tmp_path / "out", config=config)
 
 
+def test_a_filter_named_twice_is_refused_with_its_line(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Found by attack: stats.json's steps.length held the second entry's settings with both
+    # entries' removals, and removed/ gave both the reason "length".
+    corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
+    config = tmp_path / "curate.yaml"
+    config.write_text(
+        "filters:\n  - length: {min_chars: 3}\n  - length: {max_chars: 600}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError, match=r"curate\.yaml:\d+: filters.*filters\[1\] is 'length' again"
+    ):
+        curate([corpus], tmp_path / "out", config=config)
+    assert not (tmp_path / "out").exists()
+
+
 def test_staged_run_refuses_filters(write_jsonl: Callable, tmp_path: Path) -> None:
     corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
     with pytest.raises(ConfigError, match="one machine only"):
