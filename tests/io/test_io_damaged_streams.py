@@ -65,12 +65,23 @@ def test_a_stream_cut_before_its_first_line_says_so(tmp_path: Path) -> None:
     assert reason.startswith("cannot read the file: the compressed file is truncated; no row")
 
 
+def _parquet_bytes() -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"text": ["row 0", "row 1"]}), sink)
+    return sink.getvalue()
+
+
 @pytest.mark.parametrize(
     ("data", "what", "name"),
     [
         (gzip.compress(b"".join(ROWS[:10])), "gzip-compressed", ".jsonl.gz"),
         (_zst_frames(ROWS[:10], 10), "zstd-compressed", ".jsonl.zst"),
-        (b"PAR1" + bytes(range(256)) + b"PAR1", "a Parquet file", ".parquet"),
+        (_parquet_bytes(), "a Parquet file", ".parquet"),
     ],
 )
 def test_a_compressed_or_parquet_file_named_jsonl_is_named_for_what_it_is(
@@ -103,9 +114,13 @@ def test_a_jsonl_line_that_opens_with_a_magic_number_is_one_line_to_quarantine(
     tmp_path: Path, first: bytes
 ) -> None:
     # A file whose first line was "PAR1" was refused whole as "a Parquet file" (the magic
-    # alone was read); the row after it was lost with it.
+    # alone was read); the row after it was lost with it. So was one that also ended in
+    # "PAR1" (by re-attack: 199 good rows hidden).
     path = tmp_path / "shard.jsonl"
     path.write_bytes(first + b"\n" + ROWS[0])
+    ends = tmp_path / "ends.jsonl"
+    ends.write_bytes(first + b"\n" + ROWS[0] + b"PAR1")
+    assert [q.row for q in all_quarantined(read_all([ends], format="text"))] == [0, 2]
     batches = read_all([path], format="text")
     assert [q.row for q in all_quarantined(batches)] == [0]  # row 0: the first line
     assert all_keys(batches) and sum(b.table.num_rows for b in batches) == 1

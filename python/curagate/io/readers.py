@@ -341,7 +341,7 @@ def scan_inputs(
         raise InputError(
             f"no input given; pass JSONL/Parquet files ({_SUPPORTED_TEXT}), directories or globs"
         )
-    found: dict[str, Path] = {}
+    found: dict[tuple[int, int] | str, Path] = {}
     for item in inputs:
         text = os.fspath(item)
         path = Path(text)
@@ -387,7 +387,13 @@ def scan_inputs(
         else:
             raise InputError(f"{text}: no such file or directory")
         for shard in shards:
-            found.setdefault(str(shard.resolve()), shard)
+            # One file under two names (a link, a hard link, `a/../a`) is read once, under
+            # the name that sorts first, whatever order the inputs came in: a hard link was
+            # read twice (every row counted twice), and of a file and a link to it the one
+            # given first named the rows.
+            key = _identity(shard)
+            if key not in found or shard.as_posix() < found[key].as_posix():
+                found[key] = shard
     problems = sorted(set(problems), key=lambda u: u.path)
     if not skip_unreadable:
         refuse_unreadable(problems)
@@ -399,6 +405,16 @@ def scan_inputs(
             f"({len(problems)} unreadable entries skipped)"
         )
     return sorted(found.values(), key=lambda p: p.as_posix()), problems
+
+
+def _identity(path: Path) -> tuple[int, int] | str:
+    """The file ``path`` names: its device and inode (its resolved path if it cannot be
+    stat'ed, which reading it will then report)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return str(path.resolve())
+    return st.st_dev, st.st_ino
 
 
 def refuse_unreadable(problems: Sequence[Unreadable]) -> None:
@@ -913,15 +929,18 @@ def _misnamed(path: Path, first: bytes, suffix: str) -> str | None:
 def _is_kind(path: Path, magic: bytes) -> bool:
     try:
         with path.open("rb") as f:
-            if magic == b"PAR1":
+            if magic == b"PAR1":  # its footer must read (a .jsonl ending in PAR1 was one)
                 f.seek(-4, os.SEEK_END)
-                return f.tell() >= 8 and f.read(4) == magic
+                if f.tell() < 8 or f.read(4) != magic:
+                    return False
+                pq.read_metadata(f)
+                return True
             head = f.read(_HEAD)
         if magic == b"\x1f\x8b":
             text = zlib.decompressobj(31).decompress(head, _HEAD)  # output bounded: no bomb
         else:
             text = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head)).read(_HEAD)
-    except (OSError, zlib.error, zstandard.ZstdError):
+    except (OSError, zlib.error, zstandard.ZstdError, pa.ArrowException):
         return False
     return b"\n" in text or (bool(text) and len(head) < _HEAD)
 
