@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
     from curagate.config import CurateConfig
+    from curagate.digest import FileState
     from curagate.io.ahead import ReadAhead
     from curagate.io.readers import Unreadable
     from curagate.pipeline.step import Step
@@ -660,7 +661,7 @@ class _EarlyRead(NamedTuple):
     key: _ReadKey
     reader: ReadAhead[Batch]
     started: float  # perf_counter: the run's time counts from here
-    states: list[tuple[int, int, int, int] | None]  # file_state of each input as it began
+    states: list[FileState | None]  # file_state of each input as it began
 
 
 _early_read: _EarlyRead | None = None
@@ -728,9 +729,7 @@ def _drain(items: list[_Held]) -> Iterator[_Held]:
         yield items.pop()
 
 
-def _check_unchanged(
-    paths: Sequence[Path], before: Sequence[tuple[int, int, int, int] | None]
-) -> None:
+def _check_unchanged(paths: Sequence[Path], before: Sequence[FileState | None]) -> None:
     from curagate.digest import require_unchanged
 
     require_unchanged(

@@ -74,19 +74,26 @@ def hash_tree(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> dict
     return {rel: sha256_file(base / rel) for rel in tree_paths(base, skip_hidden=skip_hidden)}
 
 
-def file_state(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None:
+# Device, inode, size, modification and change times (ns).
+FileState = tuple[int, int, int, int, int]
+
+
+def file_state(path: str | os.PathLike[str]) -> FileState | None:
     """What tells a file replaced or rewritten without reading it again: device, inode,
-    size and modification time (ns); None when it cannot be stat'ed (removed)."""
+    size, modification and change times (ns); None when it cannot be stat'ed (removed). The
+    change time is the one a writer cannot set back: a rewrite in place that kept the size
+    and put the modification time back (`cp -p` onto the file) resumed a staged curate on
+    the old bytes' work."""
     try:
         st = Path(path).stat()
     except OSError:
         return None
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def require_unchanged(
     paths: Sequence[Path],
-    before: Sequence[tuple[int, int, int, int] | None],
+    before: Sequence[FileState | None],
     *,
     while_: str,
     so: str,

@@ -117,6 +117,33 @@ def test_rerun_after_completion_is_a_no_op_and_a_new_config_starts_afresh(
     assert other.stats["config"]["near"]["threshold"] == 0.9
 
 
+def test_an_input_rewritten_in_place_with_its_size_and_mtime_kept_starts_afresh(
+    shards: Path, tmp_path: Path
+) -> None:
+    # Found by attack: a rewrite in place that kept the size and set the modification time
+    # back (as `cp -p` onto the file does) resumed on the old bytes' work: the output held a
+    # duplicate its own stats.json did not count.
+    import shutil
+
+    data = tmp_path / "in"
+    shutil.copytree(shards, data)
+    kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}
+    curate([data], tmp_path / "out", **kw)
+    first = sorted(data.iterdir())[0]
+    lines = first.read_bytes().split(b"\n")
+    twin = next(j for j in range(1, len(lines)) if 0 < len(lines[j]) < len(lines[0]))
+    # The first record becomes a copy of another, padded with spaces to its own size.
+    lines[0] = lines[twin].ljust(len(lines[0]))
+    st = first.stat()
+    first.write_bytes(b"\n".join(lines))
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (first.stat().st_size, first.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = curate([data], tmp_path / "out", **kw)
+    assert again.runtime["resumed"] == 0 and again.runtime["tasks"] > 0
+    fresh = curate([data], tmp_path / "fresh", progress=False)
+    assert again.stats["totals"] == fresh.stats["totals"]
+
+
 def test_a_no_op_rerun_prints_no_rate(
     shards: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
