@@ -842,7 +842,9 @@ def test_a_run_is_never_written_inside_a_curagate_output_or_a_bundle(
     else:
         write_marker(out, "curate", [])
     cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], output_dir=str(out))
-    with pytest.raises(ConfigError, match=rf"is inside .* \({out}, which has {owner}\)"):
+    with pytest.raises(
+        InputError, match=rf"output_dir\) .*: is inside .* \({out}, which has {owner}\)"
+    ):
         train("sft", cfg)
     assert sorted(p.name for p in out.iterdir()) == [owner]
 

@@ -35,7 +35,7 @@ from curagate.io.atomic import (
     write_bytes_atomic,
     write_text_atomic,
 )
-from curagate.io.outputs import has_magic, read_regular
+from curagate.io.outputs import has_magic, read_regular, refuse_inside_output
 from curagate.progress import enabled as progress_enabled
 from curagate.train import data as tdata
 from curagate.train.config import TrainConfig, load_config
@@ -568,7 +568,9 @@ def train(
     not_a_run = _not_a_run(run_dir)
     if not_a_run is not None:
         raise InputError(not_a_run)
-    _check_run_dir_outside_outputs(run_dir)
+    # Inside what another command wrote and checks as a whole, its files would make that
+    # fail its check from then on (and train itself then refuse its data).
+    refuse_inside_output(run_dir, "the run folder (output_dir)")
 
     # Cheap checks first: data, guard, environment, before loading any model.
     train_records = tdata.read_records(cfg.data.train, cfg.data.format)
@@ -962,21 +964,6 @@ def _is_run(folder: Path) -> bool:
     except CuragateError:
         return False
     return True
-
-
-def _check_run_dir_outside_outputs(run_dir: Path) -> None:
-    """A run folder inside what another command wrote and checks as a whole (curate's or
-    split's output, an export bundle) would make that fail its check from then on
-    (`verify`: a folder not in the manifest; train itself then refuses its data)."""
-    from curagate.io.outputs import enclosing_output
-
-    around = enclosing_output(run_dir)
-    if around is not None:
-        folder, what, name = around
-        raise ConfigError(
-            f"the run folder {run_dir} is inside {what} ({folder}, which has {name}): its "
-            "files would change that output; choose an output_dir outside it"
-        )
 
 
 def _not_a_run(run_dir: Path) -> str | None:
