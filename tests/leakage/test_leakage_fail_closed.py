@@ -640,7 +640,23 @@ def test_an_item_with_markup_inside_its_words_is_found(
 def test_a_block_tag_between_words_still_breaks_them() -> None:
     from curagate.leakage.texts import markup_decoded
 
-    assert markup_decoded("end<br>start, <p>new</p>para<i>graph</i>") == "end start,  new paragraph"
+    assert markup_decoded("end<br>start, <p>new</p>para<i>graph</i>") == (
+        "end start,  new paragraph\nend start,  new para graph "
+    )
+
+
+@pytest.mark.parametrize("between", ["<span>{}</span>", "<b>{}</b>", "{}</s><s>"])
+def test_an_item_with_each_word_in_a_tag_and_no_space_is_found(
+    tmp_path: Path, reference: Path, between: str
+) -> None:
+    # Found by re-attack: once inline tags read as nothing, one word to a <span> with no
+    # space between (PDF to HTML), or `</s><s>` between words, ran the words together.
+    hidden = "".join(between.format(w) for w in ITEM.split())
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": "fine row"}, {"text": hidden}])
+    result = detect(reference, corpus, reference_text_field="question")
+    assert [(leak.item.text, [m.line for m in leak.matches]) for leak in result.leaks] == [
+        (ITEM, [2])
+    ]
 
 
 @pytest.mark.parametrize("how", ["&nbsp;", "&#32;", "%20", "tags"])

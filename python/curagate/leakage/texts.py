@@ -223,16 +223,19 @@ def _tag_as(m: re.Match[str]) -> str:
 
 
 def markup_decoded(text: str) -> str | None:
-    """``text`` with its HTML entities and percent-encoded bytes decoded, its colour
-    escapes dropped and its tags read as a browser draws them (inline ones as nothing,
-    others as a space), or None when it holds none."""
+    """``text`` with its HTML entities and percent-encoded bytes decoded and its colour
+    escapes dropped, twice: its tags read as a browser draws them (inline ones as nothing,
+    others as a space), then every tag read as a space (one word to a `<span>` with no
+    space between, as PDF-to-HTML writes it, or `</s><s>` between words: read as nothing,
+    the words ran together); or None when it holds none."""
     if _MARKUP_RE.search(text) is None:
         return None
     import html  # here: `check` imports this module, and rarely meets markup
     import urllib.parse
 
-    decoded = _TAG_RE.sub(_tag_as, _ANSI_RE.sub("", text))
-    decoded = html.unescape(decoded)
+    bare = _ANSI_RE.sub("", text)
+    drawn, spaced = _TAG_RE.sub(_tag_as, bare), _TAG_RE.sub(" ", bare)
+    decoded = html.unescape(drawn if drawn == spaced else f"{drawn}\n{spaced}")
     return urllib.parse.unquote(decoded, errors="replace")
 
 
