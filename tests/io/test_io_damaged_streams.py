@@ -126,6 +126,27 @@ def test_a_jsonl_line_that_opens_with_a_magic_number_is_one_line_to_quarantine(
     assert all_keys(batches) and sum(b.table.num_rows for b in batches) == 1
 
 
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
+def test_a_misnamed_stream_whose_first_line_is_long_is_named_for_what_it_is(
+    tmp_path: Path, suffix: str
+) -> None:
+    # By re-attack: 256 KiB decoded without a newline read as "not that kind": each line of
+    # binary quarantined (a false row count) and the reason lost.
+    import base64
+    import random
+
+    noise = base64.b64encode(random.Random(0).randbytes(600_000))  # packs to over 256 KiB
+    data = b'{"text": "' + noise + b'"}\n' + b"".join(ROWS[:100])
+    packed = (
+        gzip.compress(data) if suffix == ".jsonl.gz" else zstandard.ZstdCompressor().compress(data)
+    )
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(packed)
+    rows, reason = _problem(path)
+    assert rows == 0
+    assert reason.startswith("the file is ") and reason.endswith(f"rename it to end in {suffix}")
+
+
 def test_gzip_cut_at_75_percent_keeps_every_decodable_row(tmp_path: Path) -> None:
     data = gzip.compress(b"".join(ROWS))
     cut = data[: len(data) * 3 // 4]

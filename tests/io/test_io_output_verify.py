@@ -214,6 +214,20 @@ def test_an_out_inside_another_output_is_refused_and_the_output_still_verifies(
     assert verify(curated) == 0
 
 
+def test_a_work_folder_or_keys_inside_another_output_are_refused(
+    curated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # By re-attack: `curate --work-dir curated/wd` and `keys generate --out curated/keys`
+    # wrote into the curate output, which `verify` then called changed.
+    data = str(curated / "kept")
+    argv = ["curate", data, "--out", str(tmp_path / "new"), "--work-dir", str(curated / "wd")]
+    assert main(argv) == 2
+    assert f"--work-dir {curated / 'wd'}: is inside a curagate output" in capsys.readouterr().err
+    assert main(["keys", "generate", "--out", str(curated / "keys")]) == 2
+    assert f"--out {curated / 'keys'}: is inside a curagate output" in capsys.readouterr().err
+    assert verify(curated) == 0
+
+
 def test_signature_flags_are_for_bundles_only(
     curated: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -47,11 +47,14 @@ _SPACED = (
     r"(?![\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
     r"\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9d])"
 )
-_LOCAL = rf"(?:{_SPACED}[\w.%+\-\u00ad\u200b-\u200d\u2060])"
-_LETTER = rf"(?:{_SPACED}[^\W\d_])"
+# Combining marks, which \w does not take (an accent typed after its letter, `e\u0301`; the
+# vowel signs of Devanagari and the other Indic scripts: `राजेश@` was missed).
+_MARKS = r"\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
+_LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
 _EMAIL = re.compile(
-    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}@(?:(?:{_SPACED}[\w-]){{1,63}}\.)+{_LETTER}{{2,24}}"
-    rf"(?!{_SPACED}\w)"
+    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}@(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}\.)+{_LETTER}{{2,24}}"
+    rf"(?!{_SPACED}[\w{_MARKS}])"
 )
 _PHONE = re.compile(
     r"(?<![A-Za-z_+\d])(?:"
@@ -140,6 +143,23 @@ class _PrivateKeyBlock:
             yield _Span(m.start(), done)
 
 
+class _SkKey:
+    """``sk-`` keys (OpenAI, and DeepSeek, OpenRouter and others of that shape) but URL slugs
+    and CSS classes (`sk-hynix-posts-record-quarterly-profit`, `sk-fading-circle`): a key
+    has a random part of 16 characters or more between its hyphens, or mixes capitals,
+    small letters and digits; a slug's words are short and in small letters."""
+
+    _PATTERN = re.compile(rf"{_START}sk-(?!ant-)(?:proj-)?[A-Za-z0-9_-]{{20,}}")
+    _PART = re.compile(r"[A-Za-z0-9]{16,}")
+    _MIXED = re.compile(r"(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])", re.DOTALL)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        for m in self._PATTERN.finditer(text):
+            body = m.group()[3:]
+            if self._PART.search(body) or self._MIXED.match(body):
+                yield m
+
+
 # (kind, pattern, literal prefixes): the regex runs only when a prefix occurs,
 # which keeps the scan cheap on ordinary text.
 _KEYS: list[tuple[str, _Finder, tuple[str, ...]]] = [
@@ -157,16 +177,7 @@ _KEYS: list[tuple[str, _Finder, tuple[str, ...]]] = [
         ("glpat-",),
     ),
     ("anthropic-key", re.compile(rf"{_START}sk-ant-[A-Za-z0-9_-]{{20,}}"), ("sk-ant-",)),
-    # A key's body is random, so it mixes capitals and small letters: a URL slug or CSS class
-    # starting "sk-" (`sk-hynix-posts-record-profit`) failed the audit as a key.
-    (
-        "openai-key",
-        re.compile(
-            rf"{_START}sk-(?!ant-)(?:proj-)?(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])"
-            r"[A-Za-z0-9_-]{20,}"
-        ),
-        ("sk-",),
-    ),
+    ("openai-key", _SkKey(), ("sk-",)),
     ("huggingface-token", re.compile(rf"{_START}hf_[A-Za-z]{{30,}}{_END}"), ("hf_",)),
     ("slack-token", re.compile(rf"{_START}xox[abprs]-[A-Za-z0-9-]{{10,}}"), ("xox",)),
     (
@@ -284,7 +295,9 @@ _IBAN_LENGTHS = {
         "IE22 IL23 IQ23 IR26 IS26 IT27 JO30 KM27 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 "
         "LY25 MC27 MD24 ME22 MG27 MK19 ML28 MN20 MR27 MT31 MU30 MZ25 NE28 NI28 NL18 NO15 "
         "OM23 PK24 PL28 PS29 PT25 QA29 RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 "
-        "SN28 SO23 ST25 SV28 TD27 TG28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30",
+        "SN28 SO23 ST25 SV28 TD27 TG28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30 "
+        # Morocco, and France's overseas codes (their IBANs are France's, 27 characters)
+        "MA28 BL27 GF27 GP27 MF27 MQ27 NC27 PF27 PM27 RE27 TF27 WF27 YT27",
     )
 }
 

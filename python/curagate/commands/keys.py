@@ -23,8 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from curagate.io.outputs import refuse_inside_output
     from curagate.signing import generate_keypair, key_fingerprint, load_private_key
 
+    refuse_inside_output(args.out)
     private, public = generate_keypair(args.out)
     fp = key_fingerprint(load_private_key(private).public_key())
     print(f"wrote {private} (private: keep it secret) and {public} (public)")

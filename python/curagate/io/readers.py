@@ -942,7 +942,9 @@ def _is_kind(path: Path, magic: bytes) -> bool:
             text = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(head)).read(_HEAD)
     except (OSError, zlib.error, zstandard.ZstdError, pa.ArrowException):
         return False
-    return b"\n" in text or (bool(text) and len(head) < _HEAD)
+    # A line decoded, the whole window decoded (a first line longer than it), or all of a
+    # short file.
+    return b"\n" in text or len(text) == _HEAD or (bool(text) and len(head) < _HEAD)
 
 
 def _magic_of(path: Path) -> bytes:

@@ -33,7 +33,13 @@ from curagate.digest import file_state
 from curagate.errors import InputError, no_records
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
-from curagate.io.outputs import MARKER_NAME, check_output, read_marker, refuse_overlap
+from curagate.io.outputs import (
+    MARKER_NAME,
+    check_output,
+    read_marker,
+    refuse_inside_output,
+    refuse_overlap,
+)
 from curagate.io.verify import check_output_folder
 from curagate.pipeline import stages
 from curagate.pipeline.build import build_steps
@@ -200,7 +206,9 @@ def run(
             else Path(os.environ.get("TMPDIR", "/tmp")) / f"curagate-work-{_slug(out_text)}"
         )
     )
-    # The work folder inside an input folder: a rerun would read its stage files as input.
+    # The work folder inside an input folder: a rerun would read its stage files as input;
+    # inside another output, that output would fail its check from then on.
+    refuse_inside_output(work, "--work-dir")
     refuse_overlap(work, [i for i in _inputs_list(inputs) if not is_url(i)], [], "--work-dir")
     if not remote_out:
         _refuse_work_and_out_overlap(work, out_local)

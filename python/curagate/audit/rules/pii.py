@@ -70,7 +70,7 @@ RULES = (
         Severity.ERROR,
         "An API key, token or private key with a known prefix (AWS, GitHub, GitLab, OpenAI, "
         "Anthropic, Hugging Face, Slack, Stripe, Google, JWT, PEM, RFC 4716 SSH2 or PGP private key, PuTTY key file); "
-        "an OpenAI key's random part mixes capitals and small letters (a URL slug `sk-hynix-posts-...` is none).",
+        "an `sk-` key has a random part of 16 characters or more, or mixes capitals, small letters and digits (a URL slug `sk-hynix-posts-...` is none).",
         "A model trained on a credential can print it to anyone; the credential is "
         "compromised as soon as the data is shared.",
         "Revoke the credential, then remove it from the data (and from git history).",
