@@ -304,7 +304,7 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
         files[str(rel)] = sha256_file(p)
     # Read as the gate will: a line it cannot read or a repeated id fails the lock, not a gate.
     items = items_of([root / rel for rel in sorted(files)])
-    if not items:  # locked as "0 items", verified, and only the gate refused it
+    if not items and said["task"] != LM_EVAL_TASK:  # locked as "0 items"; the gate refused it
         raise InputError(
             f"{set_yaml}: golden set {meta['name']!r} has no items in {', '.join(files)}; "
             "add its items before locking it"
