@@ -49,7 +49,10 @@ _SPACED = (
 )
 # Combining marks, which \w does not take (an accent typed after its letter, `e\u0301`; the
 # vowel signs of Devanagari and the other Indic scripts: `राजेश@` was missed).
-_MARKS = r"\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_MARKS = (
+    r"\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+    r"\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+)
 _LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
 _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
 _EMAIL = re.compile(
@@ -66,10 +69,10 @@ _PHONE = re.compile(
     r"|(?<!\d )[2-9]\d{2} \d{3} \d{4}(?! \d)"
     r")(?![A-Za-z_\d])"
 )
-# A run of 13 or more digits, single spaces or hyphens between: a card is the whole run or a
+# A run of 13 or more digits, one or two spaces or hyphens between: a card is the whole run or a
 # window of its groups (`4111 1111 1111 1111 12/25`, `card 5500 0000 0000 0004 123`: the run
 # as a whole failed the Luhn sum and the card beside an expiry or CVV was missed).
-# (Up to two separators: `4111  1111 ...`; the scan reads other spaces as " ", see _SPACES.)
+# (The scan reads no-break, thin and other spaces and tabs as " ", see _SPACES.)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
