@@ -128,7 +128,7 @@ def _metric_checks(scope: Scope, higher_is_better: bool) -> list[Check]:
         stats=lambda m: stats,
         higher_is_better=lambda m: higher_is_better,
         fail_only_if_significant=False,
-        measured_on=lambda m: (20, ""),
+        measured_on=lambda m: (scope.items, ""),  # accuracy: on every item
     )
 
 

@@ -524,7 +524,6 @@ def _check_out(out: Path, run_dir: Path, base_dir: Path, adapter_dir: Path | Non
         raise InputError(f"--out {out}: cannot be resolved ({e}); give a real folder") from None
     if where == run_dir.resolve() or run_dir.resolve() in where.parents:
         raise InputError(f"--out {out}: must not be inside the run directory {run_dir}")
-    refuse_inside_output(out)
     adapter = adapter_dir.resolve() if adapter_dir is not None else None
     if adapter is not None and (where == adapter or adapter in where.parents):
         # The bundle's lineage hashes the adapter folder: one holding the bundle being
@@ -538,6 +537,7 @@ def _check_out(out: Path, run_dir: Path, base_dir: Path, adapter_dir: Path | Non
             f"--out {out}: is, holds or lies inside the run's base model {base_dir}; "
             "export to another folder"
         )
+    refuse_inside_output(out)  # inside another bundle or output (after the more precise ones)
     if out.is_symlink():
         raise InputError(
             f"--out {out}: is a symbolic link (to {out.readlink()}); the bundle is written beside "

@@ -388,12 +388,10 @@ def scan_inputs(
             raise InputError(f"{text}: no such file or directory")
         for shard in shards:
             # One file under two names (a link, a hard link, `a/../a`) is read once, under
-            # the name that sorts first, whatever order the inputs came in: a hard link was
-            # read twice (every row counted twice), and of a file and a link to it the one
-            # given first named the rows.
-            key = _identity(shard)
-            if key not in found or shard.as_posix() < found[key].as_posix():
-                found[key] = shard
+            # the name it is first reached by (`check --staged-context` names a finding by
+            # the user's spelling, given before git's): a hard link was read twice, every
+            # row counted twice.
+            found.setdefault(_identity(shard), shard)
     problems = sorted(set(problems), key=lambda u: u.path)
     if not skip_unreadable:
         refuse_unreadable(problems)
