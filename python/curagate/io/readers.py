@@ -917,7 +917,8 @@ def _misnamed(path: Path, first: bytes, suffix: str) -> str | None:
     says (a gzip file named .jsonl was read as lines of binary: "invalid UTF-8 at byte 1";
     one named .jsonl.zst was "corrupt data"), or None. The magic bytes alone do not say it:
     a JSON Lines file whose first line is ``PAR1`` or binary junk is lines to quarantine,
-    so a stream must decode to a line and a Parquet file must end in its magic too."""
+    so a stream must decode (to a line, or to a whole window of a long first line) and a
+    Parquet file's footer must read."""
     for magic, what, name in _MAGIC:
         if first.startswith(magic) and name != suffix and _is_kind(path, magic):
             return f"the file is {what} but named {suffix}; rename it to end in {name}"
