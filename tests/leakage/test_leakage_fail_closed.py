@@ -430,6 +430,36 @@ def test_an_item_cut_into_user_turns_is_found(tmp_path: Path, reference: Path, w
     ]
 
 
+ANSWER = (
+    "The cost of the house and repairs came out to 80,000 + 50,000 = $130,000. He increased "
+    "the value of the house by 80,000 * 1.5 = 120,000. So the new value of the house is "
+    "120,000 + 80,000 = $200,000. So he made a profit of 200,000 - 130,000 = $70,000"
+)
+
+
+@pytest.mark.parametrize("words", [4, 6])
+def test_an_answer_cut_into_assistant_turns_is_found(tmp_path: Path, words: int) -> None:
+    # A golden answer given a few words per assistant turn, each followed by "go on": no
+    # 13-gram of it stood whole in the conversation's key (only user turns were joined).
+    reference = write(tmp_path / "test.jsonl", [{"question": ITEM, "answer": ANSWER}])
+    w = ANSWER.split()
+    turns = [{"role": "user", "content": "tell me a story about a house"}]
+    for i in range(0, len(w), words):
+        turns += [
+            {"role": "assistant", "content": " ".join(w[i : i + words])},
+            {"role": "user", "content": "go on"},
+        ]
+    turns.append({"role": "assistant", "content": "the end"})
+    plain = {
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    }
+    corpus = write(tmp_path / "c.jsonl", [plain, {"messages": turns}])
+    result = detect(reference, corpus, reference_text_field="question", methods=["ngram"])
+    assert [(leak.item.text, [m.row for m in leak.matches]) for leak in result.leaks] == [
+        (ANSWER, [1])
+    ]
+
+
 @pytest.mark.parametrize("kind", ["jsonl", "parquet"])
 def test_a_quarantined_row_of_bytes_that_are_not_utf8_is_unreadable_not_clean(
     tmp_path: Path, reference: Path, capsys: pytest.CaptureFixture[str], kind: str

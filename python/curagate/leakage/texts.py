@@ -66,16 +66,15 @@ class RowTexts:
         some hold a zero-width space, joined words or web markup, by the same texts without
         it (:func:`without_zero_width_spaces`), split (:func:`with_joiners_split`) or
         decoded (:func:`markup_decoded`); keys of conversations, by their user turns joined
-        (:func:`_user_turns`)."""
+        and by their assistant turns joined (:func:`_role_turns`)."""
         out: list[tuple[pa.Array, bool]] = []
         for texts, is_key in ((self.keys, True), (self.other, False)):
             if texts is None:
                 continue
             variants = (texts, _without_zwsp(texts), _joined_split(texts), _decoded(texts))
             out += [(t, is_key) for t in variants if t is not None]
-            turns = _user_turns(texts) if is_key else None
-            if turns is not None:
-                out.append((turns, is_key))
+            if is_key:
+                out += [(t, is_key) for t in _role_turns(texts)]
         return out
 
 
@@ -162,21 +161,33 @@ _TURNS = r"(?:^|\n)(?:system|user|assistant|tool): "
 _THREE_TURNS = rf"(?s){_TURNS}.*{_TURNS}.*{_TURNS}"
 
 
-def _user_turns(texts: pa.Array) -> pa.Array | None:
+def _turns_of(texts: pa.Array, hits: pa.Array, role: str) -> pa.Array:
+    """``texts`` with the turns of ``role`` joined into one text (the lines that open
+    another role's turn dropped; a line of a turn's own text stays with the turn before);
+    the rows not in ``hits`` ""."""
+    from curagate import _kernels
+
+    others = "|".join(r for r in ("system", "user", "assistant", "tool") if r != role)
+    # One pass: another role's opening line and this role's "role: " both become a space.
+    joined = _kernels.replace_substring_regex(
+        texts, rf"(?m)^(?:(?:{others}): [^\n]*\n?|{role}: )", " "
+    )
+    return _kernels.if_else(hits, joined, pa.scalar("", texts.type))
+
+
+def _role_turns(texts: pa.Array) -> list[pa.Array]:
     """Keys of conversations of three turns or more with their user turns joined into one
-    text (the lines that open another role's turn dropped; a line of a turn's own text stays
-    with the turn before); the other rows "" (nothing to scan twice); None when no row has
-    three turns. A golden question cut into pieces of a few words, each a user turn answered
-    "ok", left no n-gram of it whole in the key (each piece stood between "assistant: ok" and
-    "user:")."""
+    text, and with their assistant turns joined into another (see :func:`_turns_of`); none
+    when no row has three turns. A golden question cut into pieces of a few words, each a
+    user turn answered "ok", left no n-gram of it whole in the key (each piece stood between
+    "assistant: ok" and "user:"); so did a golden answer given a few words per assistant turn,
+    each followed by "go on"."""
     from curagate import _kernels
 
     hits = _kernels.match_substring_regex(texts, _THREE_TURNS)
     if not _any_true(hits):
-        return None
-    own = _kernels.replace_substring_regex(texts, r"(?m)^(?:system|assistant|tool): [^\n]*\n?", "")
-    joined = _kernels.replace_substring_regex(own, r"(?m)^user: ", " ")
-    return _kernels.if_else(hits, joined, pa.scalar("", texts.type))
+        return []
+    return [_turns_of(texts, hits, role) for role in ("user", "assistant")]
 
 
 def _without_zwsp(texts: pa.Array) -> pa.Array | None:
