@@ -161,6 +161,17 @@ def detect_format(
     """
     names = list(columns)
     present = set(names)
+    found = ", ".join(repr(n) for n in names) or "none"
+    if text_field is not None:
+        # Named by the user: the text is there, whatever else the rows hold; a file without
+        # it is not read in another format as if the option were not given.
+        if text_field in present:
+            return RecordFormat.TEXT
+        raise InputError(
+            f"{source}: the text field {text_field!r} (--text-field, text_field in a config) "
+            f"is not a column here (columns: {found}); name the column that holds the text, "
+            "or drop the option to read the rows in the format their columns give"
+        )
     if "messages" in present:
         return RecordFormat.CHAT
     if {"chosen", "rejected"} <= present:
@@ -171,9 +182,8 @@ def detect_format(
         return RecordFormat.UNPAIRED_PREFERENCE
     if {"prompt", "completion"} <= present:
         return RecordFormat.PROMPT_COMPLETION
-    if (text_field or DEFAULT_TEXT_FIELD) in present:
+    if DEFAULT_TEXT_FIELD in present:
         return RecordFormat.TEXT
-    found = ", ".join(repr(n) for n in names) or "none"
     if "prompt" in present:
         answer = next((n for n in _ANSWER_LIKE if n in present), None)
         if answer is None:
@@ -182,11 +192,6 @@ def detect_format(
             f"{source}: records have 'prompt' and '{answer}' (columns: {found}); rename "
             f"'{answer}' to 'completion' for prompt/completion records, or pass "
             "--format prompt_only to read the prompts alone"
-        )
-    if text_field is not None:
-        raise InputError(
-            f"{source}: the text field {text_field!r} (--text-field, text_field in a config) "
-            f"is not a column here (columns: {found}); name the column that holds the text"
         )
     raise InputError(
         f"{source}: cannot tell the record format from the columns ({found}); expected "

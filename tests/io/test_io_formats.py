@@ -107,8 +107,21 @@ def test_a_text_field_that_is_not_a_column_says_so(write_jsonl: Callable[..., Pa
         read_all([path], text_field="body")
     assert str(info.value) == (
         f"{path.as_posix()}: the text field 'body' (--text-field, text_field in a config) is "
-        "not a column here (columns: 'question', 'answer'); name the column that holds the text"
+        "not a column here (columns: 'question', 'answer'); name the column that holds the text, "
+        "or drop the option to read the rows in the format their columns give"
     )
+
+
+def test_a_text_field_is_never_silently_unused(write_jsonl: Callable[..., Path]) -> None:
+    # A file the columns say is prompt/completion was read as such, --text-field ignored
+    # without a word: a column the user named was not deduplicated, or not there at all.
+    pc = write_jsonl("pc.jsonl", [{"prompt": "a b", "completion": "c d", "body": "the text"}])
+    (batch,) = read_all([pc], text_field="body")
+    assert batch.format is RecordFormat.TEXT
+    assert batch.keys.to_pylist() == ["the text"]
+    lacking = write_jsonl("lacking.jsonl", [{"prompt": "a b", "completion": "c d"}])
+    with pytest.raises(InputError, match=r"lacking\.jsonl: the text field 'body' .* not a column"):
+        read_all([lacking], text_field="body")
 
 
 def test_undetectable_format_names_the_columns_and_the_flags(
