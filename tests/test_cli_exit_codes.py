@@ -168,6 +168,33 @@ def test_ctrl_c_while_modules_load_is_one_line_and_exit_130(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_error_after_the_early_read_started_stops_its_thread(tmp_path: Path) -> None:
+    # The CLI starts parsing the inputs in a thread before the options are all checked; a
+    # usage error (or Ctrl-C) after that left the thread reading while the process ended,
+    # and the allocator aborted at exit ("corrupted size vs. prev_size", SIGABRT) now and
+    # then instead of the exit code.
+    code = (
+        "import sys, threading\n"
+        "from curagate.cli import main\n"
+        "sys.argv = ['curagate', 'curate', 'd.jsonl', '--out', 'out', '--ratios', 'x']\n"
+        "rc = main()\n"
+        "print(rc, [t.name for t in threading.enumerate() if t.name.startswith('curagate')])\n"
+    )
+    (tmp_path / "d.jsonl").write_text('{"text": "a"}\n' * 1000, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "2 []\n"
+    assert "--ratios" in done.stderr
+
+
 @pytest.mark.parametrize(
     "argv",
     [

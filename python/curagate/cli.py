@@ -174,10 +174,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return 141
     finally:
+        _stop_early_read()
         if argv is None:
             # The process ends next: its final collection need not walk every object
             # (curate 100K: ~40K of them, 15-60 ms).
             gc.freeze()
+
+
+def _stop_early_read() -> None:
+    """Stop the early read of curate's inputs if nothing took it (an error or Ctrl-C came
+    first): a thread left parsing as the process ended made the allocator abort at exit
+    (SIGABRT) now and then, instead of the exit code."""
+    curate = sys.modules.get("curagate.curate")
+    if curate is not None:
+        early = curate._take_early_read()
+        if early is not None:
+            early.reader.close()
 
 
 def _next(words: Sequence[str], i: int) -> str:
