@@ -714,6 +714,17 @@ def test_cli_export_also_verifies_on_golden_prompts(
         ('["a list"]', "line 2: expected a JSON object"),
         ("{not json", "line 2: not valid JSON"),
         ('{"answer": "x"}', "line 2: no 'messages', 'prompt' or 'input' field"),
+        # A turn that is not an object was exit 3 (ValueError / TypeError in dict(m)).
+        ('{"messages": ["hi"]}', "line 2: messages[0] is not an object"),
+        ('{"messages": [5]}', "line 2: messages[0] is not an object"),
+        ('{"messages": [{"role": "user"}]}', "line 2: messages[0] has no string 'role' and "),
+        ('{"messages": [{"role": 1, "content": "x"}]}', "line 2: messages[0] has no string"),
+        # A row with nothing left to prompt with was dropped without a word.
+        (
+            '{"messages": [{"role": "assistant", "content": "hi"}]}',
+            "line 2: no prompt: every turn is an assistant turn (answers are dropped)",
+        ),
+        ('{"messages": []}', "line 2: no prompt: every turn is an assistant turn"),
     ],
 )
 def test_cli_export_names_the_bad_line_of_the_golden_prompts(
@@ -725,6 +736,19 @@ def test_cli_export_names_the_bad_line_of_the_golden_prompts(
     assert main(["export", str(tiny_run), "--out", str(out), "--prompts", str(golden)]) == 2
     err = capsys.readouterr().err
     assert f"{golden}: {message}" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_cli_export_refuses_a_golden_prompts_file_with_no_prompt(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An empty --prompts file verified on the fixed conversations alone, exit 0, as if it
+    # had not been given.
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("\n")
+    out = tmp_path / "out"
+    assert main(["export", str(tiny_run), "--out", str(out), "--prompts", str(golden)]) == 2
+    assert f"{golden}: no prompts (an empty file)" in capsys.readouterr().err
     assert not out.exists()
 
 

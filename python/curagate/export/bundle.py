@@ -218,10 +218,28 @@ def _read_prompts(path: Path) -> list[list[dict[str, str]]]:
     """Golden prompts as conversations ending on a user turn (answers are dropped)."""
     out: list[list[dict[str, str]]] = []
     for lineno, row in jsonl_objects(path):
+        where = f"{path}: line {lineno}"
         if isinstance(row.get("messages"), list):
-            msgs = [dict(m) for m in row["messages"]]
+            msgs = []
+            for i, m in enumerate(row["messages"]):
+                if not isinstance(m, dict):
+                    raise InputError(
+                        f"{where}: messages[{i}] is not an object; give turns as "
+                        '{"role": ..., "content": ...}'
+                    )
+                if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+                    raise InputError(
+                        f"{where}: messages[{i}] has no string 'role' and 'content'; give "
+                        'each turn as {"role": "user", "content": "..."}'
+                    )
+                msgs.append(dict(m))
             while msgs and msgs[-1].get("role") == "assistant":
                 msgs.pop()
+            if not msgs:
+                raise InputError(
+                    f"{where}: no prompt: every turn is an assistant turn (answers are "
+                    "dropped); give the user turn the answer follows, or delete the line"
+                )
         elif isinstance(row.get("prompt"), str):
             msgs = [{"role": "user", "content": row["prompt"]}]
         elif isinstance(row.get("input"), str):
@@ -230,10 +248,14 @@ def _read_prompts(path: Path) -> list[list[dict[str, str]]]:
             raise InputError(
                 f"{path}: line {lineno}: no 'messages', 'prompt' or 'input' field to use as a prompt"
             )
-        if msgs:
-            out.append(msgs)
+        out.append(msgs)
         if len(out) >= MAX_GOLDEN_PROMPTS:
             break
+    if not out:
+        raise InputError(
+            f"{path}: no prompts (an empty file); give golden prompts, one JSON object per "
+            "line, or drop --prompts"
+        )
     return out
 
 
