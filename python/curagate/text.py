@@ -21,6 +21,14 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
+def one_line(text: str) -> str:
+    """``text`` with its control and line-breaking characters escaped (\\n, \\x1b, ...):
+    one line that shows what it holds (:func:`printable` puts spaces instead)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def percent(share: float, decimals: int = 2, *, limit: float | None = None) -> str:
     """``share`` (0..1) as a percentage that never reads as another value: a share above 0
     never shows as 0%, one below 1 never as 100% (1 row in 30,001 was "0.00%"), and one

@@ -1403,3 +1403,33 @@ def test_revoking_a_key_in_one_role_revokes_it_in_every_role(
     sign_bundle(str(path), str(key))
     with pytest.raises(CheckFailed, match="revoked"):
         reg.register(path, name="bot")
+
+
+def test_show_prints_each_path_and_reason_on_its_own_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bundle path (and a refused report's path) holding a newline and a terminal escape
+    # printed raw: `show` listed an "accepted pass" report for a version that had none,
+    # and sent ESC to the terminal.
+    db = str(tmp_path / "reg.db")
+    fake = "\n  report      9 accepted pass  \x1b[31mevil"
+    path = tmp_path / f"b{fake}"
+    write_bundle(path, b"x" * 40)
+    assert main(["registry", "--db", db, "register", str(path), "--name", "bot"]) == 0
+    report = tmp_path / f"r{fake}" / "gate_report.json"
+    report.parent.mkdir()
+    report.write_text('{"verdict": "pass"}')
+    write_bundle(tmp_path / "b2", b"y" * 40)
+    rc = main(
+        ["registry", "--db", db, "register", str(tmp_path / "b2"), "--name", "bot"]
+        + ["--gate-report", str(report)]
+    )
+    assert rc == 0
+    capsys.readouterr()
+    assert main(["registry", "--db", db, "show", "bot"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[31mevil" in out
+    lines = out.splitlines()
+    reports = [x.split()[:3] for x in lines if x.lstrip().startswith("report ")]
+    assert [r[2] for r in reports] == ["REFUSED"]
+    assert [x.split()[0] for x in lines if not x.startswith(" ")] == ["bot", "bot"]

@@ -47,6 +47,7 @@ from curagate.registry import (
     enrollment,
     new_token,
 )
+from curagate.text import one_line
 
 TOKEN_ENV = "CURAGATE_TOKEN"
 
@@ -89,8 +90,8 @@ def _new_token() -> int:
         "ROLE --enrollment CODE`.",
         file=sys.stderr,
     )
-    print(f"token: {token}")
-    print(f"enrollment: {code}")
+    _say(f"token: {token}")
+    _say(f"enrollment: {code}")
     return 0
 
 
@@ -104,16 +105,16 @@ def _users(reg: Registry, args: argparse.Namespace) -> int:
             enrollment=args.enrollment,
         )
         if token is None:
-            print(f"added {user.role} {user.name} with the token of their enrollment code")
+            _say(f"added {user.role} {user.name} with the token of their enrollment code")
             return 0
-        print(f"added {user.role} {user.name}; their API token (shown once, stored hashed):")
+        _say(f"added {user.role} {user.name}; their API token (shown once, stored hashed):")
         print(token)
         return 0
     if args.users_command == "revoke":
         user = reg.user_revoke(
             args.user, actor=_acting_user(reg, args) or args.actor, reason=args.reason
         )
-        print(f"revoked {user.role} {user.name} at {user.revoked_at}")
+        _say(f"revoked {user.role} {user.name} at {user.revoked_at}")
         return 0
     users, signing = reg.users(), reg.signing_users()
     if args.json:
@@ -133,7 +134,7 @@ def _users(reg: Registry, args: argparse.Namespace) -> int:
         ]
         print(_table(rows))
     else:
-        print("no users")
+        _say("no users")
     return 0
 
 
@@ -144,7 +145,7 @@ def _workflow(reg: Registry, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([r.to_dict() for r in reqs], indent=2, sort_keys=True))
         for r in [] if args.json else reqs:
-            print(
+            _say(
                 f"#{r.id} {r.name} v{r.version} → {r.to_stage}  {r.status}  by {r.requested_by}"
                 + (f", approved by {r.approved_by}" if r.approved_by else "")
                 + (f" ({r.blocked[1]})" if r.blocked else "")
@@ -156,19 +157,19 @@ def _workflow(reg: Registry, args: argparse.Namespace) -> int:
             args.name, args.version, to=args.to, user=user, reason=args.reason
         )
         if isinstance(out, ModelVersion):
-            print(f"{out.ref} is now in {out.stage}")
+            _say(f"{out.ref} is now in {out.stage}")
         else:
-            print(
+            _say(
                 f"request {out.id}: {out.name} v{out.version} → {out.to_stage}, waiting for a "
                 f"second approver (`curagate registry approve {out.id}`)"
             )
         return 0
     if action == "approve":
         v = reg.approve(args.request_id, user=user, reason=args.reason)
-        print(f"approved request {args.request_id}: {v.ref} is now in {v.stage}")
+        _say(f"approved request {args.request_id}: {v.ref} is now in {v.stage}")
         return 0
     w = reg.waive(args.name, args.version, user=user, reason=args.reason, expires=args.expires)
-    print(
+    _say(
         f"waiver {w.id}: {w.name} v{w.version}'s warn report {w.report_sha256[:12]} may back "
         f"production until {w.expires_at}"
     )
@@ -324,7 +325,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     who_why(p)
 
 
+def _say(line: str) -> None:
+    """Print one line: control characters of names, paths, reasons and actors (free text,
+    or a hand-edited database's) are shown escaped, so none starts a line that reads as
+    another report or log row, or reaches the terminal as an escape sequence."""
+    print(one_line(line))
+
+
 def _table(rows: list[list[str]]) -> str:
+    rows = [[one_line(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
@@ -350,15 +359,15 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
         print(json.dumps(out[0] if version is not None else out, indent=2, sort_keys=True))
         return 0
     for d in out:
-        print(f"{d['name']} v{d['version']}  [{d['stage']}]")
+        _say(f"{d['name']} v{d['version']}  [{d['stage']}]")
         signed = f"signed by {d['signed_by'][:12]}" if d["signed_by"] else "unsigned"
-        print(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
+        _say(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
         for g in d["gate_reports"]:
             mark = "accepted" if g["accepted"] else "REFUSED"
             why = g["why"]
             if g["accepted"] and not g["verified_now"]:
                 mark, why = "VOID", f"accepted when recorded; now NOT verified: {g['why_now']}"
-            print(
+            _say(
                 f"  report    {g['id']:>3} {mark:<8} {g['verdict'] or '-':<5} {g['report_sha256'][:12]}  {why}"
             )
         for t in d["log"]:
@@ -366,7 +375,7 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
             # The mark comes before the actor, which is free text: `--actor "bob (signed)"`
             # cannot make an unsigned row look signed.
             signed = "signed " if ACTOR_SIG in t["payload"] else ""
-            print(
+            _say(
                 f"  {t['at']}  #{t['id']} {t['action']:<8} {move}  {signed}by {t['actor']}: "
                 f"{t['reason']}"
             )
@@ -382,7 +391,7 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
             actor=_acting_user(reg, args) or args.actor,
             reason=args.reason,
         )
-        print(f"trusted {k.role} key {k.name} ({k.fingerprint[:16]})")
+        _say(f"trusted {k.role} key {k.name} ({k.fingerprint[:16]})")
         return 0
     if args.trust_command == "revoke":
         k = reg.trust_revoke(
@@ -391,7 +400,7 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
             actor=_acting_user(reg, args) or args.actor,
             reason=args.reason,
         )
-        print(f"revoked {k.role} key {k.name} ({k.fingerprint[:16]}) at {k.revoked_at}")
+        _say(f"revoked {k.role} key {k.name} ({k.fingerprint[:16]}) at {k.revoked_at}")
         return 0
     keys = reg.trusted_keys()
     if args.json:
@@ -403,7 +412,7 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
         ]
         print(_table(rows))
     else:
-        print("no trusted keys")
+        _say("no trusted keys")
     return 0
 
 
@@ -418,7 +427,7 @@ def run(args: argparse.Namespace) -> int:
     with Registry(args.db, create=create, migrate=action == "migrate") as reg:
         if action == "migrate":
             versions = reg.list_versions()
-            print(f"{reg.path}: schema {reg.schema_version}, {len(versions)} versions")
+            _say(f"{reg.path}: schema {reg.schema_version}, {len(versions)} versions")
             for v in versions:
                 if v.stage != "production":
                     continue
@@ -426,7 +435,7 @@ def run(args: argparse.Namespace) -> int:
                 # or one this registry's rules allowed (said of every version, it misled).
                 moves = [r for r in reg.log(v.name, v.version) if r.to_stage == "production"]
                 if moves and moves[-1].data.get("migrated_from_schema") is not None:
-                    print(f"  {v.ref} is in production on unsigned (schema 1) history")
+                    _say(f"  {v.ref} is in production on unsigned (schema 1) history")
             return 0
         if action == "list":
             versions = reg.list_versions(args.name)
@@ -447,7 +456,7 @@ def run(args: argparse.Namespace) -> int:
                 ]
                 print(_table(rows))
             else:
-                print("no model versions registered")
+                _say("no model versions registered")
             return 0
         if action == "show":
             return _show(reg, args.name, args.version, args.json)
@@ -459,20 +468,20 @@ def run(args: argparse.Namespace) -> int:
             return _workflow(reg, args)
         if action == "check":
             state = reg.check(head=args.head)
-            print(
+            _say(
                 f"{reg.path}: ok, {state.rows} log rows chain to head {state.head_id}:{state.head_hash}; "
                 f"{len(state.versions)} versions, {len(state.reports)} reports and "
                 f"{len(state.keys)} keys agree with the log"
             )
             if state.unsigned_approvers():
-                print(
+                _say(
                     "note: approvers added before curagate signed approvers' rows, whose "
                     f"requests and approvals are not signed: {', '.join(state.unsigned_approvers())}"
                     "; add each again under a new name and revoke the old account "
                     '(docs/registry.md, "Who wrote a row")'
                 )
             if state.has_approvers() and not state.signing_admins():
-                print(
+                _say(
                     "note: no admin with an actor key, so whoever can write the database "
                     "file adds users and trusts keys; add one (`users add NAME --role admin "
                     "--enrollment CODE`): from then on only an admin's token changes them "
@@ -482,7 +491,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             problems = reg.check_bundles()
             for kind, problem in problems:
-                print(f"{kind.upper()} {problem}")
+                _say(f"{kind.upper()} {problem}")
             changed = sum(1 for kind, _ in problems if kind == "changed")
             revoked = len(problems) - changed
             notes = []
@@ -498,7 +507,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             if notes:
                 raise CheckFailed("; ".join(notes))
-            print("bundles in production and staging: intact")
+            _say("bundles in production and staging: intact")
             return 0
         if action == "card":
             text = reg.card(args.name, args.version)
@@ -506,11 +515,11 @@ def run(args: argparse.Namespace) -> int:
                 print(text, end="")
             else:
                 write_text_atomic(args.out, text)
-                print(f"wrote {args.out}")
+                _say(f"wrote {args.out}")
             return 0
         if action == "head":
             head_id, head_hash = reg.head()
-            print(f"{head_id}:{head_hash}")
+            _say(f"{head_id}:{head_hash}")
             return 0
         if action == "register":
             v, rec = reg.register(
@@ -522,9 +531,9 @@ def run(args: argparse.Namespace) -> int:
                 attestation=args.attestation,
             )
             signed = f"signed by {v.signed_by[:12]}" if v.signed_by else "unsigned"
-            print(f"registered {v.ref} ({v.artifact_digest[:12]}, {signed}) in {v.stage}")
+            _say(f"registered {v.ref} ({v.artifact_digest[:12]}, {signed}) in {v.stage}")
             if rec is not None:
-                print(f"  gate report {'accepted' if rec.accepted else 'REFUSED'}: {rec.why}")
+                _say(f"  gate report {'accepted' if rec.accepted else 'REFUSED'}: {rec.why}")
             return 0
         if action == "promote":
             v = reg.promote(
@@ -537,10 +546,10 @@ def run(args: argparse.Namespace) -> int:
                 attestation=args.attestation,
                 user=_acting_user(reg, args),
             )
-            print(f"{v.ref} is now in {v.stage}")
+            _say(f"{v.ref} is now in {v.stage}")
             return 0
         v = reg.rollback(
             args.name, actor=args.actor, reason=args.reason, user=_acting_user(reg, args)
         )
-        print(f"rolled back: {v.ref} is in production again (bytes re-verified)")
+        _say(f"rolled back: {v.ref} is in production again (bytes re-verified)")
         return 0

@@ -32,6 +32,7 @@ from curagate.digest import (
 )
 from curagate.errors import CheckFailed, InputError
 from curagate.signing import BUNDLE_SIGNATURE_NAME, verify_bundle_signature
+from curagate.text import one_line
 
 MANIFEST_SCHEMA_VERSION = BundleManifest.SCHEMA_VERSION
 _NOT_LISTED = {MANIFEST_NAME, BUNDLE_SIGNATURE_NAME}
@@ -210,14 +211,7 @@ class VerifyResult:
             + [f"{p}: listed in {MANIFEST_NAME} but missing" for p in self.missing]
             + [f"{p}: present but not listed in {MANIFEST_NAME}" for p in self.unexpected]
         )
-        return [_one_line(line) for line in lines]
-
-
-def _one_line(text: str) -> str:
-    """``text`` with its control and line-breaking characters escaped (\\n, \\x1b, ...)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return [one_line(line) for line in lines]
 
 
 def check_bundle(bundle: str | os.PathLike[str]) -> VerifyResult:
