@@ -969,7 +969,11 @@ def test_a_request_production_changed_under_is_stale_and_can_be_made_again(
     # Listed as what it is, not "pending" (the home page offered it for approval).
     [listed] = [r for r in reg.promotion_requests() if r.id == old.id]
     assert listed.status == "stale" and reg.promotion_request(old.id).status == "stale"
-    assert listed.to_dict()["why"].startswith("production of bot changed since it was made")
+    # Named by the move that changed it (it said "archive of v1": the promotion of v3
+    # archives v1 first).
+    assert listed.to_dict()["why"].startswith(
+        "production of bot changed since it was made (promotion of v3): "
+    )
     # The stale request blocks nothing: v2 can be requested again, against v3 this time.
     again = reg.request_promotion("bot", 2, to="production", user=alice, reason="v2 over v3")
     assert reg.approve(again.id, user=bob).stage == "production"

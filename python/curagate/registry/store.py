@@ -2229,8 +2229,9 @@ class Registry:
             else None
         )
         if changed is not None:
+            move = {"promote": "promotion", "rollback": "rollback"}.get(changed[1], changed[1])
             why = (
-                f"production of {req.name} changed since it was made ({changed[1]} of "
+                f"production of {req.name} changed since it was made ({move} of "
                 f"v{changed[0]}): request the promotion again"
             )
             return dataclasses.replace(req, blocked=("stale", why))
@@ -2411,12 +2412,15 @@ class Registry:
         db: sqlite3.Connection, name: str, request_id: int
     ) -> tuple[int, str] | None:
         """The first change of ``name``'s production (version, action: a promotion, an
-        archive, a rollback) logged after request ``request_id`` was made, if any."""
+        archive, a rollback) logged after request ``request_id`` was made, if any; a move
+        into production before an archive (a promotion logs the archive of the version it
+        replaces first: "archive of v1" named the side effect, not the promotion)."""
         row = db.execute(
             "SELECT version, action FROM log WHERE name = ? AND action IN "
             "('promote', 'archive', 'rollback') AND (to_stage = 'production' OR "
             "from_stage = 'production') AND id > (SELECT id FROM log WHERE action = 'request' "
-            "AND json_extract(payload, '$.request_id') = ?) ORDER BY id LIMIT 1",
+            "AND json_extract(payload, '$.request_id') = ?) "
+            "ORDER BY to_stage IS NOT 'production', id LIMIT 1",
             (name, request_id),
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
