@@ -344,6 +344,48 @@ def test_side_files_that_are_fifos_or_devices_are_refused_not_read_forever(
         assert "not a regular file" in proc.stderr, args
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["split", "{data}", "--out", "{out}", "--model", "/nonexist", "--cache-dir", "/x"],
+            "--model and --cache-dir given, but records are not embedded; add --semantic or "
+            "drop them",
+        ),
+        (
+            ["split", "{data}", "--out", "{out}", "--semantic-threshold", "5"],
+            "--semantic-threshold given, but records are not embedded; add --semantic or drop it",
+        ),
+        (
+            ["leakage", "--reference", "{data}", "--corpus", "{data}", "--out", "{out}"]
+            + ["--model", "/nonexist", "--paraphrase-threshold", "0.1"],
+            "--paraphrase-threshold and --model given, but no paraphrase is looked for; add "
+            "--paraphrase or drop them",
+        ),
+        (
+            ["leakage", "--reference", "{data}", "--corpus", "{data}", "--out", "{out}"]
+            + ["--ray-address", "nowhere:1"],
+            "--ray-address given, but the scan runs in this process; add --executor ray",
+        ),
+        (
+            ["curate", "{data}", "--out", "{out}", "--ray-address", "nowhere:1"],
+            "--ray-address given, but the run is not on Ray; add --executor ray or drop it",
+        ),
+    ],
+    ids=["split-model", "split-threshold", "leakage-paraphrase", "leakage-ray", "curate-ray"],
+)
+def test_options_of_a_step_that_is_off_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    # Each was silently unused (exit 0), an out-of-range --semantic-threshold too.
+    data = str(_small_jsonl(tmp_path / "d.jsonl"))
+    out = tmp_path / "out"
+    assert main([a.format(data=data, out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_a_ray_address_ray_cannot_parse_is_a_usage_error(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     data = _small_jsonl(tmp_path / "d.jsonl")

@@ -64,3 +64,15 @@ def float_arg(lo: float, hi: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def refuse_idle(given: dict[str, object], off: bool, fix: str) -> None:
+    """Exit 2 (a usage error) naming the options in ``given`` (flag -> value, None when not
+    given) that were given for a step that is ``off``: they were silently unused."""
+    idle = [flag for flag, value in given.items() if value is not None]
+    if idle and off:
+        from curagate.errors import ConfigError
+
+        raise ConfigError(
+            f"{' and '.join(idle)} given, but {fix} or drop {'it' if len(idle) == 1 else 'them'}"
+        )

@@ -18,7 +18,7 @@ import json
 import sys
 
 from curagate.curate import CurateResult, curate, read_early
-from curagate.limits import MAX_THREADS, float_arg, int_arg
+from curagate.limits import MAX_THREADS, float_arg, int_arg, refuse_idle
 from curagate.records import FORMAT_CHOICES
 
 
@@ -93,6 +93,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_idle(
+        {"--ray-address": args.ray_address},
+        args.executor != "ray",
+        "the run is not on Ray; add --executor ray",
+    )
     if _reads_as_options_say(args):
         read_early(
             args.inputs,

@@ -30,7 +30,7 @@ from pathlib import Path
 from curagate.errors import CheckFailed, InputError
 from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
-from curagate.limits import MAX_THREADS, float_arg, int_arg
+from curagate.limits import MAX_THREADS, float_arg, int_arg, refuse_idle
 
 
 def _methods(value: str) -> list[str]:
@@ -151,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--paraphrase-threshold",
         type=float_arg(-1.0, 1.0),
-        default=0.85,
+        default=None,
         metavar="C",
         help="cosine similarity for a paraphrase match (default 0.85)",
     )
@@ -184,6 +184,16 @@ def _check_out(out: Path, inputs: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_idle(
+        {"--paraphrase-threshold": args.paraphrase_threshold, "--model": args.model},
+        not args.paraphrase,
+        "no paraphrase is looked for; add --paraphrase",
+    )
+    refuse_idle(
+        {"--ray-address": args.ray_address},
+        args.executor != "ray",
+        "the scan runs in this process; add --executor ray",
+    )
     _check_out(Path(args.out), [*args.reference, *args.corpus])
     result = detect(
         args.reference,
@@ -202,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         threads=args.threads,
         paraphrase=args.paraphrase,
-        paraphrase_threshold=args.paraphrase_threshold,
+        paraphrase_threshold=0.85
+        if args.paraphrase_threshold is None
+        else args.paraphrase_threshold,
         model=args.model,
         executor=args.executor,
         ray_address=args.ray_address,

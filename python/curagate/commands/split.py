@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from curagate.config import CurateConfig, load_model
 from curagate.errors import CheckFailed
-from curagate.limits import MAX_SEED, int_arg
+from curagate.limits import MAX_SEED, int_arg, refuse_idle
 from curagate.split import (
     MANIFEST_NAME,
     MODES,
@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--semantic-threshold",
         type=float,
-        default=0.92,
+        default=None,
         metavar="COS",
         help="cosine similarity that joins records with --semantic (default 0.92)",
     )
@@ -154,6 +154,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_idle(
+        {
+            "--semantic-threshold": args.semantic_threshold,
+            "--model": args.model,
+            "--cache-dir": args.cache_dir,
+        },
+        not args.semantic,
+        "records are not embedded; add --semantic",
+    )
     cfg = load_model(args.config, CurateConfig) if args.config else CurateConfig()
     sc = cfg.split
 
@@ -175,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         preference_key=args.preference_key,
         semantic=args.semantic,
-        semantic_threshold=args.semantic_threshold,
+        semantic_threshold=pick(args.semantic_threshold, 0.92),
         model=args.model,
         cache_dir=args.cache_dir,
         join_near=pick(args.join_near, sc.join_near),
