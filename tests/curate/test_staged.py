@@ -319,6 +319,25 @@ def test_stage_files_changed_after_a_kill_are_made_again_not_trusted(tmp_path: P
     assert check.returncode == 0, check.stdout
 
 
+@pytest.mark.slow
+def test_counts_edited_in_a_task_record_are_made_again_not_trusted(tmp_path: Path) -> None:
+    """A filter task counts as done when its files match the digests its done.json
+    records; the counts beside them were trusted as written: stats.json said one more
+    kept record than kept/ held, and manifest.json a row count the file did not have."""
+    inputs, work, out, cmd = _killed_once(tmp_path, Path("filter", "00001", "done.json"))
+    record = work / "filter" / "00000" / "done.json"
+    done = json.loads(record.read_text())
+    part = next(rel for rel in done["rows"] if rel.startswith("kept/"))
+    done["kept"] += 1
+    done["rows"][part] += 1
+    record.write_text(json.dumps(done))
+
+    rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    curate([inputs], tmp_path / "one", progress=False)
+    assert output_files(out) == output_files(tmp_path / "one")
+
+
 def test_damaged_plan_and_done_markers_start_the_work_again(shards: Path, tmp_path: Path) -> None:
     # json.loads of either was exit 3.
     kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}

@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,47 @@ def _add_folder(folder: Path) -> None:
     (folder / "kept" / "more").mkdir()
 
 
+def _resealed(folder: Path, edit: Callable[[dict[str, Any], dict[str, Any]], None]) -> None:
+    """Edit stats.json and manifest.json, then give the marker the run id of what they
+    now hold: every hash agrees, only the numbers are false."""
+    import hashlib
+
+    stats = json.loads((folder / "stats.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(stats, manifest)
+    (folder / "stats.json").write_text(json.dumps(stats))
+    for entry in manifest["files"]:
+        entry["sha256"] = hashlib.sha256((folder / entry["path"]).read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    ident = (folder / "stats.json").read_bytes() + (folder / "manifest.json").read_bytes()
+    marker = json.loads((folder / ".curagate-output.json").read_text())
+    marker["run_id"] = hashlib.sha256(ident).hexdigest()[:16]
+    (folder / ".curagate-output.json").write_text(json.dumps(marker))
+
+
+def _one_more_kept(folder: Path) -> None:
+    def edit(stats: dict[str, Any], manifest: dict[str, Any]) -> None:
+        stats["totals"]["kept"] += 1
+        stats["totals"]["removed"]["exact"] -= 1
+
+    _resealed(folder, edit)
+
+
+def _rows_off(folder: Path) -> None:
+    def edit(stats: dict[str, Any], manifest: dict[str, Any]) -> None:
+        entry = next(e for e in manifest["files"] if e["path"].startswith("kept/"))
+        entry["rows"] += 1
+
+    _resealed(folder, edit)
+
+
+def _input_rows_off(folder: Path) -> None:
+    def edit(stats: dict[str, Any], manifest: dict[str, Any]) -> None:
+        stats["totals"]["input_rows"] += 5
+
+    _resealed(folder, edit)
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
@@ -117,6 +159,11 @@ def _add_folder(folder: Path) -> None:
         (_hard_link_shard, "parquet: a hard link"),
         (_link_manifest, "manifest.json: a symbolic link"),
         (_add_folder, "kept/more/: a folder not in manifest.json"),
+        # Numbers that are not the files', with every hash made to agree: verify passed
+        # (a staged run's edited done.json put such counts in both).
+        (_one_more_kept, "stats.json: kept 41, but the output holds 40"),
+        (_rows_off, "kept/part-00000.parquet: holds 40 records, manifest.json says 41"),
+        (_input_rows_off, "stats.json: input_rows 47, but kept, removed and quarantined add"),
     ],
 )
 def test_a_changed_curate_output_fails_verify_and_train_refuses_it(

@@ -153,7 +153,76 @@ def check_output_folder(folder: Path) -> OutputCheck | None:
             result.checked += 1
     for rel in sorted(set(present) - set(listed) - own):
         result.problems.append(f"{rel}: not listed in {names[-1]} (added after the run)")
+    if not result.problems:
+        # The bytes are the ones written; are the numbers printed about them true? A count
+        # the run got wrong (or a manifest and stats rewritten with the marker) passed.
+        result.problems += _count_problems(folder, command, manifest, raw.get("stats.json"))
     return result
+
+
+def _rows_of(path: Path) -> int:
+    """The records a Parquet file (its footer) or a JSON Lines file holds."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(path).num_rows)
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _count_problems(
+    folder: Path, command: str, manifest: Any, stats_raw: bytes | None
+) -> list[str]:
+    """Each file's records against the rows its manifest gives, and (curate) stats.json's
+    totals against the files: kept/ holds ``kept``, removed/ every removed record, the
+    quarantine ``quarantined``, and they add up to ``input_rows``."""
+    problems: list[str] = []
+    key = "path" if command == "curate" else "file"
+    entries = (
+        manifest.get("files")
+        if command == "curate"
+        else [*manifest.get("splits", {}).values(), manifest.get("quarantined", {})]
+    )
+    actual: dict[str, int] = {}
+    for entry in entries or []:
+        rel, rows = entry.get(key), entry.get("rows")
+        if not isinstance(rel, str) or not isinstance(rows, int) or isinstance(rows, bool):
+            continue
+        try:
+            actual[rel] = _rows_of(folder / rel)
+        except (OSError, ValueError) as e:  # pyarrow's errors are ValueErrors (ArrowInvalid)
+            problems.append(f"{rel}: cannot count its records ({e})")
+            continue
+        if actual[rel] != rows:
+            problems.append(
+                f"{rel}: holds {actual[rel]} records, {_IDENTITY[command][-1]} says {rows}"
+            )
+    if command != "curate" or stats_raw is None or problems:
+        return problems
+    try:
+        totals = json.loads(stats_raw)["totals"]
+        said = {
+            "kept": int(totals["kept"]),
+            "removed": sum(int(v) for v in totals["removed"].values()),
+            "quarantined": int(totals["quarantined"]),
+        }
+        input_rows = int(totals["input_rows"])
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return ["stats.json: no totals that read as counts"]
+    held = {
+        "kept": sum(n for rel, n in actual.items() if rel.startswith("kept/")),
+        "removed": sum(n for rel, n in actual.items() if rel.startswith("removed/")),
+        "quarantined": actual.get("quarantine.jsonl", 0),
+    }
+    for what, n in said.items():
+        if held[what] != n:
+            problems.append(f"stats.json: {what} {n}, but the output holds {held[what]}")
+    if not problems and sum(said.values()) != input_rows:
+        problems.append(
+            f"stats.json: input_rows {input_rows}, but kept, removed and quarantined add up "
+            f"to {sum(said.values())}"
+        )
+    return problems
 
 
 __all__ = ["OutputCheck", "check_output_folder", "enclosing_outputs"]

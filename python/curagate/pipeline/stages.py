@@ -137,6 +137,25 @@ def _intact(folder: Path, recorded: Any) -> bool:
     return isinstance(recorded, dict) and _file_digests(folder) == recorded
 
 
+def _counts_agree(folder: Path, result: dict[str, Any]) -> bool:
+    """Whether the counts a filter task recorded are its files': each Parquet file's rows
+    (its footer), and kept / removed their sums. The file digests do not cover the counts:
+    an edited done.json put its numbers into stats.json and manifest.json, exit 0."""
+    rows = result.get("rows")
+    if rows is None:
+        return True  # not a filter task: no counts of files
+    try:
+        held = {rel: pq.read_metadata(folder / rel).num_rows for rel in rows}
+        return bool(
+            held == rows
+            and result["kept"] == sum(n for rel, n in held.items() if rel.startswith("kept/"))
+            and sum(result["removed"].values())
+            == sum(n for rel, n in held.items() if rel.startswith("removed/"))
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return False
+
+
 def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Run ``body`` into a fresh temporary folder, then rename it to ``final``.
 
@@ -145,7 +164,11 @@ def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]
     every attempt computes the same bytes.
     """
     previous = done(final)
-    if previous is not None and _intact(final, previous.get(FILES)):
+    if (
+        previous is not None
+        and _intact(final, previous.get(FILES))
+        and _counts_agree(final, previous)
+    ):
         return {**previous, "resumed": True}
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
