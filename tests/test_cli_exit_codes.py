@@ -344,6 +344,9 @@ def test_side_files_that_are_fifos_or_devices_are_refused_not_read_forever(
         assert "not a regular file" in proc.stderr, args
 
 
+LEAKAGE = ["leakage", "--reference", "{data}", "--corpus", "{data}", "--out", "{out}"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -357,14 +360,12 @@ def test_side_files_that_are_fifos_or_devices_are_refused_not_read_forever(
             "--semantic-threshold given, but records are not embedded; add --semantic or drop it",
         ),
         (
-            ["leakage", "--reference", "{data}", "--corpus", "{data}", "--out", "{out}"]
-            + ["--model", "/nonexist", "--paraphrase-threshold", "0.1"],
+            [*LEAKAGE, "--model", "/nonexist", "--paraphrase-threshold", "0.1"],
             "--paraphrase-threshold and --model given, but no paraphrase is looked for; add "
             "--paraphrase or drop them",
         ),
         (
-            ["leakage", "--reference", "{data}", "--corpus", "{data}", "--out", "{out}"]
-            + ["--ray-address", "nowhere:1"],
+            [*LEAKAGE, "--ray-address", "nowhere:1"],
             "--ray-address given, but the scan runs in this process; add --executor ray",
         ),
         (

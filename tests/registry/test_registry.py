@@ -1420,10 +1420,8 @@ def test_show_prints_each_path_and_reason_on_its_own_line(
     report.parent.mkdir()
     report.write_text('{"verdict": "pass"}')
     write_bundle(tmp_path / "b2", b"y" * 40)
-    rc = main(
-        ["registry", "--db", db, "register", str(tmp_path / "b2"), "--name", "bot"]
-        + ["--gate-report", str(report)]
-    )
+    register = ["registry", "--db", db, "register", str(tmp_path / "b2"), "--name", "bot"]
+    rc = main([*register, "--gate-report", str(report)])
     assert rc == 0
     capsys.readouterr()
     assert main(["registry", "--db", db, "show", "bot"]) == 0
