@@ -404,6 +404,114 @@ def test_fsspec_memory_urls_in_and_out(tmp_path: Path) -> None:
                 fs.rm(path, recursive=True)
 
 
+@pytest.fixture
+def memfs(tmp_path: Path) -> Any:
+    """fsspec's in-memory store, emptied after the test."""
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    yield fs
+    for path in fs.ls("/", detail=False):
+        fs.rm(path, recursive=True)
+
+
+def _rows(n: int, answer: str) -> bytes:
+    return "".join(
+        json.dumps({"prompt": f"question {i:03d} about the weather today", "completion": answer})
+        + "\n"
+        for i in range(n)
+    ).encode()
+
+
+def test_a_remote_input_rewritten_with_its_size_is_read_again(memfs: Any, tmp_path: Path) -> None:
+    # Only its size identified it: the rerun said "nothing to do" (and a resumed run used
+    # the old copy), every label still the old one.
+    import pyarrow.parquet as pq
+
+    memfs.pipe("/in/a.jsonl", _rows(50, "yes"))
+    kw: dict[str, Any] = {"work_dir": tmp_path / "w", "progress": False}
+    curate(["memory://in"], tmp_path / "out", **kw)
+    memfs.pipe("/in/a.jsonl", _rows(50, "no!"))
+    again = curate(["memory://in"], tmp_path / "out", **kw)
+    assert again.runtime["tasks"] > 0
+    kept = pq.read_table(tmp_path / "out" / "kept").column("completion").to_pylist()
+    assert set(kept) == {"no!"}
+
+
+def test_a_remote_out_is_replaced_only_when_it_is_a_curate_output_and_nothing_more(
+    memfs: Any, tmp_path: Path
+) -> None:
+    # A folder with any marker was deleted whole: a split output, a user's note put into
+    # a previous curate output, the inputs inside it.
+    memfs.pipe("/in/a.jsonl", _rows(30, "yes"))
+    curate(["memory://in"], "memory://out", work_dir=tmp_path / "w1", progress=False)
+    memfs.pipe("/out/NOTES.md", b"mine")
+    with pytest.raises(InputError, match=r"holds NOTES\.md, which the previous curate output"):
+        curate(["memory://in"], "memory://out", work_dir=tmp_path / "w2", progress=False)
+    assert memfs.cat("/out/NOTES.md") == b"mine"
+    memfs.rm("/out/NOTES.md")
+    marker = json.loads(memfs.cat("/out/.curagate-output.json"))
+    memfs.pipe("/out/.curagate-output.json", json.dumps({**marker, "command": "split"}).encode())
+    with pytest.raises(InputError, match="no complete curate marker"):
+        curate(["memory://in"], "memory://out", work_dir=tmp_path / "w3", progress=False)
+    with pytest.raises(InputError, match=r"--out memory://in: contains input memory:///in/a"):
+        curate(["memory://in"], "memory://in", work_dir=tmp_path / "w4", progress=False)
+    assert memfs.exists("/in/a.jsonl")
+
+
+def test_an_upload_cut_short_never_leaves_a_complete_looking_output(
+    memfs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The marker went up first and manifest.json halfway: a run killed after it left a
+    # "complete" output without stats.json, removed/ or splits/.
+    memfs.pipe("/in/a.jsonl", _rows(30, "yes"))
+    curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
+    memfs.pipe("/in/a.jsonl", _rows(40, "yes"))
+    real = type(memfs).put_file
+
+    def put_file(self: Any, lpath: str, rpath: str, *args: Any, **kwargs: Any) -> Any:
+        if rpath.endswith("/manifest.json"):
+            raise OSError("connection reset")
+        return real(self, lpath, rpath, *args, **kwargs)
+
+    monkeypatch.setattr(type(memfs), "put_file", put_file)
+    with pytest.raises(OSError, match="connection reset"):
+        curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
+    assert memfs.exists("/out/stats.json") and not memfs.exists("/out/.curagate-output.json")
+
+
+def test_a_remote_folder_is_listed_as_a_local_one(memfs: Any, tmp_path: Path) -> None:
+    # Hidden files were read, `.JSONL` skipped and `.ndjson` skipped without a word (the
+    # local walk skips the first, reads the second, refuses the third).
+    memfs.pipe("/in/a.jsonl", _rows(10, "a"))
+    memfs.pipe("/in/.hidden/b.jsonl", _rows(20, "b"))
+    memfs.pipe("/in/_c.jsonl", _rows(30, "c"))
+    memfs.pipe("/in/sub/d.JSONL", _rows(5, "d"))
+    result = curate(["memory://in"], tmp_path / "out", work_dir=tmp_path / "w", progress=False)
+    names = [i["file"] for i in result.stats["inputs"]]
+    assert names == ["memory:///in/a.jsonl", "memory:///in/sub/d.JSONL"]
+    memfs.pipe("/in/e.ndjson", _rows(5, "e"))
+    with pytest.raises(InputError, match=r"memory:///in/e\.ndjson: JSON Lines in a file"):
+        curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)
+
+
+def test_a_url_work_dir_is_refused_and_a_local_url_out_is_a_local_out(
+    memfs: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--work-dir memory://w` made a local folder "memory:/w"; `--out local://DIR` deleted
+    # a user's file that the same folder given as a path keeps.
+    monkeypatch.chdir(tmp_path)
+    inputs = t0_shards(tmp_path / "in", shards=1, limit=50)
+    with pytest.raises(InputError, match="--work-dir memory://w: a URL"):
+        curate([inputs], tmp_path / "o", work_dir="memory://w", progress=False)
+    assert not Path("memory:").exists()
+    out = tmp_path / "out"
+    curate([inputs], out, progress=False)
+    (out / "NOTES.md").write_text("mine")
+    with pytest.raises(InputError, match="holds NOTES.md"):
+        curate([inputs], f"local://{out}", work_dir=tmp_path / "w", progress=False)
+    assert (out / "NOTES.md").read_text() == "mine"
+
+
 @pytest.mark.slow
 def test_missing_url_semantic_with_ray_and_a_dead_address_are_one_line_errors(
     tmp_path: Path,

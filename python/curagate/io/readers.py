@@ -97,7 +97,7 @@ def _suffix(path: Path) -> str | None:
     return None
 
 
-_JSON_LINES_NAME = re.compile(r"\.(jsonl|ndjson)(\.[a-z0-9]{1,4})?\Z")
+JSON_LINES_NAME = re.compile(r"\.(jsonl|ndjson)(\.[a-z0-9]{1,4})?\Z")
 
 
 def _unsupported_json(path: Path) -> bool:
@@ -111,7 +111,7 @@ def _unsupported_json(path: Path) -> bool:
     name = path.name.lower()
     if _suffix(path) is not None:
         return False
-    if _JSON_LINES_NAME.search(name):
+    if JSON_LINES_NAME.search(name):
         return True
     if not name.endswith(JSON_SUFFIXES):
         return False

@@ -40,6 +40,7 @@ from curagate.io.outputs import (
     refuse_inside_output,
     refuse_overlap,
 )
+from curagate.io.readers import JSON_LINES_NAME
 from curagate.io.verify import check_output_folder
 from curagate.pipeline import stages
 from curagate.pipeline.build import build_steps
@@ -58,6 +59,20 @@ def is_url(value: str | os.PathLike[str]) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def _local_or_url(text: str) -> str:
+    """``text``, or the path it names when it is a URL of the local file system
+    (``local:///data``): such an input is listed, and such an output checked and
+    replaced, as the local path it is (an output there was deleted whatever it held)."""
+    if not is_url(text):
+        return text
+    try:
+        fs, path = _fsspec().core.url_to_fs(text)
+    except (ImportError, ValueError):
+        return text  # listing it says what is wrong
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    return str(path) if protocols & {"file", "local"} else text
+
+
 def _local(value: str | os.PathLike[str]) -> str:
     text = os.fspath(value)
     return text[len("file://") :] if text.startswith("file://") else text
@@ -65,11 +80,15 @@ def _local(value: str | os.PathLike[str]) -> str:
 
 @dataclass(frozen=True)
 class Remote:
-    """A remote shard: where fsspec reads it and the local copy the stages read."""
+    """A remote shard: where fsspec reads it and the local copy the stages read.
+    ``version`` is what the store says of the object beyond its size (fsspec's checksum
+    of its listing: an ETag, a generation, a modification time): a file rewritten in
+    place with the same size was resumed, and "nothing to do", on the old copy."""
 
     fs: Any
     path: str
     size: int
+    version: str
     target: Path
 
 
@@ -120,23 +139,46 @@ def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
                 f"{url}: cannot open ({e}); install the fsspec package for it"
             ) from None
         if any(c in path for c in "*?["):
-            matches = fs.glob(path)
+            matches = [m for m in fs.glob(path) if fs.isfile(m)]
         elif fs.isdir(path):
-            matches = fs.find(path)
+            # As a local folder is walked: hidden names (`.cache/`, `_SUCCESS`) skipped,
+            # suffixes of any case, JSON Lines under a name no reader takes refused.
+            root = path.rstrip("/")
+            matches = [
+                m
+                for m in fs.find(path)
+                if not any(part.startswith((".", "_")) for part in m[len(root) :].split("/"))
+            ]
+            misnamed = [
+                m for m in matches if _suffix(m) is None and JSON_LINES_NAME.search(m.lower())
+            ]
+            if misnamed:
+                raise InputError(
+                    f"{fs.unstrip_protocol(misnamed[0])}: JSON Lines in a file that curagate "
+                    "does not read; rename it to .jsonl (or .jsonl.gz / .jsonl.zst), or move it "
+                    "out of the input folder"
+                )
         elif fs.isfile(path):
             matches = [path]
         else:
             raise InputError(f"{url}: no such file or directory")
-        shards = [m for m in matches if m.endswith(_SUFFIXES)]
+        shards = [m for m in matches if _suffix(m) is not None]
         if not shards:
             raise InputError(f"{url}: no {', '.join(_SUFFIXES)} file there")
         for m in shards:
             name = fs.unstrip_protocol(m)
             size = int(fs.size(m))
-            suffix = next(x for x in sorted(_SUFFIXES, key=len, reverse=True) if m.endswith(x))
-            digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-            found[name] = Remote(fs, m, size, into / f"{digest}-{size}{suffix}")
+            version = str(fs.checksum(m))
+            suffix = _suffix(m)
+            digest = hashlib.sha256(f"{name}\0{size}\0{version}".encode()).hexdigest()[:24]
+            found[name] = Remote(fs, m, size, version, into / f"{digest}-{size}{suffix}")
     return found
+
+
+def _suffix(path: str) -> str | None:
+    """The shard suffix ``path`` ends with, in any case (as the local reader matches them)."""
+    lower = path.lower()
+    return next((x for x in sorted(_SUFFIXES, key=len, reverse=True) if lower.endswith(x)), None)
 
 
 def download(remote: dict[str, Remote]) -> None:
@@ -151,7 +193,7 @@ def _fingerprint(plan: Plan, remote: dict[str, Remote]) -> dict[str, Any]:
     files: list[list[Any]] = []
     for s in plan.shards:
         if s.name in remote:
-            files.append([s.name, remote[s.name].size])
+            files.append([s.name, remote[s.name].size, remote[s.name].version])
         else:
             files.append([s.name, file_state(s.path)])
     return {
@@ -194,7 +236,17 @@ def run(
     ``out`` holding one is refused); the references when not given."""
     started = time.perf_counter()
     stages.check_supported(cfg)
-    out_text = os.fspath(out)
+    inputs = [_local_or_url(i) for i in _inputs_list(inputs)]
+    out_text = _local_or_url(os.fspath(out))
+    if work_dir is not None:
+        work_dir = _local_or_url(os.fspath(work_dir))
+        if is_url(work_dir):
+            # It was made a local folder named "memory:/w" (on each Ray node another).
+            raise InputError(
+                f"--work-dir {work_dir}: a URL; the work folder must be a path every worker "
+                "sees (on one machine any folder, on a cluster a shared file system mounted "
+                "on every node)"
+            )
     remote_out = is_url(out_text)
     out_local = Path(_local(out_text))
     work = Path(
@@ -275,7 +327,7 @@ def _run_in(
         local = [i for i in _inputs_list(inputs) if not is_url(i)]
         check_output(out_local, "curate", local, files, besides)
     else:
-        _check_remote_out(out_text)
+        _check_remote_out(out_text, [s.name for s in shards if s.name in remote])
     ex_name = executor if isinstance(executor, str) else executor.name
     # A Ray task reserves one CPU: its Rust pool uses one thread, and the
     # cluster's parallelism comes from running tasks side by side.
@@ -313,7 +365,7 @@ def _run_in(
     if not plan_file.is_file() or _read_plan(plan_file) != json.loads(json.dumps(fingerprint)):
         # Another config or changed inputs, or no plan to tell (stage files of another
         # corpus, their plan.json gone, were resumed): nothing here can be reused.
-        for child in ("sketch", "groups", "bucket", "cluster", "filter", "done.json"):
+        for child in ("sketch", "groups", "bucket", "cluster", "filter", "inputs", "done.json"):
             target = work / child
             if target.is_dir():
                 shutil.rmtree(target)
@@ -385,10 +437,7 @@ def _run_in(
     stats, split_result = _finish(plan, build)
     timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
     if remote_out:
-        fs, path = _fsspec().core.url_to_fs(out_text)
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-        fs.put(str(build), path, recursive=True)
+        _publish(build, out_text)
     marker = read_marker(build)
     write_json(work / "done.json", {"out": out_text, "run_id": marker and marker["run_id"]})
     _cleanup(work)
@@ -443,18 +492,66 @@ def _read_stats(url: str) -> str | None:
     return text
 
 
-def _check_remote_out(url: str) -> None:
-    """Like the local check: never replace a folder that is not a curate output."""
+def _check_remote_out(url: str, inputs: Sequence[str]) -> None:
+    """The local checks, on a store: a folder is replaced only when it is a complete curate
+    output holding nothing but what that output wrote, and no input inside it (another
+    command's output, a user's file put into it and the inputs themselves were deleted)."""
     fs, path = _fsspec().core.url_to_fs(url)
+    root = str(path).rstrip("/")
+    named = fs.unstrip_protocol(root)  # as the inputs are named (another store: never alike)
+    for name in inputs:
+        if name == named or name.startswith(named + "/"):
+            raise InputError(f"--out {url}: contains input {name}; write outputs elsewhere")
     if not fs.exists(path):
         return
     if not fs.isdir(path):
         raise InputError(f"--out {url}: exists and is not a directory")
-    if fs.ls(path) and not fs.exists(f"{path}/{MARKER_NAME}"):
+    files = [str(f)[len(root) + 1 :] for f in fs.find(path)]
+    if not files:
+        return
+    try:
+        marker = json.loads(fs.cat(f"{root}/{MARKER_NAME}"))
+    except (OSError, ValueError, RecursionError):
+        marker = None
+    if not (
+        isinstance(marker, dict)
+        and marker.get("tool") == "curagate"
+        and marker.get("complete") is True
+        and marker.get("command") == "curate"
+    ):
         raise InputError(
-            f"--out {url}: directory exists and is not a curagate output; "
-            "choose a new or empty directory (curate replaces its output as a whole)"
+            f"--out {url}: directory exists and is not a curagate output (no complete curate "
+            f"marker {MARKER_NAME}); choose a new or empty directory (curate replaces its "
+            "output as a whole)"
         )
+    tree = marker.get("tree")
+    extra = sorted(
+        f for f in files if f != MARKER_NAME and isinstance(tree, list) and f not in tree
+    )
+    if extra:
+        raise InputError(
+            f"--out {url}: holds {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}, which "
+            "the previous curate output did not write; curate replaces its output folder as "
+            "a whole: move them out, or choose a new directory"
+        )
+
+
+def _publish(build: Path, url: str) -> None:
+    """Upload the output folder ``build`` to ``url``: the previous output's marker goes
+    first (from then on it no longer reads as complete), the new one last, after
+    manifest.json; a run killed on the way leaves a folder no reader takes as an output
+    (the marker went first, readers were told to wait for manifest.json it went before
+    most of the files)."""
+    fs, path = _fsspec().core.url_to_fs(url)
+    root = str(path).rstrip("/")
+    if fs.exists(root):
+        if fs.exists(f"{root}/{MARKER_NAME}"):
+            fs.rm(f"{root}/{MARKER_NAME}")
+        fs.rm(root, recursive=True)
+    last = [build / "manifest.json", build / MARKER_NAME]
+    files = [p for p in sorted(build.rglob("*")) if p.is_file() and p not in last]
+    for p in [*files, *[q for q in last if q.is_file()]]:
+        fs.put_file(str(p), f"{root}/{p.relative_to(build).as_posix()}")
 
 
 def _call(plan: Plan, name: str) -> dict[str, Any]:
