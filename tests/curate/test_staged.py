@@ -507,7 +507,7 @@ def test_a_url_work_dir_is_refused_and_a_local_url_out_is_a_local_out(
     out = tmp_path / "out"
     curate([inputs], out, progress=False)
     (out / "NOTES.md").write_text("mine")
-    with pytest.raises(InputError, match="holds NOTES.md"):
+    with pytest.raises(InputError, match=r"holds NOTES\.md"):
         curate([inputs], f"local://{out}", work_dir=tmp_path / "w", progress=False)
     assert (out / "NOTES.md").read_text() == "mine"
 
