@@ -519,8 +519,9 @@ def read_templates(paths: Sequence[str | Path]) -> list[str]:
             text = read_regular(Path(p), MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(
-                f"--templates {Path(p).as_posix()!r}: cannot read it ({e}); give a UTF-8 text "
-                "file with the prompt templates"
+                f"template file {Path(p).as_posix()!r} (--templates, split.templates in a "
+                f"config): cannot read it ({e}); give a UTF-8 text file with the prompt "
+                "templates"
             ) from None
         fragments.extend(template_fragments(text))
     return fragments

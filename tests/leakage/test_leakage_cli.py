@@ -107,6 +107,23 @@ def test_empty_reference_set_exits_2(
     files["ref"].write_text("", encoding="utf-8")
     assert run(files, "leaky") == 2
     assert "reference set is empty" in capsys.readouterr().err
+    # curate's is --decontaminate: the message named leakage's --reference alone.
+    out = files["ref"].parent / "curated"
+    assert main(["curate", str(files["leaky"]), "--out", str(out), "--decontaminate",
+                 str(files["ref"])]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "reference set is empty" in err and "`curate --decontaminate`" in err
+
+
+def test_an_unreadable_template_file_names_where_it_was_given(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given in a config, it was "--templates 'nonexist.txt'", a flag curate does not have.
+    config = tmp_path / "c.yaml"
+    config.write_text("split:\n  enabled: true\n  templates: [nonexist.txt]\n")
+    argv = ["curate", str(files["leaky"]), "--out", str(tmp_path / "o"), "--config", str(config)]
+    assert main(argv) == 2
+    assert "(--templates, split.templates in a config)" in capsys.readouterr().err
 
 
 def test_a_reference_file_that_cannot_be_read_is_named_not_called_empty(

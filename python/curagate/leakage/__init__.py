@@ -345,6 +345,13 @@ class TextLeak:
 # row's key does not hold them: a golden set's `reference`, GSM8K's `answer`, a preference
 # set's responses. Training on a benchmark's answers (its worked solutions) is a leak the
 # prompt alone does not show. By n-grams only, and only answers of at least `ngram` words.
+# Where each command takes the reference set: an error about it names them all (it named
+# leakage's --reference to a `curate --decontaminate` user).
+REFERENCE_WHERE = (
+    "(`leakage --reference`, `curate --decontaminate` or `decontaminate.reference`, `check "
+    "--golden`, audit's `leakage.reference`)"
+)
+
 ANSWER_FIELDS = (
     "reference",
     "answer",
@@ -569,13 +576,13 @@ class LeakageIndex:
             index.refuse_unreadable()  # why it is empty, when a file could not be read
             raise EmptyReferenceError(
                 f"reference set is empty: no valid record in {', '.join(index.reference_files)}; "
-                "point --reference at golden/test files with records"
+                f"point the reference at golden/test files with records {REFERENCE_WHERE}"
             )
         if all(not i.text.strip() for i in prompts):
             raise EmptyReferenceError(
                 f"reference set has {len(prompts)} item(s) but none holds any text "
-                f"(files: {', '.join(index.reference_files)}); point --reference at "
-                "golden/test files with records"
+                f"(files: {', '.join(index.reference_files)}); point the reference at "
+                f"golden/test files with records {REFERENCE_WHERE}"
             )
         # Such items (punctuation, emoji) have no words to match: only the exact
         # method finds them, by byte-identical text.
