@@ -157,6 +157,42 @@ def test_joining_shared_passages_leaves_none_across_splits(tmp_path: Path) -> No
     assert m["join"]["passage_links"] > 0
 
 
+def test_a_passage_in_more_rows_than_the_bar_is_named_as_unchecked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One article under 12 instructions: each of its n-grams is in 12 rows, more than
+    # --max-ngram-items 10, so boilerplate; 38 of 40 articles crossed splits and
+    # --fail-on-leak said nothing. The run says what it left out; a higher bar joins them.
+    import random
+
+    rnd = random.Random(4)
+    vocab = [f"v{i}" for i in range(5000)]
+    rows = []
+    for a in range(40):
+        passage = " ".join(rnd.choice(vocab) for _ in range(60))
+        for t in range(12):
+            instruction = " ".join(rnd.choice(vocab) for _ in range(70))
+            rows.append({"id": f"a{a}_t{t}", "text": f"{instruction}\n\n{passage}"})
+    rnd.shuffle(rows)
+    src = tmp_path / "articles.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    def crossing(out: Path) -> int:
+        where: dict[str, set[str]] = defaultdict(set)
+        for name in ("train", "val", "test"):
+            for r in pq.read_table(out / f"{name}.parquet").to_pylist():
+                where[r["id"].split("_")[0]].add(name)
+        return sum(len(s) > 1 for s in where.values())
+
+    argv = ["split", str(src), "--shared-passages", "join", "--fail-on-leak"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert crossing(tmp_path / "a") > 0
+    err = capsys.readouterr().err
+    assert "1,920 n-grams in more than 10 rows were left out as boilerplate, not checked" in err
+    assert main([*argv, "--out", str(tmp_path / "b"), "--max-ngram-items", "20"]) == 0
+    assert crossing(tmp_path / "b") == 0
+
+
 def test_reruns_on_templated_data_are_byte_identical(tmp_path: Path) -> None:
     outputs = []
     for run in ("a", "b"):

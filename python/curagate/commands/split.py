@@ -222,4 +222,16 @@ def run(args: argparse.Namespace) -> int:
         if pick(args.fail_on_leak, sc.fail_on_leak):
             raise CheckFailed(message)
         print(f"curagate split: warning: {message}", file=sys.stderr)
+    passages = result.manifest["verification"]["shared_passages"]
+    if pick(args.fail_on_leak, sc.fail_on_leak) and passages.get("boilerplate_ngrams"):
+        # What passed is the check as it stands: a passage in more rows than the bar (one
+        # article under a dozen templates) is boilerplate to it, neither joined nor flagged.
+        print(
+            f"curagate split: note: {passages['boilerplate_ngrams']:,} n-grams in more than "
+            f"{passages['max_ngram_items']} rows were left out as boilerplate, not checked; "
+            "a passage repeated in more rows than that may be among them: name the templates "
+            "(--templates) and raise --max-ngram-items, or scan the splits with `curagate "
+            "leakage`",
+            file=sys.stderr,
+        )
     return 0
