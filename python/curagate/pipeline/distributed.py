@@ -524,10 +524,12 @@ def _check_remote_out(url: str, inputs: Sequence[str]) -> None:
             f"marker {MARKER_NAME}); choose a new or empty directory (curate replaces its "
             "output as a whole)"
         )
-    tree = marker.get("tree")
-    extra = sorted(
-        f for f in files if f != MARKER_NAME and isinstance(tree, list) and f not in tree
-    )
+    tree, listed = marker.get("tree"), marker.get("files")
+    if isinstance(tree, list):
+        extra = sorted(f for f in files if f != MARKER_NAME and f not in tree)
+    else:  # a marker too large to list every file names the top level
+        top = {f.split("/")[0] for f in files} - {MARKER_NAME}
+        extra = sorted(top - set(listed)) if isinstance(listed, list) else sorted(top)
     if extra:
         raise InputError(
             f"--out {url}: holds {', '.join(extra[:3])}{' ...' if len(extra) > 3 else ''}, which "
@@ -537,11 +539,10 @@ def _check_remote_out(url: str, inputs: Sequence[str]) -> None:
 
 
 def _publish(build: Path, url: str) -> None:
-    """Upload the output folder ``build`` to ``url``: the previous output's marker goes
-    first (from then on it no longer reads as complete), the new one last, after
-    manifest.json; a run killed on the way leaves a folder no reader takes as an output
-    (the marker went first, readers were told to wait for manifest.json it went before
-    most of the files)."""
+    """Upload the output folder ``build`` to ``url``: the previous output's marker is
+    deleted first (from then on it no longer reads as complete), the new one goes up last,
+    after manifest.json, so a run killed on the way leaves a folder no reader takes for an
+    output. (``fs.put`` sent the marker first and manifest.json before most files.)"""
     fs, path = _fsspec().core.url_to_fs(url)
     root = str(path).rstrip("/")
     if fs.exists(root):
