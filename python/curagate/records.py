@@ -574,6 +574,12 @@ def contents_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:
     kinds = {type(m["content"]) for r in records for m in _messages_in(r)}
     if not {str, list} <= kinds:
         return []
+    return strings_as_parts(records)
+
+
+def strings_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:
+    """Each string content of the records' turns as ``[{"type": "text", "text": ...}]``,
+    in place; returns the indices of the records changed."""
     changed: list[int] = []
     for i, record in enumerate(records):
         for message in _messages_in(record):

@@ -368,7 +368,7 @@ def _load(
             f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
         )
     refuse_several_formats(formats)
-    tables = _common_timestamp_units(tables)
+    tables = _common_timestamp_units(_common_content_form(tables))
     try:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
@@ -392,6 +392,50 @@ def _load(
     )
     key_array = pa.array(keys, type=pa.large_string())
     return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
+
+
+def _content_is_parts(column: pa.ChunkedArray) -> bool | None:
+    """Whether a column of turn lists holds content as lists of parts (True), as strings
+    (False), or is no column of turns (None)."""
+    t = column.type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
+        return None
+    turn = t.value_type
+    if not pa.types.is_struct(turn) or turn.get_field_index("role") < 0:
+        return None
+    k = turn.get_field_index("content")
+    if k < 0:
+        return None
+    content = turn.field(k).type
+    if pa.types.is_string(content) or pa.types.is_large_string(content):
+        return False
+    return pa.types.is_list(content) or pa.types.is_large_list(content)
+
+
+def _common_content_form(tables: list[pa.Table]) -> list[pa.Table]:
+    """Tables whose turns hold content as strings where others hold lists of parts, with
+    each string as its one text part (as the reader writes a batch that mixes them): a file
+    whose later batch alone held parts was kept in two forms, and split refused the
+    columns as "incompatible" (docs/formats.md)."""
+    from curagate.records import strings_as_parts
+
+    names = {n for t in tables for n in t.column_names}
+    out = tables
+    for name in sorted(names):
+        forms = {_content_is_parts(t.column(name)) for t in out if name in t.column_names}
+        if not {True, False} <= forms:
+            continue
+        converted = []
+        for t in out:
+            if name in t.column_names and _content_is_parts(t.column(name)) is False:
+                rows = [{name: v} for v in t.column(name).to_pylist()]
+                strings_as_parts(rows)
+                t = t.set_column(
+                    t.column_names.index(name), name, pa.array([r[name] for r in rows])
+                )
+            converted.append(t)
+        out = converted
+    return out
 
 
 _UNITS = ("ns", "us", "ms", "s")  # finest first

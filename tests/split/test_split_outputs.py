@@ -230,3 +230,38 @@ def test_an_input_appended_to_while_split_reads_it_is_an_input_error(
     assert main(["split", str(data), "--out", str(tmp_path / "out")]) == 2
     assert "a.jsonl: changed while split read it" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_kept_in_both_content_forms_splits_as_one_table(tmp_path: Path) -> None:
+    # Strings in the first batch, parts in the second: curate keeps the file in two parts
+    # of two forms, and split refused them ("content: string vs list"; docs/formats.md).
+    import json
+
+    import pyarrow.parquet as pq
+
+    def chat(i: int, parts: bool) -> dict[str, object]:
+        text = f"question number {i} about things {i * 7}"
+        return {
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": text}] if parts else text},
+                {"role": "assistant", "content": f"answer {i} is here"},
+            ]
+        }
+
+    src = tmp_path / "chat.jsonl"
+    rows = [chat(i, parts=i >= 60) for i in range(100)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "c.yaml"
+    config.write_text("batch_rows: 50\n")
+    assert main(["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(config)]) == 0
+    assert len(list((tmp_path / "c" / "kept").iterdir())) == 2
+    out = tmp_path / "s"
+    assert main(["split", str(tmp_path / "c" / "kept"), "--out", str(out)]) == 0
+    got = [
+        r
+        for name in ("train", "val", "test")
+        for r in pq.read_table(out / f"{name}.parquet").to_pylist()
+    ]
+    assert len(got) == 100
+    first = {m["content"][0]["text"] for r in got for m in r["messages"] if m["role"] == "user"}
+    assert first == {f"question number {i} about things {i * 7}" for i in range(100)}
