@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import Any
 
 # Worker threads (curate `threads`, `--threads`): a fixed bound, not a multiple
 # of this machine's cores, so a config valid on one machine is valid on every
@@ -76,3 +77,9 @@ def refuse_idle(given: dict[str, object], off: bool, fix: str) -> None:
         raise ConfigError(
             f"{' and '.join(idle)} given, but {fix} or drop {'it' if len(idle) == 1 else 'them'}"
         )
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options that were given (not None), as keyword arguments: the callee's own
+    defaults stand for the rest (an option checked for being given defaults to None)."""
+    return {k: v for k, v in options.items() if v is not None}

@@ -30,7 +30,7 @@ from pathlib import Path
 from curagate.errors import CheckFailed, InputError
 from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
-from curagate.limits import MAX_THREADS, float_arg, int_arg, refuse_idle
+from curagate.limits import MAX_THREADS, float_arg, given, int_arg, refuse_idle
 
 
 def _methods(value: str) -> list[str]:
@@ -212,9 +212,7 @@ def run(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         threads=args.threads,
         paraphrase=args.paraphrase,
-        paraphrase_threshold=0.85
-        if args.paraphrase_threshold is None
-        else args.paraphrase_threshold,
+        **given(paraphrase_threshold=args.paraphrase_threshold),
         model=args.model,
         executor=args.executor,
         ray_address=args.ray_address,

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from curagate.config import CurateConfig, load_model
 from curagate.errors import CheckFailed
-from curagate.limits import MAX_SEED, int_arg, refuse_idle
+from curagate.limits import MAX_SEED, given, int_arg, refuse_idle
 from curagate.split import (
     MANIFEST_NAME,
     MODES,
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         text_field=args.text_field,
         preference_key=args.preference_key,
         semantic=args.semantic,
-        semantic_threshold=pick(args.semantic_threshold, 0.92),
+        **given(semantic_threshold=args.semantic_threshold),
         model=args.model,
         cache_dir=args.cache_dir,
         join_near=pick(args.join_near, sc.join_near),
