@@ -132,6 +132,19 @@ CONSOLE_SCRIPT = (
 )
 
 
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter in ``cwd``, with this tree's curagate."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+        check=False,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize(
     ("module", "entry"),
     [
@@ -154,15 +167,7 @@ def test_ctrl_c_while_modules_load_is_one_line_and_exit_130(
         "sys.argv = ['curagate', 'curate', 'd.jsonl', '--out', 'out']\n"
     ) + entry
     (tmp_path / "d.jsonl").write_text('{"text": "a"}\n', encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
-        check=False,
-        timeout=120,
-    )
+    done = _python(code, tmp_path)
     assert done.returncode == 130
     assert done.stderr == "curagate: interrupted; no partial output was published\n"
     assert not (tmp_path / "out").exists()
@@ -181,15 +186,7 @@ def test_an_error_after_the_early_read_started_stops_its_thread(tmp_path: Path) 
         "print(rc, [t.name for t in threading.enumerate() if t.name.startswith('curagate')])\n"
     )
     (tmp_path / "d.jsonl").write_text('{"text": "a"}\n' * 1000, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
-        check=False,
-        timeout=120,
-    )
+    done = _python(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "2 []\n"
     assert "--ratios" in done.stderr
