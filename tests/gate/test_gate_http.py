@@ -464,6 +464,41 @@ def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
     assert f"data:{line}" in {i["id"] for i in gate_items}
 
 
+def test_items_as_messages_beside_a_context_column_are_scanned_by_their_messages(
+    tmp_path, golden_dir, servers
+) -> None:
+    # The scan took the first of prompt, question, text, input, ctx, context, ... the first
+    # row held: a `context` slice column beside `messages` was scanned instead of the
+    # conversation, and a verbatim leak of every item passed GATE005.
+    items = [
+        {
+            "id": i["id"],
+            "messages": [{"role": "user", "content": i["prompt"]}],
+            "reference": i["reference"],
+            "length": i["length"],
+            "context": "news",
+        }
+        for i in SENTIMENT_ITEMS
+    ]
+    items = [
+        {**i, "messages": [{"role": "user", "content": LEAKED_PROMPT}]} if i["id"] == "s31" else i
+        for i in items
+    ]
+    write_set(golden_dir, "sentiment", "classification", items)
+    lock(golden_dir)
+    train = _train_file(tmp_path, [LEAKED_PROMPT])
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
+
+
 def test_leak_policy_warn_downgrades_to_a_warning(tmp_path, golden_dir, servers) -> None:
     items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
     write_set(golden_dir, "sentiment", "classification", items)

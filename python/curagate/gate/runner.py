@@ -1226,12 +1226,17 @@ def _as_jsonl(path: Path) -> Path:
 
 
 def _text_field(path: Path) -> str | None:
-    """The field holding what a model reads: the prompt (gate sets) or the question (lm-eval)."""
+    """The field holding what a model reads: the prompt (gate sets) or the question
+    (lm-eval); None for items as conversations (``messages``), which the reader takes by
+    their turns: a ``context`` or ``text`` column beside them (a slice, a note) was
+    scanned in their place, and a verbatim leak of every item passed."""
     with path.open(encoding="utf-8") as f:
         first = next((line for line in f if line.strip()), "{}")
     try:
         row = json.loads(first)
     except (ValueError, RecursionError):  # the reader quarantines such a line
+        return None
+    if isinstance(row, dict) and isinstance(row.get("messages"), list):
         return None
     for key in ("prompt", "question", "text", "input", "ctx", "context", "query", "goal"):
         if isinstance(row, dict) and isinstance(row.get(key), str):
