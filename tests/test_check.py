@@ -181,6 +181,27 @@ def test_staged_context_knows_a_file_by_what_it_is_not_how_it_is_spelled(
     assert rc == 1 and out[0].startswith("../z.jsonl:1:") and "y.jsonl:1" in out[0], out
 
 
+def test_staged_context_reads_files_without_the_text_field_in_their_own_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The documented hook (`--config audit.yaml --staged-context`) with a text_field: a
+    # staged prompt/completion file beside the checked one was exit 2 ("the text field
+    # 'body' ... is not a column here"), and blocked every commit.
+    import subprocess
+
+    repo = tmp_path / "repo"
+    a = write(repo / "a.jsonl", [{"text": "a", "body": "some body text"}, {"body": "other"}])
+    write(repo / "b.jsonl", [pc(1)])
+    (repo / "aud.yaml").write_text("text_field: body\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "a.jsonl", "b.jsonl"], check=True)
+    argv = ["--no-golden", "--config", "aud.yaml", "--staged-context", "--", a.name]
+    rc, out, err = run(argv, capsys)
+    assert rc == 0, (out, err)
+
+
 def test_staged_context_outside_a_git_work_tree_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

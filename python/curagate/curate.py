@@ -252,6 +252,7 @@ def _curate(
     from curagate.io.outputs import check_output, check_replaceable
     from curagate.io.readers import scan_inputs
     from curagate.pipeline.write import ShardWriter, meta_name, write_pool, write_quarantine
+    from curagate.records import RecordFormat
 
     started = time.perf_counter() if early is None else early.started
     _phase("start")
@@ -304,6 +305,7 @@ def _curate(
     held_bytes = 0
     id_chunks: list[pa.Array] = []
     valid = 0
+    text_read = False  # a file read as text records (with a text_field: by it)
     # Batch k+1 is parsed in a thread while the core sketches batch k (both release
     # the GIL): one batch more alive, for a pass that uses both cores. The first batch
     # is parsed while the steps are imported and built (from the CLI, mostly while
@@ -322,6 +324,7 @@ def _curate(
         for batch in _progress(reading, show, "reading", None):
             src = sources[batch.source_index]
             src.input_rows += batch.input_rows
+            text_read |= batch.format is RecordFormat.TEXT
             src.quarantined += len(batch.quarantined)
             quarantined.extend(batch.quarantined)
             n = batch.table.num_rows
@@ -349,6 +352,13 @@ def _curate(
     input_rows = sum(s.input_rows for s in sources)
     if input_rows == 0:
         raise InputError(no_records(paths))
+    if cfg.text_field is not None and not text_read:
+        # Each file was read in the format its columns give: the option did nothing.
+        raise InputError(
+            f"the text field {cfg.text_field!r} (--text-field, text_field in a config) is a "
+            "column of no input file, each read in the format its columns give; name the "
+            "column that holds the text, or drop the option"
+        )
 
     # Every input must still be the file pass 1 started reading (both paths: a file cut or
     # appended to while it was read had its first part deduplicated as the whole of it).

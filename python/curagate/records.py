@@ -162,16 +162,11 @@ def detect_format(
     names = list(columns)
     present = set(names)
     found = ", ".join(repr(n) for n in names) or "none"
-    if text_field is not None:
-        # Named by the user: the text is there, whatever else the rows hold; a file without
-        # it is not read in another format as if the option were not given.
-        if text_field in present:
-            return RecordFormat.TEXT
-        raise InputError(
-            f"{source}: the text field {text_field!r} (--text-field, text_field in a config) "
-            f"is not a column here (columns: {found}); name the column that holds the text, "
-            "or drop the option to read the rows in the format their columns give"
-        )
+    if text_field is not None and text_field in present:
+        # Named by the user: the text is there, whatever else the rows hold (a prompt/
+        # completion file with the named column was read as prompt/completion). A file
+        # without it is read in the format its columns give (a folder mixing kinds).
+        return RecordFormat.TEXT
     if "messages" in present:
         return RecordFormat.CHAT
     if {"chosen", "rejected"} <= present:
@@ -182,7 +177,7 @@ def detect_format(
         return RecordFormat.UNPAIRED_PREFERENCE
     if {"prompt", "completion"} <= present:
         return RecordFormat.PROMPT_COMPLETION
-    if DEFAULT_TEXT_FIELD in present:
+    if text_field is None and DEFAULT_TEXT_FIELD in present:
         return RecordFormat.TEXT
     if "prompt" in present:
         answer = next((n for n in _ANSWER_LIKE if n in present), None)
@@ -192,6 +187,11 @@ def detect_format(
             f"{source}: records have 'prompt' and '{answer}' (columns: {found}); rename "
             f"'{answer}' to 'completion' for prompt/completion records, or pass "
             "--format prompt_only to read the prompts alone"
+        )
+    if text_field is not None:
+        raise InputError(
+            f"{source}: the text field {text_field!r} (--text-field, text_field in a config) "
+            f"is not a column here (columns: {found}); name the column that holds the text"
         )
     raise InputError(
         f"{source}: cannot tell the record format from the columns ({found}); expected "

@@ -107,8 +107,7 @@ def test_a_text_field_that_is_not_a_column_says_so(write_jsonl: Callable[..., Pa
         read_all([path], text_field="body")
     assert str(info.value) == (
         f"{path.as_posix()}: the text field 'body' (--text-field, text_field in a config) is "
-        "not a column here (columns: 'question', 'answer'); name the column that holds the text, "
-        "or drop the option to read the rows in the format their columns give"
+        "not a column here (columns: 'question', 'answer'); name the column that holds the text"
     )
 
 
@@ -119,9 +118,34 @@ def test_a_text_field_is_never_silently_unused(write_jsonl: Callable[..., Path])
     (batch,) = read_all([pc], text_field="body")
     assert batch.format is RecordFormat.TEXT
     assert batch.keys.to_pylist() == ["the text"]
+    # A file without it is read in the format its columns give (a folder of several kinds;
+    # `check --staged-context` reads every staged file with the config's text_field).
     lacking = write_jsonl("lacking.jsonl", [{"prompt": "a b", "completion": "c d"}])
-    with pytest.raises(InputError, match=r"lacking\.jsonl: the text field 'body' .* not a column"):
-        read_all([lacking], text_field="body")
+    (batch,) = read_all([lacking], text_field="body")
+    assert batch.format is RecordFormat.PROMPT_COMPLETION
+    with pytest.raises(InputError, match=r"the text field 'body' .* is not a column here"):
+        read_all([write_jsonl("t.jsonl", [{"text": "x"}])], text_field="body")
+
+
+def test_a_text_field_with_another_named_format_is_refused(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    # It names the column of text records: with --format chat it did nothing, exit 0.
+    path = write_jsonl("c.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
+    with pytest.raises(ConfigError, match=r"a text field \('body'\) given with format chat"):
+        read_all([path], format="chat", text_field="body")
+
+
+def test_curate_with_a_text_field_no_input_has_is_a_usage_error(
+    write_jsonl: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every file read in the format its columns give: the option did nothing, exit 0.
+    from curagate.cli import main
+
+    path = write_jsonl("pc.jsonl", [{"prompt": "a b", "completion": "c d"}])
+    out = tmp_path / "out"
+    assert main(["curate", str(path), "--out", str(out), "--text-field", "body"]) == 2
+    assert "the text field 'body'" in capsys.readouterr().err and not out.exists()
 
 
 def test_undetectable_format_names_the_columns_and_the_flags(

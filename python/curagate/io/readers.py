@@ -546,6 +546,12 @@ def read_batches(
         )
     if batch_rows < 1:
         raise ConfigError(f"batch_rows must be at least 1; got {batch_rows}")
+    if fmt is not None and fmt is not RecordFormat.TEXT and text_field is not None:
+        # It names the text column of text records: with another format it did nothing.
+        raise ConfigError(
+            f"a text field ({text_field!r}) given with format {fmt}: it names the column of "
+            "text records; drop it, or read the files as --format text"
+        )
     options = _Options(fmt, text_field, preference_key, batch_rows)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
