@@ -24,6 +24,7 @@ from curagate.digest import files_digest, sha256_bytes, sha256_file
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.gate.tasks import task_names
 from curagate.io.atomic import write_text_atomic
+from curagate.io.readers import JSON_LINES_NAME
 from curagate.records import NotStrictJson, loads_strict
 from curagate.yamlio import read_yaml_file
 
@@ -140,16 +141,18 @@ def _read_set_yaml(path: Path) -> dict[str, Any]:
         if not isinstance(value, str) or not value.isprintable():
             # A newline in either forged a line of `golden lock` / `golden list`.
             raise ConfigError(f"{path}: key {key!r}: {value!r} must be one line of printable text")
-    _check_files(path, data["files"])
+    _check_files(path, data["files"], items_in_jsonl=data["task"] != LM_EVAL_TASK)
     if data["task"] == LM_EVAL_TASK:
         _check_suite_data(path, data["files"])
     return data
 
 
-def _check_files(path: Path, files: list[Any]) -> None:
+def _check_files(path: Path, files: list[Any], *, items_in_jsonl: bool) -> None:
     """Every listed file is named once and lies inside the set folder: the leakage checks
     (`leakage --reference`, `curate --decontaminate`) read the folder, so a file outside it
-    was locked and scored but never scanned."""
+    was locked and scored but never scanned. No name on the way starts with '_' or '.', and
+    (``items_in_jsonl``: every task but lm_eval, whose suite reads its own data) JSON Lines
+    are named .jsonl."""
     root = path.parent.resolve()
     seen: set[str] = set()
     for rel in files:
@@ -169,6 +172,24 @@ def _check_files(path: Path, files: list[Any]) -> None:
         if name in seen:
             raise ConfigError(f"{path}: key 'files': {rel!r} is listed twice; list it once")
         seen.add(name)
+        if any(part.startswith((".", "_")) for part in Path(name).parts):
+            # The data readers skip such names (as _SUCCESS, .cache): `leakage --reference`
+            # read 1 item of a set whose other 11, in `_more/`, were locked and scored.
+            raise ConfigError(
+                f"{path}: key 'files': {rel!r}: a name starting with '_' or '.' (the data "
+                "readers skip such files and folders, so leakage checks would miss its items); "
+                "rename it"
+            )
+        lower = name.lower()
+        if items_in_jsonl and not name.endswith(".jsonl") and (
+            JSON_LINES_NAME.search(lower) or lower.endswith(".jsonl")
+        ):
+            # Items are read from `.jsonl` files only: `hard.JSONL` was locked (its bytes in
+            # the set's sha256) and its 30 items were never scored or scanned.
+            raise ConfigError(
+                f"{path}: key 'files': {rel!r}: items are read from files named .jsonl only; "
+                "rename it to .jsonl (uncompressed)"
+            )
 
 
 def _check_suite_data(path: Path, files: list[str]) -> None:

@@ -335,6 +335,13 @@ def test_a_snapshot_holds_the_checked_bytes_or_refuses(golden_dir: Path, tmp_pat
         ("[data.jsonl, /etc/hostname]", "is outside the set folder"),
         ("[data.jsonl, linked.jsonl]", "leads outside the set folder"),
         ("[data.jsonl, ./data.jsonl]", "is listed twice"),
+        # Locked and hashed, never scored or scanned (items are read from .jsonl only).
+        ("[data.jsonl, hard.JSONL]", "items are read from files named .jsonl only"),
+        ("[data.jsonl, hard.ndjson]", "items are read from files named .jsonl only"),
+        ("[data.jsonl, hard.jsonl.gz]", "items are read from files named .jsonl only"),
+        # Locked and scored, skipped by `leakage --reference` (hidden to the data readers).
+        ("[data.jsonl, _more/rest.jsonl]", "a name starting with '_' or '.'"),
+        ("[data.jsonl, .rest.jsonl]", "a name starting with '_' or '.'"),
     ],
 )
 def test_set_files_must_be_inside_the_set_folder_and_named_once(
