@@ -448,6 +448,20 @@ def test_bad_human_label_names_the_line(tmp_path) -> None:
             lambda r: {**r, "id": "copy"},
             r"line 3: item 'copy' repeats the pair ann labelled as item 'q00' on line 1",
         ),
+        # The same pair with its sides swapped and the preference flipped: 25 labels and
+        # their mirrors made the 50 "distinct pairs" that let a judge's verdict count.
+        (
+            lambda r: {
+                **r,
+                "id": "mirror",
+                "candidate": r["base"],
+                "base": r["candidate"],
+                "preferred": {"candidate": "base", "base": "candidate"}.get(
+                    r["preferred"], r["preferred"]
+                ),
+            },
+            r"line 3: item 'mirror' repeats the pair ann labelled as item 'q00' on line 1",
+        ),
     ],
 )
 def test_a_repeated_human_label_is_refused(tmp_path, edit, message: str) -> None:

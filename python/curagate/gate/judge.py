@@ -330,10 +330,13 @@ class HumanLabel:
 def pair_key(prompt: str, candidate: str, base: str) -> tuple[str, str, str]:
     """A labelled pair as compared for sameness: normalized as the dedup keys are (case,
     spacing, punctuation and invisible characters ignored: the same pair with trailing
-    spaces, a zero-width space or a final period counted as fifty pairs)."""
+    spaces, a zero-width space or a final period counted as fifty pairs), and the two
+    answers in either order (the judge sees both orders: 25 labels and their 25 mirrored
+    copies, sides swapped, counted as the 50 pairs that make a judge trusted)."""
     from curagate._core import normalize
 
-    return (normalize(prompt), normalize(candidate), normalize(base))
+    first, second = sorted((normalize(candidate), normalize(base)))
+    return (normalize(prompt), first, second)
 
 
 def read_human_labels(path: Path) -> list[HumanLabel]:
