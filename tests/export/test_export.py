@@ -708,6 +708,28 @@ def test_cli_export_also_verifies_on_golden_prompts(
     assert load_manifest(tmp_path / "out").verification["golden_prompts"] == 2
 
 
+def test_golden_prompts_take_every_turn_the_chat_formats_hold(tmp_path: Path) -> None:
+    # Content as a list of parts, and an assistant turn of tool calls (content null): both
+    # valid chat rows (docs/formats.md), refused as "no string 'role' and 'content'".
+    from curagate.export.bundle import _read_prompts
+
+    golden = tmp_path / "golden.jsonl"
+    call = {"type": "function", "function": {"name": "f", "arguments": "{}"}}
+    rows = [
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "content": "sunny", "tool_call_id": "1"},
+                {"role": "user", "content": "thanks"},
+            ]
+        },
+    ]
+    golden.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [len(c) for c in _read_prompts(golden)] == [1, 4]
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -715,16 +737,17 @@ def test_cli_export_also_verifies_on_golden_prompts(
         ("{not json", "line 2: not valid JSON"),
         ('{"answer": "x"}', "line 2: no 'messages', 'prompt' or 'input' field"),
         # A turn that is not an object was exit 3 (ValueError / TypeError in dict(m)).
-        ('{"messages": ["hi"]}', "line 2: messages[0] is not an object"),
-        ('{"messages": [5]}', "line 2: messages[0] is not an object"),
-        ('{"messages": [{"role": "user"}]}', "line 2: messages[0] has no string 'role' and "),
-        ('{"messages": [{"role": 1, "content": "x"}]}', "line 2: messages[0] has no string"),
+        ('{"messages": ["hi"]}', "line 2: messages[0] is not a turn"),
+        ('{"messages": [5]}', "line 2: messages[0] is not a turn"),
+        ('{"messages": [{"role": "user"}]}', "line 2: messages[0]: 'content' must be a string"),
+        ('{"messages": [{"role": 1, "content": "x"}]}', "line 2: messages[0] is not a turn"),
+        ('{"messages": "hello"}', "line 2: field 'messages' must be a list of turns"),
         # A row with nothing left to prompt with was dropped without a word.
         (
             '{"messages": [{"role": "assistant", "content": "hi"}]}',
             "line 2: no prompt: every turn is an assistant turn (answers are dropped)",
         ),
-        ('{"messages": []}', "line 2: no prompt: every turn is an assistant turn"),
+        ('{"messages": []}', "line 2: 'messages' holds no turn"),
     ],
 )
 def test_cli_export_names_the_bad_line_of_the_golden_prompts(

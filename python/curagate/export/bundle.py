@@ -219,20 +219,28 @@ def _read_prompts(path: Path) -> list[list[dict[str, str]]]:
     out: list[list[dict[str, str]]] = []
     for lineno, row in jsonl_objects(path):
         where = f"{path}: line {lineno}"
+        if "messages" in row and not isinstance(row["messages"], list):
+            raise InputError(f"{where}: field 'messages' must be a list of turns")
         if isinstance(row.get("messages"), list):
             msgs = []
             for i, m in enumerate(row["messages"]):
-                if not isinstance(m, dict):
+                # A turn as the chat formats hold it (docs/formats.md): a string role, and
+                # content as a string, a list of parts, or null beside tool calls.
+                if not isinstance(m, dict) or not isinstance(m.get("role"), str):
                     raise InputError(
-                        f"{where}: messages[{i}] is not an object; give turns as "
-                        '{"role": ..., "content": ...}'
+                        f"{where}: messages[{i}] is not a turn (an object with a string "
+                        '\'role\'); give each as {"role": "user", "content": "..."}'
                     )
-                if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+                if not isinstance(m.get("content"), str | list) and not (
+                    m.get("content") is None and m.get("tool_calls")
+                ):
                     raise InputError(
-                        f"{where}: messages[{i}] has no string 'role' and 'content'; give "
-                        'each turn as {"role": "user", "content": "..."}'
+                        f"{where}: messages[{i}]: 'content' must be a string or a list of parts "
+                        "(null only beside tool_calls)"
                     )
                 msgs.append(dict(m))
+            if not msgs:
+                raise InputError(f"{where}: 'messages' holds no turn; give the prompt's turns")
             while msgs and msgs[-1].get("role") == "assistant":
                 msgs.pop()
             if not msgs:
