@@ -181,8 +181,10 @@ def _check_files(path: Path, files: list[Any], *, items_in_jsonl: bool) -> None:
                 "rename it"
             )
         lower = name.lower()
-        if items_in_jsonl and not name.endswith(".jsonl") and (
-            JSON_LINES_NAME.search(lower) or lower.endswith(".jsonl")
+        if (
+            items_in_jsonl
+            and not name.endswith(".jsonl")
+            and (JSON_LINES_NAME.search(lower) or lower.endswith(".jsonl"))
         ):
             # Items are read from `.jsonl` files only: `hard.JSONL` was locked (its bytes in
             # the set's sha256) and its 30 items were never scored or scanned.

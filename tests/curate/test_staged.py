@@ -456,6 +456,10 @@ def test_a_remote_out_is_replaced_only_when_it_is_a_curate_output_and_nothing_mo
     with pytest.raises(InputError, match=r"--out memory://in: contains input memory:///in/a"):
         curate(["memory://in"], "memory://in", work_dir=tmp_path / "w4", progress=False)
     assert memfs.exists("/in/a.jsonl")
+    # Inside an input folder: the next run read the output back as input.
+    with pytest.raises(InputError, match=r"--out memory://in/curated: is inside input folder"):
+        curate(["memory://in"], "memory://in/curated", work_dir=tmp_path / "w5", progress=False)
+    assert not memfs.exists("/in/curated")
 
 
 def test_an_upload_cut_short_never_leaves_a_complete_looking_output(
@@ -489,9 +493,17 @@ def test_a_remote_folder_is_listed_as_a_local_one(memfs: Any, tmp_path: Path) ->
     result = curate(["memory://in"], tmp_path / "out", work_dir=tmp_path / "w", progress=False)
     names = [i["file"] for i in result.stats["inputs"]]
     assert names == ["memory:///in/a.jsonl", "memory:///in/sub/d.JSONL"]
-    memfs.pipe("/in/e.ndjson", _rows(5, "e"))
-    with pytest.raises(InputError, match=r"memory:///in/e\.ndjson: JSON Lines in a file"):
-        curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)
+    # A pattern matches no hidden name either (`**` matched `.hidden/b.jsonl`).
+    globbed = curate(["memory://in/**/*.jsonl"], tmp_path / "g", work_dir=tmp_path / "wg")
+    assert [i["file"] for i in globbed.stats["inputs"]] == ["memory:///in/a.jsonl"]
+    # Records under a name no reader takes are refused, a .json file of JSON Lines too.
+    for name in ("e.ndjson", "hf.json"):
+        memfs.pipe(f"/in/{name}", _rows(5, "e"))
+        with pytest.raises(InputError, match=rf"memory:///in/{name}: records in a file that"):
+            curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)
+        memfs.rm(f"/in/{name}")
+    memfs.pipe("/in/schema.json", b'{"type": "object"}')  # a document, not records: left
+    curate(["memory://in"], tmp_path / "o3", work_dir=tmp_path / "w3", progress=False)
 
 
 def test_a_url_work_dir_is_refused_and_a_local_url_out_is_a_local_out(

@@ -115,8 +115,7 @@ def _unsupported_json(path: Path) -> bool:
         return True
     if not name.endswith(JSON_SUFFIXES):
         return False
-    head = _json_head(path)
-    return _json_lines_head(head) or _ARRAY_OF_OBJECTS.match(head) is not None
+    return holds_records(_json_head(path))
 
 
 # A JSON array whose first value is an object (after a byte-order mark and whitespace).
@@ -138,14 +137,26 @@ def _json_bytes(path: Path, size: int) -> bytes:
     ``.zst``, never more: a small compressed file can expand to gigabytes."""
     if not path.is_file():  # a FIFO named x.json would block the read
         return b""
-    name = path.name.lower()
     with path.open("rb") as f:
-        if name.endswith(".gz"):
-            return zlib.decompressobj(47).decompress(f.read(size), size)
-        if name.endswith(".zst"):
-            with zstandard.ZstdDecompressor().stream_reader(f) as reader:
-                return reader.read(size)
-        return f.read(size)
+        return json_stream_head(f, path.name, size)
+
+
+def json_stream_head(f: Any, name: str, size: int = 1 << 20) -> bytes:
+    """At most ``size`` bytes of what the open binary stream ``f`` of a file called
+    ``name`` holds, decompressed for ``.gz`` / ``.zst`` (a remote listing reads so)."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        return zlib.decompressobj(47).decompress(f.read(size), size)
+    if lower.endswith(".zst"):
+        with zstandard.ZstdDecompressor().stream_reader(f) as reader:
+            return reader.read(size)
+    return bytes(f.read(size))
+
+
+def holds_records(head: bytes) -> bool:
+    """Whether a ``.json`` file whose content opens with ``head`` holds records: JSON
+    Lines, or an array of objects (see :func:`_unsupported_json`)."""
+    return _json_lines_head(head) or _ARRAY_OF_OBJECTS.match(head) is not None
 
 
 def _json_lines_head(head: bytes) -> bool:

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import zstandard
 
 from curagate.config import CurateConfig
 from curagate.digest import file_state
@@ -40,7 +42,12 @@ from curagate.io.outputs import (
     refuse_inside_output,
     refuse_overlap,
 )
-from curagate.io.readers import JSON_LINES_NAME
+from curagate.io.readers import (
+    JSON_LINES_NAME,
+    JSON_SUFFIXES,
+    holds_records,
+    json_stream_head,
+)
 from curagate.io.verify import check_output_folder
 from curagate.pipeline import stages
 from curagate.pipeline.build import build_steps
@@ -139,24 +146,24 @@ def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
                 f"{url}: cannot open ({e}); install the fsspec package for it"
             ) from None
         if any(c in path for c in "*?["):
-            matches = [m for m in fs.glob(path) if fs.isfile(m)]
+            # As a local pattern: hidden names below its fixed part are not matched.
+            fixed = re.split(r"/[^/]*[*?\[]", path, maxsplit=1)[0]
+            try:
+                globbed = fs.glob(path)
+            except ValueError as e:  # fsspec's "Invalid pattern" (`**` inside a name)
+                raise InputError(f"{url}: {e}") from None
+            matches = [m for m in _visible(globbed, fixed) if fs.isfile(m)]
         elif fs.isdir(path):
             # As a local folder is walked: hidden names (`.cache/`, `_SUCCESS`) skipped,
             # suffixes of any case, JSON Lines under a name no reader takes refused.
-            root = path.rstrip("/")
-            matches = [
-                m
-                for m in fs.find(path)
-                if not any(part.startswith((".", "_")) for part in m[len(root) :].split("/"))
-            ]
-            misnamed = [
-                m for m in matches if _suffix(m) is None and JSON_LINES_NAME.search(m.lower())
-            ]
+            matches = _visible(fs.find(path), path)
+            misnamed = [m for m in matches if _suffix(m) is None and _misnamed(fs, m)]
             if misnamed:
                 raise InputError(
-                    f"{fs.unstrip_protocol(misnamed[0])}: JSON Lines in a file that curagate "
-                    "does not read; rename it to .jsonl (or .jsonl.gz / .jsonl.zst), or move it "
-                    "out of the input folder"
+                    f"{fs.unstrip_protocol(misnamed[0])}: records in a file that curagate does "
+                    "not read; if it holds JSON Lines, rename it to .jsonl (or .jsonl.gz / "
+                    ".jsonl.zst), if a JSON array, write it as JSON Lines, else move it out of "
+                    "the input folder"
                 )
         elif fs.isfile(path):
             matches = [path]
@@ -173,6 +180,29 @@ def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
             digest = hashlib.sha256(f"{name}\0{size}\0{version}".encode()).hexdigest()[:24]
             found[name] = Remote(fs, m, size, version, into / f"{digest}-{size}{suffix}")
     return found
+
+
+def _misnamed(fs: Any, path: str) -> bool:
+    """Records under a name no reader takes, as the local walk refuses them: a JSON Lines
+    name (``.ndjson``, ``.jsonl.bz2``) or a ``.json`` file holding records (its first
+    bytes read from the store); they were skipped without a word."""
+    lower = path.lower()
+    if JSON_LINES_NAME.search(lower):
+        return True
+    if not lower.endswith(JSON_SUFFIXES):
+        return False
+    try:
+        with fs.open(path, "rb") as f:
+            return holds_records(json_stream_head(f, path))
+    except (OSError, ValueError, zlib.error, zstandard.ZstdError):
+        return False  # a file no reader reads is none of our business, as locally
+
+
+def _visible(paths: list[str], root: str) -> list[str]:
+    """``paths`` with no name starting with '.' or '_' below ``root`` (the readers skip
+    them: `.cache/`, `_SUCCESS`)."""
+    skip = len(root.rstrip("/"))
+    return [p for p in paths if not any(n.startswith((".", "_")) for n in p[skip:].split("/"))]
 
 
 def _suffix(path: str) -> str | None:
@@ -327,7 +357,11 @@ def _run_in(
         local = [i for i in _inputs_list(inputs) if not is_url(i)]
         check_output(out_local, "curate", local, files, besides)
     else:
-        _check_remote_out(out_text, [s.name for s in shards if s.name in remote])
+        _check_remote_out(
+            out_text,
+            [s.name for s in shards if s.name in remote],
+            [i for i in _inputs_list(inputs) if is_url(i)],
+        )
     ex_name = executor if isinstance(executor, str) else executor.name
     # A Ray task reserves one CPU: its Rust pool uses one thread, and the
     # cluster's parallelism comes from running tasks side by side.
@@ -492,16 +526,26 @@ def _read_stats(url: str) -> str | None:
     return text
 
 
-def _check_remote_out(url: str, inputs: Sequence[str]) -> None:
+def _check_remote_out(url: str, inputs: Sequence[str], given: Sequence[str]) -> None:
     """The local checks, on a store: a folder is replaced only when it is a complete curate
-    output holding nothing but what that output wrote, and no input inside it (another
-    command's output, a user's file put into it and the inputs themselves were deleted)."""
-    fs, path = _fsspec().core.url_to_fs(url)
+    output holding nothing but what that output wrote, no input inside it (another
+    command's output, a user's file put into it and the inputs themselves were deleted),
+    and not inside an input folder (``given``: the next run read the output back)."""
+    fsspec = _fsspec()
+    fs, path = fsspec.core.url_to_fs(url)
     root = str(path).rstrip("/")
     named = fs.unstrip_protocol(root)  # as the inputs are named (another store: never alike)
     for name in inputs:
         if name == named or name.startswith(named + "/"):
             raise InputError(f"--out {url}: contains input {name}; write outputs elsewhere")
+    for item in given:
+        fs_in, where = fsspec.core.url_to_fs(item)
+        folder = re.split(r"/[^/]*[*?\[]", str(where), maxsplit=1)[0].rstrip("/")
+        if named.startswith(fs_in.unstrip_protocol(folder) + "/"):
+            raise InputError(
+                f"--out {url}: is inside input folder {item}; the next run would read its "
+                "outputs back: write outputs elsewhere"
+            )
     if not fs.exists(path):
         return
     if not fs.isdir(path):
