@@ -481,6 +481,18 @@ def test_an_upload_cut_short_never_leaves_a_complete_looking_output(
     with pytest.raises(OSError, match="connection reset"):
         curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
     assert memfs.exists("/out/stats.json") and not memfs.exists("/out/.curagate-output.json")
+    # The rerun knows the folder for its own cut-short upload and replaces it (it was
+    # "not a curagate output", to be deleted by hand).
+    monkeypatch.setattr(type(memfs), "put_file", real)
+    done = curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
+    assert done.kept == 40 and memfs.exists("/out/.curagate-output.json")
+    assert not memfs.exists("/out/.curagate-upload.json")
+    # A published file damaged since: the rerun builds it again (the marker's run id alone
+    # said "nothing to do").
+    memfs.pipe("/out/kept/part-00000.parquet", b"garbage")
+    again = curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
+    assert again.runtime["tasks"] > 0
+    assert memfs.cat("/out/kept/part-00000.parquet")[:4] == b"PAR1"
 
 
 def test_a_remote_folder_is_listed_as_a_local_one(memfs: Any, tmp_path: Path) -> None:

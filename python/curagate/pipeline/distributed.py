@@ -470,10 +470,12 @@ def _run_in(
     t0 = time.perf_counter()
     stats, split_result = _finish(plan, build)
     timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
-    if remote_out:
-        _publish(build, out_text)
+    published = _publish(build, out_text) if remote_out else None
     marker = read_marker(build)
-    write_json(work / "done.json", {"out": out_text, "run_id": marker and marker["run_id"]})
+    write_json(
+        work / "done.json",
+        {"out": out_text, "run_id": marker and marker["run_id"], "published": published},
+    )
     _cleanup(work)
     runtime = {
         "executor": ex.name,
@@ -497,18 +499,16 @@ def _still_ours(done: Path, out_text: str, out_local: Path, remote_out: bool) ->
     """Whether ``--out`` still holds the output the finished run of ``done`` wrote: its
     marker's run id, and (a local folder) every file as its manifest lists it."""
     try:
-        recorded = json.loads(done.read_text(encoding="utf-8")).get("run_id")
+        record = json.loads(done.read_text(encoding="utf-8"))
+        recorded = record.get("run_id")
     except (OSError, ValueError, AttributeError):
         return False
     if not isinstance(recorded, str):
         return False
     if remote_out:
-        fs, path = _fsspec().core.url_to_fs(out_text)
-        try:
-            marker = json.loads(fs.cat(f"{path}/{MARKER_NAME}"))
-        except (OSError, ValueError):
-            return False
-        return isinstance(marker, dict) and marker.get("run_id") == recorded
+        # Every object as the store listed it once uploaded (a file rewritten, cut or
+        # deleted since left the run "done": only the marker's run id was compared).
+        return bool(record.get("published")) and _listing(out_text) == record["published"]
     check = check_output_folder(out_local)
     return check is not None and not check.problems and check.run_id == recorded
 
@@ -557,6 +557,14 @@ def _check_remote_out(url: str, inputs: Sequence[str], given: Sequence[str]) -> 
         marker = json.loads(fs.cat(f"{root}/{MARKER_NAME}"))
     except (OSError, ValueError, RecursionError):
         marker = None
+    if marker is None and UPLOAD_NAME in files:
+        # An upload of curate's cut short: replaced, if it holds nothing it did not name.
+        try:
+            upload = json.loads(fs.cat(f"{root}/{UPLOAD_NAME}"))
+        except (OSError, ValueError, RecursionError):
+            upload = None
+        if isinstance(upload, dict) and upload.get("tool") == "curagate":
+            marker = {**upload, "complete": True, "tree": upload.get("files")}
     if not (
         isinstance(marker, dict)
         and marker.get("tool") == "curagate"
@@ -570,7 +578,7 @@ def _check_remote_out(url: str, inputs: Sequence[str], given: Sequence[str]) -> 
         )
     tree, listed = marker.get("tree"), marker.get("files")
     if isinstance(tree, list):
-        extra = sorted(f for f in files if f != MARKER_NAME and f not in tree)
+        extra = sorted(f for f in files if f not in (MARKER_NAME, UPLOAD_NAME) and f not in tree)
     else:  # a marker too large to list every file names the top level
         top = {f.split("/")[0] for f in files} - {MARKER_NAME}
         extra = sorted(top - set(listed)) if isinstance(listed, list) else sorted(top)
@@ -582,21 +590,50 @@ def _check_remote_out(url: str, inputs: Sequence[str], given: Sequence[str]) -> 
         )
 
 
-def _publish(build: Path, url: str) -> None:
-    """Upload the output folder ``build`` to ``url``: the previous output's marker is
-    deleted first (from then on it no longer reads as complete), the new one goes up last,
-    after manifest.json, so a run killed on the way leaves a folder no reader takes for an
-    output. (``fs.put`` sent the marker first and manifest.json before most files.)"""
+# Uploaded first and deleted last by _publish: names what the upload will hold, so a
+# folder left by a run killed during its upload is known for ours and replaced by the rerun.
+UPLOAD_NAME = ".curagate-upload.json"
+
+
+def _publish(build: Path, url: str) -> dict[str, str]:
+    """Upload the output folder ``build`` to ``url``; returns the store's listing of it
+    (:func:`_listing`). The previous output's marker is deleted first (from then on it no
+    longer reads as complete); the upload marker goes up, then the files, the manifests,
+    the markers (the top one last), so a run killed on the way leaves a folder no reader
+    takes for an output, and that the rerun replaces. (``fs.put`` sent the marker first and
+    manifest.json before most files.)"""
     fs, path = _fsspec().core.url_to_fs(url)
     root = str(path).rstrip("/")
     if fs.exists(root):
         if fs.exists(f"{root}/{MARKER_NAME}"):
             fs.rm(f"{root}/{MARKER_NAME}")
         fs.rm(root, recursive=True)
-    last = [build / "manifest.json", build / MARKER_NAME]
-    files = [p for p in sorted(build.rglob("*")) if p.is_file() and p not in last]
-    for p in [*files, *[q for q in last if q.is_file()]]:
-        fs.put_file(str(p), f"{root}/{p.relative_to(build).as_posix()}")
+    files = sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file())
+
+    def rank(rel: str) -> tuple[int, int]:
+        name = rel.rsplit("/", 1)[-1]
+        if name == MARKER_NAME:
+            return (2, -rel.count("/"))  # the deepest first, the output's own last
+        return (1, 0) if name.endswith("manifest.json") else (0, 0)
+
+    upload = {"tool": "curagate", "command": "curate", "files": files}
+    fs.pipe_file(f"{root}/{UPLOAD_NAME}", json.dumps(upload, sort_keys=True).encode())
+    for rel in sorted(files, key=rank):
+        fs.put_file(str(build / rel), f"{root}/{rel}")
+    fs.rm(f"{root}/{UPLOAD_NAME}")
+    return _listing(url)
+
+
+def _listing(url: str) -> dict[str, str]:
+    """Each object under ``url`` (path relative to it) and fsspec's checksum of its listing
+    (size, ETag or generation, modification time)."""
+    fs, path = _fsspec().core.url_to_fs(url)
+    root = str(path).rstrip("/")
+    try:
+        found = fs.find(root)
+    except (OSError, ValueError):
+        return {}
+    return {str(f)[len(root) + 1 :]: str(fs.checksum(f)) for f in sorted(found)}
 
 
 def _call(plan: Plan, name: str) -> dict[str, Any]:
