@@ -239,7 +239,13 @@ def _main(argv: Sequence[str] | None) -> int:
         _check_output_paths(args)
         return int(args._run(args))
     except CuragateError as e:
-        print(f"curagate {args.command}: error: {e}", file=sys.stderr)
+        # Each line with its control characters escaped: a path or name from a file or a
+        # database (a registry's stored bundle path) sent ESC sequences to the terminal.
+        # The lines a message has on purpose (a gate config's errors, one a line) stay.
+        from curagate.text import one_line
+
+        shown = "\n".join(one_line(line) for line in str(e).split("\n"))
+        print(f"curagate {args.command}: error: {shown}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:
         raise  # main() ends the process quietly

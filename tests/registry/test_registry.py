@@ -1431,3 +1431,21 @@ def test_show_prints_each_path_and_reason_on_its_own_line(
     reports = [x.split()[:3] for x in lines if x.lstrip().startswith("report ")]
     assert [r[2] for r in reports] == ["REFUSED"]
     assert [x.split()[0] for x in lines if not x.startswith(" ")] == ["bot", "bot"]
+
+
+def test_an_error_naming_a_stored_path_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The error printed the registered bundle path raw: its newline made a line of its own
+    # and its ESC sequence reached the terminal.
+    db = str(tmp_path / "reg.db")
+    path = tmp_path / "b\nFAKE LINE \x1b[31mred"
+    write_bundle(path, b"x" * 40)
+    assert main(["registry", "--db", db, "register", str(path), "--name", "bot"]) == 0
+    (path / "model.safetensors").write_bytes(b"y" * 40)
+    capsys.readouterr()
+    argv = ["registry", "--db", db, "promote", "bot", "1", "--to", "staging", "--reason", "x"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "\x1b" not in err
+    assert "b\\nFAKE LINE \\x1b[31mred" in err

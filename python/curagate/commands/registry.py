@@ -34,7 +34,7 @@ import os
 import sys
 from pathlib import Path
 
-from curagate.errors import CheckFailed, InputError
+from curagate.errors import CheckFailed, CuragateError, InputError
 from curagate.io.atomic import write_text_atomic
 from curagate.registry import (
     ACTOR_SIG,
@@ -417,6 +417,16 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except CuragateError as e:
+        # One line whatever a stored path or name holds: a bundle path with a newline
+        # printed a line of its own after "error:".
+        e.args = (one_line(str(e)),)
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     action = args.registry_command
     create = action in ("register", "trust", "users") and (
         getattr(args, "trust_command", "add") == "add"
