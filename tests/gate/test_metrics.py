@@ -155,6 +155,8 @@ def test_field_f1_compares_nested_fields() -> None:
     # 2 of 3 fields right, no extra fields: P=1 R=2/3
     assert gm.field_f1({"name": "Ada Lovelace", "born": {"year": 1815}}, ref) == pytest.approx(0.8)
     assert gm.field_f1(None, ref) == 0.0
+    # A null answer to a null reference is right: it scored 0 while exact_match said 1.
+    assert gm.field_f1(None, None) == 1.0
 
 
 def test_refusal_detector() -> None:

@@ -413,8 +413,8 @@ def field_f1(predicted: Any, reference: Any) -> float:
             out[(k, is_text, normalize_text(leaf) if is_text else s)] += 1
         return out
 
-    if predicted is None:
-        return 0.0
+    # ``None`` is the answer JSON null (an output that is no JSON scores 0 at its caller):
+    # it scored 0 against a null reference that exact_match called a match.
     p, r = pairs(predicted), pairs(reference)
     common = sum((p & r).values())
     if common == 0:
