@@ -642,6 +642,12 @@ def items_of(paths: Iterable[Path]) -> list[dict[str, Any]]:
         for lineno, row in jsonl_objects(path):
             given = "id" in row
             row.setdefault("id", default_id(path, lineno))
+            if isinstance(row["id"], bool) or not isinstance(row["id"], str | int):
+                # null, [1, 2] and true became the ids "None", "[1, 2]" and "True".
+                raise InputError(
+                    f"{path}: line {lineno}: field 'id' is {json.dumps(row['id'])[:40]}; an "
+                    "item id is a string or an integer (or leave it out: <file stem>:<line>)"
+                )
             key = str(row["id"])
             if key in seen:
                 first, first_line, first_given = seen[key]

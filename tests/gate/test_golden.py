@@ -189,6 +189,16 @@ def test_an_id_used_twice_is_refused_at_lock_and_read_time(
         golden.read_items(entry)
 
 
+@pytest.mark.parametrize("value", [None, [1, 2], True, 1.5, {"k": 1}])
+def test_an_id_that_is_not_a_string_or_an_integer_is_refused(tmp_path: Path, value: object) -> None:
+    # null, [1, 2] and true were the ids "None", "[1, 2]" and "True" in items.jsonl and the
+    # reports, Python's spelling of them.
+    root = tmp_path / "golden"
+    data = _write_lines(root, [_item("a", id=value)])
+    with pytest.raises(InputError, match=rf"{re.escape(str(data))}: line 1: field 'id' is "):
+        golden.lock(root)
+
+
 def test_a_set_with_no_items_is_refused_at_lock_time(tmp_path: Path) -> None:
     # Locked as "0 items" and verified; only the gate then refused it ("has no items").
     root = tmp_path / "golden"
