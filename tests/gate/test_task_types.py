@@ -167,18 +167,22 @@ def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_se
         "m2 pick": "B:",
         "m3 pick": "A\nbecause it is red",  # alone on its line
         "m4 pick": "red or blue, hard to say",  # two choices: no answer
+        # Two letters: no answer (the first was taken, a hedge scored as right).
+        "m5 pick": "(A) or (B)",
+        "m6 pick": "A) or C)",
+        "m7 pick": "(A)/(C)",
     }
     items = [
         {"id": f"m{i}", "prompt": f"m{i} pick", "choices": ["red", "green", "blue"], "reference": r}
-        for i, r in enumerate(["A", "B", "B", "A", "A"])
+        for i, r in enumerate(["A", "B", "B", "A", "A", "A", "A", "A"])
     ]
     answer_servers["candidate"].table.update(outputs)
     r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
-    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 0.6
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 3 / 8
     rows = [
         json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     ]
-    assert [row["candidate_correct"] for row in rows] == [False, True, True, True, False]
+    assert [row["candidate_correct"] for row in rows] == [False, True, True, True] + [False] * 4
 
 
 def test_classification_reads_no_label_from_a_hedge(tmp_path, answer_servers) -> None:

@@ -43,6 +43,10 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
 _LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n]*(?:\n|$)))")
 
 
+# Another option letter on the answer's line, joined to it as a hedge: "or (B)", "/ C)".
+_OTHER_LETTER = re.compile(r"(?:\bor\b|/|,)\s*(?:\(([A-Z])\)|\b([A-Z])(?:[).:]|\s*$))")
+
+
 def answer_index(output: str, choices: list[str]) -> int | None:
     """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``), else the one choice text
     the output names (:func:`curagate.gate.metrics.match_label`)."""
@@ -50,6 +54,12 @@ def answer_index(output: str, choices: list[str]) -> int | None:
     if m:
         letter = m.group("paren") or m.group("bare")
         if LETTERS.index(letter) < len(choices):
+            # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
+            # letter was taken, and a hedge scored right whenever it held the answer).
+            line = output[m.end() :].split("\n", 1)[0]
+            others = {x for pair in _OTHER_LETTER.findall(line) for x in pair if x} - {letter}
+            if any(LETTERS.index(x) < len(choices) for x in others):
+                return None
             return LETTERS.index(letter)
     hit = gm.match_label(output, choices)
     return choices.index(hit) if hit is not None else None
