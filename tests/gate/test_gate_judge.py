@@ -528,7 +528,9 @@ def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
     assert all(r["candidate"].startswith("cand") and r["base"].startswith("base") for r in rows)
     # Both orders were shown (the order is random per item, seeded).
     assert "FIRST ANSWER:\ncand" in screen.getvalue() and "FIRST ANSWER:\nbase" in screen.getvalue()
-    # The CLI, fed from stdin: the same labeller continues where they stopped; "x" is asked again.
+    # The CLI, fed from stdin: the same labeller continues where they stopped, under any
+    # spelling of their name (" Ann " was shown ann's items again, and the file then failed
+    # to load); "x" is asked again.
     proc = subprocess.run(
         [
             sys.executable,
@@ -542,7 +544,7 @@ def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
             "--items",
             str(items),
             "--labeller",
-            "ann",
+            " Ann ",
             "--limit",
             "3",
         ],

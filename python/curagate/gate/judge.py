@@ -339,6 +339,11 @@ def pair_key(prompt: str, candidate: str, base: str) -> tuple[str, str, str]:
     return (normalize(prompt), first, second)
 
 
+def person_of(labeller: str) -> str:
+    """Who a label's ``labeller`` names: "Ann", "ann " and "ann" are one person."""
+    return " ".join(labeller.casefold().split())
+
+
 def read_human_labels(path: Path) -> list[HumanLabel]:
     """``human_labels.jsonl``: one labelled pair a line; errors name the line and field."""
     labels: list[HumanLabel] = []
@@ -358,8 +363,7 @@ def read_human_labels(path: Path) -> list[HumanLabel]:
                 f"{path}: line {lineno}: field 'preferred' must be one of candidate, base, tie"
             )
         who = row["labeller"]
-        # "Ann", "ann " and "ann" are one person.
-        person = " ".join(who.casefold().split())
+        person = person_of(who)
         first = by_id.setdefault((row["id"], person), lineno)
         if first != lineno:
             raise InputError(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from curagate.errors import InputError
-from curagate.gate.judge import HumanLabel, read_human_labels
+from curagate.gate.judge import HumanLabel, pair_key, person_of, read_human_labels
 from curagate.golden import HUMAN_LABELS, discover_sets, jsonl_objects
 from curagate.io.atomic import write_text_atomic
 
@@ -71,12 +71,18 @@ def label(
         raise InputError("--labeller: give your name or handle (it is recorded with each label)")
     path = sets[set_name].parent / HUMAN_LABELS
     labels = read_human_labels(path) if path.is_file() else []
-    done = {lab.id for lab in labels if lab.labeller == labeller}
+    # What this person labelled, under any spelling of their name ("Ann" was shown the items
+    # "ann" had labelled, and the file then failed to load: "labelled twice").
+    mine = [lab for lab in labels if person_of(lab.labeller) == person_of(labeller)]
+    done_ids = {lab.id for lab in mine}
+    done_pairs = {pair_key(lab.prompt, lab.candidate, lab.base) for lab in mine}
     rows = [
         r
         for r in _rows(Path(items), set_name)
         # Identical answers are a tie by construction: nothing to learn from a person.
-        if r["id"] not in done and r["candidate_output"].strip() != r["base_output"].strip()
+        if r["id"] not in done_ids
+        and pair_key(r["prompt"], r["candidate_output"], r["base_output"]) not in done_pairs
+        and r["candidate_output"].strip() != r["base_output"].strip()
     ]
     rng = random.Random(seed)
     rng.shuffle(rows)
