@@ -251,6 +251,8 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
         ("multiple_choice", {"reference": "E", "choices": ["a", "b"]}, "'reference' must be"),
         # true is not choice 1 (Python's bool is an int).
         ("multiple_choice", {"reference": True, "choices": ["a", "b"]}, "'reference' must be"),
+        # Option A's letter or option B's text: it was read as the letter.
+        ("multiple_choice", {"reference": "A", "choices": ["B", "A"]}, "is the letter of option"),
         # Scored as the text "None", "['x', 'y']", or as nothing: an empty reference
         # matched every answer that said nothing.
         ("generation", {"reference": None}, "must be text or a number, not null"),

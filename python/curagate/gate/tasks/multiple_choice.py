@@ -30,7 +30,15 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
         return ref
     if isinstance(ref, str):
         if len(ref.strip()) == 1 and ref.strip().upper() in LETTERS[: len(choices)]:
-            return LETTERS.index(ref.strip().upper())
+            by_letter = LETTERS.index(ref.strip().upper())
+            if ref in choices and choices.index(ref) != by_letter:
+                # Choices ["B", "A"] and reference "A": option A's letter or option B's text?
+                raise InputError(
+                    f"item {item['id']!r}: 'reference' {ref!r} is the letter of option "
+                    f"{LETTERS[by_letter]} and the text of option "
+                    f"{LETTERS[choices.index(ref)]}; give the option's index (0-based)"
+                )
+            return by_letter
         if ref in choices:
             return choices.index(ref)
     raise InputError(
