@@ -409,7 +409,7 @@ def _content_is_parts(column: pa.ChunkedArray) -> bool | None:
     content = turn.field(k).type
     if pa.types.is_string(content) or pa.types.is_large_string(content):
         return False
-    return pa.types.is_list(content) or pa.types.is_large_list(content)
+    return bool(pa.types.is_list(content) or pa.types.is_large_list(content))
 
 
 def _common_content_form(tables: list[pa.Table]) -> list[pa.Table]:
