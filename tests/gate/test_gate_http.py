@@ -499,6 +499,42 @@ def test_items_as_messages_beside_a_context_column_are_scanned_by_their_messages
     assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
 
 
+def test_each_golden_file_is_scanned_by_the_field_its_own_items_hold(
+    tmp_path, golden_dir, servers
+) -> None:
+    # The field was taken from the first file's first row for every file: a first file of
+    # conversations left the second, prompts with a `text` note, read by the note, and a
+    # verbatim leak passed GATE005 (an lm_eval set's second suite stopped the gate).
+    items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
+    chats = [
+        {
+            "id": i["id"],
+            "messages": [{"role": "user", "content": i["prompt"]}],
+            "reference": i["reference"],
+            "length": i["length"],
+        }
+        for i in items[:20]
+    ]
+    noted = [{**i, "text": "note"} for i in items[20:]]
+    d = golden_dir / "sentiment"
+    (d / "data.jsonl").write_text("".join(json.dumps(i) + "\n" for i in chats))
+    (d / "more.jsonl").write_text("".join(json.dumps(i) + "\n" for i in noted))
+    yaml = (d / "set.yaml").read_text().replace("[data.jsonl]", "[data.jsonl, more.jsonl]")
+    (d / "set.yaml").write_text(yaml)
+    lock(golden_dir)
+    train = _train_file(tmp_path, [LEAKED_PROMPT])
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
+
+
 def test_leak_policy_warn_downgrades_to_a_warning(tmp_path, golden_dir, servers) -> None:
     items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
     write_set(golden_dir, "sentiment", "classification", items)

@@ -1213,7 +1213,10 @@ def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> 
         min_ratio=pol.min_ratio,
         min_span_words=pol.min_span_words,
         min_span_ratio=pol.min_span_ratio,
-        reference_text_field=_text_field(files[0]),
+        # Each file by the field its own items hold (a set's files, or an lm_eval set's
+        # suites, differ: the first file's field read the others by a note column, or
+        # stopped the gate after the whole evaluation).
+        reference_text_field={p.as_posix(): _text_field(p) for p in files},
     )
 
 

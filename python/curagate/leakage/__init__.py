@@ -52,7 +52,7 @@ import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -539,10 +539,12 @@ class LeakageIndex:
         reference: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
         *,
         format: str | None = None,
-        text_field: str | None = None,
+        text_field: str | Mapping[str, str | None] | None = None,
         **options: Any,
     ) -> LeakageIndex:
-        """Index every record of the reference files (their keys).
+        """Index every record of the reference files (their keys). ``text_field`` may map
+        each file (as given) to its own field: the gate scans each golden file by the field
+        its items hold (one set's files, or an lm_eval set's suites, differ).
 
         Rows that fail format validation are indexed too (see :meth:`_add_batch`);
         rows that cannot be parsed are listed in :attr:`unreadable`, and callers
@@ -563,12 +565,17 @@ class LeakageIndex:
         index.reference_files = [p.as_posix() for p in paths]
         with tempfile.TemporaryDirectory(prefix="curagate-reference-") as tmp:
             for k, path in enumerate(paths):
+                field = (
+                    text_field.get(path.as_posix())
+                    if isinstance(text_field, Mapping)
+                    else text_field
+                )
                 if path.name.lower().endswith(JSON_SUFFIXES):  # records (an lm-eval suite's)
                     read = json_as_jsonl(path, Path(tmp) / f"{k}.jsonl")
-                    for batch, field_used in _reference_batches(read, format, text_field):
+                    for batch, field_used in _reference_batches(read, format, field):
                         index._add_batch(_named(batch, read, path), field_used)
                     continue
-                for batch, field_used in _reference_batches(path, format, text_field):
+                for batch, field_used in _reference_batches(path, format, field):
                     index._add_batch(batch, field_used)
         index._freeze()
         prompts = index.prompt_items
@@ -951,7 +958,7 @@ def detect(
     min_span_ratio: float = 0.5,
     minhash_threshold: float = 0.8,
     reference_format: str | None = None,
-    reference_text_field: str | None = None,
+    reference_text_field: str | Mapping[str, str | None] | None = None,
     format: str | None = None,
     text_field: str | None = None,
     threads: int | None = None,
