@@ -315,6 +315,13 @@ def _described(meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _holds_json_records(path: Path) -> bool:
+    """A ``.json`` (``.gz``, ``.zst``) file of JSON Lines or of an array of objects."""
+    from curagate.io.readers import JSON_SUFFIXES, looks_like_records
+
+    return path.name.lower().endswith(JSON_SUFFIXES) and looks_like_records(path)
+
+
 def _hash_set(set_yaml: Path) -> GoldenSet:
     meta = _read_set_yaml(set_yaml)
     said = _described(meta)
@@ -324,6 +331,13 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
         p = root / str(rel)
         if not p.is_file():
             raise InputError(f"{set_yaml}: listed file {rel!r} not found in {root}")
+        if said["task"] != LM_EVAL_TASK and _holds_json_records(p):
+            # Locked and hashed, never scored (the gate reads items from .jsonl), while
+            # `leakage --reference` read them: the tools disagreed on what the set holds.
+            raise ConfigError(
+                f"{set_yaml}: key 'files': {rel!r} holds records but items are read from "
+                ".jsonl files only; write them as JSON Lines in a .jsonl file"
+            )
         files[str(rel)] = sha256_file(p)
     # Read as the gate will: a line it cannot read or a repeated id fails the lock, not a gate.
     items = items_of([root / rel for rel in sorted(files)])

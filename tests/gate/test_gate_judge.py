@@ -579,6 +579,33 @@ def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
     )
 
 
+def test_golden_label_asks_one_pair_once_in_a_session(tmp_path) -> None:
+    # Two items with one prompt and the same two answers (or the two sides swapped): both
+    # were asked and written, and the labels file then failed to load ("repeats the pair").
+    golden = make_golden(tmp_path, None)
+    rows = [
+        ("q0", "What is the capital of France?", "Paris", "Lyon"),
+        ("q1", "what is the capital of france", "Lyon", "Paris."),
+        ("q2", "Other question?", "cand: a", "base: b"),
+    ]
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        "".join(
+            json.dumps(
+                {"set": "chat", "id": i, "prompt": p, "candidate_output": c, "base_output": b}
+            )
+            + "\n"
+            for i, p, c, b in rows
+        )
+    )
+    screen = io.StringIO()
+    added, path = label(
+        golden, "chat", items, labeller="ann", stdin=io.StringIO("1\n" * 3), stdout=screen
+    )
+    assert added == 2
+    assert len(read_human_labels(path)) == 2
+
+
 def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:
     golden = make_golden(tmp_path, None)
     code = main(

@@ -368,6 +368,24 @@ def test_set_files_must_be_inside_the_set_folder_and_named_once(
         golden.lock(golden_dir)
 
 
+@pytest.mark.parametrize("body", ['{"prompt": "p", "reference": "r"}\n' * 2, '[{"prompt": "p"}]'])
+def test_a_listed_json_file_of_items_is_refused_outside_lm_eval(
+    golden_dir: Path, body: str
+) -> None:
+    # Locked and hashed, never scored (items are read from .jsonl), while `leakage
+    # --reference` read its items. A .json document (a schema) stays allowed.
+    d = golden_dir / "sentiment"
+    (d / "hard.json").write_text(body)
+    (d / "schema.json").write_text('{"type": "object"}')
+    set_yaml = d / "set.yaml"
+    text = set_yaml.read_text()
+    set_yaml.write_text(text.replace("[data.jsonl]", "[data.jsonl, schema.json]"))
+    golden.lock(golden_dir)
+    set_yaml.write_text(text.replace("[data.jsonl]", "[data.jsonl, hard.json]"))
+    with pytest.raises(ConfigError, match=r"'hard.json' holds records but items are read from"):
+        golden.lock(golden_dir)
+
+
 @pytest.mark.parametrize("version", ["1.10", "010", "yes", "~"])
 def test_an_unquoted_version_yaml_would_change_is_refused(golden_dir: Path, version: str) -> None:
     # 1.10 was recorded as v1.1 (a bump from 1.1 went unseen), 010 as v8, yes as vTrue.

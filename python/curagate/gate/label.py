@@ -89,6 +89,9 @@ def label(
     added = 0
     for n, row in enumerate(rows[:limit], 1):
         flip = rng.random() < 0.5
+        pair = pair_key(row["prompt"], row["candidate_output"], row["base_output"])
+        if pair in done_pairs:  # labelled earlier in this session: one pair, one label
+            continue
         first, second = (
             (row["base_output"], row["candidate_output"])
             if flip
@@ -127,5 +130,6 @@ def label(
             )
         )
         _write(path, labels)
+        done_pairs.add(pair)
         added += 1
     return added, path

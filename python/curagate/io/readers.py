@@ -153,6 +153,12 @@ def json_stream_head(f: Any, name: str, size: int = 1 << 20) -> bytes:
     return bytes(f.read(size))
 
 
+def looks_like_records(path: Path) -> bool:
+    """Whether a ``.json`` file opens as records (:func:`holds_records` of its head),
+    readable to the end or not (a truncated array of objects is records cut short)."""
+    return holds_records(_json_head(path))
+
+
 def holds_records(head: bytes) -> bool:
     """Whether a ``.json`` file whose content opens with ``head`` holds records: JSON
     Lines, or an array of objects (see :func:`_unsupported_json`)."""
