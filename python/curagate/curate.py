@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from curagate._lazy import lazy_import, settle_pyarrow, settling_pyarrow
-from curagate.errors import ConfigError, InputError, no_records
+from curagate.errors import ConfigError, InputError, no_records, text_field_unused
 
 # The config, the steps and the artifacts are pydantic models (the pipeline package
 # too), the readers and writers bring zstandard, shutil and hashlib: all are imported
@@ -354,11 +354,7 @@ def _curate(
         raise InputError(no_records(paths))
     if cfg.text_field is not None and not text_read:
         # Each file was read in the format its columns give: the option did nothing.
-        raise InputError(
-            f"the text field {cfg.text_field!r} (--text-field, text_field in a config) is a "
-            "column of no input file, each read in the format its columns give; name the "
-            "column that holds the text, or drop the option"
-        )
+        raise InputError(text_field_unused(cfg.text_field))
 
     # Every input must still be the file pass 1 started reading (both paths: a file cut or
     # appended to while it was read had its first part deduplicated as the whole of it).

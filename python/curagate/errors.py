@@ -54,3 +54,12 @@ def no_records(paths: Sequence[str | os.PathLike[str]], of: int | None = None) -
         f"no records found in {len(paths)}{among} input file(s): {shown}{more}; check the paths "
         "(empty files contain no records)"
     )
+
+
+def text_field_unused(text_field: str) -> str:
+    """The error of a run in which no input has the ``text_field`` column."""
+    return (
+        f"the text field {text_field!r} (--text-field, text_field in a config) is a column of "
+        "no input file, each read in the format its columns give; name the column that holds "
+        "the text, or drop the option"
+    )

@@ -146,6 +146,10 @@ def test_curate_with_a_text_field_no_input_has_is_a_usage_error(
     out = tmp_path / "out"
     assert main(["curate", str(path), "--out", str(out), "--text-field", "body"]) == 2
     assert "the text field 'body'" in capsys.readouterr().err and not out.exists()
+    # The staged run too (it was exit 0 there).
+    staged = ["--work-dir", str(tmp_path / "w")]
+    assert main(["curate", str(path), "--out", str(out), "--text-field", "body", *staged]) == 2
+    assert "the text field 'body'" in capsys.readouterr().err and not out.exists()
 
 
 def test_undetectable_format_names_the_columns_and_the_flags(

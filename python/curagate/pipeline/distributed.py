@@ -32,7 +32,7 @@ import zstandard
 
 from curagate.config import CurateConfig
 from curagate.digest import file_state
-from curagate.errors import InputError, no_records
+from curagate.errors import InputError, no_records, text_field_unused
 from curagate.executors import Executor, get_executor
 from curagate.io.atomic import atomic_path
 from curagate.io.outputs import (
@@ -454,6 +454,8 @@ def _run_in(
         input_rows = sum(r["input_rows"] for r in results)
         if input_rows == 0:
             raise InputError(no_records([s.name for s in shards]))
+        if cfg.text_field is not None and not any(r.get("text_read", True) for r in results):
+            raise InputError(text_field_unused(cfg.text_field))
         if plan.dedup:
             stage("groups", _call, ["groups"])
             if cfg.near.enabled:

@@ -52,7 +52,7 @@ from curagate.errors import ConfigError, InputError
 from curagate.io import read_batches
 from curagate.pipeline.dedup import STATUS_NAMES, DedupStep, keep_priorities
 from curagate.pipeline.write import ShardWriter, meta_name, write_json, write_quarantine
-from curagate.records import Batch
+from curagate.records import Batch, RecordFormat
 
 PARTITIONS = 64
 WORK_SCHEMA = 1
@@ -295,8 +295,10 @@ def _sketch_into(
     keys: list[np.ndarray[Any, Any]] = []
     valid = 0
     data_base = 0
+    text_read = False  # a batch read as text records (with a text_field: by it)
     for batch in _read(plan, shard):
         input_rows += batch.input_rows
+        text_read |= batch.format is RecordFormat.TEXT
         quarantined.extend(batch.quarantined)
         n = batch.table.num_rows
         if n == 0:
@@ -376,6 +378,7 @@ def _sketch_into(
         "quarantined": len(quarantined),
         "valid": valid,
         "clean": clean_n,
+        "text_read": text_read,
     }
 
 
