@@ -292,6 +292,24 @@ def test_values_next_to_cjk_spaced_phones_and_pgp_keys_are_found_and_redacted(
     assert f"[REDACTED:{rule}]" in sample and secret not in sample
 
 
+def test_an_address_that_begins_inside_a_key_is_redacted_whole(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # The key was redacted and the rest of the address left after it in sample.jsonl
+    # ("[REDACTED:SEC001].john.doe@example.com"); an address inside a key is the key's.
+    report = run_audit([pc(1, "write to AKIAIOSFODNN7EXAMPLE.john.doe@example.com today"), pc(2)])
+    assert {"SEC001", "PII001"} <= set(rules_found(report))
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "john.doe" not in sample and "example.com" not in sample
+    text = "AKIAIOSFODNN7EXAMPLE.john.doe@example.com"
+    assert pii.redact(text, pii.scan(text)) == "[REDACTED:SEC001]"
+    block = (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+        "Comment: bob@example.com\n-----END OPENSSH PRIVATE KEY-----"
+    )
+    assert {h.rule for h in pii.scan(block)} == {"SEC001"}
+
+
 def test_lists_of_numbers_are_not_phone_numbers(
     run_audit: Callable[..., dict[str, Any]],
 ) -> None:

@@ -332,6 +332,11 @@ class _Taken:
         k = bisect.bisect_left(self.starts, b)  # the ranges starting before b
         return k > 0 and self.ends[k - 1] > a
 
+    def covers(self, a: int, b: int) -> bool:
+        """Whether one taken range holds all of ``[a, b)``."""
+        k = bisect.bisect_right(self.starts, a)  # the ranges starting by a
+        return k > 0 and self.ends[k - 1] >= b
+
     def add(self, a: int, b: int) -> None:
         i = bisect.bisect_left(self.ends, a)  # the first range not ending before a
         j = bisect.bisect_right(self.starts, b)  # past the last range starting by b
@@ -386,7 +391,10 @@ def scan(
                 add("SEC001", m, kind)
     if families & EMAIL and "@" in text:
         for m in _EMAIL.finditer(text):
-            add("PII001", m, "email")
+            # One that runs past a secret is an address of its own (redact() covers both);
+            # one inside a secret is the secret's (a key block's `Comment: bob@...`).
+            if not taken.covers(m.start(), m.end()):
+                add("PII001", m, "email")
     for m in _IBAN.finditer(text) if families & IBAN else ():
         if not taken.overlaps(m.start(), m.end()) and iban_ok(m.group()):
             add("PII005", m, "iban")
@@ -592,6 +600,9 @@ def redact(text: str, hits: list[Hit]) -> str:
     pos = 0
     for h in sorted(hits, key=lambda h: h.start):
         if h.start < pos:
+            # Overlapping the one before: the redaction runs on to its end (an address that
+            # began inside a key was left after "[REDACTED:SEC001]" in the sample).
+            pos = max(pos, h.end)
             continue
         out.append(text[pos : h.start])
         out.append(f"[REDACTED:{h.rule}]")
