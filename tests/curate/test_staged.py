@@ -493,6 +493,24 @@ def test_an_upload_cut_short_never_leaves_a_complete_looking_output(
     again = curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
     assert again.runtime["tasks"] > 0
     assert memfs.cat("/out/kept/part-00000.parquet")[:4] == b"PAR1"
+    # Killed while the previous output's files were deleted: the folder was refused by the
+    # rerun ("not a curagate output") and had to be cleared by hand.
+    memfs.pipe("/in/a.jsonl", _rows(35, "yes"))
+    real_rm, calls = type(memfs).rm, []
+
+    def rm(self: Any, path: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("killed")
+        return real_rm(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(type(memfs), "rm", rm)
+    with pytest.raises(OSError, match="killed"):
+        curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
+    monkeypatch.setattr(type(memfs), "rm", real_rm)
+    assert not memfs.exists("/out/.curagate-output.json")
+    last = curate(["memory://in"], "memory://out", work_dir=tmp_path / "w", progress=False)
+    assert last.kept == 35 and memfs.exists("/out/.curagate-output.json")
 
 
 def test_a_remote_folder_is_listed_as_a_local_one(memfs: Any, tmp_path: Path) -> None:

@@ -599,18 +599,18 @@ UPLOAD_NAME = ".curagate-upload.json"
 
 def _publish(build: Path, url: str) -> dict[str, str]:
     """Upload the output folder ``build`` to ``url``; returns the store's listing of it
-    (:func:`_listing`). The previous output's marker is deleted first (from then on it no
-    longer reads as complete); the upload marker goes up, then the files, the manifests,
-    the markers (the top one last), so a run killed on the way leaves a folder no reader
-    takes for an output, and that the rerun replaces. (``fs.put`` sent the marker first and
-    manifest.json before most files.)"""
+    (:func:`_listing`). The upload marker goes up first, naming the old files and the new;
+    then the previous output's marker is deleted (from then on it no longer reads as
+    complete) and its files; then the files, the manifests, the markers (the top one
+    last). A run killed on the way leaves a folder no reader takes for an output, and that
+    the rerun replaces. (``fs.put`` sent the marker first and manifest.json before most
+    files.)"""
     fs, path = _fsspec().core.url_to_fs(url)
     root = str(path).rstrip("/")
-    if fs.exists(root):
-        if fs.exists(f"{root}/{MARKER_NAME}"):
-            fs.rm(f"{root}/{MARKER_NAME}")
-        fs.rm(root, recursive=True)
     files = sorted(p.relative_to(build).as_posix() for p in build.rglob("*") if p.is_file())
+    # The previous output (checked to be curate's) and the new one, all named before any
+    # is deleted: a run killed while the old files go leaves them to the rerun too.
+    old = [rel for rel in _listing(url) if rel != UPLOAD_NAME]
 
     def rank(rel: str) -> tuple[int, int]:
         name = rel.rsplit("/", 1)[-1]
@@ -618,8 +618,13 @@ def _publish(build: Path, url: str) -> dict[str, str]:
             return (2, -rel.count("/"))  # the deepest first, the output's own last
         return (1, 0) if name.endswith("manifest.json") else (0, 0)
 
-    upload = {"tool": "curagate", "command": "curate", "files": files}
+    upload = {"tool": "curagate", "command": "curate", "files": sorted({*files, *old})}
     fs.pipe_file(f"{root}/{UPLOAD_NAME}", json.dumps(upload, sort_keys=True).encode())
+    if MARKER_NAME in old:
+        fs.rm(f"{root}/{MARKER_NAME}")  # from now on it no longer reads as complete
+    for rel in old:
+        if rel != MARKER_NAME:
+            fs.rm(f"{root}/{rel}")
     for rel in sorted(files, key=rank):
         fs.put_file(str(build / rel), f"{root}/{rel}")
     fs.rm(f"{root}/{UPLOAD_NAME}")
