@@ -93,6 +93,20 @@ def test_tokenizer_without_chat_template_is_an_error(
         run_audit([conv(3)], cfg(plain, 16))
 
 
+@pytest.mark.parametrize(
+    "template",
+    ["{% for m in messages %}{{ m.content", "{{ 1/0 }}", "{{ messages | nosuchfilter }}"],
+    ids=["syntax", "runtime", "filter"],
+)
+def test_a_template_that_renders_nothing_is_a_config_error(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]], template: str
+) -> None:
+    # Every row was FMT003 "turns do not alternate" (the data blamed, exit 1), or exit 3.
+    broken = make_tokenizer(tmp_path / "broken", template)
+    with pytest.raises(ConfigError, match=r"tokens.tokenizer: the chat template of .* does not"):
+        run_audit([conv(3)], cfg(broken, 16))
+
+
 def test_conversation_the_template_rejects_is_a_format_error(
     tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
 ) -> None:

@@ -78,6 +78,22 @@ class _Tokenizer:
                 "model's own tokenizer (with chat_template.jinja or tokenizer_config.json "
                 "chat_template), or remove tokens.max_seq_len"
             )
+        if need_template:
+            # A template that renders no conversation at all (a syntax error, an unknown
+            # filter, a runtime error) is the tokenizer's fault, not the data's: every row
+            # was FMT003 "turns do not alternate", and an error of another kind was exit 3.
+            probe = [
+                {"role": "user", "content": "Hello"},
+                {"role": "assistant", "content": "Hi"},
+            ]
+            try:
+                self.render(probe)
+            except Exception as e:  # noqa: BLE001 (whatever the template raises is named)
+                raise ConfigError(
+                    f"tokens.tokenizer: the chat template of {path} does not render a "
+                    f"user-assistant exchange ({type(e).__name__}: {str(e)[:200]}); fix "
+                    "chat_template.jinja (or tokenizer_config.json chat_template)"
+                ) from None
 
     def count(self, texts: list[str]) -> list[int]:
         if not texts:
