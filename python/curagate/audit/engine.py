@@ -88,7 +88,7 @@ class _Tokenizer:
             ]
             try:
                 self.render(probe)
-            except Exception as e:  # noqa: BLE001 (whatever the template raises is named)
+            except Exception as e:  # whatever the template raises is named
                 raise ConfigError(
                     f"tokens.tokenizer: the chat template of {path} does not render a "
                     f"user-assistant exchange ({type(e).__name__}: {str(e)[:200]}); fix "
