@@ -924,6 +924,19 @@ def test_pii_and_secrets_in_quarantined_rows_are_counted(
     assert not report["summary"]["passed"]
 
 
+def test_a_card_escaped_in_a_line_that_is_not_json_is_found(tmp_path: Any) -> None:
+    # The raw line was scanned with its \\u00a0 escapes unread (json.dumps writes a
+    # no-break space so): only FMT001; fixing the trailing comma then showed PII003.
+    data = tmp_path / "q.jsonl"
+    data.write_text(
+        '{"prompt": "p0", "completion": "c0"}\n'
+        '{"prompt": "pay", "completion": "card 4111\\u00a01111\\u00a01111\\u00a01111", "x": 1,}\n'
+    )
+    report = audit([data], out=tmp_path / "out")
+    found = {f["rule"]: f for f in report["findings"]}
+    assert found["PII003"]["rows"] == found["FMT001"]["rows"]
+
+
 def test_windows_of_an_ordinary_number_list_are_not_card_numbers() -> None:
     # Found by attack on the fix above: any window of 13-19 digits of a run was tried, and
     # about one in ten passes the Luhn sum by chance: 129 of 200 rows of "Sort these

@@ -10,6 +10,7 @@ hold a hit. Reports name the kind found, never the matched text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -188,6 +189,27 @@ def _scan_list(view: BatchView, texts: list[str]) -> dict[int, list[Hit]]:
     return out
 
 
+_ESCAPE = re.compile(
+    r'\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|(["\\/bfnrt]))'
+)
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def unescaped_json(raw: str) -> str:
+    """``raw`` (a line that is not JSON) with its JSON string escapes read: ``\\u00a0`` as
+    the no-break space, a surrogate pair as its character, ``\\n`` as a newline."""
+
+    def one(m: re.Match[str]) -> str:
+        high, low, code, simple = m.groups()
+        if high is not None:
+            return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+        if code is not None:
+            return chr(int(code, 16))
+        return _SIMPLE[simple]
+
+    return _ESCAPE.sub(one, raw) if "\\" in raw else raw
+
+
 def in_quarantined(
     rows: Sequence[Quarantined], entropy_threshold: float, min_length: int
 ) -> list[tuple[Quarantined, list[Hit]]]:
@@ -204,7 +226,9 @@ def in_quarantined(
         try:
             texts = strings_in(json.loads(q.raw, object_pairs_hook=every_value))
         except (ValueError, RecursionError):
-            texts = [q.raw]
+            # Its JSON escapes read too: json.dumps writes a no-break space or a full-width
+            # digit as \uXXXX, and a card so written in a line cut short went unreported.
+            texts = [q.raw, unescaped_json(q.raw)]
         hits = [
             h
             for t in texts
