@@ -171,18 +171,25 @@ def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_se
         "m5 pick": "(A) or (B)",
         "m6 pick": "A) or C)",
         "m7 pick": "(A)/(C)",
+        "m8 pick": "(A) and (B)",
+        "m9 pick": "(A) or maybe (B)",
+        "m10 pick": "A\nB",
+        "m11 pick": "(A)\n(C)",
+        # Another letter named in an explanation is no hedge.
+        "m12 pick": "B. green, A. is wrong",
     }
     items = [
         {"id": f"m{i}", "prompt": f"m{i} pick", "choices": ["red", "green", "blue"], "reference": r}
-        for i, r in enumerate(["A", "B", "B", "A", "A", "A", "A", "A"])
+        for i, r in enumerate(["A", "B", "B", "A", "A", "A", "A", "A", "A", "A", "A", "A", "B"])
     ]
     answer_servers["candidate"].table.update(outputs)
     r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
-    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == 3 / 8
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == pytest.approx(4 / 13, abs=1e-6)
     rows = [
         json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     ]
-    assert [row["candidate_correct"] for row in rows] == [False, True, True, True] + [False] * 4
+    expected = [False, True, True, True] + [False] * 8 + [True]
+    assert [row["candidate_correct"] for row in rows] == expected
 
 
 def test_classification_reads_no_label_from_a_hedge(tmp_path, answer_servers) -> None:
@@ -253,6 +260,8 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
         ("multiple_choice", {"reference": True, "choices": ["a", "b"]}, "'reference' must be"),
         # Option A's letter or option B's text: it was read as the letter.
         ("multiple_choice", {"reference": "A", "choices": ["B", "A"]}, "is the letter of option"),
+        ("multiple_choice", {"reference": " a", "choices": ["B", "A"]}, "is the letter of option"),
+        ("multiple_choice", {"reference": "A", "choices": ["B", " a"]}, "is the letter of option"),
         # Scored as the text "None", "['x', 'y']", or as nothing: an empty reference
         # matched every answer that said nothing.
         ("generation", {"reference": None}, "must be text or a number, not null"),

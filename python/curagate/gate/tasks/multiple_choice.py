@@ -31,12 +31,16 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
     if isinstance(ref, str):
         if len(ref.strip()) == 1 and ref.strip().upper() in LETTERS[: len(choices)]:
             by_letter = LETTERS.index(ref.strip().upper())
-            if ref in choices and choices.index(ref) != by_letter:
-                # Choices ["B", "A"] and reference "A": option A's letter or option B's text?
+            # Choices ["B", "A"] and reference "A" (or " a"): option A's letter or option
+            # B's text? Answers are matched to texts ignoring case and spacing, so is this.
+            said = ref.strip().casefold()
+            texts = [i for i, c in enumerate(choices) if c.strip().casefold() == said]
+            if any(i != by_letter for i in texts):
                 raise InputError(
                     f"item {item['id']!r}: 'reference' {ref!r} is the letter of option "
                     f"{LETTERS[by_letter]} and the text of option "
-                    f"{LETTERS[choices.index(ref)]}; give the option's index (0-based)"
+                    f"{LETTERS[next(i for i in texts if i != by_letter)]}; give the option's "
+                    "index (0-based)"
                 )
             return by_letter
         if ref in choices:
@@ -51,8 +55,12 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
 _LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n]*(?:\n|$)))")
 
 
-# Another option letter on the answer's line, joined to it as a hedge: "or (B)", "/ C)".
-_OTHER_LETTER = re.compile(r"(?:\bor\b|/|,)\s*(?:\(([A-Z])\)|\b([A-Z])(?:[).:]|\s*$))")
+# Another option letter on the answer's line: any in parentheses ("(A) and (B)", "(A) (B)"),
+# or one joined as a hedge ("A) or C)", "(A)/C"); a lone letter on the next line counts too.
+_OTHER_LETTER = re.compile(r"\(([A-Z])\)|(?:\b(?:or|and)\b|[/|&;])\s*\b([A-Z])(?:[).:]|\s*$)")
+
+
+_LONE_LETTER = re.compile(r"\s*\(?([A-Z])[).:]?\s*")
 
 
 def answer_index(output: str, choices: list[str]) -> int | None:
@@ -64,9 +72,16 @@ def answer_index(output: str, choices: list[str]) -> int | None:
         if LETTERS.index(letter) < len(choices):
             # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
             # letter was taken, and a hedge scored right whenever it held the answer).
-            line = output[m.end() :].split("\n", 1)[0]
-            others = {x for pair in _OTHER_LETTER.findall(line) for x in pair if x} - {letter}
-            if any(LETTERS.index(x) < len(choices) for x in others):
+            rest = output[m.end() :]
+            lines = rest.split("\n")
+            # The letter alone on its line took its newline: the rest opens the next line.
+            line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
+            others = {x for found in _OTHER_LETTER.findall(line) for x in found if x}
+            after = next((x for x in below if x.strip()), "")
+            lone = _LONE_LETTER.fullmatch(after)
+            if lone:
+                others.add(lone.group(1))
+            if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
                 return None
             return LETTERS.index(letter)
     hit = gm.match_label(output, choices)
