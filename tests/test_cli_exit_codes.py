@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -517,3 +518,24 @@ def test_keys_generate_works_where_the_filesystem_has_no_hard_links(
     assert names == ["signing_key.pem", "signing_key.pub"]
     assert (tmp_path / "k" / "signing_key.pem").stat().st_mode & 0o777 == 0o600
     assert main(["keys", "generate", "--out", str(tmp_path / "k")]) == 2  # never overwritten
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        # A newline in a path printed a line of its own after "error:", ESC reached the
+        # terminal; argparse's own errors sent a value's ESC as it was.
+        (["curate", "nofile\x1b[2J\nline2.jsonl", "--out", "{out}"], "nofile\\x1b[2J\\nline2"),
+        (["split", "{data}", "--out", "{out}", "--seed", "1\x1b[31m"], "1\\x1b[31m"),
+    ],
+    ids=["input-error", "argparse"],
+)
+def test_an_error_is_one_line_with_control_characters_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], shown: str
+) -> None:
+    data = str(_small_jsonl(tmp_path / "d.jsonl"))
+    args = [a.format(data=data, out=tmp_path / "out") for a in argv]
+    with contextlib.suppress(SystemExit):
+        assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "\x1b" not in err[-1] and shown in err[-1] and err[-1].count("error") == 1

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from curagate.errors import CuragateError
 
@@ -89,13 +89,23 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors one line with control characters escaped (a `--seed` value
+    holding ESC sent it to the terminal in "invalid int value")."""
+
+    def error(self, message: str) -> NoReturn:
+        from curagate.text import one_line
+
+        super().error(one_line(message))
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command`` only that subcommand's module is imported.
 
     Every subcommand is listed (name and help) either way; ``None`` imports
     them all (each gets its full arguments), which the tests of the help use.
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="curagate",
         description="Curate fine-tuning data fast, and gate which fine-tuned model may ship.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -239,12 +249,15 @@ def _main(argv: Sequence[str] | None) -> int:
         _check_output_paths(args)
         return int(args._run(args))
     except CuragateError as e:
-        # Each line with its control characters escaped: a path or name from a file or a
-        # database (a registry's stored bundle path) sent ESC sequences to the terminal.
-        # The lines a message has on purpose (a gate config's errors, one a line) stay.
+        # Control characters escaped: a path or name from a file or a database (a registry's
+        # stored bundle path) sent ESC sequences to the terminal, and a newline in a path
+        # printed a line of its own (`line2.jsonl: the pattern matches no file`).
         from curagate.text import one_line
 
-        shown = "\n".join(one_line(line) for line in str(e).split("\n"))
+        # One line, unless the error lists several on purpose (a gate file's errors).
+        text = str(e)
+        lines = text.split("\n") if getattr(e, "one_per_line", False) else [text]
+        shown = "\n".join(one_line(line) for line in lines)
         print(f"curagate {args.command}: error: {shown}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:
