@@ -566,8 +566,9 @@ def read_batches(
     if fmt is not None and fmt is not RecordFormat.TEXT and text_field is not None:
         # It names the text column of text records: with another format it did nothing.
         raise ConfigError(
-            f"a text field ({text_field!r}) given with format {fmt}: it names the column of "
-            "text records; drop it, or read the files as --format text"
+            f"a text field ({text_field!r}: --text-field, text_field in a config) given with "
+            f"format {fmt}: it names the column of text records; drop it, or read the files "
+            "as text records (--format text, format: text in a config)"
         )
     options = _Options(fmt, text_field, preference_key, batch_rows)
     if isinstance(paths, str | os.PathLike):
