@@ -132,7 +132,7 @@ def test_a_text_field_with_another_named_format_is_refused(
 ) -> None:
     # It names the column of text records: with --format chat it did nothing, exit 0.
     path = write_jsonl("c.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
-    with pytest.raises(ConfigError, match=r"a text field \('body'\) given with format chat"):
+    with pytest.raises(ConfigError, match=r"a text field \('body': .*\) given with format chat"):
         read_all([path], format="chat", text_field="body")
 
 
