@@ -202,6 +202,30 @@ def test_staged_context_reads_files_without_the_text_field_in_their_own_format(
     assert rc == 0, (out, err)
 
 
+def test_staged_context_levels_a_duplicate_as_one_run_over_every_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3 repeats in a.jsonl and 1 in b.jsonl are 4 of 40 rows (10%: DUP001 an error, as
+    # audit says); checking b alone with a as context counted b's 1 in 40: a warning.
+    import subprocess
+
+    from curagate.check import check
+
+    repo = tmp_path / "repo"
+    write(repo / "a.jsonl", [pc(i) for i in range(17)] + [pc(0)] * 3)
+    b = write(repo / "b.jsonl", [pc(100 + i) for i in range(19)] + [pc(100)])
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "a.jsonl", "b.jsonl"], check=True)
+    both = check([repo / "a.jsonl", b], leakage=False)
+    alone = check([b], leakage=False, context=[repo / "a.jsonl", b])
+    level = {(f.file, f.line): f.severity for f in both}
+    assert [(f.severity.value, level[(f.file, f.line)].value) for f in alone] == [
+        ("error", "error")
+    ]
+
+
 def test_staged_context_outside_a_git_work_tree_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

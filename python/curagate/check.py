@@ -210,6 +210,7 @@ def check(
     out: dict[tuple[str, int, str, str], CheckFinding] = {}
     seen: dict[bytes, str] = {}
     total = 0  # the rows of every file read (quarantined ones too), as audit counts them
+    context_dups = 0  # the context files' rows that repeat an earlier one
     checked = 0  # ... of the files checked (not --staged-context's)
     holding: set[str] = set()  # the files checked that hold a row
 
@@ -241,7 +242,8 @@ def check(
             total += batch.table.num_rows + len(batch.quarantined)
             if batch.table.num_rows:
                 for line, fp in zip(_lines(batch), fingerprints(batch.keys), strict=True):
-                    seen.setdefault(fp, f"{src}:{line}")
+                    if seen.setdefault(fp, f"{src}:{line}") != f"{src}:{line}":
+                        context_dups += 1  # a DUP001 of one run over every file
             continue
         fmt = RecordFormat(batch.format)
         total += batch.table.num_rows + len(batch.quarantined)
@@ -286,14 +288,20 @@ def check(
     empty = [p for p in mine if str(p.resolve()) not in holding]
     if empty:
         raise InputError(no_records(empty, None if len(empty) == len(mine) else len(mine)))
-    return _escalated([out[k] for k in sorted(out)], cfg, total)
+    return _escalated([out[k] for k in sorted(out)], cfg, total, {"DUP001": context_dups})
 
 
-def _escalated(findings: list[CheckFinding], cfg: _Settings, total: int) -> list[CheckFinding]:
+def _escalated(
+    findings: list[CheckFinding],
+    cfg: _Settings,
+    total: int,
+    elsewhere: dict[str, int] | None = None,
+) -> list[CheckFinding]:
     """A rule's findings as errors when the rows they name are more than its ``error_above``
     share of the rows read, as audit decides it (DUP001: 5% by default; a configured
     severity without ``error_above`` drops that default): check said warning where audit,
-    on the same data and config, failed."""
+    on the same data and config, failed. ``elsewhere``: a rule's rows in the files read as
+    context only (their duplicates count towards the share as in one run over all files)."""
     from curagate.audit.rules import RULES
 
     configured, levels = dict(cfg.errors_above), dict(cfg.levels)
@@ -303,7 +311,8 @@ def _escalated(findings: list[CheckFinding], cfg: _Settings, total: int) -> list
     errors = set()
     for rid, where in rows.items():
         bound = configured.get(rid, None if rid in levels else RULES[rid].error_above)
-        if bound is not None and total and len(where) / total > bound:
+        count = len(where) + (elsewhere or {}).get(rid, 0)
+        if bound is not None and total and count / total > bound:
             errors.add(rid)
     return [
         replace(f, rule=replace(f.rule, severity=Severity.ERROR), severity=Severity.ERROR)
