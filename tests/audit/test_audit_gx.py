@@ -69,3 +69,25 @@ def test_gx_artifacts_never_contain_the_secret(gx_out: Path) -> None:
     assert {"expectation_suite.json", "validation_result.json"} <= {p.name for p in artifacts}
     for p in artifacts:
         assert SECRET not in p.read_text(encoding="utf-8")
+
+
+def test_severities_and_counts_follow_the_config(tmp_path: Path) -> None:
+    # Every PII/SEC expectation was "critical" (PII001 is a warning), meta.severity the
+    # default whatever the config said, FMT004 switched off still counted in
+    # format_violations, and FMT002 off dropped FMT003-FMT007's expectation.
+    recs = [
+        {"messages": [{"role": "user", "content": "a@example.com"}, {"role": "assistant", "content": "x"}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "y"}, {"role": "user", "content": "z"}]},
+    ]  # fmt: skip
+    data = write_records(tmp_path / "g.jsonl", recs)
+    rules = {"FMT004": {"severity": "off"}, "FMT002": {"severity": "off"}}
+    cfg = AuditConfig.model_validate({"rules": {**rules, "PII004": {"severity": "error"}}})
+    audit([data], config=cfg, out=tmp_path / "out", gx=True)
+    res = load(tmp_path / "out" / "gx" / "validation_result.json")
+    by_rule = {r["expectation_config"]["meta"]["rule"]: r for r in res["results"]}
+    assert by_rule["PII001"]["expectation_config"]["severity"] == "warning"
+    assert by_rule["PII004"]["expectation_config"]["meta"]["severity"] == "error"
+    assert by_rule["PII004"]["expectation_config"]["severity"] == "critical"
+    fmt = by_rule["FMT003"]
+    assert "FMT004" not in fmt["expectation_config"]["meta"]["covers"]
+    assert fmt["success"] is True  # the one violation is FMT004's, switched off

@@ -45,28 +45,31 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
     stats = result.report["stats"]
     out: list[Any] = []
 
-    def severity(rule: str) -> str:
+    def level(rule: str) -> str:
+        """The rule's severity in this audit (``rules.<ID>`` re-levels it)."""
         rc = cfg.rules.get(rule)
-        level = rc.severity if rc is not None and rc.severity else RULES[rule].severity.value
-        return _GX_SEVERITY[level]
+        return rc.severity if rc is not None and rc.severity else RULES[rule].severity.value
+
+    def severity(rule: str) -> str:
+        return _GX_SEVERITY[level(rule)]
 
     def meta(rule: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "rule": rule,
-            "name": RULES[rule].name,
-            "severity": RULES[rule].severity.value,
-            **extra,
-        }
+        return {"rule": rule, "name": RULES[rule].name, "severity": level(rule), **extra}
 
-    if _enabled(cfg, "FMT002"):  # every structural format rule, counted per row
+    # Every structural format rule switched on, counted per row (the table counts only
+    # those): FMT002 off dropped the others' expectation, FMT004 off was still counted.
+    covers = [
+        r for r in ("FMT002", "FMT003", "FMT004", "FMT005", "FMT006", "FMT007") if _enabled(cfg, r)
+    ]
+    if covers:
+        worst = min((level(r) for r in covers), key=["error", "warning", "info"].index)
         out.append(
             e.ExpectColumnValuesToBeBetween(
                 column="format_violations",
                 min_value=0,
                 max_value=0,
-                meta=meta(
-                    "FMT002", covers=["FMT002", "FMT003", "FMT004", "FMT005", "FMT006", "FMT007"]
-                ),
+                severity=_GX_SEVERITY[worst],
+                meta={**meta(covers[0], covers=covers), "severity": worst},
             )
         )
     chars = stats["lengths"]["chars"]
@@ -101,7 +104,7 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
         if _enabled(cfg, rid):
             out.append(
                 e.ExpectColumnValuesToBeBetween(
-                    column=rid, min_value=0, max_value=0, meta=meta(rid)
+                    column=rid, min_value=0, max_value=0, severity=severity(rid), meta=meta(rid)
                 )
             )
     if _enabled(cfg, "DUP001"):

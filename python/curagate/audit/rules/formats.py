@@ -110,6 +110,12 @@ RULES = (
 )
 
 
+def _on(view: BatchView, rule: str) -> bool:
+    """Whether ``rule`` counts in the --gx table's format_violations (not switched off)."""
+    rc = view.cfg.rules.get(rule)
+    return rc is None or rc.severity != "off"
+
+
 def rows(view: BatchView) -> list[RowHit]:
     """Each row's format violations, in the order ``format_violations`` gives them."""
     if view.turns is not None:
@@ -127,8 +133,9 @@ def _per_record(view: BatchView) -> list[RowHit]:
             view.format, rec, text_field=cfg.text_field, sft=cfg.sft, secrets=_secrets(cfg)
         )
         out += [(v.rule, k, v.detail) for v in violations]
-        if violations:
-            view.violations[k] = len(violations)
+        counted = sum(1 for v in violations if _on(view, v.rule))
+        if counted:
+            view.violations[k] = counted
         out += [(rule, k, detail) for rule, detail in view.ctx.structured.check(rec)]
     # A chat template that rejects the record: the trainer would fail on it the same way.
     out += [
@@ -162,8 +169,9 @@ def _columnar(view: BatchView) -> list[RowHit]:
         for order, f in enumerate(fields):
             found += [(r, order, "FMT005", f"{f!r} is empty") for r in empty[f].arg_true()]
     found.sort()
-    for r, *_ in found:
-        view.violations[r] = view.violations.get(r, 0) + 1
+    for r, _, rule, _ in found:
+        if _on(view, rule):
+            view.violations[r] = view.violations.get(r, 0) + 1
     return [(rule, r, detail) for r, _, rule, detail in found]
 
 
@@ -216,8 +224,9 @@ def _chat(view: BatchView) -> list[RowHit]:
             )
             found.append((r, i + 1, 0, "FMT004", detail))
     found.sort()
-    for r, *_ in found:
-        view.violations[r] = view.violations.get(r, 0) + 1
+    for r, _, _, rule, _ in found:
+        if _on(view, rule):
+            view.violations[r] = view.violations.get(r, 0) + 1
     return [(rule, r, detail) for r, _, _, rule, detail in found]
 
 
