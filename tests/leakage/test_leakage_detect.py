@@ -336,30 +336,3 @@ def test_a_golden_item_used_as_a_records_own_key_or_a_column_name_is_found(
         assert [m.row for leak in result.leaks for m in leak.matches] == [
             1 if corpus == as_key else 0
         ]
-
-
-def test_a_small_golden_set_written_with_the_training_template_flags_only_its_copies(
-    tmp_path: Path,
-) -> None:
-    # Five golden items in the Alpaca template the training rows use: the template's
-    # n-grams were in 5 items (no more than max_ngram_items, 10), so every training row
-    # was a leak of every item and `curate --decontaminate` removed them all.
-    template = (
-        "Below is an instruction that describes a task. Write a response that appropriately "
-        "completes the request. ### Instruction:"
-    )
-    questions = [
-        "how many legs does a spider have when it is fully grown",
-        "what is the boiling point of water at sea level in celsius",
-        "name the largest planet of the solar system and its biggest moon",
-        "who wrote the play about the prince of denmark and his uncle",
-        "which metal is liquid at room temperature and used in old thermometers",
-    ]
-    golden = tmp_path / "golden.jsonl"
-    golden.write_text("".join(json.dumps({"text": f"{template} {q}"}) + "\n" for q in questions))
-    train = [f"{template} translate sentence number {i} into french and german" for i in range(30)]
-    train.append(f"{template} {questions[3]} ### Response: Shakespeare")
-    corpus = tmp_path / "train.jsonl"
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in train))
-    result = detect(golden, corpus)
-    assert [(leak.item.row, [m.row for m in leak.matches]) for leak in result.leaks] == [(3, [30])]

@@ -8,11 +8,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// The fewest distinct texts whose every-one n-grams are boilerplate (see
-/// [`NgramIndexBuilder::finish`]): two items may share a source text, three that all
-/// share a run are written from one template.
-pub const MIN_TEXTS_FOR_COMMON: usize = 3;
-
 /// Positions kept per (n-gram, item); see [`NgramIndexBuilder::finish`].
 pub const MAX_POSITIONS_PER_ITEM: usize = 16;
 
@@ -122,14 +117,10 @@ impl NgramIndexBuilder {
     /// Freeze. An n-gram found in more than `max_items` items of distinct
     /// texts (0: no limit) is boilerplate of the reference set (a shared
     /// prompt template, a stock instruction), not evidence of one item: it is
-    /// left out, and `dropped[item]` counts such distinct n-grams per item. So
-    /// is one found in every text of a set of [`MIN_TEXTS_FOR_COMMON`] texts or
-    /// more: a few golden items written with the training data's own prompt
-    /// template share it with every training row, each flagged as a leak of
-    /// every item. `text_of[item]` names the item's text (items of one
-    /// normalized text share it): eleven copies of one question under
-    /// different ids are one text, and their n-grams are that question's, not
-    /// boilerplate.
+    /// left out, and `dropped[item]` counts such distinct n-grams per item.
+    /// `text_of[item]` names the item's text (items of one normalized text
+    /// share it): eleven copies of one question under different ids are one
+    /// text, and their n-grams are that question's, not boilerplate.
     pub fn finish(
         mut self,
         items: usize,
@@ -137,14 +128,6 @@ impl NgramIndexBuilder {
         text_of: &[u32],
     ) -> (NgramIndex, Vec<u32>) {
         self.entries.sort_unstable();
-        let texts = {
-            let mut all: Vec<u32> = (0..items as u32)
-                .map(|i| text_of.get(i as usize).copied().unwrap_or(i))
-                .collect();
-            all.sort_unstable();
-            all.dedup();
-            all.len()
-        };
         let mut dropped = vec![0u32; items];
         let mut table: FastMap<u64, (u32, u32)> = FastMap::default();
         table.reserve(self.entries.len());
@@ -161,12 +144,7 @@ impl NgramIndexBuilder {
                 end += 1;
             }
             let group = &self.entries[i..end];
-            let common = max_items > 0 && {
-                let in_texts = || distinct_texts(group, text_of);
-                (distinct > max_items && in_texts() > max_items)
-                    || (texts >= MIN_TEXTS_FOR_COMMON && in_texts() == texts)
-            };
-            if common {
+            if max_items > 0 && distinct > max_items && distinct_texts(group, text_of) > max_items {
                 for (k, e) in group.iter().enumerate() {
                     if k == 0 || e.1.item != group[k - 1].1.item {
                         dropped[e.1.item as usize] += 1;

@@ -252,36 +252,6 @@ fn boilerplate_shared_by_many_items_does_not_flag() {
 }
 
 #[test]
-fn boilerplate_of_every_item_of_a_small_set_does_not_flag() {
-    // A golden set of a few items built with the training data's own prompt template: the
-    // template's n-grams are in every item, but in no more than `max_ngram_items` (10), so
-    // every training row using the template was flagged as a leak of every item.
-    let template = "Below is an instruction that describes a task. Write a response that \
-                    appropriately completes the request. Instruction:";
-    let questions = [
-        "how many legs does a spider have when it is fully grown",
-        "what is the boiling point of water at sea level in celsius",
-        "name the largest planet of the solar system and its biggest moon",
-        "who wrote the play about the prince of denmark and his uncle",
-    ];
-    let items: Vec<String> = questions
-        .iter()
-        .map(|q| format!("{template} {q}"))
-        .collect();
-    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
-    let idx = index(&refs, config(only(false, true, false)));
-    assert!(idx.items().iter().all(|i| i.common_ngrams > 0));
-    let record = format!("{template} translate the word bread into french and german please");
-    assert!(scan(&idx, &[&record]).is_empty());
-    let leaks = scan(&idx, &[&items[2]]);
-    assert_eq!(leaks.len(), 1);
-    assert_eq!(leaks[0].item, 2);
-    // Two items sharing a passage: too few to tell a template from a shared source text.
-    let two = index(&refs[..2], config(only(false, true, false)));
-    assert_eq!(scan(&two, &[&record]).len(), 2);
-}
-
-#[test]
 fn repeated_text_is_found_without_blowing_up() {
     let item = "ha ".repeat(5000);
     let idx = index(&[&item], config(only(false, true, false)));
