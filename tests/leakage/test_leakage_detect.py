@@ -336,3 +336,26 @@ def test_a_golden_item_used_as_a_records_own_key_or_a_column_name_is_found(
         assert [m.row for leak in result.leaks for m in leak.matches] == [
             1 if corpus == as_key else 0
         ]
+
+
+def test_a_passage_every_item_of_a_small_set_shares_is_evidence(tmp_path: Path) -> None:
+    # Three reading-comprehension questions on one passage: a rule that took an n-gram in
+    # every item of three texts or more for a template's dropped the passage, and a
+    # training row copying it word for word passed (reverted; a template shared by a few
+    # golden items and the training rows flags every such row instead: fail-closed).
+    passage = (
+        "Read the passage: The Treaty of Westphalia was signed in 1648 in the cities of "
+        "Osnabruck and Munster, ending the Thirty Years War across the Holy Roman Empire."
+    )
+    questions = ["In what year was it signed?", "Which war did it end?", "Name one city."]
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(
+        "".join(json.dumps({"text": f"{passage} Question: {q}"}) + "\n" for q in questions)
+    )
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text(
+        json.dumps({"text": f"{passage} Summarize it."}) + "\n" + json.dumps({"text": "2+2"}) + "\n"
+    )
+    result = detect(golden, corpus)
+    assert result.leaked_reference_items == 3
+    assert {m.row for leak in result.leaks for m in leak.matches} == {0}
