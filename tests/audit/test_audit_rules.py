@@ -935,6 +935,9 @@ def test_a_card_escaped_in_a_line_that_is_not_json_is_found(tmp_path: Any) -> No
     report = audit([data], out=tmp_path / "out")
     found = {f["rule"]: f for f in report["findings"]}
     assert found["PII003"]["rows"] == found["FMT001"]["rows"]
+    # Each hit counted once (the raw line and its reading were both scanned: 2).
+    data.write_text('{"prompt": "hello", "completion": "mail bob@example.org now\n')
+    assert audit([data], out=tmp_path / "o2")["stats"]["pii"]["PII001"] == 1
 
 
 def test_windows_of_an_ordinary_number_list_are_not_card_numbers() -> None:

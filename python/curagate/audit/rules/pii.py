@@ -226,9 +226,10 @@ def in_quarantined(
         try:
             texts = strings_in(json.loads(q.raw, object_pairs_hook=every_value))
         except (ValueError, RecursionError):
-            # Its JSON escapes read too: json.dumps writes a no-break space or a full-width
+            # With its JSON escapes read: json.dumps writes a no-break space or a full-width
             # digit as \uXXXX, and a card so written in a line cut short went unreported.
-            texts = [q.raw, unescaped_json(q.raw)]
+            # (Once: the raw line and its reading both scanned counted each hit twice.)
+            texts = [unescaped_json(q.raw)]
         hits = [
             h
             for t in texts
