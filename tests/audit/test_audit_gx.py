@@ -91,3 +91,24 @@ def test_severities_and_counts_follow_the_config(tmp_path: Path) -> None:
     fmt = by_rule["FMT003"]
     assert "FMT004" not in fmt["expectation_config"]["meta"]["covers"]
     assert fmt["success"] is True  # the one violation is FMT004's, switched off
+
+
+def test_a_record_the_chat_template_rejects_fails_the_format_expectation(tmp_path: Path) -> None:
+    # Its FMT003 failed the audit while format_violations said 0 (the expectation passed).
+    from test_audit_tokens import make_tokenizer
+
+    tok = make_tokenizer(
+        tmp_path / "tok",
+        "{% for m in messages %}{% if m['role'] == 'system' %}"
+        "{{ raise_exception('System role not supported') }}{% endif %}"
+        "<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}",
+    )
+    turns = [{"role": "user", "content": "w1"}, {"role": "assistant", "content": "w1 w1"}]
+    recs = [{"messages": turns}, {"messages": [{"role": "system", "content": "w1"}, *turns]}]
+    data = write_records(tmp_path / "c.jsonl", recs)
+    cfg = AuditConfig.model_validate({"tokens": {"tokenizer": str(tok), "max_seq_len": 16}})
+    report = audit([data], config=cfg, out=tmp_path / "out", gx=True)
+    assert "FMT003" in {f["rule"] for f in report["findings"]}
+    res = load(tmp_path / "out" / "gx" / "validation_result.json")
+    fmt = next(r for r in res["results"] if "covers" in r["expectation_config"]["meta"])
+    assert fmt["success"] is False

@@ -107,6 +107,21 @@ def test_a_template_that_renders_nothing_is_a_config_error(
         run_audit([conv(3)], cfg(broken, 16))
 
 
+def test_a_template_that_requires_a_system_turn_is_not_refused(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Probed with a user-assistant exchange alone, it was a config error.
+    needs_system = make_tokenizer(
+        tmp_path / "sys",
+        "{% if messages[0]['role'] != 'system' %}{{ raise_exception('A system prompt is "
+        "required') }}{% endif %}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} "
+        "</s> {% endfor %}",
+    )
+    with_system = {"messages": [{"role": "system", "content": "w1"}, *conv(3)["messages"]]}
+    report = run_audit([with_system], cfg(needs_system, 16))
+    assert report["stats"]["lengths"]["tokens"]["rendered"]["count"] == 1
+
+
 def test_conversation_the_template_rejects_is_a_format_error(
     tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
 ) -> None:

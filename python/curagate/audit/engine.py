@@ -82,17 +82,26 @@ class _Tokenizer:
             # A template that renders no conversation at all (a syntax error, an unknown
             # filter, a runtime error) is the tokenizer's fault, not the data's: every row
             # was FMT003 "turns do not alternate", and an error of another kind was exit 3.
-            probe = [
+            # Refused only when it renders neither exchange (one that requires a system turn
+            # renders the second; it was refused, every record holding one).
+            exchange = [
                 {"role": "user", "content": "Hello"},
                 {"role": "assistant", "content": "Hi"},
             ]
-            try:
-                self.render(probe)
-            except Exception as e:  # whatever the template raises is named
+            errors: list[Exception] = []
+            for probe in (exchange, [{"role": "system", "content": "Be brief."}, *exchange]):
+                try:
+                    self.render(probe)
+                    break
+                except Exception as e:  # whatever the template raises is named
+                    errors.append(e)
+            else:
+                e = errors[0]
                 raise ConfigError(
                     f"tokens.tokenizer: the chat template of {path} does not render a "
-                    f"user-assistant exchange ({type(e).__name__}: {str(e)[:200]}); fix "
-                    "chat_template.jinja (or tokenizer_config.json chat_template)"
+                    f"user-assistant exchange, with or without a system turn "
+                    f"({type(e).__name__}: {str(e)[:200]}); fix chat_template.jinja (or "
+                    "tokenizer_config.json chat_template)"
                 ) from None
 
     def count(self, texts: list[str]) -> list[int]:

@@ -141,6 +141,9 @@ def _per_record(view: BatchView) -> list[RowHit]:
     out += [
         ("FMT003", k, f"the chat template rejects it: {why}") for k, why in view.template_errors
     ]
+    if _on(view, "FMT003"):  # counted for --gx as the other format violations are
+        for k, _ in view.template_errors:
+            view.violations[k] = view.violations.get(k, 0) + 1
     return out
 
 
