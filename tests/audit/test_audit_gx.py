@@ -112,3 +112,14 @@ def test_a_record_the_chat_template_rejects_fails_the_format_expectation(tmp_pat
     res = load(tmp_path / "out" / "gx" / "validation_result.json")
     fmt = next(r for r in res["results"] if "covers" in r["expectation_config"]["meta"])
     assert fmt["success"] is False
+
+
+def test_a_rule_raised_by_its_error_above_is_critical(tmp_path: Path) -> None:
+    # 1 repeat in 8 rows is over DUP001's 5%: an error in audit.json, "warning" in GX.
+    recs = [{"prompt": f"question number {i} here", "completion": "c"} for i in range(7)]
+    data = write_records(tmp_path / "d.jsonl", [*recs, recs[0]])
+    report = audit([data], out=tmp_path / "out", gx=True)
+    assert {f["rule"]: f["severity"] for f in report["findings"]}["DUP001"] == "error"
+    suite = load(tmp_path / "out" / "gx" / "expectation_suite.json")
+    dup = next(e for e in suite["expectations"] if e["meta"]["rule"] == "DUP001")
+    assert dup["severity"] == "critical" and dup["meta"]["severity"] == "error"

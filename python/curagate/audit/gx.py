@@ -45,8 +45,13 @@ def build_expectations(result: AuditResult, cfg: AuditConfig) -> list[Any]:
     stats = result.report["stats"]
     out: list[Any] = []
 
+    found = {f["rule"]: f["severity"] for f in result.report.get("findings", [])}
+
     def level(rule: str) -> str:
-        """The rule's severity in this audit (``rules.<ID>`` re-levels it)."""
+        """The rule's severity in this audit: as its finding says (``error_above`` raises
+        a warning to an error), else as ``rules.<ID>`` re-levels it."""
+        if rule in found:
+            return str(found[rule])
         rc = cfg.rules.get(rule)
         return rc.severity if rc is not None and rc.severity else RULES[rule].severity.value
 
