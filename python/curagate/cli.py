@@ -256,7 +256,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         # One line, unless the error lists several on purpose (a gate file's errors).
         text = str(e)
-        lines = text.split("\n") if getattr(e, "one_per_line", False) else [text]
+        lines = text.split("\n") if e.one_per_line else [text]
         shown = "\n".join(one_line(line) for line in lines)
         print(f"curagate {args.command}: error: {shown}", file=sys.stderr)
         return e.exit_code

@@ -14,6 +14,16 @@ class CuragateError(Exception):
     """Base of every error a user can cause and fix."""
 
     exit_code = 2
+    # The CLI prints an error as one line (control characters escaped), unless it lists
+    # several problems, one a line, on purpose (:meth:`of_lines`).
+    one_per_line = False
+
+    @classmethod
+    def of_lines(cls, lines: list[str]) -> CuragateError:
+        """One error of several problems, printed a line each."""
+        error = cls("\n".join(lines))
+        error.one_per_line = True
+        return error
 
 
 class InputError(CuragateError):

@@ -619,3 +619,18 @@ def test_a_locked_set_whose_set_yaml_is_gone_is_named(golden_dir: Path) -> None:
     (golden_dir / "sentiment" / "set.yaml").unlink()
     with pytest.raises(InputError, match=r"sentiment/set\.yaml is missing"):
         golden.load_locked(golden_dir, "sentiment")
+
+
+def test_golden_verify_prints_a_line_per_changed_set(
+    golden_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every CLI error became one line with its control characters escaped: the problems of
+    # several sets were one line joined by a literal "\n".
+    write_set(golden_dir, "other", "classification", SENTIMENT_ITEMS)
+    golden.lock(golden_dir)
+    for name in ("sentiment", "other"):
+        with (golden_dir / name / "data.jsonl").open("a") as f:
+            f.write(json.dumps({"id": "zz", "prompt": "x", "reference": "y"}) + "\n")
+    assert main(["golden", "verify", str(golden_dir)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "'other'" in err[0] + err[1] and "\\n" not in err[0]

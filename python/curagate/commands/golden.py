@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "verify":
         problems = golden.verify(args.golden_dir)
         if problems:
-            raise CheckFailed("\n".join(problems))
+            raise CheckFailed.of_lines(problems)
         print(f"{args.golden_dir}: every golden set matches its lock")
         return 0
     for name, e in sorted(golden.list_locked(args.golden_dir).items()):

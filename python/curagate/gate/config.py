@@ -554,20 +554,13 @@ def parse_gate(
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; see docs/gate.md)"
             msgs.append(f"{src}:{line}: key '{_format_loc(loc)}': {msg}")
-        raise _several(msgs) from None
+        raise ConfigError.of_lines(msgs) from None
     cfg.path = Path(path).resolve() if src != "<gate>" else None
     cfg.sha256 = hashlib.sha256(text.encode("utf-8") if raw is None else raw).hexdigest()
     msgs = _schema_errors(cfg, src, lines)
     if msgs:
-        raise _several(msgs)
+        raise ConfigError.of_lines(msgs)
     return cfg
-
-
-def _several(msgs: list[str]) -> ConfigError:
-    """One error of several lines, each a problem of the gate file (the CLI prints them so)."""
-    error = ConfigError("\n".join(msgs))
-    error.one_per_line = True  # type: ignore[attr-defined]
-    return error
 
 
 def load_gate(path: str | os.PathLike[str]) -> GateConfig:
