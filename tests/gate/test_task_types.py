@@ -175,20 +175,27 @@ def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_se
         "m9 pick": "(A) or maybe (B)",
         "m10 pick": "A\nB",
         "m11 pick": "(A)\n(C)",
-        # Another letter named in an explanation is no hedge.
+        # Another letter named in an explanation is no hedge (these were scored wrong).
         "m12 pick": "B. green, A. is wrong",
+        "m13 pick": "B) because (A) is wrong",
+        "m14 pick": "(B) green, as opposed to (A) red",
+        # Hedges with words between (scored as the first letter).
+        "m15 pick": "A. Or B.",
+        "m16 pick": "A) or maybe B)",
+        "m17 pick": "A: red, unless it is B: green",
     }
+    refs = ["A", "B", "B", "A", "A", *"AAA", *"AAAA", *"BBB", *"AAA"]
     items = [
         {"id": f"m{i}", "prompt": f"m{i} pick", "choices": ["red", "green", "blue"], "reference": r}
-        for i, r in enumerate(["A", "B", "B", "A", "A", "A", "A", "A", "A", "A", "A", "A", "B"])
+        for i, r in enumerate(refs)
     ]
     answer_servers["candidate"].table.update(outputs)
     r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
-    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == pytest.approx(4 / 13, abs=1e-6)
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == pytest.approx(6 / 18, abs=1e-6)
     rows = [
         json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     ]
-    expected = [False, True, True, True] + [False] * 8 + [True]
+    expected = [False, True, True, True] + [False] * 8 + [True] * 3 + [False] * 3
     assert [row["candidate_correct"] for row in rows] == expected
 
 

@@ -55,11 +55,19 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
 _LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n]*(?:\n|$)))")
 
 
-# Another option letter on the answer's line: any in parentheses ("(A) and (B)", "(A) (B)"),
-# or one joined as a hedge ("A) or C)", "(A)/C"); a lone letter on the next line counts too.
-_OTHER_LETTER = re.compile(r"\(([A-Z])\)|(?:\b(?:or|and)\b|[/|&;])\s*\b([A-Z])(?:[).:]|\s*$)")
-
-
+# Another option letter offered beside the first as a hedge, on the answer's line: right
+# after it ("(A) (B)"), or after "or", "and", "but", "unless", "maybe", "perhaps" (a few words
+# between: "or maybe (B)", "unless it is B:") or "/", "|", "&", ";". A letter named in an
+# explanation ("B) because (A) is wrong") is not one.
+_LETTER_FORM = r"(?:\(([A-Z])\)|\b([A-Z])(?:[).:]|\s*$))"
+_OTHER_LETTER = re.compile(
+    r"^\s*"
+    + _LETTER_FORM.replace("([A-Z])", "([A-Z])", 2)
+    + r"|(?i:\b(?:or|and|but|unless|maybe|perhaps)\b)(?:\s+[a-z']+){0,3}?\s*"
+    + _LETTER_FORM
+    + r"|[/|&;]\s*"
+    + _LETTER_FORM
+)
 _LONE_LETTER = re.compile(r"\s*\(?([A-Z])[).:]?\s*")
 
 
