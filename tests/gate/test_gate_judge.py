@@ -604,6 +604,15 @@ def test_golden_label_asks_one_pair_once_in_a_session(tmp_path) -> None:
     )
     assert added == 2
     assert len(read_human_labels(path)) == 2
+    # One id twice (two gate runs' items.jsonl put together), another pair each: asked once.
+    with items.open("a") as f:
+        for p, c, b in (("first of x9", "c1", "b1"), ("second of x9", "c2", "b2")):
+            row = {"set": "chat", "id": "x9", "prompt": p, "candidate_output": c}
+            f.write(json.dumps({**row, "base_output": b}) + "\n")
+    added, _ = label(
+        golden, "chat", items, labeller="ann", stdin=io.StringIO("1\n" * 3), stdout=screen
+    )
+    assert added == 1 and len(read_human_labels(path)) == 3
 
 
 def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:

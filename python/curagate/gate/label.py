@@ -90,8 +90,8 @@ def label(
     for n, row in enumerate(rows[:limit], 1):
         flip = rng.random() < 0.5
         pair = pair_key(row["prompt"], row["candidate_output"], row["base_output"])
-        if pair in done_pairs:  # labelled earlier in this session: one pair, one label
-            continue
+        if pair in done_pairs or str(row["id"]) in done_ids:
+            continue  # labelled earlier in this session: one pair (and one id), one label
         first, second = (
             (row["base_output"], row["candidate_output"])
             if flip
@@ -131,5 +131,6 @@ def label(
         )
         _write(path, labels)
         done_pairs.add(pair)
+        done_ids.add(str(row["id"]))
         added += 1
     return added, path
