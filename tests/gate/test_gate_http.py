@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
@@ -377,6 +378,19 @@ def _contamination_gate(tmp_path: Path, golden: Path, on_leak: str = "fail") -> 
     return p
 
 
+def _gate_on_leaked(tmp_path: Path, golden_dir: Path, servers: Any) -> Any:
+    """Lock the golden sets and gate a candidate trained on a row holding LEAKED_PROMPT."""
+    lock(golden_dir)
+    train = _train_file(tmp_path, [LEAKED_PROMPT])
+    return run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+
+
 def _train_file(tmp_path: Path, prompts: list[str]) -> Path:
     p = tmp_path / "train.jsonl"
     p.write_text(
@@ -445,15 +459,7 @@ def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
         for i in SENTIMENT_ITEMS
     ]
     write_set(golden_dir, "sentiment", "classification", items)
-    lock(golden_dir)
-    train = _train_file(tmp_path, [LEAKED_PROMPT])
-    out = run_gate(
-        _contamination_gate(tmp_path, golden_dir),
-        servers["right"].url,
-        servers["wrong"].url,
-        tmp_path / "o",
-        train_data=[str(train)],
-    )
+    out = _gate_on_leaked(tmp_path, golden_dir, servers)
     line = 1 + next(k for k, i in enumerate(items) if i["prompt"] == LEAKED_PROMPT)
     # The other four are the items holding the same review text (see the test above).
     assert out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"] == [
@@ -485,15 +491,7 @@ def test_items_as_messages_beside_a_context_column_are_scanned_by_their_messages
         for i in items
     ]
     write_set(golden_dir, "sentiment", "classification", items)
-    lock(golden_dir)
-    train = _train_file(tmp_path, [LEAKED_PROMPT])
-    out = run_gate(
-        _contamination_gate(tmp_path, golden_dir),
-        servers["right"].url,
-        servers["wrong"].url,
-        tmp_path / "o",
-        train_data=[str(train)],
-    )
+    out = _gate_on_leaked(tmp_path, golden_dir, servers)
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
     assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
@@ -521,15 +519,7 @@ def test_each_golden_file_is_scanned_by_the_field_its_own_items_hold(
     (d / "more.jsonl").write_text("".join(json.dumps(i) + "\n" for i in noted))
     yaml = (d / "set.yaml").read_text().replace("[data.jsonl]", "[data.jsonl, more.jsonl]")
     (d / "set.yaml").write_text(yaml)
-    lock(golden_dir)
-    train = _train_file(tmp_path, [LEAKED_PROMPT])
-    out = run_gate(
-        _contamination_gate(tmp_path, golden_dir),
-        servers["right"].url,
-        servers["wrong"].url,
-        tmp_path / "o",
-        train_data=[str(train)],
-    )
+    out = _gate_on_leaked(tmp_path, golden_dir, servers)
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
     assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
