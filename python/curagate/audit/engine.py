@@ -96,12 +96,12 @@ class _Tokenizer:
                 except Exception as e:  # whatever the template raises is named
                     errors.append(e)
             else:
-                e = errors[0]
+                first = errors[0]
                 raise ConfigError(
                     f"tokens.tokenizer: the chat template of {path} does not render a "
                     f"user-assistant exchange, with or without a system turn "
-                    f"({type(e).__name__}: {str(e)[:200]}); fix chat_template.jinja (or "
-                    "tokenizer_config.json chat_template)"
+                    f"({type(first).__name__}: {str(first)[:200]}); fix chat_template.jinja "
+                    "(or tokenizer_config.json chat_template)"
                 ) from None
 
     def count(self, texts: list[str]) -> list[int]:
