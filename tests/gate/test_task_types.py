@@ -183,19 +183,25 @@ def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_se
         "m15 pick": "A. Or B.",
         "m16 pick": "A) or maybe B)",
         "m17 pick": "A: red, unless it is B: green",
+        # Letters beside it after a comma, a dash or "vs" (scored as the first), and an
+        # option excluded, which is no hedge (scored wrong).
+        "m18 pick": "(A), (C)",
+        "m19 pick": "(A) vs (C)",
+        "m20 pick": "A) otherwise C)",
+        "m21 pick": "B) green, and not A) red.",
     }
-    refs = ["A", "B", "B", "A", "A", *"AAA", *"AAAA", *"BBB", *"AAA"]
+    refs = ["A", "B", "B", "A", "A", *"AAA", *"AAAA", *"BBB", *"AAA", *"AAA", "B"]
     items = [
         {"id": f"m{i}", "prompt": f"m{i} pick", "choices": ["red", "green", "blue"], "reference": r}
         for i, r in enumerate(refs)
     ]
     answer_servers["candidate"].table.update(outputs)
     r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
-    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == pytest.approx(6 / 18, abs=1e-6)
+    assert r["results"][0]["metrics"]["accuracy"]["candidate"] == pytest.approx(7 / 22, abs=1e-6)
     rows = [
         json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()
     ]
-    expected = [False, True, True, True] + [False] * 8 + [True] * 3 + [False] * 3
+    expected = [False, True, True, True] + [False] * 8 + [True] * 3 + [False] * 6 + [True]
     assert [row["candidate_correct"] for row in rows] == expected
 
 

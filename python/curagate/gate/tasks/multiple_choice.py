@@ -56,18 +56,34 @@ _LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n
 
 
 # Another option letter offered beside the first as a hedge, on the answer's line: right
-# after it ("(A) (B)"), or after "or", "and", "but", "unless", "maybe", "perhaps" (a few words
-# between: "or maybe (B)", "unless it is B:") or "/", "|", "&", ";". A letter named in an
-# explanation ("B) because (A) is wrong") is not one.
-_LETTER_FORM = r"(?:\(([A-Z])\)|\b([A-Z])(?:[).:]|\s*$))"
-_OTHER_LETTER = re.compile(
-    r"^\s*"
-    + _LETTER_FORM.replace("([A-Z])", "([A-Z])", 2)
-    + r"|(?i:\b(?:or|and|but|unless|maybe|perhaps)\b)(?:\s+[a-z']+){0,3}?\s*"
-    + _LETTER_FORM
-    + r"|[/|&;]\s*"
-    + _LETTER_FORM
+# after it ("(A) (B)"), after a word that offers it ("or", "and", "but", "unless", "maybe",
+# "perhaps", "possibly", "otherwise", "though", "vs": a few words between, "or maybe B)",
+# "unless it is B:"), after "/", "|", "&", ";", or, as "(C)" or "C)", after a comma or a
+# dash. A letter named in an explanation ("B) because (A) is wrong") or excluded ("and not
+# A)") is not one.
+_FORM = r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])(?:[).:]|\s*$))"
+_OFFERED = re.compile(
+    r"(?P<word>(?i:\b(?:or|and|but|unless|maybe|perhaps|possibly|otherwise|though|vs|versus)\b)"
+    r"(?P<between>(?:\s+[a-z']+){0,3}?)\.?\s*)" + _FORM
 )
+_SEPARATED = re.compile(
+    r"(?:^\s*|[/|&;]\s*)" + _FORM + r"|[,\-\u2013]\s*(?:\((?P<q>[A-Z])\)|\b(?P<c>[A-Z])\))"
+)
+_NEGATION = re.compile(r"(?i)\b(?:not|never|except|rather|instead|n't)\b")
+
+
+def _offered(line: str) -> set[str]:
+    """The option letters ``line`` (what follows the answer's letter) offers beside it."""
+    out = {
+        m.group("p") or m.group("b")
+        for m in _OFFERED.finditer(line)
+        if not _NEGATION.search(m.group("between"))
+    }
+    for m in _SEPARATED.finditer(line):
+        out.add(m.group("p") or m.group("b") or m.group("q") or m.group("c"))
+    return out
+
+
 _LONE_LETTER = re.compile(r"\s*\(?([A-Z])[).:]?\s*")
 
 
@@ -84,7 +100,7 @@ def answer_index(output: str, choices: list[str]) -> int | None:
             lines = rest.split("\n")
             # The letter alone on its line took its newline: the rest opens the next line.
             line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
-            others = {x for found in _OTHER_LETTER.findall(line) for x in found if x}
+            others = _offered(line)
             after = next((x for x in below if x.strip()), "")
             lone = _LONE_LETTER.fullmatch(after)
             if lone:
