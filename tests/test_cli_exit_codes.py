@@ -539,3 +539,18 @@ def test_an_error_is_one_line_with_control_characters_escaped(
         assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "\x1b" not in err[-1] and shown in err[-1] and err[-1].count("error") == 1
+
+
+def test_a_problem_of_a_gate_file_cannot_forge_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A gate file's errors are a line each; a key holding a newline printed one more line
+    # ("curagate gate: PASSED, shipping").
+    gate = tmp_path / "g.yaml"
+    gate.write_text(
+        'name: x\ngolden_sets:\n  - name: s\n    task: classification\n    "bogus\\nPASSED": 1\n'
+    )
+    argv = ["gate", str(gate), "--candidate", "c", "--base", "b", "--out", str(tmp_path / "o")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bogus\\nPASSED" in err[0]

@@ -20,8 +20,11 @@ class CuragateError(Exception):
 
     @classmethod
     def of_lines(cls, lines: list[str]) -> CuragateError:
-        """One error of several problems, printed a line each."""
-        error = cls("\n".join(lines))
+        """One error of several problems, printed a line each: each problem's own control
+        characters escaped (a newline in a gate file's key printed a forged line)."""
+        from curagate.text import one_line
+
+        error = cls("\n".join(one_line(line) for line in lines))
         error.one_per_line = True
         return error
 

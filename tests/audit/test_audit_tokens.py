@@ -136,3 +136,19 @@ def test_conversation_the_template_rejects_is_a_format_error(
     f = finding(report, "FMT003")
     assert f["rows"][0].endswith("train.jsonl:2") and "System role not supported" in f["message"]
     assert report["stats"]["lengths"]["tokens"]["rendered"]["count"] == 1
+
+
+def test_a_template_error_of_any_kind_on_one_record_is_its_format_error(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # It renders a system turn and an exchange, and divides by zero on two turns: the audit
+    # stopped with exit 3 (ZeroDivisionError) at the first such record.
+    odd = make_tokenizer(
+        tmp_path / "odd",
+        "{{ 1 // (messages|length - 2) }}{% for m in messages %}<{{ m['role'] }}> "
+        "{{ m['content'] }} </s> {% endfor %}",
+    )
+    with_system = {"messages": [{"role": "system", "content": "w1"}, *conv(3)["messages"]]}
+    report = run_audit([with_system, conv(3)], cfg(odd, 16))
+    f = finding(report, "FMT003")
+    assert f["rows"][0].endswith("train.jsonl:2") and "ZeroDivisionError" in f["message"]

@@ -613,6 +613,17 @@ def test_golden_label_asks_one_pair_once_in_a_session(tmp_path) -> None:
         golden, "chat", items, labeller="ann", stdin=io.StringIO("1\n" * 3), stdout=screen
     )
     assert added == 1 and len(read_human_labels(path)) == 3
+    # Repeats are dropped before --limit: with a limit of 2, the item after them is asked.
+    with items.open("a") as f:
+        for k in range(3):
+            row = {"set": "chat", "id": "w7", "prompt": f"w7 {k}", "candidate_output": "c"}
+            f.write(json.dumps({**row, "base_output": "b"}) + "\n")
+        row = {"set": "chat", "id": "last", "prompt": "last one", "candidate_output": "c"}
+        f.write(json.dumps({**row, "base_output": "b"}) + "\n")
+    added, _ = label(
+        golden, "chat", items, labeller="ann", limit=2, stdin=io.StringIO("1\n" * 3), stdout=screen
+    )
+    assert added == 2
 
 
 def test_golden_label_errors_are_one_line(tmp_path, capsys) -> None:

@@ -484,7 +484,8 @@ class ShardAuditor:
                     try:
                         texts.append(c if isinstance(c, str) else tokenizer.render(c))
                     except tokenizer.template_errors as e:
-                        template_errors.append((k, str(e)[:100]))  # FMT003 (rules/formats.py)
+                        why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                        template_errors.append((k, why[:100]))  # FMT003 (rules/formats.py)
                         continue
                     owners.append(k)
             longest: dict[int, int] = {}

@@ -76,22 +76,24 @@ def label(
     mine = [lab for lab in labels if person_of(lab.labeller) == person_of(labeller)]
     done_ids = {lab.id for lab in mine}
     done_pairs = {pair_key(lab.prompt, lab.candidate, lab.base) for lab in mine}
-    rows = [
-        r
-        for r in _rows(Path(items), set_name)
+    rows = []
+    for r in _rows(Path(items), set_name):
         # Identical answers are a tie by construction: nothing to learn from a person.
-        if r["id"] not in done_ids
-        and pair_key(r["prompt"], r["candidate_output"], r["base_output"]) not in done_pairs
-        and r["candidate_output"].strip() != r["base_output"].strip()
-    ]
+        if r["candidate_output"].strip() == r["base_output"].strip():
+            continue
+        # One label a pair and an id, however often the items file repeats them (two gate
+        # runs' items put together): both were asked, and the file then failed to load.
+        pair = pair_key(r["prompt"], r["candidate_output"], r["base_output"])
+        if str(r["id"]) in done_ids or pair in done_pairs:
+            continue
+        done_ids.add(str(r["id"]))
+        done_pairs.add(pair)
+        rows.append(r)
     rng = random.Random(seed)
     rng.shuffle(rows)
     added = 0
     for n, row in enumerate(rows[:limit], 1):
         flip = rng.random() < 0.5
-        pair = pair_key(row["prompt"], row["candidate_output"], row["base_output"])
-        if pair in done_pairs or str(row["id"]) in done_ids:
-            continue  # labelled earlier in this session: one pair (and one id), one label
         first, second = (
             (row["base_output"], row["candidate_output"])
             if flip
@@ -130,7 +132,5 @@ def label(
             )
         )
         _write(path, labels)
-        done_pairs.add(pair)
-        done_ids.add(str(row["id"]))
         added += 1
     return added, path
