@@ -2,8 +2,9 @@
 
 A value past one of these used to reach the Rust core or Arrow and crash there
 (exit 3: an int too big for u64, a compute kernel refusing a 77-bit scalar), or
-to be obeyed at a cost nobody meant (5000 threads for 81 records: 16 s). Light on
-purpose: the CLI's argument parser imports it.
+to be obeyed at a cost nobody meant (5000 threads for 81 records: 16 s). Also the
+checks of options against each other (:func:`refuse_idle`: an option given for a step
+that is off). Light on purpose: the CLI's argument parser imports it.
 """
 
 from __future__ import annotations
