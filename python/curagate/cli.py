@@ -192,14 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stop_early_read() -> None:
-    """Stop the early read of curate's inputs if nothing took it (an error or Ctrl-C came
-    first): a thread left parsing as the process ended made the allocator abort at exit
-    (SIGABRT) now and then, instead of the exit code."""
+    """Stop curate's early read of its inputs if one started (only curate imports it)."""
     curate = sys.modules.get("curagate.curate")
     if curate is not None:
-        early = curate._take_early_read()
-        if early is not None:
-            early.reader.close()
+        curate.close_early_read()
 
 
 def _next(words: Sequence[str], i: int) -> str:

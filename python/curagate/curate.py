@@ -713,6 +713,15 @@ def read_early(
     _early_read = _EarlyRead(key, ReadAhead(batches), time.perf_counter(), states)
 
 
+def close_early_read() -> None:
+    """Stop the early read if nothing took it (the CLI, when an error or Ctrl-C came
+    before :func:`curate` did: a thread left parsing as the process ended made the
+    allocator abort at exit now and then)."""
+    early = _take_early_read()
+    if early is not None:
+        early.reader.close()
+
+
 def _take_early_read() -> _EarlyRead | None:
     """The early read, if any, now owned by the caller (who closes it)."""
     global _early_read

@@ -95,16 +95,10 @@ def test_severities_and_counts_follow_the_config(tmp_path: Path) -> None:
 
 def test_a_record_the_chat_template_rejects_fails_the_format_expectation(tmp_path: Path) -> None:
     # Its FMT003 failed the audit while format_violations said 0 (the expectation passed).
-    from test_audit_tokens import make_tokenizer
+    from test_audit_tokens import NO_SYSTEM, conv, conv_with_system, make_tokenizer
 
-    tok = make_tokenizer(
-        tmp_path / "tok",
-        "{% for m in messages %}{% if m['role'] == 'system' %}"
-        "{{ raise_exception('System role not supported') }}{% endif %}"
-        "<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}",
-    )
-    turns = [{"role": "user", "content": "w1"}, {"role": "assistant", "content": "w1 w1"}]
-    recs = [{"messages": turns}, {"messages": [{"role": "system", "content": "w1"}, *turns]}]
+    tok = make_tokenizer(tmp_path / "tok", NO_SYSTEM)
+    recs = [conv(2), conv_with_system(2)]
     data = write_records(tmp_path / "c.jsonl", recs)
     cfg = AuditConfig.model_validate({"tokens": {"tokenizer": str(tok), "max_seq_len": 16}})
     report = audit([data], config=cfg, out=tmp_path / "out", gx=True)

@@ -44,6 +44,19 @@ def conv(n_words: int) -> dict[str, Any]:
     }
 
 
+def conv_with_system(n_words: int) -> dict[str, Any]:
+    """:func:`conv` after a system turn."""
+    return {"messages": [{"role": "system", "content": "w1"}, *conv(n_words)["messages"]]}
+
+
+# A template that refuses a system turn (raise_exception, as Llama-2-style templates do).
+NO_SYSTEM = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}"
+)
+
+
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tokenizer(tmp_path_factory.mktemp("tok"), TEMPLATE)
@@ -117,7 +130,7 @@ def test_a_template_that_requires_a_system_turn_is_not_refused(
         "required') }}{% endif %}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} "
         "</s> {% endfor %}",
     )
-    with_system = {"messages": [{"role": "system", "content": "w1"}, *conv(3)["messages"]]}
+    with_system = conv_with_system(3)
     report = run_audit([with_system], cfg(needs_system, 16))
     assert report["stats"]["lengths"]["tokens"]["rendered"]["count"] == 1
 
@@ -125,13 +138,8 @@ def test_a_template_that_requires_a_system_turn_is_not_refused(
 def test_conversation_the_template_rejects_is_a_format_error(
     tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
 ) -> None:
-    strict = make_tokenizer(
-        tmp_path / "strict",
-        "{% for m in messages %}{% if m['role'] == 'system' %}"
-        "{{ raise_exception('System role not supported') }}{% endif %}"
-        "<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}",
-    )
-    with_system = {"messages": [{"role": "system", "content": "w1"}, *conv(3)["messages"]]}
+    strict = make_tokenizer(tmp_path / "strict", NO_SYSTEM)
+    with_system = conv_with_system(3)
     report = run_audit([conv(3), with_system], cfg(strict, 16))
     f = finding(report, "FMT003")
     assert f["rows"][0].endswith("train.jsonl:2") and "System role not supported" in f["message"]
@@ -148,7 +156,7 @@ def test_a_template_error_of_any_kind_on_one_record_is_its_format_error(
         "{{ 1 // (messages|length - 2) }}{% for m in messages %}<{{ m['role'] }}> "
         "{{ m['content'] }} </s> {% endfor %}",
     )
-    with_system = {"messages": [{"role": "system", "content": "w1"}, *conv(3)["messages"]]}
+    with_system = conv_with_system(3)
     report = run_audit([with_system, conv(3)], cfg(odd, 16))
     f = finding(report, "FMT003")
     assert f["rows"][0].endswith("train.jsonl:2") and "ZeroDivisionError" in f["message"]

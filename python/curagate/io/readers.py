@@ -115,7 +115,7 @@ def _unsupported_json(path: Path) -> bool:
         return True
     if not name.endswith(JSON_SUFFIXES):
         return False
-    return holds_records(_json_head(path))
+    return looks_like_records(path)
 
 
 # A JSON array whose first value is an object (after a byte-order mark and whitespace).
