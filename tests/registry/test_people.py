@@ -432,6 +432,38 @@ def test_a_warn_backs_production_only_under_an_unexpired_waiver(
     reg.close()
 
 
+def test_only_the_deciding_warn_can_be_waived_and_a_replaced_ones_waiver_is_superseded(
+    tmp_path: Path, setup, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by attack: after a newer signed fail replaced v2's warn, a waiver of the warn
+    # was granted and listed "active" (page and API) though it could back nothing.
+    reg, users, _ = setup
+    bob = users["bob"][0]
+    digest = write_bundle(tmp_path / "b2", b"two" * 16)
+    warn = write_gate_report(tmp_path / "g2", digest, "warn", sign_key=ci_key[0])
+    reg.register(tmp_path / "b2", name="bot", gate_report=warn, actor="ci")
+    before = reg.waive("bot", 2, user=bob, reason="small set", expires="7d")
+    assert before.active() and before.state() == "active"
+    time.sleep(1.1)  # signed times have whole seconds: the fail is the newer verdict
+    fail = write_gate_report(tmp_path / "g2f", digest, "fail", sign_key=ci_key[0])
+    reg.add_gate_report("bot", 2, fail, actor="ci")
+    with pytest.raises(CheckFailed, match=r"decides for it is report \d+ \(verdict fail\)"):
+        reg.waive("bot", 2, user=bob, reason="x", expires="7d")
+    with pytest.raises(CheckFailed, match=r"decides for it is report \d+ \(verdict fail\)"):
+        reg.waive("bot", 2, user=bob, reason="x", expires="7d", report_sha256=before.report_sha256)
+    [listed] = reg.waivers("bot", 2)
+    assert listed.id == before.id and not listed.active()
+    assert listed.to_dict()["state"] == "superseded: a newer report decides"
+    # a waiver of the version's own deciding warn names it, another sha is refused
+    digest3 = write_bundle(tmp_path / "b3", b"three" * 16)
+    warn3 = write_gate_report(tmp_path / "g3", digest3, "warn", sign_key=ci_key[0])
+    reg.register(tmp_path / "b3", name="bot", gate_report=warn3, actor="ci")
+    with pytest.raises(CheckFailed, match="does not decide for it"):
+        reg.waive("bot", 3, user=bob, reason="x", expires="7d", report_sha256=before.report_sha256)
+    assert reg.waive("bot", 3, user=bob, reason="x", expires="7d").active()
+    reg.close()
+
+
 def test_one_approver_cannot_roll_back_onto_a_warn_they_waived_since_it_shipped(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:

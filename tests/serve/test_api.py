@@ -1178,3 +1178,33 @@ def test_compare_says_when_the_reports_were_made_with_different_gate_files(
     page = client.get(f"/compare?a={new}&b=1").text
     assert 'id="gate-differs"' in page and "e" * 64 in page
     assert 'id="gate-differs"' not in client.get("/compare?a=2&b=1").text
+
+
+def test_a_warn_a_newer_fail_replaced_is_not_offered_for_waiving_nor_its_waiver_active(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: after a newer signed fail decided for v2, the page still offered
+    # "Waive the warn", the API granted the waiver (201, "active"), and the earlier
+    # waivers stayed "active" though none could back anything.
+    import time
+
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    b = bearer(world, "bob")
+    url = "/api/v1/models/bot/versions/2/waivers"
+    first = client.post(url, json={"reason": "small set", "expires": "7d"}, headers=b)
+    assert first.status_code == 201 and first.json()["state"] == "active"
+    login(client, world, "bob")
+    assert 'id="waive"' in client.get("/models/bot/versions/2").text
+    with Registry(world.db) as reg:
+        time.sleep(1.1)  # signed times have whole seconds: the fail is the newer verdict
+        failed = write_gate_dir(
+            tmp_path / "g2f", reg.get("bot", 2).artifact_digest, "fail", world.key, items_rows(20)
+        )
+        reg.add_gate_report("bot", 2, failed, actor="ci")
+    again = client.post(url, json={"reason": "x", "expires": "7d"}, headers=b)
+    assert again.status_code == 409 and "(verdict fail)" in again.json()["error"]
+    [listed] = client.get("/api/v1/models/bot/versions/2", headers=b).json()["waivers"]
+    assert (listed["active"], listed["state"]) == (False, "superseded: a newer report decides")
+    page = client.get("/models/bot/versions/2").text
+    assert 'id="waive"' not in page and "superseded: a newer report decides" in page

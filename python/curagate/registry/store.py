@@ -503,15 +503,21 @@ class Waiver:
     # The granter's access was revoked: the waiver is void (it backs nothing), as a
     # revoked key's signatures are; it was shown "active" while promotions refused it.
     granter_revoked: bool = False
+    # Another report decides for the version now (a newer signed one): the waived warn
+    # backs nothing, whatever the expiry says.
+    superseded: bool = False
 
     def active(self, now: datetime | None = None) -> bool:
         at = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
-        return not self.granter_revoked and (now or datetime.now(UTC)) < at
+        return not (self.granter_revoked or self.superseded) and (now or datetime.now(UTC)) < at
 
     def state(self) -> str:
-        """What the waiver does now: "active", "void: granter revoked" or "expired"."""
+        """What the waiver does now: "active", "void: granter revoked", "superseded: a
+        newer report decides" or "expired"."""
         if self.granter_revoked:
             return "void: granter revoked"
+        if self.superseded:
+            return "superseded: a newer report decides"
         return "active" if self.active() else "expired"
 
     def to_dict(self) -> dict[str, Any]:
@@ -2451,16 +2457,27 @@ class Registry:
         with self._write() as db:
             u = self._approver(db, user, "granting a waiver")
             mv = self._get(db, name, version)
-            target = None
-            for r, j in self._verified_reports(db, mv):
-                if j.accepted and j.verdict == "warn" and report_sha256 in (None, r.report_sha256):
-                    target = r
-                    break
-            if target is None:
+            # Only the report that decides for the version: a warn a newer signed report
+            # has replaced can back nothing, and a waiver of it was shown "active".
+            ranked = self._verified_reports(db, mv)
+            decider = ranked[0] if ranked else None
+            if decider is None or not (decider[1].accepted and decider[1].verdict == "warn"):
+                now = (
+                    f"the report that decides for it is report {decider[0].id} (verdict "
+                    f"{decider[1].verdict or 'none'}"
+                    f"{'' if decider[1].accepted else ', not verified today'})"
+                    if decider is not None
+                    else "it has no accepted gate report"
+                )
                 raise CheckFailed(
-                    f"{mv.ref}: no signed gate report with verdict warn that verifies today"
-                    f"{' with sha256 ' + report_sha256[:12] if report_sha256 else ''}; only a "
-                    "verified warn can be waived"
+                    f"{mv.ref}: {now}; only a verified warn that decides for the version can "
+                    "be waived"
+                )
+            target = decider[0]
+            if report_sha256 not in (None, target.report_sha256):
+                raise CheckFailed(
+                    f"{mv.ref}: report sha256 {report_sha256[:12]} does not decide for it; "
+                    f"report {target.id} ({target.report_sha256[:12]}) does: waive that one"
                 )
             at = _now()
             expires_at = iso_utc(at_dt)
@@ -2496,7 +2513,16 @@ class Registry:
                 sql += " AND m.version = ?"
                 params.append(check_version(version))
         with self._read() as db:
-            return [_waiver(r) for r in db.execute(sql + " ORDER BY w.id", params)]
+            waivers = [_waiver(r) for r in db.execute(sql + " ORDER BY w.id", params)]
+            deciding: dict[tuple[str, int], str | None] = {}
+            for i, w in enumerate(waivers):
+                at = (w.name, w.version)
+                if at not in deciding:
+                    ranked = self._verified_reports(db, self._get(db, *at))
+                    deciding[at] = ranked[0][0].report_sha256 if ranked else None
+                if deciding[at] != w.report_sha256:
+                    waivers[i] = dataclasses.replace(w, superseded=True)
+            return waivers
 
     def report_by_id(self, report_id: int) -> tuple[ModelVersion, RecordedGateReport]:
         with self._read() as db:

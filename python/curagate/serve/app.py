@@ -738,11 +738,9 @@ def create_app(
     ) -> HTMLResponse:
         mv = found(lambda: reg.get(name, version))
         reports = []
-        warn_report = False
         not_ok = []
         for rec in reg.gate_reports(name, version):
-            ok, verdict, why = reg.judge_now(mv, rec)
-            warn_report = warn_report or (ok and verdict == "warn")
+            ok, _, why = reg.judge_now(mv, rec)
             if not ok:
                 not_ok.append(rec.id)
             reports.append(
@@ -757,6 +755,8 @@ def create_app(
         # while it verifies: an unsigned or refused report's checks are anyone's words.
         decider = reg.newest_accepted(mv)
         shown = decider[0] if decider is not None and decider[1].accepted else None
+        # Only the deciding report can be waived (a warn a newer fail replaced backs nothing).
+        warn_report = shown is not None and decider is not None and decider[1].verdict == "warn"
         checks = stored.checks(reg.blob(shown.report_sha256)) if shown is not None else []
         unverified = [rid for rid in not_ok if rid > (shown.id if shown is not None else 0)]
         prod = reg.production(name)
