@@ -838,6 +838,52 @@ def test_a_head_file_keeps_the_floor_across_restarts(
     assert "not a regular file" in capsys.readouterr().err
 
 
+def test_an_older_copy_put_back_is_a_503_that_names_no_head_file_and_is_logged(
+    world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Found by attack: /healthz, without a login, answered with the --head-file's absolute
+    # path, and the server log had no line.
+    head = tmp_path / "keep" / "head.txt"
+    head.parent.mkdir()
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(world.db) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    with TestClient(create_app(world.db, head_file=head)) as c:
+        r = c.post(
+            "/api/v1/models/bot/versions/2/promotions",
+            json={"to": "staging"},
+            headers=bearer(world, "alice"),
+        )
+        assert r.status_code == 200, r.text
+        with sqlite3.connect(backup) as copy, sqlite3.connect(world.db) as live:
+            copy.backup(live)
+        with caplog.at_level(logging.ERROR, logger="curagate.serve"):
+            got = c.get("/healthz")
+    assert got.status_code == 503 and str(tmp_path) not in got.text
+    assert "which the head file records; an older copy" in got.json()["error"]
+    assert any(str(head) in r.getMessage() for r in caplog.records)
+
+
+def test_a_body_that_is_not_json_is_told_to_send_json_not_to_check_the_url(
+    client: TestClient, world: World
+) -> None:
+    def post(body: str) -> Any:
+        return client.post(
+            "/api/v1/models/bot/rollback",
+            content=body,
+            headers={**bearer(world, "alice"), "Content-Type": "application/json"},
+        )
+
+    deep = post("[" * 100_000)  # past the parser's depth: FastAPI's own 400
+    assert deep.status_code == 400
+    assert deep.json()["fix"] == "send a JSON object as the request body"
+    cut = post('{"reason": [')
+    assert cut.status_code == 422 and "JSON decode error" in cut.json()["error"]
+    assert client.get("/api/v1/nope", headers=bearer(world, "vera")).json()["fix"] == (
+        "check the URL"
+    )
+
+
 def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_back(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:
@@ -1154,6 +1200,11 @@ def test_compare_says_when_a_golden_set_differs_or_a_report_does_not_verify(
     assert "Metrics A's report claims (NOT verified; candidate vs its base)" in own
     assert "The gate's own metrics" not in own
     assert 'id="unverified"' not in client.get("/compare?a=2").text
+    assert "A's report does not verify today" in page
+    # both unverified: both named (only A was)
+    other = client.post("/api/v1/reports", json=edited, headers=bearer(world, "ci")).json()["id"]
+    both = client.get(f"/compare?a={new}&b={other}").text
+    assert "A's and B's reports do not verify today" in both
 
 
 def test_compare_says_when_the_reports_were_made_with_different_gate_files(

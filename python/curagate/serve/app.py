@@ -443,6 +443,9 @@ def create_app(
     names |= {
         str(p): "the registry's blob store" for p in (store, store.absolute(), store.resolve())
     }
+    if head_file is not None:  # named in the /audit page's "the log does not verify"
+        hf = Path(head_file)
+        names |= {str(p): "the head file" for p in (hf, hf.absolute(), hf.resolve())}
     db_names = sorted(names.items(), key=lambda kv: len(kv[0]), reverse=True)
 
     def scrub(text: str) -> str:
@@ -480,6 +483,8 @@ def create_app(
                 "the registry database cannot be used now",
                 "an operator: the server log says why; run `curagate registry check`",
             )
+        if isinstance(e, ChainBroken):  # the answer says what (its paths scrubbed), the log where
+            log.error("registry changed outside curagate: %s", e)
         if isinstance(e, CuragateError):
             return error_response(request, _status_of(e), str(e), _fix_of(e))
         raise TypeError(f"no response for {type(e).__name__}")  # pragma: no cover
@@ -509,7 +514,11 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, e: StarletteHTTPException) -> Response:
-        return error_response(request, e.status_code, str(e.detail), "check the URL")
+        # FastAPI answers a body that is not JSON with a 400 of its own ("There was an
+        # error parsing the body"): the body is at fault there, not the URL.
+        body = e.status_code == 400 and request.method in ("POST", "PUT", "PATCH")
+        fix = "send a JSON object as the request body" if body else "check the URL"
+        return error_response(request, e.status_code, str(e.detail), fix)
 
     @app.exception_handler(OverflowError)
     async def on_overflow(request: Request, e: OverflowError) -> Response:
