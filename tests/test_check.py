@@ -816,3 +816,34 @@ def test_an_unknown_record_format_names_options_the_command_has(
     err = capsys.readouterr().err
     assert "no record has field 'messages' needed by format chat" in err
     assert "`format:` / `text_field:` in the config" in err and "check --format" not in err
+
+
+def test_staged_context_holds_type_changed_files_and_ignores_diff_relative(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: a staged link turned into a file (git status T) was handed to the hook
+    # by pre-commit but left out of the other runs' context, so its duplicate passed when
+    # pre-commit split the list; and with `diff.relative` set, from a subfolder, the context
+    # was empty (exit 0).
+    import subprocess
+
+    repo = tmp_path / "repo"
+    write(repo / "store" / "orig.jsonl", [pc(7)])
+    (repo / "data").mkdir()
+    (repo / "data" / "a.jsonl").symlink_to("../store/orig.jsonl")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "."], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "init"], check=True)
+    (repo / "data" / "a.jsonl").unlink()
+    write(repo / "data" / "a.jsonl", [pc(1)])  # link -> file: T
+    write(repo / "data" / "sub" / "z.jsonl", [pc(1)])
+    subprocess.run([*git, "add", "-A"], check=True)
+    rc, out, _ = run(["--no-golden", "--staged-context", "--", "data/sub/z.jsonl"], capsys)
+    assert rc == 1 and "duplicate of data/a.jsonl:1" in out[0], out
+    monkeypatch.chdir(repo / "data" / "sub")
+    subprocess.run([*git, "config", "diff.relative", "true"], check=True)
+    rc, out, _ = run(["--no-golden", "--staged-context", "--", "z.jsonl"], capsys)
+    assert rc == 1 and "duplicate of ../../data/a.jsonl:1" in out[0], out

@@ -66,9 +66,9 @@ _HOOK_EXCLUDE = "golden_sets/"
 
 
 def _staged_files() -> list[str]:
-    """Staged (added, copied, modified, renamed) data files, as the shipped hook selects
-    them, relative to the current directory (pre-commit runs hooks at the repo root; git
-    names them from the root, so from a subfolder they start with ``../``)."""
+    """Staged (added, copied, modified, renamed, type-changed) data files, as the shipped
+    hook selects them, relative to the current directory (pre-commit runs hooks at the repo
+    root; git names them from the root, so from a subfolder they start with ``../``)."""
     import subprocess
 
     from curagate.errors import ConfigError
@@ -86,7 +86,12 @@ def _staged_files() -> list[str]:
         return done.stdout.decode("utf-8", "surrogateescape")
 
     up = git("rev-parse", "--show-cdup").strip()  # "" at the root, "../" one folder down
-    names = git("diff", "--cached", "--name-only", "-z", "--diff-filter=ACMR").split("\0")
+    # T: a link become a file (or back) is handed to the hook by pre-commit, so it is
+    # context too; --no-relative: with diff.relative set, git listed only the files below
+    # this folder, relative to it, and the ../ prefix made them names of nothing.
+    names = git(
+        "diff", "--cached", "--name-only", "-z", "--no-relative", "--diff-filter=ACMRT"
+    ).split("\0")
     here = [
         os.path.normpath(up + n)
         for n in names
