@@ -847,3 +847,18 @@ def test_staged_context_holds_type_changed_files_and_ignores_diff_relative(
     subprocess.run([*git, "config", "diff.relative", "true"], check=True)
     rc, out, _ = run(["--no-golden", "--staged-context", "--", "z.jsonl"], capsys)
     assert rc == 1 and "duplicate of ../../data/a.jsonl:1" in out[0], out
+
+
+def test_a_hard_link_is_checked_as_the_second_copy_git_commits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: check read a hard-linked file once (by inode); git commits two blobs,
+    # so the hook passed a commit whose clone failed the CI check with a DUP001 per row.
+    a = write(tmp_path / "train.jsonl", [pc(1), pc(2)])
+    (tmp_path / "copy.jsonl").hardlink_to(a)
+    (tmp_path / "link.jsonl").symlink_to("train.jsonl")  # a link is git's link: one copy
+    rc, out, _ = run(["--no-golden", str(a), str(tmp_path / "copy.jsonl")], capsys)
+    assert rc == 1 and len(out) == 2
+    assert all(line.startswith(f"{a}:") and "DUP001 exact duplicate of" in line for line in out)
+    rc, out, _ = run(["--no-golden", str(a), str(tmp_path / "link.jsonl")], capsys)
+    assert rc == 0 and out == []

@@ -327,6 +327,7 @@ def expand_inputs(
     inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     *,
     skip_unreadable: bool = False,
+    hard_links_apart: bool = False,
 ) -> list[Path]:
     """Files, directories (searched recursively) and globs -> sorted shard paths.
 
@@ -335,7 +336,9 @@ def expand_inputs(
     a file whose type is not supported and (unless ``skip_unreadable``)
     anything inside a folder that cannot be read: see :func:`scan_inputs`.
     """
-    return scan_inputs(inputs, skip_unreadable=skip_unreadable)[0]
+    return scan_inputs(inputs, skip_unreadable=skip_unreadable, hard_links_apart=hard_links_apart)[
+        0
+    ]
 
 
 def scan_inputs(
@@ -343,6 +346,7 @@ def scan_inputs(
     *,
     skip_unreadable: bool = False,
     require_shards: bool = True,
+    hard_links_apart: bool = False,
 ) -> tuple[list[Path], list[Unreadable]]:
     """:func:`expand_inputs` and what was skipped.
 
@@ -350,6 +354,10 @@ def scan_inputs(
     inside an input folder would silently drop records: it is an
     :class:`InputError` (exit 2) unless ``skip_unreadable``, in which case
     it is returned, for the caller to list (curate: ``stats.json``).
+
+    ``hard_links_apart``: a hard link is a file of its own (``check``: git commits two
+    copies of a hard-linked file, so a clone holds every record twice); by default one
+    file under two names is read once.
     """
     problems: list[Unreadable] = []
     if isinstance(inputs, str | os.PathLike):
@@ -408,7 +416,7 @@ def scan_inputs(
             # the name it is first reached by (`check --staged-context` names a finding by
             # the user's spelling, given before git's): a hard link was read twice, every
             # row counted twice.
-            found.setdefault(_identity(shard), shard)
+            found.setdefault(_identity(shard, hard_links_apart), shard)
     problems = sorted(set(problems), key=lambda u: u.path)
     if not skip_unreadable:
         refuse_unreadable(problems)
@@ -422,9 +430,11 @@ def scan_inputs(
     return sorted(found.values(), key=lambda p: p.as_posix()), problems
 
 
-def _identity(path: Path) -> tuple[int, int] | str:
+def _identity(path: Path, by_path: bool = False) -> tuple[int, int] | str:
     """The file ``path`` names: its device and inode (its resolved path if it cannot be
-    stat'ed, which reading it will then report)."""
+    stat'ed, which reading it will then report; always, ``by_path``: hard links apart)."""
+    if by_path:
+        return str(path.resolve())
     try:
         st = path.stat()
     except OSError:
