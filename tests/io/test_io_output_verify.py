@@ -303,3 +303,34 @@ def test_curate_split_is_checked_by_both_manifests(
     )
     with pytest.raises(InputError, match=r"curated: this curate output changed.*splits/"):
         read_records([str(train)], None)
+
+
+def test_train_refuses_what_a_curate_output_removed_or_quarantined(
+    curated: Path, tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # Found by attack: a glob over the output (`curated/*/*.parquet`) trained on removed/ too,
+    # the duplicates and golden-set leaks curate had just taken out; the output folder itself
+    # was "cannot tell the record format" of clusters.parquet, advice that led in circles.
+    with pytest.raises(
+        InputError,
+        match=r"removed/part-00000.parquet of the curate output .* "
+        r"holds the records it removed .*train on its kept/",
+    ):
+        read_records([str(curated / "*" / "*.parquet")], None)
+    with pytest.raises(InputError, match=r"of the curate output .*train on its kept/"):
+        read_records([str(curated)], None)
+    (tmp_path / "link.parquet").symlink_to(curated / "removed" / "part-00000.parquet")
+    with pytest.raises(InputError, match="holds the records it removed"):
+        read_records([str(tmp_path / "link.parquet")], None)  # read through a link
+    with pytest.raises(InputError, match="quarantine.jsonl of the curate output"):
+        read_records([str(curated / "quarantine.jsonl")], None)
+    rows = [
+        {"prompt": f"question {i} on subject {i * 3} here", "completion": "a"} for i in range(9)
+    ]
+    rows.append({"prompt": "", "completion": "x"})
+    parted = tmp_path / "parted"
+    split([write_jsonl("in/s.jsonl", rows)], parted, ratios=(0.5, 0.25, 0.25))
+    assert (parted / "quarantine.jsonl").is_file()
+    assert read_records([str(parted / "train.parquet")], None).rows
+    with pytest.raises(InputError, match="quarantine.jsonl of the split output .*its split files"):
+        read_records([str(parted / "quarantine.jsonl")], None)

@@ -105,13 +105,42 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
     return detected or (fmt or "chat"), rows, places
 
 
+# Where the records to train on lie in a curate output (its splits/ is a split output of
+# its own, checked as one) and in a split output (its split files, at the top).
+_TRAINABLE = {"curate": "kept/ (or splits/ with --split)", "split": "its split files"}
+
+
 def check_outputs_unchanged(files: Sequence[Path]) -> None:
     """Refuse files that lie in a curate or split output changed since it was written
     (a shard edited, added or removed by hand): train on what the gate will be told
-    was curated, or on files outside such a folder."""
+    was curated, or on files outside such a folder. Refuse too the files of such an
+    output that are not the records it kept (``removed/``: the duplicates and leaks it
+    took out; the quarantine, the clusters): a glob over the output trained on them."""
+    from curagate.io.outputs import read_marker
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
-    folders = {folder for f in files for folder in enclosing_outputs(f)}
+    folders = set()
+    for f in files:
+        for folder in enclosing_outputs(f):
+            folders.add(folder)
+            command = str((read_marker(folder) or {}).get("command"))
+            for form in (f.parent.resolve() / f.name, f.resolve()):
+                if not form.is_relative_to(folder):
+                    continue
+                rel = form.relative_to(folder)
+                if command == "curate" and rel.parts[0] in ("kept", "splits"):
+                    continue
+                if command == "split" and len(rel.parts) == 1 and rel.suffix == ".parquet":
+                    continue
+                what = (
+                    "the records it removed (duplicates, leaks, filtered rows)"
+                    if rel.parts[0] == "removed"
+                    else "not records it kept (its quarantine, clusters or bookkeeping)"
+                )
+                raise InputError(
+                    f"{f}: {rel.as_posix()} of the {command} output {folder} holds {what}; "
+                    f"train on its {_TRAINABLE.get(command, 'kept records')}"
+                )
     for folder in sorted(folders):
         check = check_output_folder(folder)
         if check is not None and not check.ok:
