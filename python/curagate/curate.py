@@ -370,7 +370,9 @@ def _curate(
     # Pass 2 allocates from jemalloc, not mimalloc's huge pages (write_pool; the CLI also
     # turns those off for the whole process, a library caller's process keeps them).
     with (
-        atomic_path(out_dir, replaceable=lambda t: check_replaceable(t, "curate")) as tmp,
+        atomic_path(
+            out_dir, replaceable=lambda t: check_replaceable(t, "curate"), exclusive=True
+        ) as tmp,
         write_pool(),
     ):
         tmp.mkdir()

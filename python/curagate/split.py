@@ -1140,7 +1140,9 @@ def split(
         "verification": verification,
     }
     # Everything is written into a temporary folder that replaces `out` last.
-    with atomic_path(out_dir, replaceable=lambda t: check_replaceable(t, "split")) as tmp:
+    with atomic_path(
+        out_dir, replaceable=lambda t: check_replaceable(t, "split"), exclusive=True
+    ) as tmp:
         tmp.mkdir()
         counts = _write_split(tmp, loaded, plan.split, labels, manifest)
         write_marker(tmp, "split", [tmp / MANIFEST_NAME], list_files=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -149,6 +150,56 @@ def test_writers_racing_for_one_output_each_put_theirs_in_place_whole(tmp_path: 
         assert sorted(p.name for p in target.iterdir()) == ["a", "b"]
         assert (target / "a").read_text() == (target / "b").read_text()
     assert temporaries(target) == [] and asides(target) == []
+
+
+def test_exclusive_writers_that_began_together_put_exactly_one_output_in_place(
+    tmp_path: Path,
+) -> None:
+    """Found by attack: two exports into one --out at once both exited 0 and printed their
+    digests; the folder held one of them. Exclusive outputs (curate, split, export, reports)
+    refuse the run that finds another's output put in place after it began."""
+    import threading
+
+    from curagate.errors import InputError
+    from curagate.io.atomic import atomic_path
+
+    target = tmp_path / "out"
+    for rounds in range(20):
+        errors: list[BaseException] = []
+        done: list[int] = []
+        together = threading.Barrier(4)
+
+        def write(
+            i: int,
+            together: threading.Barrier = together,
+            done: list[int] = done,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            try:
+                with atomic_path(target, exclusive=True) as tmp:
+                    tmp.mkdir()
+                    (tmp / "a").write_text(str(i))
+                    (tmp / "b").write_text(str(i))
+                    together.wait()  # every writer began before any swaps
+                done.append(i)
+            except BaseException as failed:
+                errors.append(failed)
+
+        writers = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        assert len(done) == 1 and len(errors) == 3, (rounds, errors)
+        assert all(isinstance(e, InputError) and "another run wrote it" in str(e) for e in errors)
+        assert (target / "a").read_text() == (target / "b").read_text() == str(done[0])
+        assert temporaries(target) == [] and asides(target) == []
+    # what began after the last output was put in place replaces it; one deleted meanwhile
+    # is no conflict
+    with atomic_path(target, exclusive=True) as tmp:
+        tmp.write_text("file")
+        shutil.rmtree(target)
+    assert target.read_text() == "file"
 
 
 @pytest.mark.parametrize("out", [".", "prev/kept/..", "prev/new/.."])

@@ -322,7 +322,7 @@ def test_train_refuses_what_a_curate_output_removed_or_quarantined(
     (tmp_path / "link.parquet").symlink_to(curated / "removed" / "part-00000.parquet")
     with pytest.raises(InputError, match="holds the records it removed"):
         read_records([str(tmp_path / "link.parquet")], None)  # read through a link
-    with pytest.raises(InputError, match="quarantine.jsonl of the curate output"):
+    with pytest.raises(InputError, match=r"quarantine\.jsonl of the curate output"):
         read_records([str(curated / "quarantine.jsonl")], None)
     rows = [
         {"prompt": f"question {i} on subject {i * 3} here", "completion": "a"} for i in range(9)
@@ -332,5 +332,7 @@ def test_train_refuses_what_a_curate_output_removed_or_quarantined(
     split([write_jsonl("in/s.jsonl", rows)], parted, ratios=(0.5, 0.25, 0.25))
     assert (parted / "quarantine.jsonl").is_file()
     assert read_records([str(parted / "train.parquet")], None).rows
-    with pytest.raises(InputError, match="quarantine.jsonl of the split output .*its split files"):
+    with pytest.raises(
+        InputError, match=r"quarantine\.jsonl of the split output .*its split files"
+    ):
         read_records([str(parted / "quarantine.jsonl")], None)

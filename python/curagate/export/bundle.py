@@ -739,7 +739,9 @@ def export_run(
     merged.config.dtype = target_dtype
 
     with atomic_path(
-        out_path, replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir)
+        out_path,
+        replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir),
+        exclusive=True,
     ) as tmp:
         tmp.mkdir()
         steps.update()  # merged

@@ -20,7 +20,10 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(
-    path: str | os.PathLike[str], *, replaceable: Callable[[Path], None] | None = None
+    path: str | os.PathLike[str],
+    *,
+    replaceable: Callable[[Path], None] | None = None,
+    exclusive: bool = False,
 ) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it over ``path``.
 
@@ -29,12 +32,18 @@ def atomic_path(
     ``replaceable(path)``, when given, runs again just before something at ``path`` is
     replaced, and raises to refuse: a folder of the user's that appeared there while
     the body ran (the command checked ``path`` before it) is never deleted.
+    ``exclusive``: refuse (:class:`InputError`) when another run put something at
+    ``path`` after this one began (two exports or curates of one ``--out`` at once: both
+    said "done", the first's numbers described an output the second had replaced); the
+    look and the rename hold a lock on the parent folder, so of runs that began together
+    exactly one puts its output in place. Otherwise the last run to rename wins, whole.
     """
     target = Path(path)
     check_parent(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target)
+        began = _identity(target)
         # Absolute: what the body writes here may go through pyarrow, which expands a
         # leading "~" of a relative path (a folder literally named "~") to the home folder.
         tmp = Path(
@@ -59,7 +68,17 @@ def atomic_path(
         yield tmp
         for attempt in range(_SWAP_TRIES):
             try:
-                _swap(tmp, target, old, replaceable)
+                with _parent_locked(target.parent) if exclusive else contextlib.nullcontext():
+                    now = _identity(target) if exclusive else None
+                    if now is not None and now != began:  # deleted meanwhile: nothing to keep
+                        from curagate.errors import InputError
+
+                        raise InputError(
+                            f"{target}: another run wrote it while this one ran (what is there "
+                            "is that run's, whole); this run's output was not put in its place: "
+                            "run again once the other has finished, or write to another path"
+                        )
+                    _swap(tmp, target, old, replaceable)
                 break
             except OSError as e:
                 # Another run writing the same output renamed ``target`` between our look
@@ -79,6 +98,34 @@ def atomic_path(
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def _identity(target: Path) -> tuple[int, int] | None:
+    """What is at ``target`` now (None: nothing): a rename into place is a new inode."""
+    try:
+        st = target.lstat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@contextlib.contextmanager
+def _parent_locked(parent: Path) -> Iterator[None]:
+    """An exclusive flock on the folder ``parent`` (advisory: among curagate's runs; a
+    filesystem without locks goes unlocked)."""
+    import fcntl
+
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 # A rename that meets another run's rename of the same output: ``target`` gone (moved

@@ -214,7 +214,9 @@ def report_folder(out: Path, command: str, identity: str) -> Iterator[Path]:
     by file into ``--out``, a killed, cancelled or concurrent run left a report saying FAIL
     beside a junit.xml and report.html saying PASS, and a folder of the user's named like
     one of the files was deleted."""
-    with atomic_path(out, replaceable=lambda t: check_replaceable(t, command)) as tmp:
+    with atomic_path(
+        out, replaceable=lambda t: check_replaceable(t, command), exclusive=True
+    ) as tmp:
         tmp.mkdir()
         yield tmp
         write_marker(tmp, command, [tmp / identity], list_files=True)

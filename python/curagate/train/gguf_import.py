@@ -176,7 +176,7 @@ def import_gguf(
         fresh.generation_config.pad_token_id = tok.pad_token_id
 
     n_params = sum(p.numel() for p in fresh.parameters())
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, exclusive=True) as tmp:
         fresh.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         provenance = {
