@@ -110,3 +110,28 @@ def test_unreadable_reference_row_is_an_input_error(write_jsonl: Callable, tmp_p
     corpus = write_jsonl("c.jsonl", [{"text": "hello world"}])
     with pytest.raises(InputError, match=rf"{ref.as_posix()}:2: .*reference set"):
         curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)])
+
+
+def test_a_math_style_reference_is_read_by_its_problem_field(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Found by attack: a `problem`/`solution` reference (MATH's fields) was exit 2 with
+    # "pass --reference-text-field NAME or --reference-format", options curate does not have.
+    import pytest
+
+    from curagate.errors import InputError
+
+    problem = "Let f of x equal two x plus three and find the value of f at seven please"
+    ref = write_jsonl("ref/math.jsonl", [{"problem": problem, "solution": "17"}])
+    corpus = write_jsonl(
+        "corpus.jsonl", [*t0_records(30), {"prompt": problem, "completion": "seventeen"}]
+    )
+    result = curate([corpus], tmp_path / "out", decontaminate__reference=[str(ref)])
+    assert result.removed.get("leakage") == 1
+    odd = write_jsonl("ref/odd.jsonl", [{"task": problem, "gold": "17"}])
+    with pytest.raises(
+        InputError,
+        match=r"with `curagate leakage`, pass --reference-text-field "
+        r".*elsewhere .*rename the field .* problem",
+    ):
+        curate([corpus], tmp_path / "out2", decontaminate__reference=[str(odd)])

@@ -366,7 +366,7 @@ ANSWER_FIELDS = (
 )
 # Fields tried, in order, for reference files that match no record format
 # (golden sets: id + prompt + reference; benchmarks: question, input, ...).
-REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query")
+REFERENCE_FIELDS = ("prompt", "question", "input", "instruction", "query", "problem")
 
 
 def _reference_batches(
@@ -400,8 +400,10 @@ def _reference_batches(
             raise InputError(
                 f"{path.as_posix()}: cannot tell which field holds the reference items "
                 f"(tried a record format, then {', '.join(REFERENCE_FIELDS)}; reading it as "
-                f"a record format said: {first_error}); pass --reference-text-field NAME "
-                "or --reference-format"
+                f"a record format said: {first_error}); with `curagate leakage`, pass "
+                "--reference-text-field NAME or --reference-format; elsewhere (curate, check, "
+                f"audit, the gate) rename the field holding the items to one of "
+                f"{', '.join(REFERENCE_FIELDS)}"
             ) from None
     if first is not None:
         yield first, field_used
