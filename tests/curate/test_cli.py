@@ -113,3 +113,29 @@ def test_the_summary_says_near_dedup_is_disabled_not_lsh_none(
     assert p.returncode == 0, p.stderr
     assert "None" not in p.stdout
     assert "(near dedup disabled)" in p.stdout
+
+
+def test_a_split_error_names_config_keys_and_no_removed_temporary_folder(
+    tmp_path: Path, write_jsonl: Callable
+) -> None:
+    # Found by attack: `split: {time: user}` in a curate config named the deleted temporary
+    # folder (`.../.x.PID.HOST.abc.curagate.tmp/kept/part-00000.parquet row 0`) and
+    # `--time`, an option curate does not have; `split: {group: nope}` named `--group`.
+    rows = [
+        {"prompt": f"question {i} about {i * 7}", "completion": "a", "user": f"u{i}"}
+        for i in range(12)
+    ]
+    data = write_jsonl("a.jsonl", rows)
+    for setting, said in (
+        (
+            "time: user",
+            "kept record 0 of kept/part-00000.parquet (from 0): split.time column 'user' has "
+            "'u0', which is not an ISO-8601 time",
+        ),
+        ("group: nope", "split.group 'nope': no such column"),
+    ):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"split:\n  enabled: true\n  {setting}\n")
+        p = run("curate", str(data), "--out", str(tmp_path / "o"), "--config", str(cfg))
+        assert p.returncode == 2 and said in p.stderr, p.stderr
+        assert "curagate.tmp" not in p.stderr and "--time" not in p.stderr, p.stderr

@@ -5,12 +5,14 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from curagate.config import CurateConfig
+from curagate.errors import ConfigError, InputError
 from curagate.pipeline.step import BaseStep, Rows
 from curagate.split import SplitResult, refuse_several_formats, split
 
@@ -29,10 +31,17 @@ class SplitStep(BaseStep):
         return None
 
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
-        cfg, sc = self.cfg, self.cfg.split
-        if not sc.enabled or stats["totals"]["kept"] == 0:
+        if not self.cfg.split.enabled or stats["totals"]["kept"] == 0:
             return None
-        result = split(
+        try:
+            result = self._split(tmp)
+        except (ConfigError, InputError) as e:
+            raise type(e)(_in_curate_terms(str(e), tmp)) from None
+        return SplitResult(out / "splits", result.counts, result.manifest)
+
+    def _split(self, tmp: Path) -> Any:
+        cfg, sc = self.cfg, self.cfg.split
+        return split(
             [tmp / "kept"],
             tmp / "splits",
             ratios=sc.ratios,
@@ -56,4 +65,16 @@ class SplitStep(BaseStep):
             # split's files are the same bytes whatever --out is.
             relabel=(tmp, Path()),
         )
-        return SplitResult(out / "splits", result.counts, result.manifest)
+
+
+# split's options as a curate config names them (curate has --ratios and --label too).
+_CONFIG_NAMES = re.compile(r"--(time|group|mode|seed|join-near|shared-passages|templates)\b")
+
+
+def _in_curate_terms(message: str, tmp: Path) -> str:
+    """A split error as curate's user can act on it: the options by their config keys
+    (curate has no --time), a kept row by its place in kept/, not in the temporary
+    folder the failed run removed."""
+    message = message.replace(f"{tmp.as_posix()}/", "")
+    message = re.sub(r"(kept/\S+\.parquet) row (\d+)", r"kept record \2 of \1 (from 0)", message)
+    return _CONFIG_NAMES.sub(lambda m: "split." + m[1].replace("-", "_"), message)
