@@ -77,6 +77,24 @@ def test_rising_validation_loss_with_falling_training_loss_is_overfitting(tmp_pa
     assert [f.id for f in m.findings] == ["TH004"]
 
 
+def test_overfitting_counts_the_step_0_baseline_evaluation(tmp_path: Path) -> None:
+    # Found by attack: validation loss rose from the step-0 baseline (no training loss yet)
+    # at two evaluations in a row while the training loss fell: no finding, since every
+    # window holding the baseline needed a training loss at each of its evaluations.
+    m = _monitor(tmp_path)
+    m.observe(0, None, {"eval_loss": 5.65})
+    for step, loss, val in [(4, 5.9, 5.7), (8, 5.5, 5.86)]:
+        m.observe(step, None, {"loss": loss})
+        m.observe(step, None, {"eval_loss": val})
+    assert [(f.id, f.step) for f in m.findings] == [("TH004", 8)]
+    # one evaluation after the baseline says nothing of a trend in the training loss
+    one = HealthMonitor(HealthSettings(overfit_evals=1), tmp_path / "one.jsonl")
+    one.observe(0, None, {"eval_loss": 5.65})
+    one.observe(4, None, {"loss": 5.9})
+    one.observe(4, None, {"eval_loss": 5.7})
+    assert one.findings == []
+
+
 def test_falling_validation_loss_is_healthy(tmp_path: Path) -> None:
     m = _monitor(tmp_path)
     for step, (loss, val) in enumerate([(2.0, 1.9), (1.8, 1.7), (1.6, 1.5)], start=1):

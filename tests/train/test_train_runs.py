@@ -75,6 +75,9 @@ def test_sft_loss_falls_on_the_toy_task(
     s = train("sft", cfg).summary
     assert s["last_train_loss"] < s["first_train_loss"]
     assert s["best_eval_loss"] < s["first_eval_loss"]
+    # logged every step: the last logged loss is the last step's (the summary names both
+    # steps: with a sparser logging_steps it said the loss never moved when it had)
+    assert (s["first_train_loss_step"], s["last_train_loss_step"]) == (1, s["global_step"])
 
 
 def test_sft_is_bit_identical_on_rerun(

@@ -56,9 +56,19 @@ def run(args: argparse.Namespace) -> int:
         f"steps: {s['global_step']}/{s['planned_steps']}"
         + (" (stopped early)" if s["stopped_early"] else "")
     )
-    print(f"train loss: {s['first_train_loss']} -> {s['last_train_loss']}")
+    print(
+        f"train loss: {s['first_train_loss']} (step {s['first_train_loss_step']}) -> "
+        f"{s['last_train_loss']} (step {s['last_train_loss_step']}, the last logged)"
+    )
     if s["best_eval_loss"] is not None:
         print(f"validation loss: {s['first_eval_loss']} -> best {s['best_eval_loss']}")
+        if s["first_eval_loss"] is not None and s["best_eval_loss"] > s["first_eval_loss"]:
+            print(
+                "warning: the kept adapter's best validation loss is above the base model's "
+                "before training (step 0): on the validation split the adapter is worse than "
+                "no training",
+                file=sys.stderr,
+            )
     for f in result.findings:
         print(f"{f.id} {f.severity}: {f.message}")
     leakage = s.get("leakage") or {}

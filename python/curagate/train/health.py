@@ -230,10 +230,10 @@ class HealthMonitor:
             return
         window = self.evals[-(n + 1) :]
         val_rising = all(b[1] > a[1] for a, b in pairwise(window))
-        trains = [w[2] for w in window]
-        train_falling = all(t is not None for t in trains) and all(
-            b < a for a, b in pairwise(trains) if a is not None and b is not None
-        )
+        # The step-0 baseline has no training loss yet: the trend is over the evaluations
+        # that have one (a window starting at the baseline never counted).
+        trains = [w[2] for w in window if w[2] is not None]
+        train_falling = len(trains) >= 2 and all(b < a for a, b in pairwise(trains))
         if val_rising and train_falling:
             self._overfit_reported = True
             self.add(

@@ -511,7 +511,8 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def _summary(rows: list[dict[str, Any]], state: Any, run_tmp: Path) -> dict[str, Any]:
-    losses = [r["loss"] for r in rows if isinstance(r.get("loss"), int | float)]
+    # Trainers log the loss every `logging_steps`: the last logged is not the last step's.
+    losses = [(r.get("step"), r["loss"]) for r in rows if isinstance(r.get("loss"), int | float)]
     evals = [
         (r["step"], r["eval_loss"]) for r in rows if isinstance(r.get("eval_loss"), int | float)
     ]
@@ -520,8 +521,10 @@ def _summary(rows: list[dict[str, Any]], state: Any, run_tmp: Path) -> dict[str,
         "global_step": int(state.global_step),
         "planned_steps": int(state.max_steps),
         "stopped_early": int(state.global_step) < int(state.max_steps),
-        "first_train_loss": losses[0] if losses else None,
-        "last_train_loss": losses[-1] if losses else None,
+        "first_train_loss": losses[0][1] if losses else None,
+        "first_train_loss_step": losses[0][0] if losses else None,
+        "last_train_loss": losses[-1][1] if losses else None,
+        "last_train_loss_step": losses[-1][0] if losses else None,
         "first_eval_loss": evals[0][1] if evals else None,
         "last_eval_loss": evals[-1][1] if evals else None,
         "best_eval_loss": state.best_metric,
