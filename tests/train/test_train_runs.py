@@ -342,3 +342,36 @@ def test_dpo_is_bit_identical_on_rerun(tmp_path: Path, tiny_model: Path) -> None
     # Identical because deterministic, not because nothing happened: lora_B starts at zero.
     trained = [t for k, t in load_file(a).items() if "lora_B" in k]
     assert trained and all(t.abs().max() > 1e-6 for t in trained)
+
+
+@pytest.mark.slow  # a training run with validation
+def test_an_adapter_worse_than_the_base_on_validation_is_said(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: validation answers unlike the training ones got worse from the
+    # step-0 baseline at every evaluation; the run printed "validation loss: 5.65 -> best
+    # 5.86" and nothing else, the adapter kept being worse than no training.
+    val = tmp_path / "val.jsonl"
+    write_jsonl(
+        val,
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": f"what color is the {c} {a}?"},
+                    {"role": "assistant", "content": f"no idea, maybe {a} {c} {i}"},
+                ]
+            }
+            for i, (a, c) in enumerate([("cat", "red"), ("dog", "blue"), ("cow", "green")] * 3)
+        ],
+    )
+    cfg = write_config(
+        tmp_path / "train.yaml",
+        tiny_model,
+        sft_data["train"],
+        val,
+        training={"learning_rate": 0.05, "early_stopping_patience": 0},
+    )
+    assert main(["train", "sft", "--config", str(cfg)]) == 0
+    out, err = capsys.readouterr()
+    assert "(step 1) -> " in out and "(step 8, the last logged)" in out
+    assert "the kept adapter's best validation loss is above the base model's" in err
