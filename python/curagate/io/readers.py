@@ -336,9 +336,10 @@ def expand_inputs(
     a file whose type is not supported and (unless ``skip_unreadable``)
     anything inside a folder that cannot be read: see :func:`scan_inputs`.
     """
-    return scan_inputs(inputs, skip_unreadable=skip_unreadable, hard_links_apart=hard_links_apart)[
-        0
-    ]
+    paths, _ = scan_inputs(
+        inputs, skip_unreadable=skip_unreadable, hard_links_apart=hard_links_apart
+    )
+    return paths
 
 
 def scan_inputs(
