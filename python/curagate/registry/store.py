@@ -2462,7 +2462,7 @@ class Registry:
             ranked = self._verified_reports(db, mv)
             decider = ranked[0] if ranked else None
             if decider is None or not (decider[1].accepted and decider[1].verdict == "warn"):
-                now = (
+                deciding = (
                     f"the report that decides for it is report {decider[0].id} (verdict "
                     f"{decider[1].verdict or 'none'}"
                     f"{'' if decider[1].accepted else ', not verified today'})"
@@ -2470,7 +2470,7 @@ class Registry:
                     else "it has no accepted gate report"
                 )
                 raise CheckFailed(
-                    f"{mv.ref}: {now}; only a verified warn that decides for the version can "
+                    f"{mv.ref}: {deciding}; only a verified warn that decides for the version can "
                     "be waived"
                 )
             target = decider[0]
