@@ -287,7 +287,7 @@ def _curate(
     else:
         first_seen = [file_state(p) for p in paths]
     out_dir = Path(out)
-    check_output(out_dir, "curate", inputs, paths, _read_besides(config, cfg))
+    claim = check_output(out_dir, "curate", inputs, paths, _read_besides(config, cfg))
     if progress is None:
         from curagate.progress import enabled
 
@@ -371,7 +371,7 @@ def _curate(
     # turns those off for the whole process, a library caller's process keeps them).
     with (
         atomic_path(
-            out_dir, replaceable=lambda t: check_replaceable(t, "curate"), exclusive=True
+            out_dir, replaceable=lambda t: check_replaceable(t, "curate"), claim=claim
         ) as tmp,
         write_pool(),
     ):

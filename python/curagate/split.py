@@ -1016,7 +1016,7 @@ def split(
     out_dir = Path(out)
     paths = expand_inputs(inputs)
     # `split DIR --out DIR` run twice would read its own outputs back.
-    check_output(out_dir, "split", inputs, paths)
+    claim = check_output(out_dir, "split", inputs, paths)
     loaded = _load(
         paths,
         format=format,
@@ -1141,7 +1141,7 @@ def split(
     }
     # Everything is written into a temporary folder that replaces `out` last.
     with atomic_path(
-        out_dir, replaceable=lambda t: check_replaceable(t, "split"), exclusive=True
+        out_dir, replaceable=lambda t: check_replaceable(t, "split"), claim=claim
     ) as tmp:
         tmp.mkdir()
         counts = _write_split(tmp, loaded, plan.split, labels, manifest)

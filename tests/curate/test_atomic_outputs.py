@@ -152,16 +152,15 @@ def test_writers_racing_for_one_output_each_put_theirs_in_place_whole(tmp_path: 
     assert temporaries(target) == [] and asides(target) == []
 
 
-def test_exclusive_writers_that_began_together_put_exactly_one_output_in_place(
-    tmp_path: Path,
-) -> None:
+def test_claimed_outputs_of_overlapping_runs_put_exactly_one_in_place(tmp_path: Path) -> None:
     """Found by attack: two exports into one --out at once both exited 0 and printed their
-    digests; the folder held one of them. Exclusive outputs (curate, split, export, reports)
-    refuse the run that finds another's output put in place after it began."""
+    digests; the folder held one of them. A command claims its output as it begins
+    (curate, split, export, reports); the run that finds another's output put in place
+    since refuses."""
     import threading
 
     from curagate.errors import InputError
-    from curagate.io.atomic import atomic_path
+    from curagate.io.atomic import atomic_path, claim_output
 
     target = tmp_path / "out"
     for rounds in range(20):
@@ -176,7 +175,8 @@ def test_exclusive_writers_that_began_together_put_exactly_one_output_in_place(
             errors: list[BaseException] = errors,
         ) -> None:
             try:
-                with atomic_path(target, exclusive=True) as tmp:
+                claim = claim_output(target)
+                with atomic_path(target, claim=claim) as tmp:
                     tmp.mkdir()
                     (tmp / "a").write_text(str(i))
                     (tmp / "b").write_text(str(i))
@@ -194,12 +194,52 @@ def test_exclusive_writers_that_began_together_put_exactly_one_output_in_place(
         assert all(isinstance(e, InputError) and "another run wrote it" in str(e) for e in errors)
         assert (target / "a").read_text() == (target / "b").read_text() == str(done[0])
         assert temporaries(target) == [] and asides(target) == []
-    # what began after the last output was put in place replaces it; one deleted meanwhile
-    # is no conflict
-    with atomic_path(target, exclusive=True) as tmp:
+    # an output put in place before the claim is replaced; one deleted since is no conflict
+    claim = claim_output(target)
+    with atomic_path(target, claim=claim) as tmp:
         tmp.write_text("file")
         shutil.rmtree(target)
     assert target.read_text() == "file"
+
+
+@pytest.mark.slow  # a 115 MB input
+@pytest.mark.parametrize("staged", [False, True])
+def test_a_curate_that_began_first_and_ends_last_does_not_replace_the_others_output(
+    tmp_path: Path, staged: bool
+) -> None:
+    """Found by attack on the first fix: the claim was taken as the output was written,
+    after the read and the dedup, so a long run begun first replaced a short one's output
+    begun after it, both exit 0; and staged runs (--work-dir) were not exclusive at all."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    def write(path: Path, n: int) -> Path:
+        # ~115 MB at 400K rows: the long run reads for a second or two after the short ends
+        with path.open("w") as f:
+            for i in range(n):
+                numbers = " ".join(str(i * j * 2654435761 % 99991) for j in range(40))
+                f.write(json.dumps({"prompt": f"question {i} here", "completion": numbers}) + "\n")
+        return path
+
+    big, small = write(tmp_path / "big.jsonl", 400_000), write(tmp_path / "small.jsonl", 50)
+    out = tmp_path / "same"
+
+    def start(data: Path, work: str) -> subprocess.Popen[str]:
+        cmd = [sys.executable, "-m", "curagate", "curate", str(data), "--out", str(out)]
+        cmd += ["--work-dir", str(tmp_path / work)] if staged else []
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    first = start(big, "wa")
+    time.sleep(0.5)  # the long run has begun (and claimed --out)
+    second = start(small, "wb")
+    _, b_err = second.communicate(timeout=300)
+    _, a_err = first.communicate(timeout=300)
+    assert second.returncode == 0, b_err
+    assert first.returncode == 2 and "another run wrote it while this one ran" in a_err, a_err
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["totals"]["input_rows"] == 50  # the output is the run that said so
 
 
 @pytest.mark.parametrize("out", [".", "prev/kept/..", "prev/new/.."])

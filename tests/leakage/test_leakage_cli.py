@@ -118,12 +118,13 @@ def test_empty_reference_set_exits_2(
 def test_an_unreadable_template_file_names_where_it_was_given(
     files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given in a config, it was "--templates 'nonexist.txt'", a flag curate does not have.
+    # Given in a config, it was "--templates 'nonexist.txt'", a flag curate does not have
+    # (then both forms; curate names the config key alone).
     config = tmp_path / "c.yaml"
     config.write_text("split:\n  enabled: true\n  templates: [nonexist.txt]\n")
     argv = ["curate", str(files["leaky"]), "--out", str(tmp_path / "o"), "--config", str(config)]
     assert main(argv) == 2
-    assert "(--templates, split.templates in a config)" in capsys.readouterr().err
+    assert "'nonexist.txt' (split.templates in the config)" in capsys.readouterr().err
 
 
 def test_a_reference_file_that_cannot_be_read_is_named_not_called_empty(

@@ -69,7 +69,7 @@ def audit(
     out_dir = Path(out)
     paths = expand_inputs(list(data))
     keep = [] if config is None or isinstance(config, AuditConfig) else [("config", config)]
-    check_output(out_dir, "audit", data, paths, keep=keep)
+    claim = check_output(out_dir, "audit", data, paths, keep=keep)
     reading = None
     if executor is None and paths:
         # The first batches are parsed (natively, the GIL released) while the engine
@@ -87,7 +87,7 @@ def audit(
     result = run_audit(
         data, cfg, collect_table=gx, executor=executor, ray_address=ray_address, reading=reading
     )
-    with report_folder(out_dir, "audit", "audit.json") as tmp:
+    with report_folder(out_dir, "audit", "audit.json", claim) as tmp:
         write_outputs(result, tmp)
         if gx:
             from curagate.audit.gx import write_gx

@@ -26,11 +26,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from curagate.errors import CheckFailed, InputError
 from curagate.leakage import METHODS, detect, place_of, write_report
 from curagate.leakage.report import summary_lines
 from curagate.limits import MAX_THREADS, float_arg, given, int_arg, refuse_idle
+
+if TYPE_CHECKING:
+    from curagate.io.atomic import Claim
 
 
 def _methods(value: str) -> list[str]:
@@ -169,7 +173,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_out(out: Path, inputs: list[str]) -> None:
+def _check_out(out: Path, inputs: list[str]) -> Claim:
     """``--out`` is a report directory: not an existing file (an input, say), not an input
     folder or inside one (the next run would scan the reports), and new, empty or a
     previous leakage output (the reports replace it as one folder)."""
@@ -180,7 +184,7 @@ def _check_out(out: Path, inputs: list[str]) -> None:
             f"--out {out}: exists and is not a directory; leakage writes its reports "
             "(leakage.json, leakage.md, leakage.html) into a directory: choose a new one"
         )
-    check_output(out, "leakage", inputs, [], keep=[("input", p) for p in inputs])
+    return check_output(out, "leakage", inputs, [], keep=[("input", p) for p in inputs])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -194,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         args.executor != "ray",
         "the scan runs in this process; add --executor ray",
     )
-    _check_out(Path(args.out), [*args.reference, *args.corpus])
+    claim = _check_out(Path(args.out), [*args.reference, *args.corpus])
     result = detect(
         args.reference,
         args.corpus,
@@ -218,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         answers=args.answers,
     )
-    paths = write_report(result, args.out)
+    paths = write_report(result, args.out, claim)
     for line in summary_lines(result):
         print(line)
     print(f"report: {paths['json']} ({paths['markdown'].name}, {paths['html'].name})")

@@ -54,7 +54,13 @@ from curagate.export.manifest import (
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
 from curagate.hf import loading
-from curagate.io.atomic import atomic_path, private_dir, write_bytes_atomic, write_text_atomic
+from curagate.io.atomic import (
+    atomic_path,
+    claim_output,
+    private_dir,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from curagate.io.outputs import read_regular, refuse_inside_output
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -628,6 +634,7 @@ def export_run(
     signed_by: str | None = None
     out_path = Path(out)
     _check_out(out_path, info.path, info.base_dir, info.adapter_dir)
+    claim = claim_output(out_path)  # another export's bundle put there since: exit 2
     if gate_key is not None and gate_report is None:
         raise InputError(
             "--gate-key: verifies the attestation of --gate-report, and no --gate-report was "
@@ -741,7 +748,7 @@ def export_run(
     with atomic_path(
         out_path,
         replaceable=lambda t: _check_out(t, info.path, info.base_dir, info.adapter_dir),
-        exclusive=True,
+        claim=claim,
     ) as tmp:
         tmp.mkdir()
         steps.update()  # merged

@@ -92,7 +92,7 @@ from curagate.golden import (
     read_items,
     snapshot,
 )
-from curagate.io.atomic import write_bytes_atomic, write_text_atomic
+from curagate.io.atomic import Claim, write_bytes_atomic, write_text_atomic
 from curagate.io.outputs import check_output, report_folder
 from curagate.signing import (
     ATTESTATION_NAME,
@@ -1286,7 +1286,7 @@ def run_gate(
     reads += [(what, p) for what, p in (("candidate", candidate), ("base", base)) if "://" not in p]
     reads += [("--train-data", p) for p in train_data or []]
     reads += [("cache folder", cache_dir)] if cache_dir else []
-    check_output(Path(out_dir), "gate", [], [], keep=reads)
+    claim = check_output(Path(out_dir), "gate", [], [], keep=reads)
     # Every set is read once, into a private folder, and checked there against its lock:
     # the items scored, the suite run and the contamination scan read those bytes. Read
     # from gdir three times, a set edited while the gate ran was scored under the
@@ -1297,7 +1297,7 @@ def run_gate(
             cache_dir=cache_dir, device=device, candidate_model_name=candidate_model_name,
             base_model_name=base_model_name, candidate_digest=candidate_digest,
             base_digest=base_digest, train_data=train_data, sign_key=sign_key,
-            train_key=train_key,
+            train_key=train_key, claim=claim,
         )  # fmt: skip
 
 
@@ -1320,6 +1320,7 @@ def _run_gate_on(
     train_data: Sequence[str] | None,
     sign_key: str | os.PathLike[str] | None,
     train_key: str | os.PathLike[str] | None = None,
+    claim: Claim | None = None,
 ) -> GateOutcome:
 
     try:
@@ -1395,7 +1396,7 @@ def _run_gate_on(
     checks += cont_checks
 
     out = Path(out_dir)
-    with report_folder(out, "gate", "gate_report.json") as tmp:
+    with report_folder(out, "gate", "gate_report.json", claim) as tmp:
         report = _write_outputs(
             tmp, results, checks, cfg, cand, base_ref, judges, all_sets, schemas, suite,
             contamination, strict=strict, gate_file_name=gate_file_name, keyid=keyid,

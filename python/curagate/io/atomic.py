@@ -16,6 +16,7 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 
 @contextlib.contextmanager
@@ -23,7 +24,7 @@ def atomic_path(
     path: str | os.PathLike[str],
     *,
     replaceable: Callable[[Path], None] | None = None,
-    exclusive: bool = False,
+    claim: Claim | None = None,
 ) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it over ``path``.
 
@@ -32,18 +33,18 @@ def atomic_path(
     ``replaceable(path)``, when given, runs again just before something at ``path`` is
     replaced, and raises to refuse: a folder of the user's that appeared there while
     the body ran (the command checked ``path`` before it) is never deleted.
-    ``exclusive``: refuse (:class:`InputError`) when another run put something at
-    ``path`` after this one began (two exports or curates of one ``--out`` at once: both
-    said "done", the first's numbers described an output the second had replaced); the
-    look and the rename hold a lock on the parent folder, so of runs that began together
-    exactly one puts its output in place. Otherwise the last run to rename wins, whole.
+    ``claim`` (:func:`claim_output` of ``path``, taken as the command began, before its
+    work): refuse (:class:`InputError`) when another run put something at ``path`` since
+    (two exports or curates of one ``--out`` at once: both said "done", the first's numbers
+    described an output the second had replaced); the look and the rename hold a lock on
+    the parent folder, so of runs that overlap exactly one puts its output in place.
+    Without it the last run to rename wins, whole.
     """
     target = Path(path)
     check_parent(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(target)
-        began = _identity(target)
         # Absolute: what the body writes here may go through pyarrow, which expands a
         # leading "~" of a relative path (a folder literally named "~") to the home folder.
         tmp = Path(
@@ -68,9 +69,9 @@ def atomic_path(
         yield tmp
         for attempt in range(_SWAP_TRIES):
             try:
-                with _parent_locked(target.parent) if exclusive else contextlib.nullcontext():
-                    now = _identity(target) if exclusive else None
-                    if now is not None and now != began:  # deleted meanwhile: nothing to keep
+                with _parent_locked(target.parent) if claim else contextlib.nullcontext():
+                    now = _identity(target) if claim else None
+                    if claim and now is not None and now != claim.identity:  # none: deleted
                         from curagate.errors import InputError
 
                         raise InputError(
@@ -98,6 +99,22 @@ def atomic_path(
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+class Claim(NamedTuple):
+    """What was at an output path as its command began (see :func:`atomic_path`)."""
+
+    path: Path
+    identity: tuple[int, int] | None
+
+
+def claim_output(path: str | os.PathLike[str]) -> Claim:
+    """What is at ``path`` now, for the :func:`atomic_path` that will replace it after
+    the command's work (a previous output a killed run moved aside is put back first:
+    it was there before this run)."""
+    target = Path(path)
+    remove_stale(target)
+    return Claim(target, _identity(target))
 
 
 def _identity(target: Path) -> tuple[int, int] | None:

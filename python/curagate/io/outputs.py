@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
-from curagate.io.atomic import atomic_path, check_parent
+from curagate.io.atomic import Claim, atomic_path, check_parent, claim_output
 
 MARKER_NAME = ".curagate-output.json"
 # A marker is ~100 bytes; a manifest or stats.json of a million files ~200 MB.
@@ -157,11 +157,12 @@ def check_output(
     inputs: Sequence[str | os.PathLike[str]],
     files: Sequence[Path],
     keep: Sequence[tuple[str, str | os.PathLike[str]]] = (),
-) -> None:
+) -> Claim:
     """The checks of a command that replaces its ``--out`` folder as a whole
     (curate, split): no overlap with an input, and only its own previous output
     is replaced. ``keep``: other files the run reads, as (what, path) (a reference, the
-    config), which the replaced folder must not hold either."""
+    config), which the replaced folder must not hold either. Returns the claim on
+    ``out`` that the command's :func:`~curagate.io.atomic.atomic_path` is given."""
     check_parent(out)  # before any work (the CLI checks it too; a library call may not)
     refuse_inside_output(out)
     refuse_overlap(out, inputs, files)
@@ -175,6 +176,7 @@ def check_output(
                 "delete; move it out, or write the outputs elsewhere"
             )
     check_replaceable(out, command)
+    return claim_output(out)
 
 
 def require_directory(out: Path) -> None:
@@ -207,15 +209,18 @@ REPORT_FILES = {
 
 
 @contextlib.contextmanager
-def report_folder(out: Path, command: str, identity: str) -> Iterator[Path]:
+def report_folder(
+    out: Path, command: str, identity: str, claim: Claim | None = None
+) -> Iterator[Path]:
     """The folder a command's reports are written into, published as one: a temporary
     sibling, its marker written last (its run id the hash of the ``identity`` file), then
     renamed into ``out``'s place, replacing only a previous ``command`` output. Written file
     by file into ``--out``, a killed, cancelled or concurrent run left a report saying FAIL
     beside a junit.xml and report.html saying PASS, and a folder of the user's named like
-    one of the files was deleted."""
+    one of the files was deleted. ``claim``: :func:`check_output`'s, taken as the command
+    began (another run's output put in place since is not replaced: exit 2)."""
     with atomic_path(
-        out, replaceable=lambda t: check_replaceable(t, command), exclusive=True
+        out, replaceable=lambda t: check_replaceable(t, command), claim=claim or claim_output(out)
     ) as tmp:
         tmp.mkdir()
         yield tmp

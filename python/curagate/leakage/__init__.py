@@ -84,6 +84,8 @@ from curagate.records import (
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    from curagate.io.atomic import Claim
 else:
     pa = lazy_import("pyarrow")
     pc = lazy_import("pyarrow.compute")
@@ -1329,8 +1331,11 @@ def _text_bytes(keys: pa.Array) -> int:
     return int(pc.sum(pc.binary_length(keys)).as_py() or 0)
 
 
-def write_report(result: LeakageResult, out: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write ``leakage.json``, ``leakage.md`` and ``leakage.html`` into ``out``."""
+def write_report(
+    result: LeakageResult, out: str | os.PathLike[str], claim: Claim | None = None
+) -> dict[str, Path]:
+    """Write ``leakage.json``, ``leakage.md`` and ``leakage.html`` into ``out`` (``claim``:
+    see :func:`curagate.io.outputs.report_folder`)."""
     from curagate.leakage.report import write_report as _write
 
-    return _write(result, Path(out))
+    return _write(result, Path(out), claim)

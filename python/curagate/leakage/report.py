@@ -16,6 +16,7 @@ from curagate.reports import render_report
 from curagate.reports.markdown import md_cell
 
 if TYPE_CHECKING:
+    from curagate.io.atomic import Claim
     from curagate.leakage import LeakageResult, ReferenceLeak
 
 # People read summaries; the JSON keeps everything.
@@ -24,13 +25,13 @@ MAX_MATCHES_SHOWN = 5
 SNIPPET_CHARS = 160
 
 
-def write_report(result: LeakageResult, out: Path) -> dict[str, Path]:
+def write_report(result: LeakageResult, out: Path, claim: Claim | None = None) -> dict[str, Path]:
     """The three reports, published as one folder ``out`` (new, empty or a previous
     leakage output: see :func:`curagate.io.outputs.report_folder`); their paths."""
     from curagate.io.outputs import report_folder
 
     names = {"json": "leakage.json", "markdown": "leakage.md", "html": "leakage.html"}
-    with report_folder(Path(out), "leakage", names["json"]) as tmp:
+    with report_folder(Path(out), "leakage", names["json"], claim) as tmp:
         (tmp / names["json"]).write_text(to_json(result), encoding="utf-8")
         (tmp / names["markdown"]).write_text(to_markdown(result), encoding="utf-8")
         (tmp / names["html"]).write_text(to_html(result), encoding="utf-8")

@@ -34,7 +34,7 @@ from curagate.config import CurateConfig
 from curagate.digest import file_state
 from curagate.errors import InputError, no_records, text_field_unused
 from curagate.executors import Executor, get_executor
-from curagate.io.atomic import atomic_path
+from curagate.io.atomic import Claim, atomic_path
 from curagate.io.outputs import (
     MARKER_NAME,
     check_output,
@@ -352,10 +352,11 @@ def _run_in(
     given = [p for p in given if downloads not in p.resolve().parents]
     local_inputs = [i for i in _inputs_list(inputs) if not is_url(i)]
     refuse_overlap(work, local_inputs, given, "--work-dir")
+    claim = None  # a remote output is built in the work folder, this run's alone
     if not remote_out:
         files = [Path(s.path) for s in shards]
         local = [i for i in _inputs_list(inputs) if not is_url(i)]
-        check_output(out_local, "curate", local, files, besides)
+        claim = check_output(out_local, "curate", local, files, besides)
     else:
         _check_remote_out(
             out_text,
@@ -470,7 +471,7 @@ def _run_in(
 
     build = work / "output" if remote_out else out_local
     t0 = time.perf_counter()
-    stats, split_result = _finish(plan, build)
+    stats, split_result = _finish(plan, build, claim)
     timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
     published = _publish(build, out_text) if remote_out else None
     marker = read_marker(build)
@@ -698,8 +699,11 @@ def _cleanup(work: Path) -> None:
             shutil.rmtree(left, ignore_errors=True)
 
 
-def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
-    """Assemble the output directory from the shard files (atomically)."""
+def _finish(
+    plan: Plan, out: Path, claim: Claim | None
+) -> tuple[dict[str, Any], SplitResult | None]:
+    """Assemble the output directory from the shard files (atomically; ``claim``: see
+    :func:`curagate.io.atomic.atomic_path`)."""
     from curagate.curate import SourceCounts, build_stats, seal
 
     cfg = plan.cfg
@@ -711,7 +715,7 @@ def _finish(plan: Plan, out: Path) -> tuple[dict[str, Any], SplitResult | None]:
         core_stats = dict(info["stats"])
     # The stages did the scanning; the steps report their counters and seal.
     steps = build_steps(cfg, stats_only=True, core_stats=core_stats)
-    with atomic_path(out) as tmp:
+    with atomic_path(out, claim=claim) as tmp:
         tmp.mkdir()
         rows: dict[Path, int] = {}
         cluster_tables: list[pa.Table] = []

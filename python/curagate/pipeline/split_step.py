@@ -77,4 +77,6 @@ def _in_curate_terms(message: str, tmp: Path) -> str:
     folder the failed run removed."""
     message = message.replace(f"{tmp.as_posix()}/", "")
     message = re.sub(r"(kept/\S+\.parquet) row (\d+)", r"kept record \2 of \1 (from 0)", message)
+    # "(--templates, split.templates in a config)": split's message names both forms
+    message = re.sub(r"\(--[\w-]+, (split\.\w+) in a config\)", r"(\1 in the config)", message)
     return _CONFIG_NAMES.sub(lambda m: "split." + m[1].replace("-", "_"), message)

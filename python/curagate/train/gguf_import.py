@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from curagate.errors import InputError, MissingExtraError
-from curagate.io.atomic import atomic_path
+from curagate.io.atomic import atomic_path, claim_output
 from curagate.io.manifest import sha256_file
 
 PROVENANCE_FILE = "curagate_import.json"
@@ -127,6 +127,7 @@ def import_gguf(
             f"--out {out_dir}: exists and is not a model `curagate model import-gguf` wrote "
             f"(no {PROVENANCE_FILE}); --overwrite would delete what it holds: give a new folder"
         )
+    claim = claim_output(out_dir)  # another import's model put there since: exit 2
     for module in ("torch", "transformers", "gguf"):
         import importlib.util
 
@@ -176,7 +177,7 @@ def import_gguf(
         fresh.generation_config.pad_token_id = tok.pad_token_id
 
     n_params = sum(p.numel() for p in fresh.parameters())
-    with atomic_path(out_dir, exclusive=True) as tmp:
+    with atomic_path(out_dir, claim=claim) as tmp:
         fresh.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         provenance = {
