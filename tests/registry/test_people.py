@@ -461,6 +461,10 @@ def test_only_the_deciding_warn_can_be_waived_and_a_replaced_ones_waiver_is_supe
     with pytest.raises(CheckFailed, match="does not decide for it"):
         reg.waive("bot", 3, user=bob, reason="x", expires="7d", report_sha256=before.report_sha256)
     assert reg.waive("bot", 3, user=bob, reason="x", expires="7d").active()
+    # found by the re-attack: a waiver of a warn whose key was revoked since still said active
+    reg.trust_revoke("ci", actor="admin", reason="leaked")
+    assert [w.state() for w in reg.waivers("bot", 3)] == ["void: its report no longer verifies"]
+    assert not any(w.active() for w in reg.waivers())
     reg.close()
 
 

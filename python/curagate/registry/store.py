@@ -503,21 +503,26 @@ class Waiver:
     # The granter's access was revoked: the waiver is void (it backs nothing), as a
     # revoked key's signatures are; it was shown "active" while promotions refused it.
     granter_revoked: bool = False
-    # Another report decides for the version now (a newer signed one): the waived warn
-    # backs nothing, whatever the expiry says.
-    superseded: bool = False
+    # Why the waived warn backs nothing now, whatever the expiry says: another report
+    # decides for the version (a newer signed one), or the warn no longer verifies (its
+    # key was revoked); None while it decides and verifies.
+    backs_nothing: str | None = None
 
     def active(self, now: datetime | None = None) -> bool:
         at = datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
-        return not (self.granter_revoked or self.superseded) and (now or datetime.now(UTC)) < at
+        return (
+            not self.granter_revoked
+            and self.backs_nothing is None
+            and (now or datetime.now(UTC)) < at
+        )
 
     def state(self) -> str:
         """What the waiver does now: "active", "void: granter revoked", "superseded: a
-        newer report decides" or "expired"."""
+        newer report decides", "void: its report no longer verifies" or "expired"."""
         if self.granter_revoked:
             return "void: granter revoked"
-        if self.superseded:
-            return "superseded: a newer report decides"
+        if self.backs_nothing is not None:
+            return self.backs_nothing
         return "active" if self.active() else "expired"
 
     def to_dict(self) -> dict[str, Any]:
@@ -2514,14 +2519,20 @@ class Registry:
                 params.append(check_version(version))
         with self._read() as db:
             waivers = [_waiver(r) for r in db.execute(sql + " ORDER BY w.id", params)]
-            deciding: dict[tuple[str, int], str | None] = {}
+            deciding: dict[tuple[str, int], tuple[str, bool] | None] = {}
             for i, w in enumerate(waivers):
                 at = (w.name, w.version)
                 if at not in deciding:
                     ranked = self._verified_reports(db, self._get(db, *at))
-                    deciding[at] = ranked[0][0].report_sha256 if ranked else None
-                if deciding[at] != w.report_sha256:
-                    waivers[i] = dataclasses.replace(w, superseded=True)
+                    deciding[at] = (
+                        (ranked[0][0].report_sha256, ranked[0][1].accepted) if ranked else None
+                    )
+                decider = deciding[at]
+                if decider is None or decider[0] != w.report_sha256:
+                    why: str | None = "superseded: a newer report decides"
+                else:
+                    why = None if decider[1] else "void: its report no longer verifies"
+                waivers[i] = dataclasses.replace(w, backs_nothing=why)
             return waivers
 
     def report_by_id(self, report_id: int) -> tuple[ModelVersion, RecordedGateReport]:
