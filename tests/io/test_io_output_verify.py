@@ -333,6 +333,6 @@ def test_train_refuses_what_a_curate_output_removed_or_quarantined(
     assert (parted / "quarantine.jsonl").is_file()
     assert read_records([str(parted / "train.parquet")], None).rows
     with pytest.raises(
-        InputError, match=r"quarantine\.jsonl of the split output .*its split files"
+        InputError, match=r"quarantine\.jsonl of the split output .*; train on its split files$"
     ):
         read_records([str(parted / "quarantine.jsonl")], None)

@@ -864,6 +864,21 @@ def test_an_older_copy_put_back_is_a_503_that_names_no_head_file_and_is_logged(
     assert any(str(head) in r.getMessage() for r in caplog.records)
 
 
+def test_a_short_head_file_name_is_scrubbed_as_a_path_not_inside_words(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack on the scrub: with `--head-file head` every "ahead" in an answer read
+    # "athe head file" (the waiver expiry error: "at most 90 days athe head file").
+    monkeypatch.chdir(tmp_path)
+    with TestClient(create_app(world.db, head_file="head")) as c:
+        r = c.post(
+            "/api/v1/models/bot/versions/2/waivers",
+            json={"reason": "x", "expires": "200d"},
+            headers=bearer(world, "bob"),
+        )
+    assert r.status_code == 400 and "at most 90 days ahead; renew it later" in r.json()["error"]
+
+
 def test_a_body_that_is_not_json_is_told_to_send_json_not_to_check_the_url(
     client: TestClient, world: World
 ) -> None:

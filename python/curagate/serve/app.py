@@ -446,12 +446,16 @@ def create_app(
     if head_file is not None:  # named in the /audit page's "the log does not verify"
         hf = Path(head_file)
         names |= {str(p): "the head file" for p in (hf, hf.absolute(), hf.resolve())}
-    db_names = sorted(names.items(), key=lambda kv: len(kv[0]), reverse=True)
+    # Whole paths only (a --head-file `head` made "ahead" "athe head file"), the longest
+    # first: one may hold another.
+    db_names = re.compile(
+        r"(?<![\w.~/-])("
+        + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        + r")(?![\w-])"
+    )
 
     def scrub(text: str) -> str:
-        for name, said in db_names:  # the longest first: one may hold another
-            text = text.replace(name, said)
-        return text
+        return db_names.sub(lambda m: names[m[1]], text)
 
     def error_response(request: Request, status: int, error: str, fix: str) -> Response:
         error, fix = scrub(error), scrub(fix)

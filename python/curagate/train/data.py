@@ -107,7 +107,7 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
 
 # Where the records to train on lie in a curate output (its splits/ is a split output of
 # its own, checked as one) and in a split output (its split files, at the top).
-_TRAINABLE = {"curate": "kept/ (or splits/ with --split)", "split": "its split files"}
+_TRAINABLE = {"curate": "kept/ (or splits/ with --split)", "split": "split files"}
 
 
 def check_outputs_unchanged(files: Sequence[Path]) -> None:
