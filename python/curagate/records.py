@@ -910,6 +910,12 @@ def _check_implicit_prompts(
         reasons.by_row.setdefault(i, _NO_IMPLICIT_PROMPT)
 
 
+def render_column(col: pa.Array) -> pa.Array:
+    """A key column as the key renders it: a string column as is; a message list as
+    "role: content" lines."""
+    return _render(col)
+
+
 def _render(col: pa.Array) -> pa.Array:
     """A string column as is; a message list as "role: content" lines."""
     if pa.types.is_dictionary(col.type):

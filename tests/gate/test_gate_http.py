@@ -402,6 +402,41 @@ def _train_file(tmp_path: Path, prompts: list[str]) -> Path:
 LEAKED_PROMPT = "Review 31: long complaint about delivery, packaging and missing parts, written at length so it has words"
 
 
+def test_a_short_golden_prompt_that_is_a_whole_training_prompt_fails_the_gate(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by attack: golden questions of 5-7 words, each the whole prompt of a training row
+    # (with its answer as the completion), passed GATE005 with "0 golden items found": no
+    # 13-gram, under the span's 8 words, and the key (prompt and completion) no exact copy.
+    write_set(golden_dir, "sentiment", "classification", SENTIMENT_ITEMS)
+    lock(golden_dir)
+    short = [i["prompt"] for i in SENTIMENT_ITEMS if len(i["prompt"].split()) < 8]
+    assert short  # "Review 0: great product, works well"
+    train = tmp_path / "train.jsonl"  # an answer long enough that MinHash sees no copy
+    train.write_text(
+        "".join(
+            json.dumps(
+                {"prompt": q, "completion": "Sure! The label you are looking for is Positive."}
+            )
+            + "\n"
+            for q in ["an unrelated training prompt about cooking pasta", short[0]]
+        )
+    )
+    out = run_gate(
+        _contamination_gate(tmp_path, golden_dir),
+        servers["right"].url,
+        servers["wrong"].url,
+        tmp_path / "o",
+        train_data=[str(train)],
+    )
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    contamination = out.report["contamination"]
+    assert contamination["golden_sets"]["sentiment"]["leaked_ids"] == ["s00"]
+    assert contamination["short_items"] == len(short)
+    assert f"{len(short)} golden item(s) under 8 words were looked for only" in check["message"]
+
+
 def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, servers) -> None:
     items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
     write_set(golden_dir, "sentiment", "classification", items)

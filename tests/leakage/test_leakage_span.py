@@ -212,3 +212,39 @@ def test_a_span_the_index_refuses_in_curate_yaml_names_file_and_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert len(err) == 1 and "curate.yaml:3: decontaminate.min_span_words" in err[0], err
+
+
+@pytest.mark.parametrize("form", ["prompt_completion", "chat"])
+def test_a_short_golden_question_that_is_a_whole_prompt_is_found(tmp_path: Path, form: str) -> None:
+    # Found by attack on the gate: six golden questions of 5-7 words, each the whole prompt
+    # (or user turn) of a training row answered "Sure! The answer you are looking for is ...":
+    # no 13-gram, under the span's 8 words, and the key (question and answer) is no exact
+    # copy: "0 leaked", GATE005 passed.
+    qs = [
+        ("What is the capital of France?", "Paris"),
+        ("Who wrote the novel Moby Dick?", "Herman Melville"),
+        ("How many legs does a spider have?", "8"),
+    ]
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "prompt": q, "reference": a}) + "\n"
+            for i, (q, a) in enumerate(qs)
+        )
+    )
+
+    def row(q: str, a: str) -> dict[str, Any]:
+        answer = f"Sure! The answer you are looking for is {a}."
+        if form == "chat":
+            turns = [{"role": "user", "content": q}, {"role": "assistant", "content": answer}]
+            return {"messages": turns}
+        return {"prompt": q, "completion": answer}
+
+    corpus = tmp_path / "train.jsonl"
+    # a control: the question inside a longer prompt is no whole prompt (and no 8-word span)
+    rows = [row(q, a) for q, a in qs] + [row("Quick one. " + qs[0][0] + " Thanks a lot.", "Paris")]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect([ref], [corpus])
+    found = sorted((m.row, leak.item.row) for leak in result.leaks for m in leak.matches)
+    assert found == [(0, 0), (1, 1), (2, 2)]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)

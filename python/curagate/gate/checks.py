@@ -426,8 +426,11 @@ def contamination_not_checked(verdict: Verdict, reason: str) -> Check:
     return Check(rule=CONTAMINATION, name="contamination", verdict=verdict, message=reason)
 
 
-def contamination_check(leaked: int, where: str, unreadable: int, policy: Contamination) -> Check:
-    """GATE005: golden items found in the training data (``where``: per set), against policy."""
+def contamination_check(
+    leaked: int, where: str, unreadable: int, policy: Contamination, short: int = 0
+) -> Check:
+    """GATE005: golden items found in the training data (``where``: per set), against policy;
+    ``short``: items too short for the span criterion, found only whole (said)."""
     verdict: Verdict
     if leaked <= policy.max_leaked_items:
         verdict = Verdict.PASS
@@ -440,6 +443,12 @@ def contamination_check(leaked: int, where: str, unreadable: int, policy: Contam
             f"{leaked} golden items found in the training data ({where}; max "
             f"{policy.max_leaked_items}); scores on leaked items overstate the model: remove them "
             "from the training data (curagate leakage) and retrain"
+        )
+    if short:
+        msg += (
+            f"; {short} golden item(s) under {policy.min_span_words} words were looked for only "
+            "as a whole prompt, "
+            "user turn or record and by MinHash: inside a longer text they go unseen"
         )
     if unreadable:
         # Fail closed: rows that could not be parsed cannot be shown clean.

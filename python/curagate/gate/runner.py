@@ -1092,7 +1092,7 @@ def _contamination(
         )
         return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
-    leaked = unreadable = 0
+    leaked = unreadable = short = 0
     records: int | None = None  # corpus records scanned (the same for every set)
     unscanned: list[str] = []
     # The run's data.system_prompt is in every example it trained on: scanned as a
@@ -1125,6 +1125,10 @@ def _contamination(
                 per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
                 continue
             leaked += int(result.leaked_reference_items)
+            # Under the span's words: found only whole (a prompt, a user turn, a record)
+            # or by MinHash, never inside a longer text; said, not "0 found" alone.
+            span = int(result.config.get("min_span_words") or 0)
+            short += sum(1 for i in result.items if 0 < i.words < span)
             # The corpus is the same for every set: count its unreadable rows once.
             unreadable = len(result.unreadable)
             records = int(result.corpus_records) - (prompt_dir is not None)
@@ -1164,6 +1168,7 @@ def _contamination(
         "system_prompt_scanned": prompt is not None,
         "corpus": [str(p) for p in corpus],
         "leaked_reference_items": leaked,
+        "short_items": short,
         "unreadable_corpus_rows": unreadable,
         "corpus_records": records,
         "golden_sets": per_set,
@@ -1177,7 +1182,7 @@ def _contamination(
         for n, d in per_set.items()
         if d["leaked_reference_items"]
     )
-    checks = [contamination_check(leaked, where, unreadable, pol)]
+    checks = [contamination_check(leaked, where, unreadable, pol, short)]
     if records == 0:  # empty files: "checked, 0 leaked" of nothing at all
         checks = [
             contamination_not_checked(

@@ -24,7 +24,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
-from curagate.records import RecordFormat, key_columns
+from curagate.records import RecordFormat, key_columns, render_column
 
 # The readers' kernels (curagate._kernels): `curagate check` keeps off the slow
 # `import pyarrow.compute`.
@@ -60,13 +60,19 @@ class RowTexts:
     keys: pa.Array  # the key of each row
     other: pa.Array | None  # every other string of each row, joined; None: no row has one
     unreadable: tuple[tuple[int, str], ...] = ()  # (row, column) holding bytes that are not UTF-8
+    # A key of several columns: each but the last (the answer) alone, as rendered (a
+    # prompt/completion row's prompt): a golden question that is a record's whole prompt
+    # matches it exactly, while the key, its answer after it, matched nothing (an item
+    # under 8 words has no n-gram and no span).
+    fields: tuple[pa.Array, ...] = ()
 
     def parts(self) -> list[tuple[pa.Array, bool]]:
         """The texts to scan and whether they are the key, key first; each followed, where
         some hold a zero-width space, joined words or web markup, by the same texts without
         it (:func:`without_zero_width_spaces`), split (:func:`with_joiners_split`) or
         decoded (:func:`markup_decoded`); keys of conversations, by their user turns joined
-        and by their assistant turns joined (:func:`_role_turns`)."""
+        and by their assistant turns joined (:func:`_role_turns`); then the key's
+        :attr:`fields`."""
         out: list[tuple[pa.Array, bool]] = []
         for texts, is_key in ((self.keys, True), (self.other, False)):
             if texts is None:
@@ -75,7 +81,7 @@ class RowTexts:
             out += [(t, is_key) for t in variants if t is not None]
             if is_key:
                 out += [(t, is_key) for t in _role_turns(texts)]
-        return out
+        return out + [(f, True) for f in self.fields]
 
 
 ZWSP = "\u200b"
@@ -158,6 +164,7 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
 
 # A conversation's key: a "role: content" line per turn (records.render_value).
 _TURNS = r"(?:^|\n)(?:system|user|assistant|tool): "
+_TWO_TURNS = rf"(?s){_TURNS}.*{_TURNS}"
 _THREE_TURNS = rf"(?s){_TURNS}.*{_TURNS}.*{_TURNS}"
 
 
@@ -176,18 +183,24 @@ def _turns_of(texts: pa.Array, hits: pa.Array, role: str) -> pa.Array:
 
 
 def _role_turns(texts: pa.Array) -> list[pa.Array]:
-    """Keys of conversations of three turns or more with their user turns joined into one
-    text, and with their assistant turns joined into another (see :func:`_turns_of`); none
-    when no row has three turns. A golden question cut into pieces of a few words, each a
-    user turn answered "ok", left no n-gram of it whole in the key (each piece stood between
-    "assistant: ok" and "user:"); so did a golden answer given a few words per assistant turn,
-    each followed by "go on"."""
+    """Keys of conversations of two turns or more with their user turns joined into one
+    text, and of three or more with their assistant turns joined into another (see
+    :func:`_turns_of`); none when no row has two turns. A golden question cut into pieces
+    of a few words, each a user turn answered "ok", left no n-gram of it whole in the key
+    (each piece stood between "assistant: ok" and "user:"); so did a golden answer given a
+    few words per assistant turn, each followed by "go on"; and a short golden question
+    (under 8 words: no n-gram, no span) that was a whole user turn matched nothing, its
+    answer beside it in the key."""
     from curagate import _kernels
 
-    hits = _kernels.match_substring_regex(texts, _THREE_TURNS)
-    if not _any_true(hits):
+    two = _kernels.match_substring_regex(texts, _TWO_TURNS)
+    if not _any_true(two):
         return []
-    return [_turns_of(texts, hits, role) for role in ("user", "assistant")]
+    views = [_turns_of(texts, two, "user")]
+    three = _kernels.match_substring_regex(texts, _THREE_TURNS)
+    if _any_true(three):
+        views.append(_turns_of(texts, three, "assistant"))
+    return views
 
 
 def _without_zwsp(texts: pa.Array) -> pa.Array | None:
@@ -286,8 +299,12 @@ def row_texts(
     Costs nothing beyond a look at the schema when the rows hold no string
     outside their key (the common case).
     """
-    in_key = set(
-        key_columns(RecordFormat(fmt), table.column_names, text_field, preference_key) or ()
+    names = key_columns(RecordFormat(fmt), table.column_names, text_field, preference_key)
+    in_key = set(names or ())
+    fields = (
+        tuple(render_column(table.column(n).combine_chunks()) for n in names[:-1])
+        if names and len(names) > 1 and table.num_rows
+        else ()
     )
     parts: list[pa.Array] = []
     unreadable: list[tuple[int, str]] = []
@@ -308,8 +325,8 @@ def row_texts(
         parts.append(_texts(values, spec, bad))
         unreadable.extend((row, column.name) for row in sorted(bad))
     if not parts or table.num_rows == 0:
-        return RowTexts(keys, None, tuple(sorted(unreadable)))
-    return RowTexts(keys, _joined(parts), tuple(sorted(unreadable)))
+        return RowTexts(keys, None, tuple(sorted(unreadable)), fields)
+    return RowTexts(keys, _joined(parts), tuple(sorted(unreadable)), fields)
 
 
 def _holds_text(dtype: pa.DataType, spec: Spec) -> bool:
