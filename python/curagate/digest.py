@@ -113,12 +113,25 @@ def require_unchanged(
 def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:
     """The POSIX relative paths :func:`hash_tree` hashes, sorted, without reading them."""
     base = Path(root)
-    out: list[str] = []
-    for p in sorted(base.rglob("*")):
-        rel = p.relative_to(base)
-        if p.is_file() and not (skip_hidden and _hidden(rel)):
-            out.append(rel.as_posix())
-    return out
+    return [rel.as_posix() for rel in _files_under(base) if not (skip_hidden and _hidden(rel))]
+
+
+def _files_under(base: Path) -> list[Path]:
+    """Every file under ``base`` (relative, sorted), links to files and to folders
+    followed, each folder once (a link back up the tree is not walked again). ``rglob``
+    (Python 3.11) does not descend into a linked folder: a model's `1_Pooling/` as a link
+    was neither hashed nor part of the identity, and a changed model passed as the same."""
+    out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(base, followlinks=True):
+        here = Path(folder)
+        st = here.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        out += [(here / f).relative_to(base) for f in files if (here / f).is_file()]
+    return sorted(out)
 
 
 def copy_hashed(root: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, str]:
@@ -127,11 +140,10 @@ def copy_hashed(root: str | os.PathLike[str], dest: str | os.PathLike[str]) -> d
     the sha256 of exactly the bytes now in ``dest``, read once."""
     base, out_root = Path(root), Path(dest)
     out: dict[str, str] = {}
-    for p in sorted(base.rglob("*")):
-        rel = p.relative_to(base)
-        if not p.is_file() or _hidden(rel):
+    for rel in _files_under(base):
+        if _hidden(rel):
             continue
-        target = out_root / rel
+        p, target = base / rel, out_root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         try:

@@ -117,11 +117,11 @@ def model_identity(model: str | Path | None) -> dict[str, str]:
 @cache
 def model_fingerprint(model_dir: Path) -> str:
     """sha256 over every file of the model (path, size, content): the cache's namespace."""
+    from curagate.digest import tree_paths
+
     h = hashlib.sha256()
-    for f in sorted(p for p in model_dir.rglob("*") if p.is_file()):
-        rel = f.relative_to(model_dir).as_posix()
-        if rel.startswith(".") or "/." in rel:
-            continue
+    for rel in tree_paths(model_dir):  # linked folders too; hidden files skipped
+        f = model_dir / rel
         h.update(rel.encode() + b"\0" + str(f.stat().st_size).encode() + b"\0")
         with f.open("rb") as fh:
             while chunk := fh.read(1 << 20):
@@ -205,6 +205,8 @@ class EmbeddingCache:
             return cache
         shards = []
         for shard in sorted(cache.directory.glob("emb-*.npz")):
+            if not shard.is_file():  # a FIFO so named: np.load waited on it for ever
+                continue
             try:
                 with np.load(shard, allow_pickle=False) as data:
                     hashes, vectors = data["hashes"], data["vectors"]

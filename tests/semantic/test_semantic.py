@@ -309,3 +309,36 @@ def test_a_semantic_run_ends_without_teardown_noise_on_stderr(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     assert "leaked" not in proc.stderr and proc.stderr == ""
     assert "kept" in proc.stdout and (tmp_path / "o" / "manifest.json").is_file()
+
+
+def test_a_model_file_in_a_linked_folder_is_part_of_the_identity(tmp_path: Path) -> None:
+    # Found by attack: the fingerprint walked the model with rglob, which (Python 3.11) does
+    # not enter a linked folder: the pooling config in a linked `1_Pooling/` was changed and
+    # the model kept its sha256 and its cached vectors. digest.tree_paths (the gate's and
+    # train's model hashes) walked the same way.
+    from curagate.digest import tree_paths
+    from curagate.semantic import model_fingerprint
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    pooling = tmp_path / "pooling"
+    pooling.mkdir()
+    (pooling / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    (model / "1_Pooling").symlink_to(pooling)
+    (pooling / "loop").symlink_to(model)  # a link back up the tree: walked once
+    assert tree_paths(model) == ["1_Pooling/config.json", "config.json"]
+    before = model_fingerprint(model)
+    (pooling / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    model_fingerprint.cache_clear()  # once per process: as each CLI run hashes it
+    assert model_fingerprint(model) != before
+
+
+def test_a_fifo_in_the_embedding_cache_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    from curagate.semantic import EmbeddingCache
+
+    folder = tmp_path / ("f" * 32)
+    folder.mkdir()
+    os.mkfifo(folder / "emb-fifo.npz")
+    cache = EmbeddingCache.open(tmp_path, "f" * 64)  # returned at once (it hung for ever)
+    assert cache.width is None

@@ -4,9 +4,7 @@ representative."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
@@ -40,7 +38,11 @@ class SemanticStep(BaseStep):
         if not self.enabled or not len(ids):
             return fates
         from curagate import _core
-        from curagate.semantic import model_identity, semantic_clusters  # heavy: only when enabled
+        from curagate.semantic import (  # heavy: only when enabled
+            default_cache_dir,
+            model_identity,
+            semantic_clusters,
+        )
 
         cfg, sem = self.cfg, self.cfg.semantic
         kept_pos = pc.indices_nonzero(fates.kept())
@@ -57,11 +59,9 @@ class SemanticStep(BaseStep):
             if policy == "score"
             else None
         )
-        cache_dir = sem.cache_dir or str(
-            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-            / "curagate"
-            / "embeddings"
-        )
+        # The cache split and leakage use (an empty XDG_CACHE_HOME was a cache in the
+        # working folder here and ~/.cache there).
+        cache_dir = sem.cache_dir or str(default_cache_dir())
         result = semantic_clusters(
             keys,
             model=sem.model,
