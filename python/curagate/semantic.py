@@ -422,6 +422,8 @@ class SemanticResult:
     model: str
     index: str
     threshold: float
+    # Texts whose tokens the model mostly does not know ([UNK]): left out of every cluster.
+    unreadable: int = 0
 
     @property
     def removed_count(self) -> int:
@@ -497,7 +499,8 @@ def semantic_clusters(
             "flat",
             threshold,
         )
-    vectors = embedder.embed(texts)
+    seen, readable = _as_the_model_reads(texts, embedder.model_dir)
+    vectors = embedder.embed(seen)
     index, kind = _build_index(vectors, flat_max_rows)
 
     parent = list(range(n))
@@ -509,7 +512,7 @@ def semantic_clusters(
         return x
 
     for i, j, _ in _range_pairs(index, vectors, threshold):
-        if i != j:
+        if i != j and readable[i] and readable[j]:
             ri, rj = find(i), find(j)
             if ri != rj:
                 parent[max(ri, rj)] = min(ri, rj)
@@ -555,7 +558,35 @@ def semantic_clusters(
         str(embedder.model_dir),
         kind,
         threshold,
+        readable.count(False),
     )
+
+
+def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], list[bool]]:
+    """The texts to embed, and whether the model can read each.
+
+    A text longer than the model's window is embedded as the first and the last halves of
+    the window: the model cut the rest, so conversations under one long system prompt, or
+    few-shot prompts under the same examples, were one vector, removed as copies of each
+    other at similarity 1.0. A text whose tokens are mostly unknown to the model (``[UNK]``:
+    a script its vocabulary lacks) is kept out of every cluster, as a key with no words
+    is: three unrelated Amharic sentences were one vector too."""
+    model = _load_model(model_dir)
+    tok = getattr(model, "tokenizer", None)
+    room = int(getattr(model, "max_seq_length", 0) or 0) - 2  # its [CLS] and [SEP]
+    if tok is None or room < 2 or not texts:
+        return texts, [True] * len(texts)
+    unk = getattr(tok, "unk_token_id", None)
+    seen: list[str] = []
+    readable: list[bool] = []
+    for text, ids in zip(texts, tok(texts, add_special_tokens=False)["input_ids"], strict=True):
+        known = len(ids) if unk is None else sum(1 for i in ids if i != unk)
+        readable.append(not ids or 2 * known > len(ids))
+        if len(ids) > room:
+            head = room // 2
+            text = f"{tok.decode(ids[:head])} ... {tok.decode(ids[len(ids) - (room - head) :])}"
+        seen.append(text)
+    return seen, readable
 
 
 # --- paraphrase leakage ------------------------------------------------------

@@ -1053,6 +1053,7 @@ def split(
             # the run id) differ between two installs of one model.
             **model_identity(model),
             "clusters": sem.n_clusters,
+            "unreadable_by_model": sem.unreadable,
         }
     key_fps = fingerprints(loaded.key_array)
     overlap = Overlap(loaded.keys, key_fps, options) if (verify or join_near) else None

@@ -342,3 +342,25 @@ def test_a_fifo_in_the_embedding_cache_is_skipped_not_waited_on(tmp_path: Path) 
     os.mkfifo(folder / "emb-fifo.npz")
     cache = EmbeddingCache.open(tmp_path, "f" * 64)  # returned at once (it hung for ever)
     assert cache.width is None
+
+
+def test_texts_the_model_cuts_or_cannot_read_are_not_copies_of_each_other(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: (1) conversations under one long system prompt were cut by the model
+    # after the prompt (256 word pieces), so five different exchanges were one vector and
+    # four were removed at similarity 1.0; (2) three unrelated Amharic sentences were all
+    # [UNK] to the model, one vector, two removed as paraphrases of the first.
+    system = "You are a helpful, careful and honest assistant for the support team. " * 30
+    exchanges = [
+        ("How do I reset my password?", "Go to settings."),
+        ("What is your refund policy for damaged items?", "30 days."),
+        ("Write a haiku about autumn leaves.", "Crimson leaves drifting"),
+        ("What is 17 times 23?", "391"),
+    ]
+    keys = [f"system: {system}\nuser: {q}\nassistant: {a}" for q, a in exchanges]
+    result = semantic_clusters(keys, threshold=0.9)
+    assert result.removed_count == 0, result.similarity
+    amharic = ["ሰላም ለዓለም ሁሉ", "እንዴት ነህ ዛሬ", "ቡና መጠጣት እወዳለሁ"]
+    result = semantic_clusters([*amharic, CAPITAL, CAPITAL + " "], threshold=0.9)
+    assert result.unreadable == 3 and result.keep.tolist() == [True, True, True, True, False]

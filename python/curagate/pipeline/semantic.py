@@ -101,6 +101,8 @@ class SemanticStep(BaseStep):
             "threshold": result.threshold,
             "index": result.index,
             "clusters": result.n_clusters,
+            # mostly [UNK] to the model: kept out of every cluster (see semantic_clusters)
+            "unreadable_by_model": result.unreadable,
         }
         # Cache hits vary between reruns: CurateResult.runtime, not stats.json.
         self._runtime = {"encoded": result.encoded, "cached": result.cached}
