@@ -751,3 +751,39 @@ def test_a_run_or_bundle_naming_no_base_is_a_warning(kind: str) -> None:
         assert check.verdict == "pass" and "not compared" in check.message
     else:
         assert check.verdict == "warn" and "names no base model" in check.message
+
+
+def test_the_bases_tensors_saved_again_are_the_candidate_itself(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # Found by attack: the base's tensors saved with other header metadata (or in other
+    # shards) were another model to the file digests: GATE013 passed, every delta 0.
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from curagate.gate.models import same_tensors
+
+    tensors = load_file(str(tiny_model_dir / "model.safetensors"))
+    resaved = tmp_path / "resaved"
+    shutil.copytree(tiny_model_dir, resaved)
+    save_file(tensors, str(resaved / "model.safetensors"), metadata={"format": "pt", "n": "x"})
+    sharded = tmp_path / "sharded"
+    shutil.copytree(tiny_model_dir, sharded)
+    (sharded / "model.safetensors").unlink()
+    names = sorted(tensors)
+    half = len(names) // 2
+    for k, part in enumerate((names[:half], names[half:])):
+        save_file(
+            {n: tensors[n] for n in part}, str(sharded / f"model-0000{k + 1}-of-00002.safetensors")
+        )
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_model_dir, changed)
+    other = {n: t.copy() for n, t in tensors.items()}
+    other[names[-1]].flat[0] += 1
+    save_file(other, str(changed / "model.safetensors"))
+    assert same_tensors(tiny_model_dir, resaved) and same_tensors(resaved, sharded)
+    assert not same_tensors(tiny_model_dir, changed)
+    out = run_gate(_gate(tmp_path, golden_dir), str(resaved), str(tiny_model_dir), tmp_path / "o")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
+    assert check["verdict"] == "fail" and "--base is the candidate itself" in check["message"]

@@ -249,6 +249,73 @@ def resolve_model(
     )
 
 
+# A safetensors header is a few KB per thousand tensors; past this it is no model's.
+_MAX_HEADER = 100 << 20
+_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def _tensor_table(folder: Path) -> dict[str, tuple[Path, str, tuple[int, ...], int, int]] | None:
+    """Every tensor of the safetensors files under ``folder``: name -> (file, dtype, shape,
+    start and end of its bytes in the file); None when the weights are not all in
+    well-formed safetensors files (another format, a bad header, a name twice)."""
+    from curagate.digest import tree_paths
+
+    table: dict[str, tuple[Path, str, tuple[int, ...], int, int]] = {}
+    for rel in tree_paths(folder):
+        if not rel.endswith(_WEIGHTS):
+            continue
+        if not rel.endswith(".safetensors"):
+            return None
+        path = folder / rel
+        try:
+            with path.open("rb") as f:
+                size = int.from_bytes(f.read(8), "little")
+                if not 0 < size <= _MAX_HEADER:
+                    return None
+                header = json.loads(f.read(size))
+        except (OSError, ValueError, RecursionError):
+            return None
+        if not isinstance(header, dict):
+            return None
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            try:
+                start, end = (8 + size + int(x) for x in info["data_offsets"])
+                entry = (path, str(info["dtype"]), tuple(int(d) for d in info["shape"]), start, end)
+            except (KeyError, TypeError, ValueError):
+                return None
+            if name in table or end < start:
+                return None
+            table[name] = entry
+    return table or None
+
+
+def same_tensors(a: Path, b: Path) -> bool:
+    """Whether two model folders hold the same tensors (names, dtypes, shapes and bytes) in
+    safetensors files, however they are sharded and whatever their headers' metadata say:
+    the base's weights saved again were another model to the file digests (the gate's
+    GATE013 compared the candidate with itself and passed). Stops at the first difference
+    (a fine-tuned model differs early); reads both sides whole when they are the same."""
+    ta, tb = _tensor_table(a), _tensor_table(b)
+    if ta is None or tb is None or ta.keys() != tb.keys():
+        return False
+    if any(ta[n][1:3] != tb[n][1:3] or ta[n][4] - ta[n][3] != tb[n][4] - tb[n][3] for n in ta):
+        return False
+    for name in sorted(ta):
+        (fa, _, _, sa, ea), (fb, _, _, sb, _) = ta[name], tb[name]
+        with fa.open("rb") as x, fb.open("rb") as y:
+            x.seek(sa)
+            y.seek(sb)
+            left = ea - sa
+            while left:
+                n = min(left, 1 << 20)
+                if x.read(n) != y.read(n):
+                    return False
+                left -= n
+    return True
+
+
 class Generator(Protocol):
     def generate(self, conversations: Sequence[Messages], settings: GenSettings) -> list[str]: ...
 

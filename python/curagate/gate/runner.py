@@ -81,6 +81,7 @@ from curagate.gate.models import (
     ModelRef,
     generate_cached,
     resolve_model,
+    same_tensors,
 )
 from curagate.gate.report import json_text
 from curagate.gate.stats import DeltaCI, PairMetric, mcnemar, paired_bootstrap
@@ -505,6 +506,11 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     )
     if ours and theirs and (ours <= theirs or theirs <= ours):
         return True
+    # The same tensors saved again (other shards, other header metadata): the same weights.
+    if all(r.model_dir is not None and r.adapter_dir is None for r in (cand, base)):
+        assert cand.model_dir is not None and base.model_dir is not None
+        if same_tensors(cand.model_dir, base.model_dir):
+            return True
     # A bundle and the training run it was exported from, either way round.
     return any(
         one.kind == "run"
