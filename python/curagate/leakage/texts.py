@@ -61,9 +61,9 @@ class RowTexts:
     other: pa.Array | None  # every other string of each row, joined; None: no row has one
     unreadable: tuple[tuple[int, str], ...] = ()  # (row, column) holding bytes that are not UTF-8
     # A key of several columns: each but the last (the answer) alone, as rendered (a
-    # prompt/completion row's prompt): a golden question that is a record's whole prompt
-    # matches it exactly, while the key, its answer after it, matched nothing (an item
-    # under 8 words has no n-gram and no span).
+    # prompt/completion row's prompt), where it is short (:data:`SHORT_WORDS`; else ""): a
+    # golden question that is a record's whole prompt matches it exactly, while the key,
+    # its answer after it, matched nothing (an item under 8 words has no n-gram and no span).
     fields: tuple[pa.Array, ...] = ()
 
     def parts(self) -> list[tuple[pa.Array, bool]]:
@@ -196,11 +196,31 @@ def _role_turns(texts: pa.Array) -> list[pa.Array]:
     two = _kernels.match_substring_regex(texts, _TWO_TURNS)
     if not _any_true(two):
         return []
-    views = [_turns_of(texts, two, "user")]
     three = _kernels.match_substring_regex(texts, _THREE_TURNS)
-    if _any_true(three):
-        views.append(_turns_of(texts, three, "assistant"))
-    return views
+    if not _any_true(three):  # only a short question as a whole turn is new here
+        return [_short(_turns_of(texts, two, "user"))]
+    user = _turns_of(texts, two, "user")
+    return [
+        _kernels.if_else(three, user, _short(user)),
+        _turns_of(texts, three, "assistant"),
+    ]
+
+
+# A text of at most this many words (split at whitespace) is scanned again on its own (a
+# prompt beside its answer, a two-turn conversation's question): only an item too short
+# for the span criterion needs it, and the key holds every n-gram and span of a longer one.
+# Generous: normalization splits words joined by punctuation ("a,b,c").
+SHORT_WORDS = 24
+_LONG = rf"^\s*(?:\S+\s+){{{SHORT_WORDS}}}\S"
+
+
+def _short(texts: pa.Array) -> pa.Array:
+    """``texts`` with those of more than :data:`SHORT_WORDS` words as "" (nothing to scan:
+    a T0 prompt, an article and its question, was scanned twice for nothing)."""
+    from curagate import _kernels
+
+    long = _kernels.match_substring_regex(texts, _LONG)
+    return _kernels.if_else(long, pa.scalar("", texts.type), texts)
 
 
 def _without_zwsp(texts: pa.Array) -> pa.Array | None:
@@ -302,7 +322,7 @@ def row_texts(
     names = key_columns(RecordFormat(fmt), table.column_names, text_field, preference_key)
     in_key = set(names or ())
     fields = (
-        tuple(render_column(table.column(n).combine_chunks()) for n in names[:-1])
+        tuple(_short(render_column(table.column(n).combine_chunks())) for n in names[:-1])
         if names and len(names) > 1 and table.num_rows
         else ()
     )
