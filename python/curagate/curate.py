@@ -186,13 +186,17 @@ def resolve_config(
 def _read_besides(
     config: str | os.PathLike[str] | CurateConfig | None, cfg: CurateConfig
 ) -> list[tuple[str, str | os.PathLike[str]]]:
-    """What a run reads besides its inputs: the config file and the decontamination
-    references (an --out holding one would delete it)."""
+    """What a run reads (or writes) besides its inputs and output: the config file, the
+    decontamination references and the embedding cache (an --out holding one would delete
+    it; a cache inside --out was a change to --out no other run made, exit 2 after all
+    the work)."""
     from curagate.config import CurateConfig
 
     keep: list[tuple[str, str | os.PathLike[str]]] = [
         ("--decontaminate reference", ref) for ref in cfg.decontaminate.reference
     ]
+    if cfg.semantic.enabled and cfg.semantic.cache_dir:
+        keep.append(("semantic.cache_dir", cfg.semantic.cache_dir))
     if config is not None and not isinstance(config, CurateConfig):
         keep.append(("--config file", config))
     return keep

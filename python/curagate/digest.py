@@ -124,6 +124,8 @@ def _files_under(base: Path) -> list[Path]:
     out: list[Path] = []
     seen: set[tuple[int, int]] = set()
     for folder, dirs, files in os.walk(base, followlinks=True):
+        dirs.sort()  # a folder reached twice is named by the first name in sorted order,
+        # not by the filesystem's listing order (ext4 and tmpfs gave two digests)
         here = Path(folder)
         st = here.stat()
         if (st.st_dev, st.st_ino) in seen:

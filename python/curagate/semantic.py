@@ -23,6 +23,7 @@ import math
 import os
 import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -574,19 +575,44 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], l
     model = _load_model(model_dir)
     tok = getattr(model, "tokenizer", None)
     room = int(getattr(model, "max_seq_length", 0) or 0) - 2  # its [CLS] and [SEP]
-    if tok is None or room < 2 or not texts:
+    if tok is None or room < 16 or not texts:
         return texts, [True] * len(texts)
     unk = getattr(tok, "unk_token_id", None)
+    with _quiet_transformers():  # "Token indices sequence length is longer than ...": known
+        pieces = tok(texts, add_special_tokens=False)["input_ids"]
+        # The joiner's own pieces, and a few for what decoding and tokenizing again may add:
+        # a tail filling the room was cut by the model at its end, the words that differed.
+        budget = room - len(tok(_JOINER, add_special_tokens=False)["input_ids"]) - 4
     seen: list[str] = []
     readable: list[bool] = []
-    for text, ids in zip(texts, tok(texts, add_special_tokens=False)["input_ids"], strict=True):
+    for text, ids in zip(texts, pieces, strict=True):
         known = len(ids) if unk is None else sum(1 for i in ids if i != unk)
         readable.append(not ids or 2 * known > len(ids))
         if len(ids) > room:
-            head = room // 2
-            text = f"{tok.decode(ids[:head])} ... {tok.decode(ids[len(ids) - (room - head) :])}"
+            head = budget // 2
+            tail = ids[len(ids) - (budget - head) :]
+            text = f"{tok.decode(ids[:head])}{_JOINER}{tok.decode(tail)}"
         seen.append(text)
     return seen, readable
+
+
+_JOINER = " ... "
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings off for the block (its logging's level put back after)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    level = hf_logging.get_verbosity()  # type: ignore[no-untyped-call]
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)  # type: ignore[no-untyped-call]
 
 
 # --- paraphrase leakage ------------------------------------------------------
@@ -653,9 +679,13 @@ class ParaphraseIndex:
             raise InputError("the reference set is empty: nothing to look for")
         self.threshold = threshold
         self.embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
-        vectors = self.embedder.embed(references)
+        # As the model reads them (see _as_the_model_reads): an item it cannot read is
+        # no evidence of anything (an Amharic item "matched" two unrelated Amharic rows).
+        seen, self._readable = _as_the_model_reads(references, self.embedder.model_dir)
+        vectors = self.embedder.embed(seen)
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
+        self.unreadable = self._readable.count(False)  # items, then corpus rows too
 
     @property
     def model(self) -> str:
@@ -666,9 +696,14 @@ class ParaphraseIndex:
         corpus = _as_texts(corpus_keys)
         leaks: list[ParaphraseLeak] = []
         for start in range(0, len(corpus), chunk_rows):
-            vectors = self.embedder.embed(corpus[start : start + chunk_rows])
+            seen, readable = _as_the_model_reads(
+                corpus[start : start + chunk_rows], self.embedder.model_dir
+            )
+            self.unreadable += readable.count(False)
+            vectors = self.embedder.embed(seen)
             for c, r, sim in _range_pairs(self._index, vectors, self.threshold):
-                leaks.append(ParaphraseLeak(r, start + c, sim))
+                if readable[c] and self._readable[r]:
+                    leaks.append(ParaphraseLeak(r, start + c, sim))
         leaks.sort(key=lambda k: (k.corpus, k.reference))
         return leaks
 

@@ -1016,7 +1016,8 @@ def split(
     out_dir = Path(out)
     paths = expand_inputs(inputs)
     # `split DIR --out DIR` run twice would read its own outputs back.
-    claim = check_output(out_dir, "split", inputs, paths)
+    cache = [("--cache-dir", cache_dir)] if semantic and cache_dir is not None else []
+    claim = check_output(out_dir, "split", inputs, paths, keep=cache)
     loaded = _load(
         paths,
         format=format,

