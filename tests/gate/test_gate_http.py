@@ -378,10 +378,17 @@ def _contamination_gate(tmp_path: Path, golden: Path, on_leak: str = "fail") -> 
     return p
 
 
-def _gate_on_leaked(tmp_path: Path, golden_dir: Path, servers: Any) -> Any:
-    """Lock the golden sets and gate a candidate trained on a row holding LEAKED_PROMPT."""
+def _gate_on_leaked(
+    tmp_path: Path,
+    golden_dir: Path,
+    servers: Any,
+    prompts: tuple[str, ...] = (),
+    completion: str = "Positive",
+) -> Any:
+    """Lock the golden sets and gate a candidate trained on rows of ``prompts`` (a row
+    holding LEAKED_PROMPT when none are given), each answered ``completion``."""
     lock(golden_dir)
-    train = _train_file(tmp_path, [LEAKED_PROMPT])
+    train = _train_file(tmp_path, list(prompts) or [LEAKED_PROMPT], completion)
     return run_gate(
         _contamination_gate(tmp_path, golden_dir),
         servers["right"].url,
@@ -391,10 +398,10 @@ def _gate_on_leaked(tmp_path: Path, golden_dir: Path, servers: Any) -> Any:
     )
 
 
-def _train_file(tmp_path: Path, prompts: list[str]) -> Path:
+def _train_file(tmp_path: Path, prompts: list[str], completion: str = "Positive") -> Path:
     p = tmp_path / "train.jsonl"
     p.write_text(
-        "".join(json.dumps({"prompt": q, "completion": "Positive"}) + "\n" for q in prompts)
+        "".join(json.dumps({"prompt": q, "completion": completion}) + "\n" for q in prompts)
     )
     return p
 
@@ -409,26 +416,12 @@ def test_a_short_golden_prompt_that_is_a_whole_training_prompt_fails_the_gate(
     # (with its answer as the completion), passed GATE005 with "0 golden items found": no
     # 13-gram, under the span's 8 words, and the key (prompt and completion) no exact copy.
     write_set(golden_dir, "sentiment", "classification", SENTIMENT_ITEMS)
-    lock(golden_dir)
     short = [i["prompt"] for i in SENTIMENT_ITEMS if len(i["prompt"].split()) < 8]
     assert short  # "Review 0: great product, works well"
-    train = tmp_path / "train.jsonl"  # an answer long enough that MinHash sees no copy
-    train.write_text(
-        "".join(
-            json.dumps(
-                {"prompt": q, "completion": "Sure! The label you are looking for is Positive."}
-            )
-            + "\n"
-            for q in ["an unrelated training prompt about cooking pasta", short[0]]
-        )
-    )
-    out = run_gate(
-        _contamination_gate(tmp_path, golden_dir),
-        servers["right"].url,
-        servers["wrong"].url,
-        tmp_path / "o",
-        train_data=[str(train)],
-    )
+    # an answer long enough that MinHash sees no copy
+    prompts = ("an unrelated training prompt about cooking pasta", short[0])
+    answer = "Sure! The label you are looking for is Positive."
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, prompts, answer)
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
     contamination = out.report["contamination"]
@@ -440,17 +433,8 @@ def test_a_short_golden_prompt_that_is_a_whole_training_prompt_fails_the_gate(
 def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, servers) -> None:
     items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
     write_set(golden_dir, "sentiment", "classification", items)
-    lock(golden_dir)
-    train = _train_file(
-        tmp_path, ["an unrelated training prompt about cooking pasta", LEAKED_PROMPT]
-    )
-    out = run_gate(
-        _contamination_gate(tmp_path, golden_dir),
-        servers["right"].url,
-        servers["wrong"].url,
-        tmp_path / "o",
-        train_data=[str(train)],
-    )
+    prompts = ("an unrelated training prompt about cooking pasta", LEAKED_PROMPT)
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, prompts)
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
     # s33..s39 are "Review N: long complaint about delivery, packaging and missing parts": the

@@ -801,16 +801,22 @@ def test_an_index_page_written_over_by_hand_is_tampering_not_a_login(
         create_app(world.db)
 
 
-def test_a_head_file_keeps_the_floor_across_restarts(
-    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Without --head-file a restarted service had seen nothing: the older copy put back
-    # while it was down was served as current.
+def _head_file_and_backup(world: World, tmp_path: Path) -> tuple[Path, Path]:
+    """A --head-file path (its folder made) and a copy of the registry as it is now."""
     head = tmp_path / "keep" / "head.txt"
     head.parent.mkdir()
     backup = tmp_path / "backup.db"
     with sqlite3.connect(world.db) as live, sqlite3.connect(backup) as copy:
         live.backup(copy)
+    return head, backup
+
+
+def test_a_head_file_keeps_the_floor_across_restarts(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without --head-file a restarted service had seen nothing: the older copy put back
+    # while it was down was served as current.
+    head, backup = _head_file_and_backup(world, tmp_path)
     alice = bearer(world, "alice")
     with TestClient(create_app(world.db, head_file=head)) as first:
         r = first.post(
@@ -843,11 +849,7 @@ def test_an_older_copy_put_back_is_a_503_that_names_no_head_file_and_is_logged(
 ) -> None:
     # Found by attack: /healthz, without a login, answered with the --head-file's absolute
     # path, and the server log had no line.
-    head = tmp_path / "keep" / "head.txt"
-    head.parent.mkdir()
-    backup = tmp_path / "backup.db"
-    with sqlite3.connect(world.db) as live, sqlite3.connect(backup) as copy:
-        live.backup(copy)
+    head, backup = _head_file_and_backup(world, tmp_path)
     with TestClient(create_app(world.db, head_file=head)) as c:
         r = c.post(
             "/api/v1/models/bot/versions/2/promotions",
