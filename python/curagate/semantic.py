@@ -685,7 +685,8 @@ class ParaphraseIndex:
         vectors = self.embedder.embed(seen)
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
-        self.unreadable = self._readable.count(False)  # items, then corpus rows too
+        self.unreadable = self._readable.count(False)  # reference items the model cannot read
+        self.unreadable_texts: set[bytes] = set()  # ... and corpus texts (by their hash)
 
     @property
     def model(self) -> str:
@@ -699,7 +700,11 @@ class ParaphraseIndex:
             seen, readable = _as_the_model_reads(
                 corpus[start : start + chunk_rows], self.embedder.model_dir
             )
-            self.unreadable += readable.count(False)
+            self.unreadable_texts.update(
+                text_hash(t)
+                for t, ok in zip(corpus[start : start + chunk_rows], readable, strict=True)
+                if not ok
+            )
             vectors = self.embedder.embed(seen)
             for c, r, sim in _range_pairs(self._index, vectors, self.threshold):
                 if readable[c] and self._readable[r]:

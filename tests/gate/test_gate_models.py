@@ -787,3 +787,28 @@ def test_the_bases_tensors_saved_again_are_the_candidate_itself(
     out = run_gate(_gate(tmp_path, golden_dir), str(resaved), str(tiny_model_dir), tmp_path / "o")
     check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
     assert check["verdict"] == "fail" and "--base is the candidate itself" in check["message"]
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    ["[0, Infinity]", "[-1000, -992]", "[0, 1000000000000000]", "[8, 4]"],
+)
+def test_a_hostile_safetensors_header_is_no_model_not_a_crash_or_a_hang(
+    tmp_path, tiny_model_dir, offsets: str
+) -> None:
+    # Found by the re-attack: a stray .safetensors file whose header said Infinity was exit 3
+    # (OverflowError), negative offsets exit 3 (seek), and offsets past the end on both
+    # sides read empty bytes as equal for ever.
+    import shutil
+    import struct
+
+    from curagate.gate.models import same_tensors
+
+    header = ('{"w": {"dtype": "F32", "shape": [2], "data_offsets": ' + offsets + "}}").encode()
+    sides = []
+    for name in ("a", "b"):
+        side = tmp_path / name
+        shutil.copytree(tiny_model_dir, side)
+        (side / "extra.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
+        sides.append(side)
+    assert same_tensors(*sides) is False

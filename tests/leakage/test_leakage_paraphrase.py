@@ -86,3 +86,25 @@ def test_texts_the_model_cannot_read_are_no_paraphrases(tmp_path: Path) -> None:
         ["የኢትዮጵያ ዋና ከተማ አዲስ አበባ ናት።"], ["ልጆቹ ዛሬ ጠዋት ወደ ትምህርት ቤት ሄዱ።", "ገበሬው በእርሻው ላይ ስንዴ ዘራ።"]
     )
     assert result.leaks == []
+
+
+@pytest.mark.slow
+def test_leakage_says_what_the_paraphrase_model_could_not_read(tmp_path: Path) -> None:
+    # Found by the re-attack: an Amharic golden item was never compared (the model reads it
+    # as [UNK]) and the report said "paraphrase 0", like a clean check.
+    ref = tmp_path / "g.jsonl"
+    ref.write_text(json.dumps({"text": "የኢትዮጵያ ዋና ከተማ አዲስ አበባ ናት።"}) + "\n")
+    corpus = tmp_path / "c.jsonl"
+    rows = ["አዲስ አበባ የኢትዮጵያ ዋና ከተማ ነች።", "Write a haiku about the autumn sea and its grey light."]
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus), "--paraphrase"]
+    p = subprocess.run(
+        [sys.executable, "-m", "curagate", *argv, "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    said = "not judged by paraphrase (the model cannot read them, mostly [UNK]): 1 reference"
+    assert said in p.stdout and said in (tmp_path / "o" / "leakage.md").read_text()
+    report = json.loads((tmp_path / "o" / "leakage.json").read_text())
+    assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 1, "corpus_texts": 1}

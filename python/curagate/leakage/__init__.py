@@ -254,6 +254,9 @@ class LeakageResult:
     reference_unreadable: list[Quarantined] = field(default_factory=list)
     # The rows' answers indexed (part "answer"; ``items`` are their prompts).
     answer_items: list[ReferenceItem] = field(default_factory=list)
+    # With --paraphrase: reference items and distinct corpus texts the model could not read
+    # (mostly [UNK]), never compared: "paraphrase 0" alone read as a clean check.
+    paraphrase_unreadable: dict[str, int] | None = None
 
     @property
     def leaked_reference_items(self) -> int:
@@ -306,6 +309,11 @@ class LeakageResult:
                 "leaked_reference_items": self.leaked_reference_items,
                 "contaminated_records": self.contaminated_records,
                 "by_method": self.by_method(),
+                **(
+                    {"paraphrase_unreadable": self.paraphrase_unreadable}
+                    if self.paraphrase_unreadable is not None
+                    else {}
+                ),
             },
             "leaks": [leak.to_dict() for leak in self.leaks],
         }
@@ -1078,6 +1086,12 @@ def detect(
         unreadable=[q for p in parts for q in p.unreadable],
         reference_quarantined=index.quarantined,
         reference_unreadable=list(index.unreadable),
+        paraphrase_unreadable=None
+        if paraphrases is None
+        else {
+            "reference_items": paraphrases.unreadable,
+            "corpus_texts": len(paraphrases.unreadable_texts),
+        },
     )
 
 

@@ -66,6 +66,13 @@ def summary_lines(result: LeakageResult) -> list[str]:
         f"({', '.join(f'{m} {n}' for m, n in by.items())}); "
         f"contaminated corpus records: {result.contaminated_records}",
     ]
+    unread = result.paraphrase_unreadable or {}
+    if any(unread.values()):
+        lines.append(
+            f"not judged by paraphrase (the model cannot read them, mostly [UNK]): "
+            f"{unread['reference_items']} reference item(s), {unread['corpus_texts']} "
+            "distinct corpus text(s)"
+        )
     if result.quarantined:
         lines.append(
             f"quarantined corpus rows (failed format validation): {result.quarantined}, "
