@@ -607,12 +607,12 @@ def _quiet_transformers() -> Iterator[None]:
     except ImportError:
         yield
         return
-    level = hf_logging.get_verbosity()  # type: ignore[no-untyped-call]
+    level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     try:
         yield
     finally:
-        hf_logging.set_verbosity(level)  # type: ignore[no-untyped-call]
+        hf_logging.set_verbosity(level)
 
 
 # --- paraphrase leakage ------------------------------------------------------
