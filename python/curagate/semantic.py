@@ -692,6 +692,12 @@ class ParaphraseIndex:
     def model(self) -> str:
         return str(self.embedder.model_dir)
 
+    def unreadable_among(self, keys: Texts) -> int:
+        """How many of ``keys`` (scanned already) the model could not read."""
+        if not self.unreadable_texts:
+            return 0
+        return sum(1 for k in _as_texts(keys) if text_hash(k) in self.unreadable_texts)
+
     def scan(self, corpus_keys: Texts, *, chunk_rows: int = 8192) -> list[ParaphraseLeak]:
         """Leaks of one batch of corpus keys, sorted by corpus row, then reference."""
         corpus = _as_texts(corpus_keys)

@@ -812,3 +812,25 @@ def test_a_hostile_safetensors_header_is_no_model_not_a_crash_or_a_hang(
         (side / "extra.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(8))
         sides.append(side)
     assert same_tensors(*sides) is False
+
+
+def test_files_beside_the_safetensors_do_not_hide_a_resaved_base(tmp_path, tiny_model_dir) -> None:
+    # Found by the re-attack: a checkpoint's training_args.bin (or a base's
+    # original/consolidated.00.pth) beside model.safetensors made the tensors "not
+    # comparable": the re-saved base passed GATE013.
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from curagate.gate.models import same_tensors
+
+    cand = tmp_path / "cand"
+    shutil.copytree(tiny_model_dir, cand)
+    tensors = load_file(str(tiny_model_dir / "model.safetensors"))
+    save_file(tensors, str(cand / "model.safetensors"), metadata={"format": "pt", "n": "x"})
+    (cand / "training_args.bin").write_bytes(b"\x80\x04pickle")
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    (base / "original").mkdir()
+    (base / "original" / "consolidated.00.pth").write_bytes(b"PK\x03\x04")
+    assert same_tensors(cand, base)

@@ -95,8 +95,12 @@ def test_leakage_says_what_the_paraphrase_model_could_not_read(tmp_path: Path) -
     ref = tmp_path / "g.jsonl"
     ref.write_text(json.dumps({"text": "የኢትዮጵያ ዋና ከተማ አዲስ አበባ ናት።"}) + "\n")
     corpus = tmp_path / "c.jsonl"
-    rows = ["አዲስ አበባ የኢትዮጵያ ዋና ከተማ ነች።", "Write a haiku about the autumn sea and its grey light."]
-    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    # a record of two unreadable texts (its key and its prompt alone) is one record
+    rows = [
+        {"prompt": "አዲስ አበባ የኢትዮጵያ ዋና ከተማ ነች።", "completion": "ገበሬው በእርሻው ላይ ስንዴ ዘራ።"},
+        {"prompt": "Write a haiku about the autumn sea.", "completion": "Grey light on the sea."},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     argv = ["leakage", "--reference", str(ref), "--corpus", str(corpus), "--paraphrase"]
     p = subprocess.run(
         [sys.executable, "-m", "curagate", *argv, "--out", str(tmp_path / "o")],
@@ -107,4 +111,4 @@ def test_leakage_says_what_the_paraphrase_model_could_not_read(tmp_path: Path) -
     said = "not judged by paraphrase (the model cannot read them, mostly [UNK]): 1 reference"
     assert said in p.stdout and said in (tmp_path / "o" / "leakage.md").read_text()
     report = json.loads((tmp_path / "o" / "leakage.json").read_text())
-    assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 1, "corpus_texts": 1}
+    assert report["summary"]["paraphrase_unreadable"] == {"reference_items": 1, "corpus_records": 1}

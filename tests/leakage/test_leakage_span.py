@@ -268,3 +268,23 @@ def test_a_short_golden_question_that_is_a_one_turn_prompt_is_found(
     result = detect([ref], [corpus])
     assert result.leaked_reference_items == 1
     assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+def test_a_short_question_padded_with_symbols_is_still_a_short_prompt(tmp_path: Path) -> None:
+    # Found by the re-attack: the view counted words at whitespace, so a spaced-out formula
+    # of 7 words and 26 tokens got none, and nothing matched it; and a run of letters was
+    # not cut into many "words" (a long word-free CJK prompt is one).
+    import pyarrow as pa
+
+    from curagate.leakage.texts import _short
+
+    formula = "Evaluate : ( ( 3 + 4 ) * ( 5 - 2 ) ) / ( ( 1 + 1 ) ) = ?"
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "q1", "prompt": formula, "reference": "10.5"}) + "\n")
+    corpus = tmp_path / "train.jsonl"
+    row = {"prompt": formula, "completion": "Sure! The answer you are looking for is 10.5."}
+    corpus.write_text(json.dumps(row) + "\n")
+    assert detect([ref], [corpus]).leaked_reference_items == 1
+    texts = [" ".join(["w"] * 24), " ".join(["w"] * 25), "中文" * 100]
+    kept = _short(pa.array(texts, pa.large_string())).to_pylist()
+    assert [bool(t) for t in kept] == [True, False, True]

@@ -251,22 +251,16 @@ def resolve_model(
 
 # A safetensors header is a few KB per thousand tensors; past this it is no model's.
 _MAX_HEADER = 100 << 20
-_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
 def _tensor_table(folder: Path) -> dict[str, tuple[Path, str, tuple[int, ...], int, int]] | None:
-    """Every tensor of the safetensors files under ``folder``: name -> (file, dtype, shape,
-    start and end of its bytes in the file); None when the weights are not all in
-    well-formed safetensors files (another format, a bad header, a name twice)."""
-    from curagate.digest import tree_paths
-
+    """Every tensor of the safetensors files at the top of ``folder``, the ones transformers
+    loads (whatever else lies beside them: a checkpoint's `training_args.bin` or
+    `optimizer.pt`, an `original/consolidated.00.pth`, which made a re-saved base "another
+    model"): name -> (file, dtype, shape, start and end of its bytes in the file); None
+    when there is none, or one is not well-formed (a bad header, a name twice)."""
     table: dict[str, tuple[Path, str, tuple[int, ...], int, int]] = {}
-    for rel in tree_paths(folder):
-        if not rel.endswith(_WEIGHTS):
-            continue
-        if not rel.endswith(".safetensors"):
-            return None
-        path = folder / rel
+    for path in sorted(folder.glob("*.safetensors")):
         try:
             with path.open("rb") as f:
                 length = os.fstat(f.fileno()).st_size

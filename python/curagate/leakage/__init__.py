@@ -254,8 +254,8 @@ class LeakageResult:
     reference_unreadable: list[Quarantined] = field(default_factory=list)
     # The rows' answers indexed (part "answer"; ``items`` are their prompts).
     answer_items: list[ReferenceItem] = field(default_factory=list)
-    # With --paraphrase: reference items and distinct corpus texts the model could not read
-    # (mostly [UNK]), never compared: "paraphrase 0" alone read as a clean check.
+    # With --paraphrase: reference items and corpus records (by their key) the model could
+    # not read (mostly [UNK]), never compared: "paraphrase 0" alone read as a clean check.
     paraphrase_unreadable: dict[str, int] | None = None
 
     @property
@@ -1090,7 +1090,7 @@ def detect(
         if paraphrases is None
         else {
             "reference_items": paraphrases.unreadable,
-            "corpus_texts": len(paraphrases.unreadable_texts),
+            "corpus_records": sum(p.paraphrase_unreadable for p in parts),
         },
     )
 
@@ -1112,6 +1112,7 @@ class _FileScan:
     quarantined: int = 0
     quarantined_scanned: int = 0
     unreadable: list[Quarantined] = field(default_factory=list)
+    paraphrase_unreadable: int = 0  # records whose key the embedding model cannot read
 
 
 def _scan_task(common: tuple[LeakageIndex, _ScanOptions], path: str) -> _FileScan:
@@ -1141,6 +1142,8 @@ def _scan_file(
         for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), texts):
             if hits:
                 _collect(by_item, index, hits, scanned, _places(batch, hits))
+        if paraphrases is not None:  # by their key, once per record (not per text scanned)
+            part.paraphrase_unreadable += paraphrases.unreadable_among(keys)
         part.unreadable.extend(_unreadable_fields(batch, texts))
         if batch.quarantined:
             part.quarantined += len(batch.quarantined)
@@ -1153,6 +1156,8 @@ def _scan_file(
                 qkeys = pa.array(found, pa.large_string())
                 part.nbytes += _text_bytes(qkeys)
                 _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
+                if paraphrases is not None:
+                    part.paraphrase_unreadable += paraphrases.unreadable_among(qkeys)
     return part
 
 

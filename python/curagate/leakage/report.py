@@ -70,8 +70,8 @@ def summary_lines(result: LeakageResult) -> list[str]:
     if any(unread.values()):
         lines.append(
             f"not judged by paraphrase (the model cannot read them, mostly [UNK]): "
-            f"{unread['reference_items']} reference item(s), {unread['corpus_texts']} "
-            "distinct corpus text(s)"
+            f"{unread['reference_items']} reference item(s), {unread['corpus_records']} "
+            "corpus record(s)"
         )
     if result.quarantined:
         lines.append(

@@ -207,12 +207,12 @@ def _role_turns(texts: pa.Array) -> list[pa.Array]:
     ]
 
 
-# A text of at most this many words (split at whitespace) is scanned again on its own (a
-# prompt beside its answer, a short conversation's question): only an item too short
-# for the span criterion needs it, and the key holds every n-gram and span of a longer one.
-# Generous: normalization splits words joined by punctuation ("a,b,c").
+# A text of at most this many words (runs of letters and digits, as normalization reads
+# them: a spaced-out formula's symbols are none) is scanned again on its own (a prompt
+# beside its answer, a short conversation's question): only an item too short for the
+# span criterion needs it, and the key holds every n-gram and span of a longer one.
 SHORT_WORDS = 24
-_LONG = rf"^\s*(?:\S+\s+){{{SHORT_WORDS}}}\S"
+_LONG = rf"^(?:[^\pL\pN]*[\pL\pN]+(?:[^\pL\pN]+|$)){{{SHORT_WORDS + 1}}}"
 
 
 def _short(texts: pa.Array) -> pa.Array:
