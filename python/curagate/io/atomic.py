@@ -74,6 +74,8 @@ def atomic_path(
                     if claim and now is not None and now != claim.identity:  # none: deleted
                         from curagate.errors import InputError
 
+                        if replaceable is not None:  # a folder of the user's: said as such
+                            replaceable(target)
                         raise InputError(
                             f"{target}: another run wrote it while this one ran (what is there "
                             "is that run's, whole); this run's output was not put in its place: "
