@@ -70,8 +70,8 @@ def atomic_path(
         for attempt in range(_SWAP_TRIES):
             try:
                 with _parent_locked(target.parent) if claim else contextlib.nullcontext():
-                    now = _identity(target) if claim else None
-                    if claim and now is not None and now != claim.identity:  # none: deleted
+                    # Something else than what the run began with (deleted since: no matter).
+                    if claim and _identity(target) not in (None, claim.identity):
                         from curagate.errors import InputError
 
                         if replaceable is not None:  # a folder of the user's: said as such

@@ -1763,6 +1763,13 @@ class Registry:
         ).fetchall()
         return self._ranked(db, mv, [_report(r) for r in rows])
 
+    def _deciding(
+        self, db: sqlite3.Connection, mv: ModelVersion
+    ) -> tuple[RecordedGateReport, Judgement] | None:
+        """The report that decides for ``mv`` (see :meth:`newest_accepted`), judged today."""
+        ranked = self._verified_reports(db, mv)
+        return ranked[0] if ranked else None
+
     def _ranked(
         self,
         db: sqlite3.Connection,
@@ -2464,8 +2471,7 @@ class Registry:
             mv = self._get(db, name, version)
             # Only the report that decides for the version: a warn a newer signed report
             # has replaced can back nothing, and a waiver of it was shown "active".
-            ranked = self._verified_reports(db, mv)
-            decider = ranked[0] if ranked else None
+            decider = self._deciding(db, mv)
             if decider is None or not (decider[1].accepted and decider[1].verdict == "warn"):
                 deciding = (
                     f"the report that decides for it is report {decider[0].id} (verdict "
@@ -2523,10 +2529,8 @@ class Registry:
             for i, w in enumerate(waivers):
                 at = (w.name, w.version)
                 if at not in deciding:
-                    ranked = self._verified_reports(db, self._get(db, *at))
-                    deciding[at] = (
-                        (ranked[0][0].report_sha256, ranked[0][1].accepted) if ranked else None
-                    )
+                    d = self._deciding(db, self._get(db, *at))
+                    deciding[at] = (d[0].report_sha256, d[1].accepted) if d else None
                 decider = deciding[at]
                 if decider is None or decider[0] != w.report_sha256:
                     why: str | None = "superseded: a newer report decides"
@@ -2555,8 +2559,7 @@ class Registry:
         time, judged again against the keys trusted now (it backs a promotion only while
         that judgement accepts it); None when no report was ever accepted."""
         with self._read() as db:
-            ranked = self._verified_reports(db, mv)
-        return ranked[0] if ranked else None
+            return self._deciding(db, mv)
 
     def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
         """Judge a recorded report again against the keys trusted now: (ok, verdict, why).

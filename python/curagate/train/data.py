@@ -110,7 +110,7 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
 _TRAINABLE = {"curate": "kept/ (or splits/ with --split)", "split": "split files"}
 
 
-def check_outputs_unchanged(files: Sequence[Path]) -> None:
+def check_curagate_outputs(files: Sequence[Path]) -> None:
     """Refuse files that lie in a curate or split output changed since it was written
     (a shard edited, added or removed by hand): train on what the gate will be told
     was curated, or on files outside such a folder. Refuse too the files of such an
@@ -155,7 +155,7 @@ def read_records(paths: Sequence[str], fmt: str | None) -> Records:
     from curagate.digest import file_state
 
     files = expand_paths(paths)
-    check_outputs_unchanged(files)
+    check_curagate_outputs(files)
     states = {f: file_state(f) for f in files}
     detected, rows, places = _read_rows(files, fmt)
     if not rows:
