@@ -30,8 +30,10 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,14 +199,14 @@ def assign_units(
     A pure function of its arguments: the same inputs give the same split.
     """
     if seed < 0:  # random.Random(-1) is random.Random(1): a seed that silently repeats another
-        raise InputError(f"seed {seed}: use 0 or more")
+        raise InputError(f"{_opt('--seed')} {seed}: use 0 or more")
     n_units = len(sizes)
     total = sum(sizes)
     out = [0] * n_units
     rng = random.Random(seed)
     if mode == "time":
         if unit_times is None:
-            raise ConfigError("--mode time needs --time COLUMN")
+            raise ConfigError(f"{_opt('--mode')} time needs {_opt('--time')} COLUMN")
         order = sorted(range(n_units), key=lambda u: (unit_times[u], u))
         bounds = [round(ratios[0] * total), round((ratios[0] + ratios[1]) * total), total]
         done = 0
@@ -214,7 +216,7 @@ def assign_units(
         return out
     if mode == "stratified":
         if unit_labels is None:
-            raise ConfigError("--mode stratified needs --label COLUMN")
+            raise ConfigError(f"{_opt('--mode')} stratified needs {_opt('--label')} COLUMN")
         strata: dict[str | None, list[int]] = {}
         for u in range(n_units):
             strata.setdefault(unit_labels[u], []).append(u)
@@ -231,7 +233,7 @@ def assign_units(
             carry = [targets[i] - counts[i] for i in range(3)]
         return out
     if mode not in ("random", "grouped"):
-        raise ConfigError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+        raise ConfigError(f"{_opt('--mode')} {mode!r}: choose one of {', '.join(MODES)}")
     order = list(range(n_units))
     rng.shuffle(order)
     _greedy_fill(order, sizes, [r * total for r in ratios], [0, 0, 0], ratios, out)
@@ -254,9 +256,41 @@ def _label_order(label: str | None) -> tuple[bool, str]:
     return (label is None, label or "")
 
 
+@dataclass(frozen=True)
+class Spelling:
+    """How split's messages name its options and the rows it read, for whoever ran it:
+    ``curagate split`` (the defaults) or ``curate --split``, whose user set ``split.time``
+    in a config (curate has no ``--time``) and knows kept record 3 of its output's
+    ``kept/part-00000.parquet``, not row 3 of a file in a temporary folder."""
+
+    options: Mapping[str, str] = field(default_factory=dict)  # "--time" -> "split.time"
+    row: str = "{source} row {row}"  # a row of a file read without line numbers
+
+
+_CLI_SPELLING = Spelling()
+_SPELLING: ContextVar[Spelling | None] = ContextVar("split_spelling", default=None)
+
+
+@contextmanager
+def spelled(spelling: Spelling) -> Iterator[None]:
+    """Split's errors inside the block name options and rows as ``spelling`` says."""
+    token = _SPELLING.set(spelling)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def _opt(flag: str) -> str:
+    """``flag`` (``--time``) as the user who ran split sets it."""
+    return (_SPELLING.get() or _CLI_SPELLING).options.get(flag, flag)
+
+
 def _where(where: tuple[str, int, int | None]) -> str:
     source, row, line = where
-    return f"{source}:{line}" if line is not None else f"{source} row {row}"
+    if line is not None:
+        return f"{source}:{line}"
+    return (_SPELLING.get() or _CLI_SPELLING).row.format(source=source, row=row)
 
 
 class _Nanos(int):
@@ -276,7 +310,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
     ISO strings are parsed, naive times are UTC, a date is its midnight."""
     if value is None:
         raise InputError(
-            f"{_where(where)}: --time column {column!r} is null; every row needs a time"
+            f"{_where(where)}: {_opt('--time')} column {column!r} is null; every row needs a time"
         )
     if isinstance(value, _Nanos):
         return (1, int(value))
@@ -288,7 +322,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
             # would round its integers (docs/formats.md): the numbers, exactly.
             if _JSON_NUMBER.fullmatch(value) is None:
                 raise InputError(
-                    f"{_where(where)}: --time column {column!r} has {value!r}, which is not an "
+                    f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r}, which is not an "
                     "ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
                 ) from None
             # 4300 digits: Python's limit on int(str); beyond it the value is inf anyway.
@@ -303,13 +337,13 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         # A time of day (Arrow time32/time64) or a duration is no point in time.
         raise InputError(
-            f"{_where(where)}: --time column {column!r} has {value!r} "
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r} "
             f"({type(value).__name__}); use numbers or ISO-8601 times"
         )
     if not math.isfinite(value):
         # NaN compares false with everything: the rows' order would be arbitrary.
         raise InputError(
-            f"{_where(where)}: --time column {column!r} has {value!r}, which is not a finite "
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r}, which is not a finite "
             "number; every row needs a time"
         )
     return (0, value)
@@ -359,8 +393,9 @@ def _load(
         keys.extend(batch.keys.to_pylist())
         ids.extend(_shown_ids(batch.ids.to_pylist(), batch.source, relabel))
         lines = batch.lines.to_pylist() if batch.lines is not None else None
+        shown = _shown(Path(batch.source), relabel).as_posix()
         for i, row in enumerate(batch.rows.to_pylist()):
-            where.append((batch.source, row, lines[i] if lines is not None else None))
+            where.append((shown, row, lines[i] if lines is not None else None))
         quarantined.extend(batch.quarantined)
         rows_per_file[batch.source] += batch.input_rows
     if not tables or sum(t.num_rows for t in tables) == 0:
@@ -519,7 +554,7 @@ def _shown(path: Path, relabel: tuple[Path, Path] | None) -> Path:
 def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
     if name not in loaded.table.column_names:
         raise InputError(
-            f"{option} {name!r}: no such column in "
+            f"{_opt(option)} {name!r}: no such column in "
             f"{', '.join(f['path'] for f in loaded.files)}; "
             f"columns are: {', '.join(loaded.table.column_names)}"
         )
@@ -563,8 +598,7 @@ def read_templates(paths: Sequence[str | Path]) -> list[str]:
             text = read_regular(Path(p), MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(
-                f"template file {Path(p).as_posix()!r} (--templates, split.templates in a "
-                f"config): cannot read it ({e}); give a UTF-8 text file with the prompt "
+                f"template file {Path(p).as_posix()!r} ({_opt('--templates')}): cannot read it ({e}); give a UTF-8 text file with the prompt "
                 "templates"
             ) from None
         fragments.extend(template_fragments(text))
@@ -591,22 +625,22 @@ class CheckOptions:
     def validate(self) -> None:
         if not 0.0 < self.near_threshold <= 1.0:
             raise ConfigError(
-                f"--near-threshold {self.near_threshold}: a Jaccard similarity in (0, 1], e.g. 0.7"
+                f"{_opt('--near-threshold')} {self.near_threshold}: a Jaccard similarity in (0, 1], e.g. 0.7"
             )
         if not 1 <= self.near_ngram <= 64:
             raise ConfigError(f"near.ngram {self.near_ngram}: a word n-gram length in 1..64")
         if not 1 <= self.ngram <= 1000:
             raise ConfigError(
-                f"--ngram {self.ngram}: choose a word n-gram length between 1 and 1000"
+                f"{_opt('--ngram')} {self.ngram}: choose a word n-gram length between 1 and 1000"
             )
         if self.max_ngram_items < 2:
             raise ConfigError(
-                f"--max-ngram-items {self.max_ngram_items}: at least 2 (an n-gram must be "
+                f"{_opt('--max-ngram-items')} {self.max_ngram_items}: at least 2 (an n-gram must be "
                 "shared to be evidence)"
             )
         if self.shared_passages not in SHARED_PASSAGE_POLICIES:
             raise ConfigError(
-                f"--shared-passages {self.shared_passages!r}: choose one of "
+                f"{_opt('--shared-passages')} {self.shared_passages!r}: choose one of "
                 f"{', '.join(SHARED_PASSAGE_POLICIES)}"
             )
 
@@ -869,7 +903,7 @@ def assign_rows(
             first = where[number] if where is not None else ("input", number, None)
             other = where[stamp] if where is not None else ("input", stamp, None)
             raise InputError(
-                f"--time column {time_column!r} mixes numbers ({_where(first)}) and times "
+                f"{_opt('--time')} column {time_column!r} mixes numbers ({_where(first)}) and times "
                 f"({_where(other)}); use one kind"
             )
     unit_split = assign_units(
@@ -923,14 +957,14 @@ def _infer_mode(mode: str | None, label: str | None, group: str | None, time: st
             return "grouped"
         return "random"
     if mode not in MODES:
-        raise ConfigError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+        raise ConfigError(f"{_opt('--mode')} {mode!r}: choose one of {', '.join(MODES)}")
     needs = {
         "stratified": ("--label", label),
         "grouped": ("--group", group),
         "time": ("--time", time),
     }
     if mode in needs and not needs[mode][1]:
-        raise ConfigError(f"--mode {mode} needs {needs[mode][0]} COLUMN")
+        raise ConfigError(f"{_opt('--mode')} {mode} needs {_opt(needs[mode][0])} COLUMN")
     return mode
 
 
@@ -999,7 +1033,7 @@ def split(
     if shared_passages == "join" and not verify:
         raise ConfigError("shared passages can only be joined when the splits are verified")
     if max_rounds < 1:
-        raise ConfigError(f"--max-rounds {max_rounds}: at least 1")
+        raise ConfigError(f"{_opt('--max-rounds')} {max_rounds}: at least 1")
     template_texts = read_templates(templates)
     options = CheckOptions(
         near_threshold=near_threshold,

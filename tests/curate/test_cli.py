@@ -133,6 +133,7 @@ def test_a_split_error_names_config_keys_and_no_removed_temporary_folder(
             "'u0', which is not an ISO-8601 time",
         ),
         ("group: nope", "split.group 'nope': no such column"),
+        ("mode: time", "split.mode time needs split.time COLUMN"),
     ):
         cfg = tmp_path / "c.yaml"
         cfg.write_text(f"split:\n  enabled: true\n  {setting}\n")

@@ -124,7 +124,7 @@ def test_an_unreadable_template_file_names_where_it_was_given(
     config.write_text("split:\n  enabled: true\n  templates: [nonexist.txt]\n")
     argv = ["curate", str(files["leaky"]), "--out", str(tmp_path / "o"), "--config", str(config)]
     assert main(argv) == 2
-    assert "'nonexist.txt' (split.templates in the config)" in capsys.readouterr().err
+    assert "'nonexist.txt' (split.templates)" in capsys.readouterr().err
 
 
 def test_a_reference_file_that_cannot_be_read_is_named_not_called_empty(

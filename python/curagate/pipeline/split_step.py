@@ -5,16 +5,14 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from curagate.config import CurateConfig
-from curagate.errors import ConfigError, InputError
 from curagate.pipeline.step import BaseStep, Rows
-from curagate.split import SplitResult, refuse_several_formats, split
+from curagate.split import Spelling, SplitResult, refuse_several_formats, spelled, split
 
 
 class SplitStep(BaseStep):
@@ -33,10 +31,8 @@ class SplitStep(BaseStep):
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
         if not self.cfg.split.enabled or stats["totals"]["kept"] == 0:
             return None
-        try:
+        with spelled(CURATE_SPELLING):
             result = self._split(tmp)
-        except (ConfigError, InputError) as e:
-            raise type(e)(_in_curate_terms(str(e), tmp)) from None
         return SplitResult(out / "splits", result.counts, result.manifest)
 
     def _split(self, tmp: Path) -> Any:
@@ -67,16 +63,24 @@ class SplitStep(BaseStep):
         )
 
 
-# split's options as a curate config names them (curate has --ratios and --label too).
-_CONFIG_NAMES = re.compile(r"--(time|group|mode|seed|join-near|shared-passages|templates)\b")
-
-
-def _in_curate_terms(message: str, tmp: Path) -> str:
-    """A split error as curate's user can act on it: the options by their config keys
-    (curate has no --time), a kept row by its place in kept/, not in the temporary
-    folder the failed run removed."""
-    message = message.replace(f"{tmp.as_posix()}/", "")
-    message = re.sub(r"(kept/\S+\.parquet) row (\d+)", r"kept record \2 of \1 (from 0)", message)
-    # "(--templates, split.templates in a config)": split's message names both forms
-    message = re.sub(r"\(--[\w-]+, (split\.\w+) in a config\)", r"(\1 in the config)", message)
-    return _CONFIG_NAMES.sub(lambda m: "split." + m[1].replace("-", "_"), message)
+# split's options as a curate config names them (curate has --ratios and --label too),
+# its rows as records of the output's kept/ (relabel names them relative to the output).
+CURATE_SPELLING = Spelling(
+    options={
+        flag: "split." + flag[2:].replace("-", "_")
+        for flag in (
+            "--time",
+            "--group",
+            "--mode",
+            "--seed",
+            "--join-near",
+            "--shared-passages",
+            "--templates",
+            "--ngram",
+            "--max-ngram-items",
+            "--max-rounds",
+        )
+    }
+    | {"--near-threshold": "near.threshold"},
+    row="kept record {row} of {source} (from 0)",
+)
