@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from curagate.errors import InputError
@@ -116,24 +116,37 @@ def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> lis
     return [rel.as_posix() for rel in _files_under(base) if not (skip_hidden and _hidden(rel))]
 
 
-def _files_under(base: Path) -> list[Path]:
-    """Every file under ``base`` (relative, sorted), links to files and to folders
-    followed, each folder once (a link back up the tree is not walked again). ``rglob``
+def walk_once(
+    top: Path, seen: set[tuple[int, int]] | None = None
+) -> Iterator[tuple[Path, list[str]]]:
+    """(folder, the names of its entries that are not folders) of every folder under
+    ``top``, links to folders followed, each folder once (a link back up the tree is not
+    walked again; ``seen`` is shared across calls to walk several tops once). ``rglob``
     (Python 3.11) does not descend into a linked folder: a model's `1_Pooling/` as a link
-    was neither hashed nor part of the identity, and a changed model passed as the same."""
-    out: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in os.walk(base, followlinks=True):
-        dirs.sort()  # a folder reached twice is named by the first name in sorted order,
-        # not by the filesystem's listing order (ext4 and tmpfs gave two digests)
+    was neither hashed nor part of the identity, and a changed model passed as the same.
+    Subfolders are walked in sorted order, so a folder reached twice is named by the first
+    name in sorted order, not by the filesystem's listing order (ext4 and tmpfs gave two
+    digests)."""
+    seen = set() if seen is None else seen
+    for folder, dirs, files in os.walk(top, followlinks=True):
+        dirs.sort()
         here = Path(folder)
         st = here.stat()
         if (st.st_dev, st.st_ino) in seen:
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
-        out += [(here / f).relative_to(base) for f in files if (here / f).is_file()]
-    return sorted(out)
+        yield here, files
+
+
+def _files_under(base: Path) -> list[Path]:
+    """Every file under ``base`` (relative, sorted), links followed (:func:`walk_once`)."""
+    return sorted(
+        (here / f).relative_to(base)
+        for here, files in walk_once(base)
+        for f in files
+        if (here / f).is_file()
+    )
 
 
 def copy_hashed(root: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, str]:

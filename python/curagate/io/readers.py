@@ -36,6 +36,7 @@ from curagate._core import (
     jsonl_may_not_fit_double,
 )
 from curagate._lazy import lazy_import
+from curagate.digest import walk_once
 from curagate.errors import ConfigError, InputError
 from curagate.io.outputs import has_magic, is_hidden
 from curagate.records import (
@@ -2467,7 +2468,7 @@ def json_records(path: Path) -> bool:
 
 def files_reached(spec: str) -> list[Path]:
     """Every file a path reaches, whatever its type: itself, the files under a folder
-    (links to folders followed, each folder once), or what a glob matches (its ``**``
+    (:func:`~curagate.digest.walk_once`), or what a glob matches (its ``**``
     walked the same way, see :func:`_glob`) and the files under the folders it matches."""
     out: list[Path] = []
     seen: set[tuple[int, int]] = set()
@@ -2475,13 +2476,7 @@ def files_reached(spec: str) -> list[Path]:
         if not top.is_dir():
             out += [top] if top.is_file() else []
             continue
-        for root, dirs, files in os.walk(top, followlinks=True):
-            st = Path(root).stat()
-            if (st.st_dev, st.st_ino) in seen:
-                dirs[:] = []
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            out += [Path(root) / f for f in files]
+        out += [here / f for here, files in walk_once(top, seen) for f in files]
     return out
 
 
