@@ -108,10 +108,32 @@ def match_substring(strings: Any, pattern: str) -> Any:
     )
 
 
-def replace_substring(strings: Any, pattern: str, replacement: str) -> Any:
+def replace_substring(
+    strings: Any, pattern: str, replacement: str, max_replacements: int | None = None
+) -> Any:
     return _compute.call_function(
-        "replace_substring", [strings], _compute.ReplaceSubstringOptions(pattern, replacement)
+        "replace_substring",
+        [strings],
+        _compute.ReplaceSubstringOptions(pattern, replacement, max_replacements=max_replacements),
     )
+
+
+def split_pattern(strings: Any, pattern: str) -> Any:
+    return _compute.call_function("split_pattern", [strings], _compute.SplitPatternOptions(pattern))
+
+
+def list_slice(lists: Any, start: int, stop: int) -> Any:
+    """Elements ``start:stop`` of each list as a fixed-size list, null where it is shorter."""
+    options = _compute.ListSliceOptions(start, stop, return_fixed_size_list=True)
+    return _compute.call_function("list_slice", [lists], options)
+
+
+def list_element(lists: Any, index: int) -> Any:
+    return _compute.call_function("list_element", [lists, pa.scalar(index, pa.int32())])
+
+
+def max(values: Any) -> Any:
+    return _compute.call_function("min_max", [values])["max"]
 
 
 def __getattr__(name: str) -> Any:

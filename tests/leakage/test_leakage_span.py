@@ -270,6 +270,60 @@ def test_a_short_golden_question_that_is_a_one_turn_prompt_is_found(
     assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
 
 
+@pytest.mark.parametrize(
+    "turns",
+    [
+        # the answer over two lines: its second line was glued to the user's turn
+        [("user", "Q"), ("assistant", "Paris.\nIt is on the Seine.")],
+        # a system prompt of two lines
+        [("system", "You are helpful.\nBe concise."), ("user", "Q"), ("assistant", "Paris.")],
+        # the question is the second of two user turns
+        [("user", "Hi there"), ("assistant", "Hello!\nAsk away."), ("user", "Q"),
+         ("assistant", "Paris.")],
+        # ... or the third, after a long one (past the joined turns' 24 words)
+        [("user", "Hi"), ("assistant", "Hello!"), ("user", " ".join(["long"] * 40)),
+         ("assistant", "ok"), ("user", "Q"), ("assistant", "Paris.")],
+    ],
+)  # fmt: skip
+def test_a_short_golden_question_that_is_one_user_turn_of_many_lines_or_turns_is_found(
+    tmp_path: Path, turns: list[tuple[str, str]]
+) -> None:
+    # Found by the re-attack: a whole user turn was found only when every other turn was
+    # one line; a second line of an answer or a system prompt stayed in the user's view
+    # (most answers have more than one line), and a conversation's second user turn was
+    # seen only joined to its first: "0 leaked", check passed.
+    q = "What is the capital of France?"
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "g1", "prompt": q, "reference": "Paris"}) + "\n")
+    row = {"messages": [{"role": r, "content": q if c == "Q" else c} for r, c in turns]}
+    corpus = tmp_path / "train.jsonl"
+    # a control: the question inside a longer user turn is no whole turn
+    near = {"messages": [{"role": "user", "content": f"Quick one. {q} Thanks."}]}
+    corpus.write_text(json.dumps(row) + "\n" + json.dumps(near) + "\n")
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+def test_only_the_first_user_turns_of_a_conversation_are_each_a_view(tmp_path: Path) -> None:
+    from curagate.leakage.texts import MAX_TURN_VIEWS
+
+    q = "What is the capital of France?"
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "g1", "prompt": q}) + "\n")
+
+    def chat(at: int) -> dict[str, Any]:
+        users = [q if k == at else f"Question number {k}?" for k in range(MAX_TURN_VIEWS + 4)]
+        return {"messages": [m for u in users for m in ({"role": "user", "content": u},
+                                                       {"role": "assistant", "content": "ok"})]}  # fmt: skip
+
+    corpus = tmp_path / "train.jsonl"
+    rows = [chat(MAX_TURN_VIEWS - 1), chat(MAX_TURN_VIEWS)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+
+
 def test_a_short_question_padded_with_symbols_is_still_a_short_prompt(tmp_path: Path) -> None:
     # Found by the re-attack: the view counted words at whitespace, so a spaced-out formula
     # of 7 words and 26 tokens got none, and nothing matched it; and a run of letters was

@@ -163,47 +163,93 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
 
 
 # A conversation's key: a "role: content" line per turn (records.render_value).
-_TURNS = r"(?:^|\n)(?:system|user|assistant|tool): "
-_A_TURN = r"^(?:system|user|assistant|tool): "
+_ROLES = "system|user|assistant|tool"
+_TURNS = rf"(?:^|\n)(?:{_ROLES}): "
+_A_TURN = rf"^(?:{_ROLES}): "
 _THREE_TURNS = rf"(?s){_TURNS}.*{_TURNS}.*{_TURNS}"
 
 
-def _turns_of(texts: pa.Array, hits: pa.Array, role: str) -> pa.Array:
-    """``texts`` with the turns of ``role`` joined into one text (the lines that open
-    another role's turn dropped; a line of a turn's own text stays with the turn before);
-    the rows not in ``hits`` ""."""
+# Each turn's opening marked with a record separator, which no rendered key holds
+# (normalization drops control characters): Arrow's regular expressions (RE2) cannot look
+# ahead for where a turn ends, but a turn is then everything up to the next mark. Dropping
+# only another role's opening line glued the second line of a two-line answer or system
+# prompt to the user's turn, and a short golden question that was the whole turn matched
+# nothing.
+_MARK = "\x1e"
+
+
+def _marked(texts: pa.Array, hits: pa.Array) -> pa.Array:
+    """The rows in ``hits`` with each turn's opening marked; the others ""."""
     from curagate import _kernels
 
-    others = "|".join(r for r in ("system", "user", "assistant", "tool") if r != role)
-    # One pass: another role's opening line and this role's "role: " both become a space.
-    joined = _kernels.replace_substring_regex(
-        texts, rf"(?m)^(?:(?:{others}): [^\n]*\n?|{role}: )", " "
-    )
-    return _kernels.if_else(hits, joined, pa.scalar("", texts.type))
+    marked = _kernels.replace_substring_regex(texts, rf"(?m)^({_ROLES}): ", _MARK + "\\1: ")
+    return _kernels.if_else(hits, marked, pa.scalar("", texts.type))
+
+
+def _only(marked: pa.Array, role: str) -> pa.Array:
+    """Marked texts with every turn but ``role``'s dropped (their marks too)."""
+    from curagate import _kernels
+
+    others = "|".join(r for r in _ROLES.split("|") if r != role)
+    return _kernels.replace_substring_regex(marked, rf"{_MARK}(?:{others}): [^{_MARK}]*", "")
+
+
+def _role_joined(marked: pa.Array, role: str) -> pa.Array:
+    """``role``'s turns of marked texts joined into one text."""
+    from curagate import _kernels
+
+    return _kernels.replace_substring_regex(_only(marked, role), rf"{_MARK}{role}: ", " ")
+
+
+# A conversation's user turns are also scanned one by one, the first this many of them
+# each: more views of every row cost a pass each, and a copy of a short item in turn 40 of
+# a conversation is past what is looked for (docs/leakage.md).
+MAX_TURN_VIEWS = 16
+
+
+def _each_turn(marked: pa.Array, role: str) -> list[pa.Array]:
+    """Views of ``role``'s turns one by one, short ones only: the k-th of each row (""
+    where the row has fewer), for the rows with two such turns or more (a row's one turn
+    is its joined view)."""
+    from curagate import _kernels
+
+    pieces = _kernels.split_pattern(_only(marked, role), _MARK)  # "" first, then each turn
+    many = _kernels.max(_kernels.list_value_length(pieces)).as_py() or 0
+    views = min(many - 1, MAX_TURN_VIEWS)
+    if views < 2:
+        return []
+    grid = _kernels.list_slice(pieces, 1, 1 + views)
+    out = []
+    for k in range(views):
+        turn = _kernels.fill_null(_kernels.list_element(grid, k), pa.scalar("", marked.type))
+        out.append(_short(_kernels.replace_substring(turn, f"{role}: ", "", max_replacements=1)))
+    return out
 
 
 def _role_turns(texts: pa.Array) -> list[pa.Array]:
-    """Keys of conversations with their user turns joined into one text, and of three
-    turns or more with their assistant turns joined into another (see :func:`_turns_of`);
-    none when no key is a conversation. A golden question cut into pieces
-    of a few words, each a user turn answered "ok", left no n-gram of it whole in the key
-    (each piece stood between "assistant: ok" and "user:"); so did a golden answer given a
-    few words per assistant turn, each followed by "go on"; and a short golden question
-    (under 8 words: no n-gram, no span) that was a whole user turn matched nothing, its
-    answer (or its "user: ", a preference row's or a prompt-only row's one turn) beside it
-    in the key."""
+    """Views of conversations' keys: their user turns joined into one text, each user
+    turn on its own (:func:`_each_turn`), and, for three turns or more, their assistant
+    turns joined into another; none when no key is a conversation. A golden question cut
+    into pieces of a few words, each a user turn answered "ok", left no n-gram of it whole
+    in the key (each piece stood between "assistant: ok" and "user:"); so did a golden
+    answer given a few words per assistant turn, each followed by "go on"; and a short
+    golden question (under 8 words: no n-gram, no span) that was a whole user turn matched
+    nothing, its answer (or its "user: ", a preference row's or a prompt-only row's one
+    turn, or the conversation's other turns) beside it in the key."""
     from curagate import _kernels
 
     talk = _kernels.match_substring_regex(texts, _A_TURN)  # a conversation, one turn or more
     if not _any_true(talk):
         return []
+    marked = _marked(texts, talk)
+    user = _role_joined(marked, "user")
     three = _kernels.match_substring_regex(texts, _THREE_TURNS)
     if not _any_true(three):  # only a short question as a whole turn is new here
-        return [_short(_turns_of(texts, talk, "user"))]
-    user = _turns_of(texts, talk, "user")
+        return [_short(user), *_each_turn(marked, "user")]
     return [
         _kernels.if_else(three, user, _short(user)),
-        _turns_of(texts, three, "assistant"),
+        *_each_turn(marked, "user"),
+        _role_joined(_kernels.if_else(three, marked, pa.scalar("", texts.type)), "assistant"),
     ]
 
 
