@@ -24,6 +24,14 @@ def test_normalized_exact_match_ignores_case_punctuation_and_articles() -> None:
         ("1.000.5", "1000.5"),
         ("18 apples", "18"),
         ("", "0"),
+        # found by attack: a reference 5e-05 (Python's text of 0.00005) was "5e05" after
+        # normalization, as was the answer 5e+05; and the signs and points of numbers in
+        # a text reference were dropped
+        ("5e+05", "5e-05"),
+        ("1e3", "1e-3"),
+        ("5 degrees", "-5 degrees"),
+        ("15 kg", "1.5 kg"),
+        ("-5 degrees", "5 degrees"),
     ],
 )
 def test_exact_match_compares_numbers_by_value_not_by_their_digits(
@@ -44,6 +52,10 @@ def test_exact_match_compares_numbers_by_value_not_by_their_digits(
         ("18.", "18"),
         (" +3 ", "3"),
         (".5", "0.5"),
+        ("5e-5", "0.00005"),
+        ("0.00005", "5E-05"),
+        ("-5 Degrees!", "-5 degrees"),
+        ("1,000 apples", "1000 apples"),
     ],
 )
 def test_exact_match_accepts_the_same_number_written_otherwise(
@@ -354,3 +366,23 @@ def test_the_judge_prompt_is_filled_once_never_inside_an_answer() -> None:
     text = msg["content"]
     assert question in text and a in text and b in text
     assert text.count("BASE") == 1
+
+
+def test_a_number_reference_is_scored_as_the_number_the_golden_set_holds() -> None:
+    # Found by attack: a reference 0.00005 in the golden file was scored as "5e-05" (as
+    # json.dumps writes it): the answer 5e+05 matched it and the right answer did not.
+    from curagate.gate.config import parse_gate
+    from curagate.gate.evaluate import score_set
+
+    spec = parse_gate(
+        "schema_version: 1\nname: t\ngolden_sets:\n  - name: s\n    task: generation\n"
+        "    metrics: {exact_match: {min: 1.0}}\n"
+    ).golden_sets[0]
+    items = [
+        {"id": "a", "prompt": "p", "reference": 0.00005},
+        {"id": "b", "prompt": "p", "reference": 1e20},
+    ]
+    scored = score_set(spec, items, ["5e+05", "1e20"], ["0.00005", "100000000000000000000"], None)
+    assert scored.candidate.values["exact_match"] == [0.0, 1.0]
+    assert scored.base.values["exact_match"] == [1.0, 1.0]
+    assert [gm.plain_number(i["reference"]) for i in items] == ["0.00005", "100000000000000000000"]
