@@ -314,10 +314,10 @@ def test_train_refuses_what_a_curate_output_removed_or_quarantined(
     with pytest.raises(
         InputError,
         match=r"removed/part-00000.parquet of the curate output .* "
-        r"holds the records it removed .*train on its kept/",
+        r"holds the records it removed .*give data.train its kept/",
     ):
         read_records([str(curated / "*" / "*.parquet")], None)
-    with pytest.raises(InputError, match=r"of the curate output .*train on its kept/"):
+    with pytest.raises(InputError, match=r"of the curate output .*give data.train its kept/"):
         read_records([str(curated)], None)
     (tmp_path / "link.parquet").symlink_to(curated / "removed" / "part-00000.parquet")
     with pytest.raises(InputError, match="holds the records it removed"):
@@ -333,6 +333,42 @@ def test_train_refuses_what_a_curate_output_removed_or_quarantined(
     assert (parted / "quarantine.jsonl").is_file()
     assert read_records([str(parted / "train.parquet")], None).rows
     with pytest.raises(
-        InputError, match=r"quarantine\.jsonl of the split output .*; train on its split files$"
+        InputError,
+        match=r"quarantine\.jsonl of the split output .*; give data.train its train.parquet$",
     ):
         read_records([str(parted / "quarantine.jsonl")], None)
+    # Found by the re-attack: a run given the output's splits (as the refusal above advised)
+    # trained on its val and test splits too; the test split is the gate's.
+    for held_out in ("val", "test"):
+        with pytest.raises(
+            InputError,
+            match=rf"{held_out}.parquet of the split output .*holds the {held_out} split, not data.train's; give data.train its train.parquet$",
+        ):
+            read_records([str(parted / f"{held_out}.parquet")], None)
+    with pytest.raises(InputError, match=r"test.parquet .*give data.validation its val.parquet$"):
+        read_records([str(parted / "*.parquet")], None, "validation")
+    assert read_records([str(parted / "val.parquet")], None, "validation").rows
+
+
+def test_train_reads_only_its_own_split_of_a_curate_output_with_splits(
+    tmp_path: Path, write_jsonl: Callable[..., Path]
+) -> None:
+    # Found by the re-attack: data.train given a curate output's splits/ trained on its
+    # val.parquet and test.parquet too (exit 0, no word), so the gate's held-out split was
+    # in the adapter's training data.
+    rows = [
+        {"prompt": f"question {i} about subject {i * 13} here", "completion": "a"}
+        for i in range(30)
+    ]
+    out = tmp_path / "curated"
+    assert main(["curate", str(write_jsonl("in/d.jsonl", rows)), "--out", str(out), "--split"]) == 0
+    with pytest.raises(
+        InputError,
+        match=r"test.parquet of the split output .*/splits holds the test split, not data.train's; give data.train its train.parquet$",
+    ):
+        read_records([str(out / "splits")], None)
+    assert read_records([str(out / "splits" / "train.parquet")], None).rows
+    assert read_records([str(out / "kept")], None).rows
+    with pytest.raises(InputError, match=r"give data.validation its val.parquet$"):
+        read_records([str(out / "splits" / "test.parquet")], None, "validation")
+    assert read_records([str(out / "splits" / "val.parquet")], None, "validation").rows

@@ -105,20 +105,26 @@ def _read_rows(files: list[Path], fmt: str | None) -> tuple[str, list[dict[str, 
     return detected or (fmt or "chat"), rows, places
 
 
-# Where the records to train on lie in a curate output (its splits/ is a split output of
-# its own, checked as one) and in a split output (its split files, at the top).
-_TRAINABLE = {"curate": "kept/ (or splits/ with --split)", "split": "split files"}
+# Where the records to train on lie in a curate output (its kept/, or its splits/, a split
+# output of its own) and in a split output (its split files, at the top); the split each
+# part of a run's data may read: the test split is held out for the gate, and the
+# validation split picks the checkpoint.
+_SPLIT_FOR = {"train": "train", "validation": "val"}
+_SPLIT_FILES = ("train.parquet", "val.parquet", "test.parquet")
 
 
-def check_curagate_outputs(files: Sequence[Path]) -> None:
+def check_curagate_outputs(files: Sequence[Path], role: str = "train") -> None:
     """Refuse files that lie in a curate or split output changed since it was written
     (a shard edited, added or removed by hand): train on what the gate will be told
     was curated, or on files outside such a folder. Refuse too the files of such an
     output that are not the records it kept (``removed/``: the duplicates and leaks it
-    took out; the quarantine, the clusters): a glob over the output trained on them."""
+    took out; the quarantine, the clusters): a glob over the output trained on them;
+    and the splits that are not ``role``'s (``data.train`` reads ``train.parquet``,
+    ``data.validation`` ``val.parquet``): a run given ``splits/`` trained on its test split."""
     from curagate.io.outputs import read_marker
     from curagate.io.verify import check_output_folder, enclosing_outputs
 
+    own = f"{_SPLIT_FOR[role]}.parquet"
     folders = set()
     for f in files:
         for folder in enclosing_outputs(f):
@@ -128,18 +134,25 @@ def check_curagate_outputs(files: Sequence[Path]) -> None:
                 if not form.is_relative_to(folder):
                     continue
                 rel = form.relative_to(folder)
-                if command == "curate" and rel.parts[0] in ("kept", "splits"):
-                    continue
-                if command == "split" and len(rel.parts) == 1 and rel.suffix == ".parquet":
-                    continue
-                what = (
-                    "the records it removed (duplicates, leaks, filtered rows)"
-                    if rel.parts[0] == "removed"
-                    else "not records it kept (its quarantine, clusters or bookkeeping)"
+                split_file = (command == "split" and len(rel.parts) == 1) or (
+                    command == "curate" and rel.parts[:1] == ("splits",) and len(rel.parts) == 2
                 )
+                if (command == "curate" and rel.parts[0] == "kept") or (
+                    split_file and rel.name == own
+                ):
+                    continue
+                if split_file and rel.name in _SPLIT_FILES:
+                    what = f"the {rel.stem} split, not data.{role}'s"
+                elif rel.parts[0] == "removed":
+                    what = "the records it removed (duplicates, leaks, filtered rows)"
+                else:
+                    what = "not records it kept (its quarantine, clusters or bookkeeping)"
+                fix = f"splits/{own}" if command == "curate" else own
+                if command == "curate" and role == "train":
+                    fix = f"kept/ (or {fix}, curated with --split)"
                 raise InputError(
                     f"{f}: {rel.as_posix()} of the {command} output {folder} holds {what}; "
-                    f"train on its {_TRAINABLE.get(command, 'kept records')}"
+                    f"give data.{role} its {fix}"
                 )
     for folder in sorted(folders):
         check = check_output_folder(folder)
@@ -151,11 +164,12 @@ def check_curagate_outputs(files: Sequence[Path]) -> None:
             )
 
 
-def read_records(paths: Sequence[str], fmt: str | None) -> Records:
+def read_records(paths: Sequence[str], fmt: str | None, role: str = "train") -> Records:
+    """The records of ``data.<role>`` (``train`` or ``validation``)."""
     from curagate.digest import file_state
 
     files = expand_paths(paths)
-    check_curagate_outputs(files)
+    check_curagate_outputs(files, role)
     states = {f: file_state(f) for f in files}
     detected, rows, places = _read_rows(files, fmt)
     if not rows:

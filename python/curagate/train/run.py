@@ -578,7 +578,9 @@ def train(
     # Cheap checks first: data, guard, environment, before loading any model.
     train_records = tdata.read_records(cfg.data.train, cfg.data.format)
     val_records = (
-        tdata.read_records(cfg.data.validation, cfg.data.format) if cfg.data.validation else None
+        tdata.read_records(cfg.data.validation, cfg.data.format, "validation")
+        if cfg.data.validation
+        else None
     )
     # What the run records is what it read: digests now, and the files' state to check
     # they are still those bytes once training is done (hashing after would record
