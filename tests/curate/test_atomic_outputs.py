@@ -352,3 +352,25 @@ def test_a_claim_knows_the_output_changed_in_place_not_only_its_inode(tmp_path: 
         atomic_path(target, claim=claim) as tmp,
     ):
         tmp.mkdir()
+
+
+@pytest.mark.parametrize("command", ["curate", "split", "audit"])
+def test_an_out_that_is_a_mount_point_is_refused_before_the_work(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `--out /out` of `docker -v host:/out` ran all the work, then the
+    # rename that puts the output in place could not move the mount point (EBUSY): exit 3.
+    from curagate.cli import main
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "none", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
+    try:
+        data = write_corpus(tmp_path / "in.jsonl", 1)
+        assert main([command, str(data), "--out", str(mnt)]) == 2
+        err = capsys.readouterr().err
+        assert f"{mnt}: a mount point" in err and f"--out {mnt}/run" in err
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

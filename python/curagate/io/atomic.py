@@ -115,6 +115,16 @@ def claim_output(path: str | os.PathLike[str]) -> Claim:
     the command's work (a previous output a killed run moved aside is put back first:
     it was there before this run)."""
     target = Path(path)
+    if os.path.ismount(target):
+        from curagate.errors import InputError
+
+        # Said before the work: the rename that puts the output in place cannot move a
+        # mount point (EBUSY, exit 3 once everything was done; `docker -v host:/out`).
+        raise InputError(
+            f"{target}: a mount point; the output is put in place by renaming a finished "
+            f"folder onto it, which a mount point cannot be: give a folder inside it "
+            f"(--out {(target / 'run').as_posix()})"
+        )
     remove_stale(target)
     return Claim(target, _identity(target))
 
