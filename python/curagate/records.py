@@ -635,14 +635,22 @@ def tool_call_texts(message: dict[str, Any]) -> list[str]:
 
 def _without_empty(value: Any) -> Any:
     """A value for a key, the same whichever rows shared its chunk: null members dropped
-    (Arrow gives a struct every field seen in the chunk) and an object left without
-    members is null (a chunk where every row has ``{}`` reads it as null)."""
+    (Arrow gives a struct every field seen in the chunk), an object left without members
+    null (a chunk where every row has ``{}`` reads it as null), and a whole number that is
+    a float an integer (Arrow makes a field a double in a chunk where another row has
+    19.5: two byte-identical tool calls ``{"celsius": 21}`` in two chunks were two keys,
+    21.0 and 21, and both kept)."""
     if isinstance(value, dict):
         kept = {k: c for k, v in value.items() if (c := _without_empty(v)) is not None}
         return kept or None
     if isinstance(value, list):
         return [_without_empty(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_INTS:
+        return int(value)
     return value
+
+
+_EXACT_INTS = 2**53  # every integer up to this is a float exactly
 
 
 def message_line(message: dict[str, Any]) -> str:
@@ -674,7 +682,13 @@ def extract_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
     n = min(len(chosen), len(rejected))
     idx = n
     for i in range(n):
-        if chosen[i] != rejected[i]:
+        # Turns compared without their null members: Arrow gives each turn of a chunk's
+        # `chosen` every field any of them has (`name: null` where one turn had a name),
+        # while `rejected` is a column of its own, so every pair of the chunk differed at
+        # turn 0 and was quarantined ("no implicit prompt") for one row's extra field.
+        if chosen[i] != rejected[i] and (
+            isinstance(chosen, str) or _without_empty(chosen[i]) != _without_empty(rejected[i])
+        ):
             idx = i - 1 if isinstance(chosen, str) and i > 0 and chosen[i - 1] == " " else i
             break
     return chosen[:idx], chosen[idx:], rejected[idx:]

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -333,6 +334,45 @@ def test_a_column_whose_type_changes_between_chunks_is_not_lost(
     result = curate([path], tmp_path / "out", batch_rows=2)
     kept = read_dir(tmp_path / "out" / "kept")
     assert result.kept == 4 and kept is not None and kept.num_rows == 4
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 3])
+def test_a_records_fate_does_not_depend_on_the_rows_sharing_its_chunk(
+    write_jsonl: Callable, tmp_path: Path, batch_rows: int
+) -> None:
+    # Found by attack: Arrow gives each row of a chunk every field and the widest type of
+    # its neighbours. One turn with a `name` made every preference pair of its chunk differ
+    # at turn 0 ("no implicit prompt": all quarantined), and a 19.5 beside a tool call's 21
+    # made it 21.0, another key than the same bytes in the next chunk (both kept).
+    def pair(q: str, good: str, bad: str, **extra: str) -> dict[str, Any]:
+        user = {"role": "user", "content": q}
+        return {
+            "chosen": [user, {"role": "assistant", "content": good, **extra}],
+            "rejected": [user, {"role": "assistant", "content": bad}],
+        }
+
+    prefs = [
+        pair("what colour is the sky", "blue", "green"),
+        pair("how many legs has a spider", "eight", "six"),
+        pair("what is two plus two", "four", "five", name="helper"),
+    ]
+    result = curate([write_jsonl("p.jsonl", prefs)], tmp_path / "p", batch_rows=batch_rows)
+    assert (result.kept, result.quarantined) == (3, 0)
+
+    def call(celsius: float, q: str) -> dict[str, Any]:
+        fn = {"name": "set_temp", "arguments": {"celsius": celsius}}
+        return {
+            "messages": [
+                {"role": "user", "content": q},
+                {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": fn}]},
+                {"role": "assistant", "content": "done"},
+            ]
+        }  # fmt: skip
+
+    same = call(21, "set the living room to twenty one degrees")
+    calls = [same, call(19.5, "set the bedroom to nineteen and a half"), same]
+    result = curate([write_jsonl("t.jsonl", calls)], tmp_path / "t", batch_rows=batch_rows)
+    assert (result.kept, result.removed.get("exact")) == (2, 1)
 
 
 def test_split_step_splits_exactly_the_kept_records(tmp_path: Path) -> None:
