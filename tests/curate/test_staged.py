@@ -527,7 +527,16 @@ def test_a_remote_folder_is_listed_as_a_local_one(memfs: Any, tmp_path: Path) ->
     globbed = curate(["memory://in/**/*.jsonl"], tmp_path / "g", work_dir=tmp_path / "wg")
     assert [i["file"] for i in globbed.stats["inputs"]] == ["memory:///in/a.jsonl"]
     # Records under a name no reader takes are refused, a .json file of JSON Lines too.
-    for name in ("e.ndjson", "hf.json"):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"text": ["one record"]}), sink)
+    memfs.pipe("/in/p.pq", sink.getvalue().to_pybytes())
+    with pytest.raises(InputError, match=r"memory:///in/p.pq: records in a file that.*if Parquet"):
+        curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)
+    memfs.rm("/in/p.pq")
+    for name in ("e.ndjson", "hf.json", "f.jsonlines"):
         memfs.pipe(f"/in/{name}", _rows(5, "e"))
         with pytest.raises(InputError, match=rf"memory:///in/{name}: records in a file that"):
             curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)

@@ -41,7 +41,9 @@ def test_fifo_is_an_input_error_and_never_blocks(folder: Path) -> None:
         expand_inputs([folder])
 
 
-@pytest.mark.parametrize("name", ["part-1.json", "part-2.NDJSON", "part-3.jsonl.bz2"])
+@pytest.mark.parametrize(
+    "name", ["part-1.json", "part-2.NDJSON", "part-3.jsonl.bz2", "part-4.jsonlines"]
+)
 def test_json_lines_no_reader_takes_are_an_input_error(folder: Path, name: str) -> None:
     # Hugging Face's Dataset.to_json writes JSON Lines to .json: skipping it drops records.
     (folder / "sub" / name).write_text('{"text": "row c"}\n{"text": "row d"}\n', encoding="utf-8")
@@ -50,6 +52,19 @@ def test_json_lines_no_reader_takes_are_an_input_error(folder: Path, name: str) 
     paths, skipped = scan_inputs([folder], skip_unreadable=True)
     assert [p.name for p in paths] == ["a.jsonl", "b.jsonl"]
     assert [Path(u.path).name for u in skipped] == [name]
+
+
+def test_parquet_under_another_name_is_an_input_error(folder: Path) -> None:
+    # Found by attack: a `.pq` (or `.parq`) file in an input folder was skipped without a word.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["row e"]}), folder / "sub" / "part-5.pq")
+    with pytest.raises(InputError, match=r"part-5\.pq: a Parquet file not named \.parquet"):
+        expand_inputs([folder])
+    (folder / "sub" / "NOTES").write_text("PAR")  # a file that only starts alike: left
+    (folder / "sub" / "part-5.pq").rename(folder / "sub" / "part-5.parquet")
+    assert [p.name for p in expand_inputs([folder])] == ["a.jsonl", "b.jsonl", "part-5.parquet"]
 
 
 @pytest.mark.parametrize("how", ["plain", "gzip", "zstd", "truncated", "latin-1"])

@@ -98,7 +98,7 @@ def _suffix(path: Path) -> str | None:
     return None
 
 
-JSON_LINES_NAME = re.compile(r"\.(jsonl|ndjson)(\.[a-z0-9]{1,4})?\Z")
+JSON_LINES_NAME = re.compile(r"\.(jsonl|ndjson|jsonlines)(\.[a-z0-9]{1,4})?\Z")
 
 
 def _unsupported_json(path: Path) -> bool:
@@ -117,6 +117,16 @@ def _unsupported_json(path: Path) -> bool:
     if not name.endswith(JSON_SUFFIXES):
         return False
     return looks_like_records(path)
+
+
+def _parquet_by_content(path: Path) -> bool:
+    """A file named otherwise (``.pq``, ``.parq``) that opens as Parquet does (``PAR1``):
+    records skipping would drop silently."""
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 # A JSON array whose first value is an object (after a byte-order mark and whitespace).
@@ -295,6 +305,14 @@ def _shards_in(directory: Path, problems: list[Unreadable]) -> list[Path]:
                                 f"{_SUPPORTED_TEXT}); if it holds JSON Lines, rename it to .jsonl "
                                 "(or .jsonl.gz / .jsonl.zst), if a JSON array, write it as JSON "
                                 "Lines, else move it out of the input folder",
+                            )
+                        )
+                    elif _parquet_by_content(path):
+                        problems.append(
+                            Unreadable(
+                                path.as_posix(),
+                                "a Parquet file not named .parquet, which curagate does not "
+                                "read; rename it to .parquet, or move it out of the input folder",
                             )
                         )
                     continue

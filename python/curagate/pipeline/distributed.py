@@ -162,8 +162,8 @@ def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
                 raise InputError(
                     f"{fs.unstrip_protocol(misnamed[0])}: records in a file that curagate does "
                     "not read; if it holds JSON Lines, rename it to .jsonl (or .jsonl.gz / "
-                    ".jsonl.zst), if a JSON array, write it as JSON Lines, else move it out of "
-                    "the input folder"
+                    ".jsonl.zst), if a JSON array, write it as JSON Lines, if Parquet, rename it "
+                    "to .parquet, else move it out of the input folder"
                 )
         elif fs.isfile(path):
             matches = [path]
@@ -184,15 +184,16 @@ def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
 
 def _misnamed(fs: Any, path: str) -> bool:
     """Records under a name no reader takes, as the local walk refuses them: a JSON Lines
-    name (``.ndjson``, ``.jsonl.bz2``) or a ``.json`` file holding records (its first
-    bytes read from the store); they were skipped without a word."""
+    name (``.ndjson``, ``.jsonl.bz2``), a ``.json`` file holding records or a Parquet file
+    named otherwise (their first bytes read from the store); they were skipped without a
+    word."""
     lower = path.lower()
     if JSON_LINES_NAME.search(lower):
         return True
-    if not lower.endswith(JSON_SUFFIXES):
-        return False
     try:
         with fs.open(path, "rb") as f:
+            if not lower.endswith(JSON_SUFFIXES):
+                return bool(f.read(4) == b"PAR1")  # Parquet named otherwise (.pq)
             return holds_records(json_stream_head(f, path))
     except (OSError, ValueError, zlib.error, zstandard.ZstdError):
         return False  # a file no reader reads is none of our business, as locally
