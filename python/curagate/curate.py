@@ -785,6 +785,8 @@ def _write_clusters(
     """clusters.parquet: every valid record's id, source, row, status and cluster_id,
     from each batch's columns (its source_file column is built only now: one string
     per row)."""
+    from curagate.pipeline.write import no_clusters
+
     clusters = (
         pa.concat_tables(
             [
@@ -801,7 +803,7 @@ def _write_clusters(
             ]
         )
         if parts
-        else pa.table({"record_id": pa.array([], pa.string())})
+        else no_clusters()
     )
     parts.clear()
     pq.write_table(clusters, path, compression="zstd")

@@ -702,3 +702,19 @@ def test_an_out_holding_a_reference_or_the_config_is_refused(
         extra += ["--work-dir", str(tmp_path / "work")]
     assert main(["curate", str(data), "--out", str(out), "--quiet", *extra]) == 2
     assert mine.is_file()
+
+
+@pytest.mark.parametrize("staged", [False, True])
+def test_clusters_of_a_run_with_no_valid_record_have_the_columns_of_any_other(
+    write_jsonl: Callable, tmp_path: Path, staged: bool
+) -> None:
+    # Found by attack: with every record quarantined, clusters.parquet held a lone
+    # record_id column; code reading several runs' clusters as one dataset failed on it.
+    work = {"work_dir": tmp_path / "w"} if staged else {}
+    good = write_jsonl("good.jsonl", [{"text": "one record of words"}])
+    bad = write_jsonl("bad.jsonl", [{"text": 1}, {"text": 2}])
+    curate([good], tmp_path / "good", **work)
+    result = curate([bad], tmp_path / "bad", **work)
+    assert result.quarantined == 2
+    schema = pq.read_schema(tmp_path / "good" / "clusters.parquet")
+    assert pq.read_schema(tmp_path / "bad" / "clusters.parquet").equals(schema)

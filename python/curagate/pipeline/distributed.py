@@ -53,7 +53,7 @@ from curagate.pipeline import stages
 from curagate.pipeline.build import build_steps
 from curagate.pipeline.decontaminate import DecontaminateStep
 from curagate.pipeline.stages import Plan, Shard
-from curagate.pipeline.write import write_json
+from curagate.pipeline.write import no_clusters, write_json
 
 if TYPE_CHECKING:
     from curagate.split import SplitResult
@@ -741,11 +741,7 @@ def _finish(
                         shard.name, sk["input_rows"], sk["quarantined"], fl["kept"], fl["removed"]
                     )
                 )
-        clusters = (
-            pa.concat_tables(cluster_tables)
-            if cluster_tables
-            else pa.table({"record_id": pa.array([], pa.string())})
-        )
+        clusters = pa.concat_tables(cluster_tables) if cluster_tables else no_clusters()
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         quarantined = sum(s.quarantined for s in sources)
         stats = build_stats(cfg, sources, steps, [])

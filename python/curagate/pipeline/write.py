@@ -31,6 +31,20 @@ else:
     pq = lazy_import("pyarrow.parquet")
 
 
+def no_clusters() -> pa.Table:
+    """clusters.parquet of a run with no valid record: its columns, no rows (a lone
+    ``record_id`` column broke code reading several runs' files as one dataset)."""
+    return pa.schema(
+        [
+            ("record_id", pa.string()),
+            ("source_file", pa.string()),
+            ("source_row", pa.int64()),
+            ("status", pa.string()),
+            ("cluster_id", pa.int64()),
+        ]
+    ).empty_table()
+
+
 def meta_name(name: str, existing: list[str]) -> str:
     """Our column name, prefixed with `curagate_` as often as it takes to be none of
     ``existing`` (the columns the table already has: `reason` and `curagate_reason` of
