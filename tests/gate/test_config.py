@@ -335,3 +335,17 @@ golden_sets:
     regression: {pii_leak_rate: {relative: true, warn_drop: 2, fail_drop: 4}}
 """
     assert parse_gate(refusal, "g.yaml").golden_sets[0].regression["pii_leak_rate"].fail_drop == 4
+    # Found by attack: the same rule on a slice was refused ("never triggers"), a slice's
+    # rule read as a drop of a higher-is-better share whatever its metrics.
+    for metrics in ("", "metrics: {false_refusal_rate: {max: 0.5}}, "):
+        sliced = refusal.replace(
+            "    regression: {pii_leak_rate: {relative: true, warn_drop: 2, fail_drop: 4}}\n",
+            f"    slices: [{{column: kind, {metrics}regression: "
+            "{warn_drop: 1.0, fail_drop: 3.0, relative: true}}]\n",
+        )
+        assert parse_gate(sliced, "g.yaml").golden_sets[0].slices[0].regression.fail_drop == 3
+    accuracy = sliced.replace("task: refusal", "task: generation").replace(
+        "false_refusal_rate: {max: 0.5}", "exact_match: {min: 0.5}"
+    )
+    with pytest.raises(ConfigError, match=r"slices\[kind\].regression.fail_drop 3.0"):
+        parse_gate(accuracy, "g.yaml")

@@ -291,8 +291,15 @@ def _check_ranges(spec: GoldenSetGate, shares: dict[str, bool]) -> None:
                         "this bound is never crossed; write it as a fraction (0.8, not 80)"
                     )
     rules = [(f"regression.{m}", r, shares[m]) for m, r in spec.regression.items() if m in shares]
+    # A slice's rule applies to each of its metrics (all the task's when it names none): it
+    # is a drop of a higher-is-better share only when every one of them is (a relative rise
+    # of false_refusal_rate may exceed 1, as the set's own rule allows).
     rules += [
-        (f"slices[{s.column}].regression", s.regression, True)
+        (
+            f"slices[{s.column}].regression",
+            s.regression,
+            all(shares[m] for m in s.metrics or shares),
+        )
         for s in spec.slices
         if s.regression is not None and all(m in shares for m in s.metrics)
     ]
