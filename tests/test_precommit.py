@@ -218,3 +218,26 @@ def test_a_commit_too_long_for_one_command_line_still_finds_duplicates_across_ru
     res = git(repo, "commit", "-m", "bulk import")
     assert res.returncode != 0, res.stdout + res.stderr
     assert "data/zzz.jsonl:1: DUP001 exact duplicate of data/aaa.jsonl:1" in res.stdout + res.stderr
+
+
+def test_files_the_user_excluded_from_the_hook_are_no_duplicate_context(repo: Path) -> None:
+    # Found by attack: --staged-context read every staged data file outside golden_sets/,
+    # whatever the config's `exclude`: committing a copy of an excluded archive with it
+    # failed with DUP001 against the archive (committed one after the other, it passed).
+    from curagate.commands.check import HOOK_EXCLUDE, HOOK_FILES
+
+    assert (shipped_hook()["files"], shipped_hook()["exclude"]) == (HOOK_FILES, HOOK_EXCLUDE)
+    config = yaml.safe_load((repo / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    config["repos"][0]["hooks"][0]["exclude"] = "^(golden_sets|data/archive)/"
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    git(repo, "commit", "-q", "-a", "--no-verify", "-m", "exclude the archive")
+    rows = [{"prompt": f"question {i}", "completion": f"answer {i}"} for i in range(4)]
+    jsonl(repo / "data" / "archive" / "train_v1.jsonl", rows)
+    git(repo, "add", "data/archive")
+    res = commit(repo, "v2.jsonl", rows)
+    assert res.returncode == 0, res.stdout + res.stderr
+    # ... while a duplicate of a file the hook selects is still found across files
+    jsonl(repo / "data" / "c.jsonl", rows[:1])
+    git(repo, "add", "data/c.jsonl")
+    res = commit(repo, "d.jsonl", rows[:1] + [{"prompt": "new", "completion": "x"}])
+    assert res.returncode != 0 and "DUP001" in res.stdout + res.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from curagate.limits import int_arg
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--staged-context",
         action="store_true",
-        help="also read every staged JSONL/Parquet file outside golden_sets/ (git) for "
+        help="also read every staged file the hook selects (git; .pre-commit-config.yaml's "
+        "files/exclude, else JSONL/Parquet outside golden_sets/) for "
         "duplicates, reporting only FILES: pre-commit splits a long file list over several "
         "runs, and each must see the others' records (the shipped hook passes this)",
     )
@@ -60,14 +62,60 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-# The shipped hook's `files` and `exclude` (.pre-commit-hooks.yaml).
-_HOOK_FILES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
-_HOOK_EXCLUDE = "golden_sets/"
+# The shipped hook's id, `files` and `exclude` (.pre-commit-hooks.yaml).
+HOOK_ID = "curagate-check"
+HOOK_FILES = r"(?i)\.(jsonl|jsonl\.gz|jsonl\.zst|parquet)$"
+HOOK_EXCLUDE = r"^golden_sets/"
+
+
+def _hook_selection(root: Path) -> Callable[[str], bool]:
+    """Whether pre-commit hands a file (named from the repository root) to this hook, as
+    the root's ``.pre-commit-config.yaml`` selects them: its top-level ``files`` and
+    ``exclude``, then the hook's own (the shipped ones unless the config gives its own;
+    none for a ``local`` hook whose entry is ``curagate check``). The shipped selection
+    when there is no such config or hook. Files the user excluded from the hook were
+    duplicate context all the same: a commit of a copy of an excluded archive failed."""
+    import re
+
+    from curagate.errors import ConfigError
+
+    shipped = (HOOK_FILES, HOOK_EXCLUDE)
+    try:
+        from curagate.yamlio import load_yaml
+
+        text = (root / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+        config, _ = load_yaml(text, ".pre-commit-config.yaml")
+    except (OSError, UnicodeDecodeError, ConfigError):
+        config = None
+    top, hook = ("", "^$"), shipped
+    if isinstance(config, dict):
+        top = (str(config.get("files", "")), str(config.get("exclude", "^$")))
+        for repo in config.get("repos") or []:
+            local = isinstance(repo, dict) and repo.get("repo") in ("local", "meta")
+            for h in (repo.get("hooks") or []) if isinstance(repo, dict) else []:
+                entry = str(h.get("entry", "")) if isinstance(h, dict) else ""
+                if isinstance(h, dict) and (
+                    h.get("id") == HOOK_ID or (local and entry.split()[:2] == ["curagate", "check"])
+                ):
+                    default = ("", "^$") if local else shipped
+                    hook = (str(h.get("files", default[0])), str(h.get("exclude", default[1])))
+                    break
+            else:
+                continue
+            break
+    try:
+        files = [re.compile(top[0]), re.compile(hook[0])]
+        excluded = [re.compile(top[1]), re.compile(hook[1])]
+    except re.error:
+        files, excluded = [re.compile(HOOK_FILES)], [re.compile(HOOK_EXCLUDE)]
+    return lambda name: (
+        all(p.search(name) for p in files) and not any(p.search(name) for p in excluded)
+    )
 
 
 def _staged_files() -> list[str]:
-    """Staged (added, copied, modified, renamed, type-changed) data files, as the shipped
-    hook selects them, relative to the current directory (pre-commit runs hooks at the repo
+    """Staged (added, copied, modified, renamed, type-changed) data files, as the hook
+    selects them (:func:`_hook_selection`), relative to the current directory (pre-commit runs hooks at the repo
     root; git names them from the root, so from a subfolder they start with ``../``)."""
     import subprocess
 
@@ -92,11 +140,8 @@ def _staged_files() -> list[str]:
     names = git(
         "diff", "--cached", "--name-only", "-z", "--no-relative", "--diff-filter=ACMRT"
     ).split("\0")
-    here = [
-        os.path.normpath(up + n)
-        for n in names
-        if n.lower().endswith(_HOOK_FILES) and not n.startswith(_HOOK_EXCLUDE)
-    ]
+    selected = _hook_selection(Path(up or "."))
+    here = [os.path.normpath(up + n) for n in names if n and selected(n)]
     return [n for n in here if Path(n).is_file()]
 
 
