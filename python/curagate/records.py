@@ -695,13 +695,20 @@ def extract_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
 
 
 def check_record(
-    record: dict[str, Any], fmt: RecordFormat, text_field: str | None = None
+    record: dict[str, Any],
+    fmt: RecordFormat,
+    text_field: str | None = None,
+    *,
+    types_only: bool = True,
 ) -> str | None:
     """Type check of one parsed record's fields (slow path only).
 
     Used when a chunk could not be read as a whole, to find the rows whose
     types would break the Arrow column; emptiness and nulls are left to
-    :func:`validate_table` so both paths give the same reasons.
+    :func:`validate_table` so both paths give the same reasons. With
+    ``types_only=False`` a message's missing or empty role and content are
+    reasons too (for a row Arrow could not convert, whose reason would else be
+    the conversion's, shaped by other rows).
     """
     for name in checked_fields(fmt, record, text_field):
         shape = _field_shape(fmt, name)
@@ -721,7 +728,7 @@ def check_record(
             continue
         if kind == "list" and shape in (_MESSAGES, _EITHER):
             for i, message in enumerate(value):
-                problem = message_problem(message, types_only=True)
+                problem = message_problem(message, types_only=types_only)
                 if problem is not None:
                     return f"field '{name}': message {i} {problem}"
             continue

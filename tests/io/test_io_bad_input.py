@@ -175,6 +175,19 @@ def test_message_without_a_role_is_quarantined(write_jsonl: Callable[..., Path])
     assert q.reason == "field 'messages': message 0 has no 'role'"
 
 
+def test_a_row_arrow_cannot_convert_is_quarantined_for_what_is_wrong_with_it(
+    write_jsonl: Callable[..., Path],
+) -> None:
+    # Found by attack: beside a row whose content is a list of parts, a turn without a role
+    # was quarantined as "cannot convert the row to Arrow: ... content changed from string
+    # to array" (its content is a string), a reason shaped by the other rows.
+    parts = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                          {"role": "assistant", "content": "a1"}]}  # fmt: skip
+    no_role = {"messages": [{"content": "q12"}, {"role": "assistant", "content": "a12"}]}
+    [q] = all_quarantined(read_all([write_jsonl("c.jsonl", [parts, no_role])]))
+    assert (q.line, q.reason) == (2, "field 'messages': message 0 has no 'role'")
+
+
 def test_a_line_that_is_not_an_object_is_quarantined(write_jsonl: Callable[..., Path]) -> None:
     path = write_jsonl("t.jsonl", [GOOD, '["a", "list"]'])
 

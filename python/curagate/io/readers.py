@@ -1560,12 +1560,20 @@ def _parse_slowly(
             if table.num_rows != len(good_texts):
                 raise pa.ArrowInvalid("row count mismatch")
         except pa.ArrowInvalid:
-            table, good = _convert_one_by_one(
-                good_texts,
-                good,
-                lambda k, reason, _text: reject(k, reason, raw_of[k]),
-                layout.max_length,
-            )
+            record_of = {kept[i]: records[i] for i in survivors}
+
+            def unconverted(k: int, reason: str, _text: bytes) -> None:
+                # What is wrong with the row itself, when something is, before what Arrow
+                # said (its column types are the other rows': "content changed from string
+                # to array" for a turn without a role, beside a row whose content is parts).
+                own = (
+                    None
+                    if fmt is None
+                    else check_record(record_of[k], fmt, options.text_field, types_only=False)
+                )
+                reject(k, own or reason, raw_of[k])
+
+            table, good = _convert_one_by_one(good_texts, good, unconverted, layout.max_length)
     quarantined.sort(key=lambda q: q.line or 0)
     return table, good, quarantined
 
