@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ def qa(i: int) -> dict[str, Any]:
 
 
 FULL_WIDTH_CARD = "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in "4111 1111 1111 1111")
+# 4111-1111-1111-1111 in full-width digits and hyphens (U+FF0D).
+FULL_WIDTH_DASHED_CARD = "\uff0d".join([chr(0xFF14) + chr(0xFF11) * 3] + [chr(0xFF11) * 4] * 3)
 ARABIC_INDIC_CARD = "".join(chr(0x0660 + int(c)) for c in "4111111111111111")
 
 
@@ -849,6 +853,39 @@ def test_numbers_grouped_with_other_spaces_are_found_and_redacted(
     assert report["stats"]["pii"][rule] == 1
     sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
     assert f"[REDACTED:{rule}]" in sample and shown not in sample
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "shown"),
+    [
+        ("my card is 4111\u20111111\u20111111\u20111111, exp 12/27", "PII003", "1111"),
+        ("my card is 4111\u20101111\u20101111\u20101111", "PII003", "1111"),
+        ("my card is 4111\u20131111\u20131111\u20131111", "PII003", "1111"),
+        ("my card is 4111 \u20131111 \u20131111 \u20131111", "PII003", "1111"),
+        (f"card {FULL_WIDTH_DASHED_CARD}", "PII003", FULL_WIDTH_DASHED_CARD[-4:]),
+        ("call me on 555\u2013123\u20134567 tonight", "PII002", "4567"),
+        ("call me on 555\u2011123\u20114567 tonight", "PII002", "4567"),
+        ("call me on (555) 123\u20134567 tonight", "PII002", "4567"),
+    ],
+)
+def test_numbers_grouped_with_unicode_dashes_are_found_and_redacted(
+    text: str, rule: str, shown: str, run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by attack: a card or phone grouped with non-breaking hyphens (U+2011), en
+    # dashes or full-width hyphens passed the audit and went into sample.jsonl as written.
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"][rule] == 1
+    sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
+    assert f"[REDACTED:{rule}]" in sample and shown not in sample
+
+
+def test_the_dashes_read_as_hyphens_are_unicode_s_dash_punctuation() -> None:
+    every = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Pd"}
+    # (Python's Unicode may be older than the regex crate's, whose \p{Pd} the prefilter reads)
+    assert every - {"-"} <= set(pii.DASHES)
+    assert all(unicodedata.category(c) in ("Pd", "Cn") for c in pii.DASHES)
+    # A dash in prose next to a number is no separator of anything.
+    assert pii.scan("in 2004 \u2014 the year \u2013 and 1999\u20132000") == []
 
 
 @pytest.mark.parametrize(

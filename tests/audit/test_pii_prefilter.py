@@ -70,6 +70,10 @@ FRAGMENTS = [
     "555",
     "4567",
     "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+    # dashes the scanner reads as "-" in card and phone numbers (non-breaking, en, full-width)
+    "\u2011",
+    "\u2013",
+    "\uff0d",
 ]
 
 

@@ -72,7 +72,8 @@ _PHONE = re.compile(
 # A run of 13 or more digits, one or two spaces or hyphens between: a card is the whole run or a
 # window of its groups (`4111 1111 1111 1111 12/25`, `card 5500 0000 0000 0004 123`: the run
 # as a whole failed the Luhn sum and the card beside an expiry or CVV was missed).
-# (The scan reads no-break, thin and other spaces and tabs as " ", see _SPACES.)
+# (The scan reads no-break, thin and other spaces and tabs as " ", see _SPACES, and the
+# Unicode dashes as "-", see _DASHES.)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
@@ -354,6 +355,17 @@ ALL_FAMILIES = (1 << 8) - 1
 _SPACES = {ord(c): " " for c in "\t\u00a0\u1680\u202f\u205f\u3000"} | {
     c: " " for c in range(0x2000, 0x200B)
 }
+# The Unicode dashes (general category Pd, as of Unicode 16; a test holds this to Python's
+# `unicodedata`): card and phone numbers are read with them as "-", one character for one.
+# `4111\u20111111...` (a non-breaking hyphen, as word processors write it), an en dash
+# between a phone's groups, full-width digits and hyphens (U+FF0D) were in no finding and
+# went into sample.jsonl as written. Keep in step with `DASHES` in
+# rust/curagate-core/src/text/pii.rs.
+DASHES = (
+    "\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a\u2e3a\u2e3b"
+    "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010d6e\U00010ead"
+)
+_DASHES = {ord(c): "-" for c in DASHES}
 
 
 def scan(
@@ -398,7 +410,12 @@ def scan(
     for m in _IBAN.finditer(text) if families & IBAN else ():
         if not taken.overlaps(m.start(), m.end()) and iban_ok(m.group()):
             add("PII005", m, "iban")
-    for m in _CARD.finditer(text) if families & CARD else ():
+    # (only the card and phone patterns read the dashes as "-": in an address or a key a
+    # dash is no hyphen)
+    grouped = text
+    if families & (CARD | PHONE) and not text.isascii():
+        grouped = text.translate(_DASHES)
+    for m in _CARD.finditer(grouped) if families & CARD else ():
         for start, end in _cards_in(m):
             if not taken.overlaps(start, end):
                 hits.append(Hit("PII003", start, end, "card"))
@@ -420,7 +437,7 @@ def scan(
             except ValueError:
                 continue
             add("PII004", m, "ipv6")
-    for m in _PHONE.finditer(text) if families & PHONE else ():
+    for m in _PHONE.finditer(grouped) if families & PHONE else ():
         if not taken.overlaps(m.start(), m.end()):
             add("PII002", m, "phone")
     for m in _long_tokens(min_length).finditer(text) if families & LONG_TOKEN else ():

@@ -35,15 +35,60 @@ const FAMILIES: &[&str] = &[
     // PII005 IBAN: two capitals and two digits start it.
     r"[A-Z]{2}\d{2}",
     // PII003 card: 13 or more digits, one or two spaces (any: the scanner reads no-break
-    // and thin spaces and tabs as spaces) or hyphens between.
-    r"\d(?:[\s-]{1,2}\d|\d){12}",
+    // and thin spaces and tabs as spaces) or hyphens (any dash, `\p{Pd}`: `4111‑1111...`
+    // with non-breaking hyphens) between.
+    r"\d(?:[\s\p{Pd}]{1,2}\d|\d){12}",
     // PII004 IPv4: four dotted groups of 1-3 digits.
     r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
-    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", "-" or a space).
-    r"\+\d|\(\d{3}\)|\d{3}[\s.-]\d{3}[\s.-]\d{4}",
+    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash or space).
+    r"\+\d|\(\d{3}\)|\d{3}[\s.\p{Pd}]\d{3}[\s.\p{Pd}]\d{4}",
 ];
+
+/// The dashes of `\p{Pd}` but "-" (Unicode 16, the regex crate's; a test holds the two
+/// equal): the Python scanner reads them as "-" in card and phone numbers (its `DASHES`).
+const DASHES: [char; 26] = [
+    '\u{58a}',
+    '\u{5be}',
+    '\u{1400}',
+    '\u{1806}',
+    '\u{2010}',
+    '\u{2011}',
+    '\u{2012}',
+    '\u{2013}',
+    '\u{2014}',
+    '\u{2015}',
+    '\u{2e17}',
+    '\u{2e1a}',
+    '\u{2e3a}',
+    '\u{2e3b}',
+    '\u{2e40}',
+    '\u{2e5d}',
+    '\u{301c}',
+    '\u{3030}',
+    '\u{30a0}',
+    '\u{fe31}',
+    '\u{fe32}',
+    '\u{fe58}',
+    '\u{fe63}',
+    '\u{ff0d}',
+    '\u{10d6e}',
+    '\u{10ead}',
+];
+
+/// Whether the dash `c` at byte `p` may stand in a card or phone match: these
+/// patterns have one or two separators between digits, so a digit is among the
+/// two characters on each side. An em dash in prose ("in 2004 — the") mostly
+/// has none, and keeps the scan.
+fn dash_between_digits(text: &str, p: usize, c: char) -> bool {
+    DASHES.contains(&c)
+        && text[..p].chars().rev().take(2).any(char::is_numeric)
+        && text[p + c.len_utf8()..]
+            .chars()
+            .take(2)
+            .any(char::is_numeric)
+}
 
 /// Bits of [`PiiPrefilter::families`], in `FAMILIES` order, then the long tokens.
 const SECRET: u16 = 1;
@@ -351,12 +396,12 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
         while leads != 0 {
             let p = base + leads.trailing_zeros() as usize;
             leads &= leads - 1;
-            // A digit, or a space the scanner reads as " " (no-break, thin): the set decides.
+            // A digit, a space the scanner reads as " " (no-break, thin), or a dash it reads
+            // as "-" between digits: the set decides.
             if budget == 0
-                || text[p..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_numeric() || c.is_whitespace())
+                || text[p..].chars().next().is_some_and(|c| {
+                    c.is_numeric() || c.is_whitespace() || dash_between_digits(text, p, c)
+                })
             {
                 return None;
             }
@@ -481,6 +526,10 @@ mod tests {
             "card 4111  1111  1111  1111",
             "call 202\u{a0}555\u{a0}0100",
             "call 202\t555\t0100",
+            "card 4111\u{2011}1111\u{2011}1111\u{2011}1111",
+            "card 4111\u{2010}1111\u{2013}1111 \u{2013}1111",
+            "card ４１１１－１１１１－１１１１－１１１１",
+            "call 555\u{2013}123\u{2013}4567",
         ] {
             assert!(f.may_match(text), "{text}");
         }
@@ -494,7 +543,7 @@ mod tests {
             "0", "1", "4", "9", "5", " ", " ", "-", ".", "+", "(", ")", ":", "@", "A", "Z", "G",
             "B", "f", "e", "x", "q", "/", "=", "_", ",", "\n", "sk-", "AKIA", "eyJ", "12", "999",
             "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ", "\t", "\u{a0}",
-            "\u{202f}", "  ",
+            "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -561,6 +610,16 @@ mod tests {
     }
 
     #[test]
+    fn dashes_are_the_regex_crate_s_dash_punctuation() {
+        let pd = Regex::new(r"^\p{Pd}$").unwrap();
+        let all: Vec<char> = (0..=char::MAX as u32)
+            .filter_map(char::from_u32)
+            .filter(|c| *c != '-' && pd.is_match(c.encode_utf8(&mut [0; 4])))
+            .collect();
+        assert_eq!(all, DASHES);
+    }
+
+    #[test]
     fn block_masks_agree_with_the_class_table() {
         // Every byte value at several positions of a block, in both halves.
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -619,6 +678,9 @@ mod tests {
         assert_ne!(f.families(t) & CARD, 0);
         assert_eq!(f.scan("café, naïve — 12"), Some(0));
         assert_eq!(f.scan("x²"), None, "numeric, though not a decimal digit");
+        // A dash between digits is a separator to the patterns; in prose it is not.
+        assert_eq!(f.scan("card 4111\u{2011}1111"), None);
+        assert_eq!(f.scan("in 2004 — the year"), Some(0));
         let cjk = "東京".repeat(200);
         assert_eq!(f.scan(&cjk), None, "too many to check one by one");
         assert_eq!(f.families(&cjk), 0);
