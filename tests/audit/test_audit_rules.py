@@ -686,6 +686,25 @@ def test_structured_output_nested_past_the_limit_is_fmt008_not_a_crash(
     assert "nests deeper than 128 levels" in str(finding(report, "FMT008"))
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_structured_output_with_nan_or_infinity_is_not_json(
+    constant: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by attack: json.loads reads NaN and Infinity, JSON.parse and serde reject them;
+    # `{"score": NaN}` passed the audit.
+    schema = {"type": "object", "properties": {"score": {"type": "number"}}}
+    config = {"structured_outputs": [{"field": "completion", "schema": schema}]}
+    report = run_audit([pc(1, f'{{"score": {constant}}}'), pc(2, '{"score": 1.5}')], config)
+    [row] = finding(report, "FMT008")["rows"]
+    assert row.endswith("train.jsonl:1")
+    assert f"{constant} is no JSON value" in str(finding(report, "FMT008"))
+    # Parsed already (the reader takes NaN in a record line): the same.
+    records = [{**pc(1), "meta": {"score": [float(constant)]}}, {**pc(2), "meta": {"score": 1}}]
+    config = {"structured_outputs": [{"field": "meta", "schema": schema}]}
+    [row] = finding(run_audit(records, config), "FMT008")["rows"]
+    assert row.endswith("train.jsonl:1")
+
+
 def test_the_assistant_structured_output_of_a_prompt_completion_record_is_its_completion(
     run_audit: Callable[..., dict[str, Any]],
 ) -> None:

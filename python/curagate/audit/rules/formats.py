@@ -10,6 +10,7 @@ structured outputs the config declares.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -95,9 +96,11 @@ RULES = (
         "structured-output-not-json",
         Severity.ERROR,
         "A structured output (a field or the assistant answer, declared in the config with a "
-        "JSON schema) does not parse as JSON.",
+        "JSON schema) does not parse as JSON, or holds NaN, Infinity or -Infinity (Python's "
+        "json reads them; JSON.parse, serde and most JSON parsers reject them).",
         "The model learns to emit broken JSON, and downstream parsers fail in production.",
-        "Fix the output so it parses (quotes, trailing commas, code fences around it).",
+        "Fix the output so it parses (quotes, trailing commas, code fences around it; a "
+        "number or null for NaN).",
     ),
     Rule(
         "FMT009",
@@ -233,6 +236,35 @@ def _chat(view: BatchView) -> list[RowHit]:
     return [(rule, r, detail) for r, _, _, rule, detail in found]
 
 
+class _NotJson(ValueError):
+    """A value ``json.loads`` reads but JSON has not."""
+
+
+def _no_constant(name: str) -> Any:
+    # json.loads takes NaN, Infinity and -Infinity; JSON.parse, serde and most schema-bound
+    # decoders reject them, so an output holding one breaks the parser it is trained for.
+    raise _NotJson(_constant_advice(name))
+
+
+def _constant_advice(name: str) -> str:
+    return f"{name} is no JSON value; write a number or null"
+
+
+def _non_finite(value: Any) -> str | None:
+    """The first NaN or infinity in a parsed value, as JSON-like text spells it: the
+    readers take `{"score": NaN}` in a record line, and a Parquet float can be one."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return "NaN" if math.isnan(v) else "Infinity" if v > 0 else "-Infinity"
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return None
+
+
 class StructuredOutputs:
     """FMT008/FMT009: validators for the structured outputs the config declares (built once
     per audit; ``check`` runs on each parsed record)."""
@@ -291,7 +323,10 @@ class StructuredOutputs:
                 continue
             if isinstance(value, str):
                 try:
-                    value = json.loads(value)
+                    value = json.loads(value, parse_constant=_no_constant)
+                except _NotJson as e:
+                    out.append(("FMT008", f"{spec.field!r} is not JSON ({e})"))
+                    continue
                 except json.JSONDecodeError as e:
                     out.append(("FMT008", f"{spec.field!r} is not JSON ({e.msg} at char {e.pos})"))
                     continue
@@ -300,6 +335,9 @@ class StructuredOutputs:
             if value is _TOO_DEEP or json_depth(value) > MAX_NESTING:
                 # validating it would overflow the stack (exit 3 for one record)
                 out.append(("FMT008", f"{spec.field!r} nests deeper than {MAX_NESTING} levels"))
+                continue
+            if (constant := _non_finite(value)) is not None:
+                out.append(("FMT008", f"{spec.field!r} is not JSON ({_constant_advice(constant)})"))
                 continue
             try:
                 errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
