@@ -908,6 +908,44 @@ def test_the_dashes_read_as_hyphens_are_unicode_s_dash_punctuation() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "reverse it with s[::-1]",
+        "map :: (a -> b) -> [a] -> [b]",
+        "every other one: arr[::2] and a[1::2]",
+        "For example ::\n\n    code",
+        "call Face::add() then",
+        "the loopback ::1 and the unspecified ::",
+    ],
+)
+def test_double_colons_in_code_are_not_ipv6_addresses(
+    text: str, run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by attack: each `::` was an IPv6 address (ipaddress takes "::", "::2", "1::2"),
+    # and sample.jsonl read `s[[REDACTED:PII004]-1]`.
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"]["PII004"] == 0
+    sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
+    assert "REDACTED" not in sample
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2001:db8::1",
+        "fe80::1ff:fe23:4567:890a",
+        "fe80::1",
+        "2001::1",
+        "::ffff:c000:280",
+        "2001:0db8:0000:0000:0000:ff00:0042:8329",
+    ],
+)
+def test_ipv6_addresses_are_still_found(address: str) -> None:
+    text = f"host [{address}]:443 is up"
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII004", address)]
+
+
+@pytest.mark.parametrize(
     "address",
     [
         "info@münchen.de",

@@ -81,6 +81,25 @@ _IPV4 = re.compile(r"(?<![A-Za-z_.\d])(?:\d{1,3}\.){3}\d{1,3}(?![A-Za-z_.\d])")
 _IPV6 = re.compile(
     r"(?<![A-Za-z_:.\d])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![A-Za-z_:\d])"
 )
+
+
+def _ipv6_shaped(cand: str) -> bool:
+    """Whether a candidate ``ipaddress`` takes looks like an address, not code: the full
+    form (eight groups) does; one with ``::`` needs two groups beside it, a digit, and a
+    group with a hex letter or of four digits. Slices (`s[::-1]`, `a[1::2]`), Haskell's
+    `map :: (a -> b)`, RST's `example ::` and C++'s `Face::add` were addresses, and
+    sample.jsonl read `s[[REDACTED:PII004]-1]`. `::` and `::1` (unspecified, loopback)
+    name no host, so they are not reported."""
+    if "::" not in cand:
+        return True
+    groups = [g for g in cand.split(":") if g]
+    return (
+        len(groups) >= 2
+        and any(c.isdigit() for c in cand)
+        and any(len(g) == 4 or not g.isdigit() for g in groups)
+    )
+
+
 _IBAN = re.compile(
     rf"{_START}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,4}})?{_END}"
 )
@@ -430,7 +449,7 @@ def scan(
     if families & IPV6 and ":" in text:
         for m in _IPV6.finditer(text):
             cand = m.group()
-            if cand.count(":") < 2 or taken.overlaps(m.start(), m.end()):
+            if not _ipv6_shaped(cand) or taken.overlaps(m.start(), m.end()):
                 continue
             try:
                 ipaddress.IPv6Address(cand)
