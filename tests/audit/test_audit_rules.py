@@ -963,6 +963,18 @@ def test_an_address_beyond_ascii_is_found_and_redacted_whole(address: str) -> No
     assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", address)]
 
 
+def test_retina_asset_names_are_not_addresses_and_addresses_still_are(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # Found by attack: `icon@2x.png` was an e-mail address (its "TLD" is a file extension).
+    assets = "see icon@2x.png, logo@3x.webp, header-bg@2x.jpg and img/hero@1.5x.JPEG"
+    report = run_audit([pc(1, assets), pc(2)])
+    assert report["stats"]["pii"]["PII001"] == 0
+    for address in ["bob@2x.com", "jane.doe@example.png.com", "icon@2x.co", "ann@x2.png.io"]:
+        text = f"mail {address} today"
+        assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", address)]
+
+
 def test_an_address_inside_text_without_spaces_is_its_ascii_part() -> None:
     for text in ["邮箱bob@example.com谢谢", "メールはbob@example.comです"]:
         assert [text[h.start : h.end] for h in pii.scan(text)] == ["bob@example.com"]

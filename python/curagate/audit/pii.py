@@ -59,6 +59,12 @@ _EMAIL = re.compile(
     rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}@(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}\.)+{_LETTER}{{2,24}}"
     rf"(?!{_SPACED}[\w{_MARKS}])"
 )
+# A retina asset's name (`icon@2x.png`, `logo@1.5x.webp`): an "@" and a scale, then an image
+# file's extension where the top-level domain would be. None is a TLD; each was an address.
+_SCALED_ASSET = re.compile(
+    r"@\d{1,2}(?:\.\d{1,2})?x\.(?:png|jpe?g|gif|webp|avif|svg|bmp|ico|tiff?|heic)",
+    re.IGNORECASE,
+)
 _PHONE = re.compile(
     r"(?<![A-Za-z_+\d])(?:"
     r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
@@ -424,8 +430,11 @@ def scan(
         for m in _EMAIL.finditer(text):
             # One that runs past a secret is an address of its own (redact() covers both);
             # one inside a secret is the secret's (a key block's `Comment: bob@...`).
-            if not taken.covers(m.start(), m.end()):
-                add("PII001", m, "email")
+            if taken.covers(m.start(), m.end()):
+                continue
+            if _SCALED_ASSET.fullmatch(text, text.index("@", m.start()), m.end()):
+                continue
+            add("PII001", m, "email")
     for m in _IBAN.finditer(text) if families & IBAN else ():
         if not taken.overlaps(m.start(), m.end()) and iban_ok(m.group()):
             add("PII005", m, "iban")

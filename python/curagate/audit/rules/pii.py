@@ -28,7 +28,9 @@ RULES = (
         "email-address",
         Severity.WARNING,
         "An e-mail address, in any script (`josé@`, `пользователь@пример.рф`; in text written "
-        "without spaces, such as Chinese, the address is its Latin part).",
+        "without spaces, such as Chinese, the address is its Latin part). A retina asset's "
+        "name, an `@`, a scale and an image extension (`icon@2x.png`, `logo@1.5x.webp`), is "
+        "none.",
         "Models memorise and regurgitate personal data; shipping it may breach privacy law.",
         "Replace it with a placeholder (e.g. user@example.com) or remove the record.",
     ),
