@@ -185,8 +185,10 @@ def detect_format(
             return RecordFormat.PROMPT_ONLY
         raise InputError(
             f"{source}: records have 'prompt' and '{answer}' (columns: {found}); rename "
-            f"'{answer}' to 'completion' for prompt/completion records, or pass "
-            "--format prompt_only to read the prompts alone"
+            f"'{answer}' to 'completion' for prompt/completion records, or read the prompts "
+            "alone with the format prompt_only: `--format prompt_only` (curate, split, leakage; "
+            "`--reference-format` for a reference), or `format: prompt_only` in the config "
+            "(audit --config, check --config)"
         )
     if text_field is not None:
         raise InputError(

@@ -264,6 +264,27 @@ def test_prompt_beside_an_answer_column_is_not_silently_prompt_only(
     assert "rename 'response' to 'completion'" in err
 
 
+def test_the_advice_for_a_golden_set_shaped_file_names_the_config_key_and_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: check and audit advised `--format prompt_only`, which check reads as
+    # its output format and audit does not have; both take the format from --config.
+    path = tmp_path / "g.jsonl"
+    path.write_text(json.dumps({"id": 1, "prompt": "2+2?", "reference": "4"}) + "\n")
+    config = tmp_path / "audit.yaml"
+    config.write_text("format: prompt_only\n")
+    commands = {
+        "check": ["check", str(path), "--no-golden"],
+        "audit": ["audit", str(path), "--out", str(tmp_path / "out")],
+    }
+    for name, command in commands.items():
+        assert main(command) == 2, name
+        err = capsys.readouterr().err
+        assert "`format: prompt_only` in the config" in err and "pass --format" not in err
+        # The advice, followed, reads the file.
+        assert main([*command, "--config", str(config)]) in (0, 1), capsys.readouterr().err
+
+
 def test_implicit_prompt_follows_trl() -> None:
     assert extract_prompt("Q? yes", "Q? no") == ("Q?", " yes", " no")
     turns = [{"role": "user", "content": "Q?"}]
