@@ -975,6 +975,25 @@ def test_retina_asset_names_are_not_addresses_and_addresses_still_are(
         assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", address)]
 
 
+def test_an_address_url_encoded_in_a_link_is_found_and_redacted(
+    run_audit: Callable[..., dict[str, Any]], tmp_path: Any
+) -> None:
+    # Found by attack: `jane.doe%40gmail.com` (an "@" URL-encoded) was no address.
+    link = "unsubscribe: https://news.example.org/u?email=jane.doe%40gmail.com&list=7"
+    report = run_audit([pc(1, link), pc(2)])
+    assert report["stats"]["pii"]["PII001"] == 1
+    sample = next(tmp_path.glob("out*/sample.jsonl")).read_text(encoding="utf-8")
+    assert "[REDACTED:PII001]&list=7" in sample and "jane.doe" not in sample
+    # `%40` of a scoped package, a profile path or a retina asset in a URL is none.
+    for text in [
+        "https://registry.npmjs.org/%40babel%2Fcore",
+        "https://medium.com/%40someone/a-post-title",
+        "https://cdn.example.com/img/icon%402x.png",
+        "a discount of 20%40 percent",
+    ]:
+        assert pii.scan(text) == [], text
+
+
 def test_an_address_inside_text_without_spaces_is_its_ascii_part() -> None:
     for text in ["邮箱bob@example.com谢谢", "メールはbob@example.comです"]:
         assert [text[h.start : h.end] for h in pii.scan(text)] == ["bob@example.com"]

@@ -55,14 +55,16 @@ _MARKS = (
 )
 _LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
 _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
+# The "@" URL-encoded too (`?email=jane.doe%40gmail.com`: links kept the address whole).
 _EMAIL = re.compile(
-    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}@(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}\.)+{_LETTER}{{2,24}}"
+    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}(?:@|%40)(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}\.)+{_LETTER}{{2,24}}"
     rf"(?!{_SPACED}[\w{_MARKS}])"
 )
-# A retina asset's name (`icon@2x.png`, `logo@1.5x.webp`): an "@" and a scale, then an image
-# file's extension where the top-level domain would be. None is a TLD; each was an address.
+# A retina asset's name (`icon@2x.png`, `logo@1.5x.webp`, `icon%402x.png` in a URL): an "@"
+# and a scale, then an image file's extension where the top-level domain would be. None is a
+# TLD; each was an address.
 _SCALED_ASSET = re.compile(
-    r"@\d{1,2}(?:\.\d{1,2})?x\.(?:png|jpe?g|gif|webp|avif|svg|bmp|ico|tiff?|heic)",
+    r"(?:@|%40)\d{1,2}(?:\.\d{1,2})?x\.(?:png|jpe?g|gif|webp|avif|svg|bmp|ico|tiff?|heic)",
     re.IGNORECASE,
 )
 _PHONE = re.compile(
@@ -426,13 +428,15 @@ def scan(
         for m in pat.finditer(text):
             if not taken.overlaps(m.start(), m.end()):
                 add("SEC001", m, kind)
-    if families & EMAIL and "@" in text:
+    if families & EMAIL and ("@" in text or "%40" in text):
         for m in _EMAIL.finditer(text):
             # One that runs past a secret is an address of its own (redact() covers both);
             # one inside a secret is the secret's (a key block's `Comment: bob@...`).
             if taken.covers(m.start(), m.end()):
                 continue
-            if _SCALED_ASSET.fullmatch(text, text.index("@", m.start()), m.end()):
+            # (the domain part holds neither "@" nor "%": the last one ends the local part)
+            at = max(text.rfind("@", m.start(), m.end()), text.rfind("%40", m.start(), m.end()))
+            if _SCALED_ASSET.fullmatch(text, at, m.end()):
                 continue
             add("PII001", m, "email")
     for m in _IBAN.finditer(text) if families & IBAN else ():

@@ -30,8 +30,8 @@ const FAMILIES: &[&str] = &[
     // SEC001 secrets: the literal prefixes the Python scanner checks first.
     // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
     r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY|PuTTY-User-Key-File",
-    // PII001 email: needs an "@".
-    r"@",
+    // PII001 email: needs an "@", or one URL-encoded.
+    r"@|%40",
     // PII005 IBAN: two capitals and two digits start it.
     r"[A-Z]{2}\d{2}",
     // PII003 card: 13 or more digits, one or two spaces (any: the scanner reads no-break
@@ -194,7 +194,7 @@ impl PiiPrefilter {
         if self.secret.is_match(text) {
             bits |= SECRET;
         }
-        if memchr(b'@', b).is_some() {
+        if memchr(b'@', b).is_some() || memchr::memmem::find(b, b"%40").is_some() {
             bits |= EMAIL;
         }
         if memchr_iter(b':', b).any(|p| ipv6_at(b, p)) {
@@ -506,6 +506,7 @@ mod tests {
         for text in [
             "key AKIAABCDEFGHIJKLMNOP here",
             "mail bob@example.com",
+            "link ?to=bob%40example.com",
             "iban GB82 WEST 1234 5698 7654 32",
             "card 4111 1111 1111 1111",
             "ip 192.168.0.1",
@@ -543,7 +544,7 @@ mod tests {
             "0", "1", "4", "9", "5", " ", " ", "-", ".", "+", "(", ")", ":", "@", "A", "Z", "G",
             "B", "f", "e", "x", "q", "/", "=", "_", ",", "\n", "sk-", "AKIA", "eyJ", "12", "999",
             "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ", "\t", "\u{a0}",
-            "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}",
+            "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}", "%", "%40",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
