@@ -314,6 +314,25 @@ def test_an_address_that_begins_inside_a_key_is_redacted_whole(
     assert {h.rule for h in pii.scan(block)} == {"SEC001"}
 
 
+def test_the_phone_formats_are_those_docs_audit_md_states() -> None:
+    found = [
+        "+44 20 7946 0958",
+        "+49 (30) 1234 5678",
+        "+12025550100",
+        "(555) 123-4567",
+        "555-123-4567",
+        "555.123.4567",
+        "555 123 4567",
+        "555\u2013123\u20134567",
+    ]
+    # (out of scope, and documented so: national formats without the +, digits run together)
+    missed = ["020 7946 0958", "07700 900123", "01 23 45 67 89", "5551234567"]
+    for number in found + missed:
+        text = f"call {number} now"
+        got = [text[h.start : h.end] for h in pii.scan(text) if h.rule == "PII002"]
+        assert got == ([number] if number in found else []), number
+
+
 def test_lists_of_numbers_are_not_phone_numbers(
     run_audit: Callable[..., dict[str, Any]],
 ) -> None:

@@ -39,17 +39,14 @@ RULES = (
         "PII002",
         "phone-number",
         Severity.WARNING,
-        "A phone number in one of these forms. International: `+`, a country code of 1-3 "
-        "digits, an optional area code in parentheses, then three to five groups of digits, "
-        "apart by a space, a dot, a hyphen or nothing (+44 20 7946 0958, +1-202-555-0100, "
-        "+49 (30) 1234 5678, +12025550100). North American, 3-3-4 digits: (555) 123-4567, "
-        "(555) 123 4567, 555-123-4567, 555.123.4567, or 555 123 4567 (grouped by spaces alone, "
-        "the area code starts with 2-9 and no number stands right before or after, so lists "
-        "of numbers are not phones). No-break, thin and other spaces and tabs count as spaces, "
-        "and any Unicode dash (category Pd: non-breaking hyphen U+2011, en dash, full-width "
-        "hyphen U+FF0D) as a hyphen. Not found: national formats of other countries written "
-        "without the + (UK 020 7946 0958 or 07700 900123, French 01 23 45 67 89), and ten "
-        "digits run together (5551234567).",
+        "A phone number: `+`, a country code of 1-3 digits, an optional (area code) and three "
+        "to five groups of digits apart by a space, dot, hyphen or nothing (+44 20 7946 0958, "
+        "+49 (30) 1234 5678, +12025550100); or North American 3-3-4 digits: (555) 123-4567, "
+        "555-123-4567, 555.123.4567, 555 123 4567 (by spaces alone, only with an area code "
+        "starting 2-9 and no number right before or after: lists of numbers are none). Any "
+        "space (no-break, thin, a tab) or Unicode dash (category Pd: U+2011, en dash, U+FF0D) "
+        "separates as a space or hyphen does. Not found: national formats without the + (UK "
+        "020 7946 0958 or 07700 900123, French 01 23 45 67 89), ten digits run together.",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
     ),
