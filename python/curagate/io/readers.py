@@ -1819,12 +1819,18 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
         names = parquet.schema_arrow.names
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
-            # Arrow keeps both columns, but no field lookup can choose between them.
-            yield _file_problem(
-                state,
-                options,
+            # Arrow keeps both columns, but no field lookup can choose between them. Each
+            # row the footer counts is quarantined (one entry for the file counted as one
+            # input row of three).
+            reason = (
                 f"column {twice[0]!r} appears {names.count(twice[0])} times in the Parquet "
-                "schema; rename or drop all but one (curagate cannot tell which holds the data)",
+                "schema; rename or drop all but one (curagate cannot tell which holds the data)"
+            )
+            rows = parquet.metadata.num_rows
+            yield (
+                _lost_rows(state, options, 0, rows - 1, reason)
+                if rows
+                else _file_problem(state, options, reason)
             )
             return
         metadata = parquet.metadata
@@ -1846,21 +1852,7 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
                         f"cannot read row group {group} (rows {first}-{last}): {_describe(exc)}; "
                         "those rows are lost (re-create or re-download the file)"
                     )
-                    # One entry per lost row (the footer says how many): each is a record
-                    # of the input, and the counts must still add up to the file's rows.
-                    if last - first + 1 > MAX_LOST_ROWS:
-                        # The count is the footer's word: a damaged or forged one could ask
-                        # for billions of entries. Past the cap, the file is refused whole.
-                        raise InputError(
-                            f"{state.source}: {reason.split(';')[0]}: {last - first + 1:,} rows "
-                            f"lost (more than {MAX_LOST_ROWS:,}); re-create or re-download the file"
-                        ) from None
-                    fmt = state.format or options.format or RecordFormat.TEXT
-                    lost = [
-                        Quarantined(state.source, None, row, reason, None)
-                        for row in range(first, last + 1)
-                    ]
-                    yield _empty_batch(state, fmt, lost)
+                    yield _lost_rows(state, options, first, last, reason)
                     damaged = True
                     break
                 table = _without_view_types(pa.Table.from_batches([record_batch]))
@@ -1884,6 +1876,22 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
     # Rows quarantined before any valid row told the file's format (all of them, when
     # none is valid) are reported now, not dropped.
     yield from _flush_pending(state, options)
+
+
+def _lost_rows(state: _FileState, options: _Options, first: int, last: int, reason: str) -> Batch:
+    """Rows ``first``..``last`` of a Parquet file that cannot be read, each quarantined for
+    ``reason``: one entry per row (the footer says how many), since each is a record of the
+    input and the counts must still add up to the file's rows."""
+    if last - first + 1 > MAX_LOST_ROWS:
+        # The count is the footer's word: a damaged or forged one could ask for billions
+        # of entries. Past the cap, the file is refused whole.
+        raise InputError(
+            f"{state.source}: {reason.split(';')[0]}: {last - first + 1:,} rows lost (more "
+            f"than {MAX_LOST_ROWS:,}); re-create or re-download the file"
+        ) from None
+    fmt = state.format or options.format or RecordFormat.TEXT
+    lost = [Quarantined(state.source, None, row, reason, None) for row in range(first, last + 1)]
+    return _empty_batch(state, fmt, lost)
 
 
 def _without_invalid_utf8(
