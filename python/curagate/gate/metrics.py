@@ -59,10 +59,13 @@ def pct(value: float) -> str:
 
 
 # A number as answers write one: a sign (before or after a dollar sign), digits with
-# thousands commas only in whole groups of three, decimals, a sentence's closing period.
+# thousands commas only in whole groups of three, decimals, an exponent (``5e-05``, as
+# Python writes a small float: without it, text normalization made it "5e05", the same as
+# the answer ``5e+05``), a sentence's closing period.
 _NUMBER = re.compile(
     r"(?:\$(?P<sign_after>[+-])|(?P<sign>[+-])?\$?)"
-    r"(?P<digits>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\.?"
+    r"(?P<digits>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+    r"(?P<exponent>[eE][+-]?\d{1,4})?\.?"
 )
 
 
@@ -72,16 +75,25 @@ def as_number(text: str) -> Decimal | None:
     if m is None:
         return None
     sign = m.group("sign") or m.group("sign_after") or ""
-    return Decimal(sign + m.group("digits").replace(",", ""))
+    return Decimal(sign + m.group("digits").replace(",", "") + (m.group("exponent") or ""))
+
+
+def plain_number(value: float) -> str:
+    """A JSON number as a person writes it: ``0.00005``, not Python's ``5e-05``."""
+    text = format(Decimal(repr(value)), "f")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def exact_match(prediction: str, reference: str) -> float:
     """1.0 when the answer is the reference: as numbers when the reference is a number
     (``18.0`` is ``18``; ``-18``, ``1.8`` and ``1,8`` are not), else after
-    :func:`normalize_text`, which drops the signs and points a number depends on."""
+    :func:`normalize_text` with the numbers inside equal by value too (normalization drops
+    the signs and points a number depends on: ``5 degrees`` was ``-5 degrees``)."""
     number = as_number(reference)
     if number is not None:
         return float(as_number(prediction) == number)
+    if numbers_in(prediction) != numbers_in(reference):
+        return 0.0
     ref = normalize_text(reference)
     if not ref:
         # A reference that is an article ("A" as a choice letter): compared with the
@@ -107,6 +119,12 @@ LabelKey = tuple[str, "str | Decimal"]
 _ARTICLE_WORDS = frozenset({"a", "an", "the"})
 # Numbers inside an answer, bounded so "11" holds no "1" and "1.5" no "1".
 _NUMBER_IN_TEXT = re.compile(rf"(?<![\w.,$+-])(?:{_NUMBER.pattern})(?!\w|[.,]\d)")
+
+
+def numbers_in(text: str) -> list[Decimal | None]:
+    """The values of the numbers inside ``text`` (NFKC), in order."""
+    found = _NUMBER_IN_TEXT.finditer(unicodedata.normalize("NFKC", text))
+    return [as_number(m.group(0)) for m in found]
 
 
 def _label_text(s: str) -> str:
@@ -173,8 +191,7 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
     named: set[LabelKey] = set()
     numbers = {k[1] for k in by_key if k[0] == "number"}
     if numbers:
-        for m in _NUMBER_IN_TEXT.finditer(unicodedata.normalize("NFKC", output)):
-            value = as_number(m.group(0))
+        for value in numbers_in(output):
             if value in numbers:
                 named.add(("number", value))
     text = _label_text(output)

@@ -6,7 +6,6 @@ the two names let golden sets say which they hold.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from curagate.errors import InputError
@@ -26,13 +25,13 @@ class FreeForm(Task):
     judged = True
 
     def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
-        """The reference text: a string, or a number (written as JSON writes it). A
+        """The reference text: a string, or a number (written out in full: ``0.00005``). A
         blank one, one with no word (punctuation only) and any other JSON value are
         errors: scored as text ("None", "['x']") or as nothing, they matched answers that
         say nothing."""
         ref = item["reference"]
         if isinstance(ref, (int, float)) and not isinstance(ref, bool):
-            return json.dumps(ref)
+            return gm.plain_number(ref)
         if not isinstance(ref, str):
             raise InputError(
                 f"golden set {spec.name!r}: item {item['id']!r}: 'reference' must be text or "
