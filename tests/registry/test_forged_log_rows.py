@@ -719,3 +719,33 @@ def test_a_rollback_onto_a_warn_its_own_approver_waived_fails_check(
         f"rolls bot v1 back into production on waiver {waiver.id}, granted since it last "
         "shipped by the approver who rolls back" in err
     )
+
+
+def test_an_older_pass_cited_after_a_fail_whose_key_was_trusted_since_fails_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The newer fail was signed by a key trusted only after it was recorded (refused
+    # then): from the trust row on it decides, and a promotion on the older pass, which
+    # the registry refuses, passed `check` when written by hand.
+    db, ci, _, _ = owner(tmp_path, approvers=False)
+    new_key = keypair(tmp_path / "new-key")
+    with Registry(db) as reg:
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        reg.register(tmp_path / "b2", name="bot", actor="ci")
+        passed = reg.add_gate_report(
+            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
+        )
+        time.sleep(1.1)  # signed times have whole seconds
+        fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=new_key[0])
+        failed = reg.add_gate_report("bot", 2, fail, actor="ci")
+        assert not failed.accepted
+        reg.trust_add(new_key[1], role="gate", name="ci-new", actor="owner")
+        head = ":".join(map(str, reg.head()))
+    forger = Forger(db)
+    forger.stage(1, "archived")
+    forger.log("archive", 1, "production", "archived", {}, actor="ci")
+    forger.stage(2, "production")
+    forger.log("promote", 2, "experiment", "production", {"gate_report_id": passed.id}, "ci")
+    err = forger.check(head, capsys)
+    assert f"on report {passed.id}, but the report that decided then" in err
+    assert f"is report {failed.id} (fail)" in err

@@ -1253,3 +1253,59 @@ def test_a_registry_with_a_request_approved_before_requests_were_bound_still_ope
     reg.close()
     with Registry(path) as again:
         assert again.get("bot", 1).stage == "production"
+
+
+def test_a_fail_refused_when_recorded_decides_once_its_key_is_trusted(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: CI signed a newer fail with a new key before the owner trusted it.
+    # Recorded as refused, it was never ranked again once the key was trusted: the older
+    # pass still decided, `promote --to production` shipped it and `check` passed.
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    new_key = keypair(tmp_path / "new-key")
+    old_pass = write_gate_report(tmp_path / "p", digest, "pass", sign_key=ci_key[0])
+    assert reg.add_gate_report("bot", 1, old_pass).accepted
+    time.sleep(1.1)  # signed times have whole seconds: the fail is the newer verdict
+    fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=new_key[0])
+    refused = reg.add_gate_report("bot", 1, fail)
+    assert not refused.accepted and "trusted, unrevoked key" in refused.why
+    reg.trust_add(new_key[1], role="gate", name="ci-new", actor="owner")
+    decider = reg.deciding_report(reg.get("bot", 1))
+    assert decider is not None and decider[0].id == refused.id and decider[1].verdict == "fail"
+    for offered in (None, old_pass):
+        with pytest.raises(CheckFailed, match=f"newest recorded: report {refused.id}: fail"):
+            reg.promote("bot", 1, to="production", actor="owner", gate_report=offered)
+    db = str(reg.path)
+    reg.close()
+    capsys.readouterr()
+    assert main(["registry", "promote", "bot", "1", "--to", "production", "--db", db]) == 1
+    assert main(["registry", "check", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["registry", "show", "bot", "1", "--json", "--db", db]) == 0
+    shown = {g["id"]: g for g in json.loads(capsys.readouterr().out)["gate_reports"]}
+    assert shown[refused.id]["accepted"] is False and shown[refused.id]["verified_now"] is True
+    with Registry(db) as again:
+        assert again.get("bot", 1).stage == "experiment"
+
+
+def test_a_pass_refused_when_recorded_backs_production_once_offered_again(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # A pass signed by a key trusted only since decides, but the log lets only a report
+    # accepted when recorded back a move: offered again, it is one.
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    new_key = keypair(tmp_path / "new-key")
+    new_pass = write_gate_report(tmp_path / "p", digest, "pass", sign_key=new_key[0])
+    assert not reg.add_gate_report("bot", 1, new_pass).accepted
+    reg.trust_add(new_key[1], role="gate", name="ci-new", actor="owner")
+    with pytest.raises(CheckFailed, match=r"verified today but refused when recorded.*offer it"):
+        reg.promote("bot", 1, to="production", actor="owner")
+    mv = reg.promote("bot", 1, to="production", actor="owner", gate_report=new_pass)
+    assert mv.stage == "production"
+    assert [
+        json.loads(r.payload)["gate_report_id"]
+        for r in reg.log("bot", 1)
+        if r.to_stage == "production"
+    ] == [2]
+    reg.check()
+    reg.close()

@@ -1276,3 +1276,43 @@ def test_a_warn_a_newer_fail_replaced_is_not_offered_for_waiving_nor_its_waiver_
     assert (listed["active"], listed["state"]) == (False, "superseded: a newer report decides")
     page = client.get("/models/bot/versions/2").text
     assert 'id="waive"' not in page and "superseded: a newer report decides" in page
+
+
+def test_an_uploaded_fail_refused_then_decides_once_its_key_is_trusted(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: CI uploaded a newer fail signed with a new key before the owner
+    # trusted it (201, accepted false); once trusted, the older warn still decided on the
+    # pages and the API, and the approvers could waive it and ship v2.
+    import time
+
+    from tests.registry.registry_fixtures import keypair
+
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    new_key, new_pub = keypair(tmp_path / "new-key")
+    with Registry(world.db) as reg:
+        digest = reg.get("bot", 2).artifact_digest
+    time.sleep(1.1)  # signed times have whole seconds: the fail is the newer verdict
+    failed = write_gate_dir(tmp_path / "g2f", digest, "fail", new_key, items_rows(20))
+    up = client.post(
+        "/api/v1/reports", json=upload_body(failed.parent), headers=bearer(world, "ci")
+    )
+    assert up.status_code == 201 and up.json()["accepted"] is False
+    with Registry(world.db) as reg:
+        reg.trust_add(new_pub, role="gate", name="ci-new", actor=admin(reg, world))
+    models = client.get("/api/v1/models", headers=bearer(world, "vera")).json()
+    [v2] = [m for m in models if m["version"] == 2]
+    assert (v2["verdict"], v2["report_verified"]) == ("fail", True)
+    b = bearer(world, "bob")
+    waive = client.post(
+        "/api/v1/models/bot/versions/2/waivers", json={"reason": "x", "expires": "7d"}, headers=b
+    )
+    assert waive.status_code == 409 and "(verdict fail)" in waive.json()["error"]
+    asked = client.post(
+        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=b
+    )
+    assert asked.status_code == 409 and f"report {up.json()['id']}: fail" in asked.json()["error"]
+    login(client, world, "bob")
+    page = client.get("/models/bot/versions/2").text
+    assert f"Checks of report #{up.json()['id']}" in page and 'id="waive"' not in page

@@ -350,8 +350,9 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
         d["gate_reports"] = []
         for g in reg.gate_reports(v.name, v.version):
             # As recorded, and judged again against the keys trusted now: a report whose
-            # signer was revoked since backs nothing (promotion and `card` refuse it).
-            ok, _, why = reg.judge_now(v, g) if g.accepted else (False, None, g.why)
+            # signer was revoked since backs nothing (promotion and `card` refuse it), and
+            # one refused then whose key was trusted since counts (its fail decides).
+            ok, _, why = reg.judge_now(v, g)
             d["gate_reports"].append({**g.to_dict(), "verified_now": ok, "why_now": why})
         d["log"] = [t.to_dict() for t in reg.log(v.name, v.version)]
         out.append(d)
@@ -367,6 +368,8 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
             why = g["why"]
             if g["accepted"] and not g["verified_now"]:
                 mark, why = "VOID", f"accepted when recorded; now NOT verified: {g['why_now']}"
+            elif not g["accepted"] and g["verified_now"]:
+                mark, why = "VERIFIED", f"refused when recorded ({why}); now {g['why_now']}"
             _say(
                 f"  report    {g['id']:>3} {mark:<8} {g['verdict'] or '-':<5} {g['report_sha256'][:12]}  {why}"
             )

@@ -222,6 +222,18 @@ def _now() -> str:
     return iso_utc()
 
 
+def _clock_at(at: str | None) -> datetime:
+    """The time an ISO UTC string of the registry's names (now when None or unreadable)."""
+    if at is not None:
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            if when.tzinfo is not None:
+                return when
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     id: int
@@ -1159,7 +1171,7 @@ class Registry:
                 f"SELECT g.{_REPORT_COLS.replace(', ', ', g.')}, m.name, m.version FROM gate_reports g "
                 "JOIN model_versions m ON m.id = g.model_version_id ORDER BY g.id"
             ).fetchall()
-            accepted: dict[tuple[str, int], list[RecordedGateReport]] = {}
+            recorded: dict[tuple[str, int], list[RecordedGateReport]] = {}
             for row in rows:
                 rec = _report(row[:10])
                 raw = self.blob(rec.report_sha256)
@@ -1173,22 +1185,30 @@ class Registry:
                     if kept != declared:
                         raise ChainBroken(_items_not_named(rec.id, kept, declared))
                     self.blob(kept)
+                mv = self._get(db, row[10], row[11])
+                # Every report is ranked for the moves after it, refused ones too (one
+                # signed by a key trusted only later decides from then on).
+                recorded.setdefault((mv.name, mv.version), []).append(rec)
                 if not rec.accepted:
                     continue
                 # Accepted rightly only if a gate key trusted and unrevoked at its log row
                 # signed it (a key revoked since does not undo that; one revoked before does).
-                mv = self._get(db, row[10], row[11])
-                j = self._judge(db, mv, Offer(Path(rec.path), raw, att), keys(logged["_gate_keys"]))
+                j = self._judge(
+                    db,
+                    mv,
+                    Offer(Path(rec.path), raw, att),
+                    keys(logged["_gate_keys"]),
+                    offered_at=rec.recorded_at,
+                )
                 if not (j.accepted and j.verdict == rec.verdict):
                     raise ChainBroken(
                         f"registry table gate_reports row {rec.id}: recorded as accepted, but "
                         "its stored attestation does not verify with the gate keys trusted when "
                         f"it was recorded ({j.why})"
                     )
-                accepted.setdefault((mv.name, mv.version), []).append(rec)
             for row_id, name, version, report_id, gate, train in state.production_moves:
                 self._check_decision(
-                    db, state, row_id, name, version, report_id, accepted, keys(gate)
+                    db, state, row_id, name, version, report_id, recorded, keys(gate)
                 )
                 why = (
                     unsigned_run(self._get(db, name, version), train) if train is not None else None
@@ -1210,14 +1230,15 @@ class Registry:
         name: str,
         version: int,
         report_id: int,
-        accepted: dict[tuple[str, int], list[RecordedGateReport]],
+        recorded: dict[tuple[str, int], list[RecordedGateReport]],
         trusted: dict[str, bytes],
     ) -> None:
         """Log row ``row_id`` moved a version to production on report ``report_id``: it
-        must be what :meth:`_backing_report` picked then, the newest accepted report of
-        the version by signed time, verified with the gate keys trusted at that row."""
+        must be what :meth:`_backing_report` picked then, the newest by signed time of the
+        version's reports recorded before it that verify with the gate keys trusted at that
+        row (also one refused when recorded, its key trusted only since)."""
         before = [
-            r for r in accepted.get((name, version), []) if state.reports[r.id]["_row"] < row_id
+            r for r in recorded.get((name, version), []) if state.reports[r.id]["_row"] < row_id
         ]
         mv = self._get(db, name, version)
         ranked = self._ranked(db, mv, before, trusted=trusted)
@@ -1231,7 +1252,7 @@ class Registry:
         )
         raise ChainBroken(
             f"registry log row {row_id}: moves {name} v{version} to production on report "
-            f"{report_id}, but the report that decided then, the newest accepted one verified "
+            f"{report_id}, but the report that decided then, the newest one that verifies "
             f"with the gate keys trusted at that row, is {newest}"
         )
 
@@ -1288,19 +1309,19 @@ class Registry:
                 "the manifest: re-export the bundle"
             )
         with self._read() as db:
-            ranked = self._verified_reports(db, mv)
-        if not ranked:
+            ranked = self._ranked_reports(db, mv)
+        if not any(r.accepted or j.accepted for r, j in ranked):
             raise InputError(
                 f"{mv.ref}: no accepted gate report is recorded; the card would show no results "
                 "(record one with `registry register/promote --gate-report`)"
             )
-        # The report that decides promotion: the newest by signed time, judged again
-        # against today's keys; not the last one recorded (an older pass offered late).
+        # The report that decides promotion: the newest by signed time of those that
+        # verify against today's keys; not the last one recorded (an older pass offered late).
         rec, judged = ranked[0]
         if not judged.accepted:
             raise CheckFailed(
-                f"{mv.ref}: the newest gate report (report {rec.id}) no longer verifies: "
-                f"{judged.why}; the card would show results nobody vouches for"
+                f"{mv.ref}: no gate report of it verifies today (the newest recorded, report "
+                f"{rec.id}: {judged.why}); the card would show results nobody vouches for"
             )
         raw = self.blob(rec.report_sha256)
         report = Loaded(Path(rec.path), raw, parse_artifact(GateReportDoc, raw, source=rec.path))
@@ -1385,10 +1406,14 @@ class Registry:
         mv: ModelVersion,
         offer: Offer,
         trusted: dict[str, bytes] | None = None,
+        offered_at: str | None = None,
     ) -> Judgement:
         """Is this report authentic, about exactly this artifact, and unedited?
 
-        ``trusted`` defaults to the gate keys trusted and unrevoked now.
+        ``trusted`` defaults to the gate keys trusted and unrevoked now. ``offered_at``: when
+        a recorded report was offered (default now); its signed time is held to the clock
+        then, so a report refused as signed "in the future" stays refused once that time
+        has come (it would otherwise decide later, over verdicts signed since).
         """
         source = offer.source or str(offer.path)
         try:
@@ -1420,7 +1445,7 @@ class Registry:
                     f"({mv.artifact_digest[:12]}…); gate this version's bundle ({mv.artifact_path})"
                 )
             return Judgement(doc.verdict, False, why, e.keyid)
-        latest = iso_utc(datetime.now(UTC) + MAX_CLOCK_SKEW)
+        latest = iso_utc(_clock_at(offered_at) + MAX_CLOCK_SKEW)
         if pred.issued_at is not None and pred.issued_at > latest:
             # The newest signed verdict decides: one signed "in the future" would decide
             # until that date, over every verdict signed before it.
@@ -1712,7 +1737,8 @@ class Registry:
         """A recorded report judged again, its bytes read back from the store and checked
         against their addresses; ``trusted`` defaults to the gate keys trusted now."""
         att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
-        return self._judge(db, mv, Offer(Path(r.path), self.blob(r.report_sha256), att), trusted)
+        offer = Offer(Path(r.path), self.blob(r.report_sha256), att)
+        return self._judge(db, mv, offer, trusted, offered_at=r.recorded_at)
 
     def _judge_kept(
         self,
@@ -1733,6 +1759,7 @@ class Registry:
             mv.ref,
             mv.artifact_path,
             r.path,
+            r.recorded_at,
             r.report_sha256,
             r.attestation_sha256,
             keys,
@@ -1751,14 +1778,15 @@ class Registry:
                 _JUDGED.popitem(last=False)
         return j
 
-    def _verified_reports(
+    def _ranked_reports(
         self, db: sqlite3.Connection, mv: ModelVersion
     ) -> list[tuple[RecordedGateReport, Judgement]]:
-        """Accepted reports, each judged again against today's keys, newest first (see
-        :meth:`_ranked`)."""
+        """Every recorded report of ``mv``, each judged again against today's keys, those
+        that verify first, newest first (see :meth:`_ranked`). Refused ones too: a report
+        refused when recorded (signed by a key trusted only since) verifies now, and its
+        newer fail must outrank an older pass."""
         rows = db.execute(
-            f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? AND accepted = 1 "
-            "ORDER BY id",
+            f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? ORDER BY id",
             (mv.id,),
         ).fetchall()
         return self._ranked(db, mv, [_report(r) for r in rows])
@@ -1766,19 +1794,22 @@ class Registry:
     def _deciding(
         self, db: sqlite3.Connection, mv: ModelVersion
     ) -> tuple[RecordedGateReport, Judgement] | None:
-        """The report that decides for ``mv`` (see :meth:`newest_accepted`), judged today."""
-        ranked = self._verified_reports(db, mv)
+        """The report that decides for ``mv`` (see :meth:`deciding_report`), judged today;
+        when none verifies today, the newest that was accepted when recorded, else the
+        newest recorded (its judgement says why); None when none is recorded."""
+        ranked = self._ranked_reports(db, mv)
         return ranked[0] if ranked else None
 
     def _ranked(
         self,
         db: sqlite3.Connection,
         mv: ModelVersion,
-        accepted: list[RecordedGateReport],
+        reports: list[RecordedGateReport],
         kept_with: tuple[tuple[str, bytes], ...] | None = None,
         trusted: dict[str, bytes] | None = None,
     ) -> list[tuple[RecordedGateReport, Judgement]]:
-        """``accepted`` (in recording order), each judged again, newest first.
+        """``reports`` (in recording order), each judged again: those that verify now
+        first (whatever was judged when they were recorded), each group newest first.
 
         Newest by the time the gate signed (the attestation's ``issued_at``), not by when
         someone offered it: a report recorded again (or an older one offered late) keeps
@@ -1791,26 +1822,40 @@ class Registry:
         of today's (`check` replaying a decision made earlier)."""
         first: dict[str, tuple[str, int]] = {}
         judged = []
-        for r in accepted:
+        for r in reports:
             first.setdefault(r.report_sha256, (r.recorded_at, r.id))
             if kept_with is None:
                 judged.append((r, self._judge_recorded(db, mv, r, trusted)))
             else:
                 judged.append((r, self._judge_kept(db, mv, r, kept_with)))
 
-        def signed_time(item: tuple[RecordedGateReport, Judgement]) -> tuple[bool, str, int]:
+        def signed_time(
+            item: tuple[RecordedGateReport, Judgement],
+        ) -> tuple[bool, bool, bool, str, int, bool]:
             r, j = item
             at, first_id = first[r.report_sha256]
-            return (j.issued_at is not None, j.issued_at or at, first_id)
+            # When none verifies today, those accepted when recorded come first: the one
+            # shown (and named in a refusal) is what decided until a key was revoked, not a
+            # newer unsigned upload. Among records of one report, one accepted when
+            # recorded first: only such a record can back a move (the log's rule).
+            return (
+                j.accepted,
+                j.accepted or r.accepted,
+                j.issued_at is not None,
+                j.issued_at or at,
+                first_id,
+                r.accepted,
+            )
 
         return sorted(judged, key=signed_time, reverse=True)
 
     def _backing_report(
         self, db: sqlite3.Connection, mv: ModelVersion
     ) -> tuple[int | None, str, int | None]:
-        """The newest accepted report, judged again today (keys may have been revoked since
-        it was recorded), if it says pass, or warn under an unexpired waiver. An older pass
-        never outvotes a newer verdict on the same bytes. Once the registry trusts a train
+        """The deciding report: the newest by signed time of those that verify today (keys
+        may have been revoked or trusted since it was recorded), if it says pass, or warn
+        under an unexpired waiver. An older pass never outvotes a newer verdict on the same
+        bytes, also one refused when recorded (its key trusted only since). Once the registry trusts a train
         key, nothing backs a bundle whose run no trusted trainer signed (:func:`unsigned_run`).
         Returns (report id, why, waiver id)."""
         train = self._keys(db, "train")
@@ -1819,7 +1864,16 @@ class Registry:
             if why is not None:
                 return None, why, None
         seen = []
-        for r, j in self._verified_reports(db, mv):
+        for r, j in self._ranked_reports(db, mv):
+            if j.accepted and not r.accepted and j.verdict in ("pass", "warn"):
+                # It decides, but the log lets only a report accepted when recorded back a
+                # move: recording it again (now verified) makes one.
+                seen.append(
+                    f"report {r.id}: {j.verdict}, verified today but refused when recorded "
+                    f"({r.why}); offer it again (`--gate-report` or an upload) to record it "
+                    "as accepted"
+                )
+                break
             if j.accepted and j.verdict == "pass":
                 return r.id, j.why, None
             if j.accepted and j.verdict == "warn":
@@ -1832,7 +1886,7 @@ class Registry:
                 )
             else:
                 seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
-            break  # the newest accepted report decides
+            break  # the newest verified report decides
         detail = f" (newest recorded: {'; '.join(seen)})" if seen else ""
         return (
             None,
@@ -2478,7 +2532,7 @@ class Registry:
                     f"{decider[1].verdict or 'none'}"
                     f"{'' if decider[1].accepted else ', not verified today'})"
                     if decider is not None
-                    else "it has no accepted gate report"
+                    else "it has no gate report"
                 )
                 raise CheckFailed(
                     f"{mv.ref}: {deciding}; only a verified warn that decides for the version can "
@@ -2525,17 +2579,22 @@ class Registry:
                 params.append(check_version(version))
         with self._read() as db:
             waivers = [_waiver(r) for r in db.execute(sql + " ORDER BY w.id", params)]
-            deciding: dict[tuple[str, int], tuple[str, bool] | None] = {}
+            # Per version: the deciding report's sha256 (None when none verifies today) and
+            # the sha256s of the reports that verify today.
+            deciding: dict[tuple[str, int], tuple[str | None, set[str]]] = {}
             for i, w in enumerate(waivers):
                 at = (w.name, w.version)
                 if at not in deciding:
-                    d = self._deciding(db, self._get(db, *at))
-                    deciding[at] = (d[0].report_sha256, d[1].accepted) if d else None
-                decider = deciding[at]
-                if decider is None or decider[0] != w.report_sha256:
-                    why: str | None = "superseded: a newer report decides"
+                    ranked = self._ranked_reports(db, self._get(db, *at))
+                    verified = {r.report_sha256 for r, j in ranked if j.accepted}
+                    deciding[at] = (ranked[0][0].report_sha256 if verified else None, verified)
+                decider, verified = deciding[at]
+                if w.report_sha256 not in verified:
+                    why: str | None = "void: its report no longer verifies"
+                elif decider != w.report_sha256:
+                    why = "superseded: a newer report decides"
                 else:
-                    why = None if decider[1] else "void: its report no longer verifies"
+                    why = None
                 waivers[i] = dataclasses.replace(w, backs_nothing=why)
             return waivers
 
@@ -2554,10 +2613,12 @@ class Registry:
             )
         return mv, _report(row[1:])
 
-    def newest_accepted(self, mv: ModelVersion) -> tuple[RecordedGateReport, Judgement] | None:
-        """The report that decides for ``mv``: the newest accepted one by the gate's signed
-        time, judged again against the keys trusted now (it backs a promotion only while
-        that judgement accepts it); None when no report was ever accepted."""
+    def deciding_report(self, mv: ModelVersion) -> tuple[RecordedGateReport, Judgement] | None:
+        """The report that decides for ``mv``: the newest by the gate's signed time of those
+        that verify against the keys trusted now, whatever was judged when each was recorded
+        (a fail refused then, its key trusted only since, decides over an older pass). When
+        none verifies, the newest accepted when recorded (else recorded), with its
+        judgement (not accepted); None when no report is recorded."""
         with self._read() as db:
             return self._deciding(db, mv)
 
@@ -2573,10 +2634,11 @@ class Registry:
 
     def overview(self) -> list[dict[str, Any]]:
         """Every version with the report that decides for it and who put it in production
-        (one snapshot). The deciding report is the newest accepted one (as for a promotion),
-        and ``verified`` is its judgement against the keys trusted now, not the flag stored
-        when it was recorded; a version without an accepted report shows its newest
-        recorded one, unverified."""
+        (one snapshot). The deciding report is the one a promotion goes by (see
+        :meth:`deciding_report`), and ``verified`` is its judgement against the keys trusted
+        now, not the flag stored when it was recorded; a version none of whose reports
+        verifies today shows the newest accepted when recorded (else its newest recorded
+        one), unverified."""
         with self._read() as db:
             versions = [
                 _version(r)
@@ -2585,19 +2647,19 @@ class Registry:
                 )
             ]
             latest: dict[int, tuple[int, str | None, bool]] = {}
-            accepted_of: dict[int, list[RecordedGateReport]] = {}
+            reports_of: dict[int, list[RecordedGateReport]] = {}
             for row in db.execute(
                 f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports ORDER BY id"
             ):
                 r = _report(row[1:])
                 latest[row[0]] = (r.id, r.verdict, False)
-                if r.accepted:
-                    accepted_of.setdefault(row[0], []).append(r)
+                reports_of.setdefault(row[0], []).append(r)
             keys = tuple(sorted(self._trusted(db, "gate").items()))
             for mv in versions:
-                if mv.id in accepted_of:
-                    rec, j = self._ranked(db, mv, accepted_of[mv.id], kept_with=keys)[0]
-                    latest[mv.id] = (rec.id, j.verdict, j.accepted)
+                if mv.id in reports_of:
+                    rec, j = self._ranked(db, mv, reports_of[mv.id], kept_with=keys)[0]
+                    if j.accepted or rec.accepted:
+                        latest[mv.id] = (rec.id, j.verdict, j.accepted)
             promoted: dict[tuple[str, int], str] = {}
             for name, version, actor, payload in db.execute(
                 "SELECT name, version, actor, payload FROM log WHERE to_stage = 'production' "

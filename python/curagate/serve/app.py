@@ -766,7 +766,7 @@ def create_app(
             )
         # The deciding report's checks (the same partial as the static report.html), only
         # while it verifies: an unsigned or refused report's checks are anyone's words.
-        decider = reg.newest_accepted(mv)
+        decider = reg.deciding_report(mv)
         shown = decider[0] if decider is not None and decider[1].accepted else None
         # Only the deciding report can be waived (a warn a newer fail replaced backs nothing).
         warn_report = shown is not None and decider is not None and decider[1].verdict == "warn"
@@ -777,7 +777,7 @@ def create_app(
         if prod is not None and prod.id != mv.id:
             # Production's deciding report (as the index shows it), not its last recorded
             # accepted one: an older pass offered again after a newer fail is not it.
-            deciding = reg.newest_accepted(prod)
+            deciding = reg.deciding_report(prod)
             prod_report = deciding[0].id if deciding is not None and deciding[1].accepted else None
         return page(
             b,
