@@ -158,3 +158,46 @@ def test_a_chunked_upload_within_its_cap_is_read_and_recorded(
     url, _ = served
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {world.tokens['bob']}"}
     assert post_chunked(url, "/api/v1/reports", headers, pieces) == 201
+
+
+def test_reads_while_reports_are_recorded_are_never_taken_for_a_database_put_back(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: a request's snapshot began, another thread committed a report and
+    # raised the head the service had seen, and the older snapshot, lacking that row, was
+    # answered 503 "an older copy of the database was put back" (1-4 per run of this).
+    import threading
+
+    import httpx
+
+    world = build_world(tmp_path)
+    g2 = tmp_path / "g2"
+    body = {
+        "name": "bot",
+        "version": 2,
+        "report": (g2 / "gate_report.json").read_text(),
+        "attestation": (g2 / "gate_attestation.dsse.json").read_text(),
+    }
+    codes: list[int] = []
+
+    def read(base: str) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            auth = {"Authorization": f"Bearer {world.tokens['vera']}"}
+            codes.extend(c.get("/api/v1/models", headers=auth).status_code for _ in range(100))
+
+    def upload(base: str) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            auth = {"Authorization": f"Bearer {world.tokens['ci']}"}
+            codes.extend(
+                c.post("/api/v1/reports", json=body, headers=auth).status_code for _ in range(30)
+            )
+
+    with running_server(create_app(world.db)) as base:
+        threads = [threading.Thread(target=read, args=(base,)) for _ in range(12)]
+        threads.append(threading.Thread(target=upload, args=(base,)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(set(codes)) == [200, 201] and len(codes) == 12 * 100 + 30
+    assert codes.count(201) == 30

@@ -857,23 +857,37 @@ class HeadFloor:
             ident, expected = _parse_head(text, what=f"--head-file {path}")
             self.head_id, self.head_hash = ident, expected
 
-    def check(self, db: sqlite3.Connection) -> None:
-        """ChainBroken unless ``db``'s log still holds the newest row this process saw."""
+    def seen(self) -> tuple[int, str]:
+        """The floor now: taken before a read snapshot begins, it is what :meth:`check` of
+        that snapshot compares with (see there)."""
         with self._lock:
-            head_id, head_hash = self.head_id, self.head_hash
+            return self.head_id, self.head_hash
+
+    def check(self, db: sqlite3.Connection, seen: tuple[int, str] | None = None) -> None:
+        """ChainBroken unless ``db``'s log still holds the newest row this process saw.
+
+        ``seen``: the floor as :meth:`seen` read it before ``db``'s snapshot began; needed
+        when the snapshot has already read something. Another thread's commit raises the
+        floor past an older snapshot, which then lacks that row without anything having
+        been put back (requests got a false 503). A row committed before the snapshot
+        began is in it, unless the file was replaced. Without ``seen``, the floor is read
+        now, which is right only before the snapshot's first read (or under the write
+        lock, which sees the newest commit)."""
+        head_id, head_hash = self.seen() if seen is None else seen
         if not head_id:
             return
         row = db.execute("SELECT hash FROM log WHERE id = ?", (head_id,)).fetchone()
         if row is None or row[0] != head_hash:
-            seen = "this process saw" if self.path is None else f"{self.path} records"
+            saw = "this process saw" if self.path is None else f"{self.path} records"
             raise ChainBroken(
                 f"registry log: it no longer holds row {head_id} ({head_hash[:12]}…), which "
-                f"{seen}; an older copy of the database was put back or its history rewritten"
+                f"{saw}; an older copy of the database was put back or its history rewritten"
             )
 
-    def advance(self, db: sqlite3.Connection) -> None:
-        """:meth:`check`, then move the floor up to ``db``'s newest log row."""
-        self.check(db)
+    def advance(self, db: sqlite3.Connection, seen: tuple[int, str] | None = None) -> None:
+        """:meth:`check`, then move the floor up to ``db``'s newest log row (never down:
+        another thread may have raised it past this snapshot)."""
+        self.check(db, seen)
         row = db.execute("SELECT id, hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
         with self._lock:
             if row is not None and int(row[0]) > self.head_id:
@@ -955,10 +969,13 @@ class Registry:
                 )
             with self._write(check=False) as db:
                 self._migrate(db)
+        # The floor as it was before the snapshot begins (verify reads it first): one
+        # raised by another thread's commit since is not in this snapshot, nor missing.
+        seen = self._floor.seen() if self._floor is not None else None
         with self._read() as db:
             verify(db)
             if self._floor is not None:
-                self._floor.advance(db)
+                self._floor.advance(db, seen)
 
     def close(self) -> None:
         self._conn.close()
