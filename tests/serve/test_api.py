@@ -1316,3 +1316,19 @@ def test_an_uploaded_fail_refused_then_decides_once_its_key_is_trusted(
     login(client, world, "bob")
     page = client.get("/models/bot/versions/2").text
     assert f"Checks of report #{up.json()['id']}" in page and 'id="waive"' not in page
+
+
+def test_the_version_api_says_whether_each_report_verifies_today(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: after the only gate key was revoked, the version's API said
+    # accepted true, "verified" (the flag stored when it was recorded) while the page,
+    # /api/v1/models and `registry show --json` said it verifies no more.
+    url, vera = "/api/v1/models/bot/versions/2", bearer(world, "vera")
+    [before] = client.get(url, headers=vera).json()["gate_reports"]
+    assert (before["accepted"], before["verified_now"]) == (True, True)
+    with Registry(world.db) as reg:
+        reg.trust_revoke("ci", role="gate", actor=admin(reg, world), reason="leaked")
+    [after] = client.get(url, headers=vera).json()["gate_reports"]
+    assert (after["accepted"], after["verified_now"]) == (True, False)
+    assert after["why"].startswith("verified") and "trusted, unrevoked key" in after["why_now"]

@@ -49,6 +49,7 @@ from curagate.registry.store import (
     MAX_ITEMS_BYTES,
     MAX_REPORT_BYTES,
     HeadFloor,
+    RecordedGateReport,
     RegistryUnavailable,
     check_name,
     check_version,
@@ -1079,13 +1080,23 @@ def create_app(
         check_name(name)
         check_version(version)
         mv = found(lambda: reg.get(name, version))
+
+        def report(r: RecordedGateReport) -> dict[str, Any]:
+            # ``accepted`` and ``why`` are the judgement when it was recorded; a key revoked
+            # (or trusted) since changes what it is worth today, as the page and `registry
+            # show --json` say: the API said "verified" of a report nothing vouches for.
+            ok, _, why = reg.judge_now(mv, r)
+            # has_items as on the page (a blob the log says was stored and is gone is 503)
+            return {
+                **r.to_dict(),
+                "verified_now": ok,
+                "why_now": why,
+                "has_items": reg.has_items(r),
+            }
+
         return {
             **mv.to_dict(),
-            # has_items as on the page (a blob the log says was stored and is gone is 503)
-            "gate_reports": [
-                {**r.to_dict(), "has_items": reg.has_items(r)}
-                for r in reg.gate_reports(name, version)
-            ],
+            "gate_reports": [report(r) for r in reg.gate_reports(name, version)],
             "waivers": [w.to_dict() for w in reg.waivers(name, version)],
             "promotion_requests": [
                 r.to_dict() for r in reg.promotion_requests(name) if r.version == version
