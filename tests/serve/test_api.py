@@ -1332,3 +1332,28 @@ def test_the_version_api_says_whether_each_report_verifies_today(
     [after] = client.get(url, headers=vera).json()["gate_reports"]
     assert (after["accepted"], after["verified_now"]) == (True, False)
     assert after["why"].startswith("verified") and "trusted, unrevoked key" in after["why_now"]
+
+
+def test_a_request_for_a_version_archived_since_is_stale_without_a_button(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: v2 was archived after its promotion was requested; the request
+    # stayed "pending" with an Approve button, and approving answered 400 about rollback.
+    a, b = bearer(world, "alice"), bearer(world, "bob")
+    waiver = {"reason": "small golden set", "expires": "7d"}
+    assert client.post("/api/v1/models/bot/versions/2/waivers", json=waiver, headers=b).is_success
+    r = client.post(
+        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
+    )
+    rid = r.json()["request_id"]
+    with Registry(world.db) as reg:
+        bob = reg.authenticate(world.tokens["bob"])
+        reg.promote("bot", 2, to="archived", user=bob, reason="withdrawn")
+    [listed] = client.get("/api/v1/promotion-requests", headers=b).json()
+    assert listed["status"] == "stale" and "bot v2 is in archived since" in listed["why"]
+    login(client, world, "bob")
+    assert f'id="approve-{rid}"' not in client.get("/").text
+    version = client.get("/models/bot/versions/2").text
+    assert "stale <span" in version and 'class="approve"' not in version
+    approved = client.post(f"/api/v1/promotion-requests/{rid}/approve", headers=b)
+    assert approved.status_code == 409 and "only by `registry rollback`" in approved.json()["error"]

@@ -2300,7 +2300,8 @@ class Registry:
 
     def _with_status(self, db: sqlite3.Connection, req: PromotionRequest) -> PromotionRequest:
         """``req`` with why it can no longer be approved, if it cannot (see :meth:`approve`).
-        A production request is for replacing the production of when it was made: once
+        A request for a version moved to its stage or past it since (archived) is stale. A
+        production request is for replacing the production of when it was made: once
         that changed, approving it would replace a version its requester never saw."""
         asked: tuple[Any, ...] = ()
         if req.to_stage == "production":
@@ -2312,6 +2313,16 @@ class Registry:
         if self._revoked_user(db, req.requested_by):
             why = f"{req.requested_by}'s access was revoked since; an active approver must request it again"
             return dataclasses.replace(req, blocked=("void", why))
+        stage = self._get(db, req.name, req.version).stage
+        if _RANK[stage] >= _RANK[req.to_stage]:
+            # Moved there or past it since (archived, say): approving could only fail, yet it
+            # was listed pending with an Approve button, and approving answered 400.
+            why = f"{req.name} v{req.version} is in {stage} since it was requested" + (
+                "; an archived version returns to production only by `registry rollback`"
+                if stage == "archived"
+                else ""
+            )
+            return dataclasses.replace(req, blocked=("stale", why))
         changed = (
             self._production_change_since(db, req.name, req.id)
             if req.to_stage == "production"
