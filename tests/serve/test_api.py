@@ -1357,3 +1357,28 @@ def test_a_request_for_a_version_archived_since_is_stale_without_a_button(
     assert "stale <span" in version and 'class="approve"' not in version
     approved = client.post(f"/api/v1/promotion-requests/{rid}/approve", headers=b)
     assert approved.status_code == 409 and "only by `registry rollback`" in approved.json()["error"]
+
+
+def test_the_compare_api_filters_on_a_set_or_slice_as_the_page_does(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: the API ignored set= and slice= (the page filters on them), so a
+    # script asking for one slice's flips got every item's.
+    vera = bearer(world, "vera")
+    every = client.get("/api/v1/compare?a=2", headers=vera).json()
+    # items_rows: set "refusals" on i % 4 == 0, slice length=long on i % 5 == 0; 30 items
+    refusals = client.get("/api/v1/compare?a=2&set=refusals", headers=vera).json()
+    assert every["total"] == 30 and refusals["total"] == sum(1 for i in range(30) if i % 4 == 0)
+    assert {r["set"] for r in refusals["items"]} == {"refusals"}
+    assert refusals["filters"]["set"] == "refusals"
+    long = client.get("/api/v1/compare?a=2&slice=length%3Dlong", headers=vera).json()
+    assert long["total"] == 6
+    login(client, world, "vera")
+    page = client.get("/compare?a=2&slice=length%3Dlong").text
+    assert f"{long['total']} item(s) match" in page
+    for param, listed in (
+        ("set=refusal", "'refusals', 'support'"),
+        ("slice=length%3Dmid", "'length=long'"),
+    ):
+        r = client.get(f"/api/v1/compare?a=2&{param}", headers=vera)
+        assert r.status_code == 404 and listed in r.json()["fix"]

@@ -960,6 +960,10 @@ def create_app(
             "sets": sorted(set(paired.sets))[:MAX_SLICES],
             "slice_keys": [s["key"] for s in slices],
             "filters": {"changed": changed, "set": set_name or "", "slice": slice_key or ""},
+            # Whether the filters name a set and a slice the items hold: the API refuses one
+            # that does not (a typo answered "0 items" as if none had changed).
+            "set_known": not set_name or set_name in set(paired.sets),
+            "slice_known": not slice_key or any(s["key"] == slice_key for s in paired.slice_stats),
             "total": len(chosen),
             "page": page_no,
             "pages": pages,
@@ -1208,13 +1212,29 @@ def create_app(
         a: int = Query(..., ge=1),
         b: int | None = Query(None, ge=1),
         changed: bool = Query(False),
+        # As the page takes them (it filtered on them; the API ignored them).
+        set_name: str | None = Query(None, alias="set", max_length=cmp.MAX_LABEL_PARAM),
+        slice_key: str | None = Query(None, alias="slice", max_length=2 * cmp.MAX_LABEL_PARAM),
         page: int = Query(1, ge=1),
         user: User = Depends(api_user),
         reg: Registry = Depends(registry),
     ) -> dict[str, Any]:
-        """The compare page as JSON: paired metrics, slices and one page of items."""
-        ctx = comparison(reg, a, b, changed, None, None, page)
+        """The compare page as JSON: paired metrics, slices and one page of items, of one
+        golden set (``set=``) or slice (``slice=column=value``) when given."""
+        ctx = comparison(reg, a, b, changed, set_name or None, slice_key or None, page)
+        for known, what, value, listed, more in (
+            (ctx["set_known"], "golden set", set_name, ctx["sets"], ctx["sets_not_listed"]),
+            (ctx["slice_known"], "slice", slice_key, ctx["slice_keys"], ctx["slices_not_listed"]),
+        ):
+            if not known:
+                names = ", ".join(map(repr, listed)) + (f" and {more} more" if more else "")
+                raise ApiError(
+                    404,
+                    f"{what} {value!r}: no compared item is in it",
+                    f"the items hold {what}s {names}" if listed else f"the items hold no {what}s",
+                )
         return {
+            "filters": ctx["filters"],
             "a": ctx["a"],
             "b": ctx["b"],
             "metrics": ctx["metrics"],
