@@ -1309,3 +1309,33 @@ def test_a_pass_refused_when_recorded_backs_production_once_offered_again(
     ] == [2]
     reg.check()
     reg.close()
+
+
+def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_come(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Every recorded report is judged again today, refused ones included: one refused as
+    # signed "in the future" would otherwise decide from that time on, over verdicts
+    # signed since. Its signed time is held to the registry's clock when it was offered.
+    from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, read_artifact
+    from curagate.registry.store import MAX_CLOCK_SKEW
+    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
+
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    passed = write_gate_report(tmp_path / "p", digest, "pass", sign_key=ci_key[0])
+    assert reg.add_gate_report("bot", 1, passed).accepted
+    fail = write_gate_report(tmp_path / "f", digest, "fail")
+    loaded = read_artifact(GateReportDoc, fail)
+    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
+    ahead = datetime.now(UTC) + MAX_CLOCK_SKEW + timedelta(seconds=2)
+    predicate["issued_at"] = iso_utc(ahead)
+    stmt = statement("bot", digest, predicate)
+    (fail.parent / ATTESTATION_NAME).write_bytes(sign_envelope(stmt, ci_key[0]))
+    refused = reg.add_gate_report("bot", 1, fail)
+    assert not refused.accepted and "after this registry's clock allows" in refused.why
+    time.sleep(3)  # its signed time is now within what the clock allows
+    decider = reg.deciding_report(reg.get("bot", 1))
+    assert decider is not None and decider[1].verdict == "pass"
+    assert reg.promote("bot", 1, to="production", actor="ci").stage == "production"
+    reg.check()
+    reg.close()
