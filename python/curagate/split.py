@@ -301,6 +301,8 @@ class _Nanos(int):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# The fraction of an ISO time's seconds past its sixth digit.
+_SUB_MICRO = re.compile(r"(T?\d\d:\d\d:\d\d[.,]\d{6})(\d+)")
 _JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
@@ -314,7 +316,16 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         )
     if isinstance(value, _Nanos):
         return (1, int(value))
+    extra_ns = 0
     if isinstance(value, str):
+        # Python's datetime holds microseconds: the digits past them (pandas' nanosecond
+        # times, .NET's ticks) are kept as nanoseconds, so two times 1 ns apart are not one
+        # time whose rows fall in input order (the later row went to train, the earlier to
+        # test). Past nanoseconds, digits are not read (Arrow's timestamps end there too).
+        fine = _SUB_MICRO.search(value)
+        if fine is not None:
+            extra_ns = int(fine[2][:3].ljust(3, "0"))
+            value = value[: fine.start(2)] + value[fine.end(2) :]
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
@@ -333,7 +344,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return (1, (value - _EPOCH) // timedelta(microseconds=1) * 1000)
+        return (1, (value - _EPOCH) // timedelta(microseconds=1) * 1000 + extra_ns)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         # A time of day (Arrow time32/time64) or a duration is no point in time.
         raise InputError(

@@ -463,6 +463,31 @@ def test_nanosecond_timestamps_from_parquet_are_ordered(tmp_path: Path) -> None:
     assert max(got["train"]) < min(got["val"]) and max(got["val"]) < min(got["test"])
 
 
+@pytest.mark.parametrize("order", [[1, 2], [2, 1]])
+def test_iso_times_past_the_microsecond_are_ordered_to_the_nanosecond(
+    tmp_path: Path, order: list[int]
+) -> None:
+    # Found by attack: datetime.fromisoformat kept microseconds, so two times 1 ns apart
+    # tied and fell in input order: the later row in train, the earlier in test.
+    rows = [{"text": f"row {i} with words of its own", "t": f"2024-05-01T12:00:00.00000000{i}Z"}
+            for i in order]  # fmt: skip
+    src = tmp_path / "t.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "t", "--ratios", "50/0/50"]) == 0
+    assert pq.read_table(out / "train.parquet").column("t").to_pylist() == [
+        rows[order.index(1)]["t"]
+    ]
+    # the seventh digit on, with a comma and an offset, as ISO-8601 allows
+    from curagate.split import _time_value
+
+    at = ("f", 0, 1)
+    early, late = (
+        _time_value(f"2024-05-01 12:00:00,{f}+02:00", at, "t") for f in ("1234567", "1234568")
+    )
+    assert late[1] - early[1] == 100
+
+
 @pytest.mark.parametrize("unit", ["s", "ms", "us"])
 def test_timestamps_beyond_arrows_nanosecond_range_are_ordered(tmp_path: Path, unit: str) -> None:
     # 1500-01-01 and 9999-12-31 fit a us column, not int64 nanoseconds (refused, exit 2).
