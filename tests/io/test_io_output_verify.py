@@ -368,7 +368,13 @@ def test_train_reads_only_its_own_split_of_a_curate_output_with_splits(
     ):
         read_records([str(out / "splits")], None)
     assert read_records([str(out / "splits" / "train.parquet")], None).rows
-    assert read_records([str(out / "kept")], None).rows
+    # ... nor its kept/, which holds every split (the re-attack trained on it: 20 of 20 test
+    # rows inside)
+    with pytest.raises(
+        InputError,
+        match=r"kept/part-00000.parquet of the curate output .*holds every record it kept, its val and test splits too; give data.train its splits/train.parquet$",
+    ):
+        read_records([str(out / "kept")], None)
     with pytest.raises(InputError, match=r"give data.validation its val.parquet$"):
         read_records([str(out / "splits" / "test.parquet")], None, "validation")
     assert read_records([str(out / "splits" / "val.parquet")], None, "validation").rows

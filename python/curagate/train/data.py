@@ -137,18 +137,22 @@ def check_curagate_outputs(files: Sequence[Path], role: str = "train") -> None:
                 split_file = (command == "split" and len(rel.parts) == 1) or (
                     command == "curate" and rel.parts[:1] == ("splits",) and len(rel.parts) == 2
                 )
-                if (command == "curate" and rel.parts[0] == "kept") or (
+                # kept/ of an output curated with --split holds every split, test included
+                split_too = (folder / "splits").is_dir()
+                if (command == "curate" and rel.parts[0] == "kept" and not split_too) or (
                     split_file and rel.name == own
                 ):
                     continue
                 if split_file and rel.name in _SPLIT_FILES:
                     what = f"the {rel.stem} split, not data.{role}'s"
+                elif rel.parts[0] == "kept":
+                    what = "every record it kept, its val and test splits too"
                 elif rel.parts[0] == "removed":
                     what = "the records it removed (duplicates, leaks, filtered rows)"
                 else:
                     what = "not records it kept (its quarantine, clusters or bookkeeping)"
                 fix = f"splits/{own}" if command == "curate" else own
-                if command == "curate" and role == "train":
+                if command == "curate" and role == "train" and not split_too:
                     fix = f"kept/ (or {fix}, curated with --split)"
                 raise InputError(
                     f"{f}: {rel.as_posix()} of the {command} output {folder} holds {what}; "
