@@ -115,7 +115,7 @@ def claim_output(path: str | os.PathLike[str]) -> Claim:
     the command's work (a previous output a killed run moved aside is put back first:
     it was there before this run)."""
     target = Path(path)
-    if os.path.ismount(target):
+    if _is_mount_point(target):
         from curagate.errors import InputError
 
         # Said before the work: the rename that puts the output in place cannot move a
@@ -127,6 +127,24 @@ def claim_output(path: str | os.PathLike[str]) -> Claim:
         )
     remove_stale(target)
     return Claim(target, _identity(target))
+
+
+def _is_mount_point(target: Path) -> bool:
+    """Whether ``target`` is mounted on: ``os.path.ismount`` compares devices, so a bind
+    mount from the same filesystem (`docker -v /h/data:/data -v /h/data/out:/data/out`)
+    is found in the kernel's list of this process's mounts instead (Linux)."""
+    if os.path.ismount(target):
+        return True
+    if target.is_symlink() or not target.is_dir():
+        return False
+    try:
+        with Path("/proc/self/mountinfo").open(encoding="utf-8", errors="surrogateescape") as f:
+            points = {line.split(" ")[4] for line in f if line.count(" ") >= 4}
+    except OSError:
+        return False
+    # Spaces, tabs, newlines and backslashes in a mount point are octal escapes there.
+    shown = re.sub(r"[ \t\n\\]", lambda m: f"\\{ord(m[0]):03o}", os.path.realpath(target))
+    return shown in points
 
 
 def _identity(target: Path) -> tuple[int, int, int] | None:
