@@ -283,6 +283,16 @@ def test_a_short_golden_question_that_is_a_one_turn_prompt_is_found(
         # ... or the third, after a long one (past the joined turns' 24 words)
         [("user", "Hi"), ("assistant", "Hello!"), ("user", " ".join(["long"] * 40)),
          ("assistant", "ok"), ("user", "Q"), ("assistant", "Paris.")],
+        # roles other than the four: a developer turn first (no user view at all), ShareGPT's
+        # human and gpt, a capital User
+        [("developer", "Be brief."), ("user", "Hi"), ("assistant", "Hello!"), ("user", "Q"),
+         ("assistant", "Paris.")],
+        [("human", "Hi"), ("gpt", "Hello!\nAsk."), ("human", "Q"), ("gpt", "Paris.")],
+        [("system", "Be brief."), ("User", "Q"), ("Assistant", "Paris.")],
+        # record separators in another turn's text: each cut it, and 17 of them pushed the
+        # user's turn past the views of single turns
+        [("system", " ".join(f"Rule {i}: cite.\x1e" for i in range(17))), ("user", "Q"),
+         ("assistant", "Paris is the capital.")],
     ],
 )  # fmt: skip
 def test_a_short_golden_question_that_is_one_user_turn_of_many_lines_or_turns_is_found(

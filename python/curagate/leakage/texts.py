@@ -162,43 +162,47 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
 
 
-# A conversation's key: a "role: content" line per turn (records.render_value).
-_ROLES = "system|user|assistant|tool"
-_TURNS = rf"(?:^|\n)(?:{_ROLES}): "
-_A_TURN = rf"^(?:{_ROLES}): "
-_THREE_TURNS = rf"(?s){_TURNS}.*{_TURNS}.*{_TURNS}"
+# A conversation's key: a "role: content" line per turn (records.render_value), the role as
+# the record names it. These open a turn, in any case (OpenAI's developer, ShareGPT-style
+# human and gpt, Gemini's model; a conversation opened by a developer turn got no user view).
+_ROLES = "(?i:system|developer|user|human|assistant|gpt|model|bot|tool|function|ipython)"
+_ROLE_OF = {"user": "(?i:user|human)", "assistant": "(?i:assistant|gpt|model|bot)"}
+_A_TURN = rf"^{_ROLES}: "
 
-
-# Each turn's opening marked with a record separator, which no rendered key holds
-# (normalization drops control characters): Arrow's regular expressions (RE2) cannot look
-# ahead for where a turn ends, but a turn is then everything up to the next mark. Dropping
-# only another role's opening line glued the second line of a two-line answer or system
-# prompt to the user's turn, and a short golden question that was the whole turn matched
-# nothing.
-_MARK = "\x1e"
+# Each turn's opening marked with a record separator (taken out of the texts first): Arrow's
+# regular expressions (RE2) cannot look ahead for where a turn ends, but a turn is then
+# everything up to the next mark. Dropping only another role's opening line glued the second
+# line of a two-line answer or system prompt to the user's turn, and a short golden question
+# that was the whole turn matched nothing. A turn of the role looked for is marked again with
+# a unit separator, so that everything from the other marks to the next is dropped.
+_MARK, _OWN = "\x1e", "\x1f"
+_THREE_TURNS = rf"{_MARK}[^{_MARK}]*{_MARK}[^{_MARK}]*{_MARK}"
 
 
 def _marked(texts: pa.Array, hits: pa.Array) -> pa.Array:
     """The rows in ``hits`` with each turn's opening marked; the others ""."""
     from curagate import _kernels
 
-    marked = _kernels.replace_substring_regex(texts, rf"(?m)^({_ROLES}): ", _MARK + "\\1: ")
+    # A mark inside a turn's own text would cut it ("no rendered key holds one" was wrong:
+    # 17 of them in a system prompt pushed the user's turn past the views of single turns).
+    clean = _kernels.replace_substring_regex(texts, f"[{_MARK}{_OWN}]", " ")
+    marked = _kernels.replace_substring_regex(clean, rf"(?m)^({_ROLES}): ", _MARK + "\\1: ")
     return _kernels.if_else(hits, marked, pa.scalar("", texts.type))
 
 
 def _only(marked: pa.Array, role: str) -> pa.Array:
-    """Marked texts with every turn but ``role``'s dropped (their marks too)."""
+    """Marked texts with only ``role``'s turns, each opened by ``_OWN`` (its role dropped)."""
     from curagate import _kernels
 
-    others = "|".join(r for r in _ROLES.split("|") if r != role)
-    return _kernels.replace_substring_regex(marked, rf"{_MARK}(?:{others}): [^{_MARK}]*", "")
+    own = _kernels.replace_substring_regex(marked, rf"{_MARK}{_ROLE_OF[role]}: ", _OWN)
+    return _kernels.replace_substring_regex(own, rf"{_MARK}[^{_MARK}{_OWN}]*", "")
 
 
 def _role_joined(marked: pa.Array, role: str) -> pa.Array:
     """``role``'s turns of marked texts joined into one text."""
     from curagate import _kernels
 
-    return _kernels.replace_substring_regex(_only(marked, role), rf"{_MARK}{role}: ", " ")
+    return _kernels.replace_substring(_only(marked, role), _OWN, " ")
 
 
 # A conversation's user turns are also scanned one by one, the first this many of them
@@ -213,17 +217,14 @@ def _each_turn(marked: pa.Array, role: str) -> list[pa.Array]:
     is its joined view)."""
     from curagate import _kernels
 
-    pieces = _kernels.split_pattern(_only(marked, role), _MARK)  # "" first, then each turn
+    pieces = _kernels.split_pattern(_only(marked, role), _OWN)  # "" first, then each turn
     many = _kernels.max(_kernels.list_value_length(pieces)).as_py() or 0
     views = min(many - 1, MAX_TURN_VIEWS)
     if views < 2:
         return []
     grid = _kernels.list_slice(pieces, 1, 1 + views)
-    out = []
-    for k in range(views):
-        turn = _kernels.fill_null(_kernels.list_element(grid, k), pa.scalar("", marked.type))
-        out.append(_short(_kernels.replace_substring(turn, f"{role}: ", "", max_replacements=1)))
-    return out
+    empty = pa.scalar("", marked.type)
+    return [_short(_kernels.fill_null(_kernels.list_element(grid, k), empty)) for k in range(views)]
 
 
 def _role_turns(texts: pa.Array) -> list[pa.Array]:
@@ -243,7 +244,7 @@ def _role_turns(texts: pa.Array) -> list[pa.Array]:
         return []
     marked = _marked(texts, talk)
     user = _role_joined(marked, "user")
-    three = _kernels.match_substring_regex(texts, _THREE_TURNS)
+    three = _kernels.match_substring_regex(marked, _THREE_TURNS)
     if not _any_true(three):  # only a short question as a whole turn is new here
         return [_short(user), *_each_turn(marked, "user")]
     return [
