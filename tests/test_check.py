@@ -226,6 +226,44 @@ def test_staged_context_levels_a_duplicate_as_one_run_over_every_file(
     ]
 
 
+@pytest.mark.parametrize(
+    ("config", "dup"),
+    [
+        # Found by the re-attack: a config pre-commit would refuse was exit 3 here
+        ("repos: 5\n", True),
+        ("repos: [{repo: local, hooks: 5}]\n", True),
+        ("[1, 2]\n", True),
+        ("files: null\nrepos: []\n", True),  # read as the pattern 'None' before
+        # a local hook running check another way than `curagate check` excludes old/ too
+        ("repos: [{repo: local, hooks: [{id: mine, entry: 'uv run curagate check "
+         "--staged-context --', exclude: '^old/'}]}]\n", False),
+        ("repos: [{repo: local, hooks: [{id: mine, entry: 'python -m curagate check', "
+         "exclude: '^old/'}]}]\n", False),
+        ("exclude: '^old/'\nrepos: [{repo: x, hooks: [{id: curagate-check}]}]\n", False),
+        ("repos: [{repo: x, hooks: [{id: curagate-check, exclude: '(unclosed'}]}]\n", True),
+    ],
+)  # fmt: skip
+def test_staged_context_reads_the_hook_selection_of_any_config(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    config: str,
+    dup: bool,
+) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    new = write(repo / "z.jsonl", [pc(1)])  # after old/: its copy is the duplicate
+    write(repo / "old" / "v1.jsonl", [pc(1)])
+    (repo / ".pre-commit-config.yaml").write_text(config)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "."], check=True)
+    rc, out, err = run(["--no-golden", "--staged-context", "--", new.name], capsys)
+    assert (rc, any("DUP001" in line for line in out)) == (int(dup), dup), (out, err)
+
+
 def test_staged_context_outside_a_git_work_tree_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

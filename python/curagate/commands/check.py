@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from curagate.limits import int_arg
 
@@ -72,14 +73,14 @@ def _hook_selection(root: Path) -> Callable[[str], bool]:
     """Whether pre-commit hands a file (named from the repository root) to this hook, as
     the root's ``.pre-commit-config.yaml`` selects them: its top-level ``files`` and
     ``exclude``, then the hook's own (the shipped ones unless the config gives its own;
-    none for a ``local`` hook whose entry is ``curagate check``). The shipped selection
-    when there is no such config or hook. Files the user excluded from the hook were
-    duplicate context all the same: a commit of a copy of an excluded archive failed."""
+    none for a ``local`` hook that runs ``curagate check``). The shipped selection when
+    there is no such config or hook, or it is not what pre-commit would run. Files the
+    user excluded from the hook were duplicate context all the same: a commit of a copy of
+    an excluded archive failed."""
     import re
 
     from curagate.errors import ConfigError
 
-    shipped = (HOOK_FILES, HOOK_EXCLUDE)
     try:
         from curagate.yamlio import load_yaml
 
@@ -87,30 +88,54 @@ def _hook_selection(root: Path) -> Callable[[str], bool]:
         config, _ = load_yaml(text, ".pre-commit-config.yaml")
     except (OSError, UnicodeDecodeError, ConfigError):
         config = None
-    top, hook = ("", "^$"), shipped
-    if isinstance(config, dict):
-        top = (str(config.get("files", "")), str(config.get("exclude", "^$")))
-        for repo in config.get("repos") or []:
-            local = isinstance(repo, dict) and repo.get("repo") in ("local", "meta")
-            for h in (repo.get("hooks") or []) if isinstance(repo, dict) else []:
-                entry = str(h.get("entry", "")) if isinstance(h, dict) else ""
-                if isinstance(h, dict) and (
-                    h.get("id") == HOOK_ID or (local and entry.split()[:2] == ["curagate", "check"])
-                ):
-                    default = ("", "^$") if local else shipped
-                    hook = (str(h.get("files", default[0])), str(h.get("exclude", default[1])))
-                    break
-            else:
-                continue
-            break
+    patterns = _selection_of(config)
     try:
-        files = [re.compile(top[0]), re.compile(hook[0])]
-        excluded = [re.compile(top[1]), re.compile(hook[1])]
-    except re.error:
+        files = [re.compile(p) for p in patterns[0]]
+        excluded = [re.compile(p) for p in patterns[1]]
+    except (re.error, RecursionError):
         files, excluded = [re.compile(HOOK_FILES)], [re.compile(HOOK_EXCLUDE)]
     return lambda name: (
         all(p.search(name) for p in files) and not any(p.search(name) for p in excluded)
     )
+
+
+def _selection_of(config: object) -> tuple[list[str], list[str]]:
+    """(files patterns, exclude patterns) of this hook in a parsed pre-commit config."""
+    shipped = ([HOOK_FILES], [HOOK_EXCLUDE])
+    if not isinstance(config, dict):
+        return shipped
+
+    def pattern(where: dict[Any, Any], key: str, default: str) -> str | None:
+        value = where.get(key, default)
+        return value if isinstance(value, str) else None  # `files: null` is no pattern
+
+    top = (pattern(config, "files", ""), pattern(config, "exclude", "^$"))
+    repos = config.get("repos")
+    for repo in repos if isinstance(repos, list) else []:
+        hooks = repo.get("hooks") if isinstance(repo, dict) else None
+        local = isinstance(repo, dict) and repo.get("repo") in ("local", "meta")
+        for h in hooks if isinstance(hooks, list) else []:
+            if not isinstance(h, dict) or not (
+                h.get("id") == HOOK_ID or (local and _runs_check(h))
+            ):
+                continue
+            default = ("", "^$") if local else (HOOK_FILES, HOOK_EXCLUDE)
+            files = [top[0], pattern(h, "files", default[0])]
+            excluded = [top[1], pattern(h, "exclude", default[1])]
+            if None in files or None in excluded:
+                return shipped
+            return [str(p) for p in files], [str(p) for p in excluded]
+    return shipped
+
+
+def _runs_check(hook: dict[Any, Any]) -> bool:
+    """Whether a local hook's entry runs `curagate check` (`uv run curagate check`,
+    `python -m curagate check`, a path to the script)."""
+    from itertools import pairwise
+
+    entry = hook.get("entry")
+    words = entry.split() if isinstance(entry, str) else []
+    return any(w.rsplit("/", 1)[-1] == "curagate" and nxt == "check" for w, nxt in pairwise(words))
 
 
 def _staged_files() -> list[str]:
@@ -140,8 +165,15 @@ def _staged_files() -> list[str]:
     names = git(
         "diff", "--cached", "--name-only", "-z", "--no-relative", "--diff-filter=ACMRT"
     ).split("\0")
+    from curagate.io.readers import SUPPORTED_SUFFIXES
+
+    # Data files only: a local hook without `files` selects every file (its config too).
     selected = _hook_selection(Path(up or "."))
-    here = [os.path.normpath(up + n) for n in names if n and selected(n)]
+    here = [
+        os.path.normpath(up + n)
+        for n in names
+        if n.lower().endswith(SUPPORTED_SUFFIXES) and selected(n)
+    ]
     return [n for n in here if Path(n).is_file()]
 
 
