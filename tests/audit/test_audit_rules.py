@@ -935,6 +935,8 @@ def test_the_dashes_read_as_hyphens_are_unicode_s_dash_punctuation() -> None:
         "For example ::\n\n    code",
         "call Face::add() then",
         "the loopback ::1 and the unspecified ::",
+        # the re-attack: a four-digit bound was a group "of four digits", so an address
+        "y = signal[1000::4] and data[2048::2] and a[10::1000]",
     ],
 )
 def test_double_colons_in_code_are_not_ipv6_addresses(
@@ -954,7 +956,7 @@ def test_double_colons_in_code_are_not_ipv6_addresses(
         "2001:db8::1",
         "fe80::1ff:fe23:4567:890a",
         "fe80::1",
-        "2001::1",
+        "2001:100::1",
         "::ffff:c000:280",
         "2001:0db8:0000:0000:0000:ff00:0042:8329",
     ],

@@ -94,17 +94,18 @@ _IPV6 = re.compile(
 def _ipv6_shaped(cand: str) -> bool:
     """Whether a candidate ``ipaddress`` takes looks like an address, not code: the full
     form (eight groups) does; one with ``::`` needs two groups beside it, a digit, and a
-    group with a hex letter or of four digits. Slices (`s[::-1]`, `a[1::2]`), Haskell's
-    `map :: (a -> b)`, RST's `example ::` and C++'s `Face::add` were addresses, and
-    sample.jsonl read `s[[REDACTED:PII004]-1]`. `::` and `::1` (unspecified, loopback)
-    name no host, so they are not reported."""
+    group with a hex letter, or three groups. Slices (`s[::-1]`, `a[1::2]`,
+    `signal[1000::4]`), Haskell's `map :: (a -> b)`, RST's `example ::` and C++'s
+    `Face::add` were addresses, and sample.jsonl read `s[[REDACTED:PII004]-1]`. `::` and
+    `::1` (unspecified, loopback) name no host, so they are not reported; nor is an
+    address of two decimal groups (`2001::1`), which reads as a slice."""
     if "::" not in cand:
         return True
     groups = [g for g in cand.split(":") if g]
     return (
         len(groups) >= 2
         and any(c.isdigit() for c in cand)
-        and any(len(g) == 4 or not g.isdigit() for g in groups)
+        and (len(groups) >= 3 or any(not g.isdigit() for g in groups))
     )
 
 

@@ -63,10 +63,11 @@ RULES = (
         "ip-address",
         Severity.INFO,
         "An IPv4 or IPv6 address (validated, not just dotted digits). An IPv6 address "
-        "written with `::` has two groups beside it, a digit, and a group with a hex letter or "
-        "of four digits (`2001:db8::1`, `fe80::1`), so slices (`s[::-1]`, `a[1::2]`) and the `::` "
-        "of Haskell, RST or C++ are none; `::` and the loopback `::1` name no host and are not "
-        "reported.",
+        "written with `::` has two groups beside it, a digit, and a group with a hex letter, or "
+        "three groups (`2001:db8::1`, `fe80::1`, `2001:100::1`), so slices (`s[::-1]`, "
+        "`a[1::2]`, `x[1000::4]`) and the `::` of Haskell, RST or C++ are none; `::` and the "
+        "loopback `::1` name no host and are not reported, nor is an address of two decimal "
+        "groups (`2001::1`), which reads as a slice.",
         "IP addresses can identify people and internal hosts.",
         "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",
     ),
