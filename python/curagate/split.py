@@ -316,7 +316,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         )
     if isinstance(value, _Nanos):
         return (1, int(value))
-    extra_ns = 0
+    extra_ns, written = 0, value
     if isinstance(value, str):
         # Python's datetime holds microseconds: the digits past them (pandas' nanosecond
         # times, .NET's ticks) are kept as nanoseconds, so two times 1 ns apart are not one
@@ -333,8 +333,8 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
             # would round its integers (docs/formats.md): the numbers, exactly.
             if _JSON_NUMBER.fullmatch(value) is None:
                 raise InputError(
-                    f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r}, which is not an "
-                    "ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+                    f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, "
+                    "which is not an ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
                 ) from None
             # 4300 digits: Python's limit on int(str); beyond it the value is inf anyway.
             is_int = _JSON_INT.fullmatch(value) is not None and len(value) <= 4300
@@ -354,8 +354,8 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
     if not math.isfinite(value):
         # NaN compares false with everything: the rows' order would be arbitrary.
         raise InputError(
-            f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r}, which is not a finite "
-            "number; every row needs a time"
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r}, which is not "
+            "a finite number; every row needs a time"
         )
     return (0, value)
 
@@ -609,7 +609,8 @@ def read_templates(paths: Sequence[str | Path]) -> list[str]:
             text = read_regular(Path(p), MAX_CONFIG_BYTES, follow_links=True).decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(
-                f"template file {Path(p).as_posix()!r} ({_opt('--templates')}): cannot read it ({e}); give a UTF-8 text file with the prompt "
+                f"template file {Path(p).as_posix()!r} ({_opt('--templates')}): cannot read "
+                f"it ({e}); give a UTF-8 text file with the prompt "
                 "templates"
             ) from None
         fragments.extend(template_fragments(text))
@@ -636,7 +637,8 @@ class CheckOptions:
     def validate(self) -> None:
         if not 0.0 < self.near_threshold <= 1.0:
             raise ConfigError(
-                f"{_opt('--near-threshold')} {self.near_threshold}: a Jaccard similarity in (0, 1], e.g. 0.7"
+                f"{_opt('--near-threshold')} {self.near_threshold}: a Jaccard similarity in "
+                "(0, 1], e.g. 0.7"
             )
         if not 1 <= self.near_ngram <= 64:
             raise ConfigError(f"near.ngram {self.near_ngram}: a word n-gram length in 1..64")
@@ -646,7 +648,8 @@ class CheckOptions:
             )
         if self.max_ngram_items < 2:
             raise ConfigError(
-                f"{_opt('--max-ngram-items')} {self.max_ngram_items}: at least 2 (an n-gram must be "
+                f"{_opt('--max-ngram-items')} {self.max_ngram_items}: at least 2 (an n-gram "
+                "must be "
                 "shared to be evidence)"
             )
         if self.shared_passages not in SHARED_PASSAGE_POLICIES:
@@ -914,7 +917,8 @@ def assign_rows(
             first = where[number] if where is not None else ("input", number, None)
             other = where[stamp] if where is not None else ("input", stamp, None)
             raise InputError(
-                f"{_opt('--time')} column {time_column!r} mixes numbers ({_where(first)}) and times "
+                f"{_opt('--time')} column {time_column!r} mixes numbers ({_where(first)}) and "
+                "times "
                 f"({_where(other)}); use one kind"
             )
     unit_split = assign_units(

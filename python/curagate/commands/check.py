@@ -140,8 +140,9 @@ def _runs_check(hook: dict[Any, Any]) -> bool:
 
 def _staged_files() -> list[str]:
     """Staged (added, copied, modified, renamed, type-changed) data files, as the hook
-    selects them (:func:`_hook_selection`), relative to the current directory (pre-commit runs hooks at the repo
-    root; git names them from the root, so from a subfolder they start with ``../``)."""
+    selects them (:func:`_hook_selection`), relative to the current directory (pre-commit
+    runs hooks at the repo root; git names them from the root, so from a subfolder they
+    start with ``../``)."""
     import subprocess
 
     from curagate.errors import ConfigError
