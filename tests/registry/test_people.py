@@ -1336,6 +1336,36 @@ def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_com
     time.sleep(3)  # its signed time is now within what the clock allows
     decider = reg.deciding_report(reg.get("bot", 1))
     assert decider is not None and decider[1].verdict == "pass"
+    # Found by the re-attack: offered again now, the same attestation was accepted (held to
+    # the clock of its own new record), and it outranked the verdicts signed after it.
+    again = reg.add_gate_report("bot", 1, fail)
+    assert not again.accepted and "after this registry's clock allows" in again.why
     assert reg.promote("bot", 1, to="production", actor="ci").stage == "production"
+    reg.check()
+    reg.close()
+
+
+def test_a_pass_signed_ahead_of_the_clock_offered_again_does_not_outrank_a_newer_fail(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, read_artifact
+    from curagate.registry.store import MAX_CLOCK_SKEW
+    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
+
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    ahead = write_gate_report(tmp_path / "p", digest, "pass")
+    loaded = read_artifact(GateReportDoc, ahead)
+    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
+    predicate["issued_at"] = iso_utc(datetime.now(UTC) + MAX_CLOCK_SKEW + timedelta(seconds=2))
+    (ahead.parent / ATTESTATION_NAME).write_bytes(
+        sign_envelope(statement("bot", digest, predicate), ci_key[0])
+    )
+    assert not reg.add_gate_report("bot", 1, ahead).accepted
+    fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci_key[0])
+    assert reg.add_gate_report("bot", 1, fail).accepted
+    time.sleep(3)
+    with pytest.raises(CheckFailed):
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=ahead)
+    assert reg.get("bot", 1).stage != "production"
     reg.check()
     reg.close()
