@@ -1311,6 +1311,38 @@ def test_a_pass_refused_when_recorded_backs_production_once_offered_again(
     reg.close()
 
 
+def test_a_rollback_blocked_by_a_pass_its_key_trusted_since_goes_once_it_is_reported_again(
+    tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the re-attack: the refusal said "offer it again (--gate-report or an upload)",
+    # but rollback has no --gate-report and promote refuses an archived version before it
+    # records anything: from the CLI the old production version could not come back.
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    new_key = keypair(tmp_path / "new-key")
+    first = write_gate_report(tmp_path / "p1", digest, "pass", sign_key=ci_key[0])
+    assert reg.add_gate_report("bot", 1, first).accepted
+    newer = write_gate_report(tmp_path / "p2", digest, "pass", sign_key=new_key[0])
+    assert not reg.add_gate_report("bot", 1, newer).accepted  # its key not yet trusted
+    reg.promote("bot", 1, to="production", actor="ci")
+    d2 = write_bundle(tmp_path / "solo-b2", b"two" * 16)
+    reg.register(tmp_path / "solo-b2", name="bot", actor="ci")
+    v2 = write_gate_report(tmp_path / "p3", d2, "pass", sign_key=ci_key[0])
+    reg.promote("bot", 2, to="production", actor="ci", gate_report=v2)
+    reg.trust_add(new_key[1], role="gate", name="ci-new", actor="owner")
+    db = str(tmp_path / "solo" / "registry.db")
+    reg.close()
+    assert main(["registry", "rollback", "bot", "--db", db, "--actor", "ops"]) == 1
+    assert "`curagate registry report bot 1 --gate-report FILE`" in capsys.readouterr().err
+    argv = ["registry", "report", "bot", "1", "--gate-report", str(newer), "--db", db]
+    assert main([*argv, "--actor", "ops"]) == 0
+    assert "accepted" in capsys.readouterr().out
+    assert main(["registry", "rollback", "bot", "--db", db, "--actor", "ops"]) == 0
+    assert main(["registry", "check", "--db", db]) == 0
+    # a report that does not verify is recorded all the same, and exits 1
+    unsigned = write_gate_report(tmp_path / "p4", digest, "fail")
+    assert main(["registry", "report", "bot", "1", "--gate-report", str(unsigned), "--db", db]) == 1
+
+
 def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_come(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:

@@ -233,6 +233,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     report_args(p, "gate_report.json (with its attestation) backing this promotion")
     who_why(p)
 
+    p = action(
+        "report",
+        "record a gate report for a version without moving it (the newest that verifies "
+        "decides for the version)",
+    )
+    p.add_argument("name")
+    p.add_argument("version", type=int)
+    p.add_argument("--gate-report", type=Path, required=True, help="gate_report.json")
+    p.add_argument(
+        "--attestation",
+        type=Path,
+        help="signed gate attestation (default: gate_attestation.dsse.json beside the report)",
+    )
+    p.add_argument(
+        "--actor",
+        help="who records it (default: $USER; with $CURAGATE_TOKEN set, the token's user)",
+    )
+
     p = action("rollback", "restore the previous production version of NAME (bytes re-verified)")
     p.add_argument("name")
     who_why(p)
@@ -548,6 +566,19 @@ def _run(args: argparse.Namespace) -> int:
             if rec is not None:
                 _say(f"  gate report {'accepted' if rec.accepted else 'REFUSED'}: {rec.why}")
             return 0
+        if action == "report":
+            rec = reg.add_gate_report(
+                args.name,
+                args.version,
+                args.gate_report,
+                attestation=args.attestation,
+                actor=_acting_user(reg, args) or args.actor,
+            )
+            _say(
+                f"gate report {rec.id} of {args.name} v{args.version}: "
+                f"{'accepted' if rec.accepted else 'REFUSED'}: {rec.why}"
+            )
+            return 0 if rec.accepted else 1
         if action == "promote":
             v = reg.promote(
                 args.name,

@@ -1906,8 +1906,9 @@ class Registry:
                 # move: recording it again (now verified) makes one.
                 seen.append(
                     f"report {r.id}: {j.verdict}, verified today but refused when recorded "
-                    f"({r.why}); offer it again (`--gate-report` or an upload) to record it "
-                    "as accepted"
+                    f"({r.why}); offer it again to record it as accepted (`curagate registry "
+                    f"report {mv.name} {mv.version} --gate-report FILE`, promote's "
+                    "`--gate-report` or an upload), then move it"
                 )
                 break
             if j.accepted and j.verdict == "pass":
