@@ -1343,26 +1343,31 @@ def test_a_rollback_blocked_by_a_pass_its_key_trusted_since_goes_once_it_is_repo
     assert main(["registry", "report", "bot", "1", "--gate-report", str(unsigned), "--db", db]) == 1
 
 
+def _signed_ahead_of_the_clock(folder: Path, digest: str, verdict: str, key: Path) -> Path:
+    """A gate report whose attestation was signed 2 s past the clock skew the registry allows."""
+    from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, read_artifact
+    from curagate.registry.store import MAX_CLOCK_SKEW
+    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
+
+    report = write_gate_report(folder, digest, verdict)
+    loaded = read_artifact(GateReportDoc, report)
+    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
+    predicate["issued_at"] = iso_utc(datetime.now(UTC) + MAX_CLOCK_SKEW + timedelta(seconds=2))
+    envelope = sign_envelope(statement("bot", digest, predicate), key)
+    (report.parent / ATTESTATION_NAME).write_bytes(envelope)
+    return report
+
+
 def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_come(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
     # Every recorded report is judged again today, refused ones included: one refused as
     # signed "in the future" would otherwise decide from that time on, over verdicts
     # signed since. Its signed time is held to the registry's clock when it was offered.
-    from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, read_artifact
-    from curagate.registry.store import MAX_CLOCK_SKEW
-    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
-
     reg, digest = _one_person_registry(tmp_path, ci_key)
     passed = write_gate_report(tmp_path / "p", digest, "pass", sign_key=ci_key[0])
     assert reg.add_gate_report("bot", 1, passed).accepted
-    fail = write_gate_report(tmp_path / "f", digest, "fail")
-    loaded = read_artifact(GateReportDoc, fail)
-    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
-    ahead = datetime.now(UTC) + MAX_CLOCK_SKEW + timedelta(seconds=2)
-    predicate["issued_at"] = iso_utc(ahead)
-    stmt = statement("bot", digest, predicate)
-    (fail.parent / ATTESTATION_NAME).write_bytes(sign_envelope(stmt, ci_key[0]))
+    fail = _signed_ahead_of_the_clock(tmp_path / "f", digest, "fail", ci_key[0])
     refused = reg.add_gate_report("bot", 1, fail)
     assert not refused.accepted and "after this registry's clock allows" in refused.why
     time.sleep(3)  # its signed time is now within what the clock allows
@@ -1380,18 +1385,8 @@ def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_com
 def test_a_pass_signed_ahead_of_the_clock_offered_again_does_not_outrank_a_newer_fail(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
-    from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, read_artifact
-    from curagate.registry.store import MAX_CLOCK_SKEW
-    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
-
     reg, digest = _one_person_registry(tmp_path, ci_key)
-    ahead = write_gate_report(tmp_path / "p", digest, "pass")
-    loaded = read_artifact(GateReportDoc, ahead)
-    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
-    predicate["issued_at"] = iso_utc(datetime.now(UTC) + MAX_CLOCK_SKEW + timedelta(seconds=2))
-    (ahead.parent / ATTESTATION_NAME).write_bytes(
-        sign_envelope(statement("bot", digest, predicate), ci_key[0])
-    )
+    ahead = _signed_ahead_of_the_clock(tmp_path / "p", digest, "pass", ci_key[0])
     assert not reg.add_gate_report("bot", 1, ahead).accepted
     fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci_key[0])
     assert reg.add_gate_report("bot", 1, fail).accepted
