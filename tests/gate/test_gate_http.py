@@ -467,6 +467,22 @@ def test_training_data_holding_no_record_fails_the_contamination_check(
     assert out.report["contamination"]["corpus_records"] == 0 and out.exit_code == 1
 
 
+def test_golden_items_in_rows_quarantined_for_their_format_are_counted_as_scanned(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by attack: rows quarantined for their format (an empty completion) are scanned,
+    # but corpus_records left them out: a file of only such rows, every one a leak, failed
+    # GATE005 as "holds no record: nothing was scanned".
+    items = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS]
+    write_set(golden_dir, "sentiment", "classification", items)
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, (LEAKED_PROMPT,), completion="")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and "nothing was scanned" not in check["message"]
+    contamination = out.report["contamination"]
+    assert (contamination["corpus_records"], contamination["corpus_quarantined_scanned"]) == (1, 1)
+    assert "s31" in contamination["golden_sets"]["sentiment"]["leaked_ids"]
+
+
 def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
     tmp_path, golden_dir, servers
 ) -> None:

@@ -1098,7 +1098,7 @@ def _contamination(
         )
         return {"checked": False, "reason": msg}, [contamination_not_checked(Verdict.FAIL, msg)]
     per_set: dict[str, Any] = {}
-    leaked = unreadable = short = 0
+    leaked = unreadable = short = quarantined = 0
     records: int | None = None  # corpus records scanned (the same for every set)
     unscanned: list[str] = []
     # The run's data.system_prompt is in every example it trained on: scanned as a
@@ -1137,7 +1137,11 @@ def _contamination(
             short += sum(1 for i in result.items if 0 < i.words < span)
             # The corpus is the same for every set: count its unreadable rows once.
             unreadable = len(result.unreadable)
-            records = int(result.corpus_records) - (prompt_dir is not None)
+            # Rows scanned: valid ones and those quarantined for their format, which are
+            # scanned all the same (counted apart, a file of them read "nothing was scanned"
+            # beside the leaks found in it).
+            quarantined = int(result.quarantined_scanned)
+            records = int(result.corpus_records) + quarantined - (prompt_dir is not None)
             summary = result.to_dict()["summary"]
             # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
             ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
@@ -1177,6 +1181,7 @@ def _contamination(
         "short_items": short,
         "unreadable_corpus_rows": unreadable,
         "corpus_records": records,
+        "corpus_quarantined_scanned": quarantined,
         "golden_sets": per_set,
         # The trainer's --allow-leakage, from a run's record or a bundle's lineage.
         "allow_leakage_at_training": any(
