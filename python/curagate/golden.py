@@ -200,6 +200,7 @@ def _check_suite_data(path: Path, files: list[str]) -> None:
     reads a local file builder's `data_files` (json, csv, parquet, text), all listed, and
     has no `include:` (lm-eval merges the included YAML, which may name any data)."""
     listed = {os.path.normpath(rel) for rel in files}
+    tasks: dict[str, str] = {}  # task name -> the YAML defining it
     for rel in files:
         if not rel.endswith((".yaml", ".yml")) or not (path.parent / rel).is_file():
             continue
@@ -210,6 +211,15 @@ def _check_suite_data(path: Path, files: list[str]) -> None:
             raise ConfigError(f"{task_file}: cannot read: {e.strerror or e}") from None
         if not isinstance(doc, dict):
             continue
+        task = str(doc.get("task"))
+        if task in tasks:
+            # lm-eval keeps one of them (which, depends on how it walks the folder) and
+            # skips the other's documents with a log line: the suite scored part of the set.
+            raise ConfigError(
+                f"{task_file}: task {task!r} is also defined by {tasks[task]} in {path}; give "
+                "each task YAML of a set its own task name"
+            )
+        tasks[task] = rel
         if "include" in doc:
             raise ConfigError(
                 f"{task_file}: 'include' is not supported in a golden set's task YAML (the "

@@ -407,6 +407,38 @@ def test_suite_data_a_task_reads_must_be_one_of_the_set_files(golden_dir: Path) 
         golden.lock(golden_dir, ["mini_suite"])
 
 
+def test_task_yamls_of_one_name_in_two_folders_are_two_tasks_and_one_task_twice_is_refused(
+    golden_dir: Path, tmp_path: Path
+) -> None:
+    # Found by attack: a/task.yaml and b/task.yaml were copied to one file for lm-eval (the
+    # gate crashed on the task it lost, exit 3, after the models loaded); and two YAMLs of
+    # one task name were locked, lm-eval scoring only one of them.
+    from gate_support import MC_TASK
+
+    from curagate.gate.regression import prepare_include_dir
+
+    suite = golden_dir / "suite"
+    rows = [{"question": "q?", "choices": ["a", "b"], "label": 0}]
+    for sub in ("a", "b"):
+        (suite / sub).mkdir(parents=True)
+        (suite / sub / f"mc{sub}.jsonl").write_text(json.dumps(rows[0]) + "\n")
+        task = MC_TASK.replace("tiny_mc", f"tiny_{sub}").replace("mc.jsonl", f"mc{sub}.jsonl")
+        (suite / sub / "task.yaml").write_text(task)
+    (suite / "set.yaml").write_text(
+        "name: suite\ntask: lm_eval\nversion: '1'\n"
+        "files: [a/mca.jsonl, a/task.yaml, b/mcb.jsonl, b/task.yaml]\n"
+    )
+    golden.lock(golden_dir, ["suite"])
+    include = tmp_path / "include"
+    include.mkdir()
+    names = prepare_include_dir(golden.load_locked(golden_dir, "suite"), include)
+    assert names == ["tiny_a", "tiny_b"] and len(list(include.glob("*.yaml"))) == 2
+    second = (suite / "b" / "task.yaml").read_text().replace("tiny_b", "tiny_a")
+    (suite / "b" / "task.yaml").write_text(second)
+    with pytest.raises(ConfigError, match=r"task 'tiny_a' is also defined by a/task.yaml"):
+        golden.lock(golden_dir, ["suite"])
+
+
 def test_two_lock_writers_take_turns(golden_dir: Path) -> None:
     # Two `golden lock --set` runs read, changed and rewrote lock.json side by side; the
     # later rename dropped the other's entry (both said "locked", verify then failed).
