@@ -21,6 +21,12 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
+def printable_lines(text: str) -> str:
+    """:func:`printable` of each line of ``text``: its line breaks kept, so a model's
+    multi-line answer reads as written, and nothing else a terminal would act on."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def one_line(text: str) -> str:
     """``text`` with its control and line-breaking characters escaped (\\n, \\x1b, ...):
     one line that shows what it holds (:func:`printable` puts spaces instead)."""

@@ -702,3 +702,25 @@ def test_judge_thresholds_keep_the_default_regression_rule(tmp_path, endpoints) 
     out = run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "out")
     names = {c["name"] for c in out.report["checks"] if c["id"] == "GATE002"}
     assert names == {"chat.exact_match.regression", "chat.rouge_l.regression"}
+
+
+def test_golden_label_shows_outputs_without_what_a_terminal_acts_on(tmp_path) -> None:
+    # Found by attack: an output could hide its own text (SGR 8, conceal) or retitle the
+    # window while a person labelled the pairs that calibrate the judge.
+    golden = make_golden(tmp_path, None)
+    items = tmp_path / "items.jsonl"
+    row = {
+        "set": "chat",
+        "id": "c\x1b[2Jx",
+        "prompt": "Say hi\nplease",
+        "candidate_output": "cand: hi\x1b[8m hidden \x1b[0m\nsecond line",
+        "base_output": "base: hello\x1b]0;pwned\x07",
+    }
+    items.write_text(json.dumps(row) + "\n")
+    screen = io.StringIO()
+    added, _ = label(
+        golden, "chat", items, labeller="ann", stdin=Person(screen, stop=1), stdout=screen
+    )
+    shown = screen.getvalue()
+    assert added == 1 and "\x1b" not in shown and "\x07" not in shown
+    assert "hidden" in shown and "second line" in shown and "Say hi\nplease" in shown

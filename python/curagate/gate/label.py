@@ -20,6 +20,7 @@ from curagate.errors import InputError
 from curagate.gate.judge import HumanLabel, pair_key, person_of, read_human_labels
 from curagate.golden import HUMAN_LABELS, discover_sets, jsonl_objects
 from curagate.io.atomic import write_text_atomic
+from curagate.text import printable, printable_lines
 
 CHOICES = "[1] first  [2] second  [t] tie  [s] skip  [q] quit"
 
@@ -99,9 +100,12 @@ def label(
             if flip
             else (row["candidate_output"], row["base_output"])
         )
+        # Shown without what a terminal would act on: an output could hide its own text
+        # (SGR 8, conceal) or retitle the window while a person judges it.
+        request, first, second = (printable_lines(t) for t in (row["prompt"], first, second))
         stdout.write(
-            f"\n--- {n}/{min(limit, len(rows))}  item {row['id']} ---\n"
-            f"REQUEST:\n{row['prompt']}\n\nFIRST ANSWER:\n{first}\n\nSECOND ANSWER:\n{second}\n\n"
+            f"\n--- {n}/{min(limit, len(rows))}  item {printable(str(row['id']))} ---\n"
+            f"REQUEST:\n{request}\n\nFIRST ANSWER:\n{first}\n\nSECOND ANSWER:\n{second}\n\n"
         )
         choice = ""
         while choice not in ("1", "2", "t", "s", "q"):
