@@ -40,9 +40,11 @@ def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
             # A string, a list, or split -> string or list (golden.suite_data_files):
             # every one absolute, or lm-eval reads them from the working directory.
             doc["dataset_kwargs"]["data_files"] = _absolute(files, path.parent)
-        # Numbered: a/task.yaml and b/task.yaml were one file here, and the first task
-        # unknown to lm-eval (exit 3 after the models loaded).
-        copy = out_dir / f"{k:04d}-{path.name}"
+        # A name taken already is numbered: a/task.yaml and b/task.yaml were one file here,
+        # and the first task unknown to lm-eval (exit 3 after the models loaded).
+        copy = out_dir / path.name
+        if copy.exists():
+            copy = out_dir / f"{k:04d}-{path.name}"
         copy.write_text(yaml.safe_dump(doc, sort_keys=True), encoding="utf-8")
         names.append(str(doc["task"]))
     return names
