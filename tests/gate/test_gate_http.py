@@ -998,3 +998,39 @@ def test_a_contamination_check_turned_off_is_a_warning_not_silence(
     assert check["verdict"] == "warn" and "contamination.check is false" in check["message"]
     assert "--train-data given was not scanned" in check["message"]
     assert out.exit_code == 1  # --strict: warnings fail
+
+
+def test_a_generation_set_gated_on_exact_match_reads_each_item_by_exact_match(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: per-item correctness was ROUGE-L >= 0.5 whatever the gate checked;
+    # a set failing on exact_match listed no failing example, items.jsonl called all 20
+    # items correct (candidate_score 0.0 beside candidate_correct true).
+    items = [
+        {"id": f"g{i}", "prompt": f"Say answer {i}", "reference": f"answer {i}"} for i in range(20)
+    ]
+    root = tmp_path / "golden"
+    write_set(root, "gen", "generation", items)
+    lock(root)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: gen\ngolden_dir: {root}\ngeneration: {{max_new_tokens: 8}}\n"
+        "statistics: {bootstrap_resamples: 100}\ngolden_sets:\n  - name: gen\n"
+        "    task: generation\n    metrics:\n      exact_match: {min: 0.9}\n"
+        "contamination: {check: false}\n"
+    )
+    cand = CannedServer(lambda p: "the " + p.removeprefix("Say ").replace("answer", "answer is"))
+    base = CannedServer(lambda p: p.removeprefix("Say "))
+    try:
+        out = run_gate(gate, cand.url, base.url, tmp_path / "o")
+    finally:
+        cand.close()
+        base.close()
+    assert out.exit_code == 1
+    [result] = out.report["results"]
+    assert len(result["failing_examples"]) > 0
+    rows = [json.loads(x) for x in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+    assert {(r["candidate_correct"], r["candidate_score"], r["score_metric"]) for r in rows} == {
+        (False, 0.0, "exact_match")
+    }
+    assert {(r["base_correct"], r["base_score"]) for r in rows} == {(True, 1.0)}

@@ -261,7 +261,11 @@ def _item_rows(
 ) -> list[dict[str, Any]]:
     """One row per golden item for ``items.jsonl``: what the release service compares."""
     cc, bc = scores.correct("candidate"), scores.correct("base")
-    score_metric = next(iter(scores.candidate.values), None)
+    # Each item's score is the metric its correctness is read from, and says so (a
+    # generation item read "correct: true, score: 0.0", ROUGE-L beside exact_match).
+    score_metric: str | None = scores.task.correct_by(spec)[0]
+    if score_metric not in scores.candidate.values:
+        score_metric = next(iter(scores.candidate.values), None)
     rows = []
     for i, item in enumerate(scores.items):
         user = next((m["content"] for m in reversed(convs[i]) if m["role"] == "user"), "")
@@ -283,6 +287,7 @@ def _item_rows(
             row[f"{side}_score"] = (
                 rnd(s.values[score_metric][i] or 0.0) if score_metric is not None else None
             )
+        row["score_metric"] = score_metric
         rows.append(row)
     return rows
 

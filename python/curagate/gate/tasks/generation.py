@@ -63,8 +63,12 @@ class FreeForm(Task):
 
     def correct_by(self, spec: GoldenSetGate) -> tuple[str, float]:
         # Free-form answers rarely match exactly: judge them by ROUGE-L unless an
-        # answer_regex extracts a short answer.
-        return ("exact_match", 1.0) if spec.answer_regex else ("rouge_l", 0.5)
+        # answer_regex extracts a short answer, or the gate checks exact_match (and not
+        # rouge_l first): a set failing on exact_match listed no failing example, and
+        # items.jsonl called every item correct by ROUGE-L.
+        gated = [m for m in (*spec.metrics, *spec.regression) if m in ("exact_match", "rouge_l")]
+        exact = spec.answer_regex or (gated and gated[0] == "exact_match")
+        return ("exact_match", 1.0) if exact else ("rouge_l", 0.5)
 
 
 @register
