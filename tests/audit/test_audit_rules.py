@@ -14,6 +14,7 @@ import pytest
 from audit_support import Record, finding, rules_found, write_records
 
 from curagate.audit import RULES, audit, pii
+from curagate.errors import ConfigError
 
 
 def chat(*turns: tuple[str, str]) -> dict[str, Any]:
@@ -722,6 +723,21 @@ def test_a_structured_output_with_nan_or_infinity_is_not_json(
     config = {"structured_outputs": [{"field": "meta", "schema": schema}]}
     [row] = finding(run_audit(records, config), "FMT008")["rows"]
     assert row.endswith("train.jsonl:1")
+
+
+def test_a_structured_output_no_record_has_is_a_config_error(
+    run_audit: Callable[..., dict[str, Any]],
+) -> None:
+    # A misspelt field was "'complettion' is missing" on every row (FMT008 per row, exit 1):
+    # a config to fix, said once.
+    config = {"structured_outputs": [{"field": "complettion", "schema": SO_SCHEMA}]}
+    with pytest.raises(ConfigError, match=r"no record has the field 'complettion'"):
+        run_audit([pc(1, '{"name": "a", "age": 3}'), pc(2, '{"name": "b", "age": 4}')], config)
+    # one record without it is that record's finding
+    records = [{**pc(1), "out": '{"name": "a", "age": 3}'}, pc(2)]
+    config = {"structured_outputs": [{"field": "out", "schema": SO_SCHEMA}]}
+    [row] = finding(run_audit(records, config), "FMT008")["rows"]
+    assert row.endswith("train.jsonl:2")
 
 
 def test_the_assistant_structured_output_of_a_prompt_completion_record_is_its_completion(

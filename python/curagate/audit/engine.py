@@ -298,6 +298,18 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     empty = [Path(p).as_posix() for p in paths if not rows_of.get(Path(p).as_posix(), 0)]
     if empty:
         raise InputError(no_records(empty, None if len(empty) == len(files) else len(files)))
+    # A structured output no record has is a misnamed field, not one finding per row.
+    absent = [
+        s.field
+        for s in cfg.structured_outputs
+        if valid and hits["FMT008"].details.get(f"{s.field!r} is missing", 0) >= valid
+    ]
+    if absent:
+        raise ConfigError(
+            f"structured_outputs: no record has the field {absent[0]!r} (all {valid:,} "
+            "valid records checked); fix its `field` (a record's field name, or `assistant` "
+            "for the last assistant answer) or remove it"
+        )
 
     stats: dict[str, Any] = {}
     bins = cfg.lengths.bins
