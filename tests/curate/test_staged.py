@@ -320,16 +320,33 @@ def test_stage_files_changed_after_a_kill_are_made_again_not_trusted(tmp_path: P
 
 
 @pytest.mark.slow
-def test_counts_edited_in_a_task_record_are_made_again_not_trusted(tmp_path: Path) -> None:
-    """A filter task counts as done when its files match the digests its done.json
-    records; the counts beside them were trusted as written: stats.json said one more
-    kept record than kept/ held, and manifest.json a row count the file did not have."""
+@pytest.mark.parametrize("edit", ["kept", "reasons", "sketch_rows", "sketch_quarantined"])
+def test_counts_edited_in_a_task_record_are_made_again_not_trusted(
+    tmp_path: Path, edit: str
+) -> None:
+    """A task counts as done when its files match the digests its done.json records; the
+    counts beside them were trusted as written: stats.json said one more kept record than
+    kept/ held, and manifest.json a row count the file did not have; on attack, removals
+    moved from one reason to another (their sum held), and a sketch task's input rows
+    (exit 3 on every rerun) and quarantined rows (1,000 with quarantine.jsonl empty)."""
     inputs, work, out, cmd = _killed_once(tmp_path, Path("filter", "00001", "done.json"))
-    record = work / "filter" / "00000" / "done.json"
+    stage = "sketch" if edit.startswith("sketch") else "filter"
+    record = work / stage / "00000" / "done.json"
     done = json.loads(record.read_text())
-    part = next(rel for rel in done["rows"] if rel.startswith("kept/"))
-    done["kept"] += 1
-    done["rows"][part] += 1
+    if edit == "kept":
+        part = next(rel for rel in done["rows"] if rel.startswith("kept/"))
+        done["kept"] += 1
+        done["rows"][part] += 1
+    elif edit == "reasons":
+        largest = max(done["removed"], key=done["removed"].get)
+        other = "exact" if largest != "exact" else "near"
+        done["removed"][largest] -= 1
+        done["removed"][other] = done["removed"].get(other, 0) + 1
+    elif edit == "sketch_rows":
+        done["input_rows"] += 1000
+    else:
+        done["input_rows"] += 1000
+        done["quarantined"] += 1000
     record.write_text(json.dumps(done))
 
     rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True)

@@ -138,21 +138,40 @@ def _intact(folder: Path, recorded: Any) -> bool:
 
 
 def _counts_agree(folder: Path, result: dict[str, Any]) -> bool:
-    """Whether the counts a filter task recorded are its files': each Parquet file's rows
-    (its footer), and kept / removed their sums. The file digests do not cover the counts:
-    an edited done.json put its numbers into stats.json and manifest.json, exit 0."""
-    rows = result.get("rows")
-    if rows is None:
-        return True  # not a filter task: no counts of files
+    """Whether the counts a task recorded are its files'. The file digests do not cover
+    the counts: an edited done.json put its numbers into stats.json and manifest.json,
+    exit 0. A filter task: each Parquet file's rows (its footer), kept / removed their
+    sums, and the records removed for each reason the statuses in its clusters.parquet
+    (moved from exact to near, the sum held). A sketch task: its valid rows meta.parquet's,
+    its quarantined rows quarantine.jsonl's lines, its input rows both together, its clean
+    records clean_pos.npy's (an edited input_rows was exit 3 on every rerun)."""
     try:
+        if "input_rows" in result:
+            quarantined = (folder / "quarantine.jsonl").read_bytes().count(b"\n")
+            valid = pq.read_metadata(folder / "meta.parquet").num_rows
+            return bool(
+                (result["quarantined"], result["valid"]) == (quarantined, valid)
+                and result["input_rows"] == valid + quarantined
+                and result["clean"] == len(_np(folder / "clean_pos.npy"))
+            )
+        rows = result.get("rows")
+        if rows is None:
+            return True  # a task that records no counts of files
         held = {rel: pq.read_metadata(folder / rel).num_rows for rel in rows}
+        statuses: dict[str, int] = {}
+        if (folder / "clusters.parquet").is_file():
+            status = pq.read_table(folder / "clusters.parquet", columns=["status"])["status"]
+            counted = pc.value_counts(status).to_pylist()
+            statuses = {c["values"]: c["counts"] for c in counted}
+        kept = statuses.pop("kept", 0)
         return bool(
             held == rows
             and result["kept"] == sum(n for rel, n in held.items() if rel.startswith("kept/"))
             and sum(result["removed"].values())
             == sum(n for rel, n in held.items() if rel.startswith("removed/"))
+            and (result["kept"], result["removed"]) == (kept, statuses)
         )
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, pa.ArrowException):
         return False
 
 
