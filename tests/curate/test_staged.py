@@ -690,3 +690,26 @@ def test_a_work_folder_holding_files_curate_did_not_write_is_refused(tmp_path: P
     with pytest.raises(InputError, match=r"holds output but no plan\.json"):
         curate([inputs], tmp_path / "out", executor="local", work_dir=work, progress=False)
     assert (work / "output" / "keep.txt").read_text() == "mine\n"
+
+
+def test_a_stage_array_cut_short_by_a_full_disk_is_that_disk_error(tmp_path: Path) -> None:
+    # Found by attack: numpy's short write ("174870 requested and 47072 written") has no
+    # errno, so a full work disk in the bucket stage was exit 3 where others are exit 2.
+    import errno
+
+    import numpy as np
+
+    from curagate.pipeline.stages import _save
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "none", str(disk)]).returncode:
+        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
+    try:
+        with pytest.raises(OSError) as raised:
+            _save(disk / "pairs.npy", np.zeros(100_000, dtype=np.uint64))
+        assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(
+            disk / "pairs.npy"
+        )
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

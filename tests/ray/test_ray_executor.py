@@ -133,6 +133,27 @@ def test_a_user_error_inside_a_task_is_one_line_exit_2(
     assert "ray::" not in r.stderr and 'File "' not in r.stderr
 
 
+def test_a_full_work_disk_inside_a_task_is_one_line_exit_2(
+    cluster: Cluster, corpus: Path, tmp_path: Path
+) -> None:
+    # Found by attack: an OSError inside a task (ENOSPC) was exit 3, Ray's coloured
+    # rendering of the worker's traceback; locally the same disk is one line, exit 2.
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "none", str(disk)]).returncode:
+        pytest.skip("mounting a tmpfs needs CAP_SYS_ADMIN")
+    try:
+        r = subprocess.run(
+            _cli(cluster, str(corpus), "--out", str(tmp_path / "o"), "--work-dir",
+                 str(disk / "w")),
+            env=cluster.env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "No space left on device" in r.stderr and "ray::" not in r.stderr
+
+
 def test_leakage_on_the_cluster_writes_the_same_report_as_the_local_run(
     cluster: Cluster, corpus: Path, tmp_path: Path
 ) -> None:

@@ -65,9 +65,10 @@ class RayExecutor:
             # Let the other tasks settle first: shutting Ray down while a failing one
             # pushes its error to this driver prints a line of Ray's own on stderr.
             ray.wait(refs, num_returns=len(refs), timeout=SETTLE_S)
-            # A user error inside a task (a bad column, an unreadable file) is
-            # reported as it would be locally: one line, exit 2, no worker traceback.
-            if isinstance(e.cause, CuragateError):
+            # A user error inside a task (a bad column, an unreadable file, a full disk)
+            # is reported as it would be locally: one line, exit 2, no worker traceback
+            # (an OSError was exit 3, Ray's coloured traceback of the worker).
+            if isinstance(e.cause, CuragateError | OSError):
                 raise e.cause from None
             raise
 

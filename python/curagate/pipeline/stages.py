@@ -29,10 +29,12 @@ deduper's chunking, so outputs *and* counters are byte-identical to
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import json
 import mmap
+import os
 import resource
 import shutil
 import time
@@ -274,7 +276,14 @@ def _np(path: Path) -> np.ndarray[Any, Any]:
 
 
 def _save(path: Path, array: np.ndarray[Any, Any]) -> None:
-    np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+    try:
+        np.save(path, np.ascontiguousarray(array), allow_pickle=False)
+    except OSError as e:
+        if e.errno is not None:
+            raise
+        # numpy's short write ("174870 requested and 47072 written") carries no errno: a
+        # full disk, which was exit 3 where every other write's is exit 2.
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
 
 
 # --------------------------------------------------------------------------- 1. sketch
