@@ -1385,12 +1385,21 @@ def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_com
 def test_a_pass_signed_ahead_of_the_clock_offered_again_does_not_outrank_a_newer_fail(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
+    from curagate.signing import ATTESTATION_NAME
+
     reg, digest = _one_person_registry(tmp_path, ci_key)
     ahead = _signed_ahead_of_the_clock(tmp_path / "p", digest, "pass", ci_key[0])
     assert not reg.add_gate_report("bot", 1, ahead).accepted
     fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci_key[0])
     assert reg.add_gate_report("bot", 1, fail).accepted
     time.sleep(3)
+    with pytest.raises(CheckFailed):
+        reg.promote("bot", 1, to="production", actor="ci", gate_report=ahead)
+    # The same envelope indented anew (its signature covers the payload, not the file's
+    # bytes) was a first offer, judged by today's clock: it shipped.
+    envelope = ahead.parent / ATTESTATION_NAME
+    envelope.write_text(json.dumps(json.loads(envelope.read_bytes()), indent=3))
+    assert not reg.add_gate_report("bot", 1, ahead).accepted
     with pytest.raises(CheckFailed):
         reg.promote("bot", 1, to="production", actor="ci", gate_report=ahead)
     assert reg.get("bot", 1).stage != "production"

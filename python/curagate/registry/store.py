@@ -1215,7 +1215,7 @@ class Registry:
                     mv,
                     Offer(Path(rec.path), raw, att),
                     keys(logged["_gate_keys"]),
-                    offered_at=self._first_offered(db, rec.attestation_sha256) or rec.recorded_at,
+                    offered_at=self._first_offered(db, rec.report_sha256) or rec.recorded_at,
                 )
                 if not (j.accepted and j.verdict == rec.verdict):
                     raise ChainBroken(
@@ -1485,12 +1485,7 @@ class Registry:
     def _record(
         self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer, actor: Who
     ) -> RecordedGateReport:
-        first = (
-            self._first_offered(db, sha256_bytes(offer.attestation))
-            if offer.attestation is not None
-            else None
-        )
-        j = self._judge(db, mv, offer, offered_at=first)
+        j = self._judge(db, mv, offer, offered_at=self._first_offered(db, sha256_bytes(offer.raw)))
         report_sha = self._put_blob(offer.raw)
         att_sha = self._put_blob(offer.attestation) if offer.attestation is not None else None
         declared = offer.declared_items_sha256()
@@ -1760,19 +1755,19 @@ class Registry:
         against their addresses; ``trusted`` defaults to the gate keys trusted now."""
         att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
         offer = Offer(Path(r.path), self.blob(r.report_sha256), att)
-        first = self._first_offered(db, r.attestation_sha256) or r.recorded_at
+        first = self._first_offered(db, r.report_sha256) or r.recorded_at
         return self._judge(db, mv, offer, trusted, offered_at=first)
 
-    def _first_offered(self, db: sqlite3.Connection, attestation_sha256: str | None) -> str | None:
-        """When an attestation was first offered to this registry (None: never, or none).
-        Its signed time is held to the clock then, whenever it is offered or judged again:
-        refused as signed "in the future", the same attestation offered again once that
-        time had come was accepted, and outranked a fail the gate signed after it."""
-        if attestation_sha256 is None:
-            return None
+    def _first_offered(self, db: sqlite3.Connection, report_sha256: str) -> str | None:
+        """When a gate report was first offered to this registry (None: never). Its signed
+        time is held to the clock then, whenever it is offered or judged again: refused as
+        signed "in the future", the same report offered again once that time had come was
+        accepted, and outranked a fail the gate signed after it. By the report's bytes,
+        which its attestation's signature covers, not the attestation file's: the same
+        envelope indented anew was other bytes, never offered before."""
         row = db.execute(
-            "SELECT MIN(recorded_at) FROM gate_reports WHERE attestation_sha256 = ?",
-            (attestation_sha256,),
+            "SELECT MIN(recorded_at) FROM gate_reports WHERE report_sha256 = ?",
+            (report_sha256,),
         ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
@@ -1795,7 +1790,7 @@ class Registry:
             mv.ref,
             mv.artifact_path,
             r.path,
-            self._first_offered(db, r.attestation_sha256) or r.recorded_at,
+            self._first_offered(db, r.report_sha256) or r.recorded_at,
             r.report_sha256,
             r.attestation_sha256,
             keys,
