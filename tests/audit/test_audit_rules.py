@@ -731,13 +731,21 @@ def test_a_structured_output_no_record_has_is_a_config_error(
     # A misspelt field was "'complettion' is missing" on every row (FMT008 per row, exit 1):
     # a config to fix, said once.
     config = {"structured_outputs": [{"field": "complettion", "schema": SO_SCHEMA}]}
-    with pytest.raises(ConfigError, match=r"no record has the field 'complettion'"):
+    with pytest.raises(ConfigError, match=r"no record has a field 'complettion'"):
         run_audit([pc(1, '{"name": "a", "age": 3}'), pc(2, '{"name": "b", "age": 4}')], config)
     # one record without it is that record's finding
     records = [{**pc(1), "out": '{"name": "a", "age": 3}'}, pc(2)]
     config = {"structured_outputs": [{"field": "out", "schema": SO_SCHEMA}]}
     [row] = finding(run_audit(records, config), "FMT008")["rows"]
     assert row.endswith("train.jsonl:2")
+    # The re-attack: a field null in every record is there (the data's fault, not the
+    # config's), and so is `assistant` on records without an answer: findings, exit 1.
+    records = [{**pc(1), "out": None}, {**pc(2), "out": None}]
+    assert len(finding(run_audit(records, config), "FMT008")["rows"]) == 2
+    config = {"structured_outputs": [{"field": "assistant", "schema": SO_SCHEMA}]}
+    prompts = [{"messages": [{"role": "user", "content": f"q{i}"}]} for i in range(2)]
+    hit = finding(run_audit(prompts, config), "FMT008")
+    assert len(hit["rows"]) == 2 and "has no assistant answer" in str(hit)
 
 
 def test_the_assistant_structured_output_of_a_prompt_completion_record_is_its_completion(

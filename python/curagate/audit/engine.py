@@ -306,9 +306,9 @@ def finish(part: AuditPartial, cfg: AuditConfig, paths: Sequence[str | Path]) ->
     ]
     if absent:
         raise ConfigError(
-            f"structured_outputs: no record has the field {absent[0]!r} (all {valid:,} "
-            "valid records checked); fix its `field` (a record's field name, or `assistant` "
-            "for the last assistant answer) or remove it"
+            f"structured_outputs: no record has a field {absent[0]!r} (all {valid:,} valid "
+            "records checked); fix its `field` (a record's field name, or `assistant` for the "
+            "last assistant answer) or remove it"
         )
 
     stats: dict[str, Any] = {}

@@ -319,7 +319,15 @@ class StructuredOutputs:
             else:
                 value = rec.get(spec.field)
             if value is None:
-                out.append(("FMT008", f"{spec.field!r} is missing"))
+                # "is missing": no record of its chunk has the field (all of them: a config
+                # error, see audit.engine.finish); a field other records have reads as null.
+                if spec.field == "assistant":
+                    detail = "'assistant': the record has no assistant answer"
+                elif spec.field in rec:
+                    detail = f"{spec.field!r} is missing or null"
+                else:
+                    detail = f"{spec.field!r} is missing"
+                out.append(("FMT008", detail))
                 continue
             if isinstance(value, str):
                 try:
