@@ -601,3 +601,22 @@ def test_a_few_names_nested_in_many_orders_are_read_in_narrower_batches(
             len(batch.table.column_names) + paths(batch.table.schema.field("m").type)
             <= MAX_FIELD_NAMES
         )
+
+
+def test_parquet_with_a_struct_field_name_twice_is_quarantined_naming_it(tmp_path: Path) -> None:
+    # Found by the re-attack: a turn struct with `role` twice was exit 3 in curate, audit and
+    # check ("Converting to Python dictionary is not supported when duplicate field names
+    # are present"); only top-level columns were looked at.
+    fields = [pa.field("role", pa.string()), pa.field("role", pa.string()),
+              pa.field("content", pa.string())]  # fmt: skip
+    turns = pa.StructArray.from_arrays(
+        [pa.array(["user"] * 2), pa.array(["assistant"] * 2), pa.array(["a", "b"])], fields=fields
+    )
+    offsets = pa.array([0, 1, 2], pa.int32())
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"messages": pa.ListArray.from_arrays(offsets, turns)}), path)
+    [batch] = read_all([path])
+    assert [q.row for q in batch.quarantined] == [0, 1]
+    assert batch.quarantined[0].reason.startswith(
+        "field 'messages.role' appears 2 times in the Parquet schema"
+    )

@@ -1816,15 +1816,15 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
         )
         return
     with parquet:
-        names = parquet.schema_arrow.names
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            # Arrow keeps both columns, but no field lookup can choose between them. Each
-            # row the footer counts is quarantined (one entry for the file counted as one
-            # input row of three).
+        twice = _named_twice(list(parquet.schema_arrow))
+        if twice is not None:
+            # Arrow keeps both columns (or struct fields), but no field lookup can choose
+            # between them (a struct's was exit 3 in every data command). Each row the
+            # footer counts is quarantined (one entry for the file counted as one input row).
+            what = "column" if "." not in twice[0] else "field"
             reason = (
-                f"column {twice[0]!r} appears {names.count(twice[0])} times in the Parquet "
-                "schema; rename or drop all but one (curagate cannot tell which holds the data)"
+                f"{what} {twice[0]!r} appears {twice[1]} times in the Parquet schema; rename "
+                "or drop all but one (curagate cannot tell which holds the data)"
             )
             rows = parquet.metadata.num_rows
             yield (
@@ -1876,6 +1876,24 @@ def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[
     # Rows quarantined before any valid row told the file's format (all of them, when
     # none is valid) are reported now, not dropped.
     yield from _flush_pending(state, options)
+
+
+def _named_twice(fields: list[pa.Field], prefix: str = "") -> tuple[str, int] | None:
+    """The first name two fields of one level share, at any depth (``messages.role``), and
+    how often; None when every name is its level's own."""
+    names = [f.name for f in fields]
+    for name in names:
+        if names.count(name) > 1:
+            return prefix + name, names.count(name)
+    for f in fields:
+        t = f.type
+        while pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            t = t.value_type
+        if pa.types.is_struct(t):
+            found = _named_twice(list(t), f"{prefix}{f.name}.")
+            if found is not None:
+                return found
+    return None
 
 
 def _lost_rows(state: _FileState, options: _Options, first: int, last: int, reason: str) -> Batch:
