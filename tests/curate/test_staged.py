@@ -320,18 +320,21 @@ def test_stage_files_changed_after_a_kill_are_made_again_not_trusted(tmp_path: P
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("edit", ["kept", "reasons", "sketch_rows", "sketch_quarantined"])
+@pytest.mark.parametrize(
+    "edit", ["kept", "reasons", "sketch_rows", "sketch_quarantined", "cluster_pairs"]
+)
 def test_counts_edited_in_a_task_record_are_made_again_not_trusted(
     tmp_path: Path, edit: str
 ) -> None:
     """A task counts as done when its files match the digests its done.json records; the
     counts beside them were trusted as written: stats.json said one more kept record than
     kept/ held, and manifest.json a row count the file did not have; on attack, removals
-    moved from one reason to another (their sum held), and a sketch task's input rows
-    (exit 3 on every rerun) and quarantined rows (1,000 with quarantine.jsonl empty)."""
+    moved from one reason to another (their sum held), a sketch task's input rows (exit 3
+    on every rerun) and quarantined rows (1,000 with quarantine.jsonl empty), and the
+    cluster task's pairs and clusters, which no file of the task holds."""
     inputs, work, out, cmd = _killed_once(tmp_path, Path("filter", "00001", "done.json"))
-    stage = "sketch" if edit.startswith("sketch") else "filter"
-    record = work / stage / "00000" / "done.json"
+    stage = edit.split("_")[0] if "_" in edit else "filter"
+    record = work / stage / ("" if stage == "cluster" else "00000") / "done.json"
     done = json.loads(record.read_text())
     if edit == "kept":
         part = next(rel for rel in done["rows"] if rel.startswith("kept/"))
@@ -344,6 +347,9 @@ def test_counts_edited_in_a_task_record_are_made_again_not_trusted(
         done["removed"][other] = done["removed"].get(other, 0) + 1
     elif edit == "sketch_rows":
         done["input_rows"] += 1000
+    elif edit == "cluster_pairs":
+        done["stats"]["candidate_pairs"] += 999
+        done["stats"]["near_clusters"] += 7
     else:
         done["input_rows"] += 1000
         done["quarantined"] += 1000
