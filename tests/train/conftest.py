@@ -16,11 +16,13 @@ COLORS = ["red", "green", "blue", "black", "white", "pink", "gray", "gold"]
 ANIMALS = ["cat", "dog", "fox", "owl", "bee", "cow"]
 
 
-def sft_rows(n: int, offset: int = 0) -> list[dict[str, Any]]:
-    """A learnable toy task: name the colour of an animal, answered in a fixed pattern."""
+def sft_rows(n: int, offset: int = 0, shift: int = 0) -> list[dict[str, Any]]:
+    """A learnable toy task: name the colour of an animal, answered in a fixed pattern.
+    Rows of ``shift`` 1 pair animals and colours as no row of shift 0 does (validation rows
+    of their own: train refuses validation rows that are all training rows)."""
     rows = []
     for i in range(offset, offset + n):
-        animal, color = ANIMALS[i % len(ANIMALS)], COLORS[(i * 3) % len(COLORS)]
+        animal, color = ANIMALS[i % len(ANIMALS)], COLORS[(i * 3 + shift) % len(COLORS)]
         rows.append(
             {
                 "messages": [
@@ -32,11 +34,11 @@ def sft_rows(n: int, offset: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def preference_rows(n: int, offset: int = 0) -> list[dict[str, Any]]:
+def preference_rows(n: int, offset: int = 0, shift: int = 0) -> list[dict[str, Any]]:
     rows = []
     for i in range(offset, offset + n):
-        animal, color = ANIMALS[i % len(ANIMALS)], COLORS[(i * 3) % len(COLORS)]
-        wrong = COLORS[(i * 3 + 1) % len(COLORS)]
+        animal, color = ANIMALS[i % len(ANIMALS)], COLORS[(i * 3 + shift) % len(COLORS)]
+        wrong = COLORS[(i * 3 + shift + 1) % len(COLORS)]
         rows.append(
             {
                 "prompt": f"what color is the {color} {animal}?",
@@ -74,7 +76,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sft_data(tmp_path: Path) -> dict[str, Path]:
     return {
         "train": write_jsonl(tmp_path / "data" / "train.jsonl", sft_rows(32)),
-        "val": write_jsonl(tmp_path / "data" / "val.jsonl", sft_rows(8, offset=100)),
+        "val": write_jsonl(tmp_path / "data" / "val.jsonl", sft_rows(8, offset=100, shift=1)),
     }
 
 

@@ -208,7 +208,7 @@ def test_qlora_without_cuda_is_a_clear_error(
 
 def test_dpo_trains_an_adapter(tmp_path: Path, tiny_model: Path) -> None:
     train_f = write_jsonl(tmp_path / "pref" / "train.jsonl", preference_rows(16))
-    val_f = write_jsonl(tmp_path / "pref" / "val.jsonl", preference_rows(4, offset=50))
+    val_f = write_jsonl(tmp_path / "pref" / "val.jsonl", preference_rows(4, offset=50, shift=1))
     cfg = write_config(
         tmp_path / "dpo.yaml",
         tiny_model,

@@ -224,19 +224,44 @@ def test_a_validation_file_holding_the_training_bytes_is_refused(
         train("sft", cfg)
 
 
-def test_a_run_folder_a_recursive_data_glob_reaches_is_refused(
-    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+@pytest.mark.parametrize("pattern", ["**/*.jsonl", "*"])
+def test_a_run_folder_a_data_glob_reaches_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], pattern: str
 ) -> None:
-    # Found by attack on the folder check: data given as `DIR/**/*.jsonl`.
+    # Found by attack on the folder check: data given as `DIR/**/*.jsonl`; and as `DIR/*`,
+    # which matches the folder `DIR/runs` (read whole): the first run went, the next one
+    # read its metrics.jsonl as training data.
     folder = sft_data["train"].parent
     cfg = write_config(
         tmp_path / "t.yaml",
         tiny_model,
-        Path(f"{folder}/**/*.jsonl"),
+        Path(f"{folder}/{pattern}"),
         output_dir=str(folder / "runs"),
     )
     with pytest.raises(ConfigError, match=r"is under the data pattern"):
         train("sft", cfg)
+
+
+def test_validation_rows_that_are_training_rows_are_refused_all_or_counted_some(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a reordered copy (or a subset) of the training file is other bytes,
+    # and picked the checkpoint that ships on rows it trained on without a word.
+    from curagate.cli import main
+
+    lines = sft_data["train"].read_text().splitlines(keepends=True)
+    shuffled = tmp_path / "val_all.jsonl"
+    shuffled.write_text("".join(reversed(lines)))
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, sft_data["train"], shuffled)
+    with pytest.raises(ConfigError, match=r"all \d+ of its rows are data\.train rows"):
+        train("sft", cfg)
+    some = tmp_path / "val_some.jsonl"
+    some.write_text(lines[0] + sft_data["val"].read_text())
+    cfg = write_config(
+        tmp_path / "s.yaml", tiny_model, sft_data["train"], some, training={"max_steps": 1}
+    )
+    assert main(["train", "sft", "--config", str(cfg), "--quiet"]) == 0
+    assert "warning: 1 validation row(s) are training rows" in capsys.readouterr().err
 
 
 def test_a_second_conflict_of_one_process_keeps_both_runs(

@@ -71,7 +71,21 @@ def run(args: argparse.Namespace) -> int:
             )
     for f in result.findings:
         print(f"{f.id} {f.severity}: {f.message}")
+    if s.get("validation_rows_in_train"):
+        print(
+            f"warning: {s['validation_rows_in_train']:,} validation row(s) are training rows: "
+            "the validation loss (and the checkpoint it picks) is partly measured on what the "
+            "adapter trained on; give validation rows of their own (curagate split)",
+            file=sys.stderr,
+        )
     leakage = s.get("leakage") or {}
     if not leakage.get("checked", True):
         print(f"warning: {leakage['reason']}", file=sys.stderr)
+    elif leakage.get("leaked_reference_items") and args.allow_leakage:
+        print(
+            f"warning: trained on {leakage['leaked_reference_items']} golden-set item(s) "
+            "(--allow-leakage; run.json records them): a gate on those sets measures what the "
+            "adapter saw",
+            file=sys.stderr,
+        )
     return 0

@@ -434,6 +434,21 @@ def _lora_config(cfg: TrainConfig) -> Any:
     )
 
 
+def _checkpointing_arg() -> str:
+    """TrainingArguments' name for gradient checkpointing: transformers 5 renamed it
+    activation_checkpointing (the old name warned on every run, --quiet or not)."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )
+
+
 def _common_args(cfg: TrainConfig, out: Path, device: str, has_eval: bool) -> dict[str, Any]:
     t = cfg.training
     eval_on = has_eval
@@ -454,7 +469,7 @@ def _common_args(cfg: TrainConfig, out: Path, device: str, has_eval: bool) -> di
         "per_device_train_batch_size": t.batch_size,
         "per_device_eval_batch_size": t.eval_batch_size or t.batch_size,
         "gradient_accumulation_steps": t.gradient_accumulation_steps,
-        "gradient_checkpointing": t.gradient_checkpointing,
+        _checkpointing_arg(): t.gradient_checkpointing,
         "logging_steps": t.logging_steps,
         "logging_first_step": True,
         "logging_nan_inf_filter": False,
@@ -599,6 +614,15 @@ def train(
             f"data.validation {shared[0][0]} holds the same bytes as data.train {shared[0][1]}: "
             "the checkpoint that ships (and early stopping) would be chosen on rows it trained "
             "on; give validation rows of their own (curagate split)"
+        )
+    # By row too: a reordered copy or a subset of the training file is other bytes.
+    repeated = _validation_rows_in_train(train_records, val_records)
+    if val_records is not None and repeated and len(repeated) == len(val_records.rows):
+        raise ConfigError(
+            f"data.validation: all {len(repeated):,} of its rows are data.train rows (first: "
+            f"{val_records.where(repeated[0])}): the checkpoint that ships (and early "
+            "stopping) would be chosen on rows it trained on; give validation rows of their "
+            "own (curagate split)"
         )
     base_files = hash_tree(base)
     # The data's state from before it was read (a file swapped between reading and
@@ -794,6 +818,7 @@ def train(
         rows = _read_metrics(tmp / "metrics.jsonl")
         _plot(rows, tmp / "loss_curve.png", f"{cfg.name} ({task})")
         summary = _summary(rows, trainer.state, tmp)
+        summary["validation_rows_in_train"] = len(repeated)
         summary.update(
             status="ok",
             data=data_stats,
@@ -918,6 +943,29 @@ def _is_failed_run(folder: Path) -> bool:
     return isinstance(data, dict) and data.get("status") == "failed"
 
 
+def _reaches(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    """Whether a glob's parts match ``parts`` or a folder above them (a folder a pattern
+    matches is read whole: `data/*` matched `data/runs`, and the next run read its own
+    metrics.jsonl as training data)."""
+    from fnmatch import fnmatchcase
+
+    return len(pattern) <= len(parts) and all(
+        fnmatchcase(part, p) for part, p in zip(parts, pattern, strict=False)
+    )
+
+
+def _validation_rows_in_train(train: tdata.Records, val: tdata.Records | None) -> list[int]:
+    """The validation rows (their indices) that are also training rows, field for field."""
+    if val is None:
+        return []
+
+    def key(row: dict[str, Any]) -> int:  # a hash, not the text: the rows are in memory already
+        return hash(json.dumps(row, sort_keys=True, default=str))
+
+    trained = {key(r) for r in train.rows}
+    return [i for i, r in enumerate(val.rows) if key(r) in trained]
+
+
 def _check_run_dir_holds_no_input(
     run_dir: Path, base: Path, cfg: TrainConfig, config_path: str | os.PathLike[str]
 ) -> None:
@@ -940,7 +988,7 @@ def _check_run_dir_holds_no_input(
             rest = path.parts[i:]
             if fixed in target.parents and (
                 any("**" in part for part in rest)
-                or len(rest) == len((target / "metrics.jsonl").relative_to(fixed).parts)
+                or _reaches(rest, (target / "metrics.jsonl").relative_to(fixed).parts)
             ):
                 raise ConfigError(
                     f"the run folder {run_dir} is under the {what} pattern {path}, which would "
