@@ -239,5 +239,5 @@ def test_files_the_user_excluded_from_the_hook_are_no_duplicate_context(repo: Pa
     # ... while a duplicate of a file the hook selects is still found across files
     jsonl(repo / "data" / "c.jsonl", rows[:1])
     git(repo, "add", "data/c.jsonl")
-    res = commit(repo, "d.jsonl", rows[:1] + [{"prompt": "new", "completion": "x"}])
+    res = commit(repo, "d.jsonl", [*rows[:1], {"prompt": "new", "completion": "x"}])
     assert res.returncode != 0 and "DUP001" in res.stdout + res.stderr
