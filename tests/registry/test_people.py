@@ -1382,6 +1382,28 @@ def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_com
     reg.close()
 
 
+def test_a_report_signed_anew_after_a_clock_fix_is_a_first_offer_of_its_own(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by the re-attack: first offers were found by the report's bytes, which a gate
+    # rerun with its clock fixed writes again (reports are deterministic): the honest new
+    # attestation was held to the first offer's clock, a day before, and refused for ever.
+    from curagate.digest import sha256_bytes
+    from curagate.gate.runner import write_attestation
+    from curagate.signing import ATTESTATION_NAME
+
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    report = _signed_ahead_of_the_clock(tmp_path / "p", digest, "pass", ci_key[0])
+    assert not reg.add_gate_report("bot", 1, report).accepted
+    write_attestation(report, ci_key[0])  # the same report, signed now
+    with reg._read() as db:
+        fresh = (report.parent / ATTESTATION_NAME).read_bytes()
+        assert reg._first_offered(db, sha256_bytes(report.read_bytes()), fresh) is None
+    assert reg.add_gate_report("bot", 1, report).accepted
+    reg.check()
+    reg.close()
+
+
 def test_a_pass_signed_ahead_of_the_clock_offered_again_does_not_outrank_a_newer_fail(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:

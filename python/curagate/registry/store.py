@@ -222,6 +222,18 @@ def _now() -> str:
     return iso_utc()
 
 
+def _statement_of(attestation: bytes | None) -> str | None:
+    """The sha256 of the statement a DSSE envelope signs (its payload), whatever the
+    envelope's formatting; None for none, or an envelope that does not read as one."""
+    if attestation is None:
+        return None
+    try:
+        payload = json.loads(attestation).get("payload")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return sha256_bytes(payload.encode()) if isinstance(payload, str) else None
+
+
 def _clock_at(at: str | None) -> datetime:
     """The time an ISO UTC string of the registry's names (now when None or unreadable)."""
     if at is not None:
@@ -1215,7 +1227,7 @@ class Registry:
                     mv,
                     Offer(Path(rec.path), raw, att),
                     keys(logged["_gate_keys"]),
-                    offered_at=self._first_offered(db, rec.report_sha256) or rec.recorded_at,
+                    offered_at=self._first_offered(db, rec.report_sha256, att) or rec.recorded_at,
                 )
                 if not (j.accepted and j.verdict == rec.verdict):
                     raise ChainBroken(
@@ -1485,7 +1497,8 @@ class Registry:
     def _record(
         self, db: sqlite3.Connection, mv: ModelVersion, offer: Offer, actor: Who
     ) -> RecordedGateReport:
-        j = self._judge(db, mv, offer, offered_at=self._first_offered(db, sha256_bytes(offer.raw)))
+        first = self._first_offered(db, sha256_bytes(offer.raw), offer.attestation)
+        j = self._judge(db, mv, offer, offered_at=first)
         report_sha = self._put_blob(offer.raw)
         att_sha = self._put_blob(offer.attestation) if offer.attestation is not None else None
         declared = offer.declared_items_sha256()
@@ -1755,21 +1768,29 @@ class Registry:
         against their addresses; ``trusted`` defaults to the gate keys trusted now."""
         att = self.blob(r.attestation_sha256) if r.attestation_sha256 else None
         offer = Offer(Path(r.path), self.blob(r.report_sha256), att)
-        first = self._first_offered(db, r.report_sha256) or r.recorded_at
+        first = self._first_offered(db, r.report_sha256, att) or r.recorded_at
         return self._judge(db, mv, offer, trusted, offered_at=first)
 
-    def _first_offered(self, db: sqlite3.Connection, report_sha256: str) -> str | None:
-        """When a gate report was first offered to this registry (None: never). Its signed
-        time is held to the clock then, whenever it is offered or judged again: refused as
-        signed "in the future", the same report offered again once that time had come was
-        accepted, and outranked a fail the gate signed after it. By the report's bytes,
-        which its attestation's signature covers, not the attestation file's: the same
-        envelope indented anew was other bytes, never offered before."""
-        row = db.execute(
-            "SELECT MIN(recorded_at) FROM gate_reports WHERE report_sha256 = ?",
+    def _first_offered(
+        self, db: sqlite3.Connection, report_sha256: str, attestation: bytes | None
+    ) -> str | None:
+        """When this signed statement about a report was first offered to this registry
+        (None: never, or unsigned). Its signed time is held to the clock then, whenever it
+        is offered or judged again: refused as signed "in the future", the same statement
+        offered again once that time had come was accepted, and outranked a fail the gate
+        signed after it. By the statement the signature covers, not the envelope file's
+        bytes (the same envelope indented anew was a first offer), nor the report's alone
+        (a gate rerun with its clock fixed signs the same report anew: a new statement)."""
+        statement = _statement_of(attestation)
+        if statement is None:
+            return None
+        rows = db.execute(
+            "SELECT recorded_at, attestation_sha256 FROM gate_reports WHERE report_sha256 = ? "
+            "AND attestation_sha256 IS NOT NULL ORDER BY id",
             (report_sha256,),
-        ).fetchone()
-        return None if row is None or row[0] is None else str(row[0])
+        ).fetchall()
+        times = [str(at) for at, att in rows if _statement_of(self.blob(att)) == statement]
+        return min(times, default=None)
 
     def _judge_kept(
         self,
@@ -1790,7 +1811,12 @@ class Registry:
             mv.ref,
             mv.artifact_path,
             r.path,
-            self._first_offered(db, r.report_sha256) or r.recorded_at,
+            self._first_offered(
+                db,
+                r.report_sha256,
+                self.blob(r.attestation_sha256) if r.attestation_sha256 else None,
+            )
+            or r.recorded_at,
             r.report_sha256,
             r.attestation_sha256,
             keys,
