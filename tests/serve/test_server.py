@@ -160,6 +160,7 @@ def test_a_chunked_upload_within_its_cap_is_read_and_recorded(
     assert post_chunked(url, "/api/v1/reports", headers, pieces) == 201
 
 
+@pytest.mark.slow  # about a minute of requests on two cores
 def test_reads_while_reports_are_recorded_are_never_taken_for_a_database_put_back(
     tmp_path: Path,
 ) -> None:
