@@ -156,9 +156,12 @@ def alice_requests_v2(
         return db, tokens, request.id, ":".join(map(str, reg.head()))
 
 
-def pass_then_fail(tmp_path: Path) -> tuple[Path, RecordedGateReport, RecordedGateReport, str]:
+def pass_then_fail(
+    tmp_path: Path, fail_key: tuple[Path, Path] | None = None
+) -> tuple[Path, RecordedGateReport, RecordedGateReport, str]:
     """bot v2 with a signed pass, then a newer signed fail (the registry refuses to promote
-    it); returns the database, both reports and the head."""
+    it), signed by ``fail_key`` when given (refused when recorded, the key trusted right
+    after); returns the database, both reports and the head."""
     db, ci, _, _ = owner(tmp_path, approvers=False)
     with Registry(db) as reg:
         digest = write_bundle(tmp_path / "b2", b"v2 weights")
@@ -167,9 +170,12 @@ def pass_then_fail(tmp_path: Path) -> tuple[Path, RecordedGateReport, RecordedGa
             "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
         )
         time.sleep(1.1)  # signed times have whole seconds
-        failed = reg.add_gate_report(
-            "bot", 2, write_gate_report(tmp_path / "f", digest, "fail", sign_key=ci[0]), actor="ci"
-        )
+        signer = (fail_key or ci)[0]
+        fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=signer)
+        failed = reg.add_gate_report("bot", 2, fail, actor="ci")
+        if fail_key is not None:
+            assert not failed.accepted
+            reg.trust_add(fail_key[1], role="gate", name="ci-new", actor="owner")
         return db, passed, failed, ":".join(map(str, reg.head()))
 
 
@@ -727,20 +733,7 @@ def test_an_older_pass_cited_after_a_fail_whose_key_was_trusted_since_fails_chec
     # The newer fail was signed by a key trusted only after it was recorded (refused
     # then): from the trust row on it decides, and a promotion on the older pass, which
     # the registry refuses, passed `check` when written by hand.
-    db, ci, _, _ = owner(tmp_path, approvers=False)
-    new_key = keypair(tmp_path / "new-key")
-    with Registry(db) as reg:
-        digest = write_bundle(tmp_path / "b2", b"v2 weights")
-        reg.register(tmp_path / "b2", name="bot", actor="ci")
-        passed = reg.add_gate_report(
-            "bot", 2, write_gate_report(tmp_path / "p", digest, sign_key=ci[0]), actor="ci"
-        )
-        time.sleep(1.1)  # signed times have whole seconds
-        fail = write_gate_report(tmp_path / "f", digest, "fail", sign_key=new_key[0])
-        failed = reg.add_gate_report("bot", 2, fail, actor="ci")
-        assert not failed.accepted
-        reg.trust_add(new_key[1], role="gate", name="ci-new", actor="owner")
-        head = ":".join(map(str, reg.head()))
+    db, passed, failed, head = pass_then_fail(tmp_path, keypair(tmp_path / "new-key"))
     forger = Forger(db)
     forger.stage(1, "archived")
     forger.log("archive", 1, "production", "archived", {}, actor="ci")

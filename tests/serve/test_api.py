@@ -242,18 +242,24 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
     assert client.post(url, json={"to": "staging"}, headers=a).status_code == 400  # archived
 
 
-def test_a_request_that_can_no_longer_be_approved_is_listed_as_such_without_a_button(
-    client: TestClient, world: World
-) -> None:
-    # The requester's access is revoked: the request is void, yet it was listed as
-    # "pending" with an Approve button that could only fail.
+def _v2_requested(client: TestClient, world: World) -> tuple[dict[str, str], dict[str, str], int]:
+    """bob waives v2's warn and alice requests production for it: (alice's and bob's
+    headers, the request's id)."""
     a, b = bearer(world, "alice"), bearer(world, "bob")
     waiver = {"reason": "small golden set", "expires": "7d"}
     assert client.post("/api/v1/models/bot/versions/2/waivers", json=waiver, headers=b).is_success
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
     )
-    rid = r.json()["request_id"]
+    return a, b, int(r.json()["request_id"])
+
+
+def test_a_request_that_can_no_longer_be_approved_is_listed_as_such_without_a_button(
+    client: TestClient, world: World
+) -> None:
+    # The requester's access is revoked: the request is void, yet it was listed as
+    # "pending" with an Approve button that could only fail.
+    _, b, rid = _v2_requested(client, world)
     login(client, world, "bob")
     assert f'id="approve-{rid}"' in client.get("/").text
     with Registry(world.db) as reg:
@@ -1339,13 +1345,7 @@ def test_a_request_for_a_version_archived_since_is_stale_without_a_button(
 ) -> None:
     # Found by attack: v2 was archived after its promotion was requested; the request
     # stayed "pending" with an Approve button, and approving answered 400 about rollback.
-    a, b = bearer(world, "alice"), bearer(world, "bob")
-    waiver = {"reason": "small golden set", "expires": "7d"}
-    assert client.post("/api/v1/models/bot/versions/2/waivers", json=waiver, headers=b).is_success
-    r = client.post(
-        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
-    )
-    rid = r.json()["request_id"]
+    _, b, rid = _v2_requested(client, world)
     with Registry(world.db) as reg:
         bob = reg.authenticate(world.tokens["bob"])
         reg.promote("bot", 2, to="archived", user=bob, reason="withdrawn")
