@@ -45,6 +45,7 @@ def items_rows(n: int, *, flip_every: int = 3, hostile: bool = False) -> list[di
                 "base_correct": base_ok,
                 "candidate_score": 1.0 if cand_ok else 0.0,
                 "base_score": 1.0 if base_ok else 0.0,
+                "score_metric": "exact_match",
             }
         )
         if i == 1:  # an LLM judge's verdict in both orders, as the gate writes it

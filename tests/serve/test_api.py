@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -1228,6 +1229,58 @@ def test_compare_says_when_a_golden_set_differs_or_a_report_does_not_verify(
     other = client.post("/api/v1/reports", json=edited, headers=bearer(world, "ci")).json()["id"]
     both = client.get(f"/compare?a={new}&b={other}").text
     assert "A's and B's reports do not verify today" in both
+
+
+def test_compare_says_when_the_reports_read_a_set_by_different_metrics(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by review: items.jsonl's candidate_correct is read by its score_metric (ROUGE-L
+    # in a report written before a gate on exact_match graded items by it); the page paired
+    # one report's verdicts with the other's as if they were the same test.
+    body = upload_body(tmp_path / "g2")
+    lines = [json.loads(line) for line in body["items"].splitlines() if line.strip()]
+    was = lines[0]["score_metric"]
+    for line in lines:
+        line["score_metric"] = "rougeL"
+    items = "".join(json.dumps(line) + "\n" for line in lines)
+    doc = json.loads(body["report"])
+    doc["items"]["sha256"] = hashlib.sha256(items.encode()).hexdigest()
+    up = client.post(
+        "/api/v1/reports",
+        json=dict(body, report=json.dumps(doc), items=items),
+        headers=bearer(world, "ci"),
+    )
+    assert up.status_code == 201, up.text
+    new = up.json()["id"]
+    got = client.get(f"/api/v1/compare?a={new}&b=1", headers=bearer(world, "vera")).json()
+    assert got["grading_differs"] == [
+        {"set": name, "a": "rougeL", "b": was} for name in ("refusals", "support")
+    ]
+    # an item that names no metric (items.jsonl of an older gate) is not the same either
+    for line in lines:
+        del line["score_metric"]
+    items = "".join(json.dumps(line) + "\n" for line in lines)
+    doc["items"]["sha256"] = hashlib.sha256(items.encode()).hexdigest()
+    old = client.post(
+        "/api/v1/reports",
+        json=dict(body, report=json.dumps(doc), items=items),
+        headers=bearer(world, "ci"),
+    ).json()["id"]
+    got = client.get(f"/api/v1/compare?a=1&b={old}", headers=bearer(world, "vera")).json()
+    assert got["grading_differs"] == [
+        {"set": name, "a": was, "b": None} for name in ("refusals", "support")
+    ]
+    for same in ("a=2&b=1", f"a={new}"):  # one grading, or a report against its own base
+        assert (
+            client.get(f"/api/v1/compare?{same}", headers=bearer(world, "vera")).json()[
+                "grading_differs"
+            ]
+            == []
+        )
+    login(client, world, "vera")
+    page = client.get(f"/compare?a={new}&b=1").text
+    assert 'id="grading-differs"' in page and f"A by rougeL, B by {was}" in page
+    assert 'id="grading-differs"' not in client.get("/compare?a=2&b=1").text
 
 
 def test_compare_says_when_the_reports_were_made_with_different_gate_files(

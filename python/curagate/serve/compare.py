@@ -439,6 +439,9 @@ class Pairing:
     b_correct: list[bool]
     unmatched: int
     metrics: list[dict[str, Any]]  # per set, then "all" when there are several
+    # Sets whose paired items were read by different metrics in the two reports
+    # (items.jsonl's score_metric): {"set", "a", "b"}, None where an item names none.
+    grading_differs: list[dict[str, Any]]
     slice_stats: list[dict[str, Any]]  # per "column=value", sorted
     _selections: OrderedDict[tuple[bool, str, str], list[int]] = field(
         default_factory=OrderedDict, compare=False, repr=False
@@ -552,6 +555,7 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
     a_ok: list[bool] = []
     b_ok: list[bool] = []
     ok_field = f"{side}_correct"
+    graded: dict[str, tuple[Any, Any]] = {}  # set -> the first pair of metrics that differ
     # One tight loop (this is the cold path of a 10,000-item page); counting is left to
     # Counter, in C.
     for i, r in enumerate(a_items):
@@ -564,6 +568,9 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
             if found is None:
                 continue
             j, b = found, b_items[found]
+            metric, b_metric = get("score_metric"), b.get("score_metric")
+            if metric != b_metric and full_set not in graded:
+                graded[full_set] = (metric, b_metric)
         raw_slices = get("slices")
         a_index.append(i)
         b_index.append(j)
@@ -605,8 +612,18 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
         b_correct=b_ok,
         unmatched=unmatched,
         metrics=metrics,
+        grading_differs=[
+            {"set": _label(name), "a": _metric_name(a), "b": _metric_name(b)}
+            for name, (a, b) in sorted(graded.items())
+        ],
         slice_stats=[{"key": k, **_stats_of_codes(c)} for k, c in sorted(by_slice.items())],
     )
+
+
+def _metric_name(value: Any) -> str | None:
+    """An item's score_metric as shown: None when it names none (items.jsonl of a gate
+    before curagate recorded it), bounded like a label."""
+    return None if value is None else _label(str(value))
 
 
 __all__ = [
