@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 
 from curagate.errors import CuragateError, InputError
@@ -19,6 +20,22 @@ from curagate.errors import CuragateError, InputError
 # subclass) is matched by name, so this module imports none of them.
 _LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError)
 _LOAD_ERROR_NAMES = frozenset({"SafetensorError", "HeaderTooLarge"})
+
+
+# Deprecation warnings that the libraries raise about their own calls, which a user of
+# curagate can do nothing about: peft and trl read transformers 5's deprecated
+# `is_gradient_checkpointing` when they wrap the model (a FutureWarning on every run).
+_LIBRARY_DEPRECATIONS = (r"`is_gradient_checkpointing` is deprecated",)
+
+
+@contextlib.contextmanager
+def library_deprecations_quiet() -> Iterator[None]:
+    """Run without :data:`_LIBRARY_DEPRECATIONS` (every other warning as the caller's
+    filters say): the trainer's set-up and run, every :func:`loading`."""
+    with warnings.catch_warnings():
+        for message in _LIBRARY_DEPRECATIONS:
+            warnings.filterwarnings("ignore", message=message, category=FutureWarning)
+        yield
 
 
 @contextlib.contextmanager
@@ -32,7 +49,8 @@ def loading(folder: str | os.PathLike[str], what: str = "the model") -> Iterator
     if not enabled():
         no_library_bars()
     try:
-        yield
+        with library_deprecations_quiet():
+            yield
     except CuragateError:
         raise
     except Exception as e:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,12 @@ def test_an_export_removes_the_private_copies_a_killed_export_left(
 
 
 def test_export_is_deterministic(tiny_run: Path, tiny_bundle: Path, tmp_path: Path) -> None:
-    again = export_run(tiny_run, tmp_path / "tiny-bot")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        again = export_run(tiny_run, tmp_path / "tiny-bot")
     assert again.digest == artifact_digest(tiny_bundle)
+    # peft's deprecated is_gradient_checkpointing read (a FutureWarning on every export)
+    assert [str(w.message) for w in seen if issubclass(w.category, FutureWarning)] == []
 
 
 def test_verify_accepts_an_intact_bundle(

@@ -27,6 +27,7 @@ from curagate.artifacts import RunRecord, read_artifact
 from curagate.config import error_lines
 from curagate.digest import file_state, hash_tree, require_unchanged, sha256_file, sha256_text
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
+from curagate.hf import library_deprecations_quiet
 from curagate.io.atomic import (
     TMP_SUFFIX,
     atomic_path,
@@ -768,34 +769,35 @@ def train(
         if eval_ds is not None and cfg.training.early_stopping_patience:
             callbacks.append(EarlyStoppingCallback(cfg.training.early_stopping_patience))
         set_seed(cfg.seed, deterministic=device == "cpu")
-        if task == "sft":
-            from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
+        with library_deprecations_quiet():
+            if task == "sft":
+                from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-            trainer: Any = SFTTrainer(
-                model=model,
-                args=SFTConfig(**args, completion_only_loss=False, packing=False),
-                train_dataset=train_ds,
-                eval_dataset=eval_ds,
-                processing_class=tok,
-                peft_config=_lora_config(cfg),
-                callbacks=callbacks,
-            )
-        else:
-            from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]
+                trainer: Any = SFTTrainer(
+                    model=model,
+                    args=SFTConfig(**args, completion_only_loss=False, packing=False),
+                    train_dataset=train_ds,
+                    eval_dataset=eval_ds,
+                    processing_class=tok,
+                    peft_config=_lora_config(cfg),
+                    callbacks=callbacks,
+                )
+            else:
+                from trl import DPOConfig, DPOTrainer  # type: ignore[attr-defined]
 
-            trainer = DPOTrainer(
-                model=model,
-                ref_model=None,  # with a peft_config: the base with the adapter disabled
-                args=DPOConfig(**args, beta=cfg.dpo.beta),
-                train_dataset=train_ds,
-                eval_dataset=eval_ds,
-                processing_class=tok,
-                peft_config=_lora_config(cfg),
-                callbacks=callbacks,
-            )
-        if eval_ds is not None:
-            trainer.evaluate()  # step-0 baseline on the validation split
-        trainer.train()
+                trainer = DPOTrainer(
+                    model=model,
+                    ref_model=None,  # with a peft_config: the base with the adapter disabled
+                    args=DPOConfig(**args, beta=cfg.dpo.beta),
+                    train_dataset=train_ds,
+                    eval_dataset=eval_ds,
+                    processing_class=tok,
+                    peft_config=_lora_config(cfg),
+                    callbacks=callbacks,
+                )
+            if eval_ds is not None:
+                trainer.evaluate()  # step-0 baseline on the validation split
+            trainer.train()
         _check_finite_adapter(trainer.model, monitor)
     except TrainingDiverged as e:
         failed = _failed_folder(run_dir, base, cfg, config)
