@@ -29,6 +29,7 @@ import binascii
 import contextlib
 import errno
 import functools
+import hashlib
 import hmac
 import io
 import json
@@ -422,6 +423,24 @@ class OpenedEnvelope:
 MAX_ENVELOPE_SIGNATURES = 8
 
 
+def signed_digest(data: bytes) -> str | None:
+    """The sha256 of what a DSSE envelope's signatures cover (its payload type and decoded
+    payload, pre-authentication encoded), read as :func:`open_envelope` reads it; None for
+    bytes that are no envelope. One statement has one digest however its envelope is
+    written: indented anew, signed twice, or its payload's base64 spelled another way
+    (``QUJD`` and ``QUJD==``, or other unused low bits in the last character, decode to
+    the same bytes)."""
+    try:
+        env = json.loads(data)
+        payload_type, payload = env["payloadType"], env["payload"]
+        if not isinstance(payload_type, str) or not isinstance(payload, str):
+            return None
+        decoded = base64.b64decode(payload, validate=True)
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError):
+        return None
+    return hashlib.sha256(_pae(payload_type, decoded)).hexdigest()
+
+
 def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> OpenedEnvelope:
     """Verify a DSSE envelope against ``trusted`` ({fingerprint: public PEM}).
 
@@ -603,6 +622,7 @@ __all__ = [
     "resolve_sign_key",
     "sign_bundle",
     "sign_envelope",
+    "signed_digest",
     "statement",
     "subject_digests",
     "verify_bundle_signature",

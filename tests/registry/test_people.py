@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import sqlite3
+import string
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1420,10 +1421,80 @@ def test_a_pass_signed_ahead_of_the_clock_offered_again_does_not_outrank_a_newer
     # The same envelope indented anew (its signature covers the payload, not the file's
     # bytes) was a first offer, judged by today's clock: it shipped.
     envelope = ahead.parent / ATTESTATION_NAME
-    envelope.write_text(json.dumps(json.loads(envelope.read_bytes()), indent=3))
+    original = json.loads(envelope.read_bytes())
+    envelope.write_text(json.dumps(original, indent=3))
     assert not reg.add_gate_report("bot", 1, ahead).accepted
     with pytest.raises(CheckFailed):
         reg.promote("bot", 1, to="production", actor="ci", gate_report=ahead)
+    # Found by attack: so was its payload's base64 spelled another way (other unused low
+    # bits in its last character, or an unpadded one padded: the same bytes decoded).
+    payload = original["payload"]
+    assert payload.endswith("=")  # padded: the last character has unused low bits
+    bare = payload.rstrip("=")
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    flipped = bare[:-1] + alphabet[alphabet.index(bare[-1]) ^ 1] + payload[len(bare) :]
+    for spelling in (flipped,):
+        assert base64.b64decode(spelling, validate=True) == base64.b64decode(payload)
+        envelope.write_text(json.dumps({**original, "payload": spelling}))
+        assert not reg.add_gate_report("bot", 1, ahead).accepted
+        with pytest.raises(CheckFailed):
+            reg.promote("bot", 1, to="production", actor="ci", gate_report=ahead)
     assert reg.get("bot", 1).stage != "production"
     reg.check()
     reg.close()
+
+
+def test_many_offers_of_one_report_are_read_once(
+    tmp_path: Path, ci_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: each record's judgement read and parsed the stored envelope of every
+    # record of the same report (quadratic: 100 re-uploads padded to 400 KB each made the
+    # index page take 25 s). Each stored envelope is now read once.
+    from curagate.registry.store import Registry
+    from curagate.signing import ATTESTATION_NAME
+
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    report = write_gate_report(tmp_path / "p", digest, "pass", sign_key=ci_key[0])
+    envelope = json.loads((report.parent / ATTESTATION_NAME).read_bytes())
+    for i in range(30):
+        reg.add_gate_report_bytes(
+            "bot", 1, report.read_bytes(), attestation=(json.dumps(envelope) + " " * i).encode()
+        )
+    reads: list[str] = []
+    blob = Registry.blob
+
+    def counted(self: Registry, sha: str) -> bytes:
+        reads.append(sha)
+        return blob(self, sha)
+
+    monkeypatch.setattr(Registry, "blob", counted)
+    mv = reg.get("bot", 1)
+    decider = reg.deciding_report(mv)
+    assert decider is not None and decider[1].verdict == "pass"
+    with reg._read() as db:
+        envelopes = {r[0] for r in db.execute("SELECT attestation_sha256 FROM gate_reports")}
+    assert len(envelopes) == 30
+    assert max(reads.count(sha) for sha in envelopes) <= 2  # its own judgement, its statement
+    reg.close()
+
+
+def test_one_statement_has_one_digest_however_its_envelope_is_spelled(
+    ci_key: tuple[Path, Path],
+) -> None:
+    from curagate.signing import sign_envelope, signed_digest, statement
+
+    envelope = json.loads(sign_envelope(statement("bot", "a" * 64, {"v": 1}), ci_key[0]))
+    digest = signed_digest(json.dumps(envelope).encode())
+    assert digest is not None
+    decoded = base64.b64decode(envelope["payload"])
+    unpadded = base64.b64encode(decoded + b" " * (-len(decoded) % 3 or 3)).decode()  # 3k bytes
+    assert not unpadded.endswith("=")
+    other = {**envelope, "payload": unpadded}
+    assert signed_digest(json.dumps(other).encode()) != digest  # another statement
+    padded = {**envelope, "payload": unpadded + "="}  # the same bytes, one "=" more
+    assert signed_digest(json.dumps(padded).encode()) == signed_digest(json.dumps(other).encode())
+    typed = {**envelope, "payloadType": "application/other"}  # the type is signed too
+    assert signed_digest(json.dumps(typed).encode()) != digest
+    assert signed_digest(json.dumps(envelope, indent=2).encode()) == digest
+    for broken in (b"not json", b"[]", json.dumps({**envelope, "payload": "%%"}).encode()):
+        assert signed_digest(broken) is None
