@@ -493,6 +493,33 @@ def json_depth(value: Any, limit: int = MAX_NESTING) -> int:
     return deepest
 
 
+# Parquet, which curate and split write, holds at most 100 levels of nesting (pyarrow's
+# reader refuses more), and a record's column sits two below its file's root: a field's
+# value may take 98. An object is one level, an array two (its group and its repeated
+# element): 49 arrays inside each other, or 99 objects, made a kept file no reader,
+# curagate's included, could open, after an exit 0.
+PARQUET_MAX_LEVELS = 98
+
+
+def parquet_levels(record: dict[str, Any], limit: int = PARQUET_MAX_LEVELS) -> int:
+    """The Parquet levels of ``record``'s deepest field (objects one, arrays two,
+    scalars none), counted without recursion and only up to just past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(v, 0) for v in record.values()]
+    while stack:
+        v, levels = stack.pop()
+        if isinstance(v, dict):
+            levels += 1
+            stack.extend((child, levels) for child in v.values())
+        elif isinstance(v, list):
+            levels += 2
+            stack.extend((child, levels) for child in v)
+        deepest = max(deepest, levels)
+        if deepest > limit:
+            break
+    return deepest
+
+
 class NotStrictJson(ValueError):
     """Text Python's JSON reader takes but RFC 8259 does not allow."""
 

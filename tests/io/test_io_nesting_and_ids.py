@@ -52,13 +52,36 @@ def test_too_deep_rows_are_quarantined_by_the_reader(tmp_path: Path, levels: int
     batches = read_all([path])
     [q] = all_quarantined(batches)
     assert (q.line, q.row) == (3, 2)
-    assert q.reason.startswith("nested deeper than 128 levels")
+    assert q.reason.startswith("nested too deep")
     assert sum(b.table.num_rows for b in batches) == 5
 
 
-def test_rows_at_the_nesting_limit_are_kept(tmp_path: Path) -> None:
-    path = write_deep(tmp_path / "d.jsonl", 127)  # the object + 127 arrays
-    assert all_quarantined(read_all([path])) == []
+def nested_objects(levels: int) -> str:
+    return '{"text": "deep row", "a": ' + '{"b": ' * levels + "1" + "}" * levels + "}"
+
+
+# A field's value may take 98 Parquet levels (docs/formats.md), an object one, an array two.
+@pytest.mark.parametrize(
+    ("row", "kept"),
+    [(deep_row(49), True), (deep_row(50), False), (nested_objects(98), True)]
+    + [(nested_objects(99), False)],
+)
+def test_rows_past_what_parquet_holds_are_quarantined(tmp_path: Path, row: str, kept: bool) -> None:
+    # Found by attack: 50 arrays inside each other (or 99 objects) were kept, and the kept
+    # file with every row of its input could not be read back by any Parquet reader
+    # (curate exit 0; verify, check and split then failed on it).
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(5)) + row + "\n")
+    [(kept_rows, quarantined)] = [
+        (sum(b.table.num_rows for b in batches), all_quarantined(batches))
+        for batches in [read_all([path])]
+    ]
+    assert (kept_rows, len(quarantined)) == ((6, 0) if kept else (5, 1))
+    assert main(["curate", str(path), "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    for part in (tmp_path / "c" / "kept").iterdir():
+        assert pq.read_table(part).num_rows == (6 if kept else 5)
+    assert main(["verify", str(tmp_path / "c")]) == 0
+    assert main(["split", str(tmp_path / "c" / "kept"), "--out", str(tmp_path / "s")]) == 0
 
 
 @pytest.mark.slow
@@ -67,7 +90,7 @@ def test_curate_and_split_quarantine_a_row_3000_deep(tmp_path: Path) -> None:
     done = cli("curate", str(path), "--out", str(tmp_path / "c"))
     assert done.returncode == 0, done.stderr
     [q] = [json.loads(x) for x in (tmp_path / "c" / "quarantine.jsonl").read_text().splitlines()]
-    assert q["line"] == 3 and "nested deeper" in q["reason"]
+    assert q["line"] == 3 and "nested too deep" in q["reason"]
     done = cli("split", str(path), "--out", str(tmp_path / "s"))
     assert done.returncode == 0, done.stderr
 
@@ -77,7 +100,7 @@ def test_audit_reports_a_row_1000_deep_without_a_traceback(tmp_path: Path) -> No
     done = cli("audit", str(path), "--out", str(tmp_path / "a"))
     assert "Traceback" not in done.stderr
     assert done.returncode == 1
-    assert "nested deeper than" in done.stdout
+    assert "nested too deep" in done.stdout
 
 
 def tool_call_row(arguments: str) -> dict[str, Any]:

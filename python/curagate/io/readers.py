@@ -44,6 +44,7 @@ from curagate.records import (
     FORMAT_ADVICE,
     FORMAT_WHERE,
     MAX_NESTING,
+    PARQUET_MAX_LEVELS,
     PREFERENCE_KEYS,
     Batch,
     Quarantined,
@@ -55,6 +56,7 @@ from curagate.records import (
     detect_format,
     json_depth,
     key_columns,
+    parquet_levels,
     parse_format,
     python_kind,
     required_fields,
@@ -1218,6 +1220,27 @@ def _type_depth(schema: pa.Schema) -> int:
     return deepest
 
 
+def _parquet_type_levels(schema: pa.Schema) -> int:
+    """The Parquet levels of the deepest column type, as :func:`parquet_levels` counts a
+    value's (structs one, lists two, maps two and their values'; iterative)."""
+    deepest = 0
+    stack = [(f.type, 0) for f in schema]
+    while stack:
+        dtype, levels = stack.pop()
+        if pa.types.is_struct(dtype):
+            levels += 1
+        elif pa.types.is_map(dtype):
+            levels += 2
+            stack.extend(((dtype.key_type, levels), (dtype.item_type, levels)))
+            deepest = max(deepest, levels)
+            continue
+        elif dtype.num_fields:  # the list types
+            levels += 2
+        deepest = max(deepest, levels)
+        stack.extend((dtype.field(i).type, levels) for i in range(dtype.num_fields))
+    return deepest
+
+
 # Arrow's JSON parser recurses once per level and overflows its stack between
 # 10K and 20K levels (a segfault, measured with pyarrow 21-26): a line that
 # could be that deep never reaches it.
@@ -1235,7 +1258,8 @@ _SPARSE = 8
 
 
 _TOO_DEEP = (
-    f"nested deeper than {MAX_NESTING} levels (objects/arrays inside each other); "
+    f"nested too deep (objects and arrays inside each other: more than {MAX_NESTING} levels, "
+    f"or more than the {PARQUET_MAX_LEVELS} a Parquet file holds, an array counting two); "
     "flatten the record or store the structure as a JSON string"
 )
 
@@ -1246,7 +1270,8 @@ _FIRST_VALUE = re.compile(rb"[ \t\r\n]*([^ \t\r\n])")
 def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
     """Arrow's JSON reader, with strings it took for timestamps kept as strings.
 
-    A table whose types nest deeper than :data:`MAX_NESTING` is refused
+    A table whose types nest deeper than :data:`MAX_NESTING`, or than the Parquet levels
+    an output file can hold (:data:`PARQUET_MAX_LEVELS`), is refused
     (``ArrowInvalid``), so the chunk goes the line-by-line way and the deep
     record is quarantined: filtering such a table crashes Arrow. Every refusal
     is an ``ArrowInvalid``: Arrow also raises ``ArrowNotImplementedError`` when a
@@ -1265,7 +1290,10 @@ def _arrow_read(data: bytes | memoryview, max_length: int) -> pa.Table:
         )
     except (pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise pa.ArrowInvalid(str(exc)) from exc
-    if _type_depth(table.schema) > MAX_NESTING:
+    if (
+        _type_depth(table.schema) > MAX_NESTING
+        or _parquet_type_levels(table.schema) > PARQUET_MAX_LEVELS
+    ):
         raise pa.ArrowInvalid(_TOO_DEEP)
     table = _valid_lists(table, data)
     as_dates = [
@@ -1509,7 +1537,9 @@ def _parse_slowly(
         except RecursionError:
             reject(k, _TOO_DEEP, raw)
             continue
-        if json_depth(value) > MAX_NESTING:
+        if json_depth(value) > MAX_NESTING or (
+            isinstance(value, dict) and parquet_levels(value) > PARQUET_MAX_LEVELS
+        ):
             reject(k, _TOO_DEEP, raw)
             continue
         if not isinstance(value, dict):
