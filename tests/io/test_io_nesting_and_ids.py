@@ -63,8 +63,12 @@ def nested_objects(levels: int) -> str:
 # A field's value may take 98 Parquet levels (docs/formats.md), an object one, an array two.
 @pytest.mark.parametrize(
     ("row", "kept"),
-    [(deep_row(49), True), (deep_row(50), False), (nested_objects(98), True)]
-    + [(nested_objects(99), False)],
+    [
+        (deep_row(49), True),
+        (deep_row(50), False),
+        (nested_objects(98), True),
+        (nested_objects(99), False),
+    ],
 )
 def test_rows_past_what_parquet_holds_are_quarantined(tmp_path: Path, row: str, kept: bool) -> None:
     # Found by attack: 50 arrays inside each other (or 99 objects) were kept, and the kept
