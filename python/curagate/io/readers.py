@@ -2033,8 +2033,11 @@ def _parquet_raw(table: pa.Table) -> Any:
     """A row as JSON text; binary values as their UTF-8 text (U+FFFD where they are not,
     and the row's index in ``raw.lossy``)."""
 
+    as_text = _nanoseconds_as_text(table.schema)
+
     def raw(table_row: int) -> str:
-        row = table.slice(table_row, 1).to_pylist()[0]
+        one = table.slice(table_row, 1)
+        row = (one if as_text is None else one.cast(as_text)).to_pylist()[0]
 
         def text_of(value: Any) -> str:
             if isinstance(value, bytes):
@@ -2049,6 +2052,41 @@ def _parquet_raw(table: pa.Table) -> Any:
 
     raw.lossy = set()  # type: ignore[attr-defined]
     return raw
+
+
+def nanoseconds_as(dtype: pa.DataType, into: pa.DataType) -> pa.DataType:
+    """``dtype`` with its nanosecond timestamps, times and durations (at any depth) as
+    ``into``: what a row holding them is cast to before ``to_pylist`` (Python's datetime
+    holds microseconds: such a value raised, unless something had imported pandas)."""
+    if (
+        pa.types.is_timestamp(dtype) or pa.types.is_time64(dtype) or pa.types.is_duration(dtype)
+    ) and dtype.unit == "ns":
+        return into
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(nanoseconds_as(f.type, into)) for f in dtype])
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        field = dtype.value_field.with_type(nanoseconds_as(dtype.value_type, into))
+        return pa.list_(field) if pa.types.is_list(dtype) else pa.large_list(field)
+    if pa.types.is_fixed_size_list(dtype):
+        field = dtype.value_field.with_type(nanoseconds_as(dtype.value_type, into))
+        return pa.list_(field, dtype.list_size)
+    if pa.types.is_map(dtype):
+        return pa.map_(
+            dtype.key_field.with_type(nanoseconds_as(dtype.key_type, into)),
+            dtype.item_field.with_type(nanoseconds_as(dtype.item_type, into)),
+        )
+    return dtype
+
+
+def _nanoseconds_as_text(schema: pa.Schema) -> pa.Schema | None:
+    """``schema`` with its nanosecond values as strings (:func:`nanoseconds_as`), or None
+    when it has none: a quarantined row's ``raw`` shows them to the nanosecond, as Arrow
+    writes them (exit 3 in split, leakage and staged curate before)."""
+    changed = pa.schema(
+        [f.with_type(nanoseconds_as(f.type, pa.string())) for f in schema],
+        metadata=schema.metadata,
+    )
+    return None if changed.equals(schema) else changed
 
 
 # --------------------------------------------------------------------------- common

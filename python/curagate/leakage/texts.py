@@ -487,6 +487,12 @@ def _binary_texts(values: pa.Array, bad: set[int]) -> pa.Array:
 
 
 def _python_texts(values: pa.Array, bad: set[int]) -> pa.Array:
+    from curagate.io.readers import nanoseconds_as
+
+    # Nanosecond times are no text, and Python's datetime cannot hold them (exit 3).
+    plain = nanoseconds_as(values.type, pa.int64())
+    if plain != values.type:
+        values = values.cast(plain)
     out = []
     for k, value in enumerate(values.to_pylist()):
         strings, undecodable = _strings_and_bytes(value)
