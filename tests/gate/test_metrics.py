@@ -32,6 +32,16 @@ def test_normalized_exact_match_ignores_case_punctuation_and_articles() -> None:
         ("5 degrees", "-5 degrees"),
         ("15 kg", "1.5 kg"),
         ("-5 degrees", "5 degrees"),
+        # found by attack: normalization erased the dots, commas and dashes inside a run
+        # of digits the number rule could not read as one number
+        ("100.0.1", "10.0.0.1"),
+        ("19.216.81.1", "192.168.1.1"),
+        ("1.0.0.01", "10.0.0.1"),
+        ("555-12-34", "555-1234"),
+        ("version 1,5.3", "version 1.5.3"),
+        ("2024-0-105", "2024-01-05"),
+        ("10,0000", "1,00,000"),
+        ("covid19", "covid-19"),
     ],
 )
 def test_exact_match_compares_numbers_by_value_not_by_their_digits(
@@ -56,6 +66,14 @@ def test_exact_match_compares_numbers_by_value_not_by_their_digits(
         ("0.00005", "5E-05"),
         ("-5 Degrees!", "-5 degrees"),
         ("1,000 apples", "1000 apples"),
+        # found by attack: a number in a text reference written otherwise (normalized, 18.0
+        # was 180)
+        ("18.0 apples", "18 apples"),
+        ("1.50 dollars", "1.5 dollars"),
+        ("answer 1e5", "answer 100000"),
+        ("(-5) degrees.", "-5 degrees"),
+        ("The IP is 10.0.0.1.", "IP is 10.0.0.1"),
+        ("Version 1.5.3", "version 1.5.3"),
     ],
 )
 def test_exact_match_accepts_the_same_number_written_otherwise(

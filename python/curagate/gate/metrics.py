@@ -86,15 +86,13 @@ def plain_number(value: float) -> str:
 
 def exact_match(prediction: str, reference: str) -> float:
     """1.0 when the answer is the reference: as numbers when the reference is a number
-    (``18.0`` is ``18``; ``-18``, ``1.8`` and ``1,8`` are not), else after
-    :func:`normalize_text` with the numbers inside equal by value too (normalization drops
-    the signs and points a number depends on: ``5 degrees`` was ``-5 degrees``)."""
+    (``18.0`` is ``18``; ``-18``, ``1.8`` and ``1,8`` are not), else word by word as
+    :func:`answer_words` reads them (text normalized, numbers by value, other runs of
+    digits as written)."""
     number = as_number(reference)
     if number is not None:
         return float(as_number(prediction) == number)
-    if numbers_in(prediction) != numbers_in(reference):
-        return 0.0
-    ref = normalize_text(reference)
+    ref = answer_words(reference)
     if not ref:
         # A reference that is an article ("A" as a choice letter): compared with the
         # articles kept, or "", "the" and "..." would all be the answer "A".
@@ -102,7 +100,39 @@ def exact_match(prediction: str, reference: str) -> float:
             normalize_text(prediction, drop_articles=False)
             == normalize_text(reference, drop_articles=False)
         )
-    return float(normalize_text(prediction) == ref)
+    return float(answer_words(prediction) == ref)
+
+
+# Punctuation that may stand around a number in a sentence ("(18)", "18.", "18%").
+_AROUND_NUMBER = string.punctuation
+AnswerWord = tuple[str, "str | Decimal"]
+
+
+def answer_words(text: str) -> list[AnswerWord]:
+    """What an answer is compared by in :func:`exact_match`: its words (NFKC, split at
+    whitespace). A word without a digit is normalized (:func:`normalize_text`: case,
+    punctuation and articles dropped); a word with one, less the punctuation around it,
+    is a number by its value when it is one (``18.0`` is ``18``, ``1,000`` is ``1000``,
+    ``1e5`` is ``100000``), else kept as written, lower-cased. Found by attack: the text
+    was normalized whole, which erased the dots, commas and dashes inside ``10.0.0.1``,
+    ``555-1234`` or ``1,00,000``, so ``100.0.1``, ``555-12-34`` and ``10,0000`` matched
+    them; and ``18.0 apples`` did not match ``18 apples``, read as ``180 apples``."""
+    out: list[AnswerWord] = []
+    for word in unicodedata.normalize("NFKC", text).split():
+        if not any(c.isdigit() for c in word):
+            out += [("text", w) for w in normalize_text(word).split()]
+            continue
+        # The punctuation before a number, less a sign, "$" or "." that starts it.
+        core = word.rstrip(_AROUND_NUMBER)
+        start = 0
+        while start < len(core) and core[start] in _AROUND_NUMBER:
+            if as_number(core[start:]) is not None:
+                break
+            start += 1
+        core = core[start:]
+        number = as_number(core)
+        out.append(("number", number) if number is not None else ("written", core.lower()))
+    return out
 
 
 def accuracy(correct: Sequence[float]) -> float:
