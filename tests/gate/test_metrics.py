@@ -177,6 +177,13 @@ def test_schema_compliance() -> None:
     assert gm.schema_valid({"name": 3}, schema) == 0.0
 
 
+def test_field_f1_reads_a_string_field_as_exact_match_does() -> None:
+    # found by attack on exact_match: normalized, "100.0.1" was "10.0.0.1" here too
+    assert gm.field_f1({"ip": "100.0.1"}, {"ip": "10.0.0.1"}) == 0.0
+    assert gm.field_f1({"weight": "18.0 kg"}, {"weight": "18 kg"}) == 1.0
+    assert gm.field_f1({"city": "The London!"}, {"city": "london"}) == 1.0
+
+
 def test_field_f1_compares_nested_fields() -> None:
     ref = {"name": "Ada Lovelace", "born": {"year": 1815, "city": "London"}}
     assert (

@@ -450,14 +450,15 @@ def _integral(value: Any) -> Any:
 def field_f1(predicted: Any, reference: Any) -> float:
     """F1 over (field path, value) pairs; strings compared after normalization."""
 
-    def pairs(v: Any) -> Counter[tuple[str, bool, str]]:
-        # (path, is a string, value): a string is compared by its normalized text, any
-        # other leaf by its canonical JSON, and never with each other ("75001" is not 75001).
-        out: Counter[tuple[str, bool, str]] = Counter()
+    def pairs(v: Any) -> Counter[tuple[str, bool, object]]:
+        # (path, is a string, value): a string is compared by its words as exact_match
+        # reads them (normalized text had "100.0.1" match "10.0.0.1"), any other leaf by
+        # its canonical JSON, and never with each other ("75001" is not 75001).
+        out: Counter[tuple[str, bool, object]] = Counter()
         for k, s in _flatten(v).items():
             leaf = json.loads(s)
             is_text = isinstance(leaf, str)
-            out[(k, is_text, normalize_text(leaf) if is_text else s)] += 1
+            out[(k, is_text, tuple(answer_words(leaf)) if is_text else s)] += 1
         return out
 
     # ``None`` is the answer JSON null (an output that is no JSON scores 0 at its caller):
