@@ -336,11 +336,15 @@ golden_sets:
 """
     assert parse_gate(refusal, "g.yaml").golden_sets[0].regression["pii_leak_rate"].fail_drop == 4
     # Found by attack: the same rule on a slice was refused ("never triggers"), a slice's
-    # rule read as a drop of a higher-is-better share whatever its metrics.
-    for metrics in ("", "metrics: {false_refusal_rate: {max: 0.5}}, "):
+    # rule read as a drop of a higher-is-better share whatever its metrics. It is accepted
+    # when every metric it covers is lower-is-better: the slice's own, else the set's.
+    for metrics, set_metrics in (
+        ("", "    metrics: {pii_leak_rate: {max: 0}}\n"),
+        ("metrics: {false_refusal_rate: {max: 0.5}}, ", ""),
+    ):
         sliced = refusal.replace(
             "    regression: {pii_leak_rate: {relative: true, warn_drop: 2, fail_drop: 4}}\n",
-            f"    slices: [{{column: kind, {metrics}regression: "
+            f"{set_metrics}    slices: [{{column: kind, {metrics}regression: "
             "{warn_drop: 1.0, fail_drop: 3.0, relative: true}}]\n",
         )
         assert parse_gate(sliced, "g.yaml").golden_sets[0].slices[0].regression.fail_drop == 3
@@ -349,3 +353,30 @@ golden_sets:
     )
     with pytest.raises(ConfigError, match=r"slices\[kind\].regression.fail_drop 3.0"):
         parse_gate(accuracy, "g.yaml")
+
+
+@pytest.mark.parametrize(
+    ("slice_metrics", "says"),
+    [
+        ("", "the rule applies to accuracy"),
+        ("metrics: {refusal_rate: {min: 0.5}, false_refusal_rate: {max: 0.5}}, ", "refusal_rate"),
+    ],
+)
+def test_a_slice_rule_whose_relative_drop_a_share_never_reaches_is_an_error(
+    slice_metrics: str, says: str
+) -> None:
+    # Found by attack: a relative fail_drop of 4 on a slice was accepted as soon as one
+    # metric it covers was lower-is-better, and its checks of refusal_rate (whose drop is
+    # at most all of its base value) passed whatever the candidate did.
+    text = f"""\
+name: g
+golden_sets:
+  - name: s
+    task: refusal
+    slices:
+      - {{column: grp, min_items: 1, {slice_metrics}regression: {{warn_drop: 2, fail_drop: 4, relative: true}}}}
+"""
+    with pytest.raises(ConfigError, match=r"golden set 's': slices\[grp\].regression.warn_drop 2"):
+        parse_gate(text, "g.yaml")
+    with pytest.raises(ConfigError, match=says):
+        parse_gate(text, "g.yaml")

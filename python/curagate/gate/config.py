@@ -265,17 +265,19 @@ class GoldenSetGate(_Strict):
                 )
         task.check_config(self)
         shares = {m.name: m.higher_is_better for m in task.metrics if m.share}
-        _check_ranges(self, shares | dict.fromkeys(JUDGE_METRICS, True))
+        _check_ranges(self, shares, shares | dict.fromkeys(JUDGE_METRICS, True))
         for metric in task.metrics:
             if metric.requires and metric.name in named and not getattr(self, metric.requires):
                 raise ValueError(f"metric {metric.name!r} needs {metric.requires!r}{metric.hint}")
         return self
 
 
-def _check_ranges(spec: GoldenSetGate, shares: dict[str, bool]) -> None:
+def _check_ranges(
+    spec: GoldenSetGate, task_shares: dict[str, bool], shares: dict[str, bool]
+) -> None:
     """Bounds on the metrics that are shares from 0 to 1 (``shares``: name -> higher is
-    better; every built-in task and judge metric): a bound outside that range, or an
-    absolute drop above 1, can never be crossed, and the check it writes passes whatever
+    better; every built-in task and judge metric; ``task_shares``: the task's): a bound
+    outside that range, or an absolute drop above 1, can never be crossed, and the check it writes passes whatever
     the model does (found by attack: `min: -5`, `max: 100` and `fail_drop: 5`, points
     written as percents, passed a candidate wrong on all 200 items, --strict included)."""
     bounds = [("metrics", spec.metrics)]
@@ -290,30 +292,47 @@ def _check_ranges(spec: GoldenSetGate, shares: dict[str, bool]) -> None:
                         f"{where}.{metric}.{name} {value}: {metric} is a share from 0 to 1, so "
                         "this bound is never crossed; write it as a fraction (0.8, not 80)"
                     )
-    rules = [(f"regression.{m}", r, shares[m]) for m, r in spec.regression.items() if m in shares]
-    # A slice's rule applies to each of its metrics (all the task's when it names none): it
-    # is a drop of a higher-is-better share only when every one of them is (a relative rise
-    # of false_refusal_rate may exceed 1, as the set's own rule allows).
-    rules += [
-        (
-            f"slices[{s.column}].regression",
-            s.regression,
-            all(shares[m] for m in s.metrics or shares),
-        )
-        for s in spec.slices
-        if s.regression is not None and all(m in shares for m in s.metrics)
+    rules = [(f"regression.{m}", r, m) for m, r in spec.regression.items() if m in shares]
+    # A slice's rule applies to each metric it covers: its own, else those the set names,
+    # else every metric of the task (runner._compared_metrics). Each is checked here:
+    # found by attack, a relative drop above 1 was accepted as soon as one of them was
+    # lower-is-better, and the rule's checks of refusal_rate, which can never drop by
+    # more than all of its base value, passed whatever the candidate did.
+    set_named = [
+        m for m in dict.fromkeys([*spec.metrics, *spec.regression]) if m not in JUDGE_METRICS
     ]
-    for where, rule, higher in rules:
+    for s in spec.slices:
+        if s.regression is None:
+            continue
+        covered = list(s.metrics) or set_named or list(task_shares)
+        rules += [
+            (f"slices[{s.column}].regression", s.regression, m) for m in covered if m in shares
+        ]
+    for where, rule, metric in rules:
         # A relative drop of a lower-is-better rate may exceed 1 (0.01 -> 0.05 is +400%).
-        if rule.relative and not higher:
+        if rule.relative and not shares[metric]:
             continue
         for name, value in (("warn_drop", rule.warn_drop), ("fail_drop", rule.fail_drop)):
-            if value > 1:
+            if value <= 1:
+                continue
+            if where.startswith("slices"):
                 raise ValueError(
-                    f"{where}.{name} {value}: a drop of a share from 0 to 1 is at most 1 "
-                    f"({'of the base value' if rule.relative else 'point'}), so this never "
-                    "triggers; write it as a fraction (0.05 for 5 points)"
+                    f"golden set {spec.name!r}: {where}.{name} {value}: the rule applies to "
+                    f"{metric}, a share from 0 to 1 whose drop is at most 1 "
+                    f"({'of the base value' if rule.relative else 'point'}), so its check "
+                    f"never triggers; write it as a fraction (0.05 for 5 points)"
+                    + (
+                        ", or name the lower-is-better metrics the slice compares under its "
+                        "'metrics'"
+                        if rule.relative
+                        else ""
+                    )
                 )
+            raise ValueError(
+                f"{where}.{name} {value}: a drop of a share from 0 to 1 is at most 1 "
+                f"({'of the base value' if rule.relative else 'point'}), so this never "
+                "triggers; write it as a fraction (0.05 for 5 points)"
+            )
 
 
 class RegressionSuite(_Strict):
