@@ -439,6 +439,49 @@ def test_task_yamls_of_one_name_in_two_folders_are_two_tasks_and_one_task_twice_
         golden.lock(golden_dir, ["suite"])
 
 
+def test_every_suite_task_yaml_is_copied_for_lm_eval_under_a_free_yaml_name(
+    golden_dir: Path, tmp_path: Path
+) -> None:
+    # Found by attack: b/task.yaml, its name taken, was copied as 0002-task.yaml over the
+    # set's own 0002-task.yaml; and a task in a .yml file was copied as .yml, which
+    # lm-eval 0.4 never indexes: either task was unknown to it (exit 3 after the models
+    # loaded).
+    from gate_support import MC_TASK
+
+    from curagate.gate.regression import prepare_include_dir
+
+    suite = golden_dir / "suite"
+    (suite / "a").mkdir(parents=True)
+    (suite / "b").mkdir()
+    (suite / "mc.jsonl").write_text(
+        json.dumps({"question": "q?", "choices": ["a", "b"], "label": 0}) + "\n"
+    )
+    tasks = {
+        "0002-task.yaml": "tiny_b",
+        "a/task.yaml": "tiny_a",
+        "b/task.yaml": "tiny_c",
+        "task-1.yaml": "tiny_d",
+        "tiny_e.yml": "tiny_e",
+    }
+    for rel, name in tasks.items():
+        text = MC_TASK.replace("tiny_mc", name)
+        if "/" in rel:
+            text = text.replace("mc.jsonl", "../mc.jsonl")
+        (suite / rel).write_text(text)
+    (suite / "set.yaml").write_text(
+        f"name: suite\ntask: lm_eval\nversion: '1'\nfiles: [mc.jsonl, {', '.join(tasks)}]\n"
+    )
+    golden.lock(golden_dir, ["suite"])
+    include = tmp_path / "include"
+    include.mkdir()
+    names = prepare_include_dir(golden.load_locked(golden_dir, "suite"), include)
+    import yaml
+
+    copied = sorted(yaml.safe_load(p.read_text())["task"] for p in include.glob("*.yaml"))
+    assert sorted(names) == copied == sorted(tasks.values())
+    assert [p.name for p in include.iterdir() if p.suffix != ".yaml"] == []
+
+
 def test_two_lock_writers_take_turns(golden_dir: Path) -> None:
     # Two `golden lock --set` runs read, changed and rewrote lock.json side by side; the
     # later rename dropped the other's entry (both said "locked", verify then failed).

@@ -26,7 +26,7 @@ from curagate.yamlio import read_yaml_file
 def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
     """Copy the set's task YAMLs into ``out_dir`` with absolute data paths; return task names."""
     names: list[str] = []
-    for k, path in enumerate(golden.paths):
+    for path in golden.paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
         try:
@@ -40,11 +40,16 @@ def prepare_include_dir(golden: GoldenSet, out_dir: Path) -> list[str]:
             # A string, a list, or split -> string or list (golden.suite_data_files):
             # every one absolute, or lm-eval reads them from the working directory.
             doc["dataset_kwargs"]["data_files"] = _absolute(files, path.parent)
-        # A name taken already is numbered: a/task.yaml and b/task.yaml were one file here,
-        # and the first task unknown to lm-eval (exit 3 after the models loaded).
-        copy = out_dir / path.name
-        if copy.exists():
-            copy = out_dir / f"{k:04d}-{path.name}"
+        # A name taken already is numbered, until one is free: a/task.yaml and b/task.yaml
+        # were one file here, and the first task unknown to lm-eval (exit 3 after the
+        # models loaded); then the numbered name (0002-task.yaml) could be another file's
+        # own, overwritten. Each copy ends in .yaml: lm-eval 0.4 indexes no *.yml, and a
+        # task given so was unknown to it (exit 3).
+        copy = out_dir / f"{path.stem}.yaml"
+        n = 0
+        while copy.exists():
+            n += 1
+            copy = out_dir / f"{path.stem}-{n}.yaml"
         copy.write_text(yaml.safe_dump(doc, sort_keys=True), encoding="utf-8")
         names.append(str(doc["task"]))
     return names
