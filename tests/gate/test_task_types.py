@@ -275,6 +275,13 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
         ("multiple_choice", {"reference": "A", "choices": ["B", "A"]}, "is the letter of option"),
         ("multiple_choice", {"reference": " a", "choices": ["B", "A"]}, "is the letter of option"),
         ("multiple_choice", {"reference": "A", "choices": ["B", " a"]}, "is the letter of option"),
+        # Found by attack: option C's index or option B's text? It was read as the index.
+        (
+            "multiple_choice",
+            {"reference": 2, "choices": ["1", "2", "3"]},
+            "is the index of option C .* and the text of option B",
+        ),
+        ("multiple_choice", {"reference": 0, "choices": [1, 0]}, "is the index of option A"),
         # Scored as the text "None", "['x', 'y']", or as nothing: an empty reference
         # matched every answer that said nothing.
         ("generation", {"reference": None}, "must be text or a number, not null"),
@@ -296,6 +303,14 @@ def test_a_bad_reference_is_refused_before_any_model_is_asked(
     with pytest.raises(InputError, match=f"item 'bad'.*{says}"):
         _run(tmp_path, f"    task: {task}\n{extra}", items, answer_servers)
     assert answer_servers["candidate"].requests == answer_servers["base"].requests == 0
+
+
+def test_a_choice_index_that_is_its_own_option_text_or_no_option_text_is_read() -> None:
+    from curagate.gate.tasks.multiple_choice import reference_index
+
+    assert reference_index({"id": "x", "reference": 1}, ["0", "1", "2"]) == 1
+    assert reference_index({"id": "x", "reference": 2}, ["one", "two", "three"]) == 2
+    assert reference_index({"id": "x", "reference": "2"}, ["1", "2", "3"]) == 1
 
 
 def test_a_plain_string_reference_is_still_a_json_string(tmp_path, answer_servers) -> None:

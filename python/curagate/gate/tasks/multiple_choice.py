@@ -27,6 +27,16 @@ def choices_of(item: dict[str, Any], spec: GoldenSetGate) -> list[str]:
 def reference_index(item: dict[str, Any], choices: list[str]) -> int:
     ref = item.get("reference")
     if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(choices):
+        # Choices ["1", "2", "3"] and reference 2: option C's index or option B's text?
+        # Found by attack: read as the index, silently (as the letter/text case above).
+        texts = [i for i, c in enumerate(choices) if gm.as_number(c) == ref and i != ref]
+        if texts:
+            raise InputError(
+                f"item {item['id']!r}: 'reference' {ref!r} is the index of option "
+                f"{LETTERS[ref]} ({choices[ref]!r}) and the text of option {LETTERS[texts[0]]}; "
+                f"give the option's letter ({LETTERS[ref]!r} or {LETTERS[texts[0]]!r}) or its "
+                "text as a string"
+            )
         return ref
     if isinstance(ref, str):
         if len(ref.strip()) == 1 and ref.strip().upper() in LETTERS[: len(choices)]:
