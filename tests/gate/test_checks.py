@@ -146,3 +146,15 @@ def test_judge_messages_do_not_contradict_their_verdict() -> None:
     cal = {"agreement": 0.79996, "decisive_labels": 50, "decisive_pairs": 50, "cohen_kappa": 0.5}
     c = judge_calibration_check("s", cal, 50, js)
     assert c.verdict is Verdict.FAIL and "79.996%" in c.message and "80.0%" in c.message
+
+
+def test_report_tables_print_the_leaked_item_count_as_a_count() -> None:
+    # Found by attack: report.md's checks table printed GATE005's count as "2.0000".
+    from curagate.gate.checks import contamination_check
+    from curagate.gate.config import Contamination
+    from curagate.gate.report import _check_value, check_rows
+
+    check = contamination_check(2, "s: 2", 0, Contamination()).to_dict()
+    assert check["candidate"] == 2.0  # report.json keeps the number as it was
+    assert [row["candidate"] for row in check_rows({"checks": [check]})] == ["2"]
+    assert _check_value(check) == "2"  # report.md's checks table

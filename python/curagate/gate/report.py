@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from curagate.gate.checks import CONTAMINATION
 from curagate.gate.metrics import num, pct
 from curagate.io.atomic import write_bytes_atomic, write_text_atomic
 from curagate.reports import charts, render_report
@@ -82,6 +83,15 @@ def _fmt(x: Any) -> str:
     if isinstance(x, float):
         return num(x)
     return str(x)
+
+
+def _check_value(c: dict[str, Any]) -> str:
+    """A check's candidate value; GATE005's is a count of leaked items, printed as one
+    (``2``: it read ``2.0000``, as if a share)."""
+    x = c.get("candidate")
+    if c["id"] == CONTAMINATION.id and isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return _fmt(x)
 
 
 def _signed(x: float | None) -> str:
@@ -185,7 +195,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     ]
     for c in _checks_sorted(r):
         lines.append(
-            f"| {VERDICT_MARK[c['verdict']]} | {c['id']} | {md_cell(c['name'])} | {_fmt(c['candidate'])} | "
+            f"| {VERDICT_MARK[c['verdict']]} | {c['id']} | {md_cell(c['name'])} | {_check_value(c)} | "
             f"{_fmt(c['base'])} | {_signed(c['delta'])} | {md_cell(c['message'])} |"
         )
     for res in r["results"]:
@@ -332,7 +342,7 @@ def check_rows(r: dict[str, Any]) -> list[dict[str, str]]:
                 "mark": VERDICT_MARK[c["verdict"]],
                 "id": c["id"],
                 "name": c["name"],
-                "candidate": _fmt(c.get("candidate")),
+                "candidate": _check_value(c),
                 "base": _fmt(c.get("base")),
                 "delta": _signed(c.get("delta")),
                 "ci": f"[{st['ci_low']:+.4f}, {st['ci_high']:+.4f}]" if "ci_low" in st else "-",
