@@ -259,6 +259,24 @@ def test_parquet_with_a_column_name_twice_is_quarantined_naming_it(tmp_path: Pat
     assert batch.table.num_rows == 0
 
 
+def test_a_field_named_twice_in_a_maps_values_is_quarantined_naming_it(tmp_path: Path) -> None:
+    # Found by attack: the check went down lists and structs, not into maps: the rows were
+    # kept, and audit (which reads rows as Python dicts) exited 3.
+    n = 3
+    values = pa.StructArray.from_arrays([pa.array(range(n)), pa.array(range(n))], names=["v", "v"])
+    offsets = pa.array(range(n + 1), pa.int32())
+    scores = pa.MapArray.from_arrays(offsets, pa.array([f"k{i}" for i in range(n)]), values)
+    path = tmp_path / "map.parquet"
+    pq.write_table(pa.table([pa.array(["a b c"] * n), scores], names=["text", "scores"]), path)
+
+    [batch] = read_all([path])
+
+    assert [q.row for q in batch.quarantined] == [0, 1, 2]
+    for q in batch.quarantined:
+        assert "'scores.value.v' appears 2 times" in q.reason, q.reason
+    assert batch.table.num_rows == 0
+
+
 def _corrupt_row_group(path: Path, group: int) -> None:
     column = pq.ParquetFile(path).metadata.row_group(group).column(0)
     start = column.dictionary_page_offset or column.data_page_offset

@@ -1917,12 +1917,19 @@ def _named_twice(fields: list[pa.Field], prefix: str = "") -> tuple[str, int] | 
             return prefix + name, names.count(name)
     for f in fields:
         t = f.type
-        while pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-            t = t.value_type
-        if pa.types.is_struct(t):
-            found = _named_twice(list(t), f"{prefix}{f.name}.")
-            if found is not None:
-                return found
+        inner = [(f"{prefix}{f.name}.", t)]
+        # Lists, and maps' keys and values (a struct of a map's values naming a field twice
+        # was kept: exit 3 in audit, which reads rows as Python dicts).
+        while inner:
+            where, t = inner.pop()
+            if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+                inner.append((where, t.value_type))
+            elif pa.types.is_map(t):
+                inner += [(f"{where}key.", t.key_type), (f"{where}value.", t.item_type)]
+            elif pa.types.is_struct(t):
+                found = _named_twice(list(t), where)
+                if found is not None:
+                    return found
     return None
 
 
