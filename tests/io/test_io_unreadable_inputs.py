@@ -152,6 +152,13 @@ def test_curate_exits_2_then_skips_and_lists_with_skip_unreadable(
         },
     ]
     assert any("unreadable input path(s) skipped" in w for w in stats["warnings"])
+    # Found by attack: the staged run (--work-dir, Ray, URLs) ignored the flag, and refused
+    # the FIFO with advice to give it. The same output, byte for byte.
+    staged = tmp_path / "staged"
+    argv = ["curate", str(folder), "--out", str(staged), "--skip-unreadable"]
+    assert main([*argv, "--work-dir", str(tmp_path / "work")]) == 0
+    for name in ("stats.json", "manifest.json", "clusters.parquet", "kept/part-00000.parquet"):
+        assert (staged / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_leakage_corpus_with_a_broken_link_exits_2(

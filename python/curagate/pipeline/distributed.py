@@ -45,8 +45,10 @@ from curagate.io.outputs import (
 from curagate.io.readers import (
     JSON_LINES_NAME,
     JSON_SUFFIXES,
+    Unreadable,
     holds_records,
     json_stream_head,
+    scan_inputs,
 )
 from curagate.io.verify import check_output_folder
 from curagate.pipeline import stages
@@ -100,18 +102,22 @@ class Remote:
 
 
 def resolve_shards(
-    inputs: Sequence[str | os.PathLike[str]], work: Path
-) -> tuple[list[Shard], dict[str, Remote]]:
-    """Input files in the one-process order. fsspec URLs are listed here and
-    copied into ``WORK/inputs/`` by :func:`download` (once: a resumed or
-    finished run does not download again)."""
+    inputs: Sequence[str | os.PathLike[str]], work: Path, *, skip_unreadable: bool = False
+) -> tuple[list[Shard], dict[str, Remote], list[Unreadable]]:
+    """Input files in the one-process order, and the unreadable local paths skipped
+    (``skip_unreadable``, as in one process: it was not passed on, so the staged run
+    refused what the flag it advised skips). fsspec URLs are listed here and copied into
+    ``WORK/inputs/`` by :func:`download` (once: a resumed or finished run does not
+    download again)."""
     from curagate.io import expand_inputs
 
     local = [_local(i) for i in inputs if not is_url(i)]
     urls = [os.fspath(i) for i in inputs if is_url(i)]
     named: dict[str, str] = {}  # name -> readable local path
+    skipped: list[Unreadable] = []
     if local:
-        for p in expand_inputs(local):
+        paths, skipped = scan_inputs(local, skip_unreadable=skip_unreadable)
+        for p in paths:
             named[p.as_posix()] = str(p.resolve())
     remote = _list_remote(urls, work / "inputs") if urls else {}
     for name, r in remote.items():
@@ -119,7 +125,7 @@ def resolve_shards(
     if not local and not urls:
         expand_inputs([])  # the usual "no input given" error
     names = sorted(named)
-    return [Shard(i, named[n], n) for i, n in enumerate(names)], remote
+    return [Shard(i, named[n], n) for i, n in enumerate(names)], remote, skipped
 
 
 def _fsspec() -> Any:
@@ -344,7 +350,7 @@ def _run_in(
     """:func:`run` once its work folder is this process's (locked)."""
     from curagate.curate import CurateResult
 
-    shards, remote = resolve_shards(inputs, work)
+    shards, remote, skipped = resolve_shards(inputs, work, skip_unreadable=cfg.skip_unreadable)
     # A work folder holding an input: its cleanup (and a new plan) deletes the folders it
     # names sketch/, filter/, ... under it, an input folder of that name included.
     # (Remote inputs are downloaded into work/inputs/: those copies are ours.)
@@ -472,7 +478,7 @@ def _run_in(
 
     build = work / "output" if remote_out else out_local
     t0 = time.perf_counter()
-    stats, split_result = _finish(plan, build, claim)
+    stats, split_result = _finish(plan, build, claim, skipped)
     timings["finish"] = {"wall_s": round(time.perf_counter() - t0, 3)}
     published = _publish(build, out_text) if remote_out else None
     marker = read_marker(build)
@@ -701,10 +707,11 @@ def _cleanup(work: Path) -> None:
 
 
 def _finish(
-    plan: Plan, out: Path, claim: Claim | None
+    plan: Plan, out: Path, claim: Claim | None, skipped: list[Unreadable]
 ) -> tuple[dict[str, Any], SplitResult | None]:
     """Assemble the output directory from the shard files (atomically; ``claim``: see
-    :func:`curagate.io.atomic.atomic_path`)."""
+    :func:`curagate.io.atomic.atomic_path`; ``skipped``: the unreadable inputs
+    --skip-unreadable passed over, listed in stats.json)."""
     from curagate.curate import SourceCounts, build_stats, seal
 
     cfg = plan.cfg
@@ -744,7 +751,7 @@ def _finish(
         clusters = pa.concat_tables(cluster_tables) if cluster_tables else no_clusters()
         pq.write_table(clusters, tmp / "clusters.parquet", compression="zstd")
         quarantined = sum(s.quarantined for s in sources)
-        stats = build_stats(cfg, sources, steps, [])
+        stats = build_stats(cfg, sources, steps, skipped)
         rows[tmp / "clusters.parquet"] = clusters.num_rows
         rows[tmp / "quarantine.jsonl"] = quarantined
         split_result = seal(steps, tmp, out, stats, rows)
