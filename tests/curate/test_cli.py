@@ -134,6 +134,9 @@ def test_a_split_error_names_config_keys_and_no_removed_temporary_folder(
         ),
         ("group: nope", "split.group 'nope': no such column"),
         ("mode: time", "split.mode time needs split.time COLUMN"),
+        # found by attack: a label from the config was named as the command line's
+        ("label: nope", "split.label (--label) 'nope': no such column"),
+        ("mode: stratified", "split.mode stratified needs split.label (--label) COLUMN"),
     ):
         cfg = tmp_path / "c.yaml"
         cfg.write_text(f"split:\n  enabled: true\n  {setting}\n")

@@ -63,7 +63,7 @@ class SplitStep(BaseStep):
         )
 
 
-# split's options as a curate config names them (curate has --ratios and --label too),
+# split's options as a curate config names them,
 # its rows as records of the output's kept/ (relabel names them relative to the output).
 CURATE_SPELLING = Spelling(
     options={
@@ -81,6 +81,9 @@ CURATE_SPELLING = Spelling(
             "--max-rounds",
         )
     }
+    # curate takes these from its command line too: a value from a config named only by
+    # the flag read as if given there (found by attack).
+    | {"--label": "split.label (--label)", "--ratios": "split.ratios (--ratios)"}
     | {"--near-threshold": "near.threshold"},
     row="kept record {row} of {source} (from 0)",
 )
