@@ -416,7 +416,13 @@ def _load(
     refuse_several_formats(formats)
     tables = _common_timestamp_units(_common_content_form(tables))
     try:
-        table = pa.concat_tables(tables, promote_options="permissive")
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # A dictionary-encoded column (pandas' categorical) beside the plain one of
+            # another file holds the same values: decoded, they concatenate (found by
+            # attack: exit 2, "incompatible columns").
+            table = pa.concat_tables(_decoded(tables), promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
         raise InputError(
             f"the records have incompatible columns ({e}): a column holds different types "
@@ -456,6 +462,19 @@ def _content_is_parts(column: pa.ChunkedArray) -> bool | None:
     if pa.types.is_string(content) or pa.types.is_large_string(content):
         return False
     return bool(pa.types.is_list(content) or pa.types.is_large_list(content))
+
+
+def _decoded(tables: list[pa.Table]) -> list[pa.Table]:
+    """``tables`` with their dictionary-encoded columns as the plain values they encode."""
+    out = []
+    for t in tables:
+        for k, f in enumerate(t.schema):
+            if pa.types.is_dictionary(f.type):
+                t = t.set_column(
+                    k, f.with_type(f.type.value_type), t.column(k).cast(f.type.value_type)
+                )
+        out.append(t)
+    return out
 
 
 def _common_content_form(tables: list[pa.Table]) -> list[pa.Table]:

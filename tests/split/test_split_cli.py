@@ -644,3 +644,27 @@ def test_curate_split_of_several_formats_names_the_inputs(
     named = ["a.jsonl", "b.jsonl"] if not staged else ["kept/part-00000", "kept/part-00001"]
     assert all(n in err for n in named), err
     assert not out.exists()
+
+
+def test_a_dictionary_encoded_text_column_beside_a_plain_one_is_split(tmp_path: Path) -> None:
+    # Found by attack: pandas' categorical text in one Parquet input and a plain string
+    # column in another were "incompatible columns" (exit 2); they hold the same values.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"record number {i} says something of its own {i * 7}" for i in range(8)]
+    pq.write_table(
+        pa.table({"text": pa.array(texts[:4]).dictionary_encode()}), tmp_path / "a.parquet"
+    )
+    pq.write_table(pa.table({"text": pa.array(texts[4:])}), tmp_path / "b.parquet")
+    out = tmp_path / "s"
+    assert (
+        main(["split", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--out", str(out)])
+        == 0
+    )
+    got = sorted(
+        t
+        for name in ("train", "val", "test")
+        for t in pq.read_table(out / f"{name}.parquet")["text"].to_pylist()
+    )
+    assert got == sorted(texts)
