@@ -252,6 +252,41 @@ def test_a_secret_written_as_a_chat_role_is_redacted_in_the_findings(
     )
 
 
+def test_a_secret_used_as_a_key_of_a_structured_output_is_redacted_in_fmt009(
+    tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by attack: FMT009 named the failing path, `$.contacts.AKIAIOSFODNN7EXAMPLE`,
+    # in audit.json, audit.md, report.html and the console while SEC001 counted the key and
+    # sample.jsonl redacted it.
+    config = {
+        "structured_outputs": [
+            {
+                "field": "completion",
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "contacts": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        }
+                    },
+                },
+            }
+        ]
+    }
+    contacts = {"AKIAIOSFODNN7EXAMPLE": 1, "jane.doe@corp.com": 2, "ok": 3}
+    for key in contacts:
+        if key == "ok":
+            continue
+        report = run_audit([pc(1, json.dumps({"contacts": {key: 1}}))], config)
+        message = finding(report, "FMT009")["message"]
+        assert "at $.contacts.[REDACTED:" in message, message
+        for p in tmp_path.glob("out*/*"):
+            assert key not in p.read_text(encoding="utf-8"), p.name
+    report = run_audit([pc(1, json.dumps({"contacts": {"ok": 3}}))], config)
+    assert "at $.contacts.ok fails 'type'" in finding(report, "FMT009")["message"]
+
+
 @pytest.mark.parametrize(
     ("text", "secret", "rule"),
     [

@@ -160,3 +160,29 @@ def test_a_template_error_of_any_kind_on_one_record_is_its_format_error(
     report = run_audit([with_system, conv(3)], cfg(odd, 16))
     f = finding(report, "FMT003")
     assert f["rows"][0].endswith("train.jsonl:2") and "ZeroDivisionError" in f["message"]
+
+
+def test_a_template_error_quoting_the_record_is_redacted_in_fmt003(
+    tmp_path: Path, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    # Found by audit: a template's `raise_exception('Unknown role: ' + role)` quoted the
+    # record into the reports (cut to 100 characters, so a secret after the cut was only
+    # partly there); it is redacted whole, then cut.
+    quoting = make_tokenizer(
+        tmp_path / "quoting",
+        "{% for m in messages %}{% if m['role'] not in ['user', 'assistant', 'system'] %}"
+        "{{ raise_exception('Unknown role: ' + m['role']) }}{% endif %}"
+        "<{{ m['role'] }}> {{ m['content'] }} </s> {% endfor %}",
+    )
+    bad = {
+        "messages": [
+            {"role": "AKIAIOSFODNN7EXAMPLE", "content": "w1"},
+            {"role": "assistant", "content": "w2"},
+        ]
+    }
+    run_audit([conv(3), bad], cfg(quoting, 16))
+    outputs = list(tmp_path.glob("out*/*"))
+    assert outputs
+    for p in outputs:
+        assert "AKIAIOSFODNN7EXAMPLE" not in p.read_text(encoding="utf-8"), p.name
+    assert "Unknown role: [REDACTED:SEC001]" in (tmp_path / "out0" / "audit.json").read_text()

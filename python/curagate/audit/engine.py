@@ -267,7 +267,9 @@ def audit_context(cfg: AuditConfig, *, collect_table: bool = False) -> AuditCont
     )
     return AuditContext(
         cfg=cfg,
-        structured=StructuredOutputs(cfg.structured_outputs),
+        structured=StructuredOutputs(
+            cfg.structured_outputs, (cfg.secrets.entropy_threshold, cfg.secrets.min_length)
+        ),
         tokenizer=tokenizer,
         leaks=leaks,
         collect_table=collect_table,

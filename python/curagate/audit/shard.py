@@ -485,6 +485,10 @@ class ShardAuditor:
                         texts.append(c if isinstance(c, str) else tokenizer.render(c))
                     except tokenizer.template_errors as e:
                         why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                        # The error may quote the record (a template's `raise_exception('bad
+                        # role ' + role)`, a KeyError's key): redacted whole, then cut (a cut
+                        # secret is no longer found).
+                        why = shown(why, cfg.secrets.entropy_threshold, cfg.secrets.min_length)
                         template_errors.append((k, why[:100]))  # FMT003 (rules/formats.py)
                         continue
                     owners.append(k)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from curagate.audit.formats import format_violations, messages_of, shown_role
+from curagate.audit.pii import shown
 from curagate.audit.rules.base import BatchView, RowHit, register
 from curagate.errors import ConfigError, MissingExtraError
 from curagate.findings import Rule, Severity
@@ -267,10 +268,14 @@ def _non_finite(value: Any) -> str | None:
 
 class StructuredOutputs:
     """FMT008/FMT009: validators for the structured outputs the config declares (built once
-    per audit; ``check`` runs on each parsed record)."""
+    per audit; ``check`` runs on each parsed record). ``secrets``: the config's entropy
+    threshold and minimum length, which the keys a message quotes are redacted with."""
 
-    def __init__(self, specs: Sequence[StructuredOutput]) -> None:
+    def __init__(
+        self, specs: Sequence[StructuredOutput], secrets: tuple[float, int] = (4.5, 24)
+    ) -> None:
         self.specs = list(specs)
+        self.secrets = secrets
         self.validators: list[Any] = []
         if not self.specs:
             return
@@ -357,7 +362,14 @@ class StructuredOutputs:
                 ) from None
             err = next(iter(errors), None)
             if err is not None:
-                path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.path)
+                # The path's keys are the data's (`{"contacts": {"AKIA...": 1}}`): each is
+                # redacted as the sample redacts it (a key is scanned on its own, see
+                # pii.strings_in), or a secret or an address used as a key was copied into
+                # audit.json, audit.md, report.html and the console while SEC001 counted it.
+                path = "$" + "".join(
+                    f"[{p}]" if isinstance(p, int) else f".{shown(str(p), *self.secrets)}"
+                    for p in err.path
+                )
                 out.append(
                     (
                         "FMT009",
