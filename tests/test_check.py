@@ -264,6 +264,71 @@ def test_staged_context_reads_the_hook_selection_of_any_config(
     assert (rc, any("DUP001" in line for line in out)) == (int(dup), dup), (out, err)
 
 
+def _two_hooks(repo: Path, hooks: list[dict[str, Any]]) -> None:
+    import subprocess
+
+    write(repo / "chat" / "a.jsonl", [{"messages": [CHAT_TURNS[0], CHAT_TURNS[1]]}])
+    write(repo / "pc" / "b.jsonl", [pc(1)])
+    write(repo / "pc" / "c.jsonl", [pc(1)])  # pre-commit may hand it to a run of its own
+    (repo / "chat.yaml").write_text("format: chat\n")
+    (repo / "pc.yaml").write_text("format: prompt_completion\n")
+    _hooks_config(repo, hooks)
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "."], check=True)
+
+
+def _hooks_config(repo: Path, hooks: list[dict[str, Any]]) -> None:
+    import yaml
+
+    config = {"repos": [{"repo": "local", "hooks": hooks}]}
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+
+
+CHAT_TURNS = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+
+
+def _hook(id_: str, config: str, files: str) -> dict[str, Any]:
+    args = ["--config", config, "--no-golden", "--staged-context", "--"]
+    return {"id": id_, "entry": "curagate check", "args": args, "files": files}
+
+
+def test_staged_context_reads_the_running_hook_s_selection_not_the_first_one_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by attack: two local hooks run `curagate check` on other files with another
+    # --config; the second read the first one's files as context and stopped (exit 2:
+    # "chat/a.jsonl: no record has field 'prompt' needed by format prompt_completion").
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    _two_hooks(
+        repo, [_hook("c1", "chat.yaml", r"^chat/.*\.jsonl$"), _hook("c2", "pc.yaml", "^pc/")]
+    )
+    pc_args = ["--config", "pc.yaml", "--no-golden", "--staged-context", "--"]
+    rc, out, err = run([*pc_args, "pc/c.jsonl"], capsys)
+    # its own hook's other file is context: the duplicate across the runs is found
+    assert rc == 1 and "pc/c.jsonl:1: DUP001 exact duplicate of pc/b.jsonl:1" in out[0], err
+    rc, out, err = run(["--config", "chat.yaml", *pc_args[2:], "chat/a.jsonl"], capsys)
+    assert (rc, out, err) == (0, [], "")
+    # The same arguments: the files this run was handed tell the hooks apart.
+    same = [
+        {**_hook("c1", "pc.yaml", "^chat/"), "id": "curagate-check"},
+        {**_hook("c2", "pc.yaml", "^pc/"), "id": "curagate-check"},
+    ]
+    _hooks_config(repo, same)
+    rc, out, err = run([*pc_args, "pc/c.jsonl"], capsys)
+    assert rc == 1 and "DUP001 exact duplicate of pc/b.jsonl:1" in out[0], err
+    # No telling which runs (both select the file, with the same arguments): the files
+    # both select are context, never one hook's alone.
+    _hooks_config(repo, [_hook("c1", "pc.yaml", "^(chat|pc)/"), _hook("c2", "pc.yaml", "^pc/")])
+    rc, out, err = run([*pc_args, "pc/c.jsonl"], capsys)
+    assert rc == 1 and "DUP001 exact duplicate of pc/b.jsonl:1" in out[0], err
+    _hooks_config(repo, [_hook("c1", "pc.yaml", "^chat/"), _hook("c2", "pc.yaml", "^pc/")])
+    rc, out, err = run(["--no-golden", "--staged-context", "--", "pc/c.jsonl"], capsys)
+    assert (rc, out, err) == (0, [], ""), "by hand, other arguments: no hook's files alone"
+
+
 def test_staged_context_outside_a_git_work_tree_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

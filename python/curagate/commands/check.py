@@ -69,16 +69,15 @@ HOOK_FILES = r"(?i)\.(jsonl|jsonl\.gz|jsonl\.zst|parquet)$"
 HOOK_EXCLUDE = r"^golden_sets/"
 
 
-def _hook_selection(root: Path) -> Callable[[str], bool]:
+def _hook_selection(root: Path, args: argparse.Namespace | None = None) -> Callable[[str], bool]:
     """Whether pre-commit hands a file (named from the repository root) to this hook, as
     the root's ``.pre-commit-config.yaml`` selects them: its top-level ``files`` and
     ``exclude``, then the hook's own (the shipped ones unless the config gives its own;
     none for a ``local`` hook that runs ``curagate check``). The shipped selection when
     there is no such config or hook, or it is not what pre-commit would run. Files the
     user excluded from the hook were duplicate context all the same: a commit of a copy of
-    an excluded archive failed."""
-    import re
-
+    an excluded archive failed. ``args``: this run's, which tell the running hook from
+    other hooks that run ``curagate check`` (see :func:`_selection_of`)."""
     from curagate.errors import ConfigError
 
     try:
@@ -88,10 +87,19 @@ def _hook_selection(root: Path) -> Callable[[str], bool]:
         config, _ = load_yaml(text, ".pre-commit-config.yaml")
     except (OSError, UnicodeDecodeError, ConfigError):
         config = None
-    patterns = _selection_of(config)
+    selections = _selection_of(config, None if args is None else _running(root, args))
+    chosen = [_selects(sel) for sel in selections]
+    return lambda name: all(selects(name) for selects in chosen)
+
+
+def _selects(selection: _Selection) -> Callable[[str], bool]:
+    """Whether one selection (files patterns, exclude patterns) takes a file; the shipped
+    selection for a pattern that is no regex (pre-commit would refuse the config)."""
+    import re
+
     try:
-        files = [re.compile(p) for p in patterns[0]]
-        excluded = [re.compile(p) for p in patterns[1]]
+        files = [re.compile(p) for p in selection[0]]
+        excluded = [re.compile(p) for p in selection[1]]
     except (re.error, RecursionError):
         files, excluded = [re.compile(HOOK_FILES)], [re.compile(HOOK_EXCLUDE)]
     return lambda name: (
@@ -99,17 +107,34 @@ def _hook_selection(root: Path) -> Callable[[str], bool]:
     )
 
 
-def _selection_of(config: object) -> tuple[list[str], list[str]]:
-    """(files patterns, exclude patterns) of this hook in a parsed pre-commit config."""
-    shipped = ([HOOK_FILES], [HOOK_EXCLUDE])
+_Selection = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _selection_of(
+    config: object, running: Callable[[dict[Any, Any], bool, _Selection], bool] | None = None
+) -> list[_Selection]:
+    """The selections (files patterns, exclude patterns) this hook may have in a parsed
+    pre-commit config: its context is the files all of them take. One, unless several
+    hooks run ``curagate check`` with other selections and ``running`` cannot tell which
+    one this is: then only what each of them would select is context, never another
+    hook's files.
+
+    pre-commit tells a hook nothing of its id, so ``running(hook, local, selection)`` says
+    whether a hook may be this run: its arguments are this run's, and it selects every
+    file this run was given. The first such hook was taken whichever ran: a second local
+    hook for other files, with another ``--config``, read the first one's files as context
+    and stopped (exit 2: "no record has field 'prompt' needed by format
+    prompt_completion")."""
+    shipped: _Selection = ((HOOK_FILES,), (HOOK_EXCLUDE,))
     if not isinstance(config, dict):
-        return shipped
+        return [shipped]
 
     def pattern(where: dict[Any, Any], key: str, default: str) -> str | None:
         value = where.get(key, default)
         return value if isinstance(value, str) else None  # `files: null` is no pattern
 
     top = (pattern(config, "files", ""), pattern(config, "exclude", "^$"))
+    found: list[tuple[dict[Any, Any], bool, _Selection]] = []
     repos = config.get("repos")
     for repo in repos if isinstance(repos, list) else []:
         hooks = repo.get("hooks") if isinstance(repo, dict) else None
@@ -120,12 +145,80 @@ def _selection_of(config: object) -> tuple[list[str], list[str]]:
             ):
                 continue
             default = ("", "^$") if local else (HOOK_FILES, HOOK_EXCLUDE)
-            files = [top[0], pattern(h, "files", default[0])]
-            excluded = [top[1], pattern(h, "exclude", default[1])]
+            files = (top[0], pattern(h, "files", default[0]))
+            excluded = (top[1], pattern(h, "exclude", default[1]))
             if None in files or None in excluded:
-                return shipped
-            return [str(p) for p in files], [str(p) for p in excluded]
-    return shipped
+                found.append((h, local, shipped))
+            else:
+                found.append((h, local, (tuple(map(str, files)), tuple(map(str, excluded)))))
+    if not found:
+        return [shipped]
+    if len({sel for _, _, sel in found}) > 1 and running is not None:
+        # (none that may be this run, e.g. run by hand with other arguments: all of them)
+        found = [f for f in found if running(*f)] or found
+    return sorted({sel for _, _, sel in found})
+
+
+# The shipped hook's `args` (.pre-commit-hooks.yaml): a config's own replace them.
+HOOK_ARGS = ("--staged-context", "--")
+
+
+def _running(
+    root: Path, args: argparse.Namespace
+) -> Callable[[dict[Any, Any], bool, _Selection], bool]:
+    """Whether a hook may be the one this run (``args``) is: pre-commit runs its entry,
+    then its ``args``, then file names, so the words after ``curagate check`` and the args,
+    followed by this run's files, parse as this run's options; and each of this run's files
+    (from the root) is one the hook selects."""
+    import contextlib
+    import io
+    import shlex
+
+    from curagate.cli import build_parser
+
+    mine = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    names = []
+    for f in args.files:
+        try:
+            names.append(Path(os.path.relpath(f, root)))  # (abspath: a link stays the link)
+        except ValueError:  # another drive (Windows)
+            return lambda hook, local, selection: False
+
+    def running(hook: dict[Any, Any], local: bool, selection: _Selection) -> bool:
+        entry = hook.get("entry", "curagate check")
+        hook_args = hook.get("args", [] if local else list(HOOK_ARGS))
+        if not isinstance(entry, str) or not isinstance(hook_args, list):
+            return False
+        try:
+            words = shlex.split(entry)
+        except ValueError:
+            words = entry.split()
+        after = next(
+            (
+                i + 2
+                for i in range(len(words) - 1)
+                if words[i].rsplit("/", 1)[-1] == "curagate" and words[i + 1] == "check"
+            ),
+            None,
+        )
+        if after is None or not all(isinstance(a, str) for a in hook_args):
+            return False
+        try:
+            with (
+                contextlib.redirect_stderr(io.StringIO()),
+                contextlib.redirect_stdout(io.StringIO()),
+            ):
+                theirs = build_parser("check").parse_args(
+                    ["check", *words[after:], *hook_args, *args.files]
+                )
+        except SystemExit:  # arguments check refuses (or --help): not this run
+            return False
+        if {k: v for k, v in vars(theirs).items() if not k.startswith("_")} != mine:
+            return False
+        selects = _selects(selection)
+        return all(selects(n.as_posix()) for n in names)
+
+    return running
 
 
 def _runs_check(hook: dict[Any, Any]) -> bool:
@@ -138,9 +231,9 @@ def _runs_check(hook: dict[Any, Any]) -> bool:
     return any(w.rsplit("/", 1)[-1] == "curagate" and nxt == "check" for w, nxt in pairwise(words))
 
 
-def _staged_files() -> list[str]:
+def _staged_files(args: argparse.Namespace | None = None) -> list[str]:
     """Staged (added, copied, modified, renamed, type-changed) data files, as the hook
-    selects them (:func:`_hook_selection`), relative to the current directory (pre-commit
+    this run (``args``) is selects them (:func:`_hook_selection`), relative to the current directory (pre-commit
     runs hooks at the repo root; git names them from the root, so from a subfolder they
     start with ``../``)."""
     import subprocess
@@ -169,7 +262,7 @@ def _staged_files() -> list[str]:
     from curagate.io.readers import SUPPORTED_SUFFIXES
 
     # Data files only: a local hook without `files` selects every file (its config too).
-    selected = _hook_selection(Path(up or "."))
+    selected = _hook_selection(Path(up or "."), args)
     here = [
         os.path.normpath(up + n)
         for n in names
@@ -199,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
         leakage=not args.no_golden,
         config=config,
         ngram=args.ngram,
-        context=_staged_files() if args.staged_context else (),
+        context=_staged_files(args) if args.staged_context else (),
     )
     from curagate import check_output as out
     from curagate.findings import Severity, exit_code
