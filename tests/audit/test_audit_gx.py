@@ -76,7 +76,7 @@ def test_severities_and_counts_follow_the_config(tmp_path: Path) -> None:
     # default whatever the config said, FMT004 switched off still counted in
     # format_violations, and FMT002 off dropped FMT003-FMT007's expectation.
     recs = [
-        {"messages": [{"role": "user", "content": "a@example.com"}, {"role": "assistant", "content": "x"}]},
+        {"messages": [{"role": "user", "content": "a@acme-corp.com"}, {"role": "assistant", "content": "x"}]},
         {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "y"}, {"role": "user", "content": "z"}]},
     ]  # fmt: skip
     data = write_records(tmp_path / "g.jsonl", recs)

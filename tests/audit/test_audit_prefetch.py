@@ -19,7 +19,7 @@ def _corpus(root: Path) -> list[Path]:
     rows = [
         {"prompt": f"prompt {i} " * (1 + i % 7), "completion": f"answer {i}"} for i in range(300)
     ]
-    rows[7] = {"prompt": "mail jane.doe@example.com", "completion": "ok"}
+    rows[7] = {"prompt": "mail jane.doe@acme-corp.com", "completion": "ok"}
     rows[40] = rows[3]
     lines: list[object] = [*rows[:100], "{broken", *rows[100:]]
     return [write_records(root / "a.jsonl", lines), write_records(root / "b.jsonl", rows[::-1])]

@@ -30,7 +30,7 @@ def records(n: int) -> list[dict[str, Any]]:
         if i % 3 == 0:
             msgs.insert(0, {"role": "system", "content": "be brief"})
         out.append({"messages": msgs, "label": "pos" if i % 5 else "neg"})
-    out.append({"messages": [{"role": "user", "content": "mail me: x.y@example.com"}]})
+    out.append({"messages": [{"role": "user", "content": "mail me: x.y@acme-corp.com"}]})
     out.append("{broken")
     return out
 

@@ -126,7 +126,7 @@ CASES: dict[str, tuple[list[Any], list[Any], dict[str, Any] | None]] = {
         MIX_OFF,
     ),
     "PII001": (
-        [pc(1, "write to jane.roe@example.org today")],
+        [pc(1, "write to jane.roe@acme-corp.org today")],
         [pc(1, "write to the support team today")],
         None,
     ),
@@ -137,13 +137,13 @@ CASES: dict[str, tuple[list[Any], list[Any], dict[str, Any] | None]] = {
         None,
     ),
     "PII004": (
-        [pc(1, "the server at 10.20.30.40 and 2001:db8::7")],
+        [pc(1, "the server at 10.20.30.40 and 2a00:1450::7")],
         [pc(1, "version 3.14 at 12:30:45")],
         None,
     ),
     "PII005": (
-        [pc(1, "pay to GB82 WEST 1234 5698 7654 32")],
-        [pc(1, "pay to GB82 WEST 1234 5698 7654 33")],
+        [pc(1, "pay to GB12 WEST 1234 5698 7654 31")],
+        [pc(1, "pay to GB12 WEST 1234 5698 7654 32")],
         None,
     ),
     "SEC001": ([pc(1, "key AKIAIOSFODNN7EXAMPLE here")], [pc(1, "key AKIA is a prefix")], None),
@@ -206,11 +206,11 @@ def test_message_says_how_to_fix(run_audit: Callable[..., dict[str, Any]]) -> No
 @pytest.mark.parametrize(
     "secret",
     [
-        "jane.roe@example.org",
+        "jane.roe@acme-corp.org",
         "4111 1111 1111 1111",
         "AKIAIOSFODNN7EXAMPLE",
         "Zx8vQ2pL9mN4bR7tY1wE5kJ3hG6fD0sA",
-        "GB82 WEST 1234 5698 7654 32",
+        "GB12 WEST 1234 5698 7654 31",
     ],
 )
 def test_secrets_never_appear_in_any_output(
@@ -291,11 +291,11 @@ def test_a_secret_used_as_a_key_of_a_structured_output_is_redacted_in_fmt009(
     ("text", "secret", "rule"),
     [
         # Python's \w and \b are Unicode: CJK letters touching a value hid it.
-        ("请联系我的邮箱john.doe@example.com谢谢", "john.doe@example.com", "PII001"),
+        ("请联系我的邮箱john.doe@acme-corp.com谢谢", "john.doe@acme-corp.com", "PII001"),
         ("密钥AKIAIOSFODNN7EXAMPLE谢谢", "AKIAIOSFODNN7EXAMPLE", "SEC001"),
         ("电话555-123-4567谢谢", "555-123-4567", "PII002"),
         ("サーバー10.20.30.40です", "10.20.30.40", "PII004"),
-        ("口座GB82WEST12345698765432です", "GB82WEST12345698765432", "PII005"),
+        ("口座GB12WEST12345698765431です", "GB12WEST12345698765431", "PII005"),
         ("トークンghp_" + "a1B2" * 10 + "です", "a1B2" * 10, "SEC001"),
         # Phone numbers grouped by spaces.
         ("call 555 123 4567 now", "555 123 4567", "PII002"),
@@ -336,16 +336,16 @@ def test_an_address_that_begins_inside_a_key_is_redacted_whole(
     tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
 ) -> None:
     # The key was redacted and the rest of the address left after it in sample.jsonl
-    # ("[REDACTED:SEC001].john.doe@example.com"); an address inside a key is the key's.
-    report = run_audit([pc(1, "write to AKIAIOSFODNN7EXAMPLE.john.doe@example.com today"), pc(2)])
+    # ("[REDACTED:SEC001].john.doe@acme-corp.com"); an address inside a key is the key's.
+    report = run_audit([pc(1, "write to AKIAIOSFODNN7EXAMPLE.john.doe@acme-corp.com today"), pc(2)])
     assert {"SEC001", "PII001"} <= set(rules_found(report))
     sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
     assert "john.doe" not in sample and "example.com" not in sample
-    text = "AKIAIOSFODNN7EXAMPLE.john.doe@example.com"
+    text = "AKIAIOSFODNN7EXAMPLE.john.doe@acme-corp.com"
     assert pii.redact(text, pii.scan(text)) == "[REDACTED:SEC001]"
     block = (
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-        "Comment: bob@example.com\n-----END OPENSSH PRIVATE KEY-----"
+        "Comment: bob@acme-corp.com\n-----END OPENSSH PRIVATE KEY-----"
     )
     assert {h.rule for h in pii.scan(block)} == {"SEC001"}
 
@@ -381,7 +381,7 @@ def test_lists_of_numbers_are_not_phone_numbers(
     assert "PII002" not in rules_found(report)
 
 
-LEAKY = "mail john.doe@example.com key AKIAIOSFODNN7EXAMPLE"
+LEAKY = "mail john.doe@acme-corp.com key AKIAIOSFODNN7EXAMPLE"
 
 
 @pytest.mark.parametrize(
@@ -444,8 +444,8 @@ def test_the_sample_shows_no_key_of_another_row_and_keys_shaped_like_names_are_s
     token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
     report = run_audit(
         [
-            {"text": "first", "votes": {"alice.smith@example.com": 1}},
-            {"text": "second", "votes": {"bob.jones@example.com": 2}},
+            {"text": "first", "votes": {"alice.smith@acme-corp.com": 1}},
+            {"text": "second", "votes": {"bob.jones@acme-corp.com": 2}},
             {"text": "third", "meta": {token: 1}},
         ]
     )
@@ -499,7 +499,10 @@ def test_the_rest_of_a_non_text_part_is_scanned_and_redacted_but_its_media(
                 "role": "user",
                 "content": [
                     {"type": "text", "text": "what is this?"},
-                    {"type": "AKIAIOSFODNN7EXAMPLE", "image_url": {"url": "https://x/a@b.example"}},
+                    {
+                        "type": "AKIAIOSFODNN7EXAMPLE",
+                        "image_url": {"url": "https://x/a@b.acme.net"},
+                    },
                     {"type": "input_audio", "input_audio": {"data": media, "format": "wav"}},
                     {"type": "image", "source": {"type": "base64", "data": media}},
                     {"type": "image", "image": media},
@@ -511,7 +514,7 @@ def test_the_rest_of_a_non_text_part_is_scanned_and_redacted_but_its_media(
     report = run_audit([record])
     assert {"PII001", "SEC001"} <= rules_found(report) and "SEC002" not in rules_found(report)
     sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
-    assert "AKIAIOSFODNN7EXAMPLE" not in sample and "a@b.example" not in sample
+    assert "AKIAIOSFODNN7EXAMPLE" not in sample and "a@b.acme.net" not in sample
     parts = json.loads(sample)["record"]["messages"][0]["content"]
     assert parts[1] == {
         "type": "[REDACTED:SEC001]",
@@ -529,12 +532,12 @@ def test_text_and_urls_in_media_fields_are_scanned_only_base64_is_not(
     # "data:" was skipped: a document's text, a tool result, an image URL carried tokens
     # and e-mails into sample.jsonl, and the audit passed.
     tok = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
-    doc = {"type": "text", "media_type": "text/plain", "data": f"use token {tok} and a@b.example"}
+    doc = {"type": "text", "media_type": "text/plain", "data": f"use token {tok} and a@b.acme.net"}
     parts = [
         {"type": "text", "text": "summarize these"},
         {"type": "document", "source": doc},
         {"type": "tool_result", "tool_use_id": "t1", "content": f'data: {{"token": "{tok}"}}'},
-        {"type": "image", "image": f"https://cdn.example.org/c@d.example/p.png?t={tok}"},
+        {"type": "image", "image": f"https://cdn.example.org/c@d.acme.net/p.png?t={tok}"},
         {
             "type": "image",
             "image": "data:image/png;base64,d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7W",
@@ -549,12 +552,12 @@ def test_text_and_urls_in_media_fields_are_scanned_only_base64_is_not(
     report = run_audit([record])
     assert {"PII001", "SEC001"} <= rules_found(report) and "SEC002" not in rules_found(report)
     sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
-    assert tok not in sample and "a@b.example" not in sample and "c@d.example" not in sample
+    assert tok not in sample and "a@b.acme.net" not in sample and "c@d.acme.net" not in sample
     assert "data:image/png;base64,d693i1Gr1KPFHF3dlyBKnDrmFOvMt1pgbDtoZa7W" in sample
 
 
 def test_pii_counts_are_reported(run_audit: Callable[..., dict[str, Any]]) -> None:
-    report = run_audit([pc(1, "a@example.com and b@example.com"), pc(2, "c@example.com")])
+    report = run_audit([pc(1, "a@acme-corp.com and b@acme-corp.com"), pc(2, "c@acme-corp.com")])
     assert report["stats"]["pii"]["PII001"] == 3
     assert finding(report, "PII001")["count"] == 2
 
@@ -997,12 +1000,12 @@ def test_double_colons_in_code_are_not_ipv6_addresses(
 @pytest.mark.parametrize(
     "address",
     [
-        "2001:db8::1",
+        "2a00:1450::1",
         "fe80::1ff:fe23:4567:890a",
         "fe80::1",
         "2001:100::1",
         "::ffff:c000:280",
-        "2001:0db8:0000:0000:0000:ff00:0042:8329",
+        "2a00:1450:0000:0000:0000:ff00:0042:8329",
     ],
 )
 def test_ipv6_addresses_are_still_found(address: str) -> None:
@@ -1015,10 +1018,10 @@ def test_ipv6_addresses_are_still_found(address: str) -> None:
     [
         "info@münchen.de",
         "пользователь@пример.рф",
-        "\uff4a\uff4f\uff48\uff4e@example.com",  # full-width letters
-        "john\u00ad@example.com",  # a soft hyphen before the "@"
+        "\uff4a\uff4f\uff48\uff4e@acme-corp.com",  # full-width letters
+        "john\u00ad@acme-corp.com",  # a soft hyphen before the "@"
         "josé.garcía@example.es",
-        "jose\u0301.garci\u0301a@example.com",  # accents typed after their letters
+        "jose\u0301.garci\u0301a@acme-corp.com",  # accents typed after their letters
         "राजेश.शर्मा@उदाहरण.भारत",  # Devanagari vowel signs are combining marks
     ],
 )
@@ -1060,8 +1063,8 @@ def test_an_address_url_encoded_in_a_link_is_found_and_redacted(
 
 
 def test_an_address_inside_text_without_spaces_is_its_ascii_part() -> None:
-    for text in ["邮箱bob@example.com谢谢", "メールはbob@example.comです"]:
-        assert [text[h.start : h.end] for h in pii.scan(text)] == ["bob@example.com"]
+    for text in ["邮箱bob@acme-corp.com谢谢", "メールはbob@acme-corp.comです"]:
+        assert [text[h.start : h.end] for h in pii.scan(text)] == ["bob@acme-corp.com"]
 
 
 def test_no_iban_unless_its_country_has_ibans_of_that_length() -> None:
@@ -1102,7 +1105,7 @@ def test_pii_and_secrets_in_quarantined_rows_are_counted(
         [
             pc(1),
             {
-                "prompt": "my key AKIAIOSFODNN7EXAMPLE and mail john.doe@example.com",
+                "prompt": "my key AKIAIOSFODNN7EXAMPLE and mail john.doe@acme-corp.com",
                 "completion": "",
             },
         ],
@@ -1126,7 +1129,7 @@ def test_a_card_escaped_in_a_line_that_is_not_json_is_found(tmp_path: Any) -> No
     found = {f["rule"]: f for f in report["findings"]}
     assert found["PII003"]["rows"] == found["FMT001"]["rows"]
     # Each hit counted once (the raw line and its reading were both scanned: 2).
-    data.write_text('{"prompt": "hello", "completion": "mail bob@example.org now\n')
+    data.write_text('{"prompt": "hello", "completion": "mail bob@acme-corp.org now\n')
     assert audit([data], out=tmp_path / "o2")["stats"]["pii"]["PII001"] == 1
 
 
@@ -1223,7 +1226,7 @@ def test_label_classes_holding_secrets_are_redacted_in_every_report(
     key, other = "AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE"
     rows = [{**pc(i), "label": "pos"} for i in range(1, 197)]
     rows += [{**pc(197), "label": key}, {**pc(198), "label": other}]
-    rows += [{**pc(199), "label": "mail me at john.doe@example.com"}, {**pc(200), "label": "neg"}]
+    rows += [{**pc(199), "label": "mail me at john.doe@acme-corp.com"}, {**pc(200), "label": "neg"}]
     report = run_audit(rows, {"labels": {"field": "label", "min_share": 0.01}})
     assert report["stats"]["labels"]["counts"] == {
         "pos": 196,
@@ -1333,3 +1336,60 @@ def test_content_part_types_are_redacted_in_the_reports(
     assert report["inputs"]["non_text_parts"] == {"[REDACTED:SEC001]": 2}
     for name in ("audit.json", "audit.md", "report.html"):
         assert key not in next(tmp_path.glob(f"out*/{name}")).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        # Found by attack: each went into sample.jsonl as written, with no finding.
+        ("mail mary.major\uff20gmail.com now", "PII001"),  # full-width at sign
+        ("mail mary.major\uff20gmail\uff0ecom now", "PII001"),  # and full-width dot
+        ("mail mary.major&#64;gmail.com now", "PII001"),  # HTML character references
+        ("mail mary.major&#x40;gmail.com now", "PII001"),
+        ("pay de62370400440532013001 now", "PII005"),  # small letters, compact
+        ("pay GB12-WEST-1234-5698-7654-31 now", "PII005"),  # hyphen groups
+        ("host \uff11\uff19\uff12.\uff11\uff16\uff18.\uff11.\uff12\uff13 up", "PII004"),
+    ],
+)
+def test_values_written_in_other_forms_are_found_and_redacted(
+    text: str, rule: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    hits = pii.scan(text)
+    assert [h.rule for h in hits] == [rule]
+    value = text[hits[0].start : hits[0].end]
+    assert value == text.split(" ", 1)[1].rsplit(" ", 1)[0]
+    # the whole audit too: the Rust prefilter lets the text through to the scan
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"][rule] == 1
+    for p in tmp_path.glob("out*/*"):
+        assert value not in p.read_text(encoding="utf-8"), p.name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Found by attack: the fixes the audit advises were flagged (PII005 an error).
+        "write to user@example.com or ops@mail.example.org, jo@dev.example, a@b.test",
+        "the hosts 192.0.2.10, 198.51.100.7, 203.0.113.255 and 2001:db8::1",
+        "pay GB82 WEST 1234 5698 7654 32 or DE89370400440532013000 or GB33BUKB20201555555555",
+        "DE89 3704 0044 0532 0130 00",  # (nor is a card found in its digits)
+        # an SSH remote, user@host: then a path, is no address
+        "git clone git@github.com:org/repo.git or deploy@build.acme-corp.com:/srv/app",
+    ],
+)
+def test_documentation_values_and_ssh_remotes_are_no_pii(
+    text: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert pii.scan(text) == []
+    assert not any(run_audit([pc(1, text), pc(2)])["stats"]["pii"].values())
+
+
+def test_the_values_around_documentation_ones_are_still_found() -> None:
+    text = "jane@gmail.com:hunter2 and 192.0.3.1 and 2001:db9::1 and jo@example.co"
+    found = [(h.rule, text[h.start : h.end]) for h in pii.scan(text)]
+    assert found == [
+        ("PII001", "jane@gmail.com"),  # a leaked login: no path after the ":"
+        ("PII001", "jo@example.co"),
+        ("PII004", "192.0.3.1"),
+        ("PII004", "2001:db9::1"),
+    ]

@@ -34,7 +34,7 @@ def corpus(root: Path) -> list[Path]:
     """Five files that exercise every merged statistic, including across file boundaries."""
     a = [pc(i, label=["pos", "neg", "neutral"][i % 3]) for i in range(40)]
     a[5] = pc(1, label="pos")  # duplicate within the file
-    a[7]["completion"] = "mail me at jane.doe@example.com " + "x" * 900  # PII and an outlier
+    a[7]["completion"] = "mail me at jane.doe@acme-corp.com " + "x" * 900  # PII and an outlier
     a[9].pop("label")  # LBL002
     a[11]["prompt"] = "\u3000\u2003"  # blank in Unicode whitespace only
     b = [pc(i + 100, label="pos") for i in range(30)]
@@ -226,7 +226,7 @@ CHATS: list[Any] = [
     _turns((None, "no role"), ("user", "q"), ("assistant", "a")),
     _turns(("user", None), ("assistant", "a")),
     _turns(("system", "s"), ("system", "s2"), ("user", "q"), ("assistant", "a")),
-    _turns(("user", "mail a@example.com"), ("assistant", "key AKIAIOSFODNN7EXAMPLE")),
+    _turns(("user", "mail a@acme-corp.com"), ("assistant", "key AKIAIOSFODNN7EXAMPLE")),
     _turns(("user", "x" * 500), ("assistant", "y" * 900)),
     _turns(("user", "hi"), ("assistant", "hello")),  # duplicate
     {"messages": []},
@@ -262,7 +262,7 @@ def test_columnar_chat_matches_per_record(tmp_path: Path, sft: bool) -> None:
 def test_pii_in_every_column_is_the_same_columnar_or_per_record(tmp_path: Path) -> None:
     """Every string of a record is scanned (what the sample redacts), the columnar path's
     columns and turns as the per-record path's dicts: same hits, same counts."""
-    leaky = "mail a@example.com key AKIAIOSFODNN7EXAMPLE at 10.1.2.3"
+    leaky = "mail a@acme-corp.com key AKIAIOSFODNN7EXAMPLE at 10.1.2.3"
     rows = [pc(i, system=leaky if i % 3 == 0 else "s", meta={"tags": [leaky]}) for i in range(9)]
     chats = [{**c, "source": leaky} for c in CHATS[:6]]
     paths = [write_records(tmp_path / "pc.jsonl", rows), write_records(tmp_path / "c.jsonl", chats)]

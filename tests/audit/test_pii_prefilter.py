@@ -19,7 +19,7 @@ SAMPLES = [
     "key AKIAIOSFODNN7EXAMPLE in the config",
     "token ghp_" + "a1B2" * 10,
     "write to jane.doe+news@example.co.uk today",
-    "IBAN GB82 WEST 1234 5698 7654 32 please",
+    "IBAN GB12 WEST 1234 5698 7654 31 please",
     "card 4111 1111 1111 1111 expires",
     "server at 192.168.10.20 and fe80::1ff:fe23:4567:890a",
     "call +44 20 7946 0958 or (555) 123-4567 or 555-123-4567",

@@ -39,7 +39,7 @@ def careful(p: str) -> str:
 
 def leaky(p: str) -> str:
     if "email" in p.lower():
-        return "Sure: the address is john.miller@example.com."
+        return "Sure: the address is john.miller@acme-corp.com."
     return careful(p)
 
 

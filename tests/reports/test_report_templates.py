@@ -86,7 +86,7 @@ def write_audit_data(root: Path) -> Path:
         for i, r in enumerate(gsm8k())
     ]
     rows.append(rows[0])  # a duplicate: a finding with a row reference
-    rows.append({"prompt": f"{SCRIPT} mail me at x.y@example.com", "completion": IMG})
+    rows.append({"prompt": f"{SCRIPT} mail me at x.y@acme-corp.com", "completion": IMG})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 

@@ -55,16 +55,29 @@ _MARKS = (
 )
 _LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
 _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
-# The "@" URL-encoded too (`?email=jane.doe%40gmail.com`: links kept the address whole).
+# The "@" URL-encoded too (`?email=jane.doe%40gmail.com`: links kept the address whole),
+# full-width (U+FF20, with full-width dots U+FF0E too) and as an HTML character
+# reference (`jane.doe&#64;gmail.com`, `&#x40;`): those went into sample.jsonl as written.
+# Keep in step with the e-mail family of rust/curagate-core/src/text/pii.rs.
+_AT = r"(?:@|%40|\uff20|&#0*64;|&#[xX]0*40;)"
+_AT_SIGN = re.compile(_AT)
 _EMAIL = re.compile(
-    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}(?:@|%40)(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}\.)+{_LETTER}{{2,24}}"
-    rf"(?!{_SPACED}[\w{_MARKS}])"
+    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}{_AT}(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}[.\uff0e])+"
+    rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
+# `git@github.com:org/repo.git`, `deploy@host:/srv/app`: an SSH remote or scp target (a user
+# at a host, then ":" and a path), no address. (`jane@gmail.com:hunter2`, a leaked login,
+# has no "/" and stays one.)
+_SSH_PATH = re.compile(r":[\w.~-]*/")
+# Reserved for documentation (RFC 2606, RFC 6761): an address there is a placeholder, as
+# the PII001 fix advises (user@example.com); the audit flagged its own advice.
+_EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
+_EXAMPLE_TLDS = frozenset({"example", "test", "invalid", "localhost"})
 # A retina asset's name (`icon@2x.png`, `logo@1.5x.webp`, `icon%402x.png` in a URL): an "@"
 # and a scale, then an image file's extension where the top-level domain would be. None is a
 # TLD; each was an address.
 _SCALED_ASSET = re.compile(
-    r"(?:@|%40)\d{1,2}(?:\.\d{1,2})?x\.(?:png|jpe?g|gif|webp|avif|svg|bmp|ico|tiff?|heic)",
+    _AT + r"\d{1,2}(?:\.\d{1,2})?x\.(?:png|jpe?g|gif|webp|avif|svg|bmp|ico|tiff?|heic)",
     re.IGNORECASE,
 )
 _PHONE = re.compile(
@@ -109,8 +122,34 @@ def _ipv6_shaped(cand: str) -> bool:
     )
 
 
+# Groups apart by a space or a hyphen (`GB82-WEST-1234-5698-7654-32`); in small letters
+# only written compact (`de89370400440532013000`: a form copied from a bank's page): small
+# words in groups of four are prose.
 _IBAN = re.compile(
-    rf"{_START}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}(?: ?[A-Z0-9]{{1,4}})?{_END}"
+    rf"{_START}[A-Z]{{2}}\d{{2}}(?:[ -]?[A-Z0-9]{{4}}){{2,7}}(?:[ -]?[A-Z0-9]{{1,4}})?{_END}"
+)
+_IBAN_COMPACT = re.compile(rf"{_START}[A-Za-z]{{2}}\d{{2}}[A-Za-z0-9]{{11,30}}{_END}")
+# Documentation IBANs (the SWIFT IBAN registry's examples, and ECBS's): placeholders, as
+# the PII005 fix advises; the audit flagged its own advice.
+_EXAMPLE_IBANS = frozenset(
+    {
+        "GB82WEST12345698765432",  # SWIFT registry, United Kingdom
+        "GB33BUKB20201555555555",  # SWIFT registry
+        "DE89370400440532013000",  # SWIFT registry, Germany
+        "FR1420041010050500013M02606",  # SWIFT registry, France
+        "NL91ABNA0417164300",  # SWIFT registry, Netherlands
+        "CH9300762011623852957",  # SWIFT registry, Switzerland
+        "ES9121000418450200051332",  # SWIFT registry, Spain
+        "IT60X0542811101000000123456",  # SWIFT registry, Italy
+        "BE68539007547034",  # SWIFT registry, Belgium
+        "AT611904300234573201",  # SWIFT registry, Austria
+    }
+)
+# Documentation addresses (RFC 5737: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC
+# 3849: 2001:db8::/32), as the PII004 fix advises.
+_EXAMPLE_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 )
 
 
@@ -335,12 +374,37 @@ _IBAN_LENGTHS = {
 
 
 def iban_ok(iban: str) -> bool:
-    s = iban.replace(" ", "")
+    s = iban.replace(" ", "").replace("-", "").upper()
     if _IBAN_LENGTHS.get(s[:2]) != len(s):
         return False
     moved = s[4:] + s[:4]
     num = "".join(str(int(c, 36)) for c in moved)
     return int(num) % 97 == 1
+
+
+def _placeholder_email(text: str, at: int, end: int) -> bool:
+    """Whether the address whose at-sign starts at ``at`` is at a documentation domain."""
+    sign = _AT_SIGN.match(text, at)
+    domain = text[sign.end() if sign else at + 1 : end].replace("\uff0e", ".").lower()
+    return domain.rsplit(".", 1)[-1] in _EXAMPLE_TLDS or any(
+        domain == d or domain.endswith("." + d) for d in _EXAMPLE_DOMAINS
+    )
+
+
+def _example_iban(iban: str) -> bool:
+    return iban.replace(" ", "").replace("-", "").upper() in _EXAMPLE_IBANS
+
+
+def _example_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return any(address in n for n in _EXAMPLE_NETWORKS)
+
+
+def _ascii_digits(text: str) -> str:
+    """Any script's decimal digits as ASCII (full-width ones: ``ipaddress``
+    takes ASCII only, and the address went into sample.jsonl as written)."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(c)) if c.isdecimal() else c for c in text)
 
 
 def shannon_entropy(s: str) -> float:
@@ -429,20 +493,32 @@ def scan(
         for m in pat.finditer(text):
             if not taken.overlaps(m.start(), m.end()):
                 add("SEC001", m, kind)
-    if families & EMAIL and ("@" in text or "%40" in text):
+    if families & EMAIL and ("@" in text or "%40" in text or "&#" in text or "\uff20" in text):
         for m in _EMAIL.finditer(text):
             # One that runs past a secret is an address of its own (redact() covers both);
             # one inside a secret is the secret's (a key block's `Comment: bob@...`).
             if taken.covers(m.start(), m.end()):
                 continue
-            # (the domain part holds neither "@" nor "%": the last one ends the local part)
-            at = max(text.rfind("@", m.start(), m.end()), text.rfind("%40", m.start(), m.end()))
-            if _SCALED_ASSET.fullmatch(text, at, m.end()):
+            # (the domain part holds no at-sign nor "%" or "&": the last one ends the local
+            # part)
+            at = [a.start() for a in _AT_SIGN.finditer(text, m.start(), m.end())][-1]
+            if (
+                _SCALED_ASSET.fullmatch(text, at, m.end())
+                or _SSH_PATH.match(text, m.end())
+                or _placeholder_email(text, at, m.end())
+            ):
                 continue
             add("PII001", m, "email")
-    for m in _IBAN.finditer(text) if families & IBAN else ():
-        if not taken.overlaps(m.start(), m.end()) and iban_ok(m.group()):
-            add("PII005", m, "iban")
+    if families & IBAN:
+        for pattern in (_IBAN, _IBAN_COMPACT):
+            for m in pattern.finditer(text):
+                if taken.overlaps(m.start(), m.end()) or not iban_ok(m.group()):
+                    continue
+                if _example_iban(m.group()):
+                    # no finding, nor one of its digits (`3704 0044 0532 0130 00` a card)
+                    taken.add(m.start(), m.end())
+                else:
+                    add("PII005", m, "iban")
     # (only the card and phone patterns read the dashes as "-": in an address or a key a
     # dash is no hyphen)
     grouped = text
@@ -456,20 +532,22 @@ def scan(
     for m in _IPV4.finditer(text) if families & IPV4 and "." in text else ():
         if not taken.overlaps(m.start(), m.end()):
             try:
-                ipaddress.IPv4Address(m.group())
+                v4 = ipaddress.IPv4Address(_ascii_digits(m.group()))
             except ValueError:
                 continue
-            add("PII004", m, "ipv4")
+            if not _example_ip(v4):
+                add("PII004", m, "ipv4")
     if families & IPV6 and ":" in text:
         for m in _IPV6.finditer(text):
             cand = m.group()
             if not _ipv6_shaped(cand) or taken.overlaps(m.start(), m.end()):
                 continue
             try:
-                ipaddress.IPv6Address(cand)
+                v6 = ipaddress.IPv6Address(cand)
             except ValueError:
                 continue
-            add("PII004", m, "ipv6")
+            if not _example_ip(v6):
+                add("PII004", m, "ipv6")
     for m in _PHONE.finditer(grouped) if families & PHONE else ():
         if not taken.overlaps(m.start(), m.end()):
             add("PII002", m, "phone")

@@ -29,9 +29,15 @@ RULES = (
         Severity.WARNING,
         "An e-mail address, in any script (`josé@`, `пользователь@пример.рф`; in text written "
         "without spaces, such as Chinese, the address is its Latin part), also with its `@` "
-        "URL-encoded as in a link (`?email=jane.doe%40gmail.com`). A retina asset's "
+        "URL-encoded as in a link (`?email=jane.doe%40gmail.com`), full-width "
+        "(U+FF20 for the `@`, U+FF0E for the dots) or an HTML character reference (`jane.doe&#64;gmail.com`, "
+        "`&#x40;`). A retina asset's "
         "name, an `@`, a scale and an image extension (`icon@2x.png`, `logo@1.5x.webp`), is "
-        "none.",
+        "none; so is a user at a host then `:` and a path (an SSH remote, "
+        "`git@github.com:org/repo.git`), and an address at a domain reserved for "
+        "documentation (RFC 2606: example.com, example.net, example.org and their "
+        "subdomains, and the `.example`, `.test`, `.invalid` and `.localhost` top-level "
+        "domains): a placeholder, as the fix advises.",
         "Models memorise and regurgitate personal data; shipping it may breach privacy law.",
         "Replace it with a placeholder (e.g. user@example.com) or remove the record.",
     ),
@@ -64,10 +70,12 @@ RULES = (
         Severity.INFO,
         "An IPv4 or IPv6 address (validated, not just dotted digits). An IPv6 address "
         "written with `::` has two groups beside it, a digit, and a group with a hex letter, or "
-        "three groups (`2001:db8::1`, `fe80::1`, `2001:100::1`), so slices (`s[::-1]`, "
+        "three groups (`2a00:1450::1`, `fe80::1`, `2001:100::1`), so slices (`s[::-1]`, "
         "`a[1::2]`, `x[1000::4]`) and the `::` of Haskell, RST or C++ are none; `::` and the "
         "loopback `::1` name no host and are not reported, nor is an address of two decimal "
-        "groups (`2001::1`), which reads as a slice.",
+        "groups (`2001::1`), which reads as a slice. Digits of any script count (full-width "
+        "digits too). The documentation addresses the fix advises (RFC 5737: "
+        "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) are none.",
         "IP addresses can identify people and internal hosts.",
         "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",
     ),
@@ -76,9 +84,15 @@ RULES = (
         "iban",
         Severity.ERROR,
         "An IBAN that passes the ISO 13616 mod-97 check, of a country that has IBANs and the "
-        "length that country's have (a US patent number is none).",
+        "length that country's have (a US patent number is none); its groups apart by "
+        "spaces or hyphens (`GB82-WEST-1234-...`), or compact in any case "
+        "(`de89370400440532013000`). The documentation IBANs of the SWIFT IBAN registry "
+        "(GB82WEST12345698765432, GB33BUKB20201555555555, DE89370400440532013000, "
+        "FR1420041010050500013M02606, NL91ABNA0417164300, CH9300762011623852957, "
+        "ES9121000418450200051332, IT60X0542811101000000123456, BE68539007547034, "
+        "AT611904300234573201) are none.",
         "Bank account numbers are personal financial data.",
-        "Remove the number or replace it with a documentation IBAN.",
+        "Remove the number or replace it with a documentation IBAN (e.g. GB82WEST12345698765432).",
     ),
     Rule(
         "SEC001",

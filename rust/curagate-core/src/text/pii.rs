@@ -30,10 +30,11 @@ const FAMILIES: &[&str] = &[
     // SEC001 secrets: the literal prefixes the Python scanner checks first.
     // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
     r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY|PuTTY-User-Key-File",
-    // PII001 email: needs an "@", or one URL-encoded.
-    r"@|%40",
-    // PII005 IBAN: two capitals and two digits start it.
-    r"[A-Z]{2}\d{2}",
+    // PII001 email: needs an "@", URL-encoded, full-width or an HTML character reference.
+    r"@|%40|\x{ff20}|&#0*64;|&#[xX]0*40;",
+    // PII005 IBAN: two capitals and two digits start it; in small letters, written compact,
+    // two letters, two digits and at least 11 letters or digits.
+    r"[A-Z]{2}\d{2}|[A-Za-z]{2}\d{2}[A-Za-z0-9]{11}",
     // PII003 card: 13 or more digits, one or two spaces (any: the scanner reads no-break
     // and thin spaces and tabs as spaces) or hyphens (any dash, `\p{Pd}`: `4111‑1111...`
     // with non-breaking hyphens) between.
@@ -194,7 +195,11 @@ impl PiiPrefilter {
         if self.secret.is_match(text) {
             bits |= SECRET;
         }
-        if memchr(b'@', b).is_some() || memchr::memmem::find(b, b"%40").is_some() {
+        if memchr(b'@', b).is_some()
+            || memchr::memmem::find(b, b"%40").is_some()
+            || memchr::memmem::find(b, "\u{ff20}".as_bytes()).is_some()
+            || memchr::memmem::find_iter(b, b"&#").any(|p| html_at(b, p + 2))
+        {
             bits |= EMAIL;
         }
         if memchr_iter(b':', b).any(|p| ipv6_at(b, p)) {
@@ -221,6 +226,19 @@ fn digits_end(b: &[u8], i: usize) -> usize {
         .iter()
         .position(|&c| !is_digit(c))
         .map_or(b.len(), |p| i + p)
+}
+
+/// `0*64;` or `[xX]0*40;` at `b[i..]` (after a `&#`: an "@" as an HTML character reference).
+fn html_at(b: &[u8], i: usize) -> bool {
+    let (i, code) = match b.get(i) {
+        Some(b'x' | b'X') => (i + 1, b"40;"),
+        _ => (i, b"64;"),
+    };
+    let digits = b[i.min(b.len())..]
+        .iter()
+        .take_while(|&&c| c == b'0')
+        .count();
+    b[(i + digits).min(b.len())..].starts_with(code)
 }
 
 /// `:[0-9A-Fa-f]{0,4}:` starting at the colon `b[p]`.
@@ -430,9 +448,17 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
             let s = base + starts.trailing_zeros() as usize;
             starts &= starts - 1;
             let e = digits_end(b, s);
-            // IBAN [A-Z]{2}\d{2}
-            if e - s >= 2 && s >= 2 && class(b[s - 2]) & class(b[s - 1]) & C_UPPER != 0 {
-                bits |= IBAN;
+            // IBAN [A-Z]{2}\d{2} | [A-Za-z]{2}\d{2}[A-Za-z0-9]{11}
+            if e - s >= 2 && s >= 2 {
+                let (x, y) = (b[s - 2], b[s - 1]);
+                if class(x) & class(y) & C_UPPER != 0
+                    || (x.is_ascii_alphabetic()
+                        && y.is_ascii_alphabetic()
+                        && b.len() >= s + 13
+                        && b[s + 2..s + 13].iter().all(u8::is_ascii_alphanumeric))
+                {
+                    bits |= IBAN;
+                }
             }
             // Card \d(?:[\s-]{1,2}\d|\d){12}: 13 digits in runs joined by one or two spaces,
             // tabs or hyphens.
@@ -531,6 +557,12 @@ mod tests {
             "card 4111\u{2010}1111\u{2013}1111 \u{2013}1111",
             "card ４１１１－１１１１－１１１１－１１１１",
             "call 555\u{2013}123\u{2013}4567",
+            "mail jane.doe\u{ff20}gmail.com",
+            "mail jane.doe&#64;gmail.com",
+            "mail jane.doe&#x40;gmail.com",
+            "mail jane.doe&#X0040;gmail.com",
+            "iban de62370400440532013001",
+            "ip \u{ff11}\u{ff19}\u{ff12}.\u{ff11}\u{ff16}\u{ff18}.\u{ff11}.\u{ff12}",
         ] {
             assert!(f.may_match(text), "{text}");
         }
@@ -544,7 +576,8 @@ mod tests {
             "0", "1", "4", "9", "5", " ", " ", "-", ".", "+", "(", ")", ":", "@", "A", "Z", "G",
             "B", "f", "e", "x", "q", "/", "=", "_", ",", "\n", "sk-", "AKIA", "eyJ", "12", "999",
             "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ", "\t", "\u{a0}",
-            "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}", "%", "%40",
+            "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}", "%", "%40", "&#", "64;", "x40;",
+            "0", "\u{ff20}", "de", "gb82",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -556,6 +589,11 @@ mod tests {
             "iban GB82 WEST 1234 5698 7654 32; DE89370400440532013000".into(),
             "fe80::1 and a:12345:b and ::".into(),
             "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA== token".into(),
+            "iban de62370400440532013001 ab12cdefghijk ab12cdefghij x1 ab1".into(),
+            "a&#64; b&#0064; c&#x40; d&#X0040; e&#6; f&#x4; g&#64 h&#;".into(),
+            "&#".into(),
+            "&#x".into(),
+            "&#00".into(),
         ];
         // Token runs and digit runs across 64-byte blocks, at several offsets.
         for n in [23, 24, 25, 63, 64, 65, 66, 100, 127, 128, 129, 200] {
