@@ -42,6 +42,14 @@ def test_normalized_exact_match_ignores_case_punctuation_and_articles() -> None:
         ("2024-0-105", "2024-01-05"),
         ("10,0000", "1,00,000"),
         ("covid19", "covid-19"),
+        # found by the re-attack: zeros written on purpose (a ZIP code, agent 007, Python
+        # 3.10, section 2.10) are compared as written, not by the value without them
+        ("zip 2134", "zip 02134"),
+        ("Agent 7", "Agent 007"),
+        ("Python 3.1", "Python 3.10"),
+        ("section 2.1", "section 2.10"),
+        ("1.000 total", "1 total"),
+        ("18.0 apples", "18 apples"),
     ],
 )
 def test_exact_match_compares_numbers_by_value_not_by_their_digits(
@@ -66,11 +74,10 @@ def test_exact_match_compares_numbers_by_value_not_by_their_digits(
         ("0.00005", "5E-05"),
         ("-5 Degrees!", "-5 degrees"),
         ("1,000 apples", "1000 apples"),
-        # found by attack: a number in a text reference written otherwise (normalized, 18.0
-        # was 180)
-        ("18.0 apples", "18 apples"),
-        ("1.50 dollars", "1.5 dollars"),
+        # found by attack: a number in a text reference written otherwise
         ("answer 1e5", "answer 100000"),
+        ("zip 02134", "zip 02134"),
+        ("Python 3.10", "python 3.10"),
         ("(-5) degrees.", "-5 degrees"),
         ("The IP is 10.0.0.1.", "IP is 10.0.0.1"),
         ("Version 1.5.3", "version 1.5.3"),
@@ -180,8 +187,14 @@ def test_schema_compliance() -> None:
 def test_field_f1_reads_a_string_field_as_exact_match_does() -> None:
     # found by attack on exact_match: normalized, "100.0.1" was "10.0.0.1" here too
     assert gm.field_f1({"ip": "100.0.1"}, {"ip": "10.0.0.1"}) == 0.0
-    assert gm.field_f1({"weight": "18.0 kg"}, {"weight": "18 kg"}) == 1.0
+    assert gm.field_f1({"weight": "1,000 kg"}, {"weight": "1000 kg"}) == 1.0
+    assert gm.field_f1({"zip": "2134"}, {"zip": "02134"}) == 0.0
     assert gm.field_f1({"city": "The London!"}, {"city": "london"}) == 1.0
+    # found by the re-attack: a value that is only an article ("A" as a grade) was empty
+    # once normalized, so "the" and "" were right; exact_match keeps the articles there
+    assert gm.field_f1({"grade": "the"}, {"grade": "A"}) == 0.0
+    assert gm.field_f1({"grade": ""}, {"grade": "A"}) == 0.0
+    assert gm.field_f1({"grade": "a."}, {"grade": "A"}) == 1.0
 
 
 def test_field_f1_compares_nested_fields() -> None:

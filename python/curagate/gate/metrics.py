@@ -112,11 +112,12 @@ def answer_words(text: str) -> list[AnswerWord]:
     """What an answer is compared by in :func:`exact_match`: its words (NFKC, split at
     whitespace). A word without a digit is normalized (:func:`normalize_text`: case,
     punctuation and articles dropped); a word with one, less the punctuation around it,
-    is a number by its value when it is one (``18.0`` is ``18``, ``1,000`` is ``1000``,
-    ``1e5`` is ``100000``), else kept as written, lower-cased. Found by attack: the text
+    is a number by its value when it is one (``1,000`` is ``1000``, ``1e5`` is
+    ``100000``) written without zeros that say something (:data:`_SPELLED_ZEROS`: ``007``,
+    ``3.10``), else kept as written, lower-cased. Found by attack: the text
     was normalized whole, which erased the dots, commas and dashes inside ``10.0.0.1``,
     ``555-1234`` or ``1,00,000``, so ``100.0.1``, ``555-12-34`` and ``10,0000`` matched
-    them; and ``18.0 apples`` did not match ``18 apples``, read as ``180 apples``."""
+    them."""
     out: list[AnswerWord] = []
     for word in unicodedata.normalize("NFKC", text).split():
         if not any(c.isdigit() for c in word):
@@ -130,9 +131,15 @@ def answer_words(text: str) -> list[AnswerWord]:
                 break
             start += 1
         core = core[start:]
-        number = as_number(core)
+        number = None if _SPELLED_ZEROS.search(core) else as_number(core)
         out.append(("number", number) if number is not None else ("written", core.lower()))
     return out
+
+
+# A leading zero before a digit, or a fraction ending in zero: in a sentence such a number
+# is written so on purpose (a ZIP code 02134, agent 007, Python 3.10, section 2.10), and its
+# value would make 2134, 7, 3.1 and 2.1 right (found by the re-attack). Compared as written.
+_SPELLED_ZEROS = re.compile(r"(?<![\d.,])0\d|\.\d*0(?![\d])")
 
 
 def accuracy(correct: Sequence[float]) -> float:
@@ -447,6 +454,14 @@ def _integral(value: Any) -> Any:
     return value
 
 
+def _text_value(text: str) -> object:
+    """A string field's value as :func:`exact_match` compares it: its answer words, or,
+    for a text that is only articles ("A" as a grade), its text with them kept (found by
+    the re-attack: empty once normalized, "the" and "" were the grade "A")."""
+    words = answer_words(text)
+    return tuple(words) if words else ("articles", normalize_text(text, drop_articles=False))
+
+
 def field_f1(predicted: Any, reference: Any) -> float:
     """F1 over (field path, value) pairs; strings compared after normalization."""
 
@@ -458,7 +473,7 @@ def field_f1(predicted: Any, reference: Any) -> float:
         for k, s in _flatten(v).items():
             leaf = json.loads(s)
             is_text = isinstance(leaf, str)
-            out[(k, is_text, tuple(answer_words(leaf)) if is_text else s)] += 1
+            out[(k, is_text, _text_value(leaf) if is_text else s)] += 1
         return out
 
     # ``None`` is the answer JSON null (an output that is no JSON scores 0 at its caller):
