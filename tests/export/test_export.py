@@ -605,6 +605,72 @@ def test_gguf_manifest_records_the_pre_tokenizer_and_the_llama_cpp_parity(
     assert record["tokenized_with"].startswith("llama-cpp-python ")
 
 
+def _with_files(src: Path, dest: Path, files: dict[str, bytes], gguf: str | None) -> Path:
+    """A copy of a bundle with ``files`` added and listed in its manifest (``gguf``: the
+    name its export section records), unsigned: it verifies as exported."""
+    from curagate.export.manifest import hash_bundle_files, manifest_bytes
+
+    shutil.copytree(src, dest)
+    (dest / "model.sig").unlink(missing_ok=True)
+    for name, data in files.items():
+        (dest / name).parent.mkdir(exist_ok=True)
+        (dest / name).write_bytes(data)
+    manifest = load_manifest(dest)
+    manifest.files = hash_bundle_files(dest)
+    manifest.export["gguf"] = gguf
+    (dest / "MANIFEST.json").write_bytes(manifest_bytes(manifest))
+    return dest
+
+
+@pytest.mark.slow
+def test_the_gate_refuses_a_bundle_holding_weights_it_does_not_evaluate(
+    tiny_bundle: Path, tiny_run: Path, tiny_gate: Path, tmp_path: Path
+) -> None:
+    # Found by attack: random bytes added as model.Q8_0.gguf (manifest edited, model.sig
+    # dropped) were gated "pass" on the safetensors, signed, registered and promoted.
+    import os
+
+    from curagate.export.manifest import verify_bundle
+    from curagate.gate import run_gate
+
+    base = str(Path(run_json(tiny_run)["base_model"]["path"]))
+    junk = os.urandom(4096)
+    for name, files, gguf in (
+        ("gguf", {"model.Q4_K_M.gguf": junk}, None),  # not the GGUF export wrote
+        ("bin", {"pytorch_model.bin": junk}, None),  # beside model.safetensors: not loaded
+        ("onnx", {"onnx/model.onnx": junk}, None),
+        ("named", {"model.Q8_0.gguf": junk, "extra.gguf": junk}, "model.Q8_0.gguf"),
+    ):
+        bundle = _with_files(tiny_bundle, tmp_path / name, files, gguf)
+        verify_bundle(bundle)  # the manifest covers them: only the gate can tell
+        bad = next(f for f in sorted(files) if f != gguf)
+        with pytest.raises(InputError, match=f"{bad}: weights the gate does not load"):
+            run_gate(tiny_gate, str(bundle), base, tmp_path / f"o-{name}", device="cpu")
+
+
+@pytest.mark.slow
+def test_the_gate_rechecks_a_bundles_gguf_against_the_model_it_evaluated(
+    gguf_bundle: Path, tiny_run: Path, tiny_gate: Path, tmp_path: Path
+) -> None:
+    import os
+
+    from curagate.gate import run_gate
+
+    base = str(Path(run_json(tiny_run)["base_model"]["path"]))
+    out = run_gate(tiny_gate, str(gguf_bundle), base, tmp_path / "ok", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE014")
+    assert check["verdict"] == "pass", check
+    # random bytes where export's GGUF was, the manifest edited to match: the gate fails
+    forged = _with_files(
+        gguf_bundle, tmp_path / "forged", {"model.Q8_0.gguf": os.urandom(300_000)},
+        "model.Q8_0.gguf",
+    )  # fmt: skip
+    out = run_gate(tiny_gate, str(forged), base, tmp_path / "bad", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE014")
+    assert check["verdict"] == "fail" and "model.Q8_0.gguf" in check["message"], check
+    assert out.report["verdict"] == "fail" and out.exit_code == 1
+
+
 def test_gguf_is_refused_for_an_unsupported_architecture(tiny_bundle: Path, tmp_path: Path) -> None:
     from curagate.export.gguf_q8 import check_supported
 

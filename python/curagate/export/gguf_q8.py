@@ -205,32 +205,111 @@ def write_gguf_q8_0(
     """Write ``model.Q8_0.gguf`` into the bundle and verify its tokenization (llama.cpp) and
     logits (transformers); the file is deleted and CheckFailed raised if either differs."""
     try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
     except ImportError as e:
-        raise MissingExtraError("train", e.name or "torch") from e
+        raise MissingExtraError("train", e.name or "transformers") from e
 
     tok = AutoTokenizer.from_pretrained(bundle, local_files_only=True)
     path = write_gguf_file(bundle, tok, pre)
     try:
-        tokenizer_record = verify_tokenization(path, tok, texts, pre)
+        return check_gguf(
+            bundle, GGUF_NAME, tok=tok, reference_logits=reference_logits, texts=texts, pre=pre,
+            against="base + adapter", fix="export without --gguf",
+        )  # fmt: skip
     except CheckFailed:
         path.unlink()
         raise
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        bundle, gguf_file=GGUF_NAME, dtype=torch.float32, local_files_only=True
-    )
+
+
+def check_gguf(
+    folder: Path,
+    name: str,
+    *,
+    tok: Any,
+    reference_logits: Sequence[Any],
+    texts: Sequence[str],
+    pre: PreTokenizer,
+    against: str,
+    fix: str,
+) -> GgufResult:
+    """The check every GGUF of a bundle passes: llama.cpp reading ``folder/name`` tokenizes
+    :data:`PARITY_STRINGS` and ``texts`` like ``tok``, and transformers (``gguf_file=``,
+    dequantized) gives logits on ``texts`` within :data:`Q8_0_RTOL` of ``reference_logits``
+    (``against`` says whose: in the message, with ``fix``). CheckFailed otherwise."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "torch") from e
+
+    path = folder / name
+    tokenizer_record = verify_tokenization(path, tok, texts, pre)
+    try:
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=torch.float32, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise CheckFailed(
+            f"{path}: transformers cannot load the GGUF ({type(e).__name__}: {str(e)[:200]}); {fix}"
+        ) from None
     model.eval()
     worst = 0.0
     with torch.no_grad():
         for text, ref in zip(texts, reference_logits, strict=True):
             ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
-            worst = max(worst, float((model(input_ids=ids).logits.float()[0] - ref).abs().max()))
+            got = model(input_ids=ids).logits.float()[0]
+            if got.shape != ref.shape:
+                raise CheckFailed(
+                    f"{path}: the GGUF's logits have shape {tuple(got.shape)}, {against}'s "
+                    f"{tuple(ref.shape)}: another model; {fix}"
+                )
+            worst = max(worst, float((got - ref).abs().max()))
     bound = Q8_0_RTOL * max(float(r.abs().max()) for r in reference_logits)
     if not worst <= bound:
-        path.unlink()
         raise CheckFailed(
-            f"{path}: reloaded GGUF Q8_0 differs from base + adapter by max |logit diff| {worst:.3g} "
-            f"> {bound:.3g} ({Q8_0_RTOL} x max |logit|); export without --gguf"
+            f"{path}: reloaded GGUF Q8_0 differs from {against} by max |logit diff| {worst:.3g} "
+            f"> {bound:.3g} ({Q8_0_RTOL} x max |logit|); {fix}"
         )
-    return GgufResult(GGUF_NAME, worst, tokenizer_record)
+    return GgufResult(name, worst, tokenizer_record)
+
+
+def recheck_gguf(
+    folder: Path, name: str, conversations: Sequence[list[dict[str, str]]]
+) -> GgufResult:
+    """:func:`check_gguf` for a GGUF already in a bundle, against the bundle's own
+    safetensors (loaded in float32, as export compared them): the gate evaluates those,
+    and signs off on the GGUF beside them only when it is the same model. The texts are
+    ``conversations`` through the chat template, as export renders its prompts."""
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "torch") from e
+    from curagate.export.gguf_tokenizer import determine_pre_tokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    pre = determine_pre_tokenizer(tok, folder)
+    texts = [
+        str(tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True))
+        if getattr(tok, "chat_template", None)
+        else "\n\n".join(m["content"] for m in c) + "\n"
+        for c in conversations
+    ]
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        folder, dtype=torch.float32, local_files_only=True
+    )
+    model.eval()
+    with torch.no_grad():
+        reference = [
+            model(
+                input_ids=tok(t, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            ).logits.float()[0]
+            for t in texts
+        ]
+    del model
+    return check_gguf(
+        folder, name, tok=tok, reference_logits=reference, texts=texts, pre=pre,
+        against="the safetensors the gate evaluated",
+        fix="the gate signs off only on weights it evaluated: re-export the bundle (with "
+        "--gguf) or without the GGUF, and gate a GGUF you serve as served (its endpoint)",
+    )  # fmt: skip

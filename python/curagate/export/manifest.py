@@ -173,6 +173,43 @@ def files_outside(
     return problems
 
 
+# What a file of weights is named: what transformers, PEFT, torch, llama.cpp, ONNX Runtime,
+# Keras, Flax and TensorRT load a model from (the gate's GATE013 compares these too).
+WEIGHT_SUFFIXES = (
+    ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".ggml", ".onnx", ".onnx_data",
+    ".h5", ".keras", ".msgpack", ".npz", ".pkl", ".pickle", ".tflite", ".engine", ".plan",
+    ".llamafile",
+)  # fmt: skip
+_SAFE_WEIGHTS, _BIN_WEIGHTS = "model.safetensors", "pytorch_model.bin"
+
+
+def loaded_weights(root: Path, listed: Collection[str]) -> set[str]:
+    """The weight files of a model folder ``AutoModelForCausalLM.from_pretrained`` reads,
+    in its order: ``model.safetensors``, else the shards ``model.safetensors.index.json``
+    names, else ``pytorch_model.bin``, else the shards of its index (none when the index
+    is unreadable: every weight file is then one it does not load)."""
+    for single, index in ((_SAFE_WEIGHTS, _SAFE_WEIGHTS + _INDEX_SUFFIX),
+                          (_BIN_WEIGHTS, _BIN_WEIGHTS + _INDEX_SUFFIX)):  # fmt: skip
+        if single in listed:
+            return {single}
+        if index in listed:
+            data = _json_object(root / index) or {}
+            weight_map = data.get("weight_map")
+            return {str(v) for v in weight_map.values()} if isinstance(weight_map, dict) else set()
+    return set()
+
+
+def unloaded_weights(root: Path, listed: Collection[str]) -> list[str]:
+    """The files of ``listed`` named like weights (:data:`WEIGHT_SUFFIXES`) that loading
+    the folder with transformers does not read: a GGUF, an ONNX file, a shard no index
+    names, a ``.bin`` beside ``model.safetensors``. A gate that loads the folder so never
+    evaluated them, whatever its verdict says of the folder."""
+    loaded = loaded_weights(root, listed)
+    return sorted(
+        rel for rel in listed if rel.lower().endswith(WEIGHT_SUFFIXES) and rel not in loaded
+    )
+
+
 def _names(value: Any) -> list[Any]:
     """The file names one tokenizer_config.json key holds (null: none)."""
     if value is None:
@@ -307,12 +344,15 @@ def verify_bundle(
 __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_SCHEMA_VERSION",
+    "WEIGHT_SUFFIXES",
     "VerifyResult",
     "artifact_digest",
     "bundle_files",
     "check_bundle",
     "hash_bundle_files",
     "load_manifest",
+    "loaded_weights",
     "manifest_bytes",
+    "unloaded_weights",
     "verify_bundle",
 ]

@@ -143,6 +143,18 @@ BASE_IDENTITY = Rule(
     "gate with the base the candidate was trained from (or waive, naming the model compared)",
 )
 
+EXPORTED_GGUF = Rule(
+    "GATE014",
+    "exported-gguf",
+    Severity.ERROR,
+    "a bundle's GGUF (written by `curagate export --gguf`) against the safetensors the gate "
+    "evaluated: llama.cpp must tokenize like the bundle's tokenizer and the dequantized "
+    "logits stay within 0.1 x the largest absolute logit",
+    "the gate evaluates the safetensors; a GGUF beside them was promoted with the bundle "
+    "without the gate ever running it",
+    "re-export the bundle; gate a GGUF you serve through its endpoint, as its own artifact",
+)
+
 RULES: dict[str, Rule] = rule_table(
     THRESHOLD,
     REGRESSION,
@@ -157,6 +169,7 @@ RULES: dict[str, Rule] = rule_table(
     REFUSAL_DETECTOR,
     JUDGE_INDEPENDENCE,
     BASE_IDENTITY,
+    EXPORTED_GGUF,
 )
 
 
@@ -672,3 +685,10 @@ def judge_independence_check(golden_set: str, shares_weights_with: list[str]) ->
 def base_identity_check(verdict: Verdict, message: str) -> Check:
     """GATE013: whether the base compared with is the one the candidate was trained from."""
     return Check(rule=BASE_IDENTITY, name="base.identity", verdict=verdict, message=message)
+
+
+def exported_gguf_check(verdict: Verdict, message: str, stats: dict[str, Any]) -> Check:
+    """GATE014: whether a bundle's GGUF is the model the gate evaluated."""
+    return Check(
+        rule=EXPORTED_GGUF, name="bundle.gguf", verdict=verdict, message=message, stats=stats
+    )

@@ -130,6 +130,9 @@ class ModelRef:
     # A local model folder's files -> sha256 (as its identity hashed them), for telling two
     # folders of the same weights apart from two models (the gate's GATE013).
     files: dict[str, str] = field(default_factory=dict)
+    # A bundle's: the files its manifest lists, and the GGUF its export section names.
+    manifest_files: dict[str, str] = field(default_factory=dict)
+    exported_gguf: str | None = None
     cacheable: bool = True  # False: an endpoint whose model nobody vouched for
     cache_reason: str = "keyed by the sha256 of the weights"
     stats: EndpointStats = field(default_factory=EndpointStats)
@@ -238,6 +241,10 @@ def resolve_model(
             artifacts={"sha256": sha, "artifact_sha256": checked.digest},
             identity=sha,
             files=files,
+            manifest_files=dict(checked.manifest.files),
+            exported_gguf=(
+                gguf if isinstance(gguf := checked.manifest.export.get("gguf"), str) else None
+            ),
         )
     return ModelRef(
         kind="model_dir",
@@ -752,6 +759,7 @@ class LoadedModels:
         self.api_key = api_key or os.environ.get("CURAGATE_API_KEY")
         self.snapshot = snapshot
         self._hf: dict[str, tuple[Any, Any]] = {}
+        self._dirs: dict[str, Path] = {}
         self._copies: list[Path] = []
         if snapshot:
             remove_dead(_COPY_PREFIX)
@@ -847,7 +855,14 @@ class LoadedModels:
         model.to(device)
         model.eval()
         self._hf[ref.identity] = (model, tokenizer)
+        self._dirs[ref.identity] = model_dir
         return model, tokenizer
+
+    def folder(self, ref: ModelRef) -> Path:
+        """The folder ``ref``'s model was loaded from (a signed run's private copy, checked
+        against the attested digest): other checks of its files read those bytes."""
+        self.hf(ref)
+        return self._dirs[ref.identity]
 
     def generator(self, ref: ModelRef) -> Generator:
         if ref.kind == "http":

@@ -24,7 +24,8 @@ from typing import Any, TypeGuard
 
 from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
 from curagate.digest import sha256_bytes
-from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError
+from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
+from curagate.export.manifest import WEIGHT_SUFFIXES, loaded_weights, unloaded_weights
 from curagate.findings import Severity, Verdict
 from curagate.findings import exit_code as findings_exit_code
 from curagate.gate.checks import (
@@ -36,6 +37,7 @@ from curagate.gate.checks import (
     capability_not_run,
     contamination_check,
     contamination_not_checked,
+    exported_gguf_check,
     judge_calibration_check,
     judge_independence_check,
     judge_length_bias_check,
@@ -490,11 +492,6 @@ def _recorded_base(cand: ModelRef) -> str | None:
     return sha if isinstance(sha, str) and sha else None
 
 
-# What a model's weights are: a folder holding the same such files (by sha256) is the same
-# model, whatever else it holds (a bundle without its MANIFEST.json, another README).
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
-
-
 def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     """Whether ``base`` is the candidate under another form: the same identity or artifact,
     the same weight files, or the training run the candidate was exported from."""
@@ -503,10 +500,11 @@ def _same_model(cand: ModelRef, base: ModelRef) -> bool:
     artifact = base.artifacts.get("artifact_sha256")
     if artifact and artifact == cand.artifacts.get("artifact_sha256"):
         return True
-    # The weight files' contents, whatever they are named (a shard renamed, an index or a
+    # The weight files' contents (WEIGHT_SUFFIXES: a folder holding the same such files is
+    # the same model, whatever else it holds), whatever they are named (a shard renamed, an index or a
     # junk .bin added beside them): one side's weights all in the other is one model.
     ours, theirs = (
-        {sha for rel, sha in ref.files.items() if rel.endswith(_WEIGHT_SUFFIXES)}
+        {sha for rel, sha in ref.files.items() if rel.lower().endswith(WEIGHT_SUFFIXES)}
         for ref in (cand, base)
     )
     if ours and theirs and (ours <= theirs or theirs <= ours):
@@ -1379,6 +1377,7 @@ def _run_gate_on(
             "data, and a signed report scans those files, not others in their place; drop "
             "--train-data (gate where the recorded files are)"
         )
+    gguf = _unevaluated_weights(cand)
     keyid = _signing_keyid(sign_key, cand)
     judges = {g.name: resolve_judge(cfg, g.judge) for g in cfg.golden_sets if g.judge is not None}
     # A signed run reads only cache entries a signed run with this key wrote.
@@ -1411,6 +1410,8 @@ def _run_gate_on(
             )
         except CheckFailed as e:
             raise CuragateError(str(e)) from None
+        if gguf is not None:
+            checks.append(_gguf_check(cfg, goldens, cand, gguf, models))
     checks += suite_checks
     all_sets = goldens + ([suite_set] if suite_set else [])
     contamination, cont_checks = _contamination(cfg, cand, all_sets, train_data)
@@ -1431,6 +1432,74 @@ def _run_gate_on(
         out,
         _endpoints(cand, base_ref, judges),
         cache.rejected,
+    )
+
+
+def _unevaluated_weights(cand: ModelRef) -> str | None:
+    """Refuse a bundle candidate holding weights the gate would not evaluate; the GGUF its
+    export wrote, to re-check against the evaluated model (GATE014), or None.
+
+    The gate loads a bundle with transformers (its safetensors) while its verdict, and a
+    signed attestation, name the whole manifest: found by attack, random bytes added as
+    ``model.Q8_0.gguf`` (manifest edited, signature dropped) were gated "pass", signed,
+    registered and promoted to production, never having run."""
+    if cand.kind != "bundle":
+        return None
+    assert cand.model_dir is not None
+    extra = unloaded_weights(cand.model_dir, cand.manifest_files)
+    name = cand.exported_gguf
+    gguf = name if name in extra and "/" not in name and name.endswith(".gguf") else None
+    others = [f for f in extra if f != gguf]
+    if others:
+        loaded = sorted(loaded_weights(cand.model_dir, cand.manifest_files))
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise InputError(
+            f"{cand.spec}: {shown}: weights the gate does not load (it evaluates what "
+            f"transformers loads: {', '.join(loaded) or 'nothing'}), while a passing gate "
+            "vouches for every file of the bundle; re-export the bundle without them (the "
+            "only GGUF a gate re-checks is the one `curagate export --gguf` wrote), or ship "
+            "them as a separate artifact and gate it as served"
+        )
+    if gguf is not None:
+        try:
+            import gguf as _  # noqa: F401
+
+            from curagate.export.gguf_tokenizer import require_llama_cpp
+
+            require_llama_cpp()
+        except (ImportError, MissingExtraError):
+            raise InputError(
+                f"{cand.spec}: {gguf}: the gate vouches for a bundle's GGUF only after "
+                "re-checking it against the model it evaluates, with llama.cpp, and "
+                "llama-cpp-python or gguf is not installed here: pip install "
+                "'curagate[gguf-verify]', or gate the GGUF as served (its endpoint), or ship it "
+                "as a separate artifact (re-export without --gguf)"
+            ) from None
+    return gguf
+
+
+def _gguf_check(
+    cfg: GateConfig, goldens: list[GoldenSet], cand: ModelRef, name: str, models: LoadedModels
+) -> Check:
+    """GATE014: the bundle's GGUF against the safetensors the gate evaluated, checked as
+    export checked it (llama.cpp's tokenization, dequantized logits), on export's fixed
+    conversations and the first golden prompts; the files read are the ones loaded (a
+    signed run's private copy)."""
+    from curagate.export.bundle import FIXED_CONVERSATIONS, MAX_GOLDEN_PROMPTS
+    from curagate.export.gguf_q8 import recheck_gguf
+
+    golden = [c for g in goldens for c in set_inputs(cfg, g)[2]][:MAX_GOLDEN_PROMPTS]
+    folder = models.folder(cand)
+    try:
+        result = recheck_gguf(folder, name, FIXED_CONVERSATIONS + golden)
+    except (CheckFailed, InputError) as e:
+        shown = str(e).replace(str(folder), str(cand.model_dir))
+        return exported_gguf_check(Verdict.FAIL, shown, {"file": name})
+    return exported_gguf_check(
+        Verdict.PASS,
+        f"{name} tokenizes like the bundle's tokenizer (llama.cpp) and its dequantized logits "
+        f"are within {result.max_abs_logit_diff:.3g} of the safetensors evaluated",
+        {"file": name, "max_abs_logit_diff": result.max_abs_logit_diff},
     )
 
 
