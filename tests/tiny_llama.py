@@ -97,3 +97,26 @@ def save_tiny_llama(
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def hide_a_shard(model_dir: Path) -> str:
+    """Re-lay ``model_dir``'s model.safetensors as two shards, the second in a hidden
+    folder its index names (transformers loads it; a hash that skips hidden files did
+    not); returns that shard's path in the folder."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(model_dir / "model.safetensors")
+    (model_dir / "model.safetensors").unlink()
+    names = sorted(state)
+    half = len(names) // 2
+    first, hidden = "model-00001-of-00002.safetensors", ".shards/model-00002-of-00002.safetensors"
+    (model_dir / ".shards").mkdir()
+    for shard, part in ((first, names[:half]), (hidden, names[half:])):
+        save_file({n: state[n] for n in part}, model_dir / shard, metadata={"format": "pt"})
+    weight_map = {n: first if i < half else hidden for i, n in enumerate(names)}
+    (model_dir / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {}, "weight_map": weight_map})
+    )
+    return hidden

@@ -285,6 +285,9 @@ def check_base_unchanged(info: RunInfo) -> dict[str, str]:
     The adapter was trained on exactly those weights: on others it is a different
     model, whoever asks (gate or export).
     """
+    from curagate.export.manifest import refuse_unhashed_loads
+
+    refuse_unhashed_loads(info.base_dir, "the base model")
     recorded = info.record.base_model.files
     # Added files too: an adapter_config.json or another weights file dropped into the
     # base folder changes what from_pretrained loads from it.
@@ -313,6 +316,9 @@ def check_adapter_unchanged(info: RunInfo) -> dict[str, str] | None:
     Whoever asks (gate or export) would otherwise credit this run's training, data and
     lineage to whatever adapter sits in its folder.
     """
+    from curagate.export.manifest import refuse_unhashed_loads
+
+    refuse_unhashed_loads(info.adapter_dir, "the adapter")
     recorded = info.record.adapter_files
     if recorded is None:
         return None

@@ -53,6 +53,31 @@ def copy_run(tiny_run: Path, dest: Path) -> Path:
     return dest / "run"
 
 
+def test_a_run_whose_base_loads_a_hidden_shard_is_refused_by_export_and_gate(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    # Found by attack: a base shard in a hidden folder its index names is loaded by
+    # transformers but was left out of the recorded base digest (hidden files are not
+    # hashed): export merged onto a changed base under the same lineage sha256 (exit 0).
+    from curagate.digest import hash_tree
+    from curagate.gate.models import resolve_model
+    from tests.tiny_llama import hide_a_shard
+
+    run = copy_run(tiny_run, tmp_path)
+    base = tmp_path / "base"
+    hidden = hide_a_shard(base)
+    record = run_json(run)
+    record["base_model"]["files"] = hash_tree(base)  # what train recorded before the fix
+    (run / "run.json").write_text(json.dumps(record))
+    for attempt in (
+        lambda: export_run(run, tmp_path / "out"),
+        lambda: resolve_model(str(run)),
+    ):
+        with pytest.raises(InputError, match=f"{base}: .*names shard '{hidden}'"):
+            attempt()
+    assert not (tmp_path / "out").exists()
+
+
 def test_bundle_reloads_with_plain_transformers_and_equals_base_plus_adapter(
     tiny_run: Path, tiny_bundle: Path
 ) -> None:

@@ -560,6 +560,22 @@ def test_dpo_cut_after_the_end_of_turn_token_is_no_finding(
     assert train("dpo", cfg).findings == []
 
 
+def test_a_base_whose_index_names_a_hidden_shard_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack: transformers loaded .shards/...; the run recorded the base without
+    # it (hidden files are not hashed), so export merged onto a changed base unnoticed.
+    from tests.tiny_llama import hide_a_shard
+
+    base = tmp_path / "m2"
+    shutil.copytree(tiny_model, base)
+    hidden = hide_a_shard(base)
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"], output_dir=str(tmp_path / "r"))
+    with pytest.raises(InputError, match=re.escape(f"names shard '{hidden}'")):
+        train("sft", cfg)
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_run_folder_inside_the_base_model_is_refused(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:

@@ -134,7 +134,12 @@ def _json_object(path: Path) -> dict[str, Any] | None:
 
 
 def files_outside(
-    root: Path, listed: Collection[str], what: str, *, stale_paths: bool = False
+    root: Path,
+    listed: Collection[str],
+    what: str,
+    *,
+    stale_paths: bool = False,
+    vocab_files: bool = True,
 ) -> list[str]:
     """For a model folder whose files are ``listed``: every file a loader would open
     that is not one of them (so loading would read bytes nobody hashed): the shards a
@@ -143,7 +148,8 @@ def files_outside(
     ``stale_paths``: a vocab-file key (``tokenizer_file``, ...) naming a path that does
     not exist is no problem (a model folder saved by an older transformers on another
     machine; no loader can read it). A bundle is checked without: nothing it names may
-    lie outside it, on this machine or the one that will load it."""
+    lie outside it, on this machine or the one that will load it. Without ``vocab_files``
+    those keys are not looked at (transformers 5 ignores them)."""
     problems: list[str] = []
     for rel in sorted(listed):
         name = rel.rsplit("/", 1)[-1]
@@ -159,7 +165,8 @@ def files_outside(
             weight_map = data.get("weight_map")
             names = {"weight_map": weight_map.values() if isinstance(weight_map, dict) else []}
         else:
-            names = {key: _names(data.get(key)) for key in (*_FOLLOWED_KEYS, *_VOCAB_FILE_KEYS)}
+            keys = (*_FOLLOWED_KEYS, *(_VOCAB_FILE_KEYS if vocab_files else ()))
+            names = {key: _names(data.get(key)) for key in keys}
         for key, values in names.items():
             problems += [
                 f"{rel}: {'names shard' if key == 'weight_map' else key + ' names'} {v!r}, "
@@ -208,6 +215,29 @@ def unloaded_weights(root: Path, listed: Collection[str]) -> list[str]:
     return sorted(
         rel for rel in listed if rel.lower().endswith(WEIGHT_SUFFIXES) and rel not in loaded
     )
+
+
+def refuse_unhashed_loads(folder: Path, what: str) -> None:
+    """InputError (exit 2) when loading the model, adapter or tokenizer folder ``folder``
+    would read a file its hash (:func:`curagate.digest.hash_tree`) leaves out: a shard an
+    index names, or a tokenizer file ``tokenizer_config.json`` names, in a hidden folder or
+    a dot-file, or outside the folder. Found by attack: a base whose index named
+    ``.shards/model-00002-of-00002.safetensors`` was loaded by transformers and recorded
+    by train without it, so export merged onto a changed base under the same sha256."""
+    from curagate.digest import tree_paths
+
+    # The vocab-file keys are left out: transformers 5, which train, gate and export load
+    # with, ignores them (an older save's absolute path there is no file it reads).
+    outside = files_outside(
+        folder, tree_paths(folder), f"{what} that curagate hashes", vocab_files=False
+    )
+    if outside:
+        raise InputError(
+            f"{folder}: {outside[0]}; curagate hashes a model folder's files but not hidden ones "
+            "(a name starting with '.') or files outside it, so the recorded digest would not "
+            "cover bytes the loader reads: move the file into the folder under a visible name "
+            "and fix the reference"
+        )
 
 
 def _names(value: Any) -> list[Any]:
@@ -353,6 +383,7 @@ __all__ = [
     "load_manifest",
     "loaded_weights",
     "manifest_bytes",
+    "refuse_unhashed_loads",
     "unloaded_weights",
     "verify_bundle",
 ]

@@ -224,6 +224,10 @@ def resolve_model(
         raise InputError(
             f"{spec}: neither run.json (a training run) nor config.json (a model directory) found"
         )
+    if not (path / MANIFEST_NAME).exists():  # a bundle's manifest lists hidden files too
+        from curagate.export.manifest import refuse_unhashed_loads
+
+        refuse_unhashed_loads(path, "the model")
     files = hash_tree(path)
     sha = files_digest(files)
     if (path / MANIFEST_NAME).exists():

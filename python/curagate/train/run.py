@@ -625,6 +625,9 @@ def train(
             "stopping) would be chosen on rows it trained on; give validation rows of their "
             "own (curagate split)"
         )
+    from curagate.export.manifest import refuse_unhashed_loads
+
+    refuse_unhashed_loads(base, "the base model")  # before its files are recorded
     base_files = hash_tree(base)
     # The data's state from before it was read (a file swapped between reading and
     # hashing was recorded with the new bytes' sha256), the base model's and the golden
