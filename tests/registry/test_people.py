@@ -1498,3 +1498,43 @@ def test_one_statement_has_one_digest_however_its_envelope_is_spelled(
     assert signed_digest(json.dumps(envelope, indent=2).encode()) == digest
     for broken in (b"not json", b"[]", json.dumps({**envelope, "payload": "%%"}).encode()):
         assert signed_digest(broken) is None
+
+
+def test_a_copy_of_the_database_put_back_is_not_read_with_the_other_copys_first_offers(
+    tmp_path: Path, ci_key: tuple[Path, Path]
+) -> None:
+    # Found by the re-attack: first offers were kept per path, report and row count: a
+    # process that had read one copy judged a pass signed in the future, refused in the
+    # other copy put back at the same path, by today's clock once its time came; it shipped.
+    import shutil
+
+    from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, read_artifact
+    from curagate.signing import ATTESTATION_NAME, sign_envelope, statement
+
+    reg, digest = _one_person_registry(tmp_path, ci_key)
+    db, folder = reg.path, reg.path.parent
+    reg.close()
+    shutil.copytree(folder, tmp_path / "backup")
+    ahead = _signed_ahead_of_the_clock(tmp_path / "p", digest, "pass", ci_key[0])
+    assert (ahead.parent / ATTESTATION_NAME).is_file()
+    loaded = read_artifact(GateReportDoc, ahead)
+    predicate = GatePredicate.of_report(loaded.doc, loaded.sha256).model_dump(mode="json")
+    predicate["issued_at"] = iso_utc(datetime.now(UTC))
+    honest = sign_envelope(statement("bot", digest, predicate), ci_key[0])
+    first = Registry(db)
+    for _ in range(2):  # the same report signed now, twice: two rows in this copy
+        assert first.add_gate_report_bytes(
+            "bot", 1, ahead.read_bytes(), attestation=honest
+        ).accepted
+        first.deciding_report(first.get("bot", 1))
+    first.close()
+    shutil.rmtree(folder)
+    shutil.copytree(tmp_path / "backup", folder)
+    second = Registry(db)
+    assert not second.add_gate_report("bot", 1, ahead).accepted
+    time.sleep(3)  # its signed time has come
+    with pytest.raises(CheckFailed):
+        second.promote("bot", 1, to="production", actor="ci", gate_report=ahead)
+    assert second.get("bot", 1).stage != "production"
+    second.check()
+    second.close()

@@ -829,7 +829,7 @@ _JUDGED: OrderedDict[tuple[Any, ...], Judgement] = OrderedDict()
 _JUDGED_SIZE = 16384
 _JUDGED_LOCK = threading.Lock()
 # Registry._offers and Registry._stored_statement, kept per process like _JUDGED.
-_OFFERS: OrderedDict[tuple[str, str, int, int | None], dict[str, str]] = OrderedDict()
+_OFFERS: OrderedDict[tuple[str, str | None, str, int, int | None], dict[str, str]] = OrderedDict()
 _OFFERS_SIZE = 4096
 _STATEMENTS: OrderedDict[str, str | None] = OrderedDict()
 _STATEMENTS_SIZE = 65536
@@ -1791,8 +1791,9 @@ class Registry:
 
     def _offers(self, db: sqlite3.Connection, report_sha256: str) -> dict[str, str]:
         """When each signed statement about a report was first recorded: {statement digest:
-        recorded_at}. Kept per report and its attested rows (count and last id: rows are
-        only added), and each stored envelope's statement per address: reading every
+        recorded_at}. Kept per database (its path and log head), report and attested rows
+        (count and last id: rows are only added), and each stored envelope's statement per
+        address: reading every
         envelope of a report again for each of its rows made a page of 100 re-uploads of
         one report (each padded to 400 KB) take 25 s."""
         count, last = db.execute(
@@ -1800,7 +1801,11 @@ class Registry:
             "AND attestation_sha256 IS NOT NULL",
             (report_sha256,),
         ).fetchone()
-        key = (str(self.path), report_sha256, count, last)
+        # With the log's head: another copy of the database put back at this path may have
+        # as many rows of the report (found by the re-attack: the first copy's offers, which
+        # lacked a pass signed in the future, judged it in the second by today's clock).
+        head = db.execute("SELECT hash FROM log ORDER BY id DESC LIMIT 1").fetchone()
+        key = (str(self.path), None if head is None else str(head[0]), report_sha256, count, last)
         with _OFFERS_LOCK:
             hit = _OFFERS.get(key)
             if hit is not None:
