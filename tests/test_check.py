@@ -320,13 +320,41 @@ def test_staged_context_reads_the_running_hook_s_selection_not_the_first_one_s(
     rc, out, err = run([*pc_args, "pc/c.jsonl"], capsys)
     assert rc == 1 and "DUP001 exact duplicate of pc/b.jsonl:1" in out[0], err
     # No telling which runs (both select the file, with the same arguments): the files
-    # both select are context, never one hook's alone.
+    # either selects are context, and the chat file this run cannot read as prompt/
+    # completion is skipped (it is its own hook's to check).
     _hooks_config(repo, [_hook("c1", "pc.yaml", "^(chat|pc)/"), _hook("c2", "pc.yaml", "^pc/")])
     rc, out, err = run([*pc_args, "pc/c.jsonl"], capsys)
     assert rc == 1 and "DUP001 exact duplicate of pc/b.jsonl:1" in out[0], err
     _hooks_config(repo, [_hook("c1", "pc.yaml", "^chat/"), _hook("c2", "pc.yaml", "^pc/")])
     rc, out, err = run(["--no-golden", "--staged-context", "--", "pc/c.jsonl"], capsys)
-    assert (rc, out, err) == (0, [], ""), "by hand, other arguments: no hook's files alone"
+    assert rc == 1 and "DUP001 exact duplicate of pc/b.jsonl:1" in out[0], "by hand: every hook's"
+
+
+def test_staged_context_of_hooks_it_cannot_tell_apart_is_every_file_they_select(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the re-attack: where several hooks with the same arguments may be this run,
+    # only the files all of them select were context. Three hooks (x|y, x|z, y|z files),
+    # each handed part of its files by pre-commit: hook a's run of the y files read only
+    # the y files (a and c select them), and 1y's copy of 0x passed.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    for n in ("0x", "1y", "2y", "3x", "4z"):
+        write(repo / "d" / f"{n}.jsonl", [pc(1 if n in ("0x", "1y") else int(n[0]) + 10)])
+    args = ["--no-golden", "--staged-context", "--"]
+    _hooks_config(
+        repo,
+        [
+            {"id": i, "entry": "curagate check", "args": args, "files": f"^d/\\d[{sel}]"}
+            for i, sel in (("a", "xy"), ("b", "xz"), ("c", "yz"))
+        ],
+    )
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    subprocess.run(["git", "add", "."], check=True)
+    rc, out, err = run([*args, "d/1y.jsonl", "d/2y.jsonl"], capsys)
+    assert rc == 1 and "d/1y.jsonl:1: DUP001 exact duplicate of d/0x.jsonl:1" in out[0], err
 
 
 def test_staged_context_outside_a_git_work_tree_is_a_usage_error(

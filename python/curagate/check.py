@@ -10,7 +10,7 @@ well under a second for a few thousand records.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,7 +191,7 @@ def check(
     """
     from curagate.audit.pii import shown
     from curagate.audit.rules import RULES
-    from curagate.io import expand_inputs, read_batches
+    from curagate.io import expand_inputs
     from curagate.leakage.texts import row_texts
 
     cfg = _settings(config)
@@ -234,9 +234,7 @@ def check(
     if leakage and (given or cfg.references or golden_dirs[0].is_dir()) and "LEAK001" in rules:
         leaks = _golden_index(references, ngram or cfg.ngram, references != golden_dirs)
 
-    for batch in read_batches(
-        paths, format=cfg.format, text_field=cfg.text_field, preference_key=cfg.preference_key
-    ):
+    for batch in _read(paths, own, cfg):
         src = Path(batch.source).as_posix()
         if own is not None and str(Path(batch.source).resolve()) not in own:
             # context only: its records are the earlier copies a later file may repeat, and
@@ -291,6 +289,26 @@ def check(
     if empty:
         raise InputError(no_records(empty, None if len(empty) == len(mine) else len(mine)))
     return _escalated([out[k] for k in sorted(out)], cfg, total, {"DUP001": context_dups})
+
+
+def _read(paths: list[Path], own: set[str] | None, cfg: _Settings) -> Iterator[Batch]:
+    """The batches of ``paths`` in order; a context file (not in ``own``) this run cannot
+    read in its format is skipped: it holds no record this run's could repeat, and it is
+    its own hook's to check (a chat file staged beside this hook's prompt/completion
+    files stopped the run, exit 2: "no record has field 'prompt' ...")."""
+    from curagate.io import read_batches
+
+    for path in paths:
+        try:
+            yield from read_batches(
+                [path],
+                format=cfg.format,
+                text_field=cfg.text_field,
+                preference_key=cfg.preference_key,
+            )
+        except InputError:
+            if own is None or str(path.resolve()) in own:
+                raise
 
 
 def _escalated(

@@ -89,7 +89,7 @@ def _hook_selection(root: Path, args: argparse.Namespace | None = None) -> Calla
         config = None
     selections = _selection_of(config, None if args is None else _running(root, args))
     chosen = [_selects(sel) for sel in selections]
-    return lambda name: all(selects(name) for selects in chosen)
+    return lambda name: any(selects(name) for selects in chosen)
 
 
 def _selects(selection: _Selection) -> Callable[[str], bool]:
@@ -114,17 +114,21 @@ def _selection_of(
     config: object, running: Callable[[dict[Any, Any], bool, _Selection], bool] | None = None
 ) -> list[_Selection]:
     """The selections (files patterns, exclude patterns) this hook may have in a parsed
-    pre-commit config: its context is the files all of them take. One, unless several
+    pre-commit config: its context is the files any of them takes. One, unless several
     hooks run ``curagate check`` with other selections and ``running`` cannot tell which
-    one this is: then only what each of them would select is context, never another
-    hook's files.
+    one this is: then the files each of them would select (the running hook's among
+    them; a context file this run cannot read in its format is skipped by
+    :func:`curagate.check.check`).
 
     pre-commit tells a hook nothing of its id, so ``running(hook, local, selection)`` says
     whether a hook may be this run: its arguments are this run's, and it selects every
     file this run was given. The first such hook was taken whichever ran: a second local
     hook for other files, with another ``--config``, read the first one's files as context
     and stopped (exit 2: "no record has field 'prompt' needed by format
-    prompt_completion")."""
+    prompt_completion"). Where several may be this run, only the files all of them take
+    were context at first: found by the re-attack, three hooks with the same arguments,
+    each handed part of its files by pre-commit, each read half of them, and a duplicate
+    across the halves passed."""
     shipped: _Selection = ((HOOK_FILES,), (HOOK_EXCLUDE,))
     if not isinstance(config, dict):
         return [shipped]
