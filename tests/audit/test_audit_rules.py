@@ -1373,8 +1373,9 @@ def test_values_written_in_other_forms_are_found_and_redacted(
         "the hosts 192.0.2.10, 198.51.100.7, 203.0.113.255 and 2001:db8::1",
         "pay GB82 WEST 1234 5698 7654 32 or DE89370400440532013000 or GB33BUKB20201555555555",
         "DE89 3704 0044 0532 0130 00",  # (nor is a card found in its digits)
-        # an SSH remote, user@host: then a path, is no address
-        "git clone git@github.com:org/repo.git or deploy@build.acme-corp.com:/srv/app",
+        # a git remote over SSH is no address
+        "git clone git@github.com:org/repo.git or ci@build.acme-corp.com:tools/app.git",
+        "git remote add up git@gitlab.acme-corp.com:group/project",
     ],
 )
 def test_documentation_values_and_ssh_remotes_are_no_pii(
@@ -1382,6 +1383,19 @@ def test_documentation_values_and_ssh_remotes_are_no_pii(
 ) -> None:
     assert pii.scan(text) == []
     assert not any(run_audit([pc(1, text), pc(2)])["stats"]["pii"].values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Found by the re-attack: any ":" then "/" after an address read as an SSH remote
+        "user jane.doe@gmail.com:12/05/2024 signed in",
+        "see jane.doe@gmail.com:~/notes for it",
+        "deploy to jane.doe@build.acme-corp.com:/srv/app now",
+    ],
+)
+def test_an_address_followed_by_a_colon_and_a_path_is_still_an_address(text: str) -> None:
+    assert [h.rule for h in pii.scan(text)] == ["PII001"]
 
 
 def test_the_values_around_documentation_ones_are_still_found() -> None:

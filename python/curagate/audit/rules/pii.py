@@ -33,8 +33,10 @@ RULES = (
         "(U+FF20 for the `@`, U+FF0E for the dots) or an HTML character reference (`jane.doe&#64;gmail.com`, "
         "`&#x40;`). A retina asset's "
         "name, an `@`, a scale and an image extension (`icon@2x.png`, `logo@1.5x.webp`), is "
-        "none; so is a user at a host then `:` and a path (an SSH remote, "
-        "`git@github.com:org/repo.git`), and an address at a domain reserved for "
+        "none; so is a git remote over SSH (the user `git` at a host then `:` and a path, or "
+        "any user then `:` and a path to a `.git` repository: "
+        "`git@github.com:org/repo.git`; an address then `:` and another path, "
+        "`jane@gmail.com:~/notes`, is still one), and an address at a domain reserved for "
         "documentation (RFC 2606: example.com, example.net, example.org and their "
         "subdomains, and the `.example`, `.test`, `.invalid` and `.localhost` top-level "
         "domains): a placeholder, as the fix advises.",
