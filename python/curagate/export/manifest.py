@@ -206,14 +206,34 @@ def loaded_weights(root: Path, listed: Collection[str]) -> set[str]:
     return set()
 
 
-def unloaded_weights(root: Path, listed: Collection[str]) -> list[str]:
-    """The files of ``listed`` named like weights (:data:`WEIGHT_SUFFIXES`) that loading
-    the folder with transformers does not read: a GGUF, an ONNX file, a shard no index
-    names, a ``.bin`` beside ``model.safetensors``. A gate that loads the folder so never
-    evaluated them, whatever its verdict says of the folder."""
+# The files of a model folder besides its weights that loading it reads (the model's
+# config, the tokenizer's files by the names transformers gives them, the chat template)
+# or that only document it: a bundle's file of any other name is none a gate evaluated.
+MODEL_FOLDER_FILES = frozenset(
+    {
+        "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt",
+        "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
+        "chat_template.jinja", "chat_template.json", "README.md", "LICENSE", "LICENSE.md",
+        "LICENSE.txt", "NOTICE", "NOTICE.md", "NOTICE.txt", "USE_POLICY.md",
+    }
+)  # fmt: skip
+
+
+def unevaluated_files(root: Path, listed: Collection[str]) -> list[str]:
+    """The files of ``listed`` that loading the folder with transformers does not read,
+    nor are one of :data:`MODEL_FOLDER_FILES`: a GGUF, an ONNX file, a shard no index
+    names, a ``.bin`` beside ``model.safetensors``, and any file of another name or in a
+    subfolder. A gate that loads the folder so never evaluated them, whatever its verdict
+    says of the folder. Known names, not weight suffixes: found by the re-attack, a
+    ``model.Q4_K_M.gguf.zst``, ``model.safetensors.1`` or a folder named ``model.gguf``
+    was none of the suffixes, and passed the gate."""
     loaded = loaded_weights(root, listed)
+    indexes = {name + _INDEX_SUFFIX for name in (_SAFE_WEIGHTS, _BIN_WEIGHTS)}
     return sorted(
-        rel for rel in listed if rel.lower().endswith(WEIGHT_SUFFIXES) and rel not in loaded
+        rel
+        for rel in listed
+        if rel not in loaded and rel not in indexes and rel not in MODEL_FOLDER_FILES
     )
 
 
@@ -374,6 +394,7 @@ def verify_bundle(
 __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_SCHEMA_VERSION",
+    "MODEL_FOLDER_FILES",
     "WEIGHT_SUFFIXES",
     "VerifyResult",
     "artifact_digest",
@@ -384,6 +405,6 @@ __all__ = [
     "loaded_weights",
     "manifest_bytes",
     "refuse_unhashed_loads",
-    "unloaded_weights",
+    "unevaluated_files",
     "verify_bundle",
 ]

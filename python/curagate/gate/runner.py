@@ -25,7 +25,7 @@ from typing import Any, TypeGuard
 from curagate.artifacts import GatePredicate, GateReportDoc, iso_utc, parse_artifact
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, CuragateError, InputError, MissingExtraError
-from curagate.export.manifest import WEIGHT_SUFFIXES, loaded_weights, unloaded_weights
+from curagate.export.manifest import WEIGHT_SUFFIXES, loaded_weights, unevaluated_files
 from curagate.findings import Severity, Verdict
 from curagate.findings import exit_code as findings_exit_code
 from curagate.gate.checks import (
@@ -1446,7 +1446,7 @@ def _unevaluated_weights(cand: ModelRef) -> str | None:
     if cand.kind != "bundle":
         return None
     assert cand.model_dir is not None
-    extra = unloaded_weights(cand.model_dir, cand.manifest_files)
+    extra = unevaluated_files(cand.model_dir, cand.manifest_files)
     name = cand.exported_gguf
     gguf = name if name in extra and "/" not in name and name.endswith(".gguf") else None
     others = [f for f in extra if f != gguf]
@@ -1454,11 +1454,12 @@ def _unevaluated_weights(cand: ModelRef) -> str | None:
         loaded = sorted(loaded_weights(cand.model_dir, cand.manifest_files))
         shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
         raise InputError(
-            f"{cand.spec}: {shown}: weights the gate does not load (it evaluates what "
-            f"transformers loads: {', '.join(loaded) or 'nothing'}), while a passing gate "
-            "vouches for every file of the bundle; re-export the bundle without them (the "
-            "only GGUF a gate re-checks is the one `curagate export --gguf` wrote), or ship "
-            "them as a separate artifact and gate it as served"
+            f"{cand.spec}: {shown}: files the gate neither loads nor knows (it evaluates the "
+            f"weights transformers loads: {', '.join(loaded) or 'nothing'}; besides them a "
+            "bundle holds its config, tokenizer files and documentation), while a passing "
+            "gate vouches for every file of the bundle; re-export the bundle without them "
+            "(the only GGUF a gate re-checks is the one `curagate export --gguf` wrote), or "
+            "ship them as a separate artifact and gate it as served"
         )
     if gguf is not None:
         try:
