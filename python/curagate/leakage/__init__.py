@@ -62,14 +62,7 @@ from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, InputError
 from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
-from curagate.leakage.texts import (
-    RowTexts,
-    markup_decoded,
-    row_texts,
-    strings_of,
-    with_joiners_split,
-    without_zero_width_spaces,
-)
+from curagate.leakage.texts import RowTexts, conversations_of, row_texts, strings_of
 from curagate.limits import MAX_THREADS
 from curagate.records import (
     Batch,
@@ -1155,7 +1148,11 @@ def _scan_file(
             if found:
                 qkeys = pa.array(found, pa.large_string())
                 part.nbytes += _text_bytes(qkeys)
-                _collect(by_item, index, _scan(index, paraphrases, qkeys), qkeys, where)
+                # With the views of a valid row's key (its turns one by one, decoded...).
+                qtexts = RowTexts(qkeys, None)
+                for scanned, _, hits in _new_hits(lambda t: _scan(index, paraphrases, t), qtexts):
+                    if hits:
+                        _collect(by_item, index, hits, scanned, where)
                 if paraphrases is not None:
                     part.paraphrase_unreadable += paraphrases.unreadable_among(qkeys)
     return part
@@ -1259,8 +1256,9 @@ def _collect(
 def quarantined_texts(
     rows: Sequence[Quarantined],
 ) -> tuple[list[str], dict[int, _Place], list[Quarantined]]:
-    """The text of each quarantined row (every string in it, joined by newlines),
-    where each came from, and the rows that could not be parsed at all.
+    """The text of each quarantined row (every string in it, joined by newlines, then its
+    conversations as "role: content" lines), where each came from, and the rows that
+    could not be parsed at all. Scan it as a key (``RowTexts(texts, None)``), for its views.
 
     A row that is not valid JSON is unreadable; its raw line is still
     scanned as text (best effort: JSON escapes are not undone).
@@ -1283,13 +1281,13 @@ def quarantined_texts(
             continue
         assert q.row is not None
         places[len(texts)] = _Place(q.file, q.row, q.line, _row_id(value, q), True)
-        joined = "\n".join(strings)
-        variants = (
-            without_zero_width_spaces(joined),
-            with_joiners_split(joined),
-            markup_decoded(joined),
-        )
-        texts.append("\n".join([joined, *(v for v in variants if v is not None)]))
+        # Its conversations rendered as a valid row's key renders them, last (after them,
+        # the other strings were glued to the last turn): their turns get the views a
+        # valid row's get (texts.RowTexts.parts, as are the texts without zero-width spaces,
+        # with joined words split or markup decoded). Joined as strings ("user" and its
+        # text on lines of their own), a chat quarantined for an empty system prompt showed
+        # no turn, and a short golden question that was a whole user turn matched nothing.
+        texts.append("\n".join([*strings, *conversations_of(value)]))
     return texts, places, unreadable
 
 

@@ -24,7 +24,7 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
-from curagate.records import RecordFormat, key_columns, render_column
+from curagate.records import RecordFormat, key_columns, message_line, render_column
 
 # The readers' kernels (curagate._kernels): `curagate check` keeps off the slow
 # `import pyarrow.compute`.
@@ -36,7 +36,7 @@ else:
 
     pa = lazy_import("pyarrow")
 
-__all__ = ["RowTexts", "row_texts", "strings_of"]
+__all__ = ["RowTexts", "conversations_of", "row_texts", "strings_of"]
 
 # What of a key column the key already holds (records.render_value): a string, each
 # string of a list (stepwise steps), and of a message its role, its content string
@@ -164,17 +164,24 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
 
 # A conversation's key: a "role: content" line per turn (records.render_value), the role as
 # the record names it. These open a turn, in any case (OpenAI's developer, ShareGPT-style
-# human and gpt, Gemini's model; a conversation opened by a developer turn got no user view).
-_ROLES = "(?i:system|developer|user|human|assistant|gpt|model|bot|tool|function|ipython)"
-_ROLE_OF = {"user": "(?i:user|human)", "assistant": "(?i:assistant|gpt|model|bot)"}
-_A_TURN = rf"^{_ROLES}: "
+# human and gpt, Gemini's model, OpenAssistant's prompter, Cohere's chatbot; a conversation
+# opened by a developer turn got no user view, and a prompter's turn was never a user's).
+_ROLES = (
+    "(?i:system|developer|user|human|prompter|assistant|gpt|model|bot|chatbot|tool|function"
+    "|ipython)"
+)
+_ROLE_OF = {"user": "(?i:user|human|prompter)", "assistant": "(?i:assistant|gpt|model|bot|chatbot)"}
+# A turn on any line, not only the first: a conversation opened by a role not named here (a
+# `prompter` turn) got no view at all, not even of a later `user` turn.
+_A_TURN = rf"(?m)^{_ROLES}: "
 
 # Each turn's opening marked with a record separator (taken out of the texts first): Arrow's
 # regular expressions (RE2) cannot look ahead for where a turn ends, but a turn is then
 # everything up to the next mark. Dropping only another role's opening line glued the second
 # line of a two-line answer or system prompt to the user's turn, and a short golden question
 # that was the whole turn matched nothing. A turn of the role looked for is marked again with
-# a unit separator, so that everything from the other marks to the next is dropped.
+# a unit separator, so that everything from the other marks to the next is dropped, and so is
+# the text before the first mark (a turn of a role not named above).
 _MARK, _OWN = "\x1e", "\x1f"
 _THREE_TURNS = rf"{_MARK}[^{_MARK}]*{_MARK}[^{_MARK}]*{_MARK}"
 
@@ -195,7 +202,9 @@ def _only(marked: pa.Array, role: str) -> pa.Array:
     from curagate import _kernels
 
     own = _kernels.replace_substring_regex(marked, rf"{_MARK}{_ROLE_OF[role]}: ", _OWN)
-    return _kernels.replace_substring_regex(own, rf"{_MARK}[^{_MARK}{_OWN}]*", "")
+    # The mark first: RE2 takes the first alternative that matches, and `^`'s empty match
+    # at a mark opening the text stepped over it (a system turn first stayed in).
+    return _kernels.replace_substring_regex(own, rf"(?:{_MARK}|^)[^{_MARK}{_OWN}]*", "")
 
 
 def _role_joined(marked: pa.Array, role: str) -> pa.Array:
@@ -569,6 +578,24 @@ def _json_in(text: str) -> Any:
 def strings_of(value: Any) -> list[str]:
     """Every string in a parsed JSON value, in document order."""
     return _strings_and_bytes(value)[0]
+
+
+def conversations_of(value: Any) -> list[str]:
+    """Each list of messages (objects with a ``role`` and a ``content``) in a parsed JSON
+    value, at any depth, rendered as a key renders it ("role: content" lines,
+    :func:`curagate.records.message_line`), in document order."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(reversed(v.values()))
+        elif isinstance(v, list):
+            turns = [isinstance(m, dict) and "role" in m and "content" in m for m in v]
+            if any(turns):
+                out.append("\n".join(message_line(m) for m, t in zip(v, turns, strict=True) if t))
+            stack.extend(reversed([m for m, t in zip(v, turns, strict=True) if not t]))
+    return out
 
 
 def _strings_and_bytes(value: Any) -> tuple[list[str], bool]:

@@ -1,0 +1,69 @@
+"""A short golden question (no 13-gram, under the span's 8 words) that is a whole user turn
+is found by the views of a conversation's turns (curagate.leakage.texts): in a chat whose
+first role is not one the views know and in a quarantined chat."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curagate.cli import main
+from curagate.leakage import detect
+
+Q = "What is the capital city of Peru?"
+
+
+def _files(tmp_path: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "g1", "prompt": Q, "reference": "Lima"}) + "\n")
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return ref, corpus
+
+
+def _chat(*turns: tuple[str, str]) -> dict[str, Any]:
+    return {"messages": [{"role": r, "content": c} for r, c in turns]}
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        # OpenAssistant's `prompter` first: `^` matched only the key's first line, so a
+        # first role the views did not know turned them all off, a later `user` turn's too
+        _chat(("prompter", "Hi, I have some geography questions for you to answer."),
+              ("assistant", "Sure."), ("user", Q), ("assistant", "Lima.")),
+        # a `prompter` turn is the user's
+        _chat(("prompter", Q), ("assistant", "Lima is the capital.")),
+        # quarantined for its format (an empty system prompt): scanned only as its strings
+        # joined, "user" and the question on lines of their own, with no turn views
+        _chat(("system", ""), ("user", Q), ("assistant", "Lima.")),
+        # ... or for a role the readers refuse, the question its second user turn
+        _chat(("narrator", "A quiz."), ("user", "Hi there"), ("assistant", "Hello!\nAsk away."),
+              ("user", Q), ("assistant", "Lima.")),
+        # a valid row whose text opens with a line that is no turn
+        {"text": f"Chat log 12\nprompter: Hello.\nassistant: Hi.\nuser: {Q}\nassistant: Lima."},
+    ],
+)  # fmt: skip
+def test_a_whole_user_turn_after_an_unknown_role_or_in_a_quarantined_chat_is_found(
+    tmp_path: Path, row: dict[str, Any]
+) -> None:
+    # a control: the question inside a longer user turn is no whole turn
+    near = _chat(("system", ""), ("user", f"Quick one. {Q} Thanks."), ("assistant", "Lima."))
+    ref, corpus = _files(tmp_path, [row, near])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+def test_check_gives_a_quarantined_chat_its_leak_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/leakage.md: a quarantined row holding a golden item is its FMT finding and a
+    # LEAK001; `check` gave FMT005 only.
+    ref, corpus = _files(tmp_path, [_chat(("system", ""), ("user", Q), ("assistant", "Lima."))])
+    assert main(["check", str(corpus), "--golden", str(ref)]) == 1
+    out = capsys.readouterr().out
+    assert "FMT005" in out and "LEAK001" in out, out
