@@ -1,6 +1,7 @@
 """A short golden question (no 13-gram, under the span's 8 words) that is a whole user turn
 is found by the views of a conversation's turns (curagate.leakage.texts): in a chat whose
-first role is not one the views know and in a quarantined chat."""
+first role is not one the views know, in a quarantined chat, in a chat stored as one text
+in a chat template, and in a turn wrapped in web markup."""
 
 from __future__ import annotations
 
@@ -67,3 +68,40 @@ def test_check_gives_a_quarantined_chat_its_leak_too(
     assert main(["check", str(corpus), "--golden", str(ref)]) == 1
     out = capsys.readouterr().out
     assert "FMT005" in out and "LEAK001" in out, out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n{Q}<|im_end|>\n"
+        "<|im_start|>assistant\nLima<|im_end|>",  # ChatML
+        f"### Human: {Q}\n### Assistant: Lima",
+        f"Below is an instruction.\n\n### Instruction:\n{Q}\n\n### Response:\nLima",  # Alpaca
+        f"<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHello [/INST] Hi! </s><s>[INST] {Q} [/INST]"
+        " Lima </s>",  # Llama 2, the second user turn
+        f"<s>[INST] {Q} [/INST] Lima</s>",  # Mistral
+        "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+        f"{Q}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nLima<|eot_id|>",  # Llama 3
+        f"<start_of_turn>user\n{Q}<end_of_turn>\n<start_of_turn>model\nLima<end_of_turn>",  # Gemma
+    ],
+)
+def test_a_whole_user_turn_of_a_chat_in_a_template_is_found(tmp_path: Path, text: str) -> None:
+    # A chat stored as one text in a chat template was never split into turns ("User: Q"
+    # lines were): "0 leaked", check passed.
+    near = f"<|im_start|>user\nQuick one: {Q} Thanks<|im_end|>\n<|im_start|>assistant\nLima"
+    ref, corpus = _files(tmp_path, [{"text": text}, {"text": near}])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+@pytest.mark.parametrize("turn", [f"<p>{Q}</p>", f"<b>{Q}</b>&nbsp;", Q.replace(" ", "%20")])
+def test_a_whole_user_turn_in_web_markup_is_found(tmp_path: Path, turn: str) -> None:
+    # The markup-decoded key was never split into turns: a user turn of `<p>Q</p>` was a
+    # whole turn only decoded, and nothing matched.
+    row = _chat(("user", turn), ("assistant", "Lima is the capital."))
+    near = _chat(("user", f"<p>Quick one. {Q} Thanks.</p>"), ("assistant", "Lima."))
+    ref, corpus = _files(tmp_path, [row, near])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)

@@ -71,8 +71,8 @@ class RowTexts:
         some hold a zero-width space, joined words or web markup, by the same texts without
         it (:func:`without_zero_width_spaces`), split (:func:`with_joiners_split`) or
         decoded (:func:`markup_decoded`); keys of conversations, by their user turns joined
-        and by their assistant turns joined (:func:`_role_turns`); then the key's
-        :attr:`fields`."""
+        and by their assistant turns joined (:func:`_turn_views`);
+        then the key's :attr:`fields`."""
         out: list[tuple[pa.Array, bool]] = []
         for texts, is_key in ((self.keys, True), (self.other, False)):
             if texts is None:
@@ -80,7 +80,7 @@ class RowTexts:
             variants = (texts, _without_zwsp(texts), _joined_split(texts), _decoded(texts))
             out += [(t, is_key) for t in variants if t is not None]
             if is_key:
-                out += [(t, is_key) for t in _role_turns(texts)]
+                out += [(t, is_key) for t in _turn_views(texts)]
         return out + [(f, True) for f in self.fields]
 
 
@@ -181,7 +181,7 @@ _A_TURN = rf"(?m)^{_ROLES}: "
 # line of a two-line answer or system prompt to the user's turn, and a short golden question
 # that was the whole turn matched nothing. A turn of the role looked for is marked again with
 # a unit separator, so that everything from the other marks to the next is dropped, and so is
-# the text before the first mark (a turn of a role not named above).
+# the text before the first mark (a turn of a role not named above, a template's preamble).
 _MARK, _OWN = "\x1e", "\x1f"
 _THREE_TURNS = rf"{_MARK}[^{_MARK}]*{_MARK}[^{_MARK}]*{_MARK}"
 
@@ -236,7 +236,7 @@ def _each_turn(marked: pa.Array, role: str) -> list[pa.Array]:
     return [_short(_kernels.fill_null(_kernels.list_element(grid, k), empty)) for k in range(views)]
 
 
-def _role_turns(texts: pa.Array) -> list[pa.Array]:
+def _role_turns(texts: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
     """Views of conversations' keys: their user turns joined into one text, each user
     turn on its own (:func:`_each_turn`), and, for three turns or more, their assistant
     turns joined into another; none when no key is a conversation. A golden question cut
@@ -245,21 +245,119 @@ def _role_turns(texts: pa.Array) -> list[pa.Array]:
     answer given a few words per assistant turn, each followed by "go on"; and a short
     golden question (under 8 words: no n-gram, no span) that was a whole user turn matched
     nothing, its answer (or its "user: ", a preference row's or a prompt-only row's one
-    turn, or the conversation's other turns) beside it in the key."""
+    turn, or the conversation's other turns) beside it in the key. Also the user turns
+    joined, whatever their length (None: no conversation)."""
     from curagate import _kernels
 
     talk = _kernels.match_substring_regex(texts, _A_TURN)  # a conversation, one turn or more
     if not _any_true(talk):
-        return []
+        return [], None
     marked = _marked(texts, talk)
     user = _role_joined(marked, "user")
     three = _kernels.match_substring_regex(marked, _THREE_TURNS)
     if not _any_true(three):  # only a short question as a whole turn is new here
-        return [_short(user), *_each_turn(marked, "user")]
+        return [_short(user), *_each_turn(marked, "user")], user
     return [
         _kernels.if_else(three, user, _short(user)),
         *_each_turn(marked, "user"),
         _role_joined(_kernels.if_else(three, marked, pa.scalar("", texts.type)), "assistant"),
+    ], user
+
+
+# Chats stored as one text in a chat template (a `text` column of an SFT set): ChatML
+# (`<|im_start|>user`), Gemma (`<start_of_turn>user`), Llama 3 (`<|start_header_id|>user`),
+# Llama 2 and Mistral (`[INST] ... [/INST]`, `<<SYS>>`), and the `### Human:` /
+# `### Assistant:` and Alpaca `### Instruction:` / `### Response:` headers. Their turns were
+# never split ("User: Q" lines were): a short golden question that was a whole user turn
+# matched nothing. Each template is rewritten into "role: " lines before the split, in the
+# rows that use it (one cheap look at every row first, as for the other views).
+_HEADER = r"(?im:^###[ \t]*(?:human|user|assistant|system|instruction|response)[ \t]*:)"
+_TEMPLATE = rf"<\|im_start\|>|<start_of_turn>|<\|start_header_id\|>|\[/?INST\]|{_HEADER}"
+_TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        r"<\|im_start\|>|<start_of_turn>|<\|start_header_id\|>",
+        (
+            (
+                r"(?:<\|im_start\|>|<start_of_turn>)[ \t]*([A-Za-z_]+)[ \t]*\n?"
+                r"|<\|start_header_id\|>[ \t]*([A-Za-z_]+)[ \t]*<\|end_header_id\|>\s*",
+                "\n\\1\\2: ",
+            ),
+        ),
+    ),
+    (
+        r"\[/?INST\]",
+        (
+            (r"\[INST\]\s*", "\nuser: "),
+            (r"\s*\[/INST\]\s*", "\nassistant: "),
+            (r"<<SYS>>\s*", "\nsystem: "),
+            (r"\s*<</SYS>>\s*", "\nuser: "),
+        ),
+    ),
+    (
+        _HEADER,
+        (
+            (r"(?im)^###[ \t]*(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
+            (r"(?im)^###[ \t]*instruction[ \t]*:\s*", "user: "),
+            (r"(?im)^###[ \t]*response[ \t]*:\s*", "assistant: "),
+        ),
+    ),
+)
+# A template's other tokens: a turn's end, the text's start and end.
+_TEMPLATE_TOKENS = (
+    r"<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|(?:begin|end)_of_text\|>|<\|endoftext\|>"
+    r"|<bos>|<eos>|</?s>"
+)
+
+
+def _untemplated(texts: pa.Array) -> pa.Array | None:
+    """``texts`` with the chats written in a template (:data:`_TEMPLATES`) rewritten as
+    "role: content" lines, the other rows as they are; None when no row uses one."""
+    from curagate import _kernels
+
+    templated = _kernels.match_substring_regex(texts, _TEMPLATE)
+    if not _any_true(templated):
+        return None
+    out = texts
+    for find, rewrites in _TEMPLATES:
+        hits = _kernels.match_substring_regex(out, find)
+        if not _any_true(hits):
+            continue
+        new = out
+        for pattern, replacement in rewrites:
+            new = _kernels.replace_substring_regex(new, pattern, replacement)
+        out = _kernels.if_else(hits, new, out)
+    bare = _kernels.replace_substring_regex(out, _TEMPLATE_TOKENS, "")
+    return _kernels.if_else(templated, bare, out)
+
+
+def _turn_views(texts: pa.Array) -> list[pa.Array]:
+    """:func:`_role_turns` of ``texts``, chats in a template rewritten first; and of those
+    whose user turns hold web markup, decoded (:func:`markup_decoded`): a user turn of
+    `<p>Q</p>` is a whole turn only decoded, and the decoded key was never split. Only
+    those rows are decoded again: many keys hold markup in an answer (`<|endoftext|>`)."""
+    from curagate import _kernels
+
+    # Not where every key is a conversation already (a column of messages): a look less.
+    talk = _kernels.match_substring_regex(texts, _A_TURN)
+    untemplated = None if _all_true(talk) else _untemplated(texts)
+    chats = texts if untemplated is None else untemplated  # templates' tokens gone, as tags
+    views, user = _role_turns(chats)
+    if user is None:
+        return views
+    marked_up = _kernels.match_substring_regex(user, _MARKUP)
+    if not _any_true(marked_up):
+        return views
+    # Those rows alone (few, most often), their views put back in their places ("" else).
+    rows = _kernels.indices_nonzero(marked_up)
+    decoded = _decoded(_kernels.take(chats, rows))
+    if decoded is None:
+        return views
+    at: list[int | None] = [None] * len(chats)
+    for k, row in enumerate(rows.to_pylist()):
+        at[row] = k
+    places, empty = pa.array(at, pa.int64()), pa.scalar("", chats.type)
+    return views + [
+        _kernels.fill_null(_kernels.take(v, places), empty) for v in _role_turns(decoded)[0]
     ]
 
 
@@ -366,6 +464,12 @@ def _any_true(mask: pa.Array | pa.ChunkedArray) -> bool:
     """Whether a boolean column holds a true (without ``pyarrow.compute``'s ``any``)."""
     chunks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
     return any(chunk.true_count for chunk in chunks)
+
+
+def _all_true(mask: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a boolean column (null-free) holds only trues."""
+    chunks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
+    return all(chunk.true_count == len(chunk) for chunk in chunks)
 
 
 def row_texts(
