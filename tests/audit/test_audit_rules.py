@@ -1349,6 +1349,11 @@ def test_content_part_types_are_redacted_in_the_reports(
         ("pay de62370400440532013001 now", "PII005"),  # small letters, compact
         ("pay GB12-WEST-1234-5698-7654-31 now", "PII005"),  # hyphen groups
         ("host \uff11\uff19\uff12.\uff11\uff16\uff18.\uff11.\uff12\uff13 up", "PII004"),
+        # found by the re-attack
+        ("mail mary.major&commat;gmail.com now", "PII001"),  # the named reference
+        ("mail mary.major\ufe6bgmail.com now", "PII001"),  # small commercial at
+        ("host \uff11\uff19\uff12\uff0e\uff11\uff16\uff18\uff0e\uff11\uff0e\uff12 up", "PII004"),
+        ("host 192\uff0e168\uff0e1\uff0e23 up", "PII004"),  # full-width dots
     ],
 )
 def test_values_written_in_other_forms_are_found_and_redacted(

@@ -59,8 +59,9 @@ _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
 # full-width (U+FF20, with full-width dots U+FF0E too) and as an HTML character
 # reference (`jane.doe&#64;gmail.com`, `&#x40;`): those went into sample.jsonl as written.
 # Keep in step with the e-mail family of rust/curagate-core/src/text/pii.rs.
-_AT = r"(?:@|%40|\uff20|&#0*64;|&#[xX]0*40;)"
+_AT = r"(?:@|%40|\uff20|\ufe6b|&#0*64;|&#[xX]0*40;|&commat;)"
 _AT_SIGN = re.compile(_AT)
+_AT_MARKS = ("@", "%40", "&#", "\uff20", "\ufe6b", "&commat;")  # what each spelling holds
 _EMAIL = re.compile(
     rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}{_AT}(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}[.\uff0e])+"
     rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
@@ -101,7 +102,8 @@ _PHONE = re.compile(
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
-_IPV4 = re.compile(r"(?<![A-Za-z_.\d])(?:\d{1,3}\.){3}\d{1,3}(?![A-Za-z_.\d])")
+# Dots full-width too (U+FF0E), as full-width text writes them with full-width digits.
+_IPV4 = re.compile(r"(?<![A-Za-z_.\uff0e\d])(?:\d{1,3}[.\uff0e]){3}\d{1,3}(?![A-Za-z_.\uff0e\d])")
 _IPV6 = re.compile(
     r"(?<![A-Za-z_:.\d])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![A-Za-z_:\d])"
 )
@@ -496,7 +498,7 @@ def scan(
         for m in pat.finditer(text):
             if not taken.overlaps(m.start(), m.end()):
                 add("SEC001", m, kind)
-    if families & EMAIL and ("@" in text or "%40" in text or "&#" in text or "\uff20" in text):
+    if families & EMAIL and any(at in text for at in _AT_MARKS):
         for m in _EMAIL.finditer(text):
             # One that runs past a secret is an address of its own (redact() covers both);
             # one inside a secret is the secret's (a key block's `Comment: bob@...`).
@@ -533,10 +535,10 @@ def scan(
             if not taken.overlaps(start, end):
                 hits.append(Hit("PII003", start, end, "card"))
                 taken.add(start, end)
-    for m in _IPV4.finditer(text) if families & IPV4 and "." in text else ():
+    for m in _IPV4.finditer(text) if families & IPV4 and ("." in text or "\uff0e" in text) else ():
         if not taken.overlaps(m.start(), m.end()):
             try:
-                v4 = ipaddress.IPv4Address(_ascii_digits(m.group()))
+                v4 = ipaddress.IPv4Address(_ascii_digits(m.group()).replace("\uff0e", "."))
             except ValueError:
                 continue
             if not _example_ip(v4):

@@ -30,8 +30,8 @@ RULES = (
         "An e-mail address, in any script (`josé@`, `пользователь@пример.рф`; in text written "
         "without spaces, such as Chinese, the address is its Latin part), also with its `@` "
         "URL-encoded as in a link (`?email=jane.doe%40gmail.com`), full-width "
-        "(U+FF20 for the `@`, U+FF0E for the dots) or an HTML character reference (`jane.doe&#64;gmail.com`, "
-        "`&#x40;`). A retina asset's "
+        "(U+FF20 for the `@`, U+FF0E for the dots), small (U+FE6B) or an HTML character "
+        "reference (`jane.doe&#64;gmail.com`, `&#x40;`, `&commat;`). A retina asset's "
         "name, an `@`, a scale and an image extension (`icon@2x.png`, `logo@1.5x.webp`), is "
         "none; so is a git remote over SSH (the user `git` at a host then `:` and a path, or "
         "any user then `:` and a path to a `.git` repository: "
@@ -76,7 +76,7 @@ RULES = (
         "`a[1::2]`, `x[1000::4]`) and the `::` of Haskell, RST or C++ are none; `::` and the "
         "loopback `::1` name no host and are not reported, nor is an address of two decimal "
         "groups (`2001::1`), which reads as a slice. Digits of any script count (full-width "
-        "digits too). The documentation addresses the fix advises (RFC 5737: "
+        "digits too), and an IPv4 address's dots may be full-width (U+FF0E). The documentation addresses the fix advises (RFC 5737: "
         "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) are none.",
         "IP addresses can identify people and internal hosts.",
         "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",

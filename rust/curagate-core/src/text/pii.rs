@@ -30,8 +30,9 @@ const FAMILIES: &[&str] = &[
     // SEC001 secrets: the literal prefixes the Python scanner checks first.
     // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
     r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY|PuTTY-User-Key-File",
-    // PII001 email: needs an "@", URL-encoded, full-width or an HTML character reference.
-    r"@|%40|\x{ff20}|&#0*64;|&#[xX]0*40;",
+    // PII001 email: needs an "@", URL-encoded, full-width, small (U+FE6B) or an HTML
+    // character reference (numeric or `&commat;`).
+    r"@|%40|\x{ff20}|\x{fe6b}|&#0*64;|&#[xX]0*40;|&commat;",
     // PII005 IBAN: two capitals and two digits start it; in small letters, written compact,
     // two letters, two digits and at least 11 letters or digits.
     r"[A-Z]{2}\d{2}|[A-Za-z]{2}\d{2}[A-Za-z0-9]{11}",
@@ -39,8 +40,8 @@ const FAMILIES: &[&str] = &[
     // and thin spaces and tabs as spaces) or hyphens (any dash, `\p{Pd}`: `4111‑1111...`
     // with non-breaking hyphens) between.
     r"\d(?:[\s\p{Pd}]{1,2}\d|\d){12}",
-    // PII004 IPv4: four dotted groups of 1-3 digits.
-    r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
+    // PII004 IPv4: four dotted groups of 1-3 digits (dots full-width too, U+FF0E).
+    r"\d{1,3}[.\x{ff0e}]\d{1,3}[.\x{ff0e}]\d{1,3}[.\x{ff0e}]\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
     // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash or space).
@@ -198,6 +199,8 @@ impl PiiPrefilter {
         if memchr(b'@', b).is_some()
             || memchr::memmem::find(b, b"%40").is_some()
             || memchr::memmem::find(b, "\u{ff20}".as_bytes()).is_some()
+            || memchr::memmem::find(b, "\u{fe6b}".as_bytes()).is_some()
+            || memchr::memmem::find(b, b"&commat;").is_some()
             || memchr::memmem::find_iter(b, b"&#").any(|p| html_at(b, p + 2))
         {
             bits |= EMAIL;
@@ -414,11 +417,14 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
         while leads != 0 {
             let p = base + leads.trailing_zeros() as usize;
             leads &= leads - 1;
-            // A digit, a space the scanner reads as " " (no-break, thin), or a dash it reads
-            // as "-" between digits: the set decides.
+            // A digit, a space the scanner reads as " " (no-break, thin), a dash it reads
+            // as "-" between digits, or a full-width dot (an IPv4 address's): the set decides.
             if budget == 0
                 || text[p..].chars().next().is_some_and(|c| {
-                    c.is_numeric() || c.is_whitespace() || dash_between_digits(text, p, c)
+                    c.is_numeric()
+                        || c.is_whitespace()
+                        || c == '\u{ff0e}'
+                        || dash_between_digits(text, p, c)
                 })
             {
                 return None;
@@ -563,6 +569,10 @@ mod tests {
             "mail jane.doe&#X0040;gmail.com",
             "iban de62370400440532013001",
             "ip \u{ff11}\u{ff19}\u{ff12}.\u{ff11}\u{ff16}\u{ff18}.\u{ff11}.\u{ff12}",
+            "ip \u{ff11}\u{ff19}\u{ff12}\u{ff0e}\u{ff11}\u{ff16}\u{ff18}\u{ff0e}\u{ff11}\u{ff0e}\u{ff12}",
+            "ip 192\u{ff0e}168\u{ff0e}1\u{ff0e}2",
+            "mail jane.doe\u{fe6b}gmail.com",
+            "mail jane.doe&commat;gmail.com",
         ] {
             assert!(f.may_match(text), "{text}");
         }
@@ -577,7 +587,7 @@ mod tests {
             "B", "f", "e", "x", "q", "/", "=", "_", ",", "\n", "sk-", "AKIA", "eyJ", "12", "999",
             "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ", "\t", "\u{a0}",
             "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}", "%", "%40", "&#", "64;", "x40;",
-            "0", "\u{ff20}", "de", "gb82",
+            "0", "\u{ff20}", "de", "gb82", "\u{ff0e}", "\u{fe6b}", "&commat;", "&comma",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
