@@ -292,16 +292,24 @@ def _hook(id_: str, config: str, files: str) -> dict[str, Any]:
     return {"id": id_, "entry": "curagate check", "args": args, "files": files}
 
 
-def test_staged_context_reads_the_running_hook_s_selection_not_the_first_one_s(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Found by attack: two local hooks run `curagate check` on other files with another
-    # --config; the second read the first one's files as context and stopped (exit 2:
-    # "chat/a.jsonl: no record has field 'prompt' needed by format prompt_completion").
+@pytest.fixture
+def hook_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder to make a git repository in, the current directory (git looks no
+    further up than the test's folder)."""
     repo = tmp_path / "repo"
     repo.mkdir()
     monkeypatch.chdir(repo)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    return repo
+
+
+def test_staged_context_reads_the_running_hook_s_selection_not_the_first_one_s(
+    hook_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: two local hooks run `curagate check` on other files with another
+    # --config; the second read the first one's files as context and stopped (exit 2:
+    # "chat/a.jsonl: no record has field 'prompt' needed by format prompt_completion").
+    repo = hook_repo
     _two_hooks(
         repo, [_hook("c1", "chat.yaml", r"^chat/.*\.jsonl$"), _hook("c2", "pc.yaml", "^pc/")]
     )
@@ -331,16 +339,13 @@ def test_staged_context_reads_the_running_hook_s_selection_not_the_first_one_s(
 
 
 def test_staged_context_of_hooks_it_cannot_tell_apart_is_every_file_they_select(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    hook_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Found by the re-attack: where several hooks with the same arguments may be this run,
     # only the files all of them select were context. Three hooks (x|y, x|z, y|z files),
     # each handed part of its files by pre-commit: hook a's run of the y files read only
     # the y files (a and c select them), and 1y's copy of 0x passed.
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    repo = hook_repo
     for n in ("0x", "1y", "2y", "3x", "4z"):
         write(repo / "d" / f"{n}.jsonl", [pc(1 if n in ("0x", "1y") else int(n[0]) + 10)])
     args = ["--no-golden", "--staged-context", "--"]

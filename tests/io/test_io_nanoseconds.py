@@ -4,30 +4,11 @@ nanosecond, and no command needs pandas to read them."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    # A fresh interpreter: pyarrow converts nanosecond times only when pandas was imported,
-    # which the test run may have done.
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
-    return subprocess.run(
-        [sys.executable, "-m", "curagate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
+from io_support import cli
 
 
 def test_nanosecond_times_of_a_quarantined_row_are_shown_as_written(tmp_path: Path) -> None:

@@ -4,19 +4,14 @@ integer ids beyond what a double holds exactly stay exact, as strings."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from io_support import all_quarantined, read_all
+from io_support import all_quarantined, cli, read_all
 
 from curagate.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def deep_row(levels: int) -> str:
@@ -28,19 +23,6 @@ def write_deep(path: Path, levels: int) -> Path:
     rows.insert(2, deep_row(levels))
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    # A subprocess: a segfault must fail the test, not kill the test run.
-    env = {**os.environ, "PYTHONPATH": str(REPO / "python")}
-    return subprocess.run(
-        [sys.executable, "-m", "curagate", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 # The documented limit is 128 levels of objects/arrays (docs/formats.md), written here
