@@ -95,6 +95,26 @@ def test_a_whole_user_turn_of_a_chat_in_a_template_is_found(tmp_path: Path, text
     assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # found by the re-attack: a batch whose every key held a line opening a turn was
+        # never rewritten from its template ("Model: Corolla" in the answer; one row alone)
+        [f"<|im_start|>user\n{Q}<|im_end|>\n<|im_start|>assistant\nThe car.\nModel: Corolla"],
+        # and turns opened by an indented role or header
+        [f"  User: {Q}\n  Assistant: Lima", "plain"],
+        [f"  ### Instruction:\n{Q}\n\n  ### Response:\nLima", "plain"],
+    ],
+)
+def test_a_whole_user_turn_is_found_whatever_else_the_batch_holds(
+    tmp_path: Path, rows: list[str]
+) -> None:
+    ref, corpus = _files(tmp_path, [{"text": t} for t in rows])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
 @pytest.mark.parametrize("turn", [f"<p>{Q}</p>", f"<b>{Q}</b>&nbsp;", Q.replace(" ", "%20")])
 def test_a_whole_user_turn_in_web_markup_is_found(tmp_path: Path, turn: str) -> None:
     # The markup-decoded key was never split into turns: a user turn of `<p>Q</p>` was a

@@ -173,7 +173,7 @@ _ROLES = (
 _ROLE_OF = {"user": "(?i:user|human|prompter)", "assistant": "(?i:assistant|gpt|model|bot|chatbot)"}
 # A turn on any line, not only the first: a conversation opened by a role not named here (a
 # `prompter` turn) got no view at all, not even of a later `user` turn.
-_A_TURN = rf"(?m)^{_ROLES}: "
+_A_TURN = rf"(?m)^[ \t]*{_ROLES}: "  # (indented too: "  User: ...")
 
 # Each turn's opening marked with a record separator (taken out of the texts first): Arrow's
 # regular expressions (RE2) cannot look ahead for where a turn ends, but a turn is then
@@ -193,7 +193,7 @@ def _marked(texts: pa.Array, hits: pa.Array) -> pa.Array:
     # A mark inside a turn's own text would cut it ("no rendered key holds one" was wrong:
     # 17 of them in a system prompt pushed the user's turn past the views of single turns).
     clean = _kernels.replace_substring_regex(texts, f"[{_MARK}{_OWN}]", " ")
-    marked = _kernels.replace_substring_regex(clean, rf"(?m)^({_ROLES}): ", _MARK + "\\1: ")
+    marked = _kernels.replace_substring_regex(clean, rf"(?m)^[ \t]*({_ROLES}): ", _MARK + "\\1: ")
     return _kernels.if_else(hits, marked, pa.scalar("", texts.type))
 
 
@@ -271,7 +271,7 @@ def _role_turns(texts: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
 # never split ("User: Q" lines were): a short golden question that was a whole user turn
 # matched nothing. Each template is rewritten into "role: " lines before the split, in the
 # rows that use it (one cheap look at every row first, as for the other views).
-_HEADER = r"(?im:^###[ \t]*(?:human|user|assistant|system|instruction|response)[ \t]*:)"
+_HEADER = r"(?im:^[ \t]*###[ \t]*(?:human|user|assistant|system|instruction|response)[ \t]*:)"
 _TEMPLATE = rf"<\|im_start\|>|<start_of_turn>|<\|start_header_id\|>|\[/?INST\]|{_HEADER}"
 _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -296,9 +296,9 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         _HEADER,
         (
-            (r"(?im)^###[ \t]*(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
-            (r"(?im)^###[ \t]*instruction[ \t]*:\s*", "user: "),
-            (r"(?im)^###[ \t]*response[ \t]*:\s*", "assistant: "),
+            (r"(?im)^[ \t]*###[ \t]*(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
+            (r"(?im)^[ \t]*###[ \t]*instruction[ \t]*:\s*", "user: "),
+            (r"(?im)^[ \t]*###[ \t]*response[ \t]*:\s*", "assistant: "),
         ),
     ),
 )
@@ -337,9 +337,11 @@ def _turn_views(texts: pa.Array) -> list[pa.Array]:
     those rows are decoded again: many keys hold markup in an answer (`<|endoftext|>`)."""
     from curagate import _kernels
 
-    # Not where every key is a conversation already (a column of messages): a look less.
-    talk = _kernels.match_substring_regex(texts, _A_TURN)
-    untemplated = None if _all_true(talk) else _untemplated(texts)
+    # Every row looked at (one regular expression over the keys): skipped where every key
+    # held a line opening a turn (meant for a column of messages), a chat in ChatML whose
+    # answer listed "Model: Corolla" was never split, nor any other row of its batch
+    # (found by the re-attack).
+    untemplated = _untemplated(texts)
     chats = texts if untemplated is None else untemplated  # templates' tokens gone, as tags
     views, user = _role_turns(chats)
     if user is None:
@@ -464,12 +466,6 @@ def _any_true(mask: pa.Array | pa.ChunkedArray) -> bool:
     """Whether a boolean column holds a true (without ``pyarrow.compute``'s ``any``)."""
     chunks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
     return any(chunk.true_count for chunk in chunks)
-
-
-def _all_true(mask: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether a boolean column (null-free) holds only trues."""
-    chunks = mask.chunks if isinstance(mask, pa.ChunkedArray) else [mask]
-    return all(chunk.true_count == len(chunk) for chunk in chunks)
 
 
 def row_texts(
