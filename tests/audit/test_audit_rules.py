@@ -1379,7 +1379,7 @@ def test_values_written_in_other_forms_are_found_and_redacted(
         "pay GB82 WEST 1234 5698 7654 32 or DE89370400440532013000 or GB33BUKB20201555555555",
         "DE89 3704 0044 0532 0130 00",  # (nor is a card found in its digits)
         # a git remote over SSH is no address
-        "git clone git@github.com:org/repo.git or ci@build.acme-corp.com:tools/app.git",
+        "git clone git@github.com:org/repo.git or git@build.acme-corp.com:tools/app.git",
         "git remote add up git@gitlab.acme-corp.com:group/project",
     ],
 )
@@ -1397,6 +1397,7 @@ def test_documentation_values_and_ssh_remotes_are_no_pii(
         "user jane.doe@gmail.com:12/05/2024 signed in",
         "see jane.doe@gmail.com:~/notes for it",
         "deploy to jane.doe@build.acme-corp.com:/srv/app now",
+        "write to jane.doe@gmail.com:thesis.git for the draft",  # any user's, with .git
     ],
 )
 def test_an_address_followed_by_a_colon_and_a_path_is_still_an_address(text: str) -> None:
