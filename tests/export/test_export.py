@@ -1636,3 +1636,23 @@ def test_a_base_that_is_the_bundle_under_another_form_fails_gate013(
     out = run_gate(tiny_gate, str(tiny_run), str(tiny_bundle), tmp_path / "o-rev", device="cpu")
     check = next(c for c in out.report["checks"] if c["id"] == "GATE013")
     assert check["verdict"] == "fail", check
+
+
+def test_the_files_a_tokenizer_saves_are_known_to_the_gate(tmp_path: Path) -> None:
+    # Found by the re-attack: GPT-NeoX-Japanese's tokenizer saves emoji.json beside its
+    # vocab.txt, which the gate's list of a model folder's files did not hold: an honest
+    # bundle of such a model would have been refused.
+    from transformers import GPTNeoXJapaneseTokenizer
+
+    from curagate.export.manifest import unevaluated_files
+
+    words = tmp_path / "vocab.txt"
+    words.write_text("<|endoftext|>\n<|startoftext|>\n<|padding|>\n<|separator|>\na\n")
+    (tmp_path / "emoji.json").write_text('{"emoji": {}, "emoji_inv": {}}')
+    GPTNeoXJapaneseTokenizer(str(words), str(tmp_path / "emoji.json")).save_pretrained(
+        tmp_path / "saved"
+    )
+    saved = sorted(p.name for p in (tmp_path / "saved").iterdir())
+    assert "emoji.json" in saved
+    listed = [*saved, "config.json", "model.safetensors"]
+    assert unevaluated_files(tmp_path / "saved", listed) == []

@@ -207,13 +207,16 @@ def loaded_weights(root: Path, listed: Collection[str]) -> set[str]:
 
 
 # The files of a model folder besides its weights that loading it reads (the model's
-# config, the tokenizer's files by the names transformers gives them, the chat template)
-# or that only document it: a bundle's file of any other name is none a gate evaluated.
+# config, the tokenizer's files by the names transformers 5's tokenizers of causal language
+# models give them, the chat template) or that only document it: a bundle's file of any
+# other name is none a gate evaluated.
 MODEL_FOLDER_FILES = frozenset(
     {
         "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
         "special_tokens_map.json", "added_tokens.json", "vocab.json", "vocab.txt",
         "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model",
+        "sentencepiece.model", "emoji.json", "prophetnet.tokenizer", "word_shape.json",
+        "word_pronunciation.json", "normalizer.json", "preprocessor_config.json",
         "chat_template.jinja", "chat_template.json", "README.md", "LICENSE", "LICENSE.md",
         "LICENSE.txt", "NOTICE", "NOTICE.md", "NOTICE.txt", "USE_POLICY.md",
     }
