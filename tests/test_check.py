@@ -998,3 +998,25 @@ def test_a_hard_link_is_checked_as_the_second_copy_git_commits(
     assert all(line.startswith(f"{a}:") and "DUP001 exact duplicate of" in line for line in out)
     rc, out, _ = run(["--no-golden", str(a), str(tmp_path / "link.jsonl")], capsys)
     assert rc == 0 and out == []
+
+
+def test_staged_context_leaves_out_the_file_types_the_hook_leaves_out(
+    hook_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the re-attack: a hook's `types: [text]` keeps pre-commit from handing it the
+    # binary Parquet files, but they were context all the same: a copy of one of their
+    # records in a JSONL file refused the commit.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write(hook_repo / "data" / "a.jsonl", [pc(1)])
+    row = pc(1)
+    pq.write_table(pa.table({k: [v] for k, v in row.items()}), hook_repo / "data" / "0.parquet")
+    args = ["--no-golden", "--staged-context", "--"]
+    hook = {"id": "curagate-check", "entry": "curagate check", "args": args, "files": "^data/"}
+    subprocess.run(["git", "init", "-q", "."], check=True)
+    for types, dup in (({"types": ["text"]}, False), ({}, True)):
+        _hooks_config(hook_repo, [{**hook, **types}])
+        subprocess.run(["git", "add", "."], check=True)
+        rc, out, err = run([*args, "data/a.jsonl"], capsys)
+        assert (rc, any("DUP001" in line for line in out)) == (int(dup), dup), (types, out, err)

@@ -88,13 +88,17 @@ def _hook_selection(root: Path, args: argparse.Namespace | None = None) -> Calla
     except (OSError, UnicodeDecodeError, ConfigError):
         config = None
     selections = _selection_of(config, None if args is None else _running(root, args))
-    chosen = [_selects(sel) for sel in selections]
+    chosen = [_selects(sel, root) for sel in selections]
     return lambda name: any(selects(name) for selects in chosen)
 
 
-def _selects(selection: _Selection) -> Callable[[str], bool]:
-    """Whether one selection (files patterns, exclude patterns) takes a file; the shipped
-    selection for a pattern that is no regex (pre-commit would refuse the config)."""
+def _selects(selection: _Selection, root: Path) -> Callable[[str], bool]:
+    """Whether one selection (files patterns, exclude patterns, file types) takes a file
+    named from ``root``; the shipped selection for a pattern that is no regex (pre-commit
+    would refuse the config). Types as pre-commit reads them (``identify``'s tags: every
+    one of ``types``, one of ``types_or`` if any, none of ``exclude_types``), where
+    ``identify`` (pre-commit's) is installed: a hook's ``types: [text]`` left its Parquet
+    files out, and they were duplicate context all the same (the commit refused)."""
     import re
 
     try:
@@ -102,12 +106,36 @@ def _selects(selection: _Selection) -> Callable[[str], bool]:
         excluded = [re.compile(p) for p in selection[1]]
     except (re.error, RecursionError):
         files, excluded = [re.compile(HOOK_FILES)], [re.compile(HOOK_EXCLUDE)]
+    types, types_or, exclude_types = (frozenset(t) for t in selection[2])
+    tags_from_path: Callable[[str], set[str]] | None
+    try:
+        from identify.identify import tags_from_path
+    except ImportError:  # (not beside pre-commit: types cannot be told, none is applied)
+        tags_from_path = None
+
+    def typed(name: str) -> bool:
+        if tags_from_path is None:
+            return True
+        try:
+            tags = tags_from_path(str(root / name))
+        except (OSError, ValueError):
+            return True
+        return (
+            types <= tags and (not types_or or bool(types_or & tags)) and not (exclude_types & tags)
+        )
+
     return lambda name: (
-        all(p.search(name) for p in files) and not any(p.search(name) for p in excluded)
+        all(p.search(name) for p in files)
+        and not any(p.search(name) for p in excluded)
+        and typed(name)
     )
 
 
-_Selection = tuple[tuple[str, ...], tuple[str, ...]]
+# (files patterns, exclude patterns, (types, types_or, exclude_types))
+_Selection = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, ...], ...]]
+# The shipped hook's types (.pre-commit-hooks.yaml), and pre-commit's defaults for a hook.
+HOOK_TYPES: tuple[tuple[str, ...], ...] = ((), ("file", "symlink"), ())
+DEFAULT_TYPES: tuple[tuple[str, ...], ...] = (("file",), (), ())
 
 
 def _selection_of(
@@ -129,7 +157,7 @@ def _selection_of(
     were context at first: found by the re-attack, three hooks with the same arguments,
     each handed part of its files by pre-commit, each read half of them, and a duplicate
     across the halves passed."""
-    shipped: _Selection = ((HOOK_FILES,), (HOOK_EXCLUDE,))
+    shipped: _Selection = ((HOOK_FILES,), (HOOK_EXCLUDE,), HOOK_TYPES)
     if not isinstance(config, dict):
         return [shipped]
 
@@ -151,16 +179,41 @@ def _selection_of(
             default = ("", "^$") if local else (HOOK_FILES, HOOK_EXCLUDE)
             files = (top[0], pattern(h, "files", default[0]))
             excluded = (top[1], pattern(h, "exclude", default[1]))
-            if None in files or None in excluded:
+            kinds = tuple(
+                _names_in(h.get(key, list(fallback)))
+                for key, fallback in zip(
+                    ("types", "types_or", "exclude_types"),
+                    DEFAULT_TYPES if local else HOOK_TYPES,
+                    strict=True,
+                )
+            )
+            if None in files or None in excluded or None in kinds:
                 found.append((h, local, shipped))
             else:
-                found.append((h, local, (tuple(map(str, files)), tuple(map(str, excluded)))))
+                found.append(
+                    (
+                        h,
+                        local,
+                        (
+                            tuple(map(str, files)),
+                            tuple(map(str, excluded)),
+                            tuple(k for k in kinds if k is not None),
+                        ),
+                    )
+                )
     if not found:
         return [shipped]
     if len({sel for _, _, sel in found}) > 1 and running is not None:
         # (none that may be this run, e.g. run by hand with other arguments: all of them)
         found = [f for f in found if running(*f)] or found
     return sorted({sel for _, _, sel in found})
+
+
+def _names_in(value: object) -> tuple[str, ...] | None:
+    """A hook's list of type tags, sorted; None for what is no list of strings."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(sorted(value))
 
 
 # The shipped hook's `args` (.pre-commit-hooks.yaml): a config's own replace them.
@@ -219,7 +272,7 @@ def _running(
             return False
         if {k: v for k, v in vars(theirs).items() if not k.startswith("_")} != mine:
             return False
-        selects = _selects(selection)
+        selects = _selects(selection, root)
         return all(selects(n.as_posix()) for n in names)
 
     return running
