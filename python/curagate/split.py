@@ -42,10 +42,11 @@ from curagate._lazy import lazy_import
 from curagate.artifacts import SplitManifestDoc, validated, write_artifact
 from curagate.audit.keys import fingerprints
 from curagate.config import MAX_CONFIG_BYTES, NearConfig
-from curagate.errors import CheckFailed, ConfigError, InputError
+from curagate.errors import CheckFailed, ConfigError, InputError, text_field_unused
 from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 from curagate.io.outputs import read_regular
+from curagate.records import RecordFormat
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -395,9 +396,11 @@ def _load(
     quarantined: list[Any] = []
     rows_per_file: Counter[str] = Counter()
     formats: dict[str, str] = {}  # record format -> the first file holding it
+    text_read = False  # a batch read as text records (with a text_field: by it)
     for batch in read_batches(
         paths, format=format, text_field=text_field, preference_key=preference_key
     ):
+        text_read |= batch.format == RecordFormat.TEXT
         if batch.table.num_rows:
             formats.setdefault(str(batch.format), _shown(Path(batch.source), relabel).as_posix())
         tables.append(batch.table)
@@ -413,6 +416,10 @@ def _load(
         raise InputError(
             f"no usable records in {', '.join(str(p) for p in paths)}: nothing to split"
         )
+    if text_field is not None and not text_read:
+        # Each file was read in the format its columns give: a misspelt column made the
+        # units of prompt and completion, without a word (curate refuses it so).
+        raise InputError(text_field_unused(text_field))
     refuse_several_formats(formats)
     tables = _common_timestamp_units(_common_content_form(tables))
     try:

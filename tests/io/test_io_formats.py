@@ -150,6 +150,15 @@ def test_curate_with_a_text_field_no_input_has_is_a_usage_error(
     staged = ["--work-dir", str(tmp_path / "w")]
     assert main(["curate", str(path), "--out", str(out), "--text-field", "body", *staged]) == 2
     assert "the text field 'body'" in capsys.readouterr().err and not out.exists()
+    # Found by attack: split and leakage took it without a word (split's units were made
+    # of prompt and completion, leakage scanned them).
+    ref = write_jsonl("ref.jsonl", [{"id": "g", "prompt": "a golden question of some words"}])
+    for argv in (
+        ["split", str(path), "--out", str(out)],
+        ["leakage", "--reference", str(ref), "--corpus", str(path), "--out", str(out)],
+    ):
+        assert main([*argv, "--text-field", "body"]) == 2, argv
+        assert "the text field 'body'" in capsys.readouterr().err and not out.exists()
 
 
 def test_undetectable_format_names_the_columns_and_the_flags(

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 from curagate import _core
 from curagate._lazy import lazy_import
-from curagate.errors import ConfigError, InputError
+from curagate.errors import ConfigError, InputError, text_field_unused
 from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
 from curagate.leakage.texts import RowTexts, conversations_of, row_texts, strings_of
@@ -1054,6 +1054,10 @@ def detect(
             parts = ex.map(_scan_task, (index, options), paths)
         finally:
             ex.close()
+    if text_field is not None and not any(part.text_read for part in parts):
+        # Each file was read in the format its columns give: the option did nothing (a
+        # misspelt column scanned prompt and completion, as curate refuses to).
+        raise InputError(text_field_unused(text_field))
     # Merged in file order: the same match order as one sequential pass.
     by_item: dict[int, ReferenceLeak] = {}
     for part in parts:
@@ -1106,6 +1110,7 @@ class _FileScan:
     quarantined_scanned: int = 0
     unreadable: list[Quarantined] = field(default_factory=list)
     paraphrase_unreadable: int = 0  # records whose key the embedding model cannot read
+    text_read: bool = False  # a batch read as text records (with a text_field: by it)
 
 
 def _scan_task(common: tuple[LeakageIndex, _ScanOptions], path: str) -> _FileScan:
@@ -1125,6 +1130,7 @@ def _scan_file(
     ):
         if bar is not None:
             bar.update(batch.input_rows)
+        part.text_read |= batch.format == RecordFormat.TEXT
         keys = batch.keys
         part.records += len(keys)
         part.nbytes += _text_bytes(keys)
