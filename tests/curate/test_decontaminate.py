@@ -69,6 +69,24 @@ def test_missing_reference_is_an_input_error(write_jsonl: Callable, tmp_path: Pa
         curate([corpus], tmp_path / "out", decontaminate__reference=[str(tmp_path / "nope.jsonl")])
 
 
+def test_an_out_inside_the_reference_folder_is_refused(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Found by attack: accepted, and the same command run again read the output's
+    # clusters.parquet as golden items (exit 2 with an unrelated format error).
+    import pytest
+
+    from curagate.errors import InputError
+
+    corpus = write_jsonl("c.jsonl", [{"text": "hello world of many words"}])
+    golden = tmp_path / "golden"
+    golden.mkdir()
+    (golden / "set.jsonl").write_text(json.dumps({"id": "a", "prompt": "a golden question"}) + "\n")
+    with pytest.raises(InputError, match=r"is inside the --decontaminate reference folder"):
+        curate([corpus], golden / "out", decontaminate__reference=[str(golden)])
+    assert not (golden / "out").exists()
+
+
 def test_items_outside_the_key_are_removed_as_leakage_finds_them(
     write_jsonl: Callable, tmp_path: Path
 ) -> None:

@@ -175,6 +175,13 @@ def check_output(
                 f"--out {out}: holds the {what} {path}, which replacing the output would "
                 "delete; move it out, or write the outputs elsewhere"
             )
+        if resolved.is_dir() and resolved in target.parents and not is_hidden(target, resolved):
+            # A folder the run reads (the references): the next run read the output back
+            # (its clusters.parquet as golden items: exit 2 on the same command).
+            raise InputError(
+                f"--out {out}: is inside the {what} folder {path}; the next run would read "
+                "its outputs back: write outputs elsewhere"
+            )
     check_replaceable(out, command)
     return claim_output(out)
 
