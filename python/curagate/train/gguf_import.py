@@ -9,10 +9,12 @@ that with the tokenizer and its chat template.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,10 +143,13 @@ def import_gguf(
         dtype
     ]
     try:
-        tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name, local_files_only=True)
-        loaded = AutoModelForCausalLM.from_pretrained(
-            src.parent, gguf_file=src.name, dtype=torch_dtype, local_files_only=True
-        )
+        with _quiet_unless_shown():
+            tok = AutoTokenizer.from_pretrained(
+                src.parent, gguf_file=src.name, local_files_only=True
+            )
+            loaded = AutoModelForCausalLM.from_pretrained(
+                src.parent, gguf_file=src.name, dtype=torch_dtype, local_files_only=True
+            )
     except Exception as e:
         # The gguf reader's own errors on a cut or corrupt file (struct.error,
         # OverflowError, ...) as well as transformers': all about the file.
@@ -193,3 +198,28 @@ def import_gguf(
         card = base_card(hub_id=hub_id, license=_gguf_license(src), provenance=provenance)
         (tmp / "README.md").write_text(card, encoding="utf-8")
     return ImportResult(out_dir, str(config.model_type), n_params, bool(tok.chat_template))
+
+
+@contextlib.contextmanager
+def _quiet_unless_shown() -> Iterator[None]:
+    """Under --quiet, or off a terminal, no library bar (as every curagate bar): the
+    loading and writing bars transformers switches off, and the GGUF reader's own, a bare
+    tqdm (found by attack: "Converting and de-quantizing GGUF tensors" in CI logs)."""
+    from curagate.progress import enabled
+
+    if enabled():
+        yield
+        return
+    from functools import partial
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from curagate.hf import no_library_bars
+
+    no_library_bars()
+    bar = gguf_utils.tqdm  # type: ignore[attr-defined]
+    gguf_utils.tqdm = partial(bar, disable=True)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = bar  # type: ignore[attr-defined]
