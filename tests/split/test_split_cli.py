@@ -668,3 +668,18 @@ def test_a_dictionary_encoded_text_column_beside_a_plain_one_is_split(tmp_path: 
         for t in pq.read_table(out / f"{name}.parquet")["text"].to_pylist()
     )
     assert got == sorted(texts)
+
+
+def test_join_ngram_and_another_shared_passages_policy_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: --join-ngram is --shared-passages join; given with another policy,
+    # the last one won without a word (the manifest said "ignore").
+    src = tmp_path / "a.jsonl"
+    src.write_text(json.dumps({"text": "one record of some words"}) + "\n")
+    argv = ["split", str(src), "--out", str(tmp_path / "s")]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--join-ngram", "--shared-passages", "ignore"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -111,13 +111,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Jaccard of word n-gram sets that makes a near copy, config near.threshold "
         "(default 0.7, as curate)",
     )
-    parser.add_argument(
+    # One or the other: both wrote one setting, the last given won without a word.
+    passages = parser.add_mutually_exclusive_group()
+    passages.add_argument(
         "--shared-passages",
         choices=SHARED_PASSAGE_POLICIES,
         help="records in two splits sharing a non-boilerplate n-gram: ignore, warn "
         "(default) or join them",
     )
-    parser.add_argument(
+    passages.add_argument(
         "--join-ngram",
         action="store_const",
         const="join",

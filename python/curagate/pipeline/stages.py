@@ -861,6 +861,7 @@ def check_supported(cfg: CurateConfig) -> None:
         )
     if cfg.filters:
         raise ConfigError(
-            "quality filters (filters:) run on one machine only for now; "
-            "use --executor local, or remove filters: from the config"
+            "quality filters (filters:) run in the one-process pipeline only for now, not "
+            "in the staged one (--executor ray, --work-dir, fsspec URLs); run on local paths "
+            "without --work-dir and --executor ray, or remove filters: from the config"
         )
