@@ -683,3 +683,19 @@ def test_join_ngram_and_another_shared_passages_policy_are_refused(
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def test_an_option_from_the_config_file_is_named_as_its_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `split: {label: nope}` in --config was named "--label 'nope'", a
+    # flag the user never gave (curate --split already said split.label).
+    src = tmp_path / "a.jsonl"
+    src.write_text("".join(json.dumps({"text": f"record {i} of words"}) + "\n" for i in range(4)))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("split: {label: nope}\n")
+    argv = ["split", str(src), "--out", str(tmp_path / "s"), "--config", str(cfg)]
+    assert main(argv) == 2
+    assert f"split.label (in {cfg}) 'nope': no such column" in capsys.readouterr().err
+    assert main([*argv, "--label", "nah"]) == 2  # the command line's own: its flag
+    assert "--label 'nah': no such column" in capsys.readouterr().err

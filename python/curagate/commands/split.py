@@ -32,8 +32,10 @@ from curagate.split import (
     MANIFEST_NAME,
     MODES,
     SHARED_PASSAGE_POLICIES,
+    Spelling,
     parse_ratios,
     split,
+    spelled,
 )
 
 T = TypeVar("T")
@@ -171,33 +173,53 @@ def run(args: argparse.Namespace) -> int:
     def pick(value: T | None, default: T) -> T:
         return default if value is None else value
 
-    result = split(
-        args.inputs,
-        args.out,
-        ratios=parse_ratios(args.ratios) if args.ratios else sc.ratios,
-        seed=pick(args.seed, sc.seed),
-        mode=pick(args.mode, sc.mode),
-        label=pick(args.label, sc.label),
-        group=pick(args.group, sc.group),
-        time=pick(args.time, sc.time),
-        cluster_column=args.cluster_column,
-        clusters=args.clusters,
-        format=args.format,
-        text_field=args.text_field,
-        preference_key=args.preference_key,
-        semantic=args.semantic,
-        **given(semantic_threshold=args.semantic_threshold),
-        model=args.model,
-        cache_dir=args.cache_dir,
-        join_near=pick(args.join_near, sc.join_near),
-        near_threshold=pick(args.near_threshold, cfg.near.threshold),
-        near_ngram=cfg.near.ngram,
-        shared_passages=pick(args.shared_passages, "join" if sc.join_ngram else sc.shared_passages),
-        max_ngram_items=pick(args.max_ngram_items, sc.max_ngram_items),
-        templates=pick(args.templates, sc.templates),
-        ngram=pick(args.ngram, sc.ngram),
-        max_rounds=pick(args.max_rounds, sc.max_rounds),
-    )
+    # An option the config file set (and the command line did not) is named as the file's
+    # key in split's messages: "--label 'nope': no such column" named a flag never given.
+    flags = {
+        "--ratios": ("ratios", args.ratios), "--seed": ("seed", args.seed),
+        "--mode": ("mode", args.mode), "--label": ("label", args.label),
+        "--group": ("group", args.group), "--time": ("time", args.time),
+        "--join-near": ("join_near", args.join_near),
+        "--shared-passages": ("shared_passages", args.shared_passages),
+        "--max-ngram-items": ("max_ngram_items", args.max_ngram_items),
+        "--templates": ("templates", args.templates), "--ngram": ("ngram", args.ngram),
+        "--max-rounds": ("max_rounds", args.max_rounds),
+    }  # fmt: skip
+    from_file = {
+        flag: f"split.{key} (in {args.config})"
+        for flag, (key, value) in flags.items()
+        if value is None and key in sc.model_fields_set
+    }
+    with spelled(Spelling(options=from_file)):
+        result = split(
+            args.inputs,
+            args.out,
+            ratios=parse_ratios(args.ratios) if args.ratios else sc.ratios,
+            seed=pick(args.seed, sc.seed),
+            mode=pick(args.mode, sc.mode),
+            label=pick(args.label, sc.label),
+            group=pick(args.group, sc.group),
+            time=pick(args.time, sc.time),
+            cluster_column=args.cluster_column,
+            clusters=args.clusters,
+            format=args.format,
+            text_field=args.text_field,
+            preference_key=args.preference_key,
+            semantic=args.semantic,
+            **given(semantic_threshold=args.semantic_threshold),
+            model=args.model,
+            cache_dir=args.cache_dir,
+            join_near=pick(args.join_near, sc.join_near),
+            near_threshold=pick(args.near_threshold, cfg.near.threshold),
+            near_ngram=cfg.near.ngram,
+            shared_passages=pick(
+                args.shared_passages, "join" if sc.join_ngram else sc.shared_passages
+            ),
+            max_ngram_items=pick(args.max_ngram_items, sc.max_ngram_items),
+            templates=pick(args.templates, sc.templates),
+            ngram=pick(args.ngram, sc.ngram),
+            max_rounds=pick(args.max_rounds, sc.max_rounds),
+        )
     counts = ", ".join(f"{name} {rows}" for name, rows in result.counts.items())
     repair = result.manifest["repair"]
     repaired = (
