@@ -202,6 +202,12 @@ def _read_besides(
     return keep
 
 
+def _references(cfg: CurateConfig) -> list[tuple[str, str | os.PathLike[str]]]:
+    """The folders a run reads records from besides its inputs: an --out inside one would
+    be read back by the next run."""
+    return [("--decontaminate reference", ref) for ref in cfg.decontaminate.reference]
+
+
 def curate(
     inputs: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
@@ -291,7 +297,9 @@ def _curate(
     else:
         first_seen = [file_state(p) for p in paths]
     out_dir = Path(out)
-    claim = check_output(out_dir, "curate", inputs, paths, _read_besides(config, cfg))
+    claim = check_output(
+        out_dir, "curate", inputs, paths, _read_besides(config, cfg), _references(cfg)
+    )
     if progress is None:
         from curagate.progress import enabled
 

@@ -153,3 +153,18 @@ def test_a_math_style_reference_is_read_by_its_problem_field(
         r".*elsewhere .*rename the field .* problem",
     ):
         curate([corpus], tmp_path / "out2", decontaminate__reference=[str(odd)])
+
+
+def test_an_out_inside_a_cache_folder_is_no_reference_folder(
+    write_jsonl: Callable, tmp_path: Path
+) -> None:
+    # Found by the re-attack: the refusal above was applied to every folder a run names
+    # (semantic.cache_dir, split's --cache-dir, the gate's), which it never reads back.
+    from curagate.io.outputs import check_output
+
+    corpus = write_jsonl("c.jsonl", [{"text": "hello world of many words"}])
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    keep = [("semantic.cache_dir", cache)]
+    claim = check_output(cache / "out", "curate", [corpus], [corpus], keep)
+    assert claim.path == cache / "out"

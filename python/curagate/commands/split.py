@@ -34,8 +34,8 @@ from curagate.split import (
     SHARED_PASSAGE_POLICIES,
     Spelling,
     parse_ratios,
-    split,
     spelled,
+    split,
 )
 
 T = TypeVar("T")

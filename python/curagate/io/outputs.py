@@ -157,12 +157,15 @@ def check_output(
     inputs: Sequence[str | os.PathLike[str]],
     files: Sequence[Path],
     keep: Sequence[tuple[str, str | os.PathLike[str]]] = (),
+    records: Sequence[tuple[str, str | os.PathLike[str]]] = (),
 ) -> Claim:
     """The checks of a command that replaces its ``--out`` folder as a whole
     (curate, split): no overlap with an input, and only its own previous output
     is replaced. ``keep``: other files the run reads, as (what, path) (a reference, the
-    config), which the replaced folder must not hold either. Returns the claim on
-    ``out`` that the command's :func:`~curagate.io.atomic.atomic_path` is given."""
+    config), which the replaced folder must not hold either. ``records``: folders the run
+    reads records from besides its inputs (curate's --decontaminate references), which
+    must not hold the output either. Returns the claim on ``out`` that the command's
+    :func:`~curagate.io.atomic.atomic_path` is given."""
     check_parent(out)  # before any work (the CLI checks it too; a library call may not)
     refuse_inside_output(out)
     refuse_overlap(out, inputs, files)
@@ -175,9 +178,12 @@ def check_output(
                 f"--out {out}: holds the {what} {path}, which replacing the output would "
                 "delete; move it out, or write the outputs elsewhere"
             )
+    for what, path in records:
+        resolved = Path(path).resolve()
         if resolved.is_dir() and resolved in target.parents and not is_hidden(target, resolved):
-            # A folder the run reads (the references): the next run read the output back
-            # (its clusters.parquet as golden items: exit 2 on the same command).
+            # The next run read the output back (its clusters.parquet as golden items: exit
+            # 2 on the same command). Caches and other folders the run only writes to are
+            # no such folder.
             raise InputError(
                 f"--out {out}: is inside the {what} folder {path}; the next run would read "
                 "its outputs back: write outputs elsewhere"

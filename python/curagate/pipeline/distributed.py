@@ -363,7 +363,8 @@ def _run_in(
     if not remote_out:
         files = [Path(s.path) for s in shards]
         local = [i for i in _inputs_list(inputs) if not is_url(i)]
-        claim = check_output(out_local, "curate", local, files, besides)
+        references = [("--decontaminate reference", r) for r in cfg.decontaminate.reference]
+        claim = check_output(out_local, "curate", local, files, besides, references)
     else:
         _check_remote_out(
             out_text,
