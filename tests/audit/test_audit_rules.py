@@ -1381,6 +1381,8 @@ def test_values_written_in_other_forms_are_found_and_redacted(
         # a git remote over SSH is no address
         "git clone git@github.com:org/repo.git or git@build.acme-corp.com:tools/app.git",
         "git remote add up git@gitlab.acme-corp.com:group/project",
+        # found by the re-attack: a repository at the top, and the ssh:// form
+        "git clone git@acme-corp.com:repo.git or ssh://git@github.com/org/repo.git",
     ],
 )
 def test_documentation_values_and_ssh_remotes_are_no_pii(

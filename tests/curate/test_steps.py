@@ -162,7 +162,9 @@ def test_a_filter_named_twice_is_refused_with_its_line(
 
 def test_staged_run_refuses_filters(write_jsonl: Callable, tmp_path: Path) -> None:
     corpus = write_jsonl("d.jsonl", [{"text": "one record of text"}])
-    with pytest.raises(ConfigError, match=r"one-process pipeline only .* without --work-dir and --executor ray"):
+    with pytest.raises(
+        ConfigError, match=r"one-process pipeline only .* without --work-dir and --executor ray"
+    ):
         curate(
             [corpus],
             tmp_path / "out",

@@ -66,13 +66,14 @@ _EMAIL = re.compile(
     rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}{_AT}(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}[.\uff0e])+"
     rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
-# `git@github.com:org/repo.git`, `git@gitlab.com:group/project`: a git remote over SSH (the
-# user `git` at a host, then ":" and a path), no address. Found by the re-attacks: any ":"
-# then "/" was one, and `jane.doe@gmail.com:12/05/2024` (a log line) or
-# `jane@corp.com:~/notes` went into sample.jsonl unredacted; then any user with a path to a
-# `.git` repository, and `jane.doe@gmail.com:thesis.git` did. A person's address followed
-# by a path is an address as much as without it.
-_SSH_PATH = re.compile(r":[\w.~-]*/")
+# `git@github.com:org/repo.git`, `git@myhost:repo.git`, `ssh://git@github.com/org/repo`: a
+# git remote over SSH (the user `git` at a host, then ":" or "/" and a path), no address.
+# Found by the re-attacks: any user then ":" and "/" was one, and
+# `jane.doe@gmail.com:12/05/2024` (a log line) or `jane@corp.com:~/notes` went into
+# sample.jsonl unredacted; then any user with a path to a `.git` repository, and
+# `jane.doe@gmail.com:thesis.git` did. A person's address followed by a path is an address
+# as much as without it.
+_GIT_PATH = re.compile(r"[:/][\w.~-]")
 # Reserved for documentation (RFC 2606, RFC 6761): an address there is a placeholder, as
 # the PII001 fix advises (user@example.com); the audit flagged its own advice.
 _EXAMPLE_DOMAINS = ("example.com", "example.net", "example.org")
@@ -509,7 +510,7 @@ def scan(
             at = [a.start() for a in _AT_SIGN.finditer(text, m.start(), m.end())][-1]
             if (
                 _SCALED_ASSET.fullmatch(text, at, m.end())
-                or (text[m.start() : at].lower() == "git" and _SSH_PATH.match(text, m.end()))
+                or (text[m.start() : at].lower() == "git" and _GIT_PATH.match(text, m.end()))
                 or _placeholder_email(text, at, m.end())
             ):
                 continue
