@@ -95,10 +95,11 @@ def _hook_selection(root: Path, args: argparse.Namespace | None = None) -> Calla
 def _selects(selection: _Selection, root: Path) -> Callable[[str], bool]:
     """Whether one selection (files patterns, exclude patterns, file types) takes a file
     named from ``root``; the shipped selection for a pattern that is no regex (pre-commit
-    would refuse the config). Types as pre-commit reads them (``identify``'s tags: every
-    one of ``types``, one of ``types_or`` if any, none of ``exclude_types``), where
-    ``identify`` (pre-commit's) is installed: a hook's ``types: [text]`` left its Parquet
-    files out, and they were duplicate context all the same (the commit refused)."""
+    would refuse the config). Types as pre-commit reads them (``identify``'s tags, a
+    dependency, as pre-commit's hook environment holds only ours: every one of ``types``,
+    one of ``types_or`` if any, none of ``exclude_types``): a hook's ``types: [text]`` left
+    its Parquet files out, and they were duplicate context all the same (the commit
+    refused)."""
     import re
 
     try:
@@ -107,15 +108,9 @@ def _selects(selection: _Selection, root: Path) -> Callable[[str], bool]:
     except (re.error, RecursionError):
         files, excluded = [re.compile(HOOK_FILES)], [re.compile(HOOK_EXCLUDE)]
     types, types_or, exclude_types = (frozenset(t) for t in selection[2])
-    tags_from_path: Callable[[str], set[str]] | None
-    try:
-        from identify.identify import tags_from_path
-    except ImportError:  # (not beside pre-commit: types cannot be told, none is applied)
-        tags_from_path = None
+    from identify.identify import tags_from_path
 
     def typed(name: str) -> bool:
-        if tags_from_path is None:
-            return True
         try:
             tags = tags_from_path(str(root / name))
         except (OSError, ValueError):
