@@ -159,6 +159,11 @@ def test_curate_with_a_text_field_no_input_has_is_a_usage_error(
     ):
         assert main([*argv, "--text-field", "body"]) == 2, argv
         assert "the text field 'body'" in capsys.readouterr().err and not out.exists()
+    # (found by the re-attack: an empty corpus, which holds no column at all, is no such case)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    argv = ["leakage", "--reference", str(ref), "--corpus", str(empty), "--out", str(out)]
+    assert main([*argv, "--text-field", "body"]) == main(argv) == 0
 
 
 def test_undetectable_format_names_the_columns_and_the_flags(

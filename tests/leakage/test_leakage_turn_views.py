@@ -115,6 +115,26 @@ def test_a_whole_user_turn_is_found_whatever_else_the_batch_holds(
     assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
 
 
+@pytest.mark.parametrize(
+    "row",
+    [
+        # found by the re-attack: a template as a message's content ("user: ### Instruction:"
+        # opens no line) was never split
+        _chat(("user", f"### Instruction:\n{Q}\n\n### Response:\n"), ("assistant", "Lima.")),
+        _chat(("system", "Be brief."), ("user", f"### Human: {Q}\n### Assistant:"),
+              ("assistant", "Lima.")),
+        {"text": f"User:\t{Q}\nAssistant:\tLima"},  # a tab after the role's colon
+    ],
+)  # fmt: skip
+def test_a_template_inside_a_message_is_split_into_turns(
+    tmp_path: Path, row: dict[str, Any]
+) -> None:
+    ref, corpus = _files(tmp_path, [row, {"text": "plain"}])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
 @pytest.mark.parametrize("turn", [f"<p>{Q}</p>", f"<b>{Q}</b>&nbsp;", Q.replace(" ", "%20")])
 def test_a_whole_user_turn_in_web_markup_is_found(tmp_path: Path, turn: str) -> None:
     # The markup-decoded key was never split into turns: a user turn of `<p>Q</p>` was a

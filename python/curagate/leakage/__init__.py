@@ -1054,7 +1054,8 @@ def detect(
             parts = ex.map(_scan_task, (index, options), paths)
         finally:
             ex.close()
-    if text_field is not None and not any(part.text_read for part in parts):
+    read = any(part.records or part.quarantined for part in parts)  # (an empty corpus: no word)
+    if text_field is not None and read and not any(part.text_read for part in parts):
         # Each file was read in the format its columns give: the option did nothing (a
         # misspelt column scanned prompt and completion, as curate refuses to).
         raise InputError(text_field_unused(text_field))

@@ -173,7 +173,7 @@ _ROLES = (
 _ROLE_OF = {"user": "(?i:user|human|prompter)", "assistant": "(?i:assistant|gpt|model|bot|chatbot)"}
 # A turn on any line, not only the first: a conversation opened by a role not named here (a
 # `prompter` turn) got no view at all, not even of a later `user` turn.
-_A_TURN = rf"(?m)^[ \t]*{_ROLES}: "  # (indented too: "  User: ...")
+_A_TURN = rf"(?m)^[ \t]*{_ROLES}:[ \t]"  # (indented too: "  User: ...", "User:\tQ")
 
 # Each turn's opening marked with a record separator (taken out of the texts first): Arrow's
 # regular expressions (RE2) cannot look ahead for where a turn ends, but a turn is then
@@ -193,7 +193,9 @@ def _marked(texts: pa.Array, hits: pa.Array) -> pa.Array:
     # A mark inside a turn's own text would cut it ("no rendered key holds one" was wrong:
     # 17 of them in a system prompt pushed the user's turn past the views of single turns).
     clean = _kernels.replace_substring_regex(texts, f"[{_MARK}{_OWN}]", " ")
-    marked = _kernels.replace_substring_regex(clean, rf"(?m)^[ \t]*({_ROLES}): ", _MARK + "\\1: ")
+    marked = _kernels.replace_substring_regex(
+        clean, rf"(?m)^[ \t]*({_ROLES}):[ \t]", _MARK + "\\1: "
+    )
     return _kernels.if_else(hits, marked, pa.scalar("", texts.type))
 
 
@@ -271,7 +273,10 @@ def _role_turns(texts: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
 # never split ("User: Q" lines were): a short golden question that was a whole user turn
 # matched nothing. Each template is rewritten into "role: " lines before the split, in the
 # rows that use it (one cheap look at every row first, as for the other views).
-_HEADER = r"(?im:^[ \t]*###[ \t]*(?:human|user|assistant|system|instruction|response)[ \t]*:)"
+# A header opens a line, or a message of a conversation (its "user: " rendered before it: an
+# Alpaca prompt as a user message's content was never split, found by the re-attack).
+_HEAD = rf"(?:{_ROLES}:[ \t])?[ \t]*###[ \t]*"
+_HEADER = rf"(?im:^{_HEAD}(?:human|user|assistant|system|instruction|response)[ \t]*:)"
 _TEMPLATE = rf"<\|im_start\|>|<start_of_turn>|<\|start_header_id\|>|\[/?INST\]|{_HEADER}"
 _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
@@ -296,9 +301,9 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         _HEADER,
         (
-            (r"(?im)^[ \t]*###[ \t]*(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
-            (r"(?im)^[ \t]*###[ \t]*instruction[ \t]*:\s*", "user: "),
-            (r"(?im)^[ \t]*###[ \t]*response[ \t]*:\s*", "assistant: "),
+            (rf"(?im)^{_HEAD}(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
+            (rf"(?im)^{_HEAD}instruction[ \t]*:\s*", "user: "),
+            (rf"(?im)^{_HEAD}response[ \t]*:\s*", "assistant: "),
         ),
     ),
 )
