@@ -260,6 +260,27 @@ def test_an_uploaded_item_whose_judge_has_another_shape_never_breaks_compare(
     assert page.status_code == 200, page.text[-500:]
 
 
+def test_judge_verdicts_are_bounded_like_every_shown_field(world: World) -> None:
+    # Found by attack: only the judge's `raw` texts were cut; verdicts of a MB each in 50
+    # items made one compare page (and its API answer) 150 MB.
+    big = "V" * 100_000
+    rows = items_rows(3)
+    rows[0]["judge"] = {
+        "verdict": big,
+        "position_disagreement": False,
+        "candidate_first": {"verdict": big, "raw": "A"},
+        "base_first": {"verdict": big, "raw": "B"},
+    }
+    client, rid = _uploaded(world, rows)
+    api = client.get(f"/api/v1/compare?a={rid}", headers=bearer(world, "vera"))
+    page = client.get(f"/compare?a={rid}")
+    assert api.status_code == page.status_code == 200
+    assert len(api.content) < 50_000 and len(page.text) < 50_000
+    [judge] = [i["judge"] for i in api.json()["items"] if i["id"] == "item-00000"]
+    for shown in (judge["verdict"], judge["candidate_first"]["verdict"]):
+        assert shown.startswith("V" * cmp.MAX_SHOWN_CHARS + " … [96,000 more characters")
+
+
 def test_a_lone_surrogate_in_an_item_is_shown_as_a_replacement_character(world: World) -> None:
     # "x\ud800y" in items.jsonl (valid UTF-8 JSON) made every compare of the report a 500.
     rows = items_rows(3)

@@ -655,14 +655,16 @@ def _judge(value: Any) -> dict[str, Any] | None:
         verdict, raw = side.get("verdict"), side.get("raw")
         if not (verdict is None or isinstance(verdict, str)) or not isinstance(raw, str):
             return None
-        return {"verdict": verdict, "raw": _text(raw)}
+        return {"verdict": None if verdict is None else _text(verdict), "raw": _text(raw)}
 
+    # Every field shown is bounded, as an item's texts are: only `raw` was, and three
+    # verdicts of a MB each in 50 items made one compare page (and its API answer) 150 MB.
     verdict = value.get("verdict")
     first, second = order(value.get("candidate_first")), order(value.get("base_first"))
     if not isinstance(verdict, str) or first is None or second is None:
         return None
     return {
-        "verdict": verdict,
+        "verdict": _text(verdict),
         "position_disagreement": value.get("position_disagreement") is True,
         "candidate_first": first,
         "base_first": second,
