@@ -162,6 +162,62 @@ def test_an_item_line_that_is_not_an_item_is_named_not_dropped_or_misread(
         cmp.parse_items(hashlib.sha256(line).hexdigest(), b'{"id": "1"}\n' + line + b"\n")
 
 
+_RIGHT = {"set": "s", "candidate_correct": True, "base_correct": True}
+
+
+@pytest.mark.parametrize(
+    ("bad", "against_base", "message"),
+    [
+        ({"candidate_correct": None}, True, "line 3: candidate_correct is null, not true or"),
+        ({"candidate_correct": None}, False, "line 3: candidate_correct is null, not true or"),
+        ({"candidate_correct": ...}, True, "line 3: candidate_correct is missing, not true"),
+        ({"base_correct": None}, True, "line 3: base_correct is null, not true or false"),
+        ({"base_correct": ...}, True, "line 3: base_correct is missing, not true or false"),
+        ({"set": ...}, True, "line 3: set is missing, items are matched by golden set and id"),
+        ({"id": None}, False, "line 3: id is null, items are matched by golden set and id"),
+    ],
+)
+def test_an_item_without_a_verdict_set_or_id_is_named_not_counted_as_wrong(
+    bad: dict[str, object], against_base: bool, message: str
+) -> None:
+    # Found by attack: {true, true}, {null, true}, {no verdict, true} showed "A correct
+    # 33.3%, right→wrong 2" (missing or null read as wrong), and an item without a set
+    # was listed under a golden set "None".
+    item = {k: v for k, v in {**_RIGHT, "id": "2", **bad}.items() if v is not ...}
+    # A blank line first: the item is named by its line, not its position.
+    raw = b"\n".join([b"", json.dumps({**_RIGHT, "id": "1"}).encode(), json.dumps(item).encode()])
+    sha = hashlib.sha256(raw).hexdigest()
+    items = cmp.parse_items(sha, raw)
+    with pytest.raises(InputError, match=re.escape(f"stored items {sha[:12]}: {message}")):
+        if against_base:
+            cmp.pairing(sha, items, None, None)
+        else:  # the A side of a compare with another report's candidate, then the B side
+            cmp.pairing(sha, items, "b" * 64, [{**_RIGHT, "id": "1"}, {**_RIGHT, "id": "2"}])
+    if not against_base:
+        with pytest.raises(InputError, match=re.escape(message)):
+            cmp.pairing("c" * 64, [{**_RIGHT, "id": "1"}, {**_RIGHT, "id": "2"}], sha, items)
+
+
+def test_a_missing_base_verdict_is_no_matter_when_compared_with_another_candidate() -> None:
+    rows = [{**_RIGHT, "id": str(i)} for i in range(3)]
+    b_rows = [{k: v for k, v in r.items() if k != "base_correct"} for r in rows]
+    paired = cmp.pairing("d" * 64, rows, "e" * 64, b_rows)
+    assert paired.matched == 3 and paired.metrics[0]["a"] == paired.metrics[0]["b"] == 1.0
+
+
+def test_a_compare_of_items_without_a_verdict_is_a_400_naming_the_line(world: World) -> None:
+    rows = items_rows(3)
+    rows[1]["candidate_correct"] = None
+    del rows[2]["candidate_correct"]
+    client, rid = _uploaded(world, rows)
+    for url, headers in (
+        (f"/api/v1/compare?a={rid}", bearer(world, "vera")),
+        (f"/compare?a={rid}", {}),
+    ):
+        r = client.get(url, headers=headers)
+        assert r.status_code == 400 and "line 2: candidate_correct is null" in r.text, r.text
+
+
 def test_items_that_would_not_fit_the_memory_budget_are_refused_not_parsed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -428,7 +484,8 @@ def test_big_items_are_kept_within_a_memory_budget_and_their_pairings_go_with_th
     # kept), ~2 GB of memory each, while its pairing kept the parse anyway.
     cmp._ITEMS.clear()
     cmp._PAIRS.clear()
-    row = json.dumps({"set": "s", "id": "0", "prompt": "p" * 4000}).encode() + b"\n"
+    verdicts = {"candidate_correct": True, "base_correct": False}
+    row = json.dumps({"set": "s", "id": "0", "prompt": "p" * 4000, **verdicts}).encode() + b"\n"
     big = row * (33 * 2**20 // len(row) + 1)
     items = cmp.parse_items("a" * 64, big)
     assert cmp.cached_items("a" * 64) is items and len(big) > 32 << 20

@@ -204,14 +204,46 @@ def parse_items(sha: str, raw: bytes) -> list[dict[str, Any]]:
             "gate's own report (gate_report.md) instead"
         )
     check_each = _long_digits(raw)
+    rows = _Items()
+    lines: list[int] = []
     with _gc_paused():
-        rows = [
-            _item(sha, n, _parse_line(sha, n, line, not (check_each and _long_digits(line))))
-            for n, line in enumerate(raw.split(b"\n"), 1)
-            if line.strip()
-        ]
+        for n, line in enumerate(raw.split(b"\n"), 1):
+            if line.strip():
+                fast = not (check_each and _long_digits(line))
+                rows.append(_item(sha, n, _parse_line(sha, n, line, fast)))
+                lines.append(n)
+    if lines and lines[-1] != len(lines):  # blank lines: the k-th item is not line k
+        rows.lines = lines
     _keep(sha, rows, cost)
     return rows
+
+
+class _Items(list[dict[str, Any]]):
+    """The item lines of one items.jsonl, and each one's line number where blank lines
+    make it another than its position (``lines``; None: item k is line k + 1)."""
+
+    lines: list[int] | None = None
+
+
+def _line_of(items: list[dict[str, Any]], k: int) -> int:
+    lines = getattr(items, "lines", None)
+    return lines[k] if lines else k + 1
+
+
+def _unusable(sha: str, items: list[dict[str, Any]], k: int, name: str) -> InputError:
+    """An item pairing cannot use: its set, id or the verdict compared is missing or null.
+    Each counted as an item of set "None", or as a wrong answer ("A correct 33.3%" of
+    three items all right where two lines had no verdict), and the page said nothing."""
+    value = items[k].get(name)
+    what = "missing" if name not in items[k] else json.dumps(value)[:40]
+    need = (
+        "not true or false; the gate writes a verdict for every item"
+        if name.endswith("_correct")
+        else "items are matched by golden set and id; the gate writes both"
+    )
+    return InputError(
+        f"stored items {sha[:12]}: line {_line_of(items, k)}: {name} is {what}, {need}"
+    )
 
 
 _VERDICTS = ("candidate_correct", "base_correct")
@@ -537,16 +569,25 @@ def pairing(
     if hit is not None:
         return hit
     with _gc_paused():
-        result = _pair(a_items, b_items)
+        result = _pair(a_items, b_items, a_sha, b_sha or "")
     _lru_put(_PAIRS, key, result, _PAIRS_SIZE)
     return result
 
 
-def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -> Pairing:
+def _pair(
+    a_items: list[dict[str, Any]],
+    b_items: list[dict[str, Any]] | None,
+    a_sha: str = "",
+    b_sha: str = "",
+) -> Pairing:
     b_pos: dict[tuple[str, str], int] = {}
     side = "base"
     if b_items is not None:
-        b_pos = {(str(r.get("set")), str(r.get("id"))): j for j, r in enumerate(b_items)}
+        for j, r in enumerate(b_items):
+            b_set, b_id = r.get("set"), r.get("id")
+            if b_set is None or b_id is None:
+                raise _unusable(b_sha, b_items, j, "id" if b_set is not None else "set")
+            b_pos[(str(b_set), str(b_id))] = j
         side = "candidate"
     a_index: list[int] = []
     b_index: list[int] = []
@@ -560,11 +601,14 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
     # Counter, in C.
     for i, r in enumerate(a_items):
         get = r.get
-        full_set = str(get("set"))
+        raw_set, raw_id = get("set"), get("id")
+        if raw_set is None or raw_id is None:
+            raise _unusable(a_sha, a_items, i, "id" if raw_set is not None else "set")
+        full_set = str(raw_set)
         if b_items is None:
             j, b = i, r
         else:
-            found = b_pos.get((full_set, str(get("id"))))
+            found = b_pos.get((full_set, str(raw_id)))
             if found is None:
                 continue
             j, b = found, b_items[found]
@@ -580,8 +624,15 @@ def _pair(a_items: list[dict[str, Any]], b_items: list[dict[str, Any]] | None) -
             if isinstance(raw_slices, dict) and raw_slices
             else {}
         )
-        a_ok.append(bool(get("candidate_correct")))
-        b_ok.append(bool(b.get(ok_field)))
+        # Booleans only: a verdict missing or null was counted as a wrong answer.
+        a_verdict, b_verdict = get("candidate_correct"), b.get(ok_field)
+        if a_verdict is not True and a_verdict is not False:
+            raise _unusable(a_sha, a_items, i, "candidate_correct")
+        if b_verdict is not True and b_verdict is not False:
+            b_list = a_items if b_items is None else b_items
+            raise _unusable(a_sha if b_items is None else b_sha, b_list, j, ok_field)
+        a_ok.append(a_verdict)
+        b_ok.append(b_verdict)
     codes = [2 * a + b for a, b in zip(a_ok, b_ok, strict=True)]
     by_set: dict[str, Counter[int]] = defaultdict(Counter)
     for (set_name, code), n in Counter(zip(sets, codes, strict=True)).items():
