@@ -367,6 +367,43 @@ def test_long_texts_many_slices_and_bidi_controls_are_bounded_and_shown_plainly(
     assert "\u202e" not in page and "\ufffdon" in page
 
 
+def _menu_values(page: str, name: str) -> list[str]:
+    """The values a browser submits for the options of ``<select name=NAME>``."""
+    from html.parser import HTMLParser
+
+    values: list[str] = []
+
+    class Menus(HTMLParser):
+        select: str | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "select":
+                self.select = dict(attrs).get("name")
+            elif tag == "option" and self.select == name:
+                values.append(dict(attrs).get("value") or "")
+
+    Menus().feed(page)
+    return [v for v in values if v]
+
+
+def test_the_filter_menus_find_sets_and_slices_that_hold_bidi_controls(world: World) -> None:
+    # Found by attack: the page shows a bidi control as U+FFFD, and did so in the menus'
+    # option values too: the browser submitted a label no item has, "0 item(s) match".
+    rows = items_rows(8)
+    for i, r in enumerate(rows):
+        r["set"] = "sup\u202eport" if i % 2 else "plain"
+        r["slices"] = {"lang": "\u2067ar" if i % 2 else "en"}
+    client, rid = _uploaded(world, rows)
+    page = client.get(f"/compare?a={rid}").text
+    assert "\u202e" not in page and "\u2067" not in page  # still never in the page's source
+    sets, slices = _menu_values(page, "set"), _menu_values(page, "slice")
+    assert "sup\u202eport" in sets and "lang=\u2067ar" in slices
+    for name, value in (("set", "sup\u202eport"), ("slice", "lang=\u2067ar")):
+        chosen = client.get("/compare", params={"a": rid, name: value}).text
+        assert "4 item(s) match" in chosen, (name, value)
+        assert re.search(r'<option value="[^"]*&#x2(02e|067);[^"]*" selected>', chosen)
+
+
 def test_answers_set_and_id_are_bounded_and_golden_sets_listed_at_most_200(
     world: World,
 ) -> None:

@@ -39,6 +39,20 @@ def _without_bidi_controls(value: Any) -> Any:
     return value.translate(_BIDI_CONTROLS) if isinstance(value, str) else value
 
 
+# The same controls as character references, for a value a form submits.
+_BIDI_REFERENCES = {c: f"&#x{c:x};" for c in _BIDI_CONTROLS}
+
+
+def _form_value(value: Any) -> Any:
+    """A value a form submits (``<option value>``), escaped, with its bidi controls written
+    as character references: the browser submits the value itself, and the page's source
+    holds no control. ``finalize`` turned them into U+FFFD there too, so a menu's set or
+    slice holding one submitted a label no item has ("0 item(s) match")."""
+    from markupsafe import Markup, escape
+
+    return Markup(str(escape(value)).translate(_BIDI_REFERENCES))
+
+
 def _number(x: float) -> str:
     """A value as the gate prints it (:func:`curagate.gate.metrics.num`): 4 decimals, or 6
     where 4 would round it onto a limit (a candidate the gate failed at 0.799996 < 0.8
@@ -81,6 +95,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["short"] = lambda s, n=12: (s or "")[:n]
     env.filters["pct"] = _pct
+    env.filters["form_value"] = _form_value
     env.filters["num"] = _signed
     env.filters["fmt"] = lambda x: _number(x) if isinstance(x, float) else ("-" if x is None else x)
     env.filters["pretty"] = lambda x: json.dumps(x, indent=2, sort_keys=True, ensure_ascii=False)
