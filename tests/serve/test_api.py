@@ -1435,3 +1435,24 @@ def test_the_compare_api_filters_on_a_set_or_slice_as_the_page_does(
     ):
         r = client.get(f"/api/v1/compare?a=2&{param}", headers=vera)
         assert r.status_code == 404 and listed in r.json()["fix"]
+
+
+def test_the_compare_page_names_the_sets_and_slices_for_one_it_does_not_hold(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: a mistyped set= or slice= showed "0 item(s) match" with the menu on
+    # "all", as if nothing had changed there; the API answered 404 naming those it holds.
+    login(client, world, "vera")
+    for param, listed in (
+        (
+            "set=suport&changed=1",
+            "the items hold golden sets &#39;refusals&#39;, &#39;support&#39;",
+        ),
+        (
+            "slice=length%3Dmid",
+            "the items hold slices &#39;length=long&#39;, &#39;length=short&#39;",
+        ),
+    ):
+        r = client.get(f"/compare?a=2&{param}")
+        assert r.status_code == 404 and listed in r.text, r.text[-800:]
+        assert "no compared item is in it" in r.text and "item(s) match" not in r.text

@@ -828,7 +828,31 @@ def create_app(
         reg: Registry = Depends(registry),
     ) -> HTMLResponse:
         ctx = comparison(reg, a, b_report, changed, set_name or None, slice_key or None, page_no)
+        known_filters(ctx)
         return page(br, "compare.html", **ctx)
+
+    def known_filters(ctx: dict[str, Any]) -> None:
+        """A 404 naming the sets or slices the items hold, for a ``set=`` or ``slice=`` they
+        do not (page and API alike: the page answered "0 item(s) match" with its menu on
+        "all", as if nothing had changed in a set whose name was mistyped)."""
+        filters = ctx["filters"]
+        for known, what, value, listed, more in (
+            (ctx["set_known"], "golden set", filters["set"], ctx["sets"], ctx["sets_not_listed"]),
+            (
+                ctx["slice_known"],
+                "slice",
+                filters["slice"],
+                ctx["slice_keys"],
+                ctx["slices_not_listed"],
+            ),
+        ):
+            if not known:
+                names = ", ".join(map(repr, listed)) + (f" and {more} more" if more else "")
+                raise ApiError(
+                    404,
+                    f"{what} {value!r}: no compared item is in it",
+                    f"the items hold {what}s {names}" if listed else f"the items hold no {what}s",
+                )
 
     def no_items(report_id: int, mv: ModelVersion) -> ApiError:
         return ApiError(
@@ -1223,17 +1247,7 @@ def create_app(
         """The compare page as JSON: paired metrics, slices and one page of items, of one
         golden set (``set=``) or slice (``slice=column=value``) when given."""
         ctx = comparison(reg, a, b, changed, set_name or None, slice_key or None, page)
-        for known, what, value, listed, more in (
-            (ctx["set_known"], "golden set", set_name, ctx["sets"], ctx["sets_not_listed"]),
-            (ctx["slice_known"], "slice", slice_key, ctx["slice_keys"], ctx["slices_not_listed"]),
-        ):
-            if not known:
-                names = ", ".join(map(repr, listed)) + (f" and {more} more" if more else "")
-                raise ApiError(
-                    404,
-                    f"{what} {value!r}: no compared item is in it",
-                    f"the items hold {what}s {names}" if listed else f"the items hold no {what}s",
-                )
+        known_filters(ctx)
         return {
             "filters": ctx["filters"],
             "a": ctx["a"],
