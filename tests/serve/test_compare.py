@@ -95,7 +95,9 @@ def test_pairing_statistics_equal_a_row_by_row_computation() -> None:
         r["candidate_correct"] = int(str(r["id"])[-3:]) % 5 != 0
     paired = cmp.pairing("a" * 64, a_items, "b" * 64, b_items)
     want = direct_stats(a_items, b_items)
-    assert {m["set"]: m for m in paired.metrics} == {k: {"set": k, **v} for k, v in want.items()}
+    assert {m["set"]: m for m in paired.metrics} == {
+        k: {"set": k, "overall": k == "all", **v} for k, v in want.items()
+    }
     assert sum(m["fixes"] + m["regressions"] for m in paired.metrics[:-1]) > 30
     chosen = paired.select(changed=True, set_name=None, slice_key="length=long")
     flips = [paired.row(k).flip for k in chosen]
@@ -402,6 +404,31 @@ def test_the_filter_menus_find_sets_and_slices_that_hold_bidi_controls(world: Wo
         chosen = client.get("/compare", params={"a": rid, name: value}).text
         assert "4 item(s) match" in chosen, (name, value)
         assert re.search(r'<option value="[^"]*&#x2(02e|067);[^"]*" selected>', chosen)
+
+
+def test_a_golden_set_named_all_is_told_apart_from_the_overall_row(world: World) -> None:
+    # Found by attack: a set named "all" and the row of every set both read "all" (the
+    # metrics table, the API's metrics, the set menu's first option).
+    rows = items_rows(10)
+    for i, r in enumerate(rows):
+        r["set"] = "all" if i % 2 else "other"
+    client, rid = _uploaded(world, rows)
+    api = client.get(f"/api/v1/compare?a={rid}", headers=bearer(world, "vera")).json()
+    assert [(m["set"], m["overall"], m["n"]) for m in api["metrics"]] == [
+        ("all", False, 5),
+        ("other", False, 5),
+        ("all", True, 10),  # still named "all", as before
+    ]
+    page = client.get(f"/compare?a={rid}").text
+    metrics = page[page.index('<table id="metrics">') : page.index("</table>")]
+    assert metrics.count("<td>all</td>") == 1
+    assert '<tr class="overall"><th scope="row">every golden set (overall)</th>' in metrics
+    menu = page[page.index('<select name="set">') : page.index("</select>")]
+    assert re.fullmatch(
+        r'<select name="set"><option value="">all</option><optgroup label="golden sets">'
+        r'<option value="all" >all</option><option value="other" >other</option></optgroup>',
+        menu,
+    ), menu
 
 
 def test_answers_set_and_id_are_bounded_and_golden_sets_listed_at_most_200(

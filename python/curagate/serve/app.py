@@ -963,9 +963,8 @@ def create_app(
             for s in paired.slice_stats[:MAX_SLICES]
         ]
         shown = chosen[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
-        several = len(paired.metrics) > 1  # then the last row is "all"
-        per_set = paired.metrics[:-1] if several else paired.metrics
-        overall = paired.metrics[-1:] if several else []
+        per_set = [m for m in paired.metrics if not m["overall"]]
+        overall = [m for m in paired.metrics if m["overall"]]
         return {
             "a": a_info,
             "b": b_info,

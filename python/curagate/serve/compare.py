@@ -470,7 +470,8 @@ class Pairing:
     a_correct: list[bool]
     b_correct: list[bool]
     unmatched: int
-    metrics: list[dict[str, Any]]  # per set, then "all" when there are several
+    # per set, then the overall row ("set": "all", "overall": true) when there are several
+    metrics: list[dict[str, Any]]
     # Sets whose paired items were read by different metrics in the two reports
     # (items.jsonl's score_metric): {"set", "a", "b"}, None where an item names none.
     grading_differs: list[dict[str, Any]]
@@ -644,9 +645,13 @@ def _pair(
         for c, v in sl.items()
     ).items():
         by_slice[key][code] = n
-    metrics = [{"set": s, **_stats_of_codes(c)} for s, c in sorted(by_set.items())]
+    metrics = [
+        {"set": s, "overall": False, **_stats_of_codes(c)} for s, c in sorted(by_set.items())
+    ]
     if len(by_set) > 1:
-        metrics.append({"set": "all", **_stats_of_codes(Counter(codes))})
+        # Named "all" as before, and marked: a golden set may be named "all" too, and its
+        # row read as the overall one (``overall``; the page heads this row differently).
+        metrics.append({"set": "all", "overall": True, **_stats_of_codes(Counter(codes))})
     # A's items without a match, and B's that none matched (hand-written items may repeat a
     # set and id: counted as matches, A's repeats made this negative).
     unmatched = (
