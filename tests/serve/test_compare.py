@@ -431,6 +431,17 @@ def test_a_golden_set_named_all_is_told_apart_from_the_overall_row(world: World)
     ), menu
 
 
+def test_an_answer_that_is_a_json_value_is_shown_as_its_json_text(world: World) -> None:
+    # Found by attack: {"ok": true, "unit": null} showed as {'ok': True, 'unit': None}.
+    rows = items_rows(2)
+    rows[0]["candidate_answer"] = {"ok": True, "unit": None, "name": "é"}
+    rows[0]["base_answer"] = [1.5, False]
+    client, rid = _uploaded(world, rows)
+    page = html.unescape(client.get(f"/compare?a={rid}").text)
+    assert 'answer: {"name": "é", "ok": true, "unit": null}</div>' in page
+    assert "answer: [1.5, false]</div>" in page and "'ok'" not in page
+
+
 def test_answers_set_and_id_are_bounded_and_golden_sets_listed_at_most_200(
     world: World,
 ) -> None:

@@ -53,6 +53,12 @@ def _form_value(value: Any) -> Any:
     return Markup(str(escape(value)).translate(_BIDI_REFERENCES))
 
 
+def _json_text(x: Any) -> str:
+    """A JSON value as its JSON text (a text as itself): an answer that is an object was
+    printed as Python writes it, ``{'ok': True, 'unit': None}``."""
+    return x if isinstance(x, str) else json.dumps(x, ensure_ascii=False, sort_keys=True)
+
+
 def _number(x: float) -> str:
     """A value as the gate prints it (:func:`curagate.gate.metrics.num`): 4 decimals, or 6
     where 4 would round it onto a limit (a candidate the gate failed at 0.799996 < 0.8
@@ -99,6 +105,7 @@ def environment() -> jinja2.Environment:
     env.filters["num"] = _signed
     env.filters["fmt"] = lambda x: _number(x) if isinstance(x, float) else ("-" if x is None else x)
     env.filters["pretty"] = lambda x: json.dumps(x, indent=2, sort_keys=True, ensure_ascii=False)
+    env.filters["json_text"] = _json_text
     return env
 
 
