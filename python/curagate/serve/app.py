@@ -822,7 +822,7 @@ def create_app(
         changed: bool = Query(False),
         # A bounded label (compare.MAX_LABEL_CHARS and its digest), or a slice's two.
         set_name: str | None = Query(None, alias="set", max_length=cmp.MAX_LABEL_PARAM),
-        slice_key: str | None = Query(None, alias="slice", max_length=2 * cmp.MAX_LABEL_PARAM),
+        slice_key: str | None = Query(None, alias="slice", max_length=cmp.MAX_SLICE_PARAM),
         page_no: int = Query(1, alias="page", ge=1),
         br: Browser = Depends(browser),
         reg: Registry = Depends(registry),
@@ -1238,7 +1238,7 @@ def create_app(
         changed: bool = Query(False),
         # As the page takes them (it filtered on them; the API ignored them).
         set_name: str | None = Query(None, alias="set", max_length=cmp.MAX_LABEL_PARAM),
-        slice_key: str | None = Query(None, alias="slice", max_length=2 * cmp.MAX_LABEL_PARAM),
+        slice_key: str | None = Query(None, alias="slice", max_length=cmp.MAX_SLICE_PARAM),
         page: int = Query(1, ge=1),
         user: User = Depends(api_user),
         reg: Registry = Depends(registry),

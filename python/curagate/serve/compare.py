@@ -297,6 +297,10 @@ def _bounded(x: Any) -> Any:
 # names of 20,000 characters made a page of 109 MB from an 8 MB upload).
 MAX_LABEL_CHARS = 200
 MAX_LABEL_PARAM = MAX_LABEL_CHARS + 100  # with its "… [N characters, sha256 D]"
+# A slice's key (:func:`slice_key`): its column, each `=` and `\\` doubled by the escaping,
+# then `=` and its value. Twice MAX_LABEL_PARAM refused (422) the link the page itself
+# offered for a column of 200 `=` with a value of 250 characters.
+MAX_SLICE_PARAM = 2 * MAX_LABEL_PARAM + 1 + MAX_LABEL_PARAM
 
 
 def _label(name: str) -> str:
