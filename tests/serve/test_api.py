@@ -24,7 +24,7 @@ from curagate.registry import Registry
 from curagate.registry.store import ChainBroken, RegistryUnavailable, new_token, token_sha256
 from curagate.serve.app import MAX_SESSIONS_PER_USER, SESSION_TTL_S, Sessions, create_app
 from curagate.signing import actor_public_key, actor_seed
-from tests.registry.registry_fixtures import report_doc
+from tests.registry.registry_fixtures import report_doc, write_bundle
 
 from .serve_fixtures import HOSTILE, World, admin, build_world
 
@@ -1105,6 +1105,23 @@ def test_error_answers_never_name_the_database_file(client: TestClient, world: W
         assert r.status_code in (400, 404), r.text
         assert str(world.db.parent) not in r.text and "registry.db" not in r.text
         assert "the registry" in r.json()["error"]
+
+
+def test_a_rollback_of_an_unknown_model_is_a_404(client: TestClient, world: World) -> None:
+    # Found by attack: it was a 400 "model 'nosuch' has no production version"; the docs
+    # promise 404 for an unknown name, as the waiver endpoint answers.
+    alice = bearer(world, "alice")
+    r = client.post("/api/v1/models/nosuch/rollback", json={"reason": "x"}, headers=alice)
+    assert r.status_code == 404 and "'nosuch' is not in the registry" in r.json()["error"]
+    csrf = login(client, world, "alice")
+    page = client.post("/ui/models/nosuch/rollback", data={"reason": "x", "csrf": csrf})
+    assert page.status_code == 404 and "is not in the registry" in page.text
+    # A known model without a production version is still a bad request.
+    write_bundle(world.db.parent.parent / "b3", b"three" * 16)
+    with Registry(world.db) as reg:
+        reg.register(world.db.parent.parent / "b3", name="other", actor=admin(reg, world))
+    r = client.post("/api/v1/models/other/rollback", json={"reason": "x"}, headers=alice)
+    assert r.status_code == 400 and "has no production version" in r.json()["error"], r.text
 
 
 def _login_cookie(base: str, token: str, proto: str) -> str:

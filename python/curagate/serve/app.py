@@ -627,6 +627,14 @@ def create_app(
         except InputError as e:
             raise ApiError(404, str(e), "check the name, version or id") from None
 
+    def known_model(reg: Registry, name: str) -> None:
+        """A 404 for a name with no version, as for any unknown name (a rollback of one was
+        a 400 "has no production version", the answer of a known model without one)."""
+        if not reg.list_versions(name):
+            raise ApiError(
+                404, f"model {name!r} is not in the registry", "check the name: GET /api/v1/models"
+            )
+
     def version_url(mv: ModelVersion) -> str:
         return f"/models/{mv.name}/versions/{mv.version}"
 
@@ -1066,6 +1074,7 @@ def create_app(
     ) -> Response:
         check_csrf(b, csrf)
         check_name(name)
+        known_model(reg, name)
         mv = reg.rollback(name, user=approver(b.user), reason=reason)
         notify("rollback", mv, b.user.name, reason)
         return back(b, mv, f"rolled back: {mv.ref} is in production again")
@@ -1204,6 +1213,7 @@ def create_app(
         """Put the previous production version back (its bytes re-verified first)."""
         approver(user)
         check_name(name)
+        known_model(reg, name)
         mv = reg.rollback(name, user=user, reason=body.reason)
         notify("rollback", mv, user.name, body.reason)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
