@@ -927,6 +927,10 @@ def create_app(
         else:
             b_info, b_key, b_items = side(reg, b_id)
         paired = cmp.pairing(a_key, a_items, b_key, b_items)
+        # As the page's own menus submit a label with a line break or NUL (changed by the
+        # browser's form: CRLF, U+FFFD), read back as the label it stands for.
+        set_name = cmp.as_label(set_name, paired.sets)
+        slice_key = cmp.as_label(slice_key, [s["key"] for s in paired.slice_stats])
         chosen = paired.select(changed=changed, set_name=set_name, slice_key=slice_key)
         pages = max(1, math.ceil(len(chosen) / PAGE_SIZE))
         page_no = min(page_no, pages)

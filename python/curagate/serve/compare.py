@@ -23,6 +23,7 @@ import gc
 import hashlib
 import json
 import math
+import re
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
@@ -537,6 +538,22 @@ class Pairing:
             else:
                 groups[0 if b else 1].append(k)
         return groups[0] + groups[1] + groups[2]
+
+
+def as_label(value: str | None, labels: Sequence[str]) -> str | None:
+    """``value`` as a filter names a label: itself when it is one of ``labels``, else the
+    one label a browser's form submits as ``value`` (line breaks as CRLF, NUL as U+FFFD:
+    found by the re-attack, the page's own menu offered a set "s\nA" and then found no
+    item in it), else ``value`` as it is (unknown: a 404 names the labels there are)."""
+    if value is None or value in labels:
+        return value
+    submitted = _as_submitted(value)
+    found = {label for label in labels if _as_submitted(label) == submitted}
+    return found.pop() if len(found) == 1 else value
+
+
+def _as_submitted(text: str) -> str:
+    return re.sub(r"\r\n|\r|\n", "\r\n", text).replace("\x00", "\ufffd")
 
 
 def slice_key(column: str, value: str) -> str:
