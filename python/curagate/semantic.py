@@ -310,6 +310,14 @@ class Embedder:
             rows[h] = len(todo)
             todo.append(t)
             todo_hashes.append(h)
+        if found and self.cache is not None and self.cache.width is not None:
+            # Every text may be served by the cache: its width is the model's still, or
+            # its shards are another model's (damage: found by attack, shards of width 8
+            # copied in were used whole, 3 semantic removals instead of 121, exit 0).
+            width = _width_of(_load_model(self.model_dir))
+            if width not in (None, self.cache.width):
+                self.cache.forget()
+                return self.embed(texts)
         new = np.zeros((0, 0), dtype=np.float32)
         if todo:
             model = _load_model(self.model_dir)
@@ -343,6 +351,23 @@ class Embedder:
         for i, h in enumerate(hashes):
             out[i] = new[rows[h]] if h in rows else found[h]
         return out
+
+
+def _has_words(text: str) -> bool:
+    """Whether ``text`` keeps a word once normalized as the lexical methods read it."""
+    from curagate import _core
+
+    return bool(_core.normalize(text))
+
+
+def _width_of(model: Any) -> int | None:
+    """The width of the vectors a loaded model makes, where it says."""
+    for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        method = getattr(model, name, None)
+        if callable(method):
+            width = method()
+            return int(width) if isinstance(width, int) else None
+    return None
 
 
 def _as_texts(keys: Texts) -> list[str]:
@@ -587,7 +612,9 @@ def _as_the_model_reads(texts: list[str], model_dir: Path) -> tuple[list[str], l
     readable: list[bool] = []
     for text, ids in zip(texts, pieces, strict=True):
         known = len(ids) if unk is None else sum(1 for i in ids if i != unk)
-        readable.append(not ids or 2 * known > len(ids))
+        # (no piece at all: marks and private-use characters the tokenizer drops, which
+        # every such text embedded as one vector, unrelated ones "copies" at 1.0)
+        readable.append(bool(ids) and 2 * known > len(ids))
         if len(ids) > room:
             head = budget // 2
             tail = ids[len(ids) - (budget - head) :]
@@ -682,6 +709,9 @@ class ParaphraseIndex:
         # As the model reads them (see _as_the_model_reads): an item it cannot read is
         # no evidence of anything (an Amharic item "matched" two unrelated Amharic rows).
         seen, self._readable = _as_the_model_reads(references, self.embedder.model_dir)
+        # An item with no words (punctuation, emoji: empty once normalized) is matched
+        # byte for byte only, as the report says: "!!!" was a paraphrase of "!!" (0.96).
+        self._worded = [_has_words(t) for t in references]
         vectors = self.embedder.embed(seen)
         self._index = faiss.IndexFlatIP(vectors.shape[1])
         self._index.add(vectors)
@@ -712,8 +742,9 @@ class ParaphraseIndex:
                 if not ok
             )
             vectors = self.embedder.embed(seen)
+            chunk = corpus[start : start + chunk_rows]
             for c, r, sim in _range_pairs(self._index, vectors, self.threshold):
-                if readable[c] and self._readable[r]:
+                if readable[c] and self._readable[r] and self._worded[r] and _has_words(chunk[c]):
                     leaks.append(ParaphraseLeak(r, start + c, sim))
         leaks.sort(key=lambda k: (k.corpus, k.reference))
         return leaks

@@ -369,6 +369,42 @@ def test_texts_the_model_cuts_or_cannot_read_are_not_copies_of_each_other(
     amharic = ["ሰላም ለዓለም ሁሉ", "እንዴት ነህ ዛሬ", "ቡና መጠጣት እወዳለሁ"]
     result = semantic_clusters([*amharic, CAPITAL, CAPITAL + " "], threshold=0.9)
     assert result.unreadable == 3 and result.keep.tolist() == [True, True, True, True, False]
+    # (3) found by attack: Hebrew points, Arabic tanwin, Devanagari vowel signs are words
+    # to curate but no word piece to the model: one vector, removed as copies at 1.0
+    marks = ["\u05b0\u05b1\u05b2", "\u064b\u064c", "\u0941\u0942"]
+    result = semantic_clusters([*marks, CAPITAL], threshold=0.9)
+    assert result.unreadable == 3 and result.keep.tolist() == [True, True, True, True]
+
+
+@pytest.mark.slow
+def test_a_cache_of_another_width_is_not_used_when_it_holds_every_text(tmp_path: Path) -> None:
+    # Found by attack: the width of the cache's vectors was compared with the model's only
+    # when some text had to be embedded; a cache of width 8 holding them all was used.
+    import numpy as np
+
+    from curagate.semantic import model_fingerprint
+
+    texts = [CAPITAL, PHOTOSYNTHESIS]
+    reference = Embedder.create(None).embed(texts)
+    folder = tmp_path / model_fingerprint(resolve_model_dir(None))[:32]
+    folder.mkdir(parents=True)
+    digests = np.frombuffer(
+        b"".join(hashlib.sha256(t.encode()).digest() for t in texts), np.uint8
+    ).reshape(2, 32)
+    np.savez(folder / "emb-narrow.npz", hashes=digests, vectors=np.eye(2, 8, dtype=np.float32))
+    embedder = Embedder.create(None, cache_dir=tmp_path)
+    vectors = embedder.embed(texts)
+    assert (embedder.cached, embedder.encoded) == (0, 2)
+    assert np.allclose(vectors, reference, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_item_with_no_words_is_no_paraphrase_of_anything() -> None:
+    # Found by attack: "!!!" (empty once normalized, matched byte for byte only, as the
+    # report says) was a paraphrase of "!!" at 0.96.
+    index = ParaphraseIndex(["!!!", CAPITAL])
+    found = index.scan(["!!", "Tell me a joke about cats.", CAPITAL_REWORDED])
+    assert [(leak.reference, leak.corpus) for leak in found] == [(1, 2)]
 
 
 def test_long_texts_that_differ_in_their_last_words_are_not_one_vector() -> None:
