@@ -47,3 +47,26 @@ def test_audit_on_the_cluster_matches_the_local_run(cluster: Cluster, tmp_path: 
         str(tmp_path / "ray"), "OUT"
     )
     assert output_files(tmp_path / "one") == output_files(tmp_path / "ray")
+
+
+def test_relative_paths_are_read_from_the_drivers_folder(cluster: Cluster, tmp_path: Path) -> None:
+    # Found by attack: the cluster's workers run in a folder of their own (here: where the
+    # tests started it), and audit's and leakage's relative paths were read against it
+    # ("shards/shard-000.jsonl: no such file", exit 2).
+    t0_shards(tmp_path / "in", shards=2)
+    (tmp_path / "ref.jsonl").write_text('{"text": "a golden item of a few words here"}\n')
+    on_ray = ["--executor", "ray", "--ray-address", cluster.address]
+    for argv in (
+        ["audit", "in", "--out", "a"],
+        ["leakage", "--reference", "ref.jsonl", "--corpus", "in", "--out", "l"],
+    ):
+        outs = []
+        for n, extra in enumerate(([], on_ray)):
+            out = f"{argv[-1]}{n}"
+            done = subprocess.run(
+                [sys.executable, "-m", "curagate", *argv[:-1], out, *extra],
+                env=cluster.env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            assert done.returncode in (0, 1), done.stderr[-3000:]
+            outs.append(output_files(tmp_path / out))
+        assert outs[0] == outs[1], argv

@@ -10,9 +10,11 @@ node sees (one machine, or a shared file system).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from curagate.errors import CuragateError, InputError, MissingExtraError
@@ -56,8 +58,8 @@ class RayExecutor:
         if not items:
             return []
         ray = self._ray
-        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
-        shared = ray.put(common)
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_in_folder)
+        shared = ray.put((fn, str(Path.cwd()), common))
         refs = [remote.remote(shared, item) for item in items]
         try:
             return list(ray.get(refs))
@@ -75,6 +77,18 @@ class RayExecutor:
     def close(self) -> None:
         if self._owned and os.environ.get("CURAGATE_RAY_KEEP") != "1":
             self._ray.shutdown()
+
+
+def _in_folder(shared: tuple[Callable[[Any, T], Any], str, Any], item: T) -> Any:
+    """``fn(common, item)`` in the driver's working folder: a path given relative to it
+    (an audit's inputs, leakage's corpus, a config's references) is read as the user
+    meant on a cluster started from another folder (found by attack: "shards/shard-000.jsonl:
+    no such file"). A node without that folder keeps its own (absolute paths still read,
+    on one machine or a shared file system)."""
+    fn, folder, common = shared
+    with contextlib.suppress(OSError):
+        os.chdir(folder)
+    return fn(common, item)
 
 
 def _probe(address: str) -> None:
