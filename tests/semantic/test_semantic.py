@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -245,19 +246,28 @@ def test_a_cached_vector_is_the_same_whichever_run_computed_it(tmp_path: Path) -
     assert mixed.tobytes() == cold.tobytes()
 
 
-@pytest.mark.slow
-def test_damaged_cache_shards_are_skipped_and_the_texts_embedded_again(tmp_path: Path) -> None:
+def _cache_folder(root: Path, texts: list[str]) -> tuple[Path, Any]:
+    """The default model's cache folder under ``root`` (made), and the texts' digests as
+    a shard stores them (one row of 32 bytes each)."""
     import numpy as np
 
     from curagate.semantic import model_fingerprint
 
-    texts = [CAPITAL, PHOTOSYNTHESIS]
-    reference = Embedder.create(None).embed(texts)
-    folder = tmp_path / model_fingerprint(resolve_model_dir(None))[:32]
+    folder = root / model_fingerprint(resolve_model_dir(None))[:32]
     folder.mkdir(parents=True)
     digests = np.frombuffer(
         b"".join(hashlib.sha256(t.encode()).digest() for t in texts), np.uint8
-    ).reshape(2, 32)
+    ).reshape(len(texts), 32)
+    return folder, digests
+
+
+@pytest.mark.slow
+def test_damaged_cache_shards_are_skipped_and_the_texts_embedded_again(tmp_path: Path) -> None:
+    import numpy as np
+
+    texts = [CAPITAL, PHOTOSYNTHESIS]
+    reference = Embedder.create(None).embed(texts)
+    folder, digests = _cache_folder(tmp_path, texts)
     narrow = np.eye(2, 10, dtype=np.float32)  # unit vectors, but 10 wide
     np.savez(folder / "emb-narrow.npz", hashes=digests[:1], vectors=narrow[:1])
     nan = np.full((1, reference.shape[1]), np.nan, dtype=np.float32)
@@ -382,15 +392,9 @@ def test_a_cache_of_another_width_is_not_used_when_it_holds_every_text(tmp_path:
     # when some text had to be embedded; a cache of width 8 holding them all was used.
     import numpy as np
 
-    from curagate.semantic import model_fingerprint
-
     texts = [CAPITAL, PHOTOSYNTHESIS]
     reference = Embedder.create(None).embed(texts)
-    folder = tmp_path / model_fingerprint(resolve_model_dir(None))[:32]
-    folder.mkdir(parents=True)
-    digests = np.frombuffer(
-        b"".join(hashlib.sha256(t.encode()).digest() for t in texts), np.uint8
-    ).reshape(2, 32)
+    folder, digests = _cache_folder(tmp_path, texts)
     np.savez(folder / "emb-narrow.npz", hashes=digests, vectors=np.eye(2, 8, dtype=np.float32))
     embedder = Embedder.create(None, cache_dir=tmp_path)
     vectors = embedder.embed(texts)
