@@ -102,13 +102,14 @@ def _selects(selection: _Selection, root: Path) -> Callable[[str], bool]:
     refused)."""
     import re
 
+    from identify.identify import tags_from_path
+
     try:
         files = [re.compile(p) for p in selection[0]]
         excluded = [re.compile(p) for p in selection[1]]
     except (re.error, RecursionError):
         files, excluded = [re.compile(HOOK_FILES)], [re.compile(HOOK_EXCLUDE)]
     types, types_or, exclude_types = (frozenset(t) for t in selection[2])
-    from identify.identify import tags_from_path
 
     def typed(name: str) -> bool:
         try:
