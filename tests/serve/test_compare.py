@@ -429,6 +429,24 @@ def test_the_filter_menus_find_sets_and_slices_that_hold_line_breaks_or_nul(
     assert client.get("/compare", params={"a": rid, "set": "s\r\nZ"}).status_code == 404
 
 
+def test_labels_a_browser_submits_alike_are_refused_on_the_page_not_mixed_up(
+    world: World,
+) -> None:
+    # Found by the re-attack: sets "a\nb" (3 items) and "a\r\nb" (9) are one value once a
+    # browser's form sends them: either option showed the 9 items' numbers.
+    rows = items_rows(12)
+    for i, r in enumerate(rows):
+        r["set"] = "a\nb" if i < 3 else "a\r\nb"
+    client, rid = _uploaded(world, rows)
+    for value in ("a\r\nb", "a\nb"):
+        page = client.get("/compare", params={"a": rid, "set": value})
+        assert page.status_code == 404 and "names 2 golden sets" in page.text
+    api = client.get(
+        "/api/v1/compare", params={"a": rid, "set": "a\nb"}, headers=bearer(world, "vera")
+    )
+    assert api.status_code == 200 and api.json()["total"] == 3  # the label as it is
+
+
 def test_a_golden_set_named_all_is_told_apart_from_the_overall_row(world: World) -> None:
     # Found by attack: a set named "all" and the row of every set both read "all" (the
     # metrics table, the API's metrics, the set menu's first option).

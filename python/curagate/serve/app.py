@@ -835,7 +835,9 @@ def create_app(
         br: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> HTMLResponse:
-        ctx = comparison(reg, a, b_report, changed, set_name or None, slice_key or None, page_no)
+        ctx = comparison(
+            reg, a, b_report, changed, set_name or None, slice_key or None, page_no, form=True
+        )
         known_filters(ctx)
         return page(br, "compare.html", **ctx)
 
@@ -918,7 +920,10 @@ def create_app(
         set_name: str | None,
         slice_key: str | None,
         page_no: int,
+        form: bool = False,
     ) -> dict[str, Any]:
+        """The compare page's (and API's) data. ``form``: the filters may come from the
+        page's menus, which a browser's form submits changed (see :func:`cmp.as_label`)."""
         a_info, a_key, a_items = side(reg, a_id)
         b_key: str | None = None
         b_items: list[dict[str, Any]] | None = None
@@ -927,10 +932,27 @@ def create_app(
         else:
             b_info, b_key, b_items = side(reg, b_id)
         paired = cmp.pairing(a_key, a_items, b_key, b_items)
-        # As the page's own menus submit a label with a line break or NUL (changed by the
-        # browser's form: CRLF, U+FFFD), read back as the label it stands for.
-        set_name = cmp.as_label(set_name, paired.sets)
-        slice_key = cmp.as_label(slice_key, [s["key"] for s in paired.slice_stats])
+        if form:
+            # As the page's own menus submit a label with a line break or NUL (changed by
+            # the browser's form: CRLF, U+FFFD), read back as the label it stands for; one
+            # that stands for several is refused (the API takes labels as they are).
+            for what, value, labels in (
+                ("golden set", set_name, paired.sets),
+                ("slice", slice_key, [s["key"] for s in paired.slice_stats]),
+            ):
+                found = cmp.as_label(value, labels)
+                if isinstance(found, list):
+                    names = ", ".join(map(repr, found))
+                    raise ApiError(
+                        404,
+                        f"{what} {value!r}: as a browser's form sends it (line breaks as CRLF, "
+                        f"NUL as U+FFFD) it names {len(found)} {what}s, {names}",
+                        "ask the API (/api/v1/compare), which takes the label as it is",
+                    )
+                if what == "golden set":
+                    set_name = found
+                else:
+                    slice_key = found
         chosen = paired.select(changed=changed, set_name=set_name, slice_key=slice_key)
         pages = max(1, math.ceil(len(chosen) / PAGE_SIZE))
         page_no = min(page_no, pages)

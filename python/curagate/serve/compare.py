@@ -540,16 +540,20 @@ class Pairing:
         return groups[0] + groups[1] + groups[2]
 
 
-def as_label(value: str | None, labels: Sequence[str]) -> str | None:
-    """``value`` as a filter names a label: itself when it is one of ``labels``, else the
-    one label a browser's form submits as ``value`` (line breaks as CRLF, NUL as U+FFFD:
-    found by the re-attack, the page's own menu offered a set "s\nA" and then found no
-    item in it), else ``value`` as it is (unknown: a 404 names the labels there are)."""
-    if value is None or value in labels:
+def as_label(value: str | None, labels: Sequence[str]) -> str | list[str] | None:
+    """``value`` as a browser's form submitted it (line breaks as CRLF, NUL as U+FFFD):
+    the one label of ``labels`` it stands for; ``value`` itself when it stands for none
+    (unknown: a 404 names the labels there are); every label it stands for when several
+    do (found by the re-attacks: the page's menu offered a set "s\nA" and then found no
+    item in it; then, of the sets "a\nb" and "a\r\nb", both options showed the second's
+    numbers)."""
+    if value is None:
         return value
     submitted = _as_submitted(value)
-    found = {label for label in labels if _as_submitted(label) == submitted}
-    return found.pop() if len(found) == 1 else value
+    found = sorted({label for label in labels if _as_submitted(label) == submitted})
+    if len(found) > 1:
+        return found
+    return found[0] if found else value
 
 
 def _as_submitted(text: str) -> str:
