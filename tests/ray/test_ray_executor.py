@@ -189,3 +189,24 @@ def test_leakage_on_the_cluster_writes_the_same_report_as_the_local_run(
         "leakage.md",
     ]
     assert runs["ray"] == runs["local"]
+
+
+def test_a_deleted_working_folder_is_one_line_exit_2(tmp_path: Path) -> None:
+    # Found by the re-attack: Ray reads the working folder to start: a shell left in a
+    # folder deleted since got exit 3 and a traceback from inside ray.init.
+    import shlex
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "a record of a few words"}) + "\n")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    cli = [sys.executable, "-m", "curagate", "curate", str(src), "--out", str(tmp_path / "o"),
+           "--executor", "ray"]  # fmt: skip
+    script = (
+        f"cd {shlex.quote(str(gone))} && rmdir {shlex.quote(str(gone))} && exec {shlex.join(cli)}"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "python")}
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert "working folder of this command no longer exists" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr

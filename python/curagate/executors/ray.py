@@ -36,6 +36,14 @@ class RayExecutor:
             raise MissingExtraError("ray", "ray") from None
         self._ray = ray
         self._owned = False
+        try:
+            os.getcwd()  # noqa: PTH109  (the check itself: Path.cwd() raises the same)
+        except FileNotFoundError:
+            # Ray reads it to start (exit 3 inside ray.init), and every task runs there.
+            raise InputError(
+                "the working folder of this command no longer exists (deleted after the "
+                "shell entered it); cd to an existing folder and run again"
+            ) from None
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
             if address:
