@@ -66,7 +66,9 @@ class RayExecutor:
         if not items:
             return []
         ray = self._ray
-        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(_in_folder)
+        remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(
+            _in_folder
+        ).options(name=getattr(fn, "__name__", "task"))  # its worker's title: ray::<stage>
         shared = ray.put((fn, str(Path.cwd()), common))
         refs = [remote.remote(shared, item) for item in items]
         try:
