@@ -192,9 +192,7 @@ def _read_besides(
     the work)."""
     from curagate.config import CurateConfig
 
-    keep: list[tuple[str, str | os.PathLike[str]]] = [
-        ("--decontaminate reference", ref) for ref in cfg.decontaminate.reference
-    ]
+    keep = references_read(cfg)
     if cfg.semantic.enabled and cfg.semantic.cache_dir:
         keep.append(("semantic.cache_dir", cfg.semantic.cache_dir))
     if config is not None and not isinstance(config, CurateConfig):
@@ -202,9 +200,10 @@ def _read_besides(
     return keep
 
 
-def _references(cfg: CurateConfig) -> list[tuple[str, str | os.PathLike[str]]]:
-    """The folders a run reads records from besides its inputs: an --out inside one would
-    be read back by the next run."""
+def references_read(cfg: CurateConfig) -> list[tuple[str, str | os.PathLike[str]]]:
+    """What a run reads records from besides its inputs, as (what, path): its
+    --decontaminate references (an --out inside one would be read back by the next run,
+    one holding one would delete it)."""
     return [("--decontaminate reference", ref) for ref in cfg.decontaminate.reference]
 
 
@@ -298,7 +297,7 @@ def _curate(
         first_seen = [file_state(p) for p in paths]
     out_dir = Path(out)
     claim = check_output(
-        out_dir, "curate", inputs, paths, _read_besides(config, cfg), _references(cfg)
+        out_dir, "curate", inputs, paths, _read_besides(config, cfg), references_read(cfg)
     )
     if progress is None:
         from curagate.progress import enabled

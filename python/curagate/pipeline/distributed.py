@@ -320,7 +320,9 @@ def run(
                 "finish or give this one its own --work-dir"
             ) from None
         if besides is None:
-            besides = [("--decontaminate reference", r) for r in cfg.decontaminate.reference]
+            from curagate.curate import references_read
+
+            besides = references_read(cfg)
         return _run_in(
             inputs,
             out_text,
@@ -348,7 +350,7 @@ def _run_in(
     besides: Sequence[tuple[str, str | os.PathLike[str]]],
 ) -> Any:
     """:func:`run` once its work folder is this process's (locked)."""
-    from curagate.curate import CurateResult
+    from curagate.curate import CurateResult, references_read
 
     shards, remote, skipped = resolve_shards(inputs, work, skip_unreadable=cfg.skip_unreadable)
     # A work folder holding an input: its cleanup (and a new plan) deletes the folders it
@@ -363,8 +365,7 @@ def _run_in(
     if not remote_out:
         files = [Path(s.path) for s in shards]
         local = [i for i in _inputs_list(inputs) if not is_url(i)]
-        references = [("--decontaminate reference", r) for r in cfg.decontaminate.reference]
-        claim = check_output(out_local, "curate", local, files, besides, references)
+        claim = check_output(out_local, "curate", local, files, besides, references_read(cfg))
     else:
         _check_remote_out(
             out_text,
