@@ -285,27 +285,21 @@ def recheck_gguf(
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as e:
         raise MissingExtraError("train", e.name or "torch") from e
+    from curagate.export.bundle import _logits, _render
     from curagate.export.gguf_tokenizer import determine_pre_tokenizer
 
     tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     pre = determine_pre_tokenizer(tok, folder)
-    texts = [
-        str(tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True))
+    texts = (
+        _render(tok, conversations, folder)
         if getattr(tok, "chat_template", None)
-        else "\n\n".join(m["content"] for m in c) + "\n"
-        for c in conversations
-    ]
+        else ["\n\n".join(m["content"] for m in c) + "\n" for c in conversations]
+    )
     model: Any = AutoModelForCausalLM.from_pretrained(
         folder, dtype=torch.float32, local_files_only=True
     )
     model.eval()
-    with torch.no_grad():
-        reference = [
-            model(
-                input_ids=tok(t, add_special_tokens=False, return_tensors="pt")["input_ids"]
-            ).logits.float()[0]
-            for t in texts
-        ]
+    reference = _logits(model, tok, texts)
     del model
     return check_gguf(
         folder, name, tok=tok, reference_logits=reference, texts=texts, pre=pre,
