@@ -175,20 +175,13 @@ def run(args: argparse.Namespace) -> int:
 
     # An option the config file set (and the command line did not) is named as the file's
     # key in split's messages: "--label 'nope': no such column" named a flag never given.
-    flags = {
-        "--ratios": ("ratios", args.ratios), "--seed": ("seed", args.seed),
-        "--mode": ("mode", args.mode), "--label": ("label", args.label),
-        "--group": ("group", args.group), "--time": ("time", args.time),
-        "--join-near": ("join_near", args.join_near),
-        "--shared-passages": ("shared_passages", args.shared_passages),
-        "--max-ngram-items": ("max_ngram_items", args.max_ngram_items),
-        "--templates": ("templates", args.templates), "--ngram": ("ngram", args.ngram),
-        "--max-rounds": ("max_rounds", args.max_rounds),
-    }  # fmt: skip
+    # (each option's dest is the config key's name: --join-near, args.join_near, split.join_near)
+    keys = ("ratios", "seed", "mode", "label", "group", "time", "join_near", "shared_passages",
+            "max_ngram_items", "templates", "ngram", "max_rounds")  # fmt: skip
     from_file = {
-        flag: f"split.{key} (in {args.config})"
-        for flag, (key, value) in flags.items()
-        if value is None and key in sc.model_fields_set
+        "--" + key.replace("_", "-"): f"split.{key} (in {args.config})"
+        for key in keys
+        if getattr(args, key) is None and key in sc.model_fields_set
     }
     with spelled(Spelling(options=from_file)):
         result = split(
