@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA = BENCH_DIR.parent.parent / "shared" / "data"
@@ -70,17 +70,37 @@ SWAPS = {
 }
 
 
-def load_gsm8k(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
-
-
-def load_t0(directory: Path) -> list[dict[str, str]]:
+def _jsonl_rows(path: Path, option: str, folder_files: str) -> list[dict[str, str]]:
+    """The records of a .jsonl file, or of the ``folder_files`` of a folder; exit 2 naming
+    ``option`` when there are none (a single .jsonl given as --t0 loaded 0 clean records,
+    then the false-flag rate divided by zero)."""
+    files = sorted(path.glob(folder_files)) if path.is_dir() else [path]
     rows: list[dict[str, str]] = []
-    for path in sorted(directory.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as fh:
-            rows += [json.loads(line) for line in fh if line.strip()]
+    for file in files:
+        try:
+            with file.open(encoding="utf-8") as fh:
+                rows += [json.loads(line) for line in fh if line.strip()]
+        except OSError as e:
+            _refuse(f"{option} {path}: cannot read {file}: {e.strerror}")
+    if not rows:
+        where = f"no records in {folder_files} under it" if path.is_dir() else "no records"
+        _refuse(f"{option} {path}: {where}; give a .jsonl file or a folder of them")
     return rows
+
+
+def _refuse(message: str) -> NoReturn:
+    print(f"leakage_bench.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def load_gsm8k(path: Path) -> list[dict[str, str]]:
+    """GSM8K's test split: its test.jsonl, or the folder holding it."""
+    return _jsonl_rows(path, "--gsm8k", "test.jsonl")
+
+
+def load_t0(path: Path) -> list[dict[str, str]]:
+    """The clean corpus: a .jsonl file, or every .jsonl in a folder."""
+    return _jsonl_rows(path, "--t0", "*.jsonl")
 
 
 def edit(kind: str, q: str, rng: random.Random) -> str:

@@ -342,8 +342,10 @@ class ReferenceIndex:
         lowercase: bool = True,
         strip_punctuation: bool = True,
     ) -> None: ...
-    def add(self, texts: ArrowText) -> None:
-        """Add reference items (ids continue across calls)."""
+    def add(self, texts: ArrowText, owners: Sequence[int] | None = None) -> None:
+        """Add reference items (ids continue across calls). ``owners``: one integer per
+        text naming the golden item it belongs to (across calls); texts of one owner are
+        one item for the ``max_ngram_items`` boilerplate limit. None: each text its own."""
 
     def items(self) -> ItemStats:
         """Words, indexed n-grams and boilerplate n-grams of every item."""
@@ -366,10 +368,25 @@ def exit_on_bus_error(message: str, code: int) -> None:
 # splits
 
 class PairIndex:
-    """Normalized records with their word-shingle sets, for `curagate split`:
-    all-pairs exact-Jaccard near copies (prefix filtering) and word n-gram hashes."""
+    """Normalized records with their shingle sets (word or char n-grams), for `curagate
+    split`: all-pairs exact-Jaccard near copies (prefix filtering) and word n-gram hashes."""
 
-    def __init__(self, texts: ArrowText, *, ngram: int = 5, threshold: float = 0.7) -> None: ...
+    def __init__(
+        self,
+        texts: ArrowText,
+        *,
+        ngram: int = 5,
+        threshold: float = 0.7,
+        shingle: str = "word",
+        nfkc: bool = True,
+        lowercase: bool = True,
+        strip_punctuation: bool = True,
+        collapse_whitespace: bool = True,
+    ) -> None:
+        """``nfkc`` .. ``collapse_whitespace``: curate's ``normalize:`` options; where a
+        text so normalized reads otherwise than folded, a pair is a near copy when either
+        reading's Jaccard reaches the threshold."""
+
     def __len__(self) -> int: ...
     def near_pairs(
         self, labels: list[int] | None = None, connect: bool = False

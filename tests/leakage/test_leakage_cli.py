@@ -301,3 +301,23 @@ def test_an_unreadable_reference_says_why_not_only_which_fields_were_tried(
         reference.chmod(0o644)
     assert code == 2
     assert "Permission denied" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--reference-text-field", "nope"], "the text field 'nope' (--reference-text-field)"),
+        (
+            ["--reference-text-field", "question", "--reference-format", "chat"],
+            "('question': --reference-text-field) given with format chat",
+        ),
+    ],
+)
+def test_a_bad_reference_text_field_names_the_reference_option(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], extra: list[str], said: str
+) -> None:
+    # The reader's message named --text-field (the corpus's), which the user had not passed.
+    args = ["leakage", "--reference", str(files["ref"]), "--corpus", str(files["clean"])]
+    assert main([*args, "--out", str(files["out"]), *extra]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "--text-field" not in err

@@ -83,6 +83,23 @@ def test_check_gives_a_quarantined_chat_its_leak_too(
         "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
         f"{Q}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nLima<|eot_id|>",  # Llama 3
         f"<start_of_turn>user\n{Q}<end_of_turn>\n<start_of_turn>model\nLima<end_of_turn>",  # Gemma
+        # Found by attack: these templates opened no user turn.
+        f"<|system|>\nBe brief.</s>\n<|user|>\n{Q}</s>\n<|assistant|>\nLima</s>",  # Zephyr
+        f"<|system|>\nBe brief.<|end|>\n<|user|>\n{Q}<|end|>\n<|assistant|>\nLima<|end|>",  # Phi-3
+        f"<|prompter|>{Q}<|endoftext|><|assistant|>Lima<|endoftext|>",  # OpenAssistant
+        f"<\uff5cbegin\u2581of\u2581sentence\uff5c>Be brief.<\uff5cUser\uff5c>{Q}"
+        "<\uff5cAssistant\uff5c>Lima<\uff5cend\u2581of\u2581sentence\uff5c>",  # DeepSeek-V3
+        "<|start|>system<|message|>You are ChatGPT.<|end|><|start|>user<|message|>"
+        f"{Q}<|end|><|start|>assistant<|channel|>final<|message|>Lima<|return|>",  # gpt-oss
+        "<|start_of_role|>system<|end_of_role|>Be brief.<|end_of_text|>\n"
+        f"<|start_of_role|>user<|end_of_role|>{Q}<|end_of_text|>\n"
+        "<|start_of_role|>assistant<|end_of_role|>Lima<|end_of_text|>",  # Granite
+        "<BOS_TOKEN><|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>Be brief.<|END_OF_TURN_TOKEN|>"
+        f"<|START_OF_TURN_TOKEN|><|USER_TOKEN|>{Q}<|END_OF_TURN_TOKEN|>"
+        "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>Lima<|END_OF_TURN_TOKEN|>",  # Command-R
+        "<|begin_of_text|><|header_start|>user<|header_end|>\n\n"
+        f"{Q}<|eot|><|header_start|>assistant<|header_end|>\n\nLima<|eot|>",  # Llama 4
+        f"<s>User: {Q}\nAssistant: Lima</s>",  # a role on the BOS line
     ],
 )
 def test_a_whole_user_turn_of_a_chat_in_a_template_is_found(tmp_path: Path, text: str) -> None:

@@ -59,12 +59,14 @@ from typing import TYPE_CHECKING, Any
 
 from curagate import _core
 from curagate._lazy import lazy_import
-from curagate.errors import ConfigError, InputError, text_field_unused
+from curagate.errors import ConfigError, CuragateError, InputError, text_field_unused
 from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
 from curagate.leakage.texts import RowTexts, conversations_of, row_texts, strings_of
 from curagate.limits import MAX_THREADS
 from curagate.records import (
+    TEXT_FIELD_WHERE,
+    TEXT_FORMAT_WHERE,
     Batch,
     Quarantined,
     RecordFormat,
@@ -382,13 +384,16 @@ def _reference_batches(
     the first of :data:`REFERENCE_FIELDS` it has, unless a format or field
     was given explicitly.
     """
-    batches = read_batches([path], format=format, text_field=text_field)
+    try:
+        batches = read_batches([path], format=format, text_field=text_field)
+    except ConfigError as error:
+        raise _naming_reference_options(error) from None
     field_used = text_field
     try:
         first = next(batches, None)
     except InputError as error:
         if format is not None or text_field is not None:
-            raise
+            raise _naming_reference_options(error) from None
         first_error = error
         for name in REFERENCE_FIELDS:
             try:
@@ -410,8 +415,24 @@ def _reference_batches(
             ) from None
     if first is not None:
         yield first, field_used
-        for batch in batches:
-            yield batch, field_used
+        try:
+            for batch in batches:
+                yield batch, field_used
+        except InputError as error:
+            raise _naming_reference_options(error) from None
+
+
+def _naming_reference_options(error: CuragateError) -> CuragateError:
+    """``error`` of reading a reference set, naming the options that set its text field and
+    format (`leakage --reference-text-field`, `--reference-format`): the reader names the
+    corpus's (`--text-field`), which a user of --reference-text-field had not passed."""
+    message = str(error)
+    named = message.replace(TEXT_FIELD_WHERE, "--reference-text-field").replace(
+        TEXT_FORMAT_WHERE, "--reference-format text"
+    )
+    if named == message:
+        return error
+    return type(error)(named)
 
 
 def _named(batch: Batch, read: Path, path: Path) -> Batch:
@@ -529,6 +550,8 @@ class LeakageIndex:
         self._answer_items: list[ReferenceItem] = []  # until frozen, then in self.items
         self._prompts = 0  # frozen: self.items[:_prompts] are the keys', the rest answers
         self._row_items: dict[tuple[str, int], int] | None = None  # see row_item
+        # (file, id) -> the golden item's number, for the core's boilerplate limit (see _add)
+        self._owners: dict[tuple[str, str], int] = {}
         self.reference_files: list[str] = []
         # Reference rows that failed format validation (indexed all the same), and
         # those that could not be parsed (not indexed: see refuse_unreadable).
@@ -707,11 +730,22 @@ class LeakageIndex:
             raise InputError("the reference index is already built; create a new LeakageIndex")
         if len(keys) == 0:
             return
-        self._core.add(keys)
         base = len(self.items)
-        for i, (text, row, rid) in enumerate(
-            zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True)
-        ):
+        items = list(zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True))
+        # Rows of one file under one id are one golden item for the boilerplate limit
+        # (max_ngram_items): the gate looks for a conversation item by three rows under its
+        # id (its rendering, its last user turn, its user turns joined), and an instruction
+        # shared by 4 such items counted as 12 and became the set's template, so a verbatim
+        # leak of them touching it was no evidence (found by attack). A row without an id
+        # is its own item.
+        owners = [
+            self._owners.setdefault((source, rid), len(self._owners))
+            if rid is not None
+            else self._owners.setdefault((source, f"\0row {base + i}"), len(self._owners))
+            for i, (_, _, rid) in enumerate(items)
+        ]
+        self._core.add(keys, owners)
+        for i, (text, row, rid) in enumerate(items):
             self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False))
 
     def add_texts(self, texts: Sequence[str], *, source: str = "<texts>") -> None:
@@ -1283,7 +1317,7 @@ def quarantined_texts(
             if q.raw is None or q.row is None:
                 continue  # the file's damaged part, or a row without its bytes
             value = q.raw
-        strings = strings_of(value)
+        strings = strings_of(value, decode_json=True)  # JSON in a string too, decoded
         if not strings:
             continue
         assert q.row is not None

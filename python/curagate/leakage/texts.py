@@ -10,7 +10,8 @@ UTF-8 text, joined by newlines. A key column's parts the key does not render
 (a message's ``reasoning_content``, a tool call's id) belong to the rest.
 Bytes that are not UTF-8 cannot be read as text: their row and column are
 returned as unreadable (decoded with replacement characters and scanned all
-the same, best effort).
+the same, best effort). A string holding JSON with escapes is read decoded too
+(:func:`json_decoded`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from curagate._lazy import lazy_import
-from curagate.records import RecordFormat, key_columns, message_line, render_column
+from curagate.records import (
+    MAX_NESTING,
+    RecordFormat,
+    json_depth,
+    key_columns,
+    message_line,
+    render_column,
+)
 
 # The readers' kernels (curagate._kernels): `curagate check` keeps off the slow
 # `import pyarrow.compute`.
@@ -74,12 +82,16 @@ class RowTexts:
         and by their assistant turns joined (:func:`_turn_views`);
         then the key's :attr:`fields`."""
         out: list[tuple[pa.Array, bool]] = []
-        for texts, is_key in ((self.keys, True), (self.other, False)):
+        # The key's JSON decoded (:func:`json_decoded`; the other strings were decoded
+        # column by column, :func:`_texts`): a `text` column holding a JSON object whose
+        # Russian question json.dumps wrote as \u041f... escapes showed none of its words.
+        bases = ((self.keys, True), (_json_decoded(self.keys), True), (self.other, False))
+        for texts, is_key in bases:
             if texts is None:
                 continue
             variants = (texts, _without_zwsp(texts), _joined_split(texts), _decoded(texts))
             out += [(t, is_key) for t in variants if t is not None]
-            if is_key:
+            if texts is self.keys:
                 out += [(t, is_key) for t in _turn_views(texts)]
         return out + [(f, True) for f in self.fields]
 
@@ -216,6 +228,160 @@ def _role_joined(marked: pa.Array, role: str) -> pa.Array:
     return _kernels.replace_substring(_only(marked, role), _OWN, " ")
 
 
+# JSON in a string (a `source` column holding a record as json.dumps wrote it, a whole
+# `text` column that is one, a message's content): json.dumps escapes every character
+# outside ASCII (\u041f...), and a newline or quote inside an item as \n or \", so a
+# Russian or Chinese golden question kept so showed none of its words to any scan (found
+# by attack: check, leakage, decontaminate and the audit all passed). Such a string is
+# also scanned decoded: the strings of each JSON object or array opening one of its lines
+# (after a conversation's "role: "), whole even where it spans lines, read as far as it
+# parses; in the strings found, JSON again, up to MAX_JSON_LEVELS deep. Only a text with a
+# backslash is decoded (without an escape, its strings are there as they are), and the
+# parser's work is bounded (:func:`json_values`); values nested past the readers' limit
+# (records.MAX_NESTING) are left as they are.
+#
+# Found by attack on that fix: a question json.dumps wrote as the whole prompt (a JSON
+# string literal), JSON after text on its line ("Source record: {...}"), a bare escaped
+# string ("Q: \u0421...") and a key given twice ({"question": <item>, "question": "x"}: the
+# parser kept the last) still showed nothing. So a text holding a JSON escape is also read
+# with every escape decoded in place (:func:`escapes_decoded`), and a key given twice keeps
+# each of its values (:func:`_all_pairs`).
+_JSON_OPEN = re.compile(rf"(?m)^(?:{_ROLES}:[ \t]+)?[ \t]*([\[{{])")
+# A JSON escape: what makes a text worth decoding.
+_JSON_ROWS = r"\\(?:u[0-9A-Fa-f]{4}|[\"\\/bfnrt])"
+MAX_JSON_LEVELS = 8
+_ESCAPE = re.compile(
+    r"\\(?:u([Dd][89ABab][0-9A-Fa-f]{2})\\u([Dd][C-Fc-f][0-9A-Fa-f]{2})"
+    r"|u([0-9A-Fa-f]{4})|([\"\\/bfnrt]))"
+)
+_SIMPLE_ESCAPES = {
+    '"': '"',
+    "\\": "\\",
+    "/": "/",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+}
+
+
+def _unescaped(m: re.Match[str]) -> str:
+    high, low, code, simple = m.groups()
+    if high is not None:  # a surrogate pair: one character outside the BMP
+        return chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+    if code is not None:
+        c = int(code, 16)
+        return "\ufffd" if 0xD800 <= c < 0xE000 else chr(c)  # a lone surrogate is no text
+    return _SIMPLE_ESCAPES[simple]
+
+
+def escapes_decoded(text: str) -> str | None:
+    """``text`` with every JSON string escape (``\\u0421``, a surrogate pair, ``\\n``,
+    ``\\"``...) decoded in place, again while that decodes more (a string escaped twice),
+    up to :data:`MAX_JSON_LEVELS` passes of linear cost; None when nothing was decoded."""
+    if "\\" not in text:
+        return None
+    out = text
+    for _ in range(MAX_JSON_LEVELS):
+        decoded = _ESCAPE.sub(_unescaped, out)
+        if decoded == out:
+            break
+        out = decoded
+    return out if out != text else None
+
+
+def _all_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members, a key given more than once keeping each value (under the
+    key, then the key, a dot and its count: still a field name, not text)."""
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        name, n = k, 1
+        while name in out:
+            name, n = f"{k}.{n}", n + 1
+        out[name] = v
+    return out
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_all_pairs)
+
+
+def json_values(text: str) -> list[Any]:
+    """The JSON objects and arrays ``text`` holds, each opening one of its lines (after an
+    optional "role: "), in order; none when it holds no backslash. Each try at parsing
+    costs the characters it read, and the tries stop after four times the text's length
+    (lines of ``[[1],`` each opened a parse that read a thousand lines before failing)."""
+    if "\\" not in text:
+        return []
+    out: list[Any] = []
+    end, budget = 0, 4 * len(text) + (1 << 16)
+    for m in _JSON_OPEN.finditer(text):
+        start = m.start(1)
+        if start < end:
+            continue  # inside the value just read
+        if budget <= 0:
+            break
+        try:
+            value, stop = _DECODER.raw_decode(text, start)
+        except json.JSONDecodeError as e:
+            budget -= e.pos - start + 1
+            continue
+        except (ValueError, RecursionError):
+            budget -= len(text) - start
+            continue
+        budget -= stop - start
+        if json_depth(value) <= MAX_NESTING:
+            out.append(value)
+            end = stop
+    return out
+
+
+def json_decoded(text: str) -> str | None:
+    """The strings of the JSON ``text`` holds (:func:`json_values`, JSON in them decoded
+    too), then ``text`` with its escapes decoded in place (:func:`escapes_decoded`), joined
+    by newlines; None when it holds neither."""
+    values = json_values(text)
+    # (Their strings' escapes are decoded in place with the text's own, just below.)
+    strings = _strings_and_bytes(values, decode_json=True, views=False)[0] if values else []
+    view = escapes_decoded(text)
+    if view is not None:
+        strings.append(view)
+    return SEPARATOR.join(strings) if strings else None
+
+
+def _json_decoded(texts: pa.Array | None) -> pa.Array | None:
+    """:func:`json_decoded` for a column of texts: "" for the rows holding no JSON
+    with an escape; None when no row holds any."""
+    from curagate import _kernels
+
+    if texts is None:
+        return None
+    hits = _kernels.match_substring_regex(texts, _JSON_ROWS)
+    if not _any_true(hits):
+        return None
+    values, mask = texts.to_pylist(), hits.to_pylist()
+    decoded = [
+        (json_decoded(v) or "") if m and v is not None else ""
+        for v, m in zip(values, mask, strict=True)
+    ]
+    return pa.array(decoded, texts.type) if any(decoded) else None
+
+
+def _with_json_decoded(texts: pa.Array) -> pa.Array:
+    """``texts`` (null-free), each holding JSON followed by its strings decoded
+    (:func:`json_decoded`)."""
+    decoded = _json_decoded(texts)
+    if decoded is None:
+        return texts
+    return pa.array(
+        [
+            f"{v}{SEPARATOR}{d}" if d else v
+            for v, d in zip(texts.to_pylist(), decoded.to_pylist(), strict=True)
+        ],
+        pa.large_string(),
+    )
+
+
 # A conversation's user turns are also scanned one by one, the first this many of them
 # each: more views of every row cost a pass each, and a copy of a short item in turn 40 of
 # a conversation is past what is looked for (docs/leakage.md).
@@ -277,9 +443,14 @@ def _role_turns(texts: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
 # Alpaca prompt as a user message's content was never split, found by the re-attack).
 _HEAD = rf"(?:{_ROLES}:[ \t])?[ \t]*###[ \t]*"
 _HEADER = rf"(?im:^{_HEAD}(?:human|user|assistant|system|instruction|response)[ \t]*:)"
-_TEMPLATE = rf"<\|im_start\|>|<start_of_turn>|<\|start_header_id\|>|\[/?INST\]|{_HEADER}"
+# Found by attack, more templates that opened no user turn: Zephyr and Phi-3 (`<|user|>`),
+# OpenAssistant (`<|prompter|>`), DeepSeek-V3 (`<\uff5cUser\uff5c>`, full-width bars), gpt-oss's
+# harmony (`<|start|>user<|message|>`), Granite (`<|start_of_role|>user<|end_of_role|>`),
+# Command-R (`<|START_OF_TURN_TOKEN|><|USER_TOKEN|>`), Llama 4
+# (`<|header_start|>user<|header_end|>`) and "User: Q" on the line of a `<s>`.
+# Each row: what tells the template, then its rewrites (a role captured as \1).
 _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    (
+    (  # ChatML, Gemma, Llama 3
         r"<\|im_start\|>|<start_of_turn>|<\|start_header_id\|>",
         (
             (
@@ -289,7 +460,7 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ),
         ),
     ),
-    (
+    (  # Llama 2, Mistral
         r"\[/?INST\]",
         (
             (r"\[INST\]\s*", "\nuser: "),
@@ -298,7 +469,35 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             (r"\s*<</SYS>>\s*", "\nuser: "),
         ),
     ),
-    (
+    (  # Zephyr, Phi-3, OpenAssistant
+        r"<\|(?:system|user|assistant|prompter)\|>",
+        ((r"<\|(system|user|assistant|prompter)\|>[ \t]*\n?", "\n\\1: "),),
+    ),
+    (  # DeepSeek-V3
+        "<\uff5c(?:User|Assistant)\uff5c>",
+        (("<\uff5c(User|Assistant)\uff5c>[ \t]*\n?", "\n\\1: "),),
+    ),
+    (  # gpt-oss (harmony): a channel, a recipient may come between role and message
+        r"<\|start\|>[A-Za-z_]+",
+        ((r"<\|start\|>([A-Za-z_]+)[^<\n]*(?:<\|channel\|>[^<\n]*)?<\|message\|>", "\n\\1: "),),
+    ),
+    (  # Granite
+        r"<\|start_of_role\|>",
+        ((r"<\|start_of_role\|>[ \t]*([A-Za-z_]+)[ \t]*<\|end_of_role\|>[ \t]*\n?", "\n\\1: "),),
+    ),
+    (  # Command-R
+        r"<\|START_OF_TURN_TOKEN\|>",
+        ((r"<\|START_OF_TURN_TOKEN\|>[ \t]*<\|([A-Z]+)_TOKEN\|>[ \t]*\n?", "\n\\1: "),),
+    ),
+    (  # Llama 4
+        r"<\|header_start\|>",
+        ((r"<\|header_start\|>[ \t]*([A-Za-z_]+)[ \t]*<\|header_end\|>\s*", "\n\\1: "),),
+    ),
+    (  # "User: Q" right after a BOS token
+        rf"<s>[ \t]*{_ROLES}:",
+        ((rf"<s>[ \t]*({_ROLES}:)", "\n\\1"),),
+    ),
+    (  # `### Human:` / `### Assistant:`, Alpaca's `### Instruction:` / `### Response:`
         _HEADER,
         (
             (rf"(?im)^{_HEAD}(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
@@ -307,10 +506,13 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
 )
+_TEMPLATE = "|".join(find for find, _ in _TEMPLATES)
 # A template's other tokens: a turn's end, the text's start and end.
 _TEMPLATE_TOKENS = (
     r"<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|(?:begin|end)_of_text\|>|<\|endoftext\|>"
-    r"|<bos>|<eos>|</?s>"
+    r"|<bos>|<eos>|</?s>|<\|end\|>|<\|return\|>|<\|eot\|>|<\|END_OF_TURN_TOKEN\|>"
+    r"|<(?:BOS|EOS)_TOKEN>|<\|(?:channel|message|constrain|call)\|>"
+    "|<\uff5c(?:begin|end)\u2581of\u2581sentence\uff5c>"
 )
 
 
@@ -548,9 +750,9 @@ def _texts(values: pa.Array, spec: Spec, bad: set[int]) -> pa.Array:
     if pa.types.is_dictionary(dtype):
         return _texts(values.dictionary_decode(), spec, bad)
     if _is_string(dtype):
-        return pc.fill_null(pc.cast(values, pa.large_string()), "")
+        return _with_json_decoded(pc.fill_null(pc.cast(values, pa.large_string()), ""))
     if _is_binary(dtype):
-        return _binary_texts(values, bad)
+        return _with_json_decoded(_binary_texts(values, bad))
     if _is_list(dtype):
         return _list_texts(values, spec, bad)
     if pa.types.is_struct(dtype):
@@ -609,7 +811,7 @@ def _python_texts(values: pa.Array, bad: set[int]) -> pa.Array:
         values = values.cast(plain)
     out = []
     for k, value in enumerate(values.to_pylist()):
-        strings, undecodable = _strings_and_bytes(value)
+        strings, undecodable = _strings_and_bytes(value, decode_json=True)
         if undecodable:
             bad.add(k)
         out.append(SEPARATOR.join(strings))
@@ -680,9 +882,10 @@ def _json_in(text: str) -> Any:
         return None
 
 
-def strings_of(value: Any) -> list[str]:
-    """Every string in a parsed JSON value, in document order."""
-    return _strings_and_bytes(value)[0]
+def strings_of(value: Any, decode_json: bool = False) -> list[str]:
+    """Every string in a parsed JSON value, in document order; with ``decode_json``, each
+    followed by the strings of the JSON it holds (:func:`json_decoded`)."""
+    return _strings_and_bytes(value, decode_json)[0]
 
 
 def conversations_of(value: Any) -> list[str]:
@@ -703,35 +906,47 @@ def conversations_of(value: Any) -> list[str]:
     return out
 
 
-def _strings_and_bytes(value: Any) -> tuple[list[str], bool]:
+def _strings_and_bytes(
+    value: Any, decode_json: bool = False, views: bool = True
+) -> tuple[list[str], bool]:
     """Every string in a value (parsed JSON, or Arrow's Python values: tuples of a
     map, bytes decoded as UTF-8), and whether some bytes were not UTF-8 (read
-    with replacement characters). Iterative: a value nested thousands deep must
-    not overflow the stack."""
+    with replacement characters); with ``decode_json``, each string followed by the
+    strings of the JSON it holds (:func:`json_values`, :data:`MAX_JSON_LEVELS` deep), and
+    (``views``) each string of ``value`` itself then by its escapes decoded in place
+    (:func:`escapes_decoded`).
+    Iterative: a value nested thousands deep must not overflow the stack."""
     out: list[str] = []
     undecodable = False
-    stack: list[Any] = [value]
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        v = stack.pop()
-        if isinstance(v, str):
-            out.append(v)
-        elif isinstance(v, bytes):
+        v, level = stack.pop()
+        if isinstance(v, bytes):
             try:
-                out.append(v.decode("utf-8"))
+                v = v.decode("utf-8")
             except UnicodeDecodeError:
                 undecodable = True
-                out.append(v.decode("utf-8", errors="replace"))
+                v = v.decode("utf-8", errors="replace")
+        if isinstance(v, str):
+            out.append(v)
+            if decode_json and level < MAX_JSON_LEVELS:
+                # Its escapes decoded in place, after the strings of its JSON: at the top
+                # level only, where the passes decode every level below too.
+                view = escapes_decoded(v) if level == 0 and views else None
+                if view is not None:
+                    stack.append((view, MAX_JSON_LEVELS))
+                stack.extend((x, level + 1) for x in reversed(json_values(v)))
         elif isinstance(v, dict):
             # A key is text when it reads as text (:func:`_text_name`, as for a struct's
             # fields): {"<a sentence>": 3} holds the sentence; "prompt" is a field name.
             parts: list[Any] = []
             for k, x in v.items():
                 parts.extend((k, x) if _text_name(k) else (x,))
-                if k == "arguments" and isinstance(x, str):
+                if k == "arguments" and isinstance(x, str) and not decode_json:
                     # A tool call's arguments are JSON in a string, its text often escaped
                     # (\u0e41...): scanned decoded too, as the key renders them.
                     parts.append(_json_in(x))
-            stack.extend(reversed(parts))
+            stack.extend((x, level) for x in reversed(parts))
         elif isinstance(v, list | tuple):
-            stack.extend(reversed(v))
+            stack.extend((x, level) for x in reversed(v))
     return out, undecodable

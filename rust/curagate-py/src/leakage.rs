@@ -191,15 +191,25 @@ impl ReferenceIndex {
     }
 
     /// Add a batch of reference items (an Arrow text column); ids continue
-    /// from the previous batch.
-    fn add(&mut self, py: Python<'_>, texts: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// from the previous batch. `owners` (one per text, any integers, across
+    /// batches): the golden item each text belongs to, one item for the
+    /// boilerplate limit; none: each text its own.
+    #[pyo3(signature = (texts, owners=None))]
+    fn add(
+        &mut self,
+        py: Python<'_>,
+        texts: &Bound<'_, PyAny>,
+        owners: Option<Vec<u64>>,
+    ) -> PyResult<()> {
         let column = TextColumn::from_py(texts, "texts")?;
         let Some(builder) = self.builder.as_mut() else {
             return Err(PyRuntimeError::new_err(
                 "the reference index is frozen (scan was called); build a new one",
             ));
         };
-        crate::enter(py, Some(&self.pool), || builder.add(&column.strs()?[..]))
+        crate::enter(py, Some(&self.pool), || {
+            builder.add_owned(&column.strs()?[..], owners.as_deref())
+        })
     }
 
     /// Words, indexed n-grams and boilerplate n-grams of every item.

@@ -16,6 +16,9 @@
 //!   `min_span_ratio` of the item (the *span* criterion): a short item, or a
 //!   short truncation of one, has no n-gram, while a stock phrase shared with
 //!   a long item covers too little of it to count.
+//!   It also flags a record holding an item's *own run* whole: for an item
+//!   whose own words (outside the reference set's template) are too few for
+//!   either, all of them next to its template (see [`OwnRun`]).
 //! * **minhash**: MinHash (LSH candidates, then the signature estimate) of
 //!   the whole record against the whole item, over word shingles.
 //!
@@ -41,7 +44,9 @@ use crate::hash::content_hash;
 use crate::text::NormalizeOptions;
 use crate::{Error, Result};
 pub use column::TextSource;
-use ngram_index::{for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder};
+use ngram_index::{
+    for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder, Owners,
+};
 pub use serial::FORMAT_VERSION;
 use tokens::{chars_at, tokenize_into, Tokens};
 
@@ -175,6 +180,17 @@ impl LeakageConfig {
         (need <= words).then_some(need)
     }
 
+    /// Words of the key an own run is indexed by (its first words): the span
+    /// criterion's run length, or `ngram` when that is off, so the scan's one
+    /// pass over the record already hashes them.
+    pub fn own_run_key(&self) -> usize {
+        if self.min_span_words > 0 {
+            self.min_span_words
+        } else {
+            self.ngram
+        }
+    }
+
     /// Whether an item of `words` words goes into the span index: a run of
     /// the required length can be shorter than `ngram`, so the n-gram index
     /// alone would not see it.
@@ -194,9 +210,21 @@ pub struct ItemInfo {
     /// denominator of the overlap ratio.
     pub ngrams: u32,
     /// Distinct n-grams left out as boilerplate shared with more than
-    /// `max_ngram_items` items.
+    /// `max_ngram_items` items, or overlapping such boilerplate.
     pub common_ngrams: u32,
     pub too_short_for_ngram: bool,
+    /// Words inside the reference set's boilerplate (an n-gram, or a span
+    /// index's run, shared by more than `max_ngram_items` items): the item's
+    /// template, not the item.
+    pub template_words: u32,
+}
+
+impl ItemInfo {
+    /// Words of the item's own, outside the set's boilerplate: what the span
+    /// criterion measures.
+    pub fn specific_words(&self) -> usize {
+        self.words.saturating_sub(self.template_words) as usize
+    }
 }
 
 /// A matched span, in characters (Unicode scalars, as Python indexes `str`)
@@ -208,6 +236,28 @@ pub struct Span {
     pub record_start: u32,
     pub record_end: u32,
     pub words: u32,
+}
+
+/// A run of an item's words that leaks it when a record holds all of it (n-gram
+/// method): for an item whose own words (outside the set's template) are too few
+/// or too scattered for an n-gram or the span criterion, its own words next to its
+/// template (see `own_runs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OwnRun {
+    pub item: u32,
+    /// First word of the run in the item.
+    pub start: u32,
+    pub words: u32,
+    /// Whether the item's line (or the item) ends after the run: a record's run
+    /// must end a line too (or the record). Found by attack: without it another
+    /// question that starts with an item's question ("Who built the lighthouse
+    /// keeper's cottage?" after the same passage, for "Who built the
+    /// lighthouse?") leaked the item.
+    pub line_end: bool,
+    /// Hash of the symbols in the run's words (see `run_symbols`): a record's run
+    /// must have the same. Found by attack: normalization drops them, so "What is
+    /// 2-2?" (or 2*2, 2^2) held the own run of "What is 2+2?".
+    pub symbols: u64,
 }
 
 /// One (reference item, corpus record) pair that at least one method flagged.
@@ -242,13 +292,22 @@ pub struct ReferenceIndexBuilder {
     ngrams: NgramIndexBuilder,
     spans: NgramIndexBuilder,
     signatures: Vec<u32>,
-    // Per item, the first item of the same normalized text (see NgramIndexBuilder::finish).
-    text_of: Vec<u32>,
+    /// Per word: whether a line break (or the item's start) comes before it.
+    line_start: Vec<bool>,
+    /// Per word: its symbols (see `word_symbols`), for the own runs' `symbols`.
+    word_symbols: Vec<u64>,
+    own_runs: Vec<OwnRun>,
+    // Per item, the first item of the same normalized text and of the same owner
+    // (see Owners).
+    owners: Owners,
     first_of_text: FastMap<u128, u32>,
+    first_of_owner: FastMap<u64, u32>,
 }
 
 struct Prepared {
     tokens: Tokens,
+    line_start: Vec<bool>,
+    symbols: Vec<u64>,
     char_spans: Vec<(u32, u32)>,
     signature: Vec<u32>,
 }
@@ -272,14 +331,42 @@ impl ReferenceIndexBuilder {
             ngrams: NgramIndexBuilder::default(),
             spans: NgramIndexBuilder::default(),
             signatures: Vec::new(),
-            text_of: Vec::new(),
+            line_start: Vec::new(),
+            word_symbols: Vec::new(),
+            own_runs: Vec::new(),
+            owners: Owners::default(),
             first_of_text: FastMap::default(),
+            first_of_owner: FastMap::default(),
         })
     }
 
     /// Add every text of `source` as a reference item; ids continue from the
-    /// previous batch (first item: 0).
+    /// previous batch (first item: 0). Each is a golden item of its own.
     pub fn add<S: TextSource + ?Sized>(&mut self, source: &S) -> Result<()> {
+        self.add_owned(source, None)
+    }
+
+    /// [`add`](Self::add), with `owners[row]` naming the golden item each text
+    /// belongs to (any key, across batches): texts of one owner (a conversation
+    /// item looked for by several texts) are one item for the boilerplate limit
+    /// (`max_ngram_items`, see [`Owners`]). `None`: each text is its own.
+    pub fn add_owned<S: TextSource + ?Sized>(
+        &mut self,
+        source: &S,
+        owners: Option<&[u64]>,
+    ) -> Result<()> {
+        if let Some(owners) = owners {
+            if owners.len() != source.len() {
+                return Err(Error::param(
+                    "owners",
+                    format!(
+                        "{} owners for {} reference texts; give one owner per text",
+                        owners.len(),
+                        source.len()
+                    ),
+                ));
+            }
+        }
         let prepared: Vec<Prepared> = (0..source.len())
             .into_par_iter()
             .map(|row| {
@@ -288,6 +375,17 @@ impl ReferenceIndexBuilder {
                 tokenize_into(text, &self.config.normalize, &mut tokens);
                 let bounds: Vec<u32> = tokens.spans.iter().flat_map(|&(s, e)| [s, e]).collect();
                 let chars = chars_at(text, &bounds);
+                let line_start = (0..tokens.len())
+                    .map(|i| {
+                        i == 0
+                            || text.as_bytes()
+                                [tokens.spans[i - 1].1 as usize..tokens.spans[i].0 as usize]
+                                .contains(&b'\n')
+                    })
+                    .collect();
+                let symbols = (0..tokens.len())
+                    .map(|i| word_symbols(text, tokens.spans[i]))
+                    .collect();
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
                 let signature = match &self.hasher {
                     Some(h) if !tokens.is_empty() => {
@@ -297,13 +395,15 @@ impl ReferenceIndexBuilder {
                 };
                 Ok(Prepared {
                     tokens,
+                    line_start,
+                    symbols,
                     char_spans,
                     signature,
                 })
             })
             .collect::<Result<_>>()?;
         let n = self.config.ngram;
-        for p in prepared {
+        for (row, p) in prepared.into_iter().enumerate() {
             let id = u32::try_from(self.items.len())
                 .map_err(|_| Error::param("reference", "more than 4 billion reference items"))?;
             let words = p.tokens.len();
@@ -311,7 +411,12 @@ impl ReferenceIndexBuilder {
                 .first_of_text
                 .entry(content_hash(&p.tokens.normalized))
                 .or_insert(id);
-            self.text_of.push(first);
+            self.owners.text_of.push(first);
+            let owner = match owners {
+                Some(owners) => *self.first_of_owner.entry(owners[row]).or_insert(id),
+                None => id,
+            };
+            self.owners.owner_of.push(owner);
             let mut ngrams = 0;
             if words > 0 {
                 if self.config.methods.exact {
@@ -340,8 +445,11 @@ impl ReferenceIndexBuilder {
                 ngrams,
                 common_ngrams: 0,
                 too_short_for_ngram: words < n,
+                template_words: 0,
             });
             self.word_hashes.extend_from_slice(&p.tokens.hashes);
+            self.line_start.extend_from_slice(&p.line_start);
+            self.word_symbols.extend_from_slice(&p.symbols);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
@@ -358,18 +466,28 @@ impl ReferenceIndexBuilder {
     }
 
     pub fn finish(mut self) -> ReferenceIndex {
+        let common = self.leave_out_template();
+        // (The scan looks runs up by binary search.)
+        self.own_runs.sort_unstable();
+        self.own_runs.dedup();
         let (ngrams, dropped) =
             self.ngrams
-                .finish(self.items.len(), self.config.max_ngram_items, &self.text_of);
-        for (info, common) in self.items.iter_mut().zip(dropped) {
-            info.ngrams -= common;
-            info.common_ngrams = common;
+                .finish(self.items.len(), self.config.max_ngram_items, &self.owners);
+        for ((info, common), boiler) in self.items.iter_mut().zip(common).zip(dropped) {
+            info.ngrams -= common + boiler;
+            info.common_ngrams = common + boiler;
         }
         // Boilerplate runs (a template shared by many short items) are left
         // out of the span index too; its per-item counts are not reported.
         let (spans, _) =
             self.spans
-                .finish(self.items.len(), self.config.max_ngram_items, &self.text_of);
+                .finish(self.items.len(), self.config.max_ngram_items, &self.owners);
+        let own_index = own_run_index(
+            &self.own_runs,
+            &self.word_hashes,
+            &self.word_start,
+            self.config.own_run_key(),
+        );
         let bands_rows = lsh_params(&self.config, self.hasher.as_ref());
         let lsh = lsh_table(
             &self.items,
@@ -388,10 +506,253 @@ impl ReferenceIndexBuilder {
             exact: self.exact,
             ngrams,
             spans,
+            own_runs: self.own_runs,
+            own_index,
             signatures: self.signatures,
             lsh,
         }
     }
+}
+
+impl ReferenceIndexBuilder {
+    /// Leave the reference set's template out of the n-gram and span indexes;
+    /// per item, the distinct n-grams left out.
+    ///
+    /// Text the set shares across more than `max_ngram_items` items (a prompt
+    /// suffix on every item) is boilerplate: its own n-grams were left out,
+    /// but an n-gram reaching across its edge (an item's last word, then the
+    /// suffix's first twelve) is found in a few items only, and a clean record
+    /// written with the same suffix matched it (found by attack: GSM8K
+    /// questions not in the set, with the set's suffix, were 130 "leaked"
+    /// items). So every word inside boilerplate is the item's template, and an
+    /// n-gram holding a template word is not evidence of its item: only runs of
+    /// the item's own words match, and the span criterion measures them
+    /// against the item's own words ([`ItemInfo::specific_words`]).
+    fn leave_out_template(&mut self) -> Vec<u32> {
+        let items = self.items.len();
+        let (n, m, max) = (
+            self.config.ngram,
+            self.config.min_span_words,
+            self.config.max_ngram_items,
+        );
+        let mut template = vec![false; self.word_hashes.len()];
+        let mut boiler = vec![(self.ngrams.boilerplate(max, &self.owners), n)];
+        if m > 0 {
+            boiler.push((self.spans.boilerplate(max, &self.owners), m));
+        }
+        let mut any = false;
+        for (postings, size) in boiler {
+            for p in postings {
+                let at = self.word_start[p.item as usize] + p.position as usize;
+                template[at..at + size].fill(true);
+                any = true;
+            }
+        }
+        if !any {
+            return vec![0; items];
+        }
+        for (id, info) in self.items.iter_mut().enumerate() {
+            let own = &template[self.word_start[id]..self.word_start[id + 1]];
+            info.template_words = own.iter().filter(|&&t| t).count() as u32;
+            let lines = &self.line_start[self.word_start[id]..self.word_start[id + 1]];
+            for (start, words, line_end) in own_runs(own, lines, &self.config) {
+                let at = self.word_start[id] + start as usize;
+                self.own_runs.push(OwnRun {
+                    item: id as u32,
+                    start,
+                    words,
+                    line_end,
+                    symbols: run_symbols(&self.word_symbols[at..at + words as usize]),
+                });
+            }
+        }
+        // An item whose own words ask a run shorter than n now (its template
+        // counted before) goes into the span index.
+        for (id, info) in self.items.iter().enumerate() {
+            let words = info.words as usize;
+            if words > 0
+                && !self.config.needs_span_index(words)
+                && self.config.needs_span_index(info.specific_words())
+            {
+                let own = &self.word_hashes[self.word_start[id]..self.word_start[id + 1]];
+                self.spans.add(id as u32, own, m);
+            }
+        }
+        let word_start = &self.word_start;
+        let holds_template = |p: &ngram_index::Posting, size: usize| {
+            let at = word_start[p.item as usize] + p.position as usize;
+            template[at..at + size].iter().any(|&t| t)
+        };
+        let common = self.ngrams.drop_where(items, |p| holds_template(p, n));
+        if m > 0 {
+            self.spans.drop_where(items, |p| holds_template(p, m));
+        }
+        common
+    }
+}
+
+/// The own runs (first word, words) of an item whose words are `template` (true:
+/// a template word) and whose lines start at `line_start`, when its own words give
+/// no other evidence: too few (or too scattered) for an n-gram or for the span
+/// criterion.
+///
+/// Found by attack: a reading-comprehension set (12 items, one long passage, each
+/// item the passage, a question of under 8 words and its answer) makes the passage
+/// the set's template, and each question too short for an n-gram or a span of its
+/// own: the set copied word for word into training data, with any answer, was found
+/// by MinHash alone, and by nothing once the answer was long. The question alone is
+/// no evidence (any text may ask "Who built the lighthouse?"), nor are its last
+/// words before the template (the false flags the template rule removed: another
+/// question ending on the same words, then the set's suffix). The runs:
+///
+/// * every own word (from the first to the last, the template between them), with
+///   a template word on each side that has one;
+/// * when the template comes first: from the first own word to the end of each
+///   line it starts (the prompt without its answer: a key's fields are joined by
+///   line breaks, and a copied prompt may come with another answer), with the
+///   template word before it.
+///
+/// Each is widened into the template to [`LeakageConfig::own_run_key`] words (the
+/// second kind on its template side only; it is left out when that is too short).
+/// The second kind, and the first when it ends the item, also end a line (the
+/// third field): a record's run must end a line (or the record) there too.
+fn own_runs(
+    template: &[bool],
+    line_start: &[bool],
+    config: &LeakageConfig,
+) -> Vec<(u32, u32, bool)> {
+    let words = template.len();
+    let own = template.iter().filter(|&&t| !t).count();
+    let key = config.own_run_key();
+    if !config.methods.ngram || own == 0 || own == words || words < key {
+        return Vec::new();
+    }
+    // Whether a record holding these words of the item finds it without an own
+    // run: their run of own words is long enough for an n-gram, or for the span
+    // criterion (which measures all of the item's own words).
+    let found = |range: &[bool]| {
+        let longest = range.split(|&t| t).map(<[bool]>::len).max().unwrap_or(0);
+        longest >= config.ngram
+            || config
+                .span_required(own)
+                .is_some_and(|need| longest >= need)
+    };
+    let (Some(first), Some(last)) = (
+        template.iter().position(|&t| !t),
+        template.iter().rposition(|&t| !t),
+    ) else {
+        return Vec::new();
+    };
+    let mut runs = Vec::new();
+    if first > 0 {
+        // (A few lines at most: the item has under `ngram` own words in a row.)
+        for end in (first + 1..=last).filter(|&e| line_start[e]) {
+            if end >= key && !found(&template[first..end]) {
+                let start = (first - 1).min(end - key);
+                runs.push((start as u32, (end - start) as u32, true));
+            }
+        }
+    }
+    if found(template) {
+        return runs;
+    }
+    // Every own word, a template word on each side that has them, then more
+    // template (alternately before and after) up to the key's length.
+    let mut start = first - usize::from(first > 0);
+    let mut end = last + 1 + usize::from(last + 1 < words);
+    let mut before = true;
+    while end - start < key {
+        if (before || end == words) && start > 0 {
+            start -= 1;
+        } else {
+            end += 1;
+        }
+        before = !before;
+    }
+    runs.push((start as u32, (end - start) as u32, end == words));
+    runs
+}
+
+/// Hash of the symbols of the word at byte range `span` of `text`, which
+/// normalization drops: every character neither a letter, a digit, a mark nor a
+/// space, in order, but for sentence punctuation and quotes before its first or
+/// after its last letter or digit ("lighthouse?" has none, "2+2?" has "+"). Look-alike
+/// quotes and dashes count as one. 0 when there are none.
+fn word_symbols(text: &str, span: (u32, u32)) -> u64 {
+    let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
+    let (Some(first), Some(last)) = (
+        word.find(char::is_alphanumeric),
+        word.rfind(char::is_alphanumeric),
+    ) else {
+        // No letter or digit: the whole word is its symbols.
+        return symbols_hash(word.chars());
+    };
+    let soft = |c: char| ".,;:!?'\"\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c);
+    let end = last + word[last..].chars().next().map_or(0, char::len_utf8);
+    let outer = word[..first]
+        .chars()
+        .chain(word[end..].chars())
+        .filter(|&c| !soft(c));
+    let inner = word[first..end].chars();
+    symbols_hash(outer.chain(inner))
+}
+
+fn symbols_hash(chars: impl Iterator<Item = char>) -> u64 {
+    let mut out = String::new();
+    for c in chars {
+        if c.is_alphanumeric() || c.is_whitespace() || crate::text::shingle::is_mark(c) {
+            continue;
+        }
+        out.push(match c {
+            '\u{2018}' | '\u{2019}' | '\u{201b}' | '`' | '\u{b4}' => '\'',
+            '\u{201c}' | '\u{201d}' | '\u{201e}' => '"',
+            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => '-',
+            c => c,
+        });
+    }
+    if out.is_empty() {
+        0
+    } else {
+        crate::hash::fast_hash64(out.as_bytes(), 0x7379_6d62_6f6c_7331)
+    }
+}
+
+/// Hash of a run's words' symbols (see `word_symbols`), each at its place.
+fn run_symbols(words: &[u64]) -> u64 {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    crate::hash::fast_hash64(&bytes, 0x7379_6d62_6f6c_7332)
+}
+
+/// [`run_symbols`] of the words at byte ranges `spans` of `text`.
+fn run_symbols_of(text: &str, spans: &[(u32, u32)]) -> u64 {
+    let words: Vec<u64> = spans.iter().map(|&s| word_symbols(text, s)).collect();
+    run_symbols(&words)
+}
+
+/// Whether a line ends (or the text) before word `next` of `text`'s `tokens`.
+fn ends_line(text: &str, tokens: &Tokens, next: usize) -> bool {
+    next >= tokens.len()
+        || text.as_bytes()[tokens.spans[next - 1].1 as usize..tokens.spans[next].0 as usize]
+            .iter()
+            .any(|&b| b == b'\n' || b == b'\r')
+}
+
+/// Index of the own runs by the hash of their first `key` words (derived from the
+/// runs, so a serialized index stores only them).
+fn own_run_index(
+    runs: &[OwnRun],
+    word_hashes: &[u64],
+    word_start: &[usize],
+    key: usize,
+) -> NgramIndex {
+    let mut builder = NgramIndexBuilder::default();
+    for run in runs {
+        let at = word_start[run.item as usize] + run.start as usize;
+        builder.add_at(run.item, &word_hashes[at..at + key], run.start);
+    }
+    builder
+        .finish(word_start.len().saturating_sub(1), 0, &Owners::default())
+        .0
 }
 
 /// LSH (bands, rows) for the config; (0, 0) without MinHash.
@@ -466,6 +827,10 @@ pub struct ReferenceIndex {
     /// `min_span_words`-grams of the items whose required span is shorter
     /// than `ngram` (see [`LeakageConfig::needs_span_index`]).
     spans: NgramIndex,
+    /// Sorted.
+    own_runs: Vec<OwnRun>,
+    /// The own runs, by their first [`LeakageConfig::own_run_key`] words.
+    own_index: NgramIndex,
     signatures: Vec<u32>,
     lsh: FastMap<u64, Vec<u32>>,
 }
@@ -478,6 +843,8 @@ struct Scratch {
     hits: Vec<(u32, i64, u32, u32, u64)>,
     /// The same for the span index's `min_span_words`-grams.
     span_hits: Vec<(u32, i64, u32, u32, u64)>,
+    /// (item, words, record position, item position) of each own run found whole.
+    own_hits: Vec<(u32, u32, u32, u32)>,
     hashes: Vec<u64>,
     candidates: Vec<u32>,
     shingles: Vec<[u8; 8]>,
@@ -492,6 +859,11 @@ impl ReferenceIndex {
 
     pub fn items(&self) -> &[ItemInfo] {
         &self.items
+    }
+
+    /// The items' own runs, sorted (see [`OwnRun`]).
+    pub fn own_runs(&self) -> &[OwnRun] {
+        &self.own_runs
     }
 
     /// LSH (bands, rows) in use; (0, 0) without MinHash.
@@ -581,14 +953,46 @@ impl ReferenceIndex {
         // Span criterion for items whose required run is shorter than n.
         let with_spans =
             self.config.methods.ngram && m > 0 && words >= m && self.spans.distinct_ngrams() > 0;
+        // Own runs, keyed by their first `key` words (one of the two sizes).
+        let key = self.config.own_run_key();
+        let with_own =
+            self.config.methods.ngram && words >= key && self.own_index.distinct_ngrams() > 0;
+        let own_on_spans = m > 0;
         // One pass over the words hashes both sizes.
         s.hits.clear();
         s.span_hits.clear();
+        s.own_hits.clear();
         for_each_ngram_pair(
             &s.tokens.hashes,
             if with_ngrams { n } else { 0 },
-            if with_spans { m } else { 0 },
+            if with_spans || (with_own && own_on_spans) {
+                m
+            } else {
+                0
+            },
             |span, j, h| {
+                if with_own && span == own_on_spans {
+                    for p in self.own_index.get(h) {
+                        let at = (p.item, p.position);
+                        let from = self.own_runs.partition_point(|r| (r.item, r.start) < at);
+                        for run in self.own_runs[from..]
+                            .iter()
+                            .take_while(|r| (r.item, r.start) == at)
+                        {
+                            let (start, len) = (run.start as usize, run.words as usize);
+                            let words = &self.item_words(p.item)[start..start + len];
+                            if s.tokens.hashes.get(j..j + len) == Some(words)
+                                && (!run.line_end || ends_line(text, &s.tokens, j + len))
+                                && run.symbols == run_symbols_of(text, &s.tokens.spans[j..j + len])
+                            {
+                                s.own_hits.push((p.item, run.words, j as u32, run.start));
+                            }
+                        }
+                    }
+                }
+                if span && !with_spans {
+                    return;
+                }
                 let (index, size, hits) = if span {
                     (&self.spans, m, &mut s.span_hits)
                 } else {
@@ -627,9 +1031,11 @@ impl ReferenceIndex {
                 let info = &self.items[item as usize];
                 let total = info.ngrams.max(1);
                 let ratio = shared as f64 / total as f64;
+                // (A run holds only the item's own words: n-grams holding its
+                // template are not indexed, see leave_out_template.)
                 let contained = self
                     .config
-                    .span_required(info.words as usize)
+                    .span_required(info.specific_words())
                     .is_some_and(|need| span_words >= need);
                 // An item with fewer (indexed) n-grams than min_shared_ngrams leaks
                 // when a record shares every one of them: the bar is never above
@@ -658,7 +1064,7 @@ impl ReferenceIndex {
                 g = end;
                 let need = self
                     .config
-                    .span_required(self.items[item as usize].words as usize);
+                    .span_required(self.items[item as usize].specific_words());
                 if need.is_none_or(|need| span_words < need) {
                     continue;
                 }
@@ -674,6 +1080,20 @@ impl ReferenceIndex {
                 if !leak.exact && leak.longest.is_none_or(|l| l.words < span.words) {
                     leak.longest = Some(span);
                 }
+            }
+        }
+
+        // An own run found whole (see own_runs): the item's own words next to its
+        // template. The longest of each item is its span.
+        s.own_hits
+            .sort_unstable_by_key(|&(item, len, j, at)| (item, std::cmp::Reverse(len), j, at));
+        s.own_hits.dedup_by_key(|h| h.0);
+        for &(item, len, j, at) in &s.own_hits {
+            let span = span_of(&s.tokens, item, at as usize, j as usize, len as usize);
+            let leak = leak_of(leaks, record, item);
+            leak.ngram = true;
+            if !leak.exact && leak.longest.is_none_or(|l| l.words < span.words) {
+                leak.longest = Some(span);
             }
         }
 

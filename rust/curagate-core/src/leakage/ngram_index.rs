@@ -114,18 +114,61 @@ impl NgramIndexBuilder {
         });
     }
 
-    /// Freeze. An n-gram found in more than `max_items` items of distinct
-    /// texts (0: no limit) is boilerplate of the reference set (a shared
+    /// Add the one n-gram `words` (all of them) at `position` of `item`.
+    pub fn add_at(&mut self, item: u32, words: &[u64], position: u32) {
+        for_each_ngram(words, words.len(), |_, hash| {
+            self.entries.push((hash, Posting { item, position }));
+        });
+    }
+
+    /// The postings of the n-grams [`finish`](Self::finish) would leave out as
+    /// boilerplate (found in more than `max_items` items, counted by [`Owners`]).
+    pub fn boilerplate(&mut self, max_items: usize, owners: &Owners) -> Vec<Posting> {
+        self.entries.sort_unstable();
+        let mut out = Vec::new();
+        if max_items == 0 {
+            return out;
+        }
+        for group in self.entries.chunk_by(|a, b| a.0 == b.0) {
+            let distinct = 1 + group
+                .windows(2)
+                .filter(|w| w[0].1.item != w[1].1.item)
+                .count();
+            if distinct > max_items && owners.distinct(group) > max_items {
+                out.extend(group.iter().map(|e| e.1));
+            }
+        }
+        out
+    }
+
+    /// Leave out the postings `drop` says; per item, how many distinct n-grams
+    /// of it were left out.
+    pub fn drop_where(&mut self, items: usize, drop: impl Fn(&Posting) -> bool) -> Vec<u32> {
+        self.entries.sort_unstable();
+        let mut dropped = vec![0u32; items];
+        let mut last: Option<(u64, u32)> = None;
+        self.entries.retain(|e| {
+            if !drop(&e.1) {
+                return true;
+            }
+            if last != Some((e.0, e.1.item)) {
+                dropped[e.1.item as usize] += 1;
+                last = Some((e.0, e.1.item));
+            }
+            false
+        });
+        dropped
+    }
+
+    /// Freeze. An n-gram found in more than `max_items` items (0: no limit),
+    /// counted by [`Owners`], is boilerplate of the reference set (a shared
     /// prompt template, a stock instruction), not evidence of one item: it is
     /// left out, and `dropped[item]` counts such distinct n-grams per item.
-    /// `text_of[item]` names the item's text (items of one normalized text
-    /// share it): eleven copies of one question under different ids are one
-    /// text, and their n-grams are that question's, not boilerplate.
     pub fn finish(
         mut self,
         items: usize,
         max_items: usize,
-        text_of: &[u32],
+        owners: &Owners,
     ) -> (NgramIndex, Vec<u32>) {
         self.entries.sort_unstable();
         let mut dropped = vec![0u32; items];
@@ -144,7 +187,7 @@ impl NgramIndexBuilder {
                 end += 1;
             }
             let group = &self.entries[i..end];
-            if max_items > 0 && distinct > max_items && distinct_texts(group, text_of) > max_items {
+            if max_items > 0 && distinct > max_items && owners.distinct(group) > max_items {
                 for (k, e) in group.iter().enumerate() {
                     if k == 0 || e.1.item != group[k - 1].1.item {
                         dropped[e.1.item as usize] += 1;
@@ -174,15 +217,64 @@ impl NgramIndexBuilder {
     }
 }
 
-/// How many distinct texts the items of `group` hold.
-fn distinct_texts(group: &[(u64, Posting)], text_of: &[u32]) -> usize {
-    let mut texts: Vec<u32> = group
-        .iter()
-        .map(|e| text_of.get(e.1.item as usize).copied().unwrap_or(e.1.item))
-        .collect();
-    texts.sort_unstable();
-    texts.dedup();
-    texts.len()
+/// Who each reference item (a row of the reference set) stands for, so the
+/// boilerplate limit counts golden items, not rows.
+///
+/// `text_of[item]` names the item's normalized text (the first item holding
+/// it): eleven copies of one question under different ids are one text, and
+/// their n-grams are that question's, not boilerplate. `owner_of[item]` names
+/// the golden item the row belongs to (the first row of its owner): the gate
+/// looks for a conversation item by three rows under its id (its rendering,
+/// its last user turn, its user turns joined), and an instruction shared by 4
+/// such items counted as 12 and became template, so a verbatim leak of them
+/// touching it was not evidence (found by attack). Rows linked by a shared
+/// text or a shared owner are one; an item past the end of either is its own.
+#[derive(Debug, Default, Clone)]
+pub struct Owners {
+    pub text_of: Vec<u32>,
+    pub owner_of: Vec<u32>,
+}
+
+impl Owners {
+    /// How many golden items the rows of `group` stand for: the rows joined
+    /// by a shared text or a shared owner, counted once each.
+    pub fn distinct(&self, group: &[(u64, Posting)]) -> usize {
+        let of = |v: &[u32], item: u32| v.get(item as usize).copied().unwrap_or(item);
+        let mut rows: Vec<(u32, u32)> = group
+            .iter()
+            .map(|e| (of(&self.text_of, e.1.item), of(&self.owner_of, e.1.item)))
+            .collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let mut parent: Vec<usize> = (0..rows.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        let mut join = |a: usize, b: usize| {
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            parent[ra.max(rb)] = ra.min(rb);
+        };
+        // Sorted by text: rows of one text are neighbours.
+        for k in 1..rows.len() {
+            if rows[k].0 == rows[k - 1].0 {
+                join(k, k - 1);
+            }
+        }
+        let mut by_owner: Vec<usize> = (0..rows.len()).collect();
+        by_owner.sort_unstable_by_key(|&k| rows[k].1);
+        for w in by_owner.windows(2) {
+            if rows[w[0]].1 == rows[w[1]].1 {
+                join(w[0], w[1]);
+            }
+        }
+        (0..rows.len())
+            .filter(|&k| root(&mut parent, k) == k)
+            .count()
+    }
 }
 
 /// Frozen index: lookups only, shared by all scanning threads.
@@ -314,7 +406,7 @@ mod tests {
         let mut b = NgramIndexBuilder::default();
         b.add(0, &[1, 2, 3, 1, 2], 2);
         b.add(1, &[9, 1, 2], 2);
-        let (index, dropped) = b.finish(2, 0, &[0, 1]);
+        let (index, dropped) = b.finish(2, 0, &Owners::default());
         assert_eq!(dropped, [0, 0]);
         let mut hash12 = 0;
         for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
@@ -343,7 +435,7 @@ mod tests {
     fn repeated_ngrams_keep_a_bounded_number_of_positions() {
         let mut b = NgramIndexBuilder::default();
         b.add(0, &[7; 100], 2);
-        let (index, _) = b.finish(1, 0, &[0]);
+        let (index, _) = b.finish(1, 0, &Owners::default());
         let mut hash77 = 0;
         for_each_ngram(&[7, 7], 2, |_, h| hash77 = h);
         assert_eq!(index.get(hash77).len(), MAX_POSITIONS_PER_ITEM);
@@ -355,7 +447,7 @@ mod tests {
         for item in 0..3 {
             b.add(item, &[1, 2, 100 + item as u64], 2);
         }
-        let (index, dropped) = b.finish(3, 2, &[0, 1, 2]);
+        let (index, dropped) = b.finish(3, 2, &Owners::default());
         let mut hash12 = 0;
         for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
         assert!(index.get(hash12).is_empty());
@@ -370,10 +462,63 @@ mod tests {
         for item in 0..3 {
             b.add(item, &[1, 2, 3], 2);
         }
-        let (index, dropped) = b.finish(3, 2, &[0, 0, 0]);
+        let owners = Owners {
+            text_of: vec![0, 0, 0],
+            owner_of: vec![0, 1, 2],
+        };
+        let (index, dropped) = b.finish(3, 2, &owners);
         let mut hash12 = 0;
         for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
         assert_eq!(index.get(hash12).len(), 3);
         assert_eq!(dropped, [0, 0, 0]);
+    }
+
+    #[test]
+    fn rows_of_one_owner_are_one_item_for_the_boilerplate_limit() {
+        // Items 0..6 are three golden items of two rows each (distinct texts):
+        // [1, 2] is in three items, under a limit of 3, and is kept.
+        let owners = Owners {
+            text_of: (0..6).collect(),
+            owner_of: vec![0, 0, 2, 2, 4, 4],
+        };
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..6 {
+            b.add(item, &[1, 2, 100 + item as u64], 2);
+        }
+        let (index, dropped) = b.finish(6, 3, &owners);
+        let mut hash12 = 0;
+        for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
+        assert_eq!(index.get(hash12).len(), 6);
+        assert_eq!(dropped, [0; 6]);
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..6 {
+            b.add(item, &[1, 2, 100 + item as u64], 2);
+        }
+        assert!(b.boilerplate(3, &owners).is_empty());
+        // Under a limit of 2 the three items are boilerplate.
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..6 {
+            b.add(item, &[1, 2, 100 + item as u64], 2);
+        }
+        assert_eq!(b.boilerplate(2, &owners).len(), 6);
+    }
+
+    #[test]
+    fn a_shared_text_or_a_shared_owner_joins_rows() {
+        // Owners 0 and 1 share a text (row 1 = row 2); owner 3 is its own.
+        let owners = Owners {
+            text_of: vec![0, 1, 1, 3, 4],
+            owner_of: vec![0, 0, 2, 3, 3],
+        };
+        let group: Vec<(u64, Posting)> = (0..5)
+            .map(|item| (7, Posting { item, position: 0 }))
+            .collect();
+        assert_eq!(owners.distinct(&group), 2);
+        // Without owners each text is one.
+        let texts = Owners {
+            text_of: owners.text_of.clone(),
+            owner_of: Vec::new(),
+        };
+        assert_eq!(texts.distinct(&group), 4);
     }
 }

@@ -14,7 +14,9 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::ngram_index::{FastMap, NgramIndex, Posting};
-use super::{lsh_params, lsh_table, ItemInfo, LeakageConfig, Methods, ReferenceIndex};
+use super::{
+    lsh_params, lsh_table, own_run_index, ItemInfo, LeakageConfig, Methods, OwnRun, ReferenceIndex,
+};
 use crate::dedup::minhash::{MinHasher, Scheme};
 use crate::text::NormalizeOptions;
 use crate::{Error, Result};
@@ -24,8 +26,12 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// Version 2 added the span criterion (its two settings and its index); version 3
 /// folds look-alike letters and accents in the words (same layout, other hashes);
 /// version 4 folds Armenian, Georgian and Coptic look-alikes and the decimal digits of
-/// other scripts too (other hashes again: a worker on version 3 would miss such items).
-pub const FORMAT_VERSION: u32 = 4;
+/// other scripts too (other hashes again: a worker on version 3 would miss such items);
+/// version 5 stores each item's template words (the span criterion measures the rest);
+/// version 6 the items' own runs (item, first word, words; their index is derived on
+/// load); version 7 whether each ends a line (a record's run must end one there too);
+/// version 8 the hash of each one's symbols (a record's run must have the same).
+pub const FORMAT_VERSION: u32 = 8;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
@@ -140,6 +146,7 @@ impl ReferenceIndex {
             w.u32(i.ngrams);
             w.u32(i.common_ngrams);
             w.u8(i.too_short_for_ngram as u8);
+            w.u32(i.template_words);
         }
         w.len(self.word_hashes.len());
         self.word_hashes.iter().for_each(|&h| w.u64(h));
@@ -172,6 +179,14 @@ impl ReferenceIndex {
                 w.u32(p.item);
                 w.u32(p.position);
             }
+        }
+        w.len(self.own_runs.len());
+        for run in &self.own_runs {
+            w.u32(run.item);
+            w.u32(run.start);
+            w.u32(run.words);
+            w.u32(u32::from(run.line_end));
+            w.u64(run.symbols);
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
@@ -312,7 +327,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         )));
     }
 
-    let n_items = r.count(13, "items")?;
+    let n_items = r.count(17, "items")?;
     let mut items = Vec::with_capacity(n_items);
     for _ in 0..n_items {
         items.push(ItemInfo {
@@ -320,6 +335,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             ngrams: r.u32("item ngrams")?,
             common_ngrams: r.u32("item common_ngrams")?,
             too_short_for_ngram: r.bool("item too_short_for_ngram")?,
+            template_words: r.u32("item template_words")?,
         });
     }
     let n = r.count(8, "word_hashes")?;
@@ -350,6 +366,25 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     }
     let ngrams = read_ngram_index(&mut r, "n-gram")?;
     let spans = read_ngram_index(&mut r, "span")?;
+    let n = r.count(24, "own runs")?;
+    let mut own_runs = (0..n)
+        .map(|_| {
+            Ok(OwnRun {
+                item: r.u32("own run item")?,
+                start: r.u32("own run start")?,
+                words: r.u32("own run words")?,
+                line_end: match r.u32("own run line end")? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(corrupt("an own run's line end is neither 0 nor 1")),
+                },
+                symbols: r.u64("own run symbols")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // (The scan looks runs up by binary search.)
+    own_runs.sort_unstable();
+    own_runs.dedup();
     let n = r.count(4, "signatures")?;
     let signatures = (0..n)
         .map(|_| r.u32("signature word"))
@@ -377,6 +412,11 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         if info.words as usize != word_start[id + 1] - word_start[id] {
             return Err(corrupt(format!("item {id}: word count disagrees")));
         }
+        if info.template_words > info.words {
+            return Err(corrupt(format!(
+                "item {id}: more template words than words"
+            )));
+        }
     }
     for ((table, postings), width, what) in
         [(&ngrams, ngram, "n-gram"), (&spans, min_span_words, "span")]
@@ -400,6 +440,19 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             }
         }
     }
+    for run in &own_runs {
+        let fits = items.get(run.item as usize).is_some_and(|info| {
+            (run.start as usize)
+                .checked_add(run.words as usize)
+                .is_some_and(|end| end <= info.words as usize)
+        });
+        if !fits || (run.words as usize) < config.own_run_key() {
+            return Err(corrupt(format!(
+                "an own run of item {} is not a run of its words",
+                run.item
+            )));
+        }
+    }
     let width = hasher.as_ref().map_or(0, MinHasher::words);
     if signatures.len() != n_items * width {
         return Err(corrupt(format!(
@@ -408,6 +461,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         )));
     }
     let lsh = lsh_table(&items, &signatures, hasher.as_ref(), bands_rows);
+    let own_index = own_run_index(&own_runs, &word_hashes, &word_start, config.own_run_key());
     Ok(ReferenceIndex {
         config,
         hasher,
@@ -419,6 +473,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         exact,
         ngrams: NgramIndex::from_parts(ngrams.0, ngrams.1),
         spans: NgramIndex::from_parts(spans.0, spans.1),
+        own_runs,
+        own_index,
         signatures,
         lsh,
     })

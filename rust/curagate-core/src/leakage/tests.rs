@@ -231,8 +231,10 @@ fn ngram_outside_the_allowed_range_is_rejected() {
 fn boilerplate_shared_by_many_items_does_not_flag() {
     let template =
         "Read the following passage carefully and then answer the question that comes after it";
+    // (Each item's own words, after the template, are enough for the span criterion:
+    // the template's words are not counted.)
     let items: Vec<String> = (0..12)
-        .map(|i| format!("{template} item number {i} is about topic {i}"))
+        .map(|i| format!("{template} item number {i} is about topic {i} and nothing else"))
         .collect();
     let refs: Vec<&str> = items.iter().map(String::as_str).collect();
     let cfg = config(only(false, true, false));
@@ -249,6 +251,209 @@ fn boilerplate_shared_by_many_items_does_not_flag() {
         },
     );
     assert_eq!(scan(&keep_all, &[&record]).len(), 12);
+}
+
+#[test]
+fn an_ngram_reaching_into_the_sets_template_is_no_evidence() {
+    // Found by attack: every item ends with the same instruction. Its own 13-grams are
+    // boilerplate, but one holding an item's last word and the instruction's first twelve
+    // was in that item only, and a clean record ending on the same word with the same
+    // instruction leaked it; so did the span criterion, the instruction in its run.
+    let suffix = "solve step by step then give the final number on the last line as number";
+    let last = ["apples", "pears", "plums", "figs"];
+    let items: Vec<String> = (0..12)
+        .map(|i| {
+            format!(
+                "question {i} asks how many {} are in basket {i} today {suffix}",
+                last[i % 4]
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let idx = index(&refs, config(only(false, true, false)));
+    // "today" and the 15 words of the suffix: in every item.
+    assert!(idx.items().iter().all(|i| i.template_words == 16));
+    let clean = format!("a wholly different question about the apples {suffix}");
+    assert!(scan(&idx, &[&clean]).is_empty());
+    // The item's own words still leak it, with the template or without.
+    let own = items[5].split(" solve ").next().unwrap().to_string();
+    for record in [items[5].clone(), format!("please answer: {own} thanks")] {
+        let leaks = scan(&idx, &[&record]);
+        assert_eq!(
+            leaks.iter().map(|l| l.item).collect::<Vec<_>>(),
+            [5],
+            "{record}"
+        );
+    }
+}
+
+const PASSAGE: &str = "The lighthouse on Carrow Point was built in 1871 by the engineer Mabel \
+Quist, who insisted that its lamp burn whale oil long after the rest of the coast had switched to \
+kerosene. Her assistant, a former sailor named Tobias Wren, kept a logbook of every ship that \
+passed, and in the winter of 1884 he recorded forty-one wrecks along the reef before the lamp was \
+finally rebuilt with a Fresnel lens imported from Paris.";
+
+const QUESTIONS: [&str; 12] = [
+    "Who built the lighthouse?",
+    "When was the lighthouse built?",
+    "What fuel did the lamp burn?",
+    "Who kept the logbook?",
+    "What was Tobias Wren's former job?",
+    "How many wrecks were recorded in 1884?",
+    "Where was the Fresnel lens imported from?",
+    "What did the rest of the coast use?",
+    "What was the name of the point?",
+    "What kind of lens replaced the lamp?",
+    "In which season were the wrecks recorded?",
+    "What did Wren record in his logbook?",
+];
+
+const ANSWERS: [&str; 12] = [
+    "Mabel Quist",
+    "1871",
+    "whale oil",
+    "Tobias Wren",
+    "sailor",
+    "forty-one",
+    "Paris",
+    "kerosene",
+    "Carrow Point",
+    "Fresnel",
+    "winter",
+    "ships",
+];
+
+fn prompt(q: &str) -> String {
+    format!("Read the passage and answer.\n\n{PASSAGE}\n\nQuestion: {q}")
+}
+
+#[test]
+fn a_reading_comprehension_set_copied_whole_is_found() {
+    // Found by attack: the passage every item holds is the set's template, and each
+    // question (under 8 words) has no n-gram and no span of its own; the set copied word
+    // for word into training data, with any answer, was found by MinHash only, and by
+    // nothing with a long answer. The whole question next to the template is the item.
+    // Items of the prompt alone, and of the prompt and its answer (a golden row's key).
+    let prompts: Vec<String> = QUESTIONS.iter().map(|q| prompt(q)).collect();
+    let with_answers: Vec<String> = QUESTIONS
+        .iter()
+        .zip(ANSWERS)
+        .map(|(q, a)| format!("{}\n{a}", prompt(q)))
+        .collect();
+    for items in [prompts, with_answers] {
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        let built = index(&refs, config(only(false, true, false)));
+        let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+        check_reading_comprehension(&built);
+        check_reading_comprehension(&loaded);
+    }
+}
+
+fn check_reading_comprehension(idx: &ReferenceIndex) {
+    // (Item 7's question has 8 words: a span of its own words finds it.)
+    let with_runs: Vec<u32> = idx.own_runs().iter().map(|r| r.item).collect();
+    assert!(
+        (0..12).all(|i| with_runs.contains(&i) == (i != 7)),
+        "{with_runs:?}"
+    );
+    let long_answer = "Let us look at the passage carefully. The second sentence introduces \
+        the assistant and describes his duties at the station in some detail. The answer is \
+        Tobias Wren.";
+    let records = [
+        format!("{}\n{long_answer}", prompt(QUESTIONS[3])),
+        format!(
+            "user: {}\nassistant: From Paris, France.",
+            prompt(QUESTIONS[6])
+        ),
+        format!("{PASSAGE}\n\nQuestion: {}", QUESTIONS[5]),
+        format!("{}\nThey used kerosene.", prompt(QUESTIONS[7])),
+        // The question alone, or beside other text, is not the item.
+        format!("Read about the Eiffel tower. Question: {}", QUESTIONS[0]),
+        QUESTIONS[1].to_string(),
+        // The passage with another question is none of the items.
+        format!("{PASSAGE}\n\nQuestion: Who painted the lighthouse?"),
+        // Nor with one that starts with an item's question (found by attack: the item's
+        // line ends after its question, the record's did not).
+        format!("{PASSAGE}\n\nQuestion: Who built the lighthouse keeper's cottage next to it?"),
+        format!(
+            "{}\nTobias Wren",
+            prompt("Who kept the logbook after Wren died?")
+        ),
+        format!(
+            "{}\nCarrow",
+            prompt("What was the name of the point's first keeper?")
+        ),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    let leaks = scan(idx, &records);
+    let found: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+    assert_eq!(found, [(0, 3), (1, 6), (2, 5), (3, 7)]);
+    assert!(leaks.iter().all(|l| l.ngram && l.shared_ngrams == 0));
+    // The reported span ends on the question's last word in both texts.
+    let span = leaks[0].longest.unwrap();
+    let item: String = prompt(QUESTIONS[3])
+        .chars()
+        .take(span.reference_end as usize)
+        .collect();
+    assert!(item.ends_with("Who kept the logbook?"), "{item}");
+    assert_eq!(span.reference_end, span.record_end);
+}
+
+#[test]
+fn a_short_question_before_the_sets_suffix_is_found_whole_only() {
+    // The template rule's false flags (another question ending on an item's last words,
+    // then the set's suffix) stay away when the item's own words are too few for a
+    // span: its own run asks for every one of them.
+    let suffix = "solve step by step then give the final number on the last line as number";
+    let items: Vec<String> = (0..12)
+        .map(|i| format!("how many pears in basket {i} {suffix}"))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let idx = index(&refs, config(only(false, true, false)));
+    assert_eq!(idx.own_runs().len(), 12);
+    let records = [
+        format!("a wholly different question about basket 4 {suffix}"),
+        format!("how many apples in basket 4 {suffix}"),
+        format!("Problem: how many pears in basket 4 {suffix} Answer: 7"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    let found: Vec<(u32, u32)> = scan(&idx, &records)
+        .iter()
+        .map(|l| (l.record, l.item))
+        .collect();
+    assert_eq!(found, [(2, 4)]);
+}
+
+#[test]
+fn an_own_run_asks_for_the_items_symbols_too() {
+    // Found by attack: normalization drops symbols, so "What is 2-2?" (2*2, 2^2) held
+    // the own run of the item "What is 2+2?" (its set's template around it).
+    let head =
+        "Answer the following arithmetic question. Reply with the number only, nothing else.";
+    let tail = "Think carefully before answering and double check your work.";
+    let items: Vec<String> = (0..12)
+        .map(|i| format!("{head}\nWhat is {}+{}?\n{tail}", i + 2, 2 + (i * 3) % 7))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, config(only(false, true, false)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    for idx in [&built, &loaded] {
+        let records: Vec<String> = ["2+2", "2-2", "2*2", "2^2", "2\u{2212}2", "22"]
+            .iter()
+            .map(|q| format!("{head}\nWhat is {q}?\n{tail}\nLet me think step by step."))
+            .chain([
+                // Curly and straight quotes, sentence punctuation at a word's edge: the same.
+                format!("{head}\nWhat is 2+2\n{tail}"),
+                format!("{}\nWhat is 2+2?\n{tail}", head.replace(',', ";")),
+            ])
+            .collect();
+        let records: Vec<&str> = records.iter().map(String::as_str).collect();
+        let found: Vec<(u32, u32)> = scan(idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        assert_eq!(found, [(0, 0), (6, 0), (7, 0)]);
+    }
 }
 
 #[test]
@@ -387,9 +592,9 @@ fn a_blob_with_a_valid_checksum_but_broken_structure_is_refused() {
     let idx = sample_index(only(false, true, false));
     let blob = idx.to_bytes();
     let mut body = blob[32..].to_vec();
-    // The postings are followed by the (empty) signature count: the last
-    // posting's position is the 4 bytes before those 8.
-    let at = body.len() - 8 - 4;
+    // The postings are followed by the (empty) own run and signature counts:
+    // the last posting's position is the 4 bytes before those 16.
+    let at = body.len() - 16 - 4;
     body[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let mut forged = blob[..24].to_vec();
     forged.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());

@@ -1,0 +1,140 @@
+"""A golden item whose own words are too few for an n-gram is found by all of them.
+
+Found by attack on the template rule (tests/leakage/test_leakage_template.py): a
+reading-comprehension set, 12 items that share one long passage, each the passage and a
+question of under 8 words. The passage is the set's template, so each item's own words
+(its question) had no n-gram and no span: the set copied word for word into training
+data was found by MinHash alone, and with a long answer by nothing. A row holding the
+whole question next to the set's template (the item's *own run*) leaks it; the question
+alone, or another question after the passage, does not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.leakage import detect
+
+PASSAGE = (
+    "The lighthouse on Carrow Point was built in 1871 by the engineer Mabel Quist, who "
+    "insisted that its lamp burn whale oil long after the rest of the coast had switched to "
+    "kerosene. Her assistant, a former sailor named Tobias Wren, kept a logbook of every ship "
+    "that passed, and in the winter of 1884 he recorded forty-one wrecks along the reef "
+    "before the lamp was finally rebuilt with a Fresnel lens imported from Paris."
+)
+QUESTIONS = [
+    "Who built the lighthouse?",
+    "When was the lighthouse built?",
+    "What fuel did the lamp burn?",
+    "Who kept the logbook?",
+    "What was Tobias Wren's former job?",
+    "How many wrecks were recorded in 1884?",
+    "Where was the Fresnel lens imported from?",
+    "What did the rest of the coast use?",
+    "What was the name of the point?",
+    "What kind of lens replaced the lamp?",
+    "In which season were the wrecks recorded?",
+    "What did Wren record in his logbook?",
+]
+ANSWERS = ["Mabel Quist", "1871", "whale oil", "Tobias Wren", "sailor", "forty-one"]
+ANSWERS += ["Paris", "kerosene", "Carrow Point", "Fresnel", "winter", "ships"]
+LONG_ANSWER = (
+    "Let us look at the passage carefully. The second sentence introduces the assistant and "
+    "describes his duties at the station in some detail, including the records he maintained "
+    "through many hard winters on the reef, so the person we are asked about is clearly "
+    "identified there. Other characters are mentioned but they did not keep any records of "
+    "passing vessels, which rules them out as candidates for this answer. The answer is "
+    "Tobias Wren."
+)
+
+
+def prompt(q: str) -> str:
+    return f"Read the passage and answer.\n\n{PASSAGE}\n\nQuestion: {q}"
+
+
+@pytest.fixture
+def golden(tmp_path: Path) -> Path:
+    path = tmp_path / "golden.jsonl"
+    rows = [{"prompt": prompt(q), "completion": a} for q, a in zip(QUESTIONS, ANSWERS, strict=True)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def clean(i: int) -> dict[str, object]:
+    return {
+        "prompt": f"Write a haiku about topic number {i} and the sea at night.",
+        "completion": "ok",
+    }
+
+
+@pytest.mark.parametrize("methods", [("exact", "ngram"), ("exact", "ngram", "minhash")])
+def test_a_reading_comprehension_item_copied_with_a_long_answer_is_found(
+    tmp_path: Path, golden: Path, methods: tuple[str, ...]
+) -> None:
+    corpus = tmp_path / "t_long.jsonl"
+    rows = [clean(i) for i in range(5)]
+    rows.append({"prompt": prompt(QUESTIONS[3]), "completion": LONG_ANSWER})
+    rows.append(
+        {
+            "messages": [
+                {"role": "user", "content": prompt(QUESTIONS[6])},
+                {"role": "assistant", "content": "From Paris, France."},
+            ]
+        }
+    )
+    rows += [clean(i) for i in range(5, 10)]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=methods)
+    by_ngram = {
+        (m.row, leak.item.row)
+        for leak in result.leaks
+        for m in leak.matches
+        if "ngram" in m.methods
+    }
+    # Item 3 in row 5, item 6 in row 6; no other item by its words (before the template
+    # rule item 0 was flagged too, by "Question: Who" after the passage).
+    assert by_ngram == {(5, 3), (6, 6)}
+    if "minhash" not in methods:
+        assert {leak.item.row for leak in result.leaks} == {3, 6}
+
+
+def test_the_passage_with_another_question_or_a_question_alone_is_no_leak(
+    tmp_path: Path, golden: Path
+) -> None:
+    corpus = tmp_path / "clean.jsonl"
+    rows = [
+        {"prompt": f"{PASSAGE}\n\nQuestion: Who painted the lighthouse?", "completion": "no one"},
+        {"prompt": f"Question: {QUESTIONS[0]}", "completion": "Gustave Eiffel"},
+        {"prompt": f"Read about the Eiffel tower. {QUESTIONS[1]}", "completion": "1889"},
+        # Found by attack: another question that starts with an item's question (its own
+        # run held; the item's line ends after its question, the record's did not).
+        {
+            "prompt": prompt("Who built the lighthouse keeper's cottage next to it?"),
+            "completion": "?",
+        },
+        {"prompt": prompt("What was the name of the point's first keeper?"), "completion": "?"},
+        {"prompt": prompt("Who kept the logbook after Wren died?"), "completion": "unknown"},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert detect(golden, corpus, methods=("exact", "ngram")).leaks == []
+
+
+def test_an_arithmetic_item_is_not_another_sum_in_its_template(tmp_path: Path) -> None:
+    # Found by attack: normalization drops symbols ("2+2" and "2-2" are one word "22"),
+    # so "What is 2-2?" in the set's template held the own run of "What is 2+2?".
+    head = "Answer the following arithmetic question. Reply with the number only, nothing else."
+    tail = "Think carefully before answering and double check your work."
+    golden = tmp_path / "golden.jsonl"
+    rows = [{"prompt": f"{head}\nWhat is {i + 2}+{2 + i * 3 % 7}?\n{tail}"} for i in range(12)]
+    golden.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = tmp_path / "train.jsonl"
+    asks = ["2-2", "2*2", "2^2", "2/2", "2+2"]
+    rows = [
+        {"prompt": f"{head}\nWhat is {q}?\n{tail}", "completion": "Let me think."} for q in asks
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == {(4, 0)}
