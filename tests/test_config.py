@@ -267,7 +267,49 @@ def test_the_semantic_threshold_flag_must_be_a_number_in_its_range(tmp_path: Pat
             f"argument --semantic-threshold: must be a number in [-1, 1], got {value!r}" in p.stderr
         )
     p = curagate("curate", str(EXAMPLE), "--out", str(out), "--near-threshold", "nan")
-    assert p.returncode == 2 and "near.threshold: Input should be a finite number" in p.stderr
+    assert p.returncode == 2
+    assert "--near-threshold nan: must be a number in (0, 1] (config key near.threshold)" in (
+        p.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (
+            {"near.threshold": 1.5},
+            "--near-threshold 1.5: must be a number in (0, 1] (config key near.threshold)",
+        ),
+        (
+            {"near.threshold": 0.0},
+            "--near-threshold 0.0: must be a number in (0, 1] (config key near.threshold)",
+        ),
+        ({"near.ngram": 0}, "--ngram 0: must be an integer in [1, 64] (config key near.ngram)"),
+        (
+            {"semantic.threshold": 2.0},
+            "--semantic-threshold 2.0: must be a number in [-1, 1] (config key semantic.threshold)",
+        ),
+    ],
+)
+def test_an_option_out_of_range_is_named_as_the_option_with_its_range(
+    overrides: dict[str, Any], said: str
+) -> None:
+    # It was "options (with command-line options): near.threshold: Input should be less
+    # than or equal to 1": the config key, not the flag the user passed, nor the range.
+    from curagate.curate import resolve_config
+
+    with pytest.raises(ConfigError) as e:
+        resolve_config(None, **overrides)
+    assert str(e.value) == said
+
+
+def test_a_config_value_out_of_range_is_still_named_by_file_line_and_key(tmp_path: Path) -> None:
+    from curagate.curate import resolve_config
+
+    config = tmp_path / "c.yaml"
+    config.write_text("near:\n  threshold: 1.5\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:2: near\.threshold: Input should be less"):
+        resolve_config(config, **{"near.threshold": None})
 
 
 def test_split_ratios_too_large_to_add_up_are_scaled_not_zeroed() -> None:

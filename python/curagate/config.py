@@ -43,6 +43,8 @@ from curagate.yamlio import decode_utf8, load_yaml
 MAX_CONFIG_BYTES = 16 << 20
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import yaml
 else:
     yaml = lazy_import("yaml")  # ~10 ms, and only a config file needs it
@@ -374,6 +376,35 @@ def error_lines(
             msg = "required key is missing"
         out.append(f"{where}: {key}: {msg}")
     return out
+
+
+def bounds_of(model: type[BaseModel], loc: Sequence[Any]) -> str | None:
+    """What a number at ``loc`` of ``model`` must be, from its field's bounds: ``a number
+    in (0, 1]``, ``an integer in [1, 64]``; None for a field without both bounds."""
+    import annotated_types as at
+
+    info = None
+    for part in loc:
+        if info is not None:  # a field with fields of its own: its model
+            model = info.annotation  # type: ignore[assignment]
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                return None
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+    low = high = None
+    for m in info.metadata if info is not None else ():
+        if isinstance(m, at.Gt):
+            low = f"({m.gt:g}"
+        elif isinstance(m, at.Ge):
+            low = f"[{m.ge:g}"
+        elif isinstance(m, at.Lt):
+            high = f"{m.lt:g})"
+        elif isinstance(m, at.Le):
+            high = f"{m.le:g}]"
+    if info is None or low is None or high is None:
+        return None
+    return f"{'an integer' if info.annotation is int else 'a number'} in {low}, {high}"
 
 
 def refuse_renamed(

@@ -128,11 +128,30 @@ class CurateResult:
         return dups / valid if valid else 0.0
 
 
+# The command-line option of each override, as errors about its value name it.
+OPTION_OF = {
+    "threads": "--threads",
+    "format": "--format",
+    "text_field": "--text-field",
+    "near.threshold": "--near-threshold",
+    "near.ngram": "--ngram",
+    "decontaminate.reference": "--decontaminate",
+    "semantic.threshold": "--semantic-threshold",
+    "semantic.model": "--embed-model",
+    "keep.policy": "--keep",
+    "keep.score_column": "--score-column",
+    "split.ratios": "--ratios",
+    "split.label": "--label",
+}
+
+
 def resolve_config(
     config: str | os.PathLike[str] | CurateConfig | None, **overrides: Any
 ) -> CurateConfig:
     """A config file (or object) with dotted-key overrides (``near.threshold``)."""
-    from curagate.config import CurateConfig, load_model, validate_model
+    from pydantic import ValidationError
+
+    from curagate.config import CurateConfig, bounds_of, load_model, validate_model
 
     base = (
         config
@@ -151,7 +170,22 @@ def resolve_config(
     source = (
         str(config) if config is not None and not isinstance(config, CurateConfig) else "options"
     )
-    cfg = validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
+    try:
+        cfg = CurateConfig.model_validate(data)
+    except ValidationError as e:
+        # The file (or object) was valid alone: the value of an option is not. Named as
+        # the option and what it takes; it was "options (with command-line options):
+        # near.threshold: Input should be less than or equal to 1" for --near-threshold 1.5.
+        for err in e.errors():
+            key = ".".join(map(str, err["loc"]))
+            value = overrides.get(key)
+            if value is None or key not in OPTION_OF:
+                continue
+            shown = f" {value}" if isinstance(value, int | float | str) else ""
+            bounds = bounds_of(CurateConfig, err["loc"])
+            what = f"must be {bounds}" if bounds else err["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{OPTION_OF[key]}{shown}: {what} (config key {key})") from None
+        cfg = validate_model(data, CurateConfig, source=f"{source} (with command-line options)")
     # Options of a step that is off were silently unused (stats.json even recorded them).
     for options, off, fix in (
         (

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -119,8 +121,12 @@ FORMAT_ADVICE = "Give the format "
 FORMAT_WHERE = (
     "`--format` / `--text-field` (curate, split, leakage: `--reference-format` / "
     "`--reference-text-field` for a reference), or `format:` / `text_field:` in the config "
-    "(audit, and check's --config)"
+    "(curate's and split's --config, audit, and check's --config)"
 )
+# Where the text field of the records read is set, and the format that reads it, as the
+# errors about them name them (a reference set's reader names leakage's own options instead).
+TEXT_FIELD_WHERE = "--text-field, text_field in a config"
+TEXT_FORMAT_WHERE = "--format text, format: text in a config"
 PREFERENCE_KEYS = ("prompt", "prompt+responses")
 DEFAULT_TEXT_FIELD = "text"
 # Records per batch when reading (config `batch_rows`).
@@ -192,7 +198,7 @@ def detect_format(
         )
     if text_field is not None:
         raise InputError(
-            f"{source}: the text field {text_field!r} (--text-field, text_field in a config) "
+            f"{source}: the text field {text_field!r} ({TEXT_FIELD_WHERE}) "
             f"is not a column here (columns: {found}); name the column that holds the text"
         )
     raise InputError(
@@ -600,10 +606,16 @@ def contents_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:
     second were quarantined), each string content becomes the one text part it stands
     for, ``[{"type": "text", "text": ...}]``: same text, same keys, every row kept. The
     records are changed in place; returns the indices of those changed."""
-    kinds = {type(m["content"]) for r in records for m in _messages_in(r)}
-    if not {str, list} <= kinds:
+    if not contents_mix(records):
         return []
     return strings_as_parts(records)
+
+
+def contents_mix(records: Sequence[dict[str, Any]]) -> bool:
+    """Whether the records' turns hold both string content and lists of parts (what
+    :func:`contents_as_parts` changes)."""
+    kinds = {type(m["content"]) for r in records for m in _messages_in(r)}
+    return {str, list} <= kinds
 
 
 def strings_as_parts(records: Sequence[dict[str, Any]]) -> list[int]:
@@ -1034,3 +1046,34 @@ def build_keys(
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, pa.scalar("\n", pa.large_string()))
+
+
+def label_text(value: Any) -> str:
+    """A label as audit's distribution and split's strata count it: a string as it is, any other value as JSON
+    with its numbers canonical (:func:`canonical_numbers`), a Parquet timestamp or date as
+    its text (they were a TypeError, exit 3)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(canonical_numbers(value), sort_keys=True, default=str)
+
+
+def canonical_numbers(value: Any) -> Any:
+    """``value`` with each number named by its value, not by the type Arrow gave its column:
+    a whole float (or decimal) as the integer it equals. Arrow types a column per file and
+    per batch, so the label 0 of one file and 0.0 of another were two classes (LBL001 saw
+    four classes at 25% where two were at 50%), and a file of labels 1 and 2 with one 1.0
+    counted a class "2.0" the data never held. A boolean stays itself: true is not 1."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float | Decimal):
+        if math.isfinite(value) and value == int(value):
+            return int(value)
+        if isinstance(value, Decimal):  # as the float written the same way, if one is
+            text = str(value.normalize())
+            return float(value) if repr(float(value)) == text else text
+        return value
+    if isinstance(value, dict):
+        return {k: canonical_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_numbers(v) for v in value]
+    return value

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ from curagate.errors import CheckFailed, ConfigError, InputError, text_field_unu
 from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 from curagate.io.outputs import read_regular
-from curagate.records import RecordFormat
+from curagate.records import RecordFormat, label_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -245,11 +246,11 @@ def assign_units(
 
 
 def _label_text(value: Any) -> str | None:
-    """A row's label as text; None when it has none (kept apart: a missing label and the
-    string "null" were one label, in the strata and in the manifest's counts)."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, default=str)
+    """A row's label as text (:func:`~curagate.records.label_text`, as audit counts it: the
+    label 0 of one file and 0.0 of another are one label, as they are one class); None when
+    it has none (kept apart: a missing label and the string "null" were one label, in the
+    strata and in the manifest's counts)."""
+    return None if value is None else label_text(value)
 
 
 def _label_order(label: str | None) -> tuple[bool, str]:
@@ -346,6 +347,15 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return (1, (value - _EPOCH) // timedelta(microseconds=1) * 1000 + extra_ns)
+    if isinstance(value, Decimal):
+        # A Parquet decimal column: ordered as the number it is (Python compares a Decimal
+        # with an int or a float exactly); it was refused as "not a number".
+        if not value.is_finite():
+            raise InputError(
+                f"{_where(where)}: {_opt('--time')} column {column!r} has {str(value)!r}, "
+                "which is not a finite number; every row needs a time"
+            )
+        return (0, value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         # A time of day (Arrow time32/time64) or a duration is no point in time.
         raise InputError(
@@ -421,6 +431,7 @@ def _load(
         # units of prompt and completion, without a word (curate refuses it so).
         raise InputError(text_field_unused(text_field))
     refuse_several_formats(formats)
+    _refuse_inexact_decimals(tables, where)
     tables = _common_timestamp_units(_common_content_form(tables))
     try:
         try:
@@ -549,6 +560,47 @@ def _common_timestamp_units(tables: list[pa.Table]) -> list[pa.Table]:
     return tables
 
 
+def _refuse_inexact_decimals(
+    tables: list[pa.Table], where: list[tuple[str, int, int | None]]
+) -> None:
+    """An InputError when a column is a decimal in one input and a floating-point number
+    in another, and a decimal is no double exactly. Arrow's permissive concat makes such a
+    column double and casts the decimals unchecked (an int64 beyond 2^53 is checked: an
+    error): 1700000000.30 read 1700000000.3, every 10^60 + 1e-10 one 1e+60, so --time
+    tied them and train held the newest rows, and the split outputs held other values than
+    the inputs (or than curate's kept/ files), without a word. ``where`` is each row's
+    place, in the tables' order."""
+    starts = [0]
+    for t in tables:
+        starts.append(starts[-1] + t.num_rows)
+    names = sorted({n for t in tables if t.num_rows for n in t.column_names})
+    for name in names:
+        typed = [
+            (t.schema.field(name).type, k)
+            for k, t in enumerate(tables)
+            if t.num_rows and name in t.column_names
+        ]
+        floats = [(ty, k) for ty, k in typed if pa.types.is_floating(ty)]
+        if not floats:
+            continue
+        for ty, k in typed:
+            if not pa.types.is_decimal(ty):
+                continue
+            for i, value in enumerate(tables[k].column(name).to_pylist()):
+                if value is None or Decimal(float(value)) == value:
+                    continue
+                f_ty, f_k = floats[0]
+                here, there = where[starts[k] + i], where[starts[f_k]]
+                raise InputError(
+                    f"column {name!r} is {ty} in {here[0]} and {f_ty} in {there[0]}: read "
+                    f"together it would be a double, and {_where(here)} has {value!s}, "
+                    f"which a double does not hold exactly (it would read {float(value)!r}); "
+                    "write the column with one type in every file (a decimal wide enough for "
+                    "every value, or double if rounding the decimals is fine), or split those "
+                    "files apart"
+                )
+
+
 def _cast_column(table: pa.Table, name: str, target: pa.DataType) -> pa.Table:
     i = table.schema.get_field_index(name)
     if i < 0 or table.schema.field(i).type == target:
@@ -647,6 +699,8 @@ def read_templates(paths: Sequence[str | Path]) -> list[str]:
 # would build its validator at import (docs/architecture.md, "Start-up").
 _NEAR_THRESHOLD: float = NearConfig.model_fields["threshold"].default
 _NEAR_NGRAM: int = NearConfig.model_fields["ngram"].default
+_NEAR_SHINGLE: str = NearConfig.model_fields["shingle"].default
+NEAR_SHINGLES = ("word", "char")
 
 
 @dataclass(frozen=True, slots=True)
@@ -655,6 +709,15 @@ class CheckOptions:
 
     near_threshold: float = _NEAR_THRESHOLD
     near_ngram: int = _NEAR_NGRAM
+    # curate's near.shingle: near copies by word or by character n-grams (the config's
+    # char was read as words, so a pair curate calls near copies could straddle splits).
+    near_shingle: str = _NEAR_SHINGLE
+    # curate's normalize: options (nfkc, lowercase, strip_punctuation, collapse_whitespace):
+    # near copies are also compared as curate's near dedup normalizes them. Split folded
+    # accents and look-alikes only, and always stripped punctuation: a pair curate removed
+    # as near copies (emoji-only texts under strip_punctuation: false, or `fiancée fiancee`
+    # whose folding lowered the Jaccard) straddled splits.
+    normalize: tuple[tuple[str, bool], ...] = ()
     ngram: int = 13
     max_ngram_items: int = DEFAULT_MAX_NGRAM_ITEMS
     shared_passages: str = "warn"
@@ -667,7 +730,11 @@ class CheckOptions:
                 "(0, 1], e.g. 0.7"
             )
         if not 1 <= self.near_ngram <= 64:
-            raise ConfigError(f"near.ngram {self.near_ngram}: a word n-gram length in 1..64")
+            raise ConfigError(f"near.ngram {self.near_ngram}: an n-gram length in 1..64")
+        if self.near_shingle not in NEAR_SHINGLES:
+            raise ConfigError(
+                f"near.shingle {self.near_shingle!r}: choose one of {', '.join(NEAR_SHINGLES)}"
+            )
         if not 1 <= self.ngram <= 1000:
             raise ConfigError(
                 f"{_opt('--ngram')} {self.ngram}: choose a word n-gram length between 1 and 1000"
@@ -711,6 +778,8 @@ class Overlap:
             [keys[r] for r in self.first_row],
             ngram=options.near_ngram,
             threshold=options.near_threshold,
+            shingle=options.near_shingle,
+            normalize=dict(options.normalize),
         )
         templates = (
             NearIndex(options.templates, ngram=1, threshold=1.0) if options.templates else None
@@ -797,9 +866,11 @@ class Overlap:
         }
         report: dict[str, Any] = {
             "near_copies": {
-                "method": "exact Jaccard of word n-gram sets, all pairs (prefix filtering)",
+                "method": f"exact Jaccard of {self.options.near_shingle} n-gram sets, all pairs "
+                "(prefix filtering)",
                 "threshold": self.options.near_threshold,
                 "ngram": self.options.near_ngram,
+                "shingle": self.options.near_shingle,
                 "candidates_verified": verified,
                 "pairs": len(near_sorted),
                 "rows": rows(near_sorted),
@@ -1035,6 +1106,8 @@ def split(
     join_near: bool = True,
     near_threshold: float = _NEAR_THRESHOLD,
     near_ngram: int = _NEAR_NGRAM,
+    near_shingle: str = _NEAR_SHINGLE,
+    normalize: Mapping[str, bool] | None = None,
     shared_passages: str = "warn",
     max_ngram_items: int = DEFAULT_MAX_NGRAM_ITEMS,
     templates: Sequence[str | Path] = (),
@@ -1049,8 +1122,9 @@ def split(
     when not given, a ``cluster_id`` column is used if the data has one.
     ``clusters`` is curate's ``clusters.parquet``: rows are matched to it by
     record id and rows of one dedup cluster stay together. ``join_near``
-    joins near copies (exact Jaccard of word ``near_ngram``-gram sets >=
-    ``near_threshold``, curate's ``near`` settings) before assignment.
+    joins near copies (exact Jaccard of ``near_ngram``-gram sets of ``near_shingle``,
+    word or char, >= ``near_threshold``: curate's ``near`` settings, of the texts folded
+    or as curate's ``normalize`` options make them) before assignment.
 
     After assignment the splits are checked (:class:`Overlap`); near and
     exact copies found in two splits (and, with ``shared_passages="join"``,
@@ -1079,6 +1153,8 @@ def split(
     options = CheckOptions(
         near_threshold=near_threshold,
         near_ngram=near_ngram,
+        near_shingle=near_shingle,
+        normalize=tuple(sorted((normalize or {}).items())),
         ngram=ngram,
         max_ngram_items=max_ngram_items,
         shared_passages=shared_passages,
@@ -1198,6 +1274,7 @@ def split(
             "near": join_near,
             "near_threshold": near_threshold,
             "near_ngram": near_ngram,
+            "near_shingle": near_shingle,
             "shared_passages": shared_passages,
             **prejoined,
         },

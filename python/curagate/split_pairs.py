@@ -6,7 +6,10 @@ leakage scanner folds look-alike letters and accents, one record per normalized 
 
 Near copies
     exact Jaccard of the word-``ngram`` shingle sets (curate's ``near.ngram``,
-    5) at or above the threshold (curate's ``near.threshold``), for all pairs:
+    5; character n-grams with its ``near.shingle: char``) at or above the
+    threshold (curate's ``near.threshold``), of the folded texts or of the texts
+    as curate's near dedup normalizes them (its ``normalize:`` options, nothing
+    folded: folding can lower a Jaccard), for all pairs:
     the Rust core finds candidates by prefix filtering, which, unlike MinHash
     banding, misses no pair (``curagate_core::pairs``).
 Shared passages
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -33,10 +36,24 @@ SPAN_TEXT_WORDS = 60
 class NearIndex:
     """Normalized records, their shingle sets and word n-grams (in the core)."""
 
-    def __init__(self, texts: Sequence[str], *, ngram: int, threshold: float) -> None:
+    def __init__(
+        self,
+        texts: Sequence[str],
+        *,
+        ngram: int,
+        threshold: float,
+        shingle: str = "word",
+        normalize: Mapping[str, bool] | None = None,
+    ) -> None:
+        """``normalize``: curate's ``normalize:`` options; a pair is also a near copy when
+        the texts so normalized (nothing folded) are, as curate compares them."""
         self.threshold = threshold
         self._core = _core.PairIndex(
-            pa.array(list(texts), pa.large_string()), ngram=ngram, threshold=threshold
+            pa.array(list(texts), pa.large_string()),
+            ngram=ngram,
+            threshold=threshold,
+            shingle=shingle,
+            **(normalize or {}),
         )
 
     def __len__(self) -> int:

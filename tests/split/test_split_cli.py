@@ -122,6 +122,23 @@ def test_a_missing_label_is_not_the_label_null(tmp_path: Path) -> None:
             assert abs(got.count(label) - {"train": 80, "val": 10, "test": 10}[name]) <= 1
 
 
+def test_equal_numbers_are_one_label_whatever_type_a_file_gives_them(tmp_path: Path) -> None:
+    # Found by a helper: split named a label by the JSON of its value as Arrow typed the
+    # column per file, so the label 0 of one file and 0.0 of another were two strata and
+    # two labels in the manifest (audit counts them as one class).
+    ints, floats = records(100), records(100)
+    for i, r in enumerate(ints):
+        r["label"], r["text"] = i % 2, f"int file {r['text']}"
+    for i, r in enumerate(floats):
+        r["label"], r["text"] = float(i % 2), f"float file {r['text']}"
+    out = tmp_path / "out"
+    a, b = write_jsonl(tmp_path / "a.jsonl", ints), write_jsonl(tmp_path / "b.jsonl", floats)
+    assert main(["split", str(a), str(b), "--out", str(out), "--label", "label"]) == 0
+    m = manifest(out)
+    assert sum(m["splits"][name]["labels"].get("0", 0) for name in SPLITS) == 100
+    assert sorted({k for name in SPLITS for k in m["splits"][name]["labels"]}) == ["0", "1"]
+
+
 def test_grouped_split_never_puts_a_group_in_two_splits(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "data.jsonl", records(170))
     out = tmp_path / "out"
@@ -237,6 +254,33 @@ def test_bad_ratios_exit_2_and_name_the_option(
     src = write_jsonl(tmp_path / "data.jsonl", records(10))
     assert main(["split", str(src), "--out", str(tmp_path / "o"), "--ratios", "80/30"]) == 2
     assert "--ratios '80/30'" in capsys.readouterr().err
+
+
+def test_an_unknown_format_exits_2_listing_auto_among_the_formats(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: the list of valid formats left out auto, which split takes.
+    src = write_jsonl(tmp_path / "data.jsonl", records(10))
+    with pytest.raises(SystemExit) as exc:
+        main(["split", str(src), "--out", str(tmp_path / "o"), "--format", "bogus"])
+    assert exc.value.code == 2
+    assert "'bogus' (choose from 'auto', 'text'" in capsys.readouterr().err
+    for spelled in ("auto", "text", "prompt-completion"):  # - for _, as before
+        out = tmp_path / spelled
+        fmt = ["--format", spelled]
+        code = main(["split", str(src), "--out", str(out), *fmt])
+        assert code == (0 if spelled != "prompt-completion" else 2)  # text records
+
+
+def test_help_claims_no_near_copy_shingle_the_config_may_change(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Found by attack: `split --help` said word 5-grams even where the config says char.
+    with pytest.raises(SystemExit):
+        main(["split", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Jaccard of word 5-gram sets" not in text and "Jaccard of word n-gram" not in text
+    assert text.count("near.shingle and near.ngram") >= 2 and "default word 5-grams" in text
 
 
 def test_a_negative_seed_exits_2_instead_of_repeating_the_split_of_its_absolute_value(
@@ -461,6 +505,90 @@ def test_nanosecond_timestamps_from_parquet_are_ordered(tmp_path: Path) -> None:
         for s in SPLITS
     }
     assert max(got["train"]) < min(got["val"]) and max(got["val"]) < min(got["test"])
+
+
+@pytest.mark.parametrize("scale", [19, 0])
+def test_a_parquet_decimal_time_column_is_ordered_exactly(tmp_path: Path, scale: int) -> None:
+    # Found by attack: a decimal --time column was refused, "(Decimal); use numbers or
+    # ISO-8601 times". The times differ past a double's precision (scale 19: 1 + k * 1e-19;
+    # scale 0: 10**30 + k), newest first in the file: only exact order puts them right.
+    from decimal import Decimal
+
+    order = [5, 3, 0, 1, 9, 2, 6, 7, 4, 8]
+    written = [f"1.{k:019d}" if scale else str(10**30 + k) for k in order]  # exact text
+    kind = pa.decimal128(38, scale) if scale else pa.decimal256(40, 0)
+    table = pa.table(
+        {
+            "text": [f"row {i} distinct words {i * 7}" for i in order],
+            "k": order,
+            "t": pa.array([Decimal(w) for w in written], type=kind),
+        }
+    )
+    src = tmp_path / "dec.parquet"
+    pq.write_table(table, src)
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--time", "t", "--ratios", "4/3/3"]) == 0
+    got = {s: sorted(pq.read_table(out / f"{s}.parquet").column("k").to_pylist()) for s in SPLITS}
+    assert got == {"train": [0, 1, 2, 3], "val": [4, 5, 6], "test": [7, 8, 9]}
+
+
+def decimal_and_double_inputs(tmp_path: Path, big: bool) -> list[Path]:
+    """Two Parquet inputs whose column t is a decimal in one and a double in the other."""
+    from decimal import Decimal
+
+    if big:  # 10**60 + k * 1e-10: every one of them 1e+60 as a double
+        kind, dec = pa.decimal256(76, 10), [Decimal(10**60) + Decimal(k) / 10**10 for k in range(5)]
+    else:  # 1700000000.30: 1700000000.3 as a double, which is not that number
+        kind, dec = pa.decimal128(12, 2), [Decimal("1700000000.30") + k for k in range(5)]
+    d, f = tmp_path / "d.parquet", tmp_path / "f.parquet"
+    pq.write_table(
+        pa.table({"text": [f"decimal row {i} words {i * 11}" for i in range(5)],
+                  "t": pa.array(dec, type=kind)}), d
+    )  # fmt: skip
+    pq.write_table(
+        pa.table({"text": [f"double row {i} other {i * 13}" for i in range(5)],
+                  "t": [1700000000.005 + i for i in range(5)]}), f
+    )  # fmt: skip
+    return [d, f]
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_a_decimal_column_beside_a_double_one_is_refused_when_a_value_would_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], big: bool
+) -> None:
+    # Found by attack: Arrow's permissive concat made the column double, casting each
+    # decimal unchecked: the 10**60 + k * 1e-10 all read 1e+60, tied, and --time put the
+    # newest rows in train; the outputs held other numbers than the inputs, without a word.
+    d, f = decimal_and_double_inputs(tmp_path, big)
+    out = tmp_path / "out"
+    assert main(["split", str(d), str(f), "--out", str(out), "--time", "t"]) == 2
+    err = capsys.readouterr().err
+    assert "column 't' is decimal" in err and "and double in" in err
+    assert str(d) in err and str(f) in err and "one type in every file" in err
+    assert not out.exists()
+
+
+def test_curate_split_never_writes_splits_with_other_values_than_kept(tmp_path: Path) -> None:
+    # Found by attack: kept/ held the decimals (one part per type), splits/ 1e+60 for each.
+    d, f = decimal_and_double_inputs(tmp_path, big=True)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("split: {time: t}\n")
+    out = tmp_path / "out"
+    assert main(["curate", str(d), str(f), "--out", str(out), "--split", "--config", str(cfg)]) == 2
+
+
+def test_decimals_a_double_holds_exactly_are_split_beside_doubles(tmp_path: Path) -> None:
+    # As an int64 beside a double: merged when no value changes.
+    from decimal import Decimal
+
+    d, f = tmp_path / "d.parquet", tmp_path / "f.parquet"
+    pq.write_table(pa.table({"text": ["a b c d", "e f g h"],
+                             "t": pa.array([Decimal("1.50"), Decimal("3.25")], pa.decimal128(5, 2))}), d)  # fmt: skip
+    pq.write_table(pa.table({"text": ["i j k l", "m n o p"], "t": [2.0, 4.0]}), f)
+    out = tmp_path / "out"
+    args = ["split", str(d), str(f), "--out", str(out), "--time", "t", "--ratios", "2/1/1"]
+    assert main(args) == 0
+    assert pq.read_table(out / "train.parquet").column("t").to_pylist() == [1.5, 2.0]
 
 
 @pytest.mark.parametrize("order", [[1, 2], [2, 1]])
@@ -699,3 +827,73 @@ def test_an_option_from_the_config_file_is_named_as_its_key(
     assert f"split.label (in {cfg}) 'nope': no such column" in capsys.readouterr().err
     assert main([*argv, "--label", "nah"]) == 2  # the command line's own: its flag
     assert "--label 'nah': no such column" in capsys.readouterr().err
+
+
+def test_the_config_text_field_is_the_column_split_keeps_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: split --config ignored text_field (and format, preference_key):
+    # exact copies of the config's `body` column straddled splits, exit 0.
+    rows = [
+        {"text": f"unique title {i} of its own", "body": f"the shared body number {i % 10} here"}
+        for i in range(60)
+    ]
+    src = write_jsonl(tmp_path / "a.jsonl", rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("text_field: body\n")
+    out = tmp_path / "s"
+    assert main(["split", str(src), "--out", str(out), "--config", str(cfg)]) == 0
+    assert all(len(where) == 1 for where in split_of(out, "body").values())
+    # The flag wins over the file: by text, the copies of body are rows of their own.
+    flag = tmp_path / "f"
+    argv = ["split", str(src), "--out", str(flag), "--config", str(cfg), "--text-field", "text"]
+    assert main(argv) == 0
+    assert any(len(where) > 1 for where in split_of(flag, "body").values())
+    # A column no input has is refused, as curate refuses it.
+    cfg.write_text("text_field: nosuchcolumn\n")
+    assert main(["split", str(src), "--out", str(tmp_path / "n"), "--config", str(cfg)]) == 2
+    assert "'nosuchcolumn'" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()
+
+
+def test_the_config_format_and_preference_key_are_split_s_defaults(tmp_path: Path) -> None:
+    # preference_key: prompt+responses makes the responses part of the key: one prompt with
+    # different answers is several records, not one unit.
+    rows = [
+        {"prompt": f"question {i % 4} asked", "chosen": f"answer {i}", "rejected": f"no {i}"}
+        for i in range(40)
+    ]
+    src = write_jsonl(tmp_path / "p.jsonl", rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("format: preference\npreference_key: prompt+responses\n")
+    out = tmp_path / "s"
+    assert main(["split", str(src), "--out", str(out), "--config", str(cfg)]) == 0
+    assert manifest(out)["units"]["count"] == 40
+    assert main(["split", str(src), "--out", str(tmp_path / "d")]) == 0
+    assert manifest(tmp_path / "d")["units"]["count"] == 4
+    cfg.write_text("format: chat\n")  # not the format of these records: refused
+    assert main(["split", str(src), "--out", str(tmp_path / "c"), "--config", str(cfg)]) == 2
+
+
+def test_the_config_near_shingle_char_keeps_character_near_copies_together(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: split read near.shingle: char as words. A copy with a typo in every
+    # fourth word shares no word 5-gram with its original, but most character 5-grams:
+    # curate (char) calls them near copies, and they straddled splits.
+    rows = []
+    for f in range(30):
+        words = [f"w{f}x{i}alpha" for i in range(24)]
+        typo = [w + "s" if i % 4 == 0 else w for i, w in enumerate(words)]
+        rows += [{"text": " ".join(words), "family": f}, {"text": " ".join(typo), "family": f}]
+    src = write_jsonl(tmp_path / "a.jsonl", rows)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("near: {shingle: char, ngram: 5, threshold: 0.7}\n")
+    out = tmp_path / "s"
+    assert main(["split", str(src), "--out", str(out), "--config", str(cfg)]) == 0
+    assert all(len(where) == 1 for where in split_of(out, "family").values())
+    join = manifest(out)["join"]
+    assert (join["near_shingle"], join["near_links"]) == ("char", 30)
+    # By words they are not near copies: the setting is what kept them together.
+    assert main(["split", str(src), "--out", str(tmp_path / "w")]) == 0
+    assert manifest(tmp_path / "w")["join"]["near_links"] == 0

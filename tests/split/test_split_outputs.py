@@ -265,3 +265,26 @@ def test_a_file_kept_in_both_content_forms_splits_as_one_table(tmp_path: Path) -
     assert len(got) == 100
     first = {m["content"][0]["text"] for r in got for m in r["messages"] if m["role"] == "user"}
     assert first == {f"question number {i} about things {i * 7}" for i in range(100)}
+
+
+def test_a_curate_output_and_a_split_output_are_named_as_such_not_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: split --out <a curate output> said "not a curagate output (no
+    # complete split marker ...)", and curate --out <a split output> the same of curate.
+    src = write_jsonl(tmp_path / "data.jsonl", records(30))
+    curated, splits = tmp_path / "curated", tmp_path / "splits"
+    assert main(["curate", str(src), "--out", str(curated)]) == 0
+    assert main(["split", str(src), "--out", str(splits)]) == 0
+    capsys.readouterr()
+    before = snapshot(curated), snapshot(splits)
+    assert main(["split", str(src), "--out", str(curated)]) == 2
+    assert (
+        f"--out {curated}: is a curagate curate output ({MARKER_NAME}), which split does not "
+        "replace; give split another --out, or delete that output first"
+    ) in capsys.readouterr().err
+    assert main(["curate", str(src), "--out", str(splits)]) == 2
+    assert f"--out {splits}: is a curagate split output ({MARKER_NAME}), which curate does" in (
+        capsys.readouterr().err
+    )
+    assert (snapshot(curated), snapshot(splits)) == before

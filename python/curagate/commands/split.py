@@ -1,6 +1,7 @@
 """Make leakage-free train/val/test splits.
 
-Rows with the same normalized text, near copies (Jaccard of word 5-gram sets
+Rows with the same normalized text, near copies (Jaccard of the n-gram sets
+curate's near.shingle and near.ngram in --config give, default word 5-grams,
 >= --near-threshold, curate's near.threshold), rows of one dedup cluster (a
 `cluster_id` column, or curate's clusters.parquet via --clusters) and rows of
 one group (--group) never straddle splits: after assignment every pair is
@@ -28,6 +29,7 @@ from typing import TypeVar
 from curagate.config import CurateConfig, load_model
 from curagate.errors import CheckFailed
 from curagate.limits import MAX_SEED, given, int_arg, refuse_idle
+from curagate.records import FORMAT_CHOICES, PREFERENCE_KEYS
 from curagate.split import (
     MANIFEST_NAME,
     MODES,
@@ -68,13 +70,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="curate's clusters.parquet: rows of one dedup cluster (matched by id) stay together",
     )
-    parser.add_argument("--format", help="record format (default: detected from the columns)")
-    parser.add_argument("--text-field", metavar="FIELD", help="the text column of text records")
+    parser.add_argument(
+        "--format",
+        # The choices as curate lists them, auto too: split's own check listed the formats
+        # without auto, which it takes (prompt-completion is prompt_completion, as before).
+        type=lambda v: v.replace("-", "_").replace("/", "_"),
+        choices=["auto", *FORMAT_CHOICES],
+        metavar="FORMAT",
+        help=f"record format: auto, {', '.join(FORMAT_CHOICES)} (default: config format, "
+        "else auto: detected from the columns)",
+    )
+    parser.add_argument(
+        "--text-field",
+        metavar="FIELD",
+        help="the text column of text records (default: config text_field)",
+    )
     parser.add_argument(
         "--preference-key",
-        choices=("prompt", "prompt+responses"),
-        default="prompt",
-        help="dedup key of preference records (default: prompt)",
+        choices=PREFERENCE_KEYS,
+        help="dedup key of preference records (default: config preference_key, else prompt)",
     )
     parser.add_argument(
         "--semantic",
@@ -97,7 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="curate.yaml: near.threshold, near.ngram and the split keys give the defaults",
+        help="curate.yaml: format, text_field, preference_key, near.threshold, near.ngram, "
+        "near.shingle and the split keys give the defaults",
     )
     parser.add_argument(
         "--no-join-near",
@@ -110,8 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--near-threshold",
         type=float,
         metavar="J",
-        help="Jaccard of word n-gram sets that makes a near copy, config near.threshold "
-        "(default 0.7, as curate)",
+        help="Jaccard of n-gram sets (config near.shingle and near.ngram, default word "
+        "5-grams) that makes a near copy, config near.threshold (default 0.7, as curate)",
     )
     # One or the other: both wrote one setting, the last given won without a word.
     passages = parser.add_mutually_exclusive_group()
@@ -183,6 +198,10 @@ def run(args: argparse.Namespace) -> int:
         for key in keys
         if getattr(args, key) is None and key in sc.model_fields_set
     }
+    # The records are read as curate reads them from the same file (a config's text_field
+    # was ignored: copies of its column straddled splits, and a column no input has was
+    # accepted, exit 0). "auto" on either side is the detection.
+    record_format = pick(args.format, cfg.format)
     with spelled(Spelling(options=from_file)):
         result = split(
             args.inputs,
@@ -195,9 +214,9 @@ def run(args: argparse.Namespace) -> int:
             time=pick(args.time, sc.time),
             cluster_column=args.cluster_column,
             clusters=args.clusters,
-            format=args.format,
-            text_field=args.text_field,
-            preference_key=args.preference_key,
+            format=None if record_format == "auto" else record_format,
+            text_field=pick(args.text_field, cfg.text_field),
+            preference_key=pick(args.preference_key, cfg.preference_key),
             semantic=args.semantic,
             **given(semantic_threshold=args.semantic_threshold),
             model=args.model,
@@ -205,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
             join_near=pick(args.join_near, sc.join_near),
             near_threshold=pick(args.near_threshold, cfg.near.threshold),
             near_ngram=cfg.near.ngram,
+            near_shingle=cfg.near.shingle,
+            normalize=cfg.normalize.model_dump(),
             shared_passages=pick(
                 args.shared_passages, "join" if sc.join_ngram else sc.shared_passages
             ),

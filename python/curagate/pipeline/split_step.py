@@ -49,6 +49,8 @@ class SplitStep(BaseStep):
             join_near=sc.join_near,
             near_threshold=cfg.near.threshold,
             near_ngram=cfg.near.ngram,
+            near_shingle=cfg.near.shingle,
+            normalize=cfg.normalize.model_dump(),
             shared_passages="join" if sc.join_ngram else sc.shared_passages,
             ngram=sc.ngram,
             max_ngram_items=sc.max_ngram_items,

@@ -1,6 +1,7 @@
 //! Pairs of records that must not straddle train/val/test splits.
 //!
-//! * Near copies: exact Jaccard of word-shingle sets at or above a threshold,
+//! * Near copies: exact Jaccard of shingle sets (word n-grams, or character
+//!   n-grams as curate's `near.shingle: char`) at or above a threshold,
 //!   for *all* pairs. Candidates come from prefix filtering (AllPairs,
 //!   Bayardo et al. 2007): with tokens ordered rarest first, two sets with
 //!   Jaccard >= t share a token among the first `|x| - ceil(t*|x|) + 1` tokens
@@ -40,15 +41,18 @@ pub struct NearSets {
 pub type NearPair = (u32, u32, f64);
 
 impl NearSets {
-    /// `texts` must already be normalized (words separated by single spaces).
-    pub fn new(texts: &[&str], ngram: usize, threshold: f64) -> Self {
+    /// `texts` must already be normalized (words separated by single spaces);
+    /// `kind`: the shingles whose sets are compared (an n of 0 is taken as 1).
+    pub fn new(texts: &[&str], kind: ShingleKind, threshold: f64) -> Self {
+        let kind = match kind {
+            ShingleKind::Word(n) => ShingleKind::Word(n.max(1)),
+            ShingleKind::Char(n) => ShingleKind::Char(n.max(1)),
+        };
         let mut hashed: Vec<Vec<u64>> = texts
             .iter()
             .map(|t| {
                 let mut v = Vec::new();
-                for_each_shingle(t, ShingleKind::Word(ngram.max(1)), |s| {
-                    v.push(fast_shingle_hash(s, SEED))
-                });
+                for_each_shingle(t, kind, |s| v.push(fast_shingle_hash(s, SEED)));
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -197,8 +201,8 @@ pub fn positional_ngrams(text: &str, n: usize, words: &mut Vec<u64>, out: &mut V
 mod tests {
     use super::*;
 
-    fn brute(texts: &[&str], ngram: usize, t: f64) -> Vec<(u32, u32)> {
-        let sets = NearSets::new(texts, ngram, t);
+    fn brute(texts: &[&str], kind: ShingleKind, t: f64) -> Vec<(u32, u32)> {
+        let sets = NearSets::new(texts, kind, t);
         let mut out = Vec::new();
         for a in 0..texts.len() {
             for b in a + 1..texts.len() {
@@ -210,8 +214,8 @@ mod tests {
         out
     }
 
-    fn found(texts: &[&str], ngram: usize, t: f64) -> Vec<(u32, u32)> {
-        let (pairs, _) = NearSets::new(texts, ngram, t).search(None, false);
+    fn found(texts: &[&str], kind: ShingleKind, t: f64) -> Vec<(u32, u32)> {
+        let (pairs, _) = NearSets::new(texts, kind, t).search(None, false);
         let mut out: Vec<(u32, u32)> = pairs
             .into_iter()
             .map(|(a, b, _)| (a.min(b), a.max(b)))
@@ -248,11 +252,13 @@ mod tests {
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
         for t in [0.3, 0.5, 0.7, 0.8, 0.9, 1.0] {
             for ngram in [1, 3, 5] {
-                assert_eq!(
-                    found(&texts, ngram, t),
-                    brute(&texts, ngram, t),
-                    "t={t} n={ngram}"
-                );
+                for kind in [ShingleKind::Word(ngram), ShingleKind::Char(ngram * 3)] {
+                    assert_eq!(
+                        found(&texts, kind, t),
+                        brute(&texts, kind, t),
+                        "t={t} {kind:?}"
+                    );
+                }
             }
         }
     }
@@ -261,8 +267,8 @@ mod tests {
     fn labels_skip_pairs_within_one_split_and_connect_skips_linked_ones() {
         let owned = corpus();
         let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
-        let sets = NearSets::new(&texts, 5, 0.5);
-        let all = found(&texts, 5, 0.5);
+        let sets = NearSets::new(&texts, ShingleKind::Word(5), 0.5);
+        let all = found(&texts, ShingleKind::Word(5), 0.5);
         let labels: Vec<u32> = (0..texts.len() as u32).map(|i| i % 2).collect();
         let (cross, _) = sets.search(Some(&labels), false);
         let expect = all
@@ -286,7 +292,7 @@ mod tests {
         let a = "小明在学校图书馆借了三本关于天文学的书他每天晚上都会读一章";
         let b = a.replace('三', "四");
         let texts = [a, b.as_str(), "今天天气很好我们去公园散步吧"];
-        assert_eq!(found(&texts, 5, 0.6), vec![(0, 1)]); // J = 19/29
+        assert_eq!(found(&texts, ShingleKind::Word(5), 0.6), vec![(0, 1)]); // J = 19/29
         let (mut words, mut grams) = (Vec::new(), Vec::new());
         positional_ngrams(a, 13, &mut words, &mut grams);
         assert_eq!(grams.len(), a.chars().count() - 12);

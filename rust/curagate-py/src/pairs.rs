@@ -1,5 +1,8 @@
 //! The `PairIndex` class: near copies and n-gram hashes for `curagate split`.
 
+use std::collections::HashMap;
+
+use curagate_core::dedup::union_find::UnionFind;
 use curagate_core::leakage::tokens::fold_lookalikes;
 use curagate_core::pairs::{ngram_hash_sets, positional_ngrams, NearPair, NearSets};
 use curagate_core::text::normalize as core_normalize;
@@ -10,13 +13,20 @@ use rayon::prelude::*;
 
 use crate::arrow::TextColumn;
 use crate::errors::ParameterError;
-use crate::text::norm_opts;
+use crate::text::{norm_opts, shingle_kind};
 
 /// Normalized texts with their shingle sets; see `curagate/_core.pyi`.
 #[pyclass(module = "curagate._core")]
 pub struct PairIndex {
     normalized: Vec<String>,
     near: NearSets,
+    /// The shingle sets of the texts as curate's near dedup normalizes them under the
+    /// same config (its `normalize:` options, nothing folded), where any text reads
+    /// otherwise than in `near`: folding can lower a Jaccard (`fiancée fiancee` is one
+    /// word twice), and the default normalization empties the emoji-only texts that
+    /// `strip_punctuation: false` keeps, so pairs curate calls near copies straddled
+    /// splits. A pair is a near copy when either set says so.
+    as_curate: Option<NearSets>,
 }
 
 /// A record's text as split compares it: normalized as curate's dedup key, then with
@@ -32,18 +42,23 @@ fn split_text(text: &str, opts: &curagate_core::text::NormalizeOptions) -> Strin
 impl PairIndex {
     /// `texts`: an Arrow text column (nulls as "").
     #[new]
-    #[pyo3(signature = (texts, *, ngram=5, threshold=0.7))]
+    /// `shingle`: "word" or "char" n-grams (curate's `near.shingle`); `nfkc` ..
+    /// `collapse_whitespace`: curate's `normalize:` options.
+    #[pyo3(signature = (texts, *, ngram=5, threshold=0.7, shingle="word", nfkc=true,
+        lowercase=true, strip_punctuation=true, collapse_whitespace=true))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         texts: &Bound<'_, PyAny>,
         ngram: usize,
         threshold: f64,
+        shingle: &str,
+        nfkc: bool,
+        lowercase: bool,
+        strip_punctuation: bool,
+        collapse_whitespace: bool,
     ) -> PyResult<Self> {
-        if ngram == 0 {
-            return Err(ParameterError::new_err(
-                "invalid parameter `ngram`: must be at least 1",
-            ));
-        }
+        let kind = shingle_kind(shingle, ngram)?;
         if !(threshold > 0.0 && threshold <= 1.0) {
             return Err(ParameterError::new_err(format!(
                 "invalid parameter `threshold`: {threshold}; a Jaccard similarity in (0, 1]"
@@ -55,8 +70,21 @@ impl PairIndex {
             let texts = column.strs()?;
             let normalized: Vec<String> = texts.par_iter().map(|t| split_text(t, &opts)).collect();
             let refs: Vec<&str> = normalized.iter().map(String::as_str).collect();
-            let near = NearSets::new(&refs, ngram, threshold);
-            Ok(Self { normalized, near })
+            let near = NearSets::new(&refs, kind, threshold);
+            let curate_opts = norm_opts(nfkc, lowercase, strip_punctuation, collapse_whitespace);
+            let as_curate: Vec<String> = texts
+                .par_iter()
+                .map(|t| core_normalize(t, &curate_opts).into_owned())
+                .collect();
+            let as_curate = (as_curate != normalized).then(|| {
+                let refs: Vec<&str> = as_curate.iter().map(String::as_str).collect();
+                NearSets::new(&refs, kind, threshold)
+            });
+            Ok(Self {
+                normalized,
+                near,
+                as_curate,
+            })
         })
     }
 
@@ -84,16 +112,54 @@ impl PairIndex {
             }
         }
         crate::enter(py, None, || {
-            Ok(self.near.search(labels.as_deref(), connect))
+            let (mut pairs, mut verified) = self.near.search(labels.as_deref(), connect);
+            let Some(other) = &self.as_curate else {
+                return Ok((pairs, verified));
+            };
+            let (more, more_verified) = other.search(labels.as_deref(), connect);
+            verified += more_verified;
+            if connect {
+                // The pairs of both that link what the first did not.
+                let mut uf = UnionFind::new(self.near.len());
+                for &(a, b, _) in &pairs {
+                    uf.union(a, b);
+                }
+                for (a, b, j) in more {
+                    if uf.union(a, b) {
+                        pairs.push((a, b, self.near.jaccard(a as usize, b as usize).max(j)));
+                    }
+                }
+            } else {
+                let mut at: HashMap<(u32, u32), usize> = pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(a, b, _))| ((a.min(b), a.max(b)), i))
+                    .collect();
+                for (a, b, j) in more {
+                    match at.get(&(a.min(b), a.max(b))) {
+                        Some(&i) => pairs[i].2 = pairs[i].2.max(j),
+                        None => {
+                            at.insert((a.min(b), a.max(b)), pairs.len());
+                            pairs.push((a, b, self.near.jaccard(a as usize, b as usize).max(j)));
+                        }
+                    }
+                }
+            }
+            Ok((pairs, verified))
         })
     }
 
-    /// Exact Jaccard of the shingle sets of records `a` and `b`.
+    /// Exact Jaccard of the shingle sets of records `a` and `b` (the higher of split's
+    /// folded texts and curate's normalization, where they differ).
     fn jaccard(&self, a: usize, b: usize) -> PyResult<f64> {
         if a >= self.near.len() || b >= self.near.len() {
             return Err(ParameterError::new_err("record index out of range"));
         }
-        Ok(self.near.jaccard(a, b))
+        let folded = self.near.jaccard(a, b);
+        Ok(match &self.as_curate {
+            Some(other) => folded.max(other.jaccard(a, b)),
+            None => folded,
+        })
     }
 
     /// The normalized text of record `i`.
