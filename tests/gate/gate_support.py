@@ -168,17 +168,22 @@ def make_run_dir(root: Path, base: Path, *, zero_adapter: bool, train_files: lis
     from transformers import AutoModelForCausalLM
 
     from curagate.digest import hash_tree
+    from curagate.hf import library_deprecations_quiet
 
     run = root
     run.mkdir(parents=True)
     model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     torch.manual_seed(1)
-    peft_model = get_peft_model(
-        model,
-        LoraConfig(
-            r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=zero_adapter
-        ),
-    )
+    with library_deprecations_quiet():  # peft's own read of a deprecated attribute
+        peft_model = get_peft_model(
+            model,
+            LoraConfig(
+                r=4,
+                lora_alpha=8,
+                target_modules=["q_proj", "v_proj"],
+                init_lora_weights=zero_adapter,
+            ),
+        )
     peft_model.save_pretrained(str(run / "adapter"))
     rows = [sum(1 for _ in p.open()) for p in train_files]
     meta = {

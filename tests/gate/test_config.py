@@ -72,6 +72,9 @@ def test_classification_needs_labels() -> None:
         ("[Positive, Positive, Negative]", "'Positive' and 'Positive'"),
         ("['-1', '1', '+1']", "'1' and '+1'"),
         ("['+', '-']", "'+'"),
+        # Found by attack: a label named "(none)" was counted in the confusion matrix's
+        # column of unparsed answers, which has that name.
+        ("['(none)', Positive]", "label '(none)' is the confusion matrix's column"),
     ],
 )
 def test_labels_an_answer_cannot_tell_apart_fail_at_load(labels: str, why: str) -> None:
@@ -322,9 +325,83 @@ def test_a_bound_a_share_can_never_cross_is_an_error(rule: str, says: str) -> No
         parse_gate(text, "g.yaml")
 
 
+@pytest.mark.parametrize(
+    ("metric", "rule", "says"),
+    [
+        (None, "{fail_drop: 5}", "regression.fail_drop 5.0: acc is a share"),
+        ("acc_norm", "{warn_drop: 2, fail_drop: 5}", "regression.warn_drop 2.0: acc_norm"),
+        ("exact_match", "{fail_drop: 3, relative: true}", "regression.fail_drop 3.0"),
+    ],
+)
+def test_a_suite_drop_a_share_can_never_make_is_an_error(
+    metric: str | None, rule: str, says: str
+) -> None:
+    # Found by attack: regression_suite.regression was never range-checked, so `fail_drop:
+    # 5` (points written as percents) on acc passed a candidate whatever it lost.
+    def suite(metric: str | None, rule: str) -> str:
+        named = f"  metric: {metric}\n" if metric else ""  # None: the default, acc
+        return f"name: g\nregression_suite:\n  tasks: [t]\n{named}  regression: {rule}\n"
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        parse_gate(suite(metric, rule), "g.yaml")
+    # A metric of a task's own has the task's range: not checked.
+    assert parse_gate(suite("bleu", rule), "g.yaml").regression_suite is not None
+    # Found by the re-attack: 1 was accepted, and a check fails only on a drop above its
+    # limit, which a share's drop (at most 1) never is. Below 1 is a drop it can make.
+    with pytest.raises(ConfigError, match=r"regression\.fail_drop 1\.0: .*below 1"):
+        parse_gate(suite(metric, "{warn_drop: 0.5, fail_drop: 1}"), "g.yaml")
+    with pytest.raises(ConfigError, match=r"regression\.fail_drop 1\.0: .*below 1"):
+        parse_gate(suite(metric, "{warn_drop: 0.5, fail_drop: 1, relative: true}"), "g.yaml")
+    near = parse_gate(suite(metric, "{warn_drop: 0.9, fail_drop: 0.99}"), "g.yaml").regression_suite
+    assert near is not None and near.regression.fail_drop == 0.99
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("regression: {accuracy: {fail_drop: 1}}", "regression.accuracy.fail_drop 1.0"),
+        (
+            "regression: {accuracy: {warn_drop: 1, fail_drop: 1, relative: true}}",
+            "regression.accuracy.warn_drop 1.0",
+        ),
+        (
+            "slices: [{column: length, regression: {warn_drop: 0.5, fail_drop: 1}}]",
+            "slices[length].regression.fail_drop 1.0",
+        ),
+    ],
+)
+def test_a_drop_limit_of_1_on_a_share_is_an_error(rule: str, says: str) -> None:
+    # Found by the re-attack: a check fails only on a drop above its limit, and a share's
+    # drop is at most 1 (point, or all of its base value): `fail_drop: 1` passed a
+    # candidate whatever it lost.
+    with pytest.raises(ConfigError, match=re.escape(says) + ".*below 1"):
+        parse_gate(GOOD + f"    {rule}\n", "g.yaml")
+
+
+def test_fail_drop_null_is_a_rule_that_only_warns() -> None:
+    # Found by the re-attack: `fail_drop: 1` was how a warn-only policy was written (a
+    # share's drop never passes it); refused as a limit no drop can pass, a warn-only rule
+    # says so, and the refusal points to it.
+    from curagate.gate.checks import Verdict, regression_verdict
+
+    with pytest.raises(ConfigError, match="fail_drop: null for a rule that only warns"):
+        parse_gate(GOOD + "    regression: {accuracy: {fail_drop: 1}}\n", "g.yaml")
+    cfg = parse_gate(
+        GOOD + "    regression: {accuracy: {warn_drop: 0.02, fail_drop: null}}\n", "g.yaml"
+    )
+    rule = cfg.golden_sets[0].regression["accuracy"]
+    assert rule.fail_drop is None
+    kw = {"higher_is_better": True, "significant": True, "fail_only_if_significant": False}
+    assert regression_verdict(0.1, 0.9, rule, **kw)[0] is Verdict.WARN  # 0.8 down: warns
+    assert regression_verdict(0.9, 0.9, rule, **kw)[0] is Verdict.PASS
+    suite = "name: g\nregression_suite:\n  tasks: [t]\n  regression: {fail_drop: null}\n"
+    parsed = parse_gate(suite, "g.yaml").regression_suite
+    assert parsed is not None and parsed.regression.fail_drop is None
+
+
 def test_bounds_at_the_ends_of_a_share_and_relative_drops_of_a_rate_are_accepted() -> None:
     text = GOOD.replace("{min: 0.9}", "{min: 0, max: 1}") + (
-        "    regression: {accuracy: {fail_drop: 1}}\n"
+        "    regression: {accuracy: {fail_drop: 0.99}}\n"
     )
     assert parse_gate(text, "g.yaml").golden_sets[0].metrics["accuracy"].max == 1
     refusal = """\
@@ -351,7 +428,7 @@ golden_sets:
     accuracy = sliced.replace("task: refusal", "task: generation").replace(
         "false_refusal_rate: {max: 0.5}", "exact_match: {min: 0.5}"
     )
-    with pytest.raises(ConfigError, match=r"slices\[kind\].regression.fail_drop 3.0"):
+    with pytest.raises(ConfigError, match=r"slices\[kind\].regression.warn_drop 1.0"):
         parse_gate(accuracy, "g.yaml")
 
 

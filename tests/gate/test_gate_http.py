@@ -428,6 +428,11 @@ def test_a_short_golden_prompt_that_is_a_whole_training_prompt_fails_the_gate(
     assert contamination["golden_sets"]["sentiment"]["leaked_ids"] == ["s00"]
     assert contamination["short_items"] == len(short)
     assert f"{len(short)} golden item(s) under 8 words were looked for only" in check["message"]
+    # Found by attack: report.md said "(13-gram overlap)" of an item found by exact match.
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert "1 golden items found in the training data (looked for by exact match, 13-gram " in md
+    assert "found by exact match 1, n-gram or span 0, MinHash 1;" in md
+    assert "(13-gram overlap)." not in md
 
 
 def test_golden_items_in_the_training_data_fail_the_gate(tmp_path, golden_dir, servers) -> None:
@@ -505,6 +510,20 @@ def test_leaked_golden_items_without_an_id_are_named_as_the_gate_names_them(
     assert f"data:{line}" in {i["id"] for i in gate_items}
 
 
+def _s31_leaked_as_messages(tmp_path, golden_dir, servers, items: list[dict[str, Any]]) -> None:
+    """The set ``items`` with item s31's conversation the leaked prompt, gated on the
+    training data that holds it: GATE005 fails naming s31."""
+    items = [
+        {**i, "messages": [{"role": "user", "content": LEAKED_PROMPT}]} if i["id"] == "s31" else i
+        for i in items
+    ]
+    write_set(golden_dir, "sentiment", "classification", items)
+    out = _gate_on_leaked(tmp_path, golden_dir, servers)
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
+
+
 def test_items_as_messages_beside_a_context_column_are_scanned_by_their_messages(
     tmp_path, golden_dir, servers
 ) -> None:
@@ -521,15 +540,75 @@ def test_items_as_messages_beside_a_context_column_are_scanned_by_their_messages
         }
         for i in SENTIMENT_ITEMS
     ]
+    _s31_leaked_as_messages(tmp_path, golden_dir, servers, items)
+
+
+def test_each_golden_item_is_scanned_by_what_the_model_reads(tmp_path, golden_dir, servers) -> None:
+    # Found by attack: the field to scan was taken from the file's first line only. A first
+    # item with only a prompt had every later item, sent to the model as its `messages`,
+    # scanned by its `prompt` (a placeholder here): their conversations, copied verbatim
+    # into the training data, passed GATE005 with "0 golden items found".
+    first = {**SENTIMENT_ITEMS[0], "prompt": "What is the capital of France?"}
+    items = [first] + [
+        {**i, "prompt": f"item {i['id']}", "messages": [{"role": "user", "content": i["prompt"]}]}
+        for i in SENTIMENT_ITEMS[1:]
+    ]
+    _s31_leaked_as_messages(tmp_path, golden_dir, servers, items)
+    # The first item, a prompt with no conversation, is still scanned by its prompt.
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, (first["prompt"],))
+    leaked = out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
+    assert leaked == ["s00"]
+
+
+def test_short_conversation_items_copied_as_training_prompts_fail_the_gate(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by the re-attack: a conversation was scanned rendered ("user: Review 0: great
+    # product, works well"), no whole prompt or user turn of any training row, so 12 items
+    # under 8 words copied as prompts passed GATE005 (as `prompt` items they fail it).
+    short = SENTIMENT_ITEMS[:12]
     items = [
-        {**i, "messages": [{"role": "user", "content": LEAKED_PROMPT}]} if i["id"] == "s31" else i
-        for i in items
+        {**i, "messages": [{"role": "user", "content": i.pop("prompt")}]} if k < 12 else i
+        for k, i in enumerate(dict(i) for i in SENTIMENT_ITEMS)
     ]
     write_set(golden_dir, "sentiment", "classification", items)
-    out = _gate_on_leaked(tmp_path, golden_dir, servers)
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, tuple(i["prompt"] for i in short))
     check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
     assert check["verdict"] == "fail" and out.exit_code == 1
-    assert "s31" in out.report["contamination"]["golden_sets"]["sentiment"]["leaked_ids"]
+    found = out.report["contamination"]["golden_sets"]["sentiment"]
+    assert found["leaked_ids"] == [i["id"] for i in short]
+    assert (found["leaked_reference_items"], found["reference_items"]) == (12, 40)
+
+
+def test_a_few_shot_items_last_question_in_the_training_data_fails_the_gate(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by the re-attack: a few-shot item's last question (8-12 words, under half of
+    # the conversation) was neither a 13-gram nor a span of the rendered conversation.
+    question = "Review 31: the zipper broke on the second day of the trip"
+    shots = [
+        {"role": "user", "content": "Review: arrived on time and works exactly as described"},
+        {"role": "assistant", "content": "Positive"},
+        {
+            "role": "user",
+            "content": "Review: stopped charging after a week and support never replied",
+        },
+        {"role": "assistant", "content": "Negative"},
+    ]
+    items = [
+        {**i, "messages": [*shots, {"role": "user", "content": question}]}
+        if i["id"] == "s31"
+        else i
+        for i in SENTIMENT_ITEMS
+    ]
+    write_set(golden_dir, "sentiment", "classification", items)
+    out = _gate_on_leaked(tmp_path, golden_dir, servers, (question,))
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    found = out.report["contamination"]["golden_sets"]["sentiment"]
+    # One item found, whichever of its texts (conversation, last question) matched.
+    assert found["leaked_ids"] == ["s31"] and found["leaked_reference_items"] == 1
+    assert found["by_method"]["ngram"] <= 1 and found["reference_items"] == 40
 
 
 def test_each_golden_file_is_scanned_by_the_field_its_own_items_hold(
@@ -921,6 +1000,54 @@ def test_suite_data_in_a_json_file_is_scanned_and_other_data_is_named(
     else:
         assert [c["verdict"] for c in gate005] == ["pass", "warn"]
         assert "mini_suite not scanned" in gate005[1]["message"]
+
+
+def test_a_set_file_named_as_the_scans_copy_is_scanned_not_overwritten(
+    tmp_path, golden_dir, servers
+) -> None:
+    # Found by the re-attack: the scan copied a file of conversations to
+    # `<file>.read.jsonl` beside it (an lm_eval set's `.json` to `<file>.scan.jsonl`): a set
+    # file of that name was overwritten, and its items, in the training data, passed GATE005.
+    from gate_support import MC_TASK, SUITE
+
+    d = golden_dir / "sentiment"
+    chats = [
+        {"id": i["id"], "messages": [{"role": "user", "content": i["prompt"]}], **_answer(i)}
+        for i in SENTIMENT_ITEMS[:20]
+    ]
+    (d / "data.jsonl").write_text("".join(json.dumps(i) + "\n" for i in chats))
+    rest = [{**i, "prompt": LEAKED_PROMPT} if i["id"] == "s31" else i for i in SENTIMENT_ITEMS[20:]]
+    (d / "data.jsonl.read.jsonl").write_text("".join(json.dumps(i) + "\n" for i in rest))
+    yaml = (
+        (d / "set.yaml").read_text().replace("[data.jsonl]", "[data.jsonl, data.jsonl.read.jsonl]")
+    )
+    (d / "set.yaml").write_text(yaml)
+    question = "Which planet in the solar system has the most moons orbiting it as of now?"
+    suite = golden_dir / "mini_suite"
+    suite.mkdir()
+    row = {"question": "A question nobody trained on?", "choices": ["Saturn", "Mars"], "label": 0}
+    (suite / "mc.json").write_text(json.dumps(row) + "\n")
+    (suite / "mc.json.scan.jsonl").write_text(json.dumps({**row, "question": question}) + "\n")
+    (suite / "tiny_mc.yaml").write_text(MC_TASK.replace("mc.jsonl", "mc.json"))
+    (suite / "set.yaml").write_text(
+        "name: mini_suite\ntask: lm_eval\nversion: '1'\n"
+        "files: [mc.json, mc.json.scan.jsonl, tiny_mc.yaml]\n"
+    )
+    lock(golden_dir)
+    gate = _contamination_gate(tmp_path, golden_dir)
+    gate.write_text(gate.read_text() + SUITE)
+    train = _train_file(tmp_path, [LEAKED_PROMPT, question])
+    out = run_gate(
+        gate, servers["right"].url, servers["wrong"].url, tmp_path / "o", train_data=[str(train)]
+    )
+    sets = out.report["contamination"]["golden_sets"]
+    assert "s31" in sets["sentiment"]["leaked_ids"]
+    assert sets["mini_suite"]["leaked_reference_items"] == 1
+    assert (d / "data.jsonl.read.jsonl").read_text().count(LEAKED_PROMPT) == 1
+
+
+def _answer(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in ("id", "prompt")}
 
 
 def test_a_training_data_error_still_stops_the_gate_whatever_its_path_says(

@@ -3,13 +3,14 @@ stop it before any model runs (found by attacking the gate, each a test that fai
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
 from pathlib import Path
 
 import pytest
-from gate_support import SENTIMENT_ITEMS, CannedServer, write_set
+from gate_support import SENTIMENT_ITEMS, CannedServer, write_mini_suite, write_set
 
 from curagate.cli import main
 from curagate.errors import ConfigError
@@ -258,3 +259,103 @@ def test_a_schema_that_refers_to_itself_without_end_is_a_config_error(tmp_path) 
             run_gate(json_gate(tmp_path, root, schema), srv.url, srv.url, tmp_path / "o")
     finally:
         srv.close()
+
+
+def _two_sets(tmp_path: Path, second: list[dict], slices: str = "", suite: str = "") -> Path:
+    """Sets "a" (good) and "b" (``second``), locked, and a gate over both, "b" with
+    ``slices`` (a YAML flow list) when given, and ``suite`` (YAML lines) after them."""
+    root = tmp_path / "golden"
+    write_set(root, "a", "classification", SENTIMENT_ITEMS[:10])
+    write_set(root, "b", "classification", second)
+    if suite:
+        write_mini_suite(root, [{"question": "q", "choices": ["x", "y"], "label": 0}] * 4)
+    lock(root)
+    sets = "".join(
+        f"  - name: {n}\n    task: classification\n    labels: [Positive, Negative]\n"
+        for n in ("a", "b")
+    )
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {root}\ngolden_sets:\n{sets}"
+        + (f"    slices: {slices}\n" if slices else "")
+        + suite
+        + "contamination: {check: false}\n"
+    )
+    return gate
+
+
+@pytest.mark.parametrize(
+    ("second", "slices", "suite", "error"),
+    [
+        (
+            [{k: v for k, v in i.items() if k != "reference"} for i in SENTIMENT_ITEMS[:10]],
+            "",
+            "",
+            "golden set 'b': item 's00' has no 'reference'",
+        ),
+        (
+            [{**i, "length": 1 if n else "short"} for n, i in enumerate(SENTIMENT_ITEMS[:10])],
+            "[{column: length}]",
+            "",
+            "slice column 'length' holds values of several types",
+        ),
+        (SENTIMENT_ITEMS[:10], "[{column: topic}]", "", "slice column 'topic' is in no item"),
+        (
+            SENTIMENT_ITEMS[:10],
+            "",
+            "regression_suite:\n  golden_set: mini_suite\n  tasks: [tiny_mc]\n  metric: acc_nrom\n",
+            "regression_suite.metric 'acc_nrom': task 'tiny_mc'",
+        ),
+    ],
+)
+def test_an_error_in_a_later_set_or_the_suite_exits_2_before_any_request(
+    tmp_path, capsys, second: list[dict], slices: str, suite: str, error: str
+) -> None:
+    # Found by attack: each set's inputs were checked as its turn to generate came, and the
+    # suite's metric after every set: a bad reference or slice column in the second set,
+    # or a typo'd regression_suite.metric, stopped the gate once the first was generated.
+    gate = _two_sets(tmp_path, second, slices, suite)
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url]
+        rc = main([*argv, "--out", str(tmp_path / "o")])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and error in err, err
+    assert srv.requests == 0
+
+
+@pytest.mark.parametrize(
+    "given", ["train.json", "empty_folder", "train.jsonl.gz", "train.parquet", "shards"]
+)
+def test_unreadable_train_data_exits_2_before_any_request(tmp_path, capsys, given: str) -> None:
+    # Found by attack: --train-data of a type the reader does not take (or a folder holding
+    # none) was refused by the contamination scan, after both models answered every item;
+    # found by the re-attack, a corrupt .jsonl.gz or .parquet (also in a folder) failed
+    # GATE005 after generation as "holds no record".
+    gate = sentiment_gate(tmp_path, SENTIMENT_ITEMS[:10])
+    gate.write_text(gate.read_text().replace("contamination: {check: false}\n", ""))
+    train = tmp_path / given
+    if given.endswith(".json"):
+        train.write_text('[{"prompt": "x", "completion": "y"}]')
+    elif given.endswith(".gz"):
+        whole = gzip.compress(b'{"prompt": "x", "completion": "y"}\n' * 50)
+        train.write_bytes(whole[:20])  # truncated
+    elif given.endswith(".parquet"):
+        train.write_bytes(b"PAR1 not a parquet file PAR1")
+    elif given == "shards":
+        train.mkdir()
+        (train / "a.jsonl").write_text('{"prompt": "x", "completion": "y"}\n')
+        (train / "b.parquet").write_bytes(b"not parquet")
+    else:
+        train.mkdir()
+    srv = CannedServer(lambda p: "Positive")
+    try:
+        argv = ["gate", str(gate), "--candidate", srv.url, "--base", srv.url]
+        rc = main([*argv, "--out", str(tmp_path / "o"), "--train-data", str(train)])
+    finally:
+        srv.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and given in err, err
+    assert srv.requests == 0

@@ -133,7 +133,7 @@ golden_sets:
     metrics:
       judge_win_rate: {{min: 0.6}}
     regression:
-      rouge_l: {{warn_drop: 1.0, fail_drop: 1.0}}
+      rouge_l: {{warn_drop: 0.99, fail_drop: 0.99}}
     judge:
       model: {judge}
       endpoint_model: judge
@@ -202,8 +202,8 @@ def test_consistent_calibrated_judge_decides(tmp_path, endpoints) -> None:
     md = (tmp_path / "out" / "report.md").read_text()
     assert "### LLM judge" in md and "judge: canned judge (candidate)" in md
     assert (
-        "trusted yes; agreement 90.0% with 50 human better/worse labels on 50 pairs (50 in all), kappa"
-        in md
+        "trusted yes; agreement 90.0% on 50 pairs (50 human better/worse labels, each pair "
+        "weighing once; 50 in all), kappa" in md
     )
     assert "| judge_win_rate | 1.0000 | [1.0000, 1.0000] | 40 |" in md
     assert "LLM judge" in (tmp_path / "out" / "report.html").read_text()
@@ -372,6 +372,32 @@ def test_one_pair_labelled_under_fifty_names_does_not_calibrate_the_judge(
         and "only 1 distinct pairs labelled with a side" in (msg["message"])
     )
     assert r["results"][0]["judge"]["trusted"] is False
+
+
+def test_agreeing_pairs_copied_under_other_names_do_not_raise_the_agreement(
+    tmp_path, endpoints
+) -> None:
+    # Found by attack: the 50-pair minimum counted distinct pairs but the agreement was
+    # over rows: the 30 pairs of 50 the judge agreed on, copied under 3 other labeller
+    # names, made 120 of 140 labels agree (85.7%) and GATE009 pass a judge right on 60%
+    # of the pairs people labelled. Each pair now weighs once.
+    labels = human_labels(agree=30)
+    copies = [{**r, "labeller": name} for name in ("bob", "cat", "dan") for r in labels[:30]]
+    golden = make_golden(tmp_path, labels + copies)
+    r = judged(tmp_path, golden, endpoints, "candidate").report
+    cal = r["results"][0]["judge"]["calibration"]
+    assert (cal["decisive_labels"], cal["decisive_pairs"]) == (140, 50)
+    assert cal["agreement"] == 0.6 and cal["agreement_with_ties"] == 0.6
+    msg = check(r, "chat.judge.calibration")
+    assert msg["verdict"] == "fail" and msg["candidate"] == 0.6
+    assert "60.0% of 50 distinct pairs" in msg["message"]
+    assert r["results"][0]["judge"]["trusted"] is False
+    # People who disagree on a pair split its weight: a pair two labellers saw apart
+    # counts half agreed, whichever of them labelled more other pairs.
+    split = [{**labels[0], "labeller": "bob", "preferred": "base"}]
+    golden = make_golden(tmp_path / "split", labels + split)
+    cal = judged(tmp_path, golden, endpoints, "candidate", "out2").report["results"][0]
+    assert cal["judge"]["calibration"]["agreement"] == pytest.approx(29.5 / 50)
 
 
 def test_judge_metrics_named_without_a_bound_write_no_threshold_check(tmp_path) -> None:
@@ -696,7 +722,7 @@ def test_judge_thresholds_keep_the_default_regression_rule(tmp_path, endpoints) 
     g = gate(tmp_path, golden, endpoints["candidate"], "c")
     g.write_text(
         g.read_text().replace(
-            "    regression:\n      rouge_l: {warn_drop: 1.0, fail_drop: 1.0}\n", ""
+            "    regression:\n      rouge_l: {warn_drop: 0.99, fail_drop: 0.99}\n", ""
         )
     )
     out = run_gate(g, endpoints["cand"].url, endpoints["base"].url, tmp_path / "out")

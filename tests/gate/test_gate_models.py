@@ -642,6 +642,19 @@ def test_training_data_changed_after_the_run_fails_contamination_not_passes_it(
     assert "changed since the run" in check["message"]
 
 
+def test_training_data_no_row_of_which_can_be_read_is_said_unreadable_not_empty(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # Found by the re-attack: a corrupt .parquet the run names (--train-data's is refused
+    # before generation) failed GATE005 as "holds no record", as an empty file does.
+    train = tmp_path / "train.parquet"
+    train.write_bytes(b"PAR1 not a parquet file PAR1")
+    run = make_run_dir(tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train])
+    out, check = _contamination_run(tmp_path, golden_dir, tiny_model_dir, run)
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    assert "could not be read" in check["message"] and "holds no record" not in check["message"]
+
+
 def test_a_golden_item_in_the_runs_system_prompt_fails_contamination(
     tmp_path, golden_dir, tiny_model_dir
 ) -> None:

@@ -89,6 +89,129 @@ def test_exact_match_accepts_the_same_number_written_otherwise(
     assert gm.exact_match(prediction, reference) == 1.0
 
 
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("102 m", "10\u00b2 m"),
+        ("10\u00b2 m", "102 m"),
+        ("x2", "x\u00b2"),
+        ("H2O", "H\u2082O"),
+        ("step 1", "step \u2460"),
+        ("12", "\u00b9\u00b2"),
+    ],
+)
+def test_a_word_whose_digits_nfkc_changes_is_not_the_plain_digit_word(
+    prediction: str, reference: str
+) -> None:
+    # Found by attack: NFKC was applied to whole words, so 10\u00b2 (ten squared) read as
+    # 102, x\u00b2 as x2, and each matched the other. Such a word is compared as written.
+    assert gm.exact_match(prediction, reference) == 0.0
+    assert gm.exact_match(reference, reference) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("output", "labels", "named"),
+    [
+        ("10\u00b2", ["102", "5"], None),
+        ("It is 10\u00b2.", ["102", "5"], None),
+        ("x\u00b2", ["x2", "y"], None),
+        ("10\u00b2", ["10\u00b2", "5"], "10\u00b2"),
+        ("It is 10\u00b2.", ["10\u00b2", "5"], "10\u00b2"),
+        ("\uff11\uff10\uff12", ["102", "5"], "102"),
+    ],
+)
+def test_a_label_is_not_named_by_digits_nfkc_makes(
+    output: str, labels: list[str], named: str | None
+) -> None:
+    # Found by the re-attack: match_label read answers in NFKC, so 10\u00b2 (ten squared)
+    # named the label 102, as exact_match no longer matched it. Fullwidth digits keep theirs.
+    assert gm.match_label(output, labels) == named
+
+
+def test_a_word_with_a_superscript_reads_its_other_characters_in_nfkc() -> None:
+    # Found by the re-attack: such a word was compared wholly as written, so a fullwidth
+    # \uff38\u00b2 was not X\u00b2 (NFKC folds the letter; only the superscript stays).
+    assert gm.exact_match("\uff38\u00b2", "X\u00b2") == 1.0
+    assert gm.exact_match("\uff11\uff10\u00b2 m", "10\u00b2 m") == 1.0
+    assert gm.exact_match("X2", "\uff38\u00b2") == 0.0
+
+
+def test_fullwidth_digits_are_still_the_number_they_write() -> None:
+    # Fullwidth digits are decimal digits, only wider: NFKC keeps their value.
+    assert gm.exact_match("\uff11\uff18 apples", "18 apples") == 1.0
+    assert gm.exact_match("\uff11\uff18", "18") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        ("Not positive", None),
+        ("It isn't positive.", None),
+        ("It is not a positive review", None),
+        ("never Positive", None),
+        ("It isn\u2019t Positive", None),
+        ("No. Negative", "Negative"),
+        ("Positive, not negative", "Positive"),
+        # (a label after "not" was a second label named: unparsed, and scored wrong)
+        ("It is about Positive, not Negative", "Positive"),
+        ("Not negative: Positive", "Positive"),
+    ],
+)
+def test_a_label_after_a_negation_word_is_not_a_mention(output: str, named: str | None) -> None:
+    # Found by attack: "Not positive" named Positive. A label right after a negation word
+    # (articles between allowed) is not a mention of it.
+    assert gm.match_label(output, ["Positive", "Negative"]) == named
+
+
+@pytest.mark.parametrize(
+    ("output", "labels", "named"),
+    [
+        ("Not Sci/Tech.", ["World", "Sports", "Business", "Sci/Tech"], None),
+        ("The sentiment is not **positive**.", ["Positive", "Negative"], None),
+        ('Not "positive"', ["Positive", "Negative"], None),
+        ("not (Positive)", ["Positive", "Negative"], None),
+        ("not non-toxic", ["toxic", "non-toxic"], None),
+        ('not "1"', ["1", "2"], None),
+        # What ends the reach still does: a stop, a comma, a colon, a dash standing alone.
+        ("No, positive", ["Positive", "Negative"], "Positive"),
+        ("No - Negative", ["Positive", "Negative"], "Negative"),
+        ("Not sure; positive", ["Positive", "Negative"], "Positive"),
+        ("not only positive", ["Positive", "Negative"], "Positive"),
+        ('2, not "1"', ["1", "2"], "2"),
+        # Any script's quotes and brackets too (the second re-attack: curly quotes, as
+        # models write them, named the label denied), and its stops end the reach.
+        ("Not \u201cpositive\u201d.", ["Positive", "Negative"], None),
+        ("Not \u2018positive\u2019", ["Positive", "Negative"], None),
+        ("not \u00abpositive\u00bb", ["Positive", "Negative"], None),
+        ("not \u300cpositive\u300d", ["Positive", "Negative"], None),
+        (
+            "no \u201ccontradiction\u201d here, entailment",
+            ["entailment", "contradiction"],
+            "entailment",
+        ),
+        ("Not positive\u3002 Negative", ["Positive", "Negative"], "Negative"),
+        ("no \u2013 negative", ["Positive", "Negative"], "Negative"),
+        ("It isn\u2019t positive", ["Positive", "Negative"], None),
+    ],
+)
+def test_punctuation_around_a_label_does_not_end_a_negations_reach(
+    output: str, labels: list[str], named: str | None
+) -> None:
+    # Found by the re-attack: the negation was looked for in the answer with every ASCII
+    # punctuation mark a break, the mention in it with punctuation dropped, so quotes,
+    # emphasis or a slash between "not" and the label named the label denied (a whole gate
+    # passed answering "Not Sci/Tech." to every item).
+    assert gm.match_label(output, labels) == named
+
+
+def test_a_label_that_begins_with_a_negation_word_is_still_named() -> None:
+    labels = ["Spam", "Not spam"]
+    assert gm.match_label("It is not spam.", labels) == "Not spam"
+    assert gm.match_label("Spam", labels) == "Spam"
+    assert gm.match_label("not 5", ["5", "6"]) is None
+    assert gm.match_label("6, not 5", ["5", "6"]) == "6"
+
+
 def test_match_label_reads_the_one_label_named() -> None:
     labels = ["Science", "Science and technology", "Business"]
     assert gm.match_label("science and technology.", labels) == "Science and technology"
@@ -102,7 +225,7 @@ def test_match_label_reads_the_one_label_named() -> None:
     "output",
     [
         "Positive or Negative, I cannot tell.",
-        "It is about Business, not science",
+        "It is about Business, or science",
         "Science and technology, or just Science",
     ],
 )
@@ -265,6 +388,9 @@ def test_labels_reading_alike_are_ambiguous_not_the_last_one() -> None:
         (["+", "-"], "'+'"),
         (["...", "ok"], "'...'"),
         (["", "ok"], "''"),
+        (["(none)", "ok"], "'(none)'"),
+        (["(none) ", "ok"], "'(none) '"),
+        (["\uff08none\uff09", "ok"], "'\uff08none\uff09'"),
     ],
 )
 def test_check_labels_refuses_labels_no_answer_can_tell_apart(labels: list[str], why: str) -> None:

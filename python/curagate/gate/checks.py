@@ -148,8 +148,12 @@ EXPORTED_GGUF = Rule(
     "exported-gguf",
     Severity.ERROR,
     "a bundle's GGUF (written by `curagate export --gguf`) against the safetensors the gate "
-    "evaluated: llama.cpp must tokenize like the bundle's tokenizer and the dequantized "
-    "logits stay within 0.1 x the largest absolute logit",
+    "evaluated: its config.json one llama.cpp can honour (SiLU, no biases, default RoPE and "
+    "`head_dim`), its metadata keys/values and tensor names, shapes, types and data (quantized "
+    "again, byte for byte) must be the ones export writes for them (`general.name` aside), "
+    "and the file must hold no other byte than GGUFWriter's zero padding (nothing appended, "
+    "tensors where the writer puts them), llama.cpp must tokenize like the bundle's tokenizer "
+    "and the dequantized logits stay within 0.1 x the largest absolute logit",
     "the gate evaluates the safetensors; a GGUF beside them was promoted with the bundle "
     "without the gate ever running it",
     "re-export the bundle; gate a GGUF you serve through its endpoint, as its own artifact",
@@ -270,7 +274,7 @@ def regression_verdict(
     drop = drop_of(candidate, base, rule, higher_is_better=higher_is_better)
     unit = "of base" if rule.relative else "points"
     noise = "" if significant else " (within noise)"
-    if above(drop, rule.fail_drop):
+    if rule.fail_drop is not None and above(drop, rule.fail_drop):
         if fail_only_if_significant and not significant:
             return Verdict.WARN, f"drop {num(drop)} {unit} > {rule.fail_drop} but not significant"
         return Verdict.FAIL, f"drop {num(drop)} {unit} > fail_drop {rule.fail_drop}{noise}"
@@ -589,16 +593,18 @@ def judge_calibration_check(
         elif agreement is not None and below(agreement, js.min_human_agreement):
             verdict = Verdict.FAIL
             msg = (
-                f"the judge agrees with {decisive} human better/worse labels on {pct(agreement)} "
-                f"(kappa {calibration['cohen_kappa']:.2f}) < min_human_agreement "
+                f"the judge agrees with people on {pct(agreement)} of {pairs} distinct pairs "
+                f"labelled with a side ({decisive} labels; each pair weighs once; kappa "
+                f"{calibration['cohen_kappa']:.2f}) < min_human_agreement "
                 f"{pct(js.min_human_agreement)}: its verdicts are not used; use a stronger judge "
                 "or a better prompt, then recheck"
             )
         else:
             verdict = Verdict.PASS
             msg = (
-                f"the judge agrees with {decisive} human better/worse labels on {pct(agreement)} "
-                f"(kappa {calibration['cohen_kappa']:.2f}) >= {pct(js.min_human_agreement)}"
+                f"the judge agrees with people on {pct(agreement)} of {pairs} distinct pairs "
+                f"labelled with a side ({decisive} labels; each pair weighs once; kappa "
+                f"{calibration['cohen_kappa']:.2f}) >= {pct(js.min_human_agreement)}"
             )
     return Check(
         rule=JUDGE_CALIBRATION,

@@ -105,15 +105,17 @@ class Regression(_Strict):
 
     The guide's defaults: under 2% passes, 2-5% warns, over 5% fails.
     ``relative: true`` measures the drop as a fraction of the base value.
+    ``fail_drop: null`` warns and never fails (a warn-only policy; ``fail_drop: 1`` on a
+    share was one until a limit no drop can pass was refused as a mistake).
     """
 
     warn_drop: Annotated[FiniteNumber, Field(ge=0)] = 0.02
-    fail_drop: Annotated[FiniteNumber, Field(ge=0)] = 0.05
+    fail_drop: Annotated[FiniteNumber, Field(ge=0)] | None = 0.05
     relative: bool = False
 
     @model_validator(mode="after")
     def _order(self) -> Regression:
-        if self.warn_drop > self.fail_drop:
+        if self.fail_drop is not None and self.warn_drop > self.fail_drop:
             raise ValueError("warn_drop must not exceed fail_drop")
         return self
 
@@ -277,7 +279,7 @@ def _check_ranges(
 ) -> None:
     """Bounds on the metrics that are shares from 0 to 1 (``shares``: name -> higher is
     better; every built-in task and judge metric; ``task_shares``: the task's): a bound
-    outside that range, or an absolute drop above 1, can never be crossed, and the check it writes passes whatever
+    outside that range, or a drop limit of 1 or more, can never be crossed, and the check it writes passes whatever
     the model does (found by attack: `min: -5`, `max: 100` and `fail_drop: 5`, points
     written as percents, passed a candidate wrong on all 200 items, --strict included)."""
     bounds = [("metrics", spec.metrics)]
@@ -313,14 +315,19 @@ def _check_ranges(
         if rule.relative and not shares[metric]:
             continue
         for name, value in (("warn_drop", rule.warn_drop), ("fail_drop", rule.fail_drop)):
-            if value <= 1:
+            # 1 too (found by the re-attack): a check triggers on a drop above its limit,
+            # and a share's drop is at most 1, so `fail_drop: 1` never failed anything.
+            # (A warn-only rule says so: `fail_drop: null`.)
+            if value is None or value < 1:
                 continue
             if where.startswith("slices"):
                 raise ValueError(
                     f"golden set {spec.name!r}: {where}.{name} {value}: the rule applies to "
                     f"{metric}, a share from 0 to 1 whose drop is at most 1 "
-                    f"({'of the base value' if rule.relative else 'point'}), so its check "
-                    f"never triggers; write it as a fraction (0.05 for 5 points)"
+                    f"({'of the base value' if rule.relative else 'point'}), and a check "
+                    "triggers only on a drop above its limit, so it never triggers; write it "
+                    "as a fraction below 1 (0.05 for 5 points), or fail_drop: null for a rule "
+                    "that only warns"
                     + (
                         ", or name the lower-is-better metrics the slice compares under its "
                         "'metrics'"
@@ -330,9 +337,15 @@ def _check_ranges(
                 )
             raise ValueError(
                 f"{where}.{name} {value}: a drop of a share from 0 to 1 is at most 1 "
-                f"({'of the base value' if rule.relative else 'point'}), so this never "
-                "triggers; write it as a fraction (0.05 for 5 points)"
+                f"({'of the base value' if rule.relative else 'point'}), and a check "
+                "triggers only on a drop above its limit, so this never triggers; write it "
+                "as a fraction below 1 (0.05 for 5 points), or fail_drop: null for a rule "
+                "that only warns"
             )
+
+
+# lm-eval metrics scored 0 or 1 per document and averaged: shares from 0 to 1.
+SUITE_SHARES = frozenset({"acc", "acc_norm", "acc_mutual_info", "exact_match"})
 
 
 class RegressionSuite(_Strict):
@@ -355,6 +368,29 @@ class RegressionSuite(_Strict):
         if dup:
             raise ValueError(f"task listed twice: {', '.join(dup)}; give each once")
         return tasks
+
+    @model_validator(mode="after")
+    def _drops_a_share_can_make(self) -> RegressionSuite:
+        # Found by attack: `fail_drop: 5` (points written as percents) on acc passed any
+        # drop, as it did on a golden set's share before _check_ranges. The metric is known
+        # here by its name alone: lm-eval's per-document 0/1 scores, higher is better, so a
+        # drop (absolute, or relative to the base) is at most 1. A metric of a task's own
+        # is not checked: its range is the task's.
+        if self.metric not in SUITE_SHARES:
+            return self
+        for name, value in (
+            ("warn_drop", self.regression.warn_drop),
+            ("fail_drop", self.regression.fail_drop),
+        ):
+            if value is not None and value >= 1:  # 1 too: only a drop above a limit triggers
+                raise ValueError(
+                    f"regression.{name} {value}: {self.metric} is a share from 0 to 1 whose drop "
+                    f"is at most 1 ({'of the base value' if self.regression.relative else 'point'}), "
+                    "and a check triggers only on a drop above its limit, so this never "
+                    "triggers; write it as a fraction below 1 (0.05 for 5 points), or "
+                    "fail_drop: null for a rule that only warns"
+                )
+        return self
 
 
 class Contamination(_Strict):

@@ -390,14 +390,22 @@ def read_human_labels(path: Path) -> list[HumanLabel]:
     return labels
 
 
-def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
-    """Cohen's kappa of two raters over the same items (1 = perfect, 0 = chance)."""
-    n = len(a)
+def cohen_kappa(
+    a: Sequence[str], b: Sequence[str], weights: Sequence[float] | None = None
+) -> float:
+    """Cohen's kappa of two raters over the same items (1 = perfect, 0 = chance); with
+    ``weights``, each item counted by its weight."""
+    w = [1.0] * len(a) if weights is None else list(weights)
+    n = sum(w)
     if n == 0:
         return 0.0
-    po = sum(1 for x, y in zip(a, b, strict=True) if x == y) / n
-    ca, cb = Counter(a), Counter(b)
-    pe = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
+    po = sum(wi for x, y, wi in zip(a, b, w, strict=True) if x == y) / n
+    ca: dict[str, float] = {}
+    cb: dict[str, float] = {}
+    for x, y, wi in zip(a, b, w, strict=True):
+        ca[x] = ca.get(x, 0.0) + wi
+        cb[y] = cb.get(y, 0.0) + wi
+    pe = sum(ca.get(k, 0.0) * cb.get(k, 0.0) for k in set(ca) | set(cb)) / (n * n)
     if pe >= 1.0:
         return 1.0 if po >= 1.0 else 0.0
     return (po - pe) / (1 - pe)
@@ -427,28 +435,43 @@ def calibrate(
     human = [lab.preferred for lab in labels]
     judged = [v.final for v in verdicts]
     agree = [h == j for h, j in zip(human, judged, strict=True)]
+    keys = [pair_key(lab.prompt, lab.candidate, lab.base) for lab in labels]
     # The bar is on binary better/worse: the pairs where the person chose a side (a judge's
     # tie there is a miss). Ties are kept in the three-way figure and in kappa.
-    binary = [ok for ok, h in zip(agree, human, strict=True) if h != "tie"]
+    binary = [(k, ok) for k, ok, h in zip(keys, agree, human, strict=True) if h != "tie"]
     disagreeing = [lab.id for lab, ok in zip(labels, agree, strict=True) if not ok]
     # Pairs, not rows, count toward the minimum: one pair copied under fifty labeller
-    # names calibrated a judge that only preferred the longer answer.
-    pairs = {
-        pair_key(lab.prompt, lab.candidate, lab.base) for lab in labels if lab.preferred != "tie"
-    }
+    # names calibrated a judge that only preferred the longer answer. And pairs, not rows,
+    # make the agreement: each pair weighs once, its labels sharing its weight. Over rows,
+    # the 30 pairs of 50 a judge agreed on, copied under three other names, made 120 of
+    # 140 labels agree and passed a judge right on 60% of the pairs people labelled.
+    pairs = {k for k, _ in binary}
+    count = Counter(keys)
     return {
         "labels": len(labels),
         "decisive_labels": len(binary),
         "decisive_pairs": len(pairs),
         "labellers": sorted({lab.labeller for lab in labels}),
-        "agreement": sum(binary) / len(binary) if binary else 0.0,
-        "agreement_with_ties": sum(agree) / len(agree) if agree else 0.0,
-        "cohen_kappa": cohen_kappa(human, judged),
+        "agreement": per_pair_share(binary),
+        "agreement_with_ties": per_pair_share(list(zip(keys, agree, strict=True))),
+        "cohen_kappa": cohen_kappa(human, judged, [1 / count[k] for k in keys]),
         "position_disagreement": (
             sum(v.disagree for v in verdicts) / len(verdicts) if verdicts else 0.0
         ),
         "disagreeing_ids": sorted(disagreeing)[:50],
     }
+
+
+def per_pair_share(oks: Sequence[tuple[tuple[str, str, str], bool]]) -> float:
+    """The share of pairs on which the judge agrees with people, each pair (key) weighing
+    once: a pair's labels that disagree with each other split its weight (two people, one
+    agreeing with the judge: half a pair). 0.0 for no pair."""
+    by_pair: dict[tuple[str, str, str], list[bool]] = {}
+    for key, ok in oks:
+        by_pair.setdefault(key, []).append(ok)
+    if not by_pair:
+        return 0.0
+    return sum(sum(v) / len(v) for v in by_pair.values()) / len(by_pair)
 
 
 def prompt_sha256(template: str) -> str:

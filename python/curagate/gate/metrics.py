@@ -6,6 +6,7 @@ so the paired bootstrap can recompute it on any resample of the items.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -110,7 +111,9 @@ AnswerWord = tuple[str, "str | Decimal"]
 
 def answer_words(text: str) -> list[AnswerWord]:
     """What an answer is compared by in :func:`exact_match`: its words (NFKC, split at
-    whitespace). A word without a digit is normalized (:func:`normalize_text`: case,
+    whitespace; a word that NFKC would give digits it does not hold, ``10\u00b2`` or
+    ``x\u00b2``, is compared with those characters as written, not as ``102`` or ``x2``). A word without a digit
+    is normalized (:func:`normalize_text`: case,
     punctuation and articles dropped); a word with one, less the punctuation around it,
     is a number by its value when it is one (``1,000`` is ``1000``, ``1e5`` is
     ``100000``) written without zeros that say something (:data:`_SPELLED_ZEROS`: ``007``,
@@ -119,7 +122,51 @@ def answer_words(text: str) -> list[AnswerWord]:
     ``555-1234`` or ``1,00,000``, so ``100.0.1``, ``555-12-34`` and ``10,0000`` matched
     them."""
     out: list[AnswerWord] = []
-    for word in unicodedata.normalize("NFKC", text).split():
+    for raw in text.split():
+        if _digits_made_by_nfkc(raw):
+            # Found by attack: NFKC turns a superscript, subscript, circled digit or
+            # fraction into plain digits, so 10\u00b2 (ten squared) read as 102 and x\u00b2
+            # as x2, each matching the other. Such a word is compared as written (less the
+            # punctuation around it), lower-cased, its other characters in NFKC (found by the
+            # re-attack: a fullwidth X (U+FF38) with \u00b2 was not X\u00b2).
+            out.append(("written", _nfkc(raw).strip(_AROUND_NUMBER).lower()))
+            continue
+        out += _nfkc_words(raw)
+    return out
+
+
+def _digits_made_by_nfkc(word: str) -> bool:
+    """Whether ``word`` holds a character that is no decimal digit but that NFKC makes
+    one or more digits of (\u00b2, \u2082, \u2460, \u00bd); fullwidth digits are decimal
+    digits, whose value NFKC keeps."""
+    return not word.isascii() and any(_makes_digits(c) for c in word)
+
+
+@functools.lru_cache(maxsize=4096)
+def _makes_digits(c: str) -> bool:
+    return not c.isdecimal() and any(d.isdigit() for d in unicodedata.normalize("NFKC", c))
+
+
+def _nfkc(text: str) -> str:
+    """``text`` in NFKC, but for the characters NFKC would make digits of that are none
+    (:func:`_digits_made_by_nfkc`: 10\u00b2 is not 102), kept as written."""
+    if not _digits_made_by_nfkc(text):
+        return unicodedata.normalize("NFKC", text)
+    out: list[str] = []
+    start = 0
+    for i, c in enumerate(text):
+        if _makes_digits(c):
+            out += [unicodedata.normalize("NFKC", text[start:i]), c]
+            start = i + 1
+    out.append(unicodedata.normalize("NFKC", text[start:]))
+    return "".join(out)
+
+
+def _nfkc_words(raw: str) -> list[AnswerWord]:
+    """:func:`answer_words` of one whitespace-free piece of an answer, after NFKC (which
+    may split it: U+00B4 becomes a space and a combining accent)."""
+    out: list[AnswerWord] = []
+    for word in unicodedata.normalize("NFKC", raw).split():
         if not any(c.isdigit() for c in word):
             out += [("text", w) for w in normalize_text(word).split()]
             continue
@@ -159,15 +206,16 @@ _NUMBER_IN_TEXT = re.compile(rf"(?<![\w.,$+-])(?:{_NUMBER.pattern})(?!\w|[.,]\d)
 
 
 def numbers_in(text: str) -> list[Decimal | None]:
-    """The values of the numbers inside ``text`` (NFKC), in order."""
-    found = _NUMBER_IN_TEXT.finditer(unicodedata.normalize("NFKC", text))
+    """The values of the numbers inside ``text`` (:func:`_nfkc`), in order."""
+    found = _NUMBER_IN_TEXT.finditer(_nfkc(text))
     return [as_number(m.group(0)) for m in found]
 
 
 def _label_text(s: str) -> str:
-    """A label's text as answers are compared with it: NFKC, case-folded, ASCII
-    punctuation removed, whitespace collapsed; articles kept (a label "A" is a letter)."""
-    return " ".join(unicodedata.normalize("NFKC", s).casefold().translate(_PUNCT).split())
+    """A label's text as answers are compared with it: NFKC (:func:`_nfkc`: x\u00b2 is not
+    x2), case-folded, punctuation (any script's) removed, whitespace collapsed; articles
+    kept (a label "A" is a letter)."""
+    return _reading(s)[0]
 
 
 def label_key(label: str) -> LabelKey:
@@ -179,12 +227,24 @@ def label_key(label: str) -> LabelKey:
     return ("text", _label_text(label))
 
 
+# The confusion matrix's column of answers that name no label.
+UNPARSED = "(none)"
+
+
 def check_labels(labels: Sequence[str]) -> None:
     """Raise ValueError when no answer could name some label: two labels with one key
     (a duplicate inflates macro-F1; 'Positive'/'positive' or '1'/'1.0' read alike) or a
     label with no letters or digits ('+', '...'), which every empty answer would name."""
     seen: dict[LabelKey, str] = {}
     for lab in labels:
+        if unicodedata.normalize("NFKC", lab).strip() == UNPARSED:
+            # Its answers and the unparsed ones were one column of the confusion matrix;
+            # spaced or in fullwidth brackets ("(none) ", "\uff08none\uff09"), it reads as
+            # that column in every report (found by the re-attack).
+            raise ValueError(
+                f"label {lab!r} is the confusion matrix's column of unparsed answers; "
+                "name the label otherwise (none, say)"
+            )
         key = label_key(lab)
         if key == ("text", ""):
             raise ValueError(
@@ -208,7 +268,8 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
     mentions: a number of the same value, or the label's text as whole words; a mention
     inside a longer label's mention is that label's, so "Science and technology" names
     one label, not also "Science"; a label that is an article (``A``) is named only by a
-    whole answer.
+    whole answer; a mention right after a negation word (:data:`_NEGATIONS`, articles
+    between allowed: "not positive", "isn't a positive") is no mention.
     """
     stripped = output.strip()
     if labels.count(stripped) == 1:
@@ -228,10 +289,14 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
     named: set[LabelKey] = set()
     numbers = {k[1] for k in by_key if k[0] == "number"}
     if numbers:
-        for value in numbers_in(output):
-            if value in numbers:
+        # Found by the re-attack: with NFKC, 10\u00b2 named the label 102 (exact_match
+        # had stopped reading it so); a character NFKC makes digits of is kept as written.
+        nfkc = _nfkc(output)
+        for m in _NUMBER_IN_TEXT.finditer(nfkc):
+            value = as_number(m.group(0))
+            if value in numbers and not _negated_end(nfkc[: m.start()]):
                 named.add(("number", value))
-    text = _label_text(output)
+    text, breaks = _reading(output)
     words = [k for kind, k in by_key if kind == "text" and isinstance(k, str)]
     spans = {
         key: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", text)]
@@ -247,21 +312,104 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
         )
 
     for key, found in spans.items():
-        if any(not inside_longer(key, s, e) for s, e in found):
+        # A mention right after a negation word ("not positive") names no label.
+        if any(not inside_longer(key, s, e) and not _negated(text, breaks, s) for s, e in found):
             named.add(("text", key))
     return only(named.pop()) if len(named) == 1 else None
+
+
+# Words that negate the label after them (articles may stand between: "not a positive
+# review"), as answers are read: apostrophes dropped ("isn't" is "isnt"). Found by attack:
+# "Not positive" named Positive. Kept short on purpose: "hardly" or "far from" are not read.
+_NEGATIONS = (
+    "not no never nor neither cannot cant wont dont doesnt didnt isnt arent wasnt werent aint"
+)
+_NEGATION = rf"(?<!\w)(?:{'|'.join(_NEGATIONS.split())})(?: (?:a|an|the))*"
+_NEGATED_END = re.compile(rf"{_NEGATION} ?$")
+_APOSTROPHES = str.maketrans("", "", "'\u2019")
+# What ends a negation's reach: a stop, a comma, a semicolon, a colon, a question or
+# exclamation mark, or a dash standing alone between spaces ("No - negative"). Other
+# punctuation is dropped as labels are read (quotes, brackets, emphasis, a slash or a
+# hyphen inside a word): found by the re-attack, every ASCII punctuation mark ended the
+# reach while mentions were found with it dropped, so 'Not "positive"', 'not **positive**',
+# 'Not Sci/Tech.' and 'not non-toxic' named the label they deny.
+# Punctuation of other scripts the same way (found by the second re-attack: curly quotes,
+# guillemets and CJK brackets were kept as letters, so 'Not “positive”' named positive):
+# every Unicode punctuation mark is dropped as the ASCII ones are, and the stops and commas
+# NFKC leaves as they are (ideographic, Arabic, an ellipsis) end a clause.
+_BREAKS = frozenset(".,;:!?\u3002\u3001\u2026\u061f\u060c\u061b\u0964")
+
+
+def _punctuation(c: str) -> bool:
+    return c in _PUNCT_SET or (not c.isascii() and unicodedata.category(c).startswith("P"))
+
+
+def _dash(c: str) -> bool:
+    return c == "-" or (not c.isascii() and unicodedata.category(c) == "Pd")
+
+
+def _reading(text: str) -> tuple[str, list[int]]:
+    """``text`` as :func:`_label_text` reads it, and where in that text a clause ends
+    (:data:`_BREAKS`): the same positions a mention is found at."""
+    folded = _nfkc(text).casefold()
+    out: list[str] = []
+    breaks: list[int] = []
+    space = False
+    for i, c in enumerate(folded):
+        if _punctuation(c):
+            if c in _BREAKS or (_dash(c) and _alone(folded, i)):
+                breaks.append(len(out))
+            continue
+        if c.isspace():
+            space = bool(out)
+            continue
+        if space:
+            out.append(" ")
+            space = False
+        out.append(c)
+    return "".join(out), breaks
+
+
+_PUNCT_SET = frozenset(string.punctuation)
+
+
+def _alone(text: str, i: int) -> bool:
+    """Whether the run of dashes at ``text[i]`` stands between spaces (or an end)."""
+    start, end = i, i
+    while start > 0 and _dash(text[start - 1]):
+        start -= 1
+    while end < len(text) - 1 and _dash(text[end + 1]):
+        end += 1
+    return (start == 0 or text[start - 1].isspace()) and (
+        end == len(text) - 1 or text[end + 1].isspace()
+    )
+
+
+def _negated_end(text: str) -> bool:
+    """Whether ``text`` ends in a negation word of its last clause (what comes next is
+    denied)."""
+    read, breaks = _reading(text)
+    return _negated(read, breaks, len(read))
+
+
+def _negated(text: str, breaks: list[int], start: int) -> bool:
+    """Whether the mention at ``start`` of ``text`` (:func:`_reading`) comes right after a
+    negation word of its clause (articles between allowed)."""
+    since = max((b for b in breaks if b <= start), default=0)
+    return _NEGATED_END.search(text[since:start].translate(_APOSTROPHES)) is not None
 
 
 def confusion_matrix(
     predictions: Sequence[str | None], references: Sequence[str], labels: Sequence[str]
 ) -> dict[str, dict[str, int]]:
-    """Rows are references, columns predictions; unparseable answers go to ``"(none)"``."""
-    cols = [*labels, "(none)"]
+    """Rows are references, columns predictions; unparseable answers go to
+    :data:`UNPARSED` (no label has that name: :func:`check_labels`)."""
+    cols = [*labels, UNPARSED]
     m = {r: dict.fromkeys(cols, 0) for r in labels}
     for p, r in zip(predictions, references, strict=True):
         if r not in m:
             m[r] = dict.fromkeys(cols, 0)
-        m[r][p if p in m[r] else "(none)"] += 1
+        m[r][p if p in m[r] else UNPARSED] += 1
     return m
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -125,15 +126,38 @@ def _contamination_found(cont: dict[str, Any]) -> str:
         if cont.get("replaced_run_record")
         else ""
     )
+    found = f"{cont['leaked_reference_items']} golden items found in the training data{given}"
+    if "methods" not in cont:  # a report from before the methods were recorded
+        return f"{found} ({cont['ngram']}-gram overlap)."
+    # Named by the methods the scan ran: "(13-gram overlap)" was printed of items found by
+    # exact match, MinHash or the span rule, and of a scan that ran no n-gram method.
+    span = int(cont.get("min_span_words") or 0)
+    how = {
+        "exact": "exact match",
+        "ngram": f"{cont['ngram']}-gram overlap" + (f" or a run of {span}+ words" if span else ""),
+        "minhash": "MinHash near-duplicates",
+    }
+    methods = [m for m in how if m in cont["methods"]]
+    by = Counter[str]()
+    for one in (cont.get("golden_sets") or {}).values():
+        by.update(one.get("by_method") or {})
+    short = {"exact": "exact match", "ngram": "n-gram or span", "minhash": "MinHash"}
+    counts = ", ".join(f"{short[m]} {by[m]}" for m in methods)
+    looked = ", ".join(how[m] for m in methods[:-1])
+    looked = f"{looked} and {how[methods[-1]]}" if looked else how[methods[-1]]
+    return f"{found} (looked for by {looked}; found by {counts}; an item may count under several)."
+
+
+def _agreement_text(cal: dict[str, Any]) -> str:
+    """The judge's agreement with people: on how many pairs, each weighing once, when the
+    report counts them (reports before it was counted do not: over labels)."""
+    labels = f"{cal['decisive_labels']} human better/worse labels"
+    if "decisive_pairs" not in cal:
+        return f"agreement {pct(cal['agreement'])} with {labels} ({cal['labels']} in all)"
     return (
-        f"{cont['leaked_reference_items']} golden items found in the training data{given} "
-        f"({cont['ngram']}-gram overlap)."
+        f"agreement {pct(cal['agreement'])} on {cal['decisive_pairs']} pairs ({labels}, "
+        f"each pair weighing once; {cal['labels']} in all)"
     )
-
-
-def _on_pairs(cal: dict[str, Any]) -> str:
-    """ " on N pairs", when the report says (reports before it was counted do not)."""
-    return f" on {cal['decisive_pairs']} pairs" if "decisive_pairs" in cal else ""
 
 
 def _judge_summary(j: dict[str, Any]) -> list[str]:
@@ -145,9 +169,7 @@ def _judge_summary(j: dict[str, Any]) -> list[str]:
     if "metrics" in j:
         cal = j["calibration"]
         cal_text = (
-            f"agreement {pct(cal['agreement'])} with {cal['decisive_labels']} human better/worse "
-            f"labels{_on_pairs(cal)} ({cal['labels']} in all), "
-            f"kappa {cal['cohen_kappa']:.2f}"
+            f"{_agreement_text(cal)}, kappa {cal['cohen_kappa']:.2f}"
             if cal.get("labels")
             else "no human labels (not calibrated)"
         )

@@ -10,6 +10,7 @@ and write the reports. The verdict is the worst check: pass, warn or fail.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -55,6 +56,7 @@ from curagate.gate.config import (
     GoldenSetGate,
     JudgeSettings,
     Regression,
+    SliceRule,
     load_gate,
 )
 from curagate.gate.evaluate import (
@@ -91,17 +93,20 @@ from curagate.golden import (
     HUMAN_LABELS,
     GoldenSet,
     item_ids,
+    jsonl_objects,
     load_locked,
     read_items,
     snapshot,
 )
 from curagate.io.atomic import Claim, write_bytes_atomic, write_text_atomic
 from curagate.io.outputs import check_output, report_folder
+from curagate.records import render_value
 from curagate.signing import (
     ATTESTATION_NAME,
     cache_mac_key,
     key_fingerprint,
     load_private_key,
+    load_public_key,
     sign_envelope,
     statement,
 )
@@ -207,6 +212,22 @@ def _slice_groups(items: Sequence[dict[str, Any]], column: str, where: str) -> d
             "true alike); give the column one type"
         )
     return groups
+
+
+def _slices(
+    cfg: GateConfig, spec: GoldenSetGate, items: Sequence[dict[str, Any]]
+) -> list[tuple[SliceRule, dict[str, list[int]]]]:
+    """Each slice rule of a set with its groups of items (:func:`_slice_groups`); a column
+    of several types, or in no item, is a config error."""
+    out = []
+    for rule in spec.slices:
+        groups = _slice_groups(items, rule.column, f"{cfg.path}: golden set {spec.name!r}")
+        if not groups:
+            raise ConfigError(
+                f"{cfg.path}: golden set {spec.name!r}: slice column {rule.column!r} is in no item"
+            )
+        out.append((rule, groups))
+    return out
 
 
 def _slice_cell(scores: SetScores, metric: str, idx: Sequence[int]) -> dict[str, Any]:
@@ -663,8 +684,9 @@ def _evaluate_set(
     judge: ModelRef | None,
     schema: SetSchema | None,
     template: str | None,
+    inputs: tuple[GoldenSetGate, list[dict[str, Any]], list[Messages], GenSettings],
 ) -> tuple[dict[str, Any], list[Check]]:
-    spec, items, convs, settings = set_inputs(cfg, golden)
+    spec, items, convs, settings = inputs
     cand_out = generate_cached(cand, models, convs, settings, cache, f"{golden.name}: candidate")
     base_out = generate_cached(base, models, convs, settings, cache, f"{golden.name}: base")
     checks: list[Check] = []
@@ -734,12 +756,7 @@ def _evaluate_set(
     )
 
     slice_tables: list[dict[str, Any]] = []
-    for rule_s in spec.slices:
-        groups = _slice_groups(items, rule_s.column, f"{cfg.path}: golden set {spec.name!r}")
-        if not groups:
-            raise ConfigError(
-                f"{cfg.path}: golden set {spec.name!r}: slice column {rule_s.column!r} is in no item"
-            )
+    for rule_s, groups in _slices(cfg, spec, items):
         rows = []
         for group in sorted(groups):
             idx = groups[group]
@@ -806,18 +823,13 @@ def _evaluate_set(
     return result, checks
 
 
-def _regression_suite(
-    cfg: GateConfig,
-    golden_dir: Path,
-    private: Path,
-    cand: ModelRef,
-    base: ModelRef,
-    models: LoadedModels,
-    cache: GenerationCache,
-) -> tuple[dict[str, Any] | None, list[Check], GoldenSet | None]:
+def _suite_set(cfg: GateConfig, golden_dir: Path, private: Path) -> tuple[GoldenSet, bool] | None:
+    """The regression suite's golden set (read into ``private``, checked against its lock)
+    and whether its metric is higher-is-better (:func:`check_metric`), before any model
+    runs; None without a suite."""
     suite = cfg.regression_suite
     if suite is None:
-        return None, [], None
+        return None
     golden = snapshot(load_locked(golden_dir, suite.golden_set), private)
     if golden.task != "lm_eval":
         raise ConfigError(
@@ -826,7 +838,21 @@ def _regression_suite(
         )
     from curagate.gate.regression import check_metric
 
-    higher_is_better = check_metric(suite, golden)
+    return golden, check_metric(suite, golden)
+
+
+def _regression_suite(
+    cfg: GateConfig,
+    found: tuple[GoldenSet, bool] | None,
+    cand: ModelRef,
+    base: ModelRef,
+    models: LoadedModels,
+    cache: GenerationCache,
+) -> tuple[dict[str, Any] | None, list[Check], GoldenSet | None]:
+    suite = cfg.regression_suite
+    if suite is None or found is None:
+        return None, [], None
+    golden, higher_is_better = found
     if "http" in (cand.kind, base.kind):
         check = capability_not_run(
             "not run: the lm-eval suite needs log-likelihoods, which the HTTP backend "
@@ -916,21 +942,65 @@ def _regression_suite(
     return {"tasks": tasks, "num_fewshot": suite.num_fewshot, "limit": suite.limit}, checks, golden
 
 
+def _read_train_key(train_key: str | os.PathLike[str]) -> bytes:
+    from curagate.io.outputs import read_regular
+    from curagate.signing import MAX_KEY_BYTES
+
+    try:
+        return read_regular(Path(train_key), MAX_KEY_BYTES, follow_links=True)
+    except OSError as e:
+        raise InputError(f"--train-key {train_key}: cannot read it ({e.strerror or e})") from None
+
+
+def _check_train_data(train_data: Sequence[str] | None) -> None:
+    """Each --train-data file or folder that exists reads as training data (its type is
+    one the reader takes, a folder holds such a file, each file's start can be read),
+    else InputError (exit 2) now, not from the contamination scan after every answer was
+    generated. One that does not exist (or a glob matching nothing) is left to the scan:
+    it fails GATE005."""
+    from curagate.io import expand_inputs
+
+    for given in train_data or []:
+        if Path(given).exists():
+            for path in expand_inputs([given]):
+                _check_readable(path)
+
+
+def _check_readable(path: Path) -> None:
+    """InputError when not one row of ``path`` can be read (a corrupt or truncated
+    ``.jsonl.gz``, a file that is no Parquet), from its first few rows. Found by the
+    re-attack: such a file was found out by the contamination scan, after generation, as
+    "the training data holds no record". Anything else its first rows raise (what the scan,
+    which reads larger chunks, might not) is left to the scan."""
+    from curagate.io import read_batches
+
+    batches = read_batches([path], batch_rows=256)
+    try:
+        first = next(batches, None)
+    except InputError:
+        return
+    finally:
+        close = getattr(batches, "close", None)  # a generator: its file closed now
+        if close is not None:
+            close()
+    if first is None or len(first.keys):
+        return
+    whole = next((q for q in first.quarantined if q.row is None), None)
+    if whole is not None:
+        raise InputError(f"--train-data {path}: {whole.reason}")
+
+
 def _check_run_signed(cand: ModelRef, train_key: str | os.PathLike[str]) -> None:
     """The run candidate's record is the one the trainer signed (else SignatureInvalid,
     exit 1); the report names the key (``candidate.run_signed_by``)."""
-    from curagate.io.outputs import read_regular
-    from curagate.signing import MAX_KEY_BYTES, verify_run_record
+    from curagate.signing import verify_run_record
 
     if cand.kind != "run":
         raise InputError(
             f"--train-key: the candidate {cand.spec} is not a training run (a run folder with "
             "run.json); it checks a run's signed record"
         )
-    try:
-        pem = read_regular(Path(train_key), MAX_KEY_BYTES, follow_links=True)
-    except OSError as e:
-        raise InputError(f"--train-key {train_key}: cannot read it ({e.strerror or e})") from None
+    pem = _read_train_key(train_key)
     keyid = verify_run_record(Path(cand.spec), cand.artifacts["run_json_sha256"], pem)
     cand.artifacts["run_signed_by"] = keyid
 
@@ -1108,6 +1178,10 @@ def _contamination(
     # one-record file beside the data (it was not, and a golden item there passed).
     prompt = _trained_system_prompt(cand)
     prompt_dir = Path(tempfile.mkdtemp(prefix="curagate-prompt-")) if prompt else None
+    # The scan's copies of golden files, in a folder of their own: written beside each file
+    # in the set's copy, `<file>.read.jsonl` overwrote a set file of that name (found by
+    # the re-attack: its items, copied into the training data, were never scanned).
+    copies = Path(tempfile.mkdtemp(prefix="curagate-scan-"))
     try:
         scanned = list(corpus)
         if prompt_dir is not None:
@@ -1115,10 +1189,20 @@ def _contamination(
             scanned[-1].write_text(json.dumps({"text": prompt}) + "\n", encoding="utf-8")
         from curagate.io.readers import json_records
 
+        places = (copies / str(k) for k in itertools.count())  # a folder per file copied
+        # Per copy holding an item's views (its final user turn...) as rows of their own:
+        # the row of the item each row is, by the copy's path.
+        owners: dict[str, list[int]] = {}
         for g in goldens:
             files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
+            if g.task != "lm_eval":
+                files = [_as_read(p, next(places), owners) for p in files]
             if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
-                files += [_as_jsonl(p) for p in g.paths if p.suffix == ".json" and json_records(p)]
+                files += [
+                    _as_jsonl(p, next(places))
+                    for p in g.paths
+                    if p.suffix == ".json" and json_records(p)
+                ]
             # Nothing here reads as items (a suite whose data is .csv, or keyed `sentence1`,
             # say): named in a warning, not "0 golden items found", nor a stop of the gate
             # (the reader's error named the gate's private copy and an option it lacks).
@@ -1133,11 +1217,20 @@ def _contamination(
                 unscanned.append(g.name)
                 per_set[g.name] = {"checked": False, "leaked_reference_items": 0}
                 continue
-            leaked += int(result.leaked_reference_items)
+
+            def item_of(file: str, row: int) -> tuple[str, int]:
+                """The item (file, row) a scanned row is: itself, or the one it is a view of."""
+                return (file, owners[file][row]) if file in owners else (file, row)
+
+            # An item found by several of its views (its conversation, its last question) is
+            # one item found, as a row found by its prompt and by its answer is.
+            found = {item_of(leak.item.file, leak.item.row) for leak in result.leaks}
+            leaked += len(found)
+            items = [i for i in result.items if item_of(i.file, i.row) == (i.file, i.row)]
             # Under the span's words: found only whole (a prompt, a user turn, a record)
             # or by MinHash, never inside a longer text; said, not "0 found" alone.
             span = int(result.config.get("min_span_words") or 0)
-            short += sum(1 for i in result.items if 0 < i.words < span)
+            short += sum(1 for i in items if 0 < i.words < span)
             # The corpus is the same for every set: count its unreadable rows once.
             unreadable = len(result.unreadable)
             # Rows scanned: valid ones and those quarantined for their format, which are
@@ -1146,10 +1239,21 @@ def _contamination(
             quarantined = int(result.quarantined_scanned)
             records = int(result.corpus_records) + quarantined - (prompt_dir is not None)
             summary = result.to_dict()["summary"]
+            summary["leaked_reference_items"] = len(found)
+            summary["by_method"] = {
+                method: len(
+                    {
+                        item_of(leak.item.file, leak.item.row)
+                        for leak in result.leaks
+                        if method in leak.methods
+                    }
+                )
+                for method in summary["by_method"]
+            }
             # Leaks by the set's item ids (items.jsonl's), not the reader's <path>:<row>.
             ids = {(str(p), r): i for p in files for r, i in enumerate(item_ids(p))}
             per_set[g.name] = {
-                "reference_items": len(result.items),
+                "reference_items": len(items),
                 **summary,
                 "leaked_ids": sorted(  # an item's prompt and answer: one id
                     {
@@ -1159,6 +1263,7 @@ def _contamination(
                 )[:MAX_LEAKED_IDS],
             }
     finally:
+        shutil.rmtree(copies, ignore_errors=True)
         if prompt_dir is not None:
             shutil.rmtree(prompt_dir, ignore_errors=True)
     changed = None if train_data else _changed_training_file(cand)
@@ -1169,6 +1274,9 @@ def _contamination(
     details: dict[str, Any] = {
         "checked": True,
         "ngram": pol.ngram,
+        # How items were looked for (the report's sentence names these, not the n-gram alone).
+        "methods": list(pol.methods),
+        "min_span_words": pol.min_span_words,
         # Where the scanned files came from: the run record, or --train-data in its place.
         "corpus_from": (
             "--train-data"
@@ -1198,11 +1306,18 @@ def _contamination(
     )
     checks = [contamination_check(leaked, where, unreadable, pol, short)]
     if records == 0:  # empty files: "checked, 0 leaked" of nothing at all
+        named = ", ".join(str(p) for p in corpus[:3])
         checks = [
             contamination_not_checked(
                 Verdict.FAIL,
-                f"the training data holds no record ({', '.join(str(p) for p in corpus[:3])}): "
-                "nothing was scanned; give the files the candidate was trained on",
+                # Unreadable (a corrupt .jsonl.gz or .parquet) is said as such: "holds no
+                # record" sent its owner looking for an empty file.
+                f"the training data could not be read ({named}: {unreadable} unreadable "
+                "row(s) or file(s); curagate leakage lists them): nothing was scanned; "
+                "re-create the files the candidate was trained on"
+                if unreadable
+                else f"the training data holds no record ({named}): nothing was scanned; "
+                "give the files the candidate was trained on",
             )
         ]
     if unscanned:
@@ -1239,12 +1354,71 @@ def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> 
     )
 
 
-def _as_jsonl(path: Path) -> Path:
-    """``path`` (JSON lines or an array of records) as a ``.jsonl`` file beside it in the
-    gate's private copy of the set, for the leakage reader (which reads JSON lines)."""
+def _as_jsonl(path: Path, folder: Path) -> Path:
+    """``path`` (JSON lines or an array of records) as a ``.jsonl`` file in ``folder`` (a
+    new folder of the scan's own, never one of a set's files), for the leakage reader
+    (which reads JSON lines)."""
     from curagate.io.readers import json_as_jsonl
 
-    return json_as_jsonl(path, path.with_name(path.name + ".scan.jsonl"))
+    folder.mkdir()
+    return json_as_jsonl(path, folder / (path.name + ".scan.jsonl"))
+
+
+def _as_read(path: Path, folder: Path, owners: dict[str, list[int]]) -> Path:
+    """A gate set's items with each one's text as the model reads it: its ``messages``
+    when it has them (:func:`conversation`), else its ``prompt``. A file with no item
+    as a conversation is scanned as it is; one with any is copied into ``folder`` (a new
+    folder of the scan's own, never one of a set's files), each item's ``prompt``
+    replaced by its conversation (:func:`_views`), and ``owners`` told the item row of
+    each row of the copy.
+
+    The reader takes one field for a whole file, from its first line: a first item with
+    only a prompt had every later item, sent to the model as its ``messages``, scanned by
+    its ``prompt`` (a placeholder, say), and their conversations copied verbatim into the
+    training data passed GATE005."""
+    rows = list(jsonl_objects(path))
+    if not any(isinstance(row.get("messages"), list) for _, row in rows):
+        return path
+    ids = item_ids(path)
+    lines: list[str] = []
+    views: list[tuple[int, str, str]] = []  # (item row, id, text) of the rows added after
+    for row_index, ((_, row), item_id) in enumerate(zip(rows, ids, strict=True)):
+        read = dict(row, id=item_id)  # ids as the gate's items carry them
+        messages = read.pop("messages", None)
+        if isinstance(messages, list):
+            read["prompt"], *more = _views(messages)
+            views += [(row_index, item_id, text) for text in more]
+        lines.append(json.dumps(read, ensure_ascii=False) + "\n")
+    # Each view a row of its own after the items (whose rows stay the reader's rows), with
+    # the item's id and no answer (the item's row holds it).
+    lines += [
+        json.dumps({"id": i, "prompt": text}, ensure_ascii=False) + "\n" for _, i, text in views
+    ]
+    folder.mkdir()
+    copy = folder / (path.name + ".read.jsonl")
+    copy.write_text("".join(lines), encoding="utf-8")
+    owners[str(copy)] = [*range(len(rows)), *(r for r, _, _ in views)]
+    return copy
+
+
+def _views(messages: list[Any]) -> list[str]:
+    """The texts a conversation item is looked for by, the first its own row.
+
+    Found by the re-attack: a conversation was scanned only rendered ("user: Capital of
+    France?"), which is no whole prompt, user turn or record of any training row, so an item
+    under 8 words (no n-gram, no span) copied as a training prompt passed GATE005, as did a
+    few-shot item's last question (under half of the conversation's words, no span). A
+    conversation of one user turn is looked for by that turn's text; a longer one by its
+    rendering ("role: content" lines), its last user turn and its user turns joined (each
+    as the reader takes a training row's prompt or a conversation's user turns)."""
+    turns = [m for m in messages if isinstance(m, dict)]
+    user = [
+        m["content"] for m in turns if m.get("role") == "user" and isinstance(m.get("content"), str)
+    ]
+    if len(turns) == 1 and len(user) == 1:
+        return user
+    texts = [render_value(messages), *user[-1:], *(["\n".join(user)] if len(user) > 1 else [])]
+    return list(dict.fromkeys(texts))
 
 
 def _text_field(path: Path) -> str | None:
@@ -1306,6 +1480,12 @@ def run_gate(
     reads += [("--train-data", p) for p in train_data or []]
     reads += [("cache folder", cache_dir)] if cache_dir else []
     claim = check_output(Path(out_dir), "gate", [], [], keep=reads)
+    # The keys before anything is read or run: a P-384 --sign-key crashed (exit 3) only
+    # once the candidate was hashed, deriving the cache key from its scalar.
+    if sign_key is not None:
+        load_private_key(sign_key)
+    if train_key is not None:
+        load_public_key(_read_train_key(train_key), source=f"--train-key {train_key}")
     # Every set is read once, into a private folder, and checked there against its lock:
     # the items scored, the suite run and the contamination scan read those bytes. Read
     # from gdir three times, a set edited while the gate ran was scored under the
@@ -1386,6 +1566,20 @@ def _run_gate_on(
         mac_key=None if sign_key is None else cache_mac_key(sign_key),
     )
 
+    # Every input the gate will read, checked before any model runs: each set's items,
+    # references and slice columns, the suite's set and metric, the --train-data files.
+    # Checked set by set as the sets were generated, a bad reference in the last set, a
+    # typo'd regression_suite.metric or an unreadable --train-data stopped the gate once
+    # every earlier set was generated (hours, on real models).
+    inputs = {g.name: set_inputs(cfg, g) for g in goldens}
+    for spec, items, _, _ in inputs.values():
+        _slices(cfg, spec, items)
+    try:
+        suite_found = _suite_set(cfg, gdir, private)
+    except CheckFailed as e:
+        raise CuragateError(str(e)) from None
+    if cfg.contamination.check:
+        _check_train_data(train_data)
     checks: list[Check] = [_base_check(cand, base_ref), *_self_judging(judges, cand, base_ref)]
     results: list[dict[str, Any]] = []
     # A signed run loads local models from private copies checked against what it attests.
@@ -1401,12 +1595,13 @@ def _run_gate_on(
                 judges.get(golden.name),
                 schemas[golden.name],
                 prompts.get(golden.name),
+                inputs[golden.name],
             )
             results.append(res)
             checks += cks
         try:
             suite, suite_checks, suite_set = _regression_suite(
-                cfg, gdir, private, cand, base_ref, models, cache
+                cfg, suite_found, cand, base_ref, models, cache
             )
         except CheckFailed as e:
             raise CuragateError(str(e)) from None
@@ -1482,7 +1677,8 @@ def _unevaluated_weights(cand: ModelRef) -> str | None:
 def _gguf_check(
     cfg: GateConfig, goldens: list[GoldenSet], cand: ModelRef, name: str, models: LoadedModels
 ) -> Check:
-    """GATE014: the bundle's GGUF against the safetensors the gate evaluated, checked as
+    """GATE014: the bundle's GGUF against the safetensors the gate evaluated: its metadata
+    and every tensor's bytes as export writes them from those safetensors, then checked as
     export checked it (llama.cpp's tokenization, dequantized logits), on export's fixed
     conversations and the first golden prompts; the files read are the ones loaded (a
     signed run's private copy)."""
@@ -1498,8 +1694,9 @@ def _gguf_check(
         return exported_gguf_check(Verdict.FAIL, shown, {"file": name})
     return exported_gguf_check(
         Verdict.PASS,
-        f"{name} tokenizes like the bundle's tokenizer (llama.cpp) and its dequantized logits "
-        f"are within {result.max_abs_logit_diff:.3g} of the safetensors evaluated",
+        f"{name} holds the metadata and tensor bytes export writes from the safetensors "
+        "evaluated, tokenizes like the bundle's tokenizer (llama.cpp) and its dequantized "
+        f"logits are within {result.max_abs_logit_diff:.3g} of them",
         {"file": name, "max_abs_logit_diff": result.max_abs_logit_diff},
     )
 
