@@ -41,6 +41,19 @@ def test_no_extra_pulls_a_package_that_compiles_cpp() -> None:
         assert not pulled & sizes.BUILDS_CPP, (extra, pulled & sizes.BUILDS_CPP)  # type: ignore[attr-defined]
 
 
+def test_the_gguf_floor_has_what_the_gguf_checks_use() -> None:
+    # Found by re-attack: the extras allowed gguf>=0.10, which lacks ReaderField.contents()
+    # (GATE014 and export read every key with it; it appeared in 0.16.0, checked in the
+    # published wheels of 0.10.0-0.17.0); the re-attack found 0.10 breaking under NumPy 2 too.
+    from gguf.gguf_reader import ReaderField
+
+    assert hasattr(ReaderField, "contents")
+    for extra in ("train", "all"):
+        [req] = [r for r in PROJECT["optional-dependencies"][extra] if r.startswith("gguf")]
+        floor = tuple(int(x) for x in req.removeprefix("gguf>=").split("."))
+        assert floor >= (0, 16), (extra, req)
+
+
 def test_llama_cpp_is_only_in_the_gguf_verify_extra_and_its_own_setup_step() -> None:
     extras = PROJECT["optional-dependencies"]
     assert extras["gguf-verify"] == ["llama-cpp-python>=0.3"]

@@ -165,6 +165,40 @@ MAX_KEY_BYTES = 1 << 20
 MAX_ATTESTATION_BYTES = 1 << 20
 
 
+# The one curve curagate signs and verifies with, for every key (train, gate, export,
+# verify, the registry's trusted keys). Keys on other curves were accepted by the loaders
+# and failed later, each its own way: a P-384 gate key crashed (exit 3) deriving its
+# cache key, a secp256k1 export key after the whole merge (model-signing refuses it),
+# and `registry trust add` trusted keys that can never sign a bundle.
+SIGNING_CURVE = "secp256r1"
+_P256_ONLY = (
+    "curagate signs and verifies with EC P-256 (secp256r1) keys only: make a key pair with "
+    f"`curagate keys generate --out DIR` ({PRIVATE_KEY_NAME} signs, {PUBLIC_KEY_NAME} verifies)"
+)
+
+
+def _check_curve(key: Any, source: str) -> None:
+    if key.curve.name != SIGNING_CURVE:
+        raise InputError(
+            f"{source}: an EC key on curve {key.curve.name} ({key.curve.key_size} bits); "
+            f"{_P256_ONLY}"
+        )
+
+
+def other_curve(pem: bytes) -> str | None:
+    """The curve of ``pem`` when it is an EC public key on a curve other than P-256, else
+    None (P-256, or not a key at all: :func:`load_public_key` says why). A registry that
+    trusted such a key before curagate refused them keeps it; it verifies nothing."""
+    _, serialization, ec = _crypto()
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name != SIGNING_CURVE:
+        return str(key.curve.name)
+    return None
+
+
 def load_private_key(path: str | os.PathLike[str]) -> Any:
     from curagate.io.outputs import read_regular
 
@@ -178,7 +212,8 @@ def load_private_key(path: str | os.PathLike[str]) -> Any:
             "written by `curagate keys generate`"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise InputError(f"{path}: not an elliptic-curve key; curagate signs with EC P-256")
+        raise InputError(f"{path}: not an elliptic-curve key; {_P256_ONLY}")
+    _check_curve(key, str(path))
     return key
 
 
@@ -204,7 +239,8 @@ def load_public_key(pem: bytes, *, source: str) -> Any:
             "`curagate keys generate`"
         ) from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise InputError(f"{source}: not an elliptic-curve public key")
+        raise InputError(f"{source}: not an elliptic-curve public key; {_P256_ONLY}")
+    _check_curve(key, source)
     return key
 
 
@@ -373,6 +409,7 @@ def verify_run_record(run_dir: Path, run_sha256: str, public_pem: bytes) -> str:
     from curagate.io.outputs import read_regular
 
     where = run_dir / RUN_ATTESTATION_NAME
+    public = load_public_key(public_pem, source="--train-key")  # a wrong key first: exit 2
     try:
         data = read_regular(where, MAX_ATTESTATION_BYTES)
     except OSError as e:
@@ -380,7 +417,6 @@ def verify_run_record(run_dir: Path, run_sha256: str, public_pem: bytes) -> str:
             f"{where}: the run record is not signed ({e.strerror or e}); train with "
             "--sign-key to sign it"
         ) from None
-    public = load_public_key(public_pem, source="--train-key")
     opened = open_envelope(data, {key_fingerprint(public): public_pem}, source=str(where))
     if opened.statement.get("predicateType") != TRAIN_PREDICATE_TYPE or run_sha256 not in (
         subject_digests(opened.statement)
@@ -471,6 +507,8 @@ def open_envelope(data: bytes, trusted: Mapping[str, bytes], *, source: str) -> 
             f"{source}: {len(sigs)} signatures; curagate signs with one and reads at most "
             f"{MAX_ENVELOPE_SIGNATURES}"
         )
+    # Trusted before curagate refused other curves: such a key verifies nothing.
+    trusted = {fp: pem for fp, pem in trusted.items() if other_curve(pem) is None}
     if not trusted:
         raise SignatureInvalid(
             f"{source}: no trusted, unrevoked key to check it with; add the signer's public key with "
@@ -618,6 +656,7 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "open_envelope",
+    "other_curve",
     "public_pem",
     "resolve_sign_key",
     "sign_bundle",

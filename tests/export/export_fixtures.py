@@ -41,6 +41,8 @@ def build_run(run_dir: Path, base: Path, seed: int = 1) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from curagate.hf import library_deprecations_quiet
+
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     torch.manual_seed(seed)
@@ -51,7 +53,8 @@ def build_run(run_dir: Path, base: Path, seed: int = 1) -> Path:
         init_lora_weights=False,
         task_type="CAUSAL_LM",
     )
-    peft_model = get_peft_model(model, lora)
+    with library_deprecations_quiet():  # peft's own read of a deprecated attribute
+        peft_model = get_peft_model(model, lora)
     adapter = run_dir / "adapter"
     peft_model.save_pretrained(adapter)
     tok.save_pretrained(adapter)

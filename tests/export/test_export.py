@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import re
 import shutil
@@ -79,6 +80,9 @@ def test_a_run_whose_base_loads_a_hidden_shard_is_refused_by_export_and_gate(
     assert not (tmp_path / "out").exists()
 
 
+# Plain peft on transformers 5 reads its deprecated `is_gradient_checkpointing` (the
+# libraries' own warning, which curagate's loaders silence: this test uses none of them).
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
 def test_bundle_reloads_with_plain_transformers_and_equals_base_plus_adapter(
     tiny_run: Path, tiny_bundle: Path
 ) -> None:
@@ -559,6 +563,16 @@ def gguf_bundle(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return result.out
 
 
+def test_the_gguf_is_named_after_the_output_folder_not_the_temporary_one(
+    gguf_bundle: Path,
+) -> None:
+    # general.name held the temporary folder's name (its process id): two exports of one
+    # run wrote two GGUF files, two digests.
+    from gguf import GGUFReader
+
+    assert GGUFReader(gguf_bundle / "model.Q8_0.gguf").fields["general.name"].contents() == "out"
+
+
 def test_gguf_q8_0_variant_reloads_with_transformers_close_to_the_merged_model(
     gguf_bundle: Path,
 ) -> None:
@@ -700,6 +714,233 @@ def test_the_gate_rechecks_a_bundles_gguf_against_the_model_it_evaluated(
     check = next(c for c in out.report["checks"] if c["id"] == "GATE014")
     assert check["verdict"] == "fail" and "model.Q8_0.gguf" in check["message"], check
     assert out.report["verdict"] == "fail" and out.exit_code == 1
+    # rope scaling added, which transformers ignores and llama.cpp obeys: fails too
+    _rewrite_gguf(
+        gguf_bundle / "model.Q8_0.gguf", tmp_path / "scaled.gguf",
+        {"llama.rope.scaling.type": ("STRING", "linear")},
+    )  # fmt: skip
+    scaled = {"model.Q8_0.gguf": (tmp_path / "scaled.gguf").read_bytes()}
+    _with_files(gguf_bundle, tmp_path / "scaled", scaled, "model.Q8_0.gguf")
+    out = run_gate(tiny_gate, str(tmp_path / "scaled"), base, tmp_path / "bad2", device="cpu")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE014")
+    assert check["verdict"] == "fail" and "llama.rope.scaling.type" in check["message"], check
+
+
+def _rewrite_gguf(
+    src: Path,
+    dest: Path,
+    keys: dict[str, tuple[str, Any]] | None = None,
+    tensors: dict[str, Any] | None = None,
+) -> None:
+    """A copy of the GGUF ``src`` with ``keys`` ({key: (GGUFValueType name, value)}) added
+    or changed and ``tensors`` (float32 arrays) added: keys and tensors llama.cpp obeys
+    and transformers' GGUF loader ignores."""
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+
+    keys = keys or {}
+    reader = GGUFReader(src)
+    writer = GGUFWriter(dest, reader.fields["general.architecture"].contents())
+    # gguf 0.16 (the oldest the package allows) infers an array's element type and has
+    # no ``sub_type``
+    typed = "sub_type" in inspect.signature(writer.add_key_value).parameters
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture" or key in keys:
+            continue
+        vtype = field.types[0]
+        sub = field.types[-1] if vtype == GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), vtype, **({"sub_type": sub} if typed else {}))
+    for key, (vtype_name, value) in keys.items():
+        writer.add_key_value(key, value, GGUFValueType[vtype_name])
+    for t in reader.tensors:
+        writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+    for name, data in (tensors or {}).items():
+        writer.add_tensor(name, data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_the_gguf_recheck_refuses_keys_and_tensors_the_exporter_does_not_write(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by attack: GATE014 reloaded the GGUF with transformers, which ignores keys
+    # llama.cpp obeys. Rope scaling added (llama.cpp's logits off by 3.5x the bound) or
+    # the EOS id pointed at another token (served generation stopped at 'the'), the
+    # manifest's hash edited and model.sig dropped: the gate re-checked it "pass".
+    import numpy as np
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import recheck_gguf
+
+    name = "model.Q8_0.gguf"
+    assert recheck_gguf(gguf_bundle, name, FIXED_CONVERSATIONS).max_abs_logit_diff > 0
+    for case, keys, tensors, named in (
+        ("copy", {}, {}, None),  # the rewriting alone changes nothing the check sees
+        (
+            "rope",
+            {"llama.rope.scaling.type": ("STRING", "linear"),
+             "llama.rope.scaling.factor": ("FLOAT32", 4.0)},
+            {}, "the key llama.rope.scaling.type",
+        ),
+        ("eos", {"tokenizer.ggml.eos_token_id": ("UINT32", 5)}, {},
+         "its key tokenizer.ggml.eos_token_id is 5, the exporter writes 2"),
+        ("template", {"tokenizer.chat_template.tool_use": ("STRING", "{{ 'x' }}")}, {},
+         "the key tokenizer.chat_template.tool_use"),
+        ("tensor", {}, {"rope_freqs.weight": np.full(8, 0.25, dtype=np.float32)},
+         "the tensor rope_freqs.weight"),
+    ):  # fmt: skip
+        bundle = tmp_path / case
+        shutil.copytree(gguf_bundle, bundle)
+        (bundle / name).unlink()
+        _rewrite_gguf(gguf_bundle / name, bundle / name, keys, tensors)
+        if named is None:
+            recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
+            continue
+        with pytest.raises(CheckFailed, match=re.escape(named)) as e:
+            recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
+        assert "not the GGUF `curagate export --gguf` writes" in str(e.value)
+
+
+def test_the_gguf_recheck_compares_every_tensors_data_with_what_export_writes(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by re-attack: GATE014 compared the GGUF's keys and tensor layout, not the
+    # tensor data, and its logits check sees only the tokens of its fixed texts: the
+    # token_embd row of a token none of them holds, overwritten with another token's row,
+    # passed while llama.cpp's logits on it moved 4.5x the bound. So did a one-byte edit
+    # of a Q8_0 block's scale.
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS, _render
+    from curagate.export.gguf_q8 import recheck_gguf
+
+    name = "model.Q8_0.gguf"
+    tok = AutoTokenizer.from_pretrained(gguf_bundle)
+    used = {
+        i
+        for text in _render(tok, FIXED_CONVERSATIONS, gguf_bundle)
+        for i in tok(text, add_special_tokens=False)["input_ids"]
+    }
+    victim = max(i for i in range(len(tok)) if i not in used)
+    donor = min(used)
+    tensors = {t.name: t for t in GGUFReader(gguf_bundle / name).tensors}
+    embd, down = tensors["token_embd.weight"], tensors["blk.0.ffn_down.weight"]
+    assert embd.tensor_type.name == "Q8_0" and down.tensor_type.name == "Q8_0"
+    row = int(embd.data.shape[1])  # bytes per row: 34 per block of 32 weights
+    for case, named in (
+        ("row", rf"its tensor token_embd\.weight's data differs .* \(first at row {victim} of"),
+        ("scale", r"its tensor blk\.0\.ffn_down\.weight's data differs .* \(first at row 0 of"),
+    ):
+        bundle = tmp_path / case
+        shutil.copytree(gguf_bundle, bundle)
+        data = bytearray((bundle / name).read_bytes())
+        if case == "row":
+            at, src = embd.data_offset + victim * row, embd.data_offset + donor * row
+            data[at : at + row] = data[src : src + row]
+        else:  # the low byte of the first block's float16 scale
+            data[down.data_offset] ^= 1
+        (bundle / name).write_bytes(bytes(data))
+        with pytest.raises(CheckFailed, match=named) as e:
+            recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
+        assert "not the GGUF `curagate export --gguf` writes" in str(e.value)
+
+
+def test_the_gguf_recheck_refuses_bytes_no_gguf_reader_reads(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by re-attack: b'EVILPAYLOAD' * 100 appended after the last tensor, or written
+    # over the zero padding between the tensor infos and the tensor data, passed GATE014
+    # (it compared the keys and each tensor's data only), and the gate's signed verdict
+    # covers the file's sha256: any payload rode in a gated GGUF.
+    from gguf import GGUFReader
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import recheck_gguf
+
+    name = "model.Q8_0.gguf"
+    reader = GGUFReader(gguf_bundle / name)
+    infos = [*reader.fields.values(), *(t.field for t in reader.tensors)]
+    header_end = max(int(f.offset) + sum(int(p.nbytes) for p in f.parts) for f in infos)
+    padding = [*range(header_end, int(reader.data_offset))]
+    for t in reader.tensors:
+        end = int(t.data_offset) + int(t.n_bytes)
+        padding += range(end, (end + 31) // 32 * 32)
+    assert padding, "the test bundle's GGUF has no padding byte to overwrite"
+    size = (gguf_bundle / name).stat().st_size
+    for case, named in (
+        ("append", f"it holds 1100 bytes after the last tensor's data and its padding, from byte {size}"),
+        ("padding", f"its byte {padding[0]} ("),
+    ):  # fmt: skip
+        bundle = tmp_path / case
+        shutil.copytree(gguf_bundle, bundle)
+        data = bytearray((bundle / name).read_bytes())
+        if case == "append":
+            data += b"EVILPAYLOAD" * 100
+        else:
+            data[padding[0]] = 0x41
+        (bundle / name).write_bytes(bytes(data))
+        with pytest.raises(CheckFailed, match=re.escape(named)) as e:
+            recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
+        assert "not the GGUF `curagate export --gguf` writes" in str(e.value)
+
+
+def test_gguf_export_and_recheck_refuse_config_keys_llama_cpp_cannot_honour(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by re-attack: hidden_act: gelu in a bundle's config.json made the gate evaluate
+    # a GELU model (transformers) while llama.cpp serves the GGUF with SiLU (it has no key
+    # for the activation), and GATE014 passed. Export's pre-check (exit 2) and the re-check
+    # refuse every key transformers obeys that the GGUF cannot carry, naming it.
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import check_supported, recheck_gguf
+
+    name = "model.Q8_0.gguf"
+    for case, edit, named in (
+        ("swish", {"hidden_act": "swish"}, None),  # transformers' name for SiLU too
+        ("gelu", {"hidden_act": "gelu"}, "config.json hidden_act: 'gelu' (llama.cpp's llama runs SiLU)"),
+        ("head_dim", {"head_dim": 32}, "config.json head_dim: 32 (llama.cpp takes hidden_size"),
+        ("mlp_bias", {"mlp_bias": True}, "config.json mlp_bias: True (the exporter writes no bias"),
+    ):  # fmt: skip
+        bundle = tmp_path / case
+        shutil.copytree(gguf_bundle, bundle)
+        config = json.loads((bundle / "config.json").read_text())
+        (bundle / "config.json").write_text(json.dumps({**config, **edit}))
+        if named is None:
+            check_supported(bundle, bundle)
+            continue
+        with pytest.raises(InputError, match=re.escape(named)):
+            check_supported(bundle, bundle)  # export --gguf, before merging
+        with pytest.raises(InputError, match=re.escape(named)):
+            recheck_gguf(bundle, name, FIXED_CONVERSATIONS)  # GATE014 fails on it
+
+
+def test_gguf_export_and_recheck_read_config_keys_transformers_defaults(tmp_path: Path) -> None:
+    # Found by re-attack: a config.json without rms_norm_eps (or max_position_embeddings),
+    # keys transformers fills with its defaults, made the gate crash with exit 3
+    # (KeyError in the GGUF re-check) on a bundle it evaluated; export did the same.
+    # Both now read config.json as transformers does, so they agree.
+    from gguf import GGUFReader
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import recheck_gguf
+
+    from .export_fixtures import build_base, build_run
+
+    base = build_base(tmp_path / "base")
+    config = json.loads((base / "config.json").read_text())
+    assert config.pop("rms_norm_eps") == 1e-6 and config.pop("max_position_embeddings") == 256
+    (base / "config.json").write_text(json.dumps(config))
+    run = build_run(tmp_path / "run", base)
+    out = export_run(run, tmp_path / "out", gguf=True).out
+    bundle_config = json.loads((out / "config.json").read_text())
+    for key in ("rms_norm_eps", "max_position_embeddings"):  # the bundle lacks them too
+        bundle_config.pop(key, None)
+    (out / "config.json").write_text(json.dumps(bundle_config))
+    fields = GGUFReader(out / "model.Q8_0.gguf").fields
+    assert fields["llama.context_length"].contents() == 2048  # transformers' default
+    assert recheck_gguf(out, "model.Q8_0.gguf", FIXED_CONVERSATIONS).max_abs_logit_diff > 0
 
 
 def test_gguf_is_refused_for_an_unsupported_architecture(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -785,6 +1026,67 @@ def test_export_refuses_a_base_config_that_is_not_an_object(
     (run / "run.json").write_text(json.dumps(recorded))
     with pytest.raises(InputError, match=r"cannot read the base model config|not a JSON object"):
         export_run(run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "manifest", "field"),
+    [
+        ("dataset_manifest", {"files": ["x"]}, r"files\[0\]: not an object"),
+        ("dataset_manifest", {"files": [{"sha256": "ab"}]}, r"files\[0\]\.path: field required"),
+        ("dataset_manifest", {"files": {"a": 1}}, r"files: input should be a valid list"),
+        ("validation_manifest", {"files": "abc"}, r"files: input should be a valid list"),
+        # Found by attack: counts were taken unchecked, and the model card printed them.
+        (
+            "dataset_manifest",
+            {"files": [{"path": "a", "sha256": "a" * 64, "rows": -5}], "total_rows": -5},
+            r"files\[0\]\.rows: input should be greater than or equal to 0",
+        ),
+        (
+            "dataset_manifest",
+            {"files": [{"path": "a", "sha256": "a" * 64, "rows": 3}], "total_rows": -1},
+            r"total_rows: input should be greater than or equal to 0",
+        ),
+        (
+            "validation_manifest",
+            {"files": [{"path": "a", "sha256": "a" * 64, "rows": 3}], "total_rows": 4},
+            r"total_rows: 4 is not the sum of its files' rows \(3\)",
+        ),
+    ],
+)
+def test_a_run_json_whose_data_manifest_is_misshapen_is_refused_by_export_and_gate(
+    tiny_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    manifest: dict[str, Any],
+    field: str,
+) -> None:
+    # Found by attack: a hand-edited dataset_manifest / validation_manifest crashed the
+    # gate (f["path"] on a string) and export (the card) with exit 3, after loading models.
+    run = copy_run(tiny_run, tmp_path)
+    record = run_json(run)
+    record[key] = manifest
+    (run / "run.json").write_text(json.dumps(record))
+    gate = zembla_gate(tmp_path, 1)
+    for argv in (
+        ["export", str(run), "--out", str(tmp_path / "out")],
+        [
+            "gate",
+            str(gate),
+            "--candidate",
+            str(run),
+            "--base",
+            str(tmp_path / "base"),
+            "--out",
+            str(tmp_path / "g"),
+            "--device",
+            "cpu",
+        ],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert re.search(rf"run\.json: field '{key}': {field}", err), err
     assert not (tmp_path / "out").exists()
 
 

@@ -34,6 +34,29 @@ def keypair(directory: Path) -> tuple[Path, Path]:
     return generate_keypair(directory)
 
 
+def keypair_on(directory: Path, curve: str) -> tuple[Path, Path]:
+    """(private, public) PEM paths (PKCS8, SubjectPublicKeyInfo) of a fresh EC key pair on
+    ``curve`` (a name in cryptography's ``ec``: ``SECP384R1``), which curagate refuses."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(getattr(ec, curve)())
+    private, public = directory / f"{curve}.pem", directory / f"{curve}.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
 def report_doc(digest: str | None, verdict: str = "pass") -> dict[str, object]:
     """A gate_report.json with the fields the gate writes that trust depends on."""
     side = {"kind": "bundle", "spec": "exports/bot", "identity": "c" * 64, "sha256": "c" * 64}

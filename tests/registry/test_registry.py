@@ -15,7 +15,7 @@ from curagate.gate.runner import write_attestation
 from curagate.registry import ChainBroken, Registry
 from curagate.registry.store import RegistryUnavailable
 
-from .registry_fixtures import keypair, report_doc, write_bundle, write_gate_report
+from .registry_fixtures import keypair, keypair_on, report_doc, write_bundle, write_gate_report
 
 MakeBundle = Callable[[str], tuple[Path, str]]
 
@@ -340,6 +340,61 @@ def test_check_bundles_tells_a_revoked_signer_from_changed_bytes(
     assert "REVOKED production: bot v1" in out.out and "CHANGED" not in out.out
     assert "signed by an export key since revoked" in out.err
     assert "restore the files" not in out.err
+
+
+def test_a_bundle_signed_by_a_legacy_p384_export_key_is_unusable_not_changed(
+    reg: Registry,
+    bundle: MakeBundle,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by re-attack: a bundle signed with a P-384 export key, trusted and registered
+    # before curagate took P-256 keys only, was reported "CHANGED ... its bytes are not the
+    # registered ones: public key: an EC key on curve secp384r1" by check --bundles and
+    # promote, not a byte of it changed. The registry is built as that older curagate
+    # built it: the curve checks switched off while the key is trusted and the bundle
+    # signed, registered and staged (the log rows are the real ones).
+
+    import curagate.registry.store as store
+    import curagate.signing as signing
+    from curagate.signing import sign_bundle
+
+    private, public = keypair_on(tmp_path, "SECP384R1")
+    path, digest = bundle("a")
+    with monkeypatch.context() as legacy:
+        legacy.setattr(signing, "_check_curve", lambda key, source: None)
+        legacy.setattr(store, "other_curve", lambda pem: None)
+        sign_bundle(path, private)
+        reg.trust_add(public, role="export", name="old")
+        mv, _ = reg.register(path, name="bot")
+        assert mv.signed_by is not None
+        reg.promote("bot", 1, to="staging")
+    unusable = "bytes unchanged; signer key unusable"
+    [(kind, problem)] = reg.check_bundles()
+    assert kind == "unusable" and unusable in problem and "secp384r1 is not P-256" in problem
+    assert "re-sign with a P-256 key" in problem and "not the registered ones" not in problem
+    report = signed_report(tmp_path, ci_key[0], digest)
+    with pytest.raises(CheckFailed, match=unusable):
+        reg.promote("bot", 1, to="production", gate_report=report)
+    assert reg.get("bot", 1).stage == "staging"
+    assert main(["registry", "--db", str(reg.path), "check", "--bundles"]) == 1
+    out = capsys.readouterr()
+    assert "UNUSABLE staging: bot v1" in out.out and "CHANGED" not in out.out
+    assert "curve other than P-256" in out.err and "restore the files" not in out.err
+    assert main(["registry", "--db", str(reg.path), "trust", "list"]) == 0
+    out = capsys.readouterr()
+    [row] = [line for line in out.out.splitlines() if line.startswith("old ")]
+    assert row.endswith("secp384r1 is not P-256"), row
+    assert "keys marked unusable" in out.out
+    assert main(["registry", "--db", str(reg.path), "trust", "list", "--json"]) == 0
+    listed = {k["name"]: k["unusable"] for k in json.loads(capsys.readouterr().out)}
+    assert listed == {"ci": None, "old": "secp384r1 is not P-256"}
+    # changed bytes are still changed, whatever the signer's curve
+    (path / "model.safetensors").write_bytes(b"other weights")
+    [(kind, problem)] = reg.check_bundles()
+    assert kind == "changed" and "not the registered ones" in problem
 
 
 def test_promotion_is_refused_when_the_lineage_changed_after_registration(

@@ -190,3 +190,31 @@ def test_the_cli_trusts_a_train_key_and_names_the_rule_when_it_refuses(
     assert code == 1
     err = capsys.readouterr().err
     assert "exported without --train-key" in err and "Traceback" not in err
+
+
+def test_a_legacy_train_key_on_another_curve_vouches_for_nothing(
+    tmp_path: Path, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A P-384 train key trusted before curagate took P-256 keys only is unusable, as the
+    # registry's export and gate keys on other curves are: a lineage naming it as the
+    # run's signer backs no production (as one naming a revoked key does not).
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    import curagate.signing as signing
+
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
+    public = tmp_path / "p384.pub"
+    public.write_bytes(
+        p384.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    with registry(tmp_path, keys, train=False) as reg:
+        with monkeypatch.context() as legacy:
+            legacy.setattr(signing, "_check_curve", lambda key, source: None)
+            reg.trust_add(public, role="train", name="old-trainer")
+        path, digest = bundle(tmp_path, "a", run_signed_by=key_fingerprint(p384), sign=keys.ci[0])
+        with pytest.raises(CheckFailed, match=r"not a trusted, unrevoked train key.*P-256"):
+            ship(reg, tmp_path, keys, path, digest)
+        assert reg.get("bot", 1).stage == "experiment"

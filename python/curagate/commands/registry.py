@@ -427,11 +427,18 @@ def _trust(reg: Registry, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([k.to_dict() for k in keys], indent=2, sort_keys=True))
     elif keys:
-        rows = [["NAME", "ROLE", "FINGERPRINT", "ADDED", "REVOKED"]]
+        rows = [["NAME", "ROLE", "FINGERPRINT", "ADDED", "REVOKED", "UNUSABLE"]]
         rows += [
-            [k.name, k.role, k.fingerprint[:16], k.added_at, k.revoked_at or "-"] for k in keys
+            [k.name, k.role, k.fingerprint[:16], k.added_at, k.revoked_at or "-", k.unusable or "-"]
+            for k in keys
         ]
         print(_table(rows))
+        if any(k.unusable and k.active for k in keys):
+            _say(
+                "note: keys marked unusable are on a curve other than P-256 (trusted before "
+                "curagate took P-256 keys only) and verify nothing; trust a P-256 key "
+                "(`curagate keys generate`) and re-sign what they signed"
+            )
     else:
         _say("no trusted keys")
     return 0
@@ -524,7 +531,8 @@ def _run(args: argparse.Namespace) -> int:
             for kind, problem in problems:
                 _say(f"{kind.upper()} {problem}")
             changed = sum(1 for kind, _ in problems if kind == "changed")
-            revoked = len(problems) - changed
+            unusable = sum(1 for kind, _ in problems if kind == "unusable")
+            revoked = len(problems) - changed - unusable
             notes = []
             if changed:
                 notes.append(
@@ -535,6 +543,13 @@ def _run(args: argparse.Namespace) -> int:
                 notes.append(
                     f"{revoked} shipped bundle(s) were signed by an export key since revoked; "
                     "register and promote a re-export signed by a trusted key, or roll back"
+                )
+            if unusable:
+                notes.append(
+                    f"{unusable} shipped bundle(s) were signed by an export key on a curve other "
+                    "than P-256, which curagate no longer verifies (their bytes are unchanged); "
+                    "re-sign with a P-256 key: register and promote a re-export signed with one, "
+                    "or roll back"
                 )
             if notes:
                 raise CheckFailed("; ".join(notes))

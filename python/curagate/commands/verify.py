@@ -111,6 +111,9 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             raise InputError(
                 f"{args.public_key}: cannot read the public key ({e.strerror})"
             ) from None
+        from curagate.signing import load_public_key
+
+        load_public_key(pem, source=str(args.public_key))  # before the bundle is hashed
     result = verify_bundle(args.bundle, public_key=pem, expected_digest=args.digest)
     print(
         f"{args.bundle}: ok, {result.checked} files match MANIFEST.json; artifact digest {result.digest}"

@@ -145,12 +145,13 @@ def _check_report_judged_run(report: Loaded[GateReportDoc], info: RunInfo) -> st
     return expected
 
 
-def _read_gate_key(gate_key: str | os.PathLike[str]) -> bytes:
+def _read_public_key(flag: str, path: str | os.PathLike[str]) -> bytes:
+    """The PEM of ``flag``'s public key, refused (exit 2) unless curagate verifies with it."""
     try:
-        pem = read_regular(Path(gate_key), MAX_KEY_BYTES, follow_links=True)
+        pem = read_regular(Path(path), MAX_KEY_BYTES, follow_links=True)
     except OSError as e:
-        raise InputError(f"--gate-key {gate_key}: cannot read ({e.strerror or e})") from None
-    load_public_key(pem, source=f"--gate-key {gate_key}")
+        raise InputError(f"{flag} {path}: cannot read ({e.strerror or e})") from None
+    load_public_key(pem, source=f"{flag} {path}")
     return pem
 
 
@@ -290,17 +291,13 @@ def _render(tok: Any, conversations: Sequence[list[dict[str, str]]], source: Any
         ) from None
 
 
-def _check_run_signed(info: RunInfo, train_key: str | os.PathLike[str]) -> str:
-    """The key id of ``train_key`` when it signed exactly this run.json (else exit 1): an
-    adapter swapped and run.json's hashes edited to match was merged, signed and said to
-    be the trained one."""
-    from curagate.signing import MAX_KEY_BYTES, verify_run_record
+def _check_run_signed(info: RunInfo, train_pem: bytes) -> str:
+    """The key id of ``train_pem`` (``--train-key``) when it signed exactly this run.json
+    (else exit 1): an adapter swapped and run.json's hashes edited to match was merged,
+    signed and said to be the trained one."""
+    from curagate.signing import verify_run_record
 
-    try:
-        pem = read_regular(Path(train_key), MAX_KEY_BYTES, follow_links=True)
-    except OSError as e:
-        raise InputError(f"--train-key {train_key}: cannot read it ({e.strerror or e})") from None
-    return verify_run_record(info.path, info.run_sha256, pem)
+    return verify_run_record(info.path, info.run_sha256, train_pem)
 
 
 def _private_copies(
@@ -615,6 +612,19 @@ def export_run(
     With ``train_key`` (the trainer's public key, PEM), run.json must be the record that
     key signed (``train --sign-key``): its adapter hashes, data and lineage are then the
     trainer's, not a hand edit's; the lineage names the key (``run.signed_by``)."""
+    if gate_key is not None and gate_report is None:
+        raise InputError(
+            "--gate-key: verifies the attestation of --gate-report, and no --gate-report was "
+            "given; add --gate-report DIR or drop --gate-key"
+        )
+    # Every key before anything is read: one curagate cannot sign or verify with (a
+    # secp256k1 --sign-key) failed after the whole merge, exit 3. And before torch, peft
+    # and transformers are imported: found by re-attack, the refusal came after 7-14 s of
+    # imports (the gate refuses in 0.3 s).
+    if sign_key is not None:
+        load_private_key(sign_key)
+    gate_pem = _read_public_key("--gate-key", gate_key) if gate_key is not None else None
+    train_pem = _read_public_key("--train-key", train_key) if train_key is not None else None
     try:
         import torch
         from peft import PeftModel
@@ -628,18 +638,11 @@ def export_run(
         require_llama_cpp()  # no GGUF is written unverified
     shard_bytes = _check_numbers(rtol, max_shard_size)
     info = load_run(run_dir)
-    run_signed_by = _check_run_signed(info, train_key) if train_key is not None else None
-    if sign_key is not None:
-        load_private_key(sign_key)  # a bad key fails before minutes of merging
+    run_signed_by = _check_run_signed(info, train_pem) if train_pem is not None else None
     signed_by: str | None = None
     out_path = Path(out)
     _check_out(out_path, info.path, info.base_dir, info.adapter_dir)
     claim = claim_output(out_path)  # another export's bundle put there since: exit 2
-    if gate_key is not None and gate_report is None:
-        raise InputError(
-            "--gate-key: verifies the attestation of --gate-report, and no --gate-report was "
-            "given; add --gate-report DIR or drop --gate-key"
-        )
     base_files = check_base_unchanged(info)
     adapter_recorded = check_adapter_unchanged(info) is not None
     warnings: list[str] = []
@@ -651,7 +654,6 @@ def export_run(
         )
     _check_base_unquantized(info.base_dir)
     _check_base_loads_no_remote_code(info.base_dir)
-    gate_pem = _read_gate_key(gate_key) if gate_key is not None else None
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
     report_keyid: str | None = None
     unverified: str | None = None
@@ -819,7 +821,7 @@ def export_run(
             from curagate.export.gguf_q8 import Q8_0_RTOL, write_gguf_q8_0
 
             gguf_result = write_gguf_q8_0(
-                tmp, reference_logits=reference, texts=rendered, pre=gguf_pre
+                tmp, reference_logits=reference, texts=rendered, pre=gguf_pre, name=out_path.name
             )
             steps.update()
         steps.close()

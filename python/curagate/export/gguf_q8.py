@@ -15,7 +15,7 @@ which dequantizes it, must give logits close to the merged model's.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +44,44 @@ def _permute(w: Any, n_head: int, n_head_kv: int | None = None) -> Any:
     )
 
 
+def _head_dim_is_default(value: Any, config: dict[str, Any]) -> bool:
+    try:
+        return value is None or value == int(config["hidden_size"]) // int(
+            config["num_attention_heads"]
+        )
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return False
+
+
+# The config.json keys transformers' Llama obeys that the GGUF the exporter writes cannot
+# carry (it writes no key for them, and llama.cpp's llama assumes one value): (key, whether
+# transformers' value is the one llama.cpp assumes, what llama.cpp does instead). Found by
+# re-attack: ``hidden_act: gelu`` in a bundle's config.json made the gate evaluate a GELU
+# model while llama.cpp serves the GGUF with SiLU, and GATE014 passed (the tiny model's
+# logits moved little). Not listed: ``pretraining_tp``, which transformers' Llama no longer
+# reads, and ``tie_word_embeddings``, which the GGUF follows (transformers ties only when
+# the safetensors lack ``lm_head.weight`` or hold the embeddings' values in it, and the
+# exporter writes ``output.weight`` exactly when they hold one; llama.cpp uses
+# ``token_embd`` without it).
+_LLAMA_CPP_ASSUMES: tuple[tuple[str, Callable[[Any, dict[str, Any]], bool], str], ...] = (
+    ("hidden_act", lambda v, _: v in ("silu", "swish"), "llama.cpp's llama runs SiLU"),
+    ("attention_bias", lambda v, _: not v, "the exporter writes no bias tensors"),
+    ("mlp_bias", lambda v, _: not v, "the exporter writes no bias tensors"),
+    (
+        "head_dim",
+        _head_dim_is_default,
+        "llama.cpp takes hidden_size / num_attention_heads; the exporter writes no key length",
+    ),
+)
+
+
 def _check_supported(config: dict[str, Any], tokenizer: dict[str, Any], bundle: Path) -> None:
     problems = []
     if config.get("model_type") != "llama":
         problems.append(f"architecture {config.get('model_type')!r} (only 'llama' is supported)")
-    if config.get("attention_bias") or config.get("mlp_bias"):
-        problems.append("attention/MLP biases")
+    for key, accepted, why in _LLAMA_CPP_ASSUMES:
+        if not accepted(config.get(key), config):
+            problems.append(f"config.json {key}: {_shown(config.get(key))} ({why})")
     rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
     if isinstance(rope, dict) and rope.get("rope_type", "default") != "default":
         problems.append(f"rope_type {rope.get('rope_type')!r} (only default RoPE)")
@@ -64,17 +96,36 @@ def _check_supported(config: dict[str, Any], tokenizer: dict[str, Any], bundle: 
         )
 
 
+def _model_config(folder: Path) -> dict[str, Any]:
+    """``folder``'s config.json as transformers reads it: with the defaults of its config
+    class for the keys the file lacks. Export and GATE014 both read it so, and so does
+    transformers loading the model: found by re-attack, a config.json without
+    ``rms_norm_eps`` (or ``max_position_embeddings``), which transformers defaults, made the
+    gate crash (exit 3, KeyError) on a bundle it evaluated fine, and export likewise."""
+    try:
+        from transformers import AutoConfig
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "transformers") from e
+    try:
+        config = AutoConfig.from_pretrained(folder, local_files_only=True).to_dict()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
+        raise InputError(
+            f"{folder / 'config.json'}: transformers cannot read it ({type(e).__name__}: {why})"
+        ) from None
+    if not isinstance(config, dict):  # pragma: no cover - to_dict returns one
+        raise InputError(f"{folder / 'config.json'}: not a JSON object")
+    return config
+
+
 def check_supported(config_dir: Path, tokenizer_dir: Path) -> None:
     """InputError (exit 2) before any work when this model cannot be written as GGUF."""
     try:
-        config = json.loads((config_dir / "config.json").read_text(encoding="utf-8"))
         tok_json = json.loads((tokenizer_dir / "tokenizer.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as e:
         why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
-        raise InputError(
-            f"{config_dir}: --gguf needs config.json and a tokenizer.json ({why})"
-        ) from None
-    _check_supported(config, tok_json, config_dir)
+        raise InputError(f"{tokenizer_dir}: --gguf needs a tokenizer.json ({why})") from None
+    _check_supported(_model_config(config_dir), tok_json, config_dir)
 
 
 def _added_by_tokenizer(tok: Any) -> tuple[bool, bool]:
@@ -89,44 +140,55 @@ def _added_by_tokenizer(tok: Any) -> tuple[bool, bool]:
     return add_bos, add_eos
 
 
-def write_gguf_file(bundle: Path, tok: Any, pre: PreTokenizer) -> Path:
-    """Write ``model.Q8_0.gguf`` into ``bundle`` with ``pre`` as llama.cpp's pre-tokenizer
-    (unverified: :func:`write_gguf_q8_0` verifies)."""
-    try:
-        import gguf
-        import numpy as np
-        import torch
-        from safetensors.torch import load_file
-    except ImportError as e:
-        raise MissingExtraError("train", e.name or "gguf") from e
+def _tensor_plan(
+    config: dict[str, Any], shapes: dict[str, tuple[int, ...]], bundle: Path
+) -> list[tuple[str, str, bool]]:
+    """(Hugging Face name, GGUF name, quantized to Q8_0) for each tensor the GGUF holds,
+    in the order written, from the safetensors' tensor ``shapes`` alone: what the
+    exporter writes, and what a bundle's GGUF is re-checked against (GATE014)."""
+    import gguf
 
-    config = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
-    tok_json = json.loads((bundle / "tokenizer.json").read_text(encoding="utf-8"))
-    _check_supported(config, tok_json, bundle)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, int(config["num_hidden_layers"]))
+    plan = []
+    for hf_name in sorted(shapes):
+        if hf_name.endswith("rotary_emb.inv_freq"):
+            continue
+        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
+        if name is None:
+            raise InputError(
+                f"{bundle}: tensor {hf_name} has no GGUF llama name; cannot write GGUF"
+            )
+        shape = shapes[hf_name]
+        plan.append((hf_name, name, len(shape) >= 2 and shape[-1] % _BLOCK == 0))
+    return plan
 
-    state: dict[str, Any] = {}
-    for f in sorted(bundle.glob("*.safetensors")):
-        state.update(load_file(f))
-    n_layers = int(config["num_hidden_layers"])
+
+def _add_metadata(
+    writer: Any,
+    name: str,
+    config: dict[str, Any],
+    tok: Any,
+    tok_json: dict[str, Any],
+    pre: PreTokenizer,
+    bundle: Path,
+) -> None:
+    """Every key/value the exporter writes into a GGUF (``general.architecture`` aside: the
+    writer adds it), onto ``writer``: the GGUF's file and, for GATE014, the expectation."""
+    import gguf
+
     n_head = int(config["num_attention_heads"])
-    n_kv = int(config.get("num_key_value_heads") or n_head)
     hidden = int(config["hidden_size"])
-    head_dim = int(config.get("head_dim") or hidden // n_head)
     rope = config.get("rope_parameters") or {}
-    rope_theta = float(rope.get("rope_theta") or config.get("rope_theta") or 10000.0)
-
-    path = bundle / GGUF_NAME
-    writer = gguf.GGUFWriter(path, "llama")
-    writer.add_name(bundle.name)
+    writer.add_name(name)
     writer.add_context_length(int(config["max_position_embeddings"]))
     writer.add_embedding_length(hidden)
-    writer.add_block_count(n_layers)
+    writer.add_block_count(int(config["num_hidden_layers"]))
     writer.add_feed_forward_length(int(config["intermediate_size"]))
-    writer.add_rope_dimension_count(head_dim)
+    writer.add_rope_dimension_count(int(config.get("head_dim") or hidden // n_head))
     writer.add_head_count(n_head)
-    writer.add_head_count_kv(n_kv)
+    writer.add_head_count_kv(int(config.get("num_key_value_heads") or n_head))
     writer.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
-    writer.add_rope_freq_base(rope_theta)
+    writer.add_rope_freq_base(float(rope.get("rope_theta") or config.get("rope_theta") or 10000.0))
     writer.add_vocab_size(len(tok))
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
 
@@ -166,25 +228,66 @@ def write_gguf_file(bundle: Path, tok: Any, pre: PreTokenizer) -> Path:
     if isinstance(tok.chat_template, str):
         writer.add_chat_template(tok.chat_template)
 
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, n_layers)
-    for hf_name in sorted(state):
-        if hf_name.endswith("rotary_emb.inv_freq"):
-            continue
-        name = names.get_name(hf_name, try_suffixes=(".weight", ".bias"))
-        if name is None:
-            raise InputError(
-                f"{bundle}: tensor {hf_name} has no GGUF llama name; cannot write GGUF"
-            )
-        data = state[hf_name].to(torch.float32).numpy()
-        if hf_name.endswith("q_proj.weight"):
-            data = _permute(data, n_head, n_head)
-        elif hf_name.endswith("k_proj.weight"):
-            data = _permute(data, n_head, n_kv)
-        if data.ndim >= 2 and data.shape[-1] % _BLOCK == 0:
-            q = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
-            writer.add_tensor(name, q, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+
+def _gguf_tensor_data(tensor: Any, hf_name: str, quantized: bool, n_head: int, n_kv: int) -> Any:
+    """The array the exporter writes into the GGUF for the safetensors ``tensor`` named
+    ``hf_name``: float32, Q/K rows in llama.cpp's rotary layout, Q8_0 blocks (uint8) when
+    ``quantized`` (:func:`_tensor_plan`). One function for export and for GATE014, which
+    compares a bundle's GGUF with it tensor by tensor."""
+    import gguf
+    import numpy as np
+    import torch
+
+    data = tensor.to(torch.float32).numpy()
+    if hf_name.endswith("q_proj.weight"):
+        data = _permute(data, n_head, n_head)
+    elif hf_name.endswith("k_proj.weight"):
+        data = _permute(data, n_head, n_kv)
+    if quantized:
+        return gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not a JSON object")
+    return data
+
+
+def write_gguf_file(bundle: Path, tok: Any, pre: PreTokenizer, name: str | None = None) -> Path:
+    """Write ``model.Q8_0.gguf`` into ``bundle`` with ``pre`` as llama.cpp's pre-tokenizer
+    (unverified: :func:`write_gguf_q8_0` verifies), named ``name`` (``general.name``;
+    default: the folder's name). Export names it after the output folder, not the temporary
+    folder it writes in: that name holds the process id, and two exports of one run wrote
+    two different GGUF files."""
+    try:
+        import gguf
+        import torch  # noqa: F401  (the safetensors are read as torch tensors)
+        from safetensors.torch import load_file
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "gguf") from e
+
+    config = _model_config(bundle)
+    tok_json = _read_json(bundle / "tokenizer.json")
+    _check_supported(config, tok_json, bundle)
+
+    state: dict[str, Any] = {}
+    for f in sorted(bundle.glob("*.safetensors")):
+        state.update(load_file(f))
+    n_head = int(config["num_attention_heads"])
+    n_kv = int(config.get("num_key_value_heads") or n_head)
+
+    path = bundle / GGUF_NAME
+    writer = gguf.GGUFWriter(path, "llama")
+    _add_metadata(writer, bundle.name if name is None else name, config, tok, tok_json, pre, bundle)
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    for hf_name, name, quantized in _tensor_plan(config, shapes, bundle):
+        data = _gguf_tensor_data(state[hf_name], hf_name, quantized, n_head, n_kv)
+        if quantized:
+            writer.add_tensor(name, data, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
         else:
-            writer.add_tensor(name, np.ascontiguousarray(data, dtype=np.float32))
+            writer.add_tensor(name, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -200,17 +303,23 @@ class GgufResult:
 
 
 def write_gguf_q8_0(
-    bundle: Path, *, reference_logits: Sequence[Any], texts: Sequence[str], pre: PreTokenizer
+    bundle: Path,
+    *,
+    reference_logits: Sequence[Any],
+    texts: Sequence[str],
+    pre: PreTokenizer,
+    name: str,
 ) -> GgufResult:
-    """Write ``model.Q8_0.gguf`` into the bundle and verify its tokenization (llama.cpp) and
-    logits (transformers); the file is deleted and CheckFailed raised if either differs."""
+    """Write ``model.Q8_0.gguf`` (named ``name``) into the bundle and verify its tokenization
+    (llama.cpp) and logits (transformers); the file is deleted and CheckFailed raised if
+    either differs."""
     try:
         from transformers import AutoTokenizer
     except ImportError as e:
         raise MissingExtraError("train", e.name or "transformers") from e
 
     tok = AutoTokenizer.from_pretrained(bundle, local_files_only=True)
-    path = write_gguf_file(bundle, tok, pre)
+    path = write_gguf_file(bundle, tok, pre, name)
     try:
         return check_gguf(
             bundle, GGUF_NAME, tok=tok, reference_logits=reference_logits, texts=texts, pre=pre,
@@ -273,6 +382,221 @@ def check_gguf(
     return GgufResult(name, worst, tokenizer_record)
 
 
+# What GGUFReader reports about the file itself rather than a key it holds (the counts
+# differ between a bundle's GGUF and the tensor-less one written to compare it with).
+_READER_COUNTS = frozenset({"GGUF.tensor_count", "GGUF.kv_count"})
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _unaccounted_byte(reader: Any) -> str | None:
+    """Where the file ``reader`` read holds a byte its parse does not account for, or None.
+
+    GGUFReader reads the header, the keys and the tensor infos in sequence and each tensor's
+    data at its offset; the rest of the file is GGUFWriter's padding: zeros up to the next
+    multiple of the alignment after the tensor infos and after each tensor's data, the last
+    one's included, and nothing after. Found by re-attack: ``b'EVILPAYLOAD' * 100`` appended
+    after the last tensor, or written over the padding before the tensor data, passed GATE014
+    (it compared the keys and each tensor's data, not the other bytes), and the gate's signed
+    verdict covers the file's sha256, so any payload (a ZIP appended) rode in a gated file."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    align = int(reader.alignment)
+    infos = [*reader.fields.values(), *(t.field for t in reader.tensors)]
+    header_end = max(int(f.offset) + sum(int(p.nbytes) for p in f.parts) for f in infos)
+    data_start = int(reader.data_offset)
+    if data_start != GGUFWriter.ggml_pad(header_end, align):  # pragma: no cover - the reader's
+        return f"its tensor data starts at byte {data_start}, not after the tensor infos"
+    padding = [(header_end, data_start, "padding before the tensor data")]
+    at = data_start
+    for t in reader.tensors:
+        if int(t.data_offset) != at:
+            return (
+                f"its tensor {t.name}'s data starts at byte {t.data_offset}, the exporter "
+                f"writes it at byte {at} (each tensor right after the previous one's, "
+                f"{align}-byte aligned)"
+            )
+        end = at + int(t.n_bytes)
+        at = GGUFWriter.ggml_pad(end, align)
+        padding.append((end, at, f"padding after the tensor {t.name}"))
+    size = int(reader.data.size)
+    if size != at:
+        if size < at:
+            return f"it ends at byte {size}, the exporter writes {at} bytes (the file is cut)"
+        return (
+            f"it holds {size - at} bytes after the last tensor's data and its padding, from "
+            f"byte {at} on, which no GGUF reader reads: the exporter writes none"
+        )
+    for start, stop, what in padding:
+        nonzero = np.flatnonzero(np.asarray(reader.data[start:stop]))
+        if nonzero.size:
+            first = start + int(nonzero[0])
+            return (
+                f"its byte {first} ({what}) is {int(reader.data[first]):#04x}: the exporter "
+                "writes zeros there, which no GGUF reader reads"
+            )
+    return None
+
+
+def _gguf_fields(
+    path: Path,
+) -> tuple[
+    dict[str, tuple[list[str], Any]], list[tuple[str, list[int], str]], dict[str, Any], str | None
+]:
+    """({key: (value type names, value)}, [(tensor name, shape, type name)], {tensor name:
+    its data, memory-mapped}, where the file holds a byte the parse does not account for
+    (:func:`_unaccounted_byte`) or None) as GGUFReader reads ``path``; ValueError when it
+    is no GGUF."""
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(path)
+        fields = {
+            key: ([t.name for t in field.types], field.contents())
+            for key, field in reader.fields.items()
+            if key not in _READER_COUNTS
+        }
+        tensors = [(t.name, [int(x) for x in t.shape], t.tensor_type.name) for t in reader.tensors]
+        data = {t.name: t.data for t in reader.tensors}
+        unaccounted = _unaccounted_byte(reader)
+    except Exception as e:  # the reader raises ValueError, KeyError, IndexError, numpy's own
+        raise ValueError(f"{type(e).__name__}: {str(e)[:160]}") from None
+    return fields, tensors, data, unaccounted
+
+
+def _data_problem(name: str, got: Any, want: Any) -> str | None:
+    """Why the GGUF tensor ``name``'s data ``got`` is not ``want``, the bytes the exporter
+    writes (byte for byte: a float32 NaN equals itself), naming the first differing row."""
+    import numpy as np
+
+    got_bytes = np.ascontiguousarray(got).reshape(-1).view(np.uint8)
+    want_bytes = np.ascontiguousarray(want).reshape(-1).view(np.uint8)
+    if got_bytes.shape == want_bytes.shape and np.array_equal(got_bytes, want_bytes):
+        return None
+    if got_bytes.shape != want_bytes.shape:
+        return (
+            f"its tensor {name} holds {got_bytes.size} bytes of data, the exporter writes "
+            f"{want_bytes.size}"
+        )
+    first = int(np.flatnonzero(got_bytes != want_bytes)[0])
+    rows = int(np.prod(want.shape[:-1])) if want.ndim > 1 else 1
+    row = first // (want_bytes.size // rows)
+    where = f"row {row} of {rows}" if rows > 1 else f"byte {first}"
+    return (
+        f"its tensor {name}'s data differs from what the exporter writes for the "
+        f"safetensors (first at {where}): weights edited after export"
+    )
+
+
+def gguf_layout_problem(path: Path, folder: Path, tok: Any, pre: PreTokenizer) -> str | None:
+    """Why the GGUF ``path`` is not the file curagate's exporter writes for the
+    safetensors, config and tokenizer in ``folder`` (the first differing key or tensor),
+    or None: every key/value (``general.name`` aside, the output folder's name at export) and
+    every tensor's name, shape, type and data must be the exporter's own.
+
+    The logits check reloads a GGUF with transformers, which ignores keys llama.cpp obeys:
+    found by attack, ``llama.rope.scaling.type``/``factor`` added (llama.cpp's logits off
+    by 3.5x the bound), ``tokenizer.ggml.eos_token_id`` pointed at another token (served
+    generation stopped at 'the'), a named chat template or a ``rope_freqs`` tensor added,
+    the manifest's hash edited, and the gate re-checked the file "pass". The expected keys
+    come from the exporter's own code (:func:`_add_metadata`, :func:`_tensor_plan`,
+    :func:`_gguf_tensor_data`) on the same files, each tensor quantized again."""
+    import tempfile
+
+    import gguf
+    from safetensors import safe_open
+
+    try:
+        found, found_tensors, found_data, unaccounted = _gguf_fields(path)
+    except ValueError as e:
+        return f"not a GGUF file ({e})"
+    if unaccounted is not None:
+        return unaccounted
+    try:
+        config = _model_config(folder)
+        tok_json = _read_json(folder / "tokenizer.json")
+    except (OSError, ValueError, RecursionError, InputError) as e:
+        return f"the bundle's config.json or tokenizer.json cannot be read ({str(e)[:200]})"
+    _check_supported(config, tok_json, folder)
+    types, name = found.get("general.name", ([], ""))
+    with tempfile.TemporaryDirectory(prefix="curagate-gguf-") as tmp:
+        expected_path = Path(tmp) / "expected.gguf"
+        writer = gguf.GGUFWriter(expected_path, "llama")
+        _add_metadata(
+            writer, name if types == ["STRING"] else "", config, tok, tok_json, pre, folder
+        )
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.close()
+        expected, _, _, _ = _gguf_fields(expected_path)
+    for key, (want_types, want) in expected.items():
+        if key not in found:
+            return f"lacks the key {key} (the exporter writes {_shown(want)})"
+        got_types, got = found[key]
+        if got_types != want_types:
+            return (
+                f"its key {key} is of type {'/'.join(got_types)}, the exporter writes "
+                f"{'/'.join(want_types)}"
+            )
+        if got != want:
+            return f"its key {key} is {_shown(got)}, the exporter writes {_shown(want)}"
+    extra = next((k for k in found if k not in expected), None)
+    if extra is not None:
+        return (
+            f"holds the key {extra} (= {_shown(found[extra][1])}), which the exporter does not "
+            "write"
+        )
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    files: dict[str, Path] = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(f), "pt") as st:
+            shapes.update({k: tuple(st.get_slice(k).get_shape()) for k in st.keys()})  # noqa: SIM118
+            files.update(dict.fromkeys(st.keys(), f))
+    want_tensors = [
+        (name, list(reversed(shapes[hf_name])), "Q8_0" if quantized else "F32")
+        for hf_name, name, quantized in _tensor_plan(config, shapes, folder)
+    ]
+    have = {t[0]: t for t in found_tensors}
+    want_by_name = {t[0]: t for t in want_tensors}
+    for tname, shape, qtype in want_tensors:
+        if tname not in have:
+            return f"lacks the tensor {tname} (the exporter writes it, {qtype} {shape})"
+        _, got_shape, got_type = have[tname]
+        if (got_shape, got_type) != (shape, qtype):
+            return (
+                f"its tensor {tname} is {got_type} {got_shape}, the exporter writes {qtype} {shape}"
+            )
+    extra = next((t[0] for t in found_tensors if t[0] not in want_by_name), None)
+    if extra is not None:
+        t = have[extra]
+        return f"holds the tensor {extra} ({t[2]} {t[1]}), which the exporter does not write"
+    if [t[0] for t in found_tensors] != [t[0] for t in want_tensors]:
+        return "holds the exporter's tensors in another order"
+    # The data too, byte for byte: the logits check runs on a few fixed texts, so a
+    # tensor edited where they do not look passed it (found by attack: token 305's
+    # token_embd row overwritten with token 291's, a token no text holds, put llama.cpp's
+    # logits on it 4.5x the bound away, and GATE014 passed). Each tensor is converted and
+    # quantized again by the exporter's own code, one at a time (memory: one tensor), and
+    # compared with the file's. Q8_0 is deterministic (NumPy, round-half-away-from-zero),
+    # so an honest export compares equal under the same gguf package version.
+    n_head = int(config["num_attention_heads"])
+    n_kv = int(config.get("num_key_value_heads") or n_head)
+    for hf_name, tname, quantized in _tensor_plan(config, shapes, folder):
+        with safe_open(str(files[hf_name]), "pt") as st:
+            tensor = st.get_tensor(hf_name)
+        want = _gguf_tensor_data(tensor, hf_name, quantized, n_head, n_kv)
+        del tensor
+        problem = _data_problem(tname, found_data[tname], want)
+        if problem is not None:
+            return problem
+    return None
+
+
 def recheck_gguf(
     folder: Path, name: str, conversations: Sequence[list[dict[str, str]]]
 ) -> GgufResult:
@@ -295,6 +619,20 @@ def recheck_gguf(
         if getattr(tok, "chat_template", None)
         else ["\n\n".join(m["content"] for m in c) + "\n" for c in conversations]
     )
+    fix = (
+        "the gate signs off only on weights it evaluated: re-export the bundle (with "
+        "--gguf) or without the GGUF, and gate a GGUF you serve as served (its endpoint)"
+    )
+    # Before the logits: transformers, which they are computed with, ignores keys and
+    # tensors llama.cpp obeys (rope scaling, the end-of-generation token, named chat
+    # templates), so the file must be exactly what export writes (its name aside).
+    problem = gguf_layout_problem(folder / name, folder, tok, pre)
+    if problem is not None:
+        raise CheckFailed(
+            f"{folder / name}: {problem}: not the GGUF `curagate export --gguf` writes for "
+            f"the safetensors the gate evaluated (llama.cpp, which serves it, would run "
+            f"another model than the one checked); {fix}"
+        )
     model: Any = AutoModelForCausalLM.from_pretrained(
         folder, dtype=torch.float32, local_files_only=True
     )
@@ -303,7 +641,5 @@ def recheck_gguf(
     del model
     return check_gguf(
         folder, name, tok=tok, reference_logits=reference, texts=texts, pre=pre,
-        against="the safetensors the gate evaluated",
-        fix="the gate signs off only on weights it evaluated: re-export the bundle (with "
-        "--gguf) or without the GGUF, and gate a GGUF you serve as served (its endpoint)",
+        against="the safetensors the gate evaluated", fix=fix,
     )  # fmt: skip

@@ -89,6 +89,7 @@ from curagate.signing import (
     actor_sign,
     key_fingerprint,
     load_public_key,
+    other_curve,
     signed_digest,
     verify_bundle_signature,
 )
@@ -320,7 +321,8 @@ def unsigned_run(mv: ModelVersion, train_keys: frozenset[str]) -> str | None:
         return (
             f"{mv.ref}: production needs a training run signed by a trusted train key; this "
             f"one was signed by key {signer[:12]}, which is not a trusted, unrevoked train key "
-            "of this registry (`curagate registry trust list`)"
+            "of this registry (`curagate registry trust list`; one on a curve other than P-256 "
+            "is unusable)"
         )
     return None
 
@@ -386,6 +388,14 @@ class TrustedKey:
     def active(self) -> bool:
         return self.revoked_at is None
 
+    @property
+    def unusable(self) -> str | None:
+        """Why this key can verify nothing, though trusted: one on a curve other than P-256,
+        trusted before curagate took P-256 keys only (:func:`signing.other_curve`); else
+        None."""
+        curve = other_curve(self.public_pem.encode())
+        return None if curve is None else f"{curve} is not P-256"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "fingerprint": self.fingerprint,
@@ -395,6 +405,7 @@ class TrustedKey:
             "added_at": self.added_at,
             "revoked_at": self.revoked_at,
             "revoke_reason": self.revoke_reason,
+            "unusable": self.unusable,
         }
 
 
@@ -608,6 +619,12 @@ class Judgement:
 class SignerRevoked(CheckFailed):
     """A bundle's bytes are the registered ones, but the export key that signed them was
     revoked since: nothing vouches for them now."""
+
+
+class SignerUnusable(SignerRevoked):
+    """A bundle's bytes are the registered ones, but the export key that signed them is on
+    a curve curagate no longer verifies with (trusted before it took P-256 keys only): its
+    signature cannot be checked, so nothing vouches for them now, as with a revoked key."""
 
 
 # What a gate report, its attestation and its items.jsonl may weigh, offered on the command
@@ -1294,8 +1311,9 @@ class Registry:
         """Re-hash the bundle of every version in ``stages`` against its manifest, its
         registered digest and (when registered signed) its signature; returns one problem
         per version that no longer checks (empty: all intact), as (kind, message): kind
-        ``"revoked"`` when its bytes are unchanged but its signer's key is revoked, else
-        ``"changed"``.
+        ``"revoked"`` when its bytes are unchanged but its signer's key is revoked,
+        ``"unusable"`` when they are unchanged but its signer's key is on a curve other than
+        P-256 (trusted before curagate refused them), else ``"changed"``.
 
         The registry records a bundle's path and digest, not a copy of its bytes: a file
         changed after promotion is found here (or at the next promotion or rollback)."""
@@ -1305,6 +1323,8 @@ class Registry:
                 continue
             try:
                 self._verify_bytes(mv)
+            except SignerUnusable as e:
+                problems.append(("unusable", f"{mv.stage}: {e}"))
             except SignerRevoked as e:
                 problems.append(("revoked", f"{mv.stage}: {e}"))
             except CheckFailed as e:
@@ -1557,18 +1577,35 @@ class Registry:
     def _verify_bytes(self, mv: ModelVersion) -> None:
         """The bundle on disk is still the registered one (and still signed, if it was)."""
         pem = None
+        curve = None
         if mv.signed_by is not None:
             with self._read() as db:
                 pem = self._trusted(db, "export").get(mv.signed_by)
+            # A key on another curve (trusted, and the bundle registered, before curagate
+            # took P-256 keys only) cannot check the signature: found by re-attack, the
+            # loader's refusal was reported as changed bytes ("its bytes are not the
+            # registered ones: public key: an EC key on curve secp384r1") of a bundle not a
+            # byte of which had changed. Its bytes are checked without it.
+            curve = other_curve(pem) if pem is not None else None
         try:
             # Its bytes first: a changed bundle whose signer is also revoked is changed.
             verify_bundle(
                 mv.artifact_path,
-                public_key=pem,
+                public_key=pem if curve is None else None,
                 expected_digest=mv.artifact_digest,
             )
         except (CheckFailed, InputError) as e:
             raise CheckFailed(f"{mv.ref}: its bytes are not the registered ones: {e}") from None
+        if curve is not None:
+            assert mv.signed_by is not None
+            raise SignerUnusable(
+                f"{mv.ref}: bytes unchanged; signer key unusable: export key "
+                f"{mv.signed_by[:12]} is an EC key on curve {curve}, and {curve} is not P-256 "
+                "(trusted before curagate took P-256 keys only), so its signature can no "
+                "longer be checked and vouches for nothing; re-sign with a P-256 key: "
+                "re-export with `--sign-key` (`curagate keys generate`), trust its public "
+                "key, register and promote that bundle, or roll back"
+            )
         if mv.signed_by is not None and pem is None:
             raise SignerRevoked(
                 f"{mv.ref}: registered signed by export key {mv.signed_by[:12]}, which is "
@@ -1660,7 +1697,11 @@ class Registry:
         hashed them."""
         bundle = checked.bundle
         with self._read() as db:
-            all_keys = self._keys(db, "export")
+            # A key on another curve than P-256, trusted before curagate refused them, signs
+            # nothing curagate accepts (signing.other_curve): left out, not an error.
+            all_keys = [
+                k for k in self._keys(db, "export") if not other_curve(k.public_pem.encode())
+            ]
         keys = {k.fingerprint: k.public_pem.encode() for k in all_keys if k.active}
         for k in all_keys:
             if k.active:
@@ -1965,7 +2006,9 @@ class Registry:
         Returns (report id, why, waiver id)."""
         train = self._keys(db, "train")
         if train:
-            why = unsigned_run(mv, frozenset(k.fingerprint for k in train if k.active))
+            # A train key on another curve than P-256 vouches for nothing, as a revoked one.
+            usable = frozenset(k.fingerprint for k in train if k.active and k.unusable is None)
+            why = unsigned_run(mv, usable)
             if why is not None:
                 return None, why, None
         seen = []
@@ -2777,23 +2820,30 @@ class Registry:
                     rec, j = self._ranked(db, mv, reports_of[mv.id], kept_with=keys)[0]
                     if j.accepted or rec.accepted:
                         latest[mv.id] = (rec.id, j.verdict, j.accepted)
-            promoted: dict[tuple[str, int], str] = {}
-            for name, version, actor, payload in db.execute(
-                "SELECT name, version, actor, payload FROM log WHERE to_stage = 'production' "
+            # Who put each version in production, and whether the row that did is signed:
+            # an unsigned row's actor is free text (before a registry has approvers), which
+            # may read "alice + bob" for one person nobody authenticated.
+            promoted: dict[tuple[str, int], tuple[str, bool]] = {}
+            for row in db.execute(
+                f"SELECT {LOG_COLS} FROM log WHERE to_stage = 'production' "
                 "AND action IN ('promote', 'rollback') ORDER BY id"
             ):
-                requester = json.loads(payload).get("requested_by")
-                promoted[(name, version)] = f"{requester} + {actor}" if requester else actor
+                entry = LogRow(*row)
+                requester = entry.data.get("requested_by")
+                who = f"{requester} + {entry.actor}" if requester else entry.actor
+                promoted[(entry.name or "", entry.version or 0)] = (who, entry.signed)
         out = []
         for mv in versions:
             rid, verdict, accepted = latest.get(mv.id, (None, None, False))
+            by, signed = promoted.get((mv.name, mv.version), (None, False))
             out.append(
                 {
                     "version": mv,
                     "report_id": rid,
                     "verdict": verdict,
                     "verified": accepted,
-                    "promoted_by": promoted.get((mv.name, mv.version)),
+                    "promoted_by": by,
+                    "promotion_signed": signed,
                 }
             )
         return out
