@@ -109,7 +109,10 @@ class Loaded(Generic[A]):
 def _first_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"field {where!r}: {err['msg']}"
+    cause = (err.get("ctx") or {}).get("error")
+    # A validator's own message as it wrote it (pydantic prefixes it with "Value error, ").
+    msg = str(cause) if err["type"] == "value_error" and cause is not None else err["msg"]
+    return f"field {where!r}: {msg}"
 
 
 def _no_constant(name: str) -> Any:
@@ -186,6 +189,31 @@ def read_artifact(cls: type[A], path: str | os.PathLike[str]) -> Loaded[A]:
 # run.json
 
 
+def _check_data_manifest(value: Any, where: str) -> None:
+    """Raise ValueError naming what is wrong (``where`` + the entry) with a run's
+    ``dataset_manifest`` / ``validation_manifest``, if anything is."""
+    try:
+        manifest = RunDataManifest.model_validate(value)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        msg = "not an object" if err["type"] == "model_type" else err["msg"].lower()
+        raise ValueError(
+            f"{where.lstrip('.') or 'it'}: {msg} (train writes "
+            "{files: [{path, sha256, rows}, ...], total_rows})"
+        ) from None
+    rows = [f.rows for f in manifest.files]
+    if manifest.total_rows is not None and None not in rows:
+        counted = sum(r for r in rows if r is not None)
+        if manifest.total_rows != counted:
+            # `total_rows: -1` beside files of 32 rows was taken, and printed on the card.
+            raise ValueError(
+                f"{(where + '.total_rows').lstrip('.')}: {manifest.total_rows} is not the sum "
+                f"of its files' rows ({counted}); train writes total_rows as that sum: "
+                "restore run.json as training wrote it"
+            )
+
+
 class BaseModelRecord(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
     path: str
@@ -217,6 +245,16 @@ class RunRecord(Artifact):
     validation_manifest: dict[str, Any] | None = None
     golden_sets: dict[str, Any] | None = None
     versions: dict[str, Any] | None = None
+
+    @field_validator("dataset_manifest", "validation_manifest")
+    @classmethod
+    def _data_manifest_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # The gate hashes and scans the files these name, export lists them: a hand-edited
+        # shape (files: ["x"], files: {"a": 1}, an entry without its path) was exit 3 there,
+        # once the models had loaded. Checked as read; kept as the dict it is.
+        if value is not None:
+            _check_data_manifest(value, "")
+        return value
 
     @classmethod
     def migrate(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
@@ -365,6 +403,17 @@ class BundleManifest(Artifact):
         return files
 
     lineage: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("lineage")
+    @classmethod
+    def _lineage_data_manifests(cls, lineage: dict[str, Any]) -> dict[str, Any]:
+        # The gate reads a bundle candidate's training data from these, as a run's
+        # (RunRecord): a hand-edited shape was exit 3 there.
+        for key in ("dataset_manifest", "validation_manifest"):
+            if lineage.get(key) is not None:
+                _check_data_manifest(lineage[key], key)
+        return lineage
+
     export: dict[str, Any] = Field(default_factory=dict)
     verification: dict[str, Any] = Field(default_factory=dict)
 
@@ -641,7 +690,18 @@ class FileEntry(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
     path: str
     sha256: Sha256
-    rows: int | None = None
+    # A count: `rows: -5` was taken, and the export's model card printed it.
+    rows: int | None = Field(default=None, ge=0)
+
+
+class RunDataManifest(BaseModel):
+    """A run record's ``dataset_manifest`` / ``validation_manifest`` (train's
+    ``build_manifest``): the files it read, each with its sha256 and rows, and
+    ``total_rows``, their sum (:func:`_check_data_manifest` checks it)."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    files: list[FileEntry]
+    total_rows: int | None = Field(default=None, ge=0, strict=True)
 
 
 class DatasetManifest(Artifact):

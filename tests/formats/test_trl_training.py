@@ -145,3 +145,38 @@ def test_formats_curagate_does_not_train_are_refused_with_what_to_do(
             tdata.to_conversations(records, None)
         else:
             tdata.to_preferences(records, None)
+
+
+@pytest.mark.parametrize("side", ["chosen", "rejected", "prompt"])
+def test_dpo_refuses_tool_calls_the_template_does_not_render(
+    tmp_path: Path, plain_model: Path, side: str
+) -> None:
+    # Found by attack: SFT refused tool calls its template drops, DPO trained them as empty
+    # assistant turns (the calls in chosen and rejected were lost without a word).
+    from tests.train.conftest import write_jsonl
+
+    def call(name: str) -> dict:
+        return {"type": "function", "function": {"name": name, "arguments": {"city": "c"}}}
+
+    rows = []
+    for i in range(4):
+        row = {
+            "prompt": [{"role": "user", "content": f"weather in city {i}?"}],
+            "chosen": [{"role": "assistant", "content": f"sunny {i}"}],
+            "rejected": [{"role": "assistant", "content": f"rainy {i}"}],
+        }
+        if side == "prompt":
+            row["prompt"] += [
+                {"role": "assistant", "content": "", "tool_calls": [call("get_weather")]},
+                {"role": "tool", "content": "sunny"},
+            ]
+        else:
+            row[side] = [{"role": "assistant", "content": "", "tool_calls": [call("get_weather")]}]
+        rows.append(row)
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    cfg = write_config(tmp_path / "dpo.yaml", plain_model, data, training=FAST)
+    with pytest.raises(
+        ConfigError, match=r"pairs\.jsonl:1: the chat template does not render tool calls"
+    ):
+        train("dpo", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()

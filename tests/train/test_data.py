@@ -119,6 +119,35 @@ def test_a_preference_answer_of_another_role_is_named_by_row_and_field(
         tdata.to_preferences(tdata.read_records([str(f)], None), None)
 
 
+def test_a_preference_pair_that_differs_only_in_its_tool_calls_is_two_answers(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: the answers were compared by role and content only, so calling
+    # get_weather (chosen) or delete_files (rejected) was refused as "the same answer";
+    # `curagate audit` (which reads the calls) passes the file.
+    from curagate.audit.formats import format_violations
+    from curagate.records import RecordFormat
+
+    def call(name: str) -> list[dict]:
+        fn = {"name": name, "arguments": {"path": "/"}}
+        return [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"type": "function", "function": fn}],
+            }
+        ]
+
+    row = {"prompt": "tidy up", "chosen": call("get_weather"), "rejected": call("delete_files")}
+    f = write_jsonl(tmp_path / "p.jsonl", [row])
+    assert not [v for v in format_violations(RecordFormat.PREFERENCE, row) if v.rule == "FMT006"]
+    [pair] = tdata.to_preferences(tdata.read_records([str(f)], None), None)
+    assert pair["chosen"][0]["tool_calls"][0]["function"]["name"] == "get_weather"
+    same = write_jsonl(tmp_path / "same.jsonl", [{**row, "rejected": call("get_weather")}])
+    with pytest.raises(InputError, match=r"same\.jsonl:1: 'chosen' and 'rejected' are the same"):
+        tdata.to_preferences(tdata.read_records([str(same)], None), None)
+
+
 @pytest.mark.parametrize(
     ("row", "task"),
     [

@@ -264,6 +264,66 @@ def test_validation_rows_that_are_training_rows_are_refused_all_or_counted_some(
     assert "warning: 1 validation row(s) are training rows" in capsys.readouterr().err
 
 
+def test_validation_rows_are_found_in_training_rows_whatever_fields_other_rows_carry(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
+) -> None:
+    # Found by attack: one training row whose message carries a `name` gave every training
+    # message `name: None` as read, so validation rows that are training rows were not
+    # found (exit 0, run.json validation_rows_in_train 0).
+    rows = sft_rows(32)
+    extra = {
+        "messages": [{"role": "user", "content": "hi", "name": "bob"}, *rows[0]["messages"][1:]]
+    }
+    train_file = write_jsonl(tmp_path / "train_x.jsonl", [*rows, extra])
+    val_file = write_jsonl(tmp_path / "val_sub.jsonl", rows[:8])
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
+        train("sft", cfg)
+
+
+@pytest.mark.parametrize("form", ["text_part", "row_id", "message_meta"])
+def test_validation_rows_are_compared_with_training_rows_as_they_train(
+    tmp_path: Path, tiny_model: Path, form: str
+) -> None:
+    # Found by attack: the raw rows were compared. One validation turn written as a text
+    # part made the reader give every row of the file parts; a row's `id` or a message's
+    # `meta` (both dropped by training) made another row of it: training rows trained as
+    # validation rows, exit 0 and validation_rows_in_train 0.
+    rows = sft_rows(32)
+    val = json.loads(json.dumps(rows[:8]))
+    if form == "text_part":
+        user = val[0]["messages"][0]
+        user["content"] = [{"type": "text", "text": user["content"]}]
+    elif form == "row_id":
+        val = [{**r, "id": i} for i, r in enumerate(val)]
+    else:
+        for r in val:
+            r["messages"][0]["meta"] = "x"
+    val_file = write_jsonl(tmp_path / "val_as.jsonl", val)
+    train_file = write_jsonl(tmp_path / "train_as.jsonl", rows)
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
+        train("sft", cfg)
+
+
+def test_dpo_validation_pairs_are_compared_with_training_pairs_as_they_train(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # A prompt string is the user turn it becomes; a pair's extra field is not trained.
+    from .conftest import preference_rows
+
+    rows = preference_rows(16)
+    val = [
+        {**r, "prompt": [{"role": "user", "content": r["prompt"]}], "id": i}
+        for i, r in enumerate(rows[:4])
+    ]
+    train_file = write_jsonl(tmp_path / "p_train.jsonl", rows)
+    val_file = write_jsonl(tmp_path / "p_val.jsonl", val)
+    cfg = write_config(tmp_path / "d.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(ConfigError, match=r"all 4 of its rows are data\.train rows"):
+        train("dpo", cfg)
+
+
 def test_a_second_conflict_of_one_process_keeps_both_runs(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -947,6 +1007,39 @@ def test_a_preference_pair_whose_answers_differ_only_in_form_is_named(tmp_path: 
     data = write_jsonl(tmp_path / "pairs.jsonl", rows)
     with pytest.raises(InputError, match=rf"{data}:3: 'chosen' and 'rejected' are the same"):
         to_preferences(read_records([str(data)], None), None)
+
+
+def test_a_preference_pair_the_template_renders_alike_is_refused(tmp_path: Path) -> None:
+    # Found by attack: answers differing only in a tool call's id (which the template does
+    # not render) were two answers to _said, and the run trained to nothing (loss 0.693
+    # from the first step to the last, exit 0).
+    from .conftest import build_model_dir
+    from .test_train_runs import TOOL_TEMPLATE
+
+    model = build_model_dir(tmp_path / "model", chat_template=TOOL_TEMPLATE)
+
+    def answer(call_id: str, city: str) -> list[dict[str, Any]]:
+        fn = {"name": "get_weather", "arguments": {"city": city}}
+        call = {"id": call_id, "type": "function", "function": fn}
+        return [{"role": "assistant", "content": "", "tool_calls": [call]}]
+
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"weather in city {i}?"}],
+            "chosen": answer("call_a", f"c{i}"),
+            "rejected": answer("call_b", f"c{i}" if i == 2 else "elsewhere"),
+        }
+        for i in range(4)
+    ]
+    data = write_jsonl(tmp_path / "pref_id.jsonl", rows)
+    cfg = write_config(tmp_path / "d.yaml", model, data, data={"max_length": 128})
+    with pytest.raises(
+        InputError,
+        match=rf"{data}:3: 'chosen' and 'rejected' are the same answer "
+        "as trained: the chat template renders both alike",
+    ):
+        train("dpo", cfg)
+    assert not (tmp_path / "runs" / "tiny").exists()
 
 
 def test_a_run_trained_with_a_sign_key_carries_the_trainers_signature_of_its_record(

@@ -345,8 +345,9 @@ def to_preferences(records: Records, system_prompt: str | None) -> list[dict[str
         rejected_turns = _answer(rejected, "rejected", where)
         if _said(chosen_turns) == _said(rejected_turns):
             # DPO learns from the difference between the two: none, and the loss stays at
-            # log 2 whatever the model does. Compared by what the turns say: a string and
-            # the one assistant turn holding it (with a name, say) are the same answer.
+            # log 2 whatever the model does. Compared by what the turns say (content and
+            # tool calls): a string and the one assistant turn holding it (with a name,
+            # say) are the same answer.
             raise InputError(
                 f"{where}: 'chosen' and 'rejected' are the same answer, so the pair teaches "
                 "nothing; fix or remove the row (`curagate audit` finds such rows)"
@@ -379,9 +380,11 @@ def _answer(value: Any, name: str, where: str) -> list[Message]:
     return turns
 
 
-def _said(turns: list[Message]) -> list[tuple[Any, Any]]:
-    """Each turn's role and content: what an answer says, whatever else its turns carry."""
-    return [(t.get("role"), t.get("content")) for t in turns]
+def _said(turns: list[Message]) -> list[tuple[Any, Any, Any]]:
+    """Each turn's role, content and tool calls: what an answer says, whatever else its
+    turns carry. The calls too: two answers calling different functions (with empty
+    content) were refused as the same answer, which `curagate audit` passes."""
+    return [(t.get("role"), t.get("content"), t.get("tool_calls")) for t in turns]
 
 
 def render(tok: PreTrainedTokenizerBase, messages: list[Message], gen_prompt: bool = False) -> str:
@@ -437,15 +440,34 @@ def assistant_spans(
                 "conversation (it rewrites earlier turns), so the assistant turns cannot be located; "
                 "use a prefix-preserving template for training"
             )
-        for name in _tool_call_names(m):
-            if name not in end_text[len(start_text) :]:
-                raise ConfigError(
-                    f"the chat template does not render tool calls (the call to {name!r} is "
-                    "missing from the rendered assistant turn), so the model would learn an "
-                    "empty turn; use the model's tool-calling template"
-                )
+        _require_tool_calls_rendered(m, end_text[len(start_text) :])
         spans.append((len(start_text), len(end_text)))
     return full, spans
+
+
+def check_tool_calls_rendered(
+    tok: PreTrainedTokenizerBase, messages: list[Message], where: str
+) -> None:
+    """Refuse an assistant turn whose tool calls the chat template leaves out, as SFT does
+    (``assistant_spans``): DPO trained such calls as empty turns (in the answers) or as a
+    context that never called the tool (in the prompt)."""
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant" or not _tool_call_names(m):
+            continue
+        start = render(tok, messages[:i], gen_prompt=True) if i else ""
+        end = render(tok, messages[: i + 1])
+        # A template that rewrites earlier turns: the turn is somewhere in the whole text.
+        _require_tool_calls_rendered(m, end[len(start) :] if end.startswith(start) else end, where)
+
+
+def _require_tool_calls_rendered(message: Message, turn_text: str, where: str = "") -> None:
+    for name in _tool_call_names(message):
+        if name not in turn_text:
+            raise ConfigError(
+                f"{where}{': ' if where else ''}the chat template does not render tool calls "
+                f"(the call to {name!r} is missing from the rendered assistant turn), so the "
+                "model would learn an empty turn; use the model's tool-calling template"
+            )
 
 
 def _tool_call_names(message: Message) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 from curagate.errors import InputError, MissingExtraError
 from curagate.io.atomic import atomic_path, claim_output
 from curagate.io.manifest import sha256_file
+from curagate.io.outputs import refuse_inside_output
 
 PROVENANCE_FILE = "curagate_import.json"
 
@@ -119,6 +120,9 @@ def import_gguf(
             f"--out {out_dir}: holds the GGUF file it imports ({src}), which replacing it "
             "would delete; give a new folder"
         )
+    # Inside a curate output or a bundle, the model's files would make it fail its check
+    # (`curagate verify`) from then on, as any command's output there.
+    refuse_inside_output(out_dir)
     if (
         out_dir.exists()
         and not (out_dir / PROVENANCE_FILE).is_file()

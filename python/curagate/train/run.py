@@ -616,8 +616,26 @@ def train(
             "the checkpoint that ships (and early stopping) would be chosen on rows it trained "
             "on; give validation rows of their own (curagate split)"
         )
+    # The rows as they train (cheap, and their errors before any model loads): what the
+    # validation rows are compared with, and what is tokenized below.
+    sp = cfg.data.system_prompt
+    train_convs: list[tdata.Conversation] = []
+    val_convs: list[tdata.Conversation] | None = None
+    train_pairs: list[dict[str, list[tdata.Message]]] = []
+    val_pairs: list[dict[str, list[tdata.Message]]] | None = None
+    if task == "sft":
+        train_convs = tdata.to_conversations(train_records, sp)
+        val_convs = tdata.to_conversations(val_records, sp) if val_records else None
+        examples: list[Any] = [(c.messages, c.trained_from) for c in train_convs]
+        val_examples: list[Any] | None = (
+            [(c.messages, c.trained_from) for c in val_convs] if val_convs is not None else None
+        )
+    else:
+        train_pairs = tdata.to_preferences(train_records, sp)
+        val_pairs = tdata.to_preferences(val_records, sp) if val_records else None
+        examples, val_examples = list(train_pairs), val_pairs
     # By row too: a reordered copy or a subset of the training file is other bytes.
-    repeated = _validation_rows_in_train(train_records, val_records)
+    repeated = _validation_rows_in_train(examples, val_examples)
     if val_records is not None and repeated and len(repeated) == len(val_records.rows):
         raise ConfigError(
             f"data.validation: all {len(repeated):,} of its rows are data.train rows (first: "
@@ -666,7 +684,6 @@ def train(
     data_stats: dict[str, Any] = {"format": train_records.format, "end_of_turn_token": eot_token}
     try:
         if task == "sft":
-            train_convs = tdata.to_conversations(train_records, cfg.data.system_prompt)
             n_out_of_order, first = tdata.turn_order_problems(train_records)
             if n_out_of_order:
                 monitor.add(
@@ -684,11 +701,11 @@ def train(
             val_tok = (
                 tdata.tokenize_sft(
                     tok,
-                    tdata.to_conversations(val_records, cfg.data.system_prompt),
+                    val_convs,
                     cfg.data.max_length,
                     eot_id,
                 )
-                if val_records
+                if val_convs is not None
                 else None
             )
             if val_tok is not None and not val_tok.examples:
@@ -731,10 +748,6 @@ def train(
             train_ds = datasets.Dataset.from_list(train_tok.examples)
             eval_ds = datasets.Dataset.from_list(val_tok.examples) if val_tok else None
         else:
-            train_pairs = tdata.to_preferences(train_records, cfg.data.system_prompt)
-            val_pairs = (
-                tdata.to_preferences(val_records, cfg.data.system_prompt) if val_records else None
-            )
             _check_dpo_end_of_turn(tok, train_pairs, train_records, eot_id, eot_token)
             if val_pairs is not None and val_records is not None:
                 _check_dpo_end_of_turn(tok, val_pairs, val_records, eot_id, eot_token)
@@ -959,16 +972,21 @@ def _reaches(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
     )
 
 
-def _validation_rows_in_train(train: tdata.Records, val: tdata.Records | None) -> list[int]:
-    """The validation rows (their indices) that are also training rows, field for field."""
-    if val is None:
+def _validation_rows_in_train(trained: list[Any], validated: list[Any] | None) -> list[int]:
+    """The validation examples (their indices) that are also training examples, compared
+    as they train: the turns the chat template is given (text parts joined, nulls and the
+    fields training drops left out), a prompt string as the user turn it becomes. The raw
+    rows were compared: the reader turned every row's content into text parts once one
+    row of its file had parts, and a row's `id` or a message's `meta` (dropped by
+    training) made a training row another row (exit 0, validation_rows_in_train 0)."""
+    if validated is None:
         return []
 
-    def key(row: dict[str, Any]) -> int:  # a hash, not the text: the rows are in memory already
-        return hash(json.dumps(row, sort_keys=True, default=str))
+    def key(example: Any) -> int:  # a hash, not the text: the rows are in memory already
+        return hash(json.dumps(example, sort_keys=True, default=str))
 
-    trained = {key(r) for r in train.rows}
-    return [i for i, r in enumerate(val.rows) if key(r) in trained]
+    seen = {key(e) for e in trained}
+    return [i for i, e in enumerate(validated) if key(e) in seen]
 
 
 def _check_run_dir_holds_no_input(
@@ -1103,10 +1121,13 @@ def _check_dpo_end_of_turn(
 ) -> None:
     """trl trains the tokens after the rendered prompt: each pair's prompt must render as
     the start of prompt + answer, and each answer's end-of-turn must be among them (only
-    the first pair was looked at: a later one trained on a garbled completion)."""
+    the first pair was looked at: a later one trained on a garbled completion). And the
+    two answers must be two as trained: the token ids of what the template renders."""
     for i, pair in enumerate(pairs):
         prompt = tdata.render(tok, pair["prompt"], gen_prompt=True)
+        answers = []
         for side in ("chosen", "rejected"):
+            tdata.check_tool_calls_rendered(tok, pair["prompt"] + pair[side], records.where(i))
             full = tdata.render(tok, pair["prompt"] + pair[side])
             if not full.startswith(prompt):
                 raise ConfigError(
@@ -1120,6 +1141,16 @@ def _check_dpo_end_of_turn(
                     f"{records.where(i)}: the end-of-turn token {eot!r} is not part of the DPO "
                     "completion; the model would not learn to stop"
                 )
+            answers.append(completion_ids)
+        if answers[0] == answers[1]:
+            # What the template does not render (a tool call's id, a turn's name, a field
+            # it leaves out) made two answers of one: the pair trained to nothing, its loss
+            # log 2 from the first step to the last, exit 0.
+            raise InputError(
+                f"{records.where(i)}: 'chosen' and 'rejected' are the same answer as trained: "
+                "the chat template renders both alike (they differ only in what it does not "
+                "render), so the pair teaches nothing; fix or remove the row"
+            )
 
 
 def _dpo_truncation(
