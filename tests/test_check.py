@@ -952,6 +952,11 @@ def test_an_unknown_record_format_names_options_the_command_has(
     err = capsys.readouterr().err
     assert "no record has field 'messages' needed by format chat" in err
     assert "`format:` / `text_field:` in the config" in err and "check --format" not in err
+    # The same with a malformed line in the file: it held no field, yet made the absent one
+    # count as held, and each row was a FMT001 finding (exit 1).
+    data.write_text('{"prompt": "a", "completion": "b"}\n{"oops\n')
+    assert main([*check_or_audit(command, [data], tmp_path), "--config", str(config)]) == 2
+    assert "no record has field 'messages' needed by format chat" in capsys.readouterr().err
 
 
 def test_staged_context_holds_type_changed_files_and_ignores_diff_relative(

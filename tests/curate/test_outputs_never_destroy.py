@@ -107,16 +107,27 @@ def test_files_a_user_added_to_a_previous_output_are_never_deleted(
     assert main(argv) == 0  # its own output alone is replaced
 
 
-def test_a_split_output_is_replaced_only_by_curate_when_marked_curate(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["leakage", "foo", "other"])
+def test_a_split_output_is_replaced_only_by_curate_when_marked_curate(
+    tmp_path: Path, command: str
+) -> None:
     data = corpus(tmp_path / "d.jsonl", 20)
     out = tmp_path / "out"
     out.mkdir()
     (out / MARKER_NAME).write_text(
-        json.dumps({"tool": "curagate", "command": "other", "run_id": "x", "complete": True})
+        json.dumps({"tool": "curagate", "command": command, "run_id": "x", "complete": True})
     )
     (out / "file").write_text("x")
-    with pytest.raises(InputError, match="not a curagate output"):
+    # Found by attack: a hand-made marker naming `foo` was "a curagate foo output": only
+    # a command that writes markers is named, anything else is no curagate output.
+    told = (
+        r"is a curagate leakage output .* which curate does not"
+        if command == "leakage"
+        else r"exists and is not a curagate output \(no complete curate marker"
+    )
+    with pytest.raises(InputError, match=told):
         curate([data], out)
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "file"]
 
 
 def test_output_inside_an_input_folder_is_refused(

@@ -361,6 +361,27 @@ def test_counts_edited_in_a_task_record_are_made_again_not_trusted(
     assert output_files(out) == output_files(tmp_path / "one")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["filter", "sketch"])
+def test_task_folders_swapped_by_hand_are_made_again_not_resumed(
+    tmp_path: Path, stage: str
+) -> None:
+    """Two finished task folders swapped (mv 00000 x; mv 00001 00000; mv x 00001) were each
+    sealed and intact, so each was resumed as the other shard's task: stats.json's
+    per-input counts swapped, clusters.parquet not the one-process run's, verify ok. A
+    done.json records its task (stage, index, plan, the input read and its file state)."""
+    inputs, work, out, cmd = _killed_once(tmp_path, Path(stage, "00001", "done.json"))
+    folder = work / stage
+    (folder / "00000").rename(folder / "x")
+    (folder / "00001").rename(folder / "00000")
+    (folder / "x").rename(folder / "00001")
+
+    rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    curate([inputs], tmp_path / "one", progress=False)
+    assert output_files(out) == output_files(tmp_path / "one")
+
+
 def test_damaged_plan_and_done_markers_start_the_work_again(shards: Path, tmp_path: Path) -> None:
     # json.loads of either was exit 3.
     kw: dict[str, Any] = {"executor": "local", "work_dir": tmp_path / "w", "progress": False}
@@ -474,7 +495,7 @@ def test_a_remote_out_is_replaced_only_when_it_is_a_curate_output_and_nothing_mo
     memfs.rm("/out/NOTES.md")
     marker = json.loads(memfs.cat("/out/.curagate-output.json"))
     memfs.pipe("/out/.curagate-output.json", json.dumps({**marker, "command": "split"}).encode())
-    with pytest.raises(InputError, match="no complete curate marker"):
+    with pytest.raises(InputError, match=r"is a curagate split output .*, which curate does not"):
         curate(["memory://in"], "memory://out", work_dir=tmp_path / "w3", progress=False)
     with pytest.raises(InputError, match=r"--out memory://in: contains input memory:///in/a"):
         curate(["memory://in"], "memory://in", work_dir=tmp_path / "w4", progress=False)
@@ -564,7 +585,19 @@ def test_a_remote_folder_is_listed_as_a_local_one(memfs: Any, tmp_path: Path) ->
         with pytest.raises(InputError, match=rf"memory:///in/{name}: records in a file that"):
             curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)
         memfs.rm(f"/in/{name}")
+    # ... and so are a CSV table and JSON compressed with bz2 (found by attack, locally)
+    import bz2
+
+    for name, data in (
+        ("t.csv", b"text,label\none record,1\n"),
+        ("t.json.bz2", bz2.compress(_rows(5, "t"))),
+    ):
+        memfs.pipe(f"/in/{name}", data)
+        with pytest.raises(InputError, match=rf"memory:///in/{name}: records in a file that"):
+            curate(["memory://in"], tmp_path / "o2", work_dir=tmp_path / "w2", progress=False)
+        memfs.rm(f"/in/{name}")
     memfs.pipe("/in/schema.json", b'{"type": "object"}')  # a document, not records: left
+    memfs.pipe("/in/notes.csv", b"x\n")  # no table
     curate(["memory://in"], tmp_path / "o3", work_dir=tmp_path / "w3", progress=False)
 
 

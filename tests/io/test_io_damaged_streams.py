@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from pathlib import Path
 
@@ -218,3 +219,88 @@ def test_a_long_window_zstd_file_is_named_not_called_corrupt(tmp_path: Path) -> 
     path.write_bytes(stream.compress(b"".join(ROWS)) + stream.flush())
     with pytest.raises(InputError, match=r"w\.jsonl\.zst: compressed with a zstd window over"):
         read_all([path])
+
+
+@pytest.mark.parametrize(
+    ("bom", "codec", "named"),
+    [
+        (b"\xff\xfe", "utf-16-le", "UTF-16LE"),
+        (b"\xfe\xff", "utf-16-be", "UTF-16BE"),
+        (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32LE"),
+        (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32BE"),
+        (b"", "utf-16-le", "UTF-16LE"),  # no byte order mark: told by the NULs
+        (b"", "utf-16-be", "UTF-16BE"),
+        (b"", "utf-32-le", "UTF-32LE"),
+    ],
+)
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_a_utf16_or_utf32_jsonl_file_is_one_problem_saying_save_it_as_utf8(
+    tmp_path: Path, bom: bytes, codec: str, named: str, suffix: str
+) -> None:
+    # Found by attack: read as lines of UTF-8, line 1 was "invalid UTF-8 at byte 0", every
+    # other "malformed JSON", and the NUL after the last newline a sixth row of five.
+    data = bom + "".join(f'{{"text": "row {i}"}}\r\n' for i in range(5)).encode(codec)
+    if suffix == ".jsonl.gz":
+        data = gzip.compress(data)
+    elif suffix == ".jsonl.zst":
+        data = zstandard.ZstdCompressor().compress(data)
+    path = tmp_path / f"wide{suffix}"
+    path.write_bytes(data)
+    batches = read_all([path])
+    assert sum(b.input_rows for b in batches) == 1
+    rows, reason = _problem(path)
+    assert rows == 0
+    assert reason == (
+        f"the file is {named} text, not UTF-8; save it as UTF-8 (e.g. `iconv -f {named} -t "
+        "UTF-8`); no row was read"
+    )
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("lead", ["\n", " ", "\r\n\t \n", ""])
+@pytest.mark.parametrize("line", ['{{"text": "row {i}"}}\n', '[{{"text": "row {i}"}}]\n'])
+def test_a_utf16_file_without_a_bom_is_told_past_leading_blank_lines(
+    tmp_path: Path, codec: str, lead: str, line: str
+) -> None:
+    # Found by attack: without a byte order mark only `{\x00` at byte 0 was looked for, so
+    # a file starting with a blank line or a space (or holding arrays) was read as UTF-8.
+    path = tmp_path / "wide.jsonl"
+    path.write_bytes((lead + "".join(line.format(i=i) for i in range(3))).encode(codec))
+    rows, reason = _problem(path)
+    named = codec.upper().replace("-LE", "LE").replace("-BE", "BE")
+    assert rows == 0 and reason.startswith(f"the file is {named} text, not UTF-8")
+
+
+def test_a_utf16_long_first_line_after_a_blank_line_is_told_too(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(("\n" + json.dumps({"text": "word " * 40_000}) + "\n").encode("utf-16-le"))
+    rows, reason = _problem(path)
+    assert rows == 0 and reason.startswith("the file is UTF-16LE text, not UTF-8")
+
+
+def test_utf8_records_after_blank_lines_are_read_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "shard.jsonl"
+    path.write_bytes(b"\n  \n" + b"".join(ROWS[:3]))
+    batches = read_all([path], format="text")
+    assert sum(b.table.num_rows for b in batches) == 3 and not all_quarantined(batches)
+
+
+@pytest.mark.parametrize("first", [b"\xff\xfe junk", b"{\x00junk", b"\xfe\xff"])
+def test_a_first_line_that_opens_like_utf16_but_is_not_is_one_line_to_quarantine(
+    tmp_path: Path, first: bytes
+) -> None:
+    # The rows after a first line of binary junk are UTF-8 records: kept, as before.
+    path = tmp_path / "shard.jsonl"
+    path.write_bytes(first + b"\n" + b"".join(ROWS[:3]))
+    batches = read_all([path], format="text")
+    assert [q.row for q in all_quarantined(batches)] == [0]
+    assert sum(b.table.num_rows for b in batches) == 3
+
+
+def test_a_utf16_file_whose_first_line_is_longer_than_the_head_is_told_too(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(("\ufeff" + json.dumps({"text": "word " * 40_000}) + "\n").encode("utf-16-le"))
+    rows, reason = _problem(path)
+    assert rows == 0 and reason.startswith("the file is UTF-16LE text, not UTF-8")

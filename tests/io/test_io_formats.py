@@ -199,6 +199,19 @@ def test_named_format_whose_field_no_record_has_is_an_input_error(
         read_all([path], format=RecordFormat.CHAT)
 
 
+def test_a_malformed_line_does_not_hide_a_field_no_record_has(tmp_path: Path) -> None:
+    # A line that did not parse holds no field; it made "messages" count as held by a
+    # quarantined row, and every row was quarantined "missing field 'messages'" (curate
+    # exit 0 with nothing kept, check exit 1) instead of the input error.
+    path = tmp_path / "fm.jsonl"
+    path.write_text(
+        '{"prompt": "a b c", "completion": "d"}\n{"prompt": "e", "completion": "h"}\n{"oops\n'
+    )
+
+    with pytest.raises(InputError, match=r"fm\.jsonl: no record has field 'messages'"):
+        read_all([path], format=RecordFormat.CHAT)
+
+
 def test_unknown_format_name_is_a_config_error(write_jsonl: Callable[..., Path]) -> None:
     path = write_jsonl("t.jsonl", [{"text": "hello"}])
 

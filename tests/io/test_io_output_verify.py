@@ -239,26 +239,56 @@ def test_a_folder_inside_an_output_names_the_output(
     assert f"run `curagate verify {curated}`" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage"])
+@pytest.mark.parametrize("command", ["curate", "split", "audit", "leakage", "import-gguf"])
 def test_an_out_inside_another_output_is_refused_and_the_output_still_verifies(
     curated: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # `split curated/kept --out curated/mysplit` (or a report) wrote into the curate output:
     # from then on `verify` called it changed (a folder not in its manifest) and train
-    # refused its data.
+    # refused its data. `model import-gguf --out` was not checked at all (found by attack).
     data = str(curated / "kept")
     out = str(curated / "inside")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 16)
     argv = {
         "curate": ["curate", data, "--out", out],
         "split": ["split", data, "--out", out],
         "audit": ["audit", data, "--out", out],
         "leakage": ["leakage", "--corpus", data, "--reference", data, "--out", out],
+        "import-gguf": ["model", "import-gguf", str(gguf), "--out", out],
     }[command]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert f"--out {out}: is inside a curagate output ({curated}, which has " in err
     assert not (curated / "inside").exists()
     assert verify(curated) == 0
+
+
+@pytest.mark.parametrize("command", ["curate", "import-gguf", "keys"])
+def test_an_out_inside_a_training_run_is_refused(
+    curated: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `model import-gguf --out runs/x/adapter/sub` (or `curate --out
+    # runs/x/adapter/c`) wrote into the run's adapter, and export then refused the run
+    # ("adapter files changed since training").
+    run = tmp_path / "runs" / "x"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    record = {"schema_version": 2, "name": "x", "base_model": {"path": "b"}}
+    (run / "run.json").write_text(json.dumps({**record, "adapter_dir": "adapter"}))
+    out = str(run / "adapter" / "sub")
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 16)
+    argv = {
+        "curate": ["curate", str(curated / "kept"), "--out", out],
+        "import-gguf": ["model", "import-gguf", str(gguf), "--out", out],
+        "keys": ["keys", "generate", "--out", out],
+    }[command]
+    assert main(argv) == 2
+    assert f"--out {out}: is inside a training run ({run}, which has run.json)" in (
+        capsys.readouterr().err
+    )
+    assert sorted(p.name for p in (run / "adapter").iterdir()) == ["adapter_config.json"]
 
 
 def test_a_work_folder_or_keys_inside_another_output_are_refused(

@@ -89,6 +89,86 @@ def test_a_json_array_of_records_in_a_folder_is_an_input_error(folder: Path, how
         expand_inputs([folder])
 
 
+CSV = "question,answer\nHow much profit did Josh make on the house he flipped?,70000\n"
+TSV = CSV.replace(",", "\t")
+RECORDS = '[{"question": "How much profit did Josh make?", "answer": "70000"}]'
+
+
+def _compressed(name: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    codec = name.rsplit(".", 1)[1]
+    return {
+        "gz": gzip.compress,
+        "zst": zstandard.ZstdCompressor().compress,
+        "bz2": bz2.compress,
+        "xz": lzma.compress,
+    }.get(codec, lambda d: d)(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "how"),
+    [
+        ("test.csv", CSV, "convert it to JSON Lines"),
+        ("test.CSV", CSV, "convert it to JSON Lines"),
+        ("test.tsv", TSV, "convert it to JSON Lines"),
+        ("test.csv.gz", CSV, "convert it to JSON Lines"),
+        ("test.csv.zst", CSV, "convert it to JSON Lines"),
+        ("test.csv.bz2", CSV, "convert it to JSON Lines"),
+        ("test.tsv.xz", TSV, "convert it to JSON Lines"),
+        # Found by attack: a table whose header holds no comma was still skipped.
+        ("test.csv", "question\nHow many apples are left?\n", "convert it to JSON Lines"),
+        ("test.csv", 'question;answer\n"How many apples?";3\n', "convert it to JSON Lines"),
+        ("test.tab", "question\tanswer\nHow many apples?\t3\n", "convert it to JSON Lines"),
+        ("test.tab.gz", "question\tanswer\nHow many apples?\t3\n", "convert it to JSON Lines"),
+        ("words.csv", "some words\n\nmore words\n", "convert it to JSON Lines"),
+        # Found by attack: old Mac line endings (a bare CR, Excel's "CSV (Macintosh)").
+        ("test.csv", "question\rHow many apples are left?\r", "convert it to JSON Lines"),
+        ("test.csv.gz", "question,answer\rHow many apples?,3", "convert it to JSON Lines"),
+        ("test.json.xz", RECORDS, "recompress it"),
+        ("test.json.bz2", RECORDS, "recompress it"),
+        ("test.json.bz2", '{"q": "a"}\n{"q": "b"}\n', "recompress it"),
+    ],
+)
+def test_a_table_or_json_no_reader_takes_is_an_input_error(
+    folder: Path, name: str, text: str, how: str
+) -> None:
+    # Found by attack: a golden set kept as CSV, or as JSON compressed with bz2 or xz, in
+    # a reference folder was skipped without a word (`.ndjson` beside it was refused):
+    # `leakage --reference DIR --fail-on-leak` passed over a verbatim copy of its item.
+    (folder / "sub" / name).write_bytes(_compressed(name, text.encode()))
+    with pytest.raises(InputError, match=rf"{re.escape(name)}: records in a .* {how}"):
+        expand_inputs([folder])
+    paths, skipped = scan_inputs([folder], skip_unreadable=True)
+    assert [p.name for p in paths] == ["a.jsonl", "b.jsonl"]
+    assert [Path(u.path).name for u in skipped] == [name]
+
+
+def test_a_reference_folder_with_a_csv_golden_set_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    item = "Josh decides to try flipping a house. He buys a house for $80,000 and then puts in"
+    golden = tmp_path / "golden"
+    golden.mkdir()
+    (golden / "pad.jsonl").write_text('{"question": "a padding item of a few words"}\n')
+    (golden / "test.csv").write_text(f'question,answer\n"{item}",70000\n')
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text(json.dumps({"prompt": item, "completion": "70000"}) + "\n")
+    argv = ["leakage", "--reference", str(golden), "--corpus", str(corpus), "--fail-on-leak"]
+    assert main([*argv, "--out", str(tmp_path / "rep")]) == 2
+    assert "test.csv: records in a table (CSV/TSV)" in capsys.readouterr().err
+    # A .ndjson is named as one too (it was taken for JSON, then refused by the readers
+    # for "unsupported file type" under a message about the items' field).
+    (golden / "test.csv").unlink()
+    (golden / "more.ndjson").write_text('{"question": "x"}\n{"question": "y"}\n')
+    assert main([*argv, "--out", str(tmp_path / "rep")]) == 2
+    assert "more.ndjson: records in a file that curagate does not read" in capsys.readouterr().err
+
+
 def test_other_files_in_a_folder_are_not_records(folder: Path) -> None:
     # Documents, a JSON document over several lines (a schema, a lock file), one-line JSON.
     (folder / "schema.json").write_text('{\n  "type": "object"\n}\n', encoding="utf-8")
@@ -96,6 +176,12 @@ def test_other_files_in_a_folder_are_not_records(folder: Path) -> None:
     (folder / "list.json").write_text("[1, 2]\n[3]\n", encoding="utf-8")
     for name in ("README.md", "LICENSE", "notes.txt", "data.csv", "config.yaml"):
         (folder / name).write_text("x", encoding="utf-8")
+    # A one-line CSV (a header alone, no row): no records. (Two lines are, whatever the
+    # separator: see test_a_table_or_json_no_reader_takes_is_an_input_error.)
+    (folder / "empty.csv").write_text("question,answer\n", encoding="utf-8")
+    (folder / "empty_cr.csv").write_bytes(b"question,answer\r\r\n")
+    (folder / "empty.tab").write_text("question\n\n", encoding="utf-8")
+    (folder / "doc.json.bz2").write_bytes(_compressed("x.bz2", b'{\n  "type": "object"\n}\n'))
     assert [p.name for p in expand_inputs([folder])] == ["a.jsonl", "b.jsonl"]
 
 

@@ -25,6 +25,8 @@ from curagate.errors import InputError
 from curagate.io.atomic import Claim, atomic_path, check_parent, claim_output
 
 MARKER_NAME = ".curagate-output.json"
+# The commands that write a marker (write_marker, report_folder): no other name is one.
+MARKER_COMMANDS = frozenset({"curate", "split", "leakage", "audit", "gate"})
 # A marker is ~100 bytes; a manifest or stats.json of a million files ~200 MB.
 MAX_MARKER_BYTES = 1 << 20
 MAX_MANIFEST_BYTES = 1 << 30
@@ -119,7 +121,26 @@ def enclosing_output(path: Path) -> tuple[Path, str, str] | None:
             return folder, "a curagate output", MARKER_NAME
         if _is_bundle(folder):
             return folder, "an export bundle", MANIFEST_NAME
+        if _is_run(folder):
+            return folder, "a training run", "run.json"
     return None
+
+
+def _is_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a training run's record (a run.json that reads as one):
+    export and the gate check its adapter against it, and `train --overwrite` replaces
+    it whole. An import-gguf or curate --out in its adapter/ made export refuse the run
+    ('adapter files changed since training')."""
+    from curagate.artifacts import RunRecord, read_artifact
+    from curagate.errors import CuragateError
+
+    if not (folder / RunRecord.FILE).is_file():
+        return False
+    try:
+        read_artifact(RunRecord, folder / RunRecord.FILE)
+    except CuragateError:
+        return False
+    return True
 
 
 def _is_bundle(folder: Path) -> bool:
@@ -144,6 +165,13 @@ def refuse_inside_output(out: Path, option: str = "--out") -> None:
     around = enclosing_output(out)
     if around is not None:
         folder, what, name = around
+        if name == "run.json":
+            raise InputError(
+                f"{option} {out}: is inside {what} ({folder}, which has {name}), whose "
+                "adapter export and the gate check against run.json, and which `curagate "
+                "train --overwrite` replaces whole: writing there would make them refuse the "
+                "run (or the next run delete it); write the outputs elsewhere"
+            )
         raise InputError(
             f"{option} {out}: is inside {what} ({folder}, which has {name}), whose files are "
             "checked as a whole: writing there would make it fail `curagate verify` (and "
@@ -240,6 +268,21 @@ def report_folder(
         write_marker(tmp, command, [tmp / identity], list_files=True)
 
 
+def other_output(out: Path | str, other: object, command: str) -> str | None:
+    """The error of an ``--out`` whose complete marker names ``other``, another command
+    than ``command``, or None. It was "not a curagate output (no complete split marker)":
+    the folder is one, of curate (or split), and is kept as it is. A marker written by hand
+    may name anything: only the name of a command that writes markers is printed (a hand-made
+    marker naming `foo` was called "a curagate foo output")."""
+    if not (isinstance(other, str) and other != command and other in MARKER_COMMANDS):
+        return None
+    return (
+        f"--out {out}: is a curagate {other} output ({MARKER_NAME}), which {command} does not "
+        f"replace; give {command} another --out, or delete that output first if it is no "
+        "longer needed"
+    )
+
+
 def check_replaceable(out: Path, command: str) -> None:
     """Refuse an ``--out`` that exists and is not a complete previous ``command`` output,
     and one that is a symbolic link (the output replaces ``--out`` by a rename, which
@@ -257,6 +300,8 @@ def check_replaceable(out: Path, command: str) -> None:
     marker = read_marker(out)
     if marker is None and _earlier_report(out, command):
         return
+    if marker is not None and (why := other_output(out, marker.get("command"), command)):
+        raise InputError(why)
     if marker is None or marker.get("command") != command:
         raise InputError(
             f"--out {out}: directory exists and is not a curagate output (no complete "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -38,6 +39,7 @@ from curagate.io.atomic import Claim, atomic_path
 from curagate.io.outputs import (
     MARKER_NAME,
     check_output,
+    other_output,
     read_marker,
     refuse_inside_output,
     refuse_overlap,
@@ -45,9 +47,12 @@ from curagate.io.outputs import (
 from curagate.io.readers import (
     JSON_LINES_NAME,
     JSON_SUFFIXES,
+    OTHER_CODEC_JSON_NAME,
+    TABLE_NAME,
     Unreadable,
     holds_records,
     json_stream_head,
+    records_elsewhere,
     scan_inputs,
 )
 from curagate.io.verify import check_output_folder
@@ -169,7 +174,9 @@ def _list_remote(urls: list[str], into: Path) -> dict[str, Remote]:
                     f"{fs.unstrip_protocol(misnamed[0])}: records in a file that curagate does "
                     "not read; if it holds JSON Lines, rename it to .jsonl (or .jsonl.gz / "
                     ".jsonl.zst), if a JSON array, write it as JSON Lines, if Parquet, rename it "
-                    "to .parquet, else move it out of the input folder"
+                    "to .parquet, if a CSV/TSV table, convert it to JSON Lines, if compressed "
+                    "with bz2 or xz, recompress it with gzip or zstd, else move it out of the "
+                    "input folder"
                 )
         elif fs.isfile(path):
             matches = [path]
@@ -193,15 +200,20 @@ def _misnamed(fs: Any, path: str) -> bool:
     name (``.ndjson``, ``.jsonl.bz2``), a ``.json`` file holding records or a Parquet file
     named otherwise (their first bytes read from the store); they were skipped without a
     word."""
+    import lzma
+
     lower = path.lower()
     if JSON_LINES_NAME.search(lower):
         return True
     try:
         with fs.open(path, "rb") as f:
+            if TABLE_NAME.search(lower) or OTHER_CODEC_JSON_NAME.search(lower):
+                # a CSV/TSV table, JSON compressed with bz2 or xz
+                return records_elsewhere(path, json_stream_head(f, path, 1 << 18))
             if not lower.endswith(JSON_SUFFIXES):
                 return bool(f.read(4) == b"PAR1")  # Parquet named otherwise (.pq)
             return holds_records(json_stream_head(f, path))
-    except (OSError, ValueError, zlib.error, zstandard.ZstdError):
+    except (OSError, ValueError, EOFError, lzma.LZMAError, zlib.error, zstandard.ZstdError):
         return False  # a file no reader reads is none of our business, as locally
 
 
@@ -393,6 +405,12 @@ def _run_in(
     plan = Plan(cfg, shards, str(work.resolve()), reference, threads)
 
     fingerprint = _fingerprint(plan, remote)
+    # Each task's done.json records the plan and the input it read (checked on resume).
+    plan = dataclasses.replace(
+        plan,
+        digest=hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest(),
+        states=tuple(fingerprint["shards"]),
+    )
     _refuse_links(work)
     if not (work / "plan.json").is_file():
         # Not a work folder of curate's (it writes plan.json first): its stage-named
@@ -581,8 +599,11 @@ def _check_remote_out(url: str, inputs: Sequence[str], given: Sequence[str]) -> 
         isinstance(marker, dict)
         and marker.get("tool") == "curagate"
         and marker.get("complete") is True
-        and marker.get("command") == "curate"
     ):
+        marker = None
+    if marker is not None and (why := other_output(url, marker.get("command"), "curate")):
+        raise InputError(why)
+    if marker is None or marker.get("command") != "curate":
         raise InputError(
             f"--out {url}: directory exists and is not a curagate output (no complete curate "
             f"marker {MARKER_NAME}); choose a new or empty directory (curate replaces its "

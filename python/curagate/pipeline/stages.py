@@ -93,6 +93,11 @@ class Plan:
     work: str
     reference: Reference | None = None
     threads: int | None = None
+    # The digest of the run's plan (config, inputs and their file state, references) and
+    # each shard's entry in it ([name, file state]), aligned with ``shards``: what a task's
+    # done.json records as its identity (:func:`_identity`).
+    digest: str = ""
+    states: tuple[Any, ...] = ()
 
     @property
     def dedup(self) -> bool:
@@ -151,17 +156,41 @@ def _intact(folder: Path, recorded: Any) -> bool:
     return isinstance(recorded, dict) and _file_digests(folder) == recorded
 
 
-def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+# done.json's record of which task wrote the folder (:func:`_identity`).
+TASK = "task"
+
+
+def _identity(plan: Plan, stage: str, task: str | None, shard: Shard | None = None) -> Any:
+    """What a task is: its stage, its index (a shard's, a band partition's; None for the
+    one-node stages), the plan it ran under and, for a shard's task, the input it read with
+    that input's file state. Recorded in done.json and compared on resume: two finished
+    filter/ folders swapped by hand were each sealed and intact, so each was resumed as
+    the other shard's task (stats.json's per-input counts swapped, clusters.parquet not
+    the one-process run's, verify ok)."""
+    identity: dict[str, Any] = {"stage": stage, "task": task, "plan": plan.digest}
+    if shard is not None:
+        i = plan.shards.index(shard)
+        identity["input"] = {
+            "name": shard.name,
+            "state": plan.states[i] if i < len(plan.states) else None,
+        }
+    return json.loads(json.dumps(identity))  # as done.json reads back (tuples as lists)
+
+
+def _task(final: Path, identity: Any, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Run ``body`` into a fresh temporary folder, then rename it to ``final``.
 
-    A finished task is skipped (its recorded result returned). A retried or
-    duplicate attempt that loses the rename race discards its own folder:
-    every attempt computes the same bytes.
+    A finished task is skipped (its recorded result returned) when its done.json is
+    sealed, its files are intact and it records this task's ``identity``; a folder of
+    another task (moved or copied there by hand) runs again. A retried or duplicate
+    attempt that loses the rename race discards its own folder: every attempt computes
+    the same bytes.
     """
     previous = done(final)
     if (
         previous is not None
         and _seal(previous) == previous.get(SEAL)
+        and previous.get(TASK) == identity
         and _intact(final, previous.get(FILES))
     ):
         return {**previous, "resumed": True}
@@ -171,6 +200,7 @@ def _task(final: Path, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]
     started = time.perf_counter()
     try:
         result = body(tmp)
+        result[TASK] = identity
         # Facts of this attempt, for benchmarks (never written into outputs).
         result["seconds"] = round(time.perf_counter() - started, 4)
         result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -266,7 +296,12 @@ def _save(path: Path, array: np.ndarray[Any, Any]) -> None:
 
 def sketch(plan: Plan, shard: Shard) -> dict[str, Any]:
     """Read, validate and sketch one shard (stage 1)."""
-    return _task(plan.dir("sketch", f"{shard.index:05d}"), lambda tmp: _sketch(plan, shard, tmp))
+    task = f"{shard.index:05d}"
+    return _task(
+        plan.dir("sketch", task),
+        _identity(plan, "sketch", task, shard),
+        lambda tmp: _sketch(plan, shard, tmp),
+    )
 
 
 def _sketch(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
@@ -439,7 +474,9 @@ def layout(plan: Plan) -> Layout:
 
 def groups(plan: Plan) -> dict[str, Any]:
     """Exact groups (stage 2): group ids in order of first occurrence."""
-    return _task(plan.dir("groups"), lambda tmp: _groups(plan, tmp))
+    return _task(
+        plan.dir("groups"), _identity(plan, "groups", None), lambda tmp: _groups(plan, tmp)
+    )
 
 
 def _groups(plan: Plan, tmp: Path) -> dict[str, Any]:
@@ -489,7 +526,12 @@ def _shard_data(plan: Plan) -> tuple[list[Any], list[Any]]:
 
 def bucket(plan: Plan, partition: int) -> dict[str, Any]:
     """Candidate pairs of one band partition and the verdicts the replay can need (stage 3)."""
-    return _task(plan.dir("bucket", f"{partition:02d}"), lambda tmp: _bucket(plan, partition, tmp))
+    task = f"{partition:02d}"
+    return _task(
+        plan.dir("bucket", task),
+        _identity(plan, "bucket", task),
+        lambda tmp: _bucket(plan, partition, tmp),
+    )
 
 
 # Bytes one band entry costs while its sub-partition's candidate pairs are
@@ -611,7 +653,9 @@ def _bucket(plan: Plan, p: int, tmp: Path) -> dict[str, Any]:
 
 def cluster(plan: Plan) -> dict[str, Any]:
     """Union-find over the verdicts and survivors by priority (stage 4, one node)."""
-    return _task(plan.dir("cluster"), lambda tmp: _cluster(plan, tmp))
+    return _task(
+        plan.dir("cluster"), _identity(plan, "cluster", None), lambda tmp: _cluster(plan, tmp)
+    )
 
 
 def _cluster(plan: Plan, tmp: Path) -> dict[str, Any]:
@@ -725,7 +769,12 @@ def _best(
 
 def filter_shard(plan: Plan, shard: Shard) -> dict[str, Any]:
     """Kept / removed rows, cluster rows and counts of one shard (stage 5)."""
-    return _task(plan.dir("filter", f"{shard.index:05d}"), lambda tmp: _filter(plan, shard, tmp))
+    task = f"{shard.index:05d}"
+    return _task(
+        plan.dir("filter", task),
+        _identity(plan, "filter", task, shard),
+        lambda tmp: _filter(plan, shard, tmp),
+    )
 
 
 def _filter(plan: Plan, shard: Shard, tmp: Path) -> dict[str, Any]:
