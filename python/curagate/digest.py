@@ -113,11 +113,15 @@ def require_unchanged(
 def tree_paths(root: str | os.PathLike[str], *, skip_hidden: bool = True) -> list[str]:
     """The POSIX relative paths :func:`hash_tree` hashes, sorted, without reading them."""
     base = Path(root)
-    return [rel.as_posix() for rel in _files_under(base) if not (skip_hidden and _hidden(rel))]
+    return [
+        rel.as_posix()
+        for rel in _files_under(base, skip_hidden=skip_hidden)
+        if not (skip_hidden and _hidden(rel))
+    ]
 
 
 def walk_once(
-    top: Path, seen: set[tuple[int, int]] | None = None
+    top: Path, seen: set[tuple[int, int]] | None = None, *, skip_hidden: bool = False
 ) -> Iterator[tuple[Path, list[str]]]:
     """(folder, the names of its entries that are not folders) of every folder under
     ``top``, links to folders followed, each folder once (a link back up the tree is not
@@ -126,9 +130,17 @@ def walk_once(
     was neither hashed nor part of the identity, and a changed model passed as the same.
     Subfolders are walked in sorted order, so a folder reached twice is named by the first
     name in sorted order, not by the filesystem's listing order (ext4 and tmpfs gave two
-    digests)."""
+    digests).
+
+    With ``skip_hidden``, hidden folders below ``top`` are not walked, and so not taken
+    as seen: a visible link to one (`1_Pooling` -> `.p`) is walked under its own name.
+    Walked and then left out by the caller, `.p` (first in sorted order) had taken the
+    folder: `1_Pooling` was never walked, and the pooling config was in no digest (two
+    models with other pooling shared model_sha256 and cached vectors)."""
     seen = set() if seen is None else seen
     for folder, dirs, files in os.walk(top, followlinks=True):
+        if skip_hidden:
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
         dirs.sort()
         here = Path(folder)
         st = here.stat()
@@ -139,11 +151,12 @@ def walk_once(
         yield here, files
 
 
-def _files_under(base: Path) -> list[Path]:
-    """Every file under ``base`` (relative, sorted), links followed (:func:`walk_once`)."""
+def _files_under(base: Path, *, skip_hidden: bool) -> list[Path]:
+    """Every file under ``base`` (relative, sorted), links followed (:func:`walk_once`);
+    with ``skip_hidden``, none in a hidden folder (its hidden files are the caller's)."""
     return sorted(
         (here / f).relative_to(base)
-        for here, files in walk_once(base)
+        for here, files in walk_once(base, skip_hidden=skip_hidden)
         for f in files
         if (here / f).is_file()
     )
@@ -155,7 +168,7 @@ def copy_hashed(root: str | os.PathLike[str], dest: str | os.PathLike[str]) -> d
     the sha256 of exactly the bytes now in ``dest``, read once."""
     base, out_root = Path(root), Path(dest)
     out: dict[str, str] = {}
-    for rel in _files_under(base):
+    for rel in _files_under(base, skip_hidden=True):
         if _hidden(rel):
             continue
         p, target = base / rel, out_root / rel

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import pyarrow as pa
@@ -89,7 +89,9 @@ def default_model_dir() -> Path:
 
 def resolve_model_dir(model: str | Path | None) -> Path:
     if model is None:
-        return default_model_dir()
+        path = default_model_dir()
+        _refuse_unhashed_loads(path)
+        return path
     path = Path(model).expanduser()
     # Named by its path, not an option: curate takes it as --embed-model or
     # semantic.model, split and leakage as --model.
@@ -103,7 +105,90 @@ def resolve_model_dir(model: str | Path | None) -> Path:
             f"embedding model {str(model)!r}: not a sentence-transformers or transformers "
             "model directory (no modules.json or config.json in it)"
         )
-    return path.resolve()
+    path = path.resolve()
+    _refuse_unhashed_loads(path)
+    return path
+
+
+def _refuse_unhashed_loads(model_dir: Path) -> None:
+    """InputError (exit 2) when loading the model would read files its digest
+    (:func:`model_fingerprint`, which skips hidden files) leaves out: a file that is not
+    a regular one (a FIFO, a device), a module folder
+    ``modules.json`` names that is hidden or outside the folder, a shard an index names
+    there (train's check of its base). Found by attack: a pooling module in ``.pool`` was
+    loaded, not hashed: two models with other pooling had one model_sha256, and the
+    embedding cache served one's vectors to the other."""
+    import json
+
+    from curagate.digest import walk_once
+    from curagate.export.manifest import refuse_unhashed_loads
+    from curagate.io.outputs import read_regular
+
+    # Not a file of the digest, and sentence-transformers opens it as one: a FIFO
+    # modules.json hung curate for ever inside the loader.
+    for folder, names in walk_once(model_dir):
+        for name in names:
+            f = folder / name
+            if f.exists() and not f.is_file() and not name.startswith("."):
+                raise InputError(
+                    f"{f}: not a regular file (a FIFO, socket or device); the embedding "
+                    "model's loader would read it (and wait on a FIFO for ever): replace it "
+                    "with the file itself"
+                )
+    refuse_unhashed_loads(model_dir, "the embedding model")
+    listing = model_dir / "modules.json"
+    try:
+        modules = json.loads(read_regular(listing, 1 << 20, follow_links=True))
+    except (OSError, ValueError):
+        return  # none, or one sentence-transformers cannot read either: it says so on load
+    for i, module in enumerate(modules if isinstance(modules, list) else []):
+        where = module.get("path") if isinstance(module, dict) else None
+        if isinstance(where, str):
+            _refuse_hidden_module(model_dir, listing, f"module {i}'s path", where)
+            _refuse_hidden_routes(model_dir, PurePosixPath(where), set())
+
+
+def _refuse_hidden_module(model_dir: Path, listing: Path, what: str, where: str) -> None:
+    rel = PurePosixPath(where)
+    if rel.is_absolute() or any(part.startswith(".") for part in rel.parts):
+        raise InputError(
+            f"{listing}: {what} {where!r} is a hidden folder or lies outside "
+            f"{model_dir}; curagate hashes the model folder's files but not hidden ones "
+            "or others, so the model's digest (and its embedding cache) would not cover "
+            "what sentence-transformers loads: move the module into a visible folder of "
+            "the model and name it there"
+        )
+
+
+def _refuse_hidden_routes(model_dir: Path, module: PurePosixPath, seen: set[PurePosixPath]) -> None:
+    """The modules a module folder loads in turn, as sentence-transformers' Router (and
+    Asym, its old name) does: the keys of ``types`` in its router_config.json (else its
+    config.json) are folders below it, each maybe a Router again. Found by attack: a
+    Router's pooling module in ``1_Router/.qp`` was loaded, not hashed (two models with
+    other pooling had one model_sha256 and shared cached vectors). Each folder once: a
+    key "" names the Router's own folder."""
+    import json
+
+    from curagate.io.outputs import read_regular
+
+    if module in seen:
+        return
+    seen.add(module)
+    for name in ("router_config.json", "config.json"):
+        config_file = model_dir / module / name
+        try:
+            config = json.loads(read_regular(config_file, 1 << 20, follow_links=True))
+        except (OSError, ValueError):
+            continue  # none, or one the loader cannot read either: it says so on load
+        if not config:
+            continue  # the loader too falls back to config.json on an empty config
+        types = config.get("types") if isinstance(config, dict) else None
+        for key in types if isinstance(types, dict) else []:
+            if not isinstance(key, str):
+                continue
+            _refuse_hidden_module(model_dir, config_file, "Router module", key)
+            _refuse_hidden_routes(model_dir, module / key, seen)
+        return
 
 
 def model_identity(model: str | Path | None) -> dict[str, str]:

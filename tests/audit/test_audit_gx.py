@@ -117,3 +117,20 @@ def test_a_rule_raised_by_its_error_above_is_critical(tmp_path: Path) -> None:
     suite = load(tmp_path / "out" / "gx" / "expectation_suite.json")
     dup = next(e for e in suite["expectations"] if e["meta"]["rule"] == "DUP001")
     assert dup["severity"] == "critical" and dup["meta"]["severity"] == "error"
+
+
+@pytest.mark.parametrize("shown", [False, True])
+def test_gx_draws_its_metrics_bar_only_where_progress_is_shown(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    shown: bool,
+) -> None:
+    # Found by attack: `audit --gx --quiet` (and off a terminal) printed GX's tqdm
+    # "Calculating Metrics" bars to stderr, into CI logs.
+    monkeypatch.setenv("CURAGATE_PROGRESS", "always" if shown else "never")
+    recs = [{"prompt": f"question number {i} here", "completion": "c"} for i in range(7)]
+    data = write_records(tmp_path / "d.jsonl", recs)
+    capfd.readouterr()
+    audit([data], out=tmp_path / "out", gx=True)
+    assert ("Calculating Metrics" in capfd.readouterr().err) is shown

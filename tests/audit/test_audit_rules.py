@@ -723,6 +723,40 @@ def test_a_timestamp_or_decimal_label_column_is_counted_not_a_crash(tmp_path: An
         assert sum(counts.values()) == 10 and len(counts) == 2, counts
 
 
+def test_equal_numbers_are_one_label_class_however_the_input_is_split(tmp_path: Path) -> None:
+    # Found by attack: the class was the JSON of the value Arrow typed per file and per
+    # batch, so labels 0/1 in one file and 0.0/1.0 in another were four classes at 25%
+    # (LBL001 fired), the same rows in one file two; labels 1 and 2 with one 1.0 counted a
+    # class "2.0" the data never held. True stays apart from 1.
+    def rows(start: int, labels: list[Any]) -> list[Record]:
+        return [{**pc(start + i), "cls": v} for i, v in enumerate(labels)]
+
+    ints = rows(0, [0, 1] * 10)
+    floats = rows(100, [0.0, 1.0] * 10)
+    a = write_records(tmp_path / "a.jsonl", ints)
+    b = write_records(tmp_path / "b.jsonl", floats)
+    both = write_records(tmp_path / "ab.jsonl", ints + floats)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("labels: {field: cls, min_share: 0.3}\n", encoding="utf-8")
+    split = audit([a, b], config=cfg, out=tmp_path / "split")
+    one = audit([both], config=cfg, out=tmp_path / "one")
+    expected = {"0": 20, "1": 20}
+    assert split["stats"]["labels"]["counts"] == one["stats"]["labels"]["counts"] == expected
+    assert "LBL001" not in rules_found(split) and split["findings"] == one["findings"]
+
+    def labels_section(out: Path) -> str:
+        md = (out / "audit.md").read_text(encoding="utf-8")
+        return md[md.index("## Labels") :].split("\n## ")[0]
+
+    assert labels_section(tmp_path / "split") == labels_section(tmp_path / "one")
+    mixed = write_records(tmp_path / "m.jsonl", rows(200, [1, 2] * 5 + [1.0]))
+    counts = audit([mixed], config=cfg, out=tmp_path / "m")["stats"]["labels"]["counts"]
+    assert counts == {"1": 6, "2": 5}
+    bools = write_records(tmp_path / "t.jsonl", rows(300, [True, False] * 10))
+    counts = audit([a, bools], config=cfg, out=tmp_path / "t")["stats"]["labels"]["counts"]
+    assert counts == {"0": 10, "1": 10, "false": 10, "true": 10}
+
+
 @pytest.mark.parametrize("blank", ["\u2060", "\ufeff\u00ad", "\u200c \u200d"])
 def test_a_completion_of_only_format_characters_is_empty_to_audit(
     blank: str, run_audit: Callable[..., dict[str, Any]]

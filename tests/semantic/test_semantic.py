@@ -349,6 +349,176 @@ def test_a_model_file_in_a_linked_folder_is_part_of_the_identity(tmp_path: Path)
     assert model_fingerprint(model) != before
 
 
+@pytest.mark.parametrize("link", ["1_Pooling", "sub/1_Pooling"])
+def test_a_visible_link_to_a_hidden_folder_is_hashed_under_its_visible_name(
+    tmp_path: Path, link: str
+) -> None:
+    # Found by attack: the walk took each folder once, in sorted order, hidden ones too:
+    # `.p` (sorted first, then left out as hidden) took the folder, and `1_Pooling`, a link
+    # to it, was never walked: the pooling config was in no digest, and two models with
+    # other pooling shared model_sha256 (and cached vectors).
+    from curagate.digest import copy_hashed, hash_tree, tree_paths
+    from curagate.semantic import model_fingerprint, model_identity
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    hidden = model / ".p"
+    hidden.mkdir()
+    (hidden / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
+    (model / link).parent.mkdir(exist_ok=True)
+    (model / link).symlink_to(hidden)
+    (model / ".q").symlink_to(model / link)  # a hidden link to it takes nothing either
+    want = sorted([f"{link}/config.json", "config.json"])
+    assert tree_paths(model) == want and sorted(hash_tree(model)) == want
+    assert sorted(copy_hashed(model, tmp_path / "copy")) == want
+    before = model_identity(model)["model_sha256"]
+    (hidden / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    model_fingerprint.cache_clear()  # once per process: as each CLI run hashes it
+    assert model_identity(model)["model_sha256"] != before
+
+
+@pytest.mark.parametrize("module_path", [".pool", "1_Pooling/../.pool", "../pool_out"])
+def test_a_module_folder_the_model_digest_skips_is_refused(
+    tmp_path: Path, module_path: str
+) -> None:
+    # Found by attack: modules.json named a hidden folder (`.pool`) as the pooling
+    # module's; sentence-transformers loads it, the digest (hidden files skipped) did
+    # not hash it: two models with other pooling had one model_sha256, and the embedding
+    # cache served the first one's vectors to the second.
+    from curagate.semantic import model_identity
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    pooling = tmp_path / "pool_out" if module_path.startswith("..") else model / ".pool"
+    pooling.mkdir()
+    (pooling / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": module_path,
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    (model / "modules.json").write_text(json.dumps(modules))
+    for attempt in (
+        lambda: model_identity(model),
+        lambda: Embedder.create(model, cache_dir=tmp_path / "cache"),
+    ):
+        with pytest.raises(InputError, match=rf"modules\.json: module 1's path {module_path!r}"):
+            attempt()
+    assert not (tmp_path / "cache").exists()
+
+
+def _router_model(model: Path, routes: dict[str, str], config: str = "router_config.json") -> Path:
+    """A model whose second module is a Router loading ``routes`` (its folder: pooling)."""
+    router = model / "1_Router"
+    router.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    pooling = "sentence_transformers.sentence_transformer.modules.pooling.Pooling"
+    types = {}
+    for key, folder in routes.items():
+        (router / folder).mkdir(parents=True, exist_ok=True)
+        (router / folder / "config.json").write_text('{"pooling_mode": "mean"}')
+        types[key] = pooling
+    structure = {"query": list(types), "document": list(types)}
+    (router / config).write_text(json.dumps({"types": types, "structure": structure}))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Router", "type": "sentence_transformers.models.Router"},
+    ]
+    (model / "modules.json").write_text(json.dumps(modules))
+    return model
+
+
+@pytest.mark.parametrize("config", ["router_config.json", "config.json"])
+@pytest.mark.parametrize("key", [".qp", "sub/.qp", ".."])
+def test_a_router_module_the_model_digest_skips_is_refused(
+    tmp_path: Path, config: str, key: str
+) -> None:
+    # Found by attack: a Router's router_config.json (or config.json, the old Asym's) named
+    # a hidden folder (`1_Router/.qp`) as a route's pooling module: sentence-transformers
+    # loads it, the digest skipped it, and two models with other pooling shared one
+    # model_sha256 and the embedding cache's vectors.
+    from curagate.semantic import model_identity
+
+    model = _router_model(tmp_path / "model", {key: key}, config)
+    for attempt in (
+        lambda: model_identity(model),
+        lambda: Embedder.create(model, cache_dir=tmp_path / "cache"),
+    ):
+        with pytest.raises(InputError, match=rf"1_Router/{config}: Router module {key!r}"):
+            attempt()
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_router_of_visible_modules_is_hashed_whole(tmp_path: Path) -> None:
+    from curagate.semantic import model_identity
+
+    model = _router_model(tmp_path / "model", {"query_0_Pooling": "query_0_Pooling", "": "."})
+    before = model_identity(model)["model_sha256"]  # a key "" (the Router's folder): no loop
+    (model / "1_Router" / "query_0_Pooling" / "config.json").write_text('{"pooling_mode": "cls"}')
+    from curagate.semantic import model_fingerprint
+
+    model_fingerprint.cache_clear()
+    assert model_identity(model)["model_sha256"] != before
+
+
+@pytest.mark.slow  # builds and saves a Router model with sentence-transformers (~20 s)
+def test_a_router_model_saved_by_sentence_transformers_names_no_hidden_route(
+    tmp_path: Path,
+) -> None:
+    # The layout sentence-transformers writes (Router.for_query_document, save) passes; the
+    # attack's, a route moved into a hidden folder, is refused.
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Router
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from curagate.semantic import model_identity
+
+    base = SentenceTransformer(str(resolve_model_dir(None)), device="cpu")
+    width = getattr(base, "get_embedding_dimension", base.get_sentence_embedding_dimension)()
+    router = Router.for_query_document([Pooling(width, "mean")], [Pooling(width, "cls")])
+    model = tmp_path / "rt"
+    SentenceTransformer(modules=[base[0], router], device="cpu").save(str(model))
+    assert model_identity(model)["model_sha256"]
+    routes = model / "1_Router"
+    (routes / "query_0_Pooling").rename(routes / ".qp")
+    config = json.loads((routes / "router_config.json").read_text())
+    config["types"][".qp"] = config["types"].pop("query_0_Pooling")
+    config["structure"]["query"] = [".qp"]
+    (routes / "router_config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError, match=r"router_config\.json: Router module '\.qp'"):
+        model_identity(model)
+
+
+@pytest.mark.slow  # a curate process each
+@pytest.mark.parametrize("name", ["modules.json", "1_Pooling/config.json", "tokenizer.json"])
+def test_a_fifo_the_model_loader_would_read_is_refused_not_waited_on(
+    tmp_path: Path, name: str
+) -> None:
+    # Found by attack: a FIFO modules.json in the embedding model's folder hung curate
+    # for ever inside sentence-transformers.
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_dir(None), model)
+    (model / name).unlink()
+    os.mkfifo(model / name)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": CAPITAL}) + "\n")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root / "python"), "XDG_CACHE_HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "curagate", "curate", str(src), "--out", str(tmp_path / "o"),
+         "--semantic", "--embed-model", str(model)],
+        capture_output=True, text=True, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert f"{model / name}: not a regular file" in proc.stderr
+
+
 def test_a_fifo_in_the_embedding_cache_is_skipped_not_waited_on(tmp_path: Path) -> None:
     from curagate.semantic import EmbeddingCache
 

@@ -605,6 +605,31 @@ def test_pages_need_a_login_and_a_viewer_sees_no_promote_control(
     assert 'id="promote"' in client.get("/models/bot/versions/2").text
 
 
+def test_who_promoted_is_marked_unsigned_when_the_row_that_did_it_proves_no_one(
+    client: TestClient, world: World
+) -> None:
+    # v1 went to production before the registry had users: its actor is free text (it
+    # could as well read "alice + bob"), so the page must not show it as a two-person
+    # approval. v2's promotion by two approvers through the API is signed.
+    _, b, rid = _v2_requested(client, world)
+    approved = client.post(
+        f"/api/v1/promotion-requests/{rid}/approve", json={"reason": "ok"}, headers=b
+    )
+    assert approved.status_code == 200
+    login(client, world, "vera")
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r'<tr class="stage-\w+">\s*<td>bot</td>\s*<td><a [^>]*>v(\d+)</a></td>.*?'
+            r"<td>([^<]*(?:<span[^>]*>[^<]*</span>)?)</td>\s*</tr>",
+            client.get("/").text,
+            re.S,
+        )
+    }
+    assert rows["1"].startswith("ci <span") and "(unsigned)" in rows["1"]
+    assert rows["2"] == "alice + bob"  # signed with bob's actor key, alice's request too
+
+
 def test_compare_lists_flips_filters_and_pages(client: TestClient, world: World) -> None:
     login(client, world, "vera")
     page = client.get("/compare?a=2&changed=1").text

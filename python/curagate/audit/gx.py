@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from curagate import progress
 from curagate.audit.config import AuditConfig
 from curagate.audit.engine import AuditResult
 from curagate.audit.rules import RULES
@@ -143,6 +144,12 @@ def validate(result: AuditResult, cfg: AuditConfig) -> tuple[dict[str, Any], dic
         raise CuragateError("--gx: no valid record to validate (every row was unreadable)")
     df = pd.DataFrame(result.table)
     context = gx.get_context(mode="ephemeral")
+    if not progress.enabled():
+        # Under --quiet, or off a terminal, no library bar (as every curagate bar): GX's
+        # tqdm "Calculating Metrics" bars went to stderr, into CI logs.
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(name="curagate")
     asset = source.add_dataframe_asset(name="audit")
     batch_def = asset.add_batch_definition_whole_dataframe("all rows")

@@ -16,7 +16,6 @@ both paths record the same hits in the same order.
 
 from __future__ import annotations
 
-import json
 import operator
 from collections import Counter
 from collections.abc import Iterable
@@ -43,7 +42,7 @@ from curagate.audit.rules import CHECKS, RULES, BatchView, Checks, RowHit
 from curagate.audit.rules.pii import SCAN_RULES, in_quarantined
 from curagate.audit.stats import add_counts
 from curagate.errors import CuragateError
-from curagate.records import Batch, RecordFormat
+from curagate.records import Batch, RecordFormat, label_text
 
 if TYPE_CHECKING:
     from curagate.audit.engine import _Tokenizer
@@ -421,7 +420,7 @@ class ShardAuditor:
         if name not in batch.table.schema.names:
             return [None] * batch.table.num_rows
         out = [
-            None if lv is None else _label_text(lv) for lv in batch.table.column(name).to_pylist()
+            None if lv is None else label_text(lv) for lv in batch.table.column(name).to_pylist()
         ]
         self.part.labels.update(x for x in out if x is not None)
         return out
@@ -456,7 +455,7 @@ class ShardAuditor:
                 if lv is None:
                     labels_col.append(None)
                 else:
-                    label = _label_text(lv)
+                    label = label_text(lv)
                     part.labels[label] += 1
                     labels_col.append(label)
             if fmt == RecordFormat.CHAT:
@@ -564,11 +563,3 @@ def _row_hits(checks: Checks, view: BatchView) -> list[RowHit]:
         raise RuntimeError(
             f"audit rules {checks.name!r} failed on {view.source}: {type(e).__name__}: {e}"
         ) from e
-
-
-def _label_text(value: Any) -> str:
-    """A label as the distribution counts it: a string as it is, any other value as JSON,
-    a Parquet timestamp, date or decimal as its text (they were a TypeError, exit 3)."""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, default=str)

@@ -14,7 +14,9 @@ webhooks: after each waiver, promotion request, promotion and rollback, a JSON P
 --webhook URL, signed (X-Curagate-Signature: sha256=HMAC of the body) with
 $CURAGATE_WEBHOOK_SECRET when set; retried on errors, failures logged, never blocking.
 
-exit codes: 0 stopped cleanly, 2 usage or input error (missing or broken registry)
+exit codes: 0 stopped cleanly, 1 refused to start on tampering found (an older copy of the
+database than --head-file records, a schema version set back by hand), 2 usage or input error
+(missing or broken registry)
 """
 
 from __future__ import annotations

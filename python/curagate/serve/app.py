@@ -735,6 +735,7 @@ def create_app(
                 "digest": mv.artifact_digest,
                 "created_at": mv.created_at,
                 "promoted_by": o["promoted_by"],
+                "promotion_signed": o["promotion_signed"],
             }
             rows.append(row)
             if mv.stage == "production":
