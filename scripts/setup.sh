@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Fresh machine -> working curagate: virtualenv, every Python extra, the Rust
-# extension built in release mode, then the main job on the bundled example.
+# Fresh machine -> working curagate: virtualenv, the Python extras all, dev and gguf-verify
+# (not qlora: bitsandbytes is for a CUDA GPU), the Rust extension built in release mode,
+# then the main job on the bundled example.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian's Chromium for the release service's browser tests (Playwright drives it; it
-# never downloads a browser). Needs root or sudo on a fresh machine.
+# never downloads a browser). Needs apt and root or sudo on a fresh machine; elsewhere,
+# put a Chromium named `chromium` on the PATH first (the browser tests fail without it).
 if ! command -v chromium >/dev/null; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
