@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -309,6 +309,36 @@ _JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
+def _is_day(value: str) -> bool:
+    """Whether ``value`` (a number's digits) is also an ISO date, YYYYMMDD: a date beside
+    ISO times, a number beside numbers (their order is the same either way)."""
+    if len(value) != 8 or not value.isdigit():
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _exact_number(value: str, where: tuple[str, int, int | None], column: str) -> int | Decimal:
+    """A JSON number's text as the number it is: an int, else a Decimal (exact; Python
+    compares it with ints, floats and Decimals exactly)."""
+    # 4300 digits: Python's limit on int(str); a Decimal holds longer ones.
+    if _JSON_INT.fullmatch(value) is not None and len(value) <= 4300:
+        return int(value)
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        # An exponent past 10^18 (`1e9999999999999999999`): no Decimal holds it.
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise InputError(
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {shown!r}, a number "
+            "whose exponent is too large to be ordered; write the time as a number with an "
+            "exponent under 10^18 (epoch seconds, ms or ns) or an ISO-8601 time"
+        ) from None
+
+
 def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
     """Make timestamps comparable: (0, number) or (1, nanoseconds since the epoch);
     ISO strings are parsed, naive times are UTC, a date is its midnight."""
@@ -319,6 +349,13 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
     if isinstance(value, _Nanos):
         return (1, int(value))
     extra_ns, written = 0, value
+    if isinstance(value, str) and _JSON_NUMBER.fullmatch(value) and not _is_day(value):
+        # A number written as a string (epoch seconds, ms or ns; a JSON number column the
+        # reader keeps as its values' strings since doubles would round its integers,
+        # docs/formats.md): the number, exactly. Read as a double, "1700000000.123456789"
+        # and "...788" were one time, and Python's ISO parser took digits for a date and
+        # a time (epoch ns "1701011210000000000" was 1701-01-12, tied with 10 s earlier).
+        return (0, _exact_number(value, where, column))
     if isinstance(value, str):
         # Python's datetime holds microseconds: the digits past them (pandas' nanosecond
         # times, .NET's ticks) are kept as nanoseconds, so two times 1 ns apart are not one
@@ -331,16 +368,10 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            # A number column the reader keeps as its values' strings, since doubles
-            # would round its integers (docs/formats.md): the numbers, exactly.
-            if _JSON_NUMBER.fullmatch(value) is None:
-                raise InputError(
-                    f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, "
-                    "which is not an ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
-                ) from None
-            # 4300 digits: Python's limit on int(str); beyond it the value is inf anyway.
-            is_int = _JSON_INT.fullmatch(value) is not None and len(value) <= 4300
-            value = int(value) if is_int else float(value)
+            raise InputError(
+                f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, "
+                "which is not an ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+            ) from None
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, datetime.min.time())
     if isinstance(value, datetime):
@@ -1002,10 +1033,21 @@ def assign_rows(
     unit_times: list[Any] | None = None
     if times is not None:
         unit_times = [None] * n_units
+        row_times = [
+            _time_value(
+                times[r], where[r] if where is not None else ("input", r, None), time_column
+            )
+            for r in range(len(units))
+        ]
+        if any(t[0] == 0 for t in row_times):
+            # Digits that are also a date (YYYYMMDD) are numbers beside numbers: a JSON
+            # number 20240101 kept as a string was a date, and the column "mixed" kinds.
+            for r, t in enumerate(row_times):
+                if t[0] == 1 and isinstance(times[r], str) and _is_day(times[r]):
+                    row_times[r] = (0, int(times[r]))
         kinds: dict[int, int] = {}  # 0 number, 1 time -> first row of that kind
         for r, u in enumerate(units):
-            at = where[r] if where is not None else ("input", r, None)
-            t = _time_value(times[r], at, time_column)
+            t = row_times[r]
             kinds.setdefault(t[0], r)
             if unit_times[u] is None or t < unit_times[u]:
                 unit_times[u] = t
@@ -1015,8 +1057,8 @@ def assign_rows(
             other = where[stamp] if where is not None else ("input", stamp, None)
             raise InputError(
                 f"{_opt('--time')} column {time_column!r} mixes numbers ({_where(first)}) and "
-                "times "
-                f"({_where(other)}); use one kind"
+                f"times ({_where(other)}); write every time as a number (epoch seconds, ms "
+                "or ns) or every time as an ISO-8601 time (2024-05-01T12:00:00Z)"
             )
     unit_split = assign_units(
         sizes,
