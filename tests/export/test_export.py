@@ -731,10 +731,11 @@ def _rewrite_gguf(
     dest: Path,
     keys: dict[str, tuple[str, Any]] | None = None,
     tensors: dict[str, Any] | None = None,
+    drop: frozenset[str] = frozenset(),
 ) -> None:
     """A copy of the GGUF ``src`` with ``keys`` ({key: (GGUFValueType name, value)}) added
-    or changed and ``tensors`` (float32 arrays) added: keys and tensors llama.cpp obeys
-    and transformers' GGUF loader ignores."""
+    or changed, ``tensors`` (float32 arrays) added and the tensors named in ``drop`` left
+    out: keys and tensors llama.cpp obeys and transformers' GGUF loader ignores."""
     from gguf import GGUFReader, GGUFValueType, GGUFWriter
 
     keys = keys or {}
@@ -752,7 +753,8 @@ def _rewrite_gguf(
     for key, (vtype_name, value) in keys.items():
         writer.add_key_value(key, value, GGUFValueType[vtype_name])
     for t in reader.tensors:
-        writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
+        if t.name not in drop:
+            writer.add_tensor(t.name, t.data, raw_dtype=t.tensor_type)
     for name, data in (tensors or {}).items():
         writer.add_tensor(name, data)
     writer.write_header_to_file()
@@ -914,6 +916,111 @@ def test_gguf_export_and_recheck_refuse_config_keys_llama_cpp_cannot_honour(
             check_supported(bundle, bundle)  # export --gguf, before merging
         with pytest.raises(InputError, match=re.escape(named)):
             recheck_gguf(bundle, name, FIXED_CONVERSATIONS)  # GATE014 fails on it
+
+
+def _edit_weights(model_dir: Path, edit: Any) -> None:
+    """``model_dir``'s model.safetensors rewritten with ``edit`` applied to its tensors."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(model_dir / "model.safetensors")
+    edit(state)
+    save_file(state, model_dir / "model.safetensors", metadata={"format": "pt"})
+
+
+def _set_config(model_dir: Path, **keys: Any) -> None:
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, **keys}))
+
+
+def test_gguf_recheck_refuses_an_output_layer_config_json_and_safetensors_disagree_on(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by review: tie_word_embeddings: false without lm_head.weight in the
+    # safetensors makes transformers initialize the output layer at random (the gate
+    # evaluates that) while the exporter writes no output.weight (llama.cpp then uses the
+    # token embeddings); tie_word_embeddings: true beside an lm_head.weight that differs
+    # from the embeddings is read one way by transformers 5 (the file's lm_head, as the
+    # GGUF's output.weight) and the other by loaders that follow the key. Neither was
+    # checked: the export wrote such a GGUF, and GATE014 passed the second.
+    from transformers import AutoTokenizer
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import recheck_gguf, write_gguf_file
+    from curagate.export.gguf_tokenizer import determine_pre_tokenizer
+
+    name = "model.Q8_0.gguf"
+    tok = AutoTokenizer.from_pretrained(gguf_bundle)
+    pre = determine_pre_tokenizer(tok, gguf_bundle)
+
+    untied = tmp_path / "untied"
+    shutil.copytree(gguf_bundle, untied)
+    _edit_weights(untied, lambda state: state.pop("lm_head.weight"))
+    (untied / name).unlink()
+    _rewrite_gguf(gguf_bundle / name, untied / name, drop=frozenset({"output.weight"}))
+    named = (
+        f"{untied / 'config.json'}: tie_word_embeddings is false and the safetensors hold no "
+        "lm_head.weight"
+    )
+    with pytest.raises(InputError, match=re.escape(named)) as e:
+        recheck_gguf(untied, name, FIXED_CONVERSATIONS)  # GATE014 fails on it
+    assert "set tie_word_embeddings to true" in str(e.value)
+    with pytest.raises(InputError, match=re.escape(named)):
+        write_gguf_file(untied, tok, pre, "out")  # and export writes no such GGUF
+
+    tied = tmp_path / "tied"
+    shutil.copytree(gguf_bundle, tied)
+    _set_config(tied, tie_word_embeddings=True)
+    named = (
+        f"{tied / 'config.json'}: tie_word_embeddings is true and the safetensors hold an "
+        "lm_head.weight that differs from model.embed_tokens.weight"
+    )
+    with pytest.raises(InputError, match=re.escape(named)) as e:
+        recheck_gguf(tied, name, FIXED_CONVERSATIONS)
+    assert "set tie_word_embeddings to false" in str(e.value)
+    with pytest.raises(InputError, match=re.escape(named)):
+        write_gguf_file(tied, tok, pre, "out")
+
+    # Tied, with an lm_head.weight equal to the embeddings: every loader reads one model.
+    same = tmp_path / "same"
+    shutil.copytree(gguf_bundle, same)
+    _set_config(same, tie_word_embeddings=True)
+    _edit_weights(
+        same, lambda state: state.update(
+            {"lm_head.weight": state["model.embed_tokens.weight"].clone()}
+        )
+    )  # fmt: skip
+    (same / name).unlink()
+    write_gguf_file(same, tok, pre, "out")
+    assert recheck_gguf(same, name, FIXED_CONVERSATIONS).max_abs_logit_diff > 0
+
+
+def test_export_refuses_a_base_whose_output_layer_config_json_contradicts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The base of the case above: transformers loads a random output layer (another one on
+    # every load: the run trained on one, export merged onto another) or one that loaders
+    # following tie_word_embeddings do not; export refuses it before merging (exit 2),
+    # GGUF or not, naming the file, the key and the fix.
+    from .export_fixtures import build_base, build_run
+
+    for case, edit, config, named, fix in (
+        ("untied", lambda state: state.pop("lm_head.weight"), {},
+         "tie_word_embeddings is false and the safetensors hold no lm_head.weight",
+         "set tie_word_embeddings to true"),
+        ("tied", lambda state: None, {"tie_word_embeddings": True},
+         "tie_word_embeddings is true and the safetensors hold an lm_head.weight that "
+         "differs from model.embed_tokens.weight", "set tie_word_embeddings to false"),
+    ):  # fmt: skip
+        base = build_base(tmp_path / case / "base")
+        _edit_weights(base, edit)
+        _set_config(base, **config)
+        run = build_run(tmp_path / case / "run", base)
+        out = tmp_path / case / "out"
+        assert main(["export", str(run), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"{base / 'config.json'}: {named}" in err, err
+        assert fix in err and "Traceback" not in err
+        assert not out.exists()
 
 
 def test_gguf_export_and_recheck_read_config_keys_transformers_defaults(tmp_path: Path) -> None:

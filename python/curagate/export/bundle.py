@@ -654,6 +654,14 @@ def export_run(
         )
     _check_base_unquantized(info.base_dir)
     _check_base_loads_no_remote_code(info.base_dir)
+    from curagate.export.gguf_q8 import check_output_layer
+
+    try:  # merged, the bundle would inherit it (GGUF or not)
+        check_output_layer(info.base_dir)
+    except InputError as e:
+        raise InputError(
+            f"{e}; the run records the base's files, so train again on the corrected base"
+        ) from None
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
     report_keyid: str | None = None
     unverified: str | None = None

@@ -59,10 +59,9 @@ def _head_dim_is_default(value: Any, config: dict[str, Any]) -> bool:
 # re-attack: ``hidden_act: gelu`` in a bundle's config.json made the gate evaluate a GELU
 # model while llama.cpp serves the GGUF with SiLU, and GATE014 passed (the tiny model's
 # logits moved little). Not listed: ``pretraining_tp``, which transformers' Llama no longer
-# reads, and ``tie_word_embeddings``, which the GGUF follows (transformers ties only when
-# the safetensors lack ``lm_head.weight`` or hold the embeddings' values in it, and the
-# exporter writes ``output.weight`` exactly when they hold one; llama.cpp uses
-# ``token_embd`` without it).
+# reads, and ``tie_word_embeddings``, which the GGUF follows where the safetensors agree with
+# it (:func:`output_layer_problem`: the exporter writes ``output.weight`` exactly when they
+# hold ``lm_head.weight``; llama.cpp uses ``token_embd`` without it).
 _LLAMA_CPP_ASSUMES: tuple[tuple[str, Callable[[Any, dict[str, Any]], bool], str], ...] = (
     ("hidden_act", lambda v, _: v in ("silu", "swish"), "llama.cpp's llama runs SiLU"),
     ("attention_bias", lambda v, _: not v, "the exporter writes no bias tensors"),
@@ -94,6 +93,67 @@ def _check_supported(config: dict[str, Any], tokenizer: dict[str, Any], bundle: 
             f"{'; '.join(problems)}; export without --gguf (llama.cpp's convert_hf_to_gguf.py "
             "handles more architectures)"
         )
+
+
+def output_layer_problem(folder: Path, config: dict[str, Any]) -> str | None:
+    """Why ``folder``'s config.json (read as transformers reads it: ``config``) and its
+    safetensors disagree on the model's output layer, or None. Llama's names only
+    (``lm_head.weight``, ``model.embed_tokens.weight``): without the embeddings there the
+    folder is no model this check knows, and it says nothing.
+
+    Found by review: ``tie_word_embeddings: false`` without ``lm_head.weight`` makes
+    transformers initialize the output layer at random on each load (the run trained on one,
+    export merged onto another, the gate evaluated a third) while the exporter writes no
+    ``output.weight`` (llama.cpp then uses the token embeddings); ``tie_word_embeddings:
+    true`` beside an ``lm_head.weight`` that differs from the embeddings is read one way by
+    transformers 5 (the file's ``lm_head.weight``, as the GGUF's ``output.weight``) and the
+    other by loaders that follow the key. Export refused neither, and GATE014 passed the
+    second."""
+    from safetensors import safe_open
+
+    files: dict[str, Path] = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(f), "pt") as st:
+            files.update(dict.fromkeys(st.keys(), f))
+    head, embed = "lm_head.weight", "model.embed_tokens.weight"
+    if embed not in files:
+        return None
+    if not config.get("tie_word_embeddings"):
+        if head in files:
+            return None
+        return (
+            f"tie_word_embeddings is false and the safetensors hold no {head}: transformers "
+            "initializes the output layer at random on every load (another model each time), "
+            "while a GGUF of it uses the token embeddings (llama.cpp); set "
+            f"tie_word_embeddings to true if the output layer is the input embeddings, or "
+            f"restore {head}"
+        )
+    if head not in files:
+        return None
+    import torch
+
+    tensors = []
+    for key in (head, embed):
+        with safe_open(str(files[key]), "pt") as st:
+            tensors.append(st.get_tensor(key))
+    if torch.equal(*tensors):
+        return None
+    return (
+        f"tie_word_embeddings is true and the safetensors hold an {head} that differs from "
+        f"{embed}: loaders disagree on the output layer (transformers 5 keeps {head}, as the "
+        "GGUF does as output.weight; loaders that follow the key use the embeddings); set "
+        f"tie_word_embeddings to false if {head} is the output layer, or remove {head} if "
+        "the embeddings are"
+    )
+
+
+def check_output_layer(folder: Path, config: dict[str, Any] | None = None) -> None:
+    """InputError (exit 2) naming ``folder``'s config.json when it and the safetensors
+    disagree on the output layer (:func:`output_layer_problem`); ``config``: as
+    transformers reads it (read here when not given)."""
+    problem = output_layer_problem(folder, _model_config(folder) if config is None else config)
+    if problem is not None:
+        raise InputError(f"{folder / 'config.json'}: {problem}")
 
 
 def _model_config(folder: Path) -> dict[str, Any]:
@@ -271,6 +331,7 @@ def write_gguf_file(bundle: Path, tok: Any, pre: PreTokenizer, name: str | None 
     config = _model_config(bundle)
     tok_json = _read_json(bundle / "tokenizer.json")
     _check_supported(config, tok_json, bundle)
+    check_output_layer(bundle, config)
 
     state: dict[str, Any] = {}
     for f in sorted(bundle.glob("*.safetensors")):
@@ -522,6 +583,7 @@ def gguf_layout_problem(path: Path, folder: Path, tok: Any, pre: PreTokenizer) -
     except (OSError, ValueError, RecursionError, InputError) as e:
         return f"the bundle's config.json or tokenizer.json cannot be read ({str(e)[:200]})"
     _check_supported(config, tok_json, folder)
+    check_output_layer(folder, config)
     types, name = found.get("general.name", ([], ""))
     with tempfile.TemporaryDirectory(prefix="curagate-gguf-") as tmp:
         expected_path = Path(tmp) / "expected.gguf"

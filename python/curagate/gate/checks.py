@@ -149,7 +149,8 @@ EXPORTED_GGUF = Rule(
     Severity.ERROR,
     "a bundle's GGUF (written by `curagate export --gguf`) against the safetensors the gate "
     "evaluated: its config.json one llama.cpp can honour (SiLU, no biases, default RoPE and "
-    "`head_dim`), its metadata keys/values and tensor names, shapes, types and data (quantized "
+    "`head_dim`) and agreeing with the safetensors on the output layer (`tie_word_embeddings` "
+    "and `lm_head.weight`), its metadata keys/values and tensor names, shapes, types and data (quantized "
     "again, byte for byte) must be the ones export writes for them (`general.name` aside), "
     "and the file must hold no other byte than GGUFWriter's zero padding (nothing appended, "
     "tensors where the writer puts them), llama.cpp must tokenize like the bundle's tokenizer "
