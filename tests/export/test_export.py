@@ -705,6 +705,10 @@ def test_the_gate_rechecks_a_bundles_gguf_against_the_model_it_evaluated(
     out = run_gate(tiny_gate, str(gguf_bundle), base, tmp_path / "ok", device="cpu")
     check = next(c for c in out.report["checks"] if c["id"] == "GATE014")
     assert check["verdict"] == "pass", check
+    from importlib.metadata import version
+
+    here = version("gguf")
+    assert check["stats"]["gguf_version"] == {"exported_with": here, "checked_with": here}
     # random bytes where export's GGUF was, the manifest edited to match: the gate fails
     forged = _with_files(
         gguf_bundle, tmp_path / "forged", {"model.Q8_0.gguf": os.urandom(300_000)},
@@ -847,6 +851,54 @@ def test_the_gguf_recheck_compares_every_tensors_data_with_what_export_writes(
         with pytest.raises(CheckFailed, match=named) as e:
             recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
         assert "not the GGUF `curagate export --gguf` writes" in str(e.value)
+
+
+def test_the_gguf_recheck_names_the_gguf_version_that_wrote_the_file_and_its_own(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by review: the re-check quantizes with the gguf package installed where the gate
+    # runs; one whose writer or quantizer differs from the exporting install's would report
+    # an honest file as edited, with nothing saying the versions differed. The manifest
+    # records the exporting version (lineage.versions.export.gguf); the finding names both.
+    from importlib.metadata import version
+
+    from gguf import GGUFReader
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import recheck_gguf
+    from curagate.export.manifest import manifest_bytes
+
+    name = "model.Q8_0.gguf"
+    here = version("gguf")
+    assert load_manifest(gguf_bundle).lineage["versions"]["export"]["gguf"] == here
+    other = "0.16.0" if here != "0.16.0" else "0.17.0"
+    last = GGUFReader(gguf_bundle / name).tensors[-1]
+    at = int(last.data_offset) + int(last.n_bytes) - 1  # the last byte of the last tensor
+    for case, recorded, named in (
+        ("same", here, None),
+        ("other", other, f"the bundle's MANIFEST.json (lineage.versions.export) says gguf "
+         f"{other} wrote it, and gguf {here} re-checks it: another version may write other "
+         f"keys or quantize otherwise, so gate with gguf {other} installed"),
+        ("unrecorded", None, "the bundle's MANIFEST.json records no gguf version that wrote "
+         f"it, and gguf {here} re-checks it"),
+    ):  # fmt: skip
+        bundle = tmp_path / case
+        shutil.copytree(gguf_bundle, bundle)
+        manifest = load_manifest(bundle)
+        if recorded is None:
+            del manifest.lineage["versions"]["export"]["gguf"]
+        else:
+            manifest.lineage["versions"]["export"]["gguf"] = recorded
+        (bundle / "MANIFEST.json").write_bytes(manifest_bytes(manifest))
+        data = bytearray((bundle / name).read_bytes())
+        data[at] ^= 1
+        (bundle / name).write_bytes(bytes(data))
+        with pytest.raises(CheckFailed, match="not the GGUF `curagate export --gguf` writes") as e:
+            recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
+        if named is None:
+            assert "re-checks it" not in str(e.value), str(e.value)
+        else:
+            assert named in str(e.value), str(e.value)
 
 
 def test_the_gguf_recheck_refuses_bytes_no_gguf_reader_reads(

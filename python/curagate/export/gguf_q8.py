@@ -659,6 +659,48 @@ def gguf_layout_problem(path: Path, folder: Path, tok: Any, pre: PreTokenizer) -
     return None
 
 
+def gguf_versions(folder: Path) -> dict[str, str | None]:
+    """The ``gguf`` package version the bundle ``folder``'s export wrote its GGUF with (its
+    MANIFEST.json, ``lineage.versions.export.gguf``; None when it records none) and the one
+    installed here, which :func:`gguf_layout_problem` writes and quantizes with again."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from curagate.errors import CuragateError
+    from curagate.export.manifest import load_manifest
+
+    try:
+        recorded = load_manifest(folder).lineage["versions"]["export"]["gguf"]
+    except (CuragateError, KeyError, TypeError):
+        recorded = None
+    try:
+        here: str | None = version("gguf")
+    except PackageNotFoundError:  # pragma: no cover - the re-check imports it first
+        here = None
+    return {
+        "exported_with": recorded if isinstance(recorded, str) else None,
+        "checked_with": here,
+    }
+
+
+def _versions_note(versions: dict[str, str | None]) -> str:
+    """For a GGUF that is not the exporter's: which ``gguf`` versions wrote and re-wrote it,
+    when they may differ (another version may write other keys or quantize otherwise)."""
+    written, here = versions["exported_with"], versions["checked_with"]
+    if written is None:
+        return (
+            "; the bundle's MANIFEST.json records no gguf version that wrote it, and gguf "
+            f"{here} re-checks it: another version may write other keys or quantize otherwise"
+        )
+    if written != here:
+        return (
+            f"; the bundle's MANIFEST.json (lineage.versions.export) says gguf {written} wrote "
+            f"it, and gguf {here} re-checks it: another version may write other keys or "
+            f"quantize otherwise, so gate with gguf {written} installed before taking the "
+            "file for edited"
+        )
+    return ""
+
+
 def recheck_gguf(
     folder: Path, name: str, conversations: Sequence[list[dict[str, str]]]
 ) -> GgufResult:
@@ -693,7 +735,8 @@ def recheck_gguf(
         raise CheckFailed(
             f"{folder / name}: {problem}: not the GGUF `curagate export --gguf` writes for "
             f"the safetensors the gate evaluated (llama.cpp, which serves it, would run "
-            f"another model than the one checked); {fix}"
+            f"another model than the one checked){_versions_note(gguf_versions(folder))}; "
+            f"{fix}"
         )
     model: Any = AutoModelForCausalLM.from_pretrained(
         folder, dtype=torch.float32, local_files_only=True

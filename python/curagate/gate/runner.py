@@ -1683,7 +1683,7 @@ def _gguf_check(
     conversations and the first golden prompts; the files read are the ones loaded (a
     signed run's private copy)."""
     from curagate.export.bundle import FIXED_CONVERSATIONS, MAX_GOLDEN_PROMPTS
-    from curagate.export.gguf_q8 import recheck_gguf
+    from curagate.export.gguf_q8 import gguf_versions, recheck_gguf
 
     golden = [c for g in goldens for c in set_inputs(cfg, g)[2]][:MAX_GOLDEN_PROMPTS]
     folder = models.folder(cand)
@@ -1691,13 +1691,19 @@ def _gguf_check(
         result = recheck_gguf(folder, name, FIXED_CONVERSATIONS + golden)
     except (CheckFailed, InputError) as e:
         shown = str(e).replace(str(folder), str(cand.model_dir))
-        return exported_gguf_check(Verdict.FAIL, shown, {"file": name})
+        return exported_gguf_check(
+            Verdict.FAIL, shown, {"file": name, "gguf_version": gguf_versions(folder)}
+        )
     return exported_gguf_check(
         Verdict.PASS,
         f"{name} holds the metadata and tensor bytes export writes from the safetensors "
         "evaluated, tokenizes like the bundle's tokenizer (llama.cpp) and its dequantized "
         f"logits are within {result.max_abs_logit_diff:.3g} of them",
-        {"file": name, "max_abs_logit_diff": result.max_abs_logit_diff},
+        {
+            "file": name,
+            "max_abs_logit_diff": result.max_abs_logit_diff,
+            "gguf_version": gguf_versions(folder),
+        },
     )
 
 
