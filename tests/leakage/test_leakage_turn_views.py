@@ -162,3 +162,55 @@ def test_a_whole_user_turn_in_web_markup_is_found(tmp_path: Path, turn: str) -> 
     result = detect([ref], [corpus])
     assert [m.row for leak in result.leaks for m in leak.matches] == [0]
     assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Found by review: Markdown role labels opened no turn
+        f"**User:** {Q}\n**Assistant:** Lima is the capital.",
+        f"**User**: {Q}\n**Assistant**: Lima is the capital.",
+        f"__Human:__ {Q}\n__Assistant:__ Lima is the capital.",
+        f"## User:\n{Q}\n\n## Assistant:\nLima is the capital.",
+        f"## User\n{Q}\n\n## Assistant\nLima is the capital.",  # a heading that is the role
+        f"### USER: {Q}\n### ASSISTANT: Lima is the capital.",
+        # one-line transcripts (Vicuna's separators are spaces)
+        f"USER: {Q} ASSISTANT: Lima is the capital.",
+        "A chat between a curious user and an artificial intelligence assistant. "
+        f"USER: Hello ASSISTANT: Hi!</s>USER: {Q} ASSISTANT: Lima.</s>",
+        f"Human: {Q} Assistant: Lima is the capital.",
+        f"User: {Q} Assistant: Lima is the capital.",
+        # roles in markup
+        f"<user>{Q}</user><assistant>Lima is the capital.</assistant>",
+        f"<system>Be brief.</system>\n<user>\n{Q}\n</user>\n<assistant>\nLima\n</assistant>",
+        f"<human>: {Q}\n<bot>: Lima is the capital.",  # OpenChatKit
+        f"<|User|>{Q}<|Assistant|>Lima is the capital.",  # DeepSeek with ASCII bars
+        f"<|USER|>{Q}<|ASSISTANT|>Lima is the capital.",  # StableLM
+    ],
+)
+def test_a_whole_user_turn_in_markdown_one_line_or_markup_roles_is_found(
+    tmp_path: Path, text: str
+) -> None:
+    near = f"**User:** Quick one: {Q} Thanks\n**Assistant:** Lima"
+    ref, corpus = _files(tmp_path, [{"text": text}, {"text": near}])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # prose naming a role mid-sentence is no transcript: not split into turns
+        f"In the form the User: {Q} Assistant: field stays empty.",
+        f"Set the value of User: {Q} in the settings, Assistant: on.",
+        f"the user typed <user>{Q}</user> into the box",  # no assistant turn: XML data
+        f"See **User:** settings. {Q} More notes here.",  # a label inside a line
+    ],
+)
+def test_prose_naming_a_role_is_not_split_into_turns(tmp_path: Path, text: str) -> None:
+    ref, corpus = _files(tmp_path, [{"text": text}])
+    result = detect([ref], [corpus])
+    assert result.leaks == [] or all(
+        "exact" not in m.methods for leak in result.leaks for m in leak.matches
+    )

@@ -441,8 +441,27 @@ def _role_turns(texts: pa.Array) -> tuple[list[pa.Array], pa.Array | None]:
 # rows that use it (one cheap look at every row first, as for the other views).
 # A header opens a line, or a message of a conversation (its "user: " rendered before it: an
 # Alpaca prompt as a user message's content was never split, found by the re-attack).
-_HEAD = rf"(?:{_ROLES}:[ \t])?[ \t]*###[ \t]*"
+_HEAD = rf"(?:{_ROLES}:[ \t])?[ \t]*#{{1,6}}[ \t]*"
 _HEADER = rf"(?im:^{_HEAD}(?:human|user|assistant|system|instruction|response)[ \t]*:)"
+# Found by review, Markdown that opened no turn: a role in bold (`**User:**`, `**User**:`,
+# `__Human:__`) and a heading that is only a role (`## User` on its line, the turn below).
+_BOLD = r"(?:\*\*|__)"
+_PREFIX = rf"(?:{_ROLES}:[ \t])?[ \t]*"
+_BOLD_ROLE = rf"^{_PREFIX}{_BOLD}[ \t]*({_ROLES})[ \t]*(?::[ \t]*{_BOLD}|{_BOLD}[ \t]*:)[ \t]*"
+_HEADING_ROLE = rf"^{_PREFIX}#{{1,6}}[ \t]*((?i:human|user|assistant|system))[ \t]*:?[ \t]*$\n?"
+# A role in markup: `<|User|>`, `<|USER|>` and `<|Human|>` (any case: DeepSeek's template
+# with ASCII bars, StableLM), and XML-like tags (`<user>Q</user><assistant>A</assistant>`,
+# OpenChatKit's `<human>: Q` / `<bot>: A`), the latter only in a text that also holds an
+# assistant's tag after a user's (a `<user>jdoe</user>` of XML data is no chat).
+_TAG_ROLES = "(?i:system|user|human|prompter|assistant|bot|gpt|model|chatbot)"
+# One-line transcripts (Vicuna's separators are spaces: `USER: Q ASSISTANT: A</s>USER: ...`,
+# also `Human: Q Assistant: A`): a user's label in capitals or capitalized, at the start of
+# a line or after a sentence's end (`.`, `!`, `?`) or a tag's `>`, then an assistant's label
+# after a space on the same line. Prose naming a role mid-sentence ("the User: field") opens
+# no turn, nor does a label in lower case.
+_LINE_USER = "(?:USER|User|HUMAN|Human)"
+_LINE_ASSISTANT = "(?:ASSISTANT|Assistant)"
+_ONE_LINE = rf"(?m:(?:^|[.!?>])[ \t]*{_LINE_USER}:[ \t]+[^\n]*?[ \t]{_LINE_ASSISTANT}:(?:[ \t]|$))"
 # Found by attack, more templates that opened no user turn: Zephyr and Phi-3 (`<|user|>`),
 # OpenAssistant (`<|prompter|>`), DeepSeek-V3 (`<\uff5cUser\uff5c>`, full-width bars), gpt-oss's
 # harmony (`<|start|>user<|message|>`), Granite (`<|start_of_role|>user<|end_of_role|>`),
@@ -469,9 +488,16 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             (r"\s*<</SYS>>\s*", "\nuser: "),
         ),
     ),
-    (  # Zephyr, Phi-3, OpenAssistant
-        r"<\|(?:system|user|assistant|prompter)\|>",
-        ((r"<\|(system|user|assistant|prompter)\|>[ \t]*\n?", "\n\\1: "),),
+    (  # Zephyr, Phi-3, OpenAssistant; StableLM (`<|USER|>`), DeepSeek with ASCII bars
+        rf"<\|{_TAG_ROLES}\|>",
+        ((rf"<\|({_TAG_ROLES})\|>[ \t]*:?[ \t]*\n?", "\n\\1: "),),
+    ),
+    (  # XML-like tags: `<user>Q</user>`, OpenChatKit's `<human>: Q`
+        r"(?s:<(?i:user|human|prompter)>.*<(?i:assistant|bot|gpt|model|chatbot)>)",
+        (
+            (rf"\s*</{_TAG_ROLES}>[ \t]*", "\n"),
+            (rf"<({_TAG_ROLES})>[ \t]*:?\s*", "\n\\1: "),
+        ),
     ),
     (  # DeepSeek-V3
         "<\uff5c(?:User|Assistant)\uff5c>",
@@ -503,6 +529,17 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             (rf"(?im)^{_HEAD}(human|user|assistant|system)[ \t]*:[ \t]*", "\\1: "),
             (rf"(?im)^{_HEAD}instruction[ \t]*:\s*", "user: "),
             (rf"(?im)^{_HEAD}response[ \t]*:\s*", "assistant: "),
+        ),
+    ),
+    (  # Markdown: `**User:**`, `**User**:`, `__Human:__`; `## User` alone on its line
+        rf"(?m:{_BOLD_ROLE}|{_HEADING_ROLE})",
+        ((f"(?m){_BOLD_ROLE}", "\\1: "), (f"(?m){_HEADING_ROLE}", "\\1: ")),
+    ),
+    (  # one-line transcripts: `USER: Q ASSISTANT: A`, `Human: Q Assistant: A`
+        _ONE_LINE,
+        (
+            (rf"([.!?>])[ \t]*({_LINE_USER}):[ \t]+", "\\1\n\\2: "),
+            (rf"[ \t]+({_LINE_ASSISTANT}):[ \t]*", "\n\\1: "),
         ),
     ),
 )
