@@ -1,7 +1,7 @@
 """Scripts written without spaces: a Chinese or Japanese test item pasted into a
 training row is found by leakage, check and curate --decontaminate.
 
-Han, kana, Thai, Lao, Khmer and Myanmar characters are one token each, so a
+Han, kana, Thai, Lao, Khmer and Myanmar characters (and Hangul syllables) are one token each, so a
 13-gram there is 13 characters (see docs/leakage.md). The items are written
 for these tests.
 """
@@ -102,3 +102,32 @@ def test_curate_decontaminate_drops_japanese_plants(tmp_path: Path, reference: P
     assert result.removed.get("leakage") == 4
     kept = pq.read_table(tmp_path / "out" / "kept" / "part-00000.parquet").column("text")
     assert sorted(kept.to_pylist()) == sorted(CLEAN)
+
+
+# Korean is written with spaces between words, but a copy often has them moved
+# (띄어쓰기 varies): found by review, a golden item with its spaces removed, or added
+# inside words, matched nothing while each word was one token. Hangul syllables are
+# now one token each, as Han characters are.
+KO = "철수는 사과를 다섯 개 가지고 있었고 영희에게 두 개를 주었습니다. 철수에게 남은 사과는 몇 개입니까?"
+KO_SHORT = "대한민국의 수도는 어디입니까?"  # 13 syllables, 3 words
+
+
+@pytest.mark.parametrize(
+    "copy",
+    [
+        KO.replace(" ", ""),  # spaces removed
+        "철수는 사과를 다섯개 가지고 있었고 영희 에게 두개를 주었 습니다. 철수 에게 남은 사과는 몇개 입니까?",
+        "문제: " + KO_SHORT.replace(" ", ""),
+        "대한 민국의 수도 는 어디 입니까?",
+    ],
+)
+def test_a_korean_copy_with_its_spacing_changed_is_found(tmp_path: Path, copy: str) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": KO}, {"text": KO_SHORT}])
+    clean = [
+        "오늘은 날씨가 맑고 따뜻해서 공원에 산책을 나가기 좋은 날입니다.",
+        "영희는 사과를 좋아하고 철수는 배를 좋아합니다.",  # shares a few words with KO
+        "서울은 대한민국의 수도이며 가장 큰 도시입니다.",  # shares a few with KO_SHORT
+    ]
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": copy}, *({"text": t} for t in clean)])
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]

@@ -31,7 +31,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// version 6 the items' own runs (item, first word, words; their index is derived on
 /// load); version 7 whether each ends a line (a record's run must end one there too);
 /// version 8 the hash of each one's symbols (a record's run must have the same).
-pub const FORMAT_VERSION: u32 = 8;
+/// Version 9 tokenizes Hangul by syllable (same layout, other hashes for Korean).
+pub const FORMAT_VERSION: u32 = 9;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -12,7 +12,8 @@
 //! Scripts written without spaces (Han, kana, Thai, ...) would make a whole
 //! sentence one "word" and defeat n-grams, so inside such runs each character
 //! (with its combining marks) is a token of its own; the tokens of one
-//! original word are glued without a space in `normalized`.
+//! original word are glued without a space in `normalized`. Hangul syllables
+//! too ([`is_char_token`]): Korean has spaces, but where they go varies.
 
 use std::borrow::Cow;
 
@@ -150,7 +151,7 @@ fn finish(
     out.normalized.truncate(mark);
     let word = &text[start..end];
     let fold = folds_lookalikes(opts);
-    if !word.chars().any(is_unspaced) {
+    if !word.chars().any(is_char_token) {
         let normalized = normalize(word, opts);
         push_normalized(out, &fold_lookalikes(&normalized, fold), start, end, false);
         return;
@@ -165,12 +166,12 @@ fn finish(
     let mut seg_unspaced = false;
     while let Some((i, c)) = chars.next() {
         if i == seg_start {
-            seg_unspaced = is_unspaced(c);
+            seg_unspaced = is_char_token(c);
         }
         let next = chars.peek().copied();
         let ends_here = match next {
             None => true,
-            Some((_, d)) => !is_mark(d) && (seg_unspaced || is_unspaced(d)),
+            Some((_, d)) => !continues_token(d) && (seg_unspaced || is_char_token(d)),
         };
         if ends_here {
             let seg_end = next.map_or(word.len(), |(j, _)| j);
@@ -183,6 +184,24 @@ fn finish(
             seg_start = seg_end;
         }
     }
+}
+
+/// Characters that are a token each ([`is_unspaced`]), and Hangul syllables: Korean
+/// is written with spaces between words, but a copy often has them elsewhere (spacing
+/// varies between writers; found by review, a golden item with its spaces removed, or
+/// added inside words, shared no word with its copy). A syllable written as conjoining
+/// jamo (NFD) opens with its leading consonant; its vowel and final consonant continue
+/// the token ([`continues_token`]), which NFKC then composes into the same syllable.
+#[inline]
+fn is_char_token(c: char) -> bool {
+    is_unspaced(c) || matches!(c as u32, 0xAC00..=0xD7A3 | 0x1100..=0x115E | 0xA960..=0xA97C)
+}
+
+/// What stays with the character before it: combining marks, and a Hangul syllable's
+/// vowel and final consonant written as conjoining jamo.
+#[inline]
+fn continues_token(c: char) -> bool {
+    is_mark(c) || matches!(c as u32, 0x1160..=0x11FF | 0xD7B0..=0xD7FF)
 }
 
 /// Whether `opts` ask for loose matching (NFKC, lowercase and no punctuation: the
@@ -383,7 +402,7 @@ mod tests {
                 expected,
                 "{text:?}"
             );
-            if !text.chars().any(is_unspaced) {
+            if !text.chars().any(is_char_token) {
                 assert_eq!(tok(text).len(), word_spans(&expected).len(), "{text:?}");
             }
         }
@@ -507,6 +526,36 @@ mod tests {
         assert_eq!(String::from_utf8(t.normalized).unwrap(), "cаpitаl");
         // Scripts without look-alikes are untouched (Thai marks stay).
         assert_eq!(fold_lookalikes("กินข้าว 東京", true), "กินข้าว 東京");
+    }
+
+    #[test]
+    fn hangul_syllables_are_one_token_each_whatever_the_spacing() {
+        // Found by review: a Korean copy with its spaces removed or moved (spacing varies
+        // between writers) shared no word with the item.
+        let spaced = tok("대한민국의 수도는 어디입니까?");
+        assert_eq!(spaced.len(), 13);
+        assert_eq!(
+            String::from_utf8(spaced.normalized.clone()).unwrap(),
+            "대한민국의 수도는 어디입니까"
+        );
+        for copy in [
+            "대한민국의수도는어디입니까?",
+            "대한 민국의 수도 는 어디 입니까?",
+        ] {
+            assert_eq!(tok(copy).hashes, spaced.hashes, "{copy:?}");
+        }
+        // A syllable written as conjoining jamo (NFD, as macOS writes file names) is the
+        // same one token, not three.
+        let nfd = "\u{1103}\u{1162}\u{1112}\u{1161}\u{11AB}\u{1106}\u{1175}\u{11AB}\u{1100}\u{116E}\u{11A8}";
+        assert_eq!(tok(nfd).hashes, tok("대한민국").hashes);
+        let text = "서울 大學 ok";
+        let t = tok(text);
+        let words: Vec<&str> = t
+            .spans
+            .iter()
+            .map(|&(s, e)| &text[s as usize..e as usize])
+            .collect();
+        assert_eq!(words, ["서", "울", "大", "學", "ok"]);
     }
 
     #[test]

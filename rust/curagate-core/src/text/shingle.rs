@@ -132,7 +132,8 @@ pub fn has_unspaced(text: &str) -> bool {
 /// Katakana, Bopomofo, Yi, Tangut, Thai, Lao, Tibetan, Myanmar, Khmer, Tai Le,
 /// New Tai Lue, Tai Tham, Balinese, Javanese): each is a token of its own, so
 /// word n-grams become character n-grams inside such runs. (Hangul is written
-/// with spaces between words.)
+/// with spaces between words; leakage's tokens split it by syllable all the same,
+/// `leakage::tokens::is_char_token`.)
 #[inline]
 pub fn is_unspaced(c: char) -> bool {
     matches!(c as u32,
