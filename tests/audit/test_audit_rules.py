@@ -34,6 +34,11 @@ FULL_WIDTH_DASHED_CARD = "\uff0d".join([chr(0xFF14) + chr(0xFF11) * 3] + [chr(0x
 ARABIC_INDIC_CARD = "".join(chr(0x0660 + int(c)) for c in "4111111111111111")
 
 
+def wide(text: str) -> str:
+    """``text`` with its ASCII but spaces written full-width (U+FF01-U+FF5E)."""
+    return text.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+
+
 def pc(i: int, completion: str | None = None) -> dict[str, Any]:
     return {
         "prompt": f"prompt {i} with some words {i * 3}",
@@ -1388,6 +1393,33 @@ def test_content_part_types_are_redacted_in_the_reports(
         ("mail mary.major\ufe6bgmail.com now", "PII001"),  # small commercial at
         ("host \uff11\uff19\uff12\uff0e\uff11\uff16\uff18\uff0e\uff11\uff0e\uff12 up", "PII004"),
         ("host 192\uff0e168\uff0e1\uff0e23 up", "PII004"),  # full-width dots
+        # Found by review: dot look-alikes (ideographic, halfwidth ideographic, small full
+        # stop, one dot leader) and the dot as an HTML character reference.
+        ("mail mary.major@gmail\u3002com now", "PII001"),
+        ("mail mary.major@mail\uff61acme-corp\u3002co\u3002uk now", "PII001"),
+        ("mail mary.major@gmail\ufe52com now", "PII001"),
+        ("mail mary.major@gmail\u2024com now", "PII001"),
+        ("mail mary.major@gmail&#46;com now", "PII001"),
+        ("mail mary.major@gmail&#x2e;com now", "PII001"),
+        ("mail mary.major@gmail&#X002E;com now", "PII001"),
+        ("mail mary.major@gmail&period;com now", "PII001"),
+        ("mail mary&#46;major&#64;gmail&#46;com now", "PII001"),  # the whole address
+        ("host 192\u3002168\u30021\u300223 up", "PII004"),
+        ("host \uff11\uff19\uff12\uff61\uff11\uff16\uff18\uff61\uff11\uff61\uff12 up", "PII004"),
+        # full-width letters and digits (ideographic spaces, U+3000, too) in IBANs, cards
+        # and phones, and a full-width "+", "(", ")" and "."
+        ("pay " + wide("DE62 3704 0044 0532 0130 01") + " now", "PII005"),
+        ("pay " + wide("GB12 WEST 1234 5698 7654 31").replace(" ", "\u3000") + " now", "PII005"),
+        ("pay " + wide("GB12WEST12345698765431") + " now", "PII005"),
+        ("pay " + wide("de62370400440532013001") + " now", "PII005"),
+        ("pay " + wide("GB12-WEST") + "-1234-5698-7654-31 now", "PII005"),
+        ("card " + wide("4111 1111 1111 1111").replace(" ", "\u3000") + " now", "PII003"),
+        ("call " + wide("+44 20 7946 0958") + " now", "PII002"),
+        ("call \uff0b44 20 7946 0958 now", "PII002"),
+        ("call " + wide("(555)") + "\u3000" + wide("123-4567") + " now", "PII002"),
+        ("call (555) 123\uff0e4567 now", "PII002"),
+        ("call 555\uff0e123\uff0e4567 now", "PII002"),
+        ("pay GB12\u2013WEST\u20131234\u20135698\u20137654\u201331 now", "PII005"),  # en dashes
     ],
 )
 def test_values_written_in_other_forms_are_found_and_redacted(
@@ -1402,6 +1434,28 @@ def test_values_written_in_other_forms_are_found_and_redacted(
     assert report["stats"]["pii"][rule] == 1
     for p in tmp_path.glob("out*/*"):
         assert value not in p.read_text(encoding="utf-8"), p.name
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Ordinary CJK text ends its sentences with U+3002, and writes numbers, dates and
+        # prices in full-width digits: none is an address, an IBAN, a card or a phone.
+        "今天天气很好\u3002我们去公园吧\u3002明天见\u3002",
+        "版本3\u30022\u30021发布了\u3002共4\u30025\u30026页\u3002",
+        "邮件发给我\u3002com是顶级域名\u3002请联系@张三\u3002谢谢",
+        "价格是" + wide("12345678") + "元\u3002" + wide("2024") + "年" + wide("12") + "月",
+        "合計" + wide(":1,234,567") + "円\u3002番号" + wide("1234 5678 9012 3456"),
+        "電話" + wide(":03-1234-5678") + "\u3002" + wide("PC2") + "台と" + wide("OK123"),
+        wide("AB12CDEFGHIJKLMN") + "\u3002" + wide("GB12 ABCD 1234") + "\uff61",
+        f"见{wide('(123)')}和{wide('+1')}点\u3002第{wide('1.2.3')}节",
+    ],
+)
+def test_full_width_and_cjk_text_is_no_pii(
+    text: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert pii.scan(text) == []
+    assert not any(run_audit([pc(1, text), pc(2)])["stats"]["pii"].values())
 
 
 @pytest.mark.parametrize(
@@ -1438,6 +1492,13 @@ def test_documentation_values_and_ssh_remotes_are_no_pii(
 )
 def test_an_address_followed_by_a_colon_and_a_path_is_still_an_address(text: str) -> None:
     assert [h.rule for h in pii.scan(text)] == ["PII001"]
+
+
+def test_addresses_in_urls_written_with_dot_look_alikes_are_found() -> None:
+    # Found by review: a link's host or mailto: address written with U+3002 / U+FF61.
+    text = "open http://10\u30021\u30022\u30023/admin or mailto:jane@acme-corp\uff61com?x=1"
+    found = [(h.rule, text[h.start : h.end]) for h in pii.scan(text)]
+    assert found == [("PII001", "jane@acme-corp\uff61com"), ("PII004", "10\u30021\u30022\u30023")]
 
 
 def test_the_values_around_documentation_ones_are_still_found() -> None:

@@ -62,8 +62,18 @@ _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
 _AT = r"(?:@|%40|\uff20|\ufe6b|&#0*64;|&#[xX]0*40;|&commat;)"
 _AT_SIGN = re.compile(_AT)
 _AT_MARKS = ("@", "%40", "&#", "\uff20", "\ufe6b", "&commat;")  # what each spelling holds
+# The dot and its look-alikes: one dot leader, small full stop, full-width, ideographic and
+# halfwidth ideographic full stops (`jane@gmail\u3002com`, `192\u3002168\u30021\u30022`: a
+# reader, a mail client or a browser's IDNA takes them as dots; each was in no finding).
+# Keep in step with `DOTS` in rust/curagate-core/src/text/pii.rs.
+DOTS = ".\u2024\ufe52\uff0e\u3002\uff61"
+_AS_DOT = {ord(c): "." for c in DOTS}
+# An address's dot also as an HTML character reference (`jane&#46;doe&#64;gmail&#46;com`).
+_HTML_DOT = r"&#0*46;|&#[xX]0*2[eE];|&period;"
+_DOT = re.compile(rf"[{DOTS}]|{_HTML_DOT}")
 _EMAIL = re.compile(
-    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}{_AT}(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}[.\uff0e])+"
+    rf"(?<!{_LOCAL})(?:{_LOCAL}|{_HTML_DOT}){{1,64}}{_AT}"
+    rf"(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}(?:{_DOT.pattern}))+"
     rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
 # `git@github.com:org/repo.git`, `git@myhost:repo.git`, `ssh://git@github.com/org/repo`: a
@@ -103,8 +113,11 @@ _PHONE = re.compile(
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
-# Dots full-width too (U+FF0E), as full-width text writes them with full-width digits.
-_IPV4 = re.compile(r"(?<![A-Za-z_.\uff0e\d])(?:\d{1,3}[.\uff0e]){3}\d{1,3}(?![A-Za-z_.\uff0e\d])")
+# Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
+# the other look-alikes (DOTS: `192\u3002168\u30021\u30022`).
+_IPV4 = re.compile(
+    rf"(?<![A-Za-z_{DOTS}\d])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}(?![A-Za-z_{DOTS}\d])"
+)
 _IPV6 = re.compile(
     r"(?<![A-Za-z_:.\d])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![A-Za-z_:\d])"
 )
@@ -391,7 +404,7 @@ def iban_ok(iban: str) -> bool:
 def _placeholder_email(text: str, at: int, end: int) -> bool:
     """Whether the address whose at-sign starts at ``at`` is at a documentation domain."""
     sign = _AT_SIGN.match(text, at)
-    domain = text[sign.end() if sign else at + 1 : end].replace("\uff0e", ".").lower()
+    domain = _DOT.sub(".", text[sign.end() if sign else at + 1 : end]).lower()
     return domain.rsplit(".", 1)[-1] in _EXAMPLE_TLDS or any(
         domain == d or domain.endswith("." + d) for d in _EXAMPLE_DOMAINS
     )
@@ -464,6 +477,11 @@ DASHES = (
     "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010d6e\U00010ead"
 )
 _DASHES = {ord(c): "-" for c in DASHES}
+# Card, phone and IBAN patterns read the full-width forms of ASCII (U+FF01-U+FF5E: digits,
+# letters, "+", "(", ")", "." and "-" written full-width) as ASCII, one character for one: a
+# German IBAN, `+44 20 ...` and `(555) 123-4567` in full-width letters and digits were in
+# no finding (or a card found in the IBAN's digits).
+_GROUPED = _DASHES | {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 
 
 def scan(
@@ -515,9 +533,14 @@ def scan(
             ):
                 continue
             add("PII001", m, "email")
+    # (only the IBAN, card and phone patterns read the dashes as "-" and full-width forms as
+    # ASCII: in an address or a key a dash is no hyphen)
+    grouped = text
+    if families & (IBAN | CARD | PHONE) and not text.isascii():
+        grouped = text.translate(_GROUPED)
     if families & IBAN:
         for pattern in (_IBAN, _IBAN_COMPACT):
-            for m in pattern.finditer(text):
+            for m in pattern.finditer(grouped):
                 if taken.overlaps(m.start(), m.end()) or not iban_ok(m.group()):
                     continue
                 if _example_iban(m.group()):
@@ -525,20 +548,15 @@ def scan(
                     taken.add(m.start(), m.end())
                 else:
                     add("PII005", m, "iban")
-    # (only the card and phone patterns read the dashes as "-": in an address or a key a
-    # dash is no hyphen)
-    grouped = text
-    if families & (CARD | PHONE) and not text.isascii():
-        grouped = text.translate(_DASHES)
     for m in _CARD.finditer(grouped) if families & CARD else ():
         for start, end in _cards_in(m):
             if not taken.overlaps(start, end):
                 hits.append(Hit("PII003", start, end, "card"))
                 taken.add(start, end)
-    for m in _IPV4.finditer(text) if families & IPV4 and ("." in text or "\uff0e" in text) else ():
+    for m in _IPV4.finditer(text) if families & IPV4 and any(d in text for d in DOTS) else ():
         if not taken.overlaps(m.start(), m.end()):
             try:
-                v4 = ipaddress.IPv4Address(_ascii_digits(m.group()).replace("\uff0e", "."))
+                v4 = ipaddress.IPv4Address(_ascii_digits(m.group()).translate(_AS_DOT))
             except ValueError:
                 continue
             if not _example_ip(v4):

@@ -31,7 +31,10 @@ RULES = (
         "without spaces, such as Chinese, the address is its Latin part), also with its `@` "
         "URL-encoded as in a link (`?email=jane.doe%40gmail.com`), full-width "
         "(U+FF20 for the `@`, U+FF0E for the dots), small (U+FE6B) or an HTML character "
-        "reference (`jane.doe&#64;gmail.com`, `&#x40;`, `&commat;`). A retina asset's "
+        "reference (`jane.doe&#64;gmail.com`, `&#x40;`, `&commat;`). The domain's dots may "
+        "be look-alikes (ideographic U+3002 `jane@gmail。com`, U+FF61, U+FE52, U+2024) or "
+        "HTML character references (`&#46;`, `&#x2e;`, `&period;`, also in the name before "
+        "the `@`). A retina asset's "
         "name, an `@`, a scale and an image extension (`icon@2x.png`, `logo@1.5x.webp`), is "
         "none; so is a git remote over SSH (the user `git` at a host then `:` or `/` and a "
         "path: `git@github.com:org/repo.git`, `ssh://git@host/repo`; another address then "
@@ -54,7 +57,8 @@ RULES = (
         "555-123-4567, 555.123.4567, 555 123 4567 (by spaces alone, only with an area code "
         "starting 2-9 and no number right before or after: lists of numbers are none). Any "
         "space (no-break, thin, a tab) or Unicode dash (category Pd: U+2011, en dash, U+FF0D) "
-        "separates as a space or hyphen does. Not found: national formats without the + (UK "
+        "separates as a space or hyphen does, and full-width digits, `\uff0b`, `\uff08`, `\uff09` and `\uff0e` "
+        "read as ASCII ones (`\uff0b\uff14\uff19 \uff13\uff10 \uff11\uff12\uff13\uff14 \uff15\uff16\uff17\uff18`). Not found: national formats without the + (UK "
         "020 7946 0958 or 07700 900123, French 01 23 45 67 89), ten digits run together.",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
@@ -77,7 +81,8 @@ RULES = (
         "`a[1::2]`, `x[1000::4]`) and the `::` of Haskell, RST or C++ are none; `::` and the "
         "loopback `::1` name no host and are not reported, nor is an address of two decimal "
         "groups (`2001::1`), which reads as a slice. Digits of any script count (full-width "
-        "digits too), and an IPv4 address's dots may be full-width (U+FF0E). The documentation addresses the fix advises (RFC 5737: "
+        "digits too), and an IPv4 address's dots may be full-width (U+FF0E) or another look-alike "
+        "(ideographic U+3002 `192。168。1。20`, U+FF61, U+FE52, U+2024). The documentation addresses the fix advises (RFC 5737: "
         "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) are none.",
         "IP addresses can identify people and internal hosts.",
         "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",
@@ -88,8 +93,9 @@ RULES = (
         Severity.ERROR,
         "An IBAN that passes the ISO 13616 mod-97 check, of a country that has IBANs and the "
         "length that country's have (a US patent number is none); its groups apart by "
-        "spaces or hyphens (`GB82-WEST-1234-...`), or compact in any case "
-        "(`de89370400440532013000`). The documentation IBANs of the SWIFT IBAN registry "
+        "spaces or hyphens (`GB82-WEST-1234-...`; any Unicode dash, as in card numbers), or compact in any case "
+        "(`de89370400440532013000`); full-width letters and digits read as ASCII ones "
+        "(`\uff27\uff22\uff18\uff12 \uff37\uff25\uff33\uff34 ...`). The documentation IBANs of the SWIFT IBAN registry "
         "(GB82WEST12345698765432, GB33BUKB20201555555555, DE89370400440532013000, "
         "FR1420041010050500013M02606, NL91ABNA0417164300, CH9300762011623852957, "
         "ES9121000418450200051332, IT60X0542811101000000123456, BE68539007547034, "

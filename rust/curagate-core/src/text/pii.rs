@@ -14,10 +14,11 @@
 //! colons and `@`s on their own, several times faster than the set's
 //! automaton, which steps through every byte. It gives the set's answer
 //! exactly (a test compares the two on random text over the characters the
-//! patterns care about). Only `\d` reads beyond ASCII (every Unicode decimal
-//! digit), so a text with a non-ASCII character that may be one (any numeric
-//! one), or with more non-ASCII characters than it is worth checking, keeps
-//! the set.
+//! patterns care about). Beyond ASCII, the patterns of the digit families read
+//! `\d` (every Unicode decimal digit), spaces and dashes, full-width letters,
+//! and dot look-alikes and full-width "+", "(", ")" next to a digit, so a text
+//! with such a non-ASCII character (any numeric one), or with more non-ASCII
+//! characters than it is worth checking, keeps the set.
 
 use memchr::{memchr, memchr_iter};
 use regex::{Regex, RegexSet};
@@ -34,18 +35,20 @@ const FAMILIES: &[&str] = &[
     // character reference (numeric or `&commat;`).
     r"@|%40|\x{ff20}|\x{fe6b}|&#0*64;|&#[xX]0*40;|&commat;",
     // PII005 IBAN: two capitals and two digits start it; in small letters, written compact,
-    // two letters, two digits and at least 11 letters or digits.
-    r"[A-Z]{2}\d{2}|[A-Za-z]{2}\d{2}[A-Za-z0-9]{11}",
+    // two letters, two digits and at least 11 letters or digits. Letters and digits
+    // full-width too (U+FF10-FF19, U+FF21-FF3A, U+FF41-FF5A: the scanner reads them as ASCII).
+    r"[A-Z\x{ff21}-\x{ff3a}]{2}\d{2}|[A-Za-z\x{ff21}-\x{ff3a}\x{ff41}-\x{ff5a}]{2}\d{2}[A-Za-z0-9\x{ff10}-\x{ff19}\x{ff21}-\x{ff3a}\x{ff41}-\x{ff5a}]{11}",
     // PII003 card: 13 or more digits, one or two spaces (any: the scanner reads no-break
     // and thin spaces and tabs as spaces) or hyphens (any dash, `\p{Pd}`: `4111‑1111...`
     // with non-breaking hyphens) between.
     r"\d(?:[\s\p{Pd}]{1,2}\d|\d){12}",
-    // PII004 IPv4: four dotted groups of 1-3 digits (dots full-width too, U+FF0E).
-    r"\d{1,3}[.\x{ff0e}]\d{1,3}[.\x{ff0e}]\d{1,3}[.\x{ff0e}]\d{1,3}",
+    // PII004 IPv4: four dotted groups of 1-3 digits (dots or their look-alikes, `DOTS`).
+    r"\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}]\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
-    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash or space).
-    r"\+\d|\(\d{3}\)|\d{3}[\s.\p{Pd}]\d{3}[\s.\p{Pd}]\d{4}",
+    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash or space);
+    // "+", "(", ")" and "." full-width too (U+FF0B, U+FF08, U+FF09, U+FF0E).
+    r"[+\x{ff0b}]\d|[(\x{ff08}]\d{3}[)\x{ff09}]|\d{3}[\s.\x{ff0e}\p{Pd}]\d{3}[\s.\x{ff0e}\p{Pd}]\d{4}",
 ];
 
 /// The dashes of `\p{Pd}` but "-" (Unicode 16, the regex crate's; a test holds the two
@@ -90,6 +93,29 @@ fn dash_between_digits(text: &str, p: usize, c: char) -> bool {
             .chars()
             .take(2)
             .any(char::is_numeric)
+}
+
+/// The dot and its look-alikes (one dot leader, small, full-width, ideographic and
+/// halfwidth ideographic full stops): the scanner's `DOTS`, in IPv4 addresses.
+const DOTS: [char; 6] = [
+    '.', '\u{2024}', '\u{fe52}', '\u{ff0e}', '\u{3002}', '\u{ff61}',
+];
+
+/// Non-ASCII characters that the IPv4 and phone patterns take beside a digit: the dot
+/// look-alikes, full-width "+", "(" and ")". Elsewhere (a "。" ending a sentence, "（" in
+/// prose) they keep the scan.
+fn beside_a_digit(text: &str, p: usize, c: char) -> bool {
+    (DOTS[1..].contains(&c) || matches!(c, '\u{ff0b}' | '\u{ff08}' | '\u{ff09}'))
+        && (text[..p].chars().next_back().is_some_and(char::is_numeric)
+            || text[p + c.len_utf8()..]
+                .chars()
+                .next()
+                .is_some_and(char::is_numeric))
+}
+
+/// A full-width letter (the scanner reads it as ASCII in IBANs).
+fn full_width_letter(c: char) -> bool {
+    matches!(c, '\u{ff21}'..='\u{ff3a}' | '\u{ff41}'..='\u{ff5a}')
 }
 
 /// Bits of [`PiiPrefilter::families`], in `FAMILIES` order, then the long tokens.
@@ -418,12 +444,14 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
             let p = base + leads.trailing_zeros() as usize;
             leads &= leads - 1;
             // A digit, a space the scanner reads as " " (no-break, thin), a dash it reads
-            // as "-" between digits, or a full-width dot (an IPv4 address's): the set decides.
+            // as "-" between digits, a dot look-alike or full-width "+", "(" or ")" beside a
+            // digit, or a full-width letter (an IBAN's): the set decides.
             if budget == 0
                 || text[p..].chars().next().is_some_and(|c| {
                     c.is_numeric()
                         || c.is_whitespace()
-                        || c == '\u{ff0e}'
+                        || full_width_letter(c)
+                        || beside_a_digit(text, p, c)
                         || dash_between_digits(text, p, c)
                 })
             {
@@ -573,6 +601,16 @@ mod tests {
             "ip 192\u{ff0e}168\u{ff0e}1\u{ff0e}2",
             "mail jane.doe\u{fe6b}gmail.com",
             "mail jane.doe&commat;gmail.com",
+            "ip 192\u{3002}168\u{3002}1\u{3002}2",
+            "ip 192\u{ff61}168\u{ff61}1\u{ff61}2",
+            "ip 192\u{2024}168\u{fe52}1\u{3002}2",
+            "iban \u{ff24}\u{ff25}\u{ff16}\u{ff12} \u{ff13}\u{ff17}\u{ff10}\u{ff14}",
+            "iban \u{ff24}\u{ff25}62 3704 0044 0532 0130 01",
+            "iban \u{ff44}\u{ff45}62370\u{ff14}00440532013001",
+            "iban de62\u{ff13}\u{ff17}\u{ff10}\u{ff14}\u{ff10}\u{ff10}\u{ff14}\u{ff14}\u{ff10}\u{ff15}\u{ff13}",
+            "call \u{ff0b}44 20 7946 0958",
+            "call \u{ff08}555\u{ff09} 123-4567",
+            "call 555\u{ff0e}123\u{ff0e}4567",
         ] {
             assert!(f.may_match(text), "{text}");
         }
@@ -588,6 +626,8 @@ mod tests {
             "255.", "::", "GB82", "ab", "hf_", "é", "—", "東", "\u{663}", "²", "Ⅻ", "\t", "\u{a0}",
             "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}", "%", "%40", "&#", "64;", "x40;",
             "0", "\u{ff20}", "de", "gb82", "\u{ff0e}", "\u{fe6b}", "&commat;", "&comma",
+            "\u{3002}", "\u{ff61}", "\u{fe52}", "\u{2024}", "\u{ff0b}", "\u{ff08}", "\u{ff09}",
+            "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -730,6 +770,15 @@ mod tests {
         // A dash between digits is a separator to the patterns; in prose it is not.
         assert_eq!(f.scan("card 4111\u{2011}1111"), None);
         assert_eq!(f.scan("in 2004 — the year"), Some(0));
+        // A full stop ending a sentence, "（" in prose: the scan goes on; beside a digit (an
+        // address's dot, a phone's "(" or "+"), or a full-width letter, the set decides.
+        assert_eq!(
+            f.scan("fine\u{3002} see\u{ff08}below\u{ff09} \u{ff0b}x"),
+            Some(0)
+        );
+        assert_eq!(f.scan("ip 10\u{3002}1\u{3002}2\u{3002}3"), None);
+        assert_eq!(f.scan("call \u{ff08}555\u{ff09} 123-4567"), None);
+        assert_eq!(f.scan("iban \u{ff24}\u{ff25}62"), None);
         let cjk = "東京".repeat(200);
         assert_eq!(f.scan(&cjk), None, "too many to check one by one");
         assert_eq!(f.families(&cjk), 0);
