@@ -342,10 +342,17 @@ class ReferenceIndex:
         lowercase: bool = True,
         strip_punctuation: bool = True,
     ) -> None: ...
-    def add(self, texts: ArrowText, owners: Sequence[int] | None = None) -> None:
+    def add(
+        self,
+        texts: ArrowText,
+        owners: Sequence[int] | None = None,
+        sets: Sequence[int] | None = None,
+    ) -> None:
         """Add reference items (ids continue across calls). ``owners``: one integer per
         text naming the golden item it belongs to (across calls); texts of one owner are
-        one item for the ``max_ngram_items`` boilerplate limit. None: each text its own."""
+        one item for the ``max_ngram_items`` boilerplate limit. None: each text its own.
+        ``sets``: one integer per text naming the set (a reference file) of its item; text
+        in two items or more and a quarter of a set's items is its template. None: one set."""
 
     def items(self) -> ItemStats:
         """Words, indexed n-grams and boilerplate n-grams of every item."""

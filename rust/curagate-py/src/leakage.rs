@@ -193,13 +193,16 @@ impl ReferenceIndex {
     /// Add a batch of reference items (an Arrow text column); ids continue
     /// from the previous batch. `owners` (one per text, any integers, across
     /// batches): the golden item each text belongs to, one item for the
-    /// boilerplate limit; none: each text its own.
-    #[pyo3(signature = (texts, owners=None))]
+    /// boilerplate limit; none: each text its own. `sets` (one per text, any
+    /// integers, across batches): the set (file) of each text's item, text in
+    /// two items and a quarter of a set's being its template; none: one set.
+    #[pyo3(signature = (texts, owners=None, sets=None))]
     fn add(
         &mut self,
         py: Python<'_>,
         texts: &Bound<'_, PyAny>,
         owners: Option<Vec<u64>>,
+        sets: Option<Vec<u64>>,
     ) -> PyResult<()> {
         let column = TextColumn::from_py(texts, "texts")?;
         let Some(builder) = self.builder.as_mut() else {
@@ -208,7 +211,7 @@ impl ReferenceIndex {
             ));
         };
         crate::enter(py, Some(&self.pool), || {
-            builder.add_owned(&column.strs()?[..], owners.as_deref())
+            builder.add_owned(&column.strs()?[..], owners.as_deref(), sets.as_deref())
         })
     }
 

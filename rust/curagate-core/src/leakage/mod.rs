@@ -302,6 +302,7 @@ pub struct ReferenceIndexBuilder {
     owners: Owners,
     first_of_text: FastMap<u128, u32>,
     first_of_owner: FastMap<u64, u32>,
+    set_ids: FastMap<u64, u32>,
 }
 
 struct Prepared {
@@ -337,34 +338,42 @@ impl ReferenceIndexBuilder {
             owners: Owners::default(),
             first_of_text: FastMap::default(),
             first_of_owner: FastMap::default(),
+            set_ids: FastMap::default(),
         })
     }
 
     /// Add every text of `source` as a reference item; ids continue from the
-    /// previous batch (first item: 0). Each is a golden item of its own.
+    /// previous batch (first item: 0). Each is a golden item of its own, all
+    /// in one set.
     pub fn add<S: TextSource + ?Sized>(&mut self, source: &S) -> Result<()> {
-        self.add_owned(source, None)
+        self.add_owned(source, None, None)
     }
 
     /// [`add`](Self::add), with `owners[row]` naming the golden item each text
     /// belongs to (any key, across batches): texts of one owner (a conversation
     /// item looked for by several texts) are one item for the boilerplate limit
     /// (`max_ngram_items`, see [`Owners`]). `None`: each text is its own.
+    /// `sets[row]` names the set (a reference file; any key, across batches)
+    /// of the text's owner, whose share of items makes a template (see
+    /// [`Owners::template`]); `None`: set 0.
     pub fn add_owned<S: TextSource + ?Sized>(
         &mut self,
         source: &S,
         owners: Option<&[u64]>,
+        sets: Option<&[u64]>,
     ) -> Result<()> {
-        if let Some(owners) = owners {
-            if owners.len() != source.len() {
-                return Err(Error::param(
-                    "owners",
-                    format!(
-                        "{} owners for {} reference texts; give one owner per text",
-                        owners.len(),
-                        source.len()
-                    ),
-                ));
+        for (name, given) in [("owners", owners), ("sets", sets)] {
+            if let Some(given) = given {
+                if given.len() != source.len() {
+                    return Err(Error::param(
+                        name,
+                        format!(
+                            "{} {name} for {} reference texts; give one per text",
+                            given.len(),
+                            source.len()
+                        ),
+                    ));
+                }
             }
         }
         let prepared: Vec<Prepared> = (0..source.len())
@@ -417,6 +426,23 @@ impl ReferenceIndexBuilder {
                 None => id,
             };
             self.owners.owner_of.push(owner);
+            let next = self.set_ids.len() as u32;
+            let set = *self
+                .set_ids
+                .entry(sets.map_or(0, |sets| sets[row]))
+                .or_insert(next);
+            if set as usize == self.owners.set_size.len() {
+                self.owners.set_size.push(0);
+            }
+            if owner == id {
+                // A new golden item: its set's size grows (its later rows are
+                // counted in the set of its first).
+                self.owners.set_size[set as usize] += 1;
+                self.owners.set_of.push(set);
+            } else {
+                let first = self.owners.set_of[owner as usize];
+                self.owners.set_of.push(first);
+            }
             let mut ngrams = 0;
             if words > 0 {
                 if self.config.methods.exact {

@@ -122,7 +122,7 @@ impl NgramIndexBuilder {
     }
 
     /// The postings of the n-grams [`finish`](Self::finish) would leave out as
-    /// boilerplate (found in more than `max_items` items, counted by [`Owners`]).
+    /// boilerplate (see [`Owners::template`]).
     pub fn boilerplate(&mut self, max_items: usize, owners: &Owners) -> Vec<Posting> {
         self.entries.sort_unstable();
         let mut out = Vec::new();
@@ -134,7 +134,7 @@ impl NgramIndexBuilder {
                 .windows(2)
                 .filter(|w| w[0].1.item != w[1].1.item)
                 .count();
-            if distinct > max_items && owners.distinct(group) > max_items {
+            if owners.template(group, distinct, max_items) {
                 out.extend(group.iter().map(|e| e.1));
             }
         }
@@ -161,9 +161,11 @@ impl NgramIndexBuilder {
     }
 
     /// Freeze. An n-gram found in more than `max_items` items (0: no limit),
-    /// counted by [`Owners`], is boilerplate of the reference set (a shared
-    /// prompt template, a stock instruction), not evidence of one item: it is
-    /// left out, and `dropped[item]` counts such distinct n-grams per item.
+    /// or in at least two and a quarter of the items of their set, counted by
+    /// [`Owners`] (see [`Owners::template`]), is boilerplate of the reference
+    /// set (a shared prompt template, a stock instruction), not evidence of one
+    /// item: it is left out, and `dropped[item]` counts such distinct n-grams
+    /// per item.
     pub fn finish(
         mut self,
         items: usize,
@@ -187,7 +189,7 @@ impl NgramIndexBuilder {
                 end += 1;
             }
             let group = &self.entries[i..end];
-            if max_items > 0 && distinct > max_items && owners.distinct(group) > max_items {
+            if owners.template(group, distinct, max_items) {
                 for (k, e) in group.iter().enumerate() {
                     if k == 0 || e.1.item != group[k - 1].1.item {
                         dropped[e.1.item as usize] += 1;
@@ -229,16 +231,82 @@ impl NgramIndexBuilder {
 /// such items counted as 12 and became template, so a verbatim leak of them
 /// touching it was not evidence (found by attack). Rows linked by a shared
 /// text or a shared owner are one; an item past the end of either is its own.
+///
+/// `set_of[item]` names the set (a reference file) the item's owner belongs to,
+/// and `set_size[set]` how many owners (golden items) the set has: a set of 10
+/// items or fewer never had text in more than `max_ngram_items` of them, so a
+/// 5-item sentiment set's instruction flagged every training row written with
+/// it (found by review). An item past the end of `set_of` is in no set.
 #[derive(Debug, Default, Clone)]
 pub struct Owners {
     pub text_of: Vec<u32>,
     pub owner_of: Vec<u32>,
+    pub set_of: Vec<u32>,
+    pub set_size: Vec<u32>,
 }
 
+/// A set's template is text in at least this share (1 / `TEMPLATE_SHARE`) of
+/// its items, and in two of them or more (see [`Owners::template`]).
+pub const TEMPLATE_SHARE: usize = 4;
+
 impl Owners {
+    /// Whether an n-gram found in the rows of `group` (sorted by item, in
+    /// `distinct` items) is the reference set's boilerplate: found in more than
+    /// `max_items` golden items (counted by [`distinct`](Self::distinct)), or
+    /// in two or more that are at least a quarter of the items of a set they
+    /// are in (a file of 5 items, all of them ending with one instruction).
+    /// `max_items` 0: nothing is.
+    pub fn template(&self, group: &[(u64, Posting)], distinct: usize, max_items: usize) -> bool {
+        if max_items == 0 || distinct < 2 {
+            return false;
+        }
+        // The share can only decide in a set of at most TEMPLATE_SHARE * max_items
+        // items (more needs more than max_items of them).
+        let small = self
+            .set_size
+            .iter()
+            .any(|&size| (size as usize) <= TEMPLATE_SHARE.saturating_mul(max_items));
+        if distinct <= max_items && !small {
+            return false;
+        }
+        let (rows, roots) = self.components(group);
+        let count = (0..rows.len()).filter(|&k| roots[k] == k).count();
+        if count > max_items {
+            return true;
+        }
+        if !small {
+            return false;
+        }
+        // (set, golden item) of each row; a golden item counts once per set.
+        let mut in_sets: Vec<(u32, usize)> = rows
+            .iter()
+            .zip(&roots)
+            .filter_map(|(&(_, owner), &root)| {
+                self.set_of.get(owner as usize).map(|&set| (set, root))
+            })
+            .collect();
+        in_sets.sort_unstable();
+        in_sets.dedup();
+        in_sets.chunk_by(|a, b| a.0 == b.0).any(|members| {
+            let size = self
+                .set_size
+                .get(members[0].0 as usize)
+                .copied()
+                .unwrap_or(0) as usize;
+            members.len() >= 2 && members.len().saturating_mul(TEMPLATE_SHARE) >= size
+        })
+    }
+
     /// How many golden items the rows of `group` stand for: the rows joined
     /// by a shared text or a shared owner, counted once each.
     pub fn distinct(&self, group: &[(u64, Posting)]) -> usize {
+        let (rows, roots) = self.components(group);
+        (0..rows.len()).filter(|&k| roots[k] == k).count()
+    }
+
+    /// The distinct (text, owner) rows of `group`, and the root of each one's
+    /// golden item (rows joined by a shared text or a shared owner).
+    fn components(&self, group: &[(u64, Posting)]) -> (Vec<(u32, u32)>, Vec<usize>) {
         let of = |v: &[u32], item: u32| v.get(item as usize).copied().unwrap_or(item);
         let mut rows: Vec<(u32, u32)> = group
             .iter()
@@ -271,9 +339,8 @@ impl Owners {
                 join(w[0], w[1]);
             }
         }
-        (0..rows.len())
-            .filter(|&k| root(&mut parent, k) == k)
-            .count()
+        let roots = (0..rows.len()).map(|k| root(&mut parent, k)).collect();
+        (rows, roots)
     }
 }
 
@@ -465,6 +532,7 @@ mod tests {
         let owners = Owners {
             text_of: vec![0, 0, 0],
             owner_of: vec![0, 1, 2],
+            ..Owners::default()
         };
         let (index, dropped) = b.finish(3, 2, &owners);
         let mut hash12 = 0;
@@ -480,6 +548,7 @@ mod tests {
         let owners = Owners {
             text_of: (0..6).collect(),
             owner_of: vec![0, 0, 2, 2, 4, 4],
+            ..Owners::default()
         };
         let mut b = NgramIndexBuilder::default();
         for item in 0..6 {
@@ -509,6 +578,7 @@ mod tests {
         let owners = Owners {
             text_of: vec![0, 1, 1, 3, 4],
             owner_of: vec![0, 0, 2, 3, 3],
+            ..Owners::default()
         };
         let group: Vec<(u64, Posting)> = (0..5)
             .map(|item| (7, Posting { item, position: 0 }))
@@ -517,8 +587,82 @@ mod tests {
         // Without owners each text is one.
         let texts = Owners {
             text_of: owners.text_of.clone(),
-            owner_of: Vec::new(),
+            ..Owners::default()
         };
         assert_eq!(texts.distinct(&group), 4);
+    }
+
+    /// Owners of `items` rows, each its own golden item, in sets of `sizes` items.
+    fn in_sets(sizes: &[u32]) -> Owners {
+        let items: u32 = sizes.iter().sum();
+        Owners {
+            text_of: (0..items).collect(),
+            owner_of: (0..items).collect(),
+            set_of: sizes
+                .iter()
+                .enumerate()
+                .flat_map(|(set, &size)| std::iter::repeat_n(set as u32, size as usize))
+                .collect(),
+            set_size: sizes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_template_of_a_small_set_is_boilerplate() {
+        // Five items, each its own words around one shared [1, 2]: under a limit
+        // of 10 it is in too few items, but it is in all of the set's.
+        let owners = in_sets(&[5]);
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..5 {
+            b.add(item, &[100 + item as u64, 1, 2, 200 + item as u64], 2);
+        }
+        let (index, dropped) = b.finish(5, 10, &owners);
+        let mut hash12 = 0;
+        for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
+        assert!(index.get(hash12).is_empty());
+        assert_eq!(dropped, [1; 5]);
+        // Without sets (Owners::default) the old rule alone: kept.
+        let mut b = NgramIndexBuilder::default();
+        for item in 0..5 {
+            b.add(item, &[100 + item as u64, 1, 2, 200 + item as u64], 2);
+        }
+        let (index, dropped) = b.finish(5, 10, &Owners::default());
+        assert_eq!(index.get(hash12).len(), 5);
+        assert_eq!(dropped, [0; 5]);
+    }
+
+    #[test]
+    fn a_template_is_two_items_and_a_quarter_of_their_set() {
+        let group = |items: &[u32]| -> Vec<(u64, Posting)> {
+            items
+                .iter()
+                .map(|&item| (7, Posting { item, position: 0 }))
+                .collect()
+        };
+        // A set of 8: two items are a quarter; one item never is a template.
+        let owners = in_sets(&[8]);
+        assert!(owners.template(&group(&[0, 5]), 2, 10));
+        assert!(!owners.template(&group(&[3]), 1, 10));
+        assert!(!owners.template(&group(&[0, 5]), 2, 0)); // 0: no limit at all
+                                                          // A set of 12: two are not a quarter, three are.
+        let owners = in_sets(&[12]);
+        assert!(!owners.template(&group(&[0, 5]), 2, 10));
+        assert!(owners.template(&group(&[0, 5, 11]), 3, 10));
+        // A set of 200: the share never decides below the limit.
+        let owners = in_sets(&[200]);
+        assert!(!owners.template(&group(&(0..10).collect::<Vec<_>>()), 10, 10));
+        assert!(owners.template(&group(&(0..11).collect::<Vec<_>>()), 11, 10));
+        // The share is per set: two items of a 5-item file beside a 100-item one
+        // are a template; one item of each is not, nor two of the large one.
+        let owners = in_sets(&[100, 5]);
+        assert!(owners.template(&group(&[101, 103]), 2, 10));
+        assert!(!owners.template(&group(&[0, 101]), 2, 10));
+        assert!(!owners.template(&group(&[0, 1]), 2, 10));
+        // Rows of one golden item (a text and its views) count once.
+        let mut owners = in_sets(&[6]);
+        owners.owner_of = vec![0, 0, 0, 3, 4, 5];
+        owners.set_size = vec![4];
+        assert!(!owners.template(&group(&[0, 1, 2]), 3, 10));
+        assert!(owners.template(&group(&[0, 1, 3]), 3, 10));
     }
 }

@@ -254,6 +254,45 @@ fn boilerplate_shared_by_many_items_does_not_flag() {
 }
 
 #[test]
+fn a_small_sets_template_does_not_flag() {
+    // Found by review: five items share an instruction, too few for the limit of 10,
+    // and every record written with it leaked all five. Now it is the set's template
+    // (two items or more and a quarter of the set's), and each item's own words find it.
+    let template = "Is this review positive or negative? Answer with one word only, please.";
+    let reviews = [
+        "The battery died after two days and support never answered my emails.",
+        "Absolutely love this blender, it crushes ice in seconds and cleans easily.",
+        "The shoes fell apart within a week, the stitching was terrible.",
+        "Great value for the price, my kids play with it every single day.",
+        "Arrived late and the box was crushed, but the lamp itself works fine.",
+    ];
+    let items: Vec<String> = reviews
+        .iter()
+        .map(|r| format!("Review: {r}\n{template}\nAnswer:"))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let idx = index(&refs, config(only(true, true, true)));
+    assert!(idx.items().iter().all(|i| i.common_ngrams > 0));
+    let clean = format!("Review: This kettle is noisy but it boils fast.\n{template}\nAnswer:");
+    assert!(scan(&idx, &[&clean]).is_empty());
+    let leaks = scan(
+        &idx,
+        &[&items[3], &format!("Tell me: {} Thoughts?", reviews[0])],
+    );
+    let found: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+    assert_eq!(found, [(0, 3), (1, 0)]);
+    // max_ngram_items 0 keeps every n-gram, the template too.
+    let keep_all = index(
+        &refs,
+        LeakageConfig {
+            max_ngram_items: 0,
+            ..config(only(false, true, false))
+        },
+    );
+    assert_eq!(scan(&keep_all, &[&clean]).len(), 5);
+}
+
+#[test]
 fn an_ngram_reaching_into_the_sets_template_is_no_evidence() {
     // Found by attack: every item ends with the same instruction. Its own 13-grams are
     // boilerplate, but one holding an item's last word and the instruction's first twelve
@@ -350,12 +389,10 @@ fn a_reading_comprehension_set_copied_whole_is_found() {
 }
 
 fn check_reading_comprehension(idx: &ReferenceIndex) {
-    // (Item 7's question has 8 words: a span of its own words finds it.)
+    // (Item 7's question has 8 words, but "question what" before it is in 6 of the 12
+    // items, a quarter or more: template, and its own 7 words have a run too.)
     let with_runs: Vec<u32> = idx.own_runs().iter().map(|r| r.item).collect();
-    assert!(
-        (0..12).all(|i| with_runs.contains(&i) == (i != 7)),
-        "{with_runs:?}"
-    );
+    assert!((0..12).all(|i| with_runs.contains(&i)), "{with_runs:?}");
     let long_answer = "Let us look at the passage carefully. The second sentence introduces \
         the assistant and describes his duties at the station in some detail. The answer is \
         Tobias Wren.";
