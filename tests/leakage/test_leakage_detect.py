@@ -338,11 +338,14 @@ def test_a_golden_item_used_as_a_records_own_key_or_a_column_name_is_found(
         ]
 
 
-def test_a_passage_every_item_of_a_small_set_shares_is_evidence(tmp_path: Path) -> None:
-    # Three reading-comprehension questions on one passage: a rule that took an n-gram in
-    # every item of three texts or more for a template's dropped the passage, and a
-    # training row copying it word for word passed (reverted; a template shared by a few
-    # golden items and the training rows flags every such row instead: fail-closed).
+def test_a_passage_every_item_of_a_small_set_shares_is_its_template(tmp_path: Path) -> None:
+    # Three reading-comprehension questions on one passage. A rule that took an n-gram in
+    # every item of three texts or more for a template's once dropped the passage, and a
+    # training row copying an item word for word passed (77eadf6, reverted: the template
+    # case flagged every row instead, fail-closed). Items now have own runs (their own
+    # words next to their template, tests/leakage/test_leakage_own_run.py): a copy of an
+    # item is found by its question beside the passage, and the passage with another text
+    # is no leak, as in a set of 12 such items (where the passage was template already).
     passage = (
         "Read the passage: The Treaty of Westphalia was signed in 1648 in the cities of "
         "Osnabruck and Munster, ending the Thirty Years War across the Holy Roman Empire."
@@ -353,9 +356,15 @@ def test_a_passage_every_item_of_a_small_set_shares_is_evidence(tmp_path: Path) 
         "".join(json.dumps({"text": f"{passage} Question: {q}"}) + "\n" for q in questions)
     )
     corpus = tmp_path / "train.jsonl"
-    corpus.write_text(
-        json.dumps({"text": f"{passage} Summarize it."}) + "\n" + json.dumps({"text": "2+2"}) + "\n"
-    )
-    result = detect(golden, corpus)
-    assert result.leaked_reference_items == 3
-    assert {m.row for leak in result.leaks for m in leak.matches} == {0}
+    rows = [
+        f"{passage} Summarize it.",
+        "2+2",
+        f"{passage} Question: {questions[1]}",
+        f"{passage} Question: {questions[2]}\nAnswer: Munster, where it was signed in 1648.",
+    ]
+    corpus.write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == {
+        (2, 1),
+        (3, 2),
+    }

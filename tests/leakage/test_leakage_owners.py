@@ -1,18 +1,21 @@
 """The boilerplate limit (``max_ngram_items``) counts golden items, not reference rows.
 
 Found by a re-attack on the gate: its contamination scan looks for a conversation item
-by several rows under the item's id (its rendering, its last user turn, its user turns
-joined; ``gate.runner._as_read``), and the index counted each row as an item. An
-instruction shared by 4 conversation items counted as 12 and became the set's template,
-so a verbatim leak of an item was found by nothing but its own run, and a record holding
-the instruction (which docs/gate.md says still matches an instruction shared by 10 items
-or fewer) by nothing at all. Rows of one file under one id are one item now.
+by several rows (its rendering, its last user turn, its user turns joined;
+``gate.runner._as_read``), and the index counted each row as an item. An instruction
+shared by 4 conversation items of a large set counted as 12 and became the set's
+template, so a record holding it (which docs/gate.md says still matches an instruction
+shared by 10 items or fewer, under a quarter of the set's) matched nothing. The gate names
+the rows of one item (``reference_item_rows``); every other reference row is an item of its
+own, whatever its id (tests/leakage/test_leakage_small_sets.py).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from curagate.gate.runner import _as_read
 from curagate.leakage import detect
@@ -30,27 +33,36 @@ def question(country: str) -> str:
     return f"What is the capital of {country}?"
 
 
-def conversation_set(tmp_path: Path, items: int) -> Path:
+def conversation_set(
+    tmp_path: Path, items: int, instructed: int | None = None
+) -> tuple[Path, dict[str, list[int]]]:
     """A gate set of conversation items, read as the gate's contamination scan reads it:
-    each item's rendering, last user turn and user turns joined, under its id."""
+    each item's rendering, last user turn and user turns joined, and which item each row
+    is. The first ``instructed`` items (all by default) ask with the instruction."""
     path = tmp_path / f"golden{items}.jsonl"
+    instructed = items if instructed is None else instructed
     rows = [
         {
             "id": f"geo-{k}",
             "messages": [
                 {"role": "user", "content": "Hi there."},
                 {"role": "assistant", "content": "Hello! How can I help?"},
-                {"role": "user", "content": f"{INSTRUCTION} {question(country)}"},
+                {
+                    "role": "user",
+                    "content": f"{INSTRUCTION} {question(country)}"
+                    if k < instructed
+                    else f"Name a river that flows through the region numbered {k} today.",
+                },
             ],
             "completion": "a city",
         }
-        for k, country in enumerate(COUNTRIES[:items])
+        for k, country in enumerate((COUNTRIES * 4)[:items])
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     owners: dict[str, list[int]] = {}
     read = _as_read(path, tmp_path / f"read{items}", owners)
     assert len(owners[str(read)]) == 3 * items  # three rows per item
-    return read
+    return read, owners
 
 
 def corpus(tmp_path: Path, rows: list[str]) -> Path:
@@ -59,10 +71,10 @@ def corpus(tmp_path: Path, rows: list[str]) -> Path:
     return path
 
 
-def test_an_instruction_of_4_conversation_items_is_evidence_not_template(
+def test_an_instruction_of_4_of_40_conversation_items_is_evidence_not_template(
     tmp_path: Path,
 ) -> None:
-    golden = conversation_set(tmp_path, 4)
+    golden, owners = conversation_set(tmp_path, 40, instructed=4)
     train = corpus(
         tmp_path,
         [
@@ -71,20 +83,27 @@ def test_an_instruction_of_4_conversation_items_is_evidence_not_template(
             "Write a haiku about the sea at night.",
         ],
     )
-    result = detect(golden, train, methods=("exact", "ngram"))
+    result = detect(golden, train, methods=("exact", "ngram"), reference_item_rows=owners)
     matches = {(m.row, leak.item.id): m for leak in result.leaks for m in leak.matches}
     # The verbatim leak is found by the instruction's n-grams (before: by its own run
-    # alone, shared_ngrams 0), and every item reports none of them as boilerplate.
+    # alone, shared_ngrams 0), and no item's last user turn reports any of them as
+    # boilerplate (the greeting every rendering opens with is).
     assert matches[(0, "geo-0")].shared_ngrams >= 3
-    assert all(item.common_ngrams == 0 for item in result.items if item.id.startswith("geo"))
-    # An instruction shared by 10 items or fewer still matches (docs/gate.md): the row
-    # holding it leaks the 4 items (before: none).
+    turns = [item for item in result.items if item.text.startswith(INSTRUCTION)]
+    assert len(turns) == 4 and all(item.common_ngrams == 0 for item in turns)
+    # An instruction shared by 10 items or fewer, under a quarter of the set's, still
+    # matches (docs/gate.md): the row holding it leaks the 4 items (before: none).
     assert {i for r, i in matches if r == 1} == {f"geo-{k}" for k in range(4)}
     assert {r for r, _ in matches} == {0, 1}
+    # Without the gate's owners its 12 rows are 12 items: template.
+    rows = detect(golden, train, methods=("exact", "ngram"))
+    assert {(m.row, leak.item.id) for leak in rows.leaks for m in leak.matches} == {(0, "geo-0")}
 
 
-def test_an_instruction_of_11_conversation_items_is_still_template(tmp_path: Path) -> None:
-    golden = conversation_set(tmp_path, 11)
+@pytest.mark.parametrize("items", [4, 11])
+def test_an_instruction_of_every_conversation_item_is_template(tmp_path: Path, items: int) -> None:
+    # 11 items: more than the limit; 4 items: all of the set's (a quarter or more).
+    golden, owners = conversation_set(tmp_path, items)
     train = corpus(
         tmp_path,
         [
@@ -93,6 +112,6 @@ def test_an_instruction_of_11_conversation_items_is_still_template(tmp_path: Pat
             INSTRUCTION,  # clean
         ],
     )
-    result = detect(golden, train, methods=("exact", "ngram"))
+    result = detect(golden, train, methods=("exact", "ngram"), reference_item_rows=owners)
     found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
     assert found == {(0, "geo-0")}

@@ -102,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10,
         metavar="K",
-        help="ignore n-grams found in more than K reference items (boilerplate); 0: keep all",
+        help="ignore n-grams found in more than K reference items, or in 2+ that are a "
+        "quarter of a file's items (boilerplate); 0: keep all",
     )
     parser.add_argument(
         "--min-span-words",

@@ -1209,7 +1209,7 @@ def _contamination(
             result = None
             if files:
                 try:
-                    result = _detect_in(detect, files, scanned, pol)
+                    result = _detect_in(detect, files, scanned, pol, owners)
                 except InputError as e:
                     if not any(why in str(e) for why in _UNSCANNABLE):
                         raise  # the training data, or golden rows that do not read: it stops
@@ -1336,8 +1336,12 @@ def _contamination(
 _UNSCANNABLE = ("cannot tell which field holds the reference items", "none holds any text")
 
 
-def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> Any:
-    """One set's items (``files``) looked for in the training data."""
+def _detect_in(
+    detect: Any, files: list[Path], corpus: list[Path], pol: Any, owners: dict[str, list[int]]
+) -> Any:
+    """One set's items (``files``) looked for in the training data; the rows of a copy
+    that are views of one conversation item (``owners``, :func:`_as_read`) are one item
+    for the boilerplate limit."""
     return detect(
         reference=[str(p) for p in files],
         corpus=[str(p) for p in corpus],
@@ -1351,6 +1355,7 @@ def _detect_in(detect: Any, files: list[Path], corpus: list[Path], pol: Any) -> 
         # suites, differ: the first file's field read the others by a note column, or
         # stopped the gate after the whole evaluation).
         reference_text_field={p.as_posix(): _text_field(p) for p in files},
+        reference_item_rows={str(p): owners[str(p)] for p in files if str(p) in owners},
     )
 
 

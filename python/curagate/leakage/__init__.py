@@ -11,8 +11,9 @@ memory is the index plus one batch. Three methods, each switchable:
     lm-evaluation-harness) with an item. By default any shared 13-gram
     flags; ``min_shared_ngrams`` and ``min_ratio`` (shared distinct n-grams
     over the item's distinct n-grams) raise the bar. N-grams found in more
-    than ``max_ngram_items`` reference items (a prompt template shared by a
-    golden set) are boilerplate, not evidence, and are not indexed.
+    than ``max_ngram_items`` reference items, or in two or more that are a
+    quarter of a file's items (a prompt template shared by a golden set, however
+    small), are boilerplate, not evidence, and are not indexed.
     The same method also flags a record holding a contiguous run of at least
     ``min_span_words`` (8) of an item's words covering at least
     ``min_span_ratio`` (0.5) of the item: short items and short truncations
@@ -550,8 +551,12 @@ class LeakageIndex:
         self._answer_items: list[ReferenceItem] = []  # until frozen, then in self.items
         self._prompts = 0  # frozen: self.items[:_prompts] are the keys', the rest answers
         self._row_items: dict[tuple[str, int], int] | None = None  # see row_item
-        # (file, id) -> the golden item's number, for the core's boilerplate limit (see _add)
-        self._owners: dict[tuple[str, str], int] = {}
+        # (file, row of the golden item) -> its number, and file -> its number, for the
+        # core's boilerplate limit and template share (see _add)
+        self._owners: dict[tuple[str, int], int] = {}
+        self._sets: dict[str, int] = {}
+        # file -> the row of the golden item each of its rows is (see build's item_rows)
+        self._item_rows: Mapping[str, Sequence[int]] = {}
         self.reference_files: list[str] = []
         # Reference rows that failed format validation (indexed all the same), and
         # those that could not be parsed (not indexed: see refuse_unreadable).
@@ -568,11 +573,18 @@ class LeakageIndex:
         *,
         format: str | None = None,
         text_field: str | Mapping[str, str | None] | None = None,
+        item_rows: Mapping[str, Sequence[int]] | None = None,
         **options: Any,
     ) -> LeakageIndex:
         """Index every record of the reference files (their keys). ``text_field`` may map
         each file (as given) to its own field: the gate scans each golden file by the field
         its items hold (one set's files, or an lm_eval set's suites, differ).
+
+        Each reference row is a golden item of its own (whatever its ``id``: a column that
+        repeats one value, a passage id, says nothing of which rows are one item), except
+        where ``item_rows`` maps a file (as read) to the row of the golden item each of
+        its rows is: the gate looks for a conversation item by several rows (its
+        rendering, its last user turn), one item for the boilerplate limit.
 
         Rows that fail format validation are indexed too (see :meth:`_add_batch`);
         rows that cannot be parsed are listed in :attr:`unreadable`, and callers
@@ -581,6 +593,7 @@ class LeakageIndex:
         records have no usable field, and a set with no usable item.
         """
         index = cls(**options)
+        index._item_rows = dict(item_rows or {})
         given = [reference] if isinstance(reference, str | os.PathLike) else list(reference)
         named = {Path(os.fspath(r)).as_posix() for r in given}
         # A golden set's labels file holds rows about its items, not items: found in a
@@ -722,7 +735,11 @@ class LeakageIndex:
         bar = self.config["max_ngram_items"]  # 0: no bar, as for the n-grams
         kept = [a for a in answers if not bar or seen[" ".join(a.text.lower().split())] <= bar]
         if kept:
-            self._answers.add(pa.array([a.text for a in kept], pa.large_string()))
+            self._answers.add(
+                pa.array([a.text for a in kept], pa.large_string()),
+                None,
+                [self._sets.setdefault(a.file, len(self._sets)) for a in kept],
+            )
         return kept
 
     def _add(self, keys: pa.Array, source: str, rows: pa.Array, ids: pa.Array) -> None:
@@ -732,19 +749,23 @@ class LeakageIndex:
             return
         base = len(self.items)
         items = list(zip(keys.to_pylist(), rows.to_pylist(), ids.to_pylist(), strict=True))
-        # Rows of one file under one id are one golden item for the boilerplate limit
-        # (max_ngram_items): the gate looks for a conversation item by three rows under its
-        # id (its rendering, its last user turn, its user turns joined), and an instruction
-        # shared by 4 such items counted as 12 and became the set's template, so a verbatim
-        # leak of them touching it was no evidence (found by attack). A row without an id
-        # is its own item.
+        # Each row is a golden item for the boilerplate limit (max_ngram_items) and the
+        # template share, but the rows the caller names as views of one (item_rows): the
+        # gate looks for a conversation item by three rows (its rendering, its last user
+        # turn, its user turns joined), and an instruction shared by 11 such items counted
+        # as 33 (found by attack). Ids say nothing of it: rows of one file under one id
+        # were one item, so a set whose id column repeats a value (every id "0", a passage
+        # id) was one item, and its template was never boilerplate (found by review).
+        views = self._item_rows.get(source)
         owners = [
-            self._owners.setdefault((source, rid), len(self._owners))
-            if rid is not None
-            else self._owners.setdefault((source, f"\0row {base + i}"), len(self._owners))
-            for i, (_, _, rid) in enumerate(items)
+            self._owners.setdefault(
+                (source, views[row] if views is not None and 0 <= row < len(views) else row),
+                len(self._owners),
+            )
+            for _, row, _ in items
         ]
-        self._core.add(keys, owners)
+        sets = [self._sets.setdefault(source, len(self._sets))] * len(items)
+        self._core.add(keys, owners, sets)
         for i, (text, row, rid) in enumerate(items):
             self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False))
 
@@ -998,6 +1019,7 @@ def detect(
     minhash_threshold: float = 0.8,
     reference_format: str | None = None,
     reference_text_field: str | Mapping[str, str | None] | None = None,
+    reference_item_rows: Mapping[str, Sequence[int]] | None = None,
     format: str | None = None,
     text_field: str | None = None,
     threads: int | None = None,
@@ -1019,7 +1041,9 @@ def detect(
 
     Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``)
     except n-grams shared by more than ``max_ngram_items`` (10) reference
-    items, which are the reference set's boilerplate; so does a contiguous
+    items, or by two or more that are a quarter of their file's items, which
+    are the reference set's boilerplate (each reference row is an item, but
+    the rows ``reference_item_rows`` names as views of one); so does a contiguous
     run of at least ``min_span_words`` (8) of an item's words that covers at
     least ``min_span_ratio`` (0.5) of them (``min_span_words=0``: off);
     MinHash at estimated Jaccard 0.8. Reference and corpus are read with
@@ -1034,6 +1058,7 @@ def detect(
         reference,
         format=reference_format,
         text_field=reference_text_field,
+        item_rows=reference_item_rows,
         ngram=ngram,
         methods=methods,
         min_shared_ngrams=min_shared_ngrams,
