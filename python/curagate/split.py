@@ -303,22 +303,66 @@ class _Nanos(int):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# The fraction of an ISO time's seconds past its sixth digit.
-_SUB_MICRO = re.compile(r"(T?\d\d:\d\d:\d\d[.,]\d{6})(\d+)")
+# The fraction of an ISO time's seconds past its sixth digit (extended or basic form).
+_SUB_MICRO = re.compile(r"(T?\d\d:?\d\d:?\d\d[.,]\d{6})(\d+)")
 _JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_NUMBER_PARTS = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
+_EIGHT_DIGITS = re.compile(r"[0-9]{8}")
+# The ISO-8601 forms read as times: a calendar date, extended (2024-05-01) or basic
+# (20240501, then with a time only), or an extended week date (2024-W18-3), with a time
+# after T (or a space, for the extended forms), its seconds' fraction and a Z or an offset.
+# Python's parser takes more, and wrongly: any character between date and time, and any
+# digits as a date and a time (zero-padded epoch ns "01701011300000000000" was 0170-10-11).
+_ISO_TIME = re.compile(
+    r"[0-9]{4}-(?:[0-9]{2}-[0-9]{2}|W[0-9]{2}(?:-[1-7])?)"
+    r"(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+    r"|[0-9]{8}T[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]+)?)?)?(?:Z|[+-][0-9]{2}(?:[0-9]{2})?)?"
+)
+_TIME_EXAMPLES = "2024-05-01 or 2024-05-01T12:00:00Z"
+# Exponents past these (of a number's leading digit) are beyond Python's Decimal.
+_MAX_ADJUSTED = 10**18
 
 
-def _is_day(value: str) -> bool:
-    """Whether ``value`` (a number's digits) is also an ISO date, YYYYMMDD: a date beside
-    ISO times, a number beside numbers (their order is the same either way)."""
-    if len(value) != 8 or not value.isdigit():
+def _is_day(value: Any) -> bool:
+    """Whether ``value`` is a string of eight digits that are a date, YYYYMMDD: a date
+    beside ISO times, refused beside numbers (20240502 after 202405011200 as a number)."""
+    if not isinstance(value, str) or _EIGHT_DIGITS.fullmatch(value) is None:
         return False
     try:
         date.fromisoformat(value)
     except ValueError:
         return False
     return True
+
+
+def _misspelt_number(value: str) -> str | None:
+    """What keeps ``value``, a number to Python (``+5``, ``0123``, ``1_000``), from
+    being a JSON number; ``None`` when it is no number at all."""
+    text = value.strip()
+    for parse in (float, lambda t: int(t, 0)):
+        try:
+            parse(text)
+            break
+        except ValueError:
+            continue
+    else:
+        return None
+    if text != value:
+        return "has spaces around it"
+    if not text.isascii():
+        return "has digits other than 0-9"
+    if text.lstrip("+-").lower() in ("nan", "inf", "infinity"):
+        return "is not finite"
+    if "_" in text:
+        return "has '_' in it"
+    if text.startswith("+"):
+        return "starts with '+'"
+    if re.match(r"-?0[xXoObB]", text):
+        return "is not decimal"
+    if re.match(r"-?0[0-9]", text):
+        return "has a leading zero"
+    return "is not written as a JSON number"
 
 
 def _exact_number(value: str, where: tuple[str, int, int | None], column: str) -> int | Decimal:
@@ -330,13 +374,21 @@ def _exact_number(value: str, where: tuple[str, int, int | None], column: str) -
     try:
         return Decimal(value)
     except InvalidOperation:
-        # An exponent past 10^18 (`1e9999999999999999999`): no Decimal holds it.
-        shown = value if len(value) <= 40 else value[:40] + "..."
-        raise InputError(
-            f"{_where(where)}: {_opt('--time')} column {column!r} has {shown!r}, a number "
-            "whose exponent is too large to be ordered; write the time as a number with an "
-            "exponent under 10^18 (epoch seconds, ms or ns) or an ISO-8601 time"
-        ) from None
+        pass
+    # Zero, whatever its exponent, or a number past a Decimal's exponents (10^18).
+    parts = _NUMBER_PARTS.fullmatch(value)
+    assert parts is not None  # a JSON number
+    whole, fraction, exponent = parts[1], parts[2] or "", parts[3] or "0"
+    if not (whole + fraction).strip("0"):
+        return 0
+    big = exponent.lstrip("+")[:1] != "-"
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    raise InputError(
+        f"{_where(where)}: {_opt('--time')} column {column!r} has {shown!r}, a number "
+        f"{'too far from' if big else 'too close to'} zero to be ordered (numbers are read "
+        "between 10^-10^18 and 10^10^18 in size); write the time as epoch seconds, ms or "
+        f"ns or as an ISO-8601 time ({_TIME_EXAMPLES})"
+    )
 
 
 def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
@@ -356,6 +408,19 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         # and "...788" were one time, and Python's ISO parser took digits for a date and
         # a time (epoch ns "1701011210000000000" was 1701-01-12, tied with 10 s earlier).
         return (0, _exact_number(value, where, column))
+    if isinstance(value, str) and not _is_day(value) and _ISO_TIME.fullmatch(value) is None:
+        wrong = _misspelt_number(value)
+        if wrong is not None:
+            raise InputError(
+                f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, a "
+                f"number that {wrong}; numbers are read as JSON writes them (1714600000, "
+                "1714600000.5, 1.7e9: digits 0-9 without '+', leading zeros, spaces or '_'): "
+                f"write it so, or every time as an ISO-8601 time ({_TIME_EXAMPLES})"
+            )
+        raise InputError(
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, which is "
+            f"not an ISO-8601 time (e.g. {_TIME_EXAMPLES}) or a number"
+        )
     if isinstance(value, str):
         # Python's datetime holds microseconds: the digits past them (pandas' nanosecond
         # times, .NET's ticks) are kept as nanoseconds, so two times 1 ns apart are not one
@@ -370,7 +435,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         except ValueError:
             raise InputError(
                 f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, "
-                "which is not an ISO-8601 time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
+                f"which is not an ISO-8601 time (e.g. {_TIME_EXAMPLES})"
             ) from None
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, datetime.min.time())
@@ -1039,27 +1104,11 @@ def assign_rows(
             )
             for r in range(len(units))
         ]
-        if any(t[0] == 0 for t in row_times):
-            # Digits that are also a date (YYYYMMDD) are numbers beside numbers: a JSON
-            # number 20240101 kept as a string was a date, and the column "mixed" kinds.
-            for r, t in enumerate(row_times):
-                if t[0] == 1 and isinstance(times[r], str) and _is_day(times[r]):
-                    row_times[r] = (0, int(times[r]))
-        kinds: dict[int, int] = {}  # 0 number, 1 time -> first row of that kind
+        _check_time_kinds(times, row_times, where, time_column)
         for r, u in enumerate(units):
             t = row_times[r]
-            kinds.setdefault(t[0], r)
             if unit_times[u] is None or t < unit_times[u]:
                 unit_times[u] = t
-        if len(kinds) > 1:
-            number, stamp = kinds[0], kinds[1]
-            first = where[number] if where is not None else ("input", number, None)
-            other = where[stamp] if where is not None else ("input", stamp, None)
-            raise InputError(
-                f"{_opt('--time')} column {time_column!r} mixes numbers ({_where(first)}) and "
-                f"times ({_where(other)}); write every time as a number (epoch seconds, ms "
-                "or ns) or every time as an ISO-8601 time (2024-05-01T12:00:00Z)"
-            )
     unit_split = assign_units(
         sizes,
         ratios=fractions,
@@ -1069,6 +1118,60 @@ def assign_rows(
         unit_times=unit_times,
     )
     return SplitPlan([unit_split[u] for u in units], n_units, max(sizes, default=0))
+
+
+def _check_time_kinds(
+    times: Sequence[Any],
+    row_times: Sequence[tuple[int, Any]],
+    where: Sequence[tuple[str, int, int | None]] | None,
+    column: str,
+) -> None:
+    """Refuse a time column that mixes numbers with times: a number's order beside a
+    time means nothing. Eight digits that are a date (``"20240501"``, ISO's YYYYMMDD) are
+    that date beside ISO times and among themselves, and refused beside other numbers:
+    as numbers, ``"20240502"`` went before ``"202405011200"`` and ``"20240601"`` before
+    epoch seconds of May."""
+
+    def at(r: int) -> str:
+        return _where(where[r] if where is not None else ("input", r, None))
+
+    number = day = stamp = None  # the first row of each kind
+    for r, t in enumerate(row_times):
+        if t[0] == 0:
+            number = r if number is None else number
+        elif _is_day(times[r]):
+            day = r if day is None else day
+        else:
+            stamp = r if stamp is None else stamp
+    if number is None or (day is None and stamp is None):
+        return
+    fix = (
+        "write every time as a number (epoch seconds, ms or ns) or every time as an "
+        "ISO-8601 time (2024-05-01T12:00:00Z)"
+    )
+    dated = day if day is not None else stamp
+    assert dated is not None
+    for r, t in enumerate(row_times):
+        if t[0] == 0 and isinstance(times[r], str) and _EIGHT_DIGITS.fullmatch(times[r]):
+            raise InputError(
+                f"{at(r)}: {_opt('--time')} column {column!r} has {times[r]!r}, which is not "
+                f"a date (YYYYMMDD) beside the column's dates and times ({at(dated)}); fix the "
+                f"date, or {fix}"
+            )
+    if stamp is not None:
+        raise InputError(
+            f"{_opt('--time')} column {column!r} mixes numbers ({at(number)}) and times "
+            f"({at(stamp)}); {fix}"
+        )
+    assert day is not None
+    raise InputError(
+        f"{at(day)}: {_opt('--time')} column {column!r} has {times[day]!r}, eight digits "
+        f"that are a date (YYYYMMDD) or a number, beside a number such as "
+        f"{str(times[number])[:40]!r} ({at(number)}): the order differs as dates or "
+        f"as numbers; write dates as ISO-8601 ({times[day][:4]}-{times[day][4:6]}-"
+        f"{times[day][6:]}, 2024-05-01T12:00:00Z) or every time as a number (epoch "
+        "seconds, ms or ns)"
+    )
 
 
 def _clusters_file(path: Path, ids: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:

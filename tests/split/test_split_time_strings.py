@@ -94,9 +94,13 @@ def test_a_parquet_string_column_of_numbers_is_ordered_exactly(tmp_path: Path) -
     assert times_by_split(tmp_path / "out") == one_each(oldest_first)
 
 
-def test_a_kept_number_column_holding_a_yyyymmdd_number_is_numbers(tmp_path: Path) -> None:
+def test_a_kept_number_column_holding_a_yyyymmdd_number_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # 2^53 + 1 beside a fraction: the reader keeps the column as strings, and 20240101
-    # became "20240101", an ISO date to --time: "mixes numbers ... and times", exit 2.
+    # becomes "20240101", which a string column may mean as a date. Read as a number
+    # (963b547), the same rule put the date strings "20240502" beside "202405011200"
+    # after it; so eight digits beside other numbers are refused, naming both rows.
     src = tmp_path / "t.jsonl"
     src.write_text(
         "".join(
@@ -105,12 +109,89 @@ def test_a_kept_number_column_holding_a_yyyymmdd_number_is_numbers(tmp_path: Pat
         ),
         encoding="utf-8",
     )
-    assert split(src, tmp_path / "out") == 0
-    assert times_by_split(tmp_path / "out") == {
-        "train": ["1.5"],
-        "val": ["20240101"],
-        "test": ["9007199254740993"],
-    }
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "t.jsonl:2: --time column 't' has '20240101', eight digits" in err, err
+    assert "a number such as '9007199254740993' (" in err and "t.jsonl:1)" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "newest_first",
+    [
+        # YYYYMMDD beside YYYYMMDDHHMM: as numbers, May 2 went to val, May 1 12:00 to test.
+        ["20240502", "202405011200", "20240430"],
+        # YYYYMMDD beside epoch seconds (2024-05-01 21:46): as numbers, June before May.
+        ["20240601", "1714600000", "20240401"],
+    ],
+    ids=["yyyymmddhhmm", "epoch-s"],
+)
+def test_yyyymmdd_strings_beside_other_numbers_exit_2_naming_both_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], newest_first: list[str]
+) -> None:
+    src = write_rows(tmp_path / "t.jsonl", newest_first)
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:1: --time column 't' has {newest_first[0]!r}" in err, err
+    assert f"a number such as {newest_first[1]!r} (" in err and "t.jsonl:2)" in err, err
+    assert "2024-05-01" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_column_of_yyyymmdd_strings_alone_is_ordered(tmp_path: Path) -> None:
+    oldest_first = ["20231231", "20240101", "20240102"]
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
+
+
+@pytest.mark.parametrize(
+    "newest_first",
+    [
+        # epoch ns zero-padded to 20 digits: Python's ISO parser read 0170-10-11 for all
+        # three, one time, the newest row in train.
+        ["01701011300000000000", "01701011200000000000", "01701011100000000000"],
+        ["01701011310000000000", "01701011305000000000", "01701011219000000000"],
+        ["0170101120000000000", "0170101110000000000", "0170101100000000000"],
+    ],
+    ids=["tie", "misorder", "19-digits"],
+)
+def test_zero_padded_digit_strings_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], newest_first: list[str]
+) -> None:
+    src = write_rows(tmp_path / "t.jsonl", newest_first)
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:1: --time column 't' has {newest_first[0]!r}" in err, err
+    assert "leading zero" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2024-05-01x12:00", "2024-05-01T12:00:00+05:30:15.5", "2024W183", "20240501T12:00"],
+)
+def test_lenient_iso_forms_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    # Python's parser takes any character between date and time, offsets with seconds
+    # and fractions, compact week dates: none of them an ISO-8601 time as written.
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", value, "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:2: --time column 't' has {value!r}, which is not" in err, err
+
+
+def test_basic_and_week_iso_forms_are_ordered_to_the_nanosecond(tmp_path: Path) -> None:
+    oldest_first = [
+        "2024-W18-3",
+        "2024-05-01T12:00:00.123456788Z",
+        # ISO's basic form: its digits past the microsecond were dropped (.123456).
+        "20240501T120000.123456789Z",
+    ]
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
 
 
 def test_yyyymmdd_strings_stay_dates_beside_iso_times(tmp_path: Path) -> None:
@@ -131,13 +212,82 @@ def test_number_strings_beside_iso_times_exit_2_naming_both_rows(
     assert not (tmp_path / "out").exists()
 
 
-def test_a_number_string_beyond_any_exponent_exits_2(
+def test_the_mixes_error_names_a_number_not_a_yyyymmdd_date(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write_rows(tmp_path / "t.jsonl", ["1", "2", "1e9999999999999999999999"])
+    # It named row 1, "20240501", as the number.
+    src = write_rows(tmp_path / "t.jsonl", ["20240501", "2024-05-02", "1714600000"])
     assert split(src, tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert "t.jsonl:3" in err and "'t'" in err and "Traceback" not in err, err
+    assert "mixes numbers (" in err and "t.jsonl:3) and times (" in err, err
+
+
+def test_eight_digits_that_are_no_date_beside_iso_times_are_called_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-02", "20240230", "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "t.jsonl:2: --time column 't' has '20240230', which is not a date" in err, err
+    assert "t.jsonl:1" in err, err
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("+5", "starts with '+'"),
+        (" 5", "has spaces around it"),
+        ("5 ", "has spaces around it"),
+        ("0123", "has a leading zero"),
+        ("-0123", "has a leading zero"),
+        ("1_000", "has '_' in it"),
+        ("0x10", "is not decimal"),
+        ("\uff11\uff12\uff13", "has digits other than 0-9"),
+        ("NaN", "is not finite"),
+        ("1.", "is not written as a JSON number"),
+    ],
+)
+def test_a_misspelt_number_string_exits_2_saying_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, why: str
+) -> None:
+    src = write_rows(tmp_path / "t.jsonl", ["6", value, "4"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:2: --time column 't' has {value!r}, a number that {why}" in err, err
+    assert "numbers are read as JSON writes them" in err, err
+
+
+def test_zero_with_any_exponent_is_zero(tmp_path: Path) -> None:
+    oldest_first = ["-1", "0e1000000000000000000", "1"]
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
+
+
+@pytest.mark.parametrize(
+    ("value", "how"),
+    [
+        ("1e9999999999999999999999", "too far from zero"),
+        ("15e999999999999999999", "too far from zero"),
+        ("-1e9999999999999999999999", "too far from zero"),
+        ("1e-9999999999999999999999", "too close to zero"),
+    ],
+)
+def test_a_number_string_beyond_any_exponent_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, how: str
+) -> None:
+    src = write_rows(tmp_path / "t.jsonl", ["1", "2", value])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:3: --time column 't' has {value!r}, a number {how}" in err, err
+    assert "between 10^-10^18 and 10^10^18" in err and "Traceback" not in err, err
+
+
+def test_numbers_just_inside_the_exponent_limits_are_ordered(tmp_path: Path) -> None:
+    oldest_first = ["1e-999999999999999999", "1", "9.9e999999999999999999"]
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
 
 
 def test_curate_split_orders_number_strings_exactly(tmp_path: Path) -> None:
