@@ -138,3 +138,54 @@ def test_an_arithmetic_item_is_not_another_sum_in_its_template(tmp_path: Path) -
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = detect(golden, corpus, methods=("exact", "ngram"))
     assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == {(4, 0)}
+
+
+def test_a_copy_with_other_labels_is_found(tmp_path: Path, golden: Path) -> None:
+    # Found by QA: the item's own run held its label ("Question:") between the passage and
+    # the question, so a copy that wrote "Q:" (or "Context:" and "A:" around it) matched
+    # nothing, however long the answer it kept. The passage tail, another label (or none),
+    # then the whole question on its line is the item.
+    corpus = tmp_path / "relabelled.jsonl"
+    rows = [
+        {"text": f"Context: {PASSAGE}\nQ: {QUESTIONS[3]}\nA: {LONG_ANSWER}"},
+        {"prompt": f"Passage: {PASSAGE}\nQ: {QUESTIONS[0]}", "completion": f"A: {LONG_ANSWER}"},
+        {"text": f"{PASSAGE} Question 5: {QUESTIONS[5]}\nAnswer: {LONG_ANSWER}"},
+        {"text": f"{PASSAGE}\n{QUESTIONS[6]}\n{LONG_ANSWER}"},
+        # Not the items: another question, a longer one, the question alone, too many
+        # words (no label) between the passage and the question.
+        {"text": f"Context: {PASSAGE}\nQ: Who painted the lighthouse?\nA: {LONG_ANSWER}"},
+        {"text": f"Context: {PASSAGE}\nQ: Who built the lighthouse keeper's cottage?\nA: x"},
+        {"text": f"Q: {QUESTIONS[1]}\nA: {LONG_ANSWER}"},
+        {"text": f"Context: {PASSAGE}\nAnd then tell me, {QUESTIONS[8].lower()}\nA: x"},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
+    assert found == {(0, 3), (1, 0), (2, 5), (3, 6)}
+    assert all(m.span is not None for leak in result.leaks for m in leak.matches)
+
+
+def test_a_short_question_with_its_answer_on_its_line_is_found(tmp_path: Path) -> None:
+    # Found by QA: a question of a few own words (the set's instruction before it) must end
+    # a line where the item's does, so a copy answered on the same line ("... 4? The answer
+    # is 160.") matched nothing. A copy whose sentence ends there, with the item's mark,
+    # is the item; a longer question that starts with the item's is not.
+    head = "Solve the following grade school math problem. Give only the final number."
+    golden = tmp_path / "golden.jsonl"
+    asks = [f"What is {10 + i} times {2 + i % 7}?" for i in range(12)]
+    golden.write_text("".join(json.dumps({"prompt": f"{head}\n{q}"}) + "\n" for q in asks))
+    corpus = tmp_path / "train.jsonl"
+    rows = [
+        {"text": f"{head}\nWhat is 10 times 2? The answer is 20."},
+        {"prompt": f"{head}\nWhat is 11 times 3? The answer is", "completion": " 33."},
+        # Not the items: another mark, a longer question, the question alone.
+        {"text": f"{head}\nWhat is 12 times 4! Then 48."},
+        {"text": f"{head}\nWhat is 13 times 5 plus 1? The answer is 66."},
+        {"text": f"{head}\nWhat is 14 times 6. The answer is 84."},
+        {"text": f"{head}\nWhat is 15 times 7 apples? 105."},
+        {"text": "What is 16 times 2? The answer is 32."},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
+    assert found == {(0, 0), (1, 1)}

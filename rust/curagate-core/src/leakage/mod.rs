@@ -256,9 +256,28 @@ pub struct OwnRun {
     pub line_end: bool,
     /// Hash of the symbols in the run's words (see `run_symbols`): a record's run
     /// must have the same. Found by attack: normalization drops them, so "What is
-    /// 2-2?" (or 2*2, 2^2) held the own run of "What is 2+2?".
+    /// 2-2?" (or 2*2, 2^2) held the own run of "What is 2+2?". (A relabelled run's
+    /// label words are left out.)
     pub symbols: u64,
+    /// The sentence mark (`?`, `!`, `.`, or a full-width one) that ends the run's
+    /// last word where `line_end`, else 0: a record's run that ends a sentence
+    /// with the same mark there ends the item's line too. Found by QA: a short
+    /// question copied with its answer on the same line ("What is 40 times 4? The
+    /// answer is 160.") matched nothing.
+    pub end_mark: u32,
+    /// A relabelled run: its first [`LeakageConfig::own_run_key`] words are the
+    /// template before the item's label (the `label_words` template words that
+    /// open the own words' line, the last ending with `:`, or none), the rest its
+    /// own words to the end of their line. A record holds it with any label in
+    /// between (up to [`MAX_LABEL_WORDS`] words, the last ending with `:`) or none.
+    /// Found by QA: a reading-comprehension item copied with "Q:" for its
+    /// "Question:" matched nothing (its own run held the label).
+    pub relabel: bool,
+    pub label_words: u32,
 }
+
+/// Words a label may have (`Question 5:`, `Q:`) where a relabelled own run allows one.
+pub const MAX_LABEL_WORDS: usize = 3;
 
 /// One (reference item, corpus record) pair that at least one method flagged.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,6 +315,10 @@ pub struct ReferenceIndexBuilder {
     line_start: Vec<bool>,
     /// Per word: its symbols (see `word_symbols`), for the own runs' `symbols`.
     word_symbols: Vec<u64>,
+    /// Per word: its sentence mark (see `sentence_mark`) and whether it ends a
+    /// label (its text ends with `:`), for the own runs.
+    word_marks: Vec<u32>,
+    label_end: Vec<bool>,
     own_runs: Vec<OwnRun>,
     // Per item, the first item of the same normalized text and of the same owner
     // (see Owners).
@@ -309,6 +332,8 @@ struct Prepared {
     tokens: Tokens,
     line_start: Vec<bool>,
     symbols: Vec<u64>,
+    marks: Vec<u32>,
+    label_end: Vec<bool>,
     char_spans: Vec<(u32, u32)>,
     signature: Vec<u32>,
 }
@@ -334,6 +359,8 @@ impl ReferenceIndexBuilder {
             signatures: Vec::new(),
             line_start: Vec::new(),
             word_symbols: Vec::new(),
+            word_marks: Vec::new(),
+            label_end: Vec::new(),
             own_runs: Vec::new(),
             owners: Owners::default(),
             first_of_text: FastMap::default(),
@@ -395,6 +422,12 @@ impl ReferenceIndexBuilder {
                 let symbols = (0..tokens.len())
                     .map(|i| word_symbols(text, tokens.spans[i]))
                     .collect();
+                let marks = (0..tokens.len())
+                    .map(|i| sentence_mark(text, tokens.spans[i]))
+                    .collect();
+                let label_end = (0..tokens.len())
+                    .map(|i| ends_label(text, tokens.spans[i]))
+                    .collect();
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
                 let signature = match &self.hasher {
                     Some(h) if !tokens.is_empty() => {
@@ -406,6 +439,8 @@ impl ReferenceIndexBuilder {
                     tokens,
                     line_start,
                     symbols,
+                    marks,
+                    label_end,
                     char_spans,
                     signature,
                 })
@@ -476,6 +511,8 @@ impl ReferenceIndexBuilder {
             self.word_hashes.extend_from_slice(&p.tokens.hashes);
             self.line_start.extend_from_slice(&p.line_start);
             self.word_symbols.extend_from_slice(&p.symbols);
+            self.word_marks.extend_from_slice(&p.marks);
+            self.label_end.extend_from_slice(&p.label_end);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
@@ -514,6 +551,12 @@ impl ReferenceIndexBuilder {
             &self.word_start,
             self.config.own_run_key(),
         );
+        let relabel_index = relabel_index(
+            &self.own_runs,
+            &self.word_hashes,
+            &self.word_start,
+            self.config.own_run_key(),
+        );
         let bands_rows = lsh_params(&self.config, self.hasher.as_ref());
         let lsh = lsh_table(
             &self.items,
@@ -534,6 +577,7 @@ impl ReferenceIndexBuilder {
             spans,
             own_runs: self.own_runs,
             own_index,
+            relabel_index,
             signatures: self.signatures,
             lsh,
         }
@@ -580,15 +624,38 @@ impl ReferenceIndexBuilder {
         for (id, info) in self.items.iter_mut().enumerate() {
             let own = &template[self.word_start[id]..self.word_start[id + 1]];
             info.template_words = own.iter().filter(|&&t| t).count() as u32;
-            let lines = &self.line_start[self.word_start[id]..self.word_start[id + 1]];
-            for (start, words, line_end) in own_runs(own, lines, &self.config) {
-                let at = self.word_start[id] + start as usize;
+            let range = self.word_start[id]..self.word_start[id + 1];
+            let lines = &self.line_start[range.clone()];
+            let labels = &self.label_end[range];
+            for run in own_runs(own, lines, labels, &self.config) {
+                let at = self.word_start[id] + run.start;
+                let end = at + run.words;
+                let symbols = match run.label {
+                    // The template before the label, then the own words.
+                    Some(label) => {
+                        let key = self.config.own_run_key();
+                        let words: Vec<u64> = self.word_symbols[at..at + key]
+                            .iter()
+                            .chain(&self.word_symbols[at + key + label..end])
+                            .copied()
+                            .collect();
+                        run_symbols(&words)
+                    }
+                    None => run_symbols(&self.word_symbols[at..end]),
+                };
                 self.own_runs.push(OwnRun {
                     item: id as u32,
-                    start,
-                    words,
-                    line_end,
-                    symbols: run_symbols(&self.word_symbols[at..at + words as usize]),
+                    start: run.start as u32,
+                    words: run.words as u32,
+                    line_end: run.line_end,
+                    symbols,
+                    end_mark: if run.line_end {
+                        self.word_marks[end - 1]
+                    } else {
+                        0
+                    },
+                    relabel: run.label.is_some(),
+                    label_words: run.label.unwrap_or(0) as u32,
                 });
             }
         }
@@ -640,13 +707,21 @@ impl ReferenceIndexBuilder {
 ///
 /// Each is widened into the template to [`LeakageConfig::own_run_key`] words (the
 /// second kind on its template side only; it is left out when that is too short).
-/// The second kind, and the first when it ends the item, also end a line (the
-/// third field): a record's run must end a line (or the record) there too.
+/// The second kind, and the first when it ends the item, also end a line
+/// (`line_end`): a record's run must end a line (or the record) there too, or a
+/// sentence with the item's mark ([`OwnRun::end_mark`]).
+///
+/// When the template comes first, each line's own words are also a *relabelled*
+/// run (`label`, see [`OwnRun::relabel`]): the `own_run_key` template words before
+/// their line's label (`label_end`: the words whose text ends with `:`), then the
+/// own words to the end of the line. Found by QA: "Passage: ... Question: ..."
+/// copied as "Context: ... Q: ..." (any answer) matched nothing.
 fn own_runs(
     template: &[bool],
     line_start: &[bool],
+    label_end: &[bool],
     config: &LeakageConfig,
-) -> Vec<(u32, u32, bool)> {
+) -> Vec<RunSpec> {
     let words = template.len();
     let own = template.iter().filter(|&&t| !t).count();
     let key = config.own_run_key();
@@ -675,7 +750,29 @@ fn own_runs(
         for end in (first + 1..=last).filter(|&e| line_start[e]) {
             if end >= key && !found(&template[first..end]) {
                 let start = (first - 1).min(end - key);
-                runs.push((start as u32, (end - start) as u32, true));
+                runs.push(RunSpec {
+                    start,
+                    words: end - start,
+                    line_end: true,
+                    label: None,
+                });
+            }
+        }
+        // The label of the first own word's line: the template words that open
+        // it, the last ending with ':' (or none: the own words open the line).
+        let opens = (0..=first).rev().find(|&i| line_start[i]).unwrap_or(0);
+        let label = first - opens;
+        if opens >= key && (label == 0 || (label <= MAX_LABEL_WORDS && label_end[first - 1])) {
+            let ends = (first + 1..=last + 1).filter(|&e| e == words || line_start[e]);
+            for end in ends {
+                if !found(&template[first..end]) {
+                    runs.push(RunSpec {
+                        start: opens - key,
+                        words: end + key - opens,
+                        line_end: true,
+                        label: Some(label),
+                    });
+                }
             }
         }
     }
@@ -695,8 +792,104 @@ fn own_runs(
         }
         before = !before;
     }
-    runs.push((start as u32, (end - start) as u32, end == words));
+    runs.push(RunSpec {
+        start,
+        words: end - start,
+        line_end: end == words,
+        label: None,
+    });
     runs
+}
+
+/// One own run of an item (see [`own_runs`]): its first word, its words, whether
+/// it ends the item's line, and for a relabelled run the label words it holds
+/// after its first `own_run_key` words.
+struct RunSpec {
+    start: usize,
+    words: usize,
+    line_end: bool,
+    label: Option<usize>,
+}
+
+/// The sentence mark that ends the word at byte range `span` of `text`: `?`, `!`
+/// or `.` (then a space, the text's end or a closing quote or bracket) or `？`,
+/// `！`, `。`, right after its last letter or digit (closing quotes and brackets
+/// between them aside); 0 when there is none ("4?" has `?`, "2.5" none).
+fn sentence_mark(text: &str, span: (u32, u32)) -> u32 {
+    let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
+    let Some(last) = word.rfind(char::is_alphanumeric) else {
+        return 0;
+    };
+    let from = span.0 as usize + last + word[last..].chars().next().map_or(0, char::len_utf8);
+    let closing = |c: char| "\"')]}\u{2019}\u{201d}\u{bb}\u{300d}\u{300f}\u{ff09}".contains(c);
+    let mut rest = text[from..].chars().skip_while(|&c| closing(c));
+    match rest.next() {
+        Some(c @ ('\u{ff1f}' | '\u{ff01}' | '\u{3002}')) => c as u32,
+        Some(c @ ('?' | '!' | '.')) => {
+            let mut after = rest.skip_while(|&d| d == c || closing(d));
+            match after.next() {
+                None => c as u32,
+                Some(d) if d.is_whitespace() => c as u32,
+                Some(_) => 0,
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Whether the word at byte range `span` of `text` ends a label: `:` (or `：`)
+/// ends it, or follows it on its line (`Question :`).
+fn ends_label(text: &str, span: (u32, u32)) -> bool {
+    let colon = |c: char| c == ':' || c == '\u{ff1a}';
+    let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
+    let after = text.get(span.1 as usize..).unwrap_or("");
+    word.ends_with(colon) || after.trim_start_matches([' ', '\t']).starts_with(colon)
+}
+
+/// Whether a record's run ends where `run` asks (see [`OwnRun::line_end`]): before
+/// word `next` of `text`'s `tokens`.
+fn run_ends(run: &OwnRun, text: &str, tokens: &Tokens, next: usize) -> bool {
+    !run.line_end
+        || ends_line(text, tokens, next)
+        || (run.end_mark != 0 && sentence_mark(text, tokens.spans[next - 1]) == run.end_mark)
+}
+
+/// The relabelled own runs (see [`OwnRun::relabel`]) by their context (the hash of
+/// their first `key` words, as the scan hashes a record's), and by the context and
+/// their first own word (see `relabel_key`): derived from the runs, never stored.
+#[derive(Debug, Default)]
+struct RelabelIndex {
+    contexts: FastMap<u64, ()>,
+    runs: FastMap<u64, Vec<u32>>,
+}
+
+fn relabel_key(context: u64, first_own_word: u64) -> u64 {
+    context
+        ^ first_own_word
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29)
+}
+
+fn relabel_index(
+    runs: &[OwnRun],
+    word_hashes: &[u64],
+    word_start: &[usize],
+    key: usize,
+) -> RelabelIndex {
+    let mut index = RelabelIndex::default();
+    for (r, run) in runs.iter().enumerate().filter(|(_, r)| r.relabel) {
+        let at = word_start[run.item as usize] + run.start as usize;
+        let mut context = 0;
+        for_each_ngram(&word_hashes[at..at + key], key, |_, h| context = h);
+        let first_own = word_hashes[at + key + run.label_words as usize];
+        index.contexts.insert(context, ());
+        index
+            .runs
+            .entry(relabel_key(context, first_own))
+            .or_default()
+            .push(r as u32);
+    }
+    index
 }
 
 /// Hash of the symbols of the word at byte range `span` of `text`, which
@@ -764,7 +957,8 @@ fn ends_line(text: &str, tokens: &Tokens, next: usize) -> bool {
 }
 
 /// Index of the own runs by the hash of their first `key` words (derived from the
-/// runs, so a serialized index stores only them).
+/// runs, so a serialized index stores only them); relabelled runs are in
+/// [`RelabelIndex`].
 fn own_run_index(
     runs: &[OwnRun],
     word_hashes: &[u64],
@@ -772,7 +966,7 @@ fn own_run_index(
     key: usize,
 ) -> NgramIndex {
     let mut builder = NgramIndexBuilder::default();
-    for run in runs {
+    for run in runs.iter().filter(|r| !r.relabel) {
         let at = word_start[run.item as usize] + run.start as usize;
         builder.add_at(run.item, &word_hashes[at..at + key], run.start);
     }
@@ -857,6 +1051,7 @@ pub struct ReferenceIndex {
     own_runs: Vec<OwnRun>,
     /// The own runs, by their first [`LeakageConfig::own_run_key`] words.
     own_index: NgramIndex,
+    relabel_index: RelabelIndex,
     signatures: Vec<u32>,
     lsh: FastMap<u64, Vec<u32>>,
 }
@@ -869,8 +1064,9 @@ struct Scratch {
     hits: Vec<(u32, i64, u32, u32, u64)>,
     /// The same for the span index's `min_span_words`-grams.
     span_hits: Vec<(u32, i64, u32, u32, u64)>,
-    /// (item, words, record position, item position) of each own run found whole.
-    own_hits: Vec<(u32, u32, u32, u32)>,
+    /// (item, words, record position, item position, record words) of each own
+    /// run found whole.
+    own_hits: Vec<(u32, u32, u32, u32, u32)>,
     hashes: Vec<u64>,
     candidates: Vec<u32>,
     shingles: Vec<[u8; 8]>,
@@ -933,6 +1129,55 @@ impl ReferenceIndex {
         )
     }
 
+    /// The relabelled own runs (see [`OwnRun::relabel`]) whose context is the
+    /// record's `key` words at `j` (hash `h`): each whose own words follow it,
+    /// after a label of up to [`MAX_LABEL_WORDS`] words (its text ending with `:`)
+    /// or none, to where the run ends; pushed as `own_hits` are.
+    fn relabelled_hits(
+        &self,
+        text: &str,
+        tokens: &Tokens,
+        j: usize,
+        h: u64,
+        out: &mut Vec<(u32, u32, u32, u32, u32)>,
+    ) {
+        let key = self.config.own_run_key();
+        for gap in 0..=MAX_LABEL_WORDS {
+            let at = j + key + gap;
+            let Some(&first) = tokens.hashes.get(at) else {
+                break;
+            };
+            // A label: the text from its first word to the own words ends with ':'.
+            let label = &text[tokens.spans[j + key].0 as usize..tokens.spans[at].0 as usize];
+            if gap > 0 && !label.trim_end().ends_with([':', '\u{ff1a}']) {
+                continue;
+            }
+            let Some(runs) = self.relabel_index.runs.get(&relabel_key(h, first)) else {
+                continue;
+            };
+            for &r in runs {
+                let run = &self.own_runs[r as usize];
+                let item = self.item_words(run.item);
+                let start = run.start as usize;
+                let own = &item[start + key + run.label_words as usize..start + run.words as usize];
+                let end = at + own.len();
+                if tokens.hashes[j..j + key] == item[start..start + key]
+                    && tokens.hashes.get(at..end) == Some(own)
+                    && run_ends(run, text, tokens, end)
+                {
+                    let spans: Vec<(u32, u32)> = tokens.spans[j..j + key]
+                        .iter()
+                        .chain(&tokens.spans[at..end])
+                        .copied()
+                        .collect();
+                    if run.symbols == run_symbols_of(text, &spans) {
+                        out.push((run.item, run.words, j as u32, run.start, (end - j) as u32));
+                    }
+                }
+            }
+        }
+    }
+
     /// Append the leaks of one record to `out`, sorted by item.
     fn scan_one(&self, record: u32, text: &str, s: &mut Scratch, out: &mut Vec<Leak>) {
         tokenize_into(text, &self.config.normalize, &mut s.tokens);
@@ -981,8 +1226,9 @@ impl ReferenceIndex {
             self.config.methods.ngram && m > 0 && words >= m && self.spans.distinct_ngrams() > 0;
         // Own runs, keyed by their first `key` words (one of the two sizes).
         let key = self.config.own_run_key();
-        let with_own =
-            self.config.methods.ngram && words >= key && self.own_index.distinct_ngrams() > 0;
+        let with_own = self.config.methods.ngram
+            && words >= key
+            && (self.own_index.distinct_ngrams() > 0 || !self.relabel_index.contexts.is_empty());
         let own_on_spans = m > 0;
         // One pass over the words hashes both sizes.
         s.hits.clear();
@@ -1007,13 +1253,18 @@ impl ReferenceIndex {
                         {
                             let (start, len) = (run.start as usize, run.words as usize);
                             let words = &self.item_words(p.item)[start..start + len];
-                            if s.tokens.hashes.get(j..j + len) == Some(words)
-                                && (!run.line_end || ends_line(text, &s.tokens, j + len))
+                            if !run.relabel
+                                && s.tokens.hashes.get(j..j + len) == Some(words)
+                                && run_ends(run, text, &s.tokens, j + len)
                                 && run.symbols == run_symbols_of(text, &s.tokens.spans[j..j + len])
                             {
-                                s.own_hits.push((p.item, run.words, j as u32, run.start));
+                                s.own_hits
+                                    .push((p.item, run.words, j as u32, run.start, run.words));
                             }
                         }
+                    }
+                    if self.relabel_index.contexts.contains_key(&h) {
+                        self.relabelled_hits(text, &s.tokens, j, h, &mut s.own_hits);
                     }
                 }
                 if span && !with_spans {
@@ -1112,10 +1363,26 @@ impl ReferenceIndex {
         // An own run found whole (see own_runs): the item's own words next to its
         // template. The longest of each item is its span.
         s.own_hits
-            .sort_unstable_by_key(|&(item, len, j, at)| (item, std::cmp::Reverse(len), j, at));
+            .sort_unstable_by_key(|&(item, len, j, at, record_len)| {
+                (item, std::cmp::Reverse(len), j, at, record_len)
+            });
         s.own_hits.dedup_by_key(|h| h.0);
-        for &(item, len, j, at) in &s.own_hits {
-            let span = span_of(&s.tokens, item, at as usize, j as usize, len as usize);
+        for &(item, len, j, at, record_len) in &s.own_hits {
+            // (A relabelled run's label in the record may have other words.)
+            let (reference_start, reference_end) =
+                self.item_span(item, at as usize, (at + len) as usize);
+            let bytes = [
+                s.tokens.spans[j as usize].0,
+                s.tokens.spans[(j + record_len) as usize - 1].1,
+            ];
+            let c = chars_at(text, &bytes);
+            let span = Span {
+                reference_start,
+                reference_end,
+                record_start: c[0],
+                record_end: c[1],
+                words: len,
+            };
             let leak = leak_of(leaks, record, item);
             leak.ngram = true;
             if !leak.exact && leak.longest.is_none_or(|l| l.words < span.words) {

@@ -15,7 +15,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::ngram_index::{FastMap, NgramIndex, Posting};
 use super::{
-    lsh_params, lsh_table, own_run_index, ItemInfo, LeakageConfig, Methods, OwnRun, ReferenceIndex,
+    lsh_params, lsh_table, own_run_index, relabel_index, ItemInfo, LeakageConfig, Methods, OwnRun,
+    ReferenceIndex, MAX_LABEL_WORDS,
 };
 use crate::dedup::minhash::{MinHasher, Scheme};
 use crate::text::NormalizeOptions;
@@ -30,9 +31,11 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// version 5 stores each item's template words (the span criterion measures the rest);
 /// version 6 the items' own runs (item, first word, words; their index is derived on
 /// load); version 7 whether each ends a line (a record's run must end one there too);
-/// version 8 the hash of each one's symbols (a record's run must have the same).
-/// Version 9 tokenizes Hangul by syllable (same layout, other hashes for Korean).
-pub const FORMAT_VERSION: u32 = 9;
+/// version 8 the hash of each one's symbols (a record's run must have the same);
+/// version 9 tokenizes Hangul by syllable (same layout, other hashes for Korean);
+/// version 10 the sentence mark that ends each (a record's run may end its sentence
+/// there instead of a line) and relabelled runs (their label words).
+pub const FORMAT_VERSION: u32 = 10;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
@@ -188,6 +191,9 @@ impl ReferenceIndex {
             w.u32(run.words);
             w.u32(u32::from(run.line_end));
             w.u64(run.symbols);
+            w.u32(run.end_mark);
+            w.u32(u32::from(run.relabel));
+            w.u32(run.label_words);
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
@@ -367,7 +373,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     }
     let ngrams = read_ngram_index(&mut r, "n-gram")?;
     let spans = read_ngram_index(&mut r, "span")?;
-    let n = r.count(24, "own runs")?;
+    let n = r.count(36, "own runs")?;
     let mut own_runs = (0..n)
         .map(|_| {
             Ok(OwnRun {
@@ -380,6 +386,13 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
                     _ => return Err(corrupt("an own run's line end is neither 0 nor 1")),
                 },
                 symbols: r.u64("own run symbols")?,
+                end_mark: r.u32("own run end mark")?,
+                relabel: match r.u32("own run relabel")? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(corrupt("an own run's relabel flag is neither 0 nor 1")),
+                },
+                label_words: r.u32("own run label words")?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -447,7 +460,18 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
                 .checked_add(run.words as usize)
                 .is_some_and(|end| end <= info.words as usize)
         });
-        if !fits || (run.words as usize) < config.own_run_key() {
+        // A relabelled run: its context, at most MAX_LABEL_WORDS label words, then
+        // at least one own word; any other run holds no label.
+        let (key, label) = (config.own_run_key(), run.label_words as usize);
+        let labelled = if run.relabel {
+            label <= MAX_LABEL_WORDS && key + label < run.words as usize
+        } else {
+            label == 0
+        };
+        let mark = ['\0', '?', '!', '.', '\u{ff1f}', '\u{ff01}', '\u{3002}']
+            .iter()
+            .any(|&c| c as u32 == run.end_mark);
+        if !fits || !labelled || !mark || (run.words as usize) < key {
             return Err(corrupt(format!(
                 "an own run of item {} is not a run of its words",
                 run.item
@@ -463,6 +487,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     }
     let lsh = lsh_table(&items, &signatures, hasher.as_ref(), bands_rows);
     let own_index = own_run_index(&own_runs, &word_hashes, &word_start, config.own_run_key());
+    let relabel_index = relabel_index(&own_runs, &word_hashes, &word_start, config.own_run_key());
     Ok(ReferenceIndex {
         config,
         hasher,
@@ -476,6 +501,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         spans: NgramIndex::from_parts(spans.0, spans.1),
         own_runs,
         own_index,
+        relabel_index,
         signatures,
         lsh,
     })

@@ -437,6 +437,103 @@ fn check_reading_comprehension(idx: &ReferenceIndex) {
 }
 
 #[test]
+fn a_reading_comprehension_copy_with_other_labels_is_found() {
+    // Found by QA: the own run held the item's label ("Question:") between the passage
+    // and the question, so a copy that wrote "Q:" for it (and "Context:", "A:" around
+    // it) matched nothing, whatever answer it kept.
+    let items: Vec<String> = QUESTIONS
+        .iter()
+        .zip(ANSWERS)
+        .map(|(q, a)| format!("{}\n{a}", prompt(q)))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, config(only(false, true, false)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    let long_answer = "Let us look at the passage carefully. The second sentence introduces \
+        the assistant and describes his duties at the station. The answer is Tobias Wren.";
+    let records = [
+        format!("Context: {PASSAGE}\nQ: {}\nA: {long_answer}", QUESTIONS[3]),
+        format!("{PASSAGE} Question 5 : {}\nAnswer: 41", QUESTIONS[5]),
+        format!("{PASSAGE}\n{}\n{long_answer}", QUESTIONS[6]),
+        // Not the items: another question, a longer one, the question alone, more than
+        // a label between the passage and the question, the item's label after it.
+        format!("Context: {PASSAGE}\nQ: Who painted the lighthouse?\nA: no one"),
+        format!("Context: {PASSAGE}\nQ: Who built the lighthouse keeper's cottage?"),
+        format!("Q: {}\nA: {long_answer}", QUESTIONS[1]),
+        format!("Context: {PASSAGE}\nAnd then tell me, what was the name of the point?"),
+        format!("Context: {PASSAGE}\nSo, do tell me: what was the name of the point?"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        assert!(idx
+            .own_runs()
+            .iter()
+            .any(|r| r.relabel && r.label_words == 1));
+        let leaks = scan(idx, &records);
+        let found: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+        assert_eq!(found, [(0, 3), (1, 5), (2, 6)]);
+        assert!(leaks.iter().all(|l| l.ngram && l.shared_ngrams == 0));
+        // The span ends on the question's last word in both texts.
+        let span = leaks[0].longest.unwrap();
+        let item: String = items[3].chars().take(span.reference_end as usize).collect();
+        assert!(item.ends_with("Who kept the logbook?"), "{item}");
+        let record: String = records[0].chars().take(span.record_end as usize).collect();
+        assert!(record.ends_with("Q: Who kept the logbook?"), "{record}");
+    }
+}
+
+#[test]
+fn a_short_question_answered_on_its_line_is_found() {
+    // Found by QA: an own run that ends the item's line had to end a line in the
+    // record, so a short question copied with its answer on the same line matched
+    // nothing. A record whose sentence ends there with the item's mark holds it; one
+    // that goes on ("...keeper's cottage?", "4 plus 2?") does not.
+    let head = "Solve the following grade school math problem. Give only the final number.";
+    let items: Vec<String> = (0..12)
+        .map(|i| format!("{head}\nWhat is {} times {}?", 10 + i, 2 + i % 7))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, config(only(false, true, false)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    let records = [
+        format!("{head}\nWhat is 10 times 2? The answer is 20."),
+        format!("{head}\nWhat is 11 times 3?\" he asked. 33."),
+        format!("{head}\nWhat is 12 times 4! 48."),
+        format!("{head}\nWhat is 13 times 5 plus 1? The answer is 66."),
+        format!("{head}\nWhat is 14 times 6. 84."),
+        format!("{head}\nWhat is 15 times 7?!? 105."),
+        format!("{head}\nWhat is 16 times 8?5"),
+        "What is 17 times 2? The answer is 34.".to_string(),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        let found: Vec<(u32, u32)> = scan(idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        assert_eq!(found, [(0, 0), (1, 1)]);
+    }
+}
+
+#[test]
+fn a_sentence_mark_ends_a_word_before_a_space_or_the_text_s_end() {
+    let mark = |text: &str| {
+        let word = text.split(' ').next().unwrap();
+        char::from_u32(sentence_mark(text, (0, word.len() as u32)))
+    };
+    assert_eq!(mark("4? The"), Some('?'));
+    assert_eq!(mark("4?"), Some('?'));
+    assert_eq!(mark("4.\" The"), Some('.'));
+    assert_eq!(mark("end!! Yes"), Some('!'));
+    assert_eq!(mark("2.5 apples"), Some('\0'));
+    assert_eq!(mark("4?5 apples"), Some('\0'));
+    assert_eq!(mark("keeper's cottage"), Some('\0'));
+    // (A Han character is a word of its own.)
+    let han = sentence_mark("苹果？他", (3, 6));
+    assert_eq!(char::from_u32(han), Some('\u{ff1f}'));
+}
+
+#[test]
 fn a_short_question_before_the_sets_suffix_is_found_whole_only() {
     // The template rule's false flags (another question ending on an item's last words,
     // then the set's suffix) stay away when the item's own words are too few for a
