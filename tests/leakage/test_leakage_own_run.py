@@ -189,3 +189,24 @@ def test_a_short_question_with_its_answer_on_its_line_is_found(tmp_path: Path) -
     result = detect(golden, corpus, methods=("exact", "ngram"))
     found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
     assert found == {(0, 0), (1, 1)}
+
+
+def test_a_relabelled_question_whose_first_words_are_the_sets_is_found(tmp_path: Path) -> None:
+    # Found by QA: a question's first words that many items share ("What is") are the
+    # set's template, so the line's label ("Question:") did not end right before the
+    # question's own words, and a copy with another label was missed.
+    head = "Solve the following grade school math problem. Give only the final number."
+    golden = tmp_path / "golden.jsonl"
+    asks = [f"Question: What is {10 + i} times {2 + i % 7}?" for i in range(12)]
+    golden.write_text("".join(json.dumps({"prompt": f"{head}\n{q}"}) + "\n" for q in asks))
+    corpus = tmp_path / "train.jsonl"
+    rows = [
+        {"text": f"{head}\nQ: What is 10 times 2? The answer is 20."},
+        {"text": f"{head}\nWhat is 11 times 3?\n33"},
+        {"text": f"{head}\nQ: So what is 12 times 4?\n48"},
+        {"text": f"{head}\nQ: What is 13 times 5 plus 1?\n66"},
+    ]
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
+    assert found == {(0, 0), (1, 1)}

@@ -267,8 +267,8 @@ pub struct OwnRun {
     pub end_mark: u32,
     /// A relabelled run: its first [`LeakageConfig::own_run_key`] words are the
     /// template before the item's label (the `label_words` template words that
-    /// open the own words' line, the last ending with `:`, or none), the rest its
-    /// own words to the end of their line. A record holds it with any label in
+    /// open the own words' line, the last ending with `:`, or none), the rest the
+    /// line (its own words and the template between) to its end. A record holds it with any label in
     /// between (up to [`MAX_LABEL_WORDS`] words, the last ending with `:`) or none.
     /// Found by QA: a reading-comprehension item copied with "Q:" for its
     /// "Question:" matched nothing (its own run held the label).
@@ -711,10 +711,10 @@ impl ReferenceIndexBuilder {
 /// (`line_end`): a record's run must end a line (or the record) there too, or a
 /// sentence with the item's mark ([`OwnRun::end_mark`]).
 ///
-/// When the template comes first, each line's own words are also a *relabelled*
-/// run (`label`, see [`OwnRun::relabel`]): the `own_run_key` template words before
-/// their line's label (`label_end`: the words whose text ends with `:`), then the
-/// own words to the end of the line. Found by QA: "Passage: ... Question: ..."
+/// When the template comes first, the first own word's line is also a *relabelled*
+/// run to each line end among the own words (`label`, see [`OwnRun::relabel`]): the
+/// `own_run_key` template words before the line, its label (its first words up to
+/// one whose text ends with `:`, `label_end`), then the rest of it. Found by QA: "Passage: ... Question: ..."
 /// copied as "Context: ... Q: ..." (any answer) matched nothing.
 fn own_runs(
     template: &[bool],
@@ -758,11 +758,15 @@ fn own_runs(
                 });
             }
         }
-        // The label of the first own word's line: the template words that open
-        // it, the last ending with ':' (or none: the own words open the line).
+        // The label of the first own word's line: its first words up to one ending
+        // with ':' (at most MAX_LABEL_WORDS, all template), or none. The template
+        // words after it are the question's ("What is" shared by many items).
         let opens = (0..=first).rev().find(|&i| line_start[i]).unwrap_or(0);
-        let label = first - opens;
-        if opens >= key && (label == 0 || (label <= MAX_LABEL_WORDS && label_end[first - 1])) {
+        let label = (opens..first.min(opens + MAX_LABEL_WORDS))
+            .rev()
+            .find(|&k| label_end[k])
+            .map_or(0, |k| k + 1 - opens);
+        if opens >= key {
             let ends = (first + 1..=last + 1).filter(|&e| e == words || line_start[e]);
             for end in ends {
                 if !found(&template[first..end]) {

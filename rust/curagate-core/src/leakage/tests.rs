@@ -516,6 +516,34 @@ fn a_short_question_answered_on_its_line_is_found() {
 }
 
 #[test]
+fn a_relabelled_question_whose_first_words_are_the_sets_is_found() {
+    // Found by QA: a question's first words shared by many items ("What is") are the
+    // set's template, so the label did not end right before its own words, and a copy
+    // with another label was missed.
+    let head = "Solve the following grade school math problem. Give only the final number.";
+    let items: Vec<String> = (0..12)
+        .map(|i| format!("{head}\nQuestion: What is {} times {}?", 10 + i, 2 + i % 7))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, config(only(false, true, false)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    let records = [
+        format!("{head}\nQ: What is 10 times 2? The answer is 20."),
+        format!("{head}\nWhat is 11 times 3?\n33"),
+        format!("{head}\nQ: So what is 12 times 4?\n48"),
+        format!("{head}\nQ: What is 13 times 5 plus 1?\n66"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        let found: Vec<(u32, u32)> = scan(idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        assert_eq!(found, [(0, 0), (1, 1)]);
+    }
+}
+
+#[test]
 fn a_sentence_mark_ends_a_word_before_a_space_or_the_text_s_end() {
     let mark = |text: &str| {
         let word = text.split(' ').next().unwrap();
