@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from curagate._lazy import lazy_import
 from curagate.artifacts import SplitManifestDoc, validated, write_artifact
@@ -303,23 +303,52 @@ class _Nanos(int):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-# The fraction of an ISO time's seconds past its sixth digit (extended or basic form).
-_SUB_MICRO = re.compile(r"(T?\d\d:?\d\d:?\d\d[.,]\d{6})(\d+)")
 _JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _NUMBER_PARTS = re.compile(r"-?([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?")
 _EIGHT_DIGITS = re.compile(r"[0-9]{8}")
-# The ISO-8601 forms read as times: a calendar date, extended (2024-05-01) or basic
-# (20240501, then with a time only), or an extended week date (2024-W18-3), with a time
-# after T (or a space, for the extended forms), its seconds' fraction and a Z or an offset.
-# Python's parser takes more, and wrongly: any character between date and time, and any
-# digits as a date and a time (zero-padded epoch ns "01701011300000000000" was 0170-10-11).
+# The ISO-8601 (and RFC 3339) forms read as times: a calendar date, extended (2024-05-01)
+# or basic (20240501, then with a time only), or a week date (2024-W18-3, 2024W183); a
+# time after T, t or a space, extended (12:00:00) or basic (120000), with its seconds'
+# fraction; a Z (z) or an offset (+02, +02:00, +0200, with seconds +05:21:10 as Python
+# writes historical zones' offsets), after a space too. Python's parser takes more, and
+# wrongly: any character between date and time, a fraction of an hour or a minute as
+# one of seconds (12:30.5 as 12:30:00.5), any digits as a date and a time (zero-padded
+# epoch ns "01701011300000000000" was 0170-10-11); it reads only what matches here, and
+# as rebuilt from the parts (the seconds' digits past the sixth are kept apart).
+_OFFSET_DIGITS = r"[0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,6})?)?|[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]{1,6})?)?)?"
 _ISO_TIME = re.compile(
-    r"[0-9]{4}-(?:[0-9]{2}-[0-9]{2}|W[0-9]{2}(?:-[1-7])?)"
-    r"(?:[T ][0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
-    r"|[0-9]{8}T[0-9]{2}(?:[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]+)?)?)?(?:Z|[+-][0-9]{2}(?:[0-9]{2})?)?"
+    r"(?P<date>(?P<year>[0-9]{4})(?:-[0-9]{2}-[0-9]{2}|-?W[0-9]{2}|-W[0-9]{2}-[1-7]|W[0-9]{2}[1-7])"
+    r"|(?P<basic>[0-9]{4})[0-9]{4}(?=[Tt ]))"
+    r"(?:[Tt ](?P<clock>(?P<hour>[0-9]{2})"
+    r"(?::[0-9]{2}(?::(?P<second>[0-9]{2}))?|[0-9]{2}(?P<bsecond>[0-9]{2})?)?)"
+    # a fraction of the seconds only: (?!) fails where the time has none
+    r"(?:(?(second)|(?(bsecond)|(?!)))[.,](?P<fraction>[0-9]+))?"
+    rf"(?: ?(?P<offset>[Zz]|[+-]{_OFFSET_DIGITS}))?)?"
+)
+# ISO-8601 forms not read, by what they are, with how to write the time instead.
+_ISO_UNREAD = (
+    (re.compile(r"[0-9]{4}-[0-9]{2}"), "reduced precision: a month without its day"),
+    (re.compile(r"[+-][0-9]{4,}-.*"), "an expanded year, with a sign"),
+    (re.compile(r"[0-9]{4}-?[0-9]{3}(?:[Tt ].*)?"), "an ordinal date, the day of the year"),
+    (
+        re.compile(
+            r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{8}|[0-9]{4}-?W[0-9]{2}(?:-?[1-7])?)[Tt ]"
+            r"[0-9]{2}(?::?[0-9]{2})?[.,][0-9]+(?: ?(?:[Zz]|[+-][0-9:.,]+))?"
+        ),
+        "a decimal fraction of an hour or a minute, read by Python as one of seconds",
+    ),
+    (
+        re.compile(r"[Tt]?[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-].*)?"),
+        "a time of day without a date",
+    ),
 )
 _TIME_EXAMPLES = "2024-05-01 or 2024-05-01T12:00:00Z"
+_TIME_FORMS = (
+    "write times as numbers (epoch seconds, ms or ns, as JSON writes them) or as ISO-8601 "
+    "dates and times: 2024-05-01, 2024-W18-3 or 2024W183, then T and 12, 12:00, 12:00:00, "
+    "12:00:00.5 or 120000.5, then Z or an offset (+02, +02:00, +0200)"
+)
 # Exponents past these (of a number's leading digit) are beyond Python's Decimal.
 _MAX_ADJUSTED = 10**18
 
@@ -382,25 +411,84 @@ def _exact_number(value: str, where: tuple[str, int, int | None], column: str) -
     if not (whole + fraction).strip("0"):
         return 0
     big = exponent.lstrip("+")[:1] != "-"
-    shown = value if len(value) <= 40 else value[:40] + "..."
     raise InputError(
-        f"{_where(where)}: {_opt('--time')} column {column!r} has {shown!r}, a number "
+        f"{_where(where)}: {_opt('--time')} column {column!r} has {_cut(value)!r}, a number "
         f"{'too far from' if big else 'too close to'} zero to be ordered (numbers are read "
         "between 10^-10^18 and 10^10^18 in size); write the time as epoch seconds, ms or "
         f"ns or as an ISO-8601 time ({_TIME_EXAMPLES})"
     )
 
 
+def _cut(value: str) -> str:
+    """``value`` as an error message echoes it: its first 40 characters (a 10 MB time
+    string made a 10 MB error line)."""
+    return value if len(value) <= 40 else value[:40] + "..."
+
+
+def _iso_time(value: str, where: tuple[str, int, int | None], column: str) -> tuple[int, int, str]:
+    """An ISO-8601 string's time, (1, nanoseconds since the epoch, the seconds' digits
+    past the ninth): two times 1e-10 s apart are two times, not one whose rows fall in
+    input order (the later row went to train, the earlier to test). Python's parser,
+    which holds microseconds, reads it as rebuilt from the parts :data:`_ISO_TIME`
+    matched (``T``, ``Z``, ``.``, no space before the offset)."""
+
+    def refuse(why: str) -> NoReturn:
+        raise InputError(
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {_cut(value)!r}, {why}"
+        )
+
+    parts = _ISO_TIME.fullmatch(value)
+    if parts is None:
+        wrong = _misspelt_number(value)
+        if wrong is not None:
+            refuse(
+                f"a number that {wrong}; numbers are read as JSON writes them (1714600000, "
+                "1714600000.5, 1.7e9: digits 0-9 without '+', leading zeros, spaces or '_'): "
+                f"write it so, or every time as an ISO-8601 time ({_TIME_EXAMPLES})"
+            )
+        for form, what in _ISO_UNREAD:
+            if form.fullmatch(value) is not None:
+                refuse(f"an ISO-8601 form curagate does not read ({what}); {_TIME_FORMS}")
+        refuse(f"which is no time curagate reads; {_TIME_FORMS}")
+    text = parts["date"] if parts["clock"] is None else f"{parts['date']}T{parts['clock']}"
+    digits = parts["fraction"] or ""
+    if digits:
+        text += "." + digits[:6]
+    offset = parts["offset"]
+    if offset is not None:
+        text += offset.upper().replace(",", ".")
+    try:
+        time = datetime.fromisoformat(text)
+    except ValueError as e:
+        second, hour = parts["second"] or parts["bsecond"], parts["hour"]
+        if second == "60":
+            refuse(f"an ISO-8601 form curagate does not read (a leap second); {_TIME_FORMS}")
+        if hour == "24":
+            refuse(
+                "an ISO-8601 form curagate does not read (24:00, the end of a day: write "
+                f"00:00 of the next day); {_TIME_FORMS}"
+            )
+        if (parts["year"] or parts["basic"]) == "0000":
+            refuse(
+                f"an ISO-8601 form curagate does not read (year 0, before year 1); {_TIME_FORMS}"
+            )
+        refuse(f"an ISO-8601 form but no time ({e}); {_TIME_FORMS}")
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    ns = (time - _EPOCH) // timedelta(microseconds=1) * 1000 + int(digits[6:9].ljust(3, "0"))
+    return (1, ns, digits[9:].rstrip("0"))
+
+
 def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
-    """Make timestamps comparable: (0, number) or (1, nanoseconds since the epoch);
-    ISO strings are parsed, naive times are UTC, a date is its midnight."""
+    """Make timestamps comparable: (0, number) or (1, nanoseconds since the epoch, the
+    seconds' digits past the ninth); ISO strings are parsed, naive times are UTC, a date
+    is its midnight."""
     if value is None:
         raise InputError(
             f"{_where(where)}: {_opt('--time')} column {column!r} is null; every row needs a time"
         )
     if isinstance(value, _Nanos):
-        return (1, int(value))
-    extra_ns, written = 0, value
+        return (1, int(value), "")
     if isinstance(value, str) and _JSON_NUMBER.fullmatch(value) and not _is_day(value):
         # A number written as a string (epoch seconds, ms or ns; a JSON number column the
         # reader keeps as its values' strings since doubles would round its integers,
@@ -408,41 +496,17 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
         # and "...788" were one time, and Python's ISO parser took digits for a date and
         # a time (epoch ns "1701011210000000000" was 1701-01-12, tied with 10 s earlier).
         return (0, _exact_number(value, where, column))
-    if isinstance(value, str) and not _is_day(value) and _ISO_TIME.fullmatch(value) is None:
-        wrong = _misspelt_number(value)
-        if wrong is not None:
-            raise InputError(
-                f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, a "
-                f"number that {wrong}; numbers are read as JSON writes them (1714600000, "
-                "1714600000.5, 1.7e9: digits 0-9 without '+', leading zeros, spaces or '_'): "
-                f"write it so, or every time as an ISO-8601 time ({_TIME_EXAMPLES})"
-            )
-        raise InputError(
-            f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, which is "
-            f"not an ISO-8601 time (e.g. {_TIME_EXAMPLES}) or a number"
-        )
     if isinstance(value, str):
-        # Python's datetime holds microseconds: the digits past them (pandas' nanosecond
-        # times, .NET's ticks) are kept as nanoseconds, so two times 1 ns apart are not one
-        # time whose rows fall in input order (the later row went to train, the earlier to
-        # test). Past nanoseconds, digits are not read (Arrow's timestamps end there too).
-        fine = _SUB_MICRO.search(value)
-        if fine is not None:
-            extra_ns = int(fine[2][:3].ljust(3, "0"))
-            value = value[: fine.start(2)] + value[fine.end(2) :]
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise InputError(
-                f"{_where(where)}: {_opt('--time')} column {column!r} has {written!r}, "
-                f"which is not an ISO-8601 time (e.g. {_TIME_EXAMPLES})"
-            ) from None
+        if _is_day(value):
+            value = date.fromisoformat(value)
+        else:
+            return _iso_time(value, where, column)
     if isinstance(value, date) and not isinstance(value, datetime):
         value = datetime.combine(value, datetime.min.time())
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
-        return (1, (value - _EPOCH) // timedelta(microseconds=1) * 1000 + extra_ns)
+        return (1, (value - _EPOCH) // timedelta(microseconds=1) * 1000, "")
     if isinstance(value, Decimal):
         # A Parquet decimal column: ordered as the number it is (Python compares a Decimal
         # with an int or a float exactly); it was refused as "not a number".
@@ -1154,7 +1218,7 @@ def _check_time_kinds(
     for r, t in enumerate(row_times):
         if t[0] == 0 and isinstance(times[r], str) and _EIGHT_DIGITS.fullmatch(times[r]):
             raise InputError(
-                f"{at(r)}: {_opt('--time')} column {column!r} has {times[r]!r}, which is not "
+                f"{at(r)}: {_opt('--time')} column {column!r} has {_cut(times[r])!r}, which is not "
                 f"a date (YYYYMMDD) beside the column's dates and times ({at(dated)}); fix the "
                 f"date, or {fix}"
             )
@@ -1167,7 +1231,7 @@ def _check_time_kinds(
     raise InputError(
         f"{at(day)}: {_opt('--time')} column {column!r} has {times[day]!r}, eight digits "
         f"that are a date (YYYYMMDD) or a number, beside a number such as "
-        f"{str(times[number])[:40]!r} ({at(number)}): the order differs as dates or "
+        f"{_cut(str(times[number]))!r} ({at(number)}): the order differs as dates or "
         f"as numbers; write dates as ISO-8601 ({times[day][:4]}-{times[day][4:6]}-"
         f"{times[day][6:]}, 2024-05-01T12:00:00Z) or every time as a number (epoch "
         "seconds, ms or ns)"

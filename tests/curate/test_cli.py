@@ -130,7 +130,7 @@ def test_a_split_error_names_config_keys_and_no_removed_temporary_folder(
         (
             "time: user",
             "kept record 0 of kept/part-00000.parquet (from 0): split.time column 'user' has "
-            "'u0', which is not an ISO-8601 time",
+            "'u0', which is no time curagate reads",
         ),
         ("group: nope", "split.group 'nope': no such column"),
         ("mode: time", "split.mode time needs split.time COLUMN"),

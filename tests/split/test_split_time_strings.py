@@ -169,17 +169,24 @@ def test_zero_padded_digit_strings_exit_2(
 
 @pytest.mark.parametrize(
     "value",
-    ["2024-05-01x12:00", "2024-05-01T12:00:00+05:30:15.5", "2024W183", "20240501T12:00"],
+    [
+        "2024-05-01x12:00",
+        "2024-05-01T12:00:00+05:30:15.1234567",
+        "2024W18-3",
+        "2024-05-01T12:00 ",
+        "2024-05-01Z",
+    ],
 )
 def test_lenient_iso_forms_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
-    # Python's parser takes any character between date and time, offsets with seconds
-    # and fractions, compact week dates: none of them an ISO-8601 time as written.
+    # Python's parser takes any character between date and time, an offset's fraction
+    # past the microsecond, a week date half basic, half extended, spaces after the time:
+    # none of them an ISO-8601 time as written.
     src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", value, "2024-04-30"])
     assert split(src, tmp_path / "out") == 2
     err = capsys.readouterr().err
-    assert f"t.jsonl:2: --time column 't' has {value!r}, which is not" in err, err
+    assert f"t.jsonl:2: --time column 't' has {value!r}, which is no time" in err, err
 
 
 def test_basic_and_week_iso_forms_are_ordered_to_the_nanosecond(tmp_path: Path) -> None:
@@ -299,3 +306,127 @@ def test_curate_split_orders_number_strings_exactly(tmp_path: Path) -> None:
     assert main(["curate", str(src), "--out", str(out), "--config", str(cfg)]) == 0
     got = times_by_split(out / "splits")
     assert got == one_each(oldest_first)
+
+
+@pytest.mark.parametrize(
+    "oldest_first",
+    [
+        # RFC 3339 allows a lowercase t and z.
+        ["2024-05-01t00:00Z", "2024-05-02t00:00z", "2024-05-03T00:00:00z"],
+        # ISO's basic week dates: Monday of week 18, its Wednesday, that noon.
+        ["2024W18", "2024W183", "2024W183T12:00"],
+        # Offsets with seconds, as Python's isoformat() writes historical zone offsets:
+        # 1899-12-31 18:38:50, 1900-01-01 00:00, 1900-01-01 04:56:02 UTC.
+        ["1900-01-01T00:00:00+05:21:10", "1900-01-01T00:00:00Z", "1900-01-01T00:00:00-04:56:02"],
+        ["1900-01-01T00:00:00+052110", "1900-01-01T00:00:00Z", "1900-01-01T00:00:00-045602"],
+        # A basic time after an extended date and the other way round.
+        ["2024-05-01T120000Z", "20240501T12:00:01Z", "2024-05-01T12:00:02Z"],
+        # A space before the offset (06:30, 07:00 and 13:00 UTC).
+        ["2024-05-01T12:00:00 +05:30", "2024-05-01T07:00:00Z", "2024-05-01 12:00 -01:00"],
+    ],
+    ids=["lowercase", "basic-week", "offset-seconds", "basic-offset-seconds", "mixed", "space"],
+)
+def test_iso_forms_python_reads_right_are_ordered(tmp_path: Path, oldest_first: list[str]) -> None:
+    # 963b547 ordered these; a9dfa0a refused them as not ISO-8601 times (exit 2).
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
+
+
+@pytest.mark.parametrize(
+    ("value", "form"),
+    [
+        ("2024-05", "reduced precision"),
+        ("+2024-05-01", "expanded year"),
+        ("2024-122", "ordinal date"),
+        ("2024122T12:00", "ordinal date"),
+        ("12:00:00Z", "time of day"),
+        ("2024-05-01T12:00:60Z", "leap second"),
+        ("2024-05-01T24:00", "24:00"),
+        ("0000-01-01", "year 0"),
+        ("2024-05-01T12.5", "decimal fraction of an hour or a minute"),
+        ("2024-05-01T12:30,5", "decimal fraction of an hour or a minute"),
+    ],
+)
+def test_iso_forms_curagate_does_not_read_are_named_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, form: str
+) -> None:
+    # They were "not an ISO-8601 time (e.g. ...) or a number": untrue.
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", value, "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:2: --time column 't' has {value!r}, an ISO-8601 form curagate" in err, err
+    assert form in err and "not an ISO-8601 time" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_time_at_all_lists_the_forms_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", "yesterday", "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "t.jsonl:2: --time column 't' has 'yesterday', which is no time curagate" in err, err
+    assert "2024-W18-3" in err and "epoch seconds" in err, err
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-05-01" + "x" * 100_000,
+        "5" + " " * 100_000,
+        "1e-" + "9" * 100_000,
+        "2024-05-01T12:00:00." + "1" * 100_000 + "+25:00",
+    ],
+    ids=["junk", "spaces", "exponent", "iso"],
+)
+def test_errors_do_not_echo_a_long_value_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    # A 10 MB time string made a 10 MB error line.
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", value, "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "t.jsonl:2: --time column 't' has " in err and "...'" in err, err
+    assert len(err) < 2000, err[:3000]
+
+
+@pytest.mark.parametrize(
+    "oldest_first",
+    [
+        [
+            "2024-05-01T12:00:00.0000000001Z",
+            "2024-05-01T12:00:00.0000000002Z",
+            "2024-05-01T12:00:00.00000000020001Z",
+        ],
+        [
+            "20240501T120000,12345678901",
+            "20240501T120000,123456789011",
+            "20240501T120000,1234567891",
+        ],
+    ],
+    ids=["extended", "basic"],
+)
+def test_fraction_digits_past_the_ninth_are_ordered(
+    tmp_path: Path, oldest_first: list[str]
+) -> None:
+    # They were dropped: one time, the newest row in train.
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
+
+
+def test_a_json_integer_column_is_numbers_yyyymmdd_too(tmp_path: Path) -> None:
+    # A JSON number column is numbers: 20240601 is twenty million (before epoch seconds of
+    # May), as it is in the file; the same digits as strings are refused (above).
+    src = tmp_path / "t.jsonl"
+    oldest_first = [20240601, 1714500000, 1714600000]
+    src.write_text(
+        "".join(
+            json.dumps({"text": f"row {k} distinct words {k * 7}", "t": oldest_first[i]}) + "\n"
+            for k, i in enumerate(ORDER)
+        ),
+        encoding="utf-8",
+    )
+    assert split(src, tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
