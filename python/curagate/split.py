@@ -30,7 +30,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -262,11 +262,15 @@ def _label_order(label: str | None) -> tuple[bool, str]:
 class Spelling:
     """How split's messages name its options and the rows it read, for whoever ran it:
     ``curagate split`` (the defaults) or ``curate --split``, whose user set ``split.time``
-    in a config (curate has no ``--time``) and knows kept record 3 of its output's
-    ``kept/part-00000.parquet``, not row 3 of a file in a temporary folder."""
+    in a config (curate has no ``--time``) and knows the input row a kept record came from,
+    not row 3 of a file in a temporary folder (nor of ``kept/part-00000.parquet``, which
+    a failed run leaves nowhere)."""
 
     options: Mapping[str, str] = field(default_factory=dict)  # "--time" -> "split.time"
     row: str = "{source} row {row}"  # a row of a file read without line numbers
+    # (source, row) -> where the user finds that row (curate: the input record a kept
+    # record came from), or None to use ``row``
+    locate: Callable[[str, int], str | None] | None = None
 
 
 _CLI_SPELLING = Spelling()
@@ -292,7 +296,9 @@ def _where(where: tuple[str, int, int | None]) -> str:
     source, row, line = where
     if line is not None:
         return f"{source}:{line}"
-    return (_SPELLING.get() or _CLI_SPELLING).row.format(source=source, row=row)
+    spelling = _SPELLING.get() or _CLI_SPELLING
+    found = spelling.locate(source, row) if spelling.locate is not None else None
+    return found if found is not None else spelling.row.format(source=source, row=row)
 
 
 class _Nanos(int):

@@ -430,3 +430,33 @@ def test_a_json_integer_column_is_numbers_yyyymmdd_too(tmp_path: Path) -> None:
     )
     assert split(src, tmp_path / "out") == 0
     assert times_by_split(tmp_path / "out") == one_each(oldest_first)
+
+
+def test_curate_split_errors_name_the_input_record_not_a_kept_part(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "kept record 0 of kept/part-00001.parquet (from 0)": a file the failed run leaves
+    # nowhere. Kept record 2 of the second input is its row 3 (row 1 copies row 0).
+    first = write_rows(tmp_path / "a.jsonl", ["1714500000"])
+    second = tmp_path / "b.jsonl"
+    second.write_text(
+        "".join(
+            json.dumps({"text": text, "t": t}) + "\n"
+            for text, t in [
+                ("second distinct words", "1714600000"),
+                ("second distinct words", "1714600001"),
+                ("third distinct words", "1714700000"),
+                ("fourth distinct words", "20240601"),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("split:\n  enabled: true\n  time: t\n  ratios: [1, 1, 1]\n")
+    out = tmp_path / "cur"
+    assert main(["curate", str(first), str(second), "--out", str(out), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "kept/part" not in err, err
+    assert f"{second.as_posix()} row 3 (from 0): split.time column 't' has '20240601'" in err, err
+    assert f"{first.as_posix()} row 0 (from 0))" in err, err
+    assert not out.exists()

@@ -5,10 +5,14 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from curagate.config import CurateConfig
 from curagate.pipeline.step import BaseStep, Rows
@@ -31,7 +35,8 @@ class SplitStep(BaseStep):
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
         if not self.cfg.split.enabled or stats["totals"]["kept"] == 0:
             return None
-        with spelled(CURATE_SPELLING):
+        spelling = replace(CURATE_SPELLING, locate=_KeptRecords(tmp, stats).locate)
+        with spelled(spelling):
             result = self._split(tmp)
         return SplitResult(out / "splits", result.counts, result.manifest)
 
@@ -89,3 +94,55 @@ CURATE_SPELLING = Spelling(
     | {"--near-threshold": "near.threshold"},
     row="kept record {row} of {source} (from 0)",
 )
+
+
+_KEPT_PART = re.compile(r"kept/part-z*([0-9]+)(?:_z*([0-9]+))?\.parquet")
+
+
+class _KeptRecords:
+    """Where a record of the output's ``kept/`` came from, for split's errors: the
+    output does not exist after a failed run, so "kept record 3 of
+    kept/part-00000.parquet" named no file the user has. ``kept/part-NNNNN`` holds input
+    NNNNN's kept records in its order (``_0001`` and on continue it), and the temporary
+    ``clusters.parquet`` each valid record's input row and status."""
+
+    def __init__(self, tmp: Path, stats: dict[str, Any]) -> None:
+        self.tmp = tmp
+        self.files = [i.get("file") for i in stats.get("inputs", [])]
+        self.rows: dict[str, list[int]] = {}  # input file -> its kept records' rows
+
+    def locate(self, source: str, row: int) -> str | None:
+        name = _KEPT_PART.fullmatch(source)
+        if name is None or int(name[1]) >= len(self.files):
+            return None
+        file = self.files[int(name[1])]
+        try:
+            # the records of the parts before this one of the same input
+            part = Path(source).name
+            first = part.split("_")[0].removesuffix(".parquet")
+            before = sum(
+                pq.read_metadata(earlier).num_rows
+                for earlier in (self.tmp / "kept").glob(f"{first}*.parquet")
+                if earlier.name < part and earlier.name.startswith((f"{first}.", f"{first}_"))
+            )
+            kept = self._kept_rows(file)
+        except (OSError, pa.ArrowException):
+            kept, before = [], None
+        index = row + (before or 0)
+        if before is not None and index < len(kept):
+            return f"{file} row {kept[index]} (from 0)"
+        if before is not None:
+            return f"kept record {index} of {file} (from 0)"
+        return f"a kept record of {file}"
+
+    def _kept_rows(self, file: str) -> list[int]:
+        if file not in self.rows:
+            table = pq.read_table(
+                self.tmp / "clusters.parquet", columns=["source_file", "source_row", "status"]
+            )
+            mask = pc.and_(
+                pc.equal(table.column("status"), "kept"),
+                pc.equal(table.column("source_file"), file),
+            )
+            self.rows[file] = table.column("source_row").filter(mask).to_pylist()
+        return self.rows[file]
