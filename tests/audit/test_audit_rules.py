@@ -1420,6 +1420,19 @@ def test_content_part_types_are_redacted_in_the_reports(
         ("call (555) 123\uff0e4567 now", "PII002"),
         ("call 555\uff0e123\uff0e4567 now", "PII002"),
         ("pay GB12\u2013WEST\u20131234\u20135698\u20137654\u201331 now", "PII005"),  # en dashes
+        # Found by the re-attack: any numeric character reference of a character the part
+        # allows (not only the dot): `jane&#95;doe&#64;gmail&#46;com` left `jane&#95;`.
+        ("mail jane&#95;doe&#64;gmail&#46;com now", "PII001"),
+        ("mail jane&#45;doe@gmail.com now", "PII001"),
+        ("mail jane&#x5F;doe&#X2D;x@gmail.com now", "PII001"),
+        ("mail jane@my&#45;corp&#46;com now", "PII001"),
+        ("mail jane@gmail&#46com now", "PII001"),  # no ";", as HTML reads it
+        ("mail &#106;&#97;&#110;&#101;&#64;gmail&#46;com now", "PII001"),
+        ("mail jane&#64gmail&#46;&#99;&#111;&#109; now", "PII001"),
+        # more dot look-alikes: vertical ideographic full stop, stenographic full stop
+        ("mail mary.major@gmail\ufe12com now", "PII001"),
+        ("mail mary.major@gmail\u2e3ccom now", "PII001"),
+        ("host 10\u2e3c1\u2e3c2\u2e3c3 up", "PII004"),
     ],
 )
 def test_values_written_in_other_forms_are_found_and_redacted(
@@ -1499,6 +1512,89 @@ def test_addresses_in_urls_written_with_dot_look_alikes_are_found() -> None:
     text = "open http://10\u30021\u30022\u30023/admin or mailto:jane@acme-corp\uff61com?x=1"
     found = [(h.rule, text[h.start : h.end]) for h in pii.scan(text)]
     assert found == [("PII001", "jane@acme-corp\uff61com"), ("PII004", "10\u30021\u30022\u30023")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "rule"),
+    [
+        # Found by the re-attack: a look-alike dot after an IPv4 address (a sentence's end)
+        # hid it, as an ASCII dot always had.
+        ("服务器地址是192.168.1.20\u3002", "192.168.1.20", "PII004"),
+        ("服务器地址是192.168.1.20\u3002谢谢", "192.168.1.20", "PII004"),
+        ("设备IP为10.0.0.1\u3002", "10.0.0.1", "PII004"),
+        ("見上文\u3002192.168.1.20是服务器", "192.168.1.20", "PII004"),
+        ("サーバーは10.0.0.5\uff61", "10.0.0.5", "PII004"),
+        ("ip " + wide("192.168.1.20") + "\u3002", wide("192.168.1.20"), "PII004"),
+        ("连接到192\u3002168\u30021\u300220\u3002", "192\u3002168\u30021\u300220", "PII004"),
+        ("The server is 192.168.1.20.", "192.168.1.20", "PII004"),
+        ("ip 192\ufe12168\ufe121\ufe1220", "192\ufe12168\ufe121\ufe1220", "PII004"),
+        # an address context for ideographic full stops: a URL, a port, a keyword
+        ("见http://192\u3002168\u30021\u300220/", "192\u3002168\u30021\u300220", "PII004"),
+        ("端口192\u3002168\u30021\u300220:8080", "192\u3002168\u30021\u300220", "PII004"),
+        ("IPアドレスは10\u30020\u30020\u30021です", "10\u30020\u30020\u30021", "PII004"),
+        # Full-width letters before or after a phone hid it (read as ASCII ones), and
+        # a label run into it (`TEL555-...`) did in ASCII.
+        ("\uff34\uff25\uff2c555-123-4567", "555-123-4567", "PII002"),
+        (wide("TEL555-123-4567"), wide("555-123-4567"), "PII002"),
+        ("555-123-4567\uff43\uff41\uff4c\uff4c", "555-123-4567", "PII002"),
+        ("TEL555-123-4567", "555-123-4567", "PII002"),
+        ("Tel+44 20 7946 0958", "+44 20 7946 0958", "PII002"),
+        ("call+1 202 555 0100 now", "+1 202 555 0100", "PII002"),
+        ("Fax555.123.4567", "555.123.4567", "PII002"),
+        # full-width phones in CJK sentences are still found
+        ("请拨打" + wide("+44 20 7946 0958") + "联系我们", wide("+44 20 7946 0958"), "PII002"),
+        ("電話は" + wide("+86 138 0013 8000") + "です", wide("+86 138 0013 8000"), "PII002"),
+        # a reference that decodes to no character of an address ends it
+        ("&#60;mary.major@gmail.com&#62;", "mary.major@gmail.com", "PII001"),
+    ],
+)
+def test_addresses_and_phones_beside_cjk_labels_and_stops_are_found(
+    text: str, value: str, rule: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [(rule, value)]
+    # the whole audit too: the Rust prefilter lets the text through to the scan
+    report = run_audit([pc(1, f"case: {text}"), pc(2)])
+    assert report["stats"]["pii"][rule] == 1
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert f"[REDACTED:{rule}]" in sample and value not in sample
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # version strings and other dotted runs longer than an address
+        "version 1.2.3.4.5 released",
+        "1.2.3.4.5",
+        "v10.0.0.1 and 10.0.0.1.7",
+        "1\u30022\u30023\u30024\u30025",
+        # Found by the re-attack: ideographic full stops between numbers outside an address
+        # context are enumerations, sections and scores.
+        "第1\u30022\u30023\u30024章を参照してください\u3002",
+        "版本1\u30022\u30023\u30024发布",
+        "順位 1\u30022\u30023\u30024",
+        "答案\uff1a12\u300234\u300256\u300278",
+        "第" + "\uff11\u3002\uff12\u3002\uff13\u3002\uff14" + "節",
+        "得分\uff1a95\uff6188\uff6176\uff6190",
+        # a full-width "+" before an amount, a score; a parenthesis in prose
+        "差額" + wide("+123456") + "円",
+        "売上高は前年比" + wide("+123456") + "千円",
+        "人口は" + wide("+202400") + "人増えた",
+        "得点\uff1a" + wide("+12 34 56 78"),
+        "前年比" + wide("+123456789") + "円",
+        "問題番号" + wide("(201)300-2024"),
+        # letters run into digits are an identifier, not a labelled phone
+        "ABC5551234567 SKU555-123-4567 ID555.123.4567 hotel555-123-4567",
+        # documentation domains written full-width, or with references, are placeholders
+        wide("jane@example.com"),
+        "jane@" + wide("EXAMPLE") + "\u3002com",
+        "jane@example&#46;com and jane@&#101;xample.org",
+    ],
+)
+def test_cjk_enumerations_amounts_and_versions_are_no_pii(
+    text: str, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == []
+    assert not any(run_audit([pc(1, text), pc(2)])["stats"]["pii"].values())
 
 
 def test_the_values_around_documentation_ones_are_still_found() -> None:

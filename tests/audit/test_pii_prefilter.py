@@ -33,6 +33,7 @@ SAMPLES = [
     "IBAN \uff27\uff22\uff11\uff12\uff37\uff25\uff33\uff34\uff11\uff12\uff13\uff14"
     "\uff15\uff16\uff19\uff18\uff17\uff16\uff15\uff14\uff13\uff11 please",
     "call \uff0b44 20 7946 0958 or \uff08555\uff09 123-4567",
+    "mail jane&#95;doe&#64gmail&#46com, TEL555-123-4567, ip 10\ufe121\ufe122\ufe123",
 ]
 FRAGMENTS = [
     "0",
@@ -106,6 +107,19 @@ FRAGMENTS = [
     "\uff08",
     "\uff09",
     "\u3000",
+    # more dot look-alikes (vertical ideographic, stenographic), any character as a numeric
+    # reference, its ";" optional; a label run into a phone, an address's context
+    "\ufe12",
+    "\u2e3c",
+    "&#95;",
+    "&#x2D;",
+    "&#64",
+    "&#46",
+    "TEL",
+    "\uff34",
+    "ip",
+    "//",
+    ":80",
 ]
 
 

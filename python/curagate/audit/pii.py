@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import html
 import ipaddress
 import math
 import re
@@ -43,10 +44,12 @@ _END = rf"(?![{_W}])"  # for \b after one that ends with a word character
 # the invisible soft hyphen and zero-width characters a copy may hold before the "@".
 # Scripts written without spaces (CJK, kana, Thai, ...) and Hangul are not: in
 # `邮箱bob@example.com谢谢` the address is the ASCII part.
-_SPACED = (
-    r"(?![\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
-    r"\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9d])"
+_SPACELESS = (
+    r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
+    r"\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9d]"
 )
+_SPACED = rf"(?!{_SPACELESS})"
+_SPACELESS_CHAR = re.compile(_SPACELESS)
 # Combining marks, which \w does not take (an accent typed after its letter, `e\u0301`; the
 # vowel signs of Devanagari and the other Indic scripts: `राजेश@` was missed).
 _MARKS = (
@@ -55,26 +58,68 @@ _MARKS = (
 )
 _LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
 _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
+
+
+def _char_refs(chars: str) -> str:
+    """A numeric HTML character reference to one of ``chars``, decimal or hexadecimal
+    (its letters in either case), with leading zeros, its ";" optional as HTML reads it
+    (`&#46com` is ".com"; `&#461` is no "." then "1"). Codes that differ in their last digit
+    only are one alternative (`4[5-9]`): a long alternation made the scan three times slower
+    on runs of references."""
+
+    def numbers(codes: set[str]) -> str:
+        def either(d: str) -> str:
+            return d + d.upper() if d.isalpha() else d
+
+        tails: dict[str, list[str]] = {}
+        for code in sorted(codes):
+            tails.setdefault(code[:-1], []).append(code[-1])
+        return "|".join(
+            "".join(f"[{either(d)}]" if d.isalpha() else d for d in head)
+            + "["
+            + "".join(either(d) for d in last)
+            + "]"
+            for head, last in sorted(tails.items(), key=lambda kv: (-len(kv[0]), kv[0]))
+        )
+
+    dec = numbers({str(ord(c)) for c in chars})
+    hexa = numbers({f"{ord(c):x}" for c in chars})
+    return rf"&#(?:0*(?:{dec})(?:;|(?![0-9]))|[xX]0*(?:{hexa})(?:;|(?![0-9A-Fa-f])))"
+
+
+_ASCII_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # The "@" URL-encoded too (`?email=jane.doe%40gmail.com`: links kept the address whole),
 # full-width (U+FF20, with full-width dots U+FF0E too) and as an HTML character
-# reference (`jane.doe&#64;gmail.com`, `&#x40;`): those went into sample.jsonl as written.
-# Keep in step with the e-mail family of rust/curagate-core/src/text/pii.rs.
-_AT = r"(?:@|%40|\uff20|\ufe6b|&#0*64;|&#[xX]0*40;|&commat;)"
+# reference (`jane.doe&#64;gmail.com`, `&#x40;`, `&#64` without its ";"): those went into
+# sample.jsonl as written. Keep in step with the e-mail family of
+# rust/curagate-core/src/text/pii.rs.
+_AT = rf"(?:@|%40|\uff20|\ufe6b|{_char_refs('@')}|&commat;)"
 _AT_SIGN = re.compile(_AT)
 _AT_MARKS = ("@", "%40", "&#", "\uff20", "\ufe6b", "&commat;")  # what each spelling holds
 # The dot and its look-alikes: one dot leader, small full stop, full-width, ideographic and
-# halfwidth ideographic full stops (`jane@gmail\u3002com`, `192\u3002168\u30021\u30022`: a
-# reader, a mail client or a browser's IDNA takes them as dots; each was in no finding).
+# halfwidth ideographic full stops, the vertical form of the ideographic one and the
+# stenographic full stop (`jane@gmail\u3002com`, `192\u3002168\u30021\u30022`: a reader, a
+# mail client or a browser's IDNA takes them as dots; each was in no finding).
 # Keep in step with `DOTS` in rust/curagate-core/src/text/pii.rs.
-DOTS = ".\u2024\ufe52\uff0e\u3002\uff61"
+DOTS = ".\u2024\ufe52\uff0e\u3002\uff61\ufe12\u2e3c"
 _AS_DOT = {ord(c): "." for c in DOTS}
-# An address's dot also as an HTML character reference (`jane&#46;doe&#64;gmail&#46;com`).
-_HTML_DOT = r"&#0*46;|&#[xX]0*2[eE];|&period;"
+# The ideographic full stops (U+3002, halfwidth U+FF61, vertical U+FE12) end CJK sentences
+# and separate enumerations (`第1\u30022\u30023\u30024章`, `答案\uff1a12\u300234\u300256\u300278`): between
+# an IPv4 address's groups only where the text says it is an address (see _ip_context).
+_STOPS = "\u3002\uff61\ufe12"
+# An address's characters also as numeric HTML character references (a page's or a
+# mailer's escaping: `jane&#95;doe&#64;gmail&#46;com`, `jane@my&#45;corp&#46;com`,
+# `&#106;&#97;&#110;&#101;&#64;...`); its dots also as `&period;`. (One pattern for each
+# part's references: two ways to read one reference would backtrack on a run of them.)
+_HTML_DOT = rf"{_char_refs(DOTS)}|&period;"
 _DOT = re.compile(rf"[{DOTS}]|{_HTML_DOT}")
+_LOCAL_REF = _char_refs(_ASCII_ALNUM + DOTS + "_%+-\u00ad\u200b\u200c\u200d\u2060") + "|&period;"
+_LABEL_REF = _char_refs(_ASCII_ALNUM + "_-")
+_LETTER_REF = _char_refs(_ASCII_ALNUM[:52])
 _EMAIL = re.compile(
-    rf"(?<!{_LOCAL})(?:{_LOCAL}|{_HTML_DOT}){{1,64}}{_AT}"
-    rf"(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}(?:{_DOT.pattern}))+"
-    rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
+    rf"(?<!{_LOCAL})(?:{_LOCAL}|{_LOCAL_REF}){{1,64}}{_AT}"
+    rf"(?:(?:{_SPACED}[\w{_MARKS}-]|{_LABEL_REF}){{1,63}}(?:{_DOT.pattern}))+"
+    rf"(?:{_LETTER}|{_LETTER_REF}){{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
 # `git@github.com:org/repo.git`, `git@myhost:repo.git`, `ssh://git@github.com/org/repo`: a
 # git remote over SSH (the user `git` at a host, then ":" or "/" and a path), no address.
@@ -95,8 +140,14 @@ _SCALED_ASSET = re.compile(
     _AT + r"\d{1,2}(?:\.\d{1,2})?x\.(?:png|jpe?g|gif|webp|avif|svg|bmp|ico|tiff?|heic)",
     re.IGNORECASE,
 )
+# A label run into the number (`TEL555-123-4567`, `Tel+44 20 7946 0958`, `call+1 202 ...`):
+# letters before a phone are an identifier's (`SKU555-123-4567`), but for these words.
+_PHONE_LABEL = "|".join(
+    rf"(?<=(?<![A-Za-z])(?i:{'|'.join(words)}))"
+    for words in (("tel", "fax"), ("call", "cell"), ("phone",), ("mobile",))
+)
 _PHONE = re.compile(
-    r"(?<![A-Za-z_+\d])(?:"
+    rf"(?:(?<![A-Za-z_+\d])|{_PHONE_LABEL})(?:"
     r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){2,4}"  # +44 20 7946 0958
     r"|\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"  # (555) 123-4567, (555) 123 4567
     r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 555-123-4567
@@ -114,10 +165,36 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
 # Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
-# the other look-alikes (DOTS: `192\u3002168\u30021\u30022`).
+# the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot beside the address
+# refuses it only when a digit follows it (`1.2.3.4.5`, a version): one ending the sentence
+# (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address.
 _IPV4 = re.compile(
-    rf"(?<![A-Za-z_{DOTS}\d])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}(?![A-Za-z_{DOTS}\d])"
+    rf"(?<![A-Za-z_\d])(?<!\d[{DOTS}])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}"
+    rf"(?![A-Za-z_\d])(?![{DOTS}]\d)"
 )
+# What says that numbers apart by ideographic full stops are an address: a word for one
+# (IP, host, server, address, ...; 地址, 服务器, アドレス, サーバ, 주소, ...) among the
+# characters just before, a URL's `//` or a user's `@` right before, a port after.
+_IP_WORDS = re.compile(
+    r"(?<![A-Za-z])(?:ip(?:v4)?|host(?:name)?|server|addr(?:ess)?|ping|dns|gateway|router"
+    r"|proxy|url)(?:e?s)?(?![A-Za-z])"
+    r"|地址|网址|網址|位址|主机|主機|服务器|伺服器|服務器|网关|閘道|连接|連接|連線|访问|訪問"
+    r"|アドレス|サーバ|ホスト|ゲートウェイ|接続|アクセス|주소|서버|호스트",
+    re.IGNORECASE,
+)
+_IP_WINDOW = 12  # characters before the address where such a word counts
+_PORT = re.compile(r":\d{1,5}(?!\d)")
+
+
+def _ip_context(text: str, start: int, end: int) -> bool:
+    """Whether the text around ``text[start:end]`` says it is an IP address (see _IP_WORDS)."""
+    return (
+        text.endswith(("//", "@"), 0, start)
+        or _PORT.match(text, end) is not None
+        or _IP_WORDS.search(text, max(0, start - _IP_WINDOW), start) is not None
+    )
+
+
 _IPV6 = re.compile(
     r"(?<![A-Za-z_:.\d])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?![A-Za-z_:\d])"
 )
@@ -402,12 +479,31 @@ def iban_ok(iban: str) -> bool:
 
 
 def _placeholder_email(text: str, at: int, end: int) -> bool:
-    """Whether the address whose at-sign starts at ``at`` is at a documentation domain."""
+    """Whether the address whose at-sign starts at ``at`` is at a documentation domain
+    (written with character references, full-width letters or dot look-alikes too:
+    `\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d`, `example&#46;com`)."""
     sign = _AT_SIGN.match(text, at)
-    domain = _DOT.sub(".", text[sign.end() if sign else at + 1 : end]).lower()
+    domain = html.unescape(text[sign.end() if sign else at + 1 : end])
+    domain = unicodedata.normalize("NFKC", domain).translate(_AS_DOT).lower()
     return domain.rsplit(".", 1)[-1] in _EXAMPLE_TLDS or any(
         domain == d or domain.endswith("." + d) for d in _EXAMPLE_DOMAINS
     )
+
+
+def _cjk_number(text: str, m: re.Match[str]) -> bool:
+    """Whether a phone match that starts with a full-width "\uff0b" or "\uff08" reads as CJK
+    prose, where they are a plus sign and a parenthesis: a "\uff0b" then fewer than 9 digits
+    (no phone has so few with its country code; an amount, a score: `差額\uff0b\uff11\uff12\uff13\uff14\uff15\uff16円`,
+    `得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`), or digits run together into a CJK character (a unit:
+    `\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`); a "\uff08" and three digits with no space or dash after the "\uff09"
+    (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
+    first, value = text[m.start()], m.group()
+    if first == "\uff0b":
+        compact = value[1:].isdecimal()
+        return sum(c.isdecimal() for c in value) < 9 or (
+            compact and _SPACELESS_CHAR.match(text, m.end()) is not None
+        )
+    return first == "\uff08" and value[5] not in " -."
 
 
 def _example_iban(iban: str) -> bool:
@@ -480,8 +576,11 @@ _DASHES = {ord(c): "-" for c in DASHES}
 # Card, phone and IBAN patterns read the full-width forms of ASCII (U+FF01-U+FF5E: digits,
 # letters, "+", "(", ")", "." and "-" written full-width) as ASCII, one character for one: a
 # German IBAN, `+44 20 ...` and `(555) 123-4567` in full-width letters and digits were in
-# no finding (or a card found in the IBAN's digits).
+# no finding (or a card found in the IBAN's digits). Card and phone numbers hold no
+# letters: there full-width letters stay as written, no ASCII boundary, as CJK ones are
+# (`\uff34\uff25\uff2c555-123-4567` was found until the letters read as ASCII hid it).
 _GROUPED = _DASHES | {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_NUMERIC = _DASHES | {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F) if not chr(c).isalpha()}
 
 
 def scan(
@@ -535,9 +634,11 @@ def scan(
             add("PII001", m, "email")
     # (only the IBAN, card and phone patterns read the dashes as "-" and full-width forms as
     # ASCII: in an address or a key a dash is no hyphen)
-    grouped = text
-    if families & (IBAN | CARD | PHONE) and not text.isascii():
+    grouped = numeric = text
+    if families & IBAN and not text.isascii():
         grouped = text.translate(_GROUPED)
+    if families & (CARD | PHONE) and not text.isascii():
+        numeric = text.translate(_NUMERIC)
     if families & IBAN:
         for pattern in (_IBAN, _IBAN_COMPACT):
             for m in pattern.finditer(grouped):
@@ -548,7 +649,7 @@ def scan(
                     taken.add(m.start(), m.end())
                 else:
                     add("PII005", m, "iban")
-    for m in _CARD.finditer(grouped) if families & CARD else ():
+    for m in _CARD.finditer(numeric) if families & CARD else ():
         for start, end in _cards_in(m):
             if not taken.overlaps(start, end):
                 hits.append(Hit("PII003", start, end, "card"))
@@ -559,7 +660,8 @@ def scan(
                 v4 = ipaddress.IPv4Address(_ascii_digits(m.group()).translate(_AS_DOT))
             except ValueError:
                 continue
-            if not _example_ip(v4):
+            stops = any(c in _STOPS for c in m.group())
+            if not _example_ip(v4) and (not stops or _ip_context(text, m.start(), m.end())):
                 add("PII004", m, "ipv4")
     if families & IPV6 and ":" in text:
         for m in _IPV6.finditer(text):
@@ -572,8 +674,8 @@ def scan(
                 continue
             if not _example_ip(v6):
                 add("PII004", m, "ipv6")
-    for m in _PHONE.finditer(grouped) if families & PHONE else ():
-        if not taken.overlaps(m.start(), m.end()):
+    for m in _PHONE.finditer(numeric) if families & PHONE else ():
+        if not taken.overlaps(m.start(), m.end()) and not _cjk_number(text, m):
             add("PII002", m, "phone")
     for m in _long_tokens(min_length).finditer(text) if families & LONG_TOKEN else ():
         tok = m.group()

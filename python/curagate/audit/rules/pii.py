@@ -32,9 +32,10 @@ RULES = (
         "URL-encoded as in a link (`?email=jane.doe%40gmail.com`), full-width "
         "(U+FF20 for the `@`, U+FF0E for the dots), small (U+FE6B) or an HTML character "
         "reference (`jane.doe&#64;gmail.com`, `&#x40;`, `&commat;`). The domain's dots may "
-        "be look-alikes (ideographic U+3002 `jane@gmail。com`, U+FF61, U+FE52, U+2024) or "
-        "HTML character references (`&#46;`, `&#x2e;`, `&period;`, also in the name before "
-        "the `@`). A retina asset's "
+        "be look-alikes (ideographic U+3002 `jane@gmail。com`, U+FF61, U+FE12, U+FE52, U+2024, "
+        "U+2E3C), and any character of the address a numeric HTML character reference, "
+        "decimal or hexadecimal, its `;` optional as HTML reads it (`a&#95;b&#64;corp&#46;com`, "
+        "`a@my&#45;corp&#46com`; `&period;` for a dot). A retina asset's "
         "name, an `@`, a scale and an image extension (`icon@2x.png`, `logo@1.5x.webp`), is "
         "none; so is a git remote over SSH (the user `git` at a host then `:` or `/` and a "
         "path: `git@github.com:org/repo.git`, `ssh://git@host/repo`; another address then "
@@ -43,7 +44,8 @@ RULES = (
         "address at a domain reserved for "
         "documentation (RFC 2606: example.com, example.net, example.org and their "
         "subdomains, and the `.example`, `.test`, `.invalid` and `.localhost` top-level "
-        "domains): a placeholder, as the fix advises.",
+        "domains), however written (`\uff4a\uff41\uff4e\uff45\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d`, `jane@example&#46;com`): a "
+        "placeholder, as the fix advises.",
         "Models memorise and regurgitate personal data; shipping it may breach privacy law.",
         "Replace it with a placeholder (e.g. user@example.com) or remove the record.",
     ),
@@ -58,7 +60,14 @@ RULES = (
         "starting 2-9 and no number right before or after: lists of numbers are none). Any "
         "space (no-break, thin, a tab) or Unicode dash (category Pd: U+2011, en dash, U+FF0D) "
         "separates as a space or hyphen does, and full-width digits, `\uff0b`, `\uff08`, `\uff09` and `\uff0e` "
-        "read as ASCII ones (`\uff0b\uff14\uff19 \uff13\uff10 \uff11\uff12\uff13\uff14 \uff15\uff16\uff17\uff18`). Not found: national formats without the + (UK "
+        "read as ASCII ones (`\uff0b\uff14\uff19 \uff13\uff10 \uff11\uff12\uff13\uff14 \uff15\uff16\uff17\uff18`). A letter right before the number makes it "
+        "part of an identifier (`SKU555-123-4567`), but for a label run into it (`TEL`, `Fax`, "
+        "`call`, `cell`, `phone`, `mobile`: `TEL555-123-4567`, `Tel+44 20 7946 0958`); "
+        "full-width letters, like CJK ones, are no boundary (`\uff34\uff25\uff2c\uff15\uff15\uff15\uff0d\uff11\uff12\uff13\uff0d\uff14\uff15\uff16\uff17`). In CJK "
+        "text a full-width `\uff0b` is a plus sign and `\uff08` a parenthesis: with them, fewer "
+        "than 9 digits, digits run together into a CJK character (`差額\uff0b\uff11\uff12\uff13\uff14\uff15\uff16円`, "
+        "`得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`) or no space or hyphen after the `\uff09` "
+        "(`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`) are none. Not found: national formats without the + (UK "
         "020 7946 0958 or 07700 900123, French 01 23 45 67 89), ten digits run together.",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
@@ -82,7 +91,15 @@ RULES = (
         "loopback `::1` name no host and are not reported, nor is an address of two decimal "
         "groups (`2001::1`), which reads as a slice. Digits of any script count (full-width "
         "digits too), and an IPv4 address's dots may be full-width (U+FF0E) or another look-alike "
-        "(ideographic U+3002 `192。168。1。20`, U+FF61, U+FE52, U+2024). The documentation addresses the fix advises (RFC 5737: "
+        "(U+FE52, U+2024, U+2E3C). A dot after the address (a sentence's end: `192.168.1.20.`, "
+        "`地址是192.168.1.20。`) is none of it; dotted numbers run on (`1.2.3.4.5`, a version) are "
+        "none. The ideographic full stops (U+3002, U+FF61, U+FE12) between the groups count "
+        "only where the text says it is an address: a word for one in the 12 characters "
+        "before (IP, host, server, address, ping, DNS, gateway, router, proxy, URL; 地址, "
+        "服务器, 主机, 连接, アドレス, サーバ, ホスト, 接続, 주소, 서버, ...: `设备IP为10。0。0。1`), "
+        "a URL's `//` or a user's `@` right before (`http://192。168。1。20/`), or a port "
+        "after (`:8080`); elsewhere they are enumerations and scores (`第1。2。3。4章`, "
+        "`答案\uff1a12。34。56。78`). The documentation addresses the fix advises (RFC 5737: "
         "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) are none.",
         "IP addresses can identify people and internal hosts.",
         "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",

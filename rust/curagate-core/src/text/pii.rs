@@ -32,8 +32,8 @@ const FAMILIES: &[&str] = &[
     // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
     r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY|PuTTY-User-Key-File",
     // PII001 email: needs an "@", URL-encoded, full-width, small (U+FE6B) or an HTML
-    // character reference (numeric or `&commat;`).
-    r"@|%40|\x{ff20}|\x{fe6b}|&#0*64;|&#[xX]0*40;|&commat;",
+    // character reference (numeric, its ";" optional, or `&commat;`).
+    r"@|%40|\x{ff20}|\x{fe6b}|&#0*64|&#[xX]0*40|&commat;",
     // PII005 IBAN: two capitals and two digits start it; in small letters, written compact,
     // two letters, two digits and at least 11 letters or digits. Letters and digits
     // full-width too (U+FF10-FF19, U+FF21-FF3A, U+FF41-FF5A: the scanner reads them as ASCII).
@@ -43,7 +43,7 @@ const FAMILIES: &[&str] = &[
     // with non-breaking hyphens) between.
     r"\d(?:[\s\p{Pd}]{1,2}\d|\d){12}",
     // PII004 IPv4: four dotted groups of 1-3 digits (dots or their look-alikes, `DOTS`).
-    r"\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}]\d{1,3}",
+    r"\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}\x{fe12}\x{2e3c}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}\x{fe12}\x{2e3c}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}\x{fe12}\x{2e3c}]\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
     // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash or space);
@@ -95,10 +95,11 @@ fn dash_between_digits(text: &str, p: usize, c: char) -> bool {
             .any(char::is_numeric)
 }
 
-/// The dot and its look-alikes (one dot leader, small, full-width, ideographic and
-/// halfwidth ideographic full stops): the scanner's `DOTS`, in IPv4 addresses.
-const DOTS: [char; 6] = [
-    '.', '\u{2024}', '\u{fe52}', '\u{ff0e}', '\u{3002}', '\u{ff61}',
+/// The dot and its look-alikes (one dot leader, small, full-width, ideographic,
+/// halfwidth ideographic, vertical ideographic and stenographic full stops): the
+/// scanner's `DOTS`, in IPv4 addresses.
+const DOTS: [char; 8] = [
+    '.', '\u{2024}', '\u{fe52}', '\u{ff0e}', '\u{3002}', '\u{ff61}', '\u{fe12}', '\u{2e3c}',
 ];
 
 /// Non-ASCII characters that the IPv4 and phone patterns take beside a digit: the dot
@@ -257,11 +258,12 @@ fn digits_end(b: &[u8], i: usize) -> usize {
         .map_or(b.len(), |p| i + p)
 }
 
-/// `0*64;` or `[xX]0*40;` at `b[i..]` (after a `&#`: an "@" as an HTML character reference).
+/// `0*64` or `[xX]0*40` at `b[i..]` (after a `&#`: an "@" as an HTML character reference,
+/// its ";" optional).
 fn html_at(b: &[u8], i: usize) -> bool {
     let (i, code) = match b.get(i) {
-        Some(b'x' | b'X') => (i + 1, b"40;"),
-        _ => (i, b"64;"),
+        Some(b'x' | b'X') => (i + 1, b"40"),
+        _ => (i, b"64"),
     };
     let digits = b[i.min(b.len())..]
         .iter()
@@ -604,6 +606,10 @@ mod tests {
             "ip 192\u{3002}168\u{3002}1\u{3002}2",
             "ip 192\u{ff61}168\u{ff61}1\u{ff61}2",
             "ip 192\u{2024}168\u{fe52}1\u{3002}2",
+            "ip 10\u{fe12}1\u{fe12}2\u{fe12}3",
+            "ip 10\u{2e3c}1\u{2e3c}2\u{2e3c}3",
+            "mail jane&#64gmail.com",
+            "mail jane&#x40gmail.com",
             "iban \u{ff24}\u{ff25}\u{ff16}\u{ff12} \u{ff13}\u{ff17}\u{ff10}\u{ff14}",
             "iban \u{ff24}\u{ff25}62 3704 0044 0532 0130 01",
             "iban \u{ff44}\u{ff45}62370\u{ff14}00440532013001",
@@ -627,7 +633,8 @@ mod tests {
             "\u{202f}", "  ", "\u{2011}", "\u{2013}", "\u{ff0d}", "%", "%40", "&#", "64;", "x40;",
             "0", "\u{ff20}", "de", "gb82", "\u{ff0e}", "\u{fe6b}", "&commat;", "&comma",
             "\u{3002}", "\u{ff61}", "\u{fe52}", "\u{2024}", "\u{ff0b}", "\u{ff08}", "\u{ff09}",
-            "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}",
+            "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}", "\u{fe12}",
+            "\u{2e3c}", "64", "x40",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -777,6 +784,8 @@ mod tests {
             Some(0)
         );
         assert_eq!(f.scan("ip 10\u{3002}1\u{3002}2\u{3002}3"), None);
+        assert_eq!(f.scan("ip 10\u{2e3c}1\u{2e3c}2\u{2e3c}3"), None);
+        assert_eq!(f.scan("fine\u{fe12} done\u{2e3c}"), Some(0));
         assert_eq!(f.scan("call \u{ff08}555\u{ff09} 123-4567"), None);
         assert_eq!(f.scan("iban \u{ff24}\u{ff25}62"), None);
         let cjk = "東京".repeat(200);
