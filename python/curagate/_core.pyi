@@ -319,6 +319,10 @@ class ItemStats:
     @property
     def common_ngrams(self) -> bytes:
         """Boilerplate n-grams left out (shared by more than ``max_ngram_items`` items)."""
+    @property
+    def too_short(self) -> bytes:
+        """1 where the item is shorter than ``ngram`` words (a Hangul syllable is a third
+        of a word), else 0."""
 
 class ReferenceIndex:
     """Leakage reference index (exact hash, word n-grams, MinHash LSH); frozen on first scan."""

@@ -131,3 +131,52 @@ def test_a_korean_copy_with_its_spacing_changed_is_found(tmp_path: Path, copy: s
     corpus = write(tmp_path / "corpus.jsonl", [{"text": copy}, *({"text": t} for t in clean)])
     result = detect([ref], [corpus])
     assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+
+
+# Found by attack: with each syllable a token, a Korean row that merely shared a few
+# words with a golden item was flagged: "대한민국의 수도는" (8 syllables, 2 words) was half
+# a short question, and a stock notice of 4 words made a 13-gram of a long item. A
+# Hangul syllable carries about a third of a word, so n-grams and spans are measured
+# in words there (three syllables a word), as in English.
+KO_ITEMS = [
+    "대한민국의 수도는 어디입니까?",
+    "서울에서 부산까지 기차로 몇 시간 걸리나요?",
+    "다음 글을 읽고 글쓴이의 주장을 한 문장으로 요약하시오. 최근 많은 청소년들이 스마트폰을 "
+    "사용하는 시간이 늘어나면서 수면 부족 문제가 심각해지고 있다. 자세한 내용은 홈페이지를 "
+    "참고하시기 바랍니다.",
+    "김치를 담글 때 필요한 재료를 모두 나열하고 각 재료의 역할을 설명하시오.",
+    "조선 시대의 과거 제도가 사회 이동에 미친 영향을 두 가지 서술하시오.",
+]
+KO_CLEAN = [
+    "대한민국의 수도는 서울이며 인구는 약 천만 명이다.",
+    "서울에서 부산까지 기차 여행을 다녀왔는데 정말 즐거웠어요.",
+    "신제품 출시 일정이 변경되었습니다. 자세한 내용은 홈페이지를 참고하시기 바랍니다.",
+    "김치를 담글 때 필요한 것은 정성입니다.",
+    "조선 시대의 과거 제도에 대해 알아봅시다.",
+]
+
+
+def test_korean_rows_sharing_a_few_words_with_an_item_are_clean(tmp_path: Path) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": t} for t in KO_ITEMS])
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in KO_CLEAN])
+    assert detect([ref], [corpus]).leaks == []
+    # A copy of the long item with its spacing changed, or half of it, is still found.
+    long = KO_ITEMS[2]
+    half = long[: len(long) // 2 + 8]
+    copies = write(
+        tmp_path / "copies.jsonl",
+        [{"text": "요약 문제: " + long.replace(" ", "")}, {"text": half.replace("읽고 ", "읽고")}],
+    )
+    found = detect([ref], [copies])
+    assert [(m.row, leak.item.text) for leak in found.leaks for m in leak.matches] == [
+        (0, long),
+        (1, long),
+    ]
+
+
+def test_check_passes_clean_korean_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    golden = tmp_path / "golden_sets" / "ko"
+    write(golden / "data.jsonl", [{"id": f"k{i}", "prompt": q} for i, q in enumerate(KO_ITEMS)])
+    data = write(tmp_path / "train.jsonl", [{"text": t} for t in KO_CLEAN])
+    rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
+    assert rc == 0, capsys.readouterr().out

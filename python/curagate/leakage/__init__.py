@@ -779,7 +779,6 @@ class LeakageIndex:
         if self._frozen:
             return
         self._frozen = True
-        n = self.config["ngram"]
         self._prompts = len(self.items)
         parts = [(self._core, self.items)]
         answers = self._index_answers()
@@ -788,8 +787,9 @@ class LeakageIndex:
         frozen: list[ReferenceItem] = []
         for core, items in parts:
             stats = core.items()
-            words, ngrams, common = (
-                array("I", raw) for raw in (stats.words, stats.ngrams, stats.common_ngrams)
+            words, ngrams, common, short = (
+                array("I", raw)
+                for raw in (stats.words, stats.ngrams, stats.common_ngrams, stats.too_short)
             )
             frozen += [
                 dataclasses.replace(
@@ -798,7 +798,7 @@ class LeakageIndex:
                     words=words[k],
                     ngrams=ngrams[k],
                     common_ngrams=common[k],
-                    too_short_for_ngram=words[k] < n,
+                    too_short_for_ngram=bool(short[k]),
                 )
                 for k, it in enumerate(items)
             ]

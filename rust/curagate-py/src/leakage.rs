@@ -117,6 +117,9 @@ pub struct ItemStats {
     ngrams: Py<PyBytes>,
     /// Boilerplate n-grams left out (shared by more than `max_ngram_items` items).
     common_ngrams: Py<PyBytes>,
+    /// 1 where the item is shorter than `ngram` words (a Hangul syllable is a third
+    /// of a word), else 0.
+    too_short: Py<PyBytes>,
 }
 
 /// Reference items in, then scans of corpus batches; see `curagate/_core.pyi`.
@@ -226,6 +229,7 @@ impl ReferenceIndex {
             words: column(|i| i.words),
             ngrams: column(|i| i.ngrams),
             common_ngrams: column(|i| i.common_ngrams),
+            too_short: column(|i| u32::from(i.too_short_for_ngram)),
         })
     }
 

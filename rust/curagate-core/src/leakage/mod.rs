@@ -24,7 +24,10 @@
 //!
 //! Words are whitespace-separated, except in scripts written without spaces
 //! (Han, kana, Thai, Lao, Khmer, Myanmar), where each character is a word
-//! (see [`tokens`]).
+//! (see [`tokens`]). Hangul syllables are a token each too, but a third of a
+//! word ([`tokens::WORD_UNITS`]): a matched run's length is measured in words,
+//! so an n-gram match needs a run of `n` words' worth (39 syllables), and the
+//! span criterion as many words as in English.
 //!
 //! An item shorter than `n` words has no n-gram; exact and MinHash still
 //! match it, and [`ItemInfo::too_short_for_ngram`] says so.
@@ -48,7 +51,7 @@ use ngram_index::{
     for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder, Owners,
 };
 pub use serial::FORMAT_VERSION;
-use tokens::{chars_at, tokenize_into, Tokens};
+use tokens::{chars_at, token_units, tokenize_into, Tokens, WORD_UNITS};
 
 /// Which methods run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,16 +171,22 @@ impl LeakageConfig {
         Ok(())
     }
 
-    /// Words a run must have to leak an item of `words` words by the span
-    /// criterion; `None` when the criterion is off or the item too short.
-    pub fn span_required(&self, words: usize) -> Option<usize> {
-        if self.min_span_words == 0 || !self.methods.ngram || words == 0 {
+    /// Units ([`tokens::WORD_UNITS`] a word, one a Hangul syllable) a run must
+    /// have to leak an item of `units` units by the span criterion; `None` when
+    /// the criterion is off or the item too short.
+    pub fn span_required(&self, units: usize) -> Option<usize> {
+        if self.min_span_words == 0 || !self.methods.ngram || units == 0 {
             return None;
         }
         // The epsilon keeps 0.6 * 10 from rounding up to 7.
-        let share = (self.min_span_ratio * words as f64 - 1e-9).ceil().max(0.0) as usize;
-        let need = share.max(self.min_span_words);
-        (need <= words).then_some(need)
+        let share = (self.min_span_ratio * units as f64 - 1e-9).ceil().max(0.0) as usize;
+        let need = share.max(self.min_span_words * WORD_UNITS as usize);
+        (need <= units).then_some(need)
+    }
+
+    /// Units a matched run must have to be an n-gram match: `ngram` words.
+    pub fn ngram_units(&self) -> usize {
+        self.ngram * WORD_UNITS as usize
     }
 
     /// Words of the key an own run is indexed by (its first words): the span
@@ -191,12 +200,13 @@ impl LeakageConfig {
         }
     }
 
-    /// Whether an item of `words` words goes into the span index: a run of
-    /// the required length can be shorter than `ngram`, so the n-gram index
-    /// alone would not see it.
-    fn needs_span_index(&self, words: usize) -> bool {
-        self.span_required(words)
-            .is_some_and(|need| need < self.ngram)
+    /// Whether an item of `units` units goes into the span index: a run of
+    /// the required length can be shorter than `ngram` words, so the n-gram
+    /// index alone would not see it. (A run has at least a word per
+    /// [`tokens::WORD_UNITS`] units, so at least `min_span_words` words.)
+    fn needs_span_index(&self, units: usize) -> bool {
+        self.span_required(units)
+            .is_some_and(|need| need < self.ngram_units())
     }
 }
 
@@ -212,18 +222,27 @@ pub struct ItemInfo {
     /// Distinct n-grams left out as boilerplate shared with more than
     /// `max_ngram_items` items, or overlapping such boilerplate.
     pub common_ngrams: u32,
+    /// Fewer than `ngram` words' worth of units: no n-gram match is possible.
     pub too_short_for_ngram: bool,
     /// Words inside the reference set's boilerplate (an n-gram, or a span
     /// index's run, shared by more than `max_ngram_items` items): the item's
     /// template, not the item.
     pub template_words: u32,
+    /// The words' units ([`tokens::WORD_UNITS`] a word, one a Hangul syllable),
+    /// and those of the template words.
+    pub units: u32,
+    pub template_units: u32,
 }
 
 impl ItemInfo {
-    /// Words of the item's own, outside the set's boilerplate: what the span
-    /// criterion measures.
+    /// Words of the item's own, outside the set's boilerplate.
     pub fn specific_words(&self) -> usize {
         self.words.saturating_sub(self.template_words) as usize
+    }
+
+    /// Units of the item's own words: what the span criterion measures.
+    pub fn specific_units(&self) -> usize {
+        self.units.saturating_sub(self.template_units) as usize
     }
 }
 
@@ -319,6 +338,8 @@ pub struct ReferenceIndexBuilder {
     /// label (its text ends with `:`), for the own runs.
     word_marks: Vec<u32>,
     label_end: Vec<bool>,
+    /// Per word: its units (see [`tokens::token_units`]).
+    word_units: Vec<u32>,
     own_runs: Vec<OwnRun>,
     // Per item, the first item of the same normalized text and of the same owner
     // (see Owners).
@@ -334,6 +355,7 @@ struct Prepared {
     symbols: Vec<u64>,
     marks: Vec<u32>,
     label_end: Vec<bool>,
+    units: Vec<u32>,
     char_spans: Vec<(u32, u32)>,
     signature: Vec<u32>,
 }
@@ -361,6 +383,7 @@ impl ReferenceIndexBuilder {
             word_symbols: Vec::new(),
             word_marks: Vec::new(),
             label_end: Vec::new(),
+            word_units: Vec::new(),
             own_runs: Vec::new(),
             owners: Owners::default(),
             first_of_text: FastMap::default(),
@@ -428,6 +451,7 @@ impl ReferenceIndexBuilder {
                 let label_end = (0..tokens.len())
                     .map(|i| ends_label(text, tokens.spans[i]))
                     .collect();
+                let units = tokens.spans.iter().map(|&s| token_units(text, s)).collect();
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
                 let signature = match &self.hasher {
                     Some(h) if !tokens.is_empty() => {
@@ -441,6 +465,7 @@ impl ReferenceIndexBuilder {
                     symbols,
                     marks,
                     label_end,
+                    units,
                     char_spans,
                     signature,
                 })
@@ -451,6 +476,7 @@ impl ReferenceIndexBuilder {
             let id = u32::try_from(self.items.len())
                 .map_err(|_| Error::param("reference", "more than 4 billion reference items"))?;
             let words = p.tokens.len();
+            let units: usize = p.units.iter().map(|&u| u as usize).sum();
             let first = *self
                 .first_of_text
                 .entry(content_hash(&p.tokens.normalized))
@@ -496,7 +522,7 @@ impl ReferenceIndexBuilder {
                         self.ngrams.add(id, &p.tokens.hashes, n);
                     }
                 }
-                if self.config.needs_span_index(words) {
+                if self.config.needs_span_index(units) {
                     self.spans
                         .add(id, &p.tokens.hashes, self.config.min_span_words);
                 }
@@ -505,14 +531,17 @@ impl ReferenceIndexBuilder {
                 words: words as u32,
                 ngrams,
                 common_ngrams: 0,
-                too_short_for_ngram: words < n,
+                too_short_for_ngram: units < self.config.ngram_units(),
                 template_words: 0,
+                units: units as u32,
+                template_units: 0,
             });
             self.word_hashes.extend_from_slice(&p.tokens.hashes);
             self.line_start.extend_from_slice(&p.line_start);
             self.word_symbols.extend_from_slice(&p.symbols);
             self.word_marks.extend_from_slice(&p.marks);
             self.label_end.extend_from_slice(&p.label_end);
+            self.word_units.extend_from_slice(&p.units);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
@@ -625,9 +654,16 @@ impl ReferenceIndexBuilder {
             let own = &template[self.word_start[id]..self.word_start[id + 1]];
             info.template_words = own.iter().filter(|&&t| t).count() as u32;
             let range = self.word_start[id]..self.word_start[id + 1];
+            let units = &self.word_units[range.clone()];
+            info.template_units = own
+                .iter()
+                .zip(units)
+                .filter(|(&t, _)| t)
+                .map(|(_, &u)| u)
+                .sum();
             let lines = &self.line_start[range.clone()];
             let labels = &self.label_end[range];
-            for run in own_runs(own, lines, labels, &self.config) {
+            for run in own_runs(own, units, lines, labels, &self.config) {
                 let at = self.word_start[id] + run.start;
                 let end = at + run.words;
                 let symbols = match run.label {
@@ -662,10 +698,9 @@ impl ReferenceIndexBuilder {
         // An item whose own words ask a run shorter than n now (its template
         // counted before) goes into the span index.
         for (id, info) in self.items.iter().enumerate() {
-            let words = info.words as usize;
-            if words > 0
-                && !self.config.needs_span_index(words)
-                && self.config.needs_span_index(info.specific_words())
+            if info.words > 0
+                && !self.config.needs_span_index(info.units as usize)
+                && self.config.needs_span_index(info.specific_units())
             {
                 let own = &self.word_hashes[self.word_start[id]..self.word_start[id + 1]];
                 self.spans.add(id as u32, own, m);
@@ -718,6 +753,7 @@ impl ReferenceIndexBuilder {
 /// copied as "Context: ... Q: ..." (any answer) matched nothing.
 fn own_runs(
     template: &[bool],
+    units: &[u32],
     line_start: &[bool],
     label_end: &[bool],
     config: &LeakageConfig,
@@ -728,14 +764,24 @@ fn own_runs(
     if !config.methods.ngram || own == 0 || own == words || words < key {
         return Vec::new();
     }
-    // Whether a record holding these words of the item finds it without an own
-    // run: their run of own words is long enough for an n-gram, or for the span
-    // criterion (which measures all of the item's own words).
-    let found = |range: &[bool]| {
-        let longest = range.split(|&t| t).map(<[bool]>::len).max().unwrap_or(0);
-        longest >= config.ngram
+    // Whether a record holding the item's words `from..to` finds it without an
+    // own run: their run of own words is long enough (in units) for an n-gram, or
+    // for the span criterion (which measures all of the item's own words).
+    let own_units: usize = template
+        .iter()
+        .zip(units)
+        .filter(|(&t, _)| !t)
+        .map(|(_, &u)| u as usize)
+        .sum();
+    let found = |from: usize, to: usize| {
+        let (mut longest, mut run) = (0usize, 0usize);
+        for (&t, &u) in template[from..to].iter().zip(&units[from..to]) {
+            run = if t { 0 } else { run + u as usize };
+            longest = longest.max(run);
+        }
+        longest >= config.ngram_units()
             || config
-                .span_required(own)
+                .span_required(own_units)
                 .is_some_and(|need| longest >= need)
     };
     let (Some(first), Some(last)) = (
@@ -748,7 +794,7 @@ fn own_runs(
     if first > 0 {
         // (A few lines at most: the item has under `ngram` own words in a row.)
         for end in (first + 1..=last).filter(|&e| line_start[e]) {
-            if end >= key && !found(&template[first..end]) {
+            if end >= key && !found(first, end) {
                 let start = (first - 1).min(end - key);
                 runs.push(RunSpec {
                     start,
@@ -769,7 +815,7 @@ fn own_runs(
         if opens >= key {
             let ends = (first + 1..=last + 1).filter(|&e| e == words || line_start[e]);
             for end in ends {
-                if !found(&template[first..end]) {
+                if !found(first, end) {
                     runs.push(RunSpec {
                         start: opens - key,
                         words: end + key - opens,
@@ -780,7 +826,7 @@ fn own_runs(
             }
         }
     }
-    if found(template) {
+    if found(0, words) {
         return runs;
     }
     // Every own word, a template word on each side that has them, then more
@@ -1072,6 +1118,8 @@ struct Scratch {
     /// run found whole.
     own_hits: Vec<(u32, u32, u32, u32, u32)>,
     hashes: Vec<u64>,
+    /// Units of the record's words before each word (see [`tokens::token_units`]).
+    units: Vec<u32>,
     candidates: Vec<u32>,
     shingles: Vec<[u8; 8]>,
     signature: Vec<u32>,
@@ -1290,6 +1338,15 @@ impl ReferenceIndex {
         );
         s.hits.sort_unstable();
         s.span_hits.sort_unstable();
+        s.units.clear();
+        if !s.hits.is_empty() || !s.span_hits.is_empty() {
+            s.units.push(0);
+            let mut total = 0;
+            for &span in &s.tokens.spans {
+                total += token_units(text, span);
+                s.units.push(total);
+            }
+        }
         if with_ngrams {
             let mut g = 0;
             while g < s.hits.len() {
@@ -1301,7 +1358,7 @@ impl ReferenceIndex {
                 s.hashes.sort_unstable();
                 s.hashes.dedup();
                 let shared = s.hashes.len() as u32;
-                let (first, span_words) = longest_run(group, n);
+                let (first, span_words, run_units) = longest_run(group, n, &s.units);
                 let span = span_of(
                     &s.tokens,
                     item,
@@ -1316,14 +1373,18 @@ impl ReferenceIndex {
                 // template are not indexed, see leave_out_template.)
                 let contained = self
                     .config
-                    .span_required(info.specific_words())
-                    .is_some_and(|need| span_words >= need);
+                    .span_required(info.specific_units())
+                    .is_some_and(|need| run_units >= need);
                 // An item with fewer (indexed) n-grams than min_shared_ngrams leaks
                 // when a record shares every one of them: the bar is never above
                 // what the item can show (a bar of 50 made a 20-gram item unfindable).
+                // A run of n Hangul syllables is a third of n words: it must be n
+                // words' worth (always so for other words).
                 let need = self.config.min_shared_ngrams.min(total as usize);
-                let flagged =
-                    contained || (shared as usize >= need && ratio >= self.config.min_ratio);
+                let flagged = contained
+                    || (shared as usize >= need
+                        && ratio >= self.config.min_ratio
+                        && run_units >= self.config.ngram_units());
                 let leak = leak_of(leaks, record, item);
                 leak.ngram = flagged;
                 leak.shared_ngrams = shared;
@@ -1341,12 +1402,12 @@ impl ReferenceIndex {
             while g < s.span_hits.len() {
                 let item = s.span_hits[g].0;
                 let end = g + s.span_hits[g..].iter().take_while(|h| h.0 == item).count();
-                let (first, span_words) = longest_run(&s.span_hits[g..end], m);
+                let (first, span_words, run_units) = longest_run(&s.span_hits[g..end], m, &s.units);
                 g = end;
                 let need = self
                     .config
-                    .span_required(self.items[item as usize].specific_words());
-                if need.is_none_or(|need| span_words < need) {
+                    .span_required(self.items[item as usize].specific_units());
+                if need.is_none_or(|need| run_units < need) {
                     continue;
                 }
                 let span = span_of(
@@ -1438,25 +1499,31 @@ impl ReferenceIndex {
     }
 }
 
-/// The longest run of consecutive positions on one diagonal of one item's
-/// hits: its first hit and its length in words.
+/// The longest run (in units, `units[j]` being those of the record's words
+/// before word `j`) of consecutive positions on one diagonal of one item's
+/// `n`-word hits: its first hit, its length in words and in units.
 fn longest_run(
     group: &[(u32, i64, u32, u32, u64)],
     n: usize,
-) -> ((u32, i64, u32, u32, u64), usize) {
-    let (mut best_start, mut best_len) = (0usize, 0usize);
+    units: &[u32],
+) -> ((u32, i64, u32, u32, u64), usize, usize) {
+    let (mut best_start, mut best_len, mut best_units) = (0usize, 0usize, 0usize);
     let mut run_start = 0usize;
     for k in 0..group.len() {
         let continues = k > 0 && group[k].1 == group[k - 1].1 && group[k].2 == group[k - 1].2 + 1;
         if !continues {
             run_start = k;
         }
-        if k + 1 - run_start > best_len {
+        let first = group[run_start].3 as usize;
+        let end = group[k].3 as usize + n;
+        let run_units = (units[end] - units[first]) as usize;
+        if run_units > best_units {
             best_len = k + 1 - run_start;
             best_start = run_start;
+            best_units = run_units;
         }
     }
-    (group[best_start], best_len + n - 1)
+    (group[best_start], best_len + n - 1, best_units)
 }
 
 /// The leak of `item` in `leaks`, added empty when it is not there yet.

@@ -34,8 +34,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// version 8 the hash of each one's symbols (a record's run must have the same);
 /// version 9 tokenizes Hangul by syllable (same layout, other hashes for Korean);
 /// version 10 the sentence mark that ends each (a record's run may end its sentence
-/// there instead of a line) and relabelled runs (their label words).
-pub const FORMAT_VERSION: u32 = 10;
+/// there instead of a line) and relabelled runs (their label words); version 11 each
+/// item's units and its template's (a Hangul syllable is a third of a word).
+pub const FORMAT_VERSION: u32 = 11;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
@@ -151,6 +152,8 @@ impl ReferenceIndex {
             w.u32(i.common_ngrams);
             w.u8(i.too_short_for_ngram as u8);
             w.u32(i.template_words);
+            w.u32(i.units);
+            w.u32(i.template_units);
         }
         w.len(self.word_hashes.len());
         self.word_hashes.iter().for_each(|&h| w.u64(h));
@@ -334,7 +337,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         )));
     }
 
-    let n_items = r.count(17, "items")?;
+    let n_items = r.count(25, "items")?;
     let mut items = Vec::with_capacity(n_items);
     for _ in 0..n_items {
         items.push(ItemInfo {
@@ -343,6 +346,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             common_ngrams: r.u32("item common_ngrams")?,
             too_short_for_ngram: r.bool("item too_short_for_ngram")?,
             template_words: r.u32("item template_words")?,
+            units: r.u32("item units")?,
+            template_units: r.u32("item template units")?,
         });
     }
     let n = r.count(8, "word_hashes")?;
@@ -430,6 +435,14 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             return Err(corrupt(format!(
                 "item {id}: more template words than words"
             )));
+        }
+        // A word is 1 to WORD_UNITS units.
+        let units = info.words..=info.words.saturating_mul(super::WORD_UNITS);
+        if !units.contains(&info.units)
+            || info.template_units > info.units
+            || info.too_short_for_ngram != ((info.units as usize) < config.ngram_units())
+        {
+            return Err(corrupt(format!("item {id}: units disagree with its words")));
         }
     }
     for ((table, postings), width, what) in

@@ -915,3 +915,48 @@ fn an_older_version_blob_is_refused_with_a_one_line_error() {
         assert!(!msg.contains('\n'));
     }
 }
+
+#[test]
+fn hangul_runs_are_measured_in_words_of_three_syllables() {
+    // Found by attack: with each syllable a word, a clean row sharing two words with a
+    // short question ("대한민국의 수도는": 8 syllables, over half of its 13) or a 4-word
+    // stock notice with a long item (13 syllables: a 13-gram) flagged it.
+    let short = "대한민국의 수도는 어디입니까?";
+    let long = "다음 글을 읽고 글쓴이의 주장을 한 문장으로 요약하시오. 최근 많은 청소년들이 \
+                스마트폰을 사용하는 시간이 늘어나면서 수면 부족 문제가 심각해지고 있다. \
+                자세한 내용은 홈페이지를 참고하시기 바랍니다.";
+    let idx = index(&[short, long], config(only(false, true, false)));
+    // 13 syllables are 4 words and a third: too short for a 13-word n-gram.
+    let info = idx.items()[0];
+    assert_eq!((info.words, info.units), (13, 13));
+    assert!(info.too_short_for_ngram);
+    let info = idx.items()[1]; // 83 syllables: 27 words and two thirds
+    assert_eq!((info.words, info.units), (83, 83));
+    assert!(!info.too_short_for_ngram);
+    let clean = [
+        "대한민국의 수도는 서울이며 인구는 약 천만 명이다.",
+        "신제품 출시 일정이 변경되었습니다. 자세한 내용은 홈페이지를 참고하시기 바랍니다.",
+    ];
+    assert!(scan(&idx, &clean).is_empty());
+    // 13 words' worth of it (39 syllables), spacing changed, is an n-gram match; so is all
+    // of it; 38 syllables are not (nor half of it: 42).
+    let syllables: Vec<char> = long.chars().filter(|c| c.is_alphabetic()).collect();
+    let half: String = syllables[..39].iter().collect();
+    let under: String = syllables[1..39].iter().collect();
+    assert!(scan(&idx, &[&under]).is_empty());
+    let whole = long.replace(' ', "");
+    let leaks = scan(&idx, &[&half, &whole]);
+    let pairs: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+    assert_eq!(pairs, [(0, 1), (1, 1)]);
+    // Words of other scripts count whole: a 13-word English run is an n-gram match
+    // inside Korean text, as before.
+    let en = "the quick brown fox jumps over the lazy dog while the cat sleeps on the mat";
+    let idx = index(
+        &[&format!("{en} 그리고 {long}")],
+        config(only(false, true, false)),
+    );
+    assert!(!idx.items()[0].too_short_for_ngram);
+    let leaks = scan(&idx, &[&format!("다른 글: {en}")]);
+    assert_eq!(leaks.len(), 1);
+    assert!(leaks[0].ngram);
+}
