@@ -214,3 +214,38 @@ def test_prose_naming_a_role_is_not_split_into_turns(tmp_path: Path, text: str) 
     assert result.leaks == [] or all(
         "exact" not in m.methods for leak in result.leaks for m in leak.matches
     )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "row"),
+    [
+        # Found by attack: a golden prompt holding a transcript of its own, copied as a
+        # user message's content, was split into the transcript's turns and its whole turn
+        # was no view any more (found by exact match before the split).
+        ("A chat. USER: Who wrote Hamlet? ASSISTANT:", "messages"),
+        ("Continue. User: hi! Assistant:", "messages"),
+        ("Translate: Human: bonjour. Assistant:", "messages"),
+        ("Continue. User: hi! Assistant:", "chatml"),
+        # the same for a template's header inside the message
+        ("### Instruction:\nName a prime.\n\n### Response:", "messages"),
+        ("**User:** Say hi.\n**Assistant:**", "chatml"),
+    ],
+)
+def test_a_golden_prompt_holding_turns_is_found_as_a_whole_user_turn(
+    tmp_path: Path, prompt: str, row: str
+) -> None:
+    answer = "Hello there, how can I help you today with anything at all?"
+    ref = tmp_path / "ref.jsonl"
+    ref.write_text(json.dumps({"id": "g1", "prompt": prompt, "reference": "x"}) + "\n")
+    rows = {
+        "messages": _chat(("user", prompt), ("assistant", answer)),
+        "chatml": {
+            "text": f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n{answer}"
+            "<|im_end|>"
+        },
+    }
+    corpus = tmp_path / "train.jsonl"
+    corpus.write_text(json.dumps(rows[row]) + "\n" + json.dumps({"text": "plain"}) + "\n")
+    result = detect([ref], [corpus])
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+    assert all("exact" in m.methods for leak in result.leaks for m in leak.matches)

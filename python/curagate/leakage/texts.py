@@ -543,7 +543,10 @@ _TEMPLATES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
 )
-_TEMPLATE = "|".join(find for find, _ in _TEMPLATES)
+# The last of them are labels written as text (headers, Markdown, one-line transcripts),
+# which a golden prompt may hold itself ("A chat. USER: Q ASSISTANT:"): split only after
+# the templates of tokens, each split a view more (see :func:`_turn_views`).
+_TEXT_LABELS = 3
 # A template's other tokens: a turn's end, the text's start and end.
 _TEMPLATE_TOKENS = (
     r"<\|im_end\|>|<end_of_turn>|<\|eot_id\|>|<\|(?:begin|end)_of_text\|>|<\|endoftext\|>"
@@ -553,16 +556,19 @@ _TEMPLATE_TOKENS = (
 )
 
 
-def _untemplated(texts: pa.Array) -> pa.Array | None:
-    """``texts`` with the chats written in a template (:data:`_TEMPLATES`) rewritten as
-    "role: content" lines, the other rows as they are; None when no row uses one."""
+def _untemplated(
+    texts: pa.Array, templates: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+) -> pa.Array | None:
+    """``texts`` with the chats written in one of ``templates`` (of :data:`_TEMPLATES`)
+    rewritten as "role: content" lines, the other rows as they are; None when no row
+    uses one."""
     from curagate import _kernels
 
-    templated = _kernels.match_substring_regex(texts, _TEMPLATE)
+    templated = _kernels.match_substring_regex(texts, "|".join(find for find, _ in templates))
     if not _any_true(templated):
         return None
     out = texts
-    for find, rewrites in _TEMPLATES:
+    for find, rewrites in templates:
         hits = _kernels.match_substring_regex(out, find)
         if not _any_true(hits):
             continue
@@ -575,18 +581,40 @@ def _untemplated(texts: pa.Array) -> pa.Array | None:
 
 
 def _turn_views(texts: pa.Array) -> list[pa.Array]:
-    """:func:`_role_turns` of ``texts``, chats in a template rewritten first; and of those
-    whose user turns hold web markup, decoded (:func:`markup_decoded`): a user turn of
-    `<p>Q</p>` is a whole turn only decoded, and the decoded key was never split. Only
-    those rows are decoded again: many keys hold markup in an answer (`<|endoftext|>`)."""
+    """:func:`_chat_views` of ``texts``; of the rows holding a chat template of tokens
+    (ChatML, ...), rewritten into turns; and of the rows then holding labels written as text
+    (``### Instruction:``, ``**User:**``, ``USER: Q ASSISTANT:``), rewritten again. Each
+    split adds views and takes none away: found by attack, a golden prompt holding a
+    transcript ("A chat. USER: Who wrote Hamlet? ASSISTANT:") copied as a user message's
+    content was split into the transcript's turns, and its whole turn (an exact match
+    before) was no view any more."""
     from curagate import _kernels
 
     # Every row looked at (one regular expression over the keys): skipped where every key
     # held a line opening a turn (meant for a column of messages), a chat in ChatML whose
     # answer listed "Model: Corolla" was never split, nor any other row of its batch
     # (found by the re-attack).
-    untemplated = _untemplated(texts)
-    chats = texts if untemplated is None else untemplated  # templates' tokens gone, as tags
+    views = _chat_views(texts)
+    empty = pa.scalar("", texts.type)
+    level = texts
+    for templates in (_TEMPLATES[:-_TEXT_LABELS], _TEMPLATES[-_TEXT_LABELS:]):
+        rewritten = _untemplated(level, templates)  # templates' tokens gone, as tags
+        if rewritten is None:
+            continue
+        # Only the rows the rewrite changed: the others' views are there already.
+        same = _kernels.fill_null(_kernels.equal(rewritten, level), True)
+        views += _chat_views(_kernels.if_else(same, empty, rewritten))
+        level = rewritten
+    return views
+
+
+def _chat_views(chats: pa.Array) -> list[pa.Array]:
+    """:func:`_role_turns` of ``chats``; and of those whose user turns hold web markup,
+    decoded (:func:`markup_decoded`): a user turn of `<p>Q</p>` is a whole turn only
+    decoded, and the decoded key was never split. Only those rows are decoded again: many
+    keys hold markup in an answer (`<|endoftext|>`)."""
+    from curagate import _kernels
+
     views, user = _role_turns(chats)
     if user is None:
         return views
