@@ -338,14 +338,18 @@ def test_a_golden_item_used_as_a_records_own_key_or_a_column_name_is_found(
         ]
 
 
-def test_a_passage_every_item_of_a_small_set_shares_is_its_template(tmp_path: Path) -> None:
+def test_a_passage_every_item_of_a_small_set_shares_is_their_evidence(tmp_path: Path) -> None:
     # Three reading-comprehension questions on one passage. A rule that took an n-gram in
     # every item of three texts or more for a template's once dropped the passage, and a
     # training row copying an item word for word passed (77eadf6, reverted: the template
-    # case flagged every row instead, fail-closed). Items now have own runs (their own
-    # words next to their template, tests/leakage/test_leakage_own_run.py): a copy of an
-    # item is found by its question beside the passage, and the passage with another text
-    # is no leak, as in a set of 12 such items (where the passage was template already).
+    # case flagged every row instead, fail-closed). The share rule (two items and a quarter
+    # of their file's) made the passage template again, each item found by its own run;
+    # but each question has under 8 words of its own, too few to find its item without the
+    # passage, and so did near copies (two items that differ in one word: found by attack,
+    # their copies matched nothing). Text that only the share makes a template is the
+    # evidence of such items: the passage with another text is a leak of all three
+    # (fail-closed, as before the share), and a copy of an item is found as it too. A set
+    # of 12 such items has the passage as its template (more than 10 items).
     passage = (
         "Read the passage: The Treaty of Westphalia was signed in 1648 in the cities of "
         "Osnabruck and Munster, ending the Thirty Years War across the Holy Roman Empire."
@@ -365,6 +369,13 @@ def test_a_passage_every_item_of_a_small_set_shares_is_its_template(tmp_path: Pa
     corpus.write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
     result = detect(golden, corpus, methods=("exact", "ngram"))
     assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == {
-        (2, 1),
-        (3, 2),
+        (row, item) for row in (0, 2, 3) for item in range(3)
     }
+    # The copied item word for word, by every method.
+    exact = [
+        (m.row, leak.item.row)
+        for leak in result.leaks
+        for m in leak.matches
+        if "exact" in m.methods
+    ]
+    assert exact == [(2, 1)]

@@ -33,14 +33,25 @@ def question(country: str) -> str:
     return f"What is the capital of {country}?"
 
 
+# Questions of 8 words or more, each its own (the set's capitals differ in one word).
+OWN_QUESTIONS = [
+    "Which mountain range runs along the western edge of Peru?",
+    "What desert in the north of Chile is among the driest places?",
+    "Which lake on the border of Kenya is the largest in Africa?",
+    "What are the long narrow sea inlets along the coast of Norway called?",
+]
+
+
 def conversation_set(
-    tmp_path: Path, items: int, instructed: int | None = None
+    tmp_path: Path, items: int, instructed: int | None = None, asks: list[str] | None = None
 ) -> tuple[Path, dict[str, list[int]]]:
     """A gate set of conversation items, read as the gate's contamination scan reads it:
     each item's rendering, last user turn and user turns joined, and which item each row
-    is. The first ``instructed`` items (all by default) ask with the instruction."""
+    is. The first ``instructed`` items (all by default) ask with the instruction, item k
+    ``asks[k]`` (default: the capital of a country)."""
     path = tmp_path / f"golden{items}.jsonl"
     instructed = items if instructed is None else instructed
+    asks = asks or [question(country) for country in (COUNTRIES * 4)[:items]]
     rows = [
         {
             "id": f"geo-{k}",
@@ -49,14 +60,14 @@ def conversation_set(
                 {"role": "assistant", "content": "Hello! How can I help?"},
                 {
                     "role": "user",
-                    "content": f"{INSTRUCTION} {question(country)}"
+                    "content": f"{INSTRUCTION} {asks[k]}"
                     if k < instructed
                     else f"Name a river that flows through the region numbered {k} today.",
                 },
             ],
             "completion": "a city",
         }
-        for k, country in enumerate((COUNTRIES * 4)[:items])
+        for k in range(items)
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     owners: dict[str, list[int]] = {}
@@ -102,12 +113,16 @@ def test_an_instruction_of_4_of_40_conversation_items_is_evidence_not_template(
 
 @pytest.mark.parametrize("items", [4, 11])
 def test_an_instruction_of_every_conversation_item_is_template(tmp_path: Path, items: int) -> None:
-    # 11 items: more than the limit; 4 items: all of the set's (a quarter or more).
-    golden, owners = conversation_set(tmp_path, items)
+    # 11 items: more than the limit; 4 items: all of the set's (a quarter or more), each
+    # with a question of its own (of the capitals' one word, the 4-item set's instruction
+    # is their evidence: below).
+    asks = OWN_QUESTIONS if items == 4 else None
+    golden, owners = conversation_set(tmp_path, items, asks=asks)
+    first = asks[0] if asks else question("Peru")
     train = corpus(
         tmp_path,
         [
-            f"{INSTRUCTION} {question('Peru')}",  # item 0, verbatim: its own run
+            f"{INSTRUCTION} {first}",  # item 0, verbatim: its own words (or own run)
             f"{INSTRUCTION} What is the tallest mountain of Peru?",  # clean
             INSTRUCTION,  # clean
         ],
@@ -115,3 +130,29 @@ def test_an_instruction_of_every_conversation_item_is_template(tmp_path: Path, i
     result = detect(golden, train, methods=("exact", "ngram"), reference_item_rows=owners)
     found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
     assert found == {(0, "geo-0")}
+
+
+def test_an_instruction_of_4_items_that_differ_in_one_word_is_their_evidence(
+    tmp_path: Path,
+) -> None:
+    """Four conversation items, the instruction then "What is the capital of <country>?":
+    each has one word of its own, too few to find it without the instruction, which the
+    share alone makes a template (4 items, 10 or fewer), so it is their evidence, as text
+    two items that differ in one word share is (found by attack: their copies matched
+    nothing; tests/leakage/test_leakage_small_sets.py). A row with the instruction leaks
+    all four (fail-closed); with 11 such items it is template (above)."""
+    golden, owners = conversation_set(tmp_path, 4)
+    train = corpus(
+        tmp_path,
+        [
+            f"{INSTRUCTION} {question('Peru')}",
+            f"{INSTRUCTION} What is the tallest mountain of Peru?",
+            INSTRUCTION,
+        ],
+    )
+    result = detect(golden, train, methods=("exact", "ngram"), reference_item_rows=owners)
+    found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
+    assert found == {(row, f"geo-{k}") for row in range(3) for k in range(4)}
+    # The copy of item 0 is found as it by its own words too.
+    exact = {leak.item.id for leak in result.leaks for m in leak.matches if "exact" in m.methods}
+    assert exact == {"geo-0"}

@@ -153,3 +153,194 @@ def test_repeated_ids_are_items_of_their_own(tmp_path: Path, items: int, id_kind
     )
     again = detect(distinct, tmp_path / "train.jsonl")
     assert [i.common_ngrams for i in result.items] == [i.common_ngrams for i in again.items]
+
+
+# Found by attack: text two items of a small file share is the file's template, so where
+# the items are near copies of each other (two numbers of one problem, a question and the
+# same question with an instruction after it), their shared text is all of each, and
+# copies of them matched nothing (or their own run alone, a few words around the one word
+# that differs). An item whose own words outside such a template are too few to find it
+# (no n-gram, no span criterion) keeps that text as its evidence.
+
+PANGRAM = (
+    "The quick brown fox jumps over the lazy dog near the river bank every single morning at dawn."
+)
+OHIO = (
+    "Another question entirely about the tax rules for small businesses in the state of Ohio "
+    "this year."
+)
+PRIME = "Name a prime number between twenty and thirty and explain why it is prime to a child."
+MEMO = (
+    "The city council voted to close the old library on Maple Street and move its books to a "
+    "new community center near the river. Which department will manage the new center, "
+    "according to the memo?"
+)
+BAKERY = (
+    "A bakery sells muffins for 3 dollars each and scones for 4 dollars each; on Saturday it "
+    "sold 120 muffins and 85 scones. How much money did it take in that day?"
+)
+FARMER = (
+    "A farmer has 17 cows and each cow gives 12 liters of milk every morning and 9 liters "
+    "every evening. He sells the milk at the market for 2 dollars per liter. How much money "
+    "does he make in one week?"
+)
+PROBLEMS = [
+    "Lena reads 30 pages of her novel on weekdays and twice as many on weekends, and the "
+    "novel has 600 pages in total; how many weeks will she need to finish it?",
+    "A train leaves the station at 9 in the morning traveling at 80 kilometers per hour, and "
+    "a second train leaves two hours later at 120 kilometers per hour; when does the second "
+    "catch up?",
+    "Sam bakes 4 trays of cookies with 24 cookies on each tray, gives a third of them to his "
+    "neighbors and eats 5 himself; how many cookies are left for the school bake sale?",
+    "A rectangular garden is 14 meters long and 9 meters wide, and a path one meter wide "
+    "runs all the way around the outside; what is the area of the path in square meters?",
+]
+LIGHTHOUSE = (
+    "In 1887 the town of Harwick built a stone lighthouse on the northern cliffs after three "
+    "fishing boats were lost in a winter storm. The keeper, Ellen Marsh, kept the lamp burning "
+    "for forty years and wrote a diary that is now kept in the county museum."
+)
+RIVERS = (
+    "Name three rivers that flow through more than four countries in Europe and explain "
+    "briefly why such rivers matter for trade between those countries."
+)
+KEEPER = (
+    "The keeper named in the passage is Ellen Marsh, who tended the light for four decades "
+    "and left a diary behind that historians still read today."
+)
+
+
+def rows_of(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def items_by_row(result) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for leak in result.leaks:
+        for m in leak.matches:
+            out.setdefault(m.row, set()).add(leak.item.id)
+    return out
+
+
+def test_items_that_differ_in_their_last_word_are_found_by_a_copy(tmp_path: Path) -> None:
+    """Two of four items differ in their last word ("dawn." / "dusk."): a copy of one with
+    more words after it on its line matched nothing (its one own word ends no sentence)."""
+    ref = golden(
+        tmp_path / "golden.jsonl",
+        [PANGRAM, PANGRAM.replace("dawn.", "dusk."), OHIO, PRIME],
+        ["a", "b", "c", "d"],
+    )
+    copies = [
+        PANGRAM[:-1] + ", said the teacher before the typing test began this morning in class.",
+        PANGRAM[:-1] + " and then some more words follow here on the same line",
+        PANGRAM + " I typed this sentence twice for my keyboard practice today and it went well.",
+    ]
+    train = rows_of(tmp_path / "train.jsonl", [{"text": c} for c in copies])
+    found = items_by_row(detect(ref, train))
+    # Each copy is the first item's (and, but for its last word, the second's).
+    assert all("a" in found.get(row, set()) for row in range(3)), found
+    # Without the limit (which the share rule is part of) the same rows were found.
+    assert set(items_by_row(detect(ref, train, max_ngram_items=0))) == {0, 1, 2}
+
+
+def test_an_item_inside_another_is_found_by_a_copy_with_a_long_answer(tmp_path: Path) -> None:
+    """Item i1 is item i0 and "Answer in one sentence.": all of i0 was the file's template,
+    so i0 copied with a long answer (or one name changed) matched nothing."""
+    ref = golden(
+        tmp_path / "golden.jsonl",
+        [MEMO, MEMO + " Answer in one sentence.", BAKERY],
+        ["i0", "i1", "i2"],
+    )
+    answer = "The parks department will manage it, as the memo says in its second paragraph."
+    train = rows_of(
+        tmp_path / "train.jsonl",
+        [
+            {"prompt": MEMO, "completion": answer},
+            {"prompt": MEMO.replace("Maple Street", "Oak Street"), "completion": answer},
+        ],
+    )
+    found = items_by_row(detect(ref, train))
+    assert found == {0: {"i0", "i1"}, 1: {"i0", "i1"}}
+
+
+def test_two_numbers_of_one_problem_are_found_by_reworded_copies(tmp_path: Path) -> None:
+    """Items q0 and q1 differ in one number ("2 dollars", "3 dollars"): their shared text was
+    the file's template, and q0 with another number, or its first 120 characters, matched
+    nothing."""
+    ref = golden(
+        tmp_path / "golden.jsonl",
+        [FARMER, FARMER.replace("2 dollars", "3 dollars"), *PROBLEMS],
+        [f"q{k}" for k in range(6)],
+    )
+    long_answer = (
+        "Each day the cows give 17 times 21 liters, that is 357 liters, and at 5 dollars a "
+        "liter that is 1785 dollars a day, so in seven days he makes 12495 dollars in total."
+    )
+    train = rows_of(
+        tmp_path / "train.jsonl",
+        [
+            {"prompt": FARMER.replace("2 dollars", "5 dollars"), "completion": long_answer},
+            {"prompt": "Solve this: " + FARMER[:120], "completion": "ok"},
+            {"prompt": FARMER, "completion": "He makes 17*21*2*7 = 4998 dollars."},
+        ],
+    )
+    found = items_by_row(detect(ref, train))
+    assert all("q0" in found.get(row, set()) for row in range(3)), found
+    assert all(found[row] <= {"q0", "q1"} for row in found)
+
+
+def test_a_passage_two_short_questions_share_is_their_evidence(tmp_path: Path) -> None:
+    """Two of four items are one passage and a short question each: the passage was the
+    file's template, and its item with the question first, or as one conversation's system
+    and user turns, matched nothing (a question of 5 words is too few of its own). The
+    passage is now the evidence of both (fail-closed: the passage alone leaks both)."""
+    questions = ["Who kept the lamp burning?", "Why was the lighthouse built?"]
+    ref = golden(
+        tmp_path / "golden.jsonl",
+        [f"{LIGHTHOUSE}\n{questions[0]}", f"{LIGHTHOUSE}\n{questions[1]}", BAKERY, RIVERS],
+        ["i0", "i1", "i2", "i3"],
+    )
+    train = rows_of(
+        tmp_path / "train.jsonl",
+        [
+            {"prompt": f"{questions[0]}\n{LIGHTHOUSE}", "completion": KEEPER},
+            {
+                "prompt": f"Context: {LIGHTHOUSE}\nQuestion: {questions[0]}\nAnswer:",
+                "completion": KEEPER,
+            },
+            {
+                "messages": [
+                    {"role": "system", "content": LIGHTHOUSE},
+                    {"role": "user", "content": questions[0]},
+                    {"role": "assistant", "content": KEEPER},
+                ]
+            },
+            {"prompt": LIGHTHOUSE, "completion": KEEPER},
+        ],
+    )
+    found = items_by_row(detect(ref, train))
+    assert all(found.get(row) == {"i0", "i1"} for row in range(4)), found
+
+
+def test_a_copy_of_a_near_duplicate_item_fails_check_and_is_decontaminated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check --golden` and `curate --decontaminate` find the copy too (one index)."""
+    sets = tmp_path / "golden_sets" / "memo"
+    sets.mkdir(parents=True)
+    golden(
+        sets / "data.jsonl", [MEMO, MEMO + " Answer in one sentence.", BAKERY], ["i0", "i1", "i2"]
+    )
+    answer = "The parks department will manage it, as the memo says in its second paragraph."
+    train = rows_of(
+        tmp_path / "train.jsonl",
+        [{"prompt": MEMO, "completion": answer}, {"prompt": "Say hi.", "completion": "Hi there."}],
+    )
+    assert main(["check", str(train), "--golden", str(tmp_path / "golden_sets")]) == 1
+    out = capsys.readouterr().out
+    assert f"{train.as_posix()}:1: LEAK001" in out and ":2: LEAK001" not in out, out
+    from curagate.curate import curate
+
+    result = curate([train], tmp_path / "out", decontaminate__reference=[str(sets)])
+    assert result.removed.get("leakage") == 1

@@ -13,7 +13,9 @@ memory is the index plus one batch. Three methods, each switchable:
     over the item's distinct n-grams) raise the bar. N-grams found in more
     than ``max_ngram_items`` reference items, or in two or more that are a
     quarter of a file's items (a prompt template shared by a golden set, however
-    small), are boilerplate, not evidence, and are not indexed.
+    small), are boilerplate, not evidence, and are not indexed; the share's
+    template stays the evidence of an item whose own words without it are too
+    few to find it (near copies: two items that differ in one word).
     The same method also flags a record holding a contiguous run of at least
     ``min_span_words`` (8) of an item's words covering at least
     ``min_span_ratio`` (0.5) of the item: short items and short truncations
@@ -1041,7 +1043,8 @@ def detect(
 
     Defaults: all three methods; any shared 13-gram flags (``min_ratio=0``)
     except n-grams shared by more than ``max_ngram_items`` (10) reference
-    items, or by two or more that are a quarter of their file's items, which
+    items, or by two or more that are a quarter of their file's items (but
+    of an item with too few words of its own without them), which
     are the reference set's boilerplate (each reference row is an item, but
     the rows ``reference_item_rows`` names as views of one); so does a contiguous
     run of at least ``min_span_words`` (8) of an item's words that covers at

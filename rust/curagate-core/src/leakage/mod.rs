@@ -48,7 +48,7 @@ use crate::text::NormalizeOptions;
 use crate::{Error, Result};
 pub use column::TextSource;
 use ngram_index::{
-    for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder, Owners,
+    for_each_ngram, for_each_ngram_pair, FastMap, NgramIndex, NgramIndexBuilder, Owners, Template,
 };
 pub use serial::FORMAT_VERSION;
 use tokens::{chars_at, token_units, tokenize_into, Tokens, WORD_UNITS};
@@ -627,6 +627,19 @@ impl ReferenceIndexBuilder {
     /// n-gram holding a template word is not evidence of its item: only runs of
     /// the item's own words match, and the span criterion measures them
     /// against the item's own words ([`ItemInfo::specific_words`]).
+    ///
+    /// Text that only the share makes a template ([`Template::Shared`], in two
+    /// or more items and a quarter of their small file's, in `max_ngram_items`
+    /// or fewer) is no template of an item whose own words outside the template
+    /// are too few to find it (no n-gram, no span criterion, see
+    /// [`own_words_find`]): it is the item's evidence
+    /// ([`Owners::shared_evidence`]). Found by attack: two items of a 4-item
+    /// file that differ in their last word ("at dawn." / "at dusk."), a question
+    /// and the same question followed by "Answer in one sentence.", two numbers
+    /// of one problem: their shared text was all of them, so the file's
+    /// template, and their copies matched nothing (or an own run alone). Text
+    /// shared by more than `max_ngram_items` items stays a template of every
+    /// item (a passage under 12 short questions; its own runs find them).
     fn leave_out_template(&mut self) -> Vec<u32> {
         let items = self.items.len();
         let (n, m, max) = (
@@ -634,21 +647,47 @@ impl ReferenceIndexBuilder {
             self.config.min_span_words,
             self.config.max_ngram_items,
         );
+        // Per word: in boilerplate of either rule, and of the Common rule.
         let mut template = vec![false; self.word_hashes.len()];
+        let mut common = vec![false; self.word_hashes.len()];
         let mut boiler = vec![(self.ngrams.boilerplate(max, &self.owners), n)];
         if m > 0 {
             boiler.push((self.spans.boilerplate(max, &self.owners), m));
         }
         let mut any = false;
         for (postings, size) in boiler {
-            for p in postings {
+            for (p, kind) in postings {
                 let at = self.word_start[p.item as usize] + p.position as usize;
                 template[at..at + size].fill(true);
+                if kind == Template::Common {
+                    common[at..at + size].fill(true);
+                }
                 any = true;
             }
         }
         if !any {
             return vec![0; items];
+        }
+        let shared_only: Vec<usize> = (0..items)
+            .filter(|&id| {
+                let range = self.word_start[id]..self.word_start[id + 1];
+                template[range.clone()] != common[range]
+            })
+            .collect();
+        if !shared_only.is_empty() {
+            let shared = self.words_in_other_items(&shared_only);
+            self.owners.shared_evidence = vec![false; items];
+            for id in shared_only {
+                let range = self.word_start[id]..self.word_start[id + 1];
+                if !own_words_find(
+                    &shared[range.clone()],
+                    &self.word_units[range.clone()],
+                    &self.config,
+                ) {
+                    self.owners.shared_evidence[id] = true;
+                    template[range.clone()].copy_from_slice(&common[range]);
+                }
+            }
         }
         for (id, info) in self.items.iter_mut().enumerate() {
             let own = &template[self.word_start[id]..self.word_start[id + 1]];
@@ -719,6 +758,62 @@ impl ReferenceIndexBuilder {
     }
 }
 
+impl ReferenceIndexBuilder {
+    /// Per word (of every item; false outside the sets of `items`): whether a run
+    /// of [`LeakageConfig::own_run_key`] words holding it is found in another
+    /// golden item (another owner) of its item's set. A word that is not is the
+    /// item's own among its set's items: an item that differs from another in one
+    /// word has one; an item with a review of its own beside the set's
+    /// instruction has the review's. (Finer than the template, which n-grams of
+    /// `ngram` words mark: an item's last twelve words after the one that differs
+    /// are in no shared 13-gram.)
+    fn words_in_other_items(&self, items: &[usize]) -> Vec<bool> {
+        let k = self.config.own_run_key();
+        let mut shared = vec![false; self.word_hashes.len()];
+        let set = |row: usize| self.owners.set_of.get(row).copied();
+        let owner = |row: usize| self.owners.owner_of.get(row).copied().unwrap_or(row as u32);
+        let mut rows_of: FastMap<u64, Vec<usize>> = FastMap::default();
+        for &id in items {
+            if let Some(s) = set(id) {
+                rows_of.entry(u64::from(s)).or_default();
+            }
+        }
+        for row in 0..self.items.len() {
+            if let Some(rows) = set(row).and_then(|s| rows_of.get_mut(&u64::from(s))) {
+                rows.push(row);
+            }
+        }
+        let mut sets: Vec<(u64, Vec<usize>)> = rows_of.into_iter().collect();
+        sets.sort_unstable();
+        for (s, rows) in sets {
+            // k-gram -> the owner holding it, or u32::MAX when several do.
+            let mut holder: FastMap<u64, u32> = FastMap::default();
+            for &row in &rows {
+                let words = &self.word_hashes[self.word_start[row]..self.word_start[row + 1]];
+                for_each_ngram(words, k, |_, h| {
+                    let by = holder.entry(h).or_insert(owner(row));
+                    if *by != owner(row) {
+                        *by = u32::MAX;
+                    }
+                });
+            }
+            for &id in items
+                .iter()
+                .filter(|&&id| set(id).map(u64::from) == Some(s))
+            {
+                let at = self.word_start[id];
+                let words = &self.word_hashes[at..self.word_start[id + 1]];
+                for_each_ngram(words, k, |position, h| {
+                    if holder.get(&h) == Some(&u32::MAX) {
+                        shared[at + position..at + position + k].fill(true);
+                    }
+                });
+            }
+        }
+        shared
+    }
+}
+
 /// The own runs (first word, words) of an item whose words are `template` (true:
 /// a template word) and whose lines start at `line_start`, when its own words give
 /// no other evidence: too few (or too scattered) for an n-gram or for the span
@@ -764,25 +859,10 @@ fn own_runs(
     if !config.methods.ngram || own == 0 || own == words || words < key {
         return Vec::new();
     }
-    // Whether a record holding the item's words `from..to` finds it without an
-    // own run: their run of own words is long enough (in units) for an n-gram, or
-    // for the span criterion (which measures all of the item's own words).
-    let own_units: usize = template
-        .iter()
-        .zip(units)
-        .filter(|(&t, _)| !t)
-        .map(|(_, &u)| u as usize)
-        .sum();
+    // Whether a record holding the item's words `from..to` finds it without an own run.
+    let own_units = own_units_of(template, units);
     let found = |from: usize, to: usize| {
-        let (mut longest, mut run) = (0usize, 0usize);
-        for (&t, &u) in template[from..to].iter().zip(&units[from..to]) {
-            run = if t { 0 } else { run + u as usize };
-            longest = longest.max(run);
-        }
-        longest >= config.ngram_units()
-            || config
-                .span_required(own_units)
-                .is_some_and(|need| longest >= need)
+        own_words_in_find(&template[from..to], &units[from..to], own_units, config)
     };
     let (Some(first), Some(last)) = (
         template.iter().position(|&t| !t),
@@ -849,6 +929,43 @@ fn own_runs(
         label: None,
     });
     runs
+}
+
+/// Whether a record holding the words `template` (true: a template word) of an item
+/// with `own_units` units of own words, `units` a word, finds it without an own run:
+/// their run of own words is long enough (in units) for an n-gram, or for the span
+/// criterion (which measures all of the item's own words).
+fn own_words_in_find(
+    template: &[bool],
+    units: &[u32],
+    own_units: usize,
+    config: &LeakageConfig,
+) -> bool {
+    let (mut longest, mut run) = (0usize, 0usize);
+    for (&t, &u) in template.iter().zip(units) {
+        run = if t { 0 } else { run + u as usize };
+        longest = longest.max(run);
+    }
+    longest >= config.ngram_units()
+        || config
+            .span_required(own_units)
+            .is_some_and(|need| longest >= need)
+}
+
+/// The units of an item's own (non-template) words.
+fn own_units_of(template: &[bool], units: &[u32]) -> usize {
+    template
+        .iter()
+        .zip(units)
+        .filter(|(&t, _)| !t)
+        .map(|(_, &u)| u as usize)
+        .sum()
+}
+
+/// Whether the own words of an item whose words are `template` (true: a template
+/// word), `units` a word, find a copy of it: [`own_words_in_find`] over the whole item.
+fn own_words_find(template: &[bool], units: &[u32], config: &LeakageConfig) -> bool {
+    own_words_in_find(template, units, own_units_of(template, units), config)
 }
 
 /// One own run of an item (see [`own_runs`]): its first word, its words, whether

@@ -123,7 +123,10 @@ impl NgramIndexBuilder {
 
     /// The postings of the n-grams [`finish`](Self::finish) would leave out as
     /// boilerplate (see [`Owners::template`]).
-    pub fn boilerplate(&mut self, max_items: usize, owners: &Owners) -> Vec<Posting> {
+    /// Each with the rule that makes it boilerplate (see [`Template`]); where the
+    /// share alone does, items that keep it as evidence
+    /// ([`Owners::shared_evidence`]) are listed too.
+    pub fn boilerplate(&mut self, max_items: usize, owners: &Owners) -> Vec<(Posting, Template)> {
         self.entries.sort_unstable();
         let mut out = Vec::new();
         if max_items == 0 {
@@ -134,8 +137,8 @@ impl NgramIndexBuilder {
                 .windows(2)
                 .filter(|w| w[0].1.item != w[1].1.item)
                 .count();
-            if owners.template(group, distinct, max_items) {
-                out.extend(group.iter().map(|e| e.1));
+            if let Some(kind) = owners.template_kind(group, distinct, max_items) {
+                out.extend(group.iter().map(|e| (e.1, kind)));
             }
         }
         out
@@ -164,8 +167,9 @@ impl NgramIndexBuilder {
     /// or in at least two and a quarter of the items of their set, counted by
     /// [`Owners`] (see [`Owners::template`]), is boilerplate of the reference
     /// set (a shared prompt template, a stock instruction), not evidence of one
-    /// item: it is left out, and `dropped[item]` counts such distinct n-grams
-    /// per item.
+    /// item: it is left out (but of the items that keep the share's template as
+    /// evidence, see [`Owners::shared_evidence`]), and `dropped[item]` counts
+    /// such distinct n-grams per item.
     pub fn finish(
         mut self,
         items: usize,
@@ -189,28 +193,26 @@ impl NgramIndexBuilder {
                 end += 1;
             }
             let group = &self.entries[i..end];
-            if owners.template(group, distinct, max_items) {
-                for (k, e) in group.iter().enumerate() {
-                    if k == 0 || e.1.item != group[k - 1].1.item {
+            let kind = owners.template_kind(group, distinct, max_items);
+            let start = postings.len() as u32;
+            // A run of repeated text ("ha ha ha ...") repeats one n-gram at
+            // every position; a few positions per item are enough to find
+            // the span, and keep one corpus n-gram from hitting thousands.
+            let mut same_item = 0usize;
+            for (k, e) in group.iter().enumerate() {
+                let first = k == 0 || e.1.item != group[k - 1].1.item;
+                if owners.leaves_out(kind, e.1.item) {
+                    if first {
                         dropped[e.1.item as usize] += 1;
                     }
+                    continue;
                 }
-            } else {
-                let start = postings.len() as u32;
-                // A run of repeated text ("ha ha ha ...") repeats one n-gram at
-                // every position; a few positions per item are enough to find
-                // the span, and keep one corpus n-gram from hitting thousands.
-                let mut same_item = 0usize;
-                for (k, e) in group.iter().enumerate() {
-                    same_item = if k > 0 && e.1.item == group[k - 1].1.item {
-                        same_item + 1
-                    } else {
-                        0
-                    };
-                    if same_item < MAX_POSITIONS_PER_ITEM {
-                        postings.push(e.1);
-                    }
+                same_item = if first { 0 } else { same_item + 1 };
+                if same_item < MAX_POSITIONS_PER_ITEM {
+                    postings.push(e.1);
                 }
+            }
+            if postings.len() as u32 > start {
                 table.insert(hash, (start, postings.len() as u32 - start));
             }
             i = end;
@@ -237,28 +239,71 @@ impl NgramIndexBuilder {
 /// items or fewer never had text in more than `max_ngram_items` of them, so a
 /// 5-item sentiment set's instruction flagged every training row written with
 /// it (found by review). An item past the end of `set_of` is in no set.
+///
+/// `shared_evidence[item]`: the item keeps text that only the share makes a
+/// template ([`Template::Shared`]) as its evidence: its own words outside the
+/// set's template are too few to find it (see
+/// `ReferenceIndexBuilder::leave_out_template`). Two items of one small file
+/// that differ in a word, or one inside the other, share all of their text:
+/// it was template, and their copies matched nothing (found by attack). An
+/// item past its end does not.
 #[derive(Debug, Default, Clone)]
 pub struct Owners {
     pub text_of: Vec<u32>,
     pub owner_of: Vec<u32>,
     pub set_of: Vec<u32>,
     pub set_size: Vec<u32>,
+    pub shared_evidence: Vec<bool>,
 }
 
 /// A set's template is text in at least this share (1 / `TEMPLATE_SHARE`) of
 /// its items, and in two of them or more (see [`Owners::template`]).
 pub const TEMPLATE_SHARE: usize = 4;
 
+/// Which rule makes an n-gram boilerplate (see [`Owners::template_kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    /// Found in more than `max_items` golden items: no item's evidence.
+    Common,
+    /// Found in two or more that are a quarter of their small set's items, in
+    /// `max_items` or fewer: evidence of the items that keep it
+    /// ([`Owners::shared_evidence`]) only.
+    Shared,
+}
+
 impl Owners {
+    /// Whether an n-gram of boilerplate `kind` is left out of `item`'s postings.
+    pub fn leaves_out(&self, kind: Option<Template>, item: u32) -> bool {
+        match kind {
+            None => false,
+            Some(Template::Common) => true,
+            Some(Template::Shared) => !self
+                .shared_evidence
+                .get(item as usize)
+                .copied()
+                .unwrap_or(false),
+        }
+    }
+
+    /// [`template_kind`](Self::template_kind) is some.
+    pub fn template(&self, group: &[(u64, Posting)], distinct: usize, max_items: usize) -> bool {
+        self.template_kind(group, distinct, max_items).is_some()
+    }
+
     /// Whether an n-gram found in the rows of `group` (sorted by item, in
     /// `distinct` items) is the reference set's boilerplate: found in more than
     /// `max_items` golden items (counted by [`distinct`](Self::distinct)), or
     /// in two or more that are at least a quarter of the items of a set they
     /// are in (a file of 5 items, all of them ending with one instruction).
     /// `max_items` 0: nothing is.
-    pub fn template(&self, group: &[(u64, Posting)], distinct: usize, max_items: usize) -> bool {
+    pub fn template_kind(
+        &self,
+        group: &[(u64, Posting)],
+        distinct: usize,
+        max_items: usize,
+    ) -> Option<Template> {
         if max_items == 0 || distinct < 2 {
-            return false;
+            return None;
         }
         // The share can only decide in a set of at most TEMPLATE_SHARE * max_items
         // items (more needs more than max_items of them).
@@ -267,15 +312,15 @@ impl Owners {
             .iter()
             .any(|&size| (size as usize) <= TEMPLATE_SHARE.saturating_mul(max_items));
         if distinct <= max_items && !small {
-            return false;
+            return None;
         }
         let (rows, roots) = self.components(group);
         let count = (0..rows.len()).filter(|&k| roots[k] == k).count();
         if count > max_items {
-            return true;
+            return Some(Template::Common);
         }
         if !small {
-            return false;
+            return None;
         }
         // (set, golden item) of each row; a golden item counts once per set.
         let mut in_sets: Vec<(u32, usize)> = rows
@@ -287,14 +332,15 @@ impl Owners {
             .collect();
         in_sets.sort_unstable();
         in_sets.dedup();
-        in_sets.chunk_by(|a, b| a.0 == b.0).any(|members| {
+        let shared = in_sets.chunk_by(|a, b| a.0 == b.0).any(|members| {
             let size = self
                 .set_size
                 .get(members[0].0 as usize)
                 .copied()
                 .unwrap_or(0) as usize;
             members.len() >= 2 && members.len().saturating_mul(TEMPLATE_SHARE) >= size
-        })
+        });
+        shared.then_some(Template::Shared)
     }
 
     /// How many golden items the rows of `group` stand for: the rows joined
@@ -604,6 +650,7 @@ mod tests {
                 .flat_map(|(set, &size)| std::iter::repeat_n(set as u32, size as usize))
                 .collect(),
             set_size: sizes.to_vec(),
+            ..Owners::default()
         }
     }
 
@@ -664,5 +711,46 @@ mod tests {
         owners.set_size = vec![4];
         assert!(!owners.template(&group(&[0, 1, 2]), 3, 10));
         assert!(owners.template(&group(&[0, 1, 3]), 3, 10));
+    }
+
+    #[test]
+    fn the_shares_template_is_kept_for_items_that_keep_it_as_evidence() {
+        // Items 0 and 1 of a 5-item set share [1, 2]: a template by the share alone,
+        // left out of item 0's postings but kept in item 1's, which keeps it.
+        let mut owners = in_sets(&[5]);
+        let group: Vec<(u64, Posting)> = (0..2)
+            .map(|item| (7, Posting { item, position: 0 }))
+            .collect();
+        assert_eq!(owners.template_kind(&group, 2, 10), Some(Template::Shared));
+        assert_eq!(owners.template_kind(&group, 2, 1), Some(Template::Common));
+        owners.shared_evidence = vec![false, true];
+        let build = || {
+            let mut b = NgramIndexBuilder::default();
+            for item in 0..5u64 {
+                let mid = if item < 2 {
+                    [1, 2]
+                } else {
+                    [300 + item, 400 + item]
+                };
+                b.add(item as u32, &[100 + item, mid[0], mid[1], 200 + item], 2);
+            }
+            b
+        };
+        let mut hash12 = 0;
+        for_each_ngram(&[1, 2], 2, |_, h| hash12 = h);
+        let kinds: Vec<(u32, Template)> = build()
+            .boilerplate(10, &owners)
+            .into_iter()
+            .map(|(p, kind)| (p.item, kind))
+            .collect();
+        assert_eq!(kinds, [(0, Template::Shared), (1, Template::Shared)]);
+        let (index, dropped) = build().finish(5, 10, &owners);
+        let items: Vec<u32> = index.get(hash12).iter().map(|p| p.item).collect();
+        assert_eq!(items, [1]);
+        assert_eq!(dropped, [1, 0, 0, 0, 0]);
+        // More than max_items: no item keeps it.
+        let (index, dropped) = build().finish(5, 1, &owners);
+        assert!(index.get(hash12).is_empty());
+        assert_eq!(dropped, [1, 1, 0, 0, 0]);
     }
 }

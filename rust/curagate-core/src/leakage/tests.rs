@@ -389,10 +389,14 @@ fn a_reading_comprehension_set_copied_whole_is_found() {
 }
 
 fn check_reading_comprehension(idx: &ReferenceIndex) {
-    // (Item 7's question has 8 words, but "question what" before it is in 6 of the 12
-    // items, a quarter or more: template, and its own 7 words have a run too.)
+    // (Item 7's question has 8 words: a span of its own words finds it. "question what"
+    // before it is in 6 of the 12 items, a quarter, but in 10 or fewer: without it the
+    // item's own words would be 7, too few to find it, so it is the item's evidence.)
     let with_runs: Vec<u32> = idx.own_runs().iter().map(|r| r.item).collect();
-    assert!((0..12).all(|i| with_runs.contains(&i)), "{with_runs:?}");
+    assert!(
+        (0..12).all(|i| with_runs.contains(&i) == (i != 7)),
+        "{with_runs:?}"
+    );
     let long_answer = "Let us look at the passage carefully. The second sentence introduces \
         the assistant and describes his duties at the station in some detail. The answer is \
         Tobias Wren.";
@@ -959,4 +963,97 @@ fn hangul_runs_are_measured_in_words_of_three_syllables() {
     let leaks = scan(&idx, &[&format!("다른 글: {en}")]);
     assert_eq!(leaks.len(), 1);
     assert!(leaks[0].ngram);
+}
+
+#[test]
+fn near_copies_in_a_small_set_are_each_others_evidence() {
+    // Found by attack: text two items of a small file share is its template (two items and
+    // a quarter of the file's), so items that are near copies of each other shared all of
+    // their text as template: copies of them matched nothing. An item whose own words
+    // outside such text are too few to find it keeps the text as its evidence.
+    let farmer = "A farmer has 17 cows and each cow gives 12 liters of milk every morning and 9 \
+        liters every evening. He sells the milk at the market for 2 dollars per liter. How much \
+        money does he make in one week?";
+    let other_number = farmer.replace("2 dollars", "3 dollars");
+    let memo = "The city council voted to close the old library on Maple Street and move its \
+        books to a new community center near the river. Which department will manage the new \
+        center, according to the memo?";
+    let memo_then = format!("{memo} Answer in one sentence.");
+    let pangram = "The quick brown fox jumps over the lazy dog near the river bank every single \
+        morning at dawn.";
+    let at_dusk = pangram.replace("dawn.", "dusk.");
+    let others = [
+        "Lena reads 30 pages of her novel on weekdays and twice as many on weekends, and the \
+        novel has 600 pages in total; how many weeks will she need to finish it?",
+        "Sam bakes 4 trays of cookies with 24 cookies on each tray, gives a third of them to \
+        his neighbors and eats 5 himself; how many cookies are left for the school bake sale?",
+    ];
+    let cases: [(Vec<&str>, Vec<String>); 3] = [
+        (
+            vec![farmer, &other_number, others[0], others[1]],
+            vec![
+                farmer.replace("2 dollars", "5 dollars"),
+                format!("Solve this: {}", &farmer[..120]),
+            ],
+        ),
+        (
+            vec![memo, &memo_then, others[0]],
+            vec![
+                format!("{memo}\nThe parks department will manage it, as the memo says."),
+                memo.replace("Maple", "Oak"),
+            ],
+        ),
+        (
+            vec![pangram, &at_dusk, others[0], others[1]],
+            vec![format!(
+                "{}, said the teacher to the class.",
+                &pangram[..pangram.len() - 1]
+            )],
+        ),
+    ];
+    for (items, records) in cases {
+        let idx = index(&items, config(only(false, true, false)));
+        // The two near copies have no template left; the others never had any.
+        assert!(idx
+            .items()
+            .iter()
+            .all(|i| i.common_ngrams == 0 && i.template_words == 0));
+        let records: Vec<&str> = records.iter().map(String::as_str).collect();
+        let found: Vec<(u32, u32)> = scan(&idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        let want: Vec<(u32, u32)> = (0..records.len() as u32)
+            .flat_map(|r| [(r, 0), (r, 1)])
+            .collect();
+        assert_eq!(found, want, "{items:?}");
+    }
+}
+
+#[test]
+fn an_item_with_its_own_words_beside_a_near_copy_keeps_the_template() {
+    // Of a small file's items sharing an instruction, the one whose review is two words
+    // has too few of its own: the instruction is its evidence. The others' reviews find
+    // them, and a clean row written with the instruction flags the short item alone.
+    let instruction = "Is this review positive or negative? Answer with one word only, please.";
+    let reviews = [
+        "The battery died after two days and support never answered my emails.",
+        "Absolutely love this blender, it crushes ice in seconds and cleans easily.",
+        "The shoes fell apart within a week, the stitching was terrible.",
+        "Great value.",
+    ];
+    let items: Vec<String> = reviews
+        .iter()
+        .map(|r| format!("Review: {r}\n{instruction}\nAnswer:"))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let idx = index(&refs, config(only(false, true, false)));
+    let template: Vec<u32> = idx.items().iter().map(|i| i.template_words).collect();
+    assert_eq!(template, [13, 13, 13, 0]);
+    let clean = format!("Review: This kettle is noisy but it boils fast.\n{instruction}\nAnswer:");
+    let found: Vec<(u32, u32)> = scan(&idx, &[&clean, &items[1]])
+        .iter()
+        .map(|l| (l.record, l.item))
+        .collect();
+    assert_eq!(found, [(0, 3), (1, 1), (1, 3)]);
 }
