@@ -317,12 +317,18 @@ _EIGHT_DIGITS = re.compile(r"[0-9]{8}")
 # or basic (20240501, then with a time only), or a week date (2024-W18-3, 2024W183); a
 # time after T, t or a space, extended (12:00:00) or basic (120000), with its seconds'
 # fraction; a Z (z) or an offset (+02, +02:00, +0200, with seconds +05:21:10 as Python
-# writes historical zones' offsets), after a space too. Python's parser takes more, and
-# wrongly: any character between date and time, a fraction of an hour or a minute as
-# one of seconds (12:30.5 as 12:30:00.5), any digits as a date and a time (zero-padded
-# epoch ns "01701011300000000000" was 0170-10-11); it reads only what matches here, and
-# as rebuilt from the parts (the seconds' digits past the sixth are kept apart).
-_OFFSET_DIGITS = r"[0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,6})?)?|[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]{1,6})?)?)?"
+# writes historical zones' offsets, hours 00-23, minutes and seconds 00-59), after a
+# space too. Python's parser takes more, and wrongly: any character between date and
+# time, a fraction of an hour or a minute as one of seconds (12:30.5 as 12:30:00.5), any
+# digits as a date and a time (zero-padded epoch ns "01701011300000000000" was
+# 0170-10-11), an offset's minutes 60-99; it reads only what matches here, as rebuilt
+# from the parts (the seconds' digits past the sixth are kept apart, the offset applied
+# by curagate).
+# An offset's fraction of a second is matched to be refused by name (see _offset_seconds).
+_OFFSET_DIGITS = (
+    r"[0-9]{2}(?::[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?|[0-9]{2}(?:[0-9]{2}(?:[.,][0-9]+)?)?)?"
+)
+_OFFSET_PARTS = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})?:?([0-9]{2})?(?:[.,]([0-9]+))?")
 _ISO_TIME = re.compile(
     r"(?P<date>(?P<year>[0-9]{4})(?:-[0-9]{2}-[0-9]{2}|-?W[0-9]{2}|-W[0-9]{2}-[1-7]|W[0-9]{2}[1-7])"
     r"|(?P<basic>[0-9]{4})[0-9]{4}(?=[Tt ]))"
@@ -456,13 +462,11 @@ def _iso_time(value: str, where: tuple[str, int, int | None], column: str) -> tu
             if form.fullmatch(value) is not None:
                 refuse(f"an ISO-8601 form curagate does not read ({what}); {_TIME_FORMS}")
         refuse(f"which is no time curagate reads; {_TIME_FORMS}")
+    shift = _offset_seconds(parts["offset"], refuse)
     text = parts["date"] if parts["clock"] is None else f"{parts['date']}T{parts['clock']}"
     digits = parts["fraction"] or ""
     if digits:
         text += "." + digits[:6]
-    offset = parts["offset"]
-    if offset is not None:
-        text += offset.upper().replace(",", ".")
     try:
         time = datetime.fromisoformat(text)
     except ValueError as e:
@@ -479,10 +483,44 @@ def _iso_time(value: str, where: tuple[str, int, int | None], column: str) -> tu
                 f"an ISO-8601 form curagate does not read (year 0, before year 1); {_TIME_FORMS}"
             )
         refuse(f"an ISO-8601 form but no time ({e}); {_TIME_FORMS}")
-    if time.tzinfo is None:
-        time = time.replace(tzinfo=UTC)
-    ns = (time - _EPOCH) // timedelta(microseconds=1) * 1000 + int(digits[6:9].ljust(3, "0"))
-    return (1, ns, digits[9:].rstrip("0"))
+    # The offset applied here, exactly: Python 3.11 drops the fraction of an offset whose
+    # hours, minutes and seconds are zero, and takes minutes and seconds 60-99.
+    us = (time.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1) - shift * 1_000_000
+    return (1, us * 1000 + int(digits[6:9].ljust(3, "0")), digits[9:].rstrip("0"))
+
+
+def _offset_seconds(offset: str | None, refuse: Callable[[str], NoReturn]) -> int:
+    """An ISO time's offset (``Z``, ``+05:30``, ``-0456``, ``+05:21:10``) in seconds east
+    of UTC, checked: hours 00-23, minutes and seconds 00-59, no fraction of a second."""
+    if offset is None or offset in ("Z", "z"):
+        return 0
+    parts = _OFFSET_PARTS.fullmatch(offset)
+    assert parts is not None  # matched by _ISO_TIME
+    sign, hours, minutes, seconds, fraction = parts.groups()
+    utc = "write the offset so, or the time in UTC (2024-05-01T12:00:00Z)"
+    if fraction is not None:
+        # Python writes one only for a timezone() of a sub-second offset: no zone has one.
+        refuse(
+            f"an offset {_cut(offset)!r} with a fraction of a second: offsets are whole "
+            "hours and minutes (ISO 8601, RFC 3339), seconds too as Python writes historical "
+            f"zones' offsets (+05:21:10); {utc}"
+        )
+    wrong = [
+        f"{name} {value}"
+        for name, value, top in (
+            ("hours", hours, 23),
+            ("minutes", minutes, 59),
+            ("seconds", seconds, 59),
+        )
+        if value is not None and int(value) > top
+    ]
+    if wrong:
+        refuse(
+            f"an offset {offset!r} with {' and '.join(wrong)}: offsets have hours 00-23, "
+            f"minutes and seconds 00-59 (ISO 8601, RFC 3339); {utc}"
+        )
+    size = int(hours) * 3600 + int(minutes or 0) * 60 + int(seconds or 0)
+    return size if sign == "+" else -size
 
 
 def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:

@@ -171,7 +171,6 @@ def test_zero_padded_digit_strings_exit_2(
     "value",
     [
         "2024-05-01x12:00",
-        "2024-05-01T12:00:00+05:30:15.1234567",
         "2024W18-3",
         "2024-05-01T12:00 ",
         "2024-05-01Z",
@@ -180,9 +179,9 @@ def test_zero_padded_digit_strings_exit_2(
 def test_lenient_iso_forms_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
 ) -> None:
-    # Python's parser takes any character between date and time, an offset's fraction
-    # past the microsecond, a week date half basic, half extended, spaces after the time:
-    # none of them an ISO-8601 time as written.
+    # Python's parser takes any character between date and time, a week date half basic,
+    # half extended, spaces after the time: none of them an ISO-8601 time as written (an
+    # offset's fraction of a second: below).
     src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", value, "2024-04-30"])
     assert split(src, tmp_path / "out") == 2
     err = capsys.readouterr().err
@@ -460,3 +459,67 @@ def test_curate_split_errors_name_the_input_record_not_a_kept_part(
     assert f"{second.as_posix()} row 3 (from 0): split.time column 't' has '20240601'" in err, err
     assert f"{first.as_posix()} row 0 (from 0))" in err, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-05-01T12:00:00+00:00:00.5",
+        "2024-05-01T12:00:00-00:00:00.999999",
+        "2024-05-01T12:00:00+000000.5",
+        "2024-05-01T12:00:00+05:30:15,25",
+        "2024-05-01T12:00:00+05:30:15.1234567",
+    ],
+)
+def test_an_offset_with_a_fraction_of_a_second_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    # Python 3.11's parser drops the fraction of an offset whose hours, minutes and
+    # seconds are zero: "12:00:00+00:00:00.5" (11:59:59.5 UTC) was 12:00 UTC, after
+    # 11:59:59.7Z, in the later split. No zone has a sub-second offset.
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-01T11:59:59.7Z", value, "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:2: --time column 't' has {value!r}, an offset" in err, err
+    assert "fraction of a second" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "part"),
+    [
+        ("2024-05-01T12:00:00+00:60", "minutes 60"),
+        ("2024-05-01T12:00:00+0099", "minutes 99"),
+        ("2024-05-01T12:00:00+05:30:60", "seconds 60"),
+        ("2024-05-01T12:00:00-053099", "seconds 99"),
+        ("2024-05-01T12:00:00+24:00", "hours 24"),
+        ("2024-05-01T12:00:00 -99", "hours 99"),
+    ],
+)
+def test_an_offset_out_of_range_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, part: str
+) -> None:
+    # Python's parser took minutes and seconds 60-99 (+00:60 as +01:00): accepted silently.
+    src = write_rows(tmp_path / "t.jsonl", ["2024-05-03", value, "2024-04-30"])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"t.jsonl:2: --time column 't' has {value!r}, an offset" in err, err
+    assert part in err and "hours 00-23, minutes and seconds 00-59" in err, err
+    assert "timedelta" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "oldest_first",
+    [
+        # 11:59:59 UTC, 12:00 UTC, 12:00:01 UTC, the offsets' seconds exact.
+        ["2024-05-01T12:00:00+00:00:01", "2024-05-01T12:00:00-00:00", "2024-05-01T12:00:00-000001"],
+        # the extremes, past year 1 and year 9999 in UTC: 23:59:59 either way.
+        ["0001-01-01T00:00:00+23:59:59", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59:59"],
+    ],
+    ids=["seconds", "extremes"],
+)
+def test_offsets_in_range_are_applied_exactly(tmp_path: Path, oldest_first: list[str]) -> None:
+    values = [oldest_first[k] for k in ORDER]
+    assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
+    assert times_by_split(tmp_path / "out") == one_each(oldest_first)
