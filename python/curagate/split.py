@@ -563,7 +563,7 @@ def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> 
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         # A time of day (Arrow time32/time64) or a duration is no point in time.
         raise InputError(
-            f"{_where(where)}: {_opt('--time')} column {column!r} has {value!r} "
+            f"{_where(where)}: {_opt('--time')} column {column!r} has {_cut(repr(value))} "
             f"({type(value).__name__}); use numbers or ISO-8601 times"
         )
     if not math.isfinite(value):

@@ -523,3 +523,19 @@ def test_offsets_in_range_are_applied_exactly(tmp_path: Path, oldest_first: list
     values = [oldest_first[k] for k in ORDER]
     assert split(write_rows(tmp_path / "t.jsonl", values), tmp_path / "out") == 0
     assert times_by_split(tmp_path / "out") == one_each(oldest_first)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"a": "x" * 100_000}, ["x" * 100_000], [1] * 50_000],
+    ids=["object", "list-of-string", "list-of-numbers"],
+)
+def test_a_long_value_of_another_type_is_echoed_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: Any
+) -> None:
+    # An object or a list as a time was echoed whole: a 2 MB value, a 2 MB error line.
+    src = write_rows(tmp_path / "t.jsonl", [value, value])
+    assert split(src, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "t.jsonl:1: --time column 't' has " in err and "..." in err, err
+    assert len(err) < 2000, err[:3000]
