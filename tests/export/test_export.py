@@ -879,7 +879,7 @@ def test_the_gguf_recheck_names_the_gguf_version_that_wrote_the_file_and_its_own
         ("other", other, f"the bundle's MANIFEST.json (lineage.versions.export) says gguf "
          f"{other} wrote it, and gguf {here} re-checks it: another version may write other "
          f"keys or quantize otherwise, so gate with gguf {other} installed"),
-        ("unrecorded", None, "the bundle's MANIFEST.json records no gguf version that wrote "
+        ("unrecorded", None, "the bundle's MANIFEST.json records no valid gguf version that wrote "
          f"it, and gguf {here} re-checks it"),
     ):  # fmt: skip
         bundle = tmp_path / case
@@ -899,6 +899,38 @@ def test_the_gguf_recheck_names_the_gguf_version_that_wrote_the_file_and_its_own
             assert "re-checks it" not in str(e.value), str(e.value)
         else:
             assert named in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("recorded", ["x" * 2_000_000, "0.17.1\nforged line", 17, ""])
+def test_the_gguf_recheck_names_only_a_gguf_version_that_is_one(
+    gguf_bundle: Path, tmp_path: Path, recorded: Any
+) -> None:
+    # Found by attack: the manifest's lineage.versions.export.gguf went into the finding and
+    # the report at any length (2 MB there made a 4 MB report) and whatever it held.
+    from importlib.metadata import version
+
+    from gguf import GGUFReader
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import gguf_versions, recheck_gguf
+    from curagate.export.manifest import manifest_bytes
+
+    name = "model.Q8_0.gguf"
+    bundle = tmp_path / "bundle"
+    shutil.copytree(gguf_bundle, bundle)
+    manifest = load_manifest(bundle)
+    manifest.lineage["versions"]["export"]["gguf"] = recorded
+    (bundle / "MANIFEST.json").write_bytes(manifest_bytes(manifest))
+    assert gguf_versions(bundle) == {"exported_with": None, "checked_with": version("gguf")}
+    last = GGUFReader(bundle / name).tensors[-1]
+    at = int(last.data_offset) + int(last.n_bytes) - 1
+    data = bytearray((bundle / name).read_bytes())
+    data[at] ^= 1
+    (bundle / name).write_bytes(bytes(data))
+    with pytest.raises(CheckFailed) as e:
+        recheck_gguf(bundle, name, FIXED_CONVERSATIONS)
+    assert "the bundle's MANIFEST.json records no valid gguf version that wrote it" in str(e.value)
+    assert len(str(e.value)) < 2000 and "forged" not in str(e.value)
 
 
 def test_the_gguf_recheck_refuses_bytes_no_gguf_reader_reads(

@@ -15,6 +15,7 @@ which dequantizes it, must give logits close to the merged model's.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -659,9 +660,12 @@ def gguf_layout_problem(path: Path, folder: Path, tok: Any, pre: PreTokenizer) -
     return None
 
 
+_VERSION = re.compile(r"[0-9A-Za-z.+_-]{1,40}")
+
+
 def gguf_versions(folder: Path) -> dict[str, str | None]:
     """The ``gguf`` package version the bundle ``folder``'s export wrote its GGUF with (its
-    MANIFEST.json, ``lineage.versions.export.gguf``; None when it records none) and the one
+    MANIFEST.json, ``lineage.versions.export.gguf``; None when it records none, or no version) and the one
     installed here, which :func:`gguf_layout_problem` writes and quantizes with again."""
     from importlib.metadata import PackageNotFoundError, version
 
@@ -676,10 +680,10 @@ def gguf_versions(folder: Path) -> dict[str, str | None]:
         here: str | None = version("gguf")
     except PackageNotFoundError:  # pragma: no cover - the re-check imports it first
         here = None
-    return {
-        "exported_with": recorded if isinstance(recorded, str) else None,
-        "checked_with": here,
-    }
+    # Only a version's form goes into findings and the report: found by attack, 2 MB there
+    # made a 4 MB report (and a newline in it a forged line).
+    valid = isinstance(recorded, str) and _VERSION.fullmatch(recorded) is not None
+    return {"exported_with": recorded if valid else None, "checked_with": here}
 
 
 def _versions_note(versions: dict[str, str | None]) -> str:
@@ -688,7 +692,7 @@ def _versions_note(versions: dict[str, str | None]) -> str:
     written, here = versions["exported_with"], versions["checked_with"]
     if written is None:
         return (
-            "; the bundle's MANIFEST.json records no gguf version that wrote it, and gguf "
+            "; the bundle's MANIFEST.json records no valid gguf version that wrote it, and gguf "
             f"{here} re-checks it: another version may write other keys or quantize otherwise"
         )
     if written != here:
