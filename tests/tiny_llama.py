@@ -120,3 +120,68 @@ def hide_a_shard(model_dir: Path) -> str:
         json.dumps({"metadata": {}, "weight_map": weight_map})
     )
     return hidden
+
+
+# Layouts of a model folder whose output layer transformers does not load as config.json
+# says (found by attack: a check of the top-level *.safetensors missed each of them).
+# Each is (what it does, whether tie_word_embeddings is true in it).
+OUTPUT_LAYER_LAYOUTS = {
+    # tie_word_embeddings false and no lm_head.weight that transformers loads:
+    "no head": False,
+    "embeddings in a sub-folder shard": False,  # the index names sub/b.safetensors
+    "head only in a shard no index names": False,
+    "head only in shards beside model.safetensors": False,  # transformers reads the latter
+    "llama model names, no head": False,  # embed_tokens.weight without model.
+    # tie_word_embeddings true and a differing lm_head.weight transformers keeps:
+    "tied, head differs": True,
+    "tied, head differs, an equal one in a shard no index names": True,
+}
+
+
+def relay_output_layer(model_dir: Path, layout: str) -> Path:
+    """Re-lay ``model_dir`` (a saved Llama) as :data:`OUTPUT_LAYER_LAYOUTS` names."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(model_dir / "model.safetensors")
+    (model_dir / "model.safetensors").unlink()
+    embed = state["model.embed_tokens.weight"]
+    # A tied model's file holds no lm_head.weight: one that differs from the embeddings.
+    head = state.setdefault("lm_head.weight", -embed)
+    no_head = {k: v for k, v in state.items() if k != "lm_head.weight"}
+    shards: dict[str, dict[str, Any]]
+    index: dict[str, str] | None = None
+    if layout == "no head":
+        shards = {"model.safetensors": no_head}
+    elif layout == "embeddings in a sub-folder shard":
+        rest = {k: v for k, v in no_head.items() if k != "model.embed_tokens.weight"}
+        shards = {"a.safetensors": rest, "sub/b.safetensors": {"model.embed_tokens.weight": embed}}
+        index = {**dict.fromkeys(rest, "a.safetensors"), "model.embed_tokens.weight": "sub/b.safetensors"}  # fmt: skip
+    elif layout == "head only in a shard no index names":
+        one = "model-00001-of-00001.safetensors"
+        shards = {one: no_head, "zz-stray.safetensors": {"lm_head.weight": head}}
+        index = dict.fromkeys(no_head, one)
+    elif layout == "head only in shards beside model.safetensors":
+        shards = {"model.safetensors": no_head, "s1.safetensors": state}
+        index = dict.fromkeys(state, "s1.safetensors")
+    elif layout == "llama model names, no head":
+        shards = {"model.safetensors": {k.removeprefix("model."): v for k, v in no_head.items()}}
+    elif layout == "tied, head differs":
+        shards = {"model.safetensors": state}
+    elif layout == "tied, head differs, an equal one in a shard no index names":
+        shards = {"m1.safetensors": state, "zz.safetensors": {"lm_head.weight": embed.clone()}}
+        index = dict.fromkeys(state, "m1.safetensors")
+    else:
+        raise ValueError(layout)
+    for name, tensors in shards.items():
+        (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, model_dir / name, metadata={"format": "pt"})
+    if index is not None:
+        (model_dir / "model.safetensors.index.json").write_text(
+            json.dumps({"metadata": {}, "weight_map": index})
+        )
+    config = json.loads((model_dir / "config.json").read_text())
+    config["tie_word_embeddings"] = OUTPUT_LAYER_LAYOUTS[layout]
+    (model_dir / "config.json").write_text(json.dumps(config))
+    return model_dir

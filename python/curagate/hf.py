@@ -10,9 +10,13 @@ the folder (exit 2), where it reached the CLI as a KeyError or SafetensorError (
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 from curagate.errors import CuragateError, InputError
 
@@ -54,6 +58,9 @@ def loading(folder: str | os.PathLike[str], what: str = "the model") -> Iterator
     except CuragateError:
         raise
     except Exception as e:
+        problem = config_problem(e, folder)
+        if problem is not None:
+            raise InputError(problem) from None
         if not (isinstance(e, _LOAD_ERRORS) or type(e).__name__ in _LOAD_ERROR_NAMES):
             raise
         words = str(e).strip().splitlines()[0] if str(e).strip() else ""
@@ -70,3 +77,135 @@ def no_library_bars() -> None:
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     disable_progress_bars()
+
+
+def config_problem(e: BaseException, folder: str | os.PathLike[str]) -> str | None:
+    """What is wrong with ``folder``'s config.json when ``e`` is transformers refusing a
+    value in it (transformers 5 checks each key's type: huggingface_hub's
+    StrictDataclass errors, plain Exceptions), naming the file, the key and the fix; None
+    for any other error. Found by attack: ``tie_word_embeddings: "false"`` (a string),
+    null or 0 made export, train and the gate crash (exit 3)."""
+    if not any(c.__name__.startswith("StrictDataclass") for c in type(e).__mro__):
+        return None
+    path = Path(folder) / "config.json"
+    text = str(e).strip()
+    field = re.match(r"Validation error for field '([^']{1,80})':", text)
+    if field is None:
+        words = text.splitlines()[0][:200] if text else type(e).__name__
+        return f"{path}: transformers refuses it ({words}); fix the file or export it again"
+    key = field.group(1)
+    expected = re.search(r"expected (\w{1,40}), got", text)
+    want = expected.group(1) if expected else None
+    try:
+        data = json.loads(path.read_bytes())
+        shown = json.dumps(data[key]) if isinstance(data, dict) and key in data else None
+    except (OSError, ValueError, RecursionError, TypeError):
+        shown = None
+    if shown is None:  # a key of a nested config (text_config, ...): the library's words
+        cause = text.splitlines()[-1].strip()[:200]
+        what = f"{key} is refused by transformers ({cause})"
+    else:
+        what = f"{key} is {shown if len(shown) <= 80 else shown[:77] + '...'}"
+    if want == "bool":
+        fix = (
+            "transformers expects true or false there (a JSON boolean, without quotes): "
+            f"write {key}: true or false"
+        )
+    elif want is not None:
+        fix = f"transformers expects a value of type {want} there: correct {key} or remove it"
+    else:
+        fix = f"correct {key} or remove it"
+    return f"{path}: {what}, which transformers cannot read; {fix}"
+
+
+def _module_names(model: Any) -> dict[int, str]:
+    return {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+
+
+def untied_without_head(head: str, embed: str) -> str:
+    """Why a model whose config says ``tie_word_embeddings: false`` and whose weights hold
+    no output layer ``head`` is refused (after the config.json it is about)."""
+    return (
+        f"tie_word_embeddings is false and the weights transformers loads hold no {head}: "
+        "transformers initializes the output layer at random on every load (another model "
+        "each time), while a GGUF of it would use the token embeddings (llama.cpp); set "
+        f"tie_word_embeddings to true if the output layer is the input embeddings ({embed}), or "
+        f"restore {head} in model.safetensors (or a shard model.safetensors.index.json names)"
+    )
+
+
+def tied_head_differs(head: str, embed: str) -> str:
+    """Why a model whose config says ``tie_word_embeddings: true`` beside an output layer
+    ``head`` that differs from its input embeddings ``embed`` is refused."""
+    return (
+        f"tie_word_embeddings is true and the weights transformers loads hold an {head} that "
+        f"differs from the input embeddings ({embed}): loaders disagree on the output layer "
+        f"(transformers 5 keeps {head}, as a GGUF does as output.weight; loaders that follow "
+        f"the key use the embeddings); set tie_word_embeddings to false if {head} is the "
+        f"output layer, or remove {head} if the embeddings are"
+    )
+
+
+def loaded_weights_problem(
+    model: Any, loading_info: dict[str, Any], folder: str | os.PathLike[str]
+) -> str | None:
+    """Why the model transformers loaded from ``folder`` (``from_pretrained(...,
+    output_loading_info=True)``: the model and ``loading_info``) is not the model its files
+    hold, or None: a weight the files transformers loads lack (it initializes one at random
+    on every load, another model each time), or a config.json saying the output layer is
+    the input embeddings beside a differing one transformers kept.
+
+    Judged on what transformers loaded, not on files: found by attack, a check of the
+    folder's top-level ``*.safetensors`` missed embeddings in a sub-folder shard the index
+    names, an ``lm_head.weight`` only in a shard no index names (or in shards beside
+    ``model.safetensors``, which transformers reads instead), LlamaModel's tensor names, and
+    a later file's ``lm_head.weight`` masking the loaded one."""
+    import torch
+
+    shown = Path(folder)
+    config = getattr(model, "config", None)
+    tied = getattr(config, "tie_word_embeddings", False) is True
+    out, inp = model.get_output_embeddings(), model.get_input_embeddings()
+    names = _module_names(model)
+    head = f"{names.get(id(out), 'lm_head')}.weight"
+    embed = f"{names.get(id(inp), 'model.embed_tokens')}.weight"
+    missing = sorted({str(k) for k in loading_info.get("missing_keys") or ()})
+    if missing:
+        if head in missing and not tied:
+            return f"{shown / 'config.json'}: {untied_without_head(head, embed)}"
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        return (
+            f"{shown}: the weights transformers loads lack {len(missing)} the model needs "
+            f"({', '.join(missing[:5])}{more}): transformers initializes them at random on "
+            "every load (another model each time); restore them in model.safetensors (or the "
+            "shards model.safetensors.index.json names), or fix config.json"
+        )
+    if tied and out is not None and inp is not None:
+        a, b = getattr(out, "weight", None), getattr(inp, "weight", None)
+        if a is not None and b is not None and a is not b:
+            same = a.shape == b.shape and bool(torch.equal(a.detach(), b.detach()))
+            if not same:
+                return f"{shown / 'config.json'}: {tied_head_differs(head, embed)}"
+    return None
+
+
+def load_causal_lm(
+    folder: str | os.PathLike[str],
+    named: str | os.PathLike[str] | None = None,
+    what: str = "the model",
+    **kwargs: Any,
+) -> Any:
+    """``AutoModelForCausalLM.from_pretrained(folder, **kwargs)`` under :func:`loading`,
+    refused (InputError, exit 2) when transformers did not load the model the files hold
+    (:func:`loaded_weights_problem`); ``named``: the folder named in messages (the user's,
+    where ``folder`` is a private copy of it)."""
+    from transformers import AutoModelForCausalLM
+
+    shown = folder if named is None else named
+    with loading(shown, what):
+        pair: Any = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True, **kwargs)
+    model, info = pair
+    problem = loaded_weights_problem(model, info, shown)
+    if problem is not None:
+        raise InputError(problem)
+    return model

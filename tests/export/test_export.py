@@ -16,6 +16,7 @@ from curagate.cli import main
 from curagate.errors import CheckFailed, InputError
 from curagate.export import artifact_digest, export_run, load_manifest
 from curagate.registry import Registry
+from tests.tiny_llama import OUTPUT_LAYER_LAYOUTS, relay_output_layer
 
 pytestmark = pytest.mark.slow  # each export merges, writes and reloads a model (~seconds)
 
@@ -1042,8 +1043,8 @@ def test_gguf_recheck_refuses_an_output_layer_config_json_and_safetensors_disagr
     (untied / name).unlink()
     _rewrite_gguf(gguf_bundle / name, untied / name, drop=frozenset({"output.weight"}))
     named = (
-        f"{untied / 'config.json'}: tie_word_embeddings is false and the safetensors hold no "
-        "lm_head.weight"
+        f"{untied / 'config.json'}: tie_word_embeddings is false and the weights transformers "
+        "loads hold no lm_head.weight"
     )
     with pytest.raises(InputError, match=re.escape(named)) as e:
         recheck_gguf(untied, name, FIXED_CONVERSATIONS)  # GATE014 fails on it
@@ -1055,8 +1056,9 @@ def test_gguf_recheck_refuses_an_output_layer_config_json_and_safetensors_disagr
     shutil.copytree(gguf_bundle, tied)
     _set_config(tied, tie_word_embeddings=True)
     named = (
-        f"{tied / 'config.json'}: tie_word_embeddings is true and the safetensors hold an "
-        "lm_head.weight that differs from model.embed_tokens.weight"
+        f"{tied / 'config.json'}: tie_word_embeddings is true and the weights transformers "
+        "loads hold an lm_head.weight that differs from the input embeddings "
+        "(model.embed_tokens.weight)"
     )
     with pytest.raises(InputError, match=re.escape(named)) as e:
         recheck_gguf(tied, name, FIXED_CONVERSATIONS)
@@ -1078,33 +1080,132 @@ def test_gguf_recheck_refuses_an_output_layer_config_json_and_safetensors_disagr
     assert recheck_gguf(same, name, FIXED_CONVERSATIONS).max_abs_logit_diff > 0
 
 
-def test_export_refuses_a_base_whose_output_layer_config_json_contradicts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # The base of the case above: transformers loads a random output layer (another one on
-    # every load: the run trained on one, export merged onto another) or one that loaders
-    # following tie_word_embeddings do not; export refuses it before merging (exit 2),
-    # GGUF or not, naming the file, the key and the fix.
-    from .export_fixtures import build_base, build_run
+def _rerecord_base(run: Path, base: Path) -> None:
+    """``run``'s run.json recording ``base``'s files as they are now (as train would have)."""
+    from curagate.digest import hash_tree
 
-    for case, edit, config, named, fix in (
-        ("untied", lambda state: state.pop("lm_head.weight"), {},
-         "tie_word_embeddings is false and the safetensors hold no lm_head.weight",
-         "set tie_word_embeddings to true"),
-        ("tied", lambda state: None, {"tie_word_embeddings": True},
-         "tie_word_embeddings is true and the safetensors hold an lm_head.weight that "
-         "differs from model.embed_tokens.weight", "set tie_word_embeddings to false"),
-    ):  # fmt: skip
-        base = build_base(tmp_path / case / "base")
-        _edit_weights(base, edit)
-        _set_config(base, **config)
-        run = build_run(tmp_path / case / "run", base)
-        out = tmp_path / case / "out"
-        assert main(["export", str(run), "--out", str(out)]) == 2
+    record = run_json(run)
+    record["base_model"]["files"] = hash_tree(base)
+    (run / "run.json").write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("layout", list(OUTPUT_LAYER_LAYOUTS))
+def test_export_refuses_a_base_whose_output_layer_transformers_loads_against_config_json(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str
+) -> None:
+    # Found by review: tie_word_embeddings: false without lm_head.weight makes transformers
+    # initialize the output layer at random on every load (the run trained on one, export
+    # merged onto another); tie_word_embeddings: true beside a differing lm_head.weight is
+    # read one way by transformers 5 and the other by loaders following the key. Found by
+    # attack: a check of the top-level *.safetensors missed the same when the embeddings
+    # were in a sub-folder shard, lm_head.weight in a shard no index names or in shards
+    # beside model.safetensors (which transformers reads), the names were LlamaModel's, or
+    # a later file's equal lm_head.weight masked the loaded one (exit 0 each). Export now
+    # judges what transformers loads: exit 2, GGUF or not, naming config.json, the key and
+    # the fix.
+    run = copy_run(tiny_run, tmp_path)
+    base = relay_output_layer(tmp_path / "base", layout)
+    _rerecord_base(run, base)
+    out = tmp_path / "out"
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    if OUTPUT_LAYER_LAYOUTS[layout]:
+        named, fix = (
+            "tie_word_embeddings is true and the weights transformers loads hold an "
+            "lm_head.weight that differs from the input embeddings (model.embed_tokens.weight)",
+            "set tie_word_embeddings to false",
+        )
+    else:
+        named, fix = (
+            "tie_word_embeddings is false and the weights transformers loads hold no "
+            "lm_head.weight",
+            "set tie_word_embeddings to true",
+        )
+    assert f"{base / 'config.json'}: {named}" in err, err
+    assert fix in err and "train again on the corrected base" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_export_reads_only_the_weight_files_transformers_loads(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack (a regression of the output-layer check): any *.safetensors it could
+    # not read made export crash (exit 3, SafetensorError): junk old-backup.safetensors or
+    # a folder cache.safetensors/ beside a good model.safetensors (exported fine before:
+    # transformers never reads them), a git-LFS pointer in place of model.safetensors
+    # (exit 2 before: the base cannot be loaded).
+    run = copy_run(tiny_run, tmp_path)
+    base = tmp_path / "base"
+    (base / "old-backup.safetensors").write_bytes(b"\x00junk" * 100)
+    (base / "cache.safetensors").mkdir()
+    (base / "cache.safetensors" / "notes.txt").write_text("not weights")
+    _rerecord_base(run, base)
+    assert export_run(run, tmp_path / "out", gguf=True).gguf == "model.Q8_0.gguf"
+
+    (base / "model.safetensors").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 1234\n"
+    )
+    _rerecord_base(run, base)
+    for args in ([], ["--gguf"]):
+        out = tmp_path / f"out{len(args)}"
+        assert main(["export", str(run), "--out", str(out), *args]) == 2
         err = capsys.readouterr().err
-        assert f"{base / 'config.json'}: {named}" in err, err
-        assert fix in err and "Traceback" not in err
+        assert f"{base}: cannot load the base model" in err, err
+        assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("value", ["false", None, 0])
+def test_export_refuses_a_tie_word_embeddings_transformers_cannot_read(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], value: Any
+) -> None:
+    # Found by attack: tie_word_embeddings "false" (a string), null or 0 in config.json made
+    # transformers 5 raise StrictDataclassFieldValidationError reading it: export exit 3.
+    run = copy_run(tiny_run, tmp_path)
+    base = tmp_path / "base"
+    _set_config(base, tie_word_embeddings=value)
+    _rerecord_base(run, base)
+    for args in ([], ["--gguf"]):
+        out = tmp_path / f"out{len(args)}"
+        assert main(["export", str(run), "--out", str(out), *args]) == 2
+        err = capsys.readouterr().err
+        assert f"{base / 'config.json'}: tie_word_embeddings is {json.dumps(value)}" in err, err
+        assert "transformers expects true or false" in err and "Traceback" not in err
         assert not out.exists()
+
+
+def test_the_gguf_file_checks_read_only_the_weight_files_transformers_loads(
+    gguf_bundle: Path, tmp_path: Path
+) -> None:
+    # Found by attack: an unreadable *.safetensors no loader reads (junk, a folder) made
+    # the GGUF re-check crash (exit 3), and one transformers reads (a git-LFS pointer) too;
+    # the first is none of the file's business (GATE013 names files the gate did not
+    # evaluate), the second a weight file named as unreadable (InputError: GATE014 fails).
+    from transformers import AutoTokenizer
+
+    from curagate.export.bundle import FIXED_CONVERSATIONS
+    from curagate.export.gguf_q8 import check_output_layer, recheck_gguf, write_gguf_file
+    from curagate.export.gguf_tokenizer import determine_pre_tokenizer
+
+    name = "model.Q8_0.gguf"
+    junk = tmp_path / "junk"
+    shutil.copytree(gguf_bundle, junk)
+    (junk / "old-backup.safetensors").write_bytes(b"\x00junk" * 100)
+    (junk / "cache.safetensors").mkdir()
+    assert recheck_gguf(junk, name, FIXED_CONVERSATIONS).max_abs_logit_diff > 0
+    (junk / name).unlink()
+    tok = AutoTokenizer.from_pretrained(junk)
+    write_gguf_file(junk, tok, determine_pre_tokenizer(tok, junk), "out")
+    assert (junk / name).read_bytes() == (gguf_bundle / name).read_bytes()
+
+    lfs = tmp_path / "lfs"
+    shutil.copytree(gguf_bundle, lfs)
+    (lfs / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\n")
+    unreadable = re.escape(f"{lfs / 'model.safetensors'}: cannot read it as safetensors")
+    with pytest.raises(InputError, match=unreadable):
+        check_output_layer(lfs)
+    with pytest.raises(InputError, match=unreadable):
+        recheck_gguf(lfs, name, FIXED_CONVERSATIONS)  # GATE014 fails on it
 
 
 def test_gguf_export_and_recheck_read_config_keys_transformers_defaults(tmp_path: Path) -> None:

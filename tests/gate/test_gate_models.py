@@ -844,3 +844,90 @@ def test_files_beside_the_safetensors_do_not_hide_a_resaved_base(tmp_path, tiny_
     (base / "original").mkdir()
     (base / "original" / "consolidated.00.pth").write_bytes(b"PK\x03\x04")
     assert same_tensors(cand, base)
+
+
+def _relaid(tmp_path: Path, tiny_model_dir: Path, layout: str) -> Path:
+    import shutil
+
+    from tests.tiny_llama import relay_output_layer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    return relay_output_layer(model, layout)
+
+
+def _output_layer_layouts() -> list[str]:
+    from tests.tiny_llama import OUTPUT_LAYER_LAYOUTS
+
+    return list(OUTPUT_LAYER_LAYOUTS)
+
+
+@pytest.mark.parametrize("side", ["candidate", "base"])
+@pytest.mark.parametrize("layout", _output_layer_layouts())
+def test_a_model_whose_output_layer_transformers_loads_against_config_json_is_refused(
+    tmp_path, golden_dir, tiny_model_dir, layout: str, side: str
+) -> None:
+    # Found by attack: a bundle (no GGUF) whose config.json says tie_word_embeddings: false
+    # and whose weights transformers loads hold no lm_head.weight was gated with no finding,
+    # each run evaluating another random output layer; tied with a differing lm_head.weight,
+    # loaders disagree on the model. Either side, as a model directory: exit 2.
+    from tests.tiny_llama import OUTPUT_LAYER_LAYOUTS
+
+    model = _relaid(tmp_path, tiny_model_dir, layout)
+    tied = OUTPUT_LAYER_LAYOUTS[layout]
+    named = (
+        "tie_word_embeddings is true and the weights transformers loads hold an lm_head.weight "
+        "that differs from the input embeddings"
+        if tied
+        else "tie_word_embeddings is false and the weights transformers loads hold no "
+        "lm_head.weight"
+    )
+    cand, base = (model, tiny_model_dir) if side == "candidate" else (tiny_model_dir, model)
+    with pytest.raises(InputError, match=re.escape(f"{model / 'config.json'}: {named}")):
+        run_gate(_gate(tmp_path, golden_dir), str(cand), str(base), tmp_path / "out", device="cpu")
+    assert not (tmp_path / "out" / "gate_report.json").exists()
+
+
+@pytest.mark.parametrize("value", ["false", None, 0])
+def test_a_tie_word_embeddings_transformers_cannot_read_is_an_input_error(
+    tmp_path, tiny_model_dir, value
+) -> None:
+    # transformers 5 raised StrictDataclassFieldValidationError reading it: exit 3.
+    import shutil
+
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "tie_word_embeddings": value}))
+    named = f"{model / 'config.json'}: tie_word_embeddings is {json.dumps(value)}"
+    with (
+        LoadedModels(device="cpu") as models,
+        pytest.raises(InputError, match=re.escape(named) + ".*transformers expects true or false"),
+    ):
+        models.hf(resolve_model(str(model)))
+
+
+def test_a_model_with_a_missing_weight_is_refused_naming_it(tmp_path, tiny_model_dir) -> None:
+    # Any weight transformers initializes at random is another model on every load.
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from curagate.gate.models import LoadedModels, resolve_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    state = load_file(model / "model.safetensors")
+    del state["model.layers.1.mlp.up_proj.weight"]
+    save_file(state, model / "model.safetensors", metadata={"format": "pt"})
+    with (
+        LoadedModels(device="cpu") as models,
+        pytest.raises(
+            InputError,
+            match=re.escape(f"{model}: the weights transformers loads lack 1 the model needs "
+                            "(model.layers.1.mlp.up_proj.weight)"),
+        ),
+    ):  # fmt: skip
+        models.hf(resolve_model(str(model)))

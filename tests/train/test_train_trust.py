@@ -1081,3 +1081,39 @@ def test_train_writes_no_progress_bar_when_quiet_or_not_on_a_terminal(
     )
     assert proc.returncode == 0, proc.stderr
     assert "it/s]" not in proc.stderr and "s/it]" not in proc.stderr and "%|" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "layout", ["no head", "embeddings in a sub-folder shard", "tied, head differs", "string"]
+)
+def test_a_base_whose_output_layer_transformers_loads_against_config_json_is_refused(
+    tmp_path: Path,
+    tiny_model: Path,
+    sft_data: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+) -> None:
+    # Found by attack: train accepted a base whose config.json says tie_word_embeddings:
+    # false while the weights transformers loads hold no lm_head.weight (a random output
+    # layer, another one on every load: export and the gate could never load the model
+    # trained); tied with a differing lm_head.weight, loaders disagree; "false" as a string
+    # made transformers 5 raise (exit 3). Refused before training, naming config.json.
+    from tests.tiny_llama import relay_output_layer
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model, base)
+    if layout == "string":
+        config = json.loads((base / "config.json").read_text())
+        (base / "config.json").write_text(json.dumps({**config, "tie_word_embeddings": "false"}))
+        named = 'tie_word_embeddings is "false"'
+    else:
+        relay_output_layer(base, layout)
+        named = (
+            "tie_word_embeddings is true" if "tied" in layout else "tie_word_embeddings is false"
+        )
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{base / 'config.json'}: {named}" in err, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert not (tmp_path / "runs" / "tiny").exists()

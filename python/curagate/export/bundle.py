@@ -53,7 +53,7 @@ from curagate.export.manifest import (
 )
 from curagate.export.quick import DEFAULT_QUICK_ITEMS, QuickCheckPlan, plan_quick_checks
 from curagate.golden import jsonl_objects
-from curagate.hf import loading
+from curagate.hf import loaded_weights_problem, loading
 from curagate.io.atomic import (
     atomic_path,
     claim_output,
@@ -654,14 +654,6 @@ def export_run(
         )
     _check_base_unquantized(info.base_dir)
     _check_base_loads_no_remote_code(info.base_dir)
-    from curagate.export.gguf_q8 import check_output_layer
-
-    try:  # merged, the bundle would inherit it (GGUF or not)
-        check_output_layer(info.base_dir)
-    except InputError as e:
-        raise InputError(
-            f"{e}; the run records the base's files, so train again on the corrected base"
-        ) from None
     report = read_artifact(GateReportDoc, gate_report) if gate_report is not None else None
     report_keyid: str | None = None
     unverified: str | None = None
@@ -723,8 +715,18 @@ def export_run(
         adapter_files, base_dir, adapter_dir = _private_copies(
             info, private, copy_base=sign_key is not None
         )
-        with loading(base_dir, "the base model"):
-            base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32, **offline)
+        # Refused when transformers does not load the model the base's files hold (a random
+        # output layer, one config.json says is not): merged, the bundle would inherit it.
+        with loading(info.base_dir, "the base model"):
+            pair: Any = AutoModelForCausalLM.from_pretrained(
+                base_dir, dtype=torch.float32, output_loading_info=True, **offline
+            )
+        base, loaded = pair
+        problem = loaded_weights_problem(base, loaded, info.base_dir)
+        if problem is not None:
+            raise InputError(
+                f"{problem}; the run records the base's files, so train again on the corrected base"
+            )
         with loading(adapter_dir, "the adapter"):
             model: Any = PeftModel.from_pretrained(base, adapter_dir, is_trainable=False)
         _check_adapter_loaded(model, adapter_dir)

@@ -96,63 +96,106 @@ def _check_supported(config: dict[str, Any], tokenizer: dict[str, Any], bundle: 
         )
 
 
-def output_layer_problem(folder: Path, config: dict[str, Any]) -> str | None:
-    """Why ``folder``'s config.json (read as transformers reads it: ``config``) and its
-    safetensors disagree on the model's output layer, or None. Llama's names only
+def loaded_tensors(folder: Path) -> dict[str, Path]:
+    """{tensor name: the file it is read from} for the weights of ``folder`` that
+    ``AutoModelForCausalLM.from_pretrained`` loads, found as it finds them:
+    ``model.safetensors``, else the shards ``model.safetensors.index.json`` names (in
+    sub-folders too). InputError (exit 2) naming the file when one cannot be read (a git-LFS
+    pointer, a cut file) or none is there; other ``*.safetensors`` (a backup, a folder of
+    that name) are none of the model's, as transformers never reads them.
+
+    Found by attack: the GGUF checks read every top-level ``*.safetensors`` (one unreadable
+    made export and GATE014 crash, exit 3), and missed the shards in sub-folders an index
+    names, and read tensors transformers does not load (a stray shard, shards beside
+    ``model.safetensors``), each later file's tensors over the earlier's."""
+    from safetensors import safe_open
+
+    from curagate.export.manifest import loaded_weights
+
+    index = "model.safetensors.index.json"
+    present = {n for n in ("model.safetensors", index) if (folder / n).is_file()}
+    shards = sorted(loaded_weights(folder, present))
+    if not shards:
+        raise InputError(
+            f"{folder}: holds no weights transformers loads as safetensors: a model.safetensors, "
+            f"or an {index} whose weight_map names the shards; export the model again"
+        )
+    files: dict[str, Path] = {}
+    for rel in shards:
+        path = folder / rel
+        try:
+            with safe_open(str(path), "pt") as st:
+                keys = list(st.keys())
+        except Exception as e:  # SafetensorError, OSError (a folder, a missing shard), ...
+            words = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+            raise InputError(
+                f"{path}: cannot read it as safetensors ({type(e).__name__}: {words}); "
+                "transformers loads the model's weights from it: restore the file (a git-LFS "
+                "pointer needs `git lfs pull`) or export the model again"
+            ) from None
+        for key in keys:
+            if key in files:
+                raise InputError(
+                    f"{path}: holds the tensor {key}, which {files[key]} holds too: which "
+                    "one a loader keeps is its own choice; keep it in one file"
+                )
+            files[key] = path
+    return files
+
+
+def output_layer_problem(
+    folder: Path, config: dict[str, Any], files: dict[str, Path] | None = None
+) -> str | None:
+    """Why ``folder``'s config.json (read as transformers reads it: ``config``) and the
+    weights transformers loads (``files``: :func:`loaded_tensors`, read here when not
+    given) disagree on the model's output layer, or None. Llama's names only
     (``lm_head.weight``, ``model.embed_tokens.weight``): without the embeddings there the
     folder is no model this check knows, and it says nothing.
 
-    Found by review: ``tie_word_embeddings: false`` without ``lm_head.weight`` makes
-    transformers initialize the output layer at random on each load (the run trained on one,
-    export merged onto another, the gate evaluated a third) while the exporter writes no
+    For the GGUF, where no model is loaded: a model loaded with transformers is checked on
+    what it loaded (:func:`curagate.hf.loaded_weights_problem`, same words). Found by
+    review: ``tie_word_embeddings: false`` without ``lm_head.weight`` makes transformers
+    initialize the output layer at random on each load while the exporter writes no
     ``output.weight`` (llama.cpp then uses the token embeddings); ``tie_word_embeddings:
     true`` beside an ``lm_head.weight`` that differs from the embeddings is read one way by
     transformers 5 (the file's ``lm_head.weight``, as the GGUF's ``output.weight``) and the
-    other by loaders that follow the key. Export refused neither, and GATE014 passed the
-    second."""
+    other by loaders that follow the key."""
     from safetensors import safe_open
 
-    files: dict[str, Path] = {}
-    for f in sorted(folder.glob("*.safetensors")):
-        with safe_open(str(f), "pt") as st:
-            files.update(dict.fromkeys(st.keys(), f))
+    from curagate.hf import tied_head_differs, untied_without_head
+
+    files = loaded_tensors(folder) if files is None else files
     head, embed = "lm_head.weight", "model.embed_tokens.weight"
     if embed not in files:
         return None
-    if not config.get("tie_word_embeddings"):
-        if head in files:
-            return None
-        return (
-            f"tie_word_embeddings is false and the safetensors hold no {head}: transformers "
-            "initializes the output layer at random on every load (another model each time), "
-            "while a GGUF of it uses the token embeddings (llama.cpp); set "
-            f"tie_word_embeddings to true if the output layer is the input embeddings, or "
-            f"restore {head}"
-        )
+    if config.get("tie_word_embeddings") is not True:
+        return None if head in files else untied_without_head(head, embed)
     if head not in files:
         return None
     import torch
 
     tensors = []
     for key in (head, embed):
-        with safe_open(str(files[key]), "pt") as st:
-            tensors.append(st.get_tensor(key))
-    if torch.equal(*tensors):
+        try:
+            with safe_open(str(files[key]), "pt") as st:
+                tensors.append(st.get_tensor(key))
+        except Exception as e:  # read a moment ago: cut or replaced since
+            return f"{files[key]} cannot be read ({type(e).__name__}: {str(e)[:160]})"
+    if tensors[0].shape == tensors[1].shape and torch.equal(*tensors):
         return None
-    return (
-        f"tie_word_embeddings is true and the safetensors hold an {head} that differs from "
-        f"{embed}: loaders disagree on the output layer (transformers 5 keeps {head}, as the "
-        "GGUF does as output.weight; loaders that follow the key use the embeddings); set "
-        f"tie_word_embeddings to false if {head} is the output layer, or remove {head} if "
-        "the embeddings are"
-    )
+    return tied_head_differs(head, embed)
 
 
-def check_output_layer(folder: Path, config: dict[str, Any] | None = None) -> None:
-    """InputError (exit 2) naming ``folder``'s config.json when it and the safetensors
-    disagree on the output layer (:func:`output_layer_problem`); ``config``: as
-    transformers reads it (read here when not given)."""
-    problem = output_layer_problem(folder, _model_config(folder) if config is None else config)
+def check_output_layer(
+    folder: Path, config: dict[str, Any] | None = None, files: dict[str, Path] | None = None
+) -> None:
+    """InputError (exit 2) naming ``folder``'s config.json when it and the weights
+    transformers loads disagree on the output layer (:func:`output_layer_problem`), or
+    naming a weight file it cannot read; ``config``: as transformers reads it (read here
+    when not given)."""
+    files = loaded_tensors(folder) if files is None else files
+    config = _model_config(folder) if config is None else config
+    problem = output_layer_problem(folder, config, files)
     if problem is not None:
         raise InputError(f"{folder / 'config.json'}: {problem}")
 
@@ -167,9 +210,18 @@ def _model_config(folder: Path) -> dict[str, Any]:
         from transformers import AutoConfig
     except ImportError as e:
         raise MissingExtraError("train", e.name or "transformers") from e
+    from curagate.hf import config_problem
+
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True).to_dict()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+    except Exception as e:
+        problem = config_problem(e, folder)
+        if problem is not None:
+            raise InputError(problem) from None
+        if not isinstance(
+            e, (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError)
+        ):
+            raise
         why = "nested too deeply" if isinstance(e, RecursionError) else str(e)[:200]
         raise InputError(
             f"{folder / 'config.json'}: transformers cannot read it ({type(e).__name__}: {why})"
@@ -332,10 +384,11 @@ def write_gguf_file(bundle: Path, tok: Any, pre: PreTokenizer, name: str | None 
     config = _model_config(bundle)
     tok_json = _read_json(bundle / "tokenizer.json")
     _check_supported(config, tok_json, bundle)
-    check_output_layer(bundle, config)
+    files = loaded_tensors(bundle)
+    check_output_layer(bundle, config, files)
 
     state: dict[str, Any] = {}
-    for f in sorted(bundle.glob("*.safetensors")):
+    for f in sorted(set(files.values())):
         state.update(load_file(f))
     n_head = int(config["num_attention_heads"])
     n_kv = int(config.get("num_key_value_heads") or n_head)
@@ -584,7 +637,8 @@ def gguf_layout_problem(path: Path, folder: Path, tok: Any, pre: PreTokenizer) -
     except (OSError, ValueError, RecursionError, InputError) as e:
         return f"the bundle's config.json or tokenizer.json cannot be read ({str(e)[:200]})"
     _check_supported(config, tok_json, folder)
-    check_output_layer(folder, config)
+    files = loaded_tensors(folder)  # InputError naming a weight file it cannot read
+    check_output_layer(folder, config, files)
     types, name = found.get("general.name", ([], ""))
     with tempfile.TemporaryDirectory(prefix="curagate-gguf-") as tmp:
         expected_path = Path(tmp) / "expected.gguf"
@@ -615,11 +669,9 @@ def gguf_layout_problem(path: Path, folder: Path, tok: Any, pre: PreTokenizer) -
         )
 
     shapes: dict[str, tuple[int, ...]] = {}
-    files: dict[str, Path] = {}
-    for f in sorted(folder.glob("*.safetensors")):
+    for f in sorted(set(files.values())):
         with safe_open(str(f), "pt") as st:
             shapes.update({k: tuple(st.get_slice(k).get_shape()) for k in st.keys()})  # noqa: SIM118
-            files.update(dict.fromkeys(st.keys(), f))
     want_tensors = [
         (name, list(reversed(shapes[hf_name])), "Q8_0" if quantized else "F32")
         for hf_name, name, quantized in _tensor_plan(config, shapes, folder)
@@ -714,11 +766,12 @@ def recheck_gguf(
     ``conversations`` through the chat template, as export renders its prompts."""
     try:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoTokenizer
     except ImportError as e:
         raise MissingExtraError("train", e.name or "torch") from e
     from curagate.export.bundle import _logits, _render
     from curagate.export.gguf_tokenizer import determine_pre_tokenizer
+    from curagate.hf import load_causal_lm
 
     tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     pre = determine_pre_tokenizer(tok, folder)
@@ -742,9 +795,9 @@ def recheck_gguf(
             f"another model than the one checked){_versions_note(gguf_versions(folder))}; "
             f"{fix}"
         )
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        folder, dtype=torch.float32, local_files_only=True
-    )
+    # The model the gate evaluates, as transformers loads it: refused (exit 2) when that
+    # is not the model the files hold (a weight initialized at random on each load).
+    model: Any = load_causal_lm(folder, dtype=torch.float32, local_files_only=True)
     model.eval()
     reference = _logits(model, tok, texts)
     del model

@@ -47,7 +47,7 @@ from curagate.artifacts import (
 )
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, hash_tree
 from curagate.errors import InputError, MissingExtraError
-from curagate.hf import loading
+from curagate.hf import load_causal_lm, loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
 from curagate.io.atomic import private_dir, remove_dead, write_text_atomic
 from curagate.progress import Bar
@@ -832,7 +832,7 @@ class LoadedModels:
             return self._hf[ref.identity]
         try:
             import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoTokenizer
         except ImportError as e:
             raise MissingExtraError("train", e.name or "transformers") from None
         assert ref.model_dir is not None
@@ -842,8 +842,9 @@ class LoadedModels:
         device = self.resolved_device()
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         # Errors on the files are named with the folder the user gave, not the private copy.
-        with loading(ref.model_dir):
-            model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+        # Refused when transformers does not load the model the files hold (a weight it
+        # initializes at random on each load, an output layer config.json says is not).
+        model: Any = load_causal_lm(str(model_dir), named=ref.model_dir, dtype=dtype)
         tok_dir, tok_named = model_dir, ref.model_dir
         if adapter_dir is not None:
             try:

@@ -294,7 +294,6 @@ def _no_library_bars() -> None:
 
 def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
     import torch
-    from transformers import AutoModelForCausalLM
 
     if not progress_enabled():
         _no_library_bars()
@@ -314,19 +313,40 @@ def _load_model(cfg: TrainConfig, base: Path, device: str) -> Any:
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
         kwargs["dtype"] = torch.bfloat16
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        model = _from_pretrained(base, kwargs)
         return prepare(model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
     kwargs["dtype"] = torch.float32 if device == "cpu" else torch.bfloat16
+    model = _from_pretrained(base, kwargs)
+    _check_target_modules(cfg, model, base)
+    return model
+
+
+def _from_pretrained(base: Path, kwargs: dict[str, Any]) -> Any:
+    """The base model, loaded; ConfigError (exit 2) when transformers cannot load it or
+    does not load the model its files hold (a weight it initializes at random, another one
+    each load, or an output layer config.json says is not: found by attack, a base whose
+    config.json says tie_word_embeddings: false and whose weights hold no lm_head.weight
+    trained on a random output layer no export or gate could load again)."""
+    from transformers import AutoModelForCausalLM
+
+    from curagate.hf import config_problem, loaded_weights_problem
+
     try:
-        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        pair: Any = AutoModelForCausalLM.from_pretrained(base, output_loading_info=True, **kwargs)
     except Exception as e:
         # Whatever the folder's files make transformers raise (a truncated safetensors
         # file, a config that disagrees with the weights, a quantization_config asking
         # for a library that is not installed): the input's fault, named, not a crash.
+        problem = config_problem(e, base)
         raise ConfigError(
-            f"base_model: cannot load a causal LM from {base} ({type(e).__name__}: {e})"
+            f"base_model: {problem}"
+            if problem is not None
+            else f"base_model: cannot load a causal LM from {base} ({type(e).__name__}: {e})"
         ) from None
-    _check_target_modules(cfg, model, base)
+    model, info = pair
+    problem = loaded_weights_problem(model, info, base)
+    if problem is not None:
+        raise ConfigError(f"base_model: {problem}")
     return model
 
 
@@ -398,11 +418,16 @@ def _check_target_modules(cfg: TrainConfig, model: Any, base: Path) -> None:
 def _load_tokenizer(base: Path) -> Any:
     from transformers import AutoTokenizer
 
+    from curagate.hf import config_problem
+
     try:
         tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
     except Exception as e:  # e.g. a tokenizer_config.json that is a list
+        problem = config_problem(e, base)
         raise ConfigError(
-            f"base_model: cannot load the tokenizer from {base} ({type(e).__name__}: {e})"
+            f"base_model: {problem}"
+            if problem is not None
+            else f"base_model: cannot load the tokenizer from {base} ({type(e).__name__}: {e})"
         ) from None
     if not getattr(tok, "is_fast", False):
         raise ConfigError(
