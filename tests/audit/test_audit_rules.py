@@ -1606,3 +1606,69 @@ def test_the_values_around_documentation_ones_are_still_found() -> None:
         ("PII004", "192.0.3.1"),
         ("PII004", "2001:db9::1"),
     ]
+
+
+# 192.168.1.20 in full-width digits apart by ideographic full stops
+WIDE_STOPPED_IP = "\u3002".join(wide(g) for g in ("192", "168", "1", "20"))
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        # Found by the re-attack on 647b447: a full-width "+" phone written compactly then
+        # kana or hanzi (a particle, not a unit) was dropped as an amount.
+        ("電話番号は" + wide("+819012345678") + "です\u3002", [wide("+819012345678")]),
+        ("电话" + wide("+8613812345678") + "谢谢", [wide("+8613812345678")]),
+        ("お問い合わせ\uff1a" + wide("+81312345678") + "まで", [wide("+81312345678")]),
+        ("電話\uff0b819012345678です", ["\uff0b819012345678"]),
+        # a full-width (area code) with no separator after it, where a phone word says so
+        ("電話" + wide("(555)123-4567"), [wide("(555)123-4567")]),
+        (
+            "Call " + wide("(555)123") + "-" + wide("4567") + " now",
+            [wide("(555)123") + "-" + wide("4567")],
+        ),
+        # ideographic full stops in full-width text: its address words and port read as ASCII
+        (wide("IP:") + WIDE_STOPPED_IP, [WIDE_STOPPED_IP]),
+        (wide("IP") + "は" + WIDE_STOPPED_IP + "です", [WIDE_STOPPED_IP]),
+        (wide("host") + "\u3000" + WIDE_STOPPED_IP, [WIDE_STOPPED_IP]),
+        ("192\u3002168\u30021\u300220\uff1a8080", ["192\u3002168\u30021\u300220"]),
+        (WIDE_STOPPED_IP + wide(":8080"), [WIDE_STOPPED_IP]),
+        # a sentence's full stop then a number starting the next sentence
+        ("服务器地址是10.0.0.1\u30022号服务器的地址是10.0.0.2\u3002", ["10.0.0.1", "10.0.0.2"]),
+        ("サーバーは10.0.0.5\u30023台目は10.0.0.6です\u3002", ["10.0.0.5", "10.0.0.6"]),
+        ("The server is 192.168.1.20.", ["192.168.1.20"]),
+        ("The server is 192.168.1.20. Then", ["192.168.1.20"]),
+        ("连接到192\u3002168\u30021\u300220\u3002", ["192\u3002168\u30021\u300220"]),
+    ],
+)
+def test_full_width_phones_and_addresses_in_cjk_sentences_are_found(
+    text: str, values: list[str]
+) -> None:
+    assert [text[h.start : h.end] for h in pii.scan(text)] == values
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # dotted versions and file names: a dot before, or an extension after, the numbers
+        "Ver.1.0.2.3 released",
+        "バージョンVer.2.1.0.5です",
+        "No.1.2.3.4",
+        "Newtonsoft.Json.13.0.1.0.nupkg",
+        "app-2.0.1.3.apk",
+        "release.1.2.3.4.tar.gz",
+        "Microsoft.AspNetCore.App.6.0.1.5.zip",
+        "ip 1\u30022\u30023\u30024\u30025",
+        # counts of visits and connections are no address context
+        "アクセス数は10\u300220\u300230\u300240\u3002",
+        "访问量增长了1\u30022\u30023\u30024倍",
+        "连接数\uff1a12\u300234\u300256\u300278",
+        # a compact full-width "+" number then a unit is an amount; a parenthesis in prose
+        "差額" + wide("+123456") + "円",
+        "前年比" + wide("+123456789") + "円",
+        "増減" + wide("+123456789") + "人",
+        "問題番号" + wide("(201)300-2024"),
+    ],
+)
+def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: str) -> None:
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == []

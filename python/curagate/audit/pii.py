@@ -49,7 +49,6 @@ _SPACELESS = (
     r"\u4e00-\u9fff\ua000-\ua4cf\uac00-\ud7af\uf900-\ufaff\uff66-\uff9d]"
 )
 _SPACED = rf"(?!{_SPACELESS})"
-_SPACELESS_CHAR = re.compile(_SPACELESS)
 # Combining marks, which \w does not take (an accent typed after its letter, `e\u0301`; the
 # vowel signs of Devanagari and the other Indic scripts: `राजेश@` was missed).
 _MARKS = (
@@ -103,10 +102,6 @@ _AT_MARKS = ("@", "%40", "&#", "\uff20", "\ufe6b", "&commat;")  # what each spel
 # Keep in step with `DOTS` in rust/curagate-core/src/text/pii.rs.
 DOTS = ".\u2024\ufe52\uff0e\u3002\uff61\ufe12\u2e3c"
 _AS_DOT = {ord(c): "." for c in DOTS}
-# The ideographic full stops (U+3002, halfwidth U+FF61, vertical U+FE12) end CJK sentences
-# and separate enumerations (`第1\u30022\u30023\u30024章`, `答案\uff1a12\u300234\u300256\u300278`): between
-# an IPv4 address's groups only where the text says it is an address (see _ip_context).
-_STOPS = "\u3002\uff61\ufe12"
 # An address's characters also as numeric HTML character references (a page's or a
 # mailer's escaping: `jane&#95;doe&#64;gmail&#46;com`, `jane@my&#45;corp&#46;com`,
 # `&#106;&#97;&#110;&#101;&#64;...`); its dots also as `&period;`. (One pattern for each
@@ -165,25 +160,35 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
 # Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
-# the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot beside the address
-# refuses it only when a digit follows it (`1.2.3.4.5`, a version): one ending the sentence
-# (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address.
+# the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot (not an ideographic full
+# stop) right before the address refuses it (`Ver.1.0.2.3`, `No.1.2.3.4`,
+# `Newtonsoft.Json.13.0.1.0.nupkg`), as does one after it with a digit or a letter beyond
+# (`1.2.3.4.5`, a version; `app-2.0.1.3.apk`, a file's extension). One ending the sentence
+# (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address, and an ideographic
+# full stop after it refuses it only when another dotted group follows (`1\u30022\u30023\u30024\u30025`,
+# not `10.0.0.1\u30022号服务器`: a sentence starting with a number).
+_STOPS = "\u3002\uff61\ufe12"
+_POINTS = "".join(c for c in DOTS if c not in _STOPS)  # the dots that are no full stops
 _IPV4 = re.compile(
-    rf"(?<![A-Za-z_\d])(?<!\d[{DOTS}])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}"
-    rf"(?![A-Za-z_\d])(?![{DOTS}]\d)"
+    rf"(?<![A-Za-z_\d{_POINTS}])(?<!\d[{_STOPS}])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}"
+    rf"(?![A-Za-z_\d])(?![{_POINTS}][A-Za-z_\d])(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
 # What says that numbers apart by ideographic full stops are an address: a word for one
 # (IP, host, server, address, ...; 地址, 服务器, アドレス, サーバ, 주소, ...) among the
-# characters just before, a URL's `//` or a user's `@` right before, a port after.
+# characters just before (read NFKC: `\uff29\uff30\uff1a`), a URL's `//` or a user's `@` right before,
+# a port after (its colon full-width too). "Connect" is one but for a count of
+# connections (`连接数\uff1a12\u300234\u300256\u300278`); "access" and "visit" (`アクセス数`,
+# `访问量`) are counts of visits.
 _IP_WORDS = re.compile(
     r"(?<![A-Za-z])(?:ip(?:v4)?|host(?:name)?|server|addr(?:ess)?|ping|dns|gateway|router"
     r"|proxy|url)(?:e?s)?(?![A-Za-z])"
-    r"|地址|网址|網址|位址|主机|主機|服务器|伺服器|服務器|网关|閘道|连接|連接|連線|访问|訪問"
-    r"|アドレス|サーバ|ホスト|ゲートウェイ|接続|アクセス|주소|서버|호스트",
+    r"|地址|网址|網址|位址|主机|主機|服务器|伺服器|服務器|网关|閘道"
+    r"|(?:连接|連接|連線|接続)(?![数數量率次])"
+    r"|アドレス|サーバ|ホスト|ゲートウェイ|주소|서버|호스트",
     re.IGNORECASE,
 )
 _IP_WINDOW = 12  # characters before the address where such a word counts
-_PORT = re.compile(r":\d{1,5}(?!\d)")
+_PORT = re.compile(r"[:\uff1a]\d{1,5}(?!\d)")
 
 
 def _ip_context(text: str, start: int, end: int) -> bool:
@@ -191,7 +196,7 @@ def _ip_context(text: str, start: int, end: int) -> bool:
     return (
         text.endswith(("//", "@"), 0, start)
         or _PORT.match(text, end) is not None
-        or _IP_WORDS.search(text, max(0, start - _IP_WINDOW), start) is not None
+        or _words_before(_IP_WORDS, text, start, _IP_WINDOW)
     )
 
 
@@ -490,20 +495,51 @@ def _placeholder_email(text: str, at: int, end: int) -> bool:
     )
 
 
+# What a full-width "\uff0b" number run into it counts (a unit: `\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`, `\uff0b\uff12\uff10\uff12\uff14\uff10\uff10人`);
+# kana or hanzi of a sentence (`電話番号は\uff0b\uff18\uff11\uff19\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18です`) are none.
+_UNIT = re.compile(
+    r"[円元圆块塊人個个件千百万萬億亿兆倍%\uff05点點分名台回次年月日歳岁株枚本票位度秒]"
+    r"|ドル|ユーロ|ポイント|ウォン|美元|欧元|歐元|英镑|英鎊|日元|韩元|韓元"
+)
+# A word for a phone in the characters before a full-width "\uff08": `電話\uff08\uff15\uff15\uff15\uff09\uff11\uff12\uff13\uff0d\uff14\uff15\uff16\uff17`
+# (read NFKC: full-width letters as ASCII ones).
+_PHONE_WORDS = re.compile(
+    r"(?<![A-Za-z])(?:tel|phone|call|fax|cell|mobile)"
+    r"|電話|电话|手机|手機|携帯|傳真|传真|連絡|联系|聯繫|联络|聯絡|致电|致電|拨打|撥打|呼叫"
+    r"|ファックス|ファクス|전화|연락처|휴대폰",
+    re.IGNORECASE,
+)
+_PHONE_WINDOW = 12  # characters before the number where such a word counts
+
+
+def _words_before(words: re.Pattern[str], text: str, start: int, window: int) -> bool:
+    """Whether one of ``words`` is among the ``window`` characters before ``start``, the
+    text read NFKC (full-width letters, digits and colons as ASCII ones: `\uff29\uff30\uff1a`)."""
+    a = max(0, start - window)
+    before = unicodedata.normalize("NFKC", text[a - 1 : a]) if a else ""
+    return (
+        words.search(before + unicodedata.normalize("NFKC", text[a:start]), len(before)) is not None
+    )
+
+
 def _cjk_number(text: str, m: re.Match[str]) -> bool:
     """Whether a phone match that starts with a full-width "\uff0b" or "\uff08" reads as CJK
     prose, where they are a plus sign and a parenthesis: a "\uff0b" then fewer than 9 digits
     (no phone has so few with its country code; an amount, a score: `差額\uff0b\uff11\uff12\uff13\uff14\uff15\uff16円`,
-    `得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`), or digits run together into a CJK character (a unit:
-    `\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`); a "\uff08" and three digits with no space or dash after the "\uff09"
-    (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
+    `得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`), or digits run together into a unit (`\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`,
+    see _UNIT); a "\uff08" and three digits with no space or dash after the "\uff09" and no
+    word for a phone before (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
     first, value = text[m.start()], m.group()
     if first == "\uff0b":
         compact = value[1:].isdecimal()
         return sum(c.isdecimal() for c in value) < 9 or (
-            compact and _SPACELESS_CHAR.match(text, m.end()) is not None
+            compact and _UNIT.match(text, m.end()) is not None
         )
-    return first == "\uff08" and value[5] not in " -."
+    return (
+        first == "\uff08"
+        and value[5] not in " -."
+        and not _words_before(_PHONE_WORDS, text, m.start(), _PHONE_WINDOW)
+    )
 
 
 def _example_iban(iban: str) -> bool:
