@@ -1672,3 +1672,35 @@ def test_full_width_phones_and_addresses_in_cjk_sentences_are_found(
 )
 def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: str) -> None:
     assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Found by the re-attack: references to letters beyond ASCII and named references
+        # (`j&#228;ne@gmx.de` left `j&#228;` unredacted; `jane@m&#252;ller.de` was missed)
+        ("mail j&#228;ne@gmx.de now", "j&#228;ne@gmx.de"),
+        ("mail jane@m&#252;ller.de now", "jane@m&#252;ller.de"),
+        ("mail jane@m&#xFC;ller.de now", "jane@m&#xFC;ller.de"),
+        ("mail jane&lowbar;doe@gmail.com now", "jane&lowbar;doe@gmail.com"),
+        ("mail jane&plus;x@gmail.com now", "jane&plus;x@gmail.com"),
+        ("mail jane@m&uuml;ller.de now", "jane@m&uuml;ller.de"),
+        ("mail jane&commat;gmail&period;com now", "jane&commat;gmail&period;com"),
+        ("a=1&amp;email=jane@gmail.com&amp;b=2", "jane@gmail.com"),
+    ],
+)
+def test_addresses_written_with_any_character_reference_are_found_whole(
+    text: str, value: str
+) -> None:
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", value)]
+
+
+def test_runs_of_character_references_stay_fast() -> None:
+    # Found by the re-attack: the reference-aware e-mail pattern ran on any text with a
+    # "&#" (`"&#106;" * 20000`: 0.64 s, ten times the scan before it).
+    import time
+
+    for text in ("&#106;" * 20000, "&#106;" * 20000 + " jane@gmail.com", "&#x4e2d;" * 20000):
+        t0 = time.perf_counter()
+        pii.scan(text)
+        assert time.perf_counter() - t0 < 0.25, text[-20:]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import bisect
 import functools
 import html
+import html.entities
 import ipaddress
+import itertools
 import math
 import re
 import unicodedata
@@ -59,42 +61,16 @@ _LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
 _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
 
 
-def _char_refs(chars: str) -> str:
-    """A numeric HTML character reference to one of ``chars``, decimal or hexadecimal
-    (its letters in either case), with leading zeros, its ";" optional as HTML reads it
-    (`&#46com` is ".com"; `&#461` is no "." then "1"). Codes that differ in their last digit
-    only are one alternative (`4[5-9]`): a long alternation made the scan three times slower
-    on runs of references."""
-
-    def numbers(codes: set[str]) -> str:
-        def either(d: str) -> str:
-            return d + d.upper() if d.isalpha() else d
-
-        tails: dict[str, list[str]] = {}
-        for code in sorted(codes):
-            tails.setdefault(code[:-1], []).append(code[-1])
-        return "|".join(
-            "".join(f"[{either(d)}]" if d.isalpha() else d for d in head)
-            + "["
-            + "".join(either(d) for d in last)
-            + "]"
-            for head, last in sorted(tails.items(), key=lambda kv: (-len(kv[0]), kv[0]))
-        )
-
-    dec = numbers({str(ord(c)) for c in chars})
-    hexa = numbers({f"{ord(c):x}" for c in chars})
-    return rf"&#(?:0*(?:{dec})(?:;|(?![0-9]))|[xX]0*(?:{hexa})(?:;|(?![0-9A-Fa-f])))"
-
-
-_ASCII_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # The "@" URL-encoded too (`?email=jane.doe%40gmail.com`: links kept the address whole),
-# full-width (U+FF20, with full-width dots U+FF0E too) and as an HTML character
-# reference (`jane.doe&#64;gmail.com`, `&#x40;`, `&#64` without its ";"): those went into
-# sample.jsonl as written. Keep in step with the e-mail family of
-# rust/curagate-core/src/text/pii.rs.
-_AT = rf"(?:@|%40|\uff20|\ufe6b|{_char_refs('@')}|&commat;)"
+# full-width (U+FF20, with full-width dots U+FF0E too) and small (U+FE6B); as an HTML
+# character reference it is read as HTML reads it (see _Unescaped).
+_AT = r"(?:@|%40|\uff20|\ufe6b)"
 _AT_SIGN = re.compile(_AT)
-_AT_MARKS = ("@", "%40", "&#", "\uff20", "\ufe6b", "&commat;")  # what each spelling holds
+# What a text holds where an address may be: an at-sign in any spelling, a character
+# reference to one too (`jane.doe&#64;gmail.com`, `&#x40;`, `&#64` without its ";",
+# `&commat;`). The pattern of the e-mail family of rust/curagate-core/src/text/pii.rs: keep
+# the two the same.
+_AT_ANY = re.compile(r"@|%40|\uff20|\ufe6b|&#0*64|&#[xX]0*40|&commat;")
 # The dot and its look-alikes: one dot leader, small full stop, full-width, ideographic and
 # halfwidth ideographic full stops, the vertical form of the ideographic one and the
 # stenographic full stop (`jane@gmail\u3002com`, `192\u3002168\u30021\u30022`: a reader, a
@@ -102,20 +78,61 @@ _AT_MARKS = ("@", "%40", "&#", "\uff20", "\ufe6b", "&commat;")  # what each spel
 # Keep in step with `DOTS` in rust/curagate-core/src/text/pii.rs.
 DOTS = ".\u2024\ufe52\uff0e\u3002\uff61\ufe12\u2e3c"
 _AS_DOT = {ord(c): "." for c in DOTS}
-# An address's characters also as numeric HTML character references (a page's or a
-# mailer's escaping: `jane&#95;doe&#64;gmail&#46;com`, `jane@my&#45;corp&#46;com`,
-# `&#106;&#97;&#110;&#101;&#64;...`); its dots also as `&period;`. (One pattern for each
-# part's references: two ways to read one reference would backtrack on a run of them.)
-_HTML_DOT = rf"{_char_refs(DOTS)}|&period;"
-_DOT = re.compile(rf"[{DOTS}]|{_HTML_DOT}")
-_LOCAL_REF = _char_refs(_ASCII_ALNUM + DOTS + "_%+-\u00ad\u200b\u200c\u200d\u2060") + "|&period;"
-_LABEL_REF = _char_refs(_ASCII_ALNUM + "_-")
-_LETTER_REF = _char_refs(_ASCII_ALNUM[:52])
 _EMAIL = re.compile(
-    rf"(?<!{_LOCAL})(?:{_LOCAL}|{_LOCAL_REF}){{1,64}}{_AT}"
-    rf"(?:(?:{_SPACED}[\w{_MARKS}-]|{_LABEL_REF}){{1,63}}(?:{_DOT.pattern}))+"
-    rf"(?:{_LETTER}|{_LETTER_REF}){{2,24}}(?!{_SPACED}[\w{_MARKS}])"
+    rf"(?<!{_LOCAL}){_LOCAL}{{1,64}}{_AT}"
+    rf"(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}[{DOTS}])+"
+    rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
+# An HTML character reference: numeric, decimal or hexadecimal, its ";" optional as HTML
+# reads it (`&#46com` is ".com"; `&#461` is no "." then "1"), or named with its ";".
+_CHAR_REF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded(ref: str) -> str:
+    """What HTML reads a character reference as ("" for none)."""
+    return html.entities.html5.get(ref[1:], "") if ref[1] != "#" else html.unescape(ref)
+
+
+class _Unescaped:
+    """A text with its HTML character references read as HTML reads them, and the way back
+    to the text's own spans: a page's or a mailer's escaping writes any character of an
+    address as one (`jane&#95;doe&#64;gmail&#46;com`, `j&#228;ne@m&uuml;ller.de`,
+    `&#106;&#97;&#110;&#101;&#64;...`, `jane&commat;gmail&period;com`). Decoding once keeps
+    the e-mail pattern plain: one with every reference it may meet backtracked on runs of
+    them (`"&#106;" * 20000` took ten times the scan before it)."""
+
+    def __init__(self, text: str) -> None:
+        # each reference HTML reads (not `&nosuch;`, `&#1;`): its span in the text, its
+        # characters
+        refs = [
+            (m.start(), m.end(), c) for m in _CHAR_REF.finditer(text) if (c := _decoded(m.group()))
+        ]
+        self.orig = [(a, b) for a, b, _ in refs]
+        # where each starts and ends here: what the references before it shortened the text
+        cut = itertools.accumulate((b - a - len(c) for a, b, c in refs), initial=0)
+        self.starts = [a - k for (a, _, _), k in zip(refs, cut, strict=False)]
+        self.ends = [s + len(c) for s, (_, _, c) in zip(self.starts, refs, strict=True)]
+        ends = [0] + [b for _, b, _ in refs]
+        self.text = "".join(
+            [piece for (a, _, c), e in zip(refs, ends, strict=False) for piece in (text[e:a], c)]
+            + [text[ends[-1] :]]
+        )
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The text's span of ``self.text[start:end]`` (not empty): a reference is whole in
+        it where it holds what the reference decodes to."""
+        return self._place(start)[0], self._place(end - 1)[1]
+
+    def _place(self, i: int) -> tuple[int, int]:
+        """The text's span of decoded character ``i``: its reference's, or its own."""
+        k = bisect.bisect_right(self.starts, i) - 1
+        if k >= 0 and i < self.ends[k]:
+            return self.orig[k]
+        p = i if k < 0 else i - self.ends[k] + self.orig[k][1]
+        return p, p + 1
+
+
 # `git@github.com:org/repo.git`, `git@myhost:repo.git`, `ssh://git@github.com/org/repo`: a
 # git remote over SSH (the user `git` at a host, then ":" or "/" and a path), no address.
 # Found by the re-attacks: any user then ":" and "/" was one, and
@@ -652,22 +669,24 @@ def scan(
         for m in pat.finditer(text):
             if not taken.overlaps(m.start(), m.end()):
                 add("SEC001", m, kind)
-    if families & EMAIL and any(at in text for at in _AT_MARKS):
-        for m in _EMAIL.finditer(text):
+    if families & EMAIL and _AT_ANY.search(text) is not None:
+        plain = _Unescaped(text) if "&" in text else None
+        read = plain.text if plain else text
+        for m in _EMAIL.finditer(read):
+            span = plain.span(*m.span()) if plain else m.span()
             # One that runs past a secret is an address of its own (redact() covers both);
             # one inside a secret is the secret's (a key block's `Comment: bob@...`).
-            if taken.covers(m.start(), m.end()):
+            if taken.covers(*span):
                 continue
-            # (the domain part holds no at-sign nor "%" or "&": the last one ends the local
-            # part)
-            at = [a.start() for a in _AT_SIGN.finditer(text, m.start(), m.end())][-1]
+            # (the domain part holds no at-sign nor "%": the last one ends the local part)
+            at = [a.start() for a in _AT_SIGN.finditer(read, m.start(), m.end())][-1]
             if (
-                _SCALED_ASSET.fullmatch(text, at, m.end())
-                or (text[m.start() : at].lower() == "git" and _GIT_PATH.match(text, m.end()))
-                or _placeholder_email(text, at, m.end())
+                _SCALED_ASSET.fullmatch(read, at, m.end())
+                or (read[m.start() : at].lower() == "git" and _GIT_PATH.match(read, m.end()))
+                or _placeholder_email(read, at, m.end())
             ):
                 continue
-            add("PII001", m, "email")
+            add("PII001", _Span(*span), "email")
     # (only the IBAN, card and phone patterns read the dashes as "-" and full-width forms as
     # ASCII: in an address or a key a dash is no hyphen)
     grouped = numeric = text
