@@ -22,7 +22,16 @@ from curagate.errors import CuragateError, InputError
 
 # What the loaders raise on bad files; safetensors' SafetensorError (a plain Exception
 # subclass) is matched by name, so this module imports none of them.
-_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError)
+# ArithmeticError: transformers dividing by a size of 0 in config.json (num_attention_heads).
+_LOAD_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    RuntimeError,
+    TypeError,
+    AttributeError,
+    ArithmeticError,
+)
 _LOAD_ERROR_NAMES = frozenset({"SafetensorError", "HeaderTooLarge"})
 
 

@@ -1174,6 +1174,21 @@ def test_export_refuses_a_tie_word_embeddings_transformers_cannot_read(
         assert not out.exists()
 
 
+def test_export_refuses_a_config_whose_sizes_transformers_cannot_build(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: num_attention_heads 0 in config.json made transformers' config check
+    # divide by zero (ZeroDivisionError): export and the gate crashed (exit 3).
+    run = copy_run(tiny_run, tmp_path)
+    base = tmp_path / "base"
+    _set_config(base, num_attention_heads=0)
+    _rerecord_base(run, base)
+    out = tmp_path / "out"
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError" in err and "Traceback" not in err and not out.exists()
+
+
 def test_the_gguf_file_checks_read_only_the_weight_files_transformers_loads(
     gguf_bundle: Path, tmp_path: Path
 ) -> None:
