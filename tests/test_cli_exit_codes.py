@@ -49,6 +49,25 @@ def test_a_bug_exits_3_also_when_no_crash_log_can_be_written(
     assert "no crash log could be written" in err and "KeyError: 'missing'" in err
 
 
+def test_a_panic_in_the_rust_core_exits_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a panic in the leakage index (pyo3's PanicException derives from
+    # BaseException, not Exception) escaped the handler: a traceback and exit 1, which CI
+    # reads as "leak found".
+    from curagate import _core
+
+    def panics(args: object) -> int:
+        _core._panic_for_tests()
+        return 0
+
+    monkeypatch.setattr(verify, "run", panics)
+    assert main(["verify", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "internal error (PanicException" in err and "Traceback" not in err
+    Path(err.rsplit("traceback in ", 1)[1].strip()).unlink()
+
+
 def test_an_error_the_rust_core_raises_on_bad_parameters_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

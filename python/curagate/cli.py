@@ -291,6 +291,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     except Exception as e:  # KeyboardInterrupt is not one: main() reports it
         return _unexpected(args.command, e)
+    except BaseException as e:
+        # A panic in the Rust core: pyo3's PanicException derives from BaseException, so
+        # it passed the line above (a traceback and Python's exit 1, read as a verdict).
+        if type(e).__name__ != "PanicException":
+            raise
+        return _unexpected(args.command, e)
 
 
 _PATH_ERRORS = frozenset(
@@ -391,7 +397,7 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def _unexpected(command: str, error: Exception) -> int:
+def _unexpected(command: str, error: BaseException) -> int:
     """An exception no curagate code raised on purpose: a bug.
 
     Exit 3, the traceback in a file, never exit 1 ("check failed"), which CI

@@ -42,6 +42,13 @@ where
     .map_err(errors::to_py)
 }
 
+/// Panics on purpose: how the tests show that a panic in the core (pyo3's
+/// `PanicException`, a `BaseException`) is an internal error, exit 3.
+#[pyfunction]
+fn _panic_for_tests() {
+    panic!("a panic on purpose (curagate's tests)");
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
@@ -54,5 +61,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     jsonl::register(m)?;
     // curagate audit's per-row passes.
     audit::register(m)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     Ok(())
 }
