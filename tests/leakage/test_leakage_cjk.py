@@ -180,3 +180,17 @@ def test_check_passes_clean_korean_rows(tmp_path: Path, capsys: pytest.CaptureFi
     data = write(tmp_path / "train.jsonl", [{"text": t} for t in KO_CLEAN])
     rc = main(["check", str(data), "--golden", str(tmp_path / "golden_sets")])
     assert rc == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["大\u1161", "か\u1161\u11a8 and more", "a \ufdfa b\nc"])
+def test_a_piece_of_two_words_in_one_span_does_not_crash_the_index(
+    tmp_path: Path, text: str
+) -> None:
+    """Found by attack: a Han character then a conjoining vowel (U+1161) normalized to two
+    words with one span, and building the index panicked slicing the text between them."""
+    ref = tmp_path / "golden.jsonl"
+    ref.write_text(json.dumps({"id": "0", "prompt": text, "reference": "x"}) + "\n")
+    train = tmp_path / "train.jsonl"
+    train.write_text(json.dumps({"prompt": text, "completion": "x"}) + "\n")
+    result = detect(ref, train)
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]

@@ -364,10 +364,15 @@ fn latin_lookalike(c: char) -> Option<char> {
 }
 
 /// Push the words of one normalized piece; NFKC can turn one word into
-/// several (e.g. U+FDFA). `glued`: the piece continues the previous token's
-/// word in the text (no separating space).
+/// several (e.g. U+FDFA), and a piece can hold two words (a Han character and a
+/// conjoining vowel after it). The first has the piece's span, the others an
+/// empty one at its end: spans stay in order, never overlapping (the scan slices
+/// the text between a word and the next; found by attack, `大\u{1161}` panicked).
+/// `glued`: the piece continues the previous token's word in the text (no
+/// separating space).
 fn push_normalized(out: &mut Tokens, normalized: &str, start: usize, end: usize, glued: bool) {
     for (k, (s, e)) in word_spans(normalized).into_iter().enumerate() {
+        let start = if k == 0 { start } else { end };
         if k == 0 && glued {
             let from = out.normalized.len();
             out.normalized
@@ -588,6 +593,58 @@ mod tests {
         assert_eq!(units, [1, 1, WORD_UNITS, WORD_UNITS, WORD_UNITS]);
         let t = tok(nfd);
         assert_eq!(token_units(nfd, t.spans[0]), 1);
+    }
+
+    /// Spans in order, none overlapping the one before: the scan slices the text
+    /// between a word and the next (line starts, sentence marks).
+    fn assert_monotone(text: &str) {
+        let t = tok(text);
+        let mut at = 0u32;
+        for &(s, e) in &t.spans {
+            assert!(at <= s && s <= e, "{text:?}: {:?}", t.spans);
+            assert!(text.is_char_boundary(s as usize) && text.is_char_boundary(e as usize));
+            at = e;
+        }
+    }
+
+    #[test]
+    fn a_piece_that_normalizes_to_several_words_keeps_its_spans_in_order() {
+        // Found by attack: a Han character then a conjoining vowel (U+1161) was one
+        // piece that normalized to two words with one span, and the reference index
+        // panicked slicing the text between them ("slice index starts at 6 but ends at 0").
+        for text in [
+            "大\u{1161}",
+            "か\u{1161}\u{11A8} x",
+            "a \u{FDFA} b",
+            "\u{1161}大",
+        ] {
+            assert_monotone(text);
+        }
+        let t = tok("大\u{1161}");
+        assert_eq!(t.spans, [(0, 6), (6, 6)]);
+    }
+
+    #[test]
+    fn spans_are_monotone_over_random_mixed_scripts() {
+        // Han, kana, Hangul syllables, leading/vowel/final jamo (both blocks),
+        // combining marks, compatibility characters, Latin, spaces and newlines.
+        let alphabet: Vec<char> = "大學東かカ서울한\u{1100}\u{1112}\u{115F}\u{1160}\u{1161}\u{1175}\u{11A8}\u{11AB}\u{11FF}\u{A960}\u{D7B0}\u{D7FB}\u{301}\u{308}\u{FDFA}\u{3131}\u{FFA1}ａab1 \n?."
+            .chars()
+            .collect();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 12) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            assert_monotone(&text);
+        }
     }
 
     #[test]
