@@ -346,10 +346,11 @@ def test_a_passage_every_item_of_a_small_set_shares_is_their_evidence(tmp_path: 
     # of their file's) made the passage template again, each item found by its own run;
     # but each question has under 8 words of its own, too few to find its item without the
     # passage, and so did near copies (two items that differ in one word: found by attack,
-    # their copies matched nothing). Text that only the share makes a template is the
-    # evidence of such items: the passage with another text is a leak of all three
-    # (fail-closed, as before the share), and a copy of an item is found as it too. A set
-    # of 12 such items has the passage as its template (more than 10 items).
+    # their copies matched nothing). Text that only the share makes a template was then the
+    # evidence of such items, and the passage with another text a leak of all three; but
+    # so a few-shot block before short questions flagged every clean row written with it
+    # (found by attack). Near copies come in pairs: text three items or more share is the
+    # set's format, and each item's own run (its question to its line's end) finds a copy.
     passage = (
         "Read the passage: The Treaty of Westphalia was signed in 1648 in the cities of "
         "Osnabruck and Munster, ending the Thirty Years War across the Holy Roman Empire."
@@ -369,7 +370,8 @@ def test_a_passage_every_item_of_a_small_set_shares_is_their_evidence(tmp_path: 
     corpus.write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
     result = detect(golden, corpus, methods=("exact", "ngram"))
     assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == {
-        (row, item) for row in (0, 2, 3) for item in range(3)
+        (2, 1),
+        (3, 2),
     }
     # The copied item word for word, by every method.
     exact = [

@@ -210,3 +210,87 @@ def test_a_relabelled_question_whose_first_words_are_the_sets_is_found(tmp_path:
     result = detect(golden, corpus, methods=("exact", "ngram"))
     found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
     assert found == {(0, 0), (1, 1)}
+
+
+def test_a_short_review_going_on_in_a_longer_one_is_no_copy(tmp_path: Path) -> None:
+    # Found by attack: a sentence mark ended the own run of a 2-word review ("Love it!"),
+    # so a clean row whose longer review opened with those words was a leak. A mark ends
+    # the item's words only where the rest of the record's line is a short answer.
+    head = (
+        "Classify the sentiment of the following product review as positive or negative. "
+        "Reply with a single word."
+    )
+    reviews = [
+        "Love it!",
+        "Works great.",
+        "Total waste of money.",
+        "Broke after one day.",
+        "Would buy again!",
+        "Not worth it.",
+        "Five stars.",
+        "Terrible quality.",
+        "Highly recommend!",
+        "Do not buy.",
+        "Exceeded expectations.",
+        "Meh.",
+    ]
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(
+        "".join(
+            json.dumps({"prompt": f"{head}\nReview: {r}\nSentiment:", "reference": "x"}) + "\n"
+            for r in reviews
+        )
+    )
+    corpus = tmp_path / "train.jsonl"
+    longer = [
+        "Love it! The battery lasts a whole week and the screen is bright even outdoors.",
+        "Works great. I use it every morning for my coffee and it has never jammed once.",
+        "Five stars. My daughter plays with this puzzle every single evening after school.",
+        "Do not buy. It smells like burnt plastic whenever it is switched on.",
+    ]
+    rows = [{"prompt": f"{head}\nReview: {r}\nSentiment:", "completion": "x"} for r in longer]
+    rows.append({"prompt": f"{head}\nReview: Not worth it.\nSentiment:", "completion": "x"})
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == {(4, 5)}
+
+
+@pytest.mark.parametrize(
+    ("item_label", "copy_label"),
+    [("Translate to French:", "Translate to German:"), ("Give the antonym:", "Give a synonym:")],
+)
+def test_a_label_that_states_the_task_is_no_label_to_swap(
+    tmp_path: Path, item_label: str, copy_label: str
+) -> None:
+    # Found by attack: any 3 words ending with ':' were a label a copy may swap, so the
+    # same sentence under another task ("Translate to German:") was the item. A label is
+    # one word, or a word and a number, ending with ':' (Q:, Context:, Question 5:).
+    head = (
+        "This is an exercise for learners of English at the intermediate level. Keep the "
+        "meaning and the tone of the original exactly."
+    )
+    words = [
+        "happy",
+        "ancient",
+        "I love cats.",
+        "Where is the train station?",
+        "bright",
+        "The soup is cold.",
+        "quickly",
+        "narrow",
+        "We missed the bus.",
+        "generous",
+        "Open the window, please.",
+        "fragile",
+    ]
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(
+        "".join(json.dumps({"prompt": f"{head}\n{item_label} {w}"}) + "\n" for w in words)
+    )
+    corpus = tmp_path / "train.jsonl"
+    rows = [{"prompt": f"{head}\n{copy_label} {w}", "completion": "x"} for w in words[:4]]
+    # Nor is a tag for the task (the item's line is the task and its words).
+    rows.append({"prompt": f"{head}\nQ: {words[5]}", "completion": "x"})
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == set()

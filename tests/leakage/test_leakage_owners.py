@@ -132,15 +132,15 @@ def test_an_instruction_of_every_conversation_item_is_template(tmp_path: Path, i
     assert found == {(0, "geo-0")}
 
 
-def test_an_instruction_of_4_items_that_differ_in_one_word_is_their_evidence(
+def test_an_instruction_of_4_items_that_differ_in_one_word_is_their_template(
     tmp_path: Path,
 ) -> None:
     """Four conversation items, the instruction then "What is the capital of <country>?":
-    each has one word of its own, too few to find it without the instruction, which the
-    share alone makes a template (4 items, 10 or fewer), so it is their evidence, as text
-    two items that differ in one word share is (found by attack: their copies matched
-    nothing; tests/leakage/test_leakage_small_sets.py). A row with the instruction leaks
-    all four (fail-closed); with 11 such items it is template (above)."""
+    each has one word of its own, too few for an n-gram, but the instruction, in all four
+    (three items or more), is the set's format, as with 11 such items (above), not their
+    evidence as the text of two near copies is (tests/leakage/test_leakage_small_sets.py).
+    A row with the instruction leaks none (found by attack: a few-shot block flagged every
+    clean row written with it); a copy of an item is found by its own run."""
     golden, owners = conversation_set(tmp_path, 4)
     train = corpus(
         tmp_path,
@@ -152,7 +152,6 @@ def test_an_instruction_of_4_items_that_differ_in_one_word_is_their_evidence(
     )
     result = detect(golden, train, methods=("exact", "ngram"), reference_item_rows=owners)
     found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
-    assert found == {(row, f"geo-{k}") for row in range(3) for k in range(4)}
-    # The copy of item 0 is found as it by its own words too.
+    assert found == {(0, "geo-0")}
     exact = {leak.item.id for leak in result.leaks for m in leak.matches if "exact" in m.methods}
     assert exact == {"geo-0"}

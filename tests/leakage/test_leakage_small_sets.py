@@ -344,3 +344,32 @@ def test_a_copy_of_a_near_duplicate_item_fails_check_and_is_decontaminated(
 
     result = curate([train], tmp_path / "out", decontaminate__reference=[str(sets)])
     assert result.removed.get("leakage") == 1
+
+
+# Found by attack: text in every item of a small few-shot set (its exemplar block) was the
+# evidence of each item, as near copies' shared text is, since a short question has too
+# few words of its own: 100 clean rows with the block and another question flagged all 10
+# items. Near copies come in pairs; text three items or more share is the set's format,
+# and each item's own question (its own run) still finds a copy of it.
+FEW_SHOT = (
+    "Answer each question with a short fact.\n"
+    "Q: What is the largest planet in our solar system?\nA: Jupiter\n"
+    "Q: Which element has the chemical symbol O?\nA: Oxygen\n"
+    "Q: How many continents are there on Earth?\nA: Seven\n"
+    "Q: Who painted the ceiling of the Sistine Chapel?\nA: Michelangelo\n"
+)
+TITLES = ["Hamlet", "Faust", "Ulysses", "Dracula", "Emma", "Beloved", "Rebecca", "Carrie"]
+
+
+@pytest.mark.parametrize("items", [3, 5, 8])
+def test_a_few_shot_block_of_every_item_flags_no_clean_row(tmp_path: Path, items: int) -> None:
+    prompts = [f"{FEW_SHOT}Q: Who wrote {t}?\nA:" for t in TITLES[:items]]
+    ref = golden(tmp_path / "golden.jsonl", prompts, [f"g{k}" for k in range(items)])
+    rows = [
+        {"prompt": f"{FEW_SHOT}Q: What is {k} plus {k + 3}?\nA:", "completion": str(2 * k + 3)}
+        for k in range(40)
+    ]
+    rows.append({"prompt": prompts[1], "completion": "Goethe"})  # a copy of item g1
+    train = rows_of(tmp_path / "train.jsonl", rows)
+    # (MinHash finds every row a near duplicate of every item: ~95% of each is the block.)
+    assert items_by_row(detect(ref, train, methods=("exact", "ngram"))) == {40: {"g1"}}

@@ -286,9 +286,9 @@ pub struct OwnRun {
     pub end_mark: u32,
     /// A relabelled run: its first [`LeakageConfig::own_run_key`] words are the
     /// template before the item's label (the `label_words` template words that
-    /// open the own words' line, the last ending with `:`, or none), the rest the
-    /// line (its own words and the template between) to its end. A record holds it with any label in
-    /// between (up to [`MAX_LABEL_WORDS`] words, the last ending with `:`) or none.
+    /// open the own words' line, a tag label (see `is_tag_label`), or none), the rest
+    /// the line (its own words and the template between) to its end. A record holds it
+    /// with any tag label in between (up to [`MAX_LABEL_WORDS`] words) or none.
     /// Found by QA: a reading-comprehension item copied with "Q:" for its
     /// "Question:" matched nothing (its own run held the label).
     pub relabel: bool,
@@ -296,7 +296,26 @@ pub struct OwnRun {
 }
 
 /// Words a label may have (`Question 5:`, `Q:`) where a relabelled own run allows one.
-pub const MAX_LABEL_WORDS: usize = 3;
+pub const MAX_LABEL_WORDS: usize = 2;
+
+/// Whether `label` (the text from a label's first word to its end) is a tag: one word
+/// of letters, or one and a number, ending with `:` (`Q:`, `Context:`, `Question 5:`).
+/// Found by attack: words that state the task ("Translate to French:", "Give the
+/// antonym:") were a label a copy may swap, so the same sentence under another task
+/// ("Translate to German:", "Give a synonym:") was the item.
+fn is_tag_label(label: &str) -> bool {
+    let Some(label) = label.trim_end().strip_suffix([':', '\u{ff1a}']) else {
+        return false;
+    };
+    let mut words = label.split_whitespace();
+    let tag = words
+        .next()
+        .is_some_and(|w| w.chars().all(char::is_alphabetic));
+    let number = words
+        .next()
+        .is_none_or(|w| w.chars().all(|c| c.is_ascii_digit()));
+    tag && number && words.next().is_none()
+}
 
 /// One (reference item, corpus record) pair that at least one method flagged.
 #[derive(Debug, Clone, PartialEq)]
@@ -434,7 +453,7 @@ impl ReferenceIndexBuilder {
                 tokenize_into(text, &self.config.normalize, &mut tokens);
                 let bounds: Vec<u32> = tokens.spans.iter().flat_map(|&(s, e)| [s, e]).collect();
                 let chars = chars_at(text, &bounds);
-                let line_start = (0..tokens.len())
+                let line_start: Vec<bool> = (0..tokens.len())
                     .map(|i| {
                         i == 0
                             || text.as_bytes()
@@ -448,8 +467,19 @@ impl ReferenceIndexBuilder {
                 let marks = (0..tokens.len())
                     .map(|i| sentence_mark(text, tokens.spans[i]))
                     .collect();
+                // A tag label's last word (see `is_tag_label`), from its line's start.
+                let mut opens = 0usize;
                 let label_end = (0..tokens.len())
-                    .map(|i| ends_label(text, tokens.spans[i]))
+                    .map(|i| {
+                        if line_start[i] {
+                            opens = i;
+                        }
+                        i < opens + MAX_LABEL_WORDS
+                            && ends_label(text, tokens.spans[i])
+                            && is_tag_label(
+                                &text[tokens.spans[opens].0 as usize..tokens.spans[i].1 as usize],
+                            )
+                    })
                     .collect();
                 let units = tokens.spans.iter().map(|&s| token_units(text, s)).collect();
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
@@ -629,8 +659,8 @@ impl ReferenceIndexBuilder {
     /// against the item's own words ([`ItemInfo::specific_words`]).
     ///
     /// Text that only the share makes a template ([`Template::Shared`], in two
-    /// or more items and a quarter of their small file's, in `max_ngram_items`
-    /// or fewer) is no template of an item whose own words outside the template
+    /// items, near copies, that are a quarter of their small file's; in three or
+    /// more it is the file's format, [`Template::Common`]) is no template of an item whose own words outside the template
     /// are too few to find it (no n-gram, no span criterion, see
     /// [`own_words_find`]): it is the item's evidence
     /// ([`Owners::shared_evidence`]). Found by attack: two items of a 4-item
@@ -884,8 +914,8 @@ fn own_runs(
                 });
             }
         }
-        // The label of the first own word's line: its first words up to one ending
-        // with ':' (at most MAX_LABEL_WORDS, all template), or none. The template
+        // The label of the first own word's line: a tag (see `is_tag_label`, all
+        // template), or none. The template
         // words after it are the question's ("What is" shared by many items).
         let opens = (0..=first).rev().find(|&i| line_start[i]).unwrap_or(0);
         let label = (opens..first.min(opens + MAX_LABEL_WORDS))
@@ -1015,11 +1045,29 @@ fn ends_label(text: &str, span: (u32, u32)) -> bool {
 
 /// Whether a record's run ends where `run` asks (see [`OwnRun::line_end`]): before
 /// word `next` of `text`'s `tokens`.
+///
+/// A sentence mark ends the item's words only where the rest of the record's line
+/// is a short answer ([`MAX_ANSWER_WORDS`] words or fewer: "The answer is 160."),
+/// not more text of its own. Found by attack: a 12-item sentiment set's 2-word
+/// reviews ("Love it!") were found in clean rows whose longer reviews opened with
+/// them ("Love it! The battery lasts a whole week and ...").
 fn run_ends(run: &OwnRun, text: &str, tokens: &Tokens, next: usize) -> bool {
-    !run.line_end
-        || ends_line(text, tokens, next)
-        || (run.end_mark != 0 && sentence_mark(text, tokens.spans[next - 1]) == run.end_mark)
+    if !run.line_end || ends_line(text, tokens, next) {
+        return true;
+    }
+    if run.end_mark == 0 || sentence_mark(text, tokens.spans[next - 1]) != run.end_mark {
+        return false;
+    }
+    let mut rest = next;
+    while rest < tokens.len() && rest - next <= MAX_ANSWER_WORDS && !ends_line(text, tokens, rest) {
+        rest += 1;
+    }
+    rest - next <= MAX_ANSWER_WORDS
 }
+
+/// Words the rest of a record's line may have after an own run that ends at the
+/// item's sentence mark (see [`run_ends`]): a short answer.
+pub const MAX_ANSWER_WORDS: usize = 8;
 
 /// The relabelled own runs (see [`OwnRun::relabel`]) by their context (the hash of
 /// their first `key` words, as the scan hashes a record's), and by the context and
@@ -1318,7 +1366,7 @@ impl ReferenceIndex {
             };
             // A label: the text from its first word to the own words ends with ':'.
             let label = &text[tokens.spans[j + key].0 as usize..tokens.spans[at].0 as usize];
-            if gap > 0 && !label.trim_end().ends_with([':', '\u{ff1a}']) {
+            if gap > 0 && !is_tag_label(label) {
                 continue;
             }
             let Some(runs) = self.relabel_index.runs.get(&relabel_key(h, first)) else {

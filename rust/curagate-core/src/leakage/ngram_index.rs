@@ -265,9 +265,10 @@ pub const TEMPLATE_SHARE: usize = 4;
 pub enum Template {
     /// Found in more than `max_items` golden items: no item's evidence.
     Common,
-    /// Found in two or more that are a quarter of their small set's items, in
-    /// `max_items` or fewer: evidence of the items that keep it
-    /// ([`Owners::shared_evidence`]) only.
+    /// Found in two (near copies) that are a quarter of their small set's items:
+    /// evidence of the items that keep it ([`Owners::shared_evidence`]) only. In
+    /// three or more (and `max_items` or fewer) it is [`Template::Common`]: the set's
+    /// format (an instruction, a few-shot block), never an item's evidence.
     Shared,
 }
 
@@ -340,7 +341,16 @@ impl Owners {
                 .unwrap_or(0) as usize;
             members.len() >= 2 && members.len().saturating_mul(TEMPLATE_SHARE) >= size
         });
-        shared.then_some(Template::Shared)
+        // Near copies come in pairs (two numbers of one problem, a question with and
+        // without an instruction after it, a passage under two questions); text three
+        // items or more share is their set's format (a few-shot block, an instruction),
+        // never one item's evidence. Found by attack: a 4-shot block before 10 short
+        // questions was every item's evidence, and 100 clean rows with it flagged all 10.
+        shared.then_some(if count > 2 {
+            Template::Common
+        } else {
+            Template::Shared
+        })
     }
 
     /// How many golden items the rows of `group` stand for: the rows joined

@@ -389,14 +389,10 @@ fn a_reading_comprehension_set_copied_whole_is_found() {
 }
 
 fn check_reading_comprehension(idx: &ReferenceIndex) {
-    // (Item 7's question has 8 words: a span of its own words finds it. "question what"
-    // before it is in 6 of the 12 items, a quarter, but in 10 or fewer: without it the
-    // item's own words would be 7, too few to find it, so it is the item's evidence.)
+    // (Item 7's "question what" is in 6 of the 12 items, a quarter: text three items or
+    // more share is the set's format, so it has own runs as the others do.)
     let with_runs: Vec<u32> = idx.own_runs().iter().map(|r| r.item).collect();
-    assert!(
-        (0..12).all(|i| with_runs.contains(&i) == (i != 7)),
-        "{with_runs:?}"
-    );
+    assert!((0..12).all(|i| with_runs.contains(&i)), "{with_runs:?}");
     let long_answer = "Let us look at the passage carefully. The second sentence introduces \
         the assistant and describes his duties at the station in some detail. The answer is \
         Tobias Wren.";
@@ -1033,8 +1029,10 @@ fn near_copies_in_a_small_set_are_each_others_evidence() {
 #[test]
 fn an_item_with_its_own_words_beside_a_near_copy_keeps_the_template() {
     // Of a small file's items sharing an instruction, the one whose review is two words
-    // has too few of its own: the instruction is its evidence. The others' reviews find
-    // them, and a clean row written with the instruction flags the short item alone.
+    // has too few of its own for an n-gram, but the instruction, in all four, is the
+    // file's format, never its evidence (found by attack: a few-shot block before 10
+    // short questions flagged every clean row written with it). Its own run finds its
+    // copy; a clean row written with the instruction flags nothing.
     let instruction = "Is this review positive or negative? Answer with one word only, please.";
     let reviews = [
         "The battery died after two days and support never answered my emails.",
@@ -1049,11 +1047,11 @@ fn an_item_with_its_own_words_beside_a_near_copy_keeps_the_template() {
     let refs: Vec<&str> = items.iter().map(String::as_str).collect();
     let idx = index(&refs, config(only(false, true, false)));
     let template: Vec<u32> = idx.items().iter().map(|i| i.template_words).collect();
-    assert_eq!(template, [13, 13, 13, 0]);
+    assert_eq!(template, [13, 13, 13, 13]);
     let clean = format!("Review: This kettle is noisy but it boils fast.\n{instruction}\nAnswer:");
-    let found: Vec<(u32, u32)> = scan(&idx, &[&clean, &items[1]])
+    let found: Vec<(u32, u32)> = scan(&idx, &[&clean, &items[1], &items[3]])
         .iter()
         .map(|l| (l.record, l.item))
         .collect();
-    assert_eq!(found, [(0, 3), (1, 1), (1, 3)]);
+    assert_eq!(found, [(1, 1), (2, 3)]);
 }
