@@ -100,8 +100,15 @@ def config_problem(e: BaseException, folder: str | os.PathLike[str]) -> str | No
     text = str(e).strip()
     field = re.match(r"Validation error for field '([^']{1,80})':", text)
     if field is None:
-        words = text.splitlines()[0][:200] if text else type(e).__name__
-        return f"{path}: transformers refuses it ({words}); fix the file or export it again"
+        # "Class validation error for validator 'validate_architecture':" heads the reason
+        # on the lines below (found by attack: the message stopped at the heading).
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        words = " ".join(lines[:2] if lines and lines[0].endswith(":") else lines[:1])
+        words = (words[:197] + "...") if len(words) > 200 else words
+        return (
+            f"{path}: transformers refuses it ({words or type(e).__name__}); fix the file or "
+            "export it again"
+        )
     key = field.group(1)
     expected = re.search(r"expected (\w{1,40}), got", text)
     want = expected.group(1) if expected else None
@@ -161,8 +168,10 @@ def loaded_weights_problem(
     """Why the model transformers loaded from ``folder`` (``from_pretrained(...,
     output_loading_info=True)``: the model and ``loading_info``) is not the model its files
     hold, or None: a weight the files transformers loads lack (it initializes one at random
-    on every load, another model each time), or a config.json saying the output layer is
-    the input embeddings beside a differing one transformers kept.
+    on every load, another model each time), a tensor of the files it dropped
+    (:func:`unexpected_problem`), a config.json saying the output layer is the input
+    embeddings beside a differing one transformers kept, or a weight that is NaN or
+    infinite (:func:`non_finite_problem`).
 
     Judged on what transformers loaded, not on files: found by attack, a check of the
     folder's top-level ``*.safetensors`` missed embeddings in a sub-folder shard the index
@@ -189,13 +198,87 @@ def loaded_weights_problem(
             "every load (another model each time); restore them in model.safetensors (or the "
             "shards model.safetensors.index.json names), or fix config.json"
         )
+    unexpected = unexpected_problem(model, loading_info, shown)
+    if unexpected is not None:
+        return unexpected
     if tied and out is not None and inp is not None:
         a, b = getattr(out, "weight", None), getattr(inp, "weight", None)
         if a is not None and b is not None and a is not b:
             same = a.shape == b.shape and bool(torch.equal(a.detach(), b.detach()))
             if not same:
                 return f"{shown / 'config.json'}: {tied_head_differs(head, embed)}"
-    return None
+    return non_finite_problem(model, shown)
+
+
+# Constant buffers older checkpoints saved beside the weights, which transformers computes
+# from config.json and drops when it reads them (GPT-2's attn.masked_bias is not in the
+# class's own list of keys to ignore): no sign of another model.
+_CONSTANT_BUFFERS = frozenset({"masked_bias", "inv_freq", "position_ids"})
+
+
+def _shortlist(names: list[str]) -> str:
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return f"{', '.join(names[:5])}{more}"
+
+
+def unexpected_problem(model: Any, loading_info: dict[str, Any], folder: Path) -> str | None:
+    """Why the tensors transformers read from ``folder`` but dropped (its
+    ``unexpected_keys``, less those the model class says to drop and
+    :data:`_CONSTANT_BUFFERS`) make the loaded model another one, or None. Found by attack:
+    config.json saying ``num_hidden_layers: 1`` beside weights of 2 layers was exported,
+    gated and trained as a 1-layer model (transformers drops the second layer's tensors)."""
+    dropped = sorted(
+        k
+        for k in {str(k) for k in loading_info.get("unexpected_keys") or ()}
+        if k.rsplit(".", 1)[-1] not in _CONSTANT_BUFFERS
+    )
+    if not dropped:
+        return None
+    config = getattr(model, "config", None)
+    layers = getattr(config, "num_hidden_layers", None)
+    beyond = sorted(
+        {int(m.group(1)) for k in dropped if (m := re.search(r"\.(?:layers|h)\.(\d+)\.", k))}
+    )
+    if isinstance(layers, int) and beyond and beyond[-1] >= layers:
+        fix = (
+            f"{folder / 'config.json'} says num_hidden_layers is {layers} but the weights hold "
+            f"layer {beyond[-1]}: set num_hidden_layers to the layers the weights hold, or "
+            "remove the extra tensors"
+        )
+    else:
+        fix = (
+            "config.json describes another model than the weights: fix config.json, or remove "
+            "the extra tensors from model.safetensors (or the shards "
+            "model.safetensors.index.json names)"
+        )
+    return (
+        f"{folder}: the weights transformers loads hold {len(dropped)} tensors the model does "
+        f"not use ({_shortlist(dropped)}): transformers drops them and runs a smaller model "
+        f"than the files hold; {fix}"
+    )
+
+
+def non_finite_problem(model: Any, folder: Path) -> str | None:
+    """Why ``model`` (loaded from ``folder``) cannot be evaluated, merged or trained: a
+    parameter holding NaN or an infinity (found by attack: export blamed its own merge for
+    the NaN logits, the gate passed the model with a WARN), or None. One pass over the
+    floating-point parameters (quantized ones hold integers)."""
+    import torch
+
+    bad = [
+        name
+        for name, p in model.named_parameters()
+        if p.is_floating_point()
+        and p.device.type != "meta"
+        and not bool(torch.isfinite(p.detach()).all())
+    ]
+    if not bad:
+        return None
+    return (
+        f"{folder}: the weights hold values that are not finite numbers (NaN or infinity) in "
+        f"{_shortlist(bad)}: what the model computes through them is not a number either; restore the weights "
+        "from a good copy (model.safetensors or the shards model.safetensors.index.json names)"
+    )
 
 
 def load_causal_lm(

@@ -1189,6 +1189,59 @@ def test_export_refuses_a_config_whose_sizes_transformers_cannot_build(
     assert "ZeroDivisionError" in err and "Traceback" not in err and not out.exists()
 
 
+def _damage_base(base: Path, damage: str) -> str:
+    """Damage ``base`` as ``damage`` says; returns what the refusal must say."""
+    from safetensors.torch import load_file, save_file
+
+    if damage == "fewer layers in config":
+        _set_config(base, num_hidden_layers=1)
+        return (
+            f"{base}: the weights transformers loads hold 9 tensors the model does not use "
+            "(model.layers.1.input_layernorm.weight"
+        )
+    state = load_file(base / "model.safetensors")
+    name = "model.layers.0.mlp.up_proj.weight"
+    state[name][0, 0] = float("nan") if damage == "nan" else float("inf")
+    save_file(state, str(base / "model.safetensors"), metadata={"format": "pt"})
+    return (
+        f"{base}: the weights hold values that are not finite numbers (NaN or infinity) in {name}"
+    )
+
+
+@pytest.mark.parametrize("damage", ["fewer layers in config", "nan", "inf"])
+def test_export_refuses_a_base_whose_weights_transformers_would_load_wrongly(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str
+) -> None:
+    # Found by attack: a config.json saying num_hidden_layers 1 beside weights of 2 layers
+    # exported (and gated) a 1-layer model, exit 0 (transformers drops the tensors it has no
+    # place for); a NaN or infinite weight made export blame its own merge ("max |logit
+    # diff| nan ... the merge is wrong"). Refused at the load, naming the tensors: exit 2.
+    run = copy_run(tiny_run, tmp_path)
+    base = tmp_path / "base"
+    named = _damage_base(base, damage)
+    _rerecord_base(run, base)
+    out = tmp_path / "out"
+    assert main(["export", str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert named in err, err
+    assert "merge" not in err and "Traceback" not in err and not out.exists()
+
+
+def test_export_names_the_reason_transformers_refuses_a_config_for(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: num_attention_heads 3 beside hidden_size 64 said only "transformers
+    # refuses it (Class validation error for validator 'validate_architecture':)".
+    run = copy_run(tiny_run, tmp_path)
+    base = tmp_path / "base"
+    _set_config(base, num_attention_heads=3)
+    _rerecord_base(run, base)
+    assert main(["export", str(run), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{base / 'config.json'}: transformers refuses it" in err, err
+    assert "is not a multiple of the number of attention heads (3)" in err, err
+
+
 def test_the_gguf_file_checks_read_only_the_weight_files_transformers_loads(
     gguf_bundle: Path, tmp_path: Path
 ) -> None:

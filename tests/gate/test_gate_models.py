@@ -931,3 +931,62 @@ def test_a_model_with_a_missing_weight_is_refused_naming_it(tmp_path, tiny_model
         ),
     ):  # fmt: skip
         models.hf(resolve_model(str(model)))
+
+
+@pytest.mark.parametrize("damage", ["fewer layers in config", "nan"])
+@pytest.mark.parametrize("side", ["candidate", "base"])
+def test_a_model_whose_weights_transformers_would_load_wrongly_is_refused(
+    tmp_path, golden_dir, tiny_model_dir, damage: str, side: str
+) -> None:
+    # Found by attack: config.json saying num_hidden_layers 1 beside weights of 2 layers was
+    # gated as a 1-layer model (transformers drops the tensors it has no place for); a NaN
+    # weight was gated with a WARN. Either side: exit 2, naming the tensors.
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    if damage == "nan":
+        state = load_file(model / "model.safetensors")
+        state["model.norm.weight"][3] = float("nan")
+        save_file(state, model / "model.safetensors", metadata={"format": "pt"})
+        named = "the weights hold values that are not finite numbers (NaN or infinity) in model.norm.weight"
+    else:
+        config = json.loads((model / "config.json").read_text())
+        (model / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))
+        named = "the weights transformers loads hold 9 tensors the model does not use"
+    cand, base = (model, tiny_model_dir) if side == "candidate" else (tiny_model_dir, model)
+    with pytest.raises(InputError, match=re.escape(f"{model}: {named}")):
+        run_gate(_gate(tmp_path, golden_dir), str(cand), str(base), tmp_path / "out", device="cpu")
+    assert not (tmp_path / "out" / "gate_report.json").exists()
+
+
+@pytest.mark.parametrize("kind", ["tied llama", "old rotary inv_freq", "gpt2 with masked_bias"])
+def test_models_saved_normally_load_despite_tensors_transformers_drops(tmp_path, kind) -> None:
+    # Tensors transformers drops on purpose (constant buffers older checkpoints saved) are
+    # no sign of another model: the unexpected-tensor refusal must not catch them.
+    import torch
+    from safetensors.torch import load_file, save_file
+    from tests.tiny_llama import build_tokenizer, save_tiny_llama
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from curagate.hf import load_causal_lm
+
+    model = tmp_path / "model"
+    if kind == "gpt2 with masked_bias":
+        config = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=64, n_positions=32)
+        GPT2LMHeadModel(config).save_pretrained(model)
+        state = load_file(model / "model.safetensors")
+        for i in range(2):
+            state[f"transformer.h.{i}.attn.bias"] = torch.tril(torch.ones(1, 1, 32, 32))
+            state[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
+    else:
+        tok = build_tokenizer(["a small corpus of words"] * 5, vocab_size=280)
+        save_tiny_llama(model, tok, hidden_size=32, tie_word_embeddings=kind == "tied llama")
+        state = load_file(model / "model.safetensors")
+        if kind == "old rotary inv_freq":
+            for i in range(2):
+                state[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = torch.ones(4)
+    save_file(state, model / "model.safetensors", metadata={"format": "pt"})
+    assert load_causal_lm(model) is not None
