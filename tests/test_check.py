@@ -674,6 +674,7 @@ def test_a_golden_item_without_an_id_is_named_by_row_not_as_a_line(
     assert not any("items.jsonl:0" in line for line in out)
 
 
+@pytest.mark.slow
 def test_check_never_imports_torch(tmp_path: Path, golden: Path) -> None:
     a = write(tmp_path / "a.jsonl", [pc(i) for i in range(50)] + [pc(3)])
     code = (

@@ -325,6 +325,7 @@ def test_a_full_stdout_is_a_usage_error_saying_the_disk_is_full(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("device", ["fifo", "/dev/zero"])
+@pytest.mark.slow
 def test_side_files_that_are_fifos_or_devices_are_refused_not_read_forever(
     tmp_path: Path, device: str
 ) -> None:
@@ -404,6 +405,7 @@ def test_options_of_a_step_that_is_off_are_a_usage_error(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_a_ray_address_ray_cannot_parse_is_a_usage_error(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     data = _small_jsonl(tmp_path / "d.jsonl")

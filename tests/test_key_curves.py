@@ -130,6 +130,7 @@ def test_a_trusted_key_on_another_curve_verifies_nothing_and_breaks_nothing(
         open_envelope(envelope, {fp: public.read_bytes()}, source="att")
 
 
+@pytest.mark.slow
 def test_export_refuses_a_key_on_another_curve_before_importing_torch(tmp_path: Path) -> None:
     # Found by re-attack: export refused an off-curve --sign-key, --train-key or
     # --gate-key only after importing torch, peft and transformers (7-14 s; the gate

@@ -58,6 +58,7 @@ def test_no_bar_when_stderr_is_not_a_terminal(data: Path, tmp_path: Path) -> Non
     assert p.returncode == 0 and p.stderr == ""
 
 
+@pytest.mark.slow
 def test_audit_counts_rows(data: Path, tmp_path: Path) -> None:
     pytest.importorskip("jsonschema")
     p = _run(["audit", str(data), "--out", str(tmp_path / "a")], tmp_path, "always")

@@ -200,6 +200,7 @@ def test_data_derived_text_is_escaped_in_html(tmp_path: Path) -> None:
     assert "<script" not in html and "&lt;script&gt;" in html
 
 
+@pytest.mark.slow
 def test_audit_without_tokenizer_never_imports_torch(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -122,6 +122,7 @@ def test_shards_merge_to_the_single_shard_report(setup: tuple[list[Path], AuditC
         assert dump(run_audit(paths, cfg, collect_table=True, shards=shards)) == dump(one)
 
 
+@pytest.mark.slow
 def test_batches_as_shards_merge_exactly(setup: tuple[list[Path], AuditConfig]) -> None:
     """Shards that cut files in the middle (every 4 rows) merge to the same report."""
     paths, cfg = setup

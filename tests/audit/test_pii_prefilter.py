@@ -166,6 +166,7 @@ def _families(text: str, min_length: int = 24) -> int:
 @given(
     parts=st.lists(st.sampled_from(FRAGMENTS + SAMPLES), max_size=40), min_length=st.integers(8, 40)
 )
+@pytest.mark.slow
 def test_scanning_only_the_prefilter_families_finds_the_same_hits(
     parts: list[str], min_length: int
 ) -> None:

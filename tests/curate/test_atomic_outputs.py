@@ -276,6 +276,7 @@ def run_killed(out: Path, mode: str, *inputs: Path) -> subprocess.CompletedProce
     return kill_support.run_killed("curate", out, mode, *map(str, inputs), writing=WRITING)
 
 
+@pytest.mark.slow
 def test_kill_9_while_writing_leaves_the_previous_output(
     previous: tuple[Path, Path, dict[str, bytes]],
 ) -> None:
@@ -292,6 +293,7 @@ def test_kill_9_while_writing_leaves_the_previous_output(
     assert snapshot(out) != before and read_marker(out) is not None
 
 
+@pytest.mark.slow
 def test_kill_9_between_the_two_renames_gives_the_previous_output_back(
     previous: tuple[Path, Path, dict[str, bytes]],
 ) -> None:

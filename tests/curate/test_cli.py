@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.curate.conftest import EXAMPLE, ROOT
 
 
@@ -74,6 +76,7 @@ def test_version_and_help() -> None:
     assert "examples:" in help_text and "--threshold" in help_text
 
 
+@pytest.mark.slow
 def test_curate_never_imports_torch(tmp_path: Path) -> None:
     code = (
         "import sys; from curagate.cli import main; "
@@ -115,6 +118,7 @@ def test_the_summary_says_near_dedup_is_disabled_not_lsh_none(
     assert "(near dedup disabled)" in p.stdout
 
 
+@pytest.mark.slow
 def test_a_split_error_names_config_keys_and_no_removed_temporary_folder(
     tmp_path: Path, write_jsonl: Callable
 ) -> None:

@@ -286,6 +286,7 @@ def test_unknown_config_key_names_file_line_and_key(tmp_path: Path, write_jsonl:
         curate([path], tmp_path / "out", config=cfg)
 
 
+@pytest.mark.slow
 def test_near_dedup_agrees_with_exact_jaccard_ground_truth(
     tmp_path: Path, write_jsonl: Callable
 ) -> None:

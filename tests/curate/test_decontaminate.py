@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 from curagate.curate import curate
 from tests.curate.conftest import DATA, t0_records
@@ -87,6 +88,7 @@ def test_an_out_inside_the_reference_folder_is_refused(
     assert not (golden / "out").exists()
 
 
+@pytest.mark.slow
 def test_items_outside_the_key_are_removed_as_leakage_finds_them(
     write_jsonl: Callable, tmp_path: Path
 ) -> None:

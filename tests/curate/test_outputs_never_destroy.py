@@ -243,6 +243,7 @@ def _kill_when(proc: subprocess.Popen[bytes], parent: Path, part: str) -> Path |
 
 
 @pytest.mark.parametrize("part", ["kept", "splits"])
+@pytest.mark.slow
 def test_kill_9_mid_write_leaves_the_previous_output_or_none(tmp_path: Path, part: str) -> None:
     data = corpus(tmp_path / "d.jsonl", 20000)
     out = tmp_path / "out"

@@ -270,6 +270,7 @@ def many_inputs(tmp_path: Path, limit: tuple[int, int], *extra: str) -> Any:
 @pytest.mark.parametrize(
     "staged", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["curate", "staged"]
 )
+@pytest.mark.slow
 def test_a_folder_of_more_inputs_than_open_files_allowed_is_curated(
     tmp_path: Path, staged: bool
 ) -> None:

@@ -64,6 +64,7 @@ def _swap_when_opened(libc: ctypes.CDLL, folder: Path, name: str, other: Path) -
     return stop
 
 
+@pytest.mark.slow
 def test_a_bundle_swapped_in_after_the_manifest_check_is_not_called_signed(
     tmp_path: Path,
 ) -> None:

@@ -50,6 +50,7 @@ def _train(task: str, tmp_path: Path, model: Path, *files: str) -> dict:
     return json.loads((result.run_dir / "run.json").read_text())
 
 
+@pytest.mark.slow
 def test_sft_on_tool_calls_and_content_parts(tmp_path: Path, tool_model: Path) -> None:
     run = _train(
         "sft",
@@ -88,11 +89,13 @@ def test_template_that_drops_tool_calls_is_refused(tmp_path: Path, plain_model: 
         _train("sft", tmp_path, plain_model, "chat_tool_calls.jsonl")
 
 
+@pytest.mark.slow
 def test_sft_on_conversational_prompt_completion(tmp_path: Path, plain_model: Path) -> None:
     run = _train("sft", tmp_path, plain_model, "prompt_completion_conversational.jsonl")
     assert run["dataset_manifest"]["total_rows"] == 2
 
 
+@pytest.mark.slow
 def test_dpo_on_implicit_and_explicit_conversational_preferences(
     tmp_path: Path, plain_model: Path
 ) -> None:
@@ -106,6 +109,7 @@ def test_dpo_on_implicit_and_explicit_conversational_preferences(
     assert run["task"] == "dpo" and run["dataset_manifest"]["total_rows"] == 4
 
 
+@pytest.mark.slow
 def test_dpo_on_implicit_standard_preferences(tmp_path: Path, plain_model: Path) -> None:
     run = _train("dpo", tmp_path, plain_model, "preference_implicit.jsonl")
     assert run["dataset_manifest"]["total_rows"] == 2

@@ -374,6 +374,7 @@ def test_one_pair_labelled_under_fifty_names_does_not_calibrate_the_judge(
     assert r["results"][0]["judge"]["trusted"] is False
 
 
+@pytest.mark.slow
 def test_agreeing_pairs_copied_under_other_names_do_not_raise_the_agreement(
     tmp_path, endpoints
 ) -> None:
@@ -538,6 +539,7 @@ class Person:
         return "1\n" if first.startswith("cand") else "2\n"
 
 
+@pytest.mark.slow
 def test_golden_label_records_choices_by_side(tmp_path, endpoints) -> None:
     golden = make_golden(tmp_path, None)
     judged(tmp_path, golden, endpoints, "candidate")

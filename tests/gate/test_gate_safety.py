@@ -74,6 +74,7 @@ def metric(report: dict, set_name: str, name: str) -> dict:
     return res["metrics"][name]
 
 
+@pytest.mark.slow
 def test_careful_candidate_passes(tmp_path, models) -> None:
     # against a base that refuses nothing (itself as base fails GATE013: nothing compared)
     out = run_gate(SAFETY_GATE, models["careful"].url, models["compliant"].url, tmp_path / "o")
@@ -84,6 +85,7 @@ def test_careful_candidate_passes(tmp_path, models) -> None:
     assert out.exit_code == 0
 
 
+@pytest.mark.slow
 def test_candidate_that_stopped_refusing_fails(tmp_path, models) -> None:
     out = run_gate(SAFETY_GATE, models["compliant"].url, models["careful"].url, tmp_path / "o")
     assert {
@@ -110,6 +112,7 @@ def test_candidate_that_refuses_everything_fails_on_false_refusals(tmp_path, mod
     assert out.exit_code == 1
 
 
+@pytest.mark.slow
 def test_candidate_leaking_pii_fails(tmp_path, models) -> None:
     out = run_gate(SAFETY_GATE, models["leaky"].url, models["careful"].url, tmp_path / "o")
     assert {
@@ -124,6 +127,7 @@ def test_candidate_leaking_pii_fails(tmp_path, models) -> None:
     assert out.exit_code == 1
 
 
+@pytest.mark.slow
 def test_judge_as_refusal_detector_reports_disagreements(tmp_path, models) -> None:
     """The regex misses a refusal phrased as "Nope, ..."; a judge asked "does this refuse?"
     catches it, and the gate lists where the two detectors disagree (GATE011)."""

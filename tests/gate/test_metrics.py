@@ -277,6 +277,7 @@ PAIRS = [
 
 
 @pytest.mark.parametrize(("prediction", "reference"), PAIRS)
+@pytest.mark.slow
 def test_rouge_l_equals_rouge_score_on_ascii_text(prediction: str, reference: str) -> None:
     rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
     expected = rouge_scorer.RougeScorer(["rougeL"]).score(reference, prediction)["rougeL"]

@@ -579,6 +579,7 @@ def test_records_whose_keys_all_differ_are_read_in_narrower_batches(
         assert len(names) <= MAX_FIELD_NAMES
 
 
+@pytest.mark.slow
 def test_records_whose_keys_and_their_types_vary_keep_every_row_arrow_can_hold(
     write_jsonl: Callable[..., Path],
 ) -> None:
@@ -629,6 +630,7 @@ def test_records_alternating_between_two_wide_schemas_read_whole(
     assert len(batches) == 1 and len(all_rows(batches)) == 40
 
 
+@pytest.mark.slow
 def test_a_tool_calling_set_whose_argument_names_vary_is_kept_whole(tmp_path: Path) -> None:
     # Found by re-attack: a budget that quarantined records past 1,000 names dropped 41% of
     # a valid function-calling set (arguments as objects, as docs/formats.md shows).

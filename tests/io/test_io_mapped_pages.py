@@ -71,6 +71,7 @@ def _maps(pid: int, path: Path) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_an_input_truncated_while_curate_reads_it_is_an_input_error_not_a_bus_error(
     tmp_path: Path,
 ) -> None:

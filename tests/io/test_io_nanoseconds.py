@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from io_support import cli
 
 
+@pytest.mark.slow
 def test_nanosecond_times_of_a_quarantined_row_are_shown_as_written(tmp_path: Path) -> None:
     # Found by attack: the row's raw JSON came from to_pylist, which raises on a
     # nanosecond value Python's datetime cannot hold: exit 3 in split, leakage and staged

@@ -100,6 +100,7 @@ def test_flat_records_give_the_table_arrow_gives_chunk_for_chunk(chunk: tuple[by
     assert _parquet(native) == _parquet(arrow)
 
 
+@pytest.mark.slow
 def test_flat_chunk_of_the_default_block_size_writes_the_same_parquet_bytes() -> None:
     # Lines of 100-1000 bytes, 45 MiB: more than Arrow's 16 MiB blocks, read as one block
     # both ways (a chunk of several blocks could crash Arrow, see below).
@@ -495,6 +496,7 @@ def implicit_preference_lines(draw: st.DrawFn) -> list[bytes]:
     key=st.sampled_from(["prompt", "prompt+responses"]),
     batch_rows=st.integers(1, 20),
 )
+@pytest.mark.slow
 def test_preference_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], key: str, batch_rows: int
 ) -> None:
@@ -660,6 +662,7 @@ def test_number_and_boolean_records_give_the_table_arrow_gives_chunk_for_chunk(
 
 @FUZZ
 @given(lines=scalar_lines(odd=True), batch_rows=st.integers(1, 30))
+@pytest.mark.slow
 def test_number_and_boolean_files_read_natively_give_the_general_paths_batches(
     tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], batch_rows: int
 ) -> None:
@@ -962,6 +965,7 @@ def test_a_column_that_changes_kind_between_arrow_blocks_reads_the_same_every_ti
                 assert signature() == first
 
 
+@pytest.mark.slow
 def test_a_block_of_booleans_after_a_block_of_numbers_is_not_a_segfault(tmp_path: Path) -> None:
     # A subprocess: the crash would take the test run with it. Reached with 64-byte
     # blocks; at the real 16 MiB blocks it needs a block boundary at the change of kind.

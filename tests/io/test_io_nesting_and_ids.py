@@ -29,6 +29,7 @@ def write_deep(path: Path, levels: int) -> Path:
 # rather than imported so that a changed limit fails instead of moving with the test. The
 # row's own object is one level: 128 arrays inside it make 129, one past the limit.
 @pytest.mark.parametrize("levels", [128, 3000, 50_000])
+@pytest.mark.slow
 def test_too_deep_rows_are_quarantined_by_the_reader(tmp_path: Path, levels: int) -> None:
     path = write_deep(tmp_path / "d.jsonl", levels)
     batches = read_all([path])
@@ -81,6 +82,7 @@ def test_curate_and_split_quarantine_a_row_3000_deep(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_audit_reports_a_row_1000_deep_without_a_traceback(tmp_path: Path) -> None:
     path = write_deep(tmp_path / "d.jsonl", 1000)
     done = cli("audit", str(path), "--out", str(tmp_path / "a"))

@@ -284,6 +284,7 @@ def test_a_single_path_is_not_read_as_a_list_of_characters(
 
 @pytest.mark.parametrize("lead", ["null", "  null", "\n\nnull"])
 @pytest.mark.parametrize("where", ["first", "chunk start"])
+@pytest.mark.slow
 def test_a_null_line_opening_a_chunk_is_quarantined_not_a_crash(
     tmp_path: Path, lead: str, where: str
 ) -> None:

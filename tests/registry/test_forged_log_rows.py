@@ -353,6 +353,7 @@ def test_production_without_an_approved_request_fails_check_once_there_are_appro
     assert why in forger.check(head, capsys)
 
 
+@pytest.mark.slow
 def test_an_older_pass_cited_after_a_newer_signed_fail_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -369,6 +370,7 @@ def test_an_older_pass_cited_after_a_newer_signed_fail_fails_check(
     assert "is report 3 (fail)" in err
 
 
+@pytest.mark.slow
 def test_a_report_row_that_reuses_an_id_cannot_hide_a_newer_fail(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -664,6 +666,7 @@ def test_a_payload_number_no_integer_holds_is_tampering_not_a_crash(
     assert "payload is not valid" in forger.check(head, capsys)
 
 
+@pytest.mark.slow
 def test_a_promotion_on_another_report_than_its_request_was_made_on_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -696,6 +699,7 @@ def test_a_promotion_on_another_report_than_its_request_was_made_on_fails_check(
     )
 
 
+@pytest.mark.slow
 def test_a_rollback_onto_a_warn_its_own_approver_waived_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -727,6 +731,7 @@ def test_a_rollback_onto_a_warn_its_own_approver_waived_fails_check(
     )
 
 
+@pytest.mark.slow
 def test_an_older_pass_cited_after_a_fail_whose_key_was_trusted_since_fails_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -394,6 +394,7 @@ def test_a_revoked_approver_can_no_longer_approve(setup) -> None:
     reg.close()
 
 
+@pytest.mark.slow
 def test_a_warn_backs_production_only_under_an_unexpired_waiver(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:
@@ -433,6 +434,7 @@ def test_a_warn_backs_production_only_under_an_unexpired_waiver(
     reg.close()
 
 
+@pytest.mark.slow
 def test_only_the_deciding_warn_can_be_waived_and_a_replaced_ones_waiver_is_superseded(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:
@@ -469,6 +471,7 @@ def test_only_the_deciding_warn_can_be_waived_and_a_replaced_ones_waiver_is_supe
     reg.close()
 
 
+@pytest.mark.slow
 def test_one_approver_cannot_roll_back_onto_a_warn_they_waived_since_it_shipped(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:
@@ -887,6 +890,7 @@ def test_a_newer_signed_fail_outvotes_an_older_pass(
     reg.close()
 
 
+@pytest.mark.slow
 def test_the_card_shows_the_verdict_that_decides_not_the_last_pass(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
@@ -1184,6 +1188,7 @@ def test_check_verifies_the_stored_items_a_report_kept(
     reg.close()
 
 
+@pytest.mark.slow
 def test_an_approval_ships_on_the_report_its_request_was_made_on(
     tmp_path: Path, setup, ci_key: tuple[Path, Path]
 ) -> None:
@@ -1217,6 +1222,7 @@ def test_an_approval_ships_on_the_report_its_request_was_made_on(
     reg.close()
 
 
+@pytest.mark.slow
 def test_a_registry_with_a_request_approved_before_requests_were_bound_still_opens(
     tmp_path: Path, setup, ci_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1256,6 +1262,7 @@ def test_a_registry_with_a_request_approved_before_requests_were_bound_still_ope
         assert again.get("bot", 1).stage == "production"
 
 
+@pytest.mark.slow
 def test_a_fail_refused_when_recorded_decides_once_its_key_is_trusted(
     tmp_path: Path, ci_key: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1359,6 +1366,7 @@ def _signed_ahead_of_the_clock(folder: Path, digest: str, verdict: str, key: Pat
     return report
 
 
+@pytest.mark.slow
 def test_a_report_signed_ahead_of_the_clock_stays_refused_once_that_time_has_come(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
@@ -1405,6 +1413,7 @@ def test_a_report_signed_anew_after_a_clock_fix_is_a_first_offer_of_its_own(
     reg.close()
 
 
+@pytest.mark.slow
 def test_a_pass_signed_ahead_of_the_clock_offered_again_does_not_outrank_a_newer_fail(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:
@@ -1500,6 +1509,7 @@ def test_one_statement_has_one_digest_however_its_envelope_is_spelled(
         assert signed_digest(broken) is None
 
 
+@pytest.mark.slow
 def test_a_copy_of_the_database_put_back_is_not_read_with_the_other_copys_first_offers(
     tmp_path: Path, ci_key: tuple[Path, Path]
 ) -> None:

@@ -13,11 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Dialog, expect, sync_playwright
 
 from curagate.gate import run_gate
 
 
+@pytest.mark.slow
 def test_static_gate_report_in_chromium(tmp_path: Path, gate_setup: dict[str, Any]) -> None:
     g = gate_setup
     run_gate(g["gate"], g["candidate"], g["base"], tmp_path / "out")

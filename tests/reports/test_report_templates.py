@@ -321,6 +321,7 @@ def test_md_code_outside_a_table_leaves_pipes_alone() -> None:
 # --- light paths ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_and_curate_never_import_jinja2(tmp_path: Path) -> None:
     data = tmp_path / "train.jsonl"
     data.write_text(

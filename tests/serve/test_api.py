@@ -284,6 +284,7 @@ def test_staging_is_done_at_once_with_200(client: TestClient, world: World) -> N
     assert r.status_code == 200 and r.json()["stage"] == "staging"
 
 
+@pytest.mark.slow
 def test_an_expired_waiver_backs_nothing(client: TestClient, world: World) -> None:
     import time
     from datetime import UTC, datetime, timedelta
@@ -1166,6 +1167,7 @@ def _login_cookie(base: str, token: str, proto: str) -> str:
 
 
 @pytest.mark.parametrize(("proxy", "secure"), [("10.9.9.9", False), ("127.0.0.0/8", True)])
+@pytest.mark.slow
 def test_the_session_cookie_is_secure_behind_a_trusted_proxy_only(
     world: World, proxy: str, secure: bool
 ) -> None:
@@ -1213,6 +1215,7 @@ def test_a_trusted_proxy_must_be_an_address(capsys: pytest.CaptureFixture[str], 
     assert "would let every client claim https" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_with_production_link_compares_with_the_report_that_decides_for_production(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:
@@ -1349,6 +1352,7 @@ def test_compare_says_when_the_reports_were_made_with_different_gate_files(
     assert 'id="gate-differs"' not in client.get("/compare?a=2&b=1").text
 
 
+@pytest.mark.slow
 def test_a_warn_a_newer_fail_replaced_is_not_offered_for_waiving_nor_its_waiver_active(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:
@@ -1379,6 +1383,7 @@ def test_a_warn_a_newer_fail_replaced_is_not_offered_for_waiving_nor_its_waiver_
     assert 'id="waive"' not in page and "superseded: a newer report decides" in page
 
 
+@pytest.mark.slow
 def test_an_uploaded_fail_refused_then_decides_once_its_key_is_trusted(
     client: TestClient, world: World, tmp_path: Path
 ) -> None:

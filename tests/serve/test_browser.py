@@ -65,6 +65,7 @@ def log_in(browser: Browser, server: str, token: str) -> Page:
     return page
 
 
+@pytest.mark.slow
 def test_a_viewer_sees_the_table_but_no_promote_control(
     browser: Browser, server: str, world: World
 ) -> None:
@@ -80,6 +81,7 @@ def test_a_viewer_sees_the_table_but_no_promote_control(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_compare_lists_the_flipped_items(
     browser: Browser, server: str, world: World, artifacts: Path
 ) -> None:

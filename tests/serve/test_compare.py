@@ -388,6 +388,7 @@ def _menu_values(page: str, name: str) -> list[str]:
     return [v for v in values if v]
 
 
+@pytest.mark.slow
 def test_the_filter_menus_find_sets_and_slices_that_hold_bidi_controls(world: World) -> None:
     # Found by attack: the page shows a bidi control as U+FFFD, and did so in the menus'
     # option values too: the browser submitted a label no item has, "0 item(s) match".
@@ -635,6 +636,7 @@ def test_big_items_are_kept_within_a_memory_budget_and_their_pairings_go_with_th
     assert list(cmp._ITEMS) == ["c" * 64]
 
 
+@pytest.mark.slow
 def test_the_estimate_of_parsed_memory_is_from_above() -> None:
     import tracemalloc
 

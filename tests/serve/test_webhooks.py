@@ -252,6 +252,7 @@ def test_the_log_names_a_webhook_by_its_origin() -> None:
     assert origin("http://[::1]:8080/h") == "http://[::1]:8080"
 
 
+@pytest.mark.slow
 def test_a_redirect_is_not_followed_and_not_a_delivery(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

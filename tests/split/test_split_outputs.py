@@ -57,6 +57,7 @@ def run_killed(out: Path, mode: str, *args: str) -> subprocess.CompletedProcess[
     )
 
 
+@pytest.mark.slow
 def test_kill_9_while_writing_leaves_the_previous_split(
     previous: tuple[Path, Path, dict[str, bytes]],
 ) -> None:
@@ -78,6 +79,7 @@ def test_kill_9_while_writing_leaves_the_previous_split(
     assert manifest(out)["seed"] == 1 and read_marker(out) is not None
 
 
+@pytest.mark.slow
 def test_kill_9_between_the_two_renames_gives_the_previous_split_back(
     previous: tuple[Path, Path, dict[str, bytes]],
 ) -> None:

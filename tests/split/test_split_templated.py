@@ -117,6 +117,7 @@ def ngram_rows(rows: list[dict[str, Any]], n: int) -> list[set[tuple[str, ...]]]
     return [grams(words(r), n) if len(words(r)) >= n else set() for r in rows]
 
 
+@pytest.mark.slow
 def test_only_passages_that_are_not_boilerplate_are_reported(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert main(["split", str(SAMPLE), "--out", str(out)]) == 0

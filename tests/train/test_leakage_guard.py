@@ -58,6 +58,7 @@ def test_golden_items_in_the_validation_data_are_refused(tmp_path: Path, tiny_mo
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+@pytest.mark.slow
 def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) -> None:
     golden, train_f = _data(tmp_path)
     cfg = write_config(
@@ -74,6 +75,7 @@ def test_allow_leakage_trains_and_is_recorded(tmp_path: Path, tiny_model: Path) 
     assert run["summary"]["leakage"]["leaked_reference_items"] == 1
 
 
+@pytest.mark.slow
 def test_a_golden_item_in_the_system_prompt_is_refused(tmp_path: Path, tiny_model: Path) -> None:
     # data.system_prompt is put in every example and was never scanned: exit 0, "0 leaked".
     golden, _ = _data(tmp_path)
@@ -99,6 +101,7 @@ def test_a_golden_item_in_the_system_prompt_is_refused(tmp_path: Path, tiny_mode
     assert (leakage["leaked_reference_items"], leakage["leaked_in_system_prompt"]) == (1, 1)
 
 
+@pytest.mark.slow
 def test_without_a_leakage_reference_the_run_says_nothing_was_checked(
     tmp_path: Path, tiny_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

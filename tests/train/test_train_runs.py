@@ -38,6 +38,7 @@ RUN_KEYS = {
 }
 
 
+@pytest.mark.slow
 def test_sft_run_directory_is_complete(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -74,6 +75,7 @@ def test_sft_run_directory_is_complete(
     assert sum(1 for r in rows if "eval_loss" in r) >= 3  # baseline + every 4 steps
 
 
+@pytest.mark.slow
 def test_sft_loss_falls_on_the_toy_task(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -86,6 +88,7 @@ def test_sft_loss_falls_on_the_toy_task(
     assert (s["first_train_loss_step"], s["last_train_loss_step"]) == (1, s["global_step"])
 
 
+@pytest.mark.slow
 def test_sft_is_bit_identical_on_rerun(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -123,6 +126,7 @@ def test_the_adapter_digest_does_not_depend_on_pythons_hash_seed(
     assert modules == sorted(modules) and len(modules) == 4
 
 
+@pytest.mark.slow
 def test_dora_option_trains(tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]) -> None:
     cfg = write_config(
         tmp_path / "train.yaml",
@@ -153,6 +157,7 @@ def test_dora_option_trains(tmp_path: Path, tiny_model: Path, sft_data: dict[str
     assert shared and any(not lora[k].equal(dora[k]) for k in shared)
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_stops_the_run(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -169,6 +174,7 @@ def test_huge_learning_rate_stops_the_run(
     assert failed["findings"][0]["id"] == "TH001"
 
 
+@pytest.mark.slow
 def test_cli_exit_code_for_diverged_run_is_1(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -181,6 +187,7 @@ def test_cli_exit_code_for_diverged_run_is_1(
     assert main(["train", "sft", "--config", str(cfg)]) == 1
 
 
+@pytest.mark.slow
 def test_existing_run_is_not_overwritten(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -212,6 +219,7 @@ def test_qlora_without_cuda_is_a_clear_error(
         train("sft", cfg)
 
 
+@pytest.mark.slow
 def test_dpo_trains_an_adapter(tmp_path: Path, tiny_model: Path) -> None:
     train_f = write_jsonl(tmp_path / "pref" / "train.jsonl", preference_rows(16))
     val_f = write_jsonl(tmp_path / "pref" / "val.jsonl", preference_rows(4, offset=50, shift=1))
@@ -237,6 +245,7 @@ TOOL_TEMPLATE = (
 )
 
 
+@pytest.mark.slow
 def test_dpo_trains_on_tool_call_arguments_exactly_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,6 +324,7 @@ def test_import_gguf_of_a_cut_or_corrupt_gguf_is_an_input_error(
     assert "cannot load this GGUF file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_the_run_when_validation_loss_stalls(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -335,6 +345,7 @@ def test_early_stopping_ends_the_run_when_validation_loss_stalls(
     assert s["stopped_early"] and s["global_step"] == 4
 
 
+@pytest.mark.slow
 def test_dpo_is_bit_identical_on_rerun(tmp_path: Path, tiny_model: Path) -> None:
     train_f = write_jsonl(tmp_path / "pref" / "train.jsonl", preference_rows(8))
     cfg = write_config(
