@@ -185,3 +185,29 @@ def relay_output_layer(model_dir: Path, layout: str) -> Path:
     config["tie_word_embeddings"] = OUTPUT_LAYER_LAYOUTS[layout]
     (model_dir / "config.json").write_text(json.dumps(config))
     return model_dir
+
+
+# Damage :func:`damage_weights` does to a saved tiny Llama: files transformers loads into
+# another model than they hold.
+WEIGHT_DAMAGES = ("fewer layers in config", "nan", "inf")
+
+
+def damage_weights(model_dir: Path, damage: str) -> str:
+    """Damage ``model_dir`` (a saved 2-layer Llama) as ``damage`` names; returns what a
+    refusal says after the folder's name."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    if damage == "fewer layers in config":
+        config = json.loads((model_dir / "config.json").read_text())
+        (model_dir / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))
+        return (
+            "the weights transformers loads hold 9 tensors the model does not use "
+            "(model.layers.1.input_layernorm.weight"
+        )
+    state = load_file(model_dir / "model.safetensors")
+    name = "model.layers.0.mlp.up_proj.weight"
+    state[name][0, 0] = float("nan") if damage == "nan" else float("inf")
+    save_file(state, str(model_dir / "model.safetensors"), metadata={"format": "pt"})
+    return f"the weights hold values that are not finite numbers (NaN or infinity) in {name}"

@@ -1191,21 +1191,9 @@ def test_export_refuses_a_config_whose_sizes_transformers_cannot_build(
 
 def _damage_base(base: Path, damage: str) -> str:
     """Damage ``base`` as ``damage`` says; returns what the refusal must say."""
-    from safetensors.torch import load_file, save_file
+    from tests.tiny_llama import damage_weights
 
-    if damage == "fewer layers in config":
-        _set_config(base, num_hidden_layers=1)
-        return (
-            f"{base}: the weights transformers loads hold 9 tensors the model does not use "
-            "(model.layers.1.input_layernorm.weight"
-        )
-    state = load_file(base / "model.safetensors")
-    name = "model.layers.0.mlp.up_proj.weight"
-    state[name][0, 0] = float("nan") if damage == "nan" else float("inf")
-    save_file(state, str(base / "model.safetensors"), metadata={"format": "pt"})
-    return (
-        f"{base}: the weights hold values that are not finite numbers (NaN or infinity) in {name}"
-    )
+    return f"{base}: {damage_weights(base, damage)}"
 
 
 @pytest.mark.parametrize("damage", ["fewer layers in config", "nan", "inf"])

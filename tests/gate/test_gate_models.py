@@ -943,19 +943,11 @@ def test_a_model_whose_weights_transformers_would_load_wrongly_is_refused(
     # weight was gated with a WARN. Either side: exit 2, naming the tensors.
     import shutil
 
-    from safetensors.torch import load_file, save_file
+    from tests.tiny_llama import damage_weights
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model_dir, model)
-    if damage == "nan":
-        state = load_file(model / "model.safetensors")
-        state["model.norm.weight"][3] = float("nan")
-        save_file(state, model / "model.safetensors", metadata={"format": "pt"})
-        named = "the weights hold values that are not finite numbers (NaN or infinity) in model.norm.weight"
-    else:
-        config = json.loads((model / "config.json").read_text())
-        (model / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))
-        named = "the weights transformers loads hold 9 tensors the model does not use"
+    named = damage_weights(model, damage)
     cand, base = (model, tiny_model_dir) if side == "candidate" else (tiny_model_dir, model)
     with pytest.raises(InputError, match=re.escape(f"{model}: {named}")):
         run_gate(_gate(tmp_path, golden_dir), str(cand), str(base), tmp_path / "out", device="cpu")

@@ -1130,22 +1130,14 @@ def test_a_base_whose_weights_transformers_would_load_wrongly_is_refused(
     # Found by attack: num_hidden_layers 1 in config.json beside weights of 2 layers trained
     # a 1-layer model (transformers drops what it has no place for); a NaN weight trained on
     # NaN. Refused before training, naming the tensors.
-    from safetensors.torch import load_file, save_file
+    from tests.tiny_llama import damage_weights
 
     base = tmp_path / "base"
     shutil.copytree(tiny_model, base)
-    if damage == "nan":
-        state = load_file(base / "model.safetensors")
-        state["model.norm.weight"][0] = float("nan")
-        save_file(state, base / "model.safetensors", metadata={"format": "pt"})
-        named = "values that are not finite numbers (NaN or infinity) in model.norm.weight"
-    else:
-        config = json.loads((base / "config.json").read_text())
-        (base / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))
-        named = "tensors the model does not use (model.layers.1."
+    named = damage_weights(base, damage)
     cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
     assert main(["train", "sft", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
-    assert f"base_model: {base}: " in err and named in err, err
+    assert f"base_model: {base}: {named}" in err, err
     assert "Traceback" not in err and "internal error" not in err
     assert not (tmp_path / "runs" / "tiny").exists()
