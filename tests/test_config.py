@@ -313,7 +313,7 @@ def test_a_config_value_out_of_range_is_still_named_by_file_line_and_key(tmp_pat
 
 
 def test_split_ratios_too_large_to_add_up_are_scaled_not_zeroed() -> None:
-    from curagate.split import check_ratios, parse_ratios
+    from curagate.ratios import check_ratios, parse_ratios
 
     assert check_ratios([1e308, 1e308, 1e308]) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
     assert parse_ratios("1e308,1e307,1e307") == pytest.approx((10 / 12, 1 / 12, 1 / 12))

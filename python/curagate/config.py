@@ -195,7 +195,7 @@ def _valid_ratios(v: tuple[float, float, float]) -> tuple[float, float, float]:
     """Ratios the split can use, checked where the config is read: a bad one was reported
     at split time without the file, line or key (and named a flag nobody passed)."""
     from curagate.errors import ConfigError
-    from curagate.split import check_ratios
+    from curagate.ratios import check_ratios
 
     try:
         check_ratios(v, option="ratios")

@@ -525,13 +525,12 @@ def seal(
     from curagate.artifacts import CurateStats, validated, write_artifact
     from curagate.io.outputs import write_marker
     from curagate.pipeline.write import write_manifest
-    from curagate.split import SplitResult
 
     write_artifact(validated(CurateStats, stats, what="stats.json"), tmp / "stats.json")
     split_result: SplitResult | None = None
     for step in steps:
         result = step.seal(tmp, out_dir, stats)
-        if isinstance(result, SplitResult):
+        if result is not None:  # the split step's SplitResult (the others give none)
             split_result = result
     # The manifest comes last: it covers every file, the steps' (splits/) too.
     rows = dict(rows)

@@ -26,6 +26,7 @@ Anchors and aliases within that budget (a shared block of settings) stay usable.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -79,17 +80,22 @@ def decode_utf8(raw: bytes, source: str) -> str:
         ) from None
 
 
-class _Loader(getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader):  # type: ignore[misc]
+@functools.cache
+def _loader_class() -> type[Any]:
     """The safe loader, reading ``2e-5`` as the number YAML 1.2 and every reader of a
     training config take it for: YAML 1.1 floats need a dot (``2.0e-5``), so PyYAML
-    gave the string "2e-5", which a setting that must be a number refuses."""
+    gave the string "2e-5", which a setting that must be a number refuses. Built on
+    first use: defining it when this module loads imported yaml in every command."""
 
+    class _Loader(getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader):  # type: ignore[misc]
+        pass
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
+    _Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return _Loader
 
 
 def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
@@ -98,7 +104,7 @@ def load_yaml(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     An empty document is ``(None, None)``. Every problem is a ConfigError
     ``SOURCE:LINE: ...``.
     """
-    loader = _Loader(text)
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         if node is None:

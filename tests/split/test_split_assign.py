@@ -7,12 +7,12 @@ from collections import Counter
 import pytest
 
 from curagate.errors import ConfigError, InputError
+from curagate.ratios import parse_ratios
 from curagate.split import (
     CheckOptions,
     assign_rows,
     assign_units,
     build_units,
-    parse_ratios,
     template_fragments,
     verify_splits,
 )

@@ -19,6 +19,7 @@ import sys
 
 from curagate.curate import CurateResult, curate, read_early
 from curagate.limits import MAX_THREADS, float_arg, int_arg, refuse_idle
+from curagate.ratios import parse_ratios
 from curagate.records import FORMAT_CHOICES
 
 
@@ -106,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
             text_field=args.text_field,
             skip_unreadable=args.skip_unreadable,
         )
-    from curagate.split import parse_ratios  # pydantic models: after the read started
-
     result = curate(
         args.inputs,
         args.out,

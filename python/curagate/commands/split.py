@@ -29,13 +29,13 @@ from typing import TypeVar
 from curagate.config import CurateConfig, load_model
 from curagate.errors import CheckFailed
 from curagate.limits import MAX_SEED, given, int_arg, refuse_idle
+from curagate.ratios import parse_ratios
 from curagate.records import FORMAT_CHOICES, PREFERENCE_KEYS
 from curagate.split import (
     MANIFEST_NAME,
     MODES,
     SHARED_PASSAGE_POLICIES,
     Spelling,
-    parse_ratios,
     spelled,
     split,
 )
