@@ -67,6 +67,8 @@ def run_once(
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"curate failed ({python_path}): {proc.stderr.strip()[-2000:]}")
     data = json.loads(lines[-1])
+    if data["rc"] not in (0, None):  # main() returned an exit code: no phases to time
+        raise SystemExit(f"curate exit {data['rc']} ({python_path}): {proc.stderr.strip()[-2000:]}")
     prev = data["t0"]
     names = {"start": "imports"}
     times: dict[str, tuple[float, float, int]] = {}
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--goal-wall", type=float, default=0.38 * 0.65, help="pass-2 wall goal (s)")
     ap.add_argument("--goal-cpu", type=float, default=1.0 * 0.65, help="pass-2 CPU goal (s)")
     args = ap.parse_args(argv)
+    if args.corpus == CORPUS:
+        corpus.build(100_000)  # once, from ../shared/data/t0_templates (cached)
     trees = {"this": str(ROOT / "python")}
     if args.compare:
         trees["compare"] = args.compare
