@@ -431,11 +431,13 @@ def test_a_json_integer_column_is_numbers_yyyymmdd_too(tmp_path: Path) -> None:
     assert times_by_split(tmp_path / "out") == one_each(oldest_first)
 
 
-def test_curate_split_errors_name_the_input_record_not_a_kept_part(
+def test_curate_split_errors_name_the_input_line_not_a_kept_part(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # "kept record 0 of kept/part-00001.parquet (from 0)": a file the failed run leaves
-    # nowhere. Kept record 2 of the second input is its row 3 (row 1 copies row 0).
+    # nowhere. Kept record 2 of the second input is its row 3 (row 1 copies row 0), on
+    # line 5 after a blank line: named so, as `curagate split` and the quarantine name a
+    # JSONL row (it was "row 3 (from 0)", which no editor opens at).
     first = write_rows(tmp_path / "a.jsonl", ["1714500000"])
     second = tmp_path / "b.jsonl"
     second.write_text(
@@ -447,7 +449,7 @@ def test_curate_split_errors_name_the_input_record_not_a_kept_part(
                 ("third distinct words", "1714700000"),
                 ("fourth distinct words", "20240601"),
             ]
-        ),
+        ).replace("\n", "\n\n", 1),
         encoding="utf-8",
     )
     cfg = tmp_path / "c.yaml"
@@ -456,9 +458,28 @@ def test_curate_split_errors_name_the_input_record_not_a_kept_part(
     assert main(["curate", str(first), str(second), "--out", str(out), "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "kept/part" not in err, err
-    assert f"{second.as_posix()} row 3 (from 0): split.time column 't' has '20240601'" in err, err
-    assert f"{first.as_posix()} row 0 (from 0))" in err, err
+    assert f"{second.as_posix()}:5: split.time column 't' has '20240601'" in err, err
+    assert f"{first.as_posix()}:1)" in err, err
     assert not out.exists()
+    # `curagate split` of the same file names the same line
+    assert main(["split", str(first), str(second), "--out", str(out), "--time", "t"]) == 2
+    assert f"{second.as_posix()}:5: --time column 't' has '20240601'" in capsys.readouterr().err
+
+
+def test_curate_split_errors_name_a_parquet_row_as_split_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "t.parquet"
+    pq.write_table(
+        pa.table({"text": ["first distinct words", "other more words"], "t": ["1", "nope"]}),
+        src,
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("split:\n  enabled: true\n  time: t\n")
+    assert main(["curate", str(src), "--out", str(tmp_path / "cur"), "--config", str(cfg)]) == 2
+    assert f"{src.as_posix()} row 1: split.time column 't' has 'nope'" in capsys.readouterr().err
+    assert main(["split", str(src), "--out", str(tmp_path / "s"), "--time", "t"]) == 2
+    assert f"{src.as_posix()} row 1: --time column 't' has 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

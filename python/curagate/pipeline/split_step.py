@@ -6,6 +6,7 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ class SplitStep(BaseStep):
     def __init__(self, cfg: CurateConfig) -> None:
         self.cfg = cfg
         self.formats: dict[str, str] = {}  # record format -> the first input holding it
+        self.inputs = _InputRows()
 
     def scan(self, rows: Rows) -> pa.Array | None:
         # Inputs of several formats cannot be split: said while reading, naming the
@@ -30,12 +32,14 @@ class SplitStep(BaseStep):
         if self.cfg.split.enabled:
             self.formats.setdefault(str(rows.batch.format), rows.batch.source)
             refuse_several_formats(self.formats)
+            self.inputs.add(rows.batch)
         return None
 
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
         if not self.cfg.split.enabled or stats["totals"]["kept"] == 0:
             return None
-        spelling = replace(CURATE_SPELLING, locate=_KeptRecords(tmp, stats).locate)
+        kept = _KeptRecords(tmp, stats, self.inputs)
+        spelling = replace(CURATE_SPELLING, locate=kept.locate)
         with spelled(spelling):
             result = self._split(tmp)
         return SplitResult(out / "splits", result.counts, result.manifest)
@@ -99,41 +103,97 @@ CURATE_SPELLING = Spelling(
 _KEPT_PART = re.compile(r"kept/part-z*([0-9]+)(?:_z*([0-9]+))?\.parquet")
 
 
+class _InputRows:
+    """What the reader said of the input rows while curate read them, for split: the
+    line of each row of a JSONL input (kept as the rows where the blank lines before a row
+    change: a row's line is its row plus the offset of the last such row at or before it)."""
+
+    def __init__(self) -> None:
+        self.starts: dict[str, list[int]] = {}  # JSONL input -> rows where the offset changes
+        self.offsets: dict[str, list[int]] = {}  # ... and the offset (line - row) from there
+
+    def add(self, batch: Any) -> None:
+        rows = batch.rows
+        n = len(rows)
+        if not n:
+            return
+        if batch.lines is not None:
+            offsets = pc.subtract(batch.lines, rows)
+            # where a row's offset differs from the row's before it (blank lines between)
+            changed = pc.not_equal(offsets.slice(1), offsets.slice(0, n - 1))
+            at = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist())]
+            starts = self.starts.setdefault(batch.source, [])
+            held = self.offsets.setdefault(batch.source, [])
+            for i in at:
+                offset = offsets[i].as_py()
+                if not held or held[-1] != offset:
+                    starts.append(rows[i].as_py())
+                    held.append(offset)
+
+    def line(self, file: str, row: int) -> int | None:
+        """The 1-based line of row ``row`` of ``file``; None for a Parquet input."""
+        starts = self.starts.get(file)
+        k = bisect_right(starts, row) - 1 if starts else -1
+        return row + self.offsets[file][k] if starts and k >= 0 else None
+
+
 class _KeptRecords:
     """Where a record of the output's ``kept/`` came from, for split's errors: the
     output does not exist after a failed run, so "kept record 3 of
     kept/part-00000.parquet" named no file the user has. ``kept/part-NNNNN`` holds input
     NNNNN's kept records in its order (``_0001`` and on continue it), and the temporary
-    ``clusters.parquet`` each valid record's input row and status."""
+    ``clusters.parquet`` each valid record's input row and status; ``inputs`` the line of
+    an input row (JSONL), which split's own errors name (``data.jsonl:5``)."""
 
-    def __init__(self, tmp: Path, stats: dict[str, Any]) -> None:
+    def __init__(self, tmp: Path, stats: dict[str, Any], inputs: _InputRows) -> None:
         self.tmp = tmp
+        self.inputs = inputs
         self.files = [i.get("file") for i in stats.get("inputs", [])]
         self.rows: dict[str, list[int]] = {}  # input file -> its kept records' rows
+        self.before: dict[str, int] = {}  # kept part -> kept records in parts before
 
-    def locate(self, source: str, row: int) -> str | None:
+    def origin(self, source: str, row: int) -> tuple[str, int | None, int | None] | None:
+        """The input file of row ``row`` of kept part ``source``, its row there, and
+        its index among that input's kept records (None where unknown); None when
+        ``source`` is no kept part."""
         name = _KEPT_PART.fullmatch(source)
         if name is None or int(name[1]) >= len(self.files):
             return None
         file = self.files[int(name[1])]
         try:
-            # the records of the parts before this one of the same input
+            before = self._before(source)
+            kept = self._kept_rows(file)
+        except (OSError, pa.ArrowException):
+            kept, before = [], None
+        if before is None:
+            return file, None, None
+        index = row + before
+        return file, kept[index] if index < len(kept) else None, index
+
+    def locate(self, source: str, row: int) -> str | None:
+        found = self.origin(source, row)
+        if found is None:
+            return None
+        file, input_row, index = found
+        if input_row is not None:
+            # As split names a row of its own inputs: the line of a JSONL input
+            line = self.inputs.line(file, input_row)
+            return f"{file}:{line}" if line is not None else f"{file} row {input_row}"
+        if index is not None:
+            return f"kept record {index} of {file} (from 0)"
+        return f"a kept record of {file}"
+
+    def _before(self, source: str) -> int | None:
+        """The records of the kept parts before ``source`` of the same input."""
+        if source not in self.before:
             part = Path(source).name
             first = part.split("_")[0].removesuffix(".parquet")
-            before = sum(
+            self.before[source] = sum(
                 pq.read_metadata(earlier).num_rows
                 for earlier in (self.tmp / "kept").glob(f"{first}*.parquet")
                 if earlier.name < part and earlier.name.startswith((f"{first}.", f"{first}_"))
             )
-            kept = self._kept_rows(file)
-        except (OSError, pa.ArrowException):
-            kept, before = [], None
-        index = row + (before or 0)
-        if before is not None and index < len(kept):
-            return f"{file} row {kept[index]} (from 0)"
-        if before is not None:
-            return f"kept record {index} of {file} (from 0)"
-        return f"a kept record of {file}"
+        return self.before[source]
 
     def _kept_rows(self, file: str) -> list[int]:
         if file not in self.rows:
