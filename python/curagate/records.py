@@ -108,6 +108,10 @@ class Batch:
     ids: pa.StringArray  # stable id: the `id` column, else "<source>:<row>"
     keys: pa.LargeStringArray  # dedup key per row, never null
     quarantined: list[Quarantined] = field(default_factory=list)
+    # JSONL: the top-level columns of JSON numbers the reader keeps as the strings of their
+    # values (a double would change one, docs/formats.md): their strings are numbers, not
+    # JSON strings (split --time reads them so).
+    number_text: frozenset[str] = frozenset()
 
     @property
     def input_rows(self) -> int:

@@ -483,16 +483,31 @@ def _offset_seconds(offset: str | None, refuse: Callable[[str], NoReturn]) -> in
     return size if sign == "+" else -size
 
 
-def _time_value(value: Any, where: tuple[str, int, int | None], column: str) -> Any:
+def _time_value(
+    value: Any, where: tuple[str, int, int | None], column: str, *, number: bool = False
+) -> Any:
     """Make timestamps comparable: (0, number) or (1, nanoseconds since the epoch, the
     seconds' digits past the ninth); ISO strings are parsed, naive times are UTC, a date
-    is its midnight."""
+    is its midnight. ``number``: a string ``value`` is a JSON number's text (a JSON number
+    column the reader keeps as its values' strings), read as JSON reads the number."""
     if value is None:
         raise InputError(
             f"{_where(where)}: {_opt('--time')} column {column!r} is null; every row needs a time"
         )
     if isinstance(value, _Nanos):
         return (1, int(value), "")
+    if number and isinstance(value, str) and _JSON_NUMBER.fullmatch(value):
+        # As in a number column: an integer exactly (20240101 is the number, not a date),
+        # a fraction or an exponent as the double it reads as. The reader writes a double
+        # as Python's shortest repr, which is not that double: "1.152921504606847e+18" (read
+        # from 1152921504606846976.5, 2^60) went after the integer 1152921504606846980.
+        if _JSON_INT.fullmatch(value) is None:
+            as_double = float(value)
+            if math.isfinite(as_double):
+                return (0, as_double)
+        # An integer, or a literal past a double's range the reader keeps as written
+        # (1e400): the number it writes.
+        return (0, _exact_number(value, where, column))
     if isinstance(value, str) and _JSON_NUMBER.fullmatch(value) and not _is_day(value):
         # A number written as a string (epoch seconds, ms or ns; a JSON number column the
         # reader keeps as its values' strings since doubles would round its integers,
@@ -547,6 +562,9 @@ class _Loaded:
     where: list[tuple[str, int, int | None]]  # (source, row, line) per row
     files: list[dict[str, Any]]
     quarantined: list[Any]
+    # (first row, rows, columns) of each batch with columns of JSON numbers the reader
+    # keeps as their values' strings (Batch.number_text)
+    number_text: list[tuple[int, int, frozenset[str]]]
 
 
 def _load(
@@ -571,12 +589,15 @@ def _load(
     rows_per_file: Counter[str] = Counter()
     formats: dict[str, str] = {}  # record format -> the first file holding it
     text_read = False  # a batch read as text records (with a text_field: by it)
+    number_text: list[tuple[int, int, frozenset[str]]] = []
     for batch in read_batches(
         paths, format=format, text_field=text_field, preference_key=preference_key
     ):
         text_read |= batch.format == RecordFormat.TEXT
         if batch.table.num_rows:
             formats.setdefault(str(batch.format), _shown(Path(batch.source), relabel).as_posix())
+        if batch.number_text and batch.table.num_rows:
+            number_text.append((len(keys), batch.table.num_rows, batch.number_text))
         tables.append(batch.table)
         keys.extend(batch.keys.to_pylist())
         ids.extend(_shown_ids(batch.ids.to_pylist(), batch.source, relabel))
@@ -625,7 +646,9 @@ def _load(
         paths, first_seen, while_="split read it", so="its rows may not be the file's"
     )
     key_array = pa.array(keys, type=pa.large_string())
-    return _Loaded(table.combine_chunks(), keys, key_array, ids, where, files, quarantined)
+    return _Loaded(
+        table.combine_chunks(), keys, key_array, ids, where, files, quarantined, number_text
+    )
 
 
 def _content_is_parts(column: pa.ChunkedArray) -> bool | None:
@@ -821,6 +844,26 @@ def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
         return [None if v is None else _Nanos(v * per_unit) for v in ticks]
     values: list[Any] = column.to_pylist()
     return values
+
+
+def _json_numbers(
+    loaded: _Loaded,
+    name: str,
+    values: Sequence[Any],
+    number_rows: Callable[[str, int], bool] | None,
+) -> list[bool] | None:
+    """Per row, whether column ``name``'s string is a JSON number's, as written (a column
+    the reader keeps as its values' strings, docs/formats.md); None when no row's is. The
+    reader says so of the JSONL batches it read, ``number_rows`` of other rows."""
+    flags = [False] * len(values)
+    for start, rows, names in loaded.number_text:
+        if name in names:
+            flags[start : start + rows] = [True] * rows
+    if number_rows is not None:
+        for r, (source, row, _) in enumerate(loaded.where):
+            if not flags[r] and isinstance(values[r], str) and number_rows(source, row):
+                flags[r] = True
+    return flags if any(flags) else None
 
 
 def _hashable(value: Any) -> Any:
@@ -1122,6 +1165,7 @@ def assign_rows(
     together: Sequence[Sequence[Any]] = (),
     links: Sequence[tuple[int, int]] = (),
     time_column: str = "time",
+    time_numbers: Sequence[bool] | None = None,
     where: Sequence[tuple[str, int, int | None]] | None = None,
     key_fingerprints: Sequence[bytes] | None = None,
 ) -> SplitPlan:
@@ -1131,7 +1175,9 @@ def assign_rows(
     together); ``groups`` and every column in ``together`` (e.g. curate's
     ``cluster_id`` of the kept rows) join rows that share a non-null value;
     ``links`` join row pairs (near copies, shared passages).
-    ``labels`` stratify (mode ``stratified``), ``times`` order (mode ``time``).
+    ``labels`` stratify (mode ``stratified``), ``times`` order (mode ``time``);
+    ``time_numbers`` says per row whether a string time is a JSON number's text (a JSON
+    number column the reader keeps as its values' strings): a number, never a date.
     ``where`` gives (file, row, line) per row for error messages;
     ``key_fingerprints`` the keys' fingerprints when already computed.
     """
@@ -1166,13 +1212,19 @@ def assign_rows(
     unit_times: list[Any] | None = None
     if times is not None:
         unit_times = [None] * n_units
+        numbers = time_numbers if time_numbers is not None else [False] * n
+        if len(numbers) != n:
+            raise InputError(f"{len(numbers)} time_numbers for {n} rows; give one per row")
         row_times = [
             _time_value(
-                times[r], where[r] if where is not None else ("input", r, None), time_column
+                times[r],
+                where[r] if where is not None else ("input", r, None),
+                time_column,
+                number=bool(numbers[r]),
             )
             for r in range(len(units))
         ]
-        _check_time_kinds(times, row_times, where, time_column)
+        _check_time_kinds(times, row_times, where, time_column, numbers)
         for r, u in enumerate(units):
             t = row_times[r]
             if unit_times[u] is None or t < unit_times[u]:
@@ -1193,12 +1245,13 @@ def _check_time_kinds(
     row_times: Sequence[tuple[int, Any]],
     where: Sequence[tuple[str, int, int | None]] | None,
     column: str,
+    numbers: Sequence[bool],
 ) -> None:
     """Refuse a time column that mixes numbers with times: a number's order beside a
     time means nothing. Eight digits that are a date (``"20240501"``, ISO's YYYYMMDD) are
     that date beside ISO times and among themselves, and refused beside other numbers:
     as numbers, ``"20240502"`` went before ``"202405011200"`` and ``"20240601"`` before
-    epoch seconds of May."""
+    epoch seconds of May. A JSON number's text (``numbers[r]``) is a number, never a date."""
 
     def at(r: int) -> str:
         return _where(where[r] if where is not None else ("input", r, None))
@@ -1207,7 +1260,7 @@ def _check_time_kinds(
     for r, t in enumerate(row_times):
         if t[0] == 0:
             number = r if number is None else number
-        elif _is_day(times[r]):
+        elif not numbers[r] and _is_day(times[r]):
             day = r if day is None else day
         else:
             stamp = r if stamp is None else stamp
@@ -1220,7 +1273,8 @@ def _check_time_kinds(
     dated = day if day is not None else stamp
     assert dated is not None
     for r, t in enumerate(row_times):
-        if t[0] == 0 and isinstance(times[r], str) and _EIGHT_DIGITS.fullmatch(times[r]):
+        text = times[r]
+        if t[0] == 0 and not numbers[r] and isinstance(text, str) and _EIGHT_DIGITS.fullmatch(text):
             raise InputError(
                 f"{at(r)}: {_opt('--time')} column {column!r} has {_cut(times[r])!r}, which is not "
                 f"a date (YYYYMMDD) beside the column's dates and times ({at(dated)}); fix the "
@@ -1328,6 +1382,7 @@ def split(
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     verify: bool = True,
     relabel: tuple[Path, Path] | None = None,
+    number_rows: Callable[[str, int], bool] | None = None,
 ) -> SplitResult:
     """Split ``inputs`` into ``out``/{train,val,test}.parquet and ``split_manifest.json``.
 
@@ -1355,6 +1410,9 @@ def split(
     ``relabel`` = (prefix, shown): input paths under ``prefix`` are named under
     ``shown`` in the manifest (curate --split splits the kept/ of its temporary
     output folder, which becomes its --out).
+    ``number_rows(source, row)``: whether that row's ``time`` string is a JSON number's
+    (a column the reader kept as its values' strings) where the files read do not say so
+    (curate --split: its kept/ Parquet parts; JSONL inputs say so themselves).
     """
     fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
     resolved_mode = _infer_mode(mode, label, group, time)
@@ -1435,6 +1493,9 @@ def split(
         links.extend(passage_links)
     groups = _column(loaded, group, "--group") if group else None
     times = _column(loaded, time, "--time") if time else None
+    time_numbers = (
+        _json_numbers(loaded, time, times, number_rows) if time and times is not None else None
+    )
 
     def plan_with(extra: Sequence[tuple[int, int]]) -> SplitPlan:
         return assign_rows(
@@ -1445,6 +1506,7 @@ def split(
             labels=labels,
             groups=groups,
             times=times,
+            time_numbers=time_numbers,
             time_column=time or "time",
             together=together,
             links=extra,

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curagate.cli import main
+from curagate.io import read_batches
 
 SPLITS = ("train", "val", "test")
 # Newest first in every input: a tie (input order) puts the newest row in train.
@@ -94,26 +95,100 @@ def test_a_parquet_string_column_of_numbers_is_ordered_exactly(tmp_path: Path) -
     assert times_by_split(tmp_path / "out") == one_each(oldest_first)
 
 
-def test_a_kept_number_column_holding_a_yyyymmdd_number_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # 2^53 + 1 beside a fraction: the reader keeps the column as strings, and 20240101
-    # becomes "20240101", which a string column may mean as a date. Read as a number
-    # (963b547), the same rule put the date strings "20240502" beside "202405011200"
-    # after it; so eight digits beside other numbers are refused, naming both rows.
-    src = tmp_path / "t.jsonl"
-    src.write_text(
+def write_numbers(path: Path, literals: list[str], blank_after: int | None = None) -> Path:
+    """JSONL rows whose ``t`` is each JSON number literal as written (a blank line after
+    row ``blank_after``, which the lines count and the rows do not)."""
+    path.write_text(
         "".join(
             f'{{"text": "row {k} distinct words {k * 7}", "t": {v}}}\n'
-            for k, v in enumerate(["9007199254740993", "20240101", "1.5"])
+            + ("\n" if k == blank_after else "")
+            for k, v in enumerate(literals)
         ),
         encoding="utf-8",
     )
-    assert split(src, tmp_path / "out") == 2
+    return path
+
+
+@pytest.mark.parametrize(
+    "oldest_first",
+    [
+        # 2^53 + 1 beside a fraction: the reader keeps the column as strings, and 20240101
+        # became "20240101", refused as a date (YYYYMMDD) beside the column's numbers.
+        ["1.5", "20240101", "9007199254740993"],
+        # Epoch seconds with one integer past int64, kept as strings likewise: the 8-digit
+        # seconds (1970-08-23) were refused as the date 1970-01-01.
+        ["19700101", "1700000000", "18446744073709551617"],
+        # A fraction is the double it reads as (2^60), as in a number column; the reader
+        # writes its shortest repr, "1.152921504606847e+18", which is past the integer
+        # 1152921504606846980: read as that string, the fraction's row went after it.
+        ["1152921504606846976.5", "1152921504606846980", "1152921504606847001"],
+    ],
+    ids=["yyyymmdd", "epoch-s", "fraction-as-double"],
+)
+def test_a_number_column_the_reader_keeps_as_strings_is_ordered_as_numbers(
+    tmp_path: Path, oldest_first: list[str]
+) -> None:
+    src = write_numbers(tmp_path / "t.jsonl", [oldest_first[k] for k in ORDER])
+    (batch,) = read_batches([src])  # the reader keeps the column as strings, and says so
+    assert batch.table.column("t").type == pa.string() and batch.number_text == {"t"}
+    assert split(src, tmp_path / "out") == 0
+    got = times_by_split(tmp_path / "out")
+    # the reader's strings: the integers as written, the fraction as the double's repr
+    assert got == one_each([str(json.loads(v)) for v in oldest_first])
+
+
+def test_a_number_file_beside_a_string_file_is_read_by_json_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One column of strings read together: a.jsonl's JSON numbers (kept as strings: an
+    # integer past int64) are numbers, b.jsonl's JSON strings are strings.
+    numbers = write_numbers(tmp_path / "a.jsonl", ["18446744073709551617", "19700101"])
+    strings = tmp_path / "b.jsonl"
+    line = json.dumps({"text": "a string time in another file", "t": "1700000000.123456789"})
+    strings.write_text(line + "\n", encoding="utf-8")
+    assert main(["split", str(numbers), str(strings), "--out", str(tmp_path / "out"),
+                 "--time", "t", "--ratios", "1/1/1"]) == 0  # fmt: skip
+    assert times_by_split(tmp_path / "out") == one_each(
+        ["19700101", "1700000000.123456789", "18446744073709551617"]
+    )
+    # ... and the string "20240101" is a date there, beside numbers: refused, naming it
+    # and a number (before, a.jsonl's number 19700101 was named as a date)
+    strings.write_text(line.replace("1700000000.123456789", "20240101") + "\n", encoding="utf-8")
+    assert main(["split", str(numbers), str(strings), "--out", str(tmp_path / "out2"),
+                 "--time", "t", "--ratios", "1/1/1"]) == 2  # fmt: skip
     err = capsys.readouterr().err
-    assert "t.jsonl:2: --time column 't' has '20240101', eight digits" in err, err
-    assert "a number such as '9007199254740993' (" in err and "t.jsonl:1)" in err, err
-    assert not (tmp_path / "out").exists()
+    assert "b.jsonl:1: --time column 't' has '20240101', eight digits" in err, err
+    assert "a number such as '18446744073709551617' (" in err and "a.jsonl:1)" in err, err
+    assert not (tmp_path / "out2").exists()
+
+
+def test_curate_split_reads_a_number_column_kept_as_strings_as_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One file, two chunks (batch_rows 2): JSON numbers the reader keeps as strings, then
+    # JSON strings; curate's kept/ holds both as one string column, so the reader's word
+    # is kept while curate reads. 19700101 is a number, "1700000000.5" one too.
+    src = tmp_path / "t.jsonl"
+    src.write_text(
+        '{"text": "first distinct words", "t": 18446744073709551617}\n'
+        '{"text": "second other words", "t": 19700101}\n'
+        '{"text": "third more words", "t": "1700000000.5"}\n',
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_rows: 2\nsplit:\n  enabled: true\n  time: t\n  ratios: [1, 1, 1]\n")
+    out = tmp_path / "cur"
+    assert main(["curate", str(src), "--out", str(out), "--config", str(cfg)]) == 0
+    assert times_by_split(out / "splits") == one_each(
+        ["19700101", "1700000000.5", "18446744073709551617"]
+    )
+    # The string "19700101" in the second chunk is a date beside the numbers: refused,
+    # naming its line.
+    src.write_text(src.read_text().replace('"1700000000.5"', '"19700101"'), encoding="utf-8")
+    assert main(["curate", str(src), "--out", str(out), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{src.as_posix()}:3: split.time column 't' has '19700101', eight digits" in err, err
+    assert f"a number such as '18446744073709551617' ({src.as_posix()}:1)" in err, err
 
 
 @pytest.mark.parametrize(

@@ -2432,8 +2432,9 @@ def _finish(
         quarantined = state.pending + quarantined
         state.pending = []
     rounded: dict[int, str] = {}
+    number_text: frozenset[str] = frozenset()
     if table.num_rows and chunk is not None:  # JSONL: its numbers as written
-        table, rounded = _exact_numbers(table, raw_of, flat, chunk)
+        table, rounded, number_text = _exact_numbers(table, raw_of, flat, chunk)
     # Preference pairs without a prompt column: their implicit prompts, natively.
     implicit = (
         _implicit_prompts(flat)
@@ -2486,6 +2487,7 @@ def _finish(
         ids=ids,
         keys=keys,
         quarantined=quarantined,
+        number_text=number_text,
     )
 
 
@@ -2626,7 +2628,7 @@ def _rounded_path(value: Any, dtype: pa.DataType, path: str) -> tuple[str, str] 
 
 def _exact_numbers(
     table: pa.Table, raw_of: Any, flat: FlatColumns | None, chunk: bytes | memoryview
-) -> tuple[pa.Table, dict[int, str]]:
+) -> tuple[pa.Table, dict[int, str], frozenset[str]]:
     """Numbers of a JSONL chunk kept as written where Arrow's doubles would change them.
 
     Arrow reads a number column as doubles when it holds an integer beyond int64 or
@@ -2638,8 +2640,10 @@ def _exact_numbers(
     type cannot change alone: such a row is returned (row -> reason) to be
     quarantined. The native reader kept each number's literal: top-level strings come
     from it in one pass. (A fraction is a double: ``0.10000000000000001`` is ``0.1``.)
+    Also returns the names of the columns so re-read: their strings are numbers.
     """
     bad: dict[int, str] = {}
+    as_text: set[str] = set()
     parsed: dict[int, Any] = {}
     native: dict[str, pa.Array] = {}  # top-level columns as the native reader's literals
     scanned: list[bool] = []
@@ -2688,6 +2692,7 @@ def _exact_numbers(
             if exact is None:
                 exact = _literal_strings(table.num_rows, f.name, field_of)
             table = table.set_column(index, f.name, exact)
+            as_text.add(f.name)
         elif (
             _float_leaves(f.type)
             and any(
@@ -2707,7 +2712,7 @@ def _exact_numbers(
                         "holds fractions or integers beyond int64, or a number beyond "
                         "1.8e308); write such numbers as strings"
                     )
-    return table, bad
+    return table, bad, frozenset(as_text)
 
 
 def _literal_strings(rows: int, name: str, field_of: Any) -> pa.Array:

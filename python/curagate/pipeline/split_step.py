@@ -5,6 +5,7 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from dataclasses import replace
@@ -32,7 +33,7 @@ class SplitStep(BaseStep):
         if self.cfg.split.enabled:
             self.formats.setdefault(str(rows.batch.format), rows.batch.source)
             refuse_several_formats(self.formats)
-            self.inputs.add(rows.batch)
+            self.inputs.add(rows.batch, self.cfg.split.time)
         return None
 
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
@@ -41,10 +42,10 @@ class SplitStep(BaseStep):
         kept = _KeptRecords(tmp, stats, self.inputs)
         spelling = replace(CURATE_SPELLING, locate=kept.locate)
         with spelled(spelling):
-            result = self._split(tmp)
+            result = self._split(tmp, kept.number if self.inputs.numbers else None)
         return SplitResult(out / "splits", result.counts, result.manifest)
 
-    def _split(self, tmp: Path) -> Any:
+    def _split(self, tmp: Path, number_rows: Any) -> Any:
         cfg, sc = self.cfg, self.cfg.split
         return split(
             [tmp / "kept"],
@@ -71,6 +72,9 @@ class SplitStep(BaseStep):
             # Paths relative to the output folder (kept/part-00000.parquet), so the
             # split's files are the same bytes whatever --out is.
             relabel=(tmp, Path()),
+            # kept/ holds a JSON number column the reader kept as strings as strings:
+            # which input rows' --time values were numbers, the reader said while reading.
+            number_rows=number_rows,
         )
 
 
@@ -106,13 +110,16 @@ _KEPT_PART = re.compile(r"kept/part-z*([0-9]+)(?:_z*([0-9]+))?\.parquet")
 class _InputRows:
     """What the reader said of the input rows while curate read them, for split: the
     line of each row of a JSONL input (kept as the rows where the blank lines before a row
-    change: a row's line is its row plus the offset of the last such row at or before it)."""
+    change: a row's line is its row plus the offset of the last such row at or before it),
+    and the rows whose ``split.time`` value is a JSON number the reader kept as the string
+    of its value (Batch.number_text)."""
 
     def __init__(self) -> None:
         self.starts: dict[str, list[int]] = {}  # JSONL input -> rows where the offset changes
         self.offsets: dict[str, list[int]] = {}  # ... and the offset (line - row) from there
+        self.numbers: dict[str, list[tuple[int, int]]] = {}  # input -> (first, last) rows
 
-    def add(self, batch: Any) -> None:
+    def add(self, batch: Any, time: str | None) -> None:
         rows = batch.rows
         n = len(rows)
         if not n:
@@ -129,12 +136,19 @@ class _InputRows:
                 if not held or held[-1] != offset:
                     starts.append(rows[i].as_py())
                     held.append(offset)
+        if time is not None and time in batch.number_text:
+            self.numbers.setdefault(batch.source, []).append((rows[0].as_py(), rows[n - 1].as_py()))
 
     def line(self, file: str, row: int) -> int | None:
         """The 1-based line of row ``row`` of ``file``; None for a Parquet input."""
         starts = self.starts.get(file)
         k = bisect_right(starts, row) - 1 if starts else -1
         return row + self.offsets[file][k] if starts and k >= 0 else None
+
+    def number(self, file: str, row: int) -> bool:
+        ranges = self.numbers.get(file, [])
+        k = bisect_right(ranges, (row, math.inf)) - 1  # the last range starting at or before
+        return k >= 0 and ranges[k][0] <= row <= ranges[k][1]
 
 
 class _KeptRecords:
@@ -182,6 +196,13 @@ class _KeptRecords:
         if index is not None:
             return f"kept record {index} of {file} (from 0)"
         return f"a kept record of {file}"
+
+    def number(self, source: str, row: int) -> bool:
+        """Whether the split.time value of that kept record was a JSON number."""
+        found = self.origin(source, row)
+        if found is None or found[1] is None:
+            return False
+        return self.inputs.number(found[0], found[1])
 
     def _before(self, source: str) -> int | None:
         """The records of the kept parts before ``source`` of the same input."""
