@@ -1582,6 +1582,7 @@ def test_addresses_and_phones_beside_cjk_labels_and_stops_are_found(
         "得点\uff1a" + wide("+12 34 56 78"),
         "前年比" + wide("+123456789") + "円",
         "問題番号" + wide("(201)300-2024"),
+        "売上" + wide("+123456789") + "です",  # nine digits: found by the attack on ed946d9
         # letters run into digits are an identifier, not a labelled phone
         "ABC5551234567 SKU555-123-4567 ID555.123.4567 hotel555-123-4567",
         # documentation domains written full-width, or with references, are placeholders
@@ -1621,6 +1622,11 @@ WIDE_STOPPED_IP = "\u3002".join(wide(g) for g in ("192", "168", "1", "20"))
         ("电话" + wide("+8613812345678") + "谢谢", [wide("+8613812345678")]),
         ("お問い合わせ\uff1a" + wide("+81312345678") + "まで", [wide("+81312345678")]),
         ("電話\uff0b819012345678です", ["\uff0b819012345678"]),
+        # nine or ten digits run together: a phone where a word for one comes before
+        ("電話" + wide("+298123456") + "です", [wide("+298123456")]),
+        ("联系我" + wide("+3541234567") + "谢谢", [wide("+3541234567")]),
+        # and any number of digits in groups
+        ("売上" + wide("+65 6123 4567") + "です", [wide("+65 6123 4567")]),
         # a full-width (area code) with no separator after it, where a phone word says so
         ("電話" + wide("(555)123-4567"), [wide("(555)123-4567")]),
         (
@@ -1668,6 +1674,11 @@ def test_full_width_phones_and_addresses_in_cjk_sentences_are_found(
         "前年比" + wide("+123456789") + "円",
         "増減" + wide("+123456789") + "人",
         "問題番号" + wide("(201)300-2024"),
+        # Found by the attack on ed946d9: nine or ten digits run together after a full-width
+        # "+", then kana, with no word for a phone before, are an amount too
+        "売上" + wide("+123456789") + "です",
+        "売上高" + wide("+1234567890") + "でした",
+        "利润\uff0b1234567890。",
     ],
 )
 def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: str) -> None:

@@ -527,6 +527,9 @@ _PHONE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _PHONE_WINDOW = 12  # characters before the number where such a word counts
+# The fewest digits of a phone run together after a full-width "\uff0b" with no word for one
+# before: most countries' numbers have 11 or more with the country code.
+_COMPACT_PHONE_DIGITS = 11
 
 
 def _words_before(words: re.Pattern[str], text: str, start: int, window: int) -> bool:
@@ -544,13 +547,23 @@ def _cjk_number(text: str, m: re.Match[str]) -> bool:
     prose, where they are a plus sign and a parenthesis: a "\uff0b" then fewer than 9 digits
     (no phone has so few with its country code; an amount, a score: `差額\uff0b\uff11\uff12\uff13\uff14\uff15\uff16円`,
     `得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`), or digits run together into a unit (`\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`,
-    see _UNIT); a "\uff08" and three digits with no space or dash after the "\uff09" and no
-    word for a phone before (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
+    see _UNIT) or, nine or ten of them, without a word for a phone before; a "\uff08" and
+    three digits with no space or dash after the "\uff09" and no word for a phone before
+    (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
     first, value = text[m.start()], m.group()
     if first == "\uff0b":
-        compact = value[1:].isdecimal()
-        return sum(c.isdecimal() for c in value) < 9 or (
-            compact and _UNIT.match(text, m.end()) is not None
+        digits = sum(c.isdecimal() for c in value)
+        if digits < 9:
+            return True
+        # Run together (no group apart): into a unit, or nine or ten digits (a phone's
+        # country code and number mostly have more) with no word for a phone before
+        # (`売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`: sales up).
+        return value[1:].isdecimal() and (
+            _UNIT.match(text, m.end()) is not None
+            or (
+                digits < _COMPACT_PHONE_DIGITS
+                and not _words_before(_PHONE_WORDS, text, m.start(), _PHONE_WINDOW)
+            )
         )
     return (
         first == "\uff08"
