@@ -1527,6 +1527,7 @@ def test_addresses_in_urls_written_with_dot_look_alikes_are_found() -> None:
         ("ip " + wide("192.168.1.20") + "\u3002", wide("192.168.1.20"), "PII004"),
         ("连接到192\u3002168\u30021\u300220\u3002", "192\u3002168\u30021\u300220", "PII004"),
         ("The server is 192.168.1.20.", "192.168.1.20", "PII004"),
+        ("Server at 10.0.0.1.Next we restart it.", "10.0.0.1", "PII004"),
         ("ip 192\ufe12168\ufe121\ufe1220", "192\ufe12168\ufe121\ufe1220", "PII004"),
         # an address context for ideographic full stops: a URL, a port, a keyword
         ("见http://192\u3002168\u30021\u300220/", "192\u3002168\u30021\u300220", "PII004"),
@@ -1644,6 +1645,11 @@ WIDE_STOPPED_IP = "\u3002".join(wide(g) for g in ("192", "168", "1", "20"))
         ("サーバーは10.0.0.5\u30023台目は10.0.0.6です\u3002", ["10.0.0.5", "10.0.0.6"]),
         ("The server is 192.168.1.20.", ["192.168.1.20"]),
         ("The server is 192.168.1.20. Then", ["192.168.1.20"]),
+        # Found by the attack on ed946d9: a sentence's full stop with no space after it, then
+        # the next sentence (a capital and a small letter, or a capital alone), hid it
+        ("Server at 10.0.0.1.Next we restart it.", ["10.0.0.1"]),
+        ("Server at 10.0.0.1.I restarted it.", ["10.0.0.1"]),
+        ("Server at 10.0.0.1\uff0eNext we restart it.", ["10.0.0.1"]),
         ("连接到192\u3002168\u30021\u300220\u3002", ["192\u3002168\u30021\u300220"]),
     ],
 )
@@ -1662,6 +1668,7 @@ def test_full_width_phones_and_addresses_in_cjk_sentences_are_found(
         "No.1.2.3.4",
         "Newtonsoft.Json.13.0.1.0.nupkg",
         "app-2.0.1.3.apk",
+        "lib-1.2.3.4.RELEASE.jar and 1.2.3.4.GA",  # an extension or a tag in capitals
         "release.1.2.3.4.tar.gz",
         "Microsoft.AspNetCore.App.6.0.1.5.zip",
         "ip 1\u30022\u30023\u30024\u30025",

@@ -180,7 +180,9 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-
 # the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot (not an ideographic full
 # stop) right before the address refuses it (`Ver.1.0.2.3`, `No.1.2.3.4`,
 # `Newtonsoft.Json.13.0.1.0.nupkg`), as does one after it with a digit or a letter beyond
-# (`1.2.3.4.5`, a version; `app-2.0.1.3.apk`, a file's extension). One ending the sentence
+# (`1.2.3.4.5`, a version; `app-2.0.1.3.apk`, `1.2.3.4.RELEASE`: a file's extension, a tag),
+# but for a capital then neither a capital nor a digit: the next sentence, its space left
+# out (`at 10.0.0.1.Next we`, `10.0.0.1.I`). One ending the sentence
 # (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address, and an ideographic
 # full stop after it refuses it only when another dotted group follows (`1\u30022\u30023\u30024\u30025`,
 # not `10.0.0.1\u30022号服务器`: a sentence starting with a number).
@@ -188,7 +190,8 @@ _STOPS = "\u3002\uff61\ufe12"
 _POINTS = "".join(c for c in DOTS if c not in _STOPS)  # the dots that are no full stops
 _IPV4 = re.compile(
     rf"(?<![A-Za-z_\d{_POINTS}])(?<!\d[{_STOPS}])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}"
-    rf"(?![A-Za-z_\d])(?![{_POINTS}][A-Za-z_\d])(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
+    rf"(?![A-Za-z_\d])(?![{_POINTS}](?:[a-z_\d]|[A-Z][A-Z_\d]))"
+    rf"(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
 # What says that numbers apart by ideographic full stops are an address: a word for one
 # (IP, host, server, address, ...; 地址, 服务器, アドレス, サーバ, 주소, ...) among the
