@@ -1515,6 +1515,34 @@ def test_addresses_in_urls_written_with_dot_look_alikes_are_found() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        # Found by the attack on ed946d9: an ideographic full stop ending a sentence, then
+        # the next one with no space, was a domain's dot and its first word the top-level
+        # domain (`john@party\u3002Then`)
+        ("I met john@party\u3002Then we left", []),
+        ("I met john@party\uff61Then we left", []),
+        ("I met john@party\ufe12Then we left", []),
+        ("Я видел ivan@party\u3002\u0417\u0430\u0442\u0435\u043c мы ушли", []),  # Затем
+        # an address before the full stop is still found, without the next word
+        ("I wrote to john@acme-corp\u3002com\u3002Then we left", ["john@acme-corp\u3002com"]),
+        ("I wrote to john@acme-corp.com\u3002Then we left", ["john@acme-corp.com"]),
+        # a top-level domain in small letters or in capitals after one is still a domain's
+        ("mail john@gmail\u3002com now", ["john@gmail\u3002com"]),
+        ("MAIL JOHN@GMAIL\u3002COM NOW", ["JOHN@GMAIL\u3002COM"]),
+        ("mail jan@firma\u3002de\u3002Danke", ["jan@firma\u3002de"]),
+        # and after an ASCII dot a capital is one (`Company.Com` in a signature)
+        ("John.Smith@Company.Com", ["John.Smith@Company.Com"]),
+    ],
+)
+def test_a_sentence_after_an_ideographic_full_stop_is_no_top_level_domain(
+    text: str, values: list[str], run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [text[h.start : h.end] for h in pii.scan(text) if h.rule == "PII001"] == values
+    assert run_audit([pc(1, text), pc(2)])["stats"]["pii"]["PII001"] == len(values)
+
+
+@pytest.mark.parametrize(
     ("text", "value", "rule"),
     [
         # Found by the re-attack: a look-alike dot after an IPv4 address (a sentence's end)

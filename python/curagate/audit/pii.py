@@ -83,6 +83,7 @@ _EMAIL = re.compile(
     rf"(?:(?:{_SPACED}[\w{_MARKS}-]){{1,63}}[{DOTS}])+"
     rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
+_TLD = re.compile(rf"{_LETTER}{{2,24}}")
 # An HTML character reference: numeric, decimal or hexadecimal, its ";" optional as HTML
 # reads it (`&#46com` is ".com"; `&#461` is no "." then "1"), or named with its ";".
 _CHAR_REF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
@@ -503,6 +504,29 @@ def iban_ok(iban: str) -> bool:
     return int(num) % 97 == 1
 
 
+def _address_end(text: str, start: int, end: int) -> int | None:
+    """Where the address ``_EMAIL`` matched at ``text[start:end]`` ends: before its last
+    dot where that is an ideographic full stop (U+3002, U+FF61, U+FE12) and what follows it
+    a capital then small letters, the next sentence with its space left out (`I met
+    john@party\u3002Then we left`), no top-level domain; None when what is left before it is
+    no address (its domain no dot, its last label no top-level domain). After an ASCII dot
+    a capital is one (`John.Smith@Company.Com`). Linear: each step reads one label."""
+    domain = [a.end() for a in _AT_SIGN.finditer(text, start, end)][-1]
+    while True:
+        dot = end - 1
+        while text[dot] not in DOTS:  # (the top-level domain holds letters and marks only)
+            dot -= 1
+        tld = text[dot + 1 : end]
+        if text[dot] not in _STOPS or not (tld[0].isupper() and any(c.islower() for c in tld)):
+            return end
+        before = dot - 1  # the dot before the label that would be the top-level domain now
+        while before >= domain and text[before] not in DOTS:
+            before -= 1
+        if before < domain or _TLD.fullmatch(text, before + 1, dot) is None:
+            return None
+        end = dot
+
+
 def _placeholder_email(text: str, at: int, end: int) -> bool:
     """Whether the address whose at-sign starts at ``at`` is at a documentation domain
     (written with character references, full-width letters or dot look-alikes too:
@@ -689,17 +713,19 @@ def scan(
         plain = _Unescaped(text) if "&" in text else None
         read = plain.text if plain else text
         for m in _EMAIL.finditer(read):
-            span = plain.span(*m.span()) if plain else m.span()
+            if (end := _address_end(read, m.start(), m.end())) is None:
+                continue
+            span = plain.span(m.start(), end) if plain else (m.start(), end)
             # One that runs past a secret is an address of its own (redact() covers both);
             # one inside a secret is the secret's (a key block's `Comment: bob@...`).
             if taken.covers(*span):
                 continue
             # (the domain part holds no at-sign nor "%": the last one ends the local part)
-            at = [a.start() for a in _AT_SIGN.finditer(read, m.start(), m.end())][-1]
+            at = [a.start() for a in _AT_SIGN.finditer(read, m.start(), end)][-1]
             if (
-                _SCALED_ASSET.fullmatch(read, at, m.end())
-                or (read[m.start() : at].lower() == "git" and _GIT_PATH.match(read, m.end()))
-                or _placeholder_email(read, at, m.end())
+                _SCALED_ASSET.fullmatch(read, at, end)
+                or (read[m.start() : at].lower() == "git" and _GIT_PATH.match(read, end))
+                or _placeholder_email(read, at, end)
             ):
                 continue
             add("PII001", _Span(*span), "email")
