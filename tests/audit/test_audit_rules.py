@@ -1741,6 +1741,43 @@ def test_addresses_written_with_any_character_reference_are_found_whole(
     assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", value)]
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Found by the attack on ed946d9: a zero-width character in the domain hid the
+        # address (`john@exa\u200bmple.com`); each is read as the reader sees it, not at all,
+        # and the address reported as written
+        ("mail john@gma\u200bil.com now", "john@gma\u200bil.com"),
+        ("mail john@gma\u200cil.com now", "john@gma\u200cil.com"),
+        ("mail john@gma\u200dil.com now", "john@gma\u200dil.com"),
+        ("mail john@gmail\u2060.com now", "john@gmail\u2060.com"),
+        ("mail john@gmail.c\ufeffom now", "john@gmail.c\ufeffom"),
+        ("mail john@gmail.\u00adcom now", "john@gmail.\u00adcom"),
+        ("mail jo\ufeffhn@gmail.com now", "jo\ufeffhn@gmail.com"),
+        (
+            "mail jo\u200bhn\u200b@\u200bgmail\u200b.\u200bcom now",
+            "jo\u200bhn\u200b@\u200bgmail\u200b.\u200bcom",
+        ),
+        # one before the address is none of it; one written as a reference is one too
+        ("mail \u200bjohn@gmail.com now", "john@gmail.com"),
+        ("mail john@gma&#8203;il.com now", "john@gma&#8203;il.com"),
+        ("mail john@gma&ZeroWidthSpace;il.com now", "john@gma&ZeroWidthSpace;il.com"),
+    ],
+)
+def test_zero_width_characters_inside_an_address_do_not_hide_it(
+    text: str, value: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", value)]
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"]["PII001"] == 1
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "[REDACTED:PII001]" in sample and "john" not in sample and "gma" not in sample
+
+
+def test_an_address_at_a_documentation_domain_hidden_by_zero_width_characters_is_none() -> None:
+    assert pii.scan("write to jane@exa\u200bmple.com or jane@example.c\u2060om") == []
+
+
 def test_runs_of_character_references_stay_fast() -> None:
     # Found by the re-attack: the reference-aware e-mail pattern ran on any text with a
     # "&#" (`"&#106;" * 20000`: 0.64 s, ten times the scan before it).

@@ -34,6 +34,7 @@ SAMPLES = [
     "\uff15\uff16\uff19\uff18\uff17\uff16\uff15\uff14\uff13\uff11 please",
     "call \uff0b44 20 7946 0958 or \uff08555\uff09 123-4567",
     "mail jane&#95;doe&#64gmail&#46com, TEL555-123-4567, ip 10\ufe121\ufe122\ufe123",
+    "mail jo\u200bhn@gma\u2060il.c\ufeffom",
 ]
 FRAGMENTS = [
     "0",
@@ -132,6 +133,12 @@ FRAGMENTS = [
     "電話",
     "円",
     "Ver.",
+    # invisible characters, which the e-mail pattern reads as not there
+    "\u200b",
+    "\u2060",
+    "\ufeff",
+    "\u00ad",
+    "&#8203;",
 ]
 
 

@@ -42,8 +42,8 @@ _W = "A-Za-z0-9_"  # ASCII word characters
 _START = rf"(?<![{_W}])"  # for \b before a value that starts with a word character
 _END = rf"(?![{_W}])"  # for \b after one that ends with a word character
 # Letters of any script (`josé.garcía@`, `пользователь@пример.рф`, full-width letters:
-# an internationalized address was missed or redacted from its last ASCII letter on), and
-# the invisible soft hyphen and zero-width characters a copy may hold before the "@".
+# an internationalized address was missed or redacted from its last ASCII letter on).
+# (The invisible characters a copy may hold are read as not there, see _INVISIBLE.)
 # Scripts written without spaces (CJK, kana, Thai, ...) and Hangul are not: in
 # `邮箱bob@example.com谢谢` the address is the ASCII part.
 _SPACELESS = (
@@ -57,7 +57,7 @@ _MARKS = (
     r"\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
     r"\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
-_LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-\u00ad\u200b-\u200d\u2060])"
+_LOCAL = rf"(?:{_SPACED}[\w{_MARKS}.%+\-])"
 _LETTER = rf"(?:{_SPACED}(?:[^\W\d_]|[{_MARKS}]))"
 
 
@@ -84,9 +84,21 @@ _EMAIL = re.compile(
     rf"{_LETTER}{{2,24}}(?!{_SPACED}[\w{_MARKS}])"
 )
 _TLD = re.compile(rf"{_LETTER}{{2,24}}")
+# The invisible characters: the soft hyphen, the zero-width space, non-joiner and joiner, the
+# word joiner and the zero-width no-break space (the byte order mark). The e-mail pattern
+# reads a text as its reader sees it, without them: one in the domain hid the address
+# (`john@gma\u200bil.com`: a page's or a mailer's copy holds them, a mail client drops
+# them), and the address is reported as written, with them.
+INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_INVISIBLE = re.compile(f"[{INVISIBLE}]+")
+_NO_INVISIBLE = dict.fromkeys(map(ord, INVISIBLE))
 # An HTML character reference: numeric, decimal or hexadecimal, its ";" optional as HTML
 # reads it (`&#46com` is ".com"; `&#461` is no "." then "1"), or named with its ";".
 _CHAR_REF = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9A-Fa-f]+;?|[A-Za-z][A-Za-z0-9]{1,31};)")
+
+
+# What _Unescaped reads otherwise than written.
+_HIDDEN = re.compile(f"{_CHAR_REF.pattern}|{_INVISIBLE.pattern}")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -96,7 +108,8 @@ def _decoded(ref: str) -> str:
 
 
 class _Unescaped:
-    """A text with its HTML character references read as HTML reads them, and the way back
+    """A text with its HTML character references read as HTML reads them and its invisible
+    characters (INVISIBLE, written as references too: `&#8203;`) left out, and the way back
     to the text's own spans: a page's or a mailer's escaping writes any character of an
     address as one (`jane&#95;doe&#64;gmail&#46;com`, `j&#228;ne@m&uuml;ller.de`,
     `&#106;&#97;&#110;&#101;&#64;...`, `jane&commat;gmail&period;com`). Decoding once keeps
@@ -104,10 +117,12 @@ class _Unescaped:
     them (`"&#106;" * 20000` took ten times the scan before it)."""
 
     def __init__(self, text: str) -> None:
-        # each reference HTML reads (not `&nosuch;`, `&#1;`): its span in the text, its
-        # characters
+        # each reference HTML reads (not `&nosuch;`, `&#1;`) and each invisible character:
+        # its span in the text, its characters here ("" for an invisible one)
         refs = [
-            (m.start(), m.end(), c) for m in _CHAR_REF.finditer(text) if (c := _decoded(m.group()))
+            (m.start(), m.end(), c.translate(_NO_INVISIBLE))
+            for m in _HIDDEN.finditer(text)
+            if (c := _decoded(m.group()) if m.group()[0] == "&" else m.group())
         ]
         self.orig = [(a, b) for a, b, _ in refs]
         # where each starts and ends here: what the references before it shortened the text
@@ -126,7 +141,8 @@ class _Unescaped:
         return self._place(start)[0], self._place(end - 1)[1]
 
     def _place(self, i: int) -> tuple[int, int]:
-        """The text's span of decoded character ``i``: its reference's, or its own."""
+        """The text's span of decoded character ``i``: its reference's, or its own (after
+        the invisible characters before it, which take no place here)."""
         k = bisect.bisect_right(self.starts, i) - 1
         if k >= 0 and i < self.ends[k]:
             return self.orig[k]
@@ -710,7 +726,8 @@ def scan(
             if not taken.overlaps(m.start(), m.end()):
                 add("SEC001", m, kind)
     if families & EMAIL and _AT_ANY.search(text) is not None:
-        plain = _Unescaped(text) if "&" in text else None
+        hidden = "&" in text or (not text.isascii() and _INVISIBLE.search(text) is not None)
+        plain = _Unescaped(text) if hidden else None
         read = plain.text if plain else text
         for m in _EMAIL.finditer(read):
             if (end := _address_end(read, m.start(), m.end())) is None:
