@@ -107,6 +107,16 @@ def _decoded(ref: str) -> str:
     return html.entities.html5.get(ref[1:], "") if ref[1] != "#" else html.unescape(ref)
 
 
+@functools.lru_cache(maxsize=4096)
+def _read_as(piece: str) -> str | None:
+    """What _Unescaped reads a match of _HIDDEN as: a reference's characters, the invisible
+    ones left out (None: no reference HTML reads, `&nosuch;`, `&#1;`)."""
+    if piece[0] != "&":
+        return ""
+    c = _decoded(piece)
+    return c.translate(_NO_INVISIBLE) if c else None
+
+
 class _Unescaped:
     """A text with its HTML character references read as HTML reads them and its invisible
     characters (INVISIBLE, written as references too: `&#8203;`) left out, and the way back
@@ -120,9 +130,9 @@ class _Unescaped:
         # each reference HTML reads (not `&nosuch;`, `&#1;`) and each invisible character:
         # its span in the text, its characters here ("" for an invisible one)
         refs = [
-            (m.start(), m.end(), c.translate(_NO_INVISIBLE))
+            (m.start(), m.end(), c)
             for m in _HIDDEN.finditer(text)
-            if (c := _decoded(m.group()) if m.group()[0] == "&" else m.group())
+            if (c := _read_as(m.group())) is not None
         ]
         self.orig = [(a, b) for a, b, _ in refs]
         # where each starts and ends here: what the references before it shortened the text
