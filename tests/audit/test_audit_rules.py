@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -989,6 +990,16 @@ def test_a_card_number_beside_an_expiry_or_another_number_is_found(
         ("call me on 555\u2013123\u20134567 tonight", "PII002", "4567"),
         ("call me on 555\u2011123\u20114567 tonight", "PII002", "4567"),
         ("call me on (555) 123\u20134567 tonight", "PII002", "4567"),
+        # Found by the attack on ed946d9: minus signs and the other look-alikes of "-" that
+        # are no dash punctuation (U+2212, U+2796, U+02D7, U+2043) hid an IBAN
+        ("pay DE62\u22123704\u22120044\u22120532\u22120130\u221201 now", "PII005", "0130"),
+        ("pay DE62\u27963704\u27960044\u27960532\u27960130\u279601 now", "PII005", "0130"),
+        ("pay DE62\u02d73704\u02d70044\u02d70532\u02d70130\u02d701 now", "PII005", "0130"),
+        ("pay DE62\u20433704\u20430044\u20430532\u20430130\u204301 now", "PII005", "0130"),
+        ("pay GB12\u2212WEST\u22121234\u22125698\u22127654\u221231 now", "PII005", "7654"),
+        # and a card or a phone, as Unicode dashes do
+        ("my card is 4111\u22121111\u22121111\u22121111", "PII003", "1111"),
+        ("call me on 555\u2212123\u22124567 tonight", "PII002", "4567"),
     ],
 )
 def test_numbers_grouped_with_other_spaces_or_dashes_are_found_and_redacted(
@@ -1010,6 +1021,21 @@ def test_the_dashes_read_as_hyphens_are_unicode_s_dash_punctuation() -> None:
     assert all(unicodedata.category(c) in ("Pd", "Cn") for c in pii.DASHES)
     # A dash in prose next to a number is no separator of anything.
     assert pii.scan("in 2004 \u2014 the year \u2013 and 1999\u20132000") == []
+    # Nor a minus sign: `x \u2212 2004` and a difference of years are no phone or card.
+    assert pii.scan("2024\u22121999 = 25 and x\u2212y and 10\u22125\u22123") == []
+
+
+def test_the_minus_look_alikes_read_as_hyphens_are_the_prefilter_s() -> None:
+    """The scanner's MINUSES are the Rust prefilter's: a card or phone grouped by one is
+    found, and the prefilter lets it through."""
+    from pathlib import Path
+
+    rust = (Path(__file__).parents[2] / "rust/curagate-core/src/text/pii.rs").read_text(
+        encoding="utf-8"
+    )
+    consts = rust.split("const MINUSES: [char; ", 1)[1].split("];", 1)[0]
+    assert re.findall(r"\\u\{([0-9a-f]+)\}", consts) == [f"{ord(c):x}" for c in pii.MINUSES]
+    assert not any(unicodedata.category(c) == "Pd" for c in pii.MINUSES)
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ SAMPLES = [
     "call \uff0b44 20 7946 0958 or \uff08555\uff09 123-4567",
     "mail jane&#95;doe&#64gmail&#46com, TEL555-123-4567, ip 10\ufe121\ufe122\ufe123",
     "mail jo\u200bhn@gma\u2060il.c\ufeffom",
+    "card 4111\u22121111\u22121111\u22121111, call 555\u2796123\u02d74567",
 ]
 FRAGMENTS = [
     "0",
@@ -139,6 +140,9 @@ FRAGMENTS = [
     "\ufeff",
     "\u00ad",
     "&#8203;",
+    # minus look-alikes, which the scanner reads as "-" in IBANs, card and phone numbers
+    "\u2212",
+    "\u2043",
 ]
 
 

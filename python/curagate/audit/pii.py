@@ -199,7 +199,7 @@ _PHONE = re.compile(
 # window of its groups (`4111 1111 1111 1111 12/25`, `card 5500 0000 0000 0004 123`: the run
 # as a whole failed the Luhn sum and the card beside an expiry or CVV was missed).
 # (The scan reads no-break, thin and other spaces and tabs as " ", see _SPACES, and the
-# Unicode dashes as "-", see _DASHES.)
+# Unicode dashes and minus signs as "-", see _DASHES.)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]{1,2}\d|\d){12,}(?![\d-])")
 _CARD_GROUP = re.compile(r"\d+")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-5]|36|38)")
@@ -691,7 +691,12 @@ DASHES = (
     "\u058a\u05be\u1400\u1806\u2010\u2011\u2012\u2013\u2014\u2015\u2e17\u2e1a\u2e3a\u2e3b"
     "\u2e40\u2e5d\u301c\u3030\u30a0\ufe31\ufe32\ufe58\ufe63\uff0d\U00010d6e\U00010ead"
 )
-_DASHES = {ord(c): "-" for c in DASHES}
+# The look-alikes of "-" that are no dash punctuation, read as "-" too: the minus sign, the
+# heavy minus sign, the modifier letter minus sign and the hyphen bullet
+# (`DE89\u22123704\u2212...`, an IBAN grouped with minus signs, was in no finding). Keep in step
+# with `MINUSES` in rust/curagate-core/src/text/pii.rs.
+MINUSES = "\u02d7\u2043\u2212\u2796"
+_DASHES = {ord(c): "-" for c in DASHES + MINUSES}
 # Card, phone and IBAN patterns read the full-width forms of ASCII (U+FF01-U+FF5E: digits,
 # letters, "+", "(", ")", "." and "-" written full-width) as ASCII, one character for one: a
 # German IBAN, `+44 20 ...` and `(555) 123-4567` in full-width letters and digits were in

@@ -66,7 +66,8 @@ RULES = (
         "+49 (30) 1234 5678, +12025550100); or North American 3-3-4 digits: (555) 123-4567, "
         "555-123-4567, 555.123.4567, 555 123 4567 (by spaces alone, only with an area code "
         "starting 2-9 and no number right before or after: lists of numbers are none). Any "
-        "space (no-break, thin, a tab) or Unicode dash (category Pd: U+2011, en dash, U+FF0D) "
+        "space (no-break, thin, a tab), Unicode dash (category Pd: U+2011, en dash, U+FF0D) "
+        "or minus look-alike (the minus sign U+2212, U+2796, U+02D7, U+2043) "
         "separates as a space or hyphen does, and full-width digits, `\uff0b`, `\uff08`, `\uff09` and `\uff0e` "
         "read as ASCII ones (`\uff0b\uff14\uff19 \uff13\uff10 \uff11\uff12\uff13\uff14 \uff15\uff16\uff17\uff18`). A letter right before the number makes it "
         "part of an identifier (`SKU555-123-4567`), but for a label run into it (`TEL`, `Fax`, "
@@ -91,7 +92,7 @@ RULES = (
         "PII003",
         "card-number",
         Severity.ERROR,
-        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a no-break or thin space, a tab).",
+        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab).",
         "Card numbers are regulated (PCI DSS) and must never enter training data.",
         "Remove the number or the record; find the upstream source that leaked it.",
     ),
@@ -134,7 +135,7 @@ RULES = (
         Severity.ERROR,
         "An IBAN that passes the ISO 13616 mod-97 check, of a country that has IBANs and the "
         "length that country's have (a US patent number is none); its groups apart by "
-        "spaces or hyphens (`GB82-WEST-1234-...`; any Unicode dash, as in card numbers), or compact in any case "
+        "spaces or hyphens (`GB82-WEST-1234-...`; any Unicode dash or minus look-alike, as in card numbers: `DE89\u22123704\u2212...`), or compact in any case "
         "(`de89370400440532013000`); full-width letters and digits read as ASCII ones "
         "(`\uff27\uff22\uff18\uff12 \uff37\uff25\uff33\uff34 ...`). The documentation IBANs of the SWIFT IBAN registry "
         "(GB82WEST12345698765432, GB33BUKB20201555555555, DE89370400440532013000, "

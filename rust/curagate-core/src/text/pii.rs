@@ -40,15 +40,16 @@ const FAMILIES: &[&str] = &[
     r"[A-Z\x{ff21}-\x{ff3a}]{2}\d{2}|[A-Za-z\x{ff21}-\x{ff3a}\x{ff41}-\x{ff5a}]{2}\d{2}[A-Za-z0-9\x{ff10}-\x{ff19}\x{ff21}-\x{ff3a}\x{ff41}-\x{ff5a}]{11}",
     // PII003 card: 13 or more digits, one or two spaces (any: the scanner reads no-break
     // and thin spaces and tabs as spaces) or hyphens (any dash, `\p{Pd}`: `4111‑1111...`
-    // with non-breaking hyphens) between.
-    r"\d(?:[\s\p{Pd}]{1,2}\d|\d){12}",
+    // with non-breaking hyphens, or a minus look-alike, `MINUSES`) between.
+    r"\d(?:[\s\p{Pd}\x{2d7}\x{2043}\x{2212}\x{2796}]{1,2}\d|\d){12}",
     // PII004 IPv4: four dotted groups of 1-3 digits (dots or their look-alikes, `DOTS`).
     r"\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}\x{fe12}\x{2e3c}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}\x{fe12}\x{2e3c}]\d{1,3}[.\x{2024}\x{fe52}\x{ff0e}\x{3002}\x{ff61}\x{fe12}\x{2e3c}]\d{1,3}",
     // PII004 IPv6: two colons at most four hex digits apart.
     r":[0-9A-Fa-f]{0,4}:",
-    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash or space);
-    // "+", "(", ")" and "." full-width too (U+FF0B, U+FF08, U+FF09, U+FF0E).
-    r"[+\x{ff0b}]\d|[(\x{ff08}]\d{3}[)\x{ff09}]|\d{3}[\s.\x{ff0e}\p{Pd}]\d{3}[\s.\x{ff0e}\p{Pd}]\d{4}",
+    // PII002 phone: "+digit", "(ddd)" or ddd-ddd-dddd (separators ".", any dash, minus
+    // look-alike or space); "+", "(", ")" and "." full-width too (U+FF0B, U+FF08, U+FF09,
+    // U+FF0E).
+    r"[+\x{ff0b}]\d|[(\x{ff08}]\d{3}[)\x{ff09}]|\d{3}[\s.\x{ff0e}\p{Pd}\x{2d7}\x{2043}\x{2212}\x{2796}]\d{3}[\s.\x{ff0e}\p{Pd}\x{2d7}\x{2043}\x{2212}\x{2796}]\d{4}",
 ];
 
 /// The dashes of `\p{Pd}` but "-" (Unicode 16, the regex crate's; a test holds the two
@@ -82,12 +83,17 @@ const DASHES: [char; 26] = [
     '\u{10ead}',
 ];
 
-/// Whether the dash `c` at byte `p` may stand in a card or phone match: these
+/// The look-alikes of "-" that are no dash punctuation (modifier letter minus sign, hyphen
+/// bullet, minus sign, heavy minus sign): the scanner reads them as "-" too (its `MINUSES`),
+/// in IBANs, card and phone numbers.
+const MINUSES: [char; 4] = ['\u{2d7}', '\u{2043}', '\u{2212}', '\u{2796}'];
+
+/// Whether the dash or minus `c` at byte `p` may stand in a card or phone match: these
 /// patterns have one or two separators between digits, so a digit is among the
 /// two characters on each side. An em dash in prose ("in 2004 — the") mostly
 /// has none, and keeps the scan.
 fn dash_between_digits(text: &str, p: usize, c: char) -> bool {
-    DASHES.contains(&c)
+    (DASHES.contains(&c) || MINUSES.contains(&c))
         && text[..p].chars().rev().take(2).any(char::is_numeric)
         && text[p + c.len_utf8()..]
             .chars()
@@ -591,6 +597,9 @@ mod tests {
             "call 202\t555\t0100",
             "card 4111\u{2011}1111\u{2011}1111\u{2011}1111",
             "card 4111\u{2010}1111\u{2013}1111 \u{2013}1111",
+            "card 4111\u{2212}1111\u{2212}1111\u{2212}1111",
+            "card 4111\u{2796}1111 \u{2d7}1111\u{2043}1111",
+            "call 555\u{2212}123\u{2212}4567",
             "card ４１１１－１１１１－１１１１－１１１１",
             "call 555\u{2013}123\u{2013}4567",
             "mail jane.doe\u{ff20}gmail.com",
@@ -634,7 +643,7 @@ mod tests {
             "0", "\u{ff20}", "de", "gb82", "\u{ff0e}", "\u{fe6b}", "&commat;", "&comma",
             "\u{3002}", "\u{ff61}", "\u{fe52}", "\u{2024}", "\u{ff0b}", "\u{ff08}", "\u{ff09}",
             "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}", "\u{fe12}",
-            "\u{2e3c}", "64", "x40",
+            "\u{2e3c}", "64", "x40", "\u{2212}", "\u{2043}", "\u{2d7}", "\u{2796}",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -777,6 +786,9 @@ mod tests {
         // A dash between digits is a separator to the patterns; in prose it is not.
         assert_eq!(f.scan("card 4111\u{2011}1111"), None);
         assert_eq!(f.scan("in 2004 — the year"), Some(0));
+        // So is a minus sign.
+        assert_eq!(f.scan("card 4111\u{2212}1111"), None);
+        assert_eq!(f.scan("x \u{2212} y"), Some(0));
         // A full stop ending a sentence, "（" in prose: the scan goes on; beside a digit (an
         // address's dot, a phone's "(" or "+"), or a full-width letter, the set decides.
         assert_eq!(
