@@ -16,6 +16,7 @@ import pytest
 
 from curagate.cli import main
 from curagate.digest import sha256_bytes
+from curagate.errors import InputError
 from curagate.registry import ChainBroken, Registry
 from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage_sha256, row_hash
 from curagate.registry.store import RecordedGateReport
@@ -96,6 +97,37 @@ class Forger:
                 "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, "
                 "lineage, signed_by, stage, created_at) VALUES ('bot', 2, ?, ?, ?, NULL, ?, ?)",
                 (digest, str(bundle), LINEAGE, stage, at),
+            ).lastrowid
+            or 0
+        )
+
+    def register_as(
+        self,
+        name: str,
+        version: int,
+        bundle: Path,
+        digest: str,
+        *,
+        lineage: str = LINEAGE,
+        signed_by: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """A register row (and its table row) saying what the forger wants of ``bundle``:
+        ``lineage`` and ``signed_by`` whatever its MANIFEST.json and model.sig say;
+        ``extra`` payload fields. Returns the model_versions id."""
+        payload = {
+            "artifact_digest": digest,
+            "artifact_path": str(bundle),
+            "lineage_sha256": lineage_sha256(lineage),
+            "signed_by": signed_by,
+            **(extra or {}),
+        }
+        at = self.log("register", version, None, "experiment", payload, actor="ci", name=name)
+        return int(
+            self.c.execute(
+                "INSERT INTO model_versions (name, version, artifact_digest, artifact_path, "
+                "lineage, signed_by, stage, created_at) VALUES (?, ?, ?, ?, ?, ?, 'experiment', ?)",
+                (name, version, digest, str(bundle), lineage, signed_by, at),
             ).lastrowid
             or 0
         )
@@ -215,6 +247,68 @@ def test_a_version_registered_straight_into_production_fails_check(
         )
         expected = "bot v2 is in production, but the log puts it in experiment"
     assert expected in forger.check(head, capsys)
+
+
+def test_the_same_bytes_registered_again_under_another_name_fails_check_and_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `register` refuses bytes already registered, the replay did not. A
+    # second version of bot v1's bytes is judged on its own reports, so bot v1's older pass
+    # shipped it as bot2 v1 while a newer signed fail held bot v1 back.
+    db, _, head, _ = owner(tmp_path, approvers=False)
+    forger = Forger(db)
+    (digest,) = forger.c.execute("SELECT artifact_digest FROM model_versions").fetchone()
+    forger.register_as("bot2", 1, tmp_path / "b1", digest)
+    forger.c.commit()
+    with pytest.raises(ChainBroken, match="already registered as bot v1 at log row 2"):
+        Registry(db)
+    err = forger.check(head, capsys)
+    assert "log row 5: registers bot2 v1 with artifact" in err
+    assert "already registered as bot v1 at log row 2" in err
+    pass_report = tmp_path / "g1" / "gate_report.json"
+    assert (
+        main(
+            ["registry", "--db", str(db), "report", "bot2", "1", "--gate-report", str(pass_report)]
+        )
+        == 1
+    )
+    assert "already registered as bot v1" in capsys.readouterr().err
+
+
+def test_twins_an_older_curagate_registered_stay_but_none_after_the_recorded_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An older curagate registered the same bytes twice, without the field the rule's
+    # register rows carry: such a registry still opens. `check --head` refuses a twin after
+    # the recorded head, and from the first register row written under the rule on, the
+    # replay refuses every twin.
+    db = tmp_path / "reg" / "registry.db"
+    with Registry(db) as reg:
+        reg.trust_add(keypair(tmp_path / "ci")[1], role="gate", name="ci", actor="owner")
+        head = ":".join(map(str, reg.head()))
+    digest = write_bundle(tmp_path / "b1", b"old weights")
+    forger = Forger(db)
+    forger.register_as("bot", 1, tmp_path / "b1", digest)
+    forger.register_as("bot2", 1, tmp_path / "b1", digest)
+    forger.c.commit()
+    with Registry(db) as reg:
+        reg.check()
+        assert reg.get("bot2", 1).artifact_digest == digest
+        later = ":".join(map(str, reg.head()))
+    err = forger.check(head, capsys)
+    assert "log row 3: registers bot2 v1 after the recorded head 1" in err
+    assert "already registered as bot v1 at log row 2" in err
+    assert main(["registry", "--db", str(db), "check", "--head", later]) == 0
+    with Registry(db) as reg:
+        with pytest.raises(InputError, match="already registered as bot v1"):
+            reg.register(tmp_path / "b1", name="bot3", actor="ci")
+        write_bundle(tmp_path / "b2", b"new weights")
+        reg.register(tmp_path / "b2", name="new", actor="ci")
+    forger = Forger(db)
+    forger.register_as("bot3", 1, tmp_path / "b1", digest)
+    forger.c.commit()
+    with pytest.raises(ChainBroken, match="log row 5: registers bot3 v1 with artifact"):
+        Registry(db)
 
 
 def test_a_report_signed_by_a_key_revoked_before_it_was_recorded_fails_check(

@@ -41,6 +41,10 @@ from curagate.registry.schema import (
 )
 
 GENESIS = "0" * 64
+# The field every `register` row written under the rule "one version per artifact" carries
+# (true). From the first such row on, the replay refuses a register row naming bytes already
+# registered; twins an older curagate registered before it stay as they were.
+ONE_PER_ARTIFACT = "one_version_per_artifact"
 # The payload field holding the acting user's signature of their row (see actor_message).
 ACTOR_SIG = "actor_sig"
 LOG_COLS = (
@@ -148,6 +152,10 @@ class State:
     head_hash: str = GENESIS
     rows: int = 0
     native: bool = False  # a row written by schema 2 was seen (migrated rows come first)
+    # Every artifact digest registered, with the version and log row that registered it
+    # first; and whether a register row written under "one version per artifact" was seen.
+    digests: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    one_per_artifact: bool = False
     used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
     # Per model name: the versions moved into production, in log order (what a rollback
     # restores is computed from it, as the command does), how many times its production
@@ -375,6 +383,27 @@ def _not_by_an_admin(state: State, row: LogRow, data: dict[str, Any]) -> str | N
     return _unsigned(state, row, data)
 
 
+def _twin(state: State, row: LogRow, data: dict[str, Any], migrated: bool) -> str | None:
+    """Why a register row names bytes already registered, as the command refuses (one
+    version per artifact: under a second name the same bytes shipped on an older pass while
+    a newer signed fail held the first back). Held from the first register row the rule
+    wrote on (:data:`ONE_PER_ARTIFACT`): a registry an older curagate wrote may hold twins,
+    which stay as they were (`check --head` refuses one after the recorded head)."""
+    digest = str(data.get("artifact_digest"))
+    first = state.digests.setdefault(digest, (row.name or "", row.version or 0, row.id))
+    if migrated:
+        return None
+    state.one_per_artifact = state.one_per_artifact or data.get(ONE_PER_ARTIFACT) is True
+    if first[2] == row.id or not state.one_per_artifact:
+        return None
+    return (
+        f"registers {row.name} v{row.version} with artifact {digest[:12]}…, already registered "
+        f"as {first[0]} v{first[1]} at log row {first[2]}; `registry register` refuses the same "
+        "bytes a second time (one version per artifact, so a newer signed fail on them holds "
+        "every name back): this row was written by hand"
+    )
+
+
 def _apply(state: State, row: LogRow) -> str | None:
     """Apply one row to the state; return why it cannot follow the rows before it."""
     if row.action not in ACTIONS:
@@ -419,6 +448,9 @@ def _apply(state: State, row: LogRow) -> str | None:
             return f"registers {row.name} v{row.version} a second time"
         if row.to_stage != "experiment" and not migrated:
             return f"registers {row.name} v{row.version} into {row.to_stage}, not experiment"
+        why = _twin(state, row, data, migrated)
+        if why:
+            return why
         fields = {k: v for k, v in data.items() if k not in ("stage", "was_production")}
         state.versions[key] = {**fields, **meta, "stage": row.to_stage}
     elif row.action in ("promote", "archive", "rollback", "migrate"):
@@ -893,6 +925,7 @@ __all__ = [
     "ACTOR_SIG",
     "GENESIS",
     "LOG_COLS",
+    "ONE_PER_ARTIFACT",
     "ChainBroken",
     "LogRow",
     "State",

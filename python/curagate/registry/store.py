@@ -54,6 +54,7 @@ from curagate.registry.chain import (
     ACTOR_SIG,
     GENESIS,
     LOG_COLS,
+    ONE_PER_ARTIFACT,
     ChainBroken,
     LogRow,
     State,
@@ -1268,7 +1269,7 @@ class Registry:
                         f"against the train-key rule in force at that row ({why})"
                     )
             if head is not None:
-                _check_head(db, head)
+                _check_head(db, head, state)
         return state
 
     def _check_decision(
@@ -1681,6 +1682,7 @@ class Registry:
                     "artifact_path": path,
                     "lineage_sha256": lineage_sha256(lineage_json),
                     "signed_by": signed_by,
+                    ONE_PER_ARTIFACT: True,
                 },
                 at=at,
             )
@@ -3102,14 +3104,16 @@ def _parse_head(head: str, *, what: str) -> tuple[int, str]:
     return int(ident), expected
 
 
-def _check_head(db: sqlite3.Connection, head: str) -> None:
+def _check_head(db: sqlite3.Connection, head: str, state: State) -> None:
     """History up to the recorded head is unchanged, and nobody gained power after it.
 
     Rows after the head are chained but not covered by it: whoever can write the database
     file can append a `trust` row for their own key (then a report it signs and a
     promotion), a `user_add` of their own approver, or `user_revoke` rows that leave no
     approver. So every such change after the head fails the check until a person has
-    reviewed it and recorded a new head; so does a row after it claiming to be migrated.
+    reviewed it and recorded a new head; so does a row after it claiming to be migrated,
+    and a `register` row naming bytes already registered (which the replay lets through
+    only in a registry whose register rows an older curagate wrote).
     """
     ident, expected = _parse_head(head, what="--head")
     row = db.execute("SELECT hash FROM log WHERE id = ?", (ident,)).fetchone()
@@ -3120,13 +3124,25 @@ def _check_head(db: sqlite3.Connection, head: str) -> None:
             f"registry log row {ident}: hash {row[0][:12]}… is not the recorded head "
             f"{expected[:12]}…; history up to that row was rewritten"
         )
-    after = [LogRow(*r) for r in db.execute(f"SELECT {LOG_COLS} FROM log WHERE id > ?", (ident,))]
+    after = [
+        LogRow(*r)
+        for r in db.execute(f"SELECT {LOG_COLS} FROM log WHERE id > ? ORDER BY id", (ident,))
+    ]
     for row in after:
         # A migration writes all its rows in one transaction, before any head exists.
         if row.action == "migrate" or row.data.get("migrated_from_schema") is not None:
             raise ChainBroken(
                 f"registry log row {row.id}: claims to be migrated from schema 1 after the "
                 f"recorded head {ident}; a migration writes its rows at once, before any head"
+            )
+        first = state.digests.get(str(row.data.get("artifact_digest")))
+        if row.action == "register" and first is not None and first[2] != row.id:
+            raise ChainBroken(
+                f"registry log row {row.id}: registers {row.name} v{row.version} after the "
+                f"recorded head {ident} with artifact "
+                f"{str(row.data.get('artifact_digest'))[:12]}…, already registered as "
+                f"{first[0]} v{first[1]} at log row {first[2]}; `registry register` refuses "
+                "the same bytes a second time: this row was written by hand"
             )
     # Revoking a user changes who may approve too: with every approver revoked, one
     # person could promote alone.
