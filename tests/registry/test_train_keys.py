@@ -17,6 +17,7 @@ from curagate.digest import artifact_digest
 from curagate.errors import CheckFailed
 from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.registry import Registry
+from curagate.registry.chain import canonical
 from curagate.signing import key_fingerprint, load_public_key, sign_bundle
 
 from .registry_fixtures import keypair, write_gate_report
@@ -218,3 +219,90 @@ def test_a_legacy_train_key_on_another_curve_vouches_for_nothing(
         with pytest.raises(CheckFailed, match=r"not a trusted, unrevoked train key.*P-256"):
             ship(reg, tmp_path, keys, path, digest)
         assert reg.get("bot", 1).stage == "experiment"
+
+
+def forged_trainer_lineage(
+    tmp_path: Path, keys: Keys, forged: dict[str, object]
+) -> tuple[Path, Path, str]:
+    """A registry trusting a trainer, with bot v1 registered by hand (a chained register row,
+    the table edited to match) with lineage ``forged``, for a bundle signed by the trusted
+    export key whose MANIFEST.json says the run was signed by nobody (exported without
+    --train-key). Returns the database, the bundle and a signed pass for it."""
+    with registry(tmp_path, keys, train=True) as reg:
+        db = reg.path
+    path, digest = bundle(tmp_path, "evil", run_signed_by=None, sign=keys.ci[0])
+    forger = Forger(db)
+    forger.register_as(
+        "bot",
+        1,
+        path.resolve(),
+        digest,
+        lineage=canonical(forged),
+        signed_by=Keys.fingerprint(keys.ci),
+    )
+    forger.c.commit()
+    forger.c.close()
+    return db, path, digest
+
+
+@pytest.mark.parametrize(
+    ("forged", "shown"),
+    [
+        # the trainer named where the manifest has null (rule 6 read the table's copy)
+        (
+            "trainer",
+            'lineage.run.signed_by is "{trainer}" in the registry but null in {manifest}',
+        ),
+        # any other field of the lineage too: the base model, the data digests, ...
+        ("base", 'lineage.base_model is "models/other" in the registry but absent in {manifest}'),
+    ],
+)
+def test_a_register_row_whose_lineage_is_not_the_signed_manifests_backs_nothing(
+    tmp_path: Path, keys: Keys, forged: str, shown: str
+) -> None:
+    # Found by attack: a writer of the database file appended a register row naming the
+    # trusted trainer for a run nobody signed; promotion read the lineage from the table,
+    # and `_verify_bytes` checked the bundle's bytes and signature, never its lineage.
+    trainer = Keys.fingerprint(keys.trainer)
+    run = {"name": "evil", "run_json_sha256": "a" * 64, "signed_by": trainer}
+    lineage = {"run": run}
+    if forged == "base":
+        lineage = {"run": {**run, "signed_by": None}, "base_model": "models/other"}
+    db, path, digest = forged_trainer_lineage(tmp_path, keys, lineage)
+    with Registry(db) as reg:
+        report = write_gate_report(tmp_path / "g", digest, sign_key=keys.ci[0])
+        with pytest.raises(CheckFailed) as e:
+            reg.promote("bot", 1, to="production", gate_report=report)
+        assert shown.format(trainer=trainer, manifest=f"{path.resolve()}/MANIFEST.json") in str(
+            e.value
+        )
+        assert "not written by `curagate registry register`" in str(e.value)
+        assert reg.get("bot", 1).stage == "experiment"
+        reg.check()  # the chain is whole: only the bundle says the row lies
+
+
+def test_check_bundles_finds_a_shipped_version_whose_lineage_is_not_the_signed_manifests(
+    tmp_path: Path, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The same forged register row, and a promote row by hand too (a registry without
+    # approvers): `check` replays the train-key rule with the table's lineage and passes;
+    # `check --bundles` compares it with the signed manifest.
+    run = {"name": "evil", "run_json_sha256": "a" * 64, "signed_by": Keys.fingerprint(keys.trainer)}
+    db, _, digest = forged_trainer_lineage(tmp_path, keys, {"run": run})
+    with Registry(db) as reg:
+        rec = reg.add_gate_report(
+            "bot", 1, write_gate_report(tmp_path / "g", digest, sign_key=keys.ci[0])
+        )
+        assert rec.accepted
+    forger = Forger(db)
+    forger.stage(1, "production")
+    forger.log("promote", 1, "experiment", "production", {"gate_report_id": rec.id})
+    forger.c.commit()
+    forger.c.close()
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check"]) == 0
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check", "--bundles"]) == 1
+    out, err = capsys.readouterr()
+    assert "FORGED production: bot v1: lineage.run.signed_by is" in out
+    assert "1 shipped version(s) were registered with a lineage their signed" in err

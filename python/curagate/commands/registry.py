@@ -532,8 +532,15 @@ def _run(args: argparse.Namespace) -> int:
                 _say(f"{kind.upper()} {problem}")
             changed = sum(1 for kind, _ in problems if kind == "changed")
             unusable = sum(1 for kind, _ in problems if kind == "unusable")
-            revoked = len(problems) - changed - unusable
+            forged = sum(1 for kind, _ in problems if kind == "forged")
+            revoked = len(problems) - changed - unusable - forged
             notes = []
+            if forged:
+                notes.append(
+                    f"{forged} shipped version(s) were registered with a lineage their signed "
+                    "MANIFEST.json does not hold (a register row written by hand); roll back "
+                    "or archive them and restore the database from a backup made before that row"
+                )
             if changed:
                 notes.append(
                     f"{changed} shipped bundle(s) are not the bytes that were registered; roll "

@@ -47,7 +47,7 @@ from curagate.artifacts import (
 )
 from curagate.digest import sha256_bytes
 from curagate.errors import CheckFailed, ConfigError, InputError
-from curagate.export.manifest import VerifyResult, verify_bundle
+from curagate.export.manifest import MANIFEST_NAME, VerifyResult, verify_bundle
 from curagate.io.atomic import write_bytes_atomic
 from curagate.io.outputs import read_regular
 from curagate.registry.chain import (
@@ -291,6 +291,35 @@ def _version(row: tuple[Any, ...]) -> ModelVersion:
         stage=row[7],
         created_at=row[8],
     )
+
+
+def _first_difference(bundle: Any, registered: Any, path: str) -> tuple[str, str, str] | None:
+    """The first field (``lineage.run.signed_by``) where the bundle's value and the
+    registered one differ, with each value as JSON (shortened); None when they are equal."""
+    if canonical(bundle) == canonical(registered):
+        return None
+    if isinstance(bundle, dict) and isinstance(registered, dict):
+        for key in sorted(bundle.keys() | registered.keys()):
+            if key not in bundle or key not in registered:
+                return (
+                    f"{path}.{key}",
+                    "absent" if key not in bundle else _shown(bundle[key]),
+                    "absent" if key not in registered else _shown(registered[key]),
+                )
+            found = _first_difference(bundle[key], registered[key], f"{path}.{key}")
+            if found is not None:
+                return found
+    if isinstance(bundle, list) and isinstance(registered, list) and len(bundle) == len(registered):
+        for i, (a, b) in enumerate(zip(bundle, registered, strict=True)):
+            found = _first_difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return path, _shown(bundle), _shown(registered)
+
+
+def _shown(value: Any) -> str:
+    text = canonical(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def unsigned_run(mv: ModelVersion, train_keys: frozenset[str]) -> str | None:
@@ -620,6 +649,11 @@ class Judgement:
 class SignerRevoked(CheckFailed):
     """A bundle's bytes are the registered ones, but the export key that signed them was
     revoked since: nothing vouches for them now."""
+
+
+class RegistrationForged(CheckFailed):
+    """A version's registration says of its bundle what the bundle's signed MANIFEST.json
+    does not (exit 1): the register row was written by hand."""
 
 
 class SignerUnusable(SignerRevoked):
@@ -1314,7 +1348,9 @@ class Registry:
         per version that no longer checks (empty: all intact), as (kind, message): kind
         ``"revoked"`` when its bytes are unchanged but its signer's key is revoked,
         ``"unusable"`` when they are unchanged but its signer's key is on a curve other than
-        P-256 (trusted before curagate refused them), else ``"changed"``.
+        P-256 (trusted before curagate refused them), ``"forged"`` when its registered
+        lineage is not its signed manifest's (the register row was written by hand), else
+        ``"changed"``.
 
         The registry records a bundle's path and digest, not a copy of its bytes: a file
         changed after promotion is found here (or at the next promotion or rollback)."""
@@ -1328,6 +1364,8 @@ class Registry:
                 problems.append(("unusable", f"{mv.stage}: {e}"))
             except SignerRevoked as e:
                 problems.append(("revoked", f"{mv.stage}: {e}"))
+            except RegistrationForged as e:
+                problems.append(("forged", f"{mv.stage}: {e}"))
             except CheckFailed as e:
                 problems.append(("changed", f"{mv.stage}: {e}"))
         return problems
@@ -1590,13 +1628,27 @@ class Registry:
             curve = other_curve(pem) if pem is not None else None
         try:
             # Its bytes first: a changed bundle whose signer is also revoked is changed.
-            verify_bundle(
+            checked = verify_bundle(
                 mv.artifact_path,
                 public_key=pem if curve is None else None,
                 expected_digest=mv.artifact_digest,
             )
         except (CheckFailed, InputError) as e:
             raise CheckFailed(f"{mv.ref}: its bytes are not the registered ones: {e}") from None
+        # The rules read the registered lineage (rule 6: lineage.run.signed_by); the signed
+        # MANIFEST.json, whose sha256 is the registered digest, is what vouches for it. A
+        # register row written by hand named a trusted trainer for a run nobody signed.
+        differs = _first_difference(checked.manifest.lineage, mv.lineage, "lineage")
+        if differs is not None:
+            field_name, in_bundle, registered = differs
+            raise RegistrationForged(
+                f"{mv.ref}: {field_name} is {registered} in the registry but {in_bundle} in "
+                f"{mv.artifact_path}/{MANIFEST_NAME}, whose sha256 is the registered digest: "
+                "its register row was not written by `curagate registry register` (which "
+                "copies the manifest's lineage), so nothing the registry says of this version "
+                "vouches for it, and its bytes cannot be registered again while it holds them: "
+                "restore the database from a backup made before that row"
+            )
         if curve is not None:
             assert mv.signed_by is not None
             raise SignerUnusable(
