@@ -841,3 +841,25 @@ def test_an_older_pass_cited_after_a_fail_whose_key_was_trusted_since_fails_chec
     err = forger.check(head, capsys)
     assert f"on report {passed.id}, but the report that decided then" in err
     assert f"is report {failed.id} (fail)" in err
+
+
+def test_check_head_says_what_it_verified_of_the_rows_after_the_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rows after the head pass `check --head` when they follow the rules; it says which
+    # were signed by their actor, which name an actor they do not prove, and that the
+    # bundles register rows name were not read (a lineage written by hand is found by
+    # `--bundles` and by every promotion).
+    db, _, _, _ = alice_requests_v2(tmp_path)
+    with Registry(db) as reg:
+        head = [r for r in reg.log() if r.action == "user_add"][-1]
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "check", "--head", f"{head.id}:{head.hash}"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "note: 3 log row(s) after the recorded head; signed with their actor's key: request 1; "
+        "unsigned, their actor not proven: register 1, report 1. Each was replayed" in out
+    )
+    assert "bundles that register rows name were not read (`--bundles`" in out
+    assert main(["registry", "--db", str(db), "check"]) == 0
+    assert "after the recorded head" not in capsys.readouterr().out

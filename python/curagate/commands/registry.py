@@ -41,6 +41,7 @@ from curagate.registry import (
     ROLES,
     STAGES,
     USER_ROLES,
+    LogRow,
     ModelVersion,
     Registry,
     User,
@@ -259,7 +260,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--head",
         help="ID:HASH recorded earlier by `registry head`: history up to it must be unchanged, "
-        "and no key may be trusted and no user added after it (review them, then record a new head)",
+        "and no key may be trusted and no user added after it (review them, then record a new head); "
+        "says which rows after it are signed and that no bundle was read (--bundles reads them)",
     )
     p.add_argument(
         "--bundles",
@@ -348,6 +350,33 @@ def _say(line: str) -> None:
     or a hand-edited database's) are shown escaped, so none starts a line that reads as
     another report or log row, or reaches the terminal as an escape sequence."""
     print(one_line(line))
+
+
+def _after_head_note(rows: list[LogRow], *, bundles: bool) -> str:
+    """What `check --head` verified of the rows after the head, and what it did not."""
+
+    def counts(signed: bool) -> str:
+        actions = sorted({r.action for r in rows if r.signed == signed})
+        return ", ".join(
+            f"{a} {sum(r.action == a and r.signed == signed for r in rows)}" for a in actions
+        )
+
+    parts = [f"note: {len(rows)} log row(s) after the recorded head"]
+    if any(r.signed for r in rows):
+        parts.append(f"signed with their actor's key: {counts(True)}")
+    if not all(r.signed for r in rows):
+        parts.append(f"unsigned, their actor not proven: {counts(False)}")
+    read = (
+        "read below for production and staging only"
+        if bundles
+        else "not read (`--bundles` reads those in production and staging)"
+    )
+    return (
+        "; ".join(parts)
+        + ". Each was replayed against the rules and the keys and users of its row; the "
+        f"bundles that register rows name were {read}, and every promotion, request, "
+        "approval and rollback re-reads its own"
+    )
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -525,6 +554,8 @@ def _run(args: argparse.Namespace) -> int:
                     "--enrollment CODE`): from then on only an admin's token changes them "
                     '(docs/registry.md, "Admins")'
                 )
+            if state.after_head:
+                _say(_after_head_note(state.after_head, bundles=args.bundles))
             if not args.bundles:
                 return 0
             problems = reg.check_bundles()

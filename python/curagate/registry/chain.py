@@ -156,6 +156,8 @@ class State:
     # first; and whether a register row written under "one version per artifact" was seen.
     digests: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     one_per_artifact: bool = False
+    # The rows after the head `registry check --head` was given (None without one).
+    after_head: list[LogRow] | None = None
     used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
     # Per model name: the versions moved into production, in log order (what a rollback
     # restores is computed from it, as the command does), how many times its production

@@ -1303,7 +1303,7 @@ class Registry:
                         f"against the train-key rule in force at that row ({why})"
                     )
             if head is not None:
-                _check_head(db, head, state)
+                state.after_head = _check_head(db, head, state)
         return state
 
     def _check_decision(
@@ -3156,8 +3156,9 @@ def _parse_head(head: str, *, what: str) -> tuple[int, str]:
     return int(ident), expected
 
 
-def _check_head(db: sqlite3.Connection, head: str, state: State) -> None:
-    """History up to the recorded head is unchanged, and nobody gained power after it.
+def _check_head(db: sqlite3.Connection, head: str, state: State) -> list[LogRow]:
+    """History up to the recorded head is unchanged, and nobody gained power after it;
+    returns the rows after it.
 
     Rows after the head are chained but not covered by it: whoever can write the database
     file can append a `trust` row for their own key (then a report it signs and a
@@ -3207,6 +3208,7 @@ def _check_head(db: sqlite3.Connection, head: str, state: State) -> None:
             + ". If each was meant, record a new head (`curagate registry head`); if not, "
             "restore the database from before them and replace the keys and tokens involved"
         )
+    return after
 
 
 def _grant(row: LogRow) -> str:
