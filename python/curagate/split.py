@@ -231,6 +231,8 @@ class Spelling:
     # (source, row) -> where the user finds that row (curate: the input record a kept
     # record came from), or None to use ``row``
     locate: Callable[[str, int], str | None] | None = None
+    # source -> the file the user has for it (curate: the input a kept part came from)
+    name_file: Callable[[str], str] | None = None
 
 
 _CLI_SPELLING = Spelling()
@@ -259,6 +261,13 @@ def _where(where: tuple[str, int, int | None]) -> str:
     spelling = _SPELLING.get() or _CLI_SPELLING
     found = spelling.locate(source, row) if spelling.locate is not None else None
     return found if found is not None else spelling.row.format(source=source, row=row)
+
+
+def _files(sources: Iterable[str]) -> str:
+    """``sources`` (files split read) as the user knows them, each named once."""
+    spelling = _SPELLING.get() or _CLI_SPELLING
+    named = (spelling.name_file(s) if spelling.name_file else s for s in sources)
+    return ", ".join(dict.fromkeys(named))
 
 
 class _Nanos(int):
@@ -779,7 +788,7 @@ def _refuse_inexact_decimals(
                 f_ty, f_k = floats[0]
                 here, there = where[starts[k] + i], where[starts[f_k]]
                 raise InputError(
-                    f"column {name!r} is {ty} in {here[0]} and {f_ty} in {there[0]}: read "
+                    f"column {name!r} is {ty} in {_files([here[0]])} and {f_ty} in {_files([there[0]])}: read "
                     f"together it would be a double, and {_where(here)} has {value!s}, "
                     f"which a double does not hold exactly (it would read {float(value)!r}); "
                     "write the column with one type in every file (a decimal wide enough for "
@@ -831,7 +840,7 @@ def _column(loaded: _Loaded, name: str, option: str) -> list[Any]:
     if name not in loaded.table.column_names:
         raise InputError(
             f"{_opt(option)} {name!r}: no such column in "
-            f"{', '.join(f['path'] for f in loaded.files)}; "
+            f"{_files(f['path'] for f in loaded.files)}; "
             f"columns are: {', '.join(loaded.table.column_names)}"
         )
     column = loaded.table.column(name)

@@ -12,6 +12,7 @@ ISO date (YYYYMMDD) beside the column's numbers, so the split was refused."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -539,6 +540,49 @@ def test_curate_split_errors_name_the_input_line_not_a_kept_part(
     # `curagate split` of the same file names the same line
     assert main(["split", str(first), str(second), "--out", str(out), "--time", "t"]) == 2
     assert f"{second.as_posix()}:5: --time column 't' has '20240601'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["time", "label", "group"])
+def test_curate_split_of_a_missing_column_names_the_inputs_not_kept_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str
+) -> None:
+    # "no such column in kept/part-00000.parquet, kept/part-00001.parquet" named files a
+    # failed run leaves nowhere (found by attack).
+    first = write_rows(tmp_path / "a.jsonl", ["1714500000"])
+    second = write_rows(tmp_path / "b.jsonl", ["1714600000", "1714700000"])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"split:\n  enabled: true\n  {key}: nope\n")
+    out = tmp_path / "cur"
+    assert main(["curate", str(first), str(second), "--out", str(out), "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "kept/part" not in err, err
+    assert f"no such column in {first.as_posix()}, {second.as_posix()};" in err, err
+
+
+def test_curate_split_of_a_decimal_beside_a_double_names_the_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dec, dbl = tmp_path / "dec.parquet", tmp_path / "dbl.parquet"
+    values = [Decimal("1700000000.30"), Decimal("1700000000.10")]
+    pq.write_table(
+        pa.table(
+            {
+                "text": ["one distinct text", "two other words"],
+                "t": pa.array(values, pa.decimal128(14, 2)),
+            }
+        ),
+        dec,
+    )
+    pq.write_table(pa.table({"text": ["three more words here"], "t": [1700000000.5]}), dbl)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("split:\n  enabled: true\n  time: t\n")
+    assert (
+        main(["curate", str(dec), str(dbl), "--out", str(tmp_path / "o"), "--config", str(cfg)])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "kept/part" not in err, err
+    assert f"is decimal128(14, 2) in {dec.as_posix()} and double in {dbl.as_posix()}" in err, err
 
 
 def test_curate_split_errors_name_a_parquet_row_as_split_does(

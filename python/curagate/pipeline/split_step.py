@@ -40,7 +40,7 @@ class SplitStep(BaseStep):
         if not self.cfg.split.enabled or stats["totals"]["kept"] == 0:
             return None
         kept = _KeptRecords(tmp, stats, self.inputs)
-        spelling = replace(CURATE_SPELLING, locate=kept.locate)
+        spelling = replace(CURATE_SPELLING, locate=kept.locate, name_file=kept.file_of)
         with spelled(spelling):
             result = self._split(tmp, kept.number if self.inputs.numbers else None)
         return SplitResult(out / "splits", result.counts, result.manifest)
@@ -165,6 +165,13 @@ class _KeptRecords:
         self.files = [i.get("file") for i in stats.get("inputs", [])]
         self.rows: dict[str, list[int]] = {}  # input file -> its kept records' rows
         self.before: dict[str, int] = {}  # kept part -> kept records in parts before
+
+    def file_of(self, source: str) -> str:
+        """The input file kept part ``source`` holds records of (``source`` if none)."""
+        name = _KEPT_PART.fullmatch(source)
+        if name is None or int(name[1]) >= len(self.files) or self.files[int(name[1])] is None:
+            return source
+        return str(self.files[int(name[1])])
 
     def origin(self, source: str, row: int) -> tuple[str, int | None, int | None] | None:
         """The input file of row ``row`` of kept part ``source``, its row there, and
