@@ -85,11 +85,17 @@ _EMAIL = re.compile(
 )
 _TLD = re.compile(rf"{_LETTER}{{2,24}}")
 # The invisible characters: the soft hyphen, the zero-width space, non-joiner and joiner, the
-# word joiner and the zero-width no-break space (the byte order mark). The e-mail pattern
+# word joiner and the zero-width no-break space (the byte order mark), the invisible
+# operators, and the marks and controls of writing direction (left-to-right and right-to-left
+# marks, embeddings, overrides and isolates, the Arabic letter mark: copies of right-to-left
+# text hold them), and the Mongolian vowel separator. The e-mail pattern
 # reads a text as its reader sees it, without them: one in the domain hid the address
 # (`john@gma\u200bil.com`: a page's or a mailer's copy holds them, a mail client drops
 # them), and the address is reported as written, with them.
-INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+INVISIBLE = (
+    "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
+)
 _INVISIBLE = re.compile(f"[{INVISIBLE}]+")
 _NO_INVISIBLE = dict.fromkeys(map(ord, INVISIBLE))
 # An HTML character reference: numeric, decimal or hexadecimal, its ";" optional as HTML
@@ -208,8 +214,9 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-
 # stop) right before the address refuses it (`Ver.1.0.2.3`, `No.1.2.3.4`,
 # `Newtonsoft.Json.13.0.1.0.nupkg`), as does one after it with a digit or a letter beyond
 # (`1.2.3.4.5`, a version; `app-2.0.1.3.apk`, `1.2.3.4.RELEASE`: a file's extension, a tag),
-# but for a capital then neither a capital nor a digit: the next sentence, its space left
-# out (`at 10.0.0.1.Next we`, `10.0.0.1.I`). One ending the sentence
+# but for a capital then neither a capital nor a digit, a word with no digit, dot, "_" or
+# "-" in or after it: the next sentence, its space left out (`at 10.0.0.1.Next we`,
+# `10.0.0.1.I`; `lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2` are tags). One ending the sentence
 # (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address, and an ideographic
 # full stop after it refuses it only when another dotted group follows (`1\u30022\u30023\u30024\u30025`,
 # not `10.0.0.1\u30022号服务器`: a sentence starting with a number).
@@ -217,7 +224,7 @@ _STOPS = "\u3002\uff61\ufe12"
 _POINTS = "".join(c for c in DOTS if c not in _STOPS)  # the dots that are no full stops
 _IPV4 = re.compile(
     rf"(?<![A-Za-z_\d{_POINTS}])(?<!\d[{_STOPS}])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}"
-    rf"(?![A-Za-z_\d])(?![{_POINTS}](?:[a-z_\d]|[A-Z][A-Z_\d]))"
+    rf"(?![A-Za-z_\d])(?![{_POINTS}](?:[a-z_\d]|[A-Z][A-Z_\d]|[A-Z][a-z]*[\d_.-]))"
     rf"(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
 # What says that numbers apart by ideographic full stops are an address: a word for one
@@ -580,6 +587,13 @@ _PHONE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _PHONE_WINDOW = 12  # characters before the number where such a word counts
+# A word for an amount (sales, growth, difference, total, price, balance, ...) before a
+# full-width "\uff0b" and digits run together: `売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`.
+_AMOUNT_WORDS = re.compile(
+    r"売上|売り上げ|前年比|前月比|増減|差額|差引|合計|金額|価格|価額|利益|収益|残高|株価|増加|減少"
+    r"|营收|营业额|營收|收入|利润|利潤|销售额|銷售額|增长|增長|同比|环比|環比|总额|總額|余额|餘額"
+    r"|增加|减少|減少|差额|价格|價格|金额|매출|총액|금액|잔액|증가|감소"
+)
 # The fewest digits of a phone run together after a full-width "\uff0b" with no word for one
 # before: most countries' numbers have 11 or more with the country code.
 _COMPACT_PHONE_DIGITS = 11
@@ -609,13 +623,14 @@ def _cjk_number(text: str, m: re.Match[str]) -> bool:
         if digits < 9:
             return True
         # Run together (no group apart): into a unit, or nine or ten digits (a phone's
-        # country code and number mostly have more) with no word for a phone before
-        # (`売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`: sales up).
+        # country code and number mostly have more) after a word for an amount
+        # (`売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`: sales up; without one
+        # they stay a phone: Singapore's and Norway's numbers have ten digits).
         return value[1:].isdecimal() and (
             _UNIT.match(text, m.end()) is not None
             or (
                 digits < _COMPACT_PHONE_DIGITS
-                and not _words_before(_PHONE_WORDS, text, m.start(), _PHONE_WINDOW)
+                and _words_before(_AMOUNT_WORDS, text, m.start(), _PHONE_WINDOW)
             )
         )
     return (
@@ -804,7 +819,13 @@ def scan(
             if not _example_ip(v6):
                 add("PII004", m, "ipv6")
     for m in _PHONE.finditer(numeric) if families & PHONE else ():
-        if not taken.overlaps(m.start(), m.end()) and not _cjk_number(text, m):
+        # (a minus look-alike separates card and IBAN groups, not a phone's: between
+        # numbers it is arithmetic, `+250\u2212100\u221250`, `ΔG = +12\u221234\u221256 kJ`)
+        if (
+            not taken.overlaps(m.start(), m.end())
+            and not _cjk_number(text, m)
+            and not any(c in MINUSES for c in text[m.start() : m.end()])
+        ):
             add("PII002", m, "phone")
     for m in _long_tokens(min_length).finditer(text) if families & LONG_TOKEN else ():
         tok = m.group()

@@ -85,7 +85,8 @@ const DASHES: [char; 26] = [
 
 /// The look-alikes of "-" that are no dash punctuation (modifier letter minus sign, hyphen
 /// bullet, minus sign, heavy minus sign): the scanner reads them as "-" too (its `MINUSES`),
-/// in IBANs, card and phone numbers.
+/// in IBANs and card numbers (a phone with one is none: between numbers it is arithmetic;
+/// the phone family below takes them all the same, a superset of what the scanner finds).
 const MINUSES: [char; 4] = ['\u{2d7}', '\u{2043}', '\u{2212}', '\u{2796}'];
 
 /// Whether the dash or minus `c` at byte `p` may stand in a card or phone match: these
