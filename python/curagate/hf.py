@@ -163,7 +163,10 @@ def tied_head_differs(head: str, embed: str) -> str:
 
 
 def loaded_weights_problem(
-    model: Any, loading_info: dict[str, Any], folder: str | os.PathLike[str]
+    model: Any,
+    loading_info: dict[str, Any],
+    folder: str | os.PathLike[str],
+    loaded_from: str | os.PathLike[str] | None = None,
 ) -> str | None:
     """Why the model transformers loaded from ``folder`` (``from_pretrained(...,
     output_loading_info=True)``: the model and ``loading_info``) is not the model its files
@@ -177,10 +180,15 @@ def loaded_weights_problem(
     folder's top-level ``*.safetensors`` missed embeddings in a sub-folder shard the index
     names, an ``lm_head.weight`` only in a shard no index names (or in shards beside
     ``model.safetensors``, which transformers reads instead), LlamaModel's tensor names, and
-    a later file's ``lm_head.weight`` masking the loaded one."""
-    import torch
+    a later file's ``lm_head.weight`` masking the loaded one.
 
+    The output layer and the NaN/infinity checks read the tensors as the files store them
+    (:class:`StoredWeights`, from ``loaded_from``, the folder transformers read: a private
+    copy of ``folder``, or ``folder`` itself), never only as loaded: found by review, a
+    ``lm_head.weight`` that differs from the embeddings in float32 can round to them in
+    bfloat16, and the gate (bf16 on a GPU) passed a model export (float32) refused."""
     shown = Path(folder)
+    stored = StoredWeights(Path(folder if loaded_from is None else loaded_from), model, shown)
     config = getattr(model, "config", None)
     tied = getattr(config, "tie_word_embeddings", False) is True
     out, inp = model.get_output_embeddings(), model.get_input_embeddings()
@@ -203,11 +211,142 @@ def loaded_weights_problem(
         return unexpected
     if tied and out is not None and inp is not None:
         a, b = getattr(out, "weight", None), getattr(inp, "weight", None)
-        if a is not None and b is not None and a is not b:
-            same = a.shape == b.shape and bool(torch.equal(a.detach(), b.detach()))
-            if not same:
+        if a is not None and b is not None:
+            try:
+                differs = _tied_head_differs(stored, head, embed, a, b)
+            except InputError as e:  # a weight file loaded_tensors refuses (a key in two)
+                return str(e)
+            if differs:
                 return f"{shown / 'config.json'}: {tied_head_differs(head, embed)}"
-    return non_finite_problem(model, shown)
+    return non_finite_problem(model, shown, stored)
+
+
+def _tied_head_differs(stored: StoredWeights, head: str, embed: str, a: Any, b: Any) -> bool:
+    """Whether the output layer ``head`` (loaded as ``a``) of a model whose config.json
+    ties it to the input embeddings ``embed`` (loaded as ``b``) is another tensor than
+    them in the files (:func:`same_stored_tensor`, bit for bit as stored): the verdict of
+    the files, whatever dtype the model was loaded in. Where the files hold no ``head``
+    (a tied model as saved) there is nothing to differ. Only where the files' names for them
+    are not found (a model class that renames its weights on load) are the loaded tensors
+    compared, which can only err towards passing: loaded tensors that differ were stored
+    differing, but two stored ones can round to one loaded one."""
+    import torch
+
+    head_key, embed_key = stored.name(head), stored.name(embed)
+    if embed_key is not None and (head_key is not None or a is b):
+        if head_key is None:  # transformers tied them: it found no head in the files
+            return False
+        return not same_stored_tensor(stored.tensor(head_key), stored.tensor(embed_key))
+    return a is not b and not (a.shape == b.shape and bool(torch.equal(a.detach(), b.detach())))
+
+
+def same_stored_tensor(a: Any, b: Any) -> bool:
+    """Whether two tensors read from weight files are one: the same dtype, shape and
+    bytes (bit for bit: -0.0 is not 0.0, a NaN is the same NaN), so that every loader, in
+    whatever dtype it loads them, gets one tensor from both."""
+    import torch
+
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return bool(
+        torch.equal(
+            a.contiguous().reshape(-1).view(torch.uint8),
+            b.contiguous().reshape(-1).view(torch.uint8),
+        )
+    )
+
+
+_SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
+_BIN_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+class StoredWeights:
+    """The tensors of the weight files transformers loaded a model from, as stored (their
+    own dtype, not the one the model was loaded in), read on demand: found as
+    transformers finds them (``model.safetensors``, else the shards its index names:
+    :func:`curagate.export.gguf_q8.loaded_tensors`; else ``pytorch_model.bin`` or its
+    index's shards). A folder without them (none of the model's weights there) has none,
+    and :meth:`name` finds nothing in it."""
+
+    def __init__(self, folder: Path, model: Any, shown: Path) -> None:
+        self.folder, self.shown = folder, shown
+        self.prefix = str(getattr(model, "base_model_prefix", "") or "")
+        self._files: dict[str, Path] | None = None
+        self._bins: dict[Path, dict[str, Any]] = {}
+
+    def _named(self, message: str) -> str:
+        """``message`` with the folder read (a private copy) named as the user's."""
+        if self.folder == self.shown:
+            return message
+        return message.replace(os.fspath(self.folder), os.fspath(self.shown))
+
+    def files(self) -> dict[str, Path]:
+        """{tensor name in the files: the file it is read from}; InputError naming the file
+        when loaded_tensors refuses one (a tensor two shards hold)."""
+        if self._files is None:
+            from curagate.export.gguf_q8 import loaded_tensors
+            from curagate.export.manifest import loaded_weights
+
+            present = {n for n in _SAFETENSORS_FILES + _BIN_FILES if (self.folder / n).is_file()}
+            files: dict[str, Path] = {}
+            if present & set(_SAFETENSORS_FILES):
+                try:
+                    files = loaded_tensors(self.folder)
+                except InputError as e:
+                    raise InputError(self._named(str(e))) from None
+            else:
+                for rel in sorted(loaded_weights(self.folder, present)):
+                    for key in self._bin(self.folder / rel) or {}:
+                        files.setdefault(key, self.folder / rel)
+            self._files = files
+        return self._files
+
+    def _bin(self, path: Path) -> dict[str, Any] | None:
+        import torch
+
+        if path not in self._bins:
+            try:
+                state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+            except Exception:  # transformers read it a moment ago: replaced since
+                return None
+            self._bins[path] = state if isinstance(state, dict) else {}
+        return self._bins[path]
+
+    def name(self, param: str) -> str | None:
+        """The name the files give the model's parameter ``param``: its own, or with the
+        model class's ``base_model_prefix`` taken off or put on, as transformers matches
+        them (``embed_tokens.weight`` of a LlamaModel's file for
+        ``model.embed_tokens.weight``); None when the files hold none of them."""
+        files = self.files()
+        names = [param]
+        if self.prefix:
+            if param.startswith(self.prefix + "."):
+                names.append(param[len(self.prefix) + 1 :])
+            names.append(f"{self.prefix}.{param}")
+        return next((n for n in names if n in files), None)
+
+    def tensor(self, key: str) -> Any:
+        """The tensor ``key`` (a name :meth:`name` found) as the file stores it; InputError
+        naming the file when it cannot be read (cut or replaced since transformers read it)."""
+        path = self.files()[key]
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                with safe_open(str(path), "pt") as st:
+                    return st.get_tensor(key)
+            state = self._bin(path)
+            if state is not None and key in state:
+                return state[key]
+            raise KeyError(key)
+        except Exception as e:
+            words = str(e).strip().splitlines()[0][:160] if str(e).strip() else ""
+            raise InputError(
+                self._named(
+                    f"{path}: cannot read the tensor {key} ({type(e).__name__}: {words}); "
+                    "restore the file or export the model again"
+                )
+            ) from None
 
 
 # Constant buffers older checkpoints saved beside the weights, which transformers computes
@@ -258,15 +397,20 @@ def unexpected_problem(model: Any, loading_info: dict[str, Any], folder: Path) -
     )
 
 
-def non_finite_problem(model: Any, folder: Path) -> str | None:
+def non_finite_problem(model: Any, folder: Path, stored: StoredWeights | None = None) -> str | None:
     """Why ``model`` (loaded from ``folder``) cannot be evaluated, merged or trained: a
     parameter holding NaN or an infinity (found by attack: export blamed its own merge for
     the NaN logits, the gate passed the model with a WARN), or None. One pass over the
-    floating-point parameters (quantized ones hold integers)."""
+    floating-point parameters (quantized ones hold integers).
+
+    Where ``stored`` (the files transformers read) holds every such parameter finite, the
+    files are not at fault but the dtype the model was loaded in: a float32 weight beyond
+    bfloat16's range (about 3.39e38) loads as an infinity on a GPU; the model is refused
+    all the same (it computes NaN there), with that reason."""
     import torch
 
     bad = [
-        name
+        (name, p.dtype)
         for name, p in model.named_parameters()
         if p.is_floating_point()
         and p.device.type != "meta"
@@ -274,11 +418,40 @@ def non_finite_problem(model: Any, folder: Path) -> str | None:
     ]
     if not bad:
         return None
+    in_files: list[str] = []  # not finite as stored, or not found there: the files' fault
+    overflown: dict[str, str] = {}  # finite as stored: {name: its stored dtype}
+    for name, _ in bad:
+        kept = _stored_tensor(stored, name)
+        if kept is not None and kept.is_floating_point() and bool(torch.isfinite(kept).all()):
+            overflown[name] = str(kept.dtype).removeprefix("torch.")
+        else:
+            in_files.append(name)
+    if not in_files:
+        loaded_as = str(bad[0][1]).removeprefix("torch.")
+        return (
+            f"{folder}: the weights hold values too large for {loaded_as}, the dtype the model "
+            f"is loaded in here, in {_shortlist(list(overflown))}: finite as stored "
+            f"({', '.join(sorted(set(overflown.values())))}), they load as infinity, and what "
+            "the model computes through them is not a number; load it in float32 (curagate "
+            "loads float32 on CPU, bfloat16 on a GPU), or bring those weights within range"
+        )
     return (
         f"{folder}: the weights hold values that are not finite numbers (NaN or infinity) in "
-        f"{_shortlist(bad)}: what the model computes through them is not a number either; restore the weights "
+        f"{_shortlist(in_files)}: what the model computes through them is not a number either; restore the weights "
         "from a good copy (model.safetensors or the shards model.safetensors.index.json names)"
     )
+
+
+def _stored_tensor(stored: StoredWeights | None, param: str) -> Any:
+    """The parameter ``param`` as the files store it, or None where they cannot tell (no
+    files known, a name the model class renames on load, a file that cannot be read)."""
+    if stored is None:
+        return None
+    try:
+        key = stored.name(param)
+        return None if key is None else stored.tensor(key)
+    except InputError:
+        return None
 
 
 def load_causal_lm(
@@ -297,7 +470,7 @@ def load_causal_lm(
     with loading(shown, what):
         pair: Any = AutoModelForCausalLM.from_pretrained(folder, output_loading_info=True, **kwargs)
     model, info = pair
-    problem = loaded_weights_problem(model, info, shown)
+    problem = loaded_weights_problem(model, info, shown, folder)
     if problem is not None:
         raise InputError(problem)
     return model

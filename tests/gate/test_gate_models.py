@@ -982,3 +982,105 @@ def test_models_saved_normally_load_despite_tensors_transformers_drops(tmp_path,
                 state[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = torch.ones(4)
     save_file(state, model / "model.safetensors", metadata={"format": "pt"})
     assert load_causal_lm(model) is not None
+
+
+# How a tied model's file holds an lm_head.weight beside its embeddings (whether loaders
+# agree on the output layer): the head a float32 ulp off the embeddings (one tensor in
+# bfloat16), so with LlamaModel's names (embed_tokens.weight) or in a pytorch_model.bin, a
+# zero of the other sign, and the embeddings bit for bit.
+_TIED_HEADS = {
+    "an ulp off": False,
+    "an ulp off, llama model names": False,
+    "an ulp off, pytorch_model.bin": False,
+    "a zero of the other sign": False,
+    "bit for bit": True,
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("kind", list(_TIED_HEADS))
+def test_a_tied_output_layer_is_judged_on_the_files_whatever_dtype_loads_them(
+    tmp_path, tiny_model_dir, kind: str, dtype: str
+) -> None:
+    # Found by review: the lm_head.weight was compared with the embeddings as loaded, so
+    # one that differs in float32 but rounds to them in bfloat16 was refused by export (and
+    # the gate on CPU: float32) and passed by the gate on a GPU (bfloat16). The verdict is
+    # the files', and the GGUF check's on them is the same.
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from curagate.export.gguf_q8 import output_layer_problem
+    from curagate.hf import load_causal_lm
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    state = load_file(model / "model.safetensors")
+    embed = state["model.embed_tokens.weight"]
+    head = embed.clone()
+    if kind.startswith("an ulp off"):
+        head.view(torch.int32)[3, 5] ^= 1
+        assert not torch.equal(head, embed) and torch.equal(head.bfloat16(), embed.bfloat16())
+    elif kind == "a zero of the other sign":
+        embed[3, 5], head[3, 5] = 0.0, -0.0
+    state["lm_head.weight"] = head
+    if kind.endswith("llama model names"):
+        state = {k.removeprefix("model."): v for k, v in state.items()}
+    if kind.endswith("pytorch_model.bin"):
+        (model / "model.safetensors").unlink()
+        torch.save(state, model / "pytorch_model.bin")
+    else:
+        save_file(state, model / "model.safetensors", metadata={"format": "pt"})
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "tie_word_embeddings": True}))
+
+    accepted = _TIED_HEADS[kind]
+    if accepted:
+        assert load_causal_lm(model, dtype=getattr(torch, dtype)) is not None
+    else:
+        named = (
+            f"{model / 'config.json'}: tie_word_embeddings is true and the weights transformers "
+            "loads hold an lm_head.weight that differs from the input embeddings"
+        )
+        with pytest.raises(InputError, match=re.escape(named)):
+            load_causal_lm(model, dtype=getattr(torch, dtype))
+    if "," not in kind:  # names and files the GGUF check knows
+        assert (output_layer_problem(model, {"tie_word_embeddings": True}) is None) is accepted
+
+
+@pytest.mark.parametrize("value", ["3.4e38", "nan"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_weight_that_overflows_the_load_dtype_is_refused_for_that_reason(
+    tmp_path, tiny_model_dir, value: str, dtype: str
+) -> None:
+    # Found by review: a float32 weight beyond bfloat16's range (finite in the files) loads
+    # as an infinity on a GPU and was refused as "not finite numbers" in the weights, which
+    # the files do not hold: refused all the same there (the model computes NaN), saying
+    # why; loaded in float32 it is the model the files hold. A NaN in the files is theirs.
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from curagate.hf import load_causal_lm
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    state = load_file(model / "model.safetensors")
+    name = "model.layers.0.mlp.up_proj.weight"
+    state[name][0, 0] = float(value)
+    assert value == "nan" or torch.isinf(state[name].bfloat16()).any()
+    save_file(state, model / "model.safetensors", metadata={"format": "pt"})
+    if value == "nan":
+        named = f"{model}: the weights hold values that are not finite numbers (NaN or infinity) in {name}:"  # fmt: skip
+    elif dtype == "bfloat16":
+        named = (
+            f"{model}: the weights hold values too large for bfloat16, the dtype the model is "
+            f"loaded in here, in {name}: finite as stored (float32), they load as infinity"
+        )
+    else:
+        assert load_causal_lm(model, dtype=torch.float32) is not None
+        return
+    with pytest.raises(InputError, match=re.escape(named)):
+        load_causal_lm(model, dtype=getattr(torch, dtype))

@@ -722,7 +722,7 @@ def export_run(
                 base_dir, dtype=torch.float32, output_loading_info=True, **offline
             )
         base, loaded = pair
-        problem = loaded_weights_problem(base, loaded, info.base_dir)
+        problem = loaded_weights_problem(base, loaded, info.base_dir, base_dir)
         if problem is not None:
             raise InputError(
                 f"{problem}; the run records the base's files, so train again on the corrected base"

@@ -153,16 +153,18 @@ def output_layer_problem(
     folder is no model this check knows, and it says nothing.
 
     For the GGUF, where no model is loaded: a model loaded with transformers is checked on
-    what it loaded (:func:`curagate.hf.loaded_weights_problem`, same words). Found by
+    what it loaded and on these files (:func:`curagate.hf.loaded_weights_problem`, same
+    words). Found by
     review: ``tie_word_embeddings: false`` without ``lm_head.weight`` makes transformers
     initialize the output layer at random on each load while the exporter writes no
     ``output.weight`` (llama.cpp then uses the token embeddings); ``tie_word_embeddings:
     true`` beside an ``lm_head.weight`` that differs from the embeddings is read one way by
     transformers 5 (the file's ``lm_head.weight``, as the GGUF's ``output.weight``) and the
-    other by loaders that follow the key."""
+    other by loaders that follow the key. Compared bit for bit as stored
+    (:func:`curagate.hf.same_stored_tensor`), as the loaded-model check is."""
     from safetensors import safe_open
 
-    from curagate.hf import tied_head_differs, untied_without_head
+    from curagate.hf import same_stored_tensor, tied_head_differs, untied_without_head
 
     files = loaded_tensors(folder) if files is None else files
     head, embed = "lm_head.weight", "model.embed_tokens.weight"
@@ -172,8 +174,6 @@ def output_layer_problem(
         return None if head in files else untied_without_head(head, embed)
     if head not in files:
         return None
-    import torch
-
     tensors = []
     for key in (head, embed):
         try:
@@ -181,9 +181,7 @@ def output_layer_problem(
                 tensors.append(st.get_tensor(key))
         except Exception as e:  # read a moment ago: cut or replaced since
             return f"{files[key]} cannot be read ({type(e).__name__}: {str(e)[:160]})"
-    if tensors[0].shape == tensors[1].shape and torch.equal(*tensors):
-        return None
-    return tied_head_differs(head, embed)
+    return None if same_stored_tensor(*tensors) else tied_head_differs(head, embed)
 
 
 def check_output_layer(
