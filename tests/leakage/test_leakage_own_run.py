@@ -257,14 +257,23 @@ def test_a_short_review_going_on_in_a_longer_one_is_no_copy(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("item_label", "copy_label"),
-    [("Translate to French:", "Translate to German:"), ("Give the antonym:", "Give a synonym:")],
+    [
+        ("Translate to French:", "Translate to German:"),
+        ("Give the antonym:", "Give a synonym:"),
+        # Found by attack: a one-word label that names the task is no slot either.
+        ("Antonym:", "Synonym:"),
+        ("Synonym:", "Antonym:"),
+        ("French:", "German:"),
+        ("French:", "Spanish 2:"),
+    ],
 )
 def test_a_label_that_states_the_task_is_no_label_to_swap(
     tmp_path: Path, item_label: str, copy_label: str
 ) -> None:
     # Found by attack: any 3 words ending with ':' were a label a copy may swap, so the
     # same sentence under another task ("Translate to German:") was the item. A label is
-    # one word, or a word and a number, ending with ':' (Q:, Context:, Question 5:).
+    # one word, or a word and a number, ending with ':' (Q:, Context:, Question 5:), and
+    # the word names a slot of the prompt (question, input, passage...), not a task.
     head = (
         "This is an exercise for learners of English at the intermediate level. Keep the "
         "meaning and the tone of the original exactly."
@@ -294,3 +303,37 @@ def test_a_label_that_states_the_task_is_no_label_to_swap(
     corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = detect(golden, corpus, methods=("exact", "ngram"))
     assert {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches} == set()
+
+
+def test_labels_that_name_a_slot_are_swapped_and_a_task_label_copied_is_found(
+    tmp_path: Path,
+) -> None:
+    # The closed list of slot labels (docs/leakage.md): a copy that writes Input: (or
+    # Problem 3:, or Question: with a look-alike letter) for the item's Question: is the
+    # item; an item whose label names its task is found with that label, not another.
+    head = (
+        "This is an exercise for learners of English at the intermediate level. Keep the "
+        "meaning and the tone of the original exactly."
+    )
+    words = ["happy", "ancient", "bright", "quickly", "narrow", "generous"]
+    words += ["fragile", "polite", "brave", "noisy", "humble", "rapid"]
+    golden = tmp_path / "golden.jsonl"
+    rows = [{"prompt": f"{head}\nQuestion: {w}"} for w in words[:6]]
+    rows += [{"prompt": f"{head}\nAntonym: {w}"} for w in words[6:]]
+    golden.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = tmp_path / "train.jsonl"
+    copies = [
+        f"{head}\nInput: {words[0]}",
+        f"{head}\nProblem 3: {words[1]}",
+        f"{head}\nQu\u0435stion: {words[2]}",  # a Cyrillic e
+        f"{head}\n{words[3]}",
+        f"{head}\nAntonym: {words[6]}",
+        f"{head}\nQ: Antonym: {words[7]}",
+        # Not the items: a task label for a slot, another task.
+        f"{head}\nSynonym: {words[4]}",
+        f"{head}\nSynonym: {words[8]}",
+    ]
+    corpus.write_text("".join(json.dumps({"text": c}) + "\n" for c in copies))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
+    assert found == {(0, 0), (1, 1), (2, 2), (3, 3), (4, 6), (5, 7)}

@@ -314,7 +314,38 @@ fn is_tag_label(label: &str) -> bool {
     let number = words
         .next()
         .is_none_or(|w| w.chars().all(|c| c.is_ascii_digit()));
-    tag && number && words.next().is_none()
+    tag && number && words.next().is_none() && names_a_slot(label)
+}
+
+/// Words a tag label may name (English, then a few other languages; any case, look-alike
+/// letters folded, digits at its end aside): the slot of a prompt that what follows
+/// fills (the question, the input, the passage, the answer), not a task. Only such
+/// labels are swapped in a relabelled own run. Found by attack: a one-word label that names the task ("Antonym: happy",
+/// "French: I love cats.") was swapped for another ("Synonym: happy", "German: ..."),
+/// and the other task was the item.
+pub const SLOT_LABELS: &str = "question questions q query problem exercise task prompt \
+    instruction instructions input text passage context document article story paragraph \
+    sentence statement claim premise hypothesis review comment message post tweet dialogue \
+    dialog conversation example sample item case puzzle riddle quiz user human answer a ans \
+    output response reply solution completion assistant \
+    frage aufgabe antwort eingabe réponse énoncé pregunta respuesta problema texto contexto \
+    domanda risposta pergunta resposta вопрос ответ задача текст \
+    问题 問題 题目 題目 问 問 答 答案 回答 質問 答え 질문 문제 답 정답";
+
+/// Whether the tag `label` (see `is_tag_label`) names a slot ([`SLOT_LABELS`]).
+fn names_a_slot(label: &str) -> bool {
+    static SLOTS: std::sync::OnceLock<std::collections::HashSet<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    let normalized = |text: &str| {
+        let mut tokens = Tokens::default();
+        tokenize_into(text, &NormalizeOptions::default(), &mut tokens);
+        tokens.normalized
+    };
+    let slots = SLOTS.get_or_init(|| SLOT_LABELS.split_whitespace().map(normalized).collect());
+    let label = normalized(label);
+    let word = label.split(|&b| b == b' ').next().unwrap_or_default();
+    let tag = word.len() - word.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    slots.contains(&word[..tag])
 }
 
 /// One (reference item, corpus record) pair that at least one method flagged.

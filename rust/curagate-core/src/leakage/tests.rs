@@ -544,6 +544,39 @@ fn a_relabelled_question_whose_first_words_are_the_sets_is_found() {
 }
 
 #[test]
+fn a_tag_label_names_a_slot_of_the_prompt_not_a_task() {
+    // Found by attack: "Antonym:" was a label a copy may swap, so "Synonym: happy"
+    // was the item "Antonym: happy".
+    for label in [
+        "Question:",
+        "Q:",
+        "QUESTION 5:",
+        "Question 5 :",
+        "Input:",
+        "Context:",
+        "A:",
+        "Qu\u{435}stion:",
+        "Frage:",
+        "问题：",
+        "질문:",
+    ] {
+        assert!(is_tag_label(label), "{label}");
+    }
+    for label in [
+        "Antonym:",
+        "Synonym:",
+        "French:",
+        "Spanish 2:",
+        "Reverse:",
+        "Give the antonym:",
+        "Question",
+        "Questionnaire:",
+    ] {
+        assert!(!is_tag_label(label), "{label}");
+    }
+}
+
+#[test]
 fn a_sentence_mark_ends_a_word_before_a_space_or_the_text_s_end() {
     let mark = |text: &str| {
         let word = text.split(' ').next().unwrap();
