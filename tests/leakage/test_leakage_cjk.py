@@ -194,3 +194,29 @@ def test_a_piece_of_two_words_in_one_span_does_not_crash_the_index(
     train.write_text(json.dumps({"prompt": text, "completion": "x"}) + "\n")
     result = detect(ref, train)
     assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+
+
+# Found by attack: each kana was a word, so a 19-kana stock notice was a 13-gram and a
+# clean row ending with it leaked a golden item that ended with it. A kana is a syllable,
+# a third of a word, as a Hangul syllable is.
+NOTICE = "くわしくはホームページをごらんください。"
+JA_ITEM = (
+    "太郎さんは毎朝七時に起きて、駅まで十五分歩きます。電車に乗って会社に行くのに何分かかりますか。"
+    + NOTICE
+)
+
+
+def test_japanese_rows_sharing_a_stock_notice_with_an_item_are_clean(tmp_path: Path) -> None:
+    ref = write(tmp_path / "ref.jsonl", [{"text": JA_ITEM}, {"text": JA}])
+    clean = [
+        "新しい商品の発売日が変更になりました。" + NOTICE,
+        "イベントは雨でも行います。" + NOTICE,
+        "ごめいわくをおかけしますが、よろしくおねがいいたします。",
+    ]
+    copies = ["問題：" + JA_ITEM, JA_ITEM[: len(JA_ITEM) * 7 // 10]]
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in clean + copies])
+    result = detect([ref], [corpus])
+    assert [(m.row, leak.item.row) for leak in result.leaks for m in leak.matches] == [
+        (3, 0),
+        (4, 0),
+    ]

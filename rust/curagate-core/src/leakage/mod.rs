@@ -25,7 +25,7 @@
 //! Words are whitespace-separated, except in scripts written without spaces
 //! (Han, kana, Thai, Lao, Khmer, Myanmar), where each character is a word
 //! (see [`tokens`]). Hangul syllables are a token each too, but a third of a
-//! word ([`tokens::WORD_UNITS`]): a matched run's length is measured in words,
+//! word ([`tokens::WORD_UNITS`]), as kana are: a matched run's length is measured in words,
 //! so an n-gram match needs a run of `n` words' worth (39 syllables), and the
 //! span criterion as many words as in English.
 //!

@@ -36,7 +36,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// version 10 the sentence mark that ends each (a record's run may end its sentence
 /// there instead of a line) and relabelled runs (their label words); version 11 each
 /// item's units and its template's (a Hangul syllable is a third of a word); version
-/// 12 keeps only the relabelled runs' labels that name a slot (`SLOT_LABELS`).
+/// 12 keeps only the relabelled runs' labels that name a slot (`SLOT_LABELS`) and counts
+/// a kana as a third of a word (other units).
 pub const FORMAT_VERSION: u32 = 12;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 

@@ -995,6 +995,32 @@ fn hangul_runs_are_measured_in_words_of_three_syllables() {
 }
 
 #[test]
+fn kana_runs_are_measured_in_words_of_three_kana() {
+    // Found by attack: with each kana a word, a 19-kana stock notice was a 13-gram, and a
+    // row ending with it leaked a golden item that ended with it.
+    let notice = "くわしくはホームページをごらんください。";
+    let item = format!(
+        "太郎さんは毎朝七時に起きて、駅まで十五分歩きます。電車に乗って会社に行くのに何分\
+         かかりますか。{notice}"
+    );
+    let idx = index(&[&item], config(only(false, true, false)));
+    let info = idx.items()[0];
+    // 19 kana of the notice and 24 of the rest are a unit each, 20 Han characters a word.
+    assert_eq!((info.words, info.units), (63, 19 + 24 + 20 * WORD_UNITS));
+    let clean = [
+        format!("新しい商品の発売日が変更になりました。{notice}"),
+        format!("イベントは雨でも行います。{notice}"),
+    ];
+    assert!(scan(&idx, &[&clean[0], &clean[1]]).is_empty());
+    // The item pasted whole, or its first 70%, is still found.
+    let chars: Vec<char> = item.chars().collect();
+    let part: String = chars[..chars.len() * 7 / 10].iter().collect();
+    let leaks = scan(&idx, &[&format!("問題：{item}"), &part]);
+    assert_eq!(leaks.iter().map(|l| l.record).collect::<Vec<_>>(), [0, 1]);
+    assert!(leaks.iter().all(|l| l.ngram && l.shared_ngrams > 0));
+}
+
+#[test]
 fn near_copies_in_a_small_set_are_each_others_evidence() {
     // Found by attack: text two items of a small file share is its template (two items and
     // a quarter of the file's), so items that are near copies of each other shared all of

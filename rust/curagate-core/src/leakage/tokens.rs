@@ -207,22 +207,31 @@ fn is_hangul_start(c: char) -> bool {
 /// this many units and a Hangul syllable one. Found by attack: a syllable carries about a
 /// third of a Korean word, so with each syllable counted as a word a clean row sharing
 /// two or three words with a golden item ("대한민국의 수도는": 8 syllables, half a short
-/// question; a 4-word stock notice, 13 syllables) was a leak. Han and kana characters
-/// stay a word each, as before.
+/// question; a 4-word stock notice, 13 syllables) was a leak. A kana is a syllable too
+/// (a mora), and one unit: found by attack, a 19-kana stock notice ("くわしくはホームページを
+/// ごらんください") was a 13-gram, and every row ending with it leaked a golden item that
+/// did. Han characters stay a word each, as before.
 pub const WORD_UNITS: u32 = 3;
 
 /// Units ([`WORD_UNITS`]) of the token at byte range `span` of `text`: 1 for a Hangul
-/// syllable, [`WORD_UNITS`] for any other.
+/// syllable or a kana, [`WORD_UNITS`] for any other.
 #[inline]
 pub fn token_units(text: &str, span: (u32, u32)) -> u32 {
     let first = text
         .get(span.0 as usize..span.1 as usize)
         .and_then(|t| t.chars().next());
-    if first.is_some_and(is_hangul_start) {
+    if first.is_some_and(|c| is_hangul_start(c) || is_kana(c)) {
         1
     } else {
         WORD_UNITS
     }
+}
+
+/// Hiragana, Katakana (with its phonetic extensions and the prolonged sound mark) and
+/// halfwidth Katakana.
+#[inline]
+fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3041..=0x309F | 0x30A0..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9D)
 }
 
 /// What stays with the character before it: combining marks, and a Hangul syllable's
