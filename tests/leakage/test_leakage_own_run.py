@@ -337,3 +337,48 @@ def test_labels_that_name_a_slot_are_swapped_and_a_task_label_copied_is_found(
     result = detect(golden, corpus, methods=("exact", "ngram"))
     found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
     assert found == {(0, 0), (1, 1), (2, 2), (3, 3), (4, 6), (5, 7)}
+
+
+def test_a_short_question_after_a_stock_phrase_is_no_copy(tmp_path: Path) -> None:
+    # Found by attack: an own run was widened into the set's text to 8 words in all, so
+    # the run of "What is the capital of France?" (its "What is the" the set's, as five
+    # items start with it) was "following question. What is the capital of France", and
+    # rows asking it after a stock phrase were the item. A run holds 8 words of the set's
+    # text besides the question's line (the item's instruction, not its question words).
+    head = (
+        "The following is a closed-book trivia evaluation used to measure factual recall of "
+        "language models. Do not explain. Answer the following question."
+    )
+    questions = [
+        "What is the capital of France?",
+        "Who wrote Romeo and Juliet?",
+        "What is the largest ocean?",
+        "How many planets are in the solar system?",
+        "What is the chemical symbol for gold?",
+        "Who painted the Mona Lisa?",
+        "What is the boiling point of water?",
+        "Who discovered penicillin?",
+        "What is the square root of 81?",
+        "Who discovered gravity?",
+        "What language is spoken in Brazil?",
+        "What is the tallest animal?",
+    ]
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(
+        "".join(json.dumps({"prompt": f"{head}\n{q}", "reference": "x"}) + "\n" for q in questions)
+    )
+    corpus = tmp_path / "train.jsonl"
+    rows = [
+        f"Answer the following question. {questions[0]} Answer: Paris.",
+        f"Answer the following question.\n{questions[5]}\nLeonardo da Vinci painted it.",
+        f"Please answer the following question: {questions[2].lower()} The Pacific.",
+        f"Do not explain. Answer the following question.\n{questions[4]}\nAu",  # 7 words
+        # Copies: the item, and its question after the last 8 words of the set's text.
+        f"{head}\n{questions[6]}\n100 degrees Celsius.",
+        f"Models. Do not explain. Answer the following question. {questions[8]} 9.",
+        f"of language models. Do not explain. Answer the following question.\nQ: {questions[9]}",
+    ]
+    corpus.write_text("".join(json.dumps({"text": r}) + "\n" for r in rows))
+    result = detect(golden, corpus, methods=("exact", "ngram"))
+    found = {(m.row, leak.item.row) for leak in result.leaks for m in leak.matches}
+    assert found == {(4, 6), (5, 8), (6, 9)}

@@ -890,14 +890,22 @@ impl ReferenceIndexBuilder {
 /// question ending on the same words, then the set's suffix). The runs:
 ///
 /// * every own word (from the first to the last, the template between them), with
-///   a template word on each side that has one;
+///   template words on each side that has them;
 /// * when the template comes first: from the first own word to the end of each
 ///   line it starts (the prompt without its answer: a key's fields are joined by
 ///   line breaks, and a copied prompt may come with another answer), with the
-///   template word before it.
+///   template words before it.
 ///
-/// Each is widened into the template to [`LeakageConfig::own_run_key`] words (the
-/// second kind on its template side only; it is left out when that is too short).
+/// Each holds [`LeakageConfig::own_run_key`] template words outside its own words
+/// (the first kind alternately before and after them, or the whole item when it has
+/// fewer; the second kind before them, and it is left out when the item has fewer):
+/// the set's text that ties the item's few words to it. Template words on the own
+/// words' lines next to them, when fewer than that (a label, a question's first words
+/// that many items share, "What is the"), are the question's, not that text. Found by
+/// attack: widened only to that many words in all, the run of a 6-word question was
+/// two words of the set's instruction, the set's "What is the" and the question
+/// ("following question. What is the capital of France?"), and a row asking it after
+/// a stock phrase ("Answer the following question.") was the item.
 /// The second kind, and the first when it ends the item, also end a line
 /// (`line_end`): a record's run must end a line (or the record) there too, or a
 /// sentence with the item's mark ([`OwnRun::end_mark`]).
@@ -931,12 +939,23 @@ fn own_runs(
     ) else {
         return Vec::new();
     };
+    // The own words with the template words on their lines next to them when those are
+    // too few to be the set's text (a label, a question's first words "What is the"
+    // that many items share): `from..to`; the template words outside are the context.
+    let opens = (0..=first).rev().find(|&i| line_start[i]).unwrap_or(0);
+    let closes = (last + 1..words).find(|&i| line_start[i]).unwrap_or(words);
+    let from = if first - opens < key { opens } else { first };
+    let to = if closes - (last + 1) < key {
+        closes
+    } else {
+        last + 1
+    };
     let mut runs = Vec::new();
     if first > 0 {
         // (A few lines at most: the item has under `ngram` own words in a row.)
         for end in (first + 1..=last).filter(|&e| line_start[e]) {
-            if end >= key && !found(first, end) {
-                let start = (first - 1).min(end - key);
+            if from >= key && !found(first, end) {
+                let start = from - key;
                 runs.push(RunSpec {
                     start,
                     words: end - start,
@@ -948,7 +967,6 @@ fn own_runs(
         // The label of the first own word's line: a tag (see `is_tag_label`, all
         // template), or none. The template
         // words after it are the question's ("What is" shared by many items).
-        let opens = (0..=first).rev().find(|&i| line_start[i]).unwrap_or(0);
         let label = (opens..first.min(opens + MAX_LABEL_WORDS))
             .rev()
             .find(|&k| label_end[k])
@@ -970,12 +988,11 @@ fn own_runs(
     if found(0, words) {
         return runs;
     }
-    // Every own word, a template word on each side that has them, then more
-    // template (alternately before and after) up to the key's length.
-    let mut start = first - usize::from(first > 0);
-    let mut end = last + 1 + usize::from(last + 1 < words);
+    // Every own word, then template words around them (alternately before and after,
+    // a side that has none aside) up to the key's number, or the whole item.
+    let (mut start, mut end) = (from, to);
     let mut before = true;
-    while end - start < key {
+    while from - start + end - to < key && (start > 0 || end < words) {
         if (before || end == words) && start > 0 {
             start -= 1;
         } else {

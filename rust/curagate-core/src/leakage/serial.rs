@@ -37,7 +37,7 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// there instead of a line) and relabelled runs (their label words); version 11 each
 /// item's units and its template's (a Hangul syllable is a third of a word); version
 /// 12 keeps only the relabelled runs' labels that name a slot (`SLOT_LABELS`) and counts
-/// a kana as a third of a word (other units).
+/// a kana as a third of a word (other units) and own runs with 8 template words.
 pub const FORMAT_VERSION: u32 = 12;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
