@@ -362,7 +362,10 @@ TITLES = ["Hamlet", "Faust", "Ulysses", "Dracula", "Emma", "Beloved", "Rebecca",
 
 
 @pytest.mark.parametrize("items", [3, 5, 8])
-def test_a_few_shot_block_of_every_item_flags_no_clean_row(tmp_path: Path, items: int) -> None:
+@pytest.mark.parametrize("methods", [("exact", "ngram"), ("exact", "ngram", "minhash")])
+def test_a_few_shot_block_of_every_item_flags_no_clean_row(
+    tmp_path: Path, items: int, methods: tuple[str, ...]
+) -> None:
     prompts = [f"{FEW_SHOT}Q: Who wrote {t}?\nA:" for t in TITLES[:items]]
     ref = golden(tmp_path / "golden.jsonl", prompts, [f"g{k}" for k in range(items)])
     rows = [
@@ -371,5 +374,10 @@ def test_a_few_shot_block_of_every_item_flags_no_clean_row(tmp_path: Path, items
     ]
     rows.append({"prompt": prompts[1], "completion": "Goethe"})  # a copy of item g1
     train = rows_of(tmp_path / "train.jsonl", rows)
-    # (MinHash finds every row a near duplicate of every item: ~95% of each is the block.)
-    assert items_by_row(detect(ref, train, methods=("exact", "ngram"))) == {40: {"g1"}}
+    # Found by attack: MinHash compared whole texts, and found every row a near duplicate
+    # of every item (~95% of each is the block). It leaves an item's template out now.
+    assert items_by_row(detect(ref, train, methods=methods)) == {40: {"g1"}}
+    if "minhash" in methods:
+        # MinHash alone: the prompt copied is a near copy of its item, and of it alone.
+        copy = rows_of(tmp_path / "copy.jsonl", [{"text": prompts[1]}, *rows[:5]])
+        assert items_by_row(detect(ref, copy, methods=("minhash",))) == {0: {"g1"}}

@@ -391,6 +391,8 @@ pub struct ReferenceIndexBuilder {
     /// Per word: its units (see [`tokens::token_units`]).
     word_units: Vec<u32>,
     own_runs: Vec<OwnRun>,
+    /// Per word (bits): its item's template, for MinHash (see `own_similarity`).
+    template: Vec<u64>,
     // Per item, the first item of the same normalized text and of the same owner
     // (see Owners).
     owners: Owners,
@@ -435,6 +437,7 @@ impl ReferenceIndexBuilder {
             label_end: Vec::new(),
             word_units: Vec::new(),
             own_runs: Vec::new(),
+            template: Vec::new(),
             owners: Owners::default(),
             first_of_text: FastMap::default(),
             first_of_owner: FastMap::default(),
@@ -579,7 +582,8 @@ impl ReferenceIndexBuilder {
                     hashes.sort_unstable();
                     hashes.dedup();
                     ngrams = hashes.len() as u32;
-                    if self.config.methods.ngram {
+                    // (MinHash alone needs them too: they tell the set's template.)
+                    if self.config.methods.ngram || self.config.methods.minhash {
                         self.ngrams.add(id, &p.tokens.hashes, n);
                     }
                 }
@@ -666,6 +670,7 @@ impl ReferenceIndexBuilder {
             ngrams,
             spans,
             own_runs: self.own_runs,
+            template: self.template,
             own_index,
             relabel_index,
             signatures: self.signatures,
@@ -795,6 +800,7 @@ impl ReferenceIndexBuilder {
                 });
             }
         }
+        self.template = template_bits(&template);
         // An item whose own words ask a run shorter than n now (its template
         // counted before) goes into the span index.
         for (id, info) in self.items.iter().enumerate() {
@@ -1219,6 +1225,18 @@ fn ends_line(text: &str, tokens: &Tokens, next: usize) -> bool {
             .any(|&b| b == b'\n' || b == b'\r')
 }
 
+/// `template` (one flag a word) as bits, 64 a word; empty when none is set.
+fn template_bits(template: &[bool]) -> Vec<u64> {
+    if !template.contains(&true) {
+        return Vec::new();
+    }
+    let mut bits = vec![0u64; template.len().div_ceil(64)];
+    for (at, _) in template.iter().enumerate().filter(|(_, &t)| t) {
+        bits[at / 64] |= 1 << (at % 64);
+    }
+    bits
+}
+
 /// Index of the own runs by the hash of their first `key` words (derived from the
 /// runs, so a serialized index stores only them); relabelled runs are in
 /// [`RelabelIndex`].
@@ -1312,6 +1330,9 @@ pub struct ReferenceIndex {
     spans: NgramIndex,
     /// Sorted.
     own_runs: Vec<OwnRun>,
+    /// Per word of every item, a bit: whether it is its item's template (MinHash
+    /// leaves it out, see `own_similarity`); empty when no item has one.
+    template: Vec<u64>,
     /// The own runs, by their first [`LeakageConfig::own_run_key`] words.
     own_index: NgramIndex,
     relabel_index: RelabelIndex,
@@ -1335,6 +1356,8 @@ struct Scratch {
     units: Vec<u32>,
     candidates: Vec<u32>,
     shingles: Vec<[u8; 8]>,
+    /// The record's shingles, sorted, once an item with a template is a candidate.
+    sorted_shingles: Vec<u64>,
     signature: Vec<u32>,
     leaks: Vec<Leak>,
 }
@@ -1392,6 +1415,47 @@ impl ReferenceIndex {
             self.char_spans[base + first_word].0,
             self.char_spans[base + end_word - 1].1,
         )
+    }
+
+    /// Whether word `word` of `item` is its template.
+    fn is_template(&self, item: u32, word: usize) -> bool {
+        let at = self.word_start[item as usize] + word;
+        self.template
+            .get(at / 64)
+            .is_some_and(|bits| bits >> (at % 64) & 1 == 1)
+    }
+
+    /// The Jaccard similarity of `item` and a record of shingles `record` (sorted,
+    /// distinct) without the item's template: the item's shingles that hold an own
+    /// word against the record's other than the item's template shingles (all template
+    /// words). Found by attack: MinHash compared whole texts, so a clean row written
+    /// with a set's few-shot block and another question was a near copy of every item
+    /// (the block ~95% of each).
+    fn own_similarity(&self, item: u32, record: &[u64]) -> f64 {
+        let words = self.item_words(item);
+        let k = self.config.shingle_words.min(words.len()).max(1);
+        let (mut own, mut template) = (Vec::new(), Vec::new());
+        for_each_ngram(words, k, |at, h| {
+            if (at..at + k).all(|w| self.is_template(item, w)) {
+                template.push(h);
+            } else {
+                own.push(h);
+            }
+        });
+        template.sort_unstable();
+        template.dedup();
+        own.sort_unstable();
+        own.dedup();
+        own.retain(|h| template.binary_search(h).is_err());
+        let held = |h: &&u64| record.binary_search(h).is_ok();
+        let shared = own.iter().filter(held).count();
+        let rest = record.len() - template.iter().filter(held).count();
+        let union = own.len() + rest - shared;
+        if union == 0 {
+            0.0
+        } else {
+            shared as f64 / union as f64
+        }
     }
 
     /// The relabelled own runs (see [`OwnRun::relabel`]) whose context is the
@@ -1687,9 +1751,20 @@ impl ReferenceIndex {
             s.candidates.sort_unstable();
             s.candidates.dedup();
             let width = hasher.words();
+            s.sorted_shingles.clear();
             for &item in &s.candidates {
                 let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
-                let similarity = estimate_jaccard(sig, item_sig, 1);
+                let similarity = if self.items[item as usize].template_words > 0 {
+                    if s.sorted_shingles.is_empty() {
+                        s.sorted_shingles
+                            .extend(s.shingles.iter().map(|h| u64::from_le_bytes(*h)));
+                        s.sorted_shingles.sort_unstable();
+                        s.sorted_shingles.dedup();
+                    }
+                    self.own_similarity(item, &s.sorted_shingles)
+                } else {
+                    estimate_jaccard(sig, item_sig, 1)
+                };
                 let matched = similarity >= self.config.minhash_threshold;
                 match leaks.iter_mut().find(|l| l.item == item) {
                     Some(l) => {

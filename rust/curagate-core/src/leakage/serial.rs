@@ -37,7 +37,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// there instead of a line) and relabelled runs (their label words); version 11 each
 /// item's units and its template's (a Hangul syllable is a third of a word); version
 /// 12 keeps only the relabelled runs' labels that name a slot (`SLOT_LABELS`) and counts
-/// a kana as a third of a word (other units) and own runs with 8 template words.
+/// a kana as a third of a word (other units) and own runs with 8 template words, and
+/// stores which words are each item's template (MinHash leaves them out).
 pub const FORMAT_VERSION: u32 = 12;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
@@ -202,6 +203,8 @@ impl ReferenceIndex {
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
+        w.len(self.template.len());
+        self.template.iter().for_each(|&bits| w.u64(bits));
 
         let body = w.0;
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -410,9 +413,13 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     let signatures = (0..n)
         .map(|_| r.u32("signature word"))
         .collect::<Result<Vec<_>>>()?;
+    let n = r.count(8, "template words")?;
+    let template = (0..n)
+        .map(|_| r.u64("template words"))
+        .collect::<Result<Vec<_>>>()?;
     if r.pos != body.len() {
         return Err(corrupt(format!(
-            "{} unexpected bytes after the signatures",
+            "{} unexpected bytes after the template words",
             body.len() - r.pos
         )));
     }
@@ -429,7 +436,19 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     if char_spans.len() != word_hashes.len() {
         return Err(corrupt("one character span per word expected"));
     }
+    if !template.is_empty() && template.len() != word_hashes.len().div_ceil(64) {
+        return Err(corrupt("one template bit per word expected"));
+    }
+    let template_bit = |at: usize| {
+        template
+            .get(at / 64)
+            .is_some_and(|b| b >> (at % 64) & 1 == 1)
+    };
     for (id, info) in items.iter().enumerate() {
+        let bits = (word_start[id]..word_start[id + 1]).filter(|&at| template_bit(at));
+        if bits.count() != info.template_words as usize {
+            return Err(corrupt(format!("item {id}: template words disagree")));
+        }
         if info.words as usize != word_start[id + 1] - word_start[id] {
             return Err(corrupt(format!("item {id}: word count disagrees")));
         }
@@ -515,6 +534,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         ngrams: NgramIndex::from_parts(ngrams.0, ngrams.1),
         spans: NgramIndex::from_parts(spans.0, spans.1),
         own_runs,
+        template,
         own_index,
         relabel_index,
         signatures,

@@ -544,6 +544,37 @@ fn a_relabelled_question_whose_first_words_are_the_sets_is_found() {
 }
 
 #[test]
+fn minhash_leaves_an_items_template_out() {
+    // Found by attack: MinHash compared whole texts, so a clean row written with a set's
+    // few-shot block and another question was a near copy of every item (~95% of each).
+    let block = "Answer each question with a short fact.\nQ: What is the largest planet in our \
+        solar system?\nA: Jupiter\nQ: Which element has the chemical symbol O?\nA: Oxygen\nQ: \
+        How many continents are there on Earth?\nA: Seven\n";
+    let titles = ["Hamlet", "Faust", "Ulysses", "Dracula", "Emma"];
+    let items: Vec<String> = titles
+        .iter()
+        .map(|t| format!("{block}Q: Who wrote {t}?\nA:"))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    // MinHash alone still tells the template (the n-grams many items share).
+    let built = index(&refs, config(only(false, false, true)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    assert!(built.items().iter().all(|i| i.template_words > 0));
+    let records = [
+        items[1].clone(),
+        format!("{block}Q: What is 3 plus 4?\nA:"),
+        format!("{block}Q: Who painted Guernica?\nA:"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        let leaks = scan(idx, &records);
+        let found: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+        assert_eq!(found, [(0, 1)]);
+        assert!(leaks[0].minhash && leaks[0].similarity == Some(1.0));
+    }
+}
+
+#[test]
 fn a_tag_label_names_a_slot_of_the_prompt_not_a_task() {
     // Found by attack: "Antonym:" was a label a copy may swap, so "Synonym: happy"
     // was the item "Antonym: happy".
@@ -787,9 +818,9 @@ fn a_blob_with_a_valid_checksum_but_broken_structure_is_refused() {
     let idx = sample_index(only(false, true, false));
     let blob = idx.to_bytes();
     let mut body = blob[32..].to_vec();
-    // The postings are followed by the (empty) own run and signature counts:
-    // the last posting's position is the 4 bytes before those 16.
-    let at = body.len() - 16 - 4;
+    // The postings are followed by the (empty) own run, signature and template
+    // counts: the last posting's position is the 4 bytes before those 24.
+    let at = body.len() - 24 - 4;
     body[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let mut forged = blob[..24].to_vec();
     forged.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
