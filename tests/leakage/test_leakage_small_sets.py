@@ -294,7 +294,9 @@ def test_a_passage_two_short_questions_share_is_their_evidence(tmp_path: Path) -
     """Two of four items are one passage and a short question each: the passage was the
     file's template, and its item with the question first, or as one conversation's system
     and user turns, matched nothing (a question of 5 words is too few of its own). The
-    passage is now the evidence of both (fail-closed: the passage alone leaks both)."""
+    passage is now the evidence of both, with the item's question line: found by attack,
+    the passage alone was a leak of both (as the few-shot block of a 2-item set, below,
+    with any other question), while for three items or more it is the set's text."""
     questions = ["Who kept the lamp burning?", "Why was the lighthouse built?"]
     ref = golden(
         tmp_path / "golden.jsonl",
@@ -317,10 +319,11 @@ def test_a_passage_two_short_questions_share_is_their_evidence(tmp_path: Path) -
                 ]
             },
             {"prompt": LIGHTHOUSE, "completion": KEEPER},
+            {"prompt": f"{LIGHTHOUSE}\nWho wrote the diary?", "completion": KEEPER},
         ],
     )
     found = items_by_row(detect(ref, train))
-    assert all(found.get(row) == {"i0", "i1"} for row in range(4)), found
+    assert found == {0: {"i0"}, 1: {"i0"}, 2: {"i0"}}, found
 
 
 def test_a_copy_of_a_near_duplicate_item_fails_check_and_is_decontaminated(
@@ -350,7 +353,8 @@ def test_a_copy_of_a_near_duplicate_item_fails_check_and_is_decontaminated(
 # evidence of each item, as near copies' shared text is, since a short question has too
 # few words of its own: 100 clean rows with the block and another question flagged all 10
 # items. Near copies come in pairs; text three items or more share is the set's format,
-# and each item's own question (its own run) still finds a copy of it.
+# and each item's own question (its own run) still finds a copy of it. Two items that share
+# the block keep it as their evidence with their own question's line.
 FEW_SHOT = (
     "Answer each question with a short fact.\n"
     "Q: What is the largest planet in our solar system?\nA: Jupiter\n"
@@ -381,3 +385,28 @@ def test_a_few_shot_block_of_every_item_flags_no_clean_row(
         # MinHash alone: the prompt copied is a near copy of its item, and of it alone.
         copy = rows_of(tmp_path / "copy.jsonl", [{"text": prompts[1]}, *rows[:5]])
         assert items_by_row(detect(ref, copy, methods=("minhash",))) == {0: {"g1"}}
+
+
+@pytest.mark.parametrize("methods", [("exact", "ngram"), ("exact", "ngram", "minhash")])
+def test_a_few_shot_block_of_two_items_flags_no_clean_row(
+    tmp_path: Path, methods: tuple[str, ...]
+) -> None:
+    """Found by attack: with two items the block is their shared text, which stays the
+    evidence of an item too short to be found otherwise (near copies), so 100 clean rows
+    written with the block and another question flagged both. Whole lines shared around a
+    line of each item's own are evidence with that line only; near copies that differ
+    inside a line (above) are found as before."""
+    prompts = [f"{FEW_SHOT}Q: Who wrote {t}?\nA:" for t in TITLES[:2]]
+    ref = golden(tmp_path / "golden.jsonl", prompts, ["g0", "g1"])
+    rows = [
+        {"prompt": f"{FEW_SHOT}Q: What is {k} plus {k + 3}?\nA:", "completion": str(2 * k + 3)}
+        for k in range(40)
+    ]
+    rows += [
+        {"prompt": prompts[1], "completion": "Goethe"},
+        {"prompt": f"{FEW_SHOT}Question: Who wrote Hamlet? Give the full name.\nA:"},
+        {"prompt": f"Who wrote Hamlet?\n{FEW_SHOT}", "completion": "Shakespeare"},
+    ]
+    train = rows_of(tmp_path / "train.jsonl", rows)
+    found = items_by_row(detect(ref, train, methods=methods))
+    assert found == {40: {"g1"}, 41: {"g0"}, 42: {"g0"}}, found

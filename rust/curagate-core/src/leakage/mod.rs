@@ -393,6 +393,8 @@ pub struct ReferenceIndexBuilder {
     own_runs: Vec<OwnRun>,
     /// Per word (bits): its item's template, for MinHash (see `own_similarity`).
     template: Vec<u64>,
+    /// (item, first word, words) of each item's evidence line (see `evidence_line`).
+    evidence_lines: Vec<(u32, u32, u32)>,
     // Per item, the first item of the same normalized text and of the same owner
     // (see Owners).
     owners: Owners,
@@ -438,6 +440,7 @@ impl ReferenceIndexBuilder {
             word_units: Vec::new(),
             own_runs: Vec::new(),
             template: Vec::new(),
+            evidence_lines: Vec::new(),
             owners: Owners::default(),
             first_of_text: FastMap::default(),
             first_of_owner: FastMap::default(),
@@ -671,6 +674,7 @@ impl ReferenceIndexBuilder {
             spans,
             own_runs: self.own_runs,
             template: self.template,
+            evidence_lines: self.evidence_lines,
             own_index,
             relabel_index,
             signatures: self.signatures,
@@ -740,6 +744,8 @@ impl ReferenceIndexBuilder {
                 template[range.clone()] != common[range]
             })
             .collect();
+        // MinHash leaves out the template, and the lines an evidence line needs.
+        let mut for_minhash = Vec::new();
         if !shared_only.is_empty() {
             let shared = self.words_in_other_items(&shared_only);
             self.owners.shared_evidence = vec![false; items];
@@ -751,6 +757,16 @@ impl ReferenceIndexBuilder {
                     &self.config,
                 ) {
                     self.owners.shared_evidence[id] = true;
+                    if let Some((start, words)) = evidence_line(
+                        &template[range.clone()],
+                        &self.line_start[range.clone()],
+                        &self.label_end[range.clone()],
+                        self.config.own_run_key(),
+                    ) {
+                        self.evidence_lines
+                            .push((id as u32, start as u32, words as u32));
+                        for_minhash.push((range.clone(), template[range.clone()].to_vec()));
+                    }
                     template[range.clone()].copy_from_slice(&common[range]);
                 }
             }
@@ -800,7 +816,11 @@ impl ReferenceIndexBuilder {
                 });
             }
         }
-        self.template = template_bits(&template);
+        let mut minhash_template = template.clone();
+        for (range, words) in for_minhash {
+            minhash_template[range].copy_from_slice(&words);
+        }
+        self.template = template_bits(&minhash_template);
         // An item whose own words ask a run shorter than n now (its template
         // counted before) goes into the span index.
         for (id, info) in self.items.iter().enumerate() {
@@ -1050,6 +1070,40 @@ fn own_units_of(template: &[bool], units: &[u32]) -> usize {
 /// word), `units` a word, find a copy of it: [`own_words_in_find`] over the whole item.
 fn own_words_find(template: &[bool], units: &[u32], config: &LeakageConfig) -> bool {
     own_words_in_find(template, units, own_units_of(template, units), config)
+}
+
+/// The line (first word, words) a record must hold for an item's shared text to be
+/// its evidence ([`Owners::shared_evidence`]), when that text is whole lines around the
+/// item's own words (`template`: the shared text, and the set's): the first own word's
+/// line, without its label (see `is_tag_label`). Near copies differ inside a line (a
+/// number, the last word, a sentence added), so their shared text stays evidence
+/// alone; items whose own words are a line of their own after (or before) the shared
+/// lines, with fewer than `key` shared words on it, are a passage or a format with a
+/// question each. Found by attack: a 2-item set, each item a 4-shot block and a short
+/// question, flagged every clean row written with the block and another question
+/// (the block was the items' evidence, and their copies with the question first or
+/// under other labels are still found); the passage alone is no copy either, as for
+/// a set of 3 items or more.
+fn evidence_line(
+    template: &[bool],
+    line_start: &[bool],
+    label_end: &[bool],
+    key: usize,
+) -> Option<(usize, usize)> {
+    let words = template.len();
+    let first = template.iter().position(|&t| !t)?;
+    let last = template.iter().rposition(|&t| !t)?;
+    let opens = (0..=first).rev().find(|&i| line_start[i]).unwrap_or(0);
+    let closes = (last + 1..words).find(|&i| line_start[i]).unwrap_or(words);
+    if first - opens >= key || closes - (last + 1) >= key || (opens == 0 && closes == words) {
+        return None;
+    }
+    let start = (opens..first.min(opens + MAX_LABEL_WORDS))
+        .rev()
+        .find(|&k| label_end[k])
+        .map_or(opens, |k| k + 1);
+    let end = (first + 1..words).find(|&i| line_start[i]).unwrap_or(words);
+    Some((start, end - start))
 }
 
 /// One own run of an item (see [`own_runs`]): its first word, its words, whether
@@ -1333,6 +1387,9 @@ pub struct ReferenceIndex {
     /// Per word of every item, a bit: whether it is its item's template (MinHash
     /// leaves it out, see `own_similarity`); empty when no item has one.
     template: Vec<u64>,
+    /// Sorted by item: (item, first word, words) of the line an item's evidence needs
+    /// (see `evidence_line`).
+    evidence_lines: Vec<(u32, u32, u32)>,
     /// The own runs, by their first [`LeakageConfig::own_run_key`] words.
     own_index: NgramIndex,
     relabel_index: RelabelIndex,
@@ -1415,6 +1472,17 @@ impl ReferenceIndex {
             self.char_spans[base + first_word].0,
             self.char_spans[base + end_word - 1].1,
         )
+    }
+
+    /// Whether `record` (its words' hashes) holds `item`'s evidence line, if it has one
+    /// (see `evidence_line`).
+    fn holds_evidence_line(&self, item: u32, record: &[u64]) -> bool {
+        let Ok(i) = self.evidence_lines.binary_search_by_key(&item, |l| l.0) else {
+            return true;
+        };
+        let (_, start, words) = self.evidence_lines[i];
+        let line = &self.item_words(item)[start as usize..(start + words) as usize];
+        record.windows(line.len()).any(|w| w == line)
     }
 
     /// Whether word `word` of `item` is its template.
@@ -1658,10 +1726,11 @@ impl ReferenceIndex {
                 // A run of n Hangul syllables is a third of n words: it must be n
                 // words' worth (always so for other words).
                 let need = self.config.min_shared_ngrams.min(total as usize);
-                let flagged = contained
+                let flagged = (contained
                     || (shared as usize >= need
                         && ratio >= self.config.min_ratio
-                        && run_units >= self.config.ngram_units());
+                        && run_units >= self.config.ngram_units()))
+                    && self.holds_evidence_line(item, &s.tokens.hashes);
                 let leak = leak_of(leaks, record, item);
                 leak.ngram = flagged;
                 leak.shared_ngrams = shared;
@@ -1684,7 +1753,9 @@ impl ReferenceIndex {
                 let need = self
                     .config
                     .span_required(self.items[item as usize].specific_units());
-                if need.is_none_or(|need| run_units < need) {
+                if need.is_none_or(|need| run_units < need)
+                    || !self.holds_evidence_line(item, &s.tokens.hashes)
+                {
                     continue;
                 }
                 let span = span_of(
@@ -1754,7 +1825,12 @@ impl ReferenceIndex {
             s.sorted_shingles.clear();
             for &item in &s.candidates {
                 let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
-                let similarity = if self.items[item as usize].template_words > 0 {
+                let templated = self.items[item as usize].template_words > 0
+                    || self
+                        .evidence_lines
+                        .binary_search_by_key(&item, |l| l.0)
+                        .is_ok();
+                let similarity = if templated {
                     if s.sorted_shingles.is_empty() {
                         s.sorted_shingles
                             .extend(s.shingles.iter().map(|h| u64::from_le_bytes(*h)));

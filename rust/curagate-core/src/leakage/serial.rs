@@ -38,7 +38,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// item's units and its template's (a Hangul syllable is a third of a word); version
 /// 12 keeps only the relabelled runs' labels that name a slot (`SLOT_LABELS`) and counts
 /// a kana as a third of a word (other units) and own runs with 8 template words, and
-/// stores which words are each item's template (MinHash leaves them out).
+/// stores which words are each item's template (MinHash leaves them out) and the line
+/// an item's shared text needs as evidence (see `evidence_line`).
 pub const FORMAT_VERSION: u32 = 12;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
@@ -205,6 +206,12 @@ impl ReferenceIndex {
         self.signatures.iter().for_each(|&s| w.u32(s));
         w.len(self.template.len());
         self.template.iter().for_each(|&bits| w.u64(bits));
+        w.len(self.evidence_lines.len());
+        for &(item, start, words) in &self.evidence_lines {
+            w.u32(item);
+            w.u32(start);
+            w.u32(words);
+        }
 
         let body = w.0;
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -417,9 +424,19 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     let template = (0..n)
         .map(|_| r.u64("template words"))
         .collect::<Result<Vec<_>>>()?;
+    let n = r.count(12, "evidence lines")?;
+    let evidence_lines = (0..n)
+        .map(|_| {
+            Ok((
+                r.u32("evidence line item")?,
+                r.u32("evidence line start")?,
+                r.u32("evidence line words")?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
     if r.pos != body.len() {
         return Err(corrupt(format!(
-            "{} unexpected bytes after the template words",
+            "{} unexpected bytes after the evidence lines",
             body.len() - r.pos
         )));
     }
@@ -444,9 +461,24 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             .get(at / 64)
             .is_some_and(|b| b >> (at % 64) & 1 == 1)
     };
+    if evidence_lines.windows(2).any(|w| w[0].0 >= w[1].0)
+        || evidence_lines.iter().any(|&(item, start, words)| {
+            words == 0
+                || items
+                    .get(item as usize)
+                    .is_none_or(|info| u64::from(start) + u64::from(words) > u64::from(info.words))
+        })
+    {
+        return Err(corrupt("an evidence line is not a run of its item's words"));
+    }
     for (id, info) in items.iter().enumerate() {
+        // (MinHash leaves out an item's template, and the lines its evidence line needs.)
         let bits = (word_start[id]..word_start[id + 1]).filter(|&at| template_bit(at));
-        if bits.count() != info.template_words as usize {
+        let bits = bits.count();
+        let lined = evidence_lines
+            .binary_search_by_key(&(id as u32), |l| l.0)
+            .is_ok();
+        if bits != info.template_words as usize && !(lined && bits > info.template_words as usize) {
             return Err(corrupt(format!("item {id}: template words disagree")));
         }
         if info.words as usize != word_start[id + 1] - word_start[id] {
@@ -535,6 +567,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         spans: NgramIndex::from_parts(spans.0, spans.1),
         own_runs,
         template,
+        evidence_lines,
         own_index,
         relabel_index,
         signatures,

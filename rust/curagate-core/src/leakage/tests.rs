@@ -818,9 +818,9 @@ fn a_blob_with_a_valid_checksum_but_broken_structure_is_refused() {
     let idx = sample_index(only(false, true, false));
     let blob = idx.to_bytes();
     let mut body = blob[32..].to_vec();
-    // The postings are followed by the (empty) own run, signature and template
-    // counts: the last posting's position is the 4 bytes before those 24.
-    let at = body.len() - 24 - 4;
+    // The postings are followed by the (empty) own run, signature, template and
+    // evidence line counts: the last posting's position is the 4 bytes before those 32.
+    let at = body.len() - 32 - 4;
     body[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let mut forged = blob[..24].to_vec();
     forged.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
@@ -1049,6 +1049,39 @@ fn kana_runs_are_measured_in_words_of_three_kana() {
     let leaks = scan(&idx, &[&format!("問題：{item}"), &part]);
     assert_eq!(leaks.iter().map(|l| l.record).collect::<Vec<_>>(), [0, 1]);
     assert!(leaks.iter().all(|l| l.ngram && l.shared_ngrams > 0));
+}
+
+#[test]
+fn shared_lines_of_two_items_are_evidence_with_the_items_own_line() {
+    // Found by attack: two items that share a passage (or a few-shot block), each with a
+    // short question on its own line, kept the passage as their evidence (near copies
+    // do), so every clean row with the passage and another question, or none, leaked both.
+    let passage = "In 1887 the town of Harwick built a stone lighthouse on the northern cliffs \
+        after three fishing boats were lost in a winter storm. The keeper, Ellen Marsh, kept the \
+        lamp burning for forty years and wrote a diary that is now kept in the county museum.";
+    let items = [
+        format!("{passage}\nQuestion: Who kept the lamp burning?"),
+        format!("{passage}\nQuestion: Why was the lighthouse built?"),
+        "Name a prime number between twenty and thirty and explain why it is prime.".to_string(),
+        "What are the tax rules for small businesses in the state of Ohio this year?".to_string(),
+    ];
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, LeakageConfig::default());
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    let records = [
+        format!("{passage}\nQuestion: Who wrote the diary?"),
+        passage.to_string(),
+        format!("Who kept the lamp burning?\n{passage}"),
+        format!("Context: {passage}\nQ: Why was the lighthouse built?\nA: storms"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        let found: Vec<(u32, u32)> = scan(idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        assert_eq!(found, [(2, 0), (3, 1)]);
+    }
 }
 
 #[test]
