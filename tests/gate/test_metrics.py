@@ -128,6 +128,59 @@ def test_a_label_is_not_named_by_digits_nfkc_makes(
     assert gm.match_label(output, labels) == named
 
 
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("北京。", "北京"),
+        ("東京。", "東京"),
+        ("« Paris »", "Paris"),
+        ("«bleu»", "bleu"),
+        ("Paris\u200b", "Paris"),
+        ("\ufeffParis", "Paris"),
+        ("“18”", "18"),
+        ("7。", "7"),
+        ("« 18 »", "18"),
+        ("(18)", "18"),
+        ("1\u200b8", "18"),
+        ("“18” apples", "18 apples"),
+        ("18。 apples", "18 apples"),
+        ("「東京」です", "「東京」です"),
+        ("Straße", "STRASSE"),
+    ],
+)
+def test_exact_match_drops_punctuation_of_any_script(prediction: str, reference: str) -> None:
+    # Found by attack: only ASCII punctuation was dropped, though the docs say punctuation
+    # is removed after NFKC, so an ideographic stop, guillemets, curly quotes or a
+    # zero-width space made a right answer wrong (in field_f1 too).
+    assert gm.exact_match(prediction, reference) == 1.0
+    assert gm.field_f1({"a": prediction}, {"a": reference}) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("\u201318", "18"),  # an en dash before a number: a minus sign, or no number
+        ("<18", "18"),  # symbols are no punctuation
+        ("~18", "18"),
+        ("北京", "上海"),
+        ("東京", "京都"),
+        ("١٩", "18"),  # digits of every script are kept, by value
+        ("Москва", "Минск"),
+    ],
+)
+def test_exact_match_keeps_letters_digits_and_symbols_of_any_script(
+    prediction: str, reference: str
+) -> None:
+    assert gm.exact_match(prediction, reference) == 0.0
+
+
+def test_exact_match_and_labels_read_text_alike() -> None:
+    # One normalizer: a label key is the exact_match text with the articles kept.
+    for text in ["« Paris »", "北京。", "Paris\u200b", "Not “positive”!", "A", "Straße"]:
+        assert gm.label_key(text) == ("text", gm.normalize_text(text, drop_articles=False))
+    assert gm.match_label("北京。", ["北京", "上海"]) == "北京"
+
+
 def test_a_word_with_a_superscript_reads_its_other_characters_in_nfkc() -> None:
     # Found by the re-attack: such a word was compared wholly as written, so a fullwidth
     # \uff38\u00b2 was not X\u00b2 (NFKC folds the letter; only the superscript stays).

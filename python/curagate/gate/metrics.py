@@ -13,20 +13,59 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, overload
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = str.maketrans("", "", string.punctuation)
+_PUNCT_SET = frozenset(string.punctuation)
 
 
 def normalize_text(s: str, *, drop_articles: bool = True) -> str:
-    """SQuAD-style normalization: NFKC, lower case, no punctuation/articles, single spaces."""
-    s = unicodedata.normalize("NFKC", s).lower().translate(_PUNCT)
-    if drop_articles:
-        s = _ARTICLES.sub(" ", s)
-    return " ".join(s.split())
+    """SQuAD-style normalization, as labels are read (:func:`_reading`): NFKC, case-folded,
+    no punctuation (:func:`_ignored`: any script's, and invisible format characters), no
+    articles, single spaces. Found by attack: only ASCII punctuation was removed, so
+    "北京。", "« Paris »" and "Paris" followed by a zero-width space were not "北京" and
+    "Paris"."""
+    s = _reading(s)[0]
+    return " ".join(_ARTICLES.sub(" ", s).split()) if drop_articles else s
+
+
+@functools.lru_cache(maxsize=4096)
+def _ignored(c: str) -> bool:
+    """Whether answers are read without ``c``: ASCII punctuation and symbols
+    (``string.punctuation``), any script's punctuation (Unicode categories P*: ``。``,
+    ``«``, ``“``) and format characters (Cf: a zero-width space or joiner, a soft hyphen,
+    a byte-order or direction mark). One rule for exact_match and the label reader."""
+    if c.isascii():
+        return c in _PUNCT_SET
+    category = unicodedata.category(c)
+    return category.startswith("P") or category == "Cf"
+
+
+def _format(c: str) -> bool:
+    return not c.isascii() and unicodedata.category(c) == "Cf"
+
+
+def _visible(text: str) -> str:
+    """``text`` without its format characters (:func:`_format`): they show nothing, so
+    ``1\u200b8`` reads as ``18``."""
+    return text if text.isascii() else "".join(c for c in text if not _format(c))
+
+
+def _strip_around(word: str, drop: Callable[[str], bool]) -> str:
+    """``word`` less the characters ``drop`` names at its ends, as around a number: a
+    sign, ``$`` or ``.`` that starts a number is kept (``-18``, ``$5``, ``.5``), and so is
+    a dash of another script (``\u201318``: a minus sign or no number, never ``18``)."""
+    end = len(word)
+    while end and drop(word[end - 1]):
+        end -= 1
+    start = 0
+    while start < end and drop(word[start]):
+        if as_number(word[start:end]) is not None or (_dash(word[start]) and word[start] != "-"):
+            break
+        start += 1
+    return word[start:end]
 
 
 @overload
@@ -92,7 +131,7 @@ def exact_match(prediction: str, reference: str) -> float:
     digits as written)."""
     number = as_number(reference)
     if number is not None:
-        return float(as_number(prediction) == number)
+        return float(as_number(_number_text(prediction)) == number)
     ref = answer_words(reference)
     if not ref:
         # A reference that is an article ("A" as a choice letter): compared with the
@@ -104,8 +143,15 @@ def exact_match(prediction: str, reference: str) -> float:
     return float(answer_words(prediction) == ref)
 
 
-# Punctuation that may stand around a number in a sentence ("(18)", "18.", "18%").
-_AROUND_NUMBER = string.punctuation
+def _number_text(prediction: str) -> str:
+    """An answer compared with a number reference: NFKC (:func:`_nfkc`), less the spacing
+    and punctuation around it, of any script (Unicode P*: ``(18)``, ``“18”``, ``7。``,
+    ``« 18 »``; found by attack, each scored 0), less format characters; symbols such as
+    ``<``, ``~`` or ``=`` are kept (``<18`` is not 18)."""
+    text = _nfkc(_visible(prediction))
+    return _strip_around(text, lambda c: c.isspace() or unicodedata.category(c).startswith("P"))
+
+
 AnswerWord = tuple[str, "str | Decimal"]
 
 
@@ -122,14 +168,14 @@ def answer_words(text: str) -> list[AnswerWord]:
     ``555-1234`` or ``1,00,000``, so ``100.0.1``, ``555-12-34`` and ``10,0000`` matched
     them."""
     out: list[AnswerWord] = []
-    for raw in text.split():
+    for raw in _visible(text).split():
         if _digits_made_by_nfkc(raw):
             # Found by attack: NFKC turns a superscript, subscript, circled digit or
             # fraction into plain digits, so 10\u00b2 (ten squared) read as 102 and x\u00b2
             # as x2, each matching the other. Such a word is compared as written (less the
             # punctuation around it), lower-cased, its other characters in NFKC (found by the
             # re-attack: a fullwidth X (U+FF38) with \u00b2 was not X\u00b2).
-            out.append(("written", _nfkc(raw).strip(_AROUND_NUMBER).lower()))
+            out.append(("written", _strip_around(_nfkc(raw), _ignored).casefold()))
             continue
         out += _nfkc_words(raw)
     return out
@@ -170,16 +216,11 @@ def _nfkc_words(raw: str) -> list[AnswerWord]:
         if not any(c.isdigit() for c in word):
             out += [("text", w) for w in normalize_text(word).split()]
             continue
-        # The punctuation before a number, less a sign, "$" or "." that starts it.
-        core = word.rstrip(_AROUND_NUMBER)
-        start = 0
-        while start < len(core) and core[start] in _AROUND_NUMBER:
-            if as_number(core[start:]) is not None:
-                break
-            start += 1
-        core = core[start:]
+        # Less the punctuation around the number ("(18)", "18.", "18%", "18。", "“18”"),
+        # but a sign, "$" or "." that starts it.
+        core = _strip_around(word, _ignored)
         number = None if _SPELLED_ZEROS.search(core) else as_number(core)
-        out.append(("number", number) if number is not None else ("written", core.lower()))
+        out.append(("number", number) if number is not None else ("written", core.casefold()))
     return out
 
 
@@ -213,8 +254,8 @@ def numbers_in(text: str) -> list[Decimal | None]:
 
 def _label_text(s: str) -> str:
     """A label's text as answers are compared with it: NFKC (:func:`_nfkc`: x\u00b2 is not
-    x2), case-folded, punctuation (any script's) removed, whitespace collapsed; articles
-    kept (a label "A" is a letter)."""
+    x2), case-folded, punctuation (any script's) and format characters removed
+    (:func:`_ignored`), whitespace collapsed; articles kept (a label "A" is a letter)."""
     return _reading(s)[0]
 
 
@@ -340,10 +381,6 @@ _APOSTROPHES = str.maketrans("", "", "'\u2019")
 _BREAKS = frozenset(".,;:!?\u3002\u3001\u2026\u061f\u060c\u061b\u0964")
 
 
-def _punctuation(c: str) -> bool:
-    return c in _PUNCT_SET or (not c.isascii() and unicodedata.category(c).startswith("P"))
-
-
 def _dash(c: str) -> bool:
     return c == "-" or (not c.isascii() and unicodedata.category(c) == "Pd")
 
@@ -356,7 +393,7 @@ def _reading(text: str) -> tuple[str, list[int]]:
     breaks: list[int] = []
     space = False
     for i, c in enumerate(folded):
-        if _punctuation(c):
+        if _ignored(c):
             if c in _BREAKS or (_dash(c) and _alone(folded, i)):
                 breaks.append(len(out))
             continue
@@ -368,9 +405,6 @@ def _reading(text: str) -> tuple[str, list[int]]:
             space = False
         out.append(c)
     return "".join(out), breaks
-
-
-_PUNCT_SET = frozenset(string.punctuation)
 
 
 def _alone(text: str, i: int) -> bool:
