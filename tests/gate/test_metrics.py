@@ -217,6 +217,53 @@ def test_a_label_after_a_negation_word_is_not_a_mention(output: str, named: str 
 
 
 @pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        ("Nicht Positive", None),
+        ("Das ist keine positive Bewertung.", None),
+        ("Ce n'est pas Positive.", None),
+        ("Ce n\u2019est pas positive", None),
+        ("Non positive", None),
+        ("Non-positive", None),
+        ("No es Positive", None),
+        ("no está positive", None),
+        ("non è Positive", None),
+        ("Não é Positive", None),
+        ("这不是 Positive", None),
+        ("非 Positive", None),
+        ("没有 Positive", None),
+        ("Positive ではない", None),
+        # The other label still counts where one is denied.
+        ("Negative, nicht Positive", "Negative"),
+        ("C'est Negative, pas Positive.", "Negative"),
+        ("Es Negative, no Positive", "Negative"),
+        ("Negative, non Positive", "Negative"),
+        ("Negative, não Positive", "Negative"),
+        ("是 Negative\uff0c 不是 Positive", "Negative"),
+        ("Positive ではなく Negative", "Negative"),
+        # A negation whose reach ends, or a word that is none, denies nothing.
+        ("Non, Positive", "Positive"),
+        ("nicht nur positive", "Positive"),
+        ("非常 Positive", "Positive"),
+    ],
+)
+def test_negations_of_other_languages_deny_the_label_after_them(
+    output: str, named: str | None
+) -> None:
+    # Found by attack: negations were English only, so "Nicht Positive", "Ce n'est pas
+    # Positive.", "No es Positive" and "non positive" named Positive, while "Non-positive"
+    # (the same answer) named none.
+    assert gm.match_label(output, ["Positive", "Negative"]) == named
+
+
+def test_a_number_label_is_denied_in_other_languages_too() -> None:
+    assert gm.match_label("nicht 5", ["5", "6"]) is None
+    assert gm.match_label("6, pas 5", ["5", "6"]) == "6"
+    assert gm.match_label("不是 5", ["5", "6"]) is None
+    assert gm.match_label("5 ではない", ["5", "6"]) is None
+
+
+@pytest.mark.parametrize(
     ("output", "labels", "named"),
     [
         ("Not Sci/Tech.", ["World", "Sports", "Business", "Sci/Tech"], None),

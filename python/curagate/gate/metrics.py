@@ -309,8 +309,10 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
     mentions: a number of the same value, or the label's text as whole words; a mention
     inside a longer label's mention is that label's, so "Science and technology" names
     one label, not also "Science"; a label that is an article (``A``) is named only by a
-    whole answer; a mention right after a negation word (:data:`_NEGATIONS`, articles
-    between allowed: "not positive", "isn't a positive") is no mention.
+    whole answer; a mention right after a negation word (:data:`NEGATIONS`, of several
+    languages; articles and a copula between allowed: "not positive", "isn't a positive",
+    "No es Positive", "这不是 Positive") or followed by a Japanese one ("Positive ではない")
+    is no mention.
     """
     stripped = output.strip()
     if labels.count(stripped) == 1:
@@ -335,7 +337,11 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
         nfkc = _nfkc(output)
         for m in _NUMBER_IN_TEXT.finditer(nfkc):
             value = as_number(m.group(0))
-            if value in numbers and not _negated_end(nfkc[: m.start()]):
+            if (
+                value in numbers
+                and not _negated_end(nfkc[: m.start()])
+                and not _DENIED_AFTER.match(_reading(nfkc[m.end() :])[0])
+            ):
                 named.add(("number", value))
     text, breaks = _reading(output)
     words = [k for kind, k in by_key if kind == "text" and isinstance(k, str)]
@@ -354,18 +360,46 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
 
     for key, found in spans.items():
         # A mention right after a negation word ("not positive") names no label.
-        if any(not inside_longer(key, s, e) and not _negated(text, breaks, s) for s, e in found):
+        if any(
+            not inside_longer(key, s, e)
+            and not _negated(text, breaks, s)
+            and not _DENIED_AFTER.match(text, e)
+            for s, e in found
+        ):
             named.add(("text", key))
     return only(named.pop()) if len(named) == 1 else None
 
 
-# Words that negate the label after them (articles may stand between: "not a positive
-# review"), as answers are read: apostrophes dropped ("isn't" is "isnt"). Found by attack:
-# "Not positive" named Positive. Kept short on purpose: "hardly" or "far from" are not read.
-_NEGATIONS = (
-    "not no never nor neither cannot cant wont dont doesnt didnt isnt arent wasnt werent aint"
+# Words that negate the label after them, by language, as answers are read (case-folded,
+# apostrophes dropped: "isn't" is "isnt", "n'est pas" is "nest pas"). Found by attack:
+# "Not positive" named Positive; then (the re-attack) "Nicht Positive", "Ce n'est pas
+# Positive.", "No es Positive" and "non positive" did, while "Non-positive" named none.
+# Kept short on purpose: "hardly" or "far from" are not read.
+NEGATIONS: dict[str, str] = {
+    "en": "not no never nor neither cannot cant wont dont doesnt didnt isnt arent wasnt "
+    "werent aint",
+    "de": "nicht kein keine keinen keinem keiner keines nie niemals weder",
+    "fr": "pas non jamais aucun aucune ni",
+    "es": "no nunca ni ningún ninguna ninguno tampoco",
+    "it": "non né nessun nessuna nessuno",
+    "pt": "não nao nunca nem nenhum nenhuma",
+}
+# Chinese negations, written without spaces (the text before them may be a word of the
+# same run: "这不是 Positive"), optionally followed by the copula 是: 不, 非, 没有.
+NEGATIONS_ZH = "不 非 没有 沒有 没 沒 无 無"
+# What may stand between a negation and the label it denies: articles and the copula
+# ("not a positive review", "No es Positive", "non è Positive", "não é Positive").
+NEGATION_FILLERS = (
+    "a an the ein eine einen einem einer der die das den un une le la les es está son el "
+    "lo los las una uno è il gli é o os as um uma"
 )
-_NEGATION = rf"(?<!\w)(?:{'|'.join(_NEGATIONS.split())})(?: (?:a|an|the))*"
+# Japanese denies after the label, as a separate word: "Positive ではない".
+_DENIED_AFTER = re.compile(r" ?(?:ではな|じゃな|でな|ではありません|じゃありません)")
+_NEGATION_WORDS = frozenset(w for words in NEGATIONS.values() for w in words.split())
+_NEGATION = (
+    rf"(?:(?<!\w)(?:{'|'.join(sorted(_NEGATION_WORDS))})|(?:{'|'.join(NEGATIONS_ZH.split())})是?)"
+    rf"(?: (?:{'|'.join(NEGATION_FILLERS.split())}))*"
+)
 _NEGATED_END = re.compile(rf"{_NEGATION} ?$")
 _APOSTROPHES = str.maketrans("", "", "'\u2019")
 # What ends a negation's reach: a stop, a comma, a semicolon, a colon, a question or
