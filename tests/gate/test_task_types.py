@@ -205,6 +205,94 @@ def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_se
     assert [row["candidate_correct"] for row in rows] == expected
 
 
+_COLOURS = ["red", "green", "blue", "yellow"]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        # An echo of the option list the prompt showed (found by attack: read as A).
+        "A. red\nB. green\nC. blue\nD. yellow",
+        "A) red B) green C) blue",
+        "A: red, B: green, C: blue",
+        "C: blue\nA: red\nB: green",
+        # Hedges outside English (found by attack: a candidate answering "(right) oder
+        # (wrong)" scored 1.0) and across lines.
+        "(A) oder (B)",
+        "A) ou B)",
+        "(A) o (B)",
+        "(A) 或 (B)",
+        "(A)或(B)",
+        "(A) oppure (B)",
+        "(A) bzw. (B)",
+        "(A) または (B)",
+        "(A) oder (B) ist richtig",
+        "A) ou bien B), je ne sais pas",
+        "A\nor B",
+        "(A)\nor (B)",
+        "(A)\noder (B)",
+        # Japanese denies what stands before: "not A but B" names no answer by its A.
+        "(A)ではなく(B)",
+    ],
+)
+def test_multiple_choice_reads_no_answer_from_a_hedge_in_any_language(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _COLOURS) is None
+
+
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        # Another letter excluded or explained, in any of these languages: no hedge.
+        ("B. green, A. is wrong", 1),
+        ("B) because (A) is wrong", 1),
+        ("(B) green, as opposed to (A) red", 1),
+        ("(B), nicht (A)", 1),
+        ("(B) weil (A) falsch ist", 1),
+        ("(B) ist richtig und (A) ist falsch", 1),
+        ("(B), pas (A)", 1),
+        ("(B) porque (A) es incorrecta", 1),
+        ("(B) perché (A) è sbagliata", 1),
+        ("(B), não (A)", 1),
+        ("(B)\uff0c不是(A)", 1),
+        ("(B)です。(A)は間違いです", 1),
+        ("(B)\n(A) red, (C) blue are wrong", 1),
+        ("(B)\n\nExplanation:\n(A) red - wrong\n(B) green - right", 1),
+        ("B\n\nA is wrong", 1),
+        ("C. blue is the colour of the sky.", 2),
+        ("A) red", 0),
+    ],
+)
+def test_multiple_choice_reads_the_answer_of_an_explanation_in_any_language(
+    output: str, named: int
+) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _COLOURS) == named
+
+
+def test_a_candidate_hedging_or_echoing_the_options_scores_nothing(
+    tmp_path, answer_servers
+) -> None:
+    # The attack end to end: the candidate hedges "(right) oder (wrong)", the base echoes
+    # the options; each was read as a letter, the hedge as the right one (accuracy 1.0).
+    letters = "ABCD"
+    items = [
+        {"id": f"q{i}", "prompt": f"q{i} colour", "choices": _COLOURS, "reference": letters[i]}
+        for i in range(4)
+    ]
+    cand, base = answer_servers["candidate"].table, answer_servers["base"].table
+    for i in range(4):
+        cand[f"q{i} colour"] = f"({letters[i]}) oder ({letters[(i + 1) % 4]})"
+        base[f"q{i} colour"] = "\n".join(
+            f"{x}. {c}" for x, c in zip(letters, _COLOURS, strict=True)
+        )
+    r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
+    acc = r["results"][0]["metrics"]["accuracy"]
+    assert (acc["candidate"], acc["base"]) == (0.0, 0.0)
+
+
 def test_classification_reads_no_label_from_a_hedge(tmp_path, answer_servers) -> None:
     items = [{"id": f"c{i}", "prompt": f"c{i} review", "reference": "Positive"} for i in range(2)]
     answer_servers["candidate"].table.update(
