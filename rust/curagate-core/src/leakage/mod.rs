@@ -304,6 +304,7 @@ pub const MAX_LABEL_WORDS: usize = 2;
 /// antonym:") were a label a copy may swap, so the same sentence under another task
 /// ("Translate to German:", "Give a synonym:") was the item.
 fn is_tag_label(label: &str) -> bool {
+    let label = &plain_label(label);
     let Some(label) = label.trim_end().strip_suffix([':', '\u{ff1a}']) else {
         return false;
     };
@@ -347,6 +348,58 @@ fn names_a_slot(label: &str) -> bool {
     let tag = word.len() - word.iter().rev().take_while(|b| b.is_ascii_digit()).count();
     slots.contains(&word[..tag])
 }
+
+/// `label` written as a plain tag for [`is_tag_label`]: its Markdown emphasis dropped
+/// (`**Question:**`, `**Q**:`, `__Q:__`), a number written onto its word set apart
+/// (`Q1:` is `Q 1:`), and a question's label (see [`QUESTION_LABELS`]) ended by `.` or
+/// `)` ended by `:` (`Q.`, `Question 2)`). Found by attack: a copy that wrote any of
+/// these for the item's `Question:` (or `问题：`) matched nothing, where `Q:` did.
+fn plain_label(label: &str) -> String {
+    let text: String = label.chars().filter(|&c| c != '*' && c != '_').collect();
+    let text = text.trim();
+    let Some(end) = text.chars().next_back() else {
+        return String::new();
+    };
+    let body = &text[..text.len() - end.len_utf8()];
+    let mut words: Vec<&str> = body.split_whitespace().collect();
+    if let [word] = words[..] {
+        let letters = word.trim_end_matches(|c: char| c.is_ascii_digit());
+        if !letters.is_empty() && letters.len() < word.len() {
+            words = vec![letters, &word[letters.len()..]];
+        }
+    }
+    let question = || {
+        words
+            .first()
+            .is_some_and(|w| QUESTION_LABELS.iter().any(|q| w.to_lowercase() == *q))
+    };
+    match end {
+        ':' | '\u{ff1a}' => format!("{}:", words.join(" ")),
+        '.' | ')' if question() => format!("{}:", words.join(" ")),
+        _ => text.to_string(),
+    }
+}
+
+/// The labels of a question that a copy may end with `.` or `)` (`Q.`, `Question 1)`):
+/// any tag may end with `:`, but `Note.` or `Mr.` opening a line is no label.
+pub const QUESTION_LABELS: &[&str] = &[
+    "q",
+    "question",
+    "query",
+    "problem",
+    "frage",
+    "pregunta",
+    "вопрос",
+    "问题",
+    "問題",
+    "问",
+    "問",
+    "题目",
+    "題目",
+    "質問",
+    "질문",
+    "문제",
+];
 
 /// One (reference item, corpus record) pair that at least one method flagged.
 #[derive(Debug, Clone, PartialEq)]
@@ -511,11 +564,14 @@ impl ReferenceIndexBuilder {
                         if line_start[i] {
                             opens = i;
                         }
+                        // (With the colon after the word: `问题：`, `Question :`.)
+                        let end = tokens.spans[i].1 as usize;
+                        let after = text[end..].trim_start_matches([' ', '\t']);
+                        let colon = after.len() - after.trim_start_matches([':', '\u{ff1a}']).len();
+                        let end = text.len() - after.len() + colon;
                         i < opens + MAX_LABEL_WORDS
                             && ends_label(text, tokens.spans[i])
-                            && is_tag_label(
-                                &text[tokens.spans[opens].0 as usize..tokens.spans[i].1 as usize],
-                            )
+                            && is_tag_label(&text[tokens.spans[opens].0 as usize..end])
                     })
                     .collect();
                 let units = tokens.spans.iter().map(|&s| token_units(text, s)).collect();
@@ -1143,10 +1199,16 @@ fn sentence_mark(text: &str, span: (u32, u32)) -> u32 {
 }
 
 /// Whether the word at byte range `span` of `text` ends a label: `:` (or `：`)
-/// ends it, or follows it on its line (`Question :`).
+/// ends it, or follows it on its line (`Question :`), or `.` or `)` ends it (a
+/// question's label, see [`plain_label`]).
 fn ends_label(text: &str, span: (u32, u32)) -> bool {
     let colon = |c: char| c == ':' || c == '\u{ff1a}';
     let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
+    // (`**Question:**`; `Q.` and `Q1)` are labels too, see `plain_label`.)
+    let word = word.trim_end_matches(['*', '_']);
+    if word.ends_with(['.', ')']) {
+        return true;
+    }
     let after = text.get(span.1 as usize..).unwrap_or("");
     word.ends_with(colon) || after.trim_start_matches([' ', '\t']).starts_with(colon)
 }
@@ -1218,8 +1280,9 @@ fn relabel_index(
 /// Hash of the symbols of the word at byte range `span` of `text`, which
 /// normalization drops: every character neither a letter, a digit, a mark nor a
 /// space, in order, but for sentence punctuation and quotes before its first or
-/// after its last letter or digit ("lighthouse?" has none, "2+2?" has "+"). Look-alike
-/// quotes and dashes count as one. 0 when there are none.
+/// after its last letter or digit ("lighthouse?" has none, "2+2?" has "+"; full-width
+/// punctuation too: `问题：What` has none). Look-alike quotes and dashes count as one. 0
+/// when there are none.
 fn word_symbols(text: &str, span: (u32, u32)) -> u64 {
     let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
     let (Some(first), Some(last)) = (
@@ -1229,7 +1292,10 @@ fn word_symbols(text: &str, span: (u32, u32)) -> u64 {
         // No letter or digit: the whole word is its symbols.
         return symbols_hash(word.chars());
     };
-    let soft = |c: char| ".,;:!?'\"\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c);
+    let soft = |c: char| {
+        ".,;:!?'\"\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c)
+            || "\u{ff0c}\u{ff1b}\u{ff1a}\u{ff01}\u{ff1f}\u{3001}\u{3002}".contains(c)
+    };
     let end = last + word[last..].chars().next().map_or(0, char::len_utf8);
     let outer = word[..first]
         .chars()
@@ -1544,8 +1610,12 @@ impl ReferenceIndex {
             let Some(&first) = tokens.hashes.get(at) else {
                 break;
             };
-            // A label: the text from its first word to the own words ends with ':'.
-            let label = &text[tokens.spans[j + key].0 as usize..tokens.spans[at].0 as usize];
+            // A label: the text from its first word to the own words ends with ':'
+            // (one written onto the first own word, `问题：What`, too).
+            let own = &text[tokens.spans[at].0 as usize..tokens.spans[at].1 as usize];
+            let glued = own.len() - own.trim_start_matches([':', '\u{ff1a}']).len();
+            let label =
+                &text[tokens.spans[j + key].0 as usize..tokens.spans[at].0 as usize + glued];
             if gap > 0 && !is_tag_label(label) {
                 continue;
             }

@@ -39,8 +39,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// 12 keeps only the relabelled runs' labels that name a slot (`SLOT_LABELS`) and counts
 /// a kana as a third of a word (other units) and own runs with 8 template words, and
 /// stores which words are each item's template (MinHash leaves them out) and the line
-/// an item's shared text needs as evidence (see `evidence_line`).
-pub const FORMAT_VERSION: u32 = 12;
+/// an item's shared text needs as evidence (see `evidence_line`); version 13 reads more
+/// labels (`**Question:**`, `Q1:`, `Q.`, `问题：`) and full-width punctuation at a word's
+/// edge as no symbol (other label words and symbol hashes).
+pub const FORMAT_VERSION: u32 = 13;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -608,6 +608,76 @@ fn a_tag_label_names_a_slot_of_the_prompt_not_a_task() {
 }
 
 #[test]
+fn a_question_label_written_another_way_is_a_label() {
+    // Found by attack: `Q1:`, Markdown bold, `Q.` and a full-width colon were no
+    // label, so a copy that wrote them for the item's `Question:` matched nothing.
+    for label in [
+        "Q:",
+        "Question 5:",
+        "Q1:",
+        "Question12:",
+        "**Question:**",
+        "**Question**:",
+        "__Q:__",
+        "Q.",
+        "Q)",
+        "Question 2.",
+        "Q1.",
+        "问题：",
+        "問題:",
+        "質問：",
+        "Вопрос.",
+    ] {
+        assert!(is_tag_label(label), "{label}");
+    }
+    // A word ended by `.` or `)` is a label only when it names a question; more than a
+    // word and a number is none.
+    for label in [
+        "Mr.",
+        "Note.",
+        "1.",
+        "Antonym)",
+        "Give the antonym:",
+        "Q1 2:",
+        "**Note**",
+    ] {
+        assert!(!is_tag_label(label), "{label}");
+    }
+    let head = "Solve the following grade school math problem. Give only the final number.";
+    let questions = [
+        "Who built the lighthouse?",
+        "When was it built?",
+        "What did it burn?",
+    ];
+    let items: Vec<String> = (0..12)
+        .map(|i| format!("{head}\nQuestion: {} ({i})", questions[i % 3]))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, config(only(false, true, false)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    let records = [
+        format!(
+            "{head}\n**Question:** {} (0)\n**Answer:** Mabel",
+            questions[0]
+        ),
+        format!("{head}\nQ1: {} (1)", questions[1]),
+        format!("{head}\nQ. {} (2)", questions[2]),
+        format!("{head}\n问题：{} (3)", questions[0]),
+        // Not the items: no label, another question.
+        format!("{head}\nMr. {} (4)", questions[1]),
+        format!("{head}\n**Question:** Who built the lighthouse keeper's hut? (6)"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        let found: Vec<(u32, u32)> = scan(idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        assert_eq!(found, [(0, 0), (1, 1), (2, 2), (3, 3)]);
+    }
+}
+
+#[test]
 fn a_sentence_mark_ends_a_word_before_a_space_or_the_text_s_end() {
     let mark = |text: &str| {
         let word = text.split(' ').next().unwrap();
