@@ -293,6 +293,15 @@ pub struct OwnRun {
     /// "Question:" matched nothing (its own run held the label).
     pub relabel: bool,
     pub label_words: u32,
+    /// Whether any text may follow the run's `end_mark` on the record's line: the
+    /// run holds the item's sentence (from its start, after a line break, a sentence
+    /// mark or a label's colon, the sentence of its first own word) to the end of the
+    /// item's line, and that is [`LeakageConfig::own_run_key`] words or more (see
+    /// `open_sentence`). Found by attack: a GSM8K-style question of 10-15 words whose
+    /// own words were few (the rest its set's template), copied with a worked solution
+    /// after it on its line, matched nothing, as did a whole 18-word item of three near
+    /// variants with more than [`MAX_ANSWER_WORDS`] words after it.
+    pub open_end: bool,
 }
 
 /// Words a label may have (`Question 5:`, `Q:`) where a relabelled own run allows one.
@@ -441,6 +450,9 @@ pub struct ReferenceIndexBuilder {
     /// label (its text ends with `:`), for the own runs.
     word_marks: Vec<u32>,
     label_end: Vec<bool>,
+    /// Per word: whether it ends a clause (a sentence mark, a label's colon), for
+    /// `open_sentence`.
+    clause_end: Vec<bool>,
     /// Per word: its units (see [`tokens::token_units`]).
     word_units: Vec<u32>,
     own_runs: Vec<OwnRun>,
@@ -462,6 +474,7 @@ struct Prepared {
     symbols: Vec<u64>,
     marks: Vec<u32>,
     label_end: Vec<bool>,
+    clause_end: Vec<bool>,
     units: Vec<u32>,
     char_spans: Vec<(u32, u32)>,
     signature: Vec<u32>,
@@ -490,6 +503,7 @@ impl ReferenceIndexBuilder {
             word_symbols: Vec::new(),
             word_marks: Vec::new(),
             label_end: Vec::new(),
+            clause_end: Vec::new(),
             word_units: Vec::new(),
             own_runs: Vec::new(),
             template: Vec::new(),
@@ -574,6 +588,12 @@ impl ReferenceIndexBuilder {
                             && is_tag_label(&text[tokens.spans[opens].0 as usize..end])
                     })
                     .collect();
+                let clause_end = (0..tokens.len())
+                    .map(|i| {
+                        sentence_mark(text, tokens.spans[i]) != 0
+                            || ends_label(text, tokens.spans[i])
+                    })
+                    .collect();
                 let units = tokens.spans.iter().map(|&s| token_units(text, s)).collect();
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
                 let signature = match &self.hasher {
@@ -588,6 +608,7 @@ impl ReferenceIndexBuilder {
                     symbols,
                     marks,
                     label_end,
+                    clause_end,
                     units,
                     char_spans,
                     signature,
@@ -665,6 +686,7 @@ impl ReferenceIndexBuilder {
             self.word_symbols.extend_from_slice(&p.symbols);
             self.word_marks.extend_from_slice(&p.marks);
             self.label_end.extend_from_slice(&p.label_end);
+            self.clause_end.extend_from_slice(&p.clause_end);
             self.word_units.extend_from_slice(&p.units);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
@@ -839,7 +861,8 @@ impl ReferenceIndexBuilder {
                 .map(|(_, &u)| u)
                 .sum();
             let lines = &self.line_start[range.clone()];
-            let labels = &self.label_end[range];
+            let labels = &self.label_end[range.clone()];
+            let clauses = &self.clause_end[range];
             for run in own_runs(own, units, lines, labels, &self.config) {
                 let at = self.word_start[id] + run.start;
                 let end = at + run.words;
@@ -856,20 +879,40 @@ impl ReferenceIndexBuilder {
                     }
                     None => run_symbols(&self.word_symbols[at..end]),
                 };
+                let end_mark = if run.line_end {
+                    self.word_marks[end - 1]
+                } else {
+                    0
+                };
+                let sentence = (end_mark != 0)
+                    .then(|| open_sentence(own, units, lines, clauses, &run, &self.config))
+                    .flatten();
                 self.own_runs.push(OwnRun {
                     item: id as u32,
                     start: run.start as u32,
                     words: run.words as u32,
                     line_end: run.line_end,
                     symbols,
-                    end_mark: if run.line_end {
-                        self.word_marks[end - 1]
-                    } else {
-                        0
-                    },
+                    end_mark,
                     relabel: run.label.is_some(),
                     label_words: run.label.unwrap_or(0) as u32,
+                    open_end: sentence.is_some_and(|s| s >= run.start),
                 });
+                // The sentence starts before the run: a run of its own, from its start.
+                if let Some(s) = sentence.filter(|&s| s < run.start) {
+                    let from = self.word_start[id] + s;
+                    self.own_runs.push(OwnRun {
+                        item: id as u32,
+                        start: s as u32,
+                        words: (run.start + run.words - s) as u32,
+                        line_end: true,
+                        symbols: run_symbols(&self.word_symbols[from..end]),
+                        end_mark,
+                        relabel: false,
+                        label_words: 0,
+                        open_end: true,
+                    });
+                }
             }
         }
         let mut minhash_template = template.clone();
@@ -1162,6 +1205,32 @@ fn evidence_line(
     Some((start, end - start))
 }
 
+/// The first word of the sentence that ends `run` (an own run of an item whose words
+/// are `template`, `units` a word, ending the item's line at a sentence mark) where it
+/// is an open-ended run (see [`OwnRun::open_end`]): the sentence of the run's first own
+/// word (it starts after a line break or a word in `clause_end`: a sentence mark, a
+/// label's colon), to the run's end, of [`LeakageConfig::own_run_key`] words or more.
+/// A short one ("Love it!", "Who built the lighthouse?") keeps the limit on what may
+/// follow it: a longer review may open with the same words.
+fn open_sentence(
+    template: &[bool],
+    units: &[u32],
+    line_start: &[bool],
+    clause_end: &[bool],
+    run: &RunSpec,
+    config: &LeakageConfig,
+) -> Option<usize> {
+    let key = config.own_run_key();
+    let end = run.start + run.words;
+    let own = run.start + run.label.map_or(0, |label| key + label);
+    let mut start = (own..end).find(|&i| !template[i])?;
+    while start > 0 && !line_start[start] && !clause_end[start - 1] {
+        start -= 1;
+    }
+    let sentence: usize = units[start..end].iter().map(|&u| u as usize).sum();
+    (sentence >= key * WORD_UNITS as usize).then_some(start)
+}
+
 /// One own run of an item (see [`own_runs`]): its first word, its words, whether
 /// it ends the item's line, and for a relabelled run the label words it holds
 /// after its first `own_run_key` words.
@@ -1227,6 +1296,9 @@ fn run_ends(run: &OwnRun, text: &str, tokens: &Tokens, next: usize) -> bool {
     }
     if run.end_mark == 0 || sentence_mark(text, tokens.spans[next - 1]) != run.end_mark {
         return false;
+    }
+    if run.open_end {
+        return true;
     }
     let mut rest = next;
     while rest < tokens.len() && rest - next <= MAX_ANSWER_WORDS && !ends_line(text, tokens, rest) {

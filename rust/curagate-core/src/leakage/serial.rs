@@ -41,7 +41,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// stores which words are each item's template (MinHash leaves them out) and the line
 /// an item's shared text needs as evidence (see `evidence_line`); version 13 reads more
 /// labels (`**Question:**`, `Q1:`, `Q.`, `问题：`) and full-width punctuation at a word's
-/// edge as no symbol (other label words and symbol hashes).
+/// edge as no symbol (other label words and symbol hashes), and stores whether any text
+/// may follow each own run (`OwnRun::open_end`).
 pub const FORMAT_VERSION: u32 = 13;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
@@ -203,6 +204,7 @@ impl ReferenceIndex {
             w.u32(run.end_mark);
             w.u32(u32::from(run.relabel));
             w.u32(run.label_words);
+            w.u32(u32::from(run.open_end));
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
@@ -392,7 +394,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     }
     let ngrams = read_ngram_index(&mut r, "n-gram")?;
     let spans = read_ngram_index(&mut r, "span")?;
-    let n = r.count(36, "own runs")?;
+    let n = r.count(40, "own runs")?;
     let mut own_runs = (0..n)
         .map(|_| {
             Ok(OwnRun {
@@ -412,6 +414,11 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
                     _ => return Err(corrupt("an own run's relabel flag is neither 0 nor 1")),
                 },
                 label_words: r.u32("own run label words")?,
+                open_end: match r.u32("own run open end")? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(corrupt("an own run's open end is neither 0 nor 1")),
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -539,7 +546,9 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         let mark = ['\0', '?', '!', '.', '\u{ff1f}', '\u{ff01}', '\u{3002}']
             .iter()
             .any(|&c| c as u32 == run.end_mark);
-        if !fits || !labelled || !mark || (run.words as usize) < key {
+        // An open end follows a sentence mark that ends the item's line.
+        let open = !run.open_end || (run.line_end && run.end_mark != 0);
+        if !fits || !labelled || !mark || !open || (run.words as usize) < key {
             return Err(corrupt(format!(
                 "an own run of item {} is not a run of its words",
                 run.item

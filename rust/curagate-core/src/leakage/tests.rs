@@ -678,6 +678,70 @@ fn a_question_label_written_another_way_is_a_label() {
 }
 
 #[test]
+fn a_whole_sentence_of_eight_words_or_more_may_go_on_in_a_record() {
+    // Found by attack: an own run that ends the item's line at a sentence mark allowed
+    // 8 words after it on the record's line, so a question of a few own words in its
+    // set's template copied with a worked solution, and a whole item of three near
+    // variants with more text after it, matched nothing. The item's sentence copied
+    // whole (8 words or more) may go on; a short one ("Love it!") may not.
+    let base =
+        "The old train leaves the northern station at nine and travels slowly to reach the city by";
+    let items = [
+        format!("{base} noon."),
+        format!("{base} dusk."),
+        format!("{base} dawn."),
+        "Write a short poem about the autumn leaves falling in the quiet park tonight.".into(),
+    ];
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let built = index(&refs, config(only(false, true, false)));
+    let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+    let more = "After that the passengers walk to the market and buy fresh bread and cheese.";
+    let records = [
+        format!("{} {more}", items[0]),
+        format!("A story. {} {more}", items[1]),
+        // Not the items: another last word, another mark.
+        format!("{base} bus. {more}"),
+        format!("{base} dawn! {more}"),
+    ];
+    let records: Vec<&str> = records.iter().map(String::as_str).collect();
+    for idx in [&built, &loaded] {
+        assert!(idx.own_runs().iter().any(|r| r.open_end));
+        let found: Vec<(u32, u32)> = scan(idx, &records)
+            .iter()
+            .map(|l| (l.record, l.item))
+            .collect();
+        assert_eq!(found, [(0, 0), (1, 1)]);
+    }
+    let head = "Classify the sentiment of the following product review as positive or negative.";
+    let reviews = [
+        "Love it!",
+        "Works great.",
+        "Total waste of money.",
+        "Five stars.",
+        "Would buy again!",
+        "Not worth it.",
+        "Broke after one day.",
+        "Terrible quality.",
+        "Highly recommend!",
+        "Do not buy.",
+        "Exceeded expectations.",
+        "Is it worth it?",
+    ];
+    let items: Vec<String> = reviews
+        .iter()
+        .map(|r| format!("{head}\nReview: {r}"))
+        .collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    let idx = index(&refs, config(only(false, true, false)));
+    assert!(!idx.own_runs().is_empty());
+    assert!(idx.own_runs().iter().all(|r| !r.open_end));
+    let longer = format!(
+        "{head}\nReview: Love it! The battery lasts a whole week and the screen is bright."
+    );
+    assert!(scan(&idx, &[longer.as_str()]).is_empty());
+}
+
+#[test]
 fn a_sentence_mark_ends_a_word_before_a_space_or_the_text_s_end() {
     let mark = |text: &str| {
         let word = text.split(' ').next().unwrap();
