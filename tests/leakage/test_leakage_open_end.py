@@ -108,3 +108,34 @@ def test_a_short_text_opening_a_longer_one_stays_no_copy(tmp_path: Path, layout:
         tmp_path / "train.jsonl", [{"prompt": f"{head}\n{layout.format(r)}"} for r in longer]
     )
     assert found(golden, corpus) == set()
+
+
+def test_a_prompt_ending_with_the_answers_label_copied_with_its_answer_is_found(
+    tmp_path: Path,
+) -> None:
+    # Found beside the attack's relabelled copies: the item's line ended with "Answer:"
+    # (no sentence mark), so a copy with the answer after the label on its line matched
+    # nothing, under any label.
+    passage = (
+        "The lighthouse on Carrow Point was built in 1871 by the engineer Mabel Quist, who "
+        "insisted that its lamp burn whale oil long after the rest of the coast had switched."
+    )
+    questions = ["Who built the lighthouse?", "When was the lighthouse built?"]
+    questions += ["What fuel did the lamp burn?", "What was the name of the point?"]
+    questions += ["What did the rest of the coast do?", "Who insisted on whale oil?"]
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [{"prompt": f"{passage}\nQuestion: {q} Answer:"} for q in questions],
+    )
+    corpus = write(
+        tmp_path / "train.jsonl",
+        [
+            {"text": f"{passage}\nQuestion: {questions[0]} Answer: Mabel Quist."},
+            {"text": f"{passage}\n**Question:** {questions[1]} **Answer:** In 1871.{SOLUTION}"},
+            {"text": f"{passage}\nQ1. {questions[2]} Answer : whale oil"},
+            # Not the items: another question opening with an item's, no label after it.
+            {"text": f"{passage}\nQuestion: Who built the lighthouse keeper's hut? Answer: x"},
+            {"text": f"{passage}\nQuestion: {questions[3]} Answer the question in French."},
+        ],
+    )
+    assert found(golden, corpus) == {(0, 0), (1, 1), (2, 2)}

@@ -282,7 +282,8 @@ pub struct OwnRun {
     /// last word where `line_end`, else 0: a record's run that ends a sentence
     /// with the same mark there ends the item's line too. Found by QA: a short
     /// question copied with its answer on the same line ("What is 40 times 4? The
-    /// answer is 160.") matched nothing.
+    /// answer is 160.") matched nothing. `:` where a colon ends it (an answer's
+    /// label, `Answer:`): any text may follow it (see `line_mark`).
     pub end_mark: u32,
     /// A relabelled run: its first [`LeakageConfig::own_run_key`] words are the
     /// template before the item's label (the `label_words` template words that
@@ -569,7 +570,7 @@ impl ReferenceIndexBuilder {
                     .map(|i| word_symbols(text, tokens.spans[i]))
                     .collect();
                 let marks = (0..tokens.len())
-                    .map(|i| sentence_mark(text, tokens.spans[i]))
+                    .map(|i| line_mark(text, tokens.spans[i]))
                     .collect();
                 // A tag label's last word (see `is_tag_label`), from its line's start.
                 let mut opens = 0usize;
@@ -884,7 +885,7 @@ impl ReferenceIndexBuilder {
                 } else {
                     0
                 };
-                let sentence = (end_mark != 0)
+                let sentence = (end_mark != 0 && end_mark != u32::from(':'))
                     .then(|| open_sentence(own, units, lines, clauses, &run, &self.config))
                     .flatten();
                 self.own_runs.push(OwnRun {
@@ -1267,6 +1268,26 @@ fn sentence_mark(text: &str, span: (u32, u32)) -> u32 {
     }
 }
 
+/// The mark that ends the word at byte range `span` of `text` where it ends the item's
+/// line (see [`OwnRun::end_mark`]): its sentence mark, or `:` where a colon ends it (or
+/// follows it: `Answer:`, `Answer :`, `答案：`). Found beside the attack's relabelled
+/// copies: a golden prompt whose line ends with the answer's label ("Question: Who
+/// built the lighthouse? Answer:") copied with the answer after the label on its line
+/// matched nothing.
+fn line_mark(text: &str, span: (u32, u32)) -> u32 {
+    let mark = sentence_mark(text, span);
+    let colon = |c: char| c == ':' || c == '\u{ff1a}';
+    let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
+    let after = text.get(span.1 as usize..).unwrap_or("");
+    let after = after.trim_start_matches([' ', '\t']);
+    if mark == 0 && (word.trim_end_matches(['*', '_']).ends_with(colon) || after.starts_with(colon))
+    {
+        u32::from(':')
+    } else {
+        mark
+    }
+}
+
 /// Whether the word at byte range `span` of `text` ends a label: `:` (or `：`)
 /// ends it, or follows it on its line (`Question :`), or `.` or `)` ends it (a
 /// question's label, see [`plain_label`]).
@@ -1294,10 +1315,10 @@ fn run_ends(run: &OwnRun, text: &str, tokens: &Tokens, next: usize) -> bool {
     if !run.line_end || ends_line(text, tokens, next) {
         return true;
     }
-    if run.end_mark == 0 || sentence_mark(text, tokens.spans[next - 1]) != run.end_mark {
+    if run.end_mark == 0 || line_mark(text, tokens.spans[next - 1]) != run.end_mark {
         return false;
     }
-    if run.open_end {
+    if run.open_end || run.end_mark == u32::from(':') {
         return true;
     }
     let mut rest = next;
@@ -1353,8 +1374,8 @@ fn relabel_index(
 /// normalization drops: every character neither a letter, a digit, a mark nor a
 /// space, in order, but for sentence punctuation and quotes before its first or
 /// after its last letter or digit ("lighthouse?" has none, "2+2?" has "+"; full-width
-/// punctuation too: `问题：What` has none). Look-alike quotes and dashes count as one. 0
-/// when there are none.
+/// punctuation and Markdown emphasis too: `问题：What`, `**Answer:**` have none).
+/// Look-alike quotes and dashes count as one. 0 when there are none.
 fn word_symbols(text: &str, span: (u32, u32)) -> u64 {
     let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
     let (Some(first), Some(last)) = (
@@ -1365,7 +1386,7 @@ fn word_symbols(text: &str, span: (u32, u32)) -> u64 {
         return symbols_hash(word.chars());
     };
     let soft = |c: char| {
-        ".,;:!?'\"\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c)
+        ".,;:!?'\"*_\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c)
             || "\u{ff0c}\u{ff1b}\u{ff1a}\u{ff01}\u{ff1f}\u{3001}\u{3002}".contains(c)
     };
     let end = last + word[last..].chars().next().map_or(0, char::len_utf8);

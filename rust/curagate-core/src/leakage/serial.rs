@@ -42,7 +42,7 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// an item's shared text needs as evidence (see `evidence_line`); version 13 reads more
 /// labels (`**Question:**`, `Q1:`, `Q.`, `问题：`) and full-width punctuation at a word's
 /// edge as no symbol (other label words and symbol hashes), and stores whether any text
-/// may follow each own run (`OwnRun::open_end`).
+/// may follow each own run (`OwnRun::open_end`) and `:` as a line's end mark.
 pub const FORMAT_VERSION: u32 = 13;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
@@ -543,10 +543,10 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         } else {
             label == 0
         };
-        let mark = ['\0', '?', '!', '.', '\u{ff1f}', '\u{ff01}', '\u{3002}']
+        let mark = ['\0', '?', '!', '.', '\u{ff1f}', '\u{ff01}', '\u{3002}', ':']
             .iter()
             .any(|&c| c as u32 == run.end_mark);
-        // An open end follows a sentence mark that ends the item's line.
+        // An open end follows a mark that ends the item's line.
         let open = !run.open_end || (run.line_end && run.end_mark != 0);
         if !fits || !labelled || !mark || !open || (run.words as usize) < key {
             return Err(corrupt(format!(
