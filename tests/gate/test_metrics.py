@@ -162,6 +162,12 @@ def test_exact_match_drops_punctuation_of_any_script(prediction: str, reference:
         ("\u201318", "18"),  # an en dash before a number: a minus sign, or no number
         ("<18", "18"),  # symbols are no punctuation
         ("~18", "18"),
+        # Found by re-attack: marks Unicode files as punctuation that are a number's unit
+        ("18%", "18"),
+        ("18\u2030", "18"),
+        ("#18", "18"),
+        ("5\u2033", "5"),
+        ("18\uff05", "18"),
         ("北京", "上海"),
         ("東京", "京都"),
         ("١٩", "18"),  # digits of every script are kept, by value

@@ -147,9 +147,19 @@ def _number_text(prediction: str) -> str:
     """An answer compared with a number reference: NFKC (:func:`_nfkc`), less the spacing
     and punctuation around it, of any script (Unicode P*: ``(18)``, ``“18”``, ``7。``,
     ``« 18 »``; found by attack, each scored 0), less format characters; symbols such as
-    ``<``, ``~`` or ``=`` are kept (``<18`` is not 18)."""
+    ``<``, ``~`` or ``=`` are kept (``<18`` is not 18), and so are the marks Unicode files as
+    punctuation that say what a number is (``18%``, ``18‰``, ``#18``, ``5″``: found by
+    re-attack, each was 18 or 5)."""
     text = _nfkc(_visible(prediction))
-    return _strip_around(text, lambda c: c.isspace() or unicodedata.category(c).startswith("P"))
+    return _strip_around(
+        text,
+        lambda c: c.isspace() or (unicodedata.category(c).startswith("P") and c not in _UNIT_MARKS),
+    )
+
+
+# Punctuation by Unicode's categories that is part of what a number means: percent, per
+# mille, per ten thousand, number sign, primes (minutes, seconds, feet, inches).
+_UNIT_MARKS = frozenset("%\u2030\u2031#\u2032\u2033\u2034\u2057\uff05\uff03\ufe6a\ufe5f")
 
 
 AnswerWord = tuple[str, "str | Decimal"]
