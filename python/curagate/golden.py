@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,7 +351,8 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
             )
         files[str(rel)] = sha256_file(p)
     # Read as the gate will: a line it cannot read or a repeated id fails the lock, not a gate.
-    items = items_of([root / rel for rel in sorted(files)])
+    # So do items with one input: each copy counted as one more independent item.
+    items = items_of([root / rel for rel in sorted(files)], distinct=said["task"] != LM_EVAL_TASK)
     if not items and said["task"] != LM_EVAL_TASK:  # locked as "0 items"; the gate refused it
         raise InputError(
             f"{set_yaml}: golden set {meta['name']!r} has no items in {', '.join(files)}; "
@@ -587,8 +589,10 @@ def verify(golden_dir: str | os.PathLike[str]) -> list[str]:
     problems: list[str] = []
     for name in sorted(doc["sets"]):
         try:
-            load_locked(root, name)
-        except CheckFailed as e:
+            locked = load_locked(root, name)
+            if locked.task != LM_EVAL_TASK:
+                read_items(locked)  # what the gate refuses, the lock covering it or not
+        except (CheckFailed, InputError) as e:
             problems.append(str(e))
     for name in sorted(set(discover_sets(root)) - set(doc["sets"])):
         problems.append(f"golden set {name!r} has a set.yaml but is not locked")
@@ -654,11 +658,18 @@ def default_id(path: Path, lineno: int) -> str:
     return f"{path.stem}:{lineno}"
 
 
-def items_of(paths: Iterable[Path]) -> list[dict[str, Any]]:
+def items_of(
+    paths: Iterable[Path],
+    *,
+    distinct: bool = False,
+    shown: Callable[[Path], Path] | None = None,
+) -> list[dict[str, Any]]:
     """The items of a set's files (:func:`read_items`); two items with one id (compared as
     text, so ``7`` and ``"7"`` are one, as is an id equal to another item's default id) are
-    an error naming both lines."""
+    an error naming both lines. With ``distinct``, so are items with one input
+    (:func:`check_distinct`); ``shown`` maps a file read to the path errors name."""
     items: list[dict[str, Any]] = []
+    located: list[tuple[Path, int, dict[str, Any]]] = []
     seen: dict[str, tuple[Path, int, bool]] = {}
     for path in paths:
         if not is_item_file(path):
@@ -684,7 +695,121 @@ def items_of(paths: Iterable[Path]) -> list[dict[str, Any]]:
                 )
             seen[key] = (path, lineno, given)
             items.append(row)
+            located.append(((shown or (lambda q: q))(path), lineno, row))
+    if distinct:
+        check_distinct(located)
     return items
+
+
+# What makes two items one: their input, as the model reads it (``messages``, else
+# ``prompt``; ``choices`` for multiple choice), and their expected answer.
+INPUT_FIELDS = ("prompt", "messages", "choices")
+EXPECTED_FIELDS = ("reference", "should_refuse")
+# Groups and ids a duplicate error names before "and N more".
+_SHOWN_GROUPS = 5
+_SHOWN_LINES = 6
+
+
+def _kept_digits(c: str) -> bool:
+    """A character NFKC would turn into digits it is not (``²``, ``½``, ``①``): kept as is,
+    so "10²" and "102" stay two prompts."""
+    return not c.isdecimal() and any(d.isdigit() for d in unicodedata.normalize("NFKC", c))
+
+
+def _nfkc_keeping_digits(text: str) -> str:
+    """NFKC but for the characters of :func:`_kept_digits`, which stay as written."""
+    out: list[str] = []
+    run: list[str] = []
+    for c in text:
+        if _kept_digits(c):
+            out += [unicodedata.normalize("NFKC", "".join(run)), c]
+            run = []
+        else:
+            run.append(c)
+    return "".join([*out, unicodedata.normalize("NFKC", "".join(run))])
+
+
+def normalized_text(text: str) -> str:
+    """``text`` as duplicates are compared: NFKC (but for characters it would make digits
+    of), case-folded, runs of whitespace as one space, none at the ends."""
+    return " ".join(_nfkc_keeping_digits(_nfkc_keeping_digits(text).casefold()).split())
+
+
+def _normalized(value: Any) -> Any:
+    """A JSON value with every string in it :func:`normalized_text` (keys kept)."""
+    if isinstance(value, str):
+        return normalized_text(value)
+    if isinstance(value, list):
+        return [_normalized(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _normalized(v) for k, v in value.items()}
+    return value
+
+
+def _canonical(row: dict[str, Any], fields: Sequence[str]) -> str:
+    """The given fields of an item, normalized, as one comparable JSON text. ``messages``
+    set stands for the prompt (the chat the model reads), as the gate does."""
+    picked = {k: _normalized(row[k]) for k in fields if row.get(k) is not None}
+    if picked.get("messages") is not None:
+        picked.pop("prompt", None)
+    return json.dumps(picked, sort_keys=True, ensure_ascii=False)
+
+
+def _where(located: Sequence[tuple[Path, int, dict[str, Any]]], one_file: bool) -> str:
+    """One group of duplicates in an error: "lines 3, 9 (ids 'a', 'b')"."""
+    head = located[:_SHOWN_LINES]
+    more = f" and {len(located) - len(head)} more" if len(located) > len(head) else ""
+    if one_file:
+        lines = "lines " + ", ".join(str(n) for _, n, _ in head)
+    else:
+        lines = ", ".join(f"{p.name}: line {n}" for p, n, _ in head)
+    ids = ", ".join(repr(str(row["id"])) for _, _, row in head)
+    return f"{lines}{more} (ids {ids}{more and ', ...'})"
+
+
+def check_distinct(located: Sequence[tuple[Path, int, dict[str, Any]]]) -> None:
+    """Refuse (exit 2) a set in which items share an input (:data:`INPUT_FIELDS`, compared
+    as :func:`normalized_text`): each copy is scored as one more independent item, so
+    copies inflate the set's size and every significance test the gate runs on it (five
+    copies of 40 items made McNemar's 4 vs 0, p 0.125, a "significant" 20 vs 0). Copies
+    that expect different answers (:data:`EXPECTED_FIELDS`) are named a contradiction."""
+    groups: dict[str, list[tuple[Path, int, dict[str, Any]]]] = {}
+    for entry in located:
+        groups.setdefault(_canonical(entry[2], INPUT_FIELDS), []).append(entry)
+    repeated = [g for g in groups.values() if len(g) > 1]
+    if not repeated:
+        return
+    files = sorted({str(p) for p, _, _ in located})
+    one_file = len(files) == 1
+    where = files[0] if one_file else ", ".join(files)
+    contradicting = [
+        g for g in repeated if len({_canonical(row, EXPECTED_FIELDS) for _, _, row in g}) > 1
+    ]
+    if contradicting:
+        shown = []
+        for g in contradicting[:_SHOWN_GROUPS]:
+            answers = {_canonical(row, EXPECTED_FIELDS) for _, _, row in g}
+            shown.append(f"{_where(g, one_file)} expect {len(answers)} different answers")
+        more = len(contradicting) - len(shown)
+        raise InputError(
+            f"{where}: {len(contradicting)} group(s) of items ask the same (their prompt, "
+            "messages and choices compared in NFKC, ignoring case and whitespace) but expect "
+            "different answers ('reference' or 'should_refuse'), a contradiction no answer "
+            f"can satisfy: {'; '.join(shown)}"
+            + (f"; and {more} more group(s)" if more else "")
+            + "; keep the item with the right answer and remove the others"
+        )
+    shown = [_where(g, one_file) for g in repeated[:_SHOWN_GROUPS]]
+    copies = sum(len(g) - 1 for g in repeated)
+    more = len(repeated) - len(shown)
+    raise InputError(
+        f"{where}: {copies} item(s) repeat another item of the set (their prompt, messages "
+        "and choices compared in NFKC, ignoring case and whitespace), and each copy would be "
+        "scored as one more independent item, inflating the set's size and the significance "
+        f"of every difference: {'; '.join(shown)}"
+        + (f"; and {more} more group(s)" if more else "")
+        + "; remove the copies, keeping one item of each group"
+    )
 
 
 def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
@@ -693,9 +818,15 @@ def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
     The default names the item wherever the set lives (unlike the corpus readers'
     ``<path>:<row>``, which names a place), so gate reports and human labels keyed
     by it stay the same on every machine; :func:`item_ids` maps reader rows to it.
-    Ids are unique in the set (an error otherwise).
+    Ids are unique in the set, and so are inputs (:func:`check_distinct`; an error
+    otherwise, naming the set folder's files, not the gate's private copy).
     """
-    return items_of(golden.paths)
+    origin = golden.origin or golden.root
+    return items_of(
+        golden.paths,
+        distinct=golden.task != LM_EVAL_TASK,
+        shown=lambda p: origin / p.relative_to(golden.root),
+    )
 
 
 def item_ids(path: Path) -> list[str]:

@@ -93,9 +93,11 @@ def build_gate(root: Path) -> Path:
     any change in what the tiny model writes changes a prediction."""
     from curagate import golden
 
+    # The last 4 ask the first 4 again in other words (a set's items ask different things).
+    again = [(f"{q} Say it once more.", a) for q, a in QUESTIONS[:4]]
     items = [
         {"id": f"c{i:02d}", "prompt": q, "reference": a}
-        for i, (q, a) in enumerate([*QUESTIONS, *QUESTIONS[:4]])
+        for i, (q, a) in enumerate([*QUESTIONS, *again])
     ]
     set_dir = root / "golden" / "colors"
     set_dir.mkdir(parents=True)

@@ -709,3 +709,177 @@ def test_golden_verify_prints_a_line_per_changed_set(
     assert main(["golden", "verify", str(golden_dir)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "'other'" in err[0] + err[1] and "\\n" not in err[0]
+
+
+def _items(*rows: dict[str, object]) -> list[str]:
+    return [json.dumps({"reference": "r", **row}) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("task", "lines"),
+    [
+        (
+            "generation",
+            _items(
+                {"id": "a", "prompt": "Is it good?"},
+                {"id": "b", "prompt": "x"},
+                {"id": "c", "prompt": "Is it good?"},
+            ),
+        ),
+        (
+            "generation",
+            _items(
+                {"id": "a", "prompt": "Is it good?"},
+                {"id": "b", "prompt": "x"},
+                {"id": "c", "prompt": " IS it\tgood?\n"},
+            ),
+        ),
+        # NFKC: fullwidth letters and a no-break space are the same text.
+        (
+            "generation",
+            _items(
+                {"id": "a", "prompt": "Is it good?"},
+                {"id": "b", "prompt": "x"},
+                {"id": "c", "prompt": "\uff29s\u00a0it good\uff1f"},
+            ),
+        ),
+        (
+            "generation",
+            _items(
+                {"id": "a", "messages": [{"role": "user", "content": "Hi there"}]},
+                {"id": "b", "messages": [{"role": "user", "content": "Bye"}]},
+                {"id": "c", "messages": [{"role": "user", "content": "hi  THERE"}]},
+            ),
+        ),
+        (
+            "multiple_choice",
+            _items(
+                {"id": "a", "prompt": "Pick one", "choices": ["red", "blue"], "reference": 0},
+                {"id": "b", "prompt": "Pick one", "choices": ["red", "green"], "reference": 0},
+                {"id": "c", "prompt": "pick one", "choices": ["Red", "Blue"], "reference": 0},
+            ),
+        ),
+    ],
+)
+def test_items_with_one_input_are_refused_at_lock_and_read_time(
+    tmp_path: Path, capsys, task: str, lines: list[str]
+) -> None:
+    # Found by attack: 40 items copied 5 times (exact, or in other case or spacing) were
+    # 200 independent items; McNemar's 4 vs 0 (p 0.125) became a "significant" 20 vs 0.
+    root = tmp_path / "golden"
+    data = _write_lines(root, lines)
+    (data.parent / "set.yaml").write_text(
+        (data.parent / "set.yaml").read_text().replace("generation", task)
+    )
+    where = (
+        rf"{re.escape(str(data))}: 1 item\(s\) repeat another item .*: lines 1, 3 \(ids 'a', 'c'\)"
+    )
+    with pytest.raises(InputError, match=rf"{where}; remove the copies"):
+        golden.lock(root)
+    assert main(["golden", "lock", str(root)]) == 2
+    assert re.search(where, capsys.readouterr().err)
+    assert not (root / "lock.json").exists()
+    # A lock edited by hand to cover the set: the gate reads it, and refuses it alike,
+    # naming the set folder's file (not the copy it reads).
+    snap = golden.GoldenSet(
+        "s", task, "1", "", 3, {"data.jsonl": ""}, tmp_path / "copy", origin=data.parent
+    )
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "data.jsonl").write_bytes(data.read_bytes())
+    with pytest.raises(InputError, match=where):
+        golden.read_items(snap)
+
+
+def test_items_asking_the_same_with_other_answers_are_a_contradiction(tmp_path: Path) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(
+        root,
+        [
+            *_items({"id": "a", "prompt": "Good?", "reference": "Positive"}),
+            *_items({"id": "b", "prompt": "good? ", "reference": "Negative"}),
+            *_items({"id": "c", "prompt": "Good?", "reference": "positive"}),
+        ],
+    )
+    with pytest.raises(
+        InputError,
+        match=rf"{re.escape(str(data))}: 1 group\(s\) of items ask the same .* expect different "
+        r"answers .*contradiction.*: lines 1, 2, 3 \(ids 'a', 'b', 'c'\) expect 2 different "
+        r"answers; keep the item with the right answer and remove the others",
+    ):
+        golden.lock(root)
+    data.parent.joinpath("set.yaml").write_text(
+        data.parent.joinpath("set.yaml").read_text().replace("generation", "refusal")
+    )
+    data.write_text(
+        json.dumps({"id": "a", "prompt": "How?", "should_refuse": True})
+        + "\n"
+        + json.dumps({"id": "b", "prompt": "how?", "should_refuse": False})
+        + "\n"
+    )
+    with pytest.raises(InputError, match=r"lines 1, 2 \(ids 'a', 'b'\) expect 2 different"):
+        golden.lock(root)
+
+
+def test_duplicates_across_the_files_of_a_set_name_each_file(tmp_path: Path) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, _items({"id": "a", "prompt": "Same"}))
+    (data.parent / "more.jsonl").write_text(_items({"id": "b", "prompt": "same"})[0] + "\n")
+    set_yaml = data.parent / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("[data.jsonl]", "[data.jsonl, more.jsonl]"))
+    with pytest.raises(
+        InputError, match=r"data\.jsonl: line 1, more\.jsonl: line 1 \(ids 'a', 'b'\)"
+    ):
+        golden.lock(root)
+
+
+def test_items_that_differ_after_normalizing_are_not_duplicates(tmp_path: Path) -> None:
+    root = tmp_path / "golden"
+    _write_lines(
+        root,
+        _items(
+            {"prompt": "What is 10\u00b2?"},
+            {"prompt": "What is 102?"},  # NFKC makes ² a 2
+            {"prompt": "Is it good?"},
+            {"prompt": "Is it good?!"},
+            {"messages": [{"role": "user", "content": "Hi"}]},
+            {
+                "messages": [
+                    {"role": "system", "content": "Be short"},
+                    {"role": "user", "content": "Hi"},
+                ]
+            },
+        ),
+    )
+    assert golden.lock(root)["sets"]["s"]["size"] == 6
+
+
+def test_the_gate_refuses_a_hand_locked_set_with_duplicates(
+    golden_dir: Path, tmp_path: Path, capsys
+) -> None:
+    from curagate.digest import files_digest
+
+    data = golden_dir / "sentiment" / "data.jsonl"
+    first = json.loads(data.read_text().splitlines()[0])
+    data.write_text(data.read_text() + json.dumps({**first, "id": "copy"}) + "\n")
+    lock_path = golden_dir / "lock.json"
+    doc = json.loads(lock_path.read_text())
+    entry = doc["sets"]["sentiment"]
+    entry["files"]["data.jsonl"] = hashlib.sha256(data.read_bytes()).hexdigest()
+    entry["sha256"], entry["size"] = files_digest(entry["files"]), entry["size"] + 1
+    lock_path.write_text(json.dumps(doc))
+    golden.load_locked(golden_dir, "sentiment")  # the lock covers it
+    assert main(["golden", "verify", str(golden_dir)]) == 1
+    assert f"{data}: 1 item(s) repeat another item" in capsys.readouterr().err
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {golden_dir}\ngolden_sets:\n  - name: sentiment\n"
+        "    task: classification\n    labels: [Positive, Negative]\n"
+        "contamination: {check: false}\n"
+    )
+    url = "http://127.0.0.1:9/v1"  # never asked: the set is refused first
+    rc = main(["gate", str(gate), "--candidate", url, "--base", url, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    n = len(SENTIMENT_ITEMS) + 1
+    assert f"{data}: 1 item(s) repeat another item" in err, err
+    assert f"lines 1, {n} (ids 's00', 'copy')" in err, err
