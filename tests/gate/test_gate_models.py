@@ -1084,3 +1084,38 @@ def test_a_weight_that_overflows_the_load_dtype_is_refused_for_that_reason(
         return
     with pytest.raises(InputError, match=re.escape(named)):
         load_causal_lm(model, dtype=getattr(torch, dtype))
+
+
+def test_a_candidates_generation_config_does_not_decide_its_answers(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # Found by attack: transformers applied the candidate folder's generation_config.json
+    # (a sequence_bias toward "Positive") to its answers only: accuracy 0.0 -> 0.5, with
+    # the same greedy settings named for both sides in the report.
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    cand = tmp_path / "cand"
+    shutil.copytree(tiny_model_dir, cand)
+    weights = load_file(cand / "model.safetensors")  # another model, barely
+    weights[sorted(weights)[0]][0, 0] += 1e-4
+    save_file(weights, cand / "model.safetensors", metadata={"format": "pt"})
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    pos = tok.encode("Positive", add_special_tokens=False)
+    bias = [[pos[:1], 100.0], [pos, 100.0], [[*pos, tok.eos_token_id], 100.0]]
+    (cand / "generation_config.json").write_text(
+        json.dumps({"eos_token_id": tok.eos_token_id, "sequence_bias": bias})
+    )
+    out = run_gate(_gate(tmp_path, golden_dir), str(cand), str(tiny_model_dir), tmp_path / "o")
+    rows = [json.loads(line) for line in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+    assert [r["candidate_output"] for r in rows] == [r["base_output"] for r in rows]
+    assert out.report["settings"]["model_generation_config"] == {
+        "candidate": {"sequence_bias": bias},
+        "base": {},
+    }
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE015")
+    assert check["verdict"] == "warn", check
+    assert "the candidate's generation_config.json asks for sequence_bias" in check["message"]
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(out.report)

@@ -10,6 +10,7 @@ its verdict and message. The metric checks GATE001-004 are one function over a
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -160,6 +161,21 @@ EXPORTED_GGUF = Rule(
     "re-export the bundle; gate a GGUF you serve through its endpoint, as its own artifact",
 )
 
+MODEL_GENERATION_CONFIG = Rule(
+    "GATE015",
+    "model-generation-config",
+    Severity.WARNING,
+    "the decoding settings a local side's `generation_config.json` asks for that the gate did "
+    "not apply (it generates both sides with its own `generation` settings; "
+    "`settings.model_generation_config` lists them); warns when the candidate's and the "
+    "base's differ",
+    "transformers applies a model folder's generation_config.json to every answer: a bias, "
+    "penalty or temperature in the candidate's alone changes its answers in production, "
+    "not the model the gate measured",
+    "drop the settings the base lacks from the candidate's generation_config.json, or "
+    "evaluate them on purpose (the gate file's `generation`)",
+)
+
 RULES: dict[str, Rule] = rule_table(
     THRESHOLD,
     REGRESSION,
@@ -175,6 +191,7 @@ RULES: dict[str, Rule] = rule_table(
     JUDGE_INDEPENDENCE,
     BASE_IDENTITY,
     EXPORTED_GGUF,
+    MODEL_GENERATION_CONFIG,
 )
 
 
@@ -698,4 +715,47 @@ def exported_gguf_check(verdict: Verdict, message: str, stats: dict[str, Any]) -
     """GATE014: whether a bundle's GGUF is the model the gate evaluated."""
     return Check(
         rule=EXPORTED_GGUF, name="bundle.gguf", verdict=verdict, message=message, stats=stats
+    )
+
+
+def _asked(settings: Mapping[str, Any]) -> str:
+    """``key value, ...``, each value as JSON of at most 60 characters."""
+    shown = []
+    for key, value in sorted(settings.items()):
+        text = json.dumps(value)
+        shown.append(f"{key} {text if len(text) <= 60 else text[:57] + '...'}")
+    return ", ".join(shown)
+
+
+def model_generation_config_check(ignored: Mapping[str, Mapping[str, Any] | None]) -> Check:
+    """GATE015: what each local side's generation_config.json asks for that the gate did
+    not do (``ignored``: side -> settings, {} for a folder asking nothing; endpoints left
+    out); warns when the sides' differ, or when one side is an endpoint and the other's
+    file asks for something."""
+    asking = {side: dict(v) for side, v in ignored.items() if v}
+    # With one local side, the endpoint's server may or may not decode alike.
+    both = len(ignored) == 2
+    differ = ignored.get("candidate") != ignored.get("base") if both else bool(asking)
+    if not asking:
+        message = (
+            "no local side's generation_config.json asks for decoding settings the gate "
+            "did not apply"
+        )
+    else:
+        parts = [
+            f"the {side}'s generation_config.json asks for {_asked(v)}"
+            for side, v in sorted(asking.items())
+        ]
+        message = f"{'; '.join(parts)}: the gate generated both sides with its own settings; " + (
+            "the sides' files differ, so wherever they are applied (transformers, a server "
+            "reading them) the two models decode differently, as the gate measured neither"
+            if differ
+            else "both sides ask for the same, and answers decoded that way were not evaluated"
+        )
+    return Check(
+        rule=MODEL_GENERATION_CONFIG,
+        name="models.generation_config",
+        verdict=Verdict.WARN if differ else Verdict.PASS,
+        message=message,
+        stats={"ignored": {side: ignored[side] for side in sorted(ignored)}},
     )

@@ -47,6 +47,7 @@ from curagate.artifacts import (
 )
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, hash_tree
 from curagate.errors import InputError, MissingExtraError
+from curagate.gate.decoding import gate_decoding, stop_ids
 from curagate.hf import load_causal_lm, loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
 from curagate.io.atomic import private_dir, remove_dead, write_text_atomic
@@ -332,6 +333,11 @@ def same_tensors(a: Path, b: Path) -> bool:
     return True
 
 
+# How a local model's answers are decoded, in its cache key: 2, with the gate's own settings
+# only (curagate.gate.decoding); before, transformers also applied generation_config.json.
+LOCAL_DECODING = 2
+
+
 class Generator(Protocol):
     def generate(self, conversations: Sequence[Messages], settings: GenSettings) -> list[str]: ...
 
@@ -354,8 +360,14 @@ class GenerationCache:
         self.rejected = 0
 
     @staticmethod
-    def key(identity: str, conv: Messages, settings: GenSettings) -> str:
-        blob = json.dumps([identity, conv, settings.key()], sort_keys=True, ensure_ascii=False)
+    def key(identity: str, conv: Messages, settings: GenSettings, *, local: bool = False) -> str:
+        parts: list[Any] = [identity, conv, settings.key()]
+        if local:
+            # A local model's answers as the gate decodes them now (its own settings, not
+            # the folder's generation_config.json, curagate.gate.decoding): answers cached
+            # before were decoded with the file's settings, and are not read.
+            parts.append({"decoding": LOCAL_DECODING})
+        blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def _path(self, key: str) -> Path:
@@ -428,7 +440,8 @@ def generate_cached(
     An endpoint nobody vouched for (``ref.cacheable`` false) neither reads
     nor writes the cache.
     """
-    keys = [GenerationCache.key(ref.identity, c, settings) for c in conversations]
+    local = ref.kind != "http"
+    keys = [GenerationCache.key(ref.identity, c, settings, local=local) for c in conversations]
     outputs: list[str | None] = [cache.get(k) if ref.cacheable else None for k in keys]
     todo = [i for i, o in enumerate(outputs) if o is None]
     cache.hits += len(conversations) - len(todo)
@@ -697,7 +710,10 @@ def _shown(value: Any) -> str:
 
 
 class HFGenerator:
-    """Batched greedy generation with transformers and the model's own chat template."""
+    """Batched generation with transformers and the model's own chat template, decoded
+    with the gate's settings only (:mod:`curagate.gate.decoding`): greedy, or sampled at
+    ``settings.temperature``, never with what the model folder's generation_config.json
+    asks for."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model = model
@@ -709,6 +725,17 @@ class HFGenerator:
             return str(tok.apply_chat_template(conv, add_generation_prompt=True, tokenize=False))
         return "\n\n".join(m["content"] for m in conv) + "\n"
 
+    def config(self, settings: GenSettings) -> Any:
+        """The ``GenerationConfig`` of every call: the gate's settings and the model's stop
+        and padding tokens, nothing else."""
+        from transformers import GenerationConfig
+
+        return GenerationConfig(  # type: ignore[no-untyped-call]
+            **gate_token_ids(self.model, self.tokenizer),
+            max_new_tokens=settings.max_new_tokens,
+            **gate_decoding(settings.temperature),
+        )
+
     def generate(self, conversations: Sequence[Messages], settings: GenSettings) -> list[str]:
         import torch
 
@@ -716,6 +743,7 @@ class HFGenerator:
         tok.padding_side = "left"
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
+        config = self.config(settings)
         texts = [self.render(c) for c in conversations]
         # Sort by length so batches pad little; restore the order at the end.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -726,20 +754,36 @@ class HFGenerator:
             enc = tok(
                 [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
             ).to(device)
-            kwargs: dict[str, Any] = {
-                "max_new_tokens": settings.max_new_tokens,
-                "pad_token_id": tok.pad_token_id,
-            }
-            if settings.temperature > 0:
-                kwargs.update(do_sample=True, temperature=settings.temperature)
-            else:
-                kwargs.update(do_sample=False)
             with torch.no_grad():
-                out = self.model.generate(**enc, **kwargs)
+                out = self.model.generate(**enc, generation_config=config)
             new = out[:, enc["input_ids"].shape[1] :]
             for i, row in zip(idx, new, strict=True):
                 outputs[i] = tok.decode(row, skip_special_tokens=True).strip()
         return [outputs[i] for i in range(len(texts))]
+
+
+def gate_token_ids(model: Any, tokenizer: Any) -> dict[str, Any]:
+    """The stop and padding tokens the gate generates with: ``config.json``'s and the
+    tokenizer's end-of-sequence tokens (:func:`curagate.gate.decoding.stop_ids`), the
+    tokenizer's padding token (else the first stop token)."""
+    config = getattr(model, "config", None)
+    eos = stop_ids(getattr(config, "eos_token_id", None), tokenizer.eos_token_id)
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = getattr(config, "pad_token_id", None)
+    if pad is None and eos:
+        pad = eos[0]
+    return {"eos_token_id": eos or None, "pad_token_id": pad}
+
+
+def set_gate_generation_config(model: Any, tokenizer: Any) -> None:
+    """Replace the model's ``generation_config`` (its folder's generation_config.json) with
+    one holding only its stop and padding tokens: transformers fills any setting a
+    ``generate`` call leaves unset from it, for the gate's answers and lm-eval's alike."""
+    from transformers import GenerationConfig
+
+    config = gate_token_ids(model, tokenizer)
+    model.generation_config = GenerationConfig(**config)  # type: ignore[no-untyped-call]
 
 
 # Private model copies of signed runs: <tmp>/curagate-gate-model-<pid>-<random>.
@@ -859,6 +903,7 @@ class LoadedModels:
             tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
         model.to(device)
         model.eval()
+        set_gate_generation_config(model, tokenizer)
         self._hf[ref.identity] = (model, tokenizer)
         self._dirs[ref.identity] = model_dir
         return model, tokenizer

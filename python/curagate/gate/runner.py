@@ -44,6 +44,7 @@ from curagate.gate.checks import (
     judge_length_bias_check,
     judge_position_check,
     metric_checks,
+    model_generation_config_check,
     not_measured,
     overall,
     refusal_detector_check,
@@ -59,6 +60,7 @@ from curagate.gate.config import (
     SliceRule,
     load_gate,
 )
+from curagate.gate.decoding import ignored_settings
 from curagate.gate.evaluate import (
     SetSchema,
     SetScores,
@@ -599,6 +601,16 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     return base_identity_check(
         Verdict.PASS, f"--base is the model the candidate was trained from ({recorded[:12]}...)"
     )
+
+
+def _ignored_generation_config(ref: ModelRef, temperature: float) -> dict[str, Any]:
+    """What ``ref``'s generation_config.json asks for that the gate does not do ({}: nothing,
+    or no such file); a run's is its base model's (peft reads none from the adapter)."""
+    assert ref.model_dir is not None
+    tok_dir = ref.model_dir
+    if ref.adapter_dir is not None and (ref.adapter_dir / "tokenizer_config.json").is_file():
+        tok_dir = ref.adapter_dir  # the tokenizer the gate loads (LoadedModels.hf)
+    return ignored_settings(ref.model_dir, tok_dir, temperature) or {}
 
 
 def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
@@ -1586,6 +1598,15 @@ def _run_gate_on(
     if cfg.contamination.check:
         _check_train_data(train_data)
     checks: list[Check] = [_base_check(cand, base_ref), *_self_judging(judges, cand, base_ref)]
+    # What each local side's generation_config.json asks for that the gate does not do: it
+    # generates both sides with its own settings (curagate.gate.decoding).
+    ignored = {
+        side: _ignored_generation_config(ref, cfg.generation.temperature)
+        for side, ref in (("candidate", cand), ("base", base_ref))
+        if ref.model_dir is not None
+    }
+    if ignored:
+        checks.append(model_generation_config_check(ignored))
     results: list[dict[str, Any]] = []
     # A signed run loads local models from private copies checked against what it attests.
     with LoadedModels(device=device, snapshot=sign_key is not None) as models:
@@ -1622,7 +1643,7 @@ def _run_gate_on(
         report = _write_outputs(
             tmp, results, checks, cfg, cand, base_ref, judges, all_sets, schemas, suite,
             contamination, strict=strict, gate_file_name=gate_file_name, keyid=keyid,
-            sign_key=sign_key,
+            sign_key=sign_key, ignored=ignored,
         )  # fmt: skip
     return GateOutcome(
         report,
@@ -1736,6 +1757,7 @@ def _write_outputs(
     gate_file_name: str | os.PathLike[str],
     keyid: str | None,
     sign_key: str | os.PathLike[str] | None,
+    ignored: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """Every file of the gate's --out into the (new, private) folder ``out``; the report."""
     from curagate.gate.report import write_reports
@@ -1777,6 +1799,9 @@ def _write_outputs(
         ],
         "settings": {
             "generation": cfg.generation.model_dump(),
+            # Per side: what its generation_config.json asks for that the gate did not
+            # apply (null: an endpoint, whose server's defaults the gate cannot see).
+            "model_generation_config": {side: ignored.get(side) for side in ("candidate", "base")},
             "statistics": cfg.statistics.model_dump(),
             "contamination": cfg.contamination.model_dump(),
         },

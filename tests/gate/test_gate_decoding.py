@@ -1,0 +1,97 @@
+"""The gate decodes both sides with its own settings, never a model folder's
+generation_config.json, and says what such a file asks for (curagate.gate.decoding)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curagate.gate.checks import model_generation_config_check
+from curagate.gate.decoding import ignored_settings, stop_ids
+
+# A chat model's files as Qwen2.5-Instruct ships them: config.json stops at <|endoftext|>,
+# the tokenizer's eos is <|im_end|>, generation_config.json lists both and asks to sample.
+QWEN_LIKE = {
+    "bos_token_id": 151643,
+    "pad_token_id": 151643,
+    "do_sample": True,
+    "eos_token_id": [151645, 151643],
+    "repetition_penalty": 1.05,
+    "temperature": 0.7,
+    "top_p": 0.8,
+    "top_k": 20,
+    "transformers_version": "4.37.0",
+}
+
+
+def _model(tmp_path: Path, generation: object | None, *, eos: object = 151643) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"eos_token_id": eos}))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|im_end|>"}))
+    (folder / "tokenizer.json").write_text(
+        json.dumps({"added_tokens": [{"id": 151645, "content": "<|im_end|>"}], "model": {}})
+    )
+    if generation is not None:
+        (folder / "generation_config.json").write_text(json.dumps(generation))
+    return folder
+
+
+def test_what_a_generation_config_asks_beyond_the_gate_is_named(tmp_path: Path) -> None:
+    folder = _model(tmp_path, QWEN_LIKE)
+    # Greedy: the sampling settings are not applied; the stop tokens are the gate's own
+    # (config.json's and the tokenizer's), so they are not named.
+    assert ignored_settings(folder, folder, 0.0) == {
+        "do_sample": True,
+        "repetition_penalty": 1.05,
+        "temperature": 0.7,
+        "top_k": 20,
+        "top_p": 0.8,
+    }
+    # Sampling at 0.7: the gate samples too, without a top-k or top-p cut.
+    assert ignored_settings(folder, folder, 0.7) == {
+        "repetition_penalty": 1.05,
+        "top_k": 20,
+        "top_p": 0.8,
+    }
+
+
+def test_a_generation_config_of_defaults_and_token_ids_asks_nothing(tmp_path: Path) -> None:
+    plain = {"bos_token_id": 1, "eos_token_id": 151643, "pad_token_id": 0, "do_sample": False,
+             "temperature": 1.0, "top_p": 1.0, "max_length": 4096, "transformers_version": "5"}  # fmt: skip
+    # config.json says 151643: the file's one stop token is one the gate stops at.
+    assert ignored_settings(_model(tmp_path, plain), tmp_path / "model", 0.0) == {}
+    assert ignored_settings(_model(tmp_path / "none", None), tmp_path / "none/model", 0.0) is None
+
+
+def test_stop_tokens_the_gate_does_not_stop_at_are_named(tmp_path: Path) -> None:
+    folder = _model(tmp_path, {"eos_token_id": [2, 151643], "sequence_bias": [[[5], 9.0]]})
+    assert ignored_settings(folder, folder, 0.0) == {
+        "eos_token_id": [2, 151643],
+        "sequence_bias": [[[5], 9.0]],
+    }
+    assert stop_ids([151643, 2], 151645) == [2, 151643, 151645]
+    assert stop_ids(None, None) == []
+
+
+@pytest.mark.parametrize(
+    ("ignored", "verdict"),
+    [
+        ({"candidate": {"sequence_bias": [[[5], 9.0]]}, "base": {}}, "warn"),
+        ({"candidate": {}, "base": {"temperature": 0.7}}, "warn"),
+        ({"candidate": {"top_k": 20}, "base": {"top_k": 20}}, "pass"),
+        ({"candidate": {}, "base": {}}, "pass"),
+        ({"candidate": {"top_k": 20}}, "warn"),  # the base an endpoint: nothing to compare
+        ({"base": {}}, "pass"),
+    ],
+)
+def test_gate015_warns_when_the_sides_files_ask_for_different_decoding(
+    ignored: dict, verdict: str
+) -> None:
+    check = model_generation_config_check(ignored)
+    assert (check.rule.id, check.verdict.value) == ("GATE015", verdict)
+    for side, asked in ignored.items():
+        for key in asked:
+            assert f"the {side}'s generation_config.json asks for {key}" in check.message
