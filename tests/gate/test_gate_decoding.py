@@ -95,3 +95,53 @@ def test_gate015_warns_when_the_sides_files_ask_for_different_decoding(
     for side, asked in ignored.items():
         for key in asked:
             assert f"the {side}'s generation_config.json asks for {key}" in check.message
+
+
+def _convs(n: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"Review {i}: fine, I guess"}] for i in range(n)]
+
+
+def test_a_sampled_request_carries_the_items_seed_and_a_greedy_one_none() -> None:
+    from curagate.gate.decoding import item_seed
+    from curagate.gate.models import GenSettings, HttpGenerator
+
+    gen = HttpGenerator("http://127.0.0.1:9/v1", "m")
+    conv = _convs(1)[0]
+
+    def body(settings: GenSettings) -> dict:
+        data = gen._request(conv, settings).data
+        assert isinstance(data, bytes)
+        return json.loads(data)
+
+    assert "seed" not in body(GenSettings(temperature=0.0))
+    sampled = body(GenSettings(temperature=0.7, seed=3))
+    assert (
+        sampled["seed"] == item_seed(3, conv) == body(GenSettings(temperature=0.7, seed=3))["seed"]
+    )
+    assert sampled["seed"] != body(GenSettings(temperature=0.7, seed=4))["seed"]
+    assert 0 <= sampled["seed"] < 2**31
+    # The cache keeps sampled answers per seed; greedy ones under the key they had.
+    assert GenSettings(temperature=0.7, seed=3).key() != GenSettings(temperature=0.7).key()
+    assert GenSettings(seed=3).key() == {"max_new_tokens": 64, "temperature": 0.0}
+
+
+@pytest.mark.slow
+def test_sampled_local_answers_depend_on_the_seed_not_on_order_or_batching(
+    tiny_model_dir: Path,
+) -> None:
+    # Nothing seeded generation: two runs at temperature > 0 gave other answers.
+    from curagate.gate.models import GenSettings, HFGenerator, LoadedModels, resolve_model
+
+    with LoadedModels(device="cpu") as models:
+        gen = HFGenerator(*models.hf(resolve_model(str(tiny_model_dir))))
+        convs = _convs(6)
+        settings = GenSettings(max_new_tokens=8, temperature=1.0, batch_size=4, seed=7)
+        first = gen.generate(convs, settings)
+        again = gen.generate(convs[::-1], GenSettings(**{**settings.__dict__, "batch_size": 1}))
+        assert first == again[::-1]
+        assert gen.generate(convs[2:3], settings) == first[2:3]
+        other = gen.generate(convs, GenSettings(**{**settings.__dict__, "seed": 8}))
+        assert other != first
+        # Greedy answers are the same whatever the seed.
+        greedy = GenSettings(max_new_tokens=8, seed=1)
+        assert gen.generate(convs, greedy) == gen.generate(convs, GenSettings(max_new_tokens=8))

@@ -9,10 +9,15 @@ one label). So the gate builds each call's ``GenerationConfig`` from its own set
 only, with the stop and padding tokens of the model's ``config.json`` and tokenizer,
 and records what each side's file asks for that the gate did not do
 (:func:`ignored_settings`, the report's ``settings.model_generation_config``, GATE015).
+
+Sampled runs (``temperature > 0``) draw each item's answer from its own seed
+(:func:`item_seed`), derived from the gate's ``statistics.seed`` and the chat, so neither
+the item order nor batching changes an answer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -154,3 +159,12 @@ def ignored_settings(
         if _ids(data["eos_token_id"]) - ours:
             out["eos_token_id"] = data["eos_token_id"]
     return out
+
+
+def item_seed(seed: int, conversation: Any) -> int:
+    """The seed one item's sampled answer is drawn with: from the gate's seed and the chat
+    the model reads (what the generation cache keys the answer by; a set's items ask
+    different things, curagate.golden.check_distinct), so it depends on neither the item
+    order, batching nor the other items; 31 bits, which every server's ``seed`` takes."""
+    blob = json.dumps([seed, conversation], sort_keys=True, ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(blob.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF

@@ -47,7 +47,7 @@ from curagate.artifacts import (
 )
 from curagate.digest import MANIFEST_NAME, copy_hashed, files_digest, hash_tree
 from curagate.errors import InputError, MissingExtraError
-from curagate.gate.decoding import gate_decoding, stop_ids
+from curagate.gate.decoding import gate_decoding, item_seed, stop_ids
 from curagate.hf import load_causal_lm, loading
 from curagate.httpclient import ReplyTooLarge, open_by, read_by
 from curagate.io.atomic import private_dir, remove_dead, write_text_atomic
@@ -66,11 +66,21 @@ class GenSettings:
     request_timeout_s: float = 120.0
     max_retries: int = 4
     retry_backoff_s: float = 0.5
+    # Sampled answers (temperature > 0) are drawn with a per-item seed derived from this
+    # (curagate.gate.decoding.item_seed): the gate's statistics.seed.
+    seed: int = 0
 
     def key(self) -> dict[str, Any]:
         # batch_size changes padding and concurrency the order requests reach a server,
-        # not greedy outputs of a correct model: neither is in the key.
-        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
+        # not greedy outputs of a correct model: neither is in the key. The seed draws
+        # sampled answers only.
+        key: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+        }
+        if self.temperature > 0:
+            key["seed"] = self.seed
+        return key
 
 
 class EndpointStats:
@@ -552,14 +562,17 @@ class HttpGenerator:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _request(self, conv: Messages, settings: GenSettings) -> urllib.request.Request:
-        body = json.dumps(
-            {
-                "model": self.model,
-                "messages": conv,
-                "max_tokens": settings.max_new_tokens,
-                "temperature": settings.temperature,
-            }
-        ).encode()
+        fields: dict[str, Any] = {
+            "model": self.model,
+            "messages": conv,
+            "max_tokens": settings.max_new_tokens,
+            "temperature": settings.temperature,
+        }
+        if settings.temperature > 0:
+            # OpenAI's API, vLLM, TGI and llama.cpp's server take a seed: a sampled answer
+            # is then reproducible as far as the server makes it so.
+            fields["seed"] = item_seed(settings.seed, conv)
+        body = json.dumps(fields).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -712,8 +725,8 @@ def _shown(value: Any) -> str:
 class HFGenerator:
     """Batched generation with transformers and the model's own chat template, decoded
     with the gate's settings only (:mod:`curagate.gate.decoding`): greedy, or sampled at
-    ``settings.temperature``, never with what the model folder's generation_config.json
-    asks for."""
+    ``settings.temperature`` (one item at a time, each from its own seed), never with what
+    the model folder's generation_config.json asks for."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model = model
@@ -749,11 +762,16 @@ class HFGenerator:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         outputs: dict[int, str] = {}
         device = next(self.model.parameters()).device
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start : start + settings.batch_size]
+        # Sampled: one item at a time, each drawn from its own seed, so an answer depends on
+        # neither the item order, the batch it would share nor the other items.
+        step = 1 if settings.temperature > 0 else settings.batch_size
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
             enc = tok(
                 [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
             ).to(device)
+            if settings.temperature > 0:
+                torch.manual_seed(item_seed(settings.seed, conversations[idx[0]]))
             with torch.no_grad():
                 out = self.model.generate(**enc, generation_config=config)
             new = out[:, enc["input_ids"].shape[1] :]

@@ -352,6 +352,7 @@ def set_inputs(
         request_timeout_s=gen.request_timeout_s,
         max_retries=gen.max_retries,
         retry_backoff_s=gen.retry_backoff_s,
+        seed=cfg.statistics.seed,
     )
     return spec, items, convs, settings
 
