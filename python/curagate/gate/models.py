@@ -781,11 +781,17 @@ class HFGenerator:
 
 
 def gate_token_ids(model: Any, tokenizer: Any) -> dict[str, Any]:
-    """The stop and padding tokens the gate generates with: ``config.json``'s and the
-    tokenizer's end-of-sequence tokens (:func:`curagate.gate.decoding.stop_ids`), the
-    tokenizer's padding token (else the first stop token)."""
+    """The stop and padding tokens the gate generates with: ``config.json``'s, the
+    tokenizer's and generation_config.json's end-of-sequence tokens
+    (:func:`curagate.gate.decoding.stop_ids`), the tokenizer's padding token (else the
+    first stop token). Called before the folder's generation config is replaced."""
     config = getattr(model, "config", None)
-    eos = stop_ids(getattr(config, "eos_token_id", None), tokenizer.eos_token_id)
+    folder = getattr(model, "generation_config", None)
+    eos = stop_ids(
+        getattr(config, "eos_token_id", None),
+        tokenizer.eos_token_id,
+        getattr(folder, "eos_token_id", None),
+    )
     pad = tokenizer.pad_token_id
     if pad is None:
         pad = getattr(config, "pad_token_id", None)
