@@ -43,7 +43,7 @@ def test_what_a_generation_config_asks_beyond_the_gate_is_named(tmp_path: Path) 
     folder = _model(tmp_path, QWEN_LIKE)
     # Greedy: the sampling settings are not applied; the stop tokens are the gate's own
     # (config.json's and the tokenizer's), so they are not named.
-    assert ignored_settings(folder, 0.0) == {
+    assert ignored_settings(folder, folder, 0.0) == {
         "do_sample": True,
         "repetition_penalty": 1.05,
         "temperature": 0.7,
@@ -51,7 +51,7 @@ def test_what_a_generation_config_asks_beyond_the_gate_is_named(tmp_path: Path) 
         "top_p": 0.8,
     }
     # Sampling at 0.7: the gate samples too, without a top-k or top-p cut.
-    assert ignored_settings(folder, 0.7) == {
+    assert ignored_settings(folder, folder, 0.7) == {
         "repetition_penalty": 1.05,
         "top_k": 20,
         "top_p": 0.8,
@@ -62,18 +62,23 @@ def test_a_generation_config_of_defaults_and_token_ids_asks_nothing(tmp_path: Pa
     plain = {"bos_token_id": 1, "eos_token_id": 151643, "pad_token_id": 0, "do_sample": False,
              "temperature": 1.0, "top_p": 1.0, "max_length": 4096, "transformers_version": "5"}  # fmt: skip
     # config.json says 151643: the file's one stop token is one the gate stops at.
-    assert ignored_settings(_model(tmp_path, plain), 0.0) == {}
-    assert ignored_settings(_model(tmp_path / "none", None), 0.0) is None
+    assert ignored_settings(_model(tmp_path, plain), tmp_path / "model", 0.0) == {}
+    assert ignored_settings(_model(tmp_path / "none", None), tmp_path / "none/model", 0.0) is None
 
 
-def test_a_generation_configs_stop_tokens_are_the_gates_too(tmp_path: Path) -> None:
+def test_stop_tokens_a_generation_config_adds_are_named_and_the_gate_stops_there(
+    tmp_path: Path,
+) -> None:
     # Found by review: Llama 3 Instruct's end of turn (<|eot_id|>) is only in its
-    # generation_config.json; ignoring the file ran every answer on to max_new_tokens.
-    # Stop tokens end the answer, they bias no choice: the gate stops there, names nothing.
-    folder = _model(tmp_path, {"eos_token_id": [2, 151643], "sequence_bias": [[[5], 9.0]]})
-    assert ignored_settings(folder, 0.0) == {"sequence_bias": [[[5], 9.0]]}
-    assert stop_ids([151643, 2], 151645) == [2, 151643, 151645]
+    # generation_config.json; ignoring the file ran every answer on to max_new_tokens. The
+    # gate stops there too, and names what the file adds (GATE015 compares the sides).
     assert stop_ids(128001, 128001, [128001, 128009]) == [128001, 128009]
+    folder = _model(tmp_path, {"eos_token_id": [2, 151643], "sequence_bias": [[[5], 9.0]]})
+    assert ignored_settings(folder, folder, 0.0) == {
+        "eos_token_id": [2, 151643],
+        "sequence_bias": [[[5], 9.0]],
+    }
+    assert stop_ids([151643, 2], 151645) == [2, 151643, 151645]
     assert stop_ids(None, None) == []
 
 

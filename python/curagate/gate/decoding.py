@@ -112,12 +112,37 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def ignored_settings(model_dir: Path, temperature: float) -> dict[str, Any] | None:
+def _file_tokenizer_eos(folder: Path) -> int | None:
+    """The tokenizer's end-of-sequence id as its files state it (tokenizer_config.json's
+    ``eos_token``, looked up in tokenizer.json), without loading transformers; None when
+    they do not say."""
+    tc = _read_json(folder / "tokenizer_config.json")
+    eos = tc.get("eos_token") if isinstance(tc, dict) else None
+    if isinstance(eos, dict):
+        eos = eos.get("content")
+    if not isinstance(eos, str):
+        return None
+    tj = _read_json(folder / "tokenizer.json")
+    if not isinstance(tj, dict):
+        return None
+    for tok in tj.get("added_tokens") or []:
+        if isinstance(tok, dict) and tok.get("content") == eos and isinstance(tok.get("id"), int):
+            return int(tok["id"])
+    vocab = (tj.get("model") or {}).get("vocab") if isinstance(tj.get("model"), dict) else None
+    found = vocab.get(eos) if isinstance(vocab, dict) else None
+    return found if isinstance(found, int) else None
+
+
+def ignored_settings(
+    model_dir: Path, tokenizer_dir: Path, temperature: float
+) -> dict[str, Any] | None:
     """What ``model_dir``'s generation_config.json asks for that the gate's decoding
     (:func:`gate_decoding` at ``temperature``, stopping at :func:`stop_ids`) does not do:
     key -> the file's value ({} when nothing); None when the folder has no such file (or
-    one that is not a JSON object). Its ``eos_token_id`` is no setting: the gate stops
-    there too (:func:`stop_ids`)."""
+    one that is not a JSON object). ``eos_token_id`` is reported when the file adds a stop
+    token to config.json's and the tokenizer's: the gate stops there too (:func:`stop_ids`),
+    and GATE015 warns when the two sides' files differ (a candidate's file stopping at a
+    common token would cut its answers short)."""
     data = _read_json(model_dir / GENERATION_CONFIG)
     if not isinstance(data, dict):
         return None
@@ -128,6 +153,16 @@ def ignored_settings(model_dir: Path, temperature: float) -> dict[str, Any] | No
             continue
         if key not in gate or gate[key] != value:
             out[key] = value
+    if "eos_token_id" in data and data["eos_token_id"] is not None:
+        config = _read_json(model_dir / "config.json")
+        ours = set(
+            stop_ids(
+                config.get("eos_token_id") if isinstance(config, dict) else None,
+                _file_tokenizer_eos(tokenizer_dir),
+            )
+        )
+        if _ids(data["eos_token_id"]) - ours:
+            out["eos_token_id"] = data["eos_token_id"]
     return out
 
 

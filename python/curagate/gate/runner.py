@@ -608,7 +608,10 @@ def _ignored_generation_config(ref: ModelRef, temperature: float) -> dict[str, A
     """What ``ref``'s generation_config.json asks for that the gate does not do ({}: nothing,
     or no such file); a run's is its base model's (peft reads none from the adapter)."""
     assert ref.model_dir is not None
-    return ignored_settings(ref.model_dir, temperature) or {}
+    tok_dir = ref.model_dir
+    if ref.adapter_dir is not None and (ref.adapter_dir / "tokenizer_config.json").is_file():
+        tok_dir = ref.adapter_dir  # the tokenizer the gate loads (LoadedModels.hf)
+    return ignored_settings(ref.model_dir, tok_dir, temperature) or {}
 
 
 def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
