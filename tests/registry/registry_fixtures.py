@@ -89,3 +89,33 @@ def write_gate_report(
     if sign_key is not None:
         write_attestation(path, sign_key)
     return path
+
+
+def write_v1_registry(db: Path, versions: list[tuple[str, str, Path, str, str]]) -> None:
+    """A schema-1 registry (curagate 0.1) holding ``versions``, each (name, artifact
+    digest, bundle, lineage JSON, stage): version 1 of its name, registered and then moved
+    straight to its stage. Schema 1 allowed the same bytes under two names."""
+    import sqlite3
+
+    from curagate.registry.schema import SCHEMA_V1
+
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA_V1)
+    transition = 0
+    for vid, (name, digest, bundle, lineage, stage) in enumerate(versions, start=1):
+        conn.execute(
+            "INSERT INTO model_versions VALUES (?, ?, 1, ?, ?, ?, ?, ?, 't0')",
+            (vid, name, digest, "f" * 64, str(bundle), lineage, stage),
+        )
+        moves = [("register", None, "experiment")]
+        if stage != "experiment":
+            moves.append(("promote", "experiment", stage))
+        for action, frm, to in moves:
+            transition += 1
+            conn.execute(
+                "INSERT INTO transitions VALUES (?, ?, ?, ?, ?, 'owner', ?, '', NULL)",
+                (transition, vid, action, frm, to, f"t{transition}"),
+            )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()

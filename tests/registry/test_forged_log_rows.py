@@ -22,7 +22,7 @@ from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage
 from curagate.registry.store import RecordedGateReport
 from curagate.signing import PRIVATE_KEY_NAME, actor_public_key, actor_seed, actor_sign
 
-from .registry_fixtures import keypair, write_bundle, write_gate_report
+from .registry_fixtures import keypair, write_bundle, write_gate_report, write_v1_registry
 
 LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})
 
@@ -309,6 +309,52 @@ def test_twins_an_older_curagate_registered_stay_but_none_after_the_recorded_hea
     forger.c.commit()
     with pytest.raises(ChainBroken, match="log row 5: registers bot3 v1 with artifact"):
         Registry(db)
+
+
+@pytest.mark.parametrize("spelling", ["upper", "mixed", "sha256-prefixed"])
+def test_a_register_row_whose_digest_is_not_lowercase_hex_fails_check_and_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], spelling: str
+) -> None:
+    # Found by re-attack: the digest in upper (or mixed) case was another key for bot v1's
+    # bytes: the one-version-per-artifact rule and `check --head` compared it as text, so
+    # the twin passed both (and was promoted to staging), while every bundle check
+    # lower-cases it.
+    db, _, head, _ = owner(tmp_path, approvers=False)
+    forger = Forger(db)
+    (digest,) = forger.c.execute("SELECT artifact_digest FROM model_versions").fetchone()
+    other = {
+        "upper": digest.upper(),
+        "mixed": digest[:10].upper() + digest[10:],
+        "sha256-prefixed": f"sha256:{digest}"[:64],
+    }[spelling]
+    forger.register_as("bot2", 1, tmp_path / "b1", other)
+    forger.c.commit()
+    with pytest.raises(ChainBroken, match="not 64 lowercase hex characters"):
+        Registry(db)
+    err = forger.check(head, capsys)
+    assert f"log row 5: registers bot2 v1 with artifact digest {other!r}" in err
+    assert "the row was written by hand" in err
+    assert main(["registry", "--db", str(db), "promote", "bot2", "1", "--to", "staging"]) == 1
+    assert "not 64 lowercase hex characters" in capsys.readouterr().err
+
+
+def test_a_schema_1_digest_that_is_not_lowercase_hex_is_refused_before_migrating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The replay refuses such a register row, so migrating it would leave a registry
+    # that no command opens: the migration refuses it and changes nothing.
+    digest = write_bundle(tmp_path / "b1", b"old weights")
+    db = tmp_path / "old.db"
+    write_v1_registry(db, [("bot", digest.upper(), tmp_path / "b1", LINEAGE, "production")])
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "schema-1 table model_versions row 1 (bot v1): artifact_digest" in err
+    assert "is not 64 lowercase hex characters" in err and "nothing was migrated" in err
+    c = sqlite3.connect(db)
+    assert c.execute("PRAGMA user_version").fetchone() == (1,)
+    assert c.execute("SELECT artifact_digest FROM model_versions").fetchone() == (digest.upper(),)
+    c.close()
 
 
 def test_a_report_signed_by_a_key_revoked_before_it_was_recorded_fails_check(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ GENESIS = "0" * 64
 # (true). From the first such row on, the replay refuses a register row naming bytes already
 # registered; twins an older curagate registered before it stay as they were.
 ONE_PER_ARTIFACT = "one_version_per_artifact"
+# An artifact digest as `registry register` writes it (the sha256 of MANIFEST.json).
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 # The payload field holding the acting user's signature of their row (see actor_message).
 ACTOR_SIG = "actor_sig"
 LOG_COLS = (
@@ -448,6 +451,16 @@ def _apply(state: State, row: LogRow) -> str | None:
     if row.action == "register":
         if key in state.versions:
             return f"registers {row.name} v{row.version} a second time"
+        digest = data.get("artifact_digest")
+        if not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+            # Upper case was another key for the same bytes: a twin that escaped one
+            # version per artifact and `check --head` (compared as text), while every
+            # bundle check lower-cases.
+            return (
+                f"registers {row.name} v{row.version} with artifact digest "
+                f"{str(digest)[:80]!r}, not 64 lowercase hex characters as `registry register` "
+                "writes: the row was written by hand"
+            )
         if row.to_stage != "experiment" and not migrated:
             return f"registers {row.name} v{row.version} into {row.to_stage}, not experiment"
         why = _twin(state, row, data, migrated)

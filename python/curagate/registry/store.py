@@ -3263,6 +3263,14 @@ class _V1Data:
         created_at = {}
         for vid, name, version, digest, path, lineage, stage, created in self.versions:
             created_at[vid] = created
+            if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+                # The replay refuses any other form (it was a second key for the same bytes).
+                raise InputError(
+                    f"{reg.path}: schema-1 table model_versions row {vid} ({name} v{version}): "
+                    f"artifact_digest {str(digest)[:80]!r} is not 64 lowercase hex characters, "
+                    "as every curagate wrote it: the row was edited by hand; restore the "
+                    "database from a backup (nothing was migrated)"
+                )
             lineage_json = canonical(json.loads(lineage))
             db.execute(
                 "INSERT INTO model_versions (id, name, version, artifact_digest, artifact_path, "
