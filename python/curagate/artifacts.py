@@ -128,13 +128,22 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def load_json(raw: bytes | str) -> Any:
+    """JSON as curagate reads what it wrote: no ``NaN`` or ``Infinity``, no number past a
+    double (``1e999``), no integer of more than 4300 digits, no string that is not text.
+    Raises ValueError (UnicodeEncodeError for a lone surrogate, JSONDecodeError), or
+    RecursionError when nested past the interpreter's stack."""
+    data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    # Every string must be text: a lone surrogate escape ("\ud800") passed here and
+    # failed where the value was written on (the registry's log: exit 3).
+    json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return data
+
+
 def parse_artifact(cls: type[A], raw: bytes, *, source: str | os.PathLike[str]) -> A:
     """Parse ``raw`` as ``cls``; every problem is one line naming the file and field."""
     try:
-        data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
-        # Every string must be text: a lone surrogate escape ("\ud800") passed here and
-        # failed where the value was written on (the registry's log: exit 3).
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        data = load_json(raw)
     except UnicodeEncodeError:
         raise InputError(
             f"{source}: holds a string that is no text (a lone surrogate escape such as "

@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from curagate.artifacts import BundleManifest
 from curagate.cli import main
 from curagate.digest import sha256_bytes
 from curagate.errors import InputError
+from curagate.export.manifest import MANIFEST_NAME, hash_bundle_files, manifest_bytes
 from curagate.registry import ChainBroken, Registry
 from curagate.registry.chain import ACTOR_SIG, actor_message, canonical, lineage_sha256, row_hash
 from curagate.registry.store import RecordedGateReport
@@ -693,7 +695,9 @@ def test_a_signature_on_a_row_nobody_checked_is_refused_not_shown_as_signed(
     [
         ("reason", b"x", "column reason holds a bytes, not str"),
         ("version", "two", "column version holds a str, not int or null"),
-        ("payload", "[" * 995 + "]" * 995, "payload is not valid (RecursionError"),
+        ("payload", "[" * 995 + "]" * 995, "payload is not valid (ValueError: nested deeper"),
+        # 200 deep parsed where the replay runs and overflowed deeper in the stack
+        ("payload", '{"a":' * 200 + "1" + "}" * 200, "(ValueError: nested deeper than 128"),
         ("reason", "ff", "holds text that is not UTF-8"),
     ],
 )
@@ -732,6 +736,106 @@ def test_a_log_row_of_the_wrong_type_or_nesting_is_tampering_not_a_crash(
     assert main(["registry", "--db", str(db), "check"]) == 1
     err = capsys.readouterr().err
     assert expected in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("lineage", "why"),
+    [
+        ('{"a":' * 990 + "1" + "}" * 990, "nested deeper than 128 levels"),
+        ('{"a":' * 200 + "1" + "}" * 200, "nested deeper than 128 levels"),
+        ('{"a":' + "1" * 5000 + "}", "an integer of more than 4300 digits"),
+        ('{"a":1e999}', "1e999 is past any finite number"),
+        ('{"a":"\\ud800"}', "a string that is no text"),
+        ("[1]", "not a JSON object"),
+    ],
+)
+def test_a_registered_lineage_python_cannot_read_is_tampering_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lineage: str, why: str
+) -> None:
+    # Found by re-attack: a register row (chained right) whose table lineage SQLite takes
+    # as JSON but Python cannot parse made every command that reads versions exit 3
+    # (RecursionError, ValueError), while `check --head` said ok.
+    db, _, head, _ = owner(tmp_path, approvers=False)
+    digest = write_bundle(tmp_path / "b2", b"v2 weights")
+    forger = Forger(db)
+    forger.register_as("bot", 2, tmp_path / "b2", digest, lineage=lineage)
+    forger.c.commit()
+    with pytest.raises(ChainBroken, match="log row 5: registers bot v2"):
+        Registry(db)
+    err = forger.check(head, capsys)
+    assert "log row 5: registers bot v2 (table model_versions row 2) with a lineage" in err
+    assert why in err and "the row was written by hand" in err
+    for command in (["list"], ["show", "bot", "2"], ["promote", "bot", "2", "--to", "staging"]):
+        assert main(["registry", "--db", str(db), *command]) == 1, command
+        err = capsys.readouterr().err
+        assert why in err and "Traceback" not in err
+
+
+def test_register_and_migrate_never_write_a_lineage_the_replay_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A MANIFEST.json whose lineage is nested 200 deep verifies; registered, it would be
+    # a registry no command opens. So would a schema-1 lineage holding a 5000-digit integer.
+    deep: dict[str, Any] = {"run": "runs/demo"}
+    for _ in range(200):
+        deep = {"a": deep}
+    bundle = tmp_path / "deep"
+    bundle.mkdir()
+    (bundle / "model.safetensors").write_bytes(b"w")
+    (bundle / "config.json").write_text('{"model_type": "llama"}\n')
+    manifest = BundleManifest(schema_version=1, files=hash_bundle_files(bundle), lineage=deep)
+    (bundle / MANIFEST_NAME).write_bytes(manifest_bytes(manifest))
+    db = tmp_path / "reg" / "registry.db"
+    capsys.readouterr()
+    assert main(["registry", "--db", str(db), "register", str(bundle), "--name", "bot"]) == 2
+    err = capsys.readouterr().err
+    assert "MANIFEST.json: its lineage cannot be registered (nested deeper than 128" in err
+
+    digest = write_bundle(tmp_path / "b1", b"old weights")
+    old = tmp_path / "old.db"
+    write_v1_registry(
+        old, [("bot", digest, tmp_path / "b1", '{"a":' + "1" * 5000 + "}", "staging")]
+    )
+    assert main(["registry", "--db", str(old), "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "schema-1 table model_versions row 1 (bot v1): its lineage is not JSON" in err
+    assert "an integer of more than 4300 digits" in err and "nothing was migrated" in err
+    c = sqlite3.connect(old)
+    assert c.execute("PRAGMA user_version").fetchone() == (1,)
+    c.close()
+
+
+@pytest.mark.parametrize("table", ["model_versions", "trusted_keys"])
+def test_a_blob_where_the_tables_hold_text_is_tampering_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str
+) -> None:
+    # A lineage or public key stored as a BLOB (SQLite keeps any value in any column):
+    # hashing it to compare with the log raised AttributeError, exit 3 at every command.
+    db, _, _, _ = owner(tmp_path, approvers=False)
+    forger = Forger(db)
+    if table == "model_versions":
+        digest = write_bundle(tmp_path / "b2", b"v2 weights")
+        forger.register_as("bot", 2, tmp_path / "b2", digest)
+        trigger, column = "model_versions_identity_is_immutable", "lineage"
+        expected = "model_versions row 2: bot v2's lineage is a bytes, not text"
+    else:
+        trigger, column = "trusted_keys_no_update", "public_pem"
+        expected = "trusted_keys row 1: public_pem is a bytes, not text"
+    # the trigger that forbids the edit put back as it was, so the schema is the schema's
+    (sql,) = forger.c.execute("SELECT sql FROM sqlite_master WHERE name = ?", (trigger,)).fetchone()
+    forger.c.execute(f"DROP TRIGGER {trigger}")
+    forger.c.execute(
+        f"UPDATE {table} SET {column} = CAST({column} AS BLOB) WHERE id = 1 + ?",
+        (table == "model_versions",),
+    )
+    forger.c.execute(sql)
+    forger.c.commit()
+    forger.c.close()
+    for command in (["list"], ["check"]):
+        capsys.readouterr()
+        assert main(["registry", "--db", str(db), *command]) == 1, command
+        err = capsys.readouterr().err
+        assert expected in err and "Traceback" not in err, err
 
 
 def test_an_approval_in_a_real_approvers_name_without_their_token_fails_check(

@@ -26,8 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from curagate.artifacts import load_json
 from curagate.digest import sha256_bytes, sha256_text
 from curagate.errors import CheckFailed
+from curagate.records import json_depth
 from curagate.registry.schema import (
     ACTIONS,
     ADMIN_ACTIONS,
@@ -50,6 +52,10 @@ ONE_PER_ARTIFACT = "one_version_per_artifact"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # The payload field holding the acting user's signature of their row (see actor_message).
 ACTOR_SIG = "actor_sig"
+# The deepest JSON the registry keeps (a payload, a registered lineage): what the commands
+# write is a few levels deep. Held explicitly, not by the interpreter's stack, which a
+# value 990 deep passed in the replay and overflowed in `list`, deeper in the stack.
+MAX_JSON_DEPTH = 128
 LOG_COLS = (
     "id, at, actor, action, name, version, from_stage, to_stage, reason, payload, prev_hash, hash"
 )
@@ -76,7 +82,9 @@ class LogRow:
 
     @property
     def data(self) -> dict[str, Any]:
-        value = json.loads(self.payload)
+        """The payload (ValueError when it is not JSON the commands write: the replay
+        refuses such a row, so a registry that opens holds none)."""
+        value = parse_json(self.payload)
         return value if isinstance(value, dict) else {}
 
     @property
@@ -101,6 +109,26 @@ class LogRow:
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
+
+
+def parse_json(text: str) -> Any:
+    """JSON text the registry stored, read with the limits curagate reads its artifacts
+    with (:func:`~curagate.artifacts.load_json`: no NaN, no integer of more than 4300
+    digits, no lone surrogate) and nested at most :data:`MAX_JSON_DEPTH` levels; ValueError
+    saying why otherwise."""
+    try:
+        value = load_json(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeEncodeError:
+        raise ValueError("holds a string that is no text (a lone surrogate escape)") from None
+    except ValueError as e:
+        if "integer string conversion" in str(e):  # not a limit to lift: no writer needs it
+            raise ValueError("an integer of more than 4300 digits") from None
+        raise ValueError(str(e)[:200]) from None
+    if json_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def canonical(obj: Any) -> str:
@@ -467,7 +495,7 @@ def _apply(state: State, row: LogRow) -> str | None:
         if why:
             return why
         fields = {k: v for k, v in data.items() if k not in ("stage", "was_production")}
-        state.versions[key] = {**fields, **meta, "stage": row.to_stage}
+        state.versions[key] = {**fields, **meta, "stage": row.to_stage, "_row": row.id}
     elif row.action in ("promote", "archive", "rollback", "migrate"):
         current = state.versions.get(key)
         if current is None:
@@ -781,6 +809,12 @@ def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
             raise _mismatch(
                 "model_versions", vid, f"{name} v{version} has no register entry in the log"
             )
+        if not isinstance(lineage, str):  # a BLOB: sha256_text crashed on it (exit 3)
+            raise _mismatch(
+                "model_versions",
+                vid,
+                f"{name} v{version}'s lineage is a {type(lineage).__name__}, not text",
+            )
         registered = (
             logged.get("artifact_digest"),
             logged.get("artifact_path"),
@@ -792,6 +826,19 @@ def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
             raise _mismatch(
                 "model_versions", vid, f"{name} v{version} differs from its registration"
             )
+        try:
+            # Every command reads it (`list`, `show`, every promotion): JSON SQLite takes
+            # but Python cannot parse (nested a thousand deep, an integer of 5000 digits)
+            # made each exit 3, while `check --head` said ok.
+            if not isinstance(parse_json(lineage), dict):
+                raise ValueError("not a JSON object")
+        except ValueError as e:
+            raise ChainBroken(
+                f"registry log row {logged['_row']}: registers {name} v{version} (table "
+                f"model_versions row {vid}) with a lineage that is not JSON `registry register` "
+                f"writes ({e}); it copies the bundle's MANIFEST.json, read with these limits: "
+                "the row was written by hand"
+            ) from None
         if stage != logged["stage"]:
             raise _mismatch(
                 "model_versions",
@@ -845,6 +892,8 @@ def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
         "ORDER BY id"
     ):
         logged = state.keys.get(kid)
+        if not isinstance(pem, str):  # a BLOB: sha256_text crashed on it (exit 3)
+            raise _mismatch("trusted_keys", kid, f"public_pem is a {type(pem).__name__}, not text")
         if logged is None or (
             logged.get("fingerprint"),
             logged.get("name"),
@@ -940,6 +989,7 @@ __all__ = [
     "ACTOR_SIG",
     "GENESIS",
     "LOG_COLS",
+    "MAX_JSON_DEPTH",
     "ONE_PER_ARTIFACT",
     "ChainBroken",
     "LogRow",
@@ -947,6 +997,7 @@ __all__ = [
     "actor_message",
     "canonical",
     "lineage_sha256",
+    "parse_json",
     "replay",
     "row_fields",
     "row_hash",

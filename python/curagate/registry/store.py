@@ -61,6 +61,7 @@ from curagate.registry.chain import (
     actor_message,
     canonical,
     lineage_sha256,
+    parse_json,
     replay,
     row_hash,
     verify,
@@ -280,13 +281,21 @@ _VERSION_COLS = (
 
 
 def _version(row: tuple[Any, ...]) -> ModelVersion:
+    try:  # the replay checked it (a row appended by hand since is read here first)
+        lineage = parse_json(row[5])
+    except (ValueError, TypeError) as e:
+        raise ChainBroken(
+            f"registry table model_versions row {row[0]}: its lineage is not JSON `registry "
+            f"register` writes ({e}); the database was changed outside curagate (run "
+            "`curagate registry check`)"
+        ) from None
     return ModelVersion(
         id=row[0],
         name=row[1],
         version=row[2],
         artifact_digest=row[3],
         artifact_path=row[4],
-        lineage=json.loads(row[5]),
+        lineage=lineage,
         signed_by=row[6],
         stage=row[7],
         created_at=row[8],
@@ -1693,6 +1702,13 @@ class Registry:
             ) from None
         checked = verify_bundle(root)
         lineage_json = canonical(checked.manifest.lineage)
+        try:  # what the replay holds every registered lineage to
+            parse_json(lineage_json)
+        except ValueError as e:
+            raise InputError(
+                f"{root / MANIFEST_NAME}: its lineage cannot be registered ({e}); "
+                "`curagate export` writes a lineage a few levels deep"
+            ) from None
         offer = read_offer(gate_report, attestation) if gate_report is not None else None
         signed_by = self._signer(checked) if (root / BUNDLE_SIGNATURE_NAME).exists() else None
         check_text(reason, "reason")
@@ -2546,7 +2562,7 @@ class Registry:
             "json_extract(payload, '$.request_id') = ?",
             (request_id,),
         ).fetchone()
-        data = json.loads(row[0]) if row is not None else {}
+        data = parse_json(row[0]) if row is not None else {}
         asked = (data.get("gate_report_id"), data.get("waiver_id"))
         return asked if "waiver_id" in data else asked[:1]
 
@@ -3271,7 +3287,17 @@ class _V1Data:
                     "as every curagate wrote it: the row was edited by hand; restore the "
                     "database from a backup (nothing was migrated)"
                 )
-            lineage_json = canonical(json.loads(lineage))
+            try:  # what the replay holds every registered lineage to
+                value = parse_json(lineage)
+                if not isinstance(value, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, TypeError) as e:
+                raise InputError(
+                    f"{reg.path}: schema-1 table model_versions row {vid} ({name} v{version}): "
+                    f"its lineage is not JSON curagate wrote ({e}): the row was edited by "
+                    "hand; restore the database from a backup (nothing was migrated)"
+                ) from None
+            lineage_json = canonical(value)
             db.execute(
                 "INSERT INTO model_versions (id, name, version, artifact_digest, artifact_path, "
                 "lineage, signed_by, stage, created_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
