@@ -48,6 +48,11 @@ GENESIS = "0" * 64
 # (true). From the first such row on, the replay refuses a register row naming bytes already
 # registered; twins an older curagate registered before it stay as they were.
 ONE_PER_ARTIFACT = "one_version_per_artifact"
+# The field every move into production carries (true) that was decided on the newest signed
+# verdict on its bytes across every version holding them (twins such a registry keeps). From
+# the first such row on, `registry check` holds every move into production to that rule;
+# moves an older curagate made on the version's own reports stay as they were.
+VERDICTS_PER_ARTIFACT = "verdicts_per_artifact"
 # An artifact digest as `registry register` writes it (the sha256 of MANIFEST.json).
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 # The payload field holding the acting user's signature of their row (see actor_message).
@@ -187,6 +192,8 @@ class State:
     # first; and whether a register row written under "one version per artifact" was seen.
     digests: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     one_per_artifact: bool = False
+    # Whether a move into production decided on every verdict on its bytes was seen.
+    verdicts_per_artifact: bool = False
     # The rows after the head `registry check --head` was given (None without one).
     after_head: list[LogRow] | None = None
     used_requests: set[int] = field(default_factory=set)  # requests a promotion carried out
@@ -198,11 +205,12 @@ class State:
     production_changes: dict[str, int] = field(default_factory=dict)
     rollback_to: dict[str, int] = field(default_factory=dict)
     # Every move to production: (log row, name, version, gate report id, the gate keys
-    # trusted at that row, the train keys then or None before any). `Registry.check`
-    # re-judges each against those keys.
-    production_moves: list[tuple[int, str, int, int, frozenset[str], frozenset[str] | None]] = (
-        field(default_factory=list)
-    )
+    # trusted at that row, the train keys then or None before any, whether it is held to
+    # the newest verdict on its bytes across twins). `Registry.check` re-judges each
+    # against those keys.
+    production_moves: list[
+        tuple[int, str, int, int, frozenset[str], frozenset[str] | None, bool]
+    ] = field(default_factory=list)
 
     def gate_keys(self) -> frozenset[str]:
         """Fingerprints of the gate keys trusted and not revoked at this point of the log."""
@@ -546,6 +554,9 @@ def _apply(state: State, row: LogRow) -> str | None:
                     "granted since it last shipped by the approver who rolls back"
                 )
             current["waiver"] = waiver
+            state.verdicts_per_artifact = (
+                state.verdicts_per_artifact or data.get(VERDICTS_PER_ARTIFACT) is True
+            )
             state.production_moves.append(
                 (
                     row.id,
@@ -554,6 +565,7 @@ def _apply(state: State, row: LogRow) -> str | None:
                     int(data.get("gate_report_id") or -1),
                     state.gate_keys(),
                     state.train_keys(),
+                    state.verdicts_per_artifact,
                 )
             )
         if not migrated:
@@ -991,6 +1003,7 @@ __all__ = [
     "LOG_COLS",
     "MAX_JSON_DEPTH",
     "ONE_PER_ARTIFACT",
+    "VERDICTS_PER_ARTIFACT",
     "ChainBroken",
     "LogRow",
     "State",

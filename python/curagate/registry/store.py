@@ -55,6 +55,7 @@ from curagate.registry.chain import (
     GENESIS,
     LOG_COLS,
     ONE_PER_ARTIFACT,
+    VERDICTS_PER_ARTIFACT,
     ChainBroken,
     LogRow,
     State,
@@ -1299,9 +1300,21 @@ class Registry:
                         "its stored attestation does not verify with the gate keys trusted when "
                         f"it was recorded ({j.why})"
                     )
-            for row_id, name, version, report_id, gate, train in state.production_moves:
+            head_id = _parse_head(head, what="--head")[0] if head is not None else None
+            for (
+                row_id,
+                name,
+                version,
+                report_id,
+                gate,
+                train,
+                per_artifact,
+            ) in state.production_moves:
+                # Held to every verdict on its bytes once a move was made so, and after the
+                # recorded head (a move written by hand then cannot claim an older rule).
+                across = per_artifact or (head_id is not None and row_id > head_id)
                 self._check_decision(
-                    db, state, row_id, name, version, report_id, recorded, keys(gate)
+                    db, state, row_id, name, version, report_id, recorded, keys(gate), across
                 )
                 why = (
                     unsigned_run(self._get(db, name, version), train) if train is not None else None
@@ -1325,24 +1338,50 @@ class Registry:
         report_id: int,
         recorded: dict[tuple[str, int], list[RecordedGateReport]],
         trusted: dict[str, bytes],
+        across: bool = False,
     ) -> None:
         """Log row ``row_id`` moved a version to production on report ``report_id``: it
         must be what :meth:`_backing_report` picked then, the newest by signed time of the
         version's reports recorded before it that verify with the gate keys trusted at that
-        row (also one refused when recorded, its key trusted only since)."""
-        before = [
-            r for r in recorded.get((name, version), []) if state.reports[r.id]["_row"] < row_id
-        ]
+        row (also one refused when recorded, its key trusted only since). With ``across``,
+        the reports of every version registered with the same bytes count too."""
         mv = self._get(db, name, version)
-        ranked = self._ranked(db, mv, before, trusted=trusted)
+        holders = [(name, version)]
+        if across:
+            holders = [
+                k
+                for k, v in state.versions.items()
+                if v.get("artifact_digest") == mv.artifact_digest
+            ]
+        before = sorted(
+            (
+                r
+                for k in holders
+                for r in recorded.get(k, [])
+                if state.reports[r.id]["_row"] < row_id
+            ),
+            key=lambda r: r.id,
+        )
+        owners = {
+            r.id: (state.reports[r.id]["name"], state.reports[r.id]["version"]) for r in before
+        }
+        ranked = self._ranked(
+            db,
+            mv,
+            before,
+            trusted=trusted,
+            own={r.id for r in before if owners[r.id] == (name, version)},
+        )
         cited = state.reports.get(report_id, {}).get("report_sha256")
         if ranked and ranked[0][1].accepted and ranked[0][0].report_sha256 == cited:
             return
-        newest = (
-            f"report {ranked[0][0].id} ({ranked[0][1].verdict if ranked[0][1].accepted else ranked[0][1].why})"
-            if ranked
-            else "none"
-        )
+        newest = "none"
+        if ranked:
+            top, j = ranked[0]
+            twin = owners[top.id]
+            of = f", recorded for {twin[0]} v{twin[1]} (the same bytes)"
+            newest = f"report {top.id} ({j.verdict if j.accepted else j.why})"
+            newest += of if twin != (name, version) else ""
         raise ChainBroken(
             f"registry log row {row_id}: moves {name} v{version} to production on report "
             f"{report_id}, but the report that decided then, the newest one that verifies "
@@ -1485,6 +1524,9 @@ class Registry:
         extra: dict[str, Any] | None = None,
     ) -> None:
         db.execute("UPDATE model_versions SET stage = ? WHERE id = ?", (to, mv.id))
+        payload = {"gate_report_id": report_id, **(extra or {})}
+        if to == "production":  # decided on every verdict on its bytes (`check` holds it so)
+            payload[VERDICTS_PER_ARTIFACT] = True
         self._log(
             db,
             action,
@@ -1494,7 +1536,7 @@ class Registry:
             version=mv.version,
             from_stage=mv.stage,
             to_stage=to,
-            payload={"gate_report_id": report_id, **(extra or {})},
+            payload=payload,
         )
 
     def _trusted(self, db: sqlite3.Connection, role: str) -> dict[str, bytes]:
@@ -2023,6 +2065,7 @@ class Registry:
         reports: list[RecordedGateReport],
         kept_with: tuple[tuple[str, bytes], ...] | None = None,
         trusted: dict[str, bytes] | None = None,
+        own: set[int] | None = None,
     ) -> list[tuple[RecordedGateReport, Judgement]]:
         """``reports`` (in recording order), each judged again: those that verify now
         first (whatever was judged when they were recorded), each group newest first.
@@ -2035,7 +2078,9 @@ class Registry:
         Among themselves those rank by when their report was first recorded for this
         version. With ``kept_with`` (today's gate keys), the judgements come from
         :meth:`_judge_kept` (display only); ``trusted``: judge against these keys instead
-        of today's (`check` replaying a decision made earlier)."""
+        of today's (`check` replaying a decision made earlier). ``own``: the ids of
+        ``mv``'s own reports when ``reports`` holds those of its twins too (the same bytes
+        under another version): of the records of one report, ``mv``'s rank first."""
         first: dict[str, tuple[str, int]] = {}
         judged = []
         for r in reports:
@@ -2047,19 +2092,21 @@ class Registry:
 
         def signed_time(
             item: tuple[RecordedGateReport, Judgement],
-        ) -> tuple[bool, bool, bool, str, int, bool]:
+        ) -> tuple[bool, bool, bool, str, int, bool, bool]:
             r, j = item
             at, first_id = first[r.report_sha256]
             # When none verifies today, those accepted when recorded come first: the one
             # shown (and named in a refusal) is what decided until a key was revoked, not a
-            # newer unsigned upload. Among records of one report, one accepted when
-            # recorded first: only such a record can back a move (the log's rule).
+            # newer unsigned upload. Among records of one report, the version's own first,
+            # then one accepted when recorded: only such a record can back a move of the
+            # version (the log's rule).
             return (
                 j.accepted,
                 j.accepted or r.accepted,
                 j.issued_at is not None,
                 j.issued_at or at,
                 first_id,
+                own is None or r.id in own,
                 r.accepted,
             )
 
@@ -2082,7 +2129,25 @@ class Registry:
             if why is not None:
                 return None, why, None
         seen = []
-        for r, j in self._ranked_reports(db, mv):
+        ranked, owners, twins = self._ranked_on_bytes(db, mv)
+        for r, j in ranked:
+            holder = owners[r.id]
+            if holder.id != mv.id:
+                # Twins an older curagate registered: every verdict on the same bytes counts
+                # together (an older pass of one shipped past the other's newer signed fail).
+                if j.accepted and j.verdict in ("pass", "warn"):
+                    seen.append(
+                        f"report {r.id} of {holder.ref}, the same bytes: {j.verdict}, which "
+                        f"backs {mv.ref} once recorded for it: offer it (`curagate registry "
+                        f"report {mv.name} {mv.version} --gate-report FILE`, promote's "
+                        "`--gate-report` or an upload), then move it"
+                    )
+                else:
+                    seen.append(
+                        f"report {r.id} of {holder.ref}, the same bytes: "
+                        f"{j.verdict if j.accepted else j.why}"
+                    )
+                break
             if j.accepted and not r.accepted and j.verdict in ("pass", "warn"):
                 # It decides, but the log lets only a report accepted when recorded back a
                 # move: recording it again (now verified) makes one.
@@ -2107,6 +2172,12 @@ class Registry:
                 seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
             break  # the newest verified report decides
         detail = f" (newest recorded: {'; '.join(seen)})" if seen else ""
+        if twins:
+            detail += (
+                f"; its bytes are also registered as {', '.join(t.ref for t in twins)} (by a "
+                "curagate before "
+                "one version per artifact), and every gate verdict on them counts together"
+            )
         return (
             None,
             (
@@ -2117,6 +2188,39 @@ class Registry:
             ),
             None,
         )
+
+    def _ranked_on_bytes(
+        self, db: sqlite3.Connection, mv: ModelVersion
+    ) -> tuple[
+        list[tuple[RecordedGateReport, Judgement]], dict[int, ModelVersion], list[ModelVersion]
+    ]:
+        """:meth:`_ranked_reports` over every version registered with ``mv``'s bytes (one,
+        but for twins an older curagate registered before one version per artifact), the
+        version each report was recorded for (by report id), and ``mv``'s twins."""
+        holders = {
+            v.id: v
+            for v in (
+                _version(row)
+                for row in db.execute(
+                    f"SELECT {_VERSION_COLS} FROM model_versions WHERE artifact_digest = ? "
+                    "ORDER BY id",
+                    (mv.artifact_digest,),
+                )
+            )
+        }
+        holders[mv.id] = mv
+        owners: dict[int, ModelVersion] = {}
+        reports = []
+        for row in db.execute(
+            f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports WHERE model_version_id "
+            f"IN ({', '.join('?' * len(holders))}) ORDER BY id",
+            tuple(holders),
+        ):
+            owners[row[1]] = holders[row[0]]
+            reports.append(_report(row[1:]))
+        own = {rid for rid, v in owners.items() if v.id == mv.id}
+        twins = [v for v in holders.values() if v.id != mv.id]
+        return self._ranked(db, mv, reports, own=own), owners, twins
 
     def _move(
         self,
