@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -730,8 +731,11 @@ def _nfkc_keeping_digits(text: str) -> str:
 
 
 def normalized_text(text: str) -> str:
-    """``text`` as duplicates are compared: NFKC (but for characters it would make digits
-    of), case-folded, runs of whitespace as one space, none at the ends."""
+    """``text`` as duplicates are compared: without format characters (zero-width ones, the
+    soft hyphen: found by re-attack, a copy holding one was another item), NFKC (but for
+    characters it would make digits of), case-folded, runs of whitespace as one space, none
+    at the ends."""
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return " ".join(_nfkc_keeping_digits(_nfkc_keeping_digits(text).casefold()).split())
 
 
@@ -747,12 +751,42 @@ def _normalized(value: Any) -> Any:
 
 
 def _canonical(row: dict[str, Any], fields: Sequence[str]) -> str:
-    """The given fields of an item, normalized, as one comparable JSON text. ``messages``
-    set stands for the prompt (the chat the model reads), as the gate does."""
+    """The given fields of an item, normalized, as one comparable JSON text. The input is
+    the chat the model reads, as the gate builds it: ``messages`` when set, else the
+    ``prompt`` as one user turn (found by re-attack: an item written once as a prompt and
+    once as that one user turn was two items). A reference is compared by what it means:
+    a choice's index or letter (``0`` and ``"A"``), a number or its text (``4`` and
+    ``"4"``)."""
     picked = {k: _normalized(row[k]) for k in fields if row.get(k) is not None}
+    if picked.get("messages") is None and isinstance(picked.get("prompt"), str):
+        picked["messages"] = [{"role": "user", "content": picked["prompt"]}]
     if picked.get("messages") is not None:
         picked.pop("prompt", None)
+    if "reference" in picked:
+        picked["reference"] = _reference(row, picked["reference"])
     return json.dumps(picked, sort_keys=True, ensure_ascii=False)
+
+
+def _reference(row: dict[str, Any], normalized: Any) -> Any:
+    """What a reference means: a choice's index (its letter, ``"A"``, as ``0``), a number
+    as one text (``4``, ``4.0``, ``"4"``), else ``normalized`` (its text normalized)."""
+    ref = row["reference"]
+    if isinstance(row.get("choices"), list):
+        letter = ref.strip().upper() if isinstance(ref, str) else ""
+        return ord(letter) - ord("A") if len(letter) == 1 and "A" <= letter <= "Z" else ref
+    number = _number(ref)
+    return number if number is not None else normalized
+
+
+def _number(value: Any) -> str | None:
+    """A reference that is a number (``4``, ``4.0``, ``"4"``) as one text; else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return format(number.normalize(), "f") if number.is_finite() else None
 
 
 def _where(located: Sequence[tuple[Path, int, dict[str, Any]]], one_file: bool) -> str:

@@ -820,6 +820,61 @@ def test_items_asking_the_same_with_other_answers_are_a_contradiction(tmp_path: 
         golden.lock(root)
 
 
+@pytest.mark.parametrize(
+    ("first", "copy"),
+    [
+        # Found by re-attack: the same chat written as a prompt and as its one user turn
+        (
+            {"id": "a", "prompt": "Who wrote Hamlet?"},
+            {"id": "c", "messages": [{"role": "user", "content": "Who wrote Hamlet?"}]},
+        ),
+        # ... and a copy holding a zero-width space or a soft hyphen
+        (
+            {"id": "a", "prompt": "Who wrote Hamlet?"},
+            {"id": "c", "prompt": "Who wro\u200bte Ham\u00adlet?"},
+        ),
+    ],
+)
+def test_a_copy_of_the_chat_the_model_reads_is_a_duplicate(
+    tmp_path: Path, first: dict, copy: dict
+) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, _items(first, {"id": "b", "prompt": "Other"}, copy))
+    with pytest.raises(
+        InputError,
+        match=rf"{re.escape(str(data))}: 1 item\(s\) repeat .*lines 1, 3 \(ids 'a', 'c'\)",
+    ):
+        golden.lock(root)
+
+
+@pytest.mark.parametrize(
+    ("task", "one", "other"),
+    [
+        ("multiple_choice", {"reference": 0}, {"reference": "A"}),
+        ("multiple_choice", {"reference": 1}, {"reference": "b"}),
+        ("generation", {"reference": 4}, {"reference": "4"}),
+        ("generation", {"reference": "4.0"}, {"reference": 4}),
+    ],
+)
+def test_copies_with_one_answer_written_two_ways_are_no_contradiction(
+    tmp_path: Path, task: str, one: dict, other: dict
+) -> None:
+    # Found by re-attack: 0 and "A" (a choice's index and letter), 4 and "4" were called a
+    # contradiction, whose fix (keep the item with the right answer) misled.
+    root = tmp_path / "golden"
+    extra = {"choices": ["red", "blue"]} if task == "multiple_choice" else {}
+    data = _write_lines(
+        root,
+        _items(
+            {"id": "a", "prompt": "Q", **extra, **one}, {"id": "b", "prompt": "Q", **extra, **other}
+        ),
+    )
+    set_yaml = data.parent / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("generation", task))
+    with pytest.raises(InputError, match=r"1 item\(s\) repeat another item.*remove the copies"):
+        golden.lock(root)
+
+
 def test_duplicates_across_the_files_of_a_set_name_each_file(tmp_path: Path) -> None:
     root = tmp_path / "golden"
     data = _write_lines(root, _items({"id": "a", "prompt": "Same"}))
