@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from curagate.gate.checks import model_generation_config_check
-from curagate.gate.decoding import ignored_settings, stop_ids
+from curagate.gate.decoding import file_stop_ids, ignored_settings, stop_ids
 
 # A chat model's files as Qwen2.5-Instruct ships them: config.json stops at <|endoftext|>,
 # the tokenizer's eos is <|im_end|>, generation_config.json lists both and asks to sample.
@@ -151,3 +151,34 @@ def test_sampled_local_answers_depend_on_the_seed_not_on_order_or_batching(
         # Greedy answers are the same whatever the seed.
         greedy = GenSettings(max_new_tokens=8, seed=1)
         assert gen.generate(convs, greedy) == gen.generate(convs, GenSettings(max_new_tokens=8))
+
+
+def test_gate015_warns_when_the_sides_stop_at_different_tokens(tmp_path: Path) -> None:
+    # Found by re-attack: a candidate whose config.json stopped at an ordinary token ("%")
+    # had every answer cut there, and GATE015 passed, naming nothing. The stop tokens are
+    # each side's files' (config.json, the tokenizer, generation_config.json), compared.
+    base = _model(tmp_path / "base", None)
+    cand = _model(tmp_path / "cand", None, eos=8)
+    stops = {"candidate": file_stop_ids(cand, cand), "base": file_stop_ids(base, base)}
+    assert stops == {"candidate": [8, 151645], "base": [151643, 151645]}
+    check = model_generation_config_check({"candidate": {}, "base": {}}, stops)
+    assert check.verdict.value == "warn"
+    assert (
+        "stop their answers at different tokens (candidate [8, 151645], base [151643, 151645]"
+        in check.message
+    )
+    assert check.stats["stop_tokens"] == stops
+    same = {"candidate": [151643, 151645], "base": [151645, 151643]}
+    assert (
+        model_generation_config_check({"candidate": {}, "base": {}}, same).verdict.value == "pass"
+    )
+
+
+def test_gate015_says_the_gate_stops_at_a_files_stop_tokens(tmp_path: Path) -> None:
+    # Found by re-attack: the warning said the gate measured neither side's file, though it
+    # stops at the file's eos_token_id.
+    folder = _model(tmp_path, {"eos_token_id": [2, 151643]})
+    check = model_generation_config_check(
+        {"candidate": ignored_settings(folder, folder, 0.0), "base": {}}
+    )
+    assert "but for a file's stop tokens, eos_token_id, which it stops at" in check.message

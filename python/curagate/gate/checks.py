@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,8 +167,10 @@ MODEL_GENERATION_CONFIG = Rule(
     Severity.WARNING,
     "the decoding settings a local side's `generation_config.json` asks for that the gate did "
     "not apply (it generates both sides with its own `generation` settings; "
-    "`settings.model_generation_config` lists them); warns when the candidate's and the "
-    "base's differ",
+    "`settings.model_generation_config` lists them; it does stop at the file's "
+    "`eos_token_id`); warns when the candidate's and the base's differ, or when the two "
+    "sides stop at different tokens (config.json's and generation_config.json's "
+    "`eos_token_id`, the tokenizer's eos token; the check's `stop_tokens`)",
     "transformers applies a model folder's generation_config.json to every answer: a bias, "
     "penalty or temperature in the candidate's alone changes its answers in production, "
     "not the model the gate measured",
@@ -727,15 +729,23 @@ def _asked(settings: Mapping[str, Any]) -> str:
     return ", ".join(shown)
 
 
-def model_generation_config_check(ignored: Mapping[str, Mapping[str, Any] | None]) -> Check:
+def model_generation_config_check(
+    ignored: Mapping[str, Mapping[str, Any] | None],
+    stops: Mapping[str, Sequence[int]] | None = None,
+) -> Check:
     """GATE015: what each local side's generation_config.json asks for that the gate did
     not do (``ignored``: side -> settings, {} for a folder asking nothing; endpoints left
     out); warns when the sides' differ, or when one side is an endpoint and the other's
-    file asks for something."""
+    file asks for something; and when the two local sides stop at different tokens
+    (``stops``: side -> the token ids the gate stopped its answers at, whichever file
+    named them: a candidate's config.json stopping at a common token cut its answers short,
+    found by re-attack)."""
     asking = {side: dict(v) for side, v in ignored.items() if v}
     # With one local side, the endpoint's server may or may not decode alike.
     both = len(ignored) == 2
     differ = ignored.get("candidate") != ignored.get("base") if both else bool(asking)
+    stops = stops or {}
+    stops_differ = len(stops) == 2 and sorted(stops["candidate"]) != sorted(stops["base"])
     if not asking:
         message = (
             "no local side's generation_config.json asks for decoding settings the gate "
@@ -746,16 +756,30 @@ def model_generation_config_check(ignored: Mapping[str, Mapping[str, Any] | None
             f"the {side}'s generation_config.json asks for {_asked(v)}"
             for side, v in sorted(asking.items())
         ]
-        message = f"{'; '.join(parts)}: the gate generated both sides with its own settings; " + (
-            "the sides' files differ, so wherever they are applied (transformers, a server "
-            "reading them) the two models decode differently, as the gate measured neither"
-            if differ
-            else "both sides ask for the same, and answers decoded that way were not evaluated"
+        message = (
+            f"{'; '.join(parts)}: the gate generated both sides with its own settings (but "
+            "for a file's stop tokens, eos_token_id, which it stops at); "
+            + (
+                "the sides' files differ, so wherever they are applied (transformers, a server "
+                "reading them) the two models decode differently, as the gate measured neither"
+                if differ
+                else "both sides ask for the same, and answers decoded that way were not evaluated"
+            )
+        )
+    if stops_differ:
+        message += (
+            f"; the sides stop their answers at different tokens (candidate "
+            f"{sorted(stops['candidate'])}, base {sorted(stops['base'])}: config.json's and "
+            "generation_config.json's eos_token_id and the tokenizer's eos token), so an "
+            "answer may end earlier or later on one side for that reason alone"
         )
     return Check(
         rule=MODEL_GENERATION_CONFIG,
         name="models.generation_config",
-        verdict=Verdict.WARN if differ else Verdict.PASS,
+        verdict=Verdict.WARN if differ or stops_differ else Verdict.PASS,
         message=message,
-        stats={"ignored": {side: ignored[side] for side in sorted(ignored)}},
+        stats={
+            "ignored": {side: ignored[side] for side in sorted(ignored)},
+            "stop_tokens": {side: sorted(stops[side]) for side in sorted(stops)},
+        },
     )

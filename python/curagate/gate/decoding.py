@@ -133,6 +133,19 @@ def _file_tokenizer_eos(folder: Path) -> int | None:
     return found if isinstance(found, int) else None
 
 
+def file_stop_ids(model_dir: Path, tokenizer_dir: Path) -> list[int]:
+    """The tokens the gate stops ``model_dir``'s answers at (:func:`stop_ids`), read from
+    its files: config.json's and generation_config.json's ``eos_token_id`` and the
+    tokenizer's end-of-sequence token (in ``tokenizer_dir``)."""
+    config = _read_json(model_dir / "config.json")
+    generation = _read_json(model_dir / GENERATION_CONFIG)
+    return stop_ids(
+        config.get("eos_token_id") if isinstance(config, dict) else None,
+        _file_tokenizer_eos(tokenizer_dir),
+        generation.get("eos_token_id") if isinstance(generation, dict) else None,
+    )
+
+
 def ignored_settings(
     model_dir: Path, tokenizer_dir: Path, temperature: float
 ) -> dict[str, Any] | None:

@@ -60,7 +60,7 @@ from curagate.gate.config import (
     SliceRule,
     load_gate,
 )
-from curagate.gate.decoding import ignored_settings
+from curagate.gate.decoding import file_stop_ids, ignored_settings
 from curagate.gate.evaluate import (
     SetSchema,
     SetScores,
@@ -604,14 +604,19 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     )
 
 
+def _tokenizer_dir(ref: ModelRef) -> Path:
+    """The folder of the tokenizer the gate loads for ``ref`` (LoadedModels.hf)."""
+    assert ref.model_dir is not None
+    if ref.adapter_dir is not None and (ref.adapter_dir / "tokenizer_config.json").is_file():
+        return ref.adapter_dir
+    return ref.model_dir
+
+
 def _ignored_generation_config(ref: ModelRef, temperature: float) -> dict[str, Any]:
     """What ``ref``'s generation_config.json asks for that the gate does not do ({}: nothing,
     or no such file); a run's is its base model's (peft reads none from the adapter)."""
     assert ref.model_dir is not None
-    tok_dir = ref.model_dir
-    if ref.adapter_dir is not None and (ref.adapter_dir / "tokenizer_config.json").is_file():
-        tok_dir = ref.adapter_dir  # the tokenizer the gate loads (LoadedModels.hf)
-    return ignored_settings(ref.model_dir, tok_dir, temperature) or {}
+    return ignored_settings(ref.model_dir, _tokenizer_dir(ref), temperature) or {}
 
 
 def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
@@ -1607,7 +1612,12 @@ def _run_gate_on(
         if ref.model_dir is not None
     }
     if ignored:
-        checks.append(model_generation_config_check(ignored))
+        stops = {
+            side: file_stop_ids(ref.model_dir, _tokenizer_dir(ref))
+            for side, ref in (("candidate", cand), ("base", base_ref))
+            if ref.model_dir is not None
+        }
+        checks.append(model_generation_config_check(ignored, stops))
     results: list[dict[str, Any]] = []
     # A signed run loads local models from private copies checked against what it attests.
     with LoadedModels(device=device, snapshot=sign_key is not None) as models:
