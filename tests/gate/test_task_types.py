@@ -205,6 +205,124 @@ def test_multiple_choice_reads_no_letter_from_a_leading_word(tmp_path, answer_se
     assert [row["candidate_correct"] for row in rows] == expected
 
 
+_COLOURS = ["red", "green", "blue", "yellow"]
+_CAPITALS = ["Paris", "London", "Berlin", "Madrid"]
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        # Hedges outside English (found by attack: read as the first letter).
+        "(A) oder (B)",
+        "(A) oder vielleicht (B)",
+        "(A) oder (B) ist richtig",
+        "(A) bzw. (B)",
+        "(A) beziehungsweise (B)",
+        "A) ou B)",
+        "(A) o (B)",
+        "(A) u (B)",
+        "(A) oppure (B)",
+        "(A) of (B)",
+        "(A) или (B)",
+        "(A) 或 (B)",
+        "(A)或(B)",
+        "(A)或者(B)",
+        "(A)还是(B)",
+        "(A)または(B)",
+        "(A)か(B)",
+        # The disjunction opening the next line.
+        "A\nor B",
+        "(A)\nor (B)",
+        "A) red\n\nOr B.",
+        "(A)\noder (B)",
+        # Only the option list, every letter in order, each with its text.
+        "A. red\nB. green\nC. blue\nD. yellow",
+        "A) red B) green C) blue D) yellow",
+        "A: red, B: green, C: blue, D: yellow",
+        "(A) Red.\n(B) Green.\n(C) Blue.\n(D) Yellow.\n",
+    ],
+)
+def test_multiple_choice_reads_no_answer_from_a_hedge_in_any_language_or_an_echo(
+    output: str,
+) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _COLOURS) is None
+
+
+@pytest.mark.parametrize(
+    "output", ["A. red\nB. green\nC. blue", "A) red B) green C) blue", "A: red, B: green, C: blue"]
+)
+def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _COLOURS[:3]) is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        # Honest explanations a structural rule once scored 0 (found by re-attack).
+        "B. Wrong: A.",
+        "B. Incorrect: A.",
+        "B.\n\nEliminated: A, C, D.",
+        "B. London.\n\nIncorrect options:\nA. Paris\nC. Berlin\nD. Madrid",
+        "B. I ruled out A.",
+        "B. The trap is A.",
+        "B. Options A. and C. are wrong",
+        "B. London. A, C and D are other capitals.",
+        # An answer followed by the other options (or all of them) is no echo.
+        "B. London\nA. Paris\nC. Berlin\nD. Madrid",
+        "B.\nA. Paris\nB. London\nC. Berlin\nD. Madrid",
+        # English "of" (Dutch "or") and a next line opening with another word.
+        "(B), the capital of (A)",
+        "B) is not one of A)",
+        "B\nof course, A) is wrong",
+        "(B) weil (A) falsch ist",
+        "(B), nicht (A)",
+    ],
+)
+def test_multiple_choice_reads_the_answer_of_an_explanation(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) == 1
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "A.\nA. red\nB. green\nC. blue\nD. yellow",  # an answer line before the list
+        "A. red\nC. blue\nB. green\nD. yellow",  # out of order
+        "A. red\nB. green\nC. blue\nD. yellow\nAnswer: A",  # more than the list
+    ],
+)
+def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _COLOURS) == 0
+
+
+def test_a_candidate_hedging_in_german_or_echoing_the_options_scores_nothing(
+    tmp_path, answer_servers
+) -> None:
+    # End to end: the candidate hedges "(right) oder (wrong)", the base echoes the options;
+    # each was read as a letter, the hedge as the right one (accuracy 1.0).
+    letters = "ABCD"
+    items = [
+        {"id": f"q{i}", "prompt": f"q{i} colour", "choices": _COLOURS, "reference": letters[i]}
+        for i in range(4)
+    ]
+    cand, base = answer_servers["candidate"].table, answer_servers["base"].table
+    for i in range(4):
+        cand[f"q{i} colour"] = f"({letters[i]}) oder ({letters[(i + 1) % 4]})"
+        base[f"q{i} colour"] = "\n".join(
+            f"{x}. {c}" for x, c in zip(letters, _COLOURS, strict=True)
+        )
+    r = _run(tmp_path, "    task: multiple_choice\n", items, answer_servers)
+    acc = r["results"][0]["metrics"]["accuracy"]
+    assert (acc["candidate"], acc["base"]) == (0.0, 0.0)
+
+
 def test_classification_reads_no_label_from_a_hedge(tmp_path, answer_servers) -> None:
     items = [{"id": f"c{i}", "prompt": f"c{i} review", "reference": "Positive"} for i in range(2)]
     answer_servers["candidate"].table.update(

@@ -68,38 +68,120 @@ _LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n
 # Another option letter offered beside the first as a hedge, on the answer's line: right
 # after it ("(A) (B)"), after a word that offers it ("or", "and", "but", "unless", "maybe",
 # "perhaps", "possibly", "otherwise", "though", "vs": a few words between, "or maybe B)",
-# "unless it is B:"), after "/", "|", "&", ";", or, as "(C)" or "C)", after a comma or a
-# dash. A letter named in an explanation ("B) because (A) is wrong") or excluded ("and not
-# A)") is not one.
-_FORM = r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])(?:[).:]|\s*$))"
-_OFFERED = re.compile(
-    r"(?P<word>(?i:\b(?:or|and|but|unless|maybe|perhaps|possibly|otherwise|though|vs|versus)\b)"
-    r"(?P<between>(?:\s+[a-z']+){0,3}?)\.?\s*)" + _FORM
+# "unless it is B:"; or a disjunction of another language, :data:`DISJUNCTIONS`), after
+# "/", "|", "&", ";", or, as "(C)" or "C)", after a comma or a dash. A letter named in an
+# explanation ("B) because (A) is wrong") or excluded ("and not A)") is not one, nor one
+# joined by "and" to another letter that is not offered ("B. Options A. and C. are
+# wrong", which the re-attack found scored 0; "A. Hmm, C. or B." stays a hedge).
+# Disjunctions ("or") of other languages, found by attack: "(A) oder (B)", "(A) 或 (B)"
+# were read as A. Dutch "of" is English "of" too ("(B), the inverse of (A)"): it offers a
+# letter only right after the answer's letter (and its option text), "(A) of (B)". Spanish
+# and Italian "o", Spanish "u" only in lower case ("O)" and "U)" are letters).
+DISJUNCTIONS: dict[str, str] = {
+    "en": "or",
+    "de": "oder bzw beziehungsweise",
+    "fr": "ou",
+    "es": "o u",
+    "it": "o oppure",
+    "pt": "ou",
+    "nl": "of",
+    "ru": "или",
+}
+# Chinese and Japanese ones, written without spaces: "(A)或(B)", "(A)か(B)".
+DISJUNCTIONS_CJK = "或者 或 还是 還是 または か"
+_WORDS = "or|and|but|unless|maybe|perhaps|possibly|otherwise|though|vs|versus"
+_FOREIGN = sorted(
+    {w for ws in DISJUNCTIONS.values() for w in ws.split()} - {"or", "of", "o", "u"},
+    key=len,
+    reverse=True,
 )
+_FORM = r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])(?:[).:]|\s*$))"
+# A letter right after a CJK word: no word boundary before it ("或B)").
+_FORM_CJK = r"(?:\((?P<p>[A-Z])\)|(?P<b>[A-Z])(?:[).:]|\s*$))"
+_CJK = "|".join(sorted(DISJUNCTIONS_CJK.split(), key=len, reverse=True))
+_OFFERED = re.compile(
+    rf"(?P<word>(?:(?i:\b(?:{_WORDS}|{'|'.join(_FOREIGN)})\b)|\b[ou]\b)"
+    r"(?P<between>(?:\s+[a-z']+){0,3}?)\.?\s*)"
+    + _FORM
+    + rf"|(?P<cjk>{_CJK})\s*"
+    + _FORM_CJK.replace("?P<p>", "?P<pc>").replace("?P<b>", "?P<bc>")
+)
+_OF = re.compile(r"\s*of\s*(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])\))")
+# A disjunction opening the line below the answer's: "A\nor B", "(A)\noder (B)".
+_DISJUNCTION_LEAD = re.compile(rf"\s*(?:(?i:\b(?:or|{'|'.join(_FOREIGN)})\b)|\b[ou]\b|of\b|{_CJK})")
 _SEPARATED = re.compile(
     r"(?:^\s*|[/|&;]\s*)" + _FORM + r"|[,\-\u2013]\s*(?:\((?P<q>[A-Z])\)|\b(?P<c>[A-Z])\))"
 )
-_NEGATION = re.compile(r"(?i)\b(?:not|never|except|rather|instead|n't)\b")
+_NEGATION = re.compile(
+    r"(?i)\b(?:not|never|except|rather|instead|n't|"
+    + "|".join(w for lang in ("de", "fr", "es", "it", "pt") for w in gm.NEGATIONS[lang].split())
+    + r")\b"
+)
+# An option letter ("(A)", "A)", "A.", "A:") right before "and": "A. and C.".
+_LETTER_AND = re.compile(r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])[).:])\s*$")
 
 
-def _offered(line: str) -> set[str]:
-    """The option letters ``line`` (what follows the answer's letter) offers beside it."""
-    out = {
-        m.group("p") or m.group("b")
-        for m in _OFFERED.finditer(line)
-        if not _NEGATION.search(m.group("between"))
-    }
+def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> set[str]:
+    """The option letters ``line`` (what follows the answer's letter ``letter``) offers
+    beside it; ``choice``, the answer's option text, may open the line. ``lead``: only a
+    word opening ``line`` (the line below the answer's) offers one."""
+    out: set[str] = set()
+    if lead:
+        of = _OF.match(line)
+        if of:
+            return {of.group("p") or of.group("b")}
+        m = _OFFERED.match(line)
+        if m and (m.group("cjk") is not None or not _NEGATION.search(m.group("between"))):
+            return {m.group("p") or m.group("b") or m.group("pc") or m.group("bc")}
+        return out
+    for m in _OFFERED.finditer(line):
+        if m.group("cjk") is None and _NEGATION.search(m.group("between")):
+            continue
+        before = _LETTER_AND.search(line, 0, m.start())
+        joined = before.group("p") or before.group("b") if before else None
+        if joined and joined not in out | {letter} and re.match(r"(?i)and\b", m.group(0)):
+            continue  # "Options A. and C. are wrong": C joined to A, not to the answer
+        out.add(m.group("p") or m.group("b") or m.group("pc") or m.group("bc"))
     for m in _SEPARATED.finditer(line):
         out.add(m.group("p") or m.group("b") or m.group("q") or m.group("c"))
+    text = re.match(r"\s*" + re.escape(choice.strip()), line, re.IGNORECASE) if choice else None
+    of = _OF.match(line, text.end() if text else 0)
+    if of:
+        out.add(of.group("p") or of.group("b"))
     return out
 
 
 _LONE_LETTER = re.compile(r"\s*\(?([A-Z])[).:]?\s*")
+_ECHO_LETTER = r"\s*(?:\({0}\)|{0}[).:])[^\S\n]*"
+
+
+def _is_echo(output: str, choices: list[str]) -> bool:
+    """Whether ``output`` is only the option list, as the prompt showed it: every option's
+    letter in order, from A, each followed by its text ("A. red\nB. green\nC. blue",
+    "A) red B) green C) blue", "A: red, B: green, C: blue"). Found by attack: it was read
+    as A. An answer with the other options listed after it is none ("B. London.\n\nA.
+    Paris\nC. Berlin")."""
+    pos = 0
+    for i, choice in enumerate(choices):
+        words = [re.escape(w) for w in choice.split()]
+        m = re.compile(
+            (r"[,;]?" if i else "")
+            + _ECHO_LETTER.format(LETTERS[i])
+            + r"\s+".join(words)
+            + r"(?!\w)[.,;]?",
+            re.IGNORECASE,
+        ).match(output, pos)
+        if m is None:
+            return False
+        pos = m.end()
+    return not output[pos:].strip()
 
 
 def answer_index(output: str, choices: list[str]) -> int | None:
-    """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``), else the one choice text
-    the output names (:func:`curagate.gate.metrics.match_label`)."""
+    """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``) that no other letter is
+    offered beside (:func:`_offered`; a hedge names none) in an output that is not only
+    the option list (:func:`_is_echo`), else the one choice text the output names
+    (:func:`curagate.gate.metrics.match_label`)."""
     m = _LETTER.match(output)
     if m:
         letter = m.group("paren") or m.group("bare")
@@ -110,11 +192,16 @@ def answer_index(output: str, choices: list[str]) -> int | None:
             lines = rest.split("\n")
             # The letter alone on its line took its newline: the rest opens the next line.
             line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
-            others = _offered(line)
+            others = _offered(line, letter, choices[LETTERS.index(letter)])
             after = next((x for x in below if x.strip()), "")
             lone = _LONE_LETTER.fullmatch(after)
             if lone:
                 others.add(lone.group(1))
+            if _DISJUNCTION_LEAD.match(after):
+                # "A\nor B", "(A)\noder (B)": a disjunction opening the line below.
+                others |= _offered(after.lstrip(), letter, lead=True)
+            if _is_echo(output, choices):
+                return None
             if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
                 return None
             return LETTERS.index(letter)
