@@ -410,3 +410,19 @@ def test_a_few_shot_block_of_two_items_flags_no_clean_row(
     train = rows_of(tmp_path / "train.jsonl", rows)
     found = items_by_row(detect(ref, train, methods=methods))
     assert found == {40: {"g1"}, 41: {"g0"}, 42: {"g0"}}, found
+
+
+def test_numbered_variants_of_one_text_are_measured_whole_by_minhash(tmp_path: Path) -> None:
+    # Found by a test of the gate (an export's lineage scan): items that are one 18-word
+    # text and a number each ("... by the sea (0)", "(1)", "(2)") have that text as their
+    # template, and MinHash, leaving templates out, measured the numbers alone: a row with
+    # the text was no near copy of any. Their numbers are no text of their own: measured
+    # whole, as before templates were left out.
+    text = (
+        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
+    )
+    ids = ["z0", "z1", "z2"]
+    ref = golden(tmp_path / "golden.jsonl", [f"{text} ({i})" for i in range(3)], ids)
+    rows = [f"Q: {text}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
+    result = detect(ref, corpus(tmp_path / "train.jsonl", rows), methods=("minhash",))
+    assert {row for row, _ in found(result)} == {0}

@@ -456,6 +456,8 @@ pub struct ReferenceIndexBuilder {
     clause_end: Vec<bool>,
     /// Per word: its units (see [`tokens::token_units`]).
     word_units: Vec<u32>,
+    /// Per word: whether it is a number (all its characters numeric).
+    word_numeric: Vec<bool>,
     own_runs: Vec<OwnRun>,
     /// Per word (bits): its item's template, for MinHash (see `own_similarity`).
     template: Vec<u64>,
@@ -506,6 +508,7 @@ impl ReferenceIndexBuilder {
             label_end: Vec::new(),
             clause_end: Vec::new(),
             word_units: Vec::new(),
+            word_numeric: Vec::new(),
             own_runs: Vec::new(),
             template: Vec::new(),
             evidence_lines: Vec::new(),
@@ -689,6 +692,13 @@ impl ReferenceIndexBuilder {
             self.label_end.extend_from_slice(&p.label_end);
             self.clause_end.extend_from_slice(&p.clause_end);
             self.word_units.extend_from_slice(&p.units);
+            let numeric = p.tokens.normalized.split(|&b| b == b' ').map(|w| {
+                !w.is_empty()
+                    && std::str::from_utf8(w).is_ok_and(|w| w.chars().all(char::is_numeric))
+            });
+            let before = self.word_numeric.len();
+            self.word_numeric.extend(numeric.take(p.tokens.len()));
+            self.word_numeric.resize(before + p.tokens.len(), false);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
@@ -919,6 +929,22 @@ impl ReferenceIndexBuilder {
         let mut minhash_template = template.clone();
         for (range, words) in for_minhash {
             minhash_template[range].copy_from_slice(&words);
+        }
+        // An item that is its template and numbers (numbered variants: `... by the sea
+        // (1)`, `(2)`, ...) is measured whole by MinHash, as before templates were left
+        // out: its numbers are no text of its own (a row holding 3 such items' shared 18
+        // words was a near copy of them, and was none since).
+        for id in 0..items {
+            let range = self.word_start[id]..self.word_start[id + 1];
+            let own = &minhash_template[range.clone()];
+            if own.contains(&true)
+                && own
+                    .iter()
+                    .zip(&self.word_numeric[range.clone()])
+                    .all(|(&t, &number)| t || number)
+            {
+                minhash_template[range].fill(false);
+            }
         }
         self.template = template_bits(&minhash_template);
         // An item whose own words ask a run shorter than n now (its template
@@ -1644,6 +1670,21 @@ impl ReferenceIndex {
         record.windows(line.len()).any(|w| w == line)
     }
 
+    /// Whether MinHash measures `item` without a template (see `own_similarity`): some
+    /// of its words are marked so.
+    fn has_minhash_template(&self, item: u32) -> bool {
+        let (start, end) = (
+            self.word_start[item as usize],
+            self.word_start[item as usize + 1],
+        );
+        !self.template.is_empty()
+            && (start..end).any(|at| {
+                self.template
+                    .get(at / 64)
+                    .is_some_and(|b| b >> (at % 64) & 1 == 1)
+            })
+    }
+
     /// Whether word `word` of `item` is its template.
     fn is_template(&self, item: u32, word: usize) -> bool {
         let at = self.word_start[item as usize] + word;
@@ -1988,11 +2029,7 @@ impl ReferenceIndex {
             s.sorted_shingles.clear();
             for &item in &s.candidates {
                 let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
-                let templated = self.items[item as usize].template_words > 0
-                    || self
-                        .evidence_lines
-                        .binary_search_by_key(&item, |l| l.0)
-                        .is_ok();
+                let templated = self.has_minhash_template(item);
                 let similarity = if templated {
                     if s.sorted_shingles.is_empty() {
                         s.sorted_shingles

@@ -481,13 +481,17 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         return Err(corrupt("an evidence line is not a run of its item's words"));
     }
     for (id, info) in items.iter().enumerate() {
-        // (MinHash leaves out an item's template, and the lines its evidence line needs.)
+        // (MinHash leaves out an item's template, and the lines its evidence line needs;
+        // none for an item that is its template and numbers.)
         let bits = (word_start[id]..word_start[id + 1]).filter(|&at| template_bit(at));
         let bits = bits.count();
         let lined = evidence_lines
             .binary_search_by_key(&(id as u32), |l| l.0)
             .is_ok();
-        if bits != info.template_words as usize && !(lined && bits > info.template_words as usize) {
+        if bits != info.template_words as usize
+            && bits != 0
+            && !(lined && bits > info.template_words as usize)
+        {
             return Err(corrupt(format!("item {id}: template words disagree")));
         }
         if info.words as usize != word_start[id + 1] - word_start[id] {
