@@ -133,7 +133,7 @@ def test_a_split_error_names_config_keys_and_no_removed_temporary_folder(
     for setting, said in (
         (
             "time: user",
-            f"{data.as_posix()} row 0 (from 0): split.time column 'user' has "
+            f"{data.as_posix()}:1: split.time column 'user' has "
             "'u0', which is no time curagate reads",
         ),
         ("group: nope", "split.group 'nope': no such column"),
