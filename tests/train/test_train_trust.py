@@ -1083,6 +1083,18 @@ def test_train_writes_no_progress_bar_when_quiet_or_not_on_a_terminal(
     assert "it/s]" not in proc.stderr and "s/it]" not in proc.stderr and "%|" not in proc.stderr
 
 
+def _refused_before_training(
+    tmp_path: Path, base: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> str:
+    """`train sft` on ``base``: exit 2, no traceback, no run folder; its stderr."""
+    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
+    assert main(["train", "sft", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err
+    assert not (tmp_path / "runs" / "tiny").exists()
+    return err
+
+
 @pytest.mark.parametrize(
     "layout", ["no head", "embeddings in a sub-folder shard", "tied, head differs", "string"]
 )
@@ -1111,12 +1123,8 @@ def test_a_base_whose_output_layer_transformers_loads_against_config_json_is_ref
         named = (
             "tie_word_embeddings is true" if "tied" in layout else "tie_word_embeddings is false"
         )
-    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
-    assert main(["train", "sft", "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
+    err = _refused_before_training(tmp_path, base, sft_data, capsys)
     assert f"{base / 'config.json'}: {named}" in err, err
-    assert "Traceback" not in err and "internal error" not in err
-    assert not (tmp_path / "runs" / "tiny").exists()
 
 
 @pytest.mark.parametrize("damage", ["fewer layers in config", "nan"])
@@ -1135,9 +1143,5 @@ def test_a_base_whose_weights_transformers_would_load_wrongly_is_refused(
     base = tmp_path / "base"
     shutil.copytree(tiny_model, base)
     named = damage_weights(base, damage)
-    cfg = write_config(tmp_path / "t.yaml", base, sft_data["train"])
-    assert main(["train", "sft", "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
+    err = _refused_before_training(tmp_path, base, sft_data, capsys)
     assert f"base_model: {base}: {named}" in err, err
-    assert "Traceback" not in err and "internal error" not in err
-    assert not (tmp_path / "runs" / "tiny").exists()
