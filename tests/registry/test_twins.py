@@ -8,6 +8,7 @@ production` shipped the held-back bytes (exit 0)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -24,12 +25,15 @@ from .test_forged_log_rows import Forger
 LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})  # write_bundle's
 
 
-def migrated_twins(tmp_path: Path, *, fail: bool = True) -> tuple[Path, Path, Path, str]:
+def migrated_twins(
+    tmp_path: Path, *, fail: bool = True, readme: str | None = None
+) -> tuple[Path, Path, Path, str]:
     """A schema-1 registry, migrated, with bot v1 (production) and bot2 v1 (staging) holding
-    the same bytes, a trusted gate key, and bot v1's signed pass then (with ``fail``) a newer
-    signed fail, recorded for bot v1 only. Returns the database, the pass and the fail
-    (gate_report.json paths) and the head recorded then."""
-    digest = write_bundle(tmp_path / "b1", b"twin weights")
+    the same bytes (with ``readme``, a README.md among them), a trusted gate key, and bot
+    v1's signed pass then (with ``fail``) a newer signed fail, recorded for bot v1 only.
+    Returns the database, the pass and the fail (gate_report.json paths) and the head
+    recorded then."""
+    digest = write_bundle(tmp_path / "b1", b"twin weights", readme)
     db = tmp_path / "old.db"
     write_v1_registry(
         db,
@@ -172,3 +176,116 @@ def test_check_holds_a_move_written_by_hand_to_every_verdict_on_its_bytes(
     else:
         assert registry(db, "check") == 0
     assert why in forger.check(head, capsys)
+
+
+def test_show_card_and_the_overview_state_the_verdict_promotion_goes_by(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by review: promotion ranked every report on the bytes, but `show`, the model
+    # card and the overview (the service's pages and API) each went by the version's own
+    # reports: bot2 v1 listed its older pass as what decides while promote refused it.
+    db, passed, _, _ = migrated_twins(tmp_path, readme="# bot\n\nA support bot.\n")
+    assert registry(db, "report", "bot2", "1", "--gate-report", str(passed)) == 0
+    capsys.readouterr()
+    with Registry(db) as reg:
+        listed = {o["version"].ref: (o["report_id"], o["verdict"]) for o in reg.overview()}
+        assert listed == {"bot v1": (2, "fail"), "bot2 v1": (2, "fail")}
+        decider = reg.deciding_report(reg.get("bot2", 1))
+        assert decider is not None and decider[0].id == 2 and decider[1].verdict == "fail"
+    assert registry(db, "card", "bot2", "1") == 0
+    card = capsys.readouterr().out
+    assert "Verdict: **fail**" in card
+    assert "Decided by report 2 of bot v1: the verdict of bot2 v1 counts the gate" in card
+    assert registry(db, "show", "bot2", "1") == 0
+    out = capsys.readouterr().out
+    assert (
+        "  verdict   fail: report 2 of bot v1, verified today; the verdict of bot2 v1 counts "
+        "the gate reports of bot v1 too (the same bytes, registered again by a curagate "
+        "before one version per artifact" in out
+    )
+    assert registry(db, "show", "bot2", "1", "--json") == 0
+    decision = json.loads(capsys.readouterr().out)["decision"]
+    assert decision["report_id"] == 2 and decision["verdict"] == "fail"
+    assert decision["verified_now"] is True
+    assert decision["recorded_for"] == {"name": "bot", "version": 1}
+    assert decision["twins"] == [{"name": "bot", "version": 1}]
+    # The other twin counts bot2 v1's reports too, and says so.
+    assert registry(db, "show", "bot", "1") == 0
+    out = capsys.readouterr().out
+    assert "  verdict   fail: report 2, verified today; the verdict of bot v1 counts the " in out
+    assert "gate reports of bot2 v1 too" in out
+    assert registry(db, "promote", "bot2", "1", "--to", "production") == 1
+
+
+def test_a_twins_pass_not_yet_recorded_for_the_version_is_shown_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, _, _, _ = migrated_twins(tmp_path, fail=False)
+    capsys.readouterr()
+    assert registry(db, "show", "bot2", "1") == 0
+    out = capsys.readouterr().out
+    assert (
+        "  verdict   pass: report 1 of bot v1, verified today (it backs bot2 v1 once "
+        "recorded for it: `curagate registry report bot2 1 --gate-report FILE`)" in out
+    )
+    assert registry(db, "promote", "bot2", "1", "--to", "production") == 1
+
+
+def test_a_waiver_goes_by_every_verdict_on_the_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # bot2 v1's own warn, waived; then bot v1's newer signed fail on the same bytes: the
+    # waiver backs nothing (it was listed "active" while promotion refused), and the warn
+    # can no longer be waived.
+    db, _, _, _ = migrated_twins(tmp_path, fail=False)
+    key = tmp_path / "ci" / "signing_key.pem"
+    with Registry(db) as reg:
+        digest = reg.get("bot2", 1).artifact_digest
+    time.sleep(1.1)  # signed times have whole seconds
+    warn = write_gate_report(tmp_path / "warn", digest, "warn", sign_key=key)
+    time.sleep(1.1)
+    failed = write_gate_report(tmp_path / "fail2", digest, "fail", sign_key=key)
+    with Registry(db) as reg:
+        assert reg.add_gate_report("bot2", 1, warn, actor="ci").accepted
+        tokens = {n: reg.user_add(n, role="approver", actor="owner")[1] for n in ("alice", "bob")}
+        alice = reg.authenticate(tokens["alice"])
+        assert alice is not None
+        reg.waive("bot2", 1, user=alice, reason="known flake", expires="7d")
+        assert [w.state() for w in reg.waivers("bot2", 1)] == ["active"]
+        fail = reg.add_gate_report("bot", 1, failed, actor="ci")
+        [waiver] = reg.waivers("bot2", 1)
+        assert not waiver.active()
+        assert waiver.state() == (
+            f"superseded: a newer report decides (report {fail.id} of bot v1, the same bytes)"
+        )
+        with pytest.raises(
+            CheckFailed,
+            match=rf"the report that decides for it is report {fail.id} of bot v1 \(verdict "
+            r"fail\) \(the verdict of bot2 v1 counts the gate reports of bot v1 too",
+        ):
+            reg.waive("bot2", 1, user=alice, reason="again", expires="7d")
+
+
+def test_a_twins_warn_is_waived_once_recorded_for_the_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, _, _, _ = migrated_twins(tmp_path, fail=False)
+    with Registry(db) as reg:
+        digest = reg.get("bot2", 1).artifact_digest
+    time.sleep(1.1)  # signed times have whole seconds
+    warn = write_gate_report(
+        tmp_path / "warn", digest, "warn", sign_key=tmp_path / "ci" / "signing_key.pem"
+    )
+    with Registry(db) as reg:
+        report = reg.add_gate_report("bot", 1, warn, actor="ci")
+        token = reg.user_add("alice", role="approver", actor="owner")[1]
+        alice = reg.authenticate(token)
+        assert alice is not None
+        with pytest.raises(
+            CheckFailed,
+            match=rf"the warn that decides for it is report {report.id} of bot v1 .*; record it "
+            "for bot2 v1 first",
+        ):
+            reg.waive("bot2", 1, user=alice, reason="known flake", expires="7d")
+        reg.add_gate_report("bot2", 1, warn, actor="ci")
+        assert reg.waive("bot2", 1, user=alice, reason="known flake", expires="7d").active()

@@ -402,14 +402,22 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
             ok, _, why = reg.judge_now(v, g)
             d["gate_reports"].append({**g.to_dict(), "verified_now": ok, "why_now": why})
         d["log"] = [t.to_dict() for t in reg.log(v.name, v.version)]
+        # The verdict that decides, by the rule promotion goes by: a twin's reports (the
+        # same bytes under another version) count too, so a twin's newer fail is the
+        # verdict even when this version's own reports list a pass.
+        decision = reg.decision(v)
+        d["decision"] = decision.to_dict()
+        d["_summary"] = decision.summary()
         out.append(d)
+    summaries = [d.pop("_summary") for d in out]
     if as_json:
         print(json.dumps(out[0] if version is not None else out, indent=2, sort_keys=True))
         return 0
-    for d in out:
+    for d, summary in zip(out, summaries, strict=True):
         _say(f"{d['name']} v{d['version']}  [{d['stage']}]")
         signed = f"signed by {d['signed_by'][:12]}" if d["signed_by"] else "unsigned"
         _say(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
+        _say(f"  verdict   {summary}")
         for g in d["gate_reports"]:
             mark = "accepted" if g["accepted"] else "REFUSED"
             why = g["why"]

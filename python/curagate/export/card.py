@@ -207,9 +207,12 @@ def _hub_results(results: dict[str, Any]) -> list[Any]:
     return out
 
 
-def _gate_lines(results: dict[str, Any] | None, unverified: str | None = None) -> list[str]:
+def _gate_lines(
+    results: dict[str, Any] | None, unverified: str | None = None, note: str | None = None
+) -> list[str]:
     """The release-gate section; ``unverified``: why the report's attestation was not
-    verified (its verdict and numbers are then shown as claims only)."""
+    verified (its verdict and numbers are then shown as claims only); ``note``: a sentence
+    the registry adds after the verdict (whose report decides, for twins)."""
     if results is None:
         return [
             "No gate report was attached at export time. The registry renders the gate "
@@ -227,6 +230,8 @@ def _gate_lines(results: dict[str, Any] | None, unverified: str | None = None) -
         ]
     else:
         lines = [f"Verdict: **{md_cell(results.get('verdict'))}** {where}."]
+    if note:
+        lines += ["", md_cell(note)]
     rows = results.get("results") or []
     if rows:
         lines += [
@@ -361,10 +366,11 @@ def model_card(
     return str(card)
 
 
-def card_with_eval_results(card_text: str, results: dict[str, Any]) -> str:
+def card_with_eval_results(card_text: str, results: dict[str, Any], note: str | None = None) -> str:
     """The card with a gate-results sidecar rendered in: ``model-index`` and the
-    release-gate section. What a registry publishes for a promoted version; the
-    bundle's own README.md (hashed) is never rewritten."""
+    release-gate section (``note``: a sentence after its verdict). What a registry
+    publishes for a promoted version; the bundle's own README.md (hashed) is never
+    rewritten."""
     from huggingface_hub import ModelCard
 
     if results.get("schema") != EVAL_RESULTS_SCHEMA:
@@ -383,8 +389,12 @@ def card_with_eval_results(card_text: str, results: dict[str, Any]) -> str:
     start = text.find(_GATE_HEADING)
     if start >= 0:
         end = text.find("\n## ", start + len(_GATE_HEADING))
-        section = "\n".join([_GATE_HEADING, "", *_gate_lines(results), ""])
+        section = "\n".join([_GATE_HEADING, "", *_gate_lines(results, note=note), ""])
         text = text[:start] + section + (text[end:] if end >= 0 else "")
     else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join([_GATE_HEADING, "", *_gate_lines(results)])
+        text = (
+            text.rstrip("\n")
+            + "\n\n"
+            + "\n".join([_GATE_HEADING, "", *_gate_lines(results, note=note)])
+        )
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n{text}"))

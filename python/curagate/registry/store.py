@@ -656,6 +656,105 @@ class Judgement:
     issued_at: str | None = None  # the attestation's signed time, when it has one
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What decides for a version's promotion today, by the rule every promotion, request,
+    approval and rollback goes by (:meth:`Registry._backing_report` reads this, and so does
+    every reader that states a verdict: `registry show`, `card`, `waivers`, the service's
+    pages and API). ``ranked``: every report recorded for the version and for its twins (the
+    same bytes registered as other versions by a curagate before one version per artifact),
+    each judged against today's gate keys, the deciding one first; ``owners``: the version
+    each report was recorded for, by report id."""
+
+    version: ModelVersion
+    ranked: tuple[tuple[RecordedGateReport, Judgement], ...]
+    owners: dict[int, ModelVersion]
+    twins: tuple[ModelVersion, ...]
+
+    @property
+    def report(self) -> RecordedGateReport | None:
+        """The deciding report; when none verifies today, the newest accepted when recorded
+        (else recorded), whose judgement says why; None when none is recorded."""
+        return self.ranked[0][0] if self.ranked else None
+
+    @property
+    def judgement(self) -> Judgement | None:
+        return self.ranked[0][1] if self.ranked else None
+
+    @property
+    def recorded_for(self) -> ModelVersion | None:
+        """The version the deciding report was recorded for: a twin's report decides for
+        this version too (it backs a move once recorded for this one as well)."""
+        return None if self.report is None else self.owners[self.report.id]
+
+    @property
+    def twins_report(self) -> str | None:
+        """``report 2 of bot v1`` when the deciding report was recorded for a twin, else None."""
+        rec, holder = self.report, self.recorded_for
+        return (
+            None if rec is None or holder is None or holder.id == self.version.id else self.ref(rec)
+        )
+
+    @property
+    def verified(self) -> list[RecordedGateReport]:
+        """The reports on these bytes that verify today."""
+        return [r for r, j in self.ranked if j.accepted]
+
+    def ref(self, report: RecordedGateReport) -> str:
+        """``report 3``, or ``report 2 of bot v1`` for a twin's report."""
+        holder = self.owners[report.id]
+        return f"report {report.id}" + ("" if holder.id == self.version.id else f" of {holder.ref}")
+
+    def summary(self) -> str:
+        """One line: the verdict that decides, the report it is from and whose; then the
+        twins whose reports count (``fail: report 2 of bot v1, verified today; ...``)."""
+        rec, j = self.report, self.judgement
+        if rec is None or j is None:
+            line = "none: no gate report recorded"
+        elif j.accepted:
+            line = f"{j.verdict}: {self.ref(rec)}, verified today"
+            if j.verdict in ("pass", "warn") and self.owners[rec.id].id != self.version.id:
+                # As promotion says: the log lets only a version's own record back its move.
+                line += (
+                    f" (it backs {self.version.ref} once recorded for it: `curagate registry "
+                    f"report {self.version.name} {self.version.version} --gate-report FILE`)"
+                )
+            elif j.verdict in ("pass", "warn") and not rec.accepted:
+                line += f" (refused when recorded: {rec.why}; offer it again to back a move)"
+        else:
+            line = f"none: no gate report verifies today (newest: {self.ref(rec)}: {j.why})"
+        note = self.twins_note()
+        return line + (f"; {note}" if note else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        rec, j = self.report, self.judgement
+        holder = self.recorded_for
+
+        def ref(v: ModelVersion) -> dict[str, Any]:
+            return {"name": v.name, "version": v.version}
+
+        return {
+            "report_id": None if rec is None else rec.id,
+            "recorded_for": None if holder is None else ref(holder),
+            "verdict": j.verdict if j is not None and j.accepted else None,
+            "verified_now": j is not None and j.accepted,
+            "why_now": None if j is None else j.why,
+            "twins": [ref(t) for t in self.twins],
+            "note": self.twins_note(),
+        }
+
+    def twins_note(self) -> str | None:
+        """One sentence naming the twins whose reports the verdict counts (None without)."""
+        if not self.twins:
+            return None
+        return (
+            f"the verdict of {self.version.ref} counts the gate reports of "
+            f"{', '.join(t.ref for t in self.twins)} too (the same bytes, registered again by "
+            "a curagate before one version per artifact: every gate verdict on them counts "
+            "together, as at promotion)"
+        )
+
+
 class SignerRevoked(CheckFailed):
     """A bundle's bytes are the registered ones, but the export key that signed them was
     revoked since: nothing vouches for them now."""
@@ -1423,8 +1522,9 @@ class Registry:
 
         The bundle's README.md stays as exported (it is hashed); the gate's results come
         from the report that decides the version's promotion (the newest by signed time,
-        judged against today's keys), re-read from the registry's own store, so the card
-        shows why it passed, what it was waived on, or why it failed.
+        judged against today's keys, of the reports on its bytes: a twin's included, as
+        promotion ranks them, and the card then names the twin), re-read from the registry's
+        own store, so the card shows why it passed, what it was waived on, or why it failed.
         """
         from curagate.artifacts import Loaded
         from curagate.export.card import card_with_eval_results, eval_results
@@ -1448,7 +1548,8 @@ class Registry:
                 "the manifest: re-export the bundle"
             )
         with self._read() as db:
-            ranked = self._ranked_reports(db, mv)
+            decision = self._decision(db, mv)
+        ranked = decision.ranked
         if not any(r.accepted or j.accepted for r, j in ranked):
             raise InputError(
                 f"{mv.ref}: no accepted gate report is recorded; the card would show no results "
@@ -1459,13 +1560,16 @@ class Registry:
         rec, judged = ranked[0]
         if not judged.accepted:
             raise CheckFailed(
-                f"{mv.ref}: no gate report of it verifies today (the newest recorded, report "
-                f"{rec.id}: {judged.why}); the card would show results nobody vouches for"
+                f"{mv.ref}: no gate report of it verifies today (the newest recorded, "
+                f"{decision.ref(rec)}: {judged.why}); the card would show results nobody "
+                "vouches for"
             )
         raw = self.blob(rec.report_sha256)
         report = Loaded(Path(rec.path), raw, parse_artifact(GateReportDoc, raw, source=rec.path))
         try:
-            return card_with_eval_results(readme, eval_results(report))
+            twins = decision.twins_note()
+            note = f"Decided by {decision.ref(rec)}: {twins}." if twins else None
+            return card_with_eval_results(readme, eval_results(report), note)
         except (ValueError, yaml.YAMLError) as e:
             # The card's front matter as the hub library reads it: unparsable YAML, a list,
             # a model-index that is not one (all exit 3 before).
@@ -2036,27 +2140,50 @@ class Registry:
                 _JUDGED.popitem(last=False)
         return j
 
-    def _ranked_reports(
-        self, db: sqlite3.Connection, mv: ModelVersion
-    ) -> list[tuple[RecordedGateReport, Judgement]]:
-        """Every recorded report of ``mv``, each judged again against today's keys, those
-        that verify first, newest first (see :meth:`_ranked`). Refused ones too: a report
-        refused when recorded (signed by a key trusted only since) verifies now, and its
-        newer fail must outrank an older pass."""
-        rows = db.execute(
-            f"SELECT {_REPORT_COLS} FROM gate_reports WHERE model_version_id = ? ORDER BY id",
-            (mv.id,),
-        ).fetchall()
-        return self._ranked(db, mv, [_report(r) for r in rows])
-
-    def _deciding(
-        self, db: sqlite3.Connection, mv: ModelVersion
-    ) -> tuple[RecordedGateReport, Judgement] | None:
-        """The report that decides for ``mv`` (see :meth:`deciding_report`), judged today;
-        when none verifies today, the newest that was accepted when recorded, else the
-        newest recorded (its judgement says why); None when none is recorded."""
-        ranked = self._ranked_reports(db, mv)
-        return ranked[0] if ranked else None
+    def _decision(
+        self,
+        db: sqlite3.Connection,
+        mv: ModelVersion,
+        kept_with: tuple[tuple[str, bytes], ...] | None = None,
+        *,
+        holders: dict[int, ModelVersion] | None = None,
+        reports: list[tuple[int, RecordedGateReport]] | None = None,
+    ) -> Decision:
+        """What decides for ``mv`` today (:class:`Decision`): every report recorded for it
+        and for every version registered with its bytes (one, but for twins an older
+        curagate registered before one version per artifact), ranked by :meth:`_ranked`.
+        The one rule promotion goes by; every reader that states a verdict reads it here.
+        ``kept_with``: today's gate keys, for display (judgements kept, see
+        :meth:`_judge_kept`). ``holders`` (the versions with ``mv``'s bytes, by id) and
+        ``reports`` ((version id, report) of those versions, by report id) when the caller
+        has read them already."""
+        if holders is None:
+            holders = {
+                v.id: v
+                for v in (
+                    _version(row)
+                    for row in db.execute(
+                        f"SELECT {_VERSION_COLS} FROM model_versions WHERE artifact_digest = ? "
+                        "ORDER BY id",
+                        (mv.artifact_digest,),
+                    )
+                )
+            }
+        holders = {**holders, mv.id: mv}
+        if reports is None:
+            reports = [
+                (row[0], _report(row[1:]))
+                for row in db.execute(
+                    f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports WHERE "
+                    f"model_version_id IN ({', '.join('?' * len(holders))}) ORDER BY id",
+                    tuple(holders),
+                )
+            ]
+        owners = {r.id: holders[vid] for vid, r in reports}
+        own = {rid for rid, v in owners.items() if v.id == mv.id}
+        ranked = self._ranked(db, mv, [r for _, r in reports], kept_with, own=own)
+        twins = tuple(v for v in holders.values() if v.id != mv.id)
+        return Decision(mv, tuple(ranked), owners, twins)
 
     def _ranked(
         self,
@@ -2129,9 +2256,9 @@ class Registry:
             if why is not None:
                 return None, why, None
         seen = []
-        ranked, owners, twins = self._ranked_on_bytes(db, mv)
-        for r, j in ranked:
-            holder = owners[r.id]
+        decision = self._decision(db, mv)
+        for r, j in decision.ranked:
+            holder = decision.owners[r.id]
             if holder.id != mv.id:
                 # Twins an older curagate registered: every verdict on the same bytes counts
                 # together (an older pass of one shipped past the other's newer signed fail).
@@ -2172,9 +2299,9 @@ class Registry:
                 seen.append(f"report {r.id}: {j.verdict if j.accepted else j.why}")
             break  # the newest verified report decides
         detail = f" (newest recorded: {'; '.join(seen)})" if seen else ""
-        if twins:
+        if decision.twins:
             detail += (
-                f"; its bytes are also registered as {', '.join(t.ref for t in twins)} (by a "
+                f"; its bytes are also registered as {', '.join(t.ref for t in decision.twins)} (by a "
                 "curagate before "
                 "one version per artifact), and every gate verdict on them counts together"
             )
@@ -2188,39 +2315,6 @@ class Registry:
             ),
             None,
         )
-
-    def _ranked_on_bytes(
-        self, db: sqlite3.Connection, mv: ModelVersion
-    ) -> tuple[
-        list[tuple[RecordedGateReport, Judgement]], dict[int, ModelVersion], list[ModelVersion]
-    ]:
-        """:meth:`_ranked_reports` over every version registered with ``mv``'s bytes (one,
-        but for twins an older curagate registered before one version per artifact), the
-        version each report was recorded for (by report id), and ``mv``'s twins."""
-        holders = {
-            v.id: v
-            for v in (
-                _version(row)
-                for row in db.execute(
-                    f"SELECT {_VERSION_COLS} FROM model_versions WHERE artifact_digest = ? "
-                    "ORDER BY id",
-                    (mv.artifact_digest,),
-                )
-            )
-        }
-        holders[mv.id] = mv
-        owners: dict[int, ModelVersion] = {}
-        reports = []
-        for row in db.execute(
-            f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports WHERE model_version_id "
-            f"IN ({', '.join('?' * len(holders))}) ORDER BY id",
-            tuple(holders),
-        ):
-            owners[row[1]] = holders[row[0]]
-            reports.append(_report(row[1:]))
-        own = {rid for rid, v in owners.items() if v.id == mv.id}
-        twins = [v for v in holders.values() if v.id != mv.id]
-        return self._ranked(db, mv, reports, own=own), owners, twins
 
     def _move(
         self,
@@ -2857,22 +2951,38 @@ class Registry:
         with self._write() as db:
             u = self._approver(db, user, "granting a waiver")
             mv = self._get(db, name, version)
-            # Only the report that decides for the version: a warn a newer signed report
-            # has replaced can back nothing, and a waiver of it was shown "active".
-            decider = self._deciding(db, mv)
-            if decider is None or not (decider[1].accepted and decider[1].verdict == "warn"):
+            # Only the report that decides for the version, of every report on its bytes as
+            # promotion ranks them: a warn a newer signed report has replaced (a twin's
+            # too) can back nothing, and a waiver of it was shown "active".
+            decision = self._decision(db, mv)
+            target, judged = decision.report, decision.judgement
+            twins = decision.twins_note()
+            twins = f" ({twins})" if twins else ""
+            if (
+                target is None
+                or judged is None
+                or not (judged.accepted and judged.verdict == "warn")
+            ):
                 deciding = (
-                    f"the report that decides for it is report {decider[0].id} (verdict "
-                    f"{decider[1].verdict or 'none'}"
-                    f"{'' if decider[1].accepted else ', not verified today'})"
-                    if decider is not None
+                    f"the report that decides for it is {decision.ref(target)} (verdict "
+                    f"{judged.verdict or 'none'}"
+                    f"{'' if judged.accepted else ', not verified today'})"
+                    if target is not None and judged is not None
                     else "it has no gate report"
                 )
                 raise CheckFailed(
-                    f"{mv.ref}: {deciding}; only a verified warn that decides for the version can "
-                    "be waived"
+                    f"{mv.ref}: {deciding}{twins}; only a verified warn that decides for the "
+                    "version can be waived"
                 )
-            target = decider[0]
+            if decision.owners[target.id].id != mv.id:
+                # A waiver backs a move of this version on its own record of the report only
+                # (the log's rule), as promotion requires.
+                raise CheckFailed(
+                    f"{mv.ref}: the warn that decides for it is {decision.ref(target)}{twins}; "
+                    f"record it for {mv.ref} first (`curagate registry report {mv.name} "
+                    f"{mv.version} --gate-report FILE`, promote's `--gate-report` or an upload), "
+                    "then waive it"
+                )
             if report_sha256 not in (None, target.report_sha256):
                 raise CheckFailed(
                     f"{mv.ref}: report sha256 {report_sha256[:12]} does not decide for it; "
@@ -2913,20 +3023,22 @@ class Registry:
                 params.append(check_version(version))
         with self._read() as db:
             waivers = [_waiver(r) for r in db.execute(sql + " ORDER BY w.id", params)]
-            # Per version: the deciding report's sha256 (None when none verifies today) and
-            # the sha256s of the reports that verify today.
-            deciding: dict[tuple[str, int], tuple[str | None, set[str]]] = {}
+            # Per version, what decides as promotion ranks it: every report on its bytes, a
+            # twin's too (its newer fail left a waiver of the version's older warn "active").
+            decisions: dict[tuple[str, int], Decision] = {}
             for i, w in enumerate(waivers):
                 at = (w.name, w.version)
-                if at not in deciding:
-                    ranked = self._ranked_reports(db, self._get(db, *at))
-                    verified = {r.report_sha256 for r, j in ranked if j.accepted}
-                    deciding[at] = (ranked[0][0].report_sha256 if verified else None, verified)
-                decider, verified = deciding[at]
+                if at not in decisions:
+                    decisions[at] = self._decision(db, self._get(db, *at))
+                decision = decisions[at]
+                verified = {r.report_sha256 for r in decision.verified}
+                top = decision.report
                 if w.report_sha256 not in verified:
                     why: str | None = "void: its report no longer verifies"
-                elif decider != w.report_sha256:
+                elif top is None or top.report_sha256 != w.report_sha256:
                     why = "superseded: a newer report decides"
+                    if top is not None and decision.owners[top.id].id != decision.version.id:
+                        why += f" ({decision.ref(top)}, the same bytes)"
                 else:
                     why = None
                 waivers[i] = dataclasses.replace(w, backs_nothing=why)
@@ -2952,9 +3064,19 @@ class Registry:
         that verify against the keys trusted now, whatever was judged when each was recorded
         (a fail refused then, its key trusted only since, decides over an older pass). When
         none verifies, the newest accepted when recorded (else recorded), with its
-        judgement (not accepted); None when no report is recorded."""
+        judgement (not accepted); None when no report is recorded. Of the reports on its
+        bytes, a twin's too, as promotion ranks them (:meth:`decision` says whose it is)."""
         with self._read() as db:
-            return self._deciding(db, mv)
+            decision = self._decision(db, mv)
+        return decision.ranked[0] if decision.ranked else None
+
+    def decision(self, mv: ModelVersion) -> Decision:
+        """What decides for ``mv`` today, by the rule promotion goes by (:class:`Decision`:
+        the reports of its twins count too), judged against today's keys (judgements kept,
+        for display)."""
+        with self._read() as db:
+            keys = tuple(sorted(self._trusted(db, "gate").items()))
+            return self._decision(db, mv, keys)
 
     def judge_now(self, mv: ModelVersion, rec: RecordedGateReport) -> tuple[bool, str | None, str]:
         """Judge a recorded report again against the keys trusted now: (ok, verdict, why).
@@ -2972,7 +3094,8 @@ class Registry:
         :meth:`deciding_report`), and ``verified`` is its judgement against the keys trusted
         now, not the flag stored when it was recorded; a version none of whose reports
         verifies today shows the newest accepted when recorded (else its newest recorded
-        one), unverified."""
+        one), unverified. Every report on a version's bytes counts, a twin's too, as at
+        promotion: ``decision`` is the :class:`Decision` (whose report it is, the twins)."""
         with self._read() as db:
             versions = [
                 _version(r)
@@ -2981,19 +3104,33 @@ class Registry:
                 )
             ]
             latest: dict[int, tuple[int, str | None, bool]] = {}
-            reports_of: dict[int, list[RecordedGateReport]] = {}
+            decisions: dict[int, Decision] = {}
+            reports_on: dict[str, list[tuple[int, RecordedGateReport]]] = {}
+            holders: dict[str, dict[int, ModelVersion]] = {}
+            for mv in versions:
+                holders.setdefault(mv.artifact_digest, {})[mv.id] = mv
+            digest_of = {mv.id: mv.artifact_digest for mv in versions}
             for row in db.execute(
                 f"SELECT model_version_id, {_REPORT_COLS} FROM gate_reports ORDER BY id"
             ):
                 r = _report(row[1:])
                 latest[row[0]] = (r.id, r.verdict, False)
-                reports_of.setdefault(row[0], []).append(r)
+                if row[0] in digest_of:
+                    reports_on.setdefault(digest_of[row[0]], []).append((row[0], r))
             keys = tuple(sorted(self._trusted(db, "gate").items()))
             for mv in versions:
-                if mv.id in reports_of:
-                    rec, j = self._ranked(db, mv, reports_of[mv.id], kept_with=keys)[0]
+                # As promotion decides: of every report on its bytes, a twin's too.
+                on = reports_on.get(mv.artifact_digest, [])
+                decision = self._decision(
+                    db, mv, keys, holders=holders[mv.artifact_digest], reports=on
+                )
+                decisions[mv.id] = decision
+                if decision.ranked:
+                    rec, j = decision.ranked[0]
                     if j.accepted or rec.accepted:
                         latest[mv.id] = (rec.id, j.verdict, j.accepted)
+                    elif mv.id not in latest:  # only a twin's reports, none accepted
+                        latest[mv.id] = (on[-1][1].id, on[-1][1].verdict, False)
             # Who put each version in production, and whether the row that did is signed:
             # an unsigned row's actor is free text (before a registry has approvers), which
             # may read "alice + bob" for one person nobody authenticated.
@@ -3018,6 +3155,7 @@ class Registry:
                     "verified": accepted,
                     "promoted_by": by,
                     "promotion_signed": signed,
+                    "decision": decisions[mv.id],
                 }
             )
         return out

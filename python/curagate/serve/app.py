@@ -736,6 +736,11 @@ def create_app(
                 "created_at": mv.created_at,
                 "promoted_by": o["promoted_by"],
                 "promotion_signed": o["promotion_signed"],
+                # The verdict counts a twin's reports too (the same bytes under another
+                # version), as promotion does: say whose report it is and name the twins.
+                "twins_report": o["decision"].twins_report,
+                "twins_note": o["decision"].twins_note(),
+                "twins": ", ".join(t.ref for t in o["decision"].twins),
             }
             rows.append(row)
             if mv.stage == "production":
@@ -776,10 +781,19 @@ def create_app(
             )
         # The deciding report's checks (the same partial as the static report.html), only
         # while it verifies: an unsigned or refused report's checks are anyone's words.
-        decider = reg.deciding_report(mv)
-        shown = decider[0] if decider is not None and decider[1].accepted else None
-        # Only the deciding report can be waived (a warn a newer fail replaced backs nothing).
-        warn_report = shown is not None and decider is not None and decider[1].verdict == "warn"
+        # As promotion decides: of every report on its bytes, a twin's too (a twin's newer
+        # fail decides for this version while its own reports list a pass).
+        decision = reg.decision(mv)
+        judged = decision.judgement
+        shown = decision.report if judged is not None and judged.accepted else None
+        # Only the deciding report can be waived (a warn a newer fail replaced backs nothing),
+        # and only once recorded for this version (`waive` refuses a twin's record).
+        warn_report = (
+            shown is not None
+            and judged is not None
+            and judged.verdict == "warn"
+            and decision.owners[shown.id].id == mv.id
+        )
         checks = stored.checks(reg.blob(shown.report_sha256)) if shown is not None else []
         unverified = [rid for rid in not_ok if rid > (shown.id if shown is not None else 0)]
         prod = reg.production(name)
@@ -797,6 +811,8 @@ def create_app(
             reports=reports,
             checks=checks,
             checks_report=shown.id if shown is not None else None,
+            decision=decision,
+            verdict=decision.summary(),
             unverified=unverified,
             warn_report=warn_report,
             prod_report=prod_report,
@@ -1113,17 +1129,23 @@ def create_app(
         since is not shown as signed (its promotion is refused for that reason)."""
         return frozenset(k.fingerprint for k in reg.trusted_keys("export") if k.active)
 
-    def model_json(
-        mv: ModelVersion, verdict: str | None, verified: bool, vouching: frozenset[str | None]
-    ) -> dict[str, Any]:
+    def model_json(o: dict[str, Any], vouching: frozenset[str | None]) -> dict[str, Any]:
+        mv: ModelVersion = o["version"]
+        decision = o["decision"].to_dict()
         return {
             "name": mv.name,
             "version": mv.version,
             "stage": mv.stage,
             "digest": mv.artifact_digest,
-            "verdict": verdict,
+            "verdict": o["verdict"],
             "signed": mv.signed_by in vouching,
-            "report_verified": verified,
+            "report_verified": o["verified"],
+            # The verdict counts a twin's reports too (the same bytes under another version),
+            # as promotion does: whose report decides, and the twins.
+            "report_id": o["report_id"],
+            "verdict_recorded_for": decision["recorded_for"],
+            "twins": decision["twins"],
+            "twins_note": decision["note"],
         }
 
     @app.get("/api/v1/models", tags=["models"])
@@ -1132,9 +1154,7 @@ def create_app(
     ) -> list[dict[str, Any]]:
         """Every version: name, version, stage, digest, newest gate verdict, signed bundle."""
         vouching = export_keys(reg)
-        return [
-            model_json(o["version"], o["verdict"], o["verified"], vouching) for o in reg.overview()
-        ]
+        return [model_json(o, vouching) for o in reg.overview()]
 
     @app.get("/api/v1/models/{name}/versions/{version}", tags=["models"])
     def api_version(
@@ -1160,6 +1180,8 @@ def create_app(
 
         return {
             **mv.to_dict(),
+            # The verdict that decides, by promotion's rule: a twin's reports count too.
+            "decision": reg.decision(mv).to_dict(),
             "gate_reports": [report(r) for r in reg.gate_reports(name, version)],
             "waivers": [w.to_dict() for w in reg.waivers(name, version)],
             "promotion_requests": [
