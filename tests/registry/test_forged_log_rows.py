@@ -6,6 +6,7 @@ as the commands sign them, so the rule under test, not the signature, refuses th
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -836,6 +837,77 @@ def test_a_blob_where_the_tables_hold_text_is_tampering_not_a_crash(
         assert main(["registry", "--db", str(db), *command]) == 1, command
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "row"),
+    [
+        ("model_versions", "name", 1),
+        ("model_versions", "artifact_path", 1),
+        ("gate_reports", "why", 1),
+        ("users", "name", 2),
+    ],
+)
+def test_text_that_is_not_utf8_in_a_table_is_tampering_naming_table_row_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, column: str, row: int
+) -> None:
+    # `UPDATE model_versions SET name = CAST(X'ff' AS TEXT)`: SQLite keeps the bytes and
+    # Python's sqlite3 cannot read them back. Every command answered exit 2 "registry
+    # database error (Could not decode to UTF-8 column 'name' ...)", naming neither table
+    # nor row, as for a database that cannot be opened; the service likewise.
+    from curagate.serve.app import create_app
+
+    db, *_ = owner(tmp_path, approvers=True)
+    c = sqlite3.connect(db)
+    triggers = c.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
+    ).fetchall()
+    for name, _ in triggers:
+        c.execute(f"DROP TRIGGER {name}")
+    c.execute(f"UPDATE {table} SET {column} = CAST(X'626fff' AS TEXT) WHERE id = ?", (row,))
+    for _, sql in triggers:  # put back as they were, so the schema is the schema's
+        c.execute(sql)
+    c.commit()
+    c.close()
+    expected = (
+        f"registry table {table} row {row}: column {column} holds text that is not UTF-8 "
+        "(b'bo\\xff': invalid start byte at byte 2)"
+    )
+    for command in (["list"], ["show", "bot", "1"], ["check"], ["users", "list"]):
+        capsys.readouterr()
+        assert main(["registry", "--db", str(db), *command]) == 1, command
+        err = capsys.readouterr().err
+        assert expected in err and "the database was changed outside curagate" in err, err
+        assert "database error" not in err and "Traceback" not in err
+    with pytest.raises(ChainBroken, match=re.escape(expected)):
+        Registry(db)
+    # The release service: refused at start, as for any other tampering.
+    with pytest.raises(ChainBroken, match=re.escape(expected)):
+        create_app(db)
+
+
+def test_a_schema1_registry_with_text_that_is_not_utf8_is_refused_naming_the_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    digest = write_bundle(tmp_path / "b1", b"old weights")
+    old = tmp_path / "old.db"
+    write_v1_registry(old, [("bot", digest, tmp_path / "b1", "{}", "staging")])
+    c = sqlite3.connect(old)
+    (sql,) = c.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'model_versions_identity_is_immutable'"
+    ).fetchone()
+    c.execute("DROP TRIGGER model_versions_identity_is_immutable")
+    c.execute("UPDATE model_versions SET name = CAST(X'ff' AS TEXT)")
+    c.execute(sql)
+    c.commit()
+    c.close()
+    assert main(["registry", "--db", str(old), "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "schema-1 table model_versions row 1: column name holds text that is not UTF-8" in err
+    assert "nothing was migrated" in err and "database error" not in err
+    c = sqlite3.connect(old)
+    assert c.execute("PRAGMA user_version").fetchone() == (1,)
+    c.close()
 
 
 def test_an_approval_in_a_real_approvers_name_without_their_token_fails_check(

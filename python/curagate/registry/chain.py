@@ -22,7 +22,7 @@ import functools
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -795,9 +795,68 @@ def _check_schema(conn: sqlite3.Connection, version: int) -> None:
     )
 
 
+# The tables the commands write besides the log (which :func:`_log_rows` reads itself).
+_TABLES = (
+    "model_versions",
+    "gate_reports",
+    "trusted_keys",
+    "key_revocations",
+    "users",
+    "user_revocations",
+    "promotion_requests",
+    "approvals",
+    "waivers",
+)
+
+
+def not_utf8(conn: sqlite3.Connection, tables: Sequence[str] = _TABLES) -> str | None:
+    """Where the first text value that is not UTF-8 is ("table model_versions row 1:
+    column name holds ..."), or None. SQLite stores whatever bytes a hand edit casts to
+    text (``CAST(X'ff' AS TEXT)``), and Python's sqlite3 cannot read them back: it raises
+    a bare "Could not decode to UTF-8 column 'name'", naming neither table nor row."""
+    for table in tables:
+        columns = [str(c[1]) for c in conn.execute(f"PRAGMA table_info({table})")]
+        if not columns:
+            continue  # not in this schema
+        raw = ", ".join(
+            f"CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) END" for c in columns
+        )
+        for row in conn.execute(f"SELECT id, {raw} FROM {table} ORDER BY id"):
+            for column, value in zip(columns, row[1:], strict=True):
+                if value is None:
+                    continue
+                try:
+                    bytes(value).decode("utf-8")
+                except UnicodeDecodeError as e:
+                    shown = bytes(value)[:40]
+                    return (
+                        f"table {table} row {row[0]}: column {column} holds text that is not "
+                        f"UTF-8 ({shown!r}{'…' if len(value) > 40 else ''}: {e.reason} at "
+                        f"byte {e.start})"
+                    )
+    return None
+
+
 def verify(conn: sqlite3.Connection, *, schema: int = SCHEMA_VERSION) -> State:
     """Replay the log and check every table, column and schema object against it (the
     objects of ``schema``: 5, or 3 or 4 for a registry about to be migrated)."""
+    try:
+        return _verify(conn, schema)
+    except sqlite3.OperationalError as e:
+        if "decode" not in str(e) or "UTF-8" not in str(e):
+            raise
+        where = not_utf8(conn)
+        if where is None:
+            raise
+        # Tampering, as any other value the commands never write (exit 1), not a database
+        # that cannot be used (exit 2 "registry database error", naming no row).
+        raise ChainBroken(
+            f"registry {where}; every curagate command writes UTF-8: the database was changed "
+            "outside curagate (restore it from a backup)"
+        ) from None
+
+
+def _verify(conn: sqlite3.Connection, schema: int) -> State:
     _check_schema(conn, schema)
     # The service finds a user by token through the index on users.token_sha256: an
     # index page written over by hand (every row and the log untouched) let a chosen

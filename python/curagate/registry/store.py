@@ -62,6 +62,7 @@ from curagate.registry.chain import (
     actor_message,
     canonical,
     lineage_sha256,
+    not_utf8,
     parse_json,
     replay,
     row_hash,
@@ -1202,7 +1203,7 @@ class Registry:
         if current == SCHEMA_VERSION:
             return  # another process migrated while this one waited for the lock
         if current < 2:
-            v1 = _V1Data.take(db) if current == 1 else None
+            v1 = _V1Data.take(db, self.path) if current == 1 else None
             for stmt in split_statements(SCHEMA_V2):
                 db.execute(stmt)
             if v1 is not None:
@@ -3497,7 +3498,22 @@ class _V1Data:
     transitions: list[tuple[Any, ...]]
 
     @classmethod
-    def take(cls, db: sqlite3.Connection) -> _V1Data:
+    def take(cls, db: sqlite3.Connection, path: Path) -> _V1Data:
+        try:
+            return cls._take(db)
+        except sqlite3.OperationalError as e:
+            # Text that is not UTF-8 (a hand edit's CAST(X'ff' AS TEXT)): the row, not a
+            # bare "Could not decode to UTF-8 column 'name'" as a database error.
+            where = not_utf8(db, ("model_versions", "gate_reports", "transitions"))
+            if "UTF-8" not in str(e) or where is None:
+                raise
+            raise InputError(
+                f"{path}: schema-1 {where}: the row was edited by hand; restore the database "
+                "from a backup (nothing was migrated)"
+            ) from None
+
+    @classmethod
+    def _take(cls, db: sqlite3.Connection) -> _V1Data:
         data = cls(
             versions=db.execute(
                 "SELECT id, name, version, artifact_digest, artifact_path, lineage, stage, "
