@@ -424,6 +424,14 @@ def _not_by_an_admin(state: State, row: LogRow, data: dict[str, Any]) -> str | N
     return _unsigned(state, row, data)
 
 
+def same_person(a: object, b: object) -> bool:
+    """Whether two user names are one person's: names are ASCII and compared case-blind,
+    so case twins an older curagate added (alice and Alice; `users add` refuses the second
+    today) count as one person wherever two people are needed. The one comparison the
+    replay, the commands and the release service's pages use."""
+    return str(a).lower() == str(b).lower()
+
+
 def _twin(state: State, row: LogRow, data: dict[str, Any], migrated: bool) -> str | None:
     """Why a register row names bytes already registered, as the command refuses (one
     version per artifact: under a second name the same bytes shipped on an older pass while
@@ -544,8 +552,7 @@ def _apply(state: State, row: LogRow) -> str | None:
                 row.action == "rollback"
                 and waiver is not None
                 and waiver != current.get("waiver")
-                and str(state.waivers.get(int(waiver), {}).get("granted_by")).lower()
-                == str(row.actor).lower()
+                and same_person(state.waivers.get(int(waiver), {}).get("granted_by"), row.actor)
             ):
                 # One approver rolls back; a warn waived since the version last shipped is a
                 # new decision, which takes two people, the waiver's and the rollback's.
@@ -629,7 +636,7 @@ def _apply(state: State, row: LogRow) -> str | None:
         req = state.requests.get(rid)
         if req is None or rid in state.approvals:
             return f"approves request {rid}, which does not exist or was approved before"
-        if str(req["requested_by"]).lower() == str(row.actor).lower():
+        if same_person(req["requested_by"], row.actor):
             return f"request {rid} is approved by its own requester"
         if not state.approver(req["requested_by"]):
             return f"approves request {rid}, whose requester's access was revoked since"
@@ -1069,9 +1076,11 @@ __all__ = [
     "actor_message",
     "canonical",
     "lineage_sha256",
+    "not_utf8",
     "parse_json",
     "replay",
     "row_fields",
     "row_hash",
+    "same_person",
     "verify",
 ]

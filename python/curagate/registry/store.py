@@ -66,6 +66,7 @@ from curagate.registry.chain import (
     parse_json,
     replay,
     row_hash,
+    same_person,
     verify,
 )
 from curagate.registry.schema import (
@@ -2861,8 +2862,8 @@ class Registry:
                 raise CheckFailed(
                     f"promotion request {request_id} was already approved by {req.approved_by}"
                 )
-            if req.requested_by.lower() == u.name.lower():  # case twins made before names
-                # were compared case-blind are one person too
+            if same_person(req.requested_by, u.name):  # case twins made before names were
+                # compared case-blind are one person too
                 raise Forbidden(
                     f"promotion request {request_id} was made by {req.requested_by}; a second, different "
                     "approver must approve it"
@@ -3271,7 +3272,7 @@ class Registry:
                 (granted_by,) = db.execute(
                     "SELECT granted_by FROM waivers WHERE id = ?", (waiver_id,)
                 ).fetchone()
-                if str(granted_by).lower() == _name(who).lower():
+                if same_person(granted_by, _name(who)):
                     raise CheckFailed(
                         f"rollback refused: {again.ref} is now backed by a warn under waiver "
                         f"{waiver_id}, which {granted_by} granted since it last shipped; a "

@@ -44,7 +44,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from curagate.errors import CheckFailed, CuragateError, InputError, MissingExtraError
-from curagate.registry import ChainBroken, Forbidden, ModelVersion, Registry, User
+from curagate.registry import (
+    ChainBroken,
+    Forbidden,
+    ModelVersion,
+    PromotionRequest,
+    Registry,
+    User,
+)
+from curagate.registry.chain import same_person
 from curagate.registry.store import (
     MAX_ITEMS_BYTES,
     MAX_REPORT_BYTES,
@@ -752,8 +760,15 @@ def create_app(
             rows=rows,
             production=production,
             requests=pending,
+            own_requests=own_requests(b, pending),
             notice=shown_notice(b),
         )
+
+    def own_requests(who: Browser, requests: list[PromotionRequest]) -> set[int]:
+        """The requests ``who`` made, by the rule approval goes by (case twins an older
+        curagate added, alice and Alice, are one person): no Approve button for them (it
+        was shown to Alice on alice's request, and refused when pressed)."""
+        return {r.id for r in requests if same_person(r.requested_by, who.user.name)}
 
     @app.get(
         "/models/{name}/versions/{version}", response_class=HTMLResponse, include_in_schema=False
@@ -796,6 +811,7 @@ def create_app(
         )
         checks = stored.checks(reg.blob(shown.report_sha256)) if shown is not None else []
         unverified = [rid for rid in not_ok if rid > (shown.id if shown is not None else 0)]
+        requests = [r for r in reg.promotion_requests(name) if r.version == version]
         prod = reg.production(name)
         prod_report = None
         if prod is not None and prod.id != mv.id:
@@ -817,7 +833,8 @@ def create_app(
             warn_report=warn_report,
             prod_report=prod_report,
             waivers=reg.waivers(name, version),
-            requests=[r for r in reg.promotion_requests(name) if r.version == version],
+            requests=requests,
+            own_requests=own_requests(b, requests),
             log=reg.log(name, version),
             notice=shown_notice(b),
         )
