@@ -1782,6 +1782,38 @@ def test_addresses_written_with_any_character_reference_are_found_whole(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # A numeric reference to a full-width or small at-sign (U+FF20, U+FE6B), which HTML
+        # reads as one, hid the address: the scan looked for addresses only in a text with an
+        # at-sign, and these spellings were none.
+        "mail jane&#65312;gmail.com now",
+        "mail jane&#065312gmail.com now",
+        "mail jane&#xFF20;gmail.com now",
+        "mail jane&#xff20;gmail.com now",
+        "mail jane&#65131;gmail.com now",
+        "mail jane&#x0FE6B;gmail.com now",
+        # (those HTML references to "@" already found stay so)
+        "mail jane&#64;gmail.com now",
+        "mail jane&#x40;gmail.com now",
+        "mail jane&commat;gmail.com now",
+    ],
+)
+def test_an_at_sign_as_a_reference_to_any_of_its_forms_does_not_hide_the_address(
+    text: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    value = text.removeprefix("mail ").removesuffix(" now")
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [("PII001", value)]
+    # the whole audit too: the Rust prefilter lets the text through to the scan
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"]["PII001"] == 1
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert "[REDACTED:PII001]" in sample and "jane" not in sample
+    # at a documentation domain it stays a placeholder
+    assert pii.scan(text.replace("gmail.com", "example.com")) == []
+
+
+@pytest.mark.parametrize(
     ("text", "value"),
     [
         # Found by the attack on ed946d9: a zero-width character in the domain hid the

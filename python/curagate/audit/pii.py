@@ -68,9 +68,14 @@ _AT = r"(?:@|%40|\uff20|\ufe6b)"
 _AT_SIGN = re.compile(_AT)
 # What a text holds where an address may be: an at-sign in any spelling, a character
 # reference to one too (`jane.doe&#64;gmail.com`, `&#x40;`, `&#64` without its ";",
-# `&commat;`). The pattern of the e-mail family of rust/curagate-core/src/text/pii.rs: keep
+# `&commat;`), to its full-width or small form as well (`jane&#65312;gmail.com`, `&#xFF20;`,
+# `&#65131;`, `&#xfe6b;`: HTML reads them as the at-signs _AT takes, and the address was
+# missed). The pattern of the e-mail family of rust/curagate-core/src/text/pii.rs: keep
 # the two the same.
-_AT_ANY = re.compile(r"@|%40|\uff20|\ufe6b|&#0*64|&#[xX]0*40|&commat;")
+_AT_ANY = re.compile(
+    r"@|%40|\uff20|\ufe6b|&#0*(?:64|65312|65131)|&#[xX]0*(?:40|[fF][fF]20|[fF][eE]6[bB])"
+    r"|&commat;"
+)
 # The dot and its look-alikes: one dot leader, small full stop, full-width, ideographic and
 # halfwidth ideographic full stops, the vertical form of the ideographic one and the
 # stenographic full stop (`jane@gmail\u3002com`, `192\u3002168\u30021\u30022`: a reader, a

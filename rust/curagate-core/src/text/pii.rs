@@ -32,8 +32,8 @@ const FAMILIES: &[&str] = &[
     // ("PRIVATE KEY": both "...PRIVATE KEY-----" and PGP's "...PRIVATE KEY BLOCK-----")
     r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|sk-|hf_|xox|k_live_|k_test_|AIza|eyJ|PRIVATE KEY|PuTTY-User-Key-File",
     // PII001 email: needs an "@", URL-encoded, full-width, small (U+FE6B) or an HTML
-    // character reference (numeric, its ";" optional, or `&commat;`).
-    r"@|%40|\x{ff20}|\x{fe6b}|&#0*64|&#[xX]0*40|&commat;",
+    // character reference to one of them (numeric, its ";" optional, or `&commat;`).
+    r"@|%40|\x{ff20}|\x{fe6b}|&#0*(?:64|65312|65131)|&#[xX]0*(?:40|[fF][fF]20|[fF][eE]6[bB])|&commat;",
     // PII005 IBAN: two capitals and two digits start it; in small letters, written compact,
     // two letters, two digits and at least 11 letters or digits. Letters and digits
     // full-width too (U+FF10-FF19, U+FF21-FF3A, U+FF41-FF5A: the scanner reads them as ASCII).
@@ -265,18 +265,22 @@ fn digits_end(b: &[u8], i: usize) -> usize {
         .map_or(b.len(), |p| i + p)
 }
 
-/// `0*64` or `[xX]0*40` at `b[i..]` (after a `&#`: an "@" as an HTML character reference,
-/// its ";" optional).
+/// `0*(?:64|65312|65131)` or `[xX]0*(?:40|ff20|fe6b)` (hex digits in either case) at
+/// `b[i..]` (after a `&#`: an "@", full-width "＠" or small "﹫" as an HTML character
+/// reference, its ";" optional).
 fn html_at(b: &[u8], i: usize) -> bool {
-    let (i, code) = match b.get(i) {
-        Some(b'x' | b'X') => (i + 1, b"40"),
-        _ => (i, b"64"),
+    let (i, codes): (usize, &[&[u8]]) = match b.get(i) {
+        Some(b'x' | b'X') => (i + 1, &[b"40", b"ff20", b"fe6b"]),
+        _ => (i, &[b"64", b"65312", b"65131"]),
     };
     let digits = b[i.min(b.len())..]
         .iter()
         .take_while(|&&c| c == b'0')
         .count();
-    b[(i + digits).min(b.len())..].starts_with(code)
+    let rest = &b[(i + digits).min(b.len())..];
+    codes
+        .iter()
+        .any(|code| rest.len() >= code.len() && rest[..code.len()].eq_ignore_ascii_case(code))
 }
 
 /// `:[0-9A-Fa-f]{0,4}:` starting at the colon `b[p]`.
@@ -620,6 +624,10 @@ mod tests {
             "ip 10\u{2e3c}1\u{2e3c}2\u{2e3c}3",
             "mail jane&#64gmail.com",
             "mail jane&#x40gmail.com",
+            "mail jane&#65312;gmail.com",
+            "mail jane&#xFF20;gmail.com",
+            "mail jane&#065131gmail.com",
+            "mail jane&#xfe6b;gmail.com",
             "iban \u{ff24}\u{ff25}\u{ff16}\u{ff12} \u{ff13}\u{ff17}\u{ff10}\u{ff14}",
             "iban \u{ff24}\u{ff25}62 3704 0044 0532 0130 01",
             "iban \u{ff44}\u{ff45}62370\u{ff14}00440532013001",
@@ -644,7 +652,8 @@ mod tests {
             "0", "\u{ff20}", "de", "gb82", "\u{ff0e}", "\u{fe6b}", "&commat;", "&comma",
             "\u{3002}", "\u{ff61}", "\u{fe52}", "\u{2024}", "\u{ff0b}", "\u{ff08}", "\u{ff09}",
             "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}", "\u{fe12}",
-            "\u{2e3c}", "64", "x40", "\u{2212}", "\u{2043}", "\u{2d7}", "\u{2796}",
+            "\u{2e3c}", "64", "x40", "\u{2212}", "\u{2043}", "\u{2d7}", "\u{2796}", "65312",
+            "6531", "65131;", "xFF20", "xfe6", "b;", "XfE6B", "ff2",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -658,6 +667,7 @@ mod tests {
             "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA== token".into(),
             "iban de62370400440532013001 ab12cdefghijk ab12cdefghij x1 ab1".into(),
             "a&#64; b&#0064; c&#x40; d&#X0040; e&#6; f&#x4; g&#64 h&#;".into(),
+            "a&#65312; b&#065131 c&#xFF20; d&#x0fe6B e&#6531; f&#xff2; g&#xfe6".into(),
             "&#".into(),
             "&#x".into(),
             "&#00".into(),
