@@ -1761,6 +1761,43 @@ def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: st
 
 
 @pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        # An ASCII "+" run into an amount in CJK text was a phone, where a full-width one
+        # was not: the same amounts are none now, digits run together into a unit, or nine
+        # or ten after a word for an amount
+        ("売上+123456789です", []),
+        ("收入+1234567890元", []),
+        ("营收+123456789元", []),
+        ("前年比+12345678でした", []),
+        ("매출+123456789원", []),
+        ("差額+123456円", []),
+        ("人口は+202400人増えた", []),
+        ("增长+1234567890%", []),
+        # ... and the phones written with an ASCII "+" in CJK text stay found: in groups,
+        # after a word for a phone, eleven digits or more, or with no word for an amount
+        ("電話+81 3-1234-5678", ["+81 3-1234-5678"]),
+        ("電話+819012345678です", ["+819012345678"]),
+        ("电话+8613812345678谢谢", ["+8613812345678"]),
+        ("联系我+6591234567谢谢", ["+6591234567"]),
+        ("WhatsApp\uff1a+6591234567", ["+6591234567"]),
+        ("売上+65 6123 4567です", ["+65 6123 4567"]),
+        ("売上+12345678901です", ["+12345678901"]),
+        # a word for a phone before wins over a unit after; 分机 (an extension) is no unit
+        ("電話+81312345678円", ["+81312345678"]),
+        ("请拨打+8613812345678分机8001", ["+8613812345678"]),
+        ("总机+8613812345678分机8001", ["+8613812345678"]),
+        ("总机" + wide("+8613812345678") + "分机", [wide("+8613812345678")]),
+    ],
+)
+def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
+    text: str, values: list[str], run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [text[h.start : h.end] for h in pii.scan(text)] == values
+    assert run_audit([pc(1, text), pc(2)])["stats"]["pii"].get("PII002", 0) == len(values)
+
+
+@pytest.mark.parametrize(
     ("text", "value"),
     [
         # Found by the re-attack: references to letters beyond ASCII and named references

@@ -577,10 +577,11 @@ def _placeholder_email(text: str, at: int, end: int) -> bool:
     )
 
 
-# What a full-width "\uff0b" number run into it counts (a unit: `\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`, `\uff0b\uff12\uff10\uff12\uff14\uff10\uff10人`);
-# kana or hanzi of a sentence (`電話番号は\uff0b\uff18\uff11\uff19\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18です`) are none.
+# What a "+" or full-width "\uff0b" number run into it counts (a unit: `\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`, `\uff0b\uff12\uff10\uff12\uff14\uff10\uff10人`,
+# `+1234567890元`); kana or hanzi of a sentence (`電話番号は\uff0b\uff18\uff11\uff19\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18です`) are none, nor
+# is 分机 / 分機 (an extension: `+8613812345678分机8001` is a phone).
 _UNIT = re.compile(
-    r"[円元圆块塊人個个件千百万萬億亿兆倍%\uff05点點分名台回次年月日歳岁株枚本票位度秒]"
+    r"[円元圆块塊人個个件千百万萬億亿兆倍%\uff05点點名台回次年月日歳岁株枚本票位度秒]|分(?![机機])"
     r"|ドル|ユーロ|ポイント|ウォン|美元|欧元|歐元|英镑|英鎊|日元|韩元|韓元"
 )
 # A word for a phone in the characters before a full-width "\uff08": `電話\uff08\uff15\uff15\uff15\uff09\uff11\uff12\uff13\uff0d\uff14\uff15\uff16\uff17`
@@ -593,14 +594,14 @@ _PHONE_WORDS = re.compile(
 )
 _PHONE_WINDOW = 12  # characters before the number where such a word counts
 # A word for an amount (sales, growth, difference, total, price, balance, ...) before a
-# full-width "\uff0b" and digits run together: `売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`.
+# "+" or full-width "\uff0b" and digits run together: `売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`, `売上+123456789です`.
 _AMOUNT_WORDS = re.compile(
     r"売上|売り上げ|前年比|前月比|増減|差額|差引|合計|金額|価格|価額|利益|収益|残高|株価|増加|減少"
     r"|营收|营业额|營收|收入|利润|利潤|销售额|銷售額|增长|增長|同比|环比|環比|总额|總額|余额|餘額"
     r"|增加|减少|減少|差额|价格|價格|金额|매출|총액|금액|잔액|증가|감소"
 )
-# The fewest digits of a phone run together after a full-width "\uff0b" with no word for one
-# before: most countries' numbers have 11 or more with the country code.
+# The fewest digits of a phone run together after a "+" or full-width "\uff0b" with a word for
+# an amount before: most countries' numbers have 11 or more with the country code.
 _COMPACT_PHONE_DIGITS = 11
 
 
@@ -615,28 +616,35 @@ def _words_before(words: re.Pattern[str], text: str, start: int, window: int) ->
 
 
 def _cjk_number(text: str, m: re.Match[str]) -> bool:
-    """Whether a phone match that starts with a full-width "\uff0b" or "\uff08" reads as CJK
-    prose, where they are a plus sign and a parenthesis: a "\uff0b" then fewer than 9 digits
-    (no phone has so few with its country code; an amount, a score: `差額\uff0b\uff11\uff12\uff13\uff14\uff15\uff16円`,
-    `得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`), or digits run together into a unit (`\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`,
-    see _UNIT) or, nine or ten of them, without a word for a phone before; a "\uff08" and
-    three digits with no space or dash after the "\uff09" and no word for a phone before
-    (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
+    """Whether a phone match that starts with "+", a full-width "\uff0b" or "\uff08" reads as
+    CJK prose, where they are a plus sign and a parenthesis: a "\uff0b" then fewer than 9
+    digits (no phone has so few with its country code; an amount, a score: `差額\uff0b\uff11\uff12\uff13\uff14\uff15\uff16円`,
+    `得点\uff1a\uff0b\uff11\uff12 \uff13\uff14 \uff15\uff16 \uff17\uff18`); a "+" or "\uff0b" then digits run together into a unit (`\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19円`,
+    `收入+1234567890元`, see _UNIT) or, nine or ten of them, after a word for an amount
+    (`売上+123456789です`), without a word for a phone before (`電話+81312345678円`); a
+    "\uff08" and three digits with no space or dash after the "\uff09" and no word for a phone
+    before (`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14`: a note in parentheses)."""
     first, value = text[m.start()], m.group()
-    if first == "\uff0b":
+    if first in "+\uff0b":
         digits = sum(c.isdecimal() for c in value)
-        if digits < 9:
+        if first == "\uff0b" and digits < 9:
             return True
         # Run together (no group apart): into a unit, or nine or ten digits (a phone's
         # country code and number mostly have more) after a word for an amount
-        # (`売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`: sales up; without one
-        # they stay a phone: Singapore's and Norway's numbers have ten digits).
-        return value[1:].isdecimal() and (
-            _UNIT.match(text, m.end()) is not None
-            or (
-                digits < _COMPACT_PHONE_DIGITS
-                and _words_before(_AMOUNT_WORDS, text, m.start(), _PHONE_WINDOW)
+        # (`売上\uff0b\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19です`, `売上+123456789です`: sales up; without one they stay a
+        # phone: Singapore's and Norway's numbers have ten digits). An ASCII "+" is
+        # read so as a full-width one is (CJK text mixes the two), but for fewer than 9
+        # digits in groups: those stay a phone, as in any other text (`+12 34 56 78`).
+        return (
+            value[1:].isdecimal()
+            and (
+                _UNIT.match(text, m.end()) is not None
+                or (
+                    digits < _COMPACT_PHONE_DIGITS
+                    and _words_before(_AMOUNT_WORDS, text, m.start(), _PHONE_WINDOW)
+                )
             )
+            and not _words_before(_PHONE_WORDS, text, m.start(), _PHONE_WINDOW)
         )
     return (
         first == "\uff08"

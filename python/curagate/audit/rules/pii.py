@@ -87,7 +87,12 @@ RULES = (
         "or no space or hyphen after "
         "the `\uff09` without a word for a phone in the 12 characters before (tel, phone, call, "
         "fax, 電話, 电话, 手机, 携帯, 联系, 전화, ...: `電話\uff08\uff15\uff15\uff15\uff09\uff11\uff12\uff13\uff0d\uff14\uff15\uff16\uff17` is one, "
-        "`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14` none) are none. Not found: national formats without the + (UK "
+        "`問題番号\uff08\uff12\uff10\uff11\uff09\uff13\uff10\uff10\uff0d\uff12\uff10\uff12\uff14` none) are none. An ASCII `+` run into the same units or after the "
+        "same words is a plus sign too (`売上+123456789です`, `收入+1234567890元`; in groups it "
+        "stays a phone: `電話+81 3-1234-5678`). A word for a phone before digits run together "
+        "makes them one after either sign, a unit after them or not (`電話+81312345678円`), "
+        "and 分机 (an extension) is no unit (`+8613812345678分机8001`). "
+        "Not found: national formats without the + (UK "
         "020 7946 0958 or 07700 900123, French 01 23 45 67 89), ten digits run together.",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
