@@ -1798,6 +1798,48 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
 
 
 @pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        # A dot then a word in small letters after an address was taken for a file's
+        # extension and hid it: the next sentence with its space left out is a word too
+        ("server 10.0.0.1.next time", ["10.0.0.1"]),
+        ("ping 192.168.1.20.then retry", ["192.168.1.20"]),
+        ("Server at 10.0.0.1.Next we restart it.", ["10.0.0.1"]),
+        ("Server at 10.0.0.1.I restarted it.", ["10.0.0.1"]),
+        ("Build server at 10.0.0.1 and release notes for 10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
+        ("ping -v 10.0.0.1 and curl -v 10.0.0.2", ["10.0.0.1", "10.0.0.2"]),  # a flag
+        # ... but a version's: a word for one right before, or a known tag after
+        ("Release 4.0.0.1.Beta", []),
+        ("release 4.0.0.1.beta is out", []),
+        ("Release 4.0.0.1 is out", []),
+        ("Version: 10.0.0.1", []),
+        ("build 10.0.0.1 passed, ver. 1.2.3.4 too", []),
+        ("版本 1.2.3.4 发布", []),
+        ("upgrade to 4.0.0.1.Beta now", []),
+        ("upgrade to 4.0.0.1.rc now", []),
+        ("upgrade to 2.0.0.1.alpha now", []),
+        ("upgrade to 1.2.3.4.final now", []),
+        ("upgrade to 1.2.3.4.SNAPSHOT now", []),
+        ("upgrade to 4.0.0.1.Stable now", []),
+        # ... or a file's: an extension, or a word run on into a digit, "_", "-" or a dot
+        ("lib-1.2.3.4.Final.jar", []),
+        ("1.2.3.4.Final.jar", []),
+        ("app-2.0.1.3.apk", []),
+        ("setup 1.2.3.4.exe", []),
+        ("tool 1.2.3.4.tar.gz", []),
+        ("upgrade to 4.0.0.1.rc2 now", []),
+        ("see 10.0.0.1.nip.io", []),
+        ("chrome 120.0.99.109.x", []),  # one small letter: a wildcard or a version's
+    ],
+)
+def test_a_word_after_the_dot_after_an_address_is_the_next_sentence_but_for_versions(
+    text: str, values: list[str], run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [text[h.start : h.end] for h in pii.scan(text)] == values
+    assert run_audit([pc(1, text), pc(2)])["stats"]["pii"].get("PII004", 0) == len(values)
+
+
+@pytest.mark.parametrize(
     ("text", "value"),
     [
         # Found by the re-attack: references to letters beyond ASCII and named references

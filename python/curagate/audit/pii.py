@@ -217,21 +217,65 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|30[0-
 # Dots full-width too (U+FF0E), as full-width text writes them with full-width digits, and
 # the other look-alikes (DOTS: `192\u3002168\u30021\u30022`). A dot (not an ideographic full
 # stop) right before the address refuses it (`Ver.1.0.2.3`, `No.1.2.3.4`,
-# `Newtonsoft.Json.13.0.1.0.nupkg`), as does one after it with a digit or a letter beyond
-# (`1.2.3.4.5`, a version; `app-2.0.1.3.apk`, `1.2.3.4.RELEASE`: a file's extension, a tag),
-# but for a capital then neither a capital nor a digit, a word with no digit, dot, "_" or
-# "-" in or after it: the next sentence, its space left out (`at 10.0.0.1.Next we`,
-# `10.0.0.1.I`; `lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2` are tags). One ending the sentence
-# (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address, and an ideographic
-# full stop after it refuses it only when another dotted group follows (`1\u30022\u30023\u30024\u30025`,
-# not `10.0.0.1\u30022号服务器`: a sentence starting with a number).
+# `Newtonsoft.Json.13.0.1.0.nupkg`), as does one after it with a digit or "_" beyond
+# (`1.2.3.4.5`, a version); one with a word beyond is decided by _version_or_file. One ending
+# the sentence (`192.168.1.20.`, `地址是192.168.1.20\u3002`) is none of the address, and an
+# ideographic full stop after it refuses it only when another dotted group follows
+# (`1\u30022\u30023\u30024\u30025`, not `10.0.0.1\u30022号服务器`: a sentence starting with a number).
 _STOPS = "\u3002\uff61\ufe12"
 _POINTS = "".join(c for c in DOTS if c not in _STOPS)  # the dots that are no full stops
 _IPV4 = re.compile(
     rf"(?<![A-Za-z_\d{_POINTS}])(?<!\d[{_STOPS}])(?:\d{{1,3}}[{DOTS}]){{3}}\d{{1,3}}"
-    rf"(?![A-Za-z_\d])(?![{_POINTS}](?:[a-z_\d]|[A-Z][A-Z_\d]|[A-Z][a-z]*[\d_.-]))"
+    rf"(?![A-Za-z_\d])(?![{_POINTS}][\d_])"
     rf"(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
+# A word right before dotted numbers that makes them a version (`Release 4.0.0.1`,
+# `version: 1.2.3.4`, `build 10.0.0.1`, `Ver. 1.0.2.3`, `版本 1.2.3.4`); "Build server
+# 10.0.0.1" is an address: the word must be the one right before the numbers.
+_VERSION_WORD = re.compile(
+    r"(?:(?<![A-Za-z/-])(?i:release|version|ver|v|build|rev|revision)\.?"
+    r"|版本|バージョン|버전)[ \t]*[:=#\uff1a-]?[ \t]*\Z"
+)
+_VERSION_WINDOW = 16  # characters before the numbers where _VERSION_WORD is looked for
+# A dot and a word after dotted numbers: the word and the character after it.
+_DOT_WORD = re.compile(rf"[{_POINTS}]([A-Za-z]+)([\d_.-])?")
+# Tags of a version's (`4.0.0.1.Beta`, `1.2.3.4.Final`, `2.0.0.1.rc`, `1.2.3.4.SNAPSHOT`) and
+# extensions of a file's (`app-2.0.1.3.apk`, `setup-1.2.3.4.exe`) after such a dot, in any
+# case. Extensions that are mostly English words ("so", "in", "war") are not among them.
+_VERSION_TAG = re.compile(
+    r"final|ga|release|rel|snapshot|alpha|beta|rc|pre|preview|dev|post|stable|lts|nightly"
+    r"|canary|milestone|hotfix|patch|build|sp|fix|update|esr"
+    # the extensions
+    r"|apk|aab|ipa|jar|aar|zip|tar|gz|tgz|xz|bz|rar|zst|exe|msi|msix|dll|dylib|deb|rpm|whl"
+    r"|egg|gem|nupkg|dmg|pkg|iso|img|bin|txt|md|pdf|log|json|xml|yaml|yml|toml|ini|cfg|conf"
+    r"|csv|html|htm|js|py|sh|bat|crx|xpi|vsix|appx|appimage|snap",
+    re.IGNORECASE,
+)
+
+
+def _version_or_file(text: str, start: int, end: int) -> bool:
+    """Whether the dotted numbers at ``text[start:end]`` are a version or a file's name, no
+    address: a word for a version right before them (_VERSION_WORD), or a dot and a word
+    after them that is a version's tag or a file's extension (_VERSION_TAG), a tag in
+    capitals (`1.2.3.4.RELEASE`, `1.2.3.4.GA`), one small letter (`1.2.3.4.x`, `1.0.2.3.b`)
+    or a word run on into a digit, "_", "-" or a dot (`lib-1.2.3.4.Final.jar`,
+    `10.0.0.1.Preview2`, `10.0.0.1.nip.io`). Any other word is the next sentence, its space
+    left out (`server 10.0.0.1.next time`, `at 10.0.0.1.Next we`, `10.0.0.1.I`): the
+    address's."""
+    if _VERSION_WORD.search(text, max(0, start - _VERSION_WINDOW), start) is not None:
+        return True
+    m = _DOT_WORD.match(text, end)
+    if m is None:
+        return False
+    word = m.group(1)
+    return (
+        m.group(2) is not None
+        or _VERSION_TAG.fullmatch(word) is not None
+        or (len(word) > 1 and word[:2].isupper())
+        or (len(word) == 1 and word.islower())
+    )
+
+
 # What says that numbers apart by ideographic full stops are an address: a word for one
 # (IP, host, server, address, ...; 地址, 服务器, アドレス, サーバ, 주소, ...) among the
 # characters just before (read NFKC: `\uff29\uff30\uff1a`), a URL's `//` or a user's `@` right before,
@@ -818,7 +862,11 @@ def scan(
             except ValueError:
                 continue
             stops = any(c in _STOPS for c in m.group())
-            if not _example_ip(v4) and (not stops or _ip_context(text, m.start(), m.end())):
+            if (
+                not _example_ip(v4)
+                and (not stops or _ip_context(text, m.start(), m.end()))
+                and not _version_or_file(text, m.start(), m.end())
+            ):
                 add("PII004", m, "ipv4")
     if families & IPV6 and ":" in text:
         for m in _IPV6.finditer(text):
