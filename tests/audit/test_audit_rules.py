@@ -1936,6 +1936,77 @@ def test_zero_width_characters_inside_an_address_do_not_hide_it(
     assert "[REDACTED:PII001]" in sample and "john" not in sample and "gma" not in sample
 
 
+@pytest.mark.parametrize(
+    ("text", "rule", "value"),
+    [
+        # A zero-width or other invisible character inside a card, phone number, IPv4
+        # address or IBAN hid it (the e-mail pattern already read them as not there); each
+        # is found now, reported as written, the invisible characters inside it
+        (
+            "card 4111\u200b1111\u200b1111\u200b1111 exp",
+            "PII003",
+            "4111\u200b1111\u200b1111\u200b1111",
+        ),
+        ("card 4111 \u200c1111 1111 1111 exp", "PII003", "4111 \u200c1111 1111 1111"),
+        ("card 41111111\u200d11111111 exp", "PII003", "41111111\u200d11111111"),
+        (
+            "card 4111\u00ad1111\u00ad1111\u00ad1111 exp",
+            "PII003",
+            "4111\u00ad1111\u00ad1111\u00ad1111",
+        ),
+        (
+            "card 4111\ufeff1111\u2060\u2060111\u200b1\u20601111",
+            "PII003",
+            "4111\ufeff1111\u2060\u2060111\u200b1\u20601111",
+        ),
+        # one before or after the number is none of it
+        ("card \u20604111-1111-1111-1111\u2060 exp", "PII003", "4111-1111-1111-1111"),
+        ("call 555\u200b-123-4567 now", "PII002", "555\u200b-123-4567"),
+        ("call +44\u200b 20 7946 0958 now", "PII002", "+44\u200b 20 7946 0958"),
+        ("call (555)\u200c 123-4567 now", "PII002", "(555)\u200c 123-4567"),
+        ("call 555-123-45\u00ad67 now", "PII002", "555-123-45\u00ad67"),
+        ("call \ufeff555-123-4567\ufeff now", "PII002", "555-123-4567"),
+        ("server 192.168\u200b.1.20 up", "PII004", "192.168\u200b.1.20"),
+        ("server 10.0.0\u2060.1 up", "PII004", "10.0.0\u2060.1"),
+        ("server 1\u00ad0.0.0.\ufeff1 up", "PII004", "1\u00ad0.0.0.\ufeff1"),
+        (
+            "iban DE62 3704\u200b 0044 0532 0130 01 ok",
+            "PII005",
+            "DE62 3704\u200b 0044 0532 0130 01",
+        ),
+        # with other non-ASCII text around it, full-width digits too
+        (
+            "卡号4111\u200b1111\u200b1111\u200b1111谢谢",
+            "PII003",
+            "4111\u200b1111\u200b1111\u200b1111",
+        ),
+        (
+            "电话" + wide("555") + "\u200b" + wide("-123-4567"),
+            "PII002",
+            wide("555") + "\u200b" + wide("-123-4567"),
+        ),
+    ],
+)
+def test_zero_width_characters_inside_a_number_or_an_address_do_not_hide_it(
+    text: str, rule: str, value: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [(rule, value)]
+    assert pii.redact(text, pii.scan(text)) == text.replace(value, f"[REDACTED:{rule}]")
+    # the whole audit too: the Rust prefilter lets the text through to the scan
+    report = run_audit([pc(1, text), pc(2)])
+    assert report["stats"]["pii"][rule] == 1
+    sample = (tmp_path / "out0" / "sample.jsonl").read_text(encoding="utf-8")
+    assert f"[REDACTED:{rule}]" in sample and value not in sample
+
+
+def test_zero_width_characters_between_letters_and_a_number_join_them() -> None:
+    """Read as not there, an invisible character between letters and digits leaves them
+    run together, as a reader sees them: an identifier (`SKU555-123-4567`), a version
+    (`v1.2.3.4`), no phone or address."""
+    assert pii.scan("SKU\u200b555-123-4567 and v\u200b1.2.3.4") == []
+    assert [h.rule for h in pii.scan("TEL\u200b555-123-4567")] == ["PII002"]
+
+
 def test_an_address_at_a_documentation_domain_hidden_by_zero_width_characters_is_none() -> None:
     assert pii.scan("write to jane@exa\u200bmple.com or jane@example.c\u2060om") == []
 

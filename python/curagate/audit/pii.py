@@ -137,12 +137,13 @@ class _Unescaped:
     the e-mail pattern plain: one with every reference it may meet backtracked on runs of
     them (`"&#106;" * 20000` took ten times the scan before it)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, hidden: re.Pattern[str] = _HIDDEN) -> None:
         # each reference HTML reads (not `&nosuch;`, `&#1;`) and each invisible character:
-        # its span in the text, its characters here ("" for an invisible one)
+        # its span in the text, its characters here ("" for an invisible one). ``hidden``
+        # _INVISIBLE: the invisible characters alone, the references read as written.
         refs = [
             (m.start(), m.end(), c)
-            for m in _HIDDEN.finditer(text)
+            for m in hidden.finditer(text)
             if (c := _read_as(m.group())) is not None
         ]
         self.orig = [(a, b) for a, b, _ in refs]
@@ -833,30 +834,49 @@ def scan(
             ):
                 continue
             add("PII001", _Span(*span), "email")
+    # The IBAN, card, phone and IPv4 patterns read the text as its reader sees it, without
+    # its invisible characters (INVISIBLE: `4111\u200b1111\u200b1111\u200b1111`, a phone or an
+    # address with a zero-width space or a soft hyphen inside was in no finding), as the
+    # e-mail pattern does; ``place`` gives a match's span in the text, the invisible
+    # characters inside it included.
+    seen, visible = text, None
+    if (
+        families & (IBAN | CARD | IPV4 | PHONE)
+        and not text.isascii()
+        and _INVISIBLE.search(text) is not None
+    ):
+        visible = _Unescaped(text, _INVISIBLE)
+        seen = visible.text
+
+    def place(start: int, end: int) -> _Span:
+        return _Span(*visible.span(start, end)) if visible else _Span(start, end)
+
     # (only the IBAN, card and phone patterns read the dashes as "-" and full-width forms as
     # ASCII: in an address or a key a dash is no hyphen)
-    grouped = numeric = text
-    if families & IBAN and not text.isascii():
-        grouped = text.translate(_GROUPED)
-    if families & (CARD | PHONE) and not text.isascii():
-        numeric = text.translate(_NUMERIC)
+    grouped = numeric = seen
+    if families & IBAN and not seen.isascii():
+        grouped = seen.translate(_GROUPED)
+    if families & (CARD | PHONE) and not seen.isascii():
+        numeric = seen.translate(_NUMERIC)
     if families & IBAN:
         for pattern in (_IBAN, _IBAN_COMPACT):
             for m in pattern.finditer(grouped):
-                if taken.overlaps(m.start(), m.end()) or not iban_ok(m.group()):
+                spot = place(m.start(), m.end())
+                if taken.overlaps(spot.begin, spot.stop) or not iban_ok(m.group()):
                     continue
                 if _example_iban(m.group()):
                     # no finding, nor one of its digits (`3704 0044 0532 0130 00` a card)
-                    taken.add(m.start(), m.end())
+                    taken.add(spot.begin, spot.stop)
                 else:
-                    add("PII005", m, "iban")
+                    add("PII005", spot, "iban")
     for m in _CARD.finditer(numeric) if families & CARD else ():
         for start, end in _cards_in(m):
-            if not taken.overlaps(start, end):
-                hits.append(Hit("PII003", start, end, "card"))
-                taken.add(start, end)
-    for m in _IPV4.finditer(text) if families & IPV4 and any(d in text for d in DOTS) else ():
-        if not taken.overlaps(m.start(), m.end()):
+            spot = place(start, end)
+            if not taken.overlaps(spot.begin, spot.stop):
+                add("PII003", spot, "card")
+    for m in _IPV4.finditer(seen) if families & IPV4 and any(d in seen for d in DOTS) else ():
+        spot = place(m.start(), m.end())
+        if not taken.overlaps(spot.begin, spot.stop):
             try:
                 v4 = ipaddress.IPv4Address(_ascii_digits(m.group()).translate(_AS_DOT))
             except ValueError:
@@ -864,10 +884,10 @@ def scan(
             stops = any(c in _STOPS for c in m.group())
             if (
                 not _example_ip(v4)
-                and (not stops or _ip_context(text, m.start(), m.end()))
-                and not _version_or_file(text, m.start(), m.end())
+                and (not stops or _ip_context(seen, m.start(), m.end()))
+                and not _version_or_file(seen, m.start(), m.end())
             ):
-                add("PII004", m, "ipv4")
+                add("PII004", spot, "ipv4")
     if families & IPV6 and ":" in text:
         for m in _IPV6.finditer(text):
             cand = m.group()
@@ -882,12 +902,13 @@ def scan(
     for m in _PHONE.finditer(numeric) if families & PHONE else ():
         # (a minus look-alike separates card and IBAN groups, not a phone's: between
         # numbers it is arithmetic, `+250\u2212100\u221250`, `ΔG = +12\u221234\u221256 kJ`)
+        spot = place(m.start(), m.end())
         if (
-            not taken.overlaps(m.start(), m.end())
-            and not _cjk_number(text, m)
-            and not any(c in MINUSES for c in text[m.start() : m.end()])
+            not taken.overlaps(spot.begin, spot.stop)
+            and not _cjk_number(seen, m)
+            and not any(c in MINUSES for c in seen[m.start() : m.end()])
         ):
-            add("PII002", m, "phone")
+            add("PII002", spot, "phone")
     for m in _long_tokens(min_length).finditer(text) if families & LONG_TOKEN else ():
         tok = m.group()
         if taken.overlaps(m.start(), m.end()):

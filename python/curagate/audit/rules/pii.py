@@ -93,7 +93,10 @@ RULES = (
         "makes them one after either sign, a unit after them or not (`電話+81312345678円`), "
         "and 分机 (an extension) is no unit (`+8613812345678分机8001`). "
         "Not found: national formats without the + (UK "
-        "020 7946 0958 or 07700 900123, French 01 23 45 67 89), ten digits run together.",
+        "020 7946 0958 or 07700 900123, French 01 23 45 67 89), ten digits run together. "
+        "Invisible characters (zero-width space, soft hyphen, ...: those PII001 lists) are "
+        "read as not there (`555\\u200b-123-4567` is one, reported as written; "
+        "`SKU\\u200b555-123-4567` reads as an identifier).",
         "Personal data a model can memorise and reveal.",
         "Replace it with a placeholder (e.g. 555-0100) or remove the record.",
     ),
@@ -101,7 +104,7 @@ RULES = (
         "PII003",
         "card-number",
         Severity.ERROR,
-        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab).",
+        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab). Invisible characters (the zero-width space U+200B, non-joiner U+200C and joiner U+200D, the word joiner U+2060, the soft hyphen U+00AD, U+FEFF and the others PII001 lists) are read as not there, as a reader sees the number: `4111\\u200b1111\\u200b1111\\u200b1111` is one, reported as written, the invisible characters in it.",
         "Card numbers are regulated (PCI DSS) and must never enter training data.",
         "Remove the number or the record; find the upstream source that leaked it.",
     ),
@@ -140,7 +143,10 @@ RULES = (
         "a URL's `//` or a user's `@` right before (`http://192。168。1。20/`), or a port "
         "after (`:8080`, `\uff1a\uff18\uff10\uff18\uff10`); elsewhere they are enumerations and scores (`第1。2。3。4章`, "
         "`答案\uff1a12。34。56。78`). The documentation addresses the fix advises (RFC 5737: "
-        "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) are none.",
+        "192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24; RFC 3849: 2001:db8::/32) are none. "
+        "Invisible characters (zero-width space, soft hyphen, ...: those PII001 lists) in an "
+        "IPv4 address are read as not there (`192.168\\u200b.1.20` is one, reported as "
+        "written).",
         "IP addresses can identify people and internal hosts.",
         "Replace with documentation addresses (192.0.2.x, 2001:db8::) if they carry no meaning.",
     ),
@@ -156,7 +162,8 @@ RULES = (
         "(GB82WEST12345698765432, GB33BUKB20201555555555, DE89370400440532013000, "
         "FR1420041010050500013M02606, NL91ABNA0417164300, CH9300762011623852957, "
         "ES9121000418450200051332, IT60X0542811101000000123456, BE68539007547034, "
-        "AT611904300234573201) are none.",
+        "AT611904300234573201) are none. Invisible characters (zero-width space, soft hyphen, "
+        "...: those PII001 lists) are read as not there, as in card numbers.",
         "Bank account numbers are personal financial data.",
         "Remove the number or replace it with a documentation IBAN (e.g. GB82WEST12345698765432).",
     ),

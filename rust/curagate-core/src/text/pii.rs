@@ -18,7 +18,13 @@
 //! `\d` (every Unicode decimal digit), spaces and dashes, full-width letters,
 //! and dot look-alikes and full-width "+", "(", ")" next to a digit, so a text
 //! with such a non-ASCII character (any numeric one), or with more non-ASCII
-//! characters than it is worth checking, keeps the set.
+//! characters than it is worth checking, keeps the set. The scanner reads IBANs, card
+//! and phone numbers and IPv4 addresses without their invisible characters (zero-width
+//! space, soft hyphen, ...: `INVISIBLE`), so a text holding one is read so here too: without
+//! them, by the scan or the set (removing characters the patterns never take leaves every
+//! match of the text a match, so the answer stays a superset).
+
+use std::borrow::Cow;
 
 use memchr::{memchr, memchr_iter};
 use regex::{Regex, RegexSet};
@@ -121,6 +127,26 @@ fn beside_a_digit(text: &str, p: usize, c: char) -> bool {
                 .is_some_and(char::is_numeric))
 }
 
+/// The invisible characters (soft hyphen, Arabic letter mark, Mongolian vowel separator,
+/// zero-width space, non-joiner and joiner, the marks, embeddings, overrides and isolates
+/// of writing direction, word joiner, invisible operators, zero-width no-break space): the
+/// scanner reads IBANs, card and phone numbers and IPv4 addresses without them (its
+/// `INVISIBLE`; a test holds the two equal).
+pub const INVISIBLE: [char; 23] = [
+    '\u{ad}', '\u{61c}', '\u{180e}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}',
+    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2060}', '\u{2061}', '\u{2062}',
+    '\u{2063}', '\u{2064}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
+];
+
+/// `text` without its invisible characters (borrowed when it has none).
+fn visible(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() || !text.contains(&INVISIBLE[..]) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.chars().filter(|c| !INVISIBLE.contains(c)).collect())
+    }
+}
+
 /// A full-width letter (the scanner reads it as ASCII in IBANs).
 fn full_width_letter(c: char) -> bool {
     matches!(c, '\u{ff21}'..='\u{ff3a}' | '\u{ff41}'..='\u{ff5a}')
@@ -197,7 +223,13 @@ impl PiiPrefilter {
     pub fn may_match(&self, text: &str) -> bool {
         match self.scan(text) {
             Some(bits) => bits != 0,
-            None => self.set.is_match(text),
+            None => {
+                let text = visible(text);
+                match self.scan(&text) {
+                    Some(bits) => bits != 0,
+                    None => self.set.is_match(&text),
+                }
+            }
         }
     }
 
@@ -207,7 +239,11 @@ impl PiiPrefilter {
     /// pattern is a superset of its Python patterns, so the scanner may skip
     /// the families whose bit is clear.
     pub fn families(&self, text: &str) -> u16 {
-        self.scan(text).unwrap_or_else(|| self.set_families(text))
+        self.scan(text).unwrap_or_else(|| {
+            // (an invisible character makes the scan give up: read the text without them)
+            let text = visible(text);
+            self.scan(&text).unwrap_or_else(|| self.set_families(&text))
+        })
     }
 
     /// [`Self::families`] by the `RegexSet` (any text).
@@ -223,7 +259,8 @@ impl PiiPrefilter {
     }
 
     /// [`Self::families`] without the `RegexSet` (the same bits), or None for
-    /// a text that may hold a non-ASCII digit, or too many non-ASCII characters.
+    /// a text that may hold a non-ASCII digit, an invisible character, or too many
+    /// non-ASCII characters.
     pub fn scan(&self, text: &str) -> Option<u16> {
         let b = text.as_bytes();
         let mut bits = scan_runs(text, self.min_length)?;
@@ -437,7 +474,8 @@ fn has_run(m: u64, len: usize) -> bool {
 /// (long runs, carried across blocks) and of the ASCII digits, whose few
 /// maximal runs are each checked against those patterns where they stand
 /// (each pattern's digits start a run or end one). None when a non-ASCII
-/// character may be a digit (`char::is_numeric`, a superset of `\d`), or
+/// character may be a digit (`char::is_numeric`, a superset of `\d`), is an
+/// invisible one (`INVISIBLE`: the caller reads the text without them), or
 /// when there are too many non-ASCII characters to check each (the set is
 /// then the cheaper way).
 pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
@@ -458,11 +496,13 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
             leads &= leads - 1;
             // A digit, a space the scanner reads as " " (no-break, thin), a dash it reads
             // as "-" between digits, a dot look-alike or full-width "+", "(" or ")" beside a
-            // digit, or a full-width letter (an IBAN's): the set decides.
+            // digit, or a full-width letter (an IBAN's): the set decides. An invisible
+            // character: the caller reads the text without them.
             if budget == 0
                 || text[p..].chars().next().is_some_and(|c| {
                     c.is_numeric()
                         || c.is_whitespace()
+                        || INVISIBLE.contains(&c)
                         || full_width_letter(c)
                         || beside_a_digit(text, p, c)
                         || dash_between_digits(text, p, c)
@@ -635,9 +675,39 @@ mod tests {
             "call \u{ff0b}44 20 7946 0958",
             "call \u{ff08}555\u{ff09} 123-4567",
             "call 555\u{ff0e}123\u{ff0e}4567",
+            "card 4111\u{200b}1111\u{200b}1111\u{200b}1111",
+            "card 41111111\u{ad}11111111",
+            "call 555\u{200c}-123-4567",
+            "call +44\u{2060} 20 7946 0958",
+            "ip 192.168\u{200d}.1.20",
+            "ip 1\u{feff}0.0.0.1",
+            "iban DE62 3704\u{200b} 0044 0532 0130 01",
+            "iban D\u{200e}E62",
         ] {
             assert!(f.may_match(text), "{text}");
         }
+    }
+
+    #[test]
+    fn invisible_characters_are_read_as_not_there() {
+        let f = PiiPrefilter::new(24).unwrap();
+        let t = "card 4111\u{200b}1111\u{200b}1111\u{200b}1111";
+        assert_eq!(
+            f.scan(t),
+            None,
+            "an invisible character: the caller strips them"
+        );
+        assert_eq!(f.families(t), f.families("card 4111111111111111"));
+        assert_ne!(f.families(t) & CARD, 0);
+        assert_ne!(f.families("ip 10\u{2060}.0.0.1") & IPV4, 0);
+        assert_ne!(f.families("call 555\u{ad}-123-4567") & PHONE, 0);
+        assert_eq!(visible("a\u{200b}b\u{feff}c\u{ad}"), "abc");
+        assert!(matches!(visible("plain é"), Cow::Borrowed(_)));
+        // prose with invisible characters and no number stays skipped
+        assert_eq!(f.families("soft\u{ad}ware, zero\u{200b}width"), 0);
+        assert!(!f.may_match("soft\u{ad}ware, zero\u{200b}width"));
+        let many = "ab\u{200b} ".repeat(500);
+        assert_eq!(f.families(&many), 0);
     }
 
     /// Random ASCII texts over the characters the patterns look at (digits and
@@ -652,8 +722,9 @@ mod tests {
             "0", "\u{ff20}", "de", "gb82", "\u{ff0e}", "\u{fe6b}", "&commat;", "&comma",
             "\u{3002}", "\u{ff61}", "\u{fe52}", "\u{2024}", "\u{ff0b}", "\u{ff08}", "\u{ff09}",
             "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}", "\u{fe12}",
-            "\u{2e3c}", "64", "x40", "\u{2212}", "\u{2043}", "\u{2d7}", "\u{2796}", "65312",
-            "6531", "65131;", "xFF20", "xfe6", "b;", "XfE6B", "ff2",
+            "\u{200b}", "\u{ad}", "\u{2060}", "\u{feff}", "\u{200e}", "\u{2e3c}", "64", "x40",
+            "\u{2212}", "\u{2043}", "\u{2d7}", "\u{2796}", "65312", "6531", "65131;", "xFF20",
+            "xfe6", "b;", "XfE6B", "ff2",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
@@ -710,7 +781,14 @@ mod tests {
             let mut seen = 0u16;
             for t in &texts {
                 let got = f.families(t);
-                assert_eq!(got, f.set_families(t), "{t:?} min_length {min_length}");
+                // (the families of the text as the scanner reads it, without its invisible
+                // characters: a superset of the text's own)
+                assert_eq!(
+                    got,
+                    f.set_families(&visible(t)),
+                    "{t:?} min_length {min_length}"
+                );
+                assert_eq!(f.set_families(t) & !got, 0, "{t:?} min_length {min_length}");
                 assert_eq!(f.may_match(t), got != 0);
                 if t.is_ascii() {
                     assert_eq!(f.scan(t), Some(got), "ASCII is always scanned");
