@@ -1119,3 +1119,78 @@ def test_a_candidates_generation_config_does_not_decide_its_answers(
     assert check["verdict"] == "warn", check
     assert "the candidate's generation_config.json asks for sequence_bias" in check["message"]
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(out.report)
+
+
+def _another_model(tiny_model_dir: Path, cand: Path) -> Path:
+    """A copy of the tiny model with one weight moved by 1e-4: another model, barely."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(tiny_model_dir, cand)
+    weights = load_file(cand / "model.safetensors")
+    weights[sorted(weights)[0]][0, 0] += 1e-4
+    save_file(weights, cand / "model.safetensors", metadata={"format": "pt"})
+    return cand
+
+
+def test_a_candidates_config_json_generation_settings_are_overridden_and_named(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # Found by attack: a folder without generation_config.json has the decoding settings of
+    # its config.json applied by plain generate(); GATE015 named nothing for it and passed.
+    from transformers import AutoTokenizer
+
+    from curagate.hf import load_causal_lm
+
+    cand = _another_model(tiny_model_dir, tmp_path / "cand")
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    pos, neg = (tok.encode(w, add_special_tokens=False) for w in ("Positive", "Negative"))
+    legacy = {
+        "repetition_penalty": 5.0,
+        "do_sample": True,
+        "temperature": 0.3,
+        "suppress_tokens": sorted({pos[0], neg[0]}),
+        "bad_words_ids": [pos, neg],
+        "no_repeat_ngram_size": 2,
+        "sequence_bias": [[pos[:1], 50.0]],
+    }
+    config = json.loads((cand / "config.json").read_text())
+    (cand / "config.json").write_text(json.dumps({**config, **legacy}))
+    (cand / "generation_config.json").unlink()
+    # transformers takes them as the model's generation settings.
+    applied = load_causal_lm(str(cand)).generation_config
+    assert (applied.repetition_penalty, applied.bad_words_ids) == (5.0, [pos, neg])
+    out = run_gate(_gate(tmp_path, golden_dir), str(cand), str(tiny_model_dir), tmp_path / "o")
+    rows = [json.loads(line) for line in (tmp_path / "o" / "items.jsonl").read_text().splitlines()]
+    assert [r["candidate_output"] for r in rows] == [r["base_output"] for r in rows]
+    assert out.report["settings"]["model_generation_config"] == {"candidate": legacy, "base": {}}
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE015")
+    assert check["verdict"] == "warn", check
+    assert "the candidate's config.json asks for bad_words_ids" in check["message"]
+    assert check["stats"]["sources"] == {
+        "candidate": "config.json",
+        "base": "generation_config.json",
+    }
+
+
+def test_gate015_warns_for_a_stop_token_set_in_special_tokens_map(
+    tmp_path, golden_dir, tiny_model_dir
+) -> None:
+    # Found by attack: transformers took the candidate's eos from special_tokens_map.json
+    # ("%"), so the gate stopped its answers there, while GATE015 read tokenizer_config.json
+    # only, named the same stop tokens for both sides and passed.
+    from transformers import AutoTokenizer
+
+    cand = _another_model(tiny_model_dir, tmp_path / "cand")
+    (cand / "special_tokens_map.json").write_text(json.dumps({"eos_token": "%"}))
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    eos, percent = tok.eos_token_id, tok.convert_tokens_to_ids("%")
+    out = run_gate(_gate(tmp_path, golden_dir), str(cand), str(tiny_model_dir), tmp_path / "o")
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE015")
+    assert check["verdict"] == "warn", check
+    assert check["stats"]["stop_tokens"] == {
+        "candidate": sorted({eos, percent}),
+        "base": [eos],
+    }
+    assert "the sides stop their answers at different tokens" in check["message"]

@@ -165,17 +165,19 @@ MODEL_GENERATION_CONFIG = Rule(
     "GATE015",
     "model-generation-config",
     Severity.WARNING,
-    "the decoding settings a local side's `generation_config.json` asks for that the gate did "
-    "not apply (it generates both sides with its own `generation` settings; "
+    "the decoding settings a local side's `generation_config.json` (for a folder without "
+    "one, its `config.json`'s generation settings) asks for that the gate did not apply (it "
+    "generates both sides with its own `generation` settings; "
     "`settings.model_generation_config` lists them; it does stop at the file's "
     "`eos_token_id`); warns when the candidate's and the base's differ, or when the two "
     "sides stop at different tokens (config.json's and generation_config.json's "
-    "`eos_token_id`, the tokenizer's eos token; the check's `stop_tokens`)",
-    "transformers applies a model folder's generation_config.json to every answer: a bias, "
-    "penalty or temperature in the candidate's alone changes its answers in production, "
-    "not the model the gate measured",
-    "drop the settings the base lacks from the candidate's generation_config.json, or "
-    "evaluate them on purpose (the gate file's `generation`)",
+    "`eos_token_id`, the tokenizer's eos token as transformers loads it, from "
+    "tokenizer_config.json or special_tokens_map.json; the check's `stop_tokens`)",
+    "transformers applies a model folder's generation_config.json (else config.json's "
+    "generation settings) to every answer: a bias, penalty or temperature in the "
+    "candidate's alone changes its answers in production, not the model the gate measured",
+    "drop the settings the base lacks from the candidate's generation_config.json (or "
+    "config.json), or evaluate them on purpose (the gate file's `generation`)",
 )
 
 RULES: dict[str, Rule] = rule_table(
@@ -732,15 +734,18 @@ def _asked(settings: Mapping[str, Any]) -> str:
 def model_generation_config_check(
     ignored: Mapping[str, Mapping[str, Any] | None],
     stops: Mapping[str, Sequence[int]] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> Check:
-    """GATE015: what each local side's generation_config.json asks for that the gate did
-    not do (``ignored``: side -> settings, {} for a folder asking nothing; endpoints left
-    out); warns when the sides' differ, or when one side is an endpoint and the other's
-    file asks for something; and when the two local sides stop at different tokens
-    (``stops``: side -> the token ids the gate stopped its answers at, whichever file
-    named them: a candidate's config.json stopping at a common token cut its answers short,
-    found by re-attack)."""
+    """GATE015: what each local side's generation settings ask for that the gate did not do
+    (``ignored``: side -> settings, {} for a folder asking nothing; endpoints left out;
+    ``sources``: side -> the file they are read from, generation_config.json unless said,
+    config.json for a folder without one); warns when the sides' differ, or when one side
+    is an endpoint and the other's file asks for something; and when the two local sides
+    stop at different tokens (``stops``: side -> the token ids the gate stopped its answers
+    at, as transformers loads the files naming them: a candidate's config.json stopping at a
+    common token cut its answers short, found by re-attack)."""
     asking = {side: dict(v) for side, v in ignored.items() if v}
+    sources = sources or {}
     # With one local side, the endpoint's server may or may not decode alike.
     both = len(ignored) == 2
     differ = ignored.get("candidate") != ignored.get("base") if both else bool(asking)
@@ -748,12 +753,12 @@ def model_generation_config_check(
     stops_differ = len(stops) == 2 and sorted(stops["candidate"]) != sorted(stops["base"])
     if not asking:
         message = (
-            "no local side's generation_config.json asks for decoding settings the gate "
-            "did not apply"
+            "no local side's generation_config.json (or config.json, for a folder without "
+            "one) asks for decoding settings the gate did not apply"
         )
     else:
         parts = [
-            f"the {side}'s generation_config.json asks for {_asked(v)}"
+            f"the {side}'s {sources.get(side, 'generation_config.json')} asks for {_asked(v)}"
             for side, v in sorted(asking.items())
         ]
         message = (
@@ -770,8 +775,9 @@ def model_generation_config_check(
         message += (
             f"; the sides stop their answers at different tokens (candidate "
             f"{sorted(stops['candidate'])}, base {sorted(stops['base'])}: config.json's and "
-            "generation_config.json's eos_token_id and the tokenizer's eos token), so an "
-            "answer may end earlier or later on one side for that reason alone"
+            "generation_config.json's eos_token_id and the tokenizer's eos token, as "
+            "transformers loads them), so an answer may end earlier or later on one side for "
+            "that reason alone"
         )
     return Check(
         rule=MODEL_GENERATION_CONFIG,
@@ -781,5 +787,6 @@ def model_generation_config_check(
         stats={
             "ignored": {side: ignored[side] for side in sorted(ignored)},
             "stop_tokens": {side: sorted(stops[side]) for side in sorted(stops)},
+            "sources": {side: sources[side] for side in sorted(sources)},
         },
     )

@@ -1,13 +1,14 @@
 """How the gate decodes: its own settings, the same for both sides, never a model folder's.
 
 transformers applies a model folder's ``generation_config.json`` to every ``generate``
-call on that model (a setting the call leaves unset is taken from it): a candidate whose
+call on that model (a setting the call leaves unset is taken from it; a folder without
+one has its ``config.json``'s generation settings applied instead): a candidate whose
 folder held a ``sequence_bias`` (or a temperature, a repetition penalty, banned or forced
 tokens) answered under it while the base answered greedily, and the report named the
 same greedy settings for both (found by attack: accuracy 0.0 -> 0.5 from a bias toward
 one label). So the gate builds each call's ``GenerationConfig`` from its own settings
-only, with the stop and padding tokens of the model's ``config.json`` and tokenizer,
-and records what each side's file asks for that the gate did not do
+only, with the stop and padding tokens of the model's ``config.json``, tokenizer and
+generation config, and records what each side's file asks for that the gate did not do
 (:func:`ignored_settings`, the report's ``settings.model_generation_config``, GATE015).
 
 Sampled runs (``temperature > 0``) draw each item's answer from its own seed
@@ -76,6 +77,12 @@ _DEFAULTS: dict[str, Any] = {
     "renormalize_logits": False,
     "remove_invalid_values": False,
     "token_healing": False,
+    # Assisted decoding's knobs, inert without an assistant model (the gate has none).
+    "num_assistant_tokens": 20,
+    "num_assistant_tokens_schedule": "constant",
+    "assistant_confidence_threshold": 0.4,
+    "assistant_lookbehind": 10,
+    "target_lookbehind": 10,
 }
 
 
@@ -105,6 +112,91 @@ def stop_ids(config_eos: Any, tokenizer_eos: Any, generation_eos: Any = None) ->
     return sorted(_ids(config_eos) | _ids(tokenizer_eos) | _ids(generation_eos))
 
 
+# GenerationConfig's attributes (transformers 5): the keys of config.json that transformers
+# takes as decoding settings when a folder has no generation_config.json (its
+# ``GenerationConfig.from_model_config``; tests/gate/test_gate_decoding.py checks this list
+# against the installed transformers).
+GENERATION_KEYS = frozenset(
+    {
+        "assistant_confidence_threshold",
+        "assistant_early_exit",
+        "assistant_ensemble_weight",
+        "assistant_lookbehind",
+        "bad_words_ids",
+        "begin_suppress_tokens",
+        "bos_token_id",
+        "cache_config",
+        "cache_implementation",
+        "compile_config",
+        "constraints",
+        "continuous_batching_config",
+        "decoder_start_token_id",
+        "disable_compile",
+        "diversity_penalty",
+        "do_sample",
+        "dola_layers",
+        "early_stopping",
+        "encoder_no_repeat_ngram_size",
+        "encoder_repetition_penalty",
+        "eos_token_id",
+        "epsilon_cutoff",
+        "eta_cutoff",
+        "exponential_decay_length_penalty",
+        "force_words_ids",
+        "forced_bos_token_id",
+        "forced_eos_token_id",
+        "guidance_scale",
+        "is_assistant",
+        "length_penalty",
+        "low_memory",
+        "max_cache_len",
+        "max_length",
+        "max_matching_ngram_size",
+        "max_new_tokens",
+        "max_time",
+        "min_length",
+        "min_new_tokens",
+        "min_p",
+        "no_repeat_ngram_size",
+        "num_assistant_tokens",
+        "num_assistant_tokens_schedule",
+        "num_beam_groups",
+        "num_beams",
+        "num_return_sequences",
+        "output_attentions",
+        "output_hidden_states",
+        "output_logits",
+        "output_scores",
+        "pad_token_id",
+        "penalty_alpha",
+        "prefill_chunk_size",
+        "prompt_lookup_num_tokens",
+        "remove_invalid_values",
+        "renormalize_logits",
+        "repetition_penalty",
+        "return_dict_in_generate",
+        "sequence_bias",
+        "speculation_type",
+        "stop_strings",
+        "suppress_tokens",
+        "target_lookbehind",
+        "temperature",
+        "token_healing",
+        "top_h",
+        "top_k",
+        "top_p",
+        "transformers_version",
+        "typical_p",
+        "use_cache",
+        "use_mtp",
+        "watermarking_config",
+    }
+)
+# Where transformers reads a decoder's generation settings from a composite config.json
+# (the first of these it holds), for a setting the top level leaves unset.
+_TEXT_CONFIGS = ("decoder", "generator", "text_config")
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -112,52 +204,48 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _file_tokenizer_eos(folder: Path) -> int | None:
-    """The tokenizer's end-of-sequence id as its files state it (tokenizer_config.json's
-    ``eos_token``, looked up in tokenizer.json), without loading transformers; None when
-    they do not say."""
-    tc = _read_json(folder / "tokenizer_config.json")
-    eos = tc.get("eos_token") if isinstance(tc, dict) else None
-    if isinstance(eos, dict):
-        eos = eos.get("content")
-    if not isinstance(eos, str):
-        return None
-    tj = _read_json(folder / "tokenizer.json")
-    if not isinstance(tj, dict):
-        return None
-    for tok in tj.get("added_tokens") or []:
-        if isinstance(tok, dict) and tok.get("content") == eos and isinstance(tok.get("id"), int):
-            return int(tok["id"])
-    vocab = (tj.get("model") or {}).get("vocab") if isinstance(tj.get("model"), dict) else None
-    found = vocab.get(eos) if isinstance(vocab, dict) else None
-    return found if isinstance(found, int) else None
+def _from_config_json(config: dict[str, Any]) -> dict[str, Any]:
+    """The generation settings transformers takes from a ``config.json`` (a folder without
+    a readable generation_config.json): its keys that are GenerationConfig attributes, set
+    (not null), and for one the top level leaves unset, its decoder's."""
+    out = {k: v for k, v in config.items() if k in GENERATION_KEYS and v is not None}
+    inner = next((config[n] for n in _TEXT_CONFIGS if config.get(n)), None)
+    if isinstance(inner, dict):
+        for key, value in inner.items():
+            if key in GENERATION_KEYS and value is not None:
+                out.setdefault(key, value)
+    return out
 
 
-def file_stop_ids(model_dir: Path, tokenizer_dir: Path) -> list[int]:
-    """The tokens the gate stops ``model_dir``'s answers at (:func:`stop_ids`), read from
-    its files: config.json's and generation_config.json's ``eos_token_id`` and the
-    tokenizer's end-of-sequence token (in ``tokenizer_dir``)."""
+def generation_source(model_dir: Path) -> tuple[str, dict[str, Any] | None]:
+    """Where transformers takes ``model_dir``'s generation settings from, and what that file
+    holds: ``generation_config.json`` when it reads as JSON (None unless an object); else
+    (none, or not JSON: transformers falls back, as its ``from_pretrained`` does)
+    ``config.json``'s generation settings (:func:`_from_config_json`; found by attack: a
+    folder without generation_config.json whose config.json asked for a repetition
+    penalty, sampling and suppressed tokens, which plain ``generate`` applies, was named
+    as asking for nothing)."""
+    data = _read_json(model_dir / GENERATION_CONFIG)
+    if data is not None:
+        return GENERATION_CONFIG, data if isinstance(data, dict) else None
     config = _read_json(model_dir / "config.json")
-    generation = _read_json(model_dir / GENERATION_CONFIG)
-    return stop_ids(
-        config.get("eos_token_id") if isinstance(config, dict) else None,
-        _file_tokenizer_eos(tokenizer_dir),
-        generation.get("eos_token_id") if isinstance(generation, dict) else None,
-    )
+    return "config.json", _from_config_json(config) if isinstance(config, dict) else None
 
 
 def ignored_settings(
-    model_dir: Path, tokenizer_dir: Path, temperature: float
+    model_dir: Path, tokenizer_eos: int | None, temperature: float
 ) -> dict[str, Any] | None:
-    """What ``model_dir``'s generation_config.json asks for that the gate's decoding
+    """What ``model_dir``'s generation settings (:func:`generation_source`:
+    generation_config.json, else config.json's) ask for that the gate's decoding
     (:func:`gate_decoding` at ``temperature``, stopping at :func:`stop_ids`) does not do:
-    key -> the file's value ({} when nothing); None when the folder has no such file (or
-    one that is not a JSON object). ``eos_token_id`` is reported when the file adds a stop
-    token to config.json's and the tokenizer's: the gate stops there too (:func:`stop_ids`),
-    and GATE015 warns when the two sides' files differ (a candidate's file stopping at a
-    common token would cut its answers short)."""
-    data = _read_json(model_dir / GENERATION_CONFIG)
-    if not isinstance(data, dict):
+    key -> the file's value ({} when nothing); None when the folder has neither file as a
+    JSON object. ``eos_token_id`` is reported when generation_config.json adds a stop token
+    to config.json's and the tokenizer's (``tokenizer_eos``, as transformers loads it): the
+    gate stops there too (:func:`stop_ids`), and GATE015 warns when the two sides' stop
+    tokens differ (a candidate's file stopping at a common token would cut its answers
+    short)."""
+    source, data = generation_source(model_dir)
+    if data is None:
         return None
     gate = {**_DEFAULTS, **gate_decoding(temperature)}
     out: dict[str, Any] = {}
@@ -166,12 +254,11 @@ def ignored_settings(
             continue
         if key not in gate or gate[key] != value:
             out[key] = value
-    if "eos_token_id" in data and data["eos_token_id"] is not None:
+    if source == GENERATION_CONFIG and data.get("eos_token_id") is not None:
         config = _read_json(model_dir / "config.json")
         ours = set(
             stop_ids(
-                config.get("eos_token_id") if isinstance(config, dict) else None,
-                _file_tokenizer_eos(tokenizer_dir),
+                config.get("eos_token_id") if isinstance(config, dict) else None, tokenizer_eos
             )
         )
         if _ids(data["eos_token_id"]) - ours:

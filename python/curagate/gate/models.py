@@ -800,6 +800,43 @@ def gate_token_ids(model: Any, tokenizer: Any) -> dict[str, Any]:
     return {"eos_token_id": eos or None, "pad_token_id": pad}
 
 
+def folder_stop_tokens(
+    model_dir: Path,
+    tokenizer_dir: Path,
+    named: Path | None = None,
+    named_tokenizer: Path | None = None,
+) -> tuple[list[int], int | None]:
+    """(the stop tokens the gate generates ``model_dir``'s answers with, the tokenizer's
+    end-of-sequence id), as :func:`gate_token_ids` finds them on the loaded model, from the
+    files as transformers loads them, without the weights: config.json (``AutoConfig``),
+    the generation config ``from_pretrained`` attaches (generation_config.json, else one
+    made from config.json) and the tokenizer (``AutoTokenizer``: its eos may be set in
+    special_tokens_map.json as well as tokenizer_config.json; found by attack: GATE015
+    read only the latter, named the same stop tokens for both sides and passed while a
+    candidate's special_tokens_map.json stopped every answer at "%"). ``named``,
+    ``named_tokenizer``: the folders errors name."""
+    try:
+        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+    except ImportError as e:
+        raise MissingExtraError("train", e.name or "transformers") from None
+    with loading(named or model_dir, "the model"):
+        config = AutoConfig.from_pretrained(str(model_dir))
+        try:
+            generation: Any = GenerationConfig.from_pretrained(str(model_dir))
+        except OSError:  # none, or not JSON: transformers' from_pretrained falls back so
+            generation = GenerationConfig.from_pretrained(
+                str(model_dir), config_file_name="config.json", _from_model_config=True
+            )
+    with loading(named_tokenizer or tokenizer_dir, "the tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    eos = stop_ids(
+        getattr(config, "eos_token_id", None),
+        tokenizer.eos_token_id,
+        getattr(generation, "eos_token_id", None),
+    )
+    return eos, tokenizer.eos_token_id
+
+
 def set_gate_generation_config(model: Any, tokenizer: Any) -> None:
     """Replace the model's ``generation_config`` (its folder's generation_config.json) with
     one holding only its stop and padding tokens: transformers fills any setting a

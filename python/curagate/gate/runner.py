@@ -60,7 +60,7 @@ from curagate.gate.config import (
     SliceRule,
     load_gate,
 )
-from curagate.gate.decoding import file_stop_ids, ignored_settings
+from curagate.gate.decoding import generation_source, ignored_settings
 from curagate.gate.evaluate import (
     SetSchema,
     SetScores,
@@ -85,6 +85,7 @@ from curagate.gate.models import (
     LoadedModels,
     Messages,
     ModelRef,
+    folder_stop_tokens,
     generate_cached,
     resolve_model,
     same_tensors,
@@ -612,11 +613,17 @@ def _tokenizer_dir(ref: ModelRef) -> Path:
     return ref.model_dir
 
 
-def _ignored_generation_config(ref: ModelRef, temperature: float) -> dict[str, Any]:
-    """What ``ref``'s generation_config.json asks for that the gate does not do ({}: nothing,
-    or no such file); a run's is its base model's (peft reads none from the adapter)."""
+def _generation_config(ref: ModelRef, temperature: float) -> tuple[dict[str, Any], list[int], str]:
+    """What ``ref``'s generation settings ask for that the gate does not do ({}: nothing),
+    the stop tokens the gate generates its answers with (config.json's, the tokenizer's as
+    transformers loads it, the generation config's) and the file the settings are read
+    from (generation_config.json, else config.json); a run's are its base model's (peft
+    reads none from the adapter)."""
     assert ref.model_dir is not None
-    return ignored_settings(ref.model_dir, _tokenizer_dir(ref), temperature) or {}
+    tok_dir = _tokenizer_dir(ref)
+    stops, tokenizer_eos = folder_stop_tokens(ref.model_dir, tok_dir)
+    ignored = ignored_settings(ref.model_dir, tokenizer_eos, temperature) or {}
+    return ignored, stops, generation_source(ref.model_dir)[0]
 
 
 def _self_judging(judges: dict[str, ModelRef], cand: ModelRef, base: ModelRef) -> list[Check]:
@@ -1604,20 +1611,23 @@ def _run_gate_on(
     if cfg.contamination.check:
         _check_train_data(train_data)
     checks: list[Check] = [_base_check(cand, base_ref), *_self_judging(judges, cand, base_ref)]
-    # What each local side's generation_config.json asks for that the gate does not do: it
-    # generates both sides with its own settings (curagate.gate.decoding).
-    ignored = {
-        side: _ignored_generation_config(ref, cfg.generation.temperature)
+    # What each local side's generation settings ask for that the gate does not do: it
+    # generates both sides with its own settings (curagate.gate.decoding); and the tokens
+    # each side's answers stop at.
+    local = {
+        side: _generation_config(ref, cfg.generation.temperature)
         for side, ref in (("candidate", cand), ("base", base_ref))
         if ref.model_dir is not None
     }
-    if ignored:
-        stops = {
-            side: file_stop_ids(ref.model_dir, _tokenizer_dir(ref))
-            for side, ref in (("candidate", cand), ("base", base_ref))
-            if ref.model_dir is not None
-        }
-        checks.append(model_generation_config_check(ignored, stops))
+    ignored = {side: got[0] for side, got in local.items()}
+    if local:
+        checks.append(
+            model_generation_config_check(
+                ignored,
+                {side: got[1] for side, got in local.items()},
+                {side: got[2] for side, got in local.items()},
+            )
+        )
     results: list[dict[str, Any]] = []
     # A signed run loads local models from private copies checked against what it attests.
     with LoadedModels(device=device, snapshot=sign_key is not None) as models:
