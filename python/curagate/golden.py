@@ -39,6 +39,7 @@ HUMAN_LABELS = "human_labels.jsonl"
 SMALL_SET_ITEMS = 200
 # Besides the gate's task types: an lm-evaluation-harness suite (the gate's regression_suite).
 LM_EVAL_TASK = "lm_eval"
+MULTIPLE_CHOICE = "multiple_choice"
 
 
 def task_types() -> tuple[str, ...]:
@@ -353,7 +354,11 @@ def _hash_set(set_yaml: Path) -> GoldenSet:
         files[str(rel)] = sha256_file(p)
     # Read as the gate will: a line it cannot read or a repeated id fails the lock, not a gate.
     # So do items with one input: each copy counted as one more independent item.
-    items = items_of([root / rel for rel in sorted(files)], distinct=said["task"] != LM_EVAL_TASK)
+    items = items_of(
+        [root / rel for rel in sorted(files)],
+        distinct=said["task"] != LM_EVAL_TASK,
+        task=said["task"],
+    )
     if not items and said["task"] != LM_EVAL_TASK:  # locked as "0 items"; the gate refused it
         raise InputError(
             f"{set_yaml}: golden set {meta['name']!r} has no items in {', '.join(files)}; "
@@ -664,11 +669,13 @@ def items_of(
     *,
     distinct: bool = False,
     shown: Callable[[Path], Path] | None = None,
+    task: str | None = None,
 ) -> list[dict[str, Any]]:
     """The items of a set's files (:func:`read_items`); two items with one id (compared as
     text, so ``7`` and ``"7"`` are one, as is an id equal to another item's default id) are
     an error naming both lines. With ``distinct``, so are items with one input
-    (:func:`check_distinct`); ``shown`` maps a file read to the path errors name."""
+    (:func:`check_distinct`, for a set of ``task``); ``shown`` maps a file read to the path
+    errors name."""
     items: list[dict[str, Any]] = []
     located: list[tuple[Path, int, dict[str, Any]]] = []
     seen: dict[str, tuple[Path, int, bool]] = {}
@@ -698,7 +705,7 @@ def items_of(
             items.append(row)
             located.append(((shown or (lambda q: q))(path), lineno, row))
     if distinct:
-        check_distinct(located)
+        check_distinct(located, task)
     return items
 
 
@@ -711,18 +718,22 @@ _SHOWN_GROUPS = 5
 _SHOWN_LINES = 6
 
 
-def _kept_digits(c: str) -> bool:
-    """A character NFKC would turn into digits it is not (``²``, ``½``, ``①``): kept as is,
-    so "10²" and "102" stay two prompts."""
+def _kept(c: str) -> bool:
+    """A character NFKC would fold into another it is not: a superscript or subscript
+    (``ⁿ``, ``²``, ``₂``: "xⁿ" and "xn" ask different things, found by attack) or one it
+    would turn into digits (``½``, ``①``); kept as is, so "10²" and "102" stay two
+    prompts."""
+    if unicodedata.decomposition(c).startswith(("<super>", "<sub>")):
+        return True
     return not c.isdecimal() and any(d.isdigit() for d in unicodedata.normalize("NFKC", c))
 
 
-def _nfkc_keeping_digits(text: str) -> str:
-    """NFKC but for the characters of :func:`_kept_digits`, which stay as written."""
+def _nfkc_keeping(text: str) -> str:
+    """NFKC but for the characters of :func:`_kept`, which stay as written."""
     out: list[str] = []
     run: list[str] = []
     for c in text:
-        if _kept_digits(c):
+        if _kept(c):
             out += [unicodedata.normalize("NFKC", "".join(run)), c]
             run = []
         else:
@@ -730,13 +741,73 @@ def _nfkc_keeping_digits(text: str) -> str:
     return "".join([*out, unicodedata.normalize("NFKC", "".join(run))])
 
 
+# Characters no reader sees, beyond the format characters (Cf): Unicode's other default
+# ignorable code points (the combining grapheme joiner, Hangul fillers, Khmer's inherent
+# vowels, Mongolian and other variation selectors: a text and an emoji presentation are one
+# character), the blank Braille cell and control characters that are not whitespace (NUL,
+# DEL). Found by attack: a copy holding one of them was another item.
+_IGNORED = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+_ZWJ = "\u200d"
+
+
+def _ignored(c: str) -> bool:
+    cat = unicodedata.category(c)
+    if cat == "Cf" or (cat == "Cc" and not c.isspace()):
+        return True
+    return any(lo <= ord(c) <= hi for lo, hi in _IGNORED)
+
+
+def _pictograph(c: str) -> bool:
+    """An emoji a zero-width joiner or tag characters may follow: a symbol (``So``: 👨,
+    🏴, ❤) or a skin-tone modifier."""
+    return unicodedata.category(c) == "So" or 0x1F3FB <= ord(c) <= 0x1F3FF
+
+
+def _tag(c: str) -> bool:
+    return 0xE0020 <= ord(c) <= 0xE007F
+
+
+def _visible(text: str) -> str:
+    """``text`` without the characters no reader sees (:func:`_ignored`), but for those an
+    emoji is made of (found by attack: without them, other items were called copies): the
+    zero-width joiner between two emoji (👨‍👩‍👧, one family, is not 👨👩👧, three
+    people) and the tag characters after one (🏴 with the tags of gbsct is Scotland's flag,
+    with those of gbwls Wales')."""
+    kept: list[str] = []
+    for c in text:
+        in_flag = _tag(c) and bool(kept) and (_pictograph(kept[-1]) or _tag(kept[-1]))
+        if c == _ZWJ or in_flag or not _ignored(c):
+            kept.append(c)
+    out = []
+    for i, c in enumerate(kept):
+        if c == _ZWJ and not (
+            0 < i < len(kept) - 1 and _pictograph(kept[i - 1]) and _pictograph(kept[i + 1])
+        ):
+            continue
+        out.append(c)
+    return "".join(out)
+
+
 def normalized_text(text: str) -> str:
-    """``text`` as duplicates are compared: without format characters (zero-width ones, the
-    soft hyphen: found by re-attack, a copy holding one was another item), NFKC (but for
-    characters it would make digits of), case-folded, runs of whitespace as one space, none
-    at the ends."""
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
-    return " ".join(_nfkc_keeping_digits(_nfkc_keeping_digits(text).casefold()).split())
+    """``text`` as duplicates are compared: without the characters no reader sees (format
+    characters, zero-width ones, the soft hyphen: found by re-attack, a copy holding one
+    was another item; variation selectors, control characters, :func:`_visible`), NFKC
+    (but for superscripts, subscripts and characters it would make digits of), case-folded,
+    runs of whitespace as one space, none at the ends."""
+    return " ".join(_nfkc_keeping(_nfkc_keeping(_visible(text)).casefold()).split())
 
 
 def _normalized(value: Any) -> Any:
@@ -750,27 +821,79 @@ def _normalized(value: Any) -> Any:
     return value
 
 
-def _canonical(row: dict[str, Any], fields: Sequence[str]) -> str:
-    """The given fields of an item, normalized, as one comparable JSON text. The input is
-    the chat the model reads, as the gate builds it: ``messages`` when set, else the
-    ``prompt`` as one user turn (found by re-attack: an item written once as a prompt and
-    once as that one user turn was two items). A reference is compared by what it means:
-    a choice's index or letter (``0`` and ``"A"``), a number or its text (``4`` and
-    ``"4"``)."""
-    picked = {k: _normalized(row[k]) for k in fields if row.get(k) is not None}
-    if picked.get("messages") is None and isinstance(picked.get("prompt"), str):
-        picked["messages"] = [{"role": "user", "content": picked["prompt"]}]
-    if picked.get("messages") is not None:
-        picked.pop("prompt", None)
-    if "reference" in picked:
-        picked["reference"] = _reference(row, picked["reference"])
+def _choices(row: dict[str, Any], task: str | None) -> list[str] | None:
+    """A multiple-choice item's choices as the gate shows them (their text); None when
+    the item has none the gate would take."""
+    choices = row.get("choices")
+    if task != MULTIPLE_CHOICE or not isinstance(choices, list) or not 0 < len(choices) <= 26:
+        return None
+    return [str(c) for c in choices]
+
+
+def _chat(row: dict[str, Any], task: str | None) -> Any:
+    """The chat the model reads for an item, as the gate builds it: ``messages`` when set
+    (each turn's role and content: the gate drops other keys, a ``name`` among them), else
+    the ``prompt`` as one user turn, for multiple choice with the choices the gate writes
+    after it (found by re-attack: an item written once as a prompt and once as that user
+    turn was two items); None for an item that has neither as the gate takes them."""
+    messages = row.get("messages")
+    if messages is not None:
+        if not isinstance(messages, list):
+            return messages
+        return [
+            {k: m[k] for k in ("role", "content") if k in m} if isinstance(m, dict) else m
+            for m in messages
+        ]
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str):
+        return None
+    choices = _choices(row, task)
+    if choices is not None:
+        from curagate.gate.tasks.multiple_choice import rendered_prompt
+
+        prompt = rendered_prompt(prompt, choices)
+    return [{"role": "user", "content": prompt}]
+
+
+def _input_key(row: dict[str, Any], task: str | None) -> str:
+    """An item's input (:data:`INPUT_FIELDS`) as one comparable JSON text: the chat the
+    model reads (:func:`_chat`) and the choices, normalized (:func:`normalized_text`)."""
+    picked: dict[str, Any] = {}
+    chat = _chat(row, task)
+    if chat is not None:
+        picked["messages"] = _normalized(chat)
+    elif row.get("prompt") is not None:
+        picked["prompt"] = _normalized(row["prompt"])
+    choices = _choices(row, task)
+    if choices is not None or row.get("choices") is not None:
+        picked["choices"] = _normalized(choices if choices is not None else row["choices"])
     return json.dumps(picked, sort_keys=True, ensure_ascii=False)
 
 
-def _reference(row: dict[str, Any], normalized: Any) -> Any:
-    """What a reference means: a choice's index (its letter, ``"A"``, as ``0``), a number
-    as one text (``4``, ``4.0``, ``"4"``), else ``normalized`` (its text normalized)."""
+def _expected_key(row: dict[str, Any], task: str | None) -> str:
+    """An item's expected answer (:data:`EXPECTED_FIELDS`) as one comparable JSON text. A
+    reference is compared by what it means: a choice's index, letter or text (``0``,
+    ``"A"`` and ``"Paris"`` when Paris is choice A: found by re-attack, they were called
+    different answers), a number or its text (``4`` and ``"4"``)."""
+    picked = {k: _normalized(row[k]) for k in EXPECTED_FIELDS if row.get(k) is not None}
+    if "reference" in picked:
+        picked["reference"] = _reference(row, picked["reference"], task)
+    return json.dumps(picked, sort_keys=True, ensure_ascii=False)
+
+
+def _reference(row: dict[str, Any], normalized: Any, task: str | None) -> Any:
+    """What a reference means: the index of the choice it names (by index, letter or text,
+    as the gate reads it), a number as one text (``4``, ``4.0``, ``"4"``), else
+    ``normalized`` (its text normalized)."""
     ref = row["reference"]
+    choices = _choices(row, task)
+    if choices is not None:
+        from curagate.gate.tasks.multiple_choice import reference_index
+
+        try:
+            return reference_index(row, choices)
+        except InputError:  # the gate refuses it, naming the item
+            return ref
     if isinstance(row.get("choices"), list):
         letter = ref.strip().upper() if isinstance(ref, str) else ""
         return ord(letter) - ord("A") if len(letter) == 1 and "A" <= letter <= "Z" else ref
@@ -801,7 +924,9 @@ def _where(located: Sequence[tuple[Path, int, dict[str, Any]]], one_file: bool) 
     return f"{lines}{more} (ids {ids}{more and ', ...'})"
 
 
-def check_distinct(located: Sequence[tuple[Path, int, dict[str, Any]]]) -> None:
+def check_distinct(
+    located: Sequence[tuple[Path, int, dict[str, Any]]], task: str | None = None
+) -> None:
     """Refuse (exit 2) a set in which items share an input (:data:`INPUT_FIELDS`, compared
     as :func:`normalized_text`): each copy is scored as one more independent item, so
     copies inflate the set's size and every significance test the gate runs on it (five
@@ -809,20 +934,18 @@ def check_distinct(located: Sequence[tuple[Path, int, dict[str, Any]]]) -> None:
     that expect different answers (:data:`EXPECTED_FIELDS`) are named a contradiction."""
     groups: dict[str, list[tuple[Path, int, dict[str, Any]]]] = {}
     for entry in located:
-        groups.setdefault(_canonical(entry[2], INPUT_FIELDS), []).append(entry)
+        groups.setdefault(_input_key(entry[2], task), []).append(entry)
     repeated = [g for g in groups.values() if len(g) > 1]
     if not repeated:
         return
     files = sorted({str(p) for p, _, _ in located})
     one_file = len(files) == 1
     where = files[0] if one_file else ", ".join(files)
-    contradicting = [
-        g for g in repeated if len({_canonical(row, EXPECTED_FIELDS) for _, _, row in g}) > 1
-    ]
+    contradicting = [g for g in repeated if len({_expected_key(row, task) for _, _, row in g}) > 1]
     if contradicting:
         shown = []
         for g in contradicting[:_SHOWN_GROUPS]:
-            answers = {_canonical(row, EXPECTED_FIELDS) for _, _, row in g}
+            answers = {_expected_key(row, task) for _, _, row in g}
             shown.append(f"{_where(g, one_file)} expect {len(answers)} different answers")
         more = len(contradicting) - len(shown)
         raise InputError(
@@ -860,6 +983,7 @@ def read_items(golden: GoldenSet) -> list[dict[str, Any]]:
         golden.paths,
         distinct=golden.task != LM_EVAL_TASK,
         shown=lambda p: origin / p.relative_to(golden.root),
+        task=golden.task,
     )
 
 

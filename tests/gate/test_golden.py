@@ -847,6 +847,116 @@ def test_a_copy_of_the_chat_the_model_reads_is_a_duplicate(
         golden.lock(root)
 
 
+# Characters no reader sees that a copy may hold (found by attack: each made the copy
+# another item): beyond the format characters, other default ignorables, variation
+# selectors, control characters and the fillers that show as a blank.
+INVISIBLE = {
+    "combining grapheme joiner": "\u034f",
+    "Hangul filler": "\u3164",
+    "halfwidth Hangul filler": "\uffa0",
+    "Braille blank": "\u2800",
+    "variation selector 16": "\ufe0f",
+    "ideographic variation selector": "\U000e0100",
+    "Khmer inherent vowel": "\u17b4",
+    "Mongolian variation selector": "\u180b",
+    "NUL": "\u0000",
+    "DEL": "\u007f",
+    "zero-width joiner between letters": "\u200d",
+    "a tag character after a letter": "\U000e0041",
+}
+
+
+@pytest.mark.parametrize("char", INVISIBLE.values(), ids=list(INVISIBLE))
+def test_a_copy_holding_a_character_no_reader_sees_is_a_duplicate(
+    tmp_path: Path, char: str
+) -> None:
+    root = tmp_path / "golden"
+    _write_lines(
+        root,
+        _items(
+            {"id": "a", "prompt": "What is the capital of France?"},
+            {"id": "b", "prompt": f"What is the capi{char}tal{char} of France?"},
+        ),
+    )
+    with pytest.raises(InputError, match=r"1 item\(s\) repeat .*lines 1, 2 \(ids 'a', 'b'\)"):
+        golden.lock(root)
+
+
+@pytest.mark.parametrize(
+    ("task", "first", "copy"),
+    [
+        # Found by attack: a turn's "name", which the gate drops before the model reads it
+        (
+            "generation",
+            {"messages": [{"role": "user", "content": "Capital of France?"}]},
+            {"messages": [{"role": "user", "content": "Capital of France?", "name": "x"}]},
+        ),
+        # ... and a multiple-choice item given as its prompt and choices, and as the user
+        # turn the gate writes for them
+        (
+            "multiple_choice",
+            {"prompt": "Capital of France?", "choices": ["Paris", "London"], "reference": "A"},
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Capital of France?\nA. Paris\nB. London\n"
+                        "Answer with the letter of the correct option.",
+                    }
+                ],
+                "choices": ["Paris", "London"],
+                "reference": "A",
+            },
+        ),
+    ],
+)
+def test_a_copy_of_what_the_gate_sends_the_model_is_a_duplicate(
+    tmp_path: Path, task: str, first: dict, copy: dict
+) -> None:
+    root = tmp_path / "golden"
+    data = _write_lines(root, _items({"id": "a", **first}, {"id": "b", **copy}))
+    set_yaml = data.parent / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("generation", task))
+    with pytest.raises(InputError, match=r"1 item\(s\) repeat .*lines 1, 2 \(ids 'a', 'b'\)"):
+        golden.lock(root)
+
+
+def test_emoji_sequences_and_superscripts_keep_items_apart(tmp_path: Path) -> None:
+    # Found by attack: each pair was refused as a contradiction (one question, two answers).
+    flag = "\U0001f3f4{}\U000e007f"
+    scotland = flag.format("".join(chr(0xE0000 + ord(c)) for c in "gbsct"))
+    wales = flag.format("".join(chr(0xE0000 + ord(c)) for c in "gbwls"))
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one emoji, a family
+    people = "\U0001f468\U0001f469\U0001f467"  # three
+    root = tmp_path / "golden"
+    _write_lines(
+        root,
+        _items(
+            {"prompt": f"Which country's flag is {scotland}?", "reference": "Scotland"},
+            {"prompt": f"Which country's flag is {wales}?", "reference": "Wales"},
+            {"prompt": f"How many emoji are in {family}?", "reference": "1"},
+            {"prompt": f"How many emoji are in {people}?", "reference": "3"},
+            {"prompt": "Evaluate x\u207f for x = 2, n = 3.", "reference": "8"},
+            {"prompt": "Evaluate xn for x = 2, n = 3.", "reference": "6"},
+            {"prompt": "Name the molecule H\u2082O.", "reference": "water"},
+            {"prompt": "Name the molecule H2O.", "reference": "water, written plainly"},
+        ),
+    )
+    assert golden.lock(root)["sets"]["s"]["size"] == 8
+    # An emoji's presentation selector is no part of it: these two are one question.
+    (root / "s" / "data.jsonl").write_text(
+        "".join(
+            line + "\n"
+            for line in _items(
+                {"id": "a", "prompt": f"What does {family}\ufe0f mean?"},
+                {"id": "b", "prompt": f"What does {family} mean?"},
+            )
+        )
+    )
+    with pytest.raises(InputError, match=r"1 item\(s\) repeat .*\(ids 'a', 'b'\)"):
+        golden.lock(root)
+
+
 @pytest.mark.parametrize(
     ("task", "one", "other"),
     [
@@ -854,6 +964,9 @@ def test_a_copy_of_the_chat_the_model_reads_is_a_duplicate(
         ("multiple_choice", {"reference": 1}, {"reference": "b"}),
         ("generation", {"reference": 4}, {"reference": "4"}),
         ("generation", {"reference": "4.0"}, {"reference": 4}),
+        # Found by re-attack: a choice's text and its index.
+        ("multiple_choice", {"reference": "red"}, {"reference": 0}),
+        ("multiple_choice", {"reference": "blue"}, {"reference": "B"}),
     ],
 )
 def test_copies_with_one_answer_written_two_ways_are_no_contradiction(

@@ -24,6 +24,13 @@ def choices_of(item: dict[str, Any], spec: GoldenSetGate) -> list[str]:
     return [str(c) for c in ch]
 
 
+def rendered_prompt(prompt: str, choices: list[str]) -> str:
+    """The user turn the gate writes for an item without ``messages``: the prompt, each
+    choice after its letter, and the instruction (curagate.golden compares items by it)."""
+    text = prompt + "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
+    return text + "\nAnswer with the letter of the correct option."
+
+
 def reference_index(item: dict[str, Any], choices: list[str]) -> int:
     ref = item.get("reference")
     if isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < len(choices):
@@ -215,10 +222,7 @@ class MultipleChoice(Task):
     metrics = (Metric("accuracy"),)
 
     def prompt(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
-        choices = choices_of(item, spec)
-        text = str(item["prompt"])
-        text += "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
-        return text + "\nAnswer with the letter of the correct option."
+        return rendered_prompt(str(item["prompt"]), choices_of(item, spec))
 
     def reference(self, item: dict[str, Any], spec: GoldenSetGate) -> str:
         choices = choices_of(item, spec)
