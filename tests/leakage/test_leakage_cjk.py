@@ -220,3 +220,58 @@ def test_japanese_rows_sharing_a_stock_notice_with_an_item_are_clean(tmp_path: P
         (3, 0),
         (4, 0),
     ]
+
+
+# Found by review: in Thai, Lao, Khmer and Myanmar each character (with its marks) was a
+# word, so a 12-14 character stock phrase ("please answer the question") was a 13-gram of
+# a long item, and half of a short one by the span criterion: unrelated rows that opened
+# with it leaked the item. Such a character is now a third of a word, as a kana is.
+ABUGIDAS = {
+    "thai": (
+        "กรุณาตอบคำถาม",
+        "สมชายมีแอปเปิ้ลห้าผล เขาให้น้องสาวไปสองผล แล้วซื้อมาเพิ่มอีกสามผล ตอนนี้สมชายมีแอปเปิ้ลกี่ผล",
+        "วันนี้อากาศดีไหม",
+        "แมวของฉันชอบนอนบนโซฟาทั้งวัน",
+    ),
+    "lao": (
+        "ກະລຸນາຕອບຄຳຖາມ",
+        "ທ້າວສົມມີໝາກມ່ວງຫ້າໜ່ວຍ ລາວໃຫ້ນ້ອງສາວສອງໜ່ວຍ ແລ້ວຊື້ມາຕື່ມອີກສາມໜ່ວຍ ຕອນນີ້ລາວມີໝາກມ່ວງຈັກໜ່ວຍ",
+        "ມື້ນີ້ອາກາດດີຫຼາຍບໍ",
+        "ແມວຂອງຂ້ອຍມັກນອນ",
+    ),
+    "khmer": (
+        "សូមឆ្លើយសំណួរខាងក្រោម",
+        "សុខមានផ្លែស្វាយប្រាំផ្លែ គាត់ឲ្យប្អូនស្រីពីរផ្លែ ហើយទិញបន្ថែមបីផ្លែទៀត តើឥឡូវនេះគាត់មានផ្លែស្វាយប៉ុន្មានផ្លែ",
+        "ថ្ងៃនេះអាកាសធាតុល្អទេ",
+        "ឆ្មារបស់ខ្ញុំចូលចិត្តដេក",
+    ),
+    "myanmar": (
+        "ကျေးဇူးပြု၍ အောက်ပါမေးခွန်းကို ဖြေဆိုပေးပါ",
+        "မောင်မောင်မှာ သရက်သီးငါးလုံးရှိသည်။ သူ့ညီမကို နှစ်လုံးပေးလိုက်ပြီး နောက်ထပ်သုံးလုံးဝယ်ခဲ့သည်။ ယခု သူ့မှာ သရက်သီးဘယ်နှစ်လုံးရှိသလဲ။",
+        "ကျွန်ုပ်တို့ မနက်ဖြန် ဈေးသွားမည်",
+        "ယနေ့ရာသီဥတုကောင်းသလား",
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(ABUGIDAS))
+def test_abugida_rows_sharing_a_stock_phrase_are_clean_and_copies_found(
+    tmp_path: Path, script: str
+) -> None:
+    stock, long, short, other = ABUGIDAS[script]
+    items = [long, f"{stock} {short}"]
+    ref = write(tmp_path / "ref.jsonl", [{"text": t} for t in items])
+    rows = [
+        f"{stock} {other}",  # the stock phrase and another question: clean
+        f"{stock}\n{long[:8]}",  # and a few characters of the long item
+        f"1. {long} 2. {other}",  # the long item pasted whole
+        f"{other}\n{items[1]}",  # the short one too
+    ]
+    corpus = write(tmp_path / "corpus.jsonl", [{"text": t} for t in rows])
+    result = detect([ref], [corpus], methods=("exact", "ngram"))
+    assert [(m.row, leak.item.row) for leak in result.leaks for m in leak.matches] == [
+        (2, 0),
+        (3, 1),
+    ]
+    # The short item is a few words: too short for a 13-word n-gram.
+    assert [i.row for i in result.too_short_items] == [1]

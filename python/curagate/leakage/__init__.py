@@ -26,7 +26,9 @@ memory is the index plus one batch. Three methods, each switchable:
     shingles, estimated Jaccard >= ``minhash_threshold``, default 0.8).
 
 Inside runs of scripts written without spaces (Han, kana, Thai, Lao, Khmer,
-Myanmar) each character is a token: there an n-gram is n characters.
+Myanmar) each character is a token: there an n-gram is n characters. A Han
+character is a word; a kana, a Hangul syllable and a Thai, Lao, Khmer or
+Myanmar character a third of one (runs are measured in words).
 Quarantined corpus rows (failed format validation) are scanned by every
 string they hold; rows that cannot be parsed are reported as unreadable.
 Quarantined reference rows are indexed by the key their fields give (else

@@ -23,11 +23,12 @@
 //!   the whole record against the whole item, over word shingles.
 //!
 //! Words are whitespace-separated, except in scripts written without spaces
-//! (Han, kana, Thai, Lao, Khmer, Myanmar), where each character is a word
-//! (see [`tokens`]). Hangul syllables are a token each too, but a third of a
-//! word ([`tokens::WORD_UNITS`]), as kana are: a matched run's length is measured in words,
-//! so an n-gram match needs a run of `n` words' worth (39 syllables), and the
-//! span criterion as many words as in English.
+//! (Han, kana, Thai, Lao, Khmer, Myanmar), where each character is a token
+//! (see [`tokens`]). A Han character is a word; Hangul syllables are a token each
+//! too, and they, kana and the characters of Thai, Lao, Khmer, Myanmar and the other
+//! abugidas are a third of a word ([`tokens::WORD_UNITS`]): a matched run's length is
+//! measured in words, so an n-gram match needs a run of `n` words' worth (39 syllables
+//! or Thai characters), and the span criterion as many words as in English.
 //!
 //! An item shorter than `n` words has no n-gram; exact and MinHash still
 //! match it, and [`ItemInfo::too_short_for_ngram`] says so.

@@ -42,8 +42,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// an item's shared text needs as evidence (see `evidence_line`); version 13 reads more
 /// labels (`**Question:**`, `Q1:`, `Q.`, `问题：`) and full-width punctuation at a word's
 /// edge as no symbol (other label words and symbol hashes), and stores whether any text
-/// may follow each own run (`OwnRun::open_end`) and `:` as a line's end mark.
-pub const FORMAT_VERSION: u32 = 13;
+/// may follow each own run (`OwnRun::open_end`) and `:` as a line's end mark; version 14
+/// counts a Thai, Lao, Khmer or Myanmar character as a third of a word (other units).
+pub const FORMAT_VERSION: u32 = 14;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

@@ -1312,3 +1312,34 @@ fn an_item_with_its_own_words_beside_a_near_copy_keeps_the_template() {
         .collect();
     assert_eq!(found, [(1, 1), (2, 3)]);
 }
+
+#[test]
+fn thai_runs_are_measured_in_words_of_three_characters() {
+    // Found by review: with each Thai character a word, a 12-character stock phrase
+    // ("please answer the question") was half of a short item by the span criterion and
+    // a 13-gram of a long one, and unrelated rows that opened with it leaked the item.
+    let stock = "กรุณาตอบคำถามต่อไป";
+    let short = format!("{stock} วันนี้อากาศดีไหม");
+    let long = format!(
+        "{stock} สมชายมีแอปเปิ้ลห้าผล เขาให้น้องสาวไปสองผล แล้วซื้อมาเพิ่มอีกสามผล \
+         ตอนนี้สมชายมีแอปเปิ้ลกี่ผล"
+    );
+    let idx = index(&[&short, &long], config(only(false, true, false)));
+    let info = idx.items()[0];
+    assert_eq!(info.words, info.units);
+    assert!(info.too_short_for_ngram, "{info:?}");
+    assert!(!idx.items()[1].too_short_for_ngram);
+    let clean = [
+        format!("{stock} แมวของฉันชอบนอนบนโซฟาทั้งวัน"),
+        format!("ข้อสอบ: {stock}"),
+    ];
+    assert!(scan(&idx, &[&clean[0], &clean[1]]).is_empty());
+    // Either item pasted verbatim into a longer row is still found.
+    let rows = [
+        format!("โจทย์: {long} คำตอบ: หกผล"),
+        format!("แบบฝึกหัด\n{short}\nตอบ: ดี"),
+    ];
+    let leaks = scan(&idx, &[&rows[0], &rows[1]]);
+    let pairs: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
+    assert_eq!(pairs, [(0, 1), (1, 0)]);
+}

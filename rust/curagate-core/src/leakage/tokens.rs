@@ -210,21 +210,51 @@ fn is_hangul_start(c: char) -> bool {
 /// question; a 4-word stock notice, 13 syllables) was a leak. A kana is a syllable too
 /// (a mora), and one unit: found by attack, a 19-kana stock notice ("くわしくはホームページを
 /// ごらんください") was a 13-gram, and every row ending with it leaked a golden item that
-/// did. Han characters stay a word each, as before.
+/// did. A character of Thai, Lao, Khmer, Myanmar and the other abugidas written without
+/// spaces ([`is_abugida`]) is one unit too: found by review, counted a word each, a
+/// 12-14 character stock phrase ("กรุณาตอบคำถาม", please answer the question: three or four
+/// words) was a 13-gram of a long item and half of a short one, and unrelated rows that
+/// opened with it leaked the item. Han characters stay a word each, as before.
 pub const WORD_UNITS: u32 = 3;
 
 /// Units ([`WORD_UNITS`]) of the token at byte range `span` of `text`: 1 for a Hangul
-/// syllable or a kana, [`WORD_UNITS`] for any other.
+/// syllable, a kana or a character of an abugida ([`is_abugida`]), [`WORD_UNITS`] for
+/// any other. A word that NFKC split off a piece has an empty span at the piece's end
+/// (see `push_normalized`): the piece's last character tells (Thai `ำ` is `ํ` and `า`).
 #[inline]
 pub fn token_units(text: &str, span: (u32, u32)) -> u32 {
-    let first = text
-        .get(span.0 as usize..span.1 as usize)
-        .and_then(|t| t.chars().next());
-    if first.is_some_and(|c| is_hangul_start(c) || is_kana(c)) {
+    let first = if span.0 == span.1 {
+        text.get(..span.0 as usize)
+            .and_then(|t| t.chars().next_back())
+    } else {
+        text.get(span.0 as usize..span.1 as usize)
+            .and_then(|t| t.chars().next())
+    };
+    if first.is_some_and(|c| is_hangul_start(c) || is_kana(c) || is_abugida(c)) {
         1
     } else {
         WORD_UNITS
     }
+}
+
+/// The scripts written without spaces whose characters are letters of a syllable, not
+/// words or syllables: Thai, Lao, Tibetan, Myanmar (and its extensions), Khmer, Tai Le,
+/// New Tai Lue, Tai Tham, Balinese and Javanese. A token there is a consonant or vowel
+/// letter with its combining marks (a word is three or four of them); their digits are
+/// numbers (folded to 0-9), a word each.
+#[inline]
+fn is_abugida(c: char) -> bool {
+    ascii_digit(c).is_none()
+        && matches!(c as u32,
+            0x0E00..=0x0FFF
+            | 0x1000..=0x109F
+            | 0x1780..=0x17FF
+            | 0x1950..=0x19DF
+            | 0x1A20..=0x1AAF
+            | 0x1B00..=0x1B7F
+            | 0xA980..=0xA9FF
+            | 0xAA60..=0xAA7F
+        )
 }
 
 /// Hiragana, Katakana (with its phonetic extensions and the prolonged sound mark) and
@@ -602,6 +632,30 @@ mod tests {
         assert_eq!(units, [1, 1, WORD_UNITS, WORD_UNITS, WORD_UNITS]);
         let t = tok(nfd);
         assert_eq!(token_units(nfd, t.spans[0]), 1);
+    }
+
+    #[test]
+    fn abugida_characters_are_a_third_of_a_word() {
+        // Thai, Lao, Khmer, Myanmar: a letter with its marks is a token and one unit; their
+        // digits are numbers, a word each, as Han characters are.
+        for (text, tokens) in [
+            ("กินข้าว", 5),
+            ("คำถาม", 6), // (NFKC: `ำ` is two words, `ํ` and `า`)
+            ("ສະບາຍດີ", 6),
+            ("សួស្តី", 3),
+            ("မင်္ဂလာပါ", 5),
+        ] {
+            let t = tok(text);
+            assert_eq!(t.len(), tokens, "{text:?}");
+            assert!(
+                t.spans.iter().all(|&s| token_units(text, s) == 1),
+                "{text:?}"
+            );
+        }
+        let text = "๑๙ 東 x";
+        let t = tok(text);
+        let units: Vec<u32> = t.spans.iter().map(|&s| token_units(text, s)).collect();
+        assert_eq!(units, [WORD_UNITS; 3]);
     }
 
     /// Spans in order, none overlapping the one before: the scan slices the text
