@@ -134,3 +134,149 @@ def test_a_word_ended_by_a_full_stop_is_no_label(tmp_path: Path, copy_label: str
         [{"text": f"{PASSAGE}\n{copy_label}{q}\nA: x"} for q in QUESTIONS[:4]],
     )
     assert found(golden, corpus) == set()
+
+
+INSTRUCTION = "Read the short text below and say whether its tone is positive, negative or neutral."
+TEXTS = [
+    "Love it!",
+    "Broke after a day.",
+    "It is a chair.",
+    "Best purchase ever.",
+    "Never again.",
+    "Works as described.",
+    "Too small for me.",
+    "Arrived on time.",
+    "Smells awful.",
+    "Great value.",
+]
+
+
+@pytest.mark.parametrize(
+    ("item_label", "copy_label"),
+    [
+        ("Excerpt", "Passage"),
+        ("Passage", "Excerpt"),
+        ("Snippet", "Text"),
+        ("Scenario", "Context"),
+        ("Situation", "Context"),
+        ("Request", "Input"),
+        ("Input", "Request"),
+        ("Context", "Kontext"),
+        ("Kontext", "Contexte"),
+        ("Contesto", "Context"),
+        ("Questão", "Question"),
+        ("Vraag", "Q"),
+        ("Vraag", "Pregunta"),
+        ("Texte", "Text"),
+        ("Tekst", "Testo"),
+        ("Entrada", "Input"),
+    ],
+)
+def test_a_slot_label_swapped_for_another_is_found(
+    tmp_path: Path, item_label: str, copy_label: str
+) -> None:
+    # Found by review: `Excerpt:`, `Scenario:`, `Request:`, `Questão:`, `Vraag:`,
+    # `Kontext:`... name the slot the text fills, but were missing from SLOT_LABELS, so a
+    # golden item copied with `Passage:` for its `Excerpt:` matched nothing.
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [{"prompt": f"{INSTRUCTION}\n{item_label}: {t}", "reference": "x"} for t in TEXTS],
+    )
+    corpus = write(
+        tmp_path / "train.jsonl",
+        [
+            {"text": f"{INSTRUCTION}\n{copy_label}: {TEXTS[2]}\nAnswer: neutral"},
+            # Not an item: another text under the label.
+            {"text": f"{INSTRUCTION}\n{copy_label}: It is a table.\nAnswer: neutral"},
+        ],
+    )
+    assert found(golden, corpus) == {(0, 2)}
+
+
+@pytest.mark.parametrize(
+    ("item_label", "copy_label"), [("Antonym", "Synonym"), ("French", "German")]
+)
+def test_a_task_label_is_still_no_slot(tmp_path: Path, item_label: str, copy_label: str) -> None:
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [{"prompt": f"{INSTRUCTION}\n{item_label}: {t}", "reference": "x"} for t in TEXTS],
+    )
+    corpus = write(tmp_path / "train.jsonl", [{"text": f"{INSTRUCTION}\n{copy_label}: {TEXTS[2]}"}])
+    assert found(golden, corpus) == set()
+
+
+@pytest.mark.parametrize(
+    ("item_label", "copy_label"),
+    [
+        ("Question: ", "問題 1： "),
+        ("Question: ", "質問 12： "),
+        ("Question: ", "질문 1: "),
+        ("Question: ", "问题 3: "),
+        ("問題 1： ", "Q: "),
+        ("問題 12： ", "Question 12 : "),
+        ("질문 1: ", "Question: "),
+    ],
+)
+def test_a_label_of_three_tokens_is_a_label(
+    tmp_path: Path, item_label: str, copy_label: str
+) -> None:
+    # Found by review: a CJK label's characters are a token each, so `問題 1` and its
+    # full-width colon are three tokens, and a label was at most two (`Q1:`, `问题`): a copy
+    # under it, or of an item under it, matched nothing. (`Question 12 :` is two tokens
+    # and was read already.)
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [{"prompt": f"Passage: {PASSAGE}\n{item_label}{q}", "reference": "x"} for q in QUESTIONS],
+    )
+    corpus = write(
+        tmp_path / "train.jsonl",
+        [
+            {"text": f"{PASSAGE}\n{copy_label}{QUESTIONS[3]}\nA: {LONG_ANSWER}"},
+            # Not an item: another question under the label.
+            {"text": f"{PASSAGE}\n{copy_label}Who built the lighthouse keeper's cottage?"},
+        ],
+    )
+    assert found(golden, corpus) == {(0, 3)}
+
+
+def test_a_chinese_question_under_a_numbered_label_is_found(tmp_path: Path) -> None:
+    passage = (
+        "灯塔位于卡罗角，建于1871年，由工程师梅布尔·奎斯特设计。她坚持灯塔的灯必须燃烧鲸油，"
+        "尽管海岸其他地方早已改用煤油。"
+    )
+    questions = ["谁建造了灯塔？", "灯塔建于哪一年？", "灯燃烧什么燃料？", "海岸其他地方用什么？"]
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [{"prompt": f"{passage}\n问题 {k + 1}：{q}"} for k, q in enumerate(questions)],
+    )
+    corpus = write(
+        tmp_path / "train.jsonl",
+        [
+            {"text": f"{passage}\n問題 12：{questions[0]}\n答案：梅布尔·奎斯特。"},
+            {"text": f"{passage}\n问题：{questions[1]}"},
+            {"text": f"{passage}\nQ: {questions[2]}"},
+            # Not an item: another question that starts with one.
+            {"text": f"{passage}\n問題 1：谁建造了灯塔旁边的小屋？"},
+        ],
+    )
+    assert found(golden, corpus) == {(0, 0), (1, 1), (2, 2)}
+
+
+def test_a_question_numbered_in_its_item_is_found_numbered_otherwise(tmp_path: Path) -> None:
+    # Each item's number is its own word (the set numbers its questions): it was read as
+    # the question's first word, not the label's, and a copy numbered otherwise or under
+    # `Q:` matched nothing.
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [{"prompt": f"Passage: {PASSAGE}\nQuestion {k + 1}: {q}"} for k, q in enumerate(QUESTIONS)],
+    )
+    corpus = write(
+        tmp_path / "train.jsonl",
+        [
+            {"text": f"{PASSAGE}\nQ: {QUESTIONS[3]}"},
+            {"text": f"{PASSAGE}\nQuestion 7: {QUESTIONS[3]}\nA: {LONG_ANSWER}"},
+            # Not an item: another question under the item's label and number.
+            {"text": f"{PASSAGE}\nQuestion 4: Who kept the logbook's key?"},
+        ],
+    )
+    assert found(golden, corpus) == {(0, 3), (1, 3)}

@@ -306,8 +306,12 @@ pub struct OwnRun {
     pub open_end: bool,
 }
 
-/// Words a label may have (`Question 5:`, `Q:`) where a relabelled own run allows one.
-pub const MAX_LABEL_WORDS: usize = 2;
+/// Words (tokens) a label may have (`Question 5:`, `Q:`, `問題 12：`) where a relabelled
+/// own run allows one: a tag is one word and a number (see `is_tag_label`), but a word
+/// written without spaces is a token a character. Found by review: at two, `問題 1：`
+/// (three tokens) was no label, and a copy under it, or of an item under it, matched
+/// nothing.
+pub const MAX_LABEL_WORDS: usize = 4;
 
 /// Whether `label` (the text from a label's first word to its end) is a tag: one word
 /// of letters, or one and a number, ending with `:` (`Q:`, `Context:`, `Question 5:`).
@@ -334,15 +338,24 @@ fn is_tag_label(label: &str) -> bool {
 /// fills (the question, the input, the passage, the answer), not a task. Only such
 /// labels are swapped in a relabelled own run. Found by attack: a one-word label that names the task ("Antonym: happy",
 /// "French: I love cats.") was swapped for another ("Synonym: happy", "German: ..."),
-/// and the other task was the item.
+/// and the other task was the item. Found by review, these named a slot and were missing:
+/// `Excerpt:`, `Scenario:`, `Request:`, `Questão:`, `Vraag:`, `Kontext:`, ... (a golden
+/// item copied with `Passage:` for its `Excerpt:` matched nothing).
 pub const SLOT_LABELS: &str = "question questions q query problem exercise task prompt \
     instruction instructions input text passage context document article story paragraph \
     sentence statement claim premise hypothesis review comment message post tweet dialogue \
     dialog conversation example sample item case puzzle riddle quiz user human answer a ans \
     output response reply solution completion assistant \
-    frage aufgabe antwort eingabe réponse énoncé pregunta respuesta problema texto contexto \
-    domanda risposta pergunta resposta вопрос ответ задача текст \
-    问题 問題 题目 題目 问 問 答 答案 回答 質問 答え 질문 문제 답 정답";
+    excerpt snippet scenario situation background request \
+    frage aufgabe antwort eingabe kontext ausschnitt \
+    réponse énoncé entrée texte contexte problème \
+    pregunta respuesta problema texto contexto entrada pasaje enunciado \
+    domanda risposta testo contesto brano \
+    pergunta questão resposta trecho \
+    vraag antwoord tekst invoer opgave \
+    вопрос ответ задача текст контекст отрывок \
+    问题 問題 题目 題目 问 問 答 答案 回答 質問 答え 文章 段落 本文 文脈 上下文 \
+    질문 문제 답 정답 지문 본문";
 
 /// Whether the tag `label` (see `is_tag_label`) names a slot ([`SLOT_LABELS`]).
 fn names_a_slot(label: &str) -> bool {
@@ -400,6 +413,10 @@ pub const QUESTION_LABELS: &[&str] = &[
     "problem",
     "frage",
     "pregunta",
+    "pergunta",
+    "questão",
+    "domanda",
+    "vraag",
     "вопрос",
     "问题",
     "問題",
@@ -1117,14 +1134,17 @@ fn own_runs(
                 });
             }
         }
-        // The label of the first own word's line: a tag (see `is_tag_label`, all
-        // template), or none. The template
-        // words after it are the question's ("What is" shared by many items).
-        let label = (opens..first.min(opens + MAX_LABEL_WORDS))
+        // The label of the first own word's line: a tag (see `is_tag_label`), or none.
+        // The template words after it are the question's ("What is" shared by many
+        // items). Its number may be the item's own (`问题 2：`, `Question 3:`: found by
+        // review, the number was then the first own word, and the label no label): a
+        // copy may number it otherwise, so the own words after it are the run's.
+        let label = (opens..(opens + MAX_LABEL_WORDS).min(words))
             .rev()
-            .find(|&k| label_end[k])
+            .find(|&k| label_end[k] && !line_start[opens + 1..=k].contains(&true))
             .map_or(0, |k| k + 1 - opens);
-        if opens >= key {
+        let first_after = (opens + label..=last).find(|&i| !template[i]);
+        if let (true, Some(first)) = (opens >= key, first_after) {
             let ends = (first + 1..=last + 1).filter(|&e| e == words || line_start[e]);
             for end in ends {
                 if !found(first, end) {

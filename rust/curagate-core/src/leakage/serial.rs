@@ -43,7 +43,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// labels (`**Question:**`, `Q1:`, `Q.`, `问题：`) and full-width punctuation at a word's
 /// edge as no symbol (other label words and symbol hashes), and stores whether any text
 /// may follow each own run (`OwnRun::open_end`) and `:` as a line's end mark; version 14
-/// counts a Thai, Lao, Khmer or Myanmar character as a third of a word (other units).
+/// counts a Thai, Lao, Khmer or Myanmar character as a third of a word (other units) and
+/// reads more slot labels (`Excerpt:`, `Vraag:`...), labels of up to 4 tokens (`問題 1：`)
+/// and a label's own number as the label's (other relabelled runs).
 pub const FORMAT_VERSION: u32 = 14;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 

@@ -590,6 +590,17 @@ fn a_tag_label_names_a_slot_of_the_prompt_not_a_task() {
         "Frage:",
         "问题：",
         "질문:",
+        // Found by review: slot labels missing from the list.
+        "Excerpt:",
+        "Scenario:",
+        "Request:",
+        "Quest\u{e3}o:",
+        "Vraag:",
+        "Kontext:",
+        "Contexte:",
+        "Domanda 3:",
+        "問題 12：",
+        "上下文：",
     ] {
         assert!(is_tag_label(label), "{label}");
     }
