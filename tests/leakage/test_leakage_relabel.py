@@ -280,3 +280,55 @@ def test_a_question_numbered_in_its_item_is_found_numbered_otherwise(tmp_path: P
         ],
     )
     assert found(golden, corpus) == {(0, 3), (1, 3)}
+
+
+ANSWERS = [
+    "Mabel Quist",
+    "In 1871",
+    "Whale oil",
+    "Tobias Wren",
+    "A sailor",
+    "Forty-one",
+    "Kerosene",
+    "Carrow Point",
+    "In winter",
+    "Every ship",
+]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Q: {q} A: {a}",
+        "Question: {q} A: {a}",
+        "Q: {q} Answer: {a}",
+        "{q} Answer: {a}",
+        "**Q:** {q} **A:** {a}",
+        "Q1. {q} Ans: {a}",
+        "Q: {q} {a}",
+    ],
+)
+def test_an_answer_beside_its_question_under_other_labels_is_found(
+    tmp_path: Path, line: str
+) -> None:
+    # Found by review: the item's line holds its answer after a label (`... Answer: 12`);
+    # a copy under `Q:` with `A:` for the `Answer:` (the answer copied beside a question
+    # copied under another label) matched nothing: only the first label could differ.
+    golden = write(
+        tmp_path / "golden.jsonl",
+        [
+            {"prompt": f"Passage: {PASSAGE}\nQuestion: {q} Answer: {a}"}
+            for q, a in zip(QUESTIONS, ANSWERS, strict=True)
+        ],
+    )
+    corpus = write(
+        tmp_path / "train.jsonl",
+        [
+            {"text": f"{PASSAGE}\n{line.format(q=QUESTIONS[5], a=ANSWERS[5])}"},
+            # Not items: another answer, a word that is no label before the answer.
+            {"text": f"{PASSAGE}\n{line.format(q=QUESTIONS[3], a='Mabel Quist')}"},
+            {"text": f"{PASSAGE}\nQ: {QUESTIONS[0]} Note: {ANSWERS[0]}"},
+            {"text": f"{PASSAGE}\nQ: {QUESTIONS[1]} Antonym: {ANSWERS[1]}"},
+        ],
+    )
+    assert found(golden, corpus) == {(0, 5)}

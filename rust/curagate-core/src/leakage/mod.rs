@@ -304,6 +304,13 @@ pub struct OwnRun {
     /// after it on its line, matched nothing, as did a whole 18-word item of three near
     /// variants with more than [`MAX_ANSWER_WORDS`] words after it.
     pub open_end: bool,
+    /// In a relabelled run, a tag label inside the line after a sentence mark (`... the
+    /// lighthouse? Answer: Mabel Quist`): its first word (from the run's start; 0: none)
+    /// and its words. A record holds the run with any tag label there, or none. Found
+    /// by review: a copy under `Q:` with `A:` for the item's mid-line `Answer:` (the
+    /// answer copied beside a question copied under another label) matched nothing.
+    pub mid_label: u32,
+    pub mid_label_words: u32,
 }
 
 /// Words (tokens) a label may have (`Question 5:`, `Q:`, `問題 12：`) where a relabelled
@@ -469,6 +476,8 @@ pub struct ReferenceIndexBuilder {
     /// label (its text ends with `:`), for the own runs.
     word_marks: Vec<u32>,
     label_end: Vec<bool>,
+    /// Per word: the words of the tag label it opens inside a line (see `mid_labels`).
+    mid_label: Vec<u8>,
     /// Per word: whether it ends a clause (a sentence mark, a label's colon), for
     /// `open_sentence`.
     clause_end: Vec<bool>,
@@ -495,6 +504,7 @@ struct Prepared {
     symbols: Vec<u64>,
     marks: Vec<u32>,
     label_end: Vec<bool>,
+    mid_label: Vec<u8>,
     clause_end: Vec<bool>,
     units: Vec<u32>,
     char_spans: Vec<(u32, u32)>,
@@ -524,6 +534,7 @@ impl ReferenceIndexBuilder {
             word_symbols: Vec::new(),
             word_marks: Vec::new(),
             label_end: Vec::new(),
+            mid_label: Vec::new(),
             clause_end: Vec::new(),
             word_units: Vec::new(),
             word_numeric: Vec::new(),
@@ -610,6 +621,7 @@ impl ReferenceIndexBuilder {
                             && is_tag_label(&text[tokens.spans[opens].0 as usize..end])
                     })
                     .collect();
+                let mid_label = mid_labels(text, &tokens, &line_start);
                 let clause_end = (0..tokens.len())
                     .map(|i| {
                         sentence_mark(text, tokens.spans[i]) != 0
@@ -630,6 +642,7 @@ impl ReferenceIndexBuilder {
                     symbols,
                     marks,
                     label_end,
+                    mid_label,
                     clause_end,
                     units,
                     char_spans,
@@ -708,6 +721,7 @@ impl ReferenceIndexBuilder {
             self.word_symbols.extend_from_slice(&p.symbols);
             self.word_marks.extend_from_slice(&p.marks);
             self.label_end.extend_from_slice(&p.label_end);
+            self.mid_label.extend_from_slice(&p.mid_label);
             self.clause_end.extend_from_slice(&p.clause_end);
             self.word_units.extend_from_slice(&p.units);
             let numeric = p.tokens.normalized.split(|&b| b == b' ').map(|w| {
@@ -891,17 +905,21 @@ impl ReferenceIndexBuilder {
                 .sum();
             let lines = &self.line_start[range.clone()];
             let labels = &self.label_end[range.clone()];
+            let mids = &self.mid_label[range.clone()];
             let clauses = &self.clause_end[range];
-            for run in own_runs(own, units, lines, labels, &self.config) {
+            for run in own_runs(own, units, lines, labels, mids, &self.config) {
                 let at = self.word_start[id] + run.start;
                 let end = at + run.words;
                 let symbols = match run.label {
-                    // The template before the label, then the own words.
+                    // The template before the label, then the own words (but a label
+                    // inside the line).
                     Some(label) => {
                         let key = self.config.own_run_key();
+                        let (mid, mid_words) = run.mid.unwrap_or((run.words, 0));
                         let words: Vec<u64> = self.word_symbols[at..at + key]
                             .iter()
-                            .chain(&self.word_symbols[at + key + label..end])
+                            .chain(&self.word_symbols[at + key + label..at + mid])
+                            .chain(&self.word_symbols[(at + mid + mid_words).min(end)..end])
                             .copied()
                             .collect();
                         run_symbols(&words)
@@ -926,6 +944,8 @@ impl ReferenceIndexBuilder {
                     relabel: run.label.is_some(),
                     label_words: run.label.unwrap_or(0) as u32,
                     open_end: sentence.is_some_and(|s| s >= run.start),
+                    mid_label: run.mid.map_or(0, |m| m.0 as u32),
+                    mid_label_words: run.mid.map_or(0, |m| m.1 as u32),
                 });
                 // The sentence starts before the run: a run of its own, from its start.
                 if let Some(s) = sentence.filter(|&s| s < run.start) {
@@ -940,6 +960,8 @@ impl ReferenceIndexBuilder {
                         relabel: false,
                         label_words: 0,
                         open_end: true,
+                        mid_label: 0,
+                        mid_label_words: 0,
                     });
                 }
             }
@@ -1090,6 +1112,7 @@ fn own_runs(
     units: &[u32],
     line_start: &[bool],
     label_end: &[bool],
+    mid_label: &[u8],
     config: &LeakageConfig,
 ) -> Vec<RunSpec> {
     let words = template.len();
@@ -1131,6 +1154,7 @@ fn own_runs(
                     words: end - start,
                     line_end: true,
                     label: None,
+                    mid: None,
                 });
             }
         }
@@ -1147,12 +1171,24 @@ fn own_runs(
         if let (true, Some(first)) = (opens >= key, first_after) {
             let ends = (first + 1..=last + 1).filter(|&e| e == words || line_start[e]);
             for end in ends {
-                if !found(first, end) {
+                // A tag label inside the line, after a sentence mark (`Answer:`), with own
+                // words after it: a copy may write another there, so the own words on
+                // either side of it must find the item on their own to need no run.
+                let mid = (first + 1..end)
+                    .find(|&i| mid_label[i] > 0 && i + (mid_label[i] as usize) < end)
+                    .map(|i| (i, mid_label[i] as usize));
+                let found_here = match mid {
+                    None => found(first, end),
+                    Some((i, w)) => found(first, i) || found(i + w, end),
+                };
+                let mid = mid.map(|(i, w)| (i + key - opens, w));
+                if !found_here {
                     runs.push(RunSpec {
                         start: opens - key,
                         words: end + key - opens,
                         line_end: true,
                         label: Some(label),
+                        mid,
                     });
                 }
             }
@@ -1178,6 +1214,7 @@ fn own_runs(
         words: end - start,
         line_end: end == words,
         label: None,
+        mid: None,
     });
     runs
 }
@@ -1287,6 +1324,49 @@ struct RunSpec {
     words: usize,
     line_end: bool,
     label: Option<usize>,
+    /// A relabelled run's label inside its line (see [`OwnRun::mid_label`]): its first
+    /// word from the run's start, and its words.
+    mid: Option<(usize, usize)>,
+}
+
+/// Per word of `text` (its `tokens`, lines starting at `line_start`): the words of the
+/// tag label (see `is_tag_label`) it opens inside a line, right after a sentence mark
+/// (`... the lighthouse? Answer: Mabel`), ended by a colon; 0 where it opens none.
+fn mid_labels(text: &str, tokens: &Tokens, line_start: &[bool]) -> Vec<u8> {
+    let colon = |c: char| c == ':' || c == '\u{ff1a}';
+    (0..tokens.len())
+        .map(|i| {
+            if i == 0 || line_start[i] || sentence_mark(text, tokens.spans[i - 1]) == 0 {
+                return 0;
+            }
+            let last = (i + MAX_LABEL_WORDS).min(tokens.len());
+            for (k, &span) in tokens.spans.iter().enumerate().take(last).skip(i) {
+                if k > i && line_start[k] {
+                    break;
+                }
+                let word = text[span.0 as usize..span.1 as usize].trim_end_matches(['*', '_']);
+                let after = text[span.1 as usize..].trim_start_matches([' ', '\t']);
+                if !word.ends_with(colon) && !after.starts_with(colon) {
+                    if word.ends_with(['.', ')', '?', '!']) {
+                        break;
+                    }
+                    continue;
+                }
+                let end = if word.ends_with(colon) {
+                    span.1 as usize
+                } else {
+                    text.len() - after.len() + after.chars().next().map_or(0, char::len_utf8)
+                };
+                let label = &text[tokens.spans[i].0 as usize..end];
+                return if is_tag_label(label) {
+                    (k + 1 - i) as u8
+                } else {
+                    0
+                };
+            }
+            0
+        })
+        .collect()
 }
 
 /// The sentence mark that ends the word at byte range `span` of `text`: `?`, `!`
@@ -1781,19 +1861,51 @@ impl ReferenceIndex {
                 let run = &self.own_runs[r as usize];
                 let item = self.item_words(run.item);
                 let start = run.start as usize;
-                let own = &item[start + key + run.label_words as usize..start + run.words as usize];
-                let end = at + own.len();
-                if tokens.hashes[j..j + key] == item[start..start + key]
-                    && tokens.hashes.get(at..end) == Some(own)
-                    && run_ends(run, text, tokens, end)
+                let run_end = start + run.words as usize;
+                // The own words, but a label inside the line (see `OwnRun::mid_label`):
+                // before it, then after it.
+                let (mid, mid_words) = match run.mid_label_words {
+                    0 => (run_end, 0),
+                    w => (start + run.mid_label as usize, w as usize),
+                };
+                let before = &item[start + key + run.label_words as usize..mid];
+                let after = &item[mid + mid_words..run_end];
+                let label_at = at + before.len();
+                if tokens.hashes[j..j + key] != item[start..start + key]
+                    || tokens.hashes.get(at..label_at) != Some(before)
                 {
+                    continue;
+                }
+                let gaps = if mid_words > 0 { MAX_LABEL_WORDS } else { 0 };
+                for gap in 0..=gaps {
+                    let from = label_at + gap;
+                    let end = from + after.len();
+                    if end > tokens.len() {
+                        break;
+                    }
+                    if gap > 0 {
+                        // Another tag label there (its colon may be glued to the answer).
+                        let next =
+                            &text[tokens.spans[from].0 as usize..tokens.spans[from].1 as usize];
+                        let glued = next.len() - next.trim_start_matches([':', '\u{ff1a}']).len();
+                        let label = &text[tokens.spans[label_at].0 as usize
+                            ..tokens.spans[from].0 as usize + glued];
+                        if label.contains(['\n', '\r']) || !is_tag_label(label) {
+                            continue;
+                        }
+                    }
+                    if tokens.hashes[from..end] != *after || !run_ends(run, text, tokens, end) {
+                        continue;
+                    }
                     let spans: Vec<(u32, u32)> = tokens.spans[j..j + key]
                         .iter()
-                        .chain(&tokens.spans[at..end])
+                        .chain(&tokens.spans[at..label_at])
+                        .chain(&tokens.spans[from..end])
                         .copied()
                         .collect();
                     if run.symbols == run_symbols_of(text, &spans) {
                         out.push((run.item, run.words, j as u32, run.start, (end - j) as u32));
+                        break;
                     }
                 }
             }

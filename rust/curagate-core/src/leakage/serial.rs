@@ -45,7 +45,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// may follow each own run (`OwnRun::open_end`) and `:` as a line's end mark; version 14
 /// counts a Thai, Lao, Khmer or Myanmar character as a third of a word (other units) and
 /// reads more slot labels (`Excerpt:`, `Vraag:`...), labels of up to 4 tokens (`問題 1：`)
-/// and a label's own number as the label's (other relabelled runs).
+/// and a label's own number as the label's (other relabelled runs), and stores the label
+/// inside a relabelled run's line (`OwnRun::mid_label`, `... ? Answer: 12`).
 pub const FORMAT_VERSION: u32 = 14;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
@@ -208,6 +209,8 @@ impl ReferenceIndex {
             w.u32(u32::from(run.relabel));
             w.u32(run.label_words);
             w.u32(u32::from(run.open_end));
+            w.u32(run.mid_label);
+            w.u32(run.mid_label_words);
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
@@ -397,7 +400,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     }
     let ngrams = read_ngram_index(&mut r, "n-gram")?;
     let spans = read_ngram_index(&mut r, "span")?;
-    let n = r.count(40, "own runs")?;
+    let n = r.count(48, "own runs")?;
     let mut own_runs = (0..n)
         .map(|_| {
             Ok(OwnRun {
@@ -422,6 +425,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
                     1 => true,
                     _ => return Err(corrupt("an own run's open end is neither 0 nor 1")),
                 },
+                mid_label: r.u32("own run mid label")?,
+                mid_label_words: r.u32("own run mid label words")?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -550,12 +555,22 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         } else {
             label == 0
         };
+        // A label inside a relabelled run's line: after an own word, before another.
+        let (mid, mid_words) = (run.mid_label as usize, run.mid_label_words as usize);
+        let mid_ok = if mid_words == 0 {
+            mid == 0
+        } else {
+            run.relabel
+                && mid_words <= MAX_LABEL_WORDS
+                && mid > key + label
+                && mid + mid_words < run.words as usize
+        };
         let mark = ['\0', '?', '!', '.', '\u{ff1f}', '\u{ff01}', '\u{3002}', ':']
             .iter()
             .any(|&c| c as u32 == run.end_mark);
         // An open end follows a mark that ends the item's line.
         let open = !run.open_end || (run.line_end && run.end_mark != 0);
-        if !fits || !labelled || !mark || !open || (run.words as usize) < key {
+        if !fits || !labelled || !mid_ok || !mark || !open || (run.words as usize) < key {
             return Err(corrupt(format!(
                 "an own run of item {} is not a run of its words",
                 run.item

@@ -1354,3 +1354,34 @@ fn thai_runs_are_measured_in_words_of_three_characters() {
     let pairs: Vec<(u32, u32)> = leaks.iter().map(|l| (l.record, l.item)).collect();
     assert_eq!(pairs, [(0, 1), (1, 0)]);
 }
+
+#[test]
+fn a_slot_label_after_a_sentence_mark_is_a_label_inside_the_line() {
+    // Found by review: the answer beside an item's question (`... the lighthouse? Answer:
+    // Mabel`) copied under other labels (`Q: ... A: Mabel`) matched nothing.
+    let labels = |text: &str| {
+        let mut tokens = Tokens::default();
+        tokenize_into(text, &NormalizeOptions::default(), &mut tokens);
+        let line_start: Vec<bool> = (0..tokens.len()).map(|i| i == 0).collect();
+        mid_labels(text, &tokens, &line_start)
+    };
+    assert_eq!(
+        labels("Question: Who built it? Answer: Mabel"),
+        [0, 0, 0, 0, 1, 0]
+    );
+    assert_eq!(labels("Who built it? **A:** Mabel"), [0, 0, 0, 1, 0]);
+    assert_eq!(labels("Who built it? 答案：Mabel"), [0, 0, 0, 2, 0, 0]);
+    assert_eq!(
+        labels("Who built it? 答案 1： Mabel"),
+        [0, 0, 0, 3, 0, 0, 0]
+    );
+    // No sentence mark before it, no slot, or no colon: none.
+    for text in [
+        "Who built it Answer: Mabel",
+        "Who built it? Antonym: Mabel",
+        "Who built it? Answer Mabel",
+        "Who built it? The answer is: Mabel",
+    ] {
+        assert!(labels(text).iter().all(|&w| w == 0), "{text}");
+    }
+}
