@@ -41,7 +41,8 @@ in :attr:`LeakageIndex.items` (``part="answer"``), matched by n-grams only.
 
 Items shorter than ``ngram`` words have no n-gram: the span criterion, exact
 and MinHash still match them, and they are listed as ``too_short_for_ngram`` in
-the result.
+the result. An item of a few words behind a short instruction (``Solve: 17 * 23``)
+is also found whole, from a line's start to its end or a short answer (``ngram``).
 Text compared is each record's key (see :mod:`curagate.records`) and,
 separately, every other string of the record (:mod:`curagate.leakage.texts`;
 spans then point into those strings joined by newlines), normalized (NFKC, lowercase, punctuation

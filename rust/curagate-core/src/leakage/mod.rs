@@ -311,6 +311,12 @@ pub struct OwnRun {
     /// answer copied beside a question copied under another label) matched nothing.
     pub mid_label: u32,
     pub mid_label_words: u32,
+    /// A whole short item behind its instruction (see `whole_item`): `start` 0, every
+    /// word, `label_words` the instruction's. A record holds it from a line's start (or
+    /// a sentence's, or after a colon) to the end of a line, or the item's question mark
+    /// and a short answer, or `=` and a short answer (see `whole_run_ends`); with its
+    /// symbols, those between its words too.
+    pub whole: bool,
 }
 
 /// Words (tokens) a label may have (`Question 5:`, `Q:`, `問題 12：`) where a relabelled
@@ -483,6 +489,9 @@ pub struct ReferenceIndexBuilder {
     clause_end: Vec<bool>,
     /// Per word: its units (see [`tokens::token_units`]).
     word_units: Vec<u32>,
+    /// (item, label words, symbols) of each short item behind an instruction (see
+    /// `whole_item`); its whole run when it has no template.
+    whole_items: Vec<(u32, u32, u64)>,
     /// Per word: whether it is a number (all its characters numeric).
     word_numeric: Vec<bool>,
     own_runs: Vec<OwnRun>,
@@ -509,6 +518,8 @@ struct Prepared {
     units: Vec<u32>,
     char_spans: Vec<(u32, u32)>,
     signature: Vec<u32>,
+    /// A short item behind an instruction: its label words and symbols (see `whole_item`).
+    whole: Option<(u32, u64)>,
 }
 
 impl ReferenceIndexBuilder {
@@ -537,6 +548,7 @@ impl ReferenceIndexBuilder {
             mid_label: Vec::new(),
             clause_end: Vec::new(),
             word_units: Vec::new(),
+            whole_items: Vec::new(),
             word_numeric: Vec::new(),
             own_runs: Vec::new(),
             template: Vec::new(),
@@ -628,7 +640,8 @@ impl ReferenceIndexBuilder {
                             || ends_label(text, tokens.spans[i])
                     })
                     .collect();
-                let units = tokens.spans.iter().map(|&s| token_units(text, s)).collect();
+                let units: Vec<u32> = tokens.spans.iter().map(|&s| token_units(text, s)).collect();
+                let whole = whole_item(text, &tokens, &line_start, &units, &self.config);
                 let char_spans = chars.chunks_exact(2).map(|c| (c[0], c[1])).collect();
                 let signature = match &self.hasher {
                     Some(h) if !tokens.is_empty() => {
@@ -647,6 +660,7 @@ impl ReferenceIndexBuilder {
                     units,
                     char_spans,
                     signature,
+                    whole,
                 })
             })
             .collect::<Result<_>>()?;
@@ -724,6 +738,9 @@ impl ReferenceIndexBuilder {
             self.mid_label.extend_from_slice(&p.mid_label);
             self.clause_end.extend_from_slice(&p.clause_end);
             self.word_units.extend_from_slice(&p.units);
+            if let Some((label, symbols)) = p.whole {
+                self.whole_items.push((id, label, symbols));
+            }
             let numeric = p.tokens.normalized.split(|&b| b == b' ').map(|w| {
                 !w.is_empty()
                     && std::str::from_utf8(w).is_ok_and(|w| w.chars().all(char::is_numeric))
@@ -748,6 +765,29 @@ impl ReferenceIndexBuilder {
 
     pub fn finish(mut self) -> ReferenceIndex {
         let common = self.leave_out_template();
+        // A short item behind an instruction, with no template (an item with one has
+        // its own runs): its whole run.
+        for &(item, label_words, symbols) in &self.whole_items {
+            let info = &self.items[item as usize];
+            if info.template_words > 0 {
+                continue;
+            }
+            let last = self.word_start[item as usize + 1] - 1;
+            self.own_runs.push(OwnRun {
+                item,
+                start: 0,
+                words: info.words,
+                line_end: true,
+                symbols,
+                end_mark: self.word_marks[last],
+                relabel: false,
+                label_words,
+                open_end: false,
+                mid_label: 0,
+                mid_label_words: 0,
+                whole: true,
+            });
+        }
         // (The scan looks runs up by binary search.)
         self.own_runs.sort_unstable();
         self.own_runs.dedup();
@@ -775,6 +815,7 @@ impl ReferenceIndexBuilder {
             &self.word_start,
             self.config.own_run_key(),
         );
+        let whole_index = whole_index(&self.own_runs, &self.word_hashes, &self.word_start);
         let bands_rows = lsh_params(&self.config, self.hasher.as_ref());
         let lsh = lsh_table(
             &self.items,
@@ -798,6 +839,7 @@ impl ReferenceIndexBuilder {
             evidence_lines: self.evidence_lines,
             own_index,
             relabel_index,
+            whole_index,
             signatures: self.signatures,
             lsh,
         }
@@ -946,6 +988,7 @@ impl ReferenceIndexBuilder {
                     open_end: sentence.is_some_and(|s| s >= run.start),
                     mid_label: run.mid.map_or(0, |m| m.0 as u32),
                     mid_label_words: run.mid.map_or(0, |m| m.1 as u32),
+                    whole: false,
                 });
                 // The sentence starts before the run: a run of its own, from its start.
                 if let Some(s) = sentence.filter(|&s| s < run.start) {
@@ -962,6 +1005,7 @@ impl ReferenceIndexBuilder {
                         open_end: true,
                         mid_label: 0,
                         mid_label_words: 0,
+                        whole: false,
                     });
                 }
             }
@@ -1512,17 +1556,20 @@ fn word_symbols(text: &str, span: (u32, u32)) -> u64 {
         // No letter or digit: the whole word is its symbols.
         return symbols_hash(word.chars());
     };
-    let soft = |c: char| {
-        ".,;:!?'\"*_\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c)
-            || "\u{ff0c}\u{ff1b}\u{ff1a}\u{ff01}\u{ff1f}\u{3001}\u{3002}".contains(c)
-    };
     let end = last + word[last..].chars().next().map_or(0, char::len_utf8);
     let outer = word[..first]
         .chars()
         .chain(word[end..].chars())
-        .filter(|&c| !soft(c));
+        .filter(|&c| !soft_symbol(c));
     let inner = word[first..end].chars();
     symbols_hash(outer.chain(inner))
+}
+
+/// Sentence punctuation, quotes and Markdown emphasis (full-width too): no symbol at a
+/// word's edge (see `word_symbols`).
+fn soft_symbol(c: char) -> bool {
+    ".,;:!?'\"*_\u{2018}\u{2019}\u{201c}\u{201d}\u{ab}\u{bb}".contains(c)
+        || "\u{ff0c}\u{ff1b}\u{ff1a}\u{ff01}\u{ff1f}\u{3001}\u{3002}".contains(c)
 }
 
 fn symbols_hash(chars: impl Iterator<Item = char>) -> u64 {
@@ -1577,9 +1624,158 @@ fn template_bits(template: &[bool]) -> Vec<u64> {
     bits
 }
 
+/// Words of a whole short item (see [`OwnRun::whole`]) at least, and the words its
+/// index keys it by: an instruction and two words (`Solve: 17 * 23`).
+pub const WHOLE_KEY: usize = 3;
+
+/// Words an instruction before a short item may have (`Translate:`, `Solve:`,
+/// `Translate to French:`).
+const MAX_INSTRUCTION_WORDS: usize = 3;
+
+/// The label words and symbols of the whole run of an item (`text`, its `tokens`, lines
+/// starting at `line_start`, `units` a word) that is short, behind an instruction: under
+/// `min_span_words` words' worth (no n-gram, no span criterion), its first line opening
+/// with one to [`MAX_INSTRUCTION_WORDS`] words of letters ended by a colon (`Translate:`,
+/// `Solve:`), then two words' worth at least. `None` for any other, and with the span
+/// criterion off (answers have no such run).
+///
+/// Found by review: such an item (`Translate: Good morning, my friend`, `Solve: 17 *
+/// 23`) copied with its answer into a text row was missed: no n-gram, no 8-word span,
+/// and the row no exact copy (only a prompt column or user turn that is the item was).
+fn whole_item(
+    text: &str,
+    tokens: &Tokens,
+    line_start: &[bool],
+    units: &[u32],
+    config: &LeakageConfig,
+) -> Option<(u32, u64)> {
+    let words = tokens.len();
+    let all: u32 = units.iter().sum();
+    let m = config.min_span_words;
+    if m == 0
+        || !config.methods.ngram
+        || words < WHOLE_KEY
+        || all as usize >= m * WORD_UNITS as usize
+    {
+        return None;
+    }
+    let label = (0..MAX_LABEL_WORDS.min(words)).find_map(|k| {
+        if k > 0 && line_start[k] {
+            return Some(None);
+        }
+        let end = colon_end(text, tokens.spans[k])?;
+        let label = text[tokens.spans[0].0 as usize..end]
+            .trim_end_matches([':', '\u{ff1a}'])
+            .replace(['*', '_'], "");
+        let label_words: Vec<&str> = label.split_whitespace().collect();
+        let letters = (1..=MAX_INSTRUCTION_WORDS).contains(&label_words.len())
+            && label_words.iter().all(|w| {
+                w.chars()
+                    .all(|c| c.is_alphabetic() || crate::text::shingle::is_mark(c))
+            });
+        Some(letters.then_some(k + 1))
+    })??;
+    let rest: u32 = units[label..].iter().sum();
+    if words - label < 2 || rest < 2 * WORD_UNITS {
+        return None;
+    }
+    Some((label as u32, whole_symbols(text, &tokens.spans)))
+}
+
+/// Where the colon that ends the word at byte range `span` of `text` ends (the word
+/// ends with it, Markdown emphasis aside, or it follows on its line: `Solve :`); `None`
+/// when none does.
+fn colon_end(text: &str, span: (u32, u32)) -> Option<usize> {
+    let colon = |c: char| c == ':' || c == '\u{ff1a}';
+    let word = text.get(span.0 as usize..span.1 as usize)?;
+    if word.trim_end_matches(['*', '_']).ends_with(colon) {
+        return Some(span.1 as usize);
+    }
+    let after = text.get(span.1 as usize..)?.trim_start_matches([' ', '\t']);
+    let c = after.chars().next().filter(|&c| colon(c))?;
+    Some(text.len() - after.len() + c.len_utf8())
+}
+
+/// The symbols of a run of words at byte ranges `spans` of `text`: each word's (see
+/// `word_symbols`), and those written as words of their own between them, which
+/// normalization drops (`17 * 23`: `*`; sentence punctuation aside, as at a word's edge).
+fn whole_symbols(text: &str, spans: &[(u32, u32)]) -> u64 {
+    let mut words = Vec::with_capacity(spans.len());
+    for (k, &span) in spans.iter().enumerate() {
+        words.push(word_symbols(text, span));
+        if let Some(&next) = spans.get(k + 1) {
+            let gap = text.get(span.1 as usize..next.0 as usize).unwrap_or("");
+            for piece in gap.split_whitespace() {
+                let h = symbols_hash(piece.chars().filter(|&c| !soft_symbol(c)));
+                if h != 0 {
+                    words.push(h);
+                }
+            }
+        }
+    }
+    run_symbols(&words)
+}
+
+/// The whole runs (see [`OwnRun::whole`]) by the hash of their first [`WHOLE_KEY`] words
+/// (derived from the runs, never stored).
+fn whole_index(
+    runs: &[OwnRun],
+    word_hashes: &[u64],
+    word_start: &[usize],
+) -> FastMap<u64, Vec<u32>> {
+    let mut index: FastMap<u64, Vec<u32>> = FastMap::default();
+    for (r, run) in runs.iter().enumerate().filter(|(_, r)| r.whole) {
+        let at = word_start[run.item as usize];
+        for_each_ngram(&word_hashes[at..at + WHOLE_KEY], WHOLE_KEY, |_, h| {
+            index.entry(h).or_default().push(r as u32);
+        });
+    }
+    index
+}
+
+/// Whether a record's whole run (see [`OwnRun::whole`]) may start at word `j` of `text`'s
+/// `tokens`: the text's or a line's start, after a sentence mark or a colon.
+fn opens_whole(text: &str, tokens: &Tokens, j: usize) -> bool {
+    j == 0
+        || ends_line(text, tokens, j)
+        || sentence_mark(text, tokens.spans[j - 1]) != 0
+        || colon_end(text, tokens.spans[j - 1]).is_some()
+}
+
+/// Whether a record's whole run (see [`OwnRun::whole`]) ends before word `next` of
+/// `text`'s `tokens`: at a line's end; at the item's question mark or colon, a short
+/// answer after it (see [`run_ends`]); or, the item's line ending with no mark, at `=`
+/// and a short answer. A full stop or `!` is no end there (`Summarize: The cat sat on the
+/// mat.` is the start of `... mat. Then it slept.`: a short item has no template around
+/// it to tell a copy from a text that opens with it).
+fn whole_run_ends(run: &OwnRun, text: &str, tokens: &Tokens, next: usize) -> bool {
+    let mark = char::from_u32(run.end_mark).unwrap_or('\0');
+    ends_line(text, tokens, next)
+        || (matches!(mark, '?' | '\u{ff1f}' | ':') && run_ends(run, text, tokens, next))
+        || (mark == '\0' && equals_answer(text, tokens, next))
+}
+
+/// Whether the rest of the line after word `next - 1` of `text`'s `tokens` is `=` and a
+/// short answer ([`MAX_ANSWER_WORDS`] words or fewer): `Solve: 17 * 23 = 391`.
+fn equals_answer(text: &str, tokens: &Tokens, next: usize) -> bool {
+    if next >= tokens.len() || ends_line(text, tokens, next) {
+        return false;
+    }
+    let gap = &text[tokens.spans[next - 1].1 as usize..tokens.spans[next].0 as usize];
+    if !gap.trim_start().starts_with('=') {
+        return false;
+    }
+    // The answer: words `next..rest`, to the line's end.
+    let mut rest = next + 1;
+    while rest < tokens.len() && rest - next <= MAX_ANSWER_WORDS && !ends_line(text, tokens, rest) {
+        rest += 1;
+    }
+    rest - next <= MAX_ANSWER_WORDS
+}
+
 /// Index of the own runs by the hash of their first `key` words (derived from the
 /// runs, so a serialized index stores only them); relabelled runs are in
-/// [`RelabelIndex`].
+/// [`RelabelIndex`], whole ones in `whole_index`.
 fn own_run_index(
     runs: &[OwnRun],
     word_hashes: &[u64],
@@ -1587,7 +1783,7 @@ fn own_run_index(
     key: usize,
 ) -> NgramIndex {
     let mut builder = NgramIndexBuilder::default();
-    for run in runs.iter().filter(|r| !r.relabel) {
+    for run in runs.iter().filter(|r| !r.relabel && !r.whole) {
         let at = word_start[run.item as usize] + run.start as usize;
         builder.add_at(run.item, &word_hashes[at..at + key], run.start);
     }
@@ -1679,6 +1875,9 @@ pub struct ReferenceIndex {
     /// The own runs, by their first [`LeakageConfig::own_run_key`] words.
     own_index: NgramIndex,
     relabel_index: RelabelIndex,
+    /// The whole runs of short items (see [`OwnRun::whole`]) by the hash of their first
+    /// [`WHOLE_KEY`] words.
+    whole_index: FastMap<u64, Vec<u32>>,
     signatures: Vec<u32>,
     lsh: FastMap<u64, Vec<u32>>,
 }
@@ -2018,6 +2217,31 @@ impl ReferenceIndex {
                 }
             },
         );
+        // Whole short items (see `OwnRun::whole`).
+        if self.config.methods.ngram && words >= WHOLE_KEY && !self.whole_index.is_empty() {
+            let tokens = &s.tokens;
+            let own_hits = &mut s.own_hits;
+            for_each_ngram(&tokens.hashes, WHOLE_KEY, |j, h| {
+                let Some(runs) = self.whole_index.get(&h) else {
+                    return;
+                };
+                if !opens_whole(text, tokens, j) {
+                    return;
+                }
+                for &r in runs {
+                    let run = &self.own_runs[r as usize];
+                    let len = run.words as usize;
+                    let end = j + len;
+                    if tokens.hashes.get(j..end) == Some(self.item_words(run.item))
+                        && colon_end(text, tokens.spans[j + run.label_words as usize - 1]).is_some()
+                        && whole_run_ends(run, text, tokens, end)
+                        && whole_symbols(text, &tokens.spans[j..end]) == run.symbols
+                    {
+                        own_hits.push((run.item, run.words, j as u32, 0, run.words));
+                    }
+                }
+            });
+        }
         s.hits.sort_unstable();
         s.span_hits.sort_unstable();
         s.units.clear();

@@ -15,8 +15,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::ngram_index::{FastMap, NgramIndex, Posting};
 use super::{
-    lsh_params, lsh_table, own_run_index, relabel_index, ItemInfo, LeakageConfig, Methods, OwnRun,
-    ReferenceIndex, MAX_LABEL_WORDS,
+    lsh_params, lsh_table, own_run_index, relabel_index, whole_index, ItemInfo, LeakageConfig,
+    Methods, OwnRun, ReferenceIndex, MAX_LABEL_WORDS, WHOLE_KEY,
 };
 use crate::dedup::minhash::{MinHasher, Scheme};
 use crate::text::NormalizeOptions;
@@ -46,7 +46,8 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// counts a Thai, Lao, Khmer or Myanmar character as a third of a word (other units) and
 /// reads more slot labels (`Excerpt:`, `Vraag:`...), labels of up to 4 tokens (`問題 1：`)
 /// and a label's own number as the label's (other relabelled runs), and stores the label
-/// inside a relabelled run's line (`OwnRun::mid_label`, `... ? Answer: 12`).
+/// inside a relabelled run's line (`OwnRun::mid_label`, `... ? Answer: 12`) and the
+/// whole runs of short items behind an instruction (`OwnRun::whole`, `Solve: 17 * 23`).
 pub const FORMAT_VERSION: u32 = 14;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
@@ -211,6 +212,7 @@ impl ReferenceIndex {
             w.u32(u32::from(run.open_end));
             w.u32(run.mid_label);
             w.u32(run.mid_label_words);
+            w.u32(u32::from(run.whole));
         }
         w.len(self.signatures.len());
         self.signatures.iter().for_each(|&s| w.u32(s));
@@ -400,7 +402,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     }
     let ngrams = read_ngram_index(&mut r, "n-gram")?;
     let spans = read_ngram_index(&mut r, "span")?;
-    let n = r.count(48, "own runs")?;
+    let n = r.count(52, "own runs")?;
     let mut own_runs = (0..n)
         .map(|_| {
             Ok(OwnRun {
@@ -427,6 +429,11 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
                 },
                 mid_label: r.u32("own run mid label")?,
                 mid_label_words: r.u32("own run mid label words")?,
+                whole: match r.u32("own run whole")? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(corrupt("an own run's whole flag is neither 0 nor 1")),
+                },
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -551,7 +558,18 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         // at least one own word; any other run holds no label.
         let (key, label) = (config.own_run_key(), run.label_words as usize);
         let labelled = if run.relabel {
-            label <= MAX_LABEL_WORDS && key + label < run.words as usize
+            label <= MAX_LABEL_WORDS && key + label < run.words as usize && !run.whole
+        } else if run.whole {
+            // A whole short item: all of it, its instruction's label words, then more.
+            run.start == 0
+                && items
+                    .get(run.item as usize)
+                    .is_some_and(|info| info.words == run.words)
+                && (run.words as usize) >= WHOLE_KEY
+                && (1..=MAX_LABEL_WORDS).contains(&label)
+                && label < run.words as usize
+                && !run.open_end
+                && run.line_end
         } else {
             label == 0
         };
@@ -570,7 +588,8 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             .any(|&c| c as u32 == run.end_mark);
         // An open end follows a mark that ends the item's line.
         let open = !run.open_end || (run.line_end && run.end_mark != 0);
-        if !fits || !labelled || !mid_ok || !mark || !open || (run.words as usize) < key {
+        let long = run.whole || (run.words as usize) >= key;
+        if !fits || !labelled || !mid_ok || !mark || !open || !long {
             return Err(corrupt(format!(
                 "an own run of item {} is not a run of its words",
                 run.item
@@ -587,6 +606,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
     let lsh = lsh_table(&items, &signatures, hasher.as_ref(), bands_rows);
     let own_index = own_run_index(&own_runs, &word_hashes, &word_start, config.own_run_key());
     let relabel_index = relabel_index(&own_runs, &word_hashes, &word_start, config.own_run_key());
+    let whole_index = whole_index(&own_runs, &word_hashes, &word_start);
     Ok(ReferenceIndex {
         config,
         hasher,
@@ -603,6 +623,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         evidence_lines,
         own_index,
         relabel_index,
+        whole_index,
         signatures,
         lsh,
     })

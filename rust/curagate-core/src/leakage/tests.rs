@@ -1385,3 +1385,49 @@ fn a_slot_label_after_a_sentence_mark_is_a_label_inside_the_line() {
         assert!(labels(text).iter().all(|&w| w == 0), "{text}");
     }
 }
+
+#[test]
+fn a_short_item_behind_an_instruction_is_found_whole() {
+    // Found by review: `Solve: 17 * 23` (no n-gram, no 8-word span) copied with its answer
+    // into a longer text matched nothing.
+    let items = [
+        "Solve: 17 * 23",
+        "Translate: Good morning, my friend",
+        "Good morning, my friend",
+    ];
+    let idx = index(&items, config(only(false, true, false)));
+    let whole: Vec<(u32, u32)> = idx
+        .own_runs()
+        .iter()
+        .filter(|r| r.whole)
+        .map(|r| (r.item, r.label_words))
+        .collect();
+    // (No instruction, no whole run: the third is a phrase any text may hold.)
+    assert_eq!(whole, [(0, 1), (1, 1)]);
+    let records = [
+        "Solve: 17 * 23\n391",
+        "Practice. Solve: 17 * 23 = 391",
+        "Translate: Good morning, my friend\nBuenos días, mi amigo",
+        "Solve: 17 + 23\n40",
+        "Solve: 17 * 23 * 2\n782",
+        "Solve: 17 * 23 + 1 = 392",
+        "To solve: 17 * 23",
+        "Translate: Good morning, my friend Bob",
+        "Hello. Good morning, my friend\nhi",
+    ];
+    let pairs: Vec<(u32, u32)> = scan(&idx, &records)
+        .iter()
+        .map(|l| (l.record, l.item))
+        .collect();
+    assert_eq!(pairs, [(0, 0), (1, 0), (2, 1)]);
+    // Serialized and loaded, the index finds the same.
+    let loaded = ReferenceIndex::from_bytes(&idx.to_bytes()).unwrap();
+    assert_eq!(loaded.own_runs(), idx.own_runs());
+    assert_eq!(scan(&loaded, &records).len(), 3);
+    // With the span criterion off (the answers' index), no item is looked for so.
+    let off = LeakageConfig {
+        min_span_words: 0,
+        ..config(only(false, true, false))
+    };
+    assert!(index(&items, off).own_runs().iter().all(|r| !r.whole));
+}
