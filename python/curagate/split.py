@@ -48,7 +48,7 @@ from curagate.io.atomic import atomic_path
 from curagate.io.manifest import sha256_file
 from curagate.io.outputs import read_regular
 from curagate.ratios import SPLIT_NAMES, check_ratios
-from curagate.records import RecordFormat, label_text
+from curagate.records import DEFAULT_BATCH_ROWS, RecordFormat, label_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -583,6 +583,7 @@ def _load(
     text_field: str | None,
     preference_key: str,
     relabel: tuple[Path, Path] | None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> _Loaded:
     from curagate.digest import file_state, require_unchanged
     from curagate.io import read_batches
@@ -600,7 +601,11 @@ def _load(
     text_read = False  # a batch read as text records (with a text_field: by it)
     number_text: list[tuple[int, int, frozenset[str]]] = []
     for batch in read_batches(
-        paths, format=format, text_field=text_field, preference_key=preference_key
+        paths,
+        format=format,
+        text_field=text_field,
+        preference_key=preference_key,
+        batch_rows=batch_rows,
     ):
         text_read |= batch.format == RecordFormat.TEXT
         if batch.table.num_rows:
@@ -1392,6 +1397,7 @@ def split(
     verify: bool = True,
     relabel: tuple[Path, Path] | None = None,
     number_rows: Callable[[str, int], bool] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> SplitResult:
     """Split ``inputs`` into ``out``/{train,val,test}.parquet and ``split_manifest.json``.
 
@@ -1422,6 +1428,8 @@ def split(
     ``number_rows(source, row)``: whether that row's ``time`` string is a JSON number's
     (a column the reader kept as its values' strings) where the files read do not say so
     (curate --split: its kept/ Parquet parts; JSONL inputs say so themselves).
+    ``batch_rows``: the records a chunk of a file is read in at most (curate's
+    ``batch_rows``): a JSONL chunk's column holds one JSON type (docs/formats.md).
     """
     fractions = check_ratios(list(ratios), option=f"ratios {list(ratios)}")
     resolved_mode = _infer_mode(mode, label, group, time)
@@ -1455,6 +1463,7 @@ def split(
         text_field=text_field,
         preference_key=preference_key,
         relabel=relabel,
+        batch_rows=batch_rows,
     )
 
     labels = [_label_text(v) for v in _column(loaded, label, "--label")] if label else None

@@ -897,3 +897,31 @@ def test_the_config_near_shingle_char_keeps_character_near_copies_together(
     # By words they are not near copies: the setting is what kept them together.
     assert main(["split", str(src), "--out", str(tmp_path / "w")]) == 0
     assert manifest(tmp_path / "w")["join"]["near_links"] == 0
+
+
+def test_the_config_batch_rows_is_the_chunk_split_reads(tmp_path: Path) -> None:
+    # Found by review: split --config ignored batch_rows, so a file read as curate reads it
+    # with the same config was read otherwise. A JSONL chunk's column holds one JSON type:
+    # read whole, the string "abc" beside the number before it is quarantined; read a row at
+    # a time (batch_rows: 1), the number is one chunk and the string another, which read
+    # together are one string column (docs/formats.md): both rows are split.
+    src = tmp_path / "a.jsonl"
+    src.write_text(
+        '{"text": "alpha one distinct words", "g": 18446744073709551617}\n'
+        '{"text": "beta two other words", "g": "abc"}\n',
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_rows: 1\n")
+    out = tmp_path / "s"
+    assert main(["split", str(src), "--out", str(out), "--config", str(cfg)]) == 0
+    assert manifest(out)["quarantined"]["rows"] == 0
+    assert sorted(
+        v for s in SPLITS for v in pq.read_table(out / f"{s}.parquet")["g"].to_pylist()
+    ) == [
+        "18446744073709551617",
+        "abc",
+    ]
+    # Without it, the default chunk holds both rows: the string is quarantined.
+    assert main(["split", str(src), "--out", str(tmp_path / "d")]) == 0
+    assert manifest(tmp_path / "d")["quarantined"]["rows"] == 1

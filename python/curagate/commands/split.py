@@ -111,8 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="curate.yaml: format, text_field, preference_key, near.threshold, near.ngram, "
-        "near.shingle and the split keys give the defaults",
+        help="curate.yaml: format, text_field, preference_key, batch_rows, near.threshold, "
+        "near.ngram, near.shingle and the split keys give the defaults",
     )
     parser.add_argument(
         "--no-join-near",
@@ -233,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
             templates=pick(args.templates, sc.templates),
             ngram=pick(args.ngram, sc.ngram),
             max_rounds=pick(args.max_rounds, sc.max_rounds),
+            batch_rows=cfg.batch_rows,
         )
     counts = ", ".join(f"{name} {rows}" for name, rows in result.counts.items())
     repair = result.manifest["repair"]

@@ -69,6 +69,7 @@ class SplitStep(BaseStep):
             format=None if cfg.format == "auto" else cfg.format,
             text_field=cfg.text_field,
             preference_key=cfg.preference_key,
+            batch_rows=cfg.batch_rows,
             # Paths relative to the output folder (kept/part-00000.parquet), so the
             # split's files are the same bytes whatever --out is.
             relabel=(tmp, Path()),
