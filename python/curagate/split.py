@@ -584,6 +584,7 @@ def _load(
     preference_key: str,
     relabel: tuple[Path, Path] | None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    number_rows: Callable[[str, int, str], bool] | None = None,
 ) -> _Loaded:
     from curagate.digest import file_state, require_unchanged
     from curagate.io import read_batches
@@ -630,6 +631,7 @@ def _load(
         # units of prompt and completion, without a word (curate refuses it so).
         raise InputError(text_field_unused(text_field))
     refuse_several_formats(formats)
+    tables = _json_number_columns(tables, number_text, where, number_rows)
     _refuse_inexact_decimals(tables, where)
     tables = _common_timestamp_units(_common_content_form(tables))
     try:
@@ -663,6 +665,76 @@ def _load(
     return _Loaded(
         table.combine_chunks(), keys, key_array, ids, where, files, quarantined, number_text
     )
+
+
+def _json_number_columns(
+    tables: list[pa.Table],
+    number_text: list[tuple[int, int, frozenset[str]]],
+    where: list[tuple[str, int, int | None]],
+    number_rows: Callable[[str, int, str], bool] | None,
+) -> list[pa.Table]:
+    """``tables`` with a column that holds JSON numbers throughout as one column: where
+    the reader kept it as the strings of its JSON numbers in some chunks (an integer past
+    int64, Batch.number_text) and read it as numbers (int64, double) in others, the numbers
+    are strings too, written as JSON writes them (``5``, ``1.5``), and recorded in
+    ``number_text`` (appended to) as JSON numbers' strings, read as the numbers they are.
+    Both chunks came from JSON numbers, and were refused as incompatible types. A column
+    with a string that is no JSON number's (a JSON string), or a number that is not finite
+    (no JSON number), stays as it is: refused by the concatenation. ``number_rows`` says
+    which rows' strings are JSON numbers where the reader did not (curate's kept/)."""
+    starts = [0]
+    for t in tables:
+        starts.append(starts[-1] + t.num_rows)
+    said: dict[int, frozenset[str]] = {}
+    for start, _, columns in number_text:
+        said[start] = said.get(start, frozenset()) | columns
+
+    def is_text(t: pa.DataType) -> bool:
+        return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+    def is_number(t: pa.DataType) -> bool:
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+    def json_numbers(k: int, name: str) -> bool:
+        """Whether every string of column ``name`` of table ``k`` is a JSON number's."""
+        if name in said.get(starts[k], frozenset()):
+            return True
+        if number_rows is None:
+            return False
+        values = tables[k].column(name)
+        return all(
+            value is None or number_rows(where[starts[k] + i][0], where[starts[k] + i][1], name)
+            for i, value in enumerate(values.to_pylist())
+        )
+
+    def finite(column: pa.ChunkedArray) -> bool:
+        if not pa.types.is_floating(column.type):
+            return True
+        return all(v is None or math.isfinite(v) for v in column.to_pylist())
+
+    out = list(tables)
+    names = sorted({n for t in tables if t.num_rows for n in t.column_names})
+    for name in names:
+        held = [k for k, t in enumerate(tables) if t.num_rows and name in t.column_names]
+        texts = [k for k in held if is_text(tables[k].schema.field(name).type)]
+        numbers = [k for k in held if is_number(tables[k].schema.field(name).type)]
+        if not texts or not numbers:
+            continue
+        if not all(finite(tables[k].column(name)) for k in numbers):
+            continue
+        if not all(json_numbers(k, name) for k in texts):
+            continue
+        # Tables without rows too: an int64 column of none was refused beside strings.
+        for k, t in enumerate(tables):
+            if name not in t.column_names or not is_number(t.schema.field(name).type):
+                continue
+            values = out[k].column(name).to_pylist()
+            strings = pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
+            i = out[k].schema.get_field_index(name)
+            out[k] = out[k].set_column(i, out[k].schema.field(i).with_type(pa.string()), strings)
+            if out[k].num_rows:
+                number_text.append((starts[k], out[k].num_rows, frozenset({name})))
+    return out
 
 
 def _content_is_parts(column: pa.ChunkedArray) -> bool | None:
@@ -864,7 +936,7 @@ def _json_numbers(
     loaded: _Loaded,
     name: str,
     values: Sequence[Any],
-    number_rows: Callable[[str, int], bool] | None,
+    number_rows: Callable[[str, int, str], bool] | None,
 ) -> list[bool] | None:
     """Per row, whether column ``name``'s string is a JSON number's, as written (a column
     the reader keeps as its values' strings, docs/formats.md); None when no row's is. The
@@ -875,7 +947,7 @@ def _json_numbers(
             flags[start : start + rows] = [True] * rows
     if number_rows is not None:
         for r, (source, row, _) in enumerate(loaded.where):
-            if not flags[r] and isinstance(values[r], str) and number_rows(source, row):
+            if not flags[r] and isinstance(values[r], str) and number_rows(source, row, name):
                 flags[r] = True
     return flags if any(flags) else None
 
@@ -1396,7 +1468,7 @@ def split(
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     verify: bool = True,
     relabel: tuple[Path, Path] | None = None,
-    number_rows: Callable[[str, int], bool] | None = None,
+    number_rows: Callable[[str, int, str], bool] | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> SplitResult:
     """Split ``inputs`` into ``out``/{train,val,test}.parquet and ``split_manifest.json``.
@@ -1425,9 +1497,9 @@ def split(
     ``relabel`` = (prefix, shown): input paths under ``prefix`` are named under
     ``shown`` in the manifest (curate --split splits the kept/ of its temporary
     output folder, which becomes its --out).
-    ``number_rows(source, row)``: whether that row's ``time`` string is a JSON number's
-    (a column the reader kept as its values' strings) where the files read do not say so
-    (curate --split: its kept/ Parquet parts; JSONL inputs say so themselves).
+    ``number_rows(source, row, column)``: whether that row's ``column`` string is a JSON
+    number's (a column the reader kept as its values' strings) where the files read do not
+    say so (curate --split: its kept/ Parquet parts; JSONL inputs say so themselves).
     ``batch_rows``: the records a chunk of a file is read in at most (curate's
     ``batch_rows``): a JSONL chunk's column holds one JSON type (docs/formats.md).
     """
@@ -1464,6 +1536,7 @@ def split(
         preference_key=preference_key,
         relabel=relabel,
         batch_rows=batch_rows,
+        number_rows=number_rows,
     )
 
     labels = [_label_text(v) for v in _column(loaded, label, "--label")] if label else None

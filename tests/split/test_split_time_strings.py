@@ -679,3 +679,72 @@ def test_a_long_value_of_another_type_is_echoed_cut(
     err = capsys.readouterr().err
     assert "t.jsonl:1: --time column 't' has " in err and "..." in err, err
     assert len(err) < 2000, err[:3000]
+
+
+def test_a_chunk_of_numbers_kept_as_strings_beside_a_chunk_of_numbers_is_one_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A row per chunk (batch_rows: 1): an integer past int64 the reader keeps as a string,
+    # an int64 and a double. All three are JSON numbers, and were refused as "incompatible
+    # columns" (string vs int64). Read as one column of the numbers' strings, as numbers:
+    # 19700101 is epoch seconds (not the date 1970-01-01), 1500000000.5 the double.
+    src = tmp_path / "t.jsonl"
+    src.write_text(
+        '{"text": "first distinct words", "t": 18446744073709551617}\n'
+        '{"text": "second other words", "t": 1500000000.5}\n'
+        '{"text": "third more words", "t": 19700101}\n',
+        encoding="utf-8",
+    )
+    types = [b.table.column("t").type for b in read_batches([src], batch_rows=1)]
+    assert types == [pa.string(), pa.float64(), pa.int64()]
+    expected = one_each(["19700101", "1500000000.5", "18446744073709551617"])
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_rows: 1\nsplit:\n  enabled: true\n  time: t\n  ratios: [1, 1, 1]\n")
+    assert main(["split", str(src), "--out", str(tmp_path / "s"), "--config", str(cfg)]) == 0
+    assert times_by_split(tmp_path / "s") == expected
+    assert main(["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(cfg)]) == 0
+    assert times_by_split(tmp_path / "c" / "splits") == expected
+    # Two files so too, without batch_rows (the second file's chunk is a double column,
+    # 19700101 the double 19700101.0 as read).
+    first, rest = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    lines = src.read_text().splitlines(keepends=True)
+    first.write_text(lines[0], encoding="utf-8")
+    rest.write_text("".join(lines[1:]), encoding="utf-8")
+    assert split_files([first, rest], tmp_path / "f") == 0
+    assert times_by_split(tmp_path / "f") == {**expected, "train": ["19700101.0"]}
+    # A JSON string is no JSON number: a file of them beside numbers is refused, as before.
+    rest.write_text(lines[2], encoding="utf-8")
+    string = tmp_path / "c.jsonl"
+    string.write_text(lines[1].replace("1500000000.5", '"1500000000.5"'), encoding="utf-8")
+    capsys.readouterr()
+    assert split_files([first, rest, string], tmp_path / "g") == 2
+    assert "incompatible columns" in capsys.readouterr().err
+
+
+def split_files(srcs: list[Path], out: Path) -> int:
+    return main(["split", *map(str, srcs), "--out", str(out), "--time", "t", "--ratios", "1/1/1"])
+
+
+def test_curate_split_groups_a_number_column_kept_as_strings_beside_numbers(
+    tmp_path: Path,
+) -> None:
+    # The --group column so too: a chunk of an integer past int64 (strings), chunks of
+    # int64 (its kept/ parts: part-00000.parquet, part-00000_0001.parquet); refused before.
+    src = tmp_path / "g.jsonl"
+    src.write_text(
+        "".join(
+            json.dumps({"text": f"row {k} distinct words {k * 7}"})[:-1] + f', "g": {g}}}\n'
+            for k, g in enumerate(["18446744073709551617", "5", "6", "5", "6", "7"])
+        ),
+        encoding="utf-8",
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_rows: 1\nsplit:\n  enabled: true\n  group: g\n  ratios: [1, 1, 1]\n")
+    out = tmp_path / "c"
+    assert main(["curate", str(src), "--out", str(out), "--config", str(cfg)]) == 0
+    where: dict[str, set[str]] = {}
+    for s in SPLITS:
+        for g in pq.read_table(out / "splits" / f"{s}.parquet").column("g").to_pylist():
+            where.setdefault(g, set()).add(s)
+    assert sorted(where) == ["18446744073709551617", "5", "6", "7"]
+    assert all(len(splits) == 1 for splits in where.values()), where

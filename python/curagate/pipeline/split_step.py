@@ -5,7 +5,6 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
-import math
 import re
 from bisect import bisect_right
 from dataclasses import replace
@@ -33,7 +32,7 @@ class SplitStep(BaseStep):
         if self.cfg.split.enabled:
             self.formats.setdefault(str(rows.batch.format), rows.batch.source)
             refuse_several_formats(self.formats)
-            self.inputs.add(rows.batch, self.cfg.split.time)
+            self.inputs.add(rows.batch)
         return None
 
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
@@ -74,7 +73,7 @@ class SplitStep(BaseStep):
             # split's files are the same bytes whatever --out is.
             relabel=(tmp, Path()),
             # kept/ holds a JSON number column the reader kept as strings as strings:
-            # which input rows' --time values were numbers, the reader said while reading.
+            # which input rows' values were numbers, the reader said while reading.
             number_rows=number_rows,
         )
 
@@ -112,15 +111,17 @@ class _InputRows:
     """What the reader said of the input rows while curate read them, for split: the
     line of each row of a JSONL input (kept as the rows where the blank lines before a row
     change: a row's line is its row plus the offset of the last such row at or before it),
-    and the rows whose ``split.time`` value is a JSON number the reader kept as the string
-    of its value (Batch.number_text)."""
+    and the rows whose value in a column is a JSON number the reader kept as the string of
+    its value (Batch.number_text): a ``split.time`` so is a number, and such a column beside
+    chunks where it is numbers one column."""
 
     def __init__(self) -> None:
         self.starts: dict[str, list[int]] = {}  # JSONL input -> rows where the offset changes
         self.offsets: dict[str, list[int]] = {}  # ... and the offset (line - row) from there
-        self.numbers: dict[str, list[tuple[int, int]]] = {}  # input -> (first, last) rows
+        # input -> (first, last) rows of each batch with such columns, and the columns
+        self.numbers: dict[str, list[tuple[int, int, frozenset[str]]]] = {}
 
-    def add(self, batch: Any, time: str | None) -> None:
+    def add(self, batch: Any) -> None:
         rows = batch.rows
         n = len(rows)
         if not n:
@@ -137,8 +138,9 @@ class _InputRows:
                 if not held or held[-1] != offset:
                     starts.append(rows[i].as_py())
                     held.append(offset)
-        if time is not None and time in batch.number_text:
-            self.numbers.setdefault(batch.source, []).append((rows[0].as_py(), rows[n - 1].as_py()))
+        if batch.number_text:
+            first, last = rows[0].as_py(), rows[n - 1].as_py()
+            self.numbers.setdefault(batch.source, []).append((first, last, batch.number_text))
 
     def line(self, file: str, row: int) -> int | None:
         """The 1-based line of row ``row`` of ``file``; None for a Parquet input."""
@@ -146,10 +148,10 @@ class _InputRows:
         k = bisect_right(starts, row) - 1 if starts else -1
         return row + self.offsets[file][k] if starts and k >= 0 else None
 
-    def number(self, file: str, row: int) -> bool:
+    def number(self, file: str, row: int, column: str) -> bool:
         ranges = self.numbers.get(file, [])
-        k = bisect_right(ranges, (row, math.inf)) - 1  # the last range starting at or before
-        return k >= 0 and ranges[k][0] <= row <= ranges[k][1]
+        k = bisect_right(ranges, row, key=lambda r: r[0]) - 1  # the last one starting at or before
+        return k >= 0 and ranges[k][0] <= row <= ranges[k][1] and column in ranges[k][2]
 
 
 class _KeptRecords:
@@ -205,12 +207,12 @@ class _KeptRecords:
             return f"kept record {index} of {file} (from 0)"
         return f"a kept record of {file}"
 
-    def number(self, source: str, row: int) -> bool:
-        """Whether the split.time value of that kept record was a JSON number."""
+    def number(self, source: str, row: int, column: str) -> bool:
+        """Whether the ``column`` value of that kept record was a JSON number."""
         found = self.origin(source, row)
         if found is None or found[1] is None:
             return False
-        return self.inputs.number(found[0], found[1])
+        return self.inputs.number(found[0], found[1], column)
 
     def _before(self, source: str) -> int | None:
         """The records of the kept parts before ``source`` of the same input."""
