@@ -118,6 +118,47 @@ def test_a_killed_driver_resumes_on_rerun(cluster: Cluster, tmp_path: Path) -> N
     assert int(resumed.group(2)) >= len(before) >= 2
 
 
+def test_curate_split_on_the_cluster_reads_the_reader_s_numbers_and_lines_as_locally(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    # The sketch tasks pass on what the reader said of the rows (tests/split/
+    # test_split_staged.py): JSON numbers kept as strings are numbers, rows named by line.
+    src = tmp_path / "t.jsonl"
+    src.write_text(
+        '{"text": "first distinct words", "t": 18446744073709551617}\n'
+        '{"text": "second other words", "t": 19700101}\n'
+        '{"text": "third more words", "t": "1700000000.5"}\n',
+        encoding="utf-8",
+    )
+    split = {"split__enabled": True, "split__time": "t", "split__ratios": [1, 1, 1]}
+    one = curate([src], tmp_path / "one", batch_rows=2, progress=False, **split)
+    assert one.split is not None and one.split.counts == {"train": 1, "val": 1, "test": 1}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("batch_rows: 2\nsplit:\n  enabled: true\n  time: t\n  ratios: [1, 1, 1]\n")
+    r = subprocess.run(
+        _cli(cluster, str(src), "--out", str(tmp_path / "ray"), "--config", str(cfg)),
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    splits = {"split_manifest.json", "train.parquet", "val.parquet", "test.parquet"}
+    assert {
+        name: data for name, data in output_files(tmp_path / "ray" / "splits").items()
+        if name in splits
+    } == {
+        name: data for name, data in output_files(tmp_path / "one" / "splits").items()
+        if name in splits
+    }  # fmt: skip
+    # The string "19700101" beside the numbers: refused, naming both lines.
+    src.write_text(src.read_text().replace('"1700000000.5"', '"19700101"'), encoding="utf-8")
+    r = subprocess.run(
+        _cli(cluster, str(src), "--out", str(tmp_path / "ray2"), "--config", str(cfg)),
+        env=cluster.env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr[-3000:]
+    assert f"{src.as_posix()}:3: split.time column 't' has '19700101', eight digits" in r.stderr
+    assert f"a number such as '18446744073709551617' ({src.as_posix()}:1)" in r.stderr
+
+
 def test_a_user_error_inside_a_task_is_one_line_exit_2(
     cluster: Cluster, corpus: Path, tmp_path: Path
 ) -> None:

@@ -478,7 +478,12 @@ def _run_in(
         return out
 
     try:
-        stage("sketch", stages.sketch, shards)
+        sketched = stage("sketch", stages.sketch, shards)
+        if cfg.split.enabled:
+            # As one process says it while reading: naming the inputs, before the dedup.
+            from curagate.pipeline.split_step import refuse_formats_of
+
+            refuse_formats_of(r.get("formats", {}) for r in sketched)
         input_rows = sum(r["input_rows"] for r in results)
         if input_rows == 0:
             raise InputError(no_records([s.name for s in shards]))
@@ -746,6 +751,17 @@ def _finish(
         core_stats = dict(info["stats"])
     # The stages did the scanning; the steps report their counters and seal.
     steps = build_steps(cfg, stats_only=True, core_stats=core_stats)
+    if cfg.split.enabled:
+        # What the sketch tasks kept of their inputs' rows: curate --split names a JSONL
+        # row by its line and reads JSON numbers kept as strings as numbers, as in one
+        # process (they were strings, and rows were named "data.jsonl row 3").
+        from curagate.pipeline.split_step import SPLIT_ROWS, SplitStep
+
+        for step in steps:
+            if isinstance(step, SplitStep):
+                step.read_staged(
+                    plan.dir("sketch", f"{shard.index:05d}", SPLIT_ROWS) for shard in plan.shards
+                )
     with atomic_path(out, claim=claim) as tmp:
         tmp.mkdir()
         rows: dict[Path, int] = {}

@@ -5,8 +5,10 @@ its inputs relative to the output folder (``kept/part-00000.parquet``)."""
 
 from __future__ import annotations
 
+import json
 import re
 from bisect import bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,17 +25,21 @@ from curagate.split import Spelling, SplitResult, refuse_several_formats, spelle
 class SplitStep(BaseStep):
     def __init__(self, cfg: CurateConfig) -> None:
         self.cfg = cfg
-        self.formats: dict[str, str] = {}  # record format -> the first input holding it
-        self.inputs = _InputRows()
+        self.inputs = InputRows()
 
     def scan(self, rows: Rows) -> pa.Array | None:
         # Inputs of several formats cannot be split: said while reading, naming the
         # inputs, not after the dedup naming the output's temporary files.
         if self.cfg.split.enabled:
-            self.formats.setdefault(str(rows.batch.format), rows.batch.source)
-            refuse_several_formats(self.formats)
             self.inputs.add(rows.batch)
+            refuse_several_formats(self.inputs.formats)
         return None
+
+    def read_staged(self, files: Iterable[Path]) -> None:
+        """What the staged run's sketch tasks wrote of their inputs' rows (:data:`SPLIT_ROWS`
+        of each, in input order), as :meth:`scan` keeps it while curate reads."""
+        for file in files:
+            self.inputs.merge(json.loads(file.read_text(encoding="utf-8")))
 
     def seal(self, tmp: Path, out: Path, stats: dict[str, Any]) -> SplitResult | None:
         if not self.cfg.split.enabled or stats["totals"]["kept"] == 0:
@@ -104,18 +110,34 @@ CURATE_SPELLING = Spelling(
 )
 
 
+# A staged run's sketch task's record of its input's rows for curate --split (InputRows).
+SPLIT_ROWS = "split_rows.json"
+
+
+def refuse_formats_of(found: Iterable[Mapping[str, str]]) -> None:
+    """An InputError for inputs of several formats, as :meth:`SplitStep.scan` says it:
+    ``found`` is each input's formats (record format -> the input), in input order."""
+    formats: dict[str, str] = {}
+    for each in found:
+        for fmt, source in each.items():
+            formats.setdefault(fmt, source)
+            refuse_several_formats(formats)
+
+
 _KEPT_PART = re.compile(r"kept/part-z*([0-9]+)(?:_z*([0-9]+))?\.parquet")
 
 
-class _InputRows:
+class InputRows:
     """What the reader said of the input rows while curate read them, for split: the
-    line of each row of a JSONL input (kept as the rows where the blank lines before a row
+    record formats of the inputs (format -> the first input holding it), the line of each row of a JSONL input (kept as the rows where the blank lines before a row
     change: a row's line is its row plus the offset of the last such row at or before it),
     and the rows whose value in a column is a JSON number the reader kept as the string of
     its value (Batch.number_text): a ``split.time`` so is a number, and such a column beside
-    chunks where it is numbers one column."""
+    chunks where it is numbers one column. A staged run's sketch tasks keep it per input
+    (:meth:`to_json`), and its finish merges them in input order (:meth:`merge`)."""
 
     def __init__(self) -> None:
+        self.formats: dict[str, str] = {}
         self.starts: dict[str, list[int]] = {}  # JSONL input -> rows where the offset changes
         self.offsets: dict[str, list[int]] = {}  # ... and the offset (line - row) from there
         # input -> (first, last) rows of each batch with such columns, and the columns
@@ -126,6 +148,7 @@ class _InputRows:
         n = len(rows)
         if not n:
             return
+        self.formats.setdefault(str(batch.format), batch.source)
         if batch.lines is not None:
             offsets = pc.subtract(batch.lines, rows)
             # where a row's offset differs from the row's before it (blank lines between)
@@ -141,6 +164,26 @@ class _InputRows:
         if batch.number_text:
             first, last = rows[0].as_py(), rows[n - 1].as_py()
             self.numbers.setdefault(batch.source, []).append((first, last, batch.number_text))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "formats": self.formats,
+            "starts": self.starts,
+            "offsets": self.offsets,
+            "numbers": {
+                file: [[first, last, sorted(columns)] for first, last, columns in ranges]
+                for file, ranges in self.numbers.items()
+            },
+        }
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add what :meth:`to_json` wrote of other inputs (inputs read after these)."""
+        for fmt, source in data["formats"].items():
+            self.formats.setdefault(fmt, source)
+        self.starts.update(data["starts"])
+        self.offsets.update(data["offsets"])
+        for file, ranges in data["numbers"].items():
+            self.numbers[file] = [(first, last, frozenset(cols)) for first, last, cols in ranges]
 
     def line(self, file: str, row: int) -> int | None:
         """The 1-based line of row ``row`` of ``file``; None for a Parquet input."""
@@ -162,7 +205,7 @@ class _KeptRecords:
     ``clusters.parquet`` each valid record's input row and status; ``inputs`` the line of
     an input row (JSONL), which split's own errors name (``data.jsonl:5``)."""
 
-    def __init__(self, tmp: Path, stats: dict[str, Any], inputs: _InputRows) -> None:
+    def __init__(self, tmp: Path, stats: dict[str, Any], inputs: InputRows) -> None:
         self.tmp = tmp
         self.inputs = inputs
         self.files = [i.get("file") for i in stats.get("inputs", [])]

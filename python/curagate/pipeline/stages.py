@@ -57,7 +57,8 @@ from curagate.pipeline.write import ShardWriter, meta_name, write_json, write_qu
 from curagate.records import Batch, RecordFormat
 
 PARTITIONS = 64
-WORK_SCHEMA = 1
+# 2: a sketch task of curate --split records its input's rows (split_rows.json).
+WORK_SCHEMA = 2
 DONE = "done.json"
 
 
@@ -334,6 +335,13 @@ def _sketch_into(
     valid = 0
     data_base = 0
     text_read = False  # a batch read as text records (with a text_field: by it)
+    split_rows = None
+    if cfg.split.enabled:
+        # What the reader says of the rows (their lines, the columns it keeps as JSON
+        # numbers' strings, the formats), kept for curate --split as one process keeps it.
+        from curagate.pipeline.split_step import InputRows
+
+        split_rows = InputRows()
     for batch in _read(plan, shard):
         input_rows += batch.input_rows
         text_read |= batch.format is RecordFormat.TEXT
@@ -341,6 +349,8 @@ def _sketch_into(
         n = batch.table.num_rows
         if n == 0:
             continue
+        if split_rows is not None:
+            split_rows.add(batch)
         ids.append(batch.ids)
         batch_keys, priorities = batch.keys, keep_priorities(batch, cfg)
         clean = None
@@ -374,6 +384,10 @@ def _sketch_into(
         keys.append(np.frombuffer(out.keys, dtype="<u8"))
 
     write_quarantine(tmp / "quarantine.jsonl", quarantined)
+    if split_rows is not None:
+        from curagate.pipeline.split_step import SPLIT_ROWS
+
+        write_json(tmp / SPLIT_ROWS, split_rows.to_json())
     meta: dict[str, pa.Array] = {"id": pa.chunked_array(ids, pa.string()).combine_chunks()}
     if leakage is not None:
         meta["leaked"] = pa.chunked_array(leaked, pa.bool_()).combine_chunks()
@@ -417,6 +431,8 @@ def _sketch_into(
         "valid": valid,
         "clean": clean_n,
         "text_read": text_read,
+        # record format -> this input (curate --split refuses several at once)
+        "formats": split_rows.formats if split_rows is not None else {},
     }
 
 
