@@ -318,6 +318,107 @@ def test_a_label_that_begins_with_a_negation_word_is_still_named() -> None:
     assert gm.match_label("6, not 5", ["5", "6"]) == "6"
 
 
+@pytest.mark.parametrize(
+    ("output", "labels", "named"),
+    [
+        # A stop or comma between two words parts them (found by attack: "Negative\uff0c不是"
+        # was read as one word "negative不是", naming nothing; "Positive,not negative"
+        # as "positivenot negative", naming Negative).
+        ("Negative\uff0c\u4e0d\u662f", ["Positive", "Negative"], "Negative"),
+        ("Negative\u3002\u4e0d\u662f Positive", ["Positive", "Negative"], "Negative"),
+        ("Positive,not negative", ["Positive", "Negative"], "Positive"),
+        ("Answer:Positive", ["Positive", "Negative"], "Positive"),
+        # A stop inside an abbreviation or a number, a comma or colon between digits, join.
+        ("It is U.S. news", ["U.S. news", "World news"], "U.S. news"),
+        ("It is US news", ["U.S. news", "World news"], "U.S. news"),
+        ("version v1.2", ["v1.2", "v2.0"], "v1.2"),
+        ("at 10:30", ["10:30 slot", "11:30 slot", "10", "30"], None),
+    ],
+)
+def test_a_stop_or_comma_between_words_parts_them(
+    output: str, labels: list[str], named: str | None
+) -> None:
+    assert gm.match_label(output, labels) == named
+
+
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        # A Latin label written right after or before Chinese or Japanese (no space: those
+        # scripts have none) is a mention (found by attack: "\u7b54\u6848\u662fPositive",
+        # "the answer is Positive", named nothing).
+        ("\u7b54\u6848\u662fPositive", "Positive"),
+        ("\u7b54\u6848\u662fPositive\u3002", "Positive"),
+        ("Positive\u5427", "Positive"),
+        ("\u7b54\u3048\u306fNegative\u3067\u3059", "Negative"),
+        ("\uc815\ub2f5\uc740Positive\uc785\ub2c8\ub2e4", "Positive"),
+        ("\u4e0d\u662fPositive", None),
+        ("\u662fNegative\u4e0d\u662fPositive", "Negative"),
+        ("Positive\u3067\u306f\u306a\u3044", None),
+        # Latin letters around it still make it part of a longer word.
+        ("Positively", None),
+        ("xPositive", None),
+    ],
+)
+def test_a_latin_label_right_beside_cjk_is_named(output: str, named: str | None) -> None:
+    assert gm.match_label(output, ["Positive", "Negative"]) == named
+
+
+def test_a_number_label_right_beside_cjk_is_named() -> None:
+    assert gm.match_label("\u7b54\u6848\u662f5", ["5", "6"]) == "5"
+    assert gm.match_label("\u4e0d\u662f5", ["5", "6"]) is None
+    assert gm.match_label("15", ["5", "6"]) is None
+
+
+@pytest.mark.parametrize(
+    ("output", "named"),
+    [
+        # "\u65e0\u975e" is "nothing but": no negation (found by attack: read as one,
+        # so "\u65e0\u975e\u662f Positive", "it is nothing but Positive", named nothing).
+        ("\u65e0\u975e\u662f Positive", "Positive"),
+        ("\u65e0\u975e\u662fPositive", "Positive"),
+        ("\u7121\u975e\u662f Positive", "Positive"),
+        ("\u65e0\u975e Positive", "Positive"),
+        # The negations themselves still deny.
+        ("\u975e Positive", None),
+        ("\u5e76\u975e Positive", None),
+        ("\u65e0 Positive", None),
+    ],
+)
+def test_wufei_nothing_but_is_no_negation(output: str, named: str | None) -> None:
+    assert gm.match_label(output, ["Positive", "Negative"]) == named
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        # A negated modal before "be" denies the label as "isn't" does (found by attack:
+        # "It can't be Positive" and "It cannot be Positive" named Positive).
+        "It can't be Positive",
+        "It can\u2019t be Positive",
+        "It cannot be Positive",
+        "It can not be Positive",
+        "It won't be Positive",
+        "It couldn't be Positive",
+        "It shouldn't be positive.",
+        "It wouldn't be a positive review",
+        "It hasn't been Positive",
+        "It isn't Positive",
+        "It is not Positive",
+    ],
+)
+def test_a_negated_be_denies_the_label(output: str) -> None:
+    assert gm.match_label(output, ["Positive", "Negative"]) is None
+    assert gm.match_label(output + ", Negative", ["Positive", "Negative"]) == "Negative"
+
+
+def test_be_after_a_negation_denies_only_what_follows_it() -> None:
+    labels = ["Positive", "Negative"]
+    assert gm.match_label("It can't be anything but Positive", labels) == "Positive"
+    assert gm.match_label("Positive. It can't be Negative", labels) == "Positive"
+    assert gm.match_label("To be Positive", labels) == "Positive"
+
+
 def test_match_label_reads_the_one_label_named() -> None:
     labels = ["Science", "Science and technology", "Business"]
     assert gm.match_label("science and technology.", labels) == "Science and technology"

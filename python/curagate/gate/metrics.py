@@ -27,7 +27,7 @@ def normalize_text(s: str, *, drop_articles: bool = True) -> str:
     articles, single spaces. Found by attack: only ASCII punctuation was removed, so
     "北京。", "« Paris »" and "Paris" followed by a zero-width space were not "北京" and
     "Paris"."""
-    s = _reading(s)[0]
+    s = _reading(s, part=False)[0]
     return " ".join(_ARTICLES.sub(" ", s).split()) if drop_articles else s
 
 
@@ -252,8 +252,22 @@ LabelKey = tuple[str, "str | Decimal"]
 # Words a label may not be found by inside a longer answer: "a" in "It is a positive
 # review" is an article, not the option A (a whole answer "A" or "(A)" still names it).
 _ARTICLE_WORDS = frozenset({"a", "an", "the"})
+# Scripts written without spaces between words (Chinese, Japanese) and Korean, whose
+# particles join the word before them: a Latin word or a number written right beside
+# them is still a word of its own ("答案是Positive", "答案是5", "Positive입니다").
+_SPACELESS = (
+    "\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3040-\u30ff\u3100-\u312f"
+    "\u3130-\u318f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f"
+)
+_SPACELESS_CHAR = re.compile(f"[{_SPACELESS}]")
+# A word character of another script than those: what a mention may not touch.
+_WORD_NOT_SPACELESS = rf"[^\W{_SPACELESS}]"
 # Numbers inside an answer, bounded so "11" holds no "1" and "1.5" no "1".
-_NUMBER_IN_TEXT = re.compile(rf"(?<![\w.,$+-])(?:{_NUMBER.pattern})(?!\w|[.,]\d)")
+_NUMBER_IN_TEXT = re.compile(
+    rf"(?<!{_WORD_NOT_SPACELESS})(?<![.,$+-])(?:{_NUMBER.pattern})"
+    rf"(?!{_WORD_NOT_SPACELESS}|[.,]\d)"
+)
 
 
 def numbers_in(text: str) -> list[Decimal | None]:
@@ -265,7 +279,8 @@ def numbers_in(text: str) -> list[Decimal | None]:
 def _label_text(s: str) -> str:
     """A label's text as answers are compared with it: NFKC (:func:`_nfkc`: x\u00b2 is not
     x2), case-folded, punctuation (any script's) and format characters removed
-    (:func:`_ignored`), whitespace collapsed; articles kept (a label "A" is a letter)."""
+    (:func:`_ignored`), a stop or comma between two words parting them (:func:`_joins`),
+    whitespace collapsed; articles kept (a label "A" is a letter)."""
     return _reading(s)[0]
 
 
@@ -316,13 +331,14 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
 
     The whole answer is tried first: exactly a label, else the same key
     (:func:`label_key`: ``-1.`` names ``-1``, ``(b)`` names ``B``). Else the one label it
-    mentions: a number of the same value, or the label's text as whole words; a mention
+    mentions: a number of the same value, or the label's text as whole words (a Latin
+    word right beside Chinese, Japanese or Korean is one: "答案是Positive"); a mention
     inside a longer label's mention is that label's, so "Science and technology" names
     one label, not also "Science"; a label that is an article (``A``) is named only by a
     whole answer; a mention right after a negation word (:data:`NEGATIONS`, of several
     languages; articles and a copula between allowed: "not positive", "isn't a positive",
-    "No es Positive", "这不是 Positive") or followed by a Japanese one ("Positive ではない")
-    is no mention.
+    "can't be Positive", "No es Positive", "这不是 Positive", but not "无非是 Positive")
+    or followed by a Japanese one ("Positive ではない") is no mention.
     """
     stripped = output.strip()
     if labels.count(stripped) == 1:
@@ -356,7 +372,7 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
     text, breaks = _reading(output)
     words = [k for kind, k in by_key if kind == "text" and isinstance(k, str)]
     spans = {
-        key: [m.span() for m in re.finditer(rf"(?<!\w){re.escape(key)}(?!\w)", text)]
+        key: [m.span() for m in re.finditer(_mention(key), text)]
         for key in words
         if key and key not in _ARTICLE_WORDS
     }
@@ -380,6 +396,16 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
     return only(named.pop()) if len(named) == 1 else None
 
 
+def _mention(key: str) -> str:
+    """A pattern of ``key`` (:func:`_label_text`) as a whole word of an answer: no word
+    character touches it, but for a character of a script written without spaces
+    (:data:`_SPACELESS`) beside a key's end that is of another one ("答案是Positive"
+    names Positive; "这是正面" still holds no word "正面")."""
+    before = _WORD_NOT_SPACELESS if not _SPACELESS_CHAR.match(key[0]) else r"\w"
+    after = _WORD_NOT_SPACELESS if not _SPACELESS_CHAR.match(key[-1]) else r"\w"
+    return rf"(?<!{before}){re.escape(key)}(?!{after})"
+
+
 # Words that negate the label after them, by language, as answers are read (case-folded,
 # apostrophes dropped: "isn't" is "isnt", "n'est pas" is "nest pas"). Found by attack:
 # "Not positive" named Positive; then (the re-attack) "Nicht Positive", "Ce n'est pas
@@ -387,7 +413,7 @@ def match_label(output: str, labels: Sequence[str]) -> str | None:
 # Kept short on purpose: "hardly" or "far from" are not read.
 NEGATIONS: dict[str, str] = {
     "en": "not no never nor neither cannot cant wont dont doesnt didnt isnt arent wasnt "
-    "werent aint",
+    "werent aint couldnt wouldnt shouldnt mustnt hasnt havent hadnt shant",
     "de": "nicht kein keine keinen keinem keiner keines nie niemals weder",
     "fr": "pas non jamais aucun aucune ni",
     "es": "no nunca ni ningún ninguna ninguno tampoco",
@@ -395,19 +421,26 @@ NEGATIONS: dict[str, str] = {
     "pt": "não nao nunca nem nenhum nenhuma",
 }
 # Chinese negations, written without spaces (the text before them may be a word of the
-# same run: "这不是 Positive"), optionally followed by the copula 是: 不, 非, 没有.
+# same run: "这不是 Positive"), optionally followed by the copula 是: 不, 非, 没有. 非 right
+# after 无/無 is none: 无非 is "nothing but" ("无非是 Positive" affirms it; found by attack).
 NEGATIONS_ZH = "不 非 没有 沒有 没 沒 无 無"
+_NOT_NEGATING_ZH = {"非": "无無"}
 # What may stand between a negation and the label it denies: articles and the copula
-# ("not a positive review", "No es Positive", "non è Positive", "não é Positive").
+# ("not a positive review", "No es Positive", "non è Positive", "não é Positive", "can't
+# be Positive", "hasn't been Positive": found by attack, "be" denied nothing).
 NEGATION_FILLERS = (
-    "a an the ein eine einen einem einer der die das den un une le la les es está son el "
-    "lo los las una uno è il gli é o os as um uma"
+    "a an the be been ein eine einen einem einer der die das den un une le la les es está "
+    "son el lo los las una uno è il gli é o os as um uma"
 )
 # Japanese denies after the label, as a separate word: "Positive ではない".
 _DENIED_AFTER = re.compile(r" ?(?:ではな|じゃな|でな|ではありません|じゃありません)")
 _NEGATION_WORDS = frozenset(w for words in NEGATIONS.values() for w in words.split())
+_NEGATION_ZH = "|".join(
+    rf"(?<![{_NOT_NEGATING_ZH[w]}]){w}" if w in _NOT_NEGATING_ZH else w
+    for w in NEGATIONS_ZH.split()
+)
 _NEGATION = (
-    rf"(?:(?<!\w)(?:{'|'.join(sorted(_NEGATION_WORDS))})|(?:{'|'.join(NEGATIONS_ZH.split())})是?)"
+    rf"(?:(?<!\w)(?:{'|'.join(sorted(_NEGATION_WORDS))})|(?:{_NEGATION_ZH})是?)"
     rf"(?: (?:{'|'.join(NEGATION_FILLERS.split())}))*"
 )
 _NEGATED_END = re.compile(rf"{_NEGATION} ?$")
@@ -422,16 +455,33 @@ _APOSTROPHES = str.maketrans("", "", "'\u2019")
 # guillemets and CJK brackets were kept as letters, so 'Not “positive”' named positive):
 # every Unicode punctuation mark is dropped as the ASCII ones are, and the stops and commas
 # NFKC leaves as they are (ideographic, Arabic, an ellipsis) end a clause.
+# A mark that ends a clause parts the words either side of it (found by attack:
+# "Negative\uff0c不是" read as the one word "negative不是", naming no label, and "Positive,not
+# negative" as "positivenot negative", naming Negative), but for a stop between two
+# ASCII letters or digits ("U.S.", "v1.2", "e.g.") and a comma or colon between two digits
+# ("1,000", "10:30"), which join them as before.
 _BREAKS = frozenset(".,;:!?\u3002\u3001\u2026\u061f\u060c\u061b\u0964")
+
+
+def _joins(text: str, i: int) -> bool:
+    """Whether the clause mark ``text[i]`` is inside a word (:data:`_BREAKS`)."""
+    if i == 0 or i + 1 >= len(text):
+        return False
+    before, after = text[i - 1], text[i + 1]
+    if text[i] == ".":
+        return before.isascii() and before.isalnum() and after.isascii() and after.isalnum()
+    return text[i] in ",:" and before in string.digits and after in string.digits
 
 
 def _dash(c: str) -> bool:
     return c == "-" or (not c.isascii() and unicodedata.category(c) == "Pd")
 
 
-def _reading(text: str) -> tuple[str, list[int]]:
+def _reading(text: str, *, part: bool = True) -> tuple[str, list[int]]:
     """``text`` as :func:`_label_text` reads it, and where in that text a clause ends
-    (:data:`_BREAKS`): the same positions a mention is found at."""
+    (:data:`_BREAKS`): the same positions a mention is found at. With ``part``, a clause
+    mark between two words parts them (:func:`_joins`); without (exact_match, as SQuAD
+    normalizes), every punctuation mark is dropped."""
     folded = _nfkc(text).casefold()
     out: list[str] = []
     breaks: list[int] = []
@@ -440,6 +490,8 @@ def _reading(text: str) -> tuple[str, list[int]]:
         if _ignored(c):
             if c in _BREAKS or (_dash(c) and _alone(folded, i)):
                 breaks.append(len(out))
+                if part and c in _BREAKS and not _joins(folded, i):
+                    space = bool(out)
             continue
         if c.isspace():
             space = bool(out)
