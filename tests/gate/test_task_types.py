@@ -240,6 +240,31 @@ _CAPITALS = ["Paris", "London", "Berlin", "Madrid"]
         "A) red B) green C) blue D) yellow",
         "A: red, B: green, C: blue, D: yellow",
         "(A) Red.\n(B) Green.\n(C) Blue.\n(D) Yellow.\n",
+        # Letters in Markdown emphasis, or after a comma, hedge as plain ones do.
+        "**A** or **B**",
+        "**A**\n**B**",
+        "_A_ or _B_",
+        "**A** / **B**",
+        "**A**, **C**",
+        "**A**\nor B",
+        "**A.** red\n**B.** green\n**C.** blue\n**D.** yellow",
+        "A, B",
+        "A, B, C, D",
+        "B, A and C",
+        "(B), A",
+        "B, or A",
+        "B, maybe C",
+        # Hedges worded as sentences (found by attack: read as the first letter).
+        "B. It could also be A.",
+        "B. It might be A.",
+        "B. It may also be A, but unlikely",
+        "B. It could also be option A.",
+        "B\nIt could also be A.",
+        "B. Hmm, or is it A?",
+        "B. Alternatively, A.",
+        "B. A is also correct.",
+        "B. A is plausible too.",
+        "Probably B, maybe C",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_in_any_language_or_an_echo(
@@ -280,9 +305,34 @@ def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: s
         "B\nof course, A) is wrong",
         "(B) weil (A) falsch ist",
         "(B), nicht (A)",
+        # A letter after a comma, with the reason (found by attack: read as no answer).
+        "B, because A and C are wrong",
+        "B, since A is wrong",
+        "B, I think",
+        "B, the other options A and C are wrong",
+        # Sentences naming another letter that offer no hedge.
+        "B. It could not be A.",
+        "B. The answer could never be A.",
+        "B. It could be confused with A.",
+        "B. Students might pick A.",
+        "B. A could be tempting, but it is wrong.",
+        "B. A is also wrong.",
+        "B. Also, A is wrong.",
+        "B. A would be correct if the question were about France.",
     ],
 )
 def test_multiple_choice_reads_the_answer_of_an_explanation(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) == 1
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["**B**", "*B*", "__B__", "**(B)**", "**B.**", "**B**: London", "**B.** Wrong: A.", "**B**\n"],
+)
+def test_multiple_choice_reads_a_letter_in_markdown_emphasis(output: str) -> None:
+    # Found by attack: "**B**" was read as no answer.
     from curagate.gate.tasks.multiple_choice import answer_index
 
     assert answer_index(output, _CAPITALS) == 1

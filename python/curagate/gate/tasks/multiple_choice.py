@@ -67,15 +67,24 @@ def reference_index(item: dict[str, Any], choices: list[str]) -> int:
     )
 
 
-# A leading option letter: in parentheses, followed by ")", "." or ":", or alone on its line;
-# never a letter followed by more words ("A careful reading ..." names no option).
-_LETTER = re.compile(r"\s*(?:\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:]|[^\S\n]*(?:\n|$)))")
+# Markdown emphasis around a letter: "**B**", "*B*", "__B__", "_B_".
+_EM = r"(?:\*\*|__|\*|_)"
+# A leading option letter: in parentheses, followed by ")", ".", ":" or ",", or alone on
+# its line; in Markdown emphasis, which ends it as those do ("**B**", "**(B)**", "*B.*");
+# never a letter followed by more words ("A careful reading ..." names no option). Found
+# by attack: "**B**" and "B, because A and C are wrong" were read as no answer.
+_LETTER = re.compile(
+    r"\s*(?:(?P<em>\*\*|__|\*|_)(?:\((?P<em_paren>[A-Z])\)|(?P<em_bare>[A-Z])[).:,]?)(?P=em)"
+    r"(?:[).:,]|[^\S\n]*(?:\n|$))?"
+    r"|\((?P<paren>[A-Z])\)|(?P<bare>[A-Z])(?:[).:,]|[^\S\n]*(?:\n|$)))"
+)
 
 
 # Another option letter offered beside the first as a hedge, on the answer's line: right
 # after it ("(A) (B)"), after a word that offers it ("or", "and", "but", "unless", "maybe",
-# "perhaps", "possibly", "otherwise", "though", "vs": a few words between, "or maybe B)",
-# "unless it is B:"; or a disjunction of another language, :data:`DISJUNCTIONS`), after
+# "perhaps", "possibly", "alternatively", "otherwise", "though", "vs": a few words and a
+# comma between, "or maybe B)", "unless it is B:", "Alternatively, A."; or a disjunction
+# of another language, :data:`DISJUNCTIONS`), after
 # "/", "|", "&", ";", or, as "(C)" or "C)", after a comma or a dash. A letter named in an
 # explanation ("B) because (A) is wrong") or excluded ("and not A)") is not one, nor one
 # joined by "and" to another letter that is not offered ("B. Options A. and C. are
@@ -96,19 +105,21 @@ DISJUNCTIONS: dict[str, str] = {
 }
 # Chinese and Japanese ones, written without spaces: "(A)或(B)", "(A)か(B)".
 DISJUNCTIONS_CJK = "或者 或 还是 還是 または か"
-_WORDS = "or|and|but|unless|maybe|perhaps|possibly|otherwise|though|vs|versus"
+_WORDS = "or|and|but|unless|maybe|perhaps|possibly|alternatively|otherwise|though|vs|versus"
 _FOREIGN = sorted(
     {w for ws in DISJUNCTIONS.values() for w in ws.split()} - {"or", "of", "o", "u"},
     key=len,
     reverse=True,
 )
-_FORM = r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])(?:[).:]|\s*$))"
+# A letter as an option: "(A)", "A)", "A.", "A:", "A?", "A" ending the line, each in
+# emphasis or not ("**A**": emphasis ends it as ")" does).
+_FORM = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?<![^\W_])(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$))"
 # A letter right after a CJK word: no word boundary before it ("或B)").
-_FORM_CJK = r"(?:\((?P<p>[A-Z])\)|(?P<b>[A-Z])(?:[).:]|\s*$))"
+_FORM_CJK = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$))"
 _CJK = "|".join(sorted(DISJUNCTIONS_CJK.split(), key=len, reverse=True))
 _OFFERED = re.compile(
     rf"(?P<word>(?:(?i:\b(?:{_WORDS}|{'|'.join(_FOREIGN)})\b)|\b[ou]\b)"
-    r"(?P<between>(?:\s+[a-z']+){0,3}?)\.?\s*)"
+    r"(?P<between>(?:\s+[a-z']+){0,3}?)[.,]?\s*)"
     + _FORM
     + rf"|(?P<cjk>{_CJK})\s*"
     + _FORM_CJK.replace("?P<p>", "?P<pc>").replace("?P<b>", "?P<bc>")
@@ -123,6 +134,26 @@ _NEGATION = re.compile(
     r"(?i)\b(?:not|never|except|rather|instead|n't|"
     + "|".join(w for lang in ("de", "fr", "es", "it", "pt") for w in gm.NEGATIONS[lang].split())
     + r")\b"
+)
+# A hedge worded as a sentence, on the answer's line or the next: another letter that
+# could, might or may be the answer ("B. It could also be A.", "It might well be (C)"),
+# or that is also or equally possible, plausible, correct, right, valid or likely ("B. A
+# is also correct", "A is plausible too"). Found by attack: such hedges were credited.
+_LETTER_WORD = rf"(?:{_EM}?\((?P<{{0}}p>[A-Z])\){_EM}?|{_EM}?(?<![^\W_])(?P<{{0}}b>[A-Z])(?![\w']))"
+_LIKELY = r"(?:possible|plausible|correct|right|valid|likely)"
+_SENTENCE_HEDGE = re.compile(
+    r"(?i:\b(?:could|might|may)(?:\s+(?:also|well|just|equally|even|possibly))?\s+be\s+"
+    r"(?:(?:option|answer|choice)\s+)?)"
+    + _LETTER_WORD.format("m")
+    + r"|"
+    + _LETTER_WORD.format("l")
+    + rf"(?i:\s+(?:is|seems|looks)\s+(?:(?:also|equally)\s+{_LIKELY}|{_LIKELY}\s+(?:too|as\s+well))\b)"
+)
+# After an answer's letter and a comma, a letter standing alone ("B, A", "B, A, C", "B, A
+# and C"); a word after it ("B, I think", "B, A is wrong") makes it none.
+_COMMA_LETTER = re.compile(
+    rf"\s*,?\s*(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?P<b>[A-Z]){_EM}?)"
+    r"(?=\s*(?:$|[,;/&|).?!]|(?:and|or)\b))"
 )
 # An option letter ("(A)", "A)", "A.", "A:") right before "and": "A. and C.".
 _LETTER_AND = re.compile(r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])[).:])\s*$")
@@ -158,8 +189,8 @@ def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> se
     return out
 
 
-_LONE_LETTER = re.compile(r"\s*\(?([A-Z])[).:]?\s*")
-_ECHO_LETTER = r"\s*(?:\({0}\)|{0}[).:])[^\S\n]*"
+_LONE_LETTER = re.compile(rf"\s*{_EM}?\(?([A-Z])[).:]?{_EM}?[).:]?\s*")
+_ECHO_LETTER = r"\s*(?:\*\*|__)?(?:\({0}\)|{0}[).:])(?:\*\*|__)?[^\S\n]*"
 
 
 def _is_echo(output: str, choices: list[str]) -> bool:
@@ -185,13 +216,14 @@ def _is_echo(output: str, choices: list[str]) -> bool:
 
 
 def answer_index(output: str, choices: list[str]) -> int | None:
-    """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``) that no other letter is
-    offered beside (:func:`_offered`; a hedge names none) in an output that is not only
+    """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``, ``B,``, ``**B**``) that no
+    other letter is offered beside (:func:`_offered`, :data:`_SENTENCE_HEDGE`, a letter
+    alone after the answer's comma; a hedge names none) in an output that is not only
     the option list (:func:`_is_echo`), else the one choice text the output names
     (:func:`curagate.gate.metrics.match_label`)."""
     m = _LETTER.match(output)
     if m:
-        letter = m.group("paren") or m.group("bare")
+        letter = next(m.group(g) for g in ("paren", "bare", "em_paren", "em_bare") if m.group(g))
         if LETTERS.index(letter) < len(choices):
             # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
             # letter was taken, and a hedge scored right whenever it held the answer).
@@ -201,6 +233,13 @@ def answer_index(output: str, choices: list[str]) -> int | None:
             line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
             others = _offered(line, letter, choices[LETTERS.index(letter)])
             after = next((x for x in below if x.strip()), "")
+            for hedge in (*_SENTENCE_HEDGE.finditer(line), *_SENTENCE_HEDGE.finditer(after)):
+                others.add(next(g for g in hedge.groups() if g is not None))
+            if m.group(0).rstrip().endswith(",") or line.lstrip().startswith(","):
+                # "B, A", "(B), A and C": a letter standing alone after the comma.
+                lone_after_comma = _COMMA_LETTER.match(line)
+                if lone_after_comma:
+                    others.add(lone_after_comma.group("p") or lone_after_comma.group("b"))
             lone = _LONE_LETTER.fullmatch(after)
             if lone:
                 others.add(lone.group(1))
