@@ -172,3 +172,63 @@ def test_a_p_value_is_decided_as_the_report_prints_it() -> None:
     m = mcnemar([True] * 1382 + [False] * 1488, [False] * 1382 + [True] * 1488)
     assert m.p_value == 0.05
     assert not m.p_value < 0.05
+
+
+def _order_data() -> tuple[list[str], list[float], list[float]]:
+    ids = [f"q{i:03d}" for i in range(40)]
+    cand = [0.0 if i % 3 == 0 else 1.0 for i in range(40)]
+    base = [1.0 if i % 4 == 0 or i % 5 == 0 else 0.0 for i in range(40)]
+    return ids, cand, base
+
+
+def test_the_interval_does_not_depend_on_the_order_of_the_items() -> None:
+    # Found by attack: the same per-item results in another order (the golden set's lines
+    # shuffled) gave another interval and p-value. Drawn in the order of the items' ids,
+    # they are the same.
+    import random
+
+    ids, cand, base = _order_data()
+    perm = list(range(40))
+    random.Random(1).shuffle(perm)
+    shuffled = ([ids[i] for i in perm], [cand[i] for i in perm], [base[i] for i in perm])
+    kw = {"resamples": 300, "seed": 3}
+    by_id = paired_bootstrap(_mean_pair(cand, base), 40, keys=ids, **kw)
+    again = paired_bootstrap(_mean_pair(shuffled[1], shuffled[2]), 40, keys=shuffled[0], **kw)
+    assert again == by_id
+    # The shuffle matters where no ids are given: the order given decides.
+    as_given = paired_bootstrap(_mean_pair(shuffled[1], shuffled[2]), 40, **kw)
+    assert (as_given.low, as_given.high, as_given.p_value) != (by_id.low, by_id.high, by_id.p_value)
+
+
+def test_judge_intervals_do_not_depend_on_the_order_of_the_items() -> None:
+    import random
+
+    from curagate.gate.judge import JudgeScores, PairVerdict
+
+    ids, cand, base = _order_data()
+    verdicts = [
+        PairVerdict(
+            candidate_first="candidate" if c > b else "base" if b > c else "tie",
+            base_first="candidate" if c >= b else "base",
+            raw_candidate_first="",
+            raw_base_first="",
+        )
+        for c, b in zip(cand, base, strict=True)
+    ]
+    answers = [("long answer" if i % 2 else "short", "mid") for i in range(40)]
+    perm = list(range(40))
+    random.Random(2).shuffle(perm)
+
+    def stats(order: list[int], keys: list[str] | None) -> dict:
+        js = JudgeScores.of(
+            [verdicts[i] for i in order],
+            [answers[i][0] for i in order],
+            [answers[i][1] for i in order],
+        )
+        return {
+            m: js.stats(m, resamples=200, confidence=0.95, seed=5, keys=keys) for m in js.values
+        }
+
+    by_id = stats(list(range(40)), ids)
+    assert stats(perm, [ids[i] for i in perm]) == by_id
+    assert stats(perm, None) != by_id

@@ -495,3 +495,27 @@ def test_a_reference_that_is_an_article_is_a_word_not_nothing(tmp_path, answer_s
     answer_servers["candidate"].table.update({"q0": "A", "q1": "a.", "q2": "", "q3": "the"})
     r = _run(tmp_path, "    task: generation\n", items, answer_servers)
     assert r["results"][0]["metrics"]["exact_match"]["candidate"] == 0.5
+
+
+def test_a_shuffled_golden_set_gives_the_same_intervals(tmp_path, answer_servers) -> None:
+    # Found by attack: the same golden set with its lines in another order gave other
+    # intervals and p-values for the same answers; they are drawn in the order of the ids.
+    import random
+
+    items = [
+        {"id": f"r{i:02d}", "prompt": f"r{i} review", "reference": "Positive"} for i in range(30)
+    ]
+    for i in range(len(items)):
+        answer_servers["candidate"].table[f"r{i} review"] = "Positive" if i % 3 else "Negative"
+        answer_servers["base"].table[f"r{i} review"] = "Negative" if i % 4 else "Positive"
+    spec = "    task: classification\n    labels: [Positive, Negative]\n"
+    shuffled = items[:]
+    random.Random(4).shuffle(shuffled)
+    runs = []
+    for name, order in (("sorted", items), ("shuffled", shuffled)):
+        (tmp_path / name).mkdir()
+        runs.append(_run(tmp_path / name, spec, order, answer_servers)["results"][0]["metrics"])
+    keep = ("delta", "ci_low", "ci_high", "p_value", "significant")
+    for metric in ("accuracy", "macro_f1"):
+        first, second = ({k: m[metric][k] for k in keep} for m in runs)
+        assert second == first

@@ -37,7 +37,7 @@ from curagate.gate.models import (
     ModelRef,
     generate_cached,
 )
-from curagate.gate.stats import percentile
+from curagate.gate.stats import key_order, percentile
 from curagate.golden import HUMAN_LABELS, jsonl_objects
 from curagate.io.outputs import read_regular
 
@@ -264,13 +264,23 @@ class JudgeScores:
     def counted(self, metric: str) -> int:
         return sum(1 for v in self.values[metric] if v is not None)
 
-    def stats(self, metric: str, *, resamples: int, confidence: float, seed: int) -> dict[str, Any]:
+    def stats(
+        self,
+        metric: str,
+        *,
+        resamples: int,
+        confidence: float,
+        seed: int,
+        keys: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
         """The value with its bootstrap percentile interval (items resampled, as
-        :func:`~curagate.gate.stats.paired_bootstrap` draws them). A resample holding no
-        item the metric counts has no value and is left out of the interval (it was read
-        as 0); a metric that counts no item has no value and no interval."""
+        :func:`~curagate.gate.stats.paired_bootstrap` draws them, in the order of ``keys``,
+        the items' ids, when given). A resample holding no item the metric counts has no
+        value and is left out of the interval (it was read as 0); a metric that counts no
+        item has no value and no interval."""
         n = len(self.verdicts)
-        value = self.value(metric, range(n))
+        order = key_order(n, keys)
+        value = self.value(metric, order)
         out: dict[str, Any] = {
             "value": value,
             "ci_low": value,
@@ -282,7 +292,10 @@ class JudgeScores:
         if value is None or n < 2 or resamples == 0:
             return out
         rng = random.Random(seed)
-        drawn = [self.value(metric, [rng.randrange(n) for _ in range(n)]) for _ in range(resamples)]
+        drawn = [
+            self.value(metric, [order[rng.randrange(n)] for _ in range(n)])
+            for _ in range(resamples)
+        ]
         defined = sorted(v for v in drawn if v is not None)
         if not defined:
             return out

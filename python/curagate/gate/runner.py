@@ -165,6 +165,9 @@ def _stats(
         resamples=st.bootstrap_resamples,
         confidence=st.confidence,
         seed=st.seed,
+        # Drawn in the order of the items' ids: the interval is the same for the same
+        # answers, however the golden set's lines are ordered.
+        keys=[str(scores.items[i]["id"]) for i in idx],
     )
     cand, base = scores.pair(metric, idx)
     out: dict[str, Any] = {"candidate": cand, "base": base, **ci.to_dict()}
@@ -408,6 +411,7 @@ def _judge_set(
     judge: ModelRef,
     models: LoadedModels,
     cache: GenerationCache,
+    ids: list[str],
 ) -> tuple[dict[str, Any], list[Check], list[dict[str, Any]]]:
     """Pairwise verdicts in both orders (``template``: the judge's prompt, read before any
     model ran), their metrics and the checks that say whether the judge may be believed
@@ -432,7 +436,11 @@ def _judge_set(
     metrics = {
         m: _round_stats(
             js_scores.stats(
-                m, resamples=st.bootstrap_resamples, confidence=st.confidence, seed=st.seed
+                m,
+                resamples=st.bootstrap_resamples,
+                confidence=st.confidence,
+                seed=st.seed,
+                keys=ids,
             )
         )
         for m in (*JUDGE_METRICS, "candidate_longer_rate")
@@ -744,7 +752,17 @@ def _evaluate_set(
     if spec.judge is not None and judge is not None and spec.judge.pairwise:
         assert template is not None
         judge_result, judge_checks, item_verdicts = _judge_set(
-            cfg, golden, spec, template, convs, cand_out, base_out, judge, models, cache
+            cfg,
+            golden,
+            spec,
+            template,
+            convs,
+            cand_out,
+            base_out,
+            judge,
+            models,
+            cache,
+            [str(it["id"]) for it in items],
         )
         checks += judge_checks
     if detector is not None:
