@@ -191,11 +191,36 @@ def test_complete_multi_member_gzip_and_multi_frame_zstd_read_every_row(tmp_path
         assert len(keys) == len(ROWS) and keys[-1].startswith("row 19999 ")
 
 
-def test_zero_padding_after_the_last_gzip_member_is_ignored(tmp_path: Path) -> None:
-    path = tmp_path / "padded.jsonl.gz"
-    path.write_bytes(gzip.compress(b"".join(ROWS[:10])) + b"\0" * 512)
-    batches = read_all([path])
-    assert all_quarantined(batches) == [] and len(all_keys(batches)) == 10
+@pytest.mark.parametrize("zeros", [512, 3 << 20])  # inside the first read block, and past it
+@pytest.mark.parametrize("name", ["pad.jsonl.gz", "pad.jsonl.zst"])
+def test_zeros_after_the_last_member_are_reported_whatever_their_length(
+    tmp_path: Path, name: str, zeros: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: a download into a pre-allocated file that stopped after its first
+    # member/frame (the rest still zeros) kept 10 of 20,000 rows without a word, curate
+    # --strict and check exit 0, when the zeros fitted in the block being read; longer
+    # zeros were "corrupt data". Both are now the same report.
+    first = b"".join(ROWS[:10])
+    head = gzip.compress(first) if name.endswith("gz") else _zst_frames(ROWS[:10], 10)
+    path = tmp_path / name
+    path.write_bytes(head + b"\0" * zeros)
+    rows, reason = _problem(path)
+    assert rows == 10
+    unit = "gzip member" if name.endswith("gz") else "zstd frame"
+    assert reason.startswith(
+        f"cannot read the file after line 10: {zeros:,} zero bytes after the last complete {unit}"
+    )
+    assert main(["curate", str(path), "--out", str(tmp_path / "out"), "--strict"]) == 1
+    assert main(["check", str(path), "--no-golden"]) == 1
+    assert "zero bytes after the last complete" in capsys.readouterr().out
+
+
+def test_data_after_zeros_after_a_member_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "pad.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(ROWS[:10])) + b"\0" * (3 << 20) + b"junk")
+    rows, reason = _problem(path)
+    assert rows == 10
+    assert "corrupt data: zero bytes then data after a complete gzip member" in reason
 
 
 @pytest.mark.parametrize("name", ["cut.jsonl.gz", "cut.jsonl.zst"])
