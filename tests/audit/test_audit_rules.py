@@ -1800,21 +1800,21 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
 @pytest.mark.parametrize(
     ("text", "values"),
     [
-        # A dot then a word in small letters after an address was taken for a file's
-        # extension and hid it: the next sentence with its space left out is a word too
-        ("server 10.0.0.1.next time", ["10.0.0.1"]),
-        ("ping 192.168.1.20.then retry", ["192.168.1.20"]),
+        # A dot then a capital and small letters after an address is the next sentence
+        # with its space left out
         ("Server at 10.0.0.1.Next we restart it.", ["10.0.0.1"]),
         ("Server at 10.0.0.1.I restarted it.", ["10.0.0.1"]),
+        ("Server at 10.0.0.1.Update your config", ["10.0.0.1"]),
         ("Build server at 10.0.0.1 and release notes for 10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
         ("ping -v 10.0.0.1 and curl -v 10.0.0.2", ["10.0.0.1", "10.0.0.2"]),  # a flag
-        # ... but a version's: a word for one right before, or a known tag after
+        # Found by the re-attack: a word for a version before the numbers hid addresses
+        # (DHCP release, a build host); a version written so is reported (info)
+        ("DHCP release 10.0.0.5 to the client", ["10.0.0.5"]),
+        ("Connect to build 10.1.2.3 host", ["10.1.2.3"]),
+        ("the server ver 10.0.0.1 is down", ["10.0.0.1"]),
+        # ... but a version's tag after it is none
         ("Release 4.0.0.1.Beta", []),
         ("release 4.0.0.1.beta is out", []),
-        ("Release 4.0.0.1 is out", []),
-        ("Version: 10.0.0.1", []),
-        ("build 10.0.0.1 passed, ver. 1.2.3.4 too", []),
-        ("版本 1.2.3.4 发布", []),
         ("upgrade to 4.0.0.1.Beta now", []),
         ("upgrade to 4.0.0.1.rc now", []),
         ("upgrade to 2.0.0.1.alpha now", []),
@@ -1830,6 +1830,13 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
         ("upgrade to 4.0.0.1.rc2 now", []),
         ("see 10.0.0.1.nip.io", []),
         ("chrome 120.0.99.109.x", []),  # one small letter: a wildcard or a version's
+        # Found by the re-attack: any word in small letters is a file's extension or a
+        # tag, listed or not (the next sentence with its space left out is missed then:
+        # `server 10.0.0.1.next time`, documented)
+        ("screenshot-1.2.3.4.png", []),
+        ("model-1.0.0.1.safetensors", []),
+        ("backup-2.1.0.3.sql", []),
+        ("see rule 1.2.3.4.in the manual", []),
     ],
 )
 def test_a_word_after_the_dot_after_an_address_is_the_next_sentence_but_for_versions(

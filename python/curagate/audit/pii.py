@@ -230,14 +230,6 @@ _IPV4 = re.compile(
     rf"(?![A-Za-z_\d])(?![{_POINTS}][\d_])"
     rf"(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
-# A word right before dotted numbers that makes them a version (`Release 4.0.0.1`,
-# `version: 1.2.3.4`, `build 10.0.0.1`, `Ver. 1.0.2.3`, `版本 1.2.3.4`); "Build server
-# 10.0.0.1" is an address: the word must be the one right before the numbers.
-_VERSION_WORD = re.compile(
-    r"(?:(?<![A-Za-z/-])(?i:release|version|ver|v|build|rev|revision)\.?"
-    r"|版本|バージョン|버전)[ \t]*[:=#\uff1a-]?[ \t]*\Z"
-)
-_VERSION_WINDOW = 16  # characters before the numbers where _VERSION_WORD is looked for
 # A dot and a word after dotted numbers: the word and the character after it.
 _DOT_WORD = re.compile(rf"[{_POINTS}]([A-Za-z]+)([\d_.-])?")
 # Tags of a version's (`4.0.0.1.Beta`, `1.2.3.4.Final`, `2.0.0.1.rc`, `1.2.3.4.SNAPSHOT`) and
@@ -245,10 +237,10 @@ _DOT_WORD = re.compile(rf"[{_POINTS}]([A-Za-z]+)([\d_.-])?")
 # case. Extensions that are mostly English words ("so", "in", "war") are not among them.
 _VERSION_TAG = re.compile(
     r"final|ga|release|rel|snapshot|alpha|beta|rc|pre|preview|dev|post|stable|lts|nightly"
-    r"|canary|milestone|hotfix|patch|build|sp|fix|update|esr"
+    r"|canary|milestone|hotfix|build|sp|esr"
     # the extensions
     r"|apk|aab|ipa|jar|aar|zip|tar|gz|tgz|xz|bz|rar|zst|exe|msi|msix|dll|dylib|deb|rpm|whl"
-    r"|egg|gem|nupkg|dmg|pkg|iso|img|bin|txt|md|pdf|log|json|xml|yaml|yml|toml|ini|cfg|conf"
+    r"|egg|gem|nupkg|dmg|pkg|iso|img|bin|txt|md|pdf|json|xml|yaml|yml|toml|ini|cfg|conf"
     r"|csv|html|htm|js|py|sh|bat|crx|xpi|vsix|appx|appimage|snap",
     re.IGNORECASE,
 )
@@ -256,24 +248,25 @@ _VERSION_TAG = re.compile(
 
 def _version_or_file(text: str, start: int, end: int) -> bool:
     """Whether the dotted numbers at ``text[start:end]`` are a version or a file's name, no
-    address: a word for a version right before them (_VERSION_WORD), or a dot and a word
-    after them that is a version's tag or a file's extension (_VERSION_TAG), a tag in
-    capitals (`1.2.3.4.RELEASE`, `1.2.3.4.GA`), one small letter (`1.2.3.4.x`, `1.0.2.3.b`)
-    or a word run on into a digit, "_", "-" or a dot (`lib-1.2.3.4.Final.jar`,
-    `10.0.0.1.Preview2`, `10.0.0.1.nip.io`). Any other word is the next sentence, its space
-    left out (`server 10.0.0.1.next time`, `at 10.0.0.1.Next we`, `10.0.0.1.I`): the
-    address's."""
-    if _VERSION_WORD.search(text, max(0, start - _VERSION_WINDOW), start) is not None:
-        return True
+    address, by the dot and word after them: a word in small letters (a file's extension
+    or a tag: `app-2.0.1.3.apk`, `model-1.0.0.1.safetensors`, `1.2.3.4.x`), a version's tag
+    or a file's extension in any case (_VERSION_TAG: `Release 4.0.0.1.Beta`), a tag in
+    capitals (`1.2.3.4.RELEASE`, `1.2.3.4.GA`) or a word run on into a digit, "_", "-" or a
+    dot (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`, `10.0.0.1.nip.io`). Any other word,
+    a capital and small letters, is the next sentence, its space left out (`at 10.0.0.1.Next
+    we`, `10.0.0.1.I`): the address's. Found by attack: a word for a version before the
+    numbers (`DHCP release 10.0.0.5`, `build 10.1.2.3`) said nothing of them, and words in
+    small letters read as the next sentence made files (`screenshot-1.2.3.4.png`) addresses;
+    `server 10.0.0.1.next time` is missed (documented)."""
     m = _DOT_WORD.match(text, end)
     if m is None:
         return False
     word = m.group(1)
     return (
         m.group(2) is not None
+        or word[0].islower()
         or _VERSION_TAG.fullmatch(word) is not None
         or (len(word) > 1 and word[:2].isupper())
-        or (len(word) == 1 and word.islower())
     )
 
 
