@@ -1788,6 +1788,13 @@ def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: st
         ("请拨打+8613812345678分机8001", ["+8613812345678"]),
         ("总机+8613812345678分机8001", ["+8613812345678"]),
         ("总机" + wide("+8613812345678") + "分机", [wide("+8613812345678")]),
+        # Found by the re-attack: a country code's 11 digits or more after an ASCII "+"
+        # run into a hanzi that can be a unit are a phone (本人: in person; 人工: a human
+        # agent), and "please dial", a hotline, customer service are words for one
+        ("张经理+8613812345678本人接听", ["+8613812345678"]),
+        ("客户+8613812345678人工服务", ["+8613812345678"]),
+        ("价格请拨+6591234567", ["+6591234567"]),
+        ("热线+6591234567", ["+6591234567"]),
     ],
 )
 def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(

@@ -627,6 +627,7 @@ _UNIT = re.compile(
 _PHONE_WORDS = re.compile(
     r"(?<![A-Za-z])(?:tel|phone|call|fax|cell|mobile)"
     r"|電話|电话|手机|手機|携帯|傳真|传真|連絡|联系|聯繫|联络|聯絡|致电|致電|拨打|撥打|呼叫"
+    r"|请拨|請撥|热线|熱線|客服"
     r"|ファックス|ファクス|전화|연락처|휴대폰",
     re.IGNORECASE,
 )
@@ -673,10 +674,16 @@ def _cjk_number(text: str, m: re.Match[str]) -> bool:
         # phone: Singapore's and Norway's numbers have ten digits). An ASCII "+" is
         # read so as a full-width one is (CJK text mixes the two), but for fewer than 9
         # digits in groups: those stay a phone, as in any other text (`+12 34 56 78`).
+        # Found by re-attack: an ASCII "+" and a country code's 11 or more digits run
+        # into a hanzi that can be a unit (`张经理+8613812345678本人接听`: 本人, "in
+        # person") are a phone; only a full-width one is that long an amount.
         return (
             value[1:].isdecimal()
             and (
-                _UNIT.match(text, m.end()) is not None
+                (
+                    _UNIT.match(text, m.end()) is not None
+                    and (first == "\uff0b" or digits < _COMPACT_PHONE_DIGITS)
+                )
                 or (
                     digits < _COMPACT_PHONE_DIGITS
                     and _words_before(_AMOUNT_WORDS, text, m.start(), _PHONE_WINDOW)
