@@ -621,6 +621,17 @@ FORGED_REPORT = (
             ],
             "waivers row 1",
         ),
+        # Found by attack: the log's sequence row (no trigger guards it) as NULL, text,
+        # a BLOB or text not UTF-8 was exit 3 or "database error"; behind the log's last
+        # row it counted a negative number of deleted rows
+        (["UPDATE sqlite_sequence SET seq = NULL WHERE name = 'log'"], "seq holds null"),
+        (["UPDATE sqlite_sequence SET seq = 'abc' WHERE name = 'log'"], "seq holds text"),
+        (["UPDATE sqlite_sequence SET seq = X'07' WHERE name = 'log'"], "seq holds blob"),
+        (
+            ["UPDATE sqlite_sequence SET seq = CAST(X'ff' AS TEXT) WHERE name = 'log'"],
+            "seq holds text",
+        ),
+        (["UPDATE sqlite_sequence SET seq = 1 WHERE name = 'log'"], "seq 1 is behind"),
     ],
     ids=[
         "stage-update",
@@ -634,6 +645,11 @@ FORGED_REPORT = (
         "report-of-no-version",
         "request-of-no-version",
         "waiver-of-no-version",
+        "sequence-null",
+        "sequence-text",
+        "sequence-blob",
+        "sequence-not-utf8",
+        "sequence-behind",
     ],
 )
 def test_hand_edits_are_detected_by_check_and_block_the_next_write(

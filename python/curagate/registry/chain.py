@@ -693,11 +693,29 @@ def replay(conn: sqlite3.Connection) -> State:
         state.head_id, state.head_hash = row.id, row.hash
         state.rows += 1
         expected_id += 1
-    seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchone()
-    if seq is not None and int(seq[0]) != state.head_id:
+    # The value only when it is an integer: found by attack, a hand-edited NULL, text or
+    # BLOB here was exit 3 (int() of it) and text not UTF-8 "database error", no tampering.
+    seq = conn.execute(
+        "SELECT typeof(seq), CASE WHEN typeof(seq) = 'integer' THEN seq END "
+        "FROM sqlite_sequence WHERE name = 'log'"
+    ).fetchone()
+    if seq is None:
+        return state
+    kind, value = seq
+    if value is None:
         raise ChainBroken(
-            f"registry log: {int(seq[0]) - state.head_id} row(s) after row {state.head_id} were "
+            f"registry table sqlite_sequence row 'log': its seq holds {kind}, not the log's "
+            "last row id: edited by hand"
+        )
+    if value > state.head_id:
+        raise ChainBroken(
+            f"registry log: {value - state.head_id} row(s) after row {state.head_id} were "
             "deleted by hand (the log's sequence is ahead of its last row)"
+        )
+    if value < state.head_id:
+        raise ChainBroken(
+            f"registry table sqlite_sequence row 'log': its seq {value} is behind the log's "
+            f"last row {state.head_id}: edited by hand"
         )
     return state
 
