@@ -789,10 +789,7 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
         dec = new()
         fed = False  # the current member/frame has received input
         while True:
-            try:
-                block = raw.read(_RAW_BLOCK)
-            except OSError as exc:
-                raise DamagedStream(f"read error: {exc.strerror or exc}") from None
+            block = _read_block(raw)
             if not block:
                 break
             pos = 0
@@ -849,19 +846,21 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
             raise DamagedStream("the compressed file is truncated")
 
 
+def _read_block(raw: Any) -> bytes:
+    try:
+        block: bytes = raw.read(_RAW_BLOCK)
+    except OSError as exc:
+        raise DamagedStream(f"read error: {exc.strerror or exc}") from None
+    return block
+
+
 def _zeros_to_the_end(raw: Any, zeros: int, unit: str) -> None:
     """Zero bytes follow a complete member/frame: count them to the end of the file and
     report them (found by attack: a pre-allocated file whose download stopped, its last
     frames still zeros, lost 1,303 of 2,000 rows without a word when the zeros fitted in
     the block being read, and was "corrupt data" when they did not). Tape padding is
     reported alike; gzip -t warns of it too. Data after the zeros is damage as well."""
-    while True:
-        try:
-            block = raw.read(_RAW_BLOCK)
-        except OSError as exc:
-            raise DamagedStream(f"read error: {exc.strerror or exc}") from None
-        if not block:
-            break
+    while block := _read_block(raw):
         if block.strip(b"\0"):
             raise DamagedStream(f"corrupt data: zero bytes then data after a complete {unit}")
         zeros += len(block)
