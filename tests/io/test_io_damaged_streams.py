@@ -329,3 +329,42 @@ def test_a_utf16_file_whose_first_line_is_longer_than_the_head_is_told_too(
     path.write_bytes(("\ufeff" + json.dumps({"text": "word " * 40_000}) + "\n").encode("utf-16-le"))
     rows, reason = _problem(path)
     assert rows == 0 and reason.startswith("the file is UTF-16LE text, not UTF-8")
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_a_parquet_page_failing_its_crc_loses_its_row_group(
+    tmp_path: Path, compression: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: page checksums written by the producer (write_page_checksum, Spark)
+    # were never verified: one flipped bit changed a row, kept with curate --strict exit 0.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"review number {i} of the hotel" for i in range(100)]
+    good = tmp_path / "good.parquet"
+    pq.write_table(
+        pa.table({"text": texts}),
+        good,
+        write_page_checksum=True,
+        compression=compression,
+        use_dictionary=False,
+    )
+    data = bytearray(good.read_bytes())
+    at = data.find(b"review number 20 ") if compression == "none" else 200
+    assert at > 0
+    data[at + 15] ^= 0x01  # "20" -> "21" uncompressed; a bit of the zstd frame otherwise
+    path = tmp_path / "flip.parquet"
+    path.write_bytes(bytes(data))
+    batches = read_all([path], batch_rows=4096)
+    quarantined = all_quarantined(batches)
+    assert all_keys(batches) == []
+    assert len(quarantined) == 100  # the row group's rows, each counted
+    assert "cannot read row group 0 (rows 0-99)" in quarantined[0].reason
+    assert "CRC checksum verification failed" in quarantined[0].reason
+    assert main(["curate", str(path), "--out", str(tmp_path / "out"), "--strict"]) == 1
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())["totals"]
+    assert (stats["input_rows"], stats["kept"], stats["quarantined"]) == (100, 0, 100)
+    assert main(["check", str(path), "--no-golden"]) == 1
+    assert "CRC checksum verification failed" in capsys.readouterr().out
+    # The undamaged file reads whole, checksums and all.
+    assert len(all_keys(read_all([good], batch_rows=4096))) == 100
