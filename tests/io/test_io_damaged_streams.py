@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import zlib
 from pathlib import Path
 
@@ -368,3 +369,60 @@ def test_a_parquet_page_failing_its_crc_loses_its_row_group(
     assert "CRC checksum verification failed" in capsys.readouterr().out
     # The undamaged file reads whole, checksums and all.
     assert len(all_keys(read_all([good], batch_rows=4096))) == 100
+
+
+def _stops_the_decoder(data: bytes, gz: bool) -> bool:
+    """Whether ``data`` stops its decoder on corrupt data (not a checksum failure)."""
+    try:
+        if gz:
+            zlib.decompressobj(31).decompress(data)
+        else:
+            zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    except (zlib.error, zstandard.ZstdError) as exc:
+        return "check" not in str(exc) and "checksum" not in str(exc)
+    return False
+
+
+@pytest.mark.parametrize("name", ["bad.jsonl.gz", "bad.jsonl.zst"])
+def test_corrupt_data_inside_a_member_that_passed_rows_on_is_refused_whole(
+    tmp_path: Path, name: str
+) -> None:
+    # Found by attack: one flipped bit in a .jsonl.gz decoded to made-up lines that parsed
+    # and were kept, exit 0, before the decoder stopped on the damage (its CRC never reached).
+    # As for a checksum failure, the member's decoded rows cannot be trusted: exit 2.
+    gz = name.endswith("gz")
+    if gz:  # varied text: the middle is past the first 64 KiB fed to gzip
+        rng = random.Random(0)
+        text = b"".join(b'{"text": "%d %x"}\n' % (i, rng.getrandbits(256)) for i in range(10000))
+        data = bytearray(gzip.compress(text))
+    else:
+        data = bytearray(zstandard.ZstdCompressor().compress(b"".join(ROWS)))
+    at = len(data) // 2
+    while True:  # the first 8 damaged bytes past the middle that stop the decoder
+        was = bytes(data[at : at + 8])
+        data[at : at + 8] = b"\xff" * 8
+        if _stops_the_decoder(bytes(data), gz):
+            break
+        data[at : at + 8] = was
+        at += 1
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    unit = "gzip member" if gz else "zstd frame"
+    with pytest.raises(InputError, match=rf"{name}: corrupt data inside a {unit} .* none is used"):
+        read_all([path], batch_rows=4096)
+    assert main(["check", str(path), "--no-golden"]) == 2
+    assert main(["curate", str(path), "--out", str(tmp_path / "out")]) == 2
+
+
+def test_corrupt_data_before_a_member_passed_anything_on_is_reported_not_refused(
+    tmp_path: Path,
+) -> None:
+    # Damage at the start of the second member: the rows handed out came from the first,
+    # complete and checked by its CRC; the rest are lost, reported as before.
+    second = bytearray(gzip.compress(b"".join(ROWS[10:20])))
+    second[10] = 0xFF  # the first deflate block header: an invalid block type
+    path = tmp_path / "two.jsonl.gz"
+    path.write_bytes(gzip.compress(b"".join(ROWS[:10])) + bytes(second))
+    rows, reason = _problem(path)
+    assert rows == 10
+    assert reason.startswith("cannot read the file after line 10: corrupt data: ")

@@ -752,20 +752,6 @@ _FEED = 64 << 10  # compressed bytes per decompress call: what damage can cost a
 _FEED_ZSTD = 4 << 10
 
 
-def _salvage_deflate(dec: Any, piece: bytes) -> Iterator[bytes]:
-    """Decode ``piece`` with ``dec`` (the state before it) 64 bytes at a time,
-    up to the first step that fails."""
-    for i in range(0, len(piece), 64):
-        try:
-            out = dec.decompress(piece[i : i + 64])
-        except zlib.error:
-            return
-        if out:
-            yield out
-        if dec.eof:
-            return
-
-
 def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None]:
     """The decompressed bytes of a ``.jsonl.gz`` / ``.jsonl.zst`` file, block by block.
 
@@ -788,6 +774,7 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
     with raw:
         dec = new()
         fed = False  # the current member/frame has received input
+        handed_out = False  # ... and passed on decoded bytes
         while True:
             block = _read_block(raw)
             if not block:
@@ -797,7 +784,6 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
             while pos < len(block):
                 piece = block[pos : pos + feed]
                 pos += len(piece)
-                backup = dec.copy() if gz else None
                 try:
                     out = dec.decompress(piece)
                 except (zlib.error, zstandard.ZstdError) as exc:
@@ -820,13 +806,24 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
                             "it cannot be trusted, and none is used; re-create or "
                             "re-download the file"
                         ) from None
-                    if backup is not None:
-                        # Decode the failing piece again in small steps, so the
-                        # bytes before the exact point of damage are kept.
-                        yield from _salvage_deflate(backup, piece)
+                    if handed_out:
+                        # Damage decodes before it stops the decoder (deflate, and zstd's
+                        # raw literals, have no per-block check), and not from where: the
+                        # member's rows passed on may be made up (found by attack: one
+                        # flipped bit, a made-up record kept with exit 0). As a checksum
+                        # failure, no row of the file is used.
+                        raise InputError(
+                            f"{path.as_posix()}: corrupt data inside a "
+                            f"{'gzip member' if gz else 'zstd frame'} ({_describe(exc)}): the "
+                            "rows decoded from it before the damage cannot be trusted, and "
+                            "none is used; re-create or re-download the file"
+                        ) from None
+                    # Nothing of this member was passed on: the rows before came from
+                    # complete members (gzip's checked by their CRC); the rest are lost.
                     raise DamagedStream(f"corrupt data: {_describe(exc)}") from None
                 fed = True
                 if out:
+                    handed_out = True
                     yield out
                 if not dec.eof:
                     continue
@@ -836,7 +833,7 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
                 if block and not block.strip(b"\0"):
                     _zeros_to_the_end(raw, len(block), "gzip member" if gz else "zstd frame")
                 dec = new()
-                fed = False
+                fed = handed_out = False
         if gz and fed:
             with contextlib.suppress(zlib.error):
                 tail = dec.flush()
