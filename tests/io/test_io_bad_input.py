@@ -409,7 +409,8 @@ def test_empty_files_yield_no_rows(tmp_path: Path, write_jsonl: Callable[..., Pa
         write_jsonl("empty.jsonl.gz", []),
         write_jsonl("empty.jsonl.zst", []),
     ]
-    (tmp_path / "empty.parquet").write_bytes(b"")
+    # A Parquet file of no rows (a 0-byte one is a failed write, reported).
+    pq.write_table(pa.table({"text": pa.array([], pa.string())}), tmp_path / "empty.parquet")
     paths.append(tmp_path / "empty.parquet")
 
     assert read_all(paths) == []

@@ -426,3 +426,25 @@ def test_corrupt_data_before_a_member_passed_anything_on_is_reported_not_refused
     rows, reason = _problem(path)
     assert rows == 10
     assert reason.startswith("cannot read the file after line 10: corrupt data: ")
+
+
+@pytest.mark.parametrize("name", ["e.jsonl.gz", "e.jsonl.zst", "e.parquet"])
+def test_a_zero_byte_compressed_or_parquet_file_is_a_failed_write(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: counted as an empty shard, curate --strict and check exit 0. A plain
+    # .jsonl of 0 bytes stays an empty file (docs/formats.md).
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"text": "row a"}\n', encoding="utf-8")
+    (tmp_path / "in" / "b.jsonl").write_bytes(b"")
+    path = tmp_path / "in" / name
+    path.write_bytes(b"")
+    rows, reason = _problem(path)
+    assert rows == 0 and reason.startswith("the file is empty (0 bytes)")
+    assert all_quarantined(read_all([tmp_path / "in" / "b.jsonl"])) == []
+    out = tmp_path / "out"
+    assert main(["curate", str(tmp_path / "in"), "--out", str(out), "--strict"]) == 1
+    totals = json.loads((out / "stats.json").read_text())["totals"]
+    assert (totals["input_rows"], totals["kept"], totals["quarantined"]) == (2, 1, 1)
+    assert main(["check", str(tmp_path / "in" / "a.jsonl"), str(path), "--no-golden"]) == 1
+    assert "the file is empty (0 bytes)" in capsys.readouterr().out

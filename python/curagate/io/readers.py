@@ -711,6 +711,17 @@ def _iter_batches(
         require_utf8_name(path)
         name = names[index] if names is not None else path.as_posix()
         state = _FileState(name, first_index + index, options.format)
+        if suffix != ".jsonl" and path.stat().st_size == 0:
+            # A gzip, zstd or Parquet file of no rows still has a header (and a footer): 0
+            # bytes is a write that failed, counted as an empty shard (found by attack).
+            kind = "Parquet" if suffix in PARQUET_SUFFIXES else suffix
+            yield _file_problem(
+                state,
+                options,
+                f"the file is empty (0 bytes), but a {kind} file holds a header even with "
+                "no rows: its write failed or was cut; re-create or re-download it",
+            )
+            continue
         if suffix in PARQUET_SUFFIXES:
             yield from _read_parquet(path, state, options)
         else:
@@ -2047,8 +2058,6 @@ MAX_LOST_ROWS = 1_000_000
 
 
 def _read_parquet(path: Path, state: _FileState, options: _Options) -> Iterator[Batch]:
-    if path.stat().st_size == 0:
-        return
     try:
         # Page CRCs are checked where the writer stored them (write_page_checksum, parquet-mr,
         # Spark): unchecked, one flipped bit changed a row that was kept with exit 0 (found by
