@@ -726,6 +726,7 @@ def _evaluate_set(
     refused: tuple[list[bool], list[bool]] | None = None
     detector: dict[str, Any] | None = None
     refusal_items: list[dict[str, Any]] = []
+    set_ids = [str(it["id"]) for it in items]  # the order the statistics draw items in
     if (
         spec.judge is not None
         and judge is not None
@@ -736,7 +737,7 @@ def _evaluate_set(
             cfg,
             golden,
             spec,
-            [str(it["id"]) for it in items],
+            set_ids,
             convs,
             cand_out,
             base_out,
@@ -762,7 +763,7 @@ def _evaluate_set(
             judge,
             models,
             cache,
-            [str(it["id"]) for it in items],
+            set_ids,
         )
         checks += judge_checks
     if detector is not None:
