@@ -104,6 +104,9 @@ ENV_DB = "CURAGATE_REGISTRY"
 BUSY_TIMEOUT_S = 60.0
 NAME_RULE = "1-128 characters from A-Z a-z 0-9 . _ -, starting with a letter or digit"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+# Control, format (bidi), surrogate and line/paragraph separators: not plain one-line text.
+_NOT_PLAIN = ("Cc", "Cf", "Cs", "Zl", "Zp")
+MAX_LEGACY_NAME = 1024
 MAX_VERSION = 2**31 - 1
 # How far ahead of this registry's clock an attestation's signed time may be (clock drift).
 MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -200,9 +203,31 @@ def default_actor() -> str:
 
 
 def check_name(name: str, what: str = "model name") -> str:
+    """A name to create (register, a user, a key): today's rule."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise InputError(f"{what} {name!r}: use {NAME_RULE}")
     return name
+
+
+def legacy_name_problem(name: str) -> str | None:
+    """Why a name curagate 0.1 (schema 1) registered cannot be kept, or None.
+
+    0.1 took any name without surrounding spaces; `registry migrate` keeps those that are
+    one line of plain text (a control or bidi character could forge lines of `list`)."""
+    if not name or name.strip() != name:
+        return "is empty or has surrounding spaces"
+    if len(name) > MAX_LEGACY_NAME:
+        return f"is longer than {MAX_LEGACY_NAME} characters"
+    bad = [c for c in name if unicodedata.category(c) in _NOT_PLAIN]
+    return f"contains control or formatting character {bad[0]!r}" if bad else None
+
+
+def check_known_name(name: str) -> str:
+    """A model name to look up rather than create: today's rule, or a name a schema-1
+    registry held that `registry migrate` kept (see :func:`legacy_name_problem`)."""
+    if isinstance(name, str) and (_NAME.match(name) or legacy_name_problem(name) is None):
+        return name
+    return check_name(name)
 
 
 def check_text(value: str, what: str) -> str:
@@ -210,7 +235,7 @@ def check_text(value: str, what: str) -> str:
     forge or hide lines of `registry show`."""
     # Cs: a lone surrogate, what Python makes of bytes that are not UTF-8 in argv or the
     # environment ($USER, --reason): the row could not be encoded (exit 3).
-    bad = [c for c in value if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+    bad = [c for c in value if unicodedata.category(c) in _NOT_PLAIN]
     if bad:
         raise InputError(
             f"{what} {value!r}: contains control or formatting character {bad[0]!r}; "
@@ -1265,7 +1290,7 @@ class Registry:
         params: tuple[Any, ...] = ()
         if name is not None:
             sql += " WHERE name = ?"
-            params = (check_name(name),)
+            params = (check_known_name(name),)
         with self._read() as db:
             return [_version(r) for r in db.execute(sql + " ORDER BY name, version", params)]
 
@@ -1273,7 +1298,7 @@ class Registry:
         return self._get(self._conn, name, version)
 
     def _get(self, db: sqlite3.Connection, name: str, version: int) -> ModelVersion:
-        check_name(name)
+        check_known_name(name)
         check_version(version)
         row = db.execute(
             f"SELECT {_VERSION_COLS} FROM model_versions WHERE name = ? AND version = ?",
@@ -1311,7 +1336,7 @@ class Registry:
         params: list[Any] = []
         if name is not None:
             where.append("name = ?")
-            params.append(check_name(name))
+            params.append(check_known_name(name))
         if version is not None:
             where.append("version = ?")
             params.append(check_version(version))
@@ -2785,7 +2810,7 @@ class Registry:
         sql, params = _REQUEST_SQL, ()
         if name is not None:
             sql += " WHERE m.name = ?"
-            params = (check_name(name),)  # type: ignore[assignment]
+            params = (check_known_name(name),)  # type: ignore[assignment]
         with self._read() as db:
             rows = db.execute(sql + " ORDER BY r.id", params).fetchall()
             return [self._with_status(db, PromotionRequest(*r)) for r in rows]
@@ -3019,7 +3044,7 @@ class Registry:
         sql, params = _WAIVER_SQL, list[Any]()
         if name is not None:
             sql += " WHERE m.name = ?"
-            params.append(check_name(name))
+            params.append(check_known_name(name))
             if version is not None:
                 sql += " AND m.version = ?"
                 params.append(check_version(version))
@@ -3248,7 +3273,7 @@ class Registry:
         re-verified first: a rollback never restores a bundle changed since it shipped. Once
         the registry has approvers, ``user`` must be one (see :meth:`_who`).
         """
-        check_name(name)
+        check_known_name(name)
         check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._read() as db:
@@ -3538,6 +3563,16 @@ class _V1Data:
         created_at = {}
         for vid, name, version, digest, path, lineage, stage, created in self.versions:
             created_at[vid] = created
+            why = legacy_name_problem(name) if isinstance(name, str) else "is not text"
+            if why is not None and not (isinstance(name, str) and _NAME.match(name)):
+                # Kept, it could forge lines of `registry list` and could not be looked up.
+                raise InputError(
+                    f"{reg.path}: schema-1 table model_versions row {vid}: model name "
+                    f"{str(name)[:80]!r} {why}: rename the model in the schema-1 database "
+                    "first (DROP TRIGGER model_versions_identity_is_immutable; UPDATE "
+                    "model_versions SET name = ... WHERE id = ...) and migrate again "
+                    "(nothing was migrated)"
+                )
             if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
                 # The replay refuses any other form (it was a second key for the same bytes).
                 raise InputError(

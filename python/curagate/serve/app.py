@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, FastAPI, Form, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -59,7 +59,7 @@ from curagate.registry.store import (
     HeadFloor,
     RecordedGateReport,
     RegistryUnavailable,
-    check_name,
+    check_known_name,
     check_version,
     peek_head,
     peek_token,
@@ -644,7 +644,7 @@ def create_app(
             )
 
     def version_url(mv: ModelVersion) -> str:
-        return f"/models/{mv.name}/versions/{mv.version}"
+        return f"/models/{quote(mv.name, safe='')}/versions/{mv.version}"
 
     # health and static
 
@@ -771,7 +771,9 @@ def create_app(
         return {r.id for r in requests if same_person(r.requested_by, who.user.name)}
 
     @app.get(
-        "/models/{name}/versions/{version}", response_class=HTMLResponse, include_in_schema=False
+        "/models/{name:path}/versions/{version}",
+        response_class=HTMLResponse,
+        include_in_schema=False,
     )
     def version_page(
         name: str,
@@ -1075,7 +1077,7 @@ def create_app(
         notice, b.session.notice = b.session.notice, None
         return notice
 
-    @app.post("/ui/models/{name}/versions/{version}/promote", include_in_schema=False)
+    @app.post("/ui/models/{name:path}/versions/{version}/promote", include_in_schema=False)
     def ui_promote(
         name: str,
         version: int,
@@ -1108,7 +1110,7 @@ def create_app(
         notify("promoted", mv, b.user.name, reason, request_id=request_id)
         return back(b, mv, f"approved: {mv.ref} is now in {mv.stage}")
 
-    @app.post("/ui/models/{name}/versions/{version}/waive", include_in_schema=False)
+    @app.post("/ui/models/{name:path}/versions/{version}/waive", include_in_schema=False)
     def ui_waive(
         name: str,
         version: int,
@@ -1124,7 +1126,7 @@ def create_app(
         notify("waiver", mv, b.user.name, reason, waiver_id=w.id, expires_at=w.expires_at)
         return back(b, mv, f"waiver {w.id} granted until {w.expires_at}")
 
-    @app.post("/ui/models/{name}/rollback", include_in_schema=False)
+    @app.post("/ui/models/{name:path}/rollback", include_in_schema=False)
     def ui_rollback(
         name: str,
         reason: str = Form("", max_length=2000),
@@ -1133,7 +1135,7 @@ def create_app(
         reg: Registry = Depends(registry),
     ) -> Response:
         check_csrf(b, csrf)
-        check_name(name)
+        check_known_name(name)
         known_model(reg, name)
         mv = reg.rollback(name, user=approver(b.user), reason=reason)
         notify("rollback", mv, b.user.name, reason)
@@ -1173,12 +1175,12 @@ def create_app(
         vouching = export_keys(reg)
         return [model_json(o, vouching) for o in reg.overview()]
 
-    @app.get("/api/v1/models/{name}/versions/{version}", tags=["models"])
+    @app.get("/api/v1/models/{name:path}/versions/{version}", tags=["models"])
     def api_version(
         name: str, version: int, user: User = Depends(api_user), reg: Registry = Depends(registry)
     ) -> dict[str, Any]:
         """One version with lineage, gate reports, waivers, requests and its audit log."""
-        check_name(name)
+        check_known_name(name)
         check_version(version)
         mv = found(lambda: reg.get(name, version))
 
@@ -1208,7 +1210,7 @@ def create_app(
         }
 
     @app.post(
-        "/api/v1/models/{name}/versions/{version}/promotions",
+        "/api/v1/models/{name:path}/versions/{version}/promotions",
         tags=["workflow"],
         responses={201: {"description": "a second approver must approve the request"}},
     )
@@ -1221,7 +1223,7 @@ def create_app(
     ) -> JSONResponse:
         """Staging: done at once (200). Production: a request for a second approver (201)."""
         approver(user)
-        check_name(name)
+        check_known_name(name)
         found(lambda: reg.get(name, version))
         out = reg.request_promotion(name, version, to=body.to, user=user, reason=body.reason)
         if isinstance(out, ModelVersion):
@@ -1252,7 +1254,7 @@ def create_app(
         notify("promoted", mv, user.name, reason, request_id=request_id)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
-    @app.post("/api/v1/models/{name}/versions/{version}/waivers", tags=["workflow"])
+    @app.post("/api/v1/models/{name:path}/versions/{version}/waivers", tags=["workflow"])
     def api_waive(
         name: str,
         version: int,
@@ -1262,14 +1264,14 @@ def create_app(
     ) -> JSONResponse:
         """Let this version's verified warn report back production until ``expires``."""
         approver(user)
-        check_name(name)
+        check_known_name(name)
         found(lambda: reg.get(name, version))
         w = reg.waive(name, version, user=user, reason=body.reason, expires=body.expires)
         mv = reg.get(name, version)
         notify("waiver", mv, user.name, body.reason, waiver_id=w.id, expires_at=w.expires_at)
         return JSONResponse(w.to_dict(), status_code=201)
 
-    @app.post("/api/v1/models/{name}/rollback", tags=["workflow"])
+    @app.post("/api/v1/models/{name:path}/rollback", tags=["workflow"])
     def api_rollback(
         name: str,
         body: ReasonBody,
@@ -1278,7 +1280,7 @@ def create_app(
     ) -> dict[str, Any]:
         """Put the previous production version back (its bytes re-verified first)."""
         approver(user)
-        check_name(name)
+        check_known_name(name)
         known_model(reg, name)
         mv = reg.rollback(name, user=user, reason=body.reason)
         notify("rollback", mv, user.name, body.reason)
@@ -1292,7 +1294,7 @@ def create_app(
         is judged and recorded like one offered on the CLI, accepted or not. CI's account
         should hold the uploader role: it can do this and nothing else."""
         uploader(user)
-        check_name(body.name)
+        check_known_name(body.name)
         check_version(body.version)
         found(lambda: reg.get(body.name, body.version))
         report = _field_bytes("report", body.report, MAX_REPORT_BYTES)
