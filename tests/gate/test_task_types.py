@@ -230,6 +230,21 @@ _CAPITALS = ["Paris", "London", "Berlin", "Madrid"]
         "(A)还是(B)",
         "(A)または(B)",
         "(A)か(B)",
+        # More languages (found by attack: read as the first letter).
+        "(A) lub (B)",  # Polish
+        "(A) albo (B)",
+        "(A) eller (B)",  # Swedish, Danish, Norwegian
+        "(A) veya (B)",  # Turkish
+        "(A) ya da (B)",
+        "(A) atau (B)",  # Indonesian, Malay
+        "(A) أو (B)",  # Arabic
+        "(A) या (B)",  # Hindi
+        "(A) 또는 (B)",  # Korean
+        "(A) 아니면 (B)",
+        "(A) hoặc (B)",  # Vietnamese
+        "(A) หรือ (B)",  # Thai, spaced or not
+        "(A)หรือ(B)",
+        "(A)\neller (B)",
         # The disjunction opening the next line.
         "A\nor B",
         "(A)\nor (B)",
@@ -305,6 +320,11 @@ def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: s
         "B\nof course, A) is wrong",
         "(B) weil (A) falsch ist",
         "(B), nicht (A)",
+        # Japanese か ending a question word is no "or" (found by attack: no answer).
+        "B. なぜかA.",  # "for some reason A."
+        "(B) 何か(A)",
+        "B) どうかA)",
+        "(B) किया A)",  # Hindi या inside a word
         # A letter after a comma, with the reason (found by attack: read as no answer).
         "B, because A and C are wrong",
         "B, since A is wrong",

@@ -102,23 +102,47 @@ DISJUNCTIONS: dict[str, str] = {
     "pt": "ou",
     "nl": "of",
     "ru": "или",
+    # Found by attack: "(A) lub (B)", "(A) eller (B)", "(A) atau (B)", ... were read as A.
+    "pl": "lub albo",
+    "sv": "eller",
+    "da": "eller",
+    "no": "eller",
+    "tr": "veya ya_da yahut",  # "_": a space ("ya da")
+    "id": "atau",
+    "ms": "atau",
+    "ar": "أو",
+    "hi": "या",
+    "ko": "또는 아니면 혹은",
+    "vi": "hoặc",
 }
-# Chinese and Japanese ones, written without spaces: "(A)或(B)", "(A)か(B)".
-DISJUNCTIONS_CJK = "或者 或 还是 還是 または か"
+# Ones written without spaces (Chinese, Japanese, Thai): "(A)或(B)", "(A)か(B)",
+# "(A)หรือ(B)". Japanese か also ends question words ("なぜか", for some reason; "何か",
+# something), which offer nothing: it is "or" only where no such word ends in it
+# (:data:`_KA_WORDS`). Found by attack: "B. なぜかA." was read as no answer.
+DISJUNCTIONS_CJK = "或者 或 还是 還是 または か หรือ"
+_KA_WORDS = "なぜ 何故 何 なに なん どう いつ 誰 だれ どこ いくつ 幾つ どれ どちら どっち"
 _WORDS = "or|and|but|unless|maybe|perhaps|possibly|alternatively|otherwise|though|vs|versus"
 _FOREIGN = sorted(
-    {w for ws in DISJUNCTIONS.values() for w in ws.split()} - {"or", "of", "o", "u"},
+    {w.replace("_", r"\s+") for ws in DISJUNCTIONS.values() for w in ws.split()}
+    - {"or", "of", "o", "u"},
     key=len,
     reverse=True,
 )
+# A word's edges: \b, save that Devanagari's vowel signs are no word characters to \w
+# ("या" ends in one).
+_W = r"[\w\u0900-\u097f]"
+_FOREIGN_WORD = rf"(?<!{_W})(?i:{'|'.join(_FOREIGN)})(?!{_W})"
 # A letter as an option: "(A)", "A)", "A.", "A:", "A?", "A" ending the line, each in
 # emphasis or not ("**A**": emphasis ends it as ")" does).
 _FORM = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?<![^\W_])(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$))"
 # A letter right after a CJK word: no word boundary before it ("或B)").
 _FORM_CJK = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$))"
-_CJK = "|".join(sorted(DISJUNCTIONS_CJK.split(), key=len, reverse=True))
+_CJK = "|".join(
+    "".join(f"(?<!{q})" for q in _KA_WORDS.split()) + w if w == "か" else w
+    for w in sorted(DISJUNCTIONS_CJK.split(), key=len, reverse=True)
+)
 _OFFERED = re.compile(
-    rf"(?P<word>(?:(?i:\b(?:{_WORDS}|{'|'.join(_FOREIGN)})\b)|\b[ou]\b)"
+    rf"(?P<word>(?:(?i:\b(?:{_WORDS})\b)|{_FOREIGN_WORD}|\b[ou]\b)"
     r"(?P<between>(?:\s+[a-z']+){0,3}?)[.,]?\s*)"
     + _FORM
     + rf"|(?P<cjk>{_CJK})\s*"
@@ -126,7 +150,7 @@ _OFFERED = re.compile(
 )
 _OF = re.compile(r"\s*of\s*(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])\))")
 # A disjunction opening the line below the answer's: "A\nor B", "(A)\noder (B)".
-_DISJUNCTION_LEAD = re.compile(rf"\s*(?:(?i:\b(?:or|{'|'.join(_FOREIGN)})\b)|\b[ou]\b|of\b|{_CJK})")
+_DISJUNCTION_LEAD = re.compile(rf"\s*(?:(?i:\bor\b)|{_FOREIGN_WORD}|\b[ou]\b|of\b|{_CJK})")
 _SEPARATED = re.compile(
     r"(?:^\s*|[/|&;]\s*)" + _FORM + r"|[,\-\u2013]\s*(?:\((?P<q>[A-Z])\)|\b(?P<c>[A-Z])\))"
 )
