@@ -361,6 +361,54 @@ def test_multiple_choice_reads_a_letter_in_markdown_emphasis(output: str) -> Non
 @pytest.mark.parametrize(
     "output",
     [
+        # An explicit answer phrase before the letter (found by attack: no answer).
+        "The answer is B.",
+        "Answer: B",
+        "The correct answer is (B)",
+        "**Answer:** B",
+        "Answer: **B**",
+        "The final answer is: B) London",
+        "The answer is B because London is the capital.",
+        "The answer is (B), not A.",
+        "答案是B",
+        "答案：B，因为伦敦是首都。",
+        "正解はB",
+        "Réponse : B",
+        "Die Antwort ist B.",
+        "La respuesta es B",
+        "Ответ: B",
+        # Reasoning first, the answer phrase opening the last line.
+        "Paris is tempting, but it is France's.\nThe answer is B.",
+        "A or C?\nNo.\nAnswer: B",
+    ],
+)
+def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) == 1
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "The answer is B or C",
+        "The answer is B or C because both are capitals.",
+        "The answer is B. It could also be A.",
+        "The answer is B, but A is also correct.",
+        "Answer: B\nC",
+        "答案是B或C",
+        "Réponse : B ou C",
+    ],
+)
+def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
         "A.\nA. red\nB. green\nC. blue\nD. yellow",  # an answer line before the list
         "A. red\nC. blue\nB. green\nD. yellow",  # out of order
         "A. red\nB. green\nC. blue\nD. yellow\nAnswer: A",  # more than the list

@@ -239,42 +239,100 @@ def _is_echo(output: str, choices: list[str]) -> bool:
     return not output[pos:].strip()
 
 
+# An explicit answer phrase before the letter, opening the output (or its last line):
+# "The answer is B.", "Answer: B", "The correct answer is (B)", "**Final answer:** B",
+# "答案是B", "Réponse : B". Found by attack: the leading-letter rule read these, the most
+# common forms models answer in, as no answer.
+_ANSWER_PHRASE = re.compile(
+    r"[^\S\n]*(?:\*\*|__)?(?:(?i:"
+    r"(?:(?:so|thus|therefore|hence)\s*,?\s+)?(?:the\s+|my\s+)?"
+    r"(?:(?:correct|right|final|best)\s+)?answer(?:\s+(?:is|would\s+be|will\s+be))?"
+    r"|(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+(?:correcte\s+)?est)?"
+    r"|(?:die\s+)?(?:richtige\s+)?antwort(?:\s+(?:ist|lautet))?"
+    r"|(?:la\s+)?respuesta(?:\s+correcta)?(?:\s+es)?"
+    r"|(?:la\s+)?risposta(?:\s+corretta)?(?:\s+[èe])?"
+    r"|(?:a\s+)?resposta(?:\s+correta)?(?:\s+[ée])?"
+    r"|(?:правильный\s+)?ответ(?:\s+[-—–]|\s+это)?"
+    r")[^\S\n]*[:：]?[^\S\n]*(?:\*\*|__)?[^\S\n]*[:：]?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
+    r"|(?:正确|正確)?答案(?:是|为|為|[:：])[^\S\n]*|(?:正解|答え)(?:は|[:：])[^\S\n]*"
+    r"|정답(?:은|[:：])[^\S\n]*)"
+)
+# After an answer phrase a letter followed by more words names its option too ("The
+# answer is B because ..."), save "I" ("Answer: I think ..."); so does one before a
+# full-width stop or comma ("答案是B，因为...").
+_WORDED_LETTER = re.compile(
+    rf"(?:{_EM}?\((?P<paren>[A-Z])\){_EM}?|{_EM}?(?P<bare>(?!I[^\S\n]+\w)[A-Z]){_EM}?(?![\w']))"
+)
+# After an answer phrase, a disjunction offers a letter followed by more words too: "The
+# answer is B or C because ...".
+_OR_WORDED = re.compile(
+    rf"(?:(?i:\bor\b)|{_FOREIGN_WORD}|\b[ou]\b)\s+(?:\((?P<p>[A-Z])\)|(?P<b>(?!I\s)[A-Z])(?![\w']))"
+)
+
+
+def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, int | None]:
+    """Whether ``text`` opens with an option's letter, and the option it names: none for a
+    hedge or an echo. ``worded``: ``text`` follows an answer phrase (:data:`_ANSWER_PHRASE`)."""
+    m = _LETTER.match(text) or (_WORDED_LETTER.match(text) if worded else None)
+    if m is None:
+        return False, None
+    letter = next(m.group(g) for g in ("paren", "bare", "em_paren", "em_bare") if m.group(g))
+    if LETTERS.index(letter) >= len(choices):
+        return False, None
+    # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
+    # letter was taken, and a hedge scored right whenever it held the answer).
+    rest = text[m.end() :]
+    lines = rest.split("\n")
+    # The letter alone on its line took its newline: the rest opens the next line.
+    line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
+    others = _offered(line, letter, choices[LETTERS.index(letter)])
+    if worded:
+        others |= {o.group("p") or o.group("b") for o in _OR_WORDED.finditer(line)}
+    after = next((x for x in below if x.strip()), "")
+    for hedge in (*_SENTENCE_HEDGE.finditer(line), *_SENTENCE_HEDGE.finditer(after)):
+        others.add(next(g for g in hedge.groups() if g is not None))
+    if m.group(0).rstrip().endswith(",") or line.lstrip().startswith(","):
+        # "B, A", "(B), A and C": a letter standing alone after the comma.
+        lone_after_comma = _COMMA_LETTER.match(line)
+        if lone_after_comma:
+            others.add(lone_after_comma.group("p") or lone_after_comma.group("b"))
+    lone = _LONE_LETTER.fullmatch(after)
+    if lone:
+        others.add(lone.group(1))
+    if _DISJUNCTION_LEAD.match(after):
+        # "A\nor B", "(A)\noder (B)": a disjunction opening the line below.
+        others |= _offered(after.lstrip(), letter, lead=True)
+    if _is_echo(text, choices):
+        return True, None
+    if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
+        return True, None
+    return True, LETTERS.index(letter)
+
+
 def answer_index(output: str, choices: list[str]) -> int | None:
-    """A leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``, ``B,``, ``**B**``) that no
-    other letter is offered beside (:func:`_offered`, :data:`_SENTENCE_HEDGE`, a letter
-    alone after the answer's comma; a hedge names none) in an output that is not only
-    the option list (:func:`_is_echo`), else the one choice text the output names
+    """The letter an answer phrase opening the output names (``The answer is B.``,
+    ``Answer: B``, :data:`_ANSWER_PHRASE`), else a leading letter (``B``, ``(B)``, ``B.``,
+    ``B)``, ``B:``, ``B,``, ``**B**``), else the letter an answer phrase opening the
+    output's last non-blank line names, each read only where no other letter is offered
+    beside it (:func:`_offered`, :data:`_SENTENCE_HEDGE`, a letter alone after the
+    answer's comma; a hedge names none) and the output is not only the option list
+    (:func:`_is_echo`); else the one choice text the output names
     (:func:`curagate.gate.metrics.match_label`)."""
-    m = _LETTER.match(output)
-    if m:
-        letter = next(m.group(g) for g in ("paren", "bare", "em_paren", "em_bare") if m.group(g))
-        if LETTERS.index(letter) < len(choices):
-            # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
-            # letter was taken, and a hedge scored right whenever it held the answer).
-            rest = output[m.end() :]
-            lines = rest.split("\n")
-            # The letter alone on its line took its newline: the rest opens the next line.
-            line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
-            others = _offered(line, letter, choices[LETTERS.index(letter)])
-            after = next((x for x in below if x.strip()), "")
-            for hedge in (*_SENTENCE_HEDGE.finditer(line), *_SENTENCE_HEDGE.finditer(after)):
-                others.add(next(g for g in hedge.groups() if g is not None))
-            if m.group(0).rstrip().endswith(",") or line.lstrip().startswith(","):
-                # "B, A", "(B), A and C": a letter standing alone after the comma.
-                lone_after_comma = _COMMA_LETTER.match(line)
-                if lone_after_comma:
-                    others.add(lone_after_comma.group("p") or lone_after_comma.group("b"))
-            lone = _LONE_LETTER.fullmatch(after)
-            if lone:
-                others.add(lone.group(1))
-            if _DISJUNCTION_LEAD.match(after):
-                # "A\nor B", "(A)\noder (B)": a disjunction opening the line below.
-                others |= _offered(after.lstrip(), letter, lead=True)
-            if _is_echo(output, choices):
-                return None
-            if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
-                return None
-            return LETTERS.index(letter)
+    phrase = _ANSWER_PHRASE.match(output)
+    if phrase:
+        read, index = _letter_read(output[phrase.end() :], choices, worded=True)
+        if read:
+            return index
+    read, index = _letter_read(output, choices, worded=False)
+    if read:
+        return index
+    lines = [x for x in output.split("\n") if x.strip()]
+    phrase = _ANSWER_PHRASE.match(lines[-1]) if len(lines) > 1 else None
+    if phrase:
+        # Reasoning, then "The answer is B.": the answer it commits to.
+        read, index = _letter_read(lines[-1][phrase.end() :], choices, worded=True)
+        if read:
+            return index
     hit = gm.match_label(output, choices)
     return choices.index(hit) if hit is not None else None
 
