@@ -371,7 +371,7 @@ def test_multiple_choice_reads_a_letter_in_markdown_emphasis(output: str) -> Non
         "The answer is B because London is the capital.",
         "The answer is (B), not A.",
         "答案是B",
-        "答案：B，因为伦敦是首都。",
+        "答案：B，因为伦敦是首都。",  # noqa: RUF001
         "正解はB",
         "Réponse : B",
         "Die Antwort ist B.",

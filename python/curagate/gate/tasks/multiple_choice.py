@@ -252,14 +252,14 @@ _ANSWER_PHRASE = re.compile(
     r"|(?:la\s+)?respuesta(?:\s+correcta)?(?:\s+es)?"
     r"|(?:la\s+)?risposta(?:\s+corretta)?(?:\s+[èe])?"
     r"|(?:a\s+)?resposta(?:\s+correta)?(?:\s+[ée])?"
-    r"|(?:правильный\s+)?ответ(?:\s+[-—–]|\s+это)?"
-    r")[^\S\n]*[:：]?[^\S\n]*(?:\*\*|__)?[^\S\n]*[:：]?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
-    r"|(?:正确|正確)?答案(?:是|为|為|[:：])[^\S\n]*|(?:正解|答え)(?:は|[:：])[^\S\n]*"
-    r"|정답(?:은|[:：])[^\S\n]*)"
+    r"|(?:правильный\s+)?ответ(?:\s+[-—\u2013]|\s+это)?"
+    r")[^\S\n]*[:\uff1a]?[^\S\n]*(?:\*\*|__)?[^\S\n]*[:\uff1a]?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
+    r"|(?:正确|正確)?答案(?:是|为|為|[:\uff1a])[^\S\n]*|(?:正解|答え)(?:は|[:\uff1a])[^\S\n]*"
+    r"|정답(?:은|[:\uff1a])[^\S\n]*)"
 )
 # After an answer phrase a letter followed by more words names its option too ("The
 # answer is B because ..."), save "I" ("Answer: I think ..."); so does one before a
-# full-width stop or comma ("答案是B，因为...").
+# full-width stop or comma ("答案是B\uff0c因为...").
 _WORDED_LETTER = re.compile(
     rf"(?:{_EM}?\((?P<paren>[A-Z])\){_EM}?|{_EM}?(?P<bare>(?!I[^\S\n]+\w)[A-Z]){_EM}?(?![\w']))"
 )
