@@ -409,6 +409,50 @@ def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(out
 @pytest.mark.parametrize(
     "output",
     [
+        # A hedge inside the answer's option text (found by attack: credited as A).
+        "A) Paris or London",
+        "A. Paris (or London, not sure)",
+        "A) Paris / London",
+        "A) Paris, or maybe London",
+        "A) Paris? Or London.",
+        "A) Paris oder London",
+        "A) Paris 或 London",
+        "A) Paris (or something else, not sure)",
+        "The answer is A) Paris or London",
+    ],
+)
+def test_multiple_choice_reads_no_answer_from_a_hedge_in_the_option_text(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) is None
+
+
+@pytest.mark.parametrize(
+    ("output", "choices"),
+    [
+        # The option's own text holds "or": it is that option.
+        ("A) Paris or London", ["Paris or London", "Rome", "London"]),
+        ("A. paris or london.", ["Paris or London", "Rome", "London"]),
+        # Another option's text named but not offered.
+        ("A) Paris, not London", _CAPITALS),
+        ("A) Paris or not London", _CAPITALS),
+        ("A) Paris, and London is England's", _CAPITALS),
+        ("A) Paris or, more precisely, the Ile-de-France", _CAPITALS),
+        ("A) Paris or Londonderry", _CAPITALS),
+        ("A) Paris (not sure)", _CAPITALS),
+    ],
+)
+def test_multiple_choice_reads_an_option_text_that_offers_no_other(
+    output: str, choices: list[str]
+) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, choices) == 0
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
         "A.\nA. red\nB. green\nC. blue\nD. yellow",  # an answer line before the list
         "A. red\nC. blue\nB. green\nD. yellow",  # out of order
         "A. red\nB. green\nC. blue\nD. yellow\nAnswer: A",  # more than the list

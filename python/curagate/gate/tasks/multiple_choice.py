@@ -270,6 +270,48 @@ _OR_WORDED = re.compile(
 )
 
 
+# A word offering another option's text right after the answer's option text: "A) Paris
+# or London", "A. Paris (or London, not sure)", "A) Paris / London". Found by attack: such
+# hedges were credited as A. "and" and "but" are left out: "A) Paris, and London is
+# England's" explains.
+_TEXT_OFFER = re.compile(
+    r"[^\S\n]*[,;(\[?.!]*[^\S\n]*"
+    rf"(?:(?i:\b(?:or|maybe|perhaps|possibly|alternatively|otherwise|vs|versus)\b)"
+    rf"|{_FOREIGN_WORD}|\b[ou]\b|{_CJK}|/)"
+    r"(?P<between>(?:[^\S\n]+[^\W\d_][\w']*){0,3}?)[^\S\n,:]*[,:]?[^\S\n]*"
+)
+# Unsureness said after such a word: "A. Paris (or something else, not sure)".
+_UNSURE = re.compile(r"(?i)\b(?:not\s+(?:sure|certain)|unsure|uncertain)\b")
+
+
+def _text_offered(line: str, index: int, choices: list[str]) -> bool:
+    """Whether ``line`` (what follows the answer's letter on its line) opens with the
+    answer's option text and then offers another option's text beside it, or offers
+    something and says it is unsure. An option whose own text holds "or" ("Paris or
+    London") is matched whole first, so it offers nothing."""
+
+    def text(choice: str) -> str:
+        return r"[^\S\n]+".join(re.escape(w) for w in choice.split()) + r"(?!\w)"
+
+    chosen = re.match(r"[^\S\n]*" + text(choices[index]), line, re.IGNORECASE)
+    if chosen is None or not choices[index].split():
+        return False
+    offer = _TEXT_OFFER.match(line, chosen.end())
+    if offer is None or _NEGATION.search(offer.group("between")):
+        return False
+    if _UNSURE.search(line, offer.end()):
+        return True
+    for j, c in enumerate(choices):
+        if j == index or not c.split():
+            continue
+        # A few words between ("or maybe London"), none of them a negation ("or not London").
+        other = re.compile(r"(?P<w>(?:[^\S\n]*[^\W\d_][\w']*){0,3}?)[^\S\n]*" + text(c), re.I)
+        m = other.match(line, offer.start("between"))
+        if m and not _NEGATION.search(m.group("w")):
+            return True
+    return False
+
+
 def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, int | None]:
     """Whether ``text`` opens with an option's letter, and the option it names: none for a
     hedge or an echo. ``worded``: ``text`` follows an answer phrase (:data:`_ANSWER_PHRASE`)."""
@@ -302,7 +344,7 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
     if _DISJUNCTION_LEAD.match(after):
         # "A\nor B", "(A)\noder (B)": a disjunction opening the line below.
         others |= _offered(after.lstrip(), letter, lead=True)
-    if _is_echo(text, choices):
+    if _is_echo(text, choices) or _text_offered(line, LETTERS.index(letter), choices):
         return True, None
     if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
         return True, None
