@@ -279,6 +279,8 @@ _CAPITALS = ["Paris", "London", "Berlin", "Madrid"]
         "B. Alternatively, A.",
         "B. A is also correct.",
         "B. A is plausible too.",
+        "B. It could also be A or C.",
+        "B. Hmm, A. or C.",
         "Probably B, maybe C",
     ],
 )
@@ -339,6 +341,13 @@ def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: s
         "B. A is also wrong.",
         "B. Also, A is wrong.",
         "B. A would be correct if the question were about France.",
+        # Letters told apart from the answer, joined by "or" (found by attack: no answer).
+        "B) London. People often confuse it with A) or C).",
+        "B. Unlike A or C, it is in England.",
+        "B, rather than (A) or (C)",
+        "B. It is different from A or C.",
+        "B. Not A or C.",
+        "B) London, not A) or C)",
     ],
 )
 def test_multiple_choice_reads_the_answer_of_an_explanation(output: str) -> None:

@@ -181,6 +181,15 @@ _COMMA_LETTER = re.compile(
 )
 # An option letter ("(A)", "A)", "A.", "A:") right before "and": "A. and C.".
 _LETTER_AND = re.compile(r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])[).:])\s*$")
+# A letter named as what the answer is not, or is told apart from, right before a
+# disjunction: "confuse it with A) or C)", "unlike A or C", "rather than (A) or (C)",
+# "different from A or C", "not A or C". The letter the disjunction joins to it is told
+# apart too, not offered. Found by attack: "B) London. People often confuse it with A)
+# or C)." read as no answer; "A. Hmm, C. or B." (C named by nothing) stays a hedge.
+_GOVERNED = re.compile(
+    r"(?i:\b(?:with|from|than|unlike|not|over|against)\s+(?:(?:the\s+)?(?:options?|choices?)\s+)?)"
+    r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])(?![\w'])[).:]?)[^\S\n]*,?[^\S\n]*$"
+)
 
 
 def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> set[str]:
@@ -203,6 +212,10 @@ def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> se
         joined = before.group("p") or before.group("b") if before else None
         if joined and joined not in out | {letter} and re.match(r"(?i)and\b", m.group(0)):
             continue  # "Options A. and C. are wrong": C joined to A, not to the answer
+        governed = _GOVERNED.search(line, 0, m.start())
+        told_apart = governed.group("p") or governed.group("b") if governed else None
+        if told_apart and told_apart not in out | {letter}:
+            continue  # "confuse it with A) or C)": C told apart with A, not offered
         out.add(m.group("p") or m.group("b") or m.group("pc") or m.group("bc"))
     for m in _SEPARATED.finditer(line):
         out.add(m.group("p") or m.group("b") or m.group("q") or m.group("c"))
