@@ -752,3 +752,36 @@ def test_golden_label_shows_outputs_without_what_a_terminal_acts_on(tmp_path) ->
     shown = screen.getvalue()
     assert added == 1 and "\x1b" not in shown and "\x07" not in shown
     assert "hidden" in shown and "second line" in shown and "Say hi\nplease" in shown
+
+
+def test_judge_intervals_of_an_id_less_set_do_not_depend_on_its_line_order(
+    tmp_path, endpoints
+) -> None:
+    # Found by attack: items without ids were drawn in their line order, so the same set
+    # shuffled gave other judge intervals for the same verdicts.
+    import random
+
+    def mixed(p: str) -> str:  # the candidate wins two items in three
+        a, _ = _answers(p)
+        return "A" if a.startswith("cand") == (_index(a) % 3 != 0) else "B"
+
+    judge = CannedServer(mixed)
+    try:
+        items = [{k: v for k, v in it.items() if k != "id"} for it in ITEMS]
+        shuffled = list(items)
+        random.Random(4).shuffle(shuffled)
+        metrics = []
+        for name, order in (("given", items), ("shuffled", shuffled)):
+            root = tmp_path / name / "golden"
+            write_set(root, "chat", "generation", order)
+            lock(root)
+            out = run_gate(
+                gate(tmp_path / name, root, judge, "mixed"),
+                endpoints["cand"].url,
+                endpoints["base"].url,
+                tmp_path / name / "out",
+            )
+            metrics.append(out.report["results"][0]["judge"]["metrics"])
+    finally:
+        judge.close()
+    assert metrics[0] == metrics[1]

@@ -640,3 +640,26 @@ def test_a_shuffled_golden_set_gives_the_same_intervals(tmp_path, answer_servers
     for metric in ("accuracy", "macro_f1"):
         first, second = ({k: m[metric][k] for k in keep} for m in runs)
         assert second == first
+
+
+def test_an_id_less_set_gives_the_same_report_in_any_line_order(tmp_path, answer_servers) -> None:
+    # Found by attack: items without ids were drawn in their line order (their default
+    # ids are their lines), so the same set shuffled gave another interval and p-value for
+    # the same answers. They are drawn in the order of a hash of their content.
+    import random
+
+    items = [
+        {"prompt": f"q{i} pick", "choices": ["red", "green", "blue"], "reference": "A"}
+        for i in range(40)
+    ]
+    for i in range(40):
+        answer_servers["candidate"].table[f"q{i} pick"] = "B" if i % 3 == 0 else "A"
+        answer_servers["base"].table[f"q{i} pick"] = "A" if i % 4 == 0 or i % 5 == 0 else "C"
+    shuffled = list(items)
+    random.Random(1).shuffle(shuffled)
+    runs = []
+    for name, order in (("given", items), ("shuffled", shuffled)):
+        (tmp_path / name).mkdir()
+        m = _run(tmp_path / name, "    task: multiple_choice\n", order, answer_servers)
+        runs.append(m["results"][0]["metrics"]["accuracy"])
+    assert runs[0] == runs[1]

@@ -95,6 +95,7 @@ from curagate.gate.stats import DeltaCI, PairMetric, mcnemar, paired_bootstrap
 from curagate.golden import (
     HUMAN_LABELS,
     GoldenSet,
+    draw_key,
     item_ids,
     jsonl_objects,
     load_locked,
@@ -165,9 +166,9 @@ def _stats(
         resamples=st.bootstrap_resamples,
         confidence=st.confidence,
         seed=st.seed,
-        # Drawn in the order of the items' ids: the interval is the same for the same
-        # answers, however the golden set's lines are ordered.
-        keys=[str(scores.items[i]["id"]) for i in idx],
+        # Drawn in the order of the items' ids (an id-less item's content hash): the
+        # interval is the same for the same answers, however the set's lines are ordered.
+        keys=[draw_key(scores.items[i]) for i in idx],
     )
     cand, base = scores.pair(metric, idx)
     out: dict[str, Any] = {"candidate": cand, "base": base, **ci.to_dict()}
@@ -411,11 +412,12 @@ def _judge_set(
     judge: ModelRef,
     models: LoadedModels,
     cache: GenerationCache,
-    ids: list[str],
+    keys: list[str],
 ) -> tuple[dict[str, Any], list[Check], list[dict[str, Any]]]:
     """Pairwise verdicts in both orders (``template``: the judge's prompt, read before any
     model ran), their metrics and the checks that say whether the judge may be believed
-    (GATE008 position, GATE009 calibration, GATE010 length)."""
+    (GATE008 position, GATE009 calibration, GATE010 length); ``keys``: the items' draw keys
+    (:func:`curagate.golden.draw_key`)."""
     js = spec.judge
     assert js is not None
     settings = _judge_settings(cfg, js)
@@ -440,7 +442,7 @@ def _judge_set(
                 resamples=st.bootstrap_resamples,
                 confidence=st.confidence,
                 seed=st.seed,
-                keys=ids,
+                keys=keys,
             )
         )
         for m in (*JUDGE_METRICS, "candidate_longer_rate")
@@ -726,7 +728,7 @@ def _evaluate_set(
     refused: tuple[list[bool], list[bool]] | None = None
     detector: dict[str, Any] | None = None
     refusal_items: list[dict[str, Any]] = []
-    set_ids = [str(it["id"]) for it in items]  # the order the statistics draw items in
+    set_ids = [str(it["id"]) for it in items]  # the ids the refusal judge names
     if (
         spec.judge is not None
         and judge is not None
@@ -763,7 +765,7 @@ def _evaluate_set(
             judge,
             models,
             cache,
-            set_ids,
+            [draw_key(it) for it in items],
         )
         checks += judge_checks
     if detector is not None:
