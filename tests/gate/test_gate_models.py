@@ -1194,3 +1194,36 @@ def test_gate015_warns_for_a_stop_token_set_in_special_tokens_map(
         "base": [eos],
     }
     assert "the sides stop their answers at different tokens" in check["message"]
+
+
+def test_lm_eval_suite_interval_does_not_depend_on_its_data_files_order(
+    tmp_path, golden_dir, tiny_model_dir, train_file
+) -> None:
+    """Found by attack: the suite's documents were drawn in their data file's order (their
+    doc_id), so the same file shuffled gave another interval for the same scores."""
+    pytest.importorskip("lm_eval")
+    import random
+
+    labels = [i % 2 for i in range(24)]
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=False, train_files=[train_file]
+    )
+    from safetensors.torch import load_file, save_file
+
+    weights = run / "adapter" / "adapter_model.safetensors"
+    tensors = load_file(weights)  # a candidate far from its base: its answers differ
+    save_file({k: t * 300 if "lora_B" in k else t for k, t in tensors.items()}, weights)
+    rows = [
+        {"question": f"Review {i}: great product", "choices": ["Positive", "Negative"], "label": v}
+        for i, v in enumerate(labels)
+    ]
+    shuffled = list(rows)
+    random.Random(5).shuffle(shuffled)
+    tasks = []
+    for name, order in (("given", rows), ("shuffled", shuffled)):
+        write_mini_suite(golden_dir, order)
+        gate = _gate(tmp_path, golden_dir, suite=True)
+        out = run_gate(gate, str(run), str(tiny_model_dir), tmp_path / name, device="cpu")
+        tasks.append(out.report["regression_suite"]["tasks"]["tiny_mc"])
+    assert tasks[0]["ci_low"] < tasks[0]["ci_high"]  # the sides differ: an interval to draw
+    assert tasks[0] == tasks[1]

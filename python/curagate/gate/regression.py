@@ -10,6 +10,8 @@ with identical settings, and per-sample scores are kept for paired statistics.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -209,8 +211,8 @@ def run_suite(
     seed: int = 0,
     side: str = "model",
 ) -> dict[str, dict[str, Any]]:
-    """``{task: {"score": float, "samples": [per-doc score in doc order]}}`` for one model
-    (``side`` names it on the progress bars)."""
+    """``{task: {"score": float, "samples": [per-doc score in doc order], "keys": [each
+    doc's :func:`doc_key`]}}`` for one model (``side`` names it on the progress bars)."""
     try:
         from lm_eval import simple_evaluate
         from lm_eval.api.model import CacheHook
@@ -265,5 +267,19 @@ def run_suite(
         per_doc = [float(v) for v in values]
         # The mean of the per-document scores: the quantity the delta and its interval
         # are about (lm-eval's score for a metric with aggregation: mean).
-        out[task] = {"score": sum(per_doc) / max(len(per_doc), 1), "samples": per_doc}
+        out[task] = {
+            "score": sum(per_doc) / max(len(per_doc), 1),
+            "samples": per_doc,
+            "keys": [doc_key(s) for s in samples],
+        }
     return out
+
+
+def doc_key(sample: dict[str, Any]) -> str:
+    """What the gate's statistics order a suite document by: a hash of the document
+    (lm-eval's ``doc_hash``), not its ``doc_id``, its place in the data file. Found by
+    attack: the suite's data file shuffled gave another interval for the same scores."""
+    if isinstance(sample.get("doc_hash"), str):
+        return str(sample["doc_hash"])
+    body = json.dumps(sample.get("doc"), sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()

@@ -936,7 +936,7 @@ def _regression_suite(
     c_res = scores(cand, "candidate")
     # The same weights with the same settings give the same scores: do not evaluate twice.
     b_res = c_res if cand.identity == base.identity else scores(base, "base")
-    if any(len(c_res[t]["samples"]) != len(b_res[t]["samples"]) for t in suite.tasks):
+    if any(c_res[t]["keys"] != b_res[t]["keys"] for t in suite.tasks):
         # Both sides score the same documents: entries that disagree are not both real.
         c_res = scores(cand, "candidate", cached=False)
         b_res = c_res if cand.identity == base.identity else scores(base, "base", cached=False)
@@ -951,6 +951,9 @@ def _regression_suite(
             resamples=st.bootstrap_resamples,
             confidence=st.confidence,
             seed=st.seed,
+            # Drawn in the order of a hash of each document, not of its place in the
+            # suite's data file: a shuffled file gives the same interval.
+            keys=c_res[task]["keys"],
         )
         p_value, significant, test = suite_significance(cs, bs, ci, st.alpha)
         cand_v, base_v = c_res[task]["score"], b_res[task]["score"]
@@ -1063,6 +1066,11 @@ def _suite_result_ok(res: Any, tasks: Sequence[str]) -> TypeGuard[dict[str, dict
         and isinstance(r.get("samples"), list)
         and len(r["samples"]) > 0
         and all(number(v) for v in r["samples"])
+        # Each document's draw key (curagate.gate.regression.doc_key); an entry written
+        # before there were keys is a miss.
+        and isinstance(r.get("keys"), list)
+        and len(r["keys"]) == len(r["samples"])
+        and all(isinstance(k, str) for k in r["keys"])
         for t in tasks
     )
 
