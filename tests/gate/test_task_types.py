@@ -407,6 +407,9 @@ def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) ->
         "Answer: B\nC",
         "答案是B或C",
         "Réponse : B ou C",
+        # No copula or colon: no answer phrase, a letter named in a sentence.
+        "The answer A is incorrect.",
+        "Answer A is wrong, so is C.",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:

@@ -256,17 +256,23 @@ def _is_echo(output: str, choices: list[str]) -> bool:
 # "The answer is B.", "Answer: B", "The correct answer is (B)", "**Final answer:** B",
 # "答案是B", "Réponse : B". Found by attack: the leading-letter rule read these, the most
 # common forms models answer in, as no answer.
-_ANSWER_PHRASE = re.compile(
-    r"[^\S\n]*(?:\*\*|__)?(?:(?i:"
+# The phrase ends in a copula or a colon: "Answer A is wrong, ..." names no answer.
+_ANSWER_NOUN = (
     r"(?:(?:so|thus|therefore|hence)\s*,?\s+)?(?:the\s+|my\s+)?"
-    r"(?:(?:correct|right|final|best)\s+)?answer(?:\s+(?:is|would\s+be|will\s+be))?"
-    r"|(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+(?:correcte\s+)?est)?"
-    r"|(?:die\s+)?(?:richtige\s+)?antwort(?:\s+(?:ist|lautet))?"
-    r"|(?:la\s+)?respuesta(?:\s+correcta)?(?:\s+es)?"
-    r"|(?:la\s+)?risposta(?:\s+corretta)?(?:\s+[èe])?"
-    r"|(?:a\s+)?resposta(?:\s+correta)?(?:\s+[ée])?"
-    r"|(?:правильный\s+)?ответ(?:\s+[-—\u2013]|\s+это)?"
-    r")[^\S\n]*[:\uff1a]?[^\S\n]*(?:\*\*|__)?[^\S\n]*[:\uff1a]?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
+    r"(?:(?:correct|right|final|best)\s+)?answer"
+    r"|(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+correcte)?"
+    r"|(?:die\s+)?(?:richtige\s+)?antwort"
+    r"|(?:la\s+)?respuesta(?:\s+correcta)?"
+    r"|(?:la\s+)?risposta(?:\s+corretta)?"
+    r"|(?:a\s+)?resposta(?:\s+correta)?"
+    r"|(?:правильный\s+)?ответ"
+)
+_ANSWER_COPULA = r"is|would\s+be|will\s+be|est|ist|lautet|es|è|e|é|это|[-—\u2013]"
+_ANSWER_PHRASE = re.compile(
+    rf"[^\S\n]*(?:\*\*|__)?(?:(?i:{_ANSWER_NOUN})"
+    rf"(?:[^\S\n]+(?i:{_ANSWER_COPULA})(?![\w'])[^\S\n]*[:\uff1a]?"
+    r"|[^\S\n]*(?:\*\*|__)?[^\S\n]*[:\uff1a])"
+    r"[^\S\n]*(?:(?:\*\*|__)(?=\s))?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
     r"|(?:正确|正確)?答案(?:是|为|為|[:\uff1a])[^\S\n]*|(?:正解|答え)(?:は|[:\uff1a])[^\S\n]*"
     r"|정답(?:은|[:\uff1a])[^\S\n]*)"
 )
