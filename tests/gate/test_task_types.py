@@ -389,6 +389,8 @@ def test_multiple_choice_reads_a_letter_in_markdown_emphasis(output: str) -> Non
         # Reasoning first, the answer phrase opening the last line.
         "Paris is tempting, but it is France's.\nThe answer is B.",
         "A or C?\nNo.\nAnswer: B",
+        "(A) or (C)?\nAnswer: B",  # a hedge, then the answer it commits to
+        "B. London\nAnswer: B",
     ],
 )
 def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) -> None:
@@ -410,6 +412,10 @@ def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) ->
         # No copula or colon: no answer phrase, a letter named in a sentence.
         "The answer A is incorrect.",
         "Answer A is wrong, so is C.",
+        # A changed mind: the last line's answer phrase names another letter.
+        "A. Paris\nWait, the answer is B.",
+        "Answer: B\nSo the answer is C.",
+        "B. London\nThe answer is B or C",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:

@@ -258,7 +258,8 @@ def _is_echo(output: str, choices: list[str]) -> bool:
 # common forms models answer in, as no answer.
 # The phrase ends in a copula or a colon: "Answer A is wrong, ..." names no answer.
 _ANSWER_NOUN = (
-    r"(?:(?:so|thus|therefore|hence)\s*,?\s+)?(?:the\s+|my\s+)?"
+    r"(?:(?:so|thus|therefore|hence|wait|actually|no|hmm|ok|okay)\s*[,.!]?\s+){0,2}"
+    r"(?:the\s+|my\s+)?"
     r"(?:(?:correct|right|final|best)\s+)?answer"
     r"|(?:la\s+)?(?:bonne\s+)?r[ée]ponse(?:\s+correcte)?"
     r"|(?:die\s+)?(?:richtige\s+)?antwort"
@@ -291,11 +292,11 @@ _OR_WORDED = re.compile(
 
 # A word offering another option's text right after the answer's option text: "A) Paris
 # or London", "A. Paris (or London, not sure)", "A) Paris / London". Found by attack: such
-# hedges were credited as A. "and" and "but" are left out: "A) Paris, and London is
-# England's" explains.
+# hedges were credited as A. "and", "but", "otherwise" and "vs" are left out: "A) Paris,
+# and London is England's", "B) London. Otherwise Paris would be right" explain.
 _TEXT_OFFER = re.compile(
     r"[^\S\n]*[,;(\[?.!]*[^\S\n]*"
-    rf"(?:(?i:\b(?:or|maybe|perhaps|possibly|alternatively|otherwise|vs|versus)\b)"
+    rf"(?:(?i:\b(?:or|maybe|perhaps|possibly|alternatively)\b)"
     rf"|{_FOREIGN_WORD}|\b[ou]\b|{_CJK}|/)"
     r"(?P<between>(?:[^\S\n]+[^\W\d_][\w']*){0,3}?)[^\S\n,:]*[,:]?[^\S\n]*"
 )
@@ -371,29 +372,30 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
 
 
 def answer_index(output: str, choices: list[str]) -> int | None:
-    """The letter an answer phrase opening the output names (``The answer is B.``,
-    ``Answer: B``, :data:`_ANSWER_PHRASE`), else a leading letter (``B``, ``(B)``, ``B.``,
-    ``B)``, ``B:``, ``B,``, ``**B**``), else the letter an answer phrase opening the
-    output's last non-blank line names, each read only where no other letter is offered
-    beside it (:func:`_offered`, :data:`_SENTENCE_HEDGE`, a letter alone after the
-    answer's comma; a hedge names none) and the output is not only the option list
-    (:func:`_is_echo`); else the one choice text the output names
-    (:func:`curagate.gate.metrics.match_label`)."""
+    """The letter an answer phrase opening the output's last non-blank line names (none
+    when it differs from the first reading's letter), else the letter an answer phrase
+    opening the output names (``The answer is B.``, ``Answer: B``,
+    :data:`_ANSWER_PHRASE`), else a leading letter (``B``, ``(B)``, ``B.``, ``B)``,
+    ``B:``, ``B,``, ``**B**``), each read only where no other letter is offered beside it
+    (:func:`_offered`, :data:`_SENTENCE_HEDGE`, a letter alone after the answer's comma;
+    a hedge names none) and the output is not only the option list (:func:`_is_echo`);
+    else the one choice text the output names (:func:`curagate.gate.metrics.match_label`)."""
     phrase = _ANSWER_PHRASE.match(output)
+    read, first = (False, None)
     if phrase:
-        read, index = _letter_read(output[phrase.end() :], choices, worded=True)
-        if read:
-            return index
-    read, index = _letter_read(output, choices, worded=False)
-    if read:
-        return index
+        read, first = _letter_read(output[phrase.end() :], choices, worded=True)
+    if not read:
+        read, first = _letter_read(output, choices, worded=False)
     lines = [x for x in output.split("\n") if x.strip()]
     phrase = _ANSWER_PHRASE.match(lines[-1]) if len(lines) > 1 else None
     if phrase:
-        # Reasoning, then "The answer is B.": the answer it commits to.
-        read, index = _letter_read(lines[-1][phrase.end() :], choices, worded=True)
-        if read:
-            return index
+        last_read, last = _letter_read(lines[-1][phrase.end() :], choices, worded=True)
+        if last_read:
+            # Reasoning (or a hedge), then "The answer is B.": the answer it commits to;
+            # "A. Paris" then "Wait, the answer is B.", a changed mind, names none.
+            return None if read and first is not None and first != last else last
+    if read:
+        return first
     hit = gm.match_label(output, choices)
     return choices.index(hit) if hit is not None else None
 
