@@ -458,6 +458,8 @@ def test_multiple_choice_reads_no_answer_from_a_hedge_in_the_option_text(output:
         ("A) Paris or, more precisely, the Ile-de-France", _CAPITALS),
         ("A) Paris or Londonderry", _CAPITALS),
         ("A) Paris (not sure)", _CAPITALS),
+        ("A) Paris. Otherwise London would be right.", _CAPITALS),
+        ("A) Paris, vs London in the UK", _CAPITALS),
     ],
 )
 def test_multiple_choice_reads_an_option_text_that_offers_no_other(
