@@ -2013,6 +2013,63 @@ def test_zero_width_characters_inside_a_number_or_an_address_do_not_hide_it(
     assert f"[REDACTED:{rule}]" in sample and value not in sample
 
 
+# Found by attack: a hand-picked list of 23 invisible characters left the rest of Unicode's
+# Default_Ignorable_Code_Point set hiding a card, phone, IPv4 address or IBAN put between
+# its digits. A sample of each class of the set (the whole is checked against Unicode's
+# tables in test_pii_prefilter.py).
+IGNORABLE = {
+    "combining grapheme joiner": "\u034f",
+    "variation selector 16": "\ufe0f",
+    "variation selector 1": "\ufe00",
+    "ideographic variation selector": "\U000e0100",
+    "Mongolian free variation selector": "\u180b",
+    "Mongolian free variation selector four": "\u180f",
+    "tag space": "\U000e0020",
+    "cancel tag": "\U000e007f",
+    "language tag": "\U000e0001",
+    "Hangul choseong filler": "\u115f",
+    "Hangul jungseong filler": "\u1160",
+    "Hangul filler": "\u3164",
+    "halfwidth Hangul filler": "\uffa0",
+    "reserved U+2065": "\u2065",
+    "Arabic letter mark": "\u061c",
+    "Khmer inherent vowel aq": "\u17b4",
+    "Khmer inherent vowel aa": "\u17b5",
+    "reserved U+FFF0": "\ufff0",
+    "shorthand format letter overlap": "\U0001bca0",
+    "musical symbol begin beam": "\U0001d173",
+    "reserved U+E0FFF": "\U000e0fff",
+}
+
+
+def _hidden_numbers(c: str) -> list[tuple[str, str, str]]:
+    return [
+        (f"card 4111{c}1111{c}1111{c}1111 exp", "PII003", f"4111{c}1111{c}1111{c}1111"),
+        (f"call 555{c}-123-4{c}567 now", "PII002", f"555{c}-123-4{c}567"),
+        (f"call +44 20{c} 7946 0958 now", "PII002", f"+44 20{c} 7946 0958"),
+        (f"server 10.0{c}.0.1 up", "PII004", f"10.0{c}.0.1"),
+        (
+            f"iban DE62 3704{c} 0044 0532 0130 01 ok",
+            "PII005",
+            f"DE62 3704{c} 0044 0532 0130 01",
+        ),
+    ]
+
+
+@pytest.mark.parametrize("char", IGNORABLE.values(), ids=list(IGNORABLE))
+def test_every_default_ignorable_character_inside_a_number_is_read_as_not_there(
+    char: str, tmp_path: Any, run_audit: Callable[..., dict[str, Any]]
+) -> None:
+    cases = _hidden_numbers(char)
+    for text, rule, value in cases:
+        assert [(h.rule, text[h.start : h.end]) for h in pii.scan(text)] == [(rule, value)]
+        assert pii.redact(text, pii.scan(text)) == text.replace(value, f"[REDACTED:{rule}]")
+    # the whole audit too: the Rust prefilter lets each text through to the scan
+    report = run_audit([pc(i, text) for i, (text, _, _) in enumerate(cases)])
+    found = {rule: n for rule, n in report["stats"]["pii"].items() if n}
+    assert found == {"PII002": 2, "PII003": 1, "PII004": 1, "PII005": 1}
+
+
 def test_zero_width_characters_between_letters_and_a_number_join_them() -> None:
     """Read as not there, an invisible character between letters and digits leaves them
     run together, as a reader sees them: an identifier (`SKU555-123-4567`), a version

@@ -276,7 +276,18 @@ def test_the_scanners_invisible_characters_are_the_prefilters() -> None:
     rust = (Path(__file__).parents[2] / "rust/curagate-core/src/text/pii.rs").read_text(
         encoding="utf-8"
     )
-    array = re.search(r"pub const INVISIBLE: \[char; \d+\] = \[(.*?)\];", rust, re.DOTALL)
+    array = re.search(r"pub const INVISIBLE: \[\(char, char\); \d+\] = \[(.*?)\];", rust, re.DOTALL)
     assert array is not None
-    chars = [chr(int(h, 16)) for h in re.findall(r"'\\u\{([0-9a-f]+)\}'", array.group(1))]
-    assert "".join(chars) == pii.INVISIBLE
+    pairs = re.findall(r"\('\\u\{([0-9a-f]+)\}', '\\u\{([0-9a-f]+)\}'\)", array.group(1))
+    assert tuple((int(a, 16), int(b, 16)) for a, b in pairs) == pii.INVISIBLE_RANGES
+
+
+def test_the_invisible_characters_are_unicodes_default_ignorable_code_points() -> None:
+    """The whole Default_Ignorable_Code_Point set, checked against the third-party `regex`
+    module's Unicode tables where it is installed (the Rust tests check the Rust table
+    against the regex crate's everywhere)."""
+    regex = pytest.importorskip("regex")
+    from curagate.audit import pii
+
+    di = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+    assert "".join(chr(c) for c in range(0x110000) if di.match(chr(c))) == pii.INVISIBLE

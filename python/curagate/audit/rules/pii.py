@@ -39,11 +39,17 @@ RULES = (
         "left` is none, `jane@acme。com。Then` is `jane@acme。com`), and any character of the address an HTML character reference, read as HTML "
         "reads it: numeric, decimal or hexadecimal, its `;` optional (`a&#95;b&#64;corp&#46;com`, "
         "`a@my&#45;corp&#46com`, `j&#228;ne@m&#xFC;ller.de`), or named with its `;` "
-        "(`&period;`, `&lowbar;`, `&plus;`, `&uuml;`). Invisible characters (the soft hyphen "
-        "U+00AD, the zero-width space U+200B, non-joiner U+200C and joiner U+200D, the word "
-        "joiner U+2060, the zero-width no-break space U+FEFF, the invisible operators "
-        "U+2061-U+2064, the marks and controls of writing direction U+200E, U+200F, "
-        "U+202A-U+202E, U+2066-U+2069 and U+061C, the Mongolian vowel separator U+180E; "
+        "(`&period;`, `&lowbar;`, `&plus;`, `&uuml;`). Invisible characters (Unicode's "
+        "default-ignorable code points, the whole set: the soft hyphen U+00AD, the zero-width "
+        "space U+200B, non-joiner U+200C and joiner U+200D, the word joiner U+2060, the "
+        "zero-width no-break space U+FEFF, the invisible operators U+2061-U+2064, the marks "
+        "and controls of writing direction U+200E, U+200F, U+202A-U+202E, U+2066-U+2069 and "
+        "U+061C, the combining grapheme joiner U+034F, the variation selectors U+FE00-U+FE0F "
+        "and U+E0100-U+E01EF, the Mongolian ones and vowel separator U+180B-U+180F, Khmer's "
+        "inherent vowels U+17B4 and U+17B5, the Hangul fillers U+115F, U+1160, U+3164 and "
+        "U+FFA0, the tags U+E0001 and U+E0020-U+E007F, the shorthand and musical format "
+        "controls U+1BCA0-U+1BCA3 and U+1D173-U+1D17A, and the code points reserved as "
+        "ignorable, U+2065, U+FFF0-U+FFF8 and the rest of U+E0000-U+E0FFF; "
         "written as references too, `&#8203;`, `&lrm;`) are read as not there, as a reader sees the text: `john@gma\\u200bil.com` "
         "is an address, reported as written, the invisible characters in it (one right after "
         "it joins the letters beyond to it). A retina asset's "
@@ -106,7 +112,7 @@ RULES = (
         "PII003",
         "card-number",
         Severity.ERROR,
-        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab). Invisible characters (the zero-width space U+200B, non-joiner U+200C and joiner U+200D, the word joiner U+2060, the soft hyphen U+00AD, U+FEFF and the others PII001 lists) are read as not there, as a reader sees the number: `4111\\u200b1111\\u200b1111\\u200b1111` is one, reported as written, the invisible characters in it.",
+        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab). Invisible characters (the zero-width space U+200B, non-joiner U+200C and joiner U+200D, the word joiner U+2060, the soft hyphen U+00AD, U+FEFF, a variation selector, a Hangul filler, a tag and the other default-ignorable code points PII001 lists) are read as not there, as a reader sees the number: `4111\\u200b1111\\u200b1111\\u200b1111` is one, reported as written, the invisible characters in it.",
         "Card numbers are regulated (PCI DSS) and must never enter training data.",
         "Remove the number or the record; find the upstream source that leaked it.",
     ),

@@ -127,23 +127,48 @@ fn beside_a_digit(text: &str, p: usize, c: char) -> bool {
                 .is_some_and(char::is_numeric))
 }
 
-/// The invisible characters (soft hyphen, Arabic letter mark, Mongolian vowel separator,
-/// zero-width space, non-joiner and joiner, the marks, embeddings, overrides and isolates
-/// of writing direction, word joiner, invisible operators, zero-width no-break space): the
-/// scanner reads IBANs, card and phone numbers and IPv4 addresses without them (its
-/// `INVISIBLE`; a test holds the two equal).
-pub const INVISIBLE: [char; 23] = [
-    '\u{ad}', '\u{61c}', '\u{180e}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}',
-    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2060}', '\u{2061}', '\u{2062}',
-    '\u{2063}', '\u{2064}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
+/// The invisible characters: Unicode's `Default_Ignorable_Code_Point`, the whole set
+/// (DerivedCoreProperties.txt, Unicode 16; a test holds it to the regex crate's table), as
+/// ranges: soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers,
+/// Khmer inherent vowels, Mongolian variation selectors and vowel separator, zero-width
+/// space, non-joiner and joiner, the marks, embeddings, overrides and isolates of writing
+/// direction, word joiner, invisible operators, variation selectors, zero-width no-break
+/// space, shorthand and musical format controls, tags, and the code points reserved as
+/// ignorable. The scanner reads IBANs, card and phone numbers and IPv4 addresses without
+/// them (its `INVISIBLE_RANGES`; a test holds the two equal).
+pub const INVISIBLE: [(char, char); 17] = [
+    ('\u{ad}', '\u{ad}'),
+    ('\u{34f}', '\u{34f}'),
+    ('\u{61c}', '\u{61c}'),
+    ('\u{115f}', '\u{1160}'),
+    ('\u{17b4}', '\u{17b5}'),
+    ('\u{180b}', '\u{180f}'),
+    ('\u{200b}', '\u{200f}'),
+    ('\u{202a}', '\u{202e}'),
+    ('\u{2060}', '\u{206f}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{fe00}', '\u{fe0f}'),
+    ('\u{feff}', '\u{feff}'),
+    ('\u{ffa0}', '\u{ffa0}'),
+    ('\u{fff0}', '\u{fff8}'),
+    ('\u{1bca0}', '\u{1bca3}'),
+    ('\u{1d173}', '\u{1d17a}'),
+    ('\u{e0000}', '\u{e0fff}'),
 ];
+
+/// Whether `c` is one of the invisible characters (`INVISIBLE`).
+#[inline]
+pub fn is_invisible(c: char) -> bool {
+    // (all of them are beyond U+00AC: most characters are settled by one comparison)
+    c >= '\u{ad}' && INVISIBLE.iter().any(|&(a, b)| a <= c && c <= b)
+}
 
 /// `text` without its invisible characters (borrowed when it has none).
 fn visible(text: &str) -> Cow<'_, str> {
-    if text.is_ascii() || !text.contains(&INVISIBLE[..]) {
+    if text.is_ascii() || !text.contains(is_invisible) {
         Cow::Borrowed(text)
     } else {
-        Cow::Owned(text.chars().filter(|c| !INVISIBLE.contains(c)).collect())
+        Cow::Owned(text.chars().filter(|&c| !is_invisible(c)).collect())
     }
 }
 
@@ -502,7 +527,7 @@ pub fn scan_runs(text: &str, min_length: usize) -> Option<u16> {
                 || text[p..].chars().next().is_some_and(|c| {
                     c.is_numeric()
                         || c.is_whitespace()
-                        || INVISIBLE.contains(&c)
+                        || is_invisible(c)
                         || full_width_letter(c)
                         || beside_a_digit(text, p, c)
                         || dash_between_digits(text, p, c)
@@ -710,6 +735,44 @@ mod tests {
         assert_eq!(f.families(&many), 0);
     }
 
+    #[test]
+    fn the_invisible_characters_are_unicodes_default_ignorable_code_points() {
+        // Found by attack: a hand-picked list of 23 left the combining grapheme joiner, the
+        // variation selectors, the Hangul fillers, the tags and others hiding a number.
+        let di = Regex::new(r"^\p{Default_Ignorable_Code_Point}$").unwrap();
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            assert_eq!(
+                is_invisible(c),
+                di.is_match(c.encode_utf8(&mut buf)),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn each_class_of_invisible_characters_between_digits_keeps_the_family() {
+        let f = PiiPrefilter::new(24).unwrap();
+        let sample = concat!(
+            "\u{34f}\u{fe0f}\u{fe00}\u{180b}\u{180f}\u{e0020}\u{e007f}\u{e0001}\u{115f}\u{1160}",
+            "\u{3164}\u{ffa0}\u{2065}\u{61c}\u{17b4}\u{17b5}\u{e0100}\u{fff0}\u{1bca0}\u{1d173}",
+        );
+        for c in sample.chars() {
+            let card = format!("card 4111{c}1111{c}1111{c}1111");
+            assert_ne!(f.families(&card) & CARD, 0, "U+{:04X}", c as u32);
+            assert!(f.may_match(&card));
+            assert_ne!(
+                f.families(&format!("ip 10.0{c}.0.1")) & IPV4,
+                0,
+                "U+{:04X}",
+                c as u32
+            );
+            assert_ne!(f.families(&format!("call 555{c}-123-4567")) & PHONE, 0);
+            assert_ne!(f.families(&format!("iban D{c}E62 3704")) & IBAN, 0);
+        }
+    }
+
     /// Random ASCII texts over the characters the patterns look at (digits and
     /// their separators, capitals, hex letters, colons, token characters,
     /// pieces of the secret prefixes), and some real-looking ones.
@@ -724,7 +787,7 @@ mod tests {
             "\u{ff24}", "\u{ff25}", "\u{ff44}", "\u{ff11}", "\u{ff3a}", "\u{ff41}", "\u{fe12}",
             "\u{200b}", "\u{ad}", "\u{2060}", "\u{feff}", "\u{200e}", "\u{2e3c}", "64", "x40",
             "\u{2212}", "\u{2043}", "\u{2d7}", "\u{2796}", "65312", "6531", "65131;", "xFF20",
-            "xfe6", "b;", "XfE6B", "ff2",
+            "xfe6", "b;", "XfE6B", "ff2", "\u{34f}", "\u{fe0f}", "\u{3164}", "\u{ffa0}",
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut out = vec![
