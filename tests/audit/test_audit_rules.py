@@ -1812,6 +1812,12 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
         ("Server at 10.0.0.1.Next we restart it.", ["10.0.0.1"]),
         ("Server at 10.0.0.1.I restarted it.", ["10.0.0.1"]),
         ("Server at 10.0.0.1.Update your config", ["10.0.0.1"]),
+        # Found by attack: a one-word sentence ending with its dot read as a file's name
+        # (`.Done.` as `.Final.jar`) and hid the address
+        ("ssh to 172.16.0.1.Done.", ["172.16.0.1"]),
+        ("ssh to 172.16.0.1.Done. Then log out.", ["172.16.0.1"]),
+        ('He said "ssh to 172.16.0.1.Done."', ["172.16.0.1"]),
+        ("ssh to 172.16.0.1.Done...", ["172.16.0.1"]),
         ("Build server at 10.0.0.1 and release notes for 10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
         ("ping -v 10.0.0.1 and curl -v 10.0.0.2", ["10.0.0.1", "10.0.0.2"]),  # a flag
         # Found by the re-attack: a word for a version before the numbers hid addresses
@@ -1828,6 +1834,7 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
         ("upgrade to 1.2.3.4.final now", []),
         ("upgrade to 1.2.3.4.SNAPSHOT now", []),
         ("upgrade to 4.0.0.1.Stable now", []),
+        ("Release 4.0.0.1.Beta.", []),  # a tag ending the sentence is still a tag
         # ... or a file's: an extension, or a word run on into a digit, "_", "-" or a dot
         ("lib-1.2.3.4.Final.jar", []),
         ("1.2.3.4.Final.jar", []),
@@ -1841,6 +1848,7 @@ def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
         # tag, listed or not (the next sentence with its space left out is missed then:
         # `server 10.0.0.1.next time`, documented)
         ("screenshot-1.2.3.4.png", []),
+        ("see screenshot-1.2.3.4.png.", []),
         ("model-1.0.0.1.safetensors", []),
         ("backup-2.1.0.3.sql", []),
         ("see rule 1.2.3.4.in the manual", []),

@@ -252,8 +252,9 @@ _IPV4 = re.compile(
     rf"(?![A-Za-z_\d])(?![{_POINTS}][\d_])"
     rf"(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
-# A dot and a word after dotted numbers: the word and the character after it.
-_DOT_WORD = re.compile(rf"[{_POINTS}]([A-Za-z]+)([\d_.-])?")
+# A dot and a word after dotted numbers: the word and the character after it (none where
+# the word ends the sentence, a dot or three then no letter, digit, "_" or "-": `Done.`).
+_DOT_WORD = re.compile(rf"[{_POINTS}]([A-Za-z]+)(?:\.+(?![A-Za-z\d_-])|([\d_.-]))?")
 # Tags of a version's (`4.0.0.1.Beta`, `1.2.3.4.Final`, `2.0.0.1.rc`, `1.2.3.4.SNAPSHOT`) and
 # extensions of a file's (`app-2.0.1.3.apk`, `setup-1.2.3.4.exe`) after such a dot, in any
 # case. Extensions that are mostly English words ("so", "in", "war") are not among them.
@@ -274,12 +275,16 @@ def _version_or_file(text: str, start: int, end: int) -> bool:
     or a tag: `app-2.0.1.3.apk`, `model-1.0.0.1.safetensors`, `1.2.3.4.x`), a version's tag
     or a file's extension in any case (_VERSION_TAG: `Release 4.0.0.1.Beta`), a tag in
     capitals (`1.2.3.4.RELEASE`, `1.2.3.4.GA`) or a word run on into a digit, "_", "-" or a
-    dot (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`, `10.0.0.1.nip.io`). Any other word,
-    a capital and small letters, is the next sentence, its space left out (`at 10.0.0.1.Next
-    we`, `10.0.0.1.I`): the address's. Found by attack: a word for a version before the
+    dot and more (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`, `10.0.0.1.nip.io`). Any other
+    word, a capital and small letters, is the next sentence, its space left out (`at
+    10.0.0.1.Next we`, `10.0.0.1.I`), a whole one too, its dot ending the text or followed by
+    no letter, digit, "_" or "-" (`ssh to 172.16.0.1.Done.`: found by attack, read as a file's
+    name `.Done.` hid it): the address's. Found by attack: a word for a version before the
     numbers (`DHCP release 10.0.0.5`, `build 10.1.2.3`) said nothing of them, and words in
     small letters read as the next sentence made files (`screenshot-1.2.3.4.png`) addresses;
-    `server 10.0.0.1.next time` is missed (documented)."""
+    `server 10.0.0.1.next time` is missed (documented: a word in small letters then a space
+    is also a file's extension before the next word, `app-1.2.3.4.apk and`, and section
+    numbers run into a word, `rule 1.2.3.4.in the manual`)."""
     m = _DOT_WORD.match(text, end)
     if m is None:
         return False
