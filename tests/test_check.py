@@ -65,7 +65,7 @@ def test_a_whole_file_problem_names_the_file_without_a_line_or_a_rows_fix(
     path.write_bytes(data[:20])
     rc, out, _ = run([str(path), "--no-golden"], capsys)
     assert rc == 1
-    assert [line.split(" ", 2)[:2] for line in out] == [[f"{path.as_posix()}:", "FMT001"]]
+    assert [line.split(" ", 2)[:2] for line in out] == [[f"{path.as_posix()}:", "FMT010"]]
     assert out[0].endswith("(re-create or re-download the file)")
 
 

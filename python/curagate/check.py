@@ -252,7 +252,7 @@ def check(
             holding.add(str(Path(batch.source).resolve()))
         for q in batch.quarantined:
             n = q.position or 0
-            rule = quarantine_rule(q.reason, fmt)
+            rule = quarantine_rule(q, fmt)
             # A whole-file problem (line 0) says how to fix it; the rule's fix is for a row.
             # The reason may quote a key (written twice): redacted as audit redacts it.
             reason = shown(q.reason, *cfg.secrets)

@@ -65,6 +65,8 @@ class Rule:
     # Share of rows above which the finding becomes an error (None: never escalated).
     # Only row-counting audit rules use it (``rules.<ID>.error_above`` overrides it).
     error_above: float | None = None
+    # Never switched off nor re-levelled by a config (a file that cannot be read: FMT010).
+    locked: bool = False
 
 
 def rule_table(*rules: Rule) -> dict[str, Rule]:

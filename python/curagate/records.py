@@ -79,6 +79,10 @@ class Quarantined:
     # ``raw`` replaced bytes that are not UTF-8 (U+FFFD): not every string of the row could
     # be read, so a scan of it cannot show it clean (leakage lists it as unreadable).
     lossy: bool = False
+    # The file (or this row's part of it) could not be read at all: damaged, cut, of
+    # another kind than its name says; not a record read and found invalid. Reported under
+    # FMT010, which no config switches off (FMT001, a row's format, may be).
+    read_failure: bool = False
 
     @property
     def position(self) -> int | None:

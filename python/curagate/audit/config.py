@@ -165,6 +165,25 @@ class AuditConfig(_Model):
     leakage: LeakageConfig = Field(default_factory=LeakageConfig)
     sample: SampleConfig = Field(default_factory=SampleConfig)
 
+    @field_validator("rules", mode="after")
+    @classmethod
+    def _locked_rules(cls, rules: dict[str, RuleConfig]) -> dict[str, RuleConfig]:
+        # A file that cannot be read (FMT010) fails whatever the config says: switched off,
+        # an unreadable file passed check and audit with exit 0 (found by attack).
+        for rid, rc in rules.items():
+            rule = RULES.get(rid)
+            if (
+                rule is not None
+                and rule.locked
+                and (rc.severity not in (None, "error") or rc.error_above is not None)
+            ):
+                raise ValueError(
+                    f"{rid} ({rule.name}) cannot be switched off or re-levelled: a file that "
+                    "cannot be read loses its rows; fix the file or leave it out of the "
+                    f"inputs, and remove rules.{rid}"
+                )
+        return rules
+
     @model_validator(mode="after")
     def _tokens_need_both(self) -> AuditConfig:
         if self.tokens.max_seq_len is not None and self.tokens.tokenizer is None:

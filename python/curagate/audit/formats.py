@@ -13,6 +13,7 @@ from typing import Any
 
 from curagate.records import (
     ROLES,
+    Quarantined,
     RecordFormat,
     content_text,
     extract_prompt,
@@ -248,12 +249,17 @@ def format_violations(
     return out
 
 
-def quarantine_rule(reason: str, fmt: RecordFormat) -> str:
-    """The rule a reader-quarantined row breaks, from the reader's reason.
+def quarantine_rule(q: Quarantined, fmt: RecordFormat) -> str:
+    """The rule a reader-quarantined row breaks, from the reader's entry.
 
-    The reader already rejects empty required fields; those keep their own
-    rule (empty content, empty preference response) rather than FMT001.
+    A file (or a Parquet row group) the reader could not read at all is FMT010, which no
+    config switches off: its rows were never seen (with FMT001 off, an unreadable file
+    passed ``check`` and ``audit``). The reader already rejects empty required fields;
+    those keep their own rule (empty content, empty preference response) rather than FMT001.
     """
+    if q.read_failure:
+        return "FMT010"
+    reason = q.reason
     if "is empty" in reason or "has empty" in reason:
         if "implicit prompt" in reason:
             return "FMT005"

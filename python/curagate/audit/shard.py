@@ -165,7 +165,7 @@ class ShardAuditor:
             # A reason quotes key paths (a key written twice): a secret used as a key was
             # copied into every report while SEC001 counted it.
             reason = shown(q.reason, cfg.secrets.entropy_threshold, cfg.secrets.min_length)
-            part.hit(quarantine_rule(q.reason, fmt), src if n is None else f"{src}:{n}", reason)
+            part.hit(quarantine_rule(q, fmt), src if n is None else f"{src}:{n}", reason)
         if self.ctx.leaks is not None and batch.quarantined:
             # A quarantined row holding a golden item is a leak too (curagate leakage scans
             # it): fixing what quarantined it would leave the item in the data.

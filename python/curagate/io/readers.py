@@ -1299,7 +1299,8 @@ def _describe(exc: BaseException) -> str:
 def _file_problem(state: _FileState, options: _Options, reason: str) -> Batch:
     """A batch that only reports a file-level problem (row unknown)."""
     fmt = state.format or options.format or RecordFormat.TEXT
-    return _empty_batch(state, fmt, [Quarantined(state.source, None, None, reason, None)])
+    q = Quarantined(state.source, None, None, reason, None, read_failure=True)
+    return _empty_batch(state, fmt, [q])
 
 
 def _empty_batch(state: _FileState, fmt: RecordFormat, quarantined: list[Quarantined]) -> Batch:
@@ -2178,7 +2179,10 @@ def _lost_rows(state: _FileState, options: _Options, first: int, last: int, reas
             f"than {MAX_LOST_ROWS:,}); re-create or re-download the file"
         ) from None
     fmt = state.format or options.format or RecordFormat.TEXT
-    lost = [Quarantined(state.source, None, row, reason, None) for row in range(first, last + 1)]
+    lost = [
+        Quarantined(state.source, None, row, reason, None, read_failure=True)
+        for row in range(first, last + 1)
+    ]
     return _empty_batch(state, fmt, lost)
 
 

@@ -162,6 +162,8 @@ def rules_markdown() -> str:
             if r.error_above is not None
             else ""
         )
+        if r.locked:
+            escalates += " Cannot be switched off or re-levelled by `rules.<ID>`."
         out.append(
             f"### {r.id} `{r.name}`\n\nDefault severity: **{r.severity.value}**.{escalates}\n\n"
             f"**What it checks.** {r.checks}\n\n**Why it matters.** {r.why}\n\n"

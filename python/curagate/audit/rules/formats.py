@@ -1,6 +1,7 @@
 """FMT001-FMT009: records a trainer cannot read as intended.
 
-FMT001 comes from the reader (rows it quarantines, see ``quarantine_rule``);
+FMT001 comes from the reader (rows it quarantines, see ``quarantine_rule``), and so does
+FMT010 (a file, or a Parquet row group, it cannot read at all; never switched off);
 the structural rules FMT002-FMT007 are ``curagate.audit.formats.format_violations``
 per record (``curagate check`` runs the same function), or the same logic on
 whole columns when a batch is plain strings; FMT008/FMT009 validate the
@@ -110,6 +111,21 @@ RULES = (
         "A structured output parses but does not validate against its declared JSON schema.",
         "The model learns outputs your application rejects.",
         "Fix the output (the message names the failing path), or update the schema.",
+    ),
+    Rule(
+        "FMT010",
+        "unreadable-file",
+        Severity.ERROR,
+        "A file, or a Parquet row group of it, cannot be read at all: it is cut short, "
+        "corrupt or fails a checksum, is another kind of file than its name says (gzip named "
+        ".jsonl, UTF-16 text, a 0-byte .gz), or its Parquet footer or schema cannot be used "
+        "(the reader quarantines the file, or each row of the lost row group).",
+        "None of its rows (or of the lost part) was read, so no other rule saw them: the "
+        "data you would train on is not the data in the file. Unlike FMT001 (a record read "
+        "and found invalid), it cannot be switched off or re-levelled.",
+        "Re-create or re-download the file (or rename or re-encode it, as the message says), "
+        "or leave it out of the inputs.",
+        locked=True,
     ),
 )
 
