@@ -8,6 +8,7 @@ import json
 import random
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zstandard
@@ -161,21 +162,31 @@ def test_gzip_cut_at_75_percent_keeps_every_decodable_row(tmp_path: Path) -> Non
     assert f"after line {expected}: the compressed file is truncated" in reason
 
 
-@pytest.mark.parametrize("damage", ["64 bytes", "one bit"])
-def test_a_gzip_member_failing_its_checksum_is_refused_whole(tmp_path: Path, damage: str) -> None:
+@pytest.mark.parametrize("damage", ["64 bytes", "one bit", "crc trailer"])
+def test_a_damaged_gzip_member_that_passed_rows_on_is_refused_whole(
+    tmp_path: Path, damage: str
+) -> None:
     # Found by attack: deflate has no per-block check, so the damaged stretch decoded to
     # lines that parse ("gz line 4words here"), kept and trained on with exit 0, before the
-    # member's CRC said the bytes were wrong (and not which). No row of it is used now.
-    data = bytearray(gzip.compress(b"".join(ROWS)))
+    # member's CRC said the bytes were wrong (and not which). No row of it is used now; rows
+    # of it were passed on (batches of 100 rows, damage past the first 64 KiB): exit 2.
+    text = _varied(6000)
+    data = bytearray(_bad_crc(text) if damage == "crc trailer" else gzip.compress(text))
     mid = len(data) // 2
+    assert mid > (64 << 10)
     if damage == "64 bytes":
         data[mid : mid + 64] = b"\xff" * 64
-    else:
+    elif damage == "one bit":
         data[mid] ^= 0x10
     path = tmp_path / "bad.jsonl.gz"
     path.write_bytes(bytes(data))
-    with pytest.raises(InputError, match=r"bad\.jsonl\.gz: a gzip member fails its checksum"):
-        read_all([path], batch_rows=4096)
+    what = (
+        "a gzip member fails its checksum"
+        if damage == "crc trailer"
+        else "(a gzip member fails its checksum|corrupt data inside a gzip member)"
+    )
+    with pytest.raises(InputError, match=rf"bad\.jsonl\.gz: {what} .* none is used"):
+        read_all([path], batch_rows=100)
 
 
 def test_complete_multi_member_gzip_and_multi_frame_zstd_read_every_row(tmp_path: Path) -> None:
@@ -383,35 +394,100 @@ def _stops_the_decoder(data: bytes, gz: bool) -> bool:
     return False
 
 
+def _varied(n: int) -> bytes:
+    """``n`` JSONL rows that compress badly (about 40 bytes a row packed)."""
+    rng = random.Random(0)
+    return b"".join(b'{"text": "%d %x"}\n' % (i, rng.getrandbits(256)) for i in range(n))
+
+
+def _damaged(text: bytes, gz: bool, at: int) -> bytes:
+    """``text`` packed, then 8 bytes from ``at`` on (the first place that does) made into
+    damage that stops the decoder: corrupt data, not a failed checksum."""
+    data = bytearray(gzip.compress(text) if gz else zstandard.ZstdCompressor().compress(text))
+    while True:
+        was = bytes(data[at : at + 8])
+        data[at : at + 8] = b"\xff" * 8
+        if _stops_the_decoder(bytes(data), gz):
+            return bytes(data)
+        data[at : at + 8] = was
+        at += 1
+
+
+def _bad_crc(text: bytes) -> bytes:
+    """``text`` gzipped, its data intact and its CRC-32 trailer wrong."""
+    data = bytearray(gzip.compress(text))
+    data[-8] ^= 0xFF
+    return bytes(data)
+
+
 @pytest.mark.parametrize("name", ["bad.jsonl.gz", "bad.jsonl.zst"])
 def test_corrupt_data_inside_a_member_that_passed_rows_on_is_refused_whole(
     tmp_path: Path, name: str
 ) -> None:
     # Found by attack: one flipped bit in a .jsonl.gz decoded to made-up lines that parsed
     # and were kept, exit 0, before the decoder stopped on the damage (its CRC never reached).
-    # As for a checksum failure, the member's decoded rows cannot be trusted: exit 2.
+    # As for a checksum failure, the member's decoded rows cannot be trusted: exit 2 once
+    # some were passed on (here: batches of 100 rows, damage past the first 64 KiB).
     gz = name.endswith("gz")
-    if gz:  # varied text: the middle is past the first 64 KiB fed to gzip
-        rng = random.Random(0)
-        text = b"".join(b'{"text": "%d %x"}\n' % (i, rng.getrandbits(256)) for i in range(10000))
-        data = bytearray(gzip.compress(text))
-    else:
-        data = bytearray(zstandard.ZstdCompressor().compress(b"".join(ROWS)))
-    at = len(data) // 2
-    while True:  # the first 8 damaged bytes past the middle that stop the decoder
-        was = bytes(data[at : at + 8])
-        data[at : at + 8] = b"\xff" * 8
-        if _stops_the_decoder(bytes(data), gz):
-            break
-        data[at : at + 8] = was
-        at += 1
+    text = _varied(3000) if gz else b"".join(ROWS)
     path = tmp_path / name
-    path.write_bytes(bytes(data))
+    path.write_bytes(_damaged(text, gz, (96 << 10) if gz else 8000))
     unit = "gzip member" if gz else "zstd frame"
     with pytest.raises(InputError, match=rf"{name}: corrupt data inside a {unit} .* none is used"):
-        read_all([path], batch_rows=4096)
-    assert main(["check", str(path), "--no-golden"]) == 2
-    assert main(["curate", str(path), "--out", str(tmp_path / "out")]) == 2
+        read_all([path], batch_rows=100)
+    config = tmp_path / "curate.yaml"
+    config.write_text("batch_rows: 100\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["curate", str(path), "--out", str(out), "--config", str(config)]) == 2
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("small.jsonl.gz", lambda: _damaged(b"".join(ROWS[:10]), True, 30)),
+        ("small.jsonl.zst", lambda: _damaged(b"".join(ROWS[:10]), False, 20)),
+        # Past the first 64 KiB fed to the decoder (bytes of the member were handed on, but
+        # no row): exit 2 before, as if rows had been used.
+        ("past_64k.jsonl.gz", lambda: _damaged(_varied(3000), True, 96 << 10)),
+        ("bad_crc.jsonl.gz", lambda: _bad_crc(b"".join(ROWS[:10]))),
+        ("bad_crc_large.jsonl.gz", lambda: _bad_crc(_varied(3000))),
+    ],
+)
+def test_damage_before_any_row_was_passed_on_is_one_quarantine_entry_for_the_file(
+    tmp_path: Path, name: str, data: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Whether a row of the damaged member was passed on decides, not the file's size nor
+    # where the decoder's blocks end: none was, so the file is unreadable (one quarantine
+    # entry naming the error), and check, curate --strict and audit exit 1 on it.
+    path = tmp_path / name
+    path.write_bytes(data())
+    rows, reason = _problem(path)  # the default batch: 65,536 rows
+    assert rows == 0
+    what = "a gzip member fails its checksum" if "crc" in name else "corrupt data: "
+    assert reason.startswith(f"cannot read the file: {what}")
+    assert reason.endswith("no row was read (re-create or re-download the file)")
+    out = tmp_path / "out"
+    assert main(["curate", str(path), "--out", str(out), "--strict"]) == 1
+    totals = json.loads((out / "stats.json").read_text())["totals"]
+    assert (totals["input_rows"], totals["kept"], totals["quarantined"]) == (1, 0, 1)
+    capsys.readouterr()
+    assert main(["check", str(path), "--no-golden"]) == 1
+    assert capsys.readouterr().out.startswith(f"{path.as_posix()}: FMT010 cannot read the file: ")
+    assert main(["audit", str(path), "--out", str(tmp_path / "audit")]) == 1
+
+
+def test_a_damaged_second_member_drops_its_lines_and_keeps_the_first_members(
+    tmp_path: Path,
+) -> None:
+    # The second member's bytes were handed on before the damage, but no row of them was
+    # passed on: dropped, and the file reads as cut where that member begins.
+    first = gzip.compress(b"".join(ROWS[:10]))
+    path = tmp_path / "two.jsonl.gz"
+    path.write_bytes(first + _damaged(_varied(3000), True, 96 << 10))
+    rows, reason = _problem(path)
+    assert rows == 10
+    assert reason.startswith("cannot read the file after line 10: corrupt data: ")
 
 
 def test_corrupt_data_before_a_member_passed_anything_on_is_reported_not_refused(

@@ -753,7 +753,18 @@ _CHECKSUM = re.compile(r"incorrect (?:data|length) check|checksum", re.IGNORECAS
 
 class DamagedStream(Exception):
     """A compressed stream that ends early or is corrupt; raised only after
-    every byte decoded before the damage has been handed out."""
+    every byte decoded before the damage has been handed out.
+
+    ``member_bytes``: the bytes handed out of the gzip member / zstd frame the damage is
+    in, when they cannot be trusted (corrupt data that decoded before it stopped the
+    decoder, or a failed checksum); 0 when they can (a cut stream). Whoever holds them
+    drops them; ``refusal`` is the error (exit 2) when some were passed on as rows already.
+    """
+
+    def __init__(self, reason: str, member_bytes: int = 0, refusal: str | None = None) -> None:
+        super().__init__(reason)
+        self.member_bytes = member_bytes
+        self.refusal = refusal
 
 
 _RAW_BLOCK = 1 << 20  # compressed bytes read at a time
@@ -785,7 +796,8 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
     with raw:
         dec = new()
         fed = False  # the current member/frame has received input
-        handed_out = False  # ... and passed on decoded bytes
+        handed = 0  # ... and the decoded bytes of it passed on
+        unit = "gzip member" if gz else "zstd frame"
         while True:
             block = _read_block(raw)
             if not block:
@@ -808,33 +820,32 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
                             "without --long, or with --long=27 or less"
                         ) from None
                     if _CHECKSUM.search(str(exc)):
-                        # Every byte of the member was decoded (and its rows passed on)
-                        # before its checksum said some of them are wrong, and not which:
-                        # rows made up by the damage were kept, exit 0.
-                        raise InputError(
-                            f"{path.as_posix()}: a {'gzip member' if gz else 'zstd frame'} "
-                            f"fails its checksum ({_describe(exc)}): the rows decoded from "
-                            "it cannot be trusted, and none is used; re-create or "
-                            "re-download the file"
+                        # Every byte of the member was decoded before its checksum said
+                        # some of them are wrong, and not which: rows made up by the damage
+                        # were kept, exit 0. None of the member's bytes is used.
+                        raise DamagedStream(
+                            f"a {unit} fails its checksum ({_describe(exc)})",
+                            handed,
+                            f"{path.as_posix()}: a {unit} fails its checksum "
+                            f"({_describe(exc)}): the rows decoded from it cannot be trusted, "
+                            "and none is used; re-create or re-download the file",
                         ) from None
-                    if handed_out:
-                        # Damage decodes before it stops the decoder (deflate, and zstd's
-                        # raw literals, have no per-block check), and not from where: the
-                        # member's rows passed on may be made up (found by attack: one
-                        # flipped bit, a made-up record kept with exit 0). As a checksum
-                        # failure, no row of the file is used.
-                        raise InputError(
-                            f"{path.as_posix()}: corrupt data inside a "
-                            f"{'gzip member' if gz else 'zstd frame'} ({_describe(exc)}): the "
-                            "rows decoded from it before the damage cannot be trusted, and "
-                            "none is used; re-create or re-download the file"
-                        ) from None
-                    # Nothing of this member was passed on: the rows before came from
-                    # complete members (gzip's checked by their CRC); the rest are lost.
-                    raise DamagedStream(f"corrupt data: {_describe(exc)}") from None
+                    # Damage decodes before it stops the decoder (deflate, and zstd's raw
+                    # literals, have no per-block check), and not from where: the member's
+                    # bytes handed out may be made up (found by attack: one flipped bit, a
+                    # made-up record kept with exit 0). None of them is used: the lines
+                    # not yet passed on as rows are dropped (the file reads as cut where
+                    # the member begins), and rows passed on already refuse the file.
+                    raise DamagedStream(
+                        f"corrupt data: {_describe(exc)}",
+                        handed,
+                        f"{path.as_posix()}: corrupt data inside a {unit} ({_describe(exc)}): "
+                        "the rows decoded from it before the damage cannot be trusted, and "
+                        "none is used; re-create or re-download the file",
+                    ) from None
                 fed = True
                 if out:
-                    handed_out = True
+                    handed += len(out)
                     yield out
                 if not dec.eof:
                     continue
@@ -842,9 +853,9 @@ def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None
                 block = dec.unused_data + block[pos:]
                 pos = 0
                 if block and not block.strip(b"\0"):
-                    _zeros_to_the_end(raw, len(block), "gzip member" if gz else "zstd frame")
+                    _zeros_to_the_end(raw, len(block), unit)
                 dec = new()
-                fed = handed_out = False
+                fed, handed = False, 0
         if gz and fed:
             with contextlib.suppress(zlib.error):
                 tail = dec.flush()
@@ -968,7 +979,12 @@ def _stream_chunks(
 
     When the stream is damaged, the whole lines before the damage are
     yielded first; the partial line at the damage is dropped (it is part of
-    what was lost) and the error raised after them. A line longer than
+    what was lost) and the error raised after them. Damage whose member's bytes
+    cannot be trusted (``DamagedStream.member_bytes``) drops every line reaching into
+    them too, or, when some of them were yielded already, is an :class:`InputError`:
+    whether a row came before the damage, not where a block or chunk ends, decides
+    (a small file damaged past its first 64 KiB was exit 2, a smaller cut a quarantine
+    entry, though neither had passed a row on). A line longer than
     :data:`MAX_LINE_BYTES` is read past, not held, and yielded as a :class:`_LongLine`.
     """
     pending = bytearray()
@@ -978,18 +994,30 @@ def _stream_chunks(
     first = True
     damage: DamagedStream | None = None
     skipped = 0  # bytes of a too-long line read past so far (0: not in one)
+    head = 0  # bytes of a byte order mark dropped before the first line
+    passed = False  # a chunk (or a long line) was yielded
     while True:
         if not eof:
             try:
                 block = next(blocks, b"")
             except DamagedStream as exc:
                 damage, block = exc, b""
-                if positions:
-                    del pending[positions[-1] + 1 :]
-                else:
-                    pending.clear()
+                # The bytes received and not passed on: the untrusted ones must be among them.
+                held = len(pending) + skipped + (0 if passed else head)
+                if exc.member_bytes > held:
+                    assert exc.refusal is not None
+                    raise InputError(exc.refusal) from None
+                # Whole lines ending before the untrusted bytes are kept (a long line
+                # being read past reaches into them: part of the loss).
+                end = len(pending) - exc.member_bytes
+                if exc.member_bytes:
+                    skipped = 0
+                whole = bisect.bisect_left(positions, end)
+                del pending[positions[whole - 1] + 1 if whole else 0 :]
+                positions = positions[:whole]
                 scanned = min(scanned, len(pending))
             if first and block.startswith(_BOM):
+                head = len(_BOM)
                 block = block[len(_BOM) :]
             if block:
                 first = False
@@ -998,6 +1026,7 @@ def _stream_chunks(
                     if newline < 0:
                         skipped += len(block)
                         continue
+                    passed = True
                     yield _LongLine(skipped + newline + 1)
                     skipped = 0
                     block = block[newline + 1 :]
@@ -1005,6 +1034,7 @@ def _stream_chunks(
             else:
                 eof = True
                 if skipped:
+                    passed = True
                     yield _LongLine(skipped)
                     skipped = 0
         find = pending.find
@@ -1021,6 +1051,7 @@ def _stream_chunks(
                 del pending[:cut]
                 scanned -= cut
                 positions = [p - cut for p in positions[1:]]
+                passed = True
                 yield _LongLine(cut)
                 continue
             if len(positions) >= batch_rows or (positions and len(pending) >= _MAX_CHUNK_BYTES):
@@ -1039,12 +1070,14 @@ def _stream_chunks(
                 out = bytes(view[:cut])
             del pending[:cut]
             scanned -= cut
+            passed = True
             yield out
         done = positions[-1] + 1 if positions else 0  # the whole lines left (fewer than a chunk)
         if not eof and len(pending) - done > MAX_LINE_BYTES:
             # The unfinished last line is past the cap: the whole lines before it go out,
             # and the rest of it is read past, not held.
             if done:
+                passed = True
                 yield bytes(pending[:done])
             skipped = len(pending) - done
             pending.clear()
