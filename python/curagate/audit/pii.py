@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from curagate.audit.phone_lengths import NATIONAL_LENGTHS
 from curagate.records import is_non_text_part
 
 
@@ -682,20 +681,6 @@ def _words_before(words: re.Pattern[str], text: str, start: int, window: int) ->
     )
 
 
-def _dialable(digits: str) -> bool:
-    """Whether ``digits`` (after a "+", any script's) are a country calling code then a
-    national number of a length that code's numbers have (NATIONAL_LENGTHS, from
-    libphonenumber's metadata: `6591234567`, Singapore's code and eight digits; not
-    `123456789`, +1 and eight)."""
-    digits = _ascii_digits(digits)
-    # (calling codes are a prefix code: one of the first one, two or three digits at most)
-    return any(
-        (NATIONAL_LENGTHS.get(int(digits[:k]), 0) >> (len(digits) - k)) & 1
-        for k in (1, 2, 3)
-        if len(digits) > k
-    )
-
-
 def _cjk_number(text: str, m: re.Match[str]) -> bool:
     """Whether a phone match that starts with "+", a full-width "\uff0b" or "\uff08" reads as
     CJK prose, where they are a plus sign and a parenthesis: a "\uff0b" then fewer than 9
@@ -719,24 +704,15 @@ def _cjk_number(text: str, m: re.Match[str]) -> bool:
         # Found by re-attack: an ASCII "+" and a country code's 11 or more digits run
         # into a hanzi that can be a unit (`张经理+8613812345678本人接听`: 本人, "in
         # person") are a phone; only a full-width one is that long an amount.
-        # Found by attack: a country code and a national number of a length it has are a
-        # phone after a word for an amount too (`价格咨询+6591234567`: "price enquiries",
-        # Singapore's code and eight digits), and so after an ASCII "+" into a unit; nine or
-        # ten digits that no country's numbers make stay an amount (`売上+123456789です`:
-        # +1 and eight digits, `收入+1234567890元`).
         return (
             value[1:].isdecimal()
             and (
                 (
                     _UNIT.match(text, m.end()) is not None
-                    and (
-                        first == "\uff0b"
-                        or (digits < _COMPACT_PHONE_DIGITS and not _dialable(value[1:]))
-                    )
+                    and (first == "\uff0b" or digits < _COMPACT_PHONE_DIGITS)
                 )
                 or (
                     digits < _COMPACT_PHONE_DIGITS
-                    and not _dialable(value[1:])
                     and _words_before(_AMOUNT_WORDS, text, m.start(), _PHONE_WINDOW)
                 )
             )
