@@ -1797,6 +1797,20 @@ def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: st
         ("客户+8613812345678人工服务", ["+8613812345678"]),
         ("价格请拨+6591234567", ["+6591234567"]),
         ("热线+6591234567", ["+6591234567"]),
+        # Found by attack: a word for enquiries or booking is a word for a phone too
+        # (价格咨询: price enquiries, Singapore's code and eight digits)
+        ("价格咨询+6591234567", ["+6591234567"]),
+        ("预约+6591234567", ["+6591234567"]),
+        ("お問い合わせ+6591234567", ["+6591234567"]),
+        ("문의+6591234567", ["+6591234567"]),
+        # ... and amounts that happen to read as a country code and a number's length
+        # stay amounts (found by re-attack: a length table flagged a third of them)
+        ("营收+484974575元", []),
+        ("收入+5374746464亿元", []),
+        ("利润+484943915%", []),
+        ("매출+865480854원", []),
+        ("売上+399698198です", []),
+        ("营收+6498633383，同比增长", []),
     ],
 )
 def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
