@@ -65,10 +65,28 @@ def test_missing_required_key_is_reported(tmp_path: Path) -> None:
         load_config(p)
 
 
-def test_save_steps_must_land_on_eval_steps(tmp_path: Path) -> None:
-    p = _write(tmp_path, MINIMAL + "training:\n  eval_steps: 10\n  save_steps: 15\n")
-    with pytest.raises(ConfigError, match="multiple of eval_steps"):
-        load_config(p)
+def test_save_steps_must_be_eval_steps_with_validation(tmp_path: Path) -> None:
+    # A multiple was accepted (as transformers asks): with eval_steps 1 and save_steps 2
+    # the evaluation at step 3 was recorded as the best while checkpoint-2 shipped.
+    val = "  validation: data/val.jsonl\n"
+    for save in (15, 20):
+        p = _write(tmp_path, MINIMAL + val + f"training:\n  eval_steps: 10\n  save_steps: {save}\n")
+        with pytest.raises(ConfigError) as e:
+            load_config(p)
+        assert str(e.value).startswith(
+            f"{p}:8: training.save_steps: save_steps ({save}) must equal"
+        )
+        assert "eval_steps (10)" in str(e.value) and "data.validation" in str(e.value)
+    cfg = load_config(
+        _write(tmp_path, MINIMAL + val + "training:\n  eval_steps: 10\n  save_steps: 10\n")
+    )
+    assert cfg.training.save_steps == 10
+
+
+def test_save_steps_is_free_without_validation(tmp_path: Path) -> None:
+    # No evaluation, no best checkpoint: checkpoints are only kept every save_steps.
+    cfg = load_config(_write(tmp_path, MINIMAL + "training:\n  eval_steps: 10\n  save_steps: 15\n"))
+    assert cfg.training.save_steps == 15
 
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:

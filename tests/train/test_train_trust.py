@@ -1145,3 +1145,31 @@ def test_a_base_whose_weights_transformers_would_load_wrongly_is_refused(
     named = damage_weights(base, damage)
     err = _refused_before_training(tmp_path, base, sft_data, capsys)
     assert f"base_model: {base}: {named}" in err, err
+
+
+def test_a_save_step_apart_from_the_eval_steps_is_refused_before_training(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: eval_steps 1, save_steps 2 (a multiple, as transformers asks).
+    # Step 1's evaluation was the best, recorded in run.json as best_eval_loss, while the
+    # adapter shipped was step 2's (no checkpoint of step 1 existed): exit 0.
+    cfg = write_config(
+        tmp_path / "t.yaml",
+        tiny_model,
+        sft_data["train"],
+        sft_data["val"],
+        training={
+            "max_steps": 2,
+            "eval_steps": 1,
+            "save_steps": 2,
+            "learning_rate": 0.05,
+            "lr_scheduler": "constant",
+            "early_stopping_patience": 0,
+            "threads": 1,
+        },
+    )
+    assert main(["train", "sft", "--config", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "training.save_steps: save_steps (2) must equal eval_steps (1)" in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs" / "tiny").exists()

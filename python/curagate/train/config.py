@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from curagate.config import error_lines, read_yaml, refuse_renamed
+from curagate.config import error_lines, line_of, read_yaml, refuse_renamed
 from curagate.errors import ConfigError
 from curagate.limits import MAX_THREADS
 
@@ -85,8 +85,12 @@ class TrainingSettings(_Strict):
     gradient_accumulation_steps: int = Field(default=1, gt=0, le=MAX_BATCH)
     logging_steps: int = Field(default=1, gt=0)
     eval_steps: int = Field(default=50, gt=0)
-    # Default: eval_steps (best-checkpoint tracking needs saves on eval steps).
+    # Default: eval_steps. With data.validation it must be eval_steps: the checkpoint that
+    # ships is the best *saved* one, so an evaluation between saves could be recorded as
+    # best while another checkpoint shipped.
     save_steps: int | None = Field(default=None, gt=0)
+    # Checkpoints kept in all (transformers' save_total_limit): the newest ones, and the
+    # best among them; the best is kept even when older, so one more may stay.
     save_total_limit: int = Field(default=3, gt=0)
     # Evaluations without improvement of the validation loss before stopping; 0 disables.
     early_stopping_patience: int = Field(default=3, ge=0)
@@ -104,15 +108,6 @@ class TrainingSettings(_Strict):
         if v is None or v == "none":
             return []
         return [v] if isinstance(v, str) else v
-
-    @model_validator(mode="after")
-    def _save_on_eval(self) -> TrainingSettings:
-        if self.save_steps is not None and self.save_steps % self.eval_steps:
-            raise ValueError(
-                f"save_steps ({self.save_steps}) must be a multiple of eval_steps "
-                f"({self.eval_steps}) so the best checkpoint can be kept"
-            )
-        return self
 
 
 class DpoSettings(_Strict):
@@ -156,6 +151,22 @@ class TrainConfig(_Strict):
             )
         return name
 
+    def save_steps_problem(self) -> str | None:
+        """Why ``training.save_steps`` cannot be trained with (None: it can). With
+        validation data the adapter that ships is the best *saved* checkpoint: an
+        evaluation between saves (eval_steps 1, save_steps 2: step 3) was recorded as the
+        best validation loss while checkpoint-2 shipped. transformers asks only for a
+        multiple; every evaluation needs its checkpoint."""
+        t = self.training
+        if self.data.validation and t.save_steps is not None and t.save_steps != t.eval_steps:
+            return (
+                f"save_steps ({t.save_steps}) must equal eval_steps ({t.eval_steps}) when "
+                "data.validation is set: the adapter that ships is the best saved checkpoint, "
+                "so an evaluation between saves could be recorded as best while another "
+                "checkpoint ships; leave save_steps out or set it to eval_steps"
+            )
+        return None
+
     def resolved_paths(self, base_dir: Path) -> TrainConfig:
         """Return a copy whose relative paths are made absolute against ``base_dir``."""
 
@@ -196,4 +207,8 @@ def load_config(path: str | os.PathLike[str]) -> TrainConfig:
     except ValidationError as e:
         lines = error_lines(e, root, str(cfg_path), docs="docs/train.md")
         raise ConfigError("; ".join(lines)) from None
+    problem = cfg.save_steps_problem()
+    if problem is not None:
+        line = line_of(root, ("training", "save_steps"))
+        raise ConfigError(f"{cfg_path}:{line}: training.save_steps: {problem}")
     return cfg.resolved_paths(cfg_path.resolve().parent)
