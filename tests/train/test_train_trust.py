@@ -306,6 +306,28 @@ def test_validation_rows_are_compared_with_training_rows_as_they_train(
         train("sft", cfg)
 
 
+@pytest.mark.parametrize("validation_format", ["prompt_completion", "chat"])
+def test_validation_rows_are_training_rows_whichever_format_each_file_is_in(
+    tmp_path: Path, tiny_model: Path, validation_format: str
+) -> None:
+    # Found by attack: the same turns as chat rows in one file and prompt/completion rows
+    # in the other were other examples (the key held the first trained turn, 0 for a chat
+    # row and 1 for its prompt/completion form): validated on training rows, exit 0.
+    chat = sft_rows(32)
+    pc = [
+        {"prompt": r["messages"][0]["content"], "completion": r["messages"][1]["content"]}
+        for r in chat
+    ]
+    train_rows, val_rows = (
+        (chat, pc[:8]) if validation_format == "prompt_completion" else (pc, chat[:8])
+    )
+    train_file = write_jsonl(tmp_path / "train_f.jsonl", train_rows)
+    val_file = write_jsonl(tmp_path / "val_f.jsonl", val_rows)
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
+        train("sft", cfg)
+
+
 def test_dpo_validation_pairs_are_compared_with_training_pairs_as_they_train(
     tmp_path: Path, tiny_model: Path
 ) -> None:

@@ -651,9 +651,12 @@ def train(
     if task == "sft":
         train_convs = tdata.to_conversations(train_records, sp)
         val_convs = tdata.to_conversations(val_records, sp) if val_records else None
-        examples: list[Any] = [(c.messages, c.trained_from) for c in train_convs]
+        # The turns as the template renders them, whatever the format they were written in
+        # (trained_from, which differs between a chat row and the prompt/completion row of
+        # the same turns, let a chat copy of the training rows validate unnoticed).
+        examples: list[Any] = [c.messages for c in train_convs]
         val_examples: list[Any] | None = (
-            [(c.messages, c.trained_from) for c in val_convs] if val_convs is not None else None
+            [c.messages for c in val_convs] if val_convs is not None else None
         )
     else:
         train_pairs = tdata.to_preferences(train_records, sp)
