@@ -1195,3 +1195,17 @@ def test_a_save_step_apart_from_the_eval_steps_is_refused_before_training(
     assert "training.save_steps: save_steps (2) must equal eval_steps (1)" in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "runs" / "tiny").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_output_dir_that_cannot_be_created_is_a_usage_error(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: --output-dir /proc/x failed (ENOENT) once the tokenizer had loaded,
+    # exit 3 with a traceback in a crash log.
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"])
+    args = ["train", "sft", "--config", str(cfg), "--quiet", "--output-dir", "/proc/x"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "output_dir: cannot create /proc/x: No such file or directory" in err, err
+    assert "internal error" not in err

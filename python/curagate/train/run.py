@@ -615,6 +615,7 @@ def train(
     # Inside what another command wrote and checks as a whole, its files would make that
     # fail its check from then on (and train itself then refuse its data).
     refuse_inside_output(run_dir, "the run folder (output_dir)")
+    _make_output_dir(run_dir.parent)
 
     # Cheap checks first: data, guard, environment, before loading any model.
     train_records = tdata.read_records(cfg.data.train, cfg.data.format)
@@ -1056,6 +1057,19 @@ def _check_run_dir_holds_no_input(
             f"the run folder {run_dir} is inside the base model folder {base}; the run's "
             "files would change the base it records: choose an output_dir outside it"
         )
+
+
+def _make_output_dir(folder: Path) -> None:
+    """Create ``output_dir`` now, before any work: a folder that cannot be made (under
+    /proc, a read-only disk, no permission) was found once the tokenizer had loaded, as an
+    internal error (ENOENT, exit 3)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"output_dir: cannot create {e.filename or folder}: {e.strerror or e}; choose an "
+            "output_dir (or --output-dir) in a folder this user can write"
+        ) from None
 
 
 def _is_run(folder: Path) -> bool:
