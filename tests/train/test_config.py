@@ -129,3 +129,21 @@ def test_cli_train_exits_2_on_an_infinite_epoch_count(
     assert main(["train", "sft", "--config", str(p)]) == 2
     err = capsys.readouterr().err
     assert "training.epochs" in err and "Traceback" not in err
+
+
+def test_a_dpo_section_in_an_sft_config_is_refused(tmp_path: Path) -> None:
+    # Found by attack: `train sft` ignored a `dpo:` section without a word.
+    p = _write(tmp_path, MINIMAL + "dpo:\n  beta: 0.5\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, "sft")
+    assert str(e.value).startswith(f"{p}:5: dpo: this section is for `curagate train dpo`")
+    assert load_config(p, "dpo").dpo.beta == 0.5
+
+
+@pytest.mark.parametrize("task", ["sft", "dpo", None])
+def test_an_sft_section_is_refused_naming_where_its_keys_go(tmp_path: Path, task: str) -> None:
+    p = _write(tmp_path, MINIMAL + "sft:\n  learning_rate: 0.001\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, task)
+    assert str(e.value).startswith(f"{p}:5: sft: no such section")
+    assert "data, lora and training" in str(e.value)

@@ -194,14 +194,28 @@ class TrainConfig(_Strict):
         )
 
 
-def load_config(path: str | os.PathLike[str]) -> TrainConfig:
-    """Read and validate ``train.yaml``; paths come back absolute.
+def load_config(path: str | os.PathLike[str], task: str | None = None) -> TrainConfig:
+    """Read and validate ``train.yaml``; paths come back absolute. With ``task`` (sft or
+    dpo), a section the other task's training alone reads is refused: a `dpo:` section in
+    a config trained with `train sft` was ignored without a word.
 
     Raises ConfigError naming the file, the line and the key.
     """
     cfg_path = Path(path)
     data, root = read_yaml(cfg_path, keys_hint="name, base_model, data, ...")
     refuse_renamed(data, root, str(cfg_path), {"golden_sets": "leakage_reference"})
+    if "sft" in data:
+        raise ConfigError(
+            f"{cfg_path}:{line_of(root, ('sft',))}: sft: no such section (see docs/train.md): "
+            "SFT and DPO both read data, lora and training, and only DPO has settings of its "
+            "own (dpo); move these keys into those sections"
+        )
+    if task == "sft" and "dpo" in data:
+        raise ConfigError(
+            f"{cfg_path}:{line_of(root, ('dpo',))}: dpo: this section is for `curagate train "
+            "dpo`, and `curagate train sft` would not use it; remove it, or train with "
+            "`curagate train dpo`"
+        )
     try:
         cfg = TrainConfig.model_validate(data)
     except ValidationError as e:

@@ -592,7 +592,7 @@ def train(
         from curagate.signing import load_private_key
 
         load_private_key(sign_key)  # a bad key fails now, not after the training
-    cfg = load_config(config)
+    cfg = load_config(config, task)
     updates: dict[str, Any] = {}
     if name is not None:
         updates["name"] = name
