@@ -89,8 +89,9 @@ class TrainingSettings(_Strict):
     # ships is the best *saved* one, so an evaluation between saves could be recorded as
     # best while another checkpoint shipped.
     save_steps: int | None = Field(default=None, gt=0)
-    # Checkpoints kept in all (transformers' save_total_limit): the newest ones, and the
-    # best among them; the best is kept even when older, so one more may stay.
+    # Checkpoints kept in all (transformers' save_total_limit), not N plus the best: the
+    # newest ones, the best among them (never deleted, nor the newest; with 1, both stay
+    # while training and the last goes at the end unless it is the best).
     save_total_limit: int = Field(default=3, gt=0)
     # Evaluations without improvement of the validation loss before stopping; 0 disables.
     early_stopping_patience: int = Field(default=3, ge=0)
