@@ -1236,3 +1236,44 @@ def test_save_total_limit_keeps_that_many_checkpoints_in_all_the_best_among_them
     # checkpoint-2 deleted; "the last 2 plus the best" would keep all three.
     assert result.summary["best_checkpoint"] == "checkpoints/checkpoint-1"
     assert kept == ["checkpoint-1", "checkpoint-3"], kept
+
+
+def test_a_second_train_of_one_run_folder_at_once_is_refused(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: two `train --overwrite` of one name at once both exited 0, each
+    # replacing the other's run. Another process holds the run's lock, as a run does.
+    import subprocess
+    import sys
+
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, sft_data["train"], training={"max_steps": 1}
+    )
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    lock = runs / ".tiny.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys\n"
+            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        args = ["train", "sft", "--config", str(cfg), "--quiet", "--overwrite"]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"another run is writing {runs / 'tiny'} (it holds {lock})" in err, err
+        assert not (runs / "tiny").exists()
+    finally:
+        holder.communicate("")
+    assert main(args) == 0  # the holder is gone: so is its lock
+    assert sorted(p.name for p in runs.iterdir()) == ["tiny"]

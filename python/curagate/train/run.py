@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -616,7 +617,67 @@ def train(
     # fail its check from then on (and train itself then refuse its data).
     refuse_inside_output(run_dir, "the run folder (output_dir)")
     _make_output_dir(run_dir.parent)
+    with _run_lock(run_dir):
+        return _train_locked(
+            task,
+            config,
+            cfg,
+            base,
+            run_dir,
+            allow_leakage=allow_leakage,
+            overwrite=overwrite,
+            sign_key=sign_key,
+        )
 
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<output_dir>/.NAME.lock`` (flock) while a run of ``run_dir`` works: two
+    trains of one name at once (``--overwrite`` both) each replaced the other's run, exit
+    0 twice. The second is refused at once; the lock goes with its process, so a killed
+    run leaves nothing that blocks the next. The file is removed at the end; a lock taken
+    on a file removed meanwhile is taken again on the path's new file."""
+    import fcntl
+
+    path = run_dir.with_name(f".{run_dir.name}.lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(
+                f"another run is writing {run_dir} (it holds {path}); wait for it to finish, "
+                "or train under another name or output_dir"
+            ) from None
+        try:
+            mine, there = os.fstat(fd), path.stat()
+            same = (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed it as it finished: lock the path's file now
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
+def _train_locked(
+    task: Task,
+    config: str | os.PathLike[str],
+    cfg: TrainConfig,
+    base: Path,
+    run_dir: Path,
+    *,
+    allow_leakage: bool,
+    overwrite: bool,
+    sign_key: str | os.PathLike[str] | None,
+) -> TrainResult:
+    """The run, once the checks on its config and its folder passed and its lock is held."""
     # Cheap checks first: data, guard, environment, before loading any model.
     train_records = tdata.read_records(cfg.data.train, cfg.data.format)
     val_records = (
