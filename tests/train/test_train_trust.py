@@ -1277,3 +1277,40 @@ def test_a_second_train_of_one_run_folder_at_once_is_refused(
         holder.communicate("")
     assert main(args) == 0  # the holder is gone: so is its lock
     assert sorted(p.name for p in runs.iterdir()) == ["tiny"]
+
+
+def test_rows_left_out_are_said_on_stderr_per_reason(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: rows cut to no trained token were left out with a word only in
+    # run.json (exit 0, nothing printed).
+    long_row = {
+        "messages": [
+            {"role": "user", "content": "word " * 200},
+            {"role": "assistant", "content": "ok"},
+        ]
+    }
+    train_file = write_jsonl(tmp_path / "d" / "train.jsonl", [*sft_rows(32), long_row, long_row])
+    val_file = write_jsonl(
+        tmp_path / "d" / "val.jsonl",
+        [
+            *sft_rows(8, offset=100, shift=1),
+            {"messages": [{"role": "user", "content": "word " * 201}, long_row["messages"][1]]},
+        ],
+    )
+    cfg = write_config(
+        tmp_path / "t.yaml", tiny_model, train_file, val_file, training={"max_steps": 1}
+    )
+    assert main(["train", "sft", "--config", str(cfg), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "validation row(s) are training rows" not in err
+    assert (
+        "warning: rows left out of the run (summary.data in run.json): no trained token left "
+        "once cut to data.max_length: 2 training, 1 validation" in err
+    ), err
+    record = json.loads((tmp_path / "runs" / "tiny" / "run.json").read_text())
+    data = record["summary"]["data"]
+    assert (data["dropped_no_trained_tokens"], data["validation_dropped_no_trained_tokens"]) == (
+        2,
+        1,
+    )

@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
             )
     for f in result.findings:
         print(f"{f.id} {f.severity}: {f.message}")
+    dropped = _dropped_line(s.get("data") or {})
+    if dropped:
+        print(dropped, file=sys.stderr)
     if s.get("validation_rows_in_train"):
         print(
             f"warning: {s['validation_rows_in_train']:,} validation row(s) are training rows: "
@@ -89,3 +92,35 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+# Why rows are left out of a run (their count under summary.data in run.json): reason ->
+# (the training count's key, the validation count's key). Rows that cannot be read or
+# trained otherwise are refused (exit 2), not left out.
+DROP_REASONS = {
+    "no trained token left once cut to data.max_length": (
+        "dropped_no_trained_tokens",
+        "validation_dropped_no_trained_tokens",
+    ),
+}
+
+
+def _dropped_line(data: dict[str, object]) -> str | None:
+    """One line for the rows the run left out, per reason: they were only in run.json."""
+
+    def count(key: str) -> int:
+        value = data.get(key)
+        return value if isinstance(value, int) else 0
+
+    parts = []
+    for reason, (train_key, val_key) in DROP_REASONS.items():
+        n, m = count(train_key), count(val_key)
+        if n or m:
+            parts.append(f"{reason}: {n:,} training, {m:,} validation")
+    if not parts:
+        return None
+    return (
+        "warning: rows left out of the run (summary.data in run.json): "
+        + "; ".join(parts)
+        + " (raise data.max_length or shorten them to train on them)"
+    )
