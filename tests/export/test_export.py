@@ -2306,3 +2306,16 @@ def test_the_files_a_tokenizer_saves_are_known_to_the_gate(tmp_path: Path) -> No
     assert "emoji.json" in saved
     listed = [*saved, "config.json", "model.safetensors"]
     assert unevaluated_files(tmp_path / "saved", listed) == []
+
+
+@pytest.mark.parametrize("dataset", ["", "  "])
+def test_an_empty_dataset_id_is_a_usage_error(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dataset: str
+) -> None:
+    # Found by attack: `--dataset ""` was accepted, and the card listed an empty dataset.
+    out = tmp_path / "b"
+    args = ["export", str(tiny_run), "--out", str(out), "--dataset", "org/set"]
+    assert main([*args, "--dataset", dataset]) == 2
+    err = capsys.readouterr().err
+    assert f"--dataset: {dataset!r} is an empty dataset id" in err, err
+    assert not out.exists()

@@ -612,6 +612,13 @@ def export_run(
     With ``train_key`` (the trainer's public key, PEM), run.json must be the record that
     key signed (``train --sign-key``): its adapter hashes, data and lineage are then the
     trainer's, not a hand edit's; the lineage names the key (``run.signed_by``)."""
+    for dataset in datasets:
+        if not dataset.strip():
+            # An empty id was written into the card's `datasets:` list as "".
+            raise InputError(
+                f"--dataset: {dataset!r} is an empty dataset id; give a Hub dataset id "
+                "(org/name), or leave --dataset out"
+            )
     if gate_key is not None and gate_report is None:
         raise InputError(
             "--gate-key: verifies the attestation of --gate-report, and no --gate-report was "
