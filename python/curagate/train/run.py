@@ -616,18 +616,24 @@ def train(
     # Inside what another command wrote and checks as a whole, its files would make that
     # fail its check from then on (and train itself then refuse its data).
     refuse_inside_output(run_dir, "the run folder (output_dir)")
-    _make_output_dir(run_dir.parent)
-    with _run_lock(run_dir):
-        return _train_locked(
-            task,
-            config,
-            cfg,
-            base,
-            run_dir,
-            allow_leakage=allow_leakage,
-            overwrite=overwrite,
-            sign_key=sign_key,
-        )
+    made = _make_output_dir(run_dir.parent)
+    try:
+        with _run_lock(run_dir):
+            return _train_locked(
+                task,
+                config,
+                cfg,
+                base,
+                run_dir,
+                allow_leakage=allow_leakage,
+                overwrite=overwrite,
+                sign_key=sign_key,
+            )
+    except BaseException:
+        for folder in reversed(made):  # a refused run leaves no folder of its own behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if still empty
+        raise
 
 
 @contextlib.contextmanager
@@ -1120,12 +1126,18 @@ def _check_run_dir_holds_no_input(
         )
 
 
-def _make_output_dir(folder: Path) -> None:
-    """Create ``output_dir`` now, before any work: a folder that cannot be made (under
-    /proc, a read-only disk, no permission) was found once the tokenizer had loaded, as an
-    internal error (ENOENT, exit 3)."""
+def _make_output_dir(folder: Path) -> list[Path]:
+    """Create ``output_dir`` now, before any work, and return the folders made (outermost
+    first): one that cannot be made (under /proc, a read-only disk, no permission) was
+    found once the tokenizer had loaded, as an internal error (ENOENT, exit 3)."""
+    made = []
+    missing = folder
+    while not missing.exists() and not missing.is_symlink() and missing != missing.parent:
+        made.append(missing)
+        missing = missing.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        return made[::-1]
     except OSError as e:
         raise ConfigError(
             f"output_dir: cannot create {e.filename or folder}: {e.strerror or e}; choose an "
