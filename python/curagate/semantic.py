@@ -22,7 +22,7 @@ import hashlib
 import math
 import os
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -438,11 +438,12 @@ class Embedder:
         return out
 
 
-def _has_words(text: str) -> bool:
-    """Whether ``text`` keeps a word once normalized as the lexical methods read it."""
+def _has_words(text: str, normalize: Mapping[str, bool] | None = None) -> bool:
+    """Whether ``text`` keeps a word once normalized as the lexical methods read it
+    (``normalize``: curate's ``normalize:`` options, its defaults when not given)."""
     from curagate import _core
 
-    return bool(_core.normalize(text))
+    return bool(_core.normalize(text, **(normalize or {})))
 
 
 def _width_of(model: Any) -> int | None:
@@ -567,12 +568,18 @@ def semantic_clusters(
     keep: KeepPolicy = "first",
     scores: Sequence[float | None] | pa.Array | None = None,
     flat_max_rows: int = DEFAULT_FLAT_MAX_ROWS,
+    normalize: Mapping[str, bool] | None = None,
 ) -> SemanticResult:
     """Cluster texts whose embeddings are at least ``threshold`` cosine-similar.
 
     Clusters are the connected components of the similarity graph. One row
     per cluster is kept: the first, the longest text, or the highest
     ``scores`` value (``keep="max"``); ties go to the earliest row.
+
+    A text with no words once normalized (``normalize``: curate's ``normalize:``
+    options; ``!!!``, emoji) is neither embedded nor clustered, for curate and split
+    alike: ``!!!`` and ``???`` were 0.6 cosine-similar, and at a low threshold every
+    such record of a file was one cluster.
     """
     _require("numpy")
     import numpy as np
@@ -596,13 +603,18 @@ def semantic_clusters(
             float("-inf") if v is None or math.isnan(float(v)) else float(v) for v in raw
         ]
     embedder = Embedder.create(model, cache_dir=cache_dir, batch_size=batch_size)
-    if n == 0:
-        empty_i = np.zeros(0, dtype=np.int64)
+    # The rows that enter: those whose text keeps a word; positions below are among them.
+    at = [i for i, t in enumerate(texts) if _has_words(t, normalize)]
+    m = len(at)
+    cluster = np.full(n, -1, dtype=np.int64)
+    representative = np.arange(n, dtype=np.int64)
+    similarity = np.ones(n, dtype=np.float32)
+    if m == 0:
         return SemanticResult(
-            empty_i,
-            empty_i,
-            np.zeros(0, dtype=np.float32),
-            np.zeros(0, dtype=bool),
+            cluster,
+            representative,
+            similarity,
+            np.ones(n, dtype=bool),
             0,
             0,
             0,
@@ -610,11 +622,11 @@ def semantic_clusters(
             "flat",
             threshold,
         )
-    seen, readable = _as_the_model_reads(texts, embedder.model_dir)
+    seen, readable = _as_the_model_reads([texts[i] for i in at], embedder.model_dir)
     vectors = embedder.embed(seen)
     index, kind = _build_index(vectors, flat_max_rows)
 
-    parent = list(range(n))
+    parent = list(range(m))
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -629,34 +641,34 @@ def semantic_clusters(
                 parent[max(ri, rj)] = min(ri, rj)
 
     members: dict[int, list[int]] = {}
-    for i in range(n):
-        members.setdefault(find(i), []).append(i)
+    for j in range(m):
+        members.setdefault(find(j), []).append(j)
 
-    def rank(i: int) -> tuple[float, int]:
+    def rank(j: int) -> tuple[float, int]:
+        i = at[j]
         if keep == "longest":
             return (-len(texts[i]), i)
         if score_values is not None:
             return (-score_values[i], i)
         return (0.0, i)
 
-    cluster = np.full(n, -1, dtype=np.int64)
-    representative = np.arange(n, dtype=np.int64)
-    similarity = np.ones(n, dtype=np.float32)
+    rows_at = np.asarray(at, dtype=np.int64)
     n_clusters = 0
     for rows in members.values():
         if len(rows) < 2:
             continue
         n_clusters += 1
         rep = min(rows, key=rank)
-        idx = np.asarray(rows, dtype=np.int64)
-        cluster[idx] = rep
-        representative[idx] = rep
+        local = np.asarray(rows, dtype=np.int64)
+        idx = rows_at[local]
+        cluster[idx] = at[rep]
+        representative[idx] = at[rep]
         # Similarity to the kept row, which may be below the threshold when
         # the row joined the cluster through a chain of neighbours.
         similarity[idx] = np.round(
-            np.clip(vectors[idx] @ vectors[rep], -1.0, 1.0), SIMILARITY_DECIMALS
+            np.clip(vectors[local] @ vectors[rep], -1.0, 1.0), SIMILARITY_DECIMALS
         )
-        similarity[rep] = 1.0
+        similarity[at[rep]] = 1.0
     keep_mask = representative == np.arange(n)
     return SemanticResult(
         cluster,

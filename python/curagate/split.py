@@ -1559,6 +1559,9 @@ def split(
             model=model,
             threshold=semantic_threshold,
             cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
+            # A key with no words once normalized joins no cluster, as in curate (split
+            # passed it in: `!!!` and `???` were one unit at --semantic-threshold 0.5).
+            normalize=normalize,
         )
         together.append([c if c >= 0 else None for c in sem.cluster.tolist()])
         semantic_info = {

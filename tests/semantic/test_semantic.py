@@ -221,6 +221,33 @@ def test_split_semantic_keeps_paraphrases_in_one_split(tmp_path: Path) -> None:
     assert (tmp_path / "o2" / "split_manifest.json").read_bytes() == manifest
 
 
+@pytest.mark.slow
+def test_split_semantic_joins_no_record_whose_key_has_no_words(tmp_path: Path) -> None:
+    # Found by attack: split passed the raw keys to the embedding step, so "!!!" and "???"
+    # (cosine 0.6, no words once normalized) were one unit, where curate --semantic never
+    # lets such a key in. One rule for both now, in semantic_clusters.
+    src = tmp_path / "p3.jsonl"
+    texts = ["!!!", "???", "Tell me a joke about cats."]
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    cache = ["--cache-dir", str(tmp_path / "cache"), "--semantic-threshold", "0.5"]
+    assert main(["split", str(src), "--out", str(tmp_path / "o"), "--semantic", *cache]) == 0
+    manifest = json.loads((tmp_path / "o" / "split_manifest.json").read_text())
+    assert manifest["units"] == {"count": 3, "largest": 1}
+    assert manifest["semantic"]["clusters"] == 0
+    # As curate reads them: all three kept.
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"semantic: {{enabled: true, threshold: 0.5, cache_dir: {tmp_path / 'cache'}}}\n"
+    )
+    assert main(["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(config)]) == 0
+    stats = json.loads((tmp_path / "c" / "stats.json").read_text())
+    assert stats["steps"]["semantic"]["removed"] == 0
+    # The rule is curate's normalize: options: with punctuation kept, "!!!" has words.
+    assert semantic_clusters(["!!!", "???"], threshold=0.5).cluster.tolist() == [-1, -1]
+    kept = semantic_clusters(["!!!", "???"], threshold=0.5, normalize={"strip_punctuation": False})
+    assert kept.cluster.tolist() == [0, 0]
+
+
 def test_split_with_a_missing_model_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -37,7 +37,6 @@ class SemanticStep(BaseStep):
     def finish(self, fates: Fates, ids: pa.Array) -> Fates:
         if not self.enabled or not len(ids):
             return fates
-        from curagate import _core
         from curagate.semantic import (  # heavy: only when enabled
             default_cache_dir,
             model_identity,
@@ -47,12 +46,6 @@ class SemanticStep(BaseStep):
         cfg, sem = self.cfg, self.cfg.semantic
         kept_pos = pc.indices_nonzero(fates.kept())
         keys = pc.take(pa.chunked_array(self._keys).combine_chunks(), kept_pos)
-        # A key that normalizes to nothing (emoji, punctuation only) has no words to
-        # compare: it is never grouped, here as in the exact and near steps.
-        opts = cfg.normalize.model_dump()
-        has_words = pa.array([bool(_core.normalize(k, **opts)) for k in keys.to_pylist()])
-        if has_words.false_count:
-            kept_pos, keys = kept_pos.filter(has_words), keys.filter(has_words)
         policy = cfg.keep.policy
         scores = (
             pc.take(pa.chunked_array(self._priorities).combine_chunks(), kept_pos)
@@ -70,6 +63,10 @@ class SemanticStep(BaseStep):
             batch_size=sem.batch_size,
             keep="max" if policy == "score" else policy,
             scores=scores,
+            # A key that normalizes to nothing (emoji, punctuation only) has no words to
+            # compare: semantic_clusters never groups it, here as in the exact and near
+            # steps (and in split --semantic).
+            normalize=cfg.normalize.model_dump(),
         )
         removed = pa.array(~result.keep)
         everyone = pa.array(range(len(ids)), pa.int64())
