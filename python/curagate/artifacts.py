@@ -779,6 +779,8 @@ class SplitManifestDoc(Artifact):
     verification: dict[str, Any]
     repair: dict[str, Any]
     inputs: dict[str, Any]
+    # A split asked for (ratio > 0) that got no row, and why (the CLI prints each).
+    warnings: list[str] = Field(default_factory=list)
 
 
 def write_artifact(doc: Artifact, path: str | os.PathLike[str]) -> bytes:

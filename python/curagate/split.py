@@ -1661,6 +1661,7 @@ def split(
         "splits": None,  # _write_split fills these two
         "quarantined": None,
         "verification": verification,
+        "warnings": empty_split_warnings(plan.split, fractions, plan.n_units, plan.largest_unit),
     }
     # Everything is written into a temporary folder that replaces `out` last.
     with atomic_path(
@@ -1670,6 +1671,26 @@ def split(
         counts = _write_split(tmp, loaded, plan.split, labels, manifest)
         write_marker(tmp, "split", [tmp / MANIFEST_NAME], list_files=True)
     return SplitResult(out_dir, counts, manifest)
+
+
+def empty_split_warnings(
+    split_of: Sequence[int], fractions: Sequence[float], n_units: int, largest: int
+) -> list[str]:
+    """One line for each split asked for (ratio > 0) that got no row, and why: rows that
+    must stay together go to one split as a unit, and too few units (or one too large) leave
+    a split empty. It was silent: 4 groups of 10 at 0.8,0.1,0.1 were train 30, val 10,
+    test 0, exit 0."""
+    total = len(split_of)
+    got = Counter(split_of)
+    units = f"{n_units} unit{'s' if n_units != 1 else ''}, the largest {largest} row"
+    fix = "keep fewer rows together (--group, clusters, near copies)" if largest > 1 else "add rows"
+    return [
+        f"{name} got 0 rows for ratio {round(ratio, 6):g} ({ratio * total:.3g} of {total} "
+        f"rows): {units}{'s' if largest != 1 else ''}: too few units for the ratios; {fix}, "
+        "or give it ratio 0 in --ratios"
+        for s, (name, ratio) in enumerate(zip(SPLIT_NAMES, fractions, strict=True))
+        if ratio > 0 and total and not got[s]
+    ]
 
 
 def _write_split(

@@ -146,6 +146,38 @@ def test_grouped_split_never_puts_a_group_in_two_splits(tmp_path: Path) -> None:
     assert all(len(s) == 1 for s in split_of(out, "user").values())
 
 
+def test_a_split_asked_for_that_gets_no_row_is_warned_and_recorded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: 4 groups of 10 at 0.8,0.1,0.1 were "train 30, val 10, test 0",
+    # exit 0, nothing said.
+    rows = [
+        {"id": i, "text": f"distinct text number {i} with words", "g": i // 10} for i in range(40)
+    ]
+    src = write_jsonl(tmp_path / "grp.jsonl", rows)
+    out = tmp_path / "out"
+    assert main(["split", str(src), "--out", str(out), "--group", "g"]) == 0
+    got = {k: v["rows"] for k, v in manifest(out)["splits"].items()}
+    empty = [name for name in SPLITS if not got[name]]
+    assert len(empty) == 1
+    warnings = manifest(out)["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"{empty[0]} got 0 rows for ratio 0.1")
+    assert "4 units, the largest 10 rows: too few units for the ratios" in warnings[0]
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"curagate split: warning: {warnings[0]}"]
+    # A split given ratio 0 is not warned about; one with rows neither.
+    assert (
+        main(["split", str(src), "--out", str(out), "--group", "g", "--ratios", "0.5,0.5,0"]) == 0
+    )
+    assert manifest(out)["warnings"] == [] and capsys.readouterr().err == ""
+    # curate --split says it in its summary too.
+    config = tmp_path / "c.yaml"
+    config.write_text("split: {enabled: true, group: g}\n")
+    assert main(["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"warning: split {warnings[0]}" in lines
+
+
 def test_rows_of_one_cluster_id_never_straddle_splits(tmp_path: Path) -> None:
     rows = records(100)
     for i, row in enumerate(rows):

@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if result.split is not None:
         counts = ", ".join(f"{name} {n:,}" for name, n in result.split.counts.items())
         print(f"  splits          {counts}   (splits/split_manifest.json)")
+        for warning in result.split.manifest.get("warnings", []):  # an empty split asked for
+            print(f"warning: split {warning}")
         leaks = result.split.leaks
         if leaks:
             print(f"warning: {leaks} cross-split leak(s); see splits/split_manifest.json")

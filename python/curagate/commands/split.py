@@ -243,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(f"split {sum(result.counts.values())} rows: {counts} -> {result.out_dir}{repaired}")
+    for warning in result.manifest["warnings"]:  # a split asked for that got no row
+        print(f"curagate split: warning: {warning}", file=sys.stderr)
     quarantined = result.manifest["quarantined"]["rows"]
     if quarantined:  # not in any split: say so where the counts are read
         print(
