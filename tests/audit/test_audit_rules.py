@@ -1810,7 +1810,7 @@ def test_versions_file_names_counts_and_amounts_are_no_address_or_phone(text: st
         ("利润+484943915%", []),
         ("매출+865480854원", []),
         ("売上+399698198です", []),
-        ("营收+6498633383，同比增长", []),
+        ("营收+6498633383\uff0c同比增长", []),
     ],
 )
 def test_an_ascii_plus_before_an_amount_in_cjk_text_is_no_phone(
