@@ -176,6 +176,13 @@ def _unsupported_records(path: Path) -> str | None:
             "(or .jsonl.gz / .jsonl.zst), if a JSON array, write it as JSON "
             "Lines, else move it out of the input folder"
         )
+    damage = _json_damage(path)
+    if damage is not None:
+        return (
+            f"a compressed JSON file that cannot be decoded ({damage}): it may hold records "
+            "(a golden set, data) that would be skipped; re-create or re-download it, or move "
+            "it out of the input folder"
+        )
     if TABLE_NAME.search(name) and records_elsewhere(name, _head(path)):
         return (
             f"records in a table (CSV/TSV) that curagate does not read (it reads "
@@ -190,6 +197,21 @@ def _unsupported_records(path: Path) -> str | None:
             "recompress it with gzip or zstd (.jsonl.gz, .jsonl.zst), or move it out of the "
             "input folder"
         )
+    return None
+
+
+def _json_damage(path: Path) -> str | None:
+    """Why a ``.json.gz`` / ``.json.zst`` file cannot be decoded within its first 256 KiB
+    (a cut or damaged stream), or None: a small golden set cut short decodes to nothing, so
+    it did not look like records and was skipped in a reference folder without a word."""
+    if not path.name.lower().endswith(JSON_SUFFIXES[1:]):
+        return None
+    try:
+        _json_bytes(path, 1 << 18, whole=True)
+    except (DamagedStream, InputError) as e:
+        return _describe(e)
+    except OSError:
+        return None  # not ours to tell: the readers say it of a file they read
     return None
 
 
@@ -217,24 +239,45 @@ def _json_head(path: Path, size: int = 1 << 20) -> bytes:
         return b""
 
 
-def _json_bytes(path: Path, size: int) -> bytes:
+def _json_bytes(path: Path, size: int, *, whole: bool = False) -> bytes:
     """At most ``size`` bytes of a ``.json`` file's content, decompressed for ``.gz`` /
-    ``.zst``, never more: a small compressed file can expand to gigabytes."""
+    ``.zst``, never more: a small compressed file can expand to gigabytes. ``whole``: see
+    :func:`json_stream_head`."""
     if not path.is_file():  # a FIFO named x.json would block the read
         return b""
     with path.open("rb") as f:
-        return json_stream_head(f, path.name, size)
+        return json_stream_head(f, path.name, size, whole=whole)
 
 
-def json_stream_head(f: Any, name: str, size: int = 1 << 20) -> bytes:
+_HEAD_FEED = 256  # compressed bytes per decompress call for a head: 8 MiB of output at most
+
+
+def json_stream_head(f: Any, name: str, size: int = 1 << 20, *, whole: bool = False) -> bytes:
     """At most ``size`` bytes of what the open binary stream ``f`` of a file called
-    ``name`` holds, decompressed for ``.gz`` / ``.zst`` (a remote listing reads so)."""
+    ``name`` holds, decompressed for ``.gz`` / ``.zst`` (a remote listing reads so).
+
+    Every gzip member and zstd frame is decoded, as the JSON Lines readers decode them
+    (:func:`_decoded_blocks`): one member or frame only was read, so a golden set written
+    in several (``pigz``, ``zstd -B``, files concatenated) lost the items after the first
+    without a word, and a cut ``.json.zst`` read as whole. A damaged or cut stream gives
+    what decoded before the damage (a head, to tell what a file holds), or with ``whole``
+    (the file is read as data) raises :class:`DamagedStream` (or :class:`InputError`)."""
     lower = name.lower()
-    if lower.endswith(".gz"):
-        return zlib.decompressobj(47).decompress(f.read(size), size)
-    if lower.endswith(".zst"):
-        with zstandard.ZstdDecompressor().stream_reader(f) as reader:
-            return reader.read(size)
+    if lower.endswith((".gz", ".zst")):
+        got = bytearray()
+        blocks = _decoded_blocks(f, lower.endswith(".gz"), name, None if whole else _HEAD_FEED)
+        try:
+            for block in blocks:
+                got += block
+                if len(got) >= size:
+                    del got[size:]
+                    break
+        except (DamagedStream, InputError):
+            if whole:
+                raise
+        finally:
+            blocks.close()
+        return bytes(got)
     if lower.endswith(".bz2"):  # (a table or JSON no reader takes: what it holds is told)
         import bz2
 
@@ -561,6 +604,7 @@ def reference_inputs(
     as_json = [p for p in named if p.is_file() and p.name.lower().endswith(JSON_SUFFIXES)]
     for p in as_json:
         if not json_holds_records(p):
+            _whole_json(p)  # a damaged or cut compressed file is told so
             raise InputError(
                 f"{p.as_posix()}: a .json file that holds no records that read (a JSON array "
                 "of objects, or JSON Lines); point the reference at the golden/test data"
@@ -573,11 +617,14 @@ def reference_inputs(
     # is refused, as any other unreadable file in the folder.
     # Only .json files: a .ndjson of records was taken in, then refused by the readers as
     # an "unsupported file type" under a message about which field holds the items.
-    found = [
-        Path(u.path)
-        for u in problems
-        if Path(u.path).name.lower().endswith(JSON_SUFFIXES) and json_holds_records(Path(u.path))
-    ]
+    found = []
+    for u in problems:
+        p = Path(u.path)
+        if p.name.lower().endswith(JSON_SUFFIXES):
+            if json_holds_records(p):
+                found.append(p)
+            else:
+                _whole_json(p)  # a damaged or cut compressed file is told so
     refuse_unreadable([u for u in problems if Path(u.path) not in found])
     out = {str(p.resolve()): p for p in [*shards, *as_json, *found]}
     if not out:
@@ -597,15 +644,7 @@ def json_holds_records(path: Path) -> bool:
 def json_as_jsonl(path: Path, out: Path) -> Path:
     """``path`` (JSON Lines, or an array of records) written to ``out`` as JSON Lines, for
     the readers (which read JSON Lines); read bounded (:data:`MAX_JSON_BYTES`)."""
-    try:
-        raw = _json_bytes(path, MAX_JSON_BYTES + 1)
-    except (zlib.error, zstandard.ZstdError) as e:
-        raise InputError(f"{path.as_posix()}: cannot decompress it ({_describe(e)})") from None
-    if len(raw) > MAX_JSON_BYTES:
-        raise InputError(
-            f"{path.as_posix()}: over {MAX_JSON_BYTES >> 20} MiB of JSON; write it as JSON Lines "
-            "(.jsonl), which is read in chunks"
-        )
+    raw = _whole_json(path)
     try:
         text = raw.decode("utf-8-sig").strip()
     except UnicodeDecodeError as e:
@@ -620,6 +659,30 @@ def json_as_jsonl(path: Path, out: Path) -> Path:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     out.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
     return out
+
+
+def _whole_json(path: Path) -> bytes:
+    """All of a ``.json`` file's content (decompressed for ``.gz`` / ``.zst``, every member
+    or frame), bounded (:data:`MAX_JSON_BYTES`); an :class:`InputError` naming the file when
+    it cannot be read to its end: a cut or damaged compressed golden set was read as whole."""
+    try:
+        raw = _json_bytes(path, MAX_JSON_BYTES + 1, whole=True)
+    except (zlib.error, zstandard.ZstdError) as e:
+        raise InputError(f"{path.as_posix()}: cannot decompress it ({_describe(e)})") from None
+    except DamagedStream as e:
+        raise InputError(
+            e.refusal
+            or f"{path.as_posix()}: cannot read it to its end: {_describe(e)}; the records "
+            "after the damage would be lost: re-create or re-download the file"
+        ) from None
+    except OSError as e:
+        raise InputError(f"{path.as_posix()}: cannot read: {e.strerror or e}") from None
+    if len(raw) > MAX_JSON_BYTES:
+        raise InputError(
+            f"{path.as_posix()}: over {MAX_JSON_BYTES >> 20} MiB of JSON; write it as JSON Lines "
+            "(.jsonl), which is read in chunks"
+        )
+    return raw
 
 
 MAX_JSON_BYTES = 1 << 30
@@ -775,94 +838,104 @@ _FEED_ZSTD = 4 << 10
 
 
 def _decompressed_blocks(path: Path, suffix: str) -> Generator[bytes, None, None]:
-    """The decompressed bytes of a ``.jsonl.gz`` / ``.jsonl.zst`` file, block by block.
+    """The decompressed bytes of a ``.jsonl.gz`` / ``.jsonl.zst`` file, block by block
+    (:func:`_decoded_blocks`)."""
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
+    with raw:
+        yield from _decoded_blocks(raw, suffix.endswith(".gz"), path.as_posix())
+
+
+def _decoded_blocks(
+    raw: Any, gz: bool, name: str, feed: int | None = None
+) -> Generator[bytes, None, None]:
+    """The decompressed bytes of the open gzip (``gz``) or zstd stream ``raw`` of the file
+    ``name``, block by block: every member / frame, to the end of the file.
 
     Decoded with incremental decompressors (one per gzip member / zstd
     frame) rather than ``gzip.open`` or a zstd stream reader, so that a
     file cut short or corrupt yields everything before the damage and then
     raises :class:`DamagedStream`: ``gzip.open`` loses the block being read
     and a zstd stream reader ends a truncated last frame without a word.
+    ``feed``: compressed bytes per decompress call (what one call may expand to is
+    bounded by it: a caller wanting a small head passes a small one).
     """
-    try:
-        raw = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path.as_posix()}: cannot open: {exc.strerror or exc}") from None
-    gz = suffix == ".jsonl.gz"
 
     def new() -> Any:
         # wbits 47: a gzip (or zlib) header is detected; one object per member/frame.
         return zlib.decompressobj(47) if gz else zstandard.ZstdDecompressor().decompressobj()
 
-    with raw:
-        dec = new()
-        fed = False  # the current member/frame has received input
-        handed = 0  # ... and the decoded bytes of it passed on
-        unit = "gzip member" if gz else "zstd frame"
-        while True:
-            block = _read_block(raw)
-            if not block:
-                break
-            pos = 0
-            feed = _FEED if gz else _FEED_ZSTD
-            while pos < len(block):
-                piece = block[pos : pos + feed]
-                pos += len(piece)
-                try:
-                    out = dec.decompress(piece)
-                except (zlib.error, zstandard.ZstdError) as exc:
-                    if "requires too much memory" in str(exc):
-                        # A valid file made with `zstd --long=28` or more: its rows were
-                        # lost as "corrupt data" (1 row counted, exit 0).
-                        raise InputError(
-                            f"{path.as_posix()}: compressed with a zstd window over 128 MiB "
-                            f"(`zstd --long=28` or more; {_describe(exc)}), which curagate does "
-                            "not decode (it would hold the window in memory); recompress it "
-                            "without --long, or with --long=27 or less"
-                        ) from None
-                    if _CHECKSUM.search(str(exc)):
-                        # Every byte of the member was decoded before its checksum said
-                        # some of them are wrong, and not which: rows made up by the damage
-                        # were kept, exit 0. None of the member's bytes is used.
-                        raise DamagedStream(
-                            f"a {unit} fails its checksum ({_describe(exc)})",
-                            handed,
-                            f"{path.as_posix()}: a {unit} fails its checksum "
-                            f"({_describe(exc)}): the rows decoded from it cannot be trusted, "
-                            "and none is used; re-create or re-download the file",
-                        ) from None
-                    # Damage decodes before it stops the decoder (deflate, and zstd's raw
-                    # literals, have no per-block check), and not from where: the member's
-                    # bytes handed out may be made up (found by attack: one flipped bit, a
-                    # made-up record kept with exit 0). None of them is used: the lines
-                    # not yet passed on as rows are dropped (the file reads as cut where
-                    # the member begins), and rows passed on already refuse the file.
-                    raise DamagedStream(
-                        f"corrupt data: {_describe(exc)}",
-                        handed,
-                        f"{path.as_posix()}: corrupt data inside a {unit} ({_describe(exc)}): "
-                        "the rows decoded from it before the damage cannot be trusted, and "
-                        "none is used; re-create or re-download the file",
+    dec = new()
+    fed = False  # the current member/frame has received input
+    handed = 0  # ... and the decoded bytes of it passed on
+    unit = "gzip member" if gz else "zstd frame"
+    feed = feed or (_FEED if gz else _FEED_ZSTD)
+    while True:
+        block = _read_block(raw)
+        if not block:
+            break
+        pos = 0
+        while pos < len(block):
+            piece = block[pos : pos + feed]
+            pos += len(piece)
+            try:
+                out = dec.decompress(piece)
+            except (zlib.error, zstandard.ZstdError) as exc:
+                if "requires too much memory" in str(exc):
+                    # A valid file made with `zstd --long=28` or more: its rows were
+                    # lost as "corrupt data" (1 row counted, exit 0).
+                    raise InputError(
+                        f"{name}: compressed with a zstd window over 128 MiB "
+                        f"(`zstd --long=28` or more; {_describe(exc)}), which curagate does "
+                        "not decode (it would hold the window in memory); recompress it "
+                        "without --long, or with --long=27 or less"
                     ) from None
-                fed = True
-                if out:
-                    handed += len(out)
-                    yield out
-                if not dec.eof:
-                    continue
-                # End of a gzip member / zstd frame: the next one starts in the rest.
-                block = dec.unused_data + block[pos:]
-                pos = 0
-                if block and not block.strip(b"\0"):
-                    _zeros_to_the_end(raw, len(block), unit)
-                dec = new()
-                fed, handed = False, 0
-        if gz and fed:
-            with contextlib.suppress(zlib.error):
-                tail = dec.flush()
-                if tail:
-                    yield tail
-        if fed and not dec.eof:
-            raise DamagedStream("the compressed file is truncated")
+                if _CHECKSUM.search(str(exc)):
+                    # Every byte of the member was decoded before its checksum said
+                    # some of them are wrong, and not which: rows made up by the damage
+                    # were kept, exit 0. None of the member's bytes is used.
+                    raise DamagedStream(
+                        f"a {unit} fails its checksum ({_describe(exc)})",
+                        handed,
+                        f"{name}: a {unit} fails its checksum "
+                        f"({_describe(exc)}): the rows decoded from it cannot be trusted, "
+                        "and none is used; re-create or re-download the file",
+                    ) from None
+                # Damage decodes before it stops the decoder (deflate, and zstd's raw
+                # literals, have no per-block check), and not from where: the member's
+                # bytes handed out may be made up (found by attack: one flipped bit, a
+                # made-up record kept with exit 0). None of them is used: the lines
+                # not yet passed on as rows are dropped (the file reads as cut where
+                # the member begins), and rows passed on already refuse the file.
+                raise DamagedStream(
+                    f"corrupt data: {_describe(exc)}",
+                    handed,
+                    f"{name}: corrupt data inside a {unit} ({_describe(exc)}): "
+                    "the rows decoded from it before the damage cannot be trusted, and "
+                    "none is used; re-create or re-download the file",
+                ) from None
+            fed = True
+            if out:
+                handed += len(out)
+                yield out
+            if not dec.eof:
+                continue
+            # End of a gzip member / zstd frame: the next one starts in the rest.
+            block = dec.unused_data + block[pos:]
+            pos = 0
+            if block and not block.strip(b"\0"):
+                _zeros_to_the_end(raw, len(block), unit)
+            dec = new()
+            fed, handed = False, 0
+    if gz and fed:
+        with contextlib.suppress(zlib.error):
+            tail = dec.flush()
+            if tail:
+                yield tail
+    if fed and not dec.eof:
+        raise DamagedStream("the compressed file is truncated")
 
 
 def _read_block(raw: Any) -> bytes:
@@ -2892,10 +2965,18 @@ def json_array_of_records(path: Path, limit: int = 1 << 30) -> bool:
     is a JSON array holding at least one object: records the data readers skip. False
     for a document (an object: a dataset_info.json) and for what cannot be read."""
     try:
-        raw = _json_bytes(path, limit)
+        raw = _json_bytes(path, limit, whole=True)
         if not raw:
             return False
         doc = json.loads(raw.decode("utf-8-sig"))
-    except (OSError, ValueError, RecursionError, zlib.error, zstandard.ZstdError):
+    except (
+        OSError,
+        ValueError,
+        RecursionError,
+        zlib.error,
+        zstandard.ZstdError,
+        DamagedStream,
+        InputError,
+    ):
         return False
     return isinstance(doc, list) and any(isinstance(r, dict) for r in doc)
