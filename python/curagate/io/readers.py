@@ -1006,10 +1006,14 @@ class _MappedChunks:
 
     def __init__(self, data: mmap.mmap, batch_rows: int) -> None:
         self._data = data
-        self._view = memoryview(data)
         self._batch_rows = batch_rows
         self._start = len(_BOM) if data[: len(_BOM)] == _BOM else 0
         self._released = 0  # page-aligned: the pages before it are released
+        self._zeros = _zero_tail(data)
+        # The lines read end where the zeros begin (a line they cut is part of the loss).
+        self._end = data.rfind(b"\n", 0, len(data) - self._zeros) + 1 if self._zeros else len(data)
+        self._whole = memoryview(data)
+        self._view = self._whole[: self._end]
 
     def __iter__(self) -> _MappedChunks:
         return self
@@ -1017,7 +1021,13 @@ class _MappedChunks:
     def __next__(self) -> _Chunk | _LongLine:
         self.release_read()
         start = self._start
-        if start >= len(self._data):
+        if start >= self._end:
+            if self._zeros:
+                zeros, self._zeros = self._zeros, 0
+                raise DamagedStream(
+                    f"the file ends in {zeros:,} zero bytes (a download or copy that stopped "
+                    "into a pre-allocated file leaves its missing part as zeros)"
+                )
             raise StopIteration
         end = jsonl_chunk_end(self._view, start, self._batch_rows, _MAX_CHUNK_BYTES)
         if end - start > MAX_LINE_BYTES:
@@ -1026,7 +1036,7 @@ class _MappedChunks:
             first = self._data.find(b"\n", start, start + MAX_LINE_BYTES + 1)
             if first < 0:
                 line_end = self._data.find(b"\n", start, end)
-                self._start = len(self._data) if line_end < 0 else line_end + 1
+                self._start = self._end if line_end < 0 else line_end + 1
                 return _LongLine(self._start - start)
             end = self._data.rfind(b"\n", start, start + MAX_LINE_BYTES + 1) + 1
         chunk = self._view[start:end]
@@ -1043,6 +1053,7 @@ class _MappedChunks:
 
     def close(self) -> None:
         self._view.release()
+        self._whole.release()
 
 
 def _stream_chunks(
@@ -1161,6 +1172,25 @@ def _stream_chunks(
             return
 
 
+def _zero_tail(data: mmap.mmap) -> int:
+    """How many zero bytes end a plain JSON Lines file (0 for UTF-16 / UTF-32 text, whose
+    last character may end in NULs): a download or copy that stopped into a pre-allocated
+    file leaves its missing part so. They were a row of NULs to quarantine (FMT001), so
+    the file passed once FMT001 was off, while the same in a ``.jsonl.gz`` is a file that
+    cannot be read (FMT010)."""
+    size = len(data)
+    if not size or data[size - 1] != 0 or _wide_start(bytes(data[:_WIDE_HEAD])) is not None:
+        return 0
+    end = size
+    while end > 0:
+        low = max(0, end - _RAW_BLOCK)
+        kept = data[low:end].rstrip(b"\0")
+        if kept:
+            return size - low - len(kept)
+        end = low
+    return size
+
+
 def _first_long_line(positions: list[int], size: int, eof: bool) -> int:
     """Index of the first of the pending lines (ending at ``positions``; at the end of the
     stream the unfinished last one too) longer than :data:`MAX_LINE_BYTES`;
@@ -1196,7 +1226,20 @@ def _misnamed(path: Path, first: bytes, suffix: str) -> str | None:
     for magic, what, name in _MAGIC:
         if first.startswith(magic) and name != suffix and _is_kind(path, magic):
             return f"the file is {what} but named {suffix}; rename it to end in {name}"
+    for _magic, what, name in _MAGIC[:2]:
+        # A damaged or cut compressed file does not decode, and was read as lines of binary,
+        # each a row to quarantine (FMT001): with FMT001 off it passed check and audit. A
+        # stream's full magic (gzip's with its one method, deflate) opens no text file.
+        if suffix == ".jsonl" and first.startswith(_STREAM_MAGIC[name]):
+            return (
+                f"the file is {what} data (damaged or cut: it does not decode) but named "
+                f"{suffix}; rename it to end in {name}, which reads the rows before the damage "
+                "and reports it, and re-create or re-download it"
+            )
     return None
+
+
+_STREAM_MAGIC = {".jsonl.gz": b"\x1f\x8b\x08", ".jsonl.zst": b"\x28\xb5\x2f\xfd"}
 
 
 # Text in an encoding other than UTF-8: a byte order mark, or JSON's first ASCII character
@@ -1324,8 +1367,12 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 )
                 return
             wrong = (
-                _misnamed(path, bytes(chunk[:4]), suffix)
-                if first and not isinstance(chunk, _LongLine)
+                _misnamed(
+                    path,
+                    _magic_of(path) if isinstance(chunk, _LongLine) else bytes(chunk[:4]),
+                    suffix,
+                )
+                if first
                 else None
             )
             if wide and not isinstance(chunk, _LongLine):
