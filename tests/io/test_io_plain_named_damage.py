@@ -31,7 +31,8 @@ def _gz_cut() -> bytes:
 
 def _zst_damaged() -> bytes:
     data = bytearray(zstandard.ZstdCompressor().compress(ROWS))
-    data[4:8] = b"\xff\xff\xff\xff"  # the frame header
+    for at in range(8, len(data), 5):  # its blocks garbled all through: nothing decodes
+        data[at] ^= 0x5A
     return bytes(data)
 
 

@@ -1226,11 +1226,20 @@ def _misnamed(path: Path, first: bytes, suffix: str) -> str | None:
     for magic, what, name in _MAGIC:
         if first.startswith(magic) and name != suffix and _is_kind(path, magic):
             return f"the file is {what} but named {suffix}; rename it to end in {name}"
-    for _magic, what, name in _MAGIC[:2]:
+    for _, what, name in _MAGIC[:2]:
         # A damaged or cut compressed file does not decode, and was read as lines of binary,
         # each a row to quarantine (FMT001): with FMT001 off it passed check and audit. A
-        # stream's full magic (gzip's with its one method, deflate) opens no text file.
-        if suffix == ".jsonl" and first.startswith(_STREAM_MAGIC[name]):
+        # stream's full magic and a valid next byte (gzip: deflate, its reserved flag bits
+        # clear; zstd: the frame header's reserved bit clear) open no text file; a line of
+        # the bare magic and junk stays a line to quarantine.
+        magic = _STREAM_MAGIC[name]
+        reserved = 0xE0 if name == ".jsonl.gz" else 0x08
+        if (
+            suffix == ".jsonl"
+            and len(first) > len(magic)
+            and first.startswith(magic)
+            and not first[len(magic)] & reserved
+        ):
             return (
                 f"the file is {what} data (damaged or cut: it does not decode) but named "
                 f"{suffix}; rename it to end in {name}, which reads the rows before the damage "
@@ -1336,7 +1345,7 @@ def _is_kind(path: Path, magic: bytes) -> bool:
 def _magic_of(path: Path) -> bytes:
     try:
         with path.open("rb") as f:
-            return f.read(4)
+            return f.read(5)
     except OSError:
         return b""
 
@@ -1369,7 +1378,7 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
             wrong = (
                 _misnamed(
                     path,
-                    _magic_of(path) if isinstance(chunk, _LongLine) else bytes(chunk[:4]),
+                    _magic_of(path) if isinstance(chunk, _LongLine) else bytes(chunk[:5]),
                     suffix,
                 )
                 if first
