@@ -246,7 +246,7 @@ def _json_bytes(path: Path, size: int, *, whole: bool = False) -> bytes:
     if not path.is_file():  # a FIFO named x.json would block the read
         return b""
     with path.open("rb") as f:
-        return json_stream_head(f, path.name, size, whole=whole)
+        return json_stream_head(f, str(path), size, whole=whole)
 
 
 _HEAD_FEED = 256  # compressed bytes per decompress call for a head: 8 MiB of output at most
