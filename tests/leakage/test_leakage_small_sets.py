@@ -426,3 +426,31 @@ def test_numbered_variants_of_one_text_are_measured_whole_by_minhash(tmp_path: P
     rows = [f"Q: {text}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
     result = detect(ref, corpus(tmp_path / "train.jsonl", rows), methods=("minhash",))
     assert {row for row, _ in found(result)} == {0}
+
+
+@pytest.mark.parametrize("tags", [["0", "1", "2"], ["a", "b", "c"], ["v1", "v2", "v3"]])
+def test_minhash_tells_variants_by_their_tag(tmp_path: Path, tags: list[str]) -> None:
+    # Found by attack: items that are one question and a number each were measured
+    # whole, and every clean row asking it of another number or word leaked all of them;
+    # variants tagged (a) or (v1) were measured by the tag alone, and a row holding their
+    # shared text leaked none (with numbers, all).
+    question = (
+        "You are a careful tutor for primary school students. Read the problem below and "
+        "work it out step by step before answering, then reply with only the resulting "
+        "value, with no units, words or punctuation around it. Problem: what is the "
+        "smallest prime number that is strictly greater than {}"
+    )
+    numbers = [233, 417, 598, 771, 802, 139, 356, 644, 905, 128, 451, 690]
+    ref = golden(
+        tmp_path / "q.jsonl", [question.format(n) for n in numbers], [f"g{n}" for n in numbers]
+    )
+    rows = [question.format(x) for x in (377, 812, "seven", "forty", 233)]
+    result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
+    assert found(result) == {(4, "g233")}
+    text = (
+        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
+    )
+    ref = golden(tmp_path / "z.jsonl", [f"{text} ({t})" for t in tags], ["z0", "z1", "z2"])
+    rows = [f"Q: {text}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
+    result = detect(ref, corpus(tmp_path / "z.train.jsonl", rows), methods=("minhash",))
+    assert {row for row, _ in found(result)} == {0}

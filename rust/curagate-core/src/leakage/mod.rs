@@ -492,8 +492,10 @@ pub struct ReferenceIndexBuilder {
     /// (item, label words, symbols) of each short item behind an instruction (see
     /// `whole_item`); its whole run when it has no template.
     whole_items: Vec<(u32, u32, u64)>,
-    /// Per word: whether it is a number (all its characters numeric).
-    word_numeric: Vec<bool>,
+    /// Per word: whether it is a tag (see `is_tag`).
+    word_tag: Vec<bool>,
+    /// Items whose words outside their template are all tags (see `variant_slot_taken`).
+    variants: Vec<u32>,
     own_runs: Vec<OwnRun>,
     /// Per word (bits): its item's template, for MinHash (see `own_similarity`).
     template: Vec<u64>,
@@ -549,7 +551,8 @@ impl ReferenceIndexBuilder {
             clause_end: Vec::new(),
             word_units: Vec::new(),
             whole_items: Vec::new(),
-            word_numeric: Vec::new(),
+            word_tag: Vec::new(),
+            variants: Vec::new(),
             own_runs: Vec::new(),
             template: Vec::new(),
             evidence_lines: Vec::new(),
@@ -741,13 +744,10 @@ impl ReferenceIndexBuilder {
             if let Some((label, symbols)) = p.whole {
                 self.whole_items.push((id, label, symbols));
             }
-            let numeric = p.tokens.normalized.split(|&b| b == b' ').map(|w| {
-                !w.is_empty()
-                    && std::str::from_utf8(w).is_ok_and(|w| w.chars().all(char::is_numeric))
-            });
-            let before = self.word_numeric.len();
-            self.word_numeric.extend(numeric.take(p.tokens.len()));
-            self.word_numeric.resize(before + p.tokens.len(), false);
+            let tags = p.tokens.normalized.split(|&b| b == b' ').map(is_tag);
+            let before = self.word_tag.len();
+            self.word_tag.extend(tags.take(p.tokens.len()));
+            self.word_tag.resize(before + p.tokens.len(), false);
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
@@ -837,6 +837,7 @@ impl ReferenceIndexBuilder {
             own_runs: self.own_runs,
             template: self.template,
             evidence_lines: self.evidence_lines,
+            variants: self.variants,
             own_index,
             relabel_index,
             whole_index,
@@ -1014,20 +1015,22 @@ impl ReferenceIndexBuilder {
         for (range, words) in for_minhash {
             minhash_template[range].copy_from_slice(&words);
         }
-        // An item that is its template and numbers (numbered variants: `... by the sea
-        // (1)`, `(2)`, ...) is measured whole by MinHash, as before templates were left
-        // out: its numbers are no text of its own (a row holding 3 such items' shared 18
-        // words was a near copy of them, and was none since).
+        // An item that is its template and tags (variants: `... by the sea (1)`, `(a)`,
+        // `... greater than 233`) is measured whole by MinHash, as before templates were
+        // left out: its tags are no text of its own (a row holding 3 such items' shared 18
+        // words was a near copy of them, and was none since); but a record that fills
+        // its tag's slot otherwise is another variant (see `variant_slot_taken`).
+        self.variants.clear();
         for id in 0..items {
             let range = self.word_start[id]..self.word_start[id + 1];
             let own = &minhash_template[range.clone()];
             if own.contains(&true)
                 && own
                     .iter()
-                    .zip(&self.word_numeric[range.clone()])
-                    .all(|(&t, &number)| t || number)
+                    .zip(&self.word_tag[range.clone()])
+                    .all(|(&t, &tag)| t || tag)
             {
-                minhash_template[range].fill(false);
+                self.variants.push(id as u32);
             }
         }
         self.template = template_bits(&minhash_template);
@@ -1872,6 +1875,9 @@ pub struct ReferenceIndex {
     /// Sorted by item: (item, first word, words) of the line an item's evidence needs
     /// (see `evidence_line`).
     evidence_lines: Vec<(u32, u32, u32)>,
+    /// Sorted: the items whose words outside their template are all tags (numbered
+    /// variants of one text), measured whole by MinHash (see `variant_slot_taken`).
+    variants: Vec<u32>,
     /// The own runs, by their first [`LeakageConfig::own_run_key`] words.
     own_index: NgramIndex,
     relabel_index: RelabelIndex,
@@ -1983,6 +1989,76 @@ impl ReferenceIndex {
                     .get(at / 64)
                     .is_some_and(|b| b >> (at % 64) & 1 == 1)
             })
+    }
+
+    /// Whether a record (its tokens, of `text`) holds variant `item`'s template with
+    /// another word in the slot of the item's tag: its template words before the tag
+    /// (after it, for a tag that opens the item) followed, in the same sentence, by
+    /// other words than the tag, and nowhere by the tag or by a sentence's end. Found by
+    /// attack: 12 items that were a 40-word question and a number each ("... strictly
+    /// greater than 233"), measured whole, leaked into every clean row asking the same
+    /// question of another number or word ("... greater than 377", "... than seven").
+    /// A row with the template and no tag ("Q: <text>? A: ...") is still a near copy
+    /// of every variant.
+    fn variant_slot_taken(&self, item: u32, tokens: &Tokens, text: &str) -> bool {
+        const CONTEXT: usize = 3;
+        let words = self.item_words(item);
+        let record = &tokens.hashes;
+        // Whether a sentence ends between record words `j` and `j + 1`.
+        let ends = |j: usize| {
+            let (a, b) = (tokens.spans[j], tokens.spans[j + 1]);
+            let prev = text.get(a.0 as usize..a.1 as usize).unwrap_or("");
+            let next = text.get(b.0 as usize..b.1 as usize).unwrap_or("");
+            let between = text.get(a.1 as usize..b.0 as usize).unwrap_or("");
+            let tail = &prev[prev.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
+            let head = next.len() - next.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+            [tail, between, &next[..head]]
+                .iter()
+                .any(|s| s.contains(['.', '?', '!', ';', ':', '\n', '。', '？', '！', '；', '：']))
+        };
+        let mut at = 0;
+        while at < words.len() {
+            if self.is_template(item, at) {
+                at += 1;
+                continue;
+            }
+            let start = at;
+            while at < words.len() && !self.is_template(item, at) {
+                at += 1;
+            }
+            let own = &words[start..at];
+            let (mut other, mut kept) = (false, false);
+            if start > 0 {
+                let before = &words[start - start.min(CONTEXT)..start];
+                for j in 0..(record.len() + 1).saturating_sub(before.len()) {
+                    if &record[j..j + before.len()] != before {
+                        continue;
+                    }
+                    let next = j + before.len();
+                    if next == record.len() || ends(next - 1) || record[next..].starts_with(own) {
+                        kept = true;
+                    } else {
+                        other = true;
+                    }
+                }
+            } else if at < words.len() {
+                let after = &words[at..(at + CONTEXT).min(words.len())];
+                for j in 0..(record.len() + 1).saturating_sub(after.len()) {
+                    if &record[j..j + after.len()] != after {
+                        continue;
+                    }
+                    if j == 0 || ends(j - 1) || record[..j].ends_with(own) {
+                        kept = true;
+                    } else {
+                        other = true;
+                    }
+                }
+            }
+            if other && !kept {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether word `word` of `item` is its template.
@@ -2386,7 +2462,8 @@ impl ReferenceIndex {
             s.sorted_shingles.clear();
             for &item in &s.candidates {
                 let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
-                let templated = self.has_minhash_template(item);
+                let variant = self.variants.binary_search(&item).is_ok();
+                let templated = !variant && self.has_minhash_template(item);
                 let similarity = if templated {
                     if s.sorted_shingles.is_empty() {
                         s.sorted_shingles
@@ -2398,7 +2475,8 @@ impl ReferenceIndex {
                 } else {
                     estimate_jaccard(sig, item_sig, 1)
                 };
-                let matched = similarity >= self.config.minhash_threshold;
+                let matched = similarity >= self.config.minhash_threshold
+                    && !(variant && self.variant_slot_taken(item, &s.tokens, text));
                 match leaks.iter_mut().find(|l| l.item == item) {
                     Some(l) => {
                         l.minhash = matched;
@@ -2418,6 +2496,19 @@ impl ReferenceIndex {
         leaks.sort_by_key(|l| l.item);
         out.append(leaks);
     }
+}
+
+/// Whether a word (normalized) is a tag, the number or label that tells variants of one
+/// text apart: a number (`233`, `①`), or a short ASCII word (`a`, `iii`, `v1`, `1st`)
+/// or one with a digit (`22nd`, `v12`, `1a`). Found by attack: numbers alone were, and
+/// variants tagged `(a)`, `(i)` or `(v1)` were measured without their shared text, so a
+/// row holding it was a near copy of none.
+fn is_tag(word: &[u8]) -> bool {
+    let ascii = word.iter().all(u8::is_ascii_alphanumeric);
+    !word.is_empty()
+        && (std::str::from_utf8(word).is_ok_and(|w| w.chars().all(char::is_numeric))
+            || ascii && word.len() <= 3
+            || ascii && word.len() <= 8 && word.iter().any(u8::is_ascii_digit))
 }
 
 /// The longest run (in units, `units[j]` being those of the record's words

@@ -47,8 +47,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// reads more slot labels (`Excerpt:`, `Vraag:`...), labels of up to 4 tokens (`問題 1：`)
 /// and a label's own number as the label's (other relabelled runs), and stores the label
 /// inside a relabelled run's line (`OwnRun::mid_label`, `... ? Answer: 12`) and the
-/// whole runs of short items behind an instruction (`OwnRun::whole`, `Solve: 17 * 23`).
-pub const FORMAT_VERSION: u32 = 14;
+/// whole runs of short items behind an instruction (`OwnRun::whole`, `Solve: 17 * 23`);
+/// version 15 stores the items that are their template and tags (numbered variants,
+/// measured whole by MinHash unless a record fills their tag's slot otherwise).
+pub const FORMAT_VERSION: u32 = 15;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
@@ -224,6 +226,8 @@ impl ReferenceIndex {
             w.u32(start);
             w.u32(words);
         }
+        w.len(self.variants.len());
+        self.variants.iter().for_each(|&item| w.u32(item));
 
         let body = w.0;
         let mut out = Vec::with_capacity(HEADER + body.len());
@@ -458,15 +462,24 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
+    let n = r.count(4, "variants")?;
+    let variants = (0..n)
+        .map(|_| r.u32("variant item"))
+        .collect::<Result<Vec<_>>>()?;
     if r.pos != body.len() {
         return Err(corrupt(format!(
-            "{} unexpected bytes after the evidence lines",
+            "{} unexpected bytes after the variants",
             body.len() - r.pos
         )));
     }
 
     // Invariants the scan indexes with: checked here so that no blob can
     // make it read out of bounds.
+    if variants.windows(2).any(|w| w[0] >= w[1])
+        || variants.iter().any(|&v| v as usize >= n_items)
+    {
+        return Err(corrupt("variants are not sorted items"));
+    }
     if word_start.len() != n_items + 1
         || word_start.first() != Some(&0)
         || word_start.windows(2).any(|w| w[0] > w[1])
@@ -496,15 +509,13 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         return Err(corrupt("an evidence line is not a run of its item's words"));
     }
     for (id, info) in items.iter().enumerate() {
-        // (MinHash leaves out an item's template, and the lines its evidence line needs;
-        // none for an item that is its template and numbers.)
+        // (MinHash leaves out an item's template, and the lines its evidence line needs.)
         let bits = (word_start[id]..word_start[id + 1]).filter(|&at| template_bit(at));
         let bits = bits.count();
         let lined = evidence_lines
             .binary_search_by_key(&(id as u32), |l| l.0)
             .is_ok();
         if bits != info.template_words as usize
-            && bits != 0
             && !(lined && bits > info.template_words as usize)
         {
             return Err(corrupt(format!("item {id}: template words disagree")));
@@ -621,6 +632,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         own_runs,
         template,
         evidence_lines,
+        variants,
         own_index,
         relabel_index,
         whole_index,

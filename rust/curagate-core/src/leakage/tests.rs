@@ -575,6 +575,50 @@ fn minhash_leaves_an_items_template_out() {
 }
 
 #[test]
+fn minhash_finds_a_variant_by_its_tag_not_by_another_in_its_slot() {
+    // Found by attack: items that are one question and a number each were measured
+    // whole, and every clean row asking it of another number or word was a near copy
+    // of all of them; variants tagged (a), (b), (c) were measured by their tag alone,
+    // and a row holding their shared text was a near copy of none.
+    let question = "You are a careful tutor for primary school students. Read the problem below \
+        and work it out step by step before answering, then reply with only the resulting \
+        value, with no units, words or punctuation around it. Problem: what is the smallest \
+        prime number that is strictly greater than";
+    let text = "the secret capital of the hidden northern kingdom of zembla is the walled city \
+        by the sea";
+    let numbered: Vec<String> = [233, 417, 598, 771, 802, 139]
+        .iter()
+        .map(|n| format!("{question} {n}"))
+        .collect();
+    let lettered: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|t| format!("{text} ({t})"))
+        .collect();
+    for items in [&numbered, &lettered] {
+        let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+        let built = index(&refs, config(only(false, false, true)));
+        let loaded = ReferenceIndex::from_bytes(&built.to_bytes()).unwrap();
+        let records = [
+            format!("{question} 377"),
+            format!("{question} seven"),
+            items[1].clone(),
+            format!("Q: {text}? A: onhava"),
+            format!("{text} (d)"),
+        ];
+        let records: Vec<&str> = records.iter().map(String::as_str).collect();
+        for idx in [&built, &loaded] {
+            let found: Vec<(u32, u32)> = scan(idx, &records)
+                .iter()
+                .map(|l| (l.record, l.item))
+                .collect();
+            // (Row 3, the text without a tag, is measured whole, by the estimate.)
+            let found: Vec<_> = found.into_iter().filter(|f| f.0 != 3).collect();
+            assert_eq!(found, [(2, 1)]);
+        }
+    }
+}
+
+#[test]
 fn a_tag_label_names_a_slot_of_the_prompt_not_a_task() {
     // Found by attack: "Antonym:" was a label a copy may swap, so "Synonym: happy"
     // was the item "Antonym: happy".
@@ -963,9 +1007,9 @@ fn a_blob_with_a_valid_checksum_but_broken_structure_is_refused() {
     let idx = sample_index(only(false, true, false));
     let blob = idx.to_bytes();
     let mut body = blob[32..].to_vec();
-    // The postings are followed by the (empty) own run, signature, template and
-    // evidence line counts: the last posting's position is the 4 bytes before those 32.
-    let at = body.len() - 32 - 4;
+    // The postings are followed by the (empty) own run, signature, template, evidence
+    // line and variant counts: the last posting's position is the 4 bytes before those 40.
+    let at = body.len() - 40 - 4;
     body[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let mut forged = blob[..24].to_vec();
     forged.extend_from_slice(&xxhash_rust::xxh3::xxh3_64(&body).to_le_bytes());
