@@ -2011,7 +2011,10 @@ impl ReferenceIndex {
             let next = text.get(b.0 as usize..b.1 as usize).unwrap_or("");
             let between = text.get(a.1 as usize..b.0 as usize).unwrap_or("");
             let tail = &prev[prev.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
-            let head = next.len() - next.trim_start_matches(|c: char| !c.is_alphanumeric()).len();
+            let head = next.len()
+                - next
+                    .trim_start_matches(|c: char| !c.is_alphanumeric())
+                    .len();
             [tail, between, &next[..head]]
                 .iter()
                 .any(|s| s.contains(['.', '?', '!', ';', ':', '\n', '。', '？', '！', '；', '：']))

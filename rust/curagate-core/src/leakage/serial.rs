@@ -475,8 +475,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
 
     // Invariants the scan indexes with: checked here so that no blob can
     // make it read out of bounds.
-    if variants.windows(2).any(|w| w[0] >= w[1])
-        || variants.iter().any(|&v| v as usize >= n_items)
+    if variants.windows(2).any(|w| w[0] >= w[1]) || variants.iter().any(|&v| v as usize >= n_items)
     {
         return Err(corrupt("variants are not sorted items"));
     }
@@ -515,9 +514,7 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
         let lined = evidence_lines
             .binary_search_by_key(&(id as u32), |l| l.0)
             .is_ok();
-        if bits != info.template_words as usize
-            && !(lined && bits > info.template_words as usize)
-        {
+        if bits != info.template_words as usize && !(lined && bits > info.template_words as usize) {
             return Err(corrupt(format!("item {id}: template words disagree")));
         }
         if info.words as usize != word_start[id + 1] - word_start[id] {
