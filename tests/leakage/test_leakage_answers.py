@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,11 @@ def write(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def long_answers(n: int) -> list[int]:
-    """Rows of the GSM8K sample whose solution has at least 13 words."""
-    return [i for i, r in enumerate(GSM) if len(r["answer"].split()) >= 13][:n]
+    """Rows of the GSM8K sample whose solution has at least 13 words, as leakage reads
+    them: `=` between numbers is a word of its own (`3*3=9`, 3 words' worth)."""
+    return [
+        i for i, r in enumerate(GSM) if len(re.split(r"\s+|(?<=\d)=", r["answer"].strip())) >= 13
+    ][:n]
 
 
 @pytest.fixture

@@ -83,3 +83,34 @@ def test_check_reports_a_short_item_copied_into_a_text_row(
     out = capsys.readouterr().out.splitlines()
     assert rc == 1
     assert len(out) == 1 and out[0].startswith(f"{data.as_posix()}:1: LEAK001")
+
+
+@pytest.mark.parametrize("methods", [("exact",), ("minhash",), ("exact", "ngram", "minhash")])
+def test_an_operator_between_numbers_is_no_punctuation(tmp_path: Path, methods) -> None:
+    # Found by review: normalization dropped `*` and `+` with all punctuation, so the
+    # golden item `Solve: 17 * 23` was an exact copy (and a near one) of a training row
+    # `Solve: 17 + 23`. An operator between numbers is kept (the multiplication sign is
+    # `*`, spaces around it or not), any other punctuation still is not.
+    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": "Solve: 17 * 23"}])
+    copies = ["Solve: 17*23", "Solve: 17 \u00d7 23", "SOLVE 17 \u2217 23", "Solve -- 17 * 23!"]
+    others = ["Solve: 17 + 23", "Solve: 17 - 23", "Solve: 17 / 23", "Solve: 17 \u00f7 23"]
+    others += ["Solve: 1723", "Solve: 17 23"]
+    rows = [{"text": t} for t in copies + others]
+    result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
+    assert {m.row for leak in result.leaks for m in leak.matches} == set(range(len(copies)))
+
+
+def test_an_expression_tells_a_formula_from_another(tmp_path: Path) -> None:
+    # 12 items "What is a+b?" around a shared instruction: each expression is one word,
+    # so a row asking another (2-2 for 2+2) is none of them, as before operators were
+    # kept; with its numbers words of their own, 2-2 held `2? Think carefully ...`, an
+    # 8-word span of 2+2 and of 9+2 (found by review of this change).
+    head = "Answer the following arithmetic question. Reply with the number only, nothing else."
+    tail = "Think carefully before answering and double check your work."
+    items = [f"{head}\nWhat is {i + 2}+{2 + (i * 3) % 7}?\n{tail}" for i in range(12)]
+    ref = write(tmp_path / "g.jsonl", [{"id": f"g{i}", "prompt": p} for i, p in enumerate(items)])
+    asks = ["2+2", "2-2", "2*2", "2 + 2", "2/2", "9-2"]
+    rows = [{"text": f"{head}\nWhat is {q}?\n{tail}\nLet me think."} for q in asks]
+    result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=("exact", "ngram"))
+    found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
+    assert found == {(0, "g0"), (3, "g0")}

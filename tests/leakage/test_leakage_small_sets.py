@@ -418,17 +418,42 @@ def test_numbered_variants_of_one_text_are_measured_whole_by_minhash(tmp_path: P
     # template, and MinHash, leaving templates out, measured the numbers alone: a row with
     # the text was no near copy of any. Their numbers are no text of their own: measured
     # whole, as before templates were left out.
-    text = (
-        "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
-    )
     ids = ["z0", "z1", "z2"]
-    ref = golden(tmp_path / "golden.jsonl", [f"{text} ({i})" for i in range(3)], ids)
-    rows = [f"Q: {text}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
+    ref = golden(tmp_path / "golden.jsonl", [f"{ZEMBLA} ({i})" for i in range(3)], ids)
+    rows = [f"Q: {ZEMBLA}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
     result = detect(ref, corpus(tmp_path / "train.jsonl", rows), methods=("minhash",))
-    assert {row for row, _ in found(result)} == {0}
+    assert_near_copy_of_all(result, ids)
 
 
-@pytest.mark.parametrize("tags", [["0", "1", "2"], ["a", "b", "c"], ["v1", "v2", "v3"]])
+# 50 words: a row holding them, its label, an answer and its completion is a near copy of
+# the text and a tag, Jaccard 48/53 = 0.91 of 3-word shingles, clearly above the 0.8
+# threshold (with the 17 words first used here it was 15/20 = 0.75, found only because
+# the 128-permutation estimate came out at 0.81: found by review).
+ZEMBLA = (
+    "the secret capital of the hidden northern kingdom of zembla is the walled city by the "
+    "sea, where an old harbour keeps a lighthouse of green glass that the fishermen climb "
+    "on every winter night to watch for the silver boats coming home from the far islands "
+    "beyond the reef"
+)
+
+
+def assert_near_copy_of_all(result, ids: list[str]) -> None:
+    """Row 0 is a near copy of every item, by a clear margin; row 1 of none."""
+    matches = [(m.row, leak.item.id, m.similarity) for leak in result.leaks for m in leak.matches]
+    assert {(row, item) for row, item, _ in matches} == {(0, i) for i in ids}, matches
+    assert min(s for _, _, s in matches) >= 0.85, matches
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        ["0", "1", "2"],
+        ["a", "b", "c"],
+        ["v1", "v2", "v3"],
+        ["ii", "iii", "iv"],
+        ["1.1", "1.2", "1.3"],
+    ],
+)
 def test_minhash_tells_variants_by_their_tag(tmp_path: Path, tags: list[str]) -> None:
     # Found by attack: items that are one question and a number each were measured
     # whole, and every clean row asking it of another number or word leaked all of them;
@@ -447,10 +472,59 @@ def test_minhash_tells_variants_by_their_tag(tmp_path: Path, tags: list[str]) ->
     rows = [question.format(x) for x in (377, 812, "seven", "forty", 233)]
     result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
     assert found(result) == {(4, "g233")}
+    ref = golden(tmp_path / "z.jsonl", [f"{ZEMBLA} ({t})" for t in tags], ["z0", "z1", "z2"])
+    rows = [f"Q: {ZEMBLA}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
+    result = detect(ref, corpus(tmp_path / "z.train.jsonl", rows), methods=("minhash",))
+    assert_near_copy_of_all(result, ["z0", "z1", "z2"])
+
+
+def test_a_few_shot_block_and_questions_of_short_words_flag_no_clean_row(tmp_path: Path) -> None:
+    # Found by review of the tags above: any ASCII word of up to 3 letters was a tag, so
+    # items that are a 4-shot block and `Q: Can a cat fly?` were variants of one text,
+    # measured whole by MinHash, and a colon after the block's last `Q` was a sentence's
+    # end that left the tag's slot empty: every clean row with the block and another
+    # question was a near copy of them.
+    questions = ["Can a cat fly?", "Can a dog fly?", "Can a cow fly?", "Can an owl fly?"]
+    prompts = [f"{FEW_SHOT}Q: {q}\nA:" for q in questions]
+    ref = golden(tmp_path / "golden.jsonl", prompts, [f"g{k}" for k in range(4)])
+    rows = [
+        {"prompt": f"{FEW_SHOT}Q: What is {k} plus {k + 3}?\nA:", "completion": str(2 * k + 3)}
+        for k in range(20)
+    ]
+    rows.append({"prompt": prompts[1], "completion": "no"})
+    train = rows_of(tmp_path / "train.jsonl", rows)
+    assert found(detect(ref, train, methods=("minhash",))) == set()
+    assert found(detect(ref, train)) == {(20, "g1")}  # the copy, by its own run
+
+
+@pytest.mark.parametrize(
+    ("tags", "others"),
+    [
+        ([f"1.{k}" for k in range(1, 11)], [f"1.{k}" for k in range(11, 21)]),
+        ([f"{k}.5" for k in range(1, 11)], [f"{k}.5" for k in range(11, 21)]),
+        ([f"{k}.5" for k in range(1, 11)], [f"{k}.25" for k in range(1, 11)]),
+        ([str(k) for k in range(1, 11)], [f"{k}.5" for k in range(11, 21)]),
+        ([str(k) for k in range(1, 11)], [f"2/{k}" for k in range(1, 10)]),
+    ],
+    ids=["1.1-vs-1.11", "1.5-vs-15.5", "2.5-vs-2.25", "5-vs-15.5", "2-vs-2/3"],
+)
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_decimal_tags_tell_variants_apart(
+    tmp_path: Path, tags: list[str], others: list[str], where: str
+) -> None:
+    # Found by review: the view of a row with its punctuation read as spaces cut 15.5
+    # into `15 5` and 1.11 into `1 11` (1.5 is `15`, 1.1 `11`: normalization drops the
+    # point), holding the tag of another variant: clean rows asking another number leaked
+    # one (1 of 10 with the tag after the text, 9 or 10 with it first). Digits joined by
+    # punctuation are a number, never split. (1.5 and 15 are one tag: a known limit.)
     text = (
         "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
     )
-    ref = golden(tmp_path / "z.jsonl", [f"{text} ({t})" for t in tags], ["z0", "z1", "z2"])
-    rows = [f"Q: {text}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
-    result = detect(ref, corpus(tmp_path / "z.train.jsonl", rows), methods=("minhash",))
-    assert {row for row, _ in found(result)} == {0}
+
+    def item(tag: str) -> str:
+        return f"{text} ({tag})" if where == "after" else f"({tag}) {text}"
+
+    ref = golden(tmp_path / "golden.jsonl", [item(t) for t in tags], [f"g{t}" for t in tags])
+    rows = [item(t) for t in others] + [item(tags[3])]
+    result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
+    assert found(result) == {(len(others), f"g{tags[3]}")}

@@ -744,10 +744,10 @@ impl ReferenceIndexBuilder {
             if let Some((label, symbols)) = p.whole {
                 self.whole_items.push((id, label, symbols));
             }
-            let tags = p.tokens.normalized.split(|&b| b == b' ').map(is_tag);
-            let before = self.word_tag.len();
-            self.word_tag.extend(tags.take(p.tokens.len()));
-            self.word_tag.resize(before + p.tokens.len(), false);
+            // (Word by word: found by review, the words of `normalized` split at its
+            // spaces were not its tokens where a script without spaces glues several.)
+            self.word_tag
+                .extend((0..p.tokens.len()).map(|k| is_tag(p.tokens.word(k))));
             self.word_start.push(self.word_hashes.len());
             self.char_spans.extend_from_slice(&p.char_spans);
             if let Some(h) = &self.hasher {
@@ -1581,12 +1581,25 @@ fn symbols_hash(chars: impl Iterator<Item = char>) -> u64 {
         if c.is_alphanumeric() || c.is_whitespace() || crate::text::shingle::is_mark(c) {
             continue;
         }
-        out.push(match c {
-            '\u{2018}' | '\u{2019}' | '\u{201b}' | '`' | '\u{b4}' => '\'',
-            '\u{201c}' | '\u{201d}' | '\u{201e}' => '"',
-            '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => '-',
-            c => c,
-        });
+        // (Operators as `tokens::operator_between_numbers` reads them: `×` is `*`.)
+        match c {
+            '\u{2264}' => out.push_str("<="),
+            '\u{2265}' => out.push_str(">="),
+            '\u{2260}' => out.push_str("!="),
+            c => out.push(match c {
+                '\u{2018}' | '\u{2019}' | '\u{201b}' | '`' | '\u{b4}' => '\'',
+                '\u{201c}' | '\u{201d}' | '\u{201e}' => '"',
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{fe63}' | '\u{ff0d}' => '-',
+                '\u{d7}' | '\u{22c5}' | '\u{2217}' | '\u{ff0a}' => '*',
+                '\u{f7}' | '\u{ff0f}' => '/',
+                '\u{ff0b}' => '+',
+                '\u{ff1d}' => '=',
+                '\u{ff1c}' => '<',
+                '\u{ff1e}' => '>',
+                '\u{ff3e}' => '^',
+                c => c,
+            }),
+        }
     }
     if out.is_empty() {
         0
@@ -1628,8 +1641,10 @@ fn template_bits(template: &[bool]) -> Vec<u64> {
 }
 
 /// Words of a whole short item (see [`OwnRun::whole`]) at least, and the words its
-/// index keys it by: an instruction and two words (`Solve: 17 * 23`).
-pub const WHOLE_KEY: usize = 3;
+/// index keys it by: an instruction and a word (`Solve: 17 * 23`, its expression one
+/// word of two words' worth, see `tokens::join_expressions`; the item's words after the
+/// instruction must be two words' worth).
+pub const WHOLE_KEY: usize = 2;
 
 /// Words an instruction before a short item may have (`Translate:`, `Solve:`,
 /// `Translate to French:`).
@@ -1679,7 +1694,7 @@ fn whole_item(
         Some(letters.then_some(k + 1))
     })??;
     let rest: u32 = units[label..].iter().sum();
-    if words - label < 2 || rest < 2 * WORD_UNITS {
+    if words == label || rest < 2 * WORD_UNITS {
         return None;
     }
     Some((label as u32, whole_symbols(text, &tokens.spans)))
@@ -1765,15 +1780,21 @@ fn equals_answer(text: &str, tokens: &Tokens, next: usize) -> bool {
         return false;
     }
     let gap = &text[tokens.spans[next - 1].1 as usize..tokens.spans[next].0 as usize];
-    if !gap.trim_start().starts_with('=') {
+    // (`=` before a number is a word of its own: see `tokens::operator_between_numbers`.)
+    let first = if gap.trim_start().starts_with('=') {
+        next
+    } else if tokens.word(next) == b"=" {
+        next + 1
+    } else {
         return false;
-    }
-    // The answer: words `next..rest`, to the line's end.
-    let mut rest = next + 1;
-    while rest < tokens.len() && rest - next <= MAX_ANSWER_WORDS && !ends_line(text, tokens, rest) {
+    };
+    // The answer: words `first..rest`, to the line's end.
+    let mut rest = first + 1;
+    while rest < tokens.len() && rest - first <= MAX_ANSWER_WORDS && !ends_line(text, tokens, rest)
+    {
         rest += 1;
     }
-    rest - next <= MAX_ANSWER_WORDS
+    rest - first <= MAX_ANSWER_WORDS
 }
 
 /// Index of the own runs by the hash of their first `key` words (derived from the
@@ -2004,8 +2025,14 @@ impl ReferenceIndex {
         const CONTEXT: usize = 3;
         let words = self.item_words(item);
         let record = &tokens.hashes;
-        // Whether a sentence ends between record words `j` and `j + 1`.
-        let ends = |j: usize| {
+        // Whether a sentence ends between record words `j` and `j + 1`; with `colon`, a
+        // colon ends one too. After the template words before a tag, a colon opens the
+        // slot (`Q: <question>`), it ends nothing: found by review, with it a sentence's
+        // end, a clean row holding a few-shot block and another question after its `Q:`
+        // was a near copy of every item of the block and a question of short words. Before
+        // the template words after an opening tag, a label's colon (`Q: <text>`) leaves
+        // the tag out.
+        let ends = |j: usize, colon: bool| {
             let (a, b) = (tokens.spans[j], tokens.spans[j + 1]);
             let prev = text.get(a.0 as usize..a.1 as usize).unwrap_or("");
             let next = text.get(b.0 as usize..b.1 as usize).unwrap_or("");
@@ -2015,9 +2042,10 @@ impl ReferenceIndex {
                 - next
                     .trim_start_matches(|c: char| !c.is_alphanumeric())
                     .len();
-            [tail, between, &next[..head]]
-                .iter()
-                .any(|s| s.contains(['.', '?', '!', ';', ':', '\n', '。', '？', '！', '；', '：']))
+            [tail, between, &next[..head]].iter().any(|s| {
+                s.contains(['.', '?', '!', ';', '\n', '。', '？', '！', '；'])
+                    || colon && s.contains([':', '：'])
+            })
         };
         let mut at = 0;
         while at < words.len() {
@@ -2038,7 +2066,10 @@ impl ReferenceIndex {
                         continue;
                     }
                     let next = j + before.len();
-                    if next == record.len() || ends(next - 1) || record[next..].starts_with(own) {
+                    if next == record.len()
+                        || ends(next - 1, false)
+                        || record[next..].starts_with(own)
+                    {
                         kept = true;
                     } else {
                         other = true;
@@ -2050,7 +2081,7 @@ impl ReferenceIndex {
                     if &record[j..j + after.len()] != after {
                         continue;
                     }
-                    if j == 0 || ends(j - 1) || record[..j].ends_with(own) {
+                    if j == 0 || ends(j - 1, true) || record[..j].ends_with(own) {
                         kept = true;
                     } else {
                         other = true;
@@ -2502,15 +2533,22 @@ impl ReferenceIndex {
 }
 
 /// Whether a word (normalized) is a tag, the number or label that tells variants of one
-/// text apart: a number (`233`, `①`), or a short ASCII word (`a`, `iii`, `v1`, `1st`)
-/// or one with a digit (`22nd`, `v12`, `1a`). Found by attack: numbers alone were, and
-/// variants tagged `(a)`, `(i)` or `(v1)` were measured without their shared text, so a
-/// row holding it was a near copy of none.
+/// text apart: a number (`233`, `①`, `2.5` read `25`, `2/3`), a letter (`a`), a Roman numeral of up to 4
+/// letters `i`, `v` and `x` (`iii`, `xiv`), or an ASCII word of up to 8 characters with a
+/// digit (`v1`, `1st`, `22nd`, `1a`). Found by attack: numbers alone were, and variants
+/// tagged `(a)`, `(i)` or `(v1)` were measured without their shared text, so a row
+/// holding it was a near copy of none. Found by review: any ASCII word of up to 3
+/// letters was one, so few-shot items asking `Can a cat fly?` were variants of one
+/// another, measured whole.
 fn is_tag(word: &[u8]) -> bool {
     let ascii = word.iter().all(u8::is_ascii_alphanumeric);
+    let number = std::str::from_utf8(word).is_ok_and(|w| {
+        w.chars().all(|c| c.is_numeric() || "+-*/^".contains(c)) && w.chars().any(char::is_numeric)
+    });
     !word.is_empty()
-        && (std::str::from_utf8(word).is_ok_and(|w| w.chars().all(char::is_numeric))
-            || ascii && word.len() <= 3
+        && (number
+            || ascii && word.len() == 1
+            || word.len() <= 4 && word.iter().all(|b| matches!(b, b'i' | b'v' | b'x'))
             || ascii && word.len() <= 8 && word.iter().any(u8::is_ascii_digit))
 }
 

@@ -49,8 +49,12 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// inside a relabelled run's line (`OwnRun::mid_label`, `... ? Answer: 12`) and the
 /// whole runs of short items behind an instruction (`OwnRun::whole`, `Solve: 17 * 23`);
 /// version 15 stores the items that are their template and tags (numbered variants,
-/// measured whole by MinHash unless a record fills their tag's slot otherwise).
-pub const FORMAT_VERSION: u32 = 15;
+/// measured whole by MinHash unless a record fills their tag's slot otherwise); version
+/// 16 keeps an arithmetic expression whole, operators and all, as one word (`17*23`, of
+/// two words' units) and `=` and comparison signs between numbers as words (other
+/// words, hashes, units and symbols), keys whole short items by their first 2 words,
+/// and reads fewer words as tags (a letter, not any word of up to 3).
+pub const FORMAT_VERSION: u32 = 16;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
@@ -525,9 +529,9 @@ fn parse(body: &[u8]) -> Result<ReferenceIndex> {
                 "item {id}: more template words than words"
             )));
         }
-        // A word is 1 to WORD_UNITS units.
-        let units = info.words..=info.words.saturating_mul(super::WORD_UNITS);
-        if !units.contains(&info.units)
+        // A word is 1 unit or more (WORD_UNITS; an arithmetic expression as many words'
+        // worth as it has numbers, see `tokens::join_expressions`).
+        if info.units < info.words
             || info.template_units > info.units
             || info.too_short_for_ngram != ((info.units as usize) < config.ngram_units())
         {

@@ -37,6 +37,9 @@ pub struct Tokens {
     /// Byte range of each word in the original text. A word that NFKC
     /// expands into several words gives them all the same range.
     pub spans: Vec<(u32, u32)>,
+    /// Where each word starts in `normalized` (tokens of a script written without
+    /// spaces are glued there, with no space between: see [`Tokens::word`]).
+    pub starts: Vec<u32>,
 }
 
 impl Tokens {
@@ -48,10 +51,21 @@ impl Tokens {
         self.hashes.is_empty()
     }
 
+    /// Normalized word `k`.
+    pub fn word(&self, k: usize) -> &[u8] {
+        let end = self
+            .starts
+            .get(k + 1)
+            .map_or(self.normalized.len(), |&s| s as usize);
+        let word = &self.normalized[self.starts[k] as usize..end];
+        word.strip_suffix(b" ").unwrap_or(word)
+    }
+
     fn clear(&mut self) {
         self.normalized.clear();
         self.hashes.clear();
         self.spans.clear();
+        self.starts.clear();
     }
 
     /// Record the word that occupies `normalized[from..]`, or drop it (and
@@ -65,6 +79,7 @@ impl Tokens {
         self.hashes
             .push(fast_hash64(&self.normalized[from..], WORD_SEED));
         self.spans.push((start as u32, end as u32));
+        self.starts.push(from as u32);
     }
 
     fn push_word(&mut self, word: &str, start: usize, end: usize) {
@@ -91,6 +106,8 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
     let mut i = 0usize;
     let mut in_word = false;
     let mut ascii = true;
+    // The arithmetic operators between numbers, by token (see `join_expressions`).
+    let mut arithmetic: Vec<usize> = Vec::new();
     let (mut word_start, mut mark, mut from) = (0usize, 0usize, 0usize);
     while i < bytes.len() {
         let b = bytes[i];
@@ -108,6 +125,20 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
             }
             i += width;
             continue;
+        }
+        if strip {
+            if let Some((op, run)) = operator_between_numbers(text, i) {
+                if in_word {
+                    finish(text, opts, out, ascii, word_start, i, mark, from);
+                    in_word = false;
+                }
+                if op.bytes().all(|b| b"+-*/^".contains(&b)) {
+                    arithmetic.push(out.len());
+                }
+                out.push_word(&op, i, i + run);
+                i += run;
+                continue;
+            }
         }
         if !in_word {
             in_word = true;
@@ -129,6 +160,51 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
     }
     if in_word {
         finish(text, opts, out, ascii, word_start, bytes.len(), mark, from);
+    }
+    if !arithmetic.is_empty() {
+        join_expressions(out, &arithmetic);
+    }
+}
+
+/// Join each arithmetic expression (numbers and the operators `+ - * / ^` between
+/// them, tokens `ops`) into one token, `17*23`, spanning it. Found by review: as words
+/// of their own, the numbers of `What is 9+2?` were words that other items' formulas
+/// share (`2`), and a row asking `2-2` held an 8-word span of the item, `2 ? Think
+/// carefully ...`: one word, as `922` was before operators were kept, the expression
+/// tells `2+2` from `2-2`.
+fn join_expressions(out: &mut Tokens, ops: &[usize]) {
+    let n = out.len();
+    // Per token: whether it joins the token before it.
+    let mut joins = vec![false; n];
+    for &k in ops {
+        if k > 0 && k + 1 < n {
+            joins[k] = true;
+            joins[k + 1] = true;
+        }
+    }
+    let old = std::mem::take(out);
+    let mut k = 0;
+    while k < n {
+        let mut end = k + 1;
+        while end < n && joins[end] {
+            end += 1;
+        }
+        let glued = old.starts[k] > 0 && old.normalized[old.starts[k] as usize - 1] != b' ';
+        let mark = out.normalized.len();
+        if mark > 0 && !glued {
+            out.normalized.push(b' ');
+        }
+        let from = out.normalized.len();
+        for j in k..end {
+            out.normalized.extend_from_slice(old.word(j));
+        }
+        out.close_word(
+            mark,
+            from,
+            old.spans[k].0 as usize,
+            old.spans[end - 1].1 as usize,
+        );
+        k = end;
     }
 }
 
@@ -186,6 +262,90 @@ fn finish(
     }
 }
 
+/// The arithmetic operator (or comparison sign) that opens at byte `i` of `text`
+/// between two numbers, as a token, with its length in bytes: a run of `+ - * / = < >
+/// ^ × ÷ − ≤ ≥ ≠ ⋅ ∗` (full-width too) with a number before it (spaces and `)` or `]`
+/// between) and after it (spaces and `(`, `[` or `$` between). `×`, `⋅` and `∗` are
+/// `*`, `÷` is `/`, `−` is `-`, `**` is `^`, `==` is `=`, `≤` is `<=`, `≥` is `>=` and `≠`
+/// is `!=`. A `-`, `*` or `+` that opens a line, text after it on the line, is a list's
+/// bullet (`- 2 eggs`). Found by review:
+/// normalization dropped them with all punctuation, so `Solve: 17 * 23` was an exact
+/// copy, and a near one, of a training row `Solve: 17 + 23`.
+fn operator_between_numbers(text: &str, i: usize) -> Option<(String, usize)> {
+    fn canonical(c: char) -> Option<&'static str> {
+        Some(match c {
+            '+' | '\u{FF0B}' => "+",
+            '-' | '\u{2212}' | '\u{FF0D}' => "-",
+            '*' | '\u{00D7}' | '\u{22C5}' | '\u{2217}' | '\u{FF0A}' => "*",
+            '/' | '\u{00F7}' | '\u{FF0F}' => "/",
+            '=' | '\u{FF1D}' => "=",
+            '<' | '\u{FF1C}' => "<",
+            '>' | '\u{FF1E}' => ">",
+            '^' | '\u{FF3E}' => "^",
+            '\u{2264}' => "<=",
+            '\u{2265}' => ">=",
+            '\u{2260}' => "!=",
+            _ => return None,
+        })
+    }
+    let b = text.as_bytes()[i];
+    // (The operators outside ASCII are U+00D7, U+00F7, U+22xx and U+FFxx.)
+    if !matches!(
+        b,
+        b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC3 | 0xE2 | 0xEF
+    ) {
+        return None;
+    }
+    let rest = &text[i..];
+    let mut op = String::new();
+    let mut run = 0;
+    for c in rest.chars() {
+        match canonical(c) {
+            Some(s) => {
+                op.push_str(s);
+                run += c.len_utf8();
+            }
+            None => break,
+        }
+    }
+    if run == 0 {
+        return None;
+    }
+    let before = text[..i].trim_end_matches([' ', '\t']);
+    let after = &text[i + run..];
+    let bullet = before.ends_with(['\n', '\r'])
+        && matches!(op.as_str(), "-" | "*" | "+")
+        && after.starts_with([' ', '\t'])
+        && !after
+            .trim_start_matches([' ', '\t'])
+            .starts_with(['\n', '\r']);
+    if before.is_empty() || bullet {
+        return None;
+    }
+    let number_before = before
+        .trim_end_matches(|c: char| c.is_whitespace() || c == ')' || c == ']')
+        .chars()
+        .next_back()
+        .is_some_and(char::is_numeric);
+    let number_after = after
+        .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '$'))
+        .chars()
+        .next()
+        .is_some_and(char::is_numeric);
+    if !(number_before && number_after) {
+        return None;
+    }
+    // A comparison is one sign (`<<`, `>>`: no operator, GSM8K's calculator marks).
+    let op = match op.as_str() {
+        "**" => "^".to_string(),
+        "==" => "=".to_string(),
+        "=" | "<" | ">" | "<=" | ">=" | "!=" => op,
+        _ if op.bytes().all(|b| b"+-*/^".contains(&b)) => op,
+        _ => return None,
+    };
+    Some((op, run))
+}
+
 /// Characters that are a token each ([`is_unspaced`]), and Hangul syllables: Korean
 /// is written with spaces between words, but a copy often has them elsewhere (spacing
 /// varies between writers; found by review, a golden item with its spaces removed, or
@@ -232,6 +392,19 @@ pub fn token_units(text: &str, span: (u32, u32)) -> u32 {
     };
     if first.is_some_and(|c| is_hangul_start(c) || is_kana(c) || is_abugida(c)) {
         1
+    } else if first.is_some_and(char::is_numeric) {
+        // An expression (see `join_expressions`) is a word a number, as when its
+        // operators were dropped (`17 * 23` was 2 words, `Solve: 17 * 23` a short item).
+        let word = text.get(span.0 as usize..span.1 as usize).unwrap_or("");
+        let mut numbers = 0;
+        let mut prev = ' ';
+        for c in word.chars() {
+            if c.is_numeric() && !prev.is_numeric() && prev != '.' {
+                numbers += 1;
+            }
+            prev = c;
+        }
+        WORD_UNITS * numbers.max(1)
     } else {
         WORD_UNITS
     }
@@ -714,5 +887,54 @@ mod tests {
     fn chars_at_counts_unicode_scalars() {
         let text = "héllo wörld";
         assert_eq!(chars_at(text, &[0, 7, text.len() as u32]), [0, 6, 11]);
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        let t = tok(text);
+        (0..t.len())
+            .map(|k| String::from_utf8_lossy(t.word(k)).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn an_arithmetic_expression_is_one_word_and_keeps_its_operators() {
+        // Found by review: `*` and `+` were dropped with all punctuation, so `17 * 23`
+        // was `17 + 23`.
+        for text in [
+            "Solve: 17 * 23",
+            "solve 17*23",
+            "Solve: 17 \u{d7} 23",
+            "Solve (17) * (23)",
+        ] {
+            assert_eq!(words(text), ["solve", "17*23"], "{text}");
+        }
+        assert_eq!(words("Solve: 17 + 23 = 40"), ["solve", "17+23", "=", "40"]);
+        assert_eq!(
+            words("is 2 \u{2264} 3 or 2 < 3"),
+            ["is", "2", "<=", "3", "or", "2", "<", "3"]
+        );
+        assert_eq!(words("2 ** 3 \u{2212} 1"), ["2^3-1"]);
+        // Punctuation otherwise: dropped as before.
+        assert_eq!(
+            words("state-of-the-art, 1,000 and 3.5"),
+            ["stateoftheart", "1000", "and", "35"]
+        );
+        assert_eq!(words("x + 3 = y"), ["x", "3", "y"]);
+        // GSM8K's calculator marks and a list's bullets are no operators (`=<<` is none
+        // either: `3=<<3` is one word, `33`, as before).
+        assert_eq!(words("3*3=<<3*3=9>>9"), ["3*33*3", "=", "99"]);
+        assert_eq!(words("for 4\n- 2 eggs"), ["for", "4", "2", "eggs"]);
+        assert_eq!(words("17\n*\n23"), ["17*23"]);
+        // The expression's span is all of it; its units a word per number.
+        let t = tok("Solve: 17 * 23");
+        assert_eq!(t.spans[1], (7, 14));
+        assert_eq!(token_units("Solve: 17 * 23", t.spans[1]), 2 * WORD_UNITS);
+    }
+
+    #[test]
+    fn a_word_of_a_script_without_spaces_is_each_of_its_tokens() {
+        // Found by review: the words of `normalized` split at its spaces were not its
+        // tokens where such a script glues several (a tag's place was off by them).
+        assert_eq!(words("第3题 東京 (a)"), ["第", "3", "题", "東", "京", "a"]);
     }
 }
