@@ -515,8 +515,9 @@ def test_decimal_tags_tell_variants_apart(
     # Found by review: the view of a row with its punctuation read as spaces cut 15.5
     # into `15 5` and 1.11 into `1 11` (1.5 is `15`, 1.1 `11`: normalization drops the
     # point), holding the tag of another variant: clean rows asking another number leaked
-    # one (1 of 10 with the tag after the text, 9 or 10 with it first). Digits joined by
-    # punctuation are a number, never split. (1.5 and 15 are one tag: a known limit.)
+    # one (1 of 10 with the tag after the text, 9 or 10 with it first). A record's tag
+    # must end the record or a sentence (open it, for a tag first). (1.5 and 15 are one
+    # tag: a known limit.)
     text = (
         "the secret capital of the hidden northern kingdom of zembla is the walled city by the sea"
     )

@@ -137,44 +137,20 @@ _IGNORABLE_MARKS = (
     (0xFFF0, 0xFFF8),
     (0xE0000, 0xE0FFF),
 )
-_JOINERS = r"\p{P}\p{S}\p{Cf}" + "".join(
-    rf"\x{{{a:04X}}}-\x{{{b:04X}}}" for a, b in _IGNORABLE_MARKS
+_JOINER_CLASS = (
+    r"[\p{P}\p{S}\p{Cf}"
+    + "".join(rf"\x{{{a:04X}}}-\x{{{b:04X}}}" for a, b in _IGNORABLE_MARKS)
+    + "]"
 )
-_JOINER_CLASS = f"[{_JOINERS}]"
-# Joiners between two digits are a number's (`2.5`, `1,000`, `17*23`, `2024-01-05`):
-# normalization keeps a decimal point and an operator between numbers, and read as
-# spaces they cut a number in pieces: found by review, `11.5` read as `11 5` held the tag
-# of the variant `... greater than 5` of one text, and a row asking `11.5` was a copy of
-# it. A run of joiners is read as a space unless a digit is on both sides: first the
-# runs after anything but a digit, then the rest before anything but a digit.
-_JOINED = rf"[\p{{L}}\p{{M}}]{_JOINER_CLASS}+[\p{{L}}\p{{N}}]|\p{{N}}{_JOINER_CLASS}+\p{{L}}"
-_SPLIT_AFTER = (rf"(^|[^\p{{N}}{_JOINERS}]){_JOINER_CLASS}+", r"\1 ")
-_SPLIT_BEFORE = (rf"{_JOINER_CLASS}+([^\p{{N}}{_JOINERS}]|$)", r" \1")
+_JOINED = rf"[\p{{L}}\p{{N}}\p{{M}}]{_JOINER_CLASS}+[\p{{L}}\p{{N}}]"
 
 
 def with_joiners_split(text: str) -> str | None:
     """``text`` with the characters that join its words read as spaces, or None when no
     two words are joined (see :func:`_joined_split`)."""
     bare = text.replace(ZWSP, "")
-    out: list[str] = []
-    at = 0
-    while at < len(bare):
-        if not _joins(bare[at]):
-            out.append(bare[at])
-            at += 1
-            continue
-        end = at
-        while end < len(bare) and _joins(bare[end]):
-            end += 1
-        number = at > 0 and end < len(bare) and _is_digit(bare[at - 1]) and _is_digit(bare[end])
-        out.append(bare[at:end] if number else " " * (end - at))
-        at = end
-    split = "".join(out)
+    split = "".join(" " if _joins(c) else c for c in bare)
     return None if split.split() == bare.split() else split
-
-
-def _is_digit(c: str) -> bool:
-    return unicodedata.category(c)[0] == "N"
 
 
 def _joins(c: str) -> bool:
@@ -194,8 +170,7 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
     hits = _kernels.match_substring_regex(bare, _JOINED)
     if not _any_true(hits):
         return None
-    split = _kernels.replace_substring_regex(bare, *_SPLIT_AFTER)
-    split = _kernels.replace_substring_regex(split, *_SPLIT_BEFORE)
+    split = _kernels.replace_substring_regex(bare, _JOINER_CLASS, " ")
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
 
 

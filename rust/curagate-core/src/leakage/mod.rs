@@ -2066,10 +2066,13 @@ impl ReferenceIndex {
                         continue;
                     }
                     let next = j + before.len();
-                    if next == record.len()
-                        || ends(next - 1, false)
-                        || record[next..].starts_with(own)
-                    {
+                    // (The tag then the record's or a sentence's end: found by review, a
+                    // row asking `15.5`, read `15 5` with its punctuation as spaces, held
+                    // the tag of `... (1.5)`, read `15`.)
+                    let after = next + own.len();
+                    let tagged = record[next..].starts_with(own)
+                        && (after == record.len() || ends(after - 1, true));
+                    if next == record.len() || ends(next - 1, false) || tagged {
                         kept = true;
                     } else {
                         other = true;
@@ -2081,7 +2084,9 @@ impl ReferenceIndex {
                     if &record[j..j + after.len()] != after {
                         continue;
                     }
-                    if j == 0 || ends(j - 1, true) || record[..j].ends_with(own) {
+                    let tagged = record[..j].ends_with(own)
+                        && (j == own.len() || ends(j - own.len() - 1, true));
+                    if j == 0 || ends(j - 1, true) || tagged {
                         kept = true;
                     } else {
                         other = true;

@@ -126,7 +126,13 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
             i += width;
             continue;
         }
-        if strip {
+        // (The operators' first bytes, see `operator_between_numbers`.)
+        if strip
+            && matches!(
+                b,
+                b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC3 | 0xE2 | 0xEF
+            )
+        {
             if let Some((op, run)) = operator_between_numbers(text, i) {
                 if in_word {
                     finish(text, opts, out, ascii, word_start, i, mark, from);
