@@ -391,6 +391,16 @@ def test_multiple_choice_reads_a_letter_in_markdown_emphasis(output: str) -> Non
         "A or C?\nNo.\nAnswer: B",
         "(A) or (C)?\nAnswer: B",  # a hedge, then the answer it commits to
         "B. London\nAnswer: B",
+        # An adverb or a lead-in, full-width forms, \\boxed (found by re-attack: no answer).
+        "The answer is definitely B.",
+        "The answer must be B.",
+        "I think the answer is B.",
+        "The final answer is $\\boxed{B}$.",
+        "\\boxed{B}",
+        "B\u3002",
+        "\uff08B\uff09",
+        "\uff22",
+        "答案是\uff22",
     ],
 )
 def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) -> None:
@@ -416,6 +426,13 @@ def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) ->
         "A. Paris\nWait, the answer is B.",
         "Answer: B\nSo the answer is C.",
         "B. London\nThe answer is B or C",
+        # A changed mind worded with an adverb or a lead-in (found by re-attack: credited).
+        "Answer: B\nWait, the answer is actually C.",
+        "B\nThe answer is definitely C.",
+        "A. Paris\nThe answer is therefore B.",
+        "A\n\nThe answer must be B.",
+        "Answer: B\nI think the answer is C.",
+        "Answer: B\nCorrection: the answer is C.",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from curagate.errors import InputError
@@ -268,7 +269,14 @@ _ANSWER_NOUN = (
     r"|(?:a\s+)?resposta(?:\s+correta)?"
     r"|(?:правильный\s+)?ответ"
 )
-_ANSWER_COPULA = r"is|would\s+be|will\s+be|est|ist|lautet|es|è|e|é|это|[-—\u2013]"
+# "is", "must be", ... and an adverb that commits ("The answer is definitely B.", "The
+# answer is actually C."): found by re-attack, a changed mind worded so was not read.
+_ANSWER_COPULA = (
+    r"(?:is|(?:would|will|must|should)\s+be|has\s+to\s+be|can\s+only\s+be)"
+    r"(?:\s+(?:actually|definitely|certainly|clearly|obviously|surely|indeed|really|still|"
+    r"therefore|thus|then|now|instead))?"
+    r"|est|ist|lautet|es|è|e|é|это|[-—\u2013]"
+)
 _ANSWER_PHRASE = re.compile(
     rf"[^\S\n]*(?:\*\*|__)?(?:(?i:{_ANSWER_NOUN})"
     rf"(?:[^\S\n]+(?i:{_ANSWER_COPULA})(?![\w'])[^\S\n]*[:\uff1a]?"
@@ -332,6 +340,16 @@ def _text_offered(line: str, index: int, choices: list[str]) -> bool:
     return False
 
 
+# Full-width letters, brackets and stops read as ASCII ones ("\uff22", "\uff08B\uff09", "B\u3002",
+# "\u7b54\u6848\u662fB\u3001C"); \\boxed{B} as (B). Found by re-attack: such answers and hedges were missed.
+_CJK_STOPS = str.maketrans({"\u3002": ".", "\u3001": ",", "\uff61": ".", "\uff64": ","})
+_BOXED = re.compile(r"\$*\\boxed\{\s*(?:\\text\{\s*)?([A-Z])\s*\}?\s*\}\$*")
+
+
+def _normalized(output: str) -> str:
+    return _BOXED.sub(r"(\1)", unicodedata.normalize("NFKC", output).translate(_CJK_STOPS))
+
+
 def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, int | None]:
     """Whether ``text`` opens with an option's letter, and the option it names: none for a
     hedge or an echo. ``worded``: ``text`` follows an answer phrase (:data:`_ANSWER_PHRASE`)."""
@@ -371,29 +389,45 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
     return True, LETTERS.index(letter)
 
 
+def _phrase_reads(output: str, choices: list[str]) -> list[tuple[int, int | None]]:
+    """Each answer phrase anywhere in ``output`` (opening a word) that is followed by an
+    option's letter: (where it starts, the option it names, none for a hedge)."""
+    out: list[tuple[int, int | None]] = []
+    end = -1
+    for i, ch in enumerate(output):
+        if ch.isspace() or (i and output[i - 1].isalnum() and ch not in "正答정"):
+            continue
+        phrase = _ANSWER_PHRASE.match(output, i)
+        if phrase is None or phrase.end() <= end:
+            continue
+        end = phrase.end()
+        read, index = _letter_read(output[end:], choices, worded=True)
+        if read:
+            out.append((i, index))
+    return out
+
+
 def answer_index(output: str, choices: list[str]) -> int | None:
-    """The letter an answer phrase opening the output's last non-blank line names (none
-    when it differs from the first reading's letter), else the letter an answer phrase
-    opening the output names (``The answer is B.``, ``Answer: B``,
-    :data:`_ANSWER_PHRASE`), else a leading letter (``B``, ``(B)``, ``B.``, ``B)``,
-    ``B:``, ``B,``, ``**B**``), each read only where no other letter is offered beside it
-    (:func:`_offered`, :data:`_SENTENCE_HEDGE`, a letter alone after the answer's comma;
-    a hedge names none) and the output is not only the option list (:func:`_is_echo`);
-    else the one choice text the output names (:func:`curagate.gate.metrics.match_label`)."""
-    phrase = _ANSWER_PHRASE.match(output)
+    """The letter the last answer phrase in the output names (``The answer is B.``,
+    ``Answer: B``, ``I think the answer is B``, :data:`_ANSWER_PHRASE`; none when another
+    answer phrase, or the output's leading letter, names another: a changed mind), else a
+    leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``, ``B,``, ``**B**``), each read
+    only where no other letter is offered beside it (:func:`_offered`,
+    :data:`_SENTENCE_HEDGE`, a letter alone after the answer's comma; a hedge names none)
+    and the output is not only the option list (:func:`_is_echo`); else the one choice
+    text the output names (:func:`curagate.gate.metrics.match_label`)."""
+    output = _normalized(output)
+    phrases = _phrase_reads(output, choices)
     read, first = (False, None)
-    if phrase:
-        read, first = _letter_read(output[phrase.end() :], choices, worded=True)
-    if not read:
+    if not (phrases and phrases[0][0] == len(output) - len(output.lstrip())):
         read, first = _letter_read(output, choices, worded=False)
-    lines = [x for x in output.split("\n") if x.strip()]
-    phrase = _ANSWER_PHRASE.match(lines[-1]) if len(lines) > 1 else None
-    if phrase:
-        last_read, last = _letter_read(lines[-1][phrase.end() :], choices, worded=True)
-        if last_read:
-            # Reasoning (or a hedge), then "The answer is B.": the answer it commits to;
-            # "A. Paris" then "Wait, the answer is B.", a changed mind, names none.
-            return None if read and first is not None and first != last else last
+    if phrases:
+        last = phrases[-1][1]
+        # Reasoning (or a hedge), then "The answer is B.": the answer it commits to;
+        # "A. Paris" then "Wait, the answer is B.", or "Answer: B" then "I think the answer
+        # is C.", a changed mind, names none.
+        named = {x for _, x in phrases if x is not None} | ({first} if first is not None else set())
+        return last if last is not None and named == {last} else None
     if read:
         return first
     hit = gm.match_label(output, choices)
