@@ -401,6 +401,8 @@ def test_multiple_choice_reads_a_letter_in_markdown_emphasis(output: str) -> Non
         "\uff08B\uff09",
         "\uff22",
         "答案是\uff22",
+        "정답은 B입니다.",
+        "正解はBです\u3002",
     ],
 )
 def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) -> None:
@@ -433,6 +435,16 @@ def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) ->
         "A\n\nThe answer must be B.",
         "Answer: B\nI think the answer is C.",
         "Answer: B\nCorrection: the answer is C.",
+        # CJK and Hangul hedges: a letter before a Han, kana or Hangul character, or a
+        # full-width stop (found by re-attack: credited).
+        "答案是B\uff0c或者C\u3002",
+        "答案是B\uff0c还是C\uff1f",
+        "Answer: B 或 C\u3002",
+        "答案是B/C\u3002",
+        "答案是B\u3001C\u3002",
+        "정답은 B 또는 C입니다.",
+        "正解はB\u3001またはCです\u3002",
+        "正解はB\uff08またはC\uff09\u3002",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:

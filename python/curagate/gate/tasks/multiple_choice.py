@@ -133,11 +133,16 @@ _FOREIGN = sorted(
 # ("या" ends in one).
 _W = r"[\w\u0900-\u097f]"
 _FOREIGN_WORD = rf"(?<!{_W})(?i:{'|'.join(_FOREIGN)})(?!{_W})"
+# Han, kana and Hangul: a letter right before one ends as before a stop ("정답은 B입니다",
+# "正解はB、またはCです"). Found by re-attack: such answers and hedges were missed.
+_CJK_CHAR = "[\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 # A letter as an option: "(A)", "A)", "A.", "A:", "A?", "A" ending the line, each in
 # emphasis or not ("**A**": emphasis ends it as ")" does).
-_FORM = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?<![^\W_])(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$))"
+_FORM = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?<![^\W_])(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$|(?={_CJK_CHAR})))"
 # A letter right after a CJK word: no word boundary before it ("或B)").
-_FORM_CJK = rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$))"
+_FORM_CJK = (
+    rf"(?:{_EM}?\((?P<p>[A-Z])\){_EM}?|{_EM}?(?P<b>[A-Z])(?:{_EM}|[).:?]|\s*$|(?={_CJK_CHAR})))"
+)
 _CJK = "|".join(
     "".join(f"(?<!{q})" for q in _KA_WORDS.split()) + w if w == "か" else w
     for w in sorted(DISJUNCTIONS_CJK.split(), key=len, reverse=True)
@@ -289,7 +294,7 @@ _ANSWER_PHRASE = re.compile(
 # answer is B because ..."), save "I" ("Answer: I think ..."); so does one before a
 # full-width stop or comma ("答案是B\uff0c因为...").
 _WORDED_LETTER = re.compile(
-    rf"(?:{_EM}?\((?P<paren>[A-Z])\){_EM}?|{_EM}?(?P<bare>(?!I[^\S\n]+\w)[A-Z]){_EM}?(?![\w']))"
+    rf"(?:{_EM}?\((?P<paren>[A-Z])\){_EM}?|{_EM}?(?P<bare>(?!I[^\S\n]+\w)[A-Z]){_EM}?(?!(?!{_CJK_CHAR})[\w']))"
 )
 # After an answer phrase, a disjunction offers a letter followed by more words too: "The
 # answer is B or C because ...".
@@ -340,8 +345,8 @@ def _text_offered(line: str, index: int, choices: list[str]) -> bool:
     return False
 
 
-# Full-width letters, brackets and stops read as ASCII ones ("\uff22", "\uff08B\uff09", "B\u3002",
-# "\u7b54\u6848\u662fB\u3001C"); \\boxed{B} as (B). Found by re-attack: such answers and hedges were missed.
+# Full-width letters and brackets (NFKC) and the ideographic stop and comma read as ASCII
+# ones ("B。", "答案是B、C"); \\boxed{B} as (B). Found by re-attack: such answers and hedges were missed.
 _CJK_STOPS = str.maketrans({"\u3002": ".", "\u3001": ",", "\uff61": ".", "\uff64": ","})
 _BOXED = re.compile(r"\$*\\boxed\{\s*(?:\\text\{\s*)?([A-Z])\s*\}?\s*\}\$*")
 
