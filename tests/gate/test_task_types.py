@@ -445,6 +445,12 @@ def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) ->
         "정답은 B 또는 C입니다.",
         "正解はB\u3001またはCです\u3002",
         "正解はB\uff08またはC\uff09\u3002",
+        # Another letter joined by "and", "as well as", "+" or a comma (found by re-attack).
+        "The answer is B and C, since both are capitals.",
+        "The answer is B, and C too.",
+        "The answer is B as well as C.",
+        "The answer is B (London), C (Berlin).",
+        "Answer: B+C",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:

@@ -158,7 +158,7 @@ _OF = re.compile(r"\s*of\s*(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])\))")
 # A disjunction opening the line below the answer's: "A\nor B", "(A)\noder (B)".
 _DISJUNCTION_LEAD = re.compile(rf"\s*(?:(?i:\bor\b)|{_FOREIGN_WORD}|\b[ou]\b|of\b|{_CJK})")
 _SEPARATED = re.compile(
-    r"(?:^\s*|[/|&;]\s*)" + _FORM + r"|[,\-\u2013]\s*(?:\((?P<q>[A-Z])\)|\b(?P<c>[A-Z])\))"
+    r"(?:^\s*|[/|&;+]\s*)" + _FORM + r"|[,\-\u2013]\s*(?:\((?P<q>[A-Z])\)|\b(?P<c>[A-Z])\))"
 )
 _NEGATION = re.compile(
     r"(?i)\b(?:not|never|except|rather|instead|n't|"
@@ -298,8 +298,15 @@ _WORDED_LETTER = re.compile(
 )
 # After an answer phrase, a disjunction offers a letter followed by more words too: "The
 # answer is B or C because ...".
+# So does "and", "as well as", "plus", "&" or "+" right before it, or a comma before one
+# standing alone ("The answer is B and C, since ...", "The answer is B, and C too.", "The
+# answer is B as well as C.", "The answer is B (London), C (Berlin).", "Answer: B+C"):
+# found by re-attack, such lists were credited as their first letter.
 _OR_WORDED = re.compile(
-    rf"(?:(?i:\bor\b)|{_FOREIGN_WORD}|\b[ou]\b)\s+(?:\((?P<p>[A-Z])\)|(?P<b>(?!I\s)[A-Z])(?![\w']))"
+    rf"(?:(?:(?i:\bor\b)|{_FOREIGN_WORD}|\b[ou]\b)\s+"
+    r"|,?\s*(?i:\b(?:and|as\s+well\s+as|plus)\b)\s*|\s*[&+]\s*)"
+    r"(?:\((?P<p>[A-Z])\)|(?P<b>(?!I\s)[A-Z])(?![\w']))"
+    r"|,\s*(?:\((?P<q>[A-Z])\)|(?P<c>[A-Z])(?=\s*[(,.;:!?]|\s*$))"
 )
 
 
@@ -372,7 +379,7 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
     line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
     others = _offered(line, letter, choices[LETTERS.index(letter)])
     if worded:
-        others |= {o.group("p") or o.group("b") for o in _OR_WORDED.finditer(line)}
+        others |= {next(g for g in o.groups() if g) for o in _OR_WORDED.finditer(line)}
     after = next((x for x in below if x.strip()), "")
     for hedge in (*_SENTENCE_HEDGE.finditer(line), *_SENTENCE_HEDGE.finditer(after)):
         others.add(next(g for g in hedge.groups() if g is not None))
