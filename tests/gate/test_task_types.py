@@ -472,6 +472,13 @@ def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(out
         "A) Paris 或 London",
         "A) Paris (or something else, not sure)",
         "The answer is A) Paris or London",
+        # The text in brackets, after a dash, in emphasis, before a Han character, or "|"
+        # (found by re-attack: credited as A).
+        "The answer is A (Paris) or London.",
+        "The answer is A - Paris or London.",
+        "A) **Paris** or **London**",
+        "A) Paris或London",
+        "A) Paris | London",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_in_the_option_text(output: str) -> None:

@@ -317,7 +317,7 @@ _OR_WORDED = re.compile(
 _TEXT_OFFER = re.compile(
     r"[^\S\n]*[,;(\[?.!]*[^\S\n]*"
     rf"(?:(?i:\b(?:or|maybe|perhaps|possibly|alternatively)\b)"
-    rf"|{_FOREIGN_WORD}|\b[ou]\b|{_CJK}|/)"
+    rf"|{_FOREIGN_WORD}|\b[ou]\b|{_CJK}|[/|])"
     r"(?P<between>(?:[^\S\n]+[^\W\d_][\w']*){0,3}?)[^\S\n,:]*[,:]?[^\S\n]*"
 )
 # Unsureness said after such a word: "A. Paris (or something else, not sure)".
@@ -331,9 +331,20 @@ def _text_offered(line: str, index: int, choices: list[str]) -> bool:
     London") is matched whole first, so it offers nothing."""
 
     def text(choice: str) -> str:
-        return r"[^\S\n]+".join(re.escape(w) for w in choice.split()) + r"(?!\w)"
+        # Emphasis around it ("**London**"); a Han, kana or Hangul character may follow
+        # ("Paris或London"). Found by re-attack: such hedges were credited.
+        words = r"[^\S\n]+".join(re.escape(w) for w in choice.split())
+        return rf"{_EM}?{words}{_EM}?(?!(?!{_CJK_CHAR})\w)"
 
-    chosen = re.match(r"[^\S\n]*" + text(choices[index]), line, re.IGNORECASE)
+    # The option's text may follow a dash or colon, or stand in brackets ("A - Paris or
+    # London", "The answer is A (Paris) or London").
+    chosen = re.match(
+        r"[^\S\n]*(?:[-\u2013\u2014:][^\S\n]*)?(?P<o>[(\[])?[^\S\n]*"
+        + text(choices[index])
+        + r"(?(o)[^\S\n]*[)\]])",
+        line,
+        re.IGNORECASE,
+    )
     if chosen is None or not choices[index].split():
         return False
     offer = _TEXT_OFFER.match(line, chosen.end())
