@@ -282,6 +282,12 @@ _CAPITALS = ["Paris", "London", "Berlin", "Madrid"]
         "B. It could also be A or C.",
         "B. Hmm, A. or C.",
         "Probably B, maybe C",
+        # "I" between the offering word and the letter; "with" that picks, not tells apart
+        # (found by re-attack: credited as B).
+        "B. Or I'd pick A.",
+        "B, or I guess A.",
+        "B. I'd go with A or C.",
+        "B. I'd also be happy with A or C.",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_in_any_language_or_an_echo(

@@ -149,7 +149,7 @@ _CJK = "|".join(
 )
 _OFFERED = re.compile(
     rf"(?P<word>(?:(?i:\b(?:{_WORDS})\b)|{_FOREIGN_WORD}|\b[ou]\b)"
-    r"(?P<between>(?:\s+[a-z']+){0,3}?)[.,]?\s*)"
+    r"(?P<between>(?:\s+(?:[a-z']+|I(?:'[a-z]+)?)){0,3}?)[.,]?\s*)"
     + _FORM
     + rf"|(?P<cjk>{_CJK})\s*"
     + _FORM_CJK.replace("?P<p>", "?P<pc>").replace("?P<b>", "?P<bc>")
@@ -188,12 +188,14 @@ _COMMA_LETTER = re.compile(
 # An option letter ("(A)", "A)", "A.", "A:") right before "and": "A. and C.".
 _LETTER_AND = re.compile(r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])[).:])\s*$")
 # A letter named as what the answer is not, or is told apart from, right before a
-# disjunction: "confuse it with A) or C)", "unlike A or C", "rather than (A) or (C)",
-# "different from A or C", "not A or C". The letter the disjunction joins to it is told
+# disjunction ("with" only after confuse, compare, mix or mistake: "I'd go with A or C"
+# offers both, found by re-attack): "confuse it with A) or C)", "unlike A or C", "rather
+# than (A) or (C)", "different from A or C", "not A or C". The letter the disjunction joins to it is told
 # apart too, not offered. Found by attack: "B) London. People often confuse it with A)
 # or C)." read as no answer; "A. Hmm, C. or B." (C named by nothing) stays a hedge.
 _GOVERNED = re.compile(
-    r"(?i:\b(?:with|from|than|unlike|not|over|against)\s+(?:(?:the\s+)?(?:options?|choices?)\s+)?)"
+    r"(?i:\b(?:(?:confus|compar|mix|mistak)\w*(?:\s+\w+){0,2}?\s+with"
+    r"|from|than|unlike|not|over|against)\s+(?:(?:the\s+)?(?:options?|choices?)\s+)?)"
     r"(?:\((?P<p>[A-Z])\)|\b(?P<b>[A-Z])(?![\w'])[).:]?)[^\S\n]*,?[^\S\n]*$"
 )
 
