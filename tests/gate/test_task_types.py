@@ -457,6 +457,9 @@ def test_multiple_choice_reads_the_letter_after_an_answer_phrase(output: str) ->
         "The answer is B as well as C.",
         "The answer is B (London), C (Berlin).",
         "Answer: B+C",
+        # A changed mind behind a parenthetical, or to a letter of no option (re-attack).
+        "Answer: B\nSo the answer is, I think, C.",
+        "Answer: B\nThe answer is E.",
     ],
 )
 def test_multiple_choice_reads_no_answer_from_a_hedge_after_an_answer_phrase(output: str) -> None:

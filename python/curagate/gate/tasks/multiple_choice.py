@@ -287,6 +287,8 @@ _ANSWER_COPULA = (
 _ANSWER_PHRASE = re.compile(
     rf"[^\S\n]*(?:\*\*|__)?(?:(?i:{_ANSWER_NOUN})"
     rf"(?:[^\S\n]+(?i:{_ANSWER_COPULA})(?![\w'])[^\S\n]*[:\uff1a]?"
+    # A parenthetical between commas: "So the answer is, I think, C." (found by re-attack).
+    r"(?:,[^\S\n]*[^\W\d_][^,\n.]{0,30}?,)?"
     r"|[^\S\n]*(?:\*\*|__)?[^\S\n]*[:\uff1a])"
     r"[^\S\n]*(?:(?:\*\*|__)(?=\s))?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
     r"|(?:正确|正確)?答案(?:是|为|為|[:\uff1a])[^\S\n]*|(?:正解|答え)(?:は|[:\uff1a])[^\S\n]*"
@@ -383,7 +385,9 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
         return False, None
     letter = next(m.group(g) for g in ("paren", "bare", "em_paren", "em_bare") if m.group(g))
     if LETTERS.index(letter) >= len(choices):
-        return False, None
+        # After an answer phrase a letter of no option is still an answer, a wrong one:
+        # "Answer: B" then "The answer is E." is a changed mind (found by re-attack).
+        return worded and m.group("bare") != "I", None
     # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
     # letter was taken, and a hedge scored right whenever it held the answer).
     rest = text[m.end() :]
