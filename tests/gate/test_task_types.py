@@ -333,6 +333,7 @@ def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: s
         "(B) 何か(A)",
         "B) どうかA)",
         "(B) किया A)",  # Hindi या inside a word
+        "B. A或C都不对\u3002",  # "A or C are both wrong"
         # A letter after a comma, with the reason (found by attack: read as no answer).
         "B, because A and C are wrong",
         "B, since A is wrong",

@@ -200,6 +200,12 @@ _GOVERNED = re.compile(
 )
 
 
+# A Chinese negation right after the letters ("A或C都不对", "A或C是错的"): they are said
+# wrong. Found by re-attack: once a letter before a Han character could be offered,
+# "B. A或C都不对。" read as no answer.
+_CJK_WRONG = re.compile(r"\s*(?:都|也|均|是)?\s*(?:不|错|錯|非|没|沒)")
+
+
 def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> set[str]:
     """The option letters ``line`` (what follows the answer's letter ``letter``) offers
     beside it; ``choice``, the answer's option text, may open the line. ``lead``: only a
@@ -216,6 +222,8 @@ def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> se
     for m in _OFFERED.finditer(line):
         if m.group("cjk") is None and _NEGATION.search(m.group("between")):
             continue
+        if _CJK_WRONG.match(line, m.end()):
+            continue  # "B. A或C都不对。": A and C said wrong, not offered
         before = _LETTER_AND.search(line, 0, m.start())
         joined = before.group("p") or before.group("b") if before else None
         if joined and joined not in out | {letter} and re.match(r"(?i)and\b", m.group(0)):
