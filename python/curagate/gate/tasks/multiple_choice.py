@@ -203,7 +203,9 @@ _GOVERNED = re.compile(
 # A Chinese negation right after the letters ("A或C都不对", "A或C是错的"): they are said
 # wrong. Found by re-attack: once a letter before a Han character could be offered,
 # "B. A或C都不对。" read as no answer.
-_CJK_WRONG = re.compile(r"\s*(?:都|也|均|是)?\s*(?:不|错|錯|非|没|沒)")
+_CJK_WRONG = re.compile(
+    r"(?:\s*(?:或者|或|还是|和|与|與|及|,)\s*[A-Z])*\s*(?:都|也|均|是)?\s*(?:不|错|錯|非|没|沒)"
+)
 
 
 def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> set[str]:
@@ -234,6 +236,8 @@ def _offered(line: str, letter: str, choice: str = "", lead: bool = False) -> se
             continue  # "confuse it with A) or C)": C told apart with A, not offered
         out.add(m.group("p") or m.group("b") or m.group("pc") or m.group("bc"))
     for m in _SEPARATED.finditer(line):
+        if _CJK_WRONG.match(line, m.end()):
+            continue
         out.add(m.group("p") or m.group("b") or m.group("q") or m.group("c"))
     text = re.match(r"\s*" + re.escape(choice.strip()), line, re.IGNORECASE) if choice else None
     of = _OF.match(line, text.end() if text else 0)
