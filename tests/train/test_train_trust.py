@@ -4,6 +4,7 @@ another run: holes an attacker found in `curagate train`, each a test."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -1277,6 +1278,52 @@ def test_a_second_train_of_one_run_folder_at_once_is_refused(
         holder.communicate("")
     assert main(args) == 0  # the holder is gone: so is its lock
     assert sorted(p.name for p in runs.iterdir()) == ["tiny"]
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "fork") or os.geteuid() != 0, reason="needs root to switch account"
+)
+def test_a_lock_file_another_account_left_blocks_nothing(tmp_path: Path) -> None:
+    # Found by attack: a killed run's lock file (0644, another account's) refused every
+    # later run with EACCES (it was opened read-write). A forked child switched to another
+    # account takes the lock on a root-owned 0644 file, as the next user's run would.
+    import tempfile
+
+    from curagate.train.run import _run_lock
+
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        folder.chmod(0o777)
+        lock = folder / ".tiny.lock"
+        lock.write_text("")
+        lock.chmod(0o644)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            code = 1
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                assert not os.access(lock, os.W_OK)
+                with _run_lock(folder / "tiny"):
+                    code = 0
+            finally:
+                os._exit(code)
+        assert os.waitpid(pid, 0)[1] == 0
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_an_output_dir_that_takes_no_lock_file_is_a_path_error(
+    tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: `output_dir: /proc` (it exists, but takes no file) crashed (exit 3).
+    from curagate.cli import main
+
+    cfg = write_config(tmp_path / "t.yaml", tiny_model, sft_data["train"], output_dir="/proc")
+    assert main(["train", "sft", "--config", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the run's lock file /proc/.tiny.lock" in err, err
+    assert "Traceback" not in err
 
 
 def test_rows_left_out_are_said_on_stderr_per_reason(

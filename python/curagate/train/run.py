@@ -646,8 +646,20 @@ def _run_lock(run_dir: Path) -> Iterator[None]:
     import fcntl
 
     path = run_dir.with_name(f".{run_dir.name}.lock")
+    flags = os.O_CLOEXEC | os.O_NOFOLLOW
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+        try:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+            except PermissionError:
+                # Another account's lock file (0644, left by a killed run): flock needs
+                # no write access, so a dead run's lock blocks nothing (it did: EACCES).
+                fd = os.open(path, os.O_RDONLY | flags)
+        except OSError as e:  # a folder that takes no file (/proc), a link, no access
+            raise InputError(
+                f"cannot open the run's lock file {path} ({e.strerror or e}); choose an "
+                "output_dir where you can create files"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
