@@ -347,6 +347,71 @@ def test_dpo_validation_pairs_are_compared_with_training_pairs_as_they_train(
         train("dpo", cfg)
 
 
+def test_validation_rows_are_training_rows_among_those_the_run_evaluates(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # Found by attack: rows were counted before tokenization, so validation rows later
+    # dropped by max_length (no trained token left) counted as the file's own: every row
+    # evaluated was a training row, exit 0 (validation_rows_in_train 2 of 2 evaluated).
+    rows = sft_rows(32)
+    long_rows = [
+        {
+            "messages": [
+                {"role": "user", "content": " ".join(["the red cat"] * 95) + f" {i}?"},
+                {"role": "assistant", "content": "red."},
+            ]
+        }
+        for i in range(2)
+    ]
+    train_file = write_jsonl(tmp_path / "train_e.jsonl", rows)
+    val_file = write_jsonl(tmp_path / "val_e.jsonl", [*rows[:2], *long_rows])
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(
+        ConfigError,
+        match=r"all 2 of its rows that keep a trained token after data\.max_length \(2 more "
+        r"are dropped\) are data\.train rows",
+    ):
+        train("sft", cfg)
+
+
+@pytest.mark.parametrize("field", ["empty_tool_calls", "name"])
+def test_validation_rows_differing_only_in_what_the_template_does_not_render_are_training_rows(
+    tmp_path: Path, tiny_model: Path, field: str
+) -> None:
+    # Found by attack: `tool_calls: []` on the assistant turn (or a turn's `name`, which
+    # this template, as many, does not render) made a training row another row; the
+    # rows are now compared as the chat template renders them.
+    rows = sft_rows(32)
+    val = json.loads(json.dumps(rows[:8]))
+    for r in val:
+        if field == "name":
+            r["messages"][0]["name"] = "bob"
+        else:
+            r["messages"][-1]["tool_calls"] = []
+    train_file = write_jsonl(tmp_path / "train_r.jsonl", rows)
+    val_file = write_jsonl(tmp_path / "val_r.jsonl", val)
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
+        train("sft", cfg)
+
+
+def test_dpo_validation_pairs_are_training_pairs_as_the_template_renders_them(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    # The same for pairs: a `name` on the prompt's turn the template does not render.
+    from .conftest import preference_rows
+
+    rows = preference_rows(16)
+    val = [
+        {**r, "prompt": [{"role": "user", "content": r["prompt"], "name": "bob"}]} for r in rows[:4]
+    ]
+    train_file = write_jsonl(tmp_path / "p_train.jsonl", rows)
+    val_file = write_jsonl(tmp_path / "p_val.jsonl", val)
+    cfg = write_config(tmp_path / "d.yaml", tiny_model, train_file, val_file)
+    with pytest.raises(ConfigError, match=r"all 4 of its rows are data\.train rows"):
+        train("dpo", cfg)
+
+
 def test_a_second_conflict_of_one_process_keeps_both_runs(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -589,10 +654,12 @@ def test_validation_rows_left_no_trained_token_are_counted(
     tmp_path: Path, tiny_model: Path, task: str
 ) -> None:
     # One validation row of four left out (its prompt fills max_length): the record said
-    # validation_examples 4 for DPO (trl evaluated 3), and 3 without a word for SFT.
+    # validation_examples 4 for DPO (trl evaluated 3), and 3 without a word for SFT. (The
+    # three were training rows, which left the run validated on training rows only: now
+    # refused, so they are rows of their own.)
     if task == "dpo":
         train_rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(8)]
-        val_rows = [{"prompt": f"q{i}", "chosen": "yes", "rejected": "no"} for i in range(3)]
+        val_rows = [{"prompt": f"v{i}", "chosen": "yes", "rejected": "no"} for i in range(3)]
         val_rows.append({"prompt": "word " * 100, "chosen": "yes", "rejected": "no"})
     else:
 
@@ -605,7 +672,7 @@ def test_validation_rows_left_no_trained_token_are_counted(
             }
 
         train_rows = [chat(f"q{i}") for i in range(8)]
-        val_rows = [chat(f"q{i}") for i in range(3)] + [chat("word " * 100)]
+        val_rows = [chat(f"v{i}") for i in range(3)] + [chat("word " * 100)]
     data = write_jsonl(tmp_path / "data" / "train.jsonl", train_rows)
     val = write_jsonl(tmp_path / "data" / "val.jsonl", val_rows)
     cfg = write_config(

@@ -486,6 +486,8 @@ class Tokenized:
     assistant_turns: int = 0
     trained_end_of_turn: int = 0
     counts: dict[str, int] = field(default_factory=dict)
+    kept: list[int] = field(default_factory=list)  # the conversations in ``examples``
+    rendered: list[str] = field(default_factory=list)  # and their text as rendered
 
 
 def end_of_turn_token(tok: PreTrainedTokenizerBase) -> tuple[str, int]:
@@ -545,7 +547,7 @@ def tokenize_sft(
 ) -> Tokenized:
     """input_ids + labels (-100 outside the trained assistant turns), truncated to max_length."""
     result = Tokenized(examples=[])
-    for conv in conversations:
+    for n, conv in enumerate(conversations):
         full, spans = assistant_spans(tok, conv.messages, conv.trained_from)
         enc = tok(full, add_special_tokens=False, return_offsets_mapping=True)
         ids: list[int] = list(enc["input_ids"])
@@ -566,4 +568,6 @@ def tokenize_sft(
             result.dropped_no_trained_tokens += 1
             continue
         result.examples.append({"input_ids": ids, "labels": labels})
+        result.kept.append(n)
+        result.rendered.append(full)
     return result

@@ -821,6 +821,13 @@ def _train_locked(
                     "no validation example has a trained token left after truncation; raise "
                     "data.max_length or shorten the validation rows"
                 )
+            if val_tok is not None and val_records is not None:
+                repeated = _evaluated_rows_in_train(
+                    set(train_tok.rendered),
+                    dict(zip(val_tok.kept, val_tok.rendered, strict=True)),
+                    len(val_examples or []),
+                    val_records,
+                )
             if train_tok.trained_end_of_turn == 0:
                 raise ConfigError(
                     f"the end-of-turn token {eot_token!r} is never inside the trained labels "
@@ -859,9 +866,25 @@ def _train_locked(
             _check_dpo_end_of_turn(tok, train_pairs, train_records, eot_id, eot_token)
             if val_pairs is not None and val_records is not None:
                 _check_dpo_end_of_turn(tok, val_pairs, val_records, eot_id, eot_token)
-            dropped, val_dropped = _check_dpo_lengths(
+            no_answer, val_no_answer = _check_dpo_lengths(
                 tok, train_pairs, val_pairs, cfg.data.max_length, (eot_token, eot_id), monitor
             )
+            dropped, val_dropped = len(no_answer), len(val_no_answer)
+            if val_pairs is not None and val_records is not None:
+                repeated = _evaluated_rows_in_train(
+                    {
+                        _rendered_pair(tok, p)
+                        for i, p in enumerate(train_pairs)
+                        if i not in no_answer
+                    },
+                    {
+                        i: _rendered_pair(tok, p)
+                        for i, p in enumerate(val_pairs)
+                        if i not in val_no_answer
+                    },
+                    len(val_pairs),
+                    val_records,
+                )
             contents = [
                 m["content"] for pair in train_pairs for part in pair.values() for m in part
             ]
@@ -1097,6 +1120,45 @@ def _validation_rows_in_train(trained: list[Any], validated: list[Any] | None) -
     return [i for i, e in enumerate(validated) if key(e) in seen]
 
 
+def _rendered_pair(tok: Any, pair: dict[str, Any]) -> tuple[str, str, str]:
+    prompt = pair["prompt"]
+    return (
+        tdata.render(tok, prompt, gen_prompt=True),
+        tdata.render(tok, prompt + pair["chosen"]),
+        tdata.render(tok, prompt + pair["rejected"]),
+    )
+
+
+def _evaluated_rows_in_train(
+    trained: set[Any],
+    evaluated: dict[int, Any],
+    n_validation: int,
+    val_records: tdata.Records,
+) -> list[int]:
+    """The validation rows the run evaluates (``evaluated``: those left a trained token,
+    by index) that are rows it trains on (``trained``), compared as the chat template
+    renders them (a chat row's turns; a pair's prompt, prompt + chosen and prompt +
+    rejected): what the template does not render (an empty `tool_calls`, a turn's `name`
+    in most templates) made a training row another row. Refused when every row evaluated
+    is one: the rows counted before truncation let a file of training rows and rows
+    then dropped train."""
+    repeated = [i for i, text in evaluated.items() if text in trained]
+    if repeated and len(repeated) == len(evaluated):
+        left_out = n_validation - len(evaluated)
+        which = (
+            f" that keep a trained token after data.max_length ({left_out:,} more are dropped)"
+            if left_out
+            else ""
+        )
+        raise ConfigError(
+            f"data.validation: all {len(repeated):,} of its rows{which} are data.train rows "
+            f"as the chat template renders them (first: {val_records.where(repeated[0])}): the "
+            "checkpoint that ships (and early stopping) would be chosen on rows it trained "
+            "on; give validation rows of their own (curagate split)"
+        )
+    return repeated
+
+
 def _check_run_dir_holds_no_input(
     run_dir: Path, base: Path, cfg: TrainConfig, config_path: str | os.PathLike[str]
 ) -> None:
@@ -1282,18 +1344,21 @@ def _check_dpo_end_of_turn(
 
 def _dpo_truncation(
     tok: Any, pairs: list[dict[str, Any]], max_length: int, eot_id: int
-) -> tuple[int, int]:
+) -> tuple[set[int], int]:
     """What trl's DPO truncation (the rendered prompt + answer cut to ``max_length``,
-    keeping the start) leaves of ``pairs``: (pairs with no answer token left, pairs whose
-    chosen answer loses its first end-of-turn token)."""
+    keeping the start) leaves of ``pairs``: (the pairs with no answer token left, their
+    indices; how many pairs' chosen answer loses its first end-of-turn token)."""
     prompts = [tdata.render(tok, p["prompt"], gen_prompt=True) for p in pairs]
     fulls = [tdata.render(tok, p["prompt"] + p["chosen"]) for p in pairs]
     enc = tok([*prompts, *fulls], add_special_tokens=False)["input_ids"]
-    no_answer = cut = 0
-    for prompt_ids, full_ids in zip(enc[: len(pairs)], enc[len(pairs) :], strict=True):
+    no_answer: set[int] = set()
+    cut = 0
+    for n, (prompt_ids, full_ids) in enumerate(
+        zip(enc[: len(pairs)], enc[len(pairs) :], strict=True)
+    ):
         start = len(prompt_ids)
         if start >= max_length:
-            no_answer += 1
+            no_answer.add(n)
             continue
         # Only where the end-of-turn token sits matters (a newline after it may be cut).
         eot_at = next((i for i in range(start, len(full_ids)) if full_ids[i] == eot_id), None)
@@ -1309,24 +1374,24 @@ def _check_dpo_lengths(
     max_length: int,
     eot: tuple[str, int],
     monitor: HealthMonitor,
-) -> tuple[int, int]:
+) -> tuple[set[int], set[int]]:
     """Refuse what trl would train on nothing (every pair, or every validation pair,
     left no answer token: a crash inside trl), report chosen answers cut before their
     end-of-turn (TH005, as for SFT); returns the training and validation pairs left no
-    answer (trl leaves them out)."""
+    answer (trl leaves them out), their indices."""
     no_answer, cut = _dpo_truncation(tok, pairs, max_length, eot[1])
-    val_no_answer = _dpo_truncation(tok, val_pairs, max_length, eot[1])[0] if val_pairs else 0
-    if no_answer == len(pairs):
+    val_no_answer = _dpo_truncation(tok, val_pairs, max_length, eot[1])[0] if val_pairs else set()
+    if len(no_answer) == len(pairs):
         raise InputError(
             f"no preference pair has an answer token left: every rendered prompt is at least "
             f"data.max_length={max_length} tokens; raise data.max_length"
         )
-    if val_pairs and val_no_answer == len(val_pairs):
+    if val_pairs and len(val_no_answer) == len(val_pairs):
         raise InputError(
             "no validation pair has an answer token left after truncation; raise "
             "data.max_length or shorten the validation prompts"
         )
-    if cut + no_answer == len(pairs):
+    if cut + len(no_answer) == len(pairs):
         raise ConfigError(
             f"the end-of-turn token {eot[0]!r} is never inside a trained answer (every chosen "
             f"answer is cut by data.max_length={max_length}); raise data.max_length"
