@@ -93,9 +93,23 @@ def test_an_operator_between_numbers_is_no_punctuation(tmp_path: Path, methods) 
     # `*`, spaces around it or not), any other punctuation still is not.
     ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": "Solve: 17 * 23"}])
     copies = ["Solve: 17*23", "Solve: 17 \u00d7 23", "SOLVE 17 \u2217 23", "Solve -- 17 * 23!"]
+    # found by re-attack: a middle dot was punctuation again once `*` was kept
+    copies += ["Solve: 17 \u00b7 23", "Solve: 17\u221923"]
     others = ["Solve: 17 + 23", "Solve: 17 - 23", "Solve: 17 / 23", "Solve: 17 \u00f7 23"]
     others += ["Solve: 1723", "Solve: 17 23"]
     rows = [{"text": t} for t in copies + others]
+    result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
+    assert {m.row for leak in result.leaks for m in leak.matches} == set(range(len(copies)))
+
+
+@pytest.mark.parametrize("methods", [("exact",), ("minhash",), ("exact", "ngram", "minhash")])
+def test_a_minus_typed_as_a_hyphen_or_dash_is_a_minus(tmp_path: Path, methods) -> None:
+    # Found by re-attack: once `-` was kept between numbers, an en dash or a Unicode
+    # hyphen (what word processors type) was punctuation, and `Compute 17 \u2013 23` no
+    # copy of `Compute 17 - 23`.
+    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": "Compute 17 - 23"}])
+    copies = ["Compute 17 \u2013 23", "Compute 17 \u2010 23", "Compute 17\u201223"]
+    rows = [{"text": t} for t in [*copies, "Compute 17 + 23"]]
     result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
     assert {m.row for leak in result.leaks for m in leak.matches} == set(range(len(copies)))
 

@@ -53,8 +53,9 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// 16 keeps an arithmetic expression whole, operators and all, as one word (`17*23`, of
 /// two words' units) and `=` and comparison signs between numbers as words (other
 /// words, hashes, units and symbols), keys whole short items by their first 2 words,
-/// and reads fewer words as tags (a letter, not any word of up to 3).
-pub const FORMAT_VERSION: u32 = 16;
+/// and reads fewer words as tags (a letter, not any word of up to 3); version 17 reads
+/// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers.
+pub const FORMAT_VERSION: u32 = 17;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {

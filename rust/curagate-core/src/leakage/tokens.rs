@@ -130,7 +130,7 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
         if strip
             && matches!(
                 b,
-                b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC3 | 0xE2 | 0xEF
+                b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC2 | 0xC3 | 0xE2 | 0xEF
             )
         {
             if let Some((op, run)) = operator_between_numbers(text, i) {
@@ -270,9 +270,9 @@ fn finish(
 
 /// The arithmetic operator (or comparison sign) that opens at byte `i` of `text`
 /// between two numbers, as a token, with its length in bytes: a run of `+ - * / = < >
-/// ^ × ÷ − ≤ ≥ ≠ ⋅ ∗` (full-width too) with a number before it (spaces and `)` or `]`
-/// between) and after it (spaces and `(`, `[` or `$` between). `×`, `⋅` and `∗` are
-/// `*`, `÷` is `/`, `−` is `-`, `**` is `^`, `==` is `=`, `≤` is `<=`, `≥` is `>=` and `≠`
+/// ^ × ÷ − ≤ ≥ ≠ ⋅ ∗ · ∙ ‐ ‑ ‒ –` (full-width too) with a number before it (spaces and `)` or `]`
+/// between) and after it (spaces and `(`, `[` or `$` between). `×`, `⋅`, `∗`, `·` and
+/// `∙` are `*`, `÷` is `/`, `−` and the hyphens and dashes up to the en dash are `-`, `**` is `^`, `==` is `=`, `≤` is `<=`, `≥` is `>=` and `≠`
 /// is `!=`. A `-`, `*` or `+` that opens a line, text after it on the line, is a list's
 /// bullet (`- 2 eggs`). Found by review:
 /// normalization dropped them with all punctuation, so `Solve: 17 * 23` was an exact
@@ -281,8 +281,11 @@ fn operator_between_numbers(text: &str, i: usize) -> Option<(String, usize)> {
     fn canonical(c: char) -> Option<&'static str> {
         Some(match c {
             '+' | '\u{FF0B}' => "+",
-            '-' | '\u{2212}' | '\u{FF0D}' => "-",
-            '*' | '\u{00D7}' | '\u{22C5}' | '\u{2217}' | '\u{FF0A}' => "*",
+            // hyphen, non-breaking hyphen, figure dash, en dash: a minus typed so
+            '-' | '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FF0D}' => "-",
+            '*' | '\u{00B7}' | '\u{00D7}' | '\u{2219}' | '\u{22C5}' | '\u{2217}' | '\u{FF0A}' => {
+                "*"
+            }
             '/' | '\u{00F7}' | '\u{FF0F}' => "/",
             '=' | '\u{FF1D}' => "=",
             '<' | '\u{FF1C}' => "<",
@@ -295,10 +298,10 @@ fn operator_between_numbers(text: &str, i: usize) -> Option<(String, usize)> {
         })
     }
     let b = text.as_bytes()[i];
-    // (The operators outside ASCII are U+00D7, U+00F7, U+22xx and U+FFxx.)
+    // (The operators outside ASCII are U+00B7, U+00D7, U+00F7, U+201x, U+22xx, U+FFxx.)
     if !matches!(
         b,
-        b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC3 | 0xE2 | 0xEF
+        b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC2 | 0xC3 | 0xE2 | 0xEF
     ) {
         return None;
     }
