@@ -470,8 +470,10 @@ def test_minhash_tells_variants_by_their_tag(tmp_path: Path, tags: list[str]) ->
         tmp_path / "q.jsonl", [question.format(n) for n in numbers], [f"g{n}" for n in numbers]
     )
     rows = [question.format(x) for x in (377, 812, "seven", "forty", 233)]
+    # found by re-attack: a copy with words after its tag was no variant of any item
+    rows += [question.format(233) + " Answer:", question.format(598) + ", and show your work."]
     result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
-    assert found(result) == {(4, "g233")}
+    assert found(result) == {(4, "g233"), (5, "g233"), (6, "g598")}
     ref = golden(tmp_path / "z.jsonl", [f"{ZEMBLA} ({t})" for t in tags], ["z0", "z1", "z2"])
     rows = [f"Q: {ZEMBLA}? A: onhava", "Q: an unrelated question about the weather today? A: rain"]
     result = detect(ref, corpus(tmp_path / "z.train.jsonl", rows), methods=("minhash",))

@@ -143,13 +143,33 @@ _JOINER_CLASS = (
     + "]"
 )
 _JOINED = rf"[\p{{L}}\p{{N}}\p{{M}}]{_JOINER_CLASS}+[\p{{L}}\p{{N}}]"
+# A run of joiners, unless it is inside a number (`15.5`, `1,000`, `17-23`: digits on
+# both sides), as a space; the character kept beside it is neither a digit nor a joiner.
+# Found by review: `15.5` read `15 5` held the tag `15` of a variant `... (1.5)`.
+_NOT_IN_NUMBER = "[^\\p{N}" + _JOINER_CLASS[1:-1] + "]"
+_JOINER_RUN = (
+    f"({_NOT_IN_NUMBER}){_JOINER_CLASS}+|{_JOINER_CLASS}+({_NOT_IN_NUMBER})"
+    f"|^{_JOINER_CLASS}+|{_JOINER_CLASS}+$"
+)
 
 
 def with_joiners_split(text: str) -> str | None:
     """``text`` with the characters that join its words read as spaces, or None when no
     two words are joined (see :func:`_joined_split`)."""
     bare = text.replace(ZWSP, "")
-    split = "".join(" " if _joins(c) else c for c in bare)
+    out, i = [], 0
+    while i < len(bare):
+        j = i
+        while j < len(bare) and _joins(bare[j]):
+            j += 1
+        if j == i:
+            out.append(bare[i])
+            i += 1
+            continue
+        number = i > 0 and bare[i - 1].isnumeric() and j < len(bare) and bare[j].isnumeric()
+        out.append(bare[i:j] if number else " ")
+        i = j
+    split = "".join(out)
     return None if split.split() == bare.split() else split
 
 
@@ -170,7 +190,9 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
     hits = _kernels.match_substring_regex(bare, _JOINED)
     if not _any_true(hits):
         return None
-    split = _kernels.replace_substring_regex(bare, _JOINER_CLASS, " ")
+    split = _kernels.replace_substring_regex(bare, _JOINER_RUN, r"\1 \2")
+    # (a row whose only joined words are numbers reads the same: nothing to scan twice)
+    hits = _kernels.and_(hits, _kernels.not_equal(split, bare))
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
 
 

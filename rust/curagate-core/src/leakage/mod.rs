@@ -2047,6 +2047,25 @@ impl ReferenceIndex {
                     || colon && s.contains([':', '：'])
             })
         };
+        // Whether record words `j` and `j + 1` are one number written with punctuation
+        // (`15.5`, `1,000`: digits, then punctuation and no space, then digits): a tag
+        // `15` there is not a variant's tag with more words after it.
+        let joined = |j: usize| {
+            let (a, b) = (tokens.spans[j], tokens.spans[j + 1]);
+            let prev = text.get(a.0 as usize..a.1 as usize).unwrap_or("");
+            let next = text.get(b.0 as usize..b.1 as usize).unwrap_or("");
+            let between = text.get(a.1 as usize..b.0 as usize).unwrap_or("");
+            let last = prev.trim_end_matches(|c: char| !c.is_alphanumeric());
+            let first = next.trim_start_matches(|c: char| !c.is_alphanumeric());
+            let gap = [
+                &prev[last.len()..],
+                between,
+                &next[..next.len() - first.len()],
+            ];
+            last.ends_with(char::is_numeric)
+                && first.starts_with(char::is_numeric)
+                && gap.iter().all(|s| !s.contains(char::is_whitespace))
+        };
         let mut at = 0;
         while at < words.len() {
             if self.is_template(item, at) {
@@ -2066,12 +2085,13 @@ impl ReferenceIndex {
                         continue;
                     }
                     let next = j + before.len();
-                    // (The tag then the record's or a sentence's end: found by review, a
-                    // row asking `15.5`, read `15 5` with its punctuation as spaces, held
-                    // the tag of `... (1.5)`, read `15`.)
+                    // (The tag, not the start of a number it is written into: found by
+                    // review, a row asking `15.5` held the tag of `... (1.5)`, read `15`;
+                    // found by re-attack, requiring the record's or a sentence's end
+                    // after the tag missed copies with words after it, `... 233 Answer:`.)
                     let after = next + own.len();
                     let tagged = record[next..].starts_with(own)
-                        && (after == record.len() || ends(after - 1, true));
+                        && (after == record.len() || ends(after - 1, true) || !joined(after - 1));
                     if next == record.len() || ends(next - 1, false) || tagged {
                         kept = true;
                     } else {
@@ -2085,7 +2105,9 @@ impl ReferenceIndex {
                         continue;
                     }
                     let tagged = record[..j].ends_with(own)
-                        && (j == own.len() || ends(j - own.len() - 1, true));
+                        && (j == own.len()
+                            || ends(j - own.len() - 1, true)
+                            || !joined(j - own.len() - 1));
                     if j == 0 || ends(j - 1, true) || tagged {
                         kept = true;
                     } else {
