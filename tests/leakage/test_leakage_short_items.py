@@ -128,3 +128,33 @@ def test_an_expression_tells_a_formula_from_another(tmp_path: Path) -> None:
     result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=("exact", "ngram"))
     found = {(m.row, leak.item.id) for leak in result.leaks for m in leak.matches}
     assert found == {(0, "g0"), (3, "g0")}
+
+
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        ("Solve for x: 2 + x = 5.", "Solve for x: 2+x=5."),
+        ("If 3 - y = 1, what is y?", "If 3-y=1, what is y?"),
+        (
+            "A recipe uses 3 - x - 4 cups of flour and 2 eggs.",
+            "A recipe uses 3-x-4 cups of flour and 2 eggs.",
+        ),
+    ],
+)
+def test_algebra_written_without_spaces_is_a_copy(tmp_path: Path, item: str, copy: str) -> None:
+    # Found by re-attack: the view of a row with its joined words split kept numbers whole
+    # by taking the letter beside each joiner, so in `2+x=5` the `=` after that letter was
+    # left joined (`2 x=5`) and the copy matched no method.
+    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": item}])
+    result = detect(ref, write(tmp_path / "t.jsonl", [{"text": copy}]))
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+
+
+def test_both_readings_of_joined_words_agree() -> None:
+    import pyarrow as pa
+
+    from curagate.leakage.texts import _joined_split, with_joiners_split
+
+    texts = ["3+x=5", "1-a-b-2", "Section 3.a.4", "\u4e09.\u4e94 and a-b", "x-15.5-y", "a.-.b"]
+    assert _joined_split(pa.array(texts)).to_pylist() == [with_joiners_split(t) for t in texts]
+    assert with_joiners_split("x-15.5-y,1,000") == "x 15.5 y 1,000"

@@ -166,11 +166,17 @@ def with_joiners_split(text: str) -> str | None:
             out.append(bare[i])
             i += 1
             continue
-        number = i > 0 and bare[i - 1].isnumeric() and j < len(bare) and bare[j].isnumeric()
+        number = i > 0 and j < len(bare) and _digit(bare[i - 1]) and _digit(bare[j])
         out.append(bare[i:j] if number else " ")
         i = j
     split = "".join(out)
     return None if split.split() == bare.split() else split
+
+
+def _digit(c: str) -> bool:
+    """Whether ``c`` is a number character as RE2's ``\\p{N}`` reads it (Han numerals
+    are letters)."""
+    return unicodedata.category(c)[0] == "N"
 
 
 def _joins(c: str) -> bool:
@@ -190,7 +196,12 @@ def _joined_split(texts: pa.Array) -> pa.Array | None:
     hits = _kernels.match_substring_regex(bare, _JOINED)
     if not _any_true(hits):
         return None
-    split = _kernels.replace_substring_regex(bare, _JOINER_RUN, r"\1 \2")
+    # Twice: a match takes the letter it keeps, so in `3+x=5` the `=` after the `x` taken
+    # with the `+` is left (RE2 cannot look around); the second pass reads it (found by
+    # re-attack: algebra written without spaces, `2+x=5`, was no copy of `2 + x = 5`).
+    split = bare
+    for _ in range(2):
+        split = _kernels.replace_substring_regex(split, _JOINER_RUN, r"\1 \2")
     # (a row whose only joined words are numbers reads the same: nothing to scan twice)
     hits = _kernels.and_(hits, _kernels.not_equal(split, bare))
     return _kernels.if_else(hits, split, pa.scalar("", texts.type))
