@@ -204,3 +204,18 @@ def test_an_answer_in_a_script_written_without_spaces_is_indexed(tmp_path: Path)
     result = detect(golden, train)
     assert [(k.item.part, [m.row for m in k.matches]) for k in result.leaks] == [("answer", [0])]
     assert len(result.answer_items) == 1
+
+
+def test_a_golden_answer_copied_without_its_calculator_marks_is_a_leak(
+    tmp_path: Path, golden: Path
+) -> None:
+    # Found by attack: GSM8K's `<<16-3-4=9>>` annotations crossed every n-gram of a copy
+    # written without them (as most reuses strip them): 6 of 20 answers matched nothing.
+    # A copy with them is found too, and the clean rows stay clean.
+    rows = long_answers(20)
+    bare = [re.sub(r"<<[^<>\n]*>>", "", GSM[i]["answer"]) for i in rows]
+    train = [CLEAN, *({"prompt": "Explain.", "completion": a} for a in bare)]
+    train.append({"prompt": "Explain.", "completion": GSM[rows[0]]["answer"]})
+    result = detect(golden, write(tmp_path / "bare.jsonl", train))
+    found = {m.row for leak in result.leaks for m in leak.matches}
+    assert found == set(range(1, len(train)))

@@ -68,7 +68,14 @@ from curagate._lazy import lazy_import
 from curagate.errors import ConfigError, CuragateError, InputError, text_field_unused
 from curagate.io import expand_inputs, read_batches
 from curagate.io.readers import JSON_SUFFIXES, json_as_jsonl, reference_inputs
-from curagate.leakage.texts import RowTexts, conversations_of, row_texts, strings_of
+from curagate.leakage.texts import (
+    RowTexts,
+    calculator_marks_removed,
+    conversations_of,
+    row_texts,
+    strings_of,
+    without_calculator_marks,
+)
 from curagate.limits import MAX_THREADS
 from curagate.records import (
     TEXT_FIELD_WHERE,
@@ -741,7 +748,7 @@ class LeakageIndex:
         kept = [a for a in answers if not bar or seen[" ".join(a.text.lower().split())] <= bar]
         if kept:
             self._answers.add(
-                pa.array([a.text for a in kept], pa.large_string()),
+                pa.array([calculator_marks_removed(a.text) for a in kept], pa.large_string()),
                 None,
                 [self._sets.setdefault(a.file, len(self._sets)) for a in kept],
             )
@@ -770,6 +777,12 @@ class LeakageIndex:
             for _, row, _ in items
         ]
         sets = [self._sets.setdefault(source, len(self._sets))] * len(items)
+        marked = without_calculator_marks(keys)
+        if marked is not None:  # (the rows without marks are "" there: kept as they are)
+            keys = pa.array(
+                [m or k for k, m in zip(keys.to_pylist(), marked.to_pylist(), strict=True)],
+                keys.type,
+            )
         self._core.add(keys, owners, sets)
         for i, (text, row, rid) in enumerate(items):
             self.items.append(ReferenceItem(base + i, source, row, rid, text, 0, 0, 0, False))

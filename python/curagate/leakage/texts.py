@@ -89,7 +89,13 @@ class RowTexts:
         for texts, is_key in bases:
             if texts is None:
                 continue
-            variants = (texts, _without_zwsp(texts), _joined_split(texts), _decoded(texts))
+            variants = (
+                texts,
+                _without_zwsp(texts),
+                _joined_split(texts),
+                _decoded(texts),
+                without_calculator_marks(texts),
+            )
             out += [(t, is_key) for t in variants if t is not None]
             if texts is self.keys:
                 out += [(t, is_key) for t in _turn_views(texts)]
@@ -765,6 +771,32 @@ def _decoded(texts: pa.Array) -> pa.Array | None:
         ],
         texts.type,
     )
+
+
+# GSM8K's calculator annotations (`3*4=<<3*4=12>>12`): a copy of a golden answer written
+# without them (as most reuses of GSM8K strip them) crossed one in every n-gram, and 6 of
+# 20 answers so copied matched nothing (found by attack). Reference items are indexed
+# without them, and a row holding them is also scanned without them.
+CALCULATOR_MARK = "<<[^<>\n]{1,200}>>"
+_CALCULATOR_MARK_RE = re.compile(CALCULATOR_MARK)
+
+
+def without_calculator_marks(texts: pa.Array) -> pa.Array | None:
+    """``texts`` with GSM8K's ``<<...>>`` calculator annotations taken out, the rows without
+    any as "" (nothing to scan twice); None when no row has any."""
+    from curagate import _kernels
+
+    hits = _kernels.match_substring_regex(texts, CALCULATOR_MARK)
+    if not _any_true(hits):
+        return None
+    bare = _kernels.replace_substring_regex(texts, CALCULATOR_MARK, "")
+    return _kernels.if_else(hits, bare, pa.scalar("", texts.type))
+
+
+def calculator_marks_removed(text: str) -> str:
+    """``text`` without GSM8K's ``<<...>>`` calculator annotations (a reference item as
+    indexed)."""
+    return _CALCULATOR_MARK_RE.sub("", text) if "<<" in text else text
 
 
 def _any_true(mask: pa.Array | pa.ChunkedArray) -> bool:
