@@ -17,6 +17,9 @@ from gate_support import CannedServer
 from curagate import golden
 from curagate.gate import GateOutcome, run_gate
 
+# Seconds each (registries, gates or splits built end to end): the full suite's tier.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "golden_sets"
 SET = GOLDEN / "ag_news_json"

@@ -22,6 +22,9 @@ from curagate.registry.chain import VERDICTS_PER_ARTIFACT, canonical
 from .registry_fixtures import keypair, write_bundle, write_gate_report, write_v1_registry
 from .test_forged_log_rows import Forger
 
+# Seconds each (registries, gates or splits built end to end): the full suite's tier.
+pytestmark = pytest.mark.slow
+
 LINEAGE = canonical({"adapter_sha256": "a" * 64, "run": "runs/demo"})  # write_bundle's
 
 

@@ -15,6 +15,9 @@ from curagate.registry import Registry
 from curagate.serve.app import create_app
 from tests.registry.test_twins import migrated_twins, registry
 
+# Seconds each (registries, gates or splits built end to end): the full suite's tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def twins(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:

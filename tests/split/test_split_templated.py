@@ -19,6 +19,9 @@ import pytest
 from curagate import _core
 from curagate.cli import main
 
+# Seconds each (registries, gates or splits built end to end): the full suite's tier.
+pytestmark = pytest.mark.slow
+
 SAMPLE = Path(__file__).parent.parent / "data" / "t0_templates_sample.jsonl.gz"
 SPLITS = ("train", "val", "test")
 
