@@ -16,6 +16,7 @@ from curagate.artifacts import check_base_unchanged, load_run
 from curagate.cli import main
 from curagate.errors import CheckFailed, ConfigError, InputError
 from curagate.train import train
+from curagate.train.run import Task
 
 from .conftest import sft_rows, write_config, write_jsonl
 
@@ -265,6 +266,19 @@ def test_validation_rows_that_are_training_rows_are_refused_all_or_counted_some(
     assert "warning: 1 validation row(s) are training rows" in capsys.readouterr().err
 
 
+def refused_as_training_rows(
+    tmp_path: Path, tiny_model: Path, task: Task, train_rows: list[Any], val_rows: list[Any]
+) -> None:
+    """Training on ``train_rows`` with ``val_rows`` as validation is refused: every
+    validation row is a training row."""
+    train_file = write_jsonl(tmp_path / "train_rows.jsonl", train_rows)
+    val_file = write_jsonl(tmp_path / "val_rows.jsonl", val_rows)
+    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
+    n = len(val_rows)
+    with pytest.raises(ConfigError, match=rf"all {n} of its rows are data\.train rows"):
+        train(task, cfg)
+
+
 def test_validation_rows_are_found_in_training_rows_whatever_fields_other_rows_carry(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:
@@ -275,11 +289,7 @@ def test_validation_rows_are_found_in_training_rows_whatever_fields_other_rows_c
     extra = {
         "messages": [{"role": "user", "content": "hi", "name": "bob"}, *rows[0]["messages"][1:]]
     }
-    train_file = write_jsonl(tmp_path / "train_x.jsonl", [*rows, extra])
-    val_file = write_jsonl(tmp_path / "val_sub.jsonl", rows[:8])
-    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
-    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
-        train("sft", cfg)
+    refused_as_training_rows(tmp_path, tiny_model, "sft", [*rows, extra], rows[:8])
 
 
 @pytest.mark.parametrize("form", ["text_part", "row_id", "message_meta"])
@@ -300,11 +310,7 @@ def test_validation_rows_are_compared_with_training_rows_as_they_train(
     else:
         for r in val:
             r["messages"][0]["meta"] = "x"
-    val_file = write_jsonl(tmp_path / "val_as.jsonl", val)
-    train_file = write_jsonl(tmp_path / "train_as.jsonl", rows)
-    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
-    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
-        train("sft", cfg)
+    refused_as_training_rows(tmp_path, tiny_model, "sft", rows, val)
 
 
 @pytest.mark.parametrize("validation_format", ["prompt_completion", "chat"])
@@ -322,11 +328,7 @@ def test_validation_rows_are_training_rows_whichever_format_each_file_is_in(
     train_rows, val_rows = (
         (chat, pc[:8]) if validation_format == "prompt_completion" else (pc, chat[:8])
     )
-    train_file = write_jsonl(tmp_path / "train_f.jsonl", train_rows)
-    val_file = write_jsonl(tmp_path / "val_f.jsonl", val_rows)
-    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
-    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
-        train("sft", cfg)
+    refused_as_training_rows(tmp_path, tiny_model, "sft", train_rows, val_rows)
 
 
 def test_dpo_validation_pairs_are_compared_with_training_pairs_as_they_train(
@@ -340,11 +342,7 @@ def test_dpo_validation_pairs_are_compared_with_training_pairs_as_they_train(
         {**r, "prompt": [{"role": "user", "content": r["prompt"]}], "id": i}
         for i, r in enumerate(rows[:4])
     ]
-    train_file = write_jsonl(tmp_path / "p_train.jsonl", rows)
-    val_file = write_jsonl(tmp_path / "p_val.jsonl", val)
-    cfg = write_config(tmp_path / "d.yaml", tiny_model, train_file, val_file)
-    with pytest.raises(ConfigError, match=r"all 4 of its rows are data\.train rows"):
-        train("dpo", cfg)
+    refused_as_training_rows(tmp_path, tiny_model, "dpo", rows, val)
 
 
 def test_validation_rows_are_training_rows_among_those_the_run_evaluates(
@@ -388,11 +386,7 @@ def test_validation_rows_differing_only_in_what_the_template_does_not_render_are
             r["messages"][0]["name"] = "bob"
         else:
             r["messages"][-1]["tool_calls"] = []
-    train_file = write_jsonl(tmp_path / "train_r.jsonl", rows)
-    val_file = write_jsonl(tmp_path / "val_r.jsonl", val)
-    cfg = write_config(tmp_path / "a.yaml", tiny_model, train_file, val_file)
-    with pytest.raises(ConfigError, match=r"all 8 of its rows are data\.train rows"):
-        train("sft", cfg)
+    refused_as_training_rows(tmp_path, tiny_model, "sft", rows, val)
 
 
 def test_dpo_validation_pairs_are_training_pairs_as_the_template_renders_them(
@@ -405,11 +399,7 @@ def test_dpo_validation_pairs_are_training_pairs_as_the_template_renders_them(
     val = [
         {**r, "prompt": [{"role": "user", "content": r["prompt"], "name": "bob"}]} for r in rows[:4]
     ]
-    train_file = write_jsonl(tmp_path / "p_train.jsonl", rows)
-    val_file = write_jsonl(tmp_path / "p_val.jsonl", val)
-    cfg = write_config(tmp_path / "d.yaml", tiny_model, train_file, val_file)
-    with pytest.raises(ConfigError, match=r"all 4 of its rows are data\.train rows"):
-        train("dpo", cfg)
+    refused_as_training_rows(tmp_path, tiny_model, "dpo", rows, val)
 
 
 def test_a_second_conflict_of_one_process_keeps_both_runs(
