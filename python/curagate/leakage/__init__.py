@@ -74,7 +74,6 @@ from curagate.leakage.texts import (
     conversations_of,
     row_texts,
     strings_of,
-    without_calculator_marks,
 )
 from curagate.limits import MAX_THREADS
 from curagate.records import (
@@ -777,11 +776,9 @@ class LeakageIndex:
             for _, row, _ in items
         ]
         sets = [self._sets.setdefault(source, len(self._sets))] * len(items)
-        marked = without_calculator_marks(keys)
-        if marked is not None:  # (the rows without marks are "" there: kept as they are)
+        if any(text and "<<" in text for text, _, _ in items):  # indexed as the answers are
             keys = pa.array(
-                [m or k for k, m in zip(keys.to_pylist(), marked.to_pylist(), strict=True)],
-                keys.type,
+                [text and calculator_marks_removed(text) for text, _, _ in items], keys.type
             )
         self._core.add(keys, owners, sets)
         for i, (text, row, rid) in enumerate(items):
