@@ -81,8 +81,13 @@ def test_a_row_level_format_finding_is_still_fmt001_and_can_be_switched_off(
 )
 def test_fmt010_cannot_be_switched_off_or_re_levelled(tmp_path: Path, setting: str) -> None:
     config = tmp_path / "audit.yaml"
-    config.write_text(f"rules:\n  FMT010: {setting}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"audit\.yaml:1: rules: FMT010 \(unreadable-file\) "):
+    # FMT010 under another rule: the error names FMT010's own line, not `rules:`'s.
+    config.write_text(
+        f"rules:\n  FMT001: {{severity: off}}\n  FMT010: {setting}\n", encoding="utf-8"
+    )
+    with pytest.raises(
+        ConfigError, match=r"audit\.yaml:3: rules\.FMT010: FMT010 \(unreadable-file\) "
+    ):
         load_config(config)
     # Naming its own severity is allowed (it changes nothing).
     config.write_text("rules:\n  FMT010: {severity: error}\n", encoding="utf-8")

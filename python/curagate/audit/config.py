@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from curagate.audit.rules import RULES
 from curagate.config import MAX_CONFIG_BYTES, line_of, read_yaml, refuse_renamed
@@ -177,10 +178,13 @@ class AuditConfig(_Model):
                 and rule.locked
                 and (rc.severity not in (None, "error") or rc.error_above is not None)
             ):
-                raise ValueError(
-                    f"{rid} ({rule.name}) cannot be switched off or re-levelled: a file that "
+                # The rule id travels in ctx: load_config names its line, not `rules:`'s.
+                raise PydanticCustomError(
+                    "locked_rule",
+                    "{rule} ({name}) cannot be switched off or re-levelled: a file that "
                     "cannot be read loses its rows; fix the file or leave it out of the "
-                    f"inputs, and remove rules.{rid}"
+                    "inputs, and remove rules.{rule}",
+                    {"rule": rid, "name": rule.name},
                 )
         return rules
 
@@ -228,6 +232,8 @@ def load_config(path: str | Path | None) -> AuditConfig:
         msgs = []
         for err in e.errors():
             loc = tuple(err["loc"])
+            if err["type"] == "locked_rule":
+                loc = (*loc, err["ctx"]["rule"])
             key = ".".join(str(x) for x in loc) or "<root>"
             line = line_of(root, loc)
             where = f"{p}:{line}" if line else str(p)
