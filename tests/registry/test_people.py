@@ -1548,3 +1548,33 @@ def test_a_copy_of_the_database_put_back_is_not_read_with_the_other_copys_first_
     assert second.get("bot", 1).stage != "production"
     second.check()
     second.close()
+
+
+def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
+    setup, tmp_path: Path, ci_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CLI's twins of the release service's rule (found by attack on the service): a
+    # rollback names the production version it rolls back from, a waiver the report read.
+    reg, users, _ = setup
+    _v1_then_v2_in_production(tmp_path, reg, users, ci_key)
+    db = str(reg.path)
+    reg.close()
+    monkeypatch.setenv("CURAGATE_TOKEN", users["bob"][1])
+    rollback = ["registry", "rollback", "bot", "--from-version", "2", "--db", db]
+    assert main([*rollback, "--reason", "latency"]) == 0
+    assert main([*rollback, "--reason", "latency, again"]) == 1  # production is v1 now
+    with Registry(db) as reg:
+        assert reg.production("bot").version == 1  # type: ignore[union-attr]
+        _second_version(tmp_path, reg, ci_key, "warn")  # bot v3, a signed warn
+        deciding = reg.deciding_report(reg.get("bot", 3))
+        assert deciding is not None
+        sha = deciding[0].report_sha256
+    waive = ["registry", "waive", "bot", "3", "--reason", "size", "--expires", "7d", "--db", db]
+    assert main([*waive, "--report-sha256", "0" * 64]) == 1
+    with Registry(db) as reg:
+        assert reg.waivers("bot", 3) == []
+    assert main([*waive, "--report-sha256", sha]) == 0
+    with Registry(db) as reg:
+        [w] = reg.waivers("bot", 3)
+        assert w.report_sha256 == sha
+        reg.check()

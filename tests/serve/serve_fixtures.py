@@ -113,6 +113,7 @@ class World:
     db: Path
     tokens: dict[str, str]
     key: Path
+    warn_sha256: str  # v2's warn report: what a waiver of it names
 
 
 def build_world(root: Path, *, n_items: int = 30, hostile: bool = True) -> World:
@@ -129,6 +130,9 @@ def build_world(root: Path, *, n_items: int = 30, hostile: bool = True) -> World
         d2 = write_bundle(root / "b2", b"two" * 16)
         g2 = write_gate_dir(root / "g2", d2, "warn", private, items_rows(n_items, hostile=hostile))
         reg.register(root / "b2", name="bot", gate_report=g2, actor="ci", reason=HOSTILE)
+        deciding = reg.deciding_report(reg.get("bot", 2))
+        assert deciding is not None
+        warn_sha256 = deciding[0].report_sha256
         tokens = {
             n: reg.user_add(n, role=r, actor="admin")[1]
             for n, r in (
@@ -139,7 +143,7 @@ def build_world(root: Path, *, n_items: int = 30, hostile: bool = True) -> World
                 ("carol", "admin"),  # last: from here on, users and keys are carol's to change
             )
         }
-    return World(db, tokens, private)
+    return World(db, tokens, private, warn_sha256)
 
 
 def admin(reg: Registry, world: World) -> User:

@@ -157,14 +157,16 @@ def test_a_viewer_cannot_promote_waive_approve_roll_back_or_upload(
     assert (
         client.post(
             "/api/v1/models/bot/versions/2/waivers",
-            json={"reason": "x", "expires": "1d"},
+            json={"reason": "x", "expires": "1d", "report_sha256": world.warn_sha256},
             headers=h,
         ).status_code
         == 403
     )
     assert client.post("/api/v1/promotion-requests/1/approve", headers=h).status_code == 403
     assert (
-        client.post("/api/v1/models/bot/rollback", json={"reason": "x"}, headers=h).status_code
+        client.post(
+            "/api/v1/models/bot/rollback", json={"reason": "x", "from_version": 1}, headers=h
+        ).status_code
         == 403
     )
     assert (
@@ -187,8 +189,11 @@ def test_ci_uploads_with_the_uploader_role_and_can_do_nothing_else(
     moves = [
         ("/api/v1/models/bot/versions/2/promotions", {"to": "staging"}),
         ("/api/v1/models/bot/versions/2/promotions", {"to": "production", "reason": "x"}),
-        ("/api/v1/models/bot/versions/2/waivers", {"reason": "x", "expires": "1d"}),
-        ("/api/v1/models/bot/rollback", {"reason": "x"}),
+        (
+            "/api/v1/models/bot/versions/2/waivers",
+            {"reason": "x", "expires": "1d", "report_sha256": world.warn_sha256},
+        ),
+        ("/api/v1/models/bot/rollback", {"reason": "x", "from_version": 1}),
     ]
     for url, payload in moves:
         r = client.post(url, json=payload, headers=h)
@@ -214,7 +219,7 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
     assert refused.status_code == 409 and "waiver" in refused.json()["error"]
     w = client.post(
         "/api/v1/models/bot/versions/2/waivers",
-        json={"reason": "small golden set", "expires": "7d"},
+        json={"reason": "small golden set", "expires": "7d", "report_sha256": world.warn_sha256},
         headers=b,
     )
     assert w.status_code == 201 and w.json()["active"] is True
@@ -238,7 +243,9 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
             ("promote", True),
         ]  # each with its approver's actor key, which only their token gives
         reg.check()
-    back = client.post("/api/v1/models/bot/rollback", json={"reason": "regression"}, headers=b)
+    back = client.post(
+        "/api/v1/models/bot/rollback", json={"reason": "regression", "from_version": 2}, headers=b
+    )
     assert back.status_code == 200 and back.json()["version"] == 1
     assert client.post(url, json={"to": "staging"}, headers=a).status_code == 400  # archived
 
@@ -247,7 +254,7 @@ def _v2_requested(client: TestClient, world: World) -> tuple[dict[str, str], dic
     """bob waives v2's warn and alice requests production for it: (alice's and bob's
     headers, the request's id)."""
     a, b = bearer(world, "alice"), bearer(world, "bob")
-    waiver = {"reason": "small golden set", "expires": "7d"}
+    waiver = {"reason": "small golden set", "expires": "7d", "report_sha256": world.warn_sha256}
     assert client.post("/api/v1/models/bot/versions/2/waivers", json=waiver, headers=b).is_success
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
@@ -908,7 +915,7 @@ def test_a_short_head_file_name_is_scrubbed_as_a_path_not_inside_words(
     with TestClient(create_app(world.db, head_file="head")) as c:
         r = c.post(
             "/api/v1/models/bot/versions/2/waivers",
-            json={"reason": "x", "expires": "200d"},
+            json={"reason": "x", "expires": "200d", "report_sha256": world.warn_sha256},
             headers=bearer(world, "bob"),
         )
     assert r.status_code == 400 and "at most 90 days ahead; renew it later" in r.json()["error"]
@@ -942,7 +949,7 @@ def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_bac
     alice, bob = bearer(world, "alice"), bearer(world, "bob")
     client.post(
         "/api/v1/models/bot/versions/2/waivers",
-        json={"reason": "s", "expires": "7d"},
+        json={"reason": "s", "expires": "7d", "report_sha256": world.warn_sha256},
         headers=alice,
     )
     r = client.post(
@@ -1125,7 +1132,11 @@ def test_error_answers_never_name_the_database_file(client: TestClient, world: W
     answers = [
         client.get("/api/v1/compare?a=99", headers=v),
         client.get("/api/v1/models/bot/versions/9", headers=v),
-        client.post("/api/v1/models/nosuch/rollback", json={}, headers=bearer(world, "alice")),
+        client.post(
+            "/api/v1/models/nosuch/rollback",
+            json={"from_version": 1},
+            headers=bearer(world, "alice"),
+        ),
     ]
     for r in answers:
         assert r.status_code in (400, 404), r.text
@@ -1137,16 +1148,22 @@ def test_a_rollback_of_an_unknown_model_is_a_404(client: TestClient, world: Worl
     # Found by attack: it was a 400 "model 'nosuch' has no production version"; the docs
     # promise 404 for an unknown name, as the waiver endpoint answers.
     alice = bearer(world, "alice")
-    r = client.post("/api/v1/models/nosuch/rollback", json={"reason": "x"}, headers=alice)
+    r = client.post(
+        "/api/v1/models/nosuch/rollback", json={"reason": "x", "from_version": 1}, headers=alice
+    )
     assert r.status_code == 404 and "'nosuch' is not in the registry" in r.json()["error"]
     csrf = login(client, world, "alice")
-    page = client.post("/ui/models/nosuch/rollback", data={"reason": "x", "csrf": csrf})
+    page = client.post(
+        "/ui/models/nosuch/rollback", data={"reason": "x", "from_version": "1", "csrf": csrf}
+    )
     assert page.status_code == 404 and "is not in the registry" in page.text
     # A known model without a production version is still a bad request.
     write_bundle(world.db.parent.parent / "b3", b"three" * 16)
     with Registry(world.db) as reg:
         reg.register(world.db.parent.parent / "b3", name="other", actor=admin(reg, world))
-    r = client.post("/api/v1/models/other/rollback", json={"reason": "x"}, headers=alice)
+    r = client.post(
+        "/api/v1/models/other/rollback", json={"reason": "x", "from_version": 1}, headers=alice
+    )
     assert r.status_code == 400 and "has no production version" in r.json()["error"], r.text
 
 
@@ -1365,7 +1382,11 @@ def test_a_warn_a_newer_fail_replaced_is_not_offered_for_waiving_nor_its_waiver_
 
     b = bearer(world, "bob")
     url = "/api/v1/models/bot/versions/2/waivers"
-    first = client.post(url, json={"reason": "small set", "expires": "7d"}, headers=b)
+    first = client.post(
+        url,
+        json={"reason": "small set", "expires": "7d", "report_sha256": world.warn_sha256},
+        headers=b,
+    )
     assert first.status_code == 201 and first.json()["state"] == "active"
     login(client, world, "bob")
     assert 'id="waive"' in client.get("/models/bot/versions/2").text
@@ -1375,7 +1396,9 @@ def test_a_warn_a_newer_fail_replaced_is_not_offered_for_waiving_nor_its_waiver_
             tmp_path / "g2f", reg.get("bot", 2).artifact_digest, "fail", world.key, items_rows(20)
         )
         reg.add_gate_report("bot", 2, failed, actor="ci")
-    again = client.post(url, json={"reason": "x", "expires": "7d"}, headers=b)
+    again = client.post(
+        url, json={"reason": "x", "expires": "7d", "report_sha256": world.warn_sha256}, headers=b
+    )
     assert again.status_code == 409 and "(verdict fail)" in again.json()["error"]
     [listed] = client.get("/api/v1/models/bot/versions/2", headers=b).json()["waivers"]
     assert (listed["active"], listed["state"]) == (False, "superseded: a newer report decides")
@@ -1412,7 +1435,9 @@ def test_an_uploaded_fail_refused_then_decides_once_its_key_is_trusted(
     assert (v2["verdict"], v2["report_verified"]) == ("fail", True)
     b = bearer(world, "bob")
     waive = client.post(
-        "/api/v1/models/bot/versions/2/waivers", json={"reason": "x", "expires": "7d"}, headers=b
+        "/api/v1/models/bot/versions/2/waivers",
+        json={"reason": "x", "expires": "7d", "report_sha256": world.warn_sha256},
+        headers=b,
     )
     assert waive.status_code == 409 and "(verdict fail)" in waive.json()["error"]
     asked = client.post(
@@ -1503,3 +1528,105 @@ def test_the_compare_page_names_the_sets_and_slices_for_one_it_does_not_hold(
         r = client.get(f"/compare?a=2&{param}")
         assert r.status_code == 404 and listed in r.text, r.text[-800:]
         assert "no compared item is in it" in r.text and "item(s) match" not in r.text
+
+
+def _v2_in_production(client: TestClient, world: World) -> None:
+    """bob waives v2's warn, alice requests production, bob approves: v1 archived."""
+    _, b, rid = _v2_requested(client, world)
+    ok = client.post(f"/api/v1/promotion-requests/{rid}/approve", headers=b)
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+
+
+def test_a_second_rollback_of_the_same_incident_is_a_409_not_a_swap_back(
+    client: TestClient, world: World
+) -> None:
+    # Found by attack: a rollback named no version, so two approvers (or a double click, or
+    # a client retrying the POST) each pressing Roll back on the bad v2 put v1 back, then
+    # put the bad v2 back into production, both answered 200.
+    _v2_in_production(client, world)
+    url = "/api/v1/models/bot/rollback"
+    first = client.post(
+        url, json={"reason": "bad", "from_version": 2}, headers=bearer(world, "alice")
+    )
+    assert first.status_code == 200 and first.json()["version"] == 1
+    second = client.post(
+        url, json={"reason": "bad", "from_version": 2}, headers=bearer(world, "bob")
+    )
+    assert second.status_code == 409 and "production is v1, not v2" in second.json()["error"]
+    # The page's form names the version it shows, the same rule.
+    csrf = login(client, world, "bob")
+    page = client.post(
+        "/ui/models/bot/rollback", data={"reason": "bad", "from_version": "2", "csrf": csrf}
+    )
+    assert page.status_code == 409 and "production is v1, not v2" in page.text
+    with Registry(world.db) as reg:
+        assert (reg.get("bot", 1).stage, reg.get("bot", 2).stage) == ("production", "archived")
+        assert [r.action for r in reg.log("bot")].count("rollback") == 2  # v2 out, v1 in
+        reg.check()
+    # Without the version it rolls back from, the API refuses the body (422), not guesses.
+    bare = client.post(url, json={"reason": "bad"}, headers=bearer(world, "bob"))
+    assert bare.status_code == 422
+
+
+def test_the_version_pages_rollback_form_names_the_version_it_shows(
+    client: TestClient, world: World
+) -> None:
+    csrf = login(client, world, "alice")
+    page = client.get("/models/bot/versions/1").text
+    assert 'name="from_version" value="1"' in page
+    _v2_in_production(client, world)
+    r = client.post(
+        "/ui/models/bot/rollback",
+        data={"reason": "pager", "from_version": "2", "csrf": csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with Registry(world.db) as reg:
+        assert reg.production("bot") is not None and reg.production("bot").version == 1
+
+
+def test_a_waiver_lands_only_on_the_report_its_approver_reviewed(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: a waiver named no report, so CI (uploader role) uploading a newer
+    # signed warn between bob loading the page and clicking Waive had bob's waiver (and
+    # its reason, about the older warn's checks) back the new report nobody reviewed.
+    import time
+
+    from curagate.digest import artifact_digest
+
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    b = bearer(world, "bob")
+    login(client, world, "bob")
+    page = client.get("/models/bot/versions/2").text
+    assert f'name="report_sha256" value="{world.warn_sha256}"' in page
+    shown = client.get("/api/v1/models/bot/versions/2", headers=b).json()["decision"]
+    assert shown["report_sha256"] == world.warn_sha256
+    time.sleep(1.1)  # signed times have whole seconds: the new warn is the newer verdict
+    newer = write_gate_dir(
+        tmp_path / "g3",
+        artifact_digest(world.db.parent.parent / "b2"),
+        "warn",
+        world.key,
+        items_rows(30, flip_every=1),
+    )
+    up = client.post("/api/v1/reports", json=upload_body(newer.parent), headers=bearer(world, "ci"))
+    assert up.status_code == 201 and up.json()["accepted"] is True
+    waiver = {"reason": "only the small-set warning", "expires": "7d"}
+    url = "/api/v1/models/bot/versions/2/waivers"
+    stale = client.post(url, json={**waiver, "report_sha256": world.warn_sha256}, headers=b)
+    assert stale.status_code == 409 and "does not decide for it" in stale.json()["error"]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf is not None
+    form = client.post(
+        "/ui/models/bot/versions/2/waive",
+        data={**waiver, "report_sha256": world.warn_sha256, "csrf": csrf.group(1)},
+    )
+    assert form.status_code == 409 and "does not decide for it" in form.text
+    with Registry(world.db) as reg:
+        assert reg.waivers("bot", 2) == []
+    # Naming the report now deciding (after reviewing it) grants the waiver of it.
+    sha = up.json()["report_sha256"]
+    ok = client.post(url, json={**waiver, "report_sha256": sha}, headers=b)
+    assert ok.status_code == 201 and ok.json()["report_sha256"] == sha

@@ -89,7 +89,11 @@ def test_each_transition_is_posted_signed_and_a_500_is_retried(
     assert (
         client.post(
             "/api/v1/models/bot/versions/2/waivers",
-            json={"reason": "size warning understood", "expires": "7d"},
+            json={
+                "reason": "size warning understood",
+                "expires": "7d",
+                "report_sha256": world.warn_sha256,
+            },
             headers=alice,
         ).status_code
         == 201
@@ -103,7 +107,9 @@ def test_each_transition_is_posted_signed_and_a_500_is_retried(
     request_id = r.json()["request_id"]
     approved = client.post(f"/api/v1/promotion-requests/{request_id}/approve", headers=bob)
     assert approved.status_code == 200
-    back = client.post("/api/v1/models/bot/rollback", json={"reason": "pager"}, headers=bob)
+    back = client.post(
+        "/api/v1/models/bot/rollback", json={"reason": "pager", "from_version": 2}, headers=bob
+    )
     assert back.status_code == 200
     assert hooks.drain(30)
 

@@ -169,7 +169,14 @@ def _workflow(reg: Registry, args: argparse.Namespace) -> int:
         v = reg.approve(args.request_id, user=user, reason=args.reason)
         _say(f"approved request {args.request_id}: {v.ref} is now in {v.stage}")
         return 0
-    w = reg.waive(args.name, args.version, user=user, reason=args.reason, expires=args.expires)
+    w = reg.waive(
+        args.name,
+        args.version,
+        user=user,
+        reason=args.reason,
+        expires=args.expires,
+        report_sha256=args.report_sha256,
+    )
     _say(
         f"waiver {w.id}: {w.name} v{w.version}'s warn report {w.report_sha256[:12]} may back "
         f"production until {w.expires_at}"
@@ -254,6 +261,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = action("rollback", "restore the previous production version of NAME (bytes re-verified)")
     p.add_argument("name")
+    p.add_argument(
+        "--from-version",
+        type=int,
+        metavar="N",
+        help="the production version you roll back from: refused (exit 1) if production is "
+        "another version by then (someone rolled back or promoted since)",
+    )
     who_why(p)
 
     p = action("check", "replay the hash-chained log and check every table and stored report")
@@ -320,6 +334,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", required=True, help="why the warning is acceptable")
     p.add_argument(
         "--expires", required=True, help="ISO 8601 time (2026-12-31T00:00:00Z) or days (7d)"
+    )
+    p.add_argument(
+        "--report-sha256",
+        metavar="SHA256",
+        help="the warn report you reviewed (`registry show` lists each report's sha256): "
+        "refused (exit 1) if another report decides for the version by then",
     )
     p = action("requests", "list promotion requests")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -654,7 +674,11 @@ def _run(args: argparse.Namespace) -> int:
             _say(f"{v.ref} is now in {v.stage}")
             return 0
         v = reg.rollback(
-            args.name, actor=args.actor, reason=args.reason, user=_acting_user(reg, args)
+            args.name,
+            actor=args.actor,
+            reason=args.reason,
+            user=_acting_user(reg, args),
+            from_version=args.from_version,
         )
         _say(f"rolled back: {v.ref} is in production again (bytes re-verified)")
         return 0

@@ -639,6 +639,15 @@ class Waiver:
         }
 
 
+def _check_rolling_back_from(current: ModelVersion, from_version: int | None) -> None:
+    if from_version is not None and current.version != from_version:
+        raise CheckFailed(  # a conflict (HTTP 409): production moved since the caller looked
+            f"{current.name}: production is v{current.version}, not v{from_version} that this "
+            "rollback was asked for: someone rolled back or promoted since; see `curagate "
+            "registry log` and roll back again from what is in production now if still wanted"
+        )
+
+
 def _waiver(row: Sequence[Any]) -> Waiver:
     wid, name, version, sha, reason, expires, by, at, revoked = row
     return Waiver(wid, name, version, sha, reason, expires, by, at, granter_revoked=bool(revoked))
@@ -762,6 +771,8 @@ class Decision:
 
         return {
             "report_id": None if rec is None else rec.id,
+            # What a waiver of this report names (the API refuses one of another report).
+            "report_sha256": None if rec is None else rec.report_sha256,
             "recorded_for": None if holder is None else ref(holder),
             "verdict": j.verdict if j is not None and j.accepted else None,
             "verified_now": j is not None and j.accepted,
@@ -3264,7 +3275,13 @@ class Registry:
         return current, self._get(db, name, int(row[0]))
 
     def rollback(
-        self, name: str, *, actor: str | None = None, reason: str = "", user: User | None = None
+        self,
+        name: str,
+        *,
+        actor: str | None = None,
+        reason: str = "",
+        user: User | None = None,
+        from_version: int | None = None,
     ) -> ModelVersion:
         """Put the previous production version back; the current one is archived.
 
@@ -3272,15 +3289,20 @@ class Registry:
         took over, so two rollbacks in a row swap back (like ``cd -``). Its bytes are
         re-verified first: a rollback never restores a bundle changed since it shipped. Once
         the registry has approvers, ``user`` must be one (see :meth:`_who`).
+        ``from_version``: the production version the caller saw and rolls back from; a
+        rollback is refused (CheckFailed) once production is another version, so a second
+        click, a retried request or a second approver does not swap the pulled one back.
         """
         check_known_name(name)
         check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._read() as db:
-            _, previous = self._previous_production(db, name)
+            current, previous = self._previous_production(db, name)
+        _check_rolling_back_from(current, from_version)
         self._verify_bytes(previous)
         with self._write() as db:
             current, again = self._previous_production(db, name)
+            _check_rolling_back_from(current, from_version)
             if again.id != previous.id:
                 raise CheckFailed(  # a conflict (HTTP 409), not a bad request
                     f"{name}: production changed during the rollback (another writer); see "

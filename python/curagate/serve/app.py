@@ -227,9 +227,25 @@ class ReasonBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
 
 
+SHA256_PATTERN = "^[0-9a-f]{64}$"
+
+
 class WaiverBody(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
     expires: str = Field(description="ISO 8601 time or days such as 7d", max_length=64)
+    # What the approver reviewed: a newer report deciding by the time the waiver arrives
+    # (CI uploads one in between) is a 409, not a waiver of a warn nobody read.
+    report_sha256: str = Field(
+        pattern=SHA256_PATTERN, description="sha256 of the warn report reviewed and waived"
+    )
+
+
+class RollbackBody(ReasonBody):
+    # The production version the caller saw: a second click, a retried request or a second
+    # approver's rollback of the same incident is a 409, not a swap back to the pulled one.
+    from_version: int = Field(
+        ge=1, le=2**31 - 1, description="the production version this rolls back from"
+    )
 
 
 # Upload limits: a gate report is KBs, an attestation less; items.jsonl of 100,000 items
@@ -805,11 +821,15 @@ def create_app(
         shown = decision.report if judged is not None and judged.accepted else None
         # Only the deciding report can be waived (a warn a newer fail replaced backs nothing),
         # and only once recorded for this version (`waive` refuses a twin's record).
+        # The form carries the sha256 of the warn shown: a newer report deciding by the time
+        # the click arrives is refused, not waived unseen.
         warn_report = (
-            shown is not None
+            shown.report_sha256
+            if shown is not None
             and judged is not None
             and judged.verdict == "warn"
             and decision.owners[shown.id].id == mv.id
+            else None
         )
         checks = stored.checks(reg.blob(shown.report_sha256)) if shown is not None else []
         unverified = [rid for rid in not_ok if rid > (shown.id if shown is not None else 0)]
@@ -1116,19 +1136,28 @@ def create_app(
         version: int,
         reason: str = Form("", max_length=2000),
         expires: str = Form("7d", max_length=64),
+        report_sha256: str = Form(..., pattern=SHA256_PATTERN),
         csrf: str = Form(""),
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> Response:
         check_csrf(b, csrf)
         mv = found(lambda: reg.get(name, version))
-        w = reg.waive(name, version, user=approver(b.user), reason=reason, expires=expires)
+        w = reg.waive(
+            name,
+            version,
+            user=approver(b.user),
+            reason=reason,
+            expires=expires,
+            report_sha256=report_sha256,
+        )
         notify("waiver", mv, b.user.name, reason, waiver_id=w.id, expires_at=w.expires_at)
         return back(b, mv, f"waiver {w.id} granted until {w.expires_at}")
 
     @app.post("/ui/models/{name:path}/rollback", include_in_schema=False)
     def ui_rollback(
         name: str,
+        from_version: int = Form(..., ge=1, le=2**31 - 1),
         reason: str = Form("", max_length=2000),
         csrf: str = Form(""),
         b: Browser = Depends(browser),
@@ -1137,7 +1166,7 @@ def create_app(
         check_csrf(b, csrf)
         check_known_name(name)
         known_model(reg, name)
-        mv = reg.rollback(name, user=approver(b.user), reason=reason)
+        mv = reg.rollback(name, user=approver(b.user), reason=reason, from_version=from_version)
         notify("rollback", mv, b.user.name, reason)
         return back(b, mv, f"rolled back: {mv.ref} is in production again")
 
@@ -1266,7 +1295,14 @@ def create_app(
         approver(user)
         check_known_name(name)
         found(lambda: reg.get(name, version))
-        w = reg.waive(name, version, user=user, reason=body.reason, expires=body.expires)
+        w = reg.waive(
+            name,
+            version,
+            user=user,
+            reason=body.reason,
+            expires=body.expires,
+            report_sha256=body.report_sha256,
+        )
         mv = reg.get(name, version)
         notify("waiver", mv, user.name, body.reason, waiver_id=w.id, expires_at=w.expires_at)
         return JSONResponse(w.to_dict(), status_code=201)
@@ -1274,15 +1310,16 @@ def create_app(
     @app.post("/api/v1/models/{name:path}/rollback", tags=["workflow"])
     def api_rollback(
         name: str,
-        body: ReasonBody,
+        body: RollbackBody,
         user: User = Depends(api_user),
         reg: Registry = Depends(registry),
     ) -> dict[str, Any]:
-        """Put the previous production version back (its bytes re-verified first)."""
+        """Put the previous production version back (its bytes re-verified first), if
+        production is still ``from_version``."""
         approver(user)
         check_known_name(name)
         known_model(reg, name)
-        mv = reg.rollback(name, user=user, reason=body.reason)
+        mv = reg.rollback(name, user=user, reason=body.reason, from_version=body.from_version)
         notify("rollback", mv, user.name, body.reason)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
