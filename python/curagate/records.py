@@ -34,6 +34,7 @@ normalization); the record itself is written out unchanged
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
@@ -1059,10 +1060,28 @@ def build_keys(
 def label_text(value: Any) -> str:
     """A label as audit's distribution and split's strata count it: a string as it is, any other value as JSON
     with its numbers canonical (:func:`canonical_numbers`), a Parquet timestamp or date as
-    its text (they were a TypeError, exit 3)."""
+    its text (they were a TypeError, exit 3). A string that reads as another JSON value
+    (``"true"``, ``"1"``, ``"null"``) is that string as JSON, quotes included: the boolean
+    ``true`` or the number ``1`` of another file is another class (found by attack: they
+    were counted as one, and LBL001 saw "only one class")."""
     if isinstance(value, str):
-        return value
+        return _string_label(value)
     return json.dumps(canonical_numbers(value), sort_keys=True, default=str)
+
+
+@functools.lru_cache(maxsize=4096)  # labels repeat: a few classes over many rows
+def _string_label(value: str) -> str:
+    if value[:1] in _JSON_STARTS:
+        try:
+            json.loads(value)  # Python's reader: NaN and Infinity too, as json.dumps writes
+        except ValueError:
+            return value
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+# The first characters of a JSON value other than a string (and of NaN, Infinity).
+_JSON_STARTS = frozenset("-0123456789[{tfnNI")
 
 
 def canonical_numbers(value: Any) -> Any:

@@ -765,6 +765,43 @@ def test_equal_numbers_are_one_label_class_however_the_input_is_split(tmp_path: 
     assert counts == {"0": 10, "1": 10, "false": 10, "true": 10}
 
 
+def test_a_string_that_reads_as_another_json_value_is_its_own_label_class(
+    tmp_path: Path,
+) -> None:
+    # Found by attack: true in one file and "true" in another (1 and "1", null and "null")
+    # were counted as one class; LBL001 said "only one class" and the audit passed, while
+    # the same rows in one file were FMT001 (one type per field).
+    def rows(start: int, labels: list[Any]) -> list[Record]:
+        return [{**pc(start + i), "cls": v} for i, v in enumerate(labels)]
+
+    # One type per file (a file that mixes them is FMT001).
+    typed = [
+        write_records(tmp_path / f"{k}.jsonl", rows(10 * k, [v] * 3))
+        for k, v in enumerate([True, 1, 2.0, [1, 2]])
+    ]
+    texts = write_records(tmp_path / "b.jsonl", rows(100, ["true", "1", "2", "[1, 2]"] * 3))
+    words = write_records(tmp_path / "c.jsonl", rows(200, ["pos", "nothing", "-", "1x"]))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("labels: {field: cls, min_share: 0.01}\n", encoding="utf-8")
+    report = audit([*typed, texts, words], config=cfg, out=tmp_path / "out")
+    assert report["stats"]["labels"]["counts"] == {
+        "true": 3,
+        "1": 3,
+        "2": 3,
+        "[1, 2]": 3,
+        '"true"': 3,
+        '"1"': 3,
+        '"2"': 3,
+        '"[1, 2]"': 3,
+        "pos": 1,
+        "nothing": 1,
+        "-": 1,
+        "1x": 1,
+    }
+    md = (tmp_path / "out" / "audit.md").read_text(encoding="utf-8")
+    assert '"true"' in md
+
+
 @pytest.mark.parametrize("blank", ["\u2060", "\ufeff\u00ad", "\u200c \u200d"])
 def test_a_completion_of_only_format_characters_is_empty_to_audit(
     blank: str, run_audit: Callable[..., dict[str, Any]]
