@@ -1551,7 +1551,11 @@ def test_a_copy_of_the_database_put_back_is_not_read_with_the_other_copys_first_
 
 
 def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
-    setup, tmp_path: Path, ci_key: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    setup,
+    tmp_path: Path,
+    ci_key: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The CLI's twins of the release service's rule (found by attack on the service): a
     # rollback names the production version it rolls back from, a waiver the report read.
@@ -1561,7 +1565,8 @@ def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
     reg.close()
     monkeypatch.setenv("CURAGATE_TOKEN", users["bob"][1])
     rollback = ["registry", "rollback", "bot", "--from-version", "2", "--db", db]
-    assert main([*rollback, "--reason", "latency"]) == 0
+    assert main([*rollback, "--to-version", "3", "--reason", "latency"]) == 1  # restores v1
+    assert main([*rollback, "--to-version", "1", "--reason", "latency"]) == 0
     assert main([*rollback, "--reason", "latency, again"]) == 1  # production is v1 now
     with Registry(db) as reg:
         assert reg.production("bot").version == 1  # type: ignore[union-attr]
@@ -1577,4 +1582,14 @@ def test_rollback_from_version_and_waive_report_sha256_refuse_what_moved_since(
     with Registry(db) as reg:
         [w] = reg.waivers("bot", 3)
         assert w.report_sha256 == sha
+    capsys.readouterr()
+    assert main(["registry", "show", "bot", "3", "--db", db]) == 0
+    assert f"backing   report {deciding[0].id} {sha} under waiver {w.id}" in capsys.readouterr().out
+    request = ["registry", "request", "bot", "3", "--to", "production", "--db", db]
+    monkeypatch.setenv("CURAGATE_TOKEN", users["alice"][1])
+    assert main([*request, "--report-sha256", sha]) == 1  # reviewed with no waiver: not so
+    assert main([*request, "--waiver-id", str(w.id)]) == 2  # a waiver of which report?
+    assert main([*request, "--report-sha256", sha, "--waiver-id", str(w.id)]) == 0
+    with Registry(db) as reg:
+        assert [r.version for r in reg.promotion_requests("bot") if r.status == "pending"] == [3]
         reg.check()

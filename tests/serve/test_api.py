@@ -57,6 +57,15 @@ def upload_body(gate_dir: Path, *, items: bool = True) -> dict[str, Any]:
     return body
 
 
+def reviewed(client: TestClient, world: World, version: int = 2) -> dict[str, Any]:
+    """What a production request of bot ``version`` names, as a client reads it first: what
+    backs it now, else the report that decides (a request the registry will refuse)."""
+    v = client.get(f"/api/v1/models/bot/versions/{version}", headers=bearer(world, "vera")).json()
+    if v["backing"] is not None:
+        return {k: v["backing"][k] for k in ("report_sha256", "waiver_id")}
+    return {"report_sha256": v["decision"]["report_sha256"], "waiver_id": None}
+
+
 def login(client: TestClient, world: World, user: str) -> str:
     """Log in through the form; returns the session's CSRF token."""
     page = client.get("/login")
@@ -165,7 +174,9 @@ def test_a_viewer_cannot_promote_waive_approve_roll_back_or_upload(
     assert client.post("/api/v1/promotion-requests/1/approve", headers=h).status_code == 403
     assert (
         client.post(
-            "/api/v1/models/bot/rollback", json={"reason": "x", "from_version": 1}, headers=h
+            "/api/v1/models/bot/rollback",
+            json={"reason": "x", "from_version": 1, "to_version": 1},
+            headers=h,
         ).status_code
         == 403
     )
@@ -193,7 +204,7 @@ def test_ci_uploads_with_the_uploader_role_and_can_do_nothing_else(
             "/api/v1/models/bot/versions/2/waivers",
             {"reason": "x", "expires": "1d", "report_sha256": world.warn_sha256},
         ),
-        ("/api/v1/models/bot/rollback", {"reason": "x", "from_version": 1}),
+        ("/api/v1/models/bot/rollback", {"reason": "x", "from_version": 1, "to_version": 1}),
     ]
     for url, payload in moves:
         r = client.post(url, json=payload, headers=h)
@@ -201,7 +212,7 @@ def test_ci_uploads_with_the_uploader_role_and_can_do_nothing_else(
     # a request made by a person cannot be approved by CI's account either
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions",
-        json={"to": "production", "reason": "x"},
+        json={"to": "production", "reason": "x", **reviewed(client, world)},
         headers=bearer(world, "alice"),
     )
     assert r.status_code in (201, 409), r.text
@@ -215,7 +226,8 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
 ) -> None:
     a, b = bearer(world, "alice"), bearer(world, "bob")
     url = "/api/v1/models/bot/versions/2/promotions"
-    refused = client.post(url, json={"to": "production", "reason": "ship"}, headers=a)
+    ship = {"to": "production", "reason": "ship"}
+    refused = client.post(url, json={**ship, **reviewed(client, world)}, headers=a)
     assert refused.status_code == 409 and "waiver" in refused.json()["error"]
     w = client.post(
         "/api/v1/models/bot/versions/2/waivers",
@@ -223,7 +235,7 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
         headers=b,
     )
     assert w.status_code == 201 and w.json()["active"] is True
-    r = client.post(url, json={"to": "production", "reason": "ship"}, headers=a)
+    r = client.post(url, json={**ship, **reviewed(client, world)}, headers=a)
     assert r.status_code == 201
     rid = r.json()["request_id"]
     own = client.post(f"/api/v1/promotion-requests/{rid}/approve", headers=a)
@@ -244,7 +256,9 @@ def test_two_approvers_and_a_waiver_put_a_warn_version_in_production(
         ]  # each with its approver's actor key, which only their token gives
         reg.check()
     back = client.post(
-        "/api/v1/models/bot/rollback", json={"reason": "regression", "from_version": 2}, headers=b
+        "/api/v1/models/bot/rollback",
+        json={"reason": "regression", "from_version": 2, "to_version": 1},
+        headers=b,
     )
     assert back.status_code == 200 and back.json()["version"] == 1
     assert client.post(url, json={"to": "staging"}, headers=a).status_code == 400  # archived
@@ -257,7 +271,9 @@ def _v2_requested(client: TestClient, world: World) -> tuple[dict[str, str], dic
     waiver = {"reason": "small golden set", "expires": "7d", "report_sha256": world.warn_sha256}
     assert client.post("/api/v1/models/bot/versions/2/waivers", json=waiver, headers=b).is_success
     r = client.post(
-        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", **reviewed(client, world)},
+        headers=a,
     )
     return a, b, int(r.json()["request_id"])
 
@@ -305,7 +321,7 @@ def test_an_expired_waiver_backs_nothing(client: TestClient, world: World) -> No
     time.sleep(1.2)
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions",
-        json={"to": "production"},
+        json={"to": "production", **reviewed(client, world)},
         headers=bearer(world, "alice"),
     )
     assert r.status_code == 409 and "no unexpired waiver" in r.json()["error"]
@@ -954,7 +970,7 @@ def test_a_copy_taken_just_before_the_services_own_write_is_refused_when_put_bac
     )
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions",
-        json={"to": "production", "reason": "go"},
+        json={"to": "production", "reason": "go", **reviewed(client, world)},
         headers=alice,
     )
     backup = tmp_path / "backup.db"
@@ -1041,7 +1057,8 @@ def test_a_malformed_uploaded_report_never_breaks_a_version_page(
     login(client, world, "alice")
     rids = [upload(client, world, v, report) for v in (1, 2)]
     v1 = client.get("/models/bot/versions/1")
-    assert v1.status_code == 200 and 'id="rollback"' in v1.text  # the only browser roll back
+    # An approver's actions render (no Roll back: v1 was the only production version).
+    assert v1.status_code == 200 and 'id="actions"' in v1.text
     v2 = client.get("/models/bot/versions/2")
     assert v2.status_code == 200 and "<h2>Checks of report #2</h2>" in v2.text
     assert f"Report #{rids[1]}: unsigned or not verified today" in v2.text
@@ -1134,7 +1151,7 @@ def test_error_answers_never_name_the_database_file(client: TestClient, world: W
         client.get("/api/v1/models/bot/versions/9", headers=v),
         client.post(
             "/api/v1/models/nosuch/rollback",
-            json={"from_version": 1},
+            json={"from_version": 1, "to_version": 1},
             headers=bearer(world, "alice"),
         ),
     ]
@@ -1149,12 +1166,15 @@ def test_a_rollback_of_an_unknown_model_is_a_404(client: TestClient, world: Worl
     # promise 404 for an unknown name, as the waiver endpoint answers.
     alice = bearer(world, "alice")
     r = client.post(
-        "/api/v1/models/nosuch/rollback", json={"reason": "x", "from_version": 1}, headers=alice
+        "/api/v1/models/nosuch/rollback",
+        json={"reason": "x", "from_version": 1, "to_version": 1},
+        headers=alice,
     )
     assert r.status_code == 404 and "'nosuch' is not in the registry" in r.json()["error"]
     csrf = login(client, world, "alice")
     page = client.post(
-        "/ui/models/nosuch/rollback", data={"reason": "x", "from_version": "1", "csrf": csrf}
+        "/ui/models/nosuch/rollback",
+        data={"reason": "x", "from_version": "1", "to_version": "1", "csrf": csrf},
     )
     assert page.status_code == 404 and "is not in the registry" in page.text
     # A known model without a production version is still a bad request.
@@ -1162,7 +1182,9 @@ def test_a_rollback_of_an_unknown_model_is_a_404(client: TestClient, world: Worl
     with Registry(world.db) as reg:
         reg.register(world.db.parent.parent / "b3", name="other", actor=admin(reg, world))
     r = client.post(
-        "/api/v1/models/other/rollback", json={"reason": "x", "from_version": 1}, headers=alice
+        "/api/v1/models/other/rollback",
+        json={"reason": "x", "from_version": 1, "to_version": 1},
+        headers=alice,
     )
     assert r.status_code == 400 and "has no production version" in r.json()["error"], r.text
 
@@ -1441,7 +1463,9 @@ def test_an_uploaded_fail_refused_then_decides_once_its_key_is_trusted(
     )
     assert waive.status_code == 409 and "(verdict fail)" in waive.json()["error"]
     asked = client.post(
-        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=b
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", **reviewed(client, world)},
+        headers=b,
     )
     assert asked.status_code == 409 and f"report {up.json()['id']}: fail" in asked.json()["error"]
     login(client, world, "bob")
@@ -1546,17 +1570,22 @@ def test_a_second_rollback_of_the_same_incident_is_a_409_not_a_swap_back(
     _v2_in_production(client, world)
     url = "/api/v1/models/bot/rollback"
     first = client.post(
-        url, json={"reason": "bad", "from_version": 2}, headers=bearer(world, "alice")
+        url,
+        json={"reason": "bad", "from_version": 2, "to_version": 1},
+        headers=bearer(world, "alice"),
     )
     assert first.status_code == 200 and first.json()["version"] == 1
     second = client.post(
-        url, json={"reason": "bad", "from_version": 2}, headers=bearer(world, "bob")
+        url,
+        json={"reason": "bad", "from_version": 2, "to_version": 1},
+        headers=bearer(world, "bob"),
     )
     assert second.status_code == 409 and "production is v1, not v2" in second.json()["error"]
     # The page's form names the version it shows, the same rule.
     csrf = login(client, world, "bob")
     page = client.post(
-        "/ui/models/bot/rollback", data={"reason": "bad", "from_version": "2", "csrf": csrf}
+        "/ui/models/bot/rollback",
+        data={"reason": "bad", "from_version": "2", "to_version": "1", "csrf": csrf},
     )
     assert page.status_code == 409 and "production is v1, not v2" in page.text
     with Registry(world.db) as reg:
@@ -1572,12 +1601,15 @@ def test_the_version_pages_rollback_form_names_the_version_it_shows(
     client: TestClient, world: World
 ) -> None:
     csrf = login(client, world, "alice")
-    page = client.get("/models/bot/versions/1").text
-    assert 'name="from_version" value="1"' in page
+    # v1 was the only production version: nothing to roll back to, no button.
+    assert 'id="rollback"' not in client.get("/models/bot/versions/1").text
     _v2_in_production(client, world)
+    page = client.get("/models/bot/versions/2").text
+    assert 'name="from_version" value="2"' in page and 'name="to_version" value="1"' in page
+    assert "Roll back to v1" in page
     r = client.post(
         "/ui/models/bot/rollback",
-        data={"reason": "pager", "from_version": "2", "csrf": csrf},
+        data={"reason": "pager", "from_version": "2", "to_version": "1", "csrf": csrf},
         follow_redirects=False,
     )
     assert r.status_code == 303
@@ -1630,3 +1662,127 @@ def test_a_waiver_lands_only_on_the_report_its_approver_reviewed(
     sha = up.json()["report_sha256"]
     ok = client.post(url, json={**waiver, "report_sha256": sha}, headers=b)
     assert ok.status_code == 201 and ok.json()["report_sha256"] == sha
+
+
+def test_a_rollback_restores_only_the_version_it_was_shown_to_restore(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: a rollback pinned where it rolled back from, not what it restored.
+    # bob opened v2's page (a rollback restored v1); v3 shipped over v2, went bad, and alice
+    # rolled back from v3 (v2 in production again, "previous" now v3); bob's old tab then
+    # rolled back "from v2" and put the pulled v3 back, 303.
+    _v2_in_production(client, world)
+    csrf = login(client, world, "bob")
+    assert 'name="to_version" value="1"' in client.get("/models/bot/versions/2").text
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    digest = write_bundle(tmp_path / "b3", b"three" * 16)
+    g3 = write_gate_dir(tmp_path / "g3", digest, "pass", world.key, items_rows(20))
+    with Registry(world.db) as reg:
+        reg.register(tmp_path / "b3", name="bot", gate_report=g3, actor=admin(reg, world))
+    a, b = bearer(world, "alice"), bearer(world, "bob")
+    r = client.post(
+        "/api/v1/models/bot/versions/3/promotions",
+        json={"to": "production", **reviewed(client, world, 3)},
+        headers=a,
+    )
+    assert r.status_code == 201, r.text
+    assert client.post(
+        f"/api/v1/promotion-requests/{r.json()['request_id']}/approve", headers=b
+    ).is_success
+    back = client.post(
+        "/api/v1/models/bot/rollback",
+        json={"reason": "v3 bad", "from_version": 3, "to_version": 2},
+        headers=a,
+    )
+    assert back.status_code == 200 and back.json()["version"] == 2
+    old_tab = client.post(
+        "/ui/models/bot/rollback",
+        data={"reason": "back to v1", "from_version": "2", "to_version": "1", "csrf": csrf},
+    )
+    assert old_tab.status_code == 409 and "restores v3, not v1" in old_tab.text
+    with Registry(world.db) as reg:
+        assert reg.production("bot").version == 2  # type: ignore[union-attr]
+    # The page says what a rollback restores now.
+    assert "Roll back to v3" in client.get("/models/bot/versions/2").text
+
+
+def test_a_production_request_is_made_only_on_what_its_requester_reviewed(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    # Found by attack: the Request form named nothing, so the request was made on whatever
+    # backed the version at the click: alice reviewed report 2 under waiver 1; CI uploaded
+    # warn report 3 and bob waived it (waiver 2); alice's click made a request on report 3
+    # under waiver 2, which bob approved: a waived warn shipped on one person's review.
+    import time
+
+    from curagate.digest import artifact_digest
+
+    from .serve_fixtures import items_rows, write_gate_dir
+
+    a, b = bearer(world, "alice"), bearer(world, "bob")
+    waiver = {"reason": "small set", "expires": "7d"}
+    url = "/api/v1/models/bot/versions/2/waivers"
+    first = client.post(url, json={**waiver, "report_sha256": world.warn_sha256}, headers=b)
+    assert first.status_code == 201
+    csrf = login(client, world, "alice")
+    page = client.get("/models/bot/versions/2").text
+    shown = reviewed(client, world)
+    assert shown == {"report_sha256": world.warn_sha256, "waiver_id": first.json()["waiver_id"]}
+    assert f'name="report_sha256" value="{world.warn_sha256}"' in page
+    assert (
+        f"production on report #{client.get('/api/v1/models/bot/versions/2', headers=a).json()['backing']['report_id']} under waiver"
+        in page
+    )
+    time.sleep(1.1)  # signed times have whole seconds: the new warn is the newer verdict
+    newer = write_gate_dir(
+        tmp_path / "g3",
+        artifact_digest(world.db.parent.parent / "b2"),
+        "warn",
+        world.key,
+        items_rows(30, flip_every=1),
+    )
+    up = client.post("/api/v1/reports", json=upload_body(newer.parent), headers=bearer(world, "ci"))
+    assert up.status_code == 201 and up.json()["accepted"] is True
+    second = client.post(
+        url, json={**waiver, "report_sha256": up.json()["report_sha256"]}, headers=b
+    )
+    assert second.status_code == 201
+    form = client.post(
+        "/ui/models/bot/versions/2/promote",
+        data={"to": "production", "reason": "reviewed report 2", "csrf": csrf,
+              "report_sha256": shown["report_sha256"], "waiver_id": str(shown["waiver_id"])},
+    )  # fmt: skip
+    assert form.status_code == 409 and "not by the report" in form.text
+    api = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", "reason": "reviewed report 2", **shown},
+        headers=a,
+    )
+    assert (
+        api.status_code == 409
+        and f"under waiver {second.json()['waiver_id']}" in api.json()["error"]
+    )
+    unnamed = client.post(
+        "/api/v1/models/bot/versions/2/promotions", json={"to": "production"}, headers=a
+    )
+    assert unnamed.status_code == 400 and "report_sha256" in unnamed.json()["error"]
+    with Registry(world.db) as reg:
+        assert reg.promotion_requests("bot") == []
+    # Named as it is backed now (after reviewing report 3), the request is made.
+    ok = client.post(
+        "/api/v1/models/bot/versions/2/promotions",
+        json={"to": "production", **reviewed(client, world)},
+        headers=a,
+    )
+    assert ok.status_code == 201
+
+
+@pytest.mark.parametrize("loose", [True, "2", 2.0, "02"])
+def test_rollback_versions_are_json_integers_not_look_alikes(
+    client: TestClient, world: World, loose: object
+) -> None:
+    _v2_in_production(client, world)
+    body = {"reason": "x", "from_version": loose, "to_version": 1}
+    r = client.post("/api/v1/models/bot/rollback", json=body, headers=bearer(world, "alice"))
+    assert r.status_code == 422

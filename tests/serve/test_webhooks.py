@@ -100,7 +100,11 @@ def test_each_transition_is_posted_signed_and_a_500_is_retried(
     )
     r = client.post(
         "/api/v1/models/bot/versions/2/promotions",
-        json={"to": "production", "reason": "better"},
+        json={
+            "to": "production",
+            "reason": "better",
+            **client.get("/api/v1/models/bot/versions/2", headers=alice).json()["backing"],
+        },
         headers=alice,
     )
     assert r.status_code == 201
@@ -108,7 +112,9 @@ def test_each_transition_is_posted_signed_and_a_500_is_retried(
     approved = client.post(f"/api/v1/promotion-requests/{request_id}/approve", headers=bob)
     assert approved.status_code == 200
     back = client.post(
-        "/api/v1/models/bot/rollback", json={"reason": "pager", "from_version": 2}, headers=bob
+        "/api/v1/models/bot/rollback",
+        json={"reason": "pager", "from_version": 2, "to_version": 1},
+        headers=bob,
     )
     assert back.status_code == 200
     assert hooks.drain(30)

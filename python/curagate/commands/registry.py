@@ -154,8 +154,16 @@ def _workflow(reg: Registry, args: argparse.Namespace) -> int:
         return 0
     user = _token_user(reg)
     if action == "request":
+        if args.waiver_id is not None and args.report_sha256 is None:
+            raise InputError("--waiver-id needs --report-sha256 (the report it waives)")
         out = reg.request_promotion(
-            args.name, args.version, to=args.to, user=user, reason=args.reason
+            args.name,
+            args.version,
+            to=args.to,
+            user=user,
+            reason=args.reason,
+            report_sha256=args.report_sha256,
+            waiver_id=args.waiver_id,
         )
         if isinstance(out, ModelVersion):
             _say(f"{out.ref} is now in {out.stage}")
@@ -268,6 +276,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the production version you roll back from: refused (exit 1) if production is "
         "another version by then (someone rolled back or promoted since)",
     )
+    p.add_argument(
+        "--to-version",
+        type=int,
+        metavar="N",
+        help="the version you expect it to restore: refused (exit 1) if a rollback would "
+        "restore another one by then",
+    )
     who_why(p)
 
     p = action("check", "replay the hash-chained log and check every table and stored report")
@@ -325,6 +340,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("version", type=int)
     p.add_argument("--to", required=True, choices=("staging", "production"))
     p.add_argument("--reason", default="", help="why; recorded in the audit log")
+    p.add_argument(
+        "--report-sha256",
+        metavar="SHA256",
+        help="production: the report you reviewed (`registry show` names what backs it): "
+        "refused (exit 1) if another report or waiver backs it by then",
+    )
+    p.add_argument(
+        "--waiver-id",
+        type=int,
+        metavar="N",
+        help="with --report-sha256: the waiver it was backed under (none for a pass)",
+    )
     p = action("approve", "second approver: approve a request; the promotion happens now")
     p.add_argument("request_id", type=int)
     p.add_argument("--reason", default="", help="why; recorded in the audit log")
@@ -427,6 +454,9 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
         # verdict even when this version's own reports list a pass.
         decision = reg.decision(v)
         d["decision"] = decision.to_dict()
+        # What a production request names (`request --report-sha256 --waiver-id`).
+        backing = reg.backing(v)
+        d["backing"] = None if backing is None else backing.to_dict()
         d["_summary"] = decision.summary()
         out.append(d)
     summaries = [d.pop("_summary") for d in out]
@@ -438,6 +468,10 @@ def _show(reg: Registry, name: str, version: int | None, as_json: bool) -> int:
         signed = f"signed by {d['signed_by'][:12]}" if d["signed_by"] else "unsigned"
         _say(f"  artifact  {d['artifact_digest']}  {signed}  {d['artifact_path']}")
         _say(f"  verdict   {summary}")
+        if d["backing"] is not None:
+            b = d["backing"]
+            waiver = f" under waiver {b['waiver_id']}" if b["waiver_id"] is not None else ""
+            _say(f"  backing   report {b['report_id']} {b['report_sha256']}{waiver}")
         for g in d["gate_reports"]:
             mark = "accepted" if g["accepted"] else "REFUSED"
             why = g["why"]
@@ -679,6 +713,7 @@ def _run(args: argparse.Namespace) -> int:
             reason=args.reason,
             user=_acting_user(reg, args),
             from_version=args.from_version,
+            to_version=args.to_version,
         )
         _say(f"rolled back: {v.ref} is in production again (bytes re-verified)")
         return 0

@@ -639,13 +639,38 @@ class Waiver:
         }
 
 
-def _check_rolling_back_from(current: ModelVersion, from_version: int | None) -> None:
+def _check_rollback(
+    current: ModelVersion,
+    previous: ModelVersion,
+    from_version: int | None,
+    to_version: int | None,
+) -> None:
+    """A conflict (HTTP 409) when production, or what a rollback restores, moved since the
+    caller looked (someone rolled back or promoted meanwhile)."""
     if from_version is not None and current.version != from_version:
-        raise CheckFailed(  # a conflict (HTTP 409): production moved since the caller looked
+        raise CheckFailed(
             f"{current.name}: production is v{current.version}, not v{from_version} that this "
             "rollback was asked for: someone rolled back or promoted since; see `curagate "
             "registry log` and roll back again from what is in production now if still wanted"
         )
+    if to_version is not None and previous.version != to_version:
+        raise CheckFailed(
+            f"{current.name}: a rollback now restores v{previous.version}, not v{to_version} "
+            "that this rollback was asked for: production changed hands since; see `curagate "
+            "registry log` and roll back again if still wanted"
+        )
+
+
+def _backed_by(b: Backing) -> str:
+    waiver = f" under waiver {b.waiver_id}" if b.waiver_id is not None else ""
+    return f"report {b.report_id} ({b.report_sha256[:12]}){waiver}"
+
+
+def _reviewed(report_sha256: str, waiver_id: int | None) -> str:
+    if not report_sha256:  # the page showed nothing backing it
+        return "nothing (no report backed it)"
+    waiver = f" under waiver {waiver_id}" if waiver_id is not None else " with no waiver"
+    return f"report {report_sha256[:12]}{waiver}"
 
 
 def _waiver(row: Sequence[Any]) -> Waiver:
@@ -681,6 +706,24 @@ class Offer:
         except (ValueError, KeyError, TypeError, RecursionError):
             return None
         return sha if isinstance(sha, str) else None
+
+
+@dataclass(frozen=True)
+class Backing:
+    """What backs a version's move into production now (:meth:`Registry.backing`): the
+    deciding report and, for a warn, the waiver. A production request and the page's form
+    name it, so a report or waiver that changed since the requester looked is refused."""
+
+    report_id: int
+    report_sha256: str
+    waiver_id: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "report_id": self.report_id,
+            "report_sha256": self.report_sha256,
+            "waiver_id": self.waiver_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -2827,13 +2870,27 @@ class Registry:
             return [self._with_status(db, PromotionRequest(*r)) for r in rows]
 
     def request_promotion(
-        self, name: str, version: int, *, to: str, user: User, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        *,
+        to: str,
+        user: User,
+        reason: str = "",
+        report_sha256: str | None = None,
+        waiver_id: int | None = None,
     ) -> PromotionRequest | ModelVersion:
         """First approver's step. Production: checked now (bytes, a backing report) and
         recorded as a request for a second approver. Staging: done at once. Archiving is not
         a request: one approver may archive any version, production's included, at once
         (taking a model out of service must not wait for a second person; nothing ships by
-        it). :meth:`promote` does it, and :meth:`rollback` puts the previous one back."""
+        it). :meth:`promote` does it, and :meth:`rollback` puts the previous one back.
+
+        ``report_sha256`` (production): the report the requester reviewed, with
+        ``waiver_id`` the waiver it was shown under (None: none, a pass). Once given, a
+        request backed by anything else (a newer report uploaded, another waiver granted
+        since the page loaded) is refused (CheckFailed): a waived warn ships on two people
+        who each saw it, a pass on a report someone read."""
         if to not in ("staging", "production"):
             raise InputError(f"stage {to!r}: a request moves a version to staging or production")
         check_text(reason, "reason")
@@ -2860,9 +2917,20 @@ class Registry:
                 raise InputError(
                     f"{mv.ref}: request {pending[0]} is already waiting for a second approver"
                 )
-            report_id, why, waiver_id = self._backing_report(db, mv)
-            if report_id is None:
-                raise CheckFailed(why)
+            backing = self._backing(db, mv)
+            if backing is None:
+                raise CheckFailed(self._backing_report(db, mv)[1])
+            if report_sha256 is not None and (report_sha256, waiver_id) != (
+                backing.report_sha256,
+                backing.waiver_id,
+            ):
+                raise CheckFailed(
+                    f"{mv.ref}: it is backed now by {_backed_by(backing)}, not by the "
+                    f"{_reviewed(report_sha256, waiver_id)} this request names: a report was "
+                    "recorded or a waiver granted since; review what backs it now and request "
+                    "again"
+                )
+            report_id, waiver_id = backing.report_id, backing.waiver_id
             at = _now()
             cur = db.execute(
                 "INSERT INTO promotion_requests (model_version_id, to_stage, requested_by, "
@@ -3108,6 +3176,28 @@ class Registry:
             decision = self._decision(db, mv)
         return decision.ranked[0] if decision.ranked else None
 
+    def backing(self, mv: ModelVersion) -> Backing | None:
+        """What would back ``mv``'s move into production now (None: nothing does)."""
+        with self._read() as db:
+            return self._backing(db, mv)
+
+    def _backing(self, db: sqlite3.Connection, mv: ModelVersion) -> Backing | None:
+        report_id, _, waiver_id = self._backing_report(db, mv)
+        if report_id is None:
+            return None
+        (sha,) = db.execute(
+            "SELECT report_sha256 FROM gate_reports WHERE id = ?", (report_id,)
+        ).fetchone()
+        return Backing(report_id, str(sha), waiver_id)
+
+    def rollback_target(self, name: str) -> ModelVersion | None:
+        """The version a rollback of ``name`` would put back now (None: none)."""
+        with self._read() as db:
+            try:
+                return self._previous_production(db, name)[1]
+            except InputError:
+                return None
+
     def decision(self, mv: ModelVersion) -> Decision:
         """What decides for ``mv`` today, by the rule promotion goes by (:class:`Decision`:
         the reports of its twins count too), judged against today's keys (judgements kept,
@@ -3282,6 +3372,7 @@ class Registry:
         reason: str = "",
         user: User | None = None,
         from_version: int | None = None,
+        to_version: int | None = None,
     ) -> ModelVersion:
         """Put the previous production version back; the current one is archived.
 
@@ -3289,20 +3380,21 @@ class Registry:
         took over, so two rollbacks in a row swap back (like ``cd -``). Its bytes are
         re-verified first: a rollback never restores a bundle changed since it shipped. Once
         the registry has approvers, ``user`` must be one (see :meth:`_who`).
-        ``from_version``: the production version the caller saw and rolls back from; a
-        rollback is refused (CheckFailed) once production is another version, so a second
-        click, a retried request or a second approver does not swap the pulled one back.
+        ``from_version``: the production version the caller saw and rolls back from;
+        ``to_version``: the version the caller was shown it restores. A rollback is refused
+        (CheckFailed) once either moved, so a second click, a retried request or a second
+        approver does not swap the pulled one back, nor restore one nobody asked for.
         """
         check_known_name(name)
         check_text(actor or default_actor(), "actor")
         check_text(reason, "reason")
         with self._read() as db:
             current, previous = self._previous_production(db, name)
-        _check_rolling_back_from(current, from_version)
+        _check_rollback(current, previous, from_version, to_version)
         self._verify_bytes(previous)
         with self._write() as db:
             current, again = self._previous_production(db, name)
-            _check_rolling_back_from(current, from_version)
+            _check_rollback(current, again, from_version, to_version)
             if again.id != previous.id:
                 raise CheckFailed(  # a conflict (HTTP 409), not a bad request
                     f"{name}: production changed during the rollback (another writer); see "

@@ -218,16 +218,20 @@ class Sessions:
             self.items.pop(sid or "", None)
 
 
+SHA256_PATTERN = "^[0-9a-f]{64}$"
+
+
 class PromotionBody(BaseModel):
     to: Literal["staging", "production"]
     reason: str = Field(default="", max_length=2000)
+    # Production: what the requester reviewed (the version's `backing`): a request backed by
+    # another report or waiver by the time it arrives is a 409, not a request on it.
+    report_sha256: str | None = Field(default=None, pattern=SHA256_PATTERN)
+    waiver_id: int | None = Field(default=None, strict=True, ge=1)
 
 
 class ReasonBody(BaseModel):
     reason: str = Field(default="", max_length=2000)
-
-
-SHA256_PATTERN = "^[0-9a-f]{64}$"
 
 
 class WaiverBody(BaseModel):
@@ -241,10 +245,14 @@ class WaiverBody(BaseModel):
 
 
 class RollbackBody(ReasonBody):
-    # The production version the caller saw: a second click, a retried request or a second
-    # approver's rollback of the same incident is a 409, not a swap back to the pulled one.
+    # What the caller saw: a second click, a retried request or a second approver's rollback
+    # of the same incident is a 409, not a swap back to the pulled version, and so is one
+    # that would now restore another version than the one shown.
     from_version: int = Field(
-        ge=1, le=2**31 - 1, description="the production version this rolls back from"
+        strict=True, ge=1, le=2**31 - 1, description="the production version rolled back from"
+    )
+    to_version: int = Field(
+        strict=True, ge=1, le=2**31 - 1, description="the version the rollback restores"
     )
 
 
@@ -845,6 +853,10 @@ def create_app(
             b,
             "version.html",
             mv=mv,
+            # What the forms name: a request on what backs it as shown, a rollback from this
+            # version to the one named (a change by the click is a 409).
+            backing=reg.backing(mv) if mv.stage in ("experiment", "staging") else None,
+            rollback_to=reg.rollback_target(name) if mv.stage == "production" else None,
             signature_revoked=mv.signed_by is not None and mv.signed_by not in export_keys(reg),
             reports=reports,
             checks=checks,
@@ -1103,13 +1115,24 @@ def create_app(
         version: int,
         to: Literal["staging", "production"] = Form(...),
         reason: str = Form("", max_length=2000),
+        report_sha256: str = Form("", pattern="^([0-9a-f]{64})?$"),
+        waiver_id: int | None = Form(None, ge=1),
         csrf: str = Form(""),
         b: Browser = Depends(browser),
         reg: Registry = Depends(registry),
     ) -> Response:
         check_csrf(b, csrf)
         mv = found(lambda: reg.get(name, version))
-        out = reg.request_promotion(name, version, to=to, user=approver(b.user), reason=reason)
+        # The form names what backed the version when the page was shown ("": nothing).
+        out = reg.request_promotion(
+            name,
+            version,
+            to=to,
+            user=approver(b.user),
+            reason=reason,
+            report_sha256=report_sha256 if to == "production" else None,
+            waiver_id=waiver_id,
+        )
         if isinstance(out, ModelVersion):
             notify("promoted", out, b.user.name, reason)
             return back(b, mv, f"{out.ref} is now in {out.stage}")
@@ -1158,6 +1181,7 @@ def create_app(
     def ui_rollback(
         name: str,
         from_version: int = Form(..., ge=1, le=2**31 - 1),
+        to_version: int = Form(..., ge=1, le=2**31 - 1),
         reason: str = Form("", max_length=2000),
         csrf: str = Form(""),
         b: Browser = Depends(browser),
@@ -1166,7 +1190,13 @@ def create_app(
         check_csrf(b, csrf)
         check_known_name(name)
         known_model(reg, name)
-        mv = reg.rollback(name, user=approver(b.user), reason=reason, from_version=from_version)
+        mv = reg.rollback(
+            name,
+            user=approver(b.user),
+            reason=reason,
+            from_version=from_version,
+            to_version=to_version,
+        )
         notify("rollback", mv, b.user.name, reason)
         return back(b, mv, f"rolled back: {mv.ref} is in production again")
 
@@ -1230,6 +1260,8 @@ def create_app(
             **mv.to_dict(),
             # The verdict that decides, by promotion's rule: a twin's reports count too.
             "decision": reg.decision(mv).to_dict(),
+            # What a production request of it names (null: nothing backs it now).
+            "backing": None if (backing := reg.backing(mv)) is None else backing.to_dict(),
             "gate_reports": [report(r) for r in reg.gate_reports(name, version)],
             "waivers": [w.to_dict() for w in reg.waivers(name, version)],
             "promotion_requests": [
@@ -1254,7 +1286,21 @@ def create_app(
         approver(user)
         check_known_name(name)
         found(lambda: reg.get(name, version))
-        out = reg.request_promotion(name, version, to=body.to, user=user, reason=body.reason)
+        if body.to == "production" and body.report_sha256 is None:
+            raise InputError(
+                "a production request names what backs it, as reviewed: report_sha256 and "
+                "waiver_id (null for a pass), the version's `backing` (GET "
+                f"/api/v1/models/{name}/versions/{version})"
+            )
+        out = reg.request_promotion(
+            name,
+            version,
+            to=body.to,
+            user=user,
+            reason=body.reason,
+            report_sha256=body.report_sha256 if body.to == "production" else None,
+            waiver_id=body.waiver_id,
+        )
         if isinstance(out, ModelVersion):
             notify("promoted", out, user.name, body.reason)
             return JSONResponse({"status": "done", "stage": out.stage}, status_code=200)
@@ -1315,11 +1361,17 @@ def create_app(
         reg: Registry = Depends(registry),
     ) -> dict[str, Any]:
         """Put the previous production version back (its bytes re-verified first), if
-        production is still ``from_version``."""
+        production is still ``from_version`` and the previous one ``to_version``."""
         approver(user)
         check_known_name(name)
         known_model(reg, name)
-        mv = reg.rollback(name, user=user, reason=body.reason, from_version=body.from_version)
+        mv = reg.rollback(
+            name,
+            user=user,
+            reason=body.reason,
+            from_version=body.from_version,
+            to_version=body.to_version,
+        )
         notify("rollback", mv, user.name, body.reason)
         return {"status": "done", "name": mv.name, "version": mv.version, "stage": mv.stage}
 
