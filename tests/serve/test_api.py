@@ -1769,13 +1769,17 @@ def test_a_production_request_is_made_only_on_what_its_requester_reviewed(
     assert unnamed.status_code == 400 and "report_sha256" in unnamed.json()["error"]
     with Registry(world.db) as reg:
         assert reg.promotion_requests("bot") == []
-    # Named as it is backed now (after reviewing report 3), the request is made.
+    # Named as it is backed now (after reviewing report 3), the request is made, and the
+    # home page's Approve row says what it was made on.
     ok = client.post(
         "/api/v1/models/bot/versions/2/promotions",
         json={"to": "production", **reviewed(client, world)},
         headers=a,
     )
     assert ok.status_code == 201
+    login(client, world, "bob")
+    row = client.get("/").text.split('id="requests"')[1].split("</table>")[0]
+    assert f"report {up.json()['id']} under waiver {second.json()['waiver_id']}" in row
 
 
 @pytest.mark.parametrize("loose", [True, "2", 2.0, "02"])
