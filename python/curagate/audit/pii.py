@@ -19,7 +19,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -252,9 +252,11 @@ _IPV4 = re.compile(
     rf"(?![A-Za-z_\d])(?![{_POINTS}][\d_])"
     rf"(?![{_STOPS}]\d+(?:[{DOTS}]|\s|$))"
 )
-# A dot and a word after dotted numbers: the word and the character after it (none where
-# the word ends the sentence, a dot or three then no letter, digit, "_" or "-": `Done.`).
-_DOT_WORD = re.compile(rf"[{_POINTS}]([A-Za-z]+)(?:\.+(?![A-Za-z\d_-])|([\d_.-]))?")
+# A dot and a word after dotted numbers: the word, then the dots ending the sentence (a dot
+# or three then no letter, digit, "_" or "-": `Done.`) or the character the word runs on into.
+_DOT_WORD = re.compile(
+    rf"[{_POINTS}](?P<word>[A-Za-z]+)(?:(?P<stop>\.+)(?![A-Za-z\d_-])|(?P<on>[\d_.-]))?"
+)
 # Tags of a version's (`4.0.0.1.Beta`, `1.2.3.4.Final`, `2.0.0.1.rc`, `1.2.3.4.SNAPSHOT`) and
 # extensions of a file's (`app-2.0.1.3.apk`, `setup-1.2.3.4.exe`) after such a dot, in any
 # case. Extensions that are mostly English words ("so", "in", "war") are not among them.
@@ -264,37 +266,41 @@ _VERSION_TAG = re.compile(
     # the extensions
     r"|apk|aab|ipa|jar|aar|zip|tar|gz|tgz|xz|bz|rar|zst|exe|msi|msix|dll|dylib|deb|rpm|whl"
     r"|egg|gem|nupkg|dmg|pkg|iso|img|bin|txt|md|pdf|json|xml|yaml|yml|toml|ini|cfg|conf"
-    r"|csv|html|htm|js|py|sh|bat|crx|xpi|vsix|appx|appimage|snap",
+    r"|csv|html|htm|js|py|sh|bat|crx|xpi|vsix|appx|appimage|snap"
+    r"|png|jpe?g|gif|webp|svg|bmp|ico|tiff?|heic|log|dat|db|sql|bak|tmp|pem|crt|key|sig|asc",
     re.IGNORECASE,
 )
 
 
 def _version_or_file(text: str, start: int, end: int) -> bool:
     """Whether the dotted numbers at ``text[start:end]`` are a version or a file's name, no
-    address, by the dot and word after them: a word in small letters (a file's extension
-    or a tag: `app-2.0.1.3.apk`, `model-1.0.0.1.safetensors`, `1.2.3.4.x`), a version's tag
-    or a file's extension in any case (_VERSION_TAG: `Release 4.0.0.1.Beta`), a tag in
-    capitals (`1.2.3.4.RELEASE`, `1.2.3.4.GA`) or a word run on into a digit, "_", "-" or a
-    dot and more (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`, `10.0.0.1.nip.io`). Any other
-    word, a capital and small letters, is the next sentence, its space left out (`at
-    10.0.0.1.Next we`, `10.0.0.1.I`), a whole one too, its dot ending the text or followed by
-    no letter, digit, "_" or "-" (`ssh to 172.16.0.1.Done.`: found by attack, read as a file's
-    name `.Done.` hid it): the address's. Found by attack: a word for a version before the
-    numbers (`DHCP release 10.0.0.5`, `build 10.1.2.3`) said nothing of them, and words in
-    small letters read as the next sentence made files (`screenshot-1.2.3.4.png`) addresses;
-    `server 10.0.0.1.next time` is missed (documented: a word in small letters then a space
-    is also a file's extension before the next word, `app-1.2.3.4.apk and`, and section
-    numbers run into a word, `rule 1.2.3.4.in the manual`)."""
+    address, by the dot and word after them: a version's tag or a file's extension in any
+    case (_VERSION_TAG: `Release 4.0.0.1.Beta`, `app-2.0.1.3.apk`), a word run on into a
+    digit, "_", "-" or a dot and more (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`,
+    `10.0.0.1.nip.io`), a word in small letters (a file's extension or a tag, listed or not:
+    `model-1.0.0.1.safetensors`, `1.2.3.4.x`) or in capitals (`1.2.3.4.RELEASE`) but where
+    the text says the numbers are an address (a word for one among the characters before,
+    _IP_WORDS, the numbers not run on from a file's name by a "-": `server 10.0.0.1.next
+    time`) or, in capitals, the word ends the sentence (`10.0.0.1.OK.`). Any other word, a
+    capital and small letters, is the next sentence, its space left out (`at 10.0.0.1.Next
+    we`, `10.0.0.1.I`), a whole one too (`ssh to 172.16.0.1.Done.`): the address's. Found by
+    attacks: a word for a version before the numbers (`DHCP release 10.0.0.5`) said nothing
+    of them; words in small letters read as the next sentence made files
+    (`screenshot-1.2.3.4.png`) addresses, then, read as files, hid `server 10.0.0.1.next
+    time`; `10.0.0.1.OK.` read as a tag in capitals."""
     m = _DOT_WORD.match(text, end)
     if m is None:
         return False
-    word = m.group(1)
-    return (
-        m.group(2) is not None
-        or word[0].islower()
-        or _VERSION_TAG.fullmatch(word) is not None
-        or (len(word) > 1 and word[:2].isupper())
-    )
+    word = m["word"]
+    if m["on"] is not None or _VERSION_TAG.fullmatch(word) is not None:
+        return True
+    lower, capitals = word[0].islower(), len(word) > 1 and word[:2].isupper()
+    if not (lower or capitals):
+        return False  # the next sentence
+    if capitals and m["stop"] is not None:
+        return False  # a sentence of one word in capitals: `OK.`
+    said = not text.endswith("-", 0, start) and _words_before(_IP_WORDS, text, start, _IP_WINDOW)
+    return not said
 
 
 # What says that numbers apart by ideographic full stops are an address: a word for one
@@ -529,20 +535,38 @@ def _card_head(sizes: list[int]) -> bool:
     return sizes[0] == 4 and (all(n == 4 for n in sizes[1:]) or sizes[1:] == [6])
 
 
-def _cards_in(run: re.Match[str]) -> list[tuple[int, int]]:
+def _cards_in(run: re.Match[str], cuts: Sequence[int] = ()) -> list[tuple[int, int]]:
     """The card numbers in a digit run: the whole run, else from the left the longest
     window of its groups (13 to 19 digits, laid out as cards are) that is one, then on
-    after it."""
+    after it. ``cuts``: where the text had invisible characters, left out of the run (sorted
+    positions in it); where the groups the spaces and hyphens make hold no card, they
+    part groups too. Found by attack: `4111\u200b1111\u200b1111\u200b1111\u200b123`, a card
+    and its CVV joined by zero-width spaces, read as one run of 19 digits that failed the
+    Luhn sum, and the card was missed."""
     if _is_card(run.group()):
         return [run.span()]
     groups = [
         (run.start() + g.start(), run.start() + g.end()) for g in _CARD_GROUP.finditer(run.group())
     ]
+    found = _card_windows(run.string, groups)
+    inside = sorted({c for c in cuts if run.start() < c < run.end()})
+    if found or not inside:
+        return found
+    parted: list[tuple[int, int]] = []
+    for start, end in groups:
+        at = [start, *(c for c in inside if start < c < end), end]
+        parted.extend(itertools.pairwise(at))
+    return _card_windows(run.string, parted) if len(parted) > len(groups) else []
+
+
+def _card_windows(text: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The cards among windows of the digit ``groups`` (spans of ``text``) of a run: from the
+    left the longest window laid out as cards are that is one, then on after it."""
     found: list[tuple[int, int]] = []
     i = 0
     while i < len(groups):
         best, digits = None, 0
-        if unicodedata.digit(run.string[groups[i][0]], 0) not in (2, 3, 4, 5, 6):  # no prefix
+        if unicodedata.digit(text[groups[i][0]], 0) not in (2, 3, 4, 5, 6):  # no prefix
             i += 1
             continue
         for j in range(i, len(groups)):
@@ -555,7 +579,7 @@ def _cards_in(run: re.Match[str]) -> list[tuple[int, int]]:
             if (
                 digits >= 13
                 and _card_layout(layout)
-                and _is_card(run.string[groups[i][0] : groups[j][1]])
+                and _is_card(text[groups[i][0] : groups[j][1]])
             ):
                 best = j
         if best is None:
@@ -898,7 +922,7 @@ def scan(
                 else:
                     add("PII005", spot, "iban")
     for m in _CARD.finditer(numeric) if families & CARD else ():
-        for start, end in _cards_in(m):
+        for start, end in _cards_in(m, visible.starts if visible else ()):
             spot = place(start, end)
             if not taken.overlaps(spot.begin, spot.stop):
                 add("PII003", spot, "card")

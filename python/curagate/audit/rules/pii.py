@@ -112,7 +112,7 @@ RULES = (
         "PII003",
         "card-number",
         Severity.ERROR,
-        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab). Invisible characters (the zero-width space U+200B, non-joiner U+200C and joiner U+200D, the word joiner U+2060, the soft hyphen U+00AD, U+FEFF, a variation selector, a Hangul filler, a tag and the other default-ignorable code points PII001 lists) are read as not there, as a reader sees the number: `4111\\u200b1111\\u200b1111\\u200b1111` is one, reported as written, the invisible characters in it.",
+        "A payment card number: 13-19 digits (of any script: full-width and Arabic-Indic digits too) with a card-network prefix that pass the Luhn check, also as groups within a longer run of digits when written as cards are (one group, groups of four, 4-6-5): a card beside its expiry or CVV. Groups may be apart by one or two hyphens or spaces of any kind (a Unicode dash of category Pd: hyphen U+2010, non-breaking hyphen U+2011, en dash, full-width hyphen U+FF0D; a minus look-alike: the minus sign U+2212, U+2796, U+02D7, U+2043; a no-break or thin space, a tab). Invisible characters (the zero-width space U+200B, non-joiner U+200C and joiner U+200D, the word joiner U+2060, the soft hyphen U+00AD, U+FEFF, a variation selector, a Hangul filler, a tag and the other default-ignorable code points PII001 lists) are read as not there, as a reader sees the number: `4111\\u200b1111\\u200b1111\\u200b1111` is one, reported as written, the invisible characters in it. Where the digits so read hold no card, the invisible characters part their groups as a space does (`4111\\u200b1111\\u200b1111\\u200b1111\\u200b123`, a card and its CVV, is the card). Digits run together with nothing between stay one number (`4111111111111111123`, 19 digits that fail the Luhn sum, is none).",
         "Card numbers are regulated (PCI DSS) and must never enter training data.",
         "Remove the number or the record; find the upstream source that leaked it.",
     ),
@@ -130,20 +130,23 @@ RULES = (
         "(U+FE52, U+2024, U+2E3C). A dot after the address (a sentence's end: `192.168.1.20.`, "
         "`地址是192.168.1.20。`) is none of it; dotted numbers run on (`1.2.3.4.5`, a version), "
         "a dot right before (`Ver.1.0.2.3`, `No.1.2.3.4`, `Json.13.0.1.0.nupkg`) or a dot and "
-        "a word after that starts with a small letter (a file's extension or a tag, listed or "
-        "not: `app-2.0.1.3.apk`, `screenshot-1.2.3.4.png`, `1.2.3.4.x`), is a version's tag or "
-        "a file's extension in any case (final, beta, rc, snapshot, stable, ...; apk, jar, exe, "
-        "zip, ...: `Release 4.0.0.1.Beta`), a tag in capitals (`1.2.3.4.RELEASE`) or a word run "
-        "on into a digit, `_`, `-` or a dot (`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`) "
-        "are none; any other word after the dot is the next sentence with its space left out "
+        "a version's tag or a file's extension in any case (final, beta, rc, snapshot, "
+        "stable, ...; apk, jar, exe, zip, png, log, ...: `Release 4.0.0.1.Beta`, "
+        "`app-2.0.1.3.apk`) or a word run on into a digit, `_`, `-` or a dot "
+        "(`lib-1.2.3.4.Final.jar`, `10.0.0.1.Preview2`) are none. A dot and another word in "
+        "small letters (a file's extension or a tag, listed or not: "
+        "`model-1.0.0.1.safetensors`, `1.2.3.4.x`, `rule 1.2.3.4.in the manual`) or in "
+        "capitals (`1.2.3.4.FOO now`) are none too, but where a word for an address (IP, host, "
+        "server, ping, ...: the words listed below) is in the 12 characters before and no `-` "
+        "runs a file's name into the numbers: then it is the next sentence with its space "
+        "left out (`server 10.0.0.1.next time`: an address; `host app-1.2.3.4.foo` none); a "
+        "word in capitals that ends the sentence is one too (`10.0.0.1.OK.`). Any other word "
+        "after the dot, a capital then small letters or a capital alone, is the next sentence "
         "(`at 10.0.0.1.Next we`: an address), a one-word one too, its dot ending the text or "
         "followed by no letter, digit, `_` or `-` (`ssh to 172.16.0.1.Done.`; `Release "
         "4.0.0.1.Beta.` stays a tag). A word for a version before the numbers says "
         "nothing of them (`DHCP release 10.0.0.5`, `build 10.1.2.3` are addresses, and so "
-        "is `Release 4.0.0.1` without its tag). Known limit: a next sentence that starts with "
-        "a small letter (`server 10.0.0.1.next time`) hides the address: a word in small "
-        "letters then a space is as well a file's extension before the next word "
-        "(`app-1.2.3.4.apk and`) or a section number run into a word (`rule 1.2.3.4.in`). After an ideographic "
+        "is `Release 4.0.0.1` without its tag). After an ideographic "
         "full stop a number starts the next sentence (`地址是10.0.0.1。2号服务器`: an address) "
         "unless another dotted group follows (`1。2。3。4。5`). The ideographic full stops "
         "(U+3002, U+FF61, U+FE12) between the groups count "
