@@ -536,6 +536,9 @@ class SemanticResult:
     threshold: float
     # Texts whose tokens the model mostly does not know ([UNK]): left out of every cluster.
     unreadable: int = 0
+    # Texts with no words once normalized (``!!!``, emoji): neither embedded nor clustered
+    # (curate counts them as ``steps.near.empty_keys``; split's manifest by the same name).
+    empty_keys: int = 0
 
     @property
     def removed_count(self) -> int:
@@ -621,6 +624,7 @@ def semantic_clusters(
             str(embedder.model_dir),
             "flat",
             threshold,
+            empty_keys=n,
         )
     seen, readable = _as_the_model_reads([texts[i] for i in at], embedder.model_dir)
     vectors = embedder.embed(seen)
@@ -682,6 +686,7 @@ def semantic_clusters(
         kind,
         threshold,
         readable.count(False),
+        empty_keys=n - m,
     )
 
 

@@ -1571,6 +1571,9 @@ def split(
             **model_identity(model),
             "clusters": sem.n_clusters,
             "unreadable_by_model": sem.unreadable,
+            # keys with no words once normalized, in no cluster: curate's name for them
+            # (`steps.near.empty_keys`; the manifest did not count them)
+            "empty_keys": sem.empty_keys,
         }
     key_fps = fingerprints(loaded.key_array)
     overlap = Overlap(loaded.keys, key_fps, options) if (verify or join_near) else None

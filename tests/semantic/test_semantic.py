@@ -234,6 +234,8 @@ def test_split_semantic_joins_no_record_whose_key_has_no_words(tmp_path: Path) -
     manifest = json.loads((tmp_path / "o" / "split_manifest.json").read_text())
     assert manifest["units"] == {"count": 3, "largest": 1}
     assert manifest["semantic"]["clusters"] == 0
+    # Found by attack: the manifest did not count them; it does by curate's name
+    assert manifest["semantic"]["empty_keys"] == 2
     # As curate reads them: all three kept.
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -242,6 +244,7 @@ def test_split_semantic_joins_no_record_whose_key_has_no_words(tmp_path: Path) -
     assert main(["curate", str(src), "--out", str(tmp_path / "c"), "--config", str(config)]) == 0
     stats = json.loads((tmp_path / "c" / "stats.json").read_text())
     assert stats["steps"]["semantic"]["removed"] == 0
+    assert stats["steps"]["near"]["empty_keys"] == 2
     # The rule is curate's normalize: options: with punctuation kept, "!!!" has words.
     assert semantic_clusters(["!!!", "???"], threshold=0.5).cluster.tolist() == [-1, -1]
     kept = semantic_clusters(["!!!", "???"], threshold=0.5, normalize={"strip_punctuation": False})
