@@ -305,6 +305,9 @@ def _read(paths: list[Path], own: set[str] | None, cfg: _Settings) -> Iterator[B
                 format=cfg.format,
                 text_field=cfg.text_field,
                 preference_key=cfg.preference_key,
+                # check writes nothing: damage is a finding (FMT010) wherever it falls,
+                # not exit 2 once a batch of the file was handed on (it was past 65,536 rows)
+                report_damage=True,
             )
         except InputError:
             if own is None or str(path.resolve()) in own:

@@ -524,3 +524,30 @@ def test_a_zero_byte_compressed_or_parquet_file_is_a_failed_write(
     assert (totals["input_rows"], totals["kept"], totals["quarantined"]) == (2, 1, 1)
     assert main(["check", str(tmp_path / "in" / "a.jsonl"), str(path), "--no-golden"]) == 1
     assert "the file is empty (0 bytes)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["big.jsonl.gz", "big.jsonl.zst", "big_crc.jsonl.gz"])
+def test_check_reports_damage_past_its_first_batch_as_it_does_within_it(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by attack: check hands rows on in batches of 65,536, so the same damage was an
+    # FMT010 finding (exit 1) in the first batch and exit 2 once a batch of the file had been
+    # handed on. check writes nothing: it is a finding wherever it falls.
+    text = _varied(100_000)  # damage past row 65,536
+    gz = name.endswith("gz")
+    if "crc" in name:
+        data = _bad_crc(text)
+    else:
+        packed = gzip.compress(text) if gz else zstandard.ZstdCompressor().compress(text)
+        data = _damaged(text, gz, len(packed) * 9 // 10)
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert main(["check", str(path), "--no-golden"]) == 1
+    out = capsys.readouterr().out
+    assert f"{path.as_posix()}: FMT010 cannot read the file after line 65536: " in out
+    assert "may come from the damaged part and cannot be trusted" in out
+    assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)["findings"]
+    assert [f["rule"] for f in found] == ["FMT010"]
+    # A command that writes what it reads still refuses the file (exit 2).
+    assert main(["curate", str(path), "--out", str(tmp_path / "out")]) == 2

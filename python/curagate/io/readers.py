@@ -694,6 +694,7 @@ class _Options:
     text_field: str | None
     preference_key: str
     batch_rows: int
+    report_damage: bool = False
 
 
 @dataclass
@@ -721,8 +722,15 @@ def read_batches(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     names: Sequence[str] | None = None,
     first_index: int = 0,
+    report_damage: bool = False,
 ) -> Iterator[Batch]:
     """Stream the records of ``paths`` (as returned by :func:`expand_inputs`).
+
+    ``report_damage``: damage in a compressed file whose member's rows were handed on
+    already (:class:`DamageAfterRows`, exit 2 to a command that writes them) ends the file
+    with a read-failure entry instead, as damage found before any row is handed on: for a
+    caller that writes nothing (``check``), whose outcome then does not depend on which
+    batch the damage falls in.
 
     ``names`` (one per path) replace the paths in ``source`` and record ids,
     and ``first_index`` offsets ``source_index``: a worker reading one shard
@@ -747,7 +755,7 @@ def read_batches(
             f"format {fmt}: it names the column of text records; drop it, or read the files "
             f"as text records ({TEXT_FORMAT_WHERE})"
         )
-    options = _Options(fmt, text_field, preference_key, batch_rows)
+    options = _Options(fmt, text_field, preference_key, batch_rows, report_damage)
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     if names is not None and len(names) != len(paths):
@@ -828,6 +836,17 @@ class DamagedStream(Exception):
         super().__init__(reason)
         self.member_bytes = member_bytes
         self.refusal = refusal
+
+
+class DamageAfterRows(InputError):
+    """Damage in a compressed stream whose untrusted bytes were passed on as rows already
+    (:class:`DamagedStream`'s ``refusal``): exit 2 for a command that would write them,
+    and, with ``read_batches(report_damage=True)``, an FMT010 entry for one that writes
+    nothing (``check``). ``reason``: the damage, without the file's name."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 _RAW_BLOCK = 1 << 20  # compressed bytes read at a time
@@ -1090,7 +1109,7 @@ def _stream_chunks(
                 held = len(pending) + skipped + (0 if passed else head)
                 if exc.member_bytes > held:
                     assert exc.refusal is not None
-                    raise InputError(exc.refusal) from None
+                    raise DamageAfterRows(exc.refusal, _describe(exc)) from None
                 # Whole lines ending before the untrusted bytes are kept (a long line
                 # being read past reaches into them: part of the loss).
                 end = len(pending) - exc.member_bytes
@@ -1359,6 +1378,19 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 chunk = next(chunks)
             except StopIteration:
                 break
+            except DamageAfterRows as exc:
+                if not options.report_damage:
+                    raise
+                yield from _flush_pending(state, options)
+                yield _file_problem(
+                    state,
+                    options,
+                    f"cannot read the file after line {state.line_base}: {exc.reason}; rows "
+                    f"read already (up to line {state.line_base}) may come from the damaged "
+                    "part and cannot be trusted, and the rows after it are lost (re-create or "
+                    "re-download the file)",
+                )
+                return
             except _DECOMPRESS_ERRORS as exc:
                 yield from _flush_pending(state, options)
                 wrong = None if state.line_base else _misnamed(path, _magic_of(path), suffix)
