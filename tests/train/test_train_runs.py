@@ -293,6 +293,53 @@ def test_dpo_trains_on_tool_call_arguments_exactly_as_written(
         assert example["prompt_ids"] + example["chosen_ids"] == list(want)
 
 
+@pytest.mark.slow
+def test_dpo_checks_render_each_pair_once_before_trl_does(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by review: the end-of-turn check, the truncation check and the validation
+    # overlap check each rendered every pair again (prompt, prompt + chosen, prompt +
+    # rejected: up to three renders of each), through the chat template. Rendered once now.
+    import transformers
+    import trl
+
+    calls: dict[str, int] = {}
+    trl_started = False
+    original_render = transformers.PreTrainedTokenizerBase.apply_chat_template
+    original_init = trl.DPOTrainer.__init__
+
+    def counting_render(self: Any, conversation: Any, *args: Any, **kwargs: Any) -> Any:
+        if not trl_started:
+            key = json.dumps([conversation, kwargs.get("add_generation_prompt", False)])
+            calls[key] = calls.get(key, 0) + 1
+        return original_render(self, conversation, *args, **kwargs)
+
+    def init_and_stop_counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal trl_started
+        trl_started = True  # trl renders the pairs itself from here on
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(
+        transformers.PreTrainedTokenizerBase, "apply_chat_template", counting_render
+    )
+    monkeypatch.setattr(trl.DPOTrainer, "__init__", init_and_stop_counting)
+    train_rows, val_rows = preference_rows(8), preference_rows(4, offset=50, shift=1)
+    cfg = write_config(
+        tmp_path / "dpo.yaml",
+        tiny_model,
+        write_jsonl(tmp_path / "pref" / "train.jsonl", train_rows),
+        write_jsonl(tmp_path / "pref" / "val.jsonl", val_rows),
+        training={"max_steps": 1, "batch_size": 4, "eval_steps": 1},
+    )
+    train("dpo", cfg)
+    assert trl_started
+    for row in train_rows + val_rows:
+        prompt = [{"role": "user", "content": row["prompt"]}]
+        answers = [[{"role": "assistant", "content": row[s]}] for s in ("chosen", "rejected")]
+        for turns, gen in [(prompt, True), *((prompt + a, False) for a in answers)]:
+            assert calls.get(json.dumps([turns, gen]), 0) == 1, (turns, gen)
+
+
 def test_report_to_an_uninstalled_tracker_is_a_config_error(
     tmp_path: Path, tiny_model: Path, sft_data: dict[str, Path]
 ) -> None:

@@ -863,25 +863,22 @@ def _train_locked(
             train_ds = datasets.Dataset.from_list(train_tok.examples)
             eval_ds = datasets.Dataset.from_list(val_tok.examples) if val_tok else None
         else:
-            _check_dpo_end_of_turn(tok, train_pairs, train_records, eot_id, eot_token)
+            # Each pair rendered once (prompt, prompt + chosen, prompt + rejected) for every
+            # check below: the end-of-turn, truncation and overlap checks rendered them again.
+            rendered = _rendered_pairs(tok, train_pairs, train_records)
+            _check_dpo_end_of_turn(tok, rendered, train_records, eot_id, eot_token)
+            val_rendered = None
             if val_pairs is not None and val_records is not None:
-                _check_dpo_end_of_turn(tok, val_pairs, val_records, eot_id, eot_token)
+                val_rendered = _rendered_pairs(tok, val_pairs, val_records)
+                _check_dpo_end_of_turn(tok, val_rendered, val_records, eot_id, eot_token)
             no_answer, val_no_answer = _check_dpo_lengths(
-                tok, train_pairs, val_pairs, cfg.data.max_length, (eot_token, eot_id), monitor
+                tok, rendered, val_rendered, cfg.data.max_length, (eot_token, eot_id), monitor
             )
             dropped, val_dropped = len(no_answer), len(val_no_answer)
-            if val_pairs is not None and val_records is not None:
+            if val_pairs is not None and val_rendered is not None and val_records is not None:
                 repeated = _evaluated_rows_in_train(
-                    {
-                        _rendered_pair(tok, p)
-                        for i, p in enumerate(train_pairs)
-                        if i not in no_answer
-                    },
-                    {
-                        i: _rendered_pair(tok, p)
-                        for i, p in enumerate(val_pairs)
-                        if i not in val_no_answer
-                    },
+                    {r for i, r in enumerate(rendered) if i not in no_answer},
+                    {i: r for i, r in enumerate(val_rendered) if i not in val_no_answer},
                     len(val_pairs),
                     val_records,
                 )
@@ -1120,13 +1117,26 @@ def _validation_rows_in_train(trained: list[Any], validated: list[Any] | None) -
     return [i for i, e in enumerate(validated) if key(e) in seen]
 
 
-def _rendered_pair(tok: Any, pair: dict[str, Any]) -> tuple[str, str, str]:
-    prompt = pair["prompt"]
-    return (
-        tdata.render(tok, prompt, gen_prompt=True),
-        tdata.render(tok, prompt + pair["chosen"]),
-        tdata.render(tok, prompt + pair["rejected"]),
-    )
+def _rendered_pairs(
+    tok: Any, pairs: list[dict[str, Any]], records: tdata.Records
+) -> list[tuple[str, str, str]]:
+    """Each pair's prompt (with the generation prompt), prompt + chosen and prompt +
+    rejected as the chat template renders them, once, for every DPO check; an assistant
+    turn whose tool calls the template leaves out is refused first
+    (:func:`tdata.check_tool_calls_rendered`)."""
+    out = []
+    for i, pair in enumerate(pairs):
+        prompt = pair["prompt"]
+        for side in ("chosen", "rejected"):
+            tdata.check_tool_calls_rendered(tok, prompt + pair[side], records.where(i))
+        out.append(
+            (
+                tdata.render(tok, prompt, gen_prompt=True),
+                tdata.render(tok, prompt + pair["chosen"]),
+                tdata.render(tok, prompt + pair["rejected"]),
+            )
+        )
+    return out
 
 
 def _evaluated_rows_in_train(
@@ -1306,18 +1316,16 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _check_dpo_end_of_turn(
-    tok: Any, pairs: list[dict[str, Any]], records: tdata.Records, eot_id: int, eot: str
+    tok: Any, rendered: list[tuple[str, str, str]], records: tdata.Records, eot_id: int, eot: str
 ) -> None:
     """trl trains the tokens after the rendered prompt: each pair's prompt must render as
     the start of prompt + answer, and each answer's end-of-turn must be among them (only
     the first pair was looked at: a later one trained on a garbled completion). And the
-    two answers must be two as trained: the token ids of what the template renders."""
-    for i, pair in enumerate(pairs):
-        prompt = tdata.render(tok, pair["prompt"], gen_prompt=True)
+    two answers must be two as trained: the token ids of what the template renders.
+    ``rendered``: the pairs as :func:`_rendered_pairs` renders them."""
+    for i, (prompt, *fulls) in enumerate(rendered):
         answers = []
-        for side in ("chosen", "rejected"):
-            tdata.check_tool_calls_rendered(tok, pair["prompt"] + pair[side], records.where(i))
-            full = tdata.render(tok, pair["prompt"] + pair[side])
+        for side, full in zip(("chosen", "rejected"), fulls, strict=True):
             if not full.startswith(prompt):
                 raise ConfigError(
                     f"{records.where(i)}: the chat template renders the prompt differently "
@@ -1343,18 +1351,19 @@ def _check_dpo_end_of_turn(
 
 
 def _dpo_truncation(
-    tok: Any, pairs: list[dict[str, Any]], max_length: int, eot_id: int
+    tok: Any, rendered: list[tuple[str, str, str]], max_length: int, eot_id: int
 ) -> tuple[set[int], int]:
     """What trl's DPO truncation (the rendered prompt + answer cut to ``max_length``,
-    keeping the start) leaves of ``pairs``: (the pairs with no answer token left, their
-    indices; how many pairs' chosen answer loses its first end-of-turn token)."""
-    prompts = [tdata.render(tok, p["prompt"], gen_prompt=True) for p in pairs]
-    fulls = [tdata.render(tok, p["prompt"] + p["chosen"]) for p in pairs]
+    keeping the start) leaves of the pairs (``rendered``: as :func:`_rendered_pairs` renders
+    them): (the pairs with no answer token left, their indices; how many pairs' chosen
+    answer loses its first end-of-turn token)."""
+    prompts = [r[0] for r in rendered]
+    fulls = [r[1] for r in rendered]
     enc = tok([*prompts, *fulls], add_special_tokens=False)["input_ids"]
     no_answer: set[int] = set()
     cut = 0
     for n, (prompt_ids, full_ids) in enumerate(
-        zip(enc[: len(pairs)], enc[len(pairs) :], strict=True)
+        zip(enc[: len(rendered)], enc[len(rendered) :], strict=True)
     ):
         start = len(prompt_ids)
         if start >= max_length:
@@ -1369,8 +1378,8 @@ def _dpo_truncation(
 
 def _check_dpo_lengths(
     tok: Any,
-    pairs: list[dict[str, Any]],
-    val_pairs: list[dict[str, Any]] | None,
+    pairs: list[tuple[str, str, str]],
+    val_pairs: list[tuple[str, str, str]] | None,
     max_length: int,
     eot: tuple[str, int],
     monitor: HealthMonitor,
