@@ -659,29 +659,36 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield lineno, row
 
 
-class DefaultId(str):
-    """An id the item did not give (``<file stem>:<line>``): it names the item's line,
-    which moves when the set's lines are reordered."""
-
-    __slots__ = ()
+# The field each item read (:func:`items_of`) carries its draw key in (:func:`draw_key`):
+# a plain field, so a copy of the item, ``{**item}`` or a JSON round trip keeps it. An item
+# file may not use it.
+DRAW_KEY = "_draw_key"
 
 
 def default_id(path: Path, lineno: int) -> str:
     """An item's id when it has none: ``<file stem>:<line>``."""
-    return DefaultId(f"{path.stem}:{lineno}")
+    return f"{path.stem}:{lineno}"
+
+
+def content_key(row: dict[str, Any]) -> str:
+    """``sha256:`` and a hash of an item's fields as its line gives them (no ``id``)."""
+    fields = {k: v for k, v in row.items() if k not in ("id", DRAW_KEY)}
+    body = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + sha256_bytes(body.encode("utf-8"))
 
 
 def draw_key(item: dict[str, Any]) -> str:
     """What the gate's statistics order an item by (the resampling draws items in this
     order): its id, or, for an item with no id of its own (its default id is its line),
-    ``sha256:`` and a hash of its fields, so the interval and p-value are the same however
-    the set's lines are ordered. Found by attack: an id-less set shuffled gave another
-    report for the same answers. Items of a set differ in their input, so do their keys."""
-    if not isinstance(item["id"], DefaultId):
-        return str(item["id"])
-    fields = {k: v for k, v in item.items() if k != "id"}
-    body = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + sha256_bytes(body.encode("utf-8"))
+    ``sha256:`` and a hash of its fields (:func:`content_key`), so the interval and p-value
+    are the same however the set's lines are ordered. Found by attack: an id-less set
+    shuffled gave another report for the same answers. Items of a set differ in their
+    input, so do their keys. :func:`items_of` stores it in the item (:data:`DRAW_KEY`);
+    found by attack: it was told by the type of the default id (a ``str`` subclass), which
+    any rebuilt item dict (a copy, a JSON round trip) lost, falling back to line order. An
+    item not read so is ordered by its id."""
+    key = item.get(DRAW_KEY)
+    return key if isinstance(key, str) else str(item["id"])
 
 
 def items_of(
@@ -704,6 +711,11 @@ def items_of(
             continue
         for lineno, row in jsonl_objects(path):
             given = "id" in row
+            if DRAW_KEY in row:
+                raise InputError(
+                    f"{path}: line {lineno}: field {DRAW_KEY!r} is curagate's (the order the "
+                    "gate's statistics draw items in); rename the field"
+                )
             row.setdefault("id", default_id(path, lineno))
             if isinstance(row["id"], bool) or not isinstance(row["id"], str | int):
                 # null, [1, 2] and true became the ids "None", "[1, 2]" and "True".
@@ -722,6 +734,7 @@ def items_of(
                     + "; give each item its own 'id'"
                 )
             seen[key] = (path, lineno, given)
+            row[DRAW_KEY] = key if given else content_key(row)
             items.append(row)
             located.append(((shown or (lambda q: q))(path), lineno, row))
     if distinct:
