@@ -1227,3 +1227,39 @@ def test_lm_eval_suite_interval_does_not_depend_on_its_data_files_order(
         tasks.append(out.report["regression_suite"]["tasks"]["tiny_mc"])
     assert tasks[0]["ci_low"] < tasks[0]["ci_high"]  # the sides differ: an interval to draw
     assert tasks[0] == tasks[1]
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_each_local_tokenizer_is_loaded_once_per_gate_run(
+    tmp_path, golden_dir, tiny_model_dir, train_file, monkeypatch, signed
+) -> None:
+    # Found by attack: GATE015 (the stop tokens each side's answers end at) loaded each
+    # local side's tokenizer, and the model run loaded it again. Counted at transformers'
+    # own loader, which stays the real one.
+    from transformers import AutoTokenizer
+
+    from curagate.signing import generate_keypair
+
+    real = AutoTokenizer.from_pretrained
+    loads: list[str] = []
+
+    def counted(path: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", staticmethod(counted))
+    run = make_run_dir(
+        tmp_path / "run", tiny_model_dir, zero_adapter=True, train_files=[train_file]
+    )
+    private = generate_keypair(tmp_path / "keys")[0] if signed else None
+    out = run_gate(
+        _gate(tmp_path, golden_dir),
+        str(run),
+        str(tiny_model_dir),
+        tmp_path / "out",
+        device="cpu",
+        sign_key=private,
+    )
+    assert any(c["id"] == "GATE015" for c in out.report["checks"])
+    # One load per side (the candidate's is its base's or its adapter's tokenizer).
+    assert len(loads) == 2, loads

@@ -802,9 +802,11 @@ def gate_token_ids(model: Any, tokenizer: Any) -> dict[str, Any]:
 
 def folder_stop_tokens(
     model_dir: Path,
-    tokenizer_dir: Path,
+    tokenizer_dir: Path | None = None,
     named: Path | None = None,
     named_tokenizer: Path | None = None,
+    *,
+    tokenizer: Any = None,
 ) -> tuple[list[int], int | None]:
     """(the stop tokens the gate generates ``model_dir``'s answers with, the tokenizer's
     end-of-sequence id), as :func:`gate_token_ids` finds them on the loaded model, from the
@@ -814,7 +816,9 @@ def folder_stop_tokens(
     special_tokens_map.json as well as tokenizer_config.json; found by attack: GATE015
     read only the latter, named the same stop tokens for both sides and passed while a
     candidate's special_tokens_map.json stopped every answer at "%"). ``named``,
-    ``named_tokenizer``: the folders errors name."""
+    ``named_tokenizer``: the folders errors name; ``tokenizer``: the tokenizer already
+    loaded (:meth:`LoadedModels.tokenizer`; the gate loads each once), else it is loaded
+    from ``tokenizer_dir``."""
     try:
         from transformers import AutoConfig, AutoTokenizer, GenerationConfig
     except ImportError as e:
@@ -827,8 +831,10 @@ def folder_stop_tokens(
             generation = GenerationConfig.from_pretrained(
                 str(model_dir), config_file_name="config.json", _from_model_config=True
             )
-    with loading(named_tokenizer or tokenizer_dir, "the tokenizer"):
-        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    if tokenizer is None:
+        assert tokenizer_dir is not None
+        with loading(named_tokenizer or tokenizer_dir, "the tokenizer"):
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     eos = stop_ids(
         getattr(config, "eos_token_id", None),
         tokenizer.eos_token_id,
@@ -868,6 +874,8 @@ class LoadedModels:
         self.api_key = api_key or os.environ.get("CURAGATE_API_KEY")
         self.snapshot = snapshot
         self._hf: dict[str, tuple[Any, Any]] = {}
+        self._tokenizers: dict[str, Any] = {}
+        self._sources: dict[str, tuple[Path, Path | None]] = {}
         self._dirs: dict[str, Path] = {}
         self._copies: list[Path] = []
         if snapshot:
@@ -875,6 +883,8 @@ class LoadedModels:
 
     def close(self) -> None:
         self._hf.clear()
+        self._tokenizers.clear()
+        self._sources.clear()
         while self._copies:
             shutil.rmtree(self._copies.pop(), ignore_errors=True)
 
@@ -931,26 +941,50 @@ class LoadedModels:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
 
+    def source(self, ref: ModelRef) -> tuple[Path, Path | None]:
+        """(model dir, adapter dir) ``ref``'s files are loaded from: its own, or a signed
+        run's private copy (made once, :meth:`_private_copy`)."""
+        if ref.identity not in self._sources:
+            assert ref.model_dir is not None
+            self._sources[ref.identity] = (
+                self._private_copy(ref) if self.snapshot else (ref.model_dir, ref.adapter_dir)
+            )
+        return self._sources[ref.identity]
+
+    def tokenizer(self, ref: ModelRef) -> Any:
+        """``ref``'s tokenizer (the adapter's when the adapter folder holds one), loaded
+        once per gate run: GATE015's stop tokens and the generation share it. Found by
+        attack: each local tokenizer was loaded twice, once for each."""
+        if ref.identity in self._tokenizers:
+            return self._tokenizers[ref.identity]
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as e:
+            raise MissingExtraError("train", e.name or "transformers") from None
+        model_dir, adapter_dir = self.source(ref)
+        tok_dir, tok_named = model_dir, ref.model_dir or model_dir
+        if adapter_dir is not None and (adapter_dir / "tokenizer_config.json").is_file():
+            tok_dir, tok_named = adapter_dir, ref.adapter_dir or adapter_dir
+        with loading(tok_named, "the tokenizer"):
+            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+        self._tokenizers[ref.identity] = tokenizer
+        return tokenizer
+
     def hf(self, ref: ModelRef) -> tuple[Any, Any]:
         """(model, tokenizer) for a run or model directory, in eval mode."""
         if ref.identity in self._hf:
             return self._hf[ref.identity]
         try:
             import torch
-            from transformers import AutoTokenizer
         except ImportError as e:
-            raise MissingExtraError("train", e.name or "transformers") from None
-        assert ref.model_dir is not None
-        model_dir, adapter_dir = (
-            self._private_copy(ref) if self.snapshot else (ref.model_dir, ref.adapter_dir)
-        )
+            raise MissingExtraError("train", e.name or "torch") from None
+        model_dir, adapter_dir = self.source(ref)
         device = self.resolved_device()
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
         # Errors on the files are named with the folder the user gave, not the private copy.
         # Refused when transformers does not load the model the files hold (a weight it
         # initializes at random on each load, an output layer config.json says is not).
         model: Any = load_causal_lm(str(model_dir), named=ref.model_dir, dtype=dtype)
-        tok_dir, tok_named = model_dir, ref.model_dir
         if adapter_dir is not None:
             try:
                 from peft import PeftModel
@@ -958,10 +992,7 @@ class LoadedModels:
                 raise MissingExtraError("train", "peft") from None
             with loading(ref.adapter_dir or adapter_dir, "the adapter"):
                 model = PeftModel.from_pretrained(model, str(adapter_dir))
-            if (adapter_dir / "tokenizer_config.json").is_file():
-                tok_dir, tok_named = adapter_dir, ref.adapter_dir or adapter_dir
-        with loading(tok_named, "the tokenizer"):
-            tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+        tokenizer = self.tokenizer(ref)
         model.to(device)
         model.eval()
         set_gate_generation_config(model, tokenizer)

@@ -615,23 +615,17 @@ def _base_check(cand: ModelRef, base: ModelRef) -> Check:
     )
 
 
-def _tokenizer_dir(ref: ModelRef) -> Path:
-    """The folder of the tokenizer the gate loads for ``ref`` (LoadedModels.hf)."""
-    assert ref.model_dir is not None
-    if ref.adapter_dir is not None and (ref.adapter_dir / "tokenizer_config.json").is_file():
-        return ref.adapter_dir
-    return ref.model_dir
-
-
-def _generation_config(ref: ModelRef, temperature: float) -> tuple[dict[str, Any], list[int], str]:
+def _generation_config(
+    ref: ModelRef, temperature: float, models: LoadedModels
+) -> tuple[dict[str, Any], list[int], str]:
     """What ``ref``'s generation settings ask for that the gate does not do ({}: nothing),
     the stop tokens the gate generates its answers with (config.json's, the tokenizer's as
     transformers loads it, the generation config's) and the file the settings are read
     from (generation_config.json, else config.json); a run's are its base model's (peft
-    reads none from the adapter)."""
+    reads none from the adapter). The tokenizer is the one the gate generates with
+    (:meth:`LoadedModels.tokenizer`, loaded once per run)."""
     assert ref.model_dir is not None
-    tok_dir = _tokenizer_dir(ref)
-    stops, tokenizer_eos = folder_stop_tokens(ref.model_dir, tok_dir)
+    stops, tokenizer_eos = folder_stop_tokens(ref.model_dir, tokenizer=models.tokenizer(ref))
     ignored = ignored_settings(ref.model_dir, tokenizer_eos, temperature) or {}
     return ignored, stops, generation_source(ref.model_dir)[0]
 
@@ -1640,26 +1634,26 @@ def _run_gate_on(
     if cfg.contamination.check:
         _check_train_data(train_data)
     checks: list[Check] = [_base_check(cand, base_ref), *_self_judging(judges, cand, base_ref)]
-    # What each local side's generation settings ask for that the gate does not do: it
-    # generates both sides with its own settings (curagate.gate.decoding); and the tokens
-    # each side's answers stop at.
-    local = {
-        side: _generation_config(ref, cfg.generation.temperature)
-        for side, ref in (("candidate", cand), ("base", base_ref))
-        if ref.model_dir is not None
-    }
-    ignored = {side: got[0] for side, got in local.items()}
-    if local:
-        checks.append(
-            model_generation_config_check(
-                ignored,
-                {side: got[1] for side, got in local.items()},
-                {side: got[2] for side, got in local.items()},
-            )
-        )
     results: list[dict[str, Any]] = []
     # A signed run loads local models from private copies checked against what it attests.
     with LoadedModels(device=device, snapshot=sign_key is not None) as models:
+        # What each local side's generation settings ask for that the gate does not do: it
+        # generates both sides with its own settings (curagate.gate.decoding); and the
+        # tokens each side's answers stop at.
+        local = {
+            side: _generation_config(ref, cfg.generation.temperature, models)
+            for side, ref in (("candidate", cand), ("base", base_ref))
+            if ref.model_dir is not None
+        }
+        ignored = {side: got[0] for side, got in local.items()}
+        if local:
+            checks.append(
+                model_generation_config_check(
+                    ignored,
+                    {side: got[1] for side, got in local.items()},
+                    {side: got[2] for side, got in local.items()},
+                )
+            )
         for golden in goldens:
             res, cks = _evaluate_set(
                 cfg,
