@@ -302,12 +302,7 @@ _ANSWER_PHRASE = re.compile(
     # A parenthetical between commas: "So the answer is, I think, C." (found by re-attack).
     r"(?:,[^\S\n]*[^\W\d_][^,\n.]{0,30}?,)?"
     r"|[^\S\n]*(?:\*\*|__)?[^\S\n]*[:\uff1a])"
-    r"[^\S\n]*(?:(?:\*\*|__)(?=\s))?[^\S\n]*"
-    # A belief before the letter commits as one before the phrase does: "Answer: I think
-    # B", "The answer is probably B" read as "I think the answer is B" (B).
-    r"(?i:(?:I[^\S\n]+(?:think|believe|would[^\S\n]+say)|I'd[^\S\n]+say|probably"
-    r"|(?:most[^\S\n]+)?likely)[^\S\n]*,?[^\S\n]+)?"
-    r"(?i:(?:option|choice)[^\S\n]+)?"
+    r"[^\S\n]*(?:(?:\*\*|__)(?=\s))?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
     r"|(?:正确|正確)?答案(?:是|为|為|[:\uff1a])[^\S\n]*|(?:正解|答え)(?:は|[:\uff1a])[^\S\n]*"
     r"|정답(?:은|[:\uff1a])[^\S\n]*)"
 )
@@ -394,104 +389,6 @@ def _normalized(output: str) -> str:
     return _BOXED.sub(r"(\1)", unicodedata.normalize("NFKC", output).translate(_CJK_STOPS))
 
 
-# Another option's letter named anywhere after the committed answer, as a reference to an
-# option: "(A)", "**A**", a letter followed by ")", ".", ":", ",", ";", "!", "?", a Han,
-# kana or Hangul character or the line's end, or followed by a verb or a conjunction ("A is
-# possible", "A could be", "A or C"), or after option, choice, answer, letter, be, say,
-# pick, choose, consider, prefer or go with ("option A seems", "it would be A if ...").
-# "I" only in brackets or before ")": "I think", "I'd say I ..." name no option.
-_MENTION = re.compile(
-    rf"{_EM}?\((?P<p>[A-Z])\){_EM}?"
-    r"|(?i:\b(?:option|choice|answer|letter|be|say|says|said|pick|picks|picked|choose"
-    r"|chose|consider|prefer|go\s+with)\s+)(?P<o>[A-Z])(?![\w'])"
-    rf"|(?<![\w'.\-\u2019]){_EM}?(?P<b>[A-Z]){_EM}?"
-    rf"(?:(?=[).:,;!?]|[^\S\n]*(?:\n|$)|{_CJK_CHAR})"
-    r"|(?=\s+(?i:is|was|could|would|might|may|must|should|can|seems?|looks?|also|too"
-    r"|or|and|nor|vs|versus|instead|being|sounds?|works?|fits?)\b))"
-)
-# What sets an option named after the answer apart from it, said in the sentence that names
-# it: a negation or a word that rejects it ("B, not A", "B. A is wrong", "B. Wrong: A.",
-# "B. I ruled out A.", "B. The trap is A.", "B. Unlike A, ...", "rather than A", "as opposed
-# to A", "confuse it with A", "A, C and D are the other capitals", "A would be right if the
-# question were ..."), in English or the label reader's other languages
-# (:data:`curagate.gate.metrics.NEGATIONS`), or a Chinese, Japanese, Korean or Hindi one.
-_SET_APART = re.compile(
-    r"(?i:\b(?:"
-    + "|".join(sorted({w for ws in gm.NEGATIONS.values() for w in ws.split()} - {"no"}))
-    # "no" as a word, not an interjection: "B. No, maybe A." sets nothing apart.
-    + r"|no(?![^\S\n]*[,.!])|wrong|incorrect|false|invalid|untrue|eliminat\w*|rul(?:e|es|ed|ing)\s+out|exclud\w*"
-    r"|reject\w*|discard\w*|dismiss\w*|unlike|than|instead|different|differs?|oppos\w*"
-    r"|confus\w*|mistak\w*|trap|distractor|decoy|except|against"
-    r"|(?:is|are)\s+(?:the\s+)?others?|the\s+other\s+(?:options?|choices?|answers?)"
-    r"|falsch\w*|faux|fausse|incorrect[aoe]s?|err[oó]ne[oa]s?|sbagliat[aoie]|errad[oa]s?"
-    r"|errat[aoie]|неправильн\w*|неверн\w*|не)\b|n't\b|\bif\b[^\n]*\bwere\b)"
-    r"|不|错|錯|非|没|沒|违|違|誤|間違|ない|ではな|아니|틀|않|नहीं|गलत"
-)
-# A sentence's end: a newline, or ".", "!", "?" or ";" (full-width ones read so, as "。" is:
-# :func:`_normalized`) before a space or the end, save
-# the stop of a letter ("Options A. and C. are wrong" is one sentence).
-_SENTENCE_END = re.compile(r"\n|(?<!\b[A-Z])[.!?;](?=\s|$)")
-# The answer said unsure after it: "A) Paris (not sure)", "B. Not certain." (found by
-# attack: credited). "I think" or "probably" before an answer commits (as "I think the
-# answer is B" does); these take it back.
-_UNSURE_AFTER = re.compile(r"(?i)\b(?:not\s+(?:\w+\s+)?(?:sure|certain)|unsure|uncertain)\b")
-
-
-def _list_entry(line: str, choices: list[str]) -> bool:
-    """Whether ``line`` is only an option's letter and its own text ("A. Paris", "(C)
-    Berlin", "**D.** Madrid"): the options listed after an answer name none of them."""
-    m = _LONE_LETTER.match(line)
-    if m is None or LETTERS.index(m.group(1)) >= len(choices):
-        return False
-    words = [re.escape(w) for w in choices[LETTERS.index(m.group(1))].split()]
-    own = rf"\s*{_EM}?" + r"\s+".join(words) + rf"{_EM}?[.,;]?\s*"
-    return bool(words) and re.fullmatch(own, line[m.end() :], re.IGNORECASE) is not None
-
-
-def _named_after(rest: str, letter: str, choices: list[str]) -> bool:
-    """Whether ``rest`` (what follows the committed answer's letter) names another option's
-    letter that no word of its sentence sets apart as wrong (:data:`_SET_APART`): after
-    the answer, another option named and not rejected is a changed mind or a hedge ("B.
-    Some would say A.", "B. Though A is possible.", "B" then "Hmm." then "Maybe A"; found
-    by attack: each was credited as B). Not counted: a letter an answer phrase names (a
-    changed mind there is read by :func:`answer_index`), one inside an option's text
-    ("Vitamin A"), and a line that only lists an option (:func:`_list_entry`)."""
-    # Options' texts masked ("B) Vitamin A": no letter A named), each by its length.
-    masked = rest
-    for c in sorted({c for c in choices if c.split()}, key=len, reverse=True):
-        words = r"\s+".join(re.escape(w) for w in c.split())
-        pattern = rf"(?<!\w){words}(?!\w)"
-        masked = re.sub(pattern, lambda m: " " * len(m.group(0)), masked, flags=re.IGNORECASE)
-    phrase_ends = set()
-    for i in range(len(masked)):
-        phrase = _ANSWER_PHRASE.match(masked, i)
-        if phrase is not None and (i == 0 or not masked[i - 1].isalnum()):
-            phrase_ends.add(phrase.end())
-    starts = [0]
-    for line in masked.split("\n")[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
-    for m in _MENTION.finditer(masked):
-        named = m.group("p") or m.group("o") or m.group("b")
-        if named == letter or LETTERS.index(named) >= len(choices):
-            continue
-        if named == "I" and not m.group("p") and not masked.startswith(")", m.end()):
-            continue
-        at = m.start("o") if m.group("o") else m.start()
-        if at in phrase_ends or len(masked[:at].rstrip()) in phrase_ends:
-            continue
-        line_start = max(s for s in starts if s <= m.start())
-        line = rest[line_start:].split("\n", 1)[0]
-        if _list_entry(line, choices):
-            continue
-        ends = [e.end() for e in _SENTENCE_END.finditer(masked, 0, m.start())]
-        begin = ends[-1] if ends else 0
-        after = _SENTENCE_END.search(masked, m.end())
-        sentence = masked[begin : after.start() if after else len(masked)]
-        if not _SET_APART.search(_UNSURE_AFTER.sub(" ", sentence)):
-            return True
-    return False
-
-
 def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, int | None]:
     """Whether ``text`` opens with an option's letter, and the option it names: none for a
     hedge or an echo. ``worded``: ``text`` follows an answer phrase (:data:`_ANSWER_PHRASE`)."""
@@ -530,8 +427,6 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
         return True, None
     if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
         return True, None
-    if _UNSURE_AFTER.search(rest) or _named_after(rest, letter, choices):
-        return True, None
     return True, LETTERS.index(letter)
 
 
@@ -559,10 +454,8 @@ def answer_index(output: str, choices: list[str]) -> int | None:
     answer phrase, or the output's leading letter, names another: a changed mind), else a
     leading letter (``B``, ``(B)``, ``B.``, ``B)``, ``B:``, ``B,``, ``**B**``), each read
     only where no other letter is offered beside it (:func:`_offered`,
-    :data:`_SENTENCE_HEDGE`, a letter alone after the answer's comma; a hedge names none),
-    no other option's letter is named after it and not set apart as wrong
-    (:func:`_named_after`), it is not said unsure (``not sure``) and the output is not only
-    the option list (:func:`_is_echo`); else the one choice
+    :data:`_SENTENCE_HEDGE`, a letter alone after the answer's comma; a hedge names none)
+    and the output is not only the option list (:func:`_is_echo`); else the one choice
     text the output names (:func:`curagate.gate.metrics.match_label`)."""
     output = _normalized(output)
     phrases = _phrase_reads(output, choices)
