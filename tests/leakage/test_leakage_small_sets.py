@@ -531,3 +531,32 @@ def test_decimal_tags_tell_variants_apart(
     rows = [item(t) for t in others] + [item(tags[3])]
     result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
     assert found(result) == {(len(others), f"g{tags[3]}")}
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_row_carrying_one_variants_tag_is_no_copy_of_the_others(
+    tmp_path: Path, where: str
+) -> None:
+    # Found by attack: items `(a) T` to `(e) T` and a clean row whose tag sat next to a
+    # period or a line break (`Part e. T`, `T. (e)`) or after the text (`T (e)`) was a
+    # near copy of all five. A row carrying a variant's tag, on either side of the text,
+    # is that variant only; a label (`A:`) is no tag, and a row with the text and no tag
+    # is still a near copy of every variant.
+    tags = "abcde"
+    item = (lambda t: f"({t}) {ZEMBLA}") if where == "before" else (lambda t: f"{ZEMBLA} ({t})")
+    ids = [f"g{t}" for t in tags]
+    ref = golden(tmp_path / "golden.jsonl", [item(t) for t in tags], ids)
+    carrying = [
+        f"Part e. {ZEMBLA}",
+        f"Part e.\n{ZEMBLA}",
+        f"e.\n{ZEMBLA}",
+        f"{ZEMBLA}. (e)",
+        f"{ZEMBLA}.\n(e)",
+        f"{ZEMBLA} (e)",
+        f"(e) {ZEMBLA}",
+    ]
+    rows = [*carrying, f"Q: {ZEMBLA}? A: onhava", f"(f) {ZEMBLA} (f)"]
+    result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
+    expected = {(k, "ge") for k in range(len(carrying))}
+    expected |= {(len(carrying), i) for i in ids}
+    assert found(result) == expected

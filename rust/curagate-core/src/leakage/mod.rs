@@ -2021,7 +2021,14 @@ impl ReferenceIndex {
     /// question of another number or word ("... greater than 377", "... than seven").
     /// A row with the template and no tag ("Q: <text>? A: ...") is still a near copy
     /// of every variant.
-    fn variant_slot_taken(&self, item: u32, tokens: &Tokens, text: &str) -> bool {
+    ///
+    /// A record that carries the tag of another variant of the text (`tags`: those of
+    /// the variants among its candidates) next to the template, on either side and
+    /// across a sentence's end or a line break, is that variant, not this one, unless
+    /// it carries this item's tag too. A word followed by a colon is a label (`A:`),
+    /// no tag. Found by attack: items `(a) T` to `(e) T` and a clean row `Part e. T` or
+    /// `T. (e)` (the tag next to a period, or after the text) was a near copy of all five.
+    fn variant_slot_taken(&self, item: u32, tokens: &Tokens, text: &str, tags: &[u64]) -> bool {
         const CONTEXT: usize = 3;
         let words = self.item_words(item);
         let record = &tokens.hashes;
@@ -2066,6 +2073,23 @@ impl ReferenceIndex {
                 && first.starts_with(char::is_numeric)
                 && gap.iter().all(|s| !s.contains(char::is_whitespace))
         };
+        // Whether record word `j` is another variant's tag (not one of `own`'s words),
+        // read as a tag: not followed by a colon.
+        let foreign = |j: usize, own: &[u64]| {
+            let end = tokens.spans.get(j + 1).map_or(text.len(), |b| b.0 as usize);
+            let word = text.get(tokens.spans[j].0 as usize..end).unwrap_or("");
+            let tail = &word[word.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
+            tags.binary_search(&record[j]).is_ok()
+                && !own.contains(&record[j])
+                && !tail.contains([':', '：'])
+        };
+        // Occurrences of `context` in the record (start positions).
+        let occurrences = |context: &[u64]| {
+            (0..(record.len() + 1).saturating_sub(context.len()))
+                .filter(|&j| !context.is_empty() && &record[j..j + context.len()] == context)
+                .collect::<Vec<_>>()
+        };
+        let (mut own_tag, mut other_tag) = (false, false);
         let mut at = 0;
         while at < words.len() {
             if self.is_template(item, at) {
@@ -2078,6 +2102,28 @@ impl ReferenceIndex {
             }
             let own = &words[start..at];
             let (mut other, mut kept) = (false, false);
+            // The other end of an item whose one tag opens or closes it: `T. (e)` carries
+            // the tag of `(e) T`.
+            if start == 0 && (at..words.len()).all(|w| self.is_template(item, w)) {
+                let tail = &words[words.len() - CONTEXT.min(words.len() - at)..];
+                for j in occurrences(tail) {
+                    let p = j + tail.len();
+                    if p < record.len() && record[p..].starts_with(own) {
+                        own_tag = true;
+                    } else if p < record.len() && foreign(p, own) {
+                        other_tag = true;
+                    }
+                }
+            } else if at == words.len() && (0..start).all(|w| self.is_template(item, w)) {
+                let head = &words[..CONTEXT.min(start)];
+                for j in occurrences(head) {
+                    if j > 0 && record[..j].ends_with(own) {
+                        own_tag = true;
+                    } else if j > 0 && foreign(j - 1, own) {
+                        other_tag = true;
+                    }
+                }
+            }
             if start > 0 {
                 let before = &words[start - start.min(CONTEXT)..start];
                 for j in 0..(record.len() + 1).saturating_sub(before.len()) {
@@ -2092,6 +2138,11 @@ impl ReferenceIndex {
                     let after = next + own.len();
                     let tagged = record[next..].starts_with(own)
                         && (after == record.len() || ends(after - 1, true) || !joined(after - 1));
+                    if tagged {
+                        own_tag = true;
+                    } else if next < record.len() && foreign(next, own) {
+                        other_tag = true;
+                    }
                     if next == record.len() || ends(next - 1, false) || tagged {
                         kept = true;
                     } else {
@@ -2108,6 +2159,11 @@ impl ReferenceIndex {
                         && (j == own.len()
                             || ends(j - own.len() - 1, true)
                             || !joined(j - own.len() - 1));
+                    if tagged {
+                        own_tag = true;
+                    } else if j > 0 && foreign(j - 1, own) {
+                        other_tag = true;
+                    }
                     if j == 0 || ends(j - 1, true) || tagged {
                         kept = true;
                     } else {
@@ -2119,7 +2175,7 @@ impl ReferenceIndex {
                 return true;
             }
         }
-        false
+        other_tag && !own_tag
     }
 
     /// Whether word `word` of `item` is its template.
@@ -2521,6 +2577,21 @@ impl ReferenceIndex {
             s.candidates.dedup();
             let width = hasher.words();
             s.sorted_shingles.clear();
+            // The tags of the variants among the candidates (see `variant_slot_taken`).
+            let mut tags: Vec<u64> = Vec::new();
+            for &item in &s.candidates {
+                if self.variants.binary_search(&item).is_ok() {
+                    tags.extend(
+                        self.item_words(item)
+                            .iter()
+                            .enumerate()
+                            .filter(|&(at, _)| !self.is_template(item, at))
+                            .map(|(_, &h)| h),
+                    );
+                }
+            }
+            tags.sort_unstable();
+            tags.dedup();
             for &item in &s.candidates {
                 let item_sig = &self.signatures[item as usize * width..(item as usize + 1) * width];
                 let variant = self.variants.binary_search(&item).is_ok();
@@ -2537,7 +2608,7 @@ impl ReferenceIndex {
                     estimate_jaccard(sig, item_sig, 1)
                 };
                 let matched = similarity >= self.config.minhash_threshold
-                    && !(variant && self.variant_slot_taken(item, &s.tokens, text));
+                    && !(variant && self.variant_slot_taken(item, &s.tokens, text, &tags));
                 match leaks.iter_mut().find(|l| l.item == item) {
                     Some(l) => {
                         l.minhash = matched;
