@@ -158,3 +158,53 @@ def test_both_readings_of_joined_words_agree() -> None:
     texts = ["3+x=5", "1-a-b-2", "Section 3.a.4", "\u4e09.\u4e94 and a-b", "x-15.5-y", "a.-.b"]
     assert _joined_split(pa.array(texts)).to_pylist() == [with_joiners_split(t) for t in texts]
     assert with_joiners_split("x-15.5-y,1,000") == "x 15.5 y 1,000"
+
+
+@pytest.mark.parametrize("methods", [("exact",), ("minhash",), ("exact", "ngram", "minhash")])
+@pytest.mark.parametrize(
+    ("item", "copies", "others"),
+    [
+        (
+            "Compute -5 + 3",
+            ["compute \u22125 + 3", "Compute: -5+3", "Compute (-5) + 3"],
+            ["Compute 5 + 3", "Compute 5 - 3", "Compute -5 - 3"],
+        ),
+        (
+            "Compute (3 + 4) * 5",
+            ["Compute (3+4)*5", "Compute [3 + 4] * 5", "compute ( 3 + 4 ) \u00d7 5"],
+            ["Compute 3 + 4 * 5", "Compute 3 + (4 * 5)", "Compute (3 + 4) * 6"],
+        ),
+    ],
+    ids=["minus", "brackets"],
+)
+def test_a_sign_and_brackets_tell_a_problem_from_another(
+    tmp_path: Path, methods, item: str, copies: list[str], others: list[str]
+) -> None:
+    # Found by attack: dropped with all punctuation, a minus sign or brackets made another
+    # problem an exact copy (`Compute 5 + 3` of `Compute -5 + 3`, `3 + 4 * 5` of
+    # `(3 + 4) * 5`). Brackets that tell nothing (around one number) are still no text.
+    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": item}])
+    rows = [{"text": t} for t in copies + others]
+    result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
+    assert {m.row for leak in result.leaks for m in leak.matches} == set(range(len(copies)))
+
+
+@pytest.mark.parametrize("methods", [("exact",), ("minhash",), ("exact", "ngram", "minhash")])
+@pytest.mark.parametrize(
+    ("item", "copy"),
+    [
+        ("Solve for x: 2x+3=11", "Solve for x: 2x + 3 = 11"),
+        ("Solve for x: 2x + 3 = 11", "Solve for x: 2x+3=11"),
+        ("Solve for x: 2x + 3 = 11", "solve for x: 2x +3= 11."),
+        ("Find y if 3y - 4 = x + 2", "Find y if 3y-4=x+2"),
+    ],
+)
+def test_spacing_inside_algebra_does_not_matter(
+    tmp_path: Path, methods, item: str, copy: str
+) -> None:
+    # Found by attack: expressions were read only between plain numbers, so `2x+3=11` in
+    # an item (one word before `=`) was no copy of `2x + 3 = 11` in a row, or the reverse.
+    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": item}])
+    rows = [{"text": copy}, {"text": "Solve for x: 2x + 5 = 11"}]
+    result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
+    assert [m.row for leak in result.leaks for m in leak.matches] == [0]

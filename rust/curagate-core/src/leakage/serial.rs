@@ -54,8 +54,10 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// two words' units) and `=` and comparison signs between numbers as words (other
 /// words, hashes, units and symbols), keys whole short items by their first 2 words,
 /// and reads fewer words as tags (a letter, not any word of up to 3); version 17 reads
-/// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers.
-pub const FORMAT_VERSION: u32 = 17;
+/// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers;
+/// version 18 keeps a number's minus sign (`-5`) and an expression's brackets
+/// (`(3+4)*5`), and reads a variable (`x`, `2x`) as an operand (`2x+3`, spaces or not).
+pub const FORMAT_VERSION: u32 = 18;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
 fn corrupt(message: impl Into<String>) -> Error {
