@@ -208,3 +208,19 @@ def test_spacing_inside_algebra_does_not_matter(
     rows = [{"text": copy}, {"text": "Solve for x: 2x + 5 = 11"}]
     result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
     assert [m.row for leak in result.leaks for m in leak.matches] == [0]
+
+
+@pytest.mark.parametrize("methods", [("exact",), ("minhash",), ("exact", "ngram", "minhash")])
+def test_powers_and_fractions_are_read_as_typed(tmp_path: Path, methods) -> None:
+    # Found by attack: NFKC made `2¹⁰` the number `210` and `¾` the word `34` (its slash is
+    # U+2044 FRACTION SLASH, dropped as punctuation), so neither was a copy of `2^10`, `3/4`.
+    ref = write(tmp_path / "golden.jsonl", [{"id": "g", "prompt": "Compute 2^10 times 3/4"}])
+    copies = [
+        "Compute 2\u00b9\u2070 times \u00be",
+        "Compute 2^{10} times 3\u20444",
+        "compute 2**10 times 3 / 4",
+    ]
+    others = ["Compute 210 times 34", "Compute 2^10 times 4/3", "Compute 2^11 times 3/4"]
+    rows = [{"text": t} for t in copies + others]
+    result = detect(ref, write(tmp_path / "t.jsonl", rows), methods=methods)
+    assert {m.row for leak in result.leaks for m in leak.matches} == set(range(len(copies)))

@@ -133,6 +133,22 @@ pub fn tokenize_into(text: &str, opts: &NormalizeOptions, out: &mut Tokens) {
                 b'+' | b'-' | b'*' | b'/' | b'=' | b'<' | b'>' | b'^' | 0xC2 | 0xC3 | 0xE2 | 0xEF
             )
         {
+            // A vulgar fraction (`¾`: NFKC's `3⁄4`) is an expression; superscript digits
+            // after an operand are its power (`2¹⁰` is `2^10`).
+            if let Some((parts, run)) = fraction_or_power(text, i) {
+                if in_word {
+                    finish(text, opts, out, ascii, word_start, i, mark, from);
+                    in_word = false;
+                }
+                for part in parts {
+                    if part == "/" || part == "^" {
+                        arithmetic.push(out.len());
+                    }
+                    out.push_word(&part, i, i + run);
+                }
+                i += run;
+                continue;
+            }
             if let Some((op, run)) = operator_between_numbers(text, i) {
                 if in_word {
                     finish(text, opts, out, ascii, word_start, i, mark, from);
@@ -212,8 +228,8 @@ fn join_expressions(out: &mut Tokens, ops: &[usize], text: &str) {
             // a word of their own, `( 3`), and those right around the expression.
             let brackets = |gap: &str, joined: &mut Vec<u8>| {
                 joined.extend(gap.bytes().filter_map(|b| match b {
-                    b'(' | b'[' => Some(b'('),
-                    b')' | b']' => Some(b')'),
+                    b'(' | b'[' | b'{' => Some(b'('),
+                    b')' | b']' | b'}' => Some(b')'),
                     _ => None,
                 }));
             };
@@ -235,7 +251,7 @@ fn join_expressions(out: &mut Tokens, ops: &[usize], text: &str) {
             let first = old.spans[k].0 as usize;
             let mut at = first - text[..first].len()
                 + text[..first]
-                    .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '(' | '['))
+                    .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '(' | '[' | '{'))
                     .len();
             let mut joined = Vec::new();
             for j in k..end {
@@ -248,7 +264,8 @@ fn join_expressions(out: &mut Tokens, ops: &[usize], text: &str) {
             let close = rest.len()
                 - rest
                     .trim_start_matches(|c: char| {
-                        c.is_whitespace() || matches!(c, ')' | ']' | '.' | ',' | '?' | '!' | ';')
+                        c.is_whitespace()
+                            || matches!(c, ')' | ']' | '}' | '.' | ',' | '?' | '!' | ';')
                     })
                     .len();
             brackets(&rest[..close], &mut joined);
@@ -385,6 +402,65 @@ fn finish(
     }
 }
 
+/// The digit a superscript digit stands for.
+#[inline]
+fn superscript_digit(c: char) -> Option<char> {
+    Some(match c {
+        '\u{2070}' => '0',
+        '\u{00B9}' => '1',
+        '\u{00B2}' => '2',
+        '\u{00B3}' => '3',
+        '\u{2074}'..='\u{2079}' => char::from_digit(c as u32 - 0x2070, 10)?,
+        _ => return None,
+    })
+}
+
+/// The numerator and denominator of a vulgar fraction (`¾`, `⅞`, `⅒`), as NFKC writes
+/// it (`3⁄4`, with U+2044 FRACTION SLASH).
+fn vulgar_fraction(c: char) -> Option<(String, String)> {
+    if !matches!(c as u32, 0x00BC..=0x00BE | 0x2150..=0x215F | 0x2189) {
+        return None;
+    }
+    let mut parts = (String::new(), String::new());
+    let mut slash = false;
+    unicode_normalization::char::decompose_compatible(c, |d| match d {
+        '\u{2044}' => slash = true,
+        d if !slash => parts.0.push(d),
+        d => parts.1.push(d),
+    });
+    (slash && !parts.0.is_empty() && !parts.1.is_empty()).then_some(parts)
+}
+
+/// The tokens of a vulgar fraction at byte `i` of `text` (`3`, `/`, `4`), or of a run of
+/// superscript digits (a superscript minus first or not) right after an operand (`^`,
+/// `10`), with its length in bytes. Found by attack: NFKC made `2¹⁰` the number `210`,
+/// no copy of `2^10`, and `¾` the word `34` (its slash is no ASCII one).
+fn fraction_or_power(text: &str, i: usize) -> Option<(Vec<String>, usize)> {
+    let rest = &text[i..];
+    let c = rest.chars().next()?;
+    if let Some((numerator, denominator)) = vulgar_fraction(c) {
+        return Some((vec![numerator, "/".into(), denominator], c.len_utf8()));
+    }
+    if superscript_digit(c).is_none() && c != '\u{207B}' {
+        return None;
+    }
+    let before = &text[..i];
+    if !operand_before(before.trim_end_matches([')', ']', '}'])) {
+        return None;
+    }
+    let mut power = String::new();
+    let mut run = 0;
+    for (k, d) in rest.char_indices() {
+        match superscript_digit(d) {
+            Some(digit) => power.push(digit),
+            None if k == 0 && d == '\u{207B}' => power.push('-'),
+            None => break,
+        }
+        run = k + d.len_utf8();
+    }
+    (power.len() > usize::from(power.starts_with('-'))).then(|| (vec!["^".into(), power], run))
+}
+
 /// Whether `word` (an original whitespace-separated word, or the part of one after an
 /// operator) opens with a number's minus sign: a minus (see [`is_minus`]) right before its
 /// first digit, after nothing but opening brackets (`-5`, `(-5`, `−5`). Found by attack:
@@ -397,9 +473,10 @@ fn signed(word: &str) -> bool {
 
 /// The arithmetic operator (or comparison sign) that opens at byte `i` of `text`
 /// between two numbers, as a token, with its length in bytes: a run of `+ - * / = < >
-/// ^ × ÷ − ≤ ≥ ≠ ⋅ ∗ · ∙ ‐ ‑ ‒ –` (full-width too) with a number before it (spaces and `)` or `]`
-/// between) and after it (spaces and `(`, `[` or `$` between). `×`, `⋅`, `∗`, `·` and
-/// `∙` are `*`, `÷` is `/`, `−` and the hyphens and dashes up to the en dash are `-`, `**` is `^`, `==` is `=`, `≤` is `<=`, `≥` is `>=` and `≠`
+/// ^ × ÷ ⁄ ∕ − ≤ ≥ ≠ ⋅ ∗ · ∙ ‐ ‑ ‒ –` (full-width too) with an operand before it (spaces and
+/// closing brackets between, see [`operand_before`]) and after it (spaces, opening brackets,
+/// `$` or a sign between, see [`operand_after`]). `×`, `⋅`, `∗`, `·` and
+/// `∙` are `*`, `÷`, `⁄` and `∕` are `/`, `−` and the hyphens and dashes up to the en dash are `-`, `**` is `^`, `==` is `=`, `≤` is `<=`, `≥` is `>=` and `≠`
 /// is `!=`. A `-`, `*` or `+` that opens a line, text after it on the line, is a list's
 /// bullet (`- 2 eggs`). Found by review:
 /// normalization dropped them with all punctuation, so `Solve: 17 * 23` was an exact
@@ -413,7 +490,8 @@ fn operator_between_numbers(text: &str, i: usize) -> Option<(String, usize)> {
             '*' | '\u{00B7}' | '\u{00D7}' | '\u{2219}' | '\u{22C5}' | '\u{2217}' | '\u{FF0A}' => {
                 "*"
             }
-            '/' | '\u{00F7}' | '\u{FF0F}' => "/",
+            // (U+2044 FRACTION SLASH: NFKC's slash of `¾`; U+2215 DIVISION SLASH)
+            '/' | '\u{00F7}' | '\u{2044}' | '\u{2215}' | '\u{FF0F}' => "/",
             '=' | '\u{FF1D}' => "=",
             '<' | '\u{FF1C}' => "<",
             '>' | '\u{FF1E}' => ">",
@@ -466,10 +544,10 @@ fn operator_between_numbers(text: &str, i: usize) -> Option<(String, usize)> {
         return None;
     }
     let number_before = operand_before(
-        before.trim_end_matches(|c: char| c.is_whitespace() || c == ')' || c == ']'),
+        before.trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ')' | ']' | '}')),
     );
     let number_after = operand_after(after.trim_start_matches(|c: char| {
-        c.is_whitespace() || matches!(c, '(' | '[' | '$') || is_minus(c)
+        c.is_whitespace() || matches!(c, '(' | '[' | '{' | '$') || is_minus(c)
     }));
     if !(number_before && number_after) {
         return None;
@@ -509,11 +587,18 @@ fn is_minus(c: char) -> bool {
 fn is_expression_mark(c: char) -> bool {
     matches!(
         c,
-        '+' | '*' | '/' | '=' | '<' | '>' | '^' | '(' | ')' | '[' | ']'
+        '+' | '*' | '/' | '=' | '<' | '>' | '^' | '(' | ')' | '[' | ']' | '{' | '}'
     ) || is_minus(c)
         || matches!(
             c,
-            '\u{00B7}' | '\u{00D7}' | '\u{00F7}' | '\u{2219}' | '\u{22C5}' | '\u{2217}'
+            '\u{00B7}'
+                | '\u{00D7}'
+                | '\u{00F7}'
+                | '\u{2044}'
+                | '\u{2215}'
+                | '\u{2219}'
+                | '\u{22C5}'
+                | '\u{2217}'
         )
         || matches!(c, '\u{2264}'..='\u{2265}' | '\u{2260}' | '\u{FF0A}'..='\u{FF0B}')
 }
@@ -621,7 +706,9 @@ pub fn token_units(text: &str, span: (u32, u32)) -> u32 {
         let mut numbers = 0;
         let mut prev = ' ';
         for c in operand.chars() {
-            let number = c.is_numeric() && !prev.is_numeric() && prev != '.';
+            let number = c.is_numeric() && !prev.is_numeric() && prev != '.'
+                || superscript_digit(c).is_some() && superscript_digit(prev).is_none()
+                || vulgar_fraction(c).is_some();
             let variable = c.is_alphabetic() && (prev.is_whitespace() || is_expression_mark(prev));
             if number || variable {
                 numbers += 1;
@@ -933,6 +1020,23 @@ mod tests {
             "covid19 and wellknown xray eg dont"
         );
         assert_eq!(joined("Eggs:\n- 5 eggs"), "eggs 5 eggs");
+    }
+
+    #[test]
+    fn powers_and_fractions_read_as_typed() {
+        // Found by attack: NFKC made `2¹⁰` the number `210` and `¾` the word `34`.
+        for same in ["2^{10}", "2¹⁰", "2 ^ 10", "2^(10)", "2**10"] {
+            assert_eq!(joined(same), "2^10", "{same:?}");
+        }
+        assert_eq!(joined("x² + 3x = 10⁻³"), "x^2+3x = 10^-3");
+        assert_eq!(joined("2^{x+1}"), "2^(x+1)");
+        assert_eq!(joined("Take ¾ of it"), "take 3/4 of it");
+        assert_eq!(joined("Take 3/4 of it"), "take 3/4 of it");
+        assert_eq!(joined("Take 3\u{2044}4 of it"), "take 3/4 of it");
+        assert_eq!(joined("1⅞ cups"), "1 7/8 cups");
+        assert_eq!(tok("Take ¾ of it").hashes, tok("Take 3/4 of it").hashes);
+        // A superscript after a word is a footnote's mark, as before.
+        assert_eq!(joined("France² is"), "france2 is");
     }
 
     #[test]
