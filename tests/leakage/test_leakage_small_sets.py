@@ -541,7 +541,8 @@ def test_a_row_carrying_one_variants_tag_is_no_copy_of_the_others(
     # period or a line break (`Part e. T`, `T. (e)`) or after the text (`T (e)`) was a
     # near copy of all five. A row carrying a variant's tag, on either side of the text,
     # is that variant only; a label (`A:`) is no tag, and a row with the text and no tag
-    # is still a near copy of every variant.
+    # is still a near copy of every variant. Found by re-attack: `(f) T` was a near copy of
+    # every item `T (a)`, ...
     tags = "abcde"
     item = (lambda t: f"({t}) {ZEMBLA}") if where == "before" else (lambda t: f"{ZEMBLA} ({t})")
     ids = [f"g{t}" for t in tags]
@@ -555,7 +556,8 @@ def test_a_row_carrying_one_variants_tag_is_no_copy_of_the_others(
         f"{ZEMBLA} (e)",
         f"(e) {ZEMBLA}",
     ]
-    rows = [*carrying, f"Q: {ZEMBLA}? A: onhava", f"(f) {ZEMBLA} (f)"]
+    # (a tag in brackets that is no variant's is none of them, on either side)
+    rows = [*carrying, f"Q: {ZEMBLA}? A: onhava", f"(f) {ZEMBLA}", f"{ZEMBLA} (f)"]
     result = detect(ref, corpus(tmp_path / "t.jsonl", rows), methods=("minhash",))
     expected = {(k, "ge") for k in range(len(carrying))}
     expected |= {(len(carrying), i) for i in ids}

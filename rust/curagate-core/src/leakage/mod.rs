@@ -2074,12 +2074,21 @@ impl ReferenceIndex {
                 && gap.iter().all(|s| !s.contains(char::is_whitespace))
         };
         // Whether record word `j` is another variant's tag (not one of `own`'s words),
-        // read as a tag: not followed by a colon.
+        // read as a tag: not followed by a colon; or a tag in brackets of no variant
+        // (`(f)`, found by attack: `(f) T` was a near copy of every item `T (a)`...).
         let foreign = |j: usize, own: &[u64]| {
             let end = tokens.spans.get(j + 1).map_or(text.len(), |b| b.0 as usize);
             let word = text.get(tokens.spans[j].0 as usize..end).unwrap_or("");
             let tail = &word[word.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
-            tags.binary_search(&record[j]).is_ok()
+            let spelled = &text
+                .get(tokens.spans[j].0 as usize..tokens.spans[j].1 as usize)
+                .unwrap_or("");
+            let bracketed = spelled.starts_with(['(', '['])
+                && spelled
+                    .trim_end_matches(['.', ',', ';'])
+                    .ends_with([')', ']'])
+                && is_tag(tokens.word(j));
+            (tags.binary_search(&record[j]).is_ok() || bracketed)
                 && !own.contains(&record[j])
                 && !tail.contains([':', '：'])
         };
