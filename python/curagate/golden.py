@@ -734,12 +734,44 @@ def items_of(
                     + "; give each item its own 'id'"
                 )
             seen[key] = (path, lineno, given)
+            if task == MULTIPLE_CHOICE:
+                check_options(row, (shown or (lambda q: q))(path), lineno)
             row[DRAW_KEY] = key if given else content_key(row)
             items.append(row)
             located.append(((shown or (lambda q: q))(path), lineno, row))
     if distinct:
         check_distinct(located, task)
     return items
+
+
+def check_options(row: dict[str, Any], path: Path, lineno: int) -> None:
+    """Refuse (exit 2) a multiple-choice item whose ``choices`` hold an option no answer
+    can name apart: one that is not text (``null`` was shown to the model as "None", and
+    the answer "None" scored), or one without a letter or digit (blank, invisible or
+    punctuation only: answers are read ignoring those, so an empty answer named it and
+    scored; found by attack, a set whose right options were " " passed a model that
+    answered nothing). Checked when a set is locked and whenever the gate reads it."""
+    choices = row.get("choices")
+    if not isinstance(choices, list):
+        return  # the gate names a missing or malformed 'choices' itself
+    from curagate.gate.metrics import label_key
+    from curagate.gate.tasks.multiple_choice import LETTERS
+
+    where = f"{path}: line {lineno}: item {str(row['id'])!r}: field 'choices'"
+    for i, option in enumerate(choices[: len(LETTERS)]):
+        shown = json.dumps(option, ensure_ascii=False)[:40]
+        if not isinstance(option, str):
+            raise InputError(
+                f"{where}: option {LETTERS[i]} is {shown}, not text (the model would be "
+                "shown Python's text of it, as 'None' for null); write each option as a "
+                "JSON string"
+            )
+        if label_key(option) == ("text", ""):
+            raise InputError(
+                f"{where}: option {LETTERS[i]} ({shown}) has no letter or digit (blank, "
+                "invisible or punctuation only), so an empty answer would match it (answers "
+                "are read ignoring punctuation and spacing); write the option in words"
+            )
 
 
 # What makes two items one: their input, as the model reads it (``messages``, else

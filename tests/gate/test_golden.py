@@ -1051,3 +1051,63 @@ def test_the_gate_refuses_a_hand_locked_set_with_duplicates(
     n = len(SENTIMENT_ITEMS) + 1
     assert f"{data}: 1 item(s) repeat another item" in err, err
     assert f"lines 1, {n} (ids 's00', 'copy')" in err, err
+
+
+def _hand_lock(golden_dir: Path, name: str) -> None:
+    """The lock entry of ``name`` made to cover its files as they are now, as by hand (or by
+    an older curagate that did not check what the current one refuses)."""
+    from curagate.digest import files_digest
+
+    lock_path = golden_dir / "lock.json"
+    doc = json.loads(lock_path.read_text())
+    entry = doc["sets"][name]
+    for rel in entry["files"]:
+        entry["files"][rel] = golden.sha256_file(golden_dir / name / rel)
+    entry["sha256"] = files_digest(entry["files"])
+    entry["size"] = sum(golden.count_items(golden_dir / name / rel) for rel in entry["files"])
+    lock_path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        # Found by attack: the right option " " (or "") was locked, and a model that
+        # answered nothing scored 100%; null was shown as "None", which then scored.
+        (" ", r'option B \(" "\) has no letter or digit'),
+        ("", r'option B \(""\) has no letter or digit'),
+        ("\u200b\u00a0", "option B .* has no letter or digit"),
+        ("...", r'option B \("..."\) has no letter or digit'),
+        (None, "option B is null, not text"),
+        (True, "option B is true, not text"),
+        (2, "option B is 2, not text"),
+        (["x"], r'option B is \["x"\], not text'),
+    ],
+)
+def test_a_multiple_choice_option_no_answer_can_name_is_refused(
+    golden_dir: Path, tmp_path: Path, capsys, option: object, says: str
+) -> None:
+    items = [
+        {"id": f"q{i}", "prompt": f"Question {i}?", "choices": [f"a{i}", f"b{i}"], "reference": 1}
+        for i in range(3)
+    ]
+    d = write_set(golden_dir, "mc", "multiple_choice", items)
+    golden.lock(golden_dir)
+    items[1]["choices"][1] = option
+    (d / "data.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items))
+    where = rf"{re.escape(str(d / 'data.jsonl'))}: line 2: item 'q1': field 'choices': {says}"
+    assert main(["golden", "lock", str(golden_dir)]) == 2
+    assert re.search(where, capsys.readouterr().err)
+    # Locked before curagate checked options: the gate refuses the set before any model runs.
+    _hand_lock(golden_dir, "mc")
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {golden_dir}\ngolden_sets:\n  - name: mc\n"
+        "    task: multiple_choice\ncontamination: {check: false}\n"
+    )
+    url = "http://127.0.0.1:9/v1"  # never asked: the set is refused first
+    rc = main(["gate", str(gate), "--candidate", url, "--base", url, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert re.search(where, err), err
+    assert main(["golden", "verify", str(golden_dir)]) == 1
+    assert re.search(where, capsys.readouterr().err)

@@ -633,7 +633,7 @@ def test_slice_regression_flags_the_slice_that_dropped(tmp_path, answer_servers)
             {"reference": 2, "choices": ["1", "2", "3"]},
             "is the index of option C .* and the text of option B",
         ),
-        ("multiple_choice", {"reference": 0, "choices": [1, 0]}, "is the index of option A"),
+        ("multiple_choice", {"reference": 0, "choices": ["1", "0"]}, "is the index of option A"),
         # Scored as the text "None", "['x', 'y']", or as nothing: an empty reference
         # matched every answer that said nothing.
         ("generation", {"reference": None}, "must be text or a number, not null"),
