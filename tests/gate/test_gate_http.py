@@ -580,6 +580,100 @@ def test_short_conversation_items_copied_as_training_prompts_fail_the_gate(
     assert (found["leaked_reference_items"], found["reference_items"]) == (12, 40)
 
 
+# Short multiple-choice items (a prompt under 8 words) and their options.
+MC_QUESTIONS = [
+    ("Capital of France?", ["Paris", "Rome", "Oslo"]),
+    ("Largest planet?", ["Jupiter", "Mars", "Venus"]),
+    ("Two plus two?", ["4", "5", "6"]),
+    ("Color of the sky?", ["blue", "green", "red"]),
+    ("Fastest land animal?", ["cheetah", "snail", "cow"]),
+    ("Is ice cold?", ["yes", "no"]),
+]
+
+
+def _gate_mc_on(tmp_path: Path, rows: list[dict[str, Any]]) -> Any:
+    """A locked multiple-choice set of :data:`MC_QUESTIONS`, gated on training ``rows``."""
+    items = [
+        {"id": f"q{i}", "prompt": p, "choices": c, "reference": 0}
+        for i, (p, c) in enumerate(MC_QUESTIONS)
+    ]
+    golden_dir = tmp_path / "golden"
+    write_set(golden_dir, "mc", "multiple_choice", items)
+    lock(golden_dir)
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    gate = tmp_path / "gate.yaml"
+    gate.write_text(
+        f"name: t\ngolden_dir: {golden_dir}\ngeneration: {{max_new_tokens: 4}}\n"
+        "statistics: {bootstrap_resamples: 100}\n"
+        "golden_sets:\n  - name: mc\n    task: multiple_choice\n"
+    )
+    server = CannedServer(lambda p: "A")
+    try:
+        return run_gate(gate, server.url, server.url, tmp_path / "o", train_data=[str(train)])
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("written", ["prompt", "user turn", "wrapped"])
+def test_multiple_choice_items_trained_as_the_gate_asks_them_fail_the_gate(
+    tmp_path: Path, written: str
+) -> None:
+    # Found by attack: multiple-choice items were scanned by their bare prompt, so the user
+    # turn the gate sends (prompt, lettered options, instruction), trained verbatim, was no
+    # whole prompt or user turn of any row, and items under 8 words passed GATE005.
+    from curagate.gate.tasks.multiple_choice import rendered_prompt
+
+    rows: list[dict[str, Any]] = []
+    for p, c in MC_QUESTIONS:
+        turn = rendered_prompt(p, c)
+        if written == "prompt":
+            rows.append({"prompt": turn, "completion": "A"})
+        elif written == "user turn":
+            rows.append(
+                {
+                    "messages": [
+                        {"role": "user", "content": turn},
+                        {"role": "assistant", "content": "A"},
+                    ]
+                }
+            )
+        else:  # the prompt and its options inside another template
+            listed = "\n".join(f"{'ABC'[i]}. {x}" for i, x in enumerate(c))
+            rows.append({"prompt": f"Question: {p}\n{listed}\nAnswer:", "completion": " A"})
+    out = _gate_mc_on(tmp_path, rows)
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "fail" and out.exit_code == 1
+    found = out.report["contamination"]["golden_sets"]["mc"]
+    # Inside another template, an item is found by 8 or more words of its own: "Is ice
+    # cold?" and its two options are 7 (found only as the whole user turn the gate sends).
+    expect = ["q0", "q1", "q2", "q3", "q4"] + ([] if written == "wrapped" else ["q5"])
+    assert found["leaked_ids"] == expect
+    assert (found["leaked_reference_items"], found["reference_items"]) == (len(expect), 6)
+    assert out.report["contamination"]["short_items"] == 1  # q5, said in GATE005's message
+
+
+def test_other_multiple_choice_questions_in_the_gates_template_are_no_leak(tmp_path: Path) -> None:
+    # Training rows written as the gate writes its items, with the same options under other
+    # questions: the instruction is the set's template, the options alone no item.
+    from curagate.gate.tasks.multiple_choice import rendered_prompt
+
+    others = [
+        ("Capital of Spain?", ["Paris", "Rome", "Oslo"]),
+        ("Smallest planet?", ["Jupiter", "Mars", "Mercury"]),
+        ("Three plus three?", ["4", "5", "6"]),
+        ("Color of grass?", ["blue", "green", "red"]),
+        ("Which of these has a shell?", ["cheetah", "snail", "cow"]),
+        ("Is fire cold?", ["yes", "no"]),
+        ("Is water wet?", ["yes", "no"]),
+    ]
+    rows = [{"prompt": rendered_prompt(p, c), "completion": "B"} for p, c in others]
+    out = _gate_mc_on(tmp_path, rows)
+    check = next(c for c in out.report["checks"] if c["id"] == "GATE005")
+    assert check["verdict"] == "pass", check["message"]
+    assert out.report["contamination"]["leaked_reference_items"] == 0
+
+
 def test_a_few_shot_items_last_question_in_the_training_data_fails_the_gate(
     tmp_path, golden_dir, servers
 ) -> None:

@@ -1244,7 +1244,7 @@ def _contamination(
         for g in goldens:
             files = [p for p in g.paths if p.suffix == ".jsonl" and p.name != HUMAN_LABELS]
             if g.task != "lm_eval":
-                files = [_as_read(p, next(places), owners) for p in files]
+                files = [_as_read(p, next(places), owners, g.task) for p in files]
             if g.task == "lm_eval":  # its .json files are the suite's data (others': schemas)
                 files += [
                     _as_jsonl(p, next(places))
@@ -1417,12 +1417,15 @@ def _as_jsonl(path: Path, folder: Path) -> Path:
     return json_as_jsonl(path, folder / (path.name + ".scan.jsonl"))
 
 
-def _as_read(path: Path, folder: Path, owners: dict[str, list[int]]) -> Path:
+def _as_read(
+    path: Path, folder: Path, owners: dict[str, list[int]], task: str | None = None
+) -> Path:
     """A gate set's items with each one's text as the model reads it: its ``messages``
-    when it has them (:func:`conversation`), else its ``prompt``. A file with no item
-    as a conversation is scanned as it is; one with any is copied into ``folder`` (a new
+    when it has them (:func:`conversation`), else its ``prompt`` (for multiple choice,
+    with its options: :func:`_choice_views`). A file with no item as a conversation or
+    with options is scanned as it is; one with any is copied into ``folder`` (a new
     folder of the scan's own, never one of a set's files), each item's ``prompt``
-    replaced by its conversation (:func:`_views`), and ``owners`` told the item row of
+    replaced by its first view (:func:`_views`), and ``owners`` told the item row of
     each row of the copy.
 
     The reader takes one field for a whole file, from its first line: a first item with
@@ -1430,7 +1433,9 @@ def _as_read(path: Path, folder: Path, owners: dict[str, list[int]]) -> Path:
     its ``prompt`` (a placeholder, say), and their conversations copied verbatim into the
     training data passed GATE005."""
     rows = list(jsonl_objects(path))
-    if not any(isinstance(row.get("messages"), list) for _, row in rows):
+    if not any(
+        isinstance(row.get("messages"), list) or _choice_views(row, task) for _, row in rows
+    ):
         return path
     ids = item_ids(path)
     lines: list[str] = []
@@ -1438,8 +1443,9 @@ def _as_read(path: Path, folder: Path, owners: dict[str, list[int]]) -> Path:
     for row_index, ((_, row), item_id) in enumerate(zip(rows, ids, strict=True)):
         read = dict(row, id=item_id)  # ids as the gate's items carry them
         messages = read.pop("messages", None)
-        if isinstance(messages, list):
-            read["prompt"], *more = _views(messages)
+        texts = _views(messages) if isinstance(messages, list) else _choice_views(row, task)
+        if texts:
+            read["prompt"], *more = texts
             views += [(row_index, item_id, text) for text in more]
         lines.append(json.dumps(read, ensure_ascii=False) + "\n")
     # Each view a row of its own after the items (whose rows stay the reader's rows), with
@@ -1452,6 +1458,34 @@ def _as_read(path: Path, folder: Path, owners: dict[str, list[int]]) -> Path:
     copy.write_text("".join(lines), encoding="utf-8")
     owners[str(copy)] = [*range(len(rows)), *(r for r, _, _ in views)]
     return copy
+
+
+def _choice_views(row: dict[str, Any], task: str | None) -> list[str]:
+    """The texts a multiple-choice item (a ``prompt`` with ``choices``, no ``messages``) is
+    looked for by, the first its own row: its prompt with its lettered options, the user
+    turn the gate sends (those and the instruction after them:
+    :func:`~curagate.gate.tasks.multiple_choice.rendered_prompt`) and its bare prompt;
+    none for another item.
+
+    Found by attack: such items were scanned by their bare prompt only, so the user turn
+    the gate sends, copied verbatim as a training prompt or user turn, was no whole prompt
+    of any row, and an item under 8 words (no n-gram, no span) passed GATE005. The
+    instruction every item shares is the set's template (docs/leakage.md), not evidence."""
+    from curagate.gate.tasks.multiple_choice import LETTERS, rendered_prompt
+    from curagate.golden import MULTIPLE_CHOICE
+
+    prompt, choices = row.get("prompt"), row.get("choices")
+    if (
+        task != MULTIPLE_CHOICE
+        or row.get("messages") is not None
+        or not isinstance(prompt, str)
+        or not isinstance(choices, list)
+        or not 0 < len(choices) <= len(LETTERS)
+        or not all(isinstance(c, str) for c in choices)
+    ):
+        return []
+    listed = prompt + "\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
+    return list(dict.fromkeys([listed, rendered_prompt(prompt, choices), prompt]))
 
 
 def _views(messages: list[Any]) -> list[str]:
