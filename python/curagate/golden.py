@@ -747,10 +747,12 @@ def items_of(
 def check_options(row: dict[str, Any], path: Path, lineno: int) -> None:
     """Refuse (exit 2) a multiple-choice item whose ``choices`` hold an option no answer
     can name apart: one that is not text (``null`` was shown to the model as "None", and
-    the answer "None" scored), or one without a letter or digit (blank, invisible or
+    the answer "None" scored), one without a letter or digit (blank, invisible or
     punctuation only: answers are read ignoring those, so an empty answer named it and
     scored; found by attack, a set whose right options were " " passed a model that
-    answered nothing). Checked when a set is locked and whenever the gate reads it."""
+    answered nothing), or one that repeats another as answers are read
+    (:func:`curagate.gate.metrics.label_key`). Checked when a set is locked and whenever
+    the gate reads it."""
     choices = row.get("choices")
     if not isinstance(choices, list):
         return  # the gate names a missing or malformed 'choices' itself
@@ -758,6 +760,7 @@ def check_options(row: dict[str, Any], path: Path, lineno: int) -> None:
     from curagate.gate.tasks.multiple_choice import LETTERS
 
     where = f"{path}: line {lineno}: item {str(row['id'])!r}: field 'choices'"
+    seen: dict[Any, int] = {}
     for i, option in enumerate(choices[: len(LETTERS)]):
         shown = json.dumps(option, ensure_ascii=False)[:40]
         if not isinstance(option, str):
@@ -771,6 +774,16 @@ def check_options(row: dict[str, Any], path: Path, lineno: int) -> None:
                 f"{where}: option {LETTERS[i]} ({shown}) has no letter or digit (blank, "
                 "invisible or punctuation only), so an empty answer would match it (answers "
                 "are read ignoring punctuation and spacing); write the option in words"
+            )
+        first = seen.setdefault(label_key(option), i)
+        if first != i:
+            # Found by attack: ["Paris", "Paris", "Rome"] was locked; an answer naming the
+            # text named neither, and one of the two letters scored 0.
+            raise InputError(
+                f"{where}: option {LETTERS[i]} ({shown}) reads as option {LETTERS[first]} "
+                f"({json.dumps(choices[first], ensure_ascii=False)[:40]}): answers are "
+                "matched to options ignoring case, punctuation and spacing, and numbers by "
+                "value; keep one of them, or make each option distinct"
             )
 
 

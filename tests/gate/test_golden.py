@@ -1081,6 +1081,9 @@ def _hand_lock(golden_dir: Path, name: str) -> None:
         (True, "option B is true, not text"),
         (2, "option B is 2, not text"),
         (["x"], r'option B is \["x"\], not text'),
+        # Found by attack: ["Paris", "Paris", "Rome"] was locked; the text named neither.
+        ("a1", r'option B \("a1"\) reads as option A \("a1"\)'),
+        (" A1.", r'option B \(" A1."\) reads as option A \("a1"\)'),
     ],
 )
 def test_a_multiple_choice_option_no_answer_can_name_is_refused(
