@@ -183,6 +183,16 @@ def _check_files(path: Path, files: list[Any], *, items_in_jsonl: bool) -> None:
                 "readers skip such files and folders, so leakage checks would miss its items); "
                 "rename it"
             )
+        if Path(name).name == HUMAN_LABELS and rel != HUMAN_LABELS:
+            # Found by attack: `more/human_labels.jsonl` was locked (in the set's sha256),
+            # but neither read as items (the name is the labels') nor by the judge, which
+            # reads the set folder's own file: its 30 items were never scored or scanned.
+            raise ConfigError(
+                f"{path}: key 'files': {rel!r}: the judge reads human labels only from "
+                f"{HUMAN_LABELS} in the set folder, and items are never read from a file of "
+                f"that name; list the labels as {HUMAN_LABELS!r} (moved into {path.parent}), "
+                "or rename a file of items"
+            )
         lower = name.lower()
         if (
             items_in_jsonl

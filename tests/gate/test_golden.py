@@ -386,6 +386,30 @@ def test_a_listed_json_file_of_items_is_refused_outside_lm_eval(
         golden.lock(golden_dir)
 
 
+@pytest.mark.parametrize("rel", ["more/human_labels.jsonl", "./human_labels.jsonl"])
+def test_human_labels_anywhere_but_the_set_folder_cannot_be_locked(
+    golden_dir: Path, capsys, rel: str
+) -> None:
+    # Found by attack: `more/human_labels.jsonl` (30 items) was locked, but read neither as
+    # items (the name is the labels') nor by the judge (it reads the set folder's own file).
+    d = golden_dir / "sentiment"
+    (d / "more").mkdir()
+    (d / rel).write_text(json.dumps({**SENTIMENT_ITEMS[0], "id": "hidden"}) + "\n")
+    set_yaml = d / "set.yaml"
+    set_yaml.write_text(set_yaml.read_text().replace("[data.jsonl]", f"[data.jsonl, {rel}]"))
+    assert main(["golden", "lock", str(golden_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{set_yaml}: key 'files': '{rel}': the judge reads human labels only from" in err, err
+    assert "list the labels as 'human_labels.jsonl'" in err
+    # Listed so by a lock written before the check: the gate refuses the set too.
+    lock_path = golden_dir / "lock.json"
+    doc = json.loads(lock_path.read_text())
+    doc["sets"]["sentiment"]["files"][rel] = golden.sha256_file(d / rel)
+    lock_path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="the judge reads human labels only from"):
+        golden.load_locked(golden_dir, "sentiment")
+
+
 @pytest.mark.parametrize("version", ["1.10", "010", "yes", "~"])
 def test_an_unquoted_version_yaml_would_change_is_refused(golden_dir: Path, version: str) -> None:
     # 1.10 was recorded as v1.1 (a bump from 1.1 went unseen), 010 as v8, yes as vTrue.
