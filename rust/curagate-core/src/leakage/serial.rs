@@ -55,9 +55,7 @@ const MAGIC: &[u8; 8] = b"CGLEAKIX";
 /// words, hashes, units and symbols), keys whole short items by their first 2 words,
 /// and reads fewer words as tags (a letter, not any word of up to 3); version 17 reads
 /// `·`, `∙` as `*` and the hyphens and dashes up to the en dash as `-` between numbers;
-/// version 18 keeps a number's minus sign (`-5`) and an expression's brackets
-/// (`(3+4)*5`), reads a variable (`x`, `2x`) as an operand (`2x+3`, spaces or not), and
-/// superscript digits, vulgar fractions and the fraction slash as `^10`, `3/4` and `/`.
+/// version 18 reads a variant's tag next to a period or line break, or after the text.
 pub const FORMAT_VERSION: u32 = 18;
 const HEADER: usize = 8 + 4 + 4 + 8 + 8;
 
