@@ -343,7 +343,6 @@ def test_multiple_choice_reads_no_answer_from_an_echo_of_three_options(output: s
         "B. It could not be A.",
         "B. The answer could never be A.",
         "B. It could be confused with A.",
-        "B. Students might pick A.",
         "B. A could be tempting, but it is wrong.",
         "B. A is also wrong.",
         "B. Also, A is wrong.",
@@ -509,7 +508,6 @@ def test_multiple_choice_reads_no_answer_from_a_hedge_in_the_option_text(output:
         ("A) Paris, and London is England's", _CAPITALS),
         ("A) Paris or, more precisely, the Ile-de-France", _CAPITALS),
         ("A) Paris or Londonderry", _CAPITALS),
-        ("A) Paris (not sure)", _CAPITALS),
         ("A) Paris. Otherwise London would be right.", _CAPITALS),
         ("A) Paris, vs London in the UK", _CAPITALS),
     ],
@@ -534,6 +532,105 @@ def test_multiple_choice_reads_a_list_that_is_no_echo_as_its_first_letter(output
     from curagate.gate.tasks.multiple_choice import answer_index
 
     assert answer_index(output, _COLOURS) == 0
+
+
+# Found by re-attack: after the answer, a sentence naming another option neither as said
+# wrong nor as the subject of a fact about it, a changed mind or unsureness was credited.
+@pytest.mark.parametrize(
+    "output",
+    [
+        "B. Some would say A.",
+        "B. Students might pick A.",  # read as B before: "might" offers A
+        "A) Paris (not sure)",  # read as A before: unsure of it
+        "B. I wouldn't rule out A.",
+        "B, not that A is wrong.",
+        "B. A is not wrong either.",
+        "B; A isn't impossible.",
+        "B. A is no less likely.",
+        "B. Hmm no, A.",
+        "B. On second thought, A.",
+        "B. I was wrong, it's A.",
+        "B. Not B, A.",
+        "B. Wrong. A.",
+        "B. A fits better than B.",
+        "B. Isn't it A?",
+        "B. Why not A?",
+        "B. No one can exclude A.",
+        "B. I'm not 100% sure.",
+        "B?",
+        "B.\n\nHmm.\nMaybe A",
+        "Answer: B (low confidence)",
+        "Answer: B\nNo wait, A",
+        "The answer is B. It isn't B, it's A.",
+        "The answer is B. Some would say A. Who knows.",
+        "The answer is likely B, but A is not out of the question.",
+        "(B) \u2014 no wait \u2014 (A)",
+    ],
+)
+def test_multiple_choice_reads_no_answer_from_a_changed_mind_or_unsureness_after_it(
+    output: str,
+) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) is None
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "B. Option A refers to France.",
+        "B. London. A is in France.",
+        "B. A is France's capital, C is Germany's and D is Spain's.",
+        "B. London. Paris, option A, is in France.",
+        "B. London. Compared with A, which is France's capital.",
+        "B. I'm sure it's not A.",
+        "B. Of course, A is Paris.",
+        "B\n\nExplanation: A (Paris) is in France, C (Berlin) in Germany, D (Madrid) in Spain.",
+        "B\n\n* A. Paris\n* C. Berlin\n* D. Madrid",
+        "Let's evaluate each option:\nA: Paris is the capital of France, so A is not it.\n"
+        "B: London is the capital of the UK.\nC: Berlin is in Germany.\nSo the answer is B.",
+        "**Answer: B**\n\nExplanation:\n- A: Paris is in France.\n- C: Berlin is in Germany.",
+        "The answer is B.\n\nLet's look at each option:\nA) Paris is the capital of France.\n"
+        "B) London is the capital of the UK.",
+        "B) London\n\nThe capital of the UK is London. Options A, C, and D are capitals of "
+        "France, Germany, and Spain respectively.",
+        "Answer: B\nReason: A is France.",
+        "B. London. A: capital of France.",
+        "B. It could not be A.",
+        "B. A is wrong too.",
+        "Answer: I'd say B",
+        "Answer: I think B",
+        "The answer is most likely B.",
+        "The answer is likely to be B.",
+    ],
+)
+def test_multiple_choice_reads_an_answer_that_explains_the_other_options(output: str) -> None:
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    assert answer_index(output, _CAPITALS) == 1
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "Answer: B. " * 9_100,
+        "B. " + "A is wrong. " * 8_300,
+        "B\n" + "Not A\n" * 16_600,
+        "B. " + "A, " * 33_000,
+        "B. " + "A is in France, " * 5_800,
+        "B\n" + "A. Paris\n" * 11_000,
+    ],
+)
+def test_multiple_choice_reads_a_long_hostile_output_in_linear_time(output: str) -> None:
+    """Found by re-attack: "Answer: B. " 2,727 times took 48 s (every answer phrase read
+    all that followed it), a rule rescanning the output after each letter up to 130 s."""
+    import time
+
+    from curagate.gate.tasks.multiple_choice import answer_index
+
+    start = time.process_time()
+    answer_index(output, _CAPITALS)
+    assert time.process_time() - start < 2
 
 
 def test_a_candidate_hedging_in_german_or_echoing_the_options_scores_nothing(

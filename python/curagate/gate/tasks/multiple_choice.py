@@ -302,7 +302,14 @@ _ANSWER_PHRASE = re.compile(
     # A parenthetical between commas: "So the answer is, I think, C." (found by re-attack).
     r"(?:,[^\S\n]*[^\W\d_][^,\n.]{0,30}?,)?"
     r"|[^\S\n]*(?:\*\*|__)?[^\S\n]*[:\uff1a])"
-    r"[^\S\n]*(?:(?:\*\*|__)(?=\s))?[^\S\n]*(?i:(?:option|choice)[^\S\n]+)?"
+    r"[^\S\n]*(?:(?:\*\*|__)(?=\s))?[^\S\n]*"
+    # A belief before the letter commits to it ("Answer: I think B", "Answer: I'd say B",
+    # "The answer is most likely B", "The answer is likely to be B"); found by re-attack,
+    # these read as none.
+    r"(?i:(?:I[^\S\n]+(?:think|believe|would[^\S\n]+say)|I'd[^\S\n]+say|(?:most[^\S\n]+)?"
+    r"(?:probably|likely)(?:[^\S\n]+to[^\S\n]+be)?)[^\S\n]*,?[^\S\n]+"
+    r"(?:(?:it's|it[^\S\n]+is)[^\S\n]+)?)?"
+    r"(?i:(?:option|choice)[^\S\n]+)?"
     r"|(?:正确|正確)?答案(?:是|为|為|[:\uff1a])[^\S\n]*|(?:正解|答え)(?:は|[:\uff1a])[^\S\n]*"
     r"|정답(?:은|[:\uff1a])[^\S\n]*)"
 )
@@ -389,12 +396,46 @@ def _normalized(output: str) -> str:
     return _BOXED.sub(r"(\1)", unicodedata.normalize("NFKC", output).translate(_CJK_STOPS))
 
 
-def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, int | None]:
-    """Whether ``text`` opens with an option's letter, and the option it names: none for a
-    hedge or an echo. ``worded``: ``text`` follows an answer phrase (:data:`_ANSWER_PHRASE`)."""
-    m = _LETTER.match(text) or (_WORDED_LETTER.match(text) if worded else None)
+def _letter_read(
+    text: str, choices: list[str], *, worded: bool, pos: int = 0, upto: int | None = None
+) -> tuple[bool, int | None, int]:
+    """Whether ``text`` opens (at ``pos``) with an option's letter, the option it names
+    (none for a hedge or an echo) and where the letter ends. ``worded``: ``text`` follows
+    an answer phrase (:data:`_ANSWER_PHRASE`)."""
+    m = _LETTER.match(text, pos) or (_WORDED_LETTER.match(text, pos) if worded else None)
     if m is None:
-        return False, None
+        return False, None, pos
+    end = min(_window_end(text, pos, len(choices)), len(text) if upto is None else upto)
+    # An echoed option list is all the output is: not one cut at the window's end.
+    whole = _NON_BLANK.search(text, end) is None
+    read, index = _letter_hedged(text[pos:end], m, choices, worded=worded, base=pos, whole=whole)
+    return read, index, m.end()
+
+
+_WINDOW = 4096
+_NON_BLANK = re.compile(r"\S")
+
+
+def _window_end(text: str, pos: int, n: int) -> int:
+    """Where the lines a letter read at ``pos`` looks at end: its line and the next
+    ``n + 2`` non-blank ones (an echoed option list at most), and at most
+    :data:`_WINDOW` characters, so that reading every answer phrase of a long output stays
+    linear (what follows the answer that counts is read by :func:`_tail_hedged`)."""
+    end, seen, cap = pos, 0, min(len(text), pos + _WINDOW)
+    while seen < n + 3:
+        nl = text.find("\n", end, cap)
+        if nl < 0:
+            return cap
+        if text[end:nl].strip() or end == pos:
+            seen += 1
+        end = nl + 1
+    return end
+
+
+def _letter_hedged(
+    text: str, m: re.Match[str], choices: list[str], *, worded: bool, base: int, whole: bool
+) -> tuple[bool, int | None]:
+    m_end = m.end() - base
     letter = next(m.group(g) for g in ("paren", "bare", "em_paren", "em_bare") if m.group(g))
     if LETTERS.index(letter) >= len(choices):
         # After an answer phrase a letter of no option is still an answer, a wrong one:
@@ -402,7 +443,7 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
         return worded and m.group("bare") != "I", None
     # "(A) or (B)", "A) or C)", "(A)/(C)": a hedge names no option (the first
     # letter was taken, and a hedge scored right whenever it held the answer).
-    rest = text[m.end() :]
+    rest = text[m_end:]
     lines = rest.split("\n")
     # The letter alone on its line took its newline: the rest opens the next line.
     line, below = ("", lines) if m.group(0).endswith("\n") else (lines[0], lines[1:])
@@ -423,17 +464,18 @@ def _letter_read(text: str, choices: list[str], *, worded: bool) -> tuple[bool, 
     if _DISJUNCTION_LEAD.match(after):
         # "A\nor B", "(A)\noder (B)": a disjunction opening the line below.
         others |= _offered(after.lstrip(), letter, lead=True)
-    if _is_echo(text, choices) or _text_offered(line, LETTERS.index(letter), choices):
+    if (whole and _is_echo(text, choices)) or _text_offered(line, LETTERS.index(letter), choices):
         return True, None
     if any(LETTERS.index(x) < len(choices) for x in others - {letter}):
         return True, None
     return True, LETTERS.index(letter)
 
 
-def _phrase_reads(output: str, choices: list[str]) -> list[tuple[int, int | None]]:
+def _phrase_reads(output: str, choices: list[str]) -> list[tuple[int, int | None, int]]:
     """Each answer phrase anywhere in ``output`` (opening a word) that is followed by an
-    option's letter: (where it starts, the option it names, none for a hedge)."""
-    out: list[tuple[int, int | None]] = []
+    option's letter: (where it starts, the option it names, none for a hedge, where the
+    letter ends)."""
+    spans: list[tuple[int, int]] = []
     end = -1
     for i, ch in enumerate(output):
         if ch.isspace() or (i and output[i - 1].isalnum() and ch not in "正答정"):
@@ -442,10 +484,164 @@ def _phrase_reads(output: str, choices: list[str]) -> list[tuple[int, int | None
         if phrase is None or phrase.end() <= end:
             continue
         end = phrase.end()
-        read, index = _letter_read(output[end:], choices, worded=True)
+        spans.append((i, end))
+    out: list[tuple[int, int | None, int]] = []
+    for k, (i, end) in enumerate(spans):
+        # Each phrase's letter is read up to the next phrase, which reads what follows
+        # it: reading "Answer: B. " 10,000 times over stays linear.
+        upto = spans[k + 1][0] if k + 1 < len(spans) else len(output)
+        read, index, stop = _letter_read(output, choices, worded=True, pos=end, upto=upto)
         if read:
-            out.append((i, index))
+            out.append((i, index, stop))
     return out
+
+
+# After the committed answer: what reads as unsure of it, or as a changed mind. Found by
+# re-attack (169 cases): "B. Some would say A.", "B. Isn't it A?", "B. A is not wrong
+# either.", "B. Hmm... no... A.", "Answer: B (not 100% sure)" were credited as B.
+_UNSURE_TAIL = re.compile(
+    r"(?i)\b(?:not\s+(?:[\w%'\u2019]+\s+){0,3}?(?:sure|certain|confident)"
+    r"|unsure|uncertain|doubtful|(?:don'?t|do\s+not|dunno)\s+know|dunno|no\s+idea"
+    r"|who\s+knows|can'?t\s+(?:tell|decide|say|be\s+(?:sure|certain))|cannot\s+(?:tell|decide)"
+    r"|guess(?:ing)?|low\s+confidence|confidence\s*:\s*low|hard\s+to\s+(?:say|tell)"
+    r"|not\s+obvious|for\s+all\s+I\s+know|nothing'?s\s+certain|50\s*/\s*50)\b"
+)
+# One sentence: up to a stop, `!`, `?` or `;` before a space or the end, or a line end.
+# A stop right after a letter and before a lower-case word ends none ("Options A. and C.
+# are wrong").
+_SENTENCE = re.compile(
+    r"(?:[^\n.!?;]|(?<=[^\w'\u2019][A-Z])\.(?=[^\S\n]+[a-z]))*(?:[.!?;]+(?=\s|$)|[.!?;]+|\n|$)"
+)
+# A letter standing alone (an "A" followed by a word that is no verb is the article).
+_LETTER_TOKEN = re.compile(
+    r"(?<![\w'\u2019])(?:\((?P<p>[A-Z])\)|(?P<b>[A-Z])(?![\w'\u2019])"
+    r"(?!\s+(?!(?:is|isn'?t|was|are|could|couldn'?t|might|may|would|should|can|can'?t|"
+    r"cannot|fits?|works?|seems?|makes?|names?|refers?|means?|also|too|maybe|perhaps|"
+    r"probably|possibly|rather|actually|instead|though|over|not|and|or|vs|for|if|then|"
+    r"really|definitely|looks?|sounds?|matches|has|had|does|doesn'?t|will|won'?t|it|than|that|"
+    r"which|because|since|as|so|but|here|there|now|again|then|seems|wins|beats)\b)[a-z]))"
+)
+# A word that hedges, prefers or changes the mind, in a sentence naming another option.
+_HEDGE_WORD = re.compile(
+    r"(?i)(?:\?|\b(?:maybe|perhaps|possibl[ey]|could|couldn'?t|might|may|or|too|likely|"
+    r"unlikely|prefer|choose|actually|wait|instead|rather|better|more|guess|think|"
+    r"lean(?:ing)?|say|would|wouldn'?t|should|shouldn'?t|some|alternative|candidate|valid|"
+    r"plausible|fine|works?|fits?|equally|either|same|just\s+as|also\s+(?:works?|fits?)|"
+    r"unless|if|though|then\s+again|why\s+not|hmm+|mind|mean|meant|correction|changed?|final|"
+    r"except|scratch|strike|oops|nope|nah|sorry|mistake|listen|instinct|against|"
+    r"answer(?!\s+for\b)|correct|right|true|no\s+wait)\b)"
+)
+# Words that change the mind even where the sentence says the other option is wrong.
+_CHANGE_WORD = re.compile(
+    r"(?i)(?:\?|\b(?:actually|wait|better|more|never\s+mind|second\s+thought|"
+    r"hmm+|correction|changed?|final|except|scratch|strike|oops|nope|nah|sorry|mistake|"
+    r"mean|meant|lean(?:ing)?|prefer|pick|choose|might|maybe|perhaps|possibl[ey]|"
+    r"likely|some|i\s+was\s+wrong|then\s+again)\b)"
+)
+_NEG = re.compile(
+    r"(?i)\b(?:not|no|never|nothing|none|neither|cannot|can'?t|isn'?t|aren'?t|wasn'?t|"
+    r"won'?t|wouldn'?t|couldn'?t|don'?t|doesn'?t|wrong|incorrect|false|impossible|"
+    r"excluded?|dismiss(?:ed)?|rul(?:e|ed|es)\s+out|non|less|worse|unlikely|improbable|"
+    r"out\s+of\s+the\s+question)\b|n't\b"
+)
+# A list item's letter at a line start ("A. Paris", "- **A.** Paris", "1. A. Paris"): its
+# stop ends no sentence (read as "A)").
+_LIST_ITEM = re.compile(r"(?m)^(\s*(?:[-*\u2022]|\d+[.)])?\s*(?:\*\*|__)?[A-Z])\.(?=[^\S\n]*\S)")
+_NOT_LATIN = re.compile("[\u0370-\u1fff\u2e80-\uffef]")
+_L = r"(?:\((?:{0})\)|(?<![\w'\u2019])(?:{0})(?![\w'\u2019]))"
+
+
+def _rejected(sentence: str, start: int, end: int) -> bool:
+    """Whether the letter at ``start:end`` of ``sentence`` is said wrong by a negation
+    attached to it: "not A", "A is wrong", "A isn't the answer", "Wrong: A"."""
+    before, after = sentence[max(0, start - 80) : start], sentence[end : end + 120]
+    return bool(
+        re.search(
+            r"(?i)(?:\b(?:not|never|unlike|than|instead\s+of|eliminated|wrong|incorrect|trap\s+is|"
+            r"with|from|ruled?\s+out|exclude[ds]?|dismiss(?:ed)?)\s*:?\s*(?:be\s+)?(?:(?:option|choice)\s+)?(?:\(?[A-Z][).]?\s*(?:,|and|or)\s*)*$)",
+            before,
+        )
+        or re.match(
+            r"(?i)[.)]?(?:\s*(?:,|and|or)\s*\(?[A-Z][).]?)*\s*(?:\([^)]{0,40}\)\s*)?,?\s*"
+            r"(?:is|are|was|were|can|could|would|must|should|seems?)?\s*(?:n't|not|never|"
+            r"wrong|incorrect|false|ruled\s+out|out|eliminated|excluded)\b",
+            after,
+        )
+        # "A could be tempting, but it is wrong"; "A would be correct if the question were
+        # about France".
+        or re.match(r"(?i).{0,60}?\bbut\s+(?:it\s+is|it's)\s+(?:wrong|incorrect)\b", after)
+        or (re.search(r"(?i)\bif\b", after) and re.search(r"(?i)\bwere\b", after))
+    )
+
+
+def _explained(sentence: str, start: int, end: int, choices: list[str]) -> bool:
+    """Whether the letter at ``start:end`` is the subject of a fact about its option: "A
+    is in France", "A: Paris", "A) Paris - ...", "Paris (A) is", "option A, Paris, is",
+    "A, C and D are", "the other options: A Paris"."""
+    before, after = sentence[max(0, start - 80) : start], sentence[end : end + 120]
+    token = sentence[start:end].strip("()")
+    text = choices[LETTERS.index(token)]
+    if re.search(r"(?i)\bof\s*$", before):
+        return True  # "(B), the capital of (A)"
+    if sentence[start] == "(" and re.search(r"\w\W*$", before):
+        return True  # "Paris (A) is ...", "(A) Paris"
+    if re.match(
+        r"(?i)(?:\s*(?:,\s*(?:and\s+)?|and\s+)\(?[A-Z]\)?)*\s*(?:(?:\)|:|\.|[-\u2013\u2014])[^\S\n]*[^\W_]|"
+        r",\s*(?:which|[^\W\d_][^,]{0,40},\s*(?:is|are|was|were)\b)|\s*\(|,?\s+(?:is|are|was|were|has|refers?|names?|means?|"
+        r"describes?|represents?|stands?|gives?|would\s+be|about|for)\b)",
+        after,
+    ):
+        return True
+    words = r"\s+".join(re.escape(w) for w in text.split())
+    return bool(words) and re.match(rf"(?i)\s*{words}\b", after) is not None
+
+
+def _tail_hedged(output: str, stop: int, answer: int, choices: list[str]) -> bool:
+    """Whether what follows the committed answer (from ``stop``) takes it back: unsure of
+    it ("not sure", "I don't know", "low confidence", a `?` right after it), a sentence
+    that names the answer's letter with another or says it is wrong ("Not B."), or one
+    that names another option's letter neither as said wrong (:func:`_rejected`, with no
+    second negation and no word of a changed mind) nor as the subject of a fact about its
+    option (:func:`_explained`, with no hedging word): "B. Some would say A.", "B. Isn't
+    it A?", "B. A is not wrong either.", "B. Hmm... no... A." name none."""
+    tail = output[stop:]
+    if tail.lstrip(" *_)").startswith("?") or _UNSURE_TAIL.search(tail):
+        return True
+    tail = _LIST_ITEM.sub(lambda m: m.group(1) + ")", tail)
+    mine = LETTERS[answer]
+    for s in _SENTENCE.finditer(tail):
+        sentence = s.group(0)
+        if not sentence.strip() or _NOT_LATIN.search(sentence):
+            continue  # the words read here are English
+        tokens = [
+            (t.start(), t.end(), t.group("p") or t.group("b"))
+            for t in _LETTER_TOKEN.finditer(sentence)
+            if (t.group("p") or t.group("b")) in LETTERS[: len(choices)]
+            and not (t.group("b") == "I" and re.match(r"\s+[a-z']", sentence[t.end() :]))
+        ]
+        letters = {x for _, _, x in tokens}
+        if mine in letters:
+            if letters - {mine}:
+                return True  # "A, not B.", "A is better than B."
+            if re.search(
+                rf"(?i)\b(?:not|isn'?t|n't\s+be|never)\s+{_L.format(mine)}"
+                rf"|{_L.format(mine)}\s*(?:is|was)?\s*(?:n't|not|wrong|incorrect|false)\b",
+                sentence,
+            ):
+                return True  # "Not B.", "B is wrong."
+            continue
+        if not letters:
+            continue
+        negs = len(_NEG.findall(sentence))
+        changed = _CHANGE_WORD.search(sentence) is not None
+        hedged = _HEDGE_WORD.search(sentence) is not None
+        for start, end, _ in tokens:
+            if _rejected(sentence, start, end):
+                if negs > 1 or changed:
+                    return True
+            elif hedged or not _explained(sentence, start, end, choices):
+                return True
+    return False
 
 
 def answer_index(output: str, choices: list[str]) -> int | None:
@@ -459,18 +655,22 @@ def answer_index(output: str, choices: list[str]) -> int | None:
     text the output names (:func:`curagate.gate.metrics.match_label`)."""
     output = _normalized(output)
     phrases = _phrase_reads(output, choices)
-    read, first = (False, None)
+    read, first, stop = (False, None, 0)
     if not (phrases and phrases[0][0] == len(output) - len(output.lstrip())):
-        read, first = _letter_read(output, choices, worded=False)
+        read, first, stop = _letter_read(output, choices, worded=False)
     if phrases:
-        last = phrases[-1][1]
+        last, stop = phrases[-1][1], phrases[-1][2]
         # Reasoning (or a hedge), then "The answer is B.": the answer it commits to;
         # "A. Paris" then "Wait, the answer is B.", or "Answer: B" then "I think the answer
         # is C.", a changed mind, names none.
-        named = {x for _, x in phrases if x is not None} | ({first} if first is not None else set())
-        return last if last is not None and named == {last} else None
+        named = {x for _, x, _ in phrases if x is not None} | (
+            {first} if first is not None else set()
+        )
+        if last is None or named != {last}:
+            return None
+        return None if _tail_hedged(output, stop, last, choices) else last
     if read:
-        return first
+        return None if first is None or _tail_hedged(output, stop, first, choices) else first
     hit = gm.match_label(output, choices)
     return choices.index(hit) if hit is not None else None
 
