@@ -84,6 +84,10 @@ class Quarantined:
     # another kind than its name says; not a record read and found invalid. Reported under
     # FMT010, which no config switches off (FMT001, a row's format, may be).
     read_failure: bool = False
+    # A read failure whose damaged part began before it was found: the rows from this
+    # 1-based line on were handed on already but cannot be trusted (a gzip member that
+    # fails its checksum decodes garbage up to it); a caller that reported them drops them.
+    untrusted_from: int | None = None
 
     @property
     def position(self) -> int | None:

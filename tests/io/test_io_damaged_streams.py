@@ -544,10 +544,68 @@ def test_check_reports_damage_past_its_first_batch_as_it_does_within_it(
     path.write_bytes(data)
     assert main(["check", str(path), "--no-golden"]) == 1
     out = capsys.readouterr().out
-    assert f"{path.as_posix()}: FMT010 cannot read the file after line 65536: " in out
-    assert "may come from the damaged part and cannot be trusted" in out
+    # The damaged member starts at line 1, not where the first batch ended.
+    assert f"{path.as_posix()}: FMT010 cannot read the file: the " in out
+    assert "starting at line 1 is damaged (" in out
+    assert "none of its rows (lines 1 to 65536 were read before the damage showed)" in out
     assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
     found = json.loads(capsys.readouterr().out)["findings"]
     assert [f["rule"] for f in found] == ["FMT010"]
     # A command that writes what it reads still refuses the file (exit 2).
     assert main(["curate", str(path), "--out", str(tmp_path / "out")]) == 2
+
+
+def _flipped(text: bytes, at: float) -> bytes:
+    """``text`` gzipped, one byte ``at`` (a fraction) into it flipped: damage that decodes
+    as garbage until the member's CRC-32 fails at its end."""
+    data = bytearray(gzip.compress(text, 6))
+    data[int(len(data) * at)] ^= 0x55
+    return bytes(data)
+
+
+def _check_findings(path: Path, capsys: pytest.CaptureFixture[str]) -> list[tuple[str, str, int]]:
+    assert main(["check", str(path), "--no-golden", "--format", "json"]) == 1
+    found = json.loads(capsys.readouterr().out)["findings"]
+    return [(f["rule"], Path(f["file"]).name, f["line"]) for f in found]
+
+
+def test_check_reports_no_finding_on_the_rows_of_a_member_that_fails_its_checksum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by re-attack: one byte flipped 10% into a 100K-row .jsonl.gz decodes as garbage
+    # until the CRC fails at the end; check reported the garbage rows of its first batch
+    # (55,437 findings, FMT001 malformed JSON to line 65,536) and an FMT010 "after line
+    # 65536", where the same damage in a 50K-row file (caught within its first batch) was
+    # one FMT010. No row of the member can be trusted: the two give the same findings.
+    rows = b"".join(
+        b'{"id": "r%d", "text": "row number %d says %d hello"}\n' % (i, i, i * 7919 % 100003)
+        for i in range(100_000)
+    )
+    big, small = tmp_path / "big.jsonl.gz", tmp_path / "small.jsonl.gz"
+    big.write_bytes(_flipped(rows, 0.1))
+    small.write_bytes(_flipped(rows[: rows.index(b'{"id": "r50000"')], 0.1))
+    assert _check_findings(big, capsys) == [("FMT010", "big.jsonl.gz", 0)]
+    assert _check_findings(small, capsys) == [("FMT010", "small.jsonl.gz", 0)]
+    assert main(["check", str(big), "--no-golden"]) == 1
+    out = capsys.readouterr().out
+    assert "the gzip member starting at line 1 is damaged (a gzip member fails its checksum" in out
+
+
+def test_check_keeps_the_findings_of_members_before_a_damaged_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The rows of the complete members before the damaged one are read and checked; the
+    # damaged member's rows, handed on before its checksum failed, are not (its first line
+    # is named, not where a batch ended).
+    first = b'{"text": "a"}\n{"text": broken\n' + _varied(8)
+    second = bytearray(gzip.compress(_varied(100_000)))
+    second[-8] ^= 0xFF  # its CRC-32
+    path = tmp_path / "two.jsonl.gz"
+    path.write_bytes(gzip.compress(first) + bytes(second))
+    assert _check_findings(path, capsys) == [
+        ("FMT010", "two.jsonl.gz", 0),
+        ("FMT001", "two.jsonl.gz", 2),
+    ]
+    assert main(["check", str(path), "--no-golden"]) == 1
+    out = capsys.readouterr().out
+    assert "cannot read the file after line 10: the gzip member starting at line 11" in out

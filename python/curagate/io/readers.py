@@ -832,10 +832,21 @@ class DamagedStream(Exception):
     drops them; ``refusal`` is the error (exit 2) when some were passed on as rows already.
     """
 
-    def __init__(self, reason: str, member_bytes: int = 0, refusal: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        member_bytes: int = 0,
+        refusal: str | None = None,
+        member_lines: int = 0,
+        unit: str = "",
+    ) -> None:
         super().__init__(reason)
         self.member_bytes = member_bytes
         self.refusal = refusal
+        # The newlines decoded before the damaged member / frame began: its first line is
+        # line ``member_lines + 1`` of the file (``unit`` names it: "gzip member").
+        self.member_lines = member_lines
+        self.unit = unit
 
 
 class DamageAfterRows(InputError):
@@ -844,9 +855,12 @@ class DamageAfterRows(InputError):
     and, with ``read_batches(report_damage=True)``, an FMT010 entry for one that writes
     nothing (``check``). ``reason``: the damage, without the file's name."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, from_line: int = 1, unit: str = "") -> None:
         super().__init__(message)
         self.reason = reason
+        # The first line of the damaged member / frame: no row from it on can be trusted.
+        self.from_line = from_line
+        self.unit = unit
 
 
 _RAW_BLOCK = 1 << 20  # compressed bytes read at a time
@@ -889,6 +903,8 @@ def _decoded_blocks(
     dec = new()
     fed = False  # the current member/frame has received input
     handed = 0  # ... and the decoded bytes of it passed on
+    before = 0  # newlines passed on before the current member/frame
+    newlines = 0  # ... and in all passed on
     unit = "gzip member" if gz else "zstd frame"
     feed = feed or (_FEED if gz else _FEED_ZSTD)
     while True:
@@ -921,6 +937,8 @@ def _decoded_blocks(
                         f"{name}: a {unit} fails its checksum "
                         f"({_describe(exc)}): the rows decoded from it cannot be trusted, "
                         "and none is used; re-create or re-download the file",
+                        before,
+                        unit,
                     ) from None
                 # Damage decodes before it stops the decoder (deflate, and zstd's raw
                 # literals, have no per-block check), and not from where: the member's
@@ -934,10 +952,13 @@ def _decoded_blocks(
                     f"{name}: corrupt data inside a {unit} ({_describe(exc)}): "
                     "the rows decoded from it before the damage cannot be trusted, and "
                     "none is used; re-create or re-download the file",
+                    before,
+                    unit,
                 ) from None
             fed = True
             if out:
                 handed += len(out)
+                newlines += out.count(b"\n")
                 yield out
             if not dec.eof:
                 continue
@@ -947,7 +968,7 @@ def _decoded_blocks(
             if block and not block.strip(b"\0"):
                 _zeros_to_the_end(raw, len(block), unit)
             dec = new()
-            fed, handed = False, 0
+            fed, handed, before = False, 0, newlines
     if gz and fed:
         with contextlib.suppress(zlib.error):
             tail = dec.flush()
@@ -1109,7 +1130,9 @@ def _stream_chunks(
                 held = len(pending) + skipped + (0 if passed else head)
                 if exc.member_bytes > held:
                     assert exc.refusal is not None
-                    raise DamageAfterRows(exc.refusal, _describe(exc)) from None
+                    raise DamageAfterRows(
+                        exc.refusal, _describe(exc), exc.member_lines + 1, exc.unit
+                    ) from None
                 # Whole lines ending before the untrusted bytes are kept (a long line
                 # being read past reaches into them: part of the loss).
                 end = len(pending) - exc.member_bytes
@@ -1382,13 +1405,21 @@ def _read_jsonl(path: Path, suffix: str, state: _FileState, options: _Options) -
                 if not options.report_damage:
                     raise
                 yield from _flush_pending(state, options)
+                start = exc.from_line
+                where = "the file" if start == 1 else f"the file after line {start - 1}"
+                # Where the damaged member begins, not where a batch ended: its rows read
+                # already (to line_base) may be made up by the damage (one flipped byte
+                # decodes as garbage to the checksum), so a caller drops its findings on
+                # them (``untrusted_from``): 55,437 made-up FMT001s were reported.
                 yield _file_problem(
                     state,
                     options,
-                    f"cannot read the file after line {state.line_base}: {exc.reason}; rows "
-                    f"read already (up to line {state.line_base}) may come from the damaged "
-                    "part and cannot be trusted, and the rows after it are lost (re-create or "
-                    "re-download the file)",
+                    f"cannot read {where}: the {exc.unit or 'part'} starting at line {start} "
+                    f"is damaged ({exc.reason}): none of its rows (lines {start} to "
+                    f"{state.line_base} were read before the damage showed) can be trusted or "
+                    "is checked, and the rows after them are lost (re-create or re-download "
+                    "the file)",
+                    untrusted_from=start,
                 )
                 return
             except _DECOMPRESS_ERRORS as exc:
@@ -1490,10 +1521,14 @@ def _describe(exc: BaseException) -> str:
     return " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
 
 
-def _file_problem(state: _FileState, options: _Options, reason: str) -> Batch:
+def _file_problem(
+    state: _FileState, options: _Options, reason: str, untrusted_from: int | None = None
+) -> Batch:
     """A batch that only reports a file-level problem (row unknown)."""
     fmt = state.format or options.format or RecordFormat.TEXT
-    q = Quarantined(state.source, None, None, reason, None, read_failure=True)
+    q = Quarantined(
+        state.source, None, None, reason, None, read_failure=True, untrusted_from=untrusted_from
+    )
     return _empty_batch(state, fmt, [q])
 
 
